@@ -1,0 +1,77 @@
+/**
+ * Typed errors with stable string codes. `retryable` tells the subscriber whether another
+ * delivery attempt can succeed; non-retryable failures are dead-lettered at once.
+ */
+export class BusError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly details?: unknown;
+
+  constructor(
+    code: string,
+    message: string,
+    options: { retryable?: boolean; details?: unknown; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "BusError";
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details;
+  }
+}
+
+/** The event name is not part of the registry the publisher or subscriber was built with. */
+export class UnknownEventError extends BusError {
+  constructor(event: string) {
+    super("UNKNOWN_EVENT", `Unknown event "${event}"`);
+    this.name = "UnknownEventError";
+  }
+}
+
+/** A payload (or a whole envelope) failed its schema. Never retryable: the bytes will not change. */
+export class ValidationError extends BusError {
+  readonly issues: readonly { path: string; message: string }[];
+
+  constructor(event: string, issues: readonly { path: string; message: string }[]) {
+    super(
+      "INVALID_PAYLOAD",
+      `Invalid payload for "${event}": ${issues.map((i) => `${i.path || "(root)"} ${i.message}`).join("; ")}`,
+      {
+        details: issues,
+      },
+    );
+    this.name = "ValidationError";
+    this.issues = issues;
+  }
+}
+
+/** A message that cannot be decoded into an envelope at all. */
+export class MalformedMessageError extends BusError {
+  constructor(reason: string) {
+    super("MALFORMED_MESSAGE", `Malformed message: ${reason}`);
+    this.name = "MalformedMessageError";
+  }
+}
+
+/** Another delivery of the same message holds the idempotency lease; try again later. */
+export class MessageInProgressError extends BusError {
+  constructor(key: string) {
+    super("MESSAGE_IN_PROGRESS", `Message ${key} is being processed elsewhere`, { retryable: true });
+    this.name = "MessageInProgressError";
+  }
+}
+
+export function isRetryable(error: unknown): boolean {
+  if (error instanceof BusError) return error.retryable;
+  if (error && typeof error === "object" && "retryable" in error)
+    return Boolean((error as { retryable: unknown }).retryable);
+  return true;
+}
+
+export function describeError(error: unknown): { name: string; message: string; code?: string } {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return { name: error.name, message: error.message, ...(typeof code === "string" ? { code } : {}) };
+  }
+  return { name: "NonError", message: String(error) };
+}

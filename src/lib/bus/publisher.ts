@@ -1,0 +1,124 @@
+import {
+  childTraceparent,
+  type Envelope,
+  encodeEnvelope,
+  type MessageSource,
+  newMessageId,
+} from "./envelope.js";
+import {
+  type EventInput,
+  type EventName,
+  type EventPayload,
+  type EventRegistry,
+  getDefinition,
+  parsePayload,
+} from "./events.js";
+import type { OutgoingMessage, Transport } from "./transport.js";
+
+/** Metadata a publisher may set; anything left out is generated. */
+export interface PublishOptions {
+  correlationId?: string;
+  causationId?: string;
+  idempotencyKey?: string;
+  traceparent?: string;
+  attributes?: Record<string, string>;
+  /** Override the message id (e.g. a deterministic id for an outbox retry). */
+  id?: string;
+  occurredAt?: Date;
+}
+
+/** An envelope validated and encoded, ready to be published now or written in a store's transaction. */
+export interface PreparedMessage<P = unknown> {
+  envelope: Envelope<P>;
+  message: OutgoingMessage;
+}
+
+/** Sees (and may enrich or veto, by throwing) every envelope before it is encoded. */
+export type PublisherMiddleware = (envelope: Envelope, next: () => Promise<void>) => Promise<void>;
+
+export interface PublisherOptions<E extends EventRegistry> {
+  events: E;
+  transport: Transport;
+  source: MessageSource;
+  middleware?: readonly PublisherMiddleware[];
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+export class Publisher<E extends EventRegistry> {
+  private readonly options: PublisherOptions<E>;
+
+  constructor(options: PublisherOptions<E>) {
+    this.options = options;
+  }
+
+  get source(): MessageSource {
+    return this.options.source;
+  }
+
+  /** Validates the payload and builds the envelope and wire message, without sending anything. */
+  prepare<N extends EventName<E>>(
+    event: N,
+    payload: EventInput<E, N>,
+    options: PublishOptions = {},
+  ): PreparedMessage<EventPayload<E, N>> {
+    const definition = getDefinition(this.options.events, event);
+    const parsed = parsePayload(this.options.events, event, payload) as EventPayload<E, N>;
+    const id = options.id ?? newMessageId();
+    const envelope: Envelope<EventPayload<E, N>> = {
+      id,
+      event,
+      version: definition.version,
+      occurredAt: (options.occurredAt ?? this.options.now?.() ?? new Date()).toISOString(),
+      source: this.options.source,
+      correlationId: options.correlationId ?? id,
+      ...(options.causationId === undefined ? {} : { causationId: options.causationId }),
+      ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
+      traceparent: options.traceparent ?? childTraceparent(),
+      attributes: options.attributes ?? {},
+      payload: parsed,
+    };
+    return { envelope, message: this.encode(envelope, definition.owner) };
+  }
+
+  /** Validates, runs the publisher middleware, and hands the message to the transport. */
+  async publish<N extends EventName<E>>(
+    event: N,
+    payload: EventInput<E, N>,
+    options: PublishOptions = {},
+  ): Promise<Envelope<EventPayload<E, N>>> {
+    const prepared = this.prepare(event, payload, options);
+    await this.send([prepared]);
+    return prepared.envelope;
+  }
+
+  /** Publishes prepared messages in one transport call (one round trip on Redis). */
+  async send(prepared: readonly PreparedMessage[]): Promise<void> {
+    const middleware = this.options.middleware ?? [];
+    if (middleware.length === 0) {
+      await this.options.transport.publish(prepared.map((p) => p.message));
+      return;
+    }
+    const messages: OutgoingMessage[] = [];
+    for (const p of prepared) {
+      await runPublisherMiddleware(middleware, p.envelope);
+      messages.push(this.encode(p.envelope, p.message.owner));
+    }
+    await this.options.transport.publish(messages);
+  }
+
+  private encode(envelope: Envelope, owner: string): OutgoingMessage {
+    return { topic: envelope.event, owner, id: envelope.id, body: encodeEnvelope(envelope) };
+  }
+}
+
+async function runPublisherMiddleware(
+  middleware: readonly PublisherMiddleware[],
+  envelope: Envelope,
+): Promise<void> {
+  const dispatch = async (index: number): Promise<void> => {
+    const layer = middleware[index];
+    if (layer) await layer(envelope, () => dispatch(index + 1));
+  };
+  await dispatch(0);
+}

@@ -1,0 +1,66 @@
+import type { AttemptFailure } from "../bus/transport.js";
+
+export type DeadLetterStatus = "dead" | "retried" | "archived";
+
+/** A parked message with everything needed to understand and replay it. */
+export interface DeadLetterRecord {
+  /** Stable id: the same message dead-lettered twice by one group is one record. */
+  id: string;
+  group: string;
+  topic: string;
+  owner: string;
+  /** Transport id of the delivery that gave up (stream entry id). */
+  deliveryId: string;
+  /** The encoded envelope exactly as received (it may be malformed: that can be the reason). */
+  body: string;
+  /** Decoded from the body when possible, for filtering. */
+  envelopeId?: string;
+  event?: string;
+  sourceService?: string;
+  reason: string;
+  /** Every attempt's failure, oldest first. */
+  attempts: AttemptFailure[];
+  deadLetteredAt: string;
+  status: DeadLetterStatus;
+  /** Times the record was sent back to its group. */
+  retries: number;
+}
+
+export interface DeadLetterFilter {
+  event?: string;
+  group?: string;
+  sourceService?: string;
+  status?: DeadLetterStatus;
+  /** ISO time bounds on deadLetteredAt, inclusive. */
+  from?: string;
+  to?: string;
+  limit?: number;
+}
+
+export interface DeadLetterAuditEntry {
+  at: string;
+  recordId: string;
+  action: "dead-lettered" | "retried" | "archived" | "purged";
+  actor: string;
+  detail?: string;
+}
+
+/** Storage port of the dead-letter queue; memory and Redis adapters pass one shared suite. */
+export interface DeadLetterStore {
+  /** Adds a record; a record with the same id already there is kept as is (idempotent). Returns true when added. */
+  add(record: DeadLetterRecord): Promise<boolean>;
+  get(id: string): Promise<DeadLetterRecord | undefined>;
+  /** Newest first. */
+  list(filter?: DeadLetterFilter): Promise<DeadLetterRecord[]>;
+  /** Sets status and retry count of an existing record; false when there is none. */
+  update(id: string, change: { status: DeadLetterStatus; retries?: number }): Promise<boolean>;
+  /** Deletes records (by id); returns how many existed. */
+  remove(ids: readonly string[]): Promise<number>;
+  appendAudit(entry: DeadLetterAuditEntry): Promise<void>;
+  /** Oldest first. */
+  audit(recordId?: string): Promise<DeadLetterAuditEntry[]>;
+}
+
+export function deadLetterId(group: string, topic: string, deliveryId: string): string {
+  return `${group}|${topic}|${deliveryId}`;
+}

@@ -1,0 +1,70 @@
+import type {
+  DeadLetterAuditEntry,
+  DeadLetterFilter,
+  DeadLetterRecord,
+  DeadLetterStore,
+} from "./dead-letter-store.js";
+
+export function matchesFilter(record: DeadLetterRecord, filter: DeadLetterFilter): boolean {
+  return (
+    (!filter.event || record.event === filter.event) &&
+    (!filter.group || record.group === filter.group) &&
+    (!filter.sourceService || record.sourceService === filter.sourceService) &&
+    (!filter.status || record.status === filter.status) &&
+    (!filter.from || record.deadLetteredAt >= filter.from) &&
+    (!filter.to || record.deadLetteredAt <= filter.to)
+  );
+}
+
+/** Dead-letter store for the embedded mode and tests. */
+export class MemoryDeadLetterStore implements DeadLetterStore {
+  private readonly records = new Map<string, DeadLetterRecord>();
+  private readonly auditTrail: DeadLetterAuditEntry[] = [];
+
+  async add(record: DeadLetterRecord): Promise<boolean> {
+    if (this.records.has(record.id)) return false;
+    this.records.set(record.id, structuredClone(record));
+    return true;
+  }
+
+  async get(id: string): Promise<DeadLetterRecord | undefined> {
+    const record = this.records.get(id);
+    return record && structuredClone(record);
+  }
+
+  async list(filter: DeadLetterFilter = {}): Promise<DeadLetterRecord[]> {
+    const matching = [...this.records.values()]
+      .filter((r) => matchesFilter(r, filter))
+      .sort((a, b) =>
+        a.deadLetteredAt < b.deadLetteredAt ? 1 : a.deadLetteredAt > b.deadLetteredAt ? -1 : 0,
+      );
+    return structuredClone(filter.limit === undefined ? matching : matching.slice(0, filter.limit));
+  }
+
+  async update(
+    id: string,
+    change: { status: DeadLetterRecord["status"]; retries?: number },
+  ): Promise<boolean> {
+    const record = this.records.get(id);
+    if (!record) return false;
+    record.status = change.status;
+    if (change.retries !== undefined) record.retries = change.retries;
+    return true;
+  }
+
+  async remove(ids: readonly string[]): Promise<number> {
+    let removed = 0;
+    for (const id of ids) if (this.records.delete(id)) removed++;
+    return removed;
+  }
+
+  async appendAudit(entry: DeadLetterAuditEntry): Promise<void> {
+    this.auditTrail.push({ ...entry });
+  }
+
+  async audit(recordId?: string): Promise<DeadLetterAuditEntry[]> {
+    return this.auditTrail
+      .filter((e) => recordId === undefined || e.recordId === recordId)
+      .map((e) => ({ ...e }));
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Real Redis for tests. Each test file gets its own `redis-server` on a free port (so fault tests
+ * can kill and restart it), or the server at REDIS_URL when set. Without Redis the suites skip
+ * loudly; with REQUIRE_REDIS=1 (CI) a missing Redis fails the run instead.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, it } from "vitest";
+
+const externalUrl = process.env.REDIS_URL;
+const required = process.env.REQUIRE_REDIS === "1";
+const hasBinary = !externalUrl && spawnSync("redis-server", ["--version"]).status === 0;
+
+export const redisAvailable = Boolean(externalUrl) || hasBinary;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  /** True when this harness owns the process (restart and kill are possible). */
+  readonly owned: boolean;
+  /** A new client; closed by `stop()`. */
+  client(): Redis;
+  /** Kills the server (SIGKILL) without a chance to save. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and data directory (AOF: acknowledged writes survive). */
+  start(): Promise<void>;
+  /** kill + start. */
+  restart(): Promise<void>;
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function waitForPing(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    try {
+      await probe.connect();
+      await probe.ping();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 25));
+    } finally {
+      probe.disconnect();
+    }
+  }
+}
+
+export async function startRedisServer(): Promise<RedisServer> {
+  const clients: Redis[] = [];
+  const client = (url: string) => () => {
+    const c = new Redis(url, { maxRetriesPerRequest: null });
+    clients.push(c);
+    return c;
+  };
+  if (externalUrl) {
+    return {
+      url: externalUrl,
+      port: Number(new URL(externalUrl).port || 6379),
+      owned: false,
+      client: client(externalUrl),
+      kill: async () => {
+        throw new Error("cannot kill an external Redis (REDIS_URL is set)");
+      },
+      start: async () => {},
+      restart: async () => {
+        throw new Error("cannot restart an external Redis (REDIS_URL is set)");
+      },
+      flush: async () => {
+        const c = new Redis(externalUrl);
+        await c.flushdb();
+        c.disconnect();
+      },
+      stop: async () => {
+        for (const c of clients) c.disconnect();
+      },
+    };
+  }
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "ordersaga-redis-"));
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn(
+      "redis-server",
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+      ],
+      { stdio: "ignore" },
+    );
+    await waitForPing(url, 10_000);
+  };
+  const kill = async () => {
+    const proc = child;
+    child = undefined;
+    if (!proc || proc.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      proc.once("exit", () => resolve());
+      proc.kill("SIGKILL");
+    });
+  };
+  await start();
+  return {
+    url,
+    port,
+    owned: true,
+    client: client(url),
+    kill,
+    start,
+    restart: async () => {
+      await kill();
+      await start();
+    },
+    flush: async () => {
+      const c = new Redis(url);
+      await c.flushall();
+      c.disconnect();
+    },
+    stop: async () => {
+      for (const c of clients) c.disconnect();
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * `describe` for suites that need Redis: starts a server before the suite and stops it after.
+ * `getRedis()` returns the running server inside tests and hooks.
+ */
+export function describeWithRedis(name: string, body: (getRedis: () => RedisServer) => void): void {
+  if (!redisAvailable) {
+    if (required) {
+      describe(name, () => {
+        it("needs Redis (REQUIRE_REDIS=1)", () => {
+          throw new Error(
+            "Redis is required (REQUIRE_REDIS=1) but neither REDIS_URL nor redis-server is available",
+          );
+        });
+      });
+      return;
+    }
+    console.warn(`\n*** SKIPPING "${name}": no Redis (set REDIS_URL or install redis-server) ***\n`);
+    describe.skip(name, () => body(() => undefined as never));
+    return;
+  }
+  describe(name, () => {
+    let server: RedisServer | undefined;
+    beforeAll(async () => {
+      server = await startRedisServer();
+    });
+    afterAll(async () => {
+      await server?.stop();
+    });
+    body(() => {
+      if (!server) throw new Error("Redis server not started");
+      return server;
+    });
+  });
+}

@@ -22,3 +22,16 @@ export const FIELD_OWNER = "o";
  * events atomically with their own writes.
  */
 export const eventStreamFields = (message: OutgoingMessage): [string, string] => [FIELD_BODY, message.body];
+
+/**
+ * Failures recorded for one pending entry of one group: `<stream key>:fail:<group>:<entry id>`.
+ * Built from the stream key so it shares the stream's hash slot (ack + delete in one MULTI).
+ */
+export const failuresKey = (streamKey: string, group: string, entryId: string): string =>
+  `${streamKey}:fail:${group}:${entryId}`;
+
+/** Pub/Sub channel of one event (channels are not keys: no hash tag needed). */
+export const pubsubChannel = (prefix: string, topic: string): string => `${prefix}${topic}`;
+
+/** Pub/Sub channel of manual replays to one group. */
+export const pubsubRedeliverChannel = (prefix: string, group: string): string => `${prefix}redeliver:${group}`;

@@ -1,0 +1,250 @@
+/**
+ * The bus's delivery guarantees, as one suite run over every durable transport (in-memory and
+ * Redis Streams): what a service author can rely on, whatever runs underneath.
+ */
+import { afterEach, expect, it } from "vitest";
+import { sleep, waitFor } from "../../test-support/wait.js";
+import type { DeadLetterStore } from "../dlq/dead-letter-store.js";
+import type { Envelope } from "./envelope.js";
+import { MemoryIdempotencyStore } from "./idempotency/memory-store.js";
+import type { IdempotencyStore } from "./idempotency/store.js";
+import { createIdempotencyMiddleware } from "./middleware/idempotency.js";
+import { Publisher } from "./publisher.js";
+import { Subscriber, type SubscriberOptions } from "./subscriber.js";
+import { TestEvents } from "./test-events.js";
+import type { Transport } from "./transport.js";
+
+export interface BusFixture {
+  transport: Transport;
+  deadLetters: DeadLetterStore;
+  /** An idempotency store shared by all instances (Redis-backed for Redis). */
+  idempotency?: IdempotencyStore;
+  cleanup(): Promise<void>;
+}
+
+type Events = typeof TestEvents;
+
+export function runBusContract(makeFixture: () => Promise<BusFixture>): void {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function setup() {
+    const fixture = await makeFixture();
+    const publisher = new Publisher({ events: TestEvents, transport: fixture.transport, source: { service: "shop", instance: "shop-1" } });
+    const subscribers: Subscriber<Events, Events>[] = [];
+    cleanups.push(async () => {
+      await Promise.all(subscribers.map((s) => s.stop()));
+      await fixture.cleanup();
+    });
+    const subscriber = (group: string, consumer: string, options: Partial<SubscriberOptions<Events, Events>> = {}) => {
+      const s = new Subscriber<Events, Events>({
+        events: TestEvents,
+        transport: fixture.transport,
+        group,
+        consumer,
+        publisher,
+        retry: { backoff: () => 20 },
+        ...options,
+      });
+      subscribers.push(s);
+      return s;
+    };
+    return { fixture, publisher, subscriber };
+  }
+
+  it("two instances of one group split the messages: disjoint shares that add up to all", async () => {
+    const { publisher, subscriber } = await setup();
+    const seen = { a: [] as string[], b: [] as string[] };
+    for (const name of ["a", "b"] as const) {
+      await subscriber("inventory", name)
+        .on("item.added", async (p) => {
+          seen[name].push(p.sku);
+          await sleep(1);
+        })
+        .start();
+    }
+    const skus = Array.from({ length: 200 }, (_, i) => `sku-${i}`);
+    await publisher.send(skus.map((sku) => publisher.prepare("item.added", { sku, quantity: 1 })));
+    await waitFor(() => seen.a.length + seen.b.length >= 200, 10_000, "200 messages");
+    await sleep(50);
+    expect(seen.a.length).toBeGreaterThan(0);
+    expect(seen.b.length).toBeGreaterThan(0);
+    expect(seen.a.filter((s) => seen.b.includes(s))).toEqual([]);
+    expect([...seen.a, ...seen.b].sort()).toEqual([...skus].sort());
+  });
+
+  it("every group receives every message", async () => {
+    const { publisher, subscriber } = await setup();
+    const got: Record<string, string[]> = { billing: [], audit: [] };
+    for (const group of ["billing", "audit"]) {
+      await subscriber(group, `${group}-1`).on("item.added", (p) => void got[group]!.push(p.sku)).start();
+    }
+    for (let i = 0; i < 20; i++) await publisher.publish("item.added", { sku: `s${i}`, quantity: 1 });
+    await waitFor(() => got.billing!.length === 20 && got.audit!.length === 20, 5_000, "both groups");
+  });
+
+  it("messages published after groups exist but before any consumer runs are delivered later", async () => {
+    const { fixture, publisher, subscriber } = await setup();
+    const late = subscriber("late", "late-1");
+    const got: string[] = [];
+    late.on("item.added", (p) => void got.push(p.sku));
+    await fixture.transport.ensureGroups("late", late.topics());
+    await publisher.publish("item.added", { sku: "early", quantity: 1 });
+    await late.start();
+    await waitFor(() => got.includes("early"), 5_000, "early message");
+  });
+
+  it("a consumer that dies before acknowledging has its messages handled by another instance", async () => {
+    const { publisher, subscriber } = await setup();
+    const handledBy: { consumer: string; attempt: number }[] = [];
+    let releaseStuck: () => void = () => {};
+    const stuck = new Promise<void>((resolve) => {
+      releaseStuck = resolve;
+    });
+    cleanups.push(async () => releaseStuck());
+    await subscriber("stock", "dying")
+      .on("item.added", async () => {
+        await stuck; // never acknowledges: this instance is as good as dead
+        throw new Error("process gone");
+      })
+      .start();
+    await publisher.publish("item.added", { sku: "orphan", quantity: 1 });
+    await sleep(30);
+    await subscriber("stock", "survivor")
+      .on("item.added", (_p, ctx) => void handledBy.push({ consumer: "survivor", attempt: ctx.attempt }))
+      .start();
+    await waitFor(() => handledBy.length > 0, 10_000, "takeover");
+    expect(handledBy[0]!.attempt).toBeGreaterThanOrEqual(2);
+  });
+
+  it("a poison message is dead-lettered after 3 attempts with each error, and later messages keep flowing", async () => {
+    const { fixture, publisher, subscriber } = await setup();
+    const handled: string[] = [];
+    const attempts: number[] = [];
+    await subscriber("fragile", "f-1")
+      .on("item.added", (p, ctx) => {
+        if (p.sku === "poison") {
+          attempts.push(ctx.attempt);
+          throw new Error(`boom ${ctx.attempt}`);
+        }
+        handled.push(p.sku);
+      })
+      .start();
+    await publisher.publish("item.added", { sku: "poison", quantity: 1 });
+    for (let i = 0; i < 5; i++) await publisher.publish("item.added", { sku: `ok-${i}`, quantity: 1 });
+    await waitFor(() => handled.length === 5, 5_000, "healthy messages");
+    const [record] = await waitFor(async () => {
+      const list = await fixture.deadLetters.list({ group: "fragile" });
+      return list.length > 0 ? list : undefined;
+    }, 5_000, "dead letter");
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(record!.attempts.map((a) => a.error.message)).toEqual(["boom 1", "boom 2", "boom 3"]);
+    expect(record!).toMatchObject({ event: "item.added", topic: "item.added", status: "dead", sourceService: "shop" });
+    await sleep(100);
+    expect(attempts).toHaveLength(3);
+  });
+
+  it("an invalid payload is refused on publish and parked on receive without retries", async () => {
+    const { fixture, publisher, subscriber } = await setup();
+    expect(() => publisher.prepare("item.added", { sku: "x", quantity: -1 })).toThrow(/quantity/);
+    const handled: string[] = [];
+    await subscriber("strict", "s-1").on("item.added", (p) => void handled.push(p.sku)).start();
+    const good = publisher.prepare("item.added", { sku: "good", quantity: 1 });
+    const bad = JSON.parse(good.message.body) as Envelope;
+    bad.id = "bad-1";
+    bad.payload = { sku: 42 };
+    await fixture.transport.publish([
+      { ...good.message, id: "bad-1", body: JSON.stringify(bad) },
+      { ...good.message, id: "garbage", body: "{not json" },
+      good.message,
+    ]);
+    await waitFor(() => handled.includes("good"), 5_000, "good message");
+    const parked = await waitFor(async () => {
+      const list = await fixture.deadLetters.list({ group: "strict" });
+      return list.length === 2 ? list : undefined;
+    }, 5_000, "two dead letters");
+    const reasons = parked.map((r) => r.reason);
+    expect(reasons.some((r) => /Malformed message: not JSON/.test(r))).toBe(true);
+    expect(reasons.some((r) => /Invalid payload for "item.added": sku/.test(r))).toBe(true);
+    expect(parked.every((r) => r.attempts.length === 1)).toBe(true);
+    expect(handled).toEqual(["good"]);
+  });
+
+  it("the same message delivered twice runs its effect once under the idempotency middleware, even racing", async () => {
+    const { fixture, publisher, subscriber } = await setup();
+    const store = fixture.idempotency ?? new MemoryIdempotencyStore();
+    let effects = 0;
+    for (const name of ["i-1", "i-2"]) {
+      await subscriber("ledger", name, { middleware: [createIdempotencyMiddleware({ store })] })
+        .on("item.added", async () => {
+          await sleep(30); // long enough for the duplicate to arrive while this one runs
+          effects++;
+        })
+        .start();
+    }
+    const message = publisher.prepare("item.added", { sku: "dup", quantity: 1 });
+    await fixture.transport.publish([message.message, message.message]);
+    const sequential = publisher.prepare("item.added", { sku: "dup-later", quantity: 1 });
+    await fixture.transport.publish([sequential.message]);
+    await waitFor(() => effects >= 2, 5_000, "effects");
+    await fixture.transport.publish([sequential.message]);
+    await sleep(400);
+    expect(effects).toBe(2);
+  });
+
+  it("middleware runs once per message, in order, around every handler of the event", async () => {
+    const { publisher, subscriber } = await setup();
+    const trace: string[] = [];
+    await subscriber("ordered", "o-1", {
+      middleware: [
+        async (ctx, next) => {
+          trace.push(`outer>${ctx.event}`);
+          await next();
+          trace.push("outer<");
+        },
+        async (_ctx, next) => {
+          trace.push("inner>");
+          await next();
+          trace.push("inner<");
+        },
+      ],
+    })
+      .on("item.removed", () => void trace.push("h1"))
+      .on("item.removed", () => void trace.push("h2"))
+      .start();
+    await publisher.publish("item.removed", { sku: "a" });
+    await waitFor(() => trace.length === 6, 5_000, "trace");
+    expect(trace).toEqual(["outer>item.removed", "inner>", "h1", "h2", "inner<", "outer<"]);
+  });
+
+  it("a handler's publish carries correlation, causation and the trace on", async () => {
+    const { publisher, subscriber } = await setup();
+    const notes: Envelope[] = [];
+    await subscriber("relay", "r-1").on("item.added", async (p, ctx) => void (await ctx.publish("audit.noted", { note: p.sku }))).start();
+    await subscriber("auditor", "a-1").on("audit.noted", (_p, ctx) => void notes.push(ctx.envelope)).start();
+    const first = await publisher.publish("item.added", { sku: "traced", quantity: 1 }, { correlationId: "order-42" });
+    await waitFor(() => notes.length === 1, 5_000, "relayed note");
+    expect(notes[0]).toMatchObject({ correlationId: "order-42", causationId: first.id, version: 2 });
+    expect(notes[0]!.payload).toEqual({ note: "traced", level: "info" });
+    expect(notes[0]!.traceparent.slice(3, 35)).toBe(first.traceparent.slice(3, 35));
+  });
+
+  it("stop() lets the handler in flight finish before it returns", async () => {
+    const { publisher, subscriber } = await setup();
+    let finished = false;
+    let started = false;
+    const s = subscriber("graceful", "g-1").on("item.added", async () => {
+      started = true;
+      await sleep(100);
+      finished = true;
+    });
+    await s.start();
+    await publisher.publish("item.added", { sku: "slow", quantity: 1 });
+    await waitFor(() => started, 5_000, "handler start");
+    await s.stop();
+    expect(finished).toBe(true);
+  });
+}
+

@@ -1,0 +1,64 @@
+import { childTraceparent, type Envelope } from "./envelope.js";
+import type { EventInput, EventName, EventPayload, EventRegistry } from "./events.js";
+import type { PreparedMessage, Publisher, PublishOptions } from "./publisher.js";
+
+/** The logger shape the bus needs; a pino Logger fits it. */
+export interface BusLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  child(bindings: Record<string, unknown>): BusLogger;
+}
+
+export const silentLogger: BusLogger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child() {
+    return silentLogger;
+  },
+};
+
+/** Publishing from inside a handler: correlation, causation and trace carry on from the message handled. */
+export interface CausalPublisher<O extends EventRegistry> {
+  publish<N extends EventName<O>>(event: N, payload: EventInput<O, N>, options?: PublishOptions): Promise<Envelope<EventPayload<O, N>>>;
+  /** Prepares (validates and encodes) without sending: for a store that writes events with its state. */
+  prepare<N extends EventName<O>>(event: N, payload: EventInput<O, N>, options?: PublishOptions): PreparedMessage<EventPayload<O, N>>;
+}
+
+/** What middleware and handlers see for one delivered message. */
+export interface MessageContext<P = unknown, O extends EventRegistry = EventRegistry> extends CausalPublisher<O> {
+  readonly event: string;
+  readonly payload: P;
+  readonly envelope: Envelope<P>;
+  /** 1 for the first delivery. */
+  readonly attempt: number;
+  /** Consumer group (the subscribing service). */
+  readonly group: string;
+  readonly logger: BusLogger;
+}
+
+export function causalOptions(envelope: Envelope, options: PublishOptions = {}): PublishOptions {
+  return {
+    correlationId: envelope.correlationId,
+    causationId: envelope.id,
+    traceparent: childTraceparent(envelope.traceparent),
+    ...options,
+  };
+}
+
+export function causalPublisher<O extends EventRegistry>(
+  publisher: Publisher<O> | undefined,
+  envelope: Envelope,
+): CausalPublisher<O> {
+  const need = (): Publisher<O> => {
+    if (!publisher) throw new Error("this subscriber was created without a publisher: ctx.publish is unavailable");
+    return publisher;
+  };
+  return {
+    publish: (event, payload, options) => need().publish(event, payload, causalOptions(envelope, options)),
+    prepare: (event, payload, options) => need().prepare(event, payload, causalOptions(envelope, options)),
+  };
+}

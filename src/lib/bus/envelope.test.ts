@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { childTraceparent, decodeEnvelope, encodeEnvelope, newMessageId, traceIdOf } from "./envelope.js";
+import { MalformedMessageError } from "./errors.js";
+import { generateIdempotencyKey } from "./idempotency-key.js";
+
+describe("envelope", () => {
+  it("message ids sort in creation order", () => {
+    const ids = Array.from({ length: 50 }, () => newMessageId());
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(50);
+  });
+
+  it("a child traceparent keeps the trace id and gets a new span id", () => {
+    const root = childTraceparent();
+    expect(root).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    const child = childTraceparent(root);
+    expect(traceIdOf(child)).toBe(traceIdOf(root));
+    expect(child).not.toBe(root);
+  });
+
+  it("round-trips through the wire format", () => {
+    const envelope = {
+      id: newMessageId(),
+      event: "item.added",
+      version: 1,
+      occurredAt: new Date(0).toISOString(),
+      source: { service: "shop", instance: "shop-1" },
+      correlationId: "c-1",
+      traceparent: childTraceparent(),
+      attributes: { tenant: "t1" },
+      payload: { sku: "a", quantity: 1 },
+    };
+    expect(decodeEnvelope(encodeEnvelope(envelope))).toEqual(envelope);
+  });
+
+  it("reports non-JSON and incomplete envelopes as malformed", () => {
+    expect(() => decodeEnvelope("{not json")).toThrow(MalformedMessageError);
+    expect(() => decodeEnvelope(JSON.stringify({ id: "x", event: "e" }))).toThrow(/correlationId/);
+  });
+});
+
+describe("generateIdempotencyKey", () => {
+  it("is the same for equal payloads whatever the key order", () => {
+    const a = generateIdempotencyKey("order.placed", { b: 1, a: { y: [1, 2], x: "s" } });
+    const b = generateIdempotencyKey("order.placed", { a: { x: "s", y: [1, 2] }, b: 1 });
+    expect(a).toBe(b);
+    expect(a).toMatch(/^order\.placed:[0-9a-f]{32}$/);
+  });
+
+  it("differs for another event or another payload", () => {
+    const base = generateIdempotencyKey("order.placed", { a: 1 });
+    expect(generateIdempotencyKey("order.cancelled", { a: 1 })).not.toBe(base);
+    expect(generateIdempotencyKey("order.placed", { a: 2 })).not.toBe(base);
+    expect(generateIdempotencyKey("order.placed", { a: [1, 2] })).not.toBe(generateIdempotencyKey("order.placed", { a: [2, 1] }));
+  });
+});

@@ -1,0 +1,55 @@
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { ClaimResult, IdempotencyStore } from "./store.js";
+
+// Values: "p:<token>" while a handler holds the lease, "d" once done.
+const CLAIM = `
+local ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+if ok then return 'acquired' end
+local v = redis.call('GET', KEYS[1])
+if v == 'd' then return 'processed' end
+return 'in_progress'`;
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+type ScriptedRedis = Redis & {
+  idemClaim(key: string, value: string, leaseMs: number): Promise<string>;
+  idemRelease(key: string, value: string): Promise<number>;
+};
+
+/**
+ * Idempotency marks in Redis: the claim is one atomic SET NX PX (a lease), so two instances racing
+ * on the same message cannot both acquire it. Keys are `<prefix><key>`; give each service its own
+ * prefix with its hash tag (e.g. `{payment}:idem:`).
+ */
+export class RedisIdempotencyStore implements IdempotencyStore {
+  private readonly redis: ScriptedRedis;
+
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+  ) {
+    if (!("idemClaim" in redis)) {
+      redis.defineCommand("idemClaim", { numberOfKeys: 1, lua: CLAIM });
+      redis.defineCommand("idemRelease", { numberOfKeys: 1, lua: RELEASE });
+    }
+    this.redis = redis as unknown as ScriptedRedis;
+  }
+
+  async claim(key: string, leaseMs: number): Promise<ClaimResult> {
+    const token = randomUUID();
+    const status = await this.redis.idemClaim(this.prefix + key, `p:${token}`, leaseMs);
+    if (status === "acquired") return { status, token };
+    return status === "processed" ? { status } : { status: "in_progress" };
+  }
+
+  async complete(key: string, _token: string, ttlMs: number): Promise<void> {
+    await this.redis.set(this.prefix + key, "d", "PX", ttlMs);
+  }
+
+  async release(key: string, token: string): Promise<void> {
+    await this.redis.idemRelease(this.prefix + key, `p:${token}`);
+  }
+}

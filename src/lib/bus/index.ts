@@ -1,0 +1,50 @@
+// The typed event bus: events, envelopes, publisher, subscriber, middleware and transports.
+export { type BusLogger, type CausalPublisher, type MessageContext, silentLogger } from "./context.js";
+export { childTraceparent, decodeEnvelope, type Envelope, encodeEnvelope, type MessageSource, newMessageId } from "./envelope.js";
+export {
+  BusError,
+  describeError,
+  isRetryable,
+  MalformedMessageError,
+  MessageInProgressError,
+  UnknownEventError,
+  ValidationError,
+} from "./errors.js";
+export {
+  combineRegistries,
+  defineEvents,
+  describeRegistry,
+  type EventDefinition,
+  type EventInput,
+  type EventName,
+  type EventPayload,
+  type EventRegistry,
+  type EventSpec,
+  getDefinition,
+  parsePayload,
+} from "./events.js";
+export { MemoryIdempotencyStore } from "./idempotency/memory-store.js";
+export { RedisIdempotencyStore } from "./idempotency/redis-store.js";
+export type { ClaimResult, IdempotencyStore } from "./idempotency/store.js";
+export { generateIdempotencyKey, stableStringify } from "./idempotency-key.js";
+export { createIdempotencyMiddleware, defaultIdempotencyKey, type IdempotencyOptions } from "./middleware/idempotency.js";
+export { createSubscriberLoggingMiddleware, type SubscriberLoggingOptions } from "./middleware/logging.js";
+export { createRateLimitMiddleware, type RateLimitOptions } from "./middleware/rate-limit.js";
+export { createSubscriberTimingMiddleware, type TimingCallback } from "./middleware/timing.js";
+export {
+  type PreparedMessage,
+  Publisher,
+  type PublisherMiddleware,
+  type PublisherOptions,
+  type PublishOptions,
+} from "./publisher.js";
+export {
+  defaultBackoff,
+  type EventHandler,
+  type RetryPolicy,
+  Subscriber,
+  type SubscriberMiddleware,
+  type SubscriberOptions,
+} from "./subscriber.js";
+export type * from "./transport.js";
+export { MemoryTransport, type MemoryTransportOptions } from "./transports/memory.js";

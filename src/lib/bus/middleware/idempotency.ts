@@ -1,0 +1,74 @@
+import { MessageInProgressError } from "../errors.js";
+import type { IdempotencyStore } from "../idempotency/store.js";
+import type { MessageContext } from "../context.js";
+import type { SubscriberMiddleware } from "../subscriber.js";
+
+interface CommonOptions {
+  /** The dedup key of a message (default: group + idempotency key or message id). */
+  key?: (ctx: MessageContext) => string;
+  /** Called when a message is skipped as already processed. */
+  onDuplicate?: (ctx: MessageContext) => void;
+}
+
+export interface IdempotencyStoreOptions extends CommonOptions {
+  store: IdempotencyStore;
+  /** How long a claim protects a running handler (default 30 s); a crashed handler's claim expires. */
+  leaseMs?: number;
+  /** How long a processed mark is kept (default 7 days). */
+  ttlMs?: number;
+}
+
+/** The spec's check-then-mark callbacks; the check and the mark are not atomic (see below). */
+export interface IdempotencyCallbackOptions extends CommonOptions {
+  hasProcessed: (messageId: string) => Promise<boolean> | boolean;
+  markProcessed: (messageId: string) => Promise<void> | void;
+}
+
+export type IdempotencyOptions = IdempotencyStoreOptions | IdempotencyCallbackOptions;
+
+/** Deduplicates per consumer group: two services handling one message each handle it once. */
+export const defaultIdempotencyKey = (ctx: MessageContext): string =>
+  `${ctx.group}:${ctx.envelope.idempotencyKey ?? ctx.envelope.id}`;
+
+/**
+ * Skips messages already processed. With a `store`, a message is claimed atomically with a lease
+ * before the handlers run, marked done after they succeed and released when they fail, so two
+ * concurrent deliveries of one message never both run (the loser is retried later, by which time
+ * the message is done). With the `hasProcessed`/`markProcessed` callbacks two deliveries racing
+ * between the check and the mark can both run: use them only where deliveries cannot overlap.
+ * A handler whose effects must happen once even if the process dies between its commit and the
+ * mark must also be idempotent itself (the services record their own dedup marks atomically).
+ */
+export function createIdempotencyMiddleware(options: IdempotencyOptions): SubscriberMiddleware {
+  const keyOf = options.key ?? defaultIdempotencyKey;
+  if ("store" in options) {
+    const { store } = options;
+    const leaseMs = options.leaseMs ?? 30_000;
+    const ttlMs = options.ttlMs ?? 7 * 24 * 3600_000;
+    return async (ctx, next) => {
+      const key = keyOf(ctx);
+      const claim = await store.claim(key, leaseMs);
+      if (claim.status === "processed") {
+        options.onDuplicate?.(ctx);
+        return;
+      }
+      if (claim.status === "in_progress") throw new MessageInProgressError(key);
+      try {
+        await next();
+      } catch (error) {
+        await store.release(key, claim.token);
+        throw error;
+      }
+      await store.complete(key, claim.token, ttlMs);
+    };
+  }
+  return async (ctx, next) => {
+    const key = keyOf(ctx);
+    if (await options.hasProcessed(key)) {
+      options.onDuplicate?.(ctx);
+      return;
+    }
+    await next();
+    await options.markProcessed(key);
+  };
+}

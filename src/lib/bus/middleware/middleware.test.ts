@@ -1,0 +1,143 @@
+import { describe, expect, it, vi } from "vitest";
+import type { MessageContext } from "../context.js";
+import { childTraceparent } from "../envelope.js";
+import { MemoryIdempotencyStore } from "../idempotency/memory-store.js";
+import { createIdempotencyMiddleware } from "./idempotency.js";
+import { createSubscriberLoggingMiddleware } from "./logging.js";
+import { createRateLimitMiddleware } from "./rate-limit.js";
+import { createSubscriberTimingMiddleware } from "./timing.js";
+
+function context(id = "m-1", event = "item.added"): MessageContext {
+  const envelope = {
+    id,
+    event,
+    version: 1,
+    occurredAt: new Date(0).toISOString(),
+    source: { service: "shop", instance: "shop-1" },
+    correlationId: "corr-1",
+    traceparent: childTraceparent(),
+    attributes: {},
+    payload: {},
+  };
+  const logger = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn(), child: () => logger };
+  return {
+    event,
+    payload: {},
+    envelope,
+    attempt: 1,
+    group: "g",
+    logger,
+    publish: vi.fn(),
+    prepare: vi.fn(),
+  };
+}
+
+describe("createRateLimitMiddleware", () => {
+  it("lets maxEvents through per window and delays, never drops, the rest", async () => {
+    let clock = 0;
+    const waits: number[] = [];
+    const limited: string[] = [];
+    const limiter = createRateLimitMiddleware({
+      maxEvents: 2,
+      windowMs: 1_000,
+      now: () => clock,
+      sleep: async (ms) => void waits.push(ms),
+      onLimit: (event) => void limited.push(event),
+    });
+    let handled = 0;
+    for (let i = 0; i < 5; i++) await limiter(context(`m${i}`), async () => void handled++);
+    expect(handled).toBe(5);
+    expect(waits).toEqual([1_000, 1_000, 2_000]);
+    expect(limited).toHaveLength(3);
+    clock = 10_000;
+    waits.length = 0;
+    await limiter(context(), async () => {});
+    expect(waits).toEqual([]);
+  });
+
+  it("limits each event name separately when perEvent is set", async () => {
+    const waits: number[] = [];
+    const limiter = createRateLimitMiddleware({ maxEvents: 1, windowMs: 100, perEvent: true, now: () => 0, sleep: async (ms) => void waits.push(ms) });
+    await limiter(context("a", "x.one"), async () => {});
+    await limiter(context("b", "x.two"), async () => {});
+    await limiter(context("c", "x.one"), async () => {});
+    expect(waits).toEqual([100]);
+  });
+});
+
+describe("createSubscriberTimingMiddleware", () => {
+  it("reports the duration of the rest of the chain, on success and on failure", async () => {
+    let clock = 0;
+    const timings: [string, number, string][] = [];
+    const timing = createSubscriberTimingMiddleware((e, ms, outcome) => void timings.push([e, ms, outcome]), () => clock);
+    await timing(context(), async () => {
+      clock += 12;
+    });
+    await expect(
+      timing(context(), async () => {
+        clock += 5;
+        throw new Error("x");
+      }),
+    ).rejects.toThrow("x");
+    expect(timings).toEqual([
+      ["item.added", 12, "success"],
+      ["item.added", 5, "failure"],
+    ]);
+  });
+});
+
+describe("createSubscriberLoggingMiddleware", () => {
+  it("logs the outcome with the message, correlation and trace ids", async () => {
+    const ctx = context();
+    await createSubscriberLoggingMiddleware()(ctx, async () => {});
+    expect(ctx.logger.info).toHaveBeenCalledWith(
+      expect.objectContaining({ messageId: "m-1", correlationId: "corr-1", traceparent: ctx.envelope.traceparent }),
+      "event handled",
+    );
+    await expect(
+      createSubscriberLoggingMiddleware()(ctx, async () => {
+        throw new Error("nope");
+      }),
+    ).rejects.toThrow("nope");
+    expect(ctx.logger.warn).toHaveBeenCalledWith(expect.objectContaining({ err: expect.objectContaining({ message: "nope" }) }), "event handler failed");
+  });
+});
+
+describe("createIdempotencyMiddleware", () => {
+  it("with the spec's callbacks, skips messages already marked and marks after success only", async () => {
+    const processed = new Set<string>();
+    const middleware = createIdempotencyMiddleware({
+      hasProcessed: async (id) => processed.has(id),
+      markProcessed: async (id) => void processed.add(id),
+    });
+    let runs = 0;
+    await expect(
+      middleware(context("m-9"), async () => {
+        throw new Error("fail");
+      }),
+    ).rejects.toThrow();
+    expect(processed.size).toBe(0);
+    await middleware(context("m-9"), async () => void runs++);
+    await middleware(context("m-9"), async () => void runs++);
+    expect(runs).toBe(1);
+    expect([...processed]).toEqual(["g:m-9"]);
+  });
+
+  it("with a store, a failed handler releases its claim so the retry runs", async () => {
+    const middleware = createIdempotencyMiddleware({ store: new MemoryIdempotencyStore() });
+    let runs = 0;
+    await expect(middleware(context(), async () => Promise.reject(new Error("x")))).rejects.toThrow("x");
+    await middleware(context(), async () => void runs++);
+    await middleware(context(), async () => void runs++);
+    expect(runs).toBe(1);
+  });
+
+  it("with a store, a duplicate arriving while the first runs is told to retry later", async () => {
+    const middleware = createIdempotencyMiddleware({ store: new MemoryIdempotencyStore() });
+    let release: () => void = () => {};
+    const first = middleware(context(), () => new Promise<void>((r) => (release = r)));
+    await expect(middleware(context(), async () => {})).rejects.toMatchObject({ code: "MESSAGE_IN_PROGRESS", retryable: true });
+    release();
+    await first;
+  });
+});

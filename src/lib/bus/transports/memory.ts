@@ -1,0 +1,342 @@
+/**
+ * In-process transport with the delivery semantics of Redis Streams consumer groups: every group
+ * gets every message of its topics, consumers of one group compete, a message stays pending until
+ * settled, a pending message idle for longer than `claimIdleMs` is handed to another consumer with a
+ * higher attempt number, and groups created before a message is published keep it for later
+ * consumers. It is the embedded default, so one process behaves like the distributed system.
+ * Nothing survives the process: that is the one difference from Streams.
+ */
+import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
+import type {
+  AttemptFailure,
+  DeadLetterRequest,
+  Delivery,
+  DeliveryHandler,
+  OutgoingMessage,
+  SubscribeOptions,
+  TopicRef,
+  Transport,
+  TransportSubscription,
+} from "../transport.js";
+import { buildDeadLetterRecord } from "./dead-letter-record.js";
+
+export interface MemoryTransportOptions {
+  deadLetters: DeadLetterStore;
+  /** Idle time after which another consumer may take a pending message over (default 30 s). */
+  claimIdleMs?: number;
+  /** How often pending messages are checked for takeover (default claimIdleMs / 2). */
+  claimIntervalMs?: number;
+  /** Messages kept for groups that do not exist yet, per topic (default 10,000). */
+  retainWithoutGroups?: number;
+  now?: () => number;
+}
+
+interface Entry {
+  seq: number;
+  topic: string;
+  owner: string;
+  body: string;
+}
+
+interface Pending {
+  entry: Entry;
+  consumer: string;
+  deliveryCount: number;
+  deliveredAt: number;
+  failures: AttemptFailure[];
+  /** Waiting for a retry timer: not claimable, not in flight. */
+  scheduled: boolean;
+}
+
+interface Consumer {
+  name: string;
+  topics: Set<string>;
+  handler: DeliveryHandler;
+  concurrency: number;
+  inFlight: Set<Promise<void>>;
+  active: boolean;
+}
+
+interface GroupState {
+  name: string;
+  /** Next entry index (into the topic log) to hand out, per topic. */
+  cursors: Map<string, number>;
+  pending: Map<string, Pending>;
+  /** Retries and takeovers due now, delivered before new entries. */
+  ready: Pending[];
+  consumers: Consumer[];
+  nextConsumer: number;
+}
+
+interface TopicLog {
+  /** entries[i] has seq = base + i. */
+  entries: Entry[];
+  base: number;
+}
+
+const pendingKey = (topic: string, seq: number) => `${topic}#${seq}`;
+
+export class MemoryTransport implements Transport {
+  readonly kind = "memory" as const;
+  readonly durable = true;
+  private readonly topics = new Map<string, TopicLog>();
+  private readonly groups = new Map<string, GroupState>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly pumpScheduled = new Set<GroupState>();
+  private readonly claimTimer: NodeJS.Timeout;
+  private readonly now: () => number;
+  private readonly claimIdleMs: number;
+  private seq = 0;
+  private closed = false;
+
+  constructor(private readonly options: MemoryTransportOptions) {
+    this.now = options.now ?? Date.now;
+    this.claimIdleMs = options.claimIdleMs ?? 30_000;
+    this.claimTimer = setInterval(() => this.claimIdle(), options.claimIntervalMs ?? Math.max(10, this.claimIdleMs / 2));
+    this.claimTimer.unref();
+  }
+
+  async ensureGroups(group: string, topics: readonly TopicRef[]): Promise<void> {
+    const state = this.group(group);
+    for (const { topic } of topics) if (!state.cursors.has(topic)) state.cursors.set(topic, this.log(topic).base);
+  }
+
+  async publish(messages: readonly OutgoingMessage[]): Promise<void> {
+    if (this.closed) throw new Error("transport closed");
+    const touched = new Set<GroupState>();
+    for (const message of messages) {
+      const log = this.log(message.topic);
+      log.entries.push({ seq: this.seq++, topic: message.topic, owner: message.owner, body: message.body });
+      for (const group of this.groups.values()) if (group.cursors.has(message.topic)) touched.add(group);
+    }
+    for (const group of touched) this.schedulePump(group);
+    this.compact();
+  }
+
+  async redeliver(group: string, message: OutgoingMessage): Promise<void> {
+    const state = this.group(group);
+    const entry: Entry = { seq: this.seq++, topic: message.topic, owner: message.owner, body: message.body };
+    const pending: Pending = { entry, consumer: "", deliveryCount: 0, deliveredAt: 0, failures: [], scheduled: false };
+    state.pending.set(pendingKey(entry.topic, entry.seq), pending);
+    state.ready.push(pending);
+    this.schedulePump(state);
+  }
+
+  async subscribe(options: SubscribeOptions, handler: DeliveryHandler): Promise<TransportSubscription> {
+    await this.ensureGroups(options.group, options.topics);
+    const state = this.group(options.group);
+    const existing = state.consumers.find((c) => c.name === options.consumer);
+    if (existing?.active) throw new Error(`consumer ${options.consumer} already subscribed in group ${options.group}`);
+    const consumer: Consumer = {
+      name: options.consumer,
+      topics: new Set(options.topics.map((t) => t.topic)),
+      handler,
+      concurrency: options.concurrency ?? 16,
+      inFlight: new Set(),
+      active: true,
+    };
+    state.consumers = [...state.consumers.filter((c) => c !== existing), consumer];
+    // Like a restarted Streams consumer reading its own history: resume what it left pending.
+    for (const pending of state.pending.values()) {
+      if (pending.consumer === consumer.name && !pending.scheduled) state.ready.push(pending);
+    }
+    this.schedulePump(state);
+    return {
+      stop: async () => {
+        consumer.active = false;
+        while (consumer.inFlight.size > 0) await Promise.allSettled([...consumer.inFlight]);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.claimTimer);
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    const inFlight: Promise<void>[] = [];
+    for (const group of this.groups.values()) {
+      for (const consumer of group.consumers) {
+        consumer.active = false;
+        inFlight.push(...consumer.inFlight);
+      }
+    }
+    await Promise.allSettled(inFlight);
+  }
+
+  private group(name: string): GroupState {
+    let state = this.groups.get(name);
+    if (!state) {
+      state = { name, cursors: new Map(), pending: new Map(), ready: [], consumers: [], nextConsumer: 0 };
+      this.groups.set(name, state);
+    }
+    return state;
+  }
+
+  private log(topic: string): TopicLog {
+    let log = this.topics.get(topic);
+    if (!log) {
+      log = { entries: [], base: 0 };
+      this.topics.set(topic, log);
+    }
+    return log;
+  }
+
+  private schedulePump(group: GroupState): void {
+    if (this.pumpScheduled.has(group)) return;
+    this.pumpScheduled.add(group);
+    setImmediate(() => {
+      this.pumpScheduled.delete(group);
+      this.pump(group);
+    });
+  }
+
+  /** Hands out ready (redelivered) messages first, then new entries, while consumers have room. */
+  private pump(group: GroupState): void {
+    if (this.closed) return;
+    const waiting: Pending[] = [];
+    for (const pending of group.ready) {
+      if (!group.pending.has(pendingKey(pending.entry.topic, pending.entry.seq))) continue;
+      const consumer = this.freeConsumer(group, pending.entry.topic);
+      if (consumer) this.deliver(group, consumer, pending);
+      else waiting.push(pending);
+    }
+    group.ready = waiting;
+    for (const [topic, cursor] of group.cursors) {
+      const log = this.log(topic);
+      let next = cursor;
+      while (next < log.base + log.entries.length) {
+        const consumer = this.freeConsumer(group, topic);
+        if (!consumer) break;
+        const entry = log.entries[next - log.base]!;
+        next++;
+        const pending: Pending = { entry, consumer: consumer.name, deliveryCount: 0, deliveredAt: 0, failures: [], scheduled: false };
+        group.pending.set(pendingKey(topic, entry.seq), pending);
+        this.deliver(group, consumer, pending);
+      }
+      group.cursors.set(topic, next);
+    }
+  }
+
+  private freeConsumer(group: GroupState, topic: string): Consumer | undefined {
+    const count = group.consumers.length;
+    for (let i = 0; i < count; i++) {
+      const consumer = group.consumers[(group.nextConsumer + i) % count]!;
+      if (consumer.active && consumer.topics.has(topic) && consumer.inFlight.size < consumer.concurrency) {
+        group.nextConsumer = (group.nextConsumer + i + 1) % count;
+        return consumer;
+      }
+    }
+    return undefined;
+  }
+
+  private deliver(group: GroupState, consumer: Consumer, pending: Pending): void {
+    pending.consumer = consumer.name;
+    pending.deliveryCount++;
+    pending.deliveredAt = this.now();
+    pending.scheduled = false;
+    const delivery = this.delivery(group, pending);
+    const run = (async () => {
+      try {
+        await consumer.handler(delivery);
+      } catch {
+        // An unsettled delivery stays pending and is taken over after claimIdleMs, as on Streams.
+      }
+    })();
+    consumer.inFlight.add(run);
+    void run.finally(() => {
+      consumer.inFlight.delete(run);
+      this.schedulePump(group);
+    });
+  }
+
+  private delivery(group: GroupState, pending: Pending): Delivery {
+    const key = pendingKey(pending.entry.topic, pending.entry.seq);
+    const attempt = pending.deliveryCount;
+    let settled = false;
+    const settleOnce = () => {
+      if (settled) return false;
+      settled = true;
+      return true;
+    };
+    return {
+      deliveryId: String(pending.entry.seq),
+      topic: pending.entry.topic,
+      owner: pending.entry.owner,
+      body: pending.entry.body,
+      attempt,
+      ack: async () => {
+        if (settleOnce()) group.pending.delete(key);
+      },
+      retry: async (failure: AttemptFailure, delayMs: number) => {
+        if (!settleOnce() || !group.pending.has(key)) return;
+        pending.failures.push(failure);
+        pending.scheduled = true;
+        const timer = setTimeout(() => {
+          this.timers.delete(timer);
+          if (!group.pending.has(key)) return;
+          group.ready.push(pending);
+          this.schedulePump(group);
+        }, delayMs);
+        this.timers.add(timer);
+      },
+      deadLetter: async (request: DeadLetterRequest) => {
+        if (!settleOnce() || !group.pending.has(key)) return;
+        const record = buildDeadLetterRecord({
+          group: group.name,
+          topic: pending.entry.topic,
+          owner: pending.entry.owner,
+          deliveryId: String(pending.entry.seq),
+          body: pending.entry.body,
+          earlierFailures: pending.failures,
+          request,
+        });
+        if (await this.options.deadLetters.add(record)) {
+          await this.options.deadLetters.appendAudit({
+            at: record.deadLetteredAt,
+            recordId: record.id,
+            action: "dead-lettered",
+            actor: pending.consumer,
+            detail: request.reason,
+          });
+        }
+        group.pending.delete(key);
+      },
+    };
+  }
+
+  /** Takeover of messages whose consumer went quiet: what XAUTOCLAIM does for Streams. */
+  private claimIdle(): void {
+    const now = this.now();
+    for (const group of this.groups.values()) {
+      let claimed = false;
+      for (const pending of group.pending.values()) {
+        if (pending.scheduled || pending.deliveryCount === 0 || group.ready.includes(pending)) continue;
+        if (now - pending.deliveredAt < this.claimIdleMs) continue;
+        pending.deliveredAt = now;
+        group.ready.push(pending);
+        claimed = true;
+      }
+      if (claimed) this.schedulePump(group);
+    }
+  }
+
+  /** Drops log entries every group has read past (pending ones are held by their Pending record). */
+  private compact(): void {
+    const retain = this.options.retainWithoutGroups ?? 10_000;
+    for (const [topic, log] of this.topics) {
+      let min = Number.POSITIVE_INFINITY;
+      for (const group of this.groups.values()) {
+        const cursor = group.cursors.get(topic);
+        if (cursor !== undefined) min = Math.min(min, cursor);
+      }
+      const end = log.base + log.entries.length;
+      const keepFrom = min === Number.POSITIVE_INFINITY ? end - retain : min;
+      const drop = keepFrom - log.base;
+      if (drop > 1024 || (drop > 0 && drop * 2 > log.entries.length)) {
+        log.entries.splice(0, drop);
+        log.base += drop;
+      }
+    }
+  }
+}

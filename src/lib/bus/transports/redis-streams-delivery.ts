@@ -1,0 +1,152 @@
+/**
+ * A delivery of one stream entry to one consumer and how it is settled. Failures of earlier
+ * attempts live in Redis next to the stream (same hash slot, with a TTL), not in this process, so
+ * a consumer that takes the entry over after a crash still dead-letters it with its whole history.
+ */
+import type { ChainableCommander, Redis } from "ioredis";
+import { z } from "zod";
+import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
+import { BusError } from "../errors.js";
+import type { AttemptFailure, DeadLetterRequest, Delivery } from "../transport.js";
+import { buildDeadLetterRecord } from "./dead-letter-record.js";
+import { failuresKey } from "./redis-stream-keys.js";
+import type { TransportLogger } from "./redis-streams-support.js";
+
+export interface DeliveryContext {
+  redis: Redis;
+  deadLetters: DeadLetterStore;
+  group: string;
+  consumer: string;
+  failureTtlMs: number;
+  logger: TransportLogger;
+}
+
+export interface EntrySource {
+  streamKey: string;
+  entryId: string;
+  topic: string;
+  owner: string;
+  body: string;
+  attempt: number;
+}
+
+const failureSchema = z.object({
+  attempt: z.number(),
+  at: z.string(),
+  durationMs: z.number(),
+  error: z.object({ name: z.string(), message: z.string(), code: z.string().optional() }),
+});
+
+function parseFailures(raw: readonly string[]): AttemptFailure[] {
+  return raw.flatMap((item) => {
+    try {
+      const parsed = failureSchema.safeParse(JSON.parse(item));
+      return parsed.success ? [parsed.data as AttemptFailure] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Runs a MULTI and fails when any command in it failed (EXEC alone reports per-command errors). */
+export async function execOrThrow(multi: ChainableCommander): Promise<void> {
+  const results = await multi.exec();
+  if (!results) throw new BusError("REDIS_TRANSACTION_ABORTED", "Redis transaction was aborted");
+  for (const [error] of results) if (error) throw error;
+}
+
+export class StreamDelivery implements Delivery {
+  readonly deliveryId: string;
+  readonly topic: string;
+  readonly owner: string;
+  readonly body: string;
+  readonly attempt: number;
+  readonly streamKey: string;
+  /** Set by `retry`: the subscription takes the entry again this long after the handler returns. */
+  retryAfterMs: number | undefined;
+  private settled = false;
+
+  constructor(
+    private readonly context: DeliveryContext,
+    source: EntrySource,
+  ) {
+    this.deliveryId = source.entryId;
+    this.topic = source.topic;
+    this.owner = source.owner;
+    this.body = source.body;
+    this.attempt = source.attempt;
+    this.streamKey = source.streamKey;
+  }
+
+  async ack(): Promise<void> {
+    await this.settle("ack", () => this.acknowledge());
+  }
+
+  async retry(failure: AttemptFailure, delayMs: number): Promise<void> {
+    await this.settle("retry", async () => {
+      const key = this.failuresKey();
+      await execOrThrow(
+        this.context.redis
+          .multi()
+          .rpush(key, JSON.stringify(failure))
+          .pexpire(key, this.context.failureTtlMs),
+      );
+      this.retryAfterMs = Math.max(0, delayMs);
+    });
+  }
+
+  /** Dead-letter record first (idempotent), then XACK: a crash in between loses nothing. */
+  async deadLetter(request: DeadLetterRequest): Promise<void> {
+    await this.settle("deadLetter", async () => {
+      const { redis, deadLetters, group, consumer } = this.context;
+      const earlierFailures = parseFailures(await redis.lrange(this.failuresKey(), 0, -1));
+      const record = buildDeadLetterRecord({
+        group,
+        topic: this.topic,
+        owner: this.owner,
+        deliveryId: this.deliveryId,
+        body: this.body,
+        earlierFailures,
+        request,
+      });
+      if (await deadLetters.add(record)) {
+        await deadLetters.appendAudit({
+          at: record.deadLetteredAt,
+          recordId: record.id,
+          action: "dead-lettered",
+          actor: consumer,
+          detail: request.reason,
+        });
+      }
+      await this.acknowledge();
+    });
+  }
+
+  private failuresKey(): string {
+    return failuresKey(this.streamKey, this.context.group, this.deliveryId);
+  }
+
+  private async acknowledge(): Promise<void> {
+    await execOrThrow(
+      this.context.redis.multi().xack(this.streamKey, this.context.group, this.deliveryId).del(this.failuresKey()),
+    );
+  }
+
+  /** Settles at most once; a failed attempt (Redis down) may be repeated by the caller. */
+  private async settle(action: string, run: () => Promise<void>): Promise<void> {
+    if (this.settled) {
+      this.context.logger.warn(
+        { topic: this.topic, deliveryId: this.deliveryId, action },
+        "delivery already settled; ignored",
+      );
+      return;
+    }
+    this.settled = true;
+    try {
+      await run();
+    } catch (error) {
+      this.settled = false;
+      throw error;
+    }
+  }
+}

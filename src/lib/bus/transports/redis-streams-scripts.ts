@@ -1,0 +1,100 @@
+/**
+ * Lua scripts of the Streams transport. Each touches one stream (one key, so one hash slot) and
+ * pairs the entries it hands out with their delivery count from XPENDING in the same atomic step,
+ * because XREADGROUP, XCLAIM and XAUTOCLAIM do not return it and `Delivery.attempt` must be exact.
+ */
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+
+/** A script run by EVALSHA, loaded with EVAL the first time a server has not seen it (or after a restart). */
+export class LuaScript {
+  readonly sha: string;
+
+  constructor(readonly source: string) {
+    this.sha = createHash("sha1").update(source).digest("hex");
+  }
+
+  async run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return redis.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+const COUNTS = `
+local function counts_of(key, group, entries)
+  local counts = {}
+  for i, e in ipairs(entries) do
+    local p = redis.call('XPENDING', key, group, e[1], e[1], 1)
+    counts[i] = (p[1] and p[1][4]) or 1
+  end
+  return counts
+end
+`;
+
+/**
+ * This consumer's own pending entries after `cursor` (a restarted instance resuming its work).
+ * KEYS: stream. ARGV: group, consumer, count, cursor. Returns `{entries, counts}`.
+ */
+export const readOwnPendingScript = new LuaScript(`${COUNTS}
+local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], ARGV[4])
+local entries = (r and r[1] and r[1][2]) or {}
+return {entries, counts_of(KEYS[1], ARGV[1], entries)}
+`);
+
+/**
+ * Takes over entries idle for `minIdle` ms from any consumer of the group (dead instances).
+ * KEYS: stream. ARGV: group, consumer, minIdle, start, count. Returns `{cursor, entries, counts, deleted}`.
+ */
+export const autoclaimScript = new LuaScript(`${COUNTS}
+local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
+return {r[1], r[2], counts_of(KEYS[1], ARGV[1], r[2]), r[3] or {}}
+`);
+
+/**
+ * Takes one entry again for a local retry, only while it is still pending in this consumer's name:
+ * if another consumer took it over meanwhile (this one looked dead), it is theirs now.
+ * KEYS: stream. ARGV: group, consumer, id. Returns `{entries, counts}` or nil.
+ */
+export const claimOwnScript = new LuaScript(`
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if not p[1] or p[1][2] ~= ARGV[2] then return false end
+local r = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3])
+if not r[1] then return false end
+return {r, {p[1][4] + 1}}
+`);
+
+/**
+ * Trims a stream below the oldest entry some group still needs: for each group its oldest pending
+ * id, or (nothing pending) the id after its last-delivered id. Never MAXLEN, which deletes pending
+ * entries; a stream without groups is left alone, since a group created later at 0 wants it all.
+ * KEYS: stream. Returns the number of entries removed.
+ */
+export const safeTrimScript = new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then return 0 end
+local best, best_ms, best_seq
+local function consider(ms, seq)
+  local m, s = tonumber(ms), tonumber(seq)
+  if best == nil or m < best_ms or (m == best_ms and s < best_seq) then
+    best, best_ms, best_seq = ms .. '-' .. seq, m, s
+  end
+end
+for _, g in ipairs(groups) do
+  local info = {}
+  for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+  if info['pending'] > 0 then
+    local oldest = redis.call('XPENDING', KEYS[1], info['name'])[2]
+    local ms, seq = string.match(oldest, '^(%d+)-(%d+)$')
+    consider(ms, seq)
+  else
+    local ms, seq = string.match(info['last-delivered-id'], '^(%d+)-(%d+)$')
+    consider(ms, string.format('%.0f', tonumber(seq) + 1))
+  end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', best)
+`);

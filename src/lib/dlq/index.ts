@@ -1,0 +1,32 @@
+/**
+ * Dead-letter queue: the storage port with its in-memory and Redis adapters, and the operator
+ * actions (list, inspect, retry one or many, archive, purge), each audited with its actor.
+ */
+
+export {
+  type ActorOptions,
+  type DeadLetterInspection,
+  DeadLetterQueue,
+  type DeadLetterQueueOptions,
+  type PurgeCriteria,
+  type Redeliver,
+  type RetryManyResult,
+  replayMessage,
+} from "./dead-letter-queue.js";
+export type {
+  DeadLetterAuditEntry,
+  DeadLetterFilter,
+  DeadLetterRecord,
+  DeadLetterStatus,
+  DeadLetterStore,
+} from "./dead-letter-store.js";
+export { deadLetterId } from "./dead-letter-store.js";
+export {
+  DeadLetterArchivedError,
+  DeadLetterInvalidError,
+  DeadLetterNotFoundError,
+  DeadLetterRedeliveryError,
+} from "./errors.js";
+export { DEFAULT_DLQ_TAG, type DeadLetterKeys, deadLetterKeys } from "./keys.js";
+export { MemoryDeadLetterStore } from "./memory-dead-letter-store.js";
+export { RedisDeadLetterStore, type RedisDeadLetterStoreOptions } from "./redis-dead-letter-store.js";

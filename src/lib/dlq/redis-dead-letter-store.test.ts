@@ -1,0 +1,65 @@
+import type { Redis } from "ioredis";
+import { beforeAll, describe, expect, it } from "vitest";
+import { describeWithRedis } from "../../test-support/redis.js";
+import { deadLetterKeys } from "./keys.js";
+import { RedisDeadLetterStore } from "./redis-dead-letter-store.js";
+import { runDeadLetterStoreContract, sampleDeadLetter } from "./store-contract.js";
+
+describeWithRedis("RedisDeadLetterStore", (getRedis) => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = getRedis().client();
+  });
+
+  // A page size of 2 makes listing and audit reads cross page boundaries in the shared suite.
+  runDeadLetterStoreContract("redis", async () => {
+    await redis.flushall();
+    return new RedisDeadLetterStore(redis, { pageSize: 2 });
+  });
+
+  describe("Redis layout", () => {
+    it("keeps every key under the {dlq} hash tag", async () => {
+      await redis.flushall();
+      const store = new RedisDeadLetterStore(redis);
+      await store.add(sampleDeadLetter("a", 1));
+      await store.appendAudit({
+        at: "2025-01-01T12:01:00.000Z",
+        recordId: "a",
+        action: "retried",
+        actor: "x",
+      });
+      const keys = (await redis.keys("*")).sort();
+      expect(keys).toEqual(["{dlq}:audit", "{dlq}:idx", "{dlq}:rec:a"]);
+    });
+
+    it("keeps two tags apart on one server", async () => {
+      await redis.flushall();
+      const blue = new RedisDeadLetterStore(redis, { tag: "dlq-blue" });
+      const green = new RedisDeadLetterStore(redis, { tag: "dlq-green" });
+      await blue.add(sampleDeadLetter("a", 1));
+      expect(await green.get("a")).toBeUndefined();
+      expect(await redis.exists(deadLetterKeys("dlq-blue").record("a"))).toBe(1);
+    });
+
+    it("loads its scripts again after the server forgot them", async () => {
+      await redis.flushall();
+      const store = new RedisDeadLetterStore(redis);
+      await store.add(sampleDeadLetter("a", 1));
+      await redis.script("FLUSH");
+      expect(await store.add(sampleDeadLetter("b", 2))).toBe(true);
+      expect(await store.update("b", { status: "retried", retries: 1 })).toBe(true);
+      expect((await store.list()).map((r) => r.id)).toEqual(["b", "a"]);
+    });
+
+    it("rejects a record whose deadLetteredAt is not a date, writing nothing", async () => {
+      await redis.flushall();
+      const store = new RedisDeadLetterStore(redis);
+      await expect(
+        store.add(sampleDeadLetter("a", 1, { deadLetteredAt: "yesterday" })),
+      ).rejects.toMatchObject({
+        code: "DLQ_INVALID",
+      });
+      expect(await redis.dbsize()).toBe(0);
+    });
+  });
+});

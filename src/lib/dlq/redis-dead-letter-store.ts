@@ -1,0 +1,210 @@
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+import { z } from "zod";
+import type {
+  DeadLetterAuditEntry,
+  DeadLetterFilter,
+  DeadLetterRecord,
+  DeadLetterStatus,
+  DeadLetterStore,
+} from "./dead-letter-store.js";
+import { DeadLetterInvalidError } from "./errors.js";
+import { type DeadLetterKeys, deadLetterKeys } from "./keys.js";
+import { matchesFilter } from "./memory-dead-letter-store.js";
+
+/**
+ * A record is a hash: `data` holds the immutable part as JSON, `status` and `retries` are fields of
+ * their own so `update` changes them in place (no JSON round trip through Lua's cjson, which turns
+ * empty arrays into objects).
+ */
+const ADD_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'status', ARGV[2], 'retries', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+return 1`;
+
+const UPDATE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'retries', ARGV[2]) end
+return 1`;
+
+const statusSchema = z.enum(["dead", "retried", "archived"]);
+
+const dataSchema = z.object({
+  id: z.string(),
+  group: z.string(),
+  topic: z.string(),
+  owner: z.string(),
+  deliveryId: z.string(),
+  body: z.string(),
+  envelopeId: z.string().optional(),
+  event: z.string().optional(),
+  sourceService: z.string().optional(),
+  reason: z.string(),
+  attempts: z.array(
+    z.object({
+      attempt: z.number(),
+      at: z.string(),
+      durationMs: z.number(),
+      error: z.object({ name: z.string(), message: z.string(), code: z.string().optional() }),
+    }),
+  ),
+  deadLetteredAt: z.string(),
+});
+
+const auditSchema = z.object({
+  at: z.string(),
+  recordId: z.string(),
+  action: z.enum(["dead-lettered", "retried", "archived", "purged"]),
+  actor: z.string(),
+  detail: z.string().optional(),
+});
+
+export interface RedisDeadLetterStoreOptions {
+  /** Hash tag of every key (default "dlq"). */
+  tag?: string;
+  /** Ids read per round trip when listing or reading the audit stream (default 200). */
+  pageSize?: number;
+}
+
+function toScore(iso: string, what: string): number {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) throw new DeadLetterInvalidError(`${what} is not an ISO date: "${iso}"`);
+  return ms;
+}
+
+function fieldsToObject(fields: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
+  return out;
+}
+
+function parseRecord(hash: Record<string, string>): DeadLetterRecord | undefined {
+  if (hash.data === undefined) return undefined;
+  const data = dataSchema.parse(JSON.parse(hash.data));
+  return { ...data, status: statusSchema.parse(hash.status), retries: Number(hash.retries ?? 0) };
+}
+
+/** Dead-letter store on Redis: record hashes, a time index (sorted set) and an audit stream. */
+export class RedisDeadLetterStore implements DeadLetterStore {
+  private readonly keys: DeadLetterKeys;
+  private readonly pageSize: number;
+  private readonly shas = new Map<string, string>();
+
+  constructor(
+    private readonly redis: Redis,
+    options: RedisDeadLetterStoreOptions = {},
+  ) {
+    this.keys = deadLetterKeys(options.tag);
+    this.pageSize = options.pageSize ?? 200;
+  }
+
+  async add(record: DeadLetterRecord): Promise<boolean> {
+    const { status, retries, ...data } = record;
+    const score = toScore(record.deadLetteredAt, "deadLetteredAt");
+    const added = await this.runScript(
+      ADD_SCRIPT,
+      [this.keys.record(record.id), this.keys.index],
+      [JSON.stringify(data), status, String(retries), String(score), record.id],
+    );
+    return added === 1;
+  }
+
+  async get(id: string): Promise<DeadLetterRecord | undefined> {
+    return parseRecord(await this.redis.hgetall(this.keys.record(id)));
+  }
+
+  async list(filter: DeadLetterFilter = {}): Promise<DeadLetterRecord[]> {
+    const limit = filter.limit ?? Number.POSITIVE_INFINITY;
+    const max = filter.to === undefined ? "+inf" : toScore(filter.to, "to");
+    const min = filter.from === undefined ? "-inf" : toScore(filter.from, "from");
+    const found: DeadLetterRecord[] = [];
+    // Pages through the time index newest first; the other filters are applied on the records read.
+    for (let offset = 0; found.length < limit; offset += this.pageSize) {
+      const ids = await this.redis.zrevrangebyscore(
+        this.keys.index,
+        max,
+        min,
+        "LIMIT",
+        offset,
+        this.pageSize,
+      );
+      for (const record of await this.fetch(ids)) {
+        if (record && matchesFilter(record, filter)) found.push(record);
+        if (found.length >= limit) break;
+      }
+      if (ids.length < this.pageSize) break;
+    }
+    return found;
+  }
+
+  async update(id: string, change: { status: DeadLetterStatus; retries?: number }): Promise<boolean> {
+    const retries = change.retries === undefined ? "" : String(change.retries);
+    const updated = await this.runScript(UPDATE_SCRIPT, [this.keys.record(id)], [change.status, retries]);
+    return updated === 1;
+  }
+
+  async remove(ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const results = await this.redis
+      .multi()
+      .del(...ids.map((id) => this.keys.record(id)))
+      .zrem(this.keys.index, ...ids)
+      .exec();
+    const [deleted] = results ?? [];
+    if (!deleted || deleted[0]) throw deleted?.[0] ?? new Error("DLQ remove transaction aborted");
+    return Number(deleted[1]);
+  }
+
+  async appendAudit(entry: DeadLetterAuditEntry): Promise<void> {
+    const fields = ["at", entry.at, "recordId", entry.recordId, "action", entry.action, "actor", entry.actor];
+    if (entry.detail !== undefined) fields.push("detail", entry.detail);
+    await this.redis.xadd(this.keys.audit, "*", ...fields);
+  }
+
+  async audit(recordId?: string): Promise<DeadLetterAuditEntry[]> {
+    const entries: DeadLetterAuditEntry[] = [];
+    let start = "-";
+    for (;;) {
+      const page = await this.redis.xrange(this.keys.audit, start, "+", "COUNT", this.pageSize);
+      for (const [, fields] of page) {
+        const entry = auditSchema.parse(fieldsToObject(fields));
+        if (recordId === undefined || entry.recordId === recordId) entries.push(entry);
+      }
+      const last = page[page.length - 1];
+      if (!last || page.length < this.pageSize) return entries;
+      start = `(${last[0]}`;
+    }
+  }
+
+  private async fetch(ids: readonly string[]): Promise<(DeadLetterRecord | undefined)[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.keys.record(id));
+    const results = (await pipeline.exec()) ?? [];
+    return results.map(([error, hash]) => {
+      if (error) throw error;
+      return parseRecord(hash as Record<string, string>);
+    });
+  }
+
+  /** EVALSHA with the script's digest, falling back to EVAL once when the server has not cached it. */
+  private async runScript(
+    script: string,
+    keys: readonly string[],
+    args: readonly string[],
+  ): Promise<unknown> {
+    let sha = this.shas.get(script);
+    if (!sha) {
+      sha = createHash("sha1").update(script).digest("hex");
+      this.shas.set(script, sha);
+    }
+    try {
+      return await this.redis.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return this.redis.eval(script, keys.length, ...keys, ...args);
+    }
+  }
+}

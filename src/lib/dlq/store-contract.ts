@@ -1,0 +1,176 @@
+/**
+ * The one behaviour suite every `DeadLetterStore` adapter must pass. Run it from each adapter's
+ * test file: `runDeadLetterStoreContract("memory", async () => new MemoryDeadLetterStore())`.
+ */
+import { beforeEach, describe, expect, it } from "vitest";
+import type { DeadLetterRecord, DeadLetterStore } from "./dead-letter-store.js";
+
+/** A complete record at minute `minute` of a fixed day, so tests order records by time. */
+export function sampleDeadLetter(
+  id: string,
+  minute: number,
+  overrides: Partial<DeadLetterRecord> = {},
+): DeadLetterRecord {
+  const deadLetteredAt = new Date(Date.UTC(2025, 0, 1, 12, minute)).toISOString();
+  return {
+    id,
+    group: "inventory",
+    topic: "order.created",
+    owner: "order",
+    deliveryId: `1735732800000-${minute}`,
+    body: JSON.stringify({ id: `env-${id}`, event: "order.created", payload: { orderId: id } }),
+    envelopeId: `env-${id}`,
+    event: "order.created",
+    sourceService: "order",
+    reason: "handler kept failing",
+    attempts: [
+      { attempt: 1, at: deadLetteredAt, durationMs: 12.5, error: { name: "Error", message: "boom" } },
+      {
+        attempt: 2,
+        at: deadLetteredAt,
+        durationMs: 3,
+        error: { name: "BusError", message: "still boom", code: "DOWNSTREAM" },
+      },
+    ],
+    deadLetteredAt,
+    status: "dead",
+    retries: 0,
+    ...overrides,
+  };
+}
+
+const at = (minute: number): string => new Date(Date.UTC(2025, 0, 1, 12, minute)).toISOString();
+
+export function runDeadLetterStoreContract(name: string, factory: () => Promise<DeadLetterStore>): void {
+  describe(`DeadLetterStore contract: ${name}`, () => {
+    let store: DeadLetterStore;
+    beforeEach(async () => {
+      store = await factory();
+    });
+
+    const ids = (records: readonly DeadLetterRecord[]) => records.map((r) => r.id);
+
+    async function addAll(...records: DeadLetterRecord[]): Promise<void> {
+      for (const record of records) expect(await store.add(record)).toBe(true);
+    }
+
+    it("returns an added record unchanged, with every attempt", async () => {
+      const record = sampleDeadLetter("a", 1);
+      await store.add(record);
+      expect(await store.get("a")).toEqual(record);
+    });
+
+    it("keeps a record without the decoded fields and with no attempts", async () => {
+      const { envelopeId: _e, event: _v, sourceService: _s, ...rest } = sampleDeadLetter("raw", 1);
+      const record: DeadLetterRecord = { ...rest, body: "not json {", attempts: [] };
+      await store.add(record);
+      expect(await store.get("raw")).toEqual(record);
+    });
+
+    it("answers undefined for an unknown id", async () => {
+      expect(await store.get("missing")).toBeUndefined();
+    });
+
+    it("keeps the first record when the same id is added twice", async () => {
+      expect(await store.add(sampleDeadLetter("a", 1))).toBe(true);
+      expect(await store.add(sampleDeadLetter("a", 2, { reason: "second time" }))).toBe(false);
+      expect((await store.get("a"))?.reason).toBe("handler kept failing");
+      expect(ids(await store.list())).toEqual(["a"]);
+    });
+
+    it("lists newest first", async () => {
+      await addAll(sampleDeadLetter("b", 2), sampleDeadLetter("c", 3), sampleDeadLetter("a", 1));
+      expect(ids(await store.list())).toEqual(["c", "b", "a"]);
+    });
+
+    it("filters by event, group, source service and status", async () => {
+      await addAll(
+        sampleDeadLetter("a", 1),
+        sampleDeadLetter("b", 2, { event: "payment.failed", sourceService: "payment" }),
+        sampleDeadLetter("c", 3, { group: "shipping" }),
+        sampleDeadLetter("d", 4, { status: "archived" }),
+      );
+      expect(ids(await store.list({ event: "payment.failed" }))).toEqual(["b"]);
+      expect(ids(await store.list({ group: "shipping" }))).toEqual(["c"]);
+      expect(ids(await store.list({ sourceService: "order" }))).toEqual(["d", "c", "a"]);
+      expect(ids(await store.list({ status: "archived" }))).toEqual(["d"]);
+      expect(ids(await store.list({ group: "inventory", status: "dead" }))).toEqual(["b", "a"]);
+    });
+
+    it("filters by an inclusive time range", async () => {
+      await addAll(...[1, 2, 3, 4, 5].map((m) => sampleDeadLetter(`r${m}`, m)));
+      expect(ids(await store.list({ from: at(2), to: at(4) }))).toEqual(["r4", "r3", "r2"]);
+      expect(ids(await store.list({ from: at(4) }))).toEqual(["r5", "r4"]);
+      expect(ids(await store.list({ to: at(1) }))).toEqual(["r1"]);
+    });
+
+    it("limits after filtering, keeping the newest", async () => {
+      await addAll(
+        ...[1, 2, 3, 4, 5, 6, 7].map((m) =>
+          sampleDeadLetter(`r${m}`, m, { group: m % 2 === 0 ? "even" : "odd" }),
+        ),
+      );
+      expect(ids(await store.list({ limit: 2 }))).toEqual(["r7", "r6"]);
+      expect(ids(await store.list({ group: "even", limit: 2 }))).toEqual(["r6", "r4"]);
+      expect(ids(await store.list({ group: "odd", to: at(5), limit: 10 }))).toEqual(["r5", "r3", "r1"]);
+      expect(await store.list({ limit: 0 })).toEqual([]);
+    });
+
+    it("hands out copies: changing a returned record does not change the store", async () => {
+      await store.add(sampleDeadLetter("a", 1));
+      const [listed] = await store.list();
+      listed!.attempts.length = 0;
+      listed!.status = "archived";
+      expect(await store.get("a")).toEqual(sampleDeadLetter("a", 1));
+    });
+
+    it("updates status and retries, or status alone", async () => {
+      await store.add(sampleDeadLetter("a", 1));
+      expect(await store.update("a", { status: "retried", retries: 2 })).toBe(true);
+      expect(await store.get("a")).toMatchObject({ status: "retried", retries: 2 });
+      expect(await store.update("a", { status: "archived" })).toBe(true);
+      expect(await store.get("a")).toMatchObject({ status: "archived", retries: 2 });
+      expect(ids(await store.list({ status: "archived" }))).toEqual(["a"]);
+    });
+
+    it("does not create a record when updating an unknown id", async () => {
+      expect(await store.update("missing", { status: "retried", retries: 1 })).toBe(false);
+      expect(await store.get("missing")).toBeUndefined();
+      expect(await store.list()).toEqual([]);
+    });
+
+    it("removes records and counts only those that existed", async () => {
+      await addAll(sampleDeadLetter("a", 1), sampleDeadLetter("b", 2), sampleDeadLetter("c", 3));
+      expect(await store.remove(["a", "c", "missing"])).toBe(2);
+      expect(await store.get("a")).toBeUndefined();
+      expect(ids(await store.list())).toEqual(["b"]);
+      expect(await store.remove([])).toBe(0);
+    });
+
+    it("lets a removed id be added again", async () => {
+      await store.add(sampleDeadLetter("a", 1));
+      await store.remove(["a"]);
+      expect(await store.add(sampleDeadLetter("a", 2))).toBe(true);
+      expect((await store.get("a"))?.deadLetteredAt).toBe(at(2));
+    });
+
+    it("reads the audit trail oldest first, whole or for one record", async () => {
+      await store.appendAudit({ at: at(1), recordId: "a", action: "dead-lettered", actor: "inventory-1" });
+      await store.appendAudit({ at: at(2), recordId: "b", action: "dead-lettered", actor: "inventory-2" });
+      await store.appendAudit({ at: at(3), recordId: "a", action: "retried", actor: "ops", detail: "fixed" });
+      await store.appendAudit({ at: at(4), recordId: "a", action: "purged", actor: "ops" });
+      expect((await store.audit()).map((e) => `${e.recordId}:${e.action}`)).toEqual([
+        "a:dead-lettered",
+        "b:dead-lettered",
+        "a:retried",
+        "a:purged",
+      ]);
+      expect(await store.audit("a")).toEqual([
+        { at: at(1), recordId: "a", action: "dead-lettered", actor: "inventory-1" },
+        { at: at(3), recordId: "a", action: "retried", actor: "ops", detail: "fixed" },
+        { at: at(4), recordId: "a", action: "purged", actor: "ops" },
+      ]);
+      expect(await store.audit("nobody")).toEqual([]);
+    });
+  });
+}

@@ -1,0 +1,55 @@
+/** Events owned (published) by the user service. */
+import { z } from "zod";
+import type { EventPayload } from "../lib/bus/events.js";
+import { defineEvents } from "../lib/bus/events.js";
+import {
+  EmailSchema,
+  NotificationPreferencesSchema,
+  OrderIdSchema,
+  PersonNameSchema,
+  PhoneSchema,
+  ReasonSchema,
+  UserIdSchema,
+} from "./common.js";
+
+/** Profile fields a `user.updated` can report as changed. */
+export const UserFieldSchema = z.enum(["email", "name", "phone", "preferences"]);
+export type UserField = z.infer<typeof UserFieldSchema>;
+
+const profile = {
+  userId: UserIdSchema,
+  email: EmailSchema,
+  name: PersonNameSchema,
+  phone: PhoneSchema.optional(),
+  preferences: NotificationPreferencesSchema,
+};
+
+export const UserEvents = defineEvents("user", {
+  "user.created": {
+    description: "New user registered",
+    schema: z.strictObject(profile),
+  },
+  "user.updated": {
+    description: "User profile updated",
+    // Carries the full profile, not a diff, so consumers keep a read model without ordering games.
+    schema: z.strictObject({ ...profile, changed: z.array(UserFieldSchema).min(1) }),
+  },
+  "user.deleted": {
+    description: "User account deleted",
+    schema: z.strictObject({ userId: UserIdSchema }),
+  },
+  "user.validated": {
+    description: "User validation completed",
+    schema: z.strictObject({
+      orderId: OrderIdSchema,
+      userId: UserIdSchema,
+      valid: z.boolean(),
+      reason: ReasonSchema.optional(),
+    }),
+  },
+});
+
+export type UserCreated = EventPayload<typeof UserEvents, "user.created">;
+export type UserUpdated = EventPayload<typeof UserEvents, "user.updated">;
+export type UserDeleted = EventPayload<typeof UserEvents, "user.deleted">;
+export type UserValidated = EventPayload<typeof UserEvents, "user.validated">;

@@ -1,0 +1,2 @@
+export * from "./errors.js";
+export { createHttpServer, type HttpServerOptions, parseInput } from "./server.js";

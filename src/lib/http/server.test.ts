@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { AppError } from "./errors.js";
+import { createHttpServer, parseInput } from "./server.js";
+
+const app = createHttpServer({ bodyLimit: 1024 });
+app.post("/echo", async (request) =>
+  parseInput(z.object({ name: z.string().min(1), n: z.number().int() }), request.body),
+);
+app.get("/boom", async () => {
+  throw new Error("secret internals at /srv/app.ts:12");
+});
+app.get("/gone", async () => {
+  throw new AppError("SERVICE_UNAVAILABLE", "no instance");
+});
+let base = "";
+
+beforeAll(async () => {
+  base = await app.listen({ port: 0, host: "127.0.0.1" });
+});
+afterAll(() => app.close());
+
+const post = (body: string, type = "application/json") =>
+  fetch(`${base}/echo`, { method: "POST", headers: { "content-type": type }, body });
+
+describe("HTTP server errors", () => {
+  it("answers 400 with the path and message of every validation issue", async () => {
+    const res = await post(JSON.stringify({ name: "", n: 1.5 }));
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { code: string; details: { path: string }[] } };
+    expect(body.error.code).toBe("VALIDATION_FAILED");
+    expect(body.error.details.map((d) => d.path)).toEqual(["name", "n"]);
+  });
+
+  it("rejects malformed JSON and prototype poisoning with 400", async () => {
+    expect((await post("{oops")).status).toBe(400);
+    const poisoned = await post('{"name":"x","n":1,"__proto__":{"admin":true}}');
+    expect(poisoned.status).toBe(400);
+    expect(((await poisoned.json()) as { error: { code: string } }).error.code).toBe("MALFORMED_JSON");
+  });
+
+  it("answers 413 for a body over the limit and 415 for a non-JSON body", async () => {
+    const big = await post(JSON.stringify({ name: "x".repeat(2000), n: 1 }));
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { error: { code: string } }).error.code).toBe("PAYLOAD_TOO_LARGE");
+    expect((await post("name=x", "text/plain")).status).toBe(415);
+  });
+
+  it("hides internal errors behind a generic 500", async () => {
+    const res = await fetch(`${base}/boom`);
+    expect(res.status).toBe(500);
+    expect(await res.text()).not.toContain("srv");
+  });
+
+  it("maps codes to statuses and adds Retry-After to 503", async () => {
+    const res = await fetch(`${base}/gone`);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("1");
+    expect(await res.json()).toEqual({ error: { code: "SERVICE_UNAVAILABLE", message: "no instance" } });
+  });
+
+  it("answers unknown routes with 404 in the same shape", async () => {
+    const res = await fetch(`${base}/nope?x=1`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: { code: "NOT_FOUND", message: "No route GET /nope" } });
+  });
+});

@@ -1,0 +1,85 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import type { z } from "zod";
+import { AppError, errorBody, statusForCode, toIssues, validationFailed } from "./errors.js";
+
+export interface HttpServerOptions {
+  /** Largest accepted request body in bytes (default 64 KiB): larger ones get 413. */
+  bodyLimit?: number;
+  /** A pino logger for request logs; none by default (services log their own lines). */
+  logger?: FastifyServerOptions["loggerInstance"];
+}
+
+interface FastifyishError {
+  statusCode?: number;
+  code?: string;
+  message: string;
+  validation?: unknown;
+}
+
+/** Maps any thrown error to the one error shape; never leaks a stack trace. */
+function toResponse(error: unknown): {
+  status: number;
+  body: ReturnType<typeof errorBody>;
+  retryAfter?: number;
+} {
+  if (error instanceof AppError) {
+    const status = statusForCode(error.code);
+    return {
+      status,
+      body: errorBody(error.code, error.message, error.details),
+      ...(status === 503 ? { retryAfter: 1 } : {}),
+    };
+  }
+  const e = error as FastifyishError;
+  if (e.code === "FST_ERR_CTP_BODY_TOO_LARGE")
+    return { status: 413, body: errorBody("PAYLOAD_TOO_LARGE", "Request body is too large") };
+  if (e.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
+    return {
+      status: 415,
+      body: errorBody("UNSUPPORTED_MEDIA_TYPE", "Send JSON with Content-Type: application/json"),
+    };
+  }
+  if (
+    e.statusCode === 400 ||
+    e.code === "FST_ERR_CTP_EMPTY_JSON_BODY" ||
+    e.code === "FST_ERR_CTP_INVALID_JSON_BODY"
+  ) {
+    return { status: 400, body: errorBody("MALFORMED_JSON", `Malformed request body: ${e.message}`) };
+  }
+  if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, body: errorBody("BAD_REQUEST", e.message) };
+  }
+  return { status: 500, body: errorBody("INTERNAL", "Internal server error") };
+}
+
+/** A Fastify server with JSON errors in one shape, a body limit and prototype-poisoning protection. */
+export function createHttpServer(options: HttpServerOptions = {}): FastifyInstance {
+  const app = Fastify({
+    bodyLimit: options.bodyLimit ?? 64 * 1024,
+    onProtoPoisoning: "error",
+    onConstructorPoisoning: "error",
+    return503OnClosing: true,
+    ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }),
+  }) as unknown as FastifyInstance;
+  // JSON only: a text body would otherwise reach handlers as a string.
+  app.removeContentTypeParser("text/plain");
+  app.setErrorHandler((error, request, reply) => {
+    const { status, body, retryAfter } = toResponse(error);
+    if (status >= 500) request.log.error({ err: error }, "request failed");
+    if (retryAfter !== undefined) void reply.header("retry-after", String(retryAfter));
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .status(404)
+      .send(errorBody("NOT_FOUND", `No route ${request.method} ${request.url.split("?")[0]}`));
+  });
+  return app;
+}
+
+/** Parses input with a Zod schema; a mismatch is a 400 with every issue's path and message. */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationFailed(toIssues(result.error.issues));
+  return result.data;
+}

@@ -1,0 +1,118 @@
+/**
+ * The shared infrastructure a service runs on: the bus transports, the dead-letter store, the
+ * service registry and idempotency marks. Two flavours with the same behaviour: in-memory (the
+ * embedded default: the whole system in one process) and Redis (each service its own process).
+ */
+import { Redis } from "ioredis";
+import { MemoryIdempotencyStore } from "../bus/idempotency/memory-store.js";
+import { RedisIdempotencyStore } from "../bus/idempotency/redis-store.js";
+import type { IdempotencyStore } from "../bus/idempotency/store.js";
+import type { Transport } from "../bus/transport.js";
+import { MemoryTransport } from "../bus/transports/memory.js";
+import { RedisPubSubTransport } from "../bus/transports/redis-pubsub.js";
+import { RedisStreamsTransport } from "../bus/transports/redis-streams.js";
+import { MemoryServiceRegistry } from "../discovery/memory-registry.js";
+import { RedisServiceRegistry } from "../discovery/redis-registry.js";
+import type { ServiceRegistry } from "../discovery/types.js";
+import type { DeadLetterStore } from "../dlq/dead-letter-store.js";
+import { MemoryDeadLetterStore } from "../dlq/memory-dead-letter-store.js";
+import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
+
+export interface Platform {
+  readonly mode: "memory" | "redis";
+  /** Durable bus for everything that changes state (Streams, or in-memory with the same semantics). */
+  readonly transport: Transport;
+  /** Ephemeral bus for hints: heartbeats, registry changes, metrics (Pub/Sub over Redis). */
+  readonly hints: Transport;
+  readonly deadLetters: DeadLetterStore;
+  readonly registry: ServiceRegistry;
+  /** The command connection stores use; undefined in memory mode. */
+  readonly redis: Redis | undefined;
+  /** Idempotency marks in a namespace (a service's name: its keys go in its own hash slot). */
+  idempotencyStore(namespace: string): IdempotencyStore;
+  /** True when the backing store answers. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface MemoryPlatformOptions {
+  claimIdleMs?: number;
+}
+
+export function createMemoryPlatform(options: MemoryPlatformOptions = {}): Platform {
+  const deadLetters = new MemoryDeadLetterStore();
+  const transport = new MemoryTransport({ deadLetters, claimIdleMs: options.claimIdleMs ?? 30_000 });
+  const idempotency = new Map<string, IdempotencyStore>();
+  return {
+    mode: "memory",
+    transport,
+    hints: transport,
+    deadLetters,
+    registry: new MemoryServiceRegistry(),
+    redis: undefined,
+    idempotencyStore(namespace) {
+      let store = idempotency.get(namespace);
+      if (!store) {
+        store = new MemoryIdempotencyStore();
+        idempotency.set(namespace, store);
+      }
+      return store;
+    },
+    ping: async () => true,
+    close: () => transport.close(),
+  };
+}
+
+export interface RedisPlatformOptions {
+  url: string;
+  /** Idle time before another instance takes over a silent consumer's messages (default 30 s). */
+  claimIdleMs?: number;
+  onError?: (error: Error) => void;
+}
+
+export function createRedisPlatform(options: RedisPlatformOptions): Platform {
+  const redis = new Redis(options.url, { maxRetriesPerRequest: null, enableAutoPipelining: true });
+  redis.on("error", (error) => options.onError?.(error));
+  const deadLetters = new RedisDeadLetterStore(redis);
+  const transport = new RedisStreamsTransport({
+    redis,
+    deadLetters,
+    claimIdleMs: options.claimIdleMs ?? 30_000,
+  });
+  const hints = new RedisPubSubTransport({ redis, deadLetters });
+  return {
+    mode: "redis",
+    transport,
+    hints,
+    deadLetters,
+    registry: new RedisServiceRegistry({ redis }),
+    redis,
+    idempotencyStore: (namespace) => new RedisIdempotencyStore(redis, `{${namespace}}:idem:`),
+    ping: async () => {
+      try {
+        return (await redis.ping()) === "PONG";
+      } catch {
+        return false;
+      }
+    },
+    close: async () => {
+      await hints.close();
+      await transport.close();
+      redis.disconnect();
+    },
+  };
+}
+
+/**
+ * Redis settings that break the promises (DESIGN.md §2): eviction would drop queue entries, and
+ * without AOF a crash loses acknowledged writes. Returns human-readable warnings.
+ */
+export async function checkRedisDurability(redis: Redis): Promise<string[]> {
+  const warnings: string[] = [];
+  const [, policy] = (await redis.config("GET", "maxmemory-policy")) as [string, string];
+  if (policy !== "noeviction") warnings.push(`maxmemory-policy is "${policy}": queues need "noeviction"`);
+  const [, aof] = (await redis.config("GET", "appendonly")) as [string, string];
+  if (aof !== "yes")
+    warnings.push("appendonly is off: a Redis crash loses acknowledged events (use AOF everysec)");
+  return warnings;
+}

@@ -1,0 +1,200 @@
+/**
+ * Runs one service instance on a platform: its publisher and subscribers (with the standard
+ * middleware), its HTTP server with /health and /metrics, its registration and heartbeats, and an
+ * orderly stop. Services only describe themselves (a ServiceDefinition); this wires them.
+ */
+import { hostname } from "node:os";
+import type { FastifyInstance } from "fastify";
+import type { BusLogger } from "../bus/context.js";
+import type { EventRegistry } from "../bus/events.js";
+import { createIdempotencyMiddleware } from "../bus/middleware/idempotency.js";
+import { createSubscriberLoggingMiddleware } from "../bus/middleware/logging.js";
+import { createSubscriberTimingMiddleware } from "../bus/middleware/timing.js";
+import { Publisher } from "../bus/publisher.js";
+import { Subscriber, type SubscriberMiddleware } from "../bus/subscriber.js";
+import { type ServiceAgent, startServiceAgent } from "../discovery/agent.js";
+import { createHttpServer } from "../http/server.js";
+import { createLogger, type Logger } from "../observability/logger.js";
+import { Metrics } from "../observability/metrics.js";
+import { type MetricsReporter, startMetricsReporter } from "../observability/metrics-reporter.js";
+import type { Platform } from "./platform.js";
+
+export interface ServiceDeps<E extends EventRegistry> {
+  name: string;
+  instanceId: string;
+  platform: Platform;
+  logger: Logger;
+  metrics: Metrics;
+  /** Durable bus publisher (source = this instance). */
+  publisher: Publisher<E>;
+  /** A subscriber in this service's consumer group with logging, timing and idempotency middleware. */
+  subscriber(options?: {
+    concurrency?: number;
+    middleware?: readonly SubscriberMiddleware<E>[];
+  }): Subscriber<E, E>;
+  now: () => number;
+}
+
+/** What a service gives the host. Everything is optional: a service may have no routes or no handlers. */
+export interface ServiceParts {
+  subscribers?: Subscriber<EventRegistry, EventRegistry>[];
+  routes?: (app: FastifyInstance) => void;
+  /** Extra readiness checks (name → ok). */
+  readiness?: () => Promise<Record<string, boolean>>;
+  /** Timers and background loops, started after the subscribers. */
+  start?: () => Promise<void>;
+  stop?: () => Promise<void>;
+}
+
+export interface ServiceDefinition<E extends EventRegistry> {
+  name: string;
+  version: string;
+  create(deps: ServiceDeps<E>): ServiceParts | Promise<ServiceParts>;
+}
+
+export interface ServiceHostOptions<E extends EventRegistry> {
+  events: E;
+  platform: Platform;
+  /** 0 picks a free port. */
+  port?: number;
+  host?: string;
+  instanceId?: string;
+  logLevel?: string;
+  heartbeatIntervalMs?: number;
+  /** Where the metrics events go (default: every 10 s). */
+  metricsIntervalMs?: number;
+  /** Log lines to a given stream (tests) instead of stdout. */
+  logger?: Logger;
+  now?: () => number;
+}
+
+export interface RunningService {
+  name: string;
+  instanceId: string;
+  port: number;
+  url: string;
+  logger: Logger;
+  stop(): Promise<void>;
+}
+
+export const newInstanceId = (service: string): string =>
+  `${service}-${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+export async function startService<E extends EventRegistry>(
+  definition: ServiceDefinition<E>,
+  options: ServiceHostOptions<E>,
+): Promise<RunningService> {
+  const { platform, events } = options;
+  const name = definition.name;
+  const instanceId = options.instanceId ?? newInstanceId(name);
+  const now = options.now ?? Date.now;
+  const logger =
+    options.logger ??
+    createLogger({
+      service: name,
+      instance: instanceId,
+      ...(options.logLevel ? { level: options.logLevel } : {}),
+    });
+  const metrics = new Metrics({ service: name });
+  const source = { service: name, instance: instanceId };
+  const publisher = new Publisher({ events, transport: platform.transport, source });
+  const hintPublisher = new Publisher({ events, transport: platform.hints, source });
+  const publishHint = async (event: string, payload: unknown) => {
+    await hintPublisher.publish(event as never, payload as never);
+  };
+  const idempotency = platform.idempotencyStore(name);
+  const standardMiddleware: SubscriberMiddleware<E>[] = [
+    createSubscriberLoggingMiddleware({ level: "debug" }),
+    createSubscriberTimingMiddleware((event, ms, outcome) => metrics.recordEvent(event, outcome, ms)),
+    createIdempotencyMiddleware({ store: idempotency }),
+  ];
+  const deps: ServiceDeps<E> = {
+    name,
+    instanceId,
+    platform,
+    logger,
+    metrics,
+    publisher,
+    now,
+    subscriber: (opts = {}) =>
+      new Subscriber<E, E>({
+        events,
+        transport: platform.transport,
+        group: name,
+        consumer: instanceId,
+        publisher,
+        logger: logger as unknown as BusLogger,
+        middleware: [...standardMiddleware, ...(opts.middleware ?? [])],
+        ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
+        now,
+      }),
+  };
+  const parts = await definition.create(deps);
+  const subscribers = parts.subscribers ?? [];
+  for (const s of subscribers) await platform.transport.ensureGroups(name, s.topics());
+  for (const s of subscribers) await s.start();
+  await parts.start?.();
+
+  const app = createHttpServer({});
+  app.get("/health", async (_request, reply) => {
+    const checks: Record<string, boolean> = {
+      store: await platform.ping(),
+      consumers: subscribers.every((s) => s.running),
+      ...(await parts.readiness?.()),
+    };
+    const ok = Object.values(checks).every(Boolean);
+    return reply
+      .status(ok ? 200 : 503)
+      .send({
+        status: ok ? "ok" : "unavailable",
+        service: name,
+        instanceId,
+        version: definition.version,
+        checks,
+      });
+  });
+  app.get("/health/live", async () => ({ status: "ok" }));
+  app.get("/metrics", async (_request, reply) =>
+    reply.header("content-type", metrics.contentType).send(await metrics.metricsText()),
+  );
+  parts.routes?.(app);
+  const host = options.host ?? "127.0.0.1";
+  await app.listen({ port: options.port ?? 0, host });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : (options.port ?? 0);
+
+  const reporter: MetricsReporter = startMetricsReporter({
+    metrics,
+    intervalMs: options.metricsIntervalMs ?? 10_000,
+    publish: (event, payload) => publishHint(event, payload),
+    onError: (error) => logger.debug({ err: error }, "metrics event not published"),
+  });
+  const agent: ServiceAgent = await startServiceAgent({
+    registry: platform.registry,
+    instance: { service: name, instanceId, address: host, port, version: definition.version },
+    ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+    publish: (event, payload) => publishHint(event, payload),
+    logger,
+  });
+  logger.info({ port, mode: platform.mode }, "service started");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    name,
+    instanceId,
+    port,
+    url: `http://${host}:${port}`,
+    logger,
+    stop: () => {
+      stopping ??= (async () => {
+        await agent.stop();
+        await app.close();
+        await Promise.all(subscribers.map((s) => s.stop()));
+        await parts.stop?.();
+        await reporter.stop();
+        logger.info("service stopped");
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * An instance's own side of discovery: register on start, heartbeat on a timer, deregister on stop.
+ * A heartbeat that fails (Redis down) is logged and retried on the next tick; if the entry expired
+ * meanwhile (or a health checker removed it), the next successful tick registers it again.
+ */
+import { DiscoveryEvents } from "./events.js";
+import { type Announce, announcer, startTicker } from "./ticker.js";
+import {
+  type DiscoveryLogger,
+  type DiscoveryPublish,
+  type ServiceInstance,
+  type ServiceRegistry,
+  silentLogger,
+} from "./types.js";
+
+export interface ServiceAgentOptions {
+  registry: ServiceRegistry;
+  instance: Pick<ServiceInstance, "service" | "instanceId" | "address" | "port" | "version" | "metadata">;
+  heartbeatIntervalMs?: number;
+  /** Defaults to three intervals, so two lost heartbeats in a row do not drop the instance. */
+  ttlMs?: number;
+  publish?: DiscoveryPublish;
+  logger?: DiscoveryLogger;
+  now?: () => number;
+}
+
+export interface ServiceAgent {
+  /** The instance as registered at start. */
+  readonly instance: ServiceInstance;
+  /** One heartbeat now (what the timer does); never throws. */
+  beat(): Promise<void>;
+  /** Stops the timer, waits for a running heartbeat, deregisters and announces it. Idempotent. */
+  stop(): Promise<void>;
+}
+
+interface AgentContext {
+  registry: ServiceRegistry;
+  ttlMs: number;
+  now: () => number;
+  logger: DiscoveryLogger;
+  announce: Announce;
+  fresh: () => ServiceInstance;
+}
+
+export async function startServiceAgent(options: ServiceAgentOptions): Promise<ServiceAgent> {
+  const interval = options.heartbeatIntervalMs ?? 30_000;
+  const now = options.now ?? Date.now;
+  const logger = options.logger ?? silentLogger;
+  const startedAt = new Date(now()).toISOString();
+  const ctx: AgentContext = {
+    registry: options.registry,
+    ttlMs: options.ttlMs ?? 3 * interval,
+    now,
+    logger,
+    announce: announcer(options.publish, logger),
+    fresh: () => ({
+      ...options.instance,
+      startedAt,
+      lastHeartbeat: new Date(now()).toISOString(),
+      status: "healthy",
+      consecutiveFailures: 0,
+    }),
+  };
+  const instance = await register(ctx);
+  logger.info({ service: instance.service, instanceId: instance.instanceId }, "service registered");
+  const ticker = startTicker(interval, () => beat(ctx, instance));
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= ticker.stop().then(() => deregister(ctx, instance));
+    return stopping;
+  };
+  return { instance, beat: ticker.run, stop };
+}
+
+async function register(ctx: AgentContext): Promise<ServiceInstance> {
+  const entry = ctx.fresh();
+  await ctx.registry.register(entry, ctx.ttlMs);
+  const { service, instanceId, address, port, version, startedAt } = entry;
+  await ctx.announce(DiscoveryEvents.registered, { service, instanceId, address, port, version, startedAt });
+  return entry;
+}
+
+async function beat(ctx: AgentContext, { service, instanceId }: ServiceInstance): Promise<void> {
+  try {
+    const at = new Date(ctx.now()).toISOString();
+    if (await ctx.registry.heartbeat(service, instanceId, ctx.ttlMs)) {
+      await ctx.announce(DiscoveryEvents.heartbeat, { service, instanceId, at });
+      return;
+    }
+    ctx.logger.warn({ service, instanceId }, "registry entry had expired; registering again");
+    await register(ctx);
+  } catch (error) {
+    ctx.logger.warn({ err: error, service, instanceId }, "heartbeat failed; retrying next tick");
+  }
+}
+
+async function deregister(ctx: AgentContext, { service, instanceId }: ServiceInstance): Promise<void> {
+  try {
+    await ctx.registry.deregister(service, instanceId);
+    await ctx.announce(DiscoveryEvents.deregistered, { service, instanceId, reason: "shutdown" });
+    ctx.logger.info({ service, instanceId }, "service deregistered");
+  } catch (error) {
+    // Nothing is lost: the entry expires on its own after its TTL.
+    ctx.logger.warn({ err: error, service, instanceId }, "deregistration failed; the entry will expire");
+  }
+}

@@ -1,0 +1,80 @@
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { DiscoveryClient } from "./client.js";
+import { MemoryServiceRegistry } from "./memory-registry.js";
+import { instance } from "./registry-contract.js";
+
+describe("DiscoveryClient", () => {
+  let clock: number;
+  let registry: MemoryServiceRegistry;
+  const now = () => clock;
+  const TTL = 60_000;
+
+  beforeEach(async () => {
+    clock = 1_000_000;
+    registry = new MemoryServiceRegistry({ now });
+    for (const id of ["o-2", "o-1", "o-3"]) await registry.register(instance("orders", id), TTL);
+  });
+
+  const ids = (picked: ({ instanceId: string } | undefined)[]) => picked.map((p) => p?.instanceId);
+  const pickN = async (client: DiscoveryClient, n: number) => {
+    const out = [];
+    for (let i = 0; i < n; i++) out.push(await client.pick("orders"));
+    return out;
+  };
+
+  it("picks healthy instances in turn", async () => {
+    const client = new DiscoveryClient({ registry, now });
+    expect(ids(await pickN(client, 4))).toEqual(["o-1", "o-2", "o-3", "o-1"]);
+  });
+
+  it("skips instances marked unhealthy", async () => {
+    await registry.setHealth("orders", "o-2", "unhealthy", 1);
+    const client = new DiscoveryClient({ registry, now });
+    expect((await client.healthyInstances("orders")).map((i) => i.instanceId)).toEqual(["o-1", "o-3"]);
+    expect(ids(await pickN(client, 3))).toEqual(["o-1", "o-3", "o-1"]);
+  });
+
+  it("skips instances whose breaker is open", async () => {
+    const open = new Set(["o-1"]);
+    const breakerFor = vi.fn((i: { instanceId: string }) => ({ canExecute: () => !open.has(i.instanceId) }));
+    const client = new DiscoveryClient({ registry, now, breakerFor });
+    expect(ids(await pickN(client, 3))).toEqual(["o-2", "o-3", "o-2"]);
+    open.delete("o-1");
+    expect(ids(await pickN(client, 2))).toEqual(["o-3", "o-1"]);
+  });
+
+  it("returns undefined when every instance is unhealthy or open, or none is registered", async () => {
+    await registry.setHealth("orders", "o-1", "unhealthy", 1);
+    const client = new DiscoveryClient({ registry, now, breakerFor: () => ({ canExecute: () => false }) });
+    expect(await client.pick("orders")).toBeUndefined();
+    expect(await client.pick("payment")).toBeUndefined();
+  });
+
+  it("serves from its cache until the cache TTL passes or it is invalidated", async () => {
+    const list = vi.spyOn(registry, "list");
+    const client = new DiscoveryClient({ registry, now, cacheTtlMs: 1_000 });
+    await Promise.all([client.pick("orders"), client.pick("orders"), client.healthyInstances("orders")]);
+    await registry.deregister("orders", "o-1");
+    clock += 999;
+    expect((await client.healthyInstances("orders")).map((i) => i.instanceId)).toContain("o-1");
+    expect(list).toHaveBeenCalledTimes(1);
+    clock += 1;
+    expect((await client.healthyInstances("orders")).map((i) => i.instanceId)).toEqual(["o-2", "o-3"]);
+    await registry.register(instance("orders", "o-1"), TTL);
+    client.invalidate("orders");
+    expect(await client.healthyInstances("orders")).toHaveLength(3);
+    expect(list).toHaveBeenCalledTimes(3);
+  });
+
+  it("routes on the last known list when the registry fails, and says so when it has none", async () => {
+    const client = new DiscoveryClient({ registry, now, cacheTtlMs: 10 });
+    await client.healthyInstances("orders");
+    vi.spyOn(registry, "list").mockRejectedValue(new Error("connection lost"));
+    clock += 100;
+    expect(await client.healthyInstances("orders")).toHaveLength(3);
+    await expect(client.pick("payment")).rejects.toMatchObject({
+      code: "REGISTRY_UNAVAILABLE",
+      retryable: true,
+    });
+  });
+});

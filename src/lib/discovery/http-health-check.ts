@@ -1,0 +1,27 @@
+/** The default health probe: `GET http://address:port/health`, healthy on any 2xx. */
+import type { HealthCheck } from "./health-checker.js";
+
+export function httpHealthCheck(timeoutMs: number): HealthCheck {
+  return async (instance) => {
+    const host = instance.address.includes(":") ? `[${instance.address}]` : instance.address;
+    const response = await fetch(`http://${host}:${instance.port}/health`, {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    // Drain nothing we do not need; cancelling frees the connection at once.
+    await response.body?.cancel();
+    return response.ok ? { ok: true } : { ok: false, detail: `HTTP ${response.status}` };
+  };
+}
+
+/** Rejects with "timed out after N ms" when `promise` takes longer; custom checks get the same bound. */
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,69 @@
+import { beforeEach, expect, it } from "vitest";
+import { describeWithRedis } from "../../test-support/redis.js";
+import { instanceKey, serviceIndexKey, servicesKey } from "./keys.js";
+import { RedisServiceRegistry } from "./redis-registry.js";
+import { instance, runServiceRegistryContract } from "./registry-contract.js";
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+describeWithRedis("RedisServiceRegistry", (getRedis) => {
+  beforeEach(async () => {
+    await getRedis().flush();
+  });
+
+  runServiceRegistryContract("redis", () => ({
+    create: async (now) => new RedisServiceRegistry({ redis: getRedis().client(), now }),
+    ttlMs: 300,
+    wait: sleep,
+  }));
+
+  it("keeps the TTL in Redis itself", async () => {
+    const registry = new RedisServiceRegistry({ redis: getRedis().client() });
+    await registry.register(instance("orders", "o-1"), 5_000);
+    const pttl = await getRedis().client().pttl(instanceKey("orders", "o-1"));
+    expect(pttl).toBeGreaterThan(4_000);
+    expect(pttl).toBeLessThanOrEqual(5_000);
+  });
+
+  it("expires on Redis's clock whatever the registering machine's clock says", async () => {
+    const hourBehind = () => Date.now() - 3_600_000;
+    const skewed = new RedisServiceRegistry({ redis: getRedis().client(), now: hourBehind });
+    const observer = new RedisServiceRegistry({ redis: getRedis().client() });
+    await skewed.register(instance("orders", "o-1"), 300);
+    expect(await observer.list("orders")).toHaveLength(1);
+    await sleep(450);
+    expect(await observer.list("orders")).toEqual([]);
+  });
+
+  it("prunes index entries whose instance key has gone", async () => {
+    const redis = getRedis().client();
+    const registry = new RedisServiceRegistry({ redis });
+    await registry.register(instance("orders", "o-1"), 60_000);
+    await registry.register(instance("orders", "o-2"), 60_000);
+    await redis.del(instanceKey("orders", "o-1"));
+    expect((await registry.list("orders")).map((i) => i.instanceId)).toEqual(["o-2"]);
+    expect(await redis.smembers(serviceIndexKey("orders"))).toEqual(["o-2"]);
+    await redis.del(instanceKey("orders", "o-2"));
+    expect(await registry.services()).toEqual([]);
+    expect(await redis.exists(serviceIndexKey("orders"), servicesKey())).toBe(0);
+  });
+
+  it("lists an instance missing from the index again after its next heartbeat", async () => {
+    const redis = getRedis().client();
+    const registry = new RedisServiceRegistry({ redis });
+    await registry.register(instance("orders", "o-1"), 60_000);
+    await redis.del(serviceIndexKey("orders"), servicesKey());
+    expect(await registry.list("orders")).toEqual([]);
+    expect(await registry.heartbeat("orders", "o-1", 60_000)).toBe(true);
+    expect((await registry.list()).map((i) => i.instanceId)).toEqual(["o-1"]);
+  });
+
+  it("reloads its scripts after Redis forgets them", async () => {
+    const redis = getRedis().client();
+    const registry = new RedisServiceRegistry({ redis });
+    await registry.register(instance("orders", "o-1"), 60_000);
+    expect(await registry.heartbeat("orders", "o-1", 60_000)).toBe(true);
+    await redis.script("FLUSH");
+    expect(await registry.heartbeat("orders", "o-1", 60_000)).toBe(true);
+  });
+});

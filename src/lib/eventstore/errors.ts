@@ -1,0 +1,70 @@
+/**
+ * Typed errors of the event store, with stable string codes. `retryable` follows the bus
+ * convention (the subscriber reads it duck-typed), so a handler that loses an optimistic
+ * concurrency race is retried: it reloads the stream and decides again.
+ */
+import type { ExpectedVersion } from "./event-store.js";
+
+export class EventStoreError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly details?: unknown;
+
+  constructor(code: string, message: string, options: { retryable?: boolean; details?: unknown } = {}) {
+    super(message);
+    this.name = "EventStoreError";
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details;
+  }
+}
+
+/** The stream moved since the caller read it: reload, decide again, append again. */
+export class ConcurrencyError extends EventStoreError {
+  readonly streamId: string;
+  readonly expected: ExpectedVersion;
+  readonly actual: number;
+
+  constructor(streamId: string, expected: ExpectedVersion, actual: number) {
+    super(
+      "CONCURRENCY_CONFLICT",
+      `Stream "${streamId}" is at version ${actual}, expected ${String(expected)}`,
+      { retryable: true, details: { streamId, expected, actual } },
+    );
+    this.name = "ConcurrencyError";
+    this.streamId = streamId;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** The append itself is malformed (no events, bad expected version, data that is not JSON). */
+export class InvalidAppendError extends EventStoreError {
+  constructor(reason: string) {
+    super("INVALID_APPEND", `Invalid append: ${reason}`);
+    this.name = "InvalidAppendError";
+  }
+}
+
+/**
+ * An outbox message belongs to another owner than the store's hash tag. Its event stream lives in
+ * another slot, so it cannot be written in the same atomic step on Redis Cluster: refused up front
+ * (by the memory adapter too, so the mistake shows in embedded mode and unit tests).
+ */
+export class OutboxOwnerError extends EventStoreError {
+  constructor(tag: string, owner: string, topic: string) {
+    super(
+      "OUTBOX_CROSS_SLOT",
+      `Outbox message "${topic}" is owned by "${owner}" but this event store writes in "{${tag}}"`,
+    );
+    this.name = "OutboxOwnerError";
+  }
+}
+
+/** A read with a bad range or position. */
+export class InvalidReadError extends EventStoreError {
+  constructor(reason: string) {
+    super("INVALID_READ", `Invalid read: ${reason}`);
+    this.name = "InvalidReadError";
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The behaviour every EventStore adapter shares, run by each adapter's test file with its factory.
+ * Uses a toy counter aggregate; knows nothing of any service.
+ */
+import { beforeEach, describe, expect, it } from "vitest";
+import type { OutgoingMessage } from "../bus/transport.js";
+import { ConcurrencyError, EventStoreError } from "./errors.js";
+import type { EventStore, NewEvent } from "./event-store.js";
+
+export interface EventStoreFixture {
+  store: EventStore;
+  /** `n` stores over the same data, each with its own connection where the adapter has one. */
+  peers(n: number): EventStore[];
+  /** Bodies of the messages that reached the event stream of (owner, topic), oldest first. */
+  delivered(owner: string, topic: string): Promise<string[]>;
+}
+
+export type EventStoreFactory = (options: { tag: string; now: () => number }) => Promise<EventStoreFixture>;
+
+const TAG = "toy";
+const T0 = Date.parse("2024-05-01T10:00:00.000Z");
+
+const added = (amount: number, metadata?: Record<string, string>): NewEvent => ({
+  type: "counter.added",
+  data: { amount, tags: [], nested: { list: [1, "two", null] } },
+  ...(metadata ? { metadata } : {}),
+});
+
+const message = (id: string, owner = TAG): OutgoingMessage => ({
+  topic: "counter.changed",
+  owner,
+  id,
+  body: id,
+});
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected a rejection");
+}
+
+export function runEventStoreContract(name: string, factory: EventStoreFactory): void {
+  describe(`EventStore contract: ${name}`, () => {
+    let clock = T0;
+    let fixture: EventStoreFixture;
+    let store: EventStore;
+
+    beforeEach(async () => {
+      clock = T0;
+      fixture = await factory({ tag: TAG, now: () => clock });
+      store = fixture.store;
+    });
+
+    it("reads back appended events with versions, positions, metadata and the clock's time", async () => {
+      const result = await store.append("c-1", [added(1, { correlationId: "corr-1" }), added(2)], {
+        expectedVersion: "no_stream",
+      });
+      const events = await store.read("c-1");
+      expect(result.nextVersion).toBe(2);
+      expect(events.map((e) => e.globalPosition)).toEqual(result.positions);
+      expect(events[0]).toEqual({
+        streamId: "c-1",
+        version: 1,
+        globalPosition: result.positions[0],
+        type: "counter.added",
+        data: { amount: 1, tags: [], nested: { list: [1, "two", null] } },
+        metadata: { correlationId: "corr-1" },
+        recordedAt: new Date(T0).toISOString(),
+      });
+      expect(events[1]).toMatchObject({ version: 2, metadata: {}, data: { amount: 2 } });
+    });
+
+    it("reports version 0 for an unknown stream and the event count after appends", async () => {
+      expect(await store.version("missing")).toBe(0);
+      expect(await store.read("missing")).toEqual([]);
+      await store.append("c-1", [added(1)], { expectedVersion: 0 });
+      await store.append("c-1", [added(2), added(3)], { expectedVersion: 1 });
+      expect(await store.version("c-1")).toBe(3);
+    });
+
+    it("rejects a stale expected version with ConcurrencyError and writes nothing", async () => {
+      await store.append("c-1", [added(1), added(2)], { expectedVersion: "no_stream" });
+      const error = await rejection(store.append("c-1", [added(3)], { expectedVersion: 1 }));
+      expect(error).toBeInstanceOf(ConcurrencyError);
+      expect(error).toMatchObject({ code: "CONCURRENCY_CONFLICT", expected: 1, actual: 2, retryable: true });
+      expect(await store.version("c-1")).toBe(2);
+      expect(await store.readAll()).toHaveLength(2);
+    });
+
+    it("rejects no_stream on an existing stream and accepts any", async () => {
+      await store.append("c-1", [added(1)], { expectedVersion: "no_stream" });
+      const error = await rejection(store.append("c-1", [added(2)], { expectedVersion: "no_stream" }));
+      expect(error).toMatchObject({ code: "CONCURRENCY_CONFLICT", expected: "no_stream", actual: 1 });
+      const result = await store.append("c-1", [added(3)], { expectedVersion: "any" });
+      expect(result.nextVersion).toBe(2);
+    });
+
+    it("lets exactly one of 20 concurrent appends at the same version win", async () => {
+      await store.append("c-1", [added(0)], { expectedVersion: "no_stream" });
+      const peers = fixture.peers(20);
+      const outcomes = await Promise.allSettled(
+        peers.map((peer, i) =>
+          peer.append("c-1", [added(100 + i)], { expectedVersion: 1, outbox: [message(`m-${i}`)] }),
+        ),
+      );
+      const winners = outcomes.flatMap((o, i) => (o.status === "fulfilled" ? [i] : []));
+      const losers = outcomes.flatMap((o) => (o.status === "rejected" ? [o.reason] : []));
+      expect(winners).toHaveLength(1);
+      expect(losers).toHaveLength(19);
+      for (const loser of losers) expect(loser).toBeInstanceOf(ConcurrencyError);
+      const events = await store.read("c-1");
+      expect(events.map((e) => e.data)).toEqual([
+        expect.objectContaining({ amount: 0 }),
+        expect.objectContaining({ amount: 100 + (winners[0] ?? -1) }),
+      ]);
+      expect(await fixture.delivered(TAG, "counter.changed")).toEqual([`m-${winners[0]}`]);
+    });
+
+    it("reads a range of versions", async () => {
+      await store.append(
+        "c-1",
+        [1, 2, 3, 4, 5].map((n) => added(n)),
+        { expectedVersion: "no_stream" },
+      );
+      const from3 = await store.read("c-1", { fromVersion: 3 });
+      expect(from3.map((e) => e.version)).toEqual([3, 4, 5]);
+      const middle = await store.read("c-1", { fromVersion: 2, toVersion: 3 });
+      expect(middle.map((e) => e.version)).toEqual([2, 3]);
+      expect(await store.read("c-1", { fromVersion: 6 })).toEqual([]);
+    });
+
+    it("reads the stream as it was at a past time with asOf", async () => {
+      await store.append("c-1", [added(1)], { expectedVersion: 0 });
+      clock = T0 + 60_000;
+      await store.append("c-1", [added(2), added(3)], { expectedVersion: 1 });
+      clock = T0 + 120_000;
+      await store.append("c-1", [added(4)], { expectedVersion: 3 });
+      const versionsAsOf = async (ms: number) =>
+        (await store.read("c-1", { asOf: new Date(ms) })).map((e) => e.version);
+      expect(await versionsAsOf(T0 - 1)).toEqual([]);
+      expect(await versionsAsOf(T0)).toEqual([1]);
+      expect(await versionsAsOf(T0 + 60_000)).toEqual([1, 2, 3]);
+      expect(await versionsAsOf(T0 + 119_999)).toEqual([1, 2, 3]);
+      expect(await versionsAsOf(T0 + 500_000)).toEqual([1, 2, 3, 4]);
+    });
+
+    it("returns all streams' events in global order, page by page", async () => {
+      await store.append("a", [added(1)], { expectedVersion: "no_stream" });
+      await store.append("b", [added(2), added(3)], { expectedVersion: "no_stream" });
+      await store.append("a", [added(4)], { expectedVersion: 1 });
+      const all = await store.readAll({ limit: 10 });
+      expect(all.map((e) => `${e.streamId}${e.version}`)).toEqual(["a1", "b1", "b2", "a2"]);
+      const positions = all.map((e) => e.globalPosition);
+      expect([...positions].sort()).toEqual(positions);
+      expect(new Set(positions).size).toBe(4);
+      const first = await store.readAll({ limit: 3 });
+      const rest = await store.readAll({ after: first.at(-1)?.globalPosition, limit: 3 });
+      expect([...first, ...rest]).toEqual(all);
+      expect(await store.readAll({ after: all.at(-1)?.globalPosition })).toEqual([]);
+    });
+
+    it("delivers outbox messages with a successful append and none with a conflicting one", async () => {
+      await store.append("c-1", [added(1)], { expectedVersion: "no_stream", outbox: [message("m-1")] });
+      await rejection(store.append("c-1", [added(2)], { expectedVersion: 0, outbox: [message("m-2")] }));
+      await store.append("c-1", [added(3)], { expectedVersion: 1, outbox: [message("m-3"), message("m-4")] });
+      expect(await fixture.delivered(TAG, "counter.changed")).toEqual(["m-1", "m-3", "m-4"]);
+    });
+
+    it("refuses outbox messages of another owner before writing anything", async () => {
+      const error = await rejection(
+        store.append("c-1", [added(1)], { expectedVersion: "any", outbox: [message("m-1", "other")] }),
+      );
+      expect(error).toMatchObject({ code: "OUTBOX_CROSS_SLOT" });
+      expect(await store.version("c-1")).toBe(0);
+      expect(await fixture.delivered("other", "counter.changed")).toEqual([]);
+    });
+
+    it("refuses an append without events or with a negative expected version", async () => {
+      const empty = await rejection(store.append("c-1", [], { expectedVersion: "any" }));
+      expect(empty).toBeInstanceOf(EventStoreError);
+      expect(empty).toMatchObject({ code: "INVALID_APPEND" });
+      const negative = await rejection(store.append("c-1", [added(1)], { expectedVersion: -1 }));
+      expect(negative).toMatchObject({ code: "INVALID_APPEND" });
+      expect(await store.version("c-1")).toBe(0);
+    });
+  });
+}

@@ -1,0 +1,165 @@
+/**
+ * The event store port: append-only streams with optimistic concurrency, one global log for
+ * projections, and an outbox written in the same atomic step as the events.
+ *
+ * Guarantees every adapter keeps:
+ * - `append` checks the expected version and writes all its events and all its outbox messages at
+ *   once, or nothing. A lost race throws `ConcurrencyError` and writes nothing.
+ * - Global positions are assigned inside that atomic step, so the global log never has a gap that
+ *   fills in later: a reader that saw position N has seen everything before N.
+ * - Outbox messages must be owned by the store's `tag` (one hash slot on Redis Cluster).
+ */
+import type { OutgoingMessage } from "../bus/transport.js";
+import { InvalidAppendError, InvalidReadError, OutboxOwnerError } from "./errors.js";
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** An event as stored: immutable once appended. */
+export interface StoredEvent {
+  streamId: string;
+  /** 1-based, per stream, no gaps. */
+  version: number;
+  /** Position in the store's global log: fixed-width digits, so string order is append order. */
+  globalPosition: string;
+  type: string;
+  data: JsonValue;
+  /** correlationId, causationId, ... */
+  metadata: Record<string, string>;
+  /** ISO time from the store's clock at append. */
+  recordedAt: string;
+}
+
+/** An event to append. `data` must survive JSON (it is stored as JSON and read back as such). */
+export interface NewEvent {
+  type: string;
+  data: unknown;
+  metadata?: Record<string, string>;
+}
+
+/**
+ * `number`: the stream must be at exactly this version (0 = does not exist yet);
+ * `"no_stream"`: the stream must not exist; `"any"`: no check.
+ */
+export type ExpectedVersion = number | "no_stream" | "any";
+
+export interface AppendOptions {
+  expectedVersion: ExpectedVersion;
+  /** Bus messages written atomically with the events (the outbox); each `owner` must equal the tag. */
+  outbox?: readonly OutgoingMessage[];
+}
+
+export interface AppendResult {
+  /** The stream's version after this append: pass it as `expectedVersion` for the next one. */
+  nextVersion: number;
+  /** Global positions of the appended events, in order. */
+  positions: string[];
+}
+
+export interface ReadOptions {
+  /** First version to return (default 1). */
+  fromVersion?: number;
+  /** Last version to return, inclusive (default: the end). */
+  toVersion?: number;
+  /** Temporal read: the stream as it was at this time (events recorded at or before it). */
+  asOf?: Date;
+}
+
+export interface ReadAllOptions {
+  /** Exclusive: return events after this global position (default: from the start). */
+  after?: string;
+  /** Maximum events returned (default 100). */
+  limit?: number;
+}
+
+export interface EventStore {
+  /** The hash tag all keys of this store share; outbox messages must have `owner === tag`. */
+  readonly tag: string;
+  append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<AppendResult>;
+  /** Events of one stream, oldest first. */
+  read(streamId: string, options?: ReadOptions): Promise<StoredEvent[]>;
+  /** Current version of a stream: 0 when it has no events. */
+  version(streamId: string): Promise<number>;
+  /** Events of every stream in global order, for projections. */
+  readAll(options?: ReadAllOptions): Promise<StoredEvent[]>;
+}
+
+export const DEFAULT_READ_ALL_LIMIT = 100;
+const POSITION_WIDTH = 16;
+
+/** Global position `n` (1-based) as a fixed-width, string-sortable position. */
+export const formatPosition = (n: number): string => String(n).padStart(POSITION_WIDTH, "0");
+
+/** The sequence number of a position; 0 for "before the first event". */
+export function parsePosition(position: string | undefined): number {
+  if (position === undefined) return 0;
+  const n = Number(position);
+  if (!/^\d+$/.test(position) || !Number.isSafeInteger(n)) {
+    throw new InvalidReadError(`not a global position: "${position}"`);
+  }
+  return n;
+}
+
+/** True when a stream at `actual` satisfies `expected`. */
+export function versionMatches(expected: ExpectedVersion, actual: number): boolean {
+  if (expected === "any") return true;
+  if (expected === "no_stream") return actual === 0;
+  return expected === actual;
+}
+
+/** Checks an append before any adapter touches storage; returns the events' JSON-encoded data. */
+export function validateAppend(
+  tag: string,
+  streamId: string,
+  events: readonly NewEvent[],
+  options: AppendOptions,
+): string[] {
+  if (streamId.length === 0) throw new InvalidAppendError("empty stream id");
+  if (events.length === 0) throw new InvalidAppendError(`no events for stream "${streamId}"`);
+  const expected = options.expectedVersion;
+  if (typeof expected === "number" && (!Number.isSafeInteger(expected) || expected < 0)) {
+    throw new InvalidAppendError(`expected version ${expected} is not a non-negative integer`);
+  }
+  for (const message of options.outbox ?? []) {
+    if (message.owner !== tag) throw new OutboxOwnerError(tag, message.owner, message.topic);
+  }
+  return events.map((event) => encodeData(streamId, event));
+}
+
+function encodeData(streamId: string, event: NewEvent): string {
+  if (event.type.length === 0) throw new InvalidAppendError(`event without a type in "${streamId}"`);
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(event.data);
+  } catch (error) {
+    throw new InvalidAppendError(`data of "${event.type}" is not JSON: ${(error as Error).message}`);
+  }
+  if (json === undefined) throw new InvalidAppendError(`data of "${event.type}" is not JSON`);
+  return json;
+}
+
+/** The validated range of a stream read, as 1-based inclusive versions (`to` undefined = end). */
+export function readRange(options: ReadOptions = {}): { from: number; to: number | undefined } {
+  const from = options.fromVersion ?? 1;
+  const to = options.toVersion;
+  if (!Number.isSafeInteger(from) || from < 1) throw new InvalidReadError(`fromVersion ${from} < 1`);
+  if (to !== undefined && !Number.isSafeInteger(to)) throw new InvalidReadError(`toVersion ${to}`);
+  return { from, to };
+}
+
+/** The validated page size of `readAll`. */
+export function readAllLimit(options: ReadAllOptions): number {
+  const limit = options.limit ?? DEFAULT_READ_ALL_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidReadError(`limit ${limit} < 1`);
+  return limit;
+}
+
+/**
+ * The prefix of a stream recorded at or before `asOf`. A prefix (not a filter) so a temporal read
+ * is always a state the stream really had, even if instance clocks disagreed between appends.
+ */
+export function recordedBy(events: StoredEvent[], asOf: Date | undefined): StoredEvent[] {
+  if (!asOf) return events;
+  const limit = asOf.getTime();
+  const end = events.findIndex((e) => Date.parse(e.recordedAt) > limit);
+  return end === -1 ? events : events.slice(0, end);
+}

@@ -1,0 +1,37 @@
+/**
+ * Event store: append-only streams with optimistic concurrency, temporal reads, a global log, and
+ * an outbox written atomically with the events; plus projections of the log into keyed read models.
+ *
+ * Adapters: memory (embedded mode, tests) and Redis (one Lua script per append). Every key of a
+ * store shares the hash tag `{tag}`; outbox messages must be owned by that tag (their streams
+ * `{tag}:ev:<event>` must share the slot to be written in the same script on a cluster).
+ */
+export {
+  ConcurrencyError,
+  EventStoreError,
+  InvalidAppendError,
+  InvalidReadError,
+  OutboxOwnerError,
+} from "./errors.js";
+export type {
+  AppendOptions,
+  AppendResult,
+  EventStore,
+  ExpectedVersion,
+  JsonValue,
+  NewEvent,
+  ReadAllOptions,
+  ReadOptions,
+  StoredEvent,
+} from "./event-store.js";
+export { formatPosition, parsePosition } from "./event-store.js";
+export { MemoryEventStore, type MemoryEventStoreOptions } from "./memory-event-store.js";
+export { type Projection, ProjectionRunner, type ProjectionRunnerOptions } from "./projection.js";
+export {
+  MemoryReadModelStore,
+  type ReadModelCommit,
+  type ReadModelStore,
+  type ViewRecord,
+} from "./read-model-store.js";
+export { RedisEventStore, type RedisEventStoreOptions } from "./redis-event-store.js";
+export { RedisReadModelStore, type RedisReadModelStoreOptions } from "./redis-read-model-store.js";

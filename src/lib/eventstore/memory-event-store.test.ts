@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import type { OutgoingMessage } from "../bus/transport.js";
+import { runEventStoreContract } from "./event-store-contract.js";
+import { MemoryEventStore } from "./memory-event-store.js";
+
+runEventStoreContract("memory", async ({ tag, now }) => {
+  const published: OutgoingMessage[] = [];
+  const store = new MemoryEventStore({
+    tag,
+    now,
+    publish: async (messages) => {
+      published.push(...messages);
+    },
+  });
+  return {
+    store,
+    peers: (n) => Array.from({ length: n }, () => store),
+    delivered: async (owner, topic) =>
+      published.filter((m) => m.owner === owner && m.topic === topic).map((m) => m.body),
+  };
+});
+
+describe("MemoryEventStore", () => {
+  it("refuses outbox messages when it was given no publish callback", async () => {
+    const store = new MemoryEventStore({ tag: "toy" });
+    const message = { topic: "t", owner: "toy", id: "m", body: "b" };
+    await expect(
+      store.append("s", [{ type: "x", data: 1 }], { expectedVersion: "any", outbox: [message] }),
+    ).rejects.toMatchObject({ code: "NO_PUBLISHER" });
+    expect(await store.version("s")).toBe(0);
+  });
+
+  it("returns copies, so callers cannot change stored events", async () => {
+    const store = new MemoryEventStore({ tag: "toy" });
+    await store.append("s", [{ type: "x", data: { n: 1 } }], { expectedVersion: "any" });
+    const [first] = await store.read("s");
+    if (first) first.data = { n: 2 };
+    expect((await store.read("s"))[0]?.data).toEqual({ n: 1 });
+  });
+});

@@ -1,0 +1,92 @@
+import type { OutgoingMessage } from "../bus/transport.js";
+import { ConcurrencyError, EventStoreError } from "./errors.js";
+import {
+  type AppendOptions,
+  type AppendResult,
+  type EventStore,
+  formatPosition,
+  type NewEvent,
+  parsePosition,
+  type ReadAllOptions,
+  type ReadOptions,
+  readAllLimit,
+  readRange,
+  recordedBy,
+  type StoredEvent,
+  validateAppend,
+  versionMatches,
+} from "./event-store.js";
+import { checkTag } from "./keys.js";
+
+export interface MemoryEventStoreOptions {
+  /** Owner whose outbox messages this store may write (same rule as the Redis adapter). */
+  tag: string;
+  /** Where outbox messages go after a successful append (e.g. the in-memory transport's publish). */
+  publish?: (messages: readonly OutgoingMessage[]) => Promise<void>;
+  now?: () => number;
+}
+
+/**
+ * Event store for the embedded mode and tests. The version check and the write happen in one
+ * synchronous step (no await between them), which is what makes them atomic in one process; the
+ * outbox is then handed to `publish`. If `publish` fails the events stay appended and the error
+ * propagates: in-process there is no crash window to protect, only a caller to tell.
+ */
+export class MemoryEventStore implements EventStore {
+  readonly tag: string;
+  private readonly streams = new Map<string, StoredEvent[]>();
+  private readonly log: StoredEvent[] = [];
+  private readonly publish: MemoryEventStoreOptions["publish"];
+  private readonly now: () => number;
+
+  constructor(options: MemoryEventStoreOptions) {
+    this.tag = checkTag(options.tag);
+    this.publish = options.publish;
+    this.now = options.now ?? Date.now;
+  }
+
+  async append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<AppendResult> {
+    const encoded = validateAppend(this.tag, streamId, events, options);
+    const outbox = options.outbox ?? [];
+    if (outbox.length > 0 && !this.publish) {
+      throw new EventStoreError(
+        "NO_PUBLISHER",
+        "outbox messages given but the store has no publish callback",
+      );
+    }
+    const stream = this.streams.get(streamId) ?? [];
+    if (!versionMatches(options.expectedVersion, stream.length)) {
+      throw new ConcurrencyError(streamId, options.expectedVersion, stream.length);
+    }
+    const recordedAt = new Date(this.now()).toISOString();
+    const stored = events.map((event, i) => ({
+      streamId,
+      version: stream.length + i + 1,
+      globalPosition: formatPosition(this.log.length + i + 1),
+      type: event.type,
+      data: JSON.parse(encoded[i] ?? "null"),
+      metadata: { ...event.metadata },
+      recordedAt,
+    }));
+    stream.push(...stored);
+    this.streams.set(streamId, stream);
+    this.log.push(...stored);
+    if (outbox.length > 0) await this.publish?.(outbox.map((m) => ({ ...m })));
+    return { nextVersion: stream.length, positions: stored.map((e) => e.globalPosition) };
+  }
+
+  async read(streamId: string, options: ReadOptions = {}): Promise<StoredEvent[]> {
+    const { from, to } = readRange(options);
+    const stream = this.streams.get(streamId) ?? [];
+    return structuredClone(recordedBy(stream.slice(from - 1, to), options.asOf));
+  }
+
+  async version(streamId: string): Promise<number> {
+    return this.streams.get(streamId)?.length ?? 0;
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<StoredEvent[]> {
+    const start = parsePosition(options.after);
+    return structuredClone(this.log.slice(start, start + readAllLimit(options)));
+  }
+}

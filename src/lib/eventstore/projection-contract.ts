@@ -1,0 +1,193 @@
+/**
+ * The behaviour of projections over every (event store, read model) adapter pair, run by each
+ * adapter's test file. The toy projection counts "counter.added" events per stream.
+ */
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import type { EventStore, StoredEvent } from "./event-store.js";
+import { type Projection, ProjectionRunner } from "./projection.js";
+import type { ReadModelStore } from "./read-model-store.js";
+
+export interface ProjectionFixture {
+  events: EventStore;
+  /** A new read model instance (own connection where the adapter has one) over the same data. */
+  readModel<V>(name: string): ReadModelStore<V>;
+}
+
+export type ProjectionFactory = () => Promise<ProjectionFixture>;
+
+interface CounterView {
+  total: number;
+  versions: number[];
+}
+
+const counters: Projection<CounterView> = {
+  name: "counters",
+  keyOf: (event) => (event.type === "counter.added" ? event.streamId : undefined),
+  apply: (view, event: StoredEvent) => ({
+    total: (view?.total ?? 0) + Number((event.data as { amount: number }).amount),
+    versions: [...(view?.versions ?? []), event.version],
+  }),
+};
+
+const add = (events: EventStore, streamId: string, amount: number) =>
+  events.append(streamId, [{ type: "counter.added", data: { amount } }], { expectedVersion: "any" });
+
+const noise = (events: EventStore, streamId: string) =>
+  events.append(streamId, [{ type: "counter.noise", data: null }], { expectedVersion: "any" });
+
+/** A read model whose `load` waits for `gate`: the runner has read its checkpoint and batch by then. */
+function loadAfter<V>(inner: ReadModelStore<V>, gate: Promise<void>): ReadModelStore<V> {
+  return {
+    get: (key) => inner.get(key),
+    load: async (keys) => {
+      await gate;
+      return inner.load(keys);
+    },
+    all: () => inner.all(),
+    checkpoint: () => inner.checkpoint(),
+    commit: (batch) => inner.commit(batch),
+    clear: () => inner.clear(),
+  };
+}
+
+export function runProjectionContract(name: string, factory: ProjectionFactory): void {
+  describe(`Projection contract: ${name}`, () => {
+    let fixture: ProjectionFixture;
+    let events: EventStore;
+    const runner = (readModel: ReadModelStore<CounterView>, batchSize = 3) =>
+      new ProjectionRunner({ events, projection: counters, readModel, batchSize });
+
+    beforeEach(async () => {
+      fixture = await factory();
+      events = fixture.events;
+    });
+
+    it("projects every event after the checkpoint into queryable views", async () => {
+      const readModel = fixture.readModel<CounterView>("counters");
+      await add(events, "a", 1);
+      await noise(events, "a");
+      await add(events, "b", 5);
+      const { positions } = await add(events, "a", 2);
+      expect(await runner(readModel).catchUp()).toBe(4);
+      expect(await readModel.get("a")).toEqual({ total: 3, versions: [1, 3] });
+      expect(await readModel.get("b")).toEqual({ total: 5, versions: [1] });
+      expect(await readModel.get("c")).toBeUndefined();
+      expect(await readModel.checkpoint()).toBe(positions[0]);
+    });
+
+    it("builds the same read model live as by rebuild()", async () => {
+      const readModel = fixture.readModel<CounterView>("counters");
+      const live = runner(readModel, 2);
+      for (let i = 0; i < 12; i++) {
+        await (i % 4 === 3 ? noise(events, `s-${i % 3}`) : add(events, `s-${i % 3}`, i));
+        if (i % 2 === 0) await live.catchUp();
+      }
+      await live.catchUp();
+      const liveViews = await readModel.all();
+      const liveCheckpoint = await readModel.checkpoint();
+      expect(liveViews.size).toBe(3);
+      expect(await live.rebuild()).toBe(12);
+      expect(await readModel.all()).toEqual(liveViews);
+      expect(await readModel.checkpoint()).toBe(liveCheckpoint);
+    });
+
+    it("keeps its checkpoint for a new runner instance, which resumes after it", async () => {
+      await add(events, "a", 1);
+      await add(events, "a", 2);
+      await runner(fixture.readModel("counters")).catchUp();
+      const { positions } = await add(events, "a", 4);
+      const resumed = fixture.readModel<CounterView>("counters");
+      expect(await runner(resumed).catchUp()).toBe(1);
+      expect(await resumed.get("a")).toEqual({ total: 7, versions: [1, 2, 3] });
+      expect(await resumed.checkpoint()).toBe(positions[0]);
+    });
+
+    it("yields the same views when replayed from an older checkpoint", async () => {
+      const readModel = fixture.readModel<CounterView>("counters");
+      const first = await add(events, "a", 1);
+      await add(events, "b", 2);
+      await add(events, "a", 3);
+      await runner(readModel).catchUp();
+      const before = await readModel.all();
+      const rewound = await readModel.commit({
+        expectedCheckpoint: await readModel.checkpoint(),
+        checkpoint: first.positions[0] ?? "",
+        views: new Map(),
+      });
+      expect(rewound).toBe(true);
+      expect(await runner(readModel).catchUp()).toBe(2);
+      expect(await readModel.all()).toEqual(before);
+    });
+
+    it("projects events appended during catch-up exactly once, even with two runners", async () => {
+      const streams = ["a", "b", "c", "d"];
+      const runners = [runner(fixture.readModel("counters"), 2), runner(fixture.readModel("counters"), 5)];
+      let appending = true;
+      const appends = Promise.all(
+        streams.map(async (id) => {
+          for (let i = 1; i <= 10; i++) await add(events, id, i);
+        }),
+      ).finally(() => {
+        appending = false;
+      });
+      const catchUps = runners.map(async (r) => {
+        while (appending) await r.catchUp();
+      });
+      await Promise.all([appends, ...catchUps]);
+      await runners[0]?.catchUp();
+      const views = await fixture.readModel<CounterView>("counters").all();
+      for (const id of streams) {
+        expect(views.get(id)).toEqual({ total: 55, versions: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] });
+      }
+    });
+
+    it("applies a batch once when a slower runner read it before a faster one committed", async () => {
+      await add(events, "a", 1);
+      await add(events, "a", 2);
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const slow = runner(loadAfter(fixture.readModel("counters"), gate));
+      const slowRun = slow.catchUp();
+      await runner(fixture.readModel("counters")).catchUp();
+      release();
+      await slowRun;
+      expect(await fixture.readModel<CounterView>("counters").get("a")).toEqual({
+        total: 3,
+        versions: [1, 2],
+      });
+    });
+
+    it("commits nothing from a batch whose projection throws", async () => {
+      const readModel = fixture.readModel<CounterView>("counters");
+      await add(events, "a", 1);
+      await add(events, "b", -1);
+      const failing = new ProjectionRunner<CounterView>({
+        events,
+        readModel,
+        projection: {
+          ...counters,
+          apply: (view, event) => {
+            if (event.streamId === "b") throw new Error("bad event");
+            return counters.apply(view, event);
+          },
+        },
+      });
+      await expect(failing.catchUp()).rejects.toThrow("bad event");
+      expect(await readModel.checkpoint()).toBeUndefined();
+      expect(await readModel.get("a")).toBeUndefined();
+    });
+
+    it("polls after start() until stop()", async () => {
+      const readModel = fixture.readModel<CounterView>("counters");
+      const polling = runner(readModel);
+      polling.start({ intervalMs: 5 });
+      await add(events, "a", 1);
+      await vi.waitFor(async () => expect(await readModel.get("a")).toEqual({ total: 1, versions: [1] }));
+      await polling.stop();
+      const { positions } = await add(events, "a", 2);
+      expect(await readModel.checkpoint()).not.toBe(positions[0]);
+    });
+  });
+}

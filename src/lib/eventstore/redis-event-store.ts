@@ -1,0 +1,145 @@
+import type { Redis } from "ioredis";
+import { eventStreamFields, eventStreamKey } from "../bus/transports/redis-stream-keys.js";
+import { ConcurrencyError, EventStoreError } from "./errors.js";
+import {
+  type AppendOptions,
+  type AppendResult,
+  type EventStore,
+  type NewEvent,
+  parsePosition,
+  type ReadAllOptions,
+  type ReadOptions,
+  readAllLimit,
+  readRange,
+  recordedBy,
+  type StoredEvent,
+  validateAppend,
+} from "./event-store.js";
+import { allEventsKey, checkTag, positionKey, streamKey } from "./keys.js";
+import { LuaScript } from "./lua-script.js";
+
+/**
+ * KEYS: stream list, global log, position counter, then one event stream per outbox message.
+ * ARGV: expected kind ("any" | "no_stream" | "exact"), expected version, event count n, n event
+ * bodies (JSON objects without version and position), then field and value of each outbox message.
+ * The stored JSON is built by string splicing, not cjson, so event data round-trips byte for byte
+ * (cjson would turn `[]` into `{}`).
+ */
+const APPEND = new LuaScript(`
+local actual = redis.call('LLEN', KEYS[1])
+local kind = ARGV[1]
+if (kind == 'no_stream' and actual ~= 0) or (kind == 'exact' and actual ~= tonumber(ARGV[2])) then
+  return {'conflict', actual}
+end
+local n = tonumber(ARGV[3])
+local positions = {}
+for i = 1, n do
+  local seq = redis.call('INCR', KEYS[3])
+  local position = string.format('%016d', seq)
+  local head = string.format('{"version":%d,"globalPosition":"%s",', actual + i, position)
+  local body = head .. string.sub(ARGV[3 + i], 2)
+  redis.call('RPUSH', KEYS[1], body)
+  redis.call('XADD', KEYS[2], string.format('%d-0', seq), 'e', body)
+  positions[i] = position
+end
+for j = 4, #KEYS do
+  local arg = 3 + n + 2 * (j - 4)
+  redis.call('XADD', KEYS[j], '*', ARGV[arg + 1], ARGV[arg + 2])
+end
+return {'ok', actual + n, positions}
+`);
+
+export interface RedisEventStoreOptions {
+  redis: Redis;
+  /**
+   * Hash tag of every key (`{tag}:es:...`), normally the owning service. Outbox messages must be
+   * owned by it: their streams `{owner}:ev:<event>` must share the slot to be written atomically.
+   */
+  tag: string;
+  /** Clock for `recordedAt`, passed into the script so tests control it. */
+  now?: () => number;
+}
+
+/**
+ * Event store on Redis. A stream is a list (version = length); the global log is a Redis Stream
+ * whose entry ids are the global positions. One Lua script checks the version, appends to both and
+ * XADDs the outbox, so a crash leaves all of it or none of it.
+ */
+export class RedisEventStore implements EventStore {
+  readonly tag: string;
+  private readonly redis: Redis;
+  private readonly now: () => number;
+
+  constructor(options: RedisEventStoreOptions) {
+    this.tag = checkTag(options.tag);
+    this.redis = options.redis;
+    this.now = options.now ?? Date.now;
+  }
+
+  async append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<AppendResult> {
+    const encoded = validateAppend(this.tag, streamId, events, options);
+    const outbox = options.outbox ?? [];
+    const recordedAt = new Date(this.now()).toISOString();
+    const bodies = events.map((event, i) => {
+      const head = JSON.stringify({
+        streamId,
+        type: event.type,
+        metadata: { ...event.metadata },
+        recordedAt,
+      });
+      return `${head.slice(0, -1)},"data":${encoded[i]}}`;
+    });
+    const expected = options.expectedVersion;
+    const kind = typeof expected === "number" ? "exact" : expected;
+    const keys = [
+      streamKey(this.tag, streamId),
+      allEventsKey(this.tag),
+      positionKey(this.tag),
+      ...outbox.map((m) => eventStreamKey(m.owner, m.topic)),
+    ];
+    const args = [kind, typeof expected === "number" ? expected : 0, events.length, ...bodies];
+    for (const message of outbox) args.push(...eventStreamFields(message));
+    const reply = await APPEND.run(this.redis, keys, args);
+    return this.appendResult(streamId, expected, reply);
+  }
+
+  private appendResult(streamId: string, expected: AppendOptions["expectedVersion"], reply: unknown) {
+    if (!Array.isArray(reply)) throw new EventStoreError("UNEXPECTED_REPLY", "append script reply");
+    const [status, version, positions] = reply as [string, number, string[] | undefined];
+    if (status === "conflict") throw new ConcurrencyError(streamId, expected, version);
+    return { nextVersion: version, positions: positions ?? [] };
+  }
+
+  async read(streamId: string, options: ReadOptions = {}): Promise<StoredEvent[]> {
+    const { from, to } = readRange(options);
+    if (to !== undefined && to < from) return [];
+    const raw = await this.redis.lrange(
+      streamKey(this.tag, streamId),
+      from - 1,
+      to === undefined ? -1 : to - 1,
+    );
+    return recordedBy(raw.map(decodeEvent), options.asOf);
+  }
+
+  async version(streamId: string): Promise<number> {
+    return this.redis.llen(streamKey(this.tag, streamId));
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<StoredEvent[]> {
+    const after = parsePosition(options.after);
+    const start = options.after === undefined ? "-" : `(${after}-0`;
+    const entries = await this.redis.xrange(
+      allEventsKey(this.tag),
+      start,
+      "+",
+      "COUNT",
+      readAllLimit(options),
+    );
+    // Each global log entry has one field, `e`, holding the stored event (see APPEND).
+    return entries.map(([, fields]) => decodeEvent(fields[1] ?? ""));
+  }
+}
+
+function decodeEvent(json: string): StoredEvent {
+  return JSON.parse(json) as StoredEvent;
+}

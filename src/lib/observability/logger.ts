@@ -1,0 +1,122 @@
+import { type DestinationStream, type Logger, levels, pino } from "pino";
+
+export type { Logger } from "pino";
+
+/** Field names whose values never reach a log line, at the top level or nested up to three levels. */
+export const SECRET_FIELDS = [
+  "paymentToken",
+  "token",
+  "accessToken",
+  "refreshToken",
+  "card",
+  "cardNumber",
+  "cvv",
+  "cvc",
+  "authorization",
+  "cookie",
+  "password",
+  "secret",
+  "apiKey",
+] as const;
+
+const MAX_DEPTH = 3;
+
+/** `token`, `*.token`, `*.*.token`, `*.*.*.token` for every secret field. */
+export function redactPaths(fields: readonly string[] = SECRET_FIELDS): string[] {
+  const paths: string[] = [];
+  for (const field of fields) {
+    for (let depth = 0; depth <= MAX_DEPTH; depth++) paths.push(`${"*.".repeat(depth)}${field}`);
+  }
+  return paths;
+}
+
+export const REDACTED = "[REDACTED]";
+
+export interface LoggerOptions {
+  service: string;
+  instance?: string;
+  /** pino level name; defaults to LOG_LEVEL, then "info". */
+  level?: string;
+  /** Human-readable single lines instead of JSON (for a terminal; JSON stays the default). */
+  pretty?: boolean;
+  /** Where lines go; stdout by default. Tests pass a capturing stream. */
+  destination?: DestinationStream;
+  /** Extra redact paths in pino syntax (e.g. `req.headers["x-api-key"]`). */
+  redact?: readonly string[];
+}
+
+/** A configuration mistake (such as a misspelt LOG_LEVEL) fails fast at start-up. */
+export class LoggerConfigError extends Error {
+  readonly code = "INVALID_LOG_LEVEL";
+  readonly retryable = false;
+
+  constructor(level: string) {
+    super(`Unknown log level "${level}" (expected one of ${Object.keys(levels.values).join(", ")}, silent)`);
+    this.name = "LoggerConfigError";
+  }
+}
+
+/** A JSON-lines pino logger with `service` (and `instance`) on every line, ISO time and secrets redacted. */
+export function createLogger(options: LoggerOptions): Logger {
+  const level = (options.level ?? process.env.LOG_LEVEL ?? "info").toLowerCase();
+  if (level !== "silent" && !(level in levels.values)) throw new LoggerConfigError(level);
+  const base: Record<string, string> = { service: options.service };
+  if (options.instance !== undefined) base.instance = options.instance;
+  const out = options.destination ?? pino.destination(1);
+  return pino(
+    {
+      level,
+      base,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Level names ("warn") instead of numbers make lines readable and greppable.
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: [...redactPaths(), ...(options.redact ?? [])], censor: REDACTED },
+    },
+    options.pretty ? prettyStream(out) : out,
+  );
+}
+
+/** A child logger that stamps `correlationId` (and any extra bindings) on every line. */
+export function withCorrelation(
+  logger: Logger,
+  correlationId: string,
+  extra: Record<string, unknown> = {},
+): Logger {
+  return logger.child({ ...extra, correlationId });
+}
+
+/** Wraps a destination so each JSON line is rewritten by `formatPretty` before it is written. */
+export function prettyStream(out: DestinationStream): DestinationStream {
+  return {
+    write(line: string): void {
+      out.write(`${formatPretty(line)}\n`);
+    },
+  };
+}
+
+const SHOWN_FIRST = new Set(["time", "level", "service", "instance", "msg", "correlationId"]);
+
+/**
+ * `12:00:00.000 INFO  order[a1] (corr-1) message key=value ...`. Deliberately tiny: pino-pretty is
+ * not a dependency, and machines read the JSON form anyway.
+ */
+export function formatPretty(jsonLine: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(jsonLine) as Record<string, unknown>;
+  } catch {
+    return jsonLine.trimEnd();
+  }
+  const time = typeof record.time === "string" ? record.time.slice(11, 23) : "";
+  const level = String(record.level ?? "")
+    .toUpperCase()
+    .padEnd(5);
+  const who = `${String(record.service ?? "")}${record.instance ? `[${String(record.instance)}]` : ""}`;
+  const corr = record.correlationId ? ` (${String(record.correlationId)})` : "";
+  const rest = Object.entries(record)
+    .filter(([key]) => !SHOWN_FIRST.has(key))
+    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`);
+  return [`${time} ${level} ${who}${corr}`, record.msg ?? "", ...rest]
+    .filter((part) => part !== "")
+    .join(" ");
+}

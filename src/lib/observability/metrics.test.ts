@@ -1,0 +1,158 @@
+import { register as globalRegistry } from "prom-client";
+import { describe, expect, it } from "vitest";
+import { Metrics, type MetricsOptions } from "./metrics.js";
+
+function setup(options: Partial<MetricsOptions> = {}) {
+  let time = 1_000_000;
+  const metrics = new Metrics({ service: "inventory", now: () => time, random: () => 0, ...options });
+  return {
+    metrics,
+    advance: (ms: number) => {
+      time += ms;
+    },
+    now: () => time,
+  };
+}
+
+/** Value of one exposed sample, matched by exact labels (the `service` default label included). */
+async function sample(
+  metrics: Metrics,
+  name: string,
+  labels: Record<string, string>,
+  suffix = "",
+): Promise<number | undefined> {
+  const wanted = { ...labels, service: "inventory" };
+  for (const line of (await metrics.metricsText()).split("\n")) {
+    const match = /^(\w+)\{(.*)\} (\S+)$/.exec(line);
+    if (!match || match[1] !== `${name}${suffix}`) continue;
+    const found = Object.fromEntries(
+      [...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
+    );
+    const same =
+      Object.keys(found).length === Object.keys(wanted).length &&
+      Object.entries(wanted).every(([k, v]) => found[k] === v);
+    if (same) return Number(match[3]);
+  }
+  return undefined;
+}
+
+describe("Metrics", () => {
+  it("counts processed events by event and outcome, and observes their duration in seconds", async () => {
+    const { metrics } = setup();
+    metrics.recordEvent("order.placed", "success", 20);
+    metrics.recordEvent("order.placed", "success", 40);
+    metrics.recordEvent("order.placed", "failure", 5);
+    const labels = { event: "order.placed", outcome: "success" };
+    expect(await sample(metrics, "ordersaga_events_processed_total", labels)).toBe(2);
+    expect(await sample(metrics, "ordersaga_event_duration_seconds", labels, "_count")).toBe(2);
+    expect(await sample(metrics, "ordersaga_event_duration_seconds", labels, "_sum")).toBeCloseTo(0.06);
+    expect(
+      await sample(metrics, "ordersaga_events_processed_total", {
+        event: "order.placed",
+        outcome: "failure",
+      }),
+    ).toBe(1);
+  });
+
+  it("exposes Prometheus text labelled by service, from its own registry only", async () => {
+    const a = setup().metrics;
+    const b = new Metrics({ service: "payment" });
+    a.recordSaga("completed", 1_500);
+    const text = await a.metricsText();
+    expect(text).toContain('ordersaga_sagas_total{outcome="completed",service="inventory"} 1');
+    expect(await b.metricsText()).not.toContain('outcome="completed"');
+    expect(await globalRegistry.metrics()).not.toContain("ordersaga_");
+    expect(a.contentType).toMatch(/^text\/plain/);
+  });
+
+  it("sets the breaker gauge (0 closed, 1 half-open, 2 open) and counts transitions", async () => {
+    const { metrics } = setup();
+    metrics.trackBreaker("provider");
+    expect(await sample(metrics, "ordersaga_circuit_breaker_state", { breaker: "provider" })).toBe(0);
+    metrics.recordBreakerChange({ breaker: "provider", from: "CLOSED", to: "OPEN" });
+    expect(await sample(metrics, "ordersaga_circuit_breaker_state", { breaker: "provider" })).toBe(2);
+    metrics.recordBreakerChange({ breaker: "provider", from: "OPEN", to: "HALF_OPEN" });
+    expect(await sample(metrics, "ordersaga_circuit_breaker_state", { breaker: "provider" })).toBe(1);
+    metrics.recordBreakerChange({ breaker: "provider", from: "HALF_OPEN", to: "OPEN" });
+    const opened = { breaker: "provider", to: "OPEN" };
+    expect(await sample(metrics, "ordersaga_circuit_breaker_transitions_total", opened)).toBe(2);
+  });
+
+  it("forwards breaker changes to listeners, stamping the time when missing", () => {
+    const { metrics, now } = setup();
+    const seen: unknown[] = [];
+    const off = metrics.onBreakerChange((c) => seen.push(c));
+    metrics.recordBreakerChange({ breaker: "b", from: "CLOSED", to: "OPEN" });
+    metrics.recordBreakerChange({ breaker: "b", from: "OPEN", to: "HALF_OPEN", at: 5 });
+    off();
+    metrics.recordBreakerChange({ breaker: "b", from: "HALF_OPEN", to: "CLOSED" });
+    expect(seen).toEqual([
+      { breaker: "b", from: "CLOSED", to: "OPEN", at: now() },
+      { breaker: "b", from: "OPEN", to: "HALF_OPEN", at: 5 },
+    ]);
+  });
+
+  it("records HTTP requests by route, upper-case method and status", async () => {
+    const { metrics } = setup();
+    metrics.recordHttp({ route: "/orders/:id", method: "get", status: 404, durationMs: 3 });
+    const labels = { route: "/orders/:id", method: "GET", status: "404" };
+    expect(await sample(metrics, "ordersaga_http_requests_total", labels)).toBe(1);
+    expect(await sample(metrics, "ordersaga_http_request_duration_seconds", labels, "_count")).toBe(1);
+  });
+
+  it("uses the prefix option and can add Node process metrics", async () => {
+    const metrics = new Metrics({ service: "gateway", prefix: "shop_", defaultMetrics: true });
+    const text = await metrics.metricsText();
+    expect(text).toContain("shop_events_processed_total");
+    expect(text).toContain("shop_process_cpu_user_seconds_total");
+  });
+});
+
+describe("Metrics.drainWindow", () => {
+  it("aggregates per (event, outcome) and per saga outcome since the last drain", () => {
+    const { metrics, advance, now } = setup();
+    const start = now();
+    metrics.recordEvent("order.placed", "success", 10);
+    metrics.recordEvent("order.placed", "success", 30);
+    metrics.recordEvent("payment.failed", "dead_lettered", 7);
+    metrics.recordSaga("failed", 900);
+    advance(10_000);
+    expect(metrics.drainWindow()).toEqual({
+      windowStart: start,
+      windowEnd: start + 10_000,
+      events: [
+        { event: "order.placed", outcome: "success", count: 2, durationMs: { p50: 10, p99: 30, max: 30 } },
+        {
+          event: "payment.failed",
+          outcome: "dead_lettered",
+          count: 1,
+          durationMs: { p50: 7, p99: 7, max: 7 },
+        },
+      ],
+      sagas: [{ outcome: "failed", count: 1, durationMs: { p50: 900, p99: 900, max: 900 } }],
+    });
+  });
+
+  it("starts an empty window where the previous one ended", () => {
+    const { metrics, advance, now } = setup();
+    metrics.recordEvent("order.placed", "success", 10);
+    advance(5_000);
+    const first = metrics.drainWindow();
+    advance(5_000);
+    expect(metrics.drainWindow()).toEqual({
+      windowStart: first.windowEnd,
+      windowEnd: now(),
+      events: [],
+      sagas: [],
+    });
+  });
+
+  it("keeps Prometheus counters cumulative across drains", async () => {
+    const { metrics } = setup();
+    metrics.recordEvent("order.placed", "success", 1);
+    metrics.drainWindow();
+    metrics.recordEvent("order.placed", "success", 1);
+    const labels = { event: "order.placed", outcome: "success" };
+    expect(await sample(metrics, "ordersaga_events_processed_total", labels)).toBe(2);
+  });
+});

@@ -1,0 +1,227 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { type DurationSummary, DurationWindow } from "./duration-window.js";
+
+export type EventOutcome = "success" | "failure" | "dead_lettered";
+export type SagaOutcome = "completed" | "failed" | "cancelled";
+/** Same union as the resilience module's `CircuitState`, restated so the two modules stay independent. */
+export type BreakerState = "CLOSED" | "OPEN" | "HALF_OPEN";
+
+export interface BreakerChange {
+  breaker: string;
+  from: BreakerState;
+  to: BreakerState;
+  /** Epoch ms; the metrics clock when absent. */
+  at?: number;
+}
+
+export interface HttpObservation {
+  /** The route template (`/orders/:id`), never the raw URL, to keep label cardinality bounded. */
+  route: string;
+  method: string;
+  status: number;
+  durationMs: number;
+}
+
+export interface MetricsOptions {
+  service: string;
+  /** Prefix of every metric name. */
+  prefix?: string;
+  /** Also collect Node process metrics (CPU, memory, event loop) into this registry. */
+  defaultMetrics?: boolean;
+  now?: () => number;
+  /** Used only to sample durations once a window holds more than `maxSamplesPerWindow`. */
+  random?: () => number;
+  maxSamplesPerWindow?: number;
+}
+
+export interface EventWindowAggregate {
+  event: string;
+  outcome: EventOutcome;
+  count: number;
+  durationMs: DurationSummary;
+}
+
+export interface SagaWindowAggregate {
+  outcome: SagaOutcome;
+  count: number;
+  durationMs: DurationSummary;
+}
+
+/** What happened between two drains (epoch ms bounds). */
+export interface MetricsWindow {
+  windowStart: number;
+  windowEnd: number;
+  events: EventWindowAggregate[];
+  sagas: SagaWindowAggregate[];
+}
+
+const BREAKER_GAUGE: Record<BreakerState, number> = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 };
+const EVENT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const SAGA_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * One service's metrics in its own prom-client registry (never the global one: in embedded mode
+ * several services share a process, each labelled by `service`), plus rolling per-window
+ * aggregates that the bus reporter drains and publishes as events.
+ */
+export class Metrics {
+  readonly service: string;
+  readonly registry = new Registry();
+  readonly eventsProcessed: Counter<"event" | "outcome">;
+  readonly eventDuration: Histogram<"event" | "outcome">;
+  readonly breakerState: Gauge<"breaker">;
+  readonly breakerTransitions: Counter<"breaker" | "to">;
+  readonly sagaOutcomes: Counter<"outcome">;
+  readonly sagaDuration: Histogram<"outcome">;
+  readonly httpRequests: Counter<"route" | "method" | "status">;
+  readonly httpDuration: Histogram<"route" | "method" | "status">;
+  private readonly now: () => number;
+  private readonly newWindow: () => DurationWindow;
+  private readonly breakerListeners = new Set<(change: Required<BreakerChange>) => void>();
+  private windowStart: number;
+  private eventWindows = new Map<string, { event: string; outcome: EventOutcome; window: DurationWindow }>();
+  private sagaWindows = new Map<SagaOutcome, DurationWindow>();
+
+  constructor(options: MetricsOptions) {
+    this.service = options.service;
+    this.now = options.now ?? Date.now;
+    const random = options.random ?? Math.random;
+    const capacity = options.maxSamplesPerWindow ?? 2_048;
+    this.newWindow = () => new DurationWindow(capacity, random);
+    this.windowStart = this.now();
+    this.registry.setDefaultLabels({ service: options.service });
+    const p = options.prefix ?? "ordersaga_";
+    const registers = [this.registry];
+    const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+      new Counter<L>({ name: `${p}${name}`, help, labelNames, registers });
+    const histogram = <L extends string>(name: string, help: string, labelNames: L[], buckets: number[]) =>
+      new Histogram<L>({ name: `${p}${name}`, help, labelNames, buckets, registers });
+    const eventLabels: ("event" | "outcome")[] = ["event", "outcome"];
+    const httpLabels: ("route" | "method" | "status")[] = ["route", "method", "status"];
+    this.eventsProcessed = counter("events_processed_total", "Events handled, by outcome", eventLabels);
+    this.eventDuration = histogram(
+      "event_duration_seconds",
+      "Event handling time",
+      eventLabels,
+      EVENT_BUCKETS,
+    );
+    this.breakerState = new Gauge({
+      name: `${p}circuit_breaker_state`,
+      help: "Circuit breaker state: 0 closed, 1 half-open, 2 open",
+      labelNames: ["breaker"],
+      registers,
+    });
+    this.breakerTransitions = counter("circuit_breaker_transitions_total", "Breaker state changes", [
+      "breaker",
+      "to",
+    ]);
+    this.sagaOutcomes = counter("sagas_total", "Sagas that reached a terminal state", ["outcome"]);
+    this.sagaDuration = histogram(
+      "saga_duration_seconds",
+      "Time from order placed to terminal state",
+      ["outcome"],
+      SAGA_BUCKETS,
+    );
+    this.httpRequests = counter("http_requests_total", "HTTP requests served", httpLabels);
+    this.httpDuration = histogram(
+      "http_request_duration_seconds",
+      "HTTP handling time",
+      httpLabels,
+      HTTP_BUCKETS,
+    );
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: p });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  recordEvent(event: string, outcome: EventOutcome, durationMs: number): void {
+    this.eventsProcessed.inc({ event, outcome });
+    this.eventDuration.observe({ event, outcome }, seconds(durationMs));
+    const key = `${event}\u0000${outcome}`;
+    let entry = this.eventWindows.get(key);
+    if (!entry) {
+      entry = { event, outcome, window: this.newWindow() };
+      this.eventWindows.set(key, entry);
+    }
+    entry.window.add(durationMs);
+  }
+
+  recordSaga(outcome: SagaOutcome, durationMs: number): void {
+    this.sagaOutcomes.inc({ outcome });
+    this.sagaDuration.observe({ outcome }, seconds(durationMs));
+    let window = this.sagaWindows.get(outcome);
+    if (!window) {
+      window = this.newWindow();
+      this.sagaWindows.set(outcome, window);
+    }
+    window.add(durationMs);
+  }
+
+  /** Shape-compatible with the circuit breaker's `onStateChange`, so it can be passed directly. */
+  recordBreakerChange(change: BreakerChange): void {
+    this.breakerState.set({ breaker: change.breaker }, BREAKER_GAUGE[change.to]);
+    this.breakerTransitions.inc({ breaker: change.breaker, to: change.to });
+    const full = { ...change, at: change.at ?? this.now() };
+    for (const listener of [...this.breakerListeners]) listener(full);
+  }
+
+  /** Exposes a breaker's gauge before its first change (a healthy breaker never changes). */
+  trackBreaker(breaker: string, state: BreakerState = "CLOSED"): void {
+    this.breakerState.set({ breaker }, BREAKER_GAUGE[state]);
+  }
+
+  recordHttp(observation: HttpObservation): void {
+    const labels = {
+      route: observation.route,
+      method: observation.method.toUpperCase(),
+      status: String(observation.status),
+    };
+    this.httpRequests.inc(labels);
+    this.httpDuration.observe(labels, seconds(observation.durationMs));
+  }
+
+  /** Listen to breaker changes as they are recorded; returns the unsubscribe function. */
+  onBreakerChange(listener: (change: Required<BreakerChange>) => void): () => void {
+    this.breakerListeners.add(listener);
+    return () => {
+      this.breakerListeners.delete(listener);
+    };
+  }
+
+  /** Prometheus text exposition of this service's registry. */
+  metricsText(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** Returns the aggregates since the previous drain and starts a new window. One reader per instance. */
+  drainWindow(at: number = this.now()): MetricsWindow {
+    const events = [...this.eventWindows.values()].map(({ event, outcome, window }) => ({
+      event,
+      outcome,
+      count: window.count,
+      durationMs: window.summary(),
+    }));
+    const sagas = [...this.sagaWindows].map(([outcome, window]) => ({
+      outcome,
+      count: window.count,
+      durationMs: window.summary(),
+    }));
+    const drained = {
+      windowStart: this.windowStart,
+      windowEnd: Math.max(at, this.windowStart),
+      events,
+      sagas,
+    };
+    this.windowStart = drained.windowEnd;
+    this.eventWindows = new Map();
+    this.sagaWindows = new Map();
+    return drained;
+  }
+}
+
+function seconds(durationMs: number): number {
+  return Number.isFinite(durationMs) && durationMs > 0 ? durationMs / 1_000 : 0;
+}

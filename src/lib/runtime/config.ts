@@ -1,0 +1,37 @@
+import { z } from "zod";
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** The environment of one service process, with the spec's names and defaults. */
+export const serviceEnvSchema = z.object({
+  REDIS_URL: z.string().url().default("redis://localhost:6379"),
+  SERVICE_NAME: z.string().min(1).optional(),
+  SERVICE_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  /** Address to bind and to advertise in the registry. */
+  SERVICE_HOST: z.string().min(1).default("127.0.0.1"),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  INSTANCE_ID: z.string().min(1).optional(),
+  HEARTBEAT_INTERVAL_MS: z.coerce.number().int().positive().default(30_000),
+  /** Idle time before another instance takes over a silent consumer's pending events. */
+  CLAIM_IDLE_MS: z.coerce.number().int().positive().default(30_000),
+  /** "production" refuses to start on a Redis that cannot keep the delivery promises. */
+  NODE_ENV: z.string().default("development"),
+});
+
+export type ServiceEnv = z.infer<typeof serviceEnvSchema>;
+
+export class ConfigError extends Error {
+  readonly code = "INVALID_CONFIG";
+
+  constructor(issues: readonly { path: readonly PropertyKey[]; message: string }[]) {
+    super(`Invalid configuration: ${issues.map((i) => `${i.path.map(String).join(".")}: ${i.message}`).join("; ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment once at start; a bad value stops the process with every problem listed. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+  const result = schema.safeParse(env);
+  if (!result.success) throw new ConfigError(result.error.issues);
+  return result.data;
+}

@@ -32,13 +32,21 @@ export function runBusContract(makeFixture: () => Promise<BusFixture>): void {
 
   async function setup() {
     const fixture = await makeFixture();
-    const publisher = new Publisher({ events: TestEvents, transport: fixture.transport, source: { service: "shop", instance: "shop-1" } });
+    const publisher = new Publisher({
+      events: TestEvents,
+      transport: fixture.transport,
+      source: { service: "shop", instance: "shop-1" },
+    });
     const subscribers: Subscriber<Events, Events>[] = [];
     cleanups.push(async () => {
       await Promise.all(subscribers.map((s) => s.stop()));
       await fixture.cleanup();
     });
-    const subscriber = (group: string, consumer: string, options: Partial<SubscriberOptions<Events, Events>> = {}) => {
+    const subscriber = (
+      group: string,
+      consumer: string,
+      options: Partial<SubscriberOptions<Events, Events>> = {},
+    ) => {
       const s = new Subscriber<Events, Events>({
         events: TestEvents,
         transport: fixture.transport,
@@ -79,7 +87,9 @@ export function runBusContract(makeFixture: () => Promise<BusFixture>): void {
     const { publisher, subscriber } = await setup();
     const got: Record<string, string[]> = { billing: [], audit: [] };
     for (const group of ["billing", "audit"]) {
-      await subscriber(group, `${group}-1`).on("item.added", (p) => void got[group]!.push(p.sku)).start();
+      await subscriber(group, `${group}-1`)
+        .on("item.added", (p) => void got[group]!.push(p.sku))
+        .start();
     }
     for (let i = 0; i < 20; i++) await publisher.publish("item.added", { sku: `s${i}`, quantity: 1 });
     await waitFor(() => got.billing!.length === 20 && got.audit!.length === 20, 5_000, "both groups");
@@ -135,13 +145,22 @@ export function runBusContract(makeFixture: () => Promise<BusFixture>): void {
     await publisher.publish("item.added", { sku: "poison", quantity: 1 });
     for (let i = 0; i < 5; i++) await publisher.publish("item.added", { sku: `ok-${i}`, quantity: 1 });
     await waitFor(() => handled.length === 5, 5_000, "healthy messages");
-    const [record] = await waitFor(async () => {
-      const list = await fixture.deadLetters.list({ group: "fragile" });
-      return list.length > 0 ? list : undefined;
-    }, 5_000, "dead letter");
+    const [record] = await waitFor(
+      async () => {
+        const list = await fixture.deadLetters.list({ group: "fragile" });
+        return list.length > 0 ? list : undefined;
+      },
+      5_000,
+      "dead letter",
+    );
     expect(attempts).toEqual([1, 2, 3]);
     expect(record!.attempts.map((a) => a.error.message)).toEqual(["boom 1", "boom 2", "boom 3"]);
-    expect(record!).toMatchObject({ event: "item.added", topic: "item.added", status: "dead", sourceService: "shop" });
+    expect(record!).toMatchObject({
+      event: "item.added",
+      topic: "item.added",
+      status: "dead",
+      sourceService: "shop",
+    });
     await sleep(100);
     expect(attempts).toHaveLength(3);
   });
@@ -150,7 +169,9 @@ export function runBusContract(makeFixture: () => Promise<BusFixture>): void {
     const { fixture, publisher, subscriber } = await setup();
     expect(() => publisher.prepare("item.added", { sku: "x", quantity: -1 })).toThrow(/quantity/);
     const handled: string[] = [];
-    await subscriber("strict", "s-1").on("item.added", (p) => void handled.push(p.sku)).start();
+    await subscriber("strict", "s-1")
+      .on("item.added", (p) => void handled.push(p.sku))
+      .start();
     const good = publisher.prepare("item.added", { sku: "good", quantity: 1 });
     const bad = JSON.parse(good.message.body) as Envelope;
     bad.id = "bad-1";
@@ -161,10 +182,14 @@ export function runBusContract(makeFixture: () => Promise<BusFixture>): void {
       good.message,
     ]);
     await waitFor(() => handled.includes("good"), 5_000, "good message");
-    const parked = await waitFor(async () => {
-      const list = await fixture.deadLetters.list({ group: "strict" });
-      return list.length === 2 ? list : undefined;
-    }, 5_000, "two dead letters");
+    const parked = await waitFor(
+      async () => {
+        const list = await fixture.deadLetters.list({ group: "strict" });
+        return list.length === 2 ? list : undefined;
+      },
+      5_000,
+      "two dead letters",
+    );
     const reasons = parked.map((r) => r.reason);
     expect(reasons.some((r) => /Malformed message: not JSON/.test(r))).toBe(true);
     expect(reasons.some((r) => /Invalid payload for "item.added": sku/.test(r))).toBe(true);
@@ -222,9 +247,17 @@ export function runBusContract(makeFixture: () => Promise<BusFixture>): void {
   it("a handler's publish carries correlation, causation and the trace on", async () => {
     const { publisher, subscriber } = await setup();
     const notes: Envelope[] = [];
-    await subscriber("relay", "r-1").on("item.added", async (p, ctx) => void (await ctx.publish("audit.noted", { note: p.sku }))).start();
-    await subscriber("auditor", "a-1").on("audit.noted", (_p, ctx) => void notes.push(ctx.envelope)).start();
-    const first = await publisher.publish("item.added", { sku: "traced", quantity: 1 }, { correlationId: "order-42" });
+    await subscriber("relay", "r-1")
+      .on("item.added", async (p, ctx) => void (await ctx.publish("audit.noted", { note: p.sku })))
+      .start();
+    await subscriber("auditor", "a-1")
+      .on("audit.noted", (_p, ctx) => void notes.push(ctx.envelope))
+      .start();
+    const first = await publisher.publish(
+      "item.added",
+      { sku: "traced", quantity: 1 },
+      { correlationId: "order-42" },
+    );
     await waitFor(() => notes.length === 1, 5_000, "relayed note");
     expect(notes[0]).toMatchObject({ correlationId: "order-42", causationId: first.id, version: 2 });
     expect(notes[0]!.payload).toEqual({ note: "traced", level: "info" });
@@ -247,4 +280,3 @@ export function runBusContract(makeFixture: () => Promise<BusFixture>): void {
     expect(finished).toBe(true);
   });
 }
-

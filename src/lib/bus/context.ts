@@ -23,13 +23,22 @@ export const silentLogger: BusLogger = {
 
 /** Publishing from inside a handler: correlation, causation and trace carry on from the message handled. */
 export interface CausalPublisher<O extends EventRegistry> {
-  publish<N extends EventName<O>>(event: N, payload: EventInput<O, N>, options?: PublishOptions): Promise<Envelope<EventPayload<O, N>>>;
+  publish<N extends EventName<O>>(
+    event: N,
+    payload: EventInput<O, N>,
+    options?: PublishOptions,
+  ): Promise<Envelope<EventPayload<O, N>>>;
   /** Prepares (validates and encodes) without sending: for a store that writes events with its state. */
-  prepare<N extends EventName<O>>(event: N, payload: EventInput<O, N>, options?: PublishOptions): PreparedMessage<EventPayload<O, N>>;
+  prepare<N extends EventName<O>>(
+    event: N,
+    payload: EventInput<O, N>,
+    options?: PublishOptions,
+  ): PreparedMessage<EventPayload<O, N>>;
 }
 
 /** What middleware and handlers see for one delivered message. */
-export interface MessageContext<P = unknown, O extends EventRegistry = EventRegistry> extends CausalPublisher<O> {
+export interface MessageContext<P = unknown, O extends EventRegistry = EventRegistry>
+  extends CausalPublisher<O> {
   readonly event: string;
   readonly payload: P;
   readonly envelope: Envelope<P>;
@@ -54,7 +63,8 @@ export function causalPublisher<O extends EventRegistry>(
   envelope: Envelope,
 ): CausalPublisher<O> {
   const need = (): Publisher<O> => {
-    if (!publisher) throw new Error("this subscriber was created without a publisher: ctx.publish is unavailable");
+    if (!publisher)
+      throw new Error("this subscriber was created without a publisher: ctx.publish is unavailable");
     return publisher;
   };
   return {

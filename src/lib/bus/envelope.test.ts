@@ -35,7 +35,9 @@ describe("envelope", () => {
 
   it("reports non-JSON and incomplete envelopes as malformed", () => {
     expect(() => decodeEnvelope("{not json")).toThrow(MalformedMessageError);
-    expect(() => decodeEnvelope(JSON.stringify({ id: "x", event: "e" }))).toThrow(/correlationId/);
+    expect(() => decodeEnvelope(JSON.stringify({ id: "x", event: "e" }))).toThrow(
+      /occurredAt: expected a non-empty string/,
+    );
   });
 });
 
@@ -51,6 +53,8 @@ describe("generateIdempotencyKey", () => {
     const base = generateIdempotencyKey("order.placed", { a: 1 });
     expect(generateIdempotencyKey("order.cancelled", { a: 1 })).not.toBe(base);
     expect(generateIdempotencyKey("order.placed", { a: 2 })).not.toBe(base);
-    expect(generateIdempotencyKey("order.placed", { a: [1, 2] })).not.toBe(generateIdempotencyKey("order.placed", { a: [2, 1] }));
+    expect(generateIdempotencyKey("order.placed", { a: [1, 2] })).not.toBe(
+      generateIdempotencyKey("order.placed", { a: [2, 1] }),
+    );
   });
 });

@@ -1,17 +1,31 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { UnknownEventError, ValidationError } from "./errors.js";
-import { combineRegistries, defineEvents, describeRegistry, type EventPayload, parsePayload } from "./events.js";
+import {
+  combineRegistries,
+  defineEvents,
+  describeRegistry,
+  type EventPayload,
+  parsePayload,
+} from "./events.js";
 import { ShopEvents, TestEvents } from "./test-events.js";
 
 describe("event registry", () => {
   it("records owner, description and version of each event", () => {
     expect(TestEvents["item.added"].owner).toBe("shop");
-    expect(TestEvents["audit.noted"]).toMatchObject({ owner: "audit", version: 2, description: "Something was noted" });
+    expect(TestEvents["audit.noted"]).toMatchObject({
+      owner: "audit",
+      version: 2,
+      description: "Something was noted",
+    });
     expect(TestEvents["item.removed"].version).toBe(1);
   });
 
   it("lists itself sorted by name", () => {
-    expect(describeRegistry(TestEvents).map((e) => e.name)).toEqual(["audit.noted", "item.added", "item.removed"]);
+    expect(describeRegistry(TestEvents).map((e) => e.name)).toEqual([
+      "audit.noted",
+      "item.added",
+      "item.removed",
+    ]);
   });
 
   it("returns the parsed payload with defaults applied", () => {
@@ -40,7 +54,10 @@ describe("event registry", () => {
   });
 
   it("infers payload types from the schemas", () => {
-    expectTypeOf<EventPayload<typeof TestEvents, "item.added">>().toEqualTypeOf<{ sku: string; quantity: number }>();
+    expectTypeOf<EventPayload<typeof TestEvents, "item.added">>().toEqualTypeOf<{
+      sku: string;
+      quantity: number;
+    }>();
     expectTypeOf<EventPayload<typeof TestEvents, "audit.noted">["level"]>().toEqualTypeOf<"info" | "warn">();
   });
 });

@@ -1,6 +1,13 @@
 // The typed event bus: events, envelopes, publisher, subscriber, middleware and transports.
 export { type BusLogger, type CausalPublisher, type MessageContext, silentLogger } from "./context.js";
-export { childTraceparent, decodeEnvelope, type Envelope, encodeEnvelope, type MessageSource, newMessageId } from "./envelope.js";
+export {
+  childTraceparent,
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  type MessageSource,
+  newMessageId,
+} from "./envelope.js";
 export {
   BusError,
   describeError,
@@ -27,7 +34,11 @@ export { MemoryIdempotencyStore } from "./idempotency/memory-store.js";
 export { RedisIdempotencyStore } from "./idempotency/redis-store.js";
 export type { ClaimResult, IdempotencyStore } from "./idempotency/store.js";
 export { generateIdempotencyKey, stableStringify } from "./idempotency-key.js";
-export { createIdempotencyMiddleware, defaultIdempotencyKey, type IdempotencyOptions } from "./middleware/idempotency.js";
+export {
+  createIdempotencyMiddleware,
+  defaultIdempotencyKey,
+  type IdempotencyOptions,
+} from "./middleware/idempotency.js";
 export { createSubscriberLoggingMiddleware, type SubscriberLoggingOptions } from "./middleware/logging.js";
 export { createRateLimitMiddleware, type RateLimitOptions } from "./middleware/rate-limit.js";
 export { createSubscriberTimingMiddleware, type TimingCallback } from "./middleware/timing.js";
@@ -48,3 +59,5 @@ export {
 } from "./subscriber.js";
 export type * from "./transport.js";
 export { MemoryTransport, type MemoryTransportOptions } from "./transports/memory.js";
+export { RedisPubSubTransport, type RedisPubSubTransportOptions } from "./transports/redis-pubsub.js";
+export { RedisStreamsTransport, type RedisStreamsTransportOptions } from "./transports/redis-streams.js";

@@ -1,7 +1,13 @@
-import { type Envelope, decodeEnvelope } from "./envelope.js";
-import { BusError, describeError, isRetryable } from "./errors.js";
-import { type EventName, type EventPayload, type EventRegistry, getDefinition, parsePayload } from "./events.js";
 import { type BusLogger, causalPublisher, type MessageContext, silentLogger } from "./context.js";
+import { decodeEnvelope, type Envelope } from "./envelope.js";
+import { BusError, describeError, isRetryable } from "./errors.js";
+import {
+  type EventName,
+  type EventPayload,
+  type EventRegistry,
+  getDefinition,
+  parsePayload,
+} from "./events.js";
 import type { Publisher } from "./publisher.js";
 import type { AttemptFailure, Delivery, Transport, TransportSubscription } from "./transport.js";
 
@@ -10,7 +16,10 @@ export type SubscriberMiddleware<O extends EventRegistry = EventRegistry> = (
   next: () => Promise<void>,
 ) => Promise<void>;
 
-export type EventHandler<P, O extends EventRegistry> = (payload: P, ctx: MessageContext<P, O>) => Promise<void> | void;
+export type EventHandler<P, O extends EventRegistry> = (
+  payload: P,
+  ctx: MessageContext<P, O>,
+) => Promise<void> | void;
 
 export interface RetryPolicy {
   /** Deliveries before a message is dead-lettered (default 3). */
@@ -37,7 +46,8 @@ export interface SubscriberOptions<E extends EventRegistry, O extends EventRegis
 }
 
 /** Exponential backoff with full jitter: 100 ms, 200 ms, 400 ms... capped at 30 s. */
-export const defaultBackoff = (attempt: number): number => Math.random() * Math.min(30_000, 100 * 2 ** (attempt - 1));
+export const defaultBackoff = (attempt: number): number =>
+  Math.random() * Math.min(30_000, 100 * 2 ** (attempt - 1));
 
 /**
  * Receives the events of a registry through a transport, validates them, runs the middleware
@@ -53,8 +63,14 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
   private subscription: TransportSubscription | undefined;
 
   constructor(private readonly options: SubscriberOptions<E, O>) {
-    this.retry = { maxAttempts: options.retry?.maxAttempts ?? 3, backoff: options.retry?.backoff ?? defaultBackoff };
-    this.logger = (options.logger ?? silentLogger).child({ group: options.group, consumer: options.consumer });
+    this.retry = {
+      maxAttempts: options.retry?.maxAttempts ?? 3,
+      backoff: options.retry?.backoff ?? defaultBackoff,
+    };
+    this.logger = (options.logger ?? silentLogger).child({
+      group: options.group,
+      consumer: options.consumer,
+    });
     this.now = options.now ?? Date.now;
   }
 
@@ -70,7 +86,10 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
 
   /** The topics this subscriber reads, for creating consumer groups before producers start. */
   topics(): { topic: string; owner: string }[] {
-    return [...this.handlers.keys()].map((topic) => ({ topic, owner: getDefinition(this.options.events, topic).owner }));
+    return [...this.handlers.keys()].map((topic) => ({
+      topic,
+      owner: getDefinition(this.options.events, topic).owner,
+    }));
   }
 
   async start(): Promise<void> {
@@ -104,11 +123,17 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     try {
       envelope = decodeEnvelope(delivery.body);
       if (envelope.event !== delivery.topic) {
-        throw new BusError("TOPIC_MISMATCH", `envelope event "${envelope.event}" arrived on topic "${delivery.topic}"`);
+        throw new BusError(
+          "TOPIC_MISMATCH",
+          `envelope event "${envelope.event}" arrived on topic "${delivery.topic}"`,
+        );
       }
       envelope.payload = parsePayload(this.options.events, envelope.event, envelope.payload);
     } catch (error) {
-      this.logger.warn({ err: describeError(error), topic: delivery.topic, deliveryId: delivery.deliveryId }, "rejected message");
+      this.logger.warn(
+        { err: describeError(error), topic: delivery.topic, deliveryId: delivery.deliveryId },
+        "rejected message",
+      );
       await this.fail(delivery, error, startedAt);
       return;
     }
@@ -130,7 +155,11 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       envelope,
       attempt,
       group: this.options.group,
-      logger: this.logger.child({ correlationId: envelope.correlationId, messageId: envelope.id, event: envelope.event }),
+      logger: this.logger.child({
+        correlationId: envelope.correlationId,
+        messageId: envelope.id,
+        event: envelope.event,
+      }),
       publish: publisher.publish,
       prepare: publisher.prepare,
     };
@@ -155,7 +184,12 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     for (const handler of this.handlers.get(ctx.event) ?? []) await handler(ctx.payload, ctx);
   }
 
-  private async fail(delivery: Delivery, error: unknown, startedAt: number, logger = this.logger): Promise<void> {
+  private async fail(
+    delivery: Delivery,
+    error: unknown,
+    startedAt: number,
+    logger = this.logger,
+  ): Promise<void> {
     const failure: AttemptFailure = {
       attempt: delivery.attempt,
       at: new Date(this.now()).toISOString(),

@@ -20,7 +20,8 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const now = this.now();
     if (++this.sweepCounter % 1024 === 0) this.sweep(now);
     const mark = this.marks.get(key);
-    if (mark && mark.expiresAt > now) return mark.state === "done" ? { status: "processed" } : { status: "in_progress" };
+    if (mark && mark.expiresAt > now)
+      return mark.state === "done" ? { status: "processed" } : { status: "in_progress" };
     const token = randomUUID();
     this.marks.set(key, { state: "pending", token, expiresAt: now + leaseMs });
     return { status: "acquired", token };

@@ -4,5 +4,7 @@ import { RedisIdempotencyStore } from "./redis-store.js";
 import { runIdempotencyStoreContract } from "./store-contract.js";
 
 describeWithRedis("Redis idempotency store", (getRedis) => {
-  runIdempotencyStoreContract(async () => new RedisIdempotencyStore(getRedis().client(), `{test}:idem:${randomUUID()}:`));
+  runIdempotencyStoreContract(
+    async () => new RedisIdempotencyStore(getRedis().client(), `{test}:idem:${randomUUID()}:`),
+  );
 });

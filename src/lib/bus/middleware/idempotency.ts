@@ -1,6 +1,6 @@
+import type { MessageContext } from "../context.js";
 import { MessageInProgressError } from "../errors.js";
 import type { IdempotencyStore } from "../idempotency/store.js";
-import type { MessageContext } from "../context.js";
 import type { SubscriberMiddleware } from "../subscriber.js";
 
 interface CommonOptions {

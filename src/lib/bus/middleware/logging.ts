@@ -11,7 +11,9 @@ export interface SubscriberLoggingOptions {
 }
 
 /** Logs every message received and its outcome with the handling time, correlation id and trace. */
-export function createSubscriberLoggingMiddleware(options: SubscriberLoggingOptions = {}): SubscriberMiddleware {
+export function createSubscriberLoggingMiddleware(
+  options: SubscriberLoggingOptions = {},
+): SubscriberMiddleware {
   const now = options.now ?? performance.now.bind(performance);
   const level = options.level ?? "info";
   return async (ctx, next) => {
@@ -30,7 +32,10 @@ export function createSubscriberLoggingMiddleware(options: SubscriberLoggingOpti
       await next();
       logger[level]({ ...fields, durationMs: Math.round((now() - started) * 1000) / 1000 }, "event handled");
     } catch (error) {
-      logger.warn({ ...fields, durationMs: now() - started, err: describeError(error) }, "event handler failed");
+      logger.warn(
+        { ...fields, durationMs: now() - started, err: describeError(error) },
+        "event handler failed",
+      );
       throw error;
     }
   };

@@ -57,7 +57,13 @@ describe("createRateLimitMiddleware", () => {
 
   it("limits each event name separately when perEvent is set", async () => {
     const waits: number[] = [];
-    const limiter = createRateLimitMiddleware({ maxEvents: 1, windowMs: 100, perEvent: true, now: () => 0, sleep: async (ms) => void waits.push(ms) });
+    const limiter = createRateLimitMiddleware({
+      maxEvents: 1,
+      windowMs: 100,
+      perEvent: true,
+      now: () => 0,
+      sleep: async (ms) => void waits.push(ms),
+    });
     await limiter(context("a", "x.one"), async () => {});
     await limiter(context("b", "x.two"), async () => {});
     await limiter(context("c", "x.one"), async () => {});
@@ -69,7 +75,10 @@ describe("createSubscriberTimingMiddleware", () => {
   it("reports the duration of the rest of the chain, on success and on failure", async () => {
     let clock = 0;
     const timings: [string, number, string][] = [];
-    const timing = createSubscriberTimingMiddleware((e, ms, outcome) => void timings.push([e, ms, outcome]), () => clock);
+    const timing = createSubscriberTimingMiddleware(
+      (e, ms, outcome) => void timings.push([e, ms, outcome]),
+      () => clock,
+    );
     await timing(context(), async () => {
       clock += 12;
     });
@@ -91,7 +100,11 @@ describe("createSubscriberLoggingMiddleware", () => {
     const ctx = context();
     await createSubscriberLoggingMiddleware()(ctx, async () => {});
     expect(ctx.logger.info).toHaveBeenCalledWith(
-      expect.objectContaining({ messageId: "m-1", correlationId: "corr-1", traceparent: ctx.envelope.traceparent }),
+      expect.objectContaining({
+        messageId: "m-1",
+        correlationId: "corr-1",
+        traceparent: ctx.envelope.traceparent,
+      }),
       "event handled",
     );
     await expect(
@@ -99,7 +112,10 @@ describe("createSubscriberLoggingMiddleware", () => {
         throw new Error("nope");
       }),
     ).rejects.toThrow("nope");
-    expect(ctx.logger.warn).toHaveBeenCalledWith(expect.objectContaining({ err: expect.objectContaining({ message: "nope" }) }), "event handler failed");
+    expect(ctx.logger.warn).toHaveBeenCalledWith(
+      expect.objectContaining({ err: expect.objectContaining({ message: "nope" }) }),
+      "event handler failed",
+    );
   });
 });
 
@@ -136,7 +152,10 @@ describe("createIdempotencyMiddleware", () => {
     const middleware = createIdempotencyMiddleware({ store: new MemoryIdempotencyStore() });
     let release: () => void = () => {};
     const first = middleware(context(), () => new Promise<void>((r) => (release = r)));
-    await expect(middleware(context(), async () => {})).rejects.toMatchObject({ code: "MESSAGE_IN_PROGRESS", retryable: true });
+    await expect(middleware(context(), async () => {})).rejects.toMatchObject({
+      code: "MESSAGE_IN_PROGRESS",
+      retryable: true,
+    });
     release();
     await first;
   });

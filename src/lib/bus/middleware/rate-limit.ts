@@ -22,7 +22,8 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  * process memory, and a subscriber that cannot keep up is eventually cut off by Redis.
  */
 export function createRateLimitMiddleware(options: RateLimitOptions): SubscriberMiddleware {
-  if (!(options.maxEvents > 0) || !(options.windowMs > 0)) throw new Error("maxEvents and windowMs must be positive");
+  if (!(options.maxEvents > 0) || !(options.windowMs > 0))
+    throw new Error("maxEvents and windowMs must be positive");
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? defaultSleep;
   // Start times of the most recent maxEvents admissions (granted or scheduled), per limiter key.
@@ -32,7 +33,8 @@ export function createRateLimitMiddleware(options: RateLimitOptions): Subscriber
     const starts = windows.get(key) ?? [];
     windows.set(key, starts);
     const current = now();
-    const oldest = starts.length >= options.maxEvents ? starts[starts.length - options.maxEvents]! : undefined;
+    const oldest =
+      starts.length >= options.maxEvents ? starts[starts.length - options.maxEvents]! : undefined;
     const at = oldest === undefined ? current : Math.max(current, oldest + options.windowMs);
     starts.push(at);
     if (starts.length > options.maxEvents) starts.splice(0, starts.length - options.maxEvents);

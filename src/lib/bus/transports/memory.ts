@@ -92,13 +92,17 @@ export class MemoryTransport implements Transport {
   constructor(private readonly options: MemoryTransportOptions) {
     this.now = options.now ?? Date.now;
     this.claimIdleMs = options.claimIdleMs ?? 30_000;
-    this.claimTimer = setInterval(() => this.claimIdle(), options.claimIntervalMs ?? Math.max(10, this.claimIdleMs / 2));
+    this.claimTimer = setInterval(
+      () => this.claimIdle(),
+      options.claimIntervalMs ?? Math.max(10, this.claimIdleMs / 2),
+    );
     this.claimTimer.unref();
   }
 
   async ensureGroups(group: string, topics: readonly TopicRef[]): Promise<void> {
     const state = this.group(group);
-    for (const { topic } of topics) if (!state.cursors.has(topic)) state.cursors.set(topic, this.log(topic).base);
+    for (const { topic } of topics)
+      if (!state.cursors.has(topic)) state.cursors.set(topic, this.log(topic).base);
   }
 
   async publish(messages: readonly OutgoingMessage[]): Promise<void> {
@@ -116,7 +120,14 @@ export class MemoryTransport implements Transport {
   async redeliver(group: string, message: OutgoingMessage): Promise<void> {
     const state = this.group(group);
     const entry: Entry = { seq: this.seq++, topic: message.topic, owner: message.owner, body: message.body };
-    const pending: Pending = { entry, consumer: "", deliveryCount: 0, deliveredAt: 0, failures: [], scheduled: false };
+    const pending: Pending = {
+      entry,
+      consumer: "",
+      deliveryCount: 0,
+      deliveredAt: 0,
+      failures: [],
+      scheduled: false,
+    };
     state.pending.set(pendingKey(entry.topic, entry.seq), pending);
     state.ready.push(pending);
     this.schedulePump(state);
@@ -126,7 +137,8 @@ export class MemoryTransport implements Transport {
     await this.ensureGroups(options.group, options.topics);
     const state = this.group(options.group);
     const existing = state.consumers.find((c) => c.name === options.consumer);
-    if (existing?.active) throw new Error(`consumer ${options.consumer} already subscribed in group ${options.group}`);
+    if (existing?.active)
+      throw new Error(`consumer ${options.consumer} already subscribed in group ${options.group}`);
     const consumer: Consumer = {
       name: options.consumer,
       topics: new Set(options.topics.map((t) => t.topic)),
@@ -210,7 +222,14 @@ export class MemoryTransport implements Transport {
         if (!consumer) break;
         const entry = log.entries[next - log.base]!;
         next++;
-        const pending: Pending = { entry, consumer: consumer.name, deliveryCount: 0, deliveredAt: 0, failures: [], scheduled: false };
+        const pending: Pending = {
+          entry,
+          consumer: consumer.name,
+          deliveryCount: 0,
+          deliveredAt: 0,
+          failures: [],
+          scheduled: false,
+        };
         group.pending.set(pendingKey(topic, entry.seq), pending);
         this.deliver(group, consumer, pending);
       }

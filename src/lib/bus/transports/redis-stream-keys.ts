@@ -34,4 +34,5 @@ export const failuresKey = (streamKey: string, group: string, entryId: string): 
 export const pubsubChannel = (prefix: string, topic: string): string => `${prefix}${topic}`;
 
 /** Pub/Sub channel of manual replays to one group. */
-export const pubsubRedeliverChannel = (prefix: string, group: string): string => `${prefix}redeliver:${group}`;
+export const pubsubRedeliverChannel = (prefix: string, group: string): string =>
+  `${prefix}redeliver:${group}`;

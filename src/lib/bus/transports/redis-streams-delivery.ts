@@ -10,10 +10,12 @@ import { BusError } from "../errors.js";
 import type { AttemptFailure, DeadLetterRequest, Delivery } from "../transport.js";
 import { buildDeadLetterRecord } from "./dead-letter-record.js";
 import { failuresKey } from "./redis-stream-keys.js";
+import type { AckBatcher } from "./redis-streams-acks.js";
 import type { TransportLogger } from "./redis-streams-support.js";
 
 export interface DeliveryContext {
   redis: Redis;
+  acks: AckBatcher;
   deadLetters: DeadLetterStore;
   group: string;
   consumer: string;
@@ -126,9 +128,12 @@ export class StreamDelivery implements Delivery {
     return failuresKey(this.streamKey, this.context.group, this.deliveryId);
   }
 
-  private async acknowledge(): Promise<void> {
-    await execOrThrow(
-      this.context.redis.multi().xack(this.streamKey, this.context.group, this.deliveryId).del(this.failuresKey()),
+  /** Batched with the other acks of this turn; only a redelivered entry can have failures to clean up. */
+  private acknowledge(): Promise<void> {
+    return this.context.acks.ack(
+      this.streamKey,
+      this.deliveryId,
+      this.attempt > 1 ? this.failuresKey() : undefined,
     );
   }
 

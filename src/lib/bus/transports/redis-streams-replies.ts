@@ -68,12 +68,19 @@ export function parseClaimed(rawEntries: unknown, rawCounts: unknown): ClaimedEn
   return entries.map((entry, i) => ({ entry, deliveryCount: Math.max(1, Number(counts[i] ?? 1)) }));
 }
 
-/** AUTOCLAIM script: `[cursor, entries, counts, deletedIds]`. */
-export function parseAutoclaim(raw: unknown): { cursor: string; claimed: ClaimedEntry[]; deleted: number } {
-  const [cursor, entries, counts, deleted] = asArray(raw, "XAUTOCLAIM");
+/** Claim script: `[cursor, entries, counts, deletedIds]`. */
+export function parseIdleClaim(raw: unknown): { cursor: string; claimed: ClaimedEntry[]; deleted: number } {
+  const [cursor, entries, counts, deleted] = asArray(raw, "idle claim");
   return {
     cursor: asString(cursor, "cursor"),
     claimed: parseClaimed(entries, counts),
     deleted: Array.isArray(deleted) ? deleted.length : 0,
   };
+}
+
+/** Read and claim scripts: `[entries, counts]`, or nil when nothing was claimed. */
+export function parseClaimedReply(raw: unknown): ClaimedEntry[] {
+  if (raw === null || raw === undefined) return [];
+  const [entries, counts] = asArray(raw, "claimed entries");
+  return parseClaimed(entries, counts);
 }

@@ -2,6 +2,7 @@
  * Lua scripts of the Streams transport. Each touches one stream (one key, so one hash slot) and
  * pairs the entries it hands out with their delivery count from XPENDING in the same atomic step,
  * because XREADGROUP, XCLAIM and XAUTOCLAIM do not return it and `Delivery.attempt` must be exact.
+ * (Redis 6.2+: XPENDING IDLE and exclusive ranges.)
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -46,12 +47,41 @@ return {entries, counts_of(KEYS[1], ARGV[1], entries)}
 `);
 
 /**
- * Takes over entries idle for `minIdle` ms from any consumer of the group (dead instances).
- * KEYS: stream. ARGV: group, consumer, minIdle, start, count. Returns `{cursor, entries, counts, deleted}`.
+ * Takes over entries idle for `minIdle` ms (XPENDING IDLE + XCLAIM, what XAUTOCLAIM does), except
+ * this consumer's own entries that it is still handling or holding for a retry (ARGV[6..]): its
+ * claim loop must not keep refreshing them, or a hung handler would hold its entries forever.
+ * KEYS: stream. ARGV: group, consumer, minIdle, cursor, count, busy ids...
+ * Returns `{cursor, entries, counts, deletedIds}`; cursor "0-0" when the scan is complete.
  */
-export const autoclaimScript = new LuaScript(`${COUNTS}
-local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
-return {r[1], r[2], counts_of(KEYS[1], ARGV[1], r[2]), r[3] or {}}
+export const claimIdleScript = new LuaScript(`
+local group, consumer, min_idle, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[5])
+local busy = {}
+for i = 6, #ARGV do busy[ARGV[i]] = true end
+local scan = count * 4
+local start = (ARGV[4] == '0-0') and '-' or ('(' .. ARGV[4])
+local rows = redis.call('XPENDING', KEYS[1], group, 'IDLE', min_idle, start, '+', scan)
+local ids, counts, cursor = {}, {}, '0-0'
+for i, row in ipairs(rows) do
+  if #ids >= count then cursor = rows[i - 1][1] break end
+  if not (row[2] == consumer and busy[row[1]]) then
+    ids[#ids + 1] = row[1]
+    counts[row[1]] = row[4] + 1
+  end
+end
+if cursor == '0-0' and #rows == scan then cursor = rows[#rows][1] end
+local entries, kept, deleted = {}, {}, {}
+if #ids > 0 then
+  local got = {}
+  for _, e in ipairs(redis.call('XCLAIM', KEYS[1], group, consumer, min_idle, unpack(ids))) do
+    got[e[1]] = true
+    entries[#entries + 1] = e
+    kept[#kept + 1] = counts[e[1]]
+  end
+  for _, id in ipairs(ids) do
+    if not got[id] then deleted[#deleted + 1] = id end
+  end
+end
+return {cursor, entries, kept, deleted}
 `);
 
 /**

@@ -14,15 +14,40 @@ const ignore = (): void => {};
 
 export const silentLogger: TransportLogger = { debug: ignore, warn: ignore, error: ignore };
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Sleeps that a stopping subscription can cut short, so `stop()` never waits out a backoff. */
+export class Sleeper {
+  private readonly pending = new Map<NodeJS.Timeout, () => void>();
+  private cancelled = false;
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.cancelled) return resolve();
+      const timer = setTimeout(() => {
+        this.pending.delete(timer);
+        resolve();
+      }, ms);
+      this.pending.set(timer, resolve);
+    });
+  }
+
+  cancelAll(): void {
+    this.cancelled = true;
+    for (const [timer, resolve] of this.pending) {
+      clearTimeout(timer);
+      resolve();
+    }
+    this.pending.clear();
+  }
+}
 
 /** Next wait after a failed Redis call: doubling from 50 ms up to 2 s. */
 export const nextBackoff = (previousMs: number): number => Math.min(2_000, Math.max(50, previousMs * 2));
 
 /**
- * Counts free handler slots of one subscription. Readers take permits *before* reading so a
- * subscription never pulls more entries from Redis than it can start handling: whatever it reads
- * becomes pending in its name, and entries it cannot start would only sit there idle.
+ * Counts free handler slots of one subscription: every running handler holds one permit, so no
+ * more than `concurrency` run at once. Readers size their reads by the free count, so a
+ * subscription does not pull more entries than it can start: whatever it reads becomes pending in
+ * its name, and entries it cannot start would only sit there idle.
  */
 export class Permits {
   private free: number;
@@ -35,10 +60,20 @@ export class Permits {
 
   /** Takes between 1 and `max` permits, waiting for one to be free; 0 once closed. */
   async take(max: number): Promise<number> {
-    while (this.free === 0 && !this.closed) {
+    await this.waitForFree();
+    return this.tryTake(max);
+  }
+
+  /** Waits until a permit is free (true) or the pool is closed (false). */
+  async waitForFree(): Promise<boolean> {
+    while (this.free <= 0 && !this.closed) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-    return this.tryTake(max);
+    return !this.closed;
+  }
+
+  get available(): number {
+    return this.closed ? 0 : Math.max(0, this.free);
   }
 
   /** Takes up to `max` permits without waiting (possibly 0). */

@@ -1,0 +1,182 @@
+/**
+ * Bus benchmark: publish-to-handled throughput and latency through the library's Redis Streams
+ * transport, against the same work done with raw Redis commands (XADD pipelined, XREADGROUP, XACK),
+ * in the same run on the same Redis.
+ */
+import { Redis } from "ioredis";
+import { z } from "zod";
+import { defineEvents } from "../src/lib/bus/events.js";
+import { Publisher } from "../src/lib/bus/publisher.js";
+import { Subscriber } from "../src/lib/bus/subscriber.js";
+import { RedisStreamsTransport } from "../src/lib/bus/transports/redis-streams.js";
+import { MemoryDeadLetterStore } from "../src/lib/dlq/memory-dead-letter-store.js";
+import { type LatencyStats, latencyStats, round, sleep } from "./support.js";
+
+const BenchEvents = defineEvents("bench", {
+  "bench.tick": {
+    schema: z.object({
+      seq: z.number().int(),
+      sentAt: z.number(),
+      orderId: z.string(),
+      amount: z.number().int(),
+    }),
+    description: "benchmark message",
+  },
+});
+
+export interface BusResult {
+  label: string;
+  messages: number;
+  seconds: number;
+  perSecond: number;
+  latency: LatencyStats;
+}
+
+const BATCH = 100;
+
+/** Throughput: publish `total` messages in batches as fast as possible; time until all are handled. */
+async function rawStreams(url: string, total: number, ratePerSec?: number): Promise<BusResult> {
+  const producer = new Redis(url);
+  const consumer = new Redis(url);
+  const key = `{raw}:ev:bench.tick:${Date.now()}`;
+  await producer.xgroup("CREATE", key, "g", "0", "MKSTREAM");
+  const latencies: number[] = [];
+  let handled = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running && handled < total) {
+      const res = (await consumer.xreadgroup(
+        "GROUP",
+        "g",
+        "c",
+        "COUNT",
+        256,
+        "BLOCK",
+        100,
+        "STREAMS",
+        key,
+        ">",
+      )) as [string, [string, string[]][]][] | null;
+      if (!res) continue;
+      const ids: string[] = [];
+      for (const [, entries] of res) {
+        for (const [id, fields] of entries) {
+          const body = JSON.parse(fields[1]!) as { payload: { sentAt: number } };
+          latencies.push(performance.now() - body.payload.sentAt);
+          ids.push(id);
+          handled++;
+        }
+      }
+      await consumer.xack(key, "g", ...ids);
+    }
+  })();
+  const started = performance.now();
+  await publishPaced(total, ratePerSec, async (from, count) => {
+    const pipeline = producer.pipeline();
+    for (let i = 0; i < count; i++) {
+      const body = JSON.stringify({
+        id: `m${from + i}`,
+        event: "bench.tick",
+        payload: { seq: from + i, sentAt: performance.now(), orderId: "o", amount: 1 },
+      });
+      pipeline.xadd(key, "*", "b", body);
+    }
+    await pipeline.exec();
+  });
+  while (handled < total) await sleep(2);
+  const seconds = (performance.now() - started) / 1000;
+  running = false;
+  await loop;
+  await producer.del(key);
+  producer.disconnect();
+  consumer.disconnect();
+  return {
+    label: "raw Redis (XADD / XREADGROUP / XACK)",
+    messages: total,
+    seconds: round(seconds, 3),
+    perSecond: Math.round(total / seconds),
+    latency: latencyStats(latencies),
+  };
+}
+
+async function libraryStreams(url: string, total: number, ratePerSec?: number): Promise<BusResult> {
+  const redis = new Redis(url, { maxRetriesPerRequest: null });
+  const transport = new RedisStreamsTransport({ redis, deadLetters: new MemoryDeadLetterStore() });
+  const publisher = new Publisher({
+    events: BenchEvents,
+    transport,
+    source: { service: "bench", instance: "b1" },
+  });
+  const latencies: number[] = [];
+  let handled = 0;
+  const subscriber = new Subscriber({
+    events: BenchEvents,
+    transport,
+    group: `lib-${Date.now()}`,
+    consumer: "c",
+    concurrency: 256,
+  });
+  subscriber.on("bench.tick", (payload) => {
+    latencies.push(performance.now() - payload.sentAt);
+    handled++;
+  });
+  await subscriber.start();
+  const started = performance.now();
+  await publishPaced(total, ratePerSec, async (from, count) => {
+    const batch = [];
+    for (let i = 0; i < count; i++)
+      batch.push(
+        publisher.prepare("bench.tick", {
+          seq: from + i,
+          sentAt: performance.now(),
+          orderId: "o",
+          amount: 1,
+        }),
+      );
+    await publisher.send(batch);
+  });
+  while (handled < total) await sleep(2);
+  const seconds = (performance.now() - started) / 1000;
+  await subscriber.stop();
+  await transport.close();
+  await redis.del("{bench}:ev:bench.tick");
+  redis.disconnect();
+  return {
+    label: "library (Publisher → Streams → Subscriber)",
+    messages: total,
+    seconds: round(seconds, 3),
+    perSecond: Math.round(total / seconds),
+    latency: latencyStats(latencies),
+  };
+}
+
+/** Sends `total` messages in batches of BATCH; with a rate, spreads the batches evenly over time. */
+async function publishPaced(
+  total: number,
+  ratePerSec: number | undefined,
+  sendBatch: (from: number, count: number) => Promise<void>,
+): Promise<void> {
+  const start = performance.now();
+  for (let sent = 0; sent < total; sent += BATCH) {
+    if (ratePerSec) {
+      const due = start + (sent / ratePerSec) * 1000;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+    }
+    await sendBatch(sent, Math.min(BATCH, total - sent));
+  }
+}
+
+export async function benchBus(
+  url: string,
+): Promise<{ throughput: BusResult[]; paced: BusResult[]; rate: number }> {
+  const total = Number(process.env.BENCH_MESSAGES ?? 100_000);
+  const rate = 10_000;
+  const pacedTotal = rate * 3;
+  // Warm up both paths (JIT, connections), then measure.
+  await rawStreams(url, 5_000);
+  await libraryStreams(url, 5_000);
+  const throughput = [await rawStreams(url, total), await libraryStreams(url, total)];
+  const paced = [await rawStreams(url, pacedTotal, rate), await libraryStreams(url, pacedTotal, rate)];
+  return { throughput, paced, rate };
+}

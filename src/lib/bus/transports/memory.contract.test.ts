@@ -1,0 +1,9 @@
+import { MemoryDeadLetterStore } from "../../dlq/memory-dead-letter-store.js";
+import { MemoryTransport } from "./memory.js";
+import { runTransportContract } from "./transport-contract.js";
+
+runTransportContract("memory", async () => {
+  const deadLetters = new MemoryDeadLetterStore();
+  const transport = new MemoryTransport({ deadLetters, claimIdleMs: 250, claimIntervalMs: 50 });
+  return { transport, deadLetters, cleanup: () => transport.close() };
+});

@@ -1,0 +1,201 @@
+/**
+ * The handler side of a Streams subscription: `concurrency` slots (permits), the entries being
+ * handled or held, settling through StreamDelivery, and local retries. Readers hand it entries
+ * together with the permits they took for them.
+ */
+import type { Redis } from "ioredis";
+import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
+import type { DeliveryHandler, TopicRef } from "../transport.js";
+import { FIELD_BODY, FIELD_OWNER, FIELD_TOPIC, failuresKey } from "./redis-stream-keys.js";
+import { AckBatcher } from "./redis-streams-acks.js";
+import {
+  type DeliveryContext,
+  type EntrySource,
+  execOrThrow,
+  StreamDelivery,
+} from "./redis-streams-delivery.js";
+import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
+import { claimOwnScript } from "./redis-streams-scripts.js";
+import { errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
+
+export interface DispatcherOptions {
+  redis: Redis;
+  deadLetters: DeadLetterStore;
+  group: string;
+  consumer: string;
+  concurrency: number;
+  failureTtlMs: number;
+  logger: TransportLogger;
+  /** Topic of each event stream; entries of other streams (redeliver) carry it in their fields. */
+  refs: ReadonlyMap<string, TopicRef>;
+}
+
+/** An entry read or claimed from `key`. */
+export interface Incoming {
+  key: string;
+  claimed: ClaimedEntry;
+}
+
+const entryKey = (streamKey: string, id: string): string => `${streamKey}\n${id}`;
+
+export class Dispatcher {
+  readonly permits: Permits;
+  private readonly context: DeliveryContext;
+  /** Entries a handler is working on now. */
+  private readonly inFlight = new Set<string>();
+  /** Entries this consumer holds without handling them: waiting for a retry timer or a free slot. */
+  private readonly parked = new Set<string>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(
+    private readonly options: DispatcherOptions,
+    private readonly handler: DeliveryHandler,
+  ) {
+    this.permits = new Permits(options.concurrency);
+    const { redis, deadLetters, group, consumer, failureTtlMs, logger } = options;
+    this.context = {
+      redis,
+      acks: new AckBatcher(redis, group),
+      deadLetters,
+      group,
+      consumer,
+      failureTtlMs,
+      logger,
+    };
+  }
+
+  /** Handled or held here: a claim of it must not start a second handler. */
+  isBusy(key: string, id: string): boolean {
+    const k = entryKey(key, id);
+    return this.inFlight.has(k) || this.parked.has(k);
+  }
+
+  /** Ids of `streamKey` entries handled or held here, which the idle claim must leave alone. */
+  busyIds(streamKey: string): string[] {
+    const prefix = entryKey(streamKey, "");
+    return [...this.inFlight, ...this.parked]
+      .filter((k) => k.startsWith(prefix))
+      .map((k) => k.slice(prefix.length));
+  }
+
+  /** Takes no new work; pending retries are dropped (their entries stay pending in Redis). */
+  close(): void {
+    this.closed = true;
+    this.permits.close();
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
+  }
+
+  /** Waits for every running handler to return. */
+  async drain(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+
+  /** Starts handlers for the first `held` entries at once (permits taken), the rest as slots free up. */
+  async acceptAll(items: readonly Incoming[], held: number): Promise<void> {
+    this.permits.release(held - items.length);
+    const extra = items.slice(held);
+    for (const { key, claimed } of extra) this.parked.add(entryKey(key, claimed.entry.id));
+    for (const { key, claimed } of items.slice(0, held)) this.accept(key, claimed);
+    for (const { key, claimed } of extra) {
+      const got = await this.permits.take(1);
+      this.parked.delete(entryKey(key, claimed.entry.id));
+      if (got > 0) this.accept(key, claimed);
+    }
+  }
+
+  /** Consumes one permit: passes it to a handler, or releases it. */
+  private accept(key: string, { entry, deliveryCount }: ClaimedEntry): void {
+    const fields = entry.fields;
+    if (fields === null) {
+      this.permits.release(1);
+      void this.dropDeleted(key, entry.id);
+      return;
+    }
+    const ref = this.options.refs.get(key);
+    this.dispatch({
+      streamKey: key,
+      entryId: entry.id,
+      topic: ref?.topic ?? fields[FIELD_TOPIC] ?? "",
+      owner: ref?.owner ?? fields[FIELD_OWNER] ?? "",
+      body: fields[FIELD_BODY] ?? "",
+      attempt: deliveryCount,
+    });
+  }
+
+  private dispatch(source: EntrySource): void {
+    const key = entryKey(source.streamKey, source.entryId);
+    if (this.inFlight.has(key)) {
+      this.permits.release(1);
+      return;
+    }
+    this.inFlight.add(key);
+    const delivery = new StreamDelivery(this.context, source);
+    const run = this.runHandler(delivery).finally(() => {
+      this.inFlight.delete(key);
+      this.running.delete(run);
+      this.permits.release(1);
+      if (delivery.retryAfterMs !== undefined)
+        this.scheduleRetry(source.streamKey, source.entryId, delivery.retryAfterMs);
+    });
+    this.running.add(run);
+  }
+
+  private async runHandler(delivery: StreamDelivery): Promise<void> {
+    try {
+      await this.handler(delivery);
+    } catch (error) {
+      // The subscriber settles every delivery itself; a throw here leaves the entry pending for the idle claim.
+      this.options.logger.error(
+        { ...errorDetails(error), topic: delivery.topic, deliveryId: delivery.deliveryId },
+        "stream handler threw",
+      );
+    }
+  }
+
+  private scheduleRetry(streamKey: string, id: string, delayMs: number): void {
+    if (this.closed) return;
+    const key = entryKey(streamKey, id);
+    this.parked.add(key);
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      void this.retryNow(streamKey, id, key);
+    }, delayMs);
+    this.retryTimers.add(timer);
+  }
+
+  private async retryNow(streamKey: string, id: string, key: string): Promise<void> {
+    const { redis, group, consumer, logger } = this.options;
+    const got = await this.permits.take(1);
+    try {
+      if (got === 0) return;
+      const claimed = parseClaimedReply(await claimOwnScript.run(redis, [streamKey], [group, consumer, id]));
+      this.parked.delete(key); // before accept: a fast handler may park it again
+      if (claimed[0]) this.accept(streamKey, claimed[0]);
+      else this.permits.release(1);
+    } catch (error) {
+      this.parked.delete(key);
+      this.permits.release(1);
+      logger.warn({ ...errorDetails(error), streamKey, id }, "retry claim failed; left for takeover");
+    } finally {
+      if (got === 0) this.parked.delete(key);
+    }
+  }
+
+  private async dropDeleted(streamKey: string, id: string): Promise<void> {
+    const { redis, group, logger } = this.options;
+    logger.warn({ streamKey, id, group }, "pending entry was trimmed before being handled; dropped");
+    try {
+      await execOrThrow(
+        redis
+          .multi()
+          .xack(streamKey, group, id)
+          .del(failuresKey(streamKey, group, id)),
+      );
+    } catch (error) {
+      logger.warn({ ...errorDetails(error), streamKey, id }, "could not drop a trimmed entry");
+    }
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * One consumer's subscription on the Streams transport. Entries reach handlers on four paths, all
+ * bounded by one permit pool of `concurrency` slots:
+ * - a blocking XREADGROUP loop per owner (hash slot), on its own connection, after first resuming
+ *   this consumer's own pending entries (id `0`): a restarted instance picks up where it stopped;
+ * - a polling loop on the group's redeliver stream (manual DLQ replays: rare, so it holds no slot
+ *   while waiting and needs no connection of its own);
+ * - an idle claim (XPENDING IDLE + XCLAIM) every `claimIntervalMs`: entries idle for `claimIdleMs`
+ *   (dead consumers, hung handlers), skipping those this consumer is itself handling;
+ * - a local timer per `retry`, which takes the entry back with XCLAIM (bumping its delivery count).
+ */
+import type { Redis } from "ioredis";
+import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
+import type { DeliveryHandler, TopicRef, TransportSubscription } from "../transport.js";
+import { Dispatcher } from "./redis-streams-dispatcher.js";
+import {
+  type ClaimedEntry,
+  parseClaimedReply,
+  parseIdleClaim,
+  parseReadReply,
+} from "./redis-streams-replies.js";
+import { claimIdleScript, readOwnPendingScript } from "./redis-streams-scripts.js";
+import {
+  errorDetails,
+  nextBackoff,
+  type Permits,
+  Sleeper,
+  type TransportLogger,
+} from "./redis-streams-support.js";
+
+export interface StreamSubscriptionOptions {
+  redis: Redis;
+  deadLetters: DeadLetterStore;
+  group: string;
+  consumer: string;
+  /** Event streams grouped by owner (one hash slot each): one blocking read loop per group. */
+  slots: readonly (readonly { key: string; ref: TopicRef }[])[];
+  redeliverKey: string;
+  concurrency: number;
+  batchSize: number;
+  blockMs: number;
+  claimIdleMs: number;
+  claimIntervalMs: number;
+  failureTtlMs: number;
+  logger: TransportLogger;
+  /** Recreates the groups after NOGROUP (stream deleted, or Redis came back without its data). */
+  ensureGroups: () => Promise<void>;
+}
+
+export class StreamSubscription implements TransportSubscription {
+  private readonly dispatcher: Dispatcher;
+  private readonly permits: Permits;
+  private readonly sleeper = new Sleeper();
+  private readonly streamKeys: string[];
+  private readonly connections: Redis[] = [];
+  private readonly loops: Promise<void>[] = [];
+  private stopped = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly options: StreamSubscriptionOptions,
+    handler: DeliveryHandler,
+  ) {
+    const refs = new Map(options.slots.flatMap((slot) => slot.map(({ key, ref }) => [key, ref] as const)));
+    this.streamKeys = [...refs.keys(), options.redeliverKey];
+    this.dispatcher = new Dispatcher({ ...options, refs }, handler);
+    this.permits = this.dispatcher.permits;
+  }
+
+  start(): void {
+    const { slots, concurrency, logger } = this.options;
+    // A share of the slots per loop, so one owner's burst does not take every slot from the others.
+    const share = Math.max(1, Math.ceil(concurrency / Math.max(1, slots.length)));
+    for (const slot of slots) {
+      const connection = this.options.redis.duplicate();
+      connection.on("error", (error: unknown) =>
+        logger.debug(errorDetails(error), "stream reader connection"),
+      );
+      this.connections.push(connection);
+      this.loops.push(
+        this.readLoop(
+          connection,
+          slot.map((s) => s.key),
+          share,
+        ),
+      );
+    }
+    this.loops.push(this.redeliverLoop(), this.claimLoop());
+  }
+
+  /** Stops reading, waits for in-flight handlers; unsettled and retry-waiting entries stay pending. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopped = true;
+    this.dispatcher.close();
+    this.sleeper.cancelAll();
+    for (const connection of this.connections) connection.disconnect();
+    await Promise.allSettled(this.loops);
+    await this.dispatcher.drain();
+  }
+
+  /**
+   * Blocking reads sized by the free slots. Permits are taken when entries arrive, not held while
+   * blocked (that would starve the claim and retry paths); if those took slots meanwhile, the few
+   * extra entries wait in `parked` for a slot.
+   */
+  private async readLoop(connection: Redis, keys: readonly string[], share: number): Promise<void> {
+    for (const key of keys) await this.resumeOwnPending(key);
+    let backoff = 0;
+    while (await this.permits.waitForFree()) {
+      // Let handlers finishing in this turn free their slots too: one read of many, not many of one.
+      if (this.permits.available < Math.min(this.options.batchSize, share) / 2)
+        await new Promise((r) => setImmediate(r));
+      const count = Math.min(this.options.batchSize, share, this.permits.available);
+      try {
+        await this.readNew(connection, keys, count, true);
+        backoff = 0;
+      } catch (error) {
+        backoff = await this.recover(error, backoff);
+      }
+    }
+  }
+
+  private async redeliverLoop(): Promise<void> {
+    const key = this.options.redeliverKey;
+    await this.resumeOwnPending(key);
+    let backoff = 0;
+    while (!this.stopped) {
+      const count = Math.min(this.options.batchSize, this.permits.available);
+      try {
+        if (count > 0) await this.readNew(this.options.redis, [key], count, false);
+        backoff = 0;
+      } catch (error) {
+        backoff = await this.recover(error, backoff);
+        continue;
+      }
+      await this.sleeper.sleep(this.options.blockMs);
+    }
+  }
+
+  /** Reads up to `count` new entries (`>`) and hands them to handlers. */
+  private async readNew(connection: Redis, keys: readonly string[], count: number, block: boolean) {
+    const { group, consumer, blockMs } = this.options;
+    // COUNT applies per stream: split the free slots so one read cannot overshoot them much.
+    const perStream = Math.max(1, Math.floor(count / keys.length));
+    const reply = await connection.call("XREADGROUP", [
+      ...["GROUP", group, consumer, "COUNT", perStream],
+      ...(block ? ["BLOCK", blockMs] : []),
+      ...["STREAMS", ...keys, ...keys.map(() => ">")],
+    ]);
+    const incoming = parseReadReply(reply).flatMap(({ key, entries }) =>
+      entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
+    );
+    await this.dispatcher.acceptAll(incoming, this.permits.tryTake(incoming.length));
+  }
+
+  /** This consumer's own pending entries, oldest first, following the cursor past those handed out. */
+  private async resumeOwnPending(key: string): Promise<void> {
+    const { redis, group, consumer, batchSize } = this.options;
+    let cursor = "0";
+    let backoff = 0;
+    while (!this.stopped) {
+      const count = await this.permits.take(batchSize);
+      if (count === 0) return;
+      let claimed: ClaimedEntry[];
+      try {
+        claimed = parseClaimedReply(
+          await readOwnPendingScript.run(redis, [key], [group, consumer, count, cursor]),
+        );
+      } catch (error) {
+        this.permits.release(count);
+        backoff = await this.recover(error, backoff);
+        continue;
+      }
+      await this.dispatcher.acceptAll(
+        claimed.map((c) => ({ key, claimed: c })),
+        count,
+      );
+      const last = claimed.at(-1);
+      if (!last || claimed.length < count) return;
+      cursor = last.entry.id;
+    }
+  }
+
+  private async claimLoop(): Promise<void> {
+    while (!this.stopped) {
+      await this.sleeper.sleep(this.options.claimIntervalMs);
+      if (!this.stopped) await this.claimIdle();
+    }
+  }
+
+  /** Takes over idle entries of every stream, as far as free slots allow; the rest waits for the next round. */
+  private async claimIdle(): Promise<void> {
+    const { redis, group, consumer, claimIdleMs, batchSize, logger } = this.options;
+    for (const key of this.streamKeys) {
+      let cursor = "0-0";
+      do {
+        const count = this.permits.tryTake(batchSize);
+        if (count === 0) return;
+        let result: ReturnType<typeof parseIdleClaim>;
+        try {
+          const busy = this.dispatcher.busyIds(key);
+          const raw = await claimIdleScript.run(
+            redis,
+            [key],
+            [group, consumer, claimIdleMs, cursor, count, ...busy],
+          );
+          result = parseIdleClaim(raw);
+        } catch (error) {
+          this.permits.release(count);
+          if (!this.stopped) logger.warn({ ...errorDetails(error), key, group }, "idle claim failed");
+          return;
+        }
+        if (result.deleted > 0)
+          logger.warn({ key, group, count: result.deleted }, "pending entries trimmed away");
+        const idle = result.claimed.filter((c) => !this.dispatcher.isBusy(key, c.entry.id));
+        await this.dispatcher.acceptAll(
+          idle.map((claimed) => ({ key, claimed })),
+          count,
+        );
+        cursor = result.cursor;
+      } while (cursor !== "0-0" && !this.stopped);
+    }
+  }
+
+  private async recover(error: unknown, backoff: number): Promise<number> {
+    if (this.stopped) return backoff;
+    const { group, consumer, logger } = this.options;
+    const wait = nextBackoff(backoff);
+    logger.warn({ ...errorDetails(error), group, consumer, retryInMs: wait }, "stream read failed; retrying");
+    if (error instanceof Error && error.message.startsWith("NOGROUP")) {
+      await this.options
+        .ensureGroups()
+        .catch((e: unknown) => logger.warn(errorDetails(e), "ensureGroups failed"));
+    }
+    await this.sleeper.sleep(wait);
+    return wait;
+  }
+}

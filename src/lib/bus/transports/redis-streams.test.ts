@@ -1,0 +1,213 @@
+import { describe, expect, it } from "vitest";
+import { describeWithRedis } from "../../../test-support/redis.js";
+import { MemoryDeadLetterStore } from "../../dlq/memory-dead-letter-store.js";
+import type { TopicRef } from "../transport.js";
+import { eventStreamKey } from "./redis-stream-keys.js";
+import { RedisStreamsTransport, type RedisStreamsTransportOptions } from "./redis-streams.js";
+import {
+  failureOf,
+  messageOf,
+  pause,
+  recorder,
+  runTransportContract,
+  uniqueName,
+  uniqueTopic,
+  waitFor,
+} from "./transport-contract.js";
+
+describeWithRedis("RedisStreamsTransport", (getRedis) => {
+  const make = (overrides: Partial<RedisStreamsTransportOptions> = {}) => {
+    const deadLetters = new MemoryDeadLetterStore();
+    const transport = new RedisStreamsTransport({
+      redis: getRedis().client(),
+      deadLetters,
+      claimIdleMs: 250,
+      claimIntervalMs: 50,
+      blockMs: 200,
+      ...overrides,
+    });
+    return { transport, deadLetters, cleanup: () => transport.close() };
+  };
+
+  runTransportContract("redis-streams", async () => make());
+
+  const pendingCount = async (ref: TopicRef, group: string): Promise<number> => {
+    const summary = (await getRedis().client().xpending(eventStreamKey(ref.owner, ref.topic), group)) as [
+      number,
+    ];
+    return Number(summary[0]);
+  };
+
+  describe("on Redis", () => {
+    it("loses no acknowledged message across a Redis restart and keeps consuming", async () => {
+      const { transport, cleanup } = make();
+      const ref = uniqueTopic();
+      const got = recorder();
+      await transport.subscribe({ group: uniqueName("g"), consumer: "c", topics: [ref] }, got.handler);
+      const before = Array.from({ length: 30 }, (_, n) => messageOf(ref, n));
+      await transport.publish(before);
+      await getRedis().restart();
+      const after = Array.from({ length: 30 }, (_, n) => messageOf(ref, 100 + n));
+      await transport.publish(after);
+
+      const expected = [...before, ...after].map((m) => m.body);
+      await waitFor("every message", () => expected.every((body) => got.bodies().includes(body)), 15_000);
+      await cleanup();
+    });
+
+    it("resumes a restarted consumer's own pending messages without waiting for claimIdleMs", async () => {
+      const ref = uniqueTopic();
+      const group = uniqueName("g");
+      const first = make({ claimIdleMs: 60_000 });
+      const crashed = recorder(async () => {});
+      await first.transport.subscribe({ group, consumer: "c", topics: [ref] }, crashed.handler);
+      await first.transport.publish([messageOf(ref, 1), messageOf(ref, 2)]);
+      await waitFor("first deliveries", () => crashed.deliveries.length >= 2);
+      await first.cleanup();
+
+      const second = make({ claimIdleMs: 60_000 });
+      const resumed = recorder();
+      await second.transport.subscribe({ group, consumer: "c", topics: [ref] }, resumed.handler);
+      await waitFor("resumed deliveries", () => resumed.deliveries.length >= 2, 3_000);
+      expect(resumed.bodies().sort()).toEqual(crashed.bodies().sort());
+      expect(resumed.deliveries.map((d) => d.attempt)).toEqual([2, 2]);
+      await second.cleanup();
+    });
+
+    it("reads no more entries than it has free handler slots", async () => {
+      const { transport, cleanup } = make({ claimIdleMs: 60_000 });
+      const ref = uniqueTopic();
+      const group = uniqueName("g");
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const got = recorder(async (d) => {
+        await gate;
+        await d.ack();
+      });
+      await transport.subscribe({ group, consumer: "c", topics: [ref], concurrency: 2 }, got.handler);
+      await transport.publish(Array.from({ length: 10 }, (_, n) => messageOf(ref, n)));
+      await waitFor("two handlers", () => got.deliveries.length >= 2);
+      await pause(400);
+
+      expect(got.deliveries).toHaveLength(2);
+      expect(await pendingCount(ref, group)).toBe(2);
+      release();
+      await waitFor("the rest", () => got.deliveries.length >= 10);
+      await cleanup();
+    });
+
+    it("dead-letters with the failures recorded by a consumer that died while waiting to retry", async () => {
+      const ref = uniqueTopic();
+      const group = uniqueName("g");
+      const deadLetters = new MemoryDeadLetterStore();
+      const first = make({ deadLetters });
+      const dying = recorder((d) => d.retry(failureOf(1), 60_000));
+      const subscription = await first.transport.subscribe(
+        { group, consumer: "a", topics: [ref] },
+        dying.handler,
+      );
+      await first.transport.publish([messageOf(ref, 1)]);
+      await waitFor("the first attempt", () => dying.deliveries.length >= 1);
+      await subscription.stop();
+
+      const second = make({ deadLetters });
+      const heir = recorder((d) => d.deadLetter({ reason: "poison", failure: failureOf(d.attempt) }));
+      await second.transport.subscribe({ group, consumer: "b", topics: [ref] }, heir.handler);
+      await waitFor("the takeover", () => heir.deliveries.length >= 1);
+      await waitFor("the record", async () => (await deadLetters.list({ group })).length > 0);
+
+      const [record] = await deadLetters.list({ group });
+      expect(heir.deliveries[0]?.attempt).toBe(2);
+      expect(record?.attempts.map((a) => a.attempt)).toEqual([1, 2]);
+      await waitFor("the ack", async () => (await pendingCount(ref, group)) === 0);
+      await first.cleanup();
+      await second.cleanup();
+    });
+
+    it("keeps an entry pending when the dead-letter write fails, and dead-letters it on redelivery", async () => {
+      const ref = uniqueTopic();
+      const group = uniqueName("g");
+      const deadLetters = new MemoryDeadLetterStore();
+      let failNext = true;
+      const add = deadLetters.add.bind(deadLetters);
+      deadLetters.add = async (record) => {
+        if (!failNext) return add(record);
+        failNext = false;
+        throw new Error("dead-letter store down");
+      };
+      const { transport, cleanup } = make({ deadLetters });
+      const got = recorder((d) =>
+        d.deadLetter({ reason: "bad", failure: failureOf(d.attempt) }).catch(() => undefined),
+      );
+      await transport.subscribe({ group, consumer: "c", topics: [ref] }, got.handler);
+      await transport.publish([messageOf(ref, 1)]);
+
+      await waitFor("the redelivery", () => got.deliveries.length >= 2);
+      await waitFor("the ack", async () => (await pendingCount(ref, group)) === 0);
+      expect(got.deliveries.map((d) => d.attempt)).toEqual([1, 2]);
+      expect(await deadLetters.list({ group })).toHaveLength(1);
+      await cleanup();
+    });
+
+    it("hands a malformed entry through untouched and keeps consuming", async () => {
+      const { transport, cleanup } = make();
+      const ref = uniqueTopic();
+      const got = recorder();
+      await transport.subscribe({ group: uniqueName("g"), consumer: "c", topics: [ref] }, got.handler);
+      const key = eventStreamKey(ref.owner, ref.topic);
+      const redis = getRedis().client();
+      await redis.xadd(key, "*", "b", "not json {");
+      await redis.xadd(key, "*", "unexpected", "field");
+      const valid = messageOf(ref, 1);
+      await transport.publish([valid]);
+
+      await waitFor("three deliveries", () => got.deliveries.length >= 3);
+      expect(got.bodies()).toEqual(["not json {", "", valid.body]);
+      await cleanup();
+    });
+  });
+
+  describe("trim()", () => {
+    it("removes acked entries but never a pending one, which stays claimable", async () => {
+      const { transport, cleanup } = make();
+      const ref = uniqueTopic();
+      const group = uniqueName("g");
+      const messages = Array.from({ length: 5 }, (_, n) => messageOf(ref, n));
+      const stuck = messages[2]!;
+      const first = recorder(async (d) => (d.body === stuck.body ? undefined : d.ack()));
+      const subscription = await transport.subscribe({ group, consumer: "a", topics: [ref] }, first.handler);
+      await transport.publish(messages);
+      await waitFor("five deliveries", () => first.deliveries.length >= 5);
+      await subscription.stop();
+
+      expect(await transport.trim([ref])).toBe(2);
+      const left = await getRedis().client().xrange(eventStreamKey(ref.owner, ref.topic), "-", "+");
+      expect(left.map(([, fields]) => fields[1])).toEqual(messages.slice(2).map((m) => m.body));
+
+      const heir = recorder();
+      await transport.subscribe({ group, consumer: "b", topics: [ref] }, heir.handler);
+      await waitFor("the pending entry", () => heir.deliveries.length >= 1);
+      expect(heir.deliveries[0]).toMatchObject({ body: stuck.body, attempt: 2 });
+      await cleanup();
+    });
+
+    it("removes every entry once all groups acked them, and nothing a group has not read", async () => {
+      const { transport, cleanup } = make();
+      const ref = uniqueTopic();
+      const [reader, idle] = [uniqueName("reader"), uniqueName("idle")];
+      await transport.ensureGroups(idle, [ref]);
+      const got = recorder();
+      await transport.subscribe({ group: reader, consumer: "c", topics: [ref] }, got.handler);
+      await transport.publish(Array.from({ length: 4 }, (_, n) => messageOf(ref, n)));
+      await waitFor("four deliveries", () => got.deliveries.length >= 4);
+      await waitFor("acks", async () => (await pendingCount(ref, reader)) === 0);
+
+      expect(await transport.trim([ref])).toBe(0);
+      await getRedis().client().xgroup("DESTROY", eventStreamKey(ref.owner, ref.topic), idle);
+      expect(await transport.trim([ref])).toBe(4);
+      await cleanup();
+    });
+  });
+});

@@ -1,0 +1,212 @@
+/**
+ * Durable, at-least-once transport on Redis Streams with consumer groups.
+ *
+ * - One stream per event, `{owner}:ev:<event>`, in the owning service's hash slot, so a service can
+ *   XADD its events in the same MULTI/Lua as its state change (see redis-stream-keys.ts).
+ * - One consumer group per subscribing service, created at `0` with MKSTREAM (a group created at `$`
+ *   would miss what was published before it); one consumer per instance, competing for entries.
+ * - An entry stays pending until acked; retry keeps it pending and takes it back later with XCLAIM;
+ *   an entry idle for `claimIdleMs` (dead consumer, hung handler) is taken over by another consumer
+ *   (XPENDING IDLE + XCLAIM). The delivery count is the attempt number. XACK is not checked against the owner, so after a takeover a stalled
+ *   consumer may still ack: handlers must be idempotent, which the subscriber's middleware provides.
+ * - Trimming only ever uses MINID below every group's oldest pending entry (`trim()`), never MAXLEN.
+ *
+ * The `redis` client is the caller's (commands and pipelines); each subscription opens its own
+ * blocking connections with `duplicate()` and closes them on stop. `close()` leaves `redis` open.
+ */
+import type { Redis } from "ioredis";
+import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
+import { BusError } from "../errors.js";
+import type {
+  DeliveryHandler,
+  OutgoingMessage,
+  SubscribeOptions,
+  TopicRef,
+  Transport,
+  TransportSubscription,
+} from "../transport.js";
+import {
+  eventStreamFields,
+  eventStreamKey,
+  FIELD_BODY,
+  FIELD_OWNER,
+  FIELD_TOPIC,
+  redeliverStreamKey,
+} from "./redis-stream-keys.js";
+import { execOrThrow } from "./redis-streams-delivery.js";
+import { safeTrimScript } from "./redis-streams-scripts.js";
+import { StreamSubscription } from "./redis-streams-subscription.js";
+import { errorDetails, silentLogger, type TransportLogger } from "./redis-streams-support.js";
+
+export interface RedisStreamsTransportOptions {
+  /** Client for commands; blocking reads use `duplicate()`s of it. */
+  redis: Redis;
+  deadLetters: DeadLetterStore;
+  /** Idle time after which the idle claim hands a pending entry to another consumer (default 30 s). */
+  claimIdleMs?: number;
+  /** How often each subscription looks for idle entries (default 5 s). */
+  claimIntervalMs?: number;
+  /** XREADGROUP BLOCK time; also the poll interval of the redeliver stream (default 1 s). */
+  blockMs?: number;
+  /** Most entries read or claimed per call (default 64). */
+  batchSize?: number;
+  /** Lifetime of the recorded failures of a pending entry (default 7 days). */
+  failureTtlMs?: number;
+  /** When set, `trim()` runs on this interval over the streams this transport has touched. */
+  trimIntervalMs?: number;
+  logger?: TransportLogger;
+}
+
+const DAY_MS = 86_400_000;
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new BusError("INVALID_TRANSPORT_OPTION", `${name} must be a positive number, got ${value}`);
+  }
+  return value;
+}
+
+export class RedisStreamsTransport implements Transport {
+  readonly kind = "redis-streams" as const;
+  readonly durable = true;
+  private readonly redis: Redis;
+  private readonly logger: TransportLogger;
+  private readonly subscriptions = new Set<StreamSubscription>();
+  /** Streams this transport has published to or created groups on: what `trim()` covers by default. */
+  private readonly knownStreams = new Set<string>();
+  private readonly trimTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: RedisStreamsTransportOptions) {
+    this.redis = options.redis;
+    this.logger = options.logger ?? silentLogger;
+    for (const name of ["claimIdleMs", "claimIntervalMs", "blockMs", "batchSize", "failureTtlMs"] as const) {
+      const value = options[name];
+      if (value !== undefined) positive(name, value);
+    }
+    if (options.trimIntervalMs !== undefined) {
+      this.trimTimer = setInterval(
+        () => {
+          this.trim().catch((error: unknown) => this.logger.warn(errorDetails(error), "stream trim failed"));
+        },
+        positive("trimIntervalMs", options.trimIntervalMs),
+      );
+      this.trimTimer.unref();
+    }
+  }
+
+  async ensureGroups(group: string, topics: readonly TopicRef[]): Promise<void> {
+    const keys = new Set([...topics.map((t) => eventStreamKey(t.owner, t.topic)), redeliverStreamKey(group)]);
+    await Promise.all([...keys].map((key) => this.createGroup(key, group)));
+  }
+
+  /** All XADDs of a batch in one pipeline per owner slot: one round trip, not one per message. */
+  async publish(messages: readonly OutgoingMessage[]): Promise<void> {
+    this.assertOpen();
+    const byOwner = new Map<string, OutgoingMessage[]>();
+    for (const message of messages) {
+      const batch = byOwner.get(message.owner) ?? [];
+      batch.push(message);
+      byOwner.set(message.owner, batch);
+    }
+    await Promise.all(
+      [...byOwner.values()].map((batch) => {
+        const pipeline = this.redis.pipeline();
+        for (const message of batch) {
+          const key = eventStreamKey(message.owner, message.topic);
+          this.knownStreams.add(key);
+          pipeline.xadd(key, "*", ...eventStreamFields(message));
+        }
+        return execOrThrow(pipeline);
+      }),
+    );
+  }
+
+  async subscribe(options: SubscribeOptions, handler: DeliveryHandler): Promise<TransportSubscription> {
+    this.assertOpen();
+    const concurrency = positive("concurrency", options.concurrency ?? 16);
+    await this.ensureGroups(options.group, options.topics);
+    const subscription = new StreamSubscription(
+      {
+        redis: this.redis,
+        deadLetters: this.options.deadLetters,
+        group: options.group,
+        consumer: options.consumer,
+        slots: slotsOf(options.topics),
+        redeliverKey: redeliverStreamKey(options.group),
+        concurrency,
+        batchSize: this.options.batchSize ?? 64,
+        blockMs: this.options.blockMs ?? 1_000,
+        claimIdleMs: this.options.claimIdleMs ?? 30_000,
+        claimIntervalMs: this.options.claimIntervalMs ?? 5_000,
+        failureTtlMs: this.options.failureTtlMs ?? 7 * DAY_MS,
+        logger: this.logger,
+        ensureGroups: () => this.ensureGroups(options.group, options.topics),
+      },
+      handler,
+    );
+    subscription.start();
+    this.subscriptions.add(subscription);
+    return {
+      stop: async () => {
+        await subscription.stop();
+        this.subscriptions.delete(subscription);
+      },
+    };
+  }
+
+  /** Appends to the group's redeliver stream, which only that group reads. */
+  async redeliver(group: string, message: OutgoingMessage): Promise<void> {
+    this.assertOpen();
+    const key = redeliverStreamKey(group);
+    this.knownStreams.add(key);
+    await this.redis.xadd(
+      key,
+      "*",
+      ...[FIELD_TOPIC, message.topic, FIELD_OWNER, message.owner, FIELD_BODY, message.body],
+    );
+  }
+
+  /**
+   * Removes entries every group has handled: MINID below each group's oldest pending entry (or
+   * past its last-delivered id when nothing is pending). Streams without any group are kept whole.
+   * Defaults to the streams this transport touched. Returns the number of entries removed.
+   */
+  async trim(topics?: readonly TopicRef[]): Promise<number> {
+    const keys = topics ? topics.map((t) => eventStreamKey(t.owner, t.topic)) : [...this.knownStreams];
+    const removed = await Promise.all(keys.map((key) => safeTrimScript.run(this.redis, [key], [])));
+    return removed.reduce<number>((sum, n) => sum + Number(n), 0);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.trimTimer) clearInterval(this.trimTimer);
+    await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    this.subscriptions.clear();
+  }
+
+  private async createGroup(key: string, group: string): Promise<void> {
+    this.knownStreams.add(key);
+    try {
+      await this.redis.xgroup("CREATE", key, group, "0", "MKSTREAM");
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith("BUSYGROUP"))) throw error;
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new BusError("TRANSPORT_CLOSED", "The Redis Streams transport is closed");
+  }
+}
+
+/** Streams grouped by owner: one hash slot each, so one multi-stream XREADGROUP is legal on a cluster. */
+function slotsOf(topics: readonly TopicRef[]): { key: string; ref: TopicRef }[][] {
+  const byOwner = new Map<string, Map<string, { key: string; ref: TopicRef }>>();
+  for (const ref of topics) {
+    const key = eventStreamKey(ref.owner, ref.topic);
+    const slot = byOwner.get(ref.owner) ?? new Map();
+    slot.set(key, { key, ref: { topic: ref.topic, owner: ref.owner } });
+    byOwner.set(ref.owner, slot);
+  }
+  return [...byOwner.values()].map((slot) => [...slot.values()]);
+}

@@ -1,0 +1,344 @@
+/**
+ * The behaviour every Transport promises, as one suite each transport's test file runs:
+ * `runTransportContract("memory", factory, { durable: true, competingConsumers: true })`.
+ * Cases that need durability (messages kept for absent consumers, takeover of a dead consumer's
+ * messages) or competing consumers only run when the transport claims them.
+ */
+import { randomUUID } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { type DeadLetterStore, deadLetterId } from "../../dlq/dead-letter-store.js";
+import type {
+  AttemptFailure,
+  Delivery,
+  DeliveryHandler,
+  OutgoingMessage,
+  TopicRef,
+  Transport,
+} from "../transport.js";
+
+export interface TransportFixture {
+  transport: Transport;
+  deadLetters: DeadLetterStore;
+  cleanup: () => Promise<void>;
+}
+
+export interface TransportCapabilities {
+  /** Keeps messages for groups without a live consumer and takes over dead consumers' messages. */
+  durable: boolean;
+  /** Consumers of one group share its messages (otherwise every subscriber gets every message). */
+  competingConsumers: boolean;
+  /** How long "nothing more arrives" is watched; must exceed the factory's claimIdleMs (default 800). */
+  quietMs?: number;
+}
+
+/** Polls until `check` holds; fails with `what` after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 8_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+export const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function uniqueTopic(label = "t"): TopicRef {
+  const id = randomUUID().slice(0, 8);
+  return { owner: `own${id}`, topic: `${label}${id}.happened` };
+}
+
+export const uniqueName = (label: string): string => `${label}-${randomUUID().slice(0, 8)}`;
+
+export function messageOf(ref: TopicRef, n: number): OutgoingMessage {
+  const id = randomUUID();
+  return { ...ref, id, body: JSON.stringify({ n, id }) };
+}
+
+export function failureOf(attempt: number, message = `failure ${attempt}`): AttemptFailure {
+  return { attempt, at: new Date().toISOString(), durationMs: 1, error: { name: "Error", message } };
+}
+
+/** A handler that records every delivery and acks it unless `react` settles it. */
+export function recorder(react?: (delivery: Delivery) => Promise<void>) {
+  const deliveries: Delivery[] = [];
+  const handler: DeliveryHandler = async (delivery) => {
+    deliveries.push(delivery);
+    if (react) await react(delivery);
+    else await delivery.ack();
+  };
+  return { deliveries, handler, bodies: () => deliveries.map((d) => d.body) };
+}
+
+export function runTransportContract(
+  name: string,
+  factory: () => Promise<TransportFixture>,
+  capabilities: TransportCapabilities = { durable: true, competingConsumers: true },
+): void {
+  const quietMs = capabilities.quietMs ?? 800;
+  const durableIt = capabilities.durable ? it : it.skip;
+  const competingIt = capabilities.competingConsumers ? it : it.skip;
+
+  describe(`${name}: transport contract`, () => {
+    const cleanups: (() => Promise<void>)[] = [];
+    const setup = async (): Promise<TransportFixture> => {
+      const fixture = await factory();
+      cleanups.push(fixture.cleanup);
+      return fixture;
+    };
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0)) await cleanup();
+    });
+
+    it("delivers a published message to a subscriber of its topic, same body, attempt 1", async () => {
+      const { transport } = await setup();
+      const [wanted, other] = [uniqueTopic("a"), uniqueTopic("b")];
+      const got = recorder();
+      await transport.subscribe({ group: uniqueName("g"), consumer: "c1", topics: [wanted] }, got.handler);
+      const message = messageOf(wanted, 1);
+      await transport.publish([messageOf(other, 0), message]);
+
+      await waitFor("the delivery", () => got.deliveries.length === 1);
+      const [delivery] = got.deliveries;
+      expect(delivery).toMatchObject({
+        topic: wanted.topic,
+        owner: wanted.owner,
+        body: message.body,
+        attempt: 1,
+      });
+      expect(delivery?.deliveryId).toBeTruthy();
+      await pause(100);
+      expect(got.bodies()).toEqual([message.body]);
+    });
+
+    it("gives every group every message", async () => {
+      const { transport } = await setup();
+      const ref = uniqueTopic();
+      const [first, second] = [recorder(), recorder()];
+      await transport.subscribe({ group: uniqueName("g1"), consumer: "c", topics: [ref] }, first.handler);
+      await transport.subscribe({ group: uniqueName("g2"), consumer: "c", topics: [ref] }, second.handler);
+      const messages = [1, 2, 3, 4, 5].map((n) => messageOf(ref, n));
+      await transport.publish(messages);
+
+      await waitFor("both groups", () => first.deliveries.length >= 5 && second.deliveries.length >= 5);
+      const expected = messages.map((m) => m.body).sort();
+      expect(first.bodies().sort()).toEqual(expected);
+      expect(second.bodies().sort()).toEqual(expected);
+    });
+
+    competingIt("splits a group's messages between its consumers, each message to one of them", async () => {
+      const { transport } = await setup();
+      const ref = uniqueTopic();
+      const group = uniqueName("g");
+      const slowAck = async (d: Delivery) => {
+        await pause(2);
+        await d.ack();
+      };
+      const [a, b] = [recorder(slowAck), recorder(slowAck)];
+      await transport.subscribe({ group, consumer: "a", topics: [ref], concurrency: 4 }, a.handler);
+      await transport.subscribe({ group, consumer: "b", topics: [ref], concurrency: 4 }, b.handler);
+      const messages = Array.from({ length: 200 }, (_, n) => messageOf(ref, n));
+      for (let i = 0; i < messages.length; i += 50) await transport.publish(messages.slice(i, i + 50));
+
+      await waitFor("all 200", () => a.deliveries.length + b.deliveries.length >= 200);
+      await pause(100);
+      const all = [...a.bodies(), ...b.bodies()];
+      expect(all).toHaveLength(200);
+      expect(new Set(all)).toEqual(new Set(messages.map((m) => m.body)));
+      expect(a.deliveries.length).toBeGreaterThan(0);
+      expect(b.deliveries.length).toBeGreaterThan(0);
+    });
+
+    durableIt(
+      "keeps messages published after ensureGroups for a consumer that subscribes later",
+      async () => {
+        const { transport } = await setup();
+        const ref = uniqueTopic();
+        const group = uniqueName("g");
+        await transport.ensureGroups(group, [ref]);
+        const messages = [messageOf(ref, 1), messageOf(ref, 2)];
+        await transport.publish(messages);
+
+        const got = recorder();
+        await transport.subscribe({ group, consumer: "late", topics: [ref] }, got.handler);
+        await waitFor("both kept messages", () => got.deliveries.length >= 2);
+        expect(got.bodies().sort()).toEqual(messages.map((m) => m.body).sort());
+        expect(got.deliveries.map((d) => d.attempt)).toEqual([1, 1]);
+      },
+    );
+
+    it("retry delivers the message again after the delay with the next attempt number", async () => {
+      const { transport } = await setup();
+      const ref = uniqueTopic();
+      const retryAt: number[] = [];
+      const got = recorder(async (d) => {
+        retryAt.push(Date.now());
+        if (d.attempt === 1) await d.retry(failureOf(1), 150);
+        else await d.ack();
+      });
+      await transport.subscribe({ group: uniqueName("g"), consumer: "c", topics: [ref] }, got.handler);
+      const message = messageOf(ref, 1);
+      await transport.publish([message]);
+
+      await waitFor("the second attempt", () => got.deliveries.length >= 2);
+      const [first, second] = got.deliveries;
+      expect([first?.attempt, second?.attempt]).toEqual([1, 2]);
+      expect(second?.body).toBe(message.body);
+      expect(second?.deliveryId).toBe(first?.deliveryId);
+      expect((retryAt[1] ?? 0) - (retryAt[0] ?? 0)).toBeGreaterThanOrEqual(120);
+      await pause(quietMs);
+      expect(got.deliveries).toHaveLength(2);
+    });
+
+    it("deadLetter parks the message with every attempt's failure, and only later messages flow", async () => {
+      const { transport, deadLetters } = await setup();
+      const ref = uniqueTopic();
+      const group = uniqueName("g");
+      const [poison, next] = [messageOf(ref, 1), messageOf(ref, 2)];
+      const got = recorder(async (d) => {
+        if (d.body !== poison.body) return d.ack();
+        if (d.attempt === 1) return d.retry(failureOf(1), 20);
+        return d.deadLetter({ reason: "gave up", failure: failureOf(2) });
+      });
+      await transport.subscribe({ group, consumer: "c1", topics: [ref] }, got.handler);
+      await transport.publish([poison]);
+      await waitFor("the second attempt", () => got.deliveries.length >= 2);
+      await transport.publish([next]);
+      await waitFor("the next message", () => got.bodies().includes(next.body));
+      await pause(quietMs);
+
+      expect(got.bodies()).toEqual([poison.body, poison.body, next.body]);
+      const last = got.deliveries[1]!;
+      const records = await deadLetters.list({ group });
+      expect(records).toHaveLength(1);
+      expect(records[0]).toMatchObject({
+        id: deadLetterId(group, ref.topic, last.deliveryId),
+        group,
+        topic: ref.topic,
+        owner: ref.owner,
+        deliveryId: last.deliveryId,
+        body: poison.body,
+        reason: "gave up",
+        status: "dead",
+        retries: 0,
+      });
+      expect(records[0]?.attempts.map((a) => a.error.message)).toEqual(["failure 1", "failure 2"]);
+      const audit = await deadLetters.audit(records[0]?.id);
+      expect(audit.map((e) => [e.action, e.actor])).toEqual([["dead-lettered", "c1"]]);
+    });
+
+    durableIt(
+      "hands a stopped consumer's unsettled message to another consumer, with a higher attempt",
+      async () => {
+        const { transport } = await setup();
+        const ref = uniqueTopic();
+        const group = uniqueName("g");
+        const dead = recorder(async () => {}); // never settles, like an instance that died mid-handler
+        const stopped = await transport.subscribe({ group, consumer: "dead", topics: [ref] }, dead.handler);
+        const messages = [messageOf(ref, 1), messageOf(ref, 2), messageOf(ref, 3)];
+        await transport.publish(messages);
+        await waitFor("the first consumer's deliveries", () => dead.deliveries.length >= 3);
+        await stopped.stop();
+
+        const heir = recorder();
+        await transport.subscribe({ group, consumer: "heir", topics: [ref] }, heir.handler);
+        await waitFor("the takeover", () => heir.deliveries.length >= 3);
+        expect(heir.bodies().sort()).toEqual(messages.map((m) => m.body).sort());
+        for (const delivery of heir.deliveries) expect(delivery.attempt).toBeGreaterThanOrEqual(2);
+      },
+    );
+
+    durableIt("hands the message of a hung handler to another consumer, with a higher attempt", async () => {
+      const { transport } = await setup();
+      const ref = uniqueTopic();
+      const group = uniqueName("g");
+      let unblock: () => void = () => {};
+      const hung = new Promise<void>((resolve) => {
+        unblock = resolve;
+      });
+      const stuck = recorder(() => hung);
+      await transport.subscribe({ group, consumer: "stuck", topics: [ref] }, stuck.handler);
+      const message = messageOf(ref, 1);
+      await transport.publish([message]);
+      await waitFor("the stuck delivery", () => stuck.deliveries.length >= 1);
+
+      const healthy = recorder();
+      await transport.subscribe({ group, consumer: "healthy", topics: [ref] }, healthy.handler);
+      await waitFor("the takeover", () => healthy.deliveries.length >= 1);
+      expect(healthy.deliveries[0]).toMatchObject({ body: message.body });
+      expect(healthy.deliveries[0]?.attempt).toBeGreaterThanOrEqual(2);
+      unblock();
+    });
+
+    it("redeliver reaches only the named group", async () => {
+      const { transport } = await setup();
+      const ref = uniqueTopic();
+      const [target, bystander] = [uniqueName("target"), uniqueName("bystander")];
+      const [t, b] = [recorder(), recorder()];
+      await transport.subscribe({ group: target, consumer: "c", topics: [ref] }, t.handler);
+      await transport.subscribe({ group: bystander, consumer: "c", topics: [ref] }, b.handler);
+      const message = messageOf(ref, 1);
+      await transport.redeliver(target, message);
+
+      await waitFor("the redelivery", () => t.deliveries.length >= 1);
+      expect(t.deliveries[0]).toMatchObject({ topic: ref.topic, owner: ref.owner, body: message.body });
+      await pause(quietMs);
+      expect(t.deliveries).toHaveLength(1);
+      expect(b.deliveries).toHaveLength(0);
+    });
+
+    it("never runs more handlers at once than the subscription's concurrency", async () => {
+      const { transport } = await setup();
+      const ref = uniqueTopic();
+      let running = 0;
+      let peak = 0;
+      const got = recorder(async (d) => {
+        running++;
+        peak = Math.max(peak, running);
+        await pause(30);
+        running--;
+        await d.ack();
+      });
+      await transport.subscribe(
+        { group: uniqueName("g"), consumer: "c", topics: [ref], concurrency: 2 },
+        got.handler,
+      );
+      await transport.publish(Array.from({ length: 10 }, (_, n) => messageOf(ref, n)));
+
+      await waitFor("all ten", () => got.deliveries.length >= 10);
+      expect(peak).toBe(2);
+    });
+
+    it("stop waits for in-flight handlers to settle", async () => {
+      const { transport } = await setup();
+      const ref = uniqueTopic();
+      const events: string[] = [];
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const got = recorder(async (d) => {
+        events.push("started");
+        await gate;
+        await d.ack();
+        events.push("settled");
+      });
+      const subscription = await transport.subscribe(
+        { group: uniqueName("g"), consumer: "c", topics: [ref] },
+        got.handler,
+      );
+      await transport.publish([messageOf(ref, 1)]);
+      await waitFor("the handler to start", () => events.includes("started"));
+
+      const stopping = subscription.stop().then(() => events.push("stopped"));
+      await pause(100);
+      expect(events).toEqual(["started"]);
+      release();
+      await stopping;
+      expect(events).toEqual(["started", "settled", "stopped"]);
+    });
+  });
+}

@@ -9,6 +9,8 @@ export const serviceEnvSchema = z.object({
   SERVICE_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   /** Address to bind and to advertise in the registry. */
   SERVICE_HOST: z.string().min(1).default("127.0.0.1"),
+  /** Address other processes reach this one at (default: SERVICE_HOST; set it when binding 0.0.0.0). */
+  SERVICE_ADVERTISE_HOST: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   INSTANCE_ID: z.string().min(1).optional(),
   HEARTBEAT_INTERVAL_MS: z.coerce.number().int().positive().default(30_000),
@@ -24,7 +26,9 @@ export class ConfigError extends Error {
   readonly code = "INVALID_CONFIG";
 
   constructor(issues: readonly { path: readonly PropertyKey[]; message: string }[]) {
-    super(`Invalid configuration: ${issues.map((i) => `${i.path.map(String).join(".")}: ${i.message}`).join("; ")}`);
+    super(
+      `Invalid configuration: ${issues.map((i) => `${i.path.map(String).join(".")}: ${i.message}`).join("; ")}`,
+    );
     this.name = "ConfigError";
   }
 }

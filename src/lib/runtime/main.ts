@@ -21,21 +21,27 @@ export async function runServiceMain<E extends EventRegistry>(
     claimIdleMs: env.CLAIM_IDLE_MS,
     onError: (error) => logger.warn({ err: error }, "redis connection error"),
   });
-  const warnings = await checkRedisDurability(platform.redis!).catch((error: unknown) => [`cannot read Redis config: ${String(error)}`]);
+  const warnings = await checkRedisDurability(platform.redis!).catch((error: unknown) => [
+    `cannot read Redis config: ${String(error)}`,
+  ]);
   for (const warning of warnings) logger.warn(warning);
   if (env.NODE_ENV === "production" && warnings.length > 0) {
     logger.fatal("refusing to start in production on a Redis that cannot keep the delivery promises");
     process.exit(1);
   }
-  const running = await startService({ ...definition, name }, {
-    events: options.events,
-    platform,
-    port: env.SERVICE_PORT ?? options.defaultPort,
-    host: env.SERVICE_HOST,
-    instanceId,
-    logger,
-    heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
-  });
+  const running = await startService(
+    { ...definition, name },
+    {
+      events: options.events,
+      platform,
+      port: env.SERVICE_PORT ?? options.defaultPort,
+      host: env.SERVICE_HOST,
+      advertiseHost: env.SERVICE_ADVERTISE_HOST ?? env.SERVICE_HOST,
+      instanceId,
+      logger,
+      heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
+    },
+  );
   let exiting = false;
   const shutdown = async (signal: string) => {
     if (exiting) return;

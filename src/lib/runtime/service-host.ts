@@ -11,7 +11,7 @@ import { createIdempotencyMiddleware } from "../bus/middleware/idempotency.js";
 import { createSubscriberLoggingMiddleware } from "../bus/middleware/logging.js";
 import { createSubscriberTimingMiddleware } from "../bus/middleware/timing.js";
 import { Publisher } from "../bus/publisher.js";
-import { Subscriber, type SubscriberMiddleware } from "../bus/subscriber.js";
+import { type RetryPolicy, Subscriber, type SubscriberMiddleware } from "../bus/subscriber.js";
 import { type ServiceAgent, startServiceAgent } from "../discovery/agent.js";
 import { createHttpServer } from "../http/server.js";
 import { createLogger, type Logger } from "../observability/logger.js";
@@ -31,6 +31,7 @@ export interface ServiceDeps<E extends EventRegistry> {
   subscriber(options?: {
     concurrency?: number;
     middleware?: readonly SubscriberMiddleware<E>[];
+    retry?: Partial<RetryPolicy>;
   }): Subscriber<E, E>;
   now: () => number;
 }
@@ -58,6 +59,8 @@ export interface ServiceHostOptions<E extends EventRegistry> {
   /** 0 picks a free port. */
   port?: number;
   host?: string;
+  /** Address registered for other processes to reach this instance (default: host). */
+  advertiseHost?: string;
   instanceId?: string;
   logLevel?: string;
   heartbeatIntervalMs?: number;
@@ -126,6 +129,7 @@ export async function startService<E extends EventRegistry>(
         logger: logger as unknown as BusLogger,
         middleware: [...standardMiddleware, ...(opts.middleware ?? [])],
         ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
+        ...(opts.retry === undefined ? {} : { retry: opts.retry }),
         now,
       }),
   };
@@ -143,15 +147,13 @@ export async function startService<E extends EventRegistry>(
       ...(await parts.readiness?.()),
     };
     const ok = Object.values(checks).every(Boolean);
-    return reply
-      .status(ok ? 200 : 503)
-      .send({
-        status: ok ? "ok" : "unavailable",
-        service: name,
-        instanceId,
-        version: definition.version,
-        checks,
-      });
+    return reply.status(ok ? 200 : 503).send({
+      status: ok ? "ok" : "unavailable",
+      service: name,
+      instanceId,
+      version: definition.version,
+      checks,
+    });
   });
   app.get("/health/live", async () => ({ status: "ok" }));
   app.get("/metrics", async (_request, reply) =>
@@ -159,6 +161,7 @@ export async function startService<E extends EventRegistry>(
   );
   parts.routes?.(app);
   const host = options.host ?? "127.0.0.1";
+  const advertised = options.advertiseHost ?? host;
   await app.listen({ port: options.port ?? 0, host });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : (options.port ?? 0);
@@ -171,7 +174,7 @@ export async function startService<E extends EventRegistry>(
   });
   const agent: ServiceAgent = await startServiceAgent({
     registry: platform.registry,
-    instance: { service: name, instanceId, address: host, port, version: definition.version },
+    instance: { service: name, instanceId, address: advertised, port, version: definition.version },
     ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
     publish: (event, payload) => publishHint(event, payload),
     logger,
@@ -183,7 +186,7 @@ export async function startService<E extends EventRegistry>(
     name,
     instanceId,
     port,
-    url: `http://${host}:${port}`,
+    url: `http://${advertised}:${port}`,
     logger,
     stop: () => {
       stopping ??= (async () => {

@@ -1,0 +1,145 @@
+/**
+ * Pure notification rules: the contact projection (which user event wins), what each business fact
+ * notifies, on which channels, with which text, and the dedupe key that makes it happen once.
+ */
+import type { NotificationChannel, NotificationPreferences } from "../../contracts/common.js";
+
+/** What the service knows of a user, from the user events. */
+export interface Contact {
+  userId: string;
+  name: string;
+  email: string;
+  phone?: string;
+  preferences: NotificationPreferences;
+}
+
+/** The projection entry of a user: its contact, or a tombstone once deleted. */
+export interface ContactRecord {
+  /** Occurred-at (ms) of the last user event applied: older events no longer overwrite it. */
+  at: number;
+  contact?: Contact;
+  deleted: boolean;
+}
+
+export type ContactChange =
+  | { kind: "created" | "updated"; at: number; contact: Contact }
+  | { kind: "deleted"; at: number; userId: string };
+
+/**
+ * The user events travel on separate streams, so they can arrive out of order. A tombstone is
+ * final; `created` never overwrites (anything already there is newer); `updated` carries the full
+ * profile and wins unless something newer was applied. Returns undefined when nothing changes.
+ */
+export function applyContactChange(
+  existing: ContactRecord | undefined,
+  change: ContactChange,
+): ContactRecord | undefined {
+  if (existing?.deleted) return undefined;
+  if (change.kind === "deleted") return { at: change.at, deleted: true };
+  if (existing && (change.kind === "created" || existing.at > change.at)) return undefined;
+  return { at: change.at, contact: change.contact, deleted: false };
+}
+
+export const TEMPLATES = {
+  welcome: { channels: ["email"] },
+  "order.confirmed": { channels: ["email", "push", "sms"] },
+  "order.failed": { channels: ["email", "push", "sms"] },
+  "order.cancelled": { channels: ["email", "push", "sms"] },
+  "order.delivered": { channels: ["email", "push", "sms"] },
+} as const satisfies Record<string, { channels: readonly NotificationChannel[] }>;
+
+export type Template = keyof typeof TEMPLATES;
+
+/** One business fact to notify a user of. */
+export interface Intent {
+  template: Template;
+  userId: string;
+  orderId?: string;
+  /** Values the text is rendered from. */
+  data: Record<string, string | number>;
+}
+
+/** The template's channels the user has enabled; SMS only with a phone number. */
+export function channelsFor(template: Template, contact: Contact): NotificationChannel[] {
+  return TEMPLATES[template].channels.filter(
+    (channel) => contact.preferences[channel] && (channel !== "sms" || contact.phone !== undefined),
+  );
+}
+
+/** Exactly one notification per business fact and channel. */
+export const dedupeKey = (intent: Intent, channel: NotificationChannel): string =>
+  `${intent.template}:${intent.orderId ?? intent.userId}:${channel}`;
+
+/** Where a channel reaches the contact (push goes to the user's devices, addressed by user id). */
+export function addressFor(channel: NotificationChannel, contact: Contact): string {
+  if (channel === "email") return contact.email;
+  if (channel === "sms") return contact.phone ?? "";
+  return contact.userId;
+}
+
+export interface Message {
+  subject: string;
+  text: string;
+}
+
+const money = (amount: unknown, currency: unknown) =>
+  `${(Number(amount) / 100).toFixed(2)} ${String(currency ?? "USD")}`;
+
+export function render(intent: Intent, contact: Contact): Message {
+  const d = intent.data;
+  const order = `order ${intent.orderId ?? ""}`;
+  switch (intent.template) {
+    case "welcome":
+      return { subject: "Welcome!", text: `Hello ${contact.name}, your account is ready.` };
+    case "order.confirmed":
+      return {
+        subject: "Order confirmed",
+        text: `Your ${order} is confirmed: ${money(d.total, d.currency)}.`,
+      };
+    case "order.failed":
+      return { subject: "Order failed", text: `Your ${order} could not be completed: ${String(d.reason)}.` };
+    case "order.cancelled":
+      return { subject: "Order cancelled", text: `Your ${order} was cancelled: ${String(d.reason)}.` };
+    case "order.delivered":
+      return { subject: "Order delivered", text: `Your ${order} was delivered at ${String(d.deliveredAt)}.` };
+  }
+}
+
+export type NotificationStatus = "sending" | "sent" | "failed";
+
+/** What is recorded (and queryable) for one notification. */
+export interface NotificationRecord {
+  notificationId: string;
+  userId: string;
+  channel: NotificationChannel;
+  template: Template;
+  orderId?: string;
+  createdAt: string;
+  /** When the provider accepted (sent) or refused (failed) it. */
+  sentAt?: string;
+  status: NotificationStatus;
+  reason?: string;
+}
+
+export function newRecord(
+  intent: Intent,
+  channel: NotificationChannel,
+  notificationId: string,
+  createdAt: string,
+): NotificationRecord {
+  return {
+    notificationId,
+    userId: intent.userId,
+    channel,
+    template: intent.template,
+    ...(intent.orderId === undefined ? {} : { orderId: intent.orderId }),
+    createdAt,
+    status: "sending",
+  };
+}
+
+/** Newest first; ids are UUIDv7, so they break ties in creation order. */
+export function newestFirst(a: NotificationRecord, b: NotificationRecord): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
+  return a.notificationId < b.notificationId ? 1 : a.notificationId > b.notificationId ? -1 : 0;
+}

@@ -1,0 +1,60 @@
+/**
+ * Event handlers of the notification service: user events feed the contact projection (and a new
+ * user gets a welcome), order facts become notifications through the notifier.
+ */
+import type { AllEvents } from "../../contracts/catalog.js";
+import type { UserCreated, UserUpdated } from "../../contracts/user.js";
+import type { Subscriber } from "../../lib/bus/subscriber.js";
+import type { Contact } from "./domain.js";
+import type { Notifier } from "./notifier.js";
+import type { NotificationStore } from "./store.js";
+
+type Events = typeof AllEvents;
+
+const contactOf = (p: UserCreated | UserUpdated): Contact => ({
+  userId: p.userId,
+  name: p.name,
+  email: p.email,
+  ...(p.phone === undefined ? {} : { phone: p.phone }),
+  preferences: p.preferences,
+});
+
+const occurredAt = (iso: string): number => Date.parse(iso);
+
+export function registerNotificationHandlers(
+  subscriber: Subscriber<Events, Events>,
+  store: NotificationStore,
+  notifier: Notifier,
+): void {
+  subscriber
+    .on("user.created", async (payload, ctx) => {
+      const at = occurredAt(ctx.envelope.occurredAt);
+      await store.applyContact({ kind: "created", at, contact: contactOf(payload) });
+      await notifier.notify({ template: "welcome", userId: payload.userId, data: {} }, ctx.prepare);
+    })
+    .on("user.updated", async (payload, ctx) => {
+      const at = occurredAt(ctx.envelope.occurredAt);
+      await store.applyContact({ kind: "updated", at, contact: contactOf(payload) });
+    })
+    .on("user.deleted", async ({ userId }, ctx) => {
+      await store.applyContact({ kind: "deleted", at: occurredAt(ctx.envelope.occurredAt), userId });
+    })
+    .on("order.completed", async ({ orderId, userId, total, currency }, ctx) => {
+      await notifier.notify(
+        { template: "order.confirmed", userId, orderId, data: { total, currency } },
+        ctx.prepare,
+      );
+    })
+    .on("order.failed", async ({ orderId, userId, reason }, ctx) => {
+      await notifier.notify({ template: "order.failed", userId, orderId, data: { reason } }, ctx.prepare);
+    })
+    .on("order.cancelled", async ({ orderId, userId, reason }, ctx) => {
+      await notifier.notify({ template: "order.cancelled", userId, orderId, data: { reason } }, ctx.prepare);
+    })
+    .on("order.delivered", async ({ orderId, userId, deliveredAt }, ctx) => {
+      await notifier.notify(
+        { template: "order.delivered", userId, orderId, data: { deliveredAt } },
+        ctx.prepare,
+      );
+    });
+}

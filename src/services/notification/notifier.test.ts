@@ -1,0 +1,155 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { AllEvents } from "../../contracts/catalog.js";
+import { Publisher } from "../../lib/bus/publisher.js";
+import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import { createMemoryPlatform, type Platform } from "../../lib/runtime/platform.js";
+import type { Contact, Intent } from "./domain.js";
+import { createNotifier, type Notifier, type Prepare } from "./notifier.js";
+import { SimulatedProviders } from "./providers.js";
+import { MemoryNotificationStore } from "./store.js";
+
+const contact = (over: Partial<Contact> = {}): Contact => ({
+  userId: "u1",
+  name: "Ann",
+  email: "ann@x.test",
+  phone: "+1 555 0100",
+  preferences: { email: true, push: true, sms: true },
+  ...over,
+});
+
+const confirmed: Intent = {
+  template: "order.confirmed",
+  userId: "u1",
+  orderId: "o1",
+  data: { total: 100, currency: "USD" },
+};
+
+describe("notifier", () => {
+  let platform: Platform;
+  let published: OutgoingMessage[];
+  let store: MemoryNotificationStore;
+  let provider: SimulatedProviders;
+  let notifier: Notifier;
+  let ids: number;
+  const prepare = (): Prepare => {
+    const source = { service: "notification", instance: "t" };
+    const publisher = new Publisher({ events: AllEvents, transport: platform.transport, source });
+    return (event, payload, options) => publisher.prepare(event, payload, options);
+  };
+  const events = (topic: string): unknown[] =>
+    published
+      .filter((m) => m.topic === topic)
+      .map((m) => (JSON.parse(m.body) as { payload: unknown }).payload);
+
+  beforeEach(() => {
+    platform = createMemoryPlatform();
+    published = [];
+    store = new MemoryNotificationStore(async (messages) => {
+      published.push(...messages);
+    });
+    provider = new SimulatedProviders({ now: () => 0 });
+    ids = 0;
+    notifier = createNotifier({ store, provider, now: () => Date.UTC(2024, 0, 1), newId: () => `n${++ids}` });
+  });
+  afterEach(async () => {
+    await platform.close();
+  });
+
+  it("sends once per enabled channel and emits notification.sent for each", async () => {
+    await store.applyContact({ kind: "created", at: 1, contact: contact() });
+    await notifier.notify(confirmed, prepare());
+    expect(provider.sent().map((m) => [m.channel, m.to])).toEqual([
+      ["email", "ann@x.test"],
+      ["push", "u1"],
+      ["sms", "+1 555 0100"],
+    ]);
+    expect(events("notification.sent")).toHaveLength(3);
+    expect(events("notification.sent")[0]).toEqual({
+      notificationId: "n1",
+      userId: "u1",
+      channel: "email",
+      template: "order.confirmed",
+      orderId: "o1",
+      sentAt: "2024-01-01T00:00:00.000Z",
+    });
+  });
+
+  it("does nothing more when the same fact is notified again", async () => {
+    await store.applyContact({ kind: "created", at: 1, contact: contact() });
+    await notifier.notify(confirmed, prepare());
+    await notifier.notify(confirmed, prepare());
+    expect(provider.sent()).toHaveLength(3);
+    expect(published).toHaveLength(3);
+    expect(await store.list({ orderId: "o1", limit: 10 })).toHaveLength(3);
+  });
+
+  it("records a bounce as failed with notification.failed, without asking for a retry", async () => {
+    await store.applyContact({
+      kind: "created",
+      at: 1,
+      contact: contact({ email: "ann@bounce.test", phone: undefined }),
+    });
+    await notifier.notify(confirmed, prepare());
+    expect(events("notification.failed")).toEqual([
+      {
+        notificationId: "n1",
+        userId: "u1",
+        channel: "email",
+        reason: "email bounced: mailbox does not exist",
+      },
+    ]);
+    expect((await store.list({ userId: "u1", limit: 10 })).map((r) => [r.channel, r.status])).toEqual(
+      expect.arrayContaining([
+        ["email", "failed"],
+        ["push", "sent"],
+      ]),
+    );
+  });
+
+  it("asks for a retry on a transient failure, after finishing the other channels; the retry sends once", async () => {
+    await store.applyContact({ kind: "created", at: 1, contact: contact({ email: "ann@flaky.test" }) });
+    await expect(notifier.notify(confirmed, prepare())).rejects.toMatchObject({
+      code: "PROVIDER_UNAVAILABLE",
+    });
+    expect(events("notification.sent").map((p) => (p as { channel: string }).channel)).toEqual([
+      "push",
+      "sms",
+    ]);
+    await notifier.notify(confirmed, prepare());
+    expect(provider.sent()).toHaveLength(3);
+    expect(events("notification.sent")).toHaveLength(3);
+    expect(events("notification.sent")[2]).toMatchObject({ channel: "email", notificationId: "n1" });
+  });
+
+  it("resumes a notification left sending (crash after the claim) with the same id", async () => {
+    await store.applyContact({
+      kind: "created",
+      at: 1,
+      contact: contact({ preferences: { email: true, push: false, sms: false } }),
+    });
+    await store.begin("order.confirmed:o1:email", {
+      notificationId: "earlier",
+      userId: "u1",
+      channel: "email",
+      template: "order.confirmed",
+      orderId: "o1",
+      createdAt: "2024-01-01T00:00:00.000Z",
+      status: "sending",
+    });
+    await notifier.notify(confirmed, prepare());
+    expect(provider.sent().map((m) => m.notificationId)).toEqual(["earlier"]);
+    expect(events("notification.sent")).toMatchObject([{ notificationId: "earlier" }]);
+  });
+
+  it("asks for a retry when the user is not projected yet, and sends nothing to a deleted user", async () => {
+    await expect(notifier.notify(confirmed, prepare())).rejects.toMatchObject({
+      code: "USER_UNKNOWN",
+      retryable: true,
+    });
+    await store.applyContact({ kind: "created", at: 1, contact: contact() });
+    await store.applyContact({ kind: "deleted", at: 2, userId: "u1" });
+    await notifier.notify(confirmed, prepare());
+    expect(provider.sent()).toEqual([]);
+    expect(published).toEqual([]);
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * Sends one business fact's notification on each of the user's channels, exactly once per fact and
+ * channel, surviving redelivery, crashes and a second instance:
+ *
+ * 1. claim: store a "sending" record under `<template>:<orderId or userId>:<channel>` (first claim
+ *    wins; a redelivery gets the same record and notification id);
+ * 2. call the provider with the notification id as its idempotency key (a repeat is not re-sent);
+ * 3. finish: record "sent" / "failed" and emit `notification.sent` / `notification.failed` in one
+ *    atomic step that only succeeds on a record still "sending".
+ *
+ * A crash between 1 and 3 leaves "sending": the redelivered fact calls the provider again with the
+ * same id, so nothing is lost (as with claim-then-send) and nothing is sent twice (as with
+ * send-then-record).
+ */
+import type { AllEvents } from "../../contracts/catalog.js";
+import type { NotificationChannel } from "../../contracts/common.js";
+import type { CausalPublisher } from "../../lib/bus/context.js";
+import { BusError, isRetryable } from "../../lib/bus/errors.js";
+import {
+  addressFor,
+  type Contact,
+  channelsFor,
+  dedupeKey,
+  type Intent,
+  type NotificationRecord,
+  newRecord,
+  render,
+} from "./domain.js";
+import type { ChannelProvider } from "./providers.js";
+import type { NotificationStore } from "./store.js";
+
+export interface NotifierOptions {
+  store: NotificationStore;
+  provider: ChannelProvider;
+  now: () => number;
+  newId: () => string;
+}
+
+/** Builds an outgoing message without sending it (a handler's `ctx.prepare`). */
+export type Prepare = CausalPublisher<typeof AllEvents>["prepare"];
+
+export class UserUnknownError extends BusError {
+  constructor(userId: string) {
+    // Retryable: the user's events may simply not have been projected yet.
+    super("USER_UNKNOWN", `no contact for user ${userId} yet`, { retryable: true });
+    this.name = "UserUnknownError";
+  }
+}
+
+export interface Notifier {
+  /** Notifies `intent` on every enabled channel; throws a retryable error when one should be retried. */
+  notify(intent: Intent, prepare: Prepare): Promise<void>;
+}
+
+export function createNotifier(options: NotifierOptions): Notifier {
+  const { store, provider } = options;
+  const iso = () => new Date(options.now()).toISOString();
+
+  async function deliver(intent: Intent, channel: NotificationChannel, contact: Contact, prepare: Prepare) {
+    const key = dedupeKey(intent, channel);
+    const record = await store.begin(key, newRecord(intent, channel, options.newId(), iso()));
+    if (record.status !== "sending") return;
+    const message = render(intent, contact);
+    const result = await provider.send({
+      notificationId: record.notificationId,
+      channel,
+      to: addressFor(channel, contact),
+      ...message,
+    });
+    const sentAt = iso();
+    const { notificationId, userId, template, orderId } = record;
+    if (result.status === "accepted") {
+      const done: NotificationRecord = { ...record, status: "sent", sentAt };
+      const ref = orderId === undefined ? {} : { orderId };
+      const event = prepare("notification.sent", {
+        notificationId,
+        userId,
+        channel,
+        template,
+        ...ref,
+        sentAt,
+      });
+      await store.finish(key, done, [event.message]);
+      return;
+    }
+    const failed: NotificationRecord = { ...record, status: "failed", sentAt, reason: result.reason };
+    const event = prepare("notification.failed", { notificationId, userId, channel, reason: result.reason });
+    await store.finish(key, failed, [event.message]);
+  }
+
+  return {
+    async notify(intent, prepare) {
+      const projected = await store.getContact(intent.userId);
+      if (!projected) throw new UserUnknownError(intent.userId);
+      if (projected.deleted || !projected.contact) return;
+      const contact = projected.contact;
+      // Every channel gets its attempt even when another fails transiently; the retry then
+      // skips the channels already finished.
+      const outcomes = await Promise.allSettled(
+        channelsFor(intent.template, contact).map((channel) => deliver(intent, channel, contact, prepare)),
+      );
+      const errors = outcomes.flatMap((o) => (o.status === "rejected" ? [o.reason as unknown] : []));
+      const fatal = errors.find((e) => !isRetryable(e));
+      if (fatal !== undefined) throw fatal;
+      if (errors.length > 0) throw errors[0];
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * Simulated channel providers (email, push, SMS): deterministic stand-ins for external systems,
+ * like the test modes of real providers. Each call carries the notification id as its idempotency
+ * key: a repeated id is answered as the first time and never sent twice.
+ *
+ * Test addresses:
+ * - email `...@bounce.test`: permanent failure (`rejected`, no retry).
+ * - email `...@flaky.test`: transient failure on the first try of each notification id
+ *   (throws a retryable `PROVIDER_UNAVAILABLE`), accepted on the next.
+ * - SMS to a number whose digits end in `0000`: permanent failure (invalid number).
+ * - anything else, and every push: accepted.
+ */
+import type { NotificationChannel } from "../../contracts/common.js";
+import { BusError } from "../../lib/bus/errors.js";
+
+export interface ProviderRequest {
+  /** Idempotency key at the provider. */
+  notificationId: string;
+  channel: NotificationChannel;
+  to: string;
+  subject: string;
+  text: string;
+}
+
+export type ProviderResult = { status: "accepted" } | { status: "rejected"; reason: string };
+
+/** A channel provider; throws a retryable error for a transient failure. */
+export interface ChannelProvider {
+  send(request: ProviderRequest): Promise<ProviderResult>;
+}
+
+/** What a simulated provider delivered. */
+export interface SentMessage extends ProviderRequest {
+  acceptedAt: number;
+}
+
+export class ProviderUnavailableError extends BusError {
+  constructor(channel: NotificationChannel, reason: string) {
+    super("PROVIDER_UNAVAILABLE", `${channel} provider unavailable: ${reason}`, { retryable: true });
+    this.name = "ProviderUnavailableError";
+  }
+}
+
+function permanentFailure(request: ProviderRequest): string | undefined {
+  if (request.channel === "email" && request.to.toLowerCase().endsWith("@bounce.test")) {
+    return "email bounced: mailbox does not exist";
+  }
+  if (request.channel === "sms" && request.to.replace(/\D/g, "").endsWith("0000")) {
+    return "sms rejected: invalid number";
+  }
+  return undefined;
+}
+
+const isFlaky = (request: ProviderRequest) =>
+  request.channel === "email" && request.to.toLowerCase().endsWith("@flaky.test");
+
+export class SimulatedProviders implements ChannelProvider {
+  private readonly results = new Map<string, ProviderResult>();
+  private readonly failedOnce = new Set<string>();
+  private readonly delivered: SentMessage[] = [];
+  private readonly now: () => number;
+
+  constructor(options: { now?: () => number } = {}) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async send(request: ProviderRequest): Promise<ProviderResult> {
+    const known = this.results.get(request.notificationId);
+    if (known) return known;
+    if (isFlaky(request) && !this.failedOnce.has(request.notificationId)) {
+      this.failedOnce.add(request.notificationId);
+      throw new ProviderUnavailableError(request.channel, "temporary failure (flaky.test)");
+    }
+    const reason = permanentFailure(request);
+    const result: ProviderResult = reason ? { status: "rejected", reason } : { status: "accepted" };
+    this.results.set(request.notificationId, result);
+    if (result.status === "accepted") this.delivered.push({ ...request, acceptedAt: this.now() });
+    return result;
+  }
+
+  /** Everything accepted so far, in order. */
+  sent(): readonly SentMessage[] {
+    return [...this.delivered];
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Redis adapter of the notification store. The claim of a dedupe key and the finishing of a
+ * notification with its event are each one Lua script, so two instances handling the same fact
+ * share one notification id and only one of them emits its outcome.
+ */
+import type { Redis } from "ioredis";
+import { z } from "zod";
+import { NotificationChannelSchema, NotificationPreferencesSchema } from "../../contracts/common.js";
+import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import { FIELD_BODY } from "../../lib/bus/transports/redis-stream-keys.js";
+import { LuaScript } from "../../lib/eventstore/lua-script.js";
+import {
+  type ContactChange,
+  type ContactRecord,
+  type NotificationRecord,
+  newestFirst,
+  TEMPLATES,
+  type Template,
+} from "./domain.js";
+import { byOrderKey, byUserKey, contactKey, notificationEventStreamKey, notificationKey } from "./keys.js";
+import { assertOwnEvents, type NotificationQuery, type NotificationStore } from "./store.js";
+
+// Mirrors applyContactChange (domain.ts); the shared store contract keeps the two in step.
+// KEYS: contact; ARGV: kind, at, contact JSON.
+const APPLY_CONTACT = new LuaScript(`
+if redis.call('HGET', KEYS[1], 'deleted') == '1' then return 0 end
+if ARGV[1] == 'deleted' then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'deleted', '1', 'at', ARGV[2])
+  return 1
+end
+local at = redis.call('HGET', KEYS[1], 'at')
+if at and (ARGV[1] == 'created' or tonumber(at) > tonumber(ARGV[2])) then return 0 end
+redis.call('HSET', KEYS[1], 'at', ARGV[2], 'data', ARGV[3])
+return 1`);
+
+// KEYS: record, indexes...; ARGV: record JSON, score, index member.
+const BEGIN = new LuaScript(`
+local current = redis.call('GET', KEYS[1])
+if current then return current end
+redis.call('SET', KEYS[1], ARGV[1])
+for i = 2, #KEYS do redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3]) end
+return ARGV[1]`);
+
+// KEYS: record, streams...; ARGV: notification id, record JSON, bodies...
+const FINISH = new LuaScript(`
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+local record = cjson.decode(current)
+if record.status ~= 'sending' or record.notificationId ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+for i = 2, #KEYS do redis.call('XADD', KEYS[i], '*', '${FIELD_BODY}', ARGV[i + 1]) end
+return 1`);
+
+const ContactSchema = z.object({
+  userId: z.string(),
+  name: z.string(),
+  email: z.string(),
+  phone: z.string().optional(),
+  preferences: NotificationPreferencesSchema,
+});
+
+const RecordSchema = z.object({
+  notificationId: z.string(),
+  userId: z.string(),
+  channel: NotificationChannelSchema,
+  template: z.enum(Object.keys(TEMPLATES) as [Template, ...Template[]]),
+  orderId: z.string().optional(),
+  createdAt: z.string(),
+  sentAt: z.string().optional(),
+  status: z.enum(["sending", "sent", "failed"]),
+  reason: z.string().optional(),
+});
+
+const parseRecord = (json: string): NotificationRecord => RecordSchema.parse(JSON.parse(json));
+
+export class RedisNotificationStore implements NotificationStore {
+  constructor(private readonly redis: Redis) {}
+
+  async getContact(userId: string): Promise<ContactRecord | undefined> {
+    const hash = await this.redis.hgetall(contactKey(userId));
+    if (hash.at === undefined) return undefined;
+    if (hash.deleted === "1") return { at: Number(hash.at), deleted: true };
+    const contact = ContactSchema.parse(JSON.parse(hash.data ?? "null"));
+    return { at: Number(hash.at), contact, deleted: false };
+  }
+
+  async applyContact(change: ContactChange): Promise<boolean> {
+    const userId = change.kind === "deleted" ? change.userId : change.contact.userId;
+    const data = change.kind === "deleted" ? "" : JSON.stringify(change.contact);
+    const reply = await APPLY_CONTACT.run(this.redis, [contactKey(userId)], [change.kind, change.at, data]);
+    return reply === 1;
+  }
+
+  async begin(key: string, record: NotificationRecord): Promise<NotificationRecord> {
+    const indexes = [byUserKey(record.userId), ...(record.orderId ? [byOrderKey(record.orderId)] : [])];
+    const score = Date.parse(record.createdAt);
+    const reply = await BEGIN.run(
+      this.redis,
+      [notificationKey(key), ...indexes],
+      [JSON.stringify(record), score, key],
+    );
+    return parseRecord(String(reply));
+  }
+
+  async finish(
+    key: string,
+    record: NotificationRecord,
+    messages: readonly OutgoingMessage[],
+  ): Promise<boolean> {
+    assertOwnEvents(messages);
+    const keys = [notificationKey(key), ...messages.map((m) => notificationEventStreamKey(m.topic))];
+    const args = [record.notificationId, JSON.stringify(record), ...messages.map((m) => m.body)];
+    return (await FINISH.run(this.redis, keys, args)) === 1;
+  }
+
+  async list(query: NotificationQuery): Promise<NotificationRecord[]> {
+    if (query.userId === undefined && query.orderId === undefined) return [];
+    const index = query.orderId !== undefined ? byOrderKey(query.orderId) : byUserKey(query.userId!);
+    // The user filter on an order's index cannot be a range: over-read, then filter.
+    const span = query.orderId !== undefined && query.userId !== undefined ? -1 : query.limit - 1;
+    const members = await this.redis.zrevrange(index, 0, span);
+    if (members.length === 0) return [];
+    const values = await this.redis.mget(members.map(notificationKey));
+    return values
+      .filter((v): v is string => v !== null)
+      .map(parseRecord)
+      .filter((r) => query.userId === undefined || r.userId === query.userId)
+      .sort(newestFirst)
+      .slice(0, query.limit);
+  }
+}

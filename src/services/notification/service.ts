@@ -1,0 +1,56 @@
+/**
+ * The notification service: projects users' contacts from the user events and notifies them of
+ * their orders through simulated channel providers, once per fact and channel.
+ */
+
+import type { AllEvents } from "../../contracts/catalog.js";
+import { newMessageId } from "../../lib/bus/envelope.js";
+import { exponentialBackoff } from "../../lib/resilience/backoff.js";
+import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
+import { registerNotificationHandlers } from "./handlers.js";
+import { createNotifier } from "./notifier.js";
+import { type ChannelProvider, SimulatedProviders } from "./providers.js";
+import { RedisNotificationStore } from "./redis-store.js";
+import { notificationRoutes } from "./routes.js";
+import { MemoryNotificationStore, type NotificationStore } from "./store.js";
+
+export interface NotificationServiceOptions {
+  /** The channel providers (default: new SimulatedProviders per instance). Tests share one. */
+  provider?: ChannelProvider;
+  /** Id generator for notifications (default UUIDv7). */
+  newId?: () => string;
+  /** Overrides the platform-chosen store (tests). */
+  store?: NotificationStore;
+}
+
+export function createNotificationService(
+  options: NotificationServiceOptions = {},
+): ServiceDefinition<typeof AllEvents> {
+  return {
+    name: "notification",
+    version: "1.0.0",
+    create: (deps) => {
+      const redis = deps.platform.redis;
+      const store =
+        options.store ??
+        (redis
+          ? new RedisNotificationStore(redis)
+          : new MemoryNotificationStore((messages) => deps.platform.transport.publish(messages)));
+      const notifier = createNotifier({
+        store,
+        provider: options.provider ?? new SimulatedProviders({ now: deps.now }),
+        now: deps.now,
+        newId: options.newId ?? newMessageId,
+      });
+      // A user's profile may reach this service a little after the first order event about them:
+      // USER_UNKNOWN is retried for about a minute before the message is dead-lettered.
+      const subscriber = deps.subscriber({
+        retry: { maxAttempts: 8, backoff: exponentialBackoff({ baseMs: 200, maxMs: 15_000 }) },
+      });
+      registerNotificationHandlers(subscriber, store, notifier);
+      return { subscribers: [subscriber], routes: notificationRoutes(store) };
+    },
+  };
+}
+
+export const notificationService: ServiceDefinition<typeof AllEvents> = createNotificationService();

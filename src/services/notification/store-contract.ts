@@ -1,0 +1,146 @@
+/**
+ * The behaviour every notification store adapter must have, run by the memory and the Redis test
+ * files: the contact projection's ordering rules, first-claim-wins records, one outcome (and one
+ * event) per notification, and the newest-first queries.
+ */
+import { beforeEach, describe, expect, it } from "vitest";
+import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import type { Contact, NotificationRecord } from "./domain.js";
+import type { NotificationStore } from "./store.js";
+
+export interface NotificationStoreFixture {
+  store: NotificationStore;
+  /** Bodies emitted so far on a notification-owned topic, in order. */
+  emitted(topic: string): Promise<string[]>;
+}
+
+let seq = 0;
+const message = (topic = "notification.sent", owner = "notification"): OutgoingMessage => {
+  seq += 1;
+  return { topic, owner, id: `m-${seq}`, body: `${topic}#${seq}` };
+};
+
+const contact = (name = "Ann"): Contact => ({
+  userId: "u1",
+  name,
+  email: "ann@x.test",
+  preferences: { email: true, push: true, sms: false },
+});
+
+const record = (id: string, over: Partial<NotificationRecord> = {}): NotificationRecord => ({
+  notificationId: id,
+  userId: "u1",
+  channel: "email",
+  template: "order.confirmed",
+  orderId: "o1",
+  createdAt: "2024-01-01T00:00:00.000Z",
+  status: "sending",
+  ...over,
+});
+
+export function runNotificationStoreContract(
+  name: string,
+  factory: () => Promise<NotificationStoreFixture>,
+): void {
+  describe(`notification store contract: ${name}`, () => {
+    let fx: NotificationStoreFixture;
+    beforeEach(async () => {
+      fx = await factory();
+    });
+
+    describe("contact projection", () => {
+      it("keeps a created contact, and knows nothing of other users", async () => {
+        expect(await fx.store.applyContact({ kind: "created", at: 10, contact: contact() })).toBe(true);
+        expect(await fx.store.getContact("u1")).toEqual({ at: 10, contact: contact(), deleted: false });
+        expect(await fx.store.getContact("u2")).toBeUndefined();
+      });
+
+      it("applies newer updates and ignores older ones and late creations", async () => {
+        await fx.store.applyContact({ kind: "updated", at: 20, contact: contact("Newer") });
+        expect(await fx.store.applyContact({ kind: "created", at: 10, contact: contact("Created") })).toBe(
+          false,
+        );
+        expect(await fx.store.applyContact({ kind: "updated", at: 15, contact: contact("Older") })).toBe(
+          false,
+        );
+        expect(await fx.store.applyContact({ kind: "updated", at: 30, contact: contact("Newest") })).toBe(
+          true,
+        );
+        expect((await fx.store.getContact("u1"))?.contact?.name).toBe("Newest");
+      });
+
+      it("keeps a deletion final, even against later-arriving events", async () => {
+        await fx.store.applyContact({ kind: "created", at: 10, contact: contact() });
+        expect(await fx.store.applyContact({ kind: "deleted", at: 20, userId: "u1" })).toBe(true);
+        expect(await fx.store.applyContact({ kind: "updated", at: 30, contact: contact("Late") })).toBe(
+          false,
+        );
+        expect(await fx.store.applyContact({ kind: "created", at: 5, contact: contact() })).toBe(false);
+        expect(await fx.store.getContact("u1")).toEqual({ at: 20, deleted: true });
+      });
+    });
+
+    describe("notification records", () => {
+      it("lets the first claim of a dedupe key win; later claims get that record", async () => {
+        expect(await fx.store.begin("k1", record("n1"))).toEqual(record("n1"));
+        expect(await fx.store.begin("k1", record("n2"))).toEqual(record("n1"));
+        expect(await fx.store.list({ userId: "u1", limit: 10 })).toEqual([record("n1")]);
+      });
+
+      it("finishes a sending notification once, emitting its event with the outcome", async () => {
+        await fx.store.begin("k1", record("n1"));
+        const sent = record("n1", { status: "sent", sentAt: "2024-01-01T00:00:01.000Z" });
+        const event = message();
+        expect(await fx.store.finish("k1", sent, [event])).toBe(true);
+        expect(await fx.store.finish("k1", sent, [message()])).toBe(false);
+        expect(await fx.store.begin("k1", record("n3"))).toEqual(sent);
+        expect(await fx.emitted("notification.sent")).toEqual([event.body]);
+      });
+
+      it("does not finish a record of another notification id, nor a missing one", async () => {
+        await fx.store.begin("k1", record("n1"));
+        expect(
+          await fx.store.finish("k1", record("n2", { status: "failed" }), [message("notification.failed")]),
+        ).toBe(false);
+        expect(await fx.store.finish("k9", record("n9", { status: "sent" }), [message()])).toBe(false);
+        expect(await fx.emitted("notification.failed")).toEqual([]);
+        expect(await fx.emitted("notification.sent")).toEqual([]);
+      });
+
+      it("refuses to emit another service's events", async () => {
+        await fx.store.begin("k1", record("n1"));
+        await expect(
+          fx.store.finish("k1", record("n1", { status: "sent" }), [message("user.created", "user")]),
+        ).rejects.toMatchObject({
+          code: "FOREIGN_EVENT",
+        });
+        expect((await fx.store.begin("k1", record("x"))).status).toBe("sending");
+      });
+    });
+
+    describe("queries", () => {
+      beforeEach(async () => {
+        await fx.store.begin("a", record("n1", { createdAt: "2024-01-01T00:00:01.000Z" }));
+        await fx.store.begin("b", record("n2", { createdAt: "2024-01-01T00:00:03.000Z", orderId: "o2" }));
+        await fx.store.begin(
+          "c",
+          record("n3", { createdAt: "2024-01-01T00:00:02.000Z", template: "welcome" }),
+        );
+        await fx.store.begin("d", record("n4", { createdAt: "2024-01-01T00:00:04.000Z", userId: "u2" }));
+      });
+
+      const ids = (records: NotificationRecord[]) => records.map((r) => r.notificationId);
+
+      it("lists a user's notifications newest first, up to the limit", async () => {
+        expect(ids(await fx.store.list({ userId: "u1", limit: 10 }))).toEqual(["n2", "n3", "n1"]);
+        expect(ids(await fx.store.list({ userId: "u1", limit: 2 }))).toEqual(["n2", "n3"]);
+      });
+
+      it("lists an order's notifications, optionally of one user", async () => {
+        expect(ids(await fx.store.list({ orderId: "o1", limit: 10 }))).toEqual(["n4", "n3", "n1"]);
+        expect(ids(await fx.store.list({ orderId: "o1", userId: "u1", limit: 10 }))).toEqual(["n3", "n1"]);
+        expect(await fx.store.list({ orderId: "none", limit: 10 })).toEqual([]);
+      });
+    });
+  });
+}

@@ -1,0 +1,103 @@
+/**
+ * The notification service's state port and its in-memory adapter: the contact projection and the
+ * notification records. A record is created "sending" under its dedupe key (first claim wins), then
+ * finished ("sent" / "failed") together with its event, once: the outbox pattern with the mark
+ * checked first.
+ */
+import { BusError } from "../../lib/bus/errors.js";
+import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import {
+  applyContactChange,
+  type ContactChange,
+  type ContactRecord,
+  type NotificationRecord,
+  newestFirst,
+} from "./domain.js";
+import { NOTIFICATION_TAG } from "./keys.js";
+
+export interface NotificationQuery {
+  userId?: string;
+  orderId?: string;
+  limit: number;
+}
+
+export type Publish = (messages: readonly OutgoingMessage[]) => Promise<void>;
+
+export interface NotificationStore {
+  getContact(userId: string): Promise<ContactRecord | undefined>;
+  /** Applies a user event to the projection; false when it changed nothing (older, or after deletion). */
+  applyContact(change: ContactChange): Promise<boolean>;
+  /** Stores `record` under `key` unless a record is there; returns the record in effect. */
+  begin(key: string, record: NotificationRecord): Promise<NotificationRecord>;
+  /**
+   * Replaces the "sending" record of the same notification id with `record` (its outcome) and emits
+   * `messages` with it; false, emitting nothing, when it is no longer sending (finished elsewhere).
+   */
+  finish(key: string, record: NotificationRecord, messages: readonly OutgoingMessage[]): Promise<boolean>;
+  /** Records of a user and/or an order, newest first (none when neither is given). */
+  list(query: NotificationQuery): Promise<NotificationRecord[]>;
+}
+
+/** Only the service's own events may be written with its state (they share its Redis slot). */
+export function assertOwnEvents(messages: readonly OutgoingMessage[]): void {
+  for (const m of messages) {
+    if (m.owner !== NOTIFICATION_TAG) {
+      throw new BusError(
+        "FOREIGN_EVENT",
+        `the notification store cannot emit "${m.topic}" owned by "${m.owner}"`,
+      );
+    }
+  }
+}
+
+export class MemoryNotificationStore implements NotificationStore {
+  private readonly contacts = new Map<string, ContactRecord>();
+  private readonly records = new Map<string, NotificationRecord>();
+
+  constructor(private readonly publish: Publish) {}
+
+  async getContact(userId: string): Promise<ContactRecord | undefined> {
+    const record = this.contacts.get(userId);
+    return record && structuredClone(record);
+  }
+
+  async applyContact(change: ContactChange): Promise<boolean> {
+    const userId = change.kind === "deleted" ? change.userId : change.contact.userId;
+    const next = applyContactChange(this.contacts.get(userId), change);
+    if (next) this.contacts.set(userId, structuredClone(next));
+    return next !== undefined;
+  }
+
+  async begin(key: string, record: NotificationRecord): Promise<NotificationRecord> {
+    const current = this.records.get(key);
+    if (current) return structuredClone(current);
+    this.records.set(key, structuredClone(record));
+    return structuredClone(record);
+  }
+
+  async finish(
+    key: string,
+    record: NotificationRecord,
+    messages: readonly OutgoingMessage[],
+  ): Promise<boolean> {
+    assertOwnEvents(messages);
+    const current = this.records.get(key);
+    if (current?.status !== "sending" || current.notificationId !== record.notificationId) return false;
+    this.records.set(key, structuredClone(record));
+    await this.publish(messages);
+    return true;
+  }
+
+  async list(query: NotificationQuery): Promise<NotificationRecord[]> {
+    if (query.userId === undefined && query.orderId === undefined) return [];
+    const matches = [...this.records.values()].filter(
+      (r) =>
+        (query.userId === undefined || r.userId === query.userId) &&
+        (query.orderId === undefined || r.orderId === query.orderId),
+    );
+    return matches
+      .sort(newestFirst)
+      .slice(0, query.limit)
+      .map((r) => structuredClone(r));
+  }
+}

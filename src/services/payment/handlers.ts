@@ -1,0 +1,194 @@
+/**
+ * Event handlers: load the order's payment, decide (domain), call the provider, then save the
+ * record and the events it causes in one atomic store write. Never a publish after a save.
+ */
+import type { AllEvents, OrderCompensationPaymentRefund, PaymentRequested } from "../../contracts/index.js";
+import type { MessageContext } from "../../lib/bus/context.js";
+import { BusError } from "../../lib/bus/errors.js";
+import {
+  type ChargeFailure,
+  capturedRecord,
+  chargedAmount,
+  classifyChargeError,
+  decideCharge,
+  decideRefund,
+  declinedRecord,
+  failedPayload,
+  lateChargeRecord,
+  type PaymentRecord,
+  processedPayload,
+  providerCharge,
+  refundedRecord,
+  refundingRecord,
+  voidedRecord,
+} from "./domain.js";
+import type { ChargeResult } from "./provider.js";
+import type { ProviderClient } from "./provider-client.js";
+import type { PaymentStore } from "./store.js";
+
+export type HandlerContext = Pick<MessageContext<unknown, typeof AllEvents>, "prepare" | "logger">;
+
+export interface PaymentHandlerDeps {
+  store: PaymentStore;
+  provider: ProviderClient;
+  now: () => number;
+  newId: () => string;
+}
+
+export const refundKey = (orderId: string): string => `refund:${orderId}`;
+
+/** Compare-and-set writes that lose a race re-decide from fresh state this many times. */
+const MAX_ROUNDS = 3;
+
+export function createPaymentHandlers(deps: PaymentHandlerDeps) {
+  const { store, provider } = deps;
+  const at = () => new Date(deps.now()).toISOString();
+
+  async function onChargeFailed(request: PaymentRequested, failure: ChargeFailure, ctx: HandlerContext) {
+    const message = ctx.prepare(
+      "payment.failed",
+      failedPayload(request.orderId, failure, request.attempt),
+    ).message;
+    if (failure.transient) {
+      await store.reportAttemptFailure(request.orderId, request.attempt, [message]);
+      return;
+    }
+    const saved = await store.commit(declinedRecord(request, failure.reason, at()), null, [message]);
+    if (!saved)
+      ctx.logger.info({ orderId: request.orderId }, "decline not recorded: payment already settled");
+  }
+
+  /** The charge went through but the order was settled meanwhile (voided by a refund request). */
+  async function onChargeNotSaved(request: PaymentRequested, charge: ChargeResult, ctx: HandlerContext) {
+    const current = await store.get(request.orderId);
+    if (current?.status !== "voided") return; // a concurrent delivery recorded the same charge
+    ctx.logger.warn({ orderId: request.orderId }, "charged after the order was voided: refunding");
+    const late = lateChargeRecord(current, request, charge, at());
+    if (await store.commit(late, "voided", [])) await reverse(late);
+  }
+
+  /** Refunds a charge the saga never learnt about; no events, the saga already moved on. */
+  async function reverse(record: PaymentRecord) {
+    const refund = await refundAtProvider(record);
+    await store.commit({ ...record, refundId: refund.refundId, updatedAt: at() }, "voided", []);
+  }
+
+  async function refundAtProvider(record: PaymentRecord) {
+    const { chargeId, amount, currency } = providerCharge(record);
+    try {
+      return await provider.refund({ idempotencyKey: refundKey(record.orderId), chargeId, amount, currency });
+    } catch (error) {
+      const failure = classifyChargeError(error);
+      throw new BusError("REFUND_FAILED", `refund of order ${record.orderId} failed: ${failure.reason}`, {
+        retryable: failure.transient,
+        cause: error,
+      });
+    }
+  }
+
+  async function paymentRequested(request: PaymentRequested, ctx: HandlerContext): Promise<void> {
+    const [record, reported] = await Promise.all([
+      store.get(request.orderId),
+      store.attemptReported(request.orderId, request.attempt),
+    ]);
+    const decision = decideCharge(record, reported);
+    if (decision.action === "skip") {
+      ctx.logger.debug({ orderId: request.orderId, why: decision.why }, "payment request ignored");
+      return;
+    }
+    if (decision.action === "reverse") return reverse(decision.record);
+    let charge: ChargeResult;
+    try {
+      charge = await provider.charge({
+        idempotencyKey: request.orderId,
+        amount: request.amount,
+        currency: request.currency,
+        token: request.paymentToken,
+      });
+    } catch (error) {
+      return onChargeFailed(request, classifyChargeError(error), ctx);
+    }
+    const captured = capturedRecord(request, charge, deps.newId(), at());
+    const message = ctx.prepare("payment.processed", processedPayload(captured)).message;
+    if (!(await store.commit(captured, null, [message]))) await onChargeNotSaved(request, charge, ctx);
+  }
+
+  /** One decide-and-write round; false when a concurrent write got there first. */
+  async function refundRound(command: OrderCompensationPaymentRefund, ctx: HandlerContext): Promise<boolean> {
+    const decision = decideRefund(await store.get(command.orderId));
+    switch (decision.action) {
+      case "skip":
+        ctx.logger.debug({ orderId: command.orderId, why: decision.why }, "refund ignored");
+        return true;
+      case "void":
+        return store.commit(voidedRecord(command.orderId, command.reason, at()), null, []);
+      case "announce": {
+        const refunding = refundingRecord(decision.record, command.reason, at());
+        const { paymentId, amount, currency } = chargedAmount(refunding);
+        const message = ctx.prepare("payment.refund.requested", {
+          orderId: command.orderId,
+          paymentId,
+          amount,
+          currency,
+        }).message;
+        if (!(await store.commit(refunding, "captured", [message]))) return false;
+        return completeRefund(refunding, ctx);
+      }
+      case "refund":
+        return completeRefund(decision.record, ctx);
+    }
+  }
+
+  async function completeRefund(record: PaymentRecord, ctx: HandlerContext): Promise<boolean> {
+    const refund = await refundAtProvider(record);
+    const refunded = refundedRecord(record, refund.refundId, at());
+    const { paymentId, amount, currency } = chargedAmount(refunded);
+    const message = ctx.prepare("payment.refunded", {
+      orderId: record.orderId,
+      paymentId,
+      refundId: refund.refundId,
+      amount,
+      currency,
+    }).message;
+    return store.commit(refunded, "refunding", [message]);
+  }
+
+  async function refundRequested(
+    command: OrderCompensationPaymentRefund,
+    ctx: HandlerContext,
+  ): Promise<void> {
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      if (await refundRound(command, ctx)) return;
+    }
+    throw new BusError("PAYMENT_CONTENDED", `payment of order ${command.orderId} kept changing`, {
+      retryable: true,
+    });
+  }
+
+  const lock = keyedLock();
+  return {
+    paymentRequested: (request: PaymentRequested, ctx: HandlerContext) =>
+      lock(request.orderId, () => paymentRequested(request, ctx)),
+    refundRequested: (command: OrderCompensationPaymentRefund, ctx: HandlerContext) =>
+      lock(command.orderId, () => refundRequested(command, ctx)),
+  };
+}
+
+/**
+ * Runs work for one key at a time in this instance. Only an optimisation (fewer duplicate provider
+ * calls when an order's messages arrive together): correctness across instances comes from the
+ * provider's idempotency keys and the store's compare-and-set writes.
+ */
+export function keyedLock() {
+  const tails = new Map<string, Promise<unknown>>();
+  return <T>(key: string, work: () => Promise<T>): Promise<T> => {
+    const previous = tails.get(key) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const tail = run.catch(() => undefined);
+    tails.set(key, tail);
+    void tail.then(() => {
+      if (tails.get(key) === tail) tails.delete(key);
+    });
+    return run;
+  };
+}

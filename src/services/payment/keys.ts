@@ -1,0 +1,26 @@
+/**
+ * Every Redis key the payment service touches. All share the `{payment}` hash tag with the streams of
+ * the events it owns (`eventStreamKey("payment", topic)`), so one Lua script can write a payment
+ * record and its events atomically, also on Redis Cluster.
+ */
+export { eventStreamKey } from "../../lib/bus/transports/redis-stream-keys.js";
+
+export const PAYMENT_OWNER = "payment";
+const TAG = "{payment}";
+
+/** Hash `{status, data}`: the payment record of one order. */
+export const paymentKey = (orderId: string): string => `${TAG}:payment:${orderId}`;
+
+/** Marker that a transient failure of (order, attempt) was already reported. */
+export const attemptFailureKey = (orderId: string, attempt: number): string =>
+  `${TAG}:attempt:${orderId}:${attempt}`;
+
+/** The simulated provider's ledger: its charges and refunds by idempotency key. */
+export const providerEntryKey = (kind: "charge" | "refund", idempotencyKey: string): string =>
+  `${TAG}:provider:${kind}:${idempotencyKey}`;
+
+/** How many times the provider was called with one idempotency key (drives `tok_flaky`). */
+export const providerCallsKey = (idempotencyKey: string): string => `${TAG}:provider:calls:${idempotencyKey}`;
+
+/** Index of ledger entries by provider id (`ch_...`, `re_...`) → their entry key. */
+export const providerIdKey = (id: string): string => `${TAG}:provider:id:${id}`;

@@ -1,0 +1,113 @@
+/**
+ * The simulated provider's documented behaviour, run over each ledger adapter (memory and Redis), so
+ * the token table and the idempotency promises hold whichever storage the provider uses.
+ */
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { ProviderError, type ProviderLedger, SimulatedPaymentProvider } from "./provider.js";
+
+const key = () => `order-${randomUUID()}`;
+const request = (token: string, idempotencyKey = key()) => ({
+  idempotencyKey,
+  amount: 1250,
+  currency: "USD",
+  token,
+});
+
+async function providerError(promise: Promise<unknown>): Promise<ProviderError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof ProviderError)) throw new Error(`expected a ProviderError, got ${String(error)}`);
+  return error;
+}
+
+export function runProviderContract(name: string, ledgerFactory: () => ProviderLedger): void {
+  describe(`simulated payment provider (${name} ledger)`, () => {
+    const provider = () => new SimulatedPaymentProvider({ ledger: ledgerFactory() });
+
+    it("approves tok_ok with a charge id and a fingerprint that does not contain the token", async () => {
+      const charge = await provider().charge(request("tok_ok"));
+      expect(charge.chargeId).toMatch(/^ch_/);
+      expect(charge.fingerprint).toMatch(/^fp_[0-9a-f]+$/);
+      expect(charge.replayed).toBe(false);
+    });
+
+    it("approves any other tok_ token", async () => {
+      await expect(provider().charge(request("tok_visa_gold"))).resolves.toMatchObject({ amount: 1250 });
+    });
+
+    it("declines tok_decline permanently, and replays the decline for the same key", async () => {
+      const p = provider();
+      const r = request("tok_decline");
+      const first = await providerError(p.charge(r));
+      expect(first).toMatchObject({ code: "card_declined", transient: false });
+      await expect(providerError(p.charge({ ...r, token: "tok_ok" }))).resolves.toMatchObject({
+        code: "card_declined",
+      });
+    });
+
+    it("fails tok_error transiently on every call", async () => {
+      const p = provider();
+      const r = request("tok_error");
+      for (let i = 0; i < 3; i++) {
+        await expect(providerError(p.charge(r))).resolves.toMatchObject({
+          code: "processing_error",
+          transient: true,
+        });
+      }
+    });
+
+    it("fails tok_flaky on the first call of a key, then approves", async () => {
+      const p = provider();
+      const r = request("tok_flaky");
+      await expect(providerError(p.charge(r))).resolves.toMatchObject({ transient: true });
+      await expect(p.charge(r)).resolves.toMatchObject({ replayed: false });
+      await expect(providerError(p.charge(request("tok_flaky")))).resolves.toMatchObject({ transient: true });
+    });
+
+    it("never answers tok_timeout until the caller aborts", async () => {
+      const controller = new AbortController();
+      const call = provider().charge(request("tok_timeout"), controller.signal);
+      const pending = Symbol("pending");
+      const early = await Promise.race([call, new Promise((r) => setTimeout(() => r(pending), 20))]);
+      expect(early).toBe(pending);
+      controller.abort(new Error("gave up"));
+      await expect(call).rejects.toThrow("gave up");
+    });
+
+    it("charges once for one idempotency key and replays the first charge", async () => {
+      const p = provider();
+      const r = request("tok_ok");
+      const first = await p.charge(r);
+      const second = await p.charge({ ...r, amount: 9999 });
+      expect(second).toEqual({ ...first, replayed: true });
+      const entry = await p.ledger.get("charge", r.idempotencyKey);
+      expect(entry).toMatchObject({ id: first.chargeId, amount: 1250, status: "approved" });
+      expect(JSON.stringify(entry)).not.toContain("tok_");
+    });
+
+    it("refunds once for one idempotency key", async () => {
+      const p = provider();
+      const charge = await p.charge(request("tok_ok"));
+      const refundRequest = {
+        idempotencyKey: `refund:${randomUUID()}`,
+        chargeId: charge.chargeId,
+        amount: 1250,
+        currency: "USD",
+      };
+      const first = await p.refund(refundRequest);
+      const second = await p.refund(refundRequest);
+      expect(first.refundId).toMatch(/^re_/);
+      expect(second).toEqual({ ...first, replayed: true });
+    });
+
+    it("refuses to refund a charge it does not know", async () => {
+      const error = await providerError(
+        provider().refund({ idempotencyKey: key(), chargeId: "ch_nope", amount: 1, currency: "USD" }),
+      );
+      expect(error).toMatchObject({ code: "unknown_charge", transient: false });
+    });
+  });
+}

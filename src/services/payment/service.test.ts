@@ -1,0 +1,286 @@
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import { AllEvents } from "../../contracts/index.js";
+import { Publisher } from "../../lib/bus/publisher.js";
+import { Subscriber } from "../../lib/bus/subscriber.js";
+import { createLogger } from "../../lib/observability/logger.js";
+import { createMemoryPlatform, createRedisPlatform, type Platform } from "../../lib/runtime/platform.js";
+import { type RunningService, startService } from "../../lib/runtime/service-host.js";
+import { describeWithRedis } from "../../test-support/redis.js";
+import { sleep, waitFor } from "../../test-support/wait.js";
+import { type ChargeRequest, type PaymentProvider, SimulatedPaymentProvider } from "./provider.js";
+import { createPaymentService, type PaymentServiceOptions } from "./service.js";
+
+const OUTPUTS = [
+  "payment.processed",
+  "payment.failed",
+  "payment.refund.requested",
+  "payment.refunded",
+] as const;
+type Output = (typeof OUTPUTS)[number];
+
+/** A provider that counts the calls reaching it and the charges and refunds it actually made. */
+function countingProvider() {
+  const inner = new SimulatedPaymentProvider();
+  const calls = { charge: 0, refund: 0, charged: 0, refunded: 0 };
+  const provider: PaymentProvider = {
+    charge: async (request: ChargeRequest, signal?: AbortSignal) => {
+      calls.charge++;
+      const result = await inner.charge(request, signal);
+      if (!result.replayed) calls.charged++;
+      return result;
+    },
+    refund: async (request, signal) => {
+      calls.refund++;
+      const result = await inner.refund(request, signal);
+      if (!result.replayed) calls.refunded++;
+      return result;
+    },
+  };
+  return { provider, calls };
+}
+
+interface Harness {
+  running: RunningService;
+  logs: string[];
+  events: { event: Output; payload: Record<string, unknown> }[];
+  saga: Publisher<typeof AllEvents>;
+  of(event: Output, orderId: string): Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+async function start(platform: Platform, options: PaymentServiceOptions = {}): Promise<Harness> {
+  const logs: string[] = [];
+  const logger = createLogger({
+    service: "payment",
+    level: "debug",
+    destination: { write: (l) => logs.push(l) },
+  });
+  const running = await startService(createPaymentService(options), {
+    events: AllEvents,
+    platform,
+    port: 0,
+    logger,
+  });
+  const events: Harness["events"] = [];
+  const group = `observer-${randomUUID()}`;
+  const observer = new Subscriber({
+    events: AllEvents,
+    transport: platform.transport,
+    group,
+    consumer: "t",
+  });
+  for (const event of OUTPUTS) {
+    observer.on(event, (payload) => {
+      events.push({ event, payload: payload as Record<string, unknown> });
+    });
+  }
+  await platform.transport.ensureGroups(group, observer.topics());
+  await observer.start();
+  const saga = new Publisher({
+    events: AllEvents,
+    transport: platform.transport,
+    source: { service: "order", instance: "test" },
+  });
+  return {
+    running,
+    logs,
+    events,
+    saga,
+    of: (event, orderId) =>
+      events.filter((e) => e.event === event && e.payload.orderId === orderId).map((e) => e.payload),
+    stop: async () => {
+      await observer.stop();
+      await running.stop();
+      await platform.close();
+    },
+  };
+}
+
+const request = (orderId: string, paymentToken: string, attempt = 1) => ({
+  orderId,
+  userId: "u-1",
+  amount: 4200,
+  currency: "USD",
+  paymentToken,
+  attempt,
+});
+const refund = (orderId: string) => ({ orderId, reason: "saga timed out" });
+/** Lets duplicates that should change nothing reach the handler before asserting that they did not. */
+const settle = () => sleep(150);
+
+describe("payment service (memory platform)", () => {
+  let harness: Harness | undefined;
+  afterEach(async () => {
+    await harness?.stop();
+    harness = undefined;
+  });
+  const launch = async (options: PaymentServiceOptions = {}) => {
+    harness = await start(createMemoryPlatform(), options);
+    return harness;
+  };
+
+  it("charges tok_ok once even when the request arrives twice, and serves the record without the token", async () => {
+    const { provider, calls } = countingProvider();
+    const h = await launch({ provider });
+    await h.saga.publish("payment.requested", request("o-1", "tok_ok"));
+    await h.saga.publish("payment.requested", request("o-1", "tok_ok"));
+    const [processed] = await waitFor(() =>
+      h.of("payment.processed", "o-1").length ? h.of("payment.processed", "o-1") : null,
+    );
+    await settle();
+    expect(h.of("payment.processed", "o-1")).toHaveLength(1);
+    expect(calls.charged).toBe(1);
+    const response = await fetch(`${h.running.url}/payments/o-1`);
+    const record = (await response.json()) as Record<string, unknown>;
+    expect(record).toMatchObject({ status: "captured", amount: 4200, paymentId: processed?.paymentId });
+    expect(record.tokenFingerprint).toMatch(/^fp_/);
+    expect(JSON.stringify(record)).not.toContain("tok_");
+    expect(h.logs.join("\n")).not.toContain("tok_");
+    expect((await fetch(`${h.running.url}/payments/nope`)).status).toBe(404);
+    expect((await fetch(`${h.running.url}/payments/has%20space`)).status).toBe(400);
+  });
+
+  it("reports a decline as a permanent failure and records it", async () => {
+    const h = await launch();
+    await h.saga.publish("payment.requested", request("o-2", "tok_decline"));
+    const [failed] = await waitFor(() =>
+      h.of("payment.failed", "o-2").length ? h.of("payment.failed", "o-2") : null,
+    );
+    expect(failed).toMatchObject({ code: "declined", transient: false, attempt: 1 });
+    const record = (await (await fetch(`${h.running.url}/payments/o-2`)).json()) as { status: string };
+    expect(record.status).toBe("declined");
+  });
+
+  it("reports a transient failure once per attempt and charges tok_flaky on the next attempt", async () => {
+    const h = await launch();
+    await h.saga.publish("payment.requested", request("o-3", "tok_flaky", 1));
+    await h.saga.publish("payment.requested", request("o-3", "tok_flaky", 1));
+    await waitFor(() => h.of("payment.failed", "o-3").length === 1);
+    await settle();
+    expect(h.of("payment.failed", "o-3")).toEqual([
+      expect.objectContaining({ code: "provider_error", transient: true, attempt: 1 }),
+    ]);
+    await h.saga.publish("payment.requested", request("o-3", "tok_flaky", 2));
+    await waitFor(() => h.of("payment.processed", "o-3").length === 1);
+  });
+
+  it("gives up on a provider that does not answer within the timeout", async () => {
+    const h = await launch({ timeoutMs: 30 });
+    await h.saga.publish("payment.requested", request("o-4", "tok_timeout"));
+    const [failed] = await waitFor(() =>
+      h.of("payment.failed", "o-4").length ? h.of("payment.failed", "o-4") : null,
+    );
+    expect(failed).toMatchObject({ code: "timeout", transient: true });
+  });
+
+  it("opens the circuit after repeated provider errors and then fails fast without calling it", async () => {
+    const { provider, calls } = countingProvider();
+    const h = await launch({
+      provider,
+      breakerFailureThreshold: 2,
+      breakerOpenMs: 60_000,
+    });
+    for (const [orderId, attempt] of [
+      ["o-5", 1],
+      ["o-5", 2],
+    ] as const) {
+      await h.saga.publish("payment.requested", request(orderId, "tok_error", attempt));
+      await waitFor(() => h.of("payment.failed", orderId).length === attempt);
+    }
+    await h.saga.publish("payment.requested", request("o-5", "tok_ok", 3));
+    await waitFor(() => h.of("payment.failed", "o-5").length === 3);
+    expect(h.of("payment.failed", "o-5").map((p) => p.code)).toEqual([
+      "provider_error",
+      "provider_error",
+      "circuit_open",
+    ]);
+    expect(calls.charge).toBe(2);
+    const metrics = await (await fetch(`${h.running.url}/metrics`)).text();
+    expect(metrics).toMatch(/circuit_breaker_state\{[^}]*breaker="payment-provider"[^}]*\} 2/);
+  });
+
+  it("voids an order refunded before its request, so the late request charges nothing", async () => {
+    const { provider, calls } = countingProvider();
+    const h = await launch({ provider });
+    await h.saga.publish("order.compensation.payment.refund", refund("o-6"));
+    await waitFor(async () => (await fetch(`${h.running.url}/payments/o-6`)).status === 200);
+    await h.saga.publish("payment.requested", request("o-6", "tok_ok"));
+    await settle();
+    expect(calls.charge).toBe(0);
+    expect(h.events.filter((e) => e.payload.orderId === "o-6")).toEqual([]);
+    const record = (await (await fetch(`${h.running.url}/payments/o-6`)).json()) as { status: string };
+    expect(record.status).toBe("voided");
+  });
+
+  it("refunds a captured payment once even when the compensation arrives twice", async () => {
+    const { provider, calls } = countingProvider();
+    const h = await launch({ provider });
+    await h.saga.publish("payment.requested", request("o-7", "tok_ok"));
+    await waitFor(() => h.of("payment.processed", "o-7").length === 1);
+    await h.saga.publish("order.compensation.payment.refund", refund("o-7"));
+    await h.saga.publish("order.compensation.payment.refund", refund("o-7"));
+    const [refunded] = await waitFor(() =>
+      h.of("payment.refunded", "o-7").length ? h.of("payment.refunded", "o-7") : null,
+    );
+    await settle();
+    expect(h.of("payment.refund.requested", "o-7")).toHaveLength(1);
+    expect(h.of("payment.refunded", "o-7")).toHaveLength(1);
+    expect(calls.refunded).toBe(1);
+    expect(refunded).toMatchObject({ amount: 4200, currency: "USD" });
+    const record = (await (await fetch(`${h.running.url}/payments/o-7`)).json()) as Record<string, unknown>;
+    expect(record).toMatchObject({ status: "refunded", refundId: refunded?.refundId });
+  });
+});
+
+/** Every value stored in Redis, as text, keyed by key name. */
+async function dumpRedis(redis: Redis): Promise<Map<string, string>> {
+  const dump = new Map<string, string>();
+  for (const key of await redis.keys("*")) {
+    const type = await redis.type(key);
+    const value =
+      type === "string"
+        ? await redis.get(key)
+        : type === "hash"
+          ? await redis.hgetall(key)
+          : type === "stream"
+            ? await redis.xrange(key, "-", "+")
+            : type === "zset"
+              ? await redis.zrange(key, 0, -1)
+              : type === "set"
+                ? await redis.smembers(key)
+                : await redis.lrange(key, 0, -1);
+    dump.set(key, JSON.stringify(value));
+  }
+  return dump;
+}
+
+describeWithRedis("payment service (Redis platform)", (getRedis) => {
+  it("charges, refunds once, and stores no token anywhere but the saga's command stream", async () => {
+    const h = await start(createRedisPlatform({ url: getRedis().url }));
+    try {
+      await h.saga.publish("payment.requested", request("r-1", "tok_ok"));
+      await h.saga.publish("payment.requested", request("r-1", "tok_ok"));
+      await waitFor(() => h.of("payment.processed", "r-1").length === 1, 10_000);
+      await h.saga.publish("order.compensation.payment.refund", refund("r-1"));
+      await h.saga.publish("order.compensation.payment.refund", refund("r-1"));
+      await waitFor(() => h.of("payment.refunded", "r-1").length === 1, 10_000);
+      await settle();
+      expect(h.of("payment.processed", "r-1")).toHaveLength(1);
+      expect(h.of("payment.refund.requested", "r-1")).toHaveLength(1);
+      const record = (await (await fetch(`${h.running.url}/payments/r-1`)).json()) as { status: string };
+      expect(record.status).toBe("refunded");
+      const dump = await dumpRedis(getRedis().client());
+      expect([...dump.keys()].some((k) => k.startsWith("{payment}:provider:charge:"))).toBe(true);
+      // The command itself carries the token by contract (owned by order); nothing else may.
+      const leaks = [...dump].filter(
+        ([key, value]) => value.includes("tok_") && !key.startsWith("{order}:ev:payment.requested"),
+      );
+      expect(leaks).toEqual([]);
+      expect(h.logs.join("\n")).not.toContain("tok_");
+    } finally {
+      await h.stop();
+    }
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * The payment service: charges orders through a (simulated) provider behind a circuit breaker and
+ * a timeout, refunds them on compensation, and serves payment records to operators.
+ */
+import { randomUUID } from "node:crypto";
+import type { AllEvents } from "../../contracts/index.js";
+import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
+import { createPaymentHandlers } from "./handlers.js";
+import { MemoryProviderLedger, type PaymentProvider, SimulatedPaymentProvider } from "./provider.js";
+import { createProviderClient, PROVIDER_BREAKER } from "./provider-client.js";
+import { RedisProviderLedger } from "./provider-redis-ledger.js";
+import { RedisPaymentStore } from "./redis-store.js";
+import { registerPaymentRoutes } from "./routes.js";
+import { MemoryPaymentStore } from "./store.js";
+
+export interface PaymentServiceOptions {
+  /** Default: the simulated provider, its ledger in Redis when the platform has Redis. */
+  provider?: PaymentProvider;
+  /** Time budget of one provider call (default 2 s). */
+  timeoutMs?: number;
+  /** Consecutive provider failures that open the circuit (default 5). */
+  breakerFailureThreshold?: number;
+  /** How long the open circuit fails fast before a trial call (default 30 s). */
+  breakerOpenMs?: number;
+  /** Payment ids (default random UUIDs). */
+  newId?: () => string;
+}
+
+export function createPaymentService(
+  options: PaymentServiceOptions = {},
+): ServiceDefinition<typeof AllEvents> {
+  return {
+    name: "payment",
+    version: "1.0.0",
+    create: (deps) => {
+      const redis = deps.platform.redis;
+      const store = redis
+        ? new RedisPaymentStore(redis)
+        : new MemoryPaymentStore((messages) => deps.platform.transport.publish(messages));
+      const provider =
+        options.provider ??
+        new SimulatedPaymentProvider({
+          ledger: redis ? new RedisProviderLedger(redis) : new MemoryProviderLedger(),
+          now: deps.now,
+        });
+      deps.metrics.trackBreaker(PROVIDER_BREAKER);
+      const client = createProviderClient({
+        provider,
+        now: deps.now,
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        ...(options.breakerFailureThreshold === undefined
+          ? {}
+          : { failureThreshold: options.breakerFailureThreshold }),
+        ...(options.breakerOpenMs === undefined ? {} : { openMs: options.breakerOpenMs }),
+        onStateChange: (change) => {
+          deps.metrics.recordBreakerChange(change);
+          deps.logger.warn(
+            { breaker: change.breaker, from: change.from, to: change.to },
+            "circuit state changed",
+          );
+        },
+      });
+      const handlers = createPaymentHandlers({
+        store,
+        provider: client,
+        now: deps.now,
+        newId: options.newId ?? randomUUID,
+      });
+      const subscriber = deps
+        .subscriber()
+        .on("payment.requested", handlers.paymentRequested)
+        .on("order.compensation.payment.refund", handlers.refundRequested);
+      return {
+        subscribers: [subscriber],
+        routes: (app) => registerPaymentRoutes(app, store),
+      };
+    },
+  };
+}
+
+export const paymentService = createPaymentService();

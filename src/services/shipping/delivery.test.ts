@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { AllEvents } from "../../contracts/index.js";
+import { decodeEnvelope } from "../../lib/bus/envelope.js";
+import { Publisher } from "../../lib/bus/publisher.js";
+import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import { MemoryTransport } from "../../lib/bus/transports/memory.js";
+import { MemoryDeadLetterStore } from "../../lib/dlq/memory-dead-letter-store.js";
+import { deliverDue } from "./delivery.js";
+import { cancelledRecord, preparedRecord } from "./domain.js";
+import { MemoryShippingStore } from "./store.js";
+
+const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+const DELAY = 5_000;
+
+function setup() {
+  const sent: OutgoingMessage[] = [];
+  const store = new MemoryShippingStore(async (messages) => {
+    sent.push(...messages);
+  });
+  const publisher = new Publisher({
+    events: AllEvents,
+    transport: new MemoryTransport({ deadLetters: new MemoryDeadLetterStore() }),
+    source: { service: "shipping", instance: "test" },
+  });
+  let clock = T0;
+  const deps = { store, publisher, now: () => clock };
+  const prepare = async (orderId: string) => {
+    const record = preparedRecord(
+      { orderId, userId: "u", items: [{ productId: "p", quantity: 1 }] },
+      { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
+      `corr-${orderId}`,
+      T0,
+      DELAY,
+    );
+    await store.commit(record, null, [], { dueAt: T0 + DELAY });
+    return record;
+  };
+  return { sent, store, deps, prepare, advance: (ms: number) => (clock += ms) };
+}
+
+describe("scheduled delivery", () => {
+  it("delivers a prepared shipment once its delay has passed, with the saga's correlation id", async () => {
+    const { sent, store, deps, prepare, advance } = setup();
+    await prepare("o-1");
+    expect(await deliverDue(deps)).toBe(0);
+    advance(DELAY);
+    expect(await deliverDue(deps)).toBe(1);
+    expect(await deliverDue(deps)).toBe(0);
+    expect(sent.map((m) => m.topic)).toEqual(["shipping.shipment.delivered"]);
+    const envelope = decodeEnvelope(sent[0]?.body ?? "");
+    expect(envelope.correlationId).toBe("corr-o-1");
+    expect(envelope.payload).toEqual({
+      orderId: "o-1",
+      shipmentId: "s-o-1",
+      deliveredAt: new Date(T0 + DELAY).toISOString(),
+    });
+    expect((await store.get("o-1"))?.status).toBe("delivered");
+  });
+
+  it("delivers each shipment once when two instances poll at the same time", async () => {
+    const { sent, deps, prepare, advance } = setup();
+    await Promise.all(["o-1", "o-2", "o-3"].map(prepare));
+    advance(DELAY);
+    const counts = await Promise.all([deliverDue(deps), deliverDue(deps)]);
+    expect(counts[0] + counts[1]).toBe(3);
+    expect(sent).toHaveLength(3);
+  });
+
+  it("never delivers a cancelled shipment, and drops its stale schedule entry", async () => {
+    const { sent, store, deps, prepare, advance } = setup();
+    const record = await prepare("o-1");
+    await store.commit(cancelledRecord(record, "payment failed", new Date(T0).toISOString()), "prepared", []);
+    advance(DELAY);
+    expect(await deliverDue(deps)).toBe(0);
+    expect(sent).toEqual([]);
+    expect(await store.due(T0 + DELAY, 10)).toEqual([]);
+  });
+});

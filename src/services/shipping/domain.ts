@@ -1,0 +1,103 @@
+/**
+ * The shipping rules as pure functions: what a request, a cancellation or a due delivery should do
+ * given the order's shipment record, and the records that result. Times come in as arguments.
+ */
+import type { ShippingShipmentRequested } from "../../contracts/index.js";
+
+/**
+ * `voided` is the tombstone of a cancellation that arrived before the shipment was prepared: a late
+ * request for the order becomes a no-op. `rejected`: the carrier refused it (permanent).
+ */
+export type ShipmentStatus = "prepared" | "rejected" | "cancelled" | "delivered" | "voided";
+
+export interface ShipmentRecord {
+  orderId: string;
+  status: ShipmentStatus;
+  userId?: string;
+  items?: { productId: string; quantity: number }[];
+  shipmentId?: string;
+  trackingNumber?: string;
+  carrier?: string;
+  reason?: string;
+  /** Correlation id of the saga, carried onto the scheduled `shipping.shipment.delivered`. */
+  correlationId?: string;
+  /** When delivery is due (ISO); only while prepared. */
+  deliverAt?: string;
+  deliveredAt?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type PrepareDecision = { action: "prepare" } | { action: "skip"; why: string };
+
+/** One shipment per order: any record (even a tombstone) makes a request a no-op. */
+export const decidePrepare = (record: ShipmentRecord | undefined): PrepareDecision =>
+  record ? { action: "skip", why: `shipment already ${record.status}` } : { action: "prepare" };
+
+export type CancelDecision =
+  | { action: "void" }
+  | { action: "cancel"; record: ShipmentRecord }
+  | { action: "skip"; why: string };
+
+export function decideCancel(record: ShipmentRecord | undefined): CancelDecision {
+  if (!record) return { action: "void" };
+  if (record.status === "prepared") return { action: "cancel", record };
+  return { action: "skip", why: `shipment ${record.status}: nothing to cancel` };
+}
+
+/** Only a prepared shipment is ever delivered (never a cancelled or rejected one). */
+export const isDeliverable = (record: ShipmentRecord | undefined): record is ShipmentRecord =>
+  record?.status === "prepared" && record.shipmentId !== undefined;
+
+export function preparedRecord(
+  request: ShippingShipmentRequested,
+  shipment: { shipmentId: string; trackingNumber: string; carrier: string },
+  correlationId: string,
+  now: number,
+  deliveryDelayMs: number,
+): ShipmentRecord {
+  const at = new Date(now).toISOString();
+  return {
+    orderId: request.orderId,
+    status: "prepared",
+    userId: request.userId,
+    items: request.items.map((l) => ({ productId: l.productId, quantity: l.quantity })),
+    ...shipment,
+    correlationId,
+    deliverAt: new Date(now + deliveryDelayMs).toISOString(),
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+export const rejectedRecord = (
+  request: ShippingShipmentRequested,
+  reason: string,
+  at: string,
+): ShipmentRecord => ({
+  orderId: request.orderId,
+  status: "rejected",
+  userId: request.userId,
+  items: request.items.map((l) => ({ productId: l.productId, quantity: l.quantity })),
+  reason,
+  createdAt: at,
+  updatedAt: at,
+});
+
+export const voidedRecord = (orderId: string, reason: string, at: string): ShipmentRecord => ({
+  orderId,
+  status: "voided",
+  reason,
+  createdAt: at,
+  updatedAt: at,
+});
+
+export function cancelledRecord(record: ShipmentRecord, reason: string, at: string): ShipmentRecord {
+  const { deliverAt: _dropped, ...rest } = record;
+  return { ...rest, status: "cancelled", reason, updatedAt: at };
+}
+
+export function deliveredRecord(record: ShipmentRecord, at: string): ShipmentRecord {
+  const { deliverAt: _dropped, ...rest } = record;
+  return { ...rest, status: "delivered", deliveredAt: at, updatedAt: at };
+}

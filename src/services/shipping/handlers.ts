@@ -1,0 +1,134 @@
+/**
+ * Event handlers: load the order's shipment, decide (domain), ask the carrier, then save the
+ * shipment, its delivery schedule and its events in one atomic store write.
+ */
+import type {
+  AllEvents,
+  OrderCompensationShipmentCancel,
+  ShippingShipmentRequested,
+} from "../../contracts/index.js";
+import type { MessageContext } from "../../lib/bus/context.js";
+import { BusError } from "../../lib/bus/errors.js";
+import { TimeoutError, withTimeout } from "../../lib/resilience/index.js";
+import type { Carrier, CarrierOutcome } from "./carrier.js";
+import {
+  cancelledRecord,
+  decideCancel,
+  decidePrepare,
+  preparedRecord,
+  rejectedRecord,
+  voidedRecord,
+} from "./domain.js";
+import type { ShippingStore } from "./store.js";
+
+export type HandlerContext = Pick<
+  MessageContext<unknown, typeof AllEvents>,
+  "prepare" | "logger" | "envelope"
+>;
+
+export interface ShippingHandlerDeps {
+  store: ShippingStore;
+  carrier: Carrier;
+  now: () => number;
+  /** How long a carrier call may take before the request goes unanswered. */
+  carrierTimeoutMs: number;
+  deliveryDelayMs: number;
+}
+
+const MAX_ROUNDS = 3;
+
+export function createShippingHandlers(deps: ShippingHandlerDeps) {
+  const { store } = deps;
+  const at = () => new Date(deps.now()).toISOString();
+
+  /** The carrier's answer, or undefined when it did not answer in time. */
+  async function askCarrier(request: ShippingShipmentRequested): Promise<CarrierOutcome | undefined> {
+    try {
+      return await withTimeout(
+        (signal) => deps.carrier.prepare({ orderId: request.orderId, items: request.items }, signal),
+        deps.carrierTimeoutMs,
+      );
+    } catch (error) {
+      if (error instanceof TimeoutError) return undefined;
+      throw new BusError("CARRIER_UNAVAILABLE", `carrier call for order ${request.orderId} failed`, {
+        retryable: true,
+        cause: error,
+      });
+    }
+  }
+
+  async function shipmentRequested(request: ShippingShipmentRequested, ctx: HandlerContext): Promise<void> {
+    const decision = decidePrepare(await store.get(request.orderId));
+    if (decision.action === "skip") {
+      ctx.logger.debug({ orderId: request.orderId, why: decision.why }, "shipment request ignored");
+      return;
+    }
+    const outcome = await askCarrier(request);
+    if (!outcome) {
+      // Like a carrier call lost in flight: no reply; the saga's deadline compensates.
+      ctx.logger.warn({ orderId: request.orderId }, "carrier did not answer in time: no reply sent");
+      return;
+    }
+    if (!outcome.accepted) {
+      const message = ctx.prepare("shipping.shipment.failed", {
+        orderId: request.orderId,
+        reason: outcome.reason,
+        transient: false,
+      }).message;
+      await store.commit(rejectedRecord(request, outcome.reason, at()), null, [message]);
+      return;
+    }
+    const { shipmentId, trackingNumber, carrier } = outcome;
+    const record = preparedRecord(
+      request,
+      { shipmentId, trackingNumber, carrier },
+      ctx.envelope.correlationId,
+      deps.now(),
+      deps.deliveryDelayMs,
+    );
+    const message = ctx.prepare("shipping.shipment.prepared", {
+      orderId: request.orderId,
+      shipmentId,
+      trackingNumber,
+      carrier,
+    }).message;
+    const dueAt = Date.parse(record.deliverAt ?? record.createdAt);
+    if (!(await store.commit(record, null, [message], { dueAt }))) {
+      ctx.logger.info({ orderId: request.orderId }, "late shipment ignored: order already settled");
+    }
+  }
+
+  async function cancelRound(
+    command: OrderCompensationShipmentCancel,
+    ctx: HandlerContext,
+  ): Promise<boolean> {
+    const decision = decideCancel(await store.get(command.orderId));
+    if (decision.action === "skip") {
+      ctx.logger.debug({ orderId: command.orderId, why: decision.why }, "cancel ignored");
+      return true;
+    }
+    if (decision.action === "void") {
+      return store.commit(voidedRecord(command.orderId, command.reason, at()), null, []);
+    }
+    const cancelled = cancelledRecord(decision.record, command.reason, at());
+    const message = ctx.prepare("shipping.shipment.cancelled", {
+      orderId: command.orderId,
+      shipmentId: cancelled.shipmentId ?? "",
+    }).message;
+    return store.commit(cancelled, "prepared", [message], "unschedule");
+  }
+
+  async function cancelRequested(
+    command: OrderCompensationShipmentCancel,
+    ctx: HandlerContext,
+  ): Promise<void> {
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      if (await cancelRound(command, ctx)) return;
+    }
+    throw new BusError("SHIPMENT_CONTENDED", `shipment of order ${command.orderId} kept changing`, {
+      retryable: true,
+    });
+  }
+
+  return { shipmentRequested, cancelRequested };
+}

@@ -1,0 +1,18 @@
+/**
+ * The shipping service: its definition (for the embedded runner and `main.ts`), the simulated
+ * carrier, the scheduled delivery pass, and the state port with its adapters.
+ */
+export {
+  CARRIER_NAME,
+  type Carrier,
+  type CarrierOutcome,
+  type CarrierRequest,
+  SimulatedCarrier,
+  type SimulatedCarrierOptions,
+  trackingNumberFor,
+} from "./carrier.js";
+export { type DeliveryDeps, type DeliveryPoller, deliverDue, startDeliveryPoller } from "./delivery.js";
+export type { ShipmentRecord, ShipmentStatus } from "./domain.js";
+export { RedisShippingStore } from "./redis-store.js";
+export { createShippingService, type ShippingServiceOptions, shippingService } from "./service.js";
+export { MemoryShippingStore, type ScheduleChange, type ShippingStore } from "./store.js";

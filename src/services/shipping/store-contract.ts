@@ -1,0 +1,124 @@
+/** One behaviour suite for every ShippingStore adapter (memory and Redis). */
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { AllEvents } from "../../contracts/index.js";
+import { decodeEnvelope } from "../../lib/bus/envelope.js";
+import { Publisher } from "../../lib/bus/publisher.js";
+import { MemoryTransport } from "../../lib/bus/transports/memory.js";
+import { MemoryDeadLetterStore } from "../../lib/dlq/memory-dead-letter-store.js";
+import { cancelledRecord, deliveredRecord, preparedRecord, type ShipmentRecord } from "./domain.js";
+import type { ShippingStore } from "./store.js";
+
+export interface ShippingStoreHarness {
+  /** A store with no shipments and nothing scheduled. */
+  store: ShippingStore;
+  /** Bodies emitted on one of the shipping service's topics, oldest first. */
+  emitted(topic: string): Promise<string[]>;
+}
+
+const publisher = new Publisher({
+  events: AllEvents,
+  transport: new MemoryTransport({ deadLetters: new MemoryDeadLetterStore() }),
+  source: { service: "shipping", instance: "contract" },
+});
+
+const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+const DELAY = 5_000;
+const prepared = (orderId: string): ShipmentRecord =>
+  preparedRecord(
+    { orderId, userId: "u-1", items: [{ productId: "p-1", quantity: 2 }] },
+    { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000001", carrier: "SimShip" },
+    "corr-1",
+    T0,
+    DELAY,
+  );
+const preparedMessage = (orderId: string) =>
+  publisher.prepare("shipping.shipment.prepared", {
+    orderId,
+    shipmentId: `s-${orderId}`,
+    trackingNumber: "SIM0000000001",
+    carrier: "SimShip",
+  }).message;
+const deliveredMessage = (orderId: string) =>
+  publisher.prepare("shipping.shipment.delivered", {
+    orderId,
+    shipmentId: `s-${orderId}`,
+    deliveredAt: new Date(T0 + DELAY).toISOString(),
+  }).message;
+const ordersIn = (bodies: string[], orderId: string) =>
+  bodies.map((b) => decodeEnvelope(b).payload as { orderId: string }).filter((p) => p.orderId === orderId);
+const delivered = (orderId: string) => deliveredRecord(prepared(orderId), new Date(T0 + DELAY).toISOString());
+
+export function runShippingStoreContract(name: string, factory: () => Promise<ShippingStoreHarness>): void {
+  describe(`ShippingStore contract (${name})`, () => {
+    it("writes a shipment, its event and its due time together", async () => {
+      const { store, emitted } = await factory();
+      const orderId = `o-${randomUUID()}`;
+      const ok = await store.commit(prepared(orderId), null, [preparedMessage(orderId)], {
+        dueAt: T0 + DELAY,
+      });
+      expect(ok).toBe(true);
+      expect(await store.get(orderId)).toEqual(prepared(orderId));
+      expect(ordersIn(await emitted("shipping.shipment.prepared"), orderId)).toHaveLength(1);
+      expect(await store.due(T0 + DELAY - 1, 10)).toEqual([]);
+      expect(await store.due(T0 + DELAY, 10)).toEqual([orderId]);
+    });
+
+    it("writes, schedules and emits nothing when the status moved on", async () => {
+      const { store, emitted } = await factory();
+      const orderId = `o-${randomUUID()}`;
+      await store.commit(prepared(orderId), null, [preparedMessage(orderId)]);
+      const again = await store.commit(prepared(orderId), null, [preparedMessage(orderId)], { dueAt: T0 });
+      expect(again).toBe(false);
+      expect(await store.due(T0 + DELAY, 10)).toEqual([]);
+      expect(ordersIn(await emitted("shipping.shipment.prepared"), orderId)).toHaveLength(1);
+    });
+
+    it("takes a cancelled shipment off the schedule", async () => {
+      const { store } = await factory();
+      const orderId = `o-${randomUUID()}`;
+      await store.commit(prepared(orderId), null, [], { dueAt: T0 + DELAY });
+      const cancelled = cancelledRecord(prepared(orderId), "saga failed", new Date(T0).toISOString());
+      expect(await store.commit(cancelled, "prepared", [], "unschedule")).toBe(true);
+      expect(await store.due(T0 + DELAY, 10)).toEqual([]);
+      expect((await store.get(orderId))?.status).toBe("cancelled");
+    });
+
+    it("lets exactly one of two concurrent claims deliver a due shipment", async () => {
+      const { store, emitted } = await factory();
+      const orderId = `o-${randomUUID()}`;
+      await store.commit(prepared(orderId), null, [], { dueAt: T0 + DELAY });
+      const claims = await Promise.all([
+        store.claimDelivery(delivered(orderId), [deliveredMessage(orderId)]),
+        store.claimDelivery(delivered(orderId), [deliveredMessage(orderId)]),
+      ]);
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect(ordersIn(await emitted("shipping.shipment.delivered"), orderId)).toHaveLength(1);
+      expect((await store.get(orderId))?.status).toBe("delivered");
+      expect(await store.due(T0 + DELAY, 10)).toEqual([]);
+    });
+
+    it("never delivers a shipment that is no longer prepared, even if still scheduled", async () => {
+      const { store, emitted } = await factory();
+      const orderId = `o-${randomUUID()}`;
+      await store.commit(prepared(orderId), null, [], { dueAt: T0 + DELAY });
+      const cancelled = cancelledRecord(prepared(orderId), "saga failed", new Date(T0).toISOString());
+      await store.commit(cancelled, "prepared", []);
+      expect(await store.claimDelivery(delivered(orderId), [deliveredMessage(orderId)])).toBe(false);
+      expect((await store.get(orderId))?.status).toBe("cancelled");
+      expect(ordersIn(await emitted("shipping.shipment.delivered"), orderId)).toEqual([]);
+      expect(await store.due(T0 + DELAY, 10)).toEqual([]);
+    });
+
+    it("refuses to emit another service's events", async () => {
+      const { store } = await factory();
+      const orderId = `o-${randomUUID()}`;
+      const foreign = publisher.prepare("order.compensation.shipment.cancel", {
+        orderId,
+        reason: "x",
+      }).message;
+      await expect(store.commit(prepared(orderId), null, [foreign])).rejects.toThrow(/owned by order/);
+      expect(await store.get(orderId)).toBeUndefined();
+    });
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * The shipping state port and its in-memory adapter. A write carries the events it causes and its
+ * change to the delivery schedule, all in one atomic step (the outbox): in Redis one Lua script, in
+ * memory map updates and the transport publish with no `await` between them.
+ */
+import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import type { ShipmentRecord, ShipmentStatus } from "./domain.js";
+import { SHIPPING_OWNER } from "./keys.js";
+
+/** A write's effect on the delivery schedule: due at an epoch-ms time, or taken off it. */
+export type ScheduleChange = { dueAt: number } | "unschedule";
+
+export interface ShippingStore {
+  get(orderId: string): Promise<ShipmentRecord | undefined>;
+  /**
+   * If the order's status is `expected` (null: no record), writes `record`, applies `schedule` and
+   * emits `messages`, atomically. False (nothing written or emitted) when the status moved on.
+   */
+  commit(
+    record: ShipmentRecord,
+    expected: ShipmentStatus | null,
+    messages: readonly OutgoingMessage[],
+    schedule?: ScheduleChange,
+  ): Promise<boolean>;
+  /** Order ids due for delivery at `now`, earliest first. */
+  due(now: number, limit: number): Promise<string[]>;
+  /**
+   * Takes the order off the schedule and, if this caller is the one that took it and the shipment is
+   * still prepared, writes `record` and emits `messages`, atomically. Exactly one caller wins.
+   */
+  claimDelivery(record: ShipmentRecord, messages: readonly OutgoingMessage[]): Promise<boolean>;
+  /** Takes an order off the schedule without a write (its shipment is gone or no longer prepared). */
+  dropDue(orderId: string): Promise<void>;
+}
+
+export function assertOwnMessages(messages: readonly OutgoingMessage[]): void {
+  for (const m of messages) {
+    if (m.owner !== SHIPPING_OWNER)
+      throw new Error(`shipping store cannot emit ${m.topic} (owned by ${m.owner})`);
+  }
+}
+
+export type PublishFn = (messages: readonly OutgoingMessage[]) => Promise<void>;
+
+export class MemoryShippingStore implements ShippingStore {
+  private readonly records = new Map<string, ShipmentRecord>();
+  private readonly schedule = new Map<string, number>();
+
+  constructor(private readonly publish: PublishFn) {}
+
+  async get(orderId: string): Promise<ShipmentRecord | undefined> {
+    const record = this.records.get(orderId);
+    return record ? structuredClone(record) : undefined;
+  }
+
+  async commit(
+    record: ShipmentRecord,
+    expected: ShipmentStatus | null,
+    messages: readonly OutgoingMessage[],
+    schedule?: ScheduleChange,
+  ): Promise<boolean> {
+    assertOwnMessages(messages);
+    if ((this.records.get(record.orderId)?.status ?? null) !== expected) return false;
+    this.records.set(record.orderId, structuredClone(record));
+    if (schedule === "unschedule") this.schedule.delete(record.orderId);
+    else if (schedule) this.schedule.set(record.orderId, schedule.dueAt);
+    await this.emit(messages);
+    return true;
+  }
+
+  async due(now: number, limit: number): Promise<string[]> {
+    return [...this.schedule]
+      .filter(([, at]) => at <= now)
+      .sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))
+      .slice(0, limit)
+      .map(([orderId]) => orderId);
+  }
+
+  async claimDelivery(record: ShipmentRecord, messages: readonly OutgoingMessage[]): Promise<boolean> {
+    assertOwnMessages(messages);
+    if (record.status !== "delivered") throw new Error("claimDelivery writes a delivered record");
+    if (!this.schedule.delete(record.orderId)) return false;
+    if (this.records.get(record.orderId)?.status !== "prepared") return false;
+    this.records.set(record.orderId, structuredClone(record));
+    await this.emit(messages);
+    return true;
+  }
+
+  async dropDue(orderId: string): Promise<void> {
+    this.schedule.delete(orderId);
+  }
+
+  private emit(messages: readonly OutgoingMessage[]): Promise<void> {
+    return messages.length === 0 ? Promise.resolve() : this.publish(messages);
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The user service's HTTP-driven writes: load, decide (domain), then save the state and its event
+ * in one store call. Updates and deletes are optimistic: a write that raced another is retried on
+ * fresh state a few times before giving up with CONCURRENCY_CONFLICT.
+ */
+import type { AllEvents } from "../../contracts/catalog.js";
+import type { CreateUserBody, UpdateUserBody } from "../../contracts/http.js";
+import type { Publisher } from "../../lib/bus/publisher.js";
+import { AppError, notFound } from "../../lib/http/errors.js";
+import { applyUpdate, createdPayload, newUser, type User, updatedPayload } from "./domain.js";
+import type { StoredUser, UserStore, WriteResult } from "./store.js";
+
+export interface UserCommandsOptions {
+  store: UserStore;
+  publisher: Publisher<typeof AllEvents>;
+  now: () => number;
+  newId: () => string;
+  /** Attempts of an update or delete that keeps losing races (default 5). */
+  maxAttempts?: number;
+}
+
+export interface UserCommands {
+  get(id: string): Promise<User>;
+  create(body: CreateUserBody): Promise<User>;
+  update(id: string, body: UpdateUserBody): Promise<User>;
+  remove(id: string): Promise<void>;
+}
+
+const emailTaken = (email: string) => new AppError("EMAIL_TAKEN", `Email ${email} is already registered`);
+
+export function createUserCommands(options: UserCommandsOptions): UserCommands {
+  const { store, publisher } = options;
+  const maxAttempts = options.maxAttempts ?? 5;
+  const nowIso = () => new Date(options.now()).toISOString();
+
+  /** Runs `attempt` on fresh state until it does not lose a race with another write. */
+  async function optimistic<T>(id: string, attempt: (current: StoredUser) => Promise<[WriteResult, T]>) {
+    for (let i = 0; i < maxAttempts; i++) {
+      const current = await store.get(id);
+      if (!current) throw notFound("User", id);
+      const [result, value] = await attempt(current);
+      if (result.ok) return value;
+      if (result.code === "NOT_FOUND") throw notFound("User", id);
+      // EMAIL_TAKEN is thrown by the attempt itself, which knows the email; CONFLICT retries.
+    }
+    throw new AppError("CONCURRENCY_CONFLICT", `User ${id} kept changing; try again`, undefined, true);
+  }
+
+  return {
+    async get(id) {
+      const stored = await store.get(id);
+      if (!stored) throw notFound("User", id);
+      return stored.user;
+    },
+    async create(body) {
+      const user = newUser(body, options.newId(), nowIso());
+      const event = publisher.prepare("user.created", createdPayload(user));
+      const result = await store.create(user, [event.message]);
+      if (!result.ok) throw emailTaken(user.email);
+      return user;
+    },
+    update: (id, body) =>
+      optimistic(id, async (current) => {
+        const { user, changed } = applyUpdate(current.user, body, nowIso());
+        if (changed.length === 0) return [{ ok: true }, user];
+        const event = publisher.prepare("user.updated", updatedPayload(user, changed));
+        const result = await store.update(current, user, [event.message]);
+        if (!result.ok && result.code === "EMAIL_TAKEN") throw emailTaken(user.email);
+        return [result, user];
+      }),
+    remove: (id) =>
+      optimistic(id, async (current) => {
+        const event = publisher.prepare("user.deleted", { userId: id });
+        return [await store.remove(current, [event.message]), undefined];
+      }),
+  };
+}

@@ -1,0 +1,22 @@
+/**
+ * Every Redis key of the user service, under the hash tag `{user}` so a user, its email claim, the
+ * validation marks and the service's event streams share one slot (one Lua script may touch them all).
+ */
+import { eventStreamKey } from "../../lib/bus/transports/redis-stream-keys.js";
+
+export const USER_TAG = "user";
+
+/** Hash: `data` (the user as JSON) and `version` (bumped by every write, for optimistic updates). */
+export const userKey = (id: string): string => `{${USER_TAG}}:u:${id}`;
+
+/** String: the id of the user holding this (lower-cased) email. */
+export const emailKey = (email: string): string => `{${USER_TAG}}:email:${email}`;
+
+/** String: present when the id belonged to a deleted user (validation answers "deleted"). */
+export const deletedKey = (id: string): string => `{${USER_TAG}}:deleted:${id}`;
+
+/** String: the `user.validated` answer already given for an order (exactly one answer per order). */
+export const validationKey = (orderId: string): string => `{${USER_TAG}}:validated:${orderId}`;
+
+/** Stream of a user-owned event. */
+export const userEventStreamKey = (topic: string): string => eventStreamKey(USER_TAG, topic);

@@ -1,0 +1,138 @@
+/**
+ * Redis adapter of the user store. Each write is one Lua script that checks (email claim, version,
+ * dedupe mark), writes the state and XADDs the prepared events, so state and events never diverge
+ * and two concurrent creates with one email cannot both succeed.
+ */
+import type { Redis } from "ioredis";
+import { z } from "zod";
+import { EmailSchema, NotificationPreferencesSchema } from "../../contracts/common.js";
+import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import { FIELD_BODY } from "../../lib/bus/transports/redis-stream-keys.js";
+import { LuaScript } from "../../lib/eventstore/lua-script.js";
+import type { User, UserStatus } from "./domain.js";
+import { deletedKey, emailKey, userEventStreamKey, userKey, validationKey } from "./keys.js";
+import {
+  assertOwnEvents,
+  type StoredUser,
+  type UserStore,
+  type WriteFailure,
+  type WriteResult,
+} from "./store.js";
+
+/** XADDs KEYS[k0..] with the bodies ARGV[a0..], one per stream key. */
+const EMIT = `
+local function emit(k0, a0)
+  for i = 0, #KEYS - k0 do redis.call('XADD', KEYS[k0 + i], '*', '${FIELD_BODY}', ARGV[a0 + i]) end
+end
+`;
+
+// KEYS: email, user, streams...; ARGV: id, json, bodies...
+const CREATE = new LuaScript(`${EMIT}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'EMAIL_TAKEN' end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'data', ARGV[2], 'version', 1)
+emit(3, 3)
+return 'OK'`);
+
+// KEYS: user, old email, new email, streams...; ARGV: expected version, id, json, bodies...
+const UPDATE = new LuaScript(`${EMIT}
+local v = redis.call('HGET', KEYS[1], 'version')
+if not v then return 'NOT_FOUND' end
+if v ~= ARGV[1] then return 'CONFLICT' end
+local holder = redis.call('GET', KEYS[3])
+if holder and holder ~= ARGV[2] then return 'EMAIL_TAKEN' end
+if KEYS[2] ~= KEYS[3] then redis.call('DEL', KEYS[2]) end
+redis.call('SET', KEYS[3], ARGV[2])
+redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', tonumber(v) + 1)
+emit(4, 4)
+return 'OK'`);
+
+// KEYS: user, email, deleted mark, streams...; ARGV: expected version, bodies...
+const REMOVE = new LuaScript(`${EMIT}
+local v = redis.call('HGET', KEYS[1], 'version')
+if not v then return 'NOT_FOUND' end
+if v ~= ARGV[1] then return 'CONFLICT' end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SET', KEYS[3], '1')
+emit(4, 2)
+return 'OK'`);
+
+// KEYS: validation mark, streams...; ARGV: bodies...
+const VALIDATE = new LuaScript(`${EMIT}
+if not redis.call('SET', KEYS[1], '1', 'NX') then return 0 end
+emit(2, 1)
+return 1`);
+
+const UserRecordSchema = z.object({
+  id: z.string(),
+  email: EmailSchema,
+  name: z.string(),
+  phone: z.string().optional(),
+  preferences: NotificationPreferencesSchema,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+/** Stream keys of the messages; only the service's own events share its slot (one script may write them). */
+function streams(messages: readonly OutgoingMessage[]): string[] {
+  assertOwnEvents(messages);
+  return messages.map((m) => userEventStreamKey(m.topic));
+}
+const bodies = (messages: readonly OutgoingMessage[]) => messages.map((m) => m.body);
+
+function toResult(reply: unknown): WriteResult {
+  if (reply === "OK") return { ok: true };
+  return { ok: false, code: reply as WriteFailure };
+}
+
+export class RedisUserStore implements UserStore {
+  constructor(private readonly redis: Redis) {}
+
+  async get(id: string): Promise<StoredUser | undefined> {
+    const hash = await this.redis.hgetall(userKey(id));
+    if (hash.data === undefined || hash.version === undefined) return undefined;
+    const user: User = UserRecordSchema.parse(JSON.parse(hash.data));
+    return { user, version: Number(hash.version) };
+  }
+
+  async status(id: string): Promise<UserStatus> {
+    const replies = await this.redis.multi().exists(userKey(id)).exists(deletedKey(id)).exec();
+    const [active, deleted] = (replies ?? []).map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    });
+    if (active === 1) return "active";
+    return deleted === 1 ? "deleted" : "missing";
+  }
+
+  async create(user: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+    const keys = [emailKey(user.email), userKey(user.id), ...streams(messages)];
+    return toResult(await CREATE.run(this.redis, keys, [user.id, JSON.stringify(user), ...bodies(messages)]));
+  }
+
+  async update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+    const keys = [
+      userKey(next.id),
+      emailKey(previous.user.email),
+      emailKey(next.email),
+      ...streams(messages),
+    ];
+    const args = [previous.version, next.id, JSON.stringify(next), ...bodies(messages)];
+    return toResult(await UPDATE.run(this.redis, keys, args));
+  }
+
+  async remove(previous: StoredUser, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+    const id = previous.user.id;
+    const keys = [userKey(id), emailKey(previous.user.email), deletedKey(id), ...streams(messages)];
+    return toResult(await REMOVE.run(this.redis, keys, [previous.version, ...bodies(messages)]));
+  }
+
+  async recordValidation(orderId: string, messages: readonly OutgoingMessage[]): Promise<boolean> {
+    const reply = await VALIDATE.run(
+      this.redis,
+      [validationKey(orderId), ...streams(messages)],
+      bodies(messages),
+    );
+    return reply === 1;
+  }
+}

@@ -1,0 +1,214 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { AllEvents } from "../../contracts/catalog.js";
+import type { UserValidated } from "../../contracts/user.js";
+import { createLogger } from "../../lib/observability/logger.js";
+import { createMemoryPlatform, createRedisPlatform, type Platform } from "../../lib/runtime/platform.js";
+import { type RunningService, startService } from "../../lib/runtime/service-host.js";
+import { describeWithRedis } from "../../test-support/redis.js";
+import { sleep, waitFor } from "../../test-support/wait.js";
+import { userService } from "./service.js";
+import { type Observer, observe, testPublisher } from "./testing.js";
+
+interface Harness {
+  platform: Platform;
+  running: RunningService;
+  observer: Observer;
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
+}
+
+async function startHarness(platform: Platform): Promise<Harness> {
+  const observer = await observe(platform, [
+    "user.created",
+    "user.updated",
+    "user.deleted",
+    "user.validated",
+  ]);
+  const logger = createLogger({ service: "user", level: "silent" });
+  const running = await startService(userService, { events: AllEvents, platform, port: 0, logger });
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(running.url + path, {
+      method,
+      ...(body === undefined
+        ? {}
+        : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  };
+  return { platform, running, observer, call };
+}
+
+async function stopHarness(h: Harness): Promise<void> {
+  await h.running.stop();
+  await h.observer.stop();
+  await h.platform.close();
+}
+
+async function eventsOf(h: Harness, event: "user.created" | "user.updated" | "user.deleted", count: number) {
+  await waitFor(() => h.observer.of(event).length >= count, 5_000, `${count} ${event}`);
+  return h.observer.of(event);
+}
+
+const answers = (h: Harness, orderId: string) =>
+  h.observer
+    .of("user.validated")
+    .map((e) => e.payload as UserValidated)
+    .filter((p) => p.orderId === orderId);
+
+async function createManyWithOneEmail(h: Harness): Promise<number[]> {
+  const responses = await Promise.all(
+    Array.from({ length: 10 }, (_, i) =>
+      h.call("POST", "/users", { email: "race@x.test", name: `Racer ${i}` }),
+    ),
+  );
+  return responses.map((r) => r.status).sort();
+}
+
+describe("user service (memory platform)", () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness(createMemoryPlatform());
+  });
+  afterEach(async () => {
+    await stopHarness(h);
+  });
+
+  it("creates a user (201), serves it, and emits user.created with the lower-cased email", async () => {
+    const created = await h.call("POST", "/users", { email: "Ann@X.test", name: "Ann" });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      email: "ann@x.test",
+      name: "Ann",
+      preferences: { email: true, push: true, sms: false },
+    });
+    const id = String(created.body.id);
+    expect((await h.call("GET", `/users/${id}`)).body).toEqual(created.body);
+    const [event] = await eventsOf(h, "user.created", 1);
+    expect(event?.payload).toEqual({
+      userId: id,
+      email: "ann@x.test",
+      name: "Ann",
+      preferences: created.body.preferences,
+    });
+    expect(event?.source.service).toBe("user");
+  });
+
+  it("rejects an invalid body with 400 and its issues", async () => {
+    const response = await h.call("POST", "/users", { email: "not-an-email", name: "" });
+    expect(response.status).toBe(400);
+    expect(response.body).toMatchObject({ error: { code: "VALIDATION_FAILED" } });
+  });
+
+  it("answers 409 EMAIL_TAKEN for an email already registered, whatever its case", async () => {
+    await h.call("POST", "/users", { email: "dup@x.test", name: "A" });
+    const second = await h.call("POST", "/users", { email: "DUP@x.test", name: "B" });
+    expect(second.status).toBe(409);
+    expect(second.body).toMatchObject({ error: { code: "EMAIL_TAKEN" } });
+  });
+
+  it("lets exactly one of 10 parallel creates with one email succeed", async () => {
+    expect(await createManyWithOneEmail(h)).toEqual([201, ...Array(9).fill(409)]);
+  });
+
+  it("updates partially, emits user.updated with the changed fields, and nothing for a no-op", async () => {
+    const id = String((await h.call("POST", "/users", { email: "u@x.test", name: "U" })).body.id);
+    const first = await h.call("PUT", `/users/${id}`, { name: "Renamed", preferences: { push: false } });
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({
+      name: "Renamed",
+      preferences: { email: true, push: false, sms: false },
+    });
+    expect((await h.call("PUT", `/users/${id}`, { name: "Renamed" })).status).toBe(200);
+    await h.call("PUT", `/users/${id}`, { phone: "+1 555 0100" });
+    const updates = await eventsOf(h, "user.updated", 2);
+    expect(updates.map((e) => (e.payload as { changed: string[] }).changed)).toEqual([
+      ["name", "preferences"],
+      ["phone"],
+    ]);
+  });
+
+  it("answers 404 for an unknown user and 409 when an update takes another user's email", async () => {
+    expect((await h.call("GET", "/users/nobody")).status).toBe(404);
+    expect((await h.call("PUT", "/users/nobody", { name: "X" })).status).toBe(404);
+    await h.call("POST", "/users", { email: "a@x.test", name: "A" });
+    const b = String((await h.call("POST", "/users", { email: "b@x.test", name: "B" })).body.id);
+    expect((await h.call("PUT", `/users/${b}`, { email: "A@x.test" })).status).toBe(409);
+  });
+
+  it("deletes a user (204): gone, its email free again, user.deleted emitted once", async () => {
+    const id = String((await h.call("POST", "/users", { email: "d@x.test", name: "D" })).body.id);
+    expect((await h.call("DELETE", `/users/${id}`)).status).toBe(204);
+    expect((await h.call("GET", `/users/${id}`)).status).toBe(404);
+    expect((await h.call("DELETE", `/users/${id}`)).status).toBe(404);
+    expect((await h.call("POST", "/users", { email: "d@x.test", name: "D2" })).status).toBe(201);
+    const deleted = await eventsOf(h, "user.deleted", 1);
+    expect(deleted[0]?.payload).toEqual({ userId: id });
+  });
+
+  it("validates an order's user: valid, deleted or not_found", async () => {
+    const active = String((await h.call("POST", "/users", { email: "v@x.test", name: "V" })).body.id);
+    const gone = String((await h.call("POST", "/users", { email: "g@x.test", name: "G" })).body.id);
+    await h.call("DELETE", `/users/${gone}`);
+    const order = testPublisher(h.platform);
+    await order.publish("user.validation.requested", { orderId: "o-active", userId: active });
+    await order.publish("user.validation.requested", { orderId: "o-gone", userId: gone });
+    await order.publish("user.validation.requested", { orderId: "o-none", userId: "nobody" });
+    await waitFor(() => h.observer.of("user.validated").length === 3);
+    expect(answers(h, "o-active")).toEqual([{ orderId: "o-active", userId: active, valid: true }]);
+    expect(answers(h, "o-gone")).toEqual([
+      { orderId: "o-gone", userId: gone, valid: false, reason: "deleted" },
+    ]);
+    expect(answers(h, "o-none")).toEqual([
+      { orderId: "o-none", userId: "nobody", valid: false, reason: "not_found" },
+    ]);
+  });
+
+  it("answers a validation request delivered twice (same message, and a re-sent copy) once", async () => {
+    const order = testPublisher(h.platform);
+    const request = order.prepare("user.validation.requested", { orderId: "o-dup", userId: "u-x" });
+    await h.platform.transport.publish([request.message, request.message]);
+    await order.publish("user.validation.requested", { orderId: "o-dup", userId: "u-x" });
+    await order.publish("user.validation.requested", { orderId: "o-sentinel", userId: "u-x" });
+    await waitFor(() => answers(h, "o-sentinel").length === 1);
+    await sleep(50);
+    expect(answers(h, "o-dup")).toHaveLength(1);
+  });
+});
+
+describeWithRedis("user service (Redis platform)", (getRedis) => {
+  let h: Harness;
+  beforeEach(async () => {
+    await getRedis().flush();
+    h = await startHarness(createRedisPlatform({ url: getRedis().url }));
+  });
+  afterEach(async () => {
+    await stopHarness(h);
+  });
+
+  it("creates, validates and deletes a user, with events on the streams", async () => {
+    const id = String((await h.call("POST", "/users", { email: "R@x.test", name: "R" })).body.id);
+    expect((await h.call("GET", `/users/${id}`)).body).toMatchObject({ id, email: "r@x.test" });
+    const order = testPublisher(h.platform);
+    await order.publish("user.validation.requested", { orderId: "o-r", userId: id });
+    await order.publish("user.validation.requested", { orderId: "o-r", userId: id });
+    await waitFor(() => answers(h, "o-r").length === 1);
+    expect(answers(h, "o-r")[0]).toMatchObject({ valid: true });
+    expect((await h.call("DELETE", `/users/${id}`)).status).toBe(204);
+    await waitFor(
+      () => h.observer.of("user.created").length === 1 && h.observer.of("user.deleted").length === 1,
+    );
+    await order.publish("user.validation.requested", { orderId: "o-r2", userId: id });
+    await waitFor(() => answers(h, "o-r2").length === 1);
+    expect(answers(h, "o-r2")[0]).toMatchObject({ valid: false, reason: "deleted" });
+    expect(answers(h, "o-r")).toHaveLength(1);
+  });
+
+  it("lets exactly one of 10 parallel creates with one email succeed", async () => {
+    expect(await createManyWithOneEmail(h)).toEqual([201, ...Array(9).fill(409)]);
+    await waitFor(() => h.observer.of("user.created").length === 1);
+  });
+});

@@ -1,0 +1,45 @@
+/**
+ * The user service: owns users (unique emails), publishes their lifecycle events and answers the
+ * saga's validation requests. Redis store when the platform has Redis, memory store otherwise.
+ */
+import type { AllEvents } from "../../contracts/catalog.js";
+import { newMessageId } from "../../lib/bus/envelope.js";
+import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
+import { createUserCommands } from "./commands.js";
+import { registerUserHandlers } from "./handlers.js";
+import { RedisUserStore } from "./redis-store.js";
+import { userRoutes } from "./routes.js";
+import { MemoryUserStore, type UserStore } from "./store.js";
+
+export interface UserServiceOptions {
+  /** Id generator for new users (default UUIDv7). */
+  newId?: () => string;
+  /** Overrides the platform-chosen store (tests). */
+  store?: UserStore;
+}
+
+export function createUserService(options: UserServiceOptions = {}): ServiceDefinition<typeof AllEvents> {
+  return {
+    name: "user",
+    version: "1.0.0",
+    create: (deps) => {
+      const redis = deps.platform.redis;
+      const store =
+        options.store ??
+        (redis
+          ? new RedisUserStore(redis)
+          : new MemoryUserStore((messages) => deps.platform.transport.publish(messages)));
+      const commands = createUserCommands({
+        store,
+        publisher: deps.publisher,
+        now: deps.now,
+        newId: options.newId ?? newMessageId,
+      });
+      const subscriber = deps.subscriber();
+      registerUserHandlers(subscriber, store);
+      return { subscribers: [subscriber], routes: userRoutes(commands) };
+    },
+  };
+}
+
+export const userService: ServiceDefinition<typeof AllEvents> = createUserService();

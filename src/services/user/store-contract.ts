@@ -1,0 +1,129 @@
+/**
+ * The behaviour every user store adapter must have, run by the memory and the Redis test files:
+ * atomic state + events, unique emails under concurrency, optimistic updates, tombstones, and one
+ * validation answer per order.
+ */
+import { beforeEach, describe, expect, it } from "vitest";
+import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import { newUser, type User } from "./domain.js";
+import type { UserStore } from "./store.js";
+
+export interface UserStoreFixture {
+  store: UserStore;
+  /** Bodies emitted so far on a user-owned topic, in order. */
+  emitted(topic: string): Promise<string[]>;
+}
+
+let seq = 0;
+const message = (topic: string, owner = "user"): OutgoingMessage => {
+  seq += 1;
+  return { topic, owner, id: `m-${seq}`, body: `${topic}#${seq}` };
+};
+
+const user = (id: string, email: string): User =>
+  newUser({ email, name: `Name ${id}` }, id, "2024-01-01T00:00:00.000Z");
+
+export function runUserStoreContract(name: string, factory: () => Promise<UserStoreFixture>): void {
+  describe(`user store contract: ${name}`, () => {
+    let fx: UserStoreFixture;
+    beforeEach(async () => {
+      fx = await factory();
+    });
+
+    it("stores a created user at version 1 and emits its event with it", async () => {
+      const created = message("user.created");
+      expect(await fx.store.create(user("u1", "a@x.test"), [created])).toEqual({ ok: true });
+      expect(await fx.store.get("u1")).toEqual({ user: user("u1", "a@x.test"), version: 1 });
+      expect(await fx.store.status("u1")).toBe("active");
+      expect(await fx.emitted("user.created")).toEqual([created.body]);
+    });
+
+    it("refuses a second user with a taken email and emits nothing for it", async () => {
+      await fx.store.create(user("u1", "a@x.test"), [message("user.created")]);
+      const result = await fx.store.create(user("u2", "a@x.test"), [message("user.created")]);
+      expect(result).toEqual({ ok: false, code: "EMAIL_TAKEN" });
+      expect(await fx.store.get("u2")).toBeUndefined();
+      expect(await fx.emitted("user.created")).toHaveLength(1);
+    });
+
+    it("lets exactly one of many concurrent creates claim an email", async () => {
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          fx.store.create(user(`c${i}`, "same@x.test"), [message("user.created")]),
+        ),
+      );
+      expect(results.filter((r) => r.ok)).toHaveLength(1);
+      expect(await fx.emitted("user.created")).toHaveLength(1);
+    });
+
+    it("moves the email claim on update: the old email is free, the new one taken", async () => {
+      await fx.store.create(user("u1", "old@x.test"), [message("user.created")]);
+      const previous = (await fx.store.get("u1"))!;
+      const next = { ...previous.user, email: "new@x.test" };
+      expect(await fx.store.update(previous, next, [message("user.updated")])).toEqual({ ok: true });
+      expect((await fx.store.get("u1"))?.version).toBe(2);
+      expect((await fx.store.create(user("u2", "old@x.test"), [])).ok).toBe(true);
+      expect(await fx.store.create(user("u3", "new@x.test"), [])).toEqual({ ok: false, code: "EMAIL_TAKEN" });
+      expect(await fx.emitted("user.updated")).toHaveLength(1);
+    });
+
+    it("refuses an update to an email another user holds", async () => {
+      await fx.store.create(user("u1", "a@x.test"), []);
+      await fx.store.create(user("u2", "b@x.test"), []);
+      const previous = (await fx.store.get("u2"))!;
+      const result = await fx.store.update(previous, { ...previous.user, email: "a@x.test" }, [
+        message("user.updated"),
+      ]);
+      expect(result).toEqual({ ok: false, code: "EMAIL_TAKEN" });
+      expect((await fx.store.get("u2"))?.user.email).toBe("b@x.test");
+      expect(await fx.emitted("user.updated")).toEqual([]);
+    });
+
+    it("refuses an update based on a stale version (no lost update)", async () => {
+      await fx.store.create(user("u1", "a@x.test"), []);
+      const stale = (await fx.store.get("u1"))!;
+      await fx.store.update(stale, { ...stale.user, name: "First" }, [message("user.updated")]);
+      const result = await fx.store.update(stale, { ...stale.user, name: "Second" }, [
+        message("user.updated"),
+      ]);
+      expect(result).toEqual({ ok: false, code: "CONFLICT" });
+      expect((await fx.store.get("u1"))?.user.name).toBe("First");
+      expect(await fx.emitted("user.updated")).toHaveLength(1);
+    });
+
+    it("deletes a user: gone, email free again, id remembered as deleted", async () => {
+      await fx.store.create(user("u1", "a@x.test"), []);
+      const previous = (await fx.store.get("u1"))!;
+      expect(await fx.store.remove(previous, [message("user.deleted")])).toEqual({ ok: true });
+      expect(await fx.store.get("u1")).toBeUndefined();
+      expect(await fx.store.status("u1")).toBe("deleted");
+      expect((await fx.store.create(user("u2", "a@x.test"), [])).ok).toBe(true);
+      expect(await fx.store.remove(previous, [message("user.deleted")])).toEqual({
+        ok: false,
+        code: "NOT_FOUND",
+      });
+      expect(await fx.emitted("user.deleted")).toHaveLength(1);
+    });
+
+    it("reports an unknown id as missing", async () => {
+      expect(await fx.store.status("nobody")).toBe("missing");
+      expect(await fx.store.get("nobody")).toBeUndefined();
+    });
+
+    it("answers an order's validation once: the second record changes and emits nothing", async () => {
+      expect(await fx.store.recordValidation("o1", [message("user.validated")])).toBe(true);
+      expect(await fx.store.recordValidation("o1", [message("user.validated")])).toBe(false);
+      expect(await fx.store.recordValidation("o2", [message("user.validated")])).toBe(true);
+      expect(await fx.emitted("user.validated")).toHaveLength(2);
+    });
+
+    it("refuses to write another service's events with its state", async () => {
+      await expect(
+        fx.store.create(user("u1", "a@x.test"), [message("order.placed", "order")]),
+      ).rejects.toMatchObject({
+        code: "FOREIGN_EVENT",
+      });
+      expect(await fx.store.get("u1")).toBeUndefined();
+    });
+  });
+}

@@ -1,0 +1,113 @@
+/**
+ * The user service's state port and its in-memory adapter. Every write takes the outgoing messages
+ * prepared for it and emits them atomically with the change (the outbox): the Redis adapter in one
+ * Lua script, the memory adapter by mutating its maps and publishing with no await in between.
+ */
+import { BusError } from "../../lib/bus/errors.js";
+import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import type { User, UserStatus } from "./domain.js";
+import { USER_TAG } from "./keys.js";
+
+/** A user with the version its writes are checked against (optimistic concurrency). */
+export interface StoredUser {
+  user: User;
+  version: number;
+}
+
+export type WriteFailure = "EMAIL_TAKEN" | "NOT_FOUND" | "CONFLICT";
+export type WriteResult = { ok: true } | { ok: false; code: WriteFailure };
+
+export type Publish = (messages: readonly OutgoingMessage[]) => Promise<void>;
+
+export interface UserStore {
+  get(id: string): Promise<StoredUser | undefined>;
+  status(id: string): Promise<UserStatus>;
+  /** Claims the email and stores the user; EMAIL_TAKEN when another user holds the email. */
+  create(user: User, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
+  /**
+   * Replaces `previous` by `next` (moving the email claim when it changed). CONFLICT when the user
+   * was written since `previous` was read, NOT_FOUND when it is gone.
+   */
+  update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
+  /** Deletes the user, frees its email and remembers the id as deleted. */
+  remove(previous: StoredUser, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
+  /** Records the answer to an order's validation; false (nothing emitted) when already answered. */
+  recordValidation(orderId: string, messages: readonly OutgoingMessage[]): Promise<boolean>;
+}
+
+/**
+ * Only the service's own events may be written with its state: on Redis their streams share the
+ * service's slot, which is what makes the single-script write legal on a cluster.
+ */
+export function assertOwnEvents(messages: readonly OutgoingMessage[]): void {
+  for (const m of messages) {
+    if (m.owner !== USER_TAG) {
+      throw new BusError("FOREIGN_EVENT", `the user store cannot emit "${m.topic}" owned by "${m.owner}"`);
+    }
+  }
+}
+
+const ok: WriteResult = { ok: true };
+const fail = (code: WriteFailure): WriteResult => ({ ok: false, code });
+
+export class MemoryUserStore implements UserStore {
+  private readonly users = new Map<string, StoredUser>();
+  private readonly emails = new Map<string, string>();
+  private readonly deleted = new Set<string>();
+  private readonly validations = new Set<string>();
+
+  constructor(private readonly publish: Publish) {}
+
+  async get(id: string): Promise<StoredUser | undefined> {
+    const stored = this.users.get(id);
+    return stored && structuredClone(stored);
+  }
+
+  async status(id: string): Promise<UserStatus> {
+    if (this.users.has(id)) return "active";
+    return this.deleted.has(id) ? "deleted" : "missing";
+  }
+
+  async create(user: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+    assertOwnEvents(messages);
+    if (this.emails.has(user.email)) return fail("EMAIL_TAKEN");
+    this.emails.set(user.email, user.id);
+    this.users.set(user.id, { user: structuredClone(user), version: 1 });
+    await this.publish(messages);
+    return ok;
+  }
+
+  async update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+    assertOwnEvents(messages);
+    const current = this.users.get(next.id);
+    if (!current) return fail("NOT_FOUND");
+    if (current.version !== previous.version) return fail("CONFLICT");
+    const holder = this.emails.get(next.email);
+    if (holder !== undefined && holder !== next.id) return fail("EMAIL_TAKEN");
+    if (next.email !== current.user.email) this.emails.delete(current.user.email);
+    this.emails.set(next.email, next.id);
+    this.users.set(next.id, { user: structuredClone(next), version: current.version + 1 });
+    await this.publish(messages);
+    return ok;
+  }
+
+  async remove(previous: StoredUser, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+    assertOwnEvents(messages);
+    const current = this.users.get(previous.user.id);
+    if (!current) return fail("NOT_FOUND");
+    if (current.version !== previous.version) return fail("CONFLICT");
+    this.users.delete(previous.user.id);
+    this.emails.delete(current.user.email);
+    this.deleted.add(previous.user.id);
+    await this.publish(messages);
+    return ok;
+  }
+
+  async recordValidation(orderId: string, messages: readonly OutgoingMessage[]): Promise<boolean> {
+    assertOwnEvents(messages);
+    if (this.validations.has(orderId)) return false;
+    this.validations.add(orderId);
+    await this.publish(messages);
+    return true;
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * The API gateway: the only public HTTP entry. It validates input at the edge, authenticates
+ * callers (when keys are configured), and forwards to healthy service instances found in the
+ * registry, each behind its own circuit breaker. It registers itself as service `gateway`, runs the
+ * health checker that deregisters dead instances, and serves the DLQ operations and its metrics.
+ */
+import type { FastifyInstance } from "fastify";
+import { AllEvents } from "../contracts/catalog.js";
+import { Publisher } from "../lib/bus/publisher.js";
+import { type ServiceAgent, startServiceAgent } from "../lib/discovery/agent.js";
+import { type HealthChecker, startHealthChecker } from "../lib/discovery/health-checker.js";
+import type { DiscoveryPublish, ServiceRegistry } from "../lib/discovery/types.js";
+import { DeadLetterQueue } from "../lib/dlq/dead-letter-queue.js";
+import { createHttpServer } from "../lib/http/server.js";
+import { createLogger, type Logger } from "../lib/observability/logger.js";
+import { Metrics } from "../lib/observability/metrics.js";
+import { startMetricsReporter } from "../lib/observability/metrics-reporter.js";
+import type { Platform } from "../lib/runtime/platform.js";
+import { newInstanceId } from "../lib/runtime/service-host.js";
+import { installApiKeyAuth } from "./auth.js";
+import { installJsonBodyParser } from "./json-body.js";
+import { buildOpenApiDocument } from "./openapi.js";
+import { type GatewayBreakerOptions, UpstreamProxy } from "./proxy.js";
+import { dlqRouteDocs, registerDlqRoutes } from "./routes/dlq.js";
+import { proxyRoutes, registerProxyRoutes } from "./routes/proxied.js";
+import { registerSystemRoutes, systemRouteDocs } from "./routes/system.js";
+
+export const GATEWAY_SERVICE = "gateway";
+export const GATEWAY_VERSION = "1.0.0";
+
+export interface GatewayOptions {
+  platform: Platform;
+  /** Where instances are found and the gateway registers itself (default: the platform's). */
+  registry?: ServiceRegistry;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Address to bind (default 127.0.0.1). */
+  host?: string;
+  /** Address announced in the registry (default: `host`, or 127.0.0.1 when binding every interface). */
+  advertiseAddress?: string;
+  logger?: Logger;
+  /** When non-empty, every route but /health needs one of these keys. Empty (default): no auth. */
+  apiKeys?: readonly string[];
+  /** Time budget of one upstream attempt (default 10 000 ms): then 504 UPSTREAM_TIMEOUT. */
+  upstreamTimeoutMs?: number;
+  /** Instances tried for one request at most (default 3). */
+  maxAttempts?: number;
+  /** Health check round period (default 10 000 ms); 0 disables the checker. */
+  healthCheckIntervalMs?: number;
+  healthCheckTimeoutMs?: number;
+  /** Consecutive failed checks that deregister an instance (default 3). */
+  unhealthyThreshold?: number;
+  heartbeatIntervalMs?: number;
+  /** How long the instance list of a service is reused (default 1 000 ms). */
+  discoveryCacheTtlMs?: number;
+  breaker?: GatewayBreakerOptions;
+  /** Largest request body in bytes (default 64 KiB): larger gets 413. */
+  bodyLimit?: number;
+  instanceId?: string;
+  now?: () => number;
+}
+
+export interface Gateway {
+  url: string;
+  port: number;
+  instanceId: string;
+  app: FastifyInstance;
+  metrics: Metrics;
+  proxy: UpstreamProxy;
+  stop(): Promise<void>;
+}
+
+/** Services the gateway reports on even while none of their instances is registered. */
+const KNOWN_SERVICES = new Set([
+  ...proxyRoutes.map((r) => r.service),
+  "payment",
+  "shipping",
+  GATEWAY_SERVICE,
+]);
+
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const { platform } = options;
+  const registry = options.registry ?? platform.registry;
+  const now = options.now ?? Date.now;
+  const instanceId = options.instanceId ?? newInstanceId(GATEWAY_SERVICE);
+  const logger = options.logger ?? createLogger({ service: GATEWAY_SERVICE, instance: instanceId });
+  const metrics = new Metrics({ service: GATEWAY_SERVICE, defaultMetrics: true, now });
+  const proxy = createProxy(options, registry, metrics, logger, now);
+  const apiKeys = options.apiKeys ?? [];
+  const app = buildApp({ options, platform, registry, proxy, metrics, instanceId, apiKeys, now });
+  const host = options.host ?? "127.0.0.1";
+  try {
+    await app.listen({ port: options.port ?? 8080, host });
+  } catch (error) {
+    await proxy.close();
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : (options.port ?? 8080);
+  const background = await startBackground(options, {
+    registry,
+    proxy,
+    metrics,
+    logger,
+    instanceId,
+    port,
+    host,
+  }).catch(async (error: unknown) => {
+    await app.close();
+    await proxy.close();
+    throw error;
+  });
+  logger.info({ port, auth: apiKeys.length > 0 }, "gateway started");
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    instanceId,
+    app,
+    metrics,
+    proxy,
+    stop: () => {
+      stopping ??= (async () => {
+        await background.agent.stop();
+        await app.close();
+        await background.stop();
+        await proxy.close();
+        logger.info("gateway stopped");
+      })();
+      return stopping;
+    },
+  };
+}
+
+function createProxy(
+  options: GatewayOptions,
+  registry: ServiceRegistry,
+  metrics: Metrics,
+  logger: Logger,
+  now: () => number,
+): UpstreamProxy {
+  return new UpstreamProxy({
+    registry,
+    ...(options.upstreamTimeoutMs === undefined ? {} : { timeoutMs: options.upstreamTimeoutMs }),
+    ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+    ...(options.discoveryCacheTtlMs === undefined
+      ? {}
+      : { discoveryCacheTtlMs: options.discoveryCacheTtlMs }),
+    ...(options.breaker ? { breaker: options.breaker } : {}),
+    onBreakerChange: (change) => {
+      metrics.recordBreakerChange(change);
+      logger.warn({ breaker: change.breaker, from: change.from, to: change.to }, "upstream circuit changed");
+    },
+    logger,
+    now,
+  });
+}
+
+interface AppParts {
+  options: GatewayOptions;
+  platform: Platform;
+  registry: ServiceRegistry;
+  proxy: UpstreamProxy;
+  metrics: Metrics;
+  instanceId: string;
+  apiKeys: readonly string[];
+  now: () => number;
+}
+
+function buildApp(parts: AppParts): FastifyInstance {
+  const { platform, proxy, metrics, now } = parts;
+  const app = createHttpServer({ bodyLimit: parts.options.bodyLimit ?? 64 * 1024 });
+  installJsonBodyParser(app);
+  installApiKeyAuth(app, parts.apiKeys);
+  app.addHook("onResponse", async (request, reply) => {
+    metrics.recordHttp({
+      route: request.routeOptions.url ?? "unmatched",
+      method: request.method,
+      status: reply.statusCode,
+      durationMs: reply.elapsedTime,
+    });
+  });
+  const docs = [...systemRouteDocs, ...proxyRoutes, ...dlqRouteDocs];
+  const openapi = buildOpenApiDocument(docs, {
+    version: GATEWAY_VERSION,
+    authRequired: parts.apiKeys.length > 0,
+  });
+  const healthTimeoutMs = parts.options.healthCheckTimeoutMs ?? 2_000;
+  registerSystemRoutes(app, {
+    registry: parts.registry,
+    metrics,
+    instanceId: parts.instanceId,
+    version: GATEWAY_VERSION,
+    knownServices: KNOWN_SERVICES,
+    ping: () => platform.ping(),
+    healthGet: (instance) => proxy.get(instance, "/health", healthTimeoutMs),
+    openapi: () => openapi,
+    now,
+  });
+  registerProxyRoutes(app, proxyRoutes, proxy);
+  const redeliver = platform.transport.redeliver.bind(platform.transport);
+  registerDlqRoutes(app, new DeadLetterQueue({ store: platform.deadLetters, redeliver, now }));
+  return app;
+}
+
+interface BackgroundParts {
+  registry: ServiceRegistry;
+  proxy: UpstreamProxy;
+  metrics: Metrics;
+  logger: Logger;
+  instanceId: string;
+  port: number;
+  host: string;
+}
+
+/**
+ * Registration with heartbeats, the health checker, the pruning of breakers of gone instances, and
+ * `metrics.*` events (breaker changes) on the hint bus.
+ */
+async function startBackground(
+  options: GatewayOptions,
+  parts: BackgroundParts,
+): Promise<{ agent: ServiceAgent; stop(): Promise<void> }> {
+  const { registry, proxy, logger } = parts;
+  const hints = new Publisher({
+    events: AllEvents,
+    transport: options.platform.hints,
+    source: { service: GATEWAY_SERVICE, instance: parts.instanceId },
+  });
+  const publish: DiscoveryPublish = async (event, payload) => {
+    await hints.publish(event as never, payload as never);
+  };
+  const anyAddress = parts.host === "0.0.0.0" || parts.host === "::";
+  const agent = await startServiceAgent({
+    registry,
+    instance: {
+      service: GATEWAY_SERVICE,
+      instanceId: parts.instanceId,
+      address: options.advertiseAddress ?? (anyAddress ? "127.0.0.1" : parts.host),
+      port: parts.port,
+      version: GATEWAY_VERSION,
+    },
+    ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+    publish,
+    logger,
+  });
+  const reporter = startMetricsReporter({
+    metrics: parts.metrics,
+    publish: (event, payload) => hints.publish(event as never, payload as never),
+    onError: (error, event) => logger.debug({ err: error, event }, "metrics event not published"),
+  });
+  const interval = options.healthCheckIntervalMs ?? 10_000;
+  let checker: HealthChecker | undefined;
+  let pruner: NodeJS.Timeout | undefined;
+  if (interval > 0) {
+    checker = startHealthChecker({
+      registry,
+      intervalMs: interval,
+      timeoutMs: options.healthCheckTimeoutMs ?? 2_000,
+      unhealthyThreshold: options.unhealthyThreshold ?? 3,
+      publish,
+      logger,
+    });
+    pruner = setInterval(() => {
+      registry.list().then(
+        (live) => proxy.retain(live),
+        () => {},
+      );
+    }, interval);
+    pruner.unref();
+  }
+  return {
+    agent,
+    stop: async () => {
+      clearInterval(pruner);
+      await checker?.stop();
+      await reporter.stop();
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { buildOpenApiDocument, openApiPath } from "./openapi.js";
+import { compilePath } from "./routes/proxied.js";
+import type { ProxyRoute, RouteDoc } from "./routes/types.js";
+
+describe("route paths", () => {
+  it("turns Fastify parameters into OpenAPI templates", () => {
+    expect(openApiPath("/orders/:id/cancel")).toEqual({ path: "/orders/{id}/cancel", params: ["id"] });
+    expect(openApiPath("/health")).toEqual({ path: "/health", params: [] });
+  });
+
+  it("fills upstream paths with URL-encoded parameters", () => {
+    expect(compilePath("/dlq/:id/retry")({ id: "a|b c" })).toBe("/dlq/a%7Cb%20c/retry");
+    expect(compilePath("/inventory")({})).toBe("/inventory");
+  });
+});
+
+describe("OpenAPI document", () => {
+  const body = z.strictObject({ quantity: z.number().int().positive() });
+  const restock: ProxyRoute = {
+    method: "POST",
+    url: "/things/:id/restock",
+    service: "inventory",
+    tag: "T",
+    summary: "restock",
+    body,
+    query: z.object({ dryRun: z.string().optional(), reason: z.string() }),
+    responses: { 200: "done", 400: "bad" },
+  };
+  const routes: RouteDoc[] = [
+    { method: "GET", url: "/health", tag: "G", summary: "h", authenticated: false, responses: { 200: "ok" } },
+    restock,
+  ];
+
+  it("documents parameters, the JSON Schema of the body and error answers of a proxied route", () => {
+    const doc = buildOpenApiDocument(routes, { version: "1.0.0", authRequired: false }) as {
+      paths: Record<string, Record<string, Record<string, unknown>>>;
+    };
+    const op = doc.paths["/things/{id}/restock"]?.post ?? {};
+    expect(op.parameters).toEqual([
+      { name: "id", in: "path", required: true, schema: { type: "string" } },
+      { name: "dryRun", in: "query", required: false, schema: { type: "string" } },
+      { name: "reason", in: "query", required: true, schema: { type: "string" } },
+    ]);
+    const schema = (
+      op.requestBody as { content: { "application/json": { schema: Record<string, unknown> } } }
+    ).content["application/json"].schema;
+    expect(schema).toMatchObject({ type: "object", required: ["quantity"], additionalProperties: false });
+    expect(schema.$schema).toBeUndefined();
+    expect(Object.keys(op.responses as object)).toEqual(["200", "400", "503", "504"]);
+    expect(op.security).toBeUndefined();
+  });
+
+  it("adds 401 and global security only when keys are required, leaving public routes open", () => {
+    const doc = buildOpenApiDocument(routes, { version: "1.0.0", authRequired: true }) as {
+      security: unknown[];
+      paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>;
+    };
+    expect(doc.security).toHaveLength(2);
+    expect(doc.paths["/health"]?.get?.security).toEqual([]);
+    expect(doc.paths["/health"]?.get?.responses["401"]).toBeUndefined();
+    expect(doc.paths["/things/{id}/restock"]?.post?.responses["401"]).toBeDefined();
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * The OpenAPI 3.1 document, generated from the route descriptions that also register the routes,
+ * with request bodies from the same Zod schemas the gateway validates with (zod 4 `toJSONSchema`).
+ */
+import { z } from "zod";
+import type { ProxyRoute, RouteDoc } from "./routes/types.js";
+
+export interface OpenApiOptions {
+  title?: string;
+  version: string;
+  /** Whether API keys are required (then every operation but the public ones lists security). */
+  authRequired: boolean;
+}
+
+type Json = Record<string, unknown>;
+
+const ERROR_REF = { $ref: "#/components/schemas/Error" };
+
+const ERROR_SCHEMA: Json = {
+  type: "object",
+  required: ["error"],
+  properties: {
+    error: {
+      type: "object",
+      required: ["code", "message"],
+      properties: {
+        code: { type: "string", examples: ["VALIDATION_FAILED"] },
+        message: { type: "string" },
+        details: {},
+      },
+    },
+  },
+};
+
+function jsonSchema(schema: z.ZodType): Json {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, {
+    io: "input",
+    unrepresentable: "any",
+  }) as Json;
+  return rest;
+}
+
+/** `/orders/:id/cancel` → `/orders/{id}/cancel` and the names of its path parameters. */
+export function openApiPath(url: string): { path: string; params: string[] } {
+  const params: string[] = [];
+  const path = url
+    .split("/")
+    .map((part) => {
+      if (!part.startsWith(":")) return part;
+      params.push(part.slice(1));
+      return `{${part.slice(1)}}`;
+    })
+    .join("/");
+  return { path, params };
+}
+
+function parameters(route: RouteDoc, pathParams: string[]): Json[] {
+  const out: Json[] = pathParams.map((name) => ({
+    name,
+    in: "path",
+    required: true,
+    schema: { type: "string" },
+  }));
+  if (route.query) {
+    const schema = jsonSchema(route.query) as { properties?: Record<string, Json>; required?: string[] };
+    for (const [name, property] of Object.entries(schema.properties ?? {})) {
+      out.push({ name, in: "query", required: schema.required?.includes(name) ?? false, schema: property });
+    }
+  }
+  return out;
+}
+
+function responses(route: RouteDoc, authRequired: boolean): Json {
+  const answers: Record<number, string> = { ...route.responses };
+  if (authRequired && route.authenticated !== false) answers[401] ??= "Missing or invalid API key";
+  if ("service" in route) {
+    answers[503] ??= "No healthy instance can serve (Retry-After set)";
+    answers[504] ??= "The service did not answer in time";
+  }
+  const out: Json = {};
+  for (const [status, description] of Object.entries(answers)) {
+    out[status] =
+      Number(status) >= 400
+        ? { description, content: { "application/json": { schema: ERROR_REF } } }
+        : { description, content: { "application/json": {} } };
+  }
+  return out;
+}
+
+function operation(route: RouteDoc, authRequired: boolean, pathParams: string[]): Json {
+  const op: Json = {
+    operationId: `${route.method.toLowerCase()}${route.url.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c?: string) => (c ? c.toUpperCase() : ""))}`,
+    tags: [route.tag],
+    summary: route.summary,
+    parameters: parameters(route, pathParams),
+    responses: responses(route, authRequired),
+  };
+  if (route.body) {
+    op.requestBody = {
+      required: !route.body.safeParse(undefined).success,
+      content: { "application/json": { schema: jsonSchema(route.body) } },
+    };
+  }
+  if (route.authenticated === false) op.security = [];
+  if ("service" in route) op["x-upstream-service"] = (route as ProxyRoute).service;
+  return op;
+}
+
+export function buildOpenApiDocument(routes: readonly RouteDoc[], options: OpenApiOptions): Json {
+  const paths: Record<string, Json> = {};
+  for (const route of routes) {
+    const { path, params } = openApiPath(route.url);
+    paths[path] ??= {};
+    (paths[path] as Json)[route.method.toLowerCase()] = operation(route, options.authRequired, params);
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: options.title ?? "Ordersaga API gateway",
+      version: options.version,
+      description:
+        "The only public entry of Ordersaga. Errors share one shape: { error: { code, message, details? } }.",
+    },
+    paths,
+    components: {
+      schemas: { Error: ERROR_SCHEMA },
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer" },
+        apiKey: { type: "apiKey", in: "header", name: "x-api-key" },
+      },
+    },
+    ...(options.authRequired ? { security: [{ bearer: [] }, { apiKey: [] }] } : {}),
+  };
+}

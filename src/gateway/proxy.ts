@@ -1,0 +1,280 @@
+/**
+ * Forwards a request to one healthy instance of a service: instances come from the registry through
+ * a short-lived cache (no registry round trip per request), are taken in turn, each behind its own
+ * circuit breaker, and every call has a time budget. A request that provably never reached an
+ * instance (refused or reset before any response, or refused by a draining server) goes to the next
+ * instance; so does any failed GET/PUT. Everything else is answered from the first outcome.
+ */
+import { Agent } from "undici";
+import { DiscoveryClient } from "../lib/discovery/client.js";
+import type { DiscoveryLogger, ServiceInstance, ServiceRegistry } from "../lib/discovery/types.js";
+import { AppError, errorBody } from "../lib/http/errors.js";
+import { CircuitBreaker, type CircuitStateChange } from "../lib/resilience/circuit-breaker.js";
+import { CircuitOpenError, TimeoutError } from "../lib/resilience/errors.js";
+import { withTimeout } from "../lib/resilience/timeout.js";
+import { hasErrorShape, isDrainingResponse, isIdempotentMethod, neverReached } from "./upstream-errors.js";
+
+export interface GatewayBreakerOptions {
+  /** Consecutive failures that open an instance's breaker (default 5). */
+  failureThreshold?: number;
+  /** Successful trial calls that close it again (default 2). */
+  successThreshold?: number;
+  /** Milliseconds open before a trial call (default 10 000). */
+  resetTimeoutMs?: number;
+}
+
+export interface ProxyOptions {
+  registry: ServiceRegistry;
+  /** Budget of one attempt, headers and body (default 10 000 ms). */
+  timeoutMs?: number;
+  /** Instances tried for one request at most (default 3). */
+  maxAttempts?: number;
+  /** How long the list of instances is reused before the registry is read again (default 1 000 ms). */
+  discoveryCacheTtlMs?: number;
+  /** Keep-alive connections per instance (default 128). */
+  connectionsPerInstance?: number;
+  breaker?: GatewayBreakerOptions;
+  onBreakerChange?: (change: CircuitStateChange) => void;
+  logger?: DiscoveryLogger;
+  now?: () => number;
+}
+
+export interface UpstreamRequest {
+  method: string;
+  /** Path and query, already encoded. */
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+type AttemptOutcome =
+  | { kind: "answered"; response: UpstreamResponse }
+  | { kind: "failed"; retry: boolean; error: AppError; response?: UpstreamResponse };
+
+interface InstanceSlot {
+  origin: string;
+  breaker: CircuitBreaker;
+}
+
+/** Response headers worth handing back to the client; hop-by-hop and server details stay behind. */
+const PASSED_RESPONSE_HEADERS = [
+  "content-type",
+  "location",
+  "retry-after",
+  "etag",
+  "idempotent-replayed",
+  "idempotency-key",
+  "x-correlation-id",
+];
+
+/** A 5xx answer, thrown inside the breaker so it counts as a failure of the instance. */
+class UpstreamStatusError extends Error {
+  constructor(readonly response: UpstreamResponse) {
+    super(`upstream answered ${response.status}`);
+    this.name = "UpstreamStatusError";
+  }
+}
+
+export class UpstreamProxy {
+  readonly discovery: DiscoveryClient;
+  private readonly agent: Agent;
+  private readonly slots = new Map<string, InstanceSlot>();
+  private readonly timeoutMs: number;
+  private readonly maxAttempts: number;
+  private readonly options: ProxyOptions;
+
+  constructor(options: ProxyOptions) {
+    this.options = options;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.maxAttempts = options.maxAttempts ?? 3;
+    this.agent = new Agent({
+      connections: options.connectionsPerInstance ?? 128,
+      pipelining: 1,
+      keepAliveTimeout: 10_000,
+      connect: { timeout: Math.min(this.timeoutMs, 5_000) },
+    });
+    this.discovery = new DiscoveryClient({
+      registry: options.registry,
+      cacheTtlMs: options.discoveryCacheTtlMs ?? 1_000,
+      breakerFor: (instance) => this.breakerFor(instance),
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    });
+  }
+
+  /** The breaker guarding one instance (one per service, instance id and address). */
+  breakerFor(instance: ServiceInstance): CircuitBreaker {
+    return this.slot(instance).breaker;
+  }
+
+  /** Sends the request to an instance of `service`; throws AppError 503/504 when none can answer. */
+  async forward(service: string, request: UpstreamRequest): Promise<UpstreamResponse> {
+    const tried = new Set<string>();
+    let last: Extract<AttemptOutcome, { kind: "failed" }> | undefined;
+    while (tried.size < this.maxAttempts) {
+      const instance = await this.pickUntried(service, tried);
+      if (!instance) break;
+      tried.add(instance.instanceId);
+      const outcome = await this.attempt(instance, request);
+      if (outcome.kind === "answered") return outcome.response;
+      last = outcome;
+      if (!outcome.retry) break;
+    }
+    if (last?.response) return last.response;
+    if (last) throw last.error;
+    throw new AppError("SERVICE_UNAVAILABLE", `No healthy instance of "${service}" can serve the request`, {
+      service,
+    });
+  }
+
+  /** A GET to one instance, for health reports; same pool and connections as proxied calls. */
+  async get(instance: ServiceInstance, path: string, timeoutMs: number): Promise<UpstreamResponse> {
+    return withTimeout(
+      (signal) => this.exchange(this.slot(instance).origin, { method: "GET", path, headers: {} }, signal),
+      timeoutMs,
+    );
+  }
+
+  /** Closes pooled connections. */
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private async pickUntried(
+    service: string,
+    tried: ReadonlySet<string>,
+  ): Promise<ServiceInstance | undefined> {
+    const count = (await this.discovery.healthyInstances(service)).length;
+    // pick() advances the round-robin cursor, so `count` picks visit every instance once.
+    for (let i = 0; i < count; i++) {
+      const candidate = await this.discovery.pick(service);
+      if (!candidate) return undefined;
+      if (!tried.has(candidate.instanceId)) return candidate;
+    }
+    return undefined;
+  }
+
+  private async attempt(instance: ServiceInstance, request: UpstreamRequest): Promise<AttemptOutcome> {
+    const { origin, breaker } = this.slot(instance);
+    try {
+      const response = await breaker.execute(() =>
+        withTimeout(async (signal) => {
+          const answer = await this.exchange(origin, request, signal);
+          if (answer.status >= 500) throw new UpstreamStatusError(answer);
+          return answer;
+        }, this.timeoutMs),
+      );
+      return { kind: "answered", response };
+    } catch (error) {
+      return this.classify(instance, request, error);
+    }
+  }
+
+  private classify(instance: ServiceInstance, request: UpstreamRequest, error: unknown): AttemptOutcome {
+    const idempotent = isIdempotentMethod(request.method);
+    const service = instance.service;
+    if (error instanceof UpstreamStatusError) {
+      const { response } = error;
+      if (isDrainingResponse(response.status, response.body)) {
+        return { kind: "failed", retry: true, error: unavailable(service) };
+      }
+      const passed = hasErrorShape(response.body, response.headers["content-type"])
+        ? response
+        : badGateway(`"${service}" answered ${response.status}`);
+      return { kind: "failed", retry: idempotent, error: unavailable(service), response: passed };
+    }
+    if (error instanceof TimeoutError) {
+      // The budget is spent: trying elsewhere would double the client's wait.
+      const timeout = new AppError(
+        "UPSTREAM_TIMEOUT",
+        `"${service}" did not answer within ${this.timeoutMs} ms`,
+      );
+      return { kind: "failed", retry: false, error: timeout };
+    }
+    if (error instanceof CircuitOpenError || neverReached(error)) {
+      return { kind: "failed", retry: true, error: unavailable(service) };
+    }
+    this.options.logger?.warn(
+      { err: error, service, instanceId: instance.instanceId },
+      "upstream call failed",
+    );
+    return {
+      kind: "failed",
+      retry: idempotent,
+      error: unavailable(service),
+      response: badGateway(`"${service}" failed while answering`),
+    };
+  }
+
+  /** Drops the breakers and origins of instances no longer registered. */
+  retain(live: readonly ServiceInstance[]): void {
+    const keep = new Set(live.map(slotKey));
+    for (const key of this.slots.keys()) if (!keep.has(key)) this.slots.delete(key);
+  }
+
+  private async exchange(
+    origin: string,
+    request: UpstreamRequest,
+    signal: AbortSignal,
+  ): Promise<UpstreamResponse> {
+    const answer = await this.agent.request({
+      origin,
+      path: request.path,
+      method: request.method as "GET",
+      headers: request.headers,
+      body: request.body ?? null,
+      signal,
+    });
+    const body = Buffer.from(await answer.body.arrayBuffer());
+    const headers: Record<string, string> = {};
+    for (const name of PASSED_RESPONSE_HEADERS) {
+      const value = answer.headers[name];
+      if (typeof value === "string") headers[name] = value;
+    }
+    return { status: answer.statusCode, headers, body };
+  }
+
+  private slot(instance: ServiceInstance): InstanceSlot {
+    const key = slotKey(instance);
+    let slot = this.slots.get(key);
+    if (!slot) {
+      const host = instance.address.includes(":") ? `[${instance.address}]` : instance.address;
+      const b = this.options.breaker ?? {};
+      slot = {
+        origin: `http://${host}:${instance.port}`,
+        breaker: new CircuitBreaker({
+          name: `${instance.service}:${instance.instanceId}`,
+          failureThreshold: b.failureThreshold ?? 5,
+          successThreshold: b.successThreshold ?? 2,
+          timeout: b.resetTimeoutMs ?? 10_000,
+          ...(this.options.now ? { now: this.options.now } : {}),
+          ...(this.options.onBreakerChange ? { onStateChange: this.options.onBreakerChange } : {}),
+        }),
+      };
+      this.slots.set(key, slot);
+    }
+    return slot;
+  }
+}
+
+const slotKey = (i: ServiceInstance) => `${i.service}|${i.instanceId}|${i.address}|${i.port}`;
+
+function unavailable(service: string): AppError {
+  return new AppError("SERVICE_UNAVAILABLE", `Service "${service}" is unavailable; retry shortly`, {
+    service,
+  });
+}
+
+function badGateway(message: string): UpstreamResponse {
+  return {
+    status: 502,
+    headers: { "content-type": "application/json; charset=utf-8" },
+    body: Buffer.from(JSON.stringify(errorBody("BAD_GATEWAY", message))),
+  };
+}

@@ -1,0 +1,123 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { TransportSubscription } from "../../lib/bus/transport.js";
+import { type DeadLetterRecord, deadLetterId } from "../../lib/dlq/dead-letter-store.js";
+import { waitFor } from "../../test-support/wait.js";
+import { startTestGateway, type TestGateway } from "../test-upstream.js";
+
+let gw: TestGateway;
+let subscription: TransportSubscription | undefined;
+const received: string[] = [];
+
+function record(deliveryId: string, deadLetteredAt: string, event = "order.placed"): DeadLetterRecord {
+  return {
+    id: deadLetterId("payment", event, deliveryId),
+    group: "payment",
+    topic: event,
+    owner: "order",
+    deliveryId,
+    body: `{"broken":${deliveryId.length}`,
+    event,
+    reason: "invalid envelope",
+    attempts: [],
+    deadLetteredAt,
+    status: "dead",
+    retries: 0,
+  };
+}
+
+const first = record("1-0", "2024-01-01T00:00:00.000Z");
+const second = record("2-0", "2024-06-01T00:00:00.000Z", "order.cancelled");
+const path = (id: string) => `/dlq/${encodeURIComponent(id)}`;
+
+async function call(method: string, url: string, body?: unknown) {
+  const res = await fetch(`${gw.url}${url}`, {
+    method,
+    ...(body === undefined
+      ? {}
+      : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+beforeEach(async () => {
+  gw = await startTestGateway();
+  await gw.platform.deadLetters.add(first);
+  await gw.platform.deadLetters.add(second);
+  received.length = 0;
+  subscription = await gw.platform.transport.subscribe(
+    {
+      group: "payment",
+      consumer: "payment-test",
+      topics: [
+        { topic: "order.placed", owner: "order" },
+        { topic: "order.cancelled", owner: "order" },
+      ],
+    },
+    async (delivery) => {
+      received.push(delivery.body);
+      await delivery.ack();
+    },
+  );
+});
+
+afterEach(async () => {
+  await subscription?.stop();
+  await gw.stop();
+});
+
+describe("gateway: dead-letter operations", () => {
+  it("lists records newest first, filtered by event, group and status", async () => {
+    const all = await call("GET", "/dlq");
+    expect((all.body.items as DeadLetterRecord[]).map((r) => r.id)).toEqual([second.id, first.id]);
+    const byEvent = await call("GET", "/dlq?event=order.placed&group=payment&status=dead&limit=10");
+    expect((byEvent.body.items as DeadLetterRecord[]).map((r) => r.id)).toEqual([first.id]);
+    expect((await call("GET", "/dlq?status=bogus")).status).toBe(400);
+  });
+
+  it("inspects one record (id URL-encoded) with its audit trail, 404 when unknown", async () => {
+    const found = await call("GET", path(first.id));
+    expect(found.status).toBe(200);
+    expect(found.body.record).toMatchObject({ id: first.id, reason: "invalid envelope" });
+    expect(found.body.audit).toEqual([]);
+    expect((await call("GET", path("nope|x|1"))).status).toBe(404);
+  });
+
+  it("retries a record: redelivered to its group, marked retried and audited", async () => {
+    const res = await call("POST", `${path(first.id)}/retry`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: first.id, status: "retried", retries: 1 });
+    await waitFor(() => received.includes(first.body), 2_000, "redelivery");
+    const inspected = await call("GET", path(first.id));
+    expect((inspected.body.audit as { action: string; actor: string }[])[0]).toMatchObject({
+      action: "retried",
+      actor: "anonymous",
+    });
+    expect((await call("POST", `${path("nope|x|1")}/retry`)).status).toBe(404);
+  });
+
+  it("archives a record, after which a retry is refused with 409", async () => {
+    const archived = await call("POST", `${path(first.id)}/archive`, { detail: "ticket-42" });
+    expect(archived.status).toBe(200);
+    expect(archived.body.status).toBe("archived");
+    const retry = await call("POST", `${path(first.id)}/retry`);
+    expect(retry.status).toBe(409);
+    expect((retry.body.error as { code: string }).code).toBe("DLQ_ARCHIVED");
+    expect(received).toEqual([]);
+  });
+
+  it("retries in bulk by filter or by ids", async () => {
+    const byFilter = await call("POST", "/dlq/retry", { event: "order.cancelled" });
+    expect(byFilter.body).toEqual({ retried: [second.id], failed: [] });
+    const byIds = await call("POST", "/dlq/retry", { ids: [first.id, "nope|x|1"] });
+    expect(byIds.body.retried).toEqual([first.id]);
+    expect((byIds.body.failed as { id: string }[]).map((f) => f.id)).toEqual(["nope|x|1"]);
+    await waitFor(() => received.length === 2, 2_000, "both redeliveries");
+  });
+
+  it("purges records older than a time, and requires that time", async () => {
+    expect((await call("DELETE", "/dlq")).status).toBe(400);
+    const purged = await call("DELETE", "/dlq?olderThan=2024-03-01T00:00:00.000Z");
+    expect(purged.body).toEqual({ purged: [first.id] });
+    expect((await call("GET", "/dlq")).body.items).toHaveLength(1);
+  });
+});

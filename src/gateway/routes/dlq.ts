@@ -1,0 +1,149 @@
+/**
+ * Dead-letter queue operations for operators: list, inspect, retry one or many, archive, purge.
+ * Every change is audited with the caller (the API key's digest prefix, or "anonymous").
+ * Record ids contain `|`: clients send them URL-encoded.
+ */
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { z } from "zod";
+import type { DeadLetterQueue } from "../../lib/dlq/dead-letter-queue.js";
+import type { DeadLetterFilter } from "../../lib/dlq/dead-letter-store.js";
+import { AppError } from "../../lib/http/errors.js";
+import { parseInput } from "../../lib/http/server.js";
+import { callerOf } from "../auth.js";
+import type { RouteDoc } from "./types.js";
+
+const isoTime = z.iso.datetime({ offset: true });
+
+export const DlqFilterQuery = z.object({
+  event: z.string().min(1).optional(),
+  group: z.string().min(1).optional(),
+  sourceService: z.string().min(1).optional(),
+  status: z.enum(["dead", "retried", "archived"]).optional(),
+  from: isoTime.optional(),
+  to: isoTime.optional(),
+  limit: z.coerce.number().int().min(1).max(1_000).optional(),
+});
+
+export const DlqActionBody = z.strictObject({ detail: z.string().max(500).optional() }).optional();
+
+export const DlqBulkRetryBody = z
+  .strictObject({
+    ids: z.array(z.string().min(1)).min(1).max(1_000).optional(),
+    detail: z.string().max(500).optional(),
+    ...DlqFilterQuery.shape,
+  })
+  .optional();
+
+export const DlqPurgeQuery = z.object({
+  olderThan: z.union([isoTime, z.string().regex(/^\d+$/, "ISO time or epoch milliseconds")]),
+  status: z.enum(["dead", "retried", "archived"]).optional(),
+});
+
+/** The DLQ library's typed errors become AppErrors; the shared error handler maps their codes to statuses. */
+async function answer(_reply: FastifyReply, work: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return await work();
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "string" && code.startsWith("DLQ_") && error instanceof Error)
+      throw new AppError(code, error.message);
+    throw error;
+  }
+}
+
+function filterOf(input: z.output<typeof DlqFilterQuery>): DeadLetterFilter {
+  const filter: DeadLetterFilter = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (value !== undefined) (filter as Record<string, unknown>)[key] = value;
+  }
+  return filter;
+}
+
+export function registerDlqRoutes(app: FastifyInstance, dlq: DeadLetterQueue): void {
+  app.get("/dlq", async (request) => {
+    const query = parseInput(DlqFilterQuery, request.query);
+    return { items: await dlq.list(filterOf({ limit: 100, ...query })) };
+  });
+  app.get<{ Params: { id: string } }>("/dlq/:id", (request, reply) =>
+    answer(reply, () => dlq.inspect(request.params.id)),
+  );
+  app.post<{ Params: { id: string } }>("/dlq/:id/retry", (request, reply) => {
+    const body = parseInput(DlqActionBody, request.body);
+    return answer(reply, () => dlq.retry(request.params.id, actor(callerOf(request), body?.detail)));
+  });
+  app.post<{ Params: { id: string } }>("/dlq/:id/archive", (request, reply) => {
+    const body = parseInput(DlqActionBody, request.body);
+    return answer(reply, () => dlq.archive(request.params.id, actor(callerOf(request), body?.detail)));
+  });
+  app.post("/dlq/retry", async (request, reply) => {
+    const query = parseInput(DlqFilterQuery, request.query);
+    const { ids, detail, ...fromBody } = parseInput(DlqBulkRetryBody, request.body) ?? {};
+    const target = ids ?? filterOf({ ...query, ...fromBody });
+    return answer(reply, () => dlq.retryMany(target, actor(callerOf(request), detail)));
+  });
+  app.delete("/dlq", async (request, reply) => {
+    const query = parseInput(DlqPurgeQuery, request.query);
+    const olderThan = /^\d+$/.test(query.olderThan)
+      ? new Date(Number(query.olderThan)).toISOString()
+      : query.olderThan;
+    const criteria = { olderThan, ...(query.status ? { status: query.status } : {}) };
+    return answer(reply, () => dlq.purge(criteria, { actor: callerOf(request) }));
+  });
+}
+
+function actor(caller: string, detail: string | undefined) {
+  return { actor: caller, ...(detail === undefined ? {} : { detail }) };
+}
+
+const tag = "Dead letters";
+
+export const dlqRouteDocs: RouteDoc[] = [
+  {
+    method: "GET",
+    url: "/dlq",
+    tag,
+    summary: "List dead-lettered messages, newest first",
+    query: DlqFilterQuery,
+    responses: { 200: "{ items: DeadLetterRecord[] }", 400: "Invalid filter" },
+  },
+  {
+    method: "GET",
+    url: "/dlq/:id",
+    tag,
+    summary: "Inspect one record with its audit trail (id URL-encoded)",
+    responses: { 200: "{ record, audit }", 404: "No such record" },
+  },
+  {
+    method: "POST",
+    url: "/dlq/:id/retry",
+    tag,
+    summary: "Send the message back to its consumer group",
+    body: DlqActionBody,
+    responses: { 200: "The record, status 'retried'", 404: "No such record", 409: "Record is archived" },
+  },
+  {
+    method: "POST",
+    url: "/dlq/retry",
+    tag,
+    summary: "Retry many: by ids, or every 'dead' record matching a filter (query or body)",
+    query: DlqFilterQuery,
+    body: DlqBulkRetryBody,
+    responses: { 200: "{ retried: string[], failed: { id, error }[] }" },
+  },
+  {
+    method: "POST",
+    url: "/dlq/:id/archive",
+    tag,
+    summary: "Mark a record as never to be replayed",
+    body: DlqActionBody,
+    responses: { 200: "The record, status 'archived'", 404: "No such record" },
+  },
+  {
+    method: "DELETE",
+    url: "/dlq",
+    tag,
+    summary: "Purge records dead-lettered before a time",
+    query: DlqPurgeQuery,
+    responses: { 200: "{ purged: string[] }", 400: "olderThan missing or invalid" },
+  },
+];

@@ -1,0 +1,41 @@
+import { AddProductBody, RestockBody } from "../../contracts/http.js";
+import type { ProxyRoute } from "./types.js";
+
+const tag = "Inventory";
+
+export const inventoryRoutes: ProxyRoute[] = [
+  {
+    method: "GET",
+    url: "/inventory",
+    service: "inventory",
+    tag,
+    summary: "List the catalog with stock levels",
+    responses: { 200: "The catalog" },
+  },
+  {
+    method: "POST",
+    url: "/inventory",
+    service: "inventory",
+    tag,
+    summary: "Add a product",
+    body: AddProductBody,
+    responses: { 201: "The product", 400: "Invalid body", 409: "Product already exists" },
+  },
+  {
+    method: "GET",
+    url: "/inventory/:productId",
+    service: "inventory",
+    tag,
+    summary: "Get product stock",
+    responses: { 200: "{ productId, name, price, available, reserved, ... }", 404: "No such product" },
+  },
+  {
+    method: "POST",
+    url: "/inventory/:productId/restock",
+    service: "inventory",
+    tag,
+    summary: "Restock product",
+    body: RestockBody,
+    responses: { 200: "The product after restocking", 400: "Invalid body", 404: "No such product" },
+  },
+];

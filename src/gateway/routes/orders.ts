@@ -1,0 +1,48 @@
+import { PlaceOrderBody } from "../../contracts/http.js";
+import type { ProxyRoute } from "./types.js";
+
+const tag = "Orders";
+
+export const orderRoutes: ProxyRoute[] = [
+  {
+    method: "POST",
+    url: "/orders",
+    service: "order",
+    tag,
+    summary: "Place a new order (send an Idempotency-Key header to make retries safe)",
+    body: PlaceOrderBody,
+    responses: {
+      202: "Accepted: { orderId, status: 'pending' }",
+      400: "Invalid body",
+      422: "Idempotency-Key reused with a different body",
+    },
+  },
+  {
+    method: "GET",
+    url: "/orders/:id",
+    service: "order",
+    tag,
+    summary: "Get order by ID",
+    responses: { 200: "{ id, userId, items, total, status, createdAt, updatedAt }", 404: "No such order" },
+  },
+  {
+    method: "POST",
+    url: "/orders/:id/cancel",
+    service: "order",
+    tag,
+    summary: "Cancel an order",
+    responses: {
+      202: "Cancellation accepted",
+      404: "No such order",
+      409: "Order can no longer be cancelled",
+    },
+  },
+  {
+    method: "GET",
+    url: "/orders/:id/events",
+    service: "order",
+    tag,
+    summary: "Get order event history",
+    responses: { 200: "The order's events, oldest first", 404: "No such order" },
+  },
+];

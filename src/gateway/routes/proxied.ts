@@ -1,0 +1,83 @@
+/** Registers the routes answered by service instances: check at the edge, then forward. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { parseInput } from "../../lib/http/server.js";
+import { rawBodyOf } from "../json-body.js";
+import type { UpstreamProxy, UpstreamRequest } from "../proxy.js";
+import { inventoryRoutes } from "./inventory.js";
+import { notificationRoutes } from "./notifications.js";
+import { orderRoutes } from "./orders.js";
+import type { ProxyRoute } from "./types.js";
+import { userRoutes } from "./users.js";
+
+export const proxyRoutes: readonly ProxyRoute[] = [
+  ...userRoutes,
+  ...orderRoutes,
+  ...inventoryRoutes,
+  ...notificationRoutes,
+];
+
+/** Client headers a service needs (idempotency, tracing); credentials stay at the gateway. */
+const FORWARDED_HEADERS = [
+  "idempotency-key",
+  "traceparent",
+  "tracestate",
+  "x-correlation-id",
+  "x-request-id",
+];
+
+/** `/orders/:id/cancel` → a function filling `:id` with the URL-encoded parameter. */
+export function compilePath(template: string): (params: Record<string, string>) => string {
+  const parts = template.split("/").map((part) => (part.startsWith(":") ? { param: part.slice(1) } : part));
+  if (!parts.some((part) => typeof part !== "string")) return () => template;
+  return (params) =>
+    parts
+      .map((part) => (typeof part === "string" ? part : encodeURIComponent(params[part.param] ?? "")))
+      .join("/");
+}
+
+export function registerProxyRoutes(
+  app: FastifyInstance,
+  routes: readonly ProxyRoute[],
+  proxy: UpstreamProxy,
+): void {
+  for (const route of routes) {
+    const buildPath = compilePath(route.url);
+    app.route({
+      method: route.method,
+      url: route.url,
+      handler: async (request, reply) => {
+        if (route.body) parseInput(route.body, request.body);
+        const upstream = toUpstream(request, buildPath(request.params as Record<string, string>));
+        return send(reply, await proxy.forward(route.service, upstream));
+      },
+    });
+  }
+}
+
+function toUpstream(request: FastifyRequest, path: string): UpstreamRequest {
+  const queryAt = request.url.indexOf("?");
+  const headers: Record<string, string> = {};
+  for (const name of FORWARDED_HEADERS) {
+    const value = request.headers[name];
+    if (typeof value === "string") headers[name] = value;
+  }
+  const upstream: UpstreamRequest = {
+    method: request.method,
+    path: queryAt === -1 ? path : path + request.url.slice(queryAt),
+    headers,
+  };
+  const body = rawBodyOf(request) ?? (request.body === undefined ? undefined : JSON.stringify(request.body));
+  if (body !== undefined && request.method !== "GET") {
+    headers["content-type"] = "application/json";
+    upstream.body = body;
+  }
+  return upstream;
+}
+
+function send(
+  reply: FastifyReply,
+  response: { status: number; headers: Record<string, string>; body: Buffer },
+) {
+  void reply.code(response.status).headers(response.headers);
+  return response.body.length === 0 ? reply.send() : reply.send(response.body);
+}

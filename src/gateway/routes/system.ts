@@ -1,0 +1,111 @@
+/** The gateway's own routes: health, the registry's view, per-service health, metrics, OpenAPI. */
+import type { FastifyInstance } from "fastify";
+import type { ServiceInstance, ServiceRegistry } from "../../lib/discovery/types.js";
+import { notFound } from "../../lib/http/errors.js";
+import type { Metrics } from "../../lib/observability/metrics.js";
+import { type HealthGet, serviceHealth } from "../service-health.js";
+import type { RouteDoc } from "./types.js";
+
+export interface SystemRouteDeps {
+  registry: ServiceRegistry;
+  metrics: Metrics;
+  instanceId: string;
+  version: string;
+  /** Services answered for even with no live instance ("unavailable" rather than 404). */
+  knownServices: ReadonlySet<string>;
+  ping: () => Promise<boolean>;
+  healthGet: HealthGet;
+  openapi: () => unknown;
+  now: () => number;
+}
+
+export function registerSystemRoutes(app: FastifyInstance, deps: SystemRouteDeps): void {
+  const startedAt = deps.now();
+  app.get("/health", async (_request, reply) => {
+    const checks = { store: await deps.ping() };
+    const ok = Object.values(checks).every(Boolean);
+    return reply.code(ok ? 200 : 503).send({
+      status: ok ? "ok" : "unavailable",
+      service: "gateway",
+      instanceId: deps.instanceId,
+      version: deps.version,
+      uptimeMs: deps.now() - startedAt,
+      checks,
+    });
+  });
+  app.get("/services", async () => ({ services: groupByService(await deps.registry.list()) }));
+  app.get<{ Params: { name: string } }>("/services/:name/health", async (request) => {
+    const { name } = request.params;
+    const instances = await deps.registry.list(name);
+    if (instances.length === 0 && !deps.knownServices.has(name)) throw notFound("Service", name);
+    return serviceHealth(name, instances, deps.healthGet, deps.now);
+  });
+  app.get("/metrics", async (_request, reply) =>
+    reply.header("content-type", deps.metrics.contentType).send(await deps.metrics.metricsText()),
+  );
+  app.get("/openapi.json", async () => deps.openapi());
+}
+
+function groupByService(instances: readonly ServiceInstance[]) {
+  const byName = new Map<string, ServiceInstance[]>();
+  for (const instance of instances) {
+    const list = byName.get(instance.service) ?? [];
+    list.push(instance);
+    byName.set(instance.service, list);
+  }
+  return [...byName.keys()].sort().map((name) => ({
+    name,
+    instances: (byName.get(name) ?? []).map(
+      ({ instanceId, address, port, version, status, lastHeartbeat, startedAt }) => ({
+        instanceId,
+        address,
+        port,
+        version,
+        status,
+        lastHeartbeat,
+        startedAt,
+      }),
+    ),
+  }));
+}
+
+const tag = "Gateway";
+
+export const systemRouteDocs: RouteDoc[] = [
+  {
+    method: "GET",
+    url: "/health",
+    tag,
+    summary: "Gateway health check (open without an API key)",
+    authenticated: false,
+    responses: { 200: "{ status: 'ok', service: 'gateway', ... }", 503: "Backing store unreachable" },
+  },
+  {
+    method: "GET",
+    url: "/services",
+    tag,
+    summary: "List all registered services with their instances",
+    responses: { 200: "{ services: [{ name, instances: [...] }] }" },
+  },
+  {
+    method: "GET",
+    url: "/services/:name/health",
+    tag,
+    summary: "Call every instance's /health: healthy, degraded or unavailable",
+    responses: { 200: "{ service, status, instances }", 404: "Unknown service" },
+  },
+  {
+    method: "GET",
+    url: "/metrics",
+    tag,
+    summary: "Prometheus metrics of the gateway",
+    responses: { 200: "Prometheus text exposition" },
+  },
+  {
+    method: "GET",
+    url: "/openapi.json",
+    tag,
+    summary: "This document",
+    responses: { 200: "OpenAPI 3.1 document" },
+  },
+];

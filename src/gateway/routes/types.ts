@@ -1,0 +1,25 @@
+/** How a route describes itself: the same description registers it and documents it (OpenAPI). */
+import type { z } from "zod";
+
+export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
+
+export interface RouteDoc {
+  method: HttpMethod;
+  /** Fastify path (`/orders/:id`). */
+  url: string;
+  tag: string;
+  summary: string;
+  /** Request body schema, checked at the edge. */
+  body?: z.ZodType;
+  /** Query parameters (an object schema), for documentation and, where used, validation. */
+  query?: z.ZodObject;
+  /** Status → description of the answers this route gives. */
+  responses: Record<number, string>;
+  /** False for routes open without an API key (only /health). */
+  authenticated?: boolean;
+}
+
+/** A route answered by a service instance: the gateway validates, then forwards the same path. */
+export interface ProxyRoute extends RouteDoc {
+  service: string;
+}

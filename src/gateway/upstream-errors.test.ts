@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import {
+  errorCode,
+  hasErrorShape,
+  isDrainingResponse,
+  isIdempotentMethod,
+  neverReached,
+} from "./upstream-errors.js";
+
+const withCode = (code: string) => Object.assign(new Error(code), { code });
+
+describe("upstream error classification", () => {
+  it("treats refused and reset connections as never reached, even when wrapped", () => {
+    expect(neverReached(withCode("ECONNREFUSED"))).toBe(true);
+    expect(neverReached(withCode("UND_ERR_SOCKET"))).toBe(true);
+    expect(neverReached(new Error("fetch failed", { cause: withCode("ECONNRESET") }))).toBe(true);
+    expect(errorCode(new Error("x", { cause: withCode("EPIPE") }))).toBe("EPIPE");
+  });
+
+  it("does not treat timeouts, aborts or plain errors as never reached", () => {
+    expect(neverReached(withCode("UND_ERR_HEADERS_TIMEOUT"))).toBe(false);
+    expect(neverReached(withCode("UND_ERR_ABORTED"))).toBe(false);
+    expect(neverReached(new Error("boom"))).toBe(false);
+    expect(neverReached("ECONNREFUSED")).toBe(false);
+  });
+
+  it("recognises Fastify's drain answer and nothing else", () => {
+    const drain = Buffer.from(
+      '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}',
+    );
+    expect(isDrainingResponse(503, drain)).toBe(true);
+    expect(isDrainingResponse(500, drain)).toBe(false);
+    const ours = Buffer.from('{"error":{"code":"SERVICE_UNAVAILABLE","message":"down"}}');
+    expect(isDrainingResponse(503, ours)).toBe(false);
+  });
+
+  it("detects the one error shape only in JSON bodies", () => {
+    const ours = Buffer.from('{"error":{"code":"EMAIL_TAKEN","message":"taken"}}');
+    expect(hasErrorShape(ours, "application/json; charset=utf-8")).toBe(true);
+    expect(hasErrorShape(ours, "text/html")).toBe(false);
+    expect(hasErrorShape(Buffer.from('{"error":"x"}'), "application/json")).toBe(false);
+    expect(hasErrorShape(Buffer.from("{oops"), "application/json")).toBe(false);
+  });
+
+  it("repeats only GET, HEAD and PUT", () => {
+    expect(["GET", "put", "HEAD"].every(isIdempotentMethod)).toBe(true);
+    expect(["POST", "DELETE", "PATCH"].some(isIdempotentMethod)).toBe(false);
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * How the gateway reads an upstream failure: whether the request provably never reached an instance
+ * (safe to send to another one whatever the method), and whether a body is already in the one error
+ * shape (then it is passed through unchanged).
+ */
+
+/** Socket errors raised before any response byte arrived: the instance never handled the request. */
+const NEVER_REACHED_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_CLOSED",
+  "UND_ERR_DESTROYED",
+]);
+
+/** The error's string `code`, or its cause's (fetch and undici sometimes wrap the socket error). */
+export function errorCode(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current && depth < 3; depth++) {
+    if (typeof current !== "object") return undefined;
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * True for a connection refused or reset before any response. The caller only sees such errors
+ * from the request call itself (which settles when headers arrive), never while reading a body.
+ */
+export function neverReached(error: unknown): boolean {
+  const code = errorCode(error);
+  return code !== undefined && NEVER_REACHED_CODES.has(code);
+}
+
+/**
+ * Fastify's drain answer (`return503OnClosing`): a server shutting down refuses new requests with
+ * this exact body before any handler runs, so the request may safely go to another instance.
+ */
+const FASTIFY_CLOSING_BODY =
+  '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}';
+
+export function isDrainingResponse(status: number, body: Buffer): boolean {
+  return (
+    status === 503 && body.length === FASTIFY_CLOSING_BODY.length && body.toString() === FASTIFY_CLOSING_BODY
+  );
+}
+
+/** True when the body is `{ error: { code: string, message: string, ... } }`. */
+export function hasErrorShape(body: Buffer, contentType: string | undefined): boolean {
+  if (!contentType?.includes("json") || body.length === 0) return false;
+  try {
+    const parsed = JSON.parse(body.toString()) as { error?: { code?: unknown; message?: unknown } };
+    return typeof parsed.error?.code === "string" && typeof parsed.error.message === "string";
+  } catch {
+    return false;
+  }
+}
+
+const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "PUT"]);
+
+/** Methods a failed attempt may repeat on another instance even if the first one handled it. */
+export function isIdempotentMethod(method: string): boolean {
+  return IDEMPOTENT_METHODS.has(method.toUpperCase());
+}

@@ -1,0 +1,90 @@
+/**
+ * The read side, as pure projections of the event store's global log:
+ * - `orderViewProjection`: the order as clients read it (`GET /orders/:id`).
+ * - `deadlineProjection`: the step deadline of every order whose saga is running, which the
+ *   sweeper scans. Because it is a checkpointed projection of durable events, deadlines survive a
+ *   crash of every order instance.
+ */
+import type { OrderStatus } from "../../contracts/index.js";
+import type { Projection, StoredEvent } from "../../lib/eventstore/index.js";
+import { fromStoredEvent } from "./events.js";
+import { orderIdOfStream } from "./keys.js";
+import { SAGA_OVER } from "./state.js";
+
+export interface OrderViewLine {
+  productId: string;
+  quantity: number;
+  /** Null until inventory priced the order (prices never come from the client). */
+  unitPrice: number | null;
+}
+
+export interface OrderView {
+  id: string;
+  userId: string;
+  items: OrderViewLine[];
+  /** Null until inventory priced the order. */
+  total: number | null;
+  /** "USD" until inventory priced the order in its currency. */
+  currency: string;
+  status: OrderStatus;
+  createdAt: string;
+  updatedAt: string;
+  /** Events of the order's stream this view reflects (lets a reader tell a stale view). */
+  version: number;
+}
+
+export function applyToView(view: OrderView | undefined, stored: StoredEvent): OrderView {
+  const event = fromStoredEvent(stored);
+  if (event?.type === "order.event.created") {
+    const { orderId, userId, items, placedAt } = event.data;
+    const lines = items.map((line) => ({ ...line, unitPrice: null }));
+    return {
+      id: orderId,
+      userId,
+      items: lines,
+      total: null,
+      currency: "USD",
+      status: "pending",
+      createdAt: placedAt,
+      updatedAt: stored.recordedAt,
+      version: stored.version,
+    };
+  }
+  if (!view) throw new Error(`order view of ${stored.streamId} starts with ${stored.type}`);
+  const next = { ...view, updatedAt: stored.recordedAt, version: stored.version };
+  if (event?.type === "order.event.status.changed") return { ...next, status: event.data.to };
+  if (event?.type === "order.event.step.completed" && event.data.step === "inventory") {
+    const { items, total, currency } = event.data;
+    return { ...next, items: items.map((line) => ({ ...line })), total, currency };
+  }
+  return next;
+}
+
+/** Bump the name when `applyToView` changes meaning, then rebuild. */
+export const orderViewProjection: Projection<OrderView> = {
+  name: "order-view-v1",
+  keyOf: (event) => orderIdOfStream(event.streamId),
+  apply: applyToView,
+};
+
+/** Deadline of an order's current step; `null` once no step is awaited (the index drops it). */
+export interface DeadlineView {
+  deadline: number | null;
+}
+
+export function applyToDeadline(view: DeadlineView | undefined, stored: StoredEvent): DeadlineView {
+  const event = fromStoredEvent(stored);
+  if (event?.type === "order.event.step.requested") return { deadline: event.data.deadline };
+  if (event?.type === "order.event.status.changed" && SAGA_OVER.has(event.data.to)) return { deadline: null };
+  return view ?? { deadline: null };
+}
+
+export const deadlineProjection: Projection<DeadlineView> = {
+  name: "order-deadlines-v1",
+  keyOf: (event) => {
+    if (event.type !== "order.event.step.requested" && event.type !== "order.event.status.changed")
+      return undefined;
+    return orderIdOfStream(event.streamId);
+  },
+  apply: applyToDeadline,
+};

@@ -1,0 +1,123 @@
+/**
+ * Redis adapters of the order service's stores. The event store and the order view are the
+ * library's adapters under the `{order}` tag; the deadline index is a sorted set (order id scored
+ * by its deadline) so the sweeper asks Redis for the overdue orders only.
+ */
+import type { Redis } from "ioredis";
+import {
+  type ReadModelCommit,
+  RedisEventStore,
+  RedisReadModelStore,
+  type ViewRecord,
+} from "../../lib/eventstore/index.js";
+import { LuaScript } from "../../lib/eventstore/lua-script.js";
+import { deadlineCheckpointKey, deadlineIndexKey, deadlinePositionsKey, ORDER_TAG } from "./keys.js";
+import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
+import type { DeadlineIndex, OrderStores } from "./store.js";
+
+/**
+ * KEYS: due zset, positions hash, checkpoint. ARGV: expected checkpoint ("" for none), new
+ * checkpoint, then (order id, position, deadline or "") per view. Compare-and-set on the
+ * checkpoint, so two runners never apply one batch twice; "" removes the order from the index.
+ */
+const COMMIT = new LuaScript(`
+local current = redis.call('GET', KEYS[3]) or ''
+if current ~= ARGV[1] then return 0 end
+for i = 3, #ARGV, 3 do
+  if ARGV[i + 2] == '' then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  else
+    redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i])
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('SET', KEYS[3], ARGV[2])
+return 1
+`);
+
+export interface RedisDeadlineIndexOptions {
+  redis: Redis;
+  tag?: string;
+  name?: string;
+}
+
+export class RedisDeadlineIndex implements DeadlineIndex {
+  private readonly redis: Redis;
+  private readonly dueKey: string;
+  private readonly positionsKey: string;
+  private readonly checkpointKey: string;
+
+  constructor(options: RedisDeadlineIndexOptions) {
+    const tag = options.tag ?? ORDER_TAG;
+    const name = options.name ?? deadlineProjection.name;
+    this.redis = options.redis;
+    this.dueKey = deadlineIndexKey(tag, name);
+    this.positionsKey = deadlinePositionsKey(tag, name);
+    this.checkpointKey = deadlineCheckpointKey(tag, name);
+  }
+
+  async due(now: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.dueKey, "-inf", now, "LIMIT", 0, limit);
+  }
+
+  async get(key: string): Promise<DeadlineView | undefined> {
+    const score = await this.redis.zscore(this.dueKey, key);
+    return score === null ? undefined : { deadline: Number(score) };
+  }
+
+  async load(keys: readonly string[]): Promise<Map<string, ViewRecord<DeadlineView>>> {
+    const found = new Map<string, ViewRecord<DeadlineView>>();
+    if (keys.length === 0) return found;
+    const [positions, scores] = await Promise.all([
+      this.redis.hmget(this.positionsKey, ...keys),
+      this.redis.zmscore(this.dueKey, ...keys),
+    ]);
+    keys.forEach((key, i) => {
+      const position = positions[i];
+      const score = scores[i];
+      if (position && score !== null && score !== undefined) {
+        found.set(key, { position, value: { deadline: Number(score) } });
+      }
+    });
+    return found;
+  }
+
+  async all(): Promise<Map<string, DeadlineView>> {
+    const flat = await this.redis.zrange(this.dueKey, 0, -1, "WITHSCORES");
+    const views = new Map<string, DeadlineView>();
+    for (let i = 0; i + 1 < flat.length; i += 2) views.set(flat[i] ?? "", { deadline: Number(flat[i + 1]) });
+    return views;
+  }
+
+  async checkpoint(): Promise<string | undefined> {
+    return (await this.redis.get(this.checkpointKey)) ?? undefined;
+  }
+
+  async commit(batch: ReadModelCommit<DeadlineView>): Promise<boolean> {
+    const args: string[] = [batch.expectedCheckpoint ?? "", batch.checkpoint];
+    for (const [id, record] of batch.views) {
+      args.push(id, record.position, record.value.deadline === null ? "" : String(record.value.deadline));
+    }
+    const keys = [this.dueKey, this.positionsKey, this.checkpointKey];
+    return (await COMMIT.run(this.redis, keys, args)) === 1;
+  }
+
+  async clear(): Promise<void> {
+    await this.redis.unlink(this.dueKey, this.positionsKey, this.checkpointKey);
+  }
+}
+
+export interface RedisOrderStoresOptions {
+  redis: Redis;
+  now?: () => number;
+}
+
+export function createRedisOrderStores(options: RedisOrderStoresOptions): OrderStores {
+  const { redis } = options;
+  return {
+    events: new RedisEventStore({ redis, tag: ORDER_TAG, ...(options.now ? { now: options.now } : {}) }),
+    views: new RedisReadModelStore<OrderView>({ redis, tag: ORDER_TAG, name: orderViewProjection.name }),
+    deadlines: new RedisDeadlineIndex({ redis }),
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * Executes the pure saga: load the order, decide, append the events with the commands as outbox
+ * in one atomic step, and on a lost optimistic-concurrency race reload and decide again. Every
+ * entry point (bus replies, the user's cancel, the deadline sweeper) goes through `run`, so the
+ * stream's version is the single arbiter between racing inputs.
+ */
+import type { AllEvents } from "../../contracts/index.js";
+import type { CausalPublisher } from "../../lib/bus/context.js";
+import type { PublishOptions } from "../../lib/bus/publisher.js";
+import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import { ConcurrencyError } from "../../lib/eventstore/index.js";
+import type { OrderRepository } from "./repository.js";
+import {
+  DEFAULT_SAGA_OPTIONS,
+  decide,
+  type PlaceInput,
+  place,
+  type SagaCommand,
+  type SagaDecision,
+  type SagaInput,
+  type SagaOptions,
+  type SagaOutcome,
+} from "./saga.js";
+import { evolve, type OrderState } from "./state.js";
+
+/** Something that prepares bus messages: the platform publisher, or a handler's causal context. */
+export type CommandPreparer = Pick<CausalPublisher<typeof AllEvents>, "prepare">;
+
+export type RunResult =
+  | { kind: "unknown" }
+  | { kind: "unchanged"; state: OrderState; decision: SagaDecision }
+  | { kind: "applied"; state: OrderState; decision: SagaDecision; version: number };
+
+export interface SagaRunnerOptions {
+  repository: OrderRepository;
+  saga?: Partial<SagaOptions>;
+  now: () => number;
+  /** Called once per saga that ended, after its terminal append succeeded. */
+  onSagaEnded?: (outcome: SagaOutcome, durationMs: number) => void;
+  /** Immediate reload-and-retry rounds after a concurrency conflict before giving up (default 3). */
+  conflictRetries?: number;
+}
+
+export class SagaRunner {
+  readonly options: SagaOptions;
+  private readonly repository: OrderRepository;
+
+  constructor(private readonly runnerOptions: SagaRunnerOptions) {
+    this.repository = runnerOptions.repository;
+    this.options = { ...DEFAULT_SAGA_OPTIONS, ...runnerOptions.saga };
+  }
+
+  /**
+   * Creates an order; the stream must not exist. Throws `ConcurrencyError` when it does (an
+   * Idempotency-Key reused): the caller decides what that means.
+   */
+  async place(input: PlaceInput, preparer: CommandPreparer): Promise<void> {
+    const decision = place(input, this.runnerOptions.now(), this.options);
+    const outbox = prepareAll(preparer, decision.commands, { correlationId: input.correlationId });
+    await this.repository.save(input.orderId, "no_stream", decision.events, outbox);
+  }
+
+  /**
+   * Applies one input to one order. `preparer` is used with the saga's correlation id unless it
+   * carries its own (a handler's context carries on the reply's correlation and causation).
+   */
+  async run(
+    orderId: string,
+    input: SagaInput,
+    preparer: CommandPreparer,
+    causal = false,
+  ): Promise<RunResult> {
+    const retries = this.runnerOptions.conflictRetries ?? 3;
+    for (let round = 0; ; round++) {
+      try {
+        return await this.attempt(orderId, input, preparer, causal);
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError) || round >= retries) throw error;
+      }
+    }
+  }
+
+  private async attempt(
+    orderId: string,
+    input: SagaInput,
+    preparer: CommandPreparer,
+    causal: boolean,
+  ): Promise<RunResult> {
+    const loaded = await this.repository.load(orderId);
+    if (!loaded) return { kind: "unknown" };
+    const decision = decide(loaded.state, input, this.runnerOptions.now(), this.options);
+    if (decision.events.length === 0) return { kind: "unchanged", state: loaded.state, decision };
+    const options = causal ? {} : { correlationId: loaded.state.correlationId };
+    const outbox = prepareAll(preparer, decision.commands, options);
+    const version = await this.repository.save(orderId, loaded.version, decision.events, outbox);
+    if (decision.outcome)
+      this.runnerOptions.onSagaEnded?.(decision.outcome.saga, decision.outcome.durationMs);
+    return { kind: "applied", state: decision.events.reduce(evolve, loaded.state), decision, version };
+  }
+}
+
+function prepareAll(
+  preparer: CommandPreparer,
+  commands: readonly SagaCommand[],
+  options: PublishOptions,
+): OutgoingMessage[] {
+  return commands.map((command) => preparer.prepare(command.event, command.payload, options).message);
+}

@@ -1,0 +1,67 @@
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { createRedisPlatform, type Platform } from "../../lib/runtime/platform.js";
+import { describeWithRedis } from "../../test-support/redis.js";
+import { waitFor } from "../../test-support/wait.js";
+import { type OrderHarness, startOrderService } from "./test-harness.js";
+import { defaultBehaviour, type Simulation, startSimulation } from "./test-responders.js";
+
+describeWithRedis("order service over Redis", (getRedis) => {
+  let platform: Platform;
+  const harnesses: OrderHarness[] = [];
+
+  beforeEach(async () => {
+    await getRedis().flush();
+    platform = createRedisPlatform({ url: getRedis().url });
+  });
+
+  afterEach(async () => {
+    for (const h of harnesses.splice(0)) await h.stop();
+    await platform.close();
+  });
+
+  const terminal = (sim: Simulation, orderId: string, event: string) =>
+    waitFor(() => sim.about(orderId, event)[0], 10_000, `${event} of ${orderId}`);
+
+  it("takes an order to delivery with each command once", async () => {
+    const h = await startOrderService(platform);
+    harnesses.push(h);
+    const orderId = await h.place();
+    await terminal(h.sim, orderId, "order.completed");
+    await h.waitForStatus(orderId, "delivered", 10_000);
+    for (const command of [
+      "payment.requested",
+      "shipping.shipment.requested",
+      "inventory.commit.requested",
+    ]) {
+      expect(h.sim.about(orderId, command)).toHaveLength(1);
+    }
+  });
+
+  it("refunds and releases when the shipment fails", async () => {
+    const h = await startOrderService(platform, {}, { shipping: "fail" });
+    harnesses.push(h);
+    const orderId = await h.place();
+    const failed = await terminal(h.sim, orderId, "order.failed");
+    expect(failed.payload).toMatchObject({
+      stage: "shipping",
+      compensated: ["payment.refund", "inventory.release"],
+    });
+    expect(h.sim.about(orderId, "order.compensation.payment.refund")).toHaveLength(1);
+  });
+
+  it("finishes a saga whose instance stopped mid-way: a new instance times it out from durable state", async () => {
+    const sim = await startSimulation(platform.transport, { ...defaultBehaviour(), inventory: "silent" });
+    const options = { stepTimeoutMs: 1_000, sweepIntervalMs: 50 };
+    const first = await startOrderService(platform, options, {}, sim);
+    const orderId = await first.place();
+    await first.stop();
+    expect(sim.about(orderId, "order.failed")).toEqual([]);
+
+    const second = await startOrderService(platform, options, {}, sim);
+    harnesses.push(second);
+    const failed = await terminal(sim, orderId, "order.failed");
+    expect(failed.payload).toMatchObject({ stage: "timeout", compensated: ["inventory.release"] });
+    await second.waitForStatus(orderId, "failed");
+    await sim.stop();
+  });
+});

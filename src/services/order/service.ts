@@ -1,0 +1,116 @@
+/**
+ * Wires the order service: stores (Redis when the platform has it, else memory), the saga runner,
+ * the reply handlers, the two projections (order view, deadline index) and the deadline sweeper.
+ */
+import type { AllEvents } from "../../contracts/index.js";
+import { newMessageId } from "../../lib/bus/envelope.js";
+import { type Projection, ProjectionRunner, type ReadModelStore } from "../../lib/eventstore/index.js";
+import type { ServiceDefinition, ServiceDeps } from "../../lib/runtime/service-host.js";
+import { registerOrderHandlers } from "./handlers.js";
+import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
+import { createRedisOrderStores } from "./redis-store.js";
+import { OrderRepository } from "./repository.js";
+import { registerOrderRoutes } from "./routes.js";
+import { DEFAULT_SAGA_OPTIONS } from "./saga.js";
+import { SagaRunner } from "./saga-runner.js";
+import { createMemoryOrderStores, type OrderStores } from "./store.js";
+import { DeadlineSweeper } from "./sweeper.js";
+
+export interface OrderServiceOptions {
+  /** Deadline of each saga step (default 10 s). */
+  stepTimeoutMs?: number;
+  /** Payment attempts before transient failures fail the order (default 3). */
+  maxPaymentAttempts?: number;
+  /** How often overdue orders are looked for (default 1 s). */
+  sweepIntervalMs?: number;
+  /** Poll interval of the projections (default 50 ms). */
+  projectionIntervalMs?: number;
+  /** Order ids for requests without an Idempotency-Key (default UUIDv7). */
+  newOrderId?: () => string;
+  /** Replaces the platform's stores (tests). */
+  stores?: (deps: ServiceDeps<typeof AllEvents>) => OrderStores;
+  /** Receives the internals once created (tests, admin tooling). */
+  onCreated?: (internals: OrderServiceInternals) => void;
+}
+
+export interface OrderServiceInternals {
+  stores: OrderStores;
+  runner: SagaRunner;
+  sweeper: DeadlineSweeper;
+  views: ProjectionRunner<OrderView>;
+  deadlines: ProjectionRunner<DeadlineView>;
+}
+
+function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
+  const redis = deps.platform.redis;
+  if (redis) return createRedisOrderStores({ redis, now: deps.now });
+  const transport = deps.platform.transport;
+  return createMemoryOrderStores({ publish: (messages) => transport.publish(messages), now: deps.now });
+}
+
+/** Builds the service's parts (no timers started yet). */
+function buildInternals(
+  deps: ServiceDeps<typeof AllEvents>,
+  options: OrderServiceOptions,
+): OrderServiceInternals {
+  const stores = (options.stores ?? platformStores)(deps);
+  const runner = new SagaRunner({
+    repository: new OrderRepository(stores.events),
+    saga: {
+      stepTimeoutMs: options.stepTimeoutMs ?? DEFAULT_SAGA_OPTIONS.stepTimeoutMs,
+      maxPaymentAttempts: options.maxPaymentAttempts ?? DEFAULT_SAGA_OPTIONS.maxPaymentAttempts,
+    },
+    now: deps.now,
+    onSagaEnded: (outcome, durationMs) => deps.metrics.recordSaga(outcome, durationMs),
+  });
+  const onError = (what: string) => (error: unknown, orderId?: string) =>
+    deps.logger.warn({ err: error, orderId }, `${what} failed`);
+  const projection = <V>(p: Projection<V>, readModel: ReadModelStore<V>) =>
+    new ProjectionRunner({ events: stores.events, projection: p, readModel, onError: onError(p.name) });
+  const deadlines = projection(deadlineProjection, stores.deadlines);
+  const sweeper = new DeadlineSweeper({
+    deadlines: stores.deadlines,
+    runner,
+    preparer: deps.publisher,
+    catchUp: () => deadlines.catchUp(),
+    now: deps.now,
+    onError: onError("deadline sweep"),
+  });
+  return { stores, runner, sweeper, views: projection(orderViewProjection, stores.views), deadlines };
+}
+
+export function createOrderService(options: OrderServiceOptions = {}): ServiceDefinition<typeof AllEvents> {
+  return {
+    name: "order",
+    version: "1.0.0",
+    create: (deps) => {
+      const internals = buildInternals(deps, options);
+      options.onCreated?.(internals);
+      const { stores, runner, sweeper, views, deadlines } = internals;
+      const intervalMs = options.projectionIntervalMs ?? 50;
+      return {
+        subscribers: [registerOrderHandlers(deps.subscriber(), runner)],
+        routes: (app) =>
+          registerOrderRoutes(app, {
+            runner,
+            repository: new OrderRepository(stores.events),
+            views: stores.views,
+            publisher: deps.publisher,
+            newOrderId: options.newOrderId ?? newMessageId,
+          }),
+        start: async () => {
+          views.start({ intervalMs });
+          deadlines.start({ intervalMs });
+          sweeper.start({ intervalMs: options.sweepIntervalMs ?? 1_000 });
+        },
+        stop: async () => {
+          await sweeper.stop();
+          await Promise.all([views.stop(), deadlines.stop()]);
+        },
+      };
+    },
+  };
+}
+
+/** The order service with its defaults (what the system catalog and `main.ts` run). */
+export const orderService: ServiceDefinition<typeof AllEvents> = createOrderService();

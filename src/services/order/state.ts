@@ -1,0 +1,132 @@
+/**
+ * The saga's state of one order: a pure fold (`evolve`) over its stored events. Nothing here reads
+ * a clock or a store: the same history always gives the same state.
+ */
+import type { Compensation, OrderStatus } from "../../contracts/index.js";
+import type { StoredEvent } from "../../lib/eventstore/index.js";
+import { fromStoredEvent, type OrderDomainEvent, type SagaStep } from "./events.js";
+
+export interface OrderLine {
+  productId: string;
+  quantity: number;
+}
+
+export interface PricedLine extends OrderLine {
+  unitPrice: number;
+}
+
+export interface OrderState {
+  orderId: string;
+  userId: string;
+  items: OrderLine[];
+  /** ISO time the order was placed (the saga's start). */
+  placedAt: string;
+  paymentToken: string;
+  /** Correlation id of the saga: every message about this order carries it. */
+  correlationId: string;
+  status: OrderStatus;
+  /** Steps whose command was sent, in the order they were sent (each at most once). */
+  requested: SagaStep[];
+  /** The step the saga waits for; undefined once the saga is over. */
+  awaiting: SagaStep | undefined;
+  /** Epoch ms deadline of `awaiting`. */
+  deadline: number | undefined;
+  paymentAttempt: number;
+  pricing?: { items: PricedLine[]; total: number; currency: string };
+  payment?: { paymentId: string; amount: number; currency: string };
+  shipment?: { shipmentId: string; trackingNumber: string; carrier: string };
+  deliveredAt?: string;
+  compensated: Compensation[];
+}
+
+export class CorruptHistoryError extends Error {
+  readonly code = "ORDER_HISTORY_CORRUPT";
+  readonly retryable = false;
+  constructor(message: string) {
+    super(message);
+    this.name = "CorruptHistoryError";
+  }
+}
+
+/** Statuses after which the saga sends nothing more (a shipped order only waits for delivery). */
+export const SAGA_OVER: ReadonlySet<OrderStatus> = new Set(["shipped", "delivered", "failed", "cancelled"]);
+
+export function evolve(state: OrderState | undefined, event: OrderDomainEvent): OrderState {
+  if (event.type === "order.event.created") {
+    if (state) throw new CorruptHistoryError(`order ${event.data.orderId} created twice`);
+    return {
+      ...event.data,
+      items: event.data.items.map((line) => ({ ...line })),
+      paymentToken: event.metadata.paymentToken,
+      correlationId: event.metadata.correlationId,
+      status: "pending",
+      requested: [],
+      awaiting: undefined,
+      deadline: undefined,
+      paymentAttempt: 0,
+      compensated: [],
+    };
+  }
+  if (!state) throw new CorruptHistoryError(`${event.type} before order.event.created`);
+  switch (event.type) {
+    case "order.event.step.requested": {
+      const { step, attempt, deadline } = event.data;
+      const requested = state.requested.includes(step) ? state.requested : [...state.requested, step];
+      const paymentAttempt = step === "payment" ? attempt : state.paymentAttempt;
+      return { ...state, requested, awaiting: step, deadline, paymentAttempt };
+    }
+    case "order.event.step.completed":
+      return completeStep(state, event.data);
+    case "order.event.status.changed": {
+      const over = SAGA_OVER.has(event.data.to);
+      return {
+        ...state,
+        status: event.data.to,
+        ...(over ? { awaiting: undefined, deadline: undefined } : {}),
+      };
+    }
+    case "order.event.compensation.requested":
+      return { ...state, compensated: [...state.compensated, ...event.data.compensations] };
+  }
+}
+
+function completeStep(
+  state: OrderState,
+  data: Extract<OrderDomainEvent, { type: "order.event.step.completed" }>["data"],
+): OrderState {
+  switch (data.step) {
+    case "validation":
+      return state;
+    case "inventory":
+      return { ...state, pricing: { items: data.items, total: data.total, currency: data.currency } };
+    case "payment":
+      return {
+        ...state,
+        payment: { paymentId: data.paymentId, amount: data.amount, currency: data.currency },
+      };
+    case "shipping":
+      return {
+        ...state,
+        shipment: { shipmentId: data.shipmentId, trackingNumber: data.trackingNumber, carrier: data.carrier },
+      };
+    case "delivery":
+      return { ...state, deliveredAt: data.deliveredAt };
+  }
+}
+
+/** Folds domain events (oldest first); undefined when there are none. */
+export function foldEvents(events: readonly OrderDomainEvent[]): OrderState | undefined {
+  return events.reduce<OrderState | undefined>(evolve, undefined);
+}
+
+/** Folds a stream as read from the event store, skipping event types this version does not know. */
+export function foldStored(
+  events: readonly Pick<StoredEvent, "type" | "data" | "metadata">[],
+): OrderState | undefined {
+  let state: OrderState | undefined;
+  for (const stored of events) {
+    const event = fromStoredEvent(stored);
+    if (event) state = evolve(state, event);
+  }
+  return state;
+}

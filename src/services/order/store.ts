@@ -1,0 +1,105 @@
+/**
+ * The order service's storage ports and their in-memory adapters:
+ * - the event store (the orders' histories, with the outbox written in the same append),
+ * - the order view read model,
+ * - the deadline index: a read model of running sagas' step deadlines that can list the overdue
+ *   ones without scanning every order ever placed (terminal orders leave it).
+ * Redis adapters are in `redis-store.ts`.
+ */
+import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import {
+  type EventStore,
+  MemoryEventStore,
+  MemoryReadModelStore,
+  type ReadModelCommit,
+  type ReadModelStore,
+  type ViewRecord,
+} from "../../lib/eventstore/index.js";
+import { ORDER_TAG } from "./keys.js";
+import type { DeadlineView, OrderView } from "./projections.js";
+
+export interface DeadlineIndex extends ReadModelStore<DeadlineView> {
+  /** Orders whose deadline is at or before `now`, earliest first. */
+  due(now: number, limit: number): Promise<string[]>;
+}
+
+export interface OrderStores {
+  events: EventStore;
+  views: ReadModelStore<OrderView>;
+  deadlines: DeadlineIndex;
+}
+
+interface Entry {
+  position: string;
+  deadline: number;
+}
+
+/** Deadline index in process memory; a view whose deadline is null is removed, not stored. */
+export class MemoryDeadlineIndex implements DeadlineIndex {
+  private entries = new Map<string, Entry>();
+  private position: string | undefined;
+
+  async due(now: number, limit: number): Promise<string[]> {
+    return [...this.entries]
+      .filter(([, e]) => e.deadline <= now)
+      .sort(([, a], [, b]) => a.deadline - b.deadline)
+      .slice(0, limit)
+      .map(([id]) => id);
+  }
+
+  async get(key: string): Promise<DeadlineView | undefined> {
+    const entry = this.entries.get(key);
+    return entry ? { deadline: entry.deadline } : undefined;
+  }
+
+  async load(keys: readonly string[]): Promise<Map<string, ViewRecord<DeadlineView>>> {
+    const found = new Map<string, ViewRecord<DeadlineView>>();
+    for (const key of keys) {
+      const entry = this.entries.get(key);
+      if (entry) found.set(key, { position: entry.position, value: { deadline: entry.deadline } });
+    }
+    return found;
+  }
+
+  async all(): Promise<Map<string, DeadlineView>> {
+    return new Map([...this.entries].map(([id, e]) => [id, { deadline: e.deadline }]));
+  }
+
+  async checkpoint(): Promise<string | undefined> {
+    return this.position;
+  }
+
+  async commit(batch: ReadModelCommit<DeadlineView>): Promise<boolean> {
+    if (batch.expectedCheckpoint !== this.position) return false;
+    for (const [id, record] of batch.views) {
+      const deadline = record.value.deadline;
+      if (deadline === null) this.entries.delete(id);
+      else this.entries.set(id, { position: record.position, deadline });
+    }
+    this.position = batch.checkpoint;
+    return true;
+  }
+
+  async clear(): Promise<void> {
+    this.entries = new Map();
+    this.position = undefined;
+  }
+}
+
+export interface MemoryOrderStoresOptions {
+  /** Where outbox messages go (the platform transport's publish). */
+  publish: (messages: readonly OutgoingMessage[]) => Promise<void>;
+  now?: () => number;
+}
+
+export function createMemoryOrderStores(options: MemoryOrderStoresOptions): OrderStores {
+  return {
+    events: new MemoryEventStore({
+      tag: ORDER_TAG,
+      publish: options.publish,
+      ...(options.now ? { now: options.now } : {}),
+    }),
+    views: new MemoryReadModelStore<OrderView>(),
+    deadlines: new MemoryDeadlineIndex(),
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * The saga commands inventory answers. Each handler lets the store decide and write state and
+ * reply atomically; a redelivery finds the order's reservation already settled and emits nothing.
+ */
+import type { AllEvents } from "../../contracts/index.js";
+import { BusError } from "../../lib/bus/errors.js";
+import type { Subscriber } from "../../lib/bus/subscriber.js";
+import { InventoryError } from "./domain.js";
+import { committedMessages, releasedMessages, reservationMessages } from "./messages.js";
+import type { InventoryStore } from "./store.js";
+
+type Events = typeof AllEvents;
+
+/** Contention is transient (the bus retries with backoff); anything else is a bug worth parking. */
+async function asBusErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof InventoryError) {
+      throw new BusError(`INVENTORY_${error.code}`, error.message, {
+        retryable: error.retryable,
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+export function registerInventoryHandlers(
+  subscriber: Subscriber<Events, Events>,
+  store: InventoryStore,
+): void {
+  subscriber.on("inventory.reservation.requested", async ({ orderId, items }, ctx) => {
+    const decision = await asBusErrors(() =>
+      store.reserve(orderId, items, (outcome) => reservationMessages(ctx.prepare, orderId, outcome)),
+    );
+    ctx.logger.debug({ orderId, outcome: decision.kind }, "reservation handled");
+  });
+
+  subscriber.on("order.compensation.inventory.release", async ({ orderId, reason }, ctx) => {
+    const decision = await asBusErrors(() =>
+      store.release(orderId, (lines) => releasedMessages(ctx.prepare, orderId, lines)),
+    );
+    ctx.logger.debug({ orderId, reason, outcome: decision.kind }, "release handled");
+  });
+
+  subscriber.on("inventory.commit.requested", async ({ orderId }, ctx) => {
+    const decision = await asBusErrors(() =>
+      store.commit(orderId, (lines) => committedMessages(ctx.prepare, orderId, lines)),
+    );
+    ctx.logger.debug({ orderId, outcome: decision.kind }, "commit handled");
+  });
+}

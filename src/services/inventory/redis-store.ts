@@ -1,0 +1,231 @@
+/**
+ * The inventory store on Redis. A change reads a snapshot (one pipelined round trip), decides with
+ * the pure domain, builds the exact events, then runs one Lua script that re-checks the decision
+ * against the live stock and writes state and events together. If the stock moved in a way that
+ * changes the events (a threshold crossed, a line now short), the script writes nothing and the
+ * store decides again: optimistic, so concurrent reservations never block each other.
+ */
+import type { Redis } from "ioredis";
+import { z } from "zod";
+import { PricedOrderLineSchema, ReservationFailureReasonSchema } from "../../contracts/index.js";
+import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import { eventStreamFields } from "../../lib/bus/transports/redis-stream-keys.js";
+import {
+  assertUniqueLines,
+  type CommitDecision,
+  decideCommit,
+  decideRelease,
+  decideReservation,
+  InventoryError,
+  type NewProduct,
+  newProduct,
+  type OrderLine,
+  type Product,
+  type ReleaseDecision,
+  type Reservation,
+  type ReservationOutcome,
+  type ReservationState,
+  type ReserveDecision,
+  reservationRecord,
+  reservationSignature,
+  restockProduct,
+} from "./domain.js";
+import { outboxStreamKey, productIndexKey, productKey, reservationKey } from "./keys.js";
+import { ADD_PRODUCT, RESERVE, RESTOCK, SETTLE } from "./scripts.js";
+import type { Emit, InventoryStore } from "./store.js";
+
+export interface RedisInventoryStoreOptions {
+  redis: Redis;
+  /** Decide-and-apply rounds before giving up with a retryable CONTENTION error (default 25). */
+  maxAttempts?: number;
+}
+
+const CONFLICT = Symbol("conflict");
+type Attempt<T> = T | typeof CONFLICT;
+
+const StoredReservation = z.object({
+  state: z.enum(["reserved", "failed", "released", "committed"]),
+  items: z.string().transform((s) => z.array(PricedOrderLineSchema).parse(JSON.parse(s))),
+  reason: ReservationFailureReasonSchema.optional(),
+});
+
+type Hash = Record<string, string>;
+
+function toProduct(hash: Hash): Product | undefined {
+  if (hash.id === undefined) return undefined;
+  return {
+    productId: hash.id,
+    name: hash.name ?? "",
+    price: Number(hash.price),
+    available: Number(hash.available),
+    reserved: Number(hash.reserved),
+    committed: Number(hash.committed),
+    lowStockThreshold: Number(hash.threshold),
+  };
+}
+
+function toReservation(orderId: string, hash: Hash): Reservation | undefined {
+  if (hash.state === undefined) return undefined;
+  const { state, items, reason } = StoredReservation.parse(hash);
+  return reason ? { orderId, state, items, reason } : { orderId, state, items };
+}
+
+const toState = (raw: string): ReservationState => StoredReservation.shape.state.parse(raw);
+
+/** Stream keys and (field, value) arguments of the messages a script appends. */
+function outbox(messages: readonly OutgoingMessage[]): { keys: string[]; args: string[] } {
+  return { keys: messages.map(outboxStreamKey), args: messages.flatMap(eventStreamFields) };
+}
+
+export class RedisInventoryStore implements InventoryStore {
+  private readonly redis: Redis;
+  private readonly maxAttempts: number;
+
+  constructor(options: RedisInventoryStoreOptions) {
+    this.redis = options.redis;
+    this.maxAttempts = options.maxAttempts ?? 25;
+  }
+
+  async listProducts(): Promise<Product[]> {
+    const ids = (await this.redis.smembers(productIndexKey())).sort();
+    const hashes = await this.hashes(ids.map(productKey));
+    return hashes.map(toProduct).filter((p): p is Product => p !== undefined);
+  }
+
+  async getProduct(productId: string): Promise<Product | undefined> {
+    return toProduct(await this.redis.hgetall(productKey(productId)));
+  }
+
+  async getReservation(orderId: string): Promise<Reservation | undefined> {
+    return toReservation(orderId, await this.redis.hgetall(reservationKey(orderId)));
+  }
+
+  async addProduct(input: NewProduct, emit: Emit<Product>): Promise<Product | undefined> {
+    const product = newProduct(input);
+    const { keys, args } = outbox(emit(product));
+    const fields = [
+      product.productId,
+      product.name,
+      product.price,
+      product.available,
+      product.lowStockThreshold,
+    ];
+    const added = await ADD_PRODUCT.run(
+      this.redis,
+      [productKey(product.productId), productIndexKey(), ...keys],
+      [...fields, ...args],
+    );
+    return added === 1 ? product : undefined;
+  }
+
+  async restock(productId: string, quantity: number, emit: Emit<Product>): Promise<Product | undefined> {
+    return this.optimistic("restock", async () => {
+      const current = await this.getProduct(productId);
+      if (!current) return undefined;
+      const product = restockProduct(current, quantity);
+      const { keys, args } = outbox(emit(product));
+      const result = await RESTOCK.run(
+        this.redis,
+        [productKey(productId), ...keys],
+        [quantity, current.available, ...args],
+      );
+      if (result === "ok") return product;
+      return result === "missing" ? undefined : CONFLICT;
+    });
+  }
+
+  async reserve(
+    orderId: string,
+    lines: readonly OrderLine[],
+    emit: Emit<ReservationOutcome>,
+  ): Promise<ReserveDecision> {
+    assertUniqueLines(lines);
+    const stateKeys = [reservationKey(orderId), ...lines.map((l) => productKey(l.productId))];
+    return this.optimistic("reserve", async (): Promise<Attempt<ReserveDecision>> => {
+      const [reservation = {}, ...products] = await this.hashes(stateKeys);
+      const decision = decideReservation(toReservation(orderId, reservation), lines, products.map(toProduct));
+      if (decision.kind === "duplicate") return decision;
+      const record = reservationRecord(orderId, decision);
+      const { keys, args } = outbox(emit(decision));
+      const result = String(
+        await RESERVE.run(
+          this.redis,
+          [...stateKeys, ...keys],
+          [
+            lines.length,
+            reservationSignature(lines, decision),
+            JSON.stringify(record.items),
+            record.reason ?? "",
+            ...lines.map((l) => l.quantity),
+            ...args,
+          ],
+        ),
+      );
+      if (result === "applied") return decision;
+      if (result.startsWith("duplicate:")) return { kind: "duplicate", state: toState(result.slice(10)) };
+      return CONFLICT;
+    });
+  }
+
+  async release(orderId: string, emit: Emit<OrderLine[]>): Promise<ReleaseDecision> {
+    return this.optimistic("release", async (): Promise<Attempt<ReleaseDecision>> => {
+      const decision = decideRelease(await this.getReservation(orderId));
+      if (decision.kind === "noop") return decision;
+      const items = decision.kind === "release" ? decision.items : [];
+      const result = await this.settle("released", orderId, items, items.length > 0 ? emit(items) : []);
+      if (result === "done" || result === "tombstone") return decision;
+      return result.startsWith("noop:") ? { kind: "noop", state: toState(result.slice(5)) } : CONFLICT;
+    });
+  }
+
+  async commit(orderId: string, emit: Emit<OrderLine[]>): Promise<CommitDecision> {
+    return this.optimistic("commit", async (): Promise<Attempt<CommitDecision>> => {
+      const decision = decideCommit(await this.getReservation(orderId));
+      if (decision.kind === "noop") return decision;
+      const result = await this.settle("committed", orderId, decision.items, emit(decision.items));
+      if (result === "done") return decision;
+      return result.startsWith("noop:") ? { kind: "noop", state: toState(result.slice(5)) } : CONFLICT;
+    });
+  }
+
+  /** Release or commit `items` if the reservation is still reserved (or, with no items, still absent). */
+  private async settle(
+    to: "released" | "committed",
+    orderId: string,
+    items: readonly OrderLine[],
+    messages: readonly OutgoingMessage[],
+  ): Promise<string> {
+    const { keys, args } = outbox(messages);
+    const productKeys = items.map((l) => productKey(l.productId));
+    const seen = items.length > 0 ? "reserved" : "none";
+    const result = await SETTLE.run(
+      this.redis,
+      [reservationKey(orderId), ...productKeys, ...keys],
+      [to, seen, items.length, ...items.map((l) => l.quantity), ...args],
+    );
+    return String(result);
+  }
+
+  private async hashes(keys: readonly string[]): Promise<Hash[]> {
+    if (keys.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) pipeline.hgetall(key);
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, value]) => {
+      if (error) throw error;
+      return value as Hash;
+    });
+  }
+
+  private async optimistic<T>(operation: string, attempt: () => Promise<Attempt<T>>): Promise<T> {
+    for (let i = 0; i < this.maxAttempts; i++) {
+      const result = await attempt();
+      if (result !== CONFLICT) return result;
+    }
+    throw new InventoryError(
+      "CONTENTION",
+      `${operation}: stock kept changing, gave up after ${this.maxAttempts} tries`,
+      true,
+    );
+  }
+}

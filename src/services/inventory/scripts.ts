@@ -1,0 +1,109 @@
+/**
+ * The inventory's Lua scripts. Each writes a state change and its events (XADD to the inventory's
+ * own streams) in one atomic step. Key layout: the keys a script changes, then one stream key per
+ * outgoing message; the last ARGV are (field, value) pairs of those messages.
+ */
+import { LuaScript } from "../../lib/eventstore/lua-script.js";
+
+const OUTBOX = `
+local function outbox(firstKey, firstArg)
+  for j = firstKey, #KEYS do
+    local a = firstArg + 2 * (j - firstKey)
+    redis.call('XADD', KEYS[j], '*', ARGV[a], ARGV[a + 1])
+  end
+end
+`;
+
+/** KEYS: product, index, streams. ARGV: id, name, price, quantity, threshold, messages. → 1 | 0 (exists). */
+export const ADD_PRODUCT = new LuaScript(`${OUTBOX}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'price', ARGV[3], 'available', ARGV[4],
+  'reserved', 0, 'committed', 0, 'threshold', ARGV[5])
+redis.call('SADD', KEYS[2], ARGV[1])
+outbox(3, 6)
+return 1
+`);
+
+/**
+ * KEYS: product, streams. ARGV: quantity, available the events were built from, messages.
+ * → 'ok' | 'missing' | 'conflict' (available moved: build the events again).
+ */
+export const RESTOCK = new LuaScript(`${OUTBOX}
+local available = redis.call('HGET', KEYS[1], 'available')
+if not available then return 'missing' end
+if available ~= ARGV[2] then return 'conflict' end
+redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
+outbox(2, 3)
+return 'ok'
+`);
+
+/**
+ * KEYS: reservation, n products, streams. ARGV: n, expected signature, items JSON, failure reason,
+ * n quantities, messages. Computes the outcome signature exactly like \`reservationSignature\` in
+ * domain.ts; applies only when it equals the expected one.
+ * → 'applied' | 'duplicate:<state>' | 'conflict:<signature>'.
+ */
+export const RESERVE = new LuaScript(`${OUTBOX}
+local state = redis.call('HGET', KEYS[1], 'state')
+if state then return 'duplicate:' .. state end
+local n = tonumber(ARGV[1])
+local unknown, short, low = {}, {}, {}
+for i = 1, n do
+  local v = redis.call('HMGET', KEYS[1 + i], 'available', 'threshold')
+  local q = tonumber(ARGV[4 + i])
+  if not v[1] then
+    unknown[#unknown + 1] = ':' .. i
+  else
+    local a, t = tonumber(v[1]), tonumber(v[2])
+    if a < q then
+      short[#short + 1] = ':' .. i .. '=' .. v[1]
+    elseif a > t and a - q <= t then
+      low[#low + 1] = ':' .. i .. '=' .. string.format('%d', a - q)
+    end
+  end
+end
+local sig
+if #unknown > 0 then sig = 'U' .. table.concat(unknown)
+elseif #short > 0 then sig = 'S' .. table.concat(short)
+else sig = 'R' .. table.concat(low) end
+if sig ~= ARGV[2] then return 'conflict:' .. sig end
+if #unknown == 0 and #short == 0 then
+  for i = 1, n do
+    redis.call('HINCRBY', KEYS[1 + i], 'available', '-' .. ARGV[4 + i])
+    redis.call('HINCRBY', KEYS[1 + i], 'reserved', ARGV[4 + i])
+  end
+  redis.call('HSET', KEYS[1], 'state', 'reserved', 'items', ARGV[3])
+else
+  redis.call('HSET', KEYS[1], 'state', 'failed', 'items', '[]', 'reason', ARGV[4])
+end
+outbox(2 + n, 5 + n)
+return 'applied'
+`);
+
+/**
+ * Release (reserved → available) or commit (reserved → committed).
+ * KEYS: reservation, n products, streams. ARGV: 'released' | 'committed', state the handler saw
+ * ('reserved' | 'none'), n, n quantities, messages.
+ * → 'done' | 'tombstone' | 'noop:<state>' | 'conflict' (state changed since it was read).
+ */
+export const SETTLE = new LuaScript(`${OUTBOX}
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then
+  if ARGV[2] ~= 'none' then return 'conflict' end
+  if ARGV[1] ~= 'released' then return 'noop:none' end
+  redis.call('HSET', KEYS[1], 'state', 'released', 'items', '[]')
+  return 'tombstone'
+end
+if state ~= 'reserved' then return 'noop:' .. state end
+if ARGV[2] ~= 'reserved' then return 'conflict' end
+local target = 'committed'
+if ARGV[1] == 'released' then target = 'available' end
+local n = tonumber(ARGV[3])
+for i = 1, n do
+  redis.call('HINCRBY', KEYS[1 + i], 'reserved', '-' .. ARGV[3 + i])
+  redis.call('HINCRBY', KEYS[1 + i], target, ARGV[3 + i])
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[1])
+outbox(2 + n, 4 + n)
+return 'done'
+`);

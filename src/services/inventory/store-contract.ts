@@ -1,0 +1,175 @@
+/**
+ * The one behaviour suite every InventoryStore adapter passes (memory and Redis). Emitted events
+ * are observed where the adapter writes them (the injected publish, or XRANGE on the streams), so
+ * "state and events together" is checked, not assumed.
+ */
+import { beforeEach, describe, expect, it } from "vitest";
+import { type InventoryStoreHarness, ops, product } from "./store-contract-support.js";
+import { runInventoryStressContract } from "./store-stress-contract.js";
+
+export type { InventoryStoreHarness } from "./store-contract-support.js";
+
+export function runInventoryStoreContract(name: string, factory: () => Promise<InventoryStoreHarness>): void {
+  describe(`InventoryStore contract: ${name}`, () => {
+    let h: InventoryStoreHarness;
+    let op: ReturnType<typeof ops>;
+    const count = async (topic: string) => (await h.emitted(topic)).length;
+
+    beforeEach(async () => {
+      h = await factory();
+      op = ops(h.store);
+    });
+
+    it("adds a product once and announces it once", async () => {
+      expect(await op.add(product("a", 7, 250))).toMatchObject({ productId: "a", available: 7, reserved: 0 });
+      expect(await op.add(product("a", 99))).toBeUndefined();
+      expect(await h.store.getProduct("a")).toMatchObject({
+        available: 7,
+        price: 250,
+        lowStockThreshold: 10,
+      });
+      expect(await h.emitted("inventory.product.added")).toEqual([
+        { productId: "a", name: "Product a", price: 250, quantity: 7, lowStockThreshold: 10 },
+      ]);
+    });
+
+    it("lists products sorted by id", async () => {
+      await Promise.all(["c", "a", "b"].map((id) => op.add(product(id, 1))));
+      expect((await h.store.listProducts()).map((p) => p.productId)).toEqual(["a", "b", "c"]);
+    });
+
+    it("restocks with an event carrying the new level; an unknown product is untouched", async () => {
+      await op.add(product("a", 3));
+      expect(await op.restock("a", 4)).toMatchObject({ available: 7 });
+      expect(await op.restock("ghost", 4)).toBeUndefined();
+      expect(await h.store.getProduct("ghost")).toBeUndefined();
+      expect(await h.emitted("inventory.restocked")).toEqual([{ productId: "a", quantity: 4, available: 7 }]);
+    });
+
+    it("reserves all lines with prices and emits inventory.reserved in the same step", async () => {
+      await Promise.all([op.add(product("a", 20, 300)), op.add(product("b", 20, 50))]);
+      const lines = [
+        { productId: "a", quantity: 2 },
+        { productId: "b", quantity: 1 },
+      ];
+      expect((await op.reserve("o1", lines)).kind).toBe("reserved");
+      expect(await h.store.getProduct("a")).toMatchObject({ available: 18, reserved: 2, committed: 0 });
+      expect(await h.store.getReservation("o1")).toMatchObject({ state: "reserved" });
+      expect(await h.emitted("inventory.reserved")).toEqual([
+        {
+          orderId: "o1",
+          items: [
+            { productId: "a", quantity: 2, unitPrice: 300 },
+            { productId: "b", quantity: 1, unitPrice: 50 },
+          ],
+          total: 650,
+          currency: "USD",
+        },
+      ]);
+    });
+
+    it("reserves once per order: a second request changes nothing and emits nothing", async () => {
+      await op.add(product("a", 20));
+      await op.reserve("o1", [{ productId: "a", quantity: 3 }]);
+      expect(await op.reserve("o1", [{ productId: "a", quantity: 3 }])).toEqual({
+        kind: "duplicate",
+        state: "reserved",
+      });
+      expect(await h.store.getProduct("a")).toMatchObject({ available: 17, reserved: 3 });
+      expect(await count("inventory.reserved")).toBe(1);
+    });
+
+    it("reserves nothing when one line is short, and records the failure once", async () => {
+      await Promise.all([op.add(product("a", 20)), op.add(product("b", 2))]);
+      const lines = [
+        { productId: "a", quantity: 5 },
+        { productId: "b", quantity: 3 },
+      ];
+      expect(await op.reserve("o1", lines)).toMatchObject({ kind: "failed", reason: "out_of_stock" });
+      expect(await op.reserve("o1", lines)).toEqual({ kind: "duplicate", state: "failed" });
+      expect(await h.store.getProduct("a")).toMatchObject({ available: 20, reserved: 0 });
+      expect(await h.store.getReservation("o1")).toMatchObject({ state: "failed", reason: "out_of_stock" });
+      expect(await h.emitted("inventory.reservation.failed")).toEqual([
+        { orderId: "o1", reason: "out_of_stock", items: [{ productId: "b", requested: 3, available: 2 }] },
+      ]);
+      expect(await count("inventory.reserved")).toBe(0);
+    });
+
+    it("fails an order naming an unknown product", async () => {
+      await op.add(product("a", 20));
+      const lines = [
+        { productId: "a", quantity: 1 },
+        { productId: "ghost", quantity: 1 },
+      ];
+      expect(await op.reserve("o1", lines)).toMatchObject({ kind: "failed", reason: "unknown_product" });
+      expect(await h.store.getProduct("a")).toMatchObject({ available: 20 });
+      expect(await h.emitted("inventory.reservation.failed")).toEqual([
+        {
+          orderId: "o1",
+          reason: "unknown_product",
+          items: [{ productId: "ghost", requested: 1, available: 0 }],
+        },
+      ]);
+    });
+
+    it("alerts low stock once, when available crosses the threshold", async () => {
+      await op.add(product("a", 12, 100, 10));
+      await op.reserve("o1", [{ productId: "a", quantity: 1 }]);
+      await op.reserve("o2", [{ productId: "a", quantity: 2 }]);
+      await op.reserve("o3", [{ productId: "a", quantity: 1 }]);
+      expect(await h.emitted("inventory.lowStock")).toEqual([
+        { productId: "a", available: 9, threshold: 10 },
+      ]);
+    });
+
+    it("releases a reservation once, returning its stock", async () => {
+      await op.add(product("a", 10));
+      await op.reserve("o1", [{ productId: "a", quantity: 4 }]);
+      expect((await op.release("o1")).kind).toBe("release");
+      expect(await op.release("o1")).toEqual({ kind: "noop", state: "released" });
+      expect(await h.store.getProduct("a")).toMatchObject({ available: 10, reserved: 0 });
+      expect(await h.emitted("inventory.released")).toEqual([
+        { orderId: "o1", items: [{ productId: "a", quantity: 4 }] },
+      ]);
+    });
+
+    it("turns a release before the reservation into a tombstone: the late request is a no-op", async () => {
+      await op.add(product("a", 10));
+      expect(await op.release("late")).toEqual({ kind: "tombstone" });
+      expect(await op.reserve("late", [{ productId: "a", quantity: 4 }])).toEqual({
+        kind: "duplicate",
+        state: "released",
+      });
+      expect(await h.store.getProduct("a")).toMatchObject({ available: 10, reserved: 0 });
+      for (const topic of ["inventory.reserved", "inventory.reservation.failed", "inventory.released"]) {
+        expect(await count(topic)).toBe(0);
+      }
+    });
+
+    it("commits a reservation once; commit and release after it do nothing", async () => {
+      await op.add(product("a", 10));
+      await op.reserve("o1", [{ productId: "a", quantity: 4 }]);
+      expect((await op.commit("o1")).kind).toBe("commit");
+      expect(await op.commit("o1")).toEqual({ kind: "noop", state: "committed" });
+      expect(await op.release("o1")).toEqual({ kind: "noop", state: "committed" });
+      expect(await op.commit("never-reserved")).toEqual({ kind: "noop", state: "none" });
+      expect(await h.store.getProduct("a")).toMatchObject({ available: 6, reserved: 0, committed: 4 });
+      expect(await count("inventory.committed")).toBe(1);
+      expect(await count("inventory.released")).toBe(0);
+    });
+
+    it("writes nothing when the events cannot be built", async () => {
+      await op.add(product("a", 10));
+      const broken = () => {
+        throw new Error("cannot encode");
+      };
+      await expect(h.store.reserve("o1", [{ productId: "a", quantity: 1 }], broken)).rejects.toThrow(
+        "cannot encode",
+      );
+      expect(await h.store.getProduct("a")).toMatchObject({ available: 10, reserved: 0 });
+      expect(await h.store.getReservation("o1")).toBeUndefined();
+    });
+
+    runInventoryStressContract(() => h);
+  });
+}

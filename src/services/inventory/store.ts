@@ -1,0 +1,142 @@
+/**
+ * The inventory's state port and its in-memory adapter. Every change takes an `emit` callback that
+ * turns the decision into prepared bus messages; the store writes the change and those messages
+ * together (Redis: one Lua script; memory: mutate, then publish with no await in between), so
+ * state and events never disagree.
+ */
+import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import {
+  assertUniqueLines,
+  type CommitDecision,
+  commitStock,
+  decideCommit,
+  decideRelease,
+  decideReservation,
+  type NewProduct,
+  newProduct,
+  type OrderLine,
+  type Product,
+  type ReleaseDecision,
+  type Reservation,
+  type ReservationOutcome,
+  type ReserveDecision,
+  releaseStock,
+  reservationRecord,
+  reserveStock,
+  restockProduct,
+} from "./domain.js";
+
+/** Builds the messages describing a decision (synchronous: validation and encoding only). */
+export type Emit<T> = (decision: T) => OutgoingMessage[];
+
+export interface InventoryStore {
+  /** Sorted by productId. */
+  listProducts(): Promise<Product[]>;
+  getProduct(productId: string): Promise<Product | undefined>;
+  getReservation(orderId: string): Promise<Reservation | undefined>;
+  /** Add-if-absent: undefined when the product already exists (nothing written or emitted). */
+  addProduct(input: NewProduct, emit: Emit<Product>): Promise<Product | undefined>;
+  /** Undefined when the product does not exist. */
+  restock(productId: string, quantity: number, emit: Emit<Product>): Promise<Product | undefined>;
+  /** All lines or none; once per orderId ever (a later call returns "duplicate" and emits nothing). */
+  reserve(
+    orderId: string,
+    lines: readonly OrderLine[],
+    emit: Emit<ReservationOutcome>,
+  ): Promise<ReserveDecision>;
+  release(orderId: string, emit: Emit<OrderLine[]>): Promise<ReleaseDecision>;
+  commit(orderId: string, emit: Emit<OrderLine[]>): Promise<CommitDecision>;
+}
+
+export type PublishMessages = (messages: readonly OutgoingMessage[]) => Promise<void>;
+
+const copy = <T extends object>(value: T): T => structuredClone(value);
+
+export class MemoryInventoryStore implements InventoryStore {
+  private readonly products = new Map<string, Product>();
+  private readonly reservations = new Map<string, Reservation>();
+
+  constructor(private readonly publish: PublishMessages) {}
+
+  async listProducts(): Promise<Product[]> {
+    return [...this.products.values()].sort((a, b) => (a.productId < b.productId ? -1 : 1)).map(copy);
+  }
+
+  async getProduct(productId: string): Promise<Product | undefined> {
+    const product = this.products.get(productId);
+    return product && copy(product);
+  }
+
+  async getReservation(orderId: string): Promise<Reservation | undefined> {
+    const reservation = this.reservations.get(orderId);
+    return reservation && copy(reservation);
+  }
+
+  async addProduct(input: NewProduct, emit: Emit<Product>): Promise<Product | undefined> {
+    if (this.products.has(input.productId)) return undefined;
+    const product = newProduct(input);
+    const messages = emit(product);
+    this.products.set(product.productId, product);
+    await this.publish(messages);
+    return copy(product);
+  }
+
+  async restock(productId: string, quantity: number, emit: Emit<Product>): Promise<Product | undefined> {
+    const current = this.products.get(productId);
+    if (!current) return undefined;
+    const product = restockProduct(current, quantity);
+    const messages = emit(product);
+    this.products.set(productId, product);
+    await this.publish(messages);
+    return copy(product);
+  }
+
+  async reserve(
+    orderId: string,
+    lines: readonly OrderLine[],
+    emit: Emit<ReservationOutcome>,
+  ): Promise<ReserveDecision> {
+    assertUniqueLines(lines);
+    const products = lines.map((l) => this.products.get(l.productId));
+    const decision = decideReservation(this.reservations.get(orderId), lines, products);
+    if (decision.kind === "duplicate") return decision;
+    // Built before any mutation: a message that fails validation leaves the state untouched.
+    const messages = emit(decision);
+    if (decision.kind === "reserved") this.apply(lines, reserveStock);
+    this.reservations.set(orderId, reservationRecord(orderId, decision));
+    await this.publish(messages);
+    return decision;
+  }
+
+  async release(orderId: string, emit: Emit<OrderLine[]>): Promise<ReleaseDecision> {
+    const existing = this.reservations.get(orderId);
+    const decision = decideRelease(existing);
+    if (decision.kind === "tombstone") {
+      this.reservations.set(orderId, { orderId, state: "released", items: [] });
+    }
+    if (decision.kind !== "release" || !existing) return decision;
+    const messages = emit(decision.items);
+    this.apply(decision.items, releaseStock);
+    this.reservations.set(orderId, { ...existing, state: "released" });
+    await this.publish(messages);
+    return decision;
+  }
+
+  async commit(orderId: string, emit: Emit<OrderLine[]>): Promise<CommitDecision> {
+    const existing = this.reservations.get(orderId);
+    const decision = decideCommit(existing);
+    if (decision.kind !== "commit" || !existing) return decision;
+    const messages = emit(decision.items);
+    this.apply(decision.items, commitStock);
+    this.reservations.set(orderId, { ...existing, state: "committed" });
+    await this.publish(messages);
+    return decision;
+  }
+
+  private apply(lines: readonly OrderLine[], change: (p: Product, quantity: number) => Product): void {
+    for (const line of lines) {
+      const product = this.products.get(line.productId);
+      if (product) this.products.set(line.productId, change(product, line.quantity));
+    }
+  }
+}

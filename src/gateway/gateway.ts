@@ -170,17 +170,9 @@ interface AppParts {
 
 function buildApp(parts: AppParts): FastifyInstance {
   const { platform, proxy, metrics, now } = parts;
-  const app = createHttpServer({ bodyLimit: parts.options.bodyLimit ?? 64 * 1024 });
+  const app = createHttpServer({ bodyLimit: parts.options.bodyLimit ?? 64 * 1024, metrics });
   installJsonBodyParser(app);
   installApiKeyAuth(app, parts.apiKeys);
-  app.addHook("onResponse", async (request, reply) => {
-    metrics.recordHttp({
-      route: request.routeOptions.url ?? "unmatched",
-      method: request.method,
-      status: reply.statusCode,
-      durationMs: reply.elapsedTime,
-    });
-  });
   const docs = [...systemRouteDocs, ...proxyRoutes, ...dlqRouteDocs];
   const openapi = buildOpenApiDocument(docs, {
     version: GATEWAY_VERSION,

@@ -7,6 +7,10 @@ export interface HttpServerOptions {
   bodyLimit?: number;
   /** A pino logger for request logs; none by default (services log their own lines). */
   logger?: FastifyServerOptions["loggerInstance"];
+  /** Where each response is counted and timed, by route template (not raw URL: bounded labels). */
+  metrics?: {
+    recordHttp(observation: { route: string; method: string; status: number; durationMs: number }): void;
+  };
 }
 
 interface FastifyishError {
@@ -61,6 +65,17 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     return503OnClosing: true,
     ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }),
   }) as unknown as FastifyInstance;
+  const { metrics } = options;
+  if (metrics) {
+    app.addHook("onResponse", async (request, reply) => {
+      metrics.recordHttp({
+        route: request.routeOptions.url ?? "unmatched",
+        method: request.method,
+        status: reply.statusCode,
+        durationMs: reply.elapsedTime,
+      });
+    });
+  }
   // JSON only: a text body would otherwise reach handlers as a string.
   app.removeContentTypeParser("text/plain");
   app.setErrorHandler((error, request, reply) => {

@@ -139,7 +139,7 @@ export async function startService<E extends EventRegistry>(
   for (const s of subscribers) await s.start();
   await parts.start?.();
 
-  const app = createHttpServer({});
+  const app = createHttpServer({ metrics });
   app.get("/health", async (_request, reply) => {
     const checks: Record<string, boolean> = {
       store: await platform.ping(),

@@ -60,8 +60,12 @@ export class Permits {
 
   /** Takes between 1 and `max` permits, waiting for one to be free; 0 once closed. */
   async take(max: number): Promise<number> {
-    await this.waitForFree();
-    return this.tryTake(max);
+    // Every waiter wakes when a permit frees; those that lose the race for it wait again.
+    while (await this.waitForFree()) {
+      const taken = this.tryTake(max);
+      if (taken > 0) return taken;
+    }
+    return 0;
   }
 
   /** Waits until a permit is free (true) or the pool is closed (false). */

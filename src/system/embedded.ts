@@ -1,0 +1,70 @@
+/**
+ * The whole system in one process: every service and the gateway on one platform — in-memory by
+ * default (no Redis needed), or Redis when a platform is given. Services still talk only through the
+ * bus and the gateway still reaches them over HTTP through the registry, exactly as when they run as
+ * separate processes.
+ */
+import { AllEvents } from "../contracts/index.js";
+import { createGateway } from "../gateway/gateway.js";
+import { createLogger, type Logger } from "../lib/observability/logger.js";
+import { createMemoryPlatform, type Platform } from "../lib/runtime/platform.js";
+import { type RunningService, startService } from "../lib/runtime/service-host.js";
+import { SERVICES } from "./catalog.js";
+
+export interface EmbeddedSystemOptions {
+  platform?: Platform;
+  /** Gateway port (default 8080; 0 picks a free one). */
+  gatewayPort?: number;
+  host?: string;
+  logLevel?: string;
+  /** Human-readable log lines (default: when stdout is a terminal). */
+  pretty?: boolean;
+}
+
+export interface EmbeddedSystem {
+  gatewayUrl: string;
+  platform: Platform;
+  services: RunningService[];
+  stop(): Promise<void>;
+}
+
+export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): Promise<EmbeddedSystem> {
+  const platform = options.platform ?? createMemoryPlatform();
+  const pretty = options.pretty ?? Boolean(process.stdout.isTTY);
+  const loggerFor = (service: string): Logger =>
+    createLogger({ service, pretty, ...(options.logLevel ? { level: options.logLevel } : {}) });
+  const services: RunningService[] = [];
+  try {
+    for (const { definition } of SERVICES) {
+      services.push(
+        await startService(definition, {
+          events: AllEvents,
+          platform,
+          port: 0,
+          host: options.host ?? "127.0.0.1",
+          logger: loggerFor(definition.name),
+        }),
+      );
+    }
+    const gateway = await createGateway({
+      platform,
+      port: options.gatewayPort ?? 8080,
+      host: options.host ?? "127.0.0.1",
+      logger: loggerFor("gateway"),
+    });
+    return {
+      gatewayUrl: gateway.url,
+      platform,
+      services,
+      stop: async () => {
+        await gateway.stop();
+        for (const service of [...services].reverse()) await service.stop();
+        await platform.close();
+      },
+    };
+  } catch (error) {
+    for (const service of services.reverse()) await service.stop().catch(() => {});
+    await platform.close().catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,24 @@
+/** `npm start`: the whole system in one process (in-memory, or Redis when REDIS_URL is set). */
+import { createRedisPlatform } from "../lib/runtime/platform.js";
+import { startEmbeddedSystem } from "./embedded.js";
+
+const port = Number(process.env.GATEWAY_PORT ?? 8080);
+const platform = process.env.REDIS_URL ? createRedisPlatform({ url: process.env.REDIS_URL }) : undefined;
+const system = await startEmbeddedSystem({
+  gatewayPort: port,
+  ...(platform ? { platform } : {}),
+  ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
+});
+console.log(
+  `\nOrdersaga is up (${system.platform.mode} mode): ${system.gatewayUrl}\n  try: curl ${system.gatewayUrl}/inventory\n`,
+);
+
+let stopping = false;
+const shutdown = async () => {
+  if (stopping) return;
+  stopping = true;
+  await system.stop();
+  process.exit(0);
+};
+process.on("SIGINT", () => void shutdown());
+process.on("SIGTERM", () => void shutdown());

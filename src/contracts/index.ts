@@ -88,12 +88,7 @@ export type {
   ProcessingOutcome,
   SagaOutcome,
 } from "./metrics.js";
-export {
-  BreakerStateSchema,
-  MetricsEvents,
-  ProcessingOutcomeSchema,
-  SagaOutcomeSchema,
-} from "./metrics.js";
+export { BreakerStateSchema, MetricsEvents, ProcessingOutcomeSchema, SagaOutcomeSchema } from "./metrics.js";
 export type { NotificationFailed, NotificationSent } from "./notification.js";
 export { NotificationEvents, TemplateSchema } from "./notification.js";
 export type {

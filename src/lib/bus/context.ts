@@ -37,8 +37,10 @@ export interface CausalPublisher<O extends EventRegistry> {
 }
 
 /** What middleware and handlers see for one delivered message. */
-export interface MessageContext<P = unknown, O extends EventRegistry = EventRegistry>
-  extends CausalPublisher<O> {
+export interface MessageContext<
+  P = unknown,
+  O extends EventRegistry = EventRegistry,
+> extends CausalPublisher<O> {
   readonly event: string;
   readonly payload: P;
   readonly envelope: Envelope<P>;

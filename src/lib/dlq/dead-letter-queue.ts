@@ -46,8 +46,7 @@ export interface RetryManyResult {
  * optionally only those with `status`. A cut-off is required so no call empties the queue by accident.
  */
 export type PurgeCriteria =
-  | { olderThan: string; status?: DeadLetterStatus }
-  | { maxAgeMs: number; status?: DeadLetterStatus };
+  { olderThan: string; status?: DeadLetterStatus } | { maxAgeMs: number; status?: DeadLetterStatus };
 
 /** The message a record replays: the original bytes, under the original envelope id when known. */
 export function replayMessage(record: DeadLetterRecord): OutgoingMessage {

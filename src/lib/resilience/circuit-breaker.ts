@@ -182,7 +182,9 @@ export class CircuitBreaker {
       // A faulty observer must not change the outcome of the protected call.
       try {
         listener(change);
-      } catch {}
+      } catch {
+        // ignored on purpose
+      }
     }
   }
 }

@@ -66,13 +66,10 @@ export type ReservationOutcome =
 export type ReserveDecision = ReservationOutcome | { kind: "duplicate"; state: ReservationState };
 
 export type ReleaseDecision =
-  | { kind: "release"; items: OrderLine[] }
-  | { kind: "tombstone" }
-  | { kind: "noop"; state: ReservationState };
+  { kind: "release"; items: OrderLine[] } | { kind: "tombstone" } | { kind: "noop"; state: ReservationState };
 
 export type CommitDecision =
-  | { kind: "commit"; items: OrderLine[] }
-  | { kind: "noop"; state: ReservationState | "none" };
+  { kind: "commit"; items: OrderLine[] } | { kind: "noop"; state: ReservationState | "none" };
 
 export class InventoryError extends Error {
   constructor(

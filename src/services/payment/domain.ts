@@ -36,9 +36,7 @@ export interface PaymentRecord {
 }
 
 export type ChargeDecision =
-  | { action: "charge" }
-  | { action: "reverse"; record: PaymentRecord }
-  | { action: "skip"; why: string };
+  { action: "charge" } | { action: "reverse"; record: PaymentRecord } | { action: "skip"; why: string };
 
 /**
  * A request is handled once per order, and once per attempt when a transient failure was reported.

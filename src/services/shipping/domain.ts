@@ -35,9 +35,7 @@ export const decidePrepare = (record: ShipmentRecord | undefined): PrepareDecisi
   record ? { action: "skip", why: `shipment already ${record.status}` } : { action: "prepare" };
 
 export type CancelDecision =
-  | { action: "void" }
-  | { action: "cancel"; record: ShipmentRecord }
-  | { action: "skip"; why: string };
+  { action: "void" } | { action: "cancel"; record: ShipmentRecord } | { action: "skip"; why: string };
 
 export function decideCancel(record: ShipmentRecord | undefined): CancelDecision {
   if (!record) return { action: "void" };

@@ -57,7 +57,10 @@ export class AckBatcher {
     for (const [, batch] of batches) {
       const ackError = failure ?? results?.[index]?.[0] ?? (results ? null : new Error("pipeline aborted"));
       index += batch.cleanup.length > 0 ? 2 : 1;
-      for (const waiter of batch.waiters) ackError ? waiter.reject(ackError) : waiter.resolve();
+      for (const waiter of batch.waiters) {
+        if (ackError) waiter.reject(ackError);
+        else waiter.resolve();
+      }
     }
   }
 }

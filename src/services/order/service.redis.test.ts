@@ -55,7 +55,11 @@ describeWithRedis("order service over Redis", (getRedis) => {
     const first = await startOrderService(platform, options, {}, sim);
     const orderId = await first.place();
     // Stop once the saga is waiting on inventory, which never answers: the step to time out.
-    await waitFor(() => sim.about(orderId, "inventory.reservation.requested")[0], 5_000, "reservation requested");
+    await waitFor(
+      () => sim.about(orderId, "inventory.reservation.requested")[0],
+      5_000,
+      "reservation requested",
+    );
     await first.stop();
     expect(sim.about(orderId, "order.failed")).toEqual([]);
 

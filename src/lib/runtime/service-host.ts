@@ -7,7 +7,6 @@ import { hostname } from "node:os";
 import type { FastifyInstance } from "fastify";
 import type { BusLogger } from "../bus/context.js";
 import type { EventRegistry } from "../bus/events.js";
-import { createIdempotencyMiddleware } from "../bus/middleware/idempotency.js";
 import { createSubscriberLoggingMiddleware } from "../bus/middleware/logging.js";
 import { createSubscriberTimingMiddleware } from "../bus/middleware/timing.js";
 import { Publisher } from "../bus/publisher.js";
@@ -27,7 +26,13 @@ export interface ServiceDeps<E extends EventRegistry> {
   metrics: Metrics;
   /** Durable bus publisher (source = this instance). */
   publisher: Publisher<E>;
-  /** A subscriber in this service's consumer group with logging, timing and idempotency middleware. */
+  /**
+   * A subscriber in this service's consumer group with logging and timing middleware. No idempotency
+   * middleware: every service dedupes by its business key (order id) inside the same atomic write as
+   * its state change, which also covers a crash between the effect and a separate mark, and costs no
+   * extra round trips or a key per message. `createIdempotencyMiddleware` remains for handlers
+   * without such a key (pass it in `middleware`).
+   */
   subscriber(options?: {
     concurrency?: number;
     middleware?: readonly SubscriberMiddleware<E>[];
@@ -105,11 +110,9 @@ export async function startService<E extends EventRegistry>(
   const publishHint = async (event: string, payload: unknown) => {
     await hintPublisher.publish(event as never, payload as never);
   };
-  const idempotency = platform.idempotencyStore(name);
   const standardMiddleware: SubscriberMiddleware<E>[] = [
     createSubscriberLoggingMiddleware({ level: "debug" }),
     createSubscriberTimingMiddleware((event, ms, outcome) => metrics.recordEvent(event, outcome, ms)),
-    createIdempotencyMiddleware({ store: idempotency }),
   ];
   const deps: ServiceDeps<E> = {
     name,

@@ -121,3 +121,19 @@ describe("gateway: dead-letter operations", () => {
     expect((await call("GET", "/dlq")).body.items).toHaveLength(1);
   });
 });
+
+describe("secrets in dead-lettered bodies", () => {
+  it("are redacted in what operators see, and kept for the retry", async () => {
+    const secret = {
+      ...record("9-0", "2024-07-01T00:00:00.000Z", "order.placed"),
+      body: JSON.stringify({ payload: { orderId: "o-1", paymentToken: "tok_ok" } }),
+    };
+    await gw.platform.deadLetters.add(secret);
+    const listed = await call("GET", "/dlq?limit=10");
+    expect(JSON.stringify(listed.body)).not.toContain("tok_ok");
+    const inspected = await call("GET", path(secret.id));
+    expect((inspected.body.record as { body: string }).body).toContain('"paymentToken":"[REDACTED]"');
+    expect((await call("POST", `${path(secret.id)}/retry`)).status).toBe(200);
+    await waitFor(() => received.find((b) => b.includes("tok_ok")), 5_000, "original body redelivered");
+  });
+});

@@ -59,21 +59,38 @@ function filterOf(input: z.output<typeof DlqFilterQuery>): DeadLetterFilter {
   return filter;
 }
 
+const SECRET_IN_BODY = /("(?:paymentToken|token|cardNumber|password)"\s*:\s*)"(?:[^"\\]|\\.)*"/g;
+
+/**
+ * A dead-lettered body is kept byte for byte (retry sends it back as it was), but an operator's
+ * view of it must not show secrets such as the payment token of a `payment.requested` message.
+ */
+export function redactRecord<R extends { body: string }>(record: R): R {
+  return { ...record, body: record.body.replace(SECRET_IN_BODY, '$1"[REDACTED]"') };
+}
+
 export function registerDlqRoutes(app: FastifyInstance, dlq: DeadLetterQueue): void {
   app.get("/dlq", async (request) => {
     const query = parseInput(DlqFilterQuery, request.query);
-    return { items: await dlq.list(filterOf({ limit: 100, ...query })) };
+    return { items: (await dlq.list(filterOf({ limit: 100, ...query }))).map(redactRecord) };
   });
   app.get<{ Params: { id: string } }>("/dlq/:id", (request, reply) =>
-    answer(reply, () => dlq.inspect(request.params.id)),
+    answer(reply, async () => {
+      const inspection = await dlq.inspect(request.params.id);
+      return { ...inspection, record: redactRecord(inspection.record) };
+    }),
   );
   app.post<{ Params: { id: string } }>("/dlq/:id/retry", (request, reply) => {
     const body = parseInput(DlqActionBody, request.body);
-    return answer(reply, () => dlq.retry(request.params.id, actor(callerOf(request), body?.detail)));
+    return answer(reply, async () =>
+      redactRecord(await dlq.retry(request.params.id, actor(callerOf(request), body?.detail))),
+    );
   });
   app.post<{ Params: { id: string } }>("/dlq/:id/archive", (request, reply) => {
     const body = parseInput(DlqActionBody, request.body);
-    return answer(reply, () => dlq.archive(request.params.id, actor(callerOf(request), body?.detail)));
+    return answer(reply, async () =>
+      redactRecord(await dlq.archive(request.params.id, actor(callerOf(request), body?.detail))),
+    );
   });
   app.post("/dlq/retry", async (request, reply) => {
     const query = parseInput(DlqFilterQuery, request.query);

@@ -1,23 +1,19 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
+import { LuaScript } from "../../redis/index.js";
 import type { ClaimResult, IdempotencyStore } from "./store.js";
 
 // Values: "p:<token>" while a handler holds the lease, "d" once done.
-const CLAIM = `
+const CLAIM = new LuaScript(`
 local ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
 if ok then return 'acquired' end
 local v = redis.call('GET', KEYS[1])
 if v == 'd' then return 'processed' end
-return 'in_progress'`;
+return 'in_progress'`);
 
-const RELEASE = `
+const RELEASE = new LuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
-
-type ScriptedRedis = Redis & {
-  idemClaim(key: string, value: string, leaseMs: number): Promise<string>;
-  idemRelease(key: string, value: string): Promise<number>;
-};
+return 0`);
 
 /**
  * Idempotency marks in Redis: the claim is one atomic SET NX PX (a lease), so two instances racing
@@ -25,22 +21,14 @@ type ScriptedRedis = Redis & {
  * prefix with its hash tag (e.g. `{payment}:idem:`).
  */
 export class RedisIdempotencyStore implements IdempotencyStore {
-  private readonly redis: ScriptedRedis;
-
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly prefix: string,
-  ) {
-    if (!("idemClaim" in redis)) {
-      redis.defineCommand("idemClaim", { numberOfKeys: 1, lua: CLAIM });
-      redis.defineCommand("idemRelease", { numberOfKeys: 1, lua: RELEASE });
-    }
-    this.redis = redis as unknown as ScriptedRedis;
-  }
+  ) {}
 
   async claim(key: string, leaseMs: number): Promise<ClaimResult> {
     const token = randomUUID();
-    const status = await this.redis.idemClaim(this.prefix + key, `p:${token}`, leaseMs);
+    const status = await CLAIM.run(this.redis, [this.prefix + key], [`p:${token}`, leaseMs]);
     if (status === "acquired") return { status, token };
     return status === "processed" ? { status } : { status: "in_progress" };
   }
@@ -50,6 +38,6 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   async release(key: string, token: string): Promise<void> {
-    await this.redis.idemRelease(this.prefix + key, `p:${token}`);
+    await RELEASE.run(this.redis, [this.prefix + key], [`p:${token}`]);
   }
 }

@@ -4,26 +4,7 @@
  * because XREADGROUP, XCLAIM and XAUTOCLAIM do not return it and `Delivery.attempt` must be exact.
  * (Redis 6.2+: XPENDING IDLE and exclusive ranges.)
  */
-import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
-
-/** A script run by EVALSHA, loaded with EVAL the first time a server has not seen it (or after a restart). */
-export class LuaScript {
-  readonly sha: string;
-
-  constructor(readonly source: string) {
-    this.sha = createHash("sha1").update(source).digest("hex");
-  }
-
-  async run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return redis.eval(this.source, keys.length, ...keys, ...args);
-    }
-  }
-}
+import { LuaScript } from "../../redis/index.js";
 
 const COUNTS = `
 local function counts_of(key, group, entries)

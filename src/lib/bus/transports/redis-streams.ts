@@ -135,7 +135,7 @@ export class RedisStreamsTransport implements Transport {
         slots: slotsOf(options.topics),
         redeliverKey: redeliverStreamKey(options.group),
         concurrency,
-        batchSize: this.options.batchSize ?? 64,
+        batchSize: this.options.batchSize ?? 128,
         blockMs: this.options.blockMs ?? 1_000,
         claimIdleMs: this.options.claimIdleMs ?? 30_000,
         claimIntervalMs: this.options.claimIntervalMs ?? 5_000,

@@ -1,0 +1,101 @@
+/**
+ * The two systems the load benchmark drives: every service its own process over Redis, and the
+ * embedded in-memory one. Both expose the gateway URL, the bus transport to watch outcomes on, and
+ * the processes whose CPU share is worth reporting.
+ */
+import { createServer } from "node:net";
+import { Redis } from "ioredis";
+import type { Transport } from "../src/lib/bus/transport.js";
+import { RedisStreamsTransport } from "../src/lib/bus/transports/redis-streams.js";
+import { MemoryDeadLetterStore } from "../src/lib/dlq/memory-dead-letter-store.js";
+import { startEmbeddedSystem } from "../src/system/embedded.js";
+import { type LaunchedSystem, launch, planProcesses } from "../src/system/launcher.js";
+import { sleep } from "./support.js";
+
+export interface Target {
+  gatewayUrl: string;
+  transport: Transport;
+  /** label → pid of the processes doing the work. */
+  pids: Map<string, number>;
+  /** CPU seconds Redis has used so far (undefined in memory). */
+  redisCpu(): Promise<number | undefined>;
+  stop(): Promise<void>;
+}
+
+const SERVICE_NAMES = ["user", "order", "inventory", "payment", "shipping", "notification"];
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function allRegistered(gatewayUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${gatewayUrl}/services`);
+    if (!res.ok) return false;
+    const body = (await res.json()) as { services?: { name: string; instances: unknown[] }[] };
+    const up = new Set((body.services ?? []).filter((s) => s.instances.length > 0).map((s) => s.name));
+    return SERVICE_NAMES.every((name) => up.has(name));
+  } catch {
+    return false;
+  }
+}
+
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info("cpu");
+  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return field("used_cpu_user") + field("used_cpu_sys");
+}
+
+/** FLUSHALL, then every service and the gateway as their own processes; resolves once all registered. */
+export async function startMultiProcess(redisUrl: string, env: Record<string, string> = {}): Promise<Target> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
+  await redis.flushall();
+  const port = await freePort();
+  const gatewayUrl = `http://127.0.0.1:${port}`;
+  const logs: string[] = [];
+  const system: LaunchedSystem = launch(
+    planProcesses({ redisUrl, anyPort: true, gatewayPort: port, logLevel: "warn", env }),
+    (line) => logs.push(line),
+  );
+  const deadline = performance.now() + 60_000;
+  while (!(await allRegistered(gatewayUrl))) {
+    if (performance.now() > deadline) {
+      await system.stop();
+      redis.disconnect();
+      throw new Error(`services did not all register within 60 s:\n${logs.slice(-20).join("\n")}`);
+    }
+    await sleep(100);
+  }
+  const transport = new RedisStreamsTransport({ redis, deadLetters: new MemoryDeadLetterStore() });
+  const pids = new Map<string, number>();
+  for (const [label, child] of system.children) if (child.pid) pids.set(label, child.pid);
+  return {
+    gatewayUrl,
+    transport,
+    pids,
+    redisCpu: () => redisCpuSeconds(redis),
+    stop: async () => {
+      await transport.close();
+      await system.stop();
+      await redis.flushall();
+      redis.disconnect();
+    },
+  };
+}
+
+/** The embedded in-memory system, in this process (so the bench's own work shares its core). */
+export async function startEmbedded(): Promise<Target> {
+  const system = await startEmbeddedSystem({ gatewayPort: 0, logLevel: "silent", pretty: false });
+  return {
+    gatewayUrl: system.gatewayUrl,
+    transport: system.platform.transport,
+    pids: new Map([["embedded system + bench", process.pid]]),
+    redisCpu: async () => undefined,
+    stop: () => system.stop(),
+  };
+}

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { AllEvents } from "../contracts/catalog.js";
+import { toAsyncApi } from "../lib/bus/asyncapi.js";
 import { Publisher } from "../lib/bus/publisher.js";
 import { type ServiceAgent, startServiceAgent } from "../lib/discovery/agent.js";
 import { type HealthChecker, startHealthChecker } from "../lib/discovery/health-checker.js";
@@ -190,6 +191,8 @@ function buildApp(parts: AppParts): FastifyInstance {
     openapi: () => openapi,
     now,
   });
+  const asyncapi = toAsyncApi(AllEvents, { title: "Ordersaga events", version: GATEWAY_VERSION });
+  app.get("/asyncapi.json", async () => asyncapi);
   registerProxyRoutes(app, proxyRoutes, proxy);
   const redeliver = platform.transport.redeliver.bind(platform.transport);
   registerDlqRoutes(app, new DeadLetterQueue({ store: platform.deadLetters, redeliver, now }));

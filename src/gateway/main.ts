@@ -4,7 +4,8 @@
  */
 import { createLogger } from "../lib/observability/logger.js";
 import { parseEnv } from "../lib/runtime/config.js";
-import { checkRedisDurability, createRedisPlatform } from "../lib/runtime/platform.js";
+import { createRedisPlatform } from "../lib/runtime/platform.js";
+import { guardRedisDurability, shutdownOnSignals } from "../lib/runtime/process.js";
 import { newInstanceId } from "../lib/runtime/service-host.js";
 import { gatewayEnvSchema } from "./config.js";
 import { createGateway, GATEWAY_SERVICE } from "./gateway.js";
@@ -16,16 +17,7 @@ const platform = createRedisPlatform({
   url: env.REDIS_URL,
   onError: (error) => logger.warn({ err: error }, "redis connection error"),
 });
-const warnings = platform.redis
-  ? await checkRedisDurability(platform.redis).catch((error: unknown) => [
-      `cannot read Redis config: ${String(error)}`,
-    ])
-  : [];
-for (const warning of warnings) logger.warn(warning);
-if (env.NODE_ENV === "production" && warnings.length > 0) {
-  logger.fatal("refusing to start in production on a Redis that cannot keep the delivery promises");
-  process.exit(1);
-}
+await guardRedisDurability(platform.redis, logger, env.NODE_ENV);
 
 const gateway = await createGateway({
   platform,
@@ -39,19 +31,10 @@ const gateway = await createGateway({
   heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
 });
 
-let exiting = false;
-async function shutdown(signal: string): Promise<void> {
-  if (exiting) return;
-  exiting = true;
-  logger.info({ signal }, "shutting down");
-  const force = setTimeout(() => process.exit(1), 10_000);
-  force.unref();
-  try {
+shutdownOnSignals({
+  logger,
+  stop: async () => {
     await gateway.stop();
     await platform.close();
-  } finally {
-    process.exit(0);
-  }
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+  },
+});

@@ -95,6 +95,18 @@ describe("gateway: own routes", () => {
     expect(text).toContain("ordersaga_http_request_duration_seconds_bucket");
   });
 
+  it("serves an AsyncAPI document of the event catalog", async () => {
+    gw = await startTestGateway();
+    const { body } = await getJson("/asyncapi.json");
+    expect(body.asyncapi).toBe("3.0.0");
+    const addresses = Object.values(body.channels as Record<string, { address: string }>).map(
+      (c) => c.address,
+    );
+    expect(addresses).toEqual(
+      expect.arrayContaining(["order.placed", "payment.requested", "inventory.reserved"]),
+    );
+  });
+
   it("serves an OpenAPI 3.1 document listing every route, with body schemas from the contracts", async () => {
     gw = await startTestGateway();
     const { body } = await getJson("/openapi.json");

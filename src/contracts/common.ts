@@ -86,7 +86,7 @@ export const OrderStatusSchema = z.enum([
 export type OrderStatus = z.infer<typeof OrderStatusSchema>;
 
 /**
- * A provider token (`tok_ok`, `tok_declined`...), never card data: the pattern rejects anything that
+ * A provider token (`tok_ok`, `tok_decline`...), never card data: the pattern rejects anything that
  * looks like a card number, so card data cannot travel on the bus even by mistake.
  */
 export const PaymentTokenSchema = z

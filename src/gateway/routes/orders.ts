@@ -1,7 +1,13 @@
 import { PlaceOrderBody } from "../../contracts/http.js";
 import type { ProxyRoute } from "./types.js";
+import { z } from "zod";
 
 const tag = "Orders";
+
+export const OrdersQuery = z.object({
+  userId: z.string().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+});
 
 export const orderRoutes: ProxyRoute[] = [
   {
@@ -16,6 +22,15 @@ export const orderRoutes: ProxyRoute[] = [
       400: "Invalid body",
       422: "Idempotency-Key reused with a different body",
     },
+  },
+  {
+    method: "GET",
+    url: "/orders",
+    service: "order",
+    tag,
+    summary: "List orders, optionally of one user",
+    query: OrdersQuery,
+    responses: { 200: "{ orders: [...] } newest first" },
   },
   {
     method: "GET",

@@ -9,7 +9,7 @@ import type { Redis } from "ioredis";
 import { z } from "zod";
 import { PricedOrderLineSchema, ReservationFailureReasonSchema } from "../../contracts/index.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
-import { eventStreamFields } from "../../lib/bus/transports/redis-stream-keys.js";
+import { type OutboxArgs, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
 import {
   assertUniqueLines,
   type CommitDecision,
@@ -72,10 +72,8 @@ function toReservation(orderId: string, hash: Hash): Reservation | undefined {
 
 const toState = (raw: string): ReservationState => StoredReservation.shape.state.parse(raw);
 
-/** Stream keys and (field, value) arguments of the messages a script appends. */
-function outbox(messages: readonly OutgoingMessage[]): { keys: string[]; args: string[] } {
-  return { keys: messages.map(outboxStreamKey), args: messages.flatMap(eventStreamFields) };
-}
+/** Stream keys and bodies of the messages a script appends; only the inventory's own events. */
+const outbox = (messages: readonly OutgoingMessage[]): OutboxArgs => outboxArgs(messages, outboxStreamKey);
 
 export class RedisInventoryStore implements InventoryStore {
   private readonly redis: Redis;
@@ -102,7 +100,7 @@ export class RedisInventoryStore implements InventoryStore {
 
   async addProduct(input: NewProduct, emit: Emit<Product>): Promise<Product | undefined> {
     const product = newProduct(input);
-    const { keys, args } = outbox(emit(product));
+    const { keys, bodies } = outbox(emit(product));
     const fields = [
       product.productId,
       product.name,
@@ -113,7 +111,7 @@ export class RedisInventoryStore implements InventoryStore {
     const added = await ADD_PRODUCT.run(
       this.redis,
       [productKey(product.productId), productIndexKey(), ...keys],
-      [...fields, ...args],
+      [...fields, ...bodies],
     );
     return added === 1 ? product : undefined;
   }
@@ -123,11 +121,11 @@ export class RedisInventoryStore implements InventoryStore {
       const current = await this.getProduct(productId);
       if (!current) return undefined;
       const product = restockProduct(current, quantity);
-      const { keys, args } = outbox(emit(product));
+      const { keys, bodies } = outbox(emit(product));
       const result = await RESTOCK.run(
         this.redis,
         [productKey(productId), ...keys],
-        [quantity, current.available, ...args],
+        [quantity, current.available, ...bodies],
       );
       if (result === "ok") return product;
       return result === "missing" ? undefined : CONFLICT;
@@ -146,7 +144,7 @@ export class RedisInventoryStore implements InventoryStore {
       const decision = decideReservation(toReservation(orderId, reservation), lines, products.map(toProduct));
       if (decision.kind === "duplicate") return decision;
       const record = reservationRecord(orderId, decision);
-      const { keys, args } = outbox(emit(decision));
+      const { keys, bodies } = outbox(emit(decision));
       const result = String(
         await RESERVE.run(
           this.redis,
@@ -157,7 +155,7 @@ export class RedisInventoryStore implements InventoryStore {
             JSON.stringify(record.items),
             record.reason ?? "",
             ...lines.map((l) => l.quantity),
-            ...args,
+            ...bodies,
           ],
         ),
       );
@@ -195,13 +193,13 @@ export class RedisInventoryStore implements InventoryStore {
     items: readonly OrderLine[],
     messages: readonly OutgoingMessage[],
   ): Promise<string> {
-    const { keys, args } = outbox(messages);
+    const { keys, bodies } = outbox(messages);
     const productKeys = items.map((l) => productKey(l.productId));
     const seen = items.length > 0 ? "reserved" : "none";
     const result = await SETTLE.run(
       this.redis,
       [reservationKey(orderId), ...productKeys, ...keys],
-      [to, seen, items.length, ...items.map((l) => l.quantity), ...args],
+      [to, seen, items.length, ...items.map((l) => l.quantity), ...bodies],
     );
     return String(result);
   }

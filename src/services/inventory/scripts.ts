@@ -1,21 +1,13 @@
 /**
  * The inventory's Lua scripts. Each writes a state change and its events (XADD to the inventory's
  * own streams) in one atomic step. Key layout: the keys a script changes, then one stream key per
- * outgoing message; the last ARGV are (field, value) pairs of those messages.
+ * outgoing message; the last ARGV are the bodies of those messages (`outbox(k0, a0)`, see OUTBOX_LUA).
  */
-import { LuaScript } from "../../lib/eventstore/lua-script.js";
-
-const OUTBOX = `
-local function outbox(firstKey, firstArg)
-  for j = firstKey, #KEYS do
-    local a = firstArg + 2 * (j - firstKey)
-    redis.call('XADD', KEYS[j], '*', ARGV[a], ARGV[a + 1])
-  end
-end
-`;
+import { OUTBOX_LUA } from "../../lib/bus/transports/redis-outbox.js";
+import { LuaScript } from "../../lib/redis/index.js";
 
 /** KEYS: product, index, streams. ARGV: id, name, price, quantity, threshold, messages. → 1 | 0 (exists). */
-export const ADD_PRODUCT = new LuaScript(`${OUTBOX}
+export const ADD_PRODUCT = new LuaScript(`${OUTBOX_LUA}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'price', ARGV[3], 'available', ARGV[4],
   'reserved', 0, 'committed', 0, 'threshold', ARGV[5])
@@ -28,7 +20,7 @@ return 1
  * KEYS: product, streams. ARGV: quantity, available the events were built from, messages.
  * → 'ok' | 'missing' | 'conflict' (available moved: build the events again).
  */
-export const RESTOCK = new LuaScript(`${OUTBOX}
+export const RESTOCK = new LuaScript(`${OUTBOX_LUA}
 local available = redis.call('HGET', KEYS[1], 'available')
 if not available then return 'missing' end
 if available ~= ARGV[2] then return 'conflict' end
@@ -43,7 +35,7 @@ return 'ok'
  * domain.ts; applies only when it equals the expected one.
  * → 'applied' | 'duplicate:<state>' | 'conflict:<signature>'.
  */
-export const RESERVE = new LuaScript(`${OUTBOX}
+export const RESERVE = new LuaScript(`${OUTBOX_LUA}
 local state = redis.call('HGET', KEYS[1], 'state')
 if state then return 'duplicate:' .. state end
 local n = tonumber(ARGV[1])
@@ -86,7 +78,7 @@ return 'applied'
  * ('reserved' | 'none'), n, n quantities, messages.
  * → 'done' | 'tombstone' | 'noop:<state>' | 'conflict' (state changed since it was read).
  */
-export const SETTLE = new LuaScript(`${OUTBOX}
+export const SETTLE = new LuaScript(`${OUTBOX_LUA}
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then
   if ARGV[2] ~= 'none' then return 'conflict' end

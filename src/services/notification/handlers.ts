@@ -45,7 +45,9 @@ export function registerNotificationHandlers(
         ctx.prepare,
       );
     })
-    .on("order.failed", async ({ orderId, userId, reason }, ctx) => {
+    .on("order.failed", async ({ orderId, userId, reason, stage }, ctx) => {
+      // Validation fails only for a user that does not exist (or no longer does): nobody to tell.
+      if (stage === "validation") return;
       await notifier.notify({ template: "order.failed", userId, orderId, data: { reason } }, ctx.prepare);
     })
     .on("order.cancelled", async ({ orderId, userId, reason }, ctx) => {

@@ -7,8 +7,8 @@ import type { Redis } from "ioredis";
 import { z } from "zod";
 import { NotificationChannelSchema, NotificationPreferencesSchema } from "../../contracts/common.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
-import { FIELD_BODY } from "../../lib/bus/transports/redis-stream-keys.js";
-import { LuaScript } from "../../lib/eventstore/lua-script.js";
+import { OUTBOX_LUA, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
+import { LuaScript } from "../../lib/redis/index.js";
 import {
   type ContactChange,
   type ContactRecord,
@@ -43,13 +43,13 @@ for i = 2, #KEYS do redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3]) end
 return ARGV[1]`);
 
 // KEYS: record, streams...; ARGV: notification id, record JSON, bodies...
-const FINISH = new LuaScript(`
+const FINISH = new LuaScript(`${OUTBOX_LUA}
 local current = redis.call('GET', KEYS[1])
 if not current then return 0 end
 local record = cjson.decode(current)
 if record.status ~= 'sending' or record.notificationId ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
-for i = 2, #KEYS do redis.call('XADD', KEYS[i], '*', '${FIELD_BODY}', ARGV[i + 1]) end
+outbox(2, 3)
 return 1`);
 
 const ContactSchema = z.object({
@@ -109,8 +109,9 @@ export class RedisNotificationStore implements NotificationStore {
     messages: readonly OutgoingMessage[],
   ): Promise<boolean> {
     assertOwnEvents(messages);
-    const keys = [notificationKey(key), ...messages.map((m) => notificationEventStreamKey(m.topic))];
-    const args = [record.notificationId, JSON.stringify(record), ...messages.map((m) => m.body)];
+    const outbox = outboxArgs(messages, (m) => notificationEventStreamKey(m.topic));
+    const keys = [notificationKey(key), ...outbox.keys];
+    const args = [record.notificationId, JSON.stringify(record), ...outbox.bodies];
     return (await FINISH.run(this.redis, keys, args)) === 1;
   }
 

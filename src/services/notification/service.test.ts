@@ -10,7 +10,7 @@ import { sleep, waitFor } from "../../test-support/wait.js";
 import type { NotificationRecord } from "./domain.js";
 import { SimulatedProviders } from "./providers.js";
 import { createNotificationService } from "./service.js";
-import { type Observer, observe, testPublisher } from "./testing.js";
+import { type Observer, observe, testPublisher } from "../../test-support/observer.js";
 
 interface Harness {
   platforms: Platform[];
@@ -223,6 +223,21 @@ describe("notification service (memory platform)", () => {
     await settled(h, "o7", 2);
     await sleep(50);
     expect((await query(h, "orderId=o6")).body.notifications).toEqual([]);
+  });
+
+  it("tells nobody of an order refused because its user does not exist, and parks nothing", async () => {
+    await h.orders.publish("order.failed", {
+      orderId: "o-ghost",
+      userId: "u-ghost",
+      reason: "user not_found",
+      stage: "validation",
+      compensated: [],
+    });
+    await createUser(h, "u8");
+    await h.orders.publish("order.completed", completed("o8", "u8"));
+    await settled(h, "o8", 2);
+    expect(h.logLines.some((l) => l.includes("USER_UNKNOWN"))).toBe(false);
+    expect((await query(h, "orderId=o-ghost")).body.notifications).toEqual([]);
   });
 
   it("lists newest first and rejects a query without userId or orderId", async () => {

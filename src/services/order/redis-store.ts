@@ -10,7 +10,7 @@ import {
   RedisReadModelStore,
   type ViewRecord,
 } from "../../lib/eventstore/index.js";
-import { LuaScript } from "../../lib/eventstore/lua-script.js";
+import { LuaScript } from "../../lib/redis/index.js";
 import { deadlineCheckpointKey, deadlineIndexKey, deadlinePositionsKey, ORDER_TAG } from "./keys.js";
 import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
 import type { DeadlineIndex, OrderStores } from "./store.js";

@@ -2,6 +2,7 @@
  * Wires the order service: stores (Redis when the platform has it, else memory), the saga runner,
  * the reply handlers, the two projections (order view, deadline index) and the deadline sweeper.
  */
+import { exponentialBackoff } from "../../lib/resilience/backoff.js";
 import type { AllEvents } from "../../contracts/index.js";
 import { newMessageId } from "../../lib/bus/envelope.js";
 import { type Projection, ProjectionRunner, type ReadModelStore } from "../../lib/eventstore/index.js";
@@ -15,6 +16,8 @@ import { DEFAULT_SAGA_OPTIONS } from "./saga.js";
 import { SagaRunner } from "./saga-runner.js";
 import { createMemoryOrderStores, type OrderStores } from "./store.js";
 import { DeadlineSweeper } from "./sweeper.js";
+
+const REPLY_RETRY = { maxAttempts: 10, backoff: exponentialBackoff({ baseMs: 100, maxMs: 10_000 }) };
 
 export interface OrderServiceOptions {
   /** Deadline of each saga step (default 10 s). */
@@ -89,7 +92,9 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
       const { stores, runner, sweeper, views, deadlines } = internals;
       const intervalMs = options.projectionIntervalMs ?? 50;
       return {
-        subscribers: [registerOrderHandlers(deps.subscriber(), runner)],
+        // Replies can arrive before the step they answer is recorded (ORDER_REPLY_TOO_EARLY) after a
+        // restart with a backlog: give them room to be retried rather than dead-lettered.
+        subscribers: [registerOrderHandlers(deps.subscriber({ retry: REPLY_RETRY }), runner)],
         routes: (app) =>
           registerOrderRoutes(app, {
             runner,

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { LuaScript } from "../../lib/eventstore/lua-script.js";
+import { LuaScript } from "../../lib/redis/index.js";
 import { providerCallsKey, providerEntryKey, providerIdKey } from "./keys.js";
 import type { LedgerEntry, ProviderLedger } from "./provider.js";
 

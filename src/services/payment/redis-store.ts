@@ -1,10 +1,10 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
-import { eventStreamFields } from "../../lib/bus/transports/redis-stream-keys.js";
-import { LuaScript } from "../../lib/eventstore/lua-script.js";
+import { OUTBOX_LUA, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
+import { LuaScript } from "../../lib/redis/index.js";
 import type { PaymentRecord, PaymentStatus } from "./domain.js";
-import { attemptFailureKey, eventStreamKey, paymentKey } from "./keys.js";
+import { attemptFailureKey, paymentKey } from "./keys.js";
 import { assertOwnMessages, type PaymentStore } from "./store.js";
 
 const PaymentRecordSchema = z.object({
@@ -24,30 +24,20 @@ const PaymentRecordSchema = z.object({
 
 // KEYS: record, then one event stream per message. ARGV: expected status ('' = none), new status,
 // record JSON, then one body per message. Compare-and-set so concurrent handlers cannot overwrite.
-const COMMIT = new LuaScript(`
+const COMMIT = new LuaScript(`${OUTBOX_LUA}
 local current = redis.call('HGET', KEYS[1], 'status') or ''
 if current ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'data', ARGV[3])
-for i = 2, #KEYS do redis.call('XADD', KEYS[i], '*', 'b', ARGV[i + 2]) end
+outbox(2, 4)
 return 1
 `);
 
 // KEYS: attempt marker, then one event stream per message. ARGV: marker value, then bodies.
-const REPORT_ONCE = new LuaScript(`
+const REPORT_ONCE = new LuaScript(`${OUTBOX_LUA}
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
-for i = 2, #KEYS do redis.call('XADD', KEYS[i], '*', 'b', ARGV[i]) end
+outbox(2, 2)
 return 1
 `);
-
-const streamKeys = (messages: readonly OutgoingMessage[]): string[] =>
-  messages.map((m) => eventStreamKey(m.owner, m.topic));
-/** The stream field layout is the transport's; the scripts inline field `b`, so check it still is. */
-const bodies = (messages: readonly OutgoingMessage[]): string[] =>
-  messages.map((m) => {
-    const [field, body] = eventStreamFields(m);
-    if (field !== "b") throw new Error(`unexpected stream field ${field}`);
-    return body;
-  });
 
 export class RedisPaymentStore implements PaymentStore {
   constructor(private readonly redis: Redis) {}
@@ -67,8 +57,9 @@ export class RedisPaymentStore implements PaymentStore {
     messages: readonly OutgoingMessage[],
   ): Promise<boolean> {
     assertOwnMessages(messages);
-    const keys = [paymentKey(record.orderId), ...streamKeys(messages)];
-    const args = [expected ?? "", record.status, JSON.stringify(record), ...bodies(messages)];
+    const outbox = outboxArgs(messages);
+    const keys = [paymentKey(record.orderId), ...outbox.keys];
+    const args = [expected ?? "", record.status, JSON.stringify(record), ...outbox.bodies];
     return (await COMMIT.run(this.redis, keys, args)) === 1;
   }
 
@@ -78,7 +69,8 @@ export class RedisPaymentStore implements PaymentStore {
     messages: readonly OutgoingMessage[],
   ): Promise<boolean> {
     assertOwnMessages(messages);
-    const keys = [attemptFailureKey(orderId, attempt), ...streamKeys(messages)];
-    return (await REPORT_ONCE.run(this.redis, keys, ["1", ...bodies(messages)])) === 1;
+    const outbox = outboxArgs(messages);
+    const keys = [attemptFailureKey(orderId, attempt), ...outbox.keys];
+    return (await REPORT_ONCE.run(this.redis, keys, ["1", ...outbox.bodies])) === 1;
   }
 }

@@ -1,10 +1,10 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
-import { eventStreamFields } from "../../lib/bus/transports/redis-stream-keys.js";
-import { LuaScript } from "../../lib/eventstore/lua-script.js";
+import { OUTBOX_LUA, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
+import { LuaScript } from "../../lib/redis/index.js";
 import type { ShipmentRecord, ShipmentStatus } from "./domain.js";
-import { dueKey, eventStreamKey, shipmentKey } from "./keys.js";
+import { dueKey, shipmentKey } from "./keys.js";
 import { assertOwnMessages, type ScheduleChange, type ShippingStore } from "./store.js";
 
 const ShipmentRecordSchema = z.object({
@@ -25,35 +25,25 @@ const ShipmentRecordSchema = z.object({
 
 // KEYS: record, due set, then one stream per message. ARGV: expected status ('' = none), new
 // status, record JSON, schedule op ('add' | 'rem' | ''), due score, order id, then bodies.
-const COMMIT = new LuaScript(`
+const COMMIT = new LuaScript(`${OUTBOX_LUA}
 local current = redis.call('HGET', KEYS[1], 'status') or ''
 if current ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'data', ARGV[3])
 if ARGV[4] == 'add' then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
 elseif ARGV[4] == 'rem' then redis.call('ZREM', KEYS[2], ARGV[6]) end
-for i = 3, #KEYS do redis.call('XADD', KEYS[i], '*', 'b', ARGV[i + 4]) end
+outbox(3, 7)
 return 1
 `);
 
 // KEYS: due set, record, then one stream per message. ARGV: order id, record JSON, then bodies.
 // ZREM succeeds for exactly one caller, so two pollers never deliver one shipment twice.
-const CLAIM = new LuaScript(`
+const CLAIM = new LuaScript(`${OUTBOX_LUA}
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 if redis.call('HGET', KEYS[2], 'status') ~= 'prepared' then return 0 end
 redis.call('HSET', KEYS[2], 'status', 'delivered', 'data', ARGV[2])
-for i = 3, #KEYS do redis.call('XADD', KEYS[i], '*', 'b', ARGV[i]) end
+outbox(3, 3)
 return 1
 `);
-
-const streamKeys = (messages: readonly OutgoingMessage[]): string[] =>
-  messages.map((m) => eventStreamKey(m.owner, m.topic));
-/** The scripts inline the transport's body field `b`; check it still is. */
-const bodies = (messages: readonly OutgoingMessage[]): string[] =>
-  messages.map((m) => {
-    const [field, body] = eventStreamFields(m);
-    if (field !== "b") throw new Error(`unexpected stream field ${field}`);
-    return body;
-  });
 
 export class RedisShippingStore implements ShippingStore {
   constructor(private readonly redis: Redis) {}
@@ -72,9 +62,10 @@ export class RedisShippingStore implements ShippingStore {
     assertOwnMessages(messages);
     const op = schedule === undefined ? "" : schedule === "unschedule" ? "rem" : "add";
     const score = typeof schedule === "object" ? schedule.dueAt : 0;
-    const keys = [shipmentKey(record.orderId), dueKey(), ...streamKeys(messages)];
+    const outbox = outboxArgs(messages);
+    const keys = [shipmentKey(record.orderId), dueKey(), ...outbox.keys];
     const args = [expected ?? "", record.status, JSON.stringify(record), op, score, record.orderId];
-    return (await COMMIT.run(this.redis, keys, [...args, ...bodies(messages)])) === 1;
+    return (await COMMIT.run(this.redis, keys, [...args, ...outbox.bodies])) === 1;
   }
 
   async due(now: number, limit: number): Promise<string[]> {
@@ -84,8 +75,9 @@ export class RedisShippingStore implements ShippingStore {
   async claimDelivery(record: ShipmentRecord, messages: readonly OutgoingMessage[]): Promise<boolean> {
     assertOwnMessages(messages);
     if (record.status !== "delivered") throw new Error("claimDelivery writes a delivered record");
-    const keys = [dueKey(), shipmentKey(record.orderId), ...streamKeys(messages)];
-    const args = [record.orderId, JSON.stringify(record), ...bodies(messages)];
+    const outbox = outboxArgs(messages);
+    const keys = [dueKey(), shipmentKey(record.orderId), ...outbox.keys];
+    const args = [record.orderId, JSON.stringify(record), ...outbox.bodies];
     return (await CLAIM.run(this.redis, keys, args)) === 1;
   }
 

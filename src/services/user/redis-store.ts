@@ -7,8 +7,8 @@ import type { Redis } from "ioredis";
 import { z } from "zod";
 import { EmailSchema, NotificationPreferencesSchema } from "../../contracts/common.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
-import { FIELD_BODY } from "../../lib/bus/transports/redis-stream-keys.js";
-import { LuaScript } from "../../lib/eventstore/lua-script.js";
+import { OUTBOX_LUA, type OutboxArgs, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
+import { LuaScript } from "../../lib/redis/index.js";
 import type { User, UserStatus } from "./domain.js";
 import { deletedKey, emailKey, userEventStreamKey, userKey, validationKey } from "./keys.js";
 import {
@@ -19,23 +19,16 @@ import {
   type WriteResult,
 } from "./store.js";
 
-/** XADDs KEYS[k0..] with the bodies ARGV[a0..], one per stream key. */
-const EMIT = `
-local function emit(k0, a0)
-  for i = 0, #KEYS - k0 do redis.call('XADD', KEYS[k0 + i], '*', '${FIELD_BODY}', ARGV[a0 + i]) end
-end
-`;
-
 // KEYS: email, user, streams...; ARGV: id, json, bodies...
-const CREATE = new LuaScript(`${EMIT}
+const CREATE = new LuaScript(`${OUTBOX_LUA}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'EMAIL_TAKEN' end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'data', ARGV[2], 'version', 1)
-emit(3, 3)
+outbox(3, 3)
 return 'OK'`);
 
 // KEYS: user, old email, new email, streams...; ARGV: expected version, id, json, bodies...
-const UPDATE = new LuaScript(`${EMIT}
+const UPDATE = new LuaScript(`${OUTBOX_LUA}
 local v = redis.call('HGET', KEYS[1], 'version')
 if not v then return 'NOT_FOUND' end
 if v ~= ARGV[1] then return 'CONFLICT' end
@@ -44,23 +37,23 @@ if holder and holder ~= ARGV[2] then return 'EMAIL_TAKEN' end
 if KEYS[2] ~= KEYS[3] then redis.call('DEL', KEYS[2]) end
 redis.call('SET', KEYS[3], ARGV[2])
 redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', tonumber(v) + 1)
-emit(4, 4)
+outbox(4, 4)
 return 'OK'`);
 
 // KEYS: user, email, deleted mark, streams...; ARGV: expected version, bodies...
-const REMOVE = new LuaScript(`${EMIT}
+const REMOVE = new LuaScript(`${OUTBOX_LUA}
 local v = redis.call('HGET', KEYS[1], 'version')
 if not v then return 'NOT_FOUND' end
 if v ~= ARGV[1] then return 'CONFLICT' end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('SET', KEYS[3], '1')
-emit(4, 2)
+outbox(4, 2)
 return 'OK'`);
 
 // KEYS: validation mark, streams...; ARGV: bodies...
-const VALIDATE = new LuaScript(`${EMIT}
+const VALIDATE = new LuaScript(`${OUTBOX_LUA}
 if not redis.call('SET', KEYS[1], '1', 'NX') then return 0 end
-emit(2, 1)
+outbox(2, 1)
 return 1`);
 
 const UserRecordSchema = z.object({
@@ -73,12 +66,11 @@ const UserRecordSchema = z.object({
   updatedAt: z.string(),
 });
 
-/** Stream keys of the messages; only the service's own events share its slot (one script may write them). */
-function streams(messages: readonly OutgoingMessage[]): string[] {
+/** Stream keys and bodies of the messages; only the service's own events share its slot (one script may write them). */
+function outbox(messages: readonly OutgoingMessage[]): OutboxArgs {
   assertOwnEvents(messages);
-  return messages.map((m) => userEventStreamKey(m.topic));
+  return outboxArgs(messages, (m) => userEventStreamKey(m.topic));
 }
-const bodies = (messages: readonly OutgoingMessage[]) => messages.map((m) => m.body);
 
 function toResult(reply: unknown): WriteResult {
   if (reply === "OK") return { ok: true };
@@ -106,33 +98,27 @@ export class RedisUserStore implements UserStore {
   }
 
   async create(user: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
-    const keys = [emailKey(user.email), userKey(user.id), ...streams(messages)];
-    return toResult(await CREATE.run(this.redis, keys, [user.id, JSON.stringify(user), ...bodies(messages)]));
+    const out = outbox(messages);
+    const keys = [emailKey(user.email), userKey(user.id), ...out.keys];
+    return toResult(await CREATE.run(this.redis, keys, [user.id, JSON.stringify(user), ...out.bodies]));
   }
 
   async update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
-    const keys = [
-      userKey(next.id),
-      emailKey(previous.user.email),
-      emailKey(next.email),
-      ...streams(messages),
-    ];
-    const args = [previous.version, next.id, JSON.stringify(next), ...bodies(messages)];
+    const out = outbox(messages);
+    const keys = [userKey(next.id), emailKey(previous.user.email), emailKey(next.email), ...out.keys];
+    const args = [previous.version, next.id, JSON.stringify(next), ...out.bodies];
     return toResult(await UPDATE.run(this.redis, keys, args));
   }
 
   async remove(previous: StoredUser, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
     const id = previous.user.id;
-    const keys = [userKey(id), emailKey(previous.user.email), deletedKey(id), ...streams(messages)];
-    return toResult(await REMOVE.run(this.redis, keys, [previous.version, ...bodies(messages)]));
+    const out = outbox(messages);
+    const keys = [userKey(id), emailKey(previous.user.email), deletedKey(id), ...out.keys];
+    return toResult(await REMOVE.run(this.redis, keys, [previous.version, ...out.bodies]));
   }
 
   async recordValidation(orderId: string, messages: readonly OutgoingMessage[]): Promise<boolean> {
-    const reply = await VALIDATE.run(
-      this.redis,
-      [validationKey(orderId), ...streams(messages)],
-      bodies(messages),
-    );
-    return reply === 1;
+    const out = outbox(messages);
+    return (await VALIDATE.run(this.redis, [validationKey(orderId), ...out.keys], out.bodies)) === 1;
   }
 }

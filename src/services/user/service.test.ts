@@ -7,7 +7,7 @@ import { type RunningService, startService } from "../../lib/runtime/service-hos
 import { describeWithRedis } from "../../test-support/redis.js";
 import { sleep, waitFor } from "../../test-support/wait.js";
 import { userService } from "./service.js";
-import { type Observer, observe, testPublisher } from "./testing.js";
+import { type Observer, observe, testPublisher } from "../../test-support/observer.js";
 
 interface Harness {
   platform: Platform;

@@ -2,7 +2,7 @@
  * Where the CPU goes during a load run: CPU share of each process (from /proc), and the top self-time
  * functions and packages of a V8 `.cpuprofile` (written by `node --cpu-prof` at exit).
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { join } from "node:path";
 
@@ -137,4 +137,37 @@ export async function profileThisThread<T>(
   } finally {
     session.disconnect();
   }
+}
+
+/**
+ * Node 20 refuses `--cpu-prof` in NODE_OPTIONS, and the launcher picks the node flags itself, so
+ * child processes are profiled by a preload (`--import` is allowed there) that starts the inspector
+ * profiler once `start()` is called and writes `<pid>.cpuprofile` into `dir` at exit.
+ */
+export function profilerPreload(dir: string): { nodeOptions: string; start(): void } {
+  const file = join(dir, "cpu-prof-preload.mjs");
+  const startFile = join(dir, "start");
+  writeFileSync(
+    file,
+    `import { Session } from "node:inspector";
+import { existsSync, writeFileSync } from "node:fs";
+const session = new Session();
+session.connect();
+session.post("Profiler.enable");
+// Start only when the bench says the measured load begins, so start-up (tsx compiling) is left out.
+const poll = setInterval(() => {
+  if (!existsSync(${JSON.stringify(startFile)})) return;
+  clearInterval(poll);
+  session.post("Profiler.start");
+}, 50);
+poll.unref();
+// Same-thread inspector calls complete synchronously, so this works inside an exit handler.
+process.on("exit", () => {
+  session.post("Profiler.stop", (error, result) => {
+    if (!error) writeFileSync(${JSON.stringify(dir)} + "/" + process.pid + ".cpuprofile", JSON.stringify(result.profile));
+  });
+});
+`,
+  );
+  return { nodeOptions: `--import ${file}`, start: () => writeFileSync(startFile, "") };
 }

@@ -12,6 +12,7 @@ export interface ReportInput {
   embedded: readonly RateRun[];
   profiles: readonly LabelledProfile[];
   durationSec: number;
+  profiling: "auto" | "always" | "never";
 }
 
 const n = (v: number) => v.toLocaleString("en-US");
@@ -50,13 +51,21 @@ function cpuRows(runs: readonly RateRun[]): string {
   const rows = runs.map(
     (r) => `| ${n(r.result.rate)} | ${labels.map((l) => `${r.cpu[l] ?? "–"}%`).join(" | ")} |`,
   );
-  return [head, ...rows].join("\n");
+  const peak = Math.max(0, ...runs.flatMap((r) => Object.values(r.cpu)));
+  const note =
+    peak < 80
+      ? `\n\nNo process used more than ${peak}% of a core: where orders fall behind, they wait (reads, queues, round trips) rather than compute.`
+      : "";
+  return [head, ...rows].join("\n") + note;
 }
 
 const spots = (list: readonly HotSpot[]) => list.map((s) => `${s.percent}% ${s.name}`).join("; ");
 
-function profileSection(profiles: readonly LabelledProfile[]): string {
-  if (profiles.length === 0) return "Every target was met, so no profile was taken.";
+function profileSection(profiles: readonly LabelledProfile[], mode: ReportInput["profiling"]): string {
+  if (profiles.length === 0)
+    return mode === "never"
+      ? "Profiling was off for this run."
+      : "Every target was met, so no profile was taken.";
   const parts = profiles.map(
     ({ label, summary }) => `**${label}** (${summary.seconds} s of CPU sampled)
 - by package: ${spots(summary.packages.slice(0, 8))}
@@ -119,6 +128,6 @@ Highest sustained rate: ${n(sustainedMax(embedded))} orders/s.
 
 ### Where the time goes
 
-${profileSection(input.profiles)}
+${profileSection(input.profiles, input.profiling)}
 `;
 }

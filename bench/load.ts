@@ -19,6 +19,7 @@ import {
 import { driveOrders } from "./load-driver.js";
 import {
   type ProfileSummary,
+  profilerPreload,
   profilesIn,
   profileThisThread,
   summarizeProfile,
@@ -69,6 +70,7 @@ async function measureRate(
   label: string,
   rate: number,
   durationSec: number,
+  beforeLoad: () => void = () => {},
 ): Promise<RateRun> {
   const outcomes = await watchOutcomes(target.transport, GROUP);
   try {
@@ -81,6 +83,7 @@ async function measureRate(
       durationSec: 1,
     });
     await drain(warm, outcomes, 5_000);
+    beforeLoad();
     const pids = new Map([...target.pids, ["bench", process.pid] as const]);
     const cpu = watchCpu(pids);
     const redisBefore = await target.redisCpu();
@@ -134,10 +137,11 @@ async function redisRate(redisUrl: string, rate: number, durationSec: number): P
 async function profileRedis(redisUrl: string, rate: number, durationSec: number): Promise<LabelledProfile[]> {
   const dir = mkdtempSync(join(tmpdir(), "ordersaga-load-prof-"));
   try {
-    const target = await startMultiProcess(redisUrl, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` });
+    const profiler = profilerPreload(dir);
+    const target = await startMultiProcess(redisUrl, { NODE_OPTIONS: profiler.nodeOptions });
     let run: RateRun;
     try {
-      run = await measureRate(target, "profiled", rate, durationSec);
+      run = await measureRate(target, "profiled", rate, durationSec, profiler.start);
     } finally {
       await target.stop();
     }
@@ -148,7 +152,7 @@ async function profileRedis(redisUrl: string, rate: number, durationSec: number)
       .slice(0, 3);
     const profiles: LabelledProfile[] = [];
     for (const file of profilesIn(dir)) {
-      const pid = Number(/\.(\d+)\.\d+\.\d+\.cpuprofile$/.exec(file)?.[1]);
+      const pid = Number(/(\d+)\.cpuprofile$/.exec(file)?.[1]);
       const label = byPid.get(pid);
       const share = busiest.find(([l]) => l === label)?.[1];
       if (label && share !== undefined)
@@ -179,8 +183,9 @@ export async function benchLoad(options: LoadOptions): Promise<LoadReport> {
   const { accepted, profiles } = await acceptedPhase(durationSec, profile, log);
   const overRedis: RateRun[] = [];
   for (const rate of options.rates ?? [500, 1_000, 2_000]) {
-    overRedis.push(await redisRate(options.redisUrl, rate, durationSec));
-    const r = overRedis.at(-1)!.result;
+    const run = await redisRate(options.redisUrl, rate, durationSec);
+    overRedis.push(run);
+    const r = run.result;
     log(
       `redis ${rate}/s: ${r.completedPerSec} completed/s, p99 ${r.placedToShipped.p99} ms, incomplete ${r.incomplete}`,
     );
@@ -193,16 +198,18 @@ export async function benchLoad(options: LoadOptions): Promise<LoadReport> {
   const embedded: RateRun[] = [];
   for (const rate of options.embeddedRates ?? [500, 1_000, 2_000]) {
     const target = await startEmbedded();
+    let run: RateRun;
     try {
-      embedded.push(await measureRate(target, "embedded in-memory", rate, durationSec));
+      run = await measureRate(target, "embedded in-memory", rate, durationSec);
     } finally {
       await target.stop();
     }
-    const r = embedded.at(-1)!.result;
+    embedded.push(run);
+    const r = run.result;
     log(
       `embedded ${rate}/s: ${r.completedPerSec} completed/s, p99 ${r.placedToShipped.p99} ms, incomplete ${r.incomplete}`,
     );
   }
-  const report = { accepted, overRedis, embedded, profiles, durationSec };
+  const report = { accepted, overRedis, embedded, profiles, durationSec, profiling: profile };
   return { ...report, markdown: loadMarkdown(report) };
 }

@@ -89,10 +89,14 @@ export function runSagaSuite(makePlatform: () => Promise<Platform>): void {
     const orderId = await place(userId, productId, "tok_ok", 2);
     const order = await settle(orderId, ["shipped", "delivered"]);
     expect(order.total).toBe(2500);
-    const listed = await waitFor(async () => {
-      const res = await api.get<{ orders: { id: string }[] }>(`/orders?userId=${userId}`);
-      return res.body.orders?.length ? res.body.orders : undefined;
-    }, 5_000, "order listed");
+    const listed = await waitFor(
+      async () => {
+        const res = await api.get<{ orders: { id: string }[] }>(`/orders?userId=${userId}`);
+        return res.body.orders?.length ? res.body.orders : undefined;
+      },
+      5_000,
+      "order listed",
+    );
     expect(listed.map((o) => o.id)).toEqual([orderId]);
     expect(order.items).toEqual([{ productId, quantity: 2, unitPrice: 1250 }]);
     const p = await settledStock(productId, (s) => s.committed === 2);

@@ -6,7 +6,7 @@
 import type { Redis } from "ioredis";
 import { DiscoveryError } from "./errors.js";
 import { instanceKey, serviceIndexKey, servicesKey } from "./keys.js";
-import { DEREGISTER, HEARTBEAT, PRUNE, runScript, SET_HEALTH } from "./scripts.js";
+import { DEREGISTER, HEARTBEAT, PRUNE, SET_HEALTH } from "./scripts.js";
 import type { InstanceStatus, ServiceInstance, ServiceRegistry } from "./types.js";
 import { validInstance, validTtl } from "./validate.js";
 
@@ -45,12 +45,12 @@ export class RedisServiceRegistry implements ServiceRegistry {
     validTtl(ttlMs);
     const at = new Date(this.now()).toISOString();
     const keys = [instanceKey(service, instanceId), serviceIndexKey(service), servicesKey()];
-    return (await runScript(this.redis, HEARTBEAT, keys, [ttlMs, at, instanceId, service])) === 1;
+    return (await HEARTBEAT.run(this.redis, keys, [ttlMs, at, instanceId, service])) === 1;
   }
 
   async deregister(service: string, instanceId: string): Promise<boolean> {
     const keys = [instanceKey(service, instanceId), serviceIndexKey(service), servicesKey()];
-    return (await runScript(this.redis, DEREGISTER, keys, [instanceId, service])) === 1;
+    return (await DEREGISTER.run(this.redis, keys, [instanceId, service])) === 1;
   }
 
   async list(service?: string): Promise<ServiceInstance[]> {
@@ -75,7 +75,7 @@ export class RedisServiceRegistry implements ServiceRegistry {
     consecutiveFailures: number,
   ): Promise<boolean> {
     const keys = [instanceKey(service, instanceId)];
-    return (await runScript(this.redis, SET_HEALTH, keys, [status, consecutiveFailures])) === 1;
+    return (await SET_HEALTH.run(this.redis, keys, [status, consecutiveFailures])) === 1;
   }
 
   private async listOne(service: string): Promise<ServiceInstance[]> {
@@ -97,7 +97,7 @@ export class RedisServiceRegistry implements ServiceRegistry {
 
   private async prune(service: string, ids: readonly string[]): Promise<void> {
     const keys = [servicesKey(), serviceIndexKey(service), ...ids.map((id) => instanceKey(service, id))];
-    await runScript(this.redis, PRUNE, keys, [service, ...ids]);
+    await PRUNE.run(this.redis, keys, [service, ...ids]);
   }
 }
 

@@ -3,21 +3,10 @@
  * atomic step as its write, so a late heartbeat, health verdict or prune can never resurrect an
  * expired instance or unindex a freshly re-registered one.
  */
-import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
-
-export interface LuaScript {
-  readonly source: string;
-  readonly sha: string;
-}
-
-const script = (source: string): LuaScript => ({
-  source,
-  sha: createHash("sha1").update(source).digest("hex"),
-});
+import { LuaScript } from "../redis/index.js";
 
 /** KEYS: inst, index, services. ARGV: ttlMs, at, instanceId, service. */
-export const HEARTBEAT = script(`
+export const HEARTBEAT = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'lastHeartbeat', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -27,14 +16,14 @@ return 1
 `);
 
 /** KEYS: inst. ARGV: status, consecutiveFailures. */
-export const SET_HEALTH = script(`
+export const SET_HEALTH = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'consecutiveFailures', ARGV[2])
 return 1
 `);
 
 /** KEYS: inst, index, services. ARGV: instanceId, service. Returns 1 when the instance existed. */
-export const DEREGISTER = script(`
+export const DEREGISTER = new LuaScript(`
 local existed = redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
 if redis.call('SCARD', KEYS[2]) == 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
@@ -45,7 +34,7 @@ return existed
  * KEYS: services, index, inst_1..inst_n. ARGV: service, id_1..id_n. Unindexes ids whose instance
  * key is gone, and the service name once no id is left. Returns how many ids were unindexed.
  */
-export const PRUNE = script(`
+export const PRUNE = new LuaScript(`
 local removed = 0
 for i = 3, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 0 then
@@ -55,18 +44,3 @@ end
 if redis.call('SCARD', KEYS[2]) == 0 then redis.call('SREM', KEYS[1], ARGV[1]) end
 return removed
 `);
-
-/** EVALSHA, falling back to EVAL once when the server does not have the script (new or restarted). */
-export async function runScript(
-  redis: Redis,
-  lua: LuaScript,
-  keys: readonly string[],
-  args: readonly (string | number)[],
-): Promise<unknown> {
-  try {
-    return await redis.evalsha(lua.sha, keys.length, ...keys, ...args);
-  } catch (error) {
-    if (!(error instanceof Error) || !error.message.includes("NOSCRIPT")) throw error;
-    return redis.eval(lua.source, keys.length, ...keys, ...args);
-  }
-}

@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { z } from "zod";
+import { LuaScript } from "../redis/index.js";
 import type {
   DeadLetterAuditEntry,
   DeadLetterFilter,
@@ -17,17 +17,17 @@ import { matchesFilter } from "./memory-dead-letter-store.js";
  * their own so `update` changes them in place (no JSON round trip through Lua's cjson, which turns
  * empty arrays into objects).
  */
-const ADD_SCRIPT = `
+const ADD_SCRIPT = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[1], 'status', ARGV[2], 'retries', ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
-return 1`;
+return 1`);
 
-const UPDATE_SCRIPT = `
+const UPDATE_SCRIPT = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'retries', ARGV[2]) end
-return 1`;
+return 1`);
 
 const statusSchema = z.enum(["dead", "retried", "archived"]);
 
@@ -90,7 +90,6 @@ function parseRecord(hash: Record<string, string>): DeadLetterRecord | undefined
 export class RedisDeadLetterStore implements DeadLetterStore {
   private readonly keys: DeadLetterKeys;
   private readonly pageSize: number;
-  private readonly shas = new Map<string, string>();
 
   constructor(
     private readonly redis: Redis,
@@ -103,8 +102,8 @@ export class RedisDeadLetterStore implements DeadLetterStore {
   async add(record: DeadLetterRecord): Promise<boolean> {
     const { status, retries, ...data } = record;
     const score = toScore(record.deadLetteredAt, "deadLetteredAt");
-    const added = await this.runScript(
-      ADD_SCRIPT,
+    const added = await ADD_SCRIPT.run(
+      this.redis,
       [this.keys.record(record.id), this.keys.index],
       [JSON.stringify(data), status, String(retries), String(score), record.id],
     );
@@ -141,7 +140,7 @@ export class RedisDeadLetterStore implements DeadLetterStore {
 
   async update(id: string, change: { status: DeadLetterStatus; retries?: number }): Promise<boolean> {
     const retries = change.retries === undefined ? "" : String(change.retries);
-    const updated = await this.runScript(UPDATE_SCRIPT, [this.keys.record(id)], [change.status, retries]);
+    const updated = await UPDATE_SCRIPT.run(this.redis, [this.keys.record(id)], [change.status, retries]);
     return updated === 1;
   }
 
@@ -187,24 +186,5 @@ export class RedisDeadLetterStore implements DeadLetterStore {
       if (error) throw error;
       return parseRecord(hash as Record<string, string>);
     });
-  }
-
-  /** EVALSHA with the script's digest, falling back to EVAL once when the server has not cached it. */
-  private async runScript(
-    script: string,
-    keys: readonly string[],
-    args: readonly string[],
-  ): Promise<unknown> {
-    let sha = this.shas.get(script);
-    if (!sha) {
-      sha = createHash("sha1").update(script).digest("hex");
-      this.shas.set(script, sha);
-    }
-    try {
-      return await this.redis.evalsha(sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return this.redis.eval(script, keys.length, ...keys, ...args);
-    }
   }
 }

@@ -16,7 +16,7 @@ import {
   validateAppend,
 } from "./event-store.js";
 import { allEventsKey, checkTag, positionKey, streamKey } from "./keys.js";
-import { LuaScript } from "./lua-script.js";
+import { LuaScript } from "../redis/index.js";
 
 /**
  * KEYS: stream list, global log, position counter, then one event stream per outbox message.

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { checkpointKey, checkTag, readModelKey } from "./keys.js";
-import { LuaScript } from "./lua-script.js";
+import { LuaScript } from "../redis/index.js";
 import type { ReadModelCommit, ReadModelStore, ViewRecord } from "./read-model-store.js";
 
 /**

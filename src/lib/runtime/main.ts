@@ -5,7 +5,8 @@
 import type { EventRegistry } from "../bus/events.js";
 import { createLogger } from "../observability/logger.js";
 import { parseEnv, serviceEnvSchema } from "./config.js";
-import { checkRedisDurability, createRedisPlatform } from "./platform.js";
+import { createRedisPlatform } from "./platform.js";
+import { guardRedisDurability, shutdownOnSignals } from "./process.js";
 import { newInstanceId, type ServiceDefinition, startService } from "./service-host.js";
 
 export async function runServiceMain<E extends EventRegistry>(
@@ -21,14 +22,7 @@ export async function runServiceMain<E extends EventRegistry>(
     claimIdleMs: env.CLAIM_IDLE_MS,
     onError: (error) => logger.warn({ err: error }, "redis connection error"),
   });
-  const warnings = await checkRedisDurability(platform.redis!).catch((error: unknown) => [
-    `cannot read Redis config: ${String(error)}`,
-  ]);
-  for (const warning of warnings) logger.warn(warning);
-  if (env.NODE_ENV === "production" && warnings.length > 0) {
-    logger.fatal("refusing to start in production on a Redis that cannot keep the delivery promises");
-    process.exit(1);
-  }
+  await guardRedisDurability(platform.redis, logger, env.NODE_ENV);
   const running = await startService(
     { ...definition, name },
     {
@@ -42,20 +36,11 @@ export async function runServiceMain<E extends EventRegistry>(
       heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
     },
   );
-  let exiting = false;
-  const shutdown = async (signal: string) => {
-    if (exiting) return;
-    exiting = true;
-    logger.info({ signal }, "shutting down");
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
-    try {
+  shutdownOnSignals({
+    logger,
+    stop: async () => {
       await running.stop();
       await platform.close();
-    } finally {
-      process.exit(0);
-    }
-  };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+    },
+  });
 }

@@ -1,6 +1,7 @@
 /** Wires the inventory service: store by platform, saga handlers, catalog routes, demo seed. */
 import type { AllEvents } from "../../contracts/index.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
+import { platformStore } from "../../lib/runtime/platform-store.js";
 import { DEMO_PRODUCTS, seedCatalog } from "./catalog.js";
 import type { NewProduct } from "./domain.js";
 import { registerInventoryHandlers } from "./handlers.js";
@@ -23,10 +24,10 @@ export function createInventoryService(
     name: "inventory",
     version: "1.0.0",
     create: (deps) => {
-      const redis = deps.platform.redis;
-      const store: InventoryStore = redis
-        ? new RedisInventoryStore({ redis })
-        : new MemoryInventoryStore((messages) => deps.platform.transport.publish(messages));
+      const store = platformStore<InventoryStore>(deps.platform, {
+        redis: (redis) => new RedisInventoryStore({ redis }),
+        memory: (publish) => new MemoryInventoryStore(publish),
+      });
       const subscriber = deps.subscriber(
         options.concurrency === undefined ? {} : { concurrency: options.concurrency },
       );

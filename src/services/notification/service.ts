@@ -7,6 +7,7 @@ import type { AllEvents } from "../../contracts/catalog.js";
 import { newMessageId } from "../../lib/bus/envelope.js";
 import { exponentialBackoff } from "../../lib/resilience/backoff.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
+import { platformStore } from "../../lib/runtime/platform-store.js";
 import { registerNotificationHandlers } from "./handlers.js";
 import { createNotifier } from "./notifier.js";
 import { type ChannelProvider, SimulatedProviders } from "./providers.js";
@@ -30,12 +31,12 @@ export function createNotificationService(
     name: "notification",
     version: "1.0.0",
     create: (deps) => {
-      const redis = deps.platform.redis;
       const store =
         options.store ??
-        (redis
-          ? new RedisNotificationStore(redis)
-          : new MemoryNotificationStore((messages) => deps.platform.transport.publish(messages)));
+        platformStore<NotificationStore>(deps.platform, {
+          redis: (redis) => new RedisNotificationStore(redis),
+          memory: (publish) => new MemoryNotificationStore(publish),
+        });
       const notifier = createNotifier({
         store,
         provider: options.provider ?? new SimulatedProviders({ now: deps.now }),

@@ -7,6 +7,7 @@ import type { AllEvents } from "../../contracts/index.js";
 import { newMessageId } from "../../lib/bus/envelope.js";
 import { type Projection, ProjectionRunner, type ReadModelStore } from "../../lib/eventstore/index.js";
 import type { ServiceDefinition, ServiceDeps } from "../../lib/runtime/service-host.js";
+import { platformStore } from "../../lib/runtime/platform-store.js";
 import { registerOrderHandlers } from "./handlers.js";
 import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
 import { createRedisOrderStores } from "./redis-store.js";
@@ -45,10 +46,10 @@ export interface OrderServiceInternals {
 }
 
 function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
-  const redis = deps.platform.redis;
-  if (redis) return createRedisOrderStores({ redis, now: deps.now });
-  const transport = deps.platform.transport;
-  return createMemoryOrderStores({ publish: (messages) => transport.publish(messages), now: deps.now });
+  return platformStore<OrderStores>(deps.platform, {
+    redis: (redis) => createRedisOrderStores({ redis, now: deps.now }),
+    memory: (publish) => createMemoryOrderStores({ publish, now: deps.now }),
+  });
 }
 
 /** Builds the service's parts (no timers started yet). */

@@ -5,13 +5,14 @@
 import { randomUUID } from "node:crypto";
 import type { AllEvents } from "../../contracts/index.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
+import { platformStore } from "../../lib/runtime/platform-store.js";
 import { createPaymentHandlers } from "./handlers.js";
 import { MemoryProviderLedger, type PaymentProvider, SimulatedPaymentProvider } from "./provider.js";
 import { createProviderClient, PROVIDER_BREAKER } from "./provider-client.js";
 import { RedisProviderLedger } from "./provider-redis-ledger.js";
 import { RedisPaymentStore } from "./redis-store.js";
 import { registerPaymentRoutes } from "./routes.js";
-import { MemoryPaymentStore } from "./store.js";
+import { MemoryPaymentStore, type PaymentStore } from "./store.js";
 
 export interface PaymentServiceOptions {
   /** Default: the simulated provider, its ledger in Redis when the platform has Redis. */
@@ -34,9 +35,10 @@ export function createPaymentService(
     version: "1.0.0",
     create: (deps) => {
       const redis = deps.platform.redis;
-      const store = redis
-        ? new RedisPaymentStore(redis)
-        : new MemoryPaymentStore((messages) => deps.platform.transport.publish(messages));
+      const store = platformStore<PaymentStore>(deps.platform, {
+        redis: (r) => new RedisPaymentStore(r),
+        memory: (publish) => new MemoryPaymentStore(publish),
+      });
       const provider =
         options.provider ??
         new SimulatedPaymentProvider({

@@ -4,12 +4,13 @@
  */
 import type { AllEvents } from "../../contracts/index.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
+import { platformStore } from "../../lib/runtime/platform-store.js";
 import { type Carrier, SimulatedCarrier } from "./carrier.js";
 import { type DeliveryPoller, startDeliveryPoller } from "./delivery.js";
 import { createShippingHandlers } from "./handlers.js";
 import { RedisShippingStore } from "./redis-store.js";
 import { registerShippingRoutes } from "./routes.js";
-import { MemoryShippingStore } from "./store.js";
+import { MemoryShippingStore, type ShippingStore } from "./store.js";
 
 export interface ShippingServiceOptions {
   /** Default: the simulated carrier ("SimShip"). */
@@ -33,10 +34,10 @@ export function createShippingService(
     name: "shipping",
     version: "1.0.0",
     create: (deps) => {
-      const redis = deps.platform.redis;
-      const store = redis
-        ? new RedisShippingStore(redis)
-        : new MemoryShippingStore((messages) => deps.platform.transport.publish(messages));
+      const store = platformStore<ShippingStore>(deps.platform, {
+        redis: (redis) => new RedisShippingStore(redis),
+        memory: (publish) => new MemoryShippingStore(publish),
+      });
       const now = options.now ?? deps.now;
       const handlers = createShippingHandlers({
         store,

@@ -5,6 +5,7 @@
 import type { AllEvents } from "../../contracts/catalog.js";
 import { newMessageId } from "../../lib/bus/envelope.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
+import { platformStore } from "../../lib/runtime/platform-store.js";
 import { createUserCommands } from "./commands.js";
 import { registerUserHandlers } from "./handlers.js";
 import { RedisUserStore } from "./redis-store.js";
@@ -23,12 +24,12 @@ export function createUserService(options: UserServiceOptions = {}): ServiceDefi
     name: "user",
     version: "1.0.0",
     create: (deps) => {
-      const redis = deps.platform.redis;
       const store =
         options.store ??
-        (redis
-          ? new RedisUserStore(redis)
-          : new MemoryUserStore((messages) => deps.platform.transport.publish(messages)));
+        platformStore<UserStore>(deps.platform, {
+          redis: (redis) => new RedisUserStore(redis),
+          memory: (publish) => new MemoryUserStore(publish),
+        });
       const commands = createUserCommands({
         store,
         publisher: deps.publisher,

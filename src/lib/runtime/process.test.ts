@@ -1,0 +1,74 @@
+import type { Redis } from "ioredis";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { guardRedisDurability, type ProcessLike, shutdownOnSignals } from "./process.js";
+
+const logger = pino({ level: "silent" });
+
+function fakeProcess() {
+  const listeners = new Map<string, () => void>();
+  const exits: number[] = [];
+  const proc: ProcessLike = {
+    on: (signal, listener) => listeners.set(signal, listener),
+    exit: (code) => void exits.push(code),
+  };
+  return { proc, exits, signal: (name: string) => listeners.get(name)?.() };
+}
+
+/** A Redis that answers CONFIG GET with the given settings. */
+const redisWith = (config: Record<string, string>): Redis =>
+  ({ config: async (_op: string, name: string) => [name, config[name] ?? ""] }) as unknown as Redis;
+
+describe("shutdownOnSignals", () => {
+  it("stops once on SIGTERM, even when the signal comes again, and exits 0", async () => {
+    const { proc, exits } = fakeProcess();
+    let stops = 0;
+    const shutdown = shutdownOnSignals({ logger, proc, stop: async () => void stops++ });
+    await Promise.all([shutdown("SIGTERM"), shutdown("SIGTERM")]);
+    expect(stops).toBe(1);
+    expect(exits).toEqual([0]);
+  });
+
+  it("listens to SIGINT and SIGTERM", async () => {
+    const { proc, exits, signal } = fakeProcess();
+    let stopped = false;
+    shutdownOnSignals({ logger, proc, stop: async () => void (stopped = true) });
+    signal("SIGINT");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stopped).toBe(true);
+    expect(exits).toEqual([0]);
+  });
+
+  it("exits 1 when stopping hangs past the deadline", async () => {
+    const { proc, exits } = fakeProcess();
+    void shutdownOnSignals({ logger, proc, forceExitMs: 1, stop: () => new Promise<void>(() => {}) })(
+      "SIGTERM",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(exits).toEqual([1]);
+  });
+});
+
+describe("guardRedisDurability", () => {
+  const unsafe = { "maxmemory-policy": "allkeys-lru", appendonly: "no" };
+  const safe = { "maxmemory-policy": "noeviction", appendonly: "yes" };
+
+  it("refuses an unsafe Redis in production", async () => {
+    const { proc, exits } = fakeProcess();
+    await guardRedisDurability(redisWith(unsafe), logger, "production", proc);
+    expect(exits).toEqual([1]);
+  });
+
+  it("only warns about an unsafe Redis outside production", async () => {
+    const { proc, exits } = fakeProcess();
+    await guardRedisDurability(redisWith(unsafe), logger, "development", proc);
+    expect(exits).toEqual([]);
+  });
+
+  it("accepts a safe Redis and no Redis (memory platform) in production", async () => {
+    const { proc, exits } = fakeProcess();
+    await guardRedisDurability(redisWith(safe), logger, "production", proc);
+    await guardRedisDurability(undefined, logger, "production", proc);
+    expect(exits).toEqual([]);
+  });
+});

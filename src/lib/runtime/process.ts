@@ -1,0 +1,70 @@
+/**
+ * The process edge shared by every entry point (services and gateway): refusing a Redis that cannot
+ * keep the delivery promises, and stopping gracefully on SIGTERM/SIGINT.
+ */
+import type { Redis } from "ioredis";
+import type { Logger } from "../observability/logger.js";
+import { checkRedisDurability } from "./platform.js";
+
+/** The parts of `process` these helpers use, so tests can pass a fake one. */
+export interface ProcessLike {
+  on(signal: "SIGTERM" | "SIGINT", listener: () => void): unknown;
+  exit(code: number): void;
+}
+
+/**
+ * Logs every Redis setting that breaks the promises (or that the config could not be read); in
+ * production such a Redis is refused: the process exits with 1 rather than lose messages later.
+ * Without Redis (the memory platform) there is nothing to check.
+ */
+export async function guardRedisDurability(
+  redis: Redis | undefined,
+  logger: Logger,
+  nodeEnv: string,
+  proc: ProcessLike = process,
+): Promise<void> {
+  const warnings = redis
+    ? await checkRedisDurability(redis).catch((error: unknown) => [
+        `cannot read Redis config: ${String(error)}`,
+      ])
+    : [];
+  for (const warning of warnings) logger.warn(warning);
+  if (nodeEnv === "production" && warnings.length > 0) {
+    logger.fatal("refusing to start in production on a Redis that cannot keep the delivery promises");
+    proc.exit(1);
+  }
+}
+
+export interface ShutdownOptions {
+  logger: Logger;
+  /** Stops what the process runs, in order (e.g. the service, then the platform). */
+  stop: () => Promise<void>;
+  /** A shutdown that hangs longer than this exits with 1 anyway. Default 10 s. */
+  forceExitMs?: number;
+  proc?: ProcessLike;
+}
+
+/**
+ * On SIGTERM or SIGINT, runs `stop` once (a second signal while stopping is ignored) and exits 0.
+ * Returns the shutdown function, which a signal calls.
+ */
+export function shutdownOnSignals(options: ShutdownOptions): (signal: string) => Promise<void> {
+  const { logger, stop, forceExitMs = 10_000, proc = process } = options;
+  let exiting = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (exiting) return;
+    exiting = true;
+    logger.info({ signal }, "shutting down");
+    const force = setTimeout(() => proc.exit(1), forceExitMs);
+    force.unref();
+    try {
+      await stop();
+    } finally {
+      clearTimeout(force);
+      proc.exit(0);
+    }
+  };
+  proc.on("SIGTERM", () => void shutdown("SIGTERM"));
+  proc.on("SIGINT", () => void shutdown("SIGINT"));
+  return shutdown;
+}

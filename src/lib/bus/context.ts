@@ -9,6 +9,8 @@ export interface BusLogger {
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
   child(bindings: Record<string, unknown>): BusLogger;
+  /** When present, lets the bus skip building log lines nobody will see. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 export const silentLogger: BusLogger = {

@@ -4,6 +4,21 @@ import { MalformedMessageError } from "./errors.js";
 import { generateIdempotencyKey } from "./idempotency-key.js";
 
 describe("envelope", () => {
+  it("message ids are UUIDv7 with the creation time in their first 48 bits", () => {
+    const before = Date.now();
+    const id = newMessageId();
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const ms = Number.parseInt(id.replace(/-/g, "").slice(0, 12), 16);
+    expect(ms).toBeGreaterThanOrEqual(before);
+    expect(ms).toBeLessThanOrEqual(Date.now() + 1);
+  });
+
+  it("message ids sort in creation order, also thousands within one millisecond", () => {
+    const many = Array.from({ length: 5_000 }, () => newMessageId());
+    expect([...many].sort()).toEqual(many);
+    expect(new Set(many).size).toBe(many.length);
+  });
+
   it("message ids sort in creation order", () => {
     const ids = Array.from({ length: 50 }, () => newMessageId());
     expect([...ids].sort()).toEqual(ids);

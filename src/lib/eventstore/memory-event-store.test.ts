@@ -30,11 +30,17 @@ describe("MemoryEventStore", () => {
     expect(await store.version("s")).toBe(0);
   });
 
-  it("returns copies, so callers cannot change stored events", async () => {
+  it("hands out stored events frozen, so callers cannot change history", async () => {
     const store = new MemoryEventStore({ tag: "toy" });
-    await store.append("s", [{ type: "x", data: { n: 1 } }], { expectedVersion: "any" });
+    await store.append("s", [{ type: "x", data: { n: 1, nested: { m: 1 } } }], { expectedVersion: "any" });
     const [first] = await store.read("s");
-    if (first) first.data = { n: 2 };
-    expect((await store.read("s"))[0]?.data).toEqual({ n: 1 });
+    expect(() => {
+      (first as { data: unknown }).data = { n: 2 };
+    }).toThrow(TypeError);
+    expect(() => {
+      (first?.data as { nested: { m: number } }).nested.m = 2;
+    }).toThrow(TypeError);
+    const [fromLog] = await store.readAll();
+    expect(fromLog?.data).toEqual({ n: 1, nested: { m: 1 } });
   });
 });

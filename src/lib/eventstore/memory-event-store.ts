@@ -59,15 +59,18 @@ export class MemoryEventStore implements EventStore {
       throw new ConcurrencyError(streamId, options.expectedVersion, stream.length);
     }
     const recordedAt = new Date(this.now()).toISOString();
-    const stored = events.map((event, i) => ({
-      streamId,
-      version: stream.length + i + 1,
-      globalPosition: formatPosition(this.log.length + i + 1),
-      type: event.type,
-      data: JSON.parse(encoded[i] ?? "null"),
-      metadata: { ...event.metadata },
-      recordedAt,
-    }));
+    // Stored events are immutable: frozen once here, shared by every read instead of copied per read.
+    const stored = events.map((event, i) =>
+      deepFreeze({
+        streamId,
+        version: stream.length + i + 1,
+        globalPosition: formatPosition(this.log.length + i + 1),
+        type: event.type,
+        data: JSON.parse(encoded[i] ?? "null") as StoredEvent["data"],
+        metadata: { ...event.metadata },
+        recordedAt,
+      }),
+    );
     stream.push(...stored);
     this.streams.set(streamId, stream);
     this.log.push(...stored);
@@ -78,7 +81,7 @@ export class MemoryEventStore implements EventStore {
   async read(streamId: string, options: ReadOptions = {}): Promise<StoredEvent[]> {
     const { from, to } = readRange(options);
     const stream = this.streams.get(streamId) ?? [];
-    return structuredClone(recordedBy(stream.slice(from - 1, to), options.asOf));
+    return recordedBy(stream.slice(from - 1, to), options.asOf);
   }
 
   async version(streamId: string): Promise<number> {
@@ -87,6 +90,14 @@ export class MemoryEventStore implements EventStore {
 
   async readAll(options: ReadAllOptions = {}): Promise<StoredEvent[]> {
     const start = parsePosition(options.after);
-    return structuredClone(this.log.slice(start, start + readAllLimit(options)));
+    return this.log.slice(start, start + readAllLimit(options));
   }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
 }

@@ -115,9 +115,21 @@ export interface RedisOrderStoresOptions {
 
 export function createRedisOrderStores(options: RedisOrderStoresOptions): OrderStores {
   const { redis } = options;
+  const clock = options.now ? { now: options.now } : {};
+  // Projections read and write in large batches; on a connection of their own they never queue
+  // in front of a saga step's commands (one connection serves its commands in order).
+  const background = redis.duplicate();
   return {
-    events: new RedisEventStore({ redis, tag: ORDER_TAG, ...(options.now ? { now: options.now } : {}) }),
-    views: new RedisReadModelStore<OrderView>({ redis, tag: ORDER_TAG, name: orderViewProjection.name }),
-    deadlines: new RedisDeadlineIndex({ redis }),
+    events: new RedisEventStore({ redis, tag: ORDER_TAG, ...clock }),
+    projectionEvents: new RedisEventStore({ redis: background, tag: ORDER_TAG, ...clock }),
+    views: new RedisReadModelStore<OrderView>({
+      redis: background,
+      tag: ORDER_TAG,
+      name: orderViewProjection.name,
+    }),
+    deadlines: new RedisDeadlineIndex({ redis: background }),
+    close: async () => {
+      background.disconnect();
+    },
   };
 }

@@ -5,9 +5,9 @@
  */
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import type { EventStore, ExpectedVersion, StoredEvent } from "../../lib/eventstore/index.js";
-import { type OrderDomainEvent, toNewEvent } from "./events.js";
+import { fromStoredEvent, type OrderDomainEvent, toNewEvent } from "./events.js";
 import { orderStreamId } from "./keys.js";
-import { foldStored, type OrderState } from "./state.js";
+import { evolve, type OrderState } from "./state.js";
 
 export interface LoadedOrder {
   state: OrderState;
@@ -17,14 +17,45 @@ export interface LoadedOrder {
   createdMetadata: Record<string, string>;
 }
 
+/** Orders whose folded state is kept between steps (least recently used beyond this are dropped). */
+const CACHED_ORDERS = 10_000;
+
 export class OrderRepository {
+  /**
+   * Folded states by order, each with the stream version it was folded from. A load reads only the
+   * events after that version, so a step decodes and folds what is new, not the whole history;
+   * the stream stays the truth (an append made elsewhere is read, a stale version cannot append).
+   */
+  private readonly cache = new Map<string, LoadedOrder>();
+
   constructor(readonly events: EventStore) {}
 
   async load(orderId: string): Promise<LoadedOrder | undefined> {
-    const stored = await this.events.read(orderStreamId(orderId));
-    const state = foldStored(stored);
+    const cached = this.cache.get(orderId);
+    const stored = await this.events.read(
+      orderStreamId(orderId),
+      cached ? { fromVersion: cached.version + 1 } : {},
+    );
+    if (cached && stored.length === 0) return cached;
+    let state = cached?.state;
+    for (const event of stored) {
+      const decoded = fromStoredEvent(event);
+      if (decoded) state = evolve(state, decoded);
+    }
     if (!state) return undefined;
-    return { state, version: stored.length, createdMetadata: stored[0]?.metadata ?? {} };
+    const loaded: LoadedOrder = {
+      state,
+      version: (cached?.version ?? 0) + stored.length,
+      createdMetadata: cached?.createdMetadata ?? stored[0]?.metadata ?? {},
+    };
+    this.remember(orderId, loaded);
+    return loaded;
+  }
+
+  private remember(orderId: string, loaded: LoadedOrder): void {
+    this.cache.delete(orderId);
+    this.cache.set(orderId, loaded);
+    if (this.cache.size > CACHED_ORDERS) this.cache.delete(this.cache.keys().next().value as string);
   }
 
   /** Appends events and outbox atomically; throws `ConcurrencyError` (retryable) if the stream moved. */
@@ -38,6 +69,13 @@ export class OrderRepository {
       expectedVersion,
       outbox,
     });
+    const cached = this.cache.get(orderId);
+    if (cached && cached.version === expectedVersion) {
+      const state = events.reduce<OrderState>((current, event) => evolve(current, event), cached.state);
+      this.remember(orderId, { ...cached, state, version: result.nextVersion });
+    } else {
+      this.cache.delete(orderId);
+    }
     return result.nextVersion;
   }
 

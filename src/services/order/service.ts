@@ -70,7 +70,13 @@ function buildInternals(
   const onError = (what: string) => (error: unknown, orderId?: string) =>
     deps.logger.warn({ err: error, orderId }, `${what} failed`);
   const projection = <V>(p: Projection<V>, readModel: ReadModelStore<V>) =>
-    new ProjectionRunner({ events: stores.events, projection: p, readModel, onError: onError(p.name) });
+    new ProjectionRunner({
+      events: stores.projectionEvents ?? stores.events,
+      projection: p,
+      readModel,
+      batchSize: 500,
+      onError: onError(p.name),
+    });
   const deadlines = projection(deadlineProjection, stores.deadlines);
   const sweeper = new DeadlineSweeper({
     deadlines: stores.deadlines,
@@ -112,6 +118,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
         stop: async () => {
           await sweeper.stop();
           await Promise.all([views.stop(), deadlines.stop()]);
+          await stores.close?.();
         },
       };
     },

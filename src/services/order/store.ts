@@ -25,8 +25,12 @@ export interface DeadlineIndex extends ReadModelStore<DeadlineView> {
 
 export interface OrderStores {
   events: EventStore;
+  /** Where projections read the log from (default `events`): Redis gives them their own connection. */
+  projectionEvents?: EventStore;
   views: ReadModelStore<OrderView>;
   deadlines: DeadlineIndex;
+  /** Releases what the stores opened themselves. */
+  close?: () => Promise<void>;
 }
 
 interface Entry {

@@ -117,8 +117,18 @@ export function summarize(
 }
 
 /** A sustainable rate: (nearly) everything offered was accepted and shipped, nothing failed. */
+/**
+ * Kept up: everything offered was sent, accepted and shipped, nothing failed, and orders shipped
+ * while the load ran at (nearly) the offered rate — not merely drained from a backlog afterwards.
+ */
 export function sustained(r: CompletionResult): boolean {
-  return r.failures === 0 && r.incomplete === 0 && r.completed >= r.offered * 0.99 && r.sent >= r.offered;
+  return (
+    r.failures === 0 &&
+    r.incomplete === 0 &&
+    r.completed >= r.offered * 0.99 &&
+    r.sent >= r.offered &&
+    r.completedPerSec >= r.rate * 0.95
+  );
 }
 
 async function postJson(

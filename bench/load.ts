@@ -54,7 +54,7 @@ export interface LoadOptions {
   redisUrl: string;
   /** Seconds of load per measurement (default 10). */
   durationSec?: number;
-  /** Completion rates tried over Redis (default 500, 1000, 2000 orders/s). */
+  /** Completion rates tried over Redis (default 100, 250, 500, 1000, 2000 orders/s). */
   rates?: readonly number[];
   /** Completion rates tried on the embedded system (default 500, 1000, 2000 orders/s). */
   embeddedRates?: readonly number[];
@@ -182,7 +182,7 @@ export async function benchLoad(options: LoadOptions): Promise<LoadReport> {
   const profile = options.profile ?? "auto";
   const { accepted, profiles } = await acceptedPhase(durationSec, profile, log);
   const overRedis: RateRun[] = [];
-  for (const rate of options.rates ?? [500, 1_000, 2_000]) {
+  for (const rate of options.rates ?? [100, 250, 500, 1_000, 2_000]) {
     const run = await redisRate(options.redisUrl, rate, durationSec);
     overRedis.push(run);
     const r = run.result;

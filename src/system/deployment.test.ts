@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { gatewayEnvSchema } from "../gateway/config.js";
 import { serviceEnvSchema } from "../lib/runtime/config.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
 
@@ -19,7 +20,8 @@ const compose = parse(readFileSync(new URL("docker-compose.yml", root), "utf8"),
   services: Record<string, ComposeService>;
 };
 const dockerfile = readFileSync(new URL("Dockerfile", root), "utf8");
-const knownVariables = new Set([...Object.keys(serviceEnvSchema.shape), "GATEWAY_PORT", "GATEWAY_API_KEYS"]);
+const serviceVariables = new Set(Object.keys(serviceEnvSchema.shape));
+const gatewayVariables = new Set(Object.keys(gatewayEnvSchema.shape));
 const appServices = Object.entries(compose.services).filter(([, s]) => s.build);
 
 describe("docker-compose.yml", () => {
@@ -52,11 +54,20 @@ describe("docker-compose.yml", () => {
     expect(gateway.environment?.GATEWAY_PORT).toBe("8080");
   });
 
-  it("sets only variables the services read", () => {
+  it("sets only variables the process reads", () => {
     for (const [name, service] of appServices) {
+      const known = service.command?.at(-1) === GATEWAY.main ? gatewayVariables : serviceVariables;
       for (const variable of Object.keys(service.environment ?? {})) {
-        expect(knownVariables.has(variable), `${name}: ${variable}`).toBe(true);
+        expect(known.has(variable), `${name}: ${variable}`).toBe(true);
       }
+    }
+  });
+
+  it("binds every process to all interfaces and advertises a name the others can reach", () => {
+    for (const [name, service] of appServices) {
+      const gateway = service.command?.at(-1) === GATEWAY.main;
+      expect(service.environment?.[gateway ? "GATEWAY_HOST" : "SERVICE_HOST"], name).toBe("0.0.0.0");
+      if (!gateway) expect(service.environment?.SERVICE_ADVERTISE_HOST, name).toBe(name);
     }
   });
 });

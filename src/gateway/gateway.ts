@@ -245,7 +245,7 @@ async function startBackground(
     publish: (event, payload) => hints.publish(event as never, payload as never),
     onError: (error, event) => logger.debug({ err: error, event }, "metrics event not published"),
   });
-  const interval = options.healthCheckIntervalMs ?? 10_000;
+  const interval = options.healthCheckIntervalMs ?? 60_000;
   let checker: HealthChecker | undefined;
   let pruner: NodeJS.Timeout | undefined;
   if (interval > 0) {

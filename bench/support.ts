@@ -1,70 +1,16 @@
 /** Shared bench plumbing: a private redis-server, latency stats, machine description. */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { cpus, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
-import { Redis } from "ioredis";
+import { cpus, totalmem } from "node:os";
+import { startRedisServer } from "../src/test-support/redis-server.js";
 
 export interface BenchRedis {
   url: string;
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** A private redis-server (AOF everysec, as recommended for production), or REDIS_URL when set. */
 export async function startBenchRedis(): Promise<BenchRedis> {
-  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} };
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "ordersaga-bench-"));
-  const child: ChildProcess = spawn(
-    "redis-server",
-    [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--dir",
-      dir,
-      "--save",
-      "",
-      "--appendonly",
-      "yes",
-      "--appendfsync",
-      "everysec",
-    ],
-    { stdio: "ignore" },
-  );
-  const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    probe.on("error", () => {});
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      break;
-    } catch {
-      probe.disconnect();
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-  return {
-    url,
-    stop: async () => {
-      child.kill("SIGKILL");
-      await new Promise((r) => child.once("exit", r));
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const server = await startRedisServer({ appendfsync: "everysec" });
+  return { url: server.url, stop: () => server.stop() };
 }
 
 export interface LatencyStats {

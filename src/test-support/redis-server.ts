@@ -1,0 +1,157 @@
+/**
+ * A private `redis-server` on a free port (so fault tests can kill and restart it), or the server
+ * at REDIS_URL when set. Used by the tests (through `./redis.ts`) and the benchmarks.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+
+const externalUrl = process.env.REDIS_URL;
+const hasBinary = !externalUrl && spawnSync("redis-server", ["--version"]).status === 0;
+
+export const redisAvailable = Boolean(externalUrl) || hasBinary;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  /** True when this harness owns the process (restart and kill are possible). */
+  readonly owned: boolean;
+  /** A new client; closed by `stop()`. */
+  client(): Redis;
+  /** Kills the server (SIGKILL) without a chance to save. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and data directory (AOF: acknowledged writes survive). */
+  start(): Promise<void>;
+  /** kill + start. */
+  restart(): Promise<void>;
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function waitForPing(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on("error", () => {}); // refused while the server starts: expected, retried below
+    try {
+      await probe.connect();
+      await probe.ping();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 25));
+    } finally {
+      probe.disconnect();
+    }
+  }
+}
+
+export interface RedisServerOptions {
+  /** AOF fsync policy: "always" (default, tests: nothing acknowledged is lost on kill) or "everysec". */
+  appendfsync?: "always" | "everysec";
+}
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const clients: Redis[] = [];
+  const client = (url: string) => () => {
+    const c = new Redis(url, { maxRetriesPerRequest: null });
+    clients.push(c);
+    return c;
+  };
+  if (externalUrl) {
+    return {
+      url: externalUrl,
+      port: Number(new URL(externalUrl).port || 6379),
+      owned: false,
+      client: client(externalUrl),
+      kill: async () => {
+        throw new Error("cannot kill an external Redis (REDIS_URL is set)");
+      },
+      start: async () => {},
+      restart: async () => {
+        throw new Error("cannot restart an external Redis (REDIS_URL is set)");
+      },
+      flush: async () => {
+        const c = new Redis(externalUrl);
+        await c.flushdb();
+        c.disconnect();
+      },
+      stop: async () => {
+        for (const c of clients) c.disconnect();
+      },
+    };
+  }
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "ordersaga-redis-"));
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn(
+      "redis-server",
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        options.appendfsync ?? "always",
+      ],
+      { stdio: "ignore" },
+    );
+    await waitForPing(url, 10_000);
+  };
+  const kill = async () => {
+    const proc = child;
+    child = undefined;
+    if (!proc || proc.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      proc.once("exit", () => resolve());
+      proc.kill("SIGKILL");
+    });
+  };
+  await start();
+  return {
+    url,
+    port,
+    owned: true,
+    client: client(url),
+    kill,
+    start,
+    restart: async () => {
+      await kill();
+      await start();
+    },
+    flush: async () => {
+      const c = new Redis(url);
+      await c.flushall();
+      c.disconnect();
+    },
+    stop: async () => {
+      for (const c of clients) c.disconnect();
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -7,6 +7,7 @@ const app = createHttpServer({ bodyLimit: 1024 });
 app.post("/echo", async (request) =>
   parseInput(z.object({ name: z.string().min(1), n: z.number().int() }), request.body),
 );
+app.get<{ Params: { id: string } }>("/item/:id", async (request) => ({ id: request.params.id }));
 app.get("/boom", async () => {
   throw new Error("secret internals at /srv/app.ts:12");
 });
@@ -57,6 +58,14 @@ describe("HTTP server errors", () => {
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("1");
     expect(await res.json()).toEqual({ error: { code: "SERVICE_UNAVAILABLE", message: "no instance" } });
+  });
+
+  it("answers a malformed or over-long URL in the same shape", async () => {
+    const bad = await fetch(`${base}/echo/%E0%A4%A`);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toMatch(/BAD_URL|NOT_FOUND/);
+    const long = await fetch(`${base}/item/${"x".repeat(1_200)}`);
+    expect(long.status).toBe(414);
+    expect(((await long.json()) as { error: { code: string } }).error.code).toBe("URI_TOO_LONG");
   });
 
   it("answers unknown routes with 404 in the same shape", async () => {

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from "fastify";
 import type { z } from "zod";
 import { AppError, errorBody, statusForCode, toIssues, validationFailed } from "./errors.js";
 
@@ -63,6 +63,14 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     onProtoPoisoning: "error",
     onConstructorPoisoning: "error",
     return503OnClosing: true,
+    // Ids are short, but dead-letter ids and encoded keys can pass Fastify's default of 100.
+    maxParamLength: 1_000,
+    // Router-level errors (malformed URL, over-long parameter) get the one error shape too.
+    frameworkErrors: (error, _request, reply) => {
+      const status = typeof error.statusCode === "number" ? error.statusCode : 400;
+      const body = errorBody(status === 414 ? "URI_TOO_LONG" : "BAD_URL", error.message);
+      void (reply as unknown as FastifyReply).code(status).send(body);
+    },
     ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }),
   }) as unknown as FastifyInstance;
   const { metrics } = options;

@@ -17,6 +17,7 @@ import type { ServiceRegistry } from "../discovery/types.js";
 import type { DeadLetterStore } from "../dlq/dead-letter-store.js";
 import { MemoryDeadLetterStore } from "../dlq/memory-dead-letter-store.js";
 import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
+import { withTimeout } from "../resilience/timeout.js";
 
 export interface Platform {
   readonly mode: "memory" | "redis";
@@ -88,9 +89,11 @@ export function createRedisPlatform(options: RedisPlatformOptions): Platform {
     registry: new RedisServiceRegistry({ redis }),
     redis,
     idempotencyStore: (namespace) => new RedisIdempotencyStore(redis, `{${namespace}}:idem:`),
+    // Commands wait for a reconnect (maxRetriesPerRequest: null), so a health probe must not:
+    // it answers "down" after a second instead of hanging while Redis is away.
     ping: async () => {
       try {
-        return (await redis.ping()) === "PONG";
+        return (await withTimeout(redis.ping(), 1_000)) === "PONG";
       } catch {
         return false;
       }

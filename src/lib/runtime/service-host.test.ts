@@ -1,0 +1,79 @@
+import { afterEach, expect, it } from "vitest";
+import { z } from "zod";
+import { defineEvents } from "../bus/events.js";
+import { describeWithRedis } from "../../test-support/redis.js";
+import { waitFor } from "../../test-support/wait.js";
+import { createMemoryPlatform, createRedisPlatform, type Platform } from "./platform.js";
+import { type RunningService, type ServiceDefinition, startService } from "./service-host.js";
+
+const ToyEvents = defineEvents("toy", {
+  "toy.poked": { schema: z.object({ n: z.number() }), description: "poked" },
+});
+
+const poked: number[] = [];
+const toyService: ServiceDefinition<typeof ToyEvents> = {
+  name: "toy",
+  version: "9.9.9",
+  create: (deps) => ({
+    subscribers: [deps.subscriber().on("toy.poked", (payload) => void poked.push(payload.n)) as never],
+    routes: (app) => app.get("/hello", async () => ({ hello: deps.name })),
+  }),
+};
+
+const running: RunningService[] = [];
+const platforms: Platform[] = [];
+afterEach(async () => {
+  for (const r of running.splice(0)) await r.stop();
+  for (const p of platforms.splice(0)) await p.close();
+});
+
+async function start(platform: Platform): Promise<RunningService> {
+  platforms.push(platform);
+  const service = await startService(toyService, {
+    events: ToyEvents,
+    platform,
+    port: 0,
+    logLevel: "silent",
+  });
+  running.push(service);
+  return service;
+}
+
+it("serves the service's routes, health and metrics, registers it, and deregisters it on stop", async () => {
+  const platform = createMemoryPlatform();
+  const service = await start(platform);
+  expect(await (await fetch(`${service.url}/hello`)).json()).toEqual({ hello: "toy" });
+  const health = await fetch(`${service.url}/health`);
+  expect(health.status).toBe(200);
+  expect(await health.json()).toMatchObject({
+    status: "ok",
+    service: "toy",
+    version: "9.9.9",
+    checks: { store: true, consumers: true },
+  });
+  expect(await (await fetch(`${service.url}/metrics`)).text()).toContain(
+    'ordersaga_http_requests_total{route="/hello"',
+  );
+  expect((await platform.registry.list("toy")).map((i) => i.instanceId)).toEqual([service.instanceId]);
+  await service.stop();
+  expect(await platform.registry.list("toy")).toEqual([]);
+});
+
+describeWithRedis("a service over Redis", (getRedis) => {
+  it("reports itself unavailable while Redis is down and ready again once it is back", async () => {
+    const service = await start(createRedisPlatform({ url: getRedis().url }));
+    expect((await fetch(`${service.url}/health`)).status).toBe(200);
+    await getRedis().kill();
+    const down = await waitFor(
+      async () => {
+        const res = await fetch(`${service.url}/health`);
+        return res.status === 503 ? ((await res.json()) as { checks: { store: boolean } }) : undefined;
+      },
+      10_000,
+      "503 while Redis is down",
+    );
+    expect(down.checks.store).toBe(false);
+    await getRedis().start();
+    await waitFor(async () => (await fetch(`${service.url}/health`)).status === 200, 15_000, "ready again");
+  }, 30_000);
+});

@@ -79,6 +79,8 @@ export function createRedisPlatform(options: RedisPlatformOptions): Platform {
     redis,
     deadLetters,
     claimIdleMs: options.claimIdleMs ?? 30_000,
+    // Streams stay bounded: every minute, drop what every group has handled (MINID, safe).
+    trimIntervalMs: 60_000,
   });
   const hints = new RedisPubSubTransport({ redis, deadLetters });
   return {

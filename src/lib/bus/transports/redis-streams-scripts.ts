@@ -80,14 +80,18 @@ return {r, {p[1][4] + 1}}
 
 /**
  * Trims a stream below the oldest entry some group still needs: for each group its oldest pending
- * id, or (nothing pending) the id after its last-delivered id. Never MAXLEN, which deletes pending
- * entries; a stream without groups is left alone, since a group created later at 0 wants it all.
- * KEYS: stream. Returns the number of entries removed.
+ * id, or (nothing pending) the id after its last-delivered id. Never MAXLEN on a stream with groups,
+ * which would delete pending entries. A stream without groups has nobody waiting on it: it keeps
+ * its newest ARGV[1] entries (about; 0 keeps all), so a group created later at 0 still finds a
+ * recent history. KEYS: stream. Returns the number of entries removed.
  */
 export const safeTrimScript = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
-if #groups == 0 then return 0 end
+if #groups == 0 then
+  if tonumber(ARGV[1]) > 0 then return redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[1]) end
+  return 0
+end
 local best, best_ms, best_seq
 local function consider(ms, seq)
   local m, s = tonumber(ms), tonumber(seq)

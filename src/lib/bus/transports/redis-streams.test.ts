@@ -193,6 +193,25 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       await cleanup();
     });
 
+    it("keeps about the newest entries of a stream no group reads, and all of it when told to", async () => {
+      const ref = uniqueTopic();
+      const key = eventStreamKey(ref.owner, ref.topic);
+      const keepAll = make({ retainWithoutGroups: 0 });
+      const published = Array.from({ length: 500 }, (_, n) => messageOf(ref, n));
+      await keepAll.transport.publish(published);
+      expect(await keepAll.transport.trim([ref])).toBe(0);
+      await keepAll.cleanup();
+      const capped = make({ retainWithoutGroups: 10 });
+      const removed = await capped.transport.trim([ref]);
+      const left = await getRedis().client().xlen(key);
+      expect(removed).toBeGreaterThan(0);
+      expect(left).toBeGreaterThanOrEqual(10);
+      expect(left + removed).toBe(500);
+      const newest = await getRedis().client().xrevrange(key, "+", "-", "COUNT", 1);
+      expect(newest[0]?.[1][1]).toBe(published[499]!.body);
+      await capped.cleanup();
+    });
+
     it("removes every entry once all groups acked them, and nothing a group has not read", async () => {
       const { transport, cleanup } = make();
       const ref = uniqueTopic();

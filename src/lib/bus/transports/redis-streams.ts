@@ -54,6 +54,8 @@ export interface RedisStreamsTransportOptions {
   failureTtlMs?: number;
   /** When set, `trim()` runs on this interval over the streams this transport has touched. */
   trimIntervalMs?: number;
+  /** Entries (about) kept by `trim()` in a stream no group reads (default 100,000; 0 keeps all). */
+  retainWithoutGroups?: number;
   logger?: TransportLogger;
 }
 
@@ -169,12 +171,14 @@ export class RedisStreamsTransport implements Transport {
 
   /**
    * Removes entries every group has handled: MINID below each group's oldest pending entry (or
-   * past its last-delivered id when nothing is pending). Streams without any group are kept whole.
+   * past its last-delivered id when nothing is pending). Streams without any group keep their
+   * newest `retainWithoutGroups` entries.
    * Defaults to the streams this transport touched. Returns the number of entries removed.
    */
   async trim(topics?: readonly TopicRef[]): Promise<number> {
     const keys = topics ? topics.map((t) => eventStreamKey(t.owner, t.topic)) : [...this.knownStreams];
-    const removed = await Promise.all(keys.map((key) => safeTrimScript.run(this.redis, [key], [])));
+    const retain = this.options.retainWithoutGroups ?? 100_000;
+    const removed = await Promise.all(keys.map((key) => safeTrimScript.run(this.redis, [key], [retain])));
     return removed.reduce<number>((sum, n) => sum + Number(n), 0);
   }
 

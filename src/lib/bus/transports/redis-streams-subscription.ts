@@ -76,6 +76,16 @@ export class StreamSubscription implements TransportSubscription {
       connection.on("error", (error: unknown) =>
         logger.debug(errorDetails(error), "stream reader connection"),
       );
+      // A read whose reply was lost with the connection left entries pending in this consumer's
+      // name that it never received: after a reconnect, take them up at once instead of waiting
+      // for the idle claim.
+      let connectedBefore = false;
+      connection.on("ready", () => {
+        if (connectedBefore && !this.stopped) {
+          for (const { key } of slot) void this.resumeOwnPending(key);
+        }
+        connectedBefore = true;
+      });
       this.connections.push(connection);
       this.loops.push(
         this.readLoop(
@@ -176,8 +186,10 @@ export class StreamSubscription implements TransportSubscription {
         backoff = await this.recover(error, backoff);
         continue;
       }
+      // Entries this process is still handling or holding for a retry are not started twice.
+      const fresh = claimed.filter((c) => !this.dispatcher.isBusy(key, c.entry.id));
       await this.dispatcher.acceptAll(
-        claimed.map((c) => ({ key, claimed: c })),
+        fresh.map((c) => ({ key, claimed: c })),
         count,
       );
       const last = claimed.at(-1);

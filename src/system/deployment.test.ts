@@ -24,6 +24,13 @@ const serviceVariables = new Set(Object.keys(serviceEnvSchema.shape));
 const gatewayVariables = new Set(Object.keys(gatewayEnvSchema.shape));
 const appServices = Object.entries(compose.services).filter(([, s]) => s.build);
 
+/** Compose runs the compiled `dist/<path>.js`; tsconfig.build.json compiles it from `src/<path>.ts`. */
+const sourceOf = (built: string) => built.replace(/^dist\//, "src/").replace(/\.js$/, ".ts");
+const entryOf = (service: ComposeService) => {
+  const built = service.command?.at(-1);
+  return built === undefined ? undefined : sourceOf(built);
+};
+
 describe("docker-compose.yml", () => {
   it("runs Redis 7 with AOF and no eviction", () => {
     const redis = compose.services.redis!;
@@ -34,10 +41,10 @@ describe("docker-compose.yml", () => {
   });
 
   it("runs all seven services, each from an entry point that exists, with a health check", () => {
-    const mains = appServices.map(([, s]) => s.command?.at(-1));
+    const mains = appServices.map(([, s]) => entryOf(s));
     expect(mains.sort()).toEqual([...SERVICES.map((s) => s.main), GATEWAY.main].sort());
     for (const [name, service] of appServices) {
-      expect(existsSync(new URL(service.command!.at(-1)!, root)), `${name} entry point`).toBe(true);
+      expect(existsSync(new URL(entryOf(service)!, root)), `${name} entry point`).toBe(true);
       expect(service.healthcheck?.test.join(" "), `${name} health check`).toContain("/health");
       expect(service.environment?.REDIS_URL).toBe("redis://redis:6379");
     }
@@ -45,18 +52,18 @@ describe("docker-compose.yml", () => {
 
   it("gives each service its default port, and publishes the gateway on 8080", () => {
     for (const entry of SERVICES) {
-      const [, service] = appServices.find(([, s]) => s.command?.at(-1) === entry.main)!;
+      const [, service] = appServices.find(([, s]) => entryOf(s) === entry.main)!;
       expect(service.environment?.SERVICE_NAME).toBe(entry.name);
       expect(Number(service.environment?.SERVICE_PORT)).toBe(entry.defaultPort);
     }
-    const gateway = appServices.find(([, s]) => s.command?.at(-1) === GATEWAY.main)![1];
+    const gateway = appServices.find(([, s]) => entryOf(s) === GATEWAY.main)![1];
     expect(gateway.ports).toContain("8080:8080");
     expect(gateway.environment?.GATEWAY_PORT).toBe("8080");
   });
 
   it("sets only variables the process reads", () => {
     for (const [name, service] of appServices) {
-      const known = service.command?.at(-1) === GATEWAY.main ? gatewayVariables : serviceVariables;
+      const known = entryOf(service) === GATEWAY.main ? gatewayVariables : serviceVariables;
       for (const variable of Object.keys(service.environment ?? {})) {
         expect(known.has(variable), `${name}: ${variable}`).toBe(true);
       }
@@ -65,7 +72,7 @@ describe("docker-compose.yml", () => {
 
   it("binds every process to all interfaces and advertises a name the others can reach", () => {
     for (const [name, service] of appServices) {
-      const gateway = service.command?.at(-1) === GATEWAY.main;
+      const gateway = entryOf(service) === GATEWAY.main;
       expect(service.environment?.[gateway ? "GATEWAY_HOST" : "SERVICE_HOST"], name).toBe("0.0.0.0");
       if (!gateway) expect(service.environment?.SERVICE_ADVERTISE_HOST, name).toBe(name);
     }
@@ -73,11 +80,16 @@ describe("docker-compose.yml", () => {
 });
 
 describe("Dockerfile", () => {
-  it("installs from the lockfile on Node 20 and copies the sources its command runs", () => {
+  it("builds with the lockfile on Node 20 and runs the compiled entry points without dev dependencies", () => {
     expect(dockerfile).toMatch(/^FROM node:20/m);
-    expect(dockerfile).toMatch(/npm ci/);
     expect(dockerfile).toMatch(/COPY src \.\/src/);
-    const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
-    expect(existsSync(new URL((JSON.parse(cmd!) as string[]).at(-1)!, root))).toBe(true);
+    expect(dockerfile).toMatch(/RUN npm run build/);
+    expect(dockerfile).toMatch(/RUN npm ci --omit=dev/);
+    const build = JSON.parse(readFileSync(new URL("tsconfig.build.json", root), "utf8")) as {
+      compilerOptions: { outDir: string; rootDir: string };
+    };
+    expect(build.compilerOptions).toMatchObject({ outDir: "dist", rootDir: "src" });
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
+    expect(existsSync(new URL(sourceOf(cmd.at(-1)!), root))).toBe(true);
   });
 });

@@ -64,7 +64,7 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     onConstructorPoisoning: "error",
     return503OnClosing: true,
     // Ids are short, but dead-letter ids and encoded keys can pass Fastify's default of 100.
-    maxParamLength: 1_000,
+    routerOptions: { maxParamLength: 1_000 },
     // Router-level errors (malformed URL, over-long parameter) get the one error shape too.
     frameworkErrors: (error, _request, reply) => {
       const status = typeof error.statusCode === "number" ? error.statusCode : 400;

@@ -71,6 +71,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const clients: Redis[] = [];
   const client = (url: string) => () => {
     const c = new Redis(url, { maxRetriesPerRequest: null });
+    c.on("error", () => {}); // fault tests kill the server on purpose; the client reconnects
     clients.push(c);
     return c;
   };

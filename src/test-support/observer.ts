@@ -25,13 +25,14 @@ export async function observe(
     consumer: `${group}-1`,
   });
   for (const event of events) {
-    subscriber.on(event, (_payload, ctx) => {
-      seen.set(event, [...(seen.get(event) ?? []), ctx.envelope]);
-    });
+    const envelopes: Envelope[] = [];
+    seen.set(event, envelopes);
+    subscriber.on(event, (_payload, ctx) => void envelopes.push(ctx.envelope));
   }
   await platform.transport.ensureGroups(group, subscriber.topics());
   await subscriber.start();
-  return { of: (event) => seen.get(event) ?? [], stop: () => subscriber.stop() };
+  // A copy: callers hold on to what they saw, the recording goes on.
+  return { of: (event) => [...(seen.get(event) ?? [])], stop: () => subscriber.stop() };
 }
 
 /** A publisher posing as another service (source of the commands and facts a test sends). */

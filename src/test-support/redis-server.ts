@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { sleep } from "./wait.js";
 
 const externalUrl = process.env.REDIS_URL;
 const hasBinary = !externalUrl && spawnSync("redis-server", ["--version"]).status === 0;
@@ -55,7 +56,7 @@ async function waitForPing(url: string, timeoutMs: number): Promise<void> {
       return;
     } catch (error) {
       if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 25));
+      await sleep(25);
     } finally {
       probe.disconnect();
     }

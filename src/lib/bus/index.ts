@@ -42,13 +42,7 @@ export {
 export { createSubscriberLoggingMiddleware, type SubscriberLoggingOptions } from "./middleware/logging.js";
 export { createRateLimitMiddleware, type RateLimitOptions } from "./middleware/rate-limit.js";
 export { createSubscriberTimingMiddleware, type TimingCallback } from "./middleware/timing.js";
-export {
-  type PreparedMessage,
-  Publisher,
-  type PublisherMiddleware,
-  type PublisherOptions,
-  type PublishOptions,
-} from "./publisher.js";
+export { type PreparedMessage, Publisher, type PublisherOptions, type PublishOptions } from "./publisher.js";
 export {
   defaultBackoff,
   type EventHandler,

@@ -33,8 +33,12 @@ export interface PreparedMessage<P = unknown> {
   message: OutgoingMessage;
 }
 
-/** Sees (and may enrich or veto, by throwing) every envelope before it is encoded. */
-export type PublisherMiddleware = (envelope: Envelope, next: () => Promise<void>) => Promise<void>;
+/**
+ * Sees every envelope before it is encoded: may enrich it (attributes, trace) or veto it by throwing.
+ * Synchronous and run inside `prepare`, so it also covers messages a store writes in its own
+ * transaction (the outbox), and each message is still encoded exactly once.
+ */
+export type PublisherMiddleware = (envelope: Envelope, next: () => void) => void;
 
 export interface PublisherOptions<E extends EventRegistry> {
   events: E;
@@ -78,10 +82,12 @@ export class Publisher<E extends EventRegistry> {
       attributes: options.attributes ?? {},
       payload: parsed,
     };
-    return { envelope, message: this.encode(envelope, definition.owner) };
+    if (this.options.middleware?.length) runPublisherMiddleware(this.options.middleware, envelope);
+    const message = { topic: event, owner: definition.owner, id, body: encodeEnvelope(envelope) };
+    return { envelope, message };
   }
 
-  /** Validates, runs the publisher middleware, and hands the message to the transport. */
+  /** Validates the payload and hands the message to the transport. */
   async publish<N extends EventName<E>>(
     event: N,
     payload: EventInput<E, N>,
@@ -94,31 +100,14 @@ export class Publisher<E extends EventRegistry> {
 
   /** Publishes prepared messages in one transport call (one round trip on Redis). */
   async send(prepared: readonly PreparedMessage[]): Promise<void> {
-    const middleware = this.options.middleware ?? [];
-    if (middleware.length === 0) {
-      await this.options.transport.publish(prepared.map((p) => p.message));
-      return;
-    }
-    const messages: OutgoingMessage[] = [];
-    for (const p of prepared) {
-      await runPublisherMiddleware(middleware, p.envelope);
-      messages.push(this.encode(p.envelope, p.message.owner));
-    }
-    await this.options.transport.publish(messages);
-  }
-
-  private encode(envelope: Envelope, owner: string): OutgoingMessage {
-    return { topic: envelope.event, owner, id: envelope.id, body: encodeEnvelope(envelope) };
+    await this.options.transport.publish(prepared.map((p) => p.message));
   }
 }
 
-async function runPublisherMiddleware(
-  middleware: readonly PublisherMiddleware[],
-  envelope: Envelope,
-): Promise<void> {
-  const dispatch = async (index: number): Promise<void> => {
+function runPublisherMiddleware(middleware: readonly PublisherMiddleware[], envelope: Envelope): void {
+  const dispatch = (index: number): void => {
     const layer = middleware[index];
-    if (layer) await layer(envelope, () => dispatch(index + 1));
+    if (layer) layer(envelope, () => dispatch(index + 1));
   };
-  await dispatch(0);
+  dispatch(0);
 }

@@ -190,10 +190,11 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     startedAt: number,
     logger = this.logger,
   ): Promise<void> {
+    const now = this.now();
     const failure: AttemptFailure = {
       attempt: delivery.attempt,
-      at: new Date(this.now()).toISOString(),
-      durationMs: this.now() - startedAt,
+      at: new Date(now).toISOString(),
+      durationMs: now - startedAt,
       error: describeError(error),
     };
     if (isRetryable(error) && delivery.attempt < this.retry.maxAttempts) {

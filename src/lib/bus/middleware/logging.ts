@@ -28,14 +28,13 @@ export function createSubscriberLoggingMiddleware(
       from: ctx.envelope.source.service,
     };
     const started = now();
+    // Microsecond precision is plenty, and keeps log lines short.
+    const durationMs = () => Math.round((now() - started) * 1000) / 1000;
     try {
       await next();
-      logger[level]({ ...fields, durationMs: Math.round((now() - started) * 1000) / 1000 }, "event handled");
+      logger[level]({ ...fields, durationMs: durationMs() }, "event handled");
     } catch (error) {
-      logger.warn(
-        { ...fields, durationMs: now() - started, err: describeError(error) },
-        "event handler failed",
-      );
+      logger.warn({ ...fields, durationMs: durationMs(), err: describeError(error) }, "event handler failed");
       throw error;
     }
   };

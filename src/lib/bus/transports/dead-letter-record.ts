@@ -1,4 +1,4 @@
-import { type DeadLetterRecord, deadLetterId } from "../../dlq/dead-letter-store.js";
+import { type DeadLetterRecord, type DeadLetterStore, deadLetterId } from "../../dlq/dead-letter-store.js";
 import type { AttemptFailure, DeadLetterRequest } from "../transport.js";
 
 /** Best-effort metadata from a body that may be malformed (that can be why it is dead). */
@@ -15,8 +15,8 @@ function peekEnvelope(body: string): { envelopeId?: string; event?: string; sour
   }
 }
 
-/** The record every transport writes when the subscriber gives up on a delivery. */
-export function buildDeadLetterRecord(input: {
+/** What a transport knows of a delivery the subscriber gives up on. */
+export interface DeadLetterInput {
   group: string;
   topic: string;
   owner: string;
@@ -24,7 +24,9 @@ export function buildDeadLetterRecord(input: {
   body: string;
   earlierFailures: readonly AttemptFailure[];
   request: DeadLetterRequest;
-}): DeadLetterRecord {
+}
+
+function buildDeadLetterRecord(input: DeadLetterInput): DeadLetterRecord {
   return {
     id: deadLetterId(input.group, input.topic, input.deliveryId),
     group: input.group,
@@ -39,4 +41,25 @@ export function buildDeadLetterRecord(input: {
     status: "dead",
     retries: 0,
   };
+}
+
+/**
+ * What every transport does when the subscriber gives up on a delivery: writes the record and, the
+ * first time only (`add` is idempotent), its "dead-lettered" audit entry by `actor` (the consumer).
+ */
+export async function parkDeadLetter(
+  store: DeadLetterStore,
+  input: DeadLetterInput,
+  actor: string,
+): Promise<void> {
+  const record = buildDeadLetterRecord(input);
+  if (await store.add(record)) {
+    await store.appendAudit({
+      at: record.deadLetteredAt,
+      recordId: record.id,
+      action: "dead-lettered",
+      actor,
+      detail: input.request.reason,
+    });
+  }
 }

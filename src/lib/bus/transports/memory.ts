@@ -18,7 +18,7 @@ import type {
   Transport,
   TransportSubscription,
 } from "../transport.js";
-import { buildDeadLetterRecord } from "./dead-letter-record.js";
+import { parkDeadLetter } from "./dead-letter-record.js";
 
 export interface MemoryTransportOptions {
   deadLetters: DeadLetterStore;
@@ -301,24 +301,19 @@ export class MemoryTransport implements Transport {
       },
       deadLetter: async (request: DeadLetterRequest) => {
         if (!settleOnce() || !group.pending.has(key)) return;
-        const record = buildDeadLetterRecord({
-          group: group.name,
-          topic: pending.entry.topic,
-          owner: pending.entry.owner,
-          deliveryId: String(pending.entry.seq),
-          body: pending.entry.body,
-          earlierFailures: pending.failures,
-          request,
-        });
-        if (await this.options.deadLetters.add(record)) {
-          await this.options.deadLetters.appendAudit({
-            at: record.deadLetteredAt,
-            recordId: record.id,
-            action: "dead-lettered",
-            actor: pending.consumer,
-            detail: request.reason,
-          });
-        }
+        await parkDeadLetter(
+          this.options.deadLetters,
+          {
+            group: group.name,
+            topic: pending.entry.topic,
+            owner: pending.entry.owner,
+            deliveryId: String(pending.entry.seq),
+            body: pending.entry.body,
+            earlierFailures: pending.failures,
+            request,
+          },
+          pending.consumer,
+        );
         group.pending.delete(key);
       },
     };

@@ -1,16 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { describeWithRedis } from "../../../test-support/redis.js";
+import { sleep, waitFor } from "../../../test-support/wait.js";
 import { MemoryDeadLetterStore } from "../../dlq/memory-dead-letter-store.js";
 import { RedisPubSubTransport } from "./redis-pubsub.js";
-import {
-  messageOf,
-  pause,
-  recorder,
-  runTransportContract,
-  uniqueName,
-  uniqueTopic,
-  waitFor,
-} from "./transport-contract.js";
+import { messageOf, recorder, runTransportContract, uniqueName, uniqueTopic } from "./transport-contract.js";
 
 describeWithRedis("RedisPubSubTransport", (getRedis) => {
   const make = () => {
@@ -35,8 +28,8 @@ describeWithRedis("RedisPubSubTransport", (getRedis) => {
       await transport.subscribe({ group: uniqueName("g"), consumer: "c", topics: [ref] }, got.handler);
       await transport.publish([heard]);
 
-      await waitFor("the second message", () => got.deliveries.length >= 1);
-      await pause(200);
+      await waitFor(() => got.deliveries.length >= 1, 8_000, "the second message");
+      await sleep(200);
       expect(got.bodies()).toEqual([heard.body]);
       await cleanup();
     });
@@ -51,7 +44,7 @@ describeWithRedis("RedisPubSubTransport", (getRedis) => {
       const message = messageOf(ref, 1);
       await transport.publish([message]);
 
-      await waitFor("both consumers", () => a.deliveries.length >= 1 && b.deliveries.length >= 1);
+      await waitFor(() => a.deliveries.length >= 1 && b.deliveries.length >= 1, 8_000, "both consumers");
       expect([a.bodies(), b.bodies()]).toEqual([[message.body], [message.body]]);
       expect(transport.durable).toBe(false);
       await cleanup();

@@ -18,6 +18,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
+import { execOrThrow } from "../../redis/index.js";
 import { BusError } from "../errors.js";
 import type {
   AttemptFailure,
@@ -30,7 +31,7 @@ import type {
   Transport,
   TransportSubscription,
 } from "../transport.js";
-import { buildDeadLetterRecord } from "./dead-letter-record.js";
+import { parkDeadLetter } from "./dead-letter-record.js";
 import {
   FIELD_BODY,
   FIELD_OWNER,
@@ -78,8 +79,7 @@ export class RedisPubSubTransport implements Transport {
     if (messages.length === 0) return;
     const pipeline = this.options.redis.pipeline();
     for (const message of messages) pipeline.publish(pubsubChannel(this.prefix, message.topic), message.body);
-    const results = (await pipeline.exec()) ?? [];
-    for (const [error] of results) if (error) throw error;
+    await execOrThrow(pipeline);
   }
 
   async subscribe(options: SubscribeOptions, handler: DeliveryHandler): Promise<TransportSubscription> {
@@ -270,25 +270,19 @@ class PubSubSubscription {
     this.timers.add(timer);
   }
 
-  private async deadLetter(received: Received, request: DeadLetterRequest): Promise<void> {
-    const { deadLetters } = this.context;
-    const record = buildDeadLetterRecord({
-      group: this.options.group,
-      topic: received.topic,
-      owner: received.owner,
-      deliveryId: received.deliveryId,
-      body: received.body,
-      earlierFailures: received.failures,
-      request,
-    });
-    if (await deadLetters.add(record)) {
-      await deadLetters.appendAudit({
-        at: record.deadLetteredAt,
-        recordId: record.id,
-        action: "dead-lettered",
-        actor: this.options.consumer,
-        detail: request.reason,
-      });
-    }
+  private deadLetter(received: Received, request: DeadLetterRequest): Promise<void> {
+    return parkDeadLetter(
+      this.context.deadLetters,
+      {
+        group: this.options.group,
+        topic: received.topic,
+        owner: received.owner,
+        deliveryId: received.deliveryId,
+        body: received.body,
+        earlierFailures: received.failures,
+        request,
+      },
+      this.options.consumer,
+    );
   }
 }

@@ -3,12 +3,12 @@
  * attempts live in Redis next to the stream (same hash slot, with a TTL), not in this process, so
  * a consumer that takes the entry over after a crash still dead-letters it with its whole history.
  */
-import type { ChainableCommander, Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { z } from "zod";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
-import { BusError } from "../errors.js";
+import { execOrThrow } from "../../redis/index.js";
 import type { AttemptFailure, DeadLetterRequest, Delivery } from "../transport.js";
-import { buildDeadLetterRecord } from "./dead-letter-record.js";
+import { parkDeadLetter } from "./dead-letter-record.js";
 import { failuresKey } from "./redis-stream-keys.js";
 import type { AckBatcher } from "./redis-streams-acks.js";
 import type { TransportLogger } from "./redis-streams-support.js";
@@ -48,13 +48,6 @@ function parseFailures(raw: readonly string[]): AttemptFailure[] {
       return [];
     }
   });
-}
-
-/** Runs a MULTI and fails when any command in it failed (EXEC alone reports per-command errors). */
-export async function execOrThrow(multi: ChainableCommander): Promise<void> {
-  const results = await multi.exec();
-  if (!results) throw new BusError("REDIS_TRANSACTION_ABORTED", "Redis transaction was aborted");
-  for (const [error] of results) if (error) throw error;
 }
 
 export class StreamDelivery implements Delivery {
@@ -102,24 +95,19 @@ export class StreamDelivery implements Delivery {
     await this.settle("deadLetter", async () => {
       const { redis, deadLetters, group, consumer } = this.context;
       const earlierFailures = parseFailures(await redis.lrange(this.failuresKey(), 0, -1));
-      const record = buildDeadLetterRecord({
-        group,
-        topic: this.topic,
-        owner: this.owner,
-        deliveryId: this.deliveryId,
-        body: this.body,
-        earlierFailures,
-        request,
-      });
-      if (await deadLetters.add(record)) {
-        await deadLetters.appendAudit({
-          at: record.deadLetteredAt,
-          recordId: record.id,
-          action: "dead-lettered",
-          actor: consumer,
-          detail: request.reason,
-        });
-      }
+      await parkDeadLetter(
+        deadLetters,
+        {
+          group,
+          topic: this.topic,
+          owner: this.owner,
+          deliveryId: this.deliveryId,
+          body: this.body,
+          earlierFailures,
+          request,
+        },
+        consumer,
+      );
       await this.acknowledge();
     });
   }

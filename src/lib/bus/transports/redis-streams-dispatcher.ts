@@ -5,15 +5,11 @@
  */
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
+import { execOrThrow } from "../../redis/index.js";
 import type { DeliveryHandler, TopicRef } from "../transport.js";
 import { FIELD_BODY, FIELD_OWNER, FIELD_TOPIC, failuresKey } from "./redis-stream-keys.js";
 import { AckBatcher } from "./redis-streams-acks.js";
-import {
-  type DeliveryContext,
-  type EntrySource,
-  execOrThrow,
-  StreamDelivery,
-} from "./redis-streams-delivery.js";
+import { type DeliveryContext, type EntrySource, StreamDelivery } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
 import { claimOwnScript } from "./redis-streams-scripts.js";
 import { errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { describeWithRedis } from "../../../test-support/redis.js";
+import { sleep, waitFor } from "../../../test-support/wait.js";
 import { MemoryDeadLetterStore } from "../../dlq/memory-dead-letter-store.js";
 import type { TopicRef } from "../transport.js";
 import { eventStreamKey } from "./redis-stream-keys.js";
@@ -7,12 +8,10 @@ import { RedisStreamsTransport, type RedisStreamsTransportOptions } from "./redi
 import {
   failureOf,
   messageOf,
-  pause,
   recorder,
   runTransportContract,
   uniqueName,
   uniqueTopic,
-  waitFor,
 } from "./transport-contract.js";
 
 describeWithRedis("RedisStreamsTransport", (getRedis) => {
@@ -51,7 +50,7 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       await transport.publish(after);
 
       const expected = [...before, ...after].map((m) => m.body);
-      await waitFor("every message", () => expected.every((body) => got.bodies().includes(body)), 15_000);
+      await waitFor(() => expected.every((body) => got.bodies().includes(body)), 15_000, "every message");
       await cleanup();
     });
 
@@ -62,13 +61,13 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       const crashed = recorder(async () => {});
       await first.transport.subscribe({ group, consumer: "c", topics: [ref] }, crashed.handler);
       await first.transport.publish([messageOf(ref, 1), messageOf(ref, 2)]);
-      await waitFor("first deliveries", () => crashed.deliveries.length >= 2);
+      await waitFor(() => crashed.deliveries.length >= 2, 8_000, "first deliveries");
       await first.cleanup();
 
       const second = make({ claimIdleMs: 60_000 });
       const resumed = recorder();
       await second.transport.subscribe({ group, consumer: "c", topics: [ref] }, resumed.handler);
-      await waitFor("resumed deliveries", () => resumed.deliveries.length >= 2, 3_000);
+      await waitFor(() => resumed.deliveries.length >= 2, 3_000, "resumed deliveries");
       expect(resumed.bodies().sort()).toEqual(crashed.bodies().sort());
       expect(resumed.deliveries.map((d) => d.attempt)).toEqual([2, 2]);
       await second.cleanup();
@@ -88,13 +87,13 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       });
       await transport.subscribe({ group, consumer: "c", topics: [ref], concurrency: 2 }, got.handler);
       await transport.publish(Array.from({ length: 10 }, (_, n) => messageOf(ref, n)));
-      await waitFor("two handlers", () => got.deliveries.length >= 2);
-      await pause(400);
+      await waitFor(() => got.deliveries.length >= 2, 8_000, "two handlers");
+      await sleep(400);
 
       expect(got.deliveries).toHaveLength(2);
       expect(await pendingCount(ref, group)).toBe(2);
       release();
-      await waitFor("the rest", () => got.deliveries.length >= 10);
+      await waitFor(() => got.deliveries.length >= 10, 8_000, "the rest");
       await cleanup();
     });
 
@@ -109,19 +108,19 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
         dying.handler,
       );
       await first.transport.publish([messageOf(ref, 1)]);
-      await waitFor("the first attempt", () => dying.deliveries.length >= 1);
+      await waitFor(() => dying.deliveries.length >= 1, 8_000, "the first attempt");
       await subscription.stop();
 
       const second = make({ deadLetters });
       const heir = recorder((d) => d.deadLetter({ reason: "poison", failure: failureOf(d.attempt) }));
       await second.transport.subscribe({ group, consumer: "b", topics: [ref] }, heir.handler);
-      await waitFor("the takeover", () => heir.deliveries.length >= 1);
-      await waitFor("the record", async () => (await deadLetters.list({ group })).length > 0);
+      await waitFor(() => heir.deliveries.length >= 1, 8_000, "the takeover");
+      await waitFor(async () => (await deadLetters.list({ group })).length > 0, 8_000, "the record");
 
       const [record] = await deadLetters.list({ group });
       expect(heir.deliveries[0]?.attempt).toBe(2);
       expect(record?.attempts.map((a) => a.attempt)).toEqual([1, 2]);
-      await waitFor("the ack", async () => (await pendingCount(ref, group)) === 0);
+      await waitFor(async () => (await pendingCount(ref, group)) === 0, 8_000, "the ack");
       await first.cleanup();
       await second.cleanup();
     });
@@ -144,8 +143,8 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       await transport.subscribe({ group, consumer: "c", topics: [ref] }, got.handler);
       await transport.publish([messageOf(ref, 1)]);
 
-      await waitFor("the redelivery", () => got.deliveries.length >= 2);
-      await waitFor("the ack", async () => (await pendingCount(ref, group)) === 0);
+      await waitFor(() => got.deliveries.length >= 2, 8_000, "the redelivery");
+      await waitFor(async () => (await pendingCount(ref, group)) === 0, 8_000, "the ack");
       expect(got.deliveries.map((d) => d.attempt)).toEqual([1, 2]);
       expect(await deadLetters.list({ group })).toHaveLength(1);
       await cleanup();
@@ -163,7 +162,7 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       const valid = messageOf(ref, 1);
       await transport.publish([valid]);
 
-      await waitFor("three deliveries", () => got.deliveries.length >= 3);
+      await waitFor(() => got.deliveries.length >= 3, 8_000, "three deliveries");
       expect(got.bodies()).toEqual(["not json {", "", valid.body]);
       await cleanup();
     });
@@ -179,7 +178,7 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       const first = recorder(async (d) => (d.body === stuck.body ? undefined : d.ack()));
       const subscription = await transport.subscribe({ group, consumer: "a", topics: [ref] }, first.handler);
       await transport.publish(messages);
-      await waitFor("five deliveries", () => first.deliveries.length >= 5);
+      await waitFor(() => first.deliveries.length >= 5, 8_000, "five deliveries");
       await subscription.stop();
 
       expect(await transport.trim([ref])).toBe(2);
@@ -188,7 +187,7 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
 
       const heir = recorder();
       await transport.subscribe({ group, consumer: "b", topics: [ref] }, heir.handler);
-      await waitFor("the pending entry", () => heir.deliveries.length >= 1);
+      await waitFor(() => heir.deliveries.length >= 1, 8_000, "the pending entry");
       expect(heir.deliveries[0]).toMatchObject({ body: stuck.body, attempt: 2 });
       await cleanup();
     });
@@ -220,8 +219,8 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       const got = recorder();
       await transport.subscribe({ group: reader, consumer: "c", topics: [ref] }, got.handler);
       await transport.publish(Array.from({ length: 4 }, (_, n) => messageOf(ref, n)));
-      await waitFor("four deliveries", () => got.deliveries.length >= 4);
-      await waitFor("acks", async () => (await pendingCount(ref, reader)) === 0);
+      await waitFor(() => got.deliveries.length >= 4, 8_000, "four deliveries");
+      await waitFor(async () => (await pendingCount(ref, reader)) === 0, 8_000, "acks");
 
       expect(await transport.trim([ref])).toBe(0);
       await getRedis().client().xgroup("DESTROY", eventStreamKey(ref.owner, ref.topic), idle);

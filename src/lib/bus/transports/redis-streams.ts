@@ -7,8 +7,9 @@
  *   would miss what was published before it); one consumer per instance, competing for entries.
  * - An entry stays pending until acked; retry keeps it pending and takes it back later with XCLAIM;
  *   an entry idle for `claimIdleMs` (dead consumer, hung handler) is taken over by another consumer
- *   (XPENDING IDLE + XCLAIM). The delivery count is the attempt number. XACK is not checked against the owner, so after a takeover a stalled
- *   consumer may still ack: handlers must be idempotent, which the subscriber's middleware provides.
+ *   (XPENDING IDLE + XCLAIM). The delivery count is the attempt number.
+ * - XACK is not checked against the owner, so after a takeover a stalled consumer may still ack:
+ *   handlers must be idempotent (the idempotency middleware, and the services' own dedup marks).
  * - Trimming only ever uses MINID below every group's oldest pending entry (`trim()`), never MAXLEN.
  *
  * The `redis` client is the caller's (commands and pipelines); each subscription opens its own
@@ -16,6 +17,7 @@
  */
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
+import { execOrThrow } from "../../redis/index.js";
 import { BusError } from "../errors.js";
 import type {
   DeliveryHandler,
@@ -33,7 +35,6 @@ import {
   FIELD_TOPIC,
   redeliverStreamKey,
 } from "./redis-stream-keys.js";
-import { execOrThrow } from "./redis-streams-delivery.js";
 import { safeTrimScript } from "./redis-streams-scripts.js";
 import { StreamSubscription } from "./redis-streams-subscription.js";
 import { errorDetails, silentLogger, type TransportLogger } from "./redis-streams-support.js";
@@ -48,7 +49,7 @@ export interface RedisStreamsTransportOptions {
   claimIntervalMs?: number;
   /** XREADGROUP BLOCK time; also the poll interval of the redeliver stream (default 1 s). */
   blockMs?: number;
-  /** Most entries read or claimed per call (default 64). */
+  /** Most entries read or claimed per call (default 128). */
   batchSize?: number;
   /** Lifetime of the recorded failures of a pending entry (default 7 days). */
   failureTtlMs?: number;
@@ -165,7 +166,12 @@ export class RedisStreamsTransport implements Transport {
     await this.redis.xadd(
       key,
       "*",
-      ...[FIELD_TOPIC, message.topic, FIELD_OWNER, message.owner, FIELD_BODY, message.body],
+      FIELD_TOPIC,
+      message.topic,
+      FIELD_OWNER,
+      message.owner,
+      FIELD_BODY,
+      message.body,
     );
   }
 

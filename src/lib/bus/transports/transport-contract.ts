@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
+import { sleep, waitFor } from "../../../test-support/wait.js";
 import { type DeadLetterStore, deadLetterId } from "../../dlq/dead-letter-store.js";
 import type {
   AttemptFailure,
@@ -30,21 +31,6 @@ export interface TransportCapabilities {
   /** How long "nothing more arrives" is watched; must exceed the factory's claimIdleMs (default 800). */
   quietMs?: number;
 }
-
-/** Polls until `check` holds; fails with `what` after `timeoutMs`. */
-export async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 8_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-export const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function uniqueTopic(label = "t"): TopicRef {
   const id = randomUUID().slice(0, 8);
@@ -101,7 +87,7 @@ export function runTransportContract(
       const message = messageOf(wanted, 1);
       await transport.publish([messageOf(other, 0), message]);
 
-      await waitFor("the delivery", () => got.deliveries.length === 1);
+      await waitFor(() => got.deliveries.length === 1, 8_000, "the delivery");
       const [delivery] = got.deliveries;
       expect(delivery).toMatchObject({
         topic: wanted.topic,
@@ -110,7 +96,7 @@ export function runTransportContract(
         attempt: 1,
       });
       expect(delivery?.deliveryId).toBeTruthy();
-      await pause(100);
+      await sleep(100);
       expect(got.bodies()).toEqual([message.body]);
     });
 
@@ -123,7 +109,11 @@ export function runTransportContract(
       const messages = [1, 2, 3, 4, 5].map((n) => messageOf(ref, n));
       await transport.publish(messages);
 
-      await waitFor("both groups", () => first.deliveries.length >= 5 && second.deliveries.length >= 5);
+      await waitFor(
+        () => first.deliveries.length >= 5 && second.deliveries.length >= 5,
+        8_000,
+        "both groups",
+      );
       const expected = messages.map((m) => m.body).sort();
       expect(first.bodies().sort()).toEqual(expected);
       expect(second.bodies().sort()).toEqual(expected);
@@ -134,7 +124,7 @@ export function runTransportContract(
       const ref = uniqueTopic();
       const group = uniqueName("g");
       const slowAck = async (d: Delivery) => {
-        await pause(2);
+        await sleep(2);
         await d.ack();
       };
       const [a, b] = [recorder(slowAck), recorder(slowAck)];
@@ -143,8 +133,8 @@ export function runTransportContract(
       const messages = Array.from({ length: 200 }, (_, n) => messageOf(ref, n));
       for (let i = 0; i < messages.length; i += 50) await transport.publish(messages.slice(i, i + 50));
 
-      await waitFor("all 200", () => a.deliveries.length + b.deliveries.length >= 200);
-      await pause(100);
+      await waitFor(() => a.deliveries.length + b.deliveries.length >= 200, 8_000, "all 200");
+      await sleep(100);
       const all = [...a.bodies(), ...b.bodies()];
       expect(all).toHaveLength(200);
       expect(new Set(all)).toEqual(new Set(messages.map((m) => m.body)));
@@ -164,7 +154,7 @@ export function runTransportContract(
 
         const got = recorder();
         await transport.subscribe({ group, consumer: "late", topics: [ref] }, got.handler);
-        await waitFor("both kept messages", () => got.deliveries.length >= 2);
+        await waitFor(() => got.deliveries.length >= 2, 8_000, "both kept messages");
         expect(got.bodies().sort()).toEqual(messages.map((m) => m.body).sort());
         expect(got.deliveries.map((d) => d.attempt)).toEqual([1, 1]);
       },
@@ -183,13 +173,13 @@ export function runTransportContract(
       const message = messageOf(ref, 1);
       await transport.publish([message]);
 
-      await waitFor("the second attempt", () => got.deliveries.length >= 2);
+      await waitFor(() => got.deliveries.length >= 2, 8_000, "the second attempt");
       const [first, second] = got.deliveries;
       expect([first?.attempt, second?.attempt]).toEqual([1, 2]);
       expect(second?.body).toBe(message.body);
       expect(second?.deliveryId).toBe(first?.deliveryId);
       expect((retryAt[1] ?? 0) - (retryAt[0] ?? 0)).toBeGreaterThanOrEqual(120);
-      await pause(quietMs);
+      await sleep(quietMs);
       expect(got.deliveries).toHaveLength(2);
     });
 
@@ -205,10 +195,10 @@ export function runTransportContract(
       });
       await transport.subscribe({ group, consumer: "c1", topics: [ref] }, got.handler);
       await transport.publish([poison]);
-      await waitFor("the second attempt", () => got.deliveries.length >= 2);
+      await waitFor(() => got.deliveries.length >= 2, 8_000, "the second attempt");
       await transport.publish([next]);
-      await waitFor("the next message", () => got.bodies().includes(next.body));
-      await pause(quietMs);
+      await waitFor(() => got.bodies().includes(next.body), 8_000, "the next message");
+      await sleep(quietMs);
 
       expect(got.bodies()).toEqual([poison.body, poison.body, next.body]);
       const last = got.deliveries[1]!;
@@ -240,12 +230,12 @@ export function runTransportContract(
         const stopped = await transport.subscribe({ group, consumer: "dead", topics: [ref] }, dead.handler);
         const messages = [messageOf(ref, 1), messageOf(ref, 2), messageOf(ref, 3)];
         await transport.publish(messages);
-        await waitFor("the first consumer's deliveries", () => dead.deliveries.length >= 3);
+        await waitFor(() => dead.deliveries.length >= 3, 8_000, "the first consumer's deliveries");
         await stopped.stop();
 
         const heir = recorder();
         await transport.subscribe({ group, consumer: "heir", topics: [ref] }, heir.handler);
-        await waitFor("the takeover", () => heir.deliveries.length >= 3);
+        await waitFor(() => heir.deliveries.length >= 3, 8_000, "the takeover");
         expect(heir.bodies().sort()).toEqual(messages.map((m) => m.body).sort());
         for (const delivery of heir.deliveries) expect(delivery.attempt).toBeGreaterThanOrEqual(2);
       },
@@ -263,11 +253,11 @@ export function runTransportContract(
       await transport.subscribe({ group, consumer: "stuck", topics: [ref] }, stuck.handler);
       const message = messageOf(ref, 1);
       await transport.publish([message]);
-      await waitFor("the stuck delivery", () => stuck.deliveries.length >= 1);
+      await waitFor(() => stuck.deliveries.length >= 1, 8_000, "the stuck delivery");
 
       const healthy = recorder();
       await transport.subscribe({ group, consumer: "healthy", topics: [ref] }, healthy.handler);
-      await waitFor("the takeover", () => healthy.deliveries.length >= 1);
+      await waitFor(() => healthy.deliveries.length >= 1, 8_000, "the takeover");
       expect(healthy.deliveries[0]).toMatchObject({ body: message.body });
       expect(healthy.deliveries[0]?.attempt).toBeGreaterThanOrEqual(2);
       unblock();
@@ -283,9 +273,9 @@ export function runTransportContract(
       const message = messageOf(ref, 1);
       await transport.redeliver(target, message);
 
-      await waitFor("the redelivery", () => t.deliveries.length >= 1);
+      await waitFor(() => t.deliveries.length >= 1, 8_000, "the redelivery");
       expect(t.deliveries[0]).toMatchObject({ topic: ref.topic, owner: ref.owner, body: message.body });
-      await pause(quietMs);
+      await sleep(quietMs);
       expect(t.deliveries).toHaveLength(1);
       expect(b.deliveries).toHaveLength(0);
     });
@@ -298,7 +288,7 @@ export function runTransportContract(
       const got = recorder(async (d) => {
         running++;
         peak = Math.max(peak, running);
-        await pause(30);
+        await sleep(30);
         running--;
         await d.ack();
       });
@@ -308,7 +298,7 @@ export function runTransportContract(
       );
       await transport.publish(Array.from({ length: 10 }, (_, n) => messageOf(ref, n)));
 
-      await waitFor("all ten", () => got.deliveries.length >= 10);
+      await waitFor(() => got.deliveries.length >= 10, 8_000, "all ten");
       expect(peak).toBe(2);
     });
 
@@ -331,10 +321,10 @@ export function runTransportContract(
         got.handler,
       );
       await transport.publish([messageOf(ref, 1)]);
-      await waitFor("the handler to start", () => events.includes("started"));
+      await waitFor(() => events.includes("started"), 8_000, "the handler to start");
 
       const stopping = subscription.stop().then(() => events.push("stopped"));
-      await pause(100);
+      await sleep(100);
       expect(events).toEqual(["started"]);
       release();
       await stopping;

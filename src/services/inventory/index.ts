@@ -20,4 +20,4 @@ export type {
 export { DEFAULT_LOW_STOCK_THRESHOLD, InventoryError, stockTotal } from "./domain.js";
 export { RedisInventoryStore, type RedisInventoryStoreOptions } from "./redis-store.js";
 export { createInventoryService, type InventoryServiceOptions, inventoryService } from "./service.js";
-export { type Emit, type InventoryStore, MemoryInventoryStore, type PublishMessages } from "./store.js";
+export { type Emit, type InventoryStore, MemoryInventoryStore } from "./store.js";

@@ -30,9 +30,9 @@ import {
   reservationSignature,
   restockProduct,
 } from "./domain.js";
-import { outboxStreamKey, productIndexKey, productKey, reservationKey } from "./keys.js";
+import { productIndexKey, productKey, reservationKey } from "./keys.js";
 import { ADD_PRODUCT, RESERVE, RESTOCK, SETTLE } from "./scripts.js";
-import type { Emit, InventoryStore } from "./store.js";
+import { assertOwnEvents, type Emit, type InventoryStore } from "./store.js";
 
 export interface RedisInventoryStoreOptions {
   redis: Redis;
@@ -73,7 +73,10 @@ function toReservation(orderId: string, hash: Hash): Reservation | undefined {
 const toState = (raw: string): ReservationState => StoredReservation.shape.state.parse(raw);
 
 /** Stream keys and bodies of the messages a script appends; only the inventory's own events. */
-const outbox = (messages: readonly OutgoingMessage[]): OutboxArgs => outboxArgs(messages, outboxStreamKey);
+function outbox(messages: readonly OutgoingMessage[]): OutboxArgs {
+  assertOwnEvents(messages);
+  return outboxArgs(messages);
+}
 
 export class RedisInventoryStore implements InventoryStore {
   private readonly redis: Redis;

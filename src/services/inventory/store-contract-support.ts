@@ -27,7 +27,7 @@ const publisher = new Publisher({
   transport: new MemoryTransport({ deadLetters: new MemoryDeadLetterStore() }),
   source: { service: "inventory", instance: "contract" },
 });
-const prepare = publisher.prepare.bind(publisher);
+export const prepare = publisher.prepare.bind(publisher);
 
 /** The operations with their real events, as the service wires them. */
 export const ops = (store: InventoryStore) => ({

@@ -4,7 +4,7 @@
  * "state and events together" is checked, not assumed.
  */
 import { beforeEach, describe, expect, it } from "vitest";
-import { type InventoryStoreHarness, ops, product } from "./store-contract-support.js";
+import { type InventoryStoreHarness, ops, prepare, product } from "./store-contract-support.js";
 import { runInventoryStressContract } from "./store-stress-contract.js";
 
 export type { InventoryStoreHarness } from "./store-contract-support.js";
@@ -168,6 +168,20 @@ export function runInventoryStoreContract(name: string, factory: () => Promise<I
       );
       expect(await h.store.getProduct("a")).toMatchObject({ available: 10, reserved: 0 });
       expect(await h.store.getReservation("o1")).toBeUndefined();
+    });
+
+    it("refuses to write another service's events with its state", async () => {
+      await op.add(product("a", 10));
+      const foreign = () => [
+        prepare("order.compensation.inventory.release", { orderId: "o1", reason: "x" }).message,
+      ];
+      await expect(h.store.reserve("o1", [{ productId: "a", quantity: 1 }], foreign)).rejects.toMatchObject({
+        code: "FOREIGN_EVENT",
+        message: expect.stringMatching(/owned by "order"/),
+      });
+      expect(await h.store.getProduct("a")).toMatchObject({ available: 10, reserved: 0 });
+      expect(await h.store.getReservation("o1")).toBeUndefined();
+      expect(await count("inventory.reserved")).toBe(0);
     });
 
     runInventoryStressContract(() => h);

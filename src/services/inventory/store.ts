@@ -4,7 +4,9 @@
  * together (Redis: one Lua script; memory: mutate, then publish with no await in between), so
  * state and events never disagree.
  */
+import { assertOwnMessages } from "../../lib/bus/outbox.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import type { PublishMessages } from "../../lib/runtime/platform-store.js";
 import {
   assertUniqueLines,
   type CommitDecision,
@@ -25,6 +27,7 @@ import {
   reserveStock,
   restockProduct,
 } from "./domain.js";
+import { INVENTORY_OWNER } from "./keys.js";
 
 /** Builds the messages describing a decision (synchronous: validation and encoding only). */
 export type Emit<T> = (decision: T) => OutgoingMessage[];
@@ -48,7 +51,20 @@ export interface InventoryStore {
   commit(orderId: string, emit: Emit<OrderLine[]>): Promise<CommitDecision>;
 }
 
-export type PublishMessages = (messages: readonly OutgoingMessage[]) => Promise<void>;
+/**
+ * Only the inventory's own events may be written with its state: on Redis their streams share its
+ * slot, which is what makes the single-script write legal on a cluster. The memory adapter refuses
+ * them too, so the mistake shows in embedded mode and unit tests.
+ */
+export const assertOwnEvents = (messages: readonly OutgoingMessage[]): void =>
+  assertOwnMessages(INVENTORY_OWNER, messages);
+
+/** The decision's messages, refused up front (before any write) if another service owns one. */
+function ownMessages<T>(emit: Emit<T>, decision: T): OutgoingMessage[] {
+  const messages = emit(decision);
+  assertOwnEvents(messages);
+  return messages;
+}
 
 const copy = <T extends object>(value: T): T => structuredClone(value);
 
@@ -75,7 +91,7 @@ export class MemoryInventoryStore implements InventoryStore {
   async addProduct(input: NewProduct, emit: Emit<Product>): Promise<Product | undefined> {
     if (this.products.has(input.productId)) return undefined;
     const product = newProduct(input);
-    const messages = emit(product);
+    const messages = ownMessages(emit, product);
     this.products.set(product.productId, product);
     await this.publish(messages);
     return copy(product);
@@ -85,7 +101,7 @@ export class MemoryInventoryStore implements InventoryStore {
     const current = this.products.get(productId);
     if (!current) return undefined;
     const product = restockProduct(current, quantity);
-    const messages = emit(product);
+    const messages = ownMessages(emit, product);
     this.products.set(productId, product);
     await this.publish(messages);
     return copy(product);
@@ -101,7 +117,7 @@ export class MemoryInventoryStore implements InventoryStore {
     const decision = decideReservation(this.reservations.get(orderId), lines, products);
     if (decision.kind === "duplicate") return decision;
     // Built before any mutation: a message that fails validation leaves the state untouched.
-    const messages = emit(decision);
+    const messages = ownMessages(emit, decision);
     if (decision.kind === "reserved") this.apply(lines, reserveStock);
     this.reservations.set(orderId, reservationRecord(orderId, decision));
     await this.publish(messages);
@@ -115,7 +131,7 @@ export class MemoryInventoryStore implements InventoryStore {
       this.reservations.set(orderId, { orderId, state: "released", items: [] });
     }
     if (decision.kind !== "release" || !existing) return decision;
-    const messages = emit(decision.items);
+    const messages = ownMessages(emit, decision.items);
     this.apply(decision.items, releaseStock);
     this.reservations.set(orderId, { ...existing, state: "released" });
     await this.publish(messages);
@@ -126,7 +142,7 @@ export class MemoryInventoryStore implements InventoryStore {
     const existing = this.reservations.get(orderId);
     const decision = decideCommit(existing);
     if (decision.kind !== "commit" || !existing) return decision;
-    const messages = emit(decision.items);
+    const messages = ownMessages(emit, decision.items);
     this.apply(decision.items, commitStock);
     this.reservations.set(orderId, { ...existing, state: "committed" });
     await this.publish(messages);

@@ -37,9 +37,4 @@ export {
   type NotificationServiceOptions,
   notificationService,
 } from "./service.js";
-export {
-  MemoryNotificationStore,
-  type NotificationQuery,
-  type NotificationStore,
-  type Publish,
-} from "./store.js";
+export { MemoryNotificationStore, type NotificationQuery, type NotificationStore } from "./store.js";

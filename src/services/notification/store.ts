@@ -4,8 +4,9 @@
  * finished ("sent" / "failed") together with its event, once: the outbox pattern with the mark
  * checked first.
  */
-import { BusError } from "../../lib/bus/errors.js";
+import { assertOwnMessages } from "../../lib/bus/outbox.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import type { PublishMessages } from "../../lib/runtime/platform-store.js";
 import {
   applyContactChange,
   type ContactChange,
@@ -20,8 +21,6 @@ export interface NotificationQuery {
   orderId?: string;
   limit: number;
 }
-
-export type Publish = (messages: readonly OutgoingMessage[]) => Promise<void>;
 
 export interface NotificationStore {
   getContact(userId: string): Promise<ContactRecord | undefined>;
@@ -39,22 +38,14 @@ export interface NotificationStore {
 }
 
 /** Only the service's own events may be written with its state (they share its Redis slot). */
-export function assertOwnEvents(messages: readonly OutgoingMessage[]): void {
-  for (const m of messages) {
-    if (m.owner !== NOTIFICATION_TAG) {
-      throw new BusError(
-        "FOREIGN_EVENT",
-        `the notification store cannot emit "${m.topic}" owned by "${m.owner}"`,
-      );
-    }
-  }
-}
+export const assertOwnEvents = (messages: readonly OutgoingMessage[]): void =>
+  assertOwnMessages(NOTIFICATION_TAG, messages);
 
 export class MemoryNotificationStore implements NotificationStore {
   private readonly contacts = new Map<string, ContactRecord>();
   private readonly records = new Map<string, NotificationRecord>();
 
-  constructor(private readonly publish: Publish) {}
+  constructor(private readonly publish: PublishMessages) {}
 
   async getContact(userId: string): Promise<ContactRecord | undefined> {
     const record = this.contacts.get(userId);

@@ -5,7 +5,7 @@ import { OUTBOX_LUA, outboxArgs } from "../../lib/bus/transports/redis-outbox.js
 import { LuaScript } from "../../lib/redis/index.js";
 import type { PaymentRecord, PaymentStatus } from "./domain.js";
 import { attemptFailureKey, paymentKey } from "./keys.js";
-import { assertOwnMessages, type PaymentStore } from "./store.js";
+import { assertOwnEvents, type PaymentStore } from "./store.js";
 
 const PaymentRecordSchema = z.object({
   orderId: z.string(),
@@ -56,7 +56,7 @@ export class RedisPaymentStore implements PaymentStore {
     expected: PaymentStatus | null,
     messages: readonly OutgoingMessage[],
   ): Promise<boolean> {
-    assertOwnMessages(messages);
+    assertOwnEvents(messages);
     const outbox = outboxArgs(messages);
     const keys = [paymentKey(record.orderId), ...outbox.keys];
     const args = [expected ?? "", record.status, JSON.stringify(record), ...outbox.bodies];
@@ -68,7 +68,7 @@ export class RedisPaymentStore implements PaymentStore {
     attempt: number,
     messages: readonly OutgoingMessage[],
   ): Promise<boolean> {
-    assertOwnMessages(messages);
+    assertOwnEvents(messages);
     const outbox = outboxArgs(messages);
     const keys = [attemptFailureKey(orderId, attempt), ...outbox.keys];
     return (await REPORT_ONCE.run(this.redis, keys, ["1", ...outbox.bodies])) === 1;

@@ -97,7 +97,10 @@ export function runPaymentStoreContract(name: string, factory: () => Promise<Pay
         orderId,
         reason: "x",
       }).message;
-      await expect(store.commit(captured(orderId), null, [foreign])).rejects.toThrow(/owned by order/);
+      await expect(store.commit(captured(orderId), null, [foreign])).rejects.toMatchObject({
+        code: "FOREIGN_EVENT",
+        message: expect.stringMatching(/owned by "order"/),
+      });
       expect(await store.get(orderId)).toBeUndefined();
     });
   });

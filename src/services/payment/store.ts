@@ -3,7 +3,9 @@
  * both happen in one atomic step (the outbox): in Redis one Lua script, in memory a map update and
  * the transport publish with no `await` between them.
  */
+import { assertOwnMessages } from "../../lib/bus/outbox.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import type { PublishMessages } from "../../lib/runtime/platform-store.js";
 import type { PaymentRecord, PaymentStatus } from "./domain.js";
 import { PAYMENT_OWNER } from "./keys.js";
 
@@ -29,20 +31,14 @@ export interface PaymentStore {
 }
 
 /** A store writes only its own service's streams (they share its hash slot). */
-export function assertOwnMessages(messages: readonly OutgoingMessage[]): void {
-  for (const m of messages) {
-    if (m.owner !== PAYMENT_OWNER)
-      throw new Error(`payment store cannot emit ${m.topic} (owned by ${m.owner})`);
-  }
-}
-
-export type PublishFn = (messages: readonly OutgoingMessage[]) => Promise<void>;
+export const assertOwnEvents = (messages: readonly OutgoingMessage[]): void =>
+  assertOwnMessages(PAYMENT_OWNER, messages);
 
 export class MemoryPaymentStore implements PaymentStore {
   private readonly records = new Map<string, PaymentRecord>();
   private readonly reported = new Set<string>();
 
-  constructor(private readonly publish: PublishFn) {}
+  constructor(private readonly publish: PublishMessages) {}
 
   async get(orderId: string): Promise<PaymentRecord | undefined> {
     const record = this.records.get(orderId);
@@ -58,7 +54,7 @@ export class MemoryPaymentStore implements PaymentStore {
     expected: PaymentStatus | null,
     messages: readonly OutgoingMessage[],
   ): Promise<boolean> {
-    assertOwnMessages(messages);
+    assertOwnEvents(messages);
     if ((this.records.get(record.orderId)?.status ?? null) !== expected) return false;
     this.records.set(record.orderId, { ...record });
     await this.emit(messages);
@@ -70,7 +66,7 @@ export class MemoryPaymentStore implements PaymentStore {
     attempt: number,
     messages: readonly OutgoingMessage[],
   ): Promise<boolean> {
-    assertOwnMessages(messages);
+    assertOwnEvents(messages);
     const key = `${orderId}:${attempt}`;
     if (this.reported.has(key)) return false;
     this.reported.add(key);

@@ -5,7 +5,7 @@ import { OUTBOX_LUA, outboxArgs } from "../../lib/bus/transports/redis-outbox.js
 import { LuaScript } from "../../lib/redis/index.js";
 import type { ShipmentRecord, ShipmentStatus } from "./domain.js";
 import { dueKey, shipmentKey } from "./keys.js";
-import { assertOwnMessages, type ScheduleChange, type ShippingStore } from "./store.js";
+import { assertOwnEvents, type ScheduleChange, type ShippingStore } from "./store.js";
 
 const ShipmentRecordSchema = z.object({
   orderId: z.string(),
@@ -59,7 +59,7 @@ export class RedisShippingStore implements ShippingStore {
     messages: readonly OutgoingMessage[],
     schedule?: ScheduleChange,
   ): Promise<boolean> {
-    assertOwnMessages(messages);
+    assertOwnEvents(messages);
     const op = schedule === undefined ? "" : schedule === "unschedule" ? "rem" : "add";
     const score = typeof schedule === "object" ? schedule.dueAt : 0;
     const outbox = outboxArgs(messages);
@@ -73,7 +73,7 @@ export class RedisShippingStore implements ShippingStore {
   }
 
   async claimDelivery(record: ShipmentRecord, messages: readonly OutgoingMessage[]): Promise<boolean> {
-    assertOwnMessages(messages);
+    assertOwnEvents(messages);
     if (record.status !== "delivered") throw new Error("claimDelivery writes a delivered record");
     const outbox = outboxArgs(messages);
     const keys = [dueKey(), shipmentKey(record.orderId), ...outbox.keys];

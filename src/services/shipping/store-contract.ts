@@ -117,7 +117,10 @@ export function runShippingStoreContract(name: string, factory: () => Promise<Sh
         orderId,
         reason: "x",
       }).message;
-      await expect(store.commit(prepared(orderId), null, [foreign])).rejects.toThrow(/owned by order/);
+      await expect(store.commit(prepared(orderId), null, [foreign])).rejects.toMatchObject({
+        code: "FOREIGN_EVENT",
+        message: expect.stringMatching(/owned by "order"/),
+      });
       expect(await store.get(orderId)).toBeUndefined();
     });
   });

@@ -3,7 +3,9 @@
  * change to the delivery schedule, all in one atomic step (the outbox): in Redis one Lua script, in
  * memory map updates and the transport publish with no `await` between them.
  */
+import { assertOwnMessages } from "../../lib/bus/outbox.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import type { PublishMessages } from "../../lib/runtime/platform-store.js";
 import type { ShipmentRecord, ShipmentStatus } from "./domain.js";
 import { SHIPPING_OWNER } from "./keys.js";
 
@@ -33,20 +35,14 @@ export interface ShippingStore {
   dropDue(orderId: string): Promise<void>;
 }
 
-export function assertOwnMessages(messages: readonly OutgoingMessage[]): void {
-  for (const m of messages) {
-    if (m.owner !== SHIPPING_OWNER)
-      throw new Error(`shipping store cannot emit ${m.topic} (owned by ${m.owner})`);
-  }
-}
-
-export type PublishFn = (messages: readonly OutgoingMessage[]) => Promise<void>;
+export const assertOwnEvents = (messages: readonly OutgoingMessage[]): void =>
+  assertOwnMessages(SHIPPING_OWNER, messages);
 
 export class MemoryShippingStore implements ShippingStore {
   private readonly records = new Map<string, ShipmentRecord>();
   private readonly schedule = new Map<string, number>();
 
-  constructor(private readonly publish: PublishFn) {}
+  constructor(private readonly publish: PublishMessages) {}
 
   async get(orderId: string): Promise<ShipmentRecord | undefined> {
     const record = this.records.get(orderId);
@@ -59,7 +55,7 @@ export class MemoryShippingStore implements ShippingStore {
     messages: readonly OutgoingMessage[],
     schedule?: ScheduleChange,
   ): Promise<boolean> {
-    assertOwnMessages(messages);
+    assertOwnEvents(messages);
     if ((this.records.get(record.orderId)?.status ?? null) !== expected) return false;
     this.records.set(record.orderId, structuredClone(record));
     if (schedule === "unschedule") this.schedule.delete(record.orderId);
@@ -77,7 +73,7 @@ export class MemoryShippingStore implements ShippingStore {
   }
 
   async claimDelivery(record: ShipmentRecord, messages: readonly OutgoingMessage[]): Promise<boolean> {
-    assertOwnMessages(messages);
+    assertOwnEvents(messages);
     if (record.status !== "delivered") throw new Error("claimDelivery writes a delivered record");
     if (!this.schedule.delete(record.orderId)) return false;
     if (this.records.get(record.orderId)?.status !== "prepared") return false;

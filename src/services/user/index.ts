@@ -15,7 +15,6 @@ export { RedisUserStore } from "./redis-store.js";
 export { createUserService, type UserServiceOptions, userService } from "./service.js";
 export {
   MemoryUserStore,
-  type Publish,
   type StoredUser,
   type UserStore,
   type WriteFailure,

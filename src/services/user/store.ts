@@ -3,8 +3,9 @@
  * prepared for it and emits them atomically with the change (the outbox): the Redis adapter in one
  * Lua script, the memory adapter by mutating its maps and publishing with no await in between.
  */
-import { BusError } from "../../lib/bus/errors.js";
+import { assertOwnMessages } from "../../lib/bus/outbox.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import type { PublishMessages } from "../../lib/runtime/platform-store.js";
 import type { User, UserStatus } from "./domain.js";
 import { USER_TAG } from "./keys.js";
 
@@ -16,8 +17,6 @@ export interface StoredUser {
 
 export type WriteFailure = "EMAIL_TAKEN" | "NOT_FOUND" | "CONFLICT";
 export type WriteResult = { ok: true } | { ok: false; code: WriteFailure };
-
-export type Publish = (messages: readonly OutgoingMessage[]) => Promise<void>;
 
 export interface UserStore {
   get(id: string): Promise<StoredUser | undefined>;
@@ -39,13 +38,8 @@ export interface UserStore {
  * Only the service's own events may be written with its state: on Redis their streams share the
  * service's slot, which is what makes the single-script write legal on a cluster.
  */
-export function assertOwnEvents(messages: readonly OutgoingMessage[]): void {
-  for (const m of messages) {
-    if (m.owner !== USER_TAG) {
-      throw new BusError("FOREIGN_EVENT", `the user store cannot emit "${m.topic}" owned by "${m.owner}"`);
-    }
-  }
-}
+export const assertOwnEvents = (messages: readonly OutgoingMessage[]): void =>
+  assertOwnMessages(USER_TAG, messages);
 
 const ok: WriteResult = { ok: true };
 const fail = (code: WriteFailure): WriteResult => ({ ok: false, code });
@@ -56,7 +50,7 @@ export class MemoryUserStore implements UserStore {
   private readonly deleted = new Set<string>();
   private readonly validations = new Set<string>();
 
-  constructor(private readonly publish: Publish) {}
+  constructor(private readonly publish: PublishMessages) {}
 
   async get(id: string): Promise<StoredUser | undefined> {
     const stored = this.users.get(id);

@@ -3,7 +3,12 @@
  * A heartbeat that fails (Redis down) is logged and retried on the next tick; if the entry expired
  * meanwhile (or a health checker removed it), the next successful tick registers it again.
  */
-import { DiscoveryEvents } from "./events.js";
+import {
+  DiscoveryEvents,
+  type ServiceDeregisteredPayload,
+  type ServiceHeartbeatPayload,
+  type ServiceRegisteredPayload,
+} from "./events.js";
 import { type Announce, announcer, startTicker } from "./ticker.js";
 import {
   type DiscoveryLogger,
@@ -76,7 +81,15 @@ async function register(ctx: AgentContext): Promise<ServiceInstance> {
   const entry = ctx.fresh();
   await ctx.registry.register(entry, ctx.ttlMs);
   const { service, instanceId, address, port, version, startedAt } = entry;
-  await ctx.announce(DiscoveryEvents.registered, { service, instanceId, address, port, version, startedAt });
+  const registered = {
+    service,
+    instanceId,
+    address,
+    port,
+    version,
+    startedAt,
+  } satisfies ServiceRegisteredPayload;
+  await ctx.announce(DiscoveryEvents.registered, registered);
   return entry;
 }
 
@@ -84,7 +97,11 @@ async function beat(ctx: AgentContext, { service, instanceId }: ServiceInstance)
   try {
     const at = new Date(ctx.now()).toISOString();
     if (await ctx.registry.heartbeat(service, instanceId, ctx.ttlMs)) {
-      await ctx.announce(DiscoveryEvents.heartbeat, { service, instanceId, at });
+      await ctx.announce(DiscoveryEvents.heartbeat, {
+        service,
+        instanceId,
+        at,
+      } satisfies ServiceHeartbeatPayload);
       return;
     }
     ctx.logger.warn({ service, instanceId }, "registry entry had expired; registering again");
@@ -97,7 +114,8 @@ async function beat(ctx: AgentContext, { service, instanceId }: ServiceInstance)
 async function deregister(ctx: AgentContext, { service, instanceId }: ServiceInstance): Promise<void> {
   try {
     await ctx.registry.deregister(service, instanceId);
-    await ctx.announce(DiscoveryEvents.deregistered, { service, instanceId, reason: "shutdown" });
+    const deregistered = { service, instanceId, reason: "shutdown" } satisfies ServiceDeregisteredPayload;
+    await ctx.announce(DiscoveryEvents.deregistered, deregistered);
     ctx.logger.info({ service, instanceId }, "service deregistered");
   } catch (error) {
     // Nothing is lost: the entry expires on its own after its TTL.

@@ -6,8 +6,13 @@
  * incremented in the registry, so two checkers do not halve the time to deregistration; the registry
  * reports whether a deregistration removed anything, so only one checker announces it.
  */
-import { DiscoveryEvents } from "./events.js";
-import { httpHealthCheck, withTimeout } from "./http-health-check.js";
+import {
+  DiscoveryEvents,
+  type ServiceDeregisteredPayload,
+  type ServiceHealthStatusPayload,
+} from "./events.js";
+import { withTimeout } from "../resilience/timeout.js";
+import { httpHealthCheck } from "./http-health-check.js";
 import { type Announce, announcer, startTicker } from "./ticker.js";
 import {
   type DiscoveryLogger,
@@ -102,7 +107,10 @@ async function runRound(ctx: CheckerContext): Promise<HealthOutcome[]> {
 
 async function probe(ctx: CheckerContext, instance: ServiceInstance): Promise<HealthCheckResult> {
   try {
-    return await withTimeout(ctx.check(instance), ctx.timeoutMs);
+    // Custom checks get the same bound as the default one, which also aborts its own fetch.
+    return await withTimeout(ctx.check(instance), ctx.timeoutMs, {
+      message: `timed out after ${ctx.timeoutMs} ms`,
+    });
   } catch (error) {
     return { ok: false, detail: describeError(error) };
   }
@@ -117,25 +125,25 @@ async function record(
   const key = counterKey(instance);
   const count = result.ok ? 0 : (ctx.failures.get(key) ?? 0) + 1;
   const status: InstanceStatus = result.ok ? "healthy" : "unhealthy";
+  // The service.health.status contract caps detail at 500 characters; an error text can be longer.
+  const detail = result.detail === undefined ? {} : { detail: result.detail.slice(0, 500) };
   const outcome: HealthOutcome = {
     service,
     instanceId,
     status,
     consecutiveFailures: count,
     deregistered: false,
+    ...detail,
   };
   const checkedAt = new Date(ctx.now()).toISOString();
-  const statusEvent: Record<string, unknown> = {
+  const statusEvent = {
     service,
     instanceId,
     status,
     consecutiveFailures: count,
     checkedAt,
-  };
-  if (result.detail !== undefined) {
-    outcome.detail = result.detail;
-    statusEvent.detail = result.detail;
-  }
+    ...detail,
+  } satisfies ServiceHealthStatusPayload;
   if (count < ctx.threshold) {
     ctx.failures.set(key, count);
     // False when the instance expired or was removed meanwhile: nothing to announce then.
@@ -149,7 +157,12 @@ async function record(
   await ctx.announce(DiscoveryEvents.healthStatus, statusEvent);
   if (outcome.deregistered) {
     ctx.logger.warn({ service, instanceId, failures: count, detail: result.detail }, "instance deregistered");
-    await ctx.announce(DiscoveryEvents.deregistered, { service, instanceId, reason: "health_check_failed" });
+    const deregistered = {
+      service,
+      instanceId,
+      reason: "health_check_failed",
+    } satisfies ServiceDeregisteredPayload;
+    await ctx.announce(DiscoveryEvents.deregistered, deregistered);
   }
   return outcome;
 }

@@ -12,16 +12,3 @@ export function httpHealthCheck(timeoutMs: number): HealthCheck {
     return response.ok ? { ok: true } : { ok: false, detail: `HTTP ${response.status}` };
   };
 }
-
-/** Rejects with "timed out after N ms" when `promise` takes longer; custom checks get the same bound. */
-export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -4,7 +4,7 @@
  * Per-service sets only index ids; `list` reads every indexed key and prunes ids whose key has gone.
  */
 import type { Redis } from "ioredis";
-import { DiscoveryError } from "./errors.js";
+import { execOrThrow } from "../redis/index.js";
 import { instanceKey, serviceIndexKey, servicesKey } from "./keys.js";
 import { DEREGISTER, HEARTBEAT, PRUNE, SET_HEALTH } from "./scripts.js";
 import type { InstanceStatus, ServiceInstance, ServiceRegistry } from "./types.js";
@@ -30,15 +30,15 @@ export class RedisServiceRegistry implements ServiceRegistry {
     validTtl(ttlMs);
     const key = instanceKey(valid.service, valid.instanceId);
     // DEL first: a re-registration must not inherit fields (metadata) of the previous entry.
-    await this.redis
-      .multi()
-      .del(key)
-      .hset(key, encode(valid))
-      .pexpire(key, ttlMs)
-      .sadd(serviceIndexKey(valid.service), valid.instanceId)
-      .sadd(servicesKey(), valid.service)
-      .exec()
-      .then(failOnError);
+    await execOrThrow(
+      this.redis
+        .multi()
+        .del(key)
+        .hset(key, encode(valid))
+        .pexpire(key, ttlMs)
+        .sadd(serviceIndexKey(valid.service), valid.instanceId)
+        .sadd(servicesKey(), valid.service),
+    );
   }
 
   async heartbeat(service: string, instanceId: string, ttlMs: number): Promise<boolean> {
@@ -82,7 +82,7 @@ export class RedisServiceRegistry implements ServiceRegistry {
     const ids = (await this.redis.smembers(serviceIndexKey(service))).sort();
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(instanceKey(service, id));
-    const hashes = ids.length === 0 ? [] : failOnError(await pipeline.exec());
+    const hashes = ids.length === 0 ? [] : await execOrThrow(pipeline);
     const live: ServiceInstance[] = [];
     const gone: string[] = [];
     ids.forEach((id, i) => {
@@ -136,15 +136,4 @@ function decode(hash: Record<string, string>): ServiceInstance | undefined {
   };
   if (hash.metadata) instance.metadata = JSON.parse(hash.metadata) as Record<string, string>;
   return instance;
-}
-
-type ExecResult = [error: Error | null, result: unknown][] | null;
-
-function failOnError(results: ExecResult): unknown[] {
-  if (!results)
-    throw new DiscoveryError("REGISTRY_UNAVAILABLE", "Redis transaction aborted", { retryable: true });
-  return results.map(([error, result]) => {
-    if (error) throw error;
-    return result;
-  });
 }

@@ -61,6 +61,18 @@ export interface DeadLetterStore {
   audit(recordId?: string): Promise<DeadLetterAuditEntry[]>;
 }
 
+/** Whether a record passes every criterion of a filter except `limit` (shared by the adapters). */
+export function matchesFilter(record: DeadLetterRecord, filter: DeadLetterFilter): boolean {
+  return (
+    (!filter.event || record.event === filter.event) &&
+    (!filter.group || record.group === filter.group) &&
+    (!filter.sourceService || record.sourceService === filter.sourceService) &&
+    (!filter.status || record.status === filter.status) &&
+    (!filter.from || record.deadLetteredAt >= filter.from) &&
+    (!filter.to || record.deadLetteredAt <= filter.to)
+  );
+}
+
 export function deadLetterId(group: string, topic: string, deliveryId: string): string {
   return `${group}|${topic}|${deliveryId}`;
 }

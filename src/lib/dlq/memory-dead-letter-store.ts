@@ -1,20 +1,10 @@
-import type {
-  DeadLetterAuditEntry,
-  DeadLetterFilter,
-  DeadLetterRecord,
-  DeadLetterStore,
+import {
+  type DeadLetterAuditEntry,
+  type DeadLetterFilter,
+  type DeadLetterRecord,
+  type DeadLetterStore,
+  matchesFilter,
 } from "./dead-letter-store.js";
-
-export function matchesFilter(record: DeadLetterRecord, filter: DeadLetterFilter): boolean {
-  return (
-    (!filter.event || record.event === filter.event) &&
-    (!filter.group || record.group === filter.group) &&
-    (!filter.sourceService || record.sourceService === filter.sourceService) &&
-    (!filter.status || record.status === filter.status) &&
-    (!filter.from || record.deadLetteredAt >= filter.from) &&
-    (!filter.to || record.deadLetteredAt <= filter.to)
-  );
-}
 
 /** Dead-letter store for the embedded mode and tests. */
 export class MemoryDeadLetterStore implements DeadLetterStore {

@@ -1,16 +1,16 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { LuaScript } from "../redis/index.js";
-import type {
-  DeadLetterAuditEntry,
-  DeadLetterFilter,
-  DeadLetterRecord,
-  DeadLetterStatus,
-  DeadLetterStore,
+import { execOrThrow, LuaScript } from "../redis/index.js";
+import {
+  type DeadLetterAuditEntry,
+  type DeadLetterFilter,
+  type DeadLetterRecord,
+  type DeadLetterStatus,
+  type DeadLetterStore,
+  matchesFilter,
 } from "./dead-letter-store.js";
 import { DeadLetterInvalidError } from "./errors.js";
 import { type DeadLetterKeys, deadLetterKeys } from "./keys.js";
-import { matchesFilter } from "./memory-dead-letter-store.js";
 
 /**
  * A record is a hash: `data` holds the immutable part as JSON, `status` and `retries` are fields of
@@ -146,14 +146,13 @@ export class RedisDeadLetterStore implements DeadLetterStore {
 
   async remove(ids: readonly string[]): Promise<number> {
     if (ids.length === 0) return 0;
-    const results = await this.redis
-      .multi()
-      .del(...ids.map((id) => this.keys.record(id)))
-      .zrem(this.keys.index, ...ids)
-      .exec();
-    const [deleted] = results ?? [];
-    if (!deleted || deleted[0]) throw deleted?.[0] ?? new Error("DLQ remove transaction aborted");
-    return Number(deleted[1]);
+    const [deleted] = await execOrThrow(
+      this.redis
+        .multi()
+        .del(...ids.map((id) => this.keys.record(id)))
+        .zrem(this.keys.index, ...ids),
+    );
+    return Number(deleted);
   }
 
   async appendAudit(entry: DeadLetterAuditEntry): Promise<void> {
@@ -181,10 +180,7 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(this.keys.record(id));
-    const results = (await pipeline.exec()) ?? [];
-    return results.map(([error, hash]) => {
-      if (error) throw error;
-      return parseRecord(hash as Record<string, string>);
-    });
+    const hashes = await execOrThrow(pipeline);
+    return hashes.map((hash) => parseRecord(hash as Record<string, string>));
   }
 }

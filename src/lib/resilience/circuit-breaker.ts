@@ -3,16 +3,8 @@ import { CircuitOpenError } from "./errors.js";
 /**
  * Breaker states as a typed union. The spec writes the middle state `HALF-OPEN`; in code it is
  * `HALF_OPEN` so it can be an identifier everywhere (metric labels, event payloads, enums).
- * Use `specStateName` when a human-facing text must match the spec's spelling.
  */
 export type CircuitState = "CLOSED" | "OPEN" | "HALF_OPEN";
-
-export const CIRCUIT_STATES: readonly CircuitState[] = ["CLOSED", "OPEN", "HALF_OPEN"];
-
-/** The spec's spelling of a state: `HALF_OPEN` → `HALF-OPEN`. */
-export function specStateName(state: CircuitState): "CLOSED" | "OPEN" | "HALF-OPEN" {
-  return state === "HALF_OPEN" ? "HALF-OPEN" : state;
-}
 
 export interface CircuitStateChange {
   breaker: string;

@@ -10,13 +10,11 @@ export {
   type Jitter,
 } from "./backoff.js";
 export {
-  CIRCUIT_STATES,
   CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitSnapshot,
   type CircuitState,
   type CircuitStateChange,
-  specStateName,
 } from "./circuit-breaker.js";
 export { CircuitOpenError, ResilienceError, TimeoutError } from "./errors.js";
 export { abortableSleep, isRetryableError, type RetryOptions, retry } from "./retry.js";

@@ -61,8 +61,11 @@ describe("guardRedisDurability", () => {
 
   it("only warns about an unsafe Redis outside production", async () => {
     const { proc, exits } = fakeProcess();
-    await guardRedisDurability(redisWith(unsafe), logger, "development", proc);
+    const warnings: string[] = [];
+    const recording = pino({ level: "warn" }, { write: (line: string) => void warnings.push(line) });
+    await guardRedisDurability(redisWith(unsafe), recording, "development", proc);
     expect(exits).toEqual([]);
+    expect(warnings.join("")).toMatch(/noeviction|appendonly/);
   });
 
   it("accepts a safe Redis and no Redis (memory platform) in production", async () => {

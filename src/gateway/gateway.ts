@@ -46,7 +46,7 @@ export interface GatewayOptions {
   upstreamTimeoutMs?: number;
   /** Instances tried for one request at most (default 3). */
   maxAttempts?: number;
-  /** Health check round period (default 10 000 ms); 0 disables the checker. */
+  /** Health check round period (default 60 000 ms); 0 disables the checker. */
   healthCheckIntervalMs?: number;
   healthCheckTimeoutMs?: number;
   /** Consecutive failed checks that deregister an instance (default 3). */

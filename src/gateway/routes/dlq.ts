@@ -3,11 +3,10 @@
  * Every change is audited with the caller (the API key's digest prefix, or "anonymous").
  * Record ids contain `|`: clients send them URL-encoded.
  */
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { DeadLetterQueue } from "../../lib/dlq/dead-letter-queue.js";
 import type { DeadLetterFilter } from "../../lib/dlq/dead-letter-store.js";
-import { AppError } from "../../lib/http/errors.js";
 import { parseInput } from "../../lib/http/server.js";
 import { callerOf } from "../auth.js";
 import type { RouteDoc } from "./types.js";
@@ -39,18 +38,6 @@ export const DlqPurgeQuery = z.object({
   status: z.enum(["dead", "retried", "archived"]).optional(),
 });
 
-/** The DLQ library's typed errors become AppErrors; the shared error handler maps their codes to statuses. */
-async function answer(_reply: FastifyReply, work: () => Promise<unknown>): Promise<unknown> {
-  try {
-    return await work();
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === "string" && code.startsWith("DLQ_") && error instanceof Error)
-      throw new AppError(code, error.message);
-    throw error;
-  }
-}
-
 function filterOf(input: z.output<typeof DlqFilterQuery>): DeadLetterFilter {
   const filter: DeadLetterFilter = {};
   for (const [key, value] of Object.entries(input)) {
@@ -74,37 +61,31 @@ export function registerDlqRoutes(app: FastifyInstance, dlq: DeadLetterQueue): v
     const query = parseInput(DlqFilterQuery, request.query);
     return { items: (await dlq.list(filterOf({ limit: 100, ...query }))).map(redactRecord) };
   });
-  app.get<{ Params: { id: string } }>("/dlq/:id", (request, reply) =>
-    answer(reply, async () => {
-      const inspection = await dlq.inspect(request.params.id);
-      return { ...inspection, record: redactRecord(inspection.record) };
-    }),
-  );
-  app.post<{ Params: { id: string } }>("/dlq/:id/retry", (request, reply) => {
-    const body = parseInput(DlqActionBody, request.body);
-    return answer(reply, async () =>
-      redactRecord(await dlq.retry(request.params.id, actor(callerOf(request), body?.detail))),
-    );
+  app.get<{ Params: { id: string } }>("/dlq/:id", async (request) => {
+    const inspection = await dlq.inspect(request.params.id);
+    return { ...inspection, record: redactRecord(inspection.record) };
   });
-  app.post<{ Params: { id: string } }>("/dlq/:id/archive", (request, reply) => {
+  app.post<{ Params: { id: string } }>("/dlq/:id/retry", async (request) => {
     const body = parseInput(DlqActionBody, request.body);
-    return answer(reply, async () =>
-      redactRecord(await dlq.archive(request.params.id, actor(callerOf(request), body?.detail))),
-    );
+    return redactRecord(await dlq.retry(request.params.id, actor(callerOf(request), body?.detail)));
   });
-  app.post("/dlq/retry", async (request, reply) => {
+  app.post<{ Params: { id: string } }>("/dlq/:id/archive", async (request) => {
+    const body = parseInput(DlqActionBody, request.body);
+    return redactRecord(await dlq.archive(request.params.id, actor(callerOf(request), body?.detail)));
+  });
+  app.post("/dlq/retry", async (request) => {
     const query = parseInput(DlqFilterQuery, request.query);
     const { ids, detail, ...fromBody } = parseInput(DlqBulkRetryBody, request.body) ?? {};
     const target = ids ?? filterOf({ ...query, ...fromBody });
-    return answer(reply, () => dlq.retryMany(target, actor(callerOf(request), detail)));
+    return dlq.retryMany(target, actor(callerOf(request), detail));
   });
-  app.delete("/dlq", async (request, reply) => {
+  app.delete("/dlq", async (request) => {
     const query = parseInput(DlqPurgeQuery, request.query);
     const olderThan = /^\d+$/.test(query.olderThan)
       ? new Date(Number(query.olderThan)).toISOString()
       : query.olderThan;
     const criteria = { olderThan, ...(query.status ? { status: query.status } : {}) };
-    return answer(reply, () => dlq.purge(criteria, { actor: callerOf(request) }));
+    return dlq.purge(criteria, { actor: callerOf(request) });
   });
 }
 

@@ -66,7 +66,8 @@ function toUpstream(request: FastifyRequest, path: string): UpstreamRequest {
     path: queryAt === -1 ? path : path + request.url.slice(queryAt),
     headers,
   };
-  const body = rawBodyOf(request) ?? (request.body === undefined ? undefined : JSON.stringify(request.body));
+  // JSON is the only body the server parses, and its parser keeps the text: forward it as sent.
+  const body = rawBodyOf(request);
   if (body !== undefined && request.method !== "GET") {
     headers["content-type"] = "application/json";
     upstream.body = body;

@@ -62,7 +62,12 @@ const STATUS_BY_CODE: Record<string, number> = {
 };
 
 export function statusForCode(code: string): number {
-  return STATUS_BY_CODE[code] ?? 500;
+  return knownStatus(code) ?? 500;
+}
+
+/** The status of a code this table knows, so any typed error carrying one maps without wrapping. */
+export function knownStatus(code: string): number | undefined {
+  return Object.hasOwn(STATUS_BY_CODE, code) ? STATUS_BY_CODE[code] : undefined;
 }
 
 export interface ErrorBody {

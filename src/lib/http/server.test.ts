@@ -11,6 +11,9 @@ app.get<{ Params: { id: string } }>("/item/:id", async (request) => ({ id: reque
 app.get("/boom", async () => {
   throw new Error("secret internals at /srv/app.ts:12");
 });
+app.get("/conflict", async () => {
+  throw Object.assign(new Error("order moved on"), { code: "CONCURRENCY_CONFLICT" });
+});
 app.get("/gone", async () => {
   throw new AppError("SERVICE_UNAVAILABLE", "no instance");
 });
@@ -50,7 +53,9 @@ describe("HTTP server errors", () => {
   it("hides internal errors behind a generic 500", async () => {
     const res = await fetch(`${base}/boom`);
     expect(res.status).toBe(500);
-    expect(await res.text()).not.toContain("srv");
+    const text = await res.text();
+    expect(text).not.toContain("srv");
+    expect(JSON.parse(text)).toEqual({ error: { code: "INTERNAL", message: "Internal server error" } });
   });
 
   it("maps codes to statuses and adds Retry-After to 503", async () => {
@@ -62,10 +67,16 @@ describe("HTTP server errors", () => {
 
   it("answers a malformed or over-long URL in the same shape", async () => {
     const bad = await fetch(`${base}/echo/%E0%A4%A`);
-    expect(((await bad.json()) as { error: { code: string } }).error.code).toMatch(/BAD_URL|NOT_FOUND/);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe("BAD_URL");
     const long = await fetch(`${base}/item/${"x".repeat(1_200)}`);
     expect(long.status).toBe(414);
     expect(((await long.json()) as { error: { code: string } }).error.code).toBe("URI_TOO_LONG");
+  });
+
+  it("maps a library's typed error by its code without wrapping it", async () => {
+    const res = await fetch(`${base}/conflict`);
+    expect(res.status).toBe(409);
+    expect(await res.json()).toEqual({ error: { code: "CONCURRENCY_CONFLICT", message: "order moved on" } });
   });
 
   it("answers unknown routes with 404 in the same shape", async () => {

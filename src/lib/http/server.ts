@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from "fastify";
 import type { z } from "zod";
-import { AppError, errorBody, statusForCode, toIssues, validationFailed } from "./errors.js";
+import { AppError, errorBody, knownStatus, statusForCode, toIssues, validationFailed } from "./errors.js";
 
 export interface HttpServerOptions {
   /** Largest accepted request body in bytes (default 64 KiB): larger ones get 413. */
@@ -35,6 +35,15 @@ function toResponse(error: unknown): {
     };
   }
   const e = error as FastifyishError;
+  // A library's typed error (DLQ_NOT_FOUND, CONCURRENCY_CONFLICT...) maps by its code, unwrapped.
+  const known = error instanceof Error && typeof e.code === "string" ? knownStatus(e.code) : undefined;
+  if (known !== undefined) {
+    return {
+      status: known,
+      body: errorBody(e.code!, e.message),
+      ...(known === 503 ? { retryAfter: 1 } : {}),
+    };
+  }
   if (e.code === "FST_ERR_CTP_BODY_TOO_LARGE")
     return { status: 413, body: errorBody("PAYLOAD_TOO_LARGE", "Request body is too large") };
   if (e.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {

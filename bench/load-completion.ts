@@ -6,7 +6,7 @@ import { AllEvents } from "../src/contracts/index.js";
 import { Subscriber } from "../src/lib/bus/subscriber.js";
 import type { Transport } from "../src/lib/bus/transport.js";
 import type { DriveResult } from "./load-driver.js";
-import { type LatencyStats, latencyStats } from "./support.js";
+import { type LatencyStats, latencyStats, sleep } from "./support.js";
 
 export interface Outcomes {
   /** orderId → performance.now() when `order.shipment.prepared` arrived. */
@@ -71,7 +71,7 @@ export async function drain(drive: DriveResult, outcomes: Outcomes, drainMs: num
     for (const id of drive.placed.keys()) if (!outcomes.shipped.has(id) && !outcomes.failed.has(id)) n++;
     return n;
   };
-  while (open() > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 50));
+  while (open() > 0 && performance.now() < until) await sleep(50);
 }
 
 export function summarize(
@@ -116,7 +116,6 @@ export function summarize(
   };
 }
 
-/** A sustainable rate: (nearly) everything offered was accepted and shipped, nothing failed. */
 /**
  * Kept up: everything offered was sent, accepted and shipped, nothing failed, and orders shipped
  * while the load ran at (nearly) the offered rate — not merely drained from a backlog afterwards.

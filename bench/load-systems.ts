@@ -3,13 +3,13 @@
  * embedded in-memory one. Both expose the gateway URL, the bus transport to watch outcomes on, and
  * the processes whose CPU share is worth reporting.
  */
-import { createServer } from "node:net";
 import { Redis } from "ioredis";
 import type { Transport } from "../src/lib/bus/transport.js";
 import { RedisStreamsTransport } from "../src/lib/bus/transports/redis-streams.js";
 import { MemoryDeadLetterStore } from "../src/lib/dlq/memory-dead-letter-store.js";
 import { startEmbeddedSystem } from "../src/system/embedded.js";
 import { type LaunchedSystem, launch, planProcesses } from "../src/system/launcher.js";
+import { freePort } from "../src/test-support/redis-server.js";
 import { sleep } from "./support.js";
 
 export interface Target {
@@ -23,15 +23,6 @@ export interface Target {
 }
 
 const SERVICE_NAMES = ["user", "order", "inventory", "payment", "shipping", "notification"];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function allRegistered(gatewayUrl: string): Promise<boolean> {
   try {

@@ -124,13 +124,30 @@ async function acceptedPhase(durationSec: number, profile: LoadOptions["profile"
   }
 }
 
-async function redisRate(redisUrl: string, rate: number, durationSec: number): Promise<RateRun> {
-  const target = await startMultiProcess(redisUrl);
-  try {
-    return await measureRate(target, "multi-process over Redis", rate, durationSec);
-  } finally {
-    await target.stop();
+/** Each rate on a freshly started system (stopped afterwards whatever happens), logged as it ends. */
+async function ratesOn(
+  start: () => Promise<Target>,
+  label: string,
+  rates: readonly number[],
+  durationSec: number,
+  log: (line: string) => void,
+): Promise<RateRun[]> {
+  const runs: RateRun[] = [];
+  for (const rate of rates) {
+    const target = await start();
+    let run: RateRun;
+    try {
+      run = await measureRate(target, label, rate, durationSec);
+    } finally {
+      await target.stop();
+    }
+    runs.push(run);
+    const r = run.result;
+    log(
+      `${label} ${rate}/s: ${r.completedPerSec} completed/s, p99 ${r.placedToShipped.p99} ms, incomplete ${r.incomplete}`,
+    );
   }
+  return runs;
 }
 
 /** Reruns `rate` with every process under `--cpu-prof`; returns the busiest processes' profiles. */
@@ -181,35 +198,25 @@ export async function benchLoad(options: LoadOptions): Promise<LoadReport> {
   const log = options.log ?? ((line: string) => console.log(line));
   const profile = options.profile ?? "auto";
   const { accepted, profiles } = await acceptedPhase(durationSec, profile, log);
-  const overRedis: RateRun[] = [];
-  for (const rate of options.rates ?? [100, 250, 500, 1_000, 2_000]) {
-    const run = await redisRate(options.redisUrl, rate, durationSec);
-    overRedis.push(run);
-    const r = run.result;
-    log(
-      `redis ${rate}/s: ${r.completedPerSec} completed/s, p99 ${r.placedToShipped.p99} ms, incomplete ${r.incomplete}`,
-    );
-  }
+  const overRedis = await ratesOn(
+    () => startMultiProcess(options.redisUrl),
+    "multi-process over Redis",
+    options.rates ?? [100, 250, 500, 1_000, 2_000],
+    durationSec,
+    log,
+  );
   if (profile === "always" || (profile !== "never" && !redisTargetsMet(overRedis))) {
     const broken = overRedis.find((r) => !sustained(r.result)) ?? overRedis.at(-1);
     if (broken)
       profiles.push(...(await profileRedis(options.redisUrl, broken.result.rate, Math.min(5, durationSec))));
   }
-  const embedded: RateRun[] = [];
-  for (const rate of options.embeddedRates ?? [500, 1_000, 2_000]) {
-    const target = await startEmbedded();
-    let run: RateRun;
-    try {
-      run = await measureRate(target, "embedded in-memory", rate, durationSec);
-    } finally {
-      await target.stop();
-    }
-    embedded.push(run);
-    const r = run.result;
-    log(
-      `embedded ${rate}/s: ${r.completedPerSec} completed/s, p99 ${r.placedToShipped.p99} ms, incomplete ${r.incomplete}`,
-    );
-  }
+  const embedded = await ratesOn(
+    startEmbedded,
+    "embedded in-memory",
+    options.embeddedRates ?? [500, 1_000, 2_000],
+    durationSec,
+    log,
+  );
   const report = { accepted, overRedis, embedded, profiles, durationSec, profiling: profile };
   return { ...report, markdown: loadMarkdown(report) };
 }

@@ -12,7 +12,7 @@ export interface ApiClient {
   put<T = unknown>(path: string, body: unknown): Promise<ApiResponse<T>>;
 }
 
-export function createApiClient(baseUrl: string, onRequest?: (line: string) => void): ApiClient {
+export function createApiClient(baseUrl: string): ApiClient {
   const call = async <T>(
     method: string,
     path: string,
@@ -26,7 +26,6 @@ export function createApiClient(baseUrl: string, onRequest?: (line: string) => v
     });
     const text = await res.text();
     const parsed = text ? (JSON.parse(text) as T) : (undefined as T);
-    onRequest?.(`${method} ${path} → ${res.status}`);
     return { status: res.status, body: parsed, headers: res.headers };
   };
   return {

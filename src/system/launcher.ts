@@ -26,7 +26,10 @@ export interface LaunchOptions {
   anyPort?: boolean;
 }
 
-/** What to start: the first instance of a service on its default port, extra ones on a free port. */
+/**
+ * What to start: the first instance of a service on its default port (unless `anyPort`), extra ones
+ * on a free port.
+ */
 export function planProcesses(options: LaunchOptions): ProcessSpec[] {
   const common = {
     REDIS_URL: options.redisUrl,
@@ -43,7 +46,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
         env: {
           ...common,
           SERVICE_NAME: service.name,
-          SERVICE_PORT: String(i === 1 ? service.defaultPort : 0),
+          SERVICE_PORT: String(i === 1 && !options.anyPort ? service.defaultPort : 0),
         },
       });
     }

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { GATEWAY, SERVICES } from "./catalog.js";
+import { parseInstances, planProcesses } from "./launcher.js";
+
+const portsOf = (specs: ReturnType<typeof planProcesses>) =>
+  Object.fromEntries(specs.map((s) => [s.label, s.env.SERVICE_PORT ?? s.env.GATEWAY_PORT]));
+
+describe("planProcesses", () => {
+  it("starts one process per service on its default port, then the gateway", () => {
+    const specs = planProcesses({ redisUrl: "redis://r:6379" });
+    expect(specs.map((s) => s.main)).toEqual([...SERVICES.map((s) => s.main), GATEWAY.main]);
+    expect(portsOf(specs)).toEqual({
+      ...Object.fromEntries(SERVICES.map((s) => [s.name, String(s.defaultPort)])),
+      gateway: String(GATEWAY.defaultPort),
+    });
+    for (const spec of specs)
+      expect(spec.env).toMatchObject({ REDIS_URL: "redis://r:6379", LOG_LEVEL: "info" });
+  });
+
+  it("puts extra instances on a free port and labels them by number", () => {
+    const specs = planProcesses({ redisUrl: "redis://r:6379", instances: { inventory: 2 } });
+    const inventory = specs.filter((s) => s.env.SERVICE_NAME === "inventory");
+    expect(inventory.map((s) => [s.label, s.env.SERVICE_PORT])).toEqual([
+      ["inventory#1", "3003"],
+      ["inventory#2", "0"],
+    ]);
+  });
+
+  it("with anyPort puts every service on a free port, the gateway on the one given", () => {
+    const specs = planProcesses({ redisUrl: "redis://r:6379", anyPort: true, gatewayPort: 18080 });
+    for (const spec of specs.filter((s) => s.label !== "gateway")) expect(spec.env.SERVICE_PORT).toBe("0");
+    expect(specs.at(-1)?.env.GATEWAY_PORT).toBe("18080");
+  });
+});
+
+describe("parseInstances", () => {
+  it("reads service=count pairs and rejects unknown services or bad counts", () => {
+    expect(parseInstances("inventory=2,order=3")).toEqual({ inventory: 2, order: 3 });
+    expect(parseInstances(undefined)).toEqual({});
+    expect(() => parseInstances("nope=2")).toThrow(/bad --instances entry "nope=2"/);
+    expect(() => parseInstances("order=0")).toThrow(/bad --instances entry/);
+  });
+});

@@ -1,9 +1,11 @@
 /**
  * Forwards a request to one healthy instance of a service: instances come from the registry through
  * a short-lived cache (no registry round trip per request), are taken in turn, each behind its own
- * circuit breaker, and every call has a time budget. A request that provably never reached an
- * instance (refused or reset before any response, or refused by a draining server) goes to the next
- * instance; so does any failed GET/PUT. Everything else is answered from the first outcome.
+ * circuit breaker, and every call has a time budget. A request that provably never left (the
+ * connection could not be opened, or a draining server refused it before any handler ran) goes to
+ * the next instance; so does any failed request that is safe to repeat (`retrySafe`: GET, HEAD, PUT,
+ * DELETE, or a POST with an Idempotency-Key to a route that honours it). Anything else that failed
+ * after it may have been applied is answered 502 UPSTREAM_OUTCOME_UNKNOWN, never resent.
  */
 import { Agent } from "undici";
 import { DiscoveryClient } from "../lib/discovery/client.js";
@@ -45,6 +47,11 @@ export interface UpstreamRequest {
   path: string;
   headers: Record<string, string>;
   body?: string;
+  /**
+   * True when applying the request twice has the effect of applying it once, so a failed attempt
+   * may be resent to another instance. Default: the method is idempotent (GET, HEAD, PUT, DELETE).
+   */
+  retrySafe?: boolean;
 }
 
 export interface UpstreamResponse {
@@ -177,7 +184,7 @@ export class UpstreamProxy {
   }
 
   private classify(instance: ServiceInstance, request: UpstreamRequest, error: unknown): AttemptOutcome {
-    const idempotent = isIdempotentMethod(request.method);
+    const idempotent = request.retrySafe ?? isIdempotentMethod(request.method);
     const service = instance.service;
     if (error instanceof UpstreamStatusError) {
       const { response } = error;
@@ -201,14 +208,14 @@ export class UpstreamProxy {
       return { kind: "failed", retry: true, error: unavailable(service) };
     }
     this.options.logger?.warn(
-      { err: error, service, instanceId: instance.instanceId },
+      { err: error, service, instanceId: instance.instanceId, retrySafe: idempotent },
       "upstream call failed",
     );
     return {
       kind: "failed",
       retry: idempotent,
       error: unavailable(service),
-      response: badGateway(`"${service}" failed while answering`),
+      response: idempotent ? badGateway(`"${service}" failed while answering`) : outcomeUnknown(service),
     };
   }
 
@@ -269,6 +276,22 @@ function unavailable(service: string): AppError {
   return new AppError("SERVICE_UNAVAILABLE", `Service "${service}" is unavailable; retry shortly`, {
     service,
   });
+}
+
+/**
+ * The connection failed after the request was sent: the instance may have applied it. Resending it
+ * could apply it twice, so the client decides, with the means to do it safely.
+ */
+function outcomeUnknown(service: string): UpstreamResponse {
+  const message =
+    `"${service}" failed after receiving the request, which may or may not have been applied. ` +
+    "Check the resource's state before sending it again, or send POSTs with an Idempotency-Key " +
+    "header (POST /orders) so that a resend is applied at most once.";
+  return {
+    status: 502,
+    headers: { "content-type": "application/json; charset=utf-8" },
+    body: Buffer.from(JSON.stringify(errorBody("UPSTREAM_OUTCOME_UNKNOWN", message, { service }))),
+  };
 }
 
 function badGateway(message: string): UpstreamResponse {

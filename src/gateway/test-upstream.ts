@@ -24,6 +24,8 @@ export interface UpstreamAnswer {
   headers?: Record<string, string>;
   /** Never answer (until the caller gives up and closes the connection). */
   hang?: boolean;
+  /** Handle the request, then reset the connection (TCP RST) instead of answering. */
+  reset?: boolean;
 }
 
 export type Answerer = (hit: UpstreamHit, request: FastifyRequest) => UpstreamAnswer;
@@ -73,6 +75,10 @@ export async function startTestUpstream(
         request.raw.socket.once("close", () => resolve());
         setTimeout(resolve, 5_000).unref();
       });
+    }
+    if (answer.reset) {
+      request.raw.socket.resetAndDestroy();
+      return reply.hijack();
     }
     void reply.code(answer.status).headers(answer.headers ?? {});
     return answer.body === undefined ? reply.send() : reply.send(answer.body);

@@ -10,11 +10,17 @@ import {
 const withCode = (code: string) => Object.assign(new Error(code), { code });
 
 describe("upstream error classification", () => {
-  it("treats refused and reset connections as never reached, even when wrapped", () => {
+  it("treats only failures to connect as never reached, even when wrapped", () => {
     expect(neverReached(withCode("ECONNREFUSED"))).toBe(true);
-    expect(neverReached(withCode("UND_ERR_SOCKET"))).toBe(true);
-    expect(neverReached(new Error("fetch failed", { cause: withCode("ECONNRESET") }))).toBe(true);
+    expect(neverReached(withCode("UND_ERR_CONNECT_TIMEOUT"))).toBe(true);
+    expect(neverReached(new Error("fetch failed", { cause: withCode("ECONNREFUSED") }))).toBe(true);
     expect(errorCode(new Error("x", { cause: withCode("EPIPE") }))).toBe("EPIPE");
+  });
+
+  it("does not treat a reset or closed socket as never reached: the request may have been applied", () => {
+    expect(neverReached(withCode("ECONNRESET"))).toBe(false);
+    expect(neverReached(withCode("UND_ERR_SOCKET"))).toBe(false);
+    expect(neverReached(withCode("EPIPE"))).toBe(false);
   });
 
   it("does not treat timeouts, aborts or plain errors as never reached", () => {
@@ -43,7 +49,7 @@ describe("upstream error classification", () => {
   });
 
   it("repeats only GET, HEAD and PUT", () => {
-    expect(["GET", "put", "HEAD"].every(isIdempotentMethod)).toBe(true);
-    expect(["POST", "DELETE", "PATCH"].some(isIdempotentMethod)).toBe(false);
+    expect(["GET", "put", "HEAD", "DELETE"].every(isIdempotentMethod)).toBe(true);
+    expect(["POST", "PATCH"].some(isIdempotentMethod)).toBe(false);
   });
 });

@@ -1,22 +1,21 @@
 /**
- * How the gateway reads an upstream failure: whether the request provably never reached an instance
- * (safe to send to another one whatever the method), and whether a body is already in the one error
- * shape (then it is passed through unchanged).
+ * How the gateway reads an upstream failure: whether the request provably never left the gateway
+ * (safe to send to another instance whatever the method), and whether a body is already in the one
+ * error shape (then it is passed through unchanged).
  */
 
-/** Socket errors raised before any response byte arrived: the instance never handled the request. */
-const NEVER_REACHED_CODES = new Set([
+/**
+ * Errors of the connect phase only: no connection was ever established, so no byte of the request
+ * was written. A reset or a closed socket (ECONNRESET, EPIPE, UND_ERR_SOCKET) is NOT here: it can
+ * come after the instance received, and applied, the whole request.
+ */
+const NEVER_SENT_CODES = new Set([
   "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
   "ENOTFOUND",
   "EHOSTUNREACH",
   "ENETUNREACH",
   "EAI_AGAIN",
-  "UND_ERR_SOCKET",
   "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_CLOSED",
-  "UND_ERR_DESTROYED",
 ]);
 
 /** The error's string `code`, or its cause's (fetch and undici sometimes wrap the socket error). */
@@ -30,13 +29,10 @@ export function errorCode(error: unknown): string | undefined {
   return undefined;
 }
 
-/**
- * True for a connection refused or reset before any response. The caller only sees such errors
- * from the request call itself (which settles when headers arrive), never while reading a body.
- */
+/** True when the connection to the instance could not be opened: the request never left. */
 export function neverReached(error: unknown): boolean {
   const code = errorCode(error);
-  return code !== undefined && NEVER_REACHED_CODES.has(code);
+  return code !== undefined && NEVER_SENT_CODES.has(code);
 }
 
 /**
@@ -63,7 +59,8 @@ export function hasErrorShape(body: Buffer, contentType: string | undefined): bo
   }
 }
 
-const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "PUT"]);
+/** RFC 9110 idempotent methods: repeating one has the effect of sending it once. */
+const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
 
 /** Methods a failed attempt may repeat on another instance even if the first one handled it. */
 export function isIdempotentMethod(method: string): boolean {

@@ -17,6 +17,7 @@ export const orderRoutes: ProxyRoute[] = [
     tag,
     summary: "Place a new order (send an Idempotency-Key header to make retries safe)",
     body: PlaceOrderBody,
+    idempotencyKey: true,
     responses: {
       202: "Accepted: { orderId, status: 'pending' }",
       400: "Invalid body",

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { parseInput } from "../../lib/http/server.js";
 import { rawBodyOf } from "../json-body.js";
 import type { UpstreamProxy, UpstreamRequest } from "../proxy.js";
+import { isIdempotentMethod } from "../upstream-errors.js";
 import { inventoryRoutes } from "./inventory.js";
 import { notificationRoutes } from "./notifications.js";
 import { orderRoutes } from "./orders.js";
@@ -48,10 +49,17 @@ export function registerProxyRoutes(
       handler: async (request, reply) => {
         if (route.body) parseInput(route.body, request.body);
         const upstream = toUpstream(request, buildPath(request.params as Record<string, string>));
+        upstream.retrySafe = isRetrySafe(route, upstream);
         return send(reply, await proxy.forward(route.service, upstream));
       },
     });
   }
+}
+
+/** Safe to resend after a failure that may have been applied (see UpstreamRequest.retrySafe). */
+function isRetrySafe(route: ProxyRoute, upstream: UpstreamRequest): boolean {
+  if (isIdempotentMethod(upstream.method)) return true;
+  return route.idempotencyKey === true && upstream.headers["idempotency-key"] !== undefined;
 }
 
 function toUpstream(request: FastifyRequest, path: string): UpstreamRequest {

@@ -22,4 +22,9 @@ export interface RouteDoc {
 /** A route answered by a service instance: the gateway validates, then forwards the same path. */
 export interface ProxyRoute extends RouteDoc {
   service: string;
+  /**
+   * The service applies a request carrying an `Idempotency-Key` header at most once, so the gateway
+   * may resend such a POST to another instance after a failure.
+   */
+  idempotencyKey?: boolean;
 }

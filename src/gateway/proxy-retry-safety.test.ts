@@ -1,0 +1,101 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+
+// Issue 10 input 1: an instance applies a request and then resets the connection. Sending it to
+// another instance would apply it twice, so only requests that are safe to repeat are retried.
+
+let gw: TestGateway | undefined;
+const upstreams: TestUpstream[] = [];
+
+afterEach(async () => {
+  await Promise.all(upstreams.splice(0).map((u) => u.close().catch(() => {})));
+  await gw?.stop();
+  gw = undefined;
+});
+
+/** Two instances of `service` that count each request they handle, then reset the connection. */
+async function twoResettingInstances(service: string): Promise<TestUpstream[]> {
+  if (!gw) throw new Error("start the gateway first");
+  const started = await Promise.all(
+    ["a", "b"].map((id) =>
+      startTestUpstream(gw!.registry, service, `${service}-${id}`, () => ({ status: 200, reset: true })),
+    ),
+  );
+  upstreams.push(...started);
+  return started;
+}
+
+const totalHits = (instances: readonly TestUpstream[]) => instances.reduce((n, u) => n + u.hits.length, 0);
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${gw?.url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+
+describe("gateway retries that cannot duplicate", () => {
+  it("does not resend a POST whose connection reset after sending: one application, 502 UPSTREAM_OUTCOME_UNKNOWN", async () => {
+    gw = await startTestGateway();
+    const instances = await twoResettingInstances("inventory");
+    const res = await post("/inventory/p-1/restock", { quantity: 5 });
+    expect(totalHits(instances)).toBe(1);
+    expect(res.status).toBe(502);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe("UPSTREAM_OUTCOME_UNKNOWN");
+    expect(body.error.message).toMatch(/Idempotency-Key/);
+    expect(res.headers.get("retry-after")).toBeNull();
+  });
+
+  it("resends a GET whose connection reset on another instance (safe to repeat)", async () => {
+    gw = await startTestGateway();
+    const instances = await twoResettingInstances("inventory");
+    const res = await fetch(`${gw.url}/inventory/p-1`);
+    expect(totalHits(instances)).toBe(2);
+    expect(res.status).toBe(502);
+  });
+
+  it("resends a POST /orders carrying an Idempotency-Key on another instance", async () => {
+    gw = await startTestGateway();
+    const [a] = await twoResettingInstances("order");
+    const b = await startTestUpstream(gw.registry, "order", "order-c", () => ({
+      status: 202,
+      body: { ok: true },
+    }));
+    upstreams.push(b);
+    await a!.close();
+    // a refuses, then the resetting instance and the answering one: the key makes the resend safe.
+    const order = {
+      userId: "u-1",
+      items: [{ productId: "p-1", quantity: 1 }],
+      payment: { token: "tok_visa" },
+    };
+    const res = await post("/orders", order, { "idempotency-key": "k-1" });
+    expect(res.status).toBe(202);
+    expect(b.hits).toHaveLength(1);
+    expect(b.hits[0]?.headers["idempotency-key"]).toBe("k-1");
+  });
+
+  it("does not resend a POST /orders without an Idempotency-Key after a reset", async () => {
+    gw = await startTestGateway();
+    const instances = await twoResettingInstances("order");
+    const order = {
+      userId: "u-1",
+      items: [{ productId: "p-1", quantity: 1 }],
+      payment: { token: "tok_visa" },
+    };
+    const res = await post("/orders", order);
+    expect(res.status).toBe(502);
+    expect(totalHits(instances)).toBe(1);
+  });
+
+  it("sends a POST to another instance when the first refused the connection (it never left)", async () => {
+    gw = await startTestGateway();
+    const a = await startTestUpstream(gw.registry, "inventory", "inv-a");
+    const b = await startTestUpstream(gw.registry, "inventory", "inv-b");
+    upstreams.push(a, b);
+    await a.close();
+    for (let i = 0; i < 4; i++)
+      expect((await post("/inventory/p-1/restock", { quantity: 1 })).status).toBe(200);
+    expect(b.hits).toHaveLength(4);
+  });
+});

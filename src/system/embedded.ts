@@ -19,6 +19,8 @@ export interface EmbeddedSystemOptions {
   logLevel?: string;
   /** Human-readable log lines (default: when stdout is a terminal). */
   pretty?: boolean;
+  /** Gateway API keys (default none: open). */
+  apiKeys?: readonly string[];
 }
 
 export interface EmbeddedSystem {
@@ -51,6 +53,7 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
       port: options.gatewayPort ?? 8080,
       host: options.host ?? "127.0.0.1",
       logger: loggerFor("gateway"),
+      ...(options.apiKeys ? { apiKeys: options.apiKeys } : {}),
     });
     return {
       gatewayUrl: gateway.url,

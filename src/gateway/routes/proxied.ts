@@ -1,6 +1,8 @@
 /** Registers the routes answered by service instances: check at the edge, then forward. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { CLIENT_HEADER } from "../../lib/http/headers.js";
 import { parseInput } from "../../lib/http/server.js";
+import { callerOf } from "../auth.js";
 import { rawBodyOf } from "../json-body.js";
 import type { UpstreamProxy, UpstreamRequest } from "../proxy.js";
 import { isIdempotentMethod } from "../upstream-errors.js";
@@ -69,6 +71,8 @@ function toUpstream(request: FastifyRequest, path: string): UpstreamRequest {
     const value = request.headers[name];
     if (typeof value === "string") headers[name] = value;
   }
+  // Scopes Idempotency-Keys per client (set here, never taken from the client).
+  headers[CLIENT_HEADER] = callerOf(request);
   const upstream: UpstreamRequest = {
     method: request.method,
     path: queryAt === -1 ? path : path + request.url.slice(queryAt),

@@ -5,7 +5,7 @@
  */
 export type { OrderDomainEvent, SagaStep } from "./events.js";
 export { REPLY_EVENTS, type ReplyEvent, registerOrderHandlers } from "./handlers.js";
-export { ORDER_TAG, orderIdForIdempotencyKey, orderStreamId } from "./keys.js";
+export { ORDER_TAG, orderStreamId } from "./keys.js";
 export {
   type DeadlineView,
   deadlineProjection,

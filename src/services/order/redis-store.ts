@@ -11,6 +11,7 @@ import {
   type ViewRecord,
 } from "../../lib/eventstore/index.js";
 import { LuaScript } from "../../lib/redis/index.js";
+import { RedisIdempotencyRecords } from "./idempotency-records-redis.js";
 import { deadlineCheckpointKey, deadlineIndexKey, deadlinePositionsKey, ORDER_TAG } from "./keys.js";
 import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
 import type { DeadlineIndex, OrderStores } from "./store.js";
@@ -128,6 +129,7 @@ export function createRedisOrderStores(options: RedisOrderStoresOptions): OrderS
       name: orderViewProjection.name,
     }),
     deadlines: new RedisDeadlineIndex({ redis: background }),
+    idempotency: new RedisIdempotencyRecords(redis),
     close: async () => {
       background.disconnect();
     },

@@ -10,8 +10,8 @@ import { IdSchema, PlaceOrderBody } from "../../contracts/index.js";
 import { newMessageId } from "../../lib/bus/envelope.js";
 import { stableStringify } from "../../lib/bus/idempotency-key.js";
 import { ConcurrencyError, type ReadModelStore } from "../../lib/eventstore/index.js";
-import { AppError, notFound, parseInput } from "../../lib/http/index.js";
-import { orderIdForIdempotencyKey } from "./keys.js";
+import { AppError, CLIENT_HEADER, notFound, parseInput, validationFailed } from "../../lib/http/index.js";
+import { DEFAULT_IDEMPOTENCY_TTL_MS, type IdempotencyRecords } from "./idempotency-records.js";
 import { applyToView, type OrderView } from "./projections.js";
 import type { OrderRepository } from "./repository.js";
 import type { CommandPreparer, SagaRunner } from "./saga-runner.js";
@@ -22,9 +22,18 @@ export interface OrderRoutesDeps {
   views: ReadModelStore<OrderView>;
   publisher: CommandPreparer;
   newOrderId: () => string;
+  idempotency: IdempotencyRecords;
+  /** How long an Idempotency-Key is remembered (default 24 h, in ms). */
+  idempotencyTtlMs?: number;
 }
 
-const IdempotencyKeySchema = z.string().min(1).max(200);
+/** Printable ASCII, 1-255 characters (Stripe's limit); a UUID is the usual choice. */
+const IdempotencyKeySchema = z
+  .string()
+  .regex(
+    /^[\x21-\x7e]{1,255}$/,
+    "Idempotency-Key: 1-255 printable ASCII characters without spaces (e.g. a UUID)",
+  );
 const IdParams = z.object({ id: IdSchema });
 const ListQuery = z.object({
   userId: IdSchema.optional(),
@@ -33,8 +42,14 @@ const ListQuery = z.object({
 
 export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): void {
   app.post("/orders", async (request, reply) => {
-    const orderId = await placeOrder(deps, request);
-    return reply.status(202).send({ orderId, status: "pending" });
+    const placed = await placeOrder(deps, request);
+    if (!placed.replayed) return reply.status(202).send({ orderId: placed.orderId, status: "pending" });
+    // A replay answers what the order is now, not what it was when first placed.
+    const order = await readView(deps, placed.orderId);
+    return reply
+      .status(202)
+      .header("idempotent-replayed", "true")
+      .send({ orderId: placed.orderId, status: order?.status ?? "pending", order });
   });
 
   app.get("/orders/:id", async (request) => {
@@ -77,11 +92,33 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
   });
 }
 
-async function placeOrder(deps: OrderRoutesDeps, request: FastifyRequest): Promise<string> {
+/**
+ * Places the order; with an Idempotency-Key, at most once per (client, key) within the TTL. The key
+ * is recorded first with the order id it will create; the order's `no_stream` append then decides
+ * between concurrent or retried requests, so a request that died between the two steps is finished
+ * by its retry instead of being lost.
+ */
+async function placeOrder(
+  deps: OrderRoutesDeps,
+  request: FastifyRequest,
+): Promise<{ orderId: string; replayed: boolean }> {
   const body = parseInput(PlaceOrderBody, request.body);
   const key = idempotencyKeyOf(request);
-  const requestHash = key === undefined ? undefined : sha256(stableStringify(body));
-  const orderId = key === undefined ? deps.newOrderId() : orderIdForIdempotencyKey(key);
+  let orderId = deps.newOrderId();
+  let requestHash: string | undefined;
+  if (key !== undefined) {
+    requestHash = sha256(stableStringify(body));
+    const ttlMs = deps.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
+    const claim = await deps.idempotency.claim(clientOf(request), key, { orderId, requestHash }, ttlMs);
+    if (claim.record.requestHash !== requestHash) {
+      throw new AppError(
+        "IDEMPOTENCY_KEY_REUSED",
+        "Idempotency-Key was already used with a different body; use a new key for a new request",
+        { header: "Idempotency-Key" },
+      );
+    }
+    orderId = claim.record.orderId;
+  }
   const input = {
     orderId,
     userId: body.userId,
@@ -92,21 +129,28 @@ async function placeOrder(deps: OrderRoutesDeps, request: FastifyRequest): Promi
   };
   try {
     await deps.runner.place(input, deps.publisher);
+    return { orderId, replayed: false };
   } catch (error) {
-    if (!(error instanceof ConcurrencyError) || requestHash === undefined) throw error;
-    // The key's order exists: a retry of the same request gets the first answer, anything else 422.
-    const first = (await deps.repository.history(orderId))[0];
-    if (first?.metadata.requestHash !== requestHash) {
-      throw new AppError("IDEMPOTENCY_KEY_REUSED", "Idempotency-Key was already used with a different body");
-    }
+    // The key's order exists already: this request is a replay of the one that created it.
+    if (error instanceof ConcurrencyError && requestHash !== undefined) return { orderId, replayed: true };
+    throw error;
   }
-  return orderId;
+}
+
+function clientOf(request: FastifyRequest): string {
+  const client = request.headers[CLIENT_HEADER];
+  return typeof client === "string" && client !== "" ? client : "anonymous";
 }
 
 function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   const raw = request.headers["idempotency-key"];
   if (raw === undefined) return undefined;
-  return parseInput(IdempotencyKeySchema, Array.isArray(raw) ? raw.join(",") : raw);
+  const parsed = IdempotencyKeySchema.safeParse(Array.isArray(raw) ? raw.join(",") : raw);
+  if (parsed.success) return parsed.data;
+  throw validationFailed(
+    [{ path: "header:Idempotency-Key", message: parsed.error.issues[0]?.message ?? "invalid" }],
+    "Invalid Idempotency-Key header",
+  );
 }
 
 /** The caller's correlation id when it is a sane id, else a new one (it names the whole saga). */

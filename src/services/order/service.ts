@@ -29,7 +29,9 @@ export interface OrderServiceOptions {
   sweepIntervalMs?: number;
   /** Poll interval of the projections (default 50 ms). */
   projectionIntervalMs?: number;
-  /** Order ids for requests without an Idempotency-Key (default UUIDv7). */
+  /** How long an Idempotency-Key of POST /orders is remembered (default 24 h, in ms). */
+  idempotencyTtlMs?: number;
+  /** Order ids (default UUIDv7). */
   newOrderId?: () => string;
   /** Replaces the platform's stores (tests). */
   stores?: (deps: ServiceDeps<typeof AllEvents>) => OrderStores;
@@ -109,6 +111,8 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
             views: stores.views,
             publisher: deps.publisher,
             newOrderId: options.newOrderId ?? newMessageId,
+            idempotency: stores.idempotency,
+            ...(options.idempotencyTtlMs === undefined ? {} : { idempotencyTtlMs: options.idempotencyTtlMs }),
           }),
         start: async () => {
           views.start({ intervalMs });

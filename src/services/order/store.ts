@@ -15,6 +15,7 @@ import {
   type ReadModelStore,
   type ViewRecord,
 } from "../../lib/eventstore/index.js";
+import { type IdempotencyRecords, MemoryIdempotencyRecords } from "./idempotency-records.js";
 import { ORDER_TAG } from "./keys.js";
 import type { DeadlineView, OrderView } from "./projections.js";
 
@@ -29,6 +30,8 @@ export interface OrderStores {
   projectionEvents?: EventStore;
   views: ReadModelStore<OrderView>;
   deadlines: DeadlineIndex;
+  /** Idempotency-Key records of POST /orders. */
+  idempotency: IdempotencyRecords;
   /** Releases what the stores opened themselves. */
   close?: () => Promise<void>;
 }
@@ -105,5 +108,6 @@ export function createMemoryOrderStores(options: MemoryOrderStoresOptions): Orde
     }),
     views: new MemoryReadModelStore<OrderView>(),
     deadlines: new MemoryDeadlineIndex(),
+    idempotency: new MemoryIdempotencyRecords(options.now),
   };
 }

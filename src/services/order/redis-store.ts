@@ -12,6 +12,7 @@ import {
 } from "../../lib/eventstore/index.js";
 import { LuaScript } from "../../lib/redis/index.js";
 import { RedisIdempotencyRecords } from "./idempotency-records-redis.js";
+import { RedisOrderListIndex } from "./order-list-redis.js";
 import { deadlineCheckpointKey, deadlineIndexKey, deadlinePositionsKey, ORDER_TAG } from "./keys.js";
 import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
 import type { DeadlineIndex, OrderStores } from "./store.js";
@@ -129,6 +130,7 @@ export function createRedisOrderStores(options: RedisOrderStoresOptions): OrderS
       name: orderViewProjection.name,
     }),
     deadlines: new RedisDeadlineIndex({ redis: background }),
+    list: new RedisOrderListIndex(background),
     idempotency: new RedisIdempotencyRecords(redis),
     close: async () => {
       background.disconnect();

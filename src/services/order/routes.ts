@@ -13,6 +13,7 @@ import { ConcurrencyError, type ReadModelStore } from "../../lib/eventstore/inde
 import { AppError, CLIENT_HEADER, notFound, parseInput, validationFailed } from "../../lib/http/index.js";
 import { DEFAULT_IDEMPOTENCY_TTL_MS, type IdempotencyRecords } from "./idempotency-records.js";
 import { applyToView, type OrderView } from "./projections.js";
+import { decodeCursor, type OrderListIndex } from "./order-list.js";
 import type { OrderRepository } from "./repository.js";
 import type { CommandPreparer, SagaRunner } from "./saga-runner.js";
 
@@ -20,6 +21,7 @@ export interface OrderRoutesDeps {
   runner: SagaRunner;
   repository: OrderRepository;
   views: ReadModelStore<OrderView>;
+  list: OrderListIndex;
   publisher: CommandPreparer;
   newOrderId: () => string;
   idempotency: IdempotencyRecords;
@@ -37,7 +39,16 @@ const IdempotencyKeySchema = z
 const IdParams = z.object({ id: IdSchema });
 const ListQuery = z.object({
   userId: IdSchema.optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  limit: z.coerce
+    .number({ message: "limit: an integer from 1 to 500" })
+    .int("limit: an integer from 1 to 500")
+    .min(1, "limit: an integer from 1 to 500")
+    .max(500, "limit: an integer from 1 to 500")
+    .default(100),
+  cursor: z
+    .string()
+    .refine((c) => decodeCursor(c) !== undefined, "cursor: the nextCursor of a previous page, unchanged")
+    .optional(),
 });
 
 export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): void {
@@ -74,11 +85,13 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
   });
 
   app.get("/orders", async (request) => {
-    const { userId, limit } = parseInput(ListQuery, request.query);
-    const all = [...(await deps.views.all()).values()];
-    const orders = all.filter((view) => userId === undefined || view.userId === userId);
-    orders.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
-    return { orders: orders.slice(0, limit) };
+    const { userId, limit, cursor } = parseInput(ListQuery, request.query);
+    // O(limit): a page of ids from the index, then their views (folded when a view lags behind).
+    const page = await deps.list.page({ userId, limit, cursor });
+    const loaded = await deps.views.load(page.ids);
+    const views = await Promise.all(page.ids.map((id) => loaded.get(id)?.value ?? readView(deps, id)));
+    const orders = views.filter((view): view is OrderView => view !== undefined);
+    return { orders, ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) };
   });
 
   app.post("/orders/:id/cancel", async (request, reply) => {

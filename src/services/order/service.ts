@@ -9,6 +9,7 @@ import { type Projection, ProjectionRunner, type ReadModelStore } from "../../li
 import type { ServiceDefinition, ServiceDeps } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
 import { registerOrderHandlers } from "./handlers.js";
+import { type OrderListEntry, orderListProjection } from "./order-list.js";
 import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
 import { createRedisOrderStores } from "./redis-store.js";
 import { OrderRepository } from "./repository.js";
@@ -45,6 +46,7 @@ export interface OrderServiceInternals {
   sweeper: DeadlineSweeper;
   views: ProjectionRunner<OrderView>;
   deadlines: ProjectionRunner<DeadlineView>;
+  list: ProjectionRunner<OrderListEntry>;
 }
 
 function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
@@ -88,7 +90,8 @@ function buildInternals(
     now: deps.now,
     onError: onError("deadline sweep"),
   });
-  return { stores, runner, sweeper, views: projection(orderViewProjection, stores.views), deadlines };
+  const views = projection(orderViewProjection, stores.views);
+  return { stores, runner, sweeper, views, deadlines, list: projection(orderListProjection, stores.list) };
 }
 
 export function createOrderService(options: OrderServiceOptions = {}): ServiceDefinition<typeof AllEvents> {
@@ -98,7 +101,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
     create: (deps) => {
       const internals = buildInternals(deps, options);
       options.onCreated?.(internals);
-      const { stores, runner, sweeper, views, deadlines } = internals;
+      const { stores, runner, sweeper, views, deadlines, list } = internals;
       const intervalMs = options.projectionIntervalMs ?? 50;
       return {
         // Replies can arrive before the step they answer is recorded (ORDER_REPLY_TOO_EARLY) after a
@@ -109,6 +112,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
             runner,
             repository: new OrderRepository(stores.events),
             views: stores.views,
+            list: stores.list,
             publisher: deps.publisher,
             newOrderId: options.newOrderId ?? newMessageId,
             idempotency: stores.idempotency,
@@ -117,11 +121,12 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
         start: async () => {
           views.start({ intervalMs });
           deadlines.start({ intervalMs });
+          list.start({ intervalMs });
           sweeper.start({ intervalMs: options.sweepIntervalMs ?? 1_000 });
         },
         stop: async () => {
           await sweeper.stop();
-          await Promise.all([views.stop(), deadlines.stop()]);
+          await Promise.all([views.stop(), deadlines.stop(), list.stop()]);
           await stores.close?.();
         },
       };

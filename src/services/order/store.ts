@@ -17,6 +17,7 @@ import {
 } from "../../lib/eventstore/index.js";
 import { type IdempotencyRecords, MemoryIdempotencyRecords } from "./idempotency-records.js";
 import { ORDER_TAG } from "./keys.js";
+import { MemoryOrderListIndex, type OrderListIndex } from "./order-list.js";
 import type { DeadlineView, OrderView } from "./projections.js";
 
 export interface DeadlineIndex extends ReadModelStore<DeadlineView> {
@@ -30,6 +31,8 @@ export interface OrderStores {
   projectionEvents?: EventStore;
   views: ReadModelStore<OrderView>;
   deadlines: DeadlineIndex;
+  /** Order ids by creation time, overall and per user (GET /orders). */
+  list: OrderListIndex;
   /** Idempotency-Key records of POST /orders. */
   idempotency: IdempotencyRecords;
   /** Releases what the stores opened themselves. */
@@ -108,6 +111,7 @@ export function createMemoryOrderStores(options: MemoryOrderStoresOptions): Orde
     }),
     views: new MemoryReadModelStore<OrderView>(),
     deadlines: new MemoryDeadlineIndex(),
+    list: new MemoryOrderListIndex(),
     idempotency: new MemoryIdempotencyRecords(options.now),
   };
 }

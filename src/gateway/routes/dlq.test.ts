@@ -122,6 +122,45 @@ describe("gateway: dead-letter operations", () => {
   });
 });
 
+describe("gateway: dead-letter listing, pages and time filters", () => {
+  const ids = (res: { body: Record<string, unknown> }) =>
+    (res.body.items as DeadLetterRecord[]).map((r) => r.id);
+
+  it("compares time filters as instants whatever the bounds' UTC offset", async () => {
+    // first: 2024-01-01T00:00Z, second: 2024-06-01T00:00Z.
+    const from = await call("GET", `/dlq?from=${encodeURIComponent("2023-12-31T20:00:00-05:00")}`);
+    expect(ids(from)).toEqual([second.id]);
+    const to = await call("GET", `/dlq?to=${encodeURIComponent("2023-12-31T23:30:00-05:00")}`);
+    expect(ids(to)).toEqual([first.id]);
+  });
+
+  it("pages with a cursor: nextCursor while more follow, then none", async () => {
+    const page1 = await call("GET", "/dlq?limit=1");
+    expect(ids(page1)).toEqual([second.id]);
+    expect(typeof page1.body.nextCursor).toBe("string");
+    const page2 = await call("GET", `/dlq?limit=1&cursor=${String(page1.body.nextCursor)}`);
+    expect(ids(page2)).toEqual([first.id]);
+    const page3 = await call("GET", `/dlq?limit=1&cursor=${String(page2.body.nextCursor)}`);
+    expect(ids(page3)).toEqual([]);
+    expect(page3.body.nextCursor).toBeUndefined();
+  });
+
+  it("names the query parameter and its format in a 400", async () => {
+    for (const [url, param, format] of [
+      ["/dlq?olderThan=abc", "query:olderThan", /ISO 8601.*epoch milliseconds/],
+      ["/dlq?from=yesterday", "query:from", /ISO 8601/],
+      ["/dlq?limit=0", "query:limit", /1 to 1000/],
+      ["/dlq?cursor=zzz", "query:cursor", /nextCursor/],
+    ] as const) {
+      const res = await call(url.startsWith("/dlq?olderThan") ? "DELETE" : "GET", url);
+      expect(res.status).toBe(400);
+      const details = (res.body.error as { details: { path: string; message: string }[] }).details;
+      expect(details[0]?.path).toBe(param);
+      expect(details[0]?.message).toMatch(format);
+    }
+  });
+});
+
 describe("secrets in dead-lettered bodies", () => {
   it("are redacted in what operators see, and kept for the retry", async () => {
     const secret = {

@@ -7,20 +7,34 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { DeadLetterQueue } from "../../lib/dlq/dead-letter-queue.js";
 import type { DeadLetterFilter } from "../../lib/dlq/dead-letter-store.js";
-import { parseInput } from "../../lib/http/server.js";
+import { decodeDlqCursor } from "../../lib/dlq/paging.js";
+import { parseInput, parseQuery } from "../../lib/http/server.js";
 import { callerOf } from "../auth.js";
 import type { RouteDoc } from "./types.js";
 
-const isoTime = z.iso.datetime({ offset: true });
+const ISO_FORMAT = "an ISO 8601 date-time with Z or an offset, e.g. 2024-01-01T08:00:00-05:00";
+const isoTime = (name: string) => z.iso.datetime({ offset: true, message: `${name}: ${ISO_FORMAT}` });
 
 export const DlqFilterQuery = z.object({
   event: z.string().min(1).optional(),
   group: z.string().min(1).optional(),
   sourceService: z.string().min(1).optional(),
   status: z.enum(["dead", "retried", "archived"]).optional(),
-  from: isoTime.optional(),
-  to: isoTime.optional(),
-  limit: z.coerce.number().int().min(1).max(1_000).optional(),
+  from: isoTime("from").optional(),
+  to: isoTime("to").optional(),
+  limit: z.coerce
+    .number({ message: "limit: an integer from 1 to 1000" })
+    .int("limit: an integer from 1 to 1000")
+    .min(1, "limit: an integer from 1 to 1000")
+    .max(1_000, "limit: an integer from 1 to 1000")
+    .optional(),
+});
+
+export const DlqListQuery = DlqFilterQuery.extend({
+  cursor: z
+    .string()
+    .refine((c) => decodeDlqCursor(c) !== undefined, "cursor: the nextCursor of a previous page, unchanged")
+    .optional(),
 });
 
 export const DlqActionBody = z.strictObject({ detail: z.string().max(500).optional() }).optional();
@@ -33,8 +47,12 @@ export const DlqBulkRetryBody = z
   })
   .optional();
 
+const OLDER_THAN_FORMAT = `olderThan: ${ISO_FORMAT}, or epoch milliseconds`;
+
 export const DlqPurgeQuery = z.object({
-  olderThan: z.union([isoTime, z.string().regex(/^\d+$/, "ISO time or epoch milliseconds")]),
+  olderThan: z
+    .string({ message: `${OLDER_THAN_FORMAT} (required)` })
+    .refine((v) => /^\d{1,15}$/.test(v) || isoTime("olderThan").safeParse(v).success, OLDER_THAN_FORMAT),
   status: z.enum(["dead", "retried", "archived"]).optional(),
 });
 
@@ -58,8 +76,10 @@ export function redactRecord<R extends { body: string }>(record: R): R {
 
 export function registerDlqRoutes(app: FastifyInstance, dlq: DeadLetterQueue): void {
   app.get("/dlq", async (request) => {
-    const query = parseInput(DlqFilterQuery, request.query);
-    return { items: (await dlq.list(filterOf({ limit: 100, ...query }))).map(redactRecord) };
+    const { cursor, limit, ...query } = parseQuery(DlqListQuery, request.query);
+    const page = await dlq.page(filterOf(query), { limit: limit ?? 100, ...(cursor ? { cursor } : {}) });
+    const items = page.records.map(redactRecord);
+    return { items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
   });
   app.get<{ Params: { id: string } }>("/dlq/:id", async (request) => {
     const inspection = await dlq.inspect(request.params.id);
@@ -74,13 +94,13 @@ export function registerDlqRoutes(app: FastifyInstance, dlq: DeadLetterQueue): v
     return redactRecord(await dlq.archive(request.params.id, actor(callerOf(request), body?.detail)));
   });
   app.post("/dlq/retry", async (request) => {
-    const query = parseInput(DlqFilterQuery, request.query);
+    const query = parseQuery(DlqFilterQuery, request.query);
     const { ids, detail, ...fromBody } = parseInput(DlqBulkRetryBody, request.body) ?? {};
     const target = ids ?? filterOf({ ...query, ...fromBody });
     return dlq.retryMany(target, actor(callerOf(request), detail));
   });
   app.delete("/dlq", async (request) => {
-    const query = parseInput(DlqPurgeQuery, request.query);
+    const query = parseQuery(DlqPurgeQuery, request.query);
     const olderThan = /^\d+$/.test(query.olderThan)
       ? new Date(Number(query.olderThan)).toISOString()
       : query.olderThan;
@@ -100,9 +120,9 @@ export const dlqRouteDocs: RouteDoc[] = [
     method: "GET",
     url: "/dlq",
     tag,
-    summary: "List dead-lettered messages, newest first",
-    query: DlqFilterQuery,
-    responses: { 200: "{ items: DeadLetterRecord[] }", 400: "Invalid filter" },
+    summary: "List dead-lettered messages, newest first, a page at a time (cursor in, nextCursor out)",
+    query: DlqListQuery,
+    responses: { 200: "{ items: DeadLetterRecord[], nextCursor? }", 400: "Invalid filter" },
   },
   {
     method: "GET",

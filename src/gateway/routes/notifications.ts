@@ -1,10 +1,5 @@
-import { z } from "zod";
+import { NotificationQuerySchema } from "../../services/notification/routes.js";
 import type { ProxyRoute } from "./types.js";
-
-export const NotificationsQuery = z.object({
-  userId: z.string().optional(),
-  orderId: z.string().optional(),
-});
 
 export const notificationRoutes: ProxyRoute[] = [
   {
@@ -12,8 +7,12 @@ export const notificationRoutes: ProxyRoute[] = [
     url: "/notifications",
     service: "notification",
     tag: "Notifications",
-    summary: "Notifications sent, filtered by user and/or order",
-    query: NotificationsQuery,
-    responses: { 200: "The notifications" },
+    summary:
+      "Notifications sent, by user and/or order, newest first, a page at a time (cursor in, nextCursor out)",
+    query: NotificationQuerySchema,
+    responses: {
+      200: "{ notifications: [...], nextCursor? }",
+      400: "Neither userId nor orderId, or an invalid parameter",
+    },
   },
 ];

@@ -7,6 +7,7 @@ const tag = "Orders";
 export const OrdersQuery = z.object({
   userId: z.string().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(500).optional(),
+  cursor: z.string().optional(),
 });
 
 export const orderRoutes: ProxyRoute[] = [
@@ -29,9 +30,9 @@ export const orderRoutes: ProxyRoute[] = [
     url: "/orders",
     service: "order",
     tag,
-    summary: "List orders, optionally of one user",
+    summary: "List orders newest first, optionally of one user, a page at a time (cursor in, nextCursor out)",
     query: OrdersQuery,
-    responses: { 200: "{ orders: [...] } newest first" },
+    responses: { 200: "{ orders: [...], nextCursor? } newest first", 400: "Invalid limit or cursor" },
   },
   {
     method: "GET",

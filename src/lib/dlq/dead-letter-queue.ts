@@ -1,4 +1,5 @@
 import type { OutgoingMessage } from "../bus/transport.js";
+import type { DeadLetterPage, DeadLetterPageOptions } from "./paging.js";
 import type {
   DeadLetterAuditEntry,
   DeadLetterFilter,
@@ -76,6 +77,11 @@ export class DeadLetterQueue {
   /** Newest first. */
   list(filter: DeadLetterFilter = {}): Promise<DeadLetterRecord[]> {
     return this.store.list(filter);
+  }
+
+  /** One bounded page, newest first (`nextCursor` continues). */
+  page(filter: DeadLetterFilter, options: DeadLetterPageOptions): Promise<DeadLetterPage> {
+    return this.store.page(filter, options);
   }
 
   async inspect(id: string): Promise<DeadLetterInspection> {

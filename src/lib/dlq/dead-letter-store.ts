@@ -1,4 +1,5 @@
 import type { AttemptFailure } from "../bus/transport.js";
+import type { DeadLetterPage, DeadLetterPageOptions } from "./paging.js";
 
 export type DeadLetterStatus = "dead" | "retried" | "archived";
 
@@ -31,7 +32,7 @@ export interface DeadLetterFilter {
   group?: string;
   sourceService?: string;
   status?: DeadLetterStatus;
-  /** ISO time bounds on deadLetteredAt, inclusive. */
+  /** ISO time bounds on deadLetteredAt, inclusive; compared as instants (any UTC offset). */
   from?: string;
   to?: string;
   limit?: number;
@@ -52,6 +53,8 @@ export interface DeadLetterStore {
   get(id: string): Promise<DeadLetterRecord | undefined>;
   /** Newest first. */
   list(filter?: DeadLetterFilter): Promise<DeadLetterRecord[]>;
+  /** One page, newest first, bounded in records and index entries examined (see paging.ts). */
+  page(filter: DeadLetterFilter, options: DeadLetterPageOptions): Promise<DeadLetterPage>;
   /** Sets status and retry count of an existing record; false when there is none. */
   update(id: string, change: { status: DeadLetterStatus; retries?: number }): Promise<boolean>;
   /** Deletes records (by id); returns how many existed. */
@@ -63,13 +66,15 @@ export interface DeadLetterStore {
 
 /** Whether a record passes every criterion of a filter except `limit` (shared by the adapters). */
 export function matchesFilter(record: DeadLetterRecord, filter: DeadLetterFilter): boolean {
+  // Instants, not text: "2024-01-01T08:00-05:00" is after "2024-01-01T12:00:00.000Z".
+  const at = Date.parse(record.deadLetteredAt);
   return (
     (!filter.event || record.event === filter.event) &&
     (!filter.group || record.group === filter.group) &&
     (!filter.sourceService || record.sourceService === filter.sourceService) &&
     (!filter.status || record.status === filter.status) &&
-    (!filter.from || record.deadLetteredAt >= filter.from) &&
-    (!filter.to || record.deadLetteredAt <= filter.to)
+    (!filter.from || at >= Date.parse(filter.from)) &&
+    (!filter.to || at <= Date.parse(filter.to))
   );
 }
 

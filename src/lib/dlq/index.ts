@@ -30,3 +30,4 @@ export {
 export { DEFAULT_DLQ_TAG, type DeadLetterKeys, deadLetterKeys } from "./keys.js";
 export { MemoryDeadLetterStore } from "./memory-dead-letter-store.js";
 export { RedisDeadLetterStore, type RedisDeadLetterStoreOptions } from "./redis-dead-letter-store.js";
+export { type DeadLetterPage, type DeadLetterPageOptions, decodeDlqCursor } from "./paging.js";

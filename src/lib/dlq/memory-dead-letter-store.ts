@@ -5,6 +5,7 @@ import {
   type DeadLetterStore,
   matchesFilter,
 } from "./dead-letter-store.js";
+import { collectPage, type DeadLetterPage, type DeadLetterPageOptions } from "./paging.js";
 
 /** Dead-letter store for the embedded mode and tests. */
 export class MemoryDeadLetterStore implements DeadLetterStore {
@@ -25,10 +26,24 @@ export class MemoryDeadLetterStore implements DeadLetterStore {
   async list(filter: DeadLetterFilter = {}): Promise<DeadLetterRecord[]> {
     const matching = [...this.records.values()]
       .filter((r) => matchesFilter(r, filter))
-      .sort((a, b) =>
-        a.deadLetteredAt < b.deadLetteredAt ? 1 : a.deadLetteredAt > b.deadLetteredAt ? -1 : 0,
-      );
+      .sort((a, b) => Date.parse(b.deadLetteredAt) - Date.parse(a.deadLetteredAt));
     return structuredClone(filter.limit === undefined ? matching : matching.slice(0, filter.limit));
+  }
+
+  async page(filter: DeadLetterFilter, options: DeadLetterPageOptions): Promise<DeadLetterPage> {
+    const entries = [...this.records.values()]
+      .map((r) => ({ id: r.id, ms: Date.parse(r.deadLetteredAt) }))
+      .sort((a, b) => b.ms - a.ms || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    async function* one() {
+      yield entries;
+    }
+    const page = await collectPage(
+      one(),
+      async (ids) => ids.map((id) => this.records.get(id)),
+      filter,
+      options,
+    );
+    return structuredClone(page);
   }
 
   async update(

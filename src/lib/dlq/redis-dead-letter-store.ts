@@ -11,6 +11,13 @@ import {
 } from "./dead-letter-store.js";
 import { DeadLetterInvalidError } from "./errors.js";
 import { type DeadLetterKeys, deadLetterKeys } from "./keys.js";
+import {
+  collectPage,
+  type DeadLetterPage,
+  type DeadLetterPageOptions,
+  decodeDlqCursor,
+  type IndexEntry,
+} from "./paging.js";
 
 /**
  * A record is a hash: `data` holds the immutable part as JSON, `status` and `retries` are fields of
@@ -136,6 +143,34 @@ export class RedisDeadLetterStore implements DeadLetterStore {
       if (ids.length < this.pageSize) break;
     }
     return found;
+  }
+
+  async page(filter: DeadLetterFilter, options: DeadLetterPageOptions): Promise<DeadLetterPage> {
+    const cursor = options.cursor === undefined ? undefined : decodeDlqCursor(options.cursor);
+    const to = filter.to === undefined ? Number.POSITIVE_INFINITY : toScore(filter.to, "to");
+    const max = cursor === undefined ? to : Math.min(to, cursor.ms);
+    const min = filter.from === undefined ? "-inf" : toScore(filter.from, "from");
+    const { redis, keys, pageSize } = this;
+    // Batches of the index, newest first, from the cursor's time (inclusive: ties are skipped by id).
+    async function* entries(): AsyncGenerator<IndexEntry[]> {
+      for (let offset = 0; ; offset += pageSize) {
+        const flat = await redis.zrevrangebyscore(
+          keys.index,
+          max === Number.POSITIVE_INFINITY ? "+inf" : max,
+          min,
+          "WITHSCORES",
+          "LIMIT",
+          offset,
+          pageSize,
+        );
+        const batch: IndexEntry[] = [];
+        for (let i = 0; i + 1 < flat.length; i += 2)
+          batch.push({ id: flat[i] ?? "", ms: Number(flat[i + 1]) });
+        yield batch;
+        if (batch.length < pageSize) return;
+      }
+    }
+    return collectPage(entries(), (ids) => this.fetch(ids), filter, options);
   }
 
   async update(id: string, change: { status: DeadLetterStatus; retries?: number }): Promise<boolean> {

@@ -1,3 +1,3 @@
 export * from "./errors.js";
-export { createHttpServer, type HttpServerOptions, parseInput } from "./server.js";
+export { createHttpServer, type HttpServerOptions, parseInput, parseQuery } from "./server.js";
 export { CLIENT_HEADER } from "./headers.js";

@@ -109,6 +109,20 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
   return app;
 }
 
+/**
+ * Parses a query string with a Zod object schema; issues are named `query:<parameter>` so the client
+ * knows which parameter to fix (the messages give the format).
+ */
+export function parseQuery<S extends z.ZodType>(schema: S, query: unknown): z.output<S> {
+  const result = schema.safeParse(query);
+  if (result.success) return result.data;
+  const issues = toIssues(result.error.issues).map((issue) => ({
+    ...issue,
+    path: issue.path === "" ? "query" : `query:${issue.path}`,
+  }));
+  throw validationFailed(issues, "Invalid query parameters");
+}
+
 /** Parses input with a Zod schema; a mismatch is a 400 with every issue's path and message. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   const result = schema.safeParse(value);

@@ -18,7 +18,7 @@ import {
   type Template,
 } from "./domain.js";
 import { byOrderKey, byUserKey, contactKey, notificationEventStreamKey, notificationKey } from "./keys.js";
-import { assertOwnEvents, type NotificationQuery, type NotificationStore } from "./store.js";
+import { assertOwnEvents, comesAfter, type NotificationQuery, type NotificationStore } from "./store.js";
 
 // Mirrors applyContactChange (domain.ts); the shared store contract keeps the two in step.
 // KEYS: contact; ARGV: kind, at, contact JSON.
@@ -118,16 +118,42 @@ export class RedisNotificationStore implements NotificationStore {
   async list(query: NotificationQuery): Promise<NotificationRecord[]> {
     if (query.userId === undefined && query.orderId === undefined) return [];
     const index = query.orderId !== undefined ? byOrderKey(query.orderId) : byUserKey(query.userId!);
-    // The user filter on an order's index cannot be a range: over-read, then filter.
-    const span = query.orderId !== undefined && query.userId !== undefined ? -1 : query.limit - 1;
-    const members = await this.redis.zrevrange(index, 0, span);
+    // The user filter on an order's index cannot be a range: over-read (one order's few), then filter.
+    const members =
+      query.orderId !== undefined && query.userId !== undefined
+        ? await this.redis.zrevrange(index, 0, -1)
+        : await this.pageMembers(index, query);
     if (members.length === 0) return [];
     const values = await this.redis.mget(members.map(notificationKey));
+    const after = query.after;
     return values
       .filter((v): v is string => v !== null)
       .map(parseRecord)
       .filter((r) => query.userId === undefined || r.userId === query.userId)
+      .filter((r) => after === undefined || comesAfter(r, after))
       .sort(newestFirst)
       .slice(0, query.limit);
+  }
+
+  /**
+   * Index members that can be on the page: every member of the cursor's millisecond (the index
+   * orders ties by key, the page by notification id), then `limit` older ones, and every member of
+   * the last millisecond read (so a tie group is never cut). O(limit + ties), whatever the total.
+   */
+  private async pageMembers(index: string, query: NotificationQuery): Promise<string[]> {
+    const members: string[] = [];
+    let max = "+inf";
+    if (query.after !== undefined) {
+      const ms = Date.parse(query.after.createdAt);
+      members.push(...(await this.redis.zrangebyscore(index, ms, ms)));
+      max = `(${ms}`;
+    }
+    const flat = await this.redis.zrevrangebyscore(index, max, "-inf", "WITHSCORES", "LIMIT", 0, query.limit);
+    for (let i = 0; i < flat.length; i += 2) members.push(flat[i] ?? "");
+    const lowest = flat.at(-1);
+    if (lowest !== undefined && flat.length / 2 === query.limit) {
+      members.push(...(await this.redis.zrangebyscore(index, lowest, lowest)));
+    }
+    return [...new Set(members)];
   }
 }

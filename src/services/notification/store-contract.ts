@@ -141,6 +141,23 @@ export function runNotificationStoreContract(
         expect(ids(await fx.store.list({ orderId: "o1", userId: "u1", limit: 10 }))).toEqual(["n3", "n1"]);
         expect(await fx.store.list({ orderId: "none", limit: 10 })).toEqual([]);
       });
+
+      it("lists the records after a position, ties in one millisecond ordered by id", async () => {
+        const at = "2024-01-01T00:00:05.000Z";
+        for (const [key, id] of [
+          ["t1", "n7"],
+          ["t2", "n5"],
+          ["t3", "n6"],
+        ]) {
+          await fx.store.begin(key!, record(id!, { createdAt: at }));
+        }
+        const first = await fx.store.list({ userId: "u1", limit: 2 });
+        expect(ids(first)).toEqual(["n7", "n6"]);
+        const after = { createdAt: at, notificationId: "n6" };
+        expect(ids(await fx.store.list({ userId: "u1", limit: 2, after }))).toEqual(["n5", "n2"]);
+        const later = { createdAt: "2024-01-01T00:00:02.000Z", notificationId: "n3" };
+        expect(ids(await fx.store.list({ userId: "u1", limit: 5, after: later }))).toEqual(["n1"]);
+      });
     });
   });
 }

@@ -20,7 +20,19 @@ export interface NotificationQuery {
   userId?: string;
   orderId?: string;
   limit: number;
+  /** Only records after this one in newest-first order (the last record of the previous page). */
+  after?: NotificationPosition;
 }
+
+/** A record's place in newest-first order. */
+export interface NotificationPosition {
+  createdAt: string;
+  notificationId: string;
+}
+
+/** True when `record` comes after `position` in newest-first order. */
+export const comesAfter = (record: NotificationPosition, position: NotificationPosition): boolean =>
+  newestFirst(record as NotificationRecord, position as NotificationRecord) > 0;
 
 export interface NotificationStore {
   getContact(userId: string): Promise<ContactRecord | undefined>;
@@ -84,7 +96,8 @@ export class MemoryNotificationStore implements NotificationStore {
     const matches = [...this.records.values()].filter(
       (r) =>
         (query.userId === undefined || r.userId === query.userId) &&
-        (query.orderId === undefined || r.orderId === query.orderId),
+        (query.orderId === undefined || r.orderId === query.orderId) &&
+        (query.after === undefined || comesAfter(r, query.after)),
     );
     return matches
       .sort(newestFirst)

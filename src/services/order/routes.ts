@@ -10,7 +10,14 @@ import { IdSchema, PlaceOrderBody } from "../../contracts/index.js";
 import { newMessageId } from "../../lib/bus/envelope.js";
 import { stableStringify } from "../../lib/bus/idempotency-key.js";
 import { ConcurrencyError, type ReadModelStore } from "../../lib/eventstore/index.js";
-import { AppError, CLIENT_HEADER, notFound, parseInput, validationFailed } from "../../lib/http/index.js";
+import {
+  AppError,
+  CLIENT_HEADER,
+  notFound,
+  parseInput,
+  parseQuery,
+  validationFailed,
+} from "../../lib/http/index.js";
 import { DEFAULT_IDEMPOTENCY_TTL_MS, type IdempotencyRecords } from "./idempotency-records.js";
 import { applyToView, type OrderView } from "./projections.js";
 import { decodeCursor, type OrderListIndex } from "./order-list.js";
@@ -85,7 +92,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
   });
 
   app.get("/orders", async (request) => {
-    const { userId, limit, cursor } = parseInput(ListQuery, request.query);
+    const { userId, limit, cursor } = parseQuery(ListQuery, request.query);
     // O(limit): a page of ids from the index, then their views (folded when a view lags behind).
     const page = await deps.list.page({ userId, limit, cursor });
     const loaded = await deps.views.load(page.ids);

@@ -3,6 +3,8 @@
  * Business outcomes (out of stock, payment declined) are events, not errors; these are for
  * requests that cannot be served.
  */
+import { ERROR_CODES } from "./error-codes.js";
+
 export interface ErrorIssue {
   path: string;
   message: string;
@@ -32,35 +34,9 @@ export function toIssues(issues: readonly { path: readonly PropertyKey[]; messag
 export const validationFailed = (issues: ErrorIssue[], message = "Request validation failed") =>
   new AppError("VALIDATION_FAILED", message, issues);
 
-const STATUS_BY_CODE: Record<string, number> = {
-  VALIDATION_FAILED: 400,
-  INVALID_PAYLOAD: 400,
-  DLQ_INVALID: 400,
-  MALFORMED_JSON: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  DLQ_NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  CONFLICT: 409,
-  EMAIL_TAKEN: 409,
-  PRODUCT_EXISTS: 409,
-  ORDER_NOT_CANCELLABLE: 409,
-  CONCURRENCY_CONFLICT: 409,
-  DLQ_ARCHIVED: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  IDEMPOTENCY_KEY_REUSED: 422,
-  UNPROCESSABLE: 422,
-  UNKNOWN_PRODUCT: 422,
-  RATE_LIMITED: 429,
-  BAD_GATEWAY: 502,
-  UPSTREAM_OUTCOME_UNKNOWN: 502,
-  SERVICE_UNAVAILABLE: 503,
-  CIRCUIT_OPEN: 503,
-  DLQ_REDELIVERY_FAILED: 503,
-  UPSTREAM_TIMEOUT: 504,
-};
+const STATUS_BY_CODE: Record<string, number> = Object.fromEntries(
+  Object.entries(ERROR_CODES).map(([code, doc]) => [code, doc.status]),
+);
 
 export function statusForCode(code: string): number {
   return knownStatus(code) ?? 500;

@@ -1,3 +1,4 @@
+export * from "./error-codes.js";
 export * from "./errors.js";
 export { createHttpServer, type HttpServerOptions, parseInput, parseQuery } from "./server.js";
 export { CLIENT_HEADER } from "./headers.js";

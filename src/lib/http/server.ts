@@ -73,7 +73,8 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     onConstructorPoisoning: "error",
     return503OnClosing: true,
     // Ids are short, but dead-letter ids and encoded keys can pass Fastify's default of 100.
-    routerOptions: { maxParamLength: 1_000 },
+    // `/inventory/` is `/inventory`: a trailing slash must not turn into an empty path parameter.
+    routerOptions: { maxParamLength: 1_000, ignoreTrailingSlash: true },
     // Router-level errors (malformed URL, over-long parameter) get the one error shape too.
     frameworkErrors: (error, _request, reply) => {
       const status = typeof error.statusCode === "number" ? error.statusCode : 400;
@@ -82,6 +83,7 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     },
     ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }),
   }) as unknown as FastifyInstance;
+  const allowed = installMethodIndex(app);
   const { metrics } = options;
   if (metrics) {
     app.addHook("onResponse", async (request, reply) => {
@@ -102,11 +104,47 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply
-      .status(404)
-      .send(errorBody("NOT_FOUND", `No route ${request.method} ${request.url.split("?")[0]}`));
+    const path = request.url.split("?")[0] ?? "/";
+    const methods = allowed(path);
+    if (methods.length > 0) {
+      const message = `${request.method} is not allowed on ${path}; allowed: ${methods.join(", ")}`;
+      void reply
+        .status(405)
+        .header("allow", methods.join(", "))
+        .send(errorBody("METHOD_NOT_ALLOWED", message));
+      return;
+    }
+    void reply.status(404).send(errorBody("NOT_FOUND", `No route ${request.method} ${path}`));
   });
   return app;
+}
+
+/**
+ * Records every route's methods by path pattern, so a request whose path exists with other methods
+ * gets 405 with `Allow` instead of 404. Returns the lookup: path → methods (sorted), none if unknown.
+ */
+function installMethodIndex(app: FastifyInstance): (path: string) => string[] {
+  const routes: { pattern: RegExp; methods: Set<string> }[] = [];
+  app.addHook("onRoute", (route) => {
+    const source = route.url
+      .split("/")
+      .map((part) => {
+        if (part.startsWith(":")) return "[^/]+";
+        if (part === "*") return ".*";
+        return part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      })
+      .join("/");
+    const pattern = new RegExp(`^${source}/?$`);
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const existing = routes.find((r) => r.pattern.source === pattern.source);
+    if (existing) for (const m of methods) existing.methods.add(m);
+    else routes.push({ pattern, methods: new Set(methods) });
+  });
+  return (path) => {
+    const methods = new Set<string>();
+    for (const route of routes) if (route.pattern.test(path)) for (const m of route.methods) methods.add(m);
+    return [...methods].sort();
+  };
 }
 
 /**

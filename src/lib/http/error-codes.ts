@@ -1,0 +1,77 @@
+/**
+ * Every error code the HTTP API can answer with: its status and what it means. The one source of
+ * the status mapping (errors.ts), the OpenAPI document's code list and the README's error table (a
+ * test checks the README lists each one, and another walks the routes for codes not listed here).
+ */
+export interface ErrorCodeDoc {
+  status: number;
+  description: string;
+}
+
+export const ERROR_CODES = {
+  VALIDATION_FAILED: {
+    status: 400,
+    description:
+      "Body, query or header invalid; `details: [{ path, message }]` names each field (`query:limit`, `header:Idempotency-Key`) and its format",
+  },
+  MALFORMED_JSON: { status: 400, description: "The body is not JSON" },
+  INVALID_PAYLOAD: { status: 400, description: "A bus message's payload does not match its event schema" },
+  DLQ_INVALID: { status: 400, description: "A dead-letter operation's criteria are invalid" },
+  BAD_URL: { status: 400, description: "The URL cannot be decoded (e.g. a bad percent-escape)" },
+  BAD_REQUEST: { status: 400, description: "Any other malformed request" },
+  UNAUTHORIZED: { status: 401, description: "API keys are configured and none (or a wrong one) was sent" },
+  FORBIDDEN: { status: 403, description: "The key may not do this" },
+  NOT_FOUND: { status: 404, description: "No such resource, or no such route" },
+  DLQ_NOT_FOUND: { status: 404, description: "No dead-letter record with this id" },
+  METHOD_NOT_ALLOWED: {
+    status: 405,
+    description: "The path exists with other methods, listed in the `Allow` header",
+  },
+  CONFLICT: { status: 409, description: "The change conflicts with the resource's state" },
+  EMAIL_TAKEN: { status: 409, description: "A user with this email exists" },
+  PRODUCT_EXISTS: { status: 409, description: "A product with this id exists" },
+  ORDER_NOT_CANCELLABLE: {
+    status: 409,
+    description: "The order is past the point where it can be cancelled",
+  },
+  CONCURRENCY_CONFLICT: { status: 409, description: "Someone changed the resource at the same time; retry" },
+  DLQ_ARCHIVED: { status: 409, description: "The dead-letter record is archived and cannot be retried" },
+  PAYLOAD_TOO_LARGE: { status: 413, description: "The body is over the limit (64 KiB by default)" },
+  URI_TOO_LONG: { status: 414, description: "The URL is too long" },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, description: "A body that is not `Content-Type: application/json`" },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    description: "This client used the Idempotency-Key with a different body within 24 h",
+  },
+  UNPROCESSABLE: { status: 422, description: "Valid input the service cannot act on" },
+  UNKNOWN_PRODUCT: { status: 422, description: "The order names a product that is not in the catalog" },
+  RATE_LIMITED: { status: 429, description: "Too many requests (Retry-After set)" },
+  INTERNAL: { status: 500, description: "An unexpected failure (logged with the request's correlation id)" },
+  BAD_GATEWAY: { status: 502, description: "A service failed without an answer in the error shape" },
+  UPSTREAM_OUTCOME_UNKNOWN: {
+    status: 502,
+    description:
+      "The connection to the service broke after it received the request: it may have been applied. Check the resource, or resend with an Idempotency-Key (POST /orders)",
+  },
+  SERVICE_UNAVAILABLE: {
+    status: 503,
+    description: "No healthy instance can serve, or the store is unreachable (Retry-After set)",
+  },
+  CIRCUIT_OPEN: { status: 503, description: "Every instance's circuit breaker is open (Retry-After set)" },
+  DLQ_REDELIVERY_FAILED: {
+    status: 503,
+    description: "The dead-letter record could not be sent back to its group",
+  },
+  UPSTREAM_TIMEOUT: { status: 504, description: "The service did not answer within UPSTREAM_TIMEOUT_MS" },
+} as const satisfies Record<string, ErrorCodeDoc>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Codes by status, for documentation. */
+export function codesByStatus(): Map<number, ErrorCode[]> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const [code, doc] of Object.entries(ERROR_CODES) as [ErrorCode, ErrorCodeDoc][]) {
+    byStatus.set(doc.status, [...(byStatus.get(doc.status) ?? []), code]);
+  }
+  return byStatus;
+}

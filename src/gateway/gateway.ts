@@ -192,7 +192,7 @@ function buildApp(parts: AppParts): FastifyInstance {
     now,
   });
   const asyncapi = toAsyncApi(AllEvents, { title: "Ordersaga events", version: GATEWAY_VERSION });
-  app.get("/asyncapi.json", async () => asyncapi);
+  app.get("/asyncapi.json", async () => asyncapi); // documented in systemRouteDocs
   registerProxyRoutes(app, proxyRoutes, proxy);
   const redeliver = platform.transport.redeliver.bind(platform.transport);
   registerDlqRoutes(app, new DeadLetterQueue({ store: platform.deadLetters, redeliver, now }));

@@ -48,7 +48,19 @@ describe("OpenAPI document", () => {
     ).content["application/json"].schema;
     expect(schema).toMatchObject({ type: "object", required: ["quantity"], additionalProperties: false });
     expect(schema.$schema).toBeUndefined();
-    expect(Object.keys(op.responses as object)).toEqual(["200", "400", "503", "504"]);
+    expect(Object.keys(op.responses as object)).toEqual([
+      "200",
+      "400",
+      "413",
+      "415",
+      "500",
+      "502",
+      "503",
+      "504",
+    ]);
+    expect(
+      (op.responses as Record<string, { "x-error-codes"?: string[] }>)["400"]?.["x-error-codes"],
+    ).toContain("VALIDATION_FAILED");
     expect(op.security).toBeUndefined();
   });
 

@@ -3,6 +3,7 @@
  * with request bodies from the same Zod schemas the gateway validates with (zod 4 `toJSONSchema`).
  */
 import { z } from "zod";
+import { codesByStatus, ERROR_CODES } from "../lib/http/error-codes.js";
 import type { ProxyRoute, RouteDoc } from "./routes/types.js";
 
 export interface OpenApiOptions {
@@ -24,7 +25,7 @@ const ERROR_SCHEMA: Json = {
       type: "object",
       required: ["code", "message"],
       properties: {
-        code: { type: "string", examples: ["VALIDATION_FAILED"] },
+        code: { type: "string", enum: Object.keys(ERROR_CODES), examples: ["VALIDATION_FAILED"] },
         message: { type: "string" },
         details: {},
       },
@@ -70,18 +71,37 @@ function parameters(route: RouteDoc, pathParams: string[]): Json[] {
   return out;
 }
 
+/**
+ * The route's own answers, plus those every route of its kind can give: invalid input (400) where
+ * it takes input, body limits (413, 415) where it takes a body, 401 with keys, 500, and for proxied
+ * routes the gateway's own failures (502, 503, 504). Each error status lists its possible codes.
+ */
 function responses(route: RouteDoc, authRequired: boolean): Json {
   const answers: Record<number, string> = { ...route.responses };
+  const takesInput = route.body !== undefined || route.query !== undefined || route.url.includes(":");
+  if (takesInput) answers[400] ??= "Invalid input: the details name each field and its format";
+  if (route.body) {
+    answers[413] ??= "Body over the size limit";
+    answers[415] ??= "Body that is not application/json";
+  }
   if (authRequired && route.authenticated !== false) answers[401] ??= "Missing or invalid API key";
+  answers[500] ??= "Unexpected failure";
   if ("service" in route) {
+    answers[502] ??= "The service failed while answering; the outcome may be unknown (see the code)";
     answers[503] ??= "No healthy instance can serve (Retry-After set)";
     answers[504] ??= "The service did not answer in time";
   }
+  const byStatus = codesByStatus();
   const out: Json = {};
   for (const [status, description] of Object.entries(answers)) {
+    const codes = byStatus.get(Number(status)) ?? [];
     out[status] =
       Number(status) >= 400
-        ? { description, content: { "application/json": { schema: ERROR_REF } } }
+        ? {
+            description: `${description} (${codes.join(", ")})`,
+            "x-error-codes": codes,
+            content: { "application/json": { schema: ERROR_REF } },
+          }
         : { description, content: { "application/json": {} } };
   }
   return out;
@@ -119,7 +139,9 @@ export function buildOpenApiDocument(routes: readonly RouteDoc[], options: OpenA
       title: options.title ?? "Ordersaga API gateway",
       version: options.version,
       description:
-        "The only public entry of Ordersaga. Errors share one shape: { error: { code, message, details? } }.",
+        "The only public entry of Ordersaga. Errors share one shape: { error: { code, message, details? } }. " +
+        "A path that exists with other methods answers 405 METHOD_NOT_ALLOWED with an Allow header; an " +
+        "unknown path 404 NOT_FOUND; a trailing slash is ignored.",
     },
     paths,
     components: {

@@ -108,4 +108,11 @@ export const systemRouteDocs: RouteDoc[] = [
     summary: "This document",
     responses: { 200: "OpenAPI 3.1 document" },
   },
+  {
+    method: "GET",
+    url: "/asyncapi.json",
+    tag,
+    summary: "The event catalog as an AsyncAPI 3 document (every event, its owner and payload schema)",
+    responses: { 200: "AsyncAPI document" },
+  },
 ];

@@ -4,7 +4,7 @@ import type { EventPayload } from "../lib/bus/events.js";
 import { defineEvents } from "../lib/bus/events.js";
 import { IdSchema, IsoTimestampSchema, ServiceNameSchema } from "./common.js";
 
-export const DeregisterReasonSchema = z.enum(["shutdown", "health_check_failed", "expired"]);
+export const DeregisterReasonSchema = z.enum(["shutdown", "health_check_failed", "expired", "replaced"]);
 export type DeregisterReason = z.infer<typeof DeregisterReasonSchema>;
 
 export const HealthStatusSchema = z.enum(["healthy", "unhealthy"]);

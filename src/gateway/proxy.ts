@@ -37,6 +37,11 @@ export interface ProxyOptions {
   connectionsPerInstance?: number;
   breaker?: GatewayBreakerOptions;
   onBreakerChange?: (change: CircuitStateChange) => void;
+  /**
+   * An instance refused a connection or its breaker is open: the gateway marks it unhealthy at once
+   * (passive health), instead of routing to it until the next health check round.
+   */
+  onInstanceDown?: (instance: ServiceInstance, detail: string) => void;
   logger?: DiscoveryLogger;
   now?: () => number;
 }
@@ -179,6 +184,10 @@ export class UpstreamProxy {
       );
       return { kind: "answered", response };
     } catch (error) {
+      if (neverReached(error) || breaker.state === "OPEN") {
+        const detail = breaker.state === "OPEN" ? "circuit breaker open" : "connection refused";
+        this.options.onInstanceDown?.(instance, detail);
+      }
       return this.classify(instance, request, error);
     }
   }

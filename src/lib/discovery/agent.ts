@@ -90,7 +90,36 @@ async function register(ctx: AgentContext): Promise<ServiceInstance> {
     startedAt,
   } satisfies ServiceRegisteredPayload;
   await ctx.announce(DiscoveryEvents.registered, registered);
+  await replaceDeadEntries(ctx, entry);
   return entry;
+}
+
+/**
+ * Entries of the same service at this instance's address and port with another id: a previous
+ * process there died without deregistering (two live processes cannot listen on one port), so its
+ * entry would be listed, and routed to, until its TTL ran out. Best effort: the TTL still applies.
+ */
+async function replaceDeadEntries(ctx: AgentContext, entry: ServiceInstance): Promise<void> {
+  try {
+    const stale = (await ctx.registry.list(entry.service)).filter(
+      (i) => i.instanceId !== entry.instanceId && i.address === entry.address && i.port === entry.port,
+    );
+    for (const dead of stale) {
+      if (!(await ctx.registry.deregister(dead.service, dead.instanceId))) continue;
+      const { service, instanceId } = dead;
+      const deregistered = { service, instanceId, reason: "replaced" } satisfies ServiceDeregisteredPayload;
+      await ctx.announce(DiscoveryEvents.deregistered, deregistered);
+      ctx.logger.info(
+        { service, instanceId, replacedBy: entry.instanceId },
+        "dead entry at this address replaced",
+      );
+    }
+  } catch (error) {
+    ctx.logger.warn(
+      { err: error, service: entry.service },
+      "could not replace dead entries; they will expire",
+    );
+  }
 }
 
 async function beat(ctx: AgentContext, { service, instanceId }: ServiceInstance): Promise<void> {

@@ -20,7 +20,7 @@ export type ServiceRegisteredPayload = {
   startedAt: string;
 };
 
-export type DeregistrationReason = "shutdown" | "health_check_failed" | "expired";
+export type DeregistrationReason = "shutdown" | "health_check_failed" | "expired" | "replaced";
 
 export type ServiceDeregisteredPayload = {
   service: string;

@@ -1,0 +1,81 @@
+/**
+ * Issue 10 input 8 over real HTTP: a dead instance is shown unhealthy within seconds (passively
+ * from the proxy's refused connection, actively from the checker's default round), and a process
+ * restarted at the same address replaces the dead entry instead of being listed beside it.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { startServiceAgent } from "../lib/discovery/agent.js";
+import { waitFor } from "../test-support/wait.js";
+import { DEFAULT_HEALTH_CHECK_INTERVAL_MS } from "./gateway.js";
+import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+
+let gw: TestGateway | undefined;
+const upstreams: TestUpstream[] = [];
+
+afterEach(async () => {
+  await Promise.all(upstreams.splice(0).map((u) => u.close().catch(() => {})));
+  await gw?.stop();
+  gw = undefined;
+});
+
+type Listed = { services: { name: string; instances: { instanceId: string; status: string }[] }[] };
+
+async function listed(service: string): Promise<{ instanceId: string; status: string }[]> {
+  const body = (await (await fetch(`${gw?.url}/services`)).json()) as Listed;
+  return body.services.find((s) => s.name === service)?.instances ?? [];
+}
+
+const statusOf = async (service: string, instanceId: string) =>
+  (await listed(service)).find((i) => i.instanceId === instanceId)?.status;
+
+describe("health that tells the truth fast", () => {
+  it("marks an instance unhealthy as soon as the proxy finds it refusing connections", async () => {
+    gw = await startTestGateway();
+    const a = await startTestUpstream(gw.registry, "inventory", "inv-a");
+    const b = await startTestUpstream(gw.registry, "inventory", "inv-b");
+    upstreams.push(a, b);
+    await a.close();
+    for (let i = 0; i < 2; i++) expect((await fetch(`${gw.url}/inventory`)).status).toBe(200);
+    await waitFor(
+      async () => (await statusOf("inventory", "inv-a")) === "unhealthy",
+      2_000,
+      "inv-a unhealthy",
+    );
+    expect(await statusOf("inventory", "inv-b")).toBe("healthy");
+  });
+
+  it("marks an idle dead instance unhealthy within one default health check round", async () => {
+    expect(DEFAULT_HEALTH_CHECK_INTERVAL_MS).toBeLessThanOrEqual(5_000);
+    gw = await startTestGateway({ healthCheckIntervalMs: DEFAULT_HEALTH_CHECK_INTERVAL_MS });
+    const a = await startTestUpstream(gw.registry, "inventory", "inv-a");
+    upstreams.push(a);
+    await a.close();
+    await waitFor(
+      async () => (await statusOf("inventory", "inv-a")) === "unhealthy",
+      DEFAULT_HEALTH_CHECK_INTERVAL_MS * 2 + 2_000,
+      "inv-a unhealthy",
+    );
+  });
+
+  it("replaces the dead entry when a new process registers at the same address and port", async () => {
+    gw = await startTestGateway();
+    const dead = await startTestUpstream(gw.registry, "inventory", "inv-old");
+    upstreams.push(dead);
+    await dead.close();
+    const agent = await startServiceAgent({
+      registry: gw.registry,
+      instance: {
+        service: "inventory",
+        instanceId: "inv-new",
+        address: "127.0.0.1",
+        port: dead.instance.port,
+        version: "1.0.0",
+      },
+    });
+    try {
+      expect((await listed("inventory")).map((i) => i.instanceId)).toEqual(["inv-new"]);
+    } finally {
+      await agent.stop();
+    }
+  });
+});

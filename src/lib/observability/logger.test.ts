@@ -40,6 +40,15 @@ describe("createLogger", () => {
     expect(line).not.toHaveProperty("pid");
   });
 
+  it("writes one service key per line, the logger's own; another service named in a line is peerService", () => {
+    const { logger, lines, records } = capture({ instance: "payment-1" });
+    logger.info({ service: "payment", instanceId: "x" }, "registered");
+    logger.warn({ service: "inventory" }, "upstream failed");
+    for (const line of lines) expect(line.match(/"service":/g)).toHaveLength(1);
+    expect(records()[0]).toMatchObject({ service: "payment", instanceId: "x" });
+    expect(records()[1]).toMatchObject({ service: "payment", peerService: "inventory" });
+  });
+
   it("redacts secrets at the top level and nested up to three levels", () => {
     const { logger, records } = capture();
     logger.info(

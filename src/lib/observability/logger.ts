@@ -60,13 +60,18 @@ export class LoggerConfigError extends Error {
 export function createLogger(options: LoggerOptions): Logger {
   const level = (options.level ?? process.env.LOG_LEVEL ?? "info").toLowerCase();
   if (level !== "silent" && !(level in levels.values)) throw new LoggerConfigError(level);
-  const base: Record<string, string> = { service: options.service };
+  const base: Record<string, string> = {};
   if (options.instance !== undefined) base.instance = options.instance;
+  const own = { service: options.service };
   const out = options.destination ?? pino.destination(1);
   return pino(
     {
       level,
       base,
+      // `service` comes from a mixin, not `base`: pino writes bindings and a line's own fields
+      // side by side, so `log({ service })` would print the key twice (invalid for most parsers).
+      mixin: () => own,
+      mixinMergeStrategy: mergeService,
       timestamp: pino.stdTimeFunctions.isoTime,
       // Level names ("warn") instead of numbers make lines readable and greppable.
       formatters: { level: (label) => ({ level: label }) },
@@ -74,6 +79,18 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     options.pretty ? prettyStream(out) : out,
   );
+}
+
+/**
+ * One `service` per line, always the logger's own. A line about another service (the gateway
+ * logging an upstream failure) keeps that name as `peerService`.
+ */
+function mergeService(line: object, own: object): object {
+  const { service, ...rest } = line as { service?: unknown };
+  const ownService = (own as { service: string }).service;
+  return service === undefined || service === ownService
+    ? Object.assign(rest, own)
+    : Object.assign(rest, own, { peerService: service });
 }
 
 /** A child logger that stamps `correlationId` (and any extra bindings) on every line. */

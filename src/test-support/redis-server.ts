@@ -15,6 +15,12 @@ const hasBinary = !externalUrl && spawnSync("redis-server", ["--version"]).statu
 
 export const redisAvailable = Boolean(externalUrl) || hasBinary;
 
+/**
+ * True when tests use an existing Redis (REDIS_URL): tests that kill or restart Redis cannot, and
+ * are declared with `it.skipIf(externalRedis)` so they are reported skipped instead of failing.
+ */
+export const externalRedis = Boolean(externalUrl);
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

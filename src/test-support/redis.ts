@@ -6,7 +6,13 @@
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { type RedisServer, redisAvailable, startRedisServer } from "./redis-server.js";
 
-export { freePort, type RedisServer, redisAvailable, startRedisServer } from "./redis-server.js";
+export {
+  externalRedis,
+  freePort,
+  type RedisServer,
+  redisAvailable,
+  startRedisServer,
+} from "./redis-server.js";
 
 const required = process.env.REQUIRE_REDIS === "1";
 

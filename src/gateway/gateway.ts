@@ -60,6 +60,11 @@ export interface GatewayOptions {
   /** How long the instance list of a service is reused (default 1 000 ms). */
   discoveryCacheTtlMs?: number;
   breaker?: GatewayBreakerOptions;
+  /**
+   * More metrics served on the gateway's /metrics besides its own: in the embedded mode every
+   * service of the process, so one scrape sees every series (each labelled by `service`).
+   */
+  metricsOf?: () => readonly Metrics[];
   /** Largest request body in bytes (default 64 KiB): larger gets 413. */
   bodyLimit?: number;
   instanceId?: string;
@@ -201,6 +206,7 @@ function buildApp(parts: AppParts): FastifyInstance {
   registerSystemRoutes(app, {
     registry: parts.registry,
     metrics,
+    ...(parts.options.metricsOf ? { metricsOf: parts.options.metricsOf } : {}),
     instanceId: parts.instanceId,
     version: GATEWAY_VERSION,
     knownServices: KNOWN_SERVICES,

@@ -53,6 +53,8 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
       port: options.gatewayPort ?? 8080,
       host: options.host ?? "127.0.0.1",
       logger: loggerFor("gateway"),
+      // One /metrics for the whole process: the gateway's and every service's series.
+      metricsOf: () => services.map((s) => s.metrics),
       ...(options.apiKeys ? { apiKeys: options.apiKeys } : {}),
     });
     return {

@@ -52,6 +52,7 @@ describe("gateway: own routes", () => {
       status: "healthy",
       lastHeartbeat: a.instance.lastHeartbeat,
       startedAt: a.instance.startedAt,
+      metricsUrl: `http://127.0.0.1:${a.instance.port}/metrics`,
     });
   });
 

@@ -1,5 +1,6 @@
 /** The gateway's own routes: health, the registry's view, per-service health, metrics, OpenAPI. */
 import type { FastifyInstance } from "fastify";
+import { AggregatorRegistry } from "prom-client";
 import type { ServiceInstance, ServiceRegistry } from "../../lib/discovery/types.js";
 import { notFound } from "../../lib/http/errors.js";
 import type { Metrics } from "../../lib/observability/metrics.js";
@@ -9,6 +10,8 @@ import type { RouteDoc } from "./types.js";
 export interface SystemRouteDeps {
   registry: ServiceRegistry;
   metrics: Metrics;
+  /** Other metrics of this process served with the gateway's own (embedded mode). */
+  metricsOf?: () => readonly Metrics[];
   instanceId: string;
   version: string;
   /** Services answered for even with no live instance ("unavailable" rather than 404). */
@@ -40,9 +43,18 @@ export function registerSystemRoutes(app: FastifyInstance, deps: SystemRouteDeps
     if (instances.length === 0 && !deps.knownServices.has(name)) throw notFound("Service", name);
     return serviceHealth(name, instances, deps.healthGet, deps.now);
   });
-  app.get("/metrics", async (_request, reply) =>
-    reply.header("content-type", deps.metrics.contentType).send(await deps.metrics.metricsText()),
-  );
+  app.get("/metrics", async (_request, reply) => {
+    const others = deps.metricsOf?.() ?? [];
+    if (others.length === 0) {
+      return reply.header("content-type", deps.metrics.contentType).send(await deps.metrics.metricsText());
+    }
+    // One exposition: metric families merged by name, series told apart by their `service` label.
+    const all = [deps.metrics, ...others];
+    const merged = AggregatorRegistry.aggregate(
+      await Promise.all(all.map((m) => m.registry.getMetricsAsJSON())),
+    );
+    return reply.header("content-type", merged.contentType).send(await merged.metrics());
+  });
   app.get("/openapi.json", async () => deps.openapi());
 }
 
@@ -64,6 +76,8 @@ function groupByService(instances: readonly ServiceInstance[]) {
         status,
         lastHeartbeat,
         startedAt,
+        // Where Prometheus scrapes this instance (every service serves /metrics on its own port).
+        metricsUrl: `http://${address.includes(":") ? `[${address}]` : address}:${port}/metrics`,
       }),
     ),
   }));

@@ -82,6 +82,8 @@ export interface RunningService {
   port: number;
   url: string;
   logger: Logger;
+  /** The service's metrics (its registry carries a `service` label). */
+  metrics: Metrics;
   stop(): Promise<void>;
 }
 
@@ -195,6 +197,7 @@ export async function startService<E extends EventRegistry>(
     port,
     url: `http://${advertised}:${port}`,
     logger,
+    metrics,
     stop: () => {
       stopping ??= (async () => {
         await agent.stop();

@@ -1,72 +1,35 @@
 /**
  * `npm run demo`: the spec's five scenarios through the gateway's HTTP API, with a readable
- * timeline. Runs against, in order of precedence: `--gateway URL` (a running system), the
- * multi-process system over Redis when REDIS_URL is set, or the embedded in-memory system.
- * Exits non-zero if any scenario did not end as expected.
+ * timeline. Where it runs is decided in target.ts (`--gateway URL`; with REDIS_URL the running
+ * system or one of its own in an empty database; else embedded). Exits as soon as the summary is
+ * printed: non-zero if any scenario did not end as expected or a process it started died.
  */
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { startEmbeddedSystem } from "../system/embedded.js";
-import { launch, planProcesses } from "../system/launcher.js";
 import { createApiClient } from "./client.js";
 import { runScenarios } from "./scenarios.js";
+import { demoTarget } from "./target.js";
 
 const { values } = parseArgs({ options: { gateway: { type: "string" }, timeout: { type: "string" } } });
 
-async function waitForGateway(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const needed = ["user", "order", "inventory", "payment", "shipping", "notification"];
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${url}/services`);
-      if (res.ok) {
-        const body = (await res.json()) as { services: { name: string; instances: unknown[] }[] };
-        if (needed.every((n) => body.services.some((s) => s.name === n && s.instances.length > 0))) return;
-      }
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`gateway at ${url} did not come up with every service within ${timeoutMs} ms`);
-}
-
-async function target(): Promise<{ url: string; mode: string; stop: () => Promise<void> }> {
-  if (values.gateway)
-    return {
-      url: values.gateway.replace(/\/$/, ""),
-      mode: `gateway ${values.gateway}`,
-      stop: async () => {},
-    };
-  if (process.env.REDIS_URL) {
-    const port = Number(process.env.GATEWAY_PORT ?? 8080);
-    const system = launch(
-      planProcesses({ redisUrl: process.env.REDIS_URL, gatewayPort: port, logLevel: "warn" }),
-      () => {},
-    );
-    const url = `http://127.0.0.1:${port}`;
-    await waitForGateway(url, 60_000);
-    return {
-      url,
-      mode: `every service as its own process over ${process.env.REDIS_URL}`,
-      stop: () => system.stop(),
-    };
-  }
-  const system = await startEmbeddedSystem({ gatewayPort: 0, logLevel: process.env.LOG_LEVEL ?? "warn" });
-  return {
-    url: system.gatewayUrl,
-    mode: "embedded (one process, in-memory bus and stores)",
-    stop: () => system.stop(),
-  };
-}
-
 const started = Date.now();
-const system = await target();
-console.log(`Ordersaga demo: ${system.mode}\nGateway: ${system.url}\n`);
+const target = await demoTarget({
+  gateway: values.gateway,
+  redisUrl: process.env.REDIS_URL,
+  // A process of the demo's own system died: its results would mean nothing. Stop at once.
+  onDeath: (message) => {
+    console.error(`\nFAILED: ${message}; the demo stops.`);
+    process.exit(1);
+  },
+}).catch((error: unknown) => {
+  console.error(`The demo could not start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
+console.log(`Ordersaga demo: ${target.mode}\nGateway: ${target.url}\n`);
 let failed = 0;
 try {
   const results = await runScenarios({
-    api: createApiClient(system.url),
+    api: createApiClient(target.url),
     runId: randomUUID().slice(0, 8),
     timeoutMs: Number(values.timeout ?? 15_000),
   });
@@ -78,10 +41,12 @@ try {
     console.log("");
     if (!result.ok) failed++;
   }
-  console.log(
-    `${results.length - failed} passed, ${failed} failed (${((Date.now() - started) / 1000).toFixed(1)} s)`,
-  );
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`${results.length - failed} passed, ${failed} failed (${seconds} s)`);
+} catch (error) {
+  console.error(`The demo stopped: ${error instanceof Error ? error.message : String(error)}`);
+  failed++;
 } finally {
-  await system.stop();
+  await target.end();
 }
 process.exit(failed === 0 ? 0 : 1);

@@ -5,6 +5,7 @@
 import { createLogger } from "../lib/observability/logger.js";
 import { parseEnv } from "../lib/runtime/config.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
+import { failStart, signalReady } from "../lib/runtime/launch-signal.js";
 import { guardRedisDurability, shutdownOnSignals } from "../lib/runtime/process.js";
 import { newInstanceId } from "../lib/runtime/service-host.js";
 import { gatewayEnvSchema } from "./config.js";
@@ -29,7 +30,8 @@ const gateway = await createGateway({
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
   heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
-});
+}).catch((error: unknown) => failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT));
+await signalReady(GATEWAY_SERVICE, gateway.url);
 
 shutdownOnSignals({
   logger,

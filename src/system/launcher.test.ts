@@ -41,3 +41,13 @@ describe("parseInstances", () => {
     expect(() => parseInstances("order=0")).toThrow(/bad --instances entry/);
   });
 });
+
+describe("planProcesses with a port base", () => {
+  it("moves every default port to the base: 3000 + n becomes base + n, the gateway base + 80", () => {
+    const specs = planProcesses({ redisUrl: "redis://r:6379", portBase: 4000 });
+    expect(portsOf(specs)).toEqual({
+      ...Object.fromEntries(SERVICES.map((s) => [s.name, String(s.defaultPort + 1000)])),
+      gateway: "4080",
+    });
+  });
+});

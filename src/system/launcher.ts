@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { isLaunchSignal } from "../lib/runtime/launch-signal.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
 
 export interface ProcessSpec {
@@ -24,6 +25,11 @@ export interface LaunchOptions {
   env?: Record<string, string>;
   /** Every service on a free port instead of its default (tests; several systems on one machine). */
   anyPort?: boolean;
+  /**
+   * Ports from this base instead of the defaults: the service whose default is 3000 + n gets
+   * base + n, the gateway base + 80 (unless `gatewayPort` is given). E.g. 4000: user 4001, gateway 4080.
+   */
+  portBase?: number;
 }
 
 /**
@@ -46,7 +52,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
         env: {
           ...common,
           SERVICE_NAME: service.name,
-          SERVICE_PORT: String(i === 1 && !options.anyPort ? service.defaultPort : 0),
+          SERVICE_PORT: String(i === 1 && !options.anyPort ? firstPort(service.defaultPort, options) : 0),
         },
       });
     }
@@ -54,10 +60,19 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
   specs.push({
     label: "gateway",
     main: GATEWAY.main,
-    env: { ...common, GATEWAY_PORT: String(options.gatewayPort ?? GATEWAY.defaultPort) },
+    env: {
+      ...common,
+      GATEWAY_PORT: String(
+        options.gatewayPort ?? (options.portBase === undefined ? GATEWAY.defaultPort : options.portBase + 80),
+      ),
+    },
   });
   return specs;
 }
+
+/** Default ports are 3000 + n; with a base they become base + n. */
+const firstPort = (defaultPort: number, options: LaunchOptions): number =>
+  options.portBase === undefined ? defaultPort : options.portBase + (defaultPort - 3000);
 
 /** `inventory=2,order=2` → { inventory: 2, order: 2 }. */
 export function parseInstances(spec: string | undefined): Record<string, number> {
@@ -75,10 +90,37 @@ export function parseInstances(spec: string | undefined): Record<string, number>
   return out;
 }
 
+/** A process that exited while the launcher was not stopping it, with why when it said so. */
+export interface ProcessExit {
+  label: string;
+  code: number | null;
+  signal: string | null;
+  /** The reason the process reported (IPC), else its last lines on stderr. */
+  reason: string;
+  /** True when it exited before it was up. */
+  atStart: boolean;
+}
+
+export class LaunchError extends Error {
+  constructor(readonly exits: readonly ProcessExit[]) {
+    super(`could not start: ${exits.map((e) => `${e.label}: ${e.reason}`).join("; ")}`);
+    this.name = "LaunchError";
+  }
+}
+
 export interface LaunchedSystem {
   children: Map<string, ChildProcess>;
+  /**
+   * Resolves with each process's URL once every one reported it is up; rejects with a LaunchError
+   * as soon as one exits before that (the others keep running: call stop()).
+   */
+  ready: Promise<Map<string, string>>;
+  /** Called for every process that exits while the system is not being stopped. */
+  onUnexpectedExit(listener: (exit: ProcessExit) => void): void;
   /** SIGTERM to every process; resolves when all have exited. */
   stop(): Promise<void>;
+  /** SIGKILL to every process (a throwaway system: nothing to finish); resolves when all exited. */
+  kill(): Promise<void>;
 }
 
 export function launch(
@@ -86,32 +128,76 @@ export function launch(
   write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
 ): LaunchedSystem {
   const children = new Map<string, ChildProcess>();
+  const urls = new Map<string, string>();
+  const listeners: ((exit: ProcessExit) => void)[] = [];
   const width = Math.max(...specs.map((s) => s.label.length));
+  let stopping = false;
+  let settleReady: { resolve(urls: Map<string, string>): void; reject(error: Error): void } | undefined;
+  const ready = new Promise<Map<string, string>>((resolve, reject) => {
+    settleReady = { resolve, reject };
+  });
+  ready.catch(() => {}); // a caller that never awaits it must not see an unhandled rejection
   for (const spec of specs) {
+    // An IPC channel: the child reports "ready" (with its URL) or why it failed (launch-signal.ts).
     const child = spawn(process.execPath, ["--import", "tsx", spec.main], {
       env: { ...process.env, ...spec.env },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     const prefix = `[${spec.label.padEnd(width)}]`;
-    for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream }).on("line", (line) => write(`${prefix} ${line}`));
-    }
-    child.on("exit", (code, signal) => write(`${prefix} exited (${signal ?? code})`));
+    const lastErrors: string[] = [];
+    let reported: string | undefined;
+    createInterface({ input: child.stdout! }).on("line", (line) => write(`${prefix} ${line}`));
+    createInterface({ input: child.stderr! }).on("line", (line) => {
+      write(`${prefix} ${line}`);
+      lastErrors.push(line);
+      if (lastErrors.length > 5) lastErrors.shift();
+    });
+    child.on("message", (message) => {
+      if (!isLaunchSignal(message)) return;
+      if (message.type === "ordersaga:failed") {
+        reported = message.reason;
+        return;
+      }
+      urls.set(spec.label, message.url);
+      if (urls.size === specs.length) settleReady?.resolve(new Map(urls));
+    });
+    child.on("exit", (code, signal) => {
+      write(`${prefix} exited (${signal ?? code})`);
+      if (stopping) return;
+      const atStart = !urls.has(spec.label);
+      const reason = reported ?? (lastErrors.length > 0 ? lastErrors.join(" / ") : `exit code ${code}`);
+      const exit: ProcessExit = { label: spec.label, code, signal, reason, atStart };
+      if (atStart) settleReady?.reject(new LaunchError([exit]));
+      for (const listener of listeners) listener(exit);
+    });
     children.set(spec.label, child);
   }
   return {
     children,
-    stop: async () => {
-      await Promise.all(
-        [...children.values()].map(
-          (child) =>
-            new Promise<void>((resolve) => {
-              if (child.exitCode !== null || child.signalCode !== null) return resolve();
-              child.once("exit", () => resolve());
-              child.kill("SIGTERM");
-            }),
-        ),
-      );
+    ready,
+    onUnexpectedExit: (listener) => {
+      listeners.push(listener);
+    },
+    stop: () => {
+      stopping = true;
+      return signalAll(children, "SIGTERM");
+    },
+    kill: () => {
+      stopping = true;
+      return signalAll(children, "SIGKILL");
     },
   };
+}
+
+function signalAll(children: Map<string, ChildProcess>, signal: NodeJS.Signals): Promise<void> {
+  return Promise.all(
+    [...children.values()].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once("exit", () => resolve());
+          child.kill(signal);
+        }),
+    ),
+  ).then(() => {});
 }

@@ -1,24 +1,65 @@
-/** `npm run start:services`: every service as its own process over Redis. */
+/**
+ * `npm run start:services`: every service as its own process over Redis. Waits until each is up and
+ * prints where the gateway and every service listen; a process that cannot start is reported with
+ * its reason and the whole launch stops with exit code 1.
+ *
+ *   npm run start:services -- --instances inventory=2 --port-base 4000   (or --any-port)
+ */
 import { parseArgs } from "node:util";
-import { launch, parseInstances, planProcesses } from "./launcher.js";
+import { LaunchError, launch, parseInstances, planProcesses } from "./launcher.js";
 
-const { values } = parseArgs({ options: { instances: { type: "string" } } });
+const { values } = parseArgs({
+  options: {
+    instances: { type: "string" },
+    "port-base": { type: "string" },
+    "any-port": { type: "boolean" },
+  },
+});
 const redisUrl = process.env.REDIS_URL ?? "redis://localhost:6379";
+const portBase = values["port-base"] === undefined ? undefined : Number(values["port-base"]);
+if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase < 65_000)) {
+  console.error(`--port-base must be a port number (got "${values["port-base"]}")`);
+  process.exit(2);
+}
 const system = launch(
   planProcesses({
     redisUrl,
     instances: parseInstances(values.instances),
-    gatewayPort: Number(process.env.GATEWAY_PORT ?? 8080),
+    // SERVICE_PORT=0 (any free port), as for one service process, applies to every service.
+    anyPort: values["any-port"] === true || process.env.SERVICE_PORT === "0",
+    ...(portBase === undefined ? {} : { portBase }),
+    ...(process.env.GATEWAY_PORT ? { gatewayPort: Number(process.env.GATEWAY_PORT) } : {}),
     ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
   }),
 );
+
 let stopping = false;
-const shutdown = async () => {
+const shutdown = async (code: number) => {
   if (stopping) return;
   stopping = true;
   console.log("stopping all services...");
   await system.stop();
-  process.exit(0);
+  process.exit(code);
 };
-process.on("SIGINT", () => void shutdown());
-process.on("SIGTERM", () => void shutdown());
+process.on("SIGINT", () => void shutdown(0));
+process.on("SIGTERM", () => void shutdown(0));
+
+try {
+  const urls = await system.ready;
+  const width = Math.max(...[...urls.keys()].map((label) => label.length));
+  const lines = [...urls].map(([label, url]) => `  ${label.padEnd(width)}  ${url}`);
+  console.log(
+    `\nOrdersaga is up over ${redisUrl}:\n${lines.join("\n")}\n  try: curl ${urls.get("gateway")}/inventory\n`,
+  );
+  system.onUnexpectedExit((exit) =>
+    console.error(
+      `\n!! ${exit.label} exited (${exit.signal ?? exit.code}): ${exit.reason}; the others keep running\n`,
+    ),
+  );
+} catch (error) {
+  const exits = error instanceof LaunchError ? error.exits : [];
+  console.error(
+    `\nOrdersaga could not start:\n${exits.map((e) => `  ${e.label}: ${e.reason}`).join("\n") || String(error)}\n`,
+  );
+  await shutdown(1);
+}

@@ -5,6 +5,7 @@
 import type { EventRegistry } from "../bus/events.js";
 import { createLogger } from "../observability/logger.js";
 import { parseEnv, serviceEnvSchema } from "./config.js";
+import { failStart, signalReady } from "./launch-signal.js";
 import { createRedisPlatform } from "./platform.js";
 import { guardRedisDurability, shutdownOnSignals } from "./process.js";
 import { newInstanceId, type ServiceDefinition, startService } from "./service-host.js";
@@ -23,19 +24,21 @@ export async function runServiceMain<E extends EventRegistry>(
     onError: (error) => logger.warn({ err: error }, "redis connection error"),
   });
   await guardRedisDurability(platform.redis, logger, env.NODE_ENV);
+  const port = env.SERVICE_PORT ?? options.defaultPort;
   const running = await startService(
     { ...definition, name },
     {
       events: options.events,
       platform,
-      port: env.SERVICE_PORT ?? options.defaultPort,
+      port,
       host: env.SERVICE_HOST,
       advertiseHost: env.SERVICE_ADVERTISE_HOST ?? env.SERVICE_HOST,
       instanceId,
       logger,
       heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
     },
-  );
+  ).catch((error: unknown) => failStart(name, error, port));
+  await signalReady(name, running.url);
   shutdownOnSignals({
     logger,
     stop: async () => {

@@ -1,0 +1,152 @@
+/**
+ * Where the demo runs: a gateway given on the command line; with REDIS_URL, the system already
+ * running over that Redis (found through its registry) or else a system of its own in an empty
+ * database of that Redis (so its processes never join another system's consumer groups); without
+ * either, the embedded in-memory system.
+ */
+import { Redis } from "ioredis";
+import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
+import { startEmbeddedSystem } from "../system/embedded.js";
+import { LaunchError, launch, planProcesses } from "../system/launcher.js";
+
+export interface DemoTarget {
+  url: string;
+  /** Said to the user before the scenarios run. */
+  mode: string;
+  /** Ends what the demo started (quickly: nothing of a demo's own system is worth waiting for). */
+  end(): Promise<void>;
+}
+
+/** A gateway registered in this Redis that answers its /health, if any. */
+export async function findRunningGateway(redisUrl: string): Promise<string | undefined> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  redis.on("error", () => {});
+  try {
+    await redis.connect();
+    const gateways = await new RedisServiceRegistry({ redis }).list("gateway");
+    for (const gateway of gateways.filter((g) => g.status !== "unhealthy")) {
+      const host = gateway.address.includes(":") ? `[${gateway.address}]` : gateway.address;
+      const url = `http://${host}:${gateway.port}`;
+      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
+      if (res?.ok) return url;
+    }
+    return undefined;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Claims an empty database of this Redis (not the URL's own): the first whose claim key could be
+ * set while it held nothing else. Returns its URL and number.
+ */
+export async function claimEmptyDatabase(redisUrl: string): Promise<{ url: string; db: number }> {
+  const base = new URL(redisUrl);
+  const own = Number(base.pathname.slice(1) || "0");
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  redis.on("error", () => {});
+  try {
+    const configured = await redis.config("GET", "databases").catch(() => ["databases", "16"]);
+    const count = Number((configured as string[])[1] ?? 16);
+    for (let db = 1; db < count; db++) {
+      if (db === own) continue;
+      await redis.select(db);
+      if ((await redis.dbsize()) > 0) continue;
+      if ((await redis.set("ordersaga:demo:claimed", String(process.pid), "NX")) !== "OK") continue;
+      const url = new URL(redisUrl);
+      url.pathname = `/${db}`;
+      return { url: url.toString(), db };
+    }
+    throw new Error(
+      `no empty database in ${redisUrl} to run the demo's own system in: run it against a running ` +
+        "system (start one with npm run start:services, or pass --gateway URL), or empty a database",
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function flushDatabase(url: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  redis.on("error", () => {});
+  try {
+    await redis.flushdb();
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** The demo's own multi-process system in a claimed database; fails loudly if a process dies. */
+async function ownSystem(redisUrl: string, onDeath: (message: string) => void): Promise<DemoTarget> {
+  const { url, db } = await claimEmptyDatabase(redisUrl);
+  const logs: string[] = [];
+  const system = launch(
+    planProcesses({ redisUrl: url, anyPort: true, gatewayPort: 0, logLevel: "warn" }),
+    (line) => {
+      logs.push(line);
+      if (logs.length > 50) logs.shift();
+    },
+  );
+  let ended = false;
+  let started = false;
+  const end = async () => {
+    ended = true;
+    await system.kill();
+    await flushDatabase(url);
+  };
+  system.onUnexpectedExit((exit) => {
+    if (ended || !started) return;
+    // The rest of the system goes too (and its database), then the caller hears of it.
+    const message = `${exit.label} died (${exit.signal ?? exit.code}): ${exit.reason}`;
+    void end().finally(() => onDeath(message));
+  });
+  try {
+    const urls = await Promise.race([
+      system.ready,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("the system did not start within 60 s")), 60_000).unref(),
+      ),
+    ]);
+    started = true;
+    return {
+      url: urls.get("gateway") ?? "",
+      mode: `its own system (every service a process) in Redis database ${db} of ${redisUrl}, isolated from any other system there; removed after the run`,
+      end,
+    };
+  } catch (error) {
+    await end();
+    const detail = error instanceof LaunchError ? error.message : String(error);
+    throw new Error(`${detail}\n${logs.slice(-15).join("\n")}`);
+  }
+}
+
+export async function demoTarget(options: {
+  gateway?: string | undefined;
+  redisUrl?: string | undefined;
+  /** A process of the demo's own system died after it was up (the system is already ended). */
+  onDeath: (message: string) => void;
+}): Promise<DemoTarget> {
+  if (options.gateway) {
+    const url = options.gateway.replace(/\/$/, "");
+    return { url, mode: `the system behind ${url}`, end: async () => {} };
+  }
+  if (options.redisUrl) {
+    const running = await findRunningGateway(options.redisUrl);
+    if (running) {
+      return {
+        url: running,
+        mode: `the system already running over ${options.redisUrl} (its gateway found in the registry)`,
+        end: async () => {},
+      };
+    }
+    return ownSystem(options.redisUrl, options.onDeath);
+  }
+  const system = await startEmbeddedSystem({ gatewayPort: 0, logLevel: process.env.LOG_LEVEL ?? "warn" });
+  return {
+    url: system.gatewayUrl,
+    mode: "embedded (one process, in-memory bus and stores)",
+    // In memory, nothing outlives the process: no graceful stop (it would wait for the slow
+    // scenario's carrier call still in flight).
+    end: async () => {},
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * How a process started by the launcher (or the demo) tells its parent that it is up, or why it
+ * could not start: a message on the IPC channel Node opens when the parent asks for one. Without a
+ * parent channel (started by hand, by Docker) these do nothing.
+ */
+
+export type LaunchSignal =
+  | { type: "ordersaga:ready"; service: string; url: string }
+  | { type: "ordersaga:failed"; service: string; reason: string };
+
+export function isLaunchSignal(message: unknown): message is LaunchSignal {
+  const m = message as { type?: unknown } | null;
+  return (
+    typeof m === "object" && m !== null && (m.type === "ordersaga:ready" || m.type === "ordersaga:failed")
+  );
+}
+
+function send(signal: LaunchSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send || !process.connected) return resolve();
+    process.send(signal, undefined, {}, () => resolve());
+  });
+}
+
+export const signalReady = (service: string, url: string) => send({ type: "ordersaga:ready", service, url });
+
+/**
+ * One line a person can act on for a failure to start: the common cases (port in use, Redis
+ * unreachable) get their cause and what to do, anything else its message.
+ */
+export function startFailureReason(error: unknown, port?: number): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === "EADDRINUSE") {
+    return (
+      `port ${port ?? "?"} is already in use (another Ordersaga, or another program, listens there): ` +
+      "stop it, or start on other ports (npm run start:services -- --port-base 4000, or --any-port; " +
+      "one process: SERVICE_PORT / GATEWAY_PORT, 0 = any free port)"
+    );
+  }
+  if (code === "ECONNREFUSED" || /ECONNREFUSED|connect ETIMEDOUT|ENOTFOUND/.test(message)) {
+    return `Redis is unreachable (${message}): start redis-server, or set REDIS_URL to where it runs`;
+  }
+  return message;
+}
+
+/** Reports the failure to the parent (if any) and on stderr as one line, then exits with 1. */
+export async function failStart(service: string, error: unknown, port?: number): Promise<never> {
+  const reason = startFailureReason(error, port);
+  process.stderr.write(`${service} could not start: ${reason}\n`);
+  await send({ type: "ordersaga:failed", service, reason });
+  process.exit(1);
+}

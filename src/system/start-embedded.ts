@@ -9,8 +9,15 @@ const system = await startEmbeddedSystem({
   ...(platform ? { platform } : {}),
   ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
 });
+const where = [
+  ["gateway", system.gatewayUrl],
+  ...system.services.map((s) => [s.name, s.url] as const),
+] as const;
+const width = Math.max(...where.map(([name]) => name.length));
 console.log(
-  `\nOrdersaga is up (${system.platform.mode} mode): ${system.gatewayUrl}\n  try: curl ${system.gatewayUrl}/inventory\n`,
+  `\nOrdersaga is up (${system.platform.mode} mode):\n` +
+    where.map(([name, url]) => `  ${name.padEnd(width)}  ${url}`).join("\n") +
+    `\n  metrics of everything: ${system.gatewayUrl}/metrics\n  try: curl ${system.gatewayUrl}/inventory\n`,
 );
 
 let stopping = false;

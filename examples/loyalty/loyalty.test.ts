@@ -1,0 +1,82 @@
+/**
+ * The example service, tested like the real ones: over the memory and the Redis platform, with a
+ * real HTTP server, `order.completed` delivered twice must award points once and emit
+ * `loyalty.points.awarded` once.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { Publisher } from "../../src/lib/bus/publisher.js";
+import { Subscriber } from "../../src/lib/bus/subscriber.js";
+import { createLogger } from "../../src/lib/observability/logger.js";
+import { createMemoryPlatform, createRedisPlatform, type Platform } from "../../src/lib/runtime/platform.js";
+import { type RunningService, startService } from "../../src/lib/runtime/service-host.js";
+import { describeWithRedis } from "../../src/test-support/redis.js";
+import { waitFor } from "../../src/test-support/wait.js";
+import { ExampleEvents } from "./events.js";
+import { loyaltyService, pointsFor } from "./service.js";
+
+const completed = (orderId: string) => ({
+  orderId,
+  userId: "u-1",
+  total: 12_345,
+  currency: "USD",
+  durationMs: 10,
+});
+
+async function exercise(platform: Platform): Promise<void> {
+  const awarded: string[] = [];
+  const watcher = new Subscriber({
+    events: ExampleEvents,
+    transport: platform.transport,
+    group: "watcher",
+    consumer: "w",
+  });
+  watcher.on("loyalty.points.awarded", ({ orderId }) => void awarded.push(orderId));
+  await platform.transport.ensureGroups("watcher", watcher.topics());
+  await watcher.start();
+  const service: RunningService = await startService(loyaltyService, {
+    events: ExampleEvents,
+    platform,
+    port: 0,
+    logger: createLogger({ service: "loyalty", level: "silent" }),
+  });
+  try {
+    const order = new Publisher({
+      events: ExampleEvents,
+      transport: platform.transport,
+      source: { service: "order", instance: "t" },
+    });
+    // At-least-once delivery: the same fact twice must count once.
+    await order.publish("order.completed", completed("o-1"));
+    await order.publish("order.completed", completed("o-1"));
+    await order.publish("order.completed", completed("o-2"));
+    const balance = async () =>
+      ((await (await fetch(`${service.url}/loyalty/u-1`)).json()) as { points: number }).points;
+    await waitFor(async () => (await balance()) === 2 * pointsFor(12_345), 10_000, "points of both orders");
+    await waitFor(() => awarded.length >= 2, 10_000, "both awards announced");
+    expect(awarded.sort()).toEqual(["o-1", "o-2"]);
+  } finally {
+    await service.stop();
+    await watcher.stop();
+  }
+}
+
+let platform: Platform | undefined;
+afterEach(async () => {
+  await platform?.close();
+  platform = undefined;
+});
+
+describe("example loyalty service", () => {
+  it("awards points once per completed order, in memory", async () => {
+    platform = createMemoryPlatform();
+    await exercise(platform);
+  });
+});
+
+describeWithRedis("example loyalty service over Redis", (getRedis) => {
+  it("awards points once per completed order, over Redis", async () => {
+    await getRedis().flush();
+    platform = createRedisPlatform({ url: getRedis().url });
+    await exercise(platform);
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * Step 2: the state and its events written atomically (the outbox). Awarding points, the dedupe
+ * mark (one award per order, so a redelivered `order.completed` changes nothing) and the
+ * `loyalty.points.awarded` message are one Lua script on Redis, or one synchronous block in memory.
+ * Both adapters pass one contract suite (loyalty.test.ts).
+ */
+import type { Redis } from "ioredis";
+import { assertOwnMessages } from "../../src/lib/bus/outbox.js";
+import type { OutgoingMessage } from "../../src/lib/bus/transport.js";
+import { OUTBOX_LUA, outboxArgs } from "../../src/lib/bus/transports/redis-outbox.js";
+import { eventStreamKey } from "../../src/lib/bus/transports/redis-stream-keys.js";
+import { LuaScript } from "../../src/lib/redis/index.js";
+import type { PublishMessages } from "../../src/lib/runtime/platform-store.js";
+
+/** Every key of the service shares the `{loyalty}` hash tag (one slot: the script stays legal on a cluster). */
+const pointsKey = (userId: string) => `{loyalty}:points:${userId}`;
+const awardedKey = (orderId: string) => `{loyalty}:awarded:${orderId}`;
+
+export interface LoyaltyStore {
+  /** Adds `points` once per order and emits `messages` with it; false (nothing emitted) for a repeat. */
+  award(
+    userId: string,
+    orderId: string,
+    points: number,
+    messages: readonly OutgoingMessage[],
+  ): Promise<boolean>;
+  points(userId: string): Promise<number>;
+}
+
+export class MemoryLoyaltyStore implements LoyaltyStore {
+  private readonly balances = new Map<string, number>();
+  private readonly awarded = new Set<string>();
+
+  constructor(private readonly publish: PublishMessages) {}
+
+  async award(userId: string, orderId: string, points: number, messages: readonly OutgoingMessage[]) {
+    assertOwnMessages("loyalty", messages);
+    if (this.awarded.has(orderId)) return false;
+    // No await between the check, the change and the publish: atomic within the process.
+    this.awarded.add(orderId);
+    this.balances.set(userId, (this.balances.get(userId) ?? 0) + points);
+    await this.publish(messages);
+    return true;
+  }
+
+  async points(userId: string): Promise<number> {
+    return this.balances.get(userId) ?? 0;
+  }
+}
+
+// KEYS: awarded mark, points, streams...; ARGV: points, bodies...
+const AWARD = new LuaScript(`${OUTBOX_LUA}
+if not redis.call('SET', KEYS[1], '1', 'NX') then return 0 end
+redis.call('INCRBY', KEYS[2], ARGV[1])
+outbox(3, 2)
+return 1`);
+
+export class RedisLoyaltyStore implements LoyaltyStore {
+  constructor(private readonly redis: Redis) {}
+
+  async award(userId: string, orderId: string, points: number, messages: readonly OutgoingMessage[]) {
+    assertOwnMessages("loyalty", messages);
+    const outbox = outboxArgs(messages, (m) => eventStreamKey("loyalty", m.topic));
+    const keys = [awardedKey(orderId), pointsKey(userId), ...outbox.keys];
+    return (await AWARD.run(this.redis, keys, [String(points), ...outbox.bodies])) === 1;
+  }
+
+  async points(userId: string): Promise<number> {
+    return Number((await this.redis.get(pointsKey(userId))) ?? 0);
+  }
+}

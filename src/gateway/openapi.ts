@@ -62,6 +62,17 @@ function parameters(route: RouteDoc, pathParams: string[]): Json[] {
     required: true,
     schema: { type: "string" },
   }));
+  if ((route as ProxyRoute).idempotencyKey) {
+    out.push({
+      name: "Idempotency-Key",
+      in: "header",
+      required: false,
+      description:
+        "Makes the request safe to resend: applied at most once per client and key within 24 h; a " +
+        "replay answers the current state with Idempotent-Replayed: true, another body 422.",
+      schema: { type: "string", pattern: "^[\\x21-\\x7e]{1,255}$" },
+    });
+  }
   if (route.query) {
     const schema = jsonSchema(route.query) as { properties?: Record<string, Json>; required?: string[] };
     for (const [name, property] of Object.entries(schema.properties ?? {})) {

@@ -17,7 +17,12 @@ describeWithRedis("DeadLetterQueue on Redis", (getRedis) => {
     const queue = new DeadLetterQueue({ store, redeliver, now: () => now });
     await store.add(sampleDeadLetter("a", 1));
     await store.add(sampleDeadLetter("b", 2));
-    await store.appendAudit({ at: "t0", recordId: "a", action: "dead-lettered", actor: "inventory-1" });
+    await store.appendAudit({
+      at: "2025-01-01T12:01:00.000Z",
+      recordId: "a",
+      action: "dead-lettered",
+      actor: "inventory-1",
+    });
 
     await queue.retry("a", { actor: "alice" });
     await queue.archive("b", { actor: "bob" });

@@ -13,6 +13,8 @@ export interface DeadLetterKeys {
   readonly index: string;
   /** Stream of audit entries, oldest first: `{dlq}:audit`. */
   readonly audit: string;
+  /** List of one record's audit entries, oldest first: `{dlq}:audit:<id>` (inspect reads only this). */
+  auditOf(id: string): string;
 }
 
 export function deadLetterKeys(tag: string = DEFAULT_DLQ_TAG): DeadLetterKeys {
@@ -21,5 +23,6 @@ export function deadLetterKeys(tag: string = DEFAULT_DLQ_TAG): DeadLetterKeys {
     record: (id) => `${prefix}:rec:${id}`,
     index: `${prefix}:idx`,
     audit: `${prefix}:audit`,
+    auditOf: (id) => `${prefix}:audit:${id}`,
   };
 }

@@ -6,11 +6,22 @@ import {
   matchesFilter,
 } from "./dead-letter-store.js";
 import { collectPage, type DeadLetterPage, type DeadLetterPageOptions } from "./paging.js";
+import { DEFAULT_AUDIT_RETENTION_MS } from "./redis-dead-letter-store.js";
+
+export interface MemoryDeadLetterStoreOptions {
+  /** Audit entries older than this (ms) before the newest one are dropped (default 30 days; 0 keeps all). */
+  auditRetentionMs?: number;
+}
 
 /** Dead-letter store for the embedded mode and tests. */
 export class MemoryDeadLetterStore implements DeadLetterStore {
   private readonly records = new Map<string, DeadLetterRecord>();
-  private readonly auditTrail: DeadLetterAuditEntry[] = [];
+  private auditTrail: DeadLetterAuditEntry[] = [];
+  private readonly auditRetentionMs: number;
+
+  constructor(options: MemoryDeadLetterStoreOptions = {}) {
+    this.auditRetentionMs = options.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
+  }
 
   async add(record: DeadLetterRecord): Promise<boolean> {
     if (this.records.has(record.id)) return false;
@@ -65,6 +76,10 @@ export class MemoryDeadLetterStore implements DeadLetterStore {
 
   async appendAudit(entry: DeadLetterAuditEntry): Promise<void> {
     this.auditTrail.push({ ...entry });
+    if (this.auditRetentionMs > 0) {
+      const cutoff = Date.parse(entry.at) - this.auditRetentionMs;
+      this.auditTrail = this.auditTrail.filter((e) => !(Date.parse(e.at) < cutoff));
+    }
   }
 
   async audit(recordId?: string): Promise<DeadLetterAuditEntry[]> {

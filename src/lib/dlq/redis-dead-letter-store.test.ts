@@ -12,9 +12,9 @@ describeWithRedis("RedisDeadLetterStore", (getRedis) => {
   });
 
   // A page size of 2 makes listing and audit reads cross page boundaries in the shared suite.
-  runDeadLetterStoreContract("redis", async () => {
+  runDeadLetterStoreContract("redis", async (options) => {
     await redis.flushall();
-    return new RedisDeadLetterStore(redis, { pageSize: 2 });
+    return new RedisDeadLetterStore(redis, { pageSize: 2, ...options });
   });
 
   describe("Redis layout", () => {
@@ -29,7 +29,31 @@ describeWithRedis("RedisDeadLetterStore", (getRedis) => {
         actor: "x",
       });
       const keys = (await redis.keys("*")).sort();
-      expect(keys).toEqual(["{dlq}:audit", "{dlq}:idx", "{dlq}:rec:a"]);
+      expect(keys).toEqual(["{dlq}:audit", "{dlq}:audit:a", "{dlq}:idx", "{dlq}:rec:a"]);
+    });
+
+    it("inspects one record's audit trail without reading the whole trail", async () => {
+      await redis.flushall();
+      const store = new RedisDeadLetterStore(redis, { pageSize: 50 });
+      const at = "2025-01-01T12:01:00.000Z";
+      for (let i = 0; i < 500; i++)
+        await store.appendAudit({ at, recordId: `other-${i}`, action: "dead-lettered", actor: "c" });
+      await store.appendAudit({ at, recordId: "a", action: "retried", actor: "ops" });
+      await redis.config("RESETSTAT");
+      expect((await store.audit("a")).map((e) => e.action)).toEqual(["retried"]);
+      const stats = await redis.info("commandstats");
+      // One list read (and the newest trail entry, for the window), never a walk of the trail.
+      expect(stats).not.toMatch(/cmdstat_xrange:/);
+      expect(stats).not.toMatch(/cmdstat_xread:/);
+    });
+
+    it("lets a record's own audit trail expire with the retention window", async () => {
+      await redis.flushall();
+      const store = new RedisDeadLetterStore(redis, { auditRetentionMs: 60_000 });
+      await store.appendAudit({ at: new Date().toISOString(), recordId: "a", action: "retried", actor: "o" });
+      const ttl = await redis.pttl(deadLetterKeys().auditOf("a"));
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
     });
 
     it("keeps two tags apart on one server", async () => {

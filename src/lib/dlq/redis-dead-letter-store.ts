@@ -36,6 +36,42 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'retries', ARGV[2]) end
 return 1`);
 
+/**
+ * Appends one audit entry to the whole trail (a stream) and to its record's own trail (a list), and
+ * drops what is older than the retention window from both, in one step. Stream ids follow the
+ * entries' `at` (never going back), so the window is measured on the same clock as the entries.
+ * KEYS: trail stream, record list. ARGV: at ms, retention ms (0 = keep all), list element
+ * (`<at ms>|<json>`), then the stream fields.
+ */
+const APPEND_AUDIT_SCRIPT = new LuaScript(`
+local at = tonumber(ARGV[1])
+local ms = at
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if last[1] then
+  local lms = tonumber(string.match(last[1][1], '^(%d+)-'))
+  if lms > ms then ms = lms end
+end
+local fields = {}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('XADD', KEYS[1], string.format('%.0f', ms) .. '-*', unpack(fields))
+redis.call('RPUSH', KEYS[2], ARGV[3])
+local keep = tonumber(ARGV[2])
+if keep > 0 then
+  local cutoff = at - keep
+  if cutoff > 0 then redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f', cutoff)) end
+  for _ = 1, redis.call('LLEN', KEYS[2]) do
+    local head = redis.call('LINDEX', KEYS[2], 0)
+    local hms = tonumber(string.match(head, '^(-?%d+)|'))
+    if hms == nil or hms >= cutoff then break end
+    redis.call('LPOP', KEYS[2])
+  end
+  redis.call('PEXPIRE', KEYS[2], keep)
+end
+return 1`);
+
+/** Default window of the audit trail: 30 days (an operator's look back over a month of incidents). */
+export const DEFAULT_AUDIT_RETENTION_MS = 30 * 86_400_000;
+
 const statusSchema = z.enum(["dead", "retried", "archived"]);
 
 const dataSchema = z.object({
@@ -73,6 +109,12 @@ export interface RedisDeadLetterStoreOptions {
   tag?: string;
   /** Ids read per round trip when listing or reading the audit stream (default 200). */
   pageSize?: number;
+  /**
+   * Audit entries older than this (ms) before the newest appended one are dropped, from the whole
+   * trail and from each record's own (which also expires this long after its last entry).
+   * Default 30 days; 0 keeps everything.
+   */
+  auditRetentionMs?: number;
 }
 
 function toScore(iso: string, what: string): number {
@@ -97,6 +139,7 @@ function parseRecord(hash: Record<string, string>): DeadLetterRecord | undefined
 export class RedisDeadLetterStore implements DeadLetterStore {
   private readonly keys: DeadLetterKeys;
   private readonly pageSize: number;
+  private readonly auditRetentionMs: number;
 
   constructor(
     private readonly redis: Redis,
@@ -104,6 +147,7 @@ export class RedisDeadLetterStore implements DeadLetterStore {
   ) {
     this.keys = deadLetterKeys(options.tag);
     this.pageSize = options.pageSize ?? 200;
+    this.auditRetentionMs = options.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
   }
 
   async add(record: DeadLetterRecord): Promise<boolean> {
@@ -193,17 +237,34 @@ export class RedisDeadLetterStore implements DeadLetterStore {
   async appendAudit(entry: DeadLetterAuditEntry): Promise<void> {
     const fields = ["at", entry.at, "recordId", entry.recordId, "action", entry.action, "actor", entry.actor];
     if (entry.detail !== undefined) fields.push("detail", entry.detail);
-    await this.redis.xadd(this.keys.audit, "*", ...fields);
+    const at = toScore(entry.at, "at");
+    await APPEND_AUDIT_SCRIPT.run(
+      this.redis,
+      [this.keys.audit, this.keys.auditOf(entry.recordId)],
+      [at, this.auditRetentionMs, `${at}|${JSON.stringify(entry)}`, ...fields],
+    );
   }
 
   async audit(recordId?: string): Promise<DeadLetterAuditEntry[]> {
+    if (recordId !== undefined) {
+      // The record's list is pruned when it is appended to; entries past the window of the newest
+      // entry anywhere are dropped here too (and the list expires a window after its last append).
+      const [items, newest] = await Promise.all([
+        this.redis.lrange(this.keys.auditOf(recordId), 0, -1),
+        this.redis.xrevrange(this.keys.audit, "+", "-", "COUNT", 1),
+      ]);
+      const newestMs = Number(newest[0]?.[0].split("-")[0] ?? Number.NEGATIVE_INFINITY);
+      const cutoff = this.auditRetentionMs > 0 ? newestMs - this.auditRetentionMs : Number.NEGATIVE_INFINITY;
+      return items
+        .filter((item) => !(Number(item.slice(0, item.indexOf("|"))) < cutoff))
+        .map((item) => auditSchema.parse(JSON.parse(item.slice(item.indexOf("|") + 1))));
+    }
     const entries: DeadLetterAuditEntry[] = [];
     let start = "-";
     for (;;) {
       const page = await this.redis.xrange(this.keys.audit, start, "+", "COUNT", this.pageSize);
       for (const [, fields] of page) {
-        const entry = auditSchema.parse(fieldsToObject(fields));
-        if (recordId === undefined || entry.recordId === recordId) entries.push(entry);
+        entries.push(auditSchema.parse(fieldsToObject(fields)));
       }
       const last = page[page.length - 1];
       if (!last || page.length < this.pageSize) return entries;

@@ -41,7 +41,16 @@ export function sampleDeadLetter(
 
 const at = (minute: number): string => new Date(Date.UTC(2025, 0, 1, 12, minute)).toISOString();
 
-export function runDeadLetterStoreContract(name: string, factory: () => Promise<DeadLetterStore>): void {
+/** Options every adapter takes, so the suite can exercise them. */
+export interface DeadLetterStoreContractOptions {
+  /** Audit entries older than this (ms, by their `at`) than the newest one appended are dropped. */
+  auditRetentionMs?: number;
+}
+
+export function runDeadLetterStoreContract(
+  name: string,
+  factory: (options?: DeadLetterStoreContractOptions) => Promise<DeadLetterStore>,
+): void {
   describe(`DeadLetterStore contract: ${name}`, () => {
     let store: DeadLetterStore;
     beforeEach(async () => {
@@ -171,6 +180,20 @@ export function runDeadLetterStoreContract(name: string, factory: () => Promise<
         { at: at(4), recordId: "a", action: "purged", actor: "ops" },
       ]);
       expect(await store.audit("nobody")).toEqual([]);
+    });
+
+    it("forgets audit entries older than the retention window, in the whole trail and per record", async () => {
+      const bounded = await factory({ auditRetentionMs: 10 * 60_000 });
+      await bounded.appendAudit({ at: at(1), recordId: "a", action: "dead-lettered", actor: "c" });
+      await bounded.appendAudit({ at: at(2), recordId: "b", action: "dead-lettered", actor: "c" });
+      await bounded.appendAudit({ at: at(20), recordId: "c", action: "dead-lettered", actor: "c" });
+      await bounded.appendAudit({ at: at(25), recordId: "b", action: "retried", actor: "ops" });
+      expect((await bounded.audit()).map((e) => `${e.recordId}:${e.action}`)).toEqual([
+        "c:dead-lettered",
+        "b:retried",
+      ]);
+      expect((await bounded.audit("b")).map((e) => e.action)).toEqual(["retried"]);
+      expect(await bounded.audit("a")).toEqual([]);
     });
   });
 }

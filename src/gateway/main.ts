@@ -6,6 +6,7 @@ import { createLogger } from "../lib/observability/logger.js";
 import { parseEnv } from "../lib/runtime/config.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
 import { failStart, signalReady } from "../lib/runtime/launch-signal.js";
+import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { guardRedisDurability, shutdownOnSignals } from "../lib/runtime/process.js";
 import { newInstanceId } from "../lib/runtime/service-host.js";
 import { gatewayEnvSchema } from "./config.js";
@@ -16,6 +17,7 @@ const instanceId = env.INSTANCE_ID ?? newInstanceId(GATEWAY_SERVICE);
 const logger = createLogger({ service: GATEWAY_SERVICE, instance: instanceId, level: env.LOG_LEVEL });
 const platform = createRedisPlatform({
   url: env.REDIS_URL,
+  retention: retentionFromEnv(parseEnv(retentionEnvSchema)),
   onError: (error) => logger.warn({ err: error }, "redis connection error"),
 });
 await guardRedisDurability(platform.redis, logger, env.NODE_ENV);

@@ -1,9 +1,14 @@
 /** `npm start`: the whole system in one process (in-memory, or Redis when REDIS_URL is set). */
+import { parseEnv } from "../lib/runtime/config.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
+import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { startEmbeddedSystem } from "./embedded.js";
 
 const port = Number(process.env.GATEWAY_PORT ?? 8080);
-const platform = process.env.REDIS_URL ? createRedisPlatform({ url: process.env.REDIS_URL }) : undefined;
+const retention = retentionFromEnv(parseEnv(retentionEnvSchema));
+const platform = process.env.REDIS_URL
+  ? createRedisPlatform({ url: process.env.REDIS_URL, retention })
+  : undefined;
 const system = await startEmbeddedSystem({
   gatewayPort: port,
   ...(platform ? { platform } : {}),

@@ -7,6 +7,7 @@ import { createLogger } from "../observability/logger.js";
 import { parseEnv, serviceEnvSchema } from "./config.js";
 import { failStart, signalReady } from "./launch-signal.js";
 import { createRedisPlatform } from "./platform.js";
+import { retentionEnvSchema, retentionFromEnv } from "./retention.js";
 import { guardRedisDurability, shutdownOnSignals } from "./process.js";
 import { newInstanceId, type ServiceDefinition, startService } from "./service-host.js";
 
@@ -21,6 +22,7 @@ export async function runServiceMain<E extends EventRegistry>(
   const platform = createRedisPlatform({
     url: env.REDIS_URL,
     claimIdleMs: env.CLAIM_IDLE_MS,
+    retention: retentionFromEnv(parseEnv(retentionEnvSchema)),
     onError: (error) => logger.warn({ err: error }, "redis connection error"),
   });
   await guardRedisDurability(platform.redis, logger, env.NODE_ENV);

@@ -1,12 +1,14 @@
 import type { Redis } from "ioredis";
 import type { OutgoingMessage } from "../bus/transport.js";
 import type { Platform } from "./platform.js";
+import type { RetentionPolicy } from "./retention.js";
 
 /** How an in-memory store emits the messages it writes with its state. */
 export type PublishMessages = (messages: readonly OutgoingMessage[]) => Promise<void>;
 
 export interface StoreAdapters<S> {
-  redis: (redis: Redis) => S;
+  /** The Redis adapter; `retention` says how long its transient marks live (docs/storage.md). */
+  redis: (redis: Redis, retention: RetentionPolicy) => S;
   memory: (publish: PublishMessages) => S;
 }
 
@@ -16,6 +18,8 @@ export interface StoreAdapters<S> {
  * drop messages).
  */
 export function platformStore<S>(platform: Platform, adapters: StoreAdapters<S>): S {
-  const { redis, transport } = platform;
-  return redis ? adapters.redis(redis) : adapters.memory((messages) => transport.publish(messages));
+  const { redis, transport, retention } = platform;
+  return redis
+    ? adapters.redis(redis, retention)
+    : adapters.memory((messages) => transport.publish(messages));
 }

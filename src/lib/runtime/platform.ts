@@ -18,6 +18,7 @@ import type { DeadLetterStore } from "../dlq/dead-letter-store.js";
 import { MemoryDeadLetterStore } from "../dlq/memory-dead-letter-store.js";
 import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
 import { withTimeout } from "../resilience/timeout.js";
+import { DEFAULT_RETENTION, type RetentionPolicy } from "./retention.js";
 
 export interface Platform {
   readonly mode: "memory" | "redis";
@@ -29,6 +30,8 @@ export interface Platform {
   readonly registry: ServiceRegistry;
   /** The command connection stores use; undefined in memory mode. */
   readonly redis: Redis | undefined;
+  /** How long transient data is kept (marks, stream windows, DLQ audit): docs/storage.md. */
+  readonly retention: RetentionPolicy;
   /** Idempotency marks in a namespace (a service's name: its keys go in its own hash slot). */
   idempotencyStore(namespace: string): IdempotencyStore;
   /** True when the backing store answers. */
@@ -38,10 +41,12 @@ export interface Platform {
 
 export interface MemoryPlatformOptions {
   claimIdleMs?: number;
+  retention?: Partial<RetentionPolicy>;
 }
 
 export function createMemoryPlatform(options: MemoryPlatformOptions = {}): Platform {
-  const deadLetters = new MemoryDeadLetterStore();
+  const retention: RetentionPolicy = { ...DEFAULT_RETENTION, ...options.retention };
+  const deadLetters = new MemoryDeadLetterStore({ auditRetentionMs: retention.dlqAuditRetentionMs });
   const transport = new MemoryTransport({ deadLetters, claimIdleMs: options.claimIdleMs ?? 30_000 });
   const idempotency = new Map<string, IdempotencyStore>();
   return {
@@ -51,6 +56,7 @@ export function createMemoryPlatform(options: MemoryPlatformOptions = {}): Platf
     deadLetters,
     registry: new MemoryServiceRegistry(),
     redis: undefined,
+    retention,
     idempotencyStore(namespace) {
       let store = idempotency.get(namespace);
       if (!store) {
@@ -68,13 +74,16 @@ export interface RedisPlatformOptions {
   url: string;
   /** Idle time before another instance takes over a silent consumer's messages (default 30 s). */
   claimIdleMs?: number;
+  /** Overrides of the defaults (`retentionFromEnv` for a process's environment). */
+  retention?: Partial<RetentionPolicy>;
   onError?: (error: Error) => void;
 }
 
 export function createRedisPlatform(options: RedisPlatformOptions): Platform {
   const redis = new Redis(options.url, { maxRetriesPerRequest: null, enableAutoPipelining: true });
   redis.on("error", (error) => options.onError?.(error));
-  const deadLetters = new RedisDeadLetterStore(redis);
+  const retention: RetentionPolicy = { ...DEFAULT_RETENTION, ...options.retention };
+  const deadLetters = new RedisDeadLetterStore(redis, { auditRetentionMs: retention.dlqAuditRetentionMs });
   const transport = new RedisStreamsTransport({
     redis,
     deadLetters,
@@ -90,6 +99,7 @@ export function createRedisPlatform(options: RedisPlatformOptions): Platform {
     deadLetters,
     registry: new RedisServiceRegistry({ redis }),
     redis,
+    retention,
     idempotencyStore: (namespace) => new RedisIdempotencyStore(redis, `{${namespace}}:idem:`),
     // Commands wait for a reconnect (maxRetriesPerRequest: null), so a health probe must not:
     // it answers "down" after a second instead of hanging while Redis is away.

@@ -13,6 +13,7 @@ import { Publisher } from "../bus/publisher.js";
 import { type RetryPolicy, Subscriber, type SubscriberMiddleware } from "../bus/subscriber.js";
 import { type ServiceAgent, startServiceAgent } from "../discovery/agent.js";
 import { createHttpServer } from "../http/server.js";
+import { ownedStreamKeys, StreamTrimmer } from "../bus/transports/redis-streams-trim.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { Metrics } from "../observability/metrics.js";
 import { type MetricsReporter, startMetricsReporter } from "../observability/metrics-reporter.js";
@@ -147,6 +148,18 @@ export async function startService<E extends EventRegistry>(
   for (const s of subscribers) await platform.transport.ensureGroups(name, s.topics());
   for (const s of subscribers) await s.start();
   await parts.start?.();
+  // Every stream of the events this service owns stays bounded, also those only its outbox writes.
+  const { redis, retention } = platform;
+  const trimmer = redis
+    ? new StreamTrimmer({
+        redis,
+        keys: ownedStreamKeys(events, name),
+        retentionMs: retention.streamRetentionMs,
+        maxLenWithoutGroups: retention.streamMaxLenWithoutGroups,
+        intervalMs: retention.streamTrimIntervalMs,
+        onError: (error) => logger.warn({ err: error }, "stream trim failed"),
+      })
+    : undefined;
 
   const app = createHttpServer({ metrics });
   app.get("/health", async (_request, reply) => {
@@ -204,6 +217,7 @@ export async function startService<E extends EventRegistry>(
         await app.close();
         await Promise.all(subscribers.map((s) => s.stop()));
         await parts.stop?.();
+        await trimmer?.stop();
         await reporter.stop();
         logger.info("service stopped");
       })();

@@ -1,0 +1,89 @@
+import { expect, it } from "vitest";
+import { AllEvents } from "../../../contracts/catalog.js";
+import { describeWithRedis } from "../../../test-support/redis.js";
+import { waitFor } from "../../../test-support/wait.js";
+import { eventStreamKey, redeliverStreamKey } from "./redis-stream-keys.js";
+import { ownedStreamKeys, StreamTrimmer } from "./redis-streams-trim.js";
+import { uniqueName } from "./transport-contract.js";
+
+const HOUR_MS = 3_600_000;
+
+describeWithRedis("StreamTrimmer", (getRedis) => {
+  /** Appends entries with explicit ids `<ms>-<n>`, as a store's outbox script would (no group). */
+  const append = async (key: string, ms: number, count: number) => {
+    const redis = getRedis().client();
+    for (let n = 1; n <= count; n++) await redis.xadd(key, `${ms}-${n}`, "b", `${ms}:${n}`);
+  };
+
+  it("covers every stream of the events a service owns, also those only its outbox writes", () => {
+    const keys = ownedStreamKeys(AllEvents, "order");
+    expect(keys).toContain(eventStreamKey("order", "order.placed"));
+    expect(keys).toContain(eventStreamKey("order", "order.shipment.prepared"));
+    expect(keys).toContain(redeliverStreamKey("order"));
+    expect(keys.every((k) => k.startsWith("{order}:"))).toBe(true);
+    expect(ownedStreamKeys(AllEvents, "notification")).toContain(
+      eventStreamKey("notification", "notification.sent"),
+    );
+  });
+
+  it("drops what is older than the window from a stream no group reads, and keeps the rest", async () => {
+    const key = eventStreamKey(uniqueName("owner"), "thing.happened");
+    const now = 10 * HOUR_MS;
+    await append(key, now - 3 * HOUR_MS, 300);
+    await append(key, now - 60_000, 5);
+    const trimmer = new StreamTrimmer({
+      redis: getRedis().client(),
+      keys: [key],
+      retentionMs: HOUR_MS,
+      maxLenWithoutGroups: 0,
+      intervalMs: 0,
+      now: () => now,
+    });
+    const removed = await trimmer.trimOnce();
+    const left = await getRedis().client().xrange(key, "-", "+");
+    // Approximate trimming removes whole nodes: every recent entry stays, most old ones go.
+    expect(left.map(([id]) => id).slice(-5)).toEqual([1, 2, 3, 4, 5].map((n) => `${now - 60_000}-${n}`));
+    expect(removed).toBeGreaterThanOrEqual(200);
+    expect(removed + left.length).toBe(305);
+    await trimmer.stop();
+  });
+
+  it("never removes an entry a group has pending or not yet read, whatever its age", async () => {
+    const key = eventStreamKey(uniqueName("owner"), "thing.happened");
+    const redis = getRedis().client();
+    await append(key, 1_000, 6);
+    await redis.xgroup("CREATE", key, "g", "0");
+    await redis.xreadgroup("GROUP", "g", "c", "COUNT", 3, "STREAMS", key, ">");
+    await redis.xack(key, "g", "1000-1");
+    const trimmer = new StreamTrimmer({
+      redis,
+      keys: [key],
+      retentionMs: 1,
+      maxLenWithoutGroups: 1,
+      intervalMs: 0,
+      now: () => 10 * HOUR_MS,
+    });
+    expect(await trimmer.trimOnce()).toBe(1);
+    expect((await redis.xrange(key, "-", "+")).map(([id]) => id)).toEqual(
+      [2, 3, 4, 5, 6].map((n) => `1000-${n}`),
+    );
+    await redis.xack(key, "g", "1000-2", "1000-3");
+    expect(await trimmer.trimOnce()).toBe(2);
+    expect(await redis.xlen(key)).toBe(3);
+    await trimmer.stop();
+  });
+
+  it("trims on its interval without being asked", async () => {
+    const key = eventStreamKey(uniqueName("owner"), "thing.happened");
+    await append(key, 1_000, 150);
+    const trimmer = new StreamTrimmer({
+      redis: getRedis().client(),
+      keys: [key],
+      retentionMs: HOUR_MS,
+      maxLenWithoutGroups: 0,
+      intervalMs: 50,
+    });
+    await waitFor(async () => (await getRedis().client().xlen(key)) === 0, 10_000, "the old entries gone");
+    await trimmer.stop();
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * How long the system keeps what it only needs for a while (docs/storage.md has every key family
+ * and its bound). One policy per process, from the environment, handed to the stores through the
+ * platform. Transient marks must outlive every redelivery and compensation window, or a late
+ * duplicate would be handled twice; they must not live forever, or Redis (noeviction) fills up.
+ */
+import { z } from "zod";
+import { DEFAULT_AUDIT_RETENTION_MS } from "../dlq/redis-dead-letter-store.js";
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+export interface RetentionPolicy {
+  /**
+   * Lifetime (ms) of per-order dedupe and attempt marks: `{user}:validated:*`, `{payment}:attempt:*`,
+   * settled `{inventory}:reservation:*`, the simulated provider's ledger. Default 7 days: far past
+   * the bus's must-complete window (6 h, `BUS_MUST_COMPLETE_WINDOW_MS`) and as long as the recorded
+   * failures of a pending entry (7 days), so a message can only come back while its mark is there.
+   */
+  readonly markerTtlMs: number;
+  /** How often (ms) each service trims the streams of the events it owns. Default 60 s. */
+  readonly streamTrimIntervalMs: number;
+  /**
+   * Window (ms) kept in an event stream no consumer group reads (`order.placed`, ...). Default 1 h:
+   * a group created later at 0 still finds the recent history. Streams with groups are trimmed
+   * below their oldest pending or undelivered entry instead, never by time.
+   */
+  readonly streamRetentionMs: number;
+  /** Most entries (about) kept in a stream no group reads, whatever the window. Default 100,000. */
+  readonly streamMaxLenWithoutGroups: number;
+  /** Window (ms) of the DLQ audit trail (`{dlq}:audit` and each record's own trail). Default 30 days. */
+  readonly dlqAuditRetentionMs: number;
+  /**
+   * When set, the order view of an order that ended (shipped, delivered, failed, cancelled) longer
+   * ago than this (ms) is dropped from the read model; the order's event stream (the system of
+   * record) stays and answers for it. Default: unset (keep every view).
+   */
+  readonly orderViewRetentionMs: number | undefined;
+}
+
+export const DEFAULT_RETENTION: RetentionPolicy = Object.freeze({
+  markerTtlMs: 7 * DAY_MS,
+  streamTrimIntervalMs: 60_000,
+  streamRetentionMs: HOUR_MS,
+  streamMaxLenWithoutGroups: 100_000,
+  dlqAuditRetentionMs: DEFAULT_AUDIT_RETENTION_MS,
+  orderViewRetentionMs: undefined,
+});
+
+const ms = z.coerce.number().int().positive();
+
+/** The environment variables of the policy (README: Configuration). */
+export const retentionEnvSchema = z.object({
+  MARKER_TTL_MS: ms.default(DEFAULT_RETENTION.markerTtlMs),
+  STREAM_TRIM_INTERVAL_MS: ms.default(DEFAULT_RETENTION.streamTrimIntervalMs),
+  STREAM_RETENTION_MS: ms.default(DEFAULT_RETENTION.streamRetentionMs),
+  STREAM_MAXLEN_WITHOUT_GROUPS: ms.default(DEFAULT_RETENTION.streamMaxLenWithoutGroups),
+  DLQ_AUDIT_RETENTION_MS: ms.default(DEFAULT_RETENTION.dlqAuditRetentionMs),
+  ORDER_VIEW_RETENTION_MS: ms.optional(),
+});
+
+export function retentionFromEnv(env: z.output<typeof retentionEnvSchema>): RetentionPolicy {
+  return {
+    markerTtlMs: env.MARKER_TTL_MS,
+    streamTrimIntervalMs: env.STREAM_TRIM_INTERVAL_MS,
+    streamRetentionMs: env.STREAM_RETENTION_MS,
+    streamMaxLenWithoutGroups: env.STREAM_MAXLEN_WITHOUT_GROUPS,
+    dlqAuditRetentionMs: env.DLQ_AUDIT_RETENTION_MS,
+    orderViewRetentionMs: env.ORDER_VIEW_RETENTION_MS,
+  };
+}

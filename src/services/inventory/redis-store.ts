@@ -38,6 +38,12 @@ export interface RedisInventoryStoreOptions {
   redis: Redis;
   /** Decide-and-apply rounds before giving up with a retryable CONTENTION error (default 25). */
   maxAttempts?: number;
+  /**
+   * Lifetime (ms) of a settled (released, committed) or failed reservation, which then only dedupes
+   * late redeliveries of the order's messages. Default 7 days, as `DEFAULT_RETENTION.markerTtlMs`.
+   * A reservation that holds stock never expires.
+   */
+  markerTtlMs?: number;
 }
 
 const CONFLICT = Symbol("conflict");
@@ -81,10 +87,12 @@ function outbox(messages: readonly OutgoingMessage[]): OutboxArgs {
 export class RedisInventoryStore implements InventoryStore {
   private readonly redis: Redis;
   private readonly maxAttempts: number;
+  private readonly markerTtlMs: number;
 
   constructor(options: RedisInventoryStoreOptions) {
     this.redis = options.redis;
     this.maxAttempts = options.maxAttempts ?? 25;
+    this.markerTtlMs = options.markerTtlMs ?? 7 * 86_400_000;
   }
 
   async listProducts(): Promise<Product[]> {
@@ -158,6 +166,7 @@ export class RedisInventoryStore implements InventoryStore {
             JSON.stringify(record.items),
             record.reason ?? "",
             ...lines.map((l) => l.quantity),
+            this.markerTtlMs,
             ...bodies,
           ],
         ),
@@ -202,7 +211,7 @@ export class RedisInventoryStore implements InventoryStore {
     const result = await SETTLE.run(
       this.redis,
       [reservationKey(orderId), ...productKeys, ...keys],
-      [to, seen, items.length, ...items.map((l) => l.quantity), ...bodies],
+      [to, seen, items.length, ...items.map((l) => l.quantity), this.markerTtlMs, ...bodies],
     );
     return String(result);
   }

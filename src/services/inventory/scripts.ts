@@ -31,7 +31,7 @@ return 'ok'
 
 /**
  * KEYS: reservation, n products, streams. ARGV: n, expected signature, items JSON, failure reason,
- * n quantities, messages. Computes the outcome signature exactly like \`reservationSignature\` in
+ * n quantities, lifetime (ms) of a failed reservation (only a dedupe mark), messages. Computes the outcome signature exactly like \`reservationSignature\` in
  * domain.ts; applies only when it equals the expected one.
  * → 'applied' | 'duplicate:<state>' | 'conflict:<signature>'.
  */
@@ -67,15 +67,17 @@ if #unknown == 0 and #short == 0 then
   redis.call('HSET', KEYS[1], 'state', 'reserved', 'items', ARGV[3])
 else
   redis.call('HSET', KEYS[1], 'state', 'failed', 'items', '[]', 'reason', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[5 + n])
 end
-outbox(2 + n, 5 + n)
+outbox(2 + n, 6 + n)
 return 'applied'
 `);
 
 /**
- * Release (reserved → available) or commit (reserved → committed).
+ * Release (reserved → available) or commit (reserved → committed). A settled reservation holds no
+ * stock any more, only the order's dedupe mark: it expires after the given lifetime.
  * KEYS: reservation, n products, streams. ARGV: 'released' | 'committed', state the handler saw
- * ('reserved' | 'none'), n, n quantities, messages.
+ * ('reserved' | 'none'), n, n quantities, lifetime ms of the settled mark, messages.
  * → 'done' | 'tombstone' | 'noop:<state>' | 'conflict' (state changed since it was read).
  */
 export const SETTLE = new LuaScript(`${OUTBOX_LUA}
@@ -84,6 +86,7 @@ if not state then
   if ARGV[2] ~= 'none' then return 'conflict' end
   if ARGV[1] ~= 'released' then return 'noop:none' end
   redis.call('HSET', KEYS[1], 'state', 'released', 'items', '[]')
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return 'tombstone'
 end
 if state ~= 'reserved' then return 'noop:' .. state end
@@ -96,6 +99,7 @@ for i = 1, n do
   redis.call('HINCRBY', KEYS[1 + i], target, ARGV[3 + i])
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1])
-outbox(2 + n, 4 + n)
+redis.call('PEXPIRE', KEYS[1], ARGV[4 + n])
+outbox(2 + n, 5 + n)
 return 'done'
 `);

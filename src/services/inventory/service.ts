@@ -25,7 +25,7 @@ export function createInventoryService(
     version: "1.0.0",
     create: (deps) => {
       const store = platformStore<InventoryStore>(deps.platform, {
-        redis: (redis) => new RedisInventoryStore({ redis }),
+        redis: (redis, retention) => new RedisInventoryStore({ redis, markerTtlMs: retention.markerTtlMs }),
         memory: (publish) => new MemoryInventoryStore(publish),
       });
       const subscriber = deps.subscriber(

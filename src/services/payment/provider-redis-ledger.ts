@@ -18,27 +18,46 @@ const LedgerEntrySchema = z.object({
 
 const parseEntry = (json: string): LedgerEntry => LedgerEntrySchema.parse(JSON.parse(json));
 
-// KEYS: entry, id index. ARGV: entry JSON. First writer wins; later writers get the stored entry.
+// KEYS: entry, id index. ARGV: entry JSON, lifetime ms. First writer wins; later writers get the
+// stored entry.
 const PUT_IF_ABSENT = new LuaScript(`
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], KEYS[1], 'PX', ARGV[2])
 return {1, ARGV[1]}
 `);
+
+/**
+ * How long the simulated provider keeps a charge or refund (and its id index) when not told: 7 days,
+ * as `DEFAULT_RETENTION.markerTtlMs`. A real provider keeps its ledger itself; this stand-in lives
+ * in our Redis, so it keeps an entry as long as a retry or a refund of the order can still come
+ * (the bus's must-complete window is 6 h), like a provider's idempotency-key window.
+ */
+const DEFAULT_ENTRY_TTL_MS = 7 * 86_400_000;
+
+export interface RedisProviderLedgerOptions {
+  /** Lifetime (ms) of a ledger entry and its id index. */
+  entryTtlMs?: number;
+}
 
 /** Call counters only drive `tok_flaky`; they expire so the ledger does not grow with them. */
 const CALL_COUNTER_TTL_MS = 24 * 3600_000;
 
 export class RedisProviderLedger implements ProviderLedger {
-  constructor(private readonly redis: Redis) {}
+  private readonly entryTtlMs: number;
+
+  constructor(
+    private readonly redis: Redis,
+    options: RedisProviderLedgerOptions = {},
+  ) {
+    this.entryTtlMs = options.entryTtlMs ?? DEFAULT_ENTRY_TTL_MS;
+  }
 
   async putIfAbsent(entry: LedgerEntry): Promise<{ entry: LedgerEntry; created: boolean }> {
     const keys = [providerEntryKey(entry.kind, entry.idempotencyKey), providerIdKey(entry.id)];
-    const [created, json] = (await PUT_IF_ABSENT.run(this.redis, keys, [JSON.stringify(entry)])) as [
-      number,
-      string,
-    ];
+    const args = [JSON.stringify(entry), this.entryTtlMs];
+    const [created, json] = (await PUT_IF_ABSENT.run(this.redis, keys, args)) as [number, string];
     return { entry: parseEntry(json), created: created === 1 };
   }
 

@@ -32,15 +32,31 @@ outbox(2, 4)
 return 1
 `);
 
-// KEYS: attempt marker, then one event stream per message. ARGV: marker value, then bodies.
+// KEYS: attempt marker, then one event stream per message. ARGV: marker value, its lifetime ms,
+// then bodies.
 const REPORT_ONCE = new LuaScript(`${OUTBOX_LUA}
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
-outbox(2, 2)
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+outbox(2, 3)
 return 1
 `);
 
+/** Lifetime of an attempt marker when none is given: 7 days, as `DEFAULT_RETENTION.markerTtlMs`. */
+const DEFAULT_MARKER_TTL_MS = 7 * 86_400_000;
+
+export interface RedisPaymentStoreOptions {
+  /** Lifetime (ms) of the per-attempt failure markers: past every redelivery window, then gone. */
+  markerTtlMs?: number;
+}
+
 export class RedisPaymentStore implements PaymentStore {
-  constructor(private readonly redis: Redis) {}
+  private readonly markerTtlMs: number;
+
+  constructor(
+    private readonly redis: Redis,
+    options: RedisPaymentStoreOptions = {},
+  ) {
+    this.markerTtlMs = options.markerTtlMs ?? DEFAULT_MARKER_TTL_MS;
+  }
 
   async get(orderId: string): Promise<PaymentRecord | undefined> {
     const data = await this.redis.hget(paymentKey(orderId), "data");
@@ -71,6 +87,6 @@ export class RedisPaymentStore implements PaymentStore {
     assertOwnEvents(messages);
     const outbox = outboxArgs(messages);
     const keys = [attemptFailureKey(orderId, attempt), ...outbox.keys];
-    return (await REPORT_ONCE.run(this.redis, keys, ["1", ...outbox.bodies])) === 1;
+    return (await REPORT_ONCE.run(this.redis, keys, ["1", this.markerTtlMs, ...outbox.bodies])) === 1;
   }
 }

@@ -36,13 +36,15 @@ export function createPaymentService(
     create: (deps) => {
       const redis = deps.platform.redis;
       const store = platformStore<PaymentStore>(deps.platform, {
-        redis: (r) => new RedisPaymentStore(r),
+        redis: (r, retention) => new RedisPaymentStore(r, retention),
         memory: (publish) => new MemoryPaymentStore(publish),
       });
       const provider =
         options.provider ??
         new SimulatedPaymentProvider({
-          ledger: redis ? new RedisProviderLedger(redis) : new MemoryProviderLedger(),
+          ledger: redis
+            ? new RedisProviderLedger(redis, { entryTtlMs: deps.platform.retention.markerTtlMs })
+            : new MemoryProviderLedger(),
           now: deps.now,
         });
       deps.metrics.trackBreaker(PROVIDER_BREAKER);

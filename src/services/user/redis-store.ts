@@ -50,11 +50,22 @@ redis.call('SET', KEYS[3], '1')
 outbox(4, 2)
 return 'OK'`);
 
-// KEYS: validation mark, streams...; ARGV: bodies...
+// KEYS: validation mark, streams...; ARGV: mark lifetime ms, bodies...
 const VALIDATE = new LuaScript(`${OUTBOX_LUA}
-if not redis.call('SET', KEYS[1], '1', 'NX') then return 0 end
-outbox(2, 1)
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+outbox(2, 2)
 return 1`);
+
+/** Lifetime of a validation mark when none is given: 7 days, as `DEFAULT_RETENTION.markerTtlMs`. */
+const DEFAULT_MARKER_TTL_MS = 7 * 86_400_000;
+
+export interface RedisUserStoreOptions {
+  /**
+   * Lifetime (ms) of the per-order validation marks: they only dedupe redeliveries of one
+   * validation request, so they outlive every redelivery window and then go.
+   */
+  markerTtlMs?: number;
+}
 
 const UserRecordSchema = z.object({
   id: z.string(),
@@ -78,7 +89,14 @@ function toResult(reply: unknown): WriteResult {
 }
 
 export class RedisUserStore implements UserStore {
-  constructor(private readonly redis: Redis) {}
+  private readonly markerTtlMs: number;
+
+  constructor(
+    private readonly redis: Redis,
+    options: RedisUserStoreOptions = {},
+  ) {
+    this.markerTtlMs = options.markerTtlMs ?? DEFAULT_MARKER_TTL_MS;
+  }
 
   async get(id: string): Promise<StoredUser | undefined> {
     const hash = await this.redis.hgetall(userKey(id));
@@ -119,6 +137,7 @@ export class RedisUserStore implements UserStore {
 
   async recordValidation(orderId: string, messages: readonly OutgoingMessage[]): Promise<boolean> {
     const out = outbox(messages);
-    return (await VALIDATE.run(this.redis, [validationKey(orderId), ...out.keys], out.bodies)) === 1;
+    const args = [this.markerTtlMs, ...out.bodies];
+    return (await VALIDATE.run(this.redis, [validationKey(orderId), ...out.keys], args)) === 1;
   }
 }

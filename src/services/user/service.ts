@@ -27,7 +27,7 @@ export function createUserService(options: UserServiceOptions = {}): ServiceDefi
       const store =
         options.store ??
         platformStore<UserStore>(deps.platform, {
-          redis: (redis) => new RedisUserStore(redis),
+          redis: (redis, retention) => new RedisUserStore(redis, retention),
           memory: (publish) => new MemoryUserStore(publish),
         });
       const commands = createUserCommands({

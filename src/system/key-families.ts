@@ -1,0 +1,525 @@
+/**
+ * Every Redis key family the system writes, with its owner, what it holds, whether it is the system
+ * of record or transient, and its bound. The table in docs/storage.md is rendered from this list
+ * (`npx tsx scripts/storage-table.ts`; a test keeps the two equal), and the storage test scans a
+ * Redis after a run of the whole system against it: a key of no family, or a transient key without
+ * its bound, fails it. Each family's example is built by the owner's own key function, so a key
+ * layout change that the patterns miss fails the tests too.
+ */
+import { eventStreamKey, failuresKey, redeliverStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
+import { instanceKey, serviceIndexKey, servicesKey } from "../lib/discovery/keys.js";
+import { deadLetterKeys } from "../lib/dlq/keys.js";
+import { allEventsKey, checkpointKey, positionKey, readModelKey, streamKey } from "../lib/eventstore/keys.js";
+import { productIndexKey, productKey, reservationKey } from "../services/inventory/keys.js";
+import { byOrderKey, byUserKey, contactKey, notificationKey } from "../services/notification/keys.js";
+import {
+  deadlineCheckpointKey,
+  deadlineIndexKey,
+  deadlinePositionsKey,
+  ORDER_TAG,
+  orderStreamId,
+} from "../services/order/keys.js";
+import {
+  attemptFailureKey,
+  paymentKey,
+  providerCallsKey,
+  providerEntryKey,
+  providerIdKey,
+} from "../services/payment/keys.js";
+import { dueKey, shipmentKey } from "../services/shipping/keys.js";
+import { deletedKey, emailKey, userKey, validationKey } from "../services/user/keys.js";
+
+/**
+ * How a family's bound is checked on a live Redis.
+ * - `kept`: the system of record; it grows with the business (users, orders) and is measured in
+ *   bytes per order, not bounded.
+ * - `expires`: every key has a TTL.
+ * - `expires-once-settled`: a reservation hash has a TTL unless it still holds stock (`reserved`).
+ * - `trimmed`: a stream trimmed by the owner (`StreamTrimmer`): nothing every group has handled,
+ *   and in a stream no group reads nothing older than `STREAM_RETENTION_MS`.
+ * - `audit-window`: a stream trimmed on append to `DLQ_AUDIT_RETENTION_MS`.
+ * - `count`: at most `max` keys in the family (one per service, per projection, a singleton);
+ *   what each holds is bounded by the work in flight or the services deployed (`holds` says how).
+ */
+export type BoundCheck =
+  | { kind: "kept" }
+  | { kind: "expires" }
+  | { kind: "expires-once-settled" }
+  | { kind: "trimmed" }
+  | { kind: "audit-window" }
+  | { kind: "count"; max: number };
+
+export type KeyRole = "record" | "transient";
+
+export interface KeyFamily {
+  /** Pattern in the docs' notation: `<placeholder>` for a variable part. */
+  pattern: string;
+  /** Full-key matcher; the families are disjoint (a test checks every example matches one). */
+  match: RegExp;
+  /** A key of the family, built by the owner's key function. */
+  example: string;
+  owner: string;
+  type: "string" | "hash" | "list" | "set" | "zset" | "stream";
+  holds: string;
+  role: KeyRole;
+  /** The bound in words, with the setting that controls it. */
+  bound: string;
+  check: BoundCheck;
+}
+
+const ID = "[^:]+";
+const re = (source: string) => new RegExp(`^${source}$`);
+const tagged = (tag: string) => `\\{${tag}\\}`;
+/** Any hash tag: `{owner}`, `{group}`, `{namespace}`. */
+const ANY_TAG = "\\{[^{}:]+\\}";
+/** Services that may own streams or register instances: six services and the gateway. */
+const SERVICE_COUNT = 7;
+
+const KEPT = "kept (system of record)";
+const MARK = "TTL `MARKER_TTL_MS` (default 7 days)";
+
+export const KEY_FAMILIES: readonly KeyFamily[] = [
+  // user
+  {
+    pattern: "{user}:u:<userId>",
+    match: re(`${tagged("user")}:u:${ID}`),
+    example: userKey("u1"),
+    owner: "user",
+    type: "hash",
+    holds: "a user (JSON) and its version",
+    role: "record",
+    bound: KEPT,
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{user}:email:<email>",
+    match: re(`${tagged("user")}:email:.+`),
+    example: emailKey("ada@example.com"),
+    owner: "user",
+    type: "string",
+    holds: "the user id holding a (lower-cased) email",
+    role: "record",
+    bound: `${KEPT}: one per user`,
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{user}:deleted:<userId>",
+    match: re(`${tagged("user")}:deleted:${ID}`),
+    example: deletedKey("u1"),
+    owner: "user",
+    type: "string",
+    holds: "tombstone of a deleted user (validation answers `deleted`)",
+    role: "record",
+    bound: `${KEPT}: one per deleted user`,
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{user}:validated:<orderId>",
+    match: re(`${tagged("user")}:validated:${ID}`),
+    example: validationKey("o1"),
+    owner: "user",
+    type: "string",
+    holds: "dedupe mark: the validation answer already given for an order",
+    role: "transient",
+    bound: MARK,
+    check: { kind: "expires" },
+  },
+  // order
+  {
+    pattern: "{order}:es:s:order-<orderId>",
+    match: re(`${tagged(ORDER_TAG)}:es:s:${ID}`),
+    example: streamKey(ORDER_TAG, orderStreamId("o1")),
+    owner: "order",
+    type: "list",
+    holds: "an order's events (event sourcing: the order's history)",
+    role: "record",
+    bound: KEPT,
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{order}:es:all",
+    match: re(`${tagged(ORDER_TAG)}:es:all`),
+    example: allEventsKey(ORDER_TAG),
+    owner: "order",
+    type: "stream",
+    holds: "the global event log (entry id = global position) the projections read",
+    role: "record",
+    bound: `${KEPT}: a projection rebuild reads it from the start`,
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{order}:es:pos",
+    match: re(`${tagged(ORDER_TAG)}:es:pos`),
+    example: positionKey(ORDER_TAG),
+    owner: "order",
+    type: "string",
+    holds: "last global position handed out",
+    role: "record",
+    bound: "one key",
+    check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{order}:rm:<projection>",
+    match: re(`${tagged(ORDER_TAG)}:rm:${ID}`),
+    example: readModelKey(ORDER_TAG, "order-view-v1"),
+    owner: "order",
+    type: "hash",
+    holds: "the order views (read side of `GET /orders`), one field per order",
+    role: "record",
+    bound: "kept; optional `ORDER_VIEW_RETENTION_MS` drops views of orders ended longer ago",
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{order}:rm:<projection>:checkpoint",
+    match: re(`${tagged(ORDER_TAG)}:rm:${ID}:checkpoint`),
+    example: checkpointKey(ORDER_TAG, "order-view-v1"),
+    owner: "order",
+    type: "string",
+    holds: "a projection's last applied global position",
+    role: "record",
+    bound: "one per projection",
+    check: { kind: "count", max: 2 },
+  },
+  {
+    pattern: "{order}:<projection>:due",
+    match: re(`${tagged(ORDER_TAG)}:order-deadlines-v\\d+:due`),
+    example: deadlineIndexKey(ORDER_TAG, "order-deadlines-v1"),
+    owner: "order",
+    type: "zset",
+    holds: "deadline index: orders in flight scored by their step deadline",
+    role: "transient",
+    bound: "one key; an order leaves it when its saga ends (orders in flight)",
+    check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{order}:<projection>:pos",
+    match: re(`${tagged(ORDER_TAG)}:order-deadlines-v\\d+:pos`),
+    example: deadlinePositionsKey(ORDER_TAG, "order-deadlines-v1"),
+    owner: "order",
+    type: "hash",
+    holds: "deadline index: last applied position per order in flight",
+    role: "transient",
+    bound: "one key; an order leaves it when its saga ends (orders in flight)",
+    check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{order}:<projection>:checkpoint",
+    match: re(`${tagged(ORDER_TAG)}:order-deadlines-v\\d+:checkpoint`),
+    example: deadlineCheckpointKey(ORDER_TAG, "order-deadlines-v1"),
+    owner: "order",
+    type: "string",
+    holds: "deadline index: last applied global position",
+    role: "transient",
+    bound: "one key",
+    check: { kind: "count", max: 1 },
+  },
+  // inventory
+  {
+    pattern: "{inventory}:product:<productId>",
+    match: re(`${tagged("inventory")}:product:${ID}`),
+    example: productKey("prod-keyboard"),
+    owner: "inventory",
+    type: "hash",
+    holds: "a product: price, available, reserved, committed stock",
+    role: "record",
+    bound: `${KEPT}: the catalog`,
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{inventory}:products",
+    match: re(`${tagged("inventory")}:products`),
+    example: productIndexKey(),
+    owner: "inventory",
+    type: "set",
+    holds: "every product id (listing)",
+    role: "record",
+    bound: "one key; one member per product",
+    check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{inventory}:reservation:<orderId>",
+    match: re(`${tagged("inventory")}:reservation:${ID}`),
+    example: reservationKey("o1"),
+    owner: "inventory",
+    type: "hash",
+    holds: "an order's reservation; once released, committed or failed only its dedupe mark",
+    role: "transient",
+    bound: `kept while it holds stock; then ${MARK}`,
+    check: { kind: "expires-once-settled" },
+  },
+  // payment
+  {
+    pattern: "{payment}:payment:<orderId>",
+    match: re(`${tagged("payment")}:payment:${ID}`),
+    example: paymentKey("o1"),
+    owner: "payment",
+    type: "hash",
+    holds: "an order's payment record (status, amounts, provider ids)",
+    role: "record",
+    bound: KEPT,
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{payment}:attempt:<orderId>:<n>",
+    match: re(`${tagged("payment")}:attempt:${ID}:\\d+`),
+    example: attemptFailureKey("o1", 1),
+    owner: "payment",
+    type: "string",
+    holds: "marker: a transient failure of this attempt was already reported",
+    role: "transient",
+    bound: MARK,
+    check: { kind: "expires" },
+  },
+  {
+    pattern: "{payment}:provider:<charge|refund>:<idempotencyKey>",
+    match: re(`${tagged("payment")}:provider:(charge|refund):.+`),
+    example: providerEntryKey("charge", "o1:1"),
+    owner: "payment (simulated provider)",
+    type: "string",
+    holds: "the simulated card network's ledger entry",
+    role: "transient",
+    bound: MARK,
+    check: { kind: "expires" },
+  },
+  {
+    pattern: "{payment}:provider:id:<providerId>",
+    match: re(`${tagged("payment")}:provider:id:.+`),
+    example: providerIdKey("ch_1"),
+    owner: "payment (simulated provider)",
+    type: "string",
+    holds: "ledger index: provider id → entry key",
+    role: "transient",
+    bound: MARK,
+    check: { kind: "expires" },
+  },
+  {
+    pattern: "{payment}:provider:calls:<idempotencyKey>",
+    match: re(`${tagged("payment")}:provider:calls:.+`),
+    example: providerCallsKey("o1:1"),
+    owner: "payment (simulated provider)",
+    type: "string",
+    holds: "calls made with one idempotency key (drives `tok_flaky`)",
+    role: "transient",
+    bound: "TTL 24 h",
+    check: { kind: "expires" },
+  },
+  // shipping
+  {
+    pattern: "{shipping}:shipment:<orderId>",
+    match: re(`${tagged("shipping")}:shipment:${ID}`),
+    example: shipmentKey("o1"),
+    owner: "shipping",
+    type: "hash",
+    holds: "an order's shipment (carrier, tracking, status)",
+    role: "record",
+    bound: KEPT,
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{shipping}:due",
+    match: re(`${tagged("shipping")}:due`),
+    example: dueKey(),
+    owner: "shipping",
+    type: "zset",
+    holds: "shipments awaiting delivery, by due time",
+    role: "transient",
+    bound: "one key; a shipment leaves it when delivered (shipments in transit)",
+    check: { kind: "count", max: 1 },
+  },
+  // notification
+  {
+    pattern: "{notification}:contact:<userId>",
+    match: re(`${tagged("notification")}:contact:${ID}`),
+    example: contactKey("u1"),
+    owner: "notification",
+    type: "hash",
+    holds: "a user's contact details (projection of user events)",
+    role: "record",
+    bound: `${KEPT}: one per user`,
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{notification}:n:<template>:<id>:<channel>",
+    match: re(`${tagged("notification")}:n:.+`),
+    example: notificationKey("order.confirmed:o1:email"),
+    owner: "notification",
+    type: "string",
+    holds: "a notification sent (or rejected), kept for `GET /notifications`",
+    role: "record",
+    bound: KEPT,
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{notification}:by-user:<userId>",
+    match: re(`${tagged("notification")}:by-user:${ID}`),
+    example: byUserKey("u1"),
+    owner: "notification",
+    type: "zset",
+    holds: "index of a user's notifications",
+    role: "record",
+    bound: KEPT,
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{notification}:by-order:<orderId>",
+    match: re(`${tagged("notification")}:by-order:${ID}`),
+    example: byOrderKey("o1"),
+    owner: "notification",
+    type: "zset",
+    holds: "index of an order's notifications",
+    role: "record",
+    bound: KEPT,
+    check: { kind: "kept" },
+  },
+  // bus
+  {
+    pattern: "{<owner>}:ev:<event>",
+    match: re(`${ANY_TAG}:ev:[^:]+`),
+    example: eventStreamKey("order", "order.placed"),
+    owner: "the event's owning service",
+    type: "stream",
+    holds: "the event's stream (bus); written by the owner's outbox or publisher",
+    role: "transient",
+    bound:
+      "trimmed by the owner every `STREAM_TRIM_INTERVAL_MS`: below every group's oldest pending or unread entry; no group: `STREAM_RETENTION_MS` (1 h) and `STREAM_MAXLEN_WITHOUT_GROUPS`",
+    check: { kind: "trimmed" },
+  },
+  {
+    pattern: "{<group>}:redeliver",
+    match: re(`${ANY_TAG}:redeliver`),
+    example: redeliverStreamKey("payment"),
+    owner: "the consumer group's service",
+    type: "stream",
+    holds: "DLQ replays to one group",
+    role: "transient",
+    bound: "trimmed like the event streams",
+    check: { kind: "trimmed" },
+  },
+  {
+    pattern: "{<owner>}:ev:<event>:fail:<group>:<entryId>",
+    match: re(`${ANY_TAG}:ev:[^:]+:fail:${ID}:\\d+-\\d+`),
+    example: failuresKey(eventStreamKey("order", "payment.requested"), "payment", "1-0"),
+    owner: "the consumer group's service (bus)",
+    type: "list",
+    holds: "failed attempts of one pending entry (for its DLQ record)",
+    role: "transient",
+    bound: "deleted on ack or dead-letter; TTL 7 days (`failureTtlMs`)",
+    check: { kind: "expires" },
+  },
+  {
+    pattern: "{<namespace>}:idem:<key>",
+    match: re(`${ANY_TAG}:idem:.+`),
+    example: "{payment}:idem:env-1",
+    owner: "a service using `createIdempotencyMiddleware`",
+    type: "string",
+    holds: "idempotency lease, then done mark, of one message",
+    role: "transient",
+    bound: "TTL: the lease, then the middleware's `ttlMs`",
+    check: { kind: "expires" },
+  },
+  // discovery
+  {
+    pattern: "{discovery}:inst:<service>:<instanceId>",
+    match: re(`${tagged("discovery")}:inst:${ID}:.+`),
+    example: instanceKey("order", "order-1"),
+    owner: "every instance (registry)",
+    type: "hash",
+    holds: "a registered instance: address, port, health",
+    role: "transient",
+    bound: "TTL three heartbeats (`HEARTBEAT_INTERVAL_MS`)",
+    check: { kind: "expires" },
+  },
+  {
+    pattern: "{discovery}:svc:<service>",
+    match: re(`${tagged("discovery")}:svc:${ID}`),
+    example: serviceIndexKey("order"),
+    owner: "registry",
+    type: "set",
+    holds: "instance ids of a service; ids whose instance key expired are pruned on every list",
+    role: "transient",
+    bound: "one per service; members: live instances",
+    check: { kind: "count", max: SERVICE_COUNT },
+  },
+  {
+    pattern: "{discovery}:services",
+    match: re(`${tagged("discovery")}:services`),
+    example: servicesKey(),
+    owner: "registry",
+    type: "set",
+    holds: "names of services with instances",
+    role: "transient",
+    bound: "one key",
+    check: { kind: "count", max: 1 },
+  },
+  // dead-letter queue
+  {
+    pattern: "{dlq}:rec:<id>",
+    match: re(`${tagged("dlq")}:rec:.+`),
+    example: deadLetterKeys().record("r1"),
+    owner: "DLQ (written by consumers, managed by operators)",
+    type: "hash",
+    holds: "a dead letter: the message, every attempt's error, status",
+    role: "record",
+    bound: "kept until an operator purges it (`DELETE /dlq?olderThan=`); grows with failures only",
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{dlq}:idx",
+    match: re(`${tagged("dlq")}:idx`),
+    example: deadLetterKeys().index,
+    owner: "DLQ",
+    type: "zset",
+    holds: "dead-letter ids by time",
+    role: "record",
+    bound: "one key; one member per record",
+    check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{dlq}:audit",
+    match: re(`${tagged("dlq")}:audit`),
+    example: deadLetterKeys().audit,
+    owner: "DLQ",
+    type: "stream",
+    holds: "audit trail of every DLQ action",
+    role: "transient",
+    bound: "trimmed on append to `DLQ_AUDIT_RETENTION_MS` (default 30 days)",
+    check: { kind: "audit-window" },
+  },
+  {
+    pattern: "{dlq}:audit:<id>",
+    match: re(`${tagged("dlq")}:audit:.+`),
+    example: deadLetterKeys().auditOf("r1"),
+    owner: "DLQ",
+    type: "list",
+    holds: "one record's audit trail (what inspect reads)",
+    role: "transient",
+    bound: "trimmed on append; TTL `DLQ_AUDIT_RETENTION_MS` after its last entry",
+    check: { kind: "expires" },
+  },
+];
+
+/** The family of a key, or undefined for a key no family documents. */
+export function familyOf(key: string): KeyFamily | undefined {
+  return KEY_FAMILIES.find((family) => family.match.test(key));
+}
+
+const cell = (text: string) => text.replaceAll("|", "\\|");
+
+/** The markdown table of docs/storage.md. */
+export function renderKeyFamilyTable(): string {
+  const rows = KEY_FAMILIES.map((f) =>
+    [
+      `\`${cell(f.pattern)}\``,
+      cell(f.owner),
+      f.type,
+      cell(f.holds),
+      f.role === "record" ? "system of record" : "transient",
+      cell(f.bound),
+    ].join(" | "),
+  );
+  return [
+    "| key | owner | type | holds | kind | bound |",
+    "|---|---|---|---|---|---|",
+    ...rows.map((row) => `| ${row} |`),
+  ].join("\n");
+}

@@ -1,0 +1,180 @@
+/**
+ * Walks every key of a Redis and holds it against the documented key families (key-families.ts):
+ * keys of no family, transient keys without their bound, and per-family key counts (and bytes,
+ * when asked). Used by the storage test after a run of the system and by the soak run each minute.
+ */
+import type { Redis } from "ioredis";
+import { familyOf, KEY_FAMILIES, type KeyFamily } from "./key-families.js";
+
+export interface ScanLimits {
+  /** Window of a stream no group reads (the system's `STREAM_RETENTION_MS`), ms. */
+  streamRetentionMs: number;
+  /** Window of the DLQ audit trail (`DLQ_AUDIT_RETENTION_MS`), ms. */
+  dlqAuditRetentionMs: number;
+  /** Extra age allowed for trimming to catch up (a trim interval and some margin), ms. */
+  slackMs: number;
+  now: number;
+}
+
+export interface FamilyUsage {
+  keys: number;
+  /** Sum of MEMORY USAGE over the family's keys, bytes (only when `bytes` was asked for). */
+  bytes: number;
+  /** Entries over the family's streams (stream families only). */
+  entries: number;
+}
+
+export interface KeyScan {
+  /** Keys that match no documented family. */
+  unknown: string[];
+  /** One line per transient key (or family) without its bound. */
+  violations: string[];
+  /** By family pattern. */
+  usage: Map<string, FamilyUsage>;
+}
+
+const BATCH = 500;
+
+export async function allKeys(redis: Redis): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, batch] = await redis.scan(cursor, "COUNT", 1_000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== "0");
+  return keys;
+}
+
+const idParts = (id: string): [number, number] => {
+  const [ms, seq] = id.split("-");
+  return [Number(ms), Number(seq ?? 0)];
+};
+const idBefore = (a: string, b: string): boolean => {
+  const [am, as] = idParts(a);
+  const [bm, bs] = idParts(b);
+  return am < bm || (am === bm && as < bs);
+};
+
+function fields(flat: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
+  return out;
+}
+
+/** Why a trimmed stream is over its bound, or undefined when it is within it. */
+async function streamOverBound(redis: Redis, key: string, limits: ScanLimits): Promise<string | undefined> {
+  const first = await redis.xrange(key, "-", "+", "COUNT", 1);
+  const firstId = first[0]?.[0];
+  if (!firstId) return undefined;
+  const groups = ((await redis.xinfo("GROUPS", key)) as unknown[][]).map(fields);
+  if (groups.length === 0) {
+    const oldest = limits.now - limits.streamRetentionMs - limits.slackMs;
+    return idParts(firstId)[0] < oldest ? `${key}: entries older than the retention window` : undefined;
+  }
+  let needed: string | undefined;
+  for (const group of groups) {
+    let id: string;
+    if (Number(group.pending) > 0) {
+      const summary = (await redis.xpending(key, String(group.name))) as [number, string];
+      id = summary[1];
+    } else {
+      const [ms, seq] = idParts(String(group["last-delivered-id"]));
+      id = `${ms}-${seq + 1}`;
+    }
+    if (needed === undefined || idBefore(id, needed)) needed = id;
+  }
+  return needed && idBefore(firstId, needed)
+    ? `${key}: entries every group has handled are not trimmed (first ${firstId}, needed from ${needed})`
+    : undefined;
+}
+
+async function auditOverBound(redis: Redis, key: string, limits: ScanLimits): Promise<string | undefined> {
+  const [first] = await redis.xrange(key, "-", "+", "COUNT", 1);
+  const [last] = await redis.xrevrange(key, "+", "-", "COUNT", 1);
+  if (!first || !last) return undefined;
+  return idParts(first[0])[0] < idParts(last[0])[0] - limits.dlqAuditRetentionMs - limits.slackMs
+    ? `${key}: audit entries older than the retention window`
+    : undefined;
+}
+
+async function checkBatch(
+  redis: Redis,
+  family: KeyFamily,
+  keys: readonly string[],
+  limits: ScanLimits,
+): Promise<string[]> {
+  const { check } = family;
+  if (check.kind === "expires" || check.kind === "expires-once-settled") {
+    const pipeline = redis.pipeline();
+    for (const key of keys) {
+      pipeline.pttl(key);
+      if (check.kind === "expires-once-settled") pipeline.hget(key, "state");
+    }
+    const replies = ((await pipeline.exec()) ?? []).map(([, value]) => value);
+    const step = check.kind === "expires" ? 1 : 2;
+    const out: string[] = [];
+    keys.forEach((key, i) => {
+      const ttl = Number(replies[i * step]);
+      const state = step === 2 ? replies[i * step + 1] : undefined;
+      // -2: the key expired between SCAN and PTTL, which is the bound at work.
+      if (ttl === -1 && state !== "reserved") out.push(`${key}: no TTL (${family.pattern})`);
+    });
+    return out;
+  }
+  if (check.kind === "trimmed" || check.kind === "audit-window") {
+    const verdicts = await Promise.all(
+      keys.map((key) =>
+        check.kind === "trimmed" ? streamOverBound(redis, key, limits) : auditOverBound(redis, key, limits),
+      ),
+    );
+    return verdicts.filter((v): v is string => v !== undefined);
+  }
+  return [];
+}
+
+/**
+ * Scans every key. `bytes` adds MEMORY USAGE per key (one round trip per batch; slow on millions
+ * of keys, meant for test and soak sizes).
+ */
+export async function scanKeys(
+  redis: Redis,
+  limits: ScanLimits,
+  options: { bytes?: boolean } = {},
+): Promise<KeyScan> {
+  const unknown: string[] = [];
+  const byFamily = new Map<KeyFamily, string[]>();
+  for (const key of await allKeys(redis)) {
+    const family = familyOf(key);
+    if (!family) unknown.push(key);
+    else byFamily.set(family, [...(byFamily.get(family) ?? []), key]);
+  }
+  const violations: string[] = [];
+  const usage = new Map<string, FamilyUsage>();
+  for (const family of KEY_FAMILIES) {
+    const keys = byFamily.get(family) ?? [];
+    const entry: FamilyUsage = { keys: keys.length, bytes: 0, entries: 0 };
+    usage.set(family.pattern, entry);
+    if (family.check.kind === "count" && keys.length > family.check.max) {
+      violations.push(`${family.pattern}: ${keys.length} keys, at most ${family.check.max} expected`);
+    }
+    for (let i = 0; i < keys.length; i += BATCH) {
+      const batch = keys.slice(i, i + BATCH);
+      violations.push(...(await checkBatch(redis, family, batch, limits)));
+      if (options.bytes || family.type === "stream") {
+        const pipeline = redis.pipeline();
+        for (const key of batch) {
+          if (options.bytes) pipeline.memory("USAGE", key, "SAMPLES", "0");
+          if (family.type === "stream") pipeline.xlen(key);
+        }
+        const replies = ((await pipeline.exec()) ?? []).map(([, value]) => Number(value ?? 0));
+        const step = (options.bytes ? 1 : 0) + (family.type === "stream" ? 1 : 0);
+        batch.forEach((_, k) => {
+          if (options.bytes) entry.bytes += replies[k * step] ?? 0;
+          if (family.type === "stream") entry.entries += replies[k * step + step - 1] ?? 0;
+        });
+      }
+    }
+  }
+  return { unknown: unknown.sort(), violations, usage };
+}

@@ -176,6 +176,8 @@ function createProxy(
       metrics.recordBreakerChange(change);
       logger.warn({ breaker: change.breaker, from: change.from, to: change.to }, "upstream circuit changed");
     },
+    // Breakers are per instance: a restart makes a new one, so a gone instance's labels must go too.
+    onBreakerDropped: (breaker) => metrics.forgetBreaker(breaker),
     logger,
     now,
   });

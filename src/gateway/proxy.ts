@@ -42,6 +42,8 @@ export interface ProxyOptions {
    * (passive health), instead of routing to it until the next health check round.
    */
   onInstanceDown?: (instance: ServiceInstance, detail: string) => void;
+  /** Called with a breaker's name when `retain` drops it (its metrics label sets can go too). */
+  onBreakerDropped?: (breaker: string) => void;
   logger?: DiscoveryLogger;
   now?: () => number;
 }
@@ -231,7 +233,11 @@ export class UpstreamProxy {
   /** Drops the breakers and origins of instances no longer registered. */
   retain(live: readonly ServiceInstance[]): void {
     const keep = new Set(live.map(slotKey));
-    for (const key of this.slots.keys()) if (!keep.has(key)) this.slots.delete(key);
+    for (const [key, slot] of this.slots) {
+      if (keep.has(key)) continue;
+      this.slots.delete(key);
+      this.options.onBreakerDropped?.(slot.breaker.name);
+    }
   }
 
   private async exchange(

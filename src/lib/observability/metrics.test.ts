@@ -65,6 +65,21 @@ describe("Metrics", () => {
     expect(a.contentType).toMatch(/^text\/plain/);
   });
 
+  it("forgets every label set of a breaker that is gone, so restarts do not grow the metrics", async () => {
+    const { metrics } = setup();
+    for (let restart = 0; restart < 50; restart++) {
+      const breaker = `order:order-${restart}`;
+      metrics.recordBreakerChange({ breaker, from: "CLOSED", to: "OPEN" });
+      metrics.recordBreakerChange({ breaker, from: "OPEN", to: "HALF_OPEN" });
+      if (restart < 49) metrics.forgetBreaker(breaker);
+    }
+    const text = await metrics.metricsText();
+    expect(text.match(/breaker="order:order-\d+"/g)?.every((l) => l === 'breaker="order:order-49"')).toBe(
+      true,
+    );
+    expect(await sample(metrics, "ordersaga_circuit_breaker_state", { breaker: "order:order-49" })).toBe(1);
+  });
+
   it("sets the breaker gauge (0 closed, 1 half-open, 2 open) and counts transitions", async () => {
     const { metrics } = setup();
     metrics.trackBreaker("provider");

@@ -168,6 +168,17 @@ export class Metrics {
     for (const listener of [...this.breakerListeners]) listener(full);
   }
 
+  /**
+   * Removes every label set of a breaker that is gone (an instance no longer registered). Breaker
+   * labels are the only ones keyed by instance id: without this, each restart would add label sets
+   * for good. The bound: label sets of live breakers only.
+   */
+  forgetBreaker(breaker: string): void {
+    this.breakerState.remove({ breaker });
+    for (const to of Object.keys(BREAKER_GAUGE) as BreakerState[])
+      this.breakerTransitions.remove({ breaker, to });
+  }
+
   /** Exposes a breaker's gauge before its first change (a healthy breaker never changes). */
   trackBreaker(breaker: string, state: BreakerState = "CLOSED"): void {
     this.breakerState.set({ breaker }, BREAKER_GAUGE[state]);

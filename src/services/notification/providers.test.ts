@@ -18,6 +18,19 @@ describe("SimulatedProviders", () => {
     expect(providers.sent()).toEqual([{ ...request(), acceptedAt: 42 }]);
   });
 
+  it("remembers only the most recent ids and messages, so a long run holds a bounded heap", async () => {
+    const providers = new SimulatedProviders({ capacity: 10, keepSent: 5, now: () => 1 });
+    for (let n = 0; n < 50; n++) await providers.send(request({ notificationId: `n${n}` }));
+    expect(providers.sent().map((m) => m.notificationId)).toEqual(["n45", "n46", "n47", "n48", "n49"]);
+    await providers.send(request({ notificationId: "n49" }));
+    expect(providers.sent()).toHaveLength(5);
+    expect(providers.sent().at(-1)?.notificationId).toBe("n49");
+    // An id older than the last `capacity` is forgotten: sent again, as a provider past its
+    // idempotency window would (the notification service dedupes in its own store first).
+    await providers.send(request({ notificationId: "n0" }));
+    expect(providers.sent().at(-1)?.notificationId).toBe("n0");
+  });
+
   it("bounces @bounce.test emails permanently, the same way on a repeat", async () => {
     const providers = new SimulatedProviders();
     const bounce = request({ to: "x@Bounce.test" });

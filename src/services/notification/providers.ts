@@ -54,14 +54,37 @@ function permanentFailure(request: ProviderRequest): string | undefined {
 const isFlaky = (request: ProviderRequest) =>
   request.channel === "email" && request.to.toLowerCase().endsWith("@flaky.test");
 
+export interface SimulatedProvidersOptions {
+  now?: () => number;
+  /**
+   * Notification ids remembered for idempotency (default 10,000), like a real provider's
+   * idempotency window: bounded, so a year of notifications does not live in the heap. The service
+   * dedupes in its own store before calling, so this is only the second line.
+   */
+  capacity?: number;
+  /** Accepted messages kept for `sent()` (default 1,000: the most recent ones; tests read it). */
+  keepSent?: number;
+}
+
+/** Adds to an insertion-ordered map or set, dropping the oldest entry past `capacity`. */
+function remember<K>(collection: Map<K, unknown> | Set<K>, key: K, capacity: number): void {
+  if (collection.size <= capacity) return;
+  const oldest = collection.keys().next();
+  if (!oldest.done && oldest.value !== key) collection.delete(oldest.value);
+}
+
 export class SimulatedProviders implements ChannelProvider {
   private readonly results = new Map<string, ProviderResult>();
   private readonly failedOnce = new Set<string>();
   private readonly delivered: SentMessage[] = [];
   private readonly now: () => number;
+  private readonly capacity: number;
+  private readonly keepSent: number;
 
-  constructor(options: { now?: () => number } = {}) {
+  constructor(options: SimulatedProvidersOptions = {}) {
     this.now = options.now ?? Date.now;
+    this.capacity = options.capacity ?? 10_000;
+    this.keepSent = options.keepSent ?? 1_000;
   }
 
   async send(request: ProviderRequest): Promise<ProviderResult> {
@@ -69,16 +92,21 @@ export class SimulatedProviders implements ChannelProvider {
     if (known) return known;
     if (isFlaky(request) && !this.failedOnce.has(request.notificationId)) {
       this.failedOnce.add(request.notificationId);
+      remember(this.failedOnce, request.notificationId, this.capacity);
       throw new ProviderUnavailableError(request.channel, "temporary failure (flaky.test)");
     }
     const reason = permanentFailure(request);
     const result: ProviderResult = reason ? { status: "rejected", reason } : { status: "accepted" };
     this.results.set(request.notificationId, result);
-    if (result.status === "accepted") this.delivered.push({ ...request, acceptedAt: this.now() });
+    remember(this.results, request.notificationId, this.capacity);
+    if (result.status === "accepted") {
+      this.delivered.push({ ...request, acceptedAt: this.now() });
+      if (this.delivered.length > this.keepSent) this.delivered.shift();
+    }
     return result;
   }
 
-  /** Everything accepted so far, in order. */
+  /** The last `keepSent` messages accepted, oldest first. */
   sent(): readonly SentMessage[] {
     return [...this.delivered];
   }

@@ -300,7 +300,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     type: "string",
     holds: "calls made with one idempotency key (drives `tok_flaky`)",
     role: "transient",
-    bound: "TTL 24 h",
+    bound: "TTL `MARKER_TTL_MS`, at most 24 h",
     check: { kind: "expires" },
   },
   // shipping

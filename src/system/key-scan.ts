@@ -18,7 +18,10 @@ export interface ScanLimits {
 
 export interface FamilyUsage {
   keys: number;
-  /** Sum of MEMORY USAGE over the family's keys, bytes (only when `bytes` was asked for). */
+  /**
+   * MEMORY USAGE of the family's keys, bytes (only when `bytes` was asked for): the sum, or with a
+   * sample size the mean of that many keys spread over the family times its key count.
+   */
   bytes: number;
   /** Entries over the family's streams (stream families only). */
   entries: number;
@@ -133,14 +136,40 @@ async function checkBatch(
   return [];
 }
 
+export interface ScanOptions {
+  /** Measure bytes per family (MEMORY USAGE): of every key, or of up to `sample` keys per family. */
+  bytes?: boolean | { sample: number };
+}
+
+/** Evenly spread picks of at most `count` items. */
+function spread<T>(items: readonly T[], count: number): T[] {
+  if (items.length <= count) return [...items];
+  return Array.from({ length: count }, (_, i) => items[Math.floor((i * items.length) / count)]!);
+}
+
+async function familyBytes(
+  redis: Redis,
+  keys: readonly string[],
+  sample: number | undefined,
+): Promise<number> {
+  const measured = sample === undefined ? keys : spread(keys, sample);
+  let sum = 0;
+  for (let i = 0; i < measured.length; i += BATCH) {
+    const pipeline = redis.pipeline();
+    for (const key of measured.slice(i, i + BATCH)) pipeline.memory("USAGE", key, "SAMPLES", "0");
+    for (const [, value] of (await pipeline.exec()) ?? []) sum += Number(value ?? 0);
+  }
+  return measured.length === 0 ? 0 : (sum / measured.length) * keys.length;
+}
+
 /**
- * Scans every key. `bytes` adds MEMORY USAGE per key (one round trip per batch; slow on millions
- * of keys, meant for test and soak sizes).
+ * Scans every key and checks each family's bound. `bytes` adds MEMORY USAGE (of every key, or of
+ * a sample per family, which keeps a scan of a large store cheap).
  */
 export async function scanKeys(
   redis: Redis,
   limits: ScanLimits,
-  options: { bytes?: boolean } = {},
+  options: ScanOptions = {},
 ): Promise<KeyScan> {
   const unknown: string[] = [];
   const byFamily = new Map<KeyFamily, string[]>();
@@ -161,19 +190,15 @@ export async function scanKeys(
     for (let i = 0; i < keys.length; i += BATCH) {
       const batch = keys.slice(i, i + BATCH);
       violations.push(...(await checkBatch(redis, family, batch, limits)));
-      if (options.bytes || family.type === "stream") {
+      if (family.type === "stream") {
         const pipeline = redis.pipeline();
-        for (const key of batch) {
-          if (options.bytes) pipeline.memory("USAGE", key, "SAMPLES", "0");
-          if (family.type === "stream") pipeline.xlen(key);
-        }
-        const replies = ((await pipeline.exec()) ?? []).map(([, value]) => Number(value ?? 0));
-        const step = (options.bytes ? 1 : 0) + (family.type === "stream" ? 1 : 0);
-        batch.forEach((_, k) => {
-          if (options.bytes) entry.bytes += replies[k * step] ?? 0;
-          if (family.type === "stream") entry.entries += replies[k * step + step - 1] ?? 0;
-        });
+        for (const key of batch) pipeline.xlen(key);
+        for (const [, value] of (await pipeline.exec()) ?? []) entry.entries += Number(value ?? 0);
       }
+    }
+    if (options.bytes) {
+      const sample = typeof options.bytes === "object" ? options.bytes.sample : undefined;
+      entry.bytes = await familyBytes(redis, keys, sample);
     }
   }
   return { unknown: unknown.sort(), violations, usage };

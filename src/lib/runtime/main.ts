@@ -38,6 +38,7 @@ export async function runServiceMain<E extends EventRegistry>(
       instanceId,
       logger,
       heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
+      processMetrics: true,
     },
   ).catch((error: unknown) => failStart(name, error, port));
   await signalReady(name, running.url);

@@ -72,6 +72,11 @@ export interface ServiceHostOptions<E extends EventRegistry> {
   heartbeatIntervalMs?: number;
   /** Where the metrics events go (default: every 10 s). */
   metricsIntervalMs?: number;
+  /**
+   * Also export the process's metrics (heap, RSS, event loop) on /metrics: for a service that is
+   * its own process (`runServiceMain`), not for several services sharing one (embedded, tests).
+   */
+  processMetrics?: boolean;
   /** Log lines to a given stream (tests) instead of stdout. */
   logger?: Logger;
   now?: () => number;
@@ -106,7 +111,7 @@ export async function startService<E extends EventRegistry>(
       instance: instanceId,
       ...(options.logLevel ? { level: options.logLevel } : {}),
     });
-  const metrics = new Metrics({ service: name });
+  const metrics = new Metrics({ service: name, defaultMetrics: options.processMetrics ?? false });
   const source = { service: name, instance: instanceId };
   const publisher = new Publisher({ events, transport: platform.transport, source });
   const hintPublisher = new Publisher({ events, transport: platform.hints, source });

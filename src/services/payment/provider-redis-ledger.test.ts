@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
-import { providerEntryKey, providerIdKey } from "./keys.js";
+import { providerCallsKey, providerEntryKey, providerIdKey } from "./keys.js";
 import { runProviderContract } from "./provider-contract.js";
 import { RedisProviderLedger } from "./provider-redis-ledger.js";
 
@@ -27,6 +27,8 @@ describeWithRedis("RedisProviderLedger", (getRedis) => {
     });
     await expectExpiring(redis, providerEntryKey("charge", "order-ttl:1"), 60_000);
     await expectExpiring(redis, providerIdKey("ch_ttl"), 60_000);
+    await ledger.countCall("order-ttl:1");
+    await expectExpiring(redis, providerCallsKey("order-ttl:1"), 60_000);
   });
 
   runProviderContract("redis", () => new RedisProviderLedger(getRedis().client()));

@@ -37,12 +37,14 @@ return {1, ARGV[1]}
 const DEFAULT_ENTRY_TTL_MS = 7 * 86_400_000;
 
 export interface RedisProviderLedgerOptions {
-  /** Lifetime (ms) of a ledger entry and its id index. */
+  /**
+   * Lifetime (ms) of a ledger entry, its id index and the call counter of its idempotency key
+   * (counters only drive `tok_flaky`; capped at 24 h).
+   */
   entryTtlMs?: number;
 }
 
-/** Call counters only drive `tok_flaky`; they expire so the ledger does not grow with them. */
-const CALL_COUNTER_TTL_MS = 24 * 3600_000;
+const MAX_CALL_COUNTER_TTL_MS = 24 * 3600_000;
 
 export class RedisProviderLedger implements ProviderLedger {
   private readonly entryTtlMs: number;
@@ -75,7 +77,8 @@ export class RedisProviderLedger implements ProviderLedger {
 
   async countCall(idempotencyKey: string): Promise<number> {
     const key = providerCallsKey(idempotencyKey);
-    const results = await this.redis.multi().incr(key).pexpire(key, CALL_COUNTER_TTL_MS).exec();
+    const ttl = Math.min(this.entryTtlMs, MAX_CALL_COUNTER_TTL_MS);
+    const results = await this.redis.multi().incr(key).pexpire(key, ttl).exec();
     const count = results?.[0]?.[1];
     if (typeof count !== "number") throw new Error("INCR of the provider call counter failed");
     return count;

@@ -17,8 +17,11 @@ export interface LoadedOrder {
   createdMetadata: Record<string, string>;
 }
 
-/** Orders whose folded state is kept between steps (least recently used beyond this are dropped). */
-const CACHED_ORDERS = 10_000;
+/**
+ * Orders whose folded state is kept between steps by default (least recently used beyond this are
+ * dropped): the bound of this cache's heap, a few KB per order. `ORDER_CACHE_SIZE` sets it.
+ */
+export const DEFAULT_CACHED_ORDERS = 10_000;
 
 export class OrderRepository {
   /**
@@ -28,7 +31,14 @@ export class OrderRepository {
    */
   private readonly cache = new Map<string, LoadedOrder>();
 
-  constructor(readonly events: EventStore) {}
+  private readonly cacheSize: number;
+
+  constructor(
+    readonly events: EventStore,
+    options: { cacheSize?: number } = {},
+  ) {
+    this.cacheSize = options.cacheSize ?? DEFAULT_CACHED_ORDERS;
+  }
 
   async load(orderId: string): Promise<LoadedOrder | undefined> {
     const cached = this.cache.get(orderId);
@@ -55,7 +65,7 @@ export class OrderRepository {
   private remember(orderId: string, loaded: LoadedOrder): void {
     this.cache.delete(orderId);
     this.cache.set(orderId, loaded);
-    if (this.cache.size > CACHED_ORDERS) this.cache.delete(this.cache.keys().next().value as string);
+    if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
   }
 
   /** Appends events and outbox atomically; throws `ConcurrencyError` (retryable) if the stream moved. */

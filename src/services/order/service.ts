@@ -36,6 +36,8 @@ export interface OrderServiceOptions {
   newOrderId?: () => string;
   /** Replaces the platform's stores (tests). */
   stores?: (deps: ServiceDeps<typeof AllEvents>) => OrderStores;
+  /** Folded orders cached per repository (default 10,000; env `ORDER_CACHE_SIZE`). */
+  cacheSize?: number;
   /** Receives the internals once created (tests, admin tooling). */
   onCreated?: (internals: OrderServiceInternals) => void;
 }
@@ -63,7 +65,7 @@ function buildInternals(
 ): OrderServiceInternals {
   const stores = (options.stores ?? platformStores)(deps);
   const runner = new SagaRunner({
-    repository: new OrderRepository(stores.events),
+    repository: new OrderRepository(stores.events, { cacheSize: options.cacheSize }),
     saga: {
       stepTimeoutMs: options.stepTimeoutMs ?? DEFAULT_SAGA_OPTIONS.stepTimeoutMs,
       maxPaymentAttempts: options.maxPaymentAttempts ?? DEFAULT_SAGA_OPTIONS.maxPaymentAttempts,
@@ -110,7 +112,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
         routes: (app) =>
           registerOrderRoutes(app, {
             runner,
-            repository: new OrderRepository(stores.events),
+            repository: new OrderRepository(stores.events, { cacheSize: options.cacheSize }),
             views: stores.views,
             list: stores.list,
             publisher: deps.publisher,

@@ -1,0 +1,154 @@
+/**
+ * One sample of the soak run: Redis memory, keys and bytes per key family, stream lengths, and
+ * every process's RSS (from /proc) and V8 heap used (from its /metrics).
+ */
+import { readFileSync } from "node:fs";
+import type { Redis } from "ioredis";
+import { readModelKey } from "../src/lib/eventstore/keys.js";
+import { KEY_FAMILIES } from "../src/system/key-families.js";
+import { type FamilyUsage, scanKeys } from "../src/system/key-scan.js";
+import { deadlineIndexKey, ORDER_TAG } from "../src/services/order/keys.js";
+
+export interface ProcessProbe {
+  label: string;
+  pid: number;
+  /** The process's /metrics (process metrics on: heap used). */
+  metricsUrl: string | undefined;
+}
+
+export interface ProcessMemory {
+  rssBytes: number;
+  /**
+   * Lowest heap used seen since the previous sample (polled every few seconds): the floor of the
+   * garbage collector's sawtooth, which is what grows when something leaks. undefined when the
+   * process's /metrics never answered.
+   */
+  heapUsedBytes: number | undefined;
+}
+
+/** Polls every process's heap used and keeps the lowest value per process until taken. */
+export class HeapFloors {
+  private readonly floors = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly processes: readonly ProcessProbe[],
+    intervalMs: number,
+  ) {
+    this.timer = setInterval(() => void this.poll(), intervalMs);
+  }
+
+  async poll(): Promise<void> {
+    await Promise.all(
+      this.processes.map(async (p) => {
+        const heap = await heapOf(p.metricsUrl);
+        if (heap === undefined) return;
+        this.floors.set(p.label, Math.min(heap, this.floors.get(p.label) ?? Number.POSITIVE_INFINITY));
+      }),
+    );
+  }
+
+  /** The floor since the last take, and a fresh start. */
+  take(label: string): number | undefined {
+    const floor = this.floors.get(label);
+    this.floors.delete(label);
+    return floor;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+export interface Sample {
+  /** Seconds since the load started. */
+  t: number;
+  /** Orders in the read model (every order placed and projected). */
+  orders: number;
+  /** Orders whose saga is still running (the deadline index). */
+  inFlight: number;
+  usedMemory: number;
+  /** Sums of MEMORY USAGE over the transient and the system-of-record families. */
+  transientBytes: number;
+  recordBytes: number;
+  families: Map<string, FamilyUsage>;
+  processes: Map<string, ProcessMemory>;
+  /** Keys of no family and transient keys over their bound, at this sample. */
+  problems: string[];
+}
+
+function rssOf(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+    return kb ? Number(kb) * 1024 : 0;
+  } catch {
+    return 0; // the process is gone (or not Linux): reported as 0
+  }
+}
+
+async function heapOf(url: string | undefined): Promise<number | undefined> {
+  if (!url) return undefined;
+  try {
+    const text = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
+    const value = /^ordersaga_nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([\d.e+]+)/m.exec(text)?.[1];
+    return value === undefined ? undefined : Number(value);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface SampleOptions {
+  redis: Redis;
+  processes: readonly ProcessProbe[];
+  heaps: HeapFloors;
+  startedAt: number;
+  streamRetentionMs: number;
+  dlqAuditRetentionMs: number;
+  slackMs: number;
+  /** Keys measured per family for bytes (MEMORY USAGE), extrapolated to the family. */
+  bytesSample?: number;
+}
+
+export async function takeSample(options: SampleOptions): Promise<Sample> {
+  const { redis } = options;
+  const now = Date.now();
+  const scan = await scanKeys(
+    redis,
+    {
+      streamRetentionMs: options.streamRetentionMs,
+      dlqAuditRetentionMs: options.dlqAuditRetentionMs,
+      slackMs: options.slackMs,
+      now,
+    },
+    { bytes: { sample: options.bytesSample ?? 200 } },
+  );
+  let transientBytes = 0;
+  let recordBytes = 0;
+  for (const family of KEY_FAMILIES) {
+    const bytes = scan.usage.get(family.pattern)?.bytes ?? 0;
+    if (family.role === "record") recordBytes += bytes;
+    else transientBytes += bytes;
+  }
+  const info = await redis.info("memory");
+  const [orders, inFlight] = await Promise.all([
+    redis.hlen(readModelKey(ORDER_TAG, "order-view-v1")),
+    redis.zcard(deadlineIndexKey(ORDER_TAG, "order-deadlines-v1")),
+  ]);
+  await options.heaps.poll();
+  const processes = new Map<string, ProcessMemory>();
+  for (const p of options.processes) {
+    processes.set(p.label, { rssBytes: rssOf(p.pid), heapUsedBytes: options.heaps.take(p.label) });
+  }
+  return {
+    t: (now - options.startedAt) / 1000,
+    orders,
+    inFlight,
+    usedMemory: Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0),
+    transientBytes,
+    recordBytes,
+    families: scan.usage,
+    processes,
+    problems: [...scan.unknown.map((k) => `${k}: no documented family`), ...scan.violations],
+  };
+}

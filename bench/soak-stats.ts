@@ -1,0 +1,37 @@
+/** The arithmetic of the soak run: least-squares slopes and drift of sampled series. */
+
+export interface Point {
+  /** Seconds since the start of the run. */
+  t: number;
+  v: number;
+}
+
+/** Least-squares slope of v over t, per second; 0 with fewer than two distinct times. */
+export function slope(points: readonly Point[]): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const mt = points.reduce((s, p) => s + p.t, 0) / n;
+  const mv = points.reduce((s, p) => s + p.v, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const p of points) {
+    num += (p.t - mt) * (p.v - mv);
+    den += (p.t - mt) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+/**
+ * How much the fitted line rises over the points' time span, as a fraction of their mean: 0.05 is
+ * "grew 5% over the window". 0 for an empty or all-zero series.
+ */
+export function drift(points: readonly Point[]): number {
+  if (points.length < 2) return 0;
+  const mean = points.reduce((s, p) => s + p.v, 0) / points.length;
+  if (mean === 0) return 0;
+  const span = points[points.length - 1]!.t - points[0]!.t;
+  return (slope(points) * span) / Math.abs(mean);
+}
+
+/** The points at or after `from` seconds. */
+export const since = (points: readonly Point[], from: number): Point[] => points.filter((p) => p.t >= from);

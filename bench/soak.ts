@@ -1,0 +1,143 @@
+/**
+ * `npm run soak -- --minutes N --rate R [--sample-seconds S] [--write]`: the multi-process system
+ * over a private Redis at a steady R orders/s for N minutes, sampled every S seconds (default 60):
+ * Redis used_memory, keys and bytes per key family, stream lengths, every process's RSS and heap.
+ * Prints the report (slopes after warm-up, drift over the last half, `bytes per order: N`); with
+ * `--write` also puts it in BENCHMARKS.md. Exits 1 when transient memory or a heap keeps growing.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
+import { seedOrderBody } from "./load-completion.js";
+import { driveOrders } from "./load-driver.js";
+import { startMultiProcess } from "./load-systems.js";
+import { analyse, renderSoakReport, type SoakConfig } from "./soak-report.js";
+import { HeapFloors, type ProcessProbe, type Sample, takeSample } from "./soak-sampler.js";
+import { machine, sleep, startBenchRedis } from "./support.js";
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: "string", default: "30" },
+    rate: { type: "string", default: "10" },
+    "sample-seconds": { type: "string", default: "60" },
+    write: { type: "boolean", default: false },
+  },
+});
+
+function positive(name: string, raw: string | undefined): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) {
+    console.error(`--${name} must be a positive number, got "${raw}"`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const minutes = positive("minutes", values.minutes);
+const rate = positive("rate", values.rate);
+const sampleSeconds = positive("sample-seconds", values["sample-seconds"]);
+const durationSec = minutes * 60;
+// Transient windows a sixth of the run (15 s to 10 min): marks and group-less streams reach their
+// steady state after one window; the warm-up is two, and the drift check covers the last half.
+const windowMs = Math.round(Math.min(600, Math.max(15, durationSec / 6)) * 1000);
+const env = {
+  MARKER_TTL_MS: String(windowMs),
+  STREAM_RETENTION_MS: String(windowMs),
+  STREAM_TRIM_INTERVAL_MS: String(Math.min(10_000, Math.round(windowMs / 4))),
+  DLQ_AUDIT_RETENTION_MS: String(windowMs),
+  // The order service's folded-order cache fills within one window too (its bound, not its default).
+  ORDER_CACHE_SIZE: String(Math.max(100, Math.round((rate * windowMs) / 1000))),
+};
+const config: SoakConfig = {
+  minutes,
+  rate,
+  sampleSeconds,
+  warmupSeconds: (2 * windowMs) / 1000,
+  env,
+  command: `npm run soak -- --minutes ${minutes} --rate ${rate}${sampleSeconds === 60 ? "" : ` --sample-seconds ${sampleSeconds}`}`,
+  machine: machine(),
+  date: new Date().toISOString().slice(0, 10),
+};
+
+const MARK_START = "<!-- soak:start -->";
+const MARK_END = "<!-- soak:end -->";
+
+/** Puts the report between the soak markers of BENCHMARKS.md (appended the first time). */
+function writeBenchmarks(report: string): void {
+  const file = new URL("../BENCHMARKS.md", import.meta.url);
+  const doc = readFileSync(file, "utf8");
+  const section = `${MARK_START}\n${report}\n${MARK_END}`;
+  const start = doc.indexOf(MARK_START);
+  const end = doc.indexOf(MARK_END);
+  const updated =
+    start >= 0 && end > start
+      ? doc.slice(0, start) + section + doc.slice(end + MARK_END.length)
+      : `${doc.trimEnd()}\n\n${section}\n`;
+  writeFileSync(file, updated);
+}
+
+async function probes(gatewayUrl: string, pids: Map<string, number>): Promise<ProcessProbe[]> {
+  const res = await fetch(`${gatewayUrl}/services`);
+  const body = (await res.json()) as {
+    services: { name: string; instances: { address: string; port: number }[] }[];
+  };
+  return [...pids].map(([label, pid]) => {
+    const instance = body.services.find((s) => s.name === label)?.instances[0];
+    const metricsUrl =
+      label === "gateway"
+        ? `${gatewayUrl}/metrics`
+        : instance && `http://${instance.address}:${instance.port}/metrics`;
+    return { label, pid, metricsUrl };
+  });
+}
+
+const redisServer = await startBenchRedis();
+let exitCode = 1;
+try {
+  console.log(
+    `soak: ${minutes} min at ${rate} orders/s, sample every ${sampleSeconds} s, windows ${windowMs} ms`,
+  );
+  const target = await startMultiProcess(redisServer.url, env);
+  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+  try {
+    const processes = await probes(target.gatewayUrl, target.pids);
+    const body = await seedOrderBody(target.gatewayUrl, `soak-${Date.now()}`);
+    const startedAt = Date.now();
+    const drive = driveOrders({ gatewayUrl: target.gatewayUrl, body, ratePerSec: rate, durationSec });
+    const samples: Sample[] = [];
+    const heaps = new HeapFloors(processes, 2_000);
+    for (let k = 0; k * sampleSeconds <= durationSec; k++) {
+      const wait = startedAt + k * sampleSeconds * 1000 - Date.now();
+      if (wait > 0) await sleep(wait);
+      const sample = await takeSample({
+        redis,
+        processes,
+        heaps,
+        startedAt,
+        streamRetentionMs: windowMs,
+        dlqAuditRetentionMs: windowMs,
+        slackMs: 3 * Number(env.STREAM_TRIM_INTERVAL_MS),
+      });
+      samples.push(sample);
+      console.log(
+        `t=${(sample.t / 60).toFixed(1)} min orders=${sample.orders} in-flight=${sample.inFlight} used_memory=${(sample.usedMemory / 2 ** 20).toFixed(1)} MB transient=${(sample.transientBytes / 2 ** 20).toFixed(2)} MB`,
+      );
+    }
+    heaps.stop();
+    const driven = await drive;
+    console.log(
+      `load: sent ${driven.sent}, accepted ${driven.accepted}, failures ${JSON.stringify(driven.failures)}`,
+    );
+    const analysis = analyse(samples, config);
+    const report = renderSoakReport(samples, config, analysis);
+    console.log(`\n${report}`);
+    if (values.write) writeBenchmarks(report);
+    exitCode = analysis.passed ? 0 : 1;
+  } finally {
+    redis.disconnect();
+    await target.stop();
+  }
+} finally {
+  await redisServer.stop();
+}
+process.exit(exitCode);

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { DEFAULT_AUDIT_RETENTION_MS } from "../dlq/redis-dead-letter-store.js";
+import { ConfigError } from "./config.js";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -48,18 +49,24 @@ export const DEFAULT_RETENTION: RetentionPolicy = Object.freeze({
 });
 
 const ms = z.coerce.number().int().positive();
+const count = z.coerce.number().int().min(0);
 
 /** The environment variables of the policy (README: Configuration). */
 export const retentionEnvSchema = z.object({
   MARKER_TTL_MS: ms.default(DEFAULT_RETENTION.markerTtlMs),
   STREAM_TRIM_INTERVAL_MS: ms.default(DEFAULT_RETENTION.streamTrimIntervalMs),
   STREAM_RETENTION_MS: ms.default(DEFAULT_RETENTION.streamRetentionMs),
-  STREAM_MAXLEN_WITHOUT_GROUPS: ms.default(DEFAULT_RETENTION.streamMaxLenWithoutGroups),
+  STREAM_MAXLEN_WITHOUT_GROUPS: count.default(DEFAULT_RETENTION.streamMaxLenWithoutGroups),
   DLQ_AUDIT_RETENTION_MS: ms.default(DEFAULT_RETENTION.dlqAuditRetentionMs),
   ORDER_VIEW_RETENTION_MS: ms.optional(),
 });
 
+/** The policy of an environment; a view retention shorter than the marks' lifetime is refused. */
 export function retentionFromEnv(env: z.output<typeof retentionEnvSchema>): RetentionPolicy {
+  if (env.ORDER_VIEW_RETENTION_MS !== undefined && env.ORDER_VIEW_RETENTION_MS < env.MARKER_TTL_MS) {
+    // Until its marks expire an order's messages may still come back and change it.
+    throw new ConfigError([{ path: ["ORDER_VIEW_RETENTION_MS"], message: "must be at least MARKER_TTL_MS" }]);
+  }
   return {
     markerTtlMs: env.MARKER_TTL_MS,
     streamTrimIntervalMs: env.STREAM_TRIM_INTERVAL_MS,

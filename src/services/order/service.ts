@@ -8,8 +8,10 @@ import { newMessageId } from "../../lib/bus/envelope.js";
 import { type Projection, ProjectionRunner, type ReadModelStore } from "../../lib/eventstore/index.js";
 import type { ServiceDefinition, ServiceDeps } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
+import { readModelKey } from "../../lib/eventstore/keys.js";
 import { registerOrderHandlers } from "./handlers.js";
 import { type OrderListEntry, orderListProjection } from "./order-list.js";
+import { ORDER_TAG } from "./keys.js";
 import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
 import { createRedisOrderStores } from "./redis-store.js";
 import { OrderRepository } from "./repository.js";
@@ -18,6 +20,7 @@ import { DEFAULT_SAGA_OPTIONS } from "./saga.js";
 import { SagaRunner } from "./saga-runner.js";
 import { createMemoryOrderStores, type OrderStores } from "./store.js";
 import { DeadlineSweeper } from "./sweeper.js";
+import { ViewRetention } from "./view-retention.js";
 
 const REPLY_RETRY = { maxAttempts: 10, backoff: exponentialBackoff({ baseMs: 100, maxMs: 10_000 }) };
 
@@ -105,6 +108,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
       options.onCreated?.(internals);
       const { stores, runner, sweeper, views, deadlines, list } = internals;
       const intervalMs = options.projectionIntervalMs ?? 50;
+      let viewRetention: NodeJS.Timeout | undefined;
       return {
         // Replies can arrive before the step they answer is recorded (ORDER_REPLY_TOO_EARLY) after a
         // restart with a backlog: give them room to be retried rather than dead-lettered.
@@ -121,12 +125,14 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
             ...(options.idempotencyTtlMs === undefined ? {} : { idempotencyTtlMs: options.idempotencyTtlMs }),
           }),
         start: async () => {
+          viewRetention = startViewRetention(deps);
           views.start({ intervalMs });
           deadlines.start({ intervalMs });
           list.start({ intervalMs });
           sweeper.start({ intervalMs: options.sweepIntervalMs ?? 1_000 });
         },
         stop: async () => {
+          if (viewRetention) clearInterval(viewRetention);
           await sweeper.stop();
           await Promise.all([views.stop(), deadlines.stop(), list.stop()]);
           await stores.close?.();
@@ -134,6 +140,23 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
       };
     },
   };
+}
+
+/** With `ORDER_VIEW_RETENTION_MS` on Redis: a pass over 500 views every 10 s (view-retention.ts). */
+function startViewRetention(deps: ServiceDeps<typeof AllEvents>): NodeJS.Timeout | undefined {
+  const { redis, retention } = deps.platform;
+  if (!redis || retention.orderViewRetentionMs === undefined) return undefined;
+  const pruner = new ViewRetention({
+    redis,
+    key: readModelKey(ORDER_TAG, orderViewProjection.name),
+    retentionMs: retention.orderViewRetentionMs,
+    now: deps.now,
+  });
+  const timer = setInterval(() => {
+    pruner.pass().catch((error: unknown) => deps.logger.warn({ err: error }, "order view retention failed"));
+  }, 10_000);
+  timer.unref();
+  return timer;
 }
 
 /** The order service with its defaults (what the system catalog and `main.ts` run). */

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { parseEnv } from "./config.js";
+import { DEFAULT_RETENTION, retentionEnvSchema, retentionFromEnv } from "./retention.js";
+
+const policy = (env: NodeJS.ProcessEnv) => retentionFromEnv(parseEnv(retentionEnvSchema, env));
+
+describe("retention policy from the environment", () => {
+  it("keeps marks 7 days, group-less streams 1 h, the DLQ audit 30 days and every order view by default", () => {
+    expect(policy({})).toEqual(DEFAULT_RETENTION);
+    expect(DEFAULT_RETENTION).toMatchObject({
+      markerTtlMs: 7 * 86_400_000,
+      streamRetentionMs: 3_600_000,
+      dlqAuditRetentionMs: 30 * 86_400_000,
+      orderViewRetentionMs: undefined,
+    });
+  });
+
+  it("reads every setting", () => {
+    expect(
+      policy({
+        MARKER_TTL_MS: "1000",
+        STREAM_TRIM_INTERVAL_MS: "2000",
+        STREAM_RETENTION_MS: "3000",
+        STREAM_MAXLEN_WITHOUT_GROUPS: "4000",
+        DLQ_AUDIT_RETENTION_MS: "5000",
+        ORDER_VIEW_RETENTION_MS: "6000",
+      }),
+    ).toEqual({
+      markerTtlMs: 1000,
+      streamTrimIntervalMs: 2000,
+      streamRetentionMs: 3000,
+      streamMaxLenWithoutGroups: 4000,
+      dlqAuditRetentionMs: 5000,
+      orderViewRetentionMs: 6000,
+    });
+  });
+
+  it("refuses a bad value or a view retention shorter than the marks live, naming the setting", () => {
+    expect(() => policy({ MARKER_TTL_MS: "soon" })).toThrow(/MARKER_TTL_MS/);
+    expect(() => policy({ MARKER_TTL_MS: "0" })).toThrow(/MARKER_TTL_MS/);
+    expect(() => policy({ ORDER_VIEW_RETENTION_MS: "60000" })).toThrow(/ORDER_VIEW_RETENTION_MS/);
+  });
+});

@@ -109,6 +109,7 @@ try {
     for (let k = 0; k * sampleSeconds <= durationSec; k++) {
       const wait = startedAt + k * sampleSeconds * 1000 - Date.now();
       if (wait > 0) await sleep(wait);
+      const sampling = Date.now();
       const sample = await takeSample({
         redis,
         processes,
@@ -120,7 +121,7 @@ try {
       });
       samples.push(sample);
       console.log(
-        `t=${(sample.t / 60).toFixed(1)} min orders=${sample.orders} in-flight=${sample.inFlight} used_memory=${(sample.usedMemory / 2 ** 20).toFixed(1)} MB transient=${(sample.transientBytes / 2 ** 20).toFixed(2)} MB`,
+        `t=${(sample.t / 60).toFixed(1)} min orders=${sample.orders} in-flight=${sample.inFlight} used_memory=${(sample.usedMemory / 2 ** 20).toFixed(1)} MB transient=${(sample.transientBytes / 2 ** 20).toFixed(2)} MB (sampled in ${Date.now() - sampling} ms)`,
       );
     }
     heaps.stop();

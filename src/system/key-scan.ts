@@ -177,7 +177,11 @@ export async function scanKeys(
   for (const key of await allKeys(redis)) {
     const family = familyOf(key);
     if (!family) unknown.push(key);
-    else byFamily.set(family, [...(byFamily.get(family) ?? []), key]);
+    else {
+      const keys = byFamily.get(family);
+      if (keys) keys.push(key);
+      else byFamily.set(family, [key]);
+    }
   }
   const violations: string[] = [];
   const usage = new Map<string, FamilyUsage>();

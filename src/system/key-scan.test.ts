@@ -1,0 +1,51 @@
+import { expect, it } from "vitest";
+import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
+import { reservationKey } from "../services/inventory/keys.js";
+import { validationKey } from "../services/user/keys.js";
+import { describeWithRedis } from "../test-support/redis.js";
+import { scanKeys } from "./key-scan.js";
+
+describeWithRedis("key scan", (getRedis) => {
+  const limits = (now: number) => ({
+    streamRetentionMs: 60_000,
+    dlqAuditRetentionMs: 60_000,
+    slackMs: 1_000,
+    now,
+  });
+
+  it("names keys of no family and transient keys without their bound, and passes bounded ones", async () => {
+    await getRedis().flush();
+    const redis = getRedis().client();
+    await redis.set("stray", "1");
+    await redis.set(validationKey("o1"), "1");
+    await redis.set(validationKey("o2"), "1", "PX", 60_000);
+    await redis.hset(reservationKey("held"), "state", "reserved");
+    await redis.hset(reservationKey("settled"), "state", "committed");
+    const scan = await scanKeys(redis, limits(Date.now()), { bytes: true });
+    expect(scan.unknown).toEqual(["stray"]);
+    expect(scan.violations.sort()).toEqual([
+      `${reservationKey("settled")}: no TTL ({inventory}:reservation:<orderId>)`,
+      `${validationKey("o1")}: no TTL ({user}:validated:<orderId>)`,
+    ]);
+    expect(scan.usage.get("{user}:validated:<orderId>")).toMatchObject({ keys: 2 });
+    expect(scan.usage.get("{user}:validated:<orderId>")?.bytes).toBeGreaterThan(0);
+  });
+
+  it("flags a stream holding what every group handled, or old entries no group reads", async () => {
+    await getRedis().flush();
+    const redis = getRedis().client();
+    const read = eventStreamKey("order", "payment.requested");
+    const unread = eventStreamKey("order", "order.placed");
+    for (let n = 1; n <= 3; n++) await redis.xadd(read, `${10_000 + n}-0`, "b", "x");
+    await redis.xadd(read, "20000-0", "b", "x");
+    await redis.xgroup("CREATE", read, "payment", "0");
+    await redis.xreadgroup("GROUP", "payment", "c", "STREAMS", read, ">");
+    await redis.xack(read, "payment", "10001-0", "10002-0", "10003-0", "20000-0");
+    await redis.xadd(unread, "10000-0", "b", "x");
+    const flagged = await scanKeys(redis, limits(100_000));
+    expect(flagged.violations).toHaveLength(2);
+    await redis.xtrim(read, "MINID", "20001");
+    await redis.xtrim(unread, "MINID", "50000");
+    expect((await scanKeys(redis, limits(100_000))).violations).toEqual([]);
+  });
+});

@@ -31,8 +31,9 @@ return 'ok'
 
 /**
  * KEYS: reservation, n products, streams. ARGV: n, expected signature, items JSON, failure reason,
- * n quantities, lifetime (ms) of a failed reservation (only a dedupe mark), messages. Computes the outcome signature exactly like \`reservationSignature\` in
- * domain.ts; applies only when it equals the expected one.
+ * n quantities, lifetime (ms) of a failed reservation (only a dedupe mark), messages. Computes the
+ * outcome signature exactly like \`reservationSignature\` in domain.ts; applies only when it equals
+ * the expected one.
  * → 'applied' | 'duplicate:<state>' | 'conflict:<signature>'.
  */
 export const RESERVE = new LuaScript(`${OUTBOX_LUA}

@@ -26,6 +26,9 @@ import {
   providerEntryKey,
   providerIdKey,
 } from "../services/payment/keys.js";
+import { orderListProjection } from "../services/order/order-list.js";
+import { orderListKey, userOrderListKey } from "../services/order/order-list-redis.js";
+import { idempotencyRecordKey } from "../services/order/idempotency-records-redis.js";
 import { dueKey, shipmentKey } from "../services/shipping/keys.js";
 import { deletedKey, emailKey, userKey, validationKey } from "../services/user/keys.js";
 
@@ -210,6 +213,50 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     type: "string",
     holds: "deadline index: last applied global position",
     role: "transient",
+    bound: "one key",
+    check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{order}:<list>:all",
+    match: re(`${tagged(ORDER_TAG)}:order-list-v\\d+:all`),
+    example: orderListKey(),
+    owner: "order",
+    type: "zset",
+    holds: "order list index: every order by creation time (`GET /orders`)",
+    role: "record",
+    bound: "one key; one member per order",
+    check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{order}:<list>:user:<userId>",
+    match: re(`${tagged(ORDER_TAG)}:order-list-v\\d+:user:${ID}`),
+    example: userOrderListKey("u1"),
+    owner: "order",
+    type: "zset",
+    holds: "order list index: one user's orders by creation time",
+    role: "record",
+    bound: `${KEPT}: one per user with orders`,
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{order}:<list>:records",
+    match: re(`${tagged(ORDER_TAG)}:order-list-v\\d+:records`),
+    example: `{${ORDER_TAG}}:${orderListProjection.name}:records`,
+    owner: "order",
+    type: "hash",
+    holds: "order list index: each order's entry and projection position",
+    role: "record",
+    bound: "one key; one field per order",
+    check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{order}:<list>:checkpoint",
+    match: re(`${tagged(ORDER_TAG)}:order-list-v\\d+:checkpoint`),
+    example: `{${ORDER_TAG}}:${orderListProjection.name}:checkpoint`,
+    owner: "order",
+    type: "string",
+    holds: "order list index: last applied global position",
+    role: "record",
     bound: "one key",
     check: { kind: "count", max: 1 },
   },
@@ -409,12 +456,13 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
   {
     pattern: "{<namespace>}:idem:<key>",
     match: re(`${ANY_TAG}:idem:.+`),
-    example: "{payment}:idem:env-1",
-    owner: "a service using `createIdempotencyMiddleware`",
+    example: idempotencyRecordKey("api-key:1", "7f3c"),
+    owner: "order (`POST /orders` Idempotency-Key records); a service using `createIdempotencyMiddleware`",
     type: "string",
-    holds: "idempotency lease, then done mark, of one message",
+    holds:
+      "the order an Idempotency-Key created (`{order}:idem:<sha256>`); or a message's idempotency lease, then done mark",
     role: "transient",
-    bound: "TTL: the lease, then the middleware's `ttlMs`",
+    bound: "TTL: the order service's `idempotencyTtlMs` (24 h); the middleware's lease, then its `ttlMs`",
     check: { kind: "expires" },
   },
   // discovery

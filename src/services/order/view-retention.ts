@@ -1,7 +1,7 @@
 /**
  * Optional retention of the order views of orders that ended long ago (`ORDER_VIEW_RETENTION_MS`,
- * default: keep). The event stream stays (the system of record): `GET /orders/:id` folds it when
- * the view is gone; `GET /orders` lists the views kept.
+ * default: keep). The event stream stays (the system of record), and the list index: `GET /orders`
+ * and `GET /orders/:id` fold an order's stream when its view is gone.
  *
  * A view is dropped only when its order can no longer change: a final status (delivered, failed,
  * cancelled; a shipped order still gets its delivery) and last updated longer ago than the

@@ -9,10 +9,13 @@ import { drift, type Point, since, slope } from "./soak-stats.js";
 /** Transient Redis memory may drift this much over the last half (the issue's 5%). */
 export const TRANSIENT_DRIFT_LIMIT = 0.05;
 /**
- * A heap "keeps growing" past this drift over the last half: wider than the transient limit because
- * a heap sample lands anywhere in the garbage collector's sawtooth.
+ * A heap "keeps growing" when it drifts more than this over the last half *and* its lowest value
+ * in the last half is this much above its lowest between warm-up and half-time: a leak lifts the
+ * floor the collector returns to, while a short run's samples can sit anywhere on its sawtooth.
  */
 export const HEAP_DRIFT_LIMIT = 0.1;
+
+const floor = (points: readonly Point[]): number => Math.min(...points.map((p) => p.v));
 
 export interface SoakConfig {
   minutes: number;
@@ -52,14 +55,23 @@ export function analyse(samples: readonly Sample[], config: SoakConfig): SoakAna
   const half = (config.minutes * 60) / 2;
   const warm = samples.filter((s) => s.t >= config.warmupSeconds);
   const series: SeriesVerdict[] = [];
-  const add = (name: string, points: Point[], limit: number | undefined, unit: "MB" | "keys" = "MB") => {
+  const add = (
+    name: string,
+    points: Point[],
+    limit: number | undefined,
+    unit: "MB" | "keys" = "MB",
+    floorCheck = false,
+  ) => {
     const d = drift(since(points, half));
+    const before = points.filter((p) => p.t >= config.warmupSeconds && p.t < half);
+    const floorRose =
+      !floorCheck || before.length === 0 || floor(since(points, half)) > floor(before) * (1 + (limit ?? 0));
     series.push({
       name,
       slopePerMin: slope(since(points, config.warmupSeconds)) * 60,
       drift: d,
       unit,
-      ok: limit === undefined ? undefined : d <= limit,
+      ok: limit === undefined ? undefined : d <= limit || !floorRose,
     });
   };
   const points = (pick: (s: Sample) => number | undefined): Point[] =>
@@ -94,6 +106,8 @@ export function analyse(samples: readonly Sample[], config: SoakConfig): SoakAna
       `${label} heap used`,
       points((s) => s.processes.get(label)?.heapUsedBytes),
       HEAP_DRIFT_LIMIT,
+      "MB",
+      true,
     );
   }
   for (const label of labels)
@@ -152,8 +166,9 @@ Every service its own process over a private Redis (AOF \`everysec\`); one sampl
 ${config.sampleSeconds} s. The transient windows are shortened so that the steady state is reached
 inside the run (${env}); at the defaults the same bounds hold at rate × window. Slopes are fitted
 after the warm-up (${(config.warmupSeconds / 60).toFixed(1)} min); drift is the fitted rise over the
-last half of the run relative to its mean (limits: transient Redis memory ${TRANSIENT_DRIFT_LIMIT * 100}%,
-heaps ${HEAP_DRIFT_LIMIT * 100}%).
+last half of the run relative to its mean (limits: transient Redis memory ${TRANSIENT_DRIFT_LIMIT * 100}%;
+a heap ${HEAP_DRIFT_LIMIT * 100}%, and only when its floor in the last half is also that much above its
+floor between warm-up and half-time).
 
 bytes per order: ${a.bytesPerOrder}
 

@@ -10,10 +10,12 @@ export {
 } from "./envelope.js";
 export {
   BusError,
+  CrashLoopError,
   describeError,
   isRetryable,
   MalformedMessageError,
   MessageInProgressError,
+  NoHandlerError,
   UnknownEventError,
   ValidationError,
 } from "./errors.js";
@@ -44,9 +46,16 @@ export { createRateLimitMiddleware, type RateLimitOptions } from "./middleware/r
 export { createSubscriberTimingMiddleware, type TimingCallback } from "./middleware/timing.js";
 export { type PreparedMessage, Publisher, type PublisherOptions, type PublishOptions } from "./publisher.js";
 export {
+  DEFAULT_MUST_COMPLETE,
+  type DeliveryPolicy,
   defaultBackoff,
-  type EventHandler,
+  type HandlerOptions,
+  type MustCompletePolicy,
+  mustCompleteBackoff,
   type RetryPolicy,
+} from "./retry-policy.js";
+export {
+  type EventHandler,
   Subscriber,
   type SubscriberMiddleware,
   type SubscriberOptions,

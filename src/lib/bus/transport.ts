@@ -51,12 +51,33 @@ export interface Delivery {
   readonly topic: string;
   readonly owner: string;
   readonly body: string;
-  /** 1 for the first delivery; grows with every redelivery, across consumers. */
+  /**
+   * The handler attempt this delivery is: 1 + the failed attempts recorded for the message (by
+   * `retry`), across consumers. Redeliveries that had no outcome (a reconnect, a takeover of a
+   * consumer that died, a `defer`) do not raise it.
+   */
   readonly attempt: number;
+  /**
+   * Earlier deliveries of this message that ended without any outcome (no ack, retry, defer or
+   * dead-letter): the consumer crashed, was killed or lost its lease. A message that kills its
+   * consumer never throws; only this count shows it (a "max receive count").
+   */
+  readonly silentDeliveries: number;
+  /**
+   * When the message entered this group's queue, in ms since the epoch (Redis: the stream entry
+   * id's time on the Redis clock; in memory: the publish time). Time budgets count from it.
+   */
+  readonly enqueuedAt: number;
   /** Handled: remove from pending. */
   ack(): Promise<void>;
   /** Failed but may succeed later: record the failure, keep pending, deliver again after `delayMs`. */
   retry(failure: AttemptFailure, delayMs: number): Promise<void>;
+  /**
+   * Not now, and not a failure: keep pending and deliver again after `delayMs`, recording no failed
+   * attempt (an in-progress duplicate waiting for the first run). It still counts as an outcome,
+   * so deferring never looks like a crash loop.
+   */
+  defer(delayMs: number): Promise<void>;
   /** Give up: park the message with every attempt's failure in the dead-letter store, then ack. */
   deadLetter(request: DeadLetterRequest): Promise<void>;
 }
@@ -78,6 +99,15 @@ export interface TransportSubscription {
   stop(): Promise<void>;
 }
 
+/** One consumer of a group, as the transport sees it. */
+export interface ConsumerInfo {
+  name: string;
+  /** Messages pending in its name. */
+  pending: number;
+  /** Time in ms since it last read or claimed (0 while it is active, where the transport knows). */
+  idleMs: number;
+}
+
 export interface Transport {
   readonly kind: "memory" | "redis-streams" | "redis-pubsub";
   /** True when a published message survives consumer crashes and is redelivered until settled. */
@@ -94,6 +124,11 @@ export interface Transport {
    * queue): the other groups, which handled it, do not see it twice.
    */
   redeliver(group: string, message: OutgoingMessage): Promise<void>;
+  /**
+   * The consumers of a group on the given topics (on Streams: per stream, merged by name with the
+   * largest idle time and the summed pending count). Transports without groups list none.
+   */
+  consumers(group: string, topics: readonly TopicRef[]): Promise<ConsumerInfo[]>;
   /** Stops every subscription and releases connections. */
   close(): Promise<void>;
 }

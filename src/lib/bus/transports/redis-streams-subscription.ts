@@ -8,6 +8,9 @@
  * - an idle claim (XPENDING IDLE + XCLAIM) every `claimIntervalMs`: entries idle for `claimIdleMs`
  *   (dead consumers, hung handlers), skipping those this consumer is itself handling;
  * - a local timer per `retry`, which takes the entry back with XCLAIM (bumping its delivery count).
+ * Every entry handled or held here has its lease renewed every `renewIntervalMs` (see
+ * redis-streams-leases.ts), and every `cleanupIntervalMs` consumers of the group that own nothing
+ * and were not seen for `deadConsumerMs` are removed (XGROUP DELCONSUMER, atomically checked).
  */
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
@@ -19,7 +22,8 @@ import {
   parseIdleClaim,
   parseReadReply,
 } from "./redis-streams-replies.js";
-import { claimIdleScript, readOwnPendingScript } from "./redis-streams-scripts.js";
+import { renewLeases } from "./redis-streams-leases.js";
+import { claimIdleScript, readOwnPendingScript, removeDeadConsumersScript } from "./redis-streams-scripts.js";
 import {
   errorDetails,
   nextBackoff,
@@ -41,6 +45,12 @@ export interface StreamSubscriptionOptions {
   blockMs: number;
   claimIdleMs: number;
   claimIntervalMs: number;
+  /** How often the leases of entries handled or held here are renewed (ms). */
+  renewIntervalMs: number;
+  /** A handler running this long (ms) is taken for hung: its entry's lease is no longer renewed. */
+  maxLeaseMs: number;
+  /** Consumers of the group with nothing pending, unseen this long (ms), are removed. */
+  deadConsumerMs: number;
   failureTtlMs: number;
   logger: TransportLogger;
   /** Recreates the groups after NOGROUP (stream deleted, or Redis came back without its data). */
@@ -82,7 +92,7 @@ export class StreamSubscription implements TransportSubscription {
       let connectedBefore = false;
       connection.on("ready", () => {
         if (connectedBefore && !this.stopped) {
-          for (const { key } of slot) void this.resumeOwnPending(key);
+          for (const { key } of slot) void this.resumeOwnPending(key, "keep");
         }
         connectedBefore = true;
       });
@@ -95,7 +105,7 @@ export class StreamSubscription implements TransportSubscription {
         ),
       );
     }
-    this.loops.push(this.redeliverLoop(), this.claimLoop());
+    this.loops.push(this.redeliverLoop(), this.claimLoop(), this.renewLoop());
   }
 
   /** Stops reading, waits for in-flight handlers; unsettled and retry-waiting entries stay pending. */
@@ -119,7 +129,7 @@ export class StreamSubscription implements TransportSubscription {
    * extra entries wait in `parked` for a slot.
    */
   private async readLoop(connection: Redis, keys: readonly string[], share: number): Promise<void> {
-    for (const key of keys) await this.resumeOwnPending(key);
+    for (const key of keys) await this.resumeOwnPending(key, "bump");
     let backoff = 0;
     while (await this.permits.waitForFree()) {
       // Let handlers finishing in this turn free their slots too: one read of many, not many of one.
@@ -137,7 +147,7 @@ export class StreamSubscription implements TransportSubscription {
 
   private async redeliverLoop(): Promise<void> {
     const key = this.options.redeliverKey;
-    await this.resumeOwnPending(key);
+    await this.resumeOwnPending(key, "bump");
     let backoff = 0;
     while (!this.stopped) {
       const count = Math.min(this.options.batchSize, this.permits.available);
@@ -168,8 +178,12 @@ export class StreamSubscription implements TransportSubscription {
     await this.dispatcher.acceptAll(incoming, this.permits.tryTake(incoming.length));
   }
 
-  /** This consumer's own pending entries, oldest first, following the cursor past those handed out. */
-  private async resumeOwnPending(key: string): Promise<void> {
+  /**
+   * This consumer's own pending entries, oldest first, following the cursor past those handed out.
+   * "bump" at start (their last delivery died with the previous process), "keep" after a reconnect
+   * of this live process (see readOwnPendingScript).
+   */
+  private async resumeOwnPending(key: string, counts: "bump" | "keep"): Promise<void> {
     const { redis, group, consumer, batchSize } = this.options;
     let cursor = "0";
     let backoff = 0;
@@ -179,7 +193,7 @@ export class StreamSubscription implements TransportSubscription {
       let claimed: ClaimedEntry[];
       try {
         claimed = parseClaimedReply(
-          await readOwnPendingScript.run(redis, [key], [group, consumer, count, cursor]),
+          await readOwnPendingScript.run(redis, [key], [group, consumer, count, cursor, counts]),
         );
       } catch (error) {
         this.permits.release(count);
@@ -199,9 +213,41 @@ export class StreamSubscription implements TransportSubscription {
   }
 
   private async claimLoop(): Promise<void> {
+    const cleanupEvery = Math.min(60_000, this.options.deadConsumerMs);
+    let lastCleanup = Date.now();
     while (!this.stopped) {
       await this.sleeper.sleep(this.options.claimIntervalMs);
       if (!this.stopped) await this.claimIdle();
+      if (!this.stopped && Date.now() - lastCleanup >= cleanupEvery) {
+        lastCleanup = Date.now();
+        await this.removeDeadConsumers();
+      }
+    }
+  }
+
+  private async renewLoop(): Promise<void> {
+    const { redis, group, consumer, logger, renewIntervalMs, maxLeaseMs } = this.options;
+    while (!this.stopped) {
+      await this.sleeper.sleep(renewIntervalMs);
+      if (this.stopped) return;
+      await renewLeases({ redis, group, consumer, logger }, this.dispatcher.leased(Date.now(), maxLeaseMs));
+    }
+  }
+
+  /** Consumers of gone instances leave the group; the check and removal are one atomic script. */
+  private async removeDeadConsumers(): Promise<void> {
+    const { redis, group, consumer, deadConsumerMs, logger } = this.options;
+    for (const key of this.streamKeys) {
+      try {
+        const removed = (await removeDeadConsumersScript.run(
+          redis,
+          [key],
+          [group, deadConsumerMs, consumer],
+        )) as string[];
+        if (removed.length > 0) logger.debug({ key, group, removed }, "removed dead consumers");
+      } catch (error) {
+        logger.warn({ ...errorDetails(error), key, group }, "dead consumer cleanup failed");
+      }
     }
   }
 

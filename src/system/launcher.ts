@@ -52,6 +52,8 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
         env: {
           ...common,
           SERVICE_NAME: service.name,
+          // A stable consumer name per process slot (see newInstanceId): restarts leave no dead consumer.
+          INSTANCE_SLOT: String(i),
           SERVICE_PORT: String(i === 1 && !options.anyPort ? firstPort(service.defaultPort, options) : 0),
         },
       });

@@ -21,6 +21,7 @@ export async function runServiceMain<E extends EventRegistry>(
   const platform = createRedisPlatform({
     url: env.REDIS_URL,
     claimIdleMs: env.CLAIM_IDLE_MS,
+    deadConsumerMs: env.BUS_DEAD_CONSUMER_MS,
     onError: (error) => logger.warn({ err: error }, "redis connection error"),
   });
   await guardRedisDurability(platform.redis, logger, env.NODE_ENV);
@@ -36,6 +37,7 @@ export async function runServiceMain<E extends EventRegistry>(
       instanceId,
       logger,
       heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
+      mustCompleteWindowMs: env.BUS_MUST_COMPLETE_WINDOW_MS,
     },
   ).catch((error: unknown) => failStart(name, error, port));
   await signalReady(name, running.url);

@@ -37,12 +37,13 @@ export interface Platform {
 }
 
 export interface MemoryPlatformOptions {
+  /** Idle time (ms) before a silent consumer's messages move to another (default 5 s). */
   claimIdleMs?: number;
 }
 
 export function createMemoryPlatform(options: MemoryPlatformOptions = {}): Platform {
   const deadLetters = new MemoryDeadLetterStore();
-  const transport = new MemoryTransport({ deadLetters, claimIdleMs: options.claimIdleMs ?? 30_000 });
+  const transport = new MemoryTransport({ deadLetters, claimIdleMs: options.claimIdleMs ?? 5_000 });
   const idempotency = new Map<string, IdempotencyStore>();
   return {
     mode: "memory",
@@ -66,8 +67,13 @@ export function createMemoryPlatform(options: MemoryPlatformOptions = {}): Platf
 
 export interface RedisPlatformOptions {
   url: string;
-  /** Idle time before another instance takes over a silent consumer's messages (default 30 s). */
+  /**
+   * Idle time (ms) before another instance takes over a silent consumer's messages (default 5 s;
+   * live handlers renew their leases, so only dead instances' work moves).
+   */
   claimIdleMs?: number;
+  /** Consumers with nothing pending, unseen this long (ms), leave their groups (default 1 h). */
+  deadConsumerMs?: number;
   onError?: (error: Error) => void;
 }
 
@@ -78,7 +84,8 @@ export function createRedisPlatform(options: RedisPlatformOptions): Platform {
   const transport = new RedisStreamsTransport({
     redis,
     deadLetters,
-    claimIdleMs: options.claimIdleMs ?? 30_000,
+    claimIdleMs: options.claimIdleMs ?? 5_000,
+    ...(options.deadConsumerMs === undefined ? {} : { deadConsumerMs: options.deadConsumerMs }),
     // Streams stay bounded: every minute, drop what every group has handled (MINID, safe).
     trimIntervalMs: 60_000,
   });

@@ -69,6 +69,8 @@ export interface ServiceHostOptions<E extends EventRegistry> {
   instanceId?: string;
   logLevel?: string;
   heartbeatIntervalMs?: number;
+  /** Retry window (ms) of must-complete handlers (default 6 h; env BUS_MUST_COMPLETE_WINDOW_MS). */
+  mustCompleteWindowMs?: number;
   /** Where the metrics events go (default: every 10 s). */
   metricsIntervalMs?: number;
   /** Log lines to a given stream (tests) instead of stdout. */
@@ -87,8 +89,23 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-export const newInstanceId = (service: string): string =>
-  `${service}-${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+const instancesInProcess = new Map<string, number>();
+
+/**
+ * The default consumer name: `<service>-<hostname>-<slot>`, the same after a restart of the same
+ * process slot, so a restarted instance resumes its own pending entries at once and leaves no dead
+ * consumer behind. The slot is INSTANCE_SLOT (the launcher sets 1, 2, ...), else pm2's
+ * NODE_APP_INSTANCE, else the process id: PID 1 in a container (stable per container); on a shared
+ * host a new pid per restart, whose old consumers the dead-consumer cleanup removes. A second
+ * instance of one service in one process gets `-2`, `-3`... Two live processes must never share a
+ * name: set INSTANCE_ID or INSTANCE_SLOT when several run on one host.
+ */
+export function newInstanceId(service: string, env: NodeJS.ProcessEnv = process.env): string {
+  const slot = env.INSTANCE_SLOT ?? env.NODE_APP_INSTANCE ?? String(process.pid);
+  const n = (instancesInProcess.get(service) ?? 0) + 1;
+  instancesInProcess.set(service, n);
+  return `${service}-${hostname()}-${slot}${n > 1 ? `-${n}` : ""}`;
+}
 
 export async function startService<E extends EventRegistry>(
   definition: ServiceDefinition<E>,
@@ -139,6 +156,9 @@ export async function startService<E extends EventRegistry>(
         // Handlers mostly wait on Redis: 64 in flight keeps a service busy without queueing replies.
         concurrency: opts.concurrency ?? 64,
         ...(opts.retry === undefined ? {} : { retry: opts.retry }),
+        ...(options.mustCompleteWindowMs === undefined
+          ? {}
+          : { mustComplete: { windowMs: options.mustCompleteWindowMs } }),
         now,
       }),
   };

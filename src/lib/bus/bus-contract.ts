@@ -173,6 +173,25 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
     expect([...runs].sort()).toEqual([...skus].sort());
   });
 
+  it("a rate limit slows the reading: the backlog stays in the queue, not pending in the consumer", async () => {
+    const { fixture, publisher, subscriber } = await setup();
+    const handled: string[] = [];
+    const s = subscriber("throttled", "t-1", {
+      concurrency: 16,
+      middleware: [createRateLimitMiddleware({ maxEvents: 2, windowMs: 1_000 })],
+    }).on("item.added", (p) => void handled.push(p.sku));
+    await s.start();
+    const skus = Array.from({ length: 12 }, (_, i) => `bp-${i}`);
+    await publisher.send(skus.map((sku) => publisher.prepare("item.added", { sku, quantity: 1 })));
+    await waitFor(() => handled.length >= 2, 5_000, "the first window");
+    const pending = (await fixture.transport.consumers("throttled", s.topics())).reduce(
+      (sum, c) => sum + c.pending,
+      0,
+    );
+    expect(pending).toBeLessThanOrEqual(2);
+    await waitFor(() => handled.length >= 4, 5_000, "the second window");
+  });
+
   it("a duplicate of a message still running elsewhere waits for it instead of being dead-lettered", async () => {
     const { fixture, publisher, subscriber } = await setup();
     const store = fixture.idempotency ?? new MemoryIdempotencyStore();

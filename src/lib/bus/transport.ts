@@ -82,6 +82,20 @@ export interface Delivery {
   deadLetter(request: DeadLetterRequest): Promise<void>;
 }
 
+/**
+ * Backpressure on reads: a transport asks before reading new messages how many it may read now,
+ * so a rate limit leaves the backlog in the queue instead of holding delivered messages (which
+ * would then look idle and be taken over). Synchronous, so the in-memory transport can use it too.
+ */
+export interface ReadThrottle {
+  /** Grants up to `max` reads now (possibly 0). */
+  tryTake(max: number): number;
+  /** Returns grants a read did not use. */
+  giveBack(count: number): void;
+  /** Ms until a grant may be possible again (0 when one is possible now). */
+  waitMs(): number;
+}
+
 export interface SubscribeOptions {
   /** Consumer group: one per subscribing service. */
   group: string;
@@ -90,6 +104,8 @@ export interface SubscribeOptions {
   topics: readonly TopicRef[];
   /** Messages handled at once by this consumer (default 16). */
   concurrency?: number;
+  /** Limits how fast new messages are read (the rate limiter's read side); none by default. */
+  throttle?: ReadThrottle;
 }
 
 export type DeliveryHandler = (delivery: Delivery) => Promise<void>;

@@ -55,6 +55,27 @@ describe("createRateLimitMiddleware", () => {
     expect(waits).toEqual([]);
   });
 
+  it("has a read side: grants maxEvents reads per window, and what it read runs without waiting", async () => {
+    let clock = 0;
+    const waits: number[] = [];
+    const limiter = createRateLimitMiddleware({
+      maxEvents: 3,
+      windowMs: 1_000,
+      now: () => clock,
+      sleep: async (ms) => void waits.push(ms),
+    });
+    const throttle = limiter.readThrottle!;
+    expect(throttle.tryTake(5)).toBe(3);
+    throttle.giveBack(1); // the read found only two entries
+    expect(throttle.tryTake(5)).toBe(1);
+    expect(throttle.tryTake(5)).toBe(0);
+    expect(throttle.waitMs()).toBe(1_000);
+    for (let i = 0; i < 3; i++) await limiter(context(`r${i}`), async () => {});
+    expect(waits).toEqual([]);
+    clock = 1_001;
+    expect(throttle.tryTake(5)).toBe(3);
+  });
+
   it("limits each event name separately when perEvent is set", async () => {
     const waits: number[] = [];
     const limiter = createRateLimitMiddleware({

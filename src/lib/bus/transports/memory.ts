@@ -18,6 +18,7 @@ import type {
   Delivery,
   DeliveryHandler,
   OutgoingMessage,
+  ReadThrottle,
   SubscribeOptions,
   TopicRef,
   Transport,
@@ -77,6 +78,8 @@ interface Consumer {
   active: boolean;
   /** Last time the consumer was active (ms): set on stop. */
   lastSeen: number;
+  /** Read-side backpressure: new entries are handed to this consumer only as it grants. */
+  throttle: ReadThrottle | undefined;
 }
 
 interface GroupState {
@@ -116,6 +119,7 @@ export class MemoryTransport implements Transport {
   private readonly groups = new Map<string, GroupState>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly pumpScheduled = new Set<GroupState>();
+  private readonly pumpTimers = new Set<GroupState>();
   private readonly claimTimer: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly claimIdleMs: number;
@@ -190,6 +194,7 @@ export class MemoryTransport implements Transport {
       inFlight: new Set(),
       active: true,
       lastSeen: this.now(),
+      throttle: options.throttle,
     };
     state.consumers = [...state.consumers.filter((c) => c !== existing), consumer];
     // Like a restarted Streams consumer reading its own history: resume what it left pending.
@@ -269,8 +274,9 @@ export class MemoryTransport implements Transport {
       const log = this.log(topic);
       let next = cursor;
       while (next < log.base + log.entries.length) {
-        const consumer = this.freeConsumer(group, topic);
+        const consumer = this.freeConsumer(group, topic, undefined, true);
         if (!consumer) break;
+        consumer.throttle?.tryTake(1);
         const entry = log.entries[next - log.base]!;
         next++;
         const pending = newPending(entry, consumer.name);
@@ -282,17 +288,41 @@ export class MemoryTransport implements Transport {
   }
 
   /** A consumer with a free slot that reads `topic` (any consumer of the group for a replay). */
-  private freeConsumer(group: GroupState, topic: string | undefined, avoid?: string): Consumer | undefined {
+  private freeConsumer(
+    group: GroupState,
+    topic: string | undefined,
+    avoid?: string,
+    throttled = false,
+  ): Consumer | undefined {
     const count = group.consumers.length;
+    let waitMs = Number.POSITIVE_INFINITY;
     for (let i = 0; i < count; i++) {
       const consumer = group.consumers[(group.nextConsumer + i) % count]!;
       const reads = (topic === undefined || consumer.topics.has(topic)) && consumer.name !== avoid;
-      if (consumer.active && reads && consumer.inFlight.size < consumer.concurrency) {
-        group.nextConsumer = (group.nextConsumer + i + 1) % count;
-        return consumer;
+      if (!consumer.active || !reads || consumer.inFlight.size >= consumer.concurrency) continue;
+      const wait = throttled ? (consumer.throttle?.waitMs() ?? 0) : 0;
+      if (wait > 0) {
+        waitMs = Math.min(waitMs, wait);
+        continue;
       }
+      group.nextConsumer = (group.nextConsumer + i + 1) % count;
+      return consumer;
     }
+    // Every free consumer is over its rate: look again when the first one has room.
+    if (waitMs !== Number.POSITIVE_INFINITY) this.pumpLater(group, waitMs);
     return undefined;
+  }
+
+  /** One pending wake-up per group at most. */
+  private pumpLater(group: GroupState, delayMs: number): void {
+    if (this.pumpTimers.has(group)) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.pumpTimers.delete(group);
+      this.schedulePump(group);
+    }, delayMs);
+    this.timers.add(timer);
+    this.pumpTimers.add(group);
   }
 
   private deliver(group: GroupState, consumer: Consumer, pending: Pending): void {

@@ -14,7 +14,7 @@
  */
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
-import type { DeliveryHandler, TopicRef, TransportSubscription } from "../transport.js";
+import type { DeliveryHandler, ReadThrottle, TopicRef, TransportSubscription } from "../transport.js";
 import { Dispatcher } from "./redis-streams-dispatcher.js";
 import {
   type ClaimedEntry,
@@ -53,6 +53,8 @@ export interface StreamSubscriptionOptions {
   deadConsumerMs: number;
   failureTtlMs: number;
   logger: TransportLogger;
+  /** Read-side backpressure (the rate limiter): new entries are read only as it grants. */
+  throttle?: ReadThrottle;
   /** Recreates the groups after NOGROUP (stream deleted, or Redis came back without its data). */
   ensureGroups: () => Promise<void>;
 }
@@ -135,11 +137,20 @@ export class StreamSubscription implements TransportSubscription {
       // Let handlers finishing in this turn free their slots too: one read of many, not many of one.
       if (this.permits.available < Math.min(this.options.batchSize, share) / 2)
         await new Promise((r) => setImmediate(r));
-      const count = Math.min(this.options.batchSize, share, this.permits.available);
+      const free = Math.min(this.options.batchSize, share, this.permits.available);
+      const { throttle } = this.options;
+      const count = throttle ? throttle.tryTake(free) : free;
+      if (count === 0) {
+        // Over the rate: read nothing; the backlog waits in the stream, not pending in our name.
+        await this.sleeper.sleep(throttle?.waitMs() || 1);
+        continue;
+      }
       try {
-        await this.readNew(connection, keys, count, true);
+        const read = await this.readNew(connection, keys, count, true);
+        throttle?.giveBack(count - read);
         backoff = 0;
       } catch (error) {
+        throttle?.giveBack(count);
         backoff = await this.recover(error, backoff);
       }
     }
@@ -162,8 +173,13 @@ export class StreamSubscription implements TransportSubscription {
     }
   }
 
-  /** Reads up to `count` new entries (`>`) and hands them to handlers. */
-  private async readNew(connection: Redis, keys: readonly string[], count: number, block: boolean) {
+  /** Reads up to `count` new entries (`>`) and hands them to handlers; returns how many it read. */
+  private async readNew(
+    connection: Redis,
+    keys: readonly string[],
+    count: number,
+    block: boolean,
+  ): Promise<number> {
     const { group, consumer, blockMs } = this.options;
     // COUNT applies per stream: split the free slots so one read cannot overshoot them much.
     const perStream = Math.max(1, Math.floor(count / keys.length));
@@ -176,6 +192,7 @@ export class StreamSubscription implements TransportSubscription {
       entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
     );
     await this.dispatcher.acceptAll(incoming, this.permits.tryTake(incoming.length));
+    return incoming.length;
   }
 
   /**

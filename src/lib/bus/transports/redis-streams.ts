@@ -172,6 +172,7 @@ export class RedisStreamsTransport implements Transport {
         failureTtlMs: this.options.failureTtlMs ?? 7 * DAY_MS,
         logger: this.logger,
         ensureGroups: () => this.ensureGroups(options.group, options.topics),
+        ...(options.throttle ? { throttle: options.throttle } : {}),
       },
       handler,
     );

@@ -268,7 +268,11 @@ export class StreamSubscription implements TransportSubscription {
     }
   }
 
-  /** Takes over idle entries of every stream, as far as free slots allow; the rest waits for the next round. */
+  /**
+   * Takes over idle entries of every stream, as far as free slots allow; the rest waits for the next
+   * round. A stream whose claim fails is skipped for this round: it must not keep the others' dead
+   * consumers' entries waiting (no head-of-line blocking).
+   */
   private async claimIdle(): Promise<void> {
     const { redis, group, consumer, claimIdleMs, batchSize, logger } = this.options;
     for (const key of this.streamKeys) {
@@ -288,7 +292,7 @@ export class StreamSubscription implements TransportSubscription {
         } catch (error) {
           this.permits.release(count);
           if (!this.stopped) logger.warn({ ...errorDetails(error), key, group }, "idle claim failed");
-          return;
+          break;
         }
         if (result.deleted > 0)
           logger.warn({ key, group, count: result.deleted }, "pending entries trimmed away");

@@ -155,6 +155,32 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       await cleanup();
     });
 
+    it("keeps taking over dead consumers' entries on other streams when one stream's claim fails", async () => {
+      const [broken, healthy] = [uniqueTopic("x"), uniqueTopic("y")];
+      const group = uniqueName("g");
+      const first = make();
+      const dead = recorder(async () => {}); // never settles
+      const stopped = await first.transport.subscribe(
+        { group, consumer: "dead", topics: [broken, healthy] },
+        dead.handler,
+      );
+      const orphan = messageOf(healthy, 1);
+      await first.transport.publish([orphan]);
+      await waitFor(() => dead.deliveries.length >= 1, 8_000, "the orphan's first delivery");
+      await stopped.stop();
+
+      const { transport, cleanup } = make();
+      const heir = recorder();
+      await transport.subscribe({ group, consumer: "heir", topics: [broken, healthy] }, heir.handler);
+      const brokenKey = eventStreamKey(broken.owner, broken.topic);
+      await getRedis().client().del(brokenKey);
+      await getRedis().client().set(brokenKey, "not a stream"); // every claim on it fails now
+      await waitFor(() => heir.bodies().includes(orphan.body), 8_000, "the takeover on the healthy stream");
+      await getRedis().client().del(brokenKey);
+      await cleanup();
+      await first.cleanup();
+    });
+
     it("reads no more entries than it has free handler slots", async () => {
       const { transport, cleanup } = make({ claimIdleMs: 60_000 });
       const ref = uniqueTopic();

@@ -212,8 +212,16 @@ export class RedisStreamsTransport implements Transport {
   async trim(topics?: readonly TopicRef[]): Promise<number> {
     const keys = topics ? topics.map((t) => eventStreamKey(t.owner, t.topic)) : [...this.knownStreams];
     const retain = this.options.retainWithoutGroups ?? 100_000;
-    const removed = await Promise.all(keys.map((key) => safeTrimScript.run(this.redis, [key], [retain])));
-    return removed.reduce<number>((sum, n) => sum + Number(n), 0);
+    // One stream that cannot be trimmed (a wrong type, a script error) must not stop the others.
+    const results = await Promise.allSettled(
+      keys.map((key) => safeTrimScript.run(this.redis, [key], [retain])),
+    );
+    let removed = 0;
+    results.forEach((result, i) => {
+      if (result.status === "fulfilled") removed += Number(result.value);
+      else this.logger.warn({ ...errorDetails(result.reason), key: keys[i] }, "stream trim failed");
+    });
+    return removed;
   }
 
   async consumers(group: string, topics: readonly TopicRef[]): Promise<ConsumerInfo[]> {

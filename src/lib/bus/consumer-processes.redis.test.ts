@@ -9,9 +9,44 @@ import { Publisher } from "./publisher.js";
 import { TestEvents } from "./test-events.js";
 import { RedisStreamsTransport } from "./transports/redis-streams.js";
 
-const fixture = fileURLToPath(new URL("./crashing-consumer.fixture.ts", import.meta.url));
+const fixture = fileURLToPath(new URL("./consumer-process.fixture.ts", import.meta.url));
 
-describeWithRedis("crash loops (real processes)", (getRedis) => {
+/** Starts the fixture and resolves once it has subscribed. */
+async function startConsumer(env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", fixture], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  await waitFor(
+    () => output.includes("ready") || child.exitCode !== null,
+    30_000,
+    "the consumer to subscribe",
+  );
+  return child;
+}
+
+describeWithRedis("consumers over real processes", (getRedis) => {
+  it("ten restarts of one process slot with the default INSTANCE_ID leave one consumer in the group", async () => {
+    const redis = getRedis().client();
+    for (let restart = 0; restart < 10; restart++) {
+      const child = await startConsumer({
+        REDIS_URL: getRedis().url,
+        GROUP: "restarty",
+        INSTANCE_SLOT: "1",
+        BEHAVIOUR: "ack",
+      });
+      const gone = once(child, "exit");
+      child.kill("SIGKILL"); // a crash, then the supervisor starts the slot again
+      await gone;
+    }
+    const transport = new RedisStreamsTransport({ redis, deadLetters: new RedisDeadLetterStore(redis) });
+    const consumers = await transport.consumers("restarty", [{ topic: "item.added", owner: "shop" }]);
+    expect(consumers.map((c) => c.name)).toEqual([expect.stringMatching(/^restarty-.+-1$/)]);
+    await transport.close();
+  }, 120_000);
+
   it("a message whose handler exits the process is dead-lettered after 3 deaths, and the 4th process lives", async () => {
     const redis = getRedis().client();
     const deadLetters = new RedisDeadLetterStore(redis);

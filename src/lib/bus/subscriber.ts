@@ -19,13 +19,8 @@ import {
   type MustCompletePolicy,
   type RetryPolicy,
 } from "./retry-policy.js";
-import type {
-  AttemptFailure,
-  Delivery,
-  ReadThrottle,
-  Transport,
-  TransportSubscription,
-} from "./transport.js";
+import { readThrottleOf } from "./read-throttle.js";
+import type { AttemptFailure, Delivery, Transport, TransportSubscription } from "./transport.js";
 
 export type SubscriberMiddleware<O extends EventRegistry = EventRegistry> = (
   ctx: MessageContext<unknown, O>,
@@ -137,19 +132,10 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
         consumer: this.options.consumer,
         topics: this.topics(),
         ...(this.options.concurrency === undefined ? {} : { concurrency: this.options.concurrency }),
-        ...this.readThrottle(),
+        ...readThrottleOf(this.options.middleware ?? []),
       },
       (delivery) => this.handle(delivery),
     );
-  }
-
-  /** The read side of throttling middleware (the rate limiter), all of them at once. */
-  private readThrottle(): { throttle?: ReadThrottle } {
-    const throttles = (this.options.middleware ?? []).flatMap((layer) => {
-      const throttle = (layer as { readThrottle?: ReadThrottle }).readThrottle;
-      return throttle ? [throttle] : [];
-    });
-    return throttles.length === 0 ? {} : { throttle: allOf(throttles) };
   }
 
   /** Stops reading and waits for handlers in flight; unsettled messages stay pending for redelivery. */
@@ -305,26 +291,6 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     );
     await delivery.deadLetter({ reason: decision.reason, failure });
   }
-}
-
-/** A throttle that grants what every one of `throttles` grants. */
-function allOf(throttles: readonly ReadThrottle[]): ReadThrottle {
-  if (throttles.length === 1) return throttles[0]!;
-  return {
-    tryTake(max) {
-      let granted = max;
-      const taken: [ReadThrottle, number][] = [];
-      for (const throttle of throttles) {
-        const got = throttle.tryTake(granted);
-        taken.push([throttle, got]);
-        granted = Math.min(granted, got);
-      }
-      for (const [throttle, got] of taken) throttle.giveBack(got - granted);
-      return granted;
-    },
-    giveBack: (count) => throttles.forEach((t) => t.giveBack(count)),
-    waitMs: () => Math.max(...throttles.map((t) => t.waitMs())),
-  };
 }
 
 /** Drops keys whose value is undefined, so they do not override defaults in a spread. */

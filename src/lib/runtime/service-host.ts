@@ -10,7 +10,12 @@ import type { EventRegistry } from "../bus/events.js";
 import { createSubscriberLoggingMiddleware } from "../bus/middleware/logging.js";
 import { createSubscriberTimingMiddleware } from "../bus/middleware/timing.js";
 import { Publisher } from "../bus/publisher.js";
-import { type RetryPolicy, Subscriber, type SubscriberMiddleware } from "../bus/subscriber.js";
+import {
+  type MustCompletePolicy,
+  type RetryPolicy,
+  Subscriber,
+  type SubscriberMiddleware,
+} from "../bus/subscriber.js";
 import { type ServiceAgent, startServiceAgent } from "../discovery/agent.js";
 import { createHttpServer } from "../http/server.js";
 import { createLogger, type Logger } from "../observability/logger.js";
@@ -37,6 +42,8 @@ export interface ServiceDeps<E extends EventRegistry> {
     concurrency?: number;
     middleware?: readonly SubscriberMiddleware<E>[];
     retry?: Partial<RetryPolicy>;
+    /** Must-complete policy numbers; the window defaults to BUS_MUST_COMPLETE_WINDOW_MS. */
+    mustComplete?: Partial<MustCompletePolicy>;
   }): Subscriber<E, E>;
   now: () => number;
 }
@@ -156,9 +163,10 @@ export async function startService<E extends EventRegistry>(
         // Handlers mostly wait on Redis: 64 in flight keeps a service busy without queueing replies.
         concurrency: opts.concurrency ?? 64,
         ...(opts.retry === undefined ? {} : { retry: opts.retry }),
-        ...(options.mustCompleteWindowMs === undefined
-          ? {}
-          : { mustComplete: { windowMs: options.mustCompleteWindowMs } }),
+        mustComplete: {
+          ...(options.mustCompleteWindowMs === undefined ? {} : { windowMs: options.mustCompleteWindowMs }),
+          ...opts.mustComplete,
+        },
         now,
       }),
   };

@@ -18,13 +18,21 @@ import type {
   Delivery,
   DeliveryHandler,
   OutgoingMessage,
-  ReadThrottle,
   SubscribeOptions,
   TopicRef,
   Transport,
   TransportSubscription,
 } from "../transport.js";
 import { parkDeadLetter } from "./dead-letter-record.js";
+import {
+  type Consumer,
+  type Entry,
+  type GroupState,
+  newPending,
+  type Pending,
+  pendingKey,
+  type TopicLog,
+} from "./memory-state.js";
 
 export interface MemoryTransportOptions {
   deadLetters: DeadLetterStore;
@@ -43,74 +51,6 @@ export interface MemoryTransportOptions {
   retainWithoutGroups?: number;
   now?: () => number;
 }
-
-interface Entry {
-  seq: number;
-  topic: string;
-  owner: string;
-  body: string;
-  /** Publish (or replay) time, ms. */
-  at: number;
-  /** A manual replay to one group: any consumer of the group takes it, whatever its topics. */
-  replay?: boolean;
-}
-
-interface Pending {
-  entry: Entry;
-  consumer: string;
-  deliveryCount: number;
-  deliveredAt: number;
-  failures: AttemptFailure[];
-  /** Deliveries settled with `defer` (an outcome, but not a failed attempt). */
-  deferrals: number;
-  /** Waiting for a retry timer: not claimable, not in flight. */
-  scheduled: boolean;
-  /** When the running handler started (ms), undefined when no handler runs it: the lease. */
-  handlingSince: number | undefined;
-}
-
-interface Consumer {
-  name: string;
-  topics: Set<string>;
-  handler: DeliveryHandler;
-  concurrency: number;
-  inFlight: Set<Promise<void>>;
-  active: boolean;
-  /** Last time the consumer was active (ms): set on stop. */
-  lastSeen: number;
-  /** Read-side backpressure: new entries are handed to this consumer only as it grants. */
-  throttle: ReadThrottle | undefined;
-}
-
-interface GroupState {
-  name: string;
-  /** Next entry index (into the topic log) to hand out, per topic. */
-  cursors: Map<string, number>;
-  pending: Map<string, Pending>;
-  /** Retries and takeovers due now, delivered before new entries. */
-  ready: Pending[];
-  consumers: Consumer[];
-  nextConsumer: number;
-}
-
-interface TopicLog {
-  /** entries[i] has seq = base + i. */
-  entries: Entry[];
-  base: number;
-}
-
-const pendingKey = (topic: string, seq: number) => `${topic}#${seq}`;
-
-const newPending = (entry: Entry, consumer: string): Pending => ({
-  entry,
-  consumer,
-  deliveryCount: 0,
-  deliveredAt: 0,
-  failures: [],
-  deferrals: 0,
-  scheduled: false,
-  handlingSince: undefined,
-});
 
 export class MemoryTransport implements Transport {
   readonly kind = "memory" as const;

@@ -254,10 +254,10 @@ export function runTransportContract(
     durableIt(
       "never hands a message to another consumer while its handler still runs (the lease is renewed)",
       async () => {
-        const { transport } = await setup();
+        const { transport } = await setup({ claimIdleMs: 1_000 }); // renewal every ~330 ms: margin for event-loop stalls
         const ref = uniqueTopic();
         const group = uniqueName("g");
-        const slowMs = 6 * 250; // six times the factory's claimIdleMs
+        const slowMs = 2_500;
         const slow = recorder(async (d) => {
           await sleep(slowMs);
           await d.ack();
@@ -274,10 +274,10 @@ export function runTransportContract(
     );
 
     durableIt("keeps a message waiting for its retry with its consumer until the delay is over", async () => {
-      const { transport } = await setup();
+      const { transport } = await setup({ claimIdleMs: 1_000 });
       const ref = uniqueTopic();
       const group = uniqueName("g");
-      const delayMs = 6 * 250;
+      const delayMs = 2_500;
       const retried = recorder(async (d) => (d.attempt === 1 ? d.retry(failureOf(1), delayMs) : d.ack()));
       const other = recorder();
       await transport.subscribe({ group, consumer: "retrier", topics: [ref] }, retried.handler);

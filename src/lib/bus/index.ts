@@ -42,7 +42,11 @@ export {
   type IdempotencyOptions,
 } from "./middleware/idempotency.js";
 export { createSubscriberLoggingMiddleware, type SubscriberLoggingOptions } from "./middleware/logging.js";
-export { createRateLimitMiddleware, type RateLimitOptions } from "./middleware/rate-limit.js";
+export {
+  createRateLimitMiddleware,
+  type RateLimitOptions,
+  type ThrottlingMiddleware,
+} from "./middleware/rate-limit.js";
 export { createSubscriberTimingMiddleware, type TimingCallback } from "./middleware/timing.js";
 export { type PreparedMessage, Publisher, type PublisherOptions, type PublishOptions } from "./publisher.js";
 export {

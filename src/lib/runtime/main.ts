@@ -19,9 +19,9 @@ export async function runServiceMain<E extends EventRegistry>(
   const instanceId = env.INSTANCE_ID ?? newInstanceId(name);
   const logger = createLogger({ service: name, instance: instanceId, level: env.LOG_LEVEL });
   const platform = createRedisPlatform({
+    deadConsumerMs: env.BUS_DEAD_CONSUMER_MS,
     url: env.REDIS_URL,
     claimIdleMs: env.CLAIM_IDLE_MS,
-    deadConsumerMs: env.BUS_DEAD_CONSUMER_MS,
     onError: (error) => logger.warn({ err: error }, "redis connection error"),
   });
   await guardRedisDurability(platform.redis, logger, env.NODE_ENV);
@@ -30,6 +30,7 @@ export async function runServiceMain<E extends EventRegistry>(
     { ...definition, name },
     {
       events: options.events,
+      mustCompleteWindowMs: env.BUS_MUST_COMPLETE_WINDOW_MS,
       platform,
       port,
       host: env.SERVICE_HOST,
@@ -37,7 +38,6 @@ export async function runServiceMain<E extends EventRegistry>(
       instanceId,
       logger,
       heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
-      mustCompleteWindowMs: env.BUS_MUST_COMPLETE_WINDOW_MS,
     },
   ).catch((error: unknown) => failStart(name, error, port));
   await signalReady(name, running.url);

@@ -72,9 +72,9 @@ export interface RedisPlatformOptions {
    * live handlers renew their leases, so only dead instances' work moves).
    */
   claimIdleMs?: number;
+  onError?: (error: Error) => void;
   /** Consumers with nothing pending, unseen this long (ms), leave their groups (default 1 h). */
   deadConsumerMs?: number;
-  onError?: (error: Error) => void;
 }
 
 export function createRedisPlatform(options: RedisPlatformOptions): Platform {

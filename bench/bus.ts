@@ -110,7 +110,7 @@ async function rawStreams(url: string, total: number, ratePerSec?: number): Prom
   };
 }
 
-interface LibraryRun {
+export interface LibraryRun {
   label?: string;
   /** Ms between lease renewals (the transport's default when undefined). */
   renewIntervalMs?: number;
@@ -118,7 +118,7 @@ interface LibraryRun {
   handlerMs?: number;
 }
 
-async function libraryStreams(
+export async function libraryStreams(
   url: string,
   total: number,
   ratePerSec?: number,
@@ -195,40 +195,6 @@ async function publishPaced(
     }
     await sendBatch(sent, Math.min(BATCH, total - sent));
   }
-}
-
-/** Off: a renewal interval longer than any run (setTimeout's maximum, about 24.8 days). */
-const RENEWAL_OFF_MS = 2 ** 31 - 1;
-
-/**
- * What lease renewal costs: the library with 10 ms of simulated I/O per handler and 256 handlers in
- * flight, so a few hundred entries are pending at any time and every renewal round renews them
- * all: renewal off, at the default interval (claimIdleMs / 3 = 1,667 ms) and every 100 ms (16×
- * the default rate), in the same run, alternating, best of `rounds` per setting.
- */
-export async function benchRenewal(
-  url: string,
-  total = 50_000,
-  rounds = 3,
-): Promise<{ throughput: BusResult[]; paced: BusResult[]; rate: number }> {
-  const settings: LibraryRun[] = [
-    { label: "renewal off", renewIntervalMs: RENEWAL_OFF_MS, handlerMs: 10 },
-    { label: "renewal on (default: every 1,667 ms)", handlerMs: 10 },
-    { label: "renewal every 100 ms", renewIntervalMs: 100, handlerMs: 10 },
-  ];
-  await libraryStreams(url, 5_000, undefined, settings[0]);
-  const best: (BusResult | undefined)[] = settings.map(() => undefined);
-  for (let round_ = 0; round_ < rounds; round_++) {
-    for (const [i, setting] of settings.entries()) {
-      const result = await libraryStreams(url, total, undefined, setting);
-      if (!best[i] || result.perSecond > best[i].perSecond) best[i] = result;
-    }
-  }
-  // Latency under capacity (no backlog), so p99 is the per-message cost, not queueing.
-  const rate = 5_000;
-  const paced: BusResult[] = [];
-  for (const setting of settings) paced.push(await libraryStreams(url, rate * 3, rate, setting));
-  return { throughput: best as BusResult[], paced, rate };
 }
 
 export async function benchBus(

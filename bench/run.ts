@@ -3,8 +3,9 @@
  * the command and the machine. Raw-Redis baselines are measured in the same run.
  */
 import { writeFileSync } from "node:fs";
-import { type BusResult, benchBus, benchRenewal } from "./bus.js";
+import { type BusResult, benchBus } from "./bus.js";
 import { benchLoad, type RateRun } from "./load.js";
+import { benchRenewal } from "./bus-renewal.js";
 import { machine, round, startBenchRedis } from "./support.js";
 
 const row = (r: BusResult) =>

@@ -141,6 +141,28 @@ describe("createSubscriberLoggingMiddleware", () => {
 });
 
 describe("createIdempotencyMiddleware", () => {
+  it("with a store, keeps its claim while a handler outlives the lease: a duplicate meanwhile is in progress", async () => {
+    const store = new MemoryIdempotencyStore();
+    const middleware = createIdempotencyMiddleware({ store, leaseMs: 150 });
+    let release: () => void = () => {};
+    const running = middleware(
+      context("m-slow"),
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+    );
+    await new Promise((r) => setTimeout(r, 400)); // more than two leases
+    await expect(middleware(context("m-slow"), async () => {})).rejects.toMatchObject({
+      code: "MESSAGE_IN_PROGRESS",
+    });
+    release();
+    await running;
+    let duplicateRan = false;
+    await middleware(context("m-slow"), async () => void (duplicateRan = true));
+    expect(duplicateRan).toBe(false);
+  });
+
   it("with the spec's callbacks, skips messages already marked and marks after success only", async () => {
     const processed = new Set<string>();
     const middleware = createIdempotencyMiddleware({

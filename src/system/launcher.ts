@@ -51,8 +51,6 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
         main: service.main,
         env: {
           ...common,
-          // A stable consumer name per process slot (see newInstanceId): restarts leave no dead consumer.
-          INSTANCE_SLOT: String(i),
           SERVICE_NAME: service.name,
           SERVICE_PORT: String(i === 1 && !options.anyPort ? firstPort(service.defaultPort, options) : 0),
         },

@@ -14,10 +14,10 @@ export const serviceEnvSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   /**
    * Consumer name of this process in its service's groups. Default: `<service>-<hostname>-<slot>`,
-   * stable across restarts of one process slot (see `defaultInstanceId`).
+   * stable across restarts of one process slot (see `newInstanceId`).
    */
   INSTANCE_ID: z.string().min(1).optional(),
-  /** Process slot on this host (1, 2, ...): the launcher sets it; pm2's NODE_APP_INSTANCE also counts. */
+  /** Process slot on this host (1, 2, ...) set by a supervisor; pm2's NODE_APP_INSTANCE also counts. */
   INSTANCE_SLOT: z
     .string()
     .regex(/^[\w.-]+$/)

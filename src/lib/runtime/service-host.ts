@@ -101,11 +101,11 @@ const instancesInProcess = new Map<string, number>();
 /**
  * The default consumer name: `<service>-<hostname>-<slot>`, the same after a restart of the same
  * process slot, so a restarted instance resumes its own pending entries at once and leaves no dead
- * consumer behind. The slot is INSTANCE_SLOT (the launcher sets 1, 2, ...), else pm2's
+ * consumer behind. The slot is INSTANCE_SLOT (a supervisor's process slot: 1, 2, ...), else pm2's
  * NODE_APP_INSTANCE, else the process id: PID 1 in a container (stable per container); on a shared
  * host a new pid per restart, whose old consumers the dead-consumer cleanup removes. A second
  * instance of one service in one process gets `-2`, `-3`... Two live processes must never share a
- * name: set INSTANCE_ID or INSTANCE_SLOT when several run on one host.
+ * name: processes of one service on one host need different INSTANCE_SLOTs (or INSTANCE_IDs).
  */
 export function newInstanceId(service: string, env: NodeJS.ProcessEnv = process.env): string {
   const slot = env.INSTANCE_SLOT ?? env.NODE_APP_INSTANCE ?? String(process.pid);

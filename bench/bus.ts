@@ -110,9 +110,26 @@ async function rawStreams(url: string, total: number, ratePerSec?: number): Prom
   };
 }
 
-async function libraryStreams(url: string, total: number, ratePerSec?: number): Promise<BusResult> {
+export interface LibraryRun {
+  label?: string;
+  /** Ms between lease renewals (the transport's default when undefined). */
+  renewIntervalMs?: number;
+  /** Simulated I/O per handler (ms), so many entries are in flight across renewals. */
+  handlerMs?: number;
+}
+
+export async function libraryStreams(
+  url: string,
+  total: number,
+  ratePerSec?: number,
+  run: LibraryRun = {},
+): Promise<BusResult> {
   const redis = new Redis(url, { maxRetriesPerRequest: null });
-  const transport = new RedisStreamsTransport({ redis, deadLetters: new MemoryDeadLetterStore() });
+  const transport = new RedisStreamsTransport({
+    redis,
+    deadLetters: new MemoryDeadLetterStore(),
+    ...(run.renewIntervalMs === undefined ? {} : { renewIntervalMs: run.renewIntervalMs }),
+  });
   const publisher = new Publisher({
     events: BenchEvents,
     transport,
@@ -127,7 +144,9 @@ async function libraryStreams(url: string, total: number, ratePerSec?: number): 
     consumer: "c",
     concurrency: 256,
   });
-  subscriber.on("bench.tick", (payload) => {
+  const handlerMs = run.handlerMs ?? 0;
+  subscriber.on("bench.tick", async (payload) => {
+    if (handlerMs > 0) await sleep(handlerMs);
     latencies.push(performance.now() - payload.sentAt);
     handled++;
   });
@@ -153,7 +172,7 @@ async function libraryStreams(url: string, total: number, ratePerSec?: number): 
   await redis.del("{bench}:ev:bench.tick");
   redis.disconnect();
   return {
-    label: "library (Publisher → Streams → Subscriber)",
+    label: run.label ?? "library (Publisher → Streams → Subscriber)",
     messages: total,
     seconds: round(seconds, 3),
     perSecond: Math.round(total / seconds),

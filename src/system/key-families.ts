@@ -6,7 +6,12 @@
  * its bound, fails it. Each family's example is built by the owner's own key function, so a key
  * layout change that the patterns miss fails the tests too.
  */
-import { eventStreamKey, failuresKey, redeliverStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
+import {
+  deferralsKey,
+  eventStreamKey,
+  failuresKey,
+  redeliverStreamKey,
+} from "../lib/bus/transports/redis-stream-keys.js";
 import { instanceKey, serviceIndexKey, servicesKey } from "../lib/discovery/keys.js";
 import { deadLetterKeys } from "../lib/dlq/keys.js";
 import { allEventsKey, checkpointKey, positionKey, readModelKey, streamKey } from "../lib/eventstore/keys.js";
@@ -451,6 +456,17 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "failed attempts of one pending entry (for its DLQ record)",
     role: "transient",
     bound: "deleted on ack or dead-letter; TTL 7 days (`failureTtlMs`)",
+    check: { kind: "expires" },
+  },
+  {
+    pattern: "{<owner>}:ev:<event>:defer:<group>:<entryId>",
+    match: re(`${ANY_TAG}:ev:[^:]+:defer:${ID}:\\d+-\\d+`),
+    example: deferralsKey(eventStreamKey("order", "payment.requested"), "payment", "1-0"),
+    owner: "the consumer group's service (bus)",
+    type: "string",
+    holds: "how often one pending entry was deferred (an in-progress duplicate), not a failed attempt",
+    role: "transient",
+    bound: "deleted on ack or dead-letter; TTL 7 days",
     check: { kind: "expires" },
   },
   {

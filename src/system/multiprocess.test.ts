@@ -190,7 +190,8 @@ describeWithRedis("processes started by the npm scripts", (getRedis) => {
       LOG_LEVEL: "info",
     });
     const line = await waitFor(
-      () => /"instance":"payment-[^"]*?-(\d+)-[a-z0-9]+"[^\n]*service started/.exec(npm.output()),
+      // The default instance id is <service>-<host>-<slot>, the slot being the pid here.
+      () => /"instance":"payment-[^"]*-(\d+)"[^\n]*service started/.exec(npm.output()),
       30_000,
       "payment started",
     );
@@ -266,8 +267,8 @@ describeWithRedis("processes started by the npm scripts", (getRedis) => {
       10_000,
       "inventory registered",
     );
-    // Instance ids are <service>-<host>-<pid>-<random>.
-    const pid = Number(/-(\d+)-[a-z0-9]+$/.exec(key)?.[1]);
+    // Instance ids are <service>-<host>-<slot>; without INSTANCE_SLOT the slot is the pid.
+    const pid = Number(/-(\d+)$/.exec(key)?.[1]);
     expect(alive(pid)).toBe(true);
     if (alive(pid)) process.kill(pid, "SIGKILL");
     expect(await demo.exited).toBe(1);

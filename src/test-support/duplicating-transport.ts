@@ -1,4 +1,5 @@
 import type {
+  ConsumerInfo,
   DeliveryHandler,
   OutgoingMessage,
   SubscribeOptions,
@@ -36,6 +37,10 @@ export class DuplicatingTransport implements Transport {
 
   redeliver(group: string, message: OutgoingMessage): Promise<void> {
     return this.inner.redeliver(group, message);
+  }
+
+  consumers(group: string, topics: readonly TopicRef[]): Promise<ConsumerInfo[]> {
+    return this.inner.consumers(group, topics);
   }
 
   close(): Promise<void> {

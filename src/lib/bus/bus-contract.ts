@@ -6,9 +6,11 @@ import { afterEach, expect, it } from "vitest";
 import { sleep, waitFor } from "../../test-support/wait.js";
 import type { DeadLetterStore } from "../dlq/dead-letter-store.js";
 import type { Envelope } from "./envelope.js";
+import { BusError } from "./errors.js";
 import { MemoryIdempotencyStore } from "./idempotency/memory-store.js";
 import type { IdempotencyStore } from "./idempotency/store.js";
 import { createIdempotencyMiddleware } from "./middleware/idempotency.js";
+import { createRateLimitMiddleware } from "./middleware/rate-limit.js";
 import { Publisher } from "./publisher.js";
 import { Subscriber, type SubscriberOptions } from "./subscriber.js";
 import { TestEvents } from "./test-events.js";
@@ -24,14 +26,20 @@ export interface BusFixture {
 
 type Events = typeof TestEvents;
 
-export function runBusContract(makeFixture: () => Promise<BusFixture>): void {
+/** Timing a test needs from its transport (each fixture maps these onto its transport's options). */
+export interface BusTuning {
+  claimIdleMs?: number;
+  maxLeaseMs?: number;
+}
+
+export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusFixture>): void {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  async function setup() {
-    const fixture = await makeFixture();
+  async function setup(tuning?: BusTuning) {
+    const fixture = await makeFixture(tuning);
     const publisher = new Publisher({
       events: TestEvents,
       transport: fixture.transport,
@@ -107,7 +115,7 @@ export function runBusContract(makeFixture: () => Promise<BusFixture>): void {
   });
 
   it("a consumer that dies before acknowledging has its messages handled by another instance", async () => {
-    const { publisher, subscriber } = await setup();
+    const { publisher, subscriber } = await setup({ maxLeaseMs: 300 });
     const handledBy: { consumer: string; attempt: number }[] = [];
     let releaseStuck: () => void = () => {};
     const stuck = new Promise<void>((resolve) => {
@@ -126,7 +134,180 @@ export function runBusContract(makeFixture: () => Promise<BusFixture>): void {
       .on("item.added", (_p, ctx) => void handledBy.push({ consumer: "survivor", attempt: ctx.attempt }))
       .start();
     await waitFor(() => handledBy.length > 0, 10_000, "takeover");
-    expect(handledBy[0]!.attempt).toBeGreaterThanOrEqual(2);
+    // The dead instance recorded no outcome: the survivor's run is still the first attempt.
+    expect(handledBy[0]!.attempt).toBe(1);
+  });
+
+  it("a handler slower than the takeover time runs once, not on two instances at once", async () => {
+    const { publisher, subscriber } = await setup({ claimIdleMs: 1_000 });
+    const runs: string[] = [];
+    for (const name of ["slow-1", "slow-2"]) {
+      await subscriber("slowpoke", name)
+        .on("item.added", async () => {
+          runs.push(name);
+          await sleep(2_500);
+        })
+        .start();
+    }
+    await publisher.publish("item.added", { sku: "slow", quantity: 1 });
+    await waitFor(() => runs.length > 0, 5_000, "the first run");
+    await sleep(2_500 + 1_500);
+    expect(runs).toHaveLength(1);
+  });
+
+  it("a rate-limited instance holds no message long enough for another to run it too", async () => {
+    const { publisher, subscriber } = await setup({ claimIdleMs: 1_500 });
+    const runs: string[] = [];
+    for (const name of ["limited-1", "limited-2"]) {
+      await subscriber("limited", name, {
+        concurrency: 8,
+        middleware: [createRateLimitMiddleware({ maxEvents: 1, windowMs: 1_000 })],
+      })
+        .on("item.added", (p) => void runs.push(p.sku))
+        .start();
+    }
+    const skus = Array.from({ length: 8 }, (_, i) => `rl-${i}`);
+    await publisher.send(skus.map((sku) => publisher.prepare("item.added", { sku, quantity: 1 })));
+    await waitFor(() => skus.every((sku) => runs.includes(sku)), 20_000, "all eight");
+    await sleep(1_500 + 500);
+    expect([...runs].sort()).toEqual([...skus].sort());
+  });
+
+  it("a rate limit slows the reading: the backlog stays in the queue, not pending in the consumer", async () => {
+    const { fixture, publisher, subscriber } = await setup();
+    const handled: string[] = [];
+    const s = subscriber("throttled", "t-1", {
+      concurrency: 16,
+      middleware: [createRateLimitMiddleware({ maxEvents: 2, windowMs: 1_000 })],
+    }).on("item.added", (p) => void handled.push(p.sku));
+    await s.start();
+    const skus = Array.from({ length: 12 }, (_, i) => `bp-${i}`);
+    await publisher.send(skus.map((sku) => publisher.prepare("item.added", { sku, quantity: 1 })));
+    await waitFor(() => handled.length >= 2, 5_000, "the first window");
+    const pending = (await fixture.transport.consumers("throttled", s.topics())).reduce(
+      (sum, c) => sum + c.pending,
+      0,
+    );
+    expect(pending).toBeLessThanOrEqual(2);
+    await waitFor(() => handled.length >= 4, 5_000, "the second window");
+  });
+
+  it("a duplicate of a message still running elsewhere waits for it instead of being dead-lettered", async () => {
+    const { fixture, publisher, subscriber } = await setup();
+    const store = fixture.idempotency ?? new MemoryIdempotencyStore();
+    let effects = 0;
+    let deliveries = 0;
+    for (const name of ["w-1", "w-2"]) {
+      await subscriber("wallet", name, { middleware: [createIdempotencyMiddleware({ store })] })
+        .on("item.added", async () => {
+          deliveries++;
+          await sleep(1_500); // the duplicate arrives, and would be retried, while this runs
+          effects++;
+        })
+        .start();
+    }
+    const message = publisher.prepare("item.added", { sku: "twice", quantity: 1 });
+    await fixture.transport.publish([message.message, message.message]);
+    await waitFor(() => effects >= 1, 5_000, "the first run");
+    // The duplicate is deferred while the first runs, then skipped as processed.
+    await sleep(1_500);
+    expect(await fixture.deadLetters.list({ group: "wallet" })).toEqual([]);
+    expect({ effects, deliveries }).toEqual({ effects: 1, deliveries: 1 });
+  });
+
+  it("a message that keeps killing its consumer is dead-lettered without running after 3 silent deliveries", async () => {
+    const { fixture, publisher, subscriber } = await setup({ maxLeaseMs: 200 });
+    const runs: string[] = [];
+    let release: () => void = () => {};
+    const hang = new Promise<void>((resolve) => {
+      release = resolve; // every run "dies": it never returns an outcome (until the test ends)
+    });
+    cleanups.push(async () => release());
+    for (const name of ["k-1", "k-2", "k-3", "k-4"]) {
+      await subscriber("killed", name)
+        .on("item.added", async () => {
+          runs.push(name);
+          await hang;
+        })
+        .start();
+    }
+    await publisher.publish("item.added", { sku: "killer", quantity: 1 });
+    const [record] = await waitFor(
+      async () => {
+        const list = await fixture.deadLetters.list({ group: "killed" });
+        return list.length > 0 ? list : undefined;
+      },
+      15_000,
+      "the dead letter",
+    );
+    expect(record!.reason).toBe("delivered 3 times without an outcome (the consumer crashed or was killed)");
+    expect(record!.attempts.at(-1)?.error.code).toBe("CRASH_LOOP");
+    expect(runs.length).toBeLessThanOrEqual(3);
+  });
+
+  it("a must-complete message rides out transient failures past maxAttempts and is never dead-lettered in its window", async () => {
+    const { fixture, publisher, subscriber } = await setup();
+    const attempts: number[] = [];
+    await subscriber("refunds", "r-1", { mustComplete: { baseDelayMs: 10, maxDelayMs: 40 } })
+      .on(
+        "item.added",
+        (_p, ctx) => {
+          attempts.push(ctx.attempt);
+          if (ctx.attempt < 8) throw new Error("provider down");
+        },
+        { policy: "must-complete" },
+      )
+      .start();
+    await publisher.publish("item.added", { sku: "refund", quantity: 1 });
+    await waitFor(() => attempts.length >= 8, 10_000, "eight attempts");
+    expect(attempts).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(await fixture.deadLetters.list({ group: "refunds" })).toEqual([]);
+  });
+
+  it("a must-complete message is dead-lettered at once for a non-retryable error, and when its window is spent", async () => {
+    const { fixture, publisher, subscriber } = await setup();
+    await subscriber("releases", "r-1", { mustComplete: { baseDelayMs: 10, maxDelayMs: 20, windowMs: 300 } })
+      .on(
+        "item.added",
+        (p) => {
+          if (p.sku === "hopeless") throw new BusError("CARD_UNKNOWN", "no such card");
+          throw new Error("still down");
+        },
+        { policy: "must-complete" },
+      )
+      .start();
+    await publisher.publish("item.added", { sku: "hopeless", quantity: 1 });
+    await publisher.publish("item.added", { sku: "outage", quantity: 1 });
+    const records = await waitFor(
+      async () => {
+        const list = await fixture.deadLetters.list({ group: "releases" });
+        return list.length === 2 ? list : undefined;
+      },
+      10_000,
+      "two dead letters",
+    );
+    const reasons = records.map((r) => r.reason).sort();
+    expect(reasons[0]).toMatch(/^must-complete window of 300 ms spent after \d+ attempts: still down$/);
+    expect(reasons[1]).toBe("not retryable: no such card");
+  });
+
+  it("a replayed message of an event the group has no handler for is dead-lettered, not acknowledged", async () => {
+    const { fixture, publisher, subscriber } = await setup();
+    await subscriber("picky", "p-1")
+      .on("item.added", () => {})
+      .start();
+    const stray = publisher.prepare("item.removed", { sku: "nobody-handles-me" });
+    await fixture.transport.redeliver("picky", stray.message);
+    const [record] = await waitFor(
+      async () => {
+        const list = await fixture.deadLetters.list({ group: "picky" });
+        return list.length > 0 ? list : undefined;
+      },
+      5_000,
+      "the dead letter",
+    );
+    expect(record).toMatchObject({ event: "item.removed", topic: "item.removed" });
+    expect(record!.reason).toMatch(/no handler for "item.removed" in group "picky"/);
   });
 
   it("a poison message is dead-lettered after 3 attempts with each error, and later messages keep flowing", async () => {

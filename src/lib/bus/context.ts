@@ -46,7 +46,11 @@ export interface MessageContext<
   readonly event: string;
   readonly payload: P;
   readonly envelope: Envelope<P>;
-  /** 1 for the first delivery. */
+  /**
+   * The handler attempt: 1 + the failed attempts recorded for this message. Redeliveries without an
+   * outcome (a reconnect, a takeover of a dead instance's message, a deferred duplicate) do not
+   * raise it.
+   */
   readonly attempt: number;
   /** Consumer group (the subscribing service). */
   readonly group: string;

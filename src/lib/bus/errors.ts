@@ -75,3 +75,19 @@ export function describeError(error: unknown): { name: string; message: string; 
   }
   return { name: "NonError", message: String(error) };
 }
+
+/** A delivered message has no handler in this group (a replay, a renamed event): parked, not acked. */
+export class NoHandlerError extends BusError {
+  constructor(event: string, group: string) {
+    super("NO_HANDLER", `no handler for "${event}" in group "${group}" (a replay or a renamed event?)`);
+    this.name = "NoHandlerError";
+  }
+}
+
+/** A message delivered again and again without any outcome: it takes its consumer down. */
+export class CrashLoopError extends BusError {
+  constructor(reason: string) {
+    super("CRASH_LOOP", reason);
+    this.name = "CrashLoopError";
+  }
+}

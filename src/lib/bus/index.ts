@@ -10,10 +10,12 @@ export {
 } from "./envelope.js";
 export {
   BusError,
+  CrashLoopError,
   describeError,
   isRetryable,
   MalformedMessageError,
   MessageInProgressError,
+  NoHandlerError,
   UnknownEventError,
   ValidationError,
 } from "./errors.js";
@@ -40,13 +42,24 @@ export {
   type IdempotencyOptions,
 } from "./middleware/idempotency.js";
 export { createSubscriberLoggingMiddleware, type SubscriberLoggingOptions } from "./middleware/logging.js";
-export { createRateLimitMiddleware, type RateLimitOptions } from "./middleware/rate-limit.js";
+export {
+  createRateLimitMiddleware,
+  type RateLimitOptions,
+  type ThrottlingMiddleware,
+} from "./middleware/rate-limit.js";
 export { createSubscriberTimingMiddleware, type TimingCallback } from "./middleware/timing.js";
 export { type PreparedMessage, Publisher, type PublisherOptions, type PublishOptions } from "./publisher.js";
 export {
+  DEFAULT_MUST_COMPLETE,
+  type DeliveryPolicy,
   defaultBackoff,
-  type EventHandler,
+  type HandlerOptions,
+  type MustCompletePolicy,
+  mustCompleteBackoff,
   type RetryPolicy,
+} from "./retry-policy.js";
+export {
+  type EventHandler,
   Subscriber,
   type SubscriberMiddleware,
   type SubscriberOptions,

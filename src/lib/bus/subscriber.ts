@@ -1,6 +1,6 @@
 import { type BusLogger, causalPublisher, type MessageContext, silentLogger } from "./context.js";
 import { decodeEnvelope, type Envelope } from "./envelope.js";
-import { BusError, describeError, isRetryable } from "./errors.js";
+import { BusError, CrashLoopError, describeError, MessageInProgressError, NoHandlerError } from "./errors.js";
 import {
   type EventName,
   type EventPayload,
@@ -9,6 +9,17 @@ import {
   parsePayload,
 } from "./events.js";
 import type { Publisher } from "./publisher.js";
+import {
+  crashLoopReason,
+  DEFAULT_MUST_COMPLETE,
+  type DeliveryPolicy,
+  decideOnFailure,
+  defaultBackoff,
+  type HandlerOptions,
+  type MustCompletePolicy,
+  type RetryPolicy,
+} from "./retry-policy.js";
+import { readThrottleOf } from "./read-throttle.js";
 import type { AttemptFailure, Delivery, Transport, TransportSubscription } from "./transport.js";
 
 export type SubscriberMiddleware<O extends EventRegistry = EventRegistry> = (
@@ -21,12 +32,7 @@ export type EventHandler<P, O extends EventRegistry> = (
   ctx: MessageContext<P, O>,
 ) => Promise<void> | void;
 
-export interface RetryPolicy {
-  /** Deliveries before a message is dead-lettered (default 3). */
-  maxAttempts: number;
-  /** Delay before redelivery after failed attempt n (1-based). */
-  backoff: (attempt: number) => number;
-}
+export type { DeliveryPolicy, HandlerOptions, MustCompletePolicy, RetryPolicy } from "./retry-policy.js";
 
 export interface SubscriberOptions<E extends EventRegistry, O extends EventRegistry> {
   events: E;
@@ -38,48 +44,73 @@ export interface SubscriberOptions<E extends EventRegistry, O extends EventRegis
   consumer: string;
   /** Used by `ctx.publish` (correlation and causation carried on). */
   publisher?: Publisher<O>;
+  /** The default policy's numbers (and the crash-loop limit of every policy). */
   retry?: Partial<RetryPolicy>;
+  /** The must-complete policy's numbers (defaults: 1 s base, 60 s cap, 6 h window). */
+  mustComplete?: Partial<MustCompletePolicy>;
+  /**
+   * Delay in ms before an in-progress duplicate (another delivery of the message holds its
+   * idempotency lease) is delivered again (default 1 s, jittered ±50%). It is deferred, not failed.
+   */
+  inProgressDelayMs?: number;
   /** Messages handled at once by this instance (default 16). */
   concurrency?: number;
   logger?: BusLogger;
   now?: () => number;
+  random?: () => number;
 }
 
-/** Exponential backoff with full jitter: 100 ms, 200 ms, 400 ms... capped at 30 s. */
-export const defaultBackoff = (attempt: number): number =>
-  Math.random() * Math.min(30_000, 100 * 2 ** (attempt - 1));
+interface Registration<O extends EventRegistry> {
+  handler: EventHandler<unknown, O>;
+  policy: DeliveryPolicy;
+}
 
 /**
  * Receives the events of a registry through a transport, validates them, runs the middleware
- * once per message and then every handler of the event. A handler that throws a retryable error
- * gets the message again after a backoff; after `maxAttempts`, or at once for errors that cannot
- * heal (invalid payload, malformed message), the message is dead-lettered with every attempt's error.
+ * once per message and then every handler of the event. What happens on failure follows the
+ * message's retry policy (see retry-policy.ts); a message of an event with any must-complete
+ * handler is must-complete. Before running anything, a message delivered `maxSilentDeliveries`
+ * times without an outcome (it crashed or killed its consumer) is dead-lettered without running.
+ * A message with no handler in this group is dead-lettered, never acknowledged unhandled.
  */
 export class Subscriber<E extends EventRegistry, O extends EventRegistry = EventRegistry> {
-  private readonly handlers = new Map<string, EventHandler<unknown, O>[]>();
+  private readonly handlers = new Map<string, Registration<O>[]>();
   private readonly retry: RetryPolicy;
+  private readonly mustComplete: MustCompletePolicy;
   private readonly logger: BusLogger;
   private readonly now: () => number;
+  private readonly random: () => number;
   private subscription: TransportSubscription | undefined;
 
   constructor(private readonly options: SubscriberOptions<E, O>) {
+    const maxAttempts = options.retry?.maxAttempts ?? 3;
     this.retry = {
-      maxAttempts: options.retry?.maxAttempts ?? 3,
+      maxAttempts,
       backoff: options.retry?.backoff ?? defaultBackoff,
+      maxSilentDeliveries: options.retry?.maxSilentDeliveries ?? maxAttempts,
     };
+    this.mustComplete = { ...DEFAULT_MUST_COMPLETE, ...definedOnly(options.mustComplete ?? {}) };
     this.logger = (options.logger ?? silentLogger).child({
       group: options.group,
       consumer: options.consumer,
     });
     this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
   }
 
-  /** Registers a handler; several handlers of one event run in order, inside one middleware pass. */
-  on<N extends EventName<E>>(event: N, handler: EventHandler<EventPayload<E, N>, O>): this {
+  /**
+   * Registers a handler; several handlers of one event run in order, inside one middleware pass.
+   * `options.policy` "must-complete" is for messages that must happen (compensations, refunds).
+   */
+  on<N extends EventName<E>>(
+    event: N,
+    handler: EventHandler<EventPayload<E, N>, O>,
+    options: HandlerOptions = {},
+  ): this {
     getDefinition(this.options.events, event);
     if (this.subscription) throw new Error("register handlers before start()");
     const list = this.handlers.get(event) ?? [];
-    list.push(handler as EventHandler<unknown, O>);
+    list.push({ handler: handler as EventHandler<unknown, O>, policy: options.policy ?? "default" });
     this.handlers.set(event, list);
     return this;
   }
@@ -101,6 +132,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
         consumer: this.options.consumer,
         topics: this.topics(),
         ...(this.options.concurrency === undefined ? {} : { concurrency: this.options.concurrency }),
+        ...readThrottleOf(this.options.middleware ?? []),
       },
       (delivery) => this.handle(delivery),
     );
@@ -119,6 +151,22 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
 
   private async handle(delivery: Delivery): Promise<void> {
     const startedAt = this.now();
+    if (delivery.silentDeliveries >= this.retry.maxSilentDeliveries) {
+      const reason = crashLoopReason(delivery.silentDeliveries);
+      this.logger.error(
+        {
+          topic: delivery.topic,
+          deliveryId: delivery.deliveryId,
+          silentDeliveries: delivery.silentDeliveries,
+        },
+        "crash loop: message dead-lettered without running",
+      );
+      await delivery.deadLetter({
+        reason,
+        failure: this.failureOf(delivery, new CrashLoopError(reason), startedAt),
+      });
+      return;
+    }
     let envelope: Envelope;
     try {
       envelope = decodeEnvelope(delivery.body);
@@ -128,20 +176,31 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
           `envelope event "${envelope.event}" arrived on topic "${delivery.topic}"`,
         );
       }
+      if (!this.handlers.has(envelope.event)) throw new NoHandlerError(envelope.event, this.options.group);
       envelope.payload = parsePayload(this.options.events, envelope.event, envelope.payload);
     } catch (error) {
       this.logger.warn(
         { err: describeError(error), topic: delivery.topic, deliveryId: delivery.deliveryId },
         "rejected message",
       );
-      await this.fail(delivery, error, startedAt);
+      await this.fail(delivery, error, startedAt, "default");
       return;
     }
+    const registrations = this.handlers.get(envelope.event) ?? [];
+    const policy = registrations.some((r) => r.policy === "must-complete") ? "must-complete" : "default";
     const ctx = this.context(envelope, delivery.attempt);
     try {
-      await this.runMiddleware(ctx, () => this.runHandlers(ctx));
+      await this.runMiddleware(ctx, () => this.runHandlers(ctx, registrations));
     } catch (error) {
-      await this.fail(delivery, error, startedAt, ctx.logger);
+      if (error instanceof MessageInProgressError) {
+        // Another delivery of this message is running: wait for it, without spending an attempt.
+        const base = this.options.inProgressDelayMs ?? 1_000;
+        const delayMs = base / 2 + this.random() * base;
+        ctx.logger.debug({ delayMs }, "message in progress elsewhere; deferred");
+        await delivery.defer(delayMs);
+        return;
+      }
+      await this.fail(delivery, error, startedAt, policy, ctx.logger);
       return;
     }
     await delivery.ack();
@@ -180,35 +239,63 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     await dispatch(0);
   }
 
-  private async runHandlers(ctx: MessageContext<unknown, O>): Promise<void> {
-    for (const handler of this.handlers.get(ctx.event) ?? []) await handler(ctx.payload, ctx);
+  private async runHandlers(
+    ctx: MessageContext<unknown, O>,
+    registrations: readonly Registration<O>[],
+  ): Promise<void> {
+    for (const { handler } of registrations) await handler(ctx.payload, ctx);
+  }
+
+  private failureOf(delivery: Delivery, error: unknown, startedAt: number): AttemptFailure {
+    const now = this.now();
+    return {
+      attempt: delivery.attempt,
+      at: new Date(now).toISOString(),
+      durationMs: now - startedAt,
+      error: describeError(error),
+    };
   }
 
   private async fail(
     delivery: Delivery,
     error: unknown,
     startedAt: number,
+    policy: DeliveryPolicy,
     logger = this.logger,
   ): Promise<void> {
-    const now = this.now();
-    const failure: AttemptFailure = {
-      attempt: delivery.attempt,
-      at: new Date(now).toISOString(),
-      durationMs: now - startedAt,
-      error: describeError(error),
-    };
-    if (isRetryable(error) && delivery.attempt < this.retry.maxAttempts) {
-      const delayMs = this.retry.backoff(delivery.attempt);
-      logger.warn({ err: failure.error, attempt: delivery.attempt, delayMs }, "handler failed, will retry");
-      await delivery.retry(failure, delayMs);
+    const failure = this.failureOf(delivery, error, startedAt);
+    const decision = decideOnFailure(
+      {
+        error,
+        message: failure.error.message,
+        attempt: delivery.attempt,
+        policy,
+        enqueuedAt: delivery.enqueuedAt,
+        now: this.now(),
+      },
+      this.retry,
+      this.mustComplete,
+      this.random,
+    );
+    if (decision.action === "retry") {
+      logger.warn(
+        { err: failure.error, attempt: delivery.attempt, delayMs: decision.delayMs, policy },
+        "handler failed, will retry",
+      );
+      await delivery.retry(failure, decision.delayMs);
       return;
     }
-    const reason = isRetryable(error)
-      ? `failed ${delivery.attempt} attempts: ${failure.error.message}`
-      : `not retryable: ${failure.error.message}`;
-    logger.error({ err: failure.error, attempt: delivery.attempt }, "message dead-lettered");
-    await delivery.deadLetter({ reason, failure });
+    logger.error(
+      { err: failure.error, attempt: delivery.attempt, policy, reason: decision.reason },
+      "message dead-lettered",
+    );
+    await delivery.deadLetter({ reason: decision.reason, failure });
   }
+}
+
+/** Drops keys whose value is undefined, so they do not override defaults in a spread. */
+function definedOnly<T extends object>(value: Partial<T>): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /**

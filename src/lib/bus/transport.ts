@@ -51,14 +51,49 @@ export interface Delivery {
   readonly topic: string;
   readonly owner: string;
   readonly body: string;
-  /** 1 for the first delivery; grows with every redelivery, across consumers. */
+  /**
+   * The handler attempt this delivery is: 1 + the failed attempts recorded for the message (by
+   * `retry`), across consumers. Redeliveries that had no outcome (a reconnect, a takeover of a
+   * consumer that died, a `defer`) do not raise it.
+   */
   readonly attempt: number;
+  /**
+   * Earlier deliveries of this message that ended without any outcome (no ack, retry, defer or
+   * dead-letter): the consumer crashed, was killed or lost its lease. A message that kills its
+   * consumer never throws; only this count shows it (a "max receive count").
+   */
+  readonly silentDeliveries: number;
+  /**
+   * When the message entered this group's queue, in ms since the epoch (Redis: the stream entry
+   * id's time on the Redis clock; in memory: the publish time). Time budgets count from it.
+   */
+  readonly enqueuedAt: number;
   /** Handled: remove from pending. */
   ack(): Promise<void>;
   /** Failed but may succeed later: record the failure, keep pending, deliver again after `delayMs`. */
   retry(failure: AttemptFailure, delayMs: number): Promise<void>;
+  /**
+   * Not now, and not a failure: keep pending and deliver again after `delayMs`, recording no failed
+   * attempt (an in-progress duplicate waiting for the first run). It still counts as an outcome,
+   * so deferring never looks like a crash loop.
+   */
+  defer(delayMs: number): Promise<void>;
   /** Give up: park the message with every attempt's failure in the dead-letter store, then ack. */
   deadLetter(request: DeadLetterRequest): Promise<void>;
+}
+
+/**
+ * Backpressure on reads: a transport asks before reading new messages how many it may read now,
+ * so a rate limit leaves the backlog in the queue instead of holding delivered messages (which
+ * would then look idle and be taken over). Synchronous, so the in-memory transport can use it too.
+ */
+export interface ReadThrottle {
+  /** Grants up to `max` reads now (possibly 0). */
+  tryTake(max: number): number;
+  /** Returns grants a read did not use. */
+  giveBack(count: number): void;
+  /** Ms until a grant may be possible again (0 when one is possible now). */
+  waitMs(): number;
 }
 
 export interface SubscribeOptions {
@@ -69,6 +104,8 @@ export interface SubscribeOptions {
   topics: readonly TopicRef[];
   /** Messages handled at once by this consumer (default 16). */
   concurrency?: number;
+  /** Limits how fast new messages are read (the rate limiter's read side); none by default. */
+  throttle?: ReadThrottle;
 }
 
 export type DeliveryHandler = (delivery: Delivery) => Promise<void>;
@@ -76,6 +113,15 @@ export type DeliveryHandler = (delivery: Delivery) => Promise<void>;
 export interface TransportSubscription {
   /** Stops reading, waits for in-flight handlers to settle; unsettled messages stay pending. */
   stop(): Promise<void>;
+}
+
+/** One consumer of a group, as the transport sees it. */
+export interface ConsumerInfo {
+  name: string;
+  /** Messages pending in its name. */
+  pending: number;
+  /** Time in ms since it last read or claimed (0 while it is active, where the transport knows). */
+  idleMs: number;
 }
 
 export interface Transport {
@@ -94,6 +140,11 @@ export interface Transport {
    * queue): the other groups, which handled it, do not see it twice.
    */
   redeliver(group: string, message: OutgoingMessage): Promise<void>;
+  /**
+   * The consumers of a group on the given topics (on Streams: per stream, merged by name with the
+   * largest idle time and the summed pending count). Transports without groups list none.
+   */
+  consumers(group: string, topics: readonly TopicRef[]): Promise<ConsumerInfo[]>;
   /** Stops every subscription and releases connections. */
   close(): Promise<void>;
 }

@@ -12,10 +12,30 @@ export const serviceEnvSchema = z.object({
   /** Address other processes reach this one at (default: SERVICE_HOST; set it when binding 0.0.0.0). */
   SERVICE_ADVERTISE_HOST: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  /**
+   * Consumer name of this process in its service's groups. Default: `<service>-<hostname>-<slot>`,
+   * stable across restarts of one process slot (see `newInstanceId`).
+   */
   INSTANCE_ID: z.string().min(1).optional(),
+  /** Process slot on this host (1, 2, ...) set by a supervisor; pm2's NODE_APP_INSTANCE also counts. */
+  INSTANCE_SLOT: z
+    .string()
+    .regex(/^[\w.-]+$/)
+    .optional(),
   HEARTBEAT_INTERVAL_MS: z.coerce.number().int().positive().default(30_000),
-  /** Idle time before another instance takes over a silent consumer's pending events. */
-  CLAIM_IDLE_MS: z.coerce.number().int().positive().default(30_000),
+  /**
+   * Idle time (ms) before another instance takes over a silent consumer's pending events. Live
+   * handlers renew their leases every third of it, so only dead instances' work moves (in 5-10 s).
+   */
+  CLAIM_IDLE_MS: z.coerce.number().int().positive().default(5_000),
+  /** How long (ms) a must-complete message is retried before it is dead-lettered (default 6 h). */
+  BUS_MUST_COMPLETE_WINDOW_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(6 * 3_600_000),
+  /** Consumers with nothing pending, unseen this long (ms), leave their groups (default 1 h). */
+  BUS_DEAD_CONSUMER_MS: z.coerce.number().int().positive().default(3_600_000),
   /** "production" refuses to start on a Redis that cannot keep the delivery promises. */
   NODE_ENV: z.string().default("development"),
 });

@@ -20,6 +20,7 @@ export async function runServiceMain<E extends EventRegistry>(
   const instanceId = env.INSTANCE_ID ?? newInstanceId(name);
   const logger = createLogger({ service: name, instance: instanceId, level: env.LOG_LEVEL });
   const platform = createRedisPlatform({
+    deadConsumerMs: env.BUS_DEAD_CONSUMER_MS,
     url: env.REDIS_URL,
     claimIdleMs: env.CLAIM_IDLE_MS,
     retention: retentionFromEnv(parseEnv(retentionEnvSchema)),
@@ -31,6 +32,7 @@ export async function runServiceMain<E extends EventRegistry>(
     { ...definition, name },
     {
       events: options.events,
+      mustCompleteWindowMs: env.BUS_MUST_COMPLETE_WINDOW_MS,
       platform,
       port,
       host: env.SERVICE_HOST,

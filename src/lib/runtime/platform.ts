@@ -40,6 +40,7 @@ export interface Platform {
 }
 
 export interface MemoryPlatformOptions {
+  /** Idle time (ms) before a silent consumer's messages move to another (default 5 s). */
   claimIdleMs?: number;
   retention?: Partial<RetentionPolicy>;
 }
@@ -47,7 +48,7 @@ export interface MemoryPlatformOptions {
 export function createMemoryPlatform(options: MemoryPlatformOptions = {}): Platform {
   const retention: RetentionPolicy = { ...DEFAULT_RETENTION, ...options.retention };
   const deadLetters = new MemoryDeadLetterStore({ auditRetentionMs: retention.dlqAuditRetentionMs });
-  const transport = new MemoryTransport({ deadLetters, claimIdleMs: options.claimIdleMs ?? 30_000 });
+  const transport = new MemoryTransport({ deadLetters, claimIdleMs: options.claimIdleMs ?? 5_000 });
   const idempotency = new Map<string, IdempotencyStore>();
   return {
     mode: "memory",
@@ -72,11 +73,16 @@ export function createMemoryPlatform(options: MemoryPlatformOptions = {}): Platf
 
 export interface RedisPlatformOptions {
   url: string;
-  /** Idle time before another instance takes over a silent consumer's messages (default 30 s). */
+  /**
+   * Idle time (ms) before another instance takes over a silent consumer's messages (default 5 s;
+   * live handlers renew their leases, so only dead instances' work moves).
+   */
   claimIdleMs?: number;
   /** Overrides of the defaults (`retentionFromEnv` for a process's environment). */
   retention?: Partial<RetentionPolicy>;
   onError?: (error: Error) => void;
+  /** Consumers with nothing pending, unseen this long (ms), leave their groups (default 1 h). */
+  deadConsumerMs?: number;
 }
 
 export function createRedisPlatform(options: RedisPlatformOptions): Platform {
@@ -87,7 +93,8 @@ export function createRedisPlatform(options: RedisPlatformOptions): Platform {
   const transport = new RedisStreamsTransport({
     redis,
     deadLetters,
-    claimIdleMs: options.claimIdleMs ?? 30_000,
+    claimIdleMs: options.claimIdleMs ?? 5_000,
+    ...(options.deadConsumerMs === undefined ? {} : { deadConsumerMs: options.deadConsumerMs }),
     // Streams stay bounded: every minute, drop what every group has handled (MINID, safe).
     trimIntervalMs: 60_000,
   });

@@ -10,7 +10,12 @@ import type { EventRegistry } from "../bus/events.js";
 import { createSubscriberLoggingMiddleware } from "../bus/middleware/logging.js";
 import { createSubscriberTimingMiddleware } from "../bus/middleware/timing.js";
 import { Publisher } from "../bus/publisher.js";
-import { type RetryPolicy, Subscriber, type SubscriberMiddleware } from "../bus/subscriber.js";
+import {
+  type MustCompletePolicy,
+  type RetryPolicy,
+  Subscriber,
+  type SubscriberMiddleware,
+} from "../bus/subscriber.js";
 import { type ServiceAgent, startServiceAgent } from "../discovery/agent.js";
 import { createHttpServer } from "../http/server.js";
 import { ownedStreamKeys, StreamTrimmer } from "../bus/transports/redis-streams-trim.js";
@@ -38,6 +43,8 @@ export interface ServiceDeps<E extends EventRegistry> {
     concurrency?: number;
     middleware?: readonly SubscriberMiddleware<E>[];
     retry?: Partial<RetryPolicy>;
+    /** Must-complete policy numbers; the window defaults to BUS_MUST_COMPLETE_WINDOW_MS. */
+    mustComplete?: Partial<MustCompletePolicy>;
   }): Subscriber<E, E>;
   now: () => number;
 }
@@ -70,6 +77,8 @@ export interface ServiceHostOptions<E extends EventRegistry> {
   instanceId?: string;
   logLevel?: string;
   heartbeatIntervalMs?: number;
+  /** Retry window (ms) of must-complete handlers (default 6 h; env BUS_MUST_COMPLETE_WINDOW_MS). */
+  mustCompleteWindowMs?: number;
   /** Where the metrics events go (default: every 10 s). */
   metricsIntervalMs?: number;
   /**
@@ -93,8 +102,23 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-export const newInstanceId = (service: string): string =>
-  `${service}-${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+const instancesInProcess = new Map<string, number>();
+
+/**
+ * The default consumer name: `<service>-<hostname>-<slot>`, the same after a restart of the same
+ * process slot, so a restarted instance resumes its own pending entries at once and leaves no dead
+ * consumer behind. The slot is INSTANCE_SLOT (a supervisor's process slot: 1, 2, ...), else pm2's
+ * NODE_APP_INSTANCE, else the process id: PID 1 in a container (stable per container); on a shared
+ * host a new pid per restart, whose old consumers the dead-consumer cleanup removes. A second
+ * instance of one service in one process gets `-2`, `-3`... Two live processes must never share a
+ * name: processes of one service on one host need different INSTANCE_SLOTs (or INSTANCE_IDs).
+ */
+export function newInstanceId(service: string, env: NodeJS.ProcessEnv = process.env): string {
+  const slot = env.INSTANCE_SLOT ?? env.NODE_APP_INSTANCE ?? String(process.pid);
+  const n = (instancesInProcess.get(service) ?? 0) + 1;
+  instancesInProcess.set(service, n);
+  return `${service}-${hostname()}-${slot}${n > 1 ? `-${n}` : ""}`;
+}
 
 export async function startService<E extends EventRegistry>(
   definition: ServiceDefinition<E>,
@@ -145,6 +169,10 @@ export async function startService<E extends EventRegistry>(
         // Handlers mostly wait on Redis: 64 in flight keeps a service busy without queueing replies.
         concurrency: opts.concurrency ?? 64,
         ...(opts.retry === undefined ? {} : { retry: opts.retry }),
+        mustComplete: {
+          ...(options.mustCompleteWindowMs === undefined ? {} : { windowMs: options.mustCompleteWindowMs }),
+          ...opts.mustComplete,
+        },
         now,
       }),
   };

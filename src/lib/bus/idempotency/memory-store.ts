@@ -31,6 +31,14 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.marks.set(key, { state: "done", token, expiresAt: this.now() + ttlMs });
   }
 
+  async extend(key: string, token: string, leaseMs: number): Promise<boolean> {
+    const now = this.now();
+    const mark = this.marks.get(key);
+    if (mark?.state !== "pending" || mark.token !== token || mark.expiresAt <= now) return false;
+    mark.expiresAt = now + leaseMs;
+    return true;
+  }
+
   async release(key: string, token: string): Promise<void> {
     const mark = this.marks.get(key);
     if (mark?.state === "pending" && mark.token === token) this.marks.delete(key);

@@ -11,6 +11,10 @@ local v = redis.call('GET', KEYS[1])
 if v == 'd' then return 'processed' end
 return 'in_progress'`);
 
+const EXTEND = new LuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`);
+
 const RELEASE = new LuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`);
@@ -35,6 +39,10 @@ export class RedisIdempotencyStore implements IdempotencyStore {
 
   async complete(key: string, _token: string, ttlMs: number): Promise<void> {
     await this.redis.set(this.prefix + key, "d", "PX", ttlMs);
+  }
+
+  async extend(key: string, token: string, leaseMs: number): Promise<boolean> {
+    return (await EXTEND.run(this.redis, [this.prefix + key], [`p:${token}`, leaseMs])) === 1;
   }
 
   async release(key: string, token: string): Promise<void> {

@@ -32,6 +32,18 @@ export function runIdempotencyStoreContract(makeStore: () => Promise<Idempotency
     expect((await store.claim("k3", 5_000)).status).toBe("in_progress");
   });
 
+  it("extending a running claim keeps duplicates out past its first lease; a stale token cannot", async () => {
+    const store = await makeStore();
+    const first = await store.claim("k5", 200);
+    if (first.status !== "acquired") throw new Error("expected acquired");
+    expect(await store.extend("k5", first.token, 5_000)).toBe(true);
+    await sleep(300); // past the first lease
+    expect((await store.claim("k5", 5_000)).status).toBe("in_progress");
+    expect(await store.extend("k5", "not-the-token", 5_000)).toBe(false);
+    await store.complete("k5", first.token, 60_000);
+    expect(await store.extend("k5", first.token, 5_000)).toBe(false);
+  });
+
   it("of 20 concurrent claims on one key exactly one acquires", async () => {
     const store = await makeStore();
     const results = await Promise.all(Array.from({ length: 20 }, () => store.claim("k4", 5_000)));

@@ -14,6 +14,11 @@ export interface IdempotencyStore {
   claim(key: string, leaseMs: number): Promise<ClaimResult>;
   /** Marks the key done (kept for ttlMs). */
   complete(key: string, token: string, ttlMs: number): Promise<void>;
+  /**
+   * Extends a lease that is still ours to `leaseMs` from now, while its handler runs (a lease must
+   * live as long as the work). False when it is not ours any more (expired and claimed again).
+   */
+  extend(key: string, token: string, leaseMs: number): Promise<boolean>;
   /** Gives the lease up after a failure, if it is still ours, so a retry can claim at once. */
   release(key: string, token: string): Promise<void>;
 }

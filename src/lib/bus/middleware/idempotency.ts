@@ -12,7 +12,10 @@ interface CommonOptions {
 
 export interface IdempotencyStoreOptions extends CommonOptions {
   store: IdempotencyStore;
-  /** How long a claim protects a running handler (default 30 s); a crashed handler's claim expires. */
+  /**
+   * How long a claim protects a handler (default 30 s): extended every third of it while the
+   * handler runs, so a slow handler keeps it; a crashed handler's claim expires after it.
+   */
   leaseMs?: number;
   /** How long a processed mark is kept (default 7 days). */
   ttlMs?: number;
@@ -53,11 +56,16 @@ export function createIdempotencyMiddleware(options: IdempotencyOptions): Subscr
         return;
       }
       if (claim.status === "in_progress") throw new MessageInProgressError(key);
+      const renew = setInterval(() => {
+        store.extend(key, claim.token, leaseMs).catch(() => undefined); // the next round tries again
+      }, leaseMs / 3);
       try {
         await next();
       } catch (error) {
         await store.release(key, claim.token);
         throw error;
+      } finally {
+        clearInterval(renew);
       }
       await store.complete(key, claim.token, ttlMs);
     };

@@ -55,6 +55,27 @@ describe("createRateLimitMiddleware", () => {
     expect(waits).toEqual([]);
   });
 
+  it("has a read side: grants maxEvents reads per window, and what it read runs without waiting", async () => {
+    let clock = 0;
+    const waits: number[] = [];
+    const limiter = createRateLimitMiddleware({
+      maxEvents: 3,
+      windowMs: 1_000,
+      now: () => clock,
+      sleep: async (ms) => void waits.push(ms),
+    });
+    const throttle = limiter.readThrottle!;
+    expect(throttle.tryTake(5)).toBe(3);
+    throttle.giveBack(1); // the read found only two entries
+    expect(throttle.tryTake(5)).toBe(1);
+    expect(throttle.tryTake(5)).toBe(0);
+    expect(throttle.waitMs()).toBe(1_000);
+    for (let i = 0; i < 3; i++) await limiter(context(`r${i}`), async () => {});
+    expect(waits).toEqual([]);
+    clock = 1_001;
+    expect(throttle.tryTake(5)).toBe(3);
+  });
+
   it("limits each event name separately when perEvent is set", async () => {
     const waits: number[] = [];
     const limiter = createRateLimitMiddleware({
@@ -120,6 +141,28 @@ describe("createSubscriberLoggingMiddleware", () => {
 });
 
 describe("createIdempotencyMiddleware", () => {
+  it("with a store, keeps its claim while a handler outlives the lease: a duplicate meanwhile is in progress", async () => {
+    const store = new MemoryIdempotencyStore();
+    const middleware = createIdempotencyMiddleware({ store, leaseMs: 150 });
+    let release: () => void = () => {};
+    const running = middleware(
+      context("m-slow"),
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+    );
+    await new Promise((r) => setTimeout(r, 400)); // more than two leases
+    await expect(middleware(context("m-slow"), async () => {})).rejects.toMatchObject({
+      code: "MESSAGE_IN_PROGRESS",
+    });
+    release();
+    await running;
+    let duplicateRan = false;
+    await middleware(context("m-slow"), async () => void (duplicateRan = true));
+    expect(duplicateRan).toBe(false);
+  });
+
   it("with the spec's callbacks, skips messages already marked and marks after success only", async () => {
     const processed = new Set<string>();
     const middleware = createIdempotencyMiddleware({

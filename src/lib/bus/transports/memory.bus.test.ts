@@ -4,9 +4,9 @@ import { runBusContract } from "../bus-contract.js";
 import { MemoryTransport } from "./memory.js";
 
 describe("bus over the in-memory transport", () => {
-  runBusContract(async () => {
+  runBusContract(async (tuning = {}) => {
     const deadLetters = new MemoryDeadLetterStore();
-    const transport = new MemoryTransport({ deadLetters, claimIdleMs: 200, claimIntervalMs: 50 });
+    const transport = new MemoryTransport({ deadLetters, claimIdleMs: 200, claimIntervalMs: 50, ...tuning });
     return { transport, deadLetters, cleanup: () => transport.close() };
   });
 });

@@ -2,13 +2,18 @@
  * In-process transport with the delivery semantics of Redis Streams consumer groups: every group
  * gets every message of its topics, consumers of one group compete, a message stays pending until
  * settled, a pending message idle for longer than `claimIdleMs` is handed to another consumer with a
- * higher attempt number, and groups created before a message is published keep it for later
- * consumers. It is the embedded default, so one process behaves like the distributed system.
+ * higher delivery count, and groups created before a message is published keep it for later
+ * consumers. Leases live as long as the work: a message whose handler is still running (up to
+ * `maxLeaseMs`) is never handed to another consumer, as the Streams transport renews its entries.
+ * Attempts count recorded failures; deliveries without any outcome are counted apart (crash loops).
+ * Consumers silent for `deadConsumerMs` with nothing pending leave their group.
+ * It is the embedded default, so one process behaves like the distributed system.
  * Nothing survives the process: that is the one difference from Streams.
  */
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import type {
   AttemptFailure,
+  ConsumerInfo,
   DeadLetterRequest,
   Delivery,
   DeliveryHandler,
@@ -19,62 +24,33 @@ import type {
   TransportSubscription,
 } from "../transport.js";
 import { parkDeadLetter } from "./dead-letter-record.js";
+import {
+  type Consumer,
+  type Entry,
+  type GroupState,
+  newPending,
+  type Pending,
+  pendingKey,
+  type TopicLog,
+} from "./memory-state.js";
 
 export interface MemoryTransportOptions {
   deadLetters: DeadLetterStore;
-  /** Idle time after which another consumer may take a pending message over (default 30 s). */
+  /** Idle time after which another consumer may take a pending message over (default 5 s). */
   claimIdleMs?: number;
+  /**
+   * Longest time a running handler keeps its message (default 10 min): past it the handler is taken
+   * for hung and its message may be handed to another consumer.
+   */
+  maxLeaseMs?: number;
+  /** A consumer that has nothing pending and has been stopped this long leaves its group (default 1 h). */
+  deadConsumerMs?: number;
   /** How often pending messages are checked for takeover (default claimIdleMs / 2). */
   claimIntervalMs?: number;
   /** Messages kept for groups that do not exist yet, per topic (default 10,000). */
   retainWithoutGroups?: number;
   now?: () => number;
 }
-
-interface Entry {
-  seq: number;
-  topic: string;
-  owner: string;
-  body: string;
-}
-
-interface Pending {
-  entry: Entry;
-  consumer: string;
-  deliveryCount: number;
-  deliveredAt: number;
-  failures: AttemptFailure[];
-  /** Waiting for a retry timer: not claimable, not in flight. */
-  scheduled: boolean;
-}
-
-interface Consumer {
-  name: string;
-  topics: Set<string>;
-  handler: DeliveryHandler;
-  concurrency: number;
-  inFlight: Set<Promise<void>>;
-  active: boolean;
-}
-
-interface GroupState {
-  name: string;
-  /** Next entry index (into the topic log) to hand out, per topic. */
-  cursors: Map<string, number>;
-  pending: Map<string, Pending>;
-  /** Retries and takeovers due now, delivered before new entries. */
-  ready: Pending[];
-  consumers: Consumer[];
-  nextConsumer: number;
-}
-
-interface TopicLog {
-  /** entries[i] has seq = base + i. */
-  entries: Entry[];
-  base: number;
-}
-
-const pendingKey = (topic: string, seq: number) => `${topic}#${seq}`;
 
 export class MemoryTransport implements Transport {
   readonly kind = "memory" as const;
@@ -83,15 +59,20 @@ export class MemoryTransport implements Transport {
   private readonly groups = new Map<string, GroupState>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly pumpScheduled = new Set<GroupState>();
+  private readonly pumpTimers = new Set<GroupState>();
   private readonly claimTimer: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly claimIdleMs: number;
+  private readonly maxLeaseMs: number;
+  private readonly deadConsumerMs: number;
   private seq = 0;
   private closed = false;
 
   constructor(private readonly options: MemoryTransportOptions) {
     this.now = options.now ?? Date.now;
-    this.claimIdleMs = options.claimIdleMs ?? 30_000;
+    this.claimIdleMs = options.claimIdleMs ?? 5_000;
+    this.maxLeaseMs = options.maxLeaseMs ?? 600_000;
+    this.deadConsumerMs = options.deadConsumerMs ?? 3_600_000;
     this.claimTimer = setInterval(
       () => this.claimIdle(),
       options.claimIntervalMs ?? Math.max(10, this.claimIdleMs / 2),
@@ -110,7 +91,13 @@ export class MemoryTransport implements Transport {
     const touched = new Set<GroupState>();
     for (const message of messages) {
       const log = this.log(message.topic);
-      log.entries.push({ seq: this.seq++, topic: message.topic, owner: message.owner, body: message.body });
+      log.entries.push({
+        seq: this.seq++,
+        topic: message.topic,
+        owner: message.owner,
+        body: message.body,
+        at: this.now(),
+      });
       for (const group of this.groups.values()) if (group.cursors.has(message.topic)) touched.add(group);
     }
     for (const group of touched) this.schedulePump(group);
@@ -119,15 +106,15 @@ export class MemoryTransport implements Transport {
 
   async redeliver(group: string, message: OutgoingMessage): Promise<void> {
     const state = this.group(group);
-    const entry: Entry = { seq: this.seq++, topic: message.topic, owner: message.owner, body: message.body };
-    const pending: Pending = {
-      entry,
-      consumer: "",
-      deliveryCount: 0,
-      deliveredAt: 0,
-      failures: [],
-      scheduled: false,
+    const entry: Entry = {
+      seq: this.seq++,
+      topic: message.topic,
+      owner: message.owner,
+      body: message.body,
+      at: this.now(),
+      replay: true,
     };
+    const pending = newPending(entry, "");
     state.pending.set(pendingKey(entry.topic, entry.seq), pending);
     state.ready.push(pending);
     this.schedulePump(state);
@@ -146,6 +133,8 @@ export class MemoryTransport implements Transport {
       concurrency: options.concurrency ?? 16,
       inFlight: new Set(),
       active: true,
+      lastSeen: this.now(),
+      throttle: options.throttle,
     };
     state.consumers = [...state.consumers.filter((c) => c !== existing), consumer];
     // Like a restarted Streams consumer reading its own history: resume what it left pending.
@@ -157,6 +146,7 @@ export class MemoryTransport implements Transport {
       stop: async () => {
         consumer.active = false;
         while (consumer.inFlight.size > 0) await Promise.allSettled([...consumer.inFlight]);
+        consumer.lastSeen = this.now();
       },
     };
   }
@@ -209,7 +199,13 @@ export class MemoryTransport implements Transport {
     const waiting: Pending[] = [];
     for (const pending of group.ready) {
       if (!group.pending.has(pendingKey(pending.entry.topic, pending.entry.seq))) continue;
-      const consumer = this.freeConsumer(group, pending.entry.topic);
+      // A hung handler's message goes to another consumer, never back to the one still stuck on it.
+      const avoid = pending.handlingSince === undefined ? undefined : pending.consumer;
+      const consumer = this.freeConsumer(
+        group,
+        pending.entry.replay ? undefined : pending.entry.topic,
+        avoid,
+      );
       if (consumer) this.deliver(group, consumer, pending);
       else waiting.push(pending);
     }
@@ -218,18 +214,12 @@ export class MemoryTransport implements Transport {
       const log = this.log(topic);
       let next = cursor;
       while (next < log.base + log.entries.length) {
-        const consumer = this.freeConsumer(group, topic);
+        const consumer = this.freeConsumer(group, topic, undefined, true);
         if (!consumer) break;
+        consumer.throttle?.tryTake(1);
         const entry = log.entries[next - log.base]!;
         next++;
-        const pending: Pending = {
-          entry,
-          consumer: consumer.name,
-          deliveryCount: 0,
-          deliveredAt: 0,
-          failures: [],
-          scheduled: false,
-        };
+        const pending = newPending(entry, consumer.name);
         group.pending.set(pendingKey(topic, entry.seq), pending);
         this.deliver(group, consumer, pending);
       }
@@ -237,16 +227,42 @@ export class MemoryTransport implements Transport {
     }
   }
 
-  private freeConsumer(group: GroupState, topic: string): Consumer | undefined {
+  /** A consumer with a free slot that reads `topic` (any consumer of the group for a replay). */
+  private freeConsumer(
+    group: GroupState,
+    topic: string | undefined,
+    avoid?: string,
+    throttled = false,
+  ): Consumer | undefined {
     const count = group.consumers.length;
+    let waitMs = Number.POSITIVE_INFINITY;
     for (let i = 0; i < count; i++) {
       const consumer = group.consumers[(group.nextConsumer + i) % count]!;
-      if (consumer.active && consumer.topics.has(topic) && consumer.inFlight.size < consumer.concurrency) {
-        group.nextConsumer = (group.nextConsumer + i + 1) % count;
-        return consumer;
+      const reads = (topic === undefined || consumer.topics.has(topic)) && consumer.name !== avoid;
+      if (!consumer.active || !reads || consumer.inFlight.size >= consumer.concurrency) continue;
+      const wait = throttled ? (consumer.throttle?.waitMs() ?? 0) : 0;
+      if (wait > 0) {
+        waitMs = Math.min(waitMs, wait);
+        continue;
       }
+      group.nextConsumer = (group.nextConsumer + i + 1) % count;
+      return consumer;
     }
+    // Every free consumer is over its rate: look again when the first one has room.
+    if (waitMs !== Number.POSITIVE_INFINITY) this.pumpLater(group, waitMs);
     return undefined;
+  }
+
+  /** One pending wake-up per group at most. */
+  private pumpLater(group: GroupState, delayMs: number): void {
+    if (this.pumpTimers.has(group)) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.pumpTimers.delete(group);
+      this.schedulePump(group);
+    }, delayMs);
+    this.timers.add(timer);
+    this.pumpTimers.add(group);
   }
 
   private deliver(group: GroupState, consumer: Consumer, pending: Pending): void {
@@ -254,6 +270,8 @@ export class MemoryTransport implements Transport {
     pending.deliveryCount++;
     pending.deliveredAt = this.now();
     pending.scheduled = false;
+    pending.handlingSince = pending.deliveredAt;
+    const deliveredCount = pending.deliveryCount;
     const delivery = this.delivery(group, pending);
     const run = (async () => {
       try {
@@ -265,13 +283,19 @@ export class MemoryTransport implements Transport {
     consumer.inFlight.add(run);
     void run.finally(() => {
       consumer.inFlight.delete(run);
+      // The lease ends with the handler; an unsettled message now idles towards a takeover.
+      if (pending.deliveryCount === deliveredCount) {
+        pending.handlingSince = undefined;
+        pending.deliveredAt = this.now();
+      }
       this.schedulePump(group);
     });
   }
 
   private delivery(group: GroupState, pending: Pending): Delivery {
     const key = pendingKey(pending.entry.topic, pending.entry.seq);
-    const attempt = pending.deliveryCount;
+    const attempt = pending.failures.length + 1;
+    const silentDeliveries = Math.max(0, pending.deliveryCount - attempt - pending.deferrals);
     let settled = false;
     const settleOnce = () => {
       if (settled) return false;
@@ -284,20 +308,20 @@ export class MemoryTransport implements Transport {
       owner: pending.entry.owner,
       body: pending.entry.body,
       attempt,
+      silentDeliveries,
+      enqueuedAt: pending.entry.at,
       ack: async () => {
         if (settleOnce()) group.pending.delete(key);
       },
       retry: async (failure: AttemptFailure, delayMs: number) => {
         if (!settleOnce() || !group.pending.has(key)) return;
         pending.failures.push(failure);
-        pending.scheduled = true;
-        const timer = setTimeout(() => {
-          this.timers.delete(timer);
-          if (!group.pending.has(key)) return;
-          group.ready.push(pending);
-          this.schedulePump(group);
-        }, delayMs);
-        this.timers.add(timer);
+        this.later(group, pending, delayMs);
+      },
+      defer: async (delayMs: number) => {
+        if (!settleOnce() || !group.pending.has(key)) return;
+        pending.deferrals++;
+        this.later(group, pending, delayMs);
       },
       deadLetter: async (request: DeadLetterRequest) => {
         if (!settleOnce() || !group.pending.has(key)) return;
@@ -319,19 +343,59 @@ export class MemoryTransport implements Transport {
     };
   }
 
-  /** Takeover of messages whose consumer went quiet: what XAUTOCLAIM does for Streams. */
+  /** Delivers `pending` again after `delayMs` (to any consumer of the group). */
+  private later(group: GroupState, pending: Pending, delayMs: number): void {
+    const key = pendingKey(pending.entry.topic, pending.entry.seq);
+    pending.scheduled = true;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (!group.pending.has(key)) return;
+      group.ready.push(pending);
+      this.schedulePump(group);
+    }, delayMs);
+    this.timers.add(timer);
+  }
+
+  async consumers(group: string): Promise<ConsumerInfo[]> {
+    const state = this.groups.get(group);
+    if (!state) return [];
+    const now = this.now();
+    return state.consumers.map((c) => ({
+      name: c.name,
+      pending: [...state.pending.values()].filter((p) => p.consumer === c.name).length,
+      idleMs: c.active ? 0 : now - c.lastSeen,
+    }));
+  }
+
+  /**
+   * Takeover of messages whose consumer went quiet (what XAUTOCLAIM does for Streams): neither
+   * handled now (the lease, up to maxLeaseMs) nor waiting for a retry. Also removes consumers that
+   * stopped `deadConsumerMs` ago and own nothing.
+   */
   private claimIdle(): void {
     const now = this.now();
     for (const group of this.groups.values()) {
       let claimed = false;
       for (const pending of group.pending.values()) {
         if (pending.scheduled || pending.deliveryCount === 0 || group.ready.includes(pending)) continue;
+        if (pending.handlingSince !== undefined && now - pending.handlingSince < this.maxLeaseMs) continue;
         if (now - pending.deliveredAt < this.claimIdleMs) continue;
         pending.deliveredAt = now;
         group.ready.push(pending);
         claimed = true;
       }
       if (claimed) this.schedulePump(group);
+      if (!group.consumers.some((c) => !c.active && now - c.lastSeen >= this.deadConsumerMs)) continue;
+      const kept = group.consumers.filter(
+        (c) =>
+          c.active ||
+          now - c.lastSeen < this.deadConsumerMs ||
+          [...group.pending.values()].some((p) => p.consumer === c.name),
+      );
+      if (kept.length < group.consumers.length) {
+        group.consumers = kept;
+        group.nextConsumer = 0;
+      }
     }
   }
 

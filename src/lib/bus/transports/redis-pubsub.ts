@@ -21,6 +21,7 @@ import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import { BusError } from "../errors.js";
 import type {
+  ConsumerInfo,
   AttemptFailure,
   DeadLetterRequest,
   Delivery,
@@ -59,6 +60,8 @@ interface Received {
   body: string;
   attempt: number;
   failures: AttemptFailure[];
+  /** Local receive time (ms): Pub/Sub keeps no queue, so the message "entered" it when received. */
+  receivedAt: number;
 }
 
 export class RedisPubSubTransport implements Transport {
@@ -107,6 +110,11 @@ export class RedisPubSubTransport implements Transport {
       [FIELD_BODY]: message.body,
     };
     await this.options.redis.publish(pubsubRedeliverChannel(this.prefix, group), JSON.stringify(payload));
+  }
+
+  /** Pub/Sub has no consumer groups: nothing to list. */
+  async consumers(): Promise<ConsumerInfo[]> {
+    return [];
   }
 
   async close(): Promise<void> {
@@ -175,7 +183,15 @@ class PubSubSubscription {
   private fresh(channel: string, body: string): Received | undefined {
     const ref = this.channels.get(channel);
     if (!ref) return undefined;
-    return { deliveryId: randomUUID(), topic: ref.topic, owner: ref.owner, body, attempt: 1, failures: [] };
+    return {
+      deliveryId: randomUUID(),
+      topic: ref.topic,
+      owner: ref.owner,
+      body,
+      attempt: 1,
+      failures: [],
+      receivedAt: Date.now(),
+    };
   }
 
   private parseRedelivery(message: string): Received | undefined {
@@ -183,7 +199,15 @@ class PubSubSubscription {
       const raw = JSON.parse(message) as Record<string, unknown>;
       const [topic, owner, body] = [raw[FIELD_TOPIC], raw[FIELD_OWNER], raw[FIELD_BODY]];
       if (typeof topic === "string" && typeof owner === "string" && typeof body === "string") {
-        return { deliveryId: randomUUID(), topic, owner, body, attempt: 1, failures: [] };
+        return {
+          deliveryId: randomUUID(),
+          topic,
+          owner,
+          body,
+          attempt: 1,
+          failures: [],
+          receivedAt: Date.now(),
+        };
       }
     } catch {
       // reported below
@@ -245,8 +269,14 @@ class PubSubSubscription {
       owner: received.owner,
       body: received.body,
       attempt: received.attempt,
+      // Nothing survives a crash on Pub/Sub: no delivery can have been silent.
+      silentDeliveries: 0,
+      enqueuedAt: received.receivedAt,
       ack: async () => {
         once("ack");
+      },
+      defer: async (delayMs: number) => {
+        if (once("defer")) this.scheduleRetry(received, undefined, delayMs);
       },
       retry: async (failure: AttemptFailure, delayMs: number) => {
         if (once("retry")) this.scheduleRetry(received, failure, delayMs);
@@ -257,11 +287,13 @@ class PubSubSubscription {
     };
   }
 
-  private scheduleRetry(received: Received, failure: AttemptFailure, delayMs: number): void {
+  /** Again after `delayMs`; a failure makes it the next attempt, a deferral (no failure) does not. */
+  private scheduleRetry(received: Received, failure: AttemptFailure | undefined, delayMs: number): void {
     if (this.stopped) return;
     const timer = setTimeout(
       () => {
         this.timers.delete(timer);
+        if (!failure) return this.enqueue(received);
         const failures = [...received.failures, failure];
         this.enqueue({ ...received, attempt: received.attempt + 1, failures });
       },

@@ -30,6 +30,13 @@ export const eventStreamFields = (message: OutgoingMessage): [string, string] =>
 export const failuresKey = (streamKey: string, group: string, entryId: string): string =>
   `${streamKey}:fail:${group}:${entryId}`;
 
+/**
+ * How often one pending entry of one group was deferred (`Delivery.defer`): an outcome that is not a
+ * failed attempt. `<stream key>:defer:<group>:<entry id>`, in the stream's hash slot, with a TTL.
+ */
+export const deferralsKey = (streamKey: string, group: string, entryId: string): string =>
+  `${streamKey}:defer:${group}:${entryId}`;
+
 /** Pub/Sub channel of one event (channels are not keys: no hash tag needed). */
 export const pubsubChannel = (prefix: string, topic: string): string => `${prefix}${topic}`;
 

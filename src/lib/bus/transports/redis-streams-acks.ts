@@ -21,14 +21,14 @@ export class AckBatcher {
   ) {}
 
   /** Resolves once the XACK carrying this id has been executed. */
-  ack(streamKey: string, id: string, cleanupKey?: string): Promise<void> {
+  ack(streamKey: string, id: string, cleanupKeys?: readonly string[]): Promise<void> {
     let batch = this.batches.get(streamKey);
     if (!batch) {
       batch = { ids: [], cleanup: [], waiters: [] };
       this.batches.set(streamKey, batch);
     }
     batch.ids.push(id);
-    if (cleanupKey) batch.cleanup.push(cleanupKey);
+    if (cleanupKeys) batch.cleanup.push(...cleanupKeys);
     const done = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
     if (!this.scheduled) {
       this.scheduled = true;

@@ -9,7 +9,7 @@ import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import type { AttemptFailure, DeadLetterRequest, Delivery } from "../transport.js";
 import { parkDeadLetter } from "./dead-letter-record.js";
-import { failuresKey } from "./redis-stream-keys.js";
+import { deferralsKey, failuresKey } from "./redis-stream-keys.js";
 import type { AckBatcher } from "./redis-streams-acks.js";
 import type { TransportLogger } from "./redis-streams-support.js";
 
@@ -29,7 +29,12 @@ export interface EntrySource {
   topic: string;
   owner: string;
   body: string;
-  attempt: number;
+  /** Redis delivery count, including this delivery. */
+  deliveryCount: number;
+  /** Failed attempts recorded for the entry (`retry`). */
+  failures: number;
+  /** Deferrals recorded for the entry (`defer`). */
+  deferrals: number;
 }
 
 const failureSchema = z.object({
@@ -56,7 +61,10 @@ export class StreamDelivery implements Delivery {
   readonly owner: string;
   readonly body: string;
   readonly attempt: number;
+  readonly silentDeliveries: number;
+  readonly enqueuedAt: number;
   readonly streamKey: string;
+  private readonly deliveryCount: number;
   /** Set by `retry`: the subscription takes the entry again this long after the handler returns. */
   retryAfterMs: number | undefined;
   private settled = false;
@@ -69,7 +77,12 @@ export class StreamDelivery implements Delivery {
     this.topic = source.topic;
     this.owner = source.owner;
     this.body = source.body;
-    this.attempt = source.attempt;
+    this.attempt = source.failures + 1;
+    this.deliveryCount = source.deliveryCount;
+    // Every delivery before this one ended with an outcome (a failure or a deferral) or silently.
+    this.silentDeliveries = Math.max(0, source.deliveryCount - 1 - source.failures - source.deferrals);
+    // A stream entry id starts with its XADD time in ms (Redis clock).
+    this.enqueuedAt = Number(source.entryId.split("-")[0]) || 0;
     this.streamKey = source.streamKey;
   }
 
@@ -86,6 +99,14 @@ export class StreamDelivery implements Delivery {
           .rpush(key, JSON.stringify(failure))
           .pexpire(key, this.context.failureTtlMs),
       );
+      this.retryAfterMs = Math.max(0, delayMs);
+    });
+  }
+
+  async defer(delayMs: number): Promise<void> {
+    await this.settle("defer", async () => {
+      const key = deferralsKey(this.streamKey, this.context.group, this.deliveryId);
+      await execOrThrow(this.context.redis.multi().incr(key).pexpire(key, this.context.failureTtlMs));
       this.retryAfterMs = Math.max(0, delayMs);
     });
   }
@@ -116,12 +137,14 @@ export class StreamDelivery implements Delivery {
     return failuresKey(this.streamKey, this.context.group, this.deliveryId);
   }
 
-  /** Batched with the other acks of this turn; only a redelivered entry can have failures to clean up. */
+  /** Batched with the other acks of this turn; only a redelivered entry can have records to clean up. */
   private acknowledge(): Promise<void> {
     return this.context.acks.ack(
       this.streamKey,
       this.deliveryId,
-      this.attempt > 1 ? this.failuresKey() : undefined,
+      this.deliveryCount > 1
+        ? [this.failuresKey(), deferralsKey(this.streamKey, this.context.group, this.deliveryId)]
+        : undefined,
     );
   }
 

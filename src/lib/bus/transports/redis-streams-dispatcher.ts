@@ -7,7 +7,7 @@ import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import type { DeliveryHandler, TopicRef } from "../transport.js";
-import { FIELD_BODY, FIELD_OWNER, FIELD_TOPIC, failuresKey } from "./redis-stream-keys.js";
+import { deferralsKey, FIELD_BODY, FIELD_OWNER, FIELD_TOPIC, failuresKey } from "./redis-stream-keys.js";
 import { AckBatcher } from "./redis-streams-acks.js";
 import { type DeliveryContext, type EntrySource, StreamDelivery } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
@@ -37,8 +37,8 @@ const entryKey = (streamKey: string, id: string): string => `${streamKey}\n${id}
 export class Dispatcher {
   readonly permits: Permits;
   private readonly context: DeliveryContext;
-  /** Entries a handler is working on now. */
-  private readonly inFlight = new Set<string>();
+  /** Entries a handler is working on now, with the time (ms) it started. */
+  private readonly inFlight = new Map<string, number>();
   /** Entries this consumer holds without handling them: waiting for a retry timer or a free slot. */
   private readonly parked = new Set<string>();
   private readonly running = new Set<Promise<void>>();
@@ -71,9 +71,28 @@ export class Dispatcher {
   /** Ids of `streamKey` entries handled or held here, which the idle claim must leave alone. */
   busyIds(streamKey: string): string[] {
     const prefix = entryKey(streamKey, "");
-    return [...this.inFlight, ...this.parked]
+    return [...this.inFlight.keys(), ...this.parked]
       .filter((k) => k.startsWith(prefix))
       .map((k) => k.slice(prefix.length));
+  }
+
+  /**
+   * The entries whose lease must be renewed, by stream: those held here (waiting for a retry or a
+   * slot) and those being handled, unless the handler has run `maxLeaseMs` or more (hung: its
+   * entry may move on).
+   */
+  leased(now: number, maxLeaseMs: number): Map<string, string[]> {
+    const byStream = new Map<string, string[]>();
+    const add = (key: string) => {
+      const cut = key.indexOf("\n");
+      const stream = key.slice(0, cut);
+      const ids = byStream.get(stream) ?? [];
+      ids.push(key.slice(cut + 1));
+      byStream.set(stream, ids);
+    };
+    for (const [key, since] of this.inFlight) if (now - since < maxLeaseMs) add(key);
+    for (const key of this.parked) add(key);
+    return byStream;
   }
 
   /** Takes no new work; pending retries are dropped (their entries stay pending in Redis). */
@@ -117,7 +136,9 @@ export class Dispatcher {
       topic: ref?.topic ?? fields[FIELD_TOPIC] ?? "",
       owner: ref?.owner ?? fields[FIELD_OWNER] ?? "",
       body: fields[FIELD_BODY] ?? "",
-      attempt: deliveryCount,
+      deliveryCount,
+      failures: 0,
+      deferrals: 0,
     });
   }
 
@@ -127,16 +148,40 @@ export class Dispatcher {
       this.permits.release(1);
       return;
     }
-    this.inFlight.add(key);
-    const delivery = new StreamDelivery(this.context, source);
-    const run = this.runHandler(delivery).finally(() => {
-      this.inFlight.delete(key);
-      this.running.delete(run);
-      this.permits.release(1);
-      if (delivery.retryAfterMs !== undefined)
-        this.scheduleRetry(source.streamKey, source.entryId, delivery.retryAfterMs);
-    });
+    this.inFlight.set(key, Date.now());
+    const run = this.withRecords(source)
+      .then((counted) => {
+        const delivery = new StreamDelivery(this.context, counted);
+        return this.runHandler(delivery).then(() => delivery);
+      })
+      .then((delivery) => {
+        if (delivery.retryAfterMs !== undefined)
+          this.scheduleRetry(source.streamKey, source.entryId, delivery.retryAfterMs);
+      })
+      .catch((error: unknown) => {
+        // Counting its records failed (Redis away): the entry stays pending for a later delivery.
+        this.options.logger.warn({ ...errorDetails(error), id: source.entryId }, "could not start a handler");
+      })
+      .finally(() => {
+        this.inFlight.delete(key);
+        this.running.delete(run);
+        this.permits.release(1);
+      });
     this.running.add(run);
+  }
+
+  /** A redelivered entry's failed attempts and deferrals, recorded next to the stream. */
+  private async withRecords(source: EntrySource): Promise<EntrySource> {
+    if (source.deliveryCount <= 1) return source;
+    const { streamKey, entryId } = source;
+    const { group } = this.options;
+    const [failures, deferrals] = (await execOrThrow(
+      this.options.redis
+        .multi()
+        .llen(failuresKey(streamKey, group, entryId))
+        .get(deferralsKey(streamKey, group, entryId)),
+    )) as [number, string | null];
+    return { ...source, failures: Number(failures), deferrals: Number(deferrals ?? 0) };
   }
 
   private async runHandler(delivery: StreamDelivery): Promise<void> {

@@ -19,18 +19,75 @@ end
 
 /**
  * This consumer's own pending entries after `cursor` (a restarted instance resuming its work).
- * KEYS: stream. ARGV: group, consumer, count, cursor. Returns `{entries, counts}`.
+ * Reading them again raises their delivery count: right after a restart (the last delivery had no
+ * outcome: the process died), wrong after a reconnect of a live process, whose entries are in
+ * flight or were read into a reply that was lost. With ARGV[5] = "keep" the counts are put back
+ * (XCLAIM RETRYCOUNT, JUSTID), so a Redis blip never pushes healthy messages towards a crash loop.
+ * KEYS: stream. ARGV: group, consumer, count, cursor, "keep"|"bump". Returns `{entries, counts}`.
  */
 export const readOwnPendingScript = new LuaScript(`${COUNTS}
 local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], ARGV[4])
 local entries = (r and r[1] and r[1][2]) or {}
-return {entries, counts_of(KEYS[1], ARGV[1], entries)}
+local counts = counts_of(KEYS[1], ARGV[1], entries)
+if ARGV[5] == 'keep' then
+  for i, e in ipairs(entries) do
+    if counts[i] > 1 then
+      counts[i] = counts[i] - 1
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, e[1], 'RETRYCOUNT', counts[i], 'JUSTID')
+    end
+  end
+end
+return {entries, counts}
+`);
+
+/**
+ * Renews the lease on entries this consumer is still handling or holding: XCLAIM ... JUSTID with
+ * min-idle 0 resets their idle time without raising the delivery count. Only entries still pending
+ * in this consumer's name are touched: XCLAIM with min-idle 0 would otherwise take an entry another
+ * consumer took over meanwhile (and XACK does not check the owner either).
+ * KEYS: stream. ARGV: group, consumer, ids... Returns the ids that are no longer this consumer's.
+ */
+export const renewLeaseScript = new LuaScript(`
+local group, consumer = ARGV[1], ARGV[2]
+local mine, lost = {}, {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], group, ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == consumer then mine[#mine + 1] = ARGV[i] else lost[#lost + 1] = ARGV[i] end
+end
+if #mine > 0 then
+  mine[#mine + 1] = 'JUSTID'
+  redis.call('XCLAIM', KEYS[1], group, consumer, 0, unpack(mine))
+end
+return lost
+`);
+
+/**
+ * Removes from the group the consumers that own no pending entry and have not been seen for
+ * ARGV[2] ms (instances that are gone), never ARGV[3] (the caller). Atomic, so a consumer cannot
+ * read an entry between the check and the removal (DELCONSUMER drops a consumer's pending entries).
+ * KEYS: stream. ARGV: group, minIdleMs, self. Returns the removed names.
+ */
+export const removeDeadConsumersScript = new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if not ok then return {} end
+local removed = {}
+for _, c in ipairs(consumers) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if info['pending'] == 0 and info['idle'] >= tonumber(ARGV[2]) and info['name'] ~= ARGV[3] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    removed[#removed + 1] = info['name']
+  end
+end
+return removed
 `);
 
 /**
  * Takes over entries idle for `minIdle` ms (XPENDING IDLE + XCLAIM, what XAUTOCLAIM does), except
- * this consumer's own entries that it is still handling or holding for a retry (ARGV[6..]): its
- * claim loop must not keep refreshing them, or a hung handler would hold its entries forever.
+ * entries this consumer is still handling or holding (ARGV[6..]), whoever owns them now: claiming
+ * them would only raise their delivery count without running them (and a hung handler's own claim
+ * loop would hold its entries forever).
  * KEYS: stream. ARGV: group, consumer, minIdle, cursor, count, busy ids...
  * Returns `{cursor, entries, counts, deletedIds}`; cursor "0-0" when the scan is complete.
  */
@@ -44,7 +101,7 @@ local rows = redis.call('XPENDING', KEYS[1], group, 'IDLE', min_idle, start, '+'
 local ids, counts, cursor = {}, {}, '0-0'
 for i, row in ipairs(rows) do
   if #ids >= count then cursor = rows[i - 1][1] break end
-  if not (row[2] == consumer and busy[row[1]]) then
+  if not busy[row[1]] then
     ids[#ids + 1] = row[1]
     counts[row[1]] = row[4] + 1
   end

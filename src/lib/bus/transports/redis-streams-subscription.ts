@@ -8,10 +8,13 @@
  * - an idle claim (XPENDING IDLE + XCLAIM) every `claimIntervalMs`: entries idle for `claimIdleMs`
  *   (dead consumers, hung handlers), skipping those this consumer is itself handling;
  * - a local timer per `retry`, which takes the entry back with XCLAIM (bumping its delivery count).
+ * Every entry handled or held here has its lease renewed every `renewIntervalMs` (see
+ * redis-streams-leases.ts), and every `cleanupIntervalMs` consumers of the group that own nothing
+ * and were not seen for `deadConsumerMs` are removed (XGROUP DELCONSUMER, atomically checked).
  */
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
-import type { DeliveryHandler, TopicRef, TransportSubscription } from "../transport.js";
+import type { DeliveryHandler, ReadThrottle, TopicRef, TransportSubscription } from "../transport.js";
 import { Dispatcher } from "./redis-streams-dispatcher.js";
 import {
   type ClaimedEntry,
@@ -19,7 +22,8 @@ import {
   parseIdleClaim,
   parseReadReply,
 } from "./redis-streams-replies.js";
-import { claimIdleScript, readOwnPendingScript } from "./redis-streams-scripts.js";
+import { renewLeases } from "./redis-streams-leases.js";
+import { claimIdleScript, readOwnPendingScript, removeDeadConsumersScript } from "./redis-streams-scripts.js";
 import {
   errorDetails,
   nextBackoff,
@@ -41,8 +45,16 @@ export interface StreamSubscriptionOptions {
   blockMs: number;
   claimIdleMs: number;
   claimIntervalMs: number;
+  /** How often the leases of entries handled or held here are renewed (ms). */
+  renewIntervalMs: number;
+  /** A handler running this long (ms) is taken for hung: its entry's lease is no longer renewed. */
+  maxLeaseMs: number;
+  /** Consumers of the group with nothing pending, unseen this long (ms), are removed. */
+  deadConsumerMs: number;
   failureTtlMs: number;
   logger: TransportLogger;
+  /** Read-side backpressure (the rate limiter): new entries are read only as it grants. */
+  throttle?: ReadThrottle;
   /** Recreates the groups after NOGROUP (stream deleted, or Redis came back without its data). */
   ensureGroups: () => Promise<void>;
 }
@@ -82,7 +94,7 @@ export class StreamSubscription implements TransportSubscription {
       let connectedBefore = false;
       connection.on("ready", () => {
         if (connectedBefore && !this.stopped) {
-          for (const { key } of slot) void this.resumeOwnPending(key);
+          for (const { key } of slot) void this.resumeOwnPending(key, "keep");
         }
         connectedBefore = true;
       });
@@ -95,7 +107,7 @@ export class StreamSubscription implements TransportSubscription {
         ),
       );
     }
-    this.loops.push(this.redeliverLoop(), this.claimLoop());
+    this.loops.push(this.redeliverLoop(), this.claimLoop(), this.renewLoop());
   }
 
   /** Stops reading, waits for in-flight handlers; unsettled and retry-waiting entries stay pending. */
@@ -119,17 +131,26 @@ export class StreamSubscription implements TransportSubscription {
    * extra entries wait in `parked` for a slot.
    */
   private async readLoop(connection: Redis, keys: readonly string[], share: number): Promise<void> {
-    for (const key of keys) await this.resumeOwnPending(key);
+    for (const key of keys) await this.resumeOwnPending(key, "bump");
     let backoff = 0;
     while (await this.permits.waitForFree()) {
       // Let handlers finishing in this turn free their slots too: one read of many, not many of one.
       if (this.permits.available < Math.min(this.options.batchSize, share) / 2)
         await new Promise((r) => setImmediate(r));
-      const count = Math.min(this.options.batchSize, share, this.permits.available);
+      const free = Math.min(this.options.batchSize, share, this.permits.available);
+      const { throttle } = this.options;
+      const count = throttle ? throttle.tryTake(free) : free;
+      if (count === 0) {
+        // Over the rate: read nothing; the backlog waits in the stream, not pending in our name.
+        await this.sleeper.sleep(throttle?.waitMs() || 1);
+        continue;
+      }
       try {
-        await this.readNew(connection, keys, count, true);
+        const read = await this.readNew(connection, keys, count, true);
+        throttle?.giveBack(count - read);
         backoff = 0;
       } catch (error) {
+        throttle?.giveBack(count);
         backoff = await this.recover(error, backoff);
       }
     }
@@ -137,7 +158,7 @@ export class StreamSubscription implements TransportSubscription {
 
   private async redeliverLoop(): Promise<void> {
     const key = this.options.redeliverKey;
-    await this.resumeOwnPending(key);
+    await this.resumeOwnPending(key, "bump");
     let backoff = 0;
     while (!this.stopped) {
       const count = Math.min(this.options.batchSize, this.permits.available);
@@ -152,8 +173,13 @@ export class StreamSubscription implements TransportSubscription {
     }
   }
 
-  /** Reads up to `count` new entries (`>`) and hands them to handlers. */
-  private async readNew(connection: Redis, keys: readonly string[], count: number, block: boolean) {
+  /** Reads up to `count` new entries (`>`) and hands them to handlers; returns how many it read. */
+  private async readNew(
+    connection: Redis,
+    keys: readonly string[],
+    count: number,
+    block: boolean,
+  ): Promise<number> {
     const { group, consumer, blockMs } = this.options;
     // COUNT applies per stream: split the free slots so one read cannot overshoot them much.
     const perStream = Math.max(1, Math.floor(count / keys.length));
@@ -166,10 +192,15 @@ export class StreamSubscription implements TransportSubscription {
       entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
     );
     await this.dispatcher.acceptAll(incoming, this.permits.tryTake(incoming.length));
+    return incoming.length;
   }
 
-  /** This consumer's own pending entries, oldest first, following the cursor past those handed out. */
-  private async resumeOwnPending(key: string): Promise<void> {
+  /**
+   * This consumer's own pending entries, oldest first, following the cursor past those handed out.
+   * "bump" at start (their last delivery died with the previous process), "keep" after a reconnect
+   * of this live process (see readOwnPendingScript).
+   */
+  private async resumeOwnPending(key: string, counts: "bump" | "keep"): Promise<void> {
     const { redis, group, consumer, batchSize } = this.options;
     let cursor = "0";
     let backoff = 0;
@@ -179,7 +210,7 @@ export class StreamSubscription implements TransportSubscription {
       let claimed: ClaimedEntry[];
       try {
         claimed = parseClaimedReply(
-          await readOwnPendingScript.run(redis, [key], [group, consumer, count, cursor]),
+          await readOwnPendingScript.run(redis, [key], [group, consumer, count, cursor, counts]),
         );
       } catch (error) {
         this.permits.release(count);
@@ -199,13 +230,49 @@ export class StreamSubscription implements TransportSubscription {
   }
 
   private async claimLoop(): Promise<void> {
+    const cleanupEvery = Math.min(60_000, this.options.deadConsumerMs);
+    let lastCleanup = Date.now();
     while (!this.stopped) {
       await this.sleeper.sleep(this.options.claimIntervalMs);
       if (!this.stopped) await this.claimIdle();
+      if (!this.stopped && Date.now() - lastCleanup >= cleanupEvery) {
+        lastCleanup = Date.now();
+        await this.removeDeadConsumers();
+      }
     }
   }
 
-  /** Takes over idle entries of every stream, as far as free slots allow; the rest waits for the next round. */
+  private async renewLoop(): Promise<void> {
+    const { redis, group, consumer, logger, renewIntervalMs, maxLeaseMs } = this.options;
+    while (!this.stopped) {
+      await this.sleeper.sleep(renewIntervalMs);
+      if (this.stopped) return;
+      await renewLeases({ redis, group, consumer, logger }, this.dispatcher.leased(Date.now(), maxLeaseMs));
+    }
+  }
+
+  /** Consumers of gone instances leave the group; the check and removal are one atomic script. */
+  private async removeDeadConsumers(): Promise<void> {
+    const { redis, group, consumer, deadConsumerMs, logger } = this.options;
+    for (const key of this.streamKeys) {
+      try {
+        const removed = (await removeDeadConsumersScript.run(
+          redis,
+          [key],
+          [group, deadConsumerMs, consumer],
+        )) as string[];
+        if (removed.length > 0) logger.debug({ key, group, removed }, "removed dead consumers");
+      } catch (error) {
+        logger.warn({ ...errorDetails(error), key, group }, "dead consumer cleanup failed");
+      }
+    }
+  }
+
+  /**
+   * Takes over idle entries of every stream, as far as free slots allow; the rest waits for the next
+   * round. A stream whose claim fails is skipped for this round: it must not keep the others' dead
+   * consumers' entries waiting (no head-of-line blocking).
+   */
   private async claimIdle(): Promise<void> {
     const { redis, group, consumer, claimIdleMs, batchSize, logger } = this.options;
     for (const key of this.streamKeys) {
@@ -225,7 +292,7 @@ export class StreamSubscription implements TransportSubscription {
         } catch (error) {
           this.permits.release(count);
           if (!this.stopped) logger.warn({ ...errorDetails(error), key, group }, "idle claim failed");
-          return;
+          break;
         }
         if (result.deleted > 0)
           logger.warn({ key, group, count: result.deleted }, "pending entries trimmed away");

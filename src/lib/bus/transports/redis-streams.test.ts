@@ -28,7 +28,7 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
     return { transport, deadLetters, cleanup: () => transport.close() };
   };
 
-  runTransportContract("redis-streams", async () => make());
+  runTransportContract("redis-streams", async (tuning = {}) => make(tuning));
 
   const pendingCount = async (ref: TopicRef, group: string): Promise<number> => {
     const summary = (await getRedis().client().xpending(eventStreamKey(ref.owner, ref.topic), group)) as [
@@ -72,8 +72,113 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       await second.transport.subscribe({ group, consumer: "c", topics: [ref] }, resumed.handler);
       await waitFor(() => resumed.deliveries.length >= 2, 3_000, "resumed deliveries");
       expect(resumed.bodies().sort()).toEqual(crashed.bodies().sort());
-      expect(resumed.deliveries.map((d) => d.attempt)).toEqual([2, 2]);
+      // Their last delivery died with the process: no outcome, so still attempt 1, one silent delivery.
+      expect(resumed.deliveries.map((d) => [d.attempt, d.silentDeliveries])).toEqual([
+        [1, 1],
+        [1, 1],
+      ]);
       await second.cleanup();
+    });
+
+    const deliveryCounts = async (ref: TopicRef, group: string): Promise<number[]> => {
+      const rows = (await getRedis()
+        .client()
+        .xpending(eventStreamKey(ref.owner, ref.topic), group, "-", "+", 100)) as [
+        string,
+        string,
+        number,
+        number,
+      ][];
+      return rows.map((row) => Number(row[3]));
+    };
+
+    it("renews a slow handler's lease without raising the entry's delivery count", async () => {
+      const { transport, cleanup } = make();
+      const ref = uniqueTopic();
+      const group = uniqueName("g");
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const got = recorder(async (d) => {
+        await gate;
+        await d.ack();
+      });
+      await transport.subscribe({ group, consumer: "c", topics: [ref] }, got.handler);
+      await transport.publish([messageOf(ref, 1)]);
+      await waitFor(() => got.deliveries.length >= 1, 8_000, "the delivery");
+      await sleep(1_000); // four claimIdleMs: a dozen renewals
+      expect(await deliveryCounts(ref, group)).toEqual([1]);
+      release();
+      await waitFor(async () => (await pendingCount(ref, group)) === 0, 8_000, "the ack");
+      expect(got.deliveries).toHaveLength(1);
+      await cleanup();
+    });
+
+    it("after a reconnect, takes up entries it never received without raising the count of those in flight", async () => {
+      const { transport, cleanup } = make({ claimIdleMs: 60_000 });
+      const ref = uniqueTopic();
+      const group = uniqueName("g");
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const got = recorder(async (d) => {
+        await gate;
+        await d.ack();
+      });
+      await transport.subscribe({ group, consumer: "c", topics: [ref], concurrency: 3 }, got.handler);
+      await transport.publish([messageOf(ref, 1), messageOf(ref, 2)]);
+      await waitFor(() => got.deliveries.length >= 2, 8_000, "two deliveries in flight");
+      // An entry read in this consumer's name whose reply never arrived (lost with the connection):
+      // appended and read in one transaction, so the consumer's own blocked read cannot take it first.
+      const key = eventStreamKey(ref.owner, ref.topic);
+      const lost = messageOf(ref, 3);
+      await getRedis()
+        .client()
+        .multi()
+        .xadd(key, "*", "b", lost.body)
+        .xreadgroup("GROUP", group, "c", "COUNT", 1, "STREAMS", key, ">")
+        .exec();
+      await getRedis().client().call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+
+      await waitFor(() => got.bodies().includes(lost.body), 8_000, "the never-received entry");
+      expect(got.deliveries.map((d) => [d.attempt, d.silentDeliveries])).toEqual([
+        [1, 0],
+        [1, 0],
+        [1, 0],
+      ]);
+      expect(await deliveryCounts(ref, group)).toEqual([1, 1, 1]);
+      release();
+      await waitFor(async () => (await pendingCount(ref, group)) === 0, 8_000, "the acks");
+      expect(got.deliveries).toHaveLength(3);
+      await cleanup();
+    });
+
+    it("keeps taking over dead consumers' entries on other streams when one stream's claim fails", async () => {
+      const [broken, healthy] = [uniqueTopic("x"), uniqueTopic("y")];
+      const group = uniqueName("g");
+      const first = make();
+      const dead = recorder(async () => {}); // never settles
+      const stopped = await first.transport.subscribe(
+        { group, consumer: "dead", topics: [broken, healthy] },
+        dead.handler,
+      );
+      const orphan = messageOf(healthy, 1);
+      await first.transport.publish([orphan]);
+      await waitFor(() => dead.deliveries.length >= 1, 8_000, "the orphan's first delivery");
+      await stopped.stop();
+
+      const { transport, cleanup } = make();
+      const heir = recorder();
+      await transport.subscribe({ group, consumer: "heir", topics: [broken, healthy] }, heir.handler);
+      const brokenKey = eventStreamKey(broken.owner, broken.topic);
+      await getRedis().client().del(brokenKey);
+      await getRedis().client().set(brokenKey, "not a stream"); // every claim on it fails now
+      await waitFor(() => heir.bodies().includes(orphan.body), 8_000, "the takeover on the healthy stream");
+      await getRedis().client().del(brokenKey);
+      await cleanup();
+      await first.cleanup();
     });
 
     it("reads no more entries than it has free handler slots", async () => {
@@ -148,7 +253,11 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
 
       await waitFor(() => got.deliveries.length >= 2, 8_000, "the redelivery");
       await waitFor(async () => (await pendingCount(ref, group)) === 0, 8_000, "the ack");
-      expect(got.deliveries.map((d) => d.attempt)).toEqual([1, 2]);
+      // The failed dead-letter write was no outcome: the redelivery is attempt 1 after a silent one.
+      expect(got.deliveries.map((d) => [d.attempt, d.silentDeliveries])).toEqual([
+        [1, 0],
+        [1, 1],
+      ]);
       expect(await deadLetters.list({ group })).toHaveLength(1);
       await cleanup();
     });
@@ -191,7 +300,7 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       const heir = recorder();
       await transport.subscribe({ group, consumer: "b", topics: [ref] }, heir.handler);
       await waitFor(() => heir.deliveries.length >= 1, 8_000, "the pending entry");
-      expect(heir.deliveries[0]).toMatchObject({ body: stuck.body, attempt: 2 });
+      expect(heir.deliveries[0]).toMatchObject({ body: stuck.body, attempt: 1, silentDeliveries: 1 });
       await cleanup();
     });
 

@@ -6,8 +6,10 @@
  * - One consumer group per subscribing service, created at `0` with MKSTREAM (a group created at `$`
  *   would miss what was published before it); one consumer per instance, competing for entries.
  * - An entry stays pending until acked; retry keeps it pending and takes it back later with XCLAIM;
- *   an entry idle for `claimIdleMs` (dead consumer, hung handler) is taken over by another consumer
- *   (XPENDING IDLE + XCLAIM). The delivery count is the attempt number.
+ *   while a consumer handles or holds an entry it renews the entry's lease (XCLAIM JUSTID of its
+ *   own entries), so only an entry whose owner stopped renewing goes idle and is taken over after
+ *   `claimIdleMs` (XPENDING IDLE + XCLAIM). Attempts count recorded failures (kept next to the
+ *   stream); the delivery count minus the recorded outcomes counts deliveries that died silently.
  * - XACK is not checked against the owner, so after a takeover a stalled consumer may still ack:
  *   handlers must be idempotent (the idempotency middleware, and the services' own dedup marks).
  * - Trimming only ever uses MINID below every group's oldest pending entry (`trim()`), never MAXLEN.
@@ -20,6 +22,7 @@ import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import { BusError } from "../errors.js";
 import type {
+  ConsumerInfo,
   DeliveryHandler,
   OutgoingMessage,
   SubscribeOptions,
@@ -43,10 +46,20 @@ export interface RedisStreamsTransportOptions {
   /** Client for commands; blocking reads use `duplicate()`s of it. */
   redis: Redis;
   deadLetters: DeadLetterStore;
-  /** Idle time after which the idle claim hands a pending entry to another consumer (default 30 s). */
+  /**
+   * Idle time (ms) after which the idle claim hands a pending entry to another consumer (default
+   * 5 s). Live entries are renewed, so this is how long a dead instance's work waits: with the
+   * default claim interval it moves within 5-10 s.
+   */
   claimIdleMs?: number;
-  /** How often each subscription looks for idle entries (default 5 s). */
+  /** How often (ms) each subscription looks for idle entries (default claimIdleMs). */
   claimIntervalMs?: number;
+  /** How often (ms) leases of entries being handled or held are renewed (default claimIdleMs / 3). */
+  renewIntervalMs?: number;
+  /** A handler running this long (ms) is taken for hung and its lease lapses (default 10 min). */
+  maxLeaseMs?: number;
+  /** Consumers with nothing pending, unseen this long (ms), leave their groups (default 1 h). */
+  deadConsumerMs?: number;
   /** XREADGROUP BLOCK time; also the poll interval of the redeliver stream (default 1 s). */
   blockMs?: number;
   /** Most entries read or claimed per call (default 128). */
@@ -83,7 +96,17 @@ export class RedisStreamsTransport implements Transport {
   constructor(private readonly options: RedisStreamsTransportOptions) {
     this.redis = options.redis;
     this.logger = options.logger ?? silentLogger;
-    for (const name of ["claimIdleMs", "claimIntervalMs", "blockMs", "batchSize", "failureTtlMs"] as const) {
+    const checked = [
+      "claimIdleMs",
+      "claimIntervalMs",
+      "renewIntervalMs",
+      "maxLeaseMs",
+      "deadConsumerMs",
+      "blockMs",
+      "batchSize",
+      "failureTtlMs",
+    ] as const;
+    for (const name of checked) {
       const value = options[name];
       if (value !== undefined) positive(name, value);
     }
@@ -128,6 +151,7 @@ export class RedisStreamsTransport implements Transport {
   async subscribe(options: SubscribeOptions, handler: DeliveryHandler): Promise<TransportSubscription> {
     this.assertOpen();
     const concurrency = positive("concurrency", options.concurrency ?? 16);
+    const claimIdleMs = this.options.claimIdleMs ?? 5_000;
     await this.ensureGroups(options.group, options.topics);
     const subscription = new StreamSubscription(
       {
@@ -140,11 +164,15 @@ export class RedisStreamsTransport implements Transport {
         concurrency,
         batchSize: this.options.batchSize ?? 128,
         blockMs: this.options.blockMs ?? 1_000,
-        claimIdleMs: this.options.claimIdleMs ?? 30_000,
-        claimIntervalMs: this.options.claimIntervalMs ?? 5_000,
+        claimIdleMs,
+        claimIntervalMs: this.options.claimIntervalMs ?? claimIdleMs,
+        renewIntervalMs: this.options.renewIntervalMs ?? Math.max(1, Math.floor(claimIdleMs / 3)),
+        maxLeaseMs: this.options.maxLeaseMs ?? 600_000,
+        deadConsumerMs: this.options.deadConsumerMs ?? 3_600_000,
         failureTtlMs: this.options.failureTtlMs ?? 7 * DAY_MS,
         logger: this.logger,
         ensureGroups: () => this.ensureGroups(options.group, options.topics),
+        ...(options.throttle ? { throttle: options.throttle } : {}),
       },
       handler,
     );
@@ -184,8 +212,39 @@ export class RedisStreamsTransport implements Transport {
   async trim(topics?: readonly TopicRef[]): Promise<number> {
     const keys = topics ? topics.map((t) => eventStreamKey(t.owner, t.topic)) : [...this.knownStreams];
     const retain = this.options.retainWithoutGroups ?? 100_000;
-    const removed = await Promise.all(keys.map((key) => safeTrimScript.run(this.redis, [key], [retain])));
-    return removed.reduce<number>((sum, n) => sum + Number(n), 0);
+    // One stream that cannot be trimmed (a wrong type, a script error) must not stop the others.
+    const results = await Promise.allSettled(
+      keys.map((key) => safeTrimScript.run(this.redis, [key], [retain])),
+    );
+    let removed = 0;
+    results.forEach((result, i) => {
+      if (result.status === "fulfilled") removed += Number(result.value);
+      else this.logger.warn({ ...errorDetails(result.reason), key: keys[i] }, "stream trim failed");
+    });
+    return removed;
+  }
+
+  async consumers(group: string, topics: readonly TopicRef[]): Promise<ConsumerInfo[]> {
+    const keys = [...topics.map((t) => eventStreamKey(t.owner, t.topic)), redeliverStreamKey(group)];
+    const merged = new Map<string, ConsumerInfo>();
+    for (const key of keys) {
+      let rows: unknown[];
+      try {
+        rows = (await this.redis.xinfo("CONSUMERS", key, group)) as unknown[];
+      } catch (error) {
+        if (error instanceof Error && /NOGROUP|no such key/i.test(error.message)) continue;
+        throw error;
+      }
+      for (const row of rows) {
+        const info = pairs(row as unknown[]);
+        const name = String(info.name);
+        const seen = merged.get(name) ?? { name, pending: 0, idleMs: 0 };
+        seen.pending += Number(info.pending ?? 0);
+        seen.idleMs = Math.max(seen.idleMs, Number(info.idle ?? 0));
+        merged.set(name, seen);
+      }
+    }
+    return [...merged.values()];
   }
 
   async close(): Promise<void> {
@@ -207,6 +266,13 @@ export class RedisStreamsTransport implements Transport {
   private assertOpen(): void {
     if (this.closed) throw new BusError("TRANSPORT_CLOSED", "The Redis Streams transport is closed");
   }
+}
+
+/** A flat [field, value, ...] reply as an object. */
+function pairs(row: readonly unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < row.length; i += 2) out[String(row[i])] = row[i + 1];
+  return out;
 }
 
 /** Streams grouped by owner: one hash slot each, so one multi-stream XREADGROUP is legal on a cluster. */

@@ -59,9 +59,16 @@ export function recorder(react?: (delivery: Delivery) => Promise<void>) {
   return { deliveries, handler, bodies: () => deliveries.map((d) => d.body) };
 }
 
+/** Timing a test needs from its transport (each factory maps these onto its own options). */
+export interface TransportTuning {
+  claimIdleMs?: number;
+  maxLeaseMs?: number;
+  deadConsumerMs?: number;
+}
+
 export function runTransportContract(
   name: string,
-  factory: () => Promise<TransportFixture>,
+  factory: (tuning?: TransportTuning) => Promise<TransportFixture>,
   capabilities: TransportCapabilities = { durable: true, competingConsumers: true },
 ): void {
   const quietMs = capabilities.quietMs ?? 800;
@@ -70,8 +77,8 @@ export function runTransportContract(
 
   describe(`${name}: transport contract`, () => {
     const cleanups: (() => Promise<void>)[] = [];
-    const setup = async (): Promise<TransportFixture> => {
-      const fixture = await factory();
+    const setup = async (tuning?: TransportTuning): Promise<TransportFixture> => {
+      const fixture = await factory(tuning);
       cleanups.push(fixture.cleanup);
       return fixture;
     };
@@ -221,7 +228,7 @@ export function runTransportContract(
     });
 
     durableIt(
-      "hands a stopped consumer's unsettled message to another consumer, with a higher attempt",
+      "hands a stopped consumer's unsettled message to another consumer, counting the silent delivery",
       async () => {
         const { transport } = await setup();
         const ref = uniqueTopic();
@@ -237,30 +244,159 @@ export function runTransportContract(
         await transport.subscribe({ group, consumer: "heir", topics: [ref] }, heir.handler);
         await waitFor(() => heir.deliveries.length >= 3, 8_000, "the takeover");
         expect(heir.bodies().sort()).toEqual(messages.map((m) => m.body).sort());
-        for (const delivery of heir.deliveries) expect(delivery.attempt).toBeGreaterThanOrEqual(2);
+        // No handler outcome was recorded: still attempt 1, but one delivery died silently.
+        for (const delivery of heir.deliveries)
+          expect(delivery).toMatchObject({ attempt: 1, silentDeliveries: 1 });
+        expect(dead.deliveries.map((d) => d.silentDeliveries)).toEqual([0, 0, 0]);
       },
     );
 
-    durableIt("hands the message of a hung handler to another consumer, with a higher attempt", async () => {
-      const { transport } = await setup();
+    durableIt(
+      "never hands a message to another consumer while its handler still runs (the lease is renewed)",
+      async () => {
+        const { transport } = await setup({ claimIdleMs: 1_000 }); // renewal every ~330 ms: margin for event-loop stalls
+        const ref = uniqueTopic();
+        const group = uniqueName("g");
+        const slowMs = 2_500;
+        const slow = recorder(async (d) => {
+          await sleep(slowMs);
+          await d.ack();
+        });
+        const other = recorder();
+        await transport.subscribe({ group, consumer: "slow", topics: [ref] }, slow.handler);
+        await transport.publish([messageOf(ref, 1)]);
+        await waitFor(() => slow.deliveries.length >= 1, 8_000, "the slow delivery");
+        await transport.subscribe({ group, consumer: "other", topics: [ref] }, other.handler);
+        await sleep(slowMs + quietMs);
+        expect(slow.deliveries).toHaveLength(1);
+        expect(other.deliveries).toHaveLength(0);
+      },
+    );
+
+    durableIt("keeps a message waiting for its retry with its consumer until the delay is over", async () => {
+      const { transport } = await setup({ claimIdleMs: 1_000 });
       const ref = uniqueTopic();
       const group = uniqueName("g");
-      let unblock: () => void = () => {};
-      const hung = new Promise<void>((resolve) => {
-        unblock = resolve;
-      });
-      const stuck = recorder(() => hung);
-      await transport.subscribe({ group, consumer: "stuck", topics: [ref] }, stuck.handler);
-      const message = messageOf(ref, 1);
-      await transport.publish([message]);
-      await waitFor(() => stuck.deliveries.length >= 1, 8_000, "the stuck delivery");
+      const delayMs = 2_500;
+      const retried = recorder(async (d) => (d.attempt === 1 ? d.retry(failureOf(1), delayMs) : d.ack()));
+      const other = recorder();
+      await transport.subscribe({ group, consumer: "retrier", topics: [ref] }, retried.handler);
+      await transport.publish([messageOf(ref, 1)]);
+      await waitFor(() => retried.deliveries.length >= 1, 8_000, "the first attempt");
+      await transport.subscribe({ group, consumer: "other", topics: [ref] }, other.handler);
+      await waitFor(() => retried.deliveries.length >= 2, 8_000 + delayMs, "the retry");
+      expect(other.deliveries).toHaveLength(0);
+      expect(retried.deliveries.map((d) => d.attempt)).toEqual([1, 2]);
+    });
 
-      const healthy = recorder();
-      await transport.subscribe({ group, consumer: "healthy", topics: [ref] }, healthy.handler);
-      await waitFor(() => healthy.deliveries.length >= 1, 8_000, "the takeover");
-      expect(healthy.deliveries[0]).toMatchObject({ body: message.body });
-      expect(healthy.deliveries[0]?.attempt).toBeGreaterThanOrEqual(2);
-      unblock();
+    durableIt(
+      "hands the message of a handler that outlived maxLeaseMs (hung) to another consumer",
+      async () => {
+        const { transport } = await setup({ maxLeaseMs: 500 });
+        const ref = uniqueTopic();
+        const group = uniqueName("g");
+        let unblock: () => void = () => {};
+        const hung = new Promise<void>((resolve) => {
+          unblock = resolve;
+        });
+        const stuck = recorder(() => hung);
+        await transport.subscribe({ group, consumer: "stuck", topics: [ref] }, stuck.handler);
+        const message = messageOf(ref, 1);
+        await transport.publish([message]);
+        await waitFor(() => stuck.deliveries.length >= 1, 8_000, "the stuck delivery");
+
+        try {
+          const healthy = recorder();
+          await transport.subscribe({ group, consumer: "healthy", topics: [ref] }, healthy.handler);
+          await waitFor(() => healthy.deliveries.length >= 1, 8_000, "the takeover");
+          expect(healthy.deliveries[0]).toMatchObject({
+            body: message.body,
+            attempt: 1,
+            silentDeliveries: 1,
+          });
+        } finally {
+          unblock();
+        }
+      },
+    );
+
+    durableIt(
+      "defer delivers again after the delay without a new attempt, and is no silent delivery",
+      async () => {
+        const { transport } = await setup();
+        const ref = uniqueTopic();
+        const got = recorder(async (d) => (got.deliveries.length < 3 ? d.defer(30) : d.ack()));
+        await transport.subscribe({ group: uniqueName("g"), consumer: "c", topics: [ref] }, got.handler);
+        await transport.publish([messageOf(ref, 1)]);
+        await waitFor(() => got.deliveries.length >= 3, 8_000, "three deliveries");
+        expect(got.deliveries.map((d) => [d.attempt, d.silentDeliveries])).toEqual([
+          [1, 0],
+          [1, 0],
+          [1, 0],
+        ]);
+      },
+    );
+
+    durableIt("dates a message by when it entered the queue, the same on every delivery", async () => {
+      const { transport } = await setup();
+      const ref = uniqueTopic();
+      const before = Date.now();
+      const got = recorder(async (d) => (d.attempt === 1 ? d.retry(failureOf(1), 20) : d.ack()));
+      await transport.subscribe({ group: uniqueName("g"), consumer: "c", topics: [ref] }, got.handler);
+      await transport.publish([messageOf(ref, 1)]);
+      await waitFor(() => got.deliveries.length >= 2, 8_000, "two deliveries");
+      const [first, second] = got.deliveries;
+      // Redis's clock, on the same machine: a second of margin either way.
+      expect(Math.abs((first?.enqueuedAt ?? 0) - before)).toBeLessThan(1_000);
+      expect(second?.enqueuedAt).toBe(first?.enqueuedAt);
+    });
+
+    durableIt(
+      "removes consumers that own nothing and were silent past deadConsumerMs, keeps the rest",
+      async () => {
+        const { transport } = await setup({ claimIdleMs: 60_000, deadConsumerMs: 300 });
+        const ref = uniqueTopic();
+        const group = uniqueName("g");
+        for (const name of ["gone-1", "gone-2", "gone-3"]) {
+          const gone = await transport.subscribe(
+            { group, consumer: name, topics: [ref] },
+            recorder().handler,
+          );
+          await gone.stop();
+        }
+        const holding = recorder(async () => {}); // leaves its message pending
+        const holder = await transport.subscribe(
+          { group, consumer: "holder", topics: [ref] },
+          holding.handler,
+        );
+        await transport.publish([messageOf(ref, 1)]);
+        await waitFor(() => holding.deliveries.length >= 1, 8_000, "the held message");
+        await holder.stop();
+        await transport.subscribe({ group, consumer: "live", topics: [ref] }, recorder().handler);
+
+        const names = async () =>
+          (await transport.consumers(group, [ref]))
+            .map((c) => c.name)
+            .sort()
+            .join(",");
+        await waitFor(
+          async () => (await names()) === "holder,live",
+          8_000,
+          "only the holder and the live one",
+        );
+      },
+    );
+
+    durableIt("redeliver reaches a consumer of the group even for a topic it does not read", async () => {
+      const { transport } = await setup();
+      const [read, unread] = [uniqueTopic("r"), uniqueTopic("u")];
+      const group = uniqueName("g");
+      const got = recorder();
+      await transport.subscribe({ group, consumer: "c", topics: [read] }, got.handler);
+      const replay = messageOf(unread, 1);
+      await transport.redeliver(group, replay);
+      await waitFor(() => got.deliveries.length >= 1, 8_000, "the replay");
+      expect(got.deliveries[0]).toMatchObject({ topic: unread.topic, body: replay.body });
     });
 
     it("redeliver reaches only the named group", async () => {

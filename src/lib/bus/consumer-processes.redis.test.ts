@@ -1,0 +1,99 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { expect, it } from "vitest";
+import { describeWithRedis } from "../../test-support/redis.js";
+import { waitFor } from "../../test-support/wait.js";
+import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
+import { Publisher } from "./publisher.js";
+import { TestEvents } from "./test-events.js";
+import { RedisStreamsTransport } from "./transports/redis-streams.js";
+
+const fixture = fileURLToPath(new URL("./consumer-process.fixture.ts", import.meta.url));
+
+/** Starts the fixture and resolves once it has subscribed. */
+async function startConsumer(env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", fixture], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  await waitFor(
+    () => output.includes("ready") || child.exitCode !== null,
+    30_000,
+    "the consumer to subscribe",
+  );
+  return child;
+}
+
+describeWithRedis("consumers over real processes", (getRedis) => {
+  it("ten restarts of one process slot with the default INSTANCE_ID leave one consumer in the group", async () => {
+    const redis = getRedis().client();
+    for (let restart = 0; restart < 10; restart++) {
+      const child = await startConsumer({
+        REDIS_URL: getRedis().url,
+        GROUP: "restarty",
+        INSTANCE_SLOT: "1",
+        BEHAVIOUR: "ack",
+      });
+      const gone = once(child, "exit");
+      child.kill("SIGKILL"); // a crash, then the supervisor starts the slot again
+      await gone;
+    }
+    const transport = new RedisStreamsTransport({ redis, deadLetters: new RedisDeadLetterStore(redis) });
+    const consumers = await transport.consumers("restarty", [{ topic: "item.added", owner: "shop" }]);
+    expect(consumers.map((c) => c.name)).toEqual([expect.stringMatching(/^restarty-.+-1$/)]);
+    await transport.close();
+  }, 120_000);
+
+  it("a message whose handler exits the process is dead-lettered after 3 deaths, and the 4th process lives", async () => {
+    const redis = getRedis().client();
+    const deadLetters = new RedisDeadLetterStore(redis);
+    const transport = new RedisStreamsTransport({ redis, deadLetters });
+    await transport.ensureGroups("crashy", [{ topic: "item.added", owner: "shop" }]);
+    const publisher = new Publisher({
+      events: TestEvents,
+      transport,
+      source: { service: "t", instance: "t" },
+    });
+    await publisher.publish("item.added", { sku: "oom", quantity: 1 });
+
+    const exits: (number | null)[] = [];
+    let survivor: ChildProcess | undefined;
+    try {
+      // Restart the slot as a supervisor would, while it keeps dying (bounded: at most 6 starts).
+      for (let start = 0; start < 6 && !survivor; start++) {
+        const child = spawn(process.execPath, ["--import", "tsx", fixture], {
+          env: { ...process.env, REDIS_URL: getRedis().url, CONSUMER: "slot-1" },
+          stdio: ["ignore", "pipe", "inherit"],
+        });
+        const exited = once(child, "exit").then(([code]) => code as number | null);
+        let hasExited = false;
+        void exited.then(() => (hasExited = true));
+        // Parked, or this process died (then the poll stops and the next start follows).
+        const parked = waitFor(
+          async () => hasExited || (await deadLetters.list({ group: "crashy" })).length > 0,
+          20_000,
+          "the dead letter or an exit",
+        );
+        await parked;
+        if (hasExited) exits.push(await exited);
+        else survivor = child;
+      }
+      expect(exits).toEqual([7, 7, 7]);
+      const [record] = await deadLetters.list({ group: "crashy" });
+      expect(record?.reason).toBe(
+        "delivered 3 times without an outcome (the consumer crashed or was killed)",
+      );
+      expect(survivor?.exitCode).toBeNull();
+    } finally {
+      if (survivor && survivor.exitCode === null) {
+        const gone = once(survivor, "exit");
+        survivor.kill("SIGKILL");
+        await gone;
+      }
+      await transport.close();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import { BusError } from "./errors.js";
+import {
+  crashLoopReason,
+  DEFAULT_MUST_COMPLETE,
+  decideOnFailure,
+  mustCompleteBackoff,
+  type RetryPolicy,
+} from "./retry-policy.js";
+
+const retry: RetryPolicy = { maxAttempts: 3, backoff: (n) => n * 100, maxSilentDeliveries: 3 };
+const base = { message: "boom", enqueuedAt: 0, now: 0 };
+
+describe("retry policies", () => {
+  it("default: retries a retryable error until maxAttempts, then dead-letters", () => {
+    const failure = new Error("boom");
+    expect(
+      decideOnFailure(
+        { ...base, error: failure, attempt: 2, policy: "default" },
+        retry,
+        DEFAULT_MUST_COMPLETE,
+      ),
+    ).toEqual({
+      action: "retry",
+      delayMs: 200,
+    });
+    expect(
+      decideOnFailure(
+        { ...base, error: failure, attempt: 3, policy: "default" },
+        retry,
+        DEFAULT_MUST_COMPLETE,
+      ),
+    ).toEqual({
+      action: "dead-letter",
+      reason: "failed 3 attempts: boom",
+      budgetSpent: true,
+    });
+  });
+
+  it("must-complete: keeps retrying far past maxAttempts inside the 6 h window, then dead-letters", () => {
+    const inside = decideOnFailure(
+      { ...base, error: new Error("boom"), attempt: 500, policy: "must-complete", now: 5 * 3_600_000 },
+      retry,
+      DEFAULT_MUST_COMPLETE,
+      () => 1,
+    );
+    expect(inside).toEqual({ action: "retry", delayMs: 60_000 });
+    const spent = decideOnFailure(
+      { ...base, error: new Error("boom"), attempt: 501, policy: "must-complete", now: 6 * 3_600_000 },
+      retry,
+      DEFAULT_MUST_COMPLETE,
+    );
+    expect(spent).toMatchObject({ action: "dead-letter", budgetSpent: true });
+  });
+
+  it("both: a non-retryable error is dead-lettered at once", () => {
+    for (const policy of ["default", "must-complete"] as const) {
+      const decision = decideOnFailure(
+        { ...base, error: new BusError("INVALID", "bad"), attempt: 1, policy, message: "bad" },
+        retry,
+        DEFAULT_MUST_COMPLETE,
+      );
+      expect(decision).toEqual({ action: "dead-letter", reason: "not retryable: bad", budgetSpent: false });
+    }
+  });
+
+  it("must-complete backoff doubles from 1 s, is capped at 60 s and jittered between half and all", () => {
+    expect([1, 2, 3, 7, 20].map((n) => mustCompleteBackoff(n, DEFAULT_MUST_COMPLETE, () => 1))).toEqual([
+      1_000, 2_000, 4_000, 60_000, 60_000,
+    ]);
+    expect(mustCompleteBackoff(3, DEFAULT_MUST_COMPLETE, () => 0)).toBe(2_000);
+  });
+
+  it("names a crash loop by its silent deliveries", () => {
+    expect(crashLoopReason(3)).toBe(
+      "delivered 3 times without an outcome (the consumer crashed or was killed)",
+    );
+  });
+});

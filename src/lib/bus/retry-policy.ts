@@ -1,0 +1,113 @@
+/**
+ * What the subscriber does with a message whose handler failed: retry it later or dead-letter it.
+ * Pure: time and randomness are passed in.
+ *
+ * - "default": for poison-prone work. A retryable error is retried with a short backoff up to
+ *   `maxAttempts` handler attempts, then the message is dead-lettered.
+ * - "must-complete": for compensations, refunds, releases: messages that must happen. A retryable
+ *   error is retried with capped exponential backoff and jitter for a time window counted from when
+ *   the message entered the group's queue; it is never dead-lettered for a transient error inside
+ *   that window (an outage is not poison). Once the window is spent it is dead-lettered with a
+ *   reason that says so (and logged at error level: the alert).
+ * Non-retryable errors (invalid payload, malformed message) are dead-lettered at once under both.
+ */
+import { isRetryable } from "./errors.js";
+
+export type DeliveryPolicy = "default" | "must-complete";
+
+/** Options of one handler registration (`subscriber.on(event, handler, options)`). */
+export interface HandlerOptions {
+  /** Retry policy of the handler's messages (default "default"). */
+  policy?: DeliveryPolicy;
+}
+
+export interface RetryPolicy {
+  /** Handler attempts before a message is dead-lettered under the default policy (default 3). */
+  maxAttempts: number;
+  /** Delay in ms before redelivery after failed attempt n (1-based), default policy. */
+  backoff: (attempt: number) => number;
+  /**
+   * Deliveries without any outcome (the consumer crashed or was killed while handling) after which
+   * the message is dead-lettered without running it, under every policy (default: maxAttempts).
+   */
+  maxSilentDeliveries: number;
+}
+
+export interface MustCompletePolicy {
+  /** First retry delay in ms (default 1 s); doubles with every attempt. */
+  baseDelayMs: number;
+  /** Longest retry delay in ms (default 60 s). */
+  maxDelayMs: number;
+  /**
+   * How long in ms a must-complete message is retried, counted from when it entered the group's
+   * queue (default 6 h, env BUS_MUST_COMPLETE_WINDOW_MS): long enough to ride out an outage of a
+   * provider or a service; past it the message is dead-lettered (and can be replayed from there).
+   */
+  windowMs: number;
+}
+
+export const DEFAULT_MUST_COMPLETE: MustCompletePolicy = {
+  baseDelayMs: 1_000,
+  maxDelayMs: 60_000,
+  windowMs: 6 * 3_600_000,
+};
+
+/** Exponential backoff with full jitter: 100 ms, 200 ms, 400 ms... capped at 30 s. */
+export const defaultBackoff = (attempt: number, random: () => number = Math.random): number =>
+  random() * Math.min(30_000, 100 * 2 ** (attempt - 1));
+
+/**
+ * Capped exponential backoff with "equal jitter": between half and all of
+ * min(maxDelayMs, baseDelayMs * 2^(attempt-1)), so retries spread out but never come at once.
+ */
+export function mustCompleteBackoff(
+  attempt: number,
+  policy: MustCompletePolicy,
+  random: () => number = Math.random,
+): number {
+  const exponent = Math.min(Math.max(0, attempt - 1), 30);
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** exponent);
+  return ceiling / 2 + random() * (ceiling / 2);
+}
+
+export type FailureDecision =
+  { action: "retry"; delayMs: number } | { action: "dead-letter"; reason: string; budgetSpent: boolean };
+
+export interface FailureInput {
+  error: unknown;
+  message: string;
+  /** The handler attempt that failed (1-based). */
+  attempt: number;
+  policy: DeliveryPolicy;
+  /** When the message entered the group's queue, ms since the epoch. */
+  enqueuedAt: number;
+  now: number;
+}
+
+/** Retry or dead-letter a failed attempt, and why. */
+export function decideOnFailure(
+  input: FailureInput,
+  retry: RetryPolicy,
+  mustComplete: MustCompletePolicy,
+  random: () => number = Math.random,
+): FailureDecision {
+  const { error, message, attempt } = input;
+  if (!isRetryable(error))
+    return { action: "dead-letter", reason: `not retryable: ${message}`, budgetSpent: false };
+  if (input.policy === "must-complete") {
+    const delayMs = mustCompleteBackoff(attempt, mustComplete, random);
+    // Retry only when the next attempt still starts inside the window.
+    if (input.now + delayMs - input.enqueuedAt <= mustComplete.windowMs) return { action: "retry", delayMs };
+    return {
+      action: "dead-letter",
+      reason: `must-complete window of ${mustComplete.windowMs} ms spent after ${attempt} attempts: ${message}`,
+      budgetSpent: true,
+    };
+  }
+  if (attempt < retry.maxAttempts) return { action: "retry", delayMs: retry.backoff(attempt) };
+  return { action: "dead-letter", reason: `failed ${attempt} attempts: ${message}`, budgetSpent: true };
+}
+
+/** The reason a message is parked without running: it kept taking its consumer down. */
+export const crashLoopReason = (silentDeliveries: number): string =>
+  `delivered ${silentDeliveries} times without an outcome (the consumer crashed or was killed)`;

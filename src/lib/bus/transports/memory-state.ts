@@ -1,0 +1,73 @@
+/**
+ * The state of the in-memory transport: topic logs, consumer groups, their consumers and pending
+ * messages (what a Redis stream and its consumer groups keep).
+ */
+import type { AttemptFailure, DeliveryHandler, ReadThrottle } from "../transport.js";
+
+export interface Entry {
+  seq: number;
+  topic: string;
+  owner: string;
+  body: string;
+  /** Publish (or replay) time, ms. */
+  at: number;
+  /** A manual replay to one group: any consumer of the group takes it, whatever its topics. */
+  replay?: boolean;
+}
+
+export interface Pending {
+  entry: Entry;
+  consumer: string;
+  deliveryCount: number;
+  deliveredAt: number;
+  failures: AttemptFailure[];
+  /** Deliveries settled with `defer` (an outcome, but not a failed attempt). */
+  deferrals: number;
+  /** Waiting for a retry timer: not claimable, not in flight. */
+  scheduled: boolean;
+  /** When the running handler started (ms), undefined when no handler runs it: the lease. */
+  handlingSince: number | undefined;
+}
+
+export interface Consumer {
+  name: string;
+  topics: Set<string>;
+  handler: DeliveryHandler;
+  concurrency: number;
+  inFlight: Set<Promise<void>>;
+  active: boolean;
+  /** Last time the consumer was active (ms): set on stop. */
+  lastSeen: number;
+  /** Read-side backpressure: new entries are handed to this consumer only as it grants. */
+  throttle: ReadThrottle | undefined;
+}
+
+export interface GroupState {
+  name: string;
+  /** Next entry index (into the topic log) to hand out, per topic. */
+  cursors: Map<string, number>;
+  pending: Map<string, Pending>;
+  /** Retries and takeovers due now, delivered before new entries. */
+  ready: Pending[];
+  consumers: Consumer[];
+  nextConsumer: number;
+}
+
+export interface TopicLog {
+  /** entries[i] has seq = base + i. */
+  entries: Entry[];
+  base: number;
+}
+
+export const pendingKey = (topic: string, seq: number) => `${topic}#${seq}`;
+
+export const newPending = (entry: Entry, consumer: string): Pending => ({
+  entry,
+  consumer,
+  deliveryCount: 0,
+  deliveredAt: 0,
+  failures: [],
+  deferrals: 0,
+  scheduled: false,
+  handlingSince: undefined,
+});

@@ -1,0 +1,51 @@
+/**
+ * Leases that live as long as the work. Redis Streams has no visibility timeout: a pending entry is
+ * "idle" until someone acks or claims it, and the idle claim of another instance takes it over after
+ * `claimIdleMs`. So every `renewIntervalMs` a subscription resets the idle time of every entry it is
+ * still handling or holding (one script call per stream and batch), and a live handler, however
+ * slow, is never run twice at once. An entry moves on only when its owner stops renewing: the
+ * process died, its event loop is blocked for longer than `claimIdleMs`, or the handler has run for
+ * `maxLeaseMs` and is taken for hung.
+ */
+import type { Redis } from "ioredis";
+import { renewLeaseScript } from "./redis-streams-scripts.js";
+import { errorDetails, type TransportLogger } from "./redis-streams-support.js";
+
+/** Most ids renewed by one script call (keeps each call short: the script blocks Redis while it runs). */
+const RENEW_BATCH = 256;
+
+export interface LeaseOptions {
+  redis: Redis;
+  group: string;
+  consumer: string;
+  logger: TransportLogger;
+}
+
+/**
+ * Renews the given entries of each stream. Entries another consumer owns now (this one looked dead,
+ * or was past `maxLeaseMs`) are left alone and reported. Returns how many were renewed.
+ */
+export async function renewLeases(
+  options: LeaseOptions,
+  leased: ReadonlyMap<string, string[]>,
+): Promise<number> {
+  const { redis, group, consumer, logger } = options;
+  let renewed = 0;
+  for (const [stream, ids] of leased) {
+    for (let i = 0; i < ids.length; i += RENEW_BATCH) {
+      const batch = ids.slice(i, i + RENEW_BATCH);
+      try {
+        const lost = (await renewLeaseScript.run(redis, [stream], [group, consumer, ...batch])) as string[];
+        renewed += batch.length - lost.length;
+        if (lost.length > 0)
+          logger.warn(
+            { stream, group, consumer, ids: lost },
+            "lease lost: another consumer owns these entries now",
+          );
+      } catch (error) {
+        logger.warn({ ...errorDetails(error), stream, group }, "lease renewal failed; retrying next round");
+      }
+    }
+  }
+  return renewed;
+}

@@ -45,6 +45,7 @@ describe("payment handlers", () => {
         return result;
       },
       refund: (r, signal) => inner.refund(r, signal),
+      retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
     };
     const handlers = createPaymentHandlers({
       store,

@@ -23,7 +23,7 @@ import {
   voidedRecord,
 } from "./domain.js";
 import type { ChargeResult } from "./provider.js";
-import type { ProviderClient } from "./provider-client.js";
+import { isProviderUnavailable, type ProviderClient } from "./provider-client.js";
 import type { PaymentStore } from "./store.js";
 
 export type HandlerContext = Pick<MessageContext<unknown, typeof AllEvents>, "prepare" | "logger">;
@@ -106,6 +106,14 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
         token: request.paymentToken,
       });
     } catch (error) {
+      // The provider cannot be used now (circuit open, outage, outcome not known yet): the request
+      // waits for a redelivery instead of spending one of the order's payment attempts.
+      if (isProviderUnavailable(error)) {
+        throw new BusError("PAYMENT_PROVIDER_UNAVAILABLE", `charge of order ${request.orderId} must wait`, {
+          retryable: true,
+          cause: error,
+        });
+      }
       return onChargeFailed(request, classifyChargeError(error), ctx);
     }
     const captured = capturedRecord(request, charge, deps.newId(), at());

@@ -1,26 +1,43 @@
 /**
  * The payment provider as the service calls it: every call under a time budget and through a
- * circuit breaker. A declined card is an answer from a healthy provider, so it does not count
- * towards opening the circuit.
+ * circuit breaker, and every ambiguous answer (a timeout, a lost connection) resolved by asking the
+ * provider what the call's idempotency key did before anything is decided. A timeout is not a
+ * failure: the charge may have gone through.
+ *
+ * Only provider-level failures (outage, timeout, lost connection) count towards opening the breaker
+ * every customer shares; a card's own failure (declined, card error) is an answer from a healthy
+ * provider and never condemns other customers' orders.
  */
-import { CircuitBreaker, type CircuitStateChange, withTimeout } from "../../lib/resilience/index.js";
+import { BusError } from "../../lib/bus/errors.js";
+import {
+  CircuitBreaker,
+  CircuitOpenError,
+  type CircuitStateChange,
+  withTimeout,
+} from "../../lib/resilience/index.js";
 import {
   type ChargeRequest,
   type ChargeResult,
-  isDecline,
+  isProviderFailure,
+  type LedgerEntry,
   type PaymentProvider,
+  ProviderError,
   type RefundRequest,
   type RefundResult,
 } from "./provider.js";
 
 export interface ProviderClientOptions {
   provider: PaymentProvider;
-  /** Per-call time budget (default 2 s). */
+  /** Per-call time budget in ms (default 2 s). */
   timeoutMs?: number;
-  /** Consecutive failures that open the circuit (default 5). */
+  /** Consecutive provider-level failures that open the circuit (default 5). */
   failureThreshold?: number;
-  /** How long the circuit stays open before a trial call (default 30 s). */
+  /** How long the circuit stays open before a trial call, in ms (default 30 s). */
   openMs?: number;
+  /** Retrieve-by-key tries within one call before the outcome is reported unknown (default 3). */
+  retrieveTries?: number;
+  /** Pause before the first retrieve, doubled after each failed try, in ms (default 200). */
+  retrieveBackoffMs?: number;
   now?: () => number;
   onStateChange?: (change: CircuitStateChange) => void;
 }
@@ -29,27 +46,115 @@ export interface ProviderClient {
   readonly breaker: CircuitBreaker;
   charge(request: ChargeRequest): Promise<ChargeResult>;
   refund(request: RefundRequest): Promise<RefundResult>;
+  /** Ms until the open circuit lets a trial call through (0 when calls may run now). */
+  retryAfterMs(): number;
 }
 
 export const PROVIDER_BREAKER = "payment-provider";
 
+/**
+ * The provider may or may not have acted on a call and could not be asked yet (it is down or keeps
+ * timing out). Retryable: a redelivery calls again with the same idempotency key, which either
+ * replays the first result or makes the call for the first time. Never a failure of the payment.
+ */
+export class OutcomeUnknownError extends BusError {
+  constructor(what: string, cause: unknown) {
+    super("PAYMENT_OUTCOME_UNKNOWN", `outcome of ${what} unknown: the provider could not be asked yet`, {
+      retryable: true,
+      cause,
+    });
+    this.name = "OutcomeUnknownError";
+  }
+}
+
+/** Errors after which the call may have taken effect at the provider. */
+const isAmbiguous = (error: unknown): boolean =>
+  !(error instanceof ProviderError) && !(error instanceof CircuitOpenError);
+
+/** Errors that say "the provider cannot be used right now": wait for it, do not decide. */
+export const isProviderUnavailable = (error: unknown): boolean =>
+  error instanceof CircuitOpenError ||
+  error instanceof OutcomeUnknownError ||
+  (error instanceof ProviderError && error.code === "provider_unavailable");
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export function createProviderClient(options: ProviderClientOptions): ProviderClient {
   const timeoutMs = options.timeoutMs ?? 2_000;
+  const openMs = options.openMs ?? 30_000;
+  const now = options.now ?? Date.now;
   const breaker = new CircuitBreaker({
     name: PROVIDER_BREAKER,
     failureThreshold: options.failureThreshold ?? 5,
     successThreshold: 1,
-    timeout: options.openMs ?? 30_000,
-    isFailure: (error) => !isDecline(error),
-    ...(options.now ? { now: options.now } : {}),
+    timeout: openMs,
+    isFailure: isProviderFailure,
+    now,
     ...(options.onStateChange ? { onStateChange: options.onStateChange } : {}),
   });
   const { provider } = options;
+  const tries = options.retrieveTries ?? 3;
+  const backoffMs = options.retrieveBackoffMs ?? 200;
+  const guarded = <T>(work: (signal: AbortSignal) => Promise<T>) =>
+    breaker.execute(() => withTimeout(work, timeoutMs));
+
+  /** Asks the provider what the key did, a few times with backoff; throws when it cannot tell. */
+  async function retrieve(kind: LedgerEntry["kind"], key: string, first: unknown) {
+    let last = first;
+    for (let attempt = 0; attempt < tries; attempt++) {
+      await sleep(backoffMs * 2 ** attempt);
+      try {
+        return await guarded((signal) => provider.retrieve(kind, key, signal));
+      } catch (error) {
+        last = error;
+      }
+    }
+    throw new OutcomeUnknownError(`${kind} ${key}`, last);
+  }
+
+  async function charge(request: ChargeRequest): Promise<ChargeResult> {
+    try {
+      return await guarded((signal) => provider.charge(request, signal));
+    } catch (error) {
+      if (!isAmbiguous(error)) throw error;
+      const entry = await retrieve("charge", request.idempotencyKey, error);
+      if (!entry) throw error; // it never took effect: a plain failure of this attempt
+      if (entry.status === "declined") throw new ProviderError("card_declined", "card declined", false);
+      return {
+        chargeId: entry.id,
+        amount: entry.amount,
+        currency: entry.currency,
+        fingerprint: entry.fingerprint ?? "",
+        replayed: true,
+      };
+    }
+  }
+
+  async function refund(request: RefundRequest): Promise<RefundResult> {
+    try {
+      return await guarded((signal) => provider.refund(request, signal));
+    } catch (error) {
+      if (!isAmbiguous(error)) throw error;
+      const entry = await retrieve("refund", request.idempotencyKey, error);
+      // Not taken: unknown rather than failed, so the refund is simply asked for again.
+      if (!entry) throw new OutcomeUnknownError(`refund ${request.idempotencyKey}`, error);
+      return {
+        refundId: entry.id,
+        chargeId: entry.chargeId ?? request.chargeId,
+        amount: entry.amount,
+        currency: entry.currency,
+        replayed: true,
+      };
+    }
+  }
+
   return {
     breaker,
-    charge: (request) =>
-      breaker.execute(() => withTimeout((signal) => provider.charge(request, signal), timeoutMs)),
-    refund: (request) =>
-      breaker.execute(() => withTimeout((signal) => provider.refund(request, signal), timeoutMs)),
+    charge,
+    refund,
+    retryAfterMs: () => {
+      const { state, openedAt } = breaker.snapshot();
+      return state === "OPEN" && openedAt !== null ? Math.max(0, openedAt + openMs - now()) : 0;
+    },
   };
 }

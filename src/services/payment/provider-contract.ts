@@ -23,6 +23,15 @@ async function providerError(promise: Promise<unknown>): Promise<ProviderError> 
   return error;
 }
 
+async function waitForEntry<T>(read: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 500; i++) {
+    const value = await read();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error("no ledger entry");
+}
+
 export function runProviderContract(name: string, ledgerFactory: () => ProviderLedger): void {
   describe(`simulated payment provider (${name} ledger)`, () => {
     const provider = () => new SimulatedPaymentProvider({ ledger: ledgerFactory() });
@@ -75,6 +84,31 @@ export function runProviderContract(name: string, ledgerFactory: () => ProviderL
       expect(early).toBe(pending);
       controller.abort(new Error("gave up"));
       await expect(call).rejects.toThrow("gave up");
+    });
+
+    it("commits tok_late at once but answers late; retrieve by key tells what happened", async () => {
+      const p = new SimulatedPaymentProvider({ ledger: ledgerFactory(), lateAnswerMs: 60_000 });
+      const r = request("tok_late");
+      const controller = new AbortController();
+      const call = p.charge(r, controller.signal);
+      const entry = await waitForEntry(() => p.retrieve("charge", r.idempotencyKey));
+      expect(entry).toMatchObject({ status: "approved", amount: 1250 });
+      controller.abort(new Error("client timeout"));
+      await expect(call).rejects.toThrow("client timeout");
+      expect(await p.retrieve("charge", key())).toBeUndefined();
+    });
+
+    it("fails every call with provider_unavailable during an outage window, then recovers", async () => {
+      let now = 1_000;
+      const p = new SimulatedPaymentProvider({ ledger: ledgerFactory(), now: () => now });
+      await p.ledger.setUnavailableUntil(2_000);
+      const r = request("tok_ok");
+      await expect(providerError(p.charge(r))).resolves.toMatchObject({ code: "provider_unavailable" });
+      await expect(providerError(p.retrieve("charge", r.idempotencyKey))).resolves.toMatchObject({
+        code: "provider_unavailable",
+      });
+      now = 2_000;
+      await expect(p.charge(r)).resolves.toMatchObject({ replayed: false });
     });
 
     it("charges once for one idempotency key and replays the first charge", async () => {

@@ -1,7 +1,13 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { LuaScript } from "../../lib/redis/index.js";
-import { providerCallsKey, providerEntryKey, providerIdKey } from "./keys.js";
+import {
+  providerCallsKey,
+  providerDownKey,
+  providerEntryKey,
+  providerIdKey,
+  providerIndexKey,
+} from "./keys.js";
 import type { LedgerEntry, ProviderLedger } from "./provider.js";
 
 const LedgerEntrySchema = z.object({
@@ -18,13 +24,17 @@ const LedgerEntrySchema = z.object({
 
 const parseEntry = (json: string): LedgerEntry => LedgerEntrySchema.parse(JSON.parse(json));
 
-// KEYS: entry, id index. ARGV: entry JSON, lifetime ms. First writer wins; later writers get the
+// KEYS: entry, id index, kind index (a sorted set by expiry). ARGV: entry JSON, lifetime ms, now
+// (epoch ms). First writer wins; later writers get the
 // stored entry.
 const PUT_IF_ABSENT = new LuaScript(`
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SET', KEYS[2], KEYS[1], 'PX', ARGV[2])
+-- The dashboard's index lives as long as its entries: expired ones are pruned on every write.
+redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]), KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3])
 return {1, ARGV[1]}
 `);
 
@@ -57,8 +67,12 @@ export class RedisProviderLedger implements ProviderLedger {
   }
 
   async putIfAbsent(entry: LedgerEntry): Promise<{ entry: LedgerEntry; created: boolean }> {
-    const keys = [providerEntryKey(entry.kind, entry.idempotencyKey), providerIdKey(entry.id)];
-    const args = [JSON.stringify(entry), this.entryTtlMs];
+    const keys = [
+      providerEntryKey(entry.kind, entry.idempotencyKey),
+      providerIdKey(entry.id),
+      providerIndexKey(entry.kind),
+    ];
+    const args = [JSON.stringify(entry), this.entryTtlMs, Date.now()];
     const [created, json] = (await PUT_IF_ABSENT.run(this.redis, keys, args)) as [number, string];
     return { entry: parseEntry(json), created: created === 1 };
   }
@@ -82,5 +96,20 @@ export class RedisProviderLedger implements ProviderLedger {
     const count = results?.[0]?.[1];
     if (typeof count !== "number") throw new Error("INCR of the provider call counter failed");
     return count;
+  }
+
+  async unavailableUntil(): Promise<number> {
+    return Number((await this.redis.get(providerDownKey())) ?? 0);
+  }
+
+  async setUnavailableUntil(untilMs: number): Promise<void> {
+    await this.redis.set(providerDownKey(), String(untilMs));
+  }
+
+  async list(kind: LedgerEntry["kind"]): Promise<LedgerEntry[]> {
+    const keys = await this.redis.zrangebyscore(providerIndexKey(kind), Date.now(), "+inf");
+    if (keys.length === 0) return [];
+    const values = await this.redis.mget(...keys);
+    return values.filter((v): v is string => v !== null).map(parseEntry);
   }
 }

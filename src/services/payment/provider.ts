@@ -9,15 +9,24 @@
  * | `tok_timeout` | never answers; the call settles only when its AbortSignal aborts         |
  * | `tok_flaky`   | transient `processing_error` on the first call for an idempotency key,   |
  * |               | approved afterwards                                                      |
+ * | `tok_late`    | approved and committed at once, but every charge answer (also a replay)  |
+ * |               | arrives `lateAnswerMs` later (default 2.5 s, past the client's 2 s)      |
  * | other `tok_*` | approved                                                                 |
  *
+ * `card_declined` and `processing_error` are the card's own failures: the provider is healthy.
+ * `provider_unavailable` (thrown for every call while the ledger's outage window is open) is the
+ * provider's own failure, the only kind that says "the provider is unhealthy".
+ *
  * Like real providers it keeps a ledger keyed by the caller's idempotency key: a second charge (or
- * refund) with a key already used returns the first result (`replayed: true`) and moves no money.
- * The ledger never holds the token, only a fingerprint of it.
+ * refund) with a key already used returns the first result (`replayed: true`) and moves no money,
+ * and `retrieve` answers what a key did (like a provider's "retrieve by idempotency key"), so a
+ * caller whose answer was lost can learn the outcome. The ledger never holds the token, only a
+ * fingerprint of it.
  */
 import { createHash, randomUUID } from "node:crypto";
 
-export type ProviderErrorCode = "card_declined" | "processing_error" | "unknown_charge";
+export type ProviderErrorCode =
+  "card_declined" | "processing_error" | "unknown_charge" | "provider_unavailable";
 
 /** A provider answer that is not a success; `transient` says whether the same call may succeed later. */
 export class ProviderError extends Error {
@@ -34,6 +43,14 @@ export class ProviderError extends Error {
 /** A declined card is an answer from a healthy provider, not a sign of trouble. */
 export const isDecline = (error: unknown): boolean =>
   error instanceof ProviderError && error.code === "card_declined";
+
+/**
+ * Whether an error says the provider itself is unhealthy (outage, timeout, lost connection), as
+ * opposed to an answer about one card or charge from a healthy provider. Only these may open the
+ * breaker that all customers share.
+ */
+export const isProviderFailure = (error: unknown): boolean =>
+  !(error instanceof ProviderError) || error.code === "provider_unavailable";
 
 export interface LedgerEntry {
   kind: "charge" | "refund";
@@ -59,6 +76,12 @@ export interface ProviderLedger {
   getById(id: string): Promise<LedgerEntry | undefined>;
   /** Counts one call made with this key; returns the count including this call. */
   countCall(idempotencyKey: string): Promise<number>;
+  /** Epoch ms (provider clock) until which the provider is down; 0 when it is up. */
+  unavailableUntil(): Promise<number>;
+  /** Opens an outage window (tests, the fault suite): every call fails until `untilMs`. */
+  setUnavailableUntil(untilMs: number): Promise<void>;
+  /** Every entry of one kind (the provider's dashboard); bounded by the number of orders. */
+  list(kind: LedgerEntry["kind"]): Promise<LedgerEntry[]>;
 }
 
 export class MemoryProviderLedger implements ProviderLedger {
@@ -90,6 +113,19 @@ export class MemoryProviderLedger implements ProviderLedger {
     const count = (this.calls.get(idempotencyKey) ?? 0) + 1;
     this.calls.set(idempotencyKey, count);
     return count;
+  }
+
+  private downUntil = 0;
+  async unavailableUntil(): Promise<number> {
+    return this.downUntil;
+  }
+
+  async setUnavailableUntil(untilMs: number): Promise<void> {
+    this.downUntil = untilMs;
+  }
+
+  async list(kind: LedgerEntry["kind"]): Promise<LedgerEntry[]> {
+    return [...this.entries.values()].filter((e) => e.kind === kind).map((e) => ({ ...e }));
   }
 }
 
@@ -128,17 +164,43 @@ export interface PaymentProvider {
   /** Resolves when approved; throws `ProviderError` otherwise. */
   charge(request: ChargeRequest, signal?: AbortSignal): Promise<ChargeResult>;
   refund(request: RefundRequest, signal?: AbortSignal): Promise<RefundResult>;
+  /**
+   * What a call with this idempotency key did: the stored entry, or undefined when no such call
+   * took effect. Throws `ProviderError("provider_unavailable")` while the provider is down.
+   */
+  retrieve(
+    kind: LedgerEntry["kind"],
+    idempotencyKey: string,
+    signal?: AbortSignal,
+  ): Promise<LedgerEntry | undefined>;
 }
 
 export interface SimulatedProviderOptions {
   ledger?: ProviderLedger;
   newId?: () => string;
   now?: () => number;
+  /** How late `tok_late` answers, in ms (default 2500: past the client's default 2 s budget). */
+  lateAnswerMs?: number;
 }
 
 /** A stable, non-reversible stand-in for the card behind a token. */
 export const fingerprintToken = (token: string): string =>
   `fp_${createHash("sha256").update(`ordersaga:${token}`).digest("hex").slice(0, 24)}`;
+
+/** Resolves after `ms` unless the signal aborts first (then rejects with its reason). */
+const delay = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
 
 /** Settles only when the signal aborts: a provider that never answers. */
 const never = (signal?: AbortSignal): Promise<never> =>
@@ -151,14 +213,40 @@ export class SimulatedPaymentProvider implements PaymentProvider {
   readonly ledger: ProviderLedger;
   private readonly newId: () => string;
   private readonly now: () => number;
+  private readonly lateAnswerMs: number;
 
   constructor(options: SimulatedProviderOptions = {}) {
     this.ledger = options.ledger ?? new MemoryProviderLedger();
     this.newId = options.newId ?? randomUUID;
     this.now = options.now ?? Date.now;
+    this.lateAnswerMs = options.lateAnswerMs ?? 2_500;
+  }
+
+  async retrieve(
+    kind: LedgerEntry["kind"],
+    idempotencyKey: string,
+    _signal?: AbortSignal,
+  ): Promise<LedgerEntry | undefined> {
+    await this.ensureUp();
+    return this.ledger.get(kind, idempotencyKey);
+  }
+
+  /** Every call fails while an outage window is open: the provider's own failure. */
+  private async ensureUp(): Promise<void> {
+    if (this.now() < (await this.ledger.unavailableUntil())) {
+      throw new ProviderError("provider_unavailable", "simulated provider outage", true);
+    }
   }
 
   async charge(request: ChargeRequest, signal?: AbortSignal): Promise<ChargeResult> {
+    await this.ensureUp();
+    const result = await this.chargeNow(request, signal);
+    // Committed (or replayed) already: only the answer is late, like a reply lost in a slow network.
+    if (request.token === "tok_late") await delay(this.lateAnswerMs, signal);
+    return result;
+  }
+
+  private async chargeNow(request: ChargeRequest, signal?: AbortSignal): Promise<ChargeResult> {
     const previous = await this.ledger.get("charge", request.idempotencyKey);
     if (previous) return chargeResult(previous, true);
     const calls = await this.ledger.countCall(request.idempotencyKey);
@@ -181,6 +269,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
   }
 
   async refund(request: RefundRequest, _signal?: AbortSignal): Promise<RefundResult> {
+    await this.ensureUp();
     const charge = await this.ledger.getById(request.chargeId);
     if (charge?.kind !== "charge" || charge.status !== "approved") {
       throw new ProviderError("unknown_charge", `no approved charge ${request.chargeId}`, false);

@@ -1,112 +1,11 @@
-import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
-import { AllEvents } from "../../contracts/index.js";
-import { Publisher } from "../../lib/bus/publisher.js";
-import { Subscriber } from "../../lib/bus/subscriber.js";
-import { createLogger } from "../../lib/observability/logger.js";
-import { createMemoryPlatform, createRedisPlatform, type Platform } from "../../lib/runtime/platform.js";
-import { type RunningService, startService } from "../../lib/runtime/service-host.js";
+import { createMemoryPlatform, createRedisPlatform } from "../../lib/runtime/platform.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { sleep, waitFor } from "../../test-support/wait.js";
-import { type ChargeRequest, type PaymentProvider, SimulatedPaymentProvider } from "./provider.js";
-import { createPaymentService, type PaymentServiceOptions } from "./service.js";
+import type { PaymentServiceOptions } from "./service.js";
+import { countingProvider, type Harness, refund, request, start } from "./test-harness.js";
 
-const OUTPUTS = [
-  "payment.processed",
-  "payment.failed",
-  "payment.refund.requested",
-  "payment.refunded",
-] as const;
-type Output = (typeof OUTPUTS)[number];
-
-/** A provider that counts the calls reaching it and the charges and refunds it actually made. */
-function countingProvider() {
-  const inner = new SimulatedPaymentProvider();
-  const calls = { charge: 0, refund: 0, charged: 0, refunded: 0 };
-  const provider: PaymentProvider = {
-    charge: async (request: ChargeRequest, signal?: AbortSignal) => {
-      calls.charge++;
-      const result = await inner.charge(request, signal);
-      if (!result.replayed) calls.charged++;
-      return result;
-    },
-    refund: async (request, signal) => {
-      calls.refund++;
-      const result = await inner.refund(request, signal);
-      if (!result.replayed) calls.refunded++;
-      return result;
-    },
-  };
-  return { provider, calls };
-}
-
-interface Harness {
-  running: RunningService;
-  logs: string[];
-  events: { event: Output; payload: Record<string, unknown> }[];
-  saga: Publisher<typeof AllEvents>;
-  of(event: Output, orderId: string): Record<string, unknown>[];
-  stop(): Promise<void>;
-}
-
-async function start(platform: Platform, options: PaymentServiceOptions = {}): Promise<Harness> {
-  const logs: string[] = [];
-  const logger = createLogger({
-    service: "payment",
-    level: "debug",
-    destination: { write: (l) => logs.push(l) },
-  });
-  const running = await startService(createPaymentService(options), {
-    events: AllEvents,
-    platform,
-    port: 0,
-    logger,
-  });
-  const events: Harness["events"] = [];
-  const group = `observer-${randomUUID()}`;
-  const observer = new Subscriber({
-    events: AllEvents,
-    transport: platform.transport,
-    group,
-    consumer: "t",
-  });
-  for (const event of OUTPUTS) {
-    observer.on(event, (payload) => {
-      events.push({ event, payload: payload as Record<string, unknown> });
-    });
-  }
-  await platform.transport.ensureGroups(group, observer.topics());
-  await observer.start();
-  const saga = new Publisher({
-    events: AllEvents,
-    transport: platform.transport,
-    source: { service: "order", instance: "test" },
-  });
-  return {
-    running,
-    logs,
-    events,
-    saga,
-    of: (event, orderId) =>
-      events.filter((e) => e.event === event && e.payload.orderId === orderId).map((e) => e.payload),
-    stop: async () => {
-      await observer.stop();
-      await running.stop();
-      await platform.close();
-    },
-  };
-}
-
-const request = (orderId: string, paymentToken: string, attempt = 1) => ({
-  orderId,
-  userId: "u-1",
-  amount: 4200,
-  currency: "USD",
-  paymentToken,
-  attempt,
-});
-const refund = (orderId: string) => ({ orderId, reason: "saga timed out" });
 /** Lets duplicates that should change nothing reach the handler before asserting that they did not. */
 const settle = () => sleep(150);
 
@@ -173,32 +72,6 @@ describe("payment service (memory platform)", () => {
       h.of("payment.failed", "o-4").length ? h.of("payment.failed", "o-4") : null,
     );
     expect(failed).toMatchObject({ code: "timeout", transient: true });
-  });
-
-  it("opens the circuit after repeated provider errors and then fails fast without calling it", async () => {
-    const { provider, calls } = countingProvider();
-    const h = await launch({
-      provider,
-      breakerFailureThreshold: 2,
-      breakerOpenMs: 60_000,
-    });
-    for (const [orderId, attempt] of [
-      ["o-5", 1],
-      ["o-5", 2],
-    ] as const) {
-      await h.saga.publish("payment.requested", request(orderId, "tok_error", attempt));
-      await waitFor(() => h.of("payment.failed", orderId).length === attempt);
-    }
-    await h.saga.publish("payment.requested", request("o-5", "tok_ok", 3));
-    await waitFor(() => h.of("payment.failed", "o-5").length === 3);
-    expect(h.of("payment.failed", "o-5").map((p) => p.code)).toEqual([
-      "provider_error",
-      "provider_error",
-      "circuit_open",
-    ]);
-    expect(calls.charge).toBe(2);
-    const metrics = await (await fetch(`${h.running.url}/metrics`)).text();
-    expect(metrics).toMatch(/circuit_breaker_state\{[^}]*breaker="payment-provider"[^}]*\} 2/);
   });
 
   it("voids an order refunded before its request, so the late request charges nothing", async () => {

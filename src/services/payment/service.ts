@@ -3,6 +3,7 @@
  * a timeout, refunds them on compensation, and serves payment records to operators.
  */
 import { randomUUID } from "node:crypto";
+import { exponentialBackoff } from "../../lib/resilience/backoff.js";
 import type { AllEvents } from "../../contracts/index.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
@@ -25,6 +26,14 @@ export interface PaymentServiceOptions {
   breakerOpenMs?: number;
   /** Payment ids (default random UUIDs). */
   newId?: () => string;
+  /**
+   * Deliveries of one message before it is dead-lettered (default 2000: with the backoff below,
+   * capped at 15 s, about 8 hours). Charges and refunds wait out provider outages; they are not
+   * poison. Only errors that cannot heal (invalid payload) are dead-lettered at once.
+   */
+  maxDeliveries?: number;
+  /** First redelivery delay in ms, doubled per delivery up to 15 s (default 250). */
+  redeliveryBaseMs?: number;
 }
 
 export function createPaymentService(
@@ -70,8 +79,18 @@ export function createPaymentService(
         now: deps.now,
         newId: options.newId ?? randomUUID,
       });
+      const backoff = exponentialBackoff({
+        baseMs: options.redeliveryBaseMs ?? 250,
+        maxMs: 15_000,
+        jitter: "equal",
+      });
+      // Redelivered no earlier than the breaker lets a trial call through: waiting costs nothing.
+      const retry = {
+        maxAttempts: options.maxDeliveries ?? 2_000,
+        backoff: (attempt: number) => Math.max(client.retryAfterMs(), backoff(attempt)),
+      };
       const subscriber = deps
-        .subscriber()
+        .subscriber({ retry })
         .on("payment.requested", handlers.paymentRequested)
         .on("order.compensation.payment.refund", handlers.refundRequested);
       return {

@@ -1,0 +1,106 @@
+/**
+ * The payment service under the provider faults production brings (issue 8 inputs 1-3): a late
+ * answer, a provider outage, an open breaker. Money must end right, never in between.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { createMemoryPlatform } from "../../lib/runtime/platform.js";
+import { waitFor } from "../../test-support/wait.js";
+import { type PaymentProvider, SimulatedPaymentProvider } from "./provider.js";
+import type { PaymentServiceOptions } from "./service.js";
+import { countingProvider, type Harness, refund, request, start } from "./test-harness.js";
+
+describe("payment service under provider faults", () => {
+  let harness: Harness | undefined;
+  afterEach(async () => {
+    await harness?.stop();
+    harness = undefined;
+  });
+  const launch = async (options: PaymentServiceOptions = {}) => {
+    harness = await start(createMemoryPlatform(), { redeliveryBaseMs: 20, ...options });
+    return harness;
+  };
+  const record = async (h: Harness, orderId: string) =>
+    (await (await fetch(`${h.running.url}/payments/${orderId}`)).json()) as Record<string, unknown>;
+
+  it("a charge committed by the provider but answered after the timeout is captured, not failed", async () => {
+    const inner = new SimulatedPaymentProvider();
+    // Commits at once, answers after the client gave up (whatever the token): an answer lost late.
+    const late: PaymentProvider = {
+      charge: async (r, signal) => {
+        const result = await inner.charge(r);
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        signal?.throwIfAborted();
+        return result;
+      },
+      refund: (r, signal) => inner.refund(r, signal),
+      retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
+    };
+    const h = await launch({ provider: late, timeoutMs: 100 });
+    await h.saga.publish("payment.requested", request("late-1", "tok_ok"));
+    await waitFor(() => h.of("payment.processed", "late-1").length === 1, 5_000, "payment.processed");
+    expect(h.of("payment.failed", "late-1")).toEqual([]);
+    expect(await record(h, "late-1")).toMatchObject({ status: "captured", amount: 4200 });
+    expect(await inner.ledger.list("charge")).toHaveLength(1);
+  });
+
+  it("card errors never open the shared breaker: tok_error, tok_error, then tok_ok is charged", async () => {
+    const { provider, calls } = countingProvider();
+    const h = await launch({ provider, breakerFailureThreshold: 2, breakerOpenMs: 60_000 });
+    for (const orderId of ["err-1", "err-2"]) {
+      for (const attempt of [1, 2, 3]) {
+        await h.saga.publish("payment.requested", request(orderId, "tok_error", attempt));
+        await waitFor(() => h.of("payment.failed", orderId).length === attempt);
+      }
+    }
+    await h.saga.publish("payment.requested", request("ok-1", "tok_ok"));
+    await waitFor(() => h.of("payment.processed", "ok-1").length === 1, 5_000, "tok_ok charged");
+    expect(h.of("payment.failed", "ok-1")).toEqual([]);
+    expect(calls.charged).toBe(1);
+    const metrics = await (await fetch(`${h.running.url}/metrics`)).text();
+    expect(metrics).toMatch(/circuit_breaker_state\{[^}]*breaker="payment-provider"[^}]*\} 0/);
+  });
+
+  it("a charge requested during a provider outage waits (breaker open) and is captured after it, on attempt 1", async () => {
+    const inner = new SimulatedPaymentProvider();
+    const { provider, calls } = countingProvider(inner);
+    const h = await launch({ provider, breakerFailureThreshold: 2, breakerOpenMs: 300 });
+    await inner.ledger.setUnavailableUntil(Date.now() + 800);
+    await h.saga.publish("payment.requested", request("wait-1", "tok_ok"));
+    await waitFor(() => h.of("payment.processed", "wait-1").length === 1, 10_000, "charged after outage");
+    expect(h.of("payment.failed", "wait-1")).toEqual([]);
+    expect(calls.charged).toBe(1);
+    // The breaker opened during the outage: the request waited instead of hammering the provider.
+    expect(calls.charge).toBeLessThan(20);
+  });
+
+  it("a refund that meets a provider outage is retried until it succeeds, not dead-lettered", async () => {
+    const inner = new SimulatedPaymentProvider();
+    const h = await launch({ provider: inner, breakerFailureThreshold: 3, breakerOpenMs: 200 });
+    await h.saga.publish("payment.requested", request("ref-1", "tok_ok"));
+    await waitFor(() => h.of("payment.processed", "ref-1").length === 1);
+    await inner.ledger.setUnavailableUntil(Date.now() + 1_500);
+    await h.saga.publish("order.compensation.payment.refund", refund("ref-1"));
+    await waitFor(() => h.of("payment.refunded", "ref-1").length === 1, 15_000, "refund after outage");
+    expect(await record(h, "ref-1")).toMatchObject({ status: "refunded" });
+    expect(await h.platform.deadLetters.list()).toEqual([]);
+  });
+
+  it("a refund requested while the breaker is open (opened by timeouts) completes once it closes", async () => {
+    const inner = new SimulatedPaymentProvider();
+    const h = await launch({
+      provider: inner,
+      timeoutMs: 50,
+      breakerFailureThreshold: 2,
+      breakerOpenMs: 500,
+    });
+    await h.saga.publish("payment.requested", request("ref-2", "tok_ok"));
+    await waitFor(() => h.of("payment.processed", "ref-2").length === 1);
+    for (const orderId of ["to-1", "to-2"]) {
+      await h.saga.publish("payment.requested", request(orderId, "tok_timeout"));
+      await waitFor(() => h.of("payment.failed", orderId).length === 1, 5_000, `${orderId} timed out`);
+    }
+    await h.saga.publish("order.compensation.payment.refund", refund("ref-2"));
+    await waitFor(() => h.of("payment.refunded", "ref-2").length === 1, 15_000, "refund after breaker");
+    expect(await inner.ledger.list("refund")).toHaveLength(1);
+  });
+});

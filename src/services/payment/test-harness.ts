@@ -1,0 +1,111 @@
+/**
+ * Test harness of the payment service: the service on a platform, an observer of everything it
+ * emits, a publisher playing the saga, and a provider that counts the calls reaching it.
+ */
+import { randomUUID } from "node:crypto";
+import { AllEvents } from "../../contracts/index.js";
+import { Publisher } from "../../lib/bus/publisher.js";
+import { Subscriber } from "../../lib/bus/subscriber.js";
+import { createLogger } from "../../lib/observability/logger.js";
+import type { Platform } from "../../lib/runtime/platform.js";
+import { type RunningService, startService } from "../../lib/runtime/service-host.js";
+import { type ChargeRequest, type PaymentProvider, SimulatedPaymentProvider } from "./provider.js";
+import { createPaymentService, type PaymentServiceOptions } from "./service.js";
+
+const OUTPUTS = [
+  "payment.processed",
+  "payment.failed",
+  "payment.refund.requested",
+  "payment.refunded",
+] as const;
+type Output = (typeof OUTPUTS)[number];
+
+/** A provider that counts the calls reaching it and the charges and refunds it actually made. */
+export function countingProvider(inner = new SimulatedPaymentProvider()) {
+  const calls = { charge: 0, refund: 0, charged: 0, refunded: 0 };
+  const provider: PaymentProvider = {
+    charge: async (request: ChargeRequest, signal?: AbortSignal) => {
+      calls.charge++;
+      const result = await inner.charge(request, signal);
+      if (!result.replayed) calls.charged++;
+      return result;
+    },
+    refund: async (request, signal) => {
+      calls.refund++;
+      const result = await inner.refund(request, signal);
+      if (!result.replayed) calls.refunded++;
+      return result;
+    },
+    retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
+  };
+  return { provider, calls };
+}
+
+export interface Harness {
+  running: RunningService;
+  platform: Platform;
+  logs: string[];
+  events: { event: Output; payload: Record<string, unknown> }[];
+  saga: Publisher<typeof AllEvents>;
+  of(event: Output, orderId: string): Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+export async function start(platform: Platform, options: PaymentServiceOptions = {}): Promise<Harness> {
+  const logs: string[] = [];
+  const logger = createLogger({
+    service: "payment",
+    level: "debug",
+    destination: { write: (l) => logs.push(l) },
+  });
+  const running = await startService(createPaymentService(options), {
+    events: AllEvents,
+    platform,
+    port: 0,
+    logger,
+  });
+  const events: Harness["events"] = [];
+  const group = `observer-${randomUUID()}`;
+  const observer = new Subscriber({
+    events: AllEvents,
+    transport: platform.transport,
+    group,
+    consumer: "t",
+  });
+  for (const event of OUTPUTS) {
+    observer.on(event, (payload) => {
+      events.push({ event, payload: payload as Record<string, unknown> });
+    });
+  }
+  await platform.transport.ensureGroups(group, observer.topics());
+  await observer.start();
+  const saga = new Publisher({
+    events: AllEvents,
+    transport: platform.transport,
+    source: { service: "order", instance: "test" },
+  });
+  return {
+    running,
+    platform,
+    logs,
+    events,
+    saga,
+    of: (event, orderId) =>
+      events.filter((e) => e.event === event && e.payload.orderId === orderId).map((e) => e.payload),
+    stop: async () => {
+      await observer.stop();
+      await running.stop();
+      await platform.close();
+    },
+  };
+}
+
+export const request = (orderId: string, paymentToken: string, attempt = 1) => ({
+  orderId,
+  userId: "u-1",
+  amount: 4200,
+  currency: "USD",
+  paymentToken,
+  attempt,
+});
+export const refund = (orderId: string) => ({ orderId, reason: "saga timed out" });

@@ -42,6 +42,33 @@ export const ReasonSchema = z.string().min(1).max(500);
 
 export const MAX_ORDER_LINES = 100;
 
+/**
+ * Documented maxima at the edge, so no total or stock level can leave the safe-integer range the
+ * event schemas accept (an order could otherwise be accepted whose reply cannot be built):
+ * a unit price of at most $10 000 000.00, stock levels and quantities of at most one billion, and
+ * an order total (priced by inventory) of at most `DEFAULT_MAX_ORDER_TOTAL_CENTS` unless configured
+ * (`MAX_ORDER_TOTAL_CENTS`, itself at most `Number.MAX_SAFE_INTEGER`).
+ */
+export const MAX_PRICE_CENTS = 1_000_000_000;
+export const MAX_STOCK_LEVEL = 1_000_000_000;
+/** $1 000 000 000.00. */
+export const DEFAULT_MAX_ORDER_TOTAL_CENTS = 100_000_000_000;
+
+/**
+ * How a compensation ended without an effect of its own: `already_done` (a duplicate), `nothing_to_undo`
+ * (the step it undoes never took effect: a tombstone now makes a late request a no-op), `too_late`
+ * (the step is past its point of no return, e.g. a delivered shipment: a refusal the saga must handle).
+ */
+export const CompensationSkipOutcomeSchema = z.enum(["already_done", "nothing_to_undo", "too_late"]);
+export type CompensationSkipOutcome = z.infer<typeof CompensationSkipOutcomeSchema>;
+
+/** The reply to a compensation that changed nothing (the `*.skipped` events). */
+export const CompensationSkippedSchema = z.strictObject({
+  orderId: OrderIdSchema,
+  outcome: CompensationSkipOutcomeSchema,
+  reason: ReasonSchema,
+});
+
 export const OrderLineSchema = z.strictObject({
   productId: ProductIdSchema,
   quantity: QuantitySchema,
@@ -82,6 +109,7 @@ export const OrderStatusSchema = z.enum([
   "delivered",
   "cancelled",
   "failed",
+  "compensation_failed",
 ]);
 export type OrderStatus = z.infer<typeof OrderStatusSchema>;
 

@@ -48,6 +48,12 @@ export const eventFixtures: EventFixtures = {
     compensated: ["inventory.release"],
   },
   "order.cancelled": { orderId, userId, reason: "customer request", compensated: [] },
+  "order.compensation.failed": {
+    orderId,
+    userId,
+    reason: "compensation not confirmed within 6 h",
+    pending: ["payment.refund"],
+  },
   // order: event sourcing
   "order.event.created": { orderId, userId, items, placedAt: at },
   "order.event.status.changed": { orderId, from: "pending", to: "reserved" },
@@ -68,6 +74,7 @@ export const eventFixtures: EventFixtures = {
     items: [{ productId: "sku-1", requested: 2, available: 0 }],
   },
   "inventory.released": { orderId, items },
+  "inventory.release.skipped": { orderId, outcome: "nothing_to_undo", reason: "nothing reserved" },
   "inventory.committed": { orderId, items },
   "inventory.lowStock": { productId: "sku-1", available: 3, threshold: 5 },
   "inventory.product.added": {
@@ -83,10 +90,12 @@ export const eventFixtures: EventFixtures = {
   "payment.failed": { orderId, reason: "provider timed out", code: "timeout", transient: true, attempt: 2 },
   "payment.refund.requested": { orderId, paymentId: "pay_1", amount: 3000 },
   "payment.refunded": { orderId, paymentId: "pay_1", refundId: "ref_1", amount: 3000, currency: "USD" },
+  "payment.refund.skipped": { orderId, outcome: "already_done", reason: "payment refunded" },
   // shipping
   "shipping.shipment.prepared": { orderId, shipmentId: "shp_1", trackingNumber: "1Z999AA1", carrier: "UPS" },
   "shipping.shipment.failed": { orderId, reason: "carrier unavailable", transient: true },
   "shipping.shipment.cancelled": { orderId, shipmentId: "shp_1" },
+  "shipping.shipment.cancel.skipped": { orderId, outcome: "too_late", reason: "shipment delivered" },
   "shipping.shipment.delivered": { orderId, shipmentId: "shp_1", deliveredAt: later },
   // notification
   "notification.sent": {

@@ -6,6 +6,8 @@ import { z } from "zod";
 import {
   AmountSchema,
   EmailSchema,
+  MAX_PRICE_CENTS,
+  MAX_STOCK_LEVEL,
   OrderLinesSchema,
   PaymentTokenSchema,
   PersonNameSchema,
@@ -38,9 +40,22 @@ export const UpdateUserBody = CreateUserBody.partial().refine(
 );
 export type UpdateUserBody = z.infer<typeof UpdateUserBody>;
 
+/** No line may ask for more than any product can ever hold. */
+const OrderLinesInput = OrderLinesSchema.superRefine((lines, ctx) => {
+  lines.forEach((line, i) => {
+    if (line.quantity > MAX_STOCK_LEVEL) {
+      ctx.addIssue({
+        code: "custom",
+        path: [i, "quantity"],
+        message: `must be at most ${MAX_STOCK_LEVEL}`,
+      });
+    }
+  });
+});
+
 export const PlaceOrderBody = z.strictObject({
   userId: UserIdSchema,
-  items: OrderLinesSchema,
+  items: OrderLinesInput,
   payment: z.strictObject({ token: PaymentTokenSchema }),
 });
 export type PlaceOrderBody = z.infer<typeof PlaceOrderBody>;
@@ -48,11 +63,13 @@ export type PlaceOrderBody = z.infer<typeof PlaceOrderBody>;
 export const AddProductBody = z.strictObject({
   productId: ProductIdSchema,
   name: ProductNameSchema,
-  price: AmountSchema,
-  quantity: StockLevelSchema,
-  lowStockThreshold: StockLevelSchema.optional(),
+  /** Cents, at most `MAX_PRICE_CENTS`. */
+  price: AmountSchema.max(MAX_PRICE_CENTS),
+  quantity: StockLevelSchema.max(MAX_STOCK_LEVEL),
+  lowStockThreshold: StockLevelSchema.max(MAX_STOCK_LEVEL).optional(),
 });
 export type AddProductBody = z.infer<typeof AddProductBody>;
 
-export const RestockBody = z.strictObject({ quantity: QuantitySchema });
+/** The product's stock after it must also stay within `MAX_STOCK_LEVEL` (400 `STOCK_LIMIT_EXCEEDED`). */
+export const RestockBody = z.strictObject({ quantity: QuantitySchema.max(MAX_STOCK_LEVEL) });
 export type RestockBody = z.infer<typeof RestockBody>;

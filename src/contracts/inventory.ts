@@ -7,6 +7,7 @@ import type { EventPayload } from "../lib/bus/events.js";
 import { defineEvents } from "../lib/bus/events.js";
 import {
   AmountSchema,
+  CompensationSkippedSchema,
   MAX_ORDER_LINES,
   OrderIdSchema,
   OrderLinesSchema,
@@ -16,7 +17,12 @@ import {
   StockLevelSchema,
 } from "./common.js";
 
-export const ReservationFailureReasonSchema = z.enum(["out_of_stock", "unknown_product"]);
+/** `order_total_too_large`: the priced total exceeds the configured maximum order total. */
+export const ReservationFailureReasonSchema = z.enum([
+  "out_of_stock",
+  "unknown_product",
+  "order_total_too_large",
+]);
 export type ReservationFailureReason = z.infer<typeof ReservationFailureReasonSchema>;
 
 /** A line that could not be reserved: what was asked and what was there (0 for an unknown product). */
@@ -41,6 +47,11 @@ export const InventoryEvents = defineEvents("inventory", {
   "inventory.released": {
     description: "Reservation released",
     schema: z.strictObject({ orderId: OrderIdSchema, items: OrderLinesSchema }),
+  },
+  "inventory.release.skipped": {
+    description:
+      "Release compensation changed nothing (already released, nothing reserved, or refused: committed)",
+    schema: CompensationSkippedSchema,
   },
   "inventory.committed": {
     description: "Stock deducted",
@@ -82,3 +93,4 @@ export type InventoryCommitted = EventPayload<E, "inventory.committed">;
 export type InventoryLowStock = EventPayload<E, "inventory.lowStock">;
 export type InventoryProductAdded = EventPayload<E, "inventory.product.added">;
 export type InventoryRestocked = EventPayload<E, "inventory.restocked">;
+export type InventoryReleaseSkipped = EventPayload<E, "inventory.release.skipped">;

@@ -76,6 +76,16 @@ const facts = {
     description: "Order cancelled",
     schema: z.strictObject({ ...orderRef, userId: UserIdSchema, reason: ReasonSchema, compensated }),
   },
+  "order.compensation.failed": {
+    description:
+      "Compensation not confirmed within its window (or refused): the order needs an operator (alert on it)",
+    schema: z.strictObject({
+      ...orderRef,
+      userId: UserIdSchema,
+      reason: ReasonSchema,
+      pending: z.array(CompensationSchema).min(1).max(3),
+    }),
+  },
 } as const;
 
 const eventSourcing = {
@@ -155,3 +165,4 @@ export type ShippingShipmentRequested = EventPayload<E, "shipping.shipment.reque
 export type OrderCompensationInventoryRelease = EventPayload<E, "order.compensation.inventory.release">;
 export type OrderCompensationPaymentRefund = EventPayload<E, "order.compensation.payment.refund">;
 export type OrderCompensationShipmentCancel = EventPayload<E, "order.compensation.shipment.cancel">;
+export type OrderCompensationFailed = EventPayload<E, "order.compensation.failed">;

@@ -7,6 +7,7 @@ import type { EventPayload } from "../lib/bus/events.js";
 import { defineEvents } from "../lib/bus/events.js";
 import {
   AmountSchema,
+  CompensationSkippedSchema,
   CurrencySchema,
   IdSchema,
   OrderIdSchema,
@@ -49,6 +50,10 @@ export const PaymentEvents = defineEvents("payment", {
       currency: CurrencySchema,
     }),
   },
+  "payment.refund.skipped": {
+    description: "Refund compensation changed nothing (already refunded, nothing charged, or refused)",
+    schema: CompensationSkippedSchema,
+  },
 });
 
 type E = typeof PaymentEvents;
@@ -56,3 +61,4 @@ export type PaymentProcessed = EventPayload<E, "payment.processed">;
 export type PaymentFailed = EventPayload<E, "payment.failed">;
 export type PaymentRefundRequested = EventPayload<E, "payment.refund.requested">;
 export type PaymentRefunded = EventPayload<E, "payment.refunded">;
+export type PaymentRefundSkipped = EventPayload<E, "payment.refund.skipped">;

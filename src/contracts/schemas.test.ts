@@ -48,6 +48,7 @@ const invalid: InvalidCases = {
     ["unknown compensation", patch("order.failed", { compensated: ["undo-everything"] })],
   ],
   "order.cancelled": [["empty reason", patch("order.cancelled", { reason: "" })]],
+  "order.compensation.failed": [["nothing pending", patch("order.compensation.failed", { pending: [] })]],
   "order.event.created": [
     ["duplicate product lines", patch("order.event.created", { items: [...duplicateLines] })],
   ],
@@ -81,6 +82,9 @@ const invalid: InvalidCases = {
     ["unknown reason", patch("inventory.reservation.failed", { reason: "warehouse_on_fire" })],
   ],
   "inventory.released": [["negative quantity", patch("inventory.released", { items: negativeLine })]],
+  "inventory.release.skipped": [
+    ["unknown outcome", patch("inventory.release.skipped", { outcome: "maybe" })],
+  ],
   "inventory.committed": [["no lines", patch("inventory.committed", { items: [] })]],
   "inventory.lowStock": [["negative available", patch("inventory.lowStock", { available: -1 })]],
   "inventory.product.added": [["negative price", patch("inventory.product.added", { price: -1 })]],
@@ -89,6 +93,7 @@ const invalid: InvalidCases = {
   "payment.failed": [["unknown code", patch("payment.failed", { code: "insufficient_funds" })]],
   "payment.refund.requested": [["missing paymentId", { orderId: "o-1", amount: 1 }]],
   "payment.refunded": [["amount as string", patch("payment.refunded", { amount: "3000" })]],
+  "payment.refund.skipped": [["empty reason", patch("payment.refund.skipped", { reason: "" })]],
   "shipping.shipment.prepared": [
     ["missing trackingNumber", { orderId: "o-1", shipmentId: "s", carrier: "UPS" }],
   ],
@@ -96,6 +101,7 @@ const invalid: InvalidCases = {
   "shipping.shipment.cancelled": [
     ["shipmentId as number", patch("shipping.shipment.cancelled", { shipmentId: 7 })],
   ],
+  "shipping.shipment.cancel.skipped": [["missing outcome", { orderId: "o-1", reason: "delivered" }]],
   "shipping.shipment.delivered": [
     ["deliveredAt not a date", patch("shipping.shipment.delivered", { deliveredAt: "soon" })],
   ],

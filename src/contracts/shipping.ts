@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { EventPayload } from "../lib/bus/events.js";
 import { defineEvents } from "../lib/bus/events.js";
 import {
+  CompensationSkippedSchema,
   IdSchema,
   IsoTimestampSchema,
   OrderIdSchema,
@@ -30,6 +31,11 @@ export const ShippingEvents = defineEvents("shipping", {
     description: "Shipment delivered",
     schema: z.strictObject({ orderId: OrderIdSchema, shipmentId: IdSchema, deliveredAt: IsoTimestampSchema }),
   },
+  "shipping.shipment.cancel.skipped": {
+    description:
+      "Cancel compensation changed nothing (already cancelled, nothing prepared, or refused: already delivered)",
+    schema: CompensationSkippedSchema,
+  },
 });
 
 type E = typeof ShippingEvents;
@@ -37,3 +43,4 @@ export type ShippingShipmentPrepared = EventPayload<E, "shipping.shipment.prepar
 export type ShippingShipmentFailed = EventPayload<E, "shipping.shipment.failed">;
 export type ShippingShipmentCancelled = EventPayload<E, "shipping.shipment.cancelled">;
 export type ShippingShipmentDelivered = EventPayload<E, "shipping.shipment.delivered">;
+export type ShippingShipmentCancelSkipped = EventPayload<E, "shipping.shipment.cancel.skipped">;

@@ -26,7 +26,9 @@ describe("inferred payload types", () => {
     expectTypeOf<OrderFailed["stage"]>().toEqualTypeOf<
       "validation" | "inventory" | "payment" | "shipping" | "timeout"
     >();
-    expectTypeOf<InventoryReservationFailed["reason"]>().toEqualTypeOf<"out_of_stock" | "unknown_product">();
+    expectTypeOf<InventoryReservationFailed["reason"]>().toEqualTypeOf<
+      "out_of_stock" | "unknown_product" | "order_total_too_large"
+    >();
     expectTypeOf<MetricsCircuitBreakerState["to"]>().toEqualTypeOf<"CLOSED" | "OPEN" | "HALF_OPEN">();
     expectTypeOf<UserCreated["phone"]>().toEqualTypeOf<string | undefined>();
   });

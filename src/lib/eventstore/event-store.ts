@@ -46,6 +46,11 @@ export interface AppendOptions {
   expectedVersion: ExpectedVersion;
   /** Bus messages written atomically with the events (the outbox); each `owner` must equal the tag. */
   outbox?: readonly OutgoingMessage[];
+  /**
+   * Epoch ms to record as the events' `recordedAt` instead of the store's clock: the writer's clock
+   * when it must be one clock for every writer, or never earlier than the stream's last event.
+   */
+  recordedAt?: number;
 }
 
 export interface AppendResult {

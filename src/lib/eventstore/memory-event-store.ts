@@ -58,7 +58,7 @@ export class MemoryEventStore implements EventStore {
     if (!versionMatches(options.expectedVersion, stream.length)) {
       throw new ConcurrencyError(streamId, options.expectedVersion, stream.length);
     }
-    const recordedAt = new Date(this.now()).toISOString();
+    const recordedAt = new Date(options.recordedAt ?? this.now()).toISOString();
     // Stored events are immutable: frozen once here, shared by every read instead of copied per read.
     const stored = events.map((event, i) =>
       deepFreeze({

@@ -79,7 +79,7 @@ export class RedisEventStore implements EventStore {
   async append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<AppendResult> {
     const encoded = validateAppend(this.tag, streamId, events, options);
     const outbox = options.outbox ?? [];
-    const recordedAt = new Date(this.now()).toISOString();
+    const recordedAt = new Date(options.recordedAt ?? this.now()).toISOString();
     const bodies = events.map((event, i) => {
       const head = JSON.stringify({
         streamId,

@@ -2,7 +2,7 @@
  * Stock decisions as pure functions: no Redis, no clock. Both store adapters decide with these, and
  * the Redis adapter's Lua script re-checks the same rules (see `reservationSignature`).
  */
-import type { ReservationFailureReason } from "../../contracts/index.js";
+import { DEFAULT_MAX_ORDER_TOTAL_CENTS, type ReservationFailureReason } from "../../contracts/index.js";
 
 export const DEFAULT_LOW_STOCK_THRESHOLD = 10;
 
@@ -114,6 +114,7 @@ export function decideReservation(
   existing: Reservation | undefined,
   lines: readonly OrderLine[],
   products: readonly (Product | undefined)[],
+  maxTotal: number = DEFAULT_MAX_ORDER_TOTAL_CENTS,
 ): ReserveDecision {
   if (existing) return { kind: "duplicate", state: existing.state };
   const unknown = lines.filter((_, i) => !products[i]);
@@ -128,6 +129,16 @@ export function decideReservation(
   });
   if (short.length > 0) return { kind: "failed", reason: "out_of_stock", items: short };
   const items = lines.map((l, i) => ({ ...l, unitPrice: known[i]?.price ?? 0 }));
+  // Prices never change once a product exists, so this check is as stable as the stock checks above.
+  // Beyond the maximum (itself ≤ MAX_SAFE_INTEGER) the order fails at once with the true reason.
+  if (!withinTotal(items, maxTotal)) {
+    const tooLarge = lines.map((l, i) => ({
+      productId: l.productId,
+      requested: l.quantity,
+      available: known[i]?.available ?? 0,
+    }));
+    return { kind: "failed", reason: "order_total_too_large", items: tooLarge };
+  }
   const lowStock = lines.flatMap((l, i) => {
     const p = known[i];
     return p && crossesThreshold(p, l.quantity)
@@ -136,6 +147,16 @@ export function decideReservation(
   });
   const total = items.reduce((sum, l) => sum + l.quantity * l.unitPrice, 0);
   return { kind: "reserved", items, total, lowStock };
+}
+
+/** Whether the lines' total stays ≤ `maxTotal`, checked line by line so no sum leaves the safe range. */
+export function withinTotal(items: readonly PricedLine[], maxTotal: number): boolean {
+  let total = 0;
+  for (const line of items) {
+    if (line.unitPrice > 0 && line.quantity > (maxTotal - total) / line.unitPrice) return false;
+    total += line.quantity * line.unitPrice;
+  }
+  return total <= maxTotal;
 }
 
 /**
@@ -153,6 +174,8 @@ export function reservationSignature(lines: readonly OrderLine[], outcome: Reser
   if (outcome.reason === "unknown_product") {
     return `U${outcome.items.map((s) => `:${position(s.productId)}`).join("")}`;
   }
+  // The script does not read prices (they never change): it accepts T when no line is unknown or short.
+  if (outcome.reason === "order_total_too_large") return "T";
   return `S${outcome.items.map((s) => `:${position(s.productId)}=${s.available}`).join("")}`;
 }
 

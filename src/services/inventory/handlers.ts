@@ -2,10 +2,10 @@
  * The saga commands inventory answers. Each handler lets the store decide and write state and
  * reply atomically; a redelivery finds the order's reservation already settled and emits nothing.
  */
-import type { AllEvents } from "../../contracts/index.js";
+import type { AllEvents, CompensationSkipOutcome } from "../../contracts/index.js";
 import { BusError } from "../../lib/bus/errors.js";
 import type { Subscriber } from "../../lib/bus/subscriber.js";
-import { InventoryError } from "./domain.js";
+import { InventoryError, type ReleaseDecision } from "./domain.js";
 import { committedMessages, releasedMessages, reservationMessages } from "./messages.js";
 import type { InventoryStore } from "./store.js";
 
@@ -26,6 +26,17 @@ async function asBusErrors<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A release that moved no stock still answers, so the saga can stop waiting for it. */
+function skipOf(decision: ReleaseDecision): { outcome: CompensationSkipOutcome; reason: string } | undefined {
+  if (decision.kind === "release") return undefined;
+  if (decision.kind === "tombstone") return { outcome: "nothing_to_undo", reason: "nothing was reserved" };
+  if (decision.state === "released")
+    return { outcome: "already_done", reason: "reservation already released" };
+  // Committed stock belongs to a completed order: past the point of no return.
+  if (decision.state === "committed") return { outcome: "too_late", reason: "reservation already committed" };
+  return { outcome: "nothing_to_undo", reason: `reservation ${decision.state}` };
+}
+
 export function registerInventoryHandlers(
   subscriber: Subscriber<Events, Events>,
   store: InventoryStore,
@@ -42,6 +53,10 @@ export function registerInventoryHandlers(
       store.release(orderId, (lines) => releasedMessages(ctx.prepare, orderId, lines)),
     );
     ctx.logger.debug({ orderId, reason, outcome: decision.kind }, "release handled");
+    // Published after the write, not in it: a crash in between redelivers the command, which finds
+    // the same state and answers again (the saga ignores a second answer).
+    const skipped = skipOf(decision);
+    if (skipped) await ctx.publish("inventory.release.skipped", { orderId, ...skipped });
   });
 
   subscriber.on("inventory.commit.requested", async ({ orderId }, ctx) => {

@@ -7,7 +7,11 @@
  */
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { PricedOrderLineSchema, ReservationFailureReasonSchema } from "../../contracts/index.js";
+import {
+  DEFAULT_MAX_ORDER_TOTAL_CENTS,
+  PricedOrderLineSchema,
+  ReservationFailureReasonSchema,
+} from "../../contracts/index.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { type OutboxArgs, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
 import {
@@ -44,6 +48,8 @@ export interface RedisInventoryStoreOptions {
    * A reservation that holds stock never expires.
    */
   markerTtlMs?: number;
+  /** Largest order total in cents a reservation accepts (default `DEFAULT_MAX_ORDER_TOTAL_CENTS`). */
+  maxOrderTotal?: number;
 }
 
 const CONFLICT = Symbol("conflict");
@@ -88,11 +94,13 @@ export class RedisInventoryStore implements InventoryStore {
   private readonly redis: Redis;
   private readonly maxAttempts: number;
   private readonly markerTtlMs: number;
+  private readonly maxOrderTotal: number;
 
   constructor(options: RedisInventoryStoreOptions) {
     this.redis = options.redis;
     this.maxAttempts = options.maxAttempts ?? 25;
     this.markerTtlMs = options.markerTtlMs ?? 7 * 86_400_000;
+    this.maxOrderTotal = options.maxOrderTotal ?? DEFAULT_MAX_ORDER_TOTAL_CENTS;
   }
 
   async listProducts(): Promise<Product[]> {
@@ -152,7 +160,12 @@ export class RedisInventoryStore implements InventoryStore {
     const stateKeys = [reservationKey(orderId), ...lines.map((l) => productKey(l.productId))];
     return this.optimistic("reserve", async (): Promise<Attempt<ReserveDecision>> => {
       const [reservation = {}, ...products] = await this.hashes(stateKeys);
-      const decision = decideReservation(toReservation(orderId, reservation), lines, products.map(toProduct));
+      const decision = decideReservation(
+        toReservation(orderId, reservation),
+        lines,
+        products.map(toProduct),
+        this.maxOrderTotal,
+      );
       if (decision.kind === "duplicate") return decision;
       const record = reservationRecord(orderId, decision);
       const { keys, bodies } = outbox(emit(decision));

@@ -1,8 +1,8 @@
 /** HTTP routes of the catalog (proxied by the gateway). */
 import type { FastifyInstance } from "fastify";
-import { AddProductBody, ProductIdSchema, RestockBody } from "../../contracts/index.js";
-import { AppError, notFound, parseInput } from "../../lib/http/index.js";
-import { InventoryError, type Product } from "./domain.js";
+import { AddProductBody, MAX_STOCK_LEVEL, ProductIdSchema, RestockBody } from "../../contracts/index.js";
+import { AppError, notFound, parseInput, validationFailed } from "../../lib/http/index.js";
+import { InventoryError, type Product, stockTotal } from "./domain.js";
 import { type Prepare, productAddedMessages, restockedMessages } from "./messages.js";
 import type { InventoryStore } from "./store.js";
 
@@ -45,6 +45,21 @@ export function registerInventoryRoutes(app: FastifyInstance, { store, prepare }
   app.post("/inventory/:productId/restock", async (request) => {
     const productId = productIdParam(request.params);
     const { quantity } = parseInput(RestockBody, request.body);
+    const current = await store.getProduct(productId);
+    if (!current) throw notFound("product", productId);
+    if (stockTotal(current) + quantity > MAX_STOCK_LEVEL) {
+      // A 400 like any other bound of the body: the limit is MAX_STOCK_LEVEL units per product.
+      const room = MAX_STOCK_LEVEL - stockTotal(current);
+      throw validationFailed(
+        [
+          {
+            path: "quantity",
+            message: `must be at most ${room}: a product holds at most ${MAX_STOCK_LEVEL}`,
+          },
+        ],
+        `product ${productId} would hold more than ${MAX_STOCK_LEVEL} units`,
+      );
+    }
     const product = await store
       .restock(productId, quantity, (p) => restockedMessages(prepare, p, quantity))
       .catch((error: unknown) => {

@@ -33,7 +33,8 @@ return 'ok'
  * KEYS: reservation, n products, streams. ARGV: n, expected signature, items JSON, failure reason,
  * n quantities, lifetime (ms) of a failed reservation (only a dedupe mark), messages. Computes the
  * outcome signature exactly like \`reservationSignature\` in domain.ts; applies only when it equals
- * the expected one.
+ * the expected one. 'T' (total too large) is taken from the handler when no line is unknown or
+ * short: it depends on prices only, which never change.
  * → 'applied' | 'duplicate:<state>' | 'conflict:<signature>'.
  */
 export const RESERVE = new LuaScript(`${OUTBOX_LUA}
@@ -58,9 +59,10 @@ end
 local sig
 if #unknown > 0 then sig = 'U' .. table.concat(unknown)
 elseif #short > 0 then sig = 'S' .. table.concat(short)
+elseif ARGV[2] == 'T' then sig = 'T'
 else sig = 'R' .. table.concat(low) end
 if sig ~= ARGV[2] then return 'conflict:' .. sig end
-if #unknown == 0 and #short == 0 then
+if sig:sub(1, 1) == 'R' then
   for i = 1, n do
     redis.call('HINCRBY', KEYS[1 + i], 'available', '-' .. ARGV[4 + i])
     redis.call('HINCRBY', KEYS[1 + i], 'reserved', ARGV[4 + i])

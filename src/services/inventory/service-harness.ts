@@ -15,6 +15,7 @@ export const INVENTORY_OUTPUTS = [
   "inventory.reserved",
   "inventory.reservation.failed",
   "inventory.released",
+  "inventory.release.skipped",
   "inventory.committed",
   "inventory.lowStock",
   "inventory.product.added",

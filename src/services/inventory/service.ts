@@ -1,5 +1,7 @@
 /** Wires the inventory service: store by platform, saga handlers, catalog routes, demo seed. */
-import type { AllEvents } from "../../contracts/index.js";
+import { z } from "zod";
+import { type AllEvents, DEFAULT_MAX_ORDER_TOTAL_CENTS } from "../../contracts/index.js";
+import { parseEnv } from "../../lib/runtime/config.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
 import { DEMO_PRODUCTS, seedCatalog } from "./catalog.js";
@@ -14,7 +16,26 @@ export interface InventoryServiceOptions {
   seed?: false | readonly NewProduct[];
   /** Saga commands handled at once by this instance (default: the subscriber's). */
   concurrency?: number;
+  /**
+   * Largest order total in cents a reservation accepts; a larger order fails at once with
+   * `order_total_too_large` (default `DEFAULT_MAX_ORDER_TOTAL_CENTS`, at most MAX_SAFE_INTEGER).
+   */
+  maxOrderTotalCents?: number;
 }
+
+const inventoryEnvSchema = z.object({
+  MAX_ORDER_TOTAL_CENTS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(Number.MAX_SAFE_INTEGER)
+    .default(DEFAULT_MAX_ORDER_TOTAL_CENTS),
+});
+
+/** The inventory service's variables (`MAX_ORDER_TOTAL_CENTS`); throws `ConfigError` when invalid. */
+export const inventoryConfigFromEnv = (env: NodeJS.ProcessEnv = process.env): InventoryServiceOptions => ({
+  maxOrderTotalCents: parseEnv(inventoryEnvSchema, env).MAX_ORDER_TOTAL_CENTS,
+});
 
 export function createInventoryService(
   options: InventoryServiceOptions = {},
@@ -25,8 +46,15 @@ export function createInventoryService(
     version: "1.0.0",
     create: (deps) => {
       const store = platformStore<InventoryStore>(deps.platform, {
-        redis: (redis, retention) => new RedisInventoryStore({ redis, markerTtlMs: retention.markerTtlMs }),
-        memory: (publish) => new MemoryInventoryStore(publish),
+        redis: (redis, retention) =>
+          new RedisInventoryStore({
+            redis,
+            markerTtlMs: retention.markerTtlMs,
+            ...(options.maxOrderTotalCents === undefined
+              ? {}
+              : { maxOrderTotal: options.maxOrderTotalCents }),
+          }),
+        memory: (publish) => new MemoryInventoryStore(publish, options.maxOrderTotalCents),
       });
       const subscriber = deps.subscriber(
         options.concurrency === undefined ? {} : { concurrency: options.concurrency },
@@ -45,4 +73,4 @@ export function createInventoryService(
   };
 }
 
-export const inventoryService = createInventoryService();
+export const inventoryService = createInventoryService(inventoryConfigFromEnv());

@@ -4,6 +4,7 @@
  * together (Redis: one Lua script; memory: mutate, then publish with no await in between), so
  * state and events never disagree.
  */
+import { DEFAULT_MAX_ORDER_TOTAL_CENTS } from "../../contracts/index.js";
 import { assertOwnMessages } from "../../lib/bus/outbox.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import type { PublishMessages } from "../../lib/runtime/platform-store.js";
@@ -72,7 +73,11 @@ export class MemoryInventoryStore implements InventoryStore {
   private readonly products = new Map<string, Product>();
   private readonly reservations = new Map<string, Reservation>();
 
-  constructor(private readonly publish: PublishMessages) {}
+  /** `maxOrderTotal`: largest order total in cents a reservation accepts. */
+  constructor(
+    private readonly publish: PublishMessages,
+    private readonly maxOrderTotal = DEFAULT_MAX_ORDER_TOTAL_CENTS,
+  ) {}
 
   async listProducts(): Promise<Product[]> {
     return [...this.products.values()].sort((a, b) => (a.productId < b.productId ? -1 : 1)).map(copy);
@@ -114,7 +119,7 @@ export class MemoryInventoryStore implements InventoryStore {
   ): Promise<ReserveDecision> {
     assertUniqueLines(lines);
     const products = lines.map((l) => this.products.get(l.productId));
-    const decision = decideReservation(this.reservations.get(orderId), lines, products);
+    const decision = decideReservation(this.reservations.get(orderId), lines, products, this.maxOrderTotal);
     if (decision.kind === "duplicate") return decision;
     // Built before any mutation: a message that fails validation leaves the state untouched.
     const messages = ownMessages(emit, decision);

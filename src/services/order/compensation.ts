@@ -4,8 +4,17 @@
  */
 import type { Compensation, FailureStage } from "../../contracts/index.js";
 import type { OrderDomainEvent, SagaStep } from "./events.js";
-import { clip, type SagaCommand, type SagaDecision, sagaDuration, statusChange } from "./saga-model.js";
-import type { OrderState } from "./state.js";
+import {
+  clip,
+  DEFAULT_SAGA_OPTIONS,
+  NOTHING,
+  type SagaCommand,
+  type SagaDecision,
+  type SagaOptions,
+  sagaDuration,
+  statusChange,
+} from "./saga-model.js";
+import { type OrderState, pendingCompensations } from "./state.js";
 
 /** Compensation of each step; validation changes nothing elsewhere, so it has none. */
 const COMPENSATION: Partial<Record<SagaStep, Compensation>> = {
@@ -33,15 +42,21 @@ export interface Termination {
   settled?: SagaStep;
 }
 
-export function terminate(state: OrderState, now: number, end: Termination): SagaDecision {
+export function terminate(
+  state: OrderState,
+  now: number,
+  end: Termination,
+  options: SagaOptions = DEFAULT_SAGA_OPTIONS,
+): SagaDecision {
   const { orderId, userId } = state;
   const reason = clip(end.reason);
   const compensated = compensationsFor(state.requested, end.settled);
   const events: OrderDomainEvent[] = [statusChange(state, end.stage ? "failed" : "cancelled", reason)];
   if (compensated.length > 0) {
+    const deadline = now + options.compensationWindowMs;
     events.push({
       type: "order.event.compensation.requested",
-      data: { orderId, compensations: compensated, reason },
+      data: { orderId, compensations: compensated, reason, deadline },
     });
   }
   const commands: SagaCommand[] = compensated.map((c) => compensationCommand(c, orderId, reason));
@@ -67,4 +82,55 @@ function compensationCommand(compensation: Compensation, orderId: string, reason
     case "shipment.cancel":
       return { event: "order.compensation.shipment.cancel", payload };
   }
+}
+
+/** Statuses in which the saga waits for its compensations' replies. */
+const COMPENSATING: ReadonlySet<OrderState["status"]> = new Set(["failed", "cancelled"]);
+
+/**
+ * A compensation's reply. `done` counts it confirmed; `refused` (the step is past its point of no
+ * return) cannot be made consistent by the saga alone: the order goes to `compensation_failed` for an
+ * operator. Replies to compensations never sent, or already settled, change nothing.
+ */
+export function settleCompensation(
+  state: OrderState,
+  input: { compensation: Compensation; outcome: "done" | "refused"; detail: string },
+): SagaDecision {
+  const { compensation, outcome } = input;
+  const pending = pendingCompensations(state);
+  if (!pending.includes(compensation)) return NOTHING;
+  const detail = clip(input.detail);
+  const events: OrderDomainEvent[] = [
+    {
+      type: "order.event.compensation.settled",
+      data: { orderId: state.orderId, compensation, outcome, detail, remaining: pending.length - 1 },
+    },
+  ];
+  if (outcome === "done" || !COMPENSATING.has(state.status)) return { events, commands: [] };
+  const reason = clip(`${compensation} refused: ${detail}`);
+  return flagged(state, [compensation], reason, events);
+}
+
+/** Compensations still unconfirmed when their window closed: the order needs an operator. */
+export function compensationOverdue(state: OrderState, now: number): SagaDecision | undefined {
+  const pending = pendingCompensations(state);
+  const deadline = state.compensationDeadline;
+  if (!COMPENSATING.has(state.status) || pending.length === 0 || deadline === undefined) return undefined;
+  if (now < deadline) return NOTHING;
+  const reason = `compensation not confirmed in time: ${pending.join(", ")}`;
+  return flagged(state, pending, reason, []);
+}
+
+function flagged(
+  state: OrderState,
+  pending: Compensation[],
+  reason: string,
+  events: OrderDomainEvent[],
+): SagaDecision {
+  const { orderId, userId } = state;
+  return {
+    events: [...events, statusChange(state, "compensation_failed", reason)],
+    commands: [{ event: "order.compensation.failed", payload: { orderId, userId, reason, pending } }],
+    compensationFailed: true,
+  };
 }

@@ -67,6 +67,21 @@ export const CompensationRequestedSchema = z.strictObject({
   orderId,
   compensations: z.array(CompensationSchema).min(1).max(3),
   reason: ReasonSchema,
+  /**
+   * Epoch ms (the saga's clock) by which every compensation must be confirmed, else the order goes to
+   * `compensation_failed`. Absent in histories written before compensations were tracked.
+   */
+  deadline: z.number().int().nonnegative().optional(),
+});
+
+/** A compensation's reply arrived: `done` (undone, or nothing to undo) or `refused` (too late). */
+export const CompensationSettledSchema = z.strictObject({
+  orderId,
+  compensation: CompensationSchema,
+  outcome: z.enum(["done", "refused"]),
+  detail: ReasonSchema,
+  /** Compensations of the order still unconfirmed after this one. */
+  remaining: z.number().int().min(0).max(3),
 });
 
 export const CreatedSchema = OrderEvents["order.event.created"].schema;
@@ -86,7 +101,8 @@ export type OrderDomainEvent =
   | { type: "order.event.step.requested"; data: z.infer<typeof StepRequestedSchema> }
   | { type: "order.event.step.completed"; data: z.infer<typeof StepCompletedSchema> }
   | { type: "order.event.status.changed"; data: z.infer<typeof StatusChangedSchema> }
-  | { type: "order.event.compensation.requested"; data: z.infer<typeof CompensationRequestedSchema> };
+  | { type: "order.event.compensation.requested"; data: z.infer<typeof CompensationRequestedSchema> }
+  | { type: "order.event.compensation.settled"; data: z.infer<typeof CompensationSettledSchema> };
 
 export type OrderEventType = OrderDomainEvent["type"];
 export type StepCompleted = z.infer<typeof StepCompletedSchema>;
@@ -97,6 +113,7 @@ const DATA_SCHEMAS: Record<OrderEventType, z.ZodType> = {
   "order.event.step.completed": StepCompletedSchema,
   "order.event.status.changed": StatusChangedSchema,
   "order.event.compensation.requested": CompensationRequestedSchema,
+  "order.event.compensation.settled": CompensationSettledSchema,
 };
 
 export const isOrderEventType = (type: string): type is OrderEventType => type in DATA_SCHEMAS;

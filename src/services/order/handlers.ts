@@ -3,7 +3,12 @@
  * already validated the payload; the runner loads, decides and appends atomically with the
  * commands, prepared through the handler's context so correlation and causation carry on.
  */
-import type { AllEvents } from "../../contracts/index.js";
+import type {
+  AllEventName,
+  AllEvents,
+  Compensation,
+  CompensationSkipOutcome,
+} from "../../contracts/index.js";
 import { BusError } from "../../lib/bus/errors.js";
 import type { Subscriber } from "../../lib/bus/subscriber.js";
 import type { SagaInput } from "./saga.js";
@@ -22,6 +27,32 @@ export const REPLY_EVENTS = [
 ] as const satisfies readonly SagaInput["type"][];
 
 export type ReplyEvent = (typeof REPLY_EVENTS)[number];
+
+/** The replies to compensations: the service's effect, or its `*.skipped` answer. */
+export const COMPENSATION_REPLIES = {
+  "inventory.released": "inventory.release",
+  "inventory.release.skipped": "inventory.release",
+  "payment.refunded": "payment.refund",
+  "payment.refund.skipped": "payment.refund",
+  "shipping.shipment.cancelled": "shipment.cancel",
+  "shipping.shipment.cancel.skipped": "shipment.cancel",
+} as const satisfies Partial<Record<AllEventName, Compensation>>;
+
+type CompensationReply = keyof typeof COMPENSATION_REPLIES;
+
+/** `too_late` is a refusal; every other skip means there is nothing (more) to undo. */
+function compensationInput(
+  event: CompensationReply,
+  payload: { outcome?: CompensationSkipOutcome },
+): SagaInput {
+  const refused = payload.outcome === "too_late";
+  return {
+    type: "compensation.settled",
+    compensation: COMPENSATION_REPLIES[event],
+    outcome: refused ? "refused" : "done",
+    detail: payload.outcome ? `${event}: ${payload.outcome}` : event,
+  };
+}
 
 type OrderSubscriber = Subscriber<typeof AllEvents, typeof AllEvents>;
 
@@ -47,6 +78,14 @@ export function registerOrderHandlers(subscriber: OrderSubscriber, runner: SagaR
       }
       if (result.kind === "unchanged")
         ctx.logger.debug({ orderId: payload.orderId }, "reply changed nothing");
+    });
+  }
+  for (const event of Object.keys(COMPENSATION_REPLIES) as CompensationReply[]) {
+    subscriber.on(event, async (payload, ctx) => {
+      const input = compensationInput(event, payload as { outcome?: CompensationSkipOutcome });
+      const result = await runner.run(payload.orderId, input, ctx, true);
+      if (result.kind !== "applied")
+        ctx.logger.debug({ orderId: payload.orderId }, "compensation reply changed nothing");
     });
   }
   return subscriber;

@@ -7,7 +7,7 @@ import {
 } from "../../lib/eventstore/index.js";
 import { toNewEvent } from "./events.js";
 import { applyToDeadline, applyToView, type OrderView, orderViewProjection } from "./projections.js";
-import { decide, place, type SagaInput } from "./saga.js";
+import { DEFAULT_SAGA_OPTIONS, decide, place, type SagaInput } from "./saga.js";
 import { foldEvents } from "./state.js";
 
 const T0 = Date.parse("2025-01-02T03:04:05.000Z");
@@ -80,8 +80,23 @@ describe("deadline projection", () => {
   it("follows the current step's deadline and clears it when the saga ends", async () => {
     const running = await history([valid]);
     const deadline = running.events.reduce(applyToDeadline, undefined);
-    expect(deadline).toEqual({ deadline: T0 + 10_000 });
-    const ended = await history([valid, { type: "cancel" }]);
+    expect(deadline).toEqual({ deadline: T0 + DEFAULT_SAGA_OPTIONS.stepTimeoutMs });
+    const ended = await history([{ type: "cancel" }]);
     expect(ended.events.reduce(applyToDeadline, undefined)).toEqual({ deadline: null });
+  });
+
+  it("follows a failed order's compensation deadline until the last compensation is confirmed", async () => {
+    const cancelled = await history([valid, { type: "cancel" }]);
+    expect(cancelled.events.reduce(applyToDeadline, undefined)).toEqual({
+      deadline: T0 + DEFAULT_SAGA_OPTIONS.compensationWindowMs,
+    });
+    const released: SagaInput = {
+      type: "compensation.settled",
+      compensation: "inventory.release",
+      outcome: "done",
+      detail: "inventory.released",
+    };
+    const confirmed = await history([valid, { type: "cancel" }, released]);
+    expect(confirmed.events.reduce(applyToDeadline, undefined)).toEqual({ deadline: null });
   });
 });

@@ -72,19 +72,30 @@ export interface DeadlineView {
   deadline: number | null;
 }
 
+/**
+ * A step's deadline while a step is awaited; then, for a failed or cancelled order, the deadline of
+ * its compensations until the last one is confirmed.
+ */
 export function applyToDeadline(view: DeadlineView | undefined, stored: StoredEvent): DeadlineView {
   const event = fromStoredEvent(stored);
   if (event?.type === "order.event.step.requested") return { deadline: event.data.deadline };
   if (event?.type === "order.event.status.changed" && SAGA_OVER.has(event.data.to)) return { deadline: null };
+  if (event?.type === "order.event.compensation.requested" && event.data.deadline !== undefined)
+    return { deadline: event.data.deadline };
+  if (event?.type === "order.event.compensation.settled" && event.data.remaining === 0)
+    return { deadline: null };
   return view ?? { deadline: null };
 }
 
+const DEADLINE_EVENTS: ReadonlySet<string> = new Set([
+  "order.event.step.requested",
+  "order.event.status.changed",
+  "order.event.compensation.requested",
+  "order.event.compensation.settled",
+]);
+
 export const deadlineProjection: Projection<DeadlineView> = {
   name: "order-deadlines-v1",
-  keyOf: (event) => {
-    if (event.type !== "order.event.step.requested" && event.type !== "order.event.status.changed")
-      return undefined;
-    return orderIdOfStream(event.streamId);
-  },
+  keyOf: (event) => (DEADLINE_EVENTS.has(event.type) ? orderIdOfStream(event.streamId) : undefined),
   apply: applyToDeadline,
 };

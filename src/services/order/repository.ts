@@ -15,6 +15,8 @@ export interface LoadedOrder {
   version: number;
   /** Metadata of the created event (e.g. the request hash of an Idempotency-Key). */
   createdMetadata: Record<string, string>;
+  /** Epoch ms of the stream's last event: the next append is recorded no earlier. */
+  lastRecordedAt: number;
 }
 
 /**
@@ -53,10 +55,12 @@ export class OrderRepository {
       if (decoded) state = evolve(state, decoded);
     }
     if (!state) return undefined;
+    const last = stored.at(-1);
     const loaded: LoadedOrder = {
       state,
       version: (cached?.version ?? 0) + stored.length,
       createdMetadata: cached?.createdMetadata ?? stored[0]?.metadata ?? {},
+      lastRecordedAt: last ? Date.parse(last.recordedAt) : (cached?.lastRecordedAt ?? 0),
     };
     this.remember(orderId, loaded);
     return loaded;
@@ -68,21 +72,27 @@ export class OrderRepository {
     if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
   }
 
-  /** Appends events and outbox atomically; throws `ConcurrencyError` (retryable) if the stream moved. */
+  /**
+   * Appends events and outbox atomically, recorded at `recordedAt` (epoch ms, the saga's clock);
+   * throws `ConcurrencyError` (retryable) if the stream moved.
+   */
   async save(
     orderId: string,
     expectedVersion: ExpectedVersion,
     events: readonly OrderDomainEvent[],
     outbox: readonly OutgoingMessage[],
+    recordedAt?: number,
   ): Promise<number> {
     const result = await this.events.append(orderStreamId(orderId), events.map(toNewEvent), {
       expectedVersion,
       outbox,
+      ...(recordedAt === undefined ? {} : { recordedAt }),
     });
     const cached = this.cache.get(orderId);
     if (cached && cached.version === expectedVersion) {
       const state = events.reduce<OrderState>((current, event) => evolve(current, event), cached.state);
-      this.remember(orderId, { ...cached, state, version: result.nextVersion });
+      const lastRecordedAt = recordedAt ?? cached.lastRecordedAt;
+      this.remember(orderId, { ...cached, state, version: result.nextVersion, lastRecordedAt });
     } else {
       this.cache.delete(orderId);
     }

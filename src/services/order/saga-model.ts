@@ -5,6 +5,7 @@
 import type {
   AllEventName,
   AnyEventInput,
+  Compensation,
   InventoryReservationFailed,
   InventoryReserved,
   PaymentFailed,
@@ -38,6 +39,7 @@ export type SagaInput =
   | { type: "shipping.shipment.prepared"; payload: ShippingShipmentPrepared }
   | { type: "shipping.shipment.failed"; payload: ShippingShipmentFailed }
   | { type: "shipping.shipment.delivered"; payload: ShippingShipmentDelivered }
+  | { type: "compensation.settled"; compensation: Compensation; outcome: "done" | "refused"; detail: string }
   | { type: "cancel"; reason?: string }
   | { type: "timeout" };
 
@@ -52,16 +54,32 @@ export interface SagaDecision {
   rejected?: { code: "ORDER_NOT_CANCELLABLE"; message: string };
   /** The input came before the step it follows: try it again later rather than drop it. */
   defer?: string;
+  /** Set when this decision moves the order to `compensation_failed` (for the alerting metric). */
+  compensationFailed?: boolean;
 }
 
 export interface SagaOptions {
-  /** Time each step (validation, inventory, payment with its retries, shipping) may take. */
+  /**
+   * Time each step (validation, inventory, payment with its retries, shipping) may take, in ms.
+   * Must exceed the bus's takeover time of a dead consumer's messages (`CLAIM_IDLE_MS`: 30 s today,
+   * 5 s once leases are renewed) plus processing (10 s: `STEP_PROCESSING_BUDGET_MS`), or a `kill -9`
+   * of one instance fails in-flight orders. Default 45 s.
+   */
   stepTimeoutMs: number;
   /** Payment attempts before transient failures fail the order. */
   maxPaymentAttempts: number;
+  /**
+   * How long compensations may take to be confirmed before the order goes to `compensation_failed`,
+   * in ms (default 6 h: compensations retry through provider outages for hours).
+   */
+  compensationWindowMs: number;
 }
 
-export const DEFAULT_SAGA_OPTIONS: SagaOptions = { stepTimeoutMs: 10_000, maxPaymentAttempts: 3 };
+export const DEFAULT_SAGA_OPTIONS: SagaOptions = {
+  stepTimeoutMs: 45_000,
+  maxPaymentAttempts: 3,
+  compensationWindowMs: 6 * 3_600_000,
+};
 export const CANCEL_REASON = "cancelled by user";
 
 export interface PlaceInput {

@@ -37,6 +37,8 @@ export interface SagaRunnerOptions {
   now: () => number;
   /** Called once per saga that ended, after its terminal append succeeded. */
   onSagaEnded?: (outcome: SagaOutcome, durationMs: number) => void;
+  /** Called once per order moved to `compensation_failed` (alerting). */
+  onCompensationFailed?: (orderId: string) => void;
   /** Immediate reload-and-retry rounds after a concurrency conflict before giving up (default 3). */
   conflictRetries?: number;
 }
@@ -55,9 +57,10 @@ export class SagaRunner {
    * Idempotency-Key reused): the caller decides what that means.
    */
   async place(input: PlaceInput, preparer: CommandPreparer): Promise<void> {
-    const decision = place(input, this.runnerOptions.now(), this.options);
+    const now = this.runnerOptions.now();
+    const decision = place(input, now, this.options);
     const outbox = prepareAll(preparer, decision.commands, { correlationId: input.correlationId });
-    await this.repository.save(input.orderId, "no_stream", decision.events, outbox);
+    await this.repository.save(input.orderId, "no_stream", decision.events, outbox, now);
   }
 
   /**
@@ -88,13 +91,17 @@ export class SagaRunner {
   ): Promise<RunResult> {
     const loaded = await this.repository.load(orderId);
     if (!loaded) return { kind: "unknown" };
-    const decision = decide(loaded.state, input, this.runnerOptions.now(), this.options);
+    // One clock for deadlines and history (`now`), and never earlier than the order's last event,
+    // whichever instance wrote it: the expected version makes a concurrent writer reload and re-decide.
+    const now = Math.max(this.runnerOptions.now(), loaded.lastRecordedAt);
+    const decision = decide(loaded.state, input, now, this.options);
     if (decision.events.length === 0) return { kind: "unchanged", state: loaded.state, decision };
     const options = causal ? {} : { correlationId: loaded.state.correlationId };
     const outbox = prepareAll(preparer, decision.commands, options);
-    const version = await this.repository.save(orderId, loaded.version, decision.events, outbox);
+    const version = await this.repository.save(orderId, loaded.version, decision.events, outbox, now);
     if (decision.outcome)
       this.runnerOptions.onSagaEnded?.(decision.outcome.saga, decision.outcome.durationMs);
+    if (decision.compensationFailed) this.runnerOptions.onCompensationFailed?.(orderId);
     return { kind: "applied", state: decision.events.reduce(evolve, loaded.state), decision, version };
   }
 }

@@ -15,7 +15,7 @@ import type {
   ShippingShipmentPrepared,
   UserValidated,
 } from "../../contracts/index.js";
-import { terminate } from "./compensation.js";
+import { compensationOverdue, settleCompensation, terminate } from "./compensation.js";
 import type { OrderDomainEvent, SagaStep } from "./events.js";
 import {
   CANCEL_REASON,
@@ -82,11 +82,12 @@ export function decide(
       return onInventoryReserved(state, input.payload, now, options);
     case "inventory.reservation.failed":
       if (!awaits(state, "pending", "inventory")) return NOTHING;
-      return terminate(state, now, {
-        stage: "inventory",
-        reason: `inventory: ${input.payload.reason}`,
-        settled: "inventory",
-      });
+      return terminate(
+        state,
+        now,
+        { stage: "inventory", reason: `inventory: ${input.payload.reason}`, settled: "inventory" },
+        options,
+      );
     case "payment.processed":
       return onPaymentProcessed(state, input.payload, now, options);
     case "payment.failed":
@@ -95,17 +96,20 @@ export function decide(
       return onShipmentPrepared(state, input.payload, now);
     case "shipping.shipment.failed":
       if (!awaits(state, "paid", "shipping")) return NOTHING;
-      return terminate(state, now, {
-        stage: "shipping",
-        reason: `shipping: ${input.payload.reason}`,
-        settled: "shipping",
-      });
+      return terminate(
+        state,
+        now,
+        { stage: "shipping", reason: `shipping: ${input.payload.reason}`, settled: "shipping" },
+        options,
+      );
     case "shipping.shipment.delivered":
       return onDelivered(state, input.payload);
+    case "compensation.settled":
+      return settleCompensation(state, input);
     case "cancel":
-      return onCancel(state, now, input.reason ?? CANCEL_REASON);
+      return onCancel(state, now, input.reason ?? CANCEL_REASON, options);
     case "timeout":
-      return onTimeout(state, now);
+      return onTimeout(state, now, options);
   }
 }
 
@@ -125,7 +129,7 @@ function onUserValidated(
   if (!awaits(state, "pending", "validation")) return NOTHING;
   if (!reply.valid) {
     const reason = `user ${state.userId} is not valid${reply.reason ? `: ${reply.reason}` : ""}`;
-    return terminate(state, now, { stage: "validation", reason, settled: "validation" });
+    return terminate(state, now, { stage: "validation", reason, settled: "validation" }, options);
   }
   const { orderId, items } = state;
   return {
@@ -215,7 +219,7 @@ function onPaymentFailed(
     };
   }
   const reason = `payment: ${reply.reason} (${reply.code}, attempt ${reply.attempt})`;
-  return terminate(state, now, { stage: "payment", reason, settled: "payment" });
+  return terminate(state, now, { stage: "payment", reason, settled: "payment" }, options);
 }
 
 function onShipmentPrepared(state: OrderState, reply: ShippingShipmentPrepared, now: number): SagaDecision {
@@ -259,16 +263,19 @@ function onDelivered(state: OrderState, reply: ShippingShipmentDelivered): SagaD
 
 const CANCELLABLE: ReadonlySet<OrderState["status"]> = new Set(["pending", "reserved", "paid"]);
 
-function onCancel(state: OrderState, now: number, reason: string): SagaDecision {
+function onCancel(state: OrderState, now: number, reason: string, options: SagaOptions): SagaDecision {
   if (!CANCELLABLE.has(state.status)) {
     const message = `order ${state.orderId} is ${state.status} and can no longer be cancelled`;
     return { ...NOTHING, rejected: { code: "ORDER_NOT_CANCELLABLE", message } };
   }
-  return terminate(state, now, { reason });
+  return terminate(state, now, { reason }, options);
 }
 
-function onTimeout(state: OrderState, now: number): SagaDecision {
+function onTimeout(state: OrderState, now: number, options: SagaOptions): SagaDecision {
+  const overdue = compensationOverdue(state, now);
+  if (overdue) return overdue;
   // Re-checked here, not only by the sweeper: a reply may have moved the order since it looked.
   if (SAGA_OVER.has(state.status) || state.deadline === undefined || now < state.deadline) return NOTHING;
-  return terminate(state, now, { stage: "timeout", reason: `${state.awaiting ?? "saga"} step timed out` });
+  const reason = `${state.awaiting ?? "saga"} step timed out`;
+  return terminate(state, now, { stage: "timeout", reason }, options);
 }

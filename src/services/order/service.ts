@@ -2,6 +2,7 @@
  * Wires the order service: stores (Redis when the platform has it, else memory), the saga runner,
  * the reply handlers, the two projections (order view, deadline index) and the deadline sweeper.
  */
+import { Counter } from "prom-client";
 import { exponentialBackoff } from "../../lib/resilience/backoff.js";
 import type { AllEvents } from "../../contracts/index.js";
 import { newMessageId } from "../../lib/bus/envelope.js";
@@ -9,6 +10,8 @@ import { type Projection, ProjectionRunner, type ReadModelStore } from "../../li
 import type { ServiceDefinition, ServiceDeps } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
 import { readModelKey } from "../../lib/eventstore/keys.js";
+import { localClock, redisTimeClock, type SagaClock } from "./clock.js";
+import { orderConfigFromEnv } from "./config.js";
 import { registerOrderHandlers } from "./handlers.js";
 import { type OrderListEntry, orderListProjection } from "./order-list.js";
 import { ORDER_TAG } from "./keys.js";
@@ -25,8 +28,10 @@ import { ViewRetention } from "./view-retention.js";
 const REPLY_RETRY = { maxAttempts: 10, backoff: exponentialBackoff({ baseMs: 100, maxMs: 10_000 }) };
 
 export interface OrderServiceOptions {
-  /** Deadline of each saga step (default 10 s). */
+  /** Deadline of each saga step in ms (default 45 s; see `SagaOptions.stepTimeoutMs`). */
   stepTimeoutMs?: number;
+  /** Time compensations have to be confirmed before `compensation_failed`, in ms (default 6 h). */
+  compensationWindowMs?: number;
   /** Payment attempts before transient failures fail the order (default 3). */
   maxPaymentAttempts?: number;
   /** How often overdue orders are looked for (default 1 s). */
@@ -52,6 +57,7 @@ export interface OrderServiceInternals {
   views: ProjectionRunner<OrderView>;
   deadlines: ProjectionRunner<DeadlineView>;
   list: ProjectionRunner<OrderListEntry>;
+  clock: SagaClock;
 }
 
 function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
@@ -61,20 +67,38 @@ function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
   });
 }
 
+/** Redis `TIME` when instances share a Redis (one clock for all), else this process's clock. */
+const sagaClock = (deps: ServiceDeps<typeof AllEvents>): Promise<SagaClock> =>
+  deps.platform.redis
+    ? redisTimeClock({ redis: deps.platform.redis, local: deps.now })
+    : Promise.resolve(localClock(deps.now));
+
 /** Builds the service's parts (no timers started yet). */
-function buildInternals(
+async function buildInternals(
   deps: ServiceDeps<typeof AllEvents>,
   options: OrderServiceOptions,
-): OrderServiceInternals {
-  const stores = (options.stores ?? platformStores)(deps);
+): Promise<OrderServiceInternals> {
+  const clock = await sagaClock(deps);
+  const now = () => clock.now();
+  const stores = (options.stores ?? platformStores)({ ...deps, now });
+  const compensationFailures = new Counter({
+    name: "ordersaga_order_compensation_failed_total",
+    help: "Orders moved to compensation_failed (a compensation unconfirmed in its window, or refused)",
+    registers: [deps.metrics.registry],
+  });
   const runner = new SagaRunner({
     repository: new OrderRepository(stores.events, { cacheSize: options.cacheSize }),
     saga: {
       stepTimeoutMs: options.stepTimeoutMs ?? DEFAULT_SAGA_OPTIONS.stepTimeoutMs,
       maxPaymentAttempts: options.maxPaymentAttempts ?? DEFAULT_SAGA_OPTIONS.maxPaymentAttempts,
+      compensationWindowMs: options.compensationWindowMs ?? DEFAULT_SAGA_OPTIONS.compensationWindowMs,
     },
-    now: deps.now,
+    now,
     onSagaEnded: (outcome, durationMs) => deps.metrics.recordSaga(outcome, durationMs),
+    onCompensationFailed: (orderId) => {
+      compensationFailures.inc();
+      deps.logger.error({ orderId }, "compensation failed: the order needs an operator (see docs/saga.md)");
+    },
   });
   const onError = (what: string) => (error: unknown, orderId?: string) =>
     deps.logger.warn({ err: error, orderId }, `${what} failed`);
@@ -92,21 +116,22 @@ function buildInternals(
     runner,
     preparer: deps.publisher,
     catchUp: () => deadlines.catchUp(),
-    now: deps.now,
+    now,
     onError: onError("deadline sweep"),
   });
   const views = projection(orderViewProjection, stores.views);
-  return { stores, runner, sweeper, views, deadlines, list: projection(orderListProjection, stores.list) };
+  const list = projection(orderListProjection, stores.list);
+  return { stores, runner, sweeper, views, deadlines, list, clock };
 }
 
 export function createOrderService(options: OrderServiceOptions = {}): ServiceDefinition<typeof AllEvents> {
   return {
     name: "order",
     version: "1.0.0",
-    create: (deps) => {
-      const internals = buildInternals(deps, options);
+    create: async (deps) => {
+      const internals = await buildInternals(deps, options);
       options.onCreated?.(internals);
-      const { stores, runner, sweeper, views, deadlines, list } = internals;
+      const { stores, runner, sweeper, views, deadlines, list, clock } = internals;
       const intervalMs = options.projectionIntervalMs ?? 50;
       let viewRetention: NodeJS.Timeout | undefined;
       return {
@@ -136,6 +161,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
           await sweeper.stop();
           await Promise.all([views.stop(), deadlines.stop(), list.stop()]);
           await stores.close?.();
+          clock.stop();
         },
       };
     },
@@ -159,5 +185,8 @@ function startViewRetention(deps: ServiceDeps<typeof AllEvents>): NodeJS.Timeout
   return timer;
 }
 
-/** The order service with its defaults (what the system catalog and `main.ts` run). */
-export const orderService: ServiceDefinition<typeof AllEvents> = createOrderService();
+/**
+ * The order service as the system catalog and `main.ts` run it: the defaults, overridden by
+ * `SAGA_STEP_TIMEOUT_MS` and `SAGA_COMPENSATION_WINDOW_MS` (checked against `CLAIM_IDLE_MS`).
+ */
+export const orderService: ServiceDefinition<typeof AllEvents> = createOrderService(orderConfigFromEnv());

@@ -36,7 +36,12 @@ export interface OrderState {
   payment?: { paymentId: string; amount: number; currency: string };
   shipment?: { shipmentId: string; trackingNumber: string; carrier: string };
   deliveredAt?: string;
+  /** Compensations sent (each at most once). */
   compensated: Compensation[];
+  /** Compensations whose reply arrived (confirmed or refused). */
+  settled: Compensation[];
+  /** Epoch ms by which every compensation must be confirmed (the saga's clock). */
+  compensationDeadline?: number;
 }
 
 export class CorruptHistoryError extends Error {
@@ -48,8 +53,21 @@ export class CorruptHistoryError extends Error {
   }
 }
 
-/** Statuses after which the saga sends nothing more (a shipped order only waits for delivery). */
-export const SAGA_OVER: ReadonlySet<OrderStatus> = new Set(["shipped", "delivered", "failed", "cancelled"]);
+/**
+ * Statuses after which the saga awaits no step (a shipped order only waits for delivery; a failed or
+ * cancelled one only for its compensations' replies, tracked apart).
+ */
+export const SAGA_OVER: ReadonlySet<OrderStatus> = new Set([
+  "shipped",
+  "delivered",
+  "failed",
+  "cancelled",
+  "compensation_failed",
+]);
+
+/** Compensations sent whose reply has not arrived yet. */
+export const pendingCompensations = (state: OrderState): Compensation[] =>
+  state.compensated.filter((c) => !state.settled.includes(c));
 
 export function evolve(state: OrderState | undefined, event: OrderDomainEvent): OrderState {
   if (event.type === "order.event.created") {
@@ -65,6 +83,7 @@ export function evolve(state: OrderState | undefined, event: OrderDomainEvent): 
       deadline: undefined,
       paymentAttempt: 0,
       compensated: [],
+      settled: [],
     };
   }
   if (!state) throw new CorruptHistoryError(`${event.type} before order.event.created`);
@@ -85,8 +104,13 @@ export function evolve(state: OrderState | undefined, event: OrderDomainEvent): 
         ...(over ? { awaiting: undefined, deadline: undefined } : {}),
       };
     }
-    case "order.event.compensation.requested":
-      return { ...state, compensated: [...state.compensated, ...event.data.compensations] };
+    case "order.event.compensation.requested": {
+      const { compensations, deadline } = event.data;
+      const compensated = [...state.compensated, ...compensations];
+      return { ...state, compensated, ...(deadline === undefined ? {} : { compensationDeadline: deadline }) };
+    }
+    case "order.event.compensation.settled":
+      return { ...state, settled: [...state.settled, event.data.compensation] };
   }
 }
 

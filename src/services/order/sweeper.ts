@@ -3,6 +3,10 @@
  * deadline projection of the event store), so a sweeper of a freshly started instance finds the
  * sagas a crashed instance left behind. Two sweepers may pick the same order: the append's expected
  * version lets one win, and the other reloads a terminal order and decides nothing.
+ *
+ * An order whose timeout keeps failing (a corrupt history, a store error) is parked in this instance
+ * with exponential backoff, and the scan reads past the parked ones, so it cannot block every other
+ * overdue order behind it (head-of-line blocking).
  */
 import type { CommandPreparer, SagaRunner } from "./saga-runner.js";
 import type { DeadlineIndex } from "./store.js";
@@ -16,30 +20,67 @@ export interface DeadlineSweeperOptions {
   now: () => number;
   /** Overdue orders handled per sweep (default 100). */
   batchSize?: number;
+  /** Backoff of a failing order: first pause and cap, in ms (default 1 s, 5 min). */
+  parkBaseMs?: number;
+  parkMaxMs?: number;
+  /** Orders parked at most (the oldest is forgotten beyond it; default 10 000). */
+  maxParked?: number;
   onError?: (error: unknown, orderId?: string) => void;
+}
+
+interface Parked {
+  failures: number;
+  until: number;
 }
 
 export class DeadlineSweeper {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private active = false;
+  private readonly parked = new Map<string, Parked>();
 
   constructor(private readonly options: DeadlineSweeperOptions) {}
 
+  /** Orders this instance is backing off from (their timeout kept failing). */
+  get parkedCount(): number {
+    return this.parked.size;
+  }
+
   /** One scan: times out every overdue order; resolves with how many it failed. */
   async sweepOnce(): Promise<number> {
-    const { deadlines, runner, preparer, now, onError } = this.options;
+    const { deadlines, now } = this.options;
+    const batch = this.options.batchSize ?? 100;
     await this.options.catchUp?.();
-    const due = await deadlines.due(now(), this.options.batchSize ?? 100);
-    const results = await Promise.all(
-      due.map((orderId) =>
-        runner.run(orderId, { type: "timeout" }, preparer).catch((error: unknown) => {
-          onError?.(error, orderId);
-          return undefined;
-        }),
-      ),
-    );
-    return results.filter((r) => r?.kind === "applied").length;
+    const at = now();
+    // Read past the parked orders, so they never fill the batch.
+    const due = await deadlines.due(at, batch + this.parked.size);
+    const ready = due.filter((orderId) => (this.parked.get(orderId)?.until ?? 0) <= at).slice(0, batch);
+    const results = await Promise.all(ready.map((orderId) => this.timeOut(orderId, at)));
+    return results.filter((r) => r === "applied").length;
+  }
+
+  private async timeOut(orderId: string, at: number): Promise<string | undefined> {
+    const { runner, preparer, onError } = this.options;
+    try {
+      const result = await runner.run(orderId, { type: "timeout" }, preparer);
+      this.parked.delete(orderId);
+      return result.kind;
+    } catch (error) {
+      onError?.(error, orderId);
+      this.park(orderId, at);
+      return undefined;
+    }
+  }
+
+  private park(orderId: string, at: number): void {
+    const failures = (this.parked.get(orderId)?.failures ?? 0) + 1;
+    const base = this.options.parkBaseMs ?? 1_000;
+    const pause = Math.min(this.options.parkMaxMs ?? 300_000, base * 2 ** (failures - 1));
+    this.parked.delete(orderId);
+    this.parked.set(orderId, { failures, until: at + pause });
+    if (this.parked.size > (this.options.maxParked ?? 10_000)) {
+      this.parked.delete(this.parked.keys().next().value as string);
+    }
   }
 
   start({ intervalMs }: { intervalMs: number }): void {

@@ -4,6 +4,7 @@
  * come in as arguments.
  */
 import type {
+  CompensationSkipOutcome,
   PaymentFailed,
   PaymentFailureCode,
   PaymentProcessed,
@@ -55,13 +56,15 @@ export type RefundDecision =
   | { action: "void" }
   | { action: "announce"; record: PaymentRecord }
   | { action: "refund"; record: PaymentRecord }
-  | { action: "skip"; why: string };
+  | { action: "skip"; why: string; outcome: CompensationSkipOutcome };
 
+/** A refund is never refused: money can always be given back. */
 export function decideRefund(record: PaymentRecord | undefined): RefundDecision {
   if (!record) return { action: "void" };
   if (record.status === "captured") return { action: "announce", record };
   if (record.status === "refunding") return { action: "refund", record };
-  return { action: "skip", why: `payment ${record.status}: nothing to refund` };
+  const outcome = record.status === "refunded" ? "already_done" : "nothing_to_undo";
+  return { action: "skip", why: `payment ${record.status}: nothing to refund`, outcome };
 }
 
 export interface ChargeFailure {

@@ -16,7 +16,11 @@ const publisher = new Publisher({
   transport: new MemoryTransport({ deadLetters: new MemoryDeadLetterStore() }),
   source: { service: "payment", instance: "test" },
 });
-const ctx = { prepare: publisher.prepare.bind(publisher), logger: silentLogger };
+const ctx = {
+  prepare: publisher.prepare.bind(publisher),
+  publish: publisher.publish.bind(publisher),
+  logger: silentLogger,
+};
 const request = {
   orderId: "o-1",
   userId: "u-1",

@@ -26,7 +26,10 @@ import type { ChargeResult } from "./provider.js";
 import { isProviderUnavailable, type ProviderClient } from "./provider-client.js";
 import type { PaymentStore } from "./store.js";
 
-export type HandlerContext = Pick<MessageContext<unknown, typeof AllEvents>, "prepare" | "logger">;
+export type HandlerContext = Pick<
+  MessageContext<unknown, typeof AllEvents>,
+  "prepare" | "publish" | "logger"
+>;
 
 export interface PaymentHandlerDeps {
   store: PaymentStore;
@@ -126,10 +129,22 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
     const decision = decideRefund(await store.get(command.orderId));
     switch (decision.action) {
       case "skip":
-        ctx.logger.debug({ orderId: command.orderId, why: decision.why }, "refund ignored");
+        // Answered every time (also on a redelivery): the saga tracks the compensation until a reply.
+        ctx.logger.debug({ orderId: command.orderId, why: decision.why }, "refund skipped");
+        await ctx.publish("payment.refund.skipped", {
+          orderId: command.orderId,
+          outcome: decision.outcome,
+          reason: decision.why,
+        });
         return true;
-      case "void":
-        return store.commit(voidedRecord(command.orderId, command.reason, at()), null, []);
+      case "void": {
+        const skipped = ctx.prepare("payment.refund.skipped", {
+          orderId: command.orderId,
+          outcome: "nothing_to_undo",
+          reason: "nothing was charged: a late charge request will be ignored",
+        }).message;
+        return store.commit(voidedRecord(command.orderId, command.reason, at()), null, [skipped]);
+      }
       case "announce": {
         const refunding = refundingRecord(decision.record, command.reason, at());
         const { paymentId, amount, currency } = chargedAmount(refunding);

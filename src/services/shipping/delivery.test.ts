@@ -6,7 +6,7 @@ import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { MemoryTransport } from "../../lib/bus/transports/memory.js";
 import { MemoryDeadLetterStore } from "../../lib/dlq/memory-dead-letter-store.js";
 import { deliverDue } from "./delivery.js";
-import { cancelledRecord, preparedRecord } from "./domain.js";
+import { cancelledRecord, preparedRecord, scheduledRecord } from "./domain.js";
 import { MemoryShippingStore } from "./store.js";
 
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
@@ -25,10 +25,13 @@ function setup() {
   let clock = T0;
   const deps = { store, publisher, now: () => clock };
   const prepare = async (orderId: string) => {
-    const record = preparedRecord(
-      { orderId, userId: "u", items: [{ productId: "p", quantity: 1 }] },
-      { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
-      `corr-${orderId}`,
+    const record = scheduledRecord(
+      preparedRecord(
+        { orderId, userId: "u", items: [{ productId: "p", quantity: 1 }] },
+        { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
+        `corr-${orderId}`,
+        T0,
+      ),
       T0,
       DELAY,
     );

@@ -7,6 +7,7 @@ import {
   isDeliverable,
   preparedRecord,
   rejectedRecord,
+  scheduledRecord,
   voidedRecord,
 } from "./domain.js";
 
@@ -14,7 +15,7 @@ const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 const at = new Date(T0).toISOString();
 const request = { orderId: "o-1", userId: "u-1", items: [{ productId: "p-1", quantity: 3 }] };
 const shipment = { shipmentId: "s-1", trackingNumber: "SIM0123456789", carrier: "SimShip" };
-const prepared = preparedRecord(request, shipment, "corr-1", T0, 5_000);
+const prepared = scheduledRecord(preparedRecord(request, shipment, "corr-1", T0), T0, 5_000);
 
 describe("shipping decisions", () => {
   it("prepares an order once: any record, even a cancel tombstone, makes a request a no-op", () => {

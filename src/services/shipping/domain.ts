@@ -2,7 +2,7 @@
  * The shipping rules as pure functions: what a request, a cancellation or a due delivery should do
  * given the order's shipment record, and the records that result. Times come in as arguments.
  */
-import type { ShippingShipmentRequested } from "../../contracts/index.js";
+import type { CompensationSkipOutcome, ShippingShipmentRequested } from "../../contracts/index.js";
 
 /**
  * `voided` is the tombstone of a cancellation that arrived before the shipment was prepared: a late
@@ -21,7 +21,7 @@ export interface ShipmentRecord {
   reason?: string;
   /** Correlation id of the saga, carried onto the scheduled `shipping.shipment.delivered`. */
   correlationId?: string;
-  /** When delivery is due (ISO); only while prepared. */
+  /** When delivery is due (ISO); set once the order completed, only while prepared. */
   deliverAt?: string;
   deliveredAt?: string;
   createdAt: string;
@@ -35,24 +35,60 @@ export const decidePrepare = (record: ShipmentRecord | undefined): PrepareDecisi
   record ? { action: "skip", why: `shipment already ${record.status}` } : { action: "prepare" };
 
 export type CancelDecision =
-  { action: "void" } | { action: "cancel"; record: ShipmentRecord } | { action: "skip"; why: string };
+  | { action: "void" }
+  | { action: "cancel"; record: ShipmentRecord }
+  | { action: "skip"; why: string; outcome: CompensationSkipOutcome };
+
+const SKIP_OUTCOME: Record<Exclude<ShipmentStatus, "prepared">, CompensationSkipOutcome> = {
+  cancelled: "already_done",
+  rejected: "nothing_to_undo",
+  voided: "nothing_to_undo",
+  // Past the point of no return: a refusal the saga must handle (it cannot happen while delivery
+  // waits for `order.completed`, which a failed or cancelled saga never emits).
+  delivered: "too_late",
+};
 
 export function decideCancel(record: ShipmentRecord | undefined): CancelDecision {
   if (!record) return { action: "void" };
   if (record.status === "prepared") return { action: "cancel", record };
-  return { action: "skip", why: `shipment ${record.status}: nothing to cancel` };
+  const outcome = SKIP_OUTCOME[record.status];
+  return { action: "skip", why: `shipment ${record.status}: nothing to cancel`, outcome };
 }
+
+/**
+ * Delivery starts only when the saga completed the order (`order.completed`, its pivot): a shipment
+ * of an order that failed or was cancelled is never delivered, whatever the interleaving.
+ */
+export type ScheduleDecision =
+  { action: "schedule"; record: ShipmentRecord } | { action: "skip"; why: string };
+
+export function decideSchedule(record: ShipmentRecord | undefined): ScheduleDecision {
+  if (record?.status !== "prepared")
+    return { action: "skip", why: `shipment ${record?.status ?? "unknown"}` };
+  if (record.deliverAt) return { action: "skip", why: "delivery already scheduled" };
+  return { action: "schedule", record };
+}
+
+export const scheduledRecord = (
+  record: ShipmentRecord,
+  now: number,
+  deliveryDelayMs: number,
+): ShipmentRecord => ({
+  ...record,
+  deliverAt: new Date(now + deliveryDelayMs).toISOString(),
+  updatedAt: new Date(now).toISOString(),
+});
 
 /** Only a prepared shipment is ever delivered (never a cancelled or rejected one). */
 export const isDeliverable = (record: ShipmentRecord | undefined): record is ShipmentRecord =>
   record?.status === "prepared" && record.shipmentId !== undefined;
 
+/** Prepared, not yet scheduled for delivery (that waits for the saga's `order.completed`). */
 export function preparedRecord(
   request: ShippingShipmentRequested,
   shipment: { shipmentId: string; trackingNumber: string; carrier: string },
   correlationId: string,
   now: number,
-  deliveryDelayMs: number,
 ): ShipmentRecord {
   const at = new Date(now).toISOString();
   return {
@@ -62,7 +98,6 @@ export function preparedRecord(
     items: request.items.map((l) => ({ productId: l.productId, quantity: l.quantity })),
     ...shipment,
     correlationId,
-    deliverAt: new Date(now + deliveryDelayMs).toISOString(),
     createdAt: at,
     updatedAt: at,
   };

@@ -5,6 +5,7 @@
 import type {
   AllEvents,
   OrderCompensationShipmentCancel,
+  OrderCompleted,
   ShippingShipmentRequested,
 } from "../../contracts/index.js";
 import type { MessageContext } from "../../lib/bus/context.js";
@@ -15,15 +16,17 @@ import {
   cancelledRecord,
   decideCancel,
   decidePrepare,
+  decideSchedule,
   preparedRecord,
   rejectedRecord,
+  scheduledRecord,
   voidedRecord,
 } from "./domain.js";
 import type { ShippingStore } from "./store.js";
 
 export type HandlerContext = Pick<
   MessageContext<unknown, typeof AllEvents>,
-  "prepare" | "logger" | "envelope"
+  "prepare" | "publish" | "logger" | "envelope"
 >;
 
 export interface ShippingHandlerDeps {
@@ -84,7 +87,6 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
       { shipmentId, trackingNumber, carrier },
       ctx.envelope.correlationId,
       deps.now(),
-      deps.deliveryDelayMs,
     );
     const message = ctx.prepare("shipping.shipment.prepared", {
       orderId: request.orderId,
@@ -92,8 +94,7 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
       trackingNumber,
       carrier,
     }).message;
-    const dueAt = Date.parse(record.deliverAt ?? record.createdAt);
-    if (!(await store.commit(record, null, [message], { dueAt }))) {
+    if (!(await store.commit(record, null, [message]))) {
       ctx.logger.info({ orderId: request.orderId }, "late shipment ignored: order already settled");
     }
   }
@@ -104,11 +105,22 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
   ): Promise<boolean> {
     const decision = decideCancel(await store.get(command.orderId));
     if (decision.action === "skip") {
-      ctx.logger.debug({ orderId: command.orderId, why: decision.why }, "cancel ignored");
+      // Answered every time (also on a redelivery): the saga tracks the compensation until a reply.
+      ctx.logger.debug({ orderId: command.orderId, why: decision.why }, "cancel skipped");
+      await ctx.publish("shipping.shipment.cancel.skipped", {
+        orderId: command.orderId,
+        outcome: decision.outcome,
+        reason: decision.why,
+      });
       return true;
     }
     if (decision.action === "void") {
-      return store.commit(voidedRecord(command.orderId, command.reason, at()), null, []);
+      const skipped = ctx.prepare("shipping.shipment.cancel.skipped", {
+        orderId: command.orderId,
+        outcome: "nothing_to_undo",
+        reason: "nothing was prepared: a late request will be ignored",
+      }).message;
+      return store.commit(voidedRecord(command.orderId, command.reason, at()), null, [skipped]);
     }
     const cancelled = cancelledRecord(decision.record, command.reason, at());
     const message = ctx.prepare("shipping.shipment.cancelled", {
@@ -130,5 +142,22 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
     });
   }
 
-  return { shipmentRequested, cancelRequested };
+  /** The saga passed its pivot: the prepared shipment goes out for delivery. */
+  async function orderCompleted(event: OrderCompleted, ctx: HandlerContext): Promise<void> {
+    const decision = decideSchedule(await store.get(event.orderId));
+    if (decision.action === "skip") {
+      ctx.logger.debug({ orderId: event.orderId, why: decision.why }, "delivery not scheduled");
+      return;
+    }
+    const now = deps.now();
+    const scheduled = scheduledRecord(decision.record, now, deps.deliveryDelayMs);
+    const dueAt = now + deps.deliveryDelayMs;
+    if (!(await store.commit(scheduled, "prepared", [], { dueAt }))) {
+      throw new BusError("SHIPMENT_CONTENDED", `shipment of order ${event.orderId} changed`, {
+        retryable: true,
+      });
+    }
+  }
+
+  return { shipmentRequested, cancelRequested, orderCompleted };
 }

@@ -16,6 +16,7 @@ const OUTPUTS = [
   "shipping.shipment.failed",
   "shipping.shipment.cancelled",
   "shipping.shipment.delivered",
+  "shipping.shipment.cancel.skipped",
 ] as const;
 type Output = (typeof OUTPUTS)[number];
 type Seen = { event: Output; payload: Record<string, unknown>; correlationId: string };
@@ -62,6 +63,14 @@ const request = (orderId: string, productId = "p-1") => ({
   items: [{ productId, quantity: 2 }],
 });
 const cancel = (orderId: string) => ({ orderId, reason: "payment failed" });
+/** The saga's pivot: the order completed, so its shipment goes out. */
+const completed = (orderId: string) => ({
+  orderId,
+  userId: "u-1",
+  total: 100,
+  currency: "USD",
+  durationMs: 5,
+});
 /** Lets messages that should change nothing reach the handler before asserting that they did not. */
 const settle = () => sleep(150);
 
@@ -114,6 +123,8 @@ describe("shipping service (memory platform, fake clock)", () => {
       shipmentId: prepared?.payload.shipmentId,
     });
     expect(t.of("shipping.shipment.delivered", "o-1")).toEqual([]);
+    await t.saga.publish("order.completed", completed("o-1"));
+    await waitFor(async () => (await t.shipment("o-1")).body.deliverAt !== undefined);
     t.advance(5_000);
     await waitFor(() => t.of("shipping.shipment.delivered", "o-1").length === 1);
     await settle();
@@ -138,8 +149,41 @@ describe("shipping service (memory platform, fake clock)", () => {
     await waitFor(async () => (await t.shipment("o-3")).status === 200);
     await t.saga.publish("shipping.shipment.requested", request("o-3"));
     await settle();
-    expect(t.seen.filter((e) => e.payload.orderId === "o-3")).toEqual([]);
+    expect(t.seen.filter((e) => e.payload.orderId === "o-3").map((e) => e.event)).toEqual([
+      "shipping.shipment.cancel.skipped",
+    ]);
     expect((await t.shipment("o-3")).body.status).toBe("voided");
+  });
+
+  it("never delivers a prepared shipment whose order did not complete (late reply after the saga failed)", async () => {
+    const t = await setup();
+    await t.saga.publish("shipping.shipment.requested", request("o-6"));
+    await waitFor(() => t.of("shipping.shipment.prepared", "o-6").length === 1);
+    t.advance(60_000);
+    await settle();
+    expect(t.of("shipping.shipment.delivered", "o-6")).toEqual([]);
+    await t.saga.publish("order.compensation.shipment.cancel", cancel("o-6"));
+    await waitFor(() => t.of("shipping.shipment.cancelled", "o-6").length === 1);
+    t.advance(60_000);
+    await settle();
+    expect(t.of("shipping.shipment.delivered", "o-6")).toEqual([]);
+  });
+
+  it("answers a cancel of a delivered shipment with a refusal (too late), and repeats it on a redelivery", async () => {
+    const t = await setup();
+    await t.saga.publish("shipping.shipment.requested", request("o-7"));
+    await waitFor(() => t.of("shipping.shipment.prepared", "o-7").length === 1);
+    await t.saga.publish("order.completed", completed("o-7"));
+    await waitFor(async () => (await t.shipment("o-7")).body.deliverAt !== undefined);
+    t.advance(5_000);
+    await waitFor(() => t.of("shipping.shipment.delivered", "o-7").length === 1);
+    await t.saga.publish("order.compensation.shipment.cancel", cancel("o-7"));
+    await t.saga.publish("order.compensation.shipment.cancel", cancel("o-7"));
+    await waitFor(() => t.of("shipping.shipment.cancel.skipped", "o-7").length === 2);
+    expect(t.of("shipping.shipment.cancel.skipped", "o-7")[0]?.payload).toMatchObject({
+      outcome: "too_late",
+    });
+    expect((await t.shipment("o-7")).body.status).toBe("delivered");
   });
 
   it("cancels a prepared shipment once and never delivers it", async () => {
@@ -181,6 +225,11 @@ describeWithRedis("shipping service (Redis platform)", (getRedis) => {
         await saga.publish("shipping.shipment.requested", request(orderId));
         await saga.publish("shipping.shipment.requested", request(orderId));
       }
+      await waitFor(
+        () => orders.every((o) => observer.of("shipping.shipment.prepared", o).length > 0),
+        10_000,
+      );
+      for (const orderId of orders) await saga.publish("order.completed", completed(orderId));
       await waitFor(
         () => orders.every((o) => observer.of("shipping.shipment.delivered", o).length > 0),
         10_000,

@@ -19,7 +19,7 @@ export interface ShippingServiceOptions {
   slowDelayMs?: number;
   /** A carrier call that takes longer goes unanswered (default 5 s). */
   carrierTimeoutMs?: number;
-  /** Time from prepared to delivered (default 5 s). */
+  /** Time from the order's completion (the saga's pivot) to delivered (default 5 s). */
   deliveryDelayMs?: number;
   /** How often due deliveries are polled (default 500 ms). */
   pollIntervalMs?: number;
@@ -51,7 +51,8 @@ export function createShippingService(
       const subscriber = deps
         .subscriber()
         .on("shipping.shipment.requested", handlers.shipmentRequested)
-        .on("order.compensation.shipment.cancel", handlers.cancelRequested);
+        .on("order.compensation.shipment.cancel", handlers.cancelRequested)
+        .on("order.completed", handlers.orderCompleted);
       let poller: DeliveryPoller | undefined;
       return {
         subscribers: [subscriber],

@@ -6,7 +6,13 @@ import { decodeEnvelope } from "../../lib/bus/envelope.js";
 import { Publisher } from "../../lib/bus/publisher.js";
 import { MemoryTransport } from "../../lib/bus/transports/memory.js";
 import { MemoryDeadLetterStore } from "../../lib/dlq/memory-dead-letter-store.js";
-import { cancelledRecord, deliveredRecord, preparedRecord, type ShipmentRecord } from "./domain.js";
+import {
+  cancelledRecord,
+  deliveredRecord,
+  preparedRecord,
+  scheduledRecord,
+  type ShipmentRecord,
+} from "./domain.js";
 import type { ShippingStore } from "./store.js";
 
 export interface ShippingStoreHarness {
@@ -25,10 +31,13 @@ const publisher = new Publisher({
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 const DELAY = 5_000;
 const prepared = (orderId: string): ShipmentRecord =>
-  preparedRecord(
-    { orderId, userId: "u-1", items: [{ productId: "p-1", quantity: 2 }] },
-    { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000001", carrier: "SimShip" },
-    "corr-1",
+  scheduledRecord(
+    preparedRecord(
+      { orderId, userId: "u-1", items: [{ productId: "p-1", quantity: 2 }] },
+      { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000001", carrier: "SimShip" },
+      "corr-1",
+      T0,
+    ),
     T0,
     DELAY,
   );

@@ -1,0 +1,57 @@
+/**
+ * The saga's one clock. Deadlines are set by one order instance and checked by another, and an
+ * order's history is appended by several: comparing their local clocks breaks as soon as two machines
+ * disagree (input 5 of issue 8: orders failing "step timed out" milliseconds after the step began).
+ * So every order instance reads time as Redis's `TIME` (the one clock all of them share): it measures
+ * its offset to Redis at start and every `syncIntervalMs`, and never returns a time earlier than one
+ * it returned before (a re-sync may move the offset back by the measurement error).
+ */
+import type { Redis } from "ioredis";
+
+export interface SagaClock {
+  /** Epoch ms on the shared clock; never less than a value returned before. */
+  now(): number;
+  /** Re-measures the offset to the shared clock. */
+  sync(): Promise<void>;
+  stop(): void;
+}
+
+/** One process: the local clock is the only clock, made monotonic. */
+export function localClock(local: () => number = Date.now): SagaClock {
+  let last = 0;
+  return {
+    now: () => (last = Math.max(last, local())),
+    sync: async () => {},
+    stop: () => {},
+  };
+}
+
+export interface RedisTimeClockOptions {
+  redis: Pick<Redis, "time">;
+  /** The instance's own clock (default `Date.now`); only its rate matters, not its setting. */
+  local?: () => number;
+  /** How often the offset is measured again, in ms (default 10 s). */
+  syncIntervalMs?: number;
+}
+
+/** Starts a clock on Redis `TIME`; resolves after the first measurement. */
+export async function redisTimeClock(options: RedisTimeClockOptions): Promise<SagaClock> {
+  const local = options.local ?? Date.now;
+  let offset = 0;
+  let last = 0;
+  const sync = async () => {
+    const before = local();
+    const [seconds, micros] = await options.redis.time();
+    const after = local();
+    // The server read its clock somewhere in [before, after]: the midpoint halves the error.
+    offset = Number(seconds) * 1_000 + Math.floor(Number(micros) / 1_000) - (before + after) / 2;
+  };
+  await sync();
+  const timer = setInterval(() => void sync().catch(() => undefined), options.syncIntervalMs ?? 10_000);
+  timer.unref();
+  return {
+    now: () => (last = Math.max(last, Math.round(local() + offset))),
+    sync,
+    stop: () => clearInterval(timer),
+  };
+}

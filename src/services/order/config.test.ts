@@ -1,0 +1,29 @@
+import { describe, expect, it } from "vitest";
+import { parseEnv, serviceEnvSchema } from "../../lib/runtime/config.js";
+import { orderConfigFromEnv, stepBudgetProblem } from "./config.js";
+import { DEFAULT_SAGA_OPTIONS } from "./saga-model.js";
+
+describe("order service configuration", () => {
+  it("the default step deadline outlives the default takeover time plus processing", () => {
+    const { CLAIM_IDLE_MS } = parseEnv(serviceEnvSchema, {});
+    expect(stepBudgetProblem(DEFAULT_SAGA_OPTIONS.stepTimeoutMs, CLAIM_IDLE_MS)).toBeUndefined();
+    expect(orderConfigFromEnv({})).toEqual({
+      stepTimeoutMs: DEFAULT_SAGA_OPTIONS.stepTimeoutMs,
+      compensationWindowMs: DEFAULT_SAGA_OPTIONS.compensationWindowMs,
+    });
+  });
+
+  it("refuses a step deadline shorter than the takeover time (a kill -9 would fail in-flight orders)", () => {
+    expect(() => orderConfigFromEnv({ SAGA_STEP_TIMEOUT_MS: "10000", CLAIM_IDLE_MS: "30000" })).toThrow(
+      /SAGA_STEP_TIMEOUT_MS .* must exceed CLAIM_IDLE_MS/,
+    );
+    expect(orderConfigFromEnv({ SAGA_STEP_TIMEOUT_MS: "60000", CLAIM_IDLE_MS: "30000" }).stepTimeoutMs).toBe(
+      60_000,
+    );
+  });
+
+  it("reads the compensation window", () => {
+    expect(orderConfigFromEnv({ SAGA_COMPENSATION_WINDOW_MS: "1000" }).compensationWindowMs).toBe(1_000);
+    expect(() => orderConfigFromEnv({ SAGA_COMPENSATION_WINDOW_MS: "-1" })).toThrow(/INVALID|Invalid/);
+  });
+});

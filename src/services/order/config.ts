@@ -1,0 +1,52 @@
+/**
+ * The order service's configuration from the environment, and the rule that ties the saga's step
+ * deadline to the bus's takeover time: a step must outlive the time it takes another instance to
+ * take over a dead consumer's message (`CLAIM_IDLE_MS`) plus the time to process it, or a `kill -9`
+ * of one instance fails orders that would have completed.
+ */
+import { z } from "zod";
+import { ConfigError, parseEnv, serviceEnvSchema } from "../../lib/runtime/config.js";
+import { DEFAULT_SAGA_OPTIONS } from "./saga-model.js";
+
+/**
+ * Processing time a step may need after its message was taken over, in ms: a reply's handler plus the
+ * takeover scan interval and a provider call with its timeout (2 s) and retrieve-by-key (1.4 s).
+ */
+export const STEP_PROCESSING_BUDGET_MS = 10_000;
+
+const orderEnvSchema = serviceEnvSchema.pick({ CLAIM_IDLE_MS: true }).extend({
+  /** Deadline of each saga step, ms. */
+  SAGA_STEP_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULT_SAGA_OPTIONS.stepTimeoutMs),
+  /** Time compensations have to be confirmed before `compensation_failed`, ms. */
+  SAGA_COMPENSATION_WINDOW_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(DEFAULT_SAGA_OPTIONS.compensationWindowMs),
+});
+
+export interface OrderConfig {
+  stepTimeoutMs: number;
+  compensationWindowMs: number;
+}
+
+/** Why a step deadline is too short for a takeover time, or undefined when it is long enough. */
+export function stepBudgetProblem(stepTimeoutMs: number, claimIdleMs: number): string | undefined {
+  const needed = claimIdleMs + STEP_PROCESSING_BUDGET_MS;
+  if (stepTimeoutMs > needed) return undefined;
+  return (
+    `SAGA_STEP_TIMEOUT_MS (${stepTimeoutMs} ms) must exceed CLAIM_IDLE_MS (${claimIdleMs} ms) plus ` +
+    `${STEP_PROCESSING_BUDGET_MS} ms of processing, or a killed instance's in-flight orders time out`
+  );
+}
+
+/** Reads and checks the order service's variables; throws `ConfigError` listing every problem. */
+export function orderConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OrderConfig {
+  const parsed = parseEnv(orderEnvSchema, env);
+  const problem = stepBudgetProblem(parsed.SAGA_STEP_TIMEOUT_MS, parsed.CLAIM_IDLE_MS);
+  if (problem) throw new ConfigError([{ path: ["SAGA_STEP_TIMEOUT_MS"], message: problem }]);
+  return {
+    stepTimeoutMs: parsed.SAGA_STEP_TIMEOUT_MS,
+    compensationWindowMs: parsed.SAGA_COMPENSATION_WINDOW_MS,
+  };
+}

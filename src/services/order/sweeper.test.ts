@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import type { ViewRecord } from "../../lib/eventstore/index.js";
+import type { DeadlineView } from "./projections.js";
+import type { CommandPreparer, RunResult } from "./saga-runner.js";
+import { MemoryDeadlineIndex } from "./store.js";
+import { DeadlineSweeper } from "./sweeper.js";
+
+/** The sweeper hands the preparer to the runner; these runners never prepare anything. */
+const preparer: CommandPreparer = {
+  prepare: () => {
+    throw new Error("not used");
+  },
+};
+
+async function indexOf(deadlines: Record<string, number>): Promise<MemoryDeadlineIndex> {
+  const index = new MemoryDeadlineIndex();
+  const views = new Map<string, ViewRecord<DeadlineView>>(
+    Object.entries(deadlines).map(([id, deadline]) => [id, { position: "1-0", value: { deadline } }]),
+  );
+  await index.commit({ expectedCheckpoint: undefined, checkpoint: "1-0", views });
+  return index;
+}
+
+describe("deadline sweeper", () => {
+  it("100 overdue orders that keep throwing do not stop another overdue order from timing out", async () => {
+    const overdue: Record<string, number> = { good: 2 };
+    for (let i = 0; i < 100; i++) overdue[`bad-${String(i).padStart(3, "0")}`] = 1;
+    const deadlines = await indexOf(overdue);
+    const timedOut: string[] = [];
+    let now = 10;
+    const sweeper = new DeadlineSweeper({
+      deadlines,
+      runner: {
+        run: async (orderId: string): Promise<RunResult> => {
+          if (orderId.startsWith("bad-")) throw new Error("corrupt history");
+          timedOut.push(orderId);
+          return { kind: "unknown" };
+        },
+      },
+      preparer,
+      now: () => now,
+      batchSize: 100,
+    });
+    for (let sweep = 0; sweep < 3 && timedOut.length === 0; sweep++) {
+      await sweeper.sweepOnce();
+      now += 10;
+    }
+    expect(timedOut).toEqual(["good"]);
+    expect(sweeper.parkedCount).toBe(100);
+  });
+
+  it("retries a parked order after its backoff", async () => {
+    const deadlines = await indexOf({ flaky: 1 });
+    let calls = 0;
+    let now = 10;
+    const sweeper = new DeadlineSweeper({
+      deadlines,
+      runner: {
+        run: async (): Promise<RunResult> => {
+          if (++calls === 1) throw new Error("store blip");
+          return { kind: "unknown" };
+        },
+      },
+      preparer,
+      now: () => now,
+      parkBaseMs: 1_000,
+    });
+    await sweeper.sweepOnce();
+    await sweeper.sweepOnce();
+    expect(calls).toBe(1);
+    now += 1_000;
+    await sweeper.sweepOnce();
+    expect(calls).toBe(2);
+    expect(sweeper.parkedCount).toBe(0);
+  });
+});

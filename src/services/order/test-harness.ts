@@ -50,6 +50,8 @@ export async function startOrderService(
   options: OrderServiceOptions = {},
   behaviour: Partial<ResponderBehaviour> = {},
   sim?: Simulation,
+  /** The instance's own clock (default `Date.now`): a skewed one plays a machine whose clock is off. */
+  now?: () => number,
 ): Promise<OrderHarness> {
   const simulation =
     sim ?? (await startSimulation(platform.transport, { ...defaultBehaviour(), ...behaviour }));
@@ -66,6 +68,7 @@ export async function startOrderService(
     platform,
     port: 0,
     logLevel: "silent",
+    ...(now ? { now } : {}),
   });
   const request = async <T>(
     method: string,

@@ -9,6 +9,7 @@ import { isIdempotentMethod } from "../upstream-errors.js";
 import { inventoryRoutes } from "./inventory.js";
 import { notificationRoutes } from "./notifications.js";
 import { orderRoutes } from "./orders.js";
+import { paymentRoutes } from "./payments.js";
 import type { ProxyRoute } from "./types.js";
 import { userRoutes } from "./users.js";
 
@@ -17,6 +18,7 @@ export const proxyRoutes: readonly ProxyRoute[] = [
   ...orderRoutes,
   ...inventoryRoutes,
   ...notificationRoutes,
+  ...paymentRoutes,
 ];
 
 /** Client headers a service needs (idempotency, tracing); credentials stay at the gateway. */

@@ -50,6 +50,7 @@ describe("payment handlers", () => {
       },
       refund: (r, signal) => inner.refund(r, signal),
       retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
+      list: (kind) => inner.list(kind),
     };
     const handlers = createPaymentHandlers({
       store,

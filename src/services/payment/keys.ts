@@ -11,6 +11,12 @@ const TAG = "{payment}";
 /** Hash `{status, data}`: the payment record of one order. */
 export const paymentKey = (orderId: string): string => `${TAG}:payment:${orderId}`;
 
+/** Set of the order ids that have a payment record (the reconciliation walks it). */
+export const paymentIndexKey = (): string => `${TAG}:payments`;
+
+/** Hash `{outcome, rank}`: how the order's saga ended (`completed`, `failed`, ...), as announced by the order service. */
+export const orderOutcomeKey = (orderId: string): string => `${TAG}:outcome:${orderId}`;
+
 /** Marker that a transient failure of (order, attempt) was already reported. */
 export const attemptFailureKey = (orderId: string, attempt: number): string =>
   `${TAG}:attempt:${orderId}:${attempt}`;

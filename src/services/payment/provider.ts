@@ -173,6 +173,8 @@ export interface PaymentProvider {
     idempotencyKey: string,
     signal?: AbortSignal,
   ): Promise<LedgerEntry | undefined>;
+  /** Every charge or refund the provider holds (its dashboard's list), for reconciliation. */
+  list(kind: LedgerEntry["kind"]): Promise<LedgerEntry[]>;
 }
 
 export interface SimulatedProviderOptions {
@@ -229,6 +231,11 @@ export class SimulatedPaymentProvider implements PaymentProvider {
   ): Promise<LedgerEntry | undefined> {
     await this.ensureUp();
     return this.ledger.get(kind, idempotencyKey);
+  }
+
+  async list(kind: LedgerEntry["kind"]): Promise<LedgerEntry[]> {
+    await this.ensureUp();
+    return this.ledger.list(kind);
   }
 
   /** Every call fails while an outage window is open: the provider's own failure. */

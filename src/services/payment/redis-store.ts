@@ -4,8 +4,8 @@ import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { OUTBOX_LUA, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
 import { LuaScript } from "../../lib/redis/index.js";
 import type { PaymentRecord, PaymentStatus } from "./domain.js";
-import { attemptFailureKey, paymentKey } from "./keys.js";
-import { assertOwnEvents, type PaymentStore } from "./store.js";
+import { attemptFailureKey, orderOutcomeKey, paymentIndexKey, paymentKey } from "./keys.js";
+import { assertOwnEvents, OUTCOME_RANK, type OrderOutcome, type PaymentStore } from "./store.js";
 
 const PaymentRecordSchema = z.object({
   orderId: z.string(),
@@ -22,13 +22,15 @@ const PaymentRecordSchema = z.object({
   updatedAt: z.string(),
 });
 
-// KEYS: record, then one event stream per message. ARGV: expected status ('' = none), new status,
-// record JSON, then one body per message. Compare-and-set so concurrent handlers cannot overwrite.
+// KEYS: record, index, then one event stream per message. ARGV: expected status ('' = none), new
+// status, record JSON, order id, then one body per message. Compare-and-set so concurrent handlers
+// cannot overwrite.
 const COMMIT = new LuaScript(`${OUTBOX_LUA}
 local current = redis.call('HGET', KEYS[1], 'status') or ''
 if current ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'data', ARGV[3])
-outbox(2, 4)
+redis.call('SADD', KEYS[2], ARGV[4])
+outbox(3, 5)
 return 1
 `);
 
@@ -47,6 +49,17 @@ export interface RedisPaymentStoreOptions {
   /** Lifetime (ms) of the per-attempt failure markers: past every redelivery window, then gone. */
   markerTtlMs?: number;
 }
+
+// KEYS: outcome. ARGV: outcome, its rank, lifetime ms (the outcome only serves the reconciliation of
+// recent orders, like the attempt markers). A later fact wins over an earlier one even when the bus
+// delivers them reordered (delivered over completed, compensation_failed over failed).
+const RECORD_OUTCOME = new LuaScript(`
+local current = redis.call('HGET', KEYS[1], 'rank')
+if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'outcome', ARGV[1], 'rank', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`);
 
 export class RedisPaymentStore implements PaymentStore {
   private readonly markerTtlMs: number;
@@ -74,8 +87,8 @@ export class RedisPaymentStore implements PaymentStore {
   ): Promise<boolean> {
     assertOwnEvents(messages);
     const outbox = outboxArgs(messages);
-    const keys = [paymentKey(record.orderId), ...outbox.keys];
-    const args = [expected ?? "", record.status, JSON.stringify(record), ...outbox.bodies];
+    const keys = [paymentKey(record.orderId), paymentIndexKey(), ...outbox.keys];
+    const args = [expected ?? "", record.status, JSON.stringify(record), record.orderId, ...outbox.bodies];
     return (await COMMIT.run(this.redis, keys, args)) === 1;
   }
 
@@ -88,5 +101,18 @@ export class RedisPaymentStore implements PaymentStore {
     const outbox = outboxArgs(messages);
     const keys = [attemptFailureKey(orderId, attempt), ...outbox.keys];
     return (await REPORT_ONCE.run(this.redis, keys, ["1", this.markerTtlMs, ...outbox.bodies])) === 1;
+  }
+
+  async listOrderIds(): Promise<string[]> {
+    return this.redis.smembers(paymentIndexKey());
+  }
+
+  async recordOutcome(orderId: string, outcome: OrderOutcome): Promise<void> {
+    const rank = String(OUTCOME_RANK[outcome]);
+    await RECORD_OUTCOME.run(this.redis, [orderOutcomeKey(orderId)], [outcome, rank, this.markerTtlMs]);
+  }
+
+  async outcome(orderId: string): Promise<OrderOutcome | undefined> {
+    return ((await this.redis.hget(orderOutcomeKey(orderId), "outcome")) as OrderOutcome | null) ?? undefined;
   }
 }

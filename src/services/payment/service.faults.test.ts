@@ -34,6 +34,7 @@ describe("payment service under provider faults", () => {
       },
       refund: (r, signal) => inner.refund(r, signal),
       retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
+      list: (kind) => inner.list(kind),
     };
     const h = await launch({ provider: late, timeoutMs: 100 });
     await h.saga.publish("payment.requested", request("late-1", "tok_ok"));
@@ -102,5 +103,67 @@ describe("payment service under provider faults", () => {
     await h.saga.publish("order.compensation.payment.refund", refund("ref-2"));
     await waitFor(() => h.of("payment.refunded", "ref-2").length === 1, 15_000, "refund after breaker");
     expect(await inner.ledger.list("refund")).toHaveLength(1);
+  });
+});
+
+describe("payment reconciliation", () => {
+  let harness: Harness | undefined;
+  afterEach(async () => {
+    await harness?.stop();
+    harness = undefined;
+  });
+
+  it("lists a failed order still charged, and clears once the refund settles", async () => {
+    const inner = new SimulatedPaymentProvider();
+    harness = await start(createMemoryPlatform(), { provider: inner });
+    const h = harness;
+    const reconciliation = async () =>
+      (await (await fetch(`${h.running.url}/payments/reconciliation`)).json()) as {
+        checked: number;
+        mismatches: { orderId: string; reason: string }[];
+      };
+    await h.saga.publish("payment.requested", request("rec-ok", "tok_ok"));
+    await h.saga.publish("payment.requested", request("rec-failed", "tok_ok"));
+    await waitFor(() => h.of("payment.processed", "rec-failed").length === 1);
+    await waitFor(() => h.of("payment.processed", "rec-ok").length === 1);
+    const outcome = (orderId: string) => ({
+      orderId,
+      userId: "u-1",
+      total: 4200,
+      currency: "USD",
+      durationMs: 1,
+    });
+    await h.saga.publish("order.completed", outcome("rec-ok"));
+    await h.saga.publish("order.failed", {
+      orderId: "rec-failed",
+      userId: "u-1",
+      reason: "shipping: refused",
+      stage: "shipping",
+      compensated: ["payment.refund"],
+    });
+    const listed = await waitFor(async () => {
+      const r = await reconciliation();
+      return r.mismatches.length === 1 ? r : undefined;
+    });
+    expect(listed.checked).toBe(2);
+    expect(listed.mismatches[0]).toMatchObject({
+      orderId: "rec-failed",
+      reason: expect.stringContaining("failed"),
+    });
+    await h.saga.publish("order.compensation.payment.refund", refund("rec-failed"));
+    await waitFor(async () => (await reconciliation()).mismatches.length === 0, 5_000, "reconciled");
+  });
+
+  it("lists a charge the provider holds but the payment record does not know", async () => {
+    const inner = new SimulatedPaymentProvider();
+    harness = await start(createMemoryPlatform(), { provider: inner });
+    await inner.charge({ idempotencyKey: "ghost-1", amount: 999, currency: "USD", token: "tok_ok" });
+    const response = await fetch(`${harness.running.url}/payments/reconciliation`);
+    const body = (await response.json()) as { mismatches: { orderId: string; provider: unknown }[] };
+    expect(body.mismatches).toEqual([
+      expect.objectContaining({ orderId: "ghost-1", provider: { charged: 999, refunded: 0 } }),
+    ]);
+    const view = await (await fetch(`${harness.running.url}/payments/ghost-1`)).json();
+    expect(view).toMatchObject({ status: "none", provider: { charged: 999, refunded: 0 } });
   });
 });

@@ -7,7 +7,7 @@ import { exponentialBackoff } from "../../lib/resilience/backoff.js";
 import type { AllEvents } from "../../contracts/index.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
-import { createPaymentHandlers } from "./handlers.js";
+import { createPaymentHandlers, refundKey } from "./handlers.js";
 import { MemoryProviderLedger, type PaymentProvider, SimulatedPaymentProvider } from "./provider.js";
 import { createProviderClient, PROVIDER_BREAKER } from "./provider-client.js";
 import { RedisProviderLedger } from "./provider-redis-ledger.js";
@@ -92,10 +92,18 @@ export function createPaymentService(
       const subscriber = deps
         .subscriber({ retry })
         .on("payment.requested", handlers.paymentRequested)
-        .on("order.compensation.payment.refund", handlers.refundRequested);
+        .on("order.compensation.payment.refund", handlers.refundRequested)
+        // How each order ended, for the reconciliation of money against outcomes.
+        .on("order.completed", ({ orderId }) => store.recordOutcome(orderId, "completed"))
+        .on("order.delivered", ({ orderId }) => store.recordOutcome(orderId, "delivered"))
+        .on("order.failed", ({ orderId }) => store.recordOutcome(orderId, "failed"))
+        .on("order.cancelled", ({ orderId }) => store.recordOutcome(orderId, "cancelled"))
+        .on("order.compensation.failed", ({ orderId }) =>
+          store.recordOutcome(orderId, "compensation_failed"),
+        );
       return {
         subscribers: [subscriber],
-        routes: (app) => registerPaymentRoutes(app, store),
+        routes: (app) => registerPaymentRoutes(app, { store, provider, refundKey }),
       };
     },
   };

@@ -28,7 +28,24 @@ export interface PaymentStore {
     attempt: number,
     messages: readonly OutgoingMessage[],
   ): Promise<boolean>;
+  /** Order ids with a payment record (bounded by the number of orders: the system of record). */
+  listOrderIds(): Promise<string[]>;
+  /** Remembers how the order's saga ended (the latest announcement wins). */
+  recordOutcome(orderId: string, outcome: OrderOutcome): Promise<void>;
+  outcome(orderId: string): Promise<OrderOutcome | undefined>;
 }
+
+/** How an order's saga ended, as the order service announced it. */
+export type OrderOutcome = "completed" | "delivered" | "failed" | "cancelled" | "compensation_failed";
+
+/** Later facts outrank earlier ones, whatever order the bus delivers them in. */
+export const OUTCOME_RANK: Record<OrderOutcome, number> = {
+  completed: 1,
+  failed: 1,
+  cancelled: 1,
+  delivered: 2,
+  compensation_failed: 2,
+};
 
 /** A store writes only its own service's streams (they share its hash slot). */
 export const assertOwnEvents = (messages: readonly OutgoingMessage[]): void =>
@@ -37,6 +54,7 @@ export const assertOwnEvents = (messages: readonly OutgoingMessage[]): void =>
 export class MemoryPaymentStore implements PaymentStore {
   private readonly records = new Map<string, PaymentRecord>();
   private readonly reported = new Set<string>();
+  private readonly outcomes = new Map<string, OrderOutcome>();
 
   constructor(private readonly publish: PublishMessages) {}
 
@@ -72,6 +90,19 @@ export class MemoryPaymentStore implements PaymentStore {
     this.reported.add(key);
     await this.emit(messages);
     return true;
+  }
+
+  async listOrderIds(): Promise<string[]> {
+    return [...this.records.keys()];
+  }
+
+  async recordOutcome(orderId: string, outcome: OrderOutcome): Promise<void> {
+    const current = this.outcomes.get(orderId);
+    if (!current || OUTCOME_RANK[current] < OUTCOME_RANK[outcome]) this.outcomes.set(orderId, outcome);
+  }
+
+  async outcome(orderId: string): Promise<OrderOutcome | undefined> {
+    return this.outcomes.get(orderId);
   }
 
   private emit(messages: readonly OutgoingMessage[]): Promise<void> {

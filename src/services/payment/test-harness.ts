@@ -37,6 +37,7 @@ export function countingProvider(inner = new SimulatedPaymentProvider()) {
       return result;
     },
     retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
+    list: (kind) => inner.list(kind),
   };
   return { provider, calls };
 }

@@ -1,0 +1,122 @@
+/**
+ * What operators see of the money: one order's payment next to the provider's own ledger for it,
+ * and the reconciliation of every order — record against provider, and money against the order's
+ * settled outcome. Pure: the rows come in already read.
+ */
+import type { PaymentRecord, PaymentStatus } from "./domain.js";
+import type { LedgerEntry } from "./provider.js";
+import type { OrderOutcome } from "./store.js";
+
+/** The provider's ledger for one order, in cents. */
+export interface ProviderMoney {
+  charged: number;
+  refunded: number;
+}
+
+/** `GET /payments/:orderId`. Amounts in cents; `status` is the record's, or `none` without one. */
+export interface PaymentView {
+  orderId: string;
+  status: PaymentStatus | "none";
+  amount: number | null;
+  currency: string | null;
+  refundedAmount: number;
+  /** Charge attempts the service handled (failed ones reported to the saga, plus the settling one). */
+  attempts: number;
+  updatedAt: string | null;
+  provider: ProviderMoney;
+}
+
+export interface PaymentRow {
+  orderId: string;
+  record: PaymentRecord | undefined;
+  charge: LedgerEntry | undefined;
+  refund: LedgerEntry | undefined;
+  outcome: OrderOutcome | undefined;
+  failedAttempts: number;
+}
+
+export interface Mismatch {
+  orderId: string;
+  reason: string;
+  status: PaymentStatus | "none";
+  outcome: OrderOutcome | null;
+  /** The order total the record charged, in cents (null without a charge). */
+  amount: number | null;
+  provider: ProviderMoney;
+}
+
+export function providerMoney(
+  charge: LedgerEntry | undefined,
+  refund: LedgerEntry | undefined,
+): ProviderMoney {
+  return {
+    charged: charge?.status === "approved" ? charge.amount : 0,
+    refunded: refund?.status === "approved" ? refund.amount : 0,
+  };
+}
+
+/** A record that holds a charge the service took (a voided one may hold a late charge). */
+const holdsCharge = (record: PaymentRecord | undefined): boolean =>
+  record !== undefined && record.providerChargeId !== undefined;
+
+const holdsRefund = (record: PaymentRecord | undefined): boolean => record?.refundId !== undefined;
+
+export function paymentView(row: PaymentRow): PaymentView {
+  const { record } = row;
+  const settled = record && record.status !== "voided" ? 1 : 0;
+  return {
+    orderId: row.orderId,
+    status: record?.status ?? "none",
+    amount: record?.amount ?? null,
+    currency: record?.currency ?? null,
+    refundedAmount: holdsRefund(record) ? (record?.amount ?? 0) : 0,
+    attempts: row.failedAttempts + settled,
+    updatedAt: record?.updatedAt ?? null,
+    provider: providerMoney(row.charge, row.refund),
+  };
+}
+
+/**
+ * Why the record, the provider and the order's outcome disagree, or undefined when they agree.
+ * A refund still in flight (`refunding`, or a failed order whose refund has not started) shows as a
+ * mismatch until it settles: the reconciliation is a snapshot, read it again to see it clear.
+ */
+export function mismatchOf(row: PaymentRow): string | undefined {
+  const { record, outcome } = row;
+  const money = providerMoney(row.charge, row.refund);
+  if (money.charged > 0 && !holdsCharge(record))
+    return "the provider holds a charge the payment record does not";
+  if (holdsCharge(record) && money.charged === 0)
+    return "the payment record holds a charge the provider does not";
+  if (holdsRefund(record) && money.refunded === 0)
+    return "the payment record holds a refund the provider does not";
+  if (money.refunded > 0 && !holdsRefund(record) && record?.status !== "refunding")
+    return "the provider holds a refund the payment record does not";
+  const net = money.charged - money.refunded;
+  if (outcome === "completed" || outcome === "delivered") {
+    if (net !== (record?.amount ?? -1))
+      return `order ${outcome} but the provider holds ${net} of ${record?.amount ?? "?"}`;
+  } else if (outcome === "failed" || outcome === "cancelled") {
+    if (net !== 0) return `order ${outcome} but the provider still holds ${net}`;
+  } else if (outcome === "compensation_failed") {
+    return "order compensation_failed: needs an operator";
+  }
+  return undefined;
+}
+
+export function reconcile(rows: readonly PaymentRow[]): Mismatch[] {
+  return rows.flatMap((row) => {
+    const reason = mismatchOf(row);
+    if (!reason) return [];
+    return [
+      {
+        orderId: row.orderId,
+        reason,
+        status: row.record?.status ?? "none",
+        outcome: row.outcome ?? null,
+        amount: row.record?.providerChargeId ? (row.record.amount ?? null) : null,
+        provider: providerMoney(row.charge, row.refund),
+      },
+    ];
+  });
+}

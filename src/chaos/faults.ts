@@ -1,0 +1,110 @@
+/**
+ * The faults the suite injects (issue 8, "Invariants checked under faults"), each with the workload
+ * that exposes it. `during` runs while the run's orders are being placed and processed.
+ */
+import type { ChaosSystem } from "./system.js";
+import type { WorkloadOptions } from "./workload.js";
+
+export interface Fault {
+  name: string;
+  /** What it stands for (the issue input, or the production fault). */
+  what: string;
+  workload?: Partial<WorkloadOptions>;
+  during(system: ChaosSystem, random: () => number): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+
+export const FAULTS: readonly Fault[] = [
+  { name: "none", what: "baseline: the mix of tokens, cancels and totals alone", during: async () => {} },
+  {
+    name: "late-answers",
+    what: "input 1: the provider commits, answers after the client's timeout (tok_late)",
+    workload: { mix: { tok_late: 3, tok_ok: 1 } },
+    during: async () => {},
+  },
+  {
+    name: "refund-outage",
+    what: "input 2: refunds meet a 3 s provider outage (every paid order refused by the carrier)",
+    workload: { productPrefix: "noship-", mix: { tok_ok: 1 } },
+    during: async (system) => {
+      await sleep(1_500);
+      await system.providerOutage(3_000);
+    },
+  },
+  {
+    name: "card-errors",
+    what: "input 3: card errors next to good orders (tok_error, tok_ok)",
+    workload: { mix: { tok_error: 1, tok_ok: 1 } },
+    during: async () => {},
+  },
+  {
+    name: "backlog-after-deadline",
+    what: "input 4: both order instances stall past the step deadline, then handle their backlog",
+    during: async (system) => {
+      await sleep(300);
+      await Promise.all([system.pause("order#1", 17_000), system.pause("order#2", 17_000)]);
+    },
+  },
+  {
+    name: "kill-inventory",
+    what: "input 6: kill -9 one of two inventory instances under load",
+    during: async (system, random) => {
+      await sleep(200 + random() * 500);
+      await system.killAndRestart(pick(random, ["inventory#1", "inventory#2"]));
+    },
+  },
+  {
+    name: "kill-any",
+    what: "kill -9 of a random service mid-saga (restarted like a supervisor would)",
+    during: async (system, random) => {
+      await sleep(200 + random() * 800);
+      const labels = system.labels.filter((l) => l !== "gateway");
+      await system.killAndRestart(pick(random, labels));
+    },
+  },
+  {
+    name: "redis-restart",
+    what: "Redis kill -9 and restart on its AOF mid-saga",
+    during: async (system, random) => {
+      await sleep(300 + random() * 700);
+      await system.restartRedis();
+    },
+  },
+  {
+    name: "provider-brownout",
+    what: "the provider fails in short bursts for 4 s",
+    during: async (system) => {
+      for (let i = 0; i < 8; i++) {
+        await system.providerOutage(250);
+        await sleep(500);
+      }
+    },
+  },
+  {
+    name: "provider-outage",
+    what: "the provider is down for 6 s (the breaker opens; requests wait)",
+    during: async (system) => {
+      await system.providerOutage(6_000);
+    },
+  },
+  {
+    name: "duplicates",
+    what: "duplicated and reordered deliveries: recent stream entries appended again",
+    during: async (system, random) => {
+      for (let i = 0; i < 6; i++) {
+        await sleep(250);
+        await system.duplicate(5, random);
+      }
+    },
+  },
+  {
+    name: "lagging-order",
+    what: "one order instance stalls 4 s (SIGSTOP) while holding work",
+    during: async (system, random) => {
+      await sleep(200);
+      await system.pause(pick(random, ["order#1", "order#2"]), 4_000);
+    },
+  },
+];

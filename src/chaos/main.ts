@@ -38,6 +38,12 @@ const faults = chosen.map((name) => {
 
 writeFileSync(values.log, "");
 const system = await startChaosSystem(values.log);
+// Ctrl-C or a SIGTERM stops every process and the private Redis too: nothing is left running.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    void system.stop().finally(() => process.exit(130));
+  });
+}
 const api = createApiClient(system.gatewayUrl);
 const held = new Map<string, Record<Invariant, number>>();
 const failures: string[] = [];

@@ -29,10 +29,9 @@ describe("payment decisions", () => {
     expect(decideCharge(undefined, false)).toEqual({ action: "charge" });
   });
 
-  it("ignores a request once the order has any payment record, including a void tombstone", () => {
-    for (const record of [capturedRecord(request, charge, "p-1", at), voidedRecord("o-1", "timeout", at)]) {
-      expect(decideCharge(record, false).action).toBe("skip");
-    }
+  it("ignores a request once the order has a payment record; on a void tombstone it only asks the provider", () => {
+    expect(decideCharge(capturedRecord(request, charge, "p-1", at), false).action).toBe("skip");
+    expect(decideCharge(voidedRecord("o-1", "timeout", at), false).action).toBe("verify");
   });
 
   it("ignores a redelivered attempt whose transient failure was already reported", () => {
@@ -52,7 +51,13 @@ describe("payment decisions", () => {
     expect(decideRefund(captured).action).toBe("announce");
     expect(decideRefund(refunding).action).toBe("refund");
     expect(decideRefund(refundedRecord(refunding, "re_1", at)).action).toBe("skip");
-    expect(decideRefund(voidedRecord("o-1", "x", at)).action).toBe("skip");
+    expect(decideRefund(voidedRecord("o-1", "x", at)).action).toBe("verify");
+    const late = lateChargeRecord(voidedRecord("o-1", "timeout", at), request, charge, at);
+    expect(decideRefund(late).action).toBe("reverse");
+    expect(decideRefund({ ...late, refundId: "re_1" })).toMatchObject({
+      action: "skip",
+      outcome: "already_done",
+    });
   });
 
   it("records the fingerprint and the money of a capture, never the token", () => {

@@ -37,16 +37,22 @@ export interface PaymentRecord {
 }
 
 export type ChargeDecision =
-  { action: "charge" } | { action: "reverse"; record: PaymentRecord } | { action: "skip"; why: string };
+  | { action: "charge" }
+  | { action: "reverse"; record: PaymentRecord }
+  | { action: "verify"; record: PaymentRecord }
+  | { action: "skip"; why: string };
 
 /**
  * A request is handled once per order, and once per attempt when a transient failure was reported.
  * `reverse`: a charge went through after the order was voided and its refund is still owed.
+ * `verify`: the order was voided with no charge known, but an earlier attempt's outcome may have been
+ * lost (a timeout, then the provider could not be asked): ask the provider before dropping the request.
  */
 export function decideCharge(record: PaymentRecord | undefined, attemptReported: boolean): ChargeDecision {
   if (record?.status === "voided" && record.providerChargeId && !record.refundId) {
     return { action: "reverse", record };
   }
+  if (record?.status === "voided" && !record.providerChargeId) return { action: "verify", record };
   if (record) return { action: "skip", why: `payment already ${record.status}` };
   if (attemptReported) return { action: "skip", why: "failure of this attempt already reported" };
   return { action: "charge" };
@@ -56,14 +62,22 @@ export type RefundDecision =
   | { action: "void" }
   | { action: "announce"; record: PaymentRecord }
   | { action: "refund"; record: PaymentRecord }
+  | { action: "reverse"; record: PaymentRecord }
+  | { action: "verify"; record: PaymentRecord }
   | { action: "skip"; why: string; outcome: CompensationSkipOutcome };
 
-/** A refund is never refused: money can always be given back. */
+/**
+ * A refund is never refused: money can always be given back. A voided order is answered only once
+ * the provider confirmed it holds no charge for it (`verify`), or the charge it holds was given back
+ * (`reverse`): a charge whose answer was lost must not be forgotten.
+ */
 export function decideRefund(record: PaymentRecord | undefined): RefundDecision {
   if (!record) return { action: "void" };
   if (record.status === "captured") return { action: "announce", record };
   if (record.status === "refunding") return { action: "refund", record };
-  const outcome = record.status === "refunded" ? "already_done" : "nothing_to_undo";
+  if (record.status === "voided" && !record.providerChargeId) return { action: "verify", record };
+  if (record.status === "voided" && !record.refundId) return { action: "reverse", record };
+  const outcome = record.status === "refunded" || record.refundId ? "already_done" : "nothing_to_undo";
   return { action: "skip", why: `payment ${record.status}: nothing to refund`, outcome };
 }
 

@@ -70,10 +70,59 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
     if (await store.commit(late, "voided", [])) await reverse(late);
   }
 
-  /** Refunds a charge the saga never learnt about; no events, the saga already moved on. */
-  async function reverse(record: PaymentRecord) {
+  /** Refunds a charge the saga never learnt about (the order was voided); returns the record after. */
+  async function reverse(record: PaymentRecord): Promise<PaymentRecord> {
     const refund = await refundAtProvider(record);
-    await store.commit({ ...record, refundId: refund.refundId, updatedAt: at() }, "voided", []);
+    const reversed = { ...record, refundId: refund.refundId, updatedAt: at() };
+    await store.commit(reversed, "voided", []);
+    return reversed;
+  }
+
+  /**
+   * A voided order with no charge known: asks the provider whether it holds one anyway (an attempt
+   * whose answer was lost and could not be settled then), and gives it back. Undefined: nothing was
+   * charged. Throws (retryable) while the provider cannot be asked: never assumes.
+   */
+  async function verifyVoid(record: PaymentRecord): Promise<PaymentRecord | undefined> {
+    const entry = await provider.lookup("charge", record.orderId);
+    if (entry?.status !== "approved") return undefined;
+    const late: PaymentRecord = {
+      ...record,
+      amount: entry.amount,
+      currency: entry.currency,
+      providerChargeId: entry.id,
+      ...(entry.fingerprint ? { tokenFingerprint: entry.fingerprint } : {}),
+      updatedAt: at(),
+    };
+    await store.commit(late, "voided", []);
+    return reverse(late);
+  }
+
+  /** The answer to a refund of a voided order: refunded (a lost charge given back) or nothing to undo. */
+  async function answerVoided(record: PaymentRecord, ctx: HandlerContext): Promise<true> {
+    const reversed = record.providerChargeId ? await reverse(record) : await verifyVoid(record);
+    if (reversed) {
+      await publishRefunded(reversed, ctx);
+      return true;
+    }
+    await ctx.publish("payment.refund.skipped", {
+      orderId: record.orderId,
+      outcome: "nothing_to_undo",
+      reason: "nothing was charged: a late charge request will be ignored",
+    });
+    return true;
+  }
+
+  async function publishRefunded(record: PaymentRecord, ctx: HandlerContext): Promise<void> {
+    const { providerChargeId, refundId, amount, currency } = record;
+    if (!providerChargeId || !refundId || amount === undefined || !currency) return;
+    await ctx.publish("payment.refunded", {
+      orderId: record.orderId,
+      paymentId: record.paymentId ?? providerChargeId,
+      refundId,
+      amount,
+      currency,
+    });
   }
 
   async function refundAtProvider(record: PaymentRecord) {
@@ -99,7 +148,14 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
       ctx.logger.debug({ orderId: request.orderId, why: decision.why }, "payment request ignored");
       return;
     }
-    if (decision.action === "reverse") return reverse(decision.record);
+    if (decision.action === "reverse") {
+      await reverse(decision.record);
+      return;
+    }
+    if (decision.action === "verify") {
+      await verifyVoid(decision.record);
+      return;
+    }
     let charge: ChargeResult;
     try {
       charge = await provider.charge({
@@ -138,13 +194,15 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
         });
         return true;
       case "void": {
-        const skipped = ctx.prepare("payment.refund.skipped", {
-          orderId: command.orderId,
-          outcome: "nothing_to_undo",
-          reason: "nothing was charged: a late charge request will be ignored",
-        }).message;
-        return store.commit(voidedRecord(command.orderId, command.reason, at()), null, [skipped]);
+        // The tombstone first (a late request must never charge), the answer once the provider
+        // confirmed it holds nothing for the order.
+        const voided = voidedRecord(command.orderId, command.reason, at());
+        if (!(await store.commit(voided, null, []))) return false;
+        return answerVoided(voided, ctx);
       }
+      case "verify":
+      case "reverse":
+        return answerVoided(decision.record, ctx);
       case "announce": {
         const refunding = refundingRecord(decision.record, command.reason, at());
         const { paymentId, amount, currency } = chargedAmount(refunding);

@@ -46,6 +46,8 @@ export interface ProviderClient {
   readonly breaker: CircuitBreaker;
   charge(request: ChargeRequest): Promise<ChargeResult>;
   refund(request: RefundRequest): Promise<RefundResult>;
+  /** What the provider holds for an idempotency key; throws `OutcomeUnknownError` when it cannot be asked. */
+  lookup(kind: LedgerEntry["kind"], key: string): Promise<LedgerEntry | undefined>;
   /** Ms until the open circuit lets a trial call through (0 when calls may run now). */
   retryAfterMs(): number;
 }
@@ -95,8 +97,7 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
   const { provider } = options;
   const tries = options.retrieveTries ?? 3;
   const backoffMs = options.retrieveBackoffMs ?? 200;
-  const guarded = <T>(work: (signal: AbortSignal) => Promise<T>) =>
-    breaker.execute(() => withTimeout(work, timeoutMs));
+  const timed = <T>(work: (signal: AbortSignal) => Promise<T>) => withTimeout(work, timeoutMs);
 
   /** Asks the provider what the key did, a few times with backoff; throws when it cannot tell. */
   async function retrieve(kind: LedgerEntry["kind"], key: string, first: unknown) {
@@ -104,7 +105,7 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     for (let attempt = 0; attempt < tries; attempt++) {
       await sleep(backoffMs * 2 ** attempt);
       try {
-        return await guarded((signal) => provider.retrieve(kind, key, signal));
+        return await timed((signal) => provider.retrieve(kind, key, signal));
       } catch (error) {
         last = error;
       }
@@ -112,46 +113,75 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     throw new OutcomeUnknownError(`${kind} ${key}`, last);
   }
 
-  async function charge(request: ChargeRequest): Promise<ChargeResult> {
-    try {
-      return await guarded((signal) => provider.charge(request, signal));
-    } catch (error) {
-      if (!isAmbiguous(error)) throw error;
-      const entry = await retrieve("charge", request.idempotencyKey, error);
-      if (!entry) throw error; // it never took effect: a plain failure of this attempt
-      if (entry.status === "declined") throw new ProviderError("card_declined", "card declined", false);
-      return {
-        chargeId: entry.id,
-        amount: entry.amount,
-        currency: entry.currency,
-        fingerprint: entry.fingerprint ?? "",
-        replayed: true,
-      };
-    }
-  }
+  /**
+   * One call and, when its answer was lost, the retrieve that settles it, as one breaker call: a late
+   * answer the provider confirms is a success (the provider is up), while a retrieve that cannot get
+   * through is the provider's failure.
+   */
+  const settled = <T>(
+    kind: LedgerEntry["kind"],
+    key: string,
+    call: (signal: AbortSignal) => Promise<T>,
+    fromEntry: (entry: LedgerEntry | undefined, cause: unknown) => T,
+  ): Promise<T> =>
+    breaker.execute(async () => {
+      try {
+        return await timed(call);
+      } catch (error) {
+        if (!isAmbiguous(error)) throw error;
+        return fromEntry(await retrieve(kind, key, error), error);
+      }
+    });
 
-  async function refund(request: RefundRequest): Promise<RefundResult> {
-    try {
-      return await guarded((signal) => provider.refund(request, signal));
-    } catch (error) {
-      if (!isAmbiguous(error)) throw error;
-      const entry = await retrieve("refund", request.idempotencyKey, error);
-      // Not taken: unknown rather than failed, so the refund is simply asked for again.
-      if (!entry) throw new OutcomeUnknownError(`refund ${request.idempotencyKey}`, error);
-      return {
-        refundId: entry.id,
-        chargeId: entry.chargeId ?? request.chargeId,
-        amount: entry.amount,
-        currency: entry.currency,
-        replayed: true,
-      };
-    }
-  }
+  const charge = (request: ChargeRequest): Promise<ChargeResult> =>
+    settled(
+      "charge",
+      request.idempotencyKey,
+      (signal) => provider.charge(request, signal),
+      (entry, cause) => {
+        if (!entry) throw cause; // it never took effect: a plain failure of this attempt
+        if (entry.status === "declined") throw new ProviderError("card_declined", "card declined", false);
+        return {
+          chargeId: entry.id,
+          amount: entry.amount,
+          currency: entry.currency,
+          fingerprint: entry.fingerprint ?? "",
+          replayed: true,
+        };
+      },
+    );
+
+  const refund = (request: RefundRequest): Promise<RefundResult> =>
+    settled(
+      "refund",
+      request.idempotencyKey,
+      (signal) => provider.refund(request, signal),
+      (entry, cause) => {
+        // Not taken: unknown rather than failed, so the refund is simply asked for again.
+        if (!entry) throw new OutcomeUnknownError(`refund ${request.idempotencyKey}`, cause);
+        return {
+          refundId: entry.id,
+          chargeId: entry.chargeId ?? request.chargeId,
+          amount: entry.amount,
+          currency: entry.currency,
+          replayed: true,
+        };
+      },
+    );
+
+  /** What the provider holds for a key (the charge of an order voided before it was recorded). */
+  const lookup = (kind: LedgerEntry["kind"], key: string): Promise<LedgerEntry | undefined> =>
+    breaker
+      .execute(() => timed((signal) => provider.retrieve(kind, key, signal)))
+      .catch((error: unknown) => {
+        throw new OutcomeUnknownError(`${kind} ${key}`, error);
+      });
 
   return {
     breaker,
     charge,
     refund,
+    lookup,
     retryAfterMs: () => {
       const { state, openedAt } = breaker.snapshot();
       return state === "OPEN" && openedAt !== null ? Math.max(0, openedAt + openMs - now()) : 0;

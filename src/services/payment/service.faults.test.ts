@@ -44,6 +44,46 @@ describe("payment service under provider faults", () => {
     expect(await inner.ledger.list("charge")).toHaveLength(1);
   });
 
+  it("a charge whose answer was lost while the provider could not be asked is found and refunded when the order is voided", async () => {
+    const inner = new SimulatedPaymentProvider({ lateAnswerMs: 60_000 });
+    // The provider goes down right after committing the charge: the client can neither get the
+    // answer nor ask what happened, so the outcome stays unknown for a while.
+    let downOnce = false;
+    const flaky: PaymentProvider = {
+      charge: async (r, signal) => {
+        const call = inner.charge(r, signal);
+        if (downOnce) return call;
+        downOnce = true;
+        await waitFor(async () => (await inner.ledger.get("charge", r.idempotencyKey)) !== undefined);
+        await inner.ledger.setUnavailableUntil(Date.now() + 1_500);
+        return call;
+      },
+      refund: (r, signal) => inner.refund(r, signal),
+      retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
+      list: (kind) => inner.list(kind),
+    };
+    const h = await launch({ provider: flaky, timeoutMs: 100, breakerFailureThreshold: 100 });
+    await h.saga.publish("payment.requested", request("lost-1", "tok_late"));
+    await waitFor(async () => (await inner.ledger.get("charge", "lost-1")) !== undefined);
+    // The saga gave up on the payment step meanwhile: it compensates.
+    await h.saga.publish("order.compensation.payment.refund", refund("lost-1"));
+    await waitFor(
+      async () => (await inner.ledger.get("refund", "refund:lost-1"))?.amount === 4200,
+      15_000,
+      "lost charge refunded",
+    );
+    // The compensation is answered (refunded, or skipped as already done when the redelivered charge
+    // request found and reversed the charge first): the saga stops waiting.
+    await waitFor(
+      () => h.of("payment.refunded", "lost-1").length + h.of("payment.refund.skipped", "lost-1").length > 0,
+    );
+    expect(await record(h, "lost-1")).toMatchObject({
+      status: "voided",
+      refundedAmount: 4200,
+      provider: { charged: 4200, refunded: 4200 },
+    });
+  });
+
   it("card errors never open the shared breaker: tok_error, tok_error, then tok_ok is charged", async () => {
     const { provider, calls } = countingProvider();
     const h = await launch({ provider, breakerFailureThreshold: 2, breakerOpenMs: 60_000 });

@@ -91,7 +91,10 @@ describe("payment service (memory platform)", () => {
     await h.saga.publish("payment.requested", request("o-6", "tok_ok"));
     await settle();
     expect(calls.charge).toBe(0);
-    expect(h.events.filter((e) => e.payload.orderId === "o-6")).toEqual([]);
+    // The only answer is the compensation's: nothing was charged, so nothing to undo.
+    expect(h.events.filter((e) => e.payload.orderId === "o-6")).toEqual([
+      { event: "payment.refund.skipped", payload: expect.objectContaining({ outcome: "nothing_to_undo" }) },
+    ]);
     const record = (await (await fetch(`${h.running.url}/payments/o-6`)).json()) as { status: string };
     expect(record.status).toBe("voided");
   });

@@ -17,6 +17,7 @@ const OUTPUTS = [
   "payment.failed",
   "payment.refund.requested",
   "payment.refunded",
+  "payment.refund.skipped",
 ] as const;
 type Output = (typeof OUTPUTS)[number];
 

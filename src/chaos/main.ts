@@ -69,7 +69,14 @@ try {
     for (let run = 0; run < runs; run++) {
       const seed = baseSeed * 1_000 + run;
       const started = Date.now();
-      const { verdict, statuses } = await runOnce(fault, seed);
+      // A run that cannot even be driven (the system did not recover) counts against every invariant.
+      const { verdict, statuses } = await runOnce(fault, seed).catch((error: unknown) => {
+        const message = `run failed: ${String(error)}`;
+        return {
+          verdict: Object.fromEntries(INVARIANTS.map((i) => [i, [message]])) as Verdict,
+          statuses: "error",
+        };
+      });
       for (const invariant of INVARIANTS) {
         if (verdict[invariant].length === 0) counts[invariant]++;
         else

@@ -58,10 +58,28 @@ function pickToken(random: () => number, mix: TokenMix): string {
   return "tok_ok";
 }
 
-async function expectStatus<T>(call: Promise<{ status: number; body: T }>, status: number, what: string) {
-  const res = await call;
-  if (res.status !== status) throw new Error(`${what}: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
+/**
+ * A careful client: a request that meets a fault (refused, 5xx while an instance restarts) is sent
+ * again with backoff, up to about a minute; any other answer than `status` is an error.
+ */
+async function expectStatus<T>(
+  call: () => Promise<{ status: number; body: T }>,
+  status: number,
+  what: string,
+  /** Another answer that also means done (a retried create that had succeeded). */
+  alsoDone?: number,
+) {
+  for (let attempt = 1; ; attempt++) {
+    const res = await call().catch((error: unknown) => {
+      if (attempt >= 30) throw error;
+      return undefined;
+    });
+    if (res?.status === status || (res && res.status === alsoDone)) return res.body;
+    if (res && (res.status < 500 || attempt >= 30)) {
+      throw new Error(`${what}: ${res.status} ${JSON.stringify(res.body)}`);
+    }
+    await sleep(Math.min(2_000, 100 * 2 ** attempt));
+  }
 }
 
 /** A client retrying a request that met a fault (refused, 5xx) with the same Idempotency-Key. */
@@ -95,7 +113,12 @@ export async function setupRun(
   options: WorkloadOptions,
 ): Promise<RunSetup> {
   const user = await expectStatus(
-    api.post<{ id: string }>("/users", { email: `chaos-${randomUUID()}@example.com`, name: "Chaos Monkey" }),
+    // A new address each time: a retried create that had succeeded must not meet its own email.
+    () =>
+      api.post<{ id: string }>("/users", {
+        email: `chaos-${randomUUID()}@example.com`,
+        name: "Chaos Monkey",
+      }),
     201,
     "create user",
   );
@@ -106,9 +129,10 @@ export async function setupRun(
     const quantity = 4 + Math.floor(random() * 6);
     const price = 100 + Math.floor(random() * 5_000);
     await expectStatus(
-      api.post("/inventory", { productId, name: productId, price, quantity }),
+      () => api.post("/inventory", { productId, name: productId, price, quantity }),
       201,
       "add product",
+      409,
     );
     stocked.set(productId, quantity);
     products.push(productId);

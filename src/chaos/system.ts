@@ -95,7 +95,10 @@ export async function startChaosSystem(logFile: string): Promise<ChaosSystem> {
       do {
         const [next, keys] = await client.scan(cursor, "MATCH", "{*}:ev:*", "COUNT", 500);
         cursor = next;
-        streams.push(...keys.filter((k) => !k.includes("metrics") && !k.includes("service.")));
+        for (const key of keys.filter((k) => !k.includes("metrics") && !k.includes("service."))) {
+          // The pattern also matches bookkeeping keys of the streams (hashes, sets): streams only.
+          if ((await client.type(key)) === "stream") streams.push(key);
+        }
       } while (cursor !== "0");
       let copied = 0;
       for (let i = 0; i < count && streams.length > 0; i++) {

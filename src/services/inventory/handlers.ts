@@ -48,16 +48,21 @@ export function registerInventoryHandlers(
     ctx.logger.debug({ orderId, outcome: decision.kind }, "reservation handled");
   });
 
-  subscriber.on("order.compensation.inventory.release", async ({ orderId, reason }, ctx) => {
-    const decision = await asBusErrors(() =>
-      store.release(orderId, (lines) => releasedMessages(ctx.prepare, orderId, lines)),
-    );
-    ctx.logger.debug({ orderId, reason, outcome: decision.kind }, "release handled");
-    // Published after the write, not in it: a crash in between redelivers the command, which finds
-    // the same state and answers again (the saga ignores a second answer).
-    const skipped = skipOf(decision);
-    if (skipped) await ctx.publish("inventory.release.skipped", { orderId, ...skipped });
-  });
+  subscriber.on(
+    "order.compensation.inventory.release",
+    async ({ orderId, reason }, ctx) => {
+      const decision = await asBusErrors(() =>
+        store.release(orderId, (lines) => releasedMessages(ctx.prepare, orderId, lines)),
+      );
+      ctx.logger.debug({ orderId, reason, outcome: decision.kind }, "release handled");
+      // Published after the write, not in it: a crash in between redelivers the command, which finds
+      // the same state and answers again (the saga ignores a second answer).
+      const skipped = skipOf(decision);
+      if (skipped) await ctx.publish("inventory.release.skipped", { orderId, ...skipped });
+    },
+    // A compensation must happen: retried through outages for hours, never dead-lettered early.
+    { policy: "must-complete" },
+  );
 
   subscriber.on("inventory.commit.requested", async ({ orderId }, ctx) => {
     const decision = await asBusErrors(() =>

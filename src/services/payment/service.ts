@@ -92,7 +92,9 @@ export function createPaymentService(
       const subscriber = deps
         .subscriber({ retry })
         .on("payment.requested", handlers.paymentRequested)
-        .on("order.compensation.payment.refund", handlers.refundRequested)
+        // A refund must happen: the bus's must-complete policy (capped backoff for hours, visible
+        // while it waits, dead-lettered only for errors that cannot heal).
+        .on("order.compensation.payment.refund", handlers.refundRequested, { policy: "must-complete" })
         // How each order ended, for the reconciliation of money against outcomes.
         .on("order.completed", ({ orderId }) => store.recordOutcome(orderId, "completed"))
         .on("order.delivered", ({ orderId }) => store.recordOutcome(orderId, "delivered"))

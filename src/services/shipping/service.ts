@@ -51,7 +51,8 @@ export function createShippingService(
       const subscriber = deps
         .subscriber()
         .on("shipping.shipment.requested", handlers.shipmentRequested)
-        .on("order.compensation.shipment.cancel", handlers.cancelRequested)
+        // A compensation must happen: retried through outages for hours, never dead-lettered early.
+        .on("order.compensation.shipment.cancel", handlers.cancelRequested, { policy: "must-complete" })
         .on("order.completed", handlers.orderCompleted);
       let poller: DeliveryPoller | undefined;
       return {

@@ -67,6 +67,10 @@ export class StreamSubscription implements TransportSubscription {
   private readonly connections: Redis[] = [];
   private readonly loops: Promise<void>[] = [];
   private stopped = false;
+  /** Set once the handlers a stop waits for have returned: leases are renewed until then. */
+  private drained = false;
+  private readonly renewSleeper = new Sleeper();
+  private renewing: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -107,7 +111,8 @@ export class StreamSubscription implements TransportSubscription {
         ),
       );
     }
-    this.loops.push(this.redeliverLoop(), this.claimLoop(), this.renewLoop());
+    this.loops.push(this.redeliverLoop(), this.claimLoop());
+    this.renewing = this.renewLoop();
   }
 
   /** Stops reading, waits for in-flight handlers; unsettled and retry-waiting entries stay pending. */
@@ -122,7 +127,12 @@ export class StreamSubscription implements TransportSubscription {
     this.sleeper.cancelAll();
     for (const connection of this.connections) connection.disconnect();
     await Promise.allSettled(this.loops);
+    // Handlers still running keep their leases until they return: a graceful stop must not let
+    // another instance take over (and run a second time) the work it is waiting for.
     await this.dispatcher.drain();
+    this.drained = true;
+    this.renewSleeper.cancelAll();
+    await this.renewing;
   }
 
   /**
@@ -244,9 +254,9 @@ export class StreamSubscription implements TransportSubscription {
 
   private async renewLoop(): Promise<void> {
     const { redis, group, consumer, logger, renewIntervalMs, maxLeaseMs } = this.options;
-    while (!this.stopped) {
-      await this.sleeper.sleep(renewIntervalMs);
-      if (this.stopped) return;
+    while (!this.drained) {
+      await this.renewSleeper.sleep(renewIntervalMs);
+      if (this.drained) return;
       await renewLeases({ redis, group, consumer, logger }, this.dispatcher.leased(Date.now(), maxLeaseMs));
     }
   }

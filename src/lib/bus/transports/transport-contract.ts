@@ -273,6 +273,29 @@ export function runTransportContract(
       },
     );
 
+    durableIt(
+      "keeps renewing the leases of handlers a graceful stop is waiting for (no takeover while draining)",
+      async () => {
+        const { transport } = await setup({ claimIdleMs: 1_000 });
+        const ref = uniqueTopic();
+        const group = uniqueName("g");
+        const slowMs = 2_500;
+        const slow = recorder(async (d) => {
+          await sleep(slowMs);
+          await d.ack();
+        });
+        const other = recorder();
+        const stopping = await transport.subscribe({ group, consumer: "slow", topics: [ref] }, slow.handler);
+        await transport.publish([messageOf(ref, 1)]);
+        await waitFor(() => slow.deliveries.length >= 1, 8_000, "the slow delivery");
+        await transport.subscribe({ group, consumer: "other", topics: [ref] }, other.handler);
+        await stopping.stop(); // waits for the slow handler, longer than claimIdleMs
+        await sleep(quietMs);
+        expect(slow.deliveries).toHaveLength(1);
+        expect(other.deliveries).toHaveLength(0);
+      },
+    );
+
     durableIt("keeps a message waiting for its retry with its consumer until the delay is over", async () => {
       const { transport } = await setup({ claimIdleMs: 1_000 });
       const ref = uniqueTopic();

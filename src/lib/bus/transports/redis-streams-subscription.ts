@@ -67,6 +67,8 @@ export class StreamSubscription implements TransportSubscription {
   private readonly connections: Redis[] = [];
   private readonly loops: Promise<void>[] = [];
   private stopped = false;
+  /** Which stream a read of fewer entries than streams starts at (see readNew). */
+  private rotation = 0;
   /** Set once the handlers a stop waits for have returned: leases are renewed until then. */
   private drained = false;
   private readonly renewSleeper = new Sleeper();
@@ -157,7 +159,7 @@ export class StreamSubscription implements TransportSubscription {
       }
       try {
         const read = await this.readNew(connection, keys, count, true);
-        throttle?.giveBack(count - read);
+        throttle?.giveBack(Math.max(0, count - read));
         backoff = 0;
       } catch (error) {
         throttle?.giveBack(count);
@@ -191,12 +193,20 @@ export class StreamSubscription implements TransportSubscription {
     block: boolean,
   ): Promise<number> {
     const { group, consumer, blockMs } = this.options;
-    // COUNT applies per stream: split the free slots so one read cannot overshoot them much.
-    const perStream = Math.max(1, Math.floor(count / keys.length));
+    // COUNT applies per stream, so a read of k streams returns up to k * COUNT entries. To never
+    // return more than `count` (the free slots, or the rate limiter's grant): split it over the
+    // streams, and when it is smaller than their number read only `count` of them, COUNT 1,
+    // rotating which ones so that no stream waits behind the others.
+    const perStream = Math.floor(count / keys.length);
+    let streams = keys;
+    if (perStream === 0) {
+      const start = this.rotation++ % keys.length;
+      streams = [...keys.slice(start), ...keys.slice(0, start)].slice(0, count);
+    }
     const reply = await connection.call("XREADGROUP", [
-      ...["GROUP", group, consumer, "COUNT", perStream],
+      ...["GROUP", group, consumer, "COUNT", Math.max(1, perStream)],
       ...(block ? ["BLOCK", blockMs] : []),
-      ...["STREAMS", ...keys, ...keys.map(() => ">")],
+      ...["STREAMS", ...streams, ...streams.map(() => ">")],
     ]);
     const incoming = parseReadReply(reply).flatMap(({ key, entries }) =>
       entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),

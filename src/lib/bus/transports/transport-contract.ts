@@ -13,6 +13,7 @@ import type {
   Delivery,
   DeliveryHandler,
   OutgoingMessage,
+  ReadThrottle,
   TopicRef,
   Transport,
 } from "../transport.js";
@@ -459,6 +460,38 @@ export function runTransportContract(
 
       await waitFor(() => got.deliveries.length >= 10, 8_000, "all ten");
       expect(peak).toBe(2);
+    });
+
+    it("reads no more than its throttle grants, however many topics one read covers", async () => {
+      const { transport } = await setup();
+      const owner = uniqueTopic().owner; // one owner: its topics are read together
+      const refs = [1, 2, 3].map((n) => ({ owner, topic: `${uniqueTopic(`r${n}`).topic}` }));
+      let budget = 2;
+      let given = 0;
+      const throttle: ReadThrottle = {
+        tryTake: (max) => {
+          const granted = Math.min(max, budget);
+          budget -= granted;
+          return granted;
+        },
+        giveBack: (count) => {
+          expect(count).toBeGreaterThanOrEqual(0);
+          given += count;
+          budget += count;
+        },
+        waitMs: () => (budget > 0 ? 0 : 60_000),
+      };
+      const got = recorder();
+      await transport.subscribe(
+        { group: uniqueName("g"), consumer: "c", topics: refs, throttle },
+        got.handler,
+      );
+      await transport.publish(refs.flatMap((ref) => [1, 2, 3].map((n) => messageOf(ref, n))));
+      await waitFor(() => got.deliveries.length >= 2, 8_000, "the granted deliveries");
+      await sleep(quietMs);
+      expect(got.deliveries).toHaveLength(2);
+      expect(budget + got.deliveries.length).toBe(2);
+      expect(given).toBeGreaterThanOrEqual(0);
     });
 
     it("stop waits for in-flight handlers to settle", async () => {

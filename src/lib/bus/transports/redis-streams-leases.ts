@@ -23,14 +23,16 @@ export interface LeaseOptions {
 
 /**
  * Renews the given entries of each stream. Entries another consumer owns now (this one looked dead,
- * or was past `maxLeaseMs`) are left alone and reported. Returns how many were renewed.
+ * or was past `maxLeaseMs`) are left alone and reported. Returns how many were renewed, and
+ * whether a call failed (Redis away: other instances may have missed renewals too).
  */
 export async function renewLeases(
   options: LeaseOptions,
   leased: ReadonlyMap<string, string[]>,
-): Promise<number> {
+): Promise<{ renewed: number; failed: boolean }> {
   const { redis, group, consumer, logger } = options;
   let renewed = 0;
+  let failed = false;
   for (const [stream, ids] of leased) {
     for (let i = 0; i < ids.length; i += RENEW_BATCH) {
       const batch = ids.slice(i, i + RENEW_BATCH);
@@ -43,9 +45,10 @@ export async function renewLeases(
             "lease lost: another consumer owns these entries now",
           );
       } catch (error) {
+        failed = true;
         logger.warn({ ...errorDetails(error), stream, group }, "lease renewal failed; retrying next round");
       }
     }
   }
-  return renewed;
+  return { renewed, failed };
 }

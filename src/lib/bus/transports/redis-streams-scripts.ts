@@ -88,11 +88,16 @@ return removed
  * entries this consumer is still handling or holding (ARGV[6..]), whoever owns them now: claiming
  * them would only raise their delivery count without running them (and a hung handler's own claim
  * loop would hold its entries forever).
+ * Claims nothing while Redis itself has been up for less than minIdle: idle times restored from
+ * the AOF after a restart include the outage, so live owners must first get a full takeover time
+ * to reconnect and renew their leases (uptime is in whole seconds, rounded down: never too early).
  * KEYS: stream. ARGV: group, consumer, minIdle, cursor, count, busy ids...
  * Returns `{cursor, entries, counts, deletedIds}`; cursor "0-0" when the scan is complete.
  */
 export const claimIdleScript = new LuaScript(`
 local group, consumer, min_idle, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[5])
+local uptime = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)'))
+if uptime and uptime * 1000 < tonumber(min_idle) then return {'0-0', {}, {}, {}} end
 local busy = {}
 for i = 6, #ARGV do busy[ARGV[i]] = true end
 local scan = count * 4

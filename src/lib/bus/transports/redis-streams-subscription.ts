@@ -67,6 +67,13 @@ export class StreamSubscription implements TransportSubscription {
   private readonly connections: Redis[] = [];
   private readonly loops: Promise<void>[] = [];
   private stopped = false;
+  /**
+   * No idle claims before this time (ms epoch): set to now + claimIdleMs after a reconnect or a
+   * failed renewal or claim round. Other instances may have missed renewals meanwhile (same outage):
+   * they get a full takeover time to come back and renew before this one takes anything over.
+   */
+  private claimsHeldUntil = 0;
+  private readonly onMainReady = (): void => this.afterOutage();
   /** Which stream a read of fewer entries than streams starts at (see readNew). */
   private rotation = 0;
   /** Set once the handlers a stop waits for have returned: leases are renewed until then. */
@@ -100,6 +107,7 @@ export class StreamSubscription implements TransportSubscription {
       let connectedBefore = false;
       connection.on("ready", () => {
         if (connectedBefore && !this.stopped) {
+          this.afterOutage();
           for (const { key } of slot) void this.resumeOwnPending(key, "keep");
         }
         connectedBefore = true;
@@ -113,6 +121,7 @@ export class StreamSubscription implements TransportSubscription {
         ),
       );
     }
+    this.options.redis.on("ready", this.onMainReady);
     this.loops.push(this.redeliverLoop(), this.claimLoop());
     this.renewing = this.renewLoop();
   }
@@ -125,6 +134,7 @@ export class StreamSubscription implements TransportSubscription {
 
   private async shutdown(): Promise<void> {
     this.stopped = true;
+    this.options.redis.off("ready", this.onMainReady);
     this.dispatcher.close();
     this.sleeper.cancelAll();
     for (const connection of this.connections) connection.disconnect();
@@ -254,7 +264,10 @@ export class StreamSubscription implements TransportSubscription {
     let lastCleanup = Date.now();
     while (!this.stopped) {
       await this.sleeper.sleep(this.options.claimIntervalMs);
-      if (!this.stopped) await this.claimIdle();
+      // Not while the connection is down either: a claim queued offline would run first thing
+      // after the reconnect, before the live owners' renewals.
+      const held = Date.now() < this.claimsHeldUntil || this.options.redis.status !== "ready";
+      if (!this.stopped && !held) await this.claimIdle();
       if (!this.stopped && Date.now() - lastCleanup >= cleanupEvery) {
         lastCleanup = Date.now();
         await this.removeDeadConsumers();
@@ -267,8 +280,20 @@ export class StreamSubscription implements TransportSubscription {
     while (!this.drained) {
       await this.renewSleeper.sleep(renewIntervalMs);
       if (this.drained) return;
-      await renewLeases({ redis, group, consumer, logger }, this.dispatcher.leased(Date.now(), maxLeaseMs));
+      const leased = this.dispatcher.leased(Date.now(), maxLeaseMs);
+      const { failed } = await renewLeases({ redis, group, consumer, logger }, leased);
+      if (failed) this.holdClaims();
     }
+  }
+
+  private holdClaims(): void {
+    this.claimsHeldUntil = Math.max(this.claimsHeldUntil, Date.now() + this.options.claimIdleMs);
+  }
+
+  /** A connection came back: renew this consumer's own leases at once, take nothing over for a while. */
+  private afterOutage(): void {
+    this.holdClaims();
+    this.renewSleeper.wake();
   }
 
   /** Consumers of gone instances leave the group; the check and removal are one atomic script. */
@@ -311,7 +336,14 @@ export class StreamSubscription implements TransportSubscription {
           result = parseIdleClaim(raw);
         } catch (error) {
           this.permits.release(count);
-          if (!this.stopped) logger.warn({ ...errorDetails(error), key, group }, "idle claim failed");
+          if (this.stopped) return;
+          logger.warn({ ...errorDetails(error), key, group }, "idle claim failed");
+          // Redis away: hold every claim (see claimsHeldUntil). A failure of this one stream only
+          // (a broken key) must not hold up the others' takeovers.
+          if (redis.status !== "ready") {
+            this.holdClaims();
+            return;
+          }
           break;
         }
         if (result.deleted > 0)

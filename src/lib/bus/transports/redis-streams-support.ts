@@ -30,6 +30,15 @@ export class Sleeper {
     });
   }
 
+  /** Ends the current sleeps early (later sleeps wait as usual). */
+  wake(): void {
+    for (const [timer, resolve] of this.pending) {
+      clearTimeout(timer);
+      resolve();
+    }
+    this.pending.clear();
+  }
+
   cancelAll(): void {
     this.cancelled = true;
     for (const [timer, resolve] of this.pending) {

@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { describeWithRedis, externalRedis } from "../../../test-support/redis.js";
 import { sleep, waitFor } from "../../../test-support/wait.js";
@@ -54,6 +55,47 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
         const expected = [...before, ...after].map((m) => m.body);
         await waitFor(() => expected.every((body) => got.bodies().includes(body)), 15_000, "every message");
         await cleanup();
+      },
+    );
+
+    it.skipIf(externalRedis)(
+      "takes over no live handler after a Redis restart whose AOF restores idle times that include the outage",
+      async () => {
+        const ref = uniqueTopic();
+        const group = uniqueName("g");
+        // A reconnects ~600 ms after Redis is back, B at once: B must not take A's live work
+        // meanwhile (A is back well within a takeover time, claimIdleMs).
+        const clientRetryingEvery = (ms: number) => {
+          const c = new Redis(getRedis().url, { maxRetriesPerRequest: null, retryStrategy: () => ms });
+          c.on("error", () => {});
+          return c;
+        };
+        const [slowClient, fastClient] = [clientRetryingEvery(600), clientRetryingEvery(20)];
+        const [a, b] = [
+          make({ claimIdleMs: 1_000, redis: slowClient }),
+          make({ claimIdleMs: 1_000, redis: fastClient }),
+        ];
+        let done = false;
+        const slow = recorder(async (d) => {
+          await sleep(4_000);
+          await d.ack();
+          done = true;
+        });
+        const other = recorder();
+        await a.transport.subscribe({ group, consumer: "a", topics: [ref] }, slow.handler);
+        await a.transport.publish([messageOf(ref, 1)]);
+        await waitFor(() => slow.deliveries.length >= 1, 8_000, "the slow delivery");
+        await b.transport.subscribe({ group, consumer: "b", topics: [ref] }, other.handler);
+        await getRedis().kill();
+        await sleep(1_500); // the outage: longer than claimIdleMs
+        await getRedis().start();
+        await waitFor(() => done, 15_000, "the slow handler to finish");
+        await sleep(500);
+        expect(other.deliveries).toHaveLength(0);
+        await a.cleanup();
+        await b.cleanup();
+        slowClient.disconnect();
+        fastClient.disconnect();
       },
     );
 

@@ -462,7 +462,7 @@ export function runTransportContract(
       expect(peak).toBe(2);
     });
 
-    it("reads no more than its throttle grants, however many topics one read covers", async () => {
+    durableIt("reads no more than its throttle grants, however many topics one read covers", async () => {
       const { transport } = await setup();
       const owner = uniqueTopic().owner; // one owner: its topics are read together
       const refs = [1, 2, 3].map((n) => ({ owner, topic: `${uniqueTopic(`r${n}`).topic}` }));

@@ -15,7 +15,7 @@
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import type { DeliveryHandler, ReadThrottle, TopicRef, TransportSubscription } from "../transport.js";
-import { Dispatcher } from "./redis-streams-dispatcher.js";
+import { Dispatcher, type Incoming } from "./redis-streams-dispatcher.js";
 import {
   type ClaimedEntry,
   parseClaimedReply,
@@ -23,7 +23,12 @@ import {
   parseReadReply,
 } from "./redis-streams-replies.js";
 import { renewLeases } from "./redis-streams-leases.js";
-import { claimIdleScript, readOwnPendingScript, removeDeadConsumersScript } from "./redis-streams-scripts.js";
+import {
+  claimIdleScript,
+  readOwnPendingScript,
+  removeDeadConsumersScript,
+  renewLeaseScript,
+} from "./redis-streams-scripts.js";
 import {
   errorDetails,
   nextBackoff,
@@ -213,16 +218,44 @@ export class StreamSubscription implements TransportSubscription {
       const start = this.rotation++ % keys.length;
       streams = [...keys.slice(start), ...keys.slice(0, start)].slice(0, count);
     }
+    const startedAt = Date.now();
     const reply = await connection.call("XREADGROUP", [
       ...["GROUP", group, consumer, "COUNT", Math.max(1, perStream)],
       ...(block ? ["BLOCK", blockMs] : []),
       ...["STREAMS", ...streams, ...streams.map(() => ">")],
     ]);
-    const incoming = parseReadReply(reply).flatMap(({ key, entries }) =>
+    const read = parseReadReply(reply).flatMap(({ key, entries }) =>
       entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
     );
+    // A reply that took this long may have waited in the socket while this process was frozen
+    // (SIGSTOP, a long GC, a blocked event loop): its entries, unrenewed, may have been taken over
+    // and even finished elsewhere. Run only those still ours (and renew them in the same step).
+    const stale = Date.now() - startedAt >= this.options.claimIdleMs / 2;
+    const incoming = stale ? await this.stillOwned(read) : read;
     await this.dispatcher.acceptAll(incoming, this.permits.tryTake(incoming.length));
-    return incoming.length;
+    return read.length;
+  }
+
+  /** The entries still pending in this consumer's name, their leases renewed; none if unsure. */
+  private async stillOwned(items: readonly Incoming[]): Promise<Incoming[]> {
+    if (items.length === 0) return [];
+    const { redis, group, consumer, logger } = this.options;
+    const byStream = new Map<string, string[]>();
+    for (const { key, claimed } of items) byStream.set(key, [...(byStream.get(key) ?? []), claimed.entry.id]);
+    const lost = new Set<string>();
+    try {
+      for (const [key, ids] of byStream) {
+        const gone = (await renewLeaseScript.run(redis, [key], [group, consumer, ...ids])) as string[];
+        for (const id of gone) lost.add(`${key}\n${id}`);
+      }
+    } catch (error) {
+      // Unsure: run nothing now; entries still ours are taken up again (own resume, idle claim).
+      logger.warn({ ...errorDetails(error), group }, "could not check a late read's entries");
+      return [];
+    }
+    if (lost.size > 0)
+      logger.warn({ group, consumer, ids: [...lost] }, "late read: entries taken over meanwhile; not run");
+    return items.filter(({ key, claimed }) => !lost.has(`${key}\n${claimed.entry.id}`));
   }
 
   /**

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { describeWithRedis, externalRedis } from "../../../test-support/redis.js";
@@ -98,6 +99,32 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
         fastClient.disconnect();
       },
     );
+
+    it("does not run an entry whose read returned after a freeze longer than claimIdleMs once another consumer took it", async () => {
+      const { transport, cleanup } = make({ claimIdleMs: 300, blockMs: 5_000 });
+      const ref = uniqueTopic();
+      const group = uniqueName("g");
+      const key = eventStreamKey(ref.owner, ref.topic);
+      const got = recorder();
+      await transport.subscribe({ group, consumer: "frozen", topics: [ref] }, got.handler);
+      await transport.publish([messageOf(ref, 0)]);
+      await waitFor(() => got.deliveries.length >= 1, 8_000, "the reader to run");
+      await sleep(100); // the reader blocks in XREADGROUP again
+      // Freeze this process (as SIGSTOP or a long GC would) while the blocked read is answered and
+      // another consumer takes the entry over and finishes it; redis-cli runs outside the freeze.
+      const cli = (...args: string[]) =>
+        execFileSync("redis-cli", ["-p", String(getRedis().port), ...args], { encoding: "utf8" }).trim();
+      const id = cli("XADD", key, "*", "b", messageOf(ref, 1).body);
+      const frozenUntil = Date.now() + 600;
+      while (Date.now() < frozenUntil) {
+        /* frozen: longer than claimIdleMs */
+      }
+      cli("XCLAIM", key, group, "other", "300", id);
+      cli("XACK", key, group, id);
+      await sleep(1_000);
+      expect(got.deliveries).toHaveLength(1);
+      await cleanup();
+    });
 
     it("resumes a restarted consumer's own pending messages without waiting for claimIdleMs", async () => {
       const ref = uniqueTopic();

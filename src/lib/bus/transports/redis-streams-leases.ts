@@ -19,6 +19,11 @@ export interface LeaseOptions {
   group: string;
   consumer: string;
   logger: TransportLogger;
+  /**
+   * Whether the entry is still handled or held here. An entry acknowledged during the renewal
+   * round is gone from the PEL but was not taken over: it is not reported as lost.
+   */
+  stillHeld?: (stream: string, id: string) => boolean;
 }
 
 /**
@@ -39,9 +44,12 @@ export async function renewLeases(
       try {
         const lost = (await renewLeaseScript.run(redis, [stream], [group, consumer, ...batch])) as string[];
         renewed += batch.length - lost.length;
-        if (lost.length > 0)
+        // Let handlers whose ack replied in this same turn leave the in-flight set first.
+        if (lost.length > 0 && options.stillHeld) await new Promise((r) => setImmediate(r));
+        const taken = options.stillHeld ? lost.filter((id) => options.stillHeld?.(stream, id)) : lost;
+        if (taken.length > 0)
           logger.warn(
-            { stream, group, consumer, ids: lost },
+            { stream, group, consumer, ids: taken },
             "lease lost: another consumer owns these entries now",
           );
       } catch (error) {

@@ -314,7 +314,8 @@ export class StreamSubscription implements TransportSubscription {
       await this.renewSleeper.sleep(renewIntervalMs);
       if (this.drained) return;
       const leased = this.dispatcher.leased(Date.now(), maxLeaseMs);
-      const { failed } = await renewLeases({ redis, group, consumer, logger }, leased);
+      const stillHeld = (stream: string, id: string) => this.dispatcher.isBusy(stream, id);
+      const { failed } = await renewLeases({ redis, group, consumer, logger, stillHeld }, leased);
       if (failed) this.holdClaims();
     }
   }

@@ -126,6 +126,28 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       await cleanup();
     });
 
+    it("does not report a lease lost for entries it has just acknowledged itself", async () => {
+      const warnings: string[] = [];
+      const logger = {
+        debug: () => {},
+        info: () => {},
+        warn: (_: object, message?: string) => void warnings.push(message ?? ""),
+        error: () => {},
+      };
+      const { transport, cleanup } = make({ renewIntervalMs: 1, logger });
+      const ref = uniqueTopic();
+      const got = recorder();
+      await transport.subscribe(
+        { group: uniqueName("g"), consumer: "c", topics: [ref], concurrency: 32 },
+        got.handler,
+      );
+      await transport.publish(Array.from({ length: 600 }, (_, n) => messageOf(ref, n)));
+      await waitFor(() => got.deliveries.length >= 600, 15_000, "every delivery");
+      await sleep(50);
+      expect(warnings.filter((m) => m.startsWith("lease lost"))).toEqual([]);
+      await cleanup();
+    });
+
     it("resumes a restarted consumer's own pending messages without waiting for claimIdleMs", async () => {
       const ref = uniqueTopic();
       const group = uniqueName("g");

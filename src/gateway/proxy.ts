@@ -9,6 +9,7 @@
  */
 import { Agent } from "undici";
 import { DiscoveryClient } from "../lib/discovery/client.js";
+import { DiscoveryError } from "../lib/discovery/errors.js";
 import type { DiscoveryLogger, ServiceInstance, ServiceRegistry } from "../lib/discovery/types.js";
 import { AppError, errorBody } from "../lib/http/errors.js";
 import { CircuitBreaker, type CircuitStateChange } from "../lib/resilience/circuit-breaker.js";
@@ -132,7 +133,13 @@ export class UpstreamProxy {
     const tried = new Set<string>();
     let last: Extract<AttemptOutcome, { kind: "failed" }> | undefined;
     while (tried.size < this.maxAttempts) {
-      const instance = await this.pickUntried(service, tried);
+      const instance = await this.pickUntried(service, tried).catch((error: unknown) => {
+        if (!(error instanceof DiscoveryError)) throw error;
+        // Registry unreadable and nothing cached: the documented 503, not a 500.
+        throw new AppError("SERVICE_UNAVAILABLE", `Cannot find instances of "${service}"; retry shortly`, {
+          service,
+        });
+      });
       if (!instance) break;
       tried.add(instance.instanceId);
       const outcome = await this.attempt(instance, request);

@@ -307,8 +307,8 @@ function unavailable(service: string): AppError {
 function outcomeUnknown(service: string): UpstreamResponse {
   const message =
     `"${service}" failed after receiving the request, which may or may not have been applied. ` +
-    "Check the resource's state before sending it again, or send POSTs with an Idempotency-Key " +
-    "header (POST /orders) so that a resend is applied at most once.";
+    "Check the resource's state before sending it again. Only POST /orders accepts an " +
+    "Idempotency-Key header, with which a resend is applied at most once; other POSTs refuse it.";
   return {
     status: 502,
     headers: { "content-type": "application/json; charset=utf-8" },

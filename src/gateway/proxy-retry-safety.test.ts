@@ -123,4 +123,25 @@ describe("gateway retries that cannot duplicate", () => {
       expect((await post("/inventory/p-1/restock", { quantity: 1 })).status).toBe(200);
     expect(b.hits).toHaveLength(4);
   });
+
+  it("answers 204 to a DELETE whose first attempt was applied before the reset and whose resend finds nothing", async () => {
+    gw = await startTestGateway();
+    // Each instance deletes the user on its first request and resets; afterwards the user is gone.
+    let deleted = false;
+    const answer = () => {
+      if (deleted) return { status: 404, body: { error: { code: "NOT_FOUND", message: "gone" } } };
+      deleted = true;
+      return { status: 204, reset: true };
+    };
+    const instances = await Promise.all(
+      ["a", "b"].map((id) => startTestUpstream(gw!.registry, "user", `user-${id}`, answer)),
+    );
+    upstreams.push(...instances);
+    const res = await fetch(`${gw.url}/users/u-1`, { method: "DELETE" });
+    expect(totalHits(instances)).toBe(2);
+    expect(res.status).toBe(204);
+    // A DELETE of a missing user without an ambiguous attempt before stays 404.
+    const again = await fetch(`${gw.url}/users/u-1`, { method: "DELETE" });
+    expect(again.status).toBe(404);
+  });
 });

@@ -70,7 +70,14 @@ export interface UpstreamResponse {
 
 type AttemptOutcome =
   | { kind: "answered"; response: UpstreamResponse }
-  | { kind: "failed"; retry: boolean; error: AppError; response?: UpstreamResponse };
+  | {
+      kind: "failed";
+      retry: boolean;
+      error: AppError;
+      response?: UpstreamResponse;
+      /** The request reached the instance, which may have applied it (connection broke after sending). */
+      ambiguous?: boolean;
+    };
 
 interface InstanceSlot {
   origin: string;
@@ -132,6 +139,7 @@ export class UpstreamProxy {
   async forward(service: string, request: UpstreamRequest): Promise<UpstreamResponse> {
     const tried = new Set<string>();
     let last: Extract<AttemptOutcome, { kind: "failed" }> | undefined;
+    let mayHaveApplied = false;
     while (tried.size < this.maxAttempts) {
       const instance = await this.pickUntried(service, tried).catch((error: unknown) => {
         if (!(error instanceof DiscoveryError)) throw error;
@@ -143,8 +151,9 @@ export class UpstreamProxy {
       if (!instance) break;
       tried.add(instance.instanceId);
       const outcome = await this.attempt(instance, request);
-      if (outcome.kind === "answered") return outcome.response;
+      if (outcome.kind === "answered") return settleRetry(request, outcome.response, mayHaveApplied);
       last = outcome;
+      mayHaveApplied ||= outcome.ambiguous === true;
       if (!outcome.retry) break;
     }
     if (last?.response) return last.response;
@@ -232,6 +241,7 @@ export class UpstreamProxy {
     return {
       kind: "failed",
       retry: idempotent,
+      ambiguous: true,
       error: unavailable(service),
       response: idempotent ? badGateway(`"${service}" failed while answering`) : outcomeUnknown(service),
     };
@@ -290,6 +300,21 @@ export class UpstreamProxy {
     }
     return slot;
   }
+}
+
+/**
+ * A DELETE resent after an attempt that may have applied it (review finding 6): the resend's 404
+ * NOT_FOUND most likely means the first attempt deleted the resource, so the client gets the
+ * outcome it asked for, 204, rather than a 404 that reads as "it never existed". (DELETE of a missing
+ * resource is a success in HTTP's idempotent sense too.) Other answers pass unchanged.
+ */
+function settleRetry(
+  request: UpstreamRequest,
+  response: UpstreamResponse,
+  mayHaveApplied: boolean,
+): UpstreamResponse {
+  if (!mayHaveApplied || request.method !== "DELETE" || response.status !== 404) return response;
+  return { status: 204, headers: {}, body: Buffer.alloc(0) };
 }
 
 const slotKey = (i: ServiceInstance) => `${i.service}|${i.instanceId}|${i.address}|${i.port}`;

@@ -77,6 +77,8 @@ type AttemptOutcome =
       response?: UpstreamResponse;
       /** The request reached the instance, which may have applied it (connection broke after sending). */
       ambiguous?: boolean;
+      /** The attempt's time budget ran out. */
+      timedOut?: boolean;
     };
 
 interface InstanceSlot {
@@ -140,6 +142,10 @@ export class UpstreamProxy {
     const tried = new Set<string>();
     let last: Extract<AttemptOutcome, { kind: "failed" }> | undefined;
     let mayHaveApplied = false;
+    // One budget for the whole request: a retry after a timeout fits in it (see attemptBudget).
+    const now = this.options.now ?? Date.now;
+    const deadline = now() + this.timeoutMs;
+    let timeouts = 0;
     while (tried.size < this.maxAttempts) {
       const instance = await this.pickUntried(service, tried).catch((error: unknown) => {
         if (!(error instanceof DiscoveryError)) throw error;
@@ -150,10 +156,22 @@ export class UpstreamProxy {
       });
       if (!instance) break;
       tried.add(instance.instanceId);
-      const outcome = await this.attempt(instance, request);
+      const safe = isSafeMethod(request.method);
+      const remaining = deadline - now();
+      if (remaining <= 0) break;
+      // A safe request keeps half its budget for one resend elsewhere should this instance freeze.
+      const spare = safe && timeouts === 0 && (await this.hasAnotherInstance(service, tried));
+      const budget = spare ? Math.max(1, Math.floor(remaining / 2)) : remaining;
+      const outcome = await this.attempt(instance, request, budget);
       if (outcome.kind === "answered") return settleRetry(request, outcome.response, mayHaveApplied);
       last = outcome;
       mayHaveApplied ||= outcome.ambiguous === true;
+      if (outcome.timedOut) {
+        timeouts++;
+        // Passive health: a frozen instance is suspect at once, not after the checker's rounds.
+        this.options.onInstanceDown?.(instance, "timed out");
+        if (safe && timeouts === 1) continue;
+      }
       if (!outcome.retry) break;
     }
     if (last?.response) return last.response;
@@ -176,6 +194,11 @@ export class UpstreamProxy {
     await this.agent.close();
   }
 
+  private async hasAnotherInstance(service: string, tried: ReadonlySet<string>): Promise<boolean> {
+    const healthy = await this.discovery.healthyInstances(service).catch(() => []);
+    return healthy.some((i) => !tried.has(i.instanceId));
+  }
+
   private async pickUntried(
     service: string,
     tried: ReadonlySet<string>,
@@ -190,7 +213,11 @@ export class UpstreamProxy {
     return undefined;
   }
 
-  private async attempt(instance: ServiceInstance, request: UpstreamRequest): Promise<AttemptOutcome> {
+  private async attempt(
+    instance: ServiceInstance,
+    request: UpstreamRequest,
+    budgetMs: number,
+  ): Promise<AttemptOutcome> {
     const { origin, breaker } = this.slot(instance);
     try {
       const response = await breaker.execute(() =>
@@ -198,7 +225,7 @@ export class UpstreamProxy {
           const answer = await this.exchange(origin, request, signal);
           if (answer.status >= 500) throw new UpstreamStatusError(answer);
           return answer;
-        }, this.timeoutMs),
+        }, budgetMs),
       );
       return { kind: "answered", response };
     } catch (error) {
@@ -224,12 +251,12 @@ export class UpstreamProxy {
       return { kind: "failed", retry: idempotent, error: unavailable(service), response: passed };
     }
     if (error instanceof TimeoutError) {
-      // The budget is spent: trying elsewhere would double the client's wait.
+      // Not resent here; forward() resends a safe request once, within the same overall budget.
       const timeout = new AppError(
         "UPSTREAM_TIMEOUT",
         `"${service}" did not answer within ${this.timeoutMs} ms`,
       );
-      return { kind: "failed", retry: false, error: timeout };
+      return { kind: "failed", retry: false, error: timeout, timedOut: true };
     }
     if (error instanceof CircuitOpenError || neverReached(error)) {
       return { kind: "failed", retry: true, error: unavailable(service) };
@@ -301,6 +328,9 @@ export class UpstreamProxy {
     return slot;
   }
 }
+
+/** GET and HEAD: nothing changes, so a frozen attempt may be abandoned and sent elsewhere. */
+const isSafeMethod = (method: string) => method === "GET" || method === "HEAD";
 
 /**
  * A DELETE resent after an attempt that may have applied it (review finding 6): the resend's 404

@@ -12,8 +12,18 @@ import { parseInput, parseQuery } from "../../lib/http/server.js";
 import { callerOf } from "../auth.js";
 import type { RouteDoc } from "./types.js";
 
-const ISO_FORMAT = "an ISO 8601 date-time with Z or an offset, e.g. 2024-01-01T08:00:00-05:00";
-const isoTime = (name: string) => z.iso.datetime({ offset: true, message: `${name}: ${ISO_FORMAT}` });
+const ISO_FORMAT =
+  "an ISO 8601 date-time with Z or an offset, seconds optional, e.g. 2024-01-01T08:00:00-05:00 or 2024-01-01T14:00+02:00";
+const withSeconds = z.iso.datetime({ offset: true });
+/** ISO 8601 allows leaving the seconds out (`T14:00+02:00`); zod's default format requires them. */
+const withoutSeconds = z.iso.datetime({ offset: true, precision: -1 });
+const isoTime = (name: string) =>
+  z
+    .string()
+    .refine(
+      (v) => withSeconds.safeParse(v).success || withoutSeconds.safeParse(v).success,
+      `${name}: ${ISO_FORMAT}`,
+    );
 
 export const DlqFilterQuery = z.object({
   event: z.string().min(1).optional(),

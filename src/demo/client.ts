@@ -12,7 +12,9 @@ export interface ApiClient {
   put<T = unknown>(path: string, body: unknown): Promise<ApiResponse<T>>;
 }
 
-export function createApiClient(baseUrl: string): ApiClient {
+/** `apiKey`: sent as `x-api-key` on every call, for a gateway with GATEWAY_API_KEYS set. */
+export function createApiClient(baseUrl: string, options: { apiKey?: string | undefined } = {}): ApiClient {
+  const auth: Record<string, string> = options.apiKey ? { "x-api-key": options.apiKey } : {};
   const call = async <T>(
     method: string,
     path: string,
@@ -21,7 +23,11 @@ export function createApiClient(baseUrl: string): ApiClient {
   ) => {
     const res = await fetch(`${baseUrl}${path}`, {
       method,
-      headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+      headers: {
+        ...auth,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...headers,
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();

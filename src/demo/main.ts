@@ -10,7 +10,11 @@ import { createApiClient } from "./client.js";
 import { runScenarios } from "./scenarios.js";
 import { demoTarget } from "./target.js";
 
-const { values } = parseArgs({ options: { gateway: { type: "string" }, timeout: { type: "string" } } });
+const { values } = parseArgs({
+  options: { gateway: { type: "string" }, timeout: { type: "string" }, "api-key": { type: "string" } },
+});
+/** For a gateway with GATEWAY_API_KEYS: `--api-key KEY` or the GATEWAY_API_KEY environment variable. */
+const apiKey = values["api-key"] ?? process.env.GATEWAY_API_KEY;
 
 const started = Date.now();
 const target = await demoTarget({
@@ -29,7 +33,7 @@ console.log(`Ordersaga demo: ${target.mode}\nGateway: ${target.url}\n`);
 let failed = 0;
 try {
   const results = await runScenarios({
-    api: createApiClient(target.url),
+    api: createApiClient(target.url, { apiKey }),
     runId: randomUUID().slice(0, 8),
     timeoutMs: Number(values.timeout ?? 15_000),
   });

@@ -89,11 +89,17 @@ async function ownSystem(redisUrl: string, onDeath: (message: string) => void): 
   );
   let ended = false;
   let started = false;
+  // Ctrl-C or SIGTERM, even while the system starts: stop its processes and free the database.
+  const onSignal = (signal: NodeJS.Signals) => {
+    void end().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  };
   const end = async () => {
     ended = true;
+    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
     await system.kill();
     await flushDatabase(url);
   };
+  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
   system.onUnexpectedExit((exit) => {
     if (ended || !started) return;
     // The rest of the system goes too (and its database), then the caller hears of it.

@@ -19,6 +19,7 @@ import { startMetricsReporter } from "../lib/observability/metrics-reporter.js";
 import type { Platform } from "../lib/runtime/platform.js";
 import { newInstanceId } from "../lib/runtime/service-host.js";
 import { installApiKeyAuth } from "./auth.js";
+import { boundStore, DEFAULT_STORE_TIMEOUT_MS } from "./bounded-store.js";
 import { installJsonBodyParser } from "./json-body.js";
 import { buildOpenApiDocument } from "./openapi.js";
 import { type GatewayBreakerOptions, UpstreamProxy } from "./proxy.js";
@@ -67,6 +68,11 @@ export interface GatewayOptions {
   metricsOf?: () => readonly Metrics[];
   /** Largest request body in bytes (default 64 KiB): larger gets 413. */
   bodyLimit?: number;
+  /**
+   * Budget of each registry or dead-letter-store call made while answering a request (default
+   * 1 000 ms): with Redis unreachable every route answers 503 SERVICE_UNAVAILABLE + Retry-After then.
+   */
+  storeTimeoutMs?: number;
   instanceId?: string;
   now?: () => number;
 }
@@ -96,9 +102,22 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const instanceId = options.instanceId ?? newInstanceId(GATEWAY_SERVICE);
   const logger = options.logger ?? createLogger({ service: GATEWAY_SERVICE, instance: instanceId });
   const metrics = new Metrics({ service: GATEWAY_SERVICE, defaultMetrics: true, now });
-  const proxy = createProxy(options, registry, metrics, logger, now);
+  const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+  // Request handlers read through bounded ports; heartbeats and the checker keep the plain registry.
+  const boundedRegistry = boundStore(registry, storeTimeoutMs, "service registry");
+  const proxy = createProxy(options, boundedRegistry, registry, metrics, logger, now);
   const apiKeys = options.apiKeys ?? [];
-  const app = buildApp({ options, platform, registry, proxy, metrics, instanceId, apiKeys, now });
+  const app = buildApp({
+    options,
+    platform,
+    registry: boundedRegistry,
+    proxy,
+    metrics,
+    instanceId,
+    apiKeys,
+    storeTimeoutMs,
+    now,
+  });
   const host = options.host ?? "127.0.0.1";
   try {
     await app.listen({ port: options.port ?? 8080, host });
@@ -146,13 +165,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
 function createProxy(
   options: GatewayOptions,
+  boundedRegistry: ServiceRegistry,
   registry: ServiceRegistry,
   metrics: Metrics,
   logger: Logger,
   now: () => number,
 ): UpstreamProxy {
   return new UpstreamProxy({
-    registry,
+    registry: boundedRegistry,
     ...(options.upstreamTimeoutMs === undefined ? {} : { timeoutMs: options.upstreamTimeoutMs }),
     ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
     ...(options.discoveryCacheTtlMs === undefined
@@ -191,6 +211,7 @@ interface AppParts {
   metrics: Metrics;
   instanceId: string;
   apiKeys: readonly string[];
+  storeTimeoutMs: number;
   now: () => number;
 }
 
@@ -221,7 +242,8 @@ function buildApp(parts: AppParts): FastifyInstance {
   app.get("/asyncapi.json", async () => asyncapi); // documented in systemRouteDocs
   registerProxyRoutes(app, proxyRoutes, proxy);
   const redeliver = platform.transport.redeliver.bind(platform.transport);
-  registerDlqRoutes(app, new DeadLetterQueue({ store: platform.deadLetters, redeliver, now }));
+  const store = boundStore(platform.deadLetters, parts.storeTimeoutMs, "dead letter store");
+  registerDlqRoutes(app, new DeadLetterQueue({ store, redeliver, now }));
   return app;
 }
 

@@ -78,4 +78,26 @@ describe("health that tells the truth fast", () => {
       await agent.stop();
     }
   });
+
+  it("resends a GET that timed out on a frozen instance to another one, and marks the frozen one unhealthy", async () => {
+    gw = await startTestGateway({ upstreamTimeoutMs: 2_000 });
+    const frozen = await startTestUpstream(gw.registry, "inventory", "inv-frozen", () => ({
+      status: 200,
+      hang: true,
+    }));
+    const good = await startTestUpstream(gw.registry, "inventory", "inv-good");
+    upstreams.push(frozen, good);
+    // Round robin: two GETs reach both instances; each answers 200 within the one budget.
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${gw.url}/inventory/p-1`);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { servedBy: string }).servedBy).toBe("inv-good");
+    }
+    expect(frozen.hits.length).toBeGreaterThanOrEqual(1);
+    await waitFor(
+      async () => (await statusOf("inventory", "inv-frozen")) === "unhealthy",
+      2_000,
+      "inv-frozen unhealthy",
+    );
+  });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { dlqRouteDocs } from "./routes/dlq.js";
 import { buildOpenApiDocument, openApiPath } from "./openapi.js";
 import { compilePath } from "./routes/proxied.js";
 import type { ProxyRoute, RouteDoc } from "./routes/types.js";
@@ -73,5 +74,14 @@ describe("OpenAPI document", () => {
     expect(doc.paths["/health"]?.get?.security).toEqual([]);
     expect(doc.paths["/health"]?.get?.responses["401"]).toBeUndefined();
     expect(doc.paths["/things/{id}/restock"]?.post?.responses["401"]).toBeDefined();
+  });
+
+  it("lists 503 on every dead-letter route (store unreachable, redelivery failed)", () => {
+    const doc = buildOpenApiDocument(dlqRouteDocs, { version: "1.0.0", authRequired: false }) as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    };
+    const operations = Object.values(doc.paths).flatMap((ops) => Object.values(ops));
+    expect(operations.length).toBe(dlqRouteDocs.length);
+    for (const op of operations) expect(op.responses["503"]).toBeDefined();
   });
 });

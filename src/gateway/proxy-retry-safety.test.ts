@@ -42,8 +42,33 @@ describe("gateway retries that cannot duplicate", () => {
     expect(res.status).toBe(502);
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe("UPSTREAM_OUTCOME_UNKNOWN");
-    expect(body.error.message).toMatch(/Idempotency-Key/);
+    // Truthful: it does not suggest a key for this route, which does not honour one.
+    expect(body.error.message).toMatch(/Only POST \/orders accepts an Idempotency-Key/);
     expect(res.headers.get("retry-after")).toBeNull();
+  });
+
+  it("refuses an Idempotency-Key on a POST that does not honour it, before any instance applies it", async () => {
+    gw = await startTestGateway();
+    const inventory = await startTestUpstream(gw.registry, "inventory", "inv-a");
+    const users = await startTestUpstream(gw.registry, "user", "user-a");
+    const orders = await startTestUpstream(gw.registry, "order", "order-a");
+    upstreams.push(inventory, users, orders);
+    const key = { "idempotency-key": "6b1d3c1e-5f0a-4a7e-9c55-1f4c1d2a0b7e" };
+    const refused = [
+      await post("/inventory/p-1/restock", { quantity: 5 }, key),
+      await post("/users", { email: "a@example.com", name: "A" }, key),
+      await post("/orders/o-1/cancel", {}, key),
+    ];
+    for (const res of refused) {
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { error: { code: string; details: { path: string }[] } };
+      expect(body.error.code).toBe("IDEMPOTENCY_KEY_NOT_SUPPORTED");
+      expect(body.error.details[0]?.path).toBe("header:Idempotency-Key");
+    }
+    expect(totalHits([inventory, users, orders])).toBe(0);
+    // Without the header the same restock goes through.
+    expect((await post("/inventory/p-1/restock", { quantity: 5 })).status).toBe(200);
+    expect(inventory.hits).toHaveLength(1);
   });
 
   it("resends a GET whose connection reset on another instance (safe to repeat)", async () => {
@@ -97,5 +122,26 @@ describe("gateway retries that cannot duplicate", () => {
     for (let i = 0; i < 4; i++)
       expect((await post("/inventory/p-1/restock", { quantity: 1 })).status).toBe(200);
     expect(b.hits).toHaveLength(4);
+  });
+
+  it("answers 204 to a DELETE whose first attempt was applied before the reset and whose resend finds nothing", async () => {
+    gw = await startTestGateway();
+    // Each instance deletes the user on its first request and resets; afterwards the user is gone.
+    let deleted = false;
+    const answer = () => {
+      if (deleted) return { status: 404, body: { error: { code: "NOT_FOUND", message: "gone" } } };
+      deleted = true;
+      return { status: 204, reset: true };
+    };
+    const instances = await Promise.all(
+      ["a", "b"].map((id) => startTestUpstream(gw!.registry, "user", `user-${id}`, answer)),
+    );
+    upstreams.push(...instances);
+    const res = await fetch(`${gw.url}/users/u-1`, { method: "DELETE" });
+    expect(totalHits(instances)).toBe(2);
+    expect(res.status).toBe(204);
+    // A DELETE of a missing user without an ambiguous attempt before stays 404.
+    const again = await fetch(`${gw.url}/users/u-1`, { method: "DELETE" });
+    expect(again.status).toBe(404);
   });
 });

@@ -9,6 +9,7 @@
  */
 import { Agent } from "undici";
 import { DiscoveryClient } from "../lib/discovery/client.js";
+import { DiscoveryError } from "../lib/discovery/errors.js";
 import type { DiscoveryLogger, ServiceInstance, ServiceRegistry } from "../lib/discovery/types.js";
 import { AppError, errorBody } from "../lib/http/errors.js";
 import { CircuitBreaker, type CircuitStateChange } from "../lib/resilience/circuit-breaker.js";
@@ -69,7 +70,16 @@ export interface UpstreamResponse {
 
 type AttemptOutcome =
   | { kind: "answered"; response: UpstreamResponse }
-  | { kind: "failed"; retry: boolean; error: AppError; response?: UpstreamResponse };
+  | {
+      kind: "failed";
+      retry: boolean;
+      error: AppError;
+      response?: UpstreamResponse;
+      /** The request reached the instance, which may have applied it (connection broke after sending). */
+      ambiguous?: boolean;
+      /** The attempt's time budget ran out. */
+      timedOut?: boolean;
+    };
 
 interface InstanceSlot {
   origin: string;
@@ -131,13 +141,37 @@ export class UpstreamProxy {
   async forward(service: string, request: UpstreamRequest): Promise<UpstreamResponse> {
     const tried = new Set<string>();
     let last: Extract<AttemptOutcome, { kind: "failed" }> | undefined;
+    let mayHaveApplied = false;
+    // One budget for the whole request: a retry after a timeout fits in it (see attemptBudget).
+    const now = this.options.now ?? Date.now;
+    const deadline = now() + this.timeoutMs;
+    let timeouts = 0;
     while (tried.size < this.maxAttempts) {
-      const instance = await this.pickUntried(service, tried);
+      const instance = await this.pickUntried(service, tried).catch((error: unknown) => {
+        if (!(error instanceof DiscoveryError)) throw error;
+        // Registry unreadable and nothing cached: the documented 503, not a 500.
+        throw new AppError("SERVICE_UNAVAILABLE", `Cannot find instances of "${service}"; retry shortly`, {
+          service,
+        });
+      });
       if (!instance) break;
       tried.add(instance.instanceId);
-      const outcome = await this.attempt(instance, request);
-      if (outcome.kind === "answered") return outcome.response;
+      const safe = isSafeMethod(request.method);
+      const remaining = deadline - now();
+      if (remaining <= 0) break;
+      // A safe request keeps half its budget for one resend elsewhere should this instance freeze.
+      const spare = safe && timeouts === 0 && (await this.hasAnotherInstance(service, tried));
+      const budget = spare ? Math.max(1, Math.floor(remaining / 2)) : remaining;
+      const outcome = await this.attempt(instance, request, budget);
+      if (outcome.kind === "answered") return settleRetry(request, outcome.response, mayHaveApplied);
       last = outcome;
+      mayHaveApplied ||= outcome.ambiguous === true;
+      if (outcome.timedOut) {
+        timeouts++;
+        // Passive health: a frozen instance is suspect at once, not after the checker's rounds.
+        this.options.onInstanceDown?.(instance, "timed out");
+        if (safe && timeouts === 1) continue;
+      }
       if (!outcome.retry) break;
     }
     if (last?.response) return last.response;
@@ -160,6 +194,11 @@ export class UpstreamProxy {
     await this.agent.close();
   }
 
+  private async hasAnotherInstance(service: string, tried: ReadonlySet<string>): Promise<boolean> {
+    const healthy = await this.discovery.healthyInstances(service).catch(() => []);
+    return healthy.some((i) => !tried.has(i.instanceId));
+  }
+
   private async pickUntried(
     service: string,
     tried: ReadonlySet<string>,
@@ -174,7 +213,11 @@ export class UpstreamProxy {
     return undefined;
   }
 
-  private async attempt(instance: ServiceInstance, request: UpstreamRequest): Promise<AttemptOutcome> {
+  private async attempt(
+    instance: ServiceInstance,
+    request: UpstreamRequest,
+    budgetMs: number,
+  ): Promise<AttemptOutcome> {
     const { origin, breaker } = this.slot(instance);
     try {
       const response = await breaker.execute(() =>
@@ -182,7 +225,7 @@ export class UpstreamProxy {
           const answer = await this.exchange(origin, request, signal);
           if (answer.status >= 500) throw new UpstreamStatusError(answer);
           return answer;
-        }, this.timeoutMs),
+        }, budgetMs),
       );
       return { kind: "answered", response };
     } catch (error) {
@@ -208,12 +251,12 @@ export class UpstreamProxy {
       return { kind: "failed", retry: idempotent, error: unavailable(service), response: passed };
     }
     if (error instanceof TimeoutError) {
-      // The budget is spent: trying elsewhere would double the client's wait.
+      // Not resent here; forward() resends a safe request once, within the same overall budget.
       const timeout = new AppError(
         "UPSTREAM_TIMEOUT",
         `"${service}" did not answer within ${this.timeoutMs} ms`,
       );
-      return { kind: "failed", retry: false, error: timeout };
+      return { kind: "failed", retry: false, error: timeout, timedOut: true };
     }
     if (error instanceof CircuitOpenError || neverReached(error)) {
       return { kind: "failed", retry: true, error: unavailable(service) };
@@ -225,6 +268,7 @@ export class UpstreamProxy {
     return {
       kind: "failed",
       retry: idempotent,
+      ambiguous: true,
       error: unavailable(service),
       response: idempotent ? badGateway(`"${service}" failed while answering`) : outcomeUnknown(service),
     };
@@ -285,6 +329,24 @@ export class UpstreamProxy {
   }
 }
 
+/** GET and HEAD: nothing changes, so a frozen attempt may be abandoned and sent elsewhere. */
+const isSafeMethod = (method: string) => method === "GET" || method === "HEAD";
+
+/**
+ * A DELETE resent after an attempt that may have applied it (review finding 6): the resend's 404
+ * NOT_FOUND most likely means the first attempt deleted the resource, so the client gets the
+ * outcome it asked for, 204, rather than a 404 that reads as "it never existed". (DELETE of a missing
+ * resource is a success in HTTP's idempotent sense too.) Other answers pass unchanged.
+ */
+function settleRetry(
+  request: UpstreamRequest,
+  response: UpstreamResponse,
+  mayHaveApplied: boolean,
+): UpstreamResponse {
+  if (!mayHaveApplied || request.method !== "DELETE" || response.status !== 404) return response;
+  return { status: 204, headers: {}, body: Buffer.alloc(0) };
+}
+
 const slotKey = (i: ServiceInstance) => `${i.service}|${i.instanceId}|${i.address}|${i.port}`;
 
 function unavailable(service: string): AppError {
@@ -300,8 +362,8 @@ function unavailable(service: string): AppError {
 function outcomeUnknown(service: string): UpstreamResponse {
   const message =
     `"${service}" failed after receiving the request, which may or may not have been applied. ` +
-    "Check the resource's state before sending it again, or send POSTs with an Idempotency-Key " +
-    "header (POST /orders) so that a resend is applied at most once.";
+    "Check the resource's state before sending it again. Only POST /orders accepts an " +
+    "Idempotency-Key header, with which a resend is applied at most once; other POSTs refuse it.";
   return {
     status: 502,
     headers: { "content-type": "application/json; charset=utf-8" },

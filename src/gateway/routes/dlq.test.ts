@@ -134,6 +134,17 @@ describe("gateway: dead-letter listing, pages and time filters", () => {
     expect(ids(to)).toEqual([first.id]);
   });
 
+  it("accepts ISO 8601 instants without seconds in time filters", async () => {
+    const from = await call("GET", `/dlq?from=${encodeURIComponent("2023-12-31T20:00-05:00")}`);
+    expect(from.status).toBe(200);
+    expect(ids(from)).toEqual([second.id]);
+    const to = await call("GET", `/dlq?to=${encodeURIComponent("2024-01-01T03:30+02:00")}`);
+    expect(ids(to)).toEqual([first.id]);
+    const purge = await call("DELETE", `/dlq?olderThan=${encodeURIComponent("2023-01-01T08:00-05:00")}`);
+    expect(purge.status).toBe(200);
+    expect(purge.body).toEqual({ purged: [] });
+  });
+
   it("pages with a cursor: nextCursor while more follow, then none", async () => {
     const page1 = await call("GET", "/dlq?limit=1");
     expect(ids(page1)).toEqual([second.id]);

@@ -12,8 +12,18 @@ import { parseInput, parseQuery } from "../../lib/http/server.js";
 import { callerOf } from "../auth.js";
 import type { RouteDoc } from "./types.js";
 
-const ISO_FORMAT = "an ISO 8601 date-time with Z or an offset, e.g. 2024-01-01T08:00:00-05:00";
-const isoTime = (name: string) => z.iso.datetime({ offset: true, message: `${name}: ${ISO_FORMAT}` });
+const ISO_FORMAT =
+  "an ISO 8601 date-time with Z or an offset, seconds optional, e.g. 2024-01-01T08:00:00-05:00 or 2024-01-01T14:00+02:00";
+const withSeconds = z.iso.datetime({ offset: true });
+/** ISO 8601 allows leaving the seconds out (`T14:00+02:00`); zod's default format requires them. */
+const withoutSeconds = z.iso.datetime({ offset: true, precision: -1 });
+const isoTime = (name: string) =>
+  z
+    .string()
+    .refine(
+      (v) => withSeconds.safeParse(v).success || withoutSeconds.safeParse(v).success,
+      `${name}: ${ISO_FORMAT}`,
+    );
 
 export const DlqFilterQuery = z.object({
   event: z.string().min(1).optional(),
@@ -122,14 +132,22 @@ export const dlqRouteDocs: RouteDoc[] = [
     tag,
     summary: "List dead-lettered messages, newest first, a page at a time (cursor in, nextCursor out)",
     query: DlqListQuery,
-    responses: { 200: "{ items: DeadLetterRecord[], nextCursor? }", 400: "Invalid filter" },
+    responses: {
+      200: "{ items: DeadLetterRecord[], nextCursor? }",
+      400: "Invalid filter",
+      503: "Dead letter store unreachable (Retry-After set)",
+    },
   },
   {
     method: "GET",
     url: "/dlq/:id",
     tag,
     summary: "Inspect one record with its audit trail (id URL-encoded)",
-    responses: { 200: "{ record, audit }", 404: "No such record" },
+    responses: {
+      200: "{ record, audit }",
+      404: "No such record",
+      503: "Dead letter store unreachable (Retry-After set)",
+    },
   },
   {
     method: "POST",
@@ -137,7 +155,12 @@ export const dlqRouteDocs: RouteDoc[] = [
     tag,
     summary: "Send the message back to its consumer group",
     body: DlqActionBody,
-    responses: { 200: "The record, status 'retried'", 404: "No such record", 409: "Record is archived" },
+    responses: {
+      200: "The record, status 'retried'",
+      404: "No such record",
+      409: "Record is archived",
+      503: "Dead letter store unreachable, or (retry) the record could not be sent back: DLQ_REDELIVERY_FAILED (Retry-After set)",
+    },
   },
   {
     method: "POST",
@@ -146,7 +169,10 @@ export const dlqRouteDocs: RouteDoc[] = [
     summary: "Retry many: by ids, or every 'dead' record matching a filter (query or body)",
     query: DlqFilterQuery,
     body: DlqBulkRetryBody,
-    responses: { 200: "{ retried: string[], failed: { id, error }[] }" },
+    responses: {
+      200: "{ retried: string[], failed: { id, error }[] }",
+      503: "Dead letter store unreachable, or (retry) the record could not be sent back: DLQ_REDELIVERY_FAILED (Retry-After set)",
+    },
   },
   {
     method: "POST",
@@ -154,7 +180,11 @@ export const dlqRouteDocs: RouteDoc[] = [
     tag,
     summary: "Mark a record as never to be replayed",
     body: DlqActionBody,
-    responses: { 200: "The record, status 'archived'", 404: "No such record" },
+    responses: {
+      200: "The record, status 'archived'",
+      404: "No such record",
+      503: "Dead letter store unreachable (Retry-After set)",
+    },
   },
   {
     method: "DELETE",
@@ -162,6 +192,10 @@ export const dlqRouteDocs: RouteDoc[] = [
     tag,
     summary: "Purge records dead-lettered before a time",
     query: DlqPurgeQuery,
-    responses: { 200: "{ purged: string[] }", 400: "olderThan missing or invalid" },
+    responses: {
+      200: "{ purged: string[] }",
+      400: "olderThan missing or invalid",
+      503: "Dead letter store unreachable (Retry-After set)",
+    },
   },
 ];

@@ -1,5 +1,6 @@
 /** Registers the routes answered by service instances: check at the edge, then forward. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { AppError } from "../../lib/http/errors.js";
 import { CLIENT_HEADER } from "../../lib/http/headers.js";
 import { parseInput } from "../../lib/http/server.js";
 import { callerOf } from "../auth.js";
@@ -51,6 +52,7 @@ export function registerProxyRoutes(
       method: route.method,
       url: route.url,
       handler: async (request, reply) => {
+        refuseUnhonouredKey(route, request);
         if (route.body) parseInput(route.body, request.body);
         const upstream = toUpstream(request, buildPath(request.params as Record<string, string>));
         upstream.retrySafe = isRetrySafe(route, upstream);
@@ -58,6 +60,29 @@ export function registerProxyRoutes(
       },
     });
   }
+}
+
+/**
+ * A POST whose service does not deduplicate by Idempotency-Key must not look as if it did: the
+ * client would resend it after a 502 and have it applied twice (review finding 5). Refused, 400.
+ */
+function refuseUnhonouredKey(route: ProxyRoute, request: FastifyRequest): void {
+  if (route.method !== "POST" || route.idempotencyKey === true) return;
+  if (request.headers["idempotency-key"] === undefined) return;
+  throw new AppError(
+    "IDEMPOTENCY_KEY_NOT_SUPPORTED",
+    `POST ${route.url} does not honour Idempotency-Key (only ${honouringRoutes()} do); ` +
+      "send it without the header, and after a 502 check the resource before resending",
+    [{ path: "header:Idempotency-Key", message: "not accepted on this route" }],
+  );
+}
+
+/** "POST /orders": the routes that apply a keyed POST at most once. */
+export function honouringRoutes(routes: readonly ProxyRoute[] = proxyRoutes): string {
+  return routes
+    .filter((r) => r.idempotencyKey === true)
+    .map((r) => `${r.method} ${r.url}`)
+    .join(", ");
 }
 
 /** Safe to resend after a failure that may have been applied (see UpstreamRequest.retrySafe). */

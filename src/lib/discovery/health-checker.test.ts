@@ -8,22 +8,30 @@ import type { ServiceInstance } from "./types.js";
 
 type Mode = "ok" | "error" | "silent";
 
+/** Who the fake says it is in its /health answer (as service hosts do). */
+interface Identity {
+  service: string;
+  instanceId: string;
+}
+
 interface FakeService {
   port: number;
   mode: Mode;
+  identity: Identity;
   close(): Promise<void>;
 }
 
-async function startFakeService(mode: Mode): Promise<FakeService> {
+async function startFakeService(mode: Mode, identity: Identity): Promise<FakeService> {
   const server: Server = createServer((req, res) => {
     if (fake.mode === "silent") return; // accepts the request, never answers
     res.statusCode = req.url === "/health" && fake.mode === "ok" ? 200 : 500;
-    res.end(fake.mode);
+    res.end(JSON.stringify({ status: fake.mode, ...fake.identity }));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const fake: FakeService = {
     port: (server.address() as AddressInfo).port,
     mode,
+    identity,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -47,7 +55,7 @@ describe("HealthChecker", () => {
   const TTL = 600_000;
 
   const serve = async (id: string, mode: Mode): Promise<FakeService> => {
-    const fake = await startFakeService(mode);
+    const fake = await startFakeService(mode, { service: "orders", instanceId: id });
     fakes.push(fake);
     await registry.register(instance("orders", id, { port: fake.port }), TTL);
     return fake;
@@ -172,6 +180,26 @@ describe("HealthChecker", () => {
       ["o-2", "unhealthy", "boom"],
       ["p-1", "unhealthy", "timed out after 200 ms"],
     ]);
+  });
+
+  it("deregisters at once an address that answers 200 as another service or instance", async () => {
+    const taken = await serve("o-1", "ok");
+    const other = await serve("o-2", "ok");
+    taken.identity = { service: "orders", instanceId: "o-9-other-system" };
+    other.identity = { service: "payment", instanceId: "o-2" };
+    await serve("o-3", "ok");
+    const { publish, named } = events();
+    const checker = startHealthChecker({ registry, publish, ...options });
+    const outcomes = await checker.runOnce();
+    await checker.stop();
+    expect(outcomes.map((o) => [o.instanceId, o.status, o.deregistered])).toEqual([
+      ["o-1", "unhealthy", true],
+      ["o-2", "unhealthy", true],
+      ["o-3", "healthy", false],
+    ]);
+    expect(outcomes[0]?.detail).toMatch(/o-9-other-system/);
+    expect((await registry.list("orders")).map((i) => i.instanceId)).toEqual(["o-3"]);
+    expect(named("service.deregistered").map((p) => p.instanceId)).toEqual(["o-1", "o-2"]);
   });
 
   it("runs rounds on its own interval until stopped", async () => {

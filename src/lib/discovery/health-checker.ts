@@ -26,6 +26,11 @@ import {
 export interface HealthCheckResult {
   ok: boolean;
   detail?: string;
+  /**
+   * Something else answers at the instance's address (another service or instance id): the entry
+   * is deregistered at once, without waiting for the threshold, so no request reaches the impostor.
+   */
+  impostor?: boolean;
 }
 
 export type HealthCheck = (instance: ServiceInstance) => Promise<HealthCheckResult>;
@@ -35,7 +40,7 @@ export interface HealthCheckerOptions {
   intervalMs?: number;
   timeoutMs?: number;
   unhealthyThreshold?: number;
-  /** Defaults to `GET http://address:port/health`, ok on 2xx. */
+  /** Defaults to `GET http://address:port/health`, ok on a 2xx naming the instance's service and id. */
   check?: HealthCheck;
   publish?: DiscoveryPublish;
   logger?: DiscoveryLogger;
@@ -123,7 +128,7 @@ async function record(
 ): Promise<HealthOutcome> {
   const { service, instanceId } = instance;
   const key = counterKey(instance);
-  const count = result.ok ? 0 : (ctx.failures.get(key) ?? 0) + 1;
+  const count = result.ok ? 0 : result.impostor ? ctx.threshold : (ctx.failures.get(key) ?? 0) + 1;
   const status: InstanceStatus = result.ok ? "healthy" : "unhealthy";
   // The service.health.status contract caps detail at 500 characters; an error text can be longer.
   const detail = result.detail === undefined ? {} : { detail: result.detail.slice(0, 500) };

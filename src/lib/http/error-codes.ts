@@ -17,6 +17,11 @@ export const ERROR_CODES = {
   MALFORMED_JSON: { status: 400, description: "The body is not JSON" },
   INVALID_PAYLOAD: { status: 400, description: "A bus message's payload does not match its event schema" },
   DLQ_INVALID: { status: 400, description: "A dead-letter operation's criteria are invalid" },
+  IDEMPOTENCY_KEY_NOT_SUPPORTED: {
+    status: 400,
+    description:
+      "An Idempotency-Key on a POST that does not honour it (only POST /orders does); resend without it",
+  },
   BAD_URL: { status: 400, description: "The URL cannot be decoded (e.g. a bad percent-escape)" },
   BAD_REQUEST: { status: 400, description: "Any other malformed request" },
   UNAUTHORIZED: { status: 401, description: "API keys are configured and none (or a wrong one) was sent" },
@@ -51,7 +56,7 @@ export const ERROR_CODES = {
   UPSTREAM_OUTCOME_UNKNOWN: {
     status: 502,
     description:
-      "The connection to the service broke after it received the request: it may have been applied. Check the resource, or resend with an Idempotency-Key (POST /orders)",
+      "The connection to the service broke after it received the request: it may have been applied. Check the resource before resending; only POST /orders accepts an Idempotency-Key for a safe resend",
   },
   SERVICE_UNAVAILABLE: {
     status: 503,

@@ -1,6 +1,9 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import type { Redis } from "ioredis";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { waitFor } from "../../test-support/wait.js";
 import { guardRedisDurability, type ProcessLike, shutdownOnSignals } from "./process.js";
 
 const logger = pino({ level: "silent" });
@@ -74,4 +77,47 @@ describe("guardRedisDurability", () => {
     await guardRedisDurability(undefined, logger, "production", proc);
     expect(exits).toEqual([]);
   });
+});
+
+describe("a child process whose parent dies", () => {
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it("stops when its parent is killed with SIGKILL (the IPC channel closes)", async () => {
+    // The parent spawns the child as the launcher does (IPC channel) and reports its pid.
+    const child = fileURLToPath(new URL("../../test-support/ipc-child.ts", import.meta.url));
+    const script = `
+      const { spawn } = require("node:child_process");
+      const c = spawn(process.execPath, ["--import", "tsx", ${JSON.stringify(child)}], {
+        stdio: ["ignore", "pipe", "inherit", "ipc"],
+      });
+      c.stdout.on("data", (d) => { if (String(d).includes("ready")) console.log("child " + c.pid); });
+    `;
+    const parent = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    let childPid = 0;
+    try {
+      childPid = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("child not ready in 30 s")), 30_000);
+        parent.stdout.on("data", (data: Buffer) => {
+          const match = /child (\d+)/.exec(String(data));
+          if (match) {
+            clearTimeout(timer);
+            resolve(Number(match[1]));
+          }
+        });
+      });
+      expect(alive(childPid)).toBe(true);
+      parent.kill("SIGKILL");
+      await waitFor(() => !alive(childPid), 10_000, "child exited after its parent died");
+    } finally {
+      parent.kill("SIGKILL");
+      if (childPid > 0 && alive(childPid)) process.kill(childPid, "SIGKILL");
+    }
+  }, 45_000);
 });

@@ -8,8 +8,10 @@ import { checkRedisDurability } from "./platform.js";
 
 /** The parts of `process` these helpers use, so tests can pass a fake one. */
 export interface ProcessLike {
-  on(signal: "SIGTERM" | "SIGINT", listener: () => void): unknown;
+  on(event: "SIGTERM" | "SIGINT" | "disconnect", listener: () => void): unknown;
   exit(code: number): void;
+  /** True when started with an IPC channel to its parent (the launcher, the demo). */
+  connected?: boolean;
 }
 
 /**
@@ -46,7 +48,9 @@ export interface ShutdownOptions {
 
 /**
  * On SIGTERM or SIGINT, runs `stop` once (a second signal while stopping is ignored) and exits 0.
- * Returns the shutdown function, which a signal calls.
+ * A process started with an IPC channel (by the launcher or the demo) also stops when the channel
+ * closes: its parent died (even by SIGKILL, which it cannot forward), and a system nobody launched
+ * any more must not keep running, orphaned. Returns the shutdown function, which a signal calls.
  */
 export function shutdownOnSignals(options: ShutdownOptions): (signal: string) => Promise<void> {
   const { logger, stop, forceExitMs = 10_000, proc = process } = options;
@@ -66,5 +70,6 @@ export function shutdownOnSignals(options: ShutdownOptions): (signal: string) =>
   };
   proc.on("SIGTERM", () => void shutdown("SIGTERM"));
   proc.on("SIGINT", () => void shutdown("SIGINT"));
+  if (proc.connected === true) proc.on("disconnect", () => void shutdown("parent disconnected"));
   return shutdown;
 }

@@ -1,0 +1,30 @@
+/** Review finding 11: the demo's client can send an API key, so it runs against a gateway with keys. */
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  startTestGateway,
+  startTestUpstream,
+  type TestGateway,
+  type TestUpstream,
+} from "../gateway/test-upstream.js";
+import { createApiClient } from "./client.js";
+
+let gw: TestGateway | undefined;
+let upstream: TestUpstream | undefined;
+
+afterEach(async () => {
+  await upstream?.close();
+  await gw?.stop();
+  gw = undefined;
+  upstream = undefined;
+});
+
+describe("demo API client", () => {
+  it("sends its API key on every call, so a gateway with GATEWAY_API_KEYS lets it in", async () => {
+    gw = await startTestGateway({ apiKeys: ["demo-key-1"] });
+    upstream = await startTestUpstream(gw.registry, "inventory", "inv-a");
+    expect((await createApiClient(gw.url).get("/inventory")).status).toBe(401);
+    const api = createApiClient(gw.url, { apiKey: "demo-key-1" });
+    expect((await api.get("/inventory")).status).toBe(200);
+    expect((await api.post("/inventory/p-1/restock", { quantity: 1 })).status).toBe(200);
+  });
+});

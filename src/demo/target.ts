@@ -6,6 +6,8 @@
  */
 import { Redis } from "ioredis";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
+import { startFailureReason } from "../lib/runtime/launch-signal.js";
+import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../lib/runtime/redis-ready.js";
 import { startEmbeddedSystem } from "../system/embedded.js";
 import { LaunchError, launch, planProcesses } from "../system/launcher.js";
 
@@ -17,12 +19,20 @@ export interface DemoTarget {
   end(): Promise<void>;
 }
 
-/** A gateway registered in this Redis that answers its /health, if any. */
-export async function findRunningGateway(redisUrl: string): Promise<string | undefined> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+/**
+ * A gateway registered in this Redis that answers its /health, if any. A Redis that does not answer
+ * within `connectTimeoutMs` is an error naming why (e.g. "Redis is unreachable (connect ECONNREFUSED ...)").
+ */
+export async function findRunningGateway(
+  redisUrl: string,
+  connectTimeoutMs: number = DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
+): Promise<string | undefined> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   redis.on("error", () => {});
   try {
-    await redis.connect();
+    await waitForRedis(redis, connectTimeoutMs).catch((error: unknown) => {
+      throw new Error(startFailureReason(error));
+    });
     const gateways = await new RedisServiceRegistry({ redis }).list("gateway");
     for (const gateway of gateways.filter((g) => g.status !== "unhealthy")) {
       const host = gateway.address.includes(":") ? `[${gateway.address}]` : gateway.address;
@@ -123,6 +133,8 @@ async function ownSystem(redisUrl: string, onDeath: (message: string) => void): 
 export async function demoTarget(options: {
   gateway?: string | undefined;
   redisUrl?: string | undefined;
+  /** How long (ms) to wait for that Redis before giving up with the reason (default 10 s). */
+  redisConnectTimeoutMs?: number | undefined;
   /** A process of the demo's own system died after it was up (the system is already ended). */
   onDeath: (message: string) => void;
 }): Promise<DemoTarget> {
@@ -131,7 +143,7 @@ export async function demoTarget(options: {
     return { url, mode: `the system behind ${url}`, end: async () => {} };
   }
   if (options.redisUrl) {
-    const running = await findRunningGateway(options.redisUrl);
+    const running = await findRunningGateway(options.redisUrl, options.redisConnectTimeoutMs);
     if (running) {
       return {
         url: running,

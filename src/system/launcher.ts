@@ -23,7 +23,10 @@ export interface LaunchOptions {
   logLevel?: string;
   /** Extra environment for every process. */
   env?: Record<string, string>;
-  /** Every service on a free port instead of its default (tests; several systems on one machine). */
+  /**
+   * Every process on a free port instead of its default, the gateway too unless `gatewayPort` is
+   * given (tests; several systems on one machine).
+   */
   anyPort?: boolean;
   /**
    * Ports from this base instead of the defaults: the service whose default is 3000 + n gets
@@ -63,7 +66,12 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
     env: {
       ...common,
       GATEWAY_PORT: String(
-        options.gatewayPort ?? (options.portBase === undefined ? GATEWAY.defaultPort : options.portBase + 80),
+        options.gatewayPort ??
+          (options.anyPort
+            ? 0
+            : options.portBase === undefined
+              ? GATEWAY.defaultPort
+              : options.portBase + 80),
       ),
     },
   });

@@ -167,13 +167,16 @@ export function launch(
         return;
       }
       urls.set(spec.label, message.url);
-      if (urls.size === specs.length) settleReady?.resolve(new Map(urls));
+      // In the order given (services, then the gateway), not the order they came up in.
+      if (urls.size === specs.length)
+        settleReady?.resolve(new Map(specs.map((s) => [s.label, urls.get(s.label) ?? ""])));
     });
     child.on("exit", (code, signal) => {
-      write(`${prefix} exited (${signal ?? code})`);
+      const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+      write(`${prefix} exited (${how})`);
       if (stopping) return;
       const atStart = !urls.has(spec.label);
-      const reason = reported ?? (lastErrors.length > 0 ? lastErrors.join(" / ") : `exit code ${code}`);
+      const reason = reported ?? (lastErrors.length > 0 ? lastErrors.join(" / ") : how);
       const exit: ProcessExit = { label: spec.label, code, signal, reason, atStart };
       if (atStart) settleReady?.reject(new LaunchError([exit]));
       for (const listener of listeners) listener(exit);

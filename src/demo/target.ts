@@ -1,8 +1,8 @@
 /**
  * Where the demo runs: a gateway given on the command line; with REDIS_URL, the system already
  * running over that Redis (found through its registry) or else a system of its own in the URL's
- * database when it is empty, else another empty database of that Redis (so its processes never join another system's consumer groups); without
- * either, the embedded in-memory system.
+ * database when it is empty, else another empty database of that Redis (so its processes never join
+ * another system's consumer groups); without either, the embedded in-memory system.
  */
 import { Redis } from "ioredis";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";

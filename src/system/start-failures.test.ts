@@ -22,6 +22,8 @@ function run(main: string, args: string[], env: Record<string, string>): Run {
   const child = spawn(process.execPath, ["--import", "tsx", main, ...args], {
     env: { ...process.env, LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group: a launcher that hangs is killed with the processes it started.
+    detached: true,
   });
   running.push(child);
   let text = "";
@@ -46,8 +48,13 @@ async function occupiedPort(): Promise<number> {
 }
 
 afterEach(async () => {
-  for (const child of running.splice(0))
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const child of running.splice(0)) {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // the group is gone already
+    }
+  }
   for (const server of servers.splice(0)) await new Promise((r) => server.close(r));
 });
 

@@ -1,10 +1,17 @@
-/** Prints the event catalog as Markdown (pasted into the README): `npx tsx scripts/event-catalog.ts`. */
+/**
+ * The event catalog as Markdown, from the contracts.
+ *   npx tsx scripts/event-catalog.ts           prints it
+ *   npx tsx scripts/event-catalog.ts --write   rewrites the README's section (between its markers)
+ */
+import { readFileSync, writeFileSync } from "node:fs";
 import { AllEvents } from "../src/contracts/index.js";
-import { describeRegistry } from "../src/lib/bus/events.js";
+import { renderEventCatalog, replaceEventCatalog } from "../src/contracts/catalog-markdown.js";
 
-const rows = describeRegistry(AllEvents);
-const owners = [...new Set(rows.map((r) => r.owner))];
-for (const owner of owners) {
-  console.log(`\n#### Published by \`${owner}\`\n\n| Event | Description |\n|---|---|`);
-  for (const r of rows.filter((x) => x.owner === owner)) console.log(`| \`${r.name}\` | ${r.description} |`);
+const catalog = renderEventCatalog(AllEvents);
+if (process.argv.includes("--write")) {
+  const path = new URL("../README.md", import.meta.url);
+  writeFileSync(path, replaceEventCatalog(readFileSync(path, "utf8"), catalog));
+  console.log("README.md: event catalog rewritten");
+} else {
+  console.log(catalog);
 }

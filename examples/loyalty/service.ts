@@ -9,6 +9,7 @@ import { platformStore } from "../../src/lib/runtime/platform-store.js";
 import type { ServiceDefinition } from "../../src/lib/runtime/service-host.js";
 import type { ExampleEvents } from "./events.js";
 import { type LoyaltyStore, MemoryLoyaltyStore, RedisLoyaltyStore } from "./store.js";
+import { PACKAGE_VERSION } from "../../src/lib/runtime/version.js";
 
 /** One point per whole 100 cents of the order's total. */
 export const pointsFor = (totalCents: number): number => Math.floor(totalCents / 100);
@@ -17,7 +18,7 @@ const Params = z.object({ userId: z.string().min(1).max(200) });
 
 export const loyaltyService: ServiceDefinition<ExampleEvents> = {
   name: "loyalty",
-  version: "1.0.0",
+  version: PACKAGE_VERSION,
   create: (deps) => {
     const store = platformStore<LoyaltyStore>(deps.platform, {
       redis: (redis) => new RedisLoyaltyStore(redis),

@@ -20,6 +20,9 @@ const started = Date.now();
 const target = await demoTarget({
   gateway: values.gateway,
   redisUrl: process.env.REDIS_URL,
+  redisConnectTimeoutMs: process.env.REDIS_CONNECT_TIMEOUT_MS
+    ? Number(process.env.REDIS_CONNECT_TIMEOUT_MS)
+    : undefined,
   // A process of the demo's own system died: its results would mean nothing. Stop at once.
   onDeath: (message) => {
     console.error(`\nFAILED: ${message}; the demo stops.`);

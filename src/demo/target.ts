@@ -1,11 +1,13 @@
 /**
  * Where the demo runs: a gateway given on the command line; with REDIS_URL, the system already
- * running over that Redis (found through its registry) or else a system of its own in an empty
- * database of that Redis (so its processes never join another system's consumer groups); without
- * either, the embedded in-memory system.
+ * running over that Redis (found through its registry) or else a system of its own in the URL's
+ * database when it is empty, else another empty database of that Redis (so its processes never join
+ * another system's consumer groups); without either, the embedded in-memory system.
  */
 import { Redis } from "ioredis";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
+import { startFailureReason } from "../lib/runtime/launch-signal.js";
+import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../lib/runtime/redis-ready.js";
 import { startEmbeddedSystem } from "../system/embedded.js";
 import { LaunchError, launch, planProcesses } from "../system/launcher.js";
 
@@ -17,12 +19,20 @@ export interface DemoTarget {
   end(): Promise<void>;
 }
 
-/** A gateway registered in this Redis that answers its /health, if any. */
-export async function findRunningGateway(redisUrl: string): Promise<string | undefined> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+/**
+ * A gateway registered in this Redis that answers its /health, if any. A Redis that does not answer
+ * within `connectTimeoutMs` is an error naming why (e.g. "Redis is unreachable (connect ECONNREFUSED ...)").
+ */
+export async function findRunningGateway(
+  redisUrl: string,
+  connectTimeoutMs: number = DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
+): Promise<string | undefined> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   redis.on("error", () => {});
   try {
-    await redis.connect();
+    await waitForRedis(redis, connectTimeoutMs).catch((error: unknown) => {
+      throw new Error(startFailureReason(error));
+    });
     const gateways = await new RedisServiceRegistry({ redis }).list("gateway");
     for (const gateway of gateways.filter((g) => g.status !== "unhealthy")) {
       const host = gateway.address.includes(":") ? `[${gateway.address}]` : gateway.address;
@@ -37,28 +47,41 @@ export async function findRunningGateway(redisUrl: string): Promise<string | und
 }
 
 /**
- * Claims an empty database of this Redis (not the URL's own): the first whose claim key could be
- * set while it held nothing else. Returns its URL and number.
+ * Claims an empty database of this Redis: the one the URL names (db 0 when it names none) when it is
+ * empty, else the first other empty one, with a `note` saying why the URL's own was not used. A
+ * database is claimed by setting a claim key while it holds nothing else.
  */
-export async function claimEmptyDatabase(redisUrl: string): Promise<{ url: string; db: number }> {
-  const base = new URL(redisUrl);
-  const own = Number(base.pathname.slice(1) || "0");
+export async function claimEmptyDatabase(
+  redisUrl: string,
+): Promise<{ url: string; db: number; note?: string }> {
+  const own = Number(new URL(redisUrl).pathname.slice(1) || "0");
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   redis.on("error", () => {});
+  const claim = async (db: number): Promise<number | "claimed"> => {
+    await redis.select(db);
+    const keys = await redis.dbsize();
+    if (keys > 0) return keys;
+    return (await redis.set("ordersaga:demo:claimed", String(process.pid), "NX")) === "OK" ? "claimed" : 1;
+  };
+  const urlOf = (db: number) => {
+    const url = new URL(redisUrl);
+    url.pathname = `/${db}`;
+    return url.toString();
+  };
   try {
+    const ownResult = await claim(own);
+    if (ownResult === "claimed") return { url: urlOf(own), db: own };
+    const note =
+      `database ${own} of REDIS_URL holds ${ownResult} key${ownResult === 1 ? "" : "s"} but no running ` +
+      "gateway, so the demo does not mix its data with them";
     const configured = await redis.config("GET", "databases").catch(() => ["databases", "16"]);
     const count = Number((configured as string[])[1] ?? 16);
-    for (let db = 1; db < count; db++) {
+    for (let db = 0; db < count; db++) {
       if (db === own) continue;
-      await redis.select(db);
-      if ((await redis.dbsize()) > 0) continue;
-      if ((await redis.set("ordersaga:demo:claimed", String(process.pid), "NX")) !== "OK") continue;
-      const url = new URL(redisUrl);
-      url.pathname = `/${db}`;
-      return { url: url.toString(), db };
+      if ((await claim(db)) === "claimed") return { url: urlOf(db), db, note };
     }
     throw new Error(
-      `no empty database in ${redisUrl} to run the demo's own system in: run it against a running ` +
+      `${note}, and no other database of ${redisUrl} is empty: run the demo against a running ` +
         "system (start one with npm run start:services, or pass --gateway URL), or empty a database",
     );
   } finally {
@@ -78,7 +101,7 @@ async function flushDatabase(url: string): Promise<void> {
 
 /** The demo's own multi-process system in a claimed database; fails loudly if a process dies. */
 async function ownSystem(redisUrl: string, onDeath: (message: string) => void): Promise<DemoTarget> {
-  const { url, db } = await claimEmptyDatabase(redisUrl);
+  const { url, db, note } = await claimEmptyDatabase(redisUrl);
   const logs: string[] = [];
   const system = launch(
     planProcesses({ redisUrl: url, anyPort: true, gatewayPort: 0, logLevel: "warn" }),
@@ -116,7 +139,9 @@ async function ownSystem(redisUrl: string, onDeath: (message: string) => void): 
     started = true;
     return {
       url: urls.get("gateway") ?? "",
-      mode: `its own system (every service a process) in Redis database ${db} of ${redisUrl}, isolated from any other system there; removed after the run`,
+      mode:
+        `its own system (every service a process) in Redis database ${db} of ${redisUrl}` +
+        `${note ? ` (${note})` : ""}, isolated from any other system there; removed after the run`,
       end,
     };
   } catch (error) {
@@ -129,6 +154,8 @@ async function ownSystem(redisUrl: string, onDeath: (message: string) => void): 
 export async function demoTarget(options: {
   gateway?: string | undefined;
   redisUrl?: string | undefined;
+  /** How long (ms) to wait for that Redis before giving up with the reason (default 10 s). */
+  redisConnectTimeoutMs?: number | undefined;
   /** A process of the demo's own system died after it was up (the system is already ended). */
   onDeath: (message: string) => void;
 }): Promise<DemoTarget> {
@@ -137,7 +164,7 @@ export async function demoTarget(options: {
     return { url, mode: `the system behind ${url}`, end: async () => {} };
   }
   if (options.redisUrl) {
-    const running = await findRunningGateway(options.redisUrl);
+    const running = await findRunningGateway(options.redisUrl, options.redisConnectTimeoutMs);
     if (running) {
       return {
         url: running,

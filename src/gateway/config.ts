@@ -10,6 +10,8 @@ export const gatewayEnvSchema = z.object({
   GATEWAY_HOST: z.string().min(1).default("127.0.0.1"),
   REDIS_URL: z.string().url().default("redis://localhost:6379"),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  /** How long (ms) to wait for Redis at start before exiting 1 with the reason (later drops reconnect). */
+  REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Comma-separated API keys; empty or unset turns authentication off. */
   GATEWAY_API_KEYS: z
     .string()

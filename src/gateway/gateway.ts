@@ -26,9 +26,11 @@ import { type GatewayBreakerOptions, UpstreamProxy } from "./proxy.js";
 import { dlqRouteDocs, registerDlqRoutes } from "./routes/dlq.js";
 import { proxyRoutes, registerProxyRoutes } from "./routes/proxied.js";
 import { registerSystemRoutes, systemRouteDocs } from "./routes/system.js";
+import { PACKAGE_VERSION } from "../lib/runtime/version.js";
 
 export const GATEWAY_SERVICE = "gateway";
-export const GATEWAY_VERSION = "1.0.0";
+/** package.json's version (one place to change at a release). */
+export const GATEWAY_VERSION = PACKAGE_VERSION;
 /** Health check round period: one GET /health per instance every 5 s (ms). */
 export const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 5_000;
 

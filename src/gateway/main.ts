@@ -6,6 +6,7 @@ import { createLogger } from "../lib/observability/logger.js";
 import { parseEnv } from "../lib/runtime/config.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
 import { failStart, signalReady } from "../lib/runtime/launch-signal.js";
+import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { guardRedisDurability, shutdownOnSignals } from "../lib/runtime/process.js";
 import { newInstanceId } from "../lib/runtime/service-host.js";
@@ -15,11 +16,19 @@ import { createGateway, GATEWAY_SERVICE } from "./gateway.js";
 const env = parseEnv(gatewayEnvSchema);
 const instanceId = env.INSTANCE_ID ?? newInstanceId(GATEWAY_SERVICE);
 const logger = createLogger({ service: GATEWAY_SERVICE, instance: instanceId, level: env.LOG_LEVEL });
+// Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
+let connected = false;
 const platform = createRedisPlatform({
   url: env.REDIS_URL,
   retention: retentionFromEnv(parseEnv(retentionEnvSchema)),
-  onError: (error) => logger.warn({ err: error }, "redis connection error"),
+  onError: (error) => {
+    if (connected) logger.warn({ err: error }, "redis connection error");
+  },
 });
+await waitForRedis(platform.redis, env.REDIS_CONNECT_TIMEOUT_MS).catch((error: unknown) =>
+  failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT),
+);
+connected = true;
 await guardRedisDurability(platform.redis, logger, env.NODE_ENV);
 
 const gateway = await createGateway({

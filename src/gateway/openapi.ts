@@ -84,7 +84,7 @@ function parameters(route: RouteDoc, pathParams: string[]): Json[] {
 
 /**
  * The route's own answers, plus those every route of its kind can give: invalid input (400) where
- * it takes input, body limits (413, 415) where it takes a body, 401 with keys, 500, and for proxied
+ * it takes input, body limits (413, 415) where it takes a body, 401 with keys, 431 and 500 anywhere, and for proxied
  * routes the gateway's own failures (502, 503, 504). Each error status lists its possible codes.
  */
 function responses(route: RouteDoc, authRequired: boolean): Json {
@@ -96,6 +96,7 @@ function responses(route: RouteDoc, authRequired: boolean): Json {
     answers[415] ??= "Body that is not application/json";
   }
   if (authRequired && route.authenticated !== false) answers[401] ??= "Missing or invalid API key";
+  answers[431] ??= "Request line and headers over 16 KiB (e.g. a very long query string)";
   answers[500] ??= "Unexpected failure";
   if ("service" in route) {
     answers[502] ??= "The service failed while answering; the outcome may be unknown (see the code)";

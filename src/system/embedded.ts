@@ -21,6 +21,9 @@ export interface EmbeddedSystemOptions {
   pretty?: boolean;
   /** Gateway API keys (default none: open). */
   apiKeys?: readonly string[];
+  /** The gateway's upstream timeout (ms) and health check interval (ms): its defaults if unset. */
+  upstreamTimeoutMs?: number;
+  healthCheckIntervalMs?: number;
 }
 
 export interface EmbeddedSystem {
@@ -56,6 +59,8 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
       // One /metrics for the whole process: the gateway's and every service's series.
       metricsOf: () => services.map((s) => s.metrics),
       ...(options.apiKeys ? { apiKeys: options.apiKeys } : {}),
+      ...(options.upstreamTimeoutMs ? { upstreamTimeoutMs: options.upstreamTimeoutMs } : {}),
+      ...(options.healthCheckIntervalMs ? { healthCheckIntervalMs: options.healthCheckIntervalMs } : {}),
     });
     return {
       gatewayUrl: gateway.url,

@@ -33,6 +33,13 @@ describe("planProcesses", () => {
   });
 });
 
+describe("planProcesses with anyPort", () => {
+  it("puts the gateway on a free port too when no gateway port is given", () => {
+    const specs = planProcesses({ redisUrl: "redis://r:6379", anyPort: true });
+    expect(Object.values(portsOf(specs))).toEqual(specs.map(() => "0"));
+  });
+});
+
 describe("parseInstances", () => {
   it("reads service=count pairs and rejects unknown services or bad counts", () => {
     expect(parseInstances("inventory=2,order=3")).toEqual({ inventory: 2, order: 3 });

@@ -23,7 +23,10 @@ export interface LaunchOptions {
   logLevel?: string;
   /** Extra environment for every process. */
   env?: Record<string, string>;
-  /** Every service on a free port instead of its default (tests; several systems on one machine). */
+  /**
+   * Every process on a free port instead of its default, the gateway too unless `gatewayPort` is
+   * given (tests; several systems on one machine).
+   */
   anyPort?: boolean;
   /**
    * Ports from this base instead of the defaults: the service whose default is 3000 + n gets
@@ -63,7 +66,12 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
     env: {
       ...common,
       GATEWAY_PORT: String(
-        options.gatewayPort ?? (options.portBase === undefined ? GATEWAY.defaultPort : options.portBase + 80),
+        options.gatewayPort ??
+          (options.anyPort
+            ? 0
+            : options.portBase === undefined
+              ? GATEWAY.defaultPort
+              : options.portBase + 80),
       ),
     },
   });
@@ -159,13 +167,16 @@ export function launch(
         return;
       }
       urls.set(spec.label, message.url);
-      if (urls.size === specs.length) settleReady?.resolve(new Map(urls));
+      // In the order given (services, then the gateway), not the order they came up in.
+      if (urls.size === specs.length)
+        settleReady?.resolve(new Map(specs.map((s) => [s.label, urls.get(s.label) ?? ""])));
     });
     child.on("exit", (code, signal) => {
-      write(`${prefix} exited (${signal ?? code})`);
+      const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+      write(`${prefix} exited (${how})`);
       if (stopping) return;
       const atStart = !urls.has(spec.label);
-      const reason = reported ?? (lastErrors.length > 0 ? lastErrors.join(" / ") : `exit code ${code}`);
+      const reason = reported ?? (lastErrors.length > 0 ? lastErrors.join(" / ") : how);
       const exit: ProcessExit = { label: spec.label, code, signal, reason, atStart };
       if (atStart) settleReady?.reject(new LaunchError([exit]));
       for (const listener of listeners) listener(exit);

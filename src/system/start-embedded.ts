@@ -1,28 +1,55 @@
-/** `npm start`: the whole system in one process (in-memory, or Redis when REDIS_URL is set). */
+/**
+ * `npm start`: the whole system in one process (in-memory, or Redis when REDIS_URL is set). Reads the
+ * gateway's environment as `npm run start:gateway` does (GATEWAY_PORT, GATEWAY_HOST,
+ * GATEWAY_API_KEYS, UPSTREAM_TIMEOUT_MS, HEALTH_CHECK_INTERVAL_MS, LOG_LEVEL, REDIS_CONNECT_TIMEOUT_MS).
+ */
+import { gatewayEnvSchema } from "../gateway/config.js";
 import { parseEnv } from "../lib/runtime/config.js";
+import { failStart } from "../lib/runtime/launch-signal.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
+import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { startEmbeddedSystem } from "./embedded.js";
 
-const port = Number(process.env.GATEWAY_PORT ?? 8080);
+const env = parseEnv(gatewayEnvSchema);
 const retention = retentionFromEnv(parseEnv(retentionEnvSchema));
+// Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
+let connected = false;
 const platform = process.env.REDIS_URL
-  ? createRedisPlatform({ url: process.env.REDIS_URL, retention })
+  ? createRedisPlatform({
+      url: env.REDIS_URL,
+      retention,
+      onError: (error) => {
+        if (connected) process.stderr.write(`redis connection error: ${error.message}\n`);
+      },
+    })
   : undefined;
+await waitForRedis(platform?.redis, env.REDIS_CONNECT_TIMEOUT_MS).catch((error: unknown) =>
+  failStart("Ordersaga", error),
+);
+connected = true;
 const system = await startEmbeddedSystem({
-  gatewayPort: port,
+  gatewayPort: env.GATEWAY_PORT,
+  host: env.GATEWAY_HOST,
   ...(platform ? { platform } : {}),
-  ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
-});
+  logLevel: env.LOG_LEVEL,
+  apiKeys: env.GATEWAY_API_KEYS,
+  upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+  healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
+}).catch((error: unknown) => failStart("Ordersaga", error, env.GATEWAY_PORT));
 const where = [
   ["gateway", system.gatewayUrl],
   ...system.services.map((s) => [s.name, s.url] as const),
 ] as const;
 const width = Math.max(...where.map(([name]) => name.length));
-console.log(
-  `\nOrdersaga is up (${system.platform.mode} mode):\n` +
-    where.map(([name, url]) => `  ${name.padEnd(width)}  ${url}`).join("\n") +
-    `\n  metrics of everything: ${system.gatewayUrl}/metrics\n  try: curl ${system.gatewayUrl}/inventory\n`,
+const auth = env.GATEWAY_API_KEYS.length > 0 ? ` -H "x-api-key: <one of GATEWAY_API_KEYS>"` : "";
+// After the start-up log lines (pino writes asynchronously), so the banner is not cut by them.
+setImmediate(() =>
+  console.log(
+    `\nOrdersaga is up (${system.platform.mode} mode):\n` +
+      where.map(([name, url]) => `  ${name.padEnd(width)}  ${url}`).join("\n") +
+      `\n  metrics of everything: ${system.gatewayUrl}/metrics\n  try: curl${auth} ${system.gatewayUrl}/inventory\n`,
+  ),
 );
 
 let stopping = false;

@@ -47,14 +47,13 @@ process.on("SIGTERM", () => void shutdown(0));
 try {
   const urls = await system.ready;
   const width = Math.max(...[...urls.keys()].map((label) => label.length));
+  const auth = process.env.GATEWAY_API_KEYS?.trim() ? ` -H "x-api-key: <one of GATEWAY_API_KEYS>"` : "";
   const lines = [...urls].map(([label, url]) => `  ${label.padEnd(width)}  ${url}`);
   console.log(
-    `\nOrdersaga is up over ${redisUrl}:\n${lines.join("\n")}\n  try: curl ${urls.get("gateway")}/inventory\n`,
+    `\nOrdersaga is up over ${redisUrl}:\n${lines.join("\n")}\n  try: curl${auth} ${urls.get("gateway")}/inventory\n`,
   );
   system.onUnexpectedExit((exit) =>
-    console.error(
-      `\n!! ${exit.label} exited (${exit.signal ?? exit.code}): ${exit.reason}; the others keep running\n`,
-    ),
+    console.error(`\n!! ${exit.label} stopped: ${exit.reason}; the others keep running\n`),
   );
 } catch (error) {
   const exits = error instanceof LaunchError ? error.exits : [];

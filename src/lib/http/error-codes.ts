@@ -25,13 +25,13 @@ export const ERROR_CODES = {
   BAD_URL: { status: 400, description: "The URL cannot be decoded (e.g. a bad percent-escape)" },
   BAD_REQUEST: { status: 400, description: "Any other malformed request" },
   UNAUTHORIZED: { status: 401, description: "API keys are configured and none (or a wrong one) was sent" },
-  FORBIDDEN: { status: 403, description: "The key may not do this" },
   NOT_FOUND: { status: 404, description: "No such resource, or no such route" },
   DLQ_NOT_FOUND: { status: 404, description: "No dead-letter record with this id" },
   METHOD_NOT_ALLOWED: {
     status: 405,
     description: "The path exists with other methods, listed in the `Allow` header",
   },
+  REQUEST_TIMEOUT: { status: 408, description: "The request was not received completely in time" },
   CONFLICT: { status: 409, description: "The change conflicts with the resource's state" },
   EMAIL_TAKEN: { status: 409, description: "A user with this email exists" },
   PRODUCT_EXISTS: { status: 409, description: "A product with this id exists" },
@@ -48,9 +48,10 @@ export const ERROR_CODES = {
     status: 422,
     description: "This client used the Idempotency-Key with a different body within 24 h",
   },
-  UNPROCESSABLE: { status: 422, description: "Valid input the service cannot act on" },
-  UNKNOWN_PRODUCT: { status: 422, description: "The order names a product that is not in the catalog" },
-  RATE_LIMITED: { status: 429, description: "Too many requests (Retry-After set)" },
+  HEADERS_TOO_LARGE: {
+    status: 431,
+    description: "The request line and headers are over 16 KiB (e.g. a very long query string)",
+  },
   INTERNAL: { status: 500, description: "An unexpected failure (logged with the request's correlation id)" },
   BAD_GATEWAY: { status: 502, description: "A service failed without an answer in the error shape" },
   UPSTREAM_OUTCOME_UNKNOWN: {

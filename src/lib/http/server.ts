@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from "fastify";
 import type { z } from "zod";
 import { AppError, errorBody, knownStatus, statusForCode, toIssues, validationFailed } from "./errors.js";
@@ -65,6 +66,36 @@ function toResponse(error: unknown): {
   return { status: 500, body: errorBody("INTERNAL", "Internal server error") };
 }
 
+/** Answers a client error of the HTTP parser on the raw socket (no request object exists yet). */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, reason, body] =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? [
+          431,
+          "Request Header Fields Too Large",
+          errorBody(
+            "HEADERS_TOO_LARGE",
+            "The request line and headers are over 16 KiB: shorten the query string or headers",
+          ),
+        ]
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [
+            408,
+            "Request Timeout",
+            errorBody("REQUEST_TIMEOUT", "The request was not received completely in time"),
+          ]
+        : [400, "Bad Request", errorBody("BAD_REQUEST", "Malformed HTTP request")];
+  const json = JSON.stringify(body);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(json)}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${json}`,
+    );
+  }
+  socket.destroy(error);
+}
+
 /** A Fastify server with JSON errors in one shape, a body limit and prototype-poisoning protection. */
 export function createHttpServer(options: HttpServerOptions = {}): FastifyInstance {
   const app = Fastify({
@@ -81,6 +112,9 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
       const body = errorBody(status === 414 ? "URI_TOO_LONG" : "BAD_URL", error.message);
       void (reply as unknown as FastifyReply).code(status).send(body);
     },
+    // Errors Node's HTTP parser raises before any route (request line + headers over 16 KiB, a
+    // request not received in time) get the one error shape too, not Fastify's default body.
+    clientErrorHandler: answerClientError,
     ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }),
   }) as unknown as FastifyInstance;
   const allowed = installMethodIndex(app);

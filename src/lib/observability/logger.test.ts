@@ -49,6 +49,16 @@ describe("createLogger", () => {
     expect(records()[1]).toMatchObject({ service: "payment", peerService: "inventory" });
   });
 
+  it("names the logger's own instance once: an instanceId equal to it is dropped, another one kept", () => {
+    const { logger, lines, records } = capture({ instance: "payment-1" });
+    logger.info({ instanceId: "payment-1" }, "service registered");
+    logger.info({ instance: "payment-1" }, "again");
+    logger.warn({ instanceId: "inventory-2" }, "instance deregistered");
+    for (const line of lines) expect(line.match(/"instance":/g)).toHaveLength(1);
+    expect(records()[0]).not.toHaveProperty("instanceId");
+    expect(records()[2]).toMatchObject({ instance: "payment-1", instanceId: "inventory-2" });
+  });
+
   it("redacts secrets at the top level and nested up to three levels", () => {
     const { logger, records } = capture();
     logger.info(

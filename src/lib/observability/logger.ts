@@ -60,16 +60,15 @@ export class LoggerConfigError extends Error {
 export function createLogger(options: LoggerOptions): Logger {
   const level = (options.level ?? process.env.LOG_LEVEL ?? "info").toLowerCase();
   if (level !== "silent" && !(level in levels.values)) throw new LoggerConfigError(level);
-  const base: Record<string, string> = {};
-  if (options.instance !== undefined) base.instance = options.instance;
-  const own = { service: options.service };
+  const own: Record<string, string> = { service: options.service };
+  if (options.instance !== undefined) own.instance = options.instance;
   const out = options.destination ?? pino.destination(1);
   return pino(
     {
       level,
-      base,
-      // `service` comes from a mixin, not `base`: pino writes bindings and a line's own fields
-      // side by side, so `log({ service })` would print the key twice (invalid for most parsers).
+      base: {},
+      // `service` and `instance` come from a mixin, not `base`: pino writes bindings and a line's
+      // own fields side by side, so `log({ service })` would print the key twice.
       mixin: () => own,
       mixinMergeStrategy: mergeService,
       timestamp: pino.stdTimeFunctions.isoTime,
@@ -82,12 +81,14 @@ export function createLogger(options: LoggerOptions): Logger {
 }
 
 /**
- * One `service` per line, always the logger's own. A line about another service (the gateway
+ * One `service` (and `instance`) per line, always the logger's own. A line about another service (the gateway
  * logging an upstream failure) keeps that name as `peerService`.
  */
 function mergeService(line: object, own: object): object {
-  const { service, ...rest } = line as { service?: unknown };
-  const ownService = (own as { service: string }).service;
+  const { service, ...rest } = line as { service?: unknown; instanceId?: unknown };
+  const { service: ownService, instance: ownInstance } = own as { service: string; instance?: string };
+  // The logger's own instance under another name (the registry agent's `instanceId`): once is enough.
+  if (ownInstance !== undefined && rest.instanceId === ownInstance) delete rest.instanceId;
   return service === undefined || service === ownService
     ? Object.assign(rest, own)
     : Object.assign(rest, own, { peerService: service });

@@ -12,6 +12,8 @@ export const serviceEnvSchema = z.object({
   /** Address other processes reach this one at (default: SERVICE_HOST; set it when binding 0.0.0.0). */
   SERVICE_ADVERTISE_HOST: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  /** How long (ms) to wait for Redis at start before exiting 1 with the reason (later drops reconnect). */
+  REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /**
    * Consumer name of this process in its service's groups. Default: `<service>-<hostname>-<slot>`,
    * stable across restarts of one process slot (see `newInstanceId`).

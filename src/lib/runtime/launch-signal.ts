@@ -38,7 +38,14 @@ export function startFailureReason(error: unknown, port?: number): string {
       "one process: SERVICE_PORT / GATEWAY_PORT, 0 = any free port)"
     );
   }
-  if (code === "ECONNREFUSED" || /ECONNREFUSED|connect ETIMEDOUT|ENOTFOUND/.test(message)) {
+  if (/NOAUTH|WRONGPASS|invalid password|invalid DB index|ERR DB index/i.test(message)) {
+    return `Redis refused the connection (${message}): check the password and database in REDIS_URL`;
+  }
+  if (
+    code === "ECONNREFUSED" ||
+    (error as { name?: unknown } | null)?.name === "RedisUnreachableError" ||
+    /ECONNREFUSED|connect ETIMEDOUT|ENOTFOUND|EAI_AGAIN/.test(message)
+  ) {
     return `Redis is unreachable (${message}): start redis-server, or set REDIS_URL to where it runs`;
   }
   return message;

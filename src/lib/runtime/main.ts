@@ -7,6 +7,7 @@ import { createLogger } from "../observability/logger.js";
 import { parseEnv, serviceEnvSchema } from "./config.js";
 import { failStart, signalReady } from "./launch-signal.js";
 import { createRedisPlatform } from "./platform.js";
+import { waitForRedis } from "./redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "./retention.js";
 import { guardRedisDurability, shutdownOnSignals } from "./process.js";
 import { newInstanceId, type ServiceDefinition, startService } from "./service-host.js";
@@ -19,15 +20,23 @@ export async function runServiceMain<E extends EventRegistry>(
   const name = env.SERVICE_NAME ?? definition.name;
   const instanceId = env.INSTANCE_ID ?? newInstanceId(name);
   const logger = createLogger({ service: name, instance: instanceId, level: env.LOG_LEVEL });
+  // Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
+  let connected = false;
   const platform = createRedisPlatform({
     deadConsumerMs: env.BUS_DEAD_CONSUMER_MS,
     url: env.REDIS_URL,
     claimIdleMs: env.CLAIM_IDLE_MS,
     retention: retentionFromEnv(parseEnv(retentionEnvSchema)),
-    onError: (error) => logger.warn({ err: error }, "redis connection error"),
+    onError: (error) => {
+      if (connected) logger.warn({ err: error }, "redis connection error");
+    },
   });
-  await guardRedisDurability(platform.redis, logger, env.NODE_ENV);
   const port = env.SERVICE_PORT ?? options.defaultPort;
+  await waitForRedis(platform.redis, env.REDIS_CONNECT_TIMEOUT_MS).catch((error: unknown) =>
+    failStart(name, error, port),
+  );
+  connected = true;
+  await guardRedisDurability(platform.redis, logger, env.NODE_ENV);
   const running = await startService(
     { ...definition, name },
     {

@@ -10,6 +10,7 @@ import { registerInventoryHandlers } from "./handlers.js";
 import { RedisInventoryStore } from "./redis-store.js";
 import { registerInventoryRoutes } from "./routes.js";
 import { type InventoryStore, MemoryInventoryStore } from "./store.js";
+import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
 
 export interface InventoryServiceOptions {
   /** Products added at start when absent (default DEMO_PRODUCTS); false adds none. */
@@ -43,7 +44,7 @@ export function createInventoryService(
   const seed = options.seed === false ? [] : (options.seed ?? DEMO_PRODUCTS);
   return {
     name: "inventory",
-    version: "1.0.0",
+    version: PACKAGE_VERSION,
     create: (deps) => {
       const store = platformStore<InventoryStore>(deps.platform, {
         redis: (redis, retention) =>

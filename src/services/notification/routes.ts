@@ -42,7 +42,11 @@ export const NotificationQuerySchema = z
       )
       .optional(),
   })
-  .refine((q) => q.userId !== undefined || q.orderId !== undefined, "userId or orderId is required");
+  // Reported at userId (`query:userId`): an issue without a path would name only "query".
+  .refine((q) => q.userId !== undefined || q.orderId !== undefined, {
+    message: "userId or orderId is required",
+    path: ["userId"],
+  });
 
 export function notificationRoutes(store: NotificationStore): (app: FastifyInstance) => void {
   return (app) => {

@@ -250,6 +250,13 @@ describe("notification service (memory platform)", () => {
     expect((await query(h, "userId=u8&limit=1")).body.notifications).toHaveLength(1);
     expect((await query(h, "")).status).toBe(400);
   });
+
+  it("names the missing parameter in a query without userId or orderId (query:userId, not query)", async () => {
+    const response = await fetch(`${h.instances[0]?.url}/notifications`);
+    const body = (await response.json()) as { error: { details: { path: string; message: string }[] } };
+    expect(response.status).toBe(400);
+    expect(body.error.details).toEqual([{ path: "query:userId", message: "userId or orderId is required" }]);
+  });
 });
 
 describeWithRedis("notification service (Redis platform, two instances)", (getRedis) => {

@@ -14,6 +14,7 @@ import { type ChannelProvider, SimulatedProviders } from "./providers.js";
 import { RedisNotificationStore } from "./redis-store.js";
 import { notificationRoutes } from "./routes.js";
 import { MemoryNotificationStore, type NotificationStore } from "./store.js";
+import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
 
 export interface NotificationServiceOptions {
   /** The channel providers (default: new SimulatedProviders per instance). Tests share one. */
@@ -29,7 +30,7 @@ export function createNotificationService(
 ): ServiceDefinition<typeof AllEvents> {
   return {
     name: "notification",
-    version: "1.0.0",
+    version: PACKAGE_VERSION,
     create: (deps) => {
       const store =
         options.store ??

@@ -134,7 +134,12 @@ async function placeOrder(
       throw new AppError(
         "IDEMPOTENCY_KEY_REUSED",
         "Idempotency-Key was already used with a different body; use a new key for a new request",
-        { header: "Idempotency-Key" },
+        [
+          {
+            path: "header:Idempotency-Key",
+            message: "already used by this client with a different body within its retention",
+          },
+        ],
       );
     }
     orderId = claim.record.orderId;

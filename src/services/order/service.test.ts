@@ -179,7 +179,7 @@ describe("order service: HTTP", () => {
   it("rejects an Idempotency-Key reused with a different body with 422", async () => {
     const h = await start({ user: "silent" });
     await h.place(orderBody(), { "idempotency-key": "key-2" });
-    const reuse = await h.request<{ error: { code: string } }>(
+    const reuse = await h.request<{ error: { code: string; details: unknown } }>(
       "POST",
       "/orders",
       orderBody({ userId: "u-2" }),
@@ -187,6 +187,10 @@ describe("order service: HTTP", () => {
     );
     expect(reuse.status).toBe(422);
     expect(reuse.body.error.code).toBe("IDEMPOTENCY_KEY_REUSED");
+    // The documented details shape, as for every 4xx: [{ path, message }].
+    expect(reuse.body.error.details).toEqual([
+      { path: "header:Idempotency-Key", message: expect.stringContaining("different body") as unknown },
+    ]);
   });
 
   it("creates one order for ten concurrent requests with one Idempotency-Key", async () => {

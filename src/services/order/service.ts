@@ -24,6 +24,7 @@ import { SagaRunner } from "./saga-runner.js";
 import { createMemoryOrderStores, type OrderStores } from "./store.js";
 import { DeadlineSweeper } from "./sweeper.js";
 import { ViewRetention } from "./view-retention.js";
+import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
 
 const REPLY_RETRY = { maxAttempts: 10, backoff: exponentialBackoff({ baseMs: 100, maxMs: 10_000 }) };
 
@@ -127,7 +128,7 @@ async function buildInternals(
 export function createOrderService(options: OrderServiceOptions = {}): ServiceDefinition<typeof AllEvents> {
   return {
     name: "order",
-    version: "1.0.0",
+    version: PACKAGE_VERSION,
     create: async (deps) => {
       const internals = await buildInternals(deps, options);
       options.onCreated?.(internals);

@@ -14,6 +14,7 @@ import { RedisProviderLedger } from "./provider-redis-ledger.js";
 import { RedisPaymentStore } from "./redis-store.js";
 import { registerPaymentRoutes } from "./routes.js";
 import { MemoryPaymentStore, type PaymentStore } from "./store.js";
+import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
 
 export interface PaymentServiceOptions {
   /** Default: the simulated provider, its ledger in Redis when the platform has Redis. */
@@ -41,7 +42,7 @@ export function createPaymentService(
 ): ServiceDefinition<typeof AllEvents> {
   return {
     name: "payment",
-    version: "1.0.0",
+    version: PACKAGE_VERSION,
     create: (deps) => {
       const redis = deps.platform.redis;
       const store = platformStore<PaymentStore>(deps.platform, {

@@ -11,6 +11,7 @@ import { createShippingHandlers } from "./handlers.js";
 import { RedisShippingStore } from "./redis-store.js";
 import { registerShippingRoutes } from "./routes.js";
 import { MemoryShippingStore, type ShippingStore } from "./store.js";
+import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
 
 export interface ShippingServiceOptions {
   /** Default: the simulated carrier ("SimShip"). */
@@ -32,7 +33,7 @@ export function createShippingService(
 ): ServiceDefinition<typeof AllEvents> {
   return {
     name: "shipping",
-    version: "1.0.0",
+    version: PACKAGE_VERSION,
     create: (deps) => {
       const store = platformStore<ShippingStore>(deps.platform, {
         redis: (redis) => new RedisShippingStore(redis),

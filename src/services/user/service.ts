@@ -11,6 +11,7 @@ import { registerUserHandlers } from "./handlers.js";
 import { RedisUserStore } from "./redis-store.js";
 import { userRoutes } from "./routes.js";
 import { MemoryUserStore, type UserStore } from "./store.js";
+import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
 
 export interface UserServiceOptions {
   /** Id generator for new users (default UUIDv7). */
@@ -22,7 +23,7 @@ export interface UserServiceOptions {
 export function createUserService(options: UserServiceOptions = {}): ServiceDefinition<typeof AllEvents> {
   return {
     name: "user",
-    version: "1.0.0",
+    version: PACKAGE_VERSION,
     create: (deps) => {
       const store =
         options.store ??

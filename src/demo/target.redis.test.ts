@@ -1,0 +1,42 @@
+/** Where the demo's own system goes in a Redis (issue 10 follow-up, finding 10): the URL's database when it is free. */
+import { Redis } from "ioredis";
+import { afterEach, expect, it } from "vitest";
+import { describeWithRedis } from "../test-support/redis.js";
+import { claimEmptyDatabase } from "./target.js";
+
+const withDb = (url: string, db: number) => {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+};
+
+describeWithRedis("the demo's database", (getRedis) => {
+  const used: string[] = [];
+  afterEach(async () => {
+    for (const url of used.splice(0)) {
+      const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+      await redis.flushdb();
+      redis.disconnect();
+    }
+  });
+
+  it("runs in the database REDIS_URL names when that one is empty", async () => {
+    const url = withDb(getRedis().url, 3);
+    const claim = await claimEmptyDatabase(url);
+    used.push(claim.url);
+    expect(claim.db).toBe(3);
+    expect(claim.note).toBeUndefined();
+  });
+
+  it("says why it runs elsewhere when the named database holds data", async () => {
+    const url = withDb(getRedis().url, 4);
+    const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+    await redis.set("someone:else", "1");
+    redis.disconnect();
+    used.push(url);
+    const claim = await claimEmptyDatabase(url);
+    used.push(claim.url);
+    expect(claim.db).not.toBe(4);
+    expect(claim.note).toMatch(/database 4 .*holds 1 key/);
+  });
+});

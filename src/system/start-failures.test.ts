@@ -1,0 +1,133 @@
+/**
+ * What a new user sees when a start cannot succeed (issue 10 follow-up, real processes): Redis
+ * unreachable, a port in use. Each entry point names the reason once and exits 1 in bounded time,
+ * without a flood of retries; `npm start` reads the gateway's environment like start:gateway.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer, type Server } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { freePort } from "../test-support/redis-server.js";
+import { waitFor } from "../test-support/wait.js";
+
+interface Run {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+const running: ChildProcess[] = [];
+const servers: Server[] = [];
+
+function run(main: string, args: string[], env: Record<string, string>): Run {
+  const child = spawn(process.execPath, ["--import", "tsx", main, ...args], {
+    env: { ...process.env, LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group: a launcher that hangs is killed with the processes it started.
+    detached: true,
+  });
+  running.push(child);
+  let text = "";
+  child.stdout!.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, output: () => text, exited };
+}
+
+/** Exit code, or "still running" when the process did not exit within `ms` (a generous bound). */
+const exitWithin = (r: Run, ms: number): Promise<number | null | "still running"> =>
+  Promise.race([r.exited, new Promise<"still running">((res) => setTimeout(() => res("still running"), ms))]);
+
+/** A loopback URL where nothing listens: the port was free a moment ago. */
+const unreachableRedis = async () => `redis://127.0.0.1:${await freePort()}`;
+
+async function occupiedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  servers.push(server);
+  return (server.address() as { port: number }).port;
+}
+
+afterEach(async () => {
+  for (const child of running.splice(0)) {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // the group is gone already
+    }
+  }
+  for (const server of servers.splice(0)) await new Promise((r) => server.close(r));
+});
+
+// Processes boot tsx (seconds on a loaded machine); the Redis wait itself is 1 s here.
+const BOUND_MS = 45_000;
+const fast = { REDIS_CONNECT_TIMEOUT_MS: "1000" };
+
+describe("a start with Redis unreachable", () => {
+  it("a service process names the reason once and exits 1", async () => {
+    const r = run("src/services/user/main.ts", [], {
+      ...fast,
+      REDIS_URL: await unreachableRedis(),
+      SERVICE_PORT: "0",
+    });
+    expect(await exitWithin(r, BOUND_MS)).toBe(1);
+    expect(r.output()).toMatch(
+      /user could not start: Redis is unreachable \(connect ECONNREFUSED 127\.0\.0\.1:\d+\)/,
+    );
+    expect(r.output()).not.toMatch(/redis connection error/);
+  }, 60_000);
+
+  it("the launcher names the process and reason, and exits 1", async () => {
+    const r = run("src/system/start-services.ts", ["--any-port"], {
+      ...fast,
+      REDIS_URL: await unreachableRedis(),
+    });
+    expect(await exitWithin(r, BOUND_MS)).toBe(1);
+    expect(r.output()).toMatch(
+      /Ordersaga could not start:\n {2}\S+: Redis is unreachable \(connect ECONNREFUSED/,
+    );
+    expect(r.output()).not.toMatch(/redis connection error/);
+  }, 60_000);
+
+  it("the demo names the reason and exits 1", async () => {
+    const r = run("src/demo/main.ts", [], { ...fast, REDIS_URL: await unreachableRedis() });
+    expect(await exitWithin(r, BOUND_MS)).toBe(1);
+    expect(r.output()).toMatch(/The demo could not start: Redis is unreachable \(connect ECONNREFUSED/);
+  }, 60_000);
+
+  it("npm start over REDIS_URL names the reason and exits 1", async () => {
+    const r = run("src/system/start-embedded.ts", [], {
+      ...fast,
+      REDIS_URL: await unreachableRedis(),
+      GATEWAY_PORT: "0",
+    });
+    expect(await exitWithin(r, BOUND_MS)).toBe(1);
+    expect(r.output()).toMatch(/could not start: Redis is unreachable \(connect ECONNREFUSED/);
+  }, 60_000);
+});
+
+describe("npm start (the embedded system)", () => {
+  it("with the gateway port in use says so in one line and exits 1", async () => {
+    const port = await occupiedPort();
+    const r = run("src/system/start-embedded.ts", [], { GATEWAY_PORT: String(port), LOG_LEVEL: "warn" });
+    expect(await exitWithin(r, BOUND_MS)).toBe(1);
+    expect(r.output()).toContain(`could not start: port ${port} is already in use`);
+    expect(r.output()).not.toMatch(/^\s+at /m); // no stack trace
+  }, 60_000);
+
+  it("reads the gateway's environment: GATEWAY_API_KEYS is enforced", async () => {
+    const r = run("src/system/start-embedded.ts", [], {
+      GATEWAY_PORT: "0",
+      GATEWAY_API_KEYS: "k1",
+      LOG_LEVEL: "warn",
+    });
+    const [, url] = await waitFor(
+      () => /gateway\s+(http:\/\/\S+)/.exec(r.output()),
+      BOUND_MS,
+      "the banner",
+      50,
+    );
+    expect((await fetch(`${url}/inventory`)).status).toBe(401);
+    expect((await fetch(`${url}/inventory`, { headers: { "x-api-key": "k1" } })).status).toBe(200);
+    expect(r.output()).toContain(`try: curl -H "x-api-key: <one of GATEWAY_API_KEYS>" ${url}/inventory`);
+  }, 60_000);
+});

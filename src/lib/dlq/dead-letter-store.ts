@@ -64,14 +64,18 @@ export interface DeadLetterStore {
   audit(recordId?: string): Promise<DeadLetterAuditEntry[]>;
 }
 
-/** Whether a record passes every criterion of a filter except `limit` (shared by the adapters). */
+/**
+ * Whether a record passes every criterion of a filter except `limit` (shared by the adapters).
+ * A record whose body could not be decoded (malformed: often the reason it is here) has no
+ * `event`/`sourceService`; it is matched by its stream's topic and owning service instead.
+ */
 export function matchesFilter(record: DeadLetterRecord, filter: DeadLetterFilter): boolean {
   // Instants, not text: "2024-01-01T08:00-05:00" is after "2024-01-01T12:00:00.000Z".
   const at = Date.parse(record.deadLetteredAt);
   return (
-    (!filter.event || record.event === filter.event) &&
+    (!filter.event || (record.event ?? record.topic) === filter.event) &&
     (!filter.group || record.group === filter.group) &&
-    (!filter.sourceService || record.sourceService === filter.sourceService) &&
+    (!filter.sourceService || (record.sourceService ?? record.owner) === filter.sourceService) &&
     (!filter.status || record.status === filter.status) &&
     (!filter.from || at >= Date.parse(filter.from)) &&
     (!filter.to || at <= Date.parse(filter.to))

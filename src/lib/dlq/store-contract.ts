@@ -106,6 +106,17 @@ export function runDeadLetterStoreContract(
       expect(ids(await store.list({ group: "inventory", status: "dead" }))).toEqual(["b", "a"]);
     });
 
+    it("filters a malformed record (no decoded fields) by its topic and owning service", async () => {
+      const { envelopeId: _e, event: _v, sourceService: _s, ...rest } = sampleDeadLetter("raw", 1);
+      await addAll(
+        { ...rest, topic: "payment.processed", owner: "payment", body: "not json {" },
+        sampleDeadLetter("a", 2),
+      );
+      expect(ids(await store.list({ event: "payment.processed" }))).toEqual(["raw"]);
+      expect(ids(await store.list({ sourceService: "payment" }))).toEqual(["raw"]);
+      expect(ids(await store.list({ event: "order.created" }))).toEqual(["a"]);
+    });
+
     it("filters by an inclusive time range", async () => {
       await addAll(...[1, 2, 3, 4, 5].map((m) => sampleDeadLetter(`r${m}`, m)));
       expect(ids(await store.list({ from: at(2), to: at(4) }))).toEqual(["r4", "r3", "r2"]);

@@ -31,7 +31,13 @@ describe("service health", () => {
       return {
         status,
         headers: {},
-        body: Buffer.from(JSON.stringify({ status: status === 200 ? "ok" : "down" })),
+        body: Buffer.from(
+          JSON.stringify({
+            service: "user",
+            instanceId: i.instanceId,
+            status: status === 200 ? "ok" : "down",
+          }),
+        ),
       };
     };
     const report = await serviceHealth("user", [instance("a"), instance("b"), instance("c")], get, now);
@@ -41,8 +47,30 @@ describe("service health", () => {
       ["b", "unhealthy", 503],
       ["c", "unhealthy", undefined],
     ]);
-    expect(report.instances[0]?.health).toEqual({ status: "ok" });
+    expect(report.instances[0]?.health).toEqual({ service: "user", instanceId: "a", status: "ok" });
     expect(report.instances[2]?.detail).toContain("ECONNREFUSED");
     expect(report.instances.every((r) => r.latencyMs > 0)).toBe(true);
+  });
+
+  it("counts a 2xx from another instance or service at the registered address as unhealthy", async () => {
+    // A process that took a dead instance's port answers 2xx too (it may be another system's).
+    const get = async (i: ServiceInstance) => ({
+      status: 200,
+      headers: {},
+      body: Buffer.from(
+        JSON.stringify(
+          i.instanceId === "a"
+            ? { service: "user", instanceId: "someone-else", status: "ok" }
+            : { service: "inventory", instanceId: i.instanceId, status: "ok" },
+        ),
+      ),
+    });
+    const report = await serviceHealth("user", [instance("a"), instance("b")], get, () => 0);
+    expect(report.status).toBe("unavailable");
+    expect(report.instances.map((r) => [r.instanceId, r.status])).toEqual([
+      ["a", "unhealthy"],
+      ["b", "unhealthy"],
+    ]);
+    expect(report.instances[0]?.detail).toContain("someone-else");
   });
 });

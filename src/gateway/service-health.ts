@@ -1,4 +1,5 @@
 /** `GET /services/:name/health`: ask every instance of a service for its health and sum it up. */
+import { identityMismatch } from "../lib/discovery/http-health-check.js";
 import type { ServiceInstance } from "../lib/discovery/types.js";
 import type { UpstreamResponse } from "./proxy.js";
 
@@ -42,15 +43,19 @@ export async function probeInstance(
   const started = now();
   try {
     const response = await get(instance);
+    const ok = response.status >= 200 && response.status < 300;
+    // A 2xx counts only from the registered instance itself (same check as the background checker).
+    const impostor = ok ? identityMismatch(instance, response.body.toString()) : undefined;
     const report: InstanceHealthReport = {
       instanceId,
       address,
       port,
       version,
-      status: response.status >= 200 && response.status < 300 ? "healthy" : "unhealthy",
+      status: ok && impostor === undefined ? "healthy" : "unhealthy",
       httpStatus: response.status,
       latencyMs: now() - started,
     };
+    if (impostor !== undefined) report.detail = impostor;
     const health = parseJson(response.body);
     if (health !== undefined) report.health = health;
     return report;

@@ -141,19 +141,11 @@ return {r, {p[1][4] + 1}}
 `);
 
 /**
- * Trims a stream below the oldest entry some group still needs: for each group its oldest pending
- * id, or (nothing pending) the id after its last-delivered id. Never MAXLEN on a stream with groups,
- * which would delete pending entries. A stream without groups has nobody waiting on it: it keeps
- * its newest ARGV[1] entries (about; 0 keeps all), so a group created later at 0 still finds a
- * recent history. KEYS: stream. Returns the number of entries removed.
+ * Lua fragment shared by the trim scripts: given `groups` (XINFO GROUPS of KEYS[1], not empty), cut the
+ * stream below the oldest entry any group still needs (its oldest pending entry, or the one after
+ * its last-delivered id) with XTRIM MINID, and return how many entries went.
  */
-export const safeTrimScript = new LuaScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
-if #groups == 0 then
-  if tonumber(ARGV[1]) > 0 then return redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[1]) end
-  return 0
-end
+export const TRIM_BELOW_EVERY_GROUP = `
 local best, best_ms, best_seq
 local function consider(ms, seq)
   local m, s = tonumber(ms), tonumber(seq)
@@ -174,4 +166,20 @@ for _, g in ipairs(groups) do
   end
 end
 return redis.call('XTRIM', KEYS[1], 'MINID', best)
-`);
+`;
+
+/**
+ * Trims a stream below the oldest entry some group still needs: for each group its oldest pending
+ * id, or (nothing pending) the id after its last-delivered id. Never MAXLEN on a stream with groups,
+ * which would delete pending entries. A stream without groups has nobody waiting on it: it keeps
+ * its newest ARGV[1] entries (about; 0 keeps all), so a group created later at 0 still finds a
+ * recent history. KEYS: stream. Returns the number of entries removed.
+ */
+export const safeTrimScript = new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then
+  if tonumber(ARGV[1]) > 0 then return redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[1]) end
+  return 0
+end
+${TRIM_BELOW_EVERY_GROUP}`);

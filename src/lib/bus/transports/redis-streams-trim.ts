@@ -16,6 +16,7 @@ import type { Redis } from "ioredis";
 import type { EventRegistry } from "../events.js";
 import { LuaScript } from "../../redis/index.js";
 import { eventStreamKey, redeliverStreamKey } from "./redis-stream-keys.js";
+import { TRIM_BELOW_EVERY_GROUP } from "./redis-streams-scripts.js";
 
 /**
  * KEYS: stream. ARGV: min id of a stream without groups (`<ms>-0`), max length of one (0 = no
@@ -29,27 +30,7 @@ if #groups == 0 then
   if tonumber(ARGV[2]) > 0 then removed = removed + redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2]) end
   return removed
 end
-local best, best_ms, best_seq
-local function consider(ms, seq)
-  local m, s = tonumber(ms), tonumber(seq)
-  if best == nil or m < best_ms or (m == best_ms and s < best_seq) then
-    best, best_ms, best_seq = ms .. '-' .. seq, m, s
-  end
-end
-for _, g in ipairs(groups) do
-  local info = {}
-  for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
-  if info['pending'] > 0 then
-    local oldest = redis.call('XPENDING', KEYS[1], info['name'])[2]
-    local ms, seq = string.match(oldest, '^(%d+)-(%d+)$')
-    consider(ms, seq)
-  else
-    local ms, seq = string.match(info['last-delivered-id'], '^(%d+)-(%d+)$')
-    consider(ms, string.format('%.0f', tonumber(seq) + 1))
-  end
-end
-return redis.call('XTRIM', KEYS[1], 'MINID', best)
-`);
+${TRIM_BELOW_EVERY_GROUP}`);
 
 /** The stream keys a service owns: one per event it owns in the catalog, and its redeliver stream. */
 export function ownedStreamKeys(events: EventRegistry, owner: string): string[] {

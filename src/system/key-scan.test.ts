@@ -48,4 +48,29 @@ describeWithRedis("key scan", (getRedis) => {
     await redis.xtrim(unread, "MINID", "50000");
     expect((await scanKeys(redis, limits(100_000))).violations).toEqual([]);
   });
+
+  it("survives a group whose pending list empties between XINFO and XPENDING (acked mid-scan)", async () => {
+    await getRedis().flush();
+    const redis = getRedis().client();
+    const key = eventStreamKey("order", "payment.requested");
+    await redis.xadd(key, "10001-0", "b", "x");
+    await redis.xadd(key, "20000-0", "b", "x");
+    await redis.xgroup("CREATE", key, "payment", "0");
+    await redis.xreadgroup("GROUP", "payment", "c", "STREAMS", key, ">");
+    await redis.xack(key, "payment", "10001-0", "20000-0");
+    // XINFO as it was a moment before the ack: one entry pending.
+    const racing = new Proxy(redis, {
+      get(target, prop, receiver) {
+        if (prop !== "xinfo") return Reflect.get(target, prop, receiver);
+        return async (_sub: "GROUPS", key: string) => {
+          const groups = (await target.xinfo("GROUPS", key)) as unknown[][];
+          return groups.map((g) => g.map((v, i) => (g[i - 1] === "pending" ? 1 : v)));
+        };
+      },
+    });
+    const scan = await scanKeys(racing, limits(100_000));
+    expect(scan.violations).toEqual([
+      `${key}: entries every group has handled are not trimmed (first 10001-0, needed from 20000-1)`,
+    ]);
+  });
 });

@@ -1,0 +1,34 @@
+/**
+ * The standalone bus example runs as a user would run it (a child process over a real Redis) and
+ * handles every message it publishes, the must-complete handler's transient failure included.
+ */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { expect, it } from "vitest";
+import { describeWithRedis } from "../../src/test-support/redis.js";
+
+const run = promisify(execFile);
+
+describeWithRedis("standalone bus example", (getRedis) => {
+  it("publishes, handles every message, retries the must-complete failure (all handlers again) and stops cleanly", async () => {
+    await getRedis().flush();
+    const { stdout } = await run(
+      process.execPath,
+      ["--import", "tsx", "examples/bus-standalone/main.ts", "4"],
+      {
+        env: { ...process.env, REDIS_URL: getRedis().url, LOG_LEVEL: "silent" },
+        timeout: 60_000,
+      },
+    );
+    const lines = stdout.trim().split("\n");
+    const handled = lines.filter((l) => l.startsWith("handled "));
+    expect(new Set(handled)).toEqual(
+      new Set(["handled friend-0", "handled friend-1", "handled friend-2", "handled friend-3"]),
+    );
+    // A retry runs every handler of the message again: the first handler saw the retried one twice.
+    expect(handled).toHaveLength(5);
+    // The must-complete handler's first call failed; its message was retried and then succeeded.
+    expect(lines.filter((l) => l.startsWith("retried "))).toHaveLength(1);
+    expect(lines.at(-1)).toBe("done 4");
+  }, 90_000);
+});

@@ -1,0 +1,74 @@
+/**
+ * The bus library on its own, without the service host: a Redis Streams transport, a publisher, a
+ * subscriber with one default-policy handler and one must-complete handler, then a clean stop.
+ *
+ * Run: `REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/bus-standalone/main.ts [count]`
+ * Prints one line per handled message, then `done <count>`. Exit code 0 when every message was handled.
+ */
+import { Redis } from "ioredis";
+import { Publisher, RedisStreamsTransport, Subscriber } from "../../src/lib/bus/index.js";
+import { RedisDeadLetterStore } from "../../src/lib/dlq/index.js";
+import { createLogger } from "../../src/lib/observability/logger.js";
+import { GreeterEvents } from "./events.js";
+
+const count = Number(process.argv[2] ?? 5);
+// maxRetriesPerRequest null: the bus's blocking reads must wait out a reconnect, not fail.
+const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", { maxRetriesPerRequest: null });
+// Without a logger the library logs nothing: pass one to see warnings and the must-complete alert.
+const logger = createLogger({ service: "greeter-example", level: process.env.LOG_LEVEL ?? "warn" });
+
+// The transport needs a dead-letter store: where messages that cannot succeed are parked.
+const transport = new RedisStreamsTransport({ redis, deadLetters: new RedisDeadLetterStore(redis) });
+const publisher = new Publisher({
+  events: GreeterEvents,
+  transport,
+  source: { service: "greeter", instance: "g-1" },
+});
+
+const seen = new Set<string>();
+let failedOnce: string | undefined;
+let retriedOk = false;
+const subscriber = new Subscriber({
+  events: GreeterEvents,
+  transport,
+  group: "greeter-readers", // one consumer group per subscribing service
+  consumer: `reader-${process.pid}`, // unique per instance
+  concurrency: 16, // the library's default; the service host sets 64
+  logger,
+});
+// A retry runs every handler of the message again, so each must be idempotent: here a Set.
+subscriber.on("greeting.sent", ({ to }) => {
+  seen.add(to);
+  process.stdout.write(`handled ${to}\n`);
+});
+// Must-complete: retried with capped exponential backoff for hours (BUS_MUST_COMPLETE_WINDOW_MS),
+// never dead-lettered for a transient error. This one fails its first call, then succeeds.
+subscriber.on(
+  "greeting.sent",
+  ({ to }) => {
+    if (failedOnce === undefined) {
+      failedOnce = to;
+      throw new Error("the mail relay is down (transient)");
+    }
+    if (to === failedOnce) {
+      retriedOk = true;
+      process.stdout.write(`retried ${to}\n`);
+    }
+  },
+  { policy: "must-complete" },
+);
+
+// Create the group before publishing so it reads from the first message (groups start at 0).
+await transport.ensureGroups("greeter-readers", subscriber.topics());
+await subscriber.start();
+for (let i = 0; i < count; i++) await publisher.publish("greeting.sent", { to: `friend-${i}`, attempt: 0 });
+
+const deadline = Date.now() + 30_000;
+const finished = () => seen.size === count && retried();
+const retried = () => failedOnce !== undefined && retriedOk;
+while (!finished() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+process.stdout.write(`done ${seen.size}\n`);
+await subscriber.stop(); // stops reading, waits for running handlers
+await transport.close();
+redis.disconnect();
+process.exitCode = finished() ? 0 : 1;

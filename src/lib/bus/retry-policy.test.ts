@@ -9,7 +9,7 @@ import {
 } from "./retry-policy.js";
 
 const retry: RetryPolicy = { maxAttempts: 3, backoff: (n) => n * 100, maxSilentDeliveries: 3 };
-const base = { message: "boom", enqueuedAt: 0, now: 0 };
+const base = { message: "boom", ageMs: 0 };
 
 describe("retry policies", () => {
   it("default: retries a retryable error until maxAttempts, then dead-letters", () => {
@@ -39,14 +39,14 @@ describe("retry policies", () => {
 
   it("must-complete: keeps retrying far past maxAttempts inside the 6 h window, then dead-letters", () => {
     const inside = decideOnFailure(
-      { ...base, error: new Error("boom"), attempt: 500, policy: "must-complete", now: 5 * 3_600_000 },
+      { ...base, error: new Error("boom"), attempt: 500, policy: "must-complete", ageMs: 5 * 3_600_000 },
       retry,
       DEFAULT_MUST_COMPLETE,
       () => 1,
     );
     expect(inside).toEqual({ action: "retry", delayMs: 60_000 });
     const spent = decideOnFailure(
-      { ...base, error: new Error("boom"), attempt: 501, policy: "must-complete", now: 6 * 3_600_000 },
+      { ...base, error: new Error("boom"), attempt: 501, policy: "must-complete", ageMs: 6 * 3_600_000 },
       retry,
       DEFAULT_MUST_COMPLETE,
     );

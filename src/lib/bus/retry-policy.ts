@@ -79,9 +79,11 @@ export interface FailureInput {
   /** The handler attempt that failed (1-based). */
   attempt: number;
   policy: DeliveryPolicy;
-  /** When the message entered the group's queue, ms since the epoch. */
-  enqueuedAt: number;
-  now: number;
+  /**
+   * Ms since the message entered the group's queue, on the transport's clock (`Delivery.ageMs`):
+   * a duration, so no comparison of this host's clock with another's.
+   */
+  ageMs: number;
 }
 
 /** Retry or dead-letter a failed attempt, and why. */
@@ -97,7 +99,7 @@ export function decideOnFailure(
   if (input.policy === "must-complete") {
     const delayMs = mustCompleteBackoff(attempt, mustComplete, random);
     // Retry only when the next attempt still starts inside the window.
-    if (input.now + delayMs - input.enqueuedAt <= mustComplete.windowMs) return { action: "retry", delayMs };
+    if (input.ageMs + delayMs <= mustComplete.windowMs) return { action: "retry", delayMs };
     return {
       action: "dead-letter",
       reason: `must-complete window of ${mustComplete.windowMs} ms spent after ${attempt} attempts: ${message}`,

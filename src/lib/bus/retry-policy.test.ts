@@ -53,6 +53,35 @@ describe("retry policies", () => {
     expect(spent).toMatchObject({ action: "dead-letter", budgetSpent: true });
   });
 
+  it("both: a retry never comes before the error's retryAfterMs hint (an open breaker)", () => {
+    const waiting = new BusError("PROVIDER_UNAVAILABLE", "circuit open", {
+      retryable: true,
+      retryAfterMs: 25_000,
+    });
+    for (const policy of ["default", "must-complete"] as const) {
+      const decision = decideOnFailure(
+        { ...base, error: waiting, attempt: 1, policy },
+        retry,
+        DEFAULT_MUST_COMPLETE,
+      );
+      expect(decision).toEqual({ action: "retry", delayMs: 25_000 });
+    }
+    // A hint that would start the next attempt past the window spends the window instead.
+    const late = decideOnFailure(
+      {
+        ...base,
+        error: waiting,
+        attempt: 9,
+        policy: "must-complete",
+        ageMs: DEFAULT_MUST_COMPLETE.windowMs - 10_000,
+      },
+      retry,
+      DEFAULT_MUST_COMPLETE,
+      () => 0,
+    );
+    expect(late).toMatchObject({ action: "dead-letter", budgetSpent: true });
+  });
+
   it("both: a non-retryable error is dead-lettered at once", () => {
     for (const policy of ["default", "must-complete"] as const) {
       const decision = decideOnFailure(

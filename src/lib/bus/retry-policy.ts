@@ -10,8 +10,10 @@
  *   that window (an outage is not poison). Once the window is spent it is dead-lettered with a
  *   reason that says so (and logged at error level: the alert).
  * Non-retryable errors (invalid payload, malformed message) are dead-lettered at once under both.
+ * Under both, a retry never comes sooner than the error's `retryAfterMs` hint (a dependency that
+ * said when it can be used again, e.g. an open circuit breaker): waiting costs no attempt's worth.
  */
-import { isRetryable } from "./errors.js";
+import { isRetryable, retryAfterOf } from "./errors.js";
 
 export type DeliveryPolicy = "default" | "must-complete";
 
@@ -96,8 +98,9 @@ export function decideOnFailure(
   const { error, message, attempt } = input;
   if (!isRetryable(error))
     return { action: "dead-letter", reason: `not retryable: ${message}`, budgetSpent: false };
+  const notBefore = retryAfterOf(error);
   if (input.policy === "must-complete") {
-    const delayMs = mustCompleteBackoff(attempt, mustComplete, random);
+    const delayMs = Math.max(notBefore, mustCompleteBackoff(attempt, mustComplete, random));
     // Retry only when the next attempt still starts inside the window.
     if (input.ageMs + delayMs <= mustComplete.windowMs) return { action: "retry", delayMs };
     return {
@@ -106,7 +109,8 @@ export function decideOnFailure(
       budgetSpent: true,
     };
   }
-  if (attempt < retry.maxAttempts) return { action: "retry", delayMs: retry.backoff(attempt) };
+  if (attempt < retry.maxAttempts)
+    return { action: "retry", delayMs: Math.max(notBefore, retry.backoff(attempt)) };
   return { action: "dead-letter", reason: `failed ${attempt} attempts: ${message}`, budgetSpent: true };
 }
 

@@ -10,10 +10,23 @@ export interface Fault {
   /** What it stands for (the issue input, or the production fault). */
   what: string;
   workload?: Partial<WorkloadOptions>;
+  /** Runs before the run's orders are placed (a condition the whole run has). */
+  before?(system: ChaosSystem, random: () => number): Promise<void>;
   during(system: ChaosSystem, random: () => number): Promise<void>;
+  /** Runs once the run's orders have settled and been checked (undoes `before`). */
+  after?(system: ChaosSystem): Promise<void>;
 }
 
+/**
+ * How far the skewed order instance's clock is off in `clock-skew`: four times the suite's 15 s step
+ * budget (`CHAOS_ENV.SAGA_STEP_TIMEOUT_MS`), so any deadline set or checked on it would be wrong.
+ */
+export const CLOCK_SKEW_MS = 60_000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The order instance `clock-skew` restarted with a wrong clock, until its `after` puts it right. */
+let skewed: string | undefined;
+
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
 export const FAULTS: readonly Fault[] = [
@@ -45,6 +58,22 @@ export const FAULTS: readonly Fault[] = [
     during: async (system) => {
       await sleep(300);
       await Promise.all([system.pause("order#1", 17_000), system.pause("order#2", 17_000)]);
+    },
+  },
+  {
+    name: "clock-skew",
+    what: "input 5: one order instance's clock 60 s ahead or behind (4x the step budget) for the whole run",
+    // Its own instance for the whole run: restarted (SIGTERM, as a deploy would) with its clock off,
+    // then put right again after the run, so the other faults meet agreeing clocks.
+    before: async (system, random) => {
+      const label = pick(random, ["order#1", "order#2"]);
+      skewed = label;
+      await system.restart(label, { clockOffsetMs: random() < 0.5 ? CLOCK_SKEW_MS : -CLOCK_SKEW_MS });
+    },
+    during: async () => {},
+    after: async (system) => {
+      if (skewed) await system.restart(skewed, { clockOffsetMs: 0 });
+      skewed = undefined;
     },
   },
   {

@@ -9,7 +9,7 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createApiClient } from "../demo/client.js";
 import { type Fault, FAULTS } from "./faults.js";
-import { check, INVARIANTS, type Invariant, type Verdict } from "./oracle.js";
+import { check, INVARIANTS, type Invariant, type Snapshot, type Verdict } from "./oracle.js";
 import { startChaosSystem } from "./system.js";
 import { placeOrders, seededRandom, settle, setupRun } from "./workload.js";
 
@@ -52,11 +52,19 @@ async function runOnce(fault: Fault, seed: number): Promise<{ verdict: Verdict; 
   const random = seededRandom(seed);
   const workload = { orders, ...fault.workload };
   const setup = await setupRun(api, random, workload);
-  const [placed] = await Promise.all([
-    placeOrders(api, random, workload, setup),
-    fault.during(system, random),
-  ]);
-  const snapshot = await settle(api, placed, settleMs);
+  await fault.before?.(system, random);
+  try {
+    const [placed] = await Promise.all([
+      placeOrders(api, random, workload, setup),
+      fault.during(system, random),
+    ]);
+    return summary(await settle(api, placed, settleMs));
+  } finally {
+    await fault.after?.(system);
+  }
+}
+
+function summary(snapshot: Snapshot): { verdict: Verdict; statuses: string } {
   const byStatus = new Map<string, number>();
   for (const o of snapshot.orders) byStatus.set(o.status ?? "?", (byStatus.get(o.status ?? "?") ?? 0) + 1);
   return { verdict: check(snapshot), statuses: [...byStatus].map(([s, n]) => `${s} ${n}`).join(", ") };

@@ -8,6 +8,7 @@ import type { ChildProcess } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import { type LaunchedSystem, launch, type ProcessSpec, planProcesses } from "../system/launcher.js";
+import { faultClockSkewEnv } from "../test-support/fault-clock-skew.js";
 import { freePort, type RedisServer, startRedisServer } from "../test-support/redis-server.js";
 
 export interface ChaosSystem {
@@ -15,6 +16,12 @@ export interface ChaosSystem {
   labels: string[];
   /** `kill -9` a process, then start it again (a crashed instance replaced by its supervisor). */
   killAndRestart(label: string): Promise<void>;
+  /**
+   * Stops a process (SIGTERM, waiting for it to exit) and starts it again, ready and registered
+   * before this resolves. `clockOffsetMs` (not 0) starts it with its clock that far off, through the
+   * fault-injection hook `test-support/fault-clock-skew` (0: a right clock again).
+   */
+  restart(label: string, options?: { clockOffsetMs?: number }): Promise<void>;
   /** Stops a process (SIGSTOP) for `ms`, then lets it go on: a lagging instance with a backlog. */
   pause(label: string, ms: number): Promise<void>;
   /** `kill -9` of Redis and a start on the same AOF (appendfsync always: acknowledged writes survive). */
@@ -74,6 +81,22 @@ export async function startChaosSystem(logFile: string): Promise<ChaosSystem> {
       const again = launch([spec], write);
       launched.push(again);
       children.set(label, again.children.get(label)!);
+    },
+    restart: async (label, options = {}) => {
+      const child = children.get(label);
+      const spec = specOf.get(label);
+      if (!child || !spec) throw new Error(`no process ${label}`);
+      child.kill("SIGTERM");
+      await exited(child);
+      const offset = options.clockOffsetMs ?? 0;
+      const again = launch(
+        [offset === 0 ? spec : { ...spec, env: { ...spec.env, ...faultClockSkewEnv(offset) } }],
+        write,
+      );
+      launched.push(again);
+      children.set(label, again.children.get(label)!);
+      await again.ready;
+      await waitForServices(gatewayUrl);
     },
     pause: async (label, ms) => {
       const child = children.get(label);

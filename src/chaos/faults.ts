@@ -10,23 +10,21 @@ export interface Fault {
   /** What it stands for (the issue input, or the production fault). */
   what: string;
   workload?: Partial<WorkloadOptions>;
-  /** Runs before the run's orders are placed (a condition the whole run has). */
-  before?(system: ChaosSystem, random: () => number): Promise<void>;
+  /** Runs once before the fault's first run: a condition every run of the fault has. */
+  setUp?(system: ChaosSystem): Promise<void>;
   during(system: ChaosSystem, random: () => number): Promise<void>;
-  /** Runs once the run's orders have settled and been checked (undoes `before`). */
-  after?(system: ChaosSystem): Promise<void>;
+  /** Runs once after the fault's last run (undoes `setUp`). */
+  tearDown?(system: ChaosSystem): Promise<void>;
 }
 
 /**
- * How far the skewed order instance's clock is off in `clock-skew`: four times the suite's 15 s step
- * budget (`CHAOS_ENV.SAGA_STEP_TIMEOUT_MS`), so any deadline set or checked on it would be wrong.
+ * How far each order instance's clock is off in `clock-skew`: four times the suite's 15 s step
+ * budget (`CHAOS_ENV.SAGA_STEP_TIMEOUT_MS`); one instance ahead, the other behind, so the two
+ * disagree by 120 s and neither agrees with Redis.
  */
 export const CLOCK_SKEW_MS = 60_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** The order instance `clock-skew` restarted with a wrong clock, until its `after` puts it right. */
-let skewed: string | undefined;
-
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
 export const FAULTS: readonly Fault[] = [
@@ -62,18 +60,17 @@ export const FAULTS: readonly Fault[] = [
   },
   {
     name: "clock-skew",
-    what: "input 5: one order instance's clock 60 s ahead or behind (4x the step budget) for the whole run",
-    // Its own instance for the whole run: restarted (SIGTERM, as a deploy would) with its clock off,
-    // then put right again after the run, so the other faults meet agreeing clocks.
-    before: async (system, random) => {
-      const label = pick(random, ["order#1", "order#2"]);
-      skewed = label;
-      await system.restart(label, { clockOffsetMs: random() < 0.5 ? CLOCK_SKEW_MS : -CLOCK_SKEW_MS });
+    what: "input 5: the two order instances' clocks 60 s ahead and 60 s behind (4x the step budget)",
+    // Restarted (SIGTERM, as a deploy would) with their clocks off for every run of the fault, then
+    // put right again, so the other faults meet agreeing clocks.
+    setUp: async (system) => {
+      await system.restart("order#1", { clockOffsetMs: CLOCK_SKEW_MS });
+      await system.restart("order#2", { clockOffsetMs: -CLOCK_SKEW_MS });
     },
     during: async () => {},
-    after: async (system) => {
-      if (skewed) await system.restart(skewed, { clockOffsetMs: 0 });
-      skewed = undefined;
+    tearDown: async (system) => {
+      await system.restart("order#1", { clockOffsetMs: 0 });
+      await system.restart("order#2", { clockOffsetMs: 0 });
     },
   },
   {

@@ -52,16 +52,11 @@ async function runOnce(fault: Fault, seed: number): Promise<{ verdict: Verdict; 
   const random = seededRandom(seed);
   const workload = { orders, ...fault.workload };
   const setup = await setupRun(api, random, workload);
-  await fault.before?.(system, random);
-  try {
-    const [placed] = await Promise.all([
-      placeOrders(api, random, workload, setup),
-      fault.during(system, random),
-    ]);
-    return summary(await settle(api, placed, settleMs));
-  } finally {
-    await fault.after?.(system);
-  }
+  const [placed] = await Promise.all([
+    placeOrders(api, random, workload, setup),
+    fault.during(system, random),
+  ]);
+  return summary(await settle(api, placed, settleMs));
 }
 
 function summary(snapshot: Snapshot): { verdict: Verdict; statuses: string } {
@@ -74,6 +69,7 @@ try {
   for (const fault of faults) {
     const counts = Object.fromEntries(INVARIANTS.map((i) => [i, 0])) as Record<Invariant, number>;
     held.set(fault.name, counts);
+    await fault.setUp?.(system);
     for (let run = 0; run < runs; run++) {
       const seed = baseSeed * 1_000 + run;
       const started = Date.now();
@@ -97,6 +93,7 @@ try {
         `${fault.name} seed ${seed}: ${ok ? "ok" : "VIOLATED"} [${statuses}] (${Date.now() - started} ms)`,
       );
     }
+    await fault.tearDown?.(system);
   }
 } finally {
   await system.stop();

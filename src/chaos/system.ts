@@ -67,7 +67,12 @@ export async function startChaosSystem(logFile: string): Promise<ChaosSystem> {
   const children = new Map(launched[0]!.children);
   const specOf = new Map<string, ProcessSpec>(specs.map((s) => [s.label, s]));
   const client: Redis = redis.client();
-  await waitForServices(gatewayUrl);
+  // A system that does not come up leaves nothing running behind (processes and Redis stopped).
+  await waitForServices(gatewayUrl).catch(async (error: unknown) => {
+    await launched[0]!.kill();
+    await redis.stop();
+    throw error;
+  });
 
   return {
     gatewayUrl,
@@ -142,7 +147,10 @@ export async function startChaosSystem(logFile: string): Promise<ChaosSystem> {
   };
 }
 
-/** Waits until every service has its instances registered with the gateway (bounded: 120 s). */
+/**
+ * Waits until every service has its instances registered with the gateway (bounded: 5 min, for a
+ * shared, loaded machine where nine processes compiling TypeScript at once start slowly).
+ */
 async function waitForServices(gatewayUrl: string): Promise<void> {
   const needed: Record<string, number> = {
     user: 1,
@@ -152,7 +160,7 @@ async function waitForServices(gatewayUrl: string): Promise<void> {
     shipping: 1,
     notification: 1,
   };
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + 300_000;
   for (;;) {
     try {
       const res = await fetch(`${gatewayUrl}/services`);
@@ -164,7 +172,7 @@ async function waitForServices(gatewayUrl: string): Promise<void> {
     } catch {
       // the gateway is still starting
     }
-    if (Date.now() > deadline) throw new Error("the system did not start within 120 s");
+    if (Date.now() > deadline) throw new Error("the system did not start within 5 min");
     await sleep(250);
   }
 }

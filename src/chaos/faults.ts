@@ -10,8 +10,19 @@ export interface Fault {
   /** What it stands for (the issue input, or the production fault). */
   what: string;
   workload?: Partial<WorkloadOptions>;
+  /** Runs once before the fault's first run: a condition every run of the fault has. */
+  setUp?(system: ChaosSystem): Promise<void>;
   during(system: ChaosSystem, random: () => number): Promise<void>;
+  /** Runs once after the fault's last run (undoes `setUp`). */
+  tearDown?(system: ChaosSystem): Promise<void>;
 }
+
+/**
+ * How far each order instance's clock is off in `clock-skew`: four times the suite's 15 s step
+ * budget (`CHAOS_ENV.SAGA_STEP_TIMEOUT_MS`); one instance ahead, the other behind, so the two
+ * disagree by 120 s and neither agrees with Redis.
+ */
+export const CLOCK_SKEW_MS = 60_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
@@ -45,6 +56,21 @@ export const FAULTS: readonly Fault[] = [
     during: async (system) => {
       await sleep(300);
       await Promise.all([system.pause("order#1", 17_000), system.pause("order#2", 17_000)]);
+    },
+  },
+  {
+    name: "clock-skew",
+    what: "input 5: the two order instances' clocks 60 s ahead and 60 s behind (4x the step budget)",
+    // Restarted (SIGTERM, as a deploy would) with their clocks off for every run of the fault, then
+    // put right again, so the other faults meet agreeing clocks.
+    setUp: async (system) => {
+      await system.restart("order#1", { clockOffsetMs: CLOCK_SKEW_MS });
+      await system.restart("order#2", { clockOffsetMs: -CLOCK_SKEW_MS });
+    },
+    during: async () => {},
+    tearDown: async (system) => {
+      await system.restart("order#1", { clockOffsetMs: 0 });
+      await system.restart("order#2", { clockOffsetMs: 0 });
     },
   },
   {

@@ -9,7 +9,7 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createApiClient } from "../demo/client.js";
 import { type Fault, FAULTS } from "./faults.js";
-import { check, INVARIANTS, type Invariant, type Verdict } from "./oracle.js";
+import { check, INVARIANTS, type Invariant, type Snapshot, type Verdict } from "./oracle.js";
 import { startChaosSystem } from "./system.js";
 import { placeOrders, seededRandom, settle, setupRun } from "./workload.js";
 
@@ -56,7 +56,10 @@ async function runOnce(fault: Fault, seed: number): Promise<{ verdict: Verdict; 
     placeOrders(api, random, workload, setup),
     fault.during(system, random),
   ]);
-  const snapshot = await settle(api, placed, settleMs);
+  return summary(await settle(api, placed, settleMs));
+}
+
+function summary(snapshot: Snapshot): { verdict: Verdict; statuses: string } {
   const byStatus = new Map<string, number>();
   for (const o of snapshot.orders) byStatus.set(o.status ?? "?", (byStatus.get(o.status ?? "?") ?? 0) + 1);
   return { verdict: check(snapshot), statuses: [...byStatus].map(([s, n]) => `${s} ${n}`).join(", ") };
@@ -66,6 +69,7 @@ try {
   for (const fault of faults) {
     const counts = Object.fromEntries(INVARIANTS.map((i) => [i, 0])) as Record<Invariant, number>;
     held.set(fault.name, counts);
+    await fault.setUp?.(system);
     for (let run = 0; run < runs; run++) {
       const seed = baseSeed * 1_000 + run;
       const started = Date.now();
@@ -89,6 +93,7 @@ try {
         `${fault.name} seed ${seed}: ${ok ? "ok" : "VIOLATED"} [${statuses}] (${Date.now() - started} ms)`,
       );
     }
+    await fault.tearDown?.(system);
   }
 } finally {
   await system.stop();

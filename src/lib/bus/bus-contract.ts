@@ -30,6 +30,12 @@ type Events = typeof TestEvents;
 export interface BusTuning {
   claimIdleMs?: number;
   maxLeaseMs?: number;
+  /**
+   * How far (ms) this consumer host's clock is off (a fault): the fixture gives the transport a
+   * clock off by this much where the transport reads the host's clock (Redis: only to measure its
+   * offset to Redis `TIME`; in memory the transport's clock is the shared one and stays right).
+   */
+  hostClockSkewMs?: number;
 }
 
 export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusFixture>): void {
@@ -290,6 +296,42 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
     expect(reasons[0]).toMatch(/^must-complete window of 300 ms spent after \d+ attempts: still down$/);
     expect(reasons[1]).toBe("not retryable: no such card");
   });
+
+  for (const skewMs of [3_600_000, -3_600_000]) {
+    it(`a consumer whose clock is ${skewMs > 0 ? "an hour ahead" : "an hour behind"} spends a must-complete window as one whose clock is right`, async () => {
+      const { fixture, publisher, subscriber } = await setup({ hostClockSkewMs: skewMs });
+      const attempts: number[] = [];
+      await subscriber("skewed", "s-1", {
+        now: () => Date.now() + skewMs,
+        mustComplete: { baseDelayMs: 20, maxDelayMs: 40, windowMs: 600 },
+      })
+        .on(
+          "item.added",
+          (_p, ctx) => {
+            attempts.push(ctx.attempt);
+            throw new Error("provider down");
+          },
+          { policy: "must-complete" },
+        )
+        .start();
+      const publishedAt = Date.now();
+      await publisher.publish("item.added", { sku: "skewed", quantity: 1 });
+      const [record] = await waitFor(
+        async () => {
+          const list = await fixture.deadLetters.list({ group: "skewed" });
+          return list.length > 0 ? list : undefined;
+        },
+        10_000,
+        "the dead letter once the window is spent",
+      );
+      // Ahead, the window looked spent at the first failure; behind, it never ended.
+      expect(record!.reason).toMatch(
+        /^must-complete window of 600 ms spent after \d+ attempts: provider down$/,
+      );
+      expect(attempts.length).toBeGreaterThanOrEqual(5);
+      expect(Date.now() - publishedAt).toBeGreaterThanOrEqual(500);
+    });
+  }
 
   it("a replayed message of an event the group has no handler for is dead-lettered, not acknowledged", async () => {
     const { fixture, publisher, subscriber } = await setup();

@@ -6,18 +6,31 @@ export class BusError extends Error {
   readonly code: string;
   readonly retryable: boolean;
   readonly details?: unknown;
+  /**
+   * Ms from now before which a retry is pointless (e.g. the time a circuit breaker stays open): the
+   * subscriber's retry delay is never shorter. A hint of the failing dependency, not a policy.
+   */
+  readonly retryAfterMs?: number;
 
   constructor(
     code: string,
     message: string,
-    options: { retryable?: boolean; details?: unknown; cause?: unknown } = {},
+    options: { retryable?: boolean; details?: unknown; cause?: unknown; retryAfterMs?: number } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "BusError";
     this.code = code;
     this.retryable = options.retryable ?? false;
     this.details = options.details;
+    if (options.retryAfterMs !== undefined && options.retryAfterMs > 0)
+      this.retryAfterMs = options.retryAfterMs;
   }
+}
+
+/** The `retryAfterMs` hint of an error (0 when it has none). */
+export function retryAfterOf(error: unknown): number {
+  const hint = error instanceof BusError ? error.retryAfterMs : undefined;
+  return hint !== undefined && Number.isFinite(hint) && hint > 0 ? hint : 0;
 }
 
 /** The event name is not part of the registry the publisher or subscriber was built with. */

@@ -9,7 +9,7 @@ import {
 } from "./retry-policy.js";
 
 const retry: RetryPolicy = { maxAttempts: 3, backoff: (n) => n * 100, maxSilentDeliveries: 3 };
-const base = { message: "boom", enqueuedAt: 0, now: 0 };
+const base = { message: "boom", ageMs: 0 };
 
 describe("retry policies", () => {
   it("default: retries a retryable error until maxAttempts, then dead-letters", () => {
@@ -39,18 +39,47 @@ describe("retry policies", () => {
 
   it("must-complete: keeps retrying far past maxAttempts inside the 6 h window, then dead-letters", () => {
     const inside = decideOnFailure(
-      { ...base, error: new Error("boom"), attempt: 500, policy: "must-complete", now: 5 * 3_600_000 },
+      { ...base, error: new Error("boom"), attempt: 500, policy: "must-complete", ageMs: 5 * 3_600_000 },
       retry,
       DEFAULT_MUST_COMPLETE,
       () => 1,
     );
     expect(inside).toEqual({ action: "retry", delayMs: 60_000 });
     const spent = decideOnFailure(
-      { ...base, error: new Error("boom"), attempt: 501, policy: "must-complete", now: 6 * 3_600_000 },
+      { ...base, error: new Error("boom"), attempt: 501, policy: "must-complete", ageMs: 6 * 3_600_000 },
       retry,
       DEFAULT_MUST_COMPLETE,
     );
     expect(spent).toMatchObject({ action: "dead-letter", budgetSpent: true });
+  });
+
+  it("both: a retry never comes before the error's retryAfterMs hint (an open breaker)", () => {
+    const waiting = new BusError("PROVIDER_UNAVAILABLE", "circuit open", {
+      retryable: true,
+      retryAfterMs: 25_000,
+    });
+    for (const policy of ["default", "must-complete"] as const) {
+      const decision = decideOnFailure(
+        { ...base, error: waiting, attempt: 1, policy },
+        retry,
+        DEFAULT_MUST_COMPLETE,
+      );
+      expect(decision).toEqual({ action: "retry", delayMs: 25_000 });
+    }
+    // A hint that would start the next attempt past the window spends the window instead.
+    const late = decideOnFailure(
+      {
+        ...base,
+        error: waiting,
+        attempt: 9,
+        policy: "must-complete",
+        ageMs: DEFAULT_MUST_COMPLETE.windowMs - 10_000,
+      },
+      retry,
+      DEFAULT_MUST_COMPLETE,
+      () => 0,
+    );
+    expect(late).toMatchObject({ action: "dead-letter", budgetSpent: true });
   });
 
   it("both: a non-retryable error is dead-lettered at once", () => {

@@ -10,8 +10,10 @@
  *   that window (an outage is not poison). Once the window is spent it is dead-lettered with a
  *   reason that says so (and logged at error level: the alert).
  * Non-retryable errors (invalid payload, malformed message) are dead-lettered at once under both.
+ * Under both, a retry never comes sooner than the error's `retryAfterMs` hint (a dependency that
+ * said when it can be used again, e.g. an open circuit breaker): waiting costs no attempt's worth.
  */
-import { isRetryable } from "./errors.js";
+import { isRetryable, retryAfterOf } from "./errors.js";
 
 export type DeliveryPolicy = "default" | "must-complete";
 
@@ -79,9 +81,11 @@ export interface FailureInput {
   /** The handler attempt that failed (1-based). */
   attempt: number;
   policy: DeliveryPolicy;
-  /** When the message entered the group's queue, ms since the epoch. */
-  enqueuedAt: number;
-  now: number;
+  /**
+   * Ms since the message entered the group's queue, on the transport's clock (`Delivery.ageMs`):
+   * a duration, so no comparison of this host's clock with another's.
+   */
+  ageMs: number;
 }
 
 /** Retry or dead-letter a failed attempt, and why. */
@@ -94,17 +98,19 @@ export function decideOnFailure(
   const { error, message, attempt } = input;
   if (!isRetryable(error))
     return { action: "dead-letter", reason: `not retryable: ${message}`, budgetSpent: false };
+  const notBefore = retryAfterOf(error);
   if (input.policy === "must-complete") {
-    const delayMs = mustCompleteBackoff(attempt, mustComplete, random);
+    const delayMs = Math.max(notBefore, mustCompleteBackoff(attempt, mustComplete, random));
     // Retry only when the next attempt still starts inside the window.
-    if (input.now + delayMs - input.enqueuedAt <= mustComplete.windowMs) return { action: "retry", delayMs };
+    if (input.ageMs + delayMs <= mustComplete.windowMs) return { action: "retry", delayMs };
     return {
       action: "dead-letter",
       reason: `must-complete window of ${mustComplete.windowMs} ms spent after ${attempt} attempts: ${message}`,
       budgetSpent: true,
     };
   }
-  if (attempt < retry.maxAttempts) return { action: "retry", delayMs: retry.backoff(attempt) };
+  if (attempt < retry.maxAttempts)
+    return { action: "retry", delayMs: Math.max(notBefore, retry.backoff(attempt)) };
   return { action: "dead-letter", reason: `failed ${attempt} attempts: ${message}`, budgetSpent: true };
 }
 

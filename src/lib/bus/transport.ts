@@ -68,6 +68,13 @@ export interface Delivery {
    * id's time on the Redis clock; in memory: the publish time). Time budgets count from it.
    */
   readonly enqueuedAt: number;
+  /**
+   * Ms the message has been in this group's queue, as of now, read on the clock that set
+   * `enqueuedAt` (Redis Streams: Redis `TIME` through a measured offset; in memory and Pub/Sub: the
+   * transport's clock). Time budgets (the must-complete window) use this, never `Date.now() -
+   * enqueuedAt`: a consumer whose own clock is set wrong must decide as one whose clock is right.
+   */
+  ageMs(): number;
   /** Handled: remove from pending. */
   ack(): Promise<void>;
   /** Failed but may succeed later: record the failure, keep pending, deliver again after `delayMs`. */

@@ -1,7 +1,8 @@
 /**
  * Redis helpers shared by every module that talks to Redis: `LuaScript`, a script run by EVALSHA
  * with a NOSCRIPT fallback to EVAL, and `execOrThrow`, a pipeline or MULTI that fails when any of
- * its commands failed.
+ * its commands failed; `redisTimeClock`, Redis `TIME` as the one clock of every instance.
  */
+export { localClock, redisTimeClock, type RedisTimeClockOptions, type SharedClock } from "./clock.js";
 export { execOrThrow, RedisExecAbortedError } from "./exec.js";
 export { LuaScript, type ScriptRunner } from "./lua-script.js";

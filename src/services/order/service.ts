@@ -10,7 +10,7 @@ import { type Projection, ProjectionRunner, type ReadModelStore } from "../../li
 import type { ServiceDefinition, ServiceDeps } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
 import { readModelKey } from "../../lib/eventstore/keys.js";
-import { localClock, redisTimeClock, type SagaClock } from "./clock.js";
+import { localClock, redisTimeClock, type SharedClock } from "../../lib/redis/clock.js";
 import { orderConfigFromEnv } from "./config.js";
 import { registerOrderHandlers } from "./handlers.js";
 import { type OrderListEntry, orderListProjection } from "./order-list.js";
@@ -58,7 +58,7 @@ export interface OrderServiceInternals {
   views: ProjectionRunner<OrderView>;
   deadlines: ProjectionRunner<DeadlineView>;
   list: ProjectionRunner<OrderListEntry>;
-  clock: SagaClock;
+  clock: SharedClock;
 }
 
 function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
@@ -69,7 +69,7 @@ function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
 }
 
 /** Redis `TIME` when instances share a Redis (one clock for all), else this process's clock. */
-const sagaClock = (deps: ServiceDeps<typeof AllEvents>): Promise<SagaClock> =>
+const sagaClock = (deps: ServiceDeps<typeof AllEvents>): Promise<SharedClock> =>
   deps.platform.redis
     ? redisTimeClock({ redis: deps.platform.redis, local: deps.now })
     : Promise.resolve(localClock(deps.now));

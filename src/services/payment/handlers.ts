@@ -134,6 +134,7 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
       throw new BusError("REFUND_FAILED", `refund of order ${record.orderId} failed: ${failure.reason}`, {
         retryable: failure.transient,
         cause: error,
+        retryAfterMs: provider.retryAfterMs(),
       });
     }
   }
@@ -171,6 +172,8 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
         throw new BusError("PAYMENT_PROVIDER_UNAVAILABLE", `charge of order ${request.orderId} must wait`, {
           retryable: true,
           cause: error,
+          // Not before the breaker lets a trial call through: a redelivery sooner only fails fast.
+          retryAfterMs: provider.retryAfterMs(),
         });
       }
       return onChargeFailed(request, classifyChargeError(error), ctx);

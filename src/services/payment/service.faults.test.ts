@@ -16,7 +16,7 @@ describe("payment service under provider faults", () => {
     harness = undefined;
   });
   const launch = async (options: PaymentServiceOptions = {}) => {
-    harness = await start(createMemoryPlatform(), { redeliveryBaseMs: 20, ...options });
+    harness = await start(createMemoryPlatform(), { mustComplete: { baseDelayMs: 20 }, ...options });
     return harness;
   };
   const record = async (h: Harness, orderId: string) =>
@@ -112,6 +112,32 @@ describe("payment service under provider faults", () => {
     expect(calls.charged).toBe(1);
     // The breaker opened during the outage: the request waited instead of hammering the provider.
     expect(calls.charge).toBeLessThan(20);
+  });
+
+  it("a charge retries under the bus's one must-complete window: past it, dead-lettered naming the window", async () => {
+    const inner = new SimulatedPaymentProvider();
+    const { provider, calls } = countingProvider(inner);
+    const h = await launch({
+      provider,
+      breakerFailureThreshold: 2,
+      breakerOpenMs: 200,
+      mustComplete: { baseDelayMs: 20, maxDelayMs: 100, windowMs: 1_500 },
+    });
+    await inner.ledger.setUnavailableUntil(Date.now() + 60_000);
+    await h.saga.publish("payment.requested", request("down-1", "tok_ok"));
+    const [record] = await waitFor(
+      async () => {
+        const list = await h.platform.deadLetters.list();
+        return list.length > 0 ? list : undefined;
+      },
+      10_000,
+      "the charge dead-lettered once the window is spent",
+    );
+    expect(record!.reason).toMatch(/^must-complete window of 1500 ms spent after \d+ attempts: /);
+    expect(record!.event).toBe("payment.requested");
+    // It waited for the breaker between tries (200 ms open) instead of calling every 20 ms.
+    expect(calls.charge).toBeLessThan(15);
+    expect(h.of("payment.failed", "down-1")).toEqual([]);
   });
 
   it("a refund that meets a provider outage is retried until it succeeds, not dead-lettered", async () => {

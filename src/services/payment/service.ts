@@ -3,7 +3,7 @@
  * a timeout, refunds them on compensation, and serves payment records to operators.
  */
 import { randomUUID } from "node:crypto";
-import { exponentialBackoff } from "../../lib/resilience/backoff.js";
+import type { MustCompletePolicy } from "../../lib/bus/retry-policy.js";
 import type { AllEvents } from "../../contracts/index.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
@@ -28,13 +28,10 @@ export interface PaymentServiceOptions {
   /** Payment ids (default random UUIDs). */
   newId?: () => string;
   /**
-   * Deliveries of one message before it is dead-lettered (default 2000: with the backoff below,
-   * capped at 15 s, about 8 hours). Charges and refunds wait out provider outages; they are not
-   * poison. Only errors that cannot heal (invalid payload) are dead-lettered at once.
+   * The bus's must-complete numbers for this service's messages (default: the bus's, 1 s doubling
+   * to 60 s, for `BUS_MUST_COMPLETE_WINDOW_MS` = 6 h). Tests shorten them.
    */
-  maxDeliveries?: number;
-  /** First redelivery delay in ms, doubled per delivery up to 15 s (default 250). */
-  redeliveryBaseMs?: number;
+  mustComplete?: Partial<MustCompletePolicy>;
 }
 
 export function createPaymentService(
@@ -80,29 +77,29 @@ export function createPaymentService(
         now: deps.now,
         newId: options.newId ?? randomUUID,
       });
-      const backoff = exponentialBackoff({
-        baseMs: options.redeliveryBaseMs ?? 250,
-        maxMs: 15_000,
-        jitter: "equal",
-      });
-      // Redelivered no earlier than the breaker lets a trial call through: waiting costs nothing.
-      const retry = {
-        maxAttempts: options.maxDeliveries ?? 2_000,
-        backoff: (attempt: number) => Math.max(client.retryAfterMs(), backoff(attempt)),
-      };
+      // One retry layer per message, the bus's must-complete policy, with one documented window
+      // (README, "Delivery guarantees"): every message here must happen and none is poison (payloads
+      // are validated before a handler runs; errors that cannot heal are not retryable and go to the
+      // DLQ at once). A charge or refund the provider cannot take now (outage, open breaker, an
+      // outcome it could not be asked about yet) throws a retryable error carrying the breaker's
+      // retry-after, so it waits without hammering the provider; an ambiguous answer is settled by
+      // the provider's retrieve-by-key (provider-client.ts) before anything is decided. A charge
+      // retried past its saga's step deadline is harmless: the saga's refund voids the order first,
+      // and a voided order is never charged (handlers.ts).
+      const mustComplete = { policy: "must-complete" } as const;
       const subscriber = deps
-        .subscriber({ retry })
-        .on("payment.requested", handlers.paymentRequested)
-        // A refund must happen: the bus's must-complete policy (capped backoff for hours, visible
-        // while it waits, dead-lettered only for errors that cannot heal).
-        .on("order.compensation.payment.refund", handlers.refundRequested, { policy: "must-complete" })
+        .subscriber(options.mustComplete ? { mustComplete: options.mustComplete } : {})
+        .on("payment.requested", handlers.paymentRequested, mustComplete)
+        .on("order.compensation.payment.refund", handlers.refundRequested, mustComplete)
         // How each order ended, for the reconciliation of money against outcomes.
-        .on("order.completed", ({ orderId }) => store.recordOutcome(orderId, "completed"))
-        .on("order.delivered", ({ orderId }) => store.recordOutcome(orderId, "delivered"))
-        .on("order.failed", ({ orderId }) => store.recordOutcome(orderId, "failed"))
-        .on("order.cancelled", ({ orderId }) => store.recordOutcome(orderId, "cancelled"))
-        .on("order.compensation.failed", ({ orderId }) =>
-          store.recordOutcome(orderId, "compensation_failed"),
+        .on("order.completed", ({ orderId }) => store.recordOutcome(orderId, "completed"), mustComplete)
+        .on("order.delivered", ({ orderId }) => store.recordOutcome(orderId, "delivered"), mustComplete)
+        .on("order.failed", ({ orderId }) => store.recordOutcome(orderId, "failed"), mustComplete)
+        .on("order.cancelled", ({ orderId }) => store.recordOutcome(orderId, "cancelled"), mustComplete)
+        .on(
+          "order.compensation.failed",
+          ({ orderId }) => store.recordOutcome(orderId, "compensation_failed"),
+          mustComplete,
         );
       return {
         subscribers: [subscriber],

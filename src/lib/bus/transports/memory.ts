@@ -310,6 +310,7 @@ export class MemoryTransport implements Transport {
       attempt,
       silentDeliveries,
       enqueuedAt: pending.entry.at,
+      ageMs: () => Math.max(0, this.now() - pending.entry.at),
       ack: async () => {
         if (settleOnce()) group.pending.delete(key);
       },

@@ -272,6 +272,8 @@ class PubSubSubscription {
       // Nothing survives a crash on Pub/Sub: no delivery can have been silent.
       silentDeliveries: 0,
       enqueuedAt: received.receivedAt,
+      // Received and measured by this process: one clock.
+      ageMs: () => Math.max(0, Date.now() - received.receivedAt),
       ack: async () => {
         once("ack");
       },

@@ -20,6 +20,8 @@ export interface DeliveryContext {
   group: string;
   consumer: string;
   failureTtlMs: number;
+  /** Epoch ms on the Redis clock, the clock entry ids are made of. */
+  clock: () => number;
   logger: TransportLogger;
 }
 
@@ -84,6 +86,11 @@ export class StreamDelivery implements Delivery {
     // A stream entry id starts with its XADD time in ms (Redis clock).
     this.enqueuedAt = Number(source.entryId.split("-")[0]) || 0;
     this.streamKey = source.streamKey;
+  }
+
+  /** Read on the Redis clock, never this host's: a skewed host clock does not age a message. */
+  ageMs(): number {
+    return Math.max(0, this.context.clock() - this.enqueuedAt);
   }
 
   async ack(): Promise<void> {

@@ -21,6 +21,8 @@ export interface DispatcherOptions {
   consumer: string;
   concurrency: number;
   failureTtlMs: number;
+  /** Epoch ms on the Redis clock (what entry ids are made of): message ages are read on it. */
+  clock: () => number;
   logger: TransportLogger;
   /** Topic of each event stream; entries of other streams (redeliver) carry it in their fields. */
   refs: ReadonlyMap<string, TopicRef>;
@@ -50,9 +52,10 @@ export class Dispatcher {
     private readonly handler: DeliveryHandler,
   ) {
     this.permits = new Permits(options.concurrency);
-    const { redis, deadLetters, group, consumer, failureTtlMs, logger } = options;
+    const { redis, deadLetters, group, consumer, failureTtlMs, clock, logger } = options;
     this.context = {
       redis,
+      clock,
       acks: new AckBatcher(redis, group),
       deadLetters,
       group,

@@ -57,6 +57,8 @@ export interface StreamSubscriptionOptions {
   /** Consumers of the group with nothing pending, unseen this long (ms), are removed. */
   deadConsumerMs: number;
   failureTtlMs: number;
+  /** Epoch ms on the Redis clock (what entry ids are made of): message ages are read on it. */
+  clock: () => number;
   logger: TransportLogger;
   /** Read-side backpressure (the rate limiter): new entries are read only as it grants. */
   throttle?: ReadThrottle;

@@ -1,4 +1,4 @@
-import { expect, it } from "vitest";
+import { afterEach, expect, it, vi } from "vitest";
 import { AllEvents } from "../../../contracts/catalog.js";
 import { describeWithRedis } from "../../../test-support/redis.js";
 import { waitFor } from "../../../test-support/wait.js";
@@ -26,9 +26,20 @@ describeWithRedis("StreamTrimmer", (getRedis) => {
     );
   });
 
-  it("drops what is older than the window from a stream no group reads, and keeps the rest", async () => {
+  /** Epoch ms on Redis's clock, the clock entry ids are made of. */
+  const redisNow = async () => {
+    const [seconds, micros] = await getRedis().client().time();
+    return Number(seconds) * 1_000 + Math.floor(Number(micros) / 1_000);
+  };
+
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  // Run with this host's clock two hours ahead: the window is Redis's, so nothing recent goes.
+  it("drops what is older than the window from a stream no group reads, and keeps the rest, on Redis's clock", async () => {
     const key = eventStreamKey(uniqueName("owner"), "thing.happened");
-    const now = 10 * HOUR_MS;
+    const now = await redisNow();
     await append(key, now - 3 * HOUR_MS, 300);
     await append(key, now - 60_000, 5);
     const trimmer = new StreamTrimmer({
@@ -37,8 +48,9 @@ describeWithRedis("StreamTrimmer", (getRedis) => {
       retentionMs: HOUR_MS,
       maxLenWithoutGroups: 0,
       intervalMs: 0,
-      now: () => now,
     });
+    const hostNow = Date.now.bind(Date);
+    vi.spyOn(Date, "now").mockImplementation(() => hostNow() + 2 * HOUR_MS);
     const removed = await trimmer.trimOnce();
     const left = await getRedis().client().xrange(key, "-", "+");
     // Approximate trimming removes whole nodes: every recent entry stays, most old ones go.
@@ -61,7 +73,6 @@ describeWithRedis("StreamTrimmer", (getRedis) => {
       retentionMs: 1,
       maxLenWithoutGroups: 1,
       intervalMs: 0,
-      now: () => 10 * HOUR_MS,
     });
     expect(await trimmer.trimOnce()).toBe(1);
     expect((await redis.xrange(key, "-", "+")).map(([id]) => id)).toEqual(

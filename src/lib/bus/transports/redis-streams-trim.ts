@@ -7,7 +7,9 @@
  * - A stream with groups loses only what every group has handled: MINID at each group's oldest
  *   pending entry, or just past its last-delivered id when nothing is pending. Never MAXLEN there.
  * - A stream without groups keeps a time window (`retentionMs`) and at most `maxLen` entries
- *   (both approximate, `~`: whole radix nodes go, which is what makes trimming cheap).
+ *   (both approximate, `~`: whole radix nodes go, which is what makes trimming cheap). The window
+ *   is measured inside the script on Redis `TIME`, the clock entry ids are made of: a host whose
+ *   clock runs ahead would otherwise trim entries younger than the window.
  *
  * The owned stream keys come from the event catalog, not from SCAN: a fixed, small set per
  * service, no keyspace walk as the store grows.
@@ -19,14 +21,17 @@ import { eventStreamKey, redeliverStreamKey } from "./redis-stream-keys.js";
 import { TRIM_BELOW_EVERY_GROUP } from "./redis-streams-scripts.js";
 
 /**
- * KEYS: stream. ARGV: min id of a stream without groups (`<ms>-0`), max length of one (0 = no
- * cap). Returns the number of entries removed.
+ * KEYS: stream. ARGV: window kept in a stream without groups (ms, counted back from Redis `TIME`),
+ * max length of one (0 = no cap). Returns the number of entries removed.
  */
 export const trimOwnedStreamScript = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
 if #groups == 0 then
-  local removed = redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[1])
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  local minId = string.format('%.0f-0', math.max(0, now - tonumber(ARGV[1])))
+  local removed = redis.call('XTRIM', KEYS[1], 'MINID', '~', minId)
   if tonumber(ARGV[2]) > 0 then removed = removed + redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2]) end
   return removed
 end
@@ -50,7 +55,6 @@ export interface StreamTrimmerOptions {
   maxLenWithoutGroups: number;
   /** How often `trimOnce` runs, ms; 0 = only on demand. */
   intervalMs: number;
-  now?: () => number;
   onError?: (error: unknown) => void;
 }
 
@@ -82,9 +86,10 @@ export class StreamTrimmer {
 
   private async pass(): Promise<number> {
     const { redis, keys, retentionMs, maxLenWithoutGroups } = this.options;
-    const minId = `${Math.max(0, Math.floor((this.options.now ?? Date.now)() - retentionMs))}-0`;
     const removed = await Promise.all(
-      keys.map((key) => trimOwnedStreamScript.run(redis, [key], [minId, maxLenWithoutGroups])),
+      keys.map((key) =>
+        trimOwnedStreamScript.run(redis, [key], [Math.floor(retentionMs), maxLenWithoutGroups]),
+      ),
     );
     return removed.reduce<number>((sum, n) => sum + Number(n), 0);
   }

@@ -7,7 +7,7 @@ import { RedisStreamsTransport } from "./redis-streams.js";
 
 describeWithRedis("bus over the Redis Streams transport", (getRedis) => {
   describe("guarantees", () => {
-    runBusContract(async (tuning = {}) => {
+    runBusContract(async ({ hostClockSkewMs = 0, ...tuning } = {}) => {
       await getRedis().flush();
       const redis = getRedis().client();
       const deadLetters = new MemoryDeadLetterStore();
@@ -17,6 +17,7 @@ describeWithRedis("bus over the Redis Streams transport", (getRedis) => {
         claimIdleMs: 200,
         claimIntervalMs: 50,
         blockMs: 200,
+        ...(hostClockSkewMs === 0 ? {} : { now: () => Date.now() + hostClockSkewMs }),
         ...tuning,
       });
       const idempotency = new RedisIdempotencyStore(redis, "{test}:idem:");

@@ -19,7 +19,7 @@
  */
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
-import { execOrThrow } from "../../redis/index.js";
+import { execOrThrow, redisTimeClock, type SharedClock } from "../../redis/index.js";
 import { BusError } from "../errors.js";
 import type {
   ConsumerInfo,
@@ -70,6 +70,14 @@ export interface RedisStreamsTransportOptions {
   trimIntervalMs?: number;
   /** Entries (about) kept by `trim()` in a stream no group reads (default 100,000; 0 keeps all). */
   retainWithoutGroups?: number;
+  /**
+   * This host's clock (default `Date.now`). Only its rate matters: message ages (the must-complete
+   * window, counted from the entry id's time) are read on Redis `TIME`, through an offset measured
+   * at the first subscribe and every `clockSyncIntervalMs`. Tests inject a skewed clock here.
+   */
+  now?: () => number;
+  /** How often (ms) the offset of this host's clock to Redis `TIME` is measured again (default 10 s). */
+  clockSyncIntervalMs?: number;
   logger?: TransportLogger;
 }
 
@@ -91,6 +99,8 @@ export class RedisStreamsTransport implements Transport {
   /** Streams this transport has published to or created groups on: what `trim()` covers by default. */
   private readonly knownStreams = new Set<string>();
   private readonly trimTimer: NodeJS.Timeout | undefined;
+  /** Redis `TIME` read through a measured offset; started by the first subscribe. */
+  private clock: Promise<SharedClock> | undefined;
   private closed = false;
 
   constructor(private readonly options: RedisStreamsTransportOptions) {
@@ -105,6 +115,7 @@ export class RedisStreamsTransport implements Transport {
       "blockMs",
       "batchSize",
       "failureTtlMs",
+      "clockSyncIntervalMs",
     ] as const;
     for (const name of checked) {
       const value = options[name];
@@ -153,6 +164,7 @@ export class RedisStreamsTransport implements Transport {
     const concurrency = positive("concurrency", options.concurrency ?? 16);
     const claimIdleMs = this.options.claimIdleMs ?? 5_000;
     await this.ensureGroups(options.group, options.topics);
+    const clock = await this.redisClock();
     const subscription = new StreamSubscription(
       {
         redis: this.redis,
@@ -170,6 +182,7 @@ export class RedisStreamsTransport implements Transport {
         maxLeaseMs: this.options.maxLeaseMs ?? 600_000,
         deadConsumerMs: this.options.deadConsumerMs ?? 3_600_000,
         failureTtlMs: this.options.failureTtlMs ?? 7 * DAY_MS,
+        clock: () => clock.now(),
         logger: this.logger,
         ensureGroups: () => this.ensureGroups(options.group, options.topics),
         ...(options.throttle ? { throttle: options.throttle } : {}),
@@ -252,6 +265,21 @@ export class RedisStreamsTransport implements Transport {
     if (this.trimTimer) clearInterval(this.trimTimer);
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     this.subscriptions.clear();
+    (await this.clock?.catch(() => undefined))?.stop();
+  }
+
+  /** One Redis-time clock for every subscription of this transport; a failed first sync is retried. */
+  private redisClock(): Promise<SharedClock> {
+    this.clock ??= redisTimeClock({
+      redis: this.redis,
+      ...(this.options.now ? { local: this.options.now } : {}),
+      ...(this.options.clockSyncIntervalMs ? { syncIntervalMs: this.options.clockSyncIntervalMs } : {}),
+    });
+    const clock = this.clock;
+    clock.catch(() => {
+      if (this.clock === clock) this.clock = undefined;
+    });
+    return clock;
   }
 
   private async createGroup(key: string, group: string): Promise<void> {

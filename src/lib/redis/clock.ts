@@ -1,14 +1,17 @@
 /**
- * The saga's one clock. Deadlines are set by one order instance and checked by another, and an
- * order's history is appended by several: comparing their local clocks breaks as soon as two machines
- * disagree (input 5 of issue 8: orders failing "step timed out" milliseconds after the step began).
- * So every order instance reads time as Redis's `TIME` (the one clock all of them share): it measures
- * its offset to Redis at start and every `syncIntervalMs`, and never returns a time earlier than one
- * it returned before (a re-sync may move the offset back by the measurement error).
+ * One clock for every instance that shares a Redis: Redis's `TIME`. Times set by one machine and
+ * checked by another (the saga's step deadlines, the bus's must-complete window counted from a
+ * stream entry id, which is Redis's clock) break as soon as two machines' clocks disagree (input 5
+ * of issue 8: orders failing "step timed out" milliseconds after the step began; issue 9: a consumer
+ * whose clock runs an hour ahead dead-letters must-complete messages at once).
+ * So such an instance reads time as Redis `TIME`: it measures its offset to Redis at start and every
+ * `syncIntervalMs` (default 10 s; between syncs only the local clock's rate matters, not its
+ * setting), and never returns a time earlier than one it returned before (a re-sync may move the
+ * offset back by the measurement error, half a round trip).
  */
 import type { Redis } from "ioredis";
 
-export interface SagaClock {
+export interface SharedClock {
   /** Epoch ms on the shared clock; never less than a value returned before. */
   now(): number;
   /** Re-measures the offset to the shared clock. */
@@ -17,7 +20,7 @@ export interface SagaClock {
 }
 
 /** One process: the local clock is the only clock, made monotonic. */
-export function localClock(local: () => number = Date.now): SagaClock {
+export function localClock(local: () => number = Date.now): SharedClock {
   let last = 0;
   return {
     now: () => (last = Math.max(last, local())),
@@ -35,7 +38,7 @@ export interface RedisTimeClockOptions {
 }
 
 /** Starts a clock on Redis `TIME`; resolves after the first measurement. */
-export async function redisTimeClock(options: RedisTimeClockOptions): Promise<SagaClock> {
+export async function redisTimeClock(options: RedisTimeClockOptions): Promise<SharedClock> {
   const local = options.local ?? Date.now;
   let offset = 0;
   let last = 0;

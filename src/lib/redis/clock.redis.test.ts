@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { localClock, redisTimeClock } from "./clock.js";
 
-describe("local saga clock", () => {
+describe("local shared clock", () => {
   it("never goes backwards when the local clock does", () => {
     let t = 1_000;
     const clock = localClock(() => t);
@@ -12,7 +12,7 @@ describe("local saga clock", () => {
   });
 });
 
-describeWithRedis("Redis TIME saga clock", (getRedis) => {
+describeWithRedis("Redis TIME shared clock", (getRedis) => {
   it("two instances whose local clocks differ by an hour read the same time", async () => {
     const redis = getRedis().client();
     const ahead = await redisTimeClock({ redis, local: () => Date.now() + 3_600_000 });

@@ -105,6 +105,9 @@ export interface SampleOptions {
   startedAt: number;
   streamRetentionMs: number;
   dlqAuditRetentionMs: number;
+  /** `MARKER_TTL_MS` and `HEARTBEAT_INTERVAL_MS` of the run: the TTL bounds the scan holds keys to. */
+  markerTtlMs: number;
+  heartbeatIntervalMs: number;
   slackMs: number;
   /** Keys measured per family for bytes (MEMORY USAGE), extrapolated to the family. */
   bytesSample?: number;
@@ -118,6 +121,8 @@ export async function takeSample(options: SampleOptions): Promise<Sample> {
     {
       streamRetentionMs: options.streamRetentionMs,
       dlqAuditRetentionMs: options.dlqAuditRetentionMs,
+      markerTtlMs: options.markerTtlMs,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
       slackMs: options.slackMs,
       now,
     },

@@ -117,6 +117,8 @@ try {
         startedAt,
         streamRetentionMs: windowMs,
         dlqAuditRetentionMs: windowMs,
+        markerTtlMs: windowMs,
+        heartbeatIntervalMs: 30_000, // the services' default HEARTBEAT_INTERVAL_MS
         slackMs: 3 * Number(env.STREAM_TRIM_INTERVAL_MS),
       });
       samples.push(sample);

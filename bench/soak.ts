@@ -42,6 +42,9 @@ const durationSec = minutes * 60;
 const windowMs = Math.round(Math.min(600, Math.max(15, durationSec / 6)) * 1000);
 const env = {
   MARKER_TTL_MS: String(windowMs),
+  // The marks must outlive these (checked at start); a healthy run never comes near them.
+  BUS_MUST_COMPLETE_WINDOW_MS: String(windowMs),
+  SAGA_COMPENSATION_WINDOW_MS: String(windowMs),
   STREAM_RETENTION_MS: String(windowMs),
   STREAM_TRIM_INTERVAL_MS: String(Math.min(10_000, Math.round(windowMs / 4))),
   DLQ_AUDIT_RETENTION_MS: String(windowMs),

@@ -13,8 +13,11 @@ const config: SoakConfig = {
   date: "2026-01-01",
 };
 
-/** Samples every 20 s over 4 minutes with orders growing and the given heap (MB) per time (s). */
-function run(heapMb: (t: number) => number): Sample[] {
+/**
+ * Samples every 20 s over 4 minutes with orders growing, the given heap (MB) and count of
+ * `{user}:validated:<orderId>` keys (a transient family) per time (s).
+ */
+function run(heapMb: (t: number) => number, marks: (t: number) => number = () => 2_000): Sample[] {
   return Array.from({ length: 13 }, (_, i) => {
     const t = i * 20;
     return {
@@ -24,7 +27,7 @@ function run(heapMb: (t: number) => number): Sample[] {
       usedMemory: 1e6 + t * 1e4,
       transientBytes: 5e5,
       recordBytes: t * 1e4,
-      families: new Map(),
+      families: new Map([["{user}:validated:<orderId>", { keys: marks(t), bytes: 0, entries: 0 }]]),
       processes: new Map([["order", { rssBytes: 1e8, heapUsedBytes: heapMb(t) * 2 ** 20 }]]),
       problems: [],
     };
@@ -47,5 +50,27 @@ describe("soak verdict on heaps", () => {
     const analysis = analyse(run(leak), config);
     expect(analysis.series.find((s) => s.name === "order heap used")?.ok).toBe(false);
     expect(analysis.passed).toBe(false);
+  });
+});
+
+describe("soak verdict on transient keys", () => {
+  const keysVerdict = (samples: Sample[]) => {
+    const analysis = analyse(samples, config);
+    return { series: analysis.series.find((s) => s.name === "transient keys"), passed: analysis.passed };
+  };
+  const flatHeap = () => 20;
+
+  it("fails a transient family that keeps growing (marks without their TTL)", () => {
+    const verdict = keysVerdict(run(flatHeap, (t) => 2_000 + t * 10));
+    expect(verdict.series?.ok).toBe(false);
+    expect(verdict.passed).toBe(false);
+  });
+
+  it("passes a count that wobbles with the load on a busy machine, even when the last samples sit high", () => {
+    // rate × window with the rate dipping and recovering by up to 15%, highest at the end.
+    const wobble = [0, -0.15, 0.05, -0.1, 0.1, -0.05, 0, -0.15, 0.05, -0.1, 0.1, 0.12, 0.15];
+    const verdict = keysVerdict(run(flatHeap, (t) => 2_000 * (1 + wobble[t / 20]!)));
+    expect(verdict.series?.ok).toBe(true);
+    expect(verdict.passed).toBe(true);
   });
 });

@@ -9,19 +9,38 @@ import { drift, type Point, since, slope } from "./soak-stats.js";
 /** Transient Redis memory may drift this much over the last half (the issue's 5%). */
 export const TRANSIENT_DRIFT_LIMIT = 0.05;
 /**
- * A heap "keeps growing" when it drifts more than this over the last half *and* its lowest value
- * in the last half is this much above its lowest between warm-up and half-time: a leak lifts the
- * floor the collector returns to, while a short run's samples can sit anywhere on its sawtooth.
+ * A heap "keeps growing" when it drifts more than this over the last half *and* its floor rose this
+ * much: without forced collections, its lowest value in the last half against its lowest between
+ * warm-up and half-time (a leak lifts the floor the collector returns to, while a short run's
+ * samples can sit anywhere on its sawtooth); with them (`forcedGc`, the heap each process retains),
+ * its lowest value over the last third of the run after warm-up against the first third.
  */
 export const HEAP_DRIFT_LIMIT = 0.1;
+/**
+ * Transient keys "keep growing" on the same two conditions, with this limit: a family without its
+ * bound grows by rate × time, a healthy one only wobbles with the load (rate × window).
+ */
+export const TRANSIENT_KEYS_DRIFT_LIMIT = 0.1;
 
 const floor = (points: readonly Point[]): number => Math.min(...points.map((p) => p.v));
+
+/** How much the floor of the last third (after warm-up) is above the floor of the first third. */
+function floorRise(points: readonly Point[], from: number, to: number): number {
+  const third = (to - from) / 3;
+  const first = points.filter((p) => p.t >= from && p.t < from + third);
+  const last = points.filter((p) => p.t >= to - third);
+  if (first.length === 0 || last.length === 0) return 0;
+  const base = floor(first);
+  return base <= 0 ? 0 : floor(last) / base - 1;
+}
 
 export interface SoakConfig {
   minutes: number;
   rate: number;
   sampleSeconds: number;
   warmupSeconds: number;
+  /** Heaps were read after a forced full collection (bench/soak-gc-hook.mjs). */
+  forcedGc?: boolean;
   /** The environment the services ran with (the shortened windows). */
   env: Record<string, string>;
   command: string;
@@ -55,17 +74,23 @@ export function analyse(samples: readonly Sample[], config: SoakConfig): SoakAna
   const half = (config.minutes * 60) / 2;
   const warm = samples.filter((s) => s.t >= config.warmupSeconds);
   const series: SeriesVerdict[] = [];
+  const end = samples[samples.length - 1]?.t ?? config.minutes * 60;
+  /** none: drift alone; half: the sawtooth floor rule; thirds: the floor of a steady series. */
   const add = (
     name: string,
     points: Point[],
     limit: number | undefined,
     unit: "MB" | "keys" = "MB",
-    floorCheck = false,
+    floorCheck: "none" | "half" | "thirds" = "none",
   ) => {
     const d = drift(since(points, half));
     const before = points.filter((p) => p.t >= config.warmupSeconds && p.t < half);
     const floorRose =
-      !floorCheck || before.length === 0 || floor(since(points, half)) > floor(before) * (1 + (limit ?? 0));
+      floorCheck === "none"
+        ? true
+        : floorCheck === "thirds"
+          ? floorRise(points, config.warmupSeconds, end) > (limit ?? 0)
+          : before.length === 0 || floor(since(points, half)) > floor(before) * (1 + (limit ?? 0));
     series.push({
       name,
       slopePerMin: slope(since(points, config.warmupSeconds)) * 60,
@@ -99,7 +124,7 @@ export function analyse(samples: readonly Sample[], config: SoakConfig): SoakAna
       (n, f) => n + (s.families.get(f.pattern)?.keys ?? 0),
       0,
     );
-  add("transient keys", points(transientKeys), undefined, "keys");
+  add("transient keys", points(transientKeys), TRANSIENT_KEYS_DRIFT_LIMIT, "keys", "thirds");
   const labels = [...(samples[0]?.processes.keys() ?? [])];
   for (const label of labels) {
     add(
@@ -107,7 +132,7 @@ export function analyse(samples: readonly Sample[], config: SoakConfig): SoakAna
       points((s) => s.processes.get(label)?.heapUsedBytes),
       HEAP_DRIFT_LIMIT,
       "MB",
-      true,
+      config.forcedGc ? "thirds" : "half",
     );
   }
   for (const label of labels)
@@ -167,8 +192,12 @@ ${config.sampleSeconds} s. The transient windows are shortened so that the stead
 inside the run (${env}); at the defaults the same bounds hold at rate × window. Slopes are fitted
 after the warm-up (${(config.warmupSeconds / 60).toFixed(1)} min); drift is the fitted rise over the
 last half of the run relative to its mean (limits: transient Redis memory ${TRANSIENT_DRIFT_LIMIT * 100}%;
-a heap ${HEAP_DRIFT_LIMIT * 100}%, and only when its floor in the last half is also that much above its
-floor between warm-up and half-time).
+transient keys ${TRANSIENT_KEYS_DRIFT_LIMIT * 100}%, and only when their lowest count in the last third after
+warm-up is also that much above the first third's; a heap ${HEAP_DRIFT_LIMIT * 100}%, and only when ${
+    config.forcedGc
+      ? "its lowest reading in the last third after warm-up is also that much above the first third's;\nheaps are read after a forced full collection (`--expose-gc`, bench/soak-gc-hook.mjs)"
+      : "its floor in the last half is also that much above its floor between warm-up and half-time"
+  }).
 
 bytes per order: ${a.bytesPerOrder}
 

@@ -26,7 +26,13 @@ export interface ProcessMemory {
   heapUsedBytes: number | undefined;
 }
 
-/** Polls every process's heap used and keeps the lowest value per process until taken. */
+/**
+ * Polls every process's heap used and keeps the lowest value per process until taken. With
+ * `forceGc` (processes preloaded with bench/soak-gc-hook.mjs and --expose-gc) each poll first asks
+ * the process for a full collection (SIGUSR2), so the value is the heap it retains: a leak of a few
+ * KB per order then stands out of the noise within minutes, where the sawtooth's floor needs a long
+ * run to show it.
+ */
 export class HeapFloors {
   private readonly floors = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
@@ -34,6 +40,7 @@ export class HeapFloors {
   constructor(
     private readonly processes: readonly ProcessProbe[],
     intervalMs: number,
+    private readonly forceGc = false,
   ) {
     this.timer = setInterval(() => void this.poll(), intervalMs);
   }
@@ -41,6 +48,13 @@ export class HeapFloors {
   async poll(): Promise<void> {
     await Promise.all(
       this.processes.map(async (p) => {
+        if (this.forceGc) {
+          try {
+            process.kill(p.pid, "SIGUSR2");
+          } catch {
+            return; // the process is gone: no reading
+          }
+        }
         const heap = await heapOf(p.metricsUrl);
         if (heap === undefined) return;
         this.floors.set(p.label, Math.min(heap, this.floors.get(p.label) ?? Number.POSITIVE_INFINITY));
@@ -105,6 +119,9 @@ export interface SampleOptions {
   startedAt: number;
   streamRetentionMs: number;
   dlqAuditRetentionMs: number;
+  /** `MARKER_TTL_MS` and `HEARTBEAT_INTERVAL_MS` of the run: the TTL bounds the scan holds keys to. */
+  markerTtlMs: number;
+  heartbeatIntervalMs: number;
   slackMs: number;
   /** Keys measured per family for bytes (MEMORY USAGE), extrapolated to the family. */
   bytesSample?: number;
@@ -118,6 +135,8 @@ export async function takeSample(options: SampleOptions): Promise<Sample> {
     {
       streamRetentionMs: options.streamRetentionMs,
       dlqAuditRetentionMs: options.dlqAuditRetentionMs,
+      markerTtlMs: options.markerTtlMs,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
       slackMs: options.slackMs,
       now,
     },

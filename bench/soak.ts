@@ -1,11 +1,16 @@
 /**
- * `npm run soak -- --minutes N --rate R [--sample-seconds S] [--write]`: the multi-process system
- * over a private Redis at a steady R orders/s for N minutes, sampled every S seconds (default 60):
- * Redis used_memory, keys and bytes per key family, stream lengths, every process's RSS and heap.
- * Prints the report (slopes after warm-up, drift over the last half, `bytes per order: N`); with
- * `--write` also puts it in BENCHMARKS.md. Exits 1 when transient memory or a heap keeps growing.
+ * `npm run soak -- --minutes N --rate R [--sample-seconds S] [--write] [--leak-kb-per-second K]`:
+ * the multi-process system over a private Redis at a steady R orders/s for N minutes, sampled every
+ * S seconds (default 60): Redis used_memory, keys and bytes per key family, stream lengths, every
+ * process's RSS and heap (read after a forced full collection: the processes run with --expose-gc
+ * and bench/soak-gc-hook.mjs). Prints the report (slopes after warm-up, drift over the last half,
+ * `bytes per order: N`); with `--write` also puts it in BENCHMARKS.md. Exits 1 when transient
+ * memory, the transient key count or a heap keeps growing. `--leak-kb-per-second K` makes the user
+ * service keep K KB of heap a second (about 16 KB per validation at 10 orders/s is 160): the
+ * deliberate leak the heap gate must catch.
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { seedOrderBody } from "./load-completion.js";
@@ -21,6 +26,7 @@ const { values } = parseArgs({
     rate: { type: "string", default: "10" },
     "sample-seconds": { type: "string", default: "60" },
     write: { type: "boolean", default: false },
+    "leak-kb-per-second": { type: "string", default: "0" },
   },
 });
 
@@ -36,25 +42,43 @@ function positive(name: string, raw: string | undefined): number {
 const minutes = positive("minutes", values.minutes);
 const rate = positive("rate", values.rate);
 const sampleSeconds = positive("sample-seconds", values["sample-seconds"]);
+const leakKbPerSecond = Number(values["leak-kb-per-second"]);
+if (!Number.isFinite(leakKbPerSecond) || leakKbPerSecond < 0) {
+  console.error(`--leak-kb-per-second must be a number >= 0, got "${values["leak-kb-per-second"]}"`);
+  process.exit(2);
+}
 const durationSec = minutes * 60;
 // Transient windows a sixth of the run (15 s to 10 min): marks and group-less streams reach their
 // steady state after one window; the warm-up is two, and the drift check covers the last half.
 const windowMs = Math.round(Math.min(600, Math.max(15, durationSec / 6)) * 1000);
 const env = {
   MARKER_TTL_MS: String(windowMs),
+  // The marks must outlive these (checked at start); a healthy run never comes near them.
+  BUS_MUST_COMPLETE_WINDOW_MS: String(windowMs),
+  SAGA_COMPENSATION_WINDOW_MS: String(windowMs),
   STREAM_RETENTION_MS: String(windowMs),
   STREAM_TRIM_INTERVAL_MS: String(Math.min(10_000, Math.round(windowMs / 4))),
   DLQ_AUDIT_RETENTION_MS: String(windowMs),
   // The order service's folded-order cache fills within one window too (its bound, not its default).
   ORDER_CACHE_SIZE: String(Math.max(100, Math.round((rate * windowMs) / 1000))),
 };
+/** What every process gets besides the windows: the GC hook, and the deliberate leak when asked. */
+const hook = fileURLToPath(new URL("./soak-gc-hook.mjs", import.meta.url));
+const processEnv = {
+  ...env,
+  NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --expose-gc --import ${hook}`.trim(),
+  ...(leakKbPerSecond > 0
+    ? { SOAK_LEAK_BYTES_PER_SECOND: String(leakKbPerSecond * 1024), SOAK_LEAK_PROCESS: "services/user" }
+    : {}),
+};
 const config: SoakConfig = {
   minutes,
   rate,
   sampleSeconds,
   warmupSeconds: (2 * windowMs) / 1000,
+  forcedGc: true,
   env,
-  command: `npm run soak -- --minutes ${minutes} --rate ${rate}${sampleSeconds === 60 ? "" : ` --sample-seconds ${sampleSeconds}`}`,
+  command: `npm run soak -- --minutes ${minutes} --rate ${rate}${sampleSeconds === 60 ? "" : ` --sample-seconds ${sampleSeconds}`}${leakKbPerSecond > 0 ? ` --leak-kb-per-second ${leakKbPerSecond}` : ""}`,
   machine: machine(),
   date: new Date().toISOString().slice(0, 10),
 };
@@ -97,7 +121,7 @@ try {
   console.log(
     `soak: ${minutes} min at ${rate} orders/s, sample every ${sampleSeconds} s, windows ${windowMs} ms`,
   );
-  const target = await startMultiProcess(redisServer.url, env);
+  const target = await startMultiProcess(redisServer.url, processEnv);
   const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
   try {
     const processes = await probes(target.gatewayUrl, target.pids);
@@ -105,7 +129,7 @@ try {
     const startedAt = Date.now();
     const drive = driveOrders({ gatewayUrl: target.gatewayUrl, body, ratePerSec: rate, durationSec });
     const samples: Sample[] = [];
-    const heaps = new HeapFloors(processes, 2_000);
+    const heaps = new HeapFloors(processes, 2_000, true);
     for (let k = 0; k * sampleSeconds <= durationSec; k++) {
       const wait = startedAt + k * sampleSeconds * 1000 - Date.now();
       if (wait > 0) await sleep(wait);
@@ -117,6 +141,8 @@ try {
         startedAt,
         streamRetentionMs: windowMs,
         dlqAuditRetentionMs: windowMs,
+        markerTtlMs: windowMs,
+        heartbeatIntervalMs: 30_000, // the services' default HEARTBEAT_INTERVAL_MS
         slackMs: 3 * Number(env.STREAM_TRIM_INTERVAL_MS),
       });
       samples.push(sample);

@@ -16,6 +16,7 @@ import { instanceKey, serviceIndexKey, servicesKey } from "../lib/discovery/keys
 import { deadLetterKeys } from "../lib/dlq/keys.js";
 import { allEventsKey, checkpointKey, positionKey, readModelKey, streamKey } from "../lib/eventstore/keys.js";
 import { productIndexKey, productKey, reservationKey } from "../services/inventory/keys.js";
+import { TEMPLATES } from "../services/notification/domain.js";
 import { byOrderKey, byUserKey, contactKey, notificationKey } from "../services/notification/keys.js";
 import {
   deadlineCheckpointKey,
@@ -37,26 +38,51 @@ import {
 } from "../services/payment/keys.js";
 import { orderListProjection } from "../services/order/order-list.js";
 import { orderListKey, userOrderListKey } from "../services/order/order-list-redis.js";
+import { DEFAULT_IDEMPOTENCY_TTL_MS } from "../services/order/idempotency-records.js";
 import { idempotencyRecordKey } from "../services/order/idempotency-records-redis.js";
 import { dueKey, shipmentKey } from "../services/shipping/keys.js";
 import { deletedKey, emailKey, userKey, validationKey } from "../services/user/keys.js";
 
 /**
+ * The settings the documented bounds are stated in: the retention policy of the run (the soak and
+ * the tests shorten it) and the bus's and registry's lifetimes. The scan holds each key against the
+ * bound its family computes from these, so "a TTL" means "a TTL no longer than documented".
+ */
+export interface BoundSettings {
+  /** `MARKER_TTL_MS`: dedupe and attempt marks, the simulated provider's ledger. */
+  markerTtlMs: number;
+  /** `HEARTBEAT_INTERVAL_MS`: an instance key lives three of them. */
+  heartbeatIntervalMs: number;
+  /** `DLQ_AUDIT_RETENTION_MS`: a record's own audit trail lives this long after its last entry. */
+  dlqAuditRetentionMs: number;
+}
+
+/** The bus's lifetime of a pending entry's recorded failures and deferrals (`failureTtlMs`), ms. */
+export const FAILURE_RECORD_TTL_MS = 7 * 86_400_000;
+/** The simulated provider's cap on its per-key call counters, ms (provider-redis-ledger.ts). */
+export const PROVIDER_CALLS_TTL_MAX_MS = 24 * 3_600_000;
+
+/** The longest TTL a key of a family may carry, from the run's settings, ms. */
+export type TtlBound = (settings: BoundSettings) => number;
+
+/**
  * How a family's bound is checked on a live Redis.
  * - `kept`: the system of record; it grows with the business (users, orders) and is measured in
  *   bytes per order, not bounded.
- * - `expires`: every key has a TTL.
- * - `expires-once-settled`: a reservation hash has a TTL unless it still holds stock (`reserved`).
+ * - `expires`: every key has a TTL, and none longer than `maxTtl`.
+ * - `expires-once-settled`: a reservation hash has such a TTL unless it still holds stock (`reserved`).
  * - `trimmed`: a stream trimmed by the owner (`StreamTrimmer`): nothing every group has handled,
  *   and in a stream no group reads nothing older than `STREAM_RETENTION_MS`.
  * - `audit-window`: a stream trimmed on append to `DLQ_AUDIT_RETENTION_MS`.
  * - `count`: at most `max` keys in the family (one per service, per projection, a singleton);
  *   what each holds is bounded by the work in flight or the services deployed (`holds` says how).
+ * Independently, a collection family (hash, set, zset, list) with `maxMembers` has at most that
+ * many fields, members or elements in each key.
  */
 export type BoundCheck =
   | { kind: "kept" }
-  | { kind: "expires" }
-  | { kind: "expires-once-settled" }
+  | { kind: "expires"; maxTtl: TtlBound }
+  | { kind: "expires-once-settled"; maxTtl: TtlBound }
   | { kind: "trimmed" }
   | { kind: "audit-window" }
   | { kind: "count"; max: number };
@@ -77,6 +103,8 @@ export interface KeyFamily {
   /** The bound in words, with the setting that controls it. */
   bound: string;
   check: BoundCheck;
+  /** Most fields/members/elements of one key, for a collection family that documents it. */
+  maxMembers?: number;
 }
 
 const ID = "[^:]+";
@@ -89,6 +117,11 @@ const SERVICE_COUNT = 7;
 
 const KEPT = "kept (system of record)";
 const MARK = "TTL `MARKER_TTL_MS` (default 7 days)";
+const markerTtl: TtlBound = (s) => s.markerTtlMs;
+/** Notifications one order can get: every channel of every template about an order. */
+const NOTIFICATIONS_PER_ORDER = Object.entries(TEMPLATES)
+  .filter(([template]) => template.startsWith("order."))
+  .reduce((n, [, t]) => n + t.channels.length, 0);
 
 export const KEY_FAMILIES: readonly KeyFamily[] = [
   // user
@@ -134,7 +167,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "dedupe mark: the validation answer already given for an order",
     role: "transient",
     bound: MARK,
-    check: { kind: "expires" },
+    check: { kind: "expires", maxTtl: markerTtl },
   },
   // order
   {
@@ -300,8 +333,9 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     type: "hash",
     holds: "an order's reservation; once released, committed or failed only its dedupe mark",
     role: "transient",
-    bound: `kept while it holds stock; then ${MARK}`,
-    check: { kind: "expires-once-settled" },
+    bound: `kept while it holds stock; then ${MARK}; fields: \`state\`, \`items\`, \`reason\``,
+    check: { kind: "expires-once-settled", maxTtl: markerTtl },
+    maxMembers: 3,
   },
   // payment
   {
@@ -335,7 +369,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "how the order's saga ended (for `GET /payments/reconciliation`)",
     role: "transient",
     bound: MARK,
-    check: { kind: "expires" },
+    check: { kind: "expires", maxTtl: markerTtl },
   },
   {
     pattern: "{payment}:provider:index:<charge|refund>",
@@ -368,7 +402,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "marker: a transient failure of this attempt was already reported",
     role: "transient",
     bound: MARK,
-    check: { kind: "expires" },
+    check: { kind: "expires", maxTtl: markerTtl },
   },
   {
     pattern: "{payment}:provider:<charge|refund>:<idempotencyKey>",
@@ -379,7 +413,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "the simulated card network's ledger entry",
     role: "transient",
     bound: MARK,
-    check: { kind: "expires" },
+    check: { kind: "expires", maxTtl: markerTtl },
   },
   {
     pattern: "{payment}:provider:id:<providerId>",
@@ -390,7 +424,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "ledger index: provider id → entry key",
     role: "transient",
     bound: MARK,
-    check: { kind: "expires" },
+    check: { kind: "expires", maxTtl: markerTtl },
   },
   {
     pattern: "{payment}:provider:calls:<idempotencyKey>",
@@ -401,7 +435,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "calls made with one idempotency key (drives `tok_flaky`)",
     role: "transient",
     bound: "TTL `MARKER_TTL_MS`, at most 24 h",
-    check: { kind: "expires" },
+    check: { kind: "expires", maxTtl: (st) => Math.min(st.markerTtlMs, PROVIDER_CALLS_TTL_MAX_MS) },
   },
   // shipping
   {
@@ -468,8 +502,9 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     type: "zset",
     holds: "index of an order's notifications",
     role: "record",
-    bound: KEPT,
+    bound: `${KEPT}; at most ${NOTIFICATIONS_PER_ORDER} members (every channel of every order template)`,
     check: { kind: "kept" },
+    maxMembers: NOTIFICATIONS_PER_ORDER,
   },
   // bus
   {
@@ -504,7 +539,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "failed attempts of one pending entry (for its DLQ record)",
     role: "transient",
     bound: "deleted on ack or dead-letter; TTL 7 days (`failureTtlMs`)",
-    check: { kind: "expires" },
+    check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {
     pattern: "{<owner>}:ev:<event>:defer:<group>:<entryId>",
@@ -515,7 +550,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "how often one pending entry was deferred (an in-progress duplicate), not a failed attempt",
     role: "transient",
     bound: "deleted on ack or dead-letter; TTL 7 days",
-    check: { kind: "expires" },
+    check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {
     pattern: "{<namespace>}:idem:<key>",
@@ -526,8 +561,9 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds:
       "the order an Idempotency-Key created (`{order}:idem:<sha256>`); or a message's idempotency lease, then done mark",
     role: "transient",
-    bound: "TTL: the order service's `idempotencyTtlMs` (24 h); the middleware's lease, then its `ttlMs`",
-    check: { kind: "expires" },
+    bound:
+      "TTL: the order service's `idempotencyTtlMs` (24 h); the middleware's lease, then its `ttlMs` (`MARKER_TTL_MS`)",
+    check: { kind: "expires", maxTtl: (st) => Math.max(DEFAULT_IDEMPOTENCY_TTL_MS, st.markerTtlMs) },
   },
   // discovery
   {
@@ -539,7 +575,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "a registered instance: address, port, health",
     role: "transient",
     bound: "TTL three heartbeats (`HEARTBEAT_INTERVAL_MS`)",
-    check: { kind: "expires" },
+    check: { kind: "expires", maxTtl: (st) => 3 * st.heartbeatIntervalMs },
   },
   {
     pattern: "{discovery}:svc:<service>",
@@ -560,8 +596,9 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     type: "set",
     holds: "names of services with instances",
     role: "transient",
-    bound: "one key",
+    bound: `one key; at most ${SERVICE_COUNT} members (the services)`,
     check: { kind: "count", max: 1 },
+    maxMembers: SERVICE_COUNT,
   },
   // dead-letter queue
   {
@@ -606,7 +643,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "one record's audit trail (what inspect reads)",
     role: "transient",
     bound: "trimmed on append; TTL `DLQ_AUDIT_RETENTION_MS` after its last entry",
-    check: { kind: "expires" },
+    check: { kind: "expires", maxTtl: (st) => st.dlqAuditRetentionMs },
   },
 ];
 

@@ -1,16 +1,20 @@
 /**
  * Walks every key of a Redis and holds it against the documented key families (key-families.ts):
- * keys of no family, transient keys without their bound, and per-family key counts (and bytes,
- * when asked). Used by the storage test after a run of the system and by the soak run each minute.
+ * keys of no family, transient keys without their bound (no TTL, a TTL longer than documented, a
+ * collection with more members than documented, a stream holding what it should have trimmed), and
+ * per-family key counts (and bytes, when asked). Used by the storage test after a run of the system
+ * and by the soak run each minute.
+ *
+ * The system runs while it is scanned: a key may expire, be deleted, be recreated with another type,
+ * and a group's pending list may empty between any two reads. Each such race reads as "within the
+ * bound" (what changed is no longer the key that was listed), never as an error of the scan.
  */
 import type { Redis } from "ioredis";
-import { familyOf, KEY_FAMILIES, type KeyFamily } from "./key-families.js";
+import { type BoundSettings, familyOf, KEY_FAMILIES, type KeyFamily } from "./key-families.js";
 
-export interface ScanLimits {
+export interface ScanLimits extends BoundSettings {
   /** Window of a stream no group reads (the system's `STREAM_RETENTION_MS`), ms. */
   streamRetentionMs: number;
-  /** Window of the DLQ audit trail (`DLQ_AUDIT_RETENTION_MS`), ms. */
-  dlqAuditRetentionMs: number;
   /** Extra age allowed for trimming to catch up (a trim interval and some margin), ms. */
   slackMs: number;
   now: number;
@@ -38,15 +42,32 @@ export interface KeyScan {
 
 const BATCH = 500;
 
+/** Every key, once: SCAN may return a key more than once (the keyspace is rehashed while it walks). */
 export async function allKeys(redis: Redis): Promise<string[]> {
-  const keys: string[] = [];
+  const keys = new Set<string>();
   let cursor = "0";
   do {
     const [next, batch] = await redis.scan(cursor, "COUNT", 1_000);
     cursor = next;
-    keys.push(...batch);
+    for (const key of batch) keys.add(key);
   } while (cursor !== "0");
-  return keys;
+  return [...keys];
+}
+
+/**
+ * Errors that mean the key (or group) changed under the scan since it was listed: deleted
+ * (a purge, a trim that emptied it, an expiry), a group destroyed, or the key recreated with
+ * another type. The bound then holds for what was listed.
+ */
+const VANISHED = /no such key|NOGROUP|WRONGTYPE/i;
+
+async function unlessVanished<T>(read: Promise<T>, otherwise: T): Promise<T> {
+  try {
+    return await read;
+  } catch (error) {
+    if (error instanceof Error && VANISHED.test(error.message)) return otherwise;
+    throw error;
+  }
 }
 
 const idParts = (id: string): [number, number] => {
@@ -65,16 +86,18 @@ function fields(flat: unknown[]): Record<string, unknown> {
   return out;
 }
 
-/** Why a trimmed stream is over its bound, or undefined when it is within it. */
-async function streamOverBound(redis: Redis, key: string, limits: ScanLimits): Promise<string | undefined> {
+/** Why a trimmed stream is over its bound, or undefined when it is within it (or gone). */
+function streamOverBound(redis: Redis, key: string, limits: ScanLimits): Promise<string | undefined> {
+  return unlessVanished(readStreamBound(redis, key, limits), undefined);
+}
+
+async function readStreamBound(redis: Redis, key: string, limits: ScanLimits): Promise<string | undefined> {
   const first = await redis.xrange(key, "-", "+", "COUNT", 1);
   const firstId = first[0]?.[0];
   if (!firstId) return undefined;
-  // A stream deleted since SCAN (a DLQ purge, a test's FLUSH) is within every bound.
-  const info = await redis.xinfo("GROUPS", key).catch((err: Error) => {
-    if (/no such key/i.test(err.message)) return [];
-    throw err;
-  });
+  // A stream deleted since SCAN (a DLQ purge, a test's FLUSH) is within every bound: XINFO then
+  // fails with "no such key", a group destroyed meanwhile makes XPENDING fail with NOGROUP.
+  const info = await redis.xinfo("GROUPS", key);
   const groups = (info as unknown[][]).map(fields);
   if (groups.length === 0) {
     const oldest = limits.now - limits.streamRetentionMs - limits.slackMs;
@@ -100,7 +123,11 @@ async function streamOverBound(redis: Redis, key: string, limits: ScanLimits): P
     : undefined;
 }
 
-async function auditOverBound(redis: Redis, key: string, limits: ScanLimits): Promise<string | undefined> {
+function auditOverBound(redis: Redis, key: string, limits: ScanLimits): Promise<string | undefined> {
+  return unlessVanished(readAuditBound(redis, key, limits), undefined);
+}
+
+async function readAuditBound(redis: Redis, key: string, limits: ScanLimits): Promise<string | undefined> {
   const [first] = await redis.xrange(key, "-", "+", "COUNT", 1);
   const [last] = await redis.xrevrange(key, "+", "-", "COUNT", 1);
   if (!first || !last) return undefined;
@@ -124,12 +151,17 @@ async function checkBatch(
     }
     const replies = ((await pipeline.exec()) ?? []).map(([, value]) => value);
     const step = check.kind === "expires" ? 1 : 2;
+    const maxTtl = check.maxTtl(limits);
     const out: string[] = [];
     keys.forEach((key, i) => {
       const ttl = Number(replies[i * step]);
       const state = step === 2 ? replies[i * step + 1] : undefined;
-      // -2: the key expired between SCAN and PTTL, which is the bound at work.
-      if (ttl === -1 && state !== "reserved") out.push(`${key}: no TTL (${family.pattern})`);
+      // -2: the key expired between SCAN and PTTL, which is the bound at work. A reservation
+      // holding stock has no TTL (yet): it is bounded by the orders in flight.
+      if (state === "reserved") return;
+      if (ttl === -1) out.push(`${key}: no TTL (${family.pattern})`);
+      else if (ttl > maxTtl)
+        out.push(`${key}: TTL ${ttl} ms over its bound of ${maxTtl} ms (${family.pattern})`);
     });
     return out;
   }
@@ -142,6 +174,29 @@ async function checkBatch(
     return verdicts.filter((v): v is string => v !== undefined);
   }
   return [];
+}
+
+const MEMBER_COUNT = { hash: "hlen", set: "scard", zset: "zcard", list: "llen" } as const;
+
+/** Keys of a collection family with more members than it documents. */
+async function membersOverBound(redis: Redis, family: KeyFamily, keys: readonly string[]): Promise<string[]> {
+  const max = family.maxMembers;
+  if (max === undefined || keys.length === 0) return [];
+  if (family.type === "string" || family.type === "stream") {
+    throw new Error(`${family.pattern}: maxMembers is for hashes, sets, zsets and lists`);
+  }
+  const command = MEMBER_COUNT[family.type];
+  const pipeline = redis.pipeline();
+  for (const key of keys) pipeline[command](key);
+  const replies = (await pipeline.exec()) ?? [];
+  const out: string[] = [];
+  replies.forEach(([error, value], i) => {
+    // An error is a key recreated with another type since SCAN; gone keys count 0.
+    if (error) return;
+    const members = Number(value);
+    if (members > max) out.push(`${keys[i]}: ${members} members, at most ${max} (${family.pattern})`);
+  });
+  return out;
 }
 
 export interface ScanOptions {
@@ -202,6 +257,7 @@ export async function scanKeys(
     for (let i = 0; i < keys.length; i += BATCH) {
       const batch = keys.slice(i, i + BATCH);
       violations.push(...(await checkBatch(redis, family, batch, limits)));
+      violations.push(...(await membersOverBound(redis, family, batch)));
       if (family.type === "stream") {
         const pipeline = redis.pipeline();
         for (const key of batch) pipeline.xlen(key);

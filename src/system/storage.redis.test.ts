@@ -98,6 +98,8 @@ describeWithRedis("the storage budget of a run of the whole system", (getRedis) 
     const limits = () => ({
       streamRetentionMs: STREAM_RETENTION_MS,
       dlqAuditRetentionMs: 30 * 86_400_000,
+      markerTtlMs: 7 * 86_400_000,
+      heartbeatIntervalMs: 1_000,
       slackMs: 4 * TRIM_INTERVAL_MS,
       now: Date.now(),
     });

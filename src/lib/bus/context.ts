@@ -52,6 +52,11 @@ export interface MessageContext<
    * raise it.
    */
   readonly attempt: number;
+  /**
+   * When the message entered this group's queue, ms since the epoch (Redis Streams: the entry id's
+   * time, on the Redis clock; a DLQ replay: the time of the replay). See `Delivery.enqueuedAt`.
+   */
+  readonly enqueuedAt: number;
   /** Consumer group (the subscribing service). */
   readonly group: string;
   readonly logger: BusLogger;

@@ -104,3 +104,19 @@ export class CrashLoopError extends BusError {
     this.name = "CrashLoopError";
   }
 }
+
+/**
+ * A message older than the idempotency window: the mark that would say "already handled" may have
+ * expired, so running it could do the work twice (re-reserve stock of a failed order). Never
+ * retryable: it only gets older. Dead-lettered for an operator to decide.
+ */
+export class TooOldToDeduplicateError extends BusError {
+  constructor(ageMs: number, windowMs: number) {
+    super(
+      "TOO_OLD_TO_DEDUPLICATE",
+      `message is ${ageMs} ms old, past the ${windowMs} ms its idempotency marks live: it can no longer be deduplicated, so it is not run`,
+      { details: { ageMs, windowMs } },
+    );
+    this.name = "TooOldToDeduplicateError";
+  }
+}

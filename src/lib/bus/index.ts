@@ -16,6 +16,7 @@ export {
   MalformedMessageError,
   MessageInProgressError,
   NoHandlerError,
+  TooOldToDeduplicateError,
   UnknownEventError,
   ValidationError,
 } from "./errors.js";
@@ -36,6 +37,14 @@ export { MemoryIdempotencyStore } from "./idempotency/memory-store.js";
 export { RedisIdempotencyStore } from "./idempotency/redis-store.js";
 export type { ClaimResult, IdempotencyStore } from "./idempotency/store.js";
 export { generateIdempotencyKey, stableStringify } from "./idempotency-key.js";
+export {
+  cachedRedisClock,
+  createDedupeWindowMiddleware,
+  type DedupeWindowOptions,
+  messageOrigin,
+  type ReferenceClock,
+  redisTimeMs,
+} from "./middleware/dedupe-window.js";
 export {
   createIdempotencyMiddleware,
   defaultIdempotencyKey,

@@ -188,7 +188,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     }
     const registrations = this.handlers.get(envelope.event) ?? [];
     const policy = registrations.some((r) => r.policy === "must-complete") ? "must-complete" : "default";
-    const ctx = this.context(envelope, delivery.attempt);
+    const ctx = this.context(envelope, delivery.attempt, delivery.enqueuedAt);
     try {
       await this.runMiddleware(ctx, () => this.runHandlers(ctx, registrations));
     } catch (error) {
@@ -206,13 +206,14 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     await delivery.ack();
   }
 
-  private context(envelope: Envelope, attempt: number): MessageContext<unknown, O> {
+  private context(envelope: Envelope, attempt: number, enqueuedAt: number): MessageContext<unknown, O> {
     const publisher = causalPublisher(this.options.publisher, envelope);
     return {
       event: envelope.event,
       payload: envelope.payload,
       envelope,
       attempt,
+      enqueuedAt,
       group: this.options.group,
       logger: lazyChild(this.logger, () => ({
         correlationId: envelope.correlationId,

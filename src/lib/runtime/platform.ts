@@ -95,8 +95,7 @@ export function createRedisPlatform(options: RedisPlatformOptions): Platform {
     deadLetters,
     claimIdleMs: options.claimIdleMs ?? 5_000,
     ...(options.deadConsumerMs === undefined ? {} : { deadConsumerMs: options.deadConsumerMs }),
-    // Streams stay bounded: every minute, drop what every group has handled (MINID, safe).
-    trimIntervalMs: 60_000,
+    // No trim loop here: each service's StreamTrimmer (service host) trims the streams it owns.
   });
   const hints = new RedisPubSubTransport({ redis, deadLetters });
   return {

@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { parseEnv } from "./config.js";
-import { DEFAULT_RETENTION, retentionEnvSchema, retentionFromEnv } from "./retention.js";
+import { DEFAULT_SAGA_OPTIONS } from "../../services/order/saga-model.js";
+import { parseEnv, serviceEnvSchema } from "./config.js";
+import {
+  DEFAULT_COMPENSATION_WINDOW_MS,
+  DEFAULT_MUST_COMPLETE_WINDOW_MS,
+  DEFAULT_RETENTION,
+  retentionEnvSchema,
+  retentionFromEnv,
+} from "./retention.js";
 
 const policy = (env: NodeJS.ProcessEnv) => retentionFromEnv(parseEnv(retentionEnvSchema, env));
 
@@ -19,6 +26,8 @@ describe("retention policy from the environment", () => {
     expect(
       policy({
         MARKER_TTL_MS: "1000",
+        BUS_MUST_COMPLETE_WINDOW_MS: "1000",
+        SAGA_COMPENSATION_WINDOW_MS: "500",
         STREAM_TRIM_INTERVAL_MS: "2000",
         STREAM_RETENTION_MS: "3000",
         STREAM_MAXLEN_WITHOUT_GROUPS: "4000",
@@ -39,5 +48,30 @@ describe("retention policy from the environment", () => {
     expect(() => policy({ MARKER_TTL_MS: "soon" })).toThrow(/MARKER_TTL_MS/);
     expect(() => policy({ MARKER_TTL_MS: "0" })).toThrow(/MARKER_TTL_MS/);
     expect(() => policy({ ORDER_VIEW_RETENTION_MS: "60000" })).toThrow(/ORDER_VIEW_RETENTION_MS/);
+  });
+
+  it("refuses marks that expire before the must-complete or the compensation window ends, naming both", () => {
+    expect(() => policy({ MARKER_TTL_MS: String(3_600_000) })).toThrow(
+      /MARKER_TTL_MS \(3600000 ms\) must be at least BUS_MUST_COMPLETE_WINDOW_MS \(21600000 ms\) and SAGA_COMPENSATION_WINDOW_MS \(21600000 ms\)/,
+    );
+    expect(() =>
+      policy({
+        MARKER_TTL_MS: "20000",
+        BUS_MUST_COMPLETE_WINDOW_MS: "20000",
+        SAGA_COMPENSATION_WINDOW_MS: "30000",
+      }),
+    ).toThrow(/at least SAGA_COMPENSATION_WINDOW_MS \(30000 ms\)/);
+    expect(
+      policy({
+        MARKER_TTL_MS: "20000",
+        BUS_MUST_COMPLETE_WINDOW_MS: "20000",
+        SAGA_COMPENSATION_WINDOW_MS: "20000",
+      }).markerTtlMs,
+    ).toBe(20_000);
+  });
+
+  it("defaults the windows it checks against as their owners do", () => {
+    expect(DEFAULT_MUST_COMPLETE_WINDOW_MS).toBe(parseEnv(serviceEnvSchema, {}).BUS_MUST_COMPLETE_WINDOW_MS);
+    expect(DEFAULT_COMPENSATION_WINDOW_MS).toBe(DEFAULT_SAGA_OPTIONS.compensationWindowMs);
   });
 });

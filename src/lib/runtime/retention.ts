@@ -15,8 +15,10 @@ export interface RetentionPolicy {
   /**
    * Lifetime (ms) of per-order dedupe and attempt marks: `{user}:validated:*`, `{payment}:attempt:*`,
    * settled `{inventory}:reservation:*`, the simulated provider's ledger. Default 7 days: far past
-   * the bus's must-complete window (6 h, `BUS_MUST_COMPLETE_WINDOW_MS`) and as long as the recorded
-   * failures of a pending entry (7 days), so a message can only come back while its mark is there.
+   * the bus's must-complete window (6 h, `BUS_MUST_COMPLETE_WINDOW_MS`) and the saga's compensation
+   * window (6 h, `SAGA_COMPENSATION_WINDOW_MS`), in which the system itself delivers a message
+   * again; at least those two is enforced at start (`markerTtlProblem`). A message older than this
+   * (a DLQ retry of a week-old command) is refused, not run: `TOO_OLD_TO_DEDUPLICATE`.
    */
   readonly markerTtlMs: number;
   /** How often (ms) each service trims the streams of the events it owns. Default 60 s. */
@@ -49,6 +51,10 @@ export const DEFAULT_RETENTION: RetentionPolicy = Object.freeze({
 });
 
 const ms = z.coerce.number().int().positive();
+
+/** Defaults of the windows the marks must outlive (config.ts, the order service's config). */
+export const DEFAULT_MUST_COMPLETE_WINDOW_MS = 6 * HOUR_MS;
+export const DEFAULT_COMPENSATION_WINDOW_MS = 6 * HOUR_MS;
 const count = z.coerce.number().int().min(0);
 
 /** The environment variables of the policy (README: Configuration). */
@@ -59,10 +65,37 @@ export const retentionEnvSchema = z.object({
   STREAM_MAXLEN_WITHOUT_GROUPS: count.default(DEFAULT_RETENTION.streamMaxLenWithoutGroups),
   DLQ_AUDIT_RETENTION_MS: ms.default(DEFAULT_RETENTION.dlqAuditRetentionMs),
   ORDER_VIEW_RETENTION_MS: ms.optional(),
+  // Read here only to check MARKER_TTL_MS against them (their owners parse them too).
+  BUS_MUST_COMPLETE_WINDOW_MS: ms.default(DEFAULT_MUST_COMPLETE_WINDOW_MS),
+  SAGA_COMPENSATION_WINDOW_MS: ms.default(DEFAULT_COMPENSATION_WINDOW_MS),
 });
 
-/** The policy of an environment; a view retention shorter than the marks' lifetime is refused. */
+/**
+ * Why MARKER_TTL_MS is too short, or undefined. The system delivers a message again, by itself,
+ * until its must-complete window or (for a compensation) the saga's compensation window is over:
+ * a mark gone before that would let such a redelivery be refused as too old to deduplicate
+ * (`TOO_OLD_TO_DEDUPLICATE`) instead of completing. Later deliveries (DLQ retries) are refused.
+ */
+export function markerTtlProblem(env: z.output<typeof retentionEnvSchema>): string | undefined {
+  const windows = [
+    ["BUS_MUST_COMPLETE_WINDOW_MS", env.BUS_MUST_COMPLETE_WINDOW_MS],
+    ["SAGA_COMPENSATION_WINDOW_MS", env.SAGA_COMPENSATION_WINDOW_MS],
+  ] as const;
+  const short = windows.filter(([, window]) => env.MARKER_TTL_MS < window);
+  if (short.length === 0) return undefined;
+  return (
+    `MARKER_TTL_MS (${env.MARKER_TTL_MS} ms) must be at least ${short.map(([name, v]) => `${name} (${v} ms)`).join(" and ")}: ` +
+    "a message redelivered inside those windows after its dedupe mark expired could not be deduplicated"
+  );
+}
+
+/**
+ * The policy of an environment. Throws `ConfigError` for marks shorter than the redelivery windows
+ * (`markerTtlProblem`) or a view retention shorter than the marks' lifetime.
+ */
 export function retentionFromEnv(env: z.output<typeof retentionEnvSchema>): RetentionPolicy {
+  const problem = markerTtlProblem(env);
+  if (problem) throw new ConfigError([{ path: ["MARKER_TTL_MS"], message: problem }]);
   if (env.ORDER_VIEW_RETENTION_MS !== undefined && env.ORDER_VIEW_RETENTION_MS < env.MARKER_TTL_MS) {
     // Until its marks expire an order's messages may still come back and change it.
     throw new ConfigError([{ path: ["ORDER_VIEW_RETENTION_MS"], message: "must be at least MARKER_TTL_MS" }]);

@@ -5,8 +5,10 @@
  */
 import { hostname } from "node:os";
 import type { FastifyInstance } from "fastify";
+import { Counter } from "prom-client";
 import type { BusLogger } from "../bus/context.js";
 import type { EventRegistry } from "../bus/events.js";
+import { cachedRedisClock, createDedupeWindowMiddleware } from "../bus/middleware/dedupe-window.js";
 import { createSubscriberLoggingMiddleware } from "../bus/middleware/logging.js";
 import { createSubscriberTimingMiddleware } from "../bus/middleware/timing.js";
 import { Publisher } from "../bus/publisher.js";
@@ -37,7 +39,9 @@ export interface ServiceDeps<E extends EventRegistry> {
    * middleware: every service dedupes by its business key (order id) inside the same atomic write as
    * its state change, which also covers a crash between the effect and a separate mark, and costs no
    * extra round trips or a key per message. `createIdempotencyMiddleware` remains for handlers
-   * without such a key (pass it in `middleware`).
+   * without such a key (pass it in `middleware`). Those marks live `MARKER_TTL_MS`, so a message
+   * older than that (on the Redis clock) is refused, not run: dead-lettered as
+   * `TOO_OLD_TO_DEDUPLICATE` and counted in `ordersaga_messages_too_old_total`.
    */
   subscriber(options?: {
     concurrency?: number;
@@ -142,8 +146,20 @@ export async function startService<E extends EventRegistry>(
   const publishHint = async (event: string, payload: unknown) => {
     await hintPublisher.publish(event as never, payload as never);
   };
+  const tooOld = new Counter({
+    name: "ordersaga_messages_too_old_total",
+    help: "Messages refused as older than MARKER_TTL_MS (their dedupe marks may be gone): dead-lettered",
+    labelNames: ["event"],
+    registers: [metrics.registry],
+  });
+  const redisClock = platform.redis ? cachedRedisClock(platform.redis) : undefined;
   const standardMiddleware: SubscriberMiddleware<E>[] = [
     createSubscriberTimingMiddleware((event, ms, outcome) => metrics.recordEvent(event, outcome, ms)),
+    createDedupeWindowMiddleware({
+      windowMs: platform.retention.markerTtlMs,
+      ...(redisClock ? { clock: redisClock } : {}),
+      onTooOld: (ctx) => tooOld.inc({ event: ctx.event }),
+    }),
   ];
   // A line per handled message only at debug: a child logger per message (with redaction) costs
   // real CPU at thousands of messages a second. Failures are logged by the Subscriber at any level.

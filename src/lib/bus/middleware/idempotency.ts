@@ -1,7 +1,8 @@
 import type { MessageContext } from "../context.js";
-import { MessageInProgressError } from "../errors.js";
+import { MessageInProgressError, TooOldToDeduplicateError } from "../errors.js";
 import type { IdempotencyStore } from "../idempotency/store.js";
 import type { SubscriberMiddleware } from "../subscriber.js";
+import { type ReferenceClock, refuseIfTooOld } from "./dedupe-window.js";
 
 interface CommonOptions {
   /** The dedup key of a message (default: group + idempotency key or message id). */
@@ -17,8 +18,15 @@ export interface IdempotencyStoreOptions extends CommonOptions {
    * handler runs, so a slow handler keeps it; a crashed handler's claim expires after it.
    */
   leaseMs?: number;
-  /** How long a processed mark is kept (default 7 days). */
+  /**
+   * How long a processed mark is kept (default 7 days). A message older than this is refused
+   * (`TooOldToDeduplicateError`, dead-lettered): its mark may be gone, so it could run twice.
+   */
   ttlMs?: number;
+  /** The clock a message's age is measured on: Redis `TIME` (`redisTimeMs`); default `Date.now`. */
+  clock?: ReferenceClock;
+  /** Called for each message refused as too old to deduplicate (a counter). */
+  onTooOld?: (ctx: MessageContext, ageMs: number) => void;
 }
 
 /** The spec's check-then-mark callbacks; the check and the mark are not atomic (see below). */
@@ -34,8 +42,9 @@ export const defaultIdempotencyKey = (ctx: MessageContext): string =>
   `${ctx.group}:${ctx.envelope.idempotencyKey ?? ctx.envelope.id}`;
 
 /**
- * Skips messages already processed. With a `store`, a message is claimed atomically with a lease
- * before the handlers run, marked done after they succeed and released when they fail, so two
+ * Skips messages already processed. With a `store`, a message older than the marks' `ttlMs` is
+ * refused without running (dead-lettered as `TOO_OLD_TO_DEDUPLICATE`, see dedupe-window.ts); a
+ * younger one is claimed atomically with a lease before the handlers run, marked done after they succeed and released when they fail, so two
  * concurrent deliveries of one message never both run (the loser is retried later, by which time
  * the message is done). With the `hasProcessed`/`markProcessed` callbacks two deliveries racing
  * between the check and the mark can both run: use them only where deliveries cannot overlap.
@@ -48,7 +57,16 @@ export function createIdempotencyMiddleware(options: IdempotencyOptions): Subscr
     const { store } = options;
     const leaseMs = options.leaseMs ?? 30_000;
     const ttlMs = options.ttlMs ?? 7 * 24 * 3600_000;
+    const clock = options.clock ?? Date.now;
     return async (ctx, next) => {
+      try {
+        await refuseIfTooOld(ctx, ttlMs, clock);
+      } catch (error) {
+        if (error instanceof TooOldToDeduplicateError) {
+          options.onTooOld?.(ctx, (error.details as { ageMs: number }).ageMs);
+        }
+        throw error;
+      }
       const key = keyOf(ctx);
       const claim = await store.claim(key, leaseMs);
       if (claim.status === "processed") {

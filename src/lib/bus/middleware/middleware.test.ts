@@ -1,7 +1,8 @@
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { MessageContext } from "../context.js";
 import { childTraceparent } from "../envelope.js";
 import { MemoryIdempotencyStore } from "../idempotency/memory-store.js";
+import { cachedRedisClock, createDedupeWindowMiddleware, messageOrigin } from "./dedupe-window.js";
 import { createIdempotencyMiddleware } from "./idempotency.js";
 import { createSubscriberLoggingMiddleware } from "./logging.js";
 import { createRateLimitMiddleware } from "./rate-limit.js";
@@ -25,6 +26,7 @@ function context(id = "m-1", event = "item.added"): MessageContext {
     payload: {},
     envelope,
     attempt: 1,
+    enqueuedAt: Date.now(),
     group: "g",
     logger,
     publish: vi.fn(),
@@ -140,7 +142,95 @@ describe("createSubscriberLoggingMiddleware", () => {
   });
 });
 
+/** A UUIDv7 message id made at `ms`. */
+const idAt = (ms: number) => {
+  const hex = ms.toString(16).padStart(12, "0");
+  return `${hex.slice(0, 8)}-${hex.slice(8)}-7abc-8000-000000000001`;
+};
+/** A message first queued at `at` (its entry's time and its id's time). */
+const queuedAt = (at: number): MessageContext => ({ ...context(idAt(at)), enqueuedAt: at });
+
+describe("createDedupeWindowMiddleware", () => {
+  afterEach(() => vi.useRealTimers());
+  const DAY = 86_400_000;
+
+  it("refuses a message older than the window without running it, typed TOO_OLD_TO_DEDUPLICATE, and counts it", async () => {
+    const redisNow = Date.now();
+    const refused: number[] = [];
+    const middleware = createDedupeWindowMiddleware({
+      windowMs: 7 * DAY,
+      clock: () => redisNow,
+      onTooOld: (_ctx, ageMs) => void refused.push(ageMs),
+    });
+    let runs = 0;
+    await expect(middleware(queuedAt(redisNow - 8 * DAY), async () => void runs++)).rejects.toMatchObject({
+      code: "TOO_OLD_TO_DEDUPLICATE",
+      retryable: false,
+    });
+    await middleware(queuedAt(redisNow - 6 * DAY), async () => void runs++);
+    await middleware(queuedAt(redisNow - 1_000), async () => void runs++);
+    expect(runs).toBe(2);
+    expect(refused).toEqual([8 * DAY]);
+  });
+
+  it("dates a replay (a new entry) by its message id: the original message's creation", async () => {
+    const now = Date.now();
+    const replay = { ...context(idAt(now - 8 * DAY)), enqueuedAt: now };
+    expect(messageOrigin(replay)).toBe(now - 8 * DAY);
+    const middleware = createDedupeWindowMiddleware({ windowMs: 7 * DAY, clock: () => now });
+    await expect(middleware(replay, async () => {})).rejects.toMatchObject({
+      code: "TOO_OLD_TO_DEDUPLICATE",
+    });
+  });
+
+  it("measures the age on the reference clock (Redis TIME), not this host's clock", async () => {
+    const redisNow = Date.now();
+    const middleware = createDedupeWindowMiddleware({ windowMs: 7 * DAY, clock: () => redisNow });
+    // This host's clock runs 30 days ahead: the message is still 1 h old on the Redis clock.
+    vi.useFakeTimers({ toFake: ["Date"], now: redisNow + 30 * DAY });
+    let runs = 0;
+    await middleware(queuedAt(redisNow - 3_600_000), async () => void runs++);
+    expect(runs).toBe(1);
+    // And 30 days behind: a 10-day-old message is still refused.
+    vi.setSystemTime(redisNow - 30 * DAY);
+    await expect(middleware(queuedAt(redisNow - 10 * DAY), async () => void runs++)).rejects.toMatchObject({
+      code: "TOO_OLD_TO_DEDUPLICATE",
+    });
+    expect(runs).toBe(1);
+  });
+});
+
+describe("cachedRedisClock", () => {
+  it("tells the Redis time, hours away from this host's, with one TIME per resync", async () => {
+    let calls = 0;
+    const redisMs = Date.now() - 5 * 3_600_000;
+    const redis = {
+      time: async () => {
+        calls++;
+        return [String(Math.floor(redisMs / 1000)), String((redisMs % 1000) * 1000)];
+      },
+    };
+    const clock = cachedRedisClock(redis, 60_000);
+    const [a, b] = await Promise.all([clock(), clock()]);
+    expect(Math.abs(a - redisMs)).toBeLessThan(1_000);
+    expect(b).toBeGreaterThanOrEqual(a);
+    expect(calls).toBe(1);
+  });
+});
+
 describe("createIdempotencyMiddleware", () => {
+  it("with a store, refuses a message older than its marks live (its mark may be gone): TOO_OLD_TO_DEDUPLICATE", async () => {
+    const now = Date.now();
+    const store = new MemoryIdempotencyStore();
+    const middleware = createIdempotencyMiddleware({ store, ttlMs: 60_000, clock: () => now });
+    let runs = 0;
+    await expect(middleware(queuedAt(now - 61_000), async () => void runs++)).rejects.toMatchObject({
+      code: "TOO_OLD_TO_DEDUPLICATE",
+    });
+    await middleware(queuedAt(now - 1_000), async () => void runs++);
+    expect(runs).toBe(1);
+  });
+
   it("with a store, keeps its claim while a handler outlives the lease: a duplicate meanwhile is in progress", async () => {
     const store = new MemoryIdempotencyStore();
     const middleware = createIdempotencyMiddleware({ store, leaseMs: 150 });

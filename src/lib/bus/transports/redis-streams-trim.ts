@@ -11,6 +11,9 @@
  *   is measured inside the script on Redis `TIME`, the clock entry ids are made of: a host whose
  *   clock runs ahead would otherwise trim entries younger than the window.
  *
+ * This is the only trim loop of a service: the transport's `trim()` is there for explicit calls
+ * (tests, tools), and runs on no timer of its own.
+ *
  * The owned stream keys come from the event catalog, not from SCAN: a fixed, small set per
  * service, no keyspace walk as the store grows.
  */

@@ -13,6 +13,8 @@
  * - XACK is not checked against the owner, so after a takeover a stalled consumer may still ack:
  *   handlers must be idempotent (the idempotency middleware, and the services' own dedup marks).
  * - Trimming only ever uses MINID below every group's oldest pending entry (`trim()`), never MAXLEN.
+ *   `trim()` runs when called: the periodic trim of a service's streams is its owned-stream trimmer
+ *   (redis-streams-trim.ts, started by the service host), the one loop that trims.
  *
  * The `redis` client is the caller's (commands and pipelines); each subscription opens its own
  * blocking connections with `duplicate()` and closes them on stop. `close()` leaves `redis` open.
@@ -66,8 +68,6 @@ export interface RedisStreamsTransportOptions {
   batchSize?: number;
   /** Lifetime of the recorded failures of a pending entry (default 7 days). */
   failureTtlMs?: number;
-  /** When set, `trim()` runs on this interval over the streams this transport has touched. */
-  trimIntervalMs?: number;
   /** Entries (about) kept by `trim()` in a stream no group reads (default 100,000; 0 keeps all). */
   retainWithoutGroups?: number;
   /**
@@ -98,7 +98,6 @@ export class RedisStreamsTransport implements Transport {
   private readonly subscriptions = new Set<StreamSubscription>();
   /** Streams this transport has published to or created groups on: what `trim()` covers by default. */
   private readonly knownStreams = new Set<string>();
-  private readonly trimTimer: NodeJS.Timeout | undefined;
   /** Redis `TIME` read through a measured offset; started by the first subscribe. */
   private clock: Promise<SharedClock> | undefined;
   private closed = false;
@@ -120,15 +119,6 @@ export class RedisStreamsTransport implements Transport {
     for (const name of checked) {
       const value = options[name];
       if (value !== undefined) positive(name, value);
-    }
-    if (options.trimIntervalMs !== undefined) {
-      this.trimTimer = setInterval(
-        () => {
-          this.trim().catch((error: unknown) => this.logger.warn(errorDetails(error), "stream trim failed"));
-        },
-        positive("trimIntervalMs", options.trimIntervalMs),
-      );
-      this.trimTimer.unref();
     }
   }
 
@@ -262,7 +252,6 @@ export class RedisStreamsTransport implements Transport {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.trimTimer) clearInterval(this.trimTimer);
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     this.subscriptions.clear();
     (await this.clock?.catch(() => undefined))?.stop();

@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { isLaunchSignal } from "../lib/runtime/launch-signal.js";
+import { getProcessKeyring, SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
 
 export interface ProcessSpec {
@@ -43,6 +44,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
   const common = {
     REDIS_URL: options.redisUrl,
     LOG_LEVEL: options.logLevel ?? "info",
+    ...launcherKeys(options.env),
     ...options.env,
   };
   const specs: ProcessSpec[] = [];
@@ -76,6 +78,19 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
     },
   });
   return specs;
+}
+
+/**
+ * Signing keys for the children when none are configured (development): this process's keyring,
+ * with a key for every service and the gateway, so the children and this process (a test's own
+ * publishers) trust each other. Configured keys (env or file) are inherited as they are.
+ */
+function launcherKeys(extra: Record<string, string> | undefined): Record<string, string> {
+  const env = { ...process.env, ...extra };
+  if (env[SIGNING_KEYS_ENV]?.trim() || env[SIGNING_KEYS_FILE_ENV]?.trim()) return {};
+  const keyring = getProcessKeyring();
+  for (const name of [...SERVICES.map((s) => s.name), "gateway"]) keyring.ensure(name);
+  return { [SIGNING_KEYS_ENV]: keyring.serialize() };
 }
 
 /** Default ports are 3000 + n; with a base they become base + n. */

@@ -24,6 +24,7 @@ import {
 } from "./domain.js";
 import type { ChargeResult } from "./provider.js";
 import { isProviderUnavailable, type ProviderClient } from "./provider-client.js";
+import type { TokenOpener } from "../../lib/security/payment-token.js";
 import type { PaymentStore } from "./store.js";
 
 export type HandlerContext = Pick<
@@ -36,6 +37,8 @@ export interface PaymentHandlerDeps {
   provider: ProviderClient;
   now: () => number;
   newId: () => string;
+  /** Opens the sealed token of `payment.requested` (only this service can; see payment-token.ts). */
+  tokens: Pick<TokenOpener, "open">;
 }
 
 export const refundKey = (orderId: string): string => `refund:${orderId}`;
@@ -163,7 +166,8 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
         idempotencyKey: request.orderId,
         amount: request.amount,
         currency: request.currency,
-        token: request.paymentToken,
+        // Opened only for the call: the token in clear is never stored, logged or published.
+        token: await deps.tokens.open(request.orderId, request.paymentToken),
       });
     } catch (error) {
       // The provider cannot be used now (circuit open, outage, outcome not known yet): the request

@@ -39,6 +39,7 @@ import { orderListProjection } from "../services/order/order-list.js";
 import { orderListKey, userOrderListKey } from "../services/order/order-list-redis.js";
 import { idempotencyRecordKey } from "../services/order/idempotency-records-redis.js";
 import { dueKey, shipmentKey } from "../services/shipping/keys.js";
+import { tokenKeyKey } from "../lib/security/payment-token.js";
 import { deletedKey, emailKey, userKey, validationKey } from "../services/user/keys.js";
 
 /**
@@ -335,6 +336,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "how the order's saga ended (for `GET /payments/reconciliation`)",
     role: "transient",
     bound: MARK,
+    check: { kind: "expires" },
+  },
+  {
+    pattern: "{payment}:tokenkey:<orderId>",
+    match: re(`${tagged("payment")}:tokenkey:${ID}`),
+    example: tokenKeyKey("o1"),
+    owner: "payment (written by order)",
+    type: "hash",
+    holds:
+      "seal id → ephemeral X25519 public key of the order's sealed payment token: without it the token cannot be opened (docs/security.md)",
+    role: "transient",
+    bound: "deleted at the saga's terminal state (crypto-shredding); TTL 7 days as a backstop",
     check: { kind: "expires" },
   },
   {

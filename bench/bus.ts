@@ -123,12 +123,12 @@ export interface LibraryRun {
   /** Simulated I/O per handler (ms), so many entries are in flight across renewals. */
   handlerMs?: number;
   /**
-   * The security comparison (bench/bus-security.ts): every message carries a token-like field;
-   * `true` signs each envelope (HMAC-SHA256), verifies it before handling, seals the field on
-   * publish and opens it in the handler (AES-256-GCM); `false` sends the field in clear, unsigned.
-   * Undefined: neither (the plain library row).
+   * The security comparison (bench/bus-security.ts): every message carries a token-like field.
+   * "clear": unsigned, the field in clear; "signed": each envelope signed (HMAC-SHA256) and verified
+   * before handling; "sealed": signed as well, and the field sealed on publish and opened in the
+   * handler (AES-256-GCM). Undefined: no such field, unsigned (the plain library row).
    */
-  secured?: boolean;
+  security?: "clear" | "signed" | "sealed";
 }
 
 const SECRET = "tok_bench__0123456789abcdef";
@@ -145,7 +145,8 @@ export async function libraryStreams(
     deadLetters: new MemoryDeadLetterStore(),
     ...(run.renewIntervalMs === undefined ? {} : { renewIntervalMs: run.renewIntervalMs }),
   });
-  const secured = run.secured === true;
+  const secured = run.security === "signed" || run.security === "sealed";
+  const sealed = run.security === "sealed";
   const keyring = Keyring.generate(["bench"]);
   const cipher = new FieldCipher([{ kid: "bench-1", secret: randomBytes(32) }]);
   const publisher = new Publisher({
@@ -166,7 +167,7 @@ export async function libraryStreams(
   });
   const handlerMs = run.handlerMs ?? 0;
   subscriber.on("bench.tick", async (payload) => {
-    if (payload.secret !== undefined && secured && cipher.open(payload.secret, payload.orderId) !== SECRET)
+    if (payload.secret !== undefined && sealed && cipher.open(payload.secret, payload.orderId) !== SECRET)
       throw new Error("secret did not round-trip");
     if (handlerMs > 0) await sleep(handlerMs);
     latencies.push(performance.now() - payload.sentAt);
@@ -183,7 +184,7 @@ export async function libraryStreams(
           sentAt: performance.now(),
           orderId: "o",
           amount: 1,
-          ...(run.secured === undefined ? {} : { secret: secured ? cipher.seal(SECRET, "o") : SECRET }),
+          ...(run.security === undefined ? {} : { secret: sealed ? cipher.seal(SECRET, "o") : SECRET }),
         }),
       );
     await publisher.send(batch);

@@ -41,8 +41,13 @@ export function cryptoMicros(n = 100_000, withSealing = true): number {
   });
   const run = (count: number) => {
     for (let i = 0; i < count; i++) {
-      const sealed = withSealing ? cipher.seal("tok_ok__0123456789abcdef", "o-1") : "tok_ok__0123456789abcdef";
-      const body = signer.sign(envelope.replace('"attributes":{}', `"attributes":{"s":"${sealed}"}`), "payment");
+      const sealed = withSealing
+        ? cipher.seal("tok_ok__0123456789abcdef", "o-1")
+        : "tok_ok__0123456789abcdef";
+      const body = signer.sign(
+        envelope.replace('"attributes":{}', `"attributes":{"s":"${sealed}"}`),
+        "payment",
+      );
       verifier.verify(body, "payment.processed", "payment");
       if (withSealing) cipher.open(sealed, "o-1");
     }

@@ -99,9 +99,13 @@ function launcherKeys(extra: Record<string, string> | undefined): Record<string,
  * The payment token key pair (development, none configured): the private half to the payment
  * service only, the public half to the order service only (payment-token.ts).
  */
-function launcherTokenKeys(service: string, extra: Record<string, string> | undefined): Record<string, string> {
+function launcherTokenKeys(
+  service: string,
+  extra: Record<string, string> | undefined,
+): Record<string, string> {
   const env = { ...process.env, ...extra };
-  const need = service === "payment" ? TOKEN_KEYS_ENV : service === "order" ? TOKEN_PUBLIC_KEY_ENV : undefined;
+  const need =
+    service === "payment" ? TOKEN_KEYS_ENV : service === "order" ? TOKEN_PUBLIC_KEY_ENV : undefined;
   if (!need || env[need]?.trim()) return {};
   return { [need]: tokenKeysFromEnv(env, need) };
 }

@@ -127,7 +127,8 @@ describeWithRedis("no payment token in clear anywhere", (getRedis) => {
     // Crypto-shredding: every ended order's token key is gone.
     const redis = getRedis().client();
     await waitFor(
-      async () => (await Promise.all(orderIds.map((id) => redis.exists(tokenKeyKey(id))))).every((n) => n === 0),
+      async () =>
+        (await Promise.all(orderIds.map((id) => redis.exists(tokenKeyKey(id))))).every((n) => n === 0),
       10_000,
       "token keys deleted",
     );

@@ -41,7 +41,9 @@ describeWithRedis("production start without keys", (getRedis) => {
   it("a service with no signing keys names the variable and exits 1", async () => {
     const r = run("src/services/user/main.ts", { REDIS_URL: getRedis().url });
     expect(await r.exited).toBe(1);
-    expect(r.output()).toMatch(/user could not start: .*NODE_ENV=production needs signing keys: set BUS_SIGNING_KEYS/);
+    expect(r.output()).toMatch(
+      /user could not start: .*NODE_ENV=production needs signing keys: set BUS_SIGNING_KEYS/,
+    );
   }, 60_000);
 
   it("the payment service with signing keys but no token key names PAYMENT_TOKEN_KEYS and exits 1", async () => {

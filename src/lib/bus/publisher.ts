@@ -65,7 +65,9 @@ export class Publisher<E extends EventRegistry> {
   constructor(options: PublisherOptions<E>) {
     this.options = options;
     this.signer =
-      options.signer === undefined ? createSigner(getProcessKeyring(), options.source.service) : options.signer;
+      options.signer === undefined
+        ? createSigner(getProcessKeyring(), options.source.service)
+        : options.signer;
   }
 
   get source(): MessageSource {

@@ -6,7 +6,13 @@
  * record does not open there. Random nonces: at most 2^32 encryptions per key (NIST SP 800-38D
  * §8.3) before the key must rotate; a key id per value makes rotation a matter of adding a key.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject, randomFillSync } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  type KeyObject,
+  randomFillSync,
+} from "node:crypto";
 import { BusError } from "../bus/errors.js";
 
 const NONCE_BYTES = 12;

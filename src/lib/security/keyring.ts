@@ -52,7 +52,10 @@ export class Keyring {
   static parse(text: string): Keyring {
     const entries: { service: string; kid: string; secret: Buffer }[] = [];
     const lines = text.split("\n").filter((line) => !line.trim().startsWith("#"));
-    for (const item of lines.join(" ").split(/[\s,]+/).filter(Boolean)) {
+    for (const item of lines
+      .join(" ")
+      .split(/[\s,]+/)
+      .filter(Boolean)) {
       const [service = "", kid = "", secret = "", ...rest] = item.split(":");
       const where = `key entry "${service}:${kid}:…"`;
       if (rest.length > 0 || !SERVICE_PATTERN.test(service) || !KID_PATTERN.test(kid))

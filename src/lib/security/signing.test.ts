@@ -5,7 +5,11 @@ import { keyringFromEnv } from "./process-keys.js";
 import { createOwnerSigner, createSigner, createVerifier } from "./signing.js";
 
 const secret = () => randomBytes(32);
-const body = JSON.stringify({ id: "m1", event: "payment.processed", payload: { orderId: "o-1", amount: 3000 } });
+const body = JSON.stringify({
+  id: "m1",
+  event: "payment.processed",
+  payload: { orderId: "o-1", amount: 3000 },
+});
 
 describe("envelope signing", () => {
   const keyring = new Keyring([

@@ -13,7 +13,7 @@
  * Why HMAC and not Ed25519: see docs/security.md ("Why HMAC-SHA256"): the bus handles ~50,000
  * messages/s per core; an Ed25519 verify costs more than the whole per-message budget.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, type KeyObject, timingSafeEqual } from "node:crypto";
 import { BusError } from "../bus/errors.js";
 import type { Keyring } from "./keyring.js";
 
@@ -49,7 +49,7 @@ const SIG_FIELD = ',"sig":"';
 // `,"sig":"` + kid (1-32) + "." + 43 base64url chars + `"}`.
 const SIG_TAIL = /,"sig":"([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{43})"\}$/;
 
-function mac(key: import("node:crypto").KeyObject, unsigned: string): Buffer {
+function mac(key: KeyObject, unsigned: string): Buffer {
   return createHmac("sha256", key).update(unsigned).digest();
 }
 

@@ -57,8 +57,7 @@ describeWithRedis("forged events over Redis", (getRedis) => {
   /** The dead-letter record of the order group for a forged entry, once the service has parked it. */
   const rejection = (entryId: string) =>
     waitFor(
-      async () =>
-        (await platform.deadLetters.list({ group: "order" })).find((r) => r.deliveryId === entryId),
+      async () => (await platform.deadLetters.list({ group: "order" })).find((r) => r.deliveryId === entryId),
       10_000,
       `dead letter of ${entryId}`,
     );
@@ -67,7 +66,9 @@ describeWithRedis("forged events over Redis", (getRedis) => {
     const text = await h!.running.metrics.metricsText();
     const line = text
       .split("\n")
-      .find((l) => l.startsWith("ordersaga_bus_messages_rejected_total{") && l.includes(`reason="${reason}"`));
+      .find(
+        (l) => l.startsWith("ordersaga_bus_messages_rejected_total{") && l.includes(`reason="${reason}"`),
+      );
     return Number(line?.split(" ").at(-1) ?? 0);
   };
 
@@ -121,11 +122,17 @@ describeWithRedis("forged events over Redis", (getRedis) => {
       source: { service: "payment", instance: "intruder" },
       signer: null,
     });
-    const unsignedEnvelope = await unsigned.publish("payment.processed", processed(order.orderId, order.amount));
+    const unsignedEnvelope = await unsigned.publish(
+      "payment.processed",
+      processed(order.orderId, order.amount),
+    );
 
     // Wrong service: shipping's genuine key, on an event payment owns.
     const byShipping = testPublisher(platform, "shipping");
-    const wrongEnvelope = await byShipping.publish("payment.processed", processed(order.orderId, order.amount));
+    const wrongEnvelope = await byShipping.publish(
+      "payment.processed",
+      processed(order.orderId, order.amount),
+    );
 
     const records = await waitFor(
       async () => {

@@ -104,9 +104,11 @@ async function buildInternals(
       deps.metrics.recordSaga(outcome, durationMs);
       // Crypto-shredding: the saga is over, so its payment token is never needed again (a failed
       // delete leaves the entry to its TTL, docs/security.md).
-      tokens.shred(orderId).catch((error: unknown) =>
-        deps.logger.warn({ err: error, orderId }, "payment token key not deleted; it expires by TTL"),
-      );
+      tokens
+        .shred(orderId)
+        .catch((error: unknown) =>
+          deps.logger.warn({ err: error, orderId }, "payment token key not deleted; it expires by TTL"),
+        );
     },
     onCompensationFailed: (orderId) => {
       compensationFailures.inc();

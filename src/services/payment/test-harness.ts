@@ -93,7 +93,10 @@ export async function start(platform: Platform, options: PaymentServiceOptions =
     publish: async (event, payload, options) => {
       const p = payload as { orderId?: string; paymentToken?: string };
       if (event === "payment.requested" && p.orderId && p.paymentToken?.startsWith("tok_"))
-        payload = { ...payload, paymentToken: await sealer.seal(p.orderId, p.paymentToken) } as typeof payload;
+        payload = {
+          ...payload,
+          paymentToken: await sealer.seal(p.orderId, p.paymentToken),
+        } as typeof payload;
       return orderPublisher.publish(event, payload, options);
     },
   };

@@ -160,14 +160,17 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
       await verifyVoid(decision.record);
       return;
     }
+    // Opened only for the call: the token in clear is never stored, logged or published. A token that
+    // cannot be opened (its order's key was shredded: the saga ended) throws a non-retryable
+    // DECRYPTION_FAILED here, outside the charge's failure handling: dead-lettered, nothing charged.
+    const token = await deps.tokens.open(request.orderId, request.paymentToken);
     let charge: ChargeResult;
     try {
       charge = await provider.charge({
         idempotencyKey: request.orderId,
         amount: request.amount,
         currency: request.currency,
-        // Opened only for the call: the token in clear is never stored, logged or published.
-        token: await deps.tokens.open(request.orderId, request.paymentToken),
+        token,
       });
     } catch (error) {
       // The provider cannot be used now (circuit open, outage, outcome not known yet): the request

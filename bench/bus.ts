@@ -3,6 +3,7 @@
  * transport, against the same work done with raw Redis commands (XADD pipelined, XREADGROUP, XACK),
  * in the same run on the same Redis.
  */
+import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { z } from "zod";
 import { defineEvents } from "../src/lib/bus/events.js";
@@ -10,6 +11,9 @@ import { Publisher } from "../src/lib/bus/publisher.js";
 import { Subscriber } from "../src/lib/bus/subscriber.js";
 import { RedisStreamsTransport } from "../src/lib/bus/transports/redis-streams.js";
 import { MemoryDeadLetterStore } from "../src/lib/dlq/memory-dead-letter-store.js";
+import { FieldCipher } from "../src/lib/security/encryption.js";
+import { Keyring } from "../src/lib/security/keyring.js";
+import { createSigner, createVerifier } from "../src/lib/security/signing.js";
 import { type LatencyStats, latencyStats, round, sleep } from "./support.js";
 
 const BenchEvents = defineEvents("bench", {
@@ -19,6 +23,8 @@ const BenchEvents = defineEvents("bench", {
       sentAt: z.number(),
       orderId: z.string(),
       amount: z.number().int(),
+      /** Only in the security comparison: a token-like field, sealed (AES-256-GCM) when secured. */
+      secret: z.string().optional(),
     }),
     description: "benchmark message",
   },
@@ -116,7 +122,16 @@ export interface LibraryRun {
   renewIntervalMs?: number;
   /** Simulated I/O per handler (ms), so many entries are in flight across renewals. */
   handlerMs?: number;
+  /**
+   * The security comparison (bench/bus-security.ts): every message carries a token-like field.
+   * "clear": unsigned, the field in clear; "signed": each envelope signed (HMAC-SHA256) and verified
+   * before handling; "sealed": signed as well, and the field sealed on publish and opened in the
+   * handler (AES-256-GCM). Undefined: no such field, unsigned (the plain library row).
+   */
+  security?: "clear" | "signed" | "sealed";
 }
+
+const SECRET = "tok_bench__0123456789abcdef";
 
 export async function libraryStreams(
   url: string,
@@ -130,10 +145,15 @@ export async function libraryStreams(
     deadLetters: new MemoryDeadLetterStore(),
     ...(run.renewIntervalMs === undefined ? {} : { renewIntervalMs: run.renewIntervalMs }),
   });
+  const secured = run.security === "signed" || run.security === "sealed";
+  const sealed = run.security === "sealed";
+  const keyring = Keyring.generate(["bench"]);
+  const cipher = new FieldCipher([{ kid: "bench-1", secret: randomBytes(32) }]);
   const publisher = new Publisher({
     events: BenchEvents,
     transport,
     source: { service: "bench", instance: "b1" },
+    signer: secured ? createSigner(keyring, "bench") : null,
   });
   const latencies: number[] = [];
   let handled = 0;
@@ -143,9 +163,12 @@ export async function libraryStreams(
     group: `lib-${Date.now()}`,
     consumer: "c",
     concurrency: 256,
+    ...(secured ? { verifier: createVerifier(keyring) } : {}),
   });
   const handlerMs = run.handlerMs ?? 0;
   subscriber.on("bench.tick", async (payload) => {
+    if (payload.secret !== undefined && sealed && cipher.open(payload.secret, payload.orderId) !== SECRET)
+      throw new Error("secret did not round-trip");
     if (handlerMs > 0) await sleep(handlerMs);
     latencies.push(performance.now() - payload.sentAt);
     handled++;
@@ -161,6 +184,7 @@ export async function libraryStreams(
           sentAt: performance.now(),
           orderId: "o",
           amount: 1,
+          ...(run.security === undefined ? {} : { secret: sealed ? cipher.seal(SECRET, "o") : SECRET }),
         }),
       );
     await publisher.send(batch);

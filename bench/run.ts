@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { type BusResult, benchBus } from "./bus.js";
 import { benchLoad, type RateRun } from "./load.js";
 import { benchRenewal } from "./bus-renewal.js";
+import { benchSecurity, securityMarkdown } from "./bus-security.js";
 import { machine, round, startBenchRedis } from "./support.js";
 
 const row = (r: BusResult) =>
@@ -21,6 +22,8 @@ try {
   const renewal = await benchRenewal(redis.url);
   const [off, on] = renewal.throughput as [BusResult, BusResult];
   const [offPaced, onPaced] = renewal.paced as [BusResult, BusResult];
+  console.log("signing and encryption benchmark…");
+  const security = await benchSecurity(redis.url);
   const share = round((on.perSecond / off.perSecond) * 100, 1);
   const ratio = round((lib.perSecond / raw.perSecond) * 100, 1);
   const p99Ratio = round(libPaced.latency.p99 / Math.max(rawPaced.latency.p99, 0.01), 2);
@@ -76,7 +79,8 @@ ${renewal.paced.map(row).join("\n")}
 
 **Throughput with renewal at the default interval: ${share}% of renewal off; p99 ${onPaced.latency.p99} ms vs
 ${offPaced.latency.p99} ms** (target: overhead under 5%).
-`;
+
+${securityMarkdown(security)}`;
   console.log("end-to-end load benchmark…");
   const load = await benchLoad({ redisUrl: redis.url, log: (line) => console.log(line) });
   const file = new URL("../BENCHMARKS.md", import.meta.url);

@@ -121,6 +121,19 @@ export const PaymentTokenSchema = z
   .string()
   .regex(/^tok_[A-Za-z0-9_]{1,60}$/, "must be a provider token like tok_ok, never card data");
 
+/**
+ * A provider token sealed for the payment service (src/lib/security/payment-token.ts): AES-256-GCM
+ * under a per-order data key only the payment service can derive, deleted when the saga ends.
+ * `enc1.<seal id>-<payment key id>.<base64url nonce, ciphertext and tag>`; never the token itself.
+ */
+export const SealedPaymentTokenSchema = z
+  .string()
+  .max(400)
+  .regex(
+    /^enc1\.[0-9a-f]{12}-[A-Za-z0-9_-]{1,19}\.[A-Za-z0-9_-]{40,}$/,
+    "must be a payment token sealed for the payment service (enc1.…), never a token or card data",
+  );
+
 export const NotificationChannelSchema = z.enum(["email", "push", "sms"]);
 export type NotificationChannel = z.infer<typeof NotificationChannelSchema>;
 

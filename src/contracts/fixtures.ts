@@ -4,6 +4,9 @@
  */
 import type { AllEventName, AnyEventInput } from "./catalog.js";
 
+/** The shape of a sealed payment token (payment-token.ts); not openable: its key entry never existed. */
+export const SEALED_TOKEN = `enc1.0123456789ab-ptk-fixture.${"A".repeat(56)}`;
+
 export type EventFixtures = { readonly [N in AllEventName]: AnyEventInput<N> };
 
 const orderId = "0190b2a4-6f1e-7c3a-9d2b-1a2b3c4d5e6f";
@@ -61,7 +64,14 @@ export const eventFixtures: EventFixtures = {
   "user.validation.requested": { orderId, userId },
   "inventory.reservation.requested": { orderId, items },
   "inventory.commit.requested": { orderId },
-  "payment.requested": { orderId, userId, amount: 3000, currency: "USD", paymentToken: "tok_ok", attempt: 1 },
+  "payment.requested": {
+    orderId,
+    userId,
+    amount: 3000,
+    currency: "USD",
+    paymentToken: SEALED_TOKEN,
+    attempt: 1,
+  },
   "shipping.shipment.requested": { orderId, userId, items },
   "order.compensation.inventory.release": { orderId, reason: "payment failed" },
   "order.compensation.payment.refund": { orderId, reason: "shipping failed" },

@@ -33,6 +33,7 @@ export {
   OrderStatusSchema,
   PaymentProcessedSchema,
   PaymentTokenSchema,
+  SealedPaymentTokenSchema,
   PersonNameSchema,
   PhoneSchema,
   PricedOrderLineSchema,

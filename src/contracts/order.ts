@@ -15,9 +15,9 @@ import {
   OrderLinesSchema,
   OrderStatusSchema,
   PaymentProcessedSchema,
-  PaymentTokenSchema,
   PricedReservationSchema,
   ReasonSchema,
+  SealedPaymentTokenSchema,
   ShipmentPreparedSchema,
   UserIdSchema,
 } from "./common.js";
@@ -131,7 +131,8 @@ const commands = {
       userId: UserIdSchema,
       amount: AmountSchema,
       currency: CurrencySchema,
-      paymentToken: PaymentTokenSchema,
+      /** Sealed for the payment service: only it can read the token, and only until the saga ends. */
+      paymentToken: SealedPaymentTokenSchema,
       attempt: z.number().int().min(1),
     }),
   },

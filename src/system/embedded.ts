@@ -19,6 +19,8 @@ export interface EmbeddedSystemOptions {
   logLevel?: string;
   /** Human-readable log lines (default: when stdout is a terminal). */
   pretty?: boolean;
+  /** Where every log line goes (tests that read the logs); default stdout. */
+  logDestination?: { write(line: string): void };
   /** Gateway API keys (default none: open). */
   apiKeys?: readonly string[];
   /** The gateway's upstream timeout (ms) and health check interval (ms): its defaults if unset. */
@@ -37,7 +39,12 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
   const platform = options.platform ?? createMemoryPlatform();
   const pretty = options.pretty ?? Boolean(process.stdout.isTTY);
   const loggerFor = (service: string): Logger =>
-    createLogger({ service, pretty, ...(options.logLevel ? { level: options.logLevel } : {}) });
+    createLogger({
+      service,
+      pretty,
+      ...(options.logLevel ? { level: options.logLevel } : {}),
+      ...(options.logDestination ? { destination: options.logDestination } : {}),
+    });
   const services: RunningService[] = [];
   try {
     for (const { definition } of SERVICES) {

@@ -41,6 +41,7 @@ import { orderListKey, userOrderListKey } from "../services/order/order-list-red
 import { DEFAULT_IDEMPOTENCY_TTL_MS } from "../services/order/idempotency-records.js";
 import { idempotencyRecordKey } from "../services/order/idempotency-records-redis.js";
 import { dueKey, shipmentKey } from "../services/shipping/keys.js";
+import { TOKEN_KEY_TTL_MS, tokenKeyKey } from "../lib/security/payment-token.js";
 import { deletedKey, emailKey, userKey, validationKey } from "../services/user/keys.js";
 
 /**
@@ -370,6 +371,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: MARK,
     check: { kind: "expires", maxTtl: markerTtl },
+  },
+  {
+    pattern: "{payment}:tokenkey:<orderId>",
+    match: re(`${tagged("payment")}:tokenkey:${ID}`),
+    example: tokenKeyKey("o1"),
+    owner: "payment (written by order)",
+    type: "hash",
+    holds:
+      "seal id → ephemeral X25519 public key of the order's sealed payment token: without it the token cannot be opened (docs/security.md)",
+    role: "transient",
+    bound: "deleted at the saga's terminal state (crypto-shredding); TTL 7 days as a backstop",
+    check: { kind: "expires", maxTtl: () => TOKEN_KEY_TTL_MS },
   },
   {
     pattern: "{payment}:provider:index:<charge|refund>",

@@ -17,6 +17,19 @@ describe("planProcesses", () => {
       expect(spec.env).toMatchObject({ REDIS_URL: "redis://r:6379", LOG_LEVEL: "info" });
   });
 
+  it("hands its children the same signing keys, and the payment token's private key to payment only", () => {
+    const specs = planProcesses({ redisUrl: "redis://r:6379", env: { NODE_ENV: "development" } });
+    const keys = new Set(specs.map((s) => s.env.BUS_SIGNING_KEYS));
+    expect(keys.size).toBe(1);
+    expect([...keys][0]).toMatch(/^[a-z]+:[\w-]+:[\w+/=]+(,[a-z]+:[\w-]+:[\w+/=]+)+$/);
+    const holders = (name: string) => specs.filter((s) => s.env[name]).map((s) => s.label);
+    expect(holders("PAYMENT_TOKEN_KEYS")).toEqual(["payment"]);
+    expect(holders("PAYMENT_TOKEN_PUBLIC_KEY")).toEqual(["order"]);
+    // Configured keys are inherited as they are, not replaced.
+    const given = planProcesses({ redisUrl: "redis://r:6379", env: { BUS_SIGNING_KEYS: "from-env" } });
+    expect(given.every((s) => s.env.BUS_SIGNING_KEYS === "from-env")).toBe(true);
+  });
+
   it("puts extra instances on a free port and labels them by number", () => {
     const specs = planProcesses({ redisUrl: "redis://r:6379", instances: { inventory: 2 } });
     const inventory = specs.filter((s) => s.env.SERVICE_NAME === "inventory");

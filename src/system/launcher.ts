@@ -7,6 +7,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { isLaunchSignal } from "../lib/runtime/launch-signal.js";
+import { getProcessKeyring, SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
+import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV, tokenKeysFromEnv } from "../lib/security/payment-token.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
 
 export interface ProcessSpec {
@@ -43,6 +45,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
   const common = {
     REDIS_URL: options.redisUrl,
     LOG_LEVEL: options.logLevel ?? "info",
+    ...launcherKeys(options.env),
     ...options.env,
   };
   const specs: ProcessSpec[] = [];
@@ -54,6 +57,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
         main: service.main,
         env: {
           ...common,
+          ...launcherTokenKeys(service.name, options.env),
           SERVICE_NAME: service.name,
           SERVICE_PORT: String(i === 1 && !options.anyPort ? firstPort(service.defaultPort, options) : 0),
         },
@@ -76,6 +80,34 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
     },
   });
   return specs;
+}
+
+/**
+ * Signing keys for the children when none are configured (development): this process's keyring,
+ * with a key for every service and the gateway, so the children and this process (a test's own
+ * publishers) trust each other. Configured keys (env or file) are inherited as they are.
+ */
+function launcherKeys(extra: Record<string, string> | undefined): Record<string, string> {
+  const env = { ...process.env, ...extra };
+  if (env[SIGNING_KEYS_ENV]?.trim() || env[SIGNING_KEYS_FILE_ENV]?.trim()) return {};
+  const keyring = getProcessKeyring();
+  for (const name of [...SERVICES.map((s) => s.name), "gateway"]) keyring.ensure(name);
+  return { [SIGNING_KEYS_ENV]: keyring.serialize() };
+}
+
+/**
+ * The payment token key pair (development, none configured): the private half to the payment
+ * service only, the public half to the order service only (payment-token.ts).
+ */
+function launcherTokenKeys(
+  service: string,
+  extra: Record<string, string> | undefined,
+): Record<string, string> {
+  const env = { ...process.env, ...extra };
+  const need =
+    service === "payment" ? TOKEN_KEYS_ENV : service === "order" ? TOKEN_PUBLIC_KEY_ENV : undefined;
+  if (!need || env[need]?.trim()) return {};
+  return { [need]: tokenKeysFromEnv(env, need) };
 }
 
 /** Default ports are 3000 + n; with a base they become base + n. */

@@ -14,6 +14,8 @@ import {
   parsePayload,
 } from "./events.js";
 import type { OutgoingMessage, Transport } from "./transport.js";
+import { createSigner, type EnvelopeSigner } from "../security/signing.js";
+import { getProcessKeyring } from "../security/process-keys.js";
 
 /** Metadata a publisher may set; anything left out is generated. */
 export interface PublishOptions {
@@ -45,15 +47,27 @@ export interface PublisherOptions<E extends EventRegistry> {
   transport: Transport;
   source: MessageSource;
   middleware?: readonly PublisherMiddleware[];
+  /**
+   * Signs every encoded envelope (docs/security.md). Default: the current key of `source.service` in
+   * this process's keyring (BUS_SIGNING_KEYS; ephemeral dev keys outside production); `null` sends
+   * unsigned messages (library tests only: a verifying consumer dead-letters them).
+   */
+  signer?: EnvelopeSigner | null;
   /** Clock, for tests. */
   now?: () => Date;
 }
 
 export class Publisher<E extends EventRegistry> {
   private readonly options: PublisherOptions<E>;
+  private readonly signer: EnvelopeSigner | null;
 
+  /** Throws when no signing key is configured for `source.service` (the service must not start). */
   constructor(options: PublisherOptions<E>) {
     this.options = options;
+    this.signer =
+      options.signer === undefined
+        ? createSigner(getProcessKeyring(), options.source.service)
+        : options.signer;
   }
 
   get source(): MessageSource {
@@ -83,7 +97,9 @@ export class Publisher<E extends EventRegistry> {
       payload: parsed,
     };
     if (this.options.middleware?.length) runPublisherMiddleware(this.options.middleware, envelope);
-    const message = { topic: event, owner: definition.owner, id, body: encodeEnvelope(envelope) };
+    const encoded = encodeEnvelope(envelope);
+    const body = this.signer ? this.signer.sign(encoded, definition.owner) : encoded;
+    const message = { topic: event, owner: definition.owner, id, body };
     return { envelope, message };
   }
 

@@ -21,6 +21,7 @@ import {
 } from "./retry-policy.js";
 import { readThrottleOf } from "./read-throttle.js";
 import type { AttemptFailure, Delivery, Transport, TransportSubscription } from "./transport.js";
+import type { EnvelopeVerifier } from "../security/signing.js";
 
 export type SubscriberMiddleware<O extends EventRegistry = EventRegistry> = (
   ctx: MessageContext<unknown, O>,
@@ -56,6 +57,14 @@ export interface SubscriberOptions<E extends EventRegistry, O extends EventRegis
   /** Messages handled at once by this instance (default 16). */
   concurrency?: number;
   logger?: BusLogger;
+  /**
+   * Checks each message's signature and that its signer owns the event, before anything else reads
+   * it; a failure is dead-lettered at once with reason `SIGNATURE_INVALID: …` or `WRONG_PRODUCER: …`
+   * and reported to `onRejected`. None: messages are not checked (library tests).
+   */
+  verifier?: EnvelopeVerifier;
+  /** Called with the event and the error code of every message the verifier rejected (a metric). */
+  onRejected?: (event: string, code: string) => void;
   now?: () => number;
   random?: () => number;
 }
@@ -167,6 +176,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       });
       return;
     }
+    if (this.options.verifier && !(await this.verified(delivery, startedAt))) return;
     let envelope: Envelope;
     try {
       envelope = decodeEnvelope(delivery.body);
@@ -204,6 +214,26 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       return;
     }
     await delivery.ack();
+  }
+
+  /** False when the message was rejected (and dead-lettered): unsigned, forged, tampered or wrong owner. */
+  private async verified(delivery: Delivery, startedAt: number): Promise<boolean> {
+    try {
+      const { owner } = getDefinition(this.options.events, delivery.topic);
+      this.options.verifier!.verify(delivery.body, delivery.topic, owner);
+      return true;
+    } catch (error) {
+      const failure = this.failureOf(delivery, error, startedAt);
+      const code = failure.error.code ?? "SIGNATURE_INVALID";
+      this.options.onRejected?.(delivery.topic, code);
+      // Never the body: it is untrusted and may hold secrets.
+      this.logger.warn(
+        { err: failure.error, topic: delivery.topic, deliveryId: delivery.deliveryId },
+        "message rejected: not signed by the event's owner",
+      );
+      await delivery.deadLetter({ reason: `${code}: ${failure.error.message}`, failure });
+      return false;
+    }
   }
 
   private context(envelope: Envelope, attempt: number, enqueuedAt: number): MessageContext<unknown, O> {

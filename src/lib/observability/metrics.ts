@@ -70,6 +70,8 @@ export class Metrics {
   readonly registry = new Registry();
   readonly eventsProcessed: Counter<"event" | "outcome">;
   readonly eventDuration: Histogram<"event" | "outcome">;
+  /** Messages dead-lettered unhandled because their signature or signer was wrong (docs/security.md). */
+  readonly messagesRejected: Counter<"event" | "reason">;
   readonly breakerState: Gauge<"breaker">;
   readonly breakerTransitions: Counter<"breaker" | "to">;
   readonly sagaOutcomes: Counter<"outcome">;
@@ -105,6 +107,11 @@ export class Metrics {
       "Event handling time",
       eventLabels,
       EVENT_BUCKETS,
+    );
+    this.messagesRejected = counter(
+      "bus_messages_rejected_total",
+      "Messages rejected before handling: reason SIGNATURE_INVALID or WRONG_PRODUCER",
+      ["event", "reason"],
     );
     this.breakerState = new Gauge({
       name: `${p}circuit_breaker_state`,

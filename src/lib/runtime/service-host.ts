@@ -25,6 +25,9 @@ import { createLogger, type Logger } from "../observability/logger.js";
 import { Metrics } from "../observability/metrics.js";
 import { type MetricsReporter, startMetricsReporter } from "../observability/metrics-reporter.js";
 import type { Platform } from "./platform.js";
+import type { Keyring } from "../security/keyring.js";
+import { getProcessKeyring } from "../security/process-keys.js";
+import { createSigner, createVerifier } from "../security/signing.js";
 
 export interface ServiceDeps<E extends EventRegistry> {
   name: string;
@@ -92,6 +95,8 @@ export interface ServiceHostOptions<E extends EventRegistry> {
   processMetrics?: boolean;
   /** Log lines to a given stream (tests) instead of stdout. */
   logger?: Logger;
+  /** Signing keys (default: this process's, from BUS_SIGNING_KEYS; see src/lib/security). */
+  keyring?: Keyring;
   now?: () => number;
 }
 
@@ -141,8 +146,13 @@ export async function startService<E extends EventRegistry>(
     });
   const metrics = new Metrics({ service: name, defaultMetrics: options.processMetrics ?? false });
   const source = { service: name, instance: instanceId };
-  const publisher = new Publisher({ events, transport: platform.transport, source });
-  const hintPublisher = new Publisher({ events, transport: platform.hints, source });
+  // Signs as this service; throws (the service does not start) when no key is configured for it.
+  const keyring = options.keyring ?? getProcessKeyring();
+  const signer = createSigner(keyring, name);
+  const verifier = createVerifier(keyring);
+  const onRejected = (event: string, code: string) => metrics.messagesRejected.inc({ event, reason: code });
+  const publisher = new Publisher({ events, transport: platform.transport, source, signer });
+  const hintPublisher = new Publisher({ events, transport: platform.hints, source, signer });
   const publishHint = async (event: string, payload: unknown) => {
     await hintPublisher.publish(event as never, payload as never);
   };
@@ -180,6 +190,8 @@ export async function startService<E extends EventRegistry>(
         group: name,
         consumer: instanceId,
         publisher,
+        verifier,
+        onRejected,
         logger: logger as unknown as BusLogger,
         middleware: [...standardMiddleware, ...(opts.middleware ?? [])],
         // Handlers mostly wait on Redis: 64 in flight keeps a service busy without queueing replies.

@@ -23,6 +23,7 @@ import { applyToView, type OrderView } from "./projections.js";
 import { decodeCursor, type OrderListIndex } from "./order-list.js";
 import type { OrderRepository } from "./repository.js";
 import type { CommandPreparer, SagaRunner } from "./saga-runner.js";
+import type { TokenSealer } from "../../lib/security/payment-token.js";
 
 export interface OrderRoutesDeps {
   runner: SagaRunner;
@@ -32,6 +33,8 @@ export interface OrderRoutesDeps {
   publisher: CommandPreparer;
   newOrderId: () => string;
   idempotency: IdempotencyRecords;
+  /** Seals the payment token for the payment service before anything stores it. */
+  tokens: Pick<TokenSealer, "seal">;
   /** How long an Idempotency-Key is remembered (default 24 h, in ms). */
   idempotencyTtlMs?: number;
 }
@@ -148,7 +151,8 @@ async function placeOrder(
     orderId,
     userId: body.userId,
     items: body.items,
-    paymentToken: body.payment.token,
+    // Sealed here: the token in clear never reaches the event store, a stream or a log.
+    paymentToken: await deps.tokens.seal(orderId, body.payment.token),
     correlationId: correlationIdOf(request),
     ...(requestHash === undefined ? {} : { requestHash }),
   };

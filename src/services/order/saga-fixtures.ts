@@ -1,6 +1,7 @@
 /** Given-when-then fixtures of the saga tests: replies, a placed order, and state after inputs. */
 import { DEFAULT_SAGA_OPTIONS, decide, place, type SagaDecision, type SagaInput } from "./saga.js";
 import { evolve, foldEvents, type OrderState } from "./state.js";
+import { SEALED_TOKEN } from "../../contracts/fixtures.js";
 
 export const T0 = Date.parse("2025-01-02T03:04:05.000Z");
 export const STEP = DEFAULT_SAGA_OPTIONS.stepTimeoutMs;
@@ -53,7 +54,7 @@ export const transientFailure = (attempt: number): SagaInput => ({
 });
 
 export const placed = () =>
-  place({ orderId, userId: "u-1", items, paymentToken: "tok_ok", correlationId: "corr-1" }, T0);
+  place({ orderId, userId: "u-1", items, paymentToken: SEALED_TOKEN, correlationId: "corr-1" }, T0);
 
 /** Given the inputs (each decided at T0 + 1 s per step), the state after all of them. */
 export function given(...inputs: SagaInput[]): OrderState {

@@ -36,7 +36,7 @@ export interface SagaRunnerOptions {
   saga?: Partial<SagaOptions>;
   now: () => number;
   /** Called once per saga that ended, after its terminal append succeeded. */
-  onSagaEnded?: (outcome: SagaOutcome, durationMs: number) => void;
+  onSagaEnded?: (outcome: SagaOutcome, durationMs: number, orderId: string) => void;
   /** Called once per order moved to `compensation_failed` (alerting). */
   onCompensationFailed?: (orderId: string) => void;
   /** Immediate reload-and-retry rounds after a concurrency conflict before giving up (default 3). */
@@ -100,7 +100,7 @@ export class SagaRunner {
     const outbox = prepareAll(preparer, decision.commands, options);
     const version = await this.repository.save(orderId, loaded.version, decision.events, outbox, now);
     if (decision.outcome)
-      this.runnerOptions.onSagaEnded?.(decision.outcome.saga, decision.outcome.durationMs);
+      this.runnerOptions.onSagaEnded?.(decision.outcome.saga, decision.outcome.durationMs, orderId);
     if (decision.compensationFailed) this.runnerOptions.onCompensationFailed?.(orderId);
     return { kind: "applied", state: decision.events.reduce(evolve, loaded.state), decision, version };
   }

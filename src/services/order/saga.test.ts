@@ -15,6 +15,7 @@ import {
   transientFailure,
 } from "./saga-fixtures.js";
 import { foldEvents } from "./state.js";
+import { SEALED_TOKEN } from "../../contracts/fixtures.js";
 
 describe("place", () => {
   it("records the order and asks for user validation with order.placed", () => {
@@ -64,7 +65,7 @@ describe("happy path", () => {
       userId: "u-1",
       amount: 3000,
       currency: "USD",
-      paymentToken: "tok_ok",
+      paymentToken: SEALED_TOKEN,
       attempt: 1,
     });
     expect(applied(state, decision)).toMatchObject({ status: "reserved", pricing: { total: 3000 } });

@@ -25,6 +25,7 @@ import { createMemoryOrderStores, type OrderStores } from "./store.js";
 import { DeadlineSweeper } from "./sweeper.js";
 import { ViewRetention } from "./view-retention.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
+import { type TokenSealer, tokenKeyStoreOf, tokenSealerFromEnv } from "../../lib/security/payment-token.js";
 
 const REPLY_RETRY = { maxAttempts: 10, backoff: exponentialBackoff({ baseMs: 100, maxMs: 10_000 }) };
 
@@ -59,6 +60,8 @@ export interface OrderServiceInternals {
   deadlines: ProjectionRunner<DeadlineView>;
   list: ProjectionRunner<OrderListEntry>;
   clock: SharedClock;
+  /** Seals payment tokens for the payment service; shreds an order's at its saga's end. */
+  tokens: TokenSealer;
 }
 
 function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
@@ -82,6 +85,8 @@ async function buildInternals(
   const clock = await sagaClock(deps);
   const now = () => clock.now();
   const stores = (options.stores ?? platformStores)({ ...deps, now });
+  // Throws (the service does not start) in production without PAYMENT_TOKEN_PUBLIC_KEY.
+  const tokens = tokenSealerFromEnv(tokenKeyStoreOf(deps.platform));
   const compensationFailures = new Counter({
     name: "ordersaga_order_compensation_failed_total",
     help: "Orders moved to compensation_failed (a compensation unconfirmed in its window, or refused)",
@@ -95,7 +100,16 @@ async function buildInternals(
       compensationWindowMs: options.compensationWindowMs ?? DEFAULT_SAGA_OPTIONS.compensationWindowMs,
     },
     now,
-    onSagaEnded: (outcome, durationMs) => deps.metrics.recordSaga(outcome, durationMs),
+    onSagaEnded: (outcome, durationMs, orderId) => {
+      deps.metrics.recordSaga(outcome, durationMs);
+      // Crypto-shredding: the saga is over, so its payment token is never needed again (a failed
+      // delete leaves the entry to its TTL, docs/security.md).
+      tokens
+        .shred(orderId)
+        .catch((error: unknown) =>
+          deps.logger.warn({ err: error, orderId }, "payment token key not deleted; it expires by TTL"),
+        );
+    },
     onCompensationFailed: (orderId) => {
       compensationFailures.inc();
       deps.logger.error({ orderId }, "compensation failed: the order needs an operator (see docs/saga.md)");
@@ -122,7 +136,7 @@ async function buildInternals(
   });
   const views = projection(orderViewProjection, stores.views);
   const list = projection(orderListProjection, stores.list);
-  return { stores, runner, sweeper, views, deadlines, list, clock };
+  return { stores, runner, sweeper, views, deadlines, list, clock, tokens };
 }
 
 export function createOrderService(options: OrderServiceOptions = {}): ServiceDefinition<typeof AllEvents> {
@@ -132,7 +146,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
     create: async (deps) => {
       const internals = await buildInternals(deps, options);
       options.onCreated?.(internals);
-      const { stores, runner, sweeper, views, deadlines, list, clock } = internals;
+      const { stores, runner, sweeper, views, deadlines, list, clock, tokens } = internals;
       const intervalMs = options.projectionIntervalMs ?? 50;
       let viewRetention: NodeJS.Timeout | undefined;
       return {
@@ -148,6 +162,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
             publisher: deps.publisher,
             newOrderId: options.newOrderId ?? newMessageId,
             idempotency: stores.idempotency,
+            tokens,
             ...(options.idempotencyTtlMs === undefined ? {} : { idempotencyTtlMs: options.idempotencyTtlMs }),
           }),
         start: async () => {

@@ -14,6 +14,7 @@ import { OrderRepository } from "./repository.js";
 import type { PlaceInput } from "./saga.js";
 import { SagaRunner } from "./saga-runner.js";
 import type { OrderStores } from "./store.js";
+import { SEALED_TOKEN } from "../../contracts/fixtures.js";
 
 export interface OrderStoreFixture {
   stores: OrderStores;
@@ -35,7 +36,7 @@ export function runOrderStoreContract(
       orderId,
       userId: "u-1",
       items: [{ productId: "sku-1", quantity: 1 }],
-      paymentToken: "tok_ok",
+      paymentToken: SEALED_TOKEN,
       correlationId: `corr-${orderId}`,
     });
 

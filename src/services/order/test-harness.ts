@@ -4,6 +4,7 @@
  */
 import { AllEvents } from "../../contracts/index.js";
 import type { Platform } from "../../lib/runtime/platform.js";
+import type { Keyring } from "../../lib/security/keyring.js";
 import { type RunningService, startService } from "../../lib/runtime/service-host.js";
 import { waitFor } from "../../test-support/wait.js";
 import type { OrderView } from "./projections.js";
@@ -52,6 +53,8 @@ export async function startOrderService(
   sim?: Simulation,
   /** The instance's own clock (default `Date.now`): a skewed one plays a machine whose clock is off. */
   now?: () => number,
+  /** The service's signing keys (default: the process's). */
+  keyring?: Keyring,
 ): Promise<OrderHarness> {
   const simulation =
     sim ?? (await startSimulation(platform.transport, { ...defaultBehaviour(), ...behaviour }));
@@ -69,6 +72,7 @@ export async function startOrderService(
     port: 0,
     logLevel: "silent",
     ...(now ? { now } : {}),
+    ...(keyring ? { keyring } : {}),
   });
   const request = async <T>(
     method: string,

@@ -9,6 +9,8 @@ import type { EventInput, EventName } from "../../lib/bus/events.js";
 import { Publisher } from "../../lib/bus/publisher.js";
 import { Subscriber } from "../../lib/bus/subscriber.js";
 import type { Transport } from "../../lib/bus/transport.js";
+import { getProcessKeyring } from "../../lib/security/process-keys.js";
+import { createOwnerSigner } from "../../lib/security/signing.js";
 
 type Events = typeof AllEvents;
 type Ctx = MessageContext<unknown, Events>;
@@ -160,6 +162,8 @@ export async function startSimulation(
     events: AllEvents,
     transport,
     source: { service: "simulated", instance: "test" },
+    // It answers for inventory, payment and shipping: each answer signed as its event's owner.
+    signer: createOwnerSigner(getProcessKeyring()),
   });
   const base = { events: AllEvents, transport, publisher, retry: { maxAttempts: 5, backoff: () => 10 } };
   const responder = new Subscriber<Events, Events>({ ...base, group: "test-responders", consumer: "r1" });

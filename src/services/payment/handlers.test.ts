@@ -57,6 +57,8 @@ describe("payment handlers", () => {
       provider: createProviderClient({ provider: racing }),
       now: () => 0,
       newId: () => "pay-1",
+      // The handler gets the token from the opener (sealing is payment-token.test.ts's subject).
+      tokens: { open: async () => request.paymentToken },
     });
     await handlers.paymentRequested(request, ctx);
     const record = await store.get("o-1");

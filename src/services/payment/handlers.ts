@@ -24,6 +24,7 @@ import {
 } from "./domain.js";
 import type { ChargeResult } from "./provider.js";
 import { isProviderUnavailable, type ProviderClient } from "./provider-client.js";
+import type { TokenOpener } from "../../lib/security/payment-token.js";
 import type { PaymentStore } from "./store.js";
 
 export type HandlerContext = Pick<
@@ -36,6 +37,8 @@ export interface PaymentHandlerDeps {
   provider: ProviderClient;
   now: () => number;
   newId: () => string;
+  /** Opens the sealed token of `payment.requested` (only this service can; see payment-token.ts). */
+  tokens: Pick<TokenOpener, "open">;
 }
 
 export const refundKey = (orderId: string): string => `refund:${orderId}`;
@@ -157,13 +160,17 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
       await verifyVoid(decision.record);
       return;
     }
+    // Opened only for the call: the token in clear is never stored, logged or published. A token that
+    // cannot be opened (its order's key was shredded: the saga ended) throws a non-retryable
+    // DECRYPTION_FAILED here, outside the charge's failure handling: dead-lettered, nothing charged.
+    const token = await deps.tokens.open(request.orderId, request.paymentToken);
     let charge: ChargeResult;
     try {
       charge = await provider.charge({
         idempotencyKey: request.orderId,
         amount: request.amount,
         currency: request.currency,
-        token: request.paymentToken,
+        token,
       });
     } catch (error) {
       // The provider cannot be used now (circuit open, outage, outcome not known yet): the request

@@ -13,6 +13,9 @@
  * |               | arrives `lateAnswerMs` later (default 2.5 s, past the client's 2 s)      |
  * | other `tok_*` | approved                                                                 |
  *
+ * A suffix `__<letters and digits>` selects the same behaviour (`tok_decline__k3f9` declines): tests
+ * use a unique token per order, so a scan for the token in clear cannot pass by accident.
+ *
  * `card_declined` and `processing_error` are the card's own failures: the provider is healthy.
  * `provider_unavailable` (thrown for every call while the ledger's outage window is open) is the
  * provider's own failure, the only kind that says "the provider is unhealthy".
@@ -185,6 +188,12 @@ export interface SimulatedProviderOptions {
   lateAnswerMs?: number;
 }
 
+/** The test-mode behaviour a token selects: itself, without a `__<unique>` suffix. */
+export const testModeOf = (token: string): string => {
+  const cut = token.indexOf("__");
+  return cut === -1 ? token : token.slice(0, cut);
+};
+
 /** A stable, non-reversible stand-in for the card behind a token. */
 export const fingerprintToken = (token: string): string =>
   `fp_${createHash("sha256").update(`ordersaga:${token}`).digest("hex").slice(0, 24)}`;
@@ -249,7 +258,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     await this.ensureUp();
     const result = await this.chargeNow(request, signal);
     // Committed (or replayed) already: only the answer is late, like a reply lost in a slow network.
-    if (request.token === "tok_late") await delay(this.lateAnswerMs, signal);
+    if (testModeOf(request.token) === "tok_late") await delay(this.lateAnswerMs, signal);
     return result;
   }
 
@@ -257,7 +266,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     const previous = await this.ledger.get("charge", request.idempotencyKey);
     if (previous) return chargeResult(previous, true);
     const calls = await this.ledger.countCall(request.idempotencyKey);
-    const { token } = request;
+    const token = testModeOf(request.token);
     if (token === "tok_timeout") return never(signal);
     if (token === "tok_error" || (token === "tok_flaky" && calls === 1)) {
       throw new ProviderError("processing_error", "simulated provider error, try again", true);
@@ -269,7 +278,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
       status: token === "tok_decline" ? "declined" : "approved",
       amount: request.amount,
       currency: request.currency,
-      fingerprint: fingerprintToken(token),
+      fingerprint: fingerprintToken(request.token),
       createdAt: new Date(this.now()).toISOString(),
     });
     return chargeResult(stored.entry, !stored.created);

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryPlatform, createRedisPlatform } from "../../lib/runtime/platform.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { sleep, waitFor } from "../../test-support/wait.js";
+import { tokenKeyStoreOf, tokenSealerFromEnv } from "../../lib/security/payment-token.js";
 import type { PaymentServiceOptions } from "./service.js";
 import { countingProvider, type Harness, refund, request, start } from "./test-harness.js";
 
@@ -48,6 +49,23 @@ describe("payment service (memory platform)", () => {
     expect(h.logs.join("\n")).not.toContain("tok_");
     expect((await fetch(`${h.running.url}/payments/nope`)).status).toBe(404);
     expect((await fetch(`${h.running.url}/payments/has%20space`)).status).toBe(400);
+  });
+
+  it("charges nothing for a token whose order key was shredded (the saga ended first): dead-lettered", async () => {
+    const { provider, calls } = countingProvider();
+    const h = await launch({ provider });
+    const sealer = tokenSealerFromEnv(tokenKeyStoreOf(h.platform));
+    const sealed = await sealer.seal("o-shred", "tok_ok__shredded1");
+    await sealer.shred("o-shred");
+    await h.saga.publish("payment.requested", request("o-shred", sealed));
+    const [record] = await waitFor(async () => {
+      const records = await h.platform.deadLetters.list({ group: "payment" });
+      return records.length ? records : undefined;
+    });
+    expect(record?.reason).toMatch(/cannot decrypt: the token key of order o-shred is gone \(shredded\)/);
+    expect(record?.attempts.at(-1)?.error.code).toBe("DECRYPTION_FAILED");
+    expect(calls.charge).toBe(0);
+    expect(h.of("payment.processed", "o-shred")).toEqual([]);
   });
 
   it("reports a decline as a permanent failure and records it", async () => {

@@ -15,6 +15,7 @@ import { RedisPaymentStore } from "./redis-store.js";
 import { registerPaymentRoutes } from "./routes.js";
 import { MemoryPaymentStore, type PaymentStore } from "./store.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
+import { tokenKeyStoreOf, tokenOpenerFromEnv } from "../../lib/security/payment-token.js";
 
 export interface PaymentServiceOptions {
   /** Default: the simulated provider, its ledger in Redis when the platform has Redis. */
@@ -76,6 +77,8 @@ export function createPaymentService(
         provider: client,
         now: deps.now,
         newId: options.newId ?? randomUUID,
+        // Throws (the service does not start) in production without PAYMENT_TOKEN_KEYS.
+        tokens: tokenOpenerFromEnv(tokenKeyStoreOf(deps.platform)),
       });
       // One retry layer per message, the bus's must-complete policy, with one documented window
       // (README, "Delivery guarantees"): every message here must happen and none is poison (payloads

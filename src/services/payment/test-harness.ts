@@ -11,6 +11,7 @@ import type { Platform } from "../../lib/runtime/platform.js";
 import { type RunningService, startService } from "../../lib/runtime/service-host.js";
 import { type ChargeRequest, type PaymentProvider, SimulatedPaymentProvider } from "./provider.js";
 import { createPaymentService, type PaymentServiceOptions } from "./service.js";
+import { tokenKeyStoreOf, tokenSealerFromEnv } from "../../lib/security/payment-token.js";
 
 const OUTPUTS = [
   "payment.processed",
@@ -48,7 +49,8 @@ export interface Harness {
   platform: Platform;
   logs: string[];
   events: { event: Output; payload: Record<string, unknown> }[];
-  saga: Publisher<typeof AllEvents>;
+  /** Plays the saga: a `payment.requested` given a plain `tok_…` token is sealed as the order service would. */
+  saga: Pick<Publisher<typeof AllEvents>, "publish">;
   of(event: Output, orderId: string): Record<string, unknown>[];
   stop(): Promise<void>;
 }
@@ -81,11 +83,23 @@ export async function start(platform: Platform, options: PaymentServiceOptions =
   }
   await platform.transport.ensureGroups(group, observer.topics());
   await observer.start();
-  const saga = new Publisher({
+  const orderPublisher = new Publisher({
     events: AllEvents,
     transport: platform.transport,
     source: { service: "order", instance: "test" },
   });
+  const sealer = tokenSealerFromEnv(tokenKeyStoreOf(platform));
+  const saga: Harness["saga"] = {
+    publish: async (event, payload, options) => {
+      const p = payload as { orderId?: string; paymentToken?: string };
+      if (event === "payment.requested" && p.orderId && p.paymentToken?.startsWith("tok_"))
+        payload = {
+          ...payload,
+          paymentToken: await sealer.seal(p.orderId, p.paymentToken),
+        } as typeof payload;
+      return orderPublisher.publish(event, payload, options);
+    },
+  };
   return {
     running,
     platform,

@@ -1,0 +1,115 @@
+/**
+ * Per-service secret keys with key ids (`kid`), for envelope signing (HMAC-SHA256). Each service
+ * signs with its *current* key (the first one listed for it) and consumers verify with any listed
+ * key of the event's owning service, so a key rotates without downtime: add the new key first on
+ * every consumer, then make it current on the producer, then drop the old one once no message
+ * signed with it is still in a stream (docs/security.md, "Key management").
+ *
+ * Text format (env `BUS_SIGNING_KEYS`, or the file named by `BUS_SIGNING_KEYS_FILE`): entries
+ * `<service>:<kid>:<base64 secret of at least 32 bytes>` separated by commas, spaces or newlines;
+ * lines starting with `#` are comments. Kids are unique across services (a kid names one key).
+ */
+import { createSecretKey, type KeyObject, randomBytes } from "node:crypto";
+
+/** One secret of one service. */
+export interface ServiceKey {
+  service: string;
+  /** Key id carried on every signed envelope: 1-32 of `[A-Za-z0-9_-]`. */
+  kid: string;
+  /** The secret as a KeyObject (made once: HMACs with it cost no per-message key import). */
+  key: KeyObject;
+}
+
+export const KID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+const SERVICE_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
+/** HMAC-SHA256 keys shorter than the hash add no strength and are a sign of a typo. */
+export const MIN_SECRET_BYTES = 32;
+
+export class KeyConfigError extends Error {
+  readonly code = "INVALID_KEY_CONFIG";
+  constructor(message: string) {
+    super(message);
+    this.name = "KeyConfigError";
+  }
+}
+
+export class Keyring {
+  private readonly byKidMap = new Map<string, ServiceKey & { secret: Buffer }>();
+  private readonly currentMap = new Map<string, ServiceKey & { secret: Buffer }>();
+
+  /**
+   * @param autoGenerate development only: a service with no key gets a fresh random one on first
+   *   use (ephemeral, per process). Never set from configuration.
+   */
+  constructor(
+    entries: readonly { service: string; kid: string; secret: Buffer }[] = [],
+    readonly autoGenerate = false,
+  ) {
+    for (const entry of entries) this.add(entry.service, entry.kid, entry.secret);
+  }
+
+  /** Parses the text format above. Throws KeyConfigError naming the bad entry (never its secret). */
+  static parse(text: string): Keyring {
+    const entries: { service: string; kid: string; secret: Buffer }[] = [];
+    const lines = text.split("\n").filter((line) => !line.trim().startsWith("#"));
+    for (const item of lines
+      .join(" ")
+      .split(/[\s,]+/)
+      .filter(Boolean)) {
+      const [service = "", kid = "", secret = "", ...rest] = item.split(":");
+      const where = `key entry "${service}:${kid}:…"`;
+      if (rest.length > 0 || !SERVICE_PATTERN.test(service) || !KID_PATTERN.test(kid))
+        throw new KeyConfigError(`${where}: expected <service>:<kid>:<base64 secret>`);
+      const bytes = Buffer.from(secret, "base64");
+      if (bytes.length < MIN_SECRET_BYTES)
+        throw new KeyConfigError(`${where}: secret must be at least ${MIN_SECRET_BYTES} bytes (base64)`);
+      entries.push({ service, kid, secret: bytes });
+    }
+    if (entries.length === 0) throw new KeyConfigError("no keys in the key list");
+    return new Keyring(entries);
+  }
+
+  /** A fresh random key per service (dev, tests, and the launcher's children). */
+  static generate(services: readonly string[], autoGenerate = false): Keyring {
+    const ring = new Keyring([], autoGenerate);
+    for (const service of services) ring.ensure(service);
+    return ring;
+  }
+
+  /** Adds a key; the first key added for a service is its current (signing) key. */
+  add(service: string, kid: string, secret: Buffer): void {
+    if (this.byKidMap.has(kid)) throw new KeyConfigError(`duplicate kid "${kid}"`);
+    const entry = { service, kid, key: createSecretKey(secret), secret };
+    this.byKidMap.set(kid, entry);
+    if (!this.currentMap.has(service)) this.currentMap.set(service, entry);
+  }
+
+  /** Makes sure `service` has a key (generating one when it has none). */
+  ensure(service: string): ServiceKey {
+    const existing = this.currentMap.get(service);
+    if (existing) return existing;
+    this.add(service, `${service}-${randomBytes(4).toString("hex")}`, randomBytes(32));
+    return this.currentMap.get(service)!;
+  }
+
+  /** The key `service` signs with, or undefined (generated in an auto-generating dev keyring). */
+  current(service: string): ServiceKey | undefined {
+    return this.currentMap.get(service) ?? (this.autoGenerate ? this.ensure(service) : undefined);
+  }
+
+  byKid(kid: string): ServiceKey | undefined {
+    return this.byKidMap.get(kid);
+  }
+
+  services(): string[] {
+    return [...this.currentMap.keys()];
+  }
+
+  /** The text format, current keys first: what the launcher hands its children. Contains secrets. */
+  serialize(): string {
+    const entries = [...this.byKidMap.values()];
+    const current = new Set(this.currentMap.values());
+    const ordered = [...entries.filter((e) => current.has(e)), ...entries.filter((e) => !current.has(e))];
+    return ordered.map((e) => `${e.service}:${e.kid}:${e.secret.toString("base64")}`).join(",");
+  }
+}

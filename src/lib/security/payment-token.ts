@@ -1,0 +1,217 @@
+/**
+ * Payment tokens: readable only by the payment service, and by no one once the order's saga ended
+ * (crypto-shredding).
+ *
+ * Sealing (the order service, which receives the token with the order): a fresh X25519 key pair per
+ * token; the data key = HKDF-SHA256(ECDH(ephemeral private, payment public key), salt = order id);
+ * the token is sealed with it (AES-256-GCM, AAD = order id). The ephemeral private key is dropped
+ * at once and the ephemeral *public* key is stored in the token-key store under the order id. The
+ * sealed token goes in the order's created event and in `payment.requested`; it carries the payment
+ * key id and a seal id, never the key.
+ *
+ * Opening (the payment service only: it alone holds the X25519 private key): read the ephemeral
+ * public key from the store, ECDH, HKDF, decrypt. At the saga's terminal state the order service
+ * deletes the order's entry from the store: from then on no key, not even the payment service's
+ * private key, can rebuild the data key, while the order's history (which holds only the sealed
+ * token) stays readable.
+ *
+ * Keys: `PAYMENT_TOKEN_KEYS` (payment: `<kid>:<base64 32-byte X25519 private key>`, comma
+ * separated, first = current) and `PAYMENT_TOKEN_PUBLIC_KEY` (order: `<kid>:<base64 32-byte X25519
+ * public key>`). Outside production, with none set, one ephemeral pair per process (the launcher
+ * hands it to its children).
+ */
+import {
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+} from "node:crypto";
+import type { Redis } from "ioredis";
+import { DecryptionError, openWithKey, sealedKid, sealWithKey } from "./encryption.js";
+import { KeyConfigError } from "./keyring.js";
+
+export const TOKEN_KEYS_ENV = "PAYMENT_TOKEN_KEYS";
+export const TOKEN_PUBLIC_KEY_ENV = "PAYMENT_TOKEN_PUBLIC_KEY";
+/** How long an unended order's token key is kept at most (a backstop: sagas end long before). */
+export const TOKEN_KEY_TTL_MS = 7 * 24 * 3_600_000;
+
+const PKCS8_X25519 = Buffer.from("302e020100300506032b656e04220420", "hex");
+const SPKI_X25519 = Buffer.from("302a300506032b656e032100", "hex");
+const INFO = Buffer.from("ordersaga payment token v1");
+const SEAL_ID_HEX = 12;
+
+/** Where the ephemeral public keys live, per order and seal: deleting an order's entry shreds its token. */
+export interface TokenKeyStore {
+  put(orderId: string, sealId: string, ephemeralPublic: string): Promise<void>;
+  get(orderId: string, sealId: string): Promise<string | undefined>;
+  /** Shreds every token of the order. */
+  delete(orderId: string): Promise<void>;
+}
+
+/** `{payment}:tokenkey:<orderId>`: a hash, seal id → ephemeral public key, in payment's hash slot. */
+export const tokenKeyKey = (orderId: string): string => `{payment}:tokenkey:${orderId}`;
+
+export class RedisTokenKeyStore implements TokenKeyStore {
+  constructor(private readonly redis: Redis) {}
+
+  async put(orderId: string, sealId: string, ephemeralPublic: string): Promise<void> {
+    const key = tokenKeyKey(orderId);
+    await this.redis.multi().hset(key, sealId, ephemeralPublic).pexpire(key, TOKEN_KEY_TTL_MS).exec();
+  }
+
+  async get(orderId: string, sealId: string): Promise<string | undefined> {
+    return (await this.redis.hget(tokenKeyKey(orderId), sealId)) ?? undefined;
+  }
+
+  async delete(orderId: string): Promise<void> {
+    await this.redis.del(tokenKeyKey(orderId));
+  }
+}
+
+export class MemoryTokenKeyStore implements TokenKeyStore {
+  private readonly entries = new Map<string, Map<string, string>>();
+
+  async put(orderId: string, sealId: string, ephemeralPublic: string): Promise<void> {
+    const seals = this.entries.get(orderId) ?? new Map<string, string>();
+    seals.set(sealId, ephemeralPublic);
+    this.entries.set(orderId, seals);
+  }
+
+  async get(orderId: string, sealId: string): Promise<string | undefined> {
+    return this.entries.get(orderId)?.get(sealId);
+  }
+
+  async delete(orderId: string): Promise<void> {
+    this.entries.delete(orderId);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+const memoryStores = new WeakMap<object, MemoryTokenKeyStore>();
+
+/** The token-key store of a platform: Redis when it has a connection, else one shared memory store. */
+export function tokenKeyStoreOf(platform: { redis: Redis | undefined }): TokenKeyStore {
+  if (platform.redis) return new RedisTokenKeyStore(platform.redis);
+  let store = memoryStores.get(platform);
+  if (!store) memoryStores.set(platform, (store = new MemoryTokenKeyStore()));
+  return store;
+}
+
+const rawPrivate = (raw: Buffer): KeyObject =>
+  createPrivateKey({ key: Buffer.concat([PKCS8_X25519, raw]), format: "der", type: "pkcs8" });
+const rawPublic = (raw: Buffer): KeyObject =>
+  createPublicKey({ key: Buffer.concat([SPKI_X25519, raw]), format: "der", type: "spki" });
+const publicRaw = (key: KeyObject): Buffer => key.export({ format: "der", type: "spki" }).subarray(-32);
+
+function dataKey(shared: Buffer, orderId: string): KeyObject {
+  return createSecretKey(Buffer.from(hkdfSync("sha256", shared, orderId, INFO, 32)));
+}
+
+function parseEntries(text: string, name: string): { kid: string; raw: Buffer }[] {
+  const entries = text
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((item) => {
+      const [kid = "", b64 = "", ...rest] = item.split(":");
+      const raw = Buffer.from(b64, "base64");
+      if (rest.length > 0 || !/^[A-Za-z0-9_-]{1,19}$/.test(kid) || raw.length !== 32)
+        throw new KeyConfigError(`${name}: expected <kid>:<base64 32-byte X25519 key> (entry "${kid}:…")`);
+      return { kid, raw };
+    });
+  if (entries.length === 0) throw new KeyConfigError(`${name}: no keys`);
+  return entries;
+}
+
+/** The order service's side: seals tokens for the payment service. */
+export class TokenSealer {
+  constructor(
+    private readonly paymentKey: { kid: string; key: KeyObject },
+    private readonly store: TokenKeyStore,
+  ) {}
+
+  async seal(orderId: string, token: string): Promise<string> {
+    const ephemeral = generateKeyPairSync("x25519");
+    const shared = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: this.paymentKey.key });
+    const sealId = randomBytes(SEAL_ID_HEX / 2).toString("hex");
+    await this.store.put(orderId, sealId, publicRaw(ephemeral.publicKey).toString("base64"));
+    return sealWithKey(dataKey(shared, orderId), `${sealId}-${this.paymentKey.kid}`, token, orderId);
+  }
+
+  /** Crypto-shredding: the order's tokens can no longer be opened by anyone. */
+  shred(orderId: string): Promise<void> {
+    return this.store.delete(orderId);
+  }
+}
+
+/** The payment service's side: opens sealed tokens while their order's key entry exists. */
+export class TokenOpener {
+  constructor(
+    private readonly privateKeys: ReadonlyMap<string, KeyObject>,
+    private readonly store: TokenKeyStore,
+  ) {}
+
+  /** Throws DecryptionError: not sealed, unknown key, key entry gone (order ended), or altered. */
+  async open(orderId: string, sealed: string): Promise<string> {
+    const kidField = sealedKid(sealed);
+    if (kidField === undefined || kidField[SEAL_ID_HEX] !== "-")
+      throw new DecryptionError("not a sealed token");
+    const sealId = kidField.slice(0, SEAL_ID_HEX);
+    const kid = kidField.slice(SEAL_ID_HEX + 1);
+    const privateKey = this.privateKeys.get(kid);
+    if (!privateKey) throw new DecryptionError(`unknown payment token key "${kid}"`);
+    const ephemeral = await this.store.get(orderId, sealId);
+    if (!ephemeral) throw new DecryptionError(`the token key of order ${orderId} is gone (shredded)`);
+    const shared = diffieHellman({ privateKey, publicKey: rawPublic(Buffer.from(ephemeral, "base64")) });
+    return openWithKey(dataKey(shared, orderId), sealed, orderId);
+  }
+}
+
+/** A fresh payment token key pair in the environment format: [private list, public key]. */
+export function generateTokenKeys(kid = `ptk-${randomBytes(3).toString("hex")}`): {
+  [TOKEN_KEYS_ENV]: string;
+  [TOKEN_PUBLIC_KEY_ENV]: string;
+} {
+  const pair = generateKeyPairSync("x25519");
+  const priv = pair.privateKey.export({ format: "der", type: "pkcs8" }).subarray(-32);
+  return {
+    [TOKEN_KEYS_ENV]: `${kid}:${priv.toString("base64")}`,
+    [TOKEN_PUBLIC_KEY_ENV]: `${kid}:${publicRaw(pair.publicKey).toString("base64")}`,
+  };
+}
+
+let devKeys: ReturnType<typeof generateTokenKeys> | undefined;
+
+/**
+ * The token key settings of this process: the environment's, or (outside production, none set)
+ * this process's ephemeral pair. Throws KeyConfigError in production when they are missing.
+ */
+export function tokenKeysFromEnv(
+  env: NodeJS.ProcessEnv,
+  need: typeof TOKEN_KEYS_ENV | typeof TOKEN_PUBLIC_KEY_ENV,
+): string {
+  const configured = env[need]?.trim();
+  if (configured) return configured;
+  if (env.NODE_ENV === "production")
+    throw new KeyConfigError(`NODE_ENV=production needs ${need} (docs/security.md)`);
+  devKeys ??= generateTokenKeys();
+  return devKeys[need];
+}
+
+/** The order service's sealer from the environment (PAYMENT_TOKEN_PUBLIC_KEY). */
+export function tokenSealerFromEnv(store: TokenKeyStore, env: NodeJS.ProcessEnv = process.env): TokenSealer {
+  const [current] = parseEntries(tokenKeysFromEnv(env, TOKEN_PUBLIC_KEY_ENV), TOKEN_PUBLIC_KEY_ENV);
+  return new TokenSealer({ kid: current!.kid, key: rawPublic(current!.raw) }, store);
+}
+
+/** The payment service's opener from the environment (PAYMENT_TOKEN_KEYS). */
+export function tokenOpenerFromEnv(store: TokenKeyStore, env: NodeJS.ProcessEnv = process.env): TokenOpener {
+  const entries = parseEntries(tokenKeysFromEnv(env, TOKEN_KEYS_ENV), TOKEN_KEYS_ENV);
+  return new TokenOpener(new Map(entries.map((e) => [e.kid, rawPrivate(e.raw)])), store);
+}

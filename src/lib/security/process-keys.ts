@@ -1,0 +1,41 @@
+/**
+ * Where a process's signing keys come from:
+ * - `BUS_SIGNING_KEYS` (the key list itself) or `BUS_SIGNING_KEYS_FILE` (a file holding it);
+ * - neither, outside production: ephemeral random keys made in this process (the embedded system,
+ *   `npm test`, and the launcher, which hands them to its children through `BUS_SIGNING_KEYS`);
+ * - neither, with NODE_ENV=production: an error, and the service refuses to start.
+ */
+import { readFileSync } from "node:fs";
+import { KeyConfigError, Keyring } from "./keyring.js";
+
+export const SIGNING_KEYS_ENV = "BUS_SIGNING_KEYS";
+export const SIGNING_KEYS_FILE_ENV = "BUS_SIGNING_KEYS_FILE";
+
+/** Reads the keyring of an environment. Throws KeyConfigError (never echoing a secret). */
+export function keyringFromEnv(env: NodeJS.ProcessEnv = process.env): Keyring {
+  const inline = env[SIGNING_KEYS_ENV]?.trim();
+  const file = env[SIGNING_KEYS_FILE_ENV]?.trim();
+  if (inline) return Keyring.parse(inline);
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (error) {
+      throw new KeyConfigError(`${SIGNING_KEYS_FILE_ENV}: cannot read ${file} (${(error as Error).message})`);
+    }
+    return Keyring.parse(text);
+  }
+  if (env.NODE_ENV === "production")
+    throw new KeyConfigError(
+      `NODE_ENV=production needs signing keys: set ${SIGNING_KEYS_ENV} or ${SIGNING_KEYS_FILE_ENV} (docs/security.md)`,
+    );
+  return new Keyring([], true);
+}
+
+let processKeyring: Keyring | undefined;
+
+/** This process's keyring, read once from process.env (see keyringFromEnv). */
+export function getProcessKeyring(): Keyring {
+  processKeyring ??= keyringFromEnv();
+  return processKeyring;
+}

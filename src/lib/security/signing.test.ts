@@ -1,0 +1,98 @@
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { KeyConfigError, Keyring } from "./keyring.js";
+import { keyringFromEnv } from "./process-keys.js";
+import { createOwnerSigner, createSigner, createVerifier } from "./signing.js";
+
+const secret = () => randomBytes(32);
+const body = JSON.stringify({
+  id: "m1",
+  event: "payment.processed",
+  payload: { orderId: "o-1", amount: 3000 },
+});
+
+describe("envelope signing", () => {
+  const keyring = new Keyring([
+    { service: "payment", kid: "pay-1", secret: secret() },
+    { service: "order", kid: "ord-1", secret: secret() },
+  ]);
+  const verifier = createVerifier(keyring);
+  const signed = createSigner(keyring, "payment").sign(body, "payment");
+
+  it("appends the key id and MAC as the last field and still parses as the same envelope", () => {
+    expect(signed).toMatch(/,"sig":"pay-1\.[A-Za-z0-9_-]{43}"\}$/);
+    expect(JSON.parse(signed)).toMatchObject(JSON.parse(body));
+    expect(verifier.verify(signed, "payment.processed", "payment")).toBe("payment");
+  });
+
+  it("rejects a copy with another order id (the MAC covers the payload)", () => {
+    const forged = signed.replace('"o-1"', '"o-2"');
+    expect(() => verifier.verify(forged, "payment.processed", "payment")).toThrow(
+      expect.objectContaining({ code: "SIGNATURE_INVALID" }),
+    );
+  });
+
+  it("rejects an unsigned body, a malformed signature and an unknown key id", () => {
+    const check = (b: string) => () => verifier.verify(b, "payment.processed", "payment");
+    expect(check(body)).toThrow(/unsigned/);
+    expect(check(signed.replace(/\.([A-Za-z0-9_-]{43})"\}$/, '.short"}'))).toThrow(/malformed/);
+    expect(check(signed.replace('"sig":"pay-1.', '"sig":"pay-9.'))).toThrow(/unknown key id "pay-9"/);
+  });
+
+  it("rejects a message signed correctly by a service that does not own the event", () => {
+    const byOrder = createSigner(keyring, "order").sign(body, "payment");
+    expect(() => verifier.verify(byOrder, "payment.processed", "payment")).toThrow(
+      expect.objectContaining({ code: "WRONG_PRODUCER" }),
+    );
+  });
+
+  it("the owner signer (tests) signs each message as its event's owner", () => {
+    const asOwner = createOwnerSigner(keyring).sign(body, "order");
+    expect(asOwner).toContain('"sig":"ord-1.');
+  });
+
+  it("rotation: the first key of a service signs, every listed key verifies", () => {
+    const old = secret();
+    const before = new Keyring([{ service: "payment", kid: "pay-1", secret: old }]);
+    const oldMessage = createSigner(before, "payment").sign(body, "payment");
+    const after = Keyring.parse(
+      `payment:pay-2:${secret().toString("base64")},payment:pay-1:${old.toString("base64")}`,
+    );
+    const newMessage = createSigner(after, "payment").sign(body, "payment");
+    expect(newMessage).toContain('"sig":"pay-2.');
+    const v = createVerifier(after);
+    expect(v.verify(oldMessage, "payment.processed", "payment")).toBe("payment");
+    expect(v.verify(newMessage, "payment.processed", "payment")).toBe("payment");
+    // Once the old key is removed, its messages no longer verify.
+    const retired = Keyring.parse(after.serialize().split(",")[0]!);
+    expect(() => createVerifier(retired).verify(oldMessage, "payment.processed", "payment")).toThrow(
+      /unknown key id/,
+    );
+  });
+});
+
+describe("key configuration", () => {
+  it("round-trips the text format, comments and newlines included, current keys first", () => {
+    const ring = Keyring.generate(["order", "payment"]);
+    const text = `# keys\n${ring.serialize().split(",").join("\n")}\n`;
+    expect(Keyring.parse(text).serialize()).toBe(ring.serialize());
+  });
+
+  it("rejects short secrets and bad entries without echoing the secret", () => {
+    const short = Buffer.alloc(16, 7).toString("base64");
+    expect(() => Keyring.parse(`order:k1:${short}`)).toThrow(KeyConfigError);
+    expect(() => Keyring.parse(`order:k1:${short}`)).not.toThrow(new RegExp(short.slice(0, 8)));
+    expect(() => Keyring.parse("order-k1")).toThrow(/expected <service>:<kid>:<base64 secret>/);
+  });
+
+  it("production without keys is an error; development gets ephemeral keys", () => {
+    expect(() => keyringFromEnv({ NODE_ENV: "production" })).toThrow(/BUS_SIGNING_KEYS/);
+    const dev = keyringFromEnv({ NODE_ENV: "development" });
+    expect(dev.current("order")?.kid).toMatch(/^order-/);
+  });
+
+  it("a configured keyring has no key for an unlisted service (its publisher cannot be built)", () => {
+    const ring = Keyring.generate(["order"]);
+    expect(() => createSigner(Keyring.parse(ring.serialize()), "payment")).toThrow(/no signing key/);
+  });
+});

@@ -1,0 +1,57 @@
+/**
+ * A service started alone in production without its keys refuses to start (issue 12): no signing
+ * key, or the payment service without the token private key. Real processes over a real Redis
+ * (with AOF and noeviction, so the durability guard passes and the keys are what stop it).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { afterEach, expect, it } from "vitest";
+import { Keyring } from "../lib/security/keyring.js";
+import { describeWithRedis } from "../test-support/redis.js";
+
+const running: ChildProcess[] = [];
+
+function run(main: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, ["--import", "tsx", main], {
+    env: {
+      ...process.env,
+      LOG_LEVEL: "info",
+      SERVICE_PORT: "0",
+      NODE_ENV: "production",
+      BUS_SIGNING_KEYS: "",
+      BUS_SIGNING_KEYS_FILE: "",
+      PAYMENT_TOKEN_KEYS: "",
+      PAYMENT_TOKEN_PUBLIC_KEY: "",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  running.push(child);
+  let text = "";
+  child.stdout!.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { exited, output: () => text };
+}
+
+afterEach(() => {
+  for (const child of running.splice(0)) child.kill("SIGKILL");
+});
+
+describeWithRedis("production start without keys", (getRedis) => {
+  it("a service with no signing keys names the variable and exits 1", async () => {
+    const r = run("src/services/user/main.ts", { REDIS_URL: getRedis().url });
+    expect(await r.exited).toBe(1);
+    expect(r.output()).toMatch(
+      /user could not start: .*NODE_ENV=production needs signing keys: set BUS_SIGNING_KEYS/,
+    );
+  }, 60_000);
+
+  it("the payment service with signing keys but no token key names PAYMENT_TOKEN_KEYS and exits 1", async () => {
+    const keys = Keyring.generate(["payment", "order"]).serialize();
+    const r = run("src/services/payment/main.ts", { REDIS_URL: getRedis().url, BUS_SIGNING_KEYS: keys });
+    expect(await r.exited).toBe(1);
+    expect(r.output()).toMatch(/payment could not start: .*NODE_ENV=production needs PAYMENT_TOKEN_KEYS/);
+    // The secrets are never echoed.
+    expect(r.output()).not.toContain(keys.split(":")[2]!.slice(0, 12));
+  }, 60_000);
+});

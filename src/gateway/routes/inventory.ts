@@ -1,4 +1,5 @@
 import { AddProductBody, RestockBody } from "../../contracts/http.js";
+import { InventoryListQuery } from "../../services/inventory/routes.js";
 import type { ProxyRoute } from "./types.js";
 
 const tag = "Inventory";
@@ -9,8 +10,9 @@ export const inventoryRoutes: ProxyRoute[] = [
     url: "/inventory",
     service: "inventory",
     tag,
-    summary: "List the catalog with stock levels",
-    responses: { 200: "The catalog" },
+    summary: "List the catalog with stock levels by productId, a page at a time (cursor in, nextCursor out)",
+    query: InventoryListQuery,
+    responses: { 200: "{ products: [...], nextCursor? } by productId", 400: "Invalid limit or cursor" },
   },
   {
     method: "POST",

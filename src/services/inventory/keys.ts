@@ -10,8 +10,14 @@ const TAG = `{${INVENTORY_OWNER}}`;
 /** Hash: id, name, price, available, reserved, committed, threshold. */
 export const productKey = (productId: string): string => `${TAG}:product:${productId}`;
 
-/** Set of every productId (for listing). */
-export const productIndexKey = (): string => `${TAG}:products`;
+/**
+ * Sorted set of every productId, all at score 0 so members sort by id: a page of the catalog is one
+ * `ZRANGEBYLEX ... LIMIT` (O(log n + page)), never a read of the whole catalog.
+ */
+export const productIndexKey = (): string => `${TAG}:product-ids`;
+
+/** The earlier index: a plain set, unpageable. Moved into `productIndexKey` on first listing. */
+export const legacyProductIndexKey = (): string => `${TAG}:products`;
 
 /** Hash: state, items (JSON priced lines), reason. One per order, kept as the order's dedupe mark. */
 export const reservationKey = (orderId: string): string => `${TAG}:reservation:${orderId}`;

@@ -1,7 +1,8 @@
 /** HTTP routes of the catalog (proxied by the gateway). */
 import type { FastifyInstance } from "fastify";
+import { z } from "zod";
 import { AddProductBody, MAX_STOCK_LEVEL, ProductIdSchema, RestockBody } from "../../contracts/index.js";
-import { AppError, notFound, parseInput, validationFailed } from "../../lib/http/index.js";
+import { AppError, notFound, parseInput, parseQuery, validationFailed } from "../../lib/http/index.js";
 import { InventoryError, type Product, stockTotal } from "./domain.js";
 import { type Prepare, productAddedMessages, restockedMessages } from "./messages.js";
 import type { InventoryStore } from "./store.js";
@@ -22,11 +23,53 @@ const view = (p: Product) => ({
   lowStockThreshold: p.lowStockThreshold,
 });
 
+const LIMIT_FORMAT = "limit: an integer from 1 to 500";
+
+/** An opaque cursor: the last productId of a page, base64url (as `/orders` and `/dlq`, opaque). */
+export const encodeProductCursor = (productId: string): string =>
+  Buffer.from(productId).toString("base64url");
+
+/** The productId a cursor stands for, or undefined when it is not one this API issued. */
+export function decodeProductCursor(cursor: string): string | undefined {
+  if (!/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) return undefined;
+  const productId = Buffer.from(cursor, "base64url").toString("utf8");
+  return ProductIdSchema.safeParse(productId).success ? productId : undefined;
+}
+
+/** `GET /inventory`: the conventions of `/orders`, `/notifications` and `/dlq` (limit 1-500, cursor). */
+export const InventoryListQuery = z.object({
+  limit: z.coerce
+    .number({ message: LIMIT_FORMAT })
+    .int(LIMIT_FORMAT)
+    .min(1, LIMIT_FORMAT)
+    .max(500, LIMIT_FORMAT)
+    .default(100),
+  cursor: z
+    .string()
+    .refine(
+      (c) => decodeProductCursor(c) !== undefined,
+      "cursor: the nextCursor of a previous page, unchanged",
+    )
+    .optional(),
+});
+
 const productIdParam = (params: unknown): string =>
   parseInput(ProductIdSchema, (params as { productId?: unknown }).productId);
 
 export function registerInventoryRoutes(app: FastifyInstance, { store, prepare }: InventoryRoutesDeps): void {
-  app.get("/inventory", async () => ({ products: (await store.listProducts()).map(view) }));
+  app.get("/inventory", async (request) => {
+    const { limit, cursor } = parseQuery(InventoryListQuery, request.query);
+    const after = cursor === undefined ? undefined : decodeProductCursor(cursor);
+    // One more than asked tells whether another page follows; O(limit) whatever the catalog's size.
+    const found = await store.listProducts({ after, limit: limit + 1 });
+    const products = found.slice(0, limit);
+    const last = products.at(-1);
+    const more = found.length > limit && last !== undefined;
+    return {
+      products: products.map(view),
+      ...(more ? { nextCursor: encodeProductCursor(last.productId) } : {}),
+    };
+  });
 
   app.post("/inventory", async (request, reply) => {
     const body = parseInput(AddProductBody, request.body);

@@ -11,7 +11,7 @@ export const ADD_PRODUCT = new LuaScript(`${OUTBOX_LUA}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'price', ARGV[3], 'available', ARGV[4],
   'reserved', 0, 'committed', 0, 'threshold', ARGV[5])
-redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
 outbox(3, 6)
 return 1
 `);

@@ -33,9 +33,17 @@ import { INVENTORY_OWNER } from "./keys.js";
 /** Builds the messages describing a decision (synchronous: validation and encoding only). */
 export type Emit<T> = (decision: T) => OutgoingMessage[];
 
+/** A page of the catalog: products by id, after `after` (exclusive), at most `limit` of them. */
+export interface ProductPageQuery {
+  /** The last productId of the previous page; absent for the first page. */
+  after?: string | undefined;
+  /** Products per page (at least 1). */
+  limit: number;
+}
+
 export interface InventoryStore {
-  /** Sorted by productId. */
-  listProducts(): Promise<Product[]>;
+  /** Sorted by productId: up to `limit` products whose id sorts after `after`. O(limit). */
+  listProducts(query: ProductPageQuery): Promise<Product[]>;
   getProduct(productId: string): Promise<Product | undefined>;
   getReservation(orderId: string): Promise<Reservation | undefined>;
   /** Add-if-absent: undefined when the product already exists (nothing written or emitted). */
@@ -67,6 +75,16 @@ function ownMessages<T>(emit: Emit<T>, decision: T): OutgoingMessage[] {
   return messages;
 }
 
+/** Every product, page by page (tests and tools; a request handler reads one page). */
+export async function allProducts(store: InventoryStore, pageSize = 500): Promise<Product[]> {
+  const products: Product[] = [];
+  for (;;) {
+    const page = await store.listProducts({ after: products.at(-1)?.productId, limit: pageSize });
+    products.push(...page);
+    if (page.length < pageSize) return products;
+  }
+}
+
 const copy = <T extends object>(value: T): T => structuredClone(value);
 
 export class MemoryInventoryStore implements InventoryStore {
@@ -79,8 +97,12 @@ export class MemoryInventoryStore implements InventoryStore {
     private readonly maxOrderTotal = DEFAULT_MAX_ORDER_TOTAL_CENTS,
   ) {}
 
-  async listProducts(): Promise<Product[]> {
-    return [...this.products.values()].sort((a, b) => (a.productId < b.productId ? -1 : 1)).map(copy);
+  async listProducts({ after, limit }: ProductPageQuery): Promise<Product[]> {
+    return [...this.products.values()]
+      .filter((p) => after === undefined || p.productId > after)
+      .sort((a, b) => (a.productId < b.productId ? -1 : 1))
+      .slice(0, limit)
+      .map(copy);
   }
 
   async getProduct(productId: string): Promise<Product | undefined> {

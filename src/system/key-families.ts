@@ -11,6 +11,7 @@ import {
   eventStreamKey,
   failuresKey,
   redeliverStreamKey,
+  replaysKey,
 } from "../lib/bus/transports/redis-stream-keys.js";
 import { instanceKey, serviceIndexKey, servicesKey } from "../lib/discovery/keys.js";
 import { deadLetterKeys } from "../lib/dlq/keys.js";
@@ -494,6 +495,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "trimmed like the event streams",
     check: { kind: "trimmed" },
+  },
+  {
+    pattern: "{<group>}:replays",
+    match: re(`${ANY_TAG}:replays`),
+    example: replaysKey("payment"),
+    owner: "the gateway (DLQ retries), in the consumer group's slot",
+    type: "zset",
+    holds: "ids of the DLQ replays sent to one group (each sent once), scored by time sent",
+    role: "transient",
+    bound:
+      "members older than 24 h (`REPLAY_DEDUPE_MS`) dropped on each send; the key expires 24 h after the last",
+    check: { kind: "expires" },
   },
   {
     pattern: "{<owner>}:ev:<event>:fail:<group>:<entryId>",

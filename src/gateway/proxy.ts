@@ -362,8 +362,9 @@ function unavailable(service: string): AppError {
 function outcomeUnknown(service: string): UpstreamResponse {
   const message =
     `"${service}" failed after receiving the request, which may or may not have been applied. ` +
-    "Check the resource's state before sending it again. Only POST /orders accepts an " +
-    "Idempotency-Key header, with which a resend is applied at most once; other POSTs refuse it.";
+    "Check the resource's state before sending it again. POST /orders and POST " +
+    "/inventory/:productId/restock accept an Idempotency-Key header, with which a resend is applied " +
+    "at most once; other POSTs refuse it (a resend of those cannot apply twice: it answers 409).";
   return {
     status: 502,
     headers: { "content-type": "application/json; charset=utf-8" },

@@ -534,12 +534,14 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     pattern: "{<namespace>}:idem:<key>",
     match: re(`${ANY_TAG}:idem:.+`),
     example: idempotencyRecordKey("api-key:1", "7f3c"),
-    owner: "order (`POST /orders` Idempotency-Key records); a service using `createIdempotencyMiddleware`",
+    owner:
+      "order (`POST /orders` Idempotency-Key records), inventory (restock Idempotency-Key records); a service using `createIdempotencyMiddleware`",
     type: "string",
     holds:
-      "the order an Idempotency-Key created (`{order}:idem:<sha256>`); or a message's idempotency lease, then done mark",
+      "the order an Idempotency-Key created (`{order}:idem:<sha256>`), the request hash a restock's key was used with (`{inventory}:idem:<sha256>`); or a message's idempotency lease, then done mark",
     role: "transient",
-    bound: "TTL: the order service's `idempotencyTtlMs` (24 h); the middleware's lease, then its `ttlMs`",
+    bound:
+      "TTL: the order service's `idempotencyTtlMs` (24 h), 24 h for a restock; the middleware's lease, then its `ttlMs`",
     check: { kind: "expires" },
   },
   // discovery

@@ -36,8 +36,14 @@ export const inventoryRoutes: ProxyRoute[] = [
     url: "/inventory/:productId/restock",
     service: "inventory",
     tag,
-    summary: "Restock product",
+    summary: "Restock product (send an Idempotency-Key header to make retries safe)",
     body: RestockBody,
-    responses: { 200: "The product after restocking", 400: "Invalid body", 404: "No such product" },
+    idempotencyKey: true,
+    responses: {
+      200: "The product after restocking (a replay: its current levels, Idempotent-Replayed: true)",
+      400: "Invalid body",
+      404: "No such product",
+      422: "Idempotency-Key reused with a different body",
+    },
   },
 ];

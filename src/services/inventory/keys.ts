@@ -4,6 +4,8 @@
  * the resulting events, also on Redis Cluster.
  */
 
+import { createHash } from "node:crypto";
+
 export const INVENTORY_OWNER = "inventory";
 const TAG = `{${INVENTORY_OWNER}}`;
 
@@ -18,6 +20,13 @@ export const productIndexKey = (): string => `${TAG}:product-ids`;
 
 /** The earlier index: a plain set, unpageable. Moved into `productIndexKey` on first listing. */
 export const legacyProductIndexKey = (): string => `${TAG}:products`;
+
+/**
+ * String: the request hash a restock's Idempotency-Key was first used with, for 24 h. One key per
+ * (client, Idempotency-Key), hashed (`{inventory}:idem:<sha256(client \n key)>`) so neither shows.
+ */
+export const restockIdempotencyKey = (client: string, key: string): string =>
+  `${TAG}:idem:${createHash("sha256").update(`${client}\n${key}`).digest("hex")}`;
 
 /** Hash: state, items (JSON priced lines), reason. One per order, kept as the order's dedupe mark. */
 export const reservationKey = (orderId: string): string => `${TAG}:reservation:${orderId}`;

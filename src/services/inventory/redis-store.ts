@@ -35,8 +35,15 @@ import {
   restockProduct,
 } from "./domain.js";
 import { legacyProductIndexKey, productIndexKey, productKey, reservationKey } from "./keys.js";
-import { ADD_PRODUCT, RESERVE, RESTOCK, SETTLE } from "./scripts.js";
-import { assertOwnEvents, type Emit, type InventoryStore, type ProductPageQuery } from "./store.js";
+import { ADD_PRODUCT, RESERVE, RESTOCK, RESTOCK_ONCE, SETTLE } from "./scripts.js";
+import {
+  assertOwnEvents,
+  type Emit,
+  type InventoryStore,
+  type ProductPageQuery,
+  type RestockOnce,
+  type RestockOutcome,
+} from "./store.js";
 
 export interface RedisInventoryStoreOptions {
   redis: Redis;
@@ -172,6 +179,36 @@ export class RedisInventoryStore implements InventoryStore {
       );
       if (result === "ok") return product;
       return result === "missing" ? undefined : CONFLICT;
+    });
+  }
+
+  async restockRecord(key: string): Promise<string | undefined> {
+    return (await this.redis.get(key)) ?? undefined;
+  }
+
+  async restockOnce(
+    productId: string,
+    quantity: number,
+    emit: Emit<Product>,
+    once: RestockOnce,
+  ): Promise<RestockOutcome> {
+    return this.optimistic("restock", async (): Promise<Attempt<RestockOutcome>> => {
+      const current = await this.getProduct(productId);
+      // A missing product may still be a replay's (never: nothing is recorded for one); decide in the script.
+      const product = current && restockProduct(current, quantity);
+      const { keys, bodies } = product ? outbox(emit(product)) : { keys: [], bodies: [] };
+      const result = await RESTOCK_ONCE.run(
+        this.redis,
+        [productKey(productId), once.key, ...keys],
+        [quantity, current?.available ?? "", once.requestHash, once.ttlMs, ...bodies],
+      );
+      if (result === "ok" && product) return { kind: "applied", product };
+      if (result === "reused") return { kind: "reused" };
+      if (result === "replayed") {
+        const now = await this.getProduct(productId);
+        return now ? { kind: "replayed", product: now } : { kind: "missing" };
+      }
+      return result === "missing" ? { kind: "missing" } : CONFLICT;
     });
   }
 

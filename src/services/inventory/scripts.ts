@@ -30,6 +30,29 @@ return 'ok'
 `);
 
 /**
+ * RESTOCK applied at most once per Idempotency-Key: the key's record is written with the stock
+ * change and its events, so a retry finds it whatever instance answered the first time.
+ * KEYS: product, idempotency record, streams. ARGV: quantity, available the events were built
+ * from, request hash, record lifetime (ms), messages.
+ * → 'ok' | 'replayed' (same key, same request: nothing done) | 'reused' (same key, another request)
+ * | 'missing' | 'conflict'.
+ */
+export const RESTOCK_ONCE = new LuaScript(`${OUTBOX_LUA}
+local prior = redis.call('GET', KEYS[2])
+if prior then
+  if prior == ARGV[3] then return 'replayed' end
+  return 'reused'
+end
+local available = redis.call('HGET', KEYS[1], 'available')
+if not available then return 'missing' end
+if available ~= ARGV[2] then return 'conflict' end
+redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+outbox(3, 5)
+return 'ok'
+`);
+
+/**
  * KEYS: reservation, n products, streams. ARGV: n, expected signature, items JSON, failure reason,
  * n quantities, lifetime (ms) of a failed reservation (only a dedupe mark), messages. Computes the
  * outcome signature exactly like \`reservationSignature\` in domain.ts; applies only when it equals

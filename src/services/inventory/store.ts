@@ -41,6 +41,20 @@ export interface ProductPageQuery {
   limit: number;
 }
 
+/** A restock's Idempotency-Key: the scoped record key, the request's hash, how long it is kept (ms). */
+export interface RestockOnce {
+  key: string;
+  requestHash: string;
+  ttlMs: number;
+}
+
+/** How a keyed restock ended; `replayed` and `reused` changed nothing. */
+export type RestockOutcome =
+  | { kind: "applied"; product: Product }
+  | { kind: "replayed"; product: Product }
+  | { kind: "reused" }
+  | { kind: "missing" };
+
 export interface InventoryStore {
   /** Sorted by productId: up to `limit` products whose id sorts after `after`. O(limit). */
   listProducts(query: ProductPageQuery): Promise<Product[]>;
@@ -50,6 +64,19 @@ export interface InventoryStore {
   addProduct(input: NewProduct, emit: Emit<Product>): Promise<Product | undefined>;
   /** Undefined when the product does not exist. */
   restock(productId: string, quantity: number, emit: Emit<Product>): Promise<Product | undefined>;
+  /**
+   * `restock` at most once per `once.key` within `once.ttlMs`: the record is written with the
+   * change. The same key again: `replayed` with the current product if the request hash matches,
+   * else `reused`. Nothing is recorded for a missing product.
+   */
+  restockOnce(
+    productId: string,
+    quantity: number,
+    emit: Emit<Product>,
+    once: RestockOnce,
+  ): Promise<RestockOutcome>;
+  /** The request hash recorded under a restock's scoped key, if any (unexpired). */
+  restockRecord(key: string): Promise<string | undefined>;
   /** All lines or none; once per orderId ever (a later call returns "duplicate" and emits nothing). */
   reserve(
     orderId: string,
@@ -90,11 +117,13 @@ const copy = <T extends object>(value: T): T => structuredClone(value);
 export class MemoryInventoryStore implements InventoryStore {
   private readonly products = new Map<string, Product>();
   private readonly reservations = new Map<string, Reservation>();
+  private readonly restockKeys = new Map<string, { requestHash: string; expiresAt: number }>();
 
   /** `maxOrderTotal`: largest order total in cents a reservation accepts. */
   constructor(
     private readonly publish: PublishMessages,
     private readonly maxOrderTotal = DEFAULT_MAX_ORDER_TOTAL_CENTS,
+    private readonly now: () => number = Date.now,
   ) {}
 
   async listProducts({ after, limit }: ProductPageQuery): Promise<Product[]> {
@@ -132,6 +161,33 @@ export class MemoryInventoryStore implements InventoryStore {
     this.products.set(productId, product);
     await this.publish(messages);
     return copy(product);
+  }
+
+  async restockRecord(key: string): Promise<string | undefined> {
+    const prior = this.restockKeys.get(key);
+    return prior && prior.expiresAt > this.now() ? prior.requestHash : undefined;
+  }
+
+  async restockOnce(
+    productId: string,
+    quantity: number,
+    emit: Emit<Product>,
+    once: RestockOnce,
+  ): Promise<RestockOutcome> {
+    const prior = this.restockKeys.get(once.key);
+    if (prior && prior.expiresAt > this.now()) {
+      if (prior.requestHash !== once.requestHash) return { kind: "reused" };
+      const product = this.products.get(productId);
+      return product ? { kind: "replayed", product: copy(product) } : { kind: "missing" };
+    }
+    const current = this.products.get(productId);
+    if (!current) return { kind: "missing" };
+    const product = restockProduct(current, quantity);
+    const messages = ownMessages(emit, product);
+    this.products.set(productId, product);
+    this.restockKeys.set(once.key, { requestHash: once.requestHash, expiresAt: this.now() + once.ttlMs });
+    await this.publish(messages);
+    return { kind: "applied", product: copy(product) };
   }
 
   async reserve(

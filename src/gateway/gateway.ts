@@ -243,9 +243,15 @@ function buildApp(parts: AppParts): FastifyInstance {
   const asyncapi = toAsyncApi(AllEvents, { title: "Ordersaga events", version: GATEWAY_VERSION });
   app.get("/asyncapi.json", async () => asyncapi); // documented in systemRouteDocs
   registerProxyRoutes(app, proxyRoutes, proxy);
-  const redeliver = platform.transport.redeliver.bind(platform.transport);
+  const { transport } = platform;
+  const redeliver = transport.redeliver.bind(transport);
+  // Sends each replay once even when a bulk retry is run again after a crash (Streams and memory).
+  const redeliverOnce = transport.redeliverOnce?.bind(transport);
   const store = boundStore(platform.deadLetters, parts.storeTimeoutMs, "dead letter store");
-  registerDlqRoutes(app, new DeadLetterQueue({ store, redeliver, now }));
+  registerDlqRoutes(
+    app,
+    new DeadLetterQueue({ store, redeliver, now, ...(redeliverOnce ? { redeliverOnce } : {}) }),
+  );
   return app;
 }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { dlqRouteDocs } from "./routes/dlq.js";
@@ -85,4 +86,53 @@ describe("OpenAPI document", () => {
     expect(operations.length).toBe(dlqRouteDocs.length);
     for (const op of operations) expect(op.responses["503"]).toBeDefined();
   });
+
+  it("documents every dead-letter route: request and answer schemas, and an example of each answer", () => {
+    const doc = buildOpenApiDocument(dlqRouteDocs, { version: "1.0.0", authRequired: false }) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    for (const route of dlqRouteDocs) {
+      const name = `${route.method} ${route.url}`;
+      const op = doc.paths[openApiPath(route.url).path]?.[route.method.toLowerCase()];
+      expect(op, name).toBeDefined();
+      const ok = op?.responses["200"]?.content["application/json"];
+      expect(ok?.schema, `${name} answer schema`).toMatchObject({ type: "object" });
+      // The examples are true to the schemas: each parses with the route's own Zod schemas.
+      expect(route.answer?.safeParse(ok?.example).success, `${name} 200 example`).toBe(true);
+      if (route.body) {
+        const request = op?.requestBody?.content["application/json"];
+        expect(route.body.safeParse(request?.example).success, `${name} request example`).toBe(true);
+      }
+      for (const status of Object.keys(route.responses).filter((s) => Number(s) >= 400)) {
+        const answer = op?.responses[status];
+        const example = answer?.content["application/json"]?.example as { error?: { code?: string } };
+        expect(example?.error?.code, `${name} ${status} example`).toBeDefined();
+        expect(answer?.["x-error-codes"], `${name} ${status}`).toContain(example.error?.code);
+      }
+    }
+  });
+
+  it("lists every dead-letter route, its body and answers in the README's API section", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("### Dead-letter queue"), readme.indexOf("## Event catalog"));
+    for (const route of dlqRouteDocs) expect(section, route.url).toContain(`\`${route.method} ${route.url}`);
+    for (const word of [
+      "DLQ_NOT_FOUND",
+      "DLQ_ARCHIVED",
+      "DLQ_REDELIVERY_FAILED",
+      "olderThan",
+      "detail",
+      "ids",
+    ]) {
+      expect(section, word).toContain(word);
+    }
+  });
 });
+
+interface Operation {
+  requestBody?: { content: Record<string, { example?: unknown }> };
+  responses: Record<
+    string,
+    { "x-error-codes"?: string[]; content: Record<string, { schema?: unknown; example?: unknown }> }
+  >;
+}

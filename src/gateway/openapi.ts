@@ -107,14 +107,18 @@ function responses(route: RouteDoc, authRequired: boolean): Json {
   const out: Json = {};
   for (const [status, description] of Object.entries(answers)) {
     const codes = byStatus.get(Number(status)) ?? [];
+    const example = route.examples?.responses?.[Number(status)];
+    const withExample = (content: Json): Json => (example === undefined ? content : { ...content, example });
+    const success =
+      Number(status) < 300 && route.answer !== undefined ? { schema: jsonSchema(route.answer) } : {};
     out[status] =
       Number(status) >= 400
         ? {
             description: `${description} (${codes.join(", ")})`,
             "x-error-codes": codes,
-            content: { "application/json": { schema: ERROR_REF } },
+            content: { "application/json": withExample({ schema: ERROR_REF }) },
           }
-        : { description, content: { "application/json": {} } };
+        : { description, content: { "application/json": withExample(success) } };
   }
   return out;
 }
@@ -127,10 +131,14 @@ function operation(route: RouteDoc, authRequired: boolean, pathParams: string[])
     parameters: parameters(route, pathParams),
     responses: responses(route, authRequired),
   };
+  if (route.description !== undefined) op.description = route.description;
   if (route.body) {
+    const example = route.examples?.request;
     op.requestBody = {
       required: !route.body.safeParse(undefined).success,
-      content: { "application/json": { schema: jsonSchema(route.body) } },
+      content: {
+        "application/json": { schema: jsonSchema(route.body), ...(example === undefined ? {} : { example }) },
+      },
     };
   }
   if (route.authenticated === false) op.security = [];

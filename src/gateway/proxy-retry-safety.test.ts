@@ -43,7 +43,9 @@ describe("gateway retries that cannot duplicate", () => {
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe("UPSTREAM_OUTCOME_UNKNOWN");
     // Truthful: it does not suggest a key for this route, which does not honour one.
-    expect(body.error.message).toMatch(/Only POST \/orders accepts an Idempotency-Key/);
+    expect(body.error.message).toMatch(
+      /POST \/orders and POST \/inventory\/:productId\/restock accept an Idempotency-Key/,
+    );
     expect(res.headers.get("retry-after")).toBeNull();
   });
 
@@ -55,7 +57,7 @@ describe("gateway retries that cannot duplicate", () => {
     upstreams.push(inventory, users, orders);
     const key = { "idempotency-key": "6b1d3c1e-5f0a-4a7e-9c55-1f4c1d2a0b7e" };
     const refused = [
-      await post("/inventory/p-1/restock", { quantity: 5 }, key),
+      await post("/inventory", { productId: "p-1", name: "P", price: 100, quantity: 5 }, key),
       await post("/users", { email: "a@example.com", name: "A" }, key),
       await post("/orders/o-1/cancel", {}, key),
     ];
@@ -66,9 +68,13 @@ describe("gateway retries that cannot duplicate", () => {
       expect(body.error.details[0]?.path).toBe("header:Idempotency-Key");
     }
     expect(totalHits([inventory, users, orders])).toBe(0);
-    // Without the header the same restock goes through.
-    expect((await post("/inventory/p-1/restock", { quantity: 5 })).status).toBe(200);
-    expect(inventory.hits).toHaveLength(1);
+    // Without the header the same request goes through; restock honours the key (forwarded).
+    expect((await post("/inventory", { productId: "p-1", name: "P", price: 100, quantity: 5 })).status).toBe(
+      200,
+    );
+    expect((await post("/inventory/p-1/restock", { quantity: 5 }, key)).status).toBe(200);
+    expect(inventory.hits.at(-1)?.headers["idempotency-key"]).toBe(key["idempotency-key"]);
+    expect(inventory.hits).toHaveLength(2);
   });
 
   it("resends a GET whose connection reset on another instance (safe to repeat)", async () => {

@@ -30,6 +30,13 @@ export interface ProxyOptions {
   registry: ServiceRegistry;
   /** Budget of one attempt, headers and body (default 10 000 ms). */
   timeoutMs?: number;
+  /**
+   * Budget of an attempt on an instance whose registry lease cannot be verified (the registry is
+   * unreachable and the last known list is used): default the smaller of 2 000 ms and `timeoutMs`.
+   * Such an instance is still tried (it may serve), but a client learns within this budget that the
+   * system is degraded: a retry-safe request answers 503 SERVICE_UNAVAILABLE with Retry-After.
+   */
+  unverifiedTimeoutMs?: number;
   /** Instances tried for one request at most (default 3). */
   maxAttempts?: number;
   /** How long the list of instances is reused before the registry is read again (default 1 000 ms). */
@@ -111,12 +118,14 @@ export class UpstreamProxy {
   private readonly slots = new Map<string, InstanceSlot>();
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
+  private readonly unverifiedTimeoutMs: number;
   private readonly options: ProxyOptions;
 
   constructor(options: ProxyOptions) {
     this.options = options;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.maxAttempts = options.maxAttempts ?? 3;
+    this.unverifiedTimeoutMs = Math.min(options.unverifiedTimeoutMs ?? 2_000, this.timeoutMs);
     this.agent = new Agent({
       connections: options.connectionsPerInstance ?? 128,
       pipelining: 1,
@@ -161,8 +170,18 @@ export class UpstreamProxy {
       if (remaining <= 0) break;
       // A safe request keeps half its budget for one resend elsewhere should this instance freeze.
       const spare = safe && timeouts === 0 && (await this.hasAnotherInstance(service, tried));
-      const budget = spare ? Math.max(1, Math.floor(remaining / 2)) : remaining;
+      const full = spare ? Math.max(1, Math.floor(remaining / 2)) : remaining;
+      const unverified = this.discovery.unverified(service);
+      const budget = unverified ? Math.min(full, this.unverifiedTimeoutMs) : full;
       const outcome = await this.attempt(instance, request, budget);
+      if (unverified && outcome.kind === "failed" && outcome.timedOut === true) {
+        // Registry down and this instance silent: the system is degraded, said within the short
+        // budget. A request that is safe to repeat is told to retry; another may have been applied
+        // (504 UPSTREAM_TIMEOUT, as ever), so it is not invited to resend blindly.
+        this.options.onInstanceDown?.(instance, "timed out, lease unverified");
+        if (request.retrySafe ?? isIdempotentMethod(request.method)) throw unverifiedUnavailable(service);
+        throw outcome.error;
+      }
       if (outcome.kind === "answered") return settleRetry(request, outcome.response, mayHaveApplied);
       last = outcome;
       mayHaveApplied ||= outcome.ambiguous === true;
@@ -349,6 +368,15 @@ function settleRetry(
 
 const slotKey = (i: ServiceInstance) => `${i.service}|${i.instanceId}|${i.address}|${i.port}`;
 
+function unverifiedUnavailable(service: string): AppError {
+  return new AppError(
+    "SERVICE_UNAVAILABLE",
+    `Service "${service}" did not answer and its registration cannot be verified (registry unreachable); retry shortly`,
+    { service },
+    true,
+  );
+}
+
 function unavailable(service: string): AppError {
   return new AppError("SERVICE_UNAVAILABLE", `Service "${service}" is unavailable; retry shortly`, {
     service,
@@ -362,8 +390,9 @@ function unavailable(service: string): AppError {
 function outcomeUnknown(service: string): UpstreamResponse {
   const message =
     `"${service}" failed after receiving the request, which may or may not have been applied. ` +
-    "Check the resource's state before sending it again. Only POST /orders accepts an " +
-    "Idempotency-Key header, with which a resend is applied at most once; other POSTs refuse it.";
+    "Check the resource's state before sending it again. POST /orders and POST " +
+    "/inventory/:productId/restock accept an Idempotency-Key header, with which a resend is applied " +
+    "at most once; other POSTs refuse it (a resend of those cannot apply twice: it answers 409).";
   return {
     status: 502,
     headers: { "content-type": "application/json; charset=utf-8" },

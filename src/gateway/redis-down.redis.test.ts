@@ -8,6 +8,7 @@ import { createLogger } from "../lib/observability/logger.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { createGateway } from "./gateway.js";
+import { startTestUpstream } from "./test-upstream.js";
 
 const ROUTES = ["/services", "/services/inventory/health", "/orders", "/inventory", "/dlq", "/dlq/some-id"];
 
@@ -39,6 +40,59 @@ describeWithRedis("gateway with Redis down", (getRedis) => {
       }
     } finally {
       await Promise.race([gateway.stop(), new Promise((r) => setTimeout(r, 3_000))]);
+      await platform.close();
+      await redis.start();
+    }
+  }, 60_000);
+
+  it("serves from the last known instances while the registry is down, and says 503 fast for a silent one", async ({
+    skip,
+  }) => {
+    const redis = getRedis();
+    if (!redis.owned) skip();
+    await redis.flush();
+    const platform = createRedisPlatform({ url: redis.url, onError: () => {} });
+    const gateway = await createGateway({
+      platform,
+      port: 0,
+      logger: createLogger({ service: "gateway", level: "silent" }),
+      healthCheckIntervalMs: 0,
+      discoveryCacheTtlMs: 100,
+      upstreamTimeoutMs: 15_000,
+    });
+    const users = await startTestUpstream(platform.registry, "user", "user-a");
+    // Stands for an instance stuck on its own dead Redis, or frozen: it accepts and never answers.
+    const inventory = await startTestUpstream(platform.registry, "inventory", "inventory-a");
+    const get = (path: string) => fetch(`${gateway.url}${path}`, { signal: AbortSignal.timeout(20_000) });
+    try {
+      // Both lists known (cached) while Redis is up.
+      expect((await get("/users/u-1")).status).toBe(200);
+      expect((await get("/inventory/p-1")).status).toBe(200);
+      inventory.answer(() => ({ status: 200, hang: true }));
+      await redis.kill();
+
+      // A request that can be served is: the user instance answers as before.
+      expect((await get("/users/u-1")).status).toBe(200);
+      // The silent instance's lease cannot be verified: 503 within the short budget, not 504 after 15 s.
+      const started = Date.now();
+      const res = await get("/inventory/p-1");
+      const text = await res.text();
+      const body = JSON.parse(text || "{}") as { error?: { code?: string; message?: string } };
+      expect({ status: res.status, code: body.error?.code }).toEqual({
+        status: 503,
+        code: "SERVICE_UNAVAILABLE",
+      });
+      expect(body.error?.message).toMatch(/cannot be verified/);
+      expect(res.headers.get("retry-after")).not.toBeNull();
+      // 2 s budget + 1 s registry read; the rest is margin for a loaded machine.
+      expect(Date.now() - started).toBeLessThan(8_000);
+    } finally {
+      await Promise.race([gateway.stop(), new Promise((r) => setTimeout(r, 3_000))]);
+      // The hanging instance's server waits for its open request: bounded like the gateway's stop.
+      await Promise.race([
+        Promise.all([users.close(), inventory.close()]).catch(() => {}),
+        new Promise((r) => setTimeout(r, 3_000)),
+      ]);
       await platform.close();
       await redis.start();
     }

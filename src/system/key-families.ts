@@ -11,7 +11,9 @@ import {
   eventStreamKey,
   failuresKey,
   redeliverStreamKey,
+  replaysKey,
 } from "../lib/bus/transports/redis-stream-keys.js";
+import { REPLAY_DEDUPE_MS } from "../lib/bus/transport.js";
 import { instanceKey, serviceIndexKey, servicesKey } from "../lib/discovery/keys.js";
 import { deadLetterKeys } from "../lib/dlq/keys.js";
 import { allEventsKey, checkpointKey, positionKey, readModelKey, streamKey } from "../lib/eventstore/keys.js";
@@ -316,12 +318,12 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     check: { kind: "kept" },
   },
   {
-    pattern: "{inventory}:products",
-    match: re(`${tagged("inventory")}:products`),
+    pattern: "{inventory}:product-ids",
+    match: re(`${tagged("inventory")}:product-ids`),
     example: productIndexKey(),
     owner: "inventory",
-    type: "set",
-    holds: "every product id (listing)",
+    type: "zset",
+    holds: "every product id at score 0, sorted by id (catalog pages)",
     role: "record",
     bound: "one key; one member per product",
     check: { kind: "count", max: 1 },
@@ -544,6 +546,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     check: { kind: "trimmed" },
   },
   {
+    pattern: "{<group>}:replays",
+    match: re(`${ANY_TAG}:replays`),
+    example: replaysKey("payment"),
+    owner: "the gateway (DLQ retries), in the consumer group's slot",
+    type: "zset",
+    holds: "ids of the DLQ replays sent to one group (each sent once), scored by time sent",
+    role: "transient",
+    bound:
+      "members older than 24 h (`REPLAY_DEDUPE_MS`) dropped on each send; the key expires 24 h after the last",
+    check: { kind: "expires", maxTtl: () => REPLAY_DEDUPE_MS },
+  },
+  {
     pattern: "{<owner>}:ev:<event>:fail:<group>:<entryId>",
     match: re(`${ANY_TAG}:ev:[^:]+:fail:${ID}:\\d+-\\d+`),
     example: failuresKey(eventStreamKey("order", "payment.requested"), "payment", "1-0"),
@@ -569,13 +583,14 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     pattern: "{<namespace>}:idem:<key>",
     match: re(`${ANY_TAG}:idem:.+`),
     example: idempotencyRecordKey("api-key:1", "7f3c"),
-    owner: "order (`POST /orders` Idempotency-Key records); a service using `createIdempotencyMiddleware`",
+    owner:
+      "order (`POST /orders` Idempotency-Key records), inventory (restock Idempotency-Key records); a service using `createIdempotencyMiddleware`",
     type: "string",
     holds:
-      "the order an Idempotency-Key created (`{order}:idem:<sha256>`); or a message's idempotency lease, then done mark",
+      "the order an Idempotency-Key created (`{order}:idem:<sha256>`), the request hash a restock's key was used with (`{inventory}:idem:<sha256>`); or a message's idempotency lease, then done mark",
     role: "transient",
     bound:
-      "TTL: the order service's `idempotencyTtlMs` (24 h); the middleware's lease, then its `ttlMs` (`MARKER_TTL_MS`)",
+      "TTL: the order service's `idempotencyTtlMs` (24 h), 24 h for a restock; the middleware's lease, then its `ttlMs` (`MARKER_TTL_MS`)",
     check: { kind: "expires", maxTtl: (st) => Math.max(DEFAULT_IDEMPOTENCY_TTL_MS, st.markerTtlMs) },
   },
   // discovery

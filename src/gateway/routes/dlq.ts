@@ -125,13 +125,104 @@ function actor(caller: string, detail: string | undefined) {
 
 const tag = "Dead letters";
 
+const AttemptAnswer = z.object({
+  attempt: z.number().int(),
+  at: z.string(),
+  durationMs: z.number(),
+  error: z.object({ name: z.string(), message: z.string(), code: z.string().optional() }),
+});
+
+/** A dead-letter record as the API shows it (`body` with secrets redacted). */
+export const DlqRecordAnswer = z.object({
+  id: z.string().describe("<group>|<event>|<stream entry id>: URL-encode it in paths"),
+  group: z.string().describe("the consumer group that gave up on the message"),
+  topic: z.string(),
+  owner: z.string().describe("the service owning the event's stream"),
+  deliveryId: z.string(),
+  body: z.string().describe("the message as received, secrets ([REDACTED]) hidden"),
+  envelopeId: z.string().optional(),
+  event: z.string().optional(),
+  sourceService: z.string().optional(),
+  reason: z.string(),
+  attempts: z.array(AttemptAnswer).describe("every attempt's failure, oldest first"),
+  deadLetteredAt: z.string().describe("ISO 8601, UTC"),
+  status: z.enum(["dead", "retried", "archived"]),
+  retries: z.number().int().describe("times the record was sent back to its group"),
+});
+
+const AuditAnswer = z.object({
+  at: z.string(),
+  recordId: z.string(),
+  action: z.enum(["dead-lettered", "retried", "archived", "purged"]),
+  actor: z.string().describe("the API key's identity, or anonymous"),
+  detail: z.string().optional(),
+});
+
+export const DlqPageAnswer = z.object({
+  items: z.array(DlqRecordAnswer),
+  nextCursor: z.string().optional().describe("present when more may follow: pass it back as cursor"),
+});
+export const DlqInspectAnswer = z.object({ record: DlqRecordAnswer, audit: z.array(AuditAnswer) });
+export const DlqRetryManyAnswer = z.object({
+  retried: z.array(z.string()),
+  failed: z.array(z.object({ id: z.string(), error: z.object({ code: z.string(), message: z.string() }) })),
+});
+export const DlqPurgeAnswer = z.object({ purged: z.array(z.string()) });
+
+const exampleId = "payment|payment.requested|1717236000000-0";
+const exampleRecord: z.output<typeof DlqRecordAnswer> = {
+  id: exampleId,
+  group: "payment",
+  topic: "payment.requested",
+  owner: "order",
+  deliveryId: "1717236000000-0",
+  body: '{"id":"0190c6a1-...","event":"payment.requested","payload":{"orderId":"o-42","amount":4999,"paymentToken":"[REDACTED]"}}',
+  envelopeId: "0190c6a1-...",
+  event: "payment.requested",
+  sourceService: "order",
+  reason: "handler kept failing",
+  attempts: [
+    {
+      attempt: 1,
+      at: "2024-06-01T10:00:00.120Z",
+      durationMs: 12.5,
+      error: { name: "Error", message: "provider down", code: "PROVIDER_DOWN" },
+    },
+  ],
+  deadLetteredAt: "2024-06-01T10:00:05.000Z",
+  status: "dead",
+  retries: 0,
+};
+const error = (code: string, message: string, details?: unknown) => ({
+  error: { code, message, ...(details === undefined ? {} : { details }) },
+});
+const notFound = error("DLQ_NOT_FOUND", `No dead-letter record "${exampleId}"`);
+const unavailable = error(
+  "SERVICE_UNAVAILABLE",
+  "The dead letter store did not answer within 1000 ms (store unreachable); retry shortly",
+);
+const badQuery = (name: string, message: string) =>
+  error("VALIDATION_FAILED", "Invalid query parameters", [{ path: `query:${name}`, message }]);
+
 export const dlqRouteDocs: RouteDoc[] = [
   {
     method: "GET",
     url: "/dlq",
     tag,
     summary: "List dead-lettered messages, newest first, a page at a time (cursor in, nextCursor out)",
+    description:
+      "Filters: event, group, sourceService (a malformed message matches by its stream's event and owning " +
+      "service), status, from/to (ISO 8601 instants, inclusive), limit 1-1000 (default 100), cursor. A page " +
+      "examines at most 1,000 records, so it may hold fewer than limit and still carry nextCursor.",
     query: DlqListQuery,
+    answer: DlqPageAnswer,
+    examples: {
+      responses: {
+        200: { items: [exampleRecord], nextCursor: "WzE3MTcyMzYwMDUwMDAsInBheW1lbnR8In0" },
+        400: badQuery("from", `from: ${ISO_FORMAT}`),
+        503: unavailable,
+      },
+    },
     responses: {
       200: "{ items: DeadLetterRecord[], nextCursor? }",
       400: "Invalid filter",
@@ -143,6 +234,24 @@ export const dlqRouteDocs: RouteDoc[] = [
     url: "/dlq/:id",
     tag,
     summary: "Inspect one record with its audit trail (id URL-encoded)",
+    answer: DlqInspectAnswer,
+    examples: {
+      responses: {
+        200: {
+          record: exampleRecord,
+          audit: [
+            {
+              at: "2024-06-01T10:00:05.000Z",
+              recordId: exampleId,
+              action: "dead-lettered",
+              actor: "payment-1",
+            },
+          ],
+        },
+        404: notFound,
+        503: unavailable,
+      },
+    },
     responses: {
       200: "{ record, audit }",
       404: "No such record",
@@ -154,7 +263,24 @@ export const dlqRouteDocs: RouteDoc[] = [
     url: "/dlq/:id/retry",
     tag,
     summary: "Send the message back to its consumer group",
+    description:
+      "Re-delivers the original bytes, under the original envelope id, to the record's consumer group only, " +
+      "then marks the record retried (retries + 1) and audits it with the caller and the optional detail. " +
+      "When the redelivery fails the record is left as it was (503 DLQ_REDELIVERY_FAILED): retry again.",
     body: DlqActionBody,
+    answer: DlqRecordAnswer,
+    examples: {
+      request: { detail: "INC-42: provider back up" },
+      responses: {
+        200: { ...exampleRecord, status: "retried", retries: 1 },
+        404: notFound,
+        409: error("DLQ_ARCHIVED", `Dead-letter record "${exampleId}" is archived and cannot be retried`),
+        503: error(
+          "DLQ_REDELIVERY_FAILED",
+          `Redelivery of dead-letter record "${exampleId}" failed: Connection is closed.`,
+        ),
+      },
+    },
     responses: {
       200: "The record, status 'retried'",
       404: "No such record",
@@ -167,8 +293,35 @@ export const dlqRouteDocs: RouteDoc[] = [
     url: "/dlq/retry",
     tag,
     summary: "Retry many: by ids, or every 'dead' record matching a filter (query or body)",
+    description:
+      "Body (or query) `ids` (1-1000, retried in that order, whatever their status but archived) or a filter " +
+      "(the fields of GET /dlq; status defaults to dead, limit caps how many, oldest first). Works in batches " +
+      "of 500 records; each outcome is reported, a failure does not stop the others. Run again after a " +
+      "crash or a timeout, a filter retry finishes the job without sending any record twice.",
     query: DlqFilterQuery,
     body: DlqBulkRetryBody,
+    answer: DlqRetryManyAnswer,
+    examples: {
+      request: { group: "payment", event: "payment.requested", detail: "INC-42" },
+      responses: {
+        200: {
+          retried: [exampleId],
+          failed: [
+            {
+              id: "payment|payment.requested|1717236001000-0",
+              error: {
+                code: "DLQ_ARCHIVED",
+                message: "Dead-letter record ... is archived and cannot be retried",
+              },
+            },
+          ],
+        },
+        400: error("VALIDATION_FAILED", "Request validation failed", [
+          { path: "ids", message: "Too big: expected array to have <=1000 items" },
+        ]),
+        503: unavailable,
+      },
+    },
     responses: {
       200: "{ retried: string[], failed: { id, error }[] }",
       503: "Dead letter store unreachable, or (retry) the record could not be sent back: DLQ_REDELIVERY_FAILED (Retry-After set)",
@@ -179,7 +332,14 @@ export const dlqRouteDocs: RouteDoc[] = [
     url: "/dlq/:id/archive",
     tag,
     summary: "Mark a record as never to be replayed",
+    description:
+      "Archiving an archived record changes nothing; a retry of an archived record is refused (409).",
     body: DlqActionBody,
+    answer: DlqRecordAnswer,
+    examples: {
+      request: { detail: "duplicate of o-41, refunded by hand" },
+      responses: { 200: { ...exampleRecord, status: "archived" }, 404: notFound, 503: unavailable },
+    },
     responses: {
       200: "The record, status 'archived'",
       404: "No such record",
@@ -191,7 +351,19 @@ export const dlqRouteDocs: RouteDoc[] = [
     url: "/dlq",
     tag,
     summary: "Purge records dead-lettered before a time",
+    description:
+      "olderThan (required): an ISO 8601 instant or epoch milliseconds; records dead-lettered strictly " +
+      "before it are deleted (optionally only those with `status`), in batches of 500, each audited " +
+      "'purged' before it is deleted. Run again after a crash, it finishes the job.",
     query: DlqPurgeQuery,
+    answer: DlqPurgeAnswer,
+    examples: {
+      responses: {
+        200: { purged: [exampleId] },
+        400: badQuery("olderThan", OLDER_THAN_FORMAT),
+        503: unavailable,
+      },
+    },
     responses: {
       200: "{ purged: string[] }",
       400: "olderThan missing or invalid",

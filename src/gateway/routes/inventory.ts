@@ -1,4 +1,5 @@
 import { AddProductBody, RestockBody } from "../../contracts/http.js";
+import { InventoryListQuery } from "../../services/inventory/routes.js";
 import type { ProxyRoute } from "./types.js";
 
 const tag = "Inventory";
@@ -9,8 +10,9 @@ export const inventoryRoutes: ProxyRoute[] = [
     url: "/inventory",
     service: "inventory",
     tag,
-    summary: "List the catalog with stock levels",
-    responses: { 200: "The catalog" },
+    summary: "List the catalog with stock levels by productId, a page at a time (cursor in, nextCursor out)",
+    query: InventoryListQuery,
+    responses: { 200: "{ products: [...], nextCursor? } by productId", 400: "Invalid limit or cursor" },
   },
   {
     method: "POST",
@@ -34,8 +36,14 @@ export const inventoryRoutes: ProxyRoute[] = [
     url: "/inventory/:productId/restock",
     service: "inventory",
     tag,
-    summary: "Restock product",
+    summary: "Restock product (send an Idempotency-Key header to make retries safe)",
     body: RestockBody,
-    responses: { 200: "The product after restocking", 400: "Invalid body", 404: "No such product" },
+    idempotencyKey: true,
+    responses: {
+      200: "The product after restocking (a replay: its current levels, Idempotent-Replayed: true)",
+      400: "Invalid body",
+      404: "No such product",
+      422: "Idempotency-Key reused with a different body",
+    },
   },
 ];

@@ -15,6 +15,12 @@ export interface RouteDoc {
   query?: z.ZodObject;
   /** Status → description of the answers this route gives. */
   responses: Record<number, string>;
+  /** Longer explanation (semantics, guarantees): the operation's OpenAPI `description`. */
+  description?: string;
+  /** Schema of the success answer's body (OpenAPI: the 2xx response's schema). */
+  answer?: z.ZodType;
+  /** Example bodies: the request's, and per status the answer's (errors in the error shape). */
+  examples?: { request?: unknown; responses?: Record<number, unknown> };
   /** False for routes open without an API key (only /health). */
   authenticated?: boolean;
 }

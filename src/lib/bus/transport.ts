@@ -131,6 +131,19 @@ export interface ConsumerInfo {
   idleMs: number;
 }
 
+/**
+ * A manual replay (DLQ retry) with an id naming it: a transport sends one replay id to a group at
+ * most once within `REPLAY_DEDUPE_MS`, so a retry that crashed after sending and is run again does
+ * not send it twice.
+ */
+export interface Replay {
+  replayId: string;
+  message: OutgoingMessage;
+}
+
+/** How long a sent replay id is remembered (ms): 24 h, as an Idempotency-Key. */
+export const REPLAY_DEDUPE_MS = 86_400_000;
+
 export interface Transport {
   readonly kind: "memory" | "redis-streams" | "redis-pubsub";
   /** True when a published message survives consumer crashes and is redelivered until settled. */
@@ -147,6 +160,12 @@ export interface Transport {
    * queue): the other groups, which handled it, do not see it twice.
    */
   redeliver(group: string, message: OutgoingMessage): Promise<void>;
+  /**
+   * `redeliver` for a batch, each replay id at most once (see `Replay`): the replays not sent
+   * before go out in order, in one step on the transports that have one. Returns how many were
+   * sent now. Optional: a transport without it cannot tell a replay already sent.
+   */
+  redeliverOnce?(group: string, replays: readonly Replay[]): Promise<number>;
   /**
    * The consumers of a group on the given topics (on Streams: per stream, merged by name with the
    * largest idle time and the summed pending count). Transports without groups list none.

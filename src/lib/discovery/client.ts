@@ -33,6 +33,8 @@ export class DiscoveryClient {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly loading = new Map<string, Promise<ServiceInstance[]>>();
   private readonly cursors = new Map<string, number>();
+  /** Services whose last registry read failed: their list is the last known one, unverified. */
+  private readonly stale = new Set<string>();
 
   constructor(options: DiscoveryClientOptions) {
     this.registry = options.registry;
@@ -74,6 +76,14 @@ export class DiscoveryClient {
     return undefined;
   }
 
+  /**
+   * True while the registry cannot be read for `service` and its last known list is served: the
+   * instances' leases are not verified (they may have died since).
+   */
+  unverified(service: string): boolean {
+    return this.stale.has(service);
+  }
+
   /** Drops the cached list of one service, or of all. */
   invalidate(service?: string): void {
     if (service === undefined) this.cache.clear();
@@ -87,10 +97,12 @@ export class DiscoveryClient {
         .filter((i) => i.status !== "unhealthy")
         .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
       this.cache.set(service, { at: this.now(), instances });
+      this.stale.delete(service);
       return instances;
     } catch (error) {
       const stale = this.cache.get(service);
       if (stale) {
+        this.stale.add(service);
         this.logger.warn({ err: error, service }, "registry unreadable; routing on the last known instances");
         return stale.instances;
       }

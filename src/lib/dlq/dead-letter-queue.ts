@@ -1,11 +1,12 @@
-import type { OutgoingMessage } from "../bus/transport.js";
+import type { OutgoingMessage, Replay } from "../bus/transport.js";
 import type { DeadLetterPage, DeadLetterPageOptions } from "./paging.js";
-import type {
-  DeadLetterAuditEntry,
-  DeadLetterFilter,
-  DeadLetterRecord,
-  DeadLetterStatus,
-  DeadLetterStore,
+import {
+  type DeadLetterAuditEntry,
+  type DeadLetterFilter,
+  type DeadLetterRecord,
+  type DeadLetterStatus,
+  type DeadLetterStore,
+  matchesFilter,
 } from "./dead-letter-store.js";
 import {
   DeadLetterArchivedError,
@@ -17,11 +18,24 @@ import {
 /** Sends a message again to one consumer group only: the transport's `redeliver`. */
 export type Redeliver = (group: string, message: OutgoingMessage) => Promise<void>;
 
+/**
+ * Sends replays to one group, each replay id at most once (the transport's `redeliverOnce`): what
+ * lets a bulk retry that died half-way be run again without replaying a record twice.
+ */
+export type RedeliverOnce = (group: string, replays: readonly Replay[]) => Promise<number>;
+
+/** Records per batch of a bulk retry or purge: no Redis command of theirs names more keys. */
+export const DEFAULT_DLQ_BATCH_SIZE = 500;
+
 export interface DeadLetterQueueOptions {
   store: DeadLetterStore;
   redeliver: Redeliver;
+  /** When given, every retry goes through it (see RedeliverOnce); else through `redeliver`. */
+  redeliverOnce?: RedeliverOnce;
   /** Clock for audit times (ms since epoch). */
   now?: () => number;
+  /** Records per batch of `retryMany` and `purge` (default 500). */
+  batchSize?: number;
 }
 
 /** Who asked for an operation; every operation is audited with it. */
@@ -49,6 +63,13 @@ export interface RetryManyResult {
 export type PurgeCriteria =
   { olderThan: string; status?: DeadLetterStatus } | { maxAgeMs: number; status?: DeadLetterStatus };
 
+/**
+ * Names one replay of a record: its id and the retry it is (`retries + 1`). The same retry run
+ * twice (a crash after the send, before the record was marked) is one replay id, sent once; a
+ * later deliberate retry of the record is another.
+ */
+export const replayIdOf = (record: DeadLetterRecord): string => `${record.id}#${record.retries + 1}`;
+
 /** The message a record replays: the original bytes, under the original envelope id when known. */
 export function replayMessage(record: DeadLetterRecord): OutgoingMessage {
   return { topic: record.topic, owner: record.owner, id: record.envelopeId ?? record.id, body: record.body };
@@ -66,12 +87,16 @@ function describeFailure(error: unknown): { code: string; message: string } {
 export class DeadLetterQueue {
   private readonly store: DeadLetterStore;
   private readonly redeliver: Redeliver;
+  private readonly redeliverOnce: RedeliverOnce | undefined;
   private readonly now: () => number;
+  private readonly batchSize: number;
 
   constructor(options: DeadLetterQueueOptions) {
     this.store = options.store;
     this.redeliver = options.redeliver;
+    this.redeliverOnce = options.redeliverOnce;
     this.now = options.now ?? Date.now;
+    this.batchSize = options.batchSize ?? DEFAULT_DLQ_BATCH_SIZE;
   }
 
   /** Newest first. */
@@ -98,7 +123,7 @@ export class DeadLetterQueue {
     const record = await this.require(id);
     if (record.status === "archived") throw new DeadLetterArchivedError(id);
     try {
-      await this.redeliver(record.group, replayMessage(record));
+      await this.send(record.group, [record]);
     } catch (error) {
       throw new DeadLetterRedeliveryError(id, error);
     }
@@ -111,24 +136,114 @@ export class DeadLetterQueue {
   /**
    * Retries each record of `target` (ids in the order given, or the records a filter matches,
    * oldest first so the group sees them in their original order) and reports each outcome. A
-   * filter without a status means status "dead": records already retried or archived are left alone.
+   * filter without a status means status "dead": records already retried or archived are left
+   * alone; its `limit` caps how many are retried (the oldest). Works in batches of `batchSize`
+   * records: per batch one read of the index and records, one send per group, one write of the
+   * statuses and one of the audit entries. Run again after a crash, a filter retry finishes the
+   * job: records marked retried no longer match, and a record sent but not yet marked is not sent
+   * again (its replay id is; see RedeliverOnce).
    */
   async retryMany(
     target: DeadLetterFilter | readonly string[],
     options: ActorOptions,
   ): Promise<RetryManyResult> {
-    const ids = isIdList(target) ? [...target] : await this.idsOldestFirst({ status: "dead", ...target });
     const result: RetryManyResult = { retried: [], failed: [] };
-    // One at a time: replays keep their order and a failing transport is not flooded.
-    for (const id of ids) {
-      try {
-        await this.retry(id, options);
-        result.retried.push(id);
-      } catch (error) {
-        result.failed.push({ id, error: describeFailure(error) });
+    if (isIdList(target)) {
+      for (const ids of chunks([...new Set(target)], this.batchSize)) {
+        const records = await Promise.all(ids.map((id) => this.store.get(id)));
+        const retryable: DeadLetterRecord[] = [];
+        for (const [i, id] of ids.entries()) {
+          const record = records[i];
+          if (!record) result.failed.push({ id, error: describeFailure(new DeadLetterNotFoundError(id)) });
+          else if (record.status === "archived")
+            result.failed.push({ id, error: describeFailure(new DeadLetterArchivedError(id)) });
+          else retryable.push(record);
+        }
+        await this.retryBatch(retryable, options, result);
       }
+      // Failures in the order the ids were given, whichever step found them.
+      const at = new Map([...new Set(target)].map((id, i) => [id, i]));
+      result.failed.sort((a, b) => (at.get(a.id) ?? 0) - (at.get(b.id) ?? 0));
+      return result;
+    }
+    const filter: DeadLetterFilter = { status: "dead", ...target };
+    const limit = filter.limit ?? Number.POSITIVE_INFINITY;
+    for await (const batch of this.oldestMatching(filter)) {
+      const records = batch.slice(0, limit - result.retried.length - result.failed.length);
+      await this.retryBatch(records, options, result);
+      if (result.retried.length + result.failed.length >= limit) break;
     }
     return result;
+  }
+
+  /** Sends a batch (one call per group, oldest first), then marks and audits what was sent. */
+  private async retryBatch(
+    records: readonly DeadLetterRecord[],
+    options: ActorOptions,
+    result: RetryManyResult,
+  ): Promise<void> {
+    const byGroup = new Map<string, DeadLetterRecord[]>();
+    for (const record of records) byGroup.set(record.group, [...(byGroup.get(record.group) ?? []), record]);
+    const unsent = new Map<string, unknown>();
+    for (const [group, batch] of byGroup) {
+      try {
+        await this.send(group, batch);
+      } catch (error) {
+        for (const record of batch) unsent.set(record.id, new DeadLetterRedeliveryError(record.id, error));
+      }
+    }
+    const sent = records.filter((r) => !unsent.has(r.id));
+    const updated = await this.store.updateMany(
+      sent.map((r) => ({ id: r.id, status: "retried" as const, retries: r.retries + 1 })),
+    );
+    const marked = sent.filter((_, i) => updated[i] === true);
+    await this.store.appendAudits(marked.map((r) => this.auditEntry(r.id, "retried", options)));
+    const markedIds = new Set(marked.map((r) => r.id));
+    for (const record of records) {
+      const error = unsent.get(record.id) ?? (markedIds.has(record.id) ? undefined : "purged meanwhile");
+      if (error === undefined) result.retried.push(record.id);
+      else result.failed.push({ id: record.id, error: describeFailure(error) });
+    }
+  }
+
+  /** The records' messages to their group: each replay id at most once when the transport can. */
+  private async send(group: string, records: readonly DeadLetterRecord[]): Promise<void> {
+    if (this.redeliverOnce) {
+      const replays = records.map((r) => ({ replayId: replayIdOf(r), message: replayMessage(r) }));
+      await this.redeliverOnce(group, replays);
+      return;
+    }
+    // One at a time: replays keep their order and a failing transport is not flooded.
+    for (const record of records) await this.redeliver(group, replayMessage(record));
+  }
+
+  /**
+   * Batches of records matching `filter`, oldest first, walking the time index `batchSize`
+   * entries at a time (from `from`, before `beforeMs`, or to `to` inclusive).
+   */
+  private async *oldestMatching(
+    filter: DeadLetterFilter,
+    beforeMs?: number,
+  ): AsyncGenerator<DeadLetterRecord[]> {
+    const to = filter.to === undefined ? Number.POSITIVE_INFINITY : Date.parse(filter.to) + 1;
+    const before = Math.min(to, beforeMs ?? Number.POSITIVE_INFINITY);
+    // An id sorts after "": the first entry at `from` itself is included.
+    let after = filter.from === undefined ? undefined : { ms: Date.parse(filter.from), id: "" };
+    for (;;) {
+      const batch = await this.store.oldest(
+        after,
+        this.batchSize,
+        before === Number.POSITIVE_INFINITY ? undefined : before,
+      );
+      const last = batch.at(-1);
+      if (last === undefined) return;
+      after = last.entry;
+      const matching = batch
+        .map(({ record }) => record)
+        .filter((r): r is DeadLetterRecord => r !== undefined && matchesFilter(r, filter));
+      if (matching.length > 0) yield matching;
+      if (batch.length < this.batchSize) return;
+    }
   }
 
   /** Marks a record as never to be replayed. Archiving an archived record changes nothing. */
@@ -140,16 +255,36 @@ export class DeadLetterQueue {
     return { ...record, status: "archived" };
   }
 
-  /** Deletes records (by id, or by age and status); the audit trail keeps a "purged" entry for each. */
+  /**
+   * Deletes records (by id, or by age and status); the audit trail keeps a "purged" entry for each.
+   * In batches of `batchSize`: each batch is audited, then deleted (one DEL and ZREM of at most
+   * `batchSize` keys), so no command blocks Redis on a large purge, and a purge cut short (a crash)
+   * is finished by running it again; a record of the interrupted batch may then be audited as
+   * purged twice, never deleted without its entry.
+   */
   async purge(
     target: readonly string[] | PurgeCriteria,
     options: ActorOptions,
   ): Promise<{ purged: string[] }> {
-    const ids = isIdList(target) ? await this.existing(target) : await this.matchingPurge(target);
-    if (ids.length === 0) return { purged: [] };
-    await this.store.remove(ids);
-    await Promise.all(ids.map((id) => this.audit(id, "purged", options)));
-    return { purged: ids };
+    const purged: string[] = [];
+    const purgeBatch = async (ids: string[]) => {
+      if (ids.length === 0) return;
+      await this.store.appendAudits(ids.map((id) => this.auditEntry(id, "purged", options)));
+      await this.store.remove(ids);
+      purged.push(...ids);
+    };
+    if (isIdList(target)) {
+      for (const ids of chunks([...new Set(target)], this.batchSize))
+        await purgeBatch(await this.existing(ids));
+      return { purged };
+    }
+    const cutoff = "olderThan" in target ? Date.parse(target.olderThan) : this.now() - target.maxAgeMs;
+    if (Number.isNaN(cutoff)) throw new DeadLetterInvalidError("purge needs a valid olderThan or maxAgeMs");
+    // Strictly before the cut-off: a record dead-lettered exactly at it is kept.
+    const filter: DeadLetterFilter = target.status ? { status: target.status } : {};
+    for await (const records of this.oldestMatching(filter, cutoff))
+      await purgeBatch(records.map((r) => r.id));
+    return { purged };
   }
 
   private async require(id: string): Promise<DeadLetterRecord> {
@@ -158,38 +293,37 @@ export class DeadLetterQueue {
     return record;
   }
 
-  private async idsOldestFirst(filter: DeadLetterFilter): Promise<string[]> {
-    return (await this.store.list(filter)).map((r) => r.id).reverse();
-  }
-
   private async existing(ids: readonly string[]): Promise<string[]> {
     const unique = [...new Set(ids)];
     const records = await Promise.all(unique.map((id) => this.store.get(id)));
     return unique.filter((_, i) => records[i] !== undefined);
   }
 
-  private async matchingPurge(criteria: PurgeCriteria): Promise<string[]> {
-    const cutoff = "olderThan" in criteria ? Date.parse(criteria.olderThan) : this.now() - criteria.maxAgeMs;
-    if (Number.isNaN(cutoff)) throw new DeadLetterInvalidError("purge needs a valid olderThan or maxAgeMs");
-    const before = new Date(cutoff).toISOString();
-    const filter: DeadLetterFilter = { to: before, ...(criteria.status ? { status: criteria.status } : {}) };
-    // The store's bound is inclusive; purge keeps records dead-lettered exactly at the cut-off.
-    const records = await this.store.list(filter);
-    return records.filter((r) => r.deadLetteredAt < before).map((r) => r.id);
+  private audit(recordId: string, action: DeadLetterAuditEntry["action"], options: ActorOptions) {
+    return this.store.appendAudit(this.auditEntry(recordId, action, options));
   }
 
-  private audit(recordId: string, action: DeadLetterAuditEntry["action"], options: ActorOptions) {
-    const entry: DeadLetterAuditEntry = {
+  private auditEntry(
+    recordId: string,
+    action: DeadLetterAuditEntry["action"],
+    options: ActorOptions,
+  ): DeadLetterAuditEntry {
+    return {
       at: new Date(this.now()).toISOString(),
       recordId,
       action,
       actor: options.actor,
       ...(options.detail === undefined ? {} : { detail: options.detail }),
     };
-    return this.store.appendAudit(entry);
   }
 }
 
 function isIdList<T extends object>(target: T | readonly string[]): target is readonly string[] {
   return Array.isArray(target);
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }

@@ -1,5 +1,5 @@
 import type { AttemptFailure } from "../bus/transport.js";
-import type { DeadLetterPage, DeadLetterPageOptions } from "./paging.js";
+import type { DeadLetterPage, DeadLetterPageOptions, IndexEntry } from "./paging.js";
 
 export type DeadLetterStatus = "dead" | "retried" | "archived";
 
@@ -57,9 +57,25 @@ export interface DeadLetterStore {
   page(filter: DeadLetterFilter, options: DeadLetterPageOptions): Promise<DeadLetterPage>;
   /** Sets status and retry count of an existing record; false when there is none. */
   update(id: string, change: { status: DeadLetterStatus; retries?: number }): Promise<boolean>;
-  /** Deletes records (by id); returns how many existed. */
+  /**
+   * The next `count` entries of the time index, oldest first, strictly after `after` (by time, then
+   * id) and dead-lettered before `beforeMs` when given, each with its record: the bounded batches
+   * bulk operations walk. O(count) (plus the entries sharing `after`'s millisecond).
+   */
+  oldest(
+    after: IndexEntry | undefined,
+    count: number,
+    beforeMs?: number,
+  ): Promise<{ entry: IndexEntry; record: DeadLetterRecord | undefined }[]>;
+  /** `update` of each change, in one round trip; one result per change. */
+  updateMany(
+    changes: readonly { id: string; status: DeadLetterStatus; retries?: number }[],
+  ): Promise<boolean[]>;
+  /** Deletes records (by id); returns how many existed. Callers send bounded batches. */
   remove(ids: readonly string[]): Promise<number>;
   appendAudit(entry: DeadLetterAuditEntry): Promise<void>;
+  /** `appendAudit` of each entry, in order, in one round trip. */
+  appendAudits(entries: readonly DeadLetterAuditEntry[]): Promise<void>;
   /** Oldest first. */
   audit(recordId?: string): Promise<DeadLetterAuditEntry[]>;
 }

@@ -5,7 +5,7 @@ import {
   type DeadLetterStore,
   matchesFilter,
 } from "./dead-letter-store.js";
-import { collectPage, type DeadLetterPage, type DeadLetterPageOptions } from "./paging.js";
+import { collectPage, type DeadLetterPage, type DeadLetterPageOptions, type IndexEntry } from "./paging.js";
 import { DEFAULT_AUDIT_RETENTION_MS } from "./redis-dead-letter-store.js";
 
 export interface MemoryDeadLetterStoreOptions {
@@ -68,6 +68,30 @@ export class MemoryDeadLetterStore implements DeadLetterStore {
     return true;
   }
 
+  async oldest(
+    after: IndexEntry | undefined,
+    count: number,
+    beforeMs = Number.POSITIVE_INFINITY,
+  ): Promise<{ entry: IndexEntry; record: DeadLetterRecord | undefined }[]> {
+    return [...this.records.values()]
+      .map((r) => ({ entry: { id: r.id, ms: Date.parse(r.deadLetteredAt) }, record: structuredClone(r) }))
+      .filter(({ entry }) => entry.ms < beforeMs && (after === undefined || isLater(entry, after)))
+      .sort((a, b) => a.entry.ms - b.entry.ms || (a.entry.id < b.entry.id ? -1 : 1))
+      .slice(0, count);
+  }
+
+  async updateMany(
+    changes: readonly { id: string; status: DeadLetterRecord["status"]; retries?: number }[],
+  ): Promise<boolean[]> {
+    const results: boolean[] = [];
+    for (const { id, ...change } of changes) results.push(await this.update(id, change));
+    return results;
+  }
+
+  async appendAudits(entries: readonly DeadLetterAuditEntry[]): Promise<void> {
+    for (const entry of entries) await this.appendAudit(entry);
+  }
+
   async remove(ids: readonly string[]): Promise<number> {
     let removed = 0;
     for (const id of ids) if (this.records.delete(id)) removed++;
@@ -88,3 +112,7 @@ export class MemoryDeadLetterStore implements DeadLetterStore {
       .map((e) => ({ ...e }));
   }
 }
+
+/** Oldest-first order of the time index: later time, or the same time and a larger id. */
+const isLater = (entry: IndexEntry, than: IndexEntry): boolean =>
+  entry.ms > than.ms || (entry.ms === than.ms && entry.id > than.id);

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Redis } from "ioredis";
 import { z } from "zod";
 import { execOrThrow, LuaScript } from "../redis/index.js";
 import {
@@ -223,6 +223,61 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     return updated === 1;
   }
 
+  async oldest(
+    after: IndexEntry | undefined,
+    count: number,
+    beforeMs?: number,
+  ): Promise<{ entry: IndexEntry; record: DeadLetterRecord | undefined }[]> {
+    const max = beforeMs === undefined ? "+inf" : `(${beforeMs}`;
+    // Members of one score sort by id: skip those at the cursor's time up to and including its id.
+    let skip = 0;
+    if (after !== undefined) {
+      const ties = await this.redis.zrangebyscore(this.keys.index, after.ms, after.ms);
+      skip = ties.filter((id) => id <= after.id).length;
+    }
+    const min = after === undefined ? "-inf" : after.ms;
+    const flat = await this.redis.zrangebyscore(
+      this.keys.index,
+      min,
+      max,
+      "WITHSCORES",
+      "LIMIT",
+      skip,
+      count,
+    );
+    const entries: IndexEntry[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ id: flat[i] ?? "", ms: Number(flat[i + 1]) });
+    const records = await this.fetch(entries.map((e) => e.id));
+    return entries.map((entry, i) => ({ entry, record: records[i] }));
+  }
+
+  async updateMany(
+    changes: readonly { id: string; status: DeadLetterStatus; retries?: number }[],
+  ): Promise<boolean[]> {
+    if (changes.length === 0) return [];
+    const replies = await this.execScripts(() => {
+      const pipeline = this.redis.pipeline();
+      for (const { id, status, retries } of changes) {
+        const args = [status, retries === undefined ? "" : String(retries)];
+        pipeline.evalsha(UPDATE_SCRIPT.sha, 1, this.keys.record(id), ...args);
+      }
+      return pipeline;
+    });
+    return replies.map((reply) => reply === 1);
+  }
+
+  async appendAudits(entries: readonly DeadLetterAuditEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.execScripts(() => {
+      const pipeline = this.redis.pipeline();
+      for (const entry of entries) {
+        const [keys, args] = this.auditCall(entry);
+        pipeline.evalsha(APPEND_AUDIT_SCRIPT.sha, keys.length, ...keys, ...args);
+      }
+      return pipeline;
+    });
+  }
+
   async remove(ids: readonly string[]): Promise<number> {
     if (ids.length === 0) return 0;
     const [deleted] = await execOrThrow(
@@ -235,14 +290,36 @@ export class RedisDeadLetterStore implements DeadLetterStore {
   }
 
   async appendAudit(entry: DeadLetterAuditEntry): Promise<void> {
+    const [keys, args] = this.auditCall(entry);
+    await APPEND_AUDIT_SCRIPT.run(this.redis, keys, args);
+  }
+
+  private auditCall(entry: DeadLetterAuditEntry): [string[], (string | number)[]] {
     const fields = ["at", entry.at, "recordId", entry.recordId, "action", entry.action, "actor", entry.actor];
     if (entry.detail !== undefined) fields.push("detail", entry.detail);
     const at = toScore(entry.at, "at");
-    await APPEND_AUDIT_SCRIPT.run(
-      this.redis,
+    return [
       [this.keys.audit, this.keys.auditOf(entry.recordId)],
       [at, this.auditRetentionMs, `${at}|${JSON.stringify(entry)}`, ...fields],
-    );
+    ];
+  }
+
+  /**
+   * Runs a pipeline of EVALSHAs. When the server does not know a script yet (NOSCRIPT: it
+   * restarted, or never ran it), none of the pipeline's scripts ran: loads them and runs it again.
+   */
+  private async execScripts(build: () => ChainableCommander): Promise<unknown[]> {
+    let replies = (await build().exec()) ?? [];
+    if (replies.some(([error]) => error?.message.startsWith("NOSCRIPT"))) {
+      // Some ran (the cache was flushed mid-pipeline): running all again could apply them twice.
+      if (replies.some(([error]) => error === null)) throw new Error("script cache lost mid-pipeline");
+      await Promise.all([UPDATE_SCRIPT, APPEND_AUDIT_SCRIPT].map((s) => this.redis.script("LOAD", s.source)));
+      replies = (await build().exec()) ?? [];
+    }
+    return replies.map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    });
   }
 
   async audit(recordId?: string): Promise<DeadLetterAuditEntry[]> {

@@ -57,7 +57,7 @@ export const ERROR_CODES = {
   UPSTREAM_OUTCOME_UNKNOWN: {
     status: 502,
     description:
-      "The connection to the service broke after it received the request: it may have been applied. Check the resource before resending; only POST /orders accepts an Idempotency-Key for a safe resend",
+      "The connection to the service broke after it received the request: it may have been applied. Check the resource before resending; POST /orders and POST /inventory/:productId/restock accept an Idempotency-Key for a safe resend",
   },
   SERVICE_UNAVAILABLE: {
     status: 503,

@@ -1,3 +1,5 @@
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { afterEach, expect, it } from "vitest";
 import { z } from "zod";
 import { defineEvents } from "../bus/events.js";
@@ -80,4 +82,38 @@ describeWithRedis("a service over Redis", (getRedis) => {
     },
     30_000,
   );
+});
+
+it("fails to start on a busy port before consuming anything or registering: listen first", async () => {
+  const platform = createMemoryPlatform();
+  platforms.push(platform);
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+  const port = (busy.address() as AddressInfo).port;
+  const steps: string[] = [];
+  const watched: ServiceDefinition<typeof ToyEvents> = {
+    name: "toy",
+    version: "9.9.9",
+    create: (deps) => {
+      const subscriber = deps.subscriber().on("toy.poked", () => void steps.push("consumed"));
+      const start = subscriber.start.bind(subscriber);
+      subscriber.start = async () => {
+        steps.push("subscriber started");
+        await start();
+      };
+      return {
+        subscribers: [subscriber as never],
+        start: async () => void steps.push("background started"),
+      };
+    },
+  };
+  try {
+    await expect(
+      startService(watched, { events: ToyEvents, platform, port, host: "127.0.0.1", logLevel: "silent" }),
+    ).rejects.toMatchObject({ code: "EADDRINUSE" });
+    expect(steps).toEqual([]);
+    expect(await platform.registry.list("toy")).toEqual([]);
+  } finally {
+    await new Promise((resolve) => busy.close(resolve));
+  }
 });

@@ -206,21 +206,6 @@ export async function startService<E extends EventRegistry>(
   };
   const parts = await definition.create(deps);
   const subscribers = parts.subscribers ?? [];
-  for (const s of subscribers) await platform.transport.ensureGroups(name, s.topics());
-  for (const s of subscribers) await s.start();
-  await parts.start?.();
-  // Every stream of the events this service owns stays bounded, also those only its outbox writes.
-  const { redis, retention } = platform;
-  const trimmer = redis
-    ? new StreamTrimmer({
-        redis,
-        keys: ownedStreamKeys(events, name),
-        retentionMs: retention.streamRetentionMs,
-        maxLenWithoutGroups: retention.streamMaxLenWithoutGroups,
-        intervalMs: retention.streamTrimIntervalMs,
-        onError: (error) => logger.warn({ err: error }, "stream trim failed"),
-      })
-    : undefined;
 
   const app = createHttpServer({ metrics });
   app.get("/health", async (_request, reply) => {
@@ -245,9 +230,33 @@ export async function startService<E extends EventRegistry>(
   parts.routes?.(app);
   const host = options.host ?? "127.0.0.1";
   const advertised = options.advertiseHost ?? host;
-  await app.listen({ port: options.port ?? 0, host });
+  // Listen first: a process that cannot take its port (EADDRINUSE) must fail before it consumes
+  // a single message or registers; until its consumers run, /health answers 503.
+  try {
+    await app.listen({ port: options.port ?? 0, host });
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    await parts.stop?.().catch(() => undefined);
+    throw error;
+  }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : (options.port ?? 0);
+
+  for (const s of subscribers) await platform.transport.ensureGroups(name, s.topics());
+  for (const s of subscribers) await s.start();
+  await parts.start?.();
+  // Every stream of the events this service owns stays bounded, also those only its outbox writes.
+  const { redis, retention } = platform;
+  const trimmer = redis
+    ? new StreamTrimmer({
+        redis,
+        keys: ownedStreamKeys(events, name),
+        retentionMs: retention.streamRetentionMs,
+        maxLenWithoutGroups: retention.streamMaxLenWithoutGroups,
+        intervalMs: retention.streamTrimIntervalMs,
+        onError: (error) => logger.warn({ err: error }, "stream trim failed"),
+      })
+    : undefined;
 
   const reporter: MetricsReporter = startMetricsReporter({
     metrics,

@@ -4,14 +4,29 @@
  * the resulting events, also on Redis Cluster.
  */
 
+import { createHash } from "node:crypto";
+
 export const INVENTORY_OWNER = "inventory";
 const TAG = `{${INVENTORY_OWNER}}`;
 
 /** Hash: id, name, price, available, reserved, committed, threshold. */
 export const productKey = (productId: string): string => `${TAG}:product:${productId}`;
 
-/** Set of every productId (for listing). */
-export const productIndexKey = (): string => `${TAG}:products`;
+/**
+ * Sorted set of every productId, all at score 0 so members sort by id: a page of the catalog is one
+ * `ZRANGEBYLEX ... LIMIT` (O(log n + page)), never a read of the whole catalog.
+ */
+export const productIndexKey = (): string => `${TAG}:product-ids`;
+
+/** The earlier index: a plain set, unpageable. Moved into `productIndexKey` on first listing. */
+export const legacyProductIndexKey = (): string => `${TAG}:products`;
+
+/**
+ * String: the request hash a restock's Idempotency-Key was first used with, for 24 h. One key per
+ * (client, Idempotency-Key), hashed (`{inventory}:idem:<sha256(client \n key)>`) so neither shows.
+ */
+export const restockIdempotencyKey = (client: string, key: string): string =>
+  `${TAG}:idem:${createHash("sha256").update(`${client}\n${key}`).digest("hex")}`;
 
 /** Hash: state, items (JSON priced lines), reason. One per order, kept as the order's dedupe mark. */
 export const reservationKey = (orderId: string): string => `${TAG}:reservation:${orderId}`;

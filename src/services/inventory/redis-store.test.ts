@@ -3,9 +3,11 @@ import { eventStreamKey, FIELD_BODY } from "../../lib/bus/transports/redis-strea
 import type { Redis } from "ioredis";
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
-import { reservationKey } from "./keys.js";
+import { recordCommands } from "../../test-support/redis-monitor.js";
+import { legacyProductIndexKey, productIndexKey, productKey, reservationKey } from "./keys.js";
 import { RedisInventoryStore } from "./redis-store.js";
 import { runInventoryStoreContract } from "./store-contract.js";
+import { allProducts } from "./store.js";
 
 /** The key's remaining lifetime is set and at most `max` ms: a mark that goes away on its own. */
 async function expectExpiring(redis: Redis, key: string, max: number): Promise<void> {
@@ -50,5 +52,57 @@ describeWithRedis("RedisInventoryStore", (getRedis) => {
         });
       },
     };
+  });
+});
+
+describeWithRedis("RedisInventoryStore catalog pages", (getRedis) => {
+  const PRODUCTS = 5_000;
+
+  /** Writes `count` product hashes straight into Redis, with their ids in `indexKey` by `add`. */
+  async function seed(redis: Redis, count: number, add: (ids: string[]) => Promise<unknown>) {
+    for (let start = 0; start < count; start += 1_000) {
+      const pipeline = redis.pipeline();
+      const ids: string[] = [];
+      for (let i = start; i < Math.min(count, start + 1_000); i++) {
+        const id = `p-${String(i).padStart(6, "0")}`;
+        ids.push(id);
+        pipeline.hset(productKey(id), {
+          id,
+          name: id,
+          price: 100,
+          available: 1,
+          reserved: 0,
+          committed: 0,
+          threshold: 0,
+        });
+      }
+      await pipeline.exec();
+      await add(ids);
+    }
+  }
+
+  it("reads one page of a large catalog with O(limit) commands, never the whole index", async () => {
+    await getRedis().flush();
+    const redis = getRedis().client();
+    await seed(redis, PRODUCTS, (ids) => redis.zadd(productIndexKey(), ...ids.flatMap((id) => [0, id])));
+    const store = new RedisInventoryStore({ redis });
+    await store.listProducts({ limit: 1 }); // the one-off legacy check, outside the recording
+    const recorder = await recordCommands(redis);
+    const page = await store.listProducts({ after: "p-002000", limit: 3 });
+    const commands = await recorder.stop();
+    expect(page.map((p) => p.productId)).toEqual(["p-002001", "p-002002", "p-002003"]);
+    expect(commands.map((c) => c.name).sort()).toEqual(["hgetall", "hgetall", "hgetall", "zrangebylex"]);
+  });
+
+  it("moves a catalog indexed by the earlier plain set into the sorted index on first listing", async () => {
+    await getRedis().flush();
+    const redis = getRedis().client();
+    await seed(redis, 1_200, (ids) => redis.sadd(legacyProductIndexKey(), ...ids));
+    const store = new RedisInventoryStore({ redis });
+    const products = await allProducts(store);
+    expect(products).toHaveLength(1_200);
+    expect(products.at(-1)?.productId).toBe("p-001199");
+    expect(await redis.exists(legacyProductIndexKey())).toBe(0);
+    expect(await redis.zcard(productIndexKey())).toBe(1_200);
   });
 });

@@ -34,9 +34,16 @@ import {
   reservationSignature,
   restockProduct,
 } from "./domain.js";
-import { productIndexKey, productKey, reservationKey } from "./keys.js";
-import { ADD_PRODUCT, RESERVE, RESTOCK, SETTLE } from "./scripts.js";
-import { assertOwnEvents, type Emit, type InventoryStore } from "./store.js";
+import { legacyProductIndexKey, productIndexKey, productKey, reservationKey } from "./keys.js";
+import { ADD_PRODUCT, RESERVE, RESTOCK, RESTOCK_ONCE, SETTLE } from "./scripts.js";
+import {
+  assertOwnEvents,
+  type Emit,
+  type InventoryStore,
+  type ProductPageQuery,
+  type RestockOnce,
+  type RestockOutcome,
+} from "./store.js";
 
 export interface RedisInventoryStoreOptions {
   redis: Redis;
@@ -95,6 +102,7 @@ export class RedisInventoryStore implements InventoryStore {
   private readonly maxAttempts: number;
   private readonly markerTtlMs: number;
   private readonly maxOrderTotal: number;
+  private legacyIndexMoved: Promise<void> | undefined;
 
   constructor(options: RedisInventoryStoreOptions) {
     this.redis = options.redis;
@@ -103,10 +111,33 @@ export class RedisInventoryStore implements InventoryStore {
     this.maxOrderTotal = options.maxOrderTotal ?? DEFAULT_MAX_ORDER_TOTAL_CENTS;
   }
 
-  async listProducts(): Promise<Product[]> {
-    const ids = (await this.redis.smembers(productIndexKey())).sort();
+  async listProducts({ after, limit }: ProductPageQuery): Promise<Product[]> {
+    // A failed move is tried again by the next listing (it resumes: see moveLegacyIndex).
+    await (this.legacyIndexMoved ??= this.moveLegacyIndex().catch((error: unknown) => {
+      this.legacyIndexMoved = undefined;
+      throw error;
+    }));
+    // Exclusive lower bound: `(id` starts strictly after the previous page's last id.
+    const min = after === undefined ? "-" : `(${after}`;
+    const ids = await this.redis.zrangebylex(productIndexKey(), min, "+", "LIMIT", 0, limit);
     const hashes = await this.hashes(ids.map(productKey));
     return hashes.map(toProduct).filter((p): p is Product => p !== undefined);
+  }
+
+  /**
+   * Catalogs written before the sorted index kept their ids in a plain set: copies them into the
+   * sorted index in bounded SSCAN batches, then drops the set. Idempotent (ZADD of a member present
+   * is a no-op), so an interrupted move is finished by the next listing.
+   */
+  private async moveLegacyIndex(): Promise<void> {
+    const legacy = legacyProductIndexKey();
+    let cursor = "0";
+    do {
+      const [next, ids] = await this.redis.sscan(legacy, cursor, "COUNT", 500);
+      if (ids.length > 0) await this.redis.zadd(productIndexKey(), ...ids.flatMap((id) => [0, id]));
+      cursor = next;
+    } while (cursor !== "0");
+    await this.redis.unlink(legacy);
   }
 
   async getProduct(productId: string): Promise<Product | undefined> {
@@ -148,6 +179,36 @@ export class RedisInventoryStore implements InventoryStore {
       );
       if (result === "ok") return product;
       return result === "missing" ? undefined : CONFLICT;
+    });
+  }
+
+  async restockRecord(key: string): Promise<string | undefined> {
+    return (await this.redis.get(key)) ?? undefined;
+  }
+
+  async restockOnce(
+    productId: string,
+    quantity: number,
+    emit: Emit<Product>,
+    once: RestockOnce,
+  ): Promise<RestockOutcome> {
+    return this.optimistic("restock", async (): Promise<Attempt<RestockOutcome>> => {
+      const current = await this.getProduct(productId);
+      // A missing product may still be a replay's (never: nothing is recorded for one); decide in the script.
+      const product = current && restockProduct(current, quantity);
+      const { keys, bodies } = product ? outbox(emit(product)) : { keys: [], bodies: [] };
+      const result = await RESTOCK_ONCE.run(
+        this.redis,
+        [productKey(productId), once.key, ...keys],
+        [quantity, current?.available ?? "", once.requestHash, once.ttlMs, ...bodies],
+      );
+      if (result === "ok" && product) return { kind: "applied", product };
+      if (result === "reused") return { kind: "reused" };
+      if (result === "replayed") {
+        const now = await this.getProduct(productId);
+        return now ? { kind: "replayed", product: now } : { kind: "missing" };
+      }
+      return result === "missing" ? { kind: "missing" } : CONFLICT;
     });
   }
 

@@ -1,15 +1,27 @@
 /** HTTP routes of the catalog (proxied by the gateway). */
+import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
+import { z } from "zod";
 import { AddProductBody, MAX_STOCK_LEVEL, ProductIdSchema, RestockBody } from "../../contracts/index.js";
-import { AppError, notFound, parseInput, validationFailed } from "../../lib/http/index.js";
+import { AppError, notFound, parseInput, parseQuery, validationFailed } from "../../lib/http/index.js";
 import { InventoryError, type Product, stockTotal } from "./domain.js";
 import { type Prepare, productAddedMessages, restockedMessages } from "./messages.js";
-import type { InventoryStore } from "./store.js";
+import type { InventoryStore, RestockOutcome } from "./store.js";
+import { restockIdempotencyKey } from "./keys.js";
+import {
+  DEFAULT_IDEMPOTENCY_KEY_TTL_MS,
+  idempotencyClientOf,
+  idempotencyKeyOf,
+  idempotencyKeyReused,
+} from "../../lib/http/idempotency-key.js";
+import { stableStringify } from "../../lib/bus/idempotency-key.js";
 
 export interface InventoryRoutesDeps {
   store: InventoryStore;
   /** The service publisher's prepare: HTTP changes start a new correlation. */
   prepare: Prepare;
+  /** How long a restock's Idempotency-Key is remembered (ms, default 24 h). */
+  idempotencyTtlMs?: number;
 }
 
 const view = (p: Product) => ({
@@ -22,11 +34,56 @@ const view = (p: Product) => ({
   lowStockThreshold: p.lowStockThreshold,
 });
 
+const LIMIT_FORMAT = "limit: an integer from 1 to 500";
+
+/** An opaque cursor: the last productId of a page, base64url (as `/orders` and `/dlq`, opaque). */
+export const encodeProductCursor = (productId: string): string =>
+  Buffer.from(productId).toString("base64url");
+
+/** The productId a cursor stands for, or undefined when it is not one this API issued. */
+export function decodeProductCursor(cursor: string): string | undefined {
+  if (!/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) return undefined;
+  const productId = Buffer.from(cursor, "base64url").toString("utf8");
+  return ProductIdSchema.safeParse(productId).success ? productId : undefined;
+}
+
+/** `GET /inventory`: the conventions of `/orders`, `/notifications` and `/dlq` (limit 1-500, cursor). */
+export const InventoryListQuery = z.object({
+  limit: z.coerce
+    .number({ message: LIMIT_FORMAT })
+    .int(LIMIT_FORMAT)
+    .min(1, LIMIT_FORMAT)
+    .max(500, LIMIT_FORMAT)
+    .default(100),
+  cursor: z
+    .string()
+    .refine(
+      (c) => decodeProductCursor(c) !== undefined,
+      "cursor: the nextCursor of a previous page, unchanged",
+    )
+    .optional(),
+});
+
 const productIdParam = (params: unknown): string =>
   parseInput(ProductIdSchema, (params as { productId?: unknown }).productId);
 
-export function registerInventoryRoutes(app: FastifyInstance, { store, prepare }: InventoryRoutesDeps): void {
-  app.get("/inventory", async () => ({ products: (await store.listProducts()).map(view) }));
+export function registerInventoryRoutes(
+  app: FastifyInstance,
+  { store, prepare, idempotencyTtlMs }: InventoryRoutesDeps,
+): void {
+  app.get("/inventory", async (request) => {
+    const { limit, cursor } = parseQuery(InventoryListQuery, request.query);
+    const after = cursor === undefined ? undefined : decodeProductCursor(cursor);
+    // One more than asked tells whether another page follows; O(limit) whatever the catalog's size.
+    const found = await store.listProducts({ after, limit: limit + 1 });
+    const products = found.slice(0, limit);
+    const last = products.at(-1);
+    const more = found.length > limit && last !== undefined;
+    return {
+      products: products.map(view),
+      ...(more ? { nextCursor: encodeProductCursor(last.productId) } : {}),
+    };
+  });
 
   app.post("/inventory", async (request, reply) => {
     const body = parseInput(AddProductBody, request.body);
@@ -42,11 +99,26 @@ export function registerInventoryRoutes(app: FastifyInstance, { store, prepare }
     return view(product);
   });
 
-  app.post("/inventory/:productId/restock", async (request) => {
+  app.post("/inventory/:productId/restock", async (request, reply) => {
     const productId = productIdParam(request.params);
     const { quantity } = parseInput(RestockBody, request.body);
+    const key = idempotencyKeyOf(request);
+    const once =
+      key === undefined
+        ? undefined
+        : {
+            key: restockIdempotencyKey(idempotencyClientOf(request), key),
+            requestHash: createHash("sha256").update(stableStringify({ productId, quantity })).digest("hex"),
+            ttlMs: idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_KEY_TTL_MS,
+          };
     const current = await store.getProduct(productId);
     if (!current) throw notFound("product", productId);
+    // A replay is answered even when restocking again would now pass the maximum.
+    const prior = once && (await store.restockRecord(once.key));
+    if (prior !== undefined && once !== undefined) {
+      if (prior !== once.requestHash) throw idempotencyKeyReused();
+      return reply.header("idempotent-replayed", "true").send(view(current));
+    }
     if (stockTotal(current) + quantity > MAX_STOCK_LEVEL) {
       // A 400 like any other bound of the body: the limit is MAX_STOCK_LEVEL units per product.
       const room = MAX_STOCK_LEVEL - stockTotal(current);
@@ -60,15 +132,23 @@ export function registerInventoryRoutes(app: FastifyInstance, { store, prepare }
         `product ${productId} would hold more than ${MAX_STOCK_LEVEL} units`,
       );
     }
-    const product = await store
-      .restock(productId, quantity, (p) => restockedMessages(prepare, p, quantity))
-      .catch((error: unknown) => {
-        if (error instanceof InventoryError && error.retryable) {
-          throw new AppError("SERVICE_UNAVAILABLE", "stock is changing too fast, try again", undefined, true);
-        }
-        throw error;
-      });
-    if (!product) throw notFound("product", productId);
-    return view(product);
+    const emit = (p: Product) => restockedMessages(prepare, p, quantity);
+    const outcome = await (
+      once === undefined
+        ? store
+            .restock(productId, quantity, emit)
+            .then((p): RestockOutcome => (p ? { kind: "applied", product: p } : { kind: "missing" }))
+        : store.restockOnce(productId, quantity, emit, once)
+    ).catch((error: unknown) => {
+      if (error instanceof InventoryError && error.retryable) {
+        throw new AppError("SERVICE_UNAVAILABLE", "stock is changing too fast, try again", undefined, true);
+      }
+      throw error;
+    });
+    if (outcome.kind === "missing") throw notFound("product", productId);
+    if (outcome.kind === "reused") throw idempotencyKeyReused();
+    // A replay answers the product as it is now, as POST /orders does.
+    if (outcome.kind === "replayed") void reply.header("idempotent-replayed", "true");
+    return view(outcome.product);
   });
 }

@@ -11,7 +11,7 @@ export const ADD_PRODUCT = new LuaScript(`${OUTBOX_LUA}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'price', ARGV[3], 'available', ARGV[4],
   'reserved', 0, 'committed', 0, 'threshold', ARGV[5])
-redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
 outbox(3, 6)
 return 1
 `);
@@ -26,6 +26,29 @@ if not available then return 'missing' end
 if available ~= ARGV[2] then return 'conflict' end
 redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
 outbox(2, 3)
+return 'ok'
+`);
+
+/**
+ * RESTOCK applied at most once per Idempotency-Key: the key's record is written with the stock
+ * change and its events, so a retry finds it whatever instance answered the first time.
+ * KEYS: product, idempotency record, streams. ARGV: quantity, available the events were built
+ * from, request hash, record lifetime (ms), messages.
+ * → 'ok' | 'replayed' (same key, same request: nothing done) | 'reused' (same key, another request)
+ * | 'missing' | 'conflict'.
+ */
+export const RESTOCK_ONCE = new LuaScript(`${OUTBOX_LUA}
+local prior = redis.call('GET', KEYS[2])
+if prior then
+  if prior == ARGV[3] then return 'replayed' end
+  return 'reused'
+end
+local available = redis.call('HGET', KEYS[1], 'available')
+if not available then return 'missing' end
+if available ~= ARGV[2] then return 'conflict' end
+redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+outbox(3, 5)
 return 'ok'
 `);
 

@@ -4,6 +4,7 @@ import { decodeEnvelope } from "../../lib/bus/envelope.js";
 import { eventStreamKey, FIELD_BODY } from "../../lib/bus/transports/redis-stream-keys.js";
 import { createRedisPlatform } from "../../lib/runtime/platform.js";
 import { startService } from "../../lib/runtime/service-host.js";
+import { CLIENT_HEADER } from "../../lib/http/headers.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
 import { createInventoryService } from "./service.js";
@@ -101,5 +102,46 @@ describeWithRedis("inventory service (Redis platform)", (getRedis) => {
       await Promise.all(instances.map((i) => i.stop()));
       await Promise.all(platforms.map((p) => p.close()));
     }
+  });
+
+  it("applies a restock with an Idempotency-Key once per client: a replay answers the current levels", async () => {
+    const restock = async (quantity: number, key: string, client?: string) => {
+      const response = await fetch(`${h.running.url}/inventory/prod-cable/restock`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "idempotency-key": key,
+          ...(client === undefined ? {} : { [CLIENT_HEADER]: client }),
+        },
+        body: JSON.stringify({ quantity }),
+      });
+      return {
+        status: response.status,
+        replayed: response.headers.get("idempotent-replayed"),
+        body: (await response.json()) as { available?: number; error?: { code: string } },
+      };
+    };
+    const before = ((await h.http("/inventory/prod-cable")).body as { available: number }).available;
+    // The same request twice at once (a resend after a 502 racing the first): applied once.
+    const [a, b] = await Promise.all([restock(5, "k-1", "alice"), restock(5, "k-1", "alice")]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect([a.replayed, b.replayed].filter((r) => r === "true")).toHaveLength(1);
+    expect((await h.http("/inventory/prod-cable")).body).toMatchObject({ available: before + 5 });
+    // Later, after another change: the replay answers the product as it is now, changing nothing.
+    expect(
+      (await h.http("/inventory/prod-cable/restock", { method: "POST", body: { quantity: 1 } })).status,
+    ).toBe(200);
+    const replay = await restock(5, "k-1", "alice");
+    expect(replay).toMatchObject({ status: 200, replayed: "true", body: { available: before + 6 } });
+    // The same key with another body: 422, nothing applied.
+    const reused = await restock(7, "k-1", "alice");
+    expect(reused).toMatchObject({ status: 422, body: { error: { code: "IDEMPOTENCY_KEY_REUSED" } } });
+    // Keys are per client: bob's "k-1" is his own.
+    expect(await restock(5, "k-1", "bob")).toMatchObject({ status: 200, replayed: null });
+    expect((await h.http("/inventory/prod-cable")).body).toMatchObject({ available: before + 11 });
+    expect(await streamPayloads("inventory.restocked")).toHaveLength(3);
+    // A malformed key is named.
+    const bad = await restock(5, "has space");
+    expect(bad).toMatchObject({ status: 400, body: { error: { code: "VALIDATION_FAILED" } } });
   });
 });

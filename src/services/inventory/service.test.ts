@@ -72,6 +72,32 @@ describe("inventory service (memory platform)", () => {
     });
   });
 
+  it("pages GET /inventory by productId: limit, nextCursor, and 400 naming a bad limit or cursor", async () => {
+    const first = await h.http("/inventory?limit=2");
+    expect(first.status).toBe(200);
+    const page1 = first.body as { products: { productId: string }[]; nextCursor?: string };
+    expect(page1.products.map((p) => p.productId)).toEqual(["prod-cable", "prod-keyboard"]);
+    expect(page1.nextCursor).toEqual(expect.any(String));
+    const page2 = (await h.http(`/inventory?limit=2&cursor=${page1.nextCursor}`)).body as typeof page1;
+    expect(page2.products.map((p) => p.productId)).toEqual(["prod-limited", "prod-monitor"]);
+    const page3 = (await h.http(`/inventory?limit=2&cursor=${page2.nextCursor}`)).body as typeof page1;
+    expect(page3).toEqual({ products: [expect.objectContaining({ productId: "prod-mouse" })] });
+    // Exactly a page's worth left: no cursor to an empty page.
+    expect((await h.http("/inventory?limit=5")).body).not.toHaveProperty("nextCursor");
+    for (const [query, path] of [
+      ["limit=0", "query:limit"],
+      ["limit=501", "query:limit"],
+      ["limit=abc", "query:limit"],
+      ["cursor=not-one-of-ours!", "query:cursor"],
+    ]) {
+      const bad = await h.http(`/inventory?${query}`);
+      expect(bad.status, query).toBe(400);
+      expect(bad.body, query).toMatchObject({
+        error: { code: "VALIDATION_FAILED", details: [expect.objectContaining({ path })] },
+      });
+    }
+  });
+
   it("returns a product's levels, and 404 for an unknown product", async () => {
     expect((await h.http("/inventory/prod-limited")).body).toMatchObject({ available: 5, price: 14999 });
     const missing = await h.http("/inventory/prod-nothing");

@@ -5,6 +5,7 @@
  */
 import { beforeEach, describe, expect, it } from "vitest";
 import { type InventoryStoreHarness, ops, prepare, product } from "./store-contract-support.js";
+import { allProducts } from "./store.js";
 import { runInventoryStressContract } from "./store-stress-contract.js";
 
 export type { InventoryStoreHarness } from "./store-contract-support.js";
@@ -35,7 +36,19 @@ export function runInventoryStoreContract(name: string, factory: () => Promise<I
 
     it("lists products sorted by id", async () => {
       await Promise.all(["c", "a", "b"].map((id) => op.add(product(id, 1))));
-      expect((await h.store.listProducts()).map((p) => p.productId)).toEqual(["a", "b", "c"]);
+      expect((await allProducts(h.store)).map((p) => p.productId)).toEqual(["a", "b", "c"]);
+    });
+
+    it("lists a page of products after a given id, at most limit of them", async () => {
+      await Promise.all(["d", "c", "a", "e", "b"].map((id) => op.add(product(id, 1))));
+      const ids = async (query: { after?: string; limit: number }) =>
+        (await h.store.listProducts(query)).map((p) => p.productId);
+      expect(await ids({ limit: 2 })).toEqual(["a", "b"]);
+      expect(await ids({ after: "b", limit: 2 })).toEqual(["c", "d"]);
+      expect(await ids({ after: "d", limit: 2 })).toEqual(["e"]);
+      expect(await ids({ after: "e", limit: 2 })).toEqual([]);
+      // `after` need not be a product id: the page starts at the next id in sort order.
+      expect(await ids({ after: "bb", limit: 5 })).toEqual(["c", "d", "e"]);
     });
 
     it("restocks with an event carrying the new level; an unknown product is untouched", async () => {

@@ -33,15 +33,50 @@ import { INVENTORY_OWNER } from "./keys.js";
 /** Builds the messages describing a decision (synchronous: validation and encoding only). */
 export type Emit<T> = (decision: T) => OutgoingMessage[];
 
+/** A page of the catalog: products by id, after `after` (exclusive), at most `limit` of them. */
+export interface ProductPageQuery {
+  /** The last productId of the previous page; absent for the first page. */
+  after?: string | undefined;
+  /** Products per page (at least 1). */
+  limit: number;
+}
+
+/** A restock's Idempotency-Key: the scoped record key, the request's hash, how long it is kept (ms). */
+export interface RestockOnce {
+  key: string;
+  requestHash: string;
+  ttlMs: number;
+}
+
+/** How a keyed restock ended; `replayed` and `reused` changed nothing. */
+export type RestockOutcome =
+  | { kind: "applied"; product: Product }
+  | { kind: "replayed"; product: Product }
+  | { kind: "reused" }
+  | { kind: "missing" };
+
 export interface InventoryStore {
-  /** Sorted by productId. */
-  listProducts(): Promise<Product[]>;
+  /** Sorted by productId: up to `limit` products whose id sorts after `after`. O(limit). */
+  listProducts(query: ProductPageQuery): Promise<Product[]>;
   getProduct(productId: string): Promise<Product | undefined>;
   getReservation(orderId: string): Promise<Reservation | undefined>;
   /** Add-if-absent: undefined when the product already exists (nothing written or emitted). */
   addProduct(input: NewProduct, emit: Emit<Product>): Promise<Product | undefined>;
   /** Undefined when the product does not exist. */
   restock(productId: string, quantity: number, emit: Emit<Product>): Promise<Product | undefined>;
+  /**
+   * `restock` at most once per `once.key` within `once.ttlMs`: the record is written with the
+   * change. The same key again: `replayed` with the current product if the request hash matches,
+   * else `reused`. Nothing is recorded for a missing product.
+   */
+  restockOnce(
+    productId: string,
+    quantity: number,
+    emit: Emit<Product>,
+    once: RestockOnce,
+  ): Promise<RestockOutcome>;
+  /** The request hash recorded under a restock's scoped key, if any (unexpired). */
+  restockRecord(key: string): Promise<string | undefined>;
   /** All lines or none; once per orderId ever (a later call returns "duplicate" and emits nothing). */
   reserve(
     orderId: string,
@@ -67,20 +102,36 @@ function ownMessages<T>(emit: Emit<T>, decision: T): OutgoingMessage[] {
   return messages;
 }
 
+/** Every product, page by page (tests and tools; a request handler reads one page). */
+export async function allProducts(store: InventoryStore, pageSize = 500): Promise<Product[]> {
+  const products: Product[] = [];
+  for (;;) {
+    const page = await store.listProducts({ after: products.at(-1)?.productId, limit: pageSize });
+    products.push(...page);
+    if (page.length < pageSize) return products;
+  }
+}
+
 const copy = <T extends object>(value: T): T => structuredClone(value);
 
 export class MemoryInventoryStore implements InventoryStore {
   private readonly products = new Map<string, Product>();
   private readonly reservations = new Map<string, Reservation>();
+  private readonly restockKeys = new Map<string, { requestHash: string; expiresAt: number }>();
 
   /** `maxOrderTotal`: largest order total in cents a reservation accepts. */
   constructor(
     private readonly publish: PublishMessages,
     private readonly maxOrderTotal = DEFAULT_MAX_ORDER_TOTAL_CENTS,
+    private readonly now: () => number = Date.now,
   ) {}
 
-  async listProducts(): Promise<Product[]> {
-    return [...this.products.values()].sort((a, b) => (a.productId < b.productId ? -1 : 1)).map(copy);
+  async listProducts({ after, limit }: ProductPageQuery): Promise<Product[]> {
+    return [...this.products.values()]
+      .filter((p) => after === undefined || p.productId > after)
+      .sort((a, b) => (a.productId < b.productId ? -1 : 1))
+      .slice(0, limit)
+      .map(copy);
   }
 
   async getProduct(productId: string): Promise<Product | undefined> {
@@ -110,6 +161,33 @@ export class MemoryInventoryStore implements InventoryStore {
     this.products.set(productId, product);
     await this.publish(messages);
     return copy(product);
+  }
+
+  async restockRecord(key: string): Promise<string | undefined> {
+    const prior = this.restockKeys.get(key);
+    return prior && prior.expiresAt > this.now() ? prior.requestHash : undefined;
+  }
+
+  async restockOnce(
+    productId: string,
+    quantity: number,
+    emit: Emit<Product>,
+    once: RestockOnce,
+  ): Promise<RestockOutcome> {
+    const prior = this.restockKeys.get(once.key);
+    if (prior && prior.expiresAt > this.now()) {
+      if (prior.requestHash !== once.requestHash) return { kind: "reused" };
+      const product = this.products.get(productId);
+      return product ? { kind: "replayed", product: copy(product) } : { kind: "missing" };
+    }
+    const current = this.products.get(productId);
+    if (!current) return { kind: "missing" };
+    const product = restockProduct(current, quantity);
+    const messages = ownMessages(emit, product);
+    this.products.set(productId, product);
+    this.restockKeys.set(once.key, { requestHash: once.requestHash, expiresAt: this.now() + once.ttlMs });
+    await this.publish(messages);
+    return { kind: "applied", product: copy(product) };
   }
 
   async reserve(

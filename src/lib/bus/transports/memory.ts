@@ -23,6 +23,7 @@ import type {
   Transport,
   TransportSubscription,
 } from "../transport.js";
+import { type Replay, REPLAY_DEDUPE_MS } from "../transport.js";
 import { parkDeadLetter } from "./dead-letter-record.js";
 import {
   type Consumer,
@@ -60,6 +61,8 @@ export class MemoryTransport implements Transport {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly pumpScheduled = new Set<GroupState>();
   private readonly pumpTimers = new Set<GroupState>();
+  /** Per group: replay id → when it was sent (ms), for `redeliverOnce`. */
+  private readonly replaysSent = new Map<string, Map<string, number>>();
   private readonly claimTimer: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly claimIdleMs: number;
@@ -102,6 +105,22 @@ export class MemoryTransport implements Transport {
     }
     for (const group of touched) this.schedulePump(group);
     this.compact();
+  }
+
+  /** `redeliver` of each replay whose id this group was not sent within `REPLAY_DEDUPE_MS`. */
+  async redeliverOnce(group: string, replays: readonly Replay[]): Promise<number> {
+    const sent = this.replaysSent.get(group) ?? new Map<string, number>();
+    this.replaysSent.set(group, sent);
+    const now = this.now();
+    for (const [id, at] of sent) if (at <= now - REPLAY_DEDUPE_MS) sent.delete(id);
+    let count = 0;
+    for (const { replayId, message } of replays) {
+      if (sent.has(replayId)) continue;
+      sent.set(replayId, now);
+      await this.redeliver(group, message);
+      count++;
+    }
+    return count;
   }
 
   async redeliver(group: string, message: OutgoingMessage): Promise<void> {

@@ -11,6 +11,12 @@ export const eventStreamKey = (owner: string, topic: string): string => `{${owne
 /** Per-group stream for manual replay (DLQ retry) to that group only: `{group}:redeliver`. */
 export const redeliverStreamKey = (group: string): string => `{${group}}:redeliver`;
 
+/**
+ * Replays already sent to one group (DLQ retries), to send each at most once: `{group}:replays`, a
+ * sorted set of replay ids scored by the time sent (ms), trimmed to `REPLAY_DEDUPE_MS` on each send.
+ */
+export const replaysKey = (group: string): string => `{${group}}:replays`;
+
 /** Field names of a stream entry: `b` the encoded envelope; redelivered entries add topic and owner. */
 export const FIELD_BODY = "b";
 export const FIELD_TOPIC = "t";

@@ -21,17 +21,19 @@
  */
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
-import { execOrThrow, redisTimeClock, type SharedClock } from "../../redis/index.js";
+import { execOrThrow, LuaScript, redisTimeClock, type SharedClock } from "../../redis/index.js";
 import { BusError } from "../errors.js";
 import type {
   ConsumerInfo,
   DeliveryHandler,
   OutgoingMessage,
+  Replay,
   SubscribeOptions,
   TopicRef,
   Transport,
   TransportSubscription,
 } from "../transport.js";
+import { REPLAY_DEDUPE_MS } from "../transport.js";
 import {
   eventStreamFields,
   eventStreamKey,
@@ -39,6 +41,7 @@ import {
   FIELD_OWNER,
   FIELD_TOPIC,
   redeliverStreamKey,
+  replaysKey,
 } from "./redis-stream-keys.js";
 import { safeTrimScript } from "./redis-streams-scripts.js";
 import { StreamSubscription } from "./redis-streams-subscription.js";
@@ -89,6 +92,21 @@ function positive(name: string, value: number): number {
   }
   return value;
 }
+
+/** KEYS: replays set, redeliver stream. ARGV: now ms, window ms, then (id, topic, owner, body)... */
+const REDELIVER_ONCE = new LuaScript(`
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - tonumber(ARGV[2])))
+local sent = 0
+for i = 3, #ARGV, 4 do
+  if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+    redis.call('XADD', KEYS[2], '*', '${FIELD_TOPIC}', ARGV[i + 1], '${FIELD_OWNER}', ARGV[i + 2], '${FIELD_BODY}', ARGV[i + 3])
+    sent = sent + 1
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return sent`);
 
 export class RedisStreamsTransport implements Transport {
   readonly kind = "redis-streams" as const;
@@ -190,6 +208,22 @@ export class RedisStreamsTransport implements Transport {
   }
 
   /** Appends to the group's redeliver stream, which only that group reads. */
+  /**
+   * One script per batch in the group's slot: forgets replay ids older than `REPLAY_DEDUPE_MS`,
+   * then XADDs each replay whose id is not in `{group}:replays` and records the id, so a batch
+   * is all sent and recorded or nothing (a crash cannot leave a sent replay unrecorded).
+   */
+  async redeliverOnce(group: string, replays: readonly Replay[]): Promise<number> {
+    this.assertOpen();
+    if (replays.length === 0) return 0;
+    const key = redeliverStreamKey(group);
+    this.knownStreams.add(key);
+    const args: (string | number)[] = [Date.now(), REPLAY_DEDUPE_MS];
+    for (const { replayId, message } of replays)
+      args.push(replayId, message.topic, message.owner, message.body);
+    return Number(await REDELIVER_ONCE.run(this.redis, [replaysKey(group), key], args));
+  }
+
   async redeliver(group: string, message: OutgoingMessage): Promise<void> {
     this.assertOpen();
     const key = redeliverStreamKey(group);

@@ -1,0 +1,52 @@
+/**
+ * The `Idempotency-Key` header as the services read it, and the client it is scoped to (set by
+ * the gateway in `CLIENT_HEADER`, never taken from the client). Semantics, as the payment APIs:
+ * per client, kept 24 h, a replay answers the resource's current state with
+ * `Idempotent-Replayed: true`, the same key with another request is 422 IDEMPOTENCY_KEY_REUSED.
+ */
+import type { FastifyRequest } from "fastify";
+import { z } from "zod";
+import { AppError, validationFailed } from "./errors.js";
+import { CLIENT_HEADER } from "./headers.js";
+
+/** How long a key is remembered by default (ms): 24 h. */
+export const DEFAULT_IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** Printable ASCII, 1-255 characters (Stripe's limit); a UUID is the usual choice. */
+export const IdempotencyKeySchema = z
+  .string()
+  .regex(
+    /^[\x21-\x7e]{1,255}$/,
+    "Idempotency-Key: 1-255 printable ASCII characters without spaces (e.g. a UUID)",
+  );
+
+/** The request's key, undefined without the header; a malformed one is 400 at `header:Idempotency-Key`. */
+export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const raw = request.headers["idempotency-key"];
+  if (raw === undefined) return undefined;
+  const parsed = IdempotencyKeySchema.safeParse(Array.isArray(raw) ? raw.join(",") : raw);
+  if (parsed.success) return parsed.data;
+  throw validationFailed(
+    [{ path: "header:Idempotency-Key", message: parsed.error.issues[0]?.message ?? "invalid" }],
+    "Invalid Idempotency-Key header",
+  );
+}
+
+/** The client a key belongs to: the gateway's caller identity, else "anonymous". */
+export function idempotencyClientOf(request: FastifyRequest): string {
+  const client = request.headers[CLIENT_HEADER];
+  return typeof client === "string" && client !== "" ? client : "anonymous";
+}
+
+/** 422 for a key this client already used with another request within its retention. */
+export const idempotencyKeyReused = (): AppError =>
+  new AppError(
+    "IDEMPOTENCY_KEY_REUSED",
+    "Idempotency-Key was already used with a different body; use a new key for a new request",
+    [
+      {
+        path: "header:Idempotency-Key",
+        message: "already used by this client with a different body within its retention",
+      },
+    ],
+  );

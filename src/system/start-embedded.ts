@@ -34,6 +34,8 @@ const system = await startEmbeddedSystem({
   ...(platform ? { platform } : {}),
   logLevel: env.LOG_LEVEL,
   apiKeys: env.GATEWAY_API_KEYS,
+  adminKeys: env.GATEWAY_ADMIN_API_KEYS,
+  ...(env.GATEWAY_SHARED_SECRET === undefined ? {} : { sharedSecret: env.GATEWAY_SHARED_SECRET }),
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
 }).catch((error: unknown) => failStart("Ordersaga", error, env.GATEWAY_PORT));

@@ -19,6 +19,7 @@ import {
   type SubscriberMiddleware,
 } from "../bus/subscriber.js";
 import { type ServiceAgent, startServiceAgent } from "../discovery/agent.js";
+import { installGatewayCredentialCheck } from "../http/gateway-credential.js";
 import { createHttpServer } from "../http/server.js";
 import { ownedStreamKeys, StreamTrimmer } from "../bus/transports/redis-streams-trim.js";
 import { createLogger, type Logger } from "../observability/logger.js";
@@ -92,6 +93,11 @@ export interface ServiceHostOptions<E extends EventRegistry> {
   processMetrics?: boolean;
   /** Log lines to a given stream (tests) instead of stdout. */
   logger?: Logger;
+  /**
+   * The gateway's shared secret: the HTTP port then serves only gateway-signed requests (but
+   * health and metrics; see gateway-credential.ts). Unset: it serves anyone.
+   */
+  gatewaySecret?: string;
   now?: () => number;
 }
 
@@ -211,6 +217,7 @@ export async function startService<E extends EventRegistry>(
     : undefined;
 
   const app = createHttpServer({ metrics });
+  if (options.gatewaySecret !== undefined) installGatewayCredentialCheck(app, options.gatewaySecret, now);
   app.get("/health", async (_request, reply) => {
     const checks: Record<string, boolean> = {
       store: await platform.ping(),

@@ -194,6 +194,11 @@ export async function aclUsers(): Promise<AclUser[]> {
     ],
   });
   users.push({
+    name: "healthcheck",
+    purpose: "the container health check: PING only",
+    rules: ["resetchannels", "-@all", "+ping", "+hello"],
+  });
+  users.push({
     name: "ops",
     purpose:
       "operators and tools on a private Redis (demo, soak, chaos, key scan): everything; never give it to a service",

@@ -146,18 +146,11 @@ export async function checkRedisDurability(redis: Redis): Promise<string[]> {
 }
 
 /**
- * maxmemory-policy and appendonly: by CONFIG GET, or, for an ACL user without CONFIG (every
- * service's: CONFIG GET would also show secrets such as `requirepass`), from INFO.
+ * maxmemory-policy and appendonly, read from INFO rather than CONFIG GET: every service's Redis ACL
+ * user may run INFO but not CONFIG (CONFIG GET would also show secrets such as `requirepass`).
  */
 async function durabilitySettings(redis: Redis): Promise<{ policy: string; aof: string }> {
-  try {
-    const [, policy] = (await redis.config("GET", "maxmemory-policy")) as [string, string];
-    const [, aof] = (await redis.config("GET", "appendonly")) as [string, string];
-    return { policy, aof };
-  } catch (error) {
-    if (!/NOPERM/.test(String((error as Error).message))) throw error;
-    const info = await redis.info();
-    const field = (name: string) => new RegExp(`^${name}:(.*)$`, "m").exec(info)?.[1]?.trim() ?? "";
-    return { policy: field("maxmemory_policy"), aof: field("aof_enabled") === "1" ? "yes" : "no" };
-  }
+  const info = await redis.info();
+  const field = (name: string) => new RegExp(`^${name}:(.*)$`, "m").exec(info)?.[1]?.trim() ?? "";
+  return { policy: field("maxmemory_policy"), aof: field("aof_enabled") === "1" ? "yes" : "no" };
 }

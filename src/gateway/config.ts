@@ -54,9 +54,10 @@ export type GatewayEnv = z.output<typeof gatewayEnvSchema>;
 /**
  * Fails closed (issue 12 item 4): with NODE_ENV=production the gateway does not start without an
  * API key unless GATEWAY_ALLOW_NO_AUTH=1 says so, nor without GATEWAY_SHARED_SECRET (the services
- * would refuse its calls, or, open, be reachable around it). Throws an Error naming the variable.
+ * would refuse its calls, or, open, be reachable around it; `embedded`: the system in one process
+ * makes its own). Throws an Error naming the variable.
  */
-export function assertSafeGatewayConfig(env: GatewayEnv): void {
+export function assertSafeGatewayConfig(env: GatewayEnv, options: { embedded?: boolean } = {}): void {
   if (env.NODE_ENV !== "production") return;
   const keys = env.GATEWAY_API_KEYS.length + env.GATEWAY_ADMIN_API_KEYS.length;
   if (keys === 0 && env.GATEWAY_ALLOW_NO_AUTH !== "1") {
@@ -65,7 +66,8 @@ export function assertSafeGatewayConfig(env: GatewayEnv): void {
         "or GATEWAY_ALLOW_NO_AUTH=1 to serve every route to anyone on purpose",
     );
   }
-  if (env.GATEWAY_SHARED_SECRET === undefined) {
+  // The embedded system makes its own secret for the services in its process.
+  if (env.GATEWAY_SHARED_SECRET === undefined && options.embedded !== true) {
     throw new Error(
       "refusing to start in production without GATEWAY_SHARED_SECRET (the services' gateway credential)",
     );

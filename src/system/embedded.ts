@@ -27,6 +27,8 @@ export interface EmbeddedSystemOptions {
   healthCheckIntervalMs?: number;
   /** Admin API keys (default none). */
   adminKeys?: readonly string[];
+  /** Per-API-key rate limit (the gateway's default if unset). */
+  rateLimit?: { perMinute: number; burst?: number };
   /**
    * The secret the gateway signs its calls to the services with; default: a random one made here,
    * so the services' ports serve only this gateway with no setup.
@@ -73,6 +75,7 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
       ...(options.apiKeys ? { apiKeys: options.apiKeys } : {}),
       ...(options.adminKeys ? { adminKeys: options.adminKeys } : {}),
       sharedSecret,
+      ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
       ...(options.upstreamTimeoutMs ? { upstreamTimeoutMs: options.upstreamTimeoutMs } : {}),
       ...(options.healthCheckIntervalMs ? { healthCheckIntervalMs: options.healthCheckIntervalMs } : {}),
     });

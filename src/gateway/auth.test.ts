@@ -68,3 +68,81 @@ describe("gateway: API keys", () => {
     expect(doc.paths["/health"]?.get?.security).toEqual([]);
   });
 });
+
+describe("gateway: API key roles (client vs admin)", () => {
+  const start = async () => {
+    gw = await startTestGateway({ apiKeys: ["client-1"], adminKeys: ["admin-1"] });
+    upstream = await startTestUpstream(gw.registry, "inventory", "inventory-a");
+    return gw.url;
+  };
+  const as = (key: string, init: RequestInit = {}): RequestInit => ({
+    ...init,
+    headers: { ...(init.headers as Record<string, string>), "x-api-key": key },
+  });
+  const json = { "content-type": "application/json" };
+
+  it("answers 403 ADMIN_REQUIRED to a client key on catalog changes, restock, the DLQ and /services", async () => {
+    const url = await start();
+    const adminOnly: [string, string, unknown?][] = [
+      ["POST", "/inventory", { productId: "p-1", name: "P", price: 100, quantity: 1 }],
+      ["POST", "/inventory/p-1/restock", { quantity: 1 }],
+      ["GET", "/dlq"],
+      ["DELETE", "/dlq?olderThan=2020-01-01T00:00:00Z"],
+      ["GET", "/services"],
+      ["GET", "/services/inventory/health"],
+    ];
+    for (const [method, path, body] of adminOnly) {
+      const init: RequestInit =
+        body === undefined ? { method } : { method, headers: json, body: JSON.stringify(body) };
+      const res = await fetch(`${url}${path}`, as("client-1", init));
+      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("ADMIN_REQUIRED");
+    }
+    expect(upstream?.hits).toHaveLength(0);
+  });
+
+  it("lets an admin key do those, and a client key use the business routes", async () => {
+    const url = await start();
+    const restock = await fetch(
+      `${url}/inventory/p-1/restock`,
+      as("admin-1", { method: "POST", headers: json, body: JSON.stringify({ quantity: 1 }) }),
+    );
+    expect(restock.status).toBe(200);
+    expect((await fetch(`${url}/services`, as("admin-1"))).status).toBe(200);
+    expect((await fetch(`${url}/dlq`, as("admin-1"))).status).toBe(200);
+    expect((await fetch(`${url}/inventory`, as("client-1"))).status).toBe(200);
+    expect((await fetch(`${url}/inventory/p-1`, as("client-1"))).status).toBe(200);
+  });
+
+  it("scopes Idempotency-Keys per API key: the key's digest prefix goes to the service, never the key", async () => {
+    const url = await start();
+    await fetch(`${url}/inventory`, as("client-1"));
+    await fetch(`${url}/inventory`, as("admin-1"));
+    const clients = upstream!.hits.map((h) => h.headers["x-ordersaga-client"]);
+    expect(clients[0]).toMatch(/^api-key:[0-9a-f]{8}$/);
+    expect(clients[1]).toMatch(/^api-key:[0-9a-f]{8}$/);
+    expect(clients[0]).not.toBe(clients[1]);
+    expect(JSON.stringify(upstream!.hits.map((h) => h.headers))).not.toMatch(/client-1|admin-1/);
+  });
+});
+
+describe("gateway: per-key rate limit", () => {
+  it("answers 429 RATE_LIMITED with Retry-After once a key spent its burst, other keys unaffected", async () => {
+    gw = await startTestGateway({ apiKeys: ["k-1", "k-2"], rateLimit: { perMinute: 60, burst: 3 } });
+    upstream = await startTestUpstream(gw.registry, "order", "order-a");
+    const get = (key: string) => fetch(`${gw!.url}/orders/o-1`, { headers: { "x-api-key": key } });
+    for (let i = 0; i < 3; i++) expect((await get("k-1")).status).toBe(200);
+    const limited = await get("k-1");
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(((await limited.json()) as { error: { code: string } }).error.code).toBe("RATE_LIMITED");
+    expect((await get("k-2")).status).toBe(200);
+    expect(upstream.hits).toHaveLength(4);
+  });
+
+  it("does not limit anyone when no key is configured (development)", async () => {
+    gw = await startTestGateway({ rateLimit: { perMinute: 60, burst: 1 } });
+    upstream = await startTestUpstream(gw.registry, "order", "order-a");
+    for (let i = 0; i < 5; i++) expect((await fetch(`${gw.url}/orders/o-1`)).status).toBe(200);
+  });
+});

@@ -1,6 +1,10 @@
 /**
- * API-key authentication, off unless keys are configured. Keys are compared by their SHA-256
- * digest, so the check takes the same time whatever prefix of a key a caller guesses.
+ * API-key authentication and roles, off unless keys are configured. Keys are compared by their
+ * SHA-256 digest, so the check takes the same time whatever prefix of a key a caller guesses.
+ *
+ * Two roles (issue 12 item 4): a `client` key (GATEWAY_API_KEYS) may use the business API; an
+ * `admin` key (GATEWAY_ADMIN_API_KEYS) may also change the catalog, restock, operate the DLQ and
+ * read `/services`. With no key of either kind configured every route is open (development).
  */
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -9,9 +13,28 @@ import { errorBody } from "../lib/http/errors.js";
 /** Routes open without a key: load balancers and orchestrators probe them. */
 export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(["/health"]);
 
+export type ApiKeyRole = "client" | "admin";
+
+/**
+ * Operations only an admin key may call: catalog changes and restock (`POST /inventory...`), every
+ * DLQ route, and the instance list (`/services...`, it names internal addresses). `url` is the
+ * route template (`/dlq/:id`), so a path parameter cannot smuggle a route past the check.
+ */
+export function isAdminRoute(method: string, url: string): boolean {
+  if (url === "/dlq" || url.startsWith("/dlq/")) return true;
+  if (url === "/services" || url.startsWith("/services/")) return true;
+  const inventory = url === "/inventory" || url.startsWith("/inventory/");
+  return inventory && method !== "GET" && method !== "HEAD";
+}
+
 const digest = (key: string) => createHash("sha256").update(key).digest("hex");
 
-const callers = new WeakMap<FastifyRequest, string>();
+interface Caller {
+  id: string;
+  role: ApiKeyRole;
+}
+
+const callers = new WeakMap<FastifyRequest, Caller>();
 
 /** The key a request presents: `Authorization: Bearer <key>` or `x-api-key: <key>`. */
 export function presentedKey(request: FastifyRequest): string | undefined {
@@ -24,29 +47,50 @@ export function presentedKey(request: FastifyRequest): string | undefined {
   return typeof apiKey === "string" && apiKey !== "" ? apiKey : undefined;
 }
 
-/** Adds the check to every route but PUBLIC_ROUTES when `keys` is non-empty; 401 UNAUTHORIZED otherwise. */
-export function installApiKeyAuth(app: FastifyInstance, keys: readonly string[]): void {
-  const accepted = new Set(keys.filter((k) => k !== "").map(digest));
-  if (accepted.size === 0) return;
+/**
+ * Adds the check to every route but PUBLIC_ROUTES when any key is configured: no key or an unknown
+ * one is 401 UNAUTHORIZED; a client key on an admin route (`isAdminRoute`) is 403 ADMIN_REQUIRED.
+ * A key listed in both lists is an admin key.
+ */
+export function installApiKeyAuth(
+  app: FastifyInstance,
+  keys: readonly string[],
+  adminKeys: readonly string[] = [],
+): void {
+  const roles = new Map<string, ApiKeyRole>();
+  for (const key of keys) if (key !== "") roles.set(digest(key), "client");
+  for (const key of adminKeys) if (key !== "") roles.set(digest(key), "admin");
+  if (roles.size === 0) return;
   app.addHook("onRequest", async (request, reply) => {
-    if (PUBLIC_ROUTES.has(request.routeOptions.url ?? "")) return;
+    const url = request.routeOptions.url ?? "";
+    if (PUBLIC_ROUTES.has(url)) return;
     const key = presentedKey(request);
     const hash = key === undefined ? undefined : digest(key);
-    if (hash !== undefined && accepted.has(hash)) {
-      // Audit trails name the key by a digest prefix, never the key itself.
-      callers.set(request, `api-key:${hash.slice(0, 8)}`);
-      return;
+    const role = hash === undefined ? undefined : roles.get(hash);
+    if (hash === undefined || role === undefined) {
+      return reply
+        .code(401)
+        .header("www-authenticate", 'Bearer realm="ordersaga"')
+        .send(
+          errorBody("UNAUTHORIZED", "Missing or invalid API key (Authorization: Bearer <key> or x-api-key)"),
+        );
     }
-    return reply
-      .code(401)
-      .header("www-authenticate", 'Bearer realm="ordersaga"')
-      .send(
-        errorBody("UNAUTHORIZED", "Missing or invalid API key (Authorization: Bearer <key> or x-api-key)"),
-      );
+    // Audit trails and Idempotency-Key scopes name the key by a digest prefix, never the key itself.
+    callers.set(request, { id: `api-key:${hash.slice(0, 8)}`, role });
+    if (role !== "admin" && isAdminRoute(request.method, url)) {
+      return reply
+        .code(403)
+        .send(errorBody("ADMIN_REQUIRED", `${request.method} ${url} needs an admin API key`));
+    }
   });
 }
 
 /** Who made the request, for audit entries: the key's digest prefix, else "anonymous". */
 export function callerOf(request: FastifyRequest): string {
-  return callers.get(request) ?? "anonymous";
+  return callers.get(request)?.id ?? "anonymous";
+}
+
+/** True when the request was authenticated with a key (auth on and the key known). */
+export function isAuthenticated(request: FastifyRequest): boolean {
+  return callers.has(request);
 }

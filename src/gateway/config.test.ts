@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseEnv } from "../lib/runtime/config.js";
-import { gatewayEnvSchema } from "./config.js";
+import { assertSafeGatewayConfig, gatewayEnvSchema } from "./config.js";
 
 describe("gateway configuration", () => {
   it("defaults to port 8080 and no authentication", () => {
@@ -17,5 +17,33 @@ describe("gateway configuration", () => {
 
   it("refuses a bad port with the variable named", () => {
     expect(() => parseEnv(gatewayEnvSchema, { GATEWAY_PORT: "http" })).toThrow(/GATEWAY_PORT/);
+  });
+});
+
+describe("gateway configuration in production (fails closed)", () => {
+  const secret = "s".repeat(32);
+  const parse = (env: Record<string, string>) =>
+    parseEnv(gatewayEnvSchema, { NODE_ENV: "production", ...env });
+
+  it("refuses to start without an API key unless GATEWAY_ALLOW_NO_AUTH=1", () => {
+    expect(() => assertSafeGatewayConfig(parse({ GATEWAY_SHARED_SECRET: secret }))).toThrow(
+      /GATEWAY_ALLOW_NO_AUTH=1/,
+    );
+    expect(() =>
+      assertSafeGatewayConfig(parse({ GATEWAY_SHARED_SECRET: secret, GATEWAY_ALLOW_NO_AUTH: "1" })),
+    ).not.toThrow();
+    expect(() =>
+      assertSafeGatewayConfig(parse({ GATEWAY_SHARED_SECRET: secret, GATEWAY_ADMIN_API_KEYS: "a-1" })),
+    ).not.toThrow();
+  });
+
+  it("refuses to start without GATEWAY_SHARED_SECRET", () => {
+    expect(() => assertSafeGatewayConfig(parse({ GATEWAY_API_KEYS: "k-1" }))).toThrow(
+      /GATEWAY_SHARED_SECRET/,
+    );
+  });
+
+  it("starts open in development with no key and no secret (quick start, demo)", () => {
+    expect(() => assertSafeGatewayConfig(parseEnv(gatewayEnvSchema, {}))).not.toThrow();
   });
 });

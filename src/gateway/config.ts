@@ -3,25 +3,43 @@ import { z } from "zod";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const positiveMs = z.coerce.number().int().positive();
+const keyList = z
+  .string()
+  .optional()
+  .transform((value) =>
+    (value ?? "")
+      .split(",")
+      .map((key) => key.trim())
+      .filter((key) => key !== ""),
+  );
 
 export const gatewayEnvSchema = z.object({
   GATEWAY_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   /** Address to bind; also announced in the registry unless it is 0.0.0.0 / ::. */
   GATEWAY_HOST: z.string().min(1).default("127.0.0.1"),
   REDIS_URL: z.string().url().default("redis://localhost:6379"),
+  /** Redis ACL user this process connects as (docs/security.md "Redis ACL"); default: the URL's. */
+  REDIS_USERNAME: z.string().min(1).optional(),
+  /** Password of REDIS_USERNAME (keep it in an env file that is not committed). */
+  REDIS_PASSWORD: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   /** How long (ms) to wait for Redis at start before exiting 1 with the reason (later drops reconnect). */
   REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-  /** Comma-separated API keys; empty or unset turns authentication off. */
-  GATEWAY_API_KEYS: z
-    .string()
-    .optional()
-    .transform((value) =>
-      (value ?? "")
-        .split(",")
-        .map((key) => key.trim())
-        .filter((key) => key !== ""),
-    ),
+  /** Comma-separated client API keys; with no admin key either, authentication is off. */
+  GATEWAY_API_KEYS: keyList,
+  /** Comma-separated admin API keys: also catalog changes, restock, the DLQ and `/services`. */
+  GATEWAY_ADMIN_API_KEYS: keyList,
+  /** "1": start with NODE_ENV=production and no API key (every route open); refused otherwise. */
+  GATEWAY_ALLOW_NO_AUTH: z.enum(["0", "1", ""]).default(""),
+  /** Sustained requests per minute per API key (0: no limit); over it, 429 RATE_LIMITED. */
+  GATEWAY_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(1_200),
+  /** Requests one API key may send at once before the per-minute rate applies. */
+  GATEWAY_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(200),
+  /**
+   * Secret the gateway signs every call to a service with (`X-Gateway-Auth`); services set to the
+   * same secret refuse calls without it. At least 32 characters; required with NODE_ENV=production.
+   */
+  GATEWAY_SHARED_SECRET: z.string().min(32).optional(),
   UPSTREAM_TIMEOUT_MS: positiveMs.default(10_000),
   /** 5 s (the spec said 60 s): a dead instance shows as unhealthy within seconds. */
   HEALTH_CHECK_INTERVAL_MS: positiveMs.default(5_000),
@@ -32,3 +50,26 @@ export const gatewayEnvSchema = z.object({
 });
 
 export type GatewayEnv = z.output<typeof gatewayEnvSchema>;
+
+/**
+ * Fails closed (issue 12 item 4): with NODE_ENV=production the gateway does not start without an
+ * API key unless GATEWAY_ALLOW_NO_AUTH=1 says so, nor without GATEWAY_SHARED_SECRET (the services
+ * would refuse its calls, or, open, be reachable around it; `embedded`: the system in one process
+ * makes its own). Throws an Error naming the variable.
+ */
+export function assertSafeGatewayConfig(env: GatewayEnv, options: { embedded?: boolean } = {}): void {
+  if (env.NODE_ENV !== "production") return;
+  const keys = env.GATEWAY_API_KEYS.length + env.GATEWAY_ADMIN_API_KEYS.length;
+  if (keys === 0 && env.GATEWAY_ALLOW_NO_AUTH !== "1") {
+    throw new Error(
+      "refusing to start in production without API keys: set GATEWAY_API_KEYS / GATEWAY_ADMIN_API_KEYS, " +
+        "or GATEWAY_ALLOW_NO_AUTH=1 to serve every route to anyone on purpose",
+    );
+  }
+  // The embedded system makes its own secret for the services in its process.
+  if (env.GATEWAY_SHARED_SECRET === undefined && options.embedded !== true) {
+    throw new Error(
+      "refusing to start in production without GATEWAY_SHARED_SECRET (the services' gateway credential)",
+    );
+  }
+}

@@ -19,6 +19,7 @@ import { startMetricsReporter } from "../lib/observability/metrics-reporter.js";
 import type { Platform } from "../lib/runtime/platform.js";
 import { newInstanceId } from "../lib/runtime/service-host.js";
 import { installApiKeyAuth } from "./auth.js";
+import { installRateLimit } from "./rate-limit.js";
 import { boundStore, DEFAULT_STORE_TIMEOUT_MS } from "./bounded-store.js";
 import { installJsonBodyParser } from "./json-body.js";
 import { buildOpenApiDocument } from "./openapi.js";
@@ -33,6 +34,8 @@ export const GATEWAY_SERVICE = "gateway";
 export const GATEWAY_VERSION = PACKAGE_VERSION;
 /** Health check round period: one GET /health per instance every 5 s (ms). */
 export const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 5_000;
+/** Per API key: 1 200 requests a minute sustained, 200 at once (GATEWAY_RATE_LIMIT_*). */
+export const DEFAULT_RATE_LIMIT = { perMinute: 1_200, burst: 200 } as const;
 
 export interface GatewayOptions {
   platform: Platform;
@@ -45,8 +48,17 @@ export interface GatewayOptions {
   /** Address announced in the registry (default: `host`, or 127.0.0.1 when binding every interface). */
   advertiseAddress?: string;
   logger?: Logger;
-  /** When non-empty, every route but /health needs one of these keys. Empty (default): no auth. */
+  /**
+   * Client keys: when this or `adminKeys` is non-empty, every route but /health needs a key.
+   * Both empty (default): no auth, every route open (development).
+   */
   apiKeys?: readonly string[];
+  /** Admin keys: also catalog changes, restock, the DLQ and /services (`isAdminRoute`). */
+  adminKeys?: readonly string[];
+  /** Per-API-key token bucket (default 1 200/min, burst 200); `perMinute: 0` turns it off. */
+  rateLimit?: { perMinute: number; burst?: number };
+  /** Secret every call to a service is signed with (`X-Gateway-Auth`); unset: unsigned calls. */
+  sharedSecret?: string;
   /** Time budget of one upstream attempt (default 10 000 ms): then 504 UPSTREAM_TIMEOUT. */
   upstreamTimeoutMs?: number;
   /** Instances tried for one request at most (default 3). */
@@ -108,7 +120,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // Request handlers read through bounded ports; heartbeats and the checker keep the plain registry.
   const boundedRegistry = boundStore(registry, storeTimeoutMs, "service registry");
   const proxy = createProxy(options, boundedRegistry, registry, metrics, logger, now);
-  const apiKeys = options.apiKeys ?? [];
+  const apiKeys = [...(options.apiKeys ?? []), ...(options.adminKeys ?? [])];
   const app = buildApp({
     options,
     platform,
@@ -181,6 +193,7 @@ function createProxy(
       ? {}
       : { discoveryCacheTtlMs: options.discoveryCacheTtlMs }),
     ...(options.breaker ? { breaker: options.breaker } : {}),
+    ...(options.sharedSecret === undefined ? {} : { sharedSecret: options.sharedSecret }),
     onInstanceDown: (instance, detail) => {
       if (instance.status === "unhealthy") return;
       registry.setHealth(instance.service, instance.instanceId, "unhealthy", 1).then(
@@ -221,7 +234,12 @@ function buildApp(parts: AppParts): FastifyInstance {
   const { platform, proxy, metrics, now } = parts;
   const app = createHttpServer({ bodyLimit: parts.options.bodyLimit ?? 64 * 1024, metrics });
   installJsonBodyParser(app);
-  installApiKeyAuth(app, parts.apiKeys);
+  installApiKeyAuth(app, parts.options.apiKeys ?? [], parts.options.adminKeys ?? []);
+  installRateLimit(app, {
+    perMinute: parts.options.rateLimit?.perMinute ?? DEFAULT_RATE_LIMIT.perMinute,
+    burst: parts.options.rateLimit?.burst ?? DEFAULT_RATE_LIMIT.burst,
+    now,
+  });
   const docs = [...systemRouteDocs, ...proxyRoutes, ...dlqRouteDocs];
   const openapi = buildOpenApiDocument(docs, {
     version: GATEWAY_VERSION,

@@ -10,16 +10,23 @@ import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { guardRedisDurability, shutdownOnSignals } from "../lib/runtime/process.js";
 import { newInstanceId } from "../lib/runtime/service-host.js";
-import { gatewayEnvSchema } from "./config.js";
+import { assertSafeGatewayConfig, gatewayEnvSchema } from "./config.js";
 import { createGateway, GATEWAY_SERVICE } from "./gateway.js";
 
 const env = parseEnv(gatewayEnvSchema);
+try {
+  assertSafeGatewayConfig(env);
+} catch (error) {
+  await failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT);
+}
 const instanceId = env.INSTANCE_ID ?? newInstanceId(GATEWAY_SERVICE);
 const logger = createLogger({ service: GATEWAY_SERVICE, instance: instanceId, level: env.LOG_LEVEL });
 // Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
 let connected = false;
 const platform = createRedisPlatform({
   url: env.REDIS_URL,
+  ...(env.REDIS_USERNAME === undefined ? {} : { username: env.REDIS_USERNAME }),
+  ...(env.REDIS_PASSWORD === undefined ? {} : { password: env.REDIS_PASSWORD }),
   retention: retentionFromEnv(parseEnv(retentionEnvSchema)),
   onError: (error) => {
     if (connected) logger.warn({ err: error }, "redis connection error");
@@ -38,6 +45,9 @@ const gateway = await createGateway({
   logger,
   instanceId,
   apiKeys: env.GATEWAY_API_KEYS,
+  adminKeys: env.GATEWAY_ADMIN_API_KEYS,
+  rateLimit: { perMinute: env.GATEWAY_RATE_LIMIT_PER_MINUTE, burst: env.GATEWAY_RATE_LIMIT_BURST },
+  ...(env.GATEWAY_SHARED_SECRET === undefined ? {} : { sharedSecret: env.GATEWAY_SHARED_SECRET }),
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
   heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { codesByStatus, ERROR_CODES } from "../lib/http/error-codes.js";
+import { isAdminRoute } from "./auth.js";
 import type { ProxyRoute, RouteDoc } from "./routes/types.js";
 
 export interface OpenApiOptions {
@@ -95,7 +96,12 @@ function responses(route: RouteDoc, authRequired: boolean): Json {
     answers[413] ??= "Body over the size limit";
     answers[415] ??= "Body that is not application/json";
   }
-  if (authRequired && route.authenticated !== false) answers[401] ??= "Missing or invalid API key";
+  if (authRequired && route.authenticated !== false) {
+    answers[401] ??= "Missing or invalid API key";
+    answers[429] ??= "This API key is over its rate limit (RATE_LIMITED, Retry-After)";
+    if (isAdminRoute(route.method, route.url))
+      answers[403] ??= "A client key on an admin operation (ADMIN_REQUIRED)";
+  }
   answers[431] ??= "Request line and headers over 16 KiB (e.g. a very long query string)";
   answers[500] ??= "Unexpected failure";
   if ("service" in route) {

@@ -12,6 +12,7 @@ import { DiscoveryClient } from "../lib/discovery/client.js";
 import { DiscoveryError } from "../lib/discovery/errors.js";
 import type { DiscoveryLogger, ServiceInstance, ServiceRegistry } from "../lib/discovery/types.js";
 import { AppError, errorBody } from "../lib/http/errors.js";
+import { GATEWAY_AUTH_HEADER, signGatewayRequest } from "../lib/http/gateway-credential.js";
 import { CircuitBreaker, type CircuitStateChange } from "../lib/resilience/circuit-breaker.js";
 import { CircuitOpenError, TimeoutError } from "../lib/resilience/errors.js";
 import { withTimeout } from "../lib/resilience/timeout.js";
@@ -44,6 +45,11 @@ export interface ProxyOptions {
   /** Keep-alive connections per instance (default 128). */
   connectionsPerInstance?: number;
   breaker?: GatewayBreakerOptions;
+  /**
+   * Secret every call to a service is signed with (`X-Gateway-Auth`, see gateway-credential.ts);
+   * unset: calls go unsigned (services without a secret serve them).
+   */
+  sharedSecret?: string;
   onBreakerChange?: (change: CircuitStateChange) => void;
   /**
    * An instance refused a connection or its breaker is open: the gateway marks it unhealthy at once
@@ -308,11 +314,24 @@ export class UpstreamProxy {
     request: UpstreamRequest,
     signal: AbortSignal,
   ): Promise<UpstreamResponse> {
+    const secret = this.options.sharedSecret;
+    const sent =
+      secret === undefined
+        ? request.headers
+        : {
+            ...request.headers,
+            [GATEWAY_AUTH_HEADER]: signGatewayRequest(
+              secret,
+              request.method,
+              request.path,
+              (this.options.now ?? Date.now)(),
+            ),
+          };
     const answer = await this.agent.request({
       origin,
       path: request.path,
       method: request.method as "GET",
-      headers: request.headers,
+      headers: sent,
       body: request.body ?? null,
       signal,
     });

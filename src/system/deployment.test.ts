@@ -11,7 +11,10 @@ interface ComposeService {
   build?: string;
   command?: string[];
   environment?: Record<string, string>;
+  env_file?: string[];
   ports?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
 }
 
@@ -22,7 +25,10 @@ const compose = parse(readFileSync(new URL("docker-compose.yml", root), "utf8"),
 const dockerfile = readFileSync(new URL("Dockerfile", root), "utf8");
 const serviceVariables = new Set(Object.keys(serviceEnvSchema.shape));
 const gatewayVariables = new Set(Object.keys(gatewayEnvSchema.shape));
-const appServices = Object.entries(compose.services).filter(([, s]) => s.build);
+/** The one-shot that writes Redis's ACL file from .env before Redis starts. */
+const ACL_INIT = "redis-acl";
+const appServices = Object.entries(compose.services).filter(([name, s]) => s.build && name !== ACL_INIT);
+const composeText = readFileSync(new URL("docker-compose.yml", root), "utf8");
 
 /** Compose runs the compiled `dist/<path>.js`; tsconfig.build.json compiles it from `src/<path>.ts`. */
 const sourceOf = (built: string) => built.replace(/^dist\//, "src/").replace(/\.js$/, ".ts");
@@ -76,6 +82,49 @@ describe("docker-compose.yml", () => {
       expect(service.environment?.[gateway ? "GATEWAY_HOST" : "SERVICE_HOST"], name).toBe("0.0.0.0");
       if (!gateway) expect(service.environment?.SERVICE_ADVERTISE_HOST, name).toBe(name);
     }
+  });
+});
+
+describe("docker-compose.yml security (issue 12 item 4)", () => {
+  const redis = compose.services.redis!;
+  /** `${NAME:?...}` / `${NAME:-}`: the value comes from .env, never from the file. */
+  const fromEnvFile = (value: string | undefined, name: string) =>
+    expect(value, name).toMatch(new RegExp(`^\\$\\{${name}(:[?-].*)?\\}$`));
+
+  it("does not publish Redis outside its network, and starts it with the generated ACL file", () => {
+    expect(redis.ports ?? []).toEqual([]);
+    expect(redis.command).toEqual(expect.arrayContaining(["--aclfile", "/acl/users.acl"]));
+    expect(redis.depends_on?.[ACL_INIT]?.condition).toBe("service_completed_successfully");
+    const init = compose.services[ACL_INIT]!;
+    expect(existsSync(new URL(sourceOf(init.command![1]!), root))).toBe(true);
+    expect(init.env_file).toEqual([".env"]);
+    // The health check logs in as the PING-only user: `default` is off in the ACL file.
+    expect(redis.healthcheck?.test.join(" ")).toContain("--user healthcheck");
+    expect(readFileSync(new URL("ops/redis/users.acl", root), "utf8")).toMatch(/^user default off /m);
+  });
+
+  it("connects every process as its own Redis ACL user, with secrets only from the env file", () => {
+    for (const [name, service] of appServices) {
+      const env = service.environment ?? {};
+      const user = entryOf(service) === GATEWAY.main ? "gateway" : env.SERVICE_NAME!;
+      expect(env.REDIS_USERNAME, name).toBe(user);
+      fromEnvFile(env.REDIS_PASSWORD, `REDIS_PASSWORD_${user.toUpperCase()}`);
+      fromEnvFile(env.GATEWAY_SHARED_SECRET, "GATEWAY_SHARED_SECRET");
+      if (user === "gateway") {
+        fromEnvFile(env.GATEWAY_API_KEYS, "GATEWAY_API_KEYS");
+        fromEnvFile(env.GATEWAY_ADMIN_API_KEYS, "GATEWAY_ADMIN_API_KEYS");
+      } else {
+        expect(service.ports ?? [], `${name} publishes no port`).toEqual([]);
+      }
+    }
+  });
+
+  it("lists every variable it takes from .env in the committed .env.example; .env itself is ignored", () => {
+    const example = readFileSync(new URL(".env.example", root), "utf8");
+    const used = [...composeText.matchAll(/\$\{([A-Z_]+)[:}]/g)].map((m) => m[1]!);
+    expect(used.length).toBeGreaterThan(8);
+    for (const variable of new Set(used)) expect(example, variable).toMatch(new RegExp(`^${variable}=`, "m"));
+    expect(readFileSync(new URL(".gitignore", root), "utf8").split("\n")).toContain(".env");
   });
 });
 

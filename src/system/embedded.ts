@@ -4,6 +4,7 @@
  * bus and the gateway still reaches them over HTTP through the registry, exactly as when they run as
  * separate processes.
  */
+import { randomBytes } from "node:crypto";
 import { AllEvents } from "../contracts/index.js";
 import { createGateway } from "../gateway/gateway.js";
 import { createLogger, type Logger } from "../lib/observability/logger.js";
@@ -26,12 +27,23 @@ export interface EmbeddedSystemOptions {
   /** The gateway's upstream timeout (ms) and health check interval (ms): its defaults if unset. */
   upstreamTimeoutMs?: number;
   healthCheckIntervalMs?: number;
+  /** Admin API keys (default none). */
+  adminKeys?: readonly string[];
+  /** Per-API-key rate limit (the gateway's default if unset). */
+  rateLimit?: { perMinute: number; burst?: number };
+  /**
+   * The secret the gateway signs its calls to the services with; default: a random one made here,
+   * so the services' ports serve only this gateway with no setup.
+   */
+  sharedSecret?: string;
 }
 
 export interface EmbeddedSystem {
   gatewayUrl: string;
   platform: Platform;
   services: RunningService[];
+  /** The secret the services' ports require from callers (`gatewayHeaders` signs with it). */
+  sharedSecret: string;
   stop(): Promise<void>;
 }
 
@@ -46,6 +58,7 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
       ...(options.logDestination ? { destination: options.logDestination } : {}),
     });
   const services: RunningService[] = [];
+  const sharedSecret = options.sharedSecret ?? randomBytes(32).toString("hex");
   try {
     for (const { definition } of SERVICES) {
       services.push(
@@ -55,6 +68,7 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
           port: 0,
           host: options.host ?? "127.0.0.1",
           logger: loggerFor(definition.name),
+          gatewaySecret: sharedSecret,
         }),
       );
     }
@@ -66,6 +80,9 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
       // One /metrics for the whole process: the gateway's and every service's series.
       metricsOf: () => services.map((s) => s.metrics),
       ...(options.apiKeys ? { apiKeys: options.apiKeys } : {}),
+      ...(options.adminKeys ? { adminKeys: options.adminKeys } : {}),
+      sharedSecret,
+      ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
       ...(options.upstreamTimeoutMs ? { upstreamTimeoutMs: options.upstreamTimeoutMs } : {}),
       ...(options.healthCheckIntervalMs ? { healthCheckIntervalMs: options.healthCheckIntervalMs } : {}),
     });
@@ -73,6 +90,7 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
       gatewayUrl: gateway.url,
       platform,
       services,
+      sharedSecret,
       stop: async () => {
         await gateway.stop();
         for (const service of [...services].reverse()) await service.stop();

@@ -5,11 +5,13 @@
  *   REDIS_URL=redis://localhost:6379 npm run start:services -- --instances inventory=2,order=2
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import { isLaunchSignal } from "../lib/runtime/launch-signal.js";
 import { getProcessKeyring, SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
 import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV, tokenKeysFromEnv } from "../lib/security/payment-token.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
+import type { RedisCredentials } from "./redis-acl.js";
 
 export interface ProcessSpec {
   label: string;
@@ -35,6 +37,27 @@ export interface LaunchOptions {
    * base + n, the gateway base + 80 (unless `gatewayPort` is given). E.g. 4000: user 4001, gateway 4080.
    */
   portBase?: number;
+  /**
+   * Redis ACL credentials by user (a service's name, `gateway`): each process connects as its own
+   * user (REDIS_USERNAME / REDIS_PASSWORD). See `provisionAclUsers`. Default: the URL's user.
+   */
+  redisUsers?: ReadonlyMap<string, RedisCredentials>;
+}
+
+/**
+ * The secret the gateway signs its calls to the services with: the one given (env or
+ * GATEWAY_SHARED_SECRET), else a fresh random one for this launch, so the services' ports serve
+ * only this gateway with no setup.
+ */
+function sharedSecretOf(options: LaunchOptions): string {
+  return (
+    options.env?.GATEWAY_SHARED_SECRET ?? process.env.GATEWAY_SHARED_SECRET ?? randomBytes(32).toString("hex")
+  );
+}
+
+function redisUserEnv(options: LaunchOptions, user: string): Record<string, string> {
+  const credentials = options.redisUsers?.get(user);
+  return credentials ? { REDIS_USERNAME: credentials.username, REDIS_PASSWORD: credentials.password } : {};
 }
 
 /**
@@ -47,6 +70,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
     LOG_LEVEL: options.logLevel ?? "info",
     ...launcherKeys(options.env),
     ...options.env,
+    GATEWAY_SHARED_SECRET: sharedSecretOf(options),
   };
   const specs: ProcessSpec[] = [];
   for (const service of SERVICES) {
@@ -58,6 +82,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
         env: {
           ...common,
           ...launcherTokenKeys(service.name, options.env),
+          ...redisUserEnv(options, service.name),
           SERVICE_NAME: service.name,
           SERVICE_PORT: String(i === 1 && !options.anyPort ? firstPort(service.defaultPort, options) : 0),
         },
@@ -69,6 +94,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
     main: GATEWAY.main,
     env: {
       ...common,
+      ...redisUserEnv(options, "gateway"),
       GATEWAY_PORT: String(
         options.gatewayPort ??
           (options.anyPort

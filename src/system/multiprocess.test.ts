@@ -11,7 +11,9 @@ import { createApiClient } from "../demo/client.js";
 import { runScenarios } from "../demo/scenarios.js";
 import { describeWithRedis, freePort } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
+import { gatewayHeaders } from "../lib/http/gateway-credential.js";
 import { type LaunchedSystem, launch, type ProcessSpec, planProcesses } from "./launcher.js";
+import { provisionAclUsers } from "./redis-acl.js";
 
 interface Instance {
   instanceId: string;
@@ -35,7 +37,11 @@ describeWithRedis("every service as its own process over Redis", (getRedis) => {
   it("starts, with two inventory instances registered", async () => {
     const port = await freePort();
     gatewayUrl = `http://127.0.0.1:${port}`;
+    // As in production: each process connects as its own Redis ACL user (docs/security.md).
+    const redisUsers = await provisionAclUsers(getRedis().client());
+    await getRedis().client().call("ACL", "LOG", "RESET");
     specs = planProcesses({
+      redisUsers,
       redisUrl: getRedis().url,
       instances: { inventory: 2 },
       gatewayPort: port,
@@ -54,12 +60,13 @@ describeWithRedis("every service as its own process over Redis", (getRedis) => {
           if ((await instancesOf(name).catch(() => [])).length < count) return false;
         return true;
       },
-      60_000,
+      // Eight node processes compiling TypeScript at once on a shared 2-core machine: minutes, not seconds.
+      150_000,
       "all services registered",
     ).catch((error: Error) => {
       throw new Error(`${error.message}\n${logs.slice(-30).join("\n")}`);
     });
-  }, 90_000);
+  }, 180_000);
 
   it("runs the five demo scenarios", async () => {
     const results = await runScenarios({
@@ -146,6 +153,23 @@ describeWithRedis("every service as its own process over Redis", (getRedis) => {
     );
     expect(final.filter((s) => s === "shipped" || s === "delivered")).toHaveLength(10);
   }, 240_000);
+
+  it("serves a service's port only to the gateway: without its credential 401, with a forged one 403", async () => {
+    const [instance] = await instancesOf("inventory");
+    const url = `http://${instance!.address}:${instance!.port}/inventory`;
+    const bare = await fetch(url);
+    expect(bare.status).toBe(401);
+    expect(((await bare.json()) as { error: { code: string } }).error.code).toBe("GATEWAY_AUTH_REQUIRED");
+    const forged = await fetch(url, { headers: gatewayHeaders("x".repeat(64), "GET", url) });
+    expect(forged.status).toBe(403);
+    expect(((await forged.json()) as { error: { code: string } }).error.code).toBe("GATEWAY_AUTH_INVALID");
+    expect((await fetch(`${gatewayUrl}/inventory`)).status).toBe(200);
+  }, 30_000);
+
+  it("ran everything above with each process as its own Redis ACL user, without one refused command", async () => {
+    const log = (await getRedis().client().call("ACL", "LOG")) as unknown[];
+    expect(log).toEqual([]);
+  });
 
   it("stops every process gracefully", async () => {
     await Promise.all([system?.stop(), ...extra.map((e) => e.stop())]);

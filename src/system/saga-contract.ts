@@ -8,6 +8,7 @@ import { type ApiClient, createApiClient } from "../demo/client.js";
 import type { OrderView, Product } from "../demo/scenarios.js";
 import type { Platform } from "../lib/runtime/platform.js";
 import { waitFor } from "../test-support/wait.js";
+import { gatewayHeaders } from "../lib/http/gateway-credential.js";
 import { type EmbeddedSystem, startEmbeddedSystem } from "./embedded.js";
 
 const TERMINAL = ["shipped", "delivered", "failed", "cancelled"];
@@ -73,7 +74,8 @@ export function runSagaSuite(makePlatform: () => Promise<Platform>): void {
   /** Straight to the payment service: it has no public route, the test looks behind the gateway. */
   const payment = async (orderId: string) => {
     const url = system.services.find((svc) => svc.name === "payment")!.url;
-    const res = await fetch(`${url}/payments/${orderId}`);
+    const target = `${url}/payments/${orderId}`;
+    const res = await fetch(target, { headers: gatewayHeaders(system.sharedSecret, "GET", target) });
     return res.status === 200 ? ((await res.json()) as { status: string }) : undefined;
   };
   const history = async (orderId: string) =>

@@ -3,7 +3,7 @@
  * gateway's environment as `npm run start:gateway` does (GATEWAY_PORT, GATEWAY_HOST,
  * GATEWAY_API_KEYS, UPSTREAM_TIMEOUT_MS, HEALTH_CHECK_INTERVAL_MS, LOG_LEVEL, REDIS_CONNECT_TIMEOUT_MS).
  */
-import { gatewayEnvSchema } from "../gateway/config.js";
+import { assertSafeGatewayConfig, gatewayEnvSchema } from "../gateway/config.js";
 import { parseEnv } from "../lib/runtime/config.js";
 import { failStart } from "../lib/runtime/launch-signal.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
@@ -12,6 +12,11 @@ import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.j
 import { startEmbeddedSystem } from "./embedded.js";
 
 const env = parseEnv(gatewayEnvSchema);
+try {
+  assertSafeGatewayConfig(env, { embedded: true });
+} catch (error) {
+  await failStart("Ordersaga", error);
+}
 const retention = retentionFromEnv(parseEnv(retentionEnvSchema));
 // Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
 let connected = false;
@@ -34,8 +39,11 @@ const system = await startEmbeddedSystem({
   ...(platform ? { platform } : {}),
   logLevel: env.LOG_LEVEL,
   apiKeys: env.GATEWAY_API_KEYS,
+  adminKeys: env.GATEWAY_ADMIN_API_KEYS,
+  ...(env.GATEWAY_SHARED_SECRET === undefined ? {} : { sharedSecret: env.GATEWAY_SHARED_SECRET }),
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
+  rateLimit: { perMinute: env.GATEWAY_RATE_LIMIT_PER_MINUTE, burst: env.GATEWAY_RATE_LIMIT_BURST },
 }).catch((error: unknown) => failStart("Ordersaga", error, env.GATEWAY_PORT));
 const where = [
   ["gateway", system.gatewayUrl],

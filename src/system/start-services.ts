@@ -4,15 +4,19 @@
  * its reason and the whole launch stops with exit code 1.
  *
  *   npm run start:services -- --instances inventory=2 --port-base 4000   (or --any-port)
+ *   npm run start:services -- --redis-acl   (each process as its own Redis ACL user, made here)
  */
 import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
 import { LaunchError, launch, parseInstances, planProcesses } from "./launcher.js";
+import { provisionAclUsers } from "./redis-acl.js";
 
 const { values } = parseArgs({
   options: {
     instances: { type: "string" },
     "port-base": { type: "string" },
     "any-port": { type: "boolean" },
+    "redis-acl": { type: "boolean" },
   },
 });
 const redisUrl = process.env.REDIS_URL ?? "redis://localhost:6379";
@@ -21,9 +25,23 @@ if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && po
   console.error(`--port-base must be a port number (got "${values["port-base"]}")`);
   process.exit(2);
 }
+// --redis-acl: every process connects as its own ACL user, created here (needs ACL rights on REDIS_URL).
+let redisUsers: Awaited<ReturnType<typeof provisionAclUsers>> | undefined;
+if (values["redis-acl"] === true) {
+  const admin = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    redisUsers = await provisionAclUsers(admin);
+  } catch (error) {
+    console.error(`--redis-acl: could not create the ACL users on ${redisUrl}: ${(error as Error).message}`);
+    process.exit(1);
+  } finally {
+    admin.disconnect();
+  }
+}
 const system = launch(
   planProcesses({
     redisUrl,
+    ...(redisUsers ? { redisUsers } : {}),
     instances: parseInstances(values.instances),
     // SERVICE_PORT=0 (any free port), as for one service process, applies to every service.
     anyPort: values["any-port"] === true || process.env.SERVICE_PORT === "0",

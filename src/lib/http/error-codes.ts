@@ -25,6 +25,19 @@ export const ERROR_CODES = {
   BAD_URL: { status: 400, description: "The URL cannot be decoded (e.g. a bad percent-escape)" },
   BAD_REQUEST: { status: 400, description: "Any other malformed request" },
   UNAUTHORIZED: { status: 401, description: "API keys are configured and none (or a wrong one) was sent" },
+  GATEWAY_AUTH_REQUIRED: {
+    status: 401,
+    description:
+      "A service's port called without the gateway's `X-Gateway-Auth` credential: services are reached through the gateway",
+  },
+  ADMIN_REQUIRED: {
+    status: 403,
+    description: "A client API key on an admin operation (catalog changes, restock, DLQ, `/services`)",
+  },
+  GATEWAY_AUTH_INVALID: {
+    status: 403,
+    description: "A service's port called with a wrong or expired `X-Gateway-Auth` credential",
+  },
   NOT_FOUND: { status: 404, description: "No such resource, or no such route" },
   DLQ_NOT_FOUND: { status: 404, description: "No dead-letter record with this id" },
   METHOD_NOT_ALLOWED: {
@@ -47,6 +60,11 @@ export const ERROR_CODES = {
   IDEMPOTENCY_KEY_REUSED: {
     status: 422,
     description: "This client used the Idempotency-Key with a different body within 24 h",
+  },
+  RATE_LIMITED: {
+    status: 429,
+    description:
+      "This API key sent more than `GATEWAY_RATE_LIMIT_PER_MINUTE` requests (after its burst); `Retry-After` says when to retry",
   },
   HEADERS_TOO_LARGE: {
     status: 431,

@@ -5,6 +5,10 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 /** The environment of one service process, with the spec's names and defaults. */
 export const serviceEnvSchema = z.object({
   REDIS_URL: z.string().url().default("redis://localhost:6379"),
+  /** Redis ACL user this process connects as (docs/security.md "Redis ACL"); default: the URL's. */
+  REDIS_USERNAME: z.string().min(1).optional(),
+  /** Password of REDIS_USERNAME (keep it in an env file that is not committed). */
+  REDIS_PASSWORD: z.string().min(1).optional(),
   SERVICE_NAME: z.string().min(1).optional(),
   SERVICE_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   /** Address to bind and to advertise in the registry. */
@@ -40,6 +44,12 @@ export const serviceEnvSchema = z.object({
   BUS_DEAD_CONSUMER_MS: z.coerce.number().int().positive().default(3_600_000),
   /** "production" refuses to start on a Redis that cannot keep the delivery promises. */
   NODE_ENV: z.string().default("development"),
+  /**
+   * The gateway's secret: when set, the HTTP port serves only requests carrying the gateway's
+   * `X-Gateway-Auth` (but /health, /health/live, /metrics). At least 32 characters; required with
+   * NODE_ENV=production. Unset (development): the port serves anyone, as before.
+   */
+  GATEWAY_SHARED_SECRET: z.string().min(32).optional(),
 });
 
 export type ServiceEnv = z.infer<typeof serviceEnvSchema>;

@@ -25,6 +25,8 @@ export async function runServiceMain<E extends EventRegistry>(
   const platform = createRedisPlatform({
     deadConsumerMs: env.BUS_DEAD_CONSUMER_MS,
     url: env.REDIS_URL,
+    ...(env.REDIS_USERNAME === undefined ? {} : { username: env.REDIS_USERNAME }),
+    ...(env.REDIS_PASSWORD === undefined ? {} : { password: env.REDIS_PASSWORD }),
     claimIdleMs: env.CLAIM_IDLE_MS,
     retention: retentionFromEnv(parseEnv(retentionEnvSchema)),
     onError: (error) => {
@@ -32,6 +34,14 @@ export async function runServiceMain<E extends EventRegistry>(
     },
   });
   const port = env.SERVICE_PORT ?? options.defaultPort;
+  if (env.NODE_ENV === "production" && env.GATEWAY_SHARED_SECRET === undefined) {
+    // Fails closed: an open port in production would let anyone around the gateway's API keys.
+    await failStart(
+      name,
+      new Error("refusing to start in production without GATEWAY_SHARED_SECRET (the gateway's credential)"),
+      port,
+    );
+  }
   await waitForRedis(platform.redis, env.REDIS_CONNECT_TIMEOUT_MS).catch((error: unknown) =>
     failStart(name, error, port),
   );
@@ -50,6 +60,7 @@ export async function runServiceMain<E extends EventRegistry>(
       logger,
       heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
       processMetrics: true,
+      ...(env.GATEWAY_SHARED_SECRET === undefined ? {} : { gatewaySecret: env.GATEWAY_SHARED_SECRET }),
     },
   ).catch((error: unknown) => failStart(name, error, port));
   await signalReady(name, running.url);

@@ -73,6 +73,9 @@ export function createMemoryPlatform(options: MemoryPlatformOptions = {}): Platf
 
 export interface RedisPlatformOptions {
   url: string;
+  /** Redis ACL user and password (REDIS_USERNAME / REDIS_PASSWORD); override those in `url`. */
+  username?: string;
+  password?: string;
   /**
    * Idle time (ms) before another instance takes over a silent consumer's messages (default 5 s;
    * live handlers renew their leases, so only dead instances' work moves).
@@ -86,7 +89,12 @@ export interface RedisPlatformOptions {
 }
 
 export function createRedisPlatform(options: RedisPlatformOptions): Platform {
-  const redis = new Redis(options.url, { maxRetriesPerRequest: null, enableAutoPipelining: true });
+  const redis = new Redis(options.url, {
+    maxRetriesPerRequest: null,
+    enableAutoPipelining: true,
+    ...(options.username === undefined ? {} : { username: options.username }),
+    ...(options.password === undefined ? {} : { password: options.password }),
+  });
   redis.on("error", (error) => options.onError?.(error));
   const retention: RetentionPolicy = { ...DEFAULT_RETENTION, ...options.retention };
   const deadLetters = new RedisDeadLetterStore(redis, { auditRetentionMs: retention.dlqAuditRetentionMs });
@@ -130,10 +138,19 @@ export function createRedisPlatform(options: RedisPlatformOptions): Platform {
  */
 export async function checkRedisDurability(redis: Redis): Promise<string[]> {
   const warnings: string[] = [];
-  const [, policy] = (await redis.config("GET", "maxmemory-policy")) as [string, string];
+  const { policy, aof } = await durabilitySettings(redis);
   if (policy !== "noeviction") warnings.push(`maxmemory-policy is "${policy}": queues need "noeviction"`);
-  const [, aof] = (await redis.config("GET", "appendonly")) as [string, string];
   if (aof !== "yes")
     warnings.push("appendonly is off: a Redis crash loses acknowledged events (use AOF everysec)");
   return warnings;
+}
+
+/**
+ * maxmemory-policy and appendonly, read from INFO rather than CONFIG GET: every service's Redis ACL
+ * user may run INFO but not CONFIG (CONFIG GET would also show secrets such as `requirepass`).
+ */
+async function durabilitySettings(redis: Redis): Promise<{ policy: string; aof: string }> {
+  const info = await redis.info();
+  const field = (name: string) => new RegExp(`^${name}:(.*)$`, "m").exec(info)?.[1]?.trim() ?? "";
+  return { policy: field("maxmemory_policy"), aof: field("aof_enabled") === "1" ? "yes" : "no" };
 }

@@ -19,8 +19,12 @@ function fakeProcess() {
 }
 
 /** A Redis that answers CONFIG GET with the given settings. */
+/** A Redis whose INFO reports these CONFIG values (the check reads INFO: ACL users have no CONFIG). */
 const redisWith = (config: Record<string, string>): Redis =>
-  ({ config: async (_op: string, name: string) => [name, config[name] ?? ""] }) as unknown as Redis;
+  ({
+    info: async () =>
+      `# Memory\r\nmaxmemory_policy:${config["maxmemory-policy"] ?? ""}\r\n# Persistence\r\naof_enabled:${config.appendonly === "yes" ? 1 : 0}\r\n`,
+  }) as unknown as Redis;
 
 describe("shutdownOnSignals", () => {
   it("stops once on SIGTERM, even when the signal comes again, and exits 0", async () => {

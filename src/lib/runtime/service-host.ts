@@ -19,6 +19,7 @@ import {
   type SubscriberMiddleware,
 } from "../bus/subscriber.js";
 import { type ServiceAgent, startServiceAgent } from "../discovery/agent.js";
+import { installGatewayCredentialCheck } from "../http/gateway-credential.js";
 import { createHttpServer } from "../http/server.js";
 import { ownedStreamKeys, StreamTrimmer } from "../bus/transports/redis-streams-trim.js";
 import { createLogger, type Logger } from "../observability/logger.js";
@@ -97,6 +98,11 @@ export interface ServiceHostOptions<E extends EventRegistry> {
   logger?: Logger;
   /** Signing keys (default: this process's, from BUS_SIGNING_KEYS; see src/lib/security). */
   keyring?: Keyring;
+  /**
+   * The gateway's shared secret: the HTTP port then serves only gateway-signed requests (but
+   * health and metrics; see gateway-credential.ts). Unset: it serves anyone.
+   */
+  gatewaySecret?: string;
   now?: () => number;
 }
 
@@ -208,6 +214,7 @@ export async function startService<E extends EventRegistry>(
   const subscribers = parts.subscribers ?? [];
 
   const app = createHttpServer({ metrics });
+  if (options.gatewaySecret !== undefined) installGatewayCredentialCheck(app, options.gatewaySecret, now);
   app.get("/health", async (_request, reply) => {
     const checks: Record<string, boolean> = {
       store: await platform.ping(),

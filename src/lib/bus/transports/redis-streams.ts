@@ -306,7 +306,8 @@ export class RedisStreamsTransport implements Transport {
   }
 
   private async createGroup(key: string, group: string): Promise<void> {
-    this.knownStreams.add(key);
+    // Not added to the streams trim() defaults to: a stream a group reads belongs to the event's
+    // owner, which trims it (StreamTrimmer); a consumer's Redis ACL user may not XTRIM it.
     try {
       await this.redis.xgroup("CREATE", key, group, "0", "MKSTREAM");
     } catch (error) {

@@ -1,0 +1,93 @@
+/**
+ * The gateway's credential on calls to services (issue 12 item 2): services' HTTP ports serve only
+ * requests signed by the gateway, so reaching a service's port directly does not bypass the
+ * gateway's API keys, roles and rate limits, nor let a caller choose its own `x-ordersaga-client`.
+ *
+ * Header `X-Gateway-Auth: v1.<unix ms>.<hex HMAC-SHA256(secret, "v1\n<METHOD>\n<path+query>\n<ms>")>`,
+ * one shared secret (GATEWAY_SHARED_SECRET) for the gateway and the services. The timestamp bounds
+ * replay to `GATEWAY_AUTH_WINDOW_MS` (30 s either way, for clock skew); the body is not signed (the
+ * window plus a private network; see docs/security.md "Service ports"). The MAC is compared with
+ * `crypto.timingSafeEqual`.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { FastifyInstance } from "fastify";
+import { errorBody } from "./errors.js";
+
+export const GATEWAY_AUTH_HEADER = "x-gateway-auth";
+/** How far (ms) a credential's timestamp may be from the service's clock, either way. */
+export const GATEWAY_AUTH_WINDOW_MS = 30_000;
+/**
+ * Paths served without the credential: health probes (the gateway's checker, orchestrators) and
+ * Prometheus scrapes. They change nothing and reveal no business data (service name, instance id,
+ * version, check booleans, counters).
+ */
+export const OPEN_SERVICE_PATHS: ReadonlySet<string> = new Set(["/health", "/health/live", "/metrics"]);
+
+const mac = (secret: string, method: string, path: string, at: number) =>
+  createHmac("sha256", secret).update(`v1\n${method.toUpperCase()}\n${path}\n${at}`).digest();
+
+/** The header value for one request (`path` with its query string, as sent). */
+export function signGatewayRequest(secret: string, method: string, path: string, at = Date.now()): string {
+  return `v1.${at}.${mac(secret, method, path, at).toString("hex")}`;
+}
+
+/** `{ "x-gateway-auth": ... }` for a call to `url` (absolute): tools and tests behind the gateway. */
+export function gatewayHeaders(secret: string, method: string, url: string): Record<string, string> {
+  const { pathname, search } = new URL(url);
+  return { [GATEWAY_AUTH_HEADER]: signGatewayRequest(secret, method, `${pathname}${search}`) };
+}
+
+export type CredentialCheck = "ok" | "missing" | "invalid" | "expired";
+
+/** Checks a presented header against the request; never throws. */
+export function verifyGatewayCredential(
+  secret: string,
+  header: string | undefined,
+  method: string,
+  path: string,
+  now = Date.now(),
+  windowMs = GATEWAY_AUTH_WINDOW_MS,
+): CredentialCheck {
+  if (header === undefined || header === "") return "missing";
+  const match = /^v1\.(\d{1,16})\.([0-9a-f]{64})$/.exec(header);
+  if (!match) return "invalid";
+  const at = Number(match[1]);
+  const presented = Buffer.from(match[2]!, "hex");
+  const expected = mac(secret, method, path, at);
+  // Both 32 bytes (the regex fixed the length), as timingSafeEqual requires.
+  if (!timingSafeEqual(presented, expected)) return "invalid";
+  return Math.abs(now - at) > windowMs ? "expired" : "ok";
+}
+
+/**
+ * Makes `app` (a service's server) serve only gateway-signed requests, but OPEN_SERVICE_PATHS:
+ * no credential is 401 GATEWAY_AUTH_REQUIRED, a wrong or expired one 403 GATEWAY_AUTH_INVALID.
+ * Runs first (onRequest), before the body is read.
+ */
+export function installGatewayCredentialCheck(
+  app: FastifyInstance,
+  secret: string,
+  now: () => number = Date.now,
+): void {
+  app.addHook("onRequest", async (request, reply) => {
+    const path = request.url.split("?")[0] ?? "/";
+    if (OPEN_SERVICE_PATHS.has(path)) return;
+    const header = request.headers[GATEWAY_AUTH_HEADER];
+    const check = verifyGatewayCredential(
+      secret,
+      typeof header === "string" ? header : undefined,
+      request.method,
+      request.url,
+      now(),
+    );
+    if (check === "ok") return;
+    if (check === "missing") {
+      return reply
+        .code(401)
+        .send(errorBody("GATEWAY_AUTH_REQUIRED", "This port serves the gateway only: call the gateway"));
+    }
+    return reply
+      .code(403)
+      .send(errorBody("GATEWAY_AUTH_INVALID", `Gateway credential ${check}: call the gateway`));
+  });
+}

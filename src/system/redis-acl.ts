@@ -1,0 +1,267 @@
+/**
+ * Least privilege in Redis (issue 12 item 3): one ACL user per service, one for the gateway, one
+ * for operators' tools. Rendered from the same sources as the keys themselves (the key functions of
+ * src/system/key-families.ts's owners and each service's subscriptions), so the rules cannot drift
+ * from the code: `npx tsx scripts/redis-acl.ts --write` regenerates ops/redis/users.acl (a test keeps
+ * it equal), the launcher and the test harness apply them with `ACL SETUSER`.
+ *
+ * A service user may:
+ * - run only DATA_COMMANDS (no keyspace-wide, admin or dangerous command: no KEYS, SCAN, FLUSH*,
+ *   CONFIG, DEBUG, MIGRATE, ACL, SHUTDOWN...) on its own hash-tagged keys `{<service>}:*`;
+ * - register itself in discovery (`{discovery}:inst:<service>:*`, `{discovery}:svc:<service>`,
+ *   `{discovery}:services`);
+ * - consume the streams of the events it subscribes to, through a selector allowing only the
+ *   consumer-group commands (XREADGROUP, XACK, XCLAIM, XAUTOCLAIM, XPENDING, XINFO, XGROUP
+ *   CREATE/CREATECONSUMER/DELCONSUMER and the bus's scripts) on those keys: Redis classes XREADGROUP,
+ *   XACK and XGROUP as writes, so plain read access (`%R~`) would not do, and the selector keeps XADD,
+ *   DEL and XTRIM off another service's stream (no forged or deleted events);
+ * - keep its failed-attempt lists and deferral counters on those streams
+ *   (`{<owner>}:ev:<event>:fail:<service>:*`, `...:defer:<service>:*`);
+ * - add dead letters through a selector allowing the DLQ store's writes on `{dlq}:*`, but not read
+ *   them (HGETALL, ZRANGE...: other services' failed messages are the gateway's business);
+ * - publish and hear hints on the Pub/Sub channels `ps:*` (heartbeats, metrics: nothing secret).
+ * The gateway reads and writes discovery and the DLQ, and appends to groups' redeliver streams.
+ */
+import { randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
+import { AllEvents } from "../contracts/index.js";
+import { eventStreamKey, redeliverStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
+import { createMemoryPlatform } from "../lib/runtime/platform.js";
+import { type ServiceDeps, startService } from "../lib/runtime/service-host.js";
+import { createLogger } from "../lib/observability/logger.js";
+import { SERVICES } from "./catalog.js";
+
+/** Connection housekeeping every client needs (ioredis' ready check runs INFO). */
+const CONNECTION = [
+  "ping",
+  "echo",
+  "select",
+  "info",
+  "hello",
+  "client|setname",
+  "client|getname",
+  "client|id",
+];
+const SCRIPTING = ["eval", "evalsha", "script|load", "script|exists"];
+const TRANSACTIONS = ["multi", "exec", "discard", "watch", "unwatch"];
+const PUBSUB = ["publish", "subscribe", "unsubscribe", "psubscribe", "punsubscribe"];
+const STREAM_GROUP = [
+  "xreadgroup",
+  "xack",
+  "xclaim",
+  "xautoclaim",
+  "xpending",
+  "xinfo|groups",
+  "xinfo|consumers",
+  "xinfo|stream",
+  "xgroup|create",
+  "xgroup|createconsumer",
+  "xgroup|delconsumer",
+];
+
+/** Every data command the services' stores, the bus, discovery and the DLQ use (by type). */
+export const DATA_COMMANDS: readonly string[] = [
+  ...CONNECTION,
+  ...SCRIPTING,
+  ...TRANSACTIONS,
+  ...PUBSUB,
+  // strings and generic
+  ...["get", "set", "setnx", "mget", "del", "unlink", "exists", "incr", "incrby", "decr", "decrby"],
+  ...["expire", "pexpire", "ttl", "pttl", "persist", "time"],
+  // hashes
+  ...[
+    "hset",
+    "hsetnx",
+    "hget",
+    "hmget",
+    "hgetall",
+    "hdel",
+    "hincrby",
+    "hexists",
+    "hlen",
+    "hkeys",
+    "hvals",
+    "hscan",
+  ],
+  // sets
+  ...["sadd", "srem", "smembers", "sismember", "smismember", "scard", "sscan"],
+  // sorted sets
+  ...["zadd", "zrem", "zscore", "zmscore", "zcard", "zcount", "zrange", "zrangebyscore", "zrevrange"],
+  ...["zrevrangebyscore", "zrangebylex", "zrevrangebylex", "zremrangebyscore", "zrank", "zscan"],
+  // lists
+  ...["rpush", "lpush", "lrange", "llen", "lindex", "lpop", "rpop", "ltrim"],
+  // streams
+  ...["xadd", "xrange", "xrevrange", "xlen", "xtrim", "xdel", ...STREAM_GROUP],
+];
+
+/** What a dead-lettering consumer runs on `{dlq}:*`: the store's add and audit scripts. */
+const DLQ_WRITE = [
+  ...SCRIPTING,
+  ...["exists", "hset", "zadd", "xadd", "xrevrange", "xtrim", "rpush", "llen", "lindex", "lpop", "pexpire"],
+];
+
+/** The bus's consumer-side commands on the streams a group reads (and its scripts' reads). */
+const CONSUMER = [...SCRIPTING, ...STREAM_GROUP, "exists", "info"];
+
+export interface AclUser {
+  name: string;
+  /** What the user is for (a comment line in the ACL file). */
+  purpose: string;
+  /** ACL rules after `on`/password, in `ACL SETUSER` syntax (selectors in parentheses). */
+  rules: string[];
+}
+
+const allow = (commands: readonly string[]) => ["-@all", ...commands.map((c) => `+${c}`)];
+const selector = (parts: readonly string[]) => `(${parts.join(" ")})`;
+
+/** The events each service subscribes to (owner and name), read from its subscribers. */
+export async function consumedTopics(): Promise<Map<string, { owner: string; topic: string }[]>> {
+  const out = new Map<string, { owner: string; topic: string }[]>();
+  const platform = createMemoryPlatform();
+  const logger = createLogger({ service: "acl", level: "silent" });
+  try {
+    for (const { definition } of SERVICES) {
+      let topics: { owner: string; topic: string }[] = [];
+      // Only `create` runs (no server, no subscription): the subscribers say what they consume.
+      const host = startService(
+        {
+          ...definition,
+          create: async (deps: ServiceDeps<never>) => {
+            const parts = await definition.create(deps as never);
+            topics = (parts.subscribers ?? []).flatMap((s) => s.topics());
+            throw new TopicsRead();
+          },
+        },
+        { events: AllEvents, platform, port: 0, logger },
+      );
+      await host.then(
+        () => {},
+        (error: unknown) => {
+          if (!(error instanceof TopicsRead)) throw error;
+        },
+      );
+      out.set(definition.name, topics);
+    }
+  } finally {
+    await platform.close();
+  }
+  return out;
+}
+
+class TopicsRead extends Error {}
+
+/** The users and their rules, in a stable order: the services, the gateway, the tools. */
+export async function aclUsers(): Promise<AclUser[]> {
+  const consumed = await consumedTopics();
+  const users: AclUser[] = [];
+  for (const { name } of SERVICES) {
+    const topics = consumed.get(name) ?? [];
+    const streams = [...new Set(topics.map((t) => eventStreamKey(t.owner, t.topic)))].sort();
+    const attempts = streams.flatMap((key) => [`~${key}:fail:${name}:*`, `~${key}:defer:${name}:*`]);
+    users.push({
+      name,
+      purpose: `the ${name} service: its own keys, its registration, its consumer groups, dead letters`,
+      rules: [
+        "resetchannels",
+        "&ps:*",
+        ...allow(DATA_COMMANDS),
+        `~{${name}}:*`,
+        `~{discovery}:inst:${name}:*`,
+        `~{discovery}:svc:${name}`,
+        "~{discovery}:services",
+        ...attempts,
+        // One XREADGROUP reads every stream of the group and its redeliver stream at once: one selector.
+        selector([
+          ...streams.map((k) => `~${k}`),
+          `~${redeliverStreamKey(name)}`,
+          ...attempts,
+          ...allow(CONSUMER),
+        ]),
+        selector(["~{dlq}:*", ...allow(DLQ_WRITE)]),
+      ],
+    });
+  }
+  users.push({
+    name: "gateway",
+    purpose: "the gateway: discovery (list, health, deregister), the DLQ, redelivery to a group",
+    rules: [
+      "resetchannels",
+      "&ps:*",
+      ...allow(DATA_COMMANDS),
+      "~{discovery}:*",
+      "~{dlq}:*",
+      "~{*}:redeliver",
+    ],
+  });
+  users.push({
+    name: "healthcheck",
+    purpose: "the container health check: PING only",
+    rules: ["resetchannels", "-@all", "+ping", "+hello"],
+  });
+  users.push({
+    name: "ops",
+    purpose:
+      "operators and tools on a private Redis (demo, soak, chaos, key scan): everything; never give it to a service",
+    rules: ["allchannels", "allkeys", "+@all"],
+  });
+  return users;
+}
+
+/** `ACL SETUSER` arguments for a user with a password (clear; Redis stores its SHA-256). */
+export function setUserArgs(user: AclUser, password: string): string[] {
+  return [user.name, "reset", "on", `>${password}`, ...user.rules];
+}
+
+/**
+ * One ACL file line. Without `passwordSha256` the user is `off` (the committed file: loadable, and
+ * no one can log in until an operator adds a password; see `aclFileWithPasswords`).
+ */
+export function aclFileLine(user: AclUser, passwordSha256?: string): string {
+  const state = passwordSha256 === undefined ? ["off"] : ["on", `#${passwordSha256}`];
+  return ["user", user.name, ...state, ...user.rules].join(" ");
+}
+
+/** The ACL file: `default` off (no anonymous access), then every user. */
+export function renderAclFile(
+  users: readonly AclUser[],
+  passwordSha256Of: (user: string) => string | undefined,
+): string {
+  const lines = [
+    "# Generated by `npx tsx scripts/redis-acl.ts --write` from src/system/redis-acl.ts: do not edit.",
+    "# Every user is off here; `node dist/system/redis-acl-file.js <out>` writes the file Redis loads,",
+    "# with each user's password hash taken from REDIS_PASSWORD_<USER> (see docs/security.md).",
+    "user default off resetkeys resetchannels -@all",
+  ];
+  for (const user of users) {
+    lines.push(`# ${user.purpose}`);
+    lines.push(aclFileLine(user, passwordSha256Of(user.name)));
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** The environment variable holding a user's password in production: REDIS_PASSWORD_<USER>. */
+export const passwordVariable = (user: string) => `REDIS_PASSWORD_${user.toUpperCase()}`;
+
+export interface RedisCredentials {
+  username: string;
+  password: string;
+}
+
+/**
+ * Creates (or resets) every user on a Redis with `ACL SETUSER`, each with a fresh random password
+ * unless `passwords` gives one; `admin` must be allowed ACL (the private Redis of the launcher and
+ * the tests: its `default` user). Returns the credentials by user name.
+ */
+export async function provisionAclUsers(
+  admin: Redis,
+  options: { users?: readonly AclUser[]; passwords?: Record<string, string> } = {},
+): Promise<Map<string, RedisCredentials>> {
+  const users = options.users ?? (await aclUsers());
+  const out = new Map<string, RedisCredentials>();
+  for (const user of users) {
+    const password = options.passwords?.[user.name] ?? randomBytes(24).toString("hex");
+    await admin.call("ACL", "SETUSER", ...setUserArgs(user, password));
+    out.set(user.name, { username: user.name, password });
+  }
+  return out;
+}

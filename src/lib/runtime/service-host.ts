@@ -9,6 +9,7 @@ import type { BusLogger } from "../bus/context.js";
 import type { EventRegistry } from "../bus/events.js";
 import { createSubscriberLoggingMiddleware } from "../bus/middleware/logging.js";
 import { createSubscriberTimingMiddleware } from "../bus/middleware/timing.js";
+import { createTracingPublisherMiddleware, instrumentTransport } from "../bus/middleware/tracing.js";
 import { Publisher } from "../bus/publisher.js";
 import {
   type MustCompletePolicy,
@@ -137,7 +138,18 @@ export async function startService<E extends EventRegistry>(
     });
   const metrics = new Metrics({ service: name, defaultMetrics: options.processMetrics ?? false });
   const source = { service: name, instance: instanceId };
-  const publisher = new Publisher({ events, transport: platform.transport, source });
+  // Producer spans (a no-op while tracing is off); the hints bus (heartbeats, metrics) stays untraced.
+  const publisher = new Publisher({
+    events,
+    transport: platform.transport,
+    source,
+    middleware: [createTracingPublisherMiddleware(platform.mode === "redis" ? "redis" : "memory")],
+  });
+  // Consumer spans around each delivery, and dead-lettered messages counted per event.
+  const subscriberTransport = instrumentTransport(platform.transport, {
+    group: name,
+    onDeadLetter: (event, ms) => metrics.recordEvent(event, "dead_lettered", ms),
+  });
   const hintPublisher = new Publisher({ events, transport: platform.hints, source });
   const publishHint = async (event: string, payload: unknown) => {
     await hintPublisher.publish(event as never, payload as never);
@@ -160,7 +172,7 @@ export async function startService<E extends EventRegistry>(
     subscriber: (opts = {}) =>
       new Subscriber<E, E>({
         events,
-        transport: platform.transport,
+        transport: subscriberTransport,
         group: name,
         consumer: instanceId,
         publisher,

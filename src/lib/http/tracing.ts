@@ -5,7 +5,15 @@
  * with the status. Attributes follow the HTTP semantic conventions. Probes (`/health*`, `/metrics`)
  * are not traced: a scrape every few seconds would bury the traces that matter.
  */
-import { context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from "@opentelemetry/api";
 import {
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_RESPONSE_STATUS_CODE,

@@ -93,7 +93,10 @@ export async function withSpan<T>(
   if (!tracingOn || (options.needParent && !trace.getActiveSpan())) return fn(undefined);
   return tracer().startActiveSpan(
     name,
-    { kind: options.kind ?? SpanKind.INTERNAL, ...(options.attributes ? { attributes: options.attributes } : {}) },
+    {
+      kind: options.kind ?? SpanKind.INTERNAL,
+      ...(options.attributes ? { attributes: options.attributes } : {}),
+    },
     async (span) => {
       try {
         return await fn(span);
@@ -135,4 +138,10 @@ export function providerSpan<T>(
     },
     fn,
   );
+}
+
+/** `{ traceparent }` of the active span, or `{}` when none (tracing off, or outside any span). */
+export function activeTraceparent(): { traceparent?: string } {
+  const span = trace.getActiveSpan();
+  return span ? { traceparent: traceparentOf(span) } : {};
 }

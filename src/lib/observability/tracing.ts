@@ -92,7 +92,10 @@ export function initTracing(options: TracingOptions): Tracing {
   const resource = own.merge(detectResources({ detectors: [envDetector] }));
   const provider = new NodeTracerProvider({
     resource,
-    spanProcessors: [...(exporter ? [new BatchSpanProcessor(exporter)] : []), ...(options.spanProcessors ?? [])],
+    spanProcessors: [
+      ...(exporter ? [new BatchSpanProcessor(exporter)] : []),
+      ...(options.spanProcessors ?? []),
+    ],
   });
   provider.register();
   markTracingEnabled(true);

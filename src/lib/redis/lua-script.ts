@@ -35,7 +35,9 @@ export class LuaScript {
           "db.system": "redis",
           "db.operation.name": "EVALSHA",
           "db.redis.script_sha": this.sha.slice(0, 12),
-          ...(keys[0] === undefined ? {} : { "db.redis.first_key": keys[0], "db.redis.key_count": keys.length }),
+          ...(keys[0] === undefined
+            ? {}
+            : { "db.redis.first_key": keys[0], "db.redis.key_count": keys.length }),
         },
       },
       () => this.runUntraced(redis, keys, args),

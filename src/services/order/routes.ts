@@ -3,6 +3,7 @@
  * (one atomic append each); reads come from the order view, falling back to folding the stream
  * when the projection has not caught up, so a client always reads its own writes.
  */
+import { activeTraceparent } from "../../lib/observability/spans.js";
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
@@ -151,6 +152,7 @@ async function placeOrder(
     paymentToken: body.payment.token,
     correlationId: correlationIdOf(request),
     ...(requestHash === undefined ? {} : { requestHash }),
+    ...activeTraceparent(),
   };
   try {
     await deps.runner.place(input, deps.publisher);

@@ -21,7 +21,9 @@ import { type ServiceAgent, startServiceAgent } from "../discovery/agent.js";
 import { createHttpServer } from "../http/server.js";
 import { ownedStreamKeys, StreamTrimmer } from "../bus/transports/redis-streams-trim.js";
 import { createLogger, type Logger } from "../observability/logger.js";
-import { Metrics } from "../observability/metrics.js";
+import { Metrics, type StreamGroupStats } from "../observability/metrics.js";
+import { eventStreamKey } from "../bus/transports/redis-stream-keys.js";
+import { RedisStreamsTransport } from "../bus/transports/redis-streams.js";
 import { type MetricsReporter, startMetricsReporter } from "../observability/metrics-reporter.js";
 import type { Platform } from "./platform.js";
 
@@ -192,6 +194,7 @@ export async function startService<E extends EventRegistry>(
   const subscribers = parts.subscribers ?? [];
   for (const s of subscribers) await platform.transport.ensureGroups(name, s.topics());
   for (const s of subscribers) await s.start();
+  const stopLeaseMetrics = watchStreams(platform, name, subscribers, metrics);
   await parts.start?.();
   // Every stream of the events this service owns stays bounded, also those only its outbox writes.
   const { redis, retention } = platform;
@@ -263,10 +266,50 @@ export async function startService<E extends EventRegistry>(
         await Promise.all(subscribers.map((s) => s.stop()));
         await parts.stop?.();
         await trimmer?.stop();
+        stopLeaseMetrics();
         await reporter.stop();
         logger.info("service stopped");
       })();
       return stopping;
     },
   };
+}
+
+/**
+ * Consumer-group metrics of a service on Redis: lease renewals and takeovers as they happen, and
+ * lag and pending per subscribed stream read (XINFO GROUPS) when /metrics is scraped. Returns the
+ * function that stops listening.
+ */
+function watchStreams(
+  platform: Platform,
+  group: string,
+  subscribers: readonly Subscriber<EventRegistry, EventRegistry>[],
+  metrics: Metrics,
+): () => void {
+  const { redis, transport } = platform;
+  if (!redis || !(transport instanceof RedisStreamsTransport)) return () => {};
+  const topics = subscribers.flatMap((s) => s.topics());
+  metrics.setStreamProbe(async () => {
+    const stats = await Promise.all(
+      topics.map(async ({ topic, owner }): Promise<StreamGroupStats | undefined> => {
+        const groups = (await redis
+          .xinfo("GROUPS", eventStreamKey(owner, topic))
+          .catch(() => [])) as unknown[];
+        for (const raw of groups) {
+          const fields = raw as unknown[];
+          const get = (name: string) => fields[fields.indexOf(name) + 1];
+          if (get("name") !== group) continue;
+          const lag = get("lag");
+          return { topic, lag: typeof lag === "number" ? lag : 0, pending: Number(get("pending") ?? 0) };
+        }
+        return undefined;
+      }),
+    );
+    return stats.filter((s): s is StreamGroupStats => s !== undefined);
+  });
+  return transport.onLeaseActivity((activity) => {
+    if (activity.group !== group) return;
+    const counter = activity.kind === "renewed" ? metrics.leaseRenewals : metrics.leaseTakeovers;
+    counter.inc({ topic: activity.topic }, activity.count);
+  });
 }

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { IdSchema, PlaceOrderBody } from "../../contracts/index.js";
-import { newMessageId } from "../../lib/bus/envelope.js";
+import { newMessageId, traceIdOf } from "../../lib/bus/envelope.js";
 import { stableStringify } from "../../lib/bus/idempotency-key.js";
 import { ConcurrencyError, type ReadModelStore } from "../../lib/eventstore/index.js";
 import {
@@ -89,7 +89,9 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
       time: e.recordedAt,
       data: e.data,
     }));
-    return { orderId: id, events };
+    // The trace id of the request that placed it (tracing on): the order's trace in the tracing UI.
+    const traceId = traceIdOf(history[0]?.metadata.traceparent ?? "");
+    return { orderId: id, events, ...(traceId === undefined ? {} : { traceId }) };
   });
 
   app.get("/orders", async (request) => {

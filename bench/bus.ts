@@ -6,6 +6,7 @@
 import { Redis } from "ioredis";
 import { z } from "zod";
 import { defineEvents } from "../src/lib/bus/events.js";
+import { createTracingPublisherMiddleware, instrumentTransport } from "../src/lib/bus/middleware/tracing.js";
 import { Publisher } from "../src/lib/bus/publisher.js";
 import { Subscriber } from "../src/lib/bus/subscriber.js";
 import { RedisStreamsTransport } from "../src/lib/bus/transports/redis-streams.js";
@@ -116,6 +117,8 @@ export interface LibraryRun {
   renewIntervalMs?: number;
   /** Simulated I/O per handler (ms), so many entries are in flight across renewals. */
   handlerMs?: number;
+  /** Wire the tracing wrappers as the service host does (they are no-ops while tracing is off). */
+  traced?: boolean;
 }
 
 export async function libraryStreams(
@@ -134,13 +137,15 @@ export async function libraryStreams(
     events: BenchEvents,
     transport,
     source: { service: "bench", instance: "b1" },
+    ...(run.traced ? { middleware: [createTracingPublisherMiddleware()] } : {}),
   });
   const latencies: number[] = [];
   let handled = 0;
+  const group = `lib-${Date.now()}`;
   const subscriber = new Subscriber({
     events: BenchEvents,
-    transport,
-    group: `lib-${Date.now()}`,
+    transport: run.traced ? instrumentTransport(transport, { group }) : transport,
+    group,
     consumer: "c",
     concurrency: 256,
   });

@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { type BusResult, benchBus } from "./bus.js";
 import { benchLoad, type RateRun } from "./load.js";
 import { benchRenewal } from "./bus-renewal.js";
+import { benchTracing, tracingSection, writeTracingSection } from "./tracing.js";
 import { machine, round, startBenchRedis } from "./support.js";
 
 const row = (r: BusResult) =>
@@ -77,6 +78,8 @@ ${renewal.paced.map(row).join("\n")}
 **Throughput with renewal at the default interval: ${share}% of renewal off; p99 ${onPaced.latency.p99} ms vs
 ${offPaced.latency.p99} ms** (target: overhead under 5%).
 `;
+  console.log("tracing cost benchmark…");
+  const tracing = tracingSection(await benchTracing(redis.url));
   console.log("end-to-end load benchmark…");
   const load = await benchLoad({ redisUrl: redis.url, log: (line) => console.log(line) });
   const file = new URL("../BENCHMARKS.md", import.meta.url);
@@ -86,6 +89,7 @@ ${offPaced.latency.p99} ms** (target: overhead under 5%).
     file,
     `${report}\n${load.markdown}\n${cpuBudget(load.overRedis)}${soak ? `\n${soak}\n` : ""}`,
   );
+  writeTracingSection(tracing, file.pathname);
   console.log(report);
 } finally {
   await redis.stop();

@@ -21,7 +21,7 @@ import { markTracingEnabled } from "../src/lib/observability/spans.js";
 import { initTracing } from "../src/lib/observability/tracing.js";
 import { startEmbeddedSystem } from "../src/system/embedded.js";
 import { startOtlpReceiver } from "../src/test-support/otlp-receiver.js";
-import { freePort } from "../src/test-support/redis.js";
+import { createServer } from "node:net";
 import { waitFor } from "../src/test-support/wait.js";
 import { type BusResult, libraryStreams } from "./bus.js";
 import { round, startBenchRedis } from "./support.js";
@@ -45,6 +45,18 @@ class SwitchableProcessor implements SpanProcessor {
   shutdown(): Promise<void> {
     return this.inner.shutdown();
   }
+}
+
+/** A free TCP port on loopback (test-support's helper imports vitest, which a script cannot). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 export interface OrderCost {

@@ -8,6 +8,7 @@
  *   npx tsx bench/tracing.ts [--write]   (--write replaces the section in BENCHMARKS.md)
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import type { Context } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import {
@@ -71,7 +72,10 @@ async function orderCost(total: number, concurrency: number): Promise<OrderCost>
   const system = await startEmbeddedSystem({ gatewayPort: port, logLevel: "warn", pretty: false });
   const api = createApiClient(system.gatewayUrl);
   try {
-    const user = await api.post<{ id: string }>("/users", { email: `bench-${Date.now()}@example.com`, name: "B" });
+    const user = await api.post<{ id: string }>("/users", {
+      email: `bench-${Date.now()}@example.com`,
+      name: "B",
+    });
     const productId = `bench-${Date.now()}`;
     await api.post("/inventory", { productId, name: "bench", price: 100, quantity: 1_000_000 });
     const cpu = process.cpuUsage();
@@ -154,7 +158,9 @@ export function tracingSection(bench: TracingBench): string {
 
 \`npx tsx bench/tracing.ts --write\` (also part of \`npm run bench\`), all in one run: tracing off, on with no
 exporter (spans made, context propagated, trace ids in logs, nothing sent), and on with the OTLP/HTTP
-exporter sending to a local receiver (${bench.spansReceived.toLocaleString("en-US")} spans received).
+exporter sending to a local receiver (${bench.spansReceived.toLocaleString("en-US")} spans received). The receiver
+decodes the OTLP JSON in the benchmark's own process, so its cost is counted in the exporter rows; the
+machine's load (${loadAverage()}, load average over 1 min on ${cpus().length} cores) is shared with other work.
 
 Bus: ${bench.bus[0]!.result.messages.toLocaleString("en-US")} messages published in batches of 100, one
 consumer, the producer and consumer spans the services make:
@@ -182,6 +188,8 @@ ${bench.orders
   .join("\n")}
 `;
 }
+
+const loadAverage = () => round(loadavg()[0] ?? 0, 1);
 
 const START = "<!-- tracing-bench:start -->";
 const END = "<!-- tracing-bench:end -->";

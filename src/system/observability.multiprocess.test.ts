@@ -298,7 +298,9 @@ describeWithRedis("observability over every service as its own process", (getRed
     expect(total(after, "ordersaga_saga_compensations_pending")).toBe(0);
     // The lag and pending gauges exist per subscribed stream of each group (and are back to 0).
     expect(after).toMatch(/^ordersaga_consumer_lag_messages\{[^}]*topic="payment\.requested"[^}]*\} 0$/m);
-    expect(after).toMatch(/^ordersaga_consumer_pending_messages\{[^}]*topic="inventory\.reservation\.requested"[^}]*\} \d+$/m);
+    expect(after).toMatch(
+      /^ordersaga_consumer_pending_messages\{[^}]*topic="inventory\.reservation\.requested"[^}]*\} \d+$/m,
+    );
   }, 90_000);
 
   it("serves every metric the Grafana dashboard and the alert rules use", async () => {

@@ -129,6 +129,7 @@ export function instrumentTransport(transport: Transport, options: InstrumentedT
       attempt: delivery.attempt,
       silentDeliveries: delivery.silentDeliveries,
       enqueuedAt: delivery.enqueuedAt,
+      ageMs: () => delivery.ageMs(),
       ack: () => {
         outcome("ack");
         return delivery.ack();

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { z } from "zod";
 import { defineEvents } from "../src/lib/bus/events.js";
+import { createTracingPublisherMiddleware, instrumentTransport } from "../src/lib/bus/middleware/tracing.js";
 import { Publisher } from "../src/lib/bus/publisher.js";
 import { Subscriber } from "../src/lib/bus/subscriber.js";
 import { RedisStreamsTransport } from "../src/lib/bus/transports/redis-streams.js";
@@ -129,6 +130,8 @@ export interface LibraryRun {
    * handler (AES-256-GCM). Undefined: no such field, unsigned (the plain library row).
    */
   security?: "clear" | "signed" | "sealed";
+  /** Wire the tracing wrappers as the service host does (they are no-ops while tracing is off). */
+  traced?: boolean;
 }
 
 const SECRET = "tok_bench__0123456789abcdef";
@@ -154,13 +157,15 @@ export async function libraryStreams(
     transport,
     source: { service: "bench", instance: "b1" },
     signer: secured ? createSigner(keyring, "bench") : null,
+    ...(run.traced ? { middleware: [createTracingPublisherMiddleware()] } : {}),
   });
   const latencies: number[] = [];
   let handled = 0;
+  const group = `lib-${Date.now()}`;
   const subscriber = new Subscriber({
     events: BenchEvents,
-    transport,
-    group: `lib-${Date.now()}`,
+    transport: run.traced ? instrumentTransport(transport, { group }) : transport,
+    group,
     consumer: "c",
     concurrency: 256,
     ...(secured ? { verifier: createVerifier(keyring) } : {}),

@@ -7,6 +7,7 @@ import { type BusResult, benchBus } from "./bus.js";
 import { benchLoad, type RateRun } from "./load.js";
 import { benchRenewal } from "./bus-renewal.js";
 import { benchSecurity, securityMarkdown } from "./bus-security.js";
+import { benchTracing, tracingSection, writeTracingSection } from "./tracing.js";
 import { machine, round, startBenchRedis } from "./support.js";
 
 const row = (r: BusResult) =>
@@ -80,7 +81,11 @@ ${renewal.paced.map(row).join("\n")}
 **Throughput with renewal at the default interval: ${share}% of renewal off; p99 ${onPaced.latency.p99} ms vs
 ${offPaced.latency.p99} ms** (target: overhead under 5%).
 
+${securityMarkdown(security)}
+
 ${securityMarkdown(security)}`;
+  console.log("tracing cost benchmark…");
+  const tracing = tracingSection(await benchTracing(redis.url));
   console.log("end-to-end load benchmark…");
   const load = await benchLoad({ redisUrl: redis.url, log: (line) => console.log(line) });
   const file = new URL("../BENCHMARKS.md", import.meta.url);
@@ -90,6 +95,7 @@ ${securityMarkdown(security)}`;
     file,
     `${report}\n${load.markdown}\n${cpuBudget(load.overRedis)}${soak ? `\n${soak}\n` : ""}`,
   );
+  writeTracingSection(tracing, file.pathname);
   console.log(report);
 } finally {
   await redis.stop();

@@ -1,5 +1,6 @@
 /** The gateway process's environment, with the spec's names and defaults. */
 import { z } from "zod";
+import { tracingEnvShape } from "../lib/runtime/config.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const positiveMs = z.coerce.number().int().positive();
@@ -14,6 +15,7 @@ const keyList = z
   );
 
 export const gatewayEnvSchema = z.object({
+  ...tracingEnvShape,
   GATEWAY_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   /** Address to bind; also announced in the registry unless it is 0.0.0.0 / ::. */
   GATEWAY_HOST: z.string().min(1).default("127.0.0.1"),

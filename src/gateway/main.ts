@@ -3,6 +3,7 @@
  * the promises, start, and stop gracefully on SIGTERM/SIGINT.
  */
 import { createLogger } from "../lib/observability/logger.js";
+import { initTracing } from "../lib/observability/tracing.js";
 import { parseEnv } from "../lib/runtime/config.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
 import { failStart, signalReady } from "../lib/runtime/launch-signal.js";
@@ -21,6 +22,8 @@ try {
 }
 const instanceId = env.INSTANCE_ID ?? newInstanceId(GATEWAY_SERVICE);
 const logger = createLogger({ service: GATEWAY_SERVICE, instance: instanceId, level: env.LOG_LEVEL });
+// Before the server exists; a no-op unless tracing is enabled (lib/observability/tracing.ts).
+const tracing = initTracing({ service: GATEWAY_SERVICE, instance: instanceId });
 // Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
 let connected = false;
 const platform = createRedisPlatform({
@@ -59,5 +62,6 @@ shutdownOnSignals({
   stop: async () => {
     await gateway.stop();
     await platform.close();
+    await tracing.shutdown();
   },
 });

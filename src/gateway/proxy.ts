@@ -7,7 +7,16 @@
  * DELETE, or a POST with an Idempotency-Key to a route that honours it). Anything else that failed
  * after it may have been applied is answered 502 UPSTREAM_OUTCOME_UNKNOWN, never resent.
  */
+import { SpanStatusCode } from "@opentelemetry/api";
+import {
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_FULL,
+} from "@opentelemetry/semantic-conventions";
 import { Agent } from "undici";
+import { injectHeaders, SpanKind, withSpan } from "../lib/observability/spans.js";
 import { DiscoveryClient } from "../lib/discovery/client.js";
 import { DiscoveryError } from "../lib/discovery/errors.js";
 import type { DiscoveryLogger, ServiceInstance, ServiceRegistry } from "../lib/discovery/types.js";
@@ -314,34 +323,55 @@ export class UpstreamProxy {
     request: UpstreamRequest,
     signal: AbortSignal,
   ): Promise<UpstreamResponse> {
-    const secret = this.options.sharedSecret;
-    const sent =
-      secret === undefined
-        ? request.headers
-        : {
-            ...request.headers,
-            [GATEWAY_AUTH_HEADER]: signGatewayRequest(
-              secret,
-              request.method,
-              request.path,
-              (this.options.now ?? Date.now)(),
-            ),
-          };
-    const answer = await this.agent.request({
-      origin,
-      path: request.path,
-      method: request.method as "GET",
-      headers: sent,
-      body: request.body ?? null,
-      signal,
-    });
-    const body = Buffer.from(await answer.body.arrayBuffer());
-    const headers: Record<string, string> = {};
-    for (const name of PASSED_RESPONSE_HEADERS) {
-      const value = answer.headers[name];
-      if (typeof value === "string") headers[name] = value;
-    }
-    return { status: answer.statusCode, headers, body };
+    const url = new URL(origin);
+    // A CLIENT span per attempt, inside the gateway's request span only (background probes stay
+    // out of traces); its context goes upstream as `traceparent`.
+    return withSpan(
+      request.method,
+      {
+        kind: SpanKind.CLIENT,
+        needParent: true,
+        attributes: {
+          [ATTR_HTTP_REQUEST_METHOD]: request.method,
+          [ATTR_SERVER_ADDRESS]: url.hostname,
+          [ATTR_SERVER_PORT]: Number(url.port),
+          [ATTR_URL_FULL]: `${origin}${request.path.split("?")[0] ?? ""}`,
+        },
+      },
+      async (span) => {
+        const secret = this.options.sharedSecret;
+        const outgoing: Record<string, string> =
+          secret === undefined
+            ? { ...request.headers }
+            : {
+                ...request.headers,
+                [GATEWAY_AUTH_HEADER]: signGatewayRequest(
+                  secret,
+                  request.method,
+                  request.path,
+                  (this.options.now ?? Date.now)(),
+                ),
+              };
+        if (span) injectHeaders(outgoing);
+        const answer = await this.agent.request({
+          origin,
+          path: request.path,
+          method: request.method as "GET",
+          headers: outgoing,
+          body: request.body ?? null,
+          signal,
+        });
+        const body = Buffer.from(await answer.body.arrayBuffer());
+        const headers: Record<string, string> = {};
+        for (const name of PASSED_RESPONSE_HEADERS) {
+          const value = answer.headers[name];
+          if (typeof value === "string") headers[name] = value;
+        }
+        span?.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, answer.statusCode);
+        if (answer.statusCode >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
+        return { status: answer.statusCode, headers, body };
+      },
+    );
   }
 
   private slot(instance: ServiceInstance): InstanceSlot {

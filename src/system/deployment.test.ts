@@ -16,6 +16,7 @@ interface ComposeService {
   volumes?: string[];
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
+  profiles?: string[];
 }
 
 const root = new URL("../../", import.meta.url);
@@ -140,5 +141,46 @@ describe("Dockerfile", () => {
     expect(build.compilerOptions).toMatchObject({ outDir: "dist", rootDir: "src" });
     const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
     expect(existsSync(new URL(sourceOf(cmd.at(-1)!), root))).toBe(true);
+  });
+});
+
+describe("docker-compose.yml observability profile", () => {
+  const optional = Object.entries(compose.services).filter(([, s]) => s.profiles?.includes("observability"));
+  const byName = Object.fromEntries(optional);
+
+  it("adds Prometheus, Grafana and Jaeger (OTLP/HTTP on 4318) only behind the profile, images pinned", () => {
+    expect(optional.map(([name]) => name).sort()).toEqual(["grafana", "jaeger", "prometheus"]);
+    for (const [name, service] of optional) expect(service.image, name).toMatch(/:v?\d+\.\d+\.\d+$/);
+    expect(byName.jaeger?.ports).toContain("4318:4318");
+    expect(byName.jaeger?.environment?.COLLECTOR_OTLP_ENABLED).toBe("true");
+  });
+
+  it("mounts files that exist", () => {
+    for (const [name, service] of optional) {
+      for (const volume of service.volumes ?? []) {
+        const local = volume.split(":")[0]!;
+        expect(existsSync(new URL(local, root)), `${name}: ${local}`).toBe(true);
+      }
+    }
+  });
+
+  it("scrapes every application container on its port, and loads the alert rules", () => {
+    const config = parse(readFileSync(new URL("ops/prometheus/prometheus.yml", root), "utf8")) as {
+      rule_files: string[];
+      scrape_configs: { static_configs: { targets: string[] }[] }[];
+    };
+    const targets = config.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
+    const expected = appServices.map(([name, s]) => {
+      const port = s.environment?.SERVICE_PORT ?? s.environment?.GATEWAY_PORT;
+      return `${name}:${port}`;
+    });
+    expect(targets.sort()).toEqual(expected.sort());
+    expect(config.rule_files).toContain("/etc/prometheus/alerts.yml");
+    expect(byName.prometheus?.volumes).toContain("./ops/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro");
+  });
+
+  it("passes the OTLP endpoint to every application process, empty (tracing off) by default", () => {
+    for (const [name, service] of appServices)
+      expect(service.environment, name).toHaveProperty("OTEL_EXPORTER_OTLP_ENDPOINT");
   });
 });

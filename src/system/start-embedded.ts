@@ -9,6 +9,7 @@ import { failStart } from "../lib/runtime/launch-signal.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
 import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
+import { initTracing } from "../lib/observability/tracing.js";
 import { startEmbeddedSystem } from "./embedded.js";
 
 const env = parseEnv(gatewayEnvSchema);
@@ -17,6 +18,9 @@ try {
 } catch (error) {
   await failStart("Ordersaga", error);
 }
+// One process, one tracer provider: every service's spans carry service.name "ordersaga" here
+// (span names and attributes still tell them apart). A no-op unless tracing is enabled.
+const tracing = initTracing({ service: "ordersaga" });
 const retention = retentionFromEnv(parseEnv(retentionEnvSchema));
 // Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
 let connected = false;
@@ -65,6 +69,7 @@ const shutdown = async () => {
   if (stopping) return;
   stopping = true;
   await system.stop();
+  await tracing.shutdown();
   process.exit(0);
 };
 process.on("SIGINT", () => void shutdown());

@@ -60,6 +60,9 @@ export const orderRoutes: ProxyRoute[] = [
     service: "order",
     tag,
     summary: "Get order event history",
-    responses: { 200: "The order's events, oldest first", 404: "No such order" },
+    responses: {
+      200: "The order's events, oldest first, and `traceId` when it was placed with tracing on",
+      404: "No such order",
+    },
   },
 ];

@@ -1,6 +1,8 @@
 import type { Duplex } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from "fastify";
 import type { z } from "zod";
+import { tracingEnabled } from "../observability/spans.js";
+import { installServerSpans } from "./tracing.js";
 import { AppError, errorBody, knownStatus, statusForCode, toIssues, validationFailed } from "./errors.js";
 
 export interface HttpServerOptions {
@@ -9,6 +11,8 @@ export interface HttpServerOptions {
   /** A pino logger for request logs; none by default (services log their own lines). */
   logger?: FastifyServerOptions["loggerInstance"];
   /** Where each response is counted and timed, by route template (not raw URL: bounded labels). */
+  /** One SERVER span per request (W3C `traceparent` honoured); default: when tracing is on. */
+  tracing?: boolean;
   metrics?: {
     recordHttp(observation: { route: string; method: string; status: number; durationMs: number }): void;
   };
@@ -118,6 +122,7 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }),
   }) as unknown as FastifyInstance;
   const allowed = installMethodIndex(app);
+  if (options.tracing ?? tracingEnabled()) installServerSpans(app);
   const { metrics } = options;
   if (metrics) {
     app.addHook("onResponse", async (request, reply) => {

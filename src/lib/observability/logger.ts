@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, levels, pino } from "pino";
+import { activeTraceFields } from "./spans.js";
 
 export type { Logger } from "pino";
 
@@ -56,7 +57,10 @@ export class LoggerConfigError extends Error {
   }
 }
 
-/** A JSON-lines pino logger with `service` (and `instance`) on every line, ISO time and secrets redacted. */
+/**
+ * A JSON-lines pino logger with `service` (and `instance`) on every line, ISO time and secrets
+ * redacted; `trace_id` and `span_id` on every line written while a span is active.
+ */
 export function createLogger(options: LoggerOptions): Logger {
   const level = (options.level ?? process.env.LOG_LEVEL ?? "info").toLowerCase();
   if (level !== "silent" && !(level in levels.values)) throw new LoggerConfigError(level);
@@ -68,8 +72,12 @@ export function createLogger(options: LoggerOptions): Logger {
       level,
       base: {},
       // `service` and `instance` come from a mixin, not `base`: pino writes bindings and a line's
-      // own fields side by side, so `log({ service })` would print the key twice.
-      mixin: () => own,
+      // own fields side by side, so `log({ service })` would print the key twice. A line written
+      // inside a span (an HTTP request, a handled message) carries its `trace_id` and `span_id`.
+      mixin: () => {
+        const ids = activeTraceFields();
+        return ids ? { ...own, ...ids } : own;
+      },
       mixinMergeStrategy: mergeService,
       timestamp: pino.stdTimeFunctions.isoTime,
       // Level names ("warn") instead of numbers make lines readable and greppable.

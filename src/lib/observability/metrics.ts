@@ -14,6 +14,15 @@ export interface BreakerChange {
   at?: number;
 }
 
+/** One subscribed stream as this service's consumer group sees it. */
+export interface StreamGroupStats {
+  topic: string;
+  /** Entries not yet read by the group (Redis `lag`; 0 when Redis cannot tell). */
+  lag: number;
+  /** Entries read and not yet acknowledged. */
+  pending: number;
+}
+
 export interface HttpObservation {
   /** The route template (`/orders/:id`), never the raw URL, to keep label cardinality bounded. */
   route: string;
@@ -78,6 +87,18 @@ export class Metrics {
   readonly sagaDuration: Histogram<"outcome">;
   readonly httpRequests: Counter<"route" | "method" | "status">;
   readonly httpDuration: Histogram<"route" | "method" | "status">;
+  /** Entries of a subscribed stream not yet delivered to this service's group (XINFO GROUPS `lag`). */
+  readonly consumerLag: Gauge<"topic">;
+  /** Entries delivered to this service's group and not yet settled (XINFO GROUPS `pending`). */
+  readonly consumerPending: Gauge<"topic">;
+  readonly leaseRenewals: Counter<"topic">;
+  readonly leaseTakeovers: Counter<"topic">;
+  readonly sagaStepDuration: Histogram<"step" | "outcome">;
+  readonly compensationsRequested: Counter<"compensation">;
+  readonly compensationsSettled: Counter<"compensation" | "outcome">;
+  readonly compensationsPending: Gauge;
+  private streamProbe: (() => Promise<readonly StreamGroupStats[]>) | undefined;
+  private probing: { at: number; result: Promise<readonly StreamGroupStats[]> } | undefined;
   private readonly now: () => number;
   private readonly newWindow: () => DurationWindow;
   private readonly breakerListeners = new Set<(change: Required<BreakerChange>) => void>();
@@ -137,6 +158,61 @@ export class Metrics {
       httpLabels,
       HTTP_BUCKETS,
     );
+    // Read at scrape time, once for both gauges (a second scrape within 1 s reuses the answer).
+    const probe = async (): Promise<readonly StreamGroupStats[]> => {
+      if (!this.streamProbe) return [];
+      const at = this.now();
+      if (!this.probing || at - this.probing.at > 1_000)
+        this.probing = { at, result: this.streamProbe().catch(() => []) };
+      return this.probing.result;
+    };
+    const streamGauge = (name: string, help: string, field: "lag" | "pending") =>
+      new Gauge<"topic">({
+        name: `${p}${name}`,
+        help,
+        labelNames: ["topic"],
+        registers,
+        async collect() {
+          const stats = await probe();
+          this.reset();
+          for (const s of stats) this.set({ topic: s.topic }, s[field]);
+        },
+      });
+    this.consumerLag = streamGauge(
+      "consumer_lag_messages",
+      "Entries of a subscribed stream not yet read by this service's consumer group",
+      "lag",
+    );
+    this.consumerPending = streamGauge(
+      "consumer_pending_messages",
+      "Entries read by this service's consumer group and not yet acknowledged",
+      "pending",
+    );
+    this.leaseRenewals = counter("lease_renewals_total", "Leases of in-flight messages renewed", ["topic"]);
+    this.leaseTakeovers = counter(
+      "lease_takeovers_total",
+      "Messages taken over from a consumer that stopped renewing (died or hung)",
+      ["topic"],
+    );
+    this.sagaStepDuration = histogram(
+      "saga_step_duration_seconds",
+      "Time from a saga step's command to its reply (or timeout), per attempt",
+      ["step", "outcome"],
+      SAGA_BUCKETS,
+    );
+    this.compensationsRequested = counter("saga_compensations_requested_total", "Compensations sent", [
+      "compensation",
+    ]);
+    this.compensationsSettled = counter(
+      "saga_compensations_settled_total",
+      "Compensation replies: done, or refused",
+      ["compensation", "outcome"],
+    );
+    this.compensationsPending = new Gauge({
+      name: `${p}saga_compensations_pending`,
+      help: "Compensations requested minus settled, as seen by this instance (sum over instances)",
+      registers,
+    });
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: p });
   }
 
@@ -199,6 +275,11 @@ export class Metrics {
     };
     this.httpRequests.inc(labels);
     this.httpDuration.observe(labels, seconds(observation.durationMs));
+  }
+
+  /** Where the consumer lag and pending gauges read from at scrape time (the service host sets it). */
+  setStreamProbe(probe: () => Promise<readonly StreamGroupStats[]>): void {
+    this.streamProbe = probe;
   }
 
   /** Listen to breaker changes as they are recorded; returns the unsubscribe function. */

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { SpanKind, tracingEnabled, withSpan } from "../observability/spans.js";
 
 /** The two commands a script needs, so a plain client or a test double can run it. */
 export type ScriptRunner = Pick<Redis, "evalsha" | "eval">;
@@ -18,7 +19,32 @@ export class LuaScript {
     this.sha = createHash("sha1").update(source).digest("hex");
   }
 
-  async run(
+  /**
+   * Runs the script. Inside a traced request or message it is a CLIENT span (`redis EVALSHA`, with
+   * the first key): store writes are scripts, so this is where a trace shows them.
+   */
+  run(redis: ScriptRunner, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    if (!tracingEnabled()) return this.runUntraced(redis, keys, args);
+    return withSpan(
+      "redis EVALSHA",
+      {
+        kind: SpanKind.CLIENT,
+        needParent: true,
+        attributes: {
+          "db.system.name": "redis",
+          "db.system": "redis",
+          "db.operation.name": "EVALSHA",
+          "db.redis.script_sha": this.sha.slice(0, 12),
+          ...(keys[0] === undefined
+            ? {}
+            : { "db.redis.first_key": keys[0], "db.redis.key_count": keys.length }),
+        },
+      },
+      () => this.runUntraced(redis, keys, args),
+    );
+  }
+
+  private async runUntraced(
     redis: ScriptRunner,
     keys: readonly string[],
     args: readonly (string | number)[],

@@ -2,8 +2,21 @@ import { z } from "zod";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
+/**
+ * Tracing variables every process reads (lib/observability/tracing.ts reads them from the
+ * environment; listed here so they are validated and documented with the rest). The other
+ * standard OTEL_* variables go straight to the OpenTelemetry SDK.
+ */
+export const tracingEnvShape = {
+  /** OTLP/HTTP collector base URL (e.g. http://localhost:4318); set, it turns tracing on. Empty: unset. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.union([z.literal(""), z.string().url()]).optional(),
+  /** true: spans (and trace ids in logs) even without an exporter; false: off whatever else is set. */
+  TRACING_ENABLED: z.enum(["true", "false", "1", "0", ""]).optional(),
+};
+
 /** The environment of one service process, with the spec's names and defaults. */
 export const serviceEnvSchema = z.object({
+  ...tracingEnvShape,
   REDIS_URL: z.string().url().default("redis://localhost:6379"),
   /** Redis ACL user this process connects as (docs/security.md "Redis ACL"); default: the URL's. */
   REDIS_USERNAME: z.string().min(1).optional(),

@@ -4,6 +4,7 @@
  */
 import type { EventRegistry } from "../bus/events.js";
 import { createLogger } from "../observability/logger.js";
+import { initTracing } from "../observability/tracing.js";
 import { parseEnv, serviceEnvSchema } from "./config.js";
 import { failStart, signalReady } from "./launch-signal.js";
 import { createRedisPlatform } from "./platform.js";
@@ -20,6 +21,8 @@ export async function runServiceMain<E extends EventRegistry>(
   const name = env.SERVICE_NAME ?? definition.name;
   const instanceId = env.INSTANCE_ID ?? newInstanceId(name);
   const logger = createLogger({ service: name, instance: instanceId, level: env.LOG_LEVEL });
+  // Before anything that may make a span; a no-op unless tracing is enabled (tracing.ts).
+  const tracing = initTracing({ service: name, instance: instanceId, version: definition.version });
   // Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
   let connected = false;
   const platform = createRedisPlatform({
@@ -69,6 +72,7 @@ export async function runServiceMain<E extends EventRegistry>(
     stop: async () => {
       await running.stop();
       await platform.close();
+      await tracing.shutdown();
     },
   });
 }

@@ -11,6 +11,7 @@ import type { EventRegistry } from "../bus/events.js";
 import { cachedRedisClock, createDedupeWindowMiddleware } from "../bus/middleware/dedupe-window.js";
 import { createSubscriberLoggingMiddleware } from "../bus/middleware/logging.js";
 import { createSubscriberTimingMiddleware } from "../bus/middleware/timing.js";
+import { createTracingPublisherMiddleware, instrumentTransport } from "../bus/middleware/tracing.js";
 import { Publisher } from "../bus/publisher.js";
 import {
   type MustCompletePolicy,
@@ -23,7 +24,9 @@ import { installGatewayCredentialCheck } from "../http/gateway-credential.js";
 import { createHttpServer } from "../http/server.js";
 import { ownedStreamKeys, StreamTrimmer } from "../bus/transports/redis-streams-trim.js";
 import { createLogger, type Logger } from "../observability/logger.js";
-import { Metrics } from "../observability/metrics.js";
+import { Metrics, type StreamGroupStats } from "../observability/metrics.js";
+import { eventStreamKey } from "../bus/transports/redis-stream-keys.js";
+import { RedisStreamsTransport } from "../bus/transports/redis-streams.js";
 import { type MetricsReporter, startMetricsReporter } from "../observability/metrics-reporter.js";
 import type { Platform } from "./platform.js";
 import type { Keyring } from "../security/keyring.js";
@@ -157,7 +160,19 @@ export async function startService<E extends EventRegistry>(
   const signer = createSigner(keyring, name);
   const verifier = createVerifier(keyring);
   const onRejected = (event: string, code: string) => metrics.messagesRejected.inc({ event, reason: code });
-  const publisher = new Publisher({ events, transport: platform.transport, source, signer });
+  // Producer spans (a no-op while tracing is off); the hints bus (heartbeats, metrics) stays untraced.
+  const publisher = new Publisher({
+    events,
+    transport: platform.transport,
+    source,
+    signer,
+    middleware: [createTracingPublisherMiddleware(platform.mode === "redis" ? "redis" : "memory")],
+  });
+  // Consumer spans around each delivery, and dead-lettered messages counted per event.
+  const subscriberTransport = instrumentTransport(platform.transport, {
+    group: name,
+    onDeadLetter: (event, ms) => metrics.recordEvent(event, "dead_lettered", ms),
+  });
   const hintPublisher = new Publisher({ events, transport: platform.hints, source, signer });
   const publishHint = async (event: string, payload: unknown) => {
     await hintPublisher.publish(event as never, payload as never);
@@ -192,7 +207,7 @@ export async function startService<E extends EventRegistry>(
     subscriber: (opts = {}) =>
       new Subscriber<E, E>({
         events,
-        transport: platform.transport,
+        transport: subscriberTransport,
         group: name,
         consumer: instanceId,
         publisher,
@@ -251,6 +266,7 @@ export async function startService<E extends EventRegistry>(
 
   for (const s of subscribers) await platform.transport.ensureGroups(name, s.topics());
   for (const s of subscribers) await s.start();
+  const stopLeaseMetrics = watchStreams(platform, name, subscribers, metrics);
   await parts.start?.();
   // Every stream of the events this service owns stays bounded, also those only its outbox writes.
   const { redis, retention } = platform;
@@ -295,10 +311,50 @@ export async function startService<E extends EventRegistry>(
         await Promise.all(subscribers.map((s) => s.stop()));
         await parts.stop?.();
         await trimmer?.stop();
+        stopLeaseMetrics();
         await reporter.stop();
         logger.info("service stopped");
       })();
       return stopping;
     },
   };
+}
+
+/**
+ * Consumer-group metrics of a service on Redis: lease renewals and takeovers as they happen, and
+ * lag and pending per subscribed stream read (XINFO GROUPS) when /metrics is scraped. Returns the
+ * function that stops listening.
+ */
+function watchStreams(
+  platform: Platform,
+  group: string,
+  subscribers: readonly Subscriber<EventRegistry, EventRegistry>[],
+  metrics: Metrics,
+): () => void {
+  const { redis, transport } = platform;
+  if (!redis || !(transport instanceof RedisStreamsTransport)) return () => {};
+  const topics = subscribers.flatMap((s) => s.topics());
+  metrics.setStreamProbe(async () => {
+    const stats = await Promise.all(
+      topics.map(async ({ topic, owner }): Promise<StreamGroupStats | undefined> => {
+        const groups = (await redis
+          .xinfo("GROUPS", eventStreamKey(owner, topic))
+          .catch(() => [])) as unknown[];
+        for (const raw of groups) {
+          const fields = raw as unknown[];
+          const get = (name: string) => fields[fields.indexOf(name) + 1];
+          if (get("name") !== group) continue;
+          const lag = get("lag");
+          return { topic, lag: typeof lag === "number" ? lag : 0, pending: Number(get("pending") ?? 0) };
+        }
+        return undefined;
+      }),
+    );
+    return stats.filter((s): s is StreamGroupStats => s !== undefined);
+  });
+  return transport.onLeaseActivity((activity) => {
+    if (activity.group !== group) return;
+    const counter = activity.kind === "renewed" ? metrics.leaseRenewals : metrics.leaseTakeovers;
+    counter.inc({ topic: activity.topic }, activity.count);
+  });
 }

@@ -16,6 +16,7 @@ import type { AllEvents } from "../../contracts/catalog.js";
 import type { NotificationChannel } from "../../contracts/common.js";
 import type { CausalPublisher } from "../../lib/bus/context.js";
 import { BusError, isRetryable } from "../../lib/bus/errors.js";
+import { providerSpan } from "../../lib/observability/spans.js";
 import {
   addressFor,
   type Contact,
@@ -61,12 +62,14 @@ export function createNotifier(options: NotifierOptions): Notifier {
     const record = await store.begin(key, newRecord(intent, channel, options.newId(), iso()));
     if (record.status !== "sending") return;
     const message = render(intent, contact);
-    const result = await provider.send({
-      notificationId: record.notificationId,
-      channel,
-      to: addressFor(channel, contact),
-      ...message,
-    });
+    const result = await providerSpan(`${channel}-provider`, "send", { "ordersaga.channel": channel }, () =>
+      provider.send({
+        notificationId: record.notificationId,
+        channel,
+        to: addressFor(channel, contact),
+        ...message,
+      }),
+    );
     const sentAt = iso();
     const { notificationId, userId, template, orderId } = record;
     if (result.status === "accepted") {

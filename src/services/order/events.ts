@@ -93,6 +93,8 @@ export const CreatedMetadataSchema = z.object({
   correlationId: z.string(),
   /** SHA-256 of the request body when the order was placed with an Idempotency-Key. */
   requestHash: z.string().optional(),
+  /** W3C trace context of the placing request (tracing on): the order's trace, for timers. */
+  traceparent: z.string().optional(),
 });
 export type CreatedMetadata = z.infer<typeof CreatedMetadataSchema>;
 

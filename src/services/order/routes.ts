@@ -3,11 +3,12 @@
  * (one atomic append each); reads come from the order view, falling back to folding the stream
  * when the projection has not caught up, so a client always reads its own writes.
  */
+import { activeTraceparent } from "../../lib/observability/spans.js";
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { IdSchema, PlaceOrderBody } from "../../contracts/index.js";
-import { newMessageId } from "../../lib/bus/envelope.js";
+import { newMessageId, traceIdOf } from "../../lib/bus/envelope.js";
 import { stableStringify } from "../../lib/bus/idempotency-key.js";
 import { ConcurrencyError, type ReadModelStore } from "../../lib/eventstore/index.js";
 import {
@@ -91,7 +92,9 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
       time: e.recordedAt,
       data: e.data,
     }));
-    return { orderId: id, events };
+    // The trace id of the request that placed it (tracing on): the order's trace in the tracing UI.
+    const traceId = traceIdOf(history[0]?.metadata.traceparent ?? "");
+    return { orderId: id, events, ...(traceId === undefined ? {} : { traceId }) };
   });
 
   app.get("/orders", async (request) => {
@@ -155,6 +158,7 @@ async function placeOrder(
     paymentToken: await deps.tokens.seal(orderId, body.payment.token),
     correlationId: correlationIdOf(request),
     ...(requestHash === undefined ? {} : { requestHash }),
+    ...activeTraceparent(),
   };
   try {
     await deps.runner.place(input, deps.publisher);

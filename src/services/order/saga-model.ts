@@ -89,6 +89,8 @@ export interface PlaceInput {
   paymentToken: string;
   correlationId: string;
   requestHash?: string;
+  /** W3C trace context of the request that placed it: timers continue the order's trace from it. */
+  traceparent?: string;
 }
 
 export const NOTHING: SagaDecision = { events: [], commands: [] };

@@ -37,10 +37,21 @@ export interface SagaRunnerOptions {
   now: () => number;
   /** Called once per saga that ended, after its terminal append succeeded. */
   onSagaEnded?: (outcome: SagaOutcome, durationMs: number, orderId: string) => void;
+  /** Called after each applied decision, with the state before and after it (metrics). */
+  onApplied?: (applied: AppliedDecision) => void;
   /** Called once per order moved to `compensation_failed` (alerting). */
   onCompensationFailed?: (orderId: string) => void;
   /** Immediate reload-and-retry rounds after a concurrency conflict before giving up (default 3). */
   conflictRetries?: number;
+}
+
+/** One decision applied to an order, for observers (metrics). `now` is the saga's clock, epoch ms. */
+export interface AppliedDecision {
+  before: OrderState;
+  after: OrderState;
+  input: SagaInput;
+  decision: SagaDecision;
+  now: number;
 }
 
 export class SagaRunner {
@@ -96,13 +107,18 @@ export class SagaRunner {
     const now = Math.max(this.runnerOptions.now(), loaded.lastRecordedAt);
     const decision = decide(loaded.state, input, now, this.options);
     if (decision.events.length === 0) return { kind: "unchanged", state: loaded.state, decision };
-    const options = causal ? {} : { correlationId: loaded.state.correlationId };
+    // A timer (deadline sweep) has no message to carry on from: the order's own correlation id, and
+    // its trace, so a timeout's compensations land in the trace of the order they undo.
+    const { correlationId, traceparent } = loaded.state;
+    const options = causal ? {} : { correlationId, ...(traceparent ? { traceparent } : {}) };
     const outbox = prepareAll(preparer, decision.commands, options);
     const version = await this.repository.save(orderId, loaded.version, decision.events, outbox, now);
     if (decision.outcome)
       this.runnerOptions.onSagaEnded?.(decision.outcome.saga, decision.outcome.durationMs, orderId);
     if (decision.compensationFailed) this.runnerOptions.onCompensationFailed?.(orderId);
-    return { kind: "applied", state: decision.events.reduce(evolve, loaded.state), decision, version };
+    const state = decision.events.reduce(evolve, loaded.state);
+    this.runnerOptions.onApplied?.({ before: loaded.state, after: state, input, decision, now });
+    return { kind: "applied", state, decision, version };
   }
 }
 

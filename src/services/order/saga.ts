@@ -56,6 +56,7 @@ export function place(
     paymentToken: input.paymentToken,
     correlationId: input.correlationId,
     ...(input.requestHash === undefined ? {} : { requestHash: input.requestHash }),
+    ...(input.traceparent === undefined ? {} : { traceparent: input.traceparent }),
   };
   return {
     events: [

@@ -20,7 +20,8 @@ import { createRedisOrderStores } from "./redis-store.js";
 import { OrderRepository } from "./repository.js";
 import { registerOrderRoutes } from "./routes.js";
 import { DEFAULT_SAGA_OPTIONS } from "./saga.js";
-import { SagaRunner } from "./saga-runner.js";
+import { type AppliedDecision, SagaRunner } from "./saga-runner.js";
+import type { Metrics } from "../../lib/observability/metrics.js";
 import { createMemoryOrderStores, type OrderStores } from "./store.js";
 import { DeadlineSweeper } from "./sweeper.js";
 import { ViewRetention } from "./view-retention.js";
@@ -92,10 +93,11 @@ async function buildInternals(
     help: "Orders moved to compensation_failed (a compensation unconfirmed in its window, or refused)",
     registers: [deps.metrics.registry],
   });
+  const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_SAGA_OPTIONS.stepTimeoutMs;
   const runner = new SagaRunner({
     repository: new OrderRepository(stores.events, { cacheSize: options.cacheSize }),
     saga: {
-      stepTimeoutMs: options.stepTimeoutMs ?? DEFAULT_SAGA_OPTIONS.stepTimeoutMs,
+      stepTimeoutMs,
       maxPaymentAttempts: options.maxPaymentAttempts ?? DEFAULT_SAGA_OPTIONS.maxPaymentAttempts,
       compensationWindowMs: options.compensationWindowMs ?? DEFAULT_SAGA_OPTIONS.compensationWindowMs,
     },
@@ -110,6 +112,7 @@ async function buildInternals(
           deps.logger.warn({ err: error, orderId }, "payment token key not deleted; it expires by TTL"),
         );
     },
+    onApplied: (applied) => recordSagaProgress(deps.metrics, applied, stepTimeoutMs),
     onCompensationFailed: (orderId) => {
       compensationFailures.inc();
       deps.logger.error({ orderId }, "compensation failed: the order needs an operator (see docs/saga.md)");
@@ -206,3 +209,37 @@ function startViewRetention(deps: ServiceDeps<typeof AllEvents>): NodeJS.Timeout
  * `SAGA_STEP_TIMEOUT_MS` and `SAGA_COMPENSATION_WINDOW_MS` (checked against `CLAIM_IDLE_MS`).
  */
 export const orderService: ServiceDefinition<typeof AllEvents> = createOrderService(orderConfigFromEnv());
+
+const FAILED_STATUSES = new Set(["compensating", "failed", "cancelled", "compensation_failed"]);
+
+/**
+ * Step durations (a step's command to its reply or timeout, per attempt: the request time is its
+ * deadline minus the step timeout) and compensations requested, settled and pending.
+ */
+function recordSagaProgress(metrics: Metrics, applied: AppliedDecision, stepTimeoutMs: number): void {
+  const { before, after, input, decision, now } = applied;
+  const step = before.awaiting;
+  if (step !== undefined && before.deadline !== undefined) {
+    if (after.awaiting !== step || after.deadline !== before.deadline) {
+      const outcome =
+        input.type === "timeout"
+          ? "timed_out"
+          : input.type === "cancel"
+            ? "cancelled"
+            : FAILED_STATUSES.has(after.status)
+              ? "failed"
+              : "ok";
+      const requestedAt = before.deadline - stepTimeoutMs;
+      metrics.sagaStepDuration.observe({ step, outcome }, Math.max(0, now - requestedAt) / 1_000);
+    }
+  }
+  for (const command of decision.commands) {
+    if (!command.event.startsWith("order.compensation.")) continue;
+    metrics.compensationsRequested.inc({ compensation: command.event });
+    metrics.compensationsPending.inc();
+  }
+  if (input.type === "compensation.settled") {
+    metrics.compensationsSettled.inc({ compensation: input.compensation, outcome: input.outcome });
+    metrics.compensationsPending.dec();
+  }
+}

@@ -24,6 +24,8 @@ export interface OrderState {
   paymentToken: string;
   /** Correlation id of the saga: every message about this order carries it. */
   correlationId: string;
+  /** Trace context of the placing request (when tracing was on): the order's one trace. */
+  traceparent?: string;
   status: OrderStatus;
   /** Steps whose command was sent, in the order they were sent (each at most once). */
   requested: SagaStep[];
@@ -77,6 +79,7 @@ export function evolve(state: OrderState | undefined, event: OrderDomainEvent): 
       items: event.data.items.map((line) => ({ ...line })),
       paymentToken: event.metadata.paymentToken,
       correlationId: event.metadata.correlationId,
+      ...(event.metadata.traceparent ? { traceparent: event.metadata.traceparent } : {}),
       status: "pending",
       requested: [],
       awaiting: undefined,

@@ -9,6 +9,7 @@
  * provider and never condemns other customers' orders.
  */
 import { BusError } from "../../lib/bus/errors.js";
+import { providerSpan } from "../../lib/observability/spans.js";
 import {
   CircuitBreaker,
   CircuitOpenError,
@@ -124,14 +125,16 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     call: (signal: AbortSignal) => Promise<T>,
     fromEntry: (entry: LedgerEntry | undefined, cause: unknown) => T,
   ): Promise<T> =>
-    breaker.execute(async () => {
-      try {
-        return await timed(call);
-      } catch (error) {
-        if (!isAmbiguous(error)) throw error;
-        return fromEntry(await retrieve(kind, key, error), error);
-      }
-    });
+    providerSpan("payment-provider", kind, { "ordersaga.idempotency_key": key }, () =>
+      breaker.execute(async () => {
+        try {
+          return await timed(call);
+        } catch (error) {
+          if (!isAmbiguous(error)) throw error;
+          return fromEntry(await retrieve(kind, key, error), error);
+        }
+      }),
+    );
 
   const charge = (request: ChargeRequest): Promise<ChargeResult> =>
     settled(

@@ -10,6 +10,7 @@ import type {
 } from "../../contracts/index.js";
 import type { MessageContext } from "../../lib/bus/context.js";
 import { BusError } from "../../lib/bus/errors.js";
+import { providerSpan } from "../../lib/observability/spans.js";
 import { TimeoutError, withTimeout } from "../../lib/resilience/index.js";
 import type { Carrier, CarrierOutcome } from "./carrier.js";
 import {
@@ -47,9 +48,11 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
   /** The carrier's answer, or undefined when it did not answer in time. */
   async function askCarrier(request: ShippingShipmentRequested): Promise<CarrierOutcome | undefined> {
     try {
-      return await withTimeout(
-        (signal) => deps.carrier.prepare({ orderId: request.orderId, items: request.items }, signal),
-        deps.carrierTimeoutMs,
+      return await providerSpan("carrier", "prepare", { "ordersaga.order_id": request.orderId }, () =>
+        withTimeout(
+          (signal) => deps.carrier.prepare({ orderId: request.orderId, items: request.items }, signal),
+          deps.carrierTimeoutMs,
+        ),
       );
     } catch (error) {
       if (error instanceof TimeoutError) return undefined;

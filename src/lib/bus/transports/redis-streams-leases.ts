@@ -24,6 +24,8 @@ export interface LeaseOptions {
    * round is gone from the PEL but was not taken over: it is not reported as lost.
    */
   stillHeld?: (stream: string, id: string) => boolean;
+  /** Told how many entries of a stream each call renewed (metrics). */
+  onRenewed?: (stream: string, count: number) => void;
 }
 
 /**
@@ -44,6 +46,7 @@ export async function renewLeases(
       try {
         const lost = (await renewLeaseScript.run(redis, [stream], [group, consumer, ...batch])) as string[];
         renewed += batch.length - lost.length;
+        if (batch.length > lost.length) options.onRenewed?.(stream, batch.length - lost.length);
         // Let handlers whose ack replied in this same turn leave the in-flight set first.
         if (lost.length > 0 && options.stillHeld) await new Promise((r) => setImmediate(r));
         const taken = options.stillHeld ? lost.filter((id) => options.stillHeld?.(stream, id)) : lost;

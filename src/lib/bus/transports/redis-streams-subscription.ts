@@ -62,11 +62,22 @@ export interface StreamSubscriptionOptions {
   logger: TransportLogger;
   /** Read-side backpressure (the rate limiter): new entries are read only as it grants. */
   throttle?: ReadThrottle;
+  /** Told of lease renewals and takeovers (metrics). */
+  onLeaseActivity?: (activity: LeaseActivity) => void;
   /** Recreates the groups after NOGROUP (stream deleted, or Redis came back without its data). */
   ensureGroups: () => Promise<void>;
 }
 
+/** Leases renewed by this consumer, or entries it took over from a silent one, on one topic. */
+export interface LeaseActivity {
+  kind: "renewed" | "taken_over";
+  group: string;
+  topic: string;
+  count: number;
+}
+
 export class StreamSubscription implements TransportSubscription {
+  private readonly refs: ReadonlyMap<string, TopicRef>;
   private readonly dispatcher: Dispatcher;
   private readonly permits: Permits;
   private readonly sleeper = new Sleeper();
@@ -94,6 +105,7 @@ export class StreamSubscription implements TransportSubscription {
     handler: DeliveryHandler,
   ) {
     const refs = new Map(options.slots.flatMap((slot) => slot.map(({ key, ref }) => [key, ref] as const)));
+    this.refs = refs;
     this.streamKeys = [...refs.keys(), options.redeliverKey];
     this.dispatcher = new Dispatcher({ ...options, refs }, handler);
     this.permits = this.dispatcher.permits;
@@ -317,9 +329,15 @@ export class StreamSubscription implements TransportSubscription {
       if (this.drained) return;
       const leased = this.dispatcher.leased(Date.now(), maxLeaseMs);
       const stillHeld = (stream: string, id: string) => this.dispatcher.isBusy(stream, id);
-      const { failed } = await renewLeases({ redis, group, consumer, logger, stillHeld }, leased);
+      const onRenewed = (stream: string, count: number) => this.leaseActivity("renewed", stream, count);
+      const { failed } = await renewLeases({ redis, group, consumer, logger, stillHeld, onRenewed }, leased);
       if (failed) this.holdClaims();
     }
+  }
+
+  private leaseActivity(kind: LeaseActivity["kind"], stream: string, count: number): void {
+    const topic = this.refs.get(stream)?.topic ?? stream;
+    this.options.onLeaseActivity?.({ kind, group: this.options.group, topic, count });
   }
 
   private holdClaims(): void {
@@ -385,6 +403,7 @@ export class StreamSubscription implements TransportSubscription {
         if (result.deleted > 0)
           logger.warn({ key, group, count: result.deleted }, "pending entries trimmed away");
         const idle = result.claimed.filter((c) => !this.dispatcher.isBusy(key, c.entry.id));
+        if (idle.length > 0) this.leaseActivity("taken_over", key, idle.length);
         await this.dispatcher.acceptAll(
           idle.map((claimed) => ({ key, claimed })),
           count,

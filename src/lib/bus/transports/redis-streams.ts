@@ -44,7 +44,7 @@ import {
   replaysKey,
 } from "./redis-stream-keys.js";
 import { safeTrimScript } from "./redis-streams-scripts.js";
-import { StreamSubscription } from "./redis-streams-subscription.js";
+import { type LeaseActivity, StreamSubscription } from "./redis-streams-subscription.js";
 import { errorDetails, silentLogger, type TransportLogger } from "./redis-streams-support.js";
 
 export interface RedisStreamsTransportOptions {
@@ -116,6 +116,7 @@ export class RedisStreamsTransport implements Transport {
   private readonly subscriptions = new Set<StreamSubscription>();
   /** Streams this transport has published to or created groups on: what `trim()` covers by default. */
   private readonly knownStreams = new Set<string>();
+  private readonly leaseListeners = new Set<(activity: LeaseActivity) => void>();
   /** Redis `TIME` read through a measured offset; started by the first subscribe. */
   private clock: Promise<SharedClock> | undefined;
   private closed = false;
@@ -193,6 +194,9 @@ export class RedisStreamsTransport implements Transport {
         clock: () => clock.now(),
         logger: this.logger,
         ensureGroups: () => this.ensureGroups(options.group, options.topics),
+        onLeaseActivity: (activity) => {
+          for (const listener of this.leaseListeners) listener(activity);
+        },
         ...(options.throttle ? { throttle: options.throttle } : {}),
       },
       handler,
@@ -282,6 +286,14 @@ export class RedisStreamsTransport implements Transport {
       }
     }
     return [...merged.values()];
+  }
+
+  /** Listens to lease renewals and takeovers of every subscription (metrics); returns the unsubscribe. */
+  onLeaseActivity(listener: (activity: LeaseActivity) => void): () => void {
+    this.leaseListeners.add(listener);
+    return () => {
+      this.leaseListeners.delete(listener);
+    };
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,35 @@
+/**
+ * `npm run trace -- <orderId>`: an order's timeline from its event history (through the gateway),
+ * and, when the order was placed with tracing on, its trace id to open in the tracing UI.
+ *
+ *   GATEWAY_URL (default http://localhost:8080), GATEWAY_API_KEY (when the gateway wants one),
+ *   TRACING_UI_URL (e.g. http://localhost:16686 for Jaeger: prints a link to the trace).
+ */
+import { formatTimeline, type OrderHistory } from "../src/system/order-timeline.js";
+
+const orderId = process.argv[2];
+if (!orderId || orderId.startsWith("-")) {
+  process.stderr.write("usage: npm run trace -- <orderId>\n");
+  process.exit(2);
+}
+const base = (process.env.GATEWAY_URL ?? "http://localhost:8080").replace(/\/$/, "");
+const headers: Record<string, string> = process.env.GATEWAY_API_KEY
+  ? { "x-api-key": process.env.GATEWAY_API_KEY }
+  : {};
+let res: Response;
+try {
+  res = await fetch(`${base}/orders/${encodeURIComponent(orderId)}/events`, { headers });
+} catch (error) {
+  process.stderr.write(`cannot reach the gateway at ${base}: ${(error as Error).message}\n`);
+  process.exit(1);
+}
+if (res.status === 404) {
+  process.stderr.write(`no order ${orderId}\n`);
+  process.exit(1);
+}
+if (!res.ok) {
+  process.stderr.write(`GET /orders/${orderId}/events → ${res.status} ${await res.text()}\n`);
+  process.exit(1);
+}
+const history = (await res.json()) as OrderHistory;
+process.stdout.write(`${formatTimeline(history, process.env.TRACING_UI_URL)}\n`);

@@ -1,0 +1,165 @@
+/**
+ * Tracing and delivery metrics for the bus, as wrappers around it (no change to the Publisher or
+ * Subscriber): a publisher middleware that makes one PRODUCER span per message and writes its
+ * context into the envelope's `traceparent`, and a transport decorator that runs each delivery
+ * (decoding, middleware, handlers, and the ack, retry or dead-letter that settles it) inside one
+ * CONSUMER span, a child of the producer's. Span attributes follow the OpenTelemetry messaging
+ * semantic conventions (`messaging.system` "redis", `messaging.destination.name` the event, ...).
+ */
+import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import {
+  contextFromTraceparent,
+  MESSAGING,
+  tracer,
+  tracingEnabled,
+  traceparentOf,
+} from "../../observability/spans.js";
+import type { PublisherMiddleware } from "../publisher.js";
+import type { Delivery, DeliveryHandler, Transport } from "../transport.js";
+
+/** `messaging.system` of every bus span: both durable and hint transports run on Redis (or memory). */
+function messagingSystem(transport: Pick<Transport, "kind">): string {
+  return transport.kind === "memory" ? "memory" : "redis";
+}
+
+/**
+ * One PRODUCER span per message prepared (published now, or written by a store's outbox script):
+ * a child of the active span (the request or message being handled), else of the `traceparent`
+ * the caller gave (a timer continuing an order's trace). The envelope then carries the span's
+ * context, so the consumer's span joins the same trace. A no-op while tracing is off.
+ */
+export function createTracingPublisherMiddleware(system = "redis"): PublisherMiddleware {
+  return (envelope, next) => {
+    if (!tracingEnabled()) return next();
+    const parent = trace.getActiveSpan() ? context.active() : contextFromTraceparent(envelope.traceparent);
+    const span = tracer().startSpan(
+      `publish ${envelope.event}`,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          [MESSAGING.system]: system,
+          [MESSAGING.destination]: envelope.event,
+          [MESSAGING.operationName]: "publish",
+          [MESSAGING.operationType]: "send",
+          [MESSAGING.operation]: "publish",
+          [MESSAGING.messageId]: envelope.id,
+          [MESSAGING.conversationId]: envelope.correlationId,
+        },
+      },
+      parent,
+    );
+    envelope.traceparent = traceparentOf(span);
+    try {
+      next();
+    } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+      throw error;
+    } finally {
+      span.end();
+    }
+  };
+}
+
+export interface InstrumentedTransportOptions {
+  /** Consumer group name, for the span attributes. */
+  group: string;
+  /** Called when a delivery is dead-lettered (its event, and ms since it was handed to the handler). */
+  onDeadLetter?: (event: string, durationMs: number) => void;
+  now?: () => number;
+}
+
+// The envelope's own fields come before its payload in the encoded JSON, so the first match is
+// the envelope's. A regex instead of a second JSON.parse: it runs for every delivery.
+const TRACEPARENT_FIELD = /"traceparent":"(00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})"/;
+const ID_FIELD = /^\{"id":"([^"\\]+)"/;
+const CORRELATION_FIELD = /"correlationId":"([^"\\]*)"/;
+
+/**
+ * The transport with each delivery run inside a CONSUMER span (while tracing is on) and its
+ * dead-lettering reported. Everything else is the transport's own.
+ */
+export function instrumentTransport(transport: Transport, options: InstrumentedTransportOptions): Transport {
+  const now = options.now ?? Date.now;
+  const system = messagingSystem(transport);
+  const wrap =
+    (handler: DeliveryHandler): DeliveryHandler =>
+    (delivery) => {
+      const startedAt = now();
+      if (!tracingEnabled()) return handler(withOutcomes(delivery, undefined, startedAt));
+      const traceparent = TRACEPARENT_FIELD.exec(delivery.body)?.[1];
+      const messageId = ID_FIELD.exec(delivery.body)?.[1];
+      const correlationId = CORRELATION_FIELD.exec(delivery.body)?.[1];
+      const span = tracer().startSpan(
+        `process ${delivery.topic}`,
+        {
+          kind: SpanKind.CONSUMER,
+          attributes: {
+            [MESSAGING.system]: system,
+            [MESSAGING.destination]: delivery.topic,
+            [MESSAGING.operationName]: "process",
+            [MESSAGING.operationType]: "process",
+            [MESSAGING.operation]: "process",
+            [MESSAGING.consumerGroup]: options.group,
+            [MESSAGING.deliveryCount]: delivery.attempt,
+            ...(messageId ? { [MESSAGING.messageId]: messageId } : {}),
+            ...(correlationId ? { [MESSAGING.conversationId]: correlationId } : {}),
+          },
+        },
+        contextFromTraceparent(traceparent),
+      );
+      return context.with(trace.setSpan(context.active(), span), async () => {
+        try {
+          await handler(withOutcomes(delivery, span, startedAt));
+        } catch (error) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+          throw error;
+        } finally {
+          span.end();
+        }
+      });
+    };
+
+  const withOutcomes = (delivery: Delivery, span: Span | undefined, startedAt: number): Delivery => {
+    const outcome = (value: string) => span?.setAttribute("ordersaga.delivery.outcome", value);
+    return {
+      deliveryId: delivery.deliveryId,
+      topic: delivery.topic,
+      owner: delivery.owner,
+      body: delivery.body,
+      attempt: delivery.attempt,
+      silentDeliveries: delivery.silentDeliveries,
+      enqueuedAt: delivery.enqueuedAt,
+      ageMs: () => delivery.ageMs(),
+      ack: () => {
+        outcome("ack");
+        return delivery.ack();
+      },
+      retry: (failure, delayMs) => {
+        outcome("retry");
+        span?.setStatus({ code: SpanStatusCode.ERROR, message: failure.error.message });
+        return delivery.retry(failure, delayMs);
+      },
+      defer: (delayMs) => {
+        outcome("defer");
+        return delivery.defer(delayMs);
+      },
+      deadLetter: async (request) => {
+        outcome("dead_letter");
+        span?.setStatus({ code: SpanStatusCode.ERROR, message: request.reason });
+        await delivery.deadLetter(request);
+        options.onDeadLetter?.(delivery.topic, now() - startedAt);
+      },
+    };
+  };
+
+  return {
+    kind: transport.kind,
+    durable: transport.durable,
+    ensureGroups: (group, topics) => transport.ensureGroups(group, topics),
+    publish: (messages) => transport.publish(messages),
+    subscribe: (subscribeOptions, handler) => transport.subscribe(subscribeOptions, wrap(handler)),
+    redeliver: (group, message) => transport.redeliver(group, message),
+    consumers: (group, topics) => transport.consumers(group, topics),
+    close: () => transport.close(),
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * Tracing through the OpenTelemetry API only (no SDK here): spans, W3C context in and out of
+ * envelopes and headers, and the ids a log line carries. Without an SDK registered (tracing off,
+ * the default) every call here is the API's no-op and costs next to nothing; `tracing.ts` wires the
+ * SDK at a process's start.
+ */
+import {
+  type Attributes,
+  type Context,
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Tracer,
+} from "@opentelemetry/api";
+
+export { SpanKind } from "@opentelemetry/api";
+
+/** Instrumentation scope of every span the project creates. */
+export const TRACER_NAME = "ordersaga";
+
+let tracingOn = false;
+
+/** Set by `initTracing` when an SDK is registered; spans are created only then. */
+export function markTracingEnabled(enabled: boolean): void {
+  tracingOn = enabled;
+}
+
+/** Whether spans are being recorded in this process (an SDK is registered). */
+export function tracingEnabled(): boolean {
+  return tracingOn;
+}
+
+export function tracer(): Tracer {
+  return trace.getTracer(TRACER_NAME);
+}
+
+/**
+ * Messaging attribute names (OpenTelemetry semantic conventions, messaging spans). They are still
+ * "incubating" upstream, so they are restated here rather than imported from the unstable entry.
+ */
+export const MESSAGING = {
+  system: "messaging.system",
+  destination: "messaging.destination.name",
+  operationName: "messaging.operation.name",
+  operationType: "messaging.operation.type",
+  // The older single attribute; Jaeger and many dashboards still group by it.
+  operation: "messaging.operation",
+  messageId: "messaging.message.id",
+  conversationId: "messaging.message.conversation_id",
+  consumerGroup: "messaging.consumer.group.name",
+  deliveryCount: "messaging.redis.delivery_attempt",
+} as const;
+
+/** The fields a log line carries while a span is active: `{ trace_id, span_id }`, or none. */
+export function activeTraceFields(): { trace_id: string; span_id: string } | undefined {
+  const span = trace.getActiveSpan();
+  if (!span) return undefined;
+  const { traceId, spanId } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
+}
+
+/** The W3C `traceparent` of a span (`00-<trace>-<span>-<flags>`). */
+export function traceparentOf(span: Span): string {
+  const { traceId, spanId, traceFlags } = span.spanContext();
+  return `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, "0")}`;
+}
+
+/** The context a W3C `traceparent` (from an envelope or a header) names, under ROOT. */
+export function contextFromTraceparent(traceparent: string | undefined): Context {
+  if (!traceparent) return ROOT_CONTEXT;
+  return propagation.extract(ROOT_CONTEXT, { traceparent });
+}
+
+/** The active context's propagation headers (`traceparent`, `tracestate`), for an outgoing call. */
+export function injectHeaders(into: Record<string, string>, ctx: Context = context.active()): void {
+  propagation.inject(ctx, into);
+}
+
+/**
+ * Runs `fn` inside a new span (a child of the active one) and ends it when `fn` settles; a throw
+ * marks the span as an error and is rethrown. With `needParent`, no span is made without an active
+ * one (background loops stay out of traces). When tracing is off it just runs `fn`.
+ */
+export async function withSpan<T>(
+  name: string,
+  options: { kind?: SpanKind; attributes?: Attributes; needParent?: boolean },
+  fn: (span: Span | undefined) => Promise<T>,
+): Promise<T> {
+  if (!tracingOn || (options.needParent && !trace.getActiveSpan())) return fn(undefined);
+  return tracer().startActiveSpan(
+    name,
+    {
+      kind: options.kind ?? SpanKind.INTERNAL,
+      ...(options.attributes ? { attributes: options.attributes } : {}),
+    },
+    async (span) => {
+      try {
+        return await fn(span);
+      } catch (error) {
+        failSpan(span, error);
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
+/** Records an error on a span and marks it failed. */
+export function failSpan(span: Span, error: unknown): void {
+  if (error instanceof Error) span.recordException(error);
+  span.setStatus({
+    code: SpanStatusCode.ERROR,
+    message: error instanceof Error ? error.message : String(error),
+  });
+}
+
+/**
+ * A CLIENT span around a call to an external provider (`<provider> <operation>`, e.g.
+ * `payment-provider charge`), with `peer.service` naming it; only inside a traced request or message.
+ */
+export function providerSpan<T>(
+  provider: string,
+  operation: string,
+  attributes: Attributes,
+  fn: () => Promise<T>,
+): Promise<T> {
+  return withSpan(
+    `${provider} ${operation}`,
+    {
+      kind: SpanKind.CLIENT,
+      needParent: true,
+      attributes: { "peer.service": provider, "ordersaga.provider.operation": operation, ...attributes },
+    },
+    fn,
+  );
+}
+
+/** `{ traceparent }` of the active span, or `{}` when none (tracing off, or outside any span). */
+export function activeTraceparent(): { traceparent?: string } {
+  const span = trace.getActiveSpan();
+  return span ? { traceparent: traceparentOf(span) } : {};
+}

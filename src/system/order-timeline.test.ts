@@ -1,0 +1,39 @@
+import { describe, expect, it } from "vitest";
+import { formatTimeline } from "./order-timeline.js";
+
+const history = {
+  orderId: "o-1",
+  events: [
+    { type: "order.event.created", version: 1, time: "2026-01-01T00:00:00.000Z", data: {} },
+    {
+      type: "order.event.step.requested",
+      version: 2,
+      time: "2026-01-01T00:00:00.005Z",
+      data: { step: "validation", attempt: 1 },
+    },
+    {
+      type: "order.event.status.changed",
+      version: 3,
+      time: "2026-01-01T00:00:00.120Z",
+      data: { from: "pending", to: "failed", reason: "card declined" },
+    },
+  ],
+};
+
+describe("formatTimeline", () => {
+  it("prints each event with its offset and the status changes, then the trace id and its link", () => {
+    const text = formatTimeline({ ...history, traceId: "ab".repeat(16) }, "http://localhost:16686/");
+    expect(text.split("\n")).toEqual([
+      "order o-1",
+      "  2026-01-01T00:00:00.000Z  +     0 ms  v1 order.event.created",
+      "  2026-01-01T00:00:00.005Z  +     5 ms  v2 order.event.step.requested  validation (attempt 1)",
+      "  2026-01-01T00:00:00.120Z  +   120 ms  v3 order.event.status.changed  pending → failed (card declined)",
+      `trace id: ${"ab".repeat(16)}`,
+      `open: http://localhost:16686/trace/${"ab".repeat(16)}`,
+    ]);
+  });
+
+  it("says when the order has no trace", () => {
+    expect(formatTimeline(history)).toMatch(/trace id: none \(the order was placed with tracing off\)$/);
+  });
+});

@@ -203,6 +203,7 @@ function startViewRetention(deps: ServiceDeps<typeof AllEvents>): NodeJS.Timeout
 
 /**
  * The order service as the system catalog and `main.ts` run it: the defaults, overridden by
- * `SAGA_STEP_TIMEOUT_MS` and `SAGA_COMPENSATION_WINDOW_MS` (checked against `CLAIM_IDLE_MS`).
+ * `SAGA_STEP_TIMEOUT_MS`, `SAGA_COMPENSATION_WINDOW_MS` (checked against `CLAIM_IDLE_MS`) and
+ * `ORDER_CACHE_SIZE` (`orderConfigFromEnv`). Throws `ConfigError` on import when one is invalid.
  */
 export const orderService: ServiceDefinition<typeof AllEvents> = createOrderService(orderConfigFromEnv());

@@ -2,8 +2,9 @@
  * The faults the suite injects (issue 8, "Invariants checked under faults"), each with the workload
  * that exposes it. `during` runs while the run's orders are being placed and processed.
  */
+import { goodCardsComplete, type Snapshot } from "./oracle.js";
 import type { ChaosSystem } from "./system.js";
-import type { WorkloadOptions } from "./workload.js";
+import type { Placed, WorkloadOptions } from "./workload.js";
 
 export interface Fault {
   name: string;
@@ -13,8 +14,8 @@ export interface Fault {
   /** Runs once before the fault's first run: a condition every run of the fault has. */
   setUp?(system: ChaosSystem): Promise<void>;
   during(system: ChaosSystem, random: () => number): Promise<void>;
-  /** Runs once after the fault's last run (undoes `setUp`). */
-  tearDown?(system: ChaosSystem): Promise<void>;
+  /** What this fault's run must show beyond the invariants (problems found; empty when it did). */
+  expect?(snapshot: Snapshot, placed: Placed): string[];
 }
 
 /**
@@ -49,6 +50,8 @@ export const FAULTS: readonly Fault[] = [
     what: "input 3: card errors next to good orders (tok_error, tok_ok)",
     workload: { mix: { tok_error: 1, tok_ok: 1 } },
     during: async () => {},
+    // The point of input 3: the tok_ok orders beside the tok_error ones complete (provider up).
+    expect: (snapshot, placed) => goodCardsComplete(snapshot, placed.placements),
   },
   {
     name: "backlog-after-deadline",

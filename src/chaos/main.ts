@@ -10,7 +10,7 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createApiClient } from "../demo/client.js";
 import { type Fault, FAULTS } from "./faults.js";
-import { check, INVARIANTS, type Invariant, type Verdict } from "./oracle.js";
+import { check, failureReason, INVARIANTS, type Invariant, type Verdict } from "./oracle.js";
 import { type ChaosSystem, DEFAULT_START_TIMEOUT_MS, startChaosSystem } from "./system.js";
 import { placeOrders, seededRandom, settle, setupRun } from "./workload.js";
 
@@ -108,7 +108,16 @@ const api = createApiClient(chaos.gatewayUrl);
 const held = new Map<string, Record<Invariant, number>>();
 const failures: string[] = [];
 
-async function runOnce(fault: Fault, seed: number): Promise<{ verdict: Verdict; statuses: string }> {
+interface RunResult {
+  verdict: Verdict;
+  statuses: string;
+  /** What the fault's run had to show and did not (`Fault.expect`). */
+  unmet: string[];
+  /** "reason ×n" for the failed orders. */
+  reasons: string;
+}
+
+async function runOnce(fault: Fault, seed: number): Promise<RunResult> {
   const random = seededRandom(seed);
   const workload = { orders, ...fault.workload };
   const setup = await setupRun(api, random, workload);
@@ -121,8 +130,20 @@ async function runOnce(fault: Fault, seed: number): Promise<{ verdict: Verdict; 
 
 function summary(snapshot: Snapshot): { verdict: Verdict; statuses: string } {
   const byStatus = new Map<string, number>();
-  for (const o of snapshot.orders) byStatus.set(o.status ?? "?", (byStatus.get(o.status ?? "?") ?? 0) + 1);
-  return { verdict: check(snapshot), statuses: [...byStatus].map(([s, n]) => `${s} ${n}`).join(", ") };
+  const byReason = new Map<string, number>();
+  for (const o of snapshot.orders) {
+    byStatus.set(o.status ?? "?", (byStatus.get(o.status ?? "?") ?? 0) + 1);
+    if (o.status === "failed") {
+      const reason = failureReason(o) ?? "no reason recorded";
+      byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+    }
+  }
+  return {
+    verdict: check(snapshot),
+    statuses: [...byStatus].map(([s, n]) => `${s} ${n}`).join(", "),
+    unmet: fault.expect?.(snapshot, placed) ?? [],
+    reasons: [...byReason].map(([r, n]) => `"${r}" ×${n}`).join(", "),
+  };
 }
 
 try {
@@ -134,13 +155,17 @@ try {
       const seed = baseSeed * 1_000 + run;
       const started = Date.now();
       // A run that cannot even be driven (the system did not recover) counts against every invariant.
-      const { verdict, statuses } = await runOnce(fault, seed).catch((error: unknown) => {
-        const message = `run failed: ${String(error)}`;
-        return {
-          verdict: Object.fromEntries(INVARIANTS.map((i) => [i, [message]])) as Verdict,
-          statuses: "error",
-        };
-      });
+      const { verdict, statuses, unmet, reasons } = await runOnce(fault, seed).catch(
+        (error: unknown): RunResult => {
+          const message = `run failed: ${String(error)}`;
+          return {
+            verdict: Object.fromEntries(INVARIANTS.map((i) => [i, [message]])) as Verdict,
+            statuses: "error",
+            unmet: [],
+            reasons: "",
+          };
+        },
+      );
       for (const invariant of INVARIANTS) {
         if (verdict[invariant].length === 0) counts[invariant]++;
         else
@@ -148,9 +173,12 @@ try {
             `${fault.name} seed ${seed} ${invariant}: ${verdict[invariant].slice(0, 3).join("; ")}`,
           );
       }
-      const ok = INVARIANTS.every((i) => verdict[i].length === 0);
+      for (const problem of unmet.slice(0, 3))
+        failures.push(`${fault.name} seed ${seed} expected: ${problem}`);
+      const ok = INVARIANTS.every((i) => verdict[i].length === 0) && unmet.length === 0;
       console.log(
-        `${fault.name} seed ${seed}: ${ok ? "ok" : "VIOLATED"} [${statuses}] (${Date.now() - started} ms)`,
+        `${fault.name} seed ${seed}: ${ok ? "ok" : "VIOLATED"} [${statuses}] (${Date.now() - started} ms)` +
+          (reasons ? `\n  failed: ${reasons}` : ""),
       );
     }
     await fault.tearDown?.(system);

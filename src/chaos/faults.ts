@@ -14,6 +14,8 @@ export interface Fault {
   /** Runs once before the fault's first run: a condition every run of the fault has. */
   setUp?(system: ChaosSystem): Promise<void>;
   during(system: ChaosSystem, random: () => number): Promise<void>;
+  /** Runs once after the fault's last run (undoes `setUp`). */
+  tearDown?(system: ChaosSystem): Promise<void>;
   /** What this fault's run must show beyond the invariants (problems found; empty when it did). */
   expect?(snapshot: Snapshot, placed: Placed): string[];
 }

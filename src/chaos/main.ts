@@ -125,10 +125,7 @@ async function runOnce(fault: Fault, seed: number): Promise<RunResult> {
     placeOrders(api, random, workload, setup),
     fault.during(chaos, random),
   ]);
-  return summary(await settle(api, placed, settleMs));
-}
-
-function summary(snapshot: Snapshot): { verdict: Verdict; statuses: string } {
+  const snapshot = await settle(api, placed, settleMs);
   const byStatus = new Map<string, number>();
   const byReason = new Map<string, number>();
   for (const o of snapshot.orders) {
@@ -150,7 +147,7 @@ try {
   for (const fault of faults) {
     const counts = Object.fromEntries(INVARIANTS.map((i) => [i, 0])) as Record<Invariant, number>;
     held.set(fault.name, counts);
-    await fault.setUp?.(system);
+    await fault.setUp?.(chaos);
     for (let run = 0; run < runs; run++) {
       const seed = baseSeed * 1_000 + run;
       const started = Date.now();
@@ -181,7 +178,7 @@ try {
           (reasons ? `\n  failed: ${reasons}` : ""),
       );
     }
-    await fault.tearDown?.(system);
+    await fault.tearDown?.(chaos);
   }
 } finally {
   await chaos.stop();

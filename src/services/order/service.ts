@@ -74,7 +74,9 @@ function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
 /** Redis `TIME` when instances share a Redis (one clock for all), else this process's clock. */
 const sagaClock = (deps: ServiceDeps<typeof AllEvents>): Promise<SharedClock> =>
   deps.platform.redis
-    ? redisTimeClock({ redis: deps.platform.redis, local: deps.now })
+    ? // Never the wall clock as the elapsed-time source (a step of it would move every deadline,
+      // review F3): the clock's monotonic default, or a clock a test injected.
+      redisTimeClock({ redis: deps.platform.redis, ...(deps.now === Date.now ? {} : { local: deps.now }) })
     : Promise.resolve(localClock(deps.now));
 
 /** Builds the service's parts (no timers started yet). */

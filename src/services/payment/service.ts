@@ -95,13 +95,19 @@ export function createPaymentService(
         .on("payment.requested", handlers.paymentRequested, mustComplete)
         .on("order.compensation.payment.refund", handlers.refundRequested, mustComplete)
         // How each order ended, for the reconciliation of money against outcomes.
-        .on("order.completed", ({ orderId }) => store.recordOutcome(orderId, "completed"))
-        .on("order.delivered", ({ orderId }) => store.recordOutcome(orderId, "delivered"))
-        .on("order.failed", ({ orderId }) => store.recordOutcome(orderId, "failed"))
-        .on("order.cancelled", ({ orderId }) => store.recordOutcome(orderId, "cancelled"))
-        .on("order.compensation.failed", ({ orderId }) => store.recordOutcome(orderId, "compensation_failed"))
-        .on("order.compensation.resolved", ({ orderId }) =>
-          store.recordOutcome(orderId, "compensation_resolved"),
+        .on("order.completed", ({ orderId }) => store.recordOutcome(orderId, "completed"), mustComplete)
+        .on("order.delivered", ({ orderId }) => store.recordOutcome(orderId, "delivered"), mustComplete)
+        .on("order.failed", ({ orderId }) => store.recordOutcome(orderId, "failed"), mustComplete)
+        .on("order.cancelled", ({ orderId }) => store.recordOutcome(orderId, "cancelled"), mustComplete)
+        .on(
+          "order.compensation.failed",
+          ({ orderId }) => store.recordOutcome(orderId, "compensation_failed"),
+          mustComplete,
+        )
+        .on(
+          "order.compensation.resolved",
+          ({ orderId }) => store.recordOutcome(orderId, "compensation_resolved"),
+          mustComplete,
         );
       return {
         subscribers: [subscriber],

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { check, holds, type OrderSnapshot, type Snapshot } from "./oracle.js";
+import {
+  check,
+  failureReason,
+  goodCardsComplete,
+  holds,
+  type OrderSnapshot,
+  type Snapshot,
+} from "./oracle.js";
 
 const order = (over: Partial<OrderSnapshot> = {}): OrderSnapshot => ({
   orderId: "o-1",
@@ -61,5 +68,49 @@ describe("fault suite oracle", () => {
       ],
     });
     expect(check(snapshot({ orders: [twice] }))["I-once"]).toHaveLength(2);
+  });
+});
+
+describe("card-errors expectation (issue 8 input 3: good orders complete beside card errors)", () => {
+  const failed = (orderId: string, reason: string) =>
+    order({
+      orderId,
+      status: "failed",
+      provider: { charged: 0, refunded: 0 },
+      notifications: [{ template: "order.failed", channel: "email" }],
+      history: [{ type: "order.event.status.changed", data: { to: "failed", reason } }],
+    });
+  const placements = new Map([
+    ["ok-1", { token: "tok_ok", cancelled: false }],
+    ["ok-2", { token: "tok_ok", cancelled: false }],
+    ["err-1", { token: "tok_error", cancelled: false }],
+  ]);
+
+  it("flags a run where the tok_ok orders failed for the payment, naming the reason", () => {
+    const run = snapshot({
+      orders: [
+        failed("ok-1", "payment step timed out"),
+        failed("ok-2", "payment step timed out"),
+        failed("err-1", "payment: card error"),
+      ],
+    });
+    expect(holds(check(run))).toBe(true); // consistent, yet it shows nothing of input 3
+    expect(goodCardsComplete(run, placements)).toEqual([
+      "tok_ok order ok-1 is failed: payment step timed out",
+      "tok_ok order ok-2 is failed: payment step timed out",
+      "none of the 2 tok_ok orders completed beside the card errors",
+    ]);
+  });
+
+  it("accepts tok_ok orders that completed, or failed for a reason of their own (stock)", () => {
+    const run = snapshot({
+      orders: [
+        order({ orderId: "ok-1" }),
+        failed("ok-2", "inventory: out of stock"),
+        failed("err-1", "payment: card error"),
+      ],
+    });
+    expect(goodCardsComplete(run, placements)).toEqual([]);
+    expect(failureReason(run.orders[1]!)).toBe("inventory: out of stock");
   });
 });

@@ -123,3 +123,35 @@ export function check(snapshot: Snapshot): Verdict {
 }
 
 export const holds = (verdict: Verdict): boolean => INVARIANTS.every((i) => verdict[i].length === 0);
+
+/** Why an order failed: the reason of its history's transition to `failed` (undefined otherwise). */
+export function failureReason(order: OrderSnapshot): string | undefined {
+  const failed = order.history.find((e) => e.type === "order.event.status.changed" && e.data.to === "failed");
+  return typeof failed?.data.reason === "string" ? failed.data.reason : undefined;
+}
+
+/**
+ * Issue 8 input 3: card errors do not hurt good orders while the provider is up. Every `tok_ok`
+ * order the client did not cancel completes, unless it failed for a reason of its own that is not
+ * the payment (stock, the order total); and at least one did complete, or the run showed nothing.
+ */
+export function goodCardsComplete(
+  snapshot: Snapshot,
+  placements: ReadonlyMap<string, { token: string; cancelled: boolean }>,
+): string[] {
+  const good = snapshot.orders.filter((o) => {
+    const placed = placements.get(o.orderId);
+    return placed?.token === "tok_ok" && !placed.cancelled;
+  });
+  const problems = good
+    .filter((o) => !COMPLETED.includes(o.status ?? ""))
+    .filter(
+      (o) => o.status !== "failed" || /payment|timed out|provider|card/i.test(failureReason(o) ?? "payment"),
+    )
+    .map(
+      (o) => `tok_ok order ${o.orderId} is ${o.status ?? "unreadable"}: ${failureReason(o) ?? "no reason"}`,
+    );
+  if (good.length > 0 && !good.some((o) => COMPLETED.includes(o.status ?? "")))
+    problems.push(`none of the ${good.length} tok_ok orders completed beside the card errors`);
+  return problems;
+}

@@ -7,6 +7,7 @@
 import type { ChildProcess } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import type { Redis } from "ioredis";
+import { isLaunchSignal } from "../lib/runtime/launch-signal.js";
 import { type LaunchedSystem, launch, type ProcessSpec, planProcesses } from "../system/launcher.js";
 import { faultClockSkewEnv } from "../test-support/fault-clock-skew.js";
 import { freePort, type RedisServer, startRedisServer } from "../test-support/redis-server.js";
@@ -50,29 +51,74 @@ const exited = (child: ChildProcess) =>
     child.once("exit", () => resolve());
   });
 
-export async function startChaosSystem(logFile: string): Promise<ChaosSystem> {
+export interface ChaosStartOptions {
+  /** How long every process has to come up and register with the gateway, ms (default 5 min). */
+  startTimeoutMs?: number;
+  /** Aborted (Ctrl-C, SIGTERM during start): stop what was started, reject with the reason. */
+  signal?: AbortSignal;
+}
+
+/** 5 min: a shared, loaded machine starts nine processes compiling TypeScript at once slowly. */
+export const DEFAULT_START_TIMEOUT_MS = 300_000;
+
+/** Every process needed and its Redis started; on any failure to start, none of it is left running. */
+export async function startChaosSystem(
+  logFile: string,
+  options: ChaosStartOptions = {},
+): Promise<ChaosSystem> {
+  const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const redis: RedisServer = await startRedisServer({ appendfsync: "always" });
-  const port = await freePort();
-  const gatewayUrl = `http://127.0.0.1:${port}`;
-  const specs = planProcesses({
-    redisUrl: redis.url,
-    instances: { inventory: 2, order: 2 },
-    gatewayPort: port,
-    logLevel: "warn",
-    anyPort: true,
-    env: CHAOS_ENV,
-  });
-  const write = (line: string) => appendFileSync(logFile, `${line}\n`);
-  const launched: LaunchedSystem[] = [launch(specs, write)];
+  const launched: LaunchedSystem[] = [];
+  // A start that fails (timeout, a process died, Ctrl-C) must not leave its Redis, temp dir or
+  // processes behind (newuser F12): they are throwaway, so SIGKILL, then Redis and its dir.
+  const abandon = async () => {
+    await Promise.all(launched.map((l) => l.kill()));
+    await redis.stop();
+  };
+  try {
+    options.signal?.throwIfAborted();
+    const port = await freePort();
+    const gatewayUrl = `http://127.0.0.1:${port}`;
+    const specs = planProcesses({
+      redisUrl: redis.url,
+      instances: { inventory: 2, order: 2 },
+      gatewayPort: port,
+      logLevel: "warn",
+      anyPort: true,
+      env: CHAOS_ENV,
+    });
+    const write = (line: string) => appendFileSync(logFile, `${line}\n`);
+    launched.push(launch(specs, write));
+    const up = new Set<string>();
+    for (const [label, child] of launched[0]!.children)
+      child.on("message", (m: unknown) => {
+        if (isLaunchSignal(m) && m.type === "ordersaga:ready") up.add(label);
+      });
+    await waitForServices(gatewayUrl, {
+      timeoutMs: startTimeoutMs,
+      launched: launched[0]!,
+      notUp: () => specs.map((s) => s.label).filter((l) => !up.has(l)),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return running(redis, launched, specs, gatewayUrl, write, startTimeoutMs);
+  } catch (error) {
+    await abandon();
+    throw error;
+  }
+}
+
+function running(
+  redis: RedisServer,
+  launched: LaunchedSystem[],
+  specs: ProcessSpec[],
+  gatewayUrl: string,
+  write: (line: string) => void,
+  startTimeoutMs: number,
+): ChaosSystem {
   const children = new Map(launched[0]!.children);
   const specOf = new Map<string, ProcessSpec>(specs.map((s) => [s.label, s]));
   const client: Redis = redis.client();
-  // A system that does not come up leaves nothing running behind (processes and Redis stopped).
-  await waitForServices(gatewayUrl).catch(async (error: unknown) => {
-    await launched[0]!.kill();
-    await redis.stop();
-    throw error;
-  });
+  let stopped: Promise<void> | undefined;
 
   return {
     gatewayUrl,
@@ -101,7 +147,7 @@ export async function startChaosSystem(logFile: string): Promise<ChaosSystem> {
       launched.push(again);
       children.set(label, again.children.get(label)!);
       await again.ready;
-      await waitForServices(gatewayUrl);
+      await waitForServices(gatewayUrl, { timeoutMs: startTimeoutMs, launched: again, notUp: () => [] });
     },
     pause: async (label, ms) => {
       const child = children.get(label);
@@ -139,19 +185,33 @@ export async function startChaosSystem(logFile: string): Promise<ChaosSystem> {
       }
       return copied;
     },
-    stop: async () => {
-      for (const child of children.values()) child.kill("SIGCONT");
-      await Promise.all(launched.map((l) => l.stop()));
-      await redis.stop();
-    },
+    // Once, however many exit paths ask (a signal during a run, then the run's own finally).
+    stop: () =>
+      (stopped ??= (async () => {
+        for (const child of children.values()) child.kill("SIGCONT");
+        await Promise.all(launched.map((l) => l.stop()));
+        await redis.stop();
+      })()),
   };
 }
 
+/** The start did not complete: names what was not up, and how to give it longer. */
+export class ChaosStartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ChaosStartError";
+  }
+}
+
 /**
- * Waits until every service has its instances registered with the gateway (bounded: 5 min, for a
- * shared, loaded machine where nine processes compiling TypeScript at once start slowly).
+ * Waits until every service has its instances registered with the gateway, within `timeoutMs`.
+ * Throws `ChaosStartError` naming the processes not up at the deadline, or the process that exited
+ * during start; rejects with the signal's reason when aborted.
  */
-async function waitForServices(gatewayUrl: string): Promise<void> {
+async function waitForServices(
+  gatewayUrl: string,
+  options: { timeoutMs: number; launched: LaunchedSystem; notUp: () => string[]; signal?: AbortSignal },
+): Promise<void> {
   const needed: Record<string, number> = {
     user: 1,
     order: 2,
@@ -160,19 +220,31 @@ async function waitForServices(gatewayUrl: string): Promise<void> {
     shipping: 1,
     notification: 1,
   };
-  const deadline = Date.now() + 300_000;
+  const deadline = Date.now() + options.timeoutMs;
+  let died: Error | undefined;
+  options.launched.ready.catch((error: Error) => (died = error));
   for (;;) {
+    options.signal?.throwIfAborted();
+    if (died) throw new ChaosStartError(`the system could not start: ${died.message}`);
+    let missing: string[] = [];
     try {
       const res = await fetch(`${gatewayUrl}/services`);
       const body = (await res.json()) as { services: { name: string; instances: unknown[] }[] };
-      const ready = Object.entries(needed).every(
-        ([name, n]) => (body.services.find((s) => s.name === name)?.instances.length ?? 0) >= n,
-      );
-      if (ready) return;
+      missing = Object.entries(needed)
+        .filter(([name, n]) => (body.services.find((s) => s.name === name)?.instances.length ?? 0) < n)
+        .map(([name]) => name);
+      if (missing.length === 0) return;
     } catch {
-      // the gateway is still starting
+      missing = ["gateway"]; // still starting
     }
-    if (Date.now() > deadline) throw new Error("the system did not start within 5 min");
+    if (Date.now() > deadline) {
+      const notUp = options.notUp();
+      throw new ChaosStartError(
+        `the system did not start within ${options.timeoutMs} ms: ` +
+          `${notUp.length > 0 ? `not up: ${notUp.join(", ")}` : `not registered with the gateway: ${missing.join(", ")}`}` +
+          ` (a loaded machine needs longer: --start-timeout-ms; each process's log is in the --log file)`,
+      );
+    }
     await sleep(250);
   }
 }

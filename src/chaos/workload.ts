@@ -41,6 +41,8 @@ export interface WorkloadOptions {
 
 export interface Placed {
   orderIds: string[];
+  /** Per order id: the payment token it was placed with, and whether the client cancelled it. */
+  placements: Map<string, { token: string; cancelled: boolean }>;
   stocked: Map<string, number>;
 }
 
@@ -161,14 +163,16 @@ export async function placeOrders(
       cancel: random() < (options.cancelShare ?? 0.1),
     };
   });
+  const placedAs = new Map<string, { token: string; cancelled: boolean }>();
   const orderIds = await Promise.all(
     placements.map(async ({ items, token, cancel }) => {
       const orderId = await placeWithRetry(api, { userId: setup.userId, items, payment: { token } });
+      placedAs.set(orderId, { token, cancelled: cancel });
       if (cancel) await api.post(`/orders/${orderId}/cancel`).catch(() => undefined);
       return orderId;
     }),
   );
-  return { orderIds, stocked };
+  return { orderIds, placements: placedAs, stocked };
 }
 
 /** Reads every order; a service that is down (5xx, refused) reads as unknown, not as an error. */

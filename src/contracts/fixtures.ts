@@ -51,6 +51,12 @@ export const eventFixtures: EventFixtures = {
     compensated: ["inventory.release"],
   },
   "order.cancelled": { orderId, userId, reason: "customer request", compensated: [] },
+  "order.compensation.resolved": {
+    orderId,
+    userId,
+    outcome: "failed",
+    reason: "compensations settled late: every compensation was confirmed after its window",
+  },
   "order.compensation.failed": {
     orderId,
     userId,

@@ -86,6 +86,16 @@ const facts = {
       pending: z.array(CompensationSchema).min(1).max(3),
     }),
   },
+  "order.compensation.resolved": {
+    description:
+      "A compensation_failed order is consistent again (every compensation confirmed, late): back to failed or cancelled",
+    schema: z.strictObject({
+      ...orderRef,
+      userId: UserIdSchema,
+      outcome: z.enum(["failed", "cancelled"]),
+      reason: ReasonSchema,
+    }),
+  },
 } as const;
 
 const eventSourcing = {
@@ -167,3 +177,4 @@ export type OrderCompensationInventoryRelease = EventPayload<E, "order.compensat
 export type OrderCompensationPaymentRefund = EventPayload<E, "order.compensation.payment.refund">;
 export type OrderCompensationShipmentCancel = EventPayload<E, "order.compensation.shipment.cancel">;
 export type OrderCompensationFailed = EventPayload<E, "order.compensation.failed">;
+export type OrderCompensationResolved = EventPayload<E, "order.compensation.resolved">;

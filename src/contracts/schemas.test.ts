@@ -49,6 +49,9 @@ const invalid: InvalidCases = {
   ],
   "order.cancelled": [["empty reason", patch("order.cancelled", { reason: "" })]],
   "order.compensation.failed": [["nothing pending", patch("order.compensation.failed", { pending: [] })]],
+  "order.compensation.resolved": [
+    ["an outcome that is not an end", patch("order.compensation.resolved", { outcome: "paid" })],
+  ],
   "order.event.created": [
     ["duplicate product lines", patch("order.event.created", { items: [...duplicateLines] })],
   ],

@@ -39,6 +39,20 @@ describe("planProcesses", () => {
     ]);
   });
 
+  it("gives every process its index as INSTANCE_SLOT, the same on every launch (stable consumer names)", () => {
+    const plan = () =>
+      planProcesses({ redisUrl: "redis://r:6379", instances: { order: 2 } })
+        .filter((s) => s.label !== "gateway")
+        .map((s) => [s.label, s.env.INSTANCE_SLOT]);
+    const first = plan();
+    expect(first).toContainEqual(["order#1", "1"]);
+    expect(first).toContainEqual(["order#2", "2"]);
+    expect(first).toContainEqual(["payment", "1"]);
+    expect(plan()).toEqual(first);
+    const prefixed = planProcesses({ redisUrl: "redis://r:6379", env: { INSTANCE_SLOT: "blue" } });
+    expect(prefixed[0]?.env.INSTANCE_SLOT).toBe("blue.1");
+  });
+
   it("with anyPort puts every service on a free port, the gateway on the one given", () => {
     const specs = planProcesses({ redisUrl: "redis://r:6379", anyPort: true, gatewayPort: 18080 });
     for (const spec of specs.filter((s) => s.label !== "gateway")) expect(spec.env.SERVICE_PORT).toBe("0");

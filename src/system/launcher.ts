@@ -72,6 +72,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
     ...options.env,
     GATEWAY_SHARED_SECRET: sharedSecretOf(options),
   };
+  const slotPrefix = options.env?.INSTANCE_SLOT ?? process.env.INSTANCE_SLOT;
   const specs: ProcessSpec[] = [];
   for (const service of SERVICES) {
     const count = options.instances?.[service.name] ?? 1;
@@ -84,6 +85,11 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
           ...launcherTokenKeys(service.name, options.env),
           ...redisUserEnv(options, service.name),
           SERVICE_NAME: service.name,
+          // The process's index as its slot: the default INSTANCE_ID (`<service>-<host>-<slot>`) is
+          // then the same on every relaunch, so a relaunched system resumes the old consumers'
+          // pending work at once and leaves no dead consumers behind (newuser F18). A slot given to
+          // the launcher itself (two systems on one host and one Redis) prefixes it.
+          INSTANCE_SLOT: slotPrefix === undefined ? String(i) : `${slotPrefix}.${i}`,
           SERVICE_PORT: String(i === 1 && !options.anyPort ? firstPort(service.defaultPort, options) : 0),
         },
       });

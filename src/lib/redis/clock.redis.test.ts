@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { localClock, redisTimeClock } from "./clock.js";
 
@@ -26,6 +26,32 @@ describeWithRedis("Redis TIME shared clock", (getRedis) => {
     } finally {
       ahead.stop();
       behind.stop();
+    }
+  });
+
+  afterEach(() => vi.restoreAllMocks());
+
+  it("a forward step of the host's wall clock between syncs changes nothing (review F3)", async () => {
+    const redis = getRedis().client();
+    const serverNow = async () => {
+      const [seconds, micros] = await redis.time();
+      return Number(seconds) * 1_000 + Number(micros) / 1_000;
+    };
+    // A host wall clock that steps (Date.now patched before the service starts, as the review's
+    // `node --import` hook did); the clock is the default one, as the services start it.
+    const real = Date.now.bind(Date);
+    let step = 0;
+    vi.spyOn(Date, "now").mockImplementation(() => real() + step);
+    const clock = await redisTimeClock({ redis, syncIntervalMs: 600_000 });
+    step = 3_600_000; // NTP steps the wall clock 1 h forward between syncs
+    try {
+      expect(Date.now() - real()).toBeGreaterThanOrEqual(3_600_000);
+      expect(Math.abs(clock.now() - (await serverNow()))).toBeLessThan(1_000);
+      // A re-sync after the step measures against the same monotonic source: still right.
+      await clock.sync();
+      expect(Math.abs(clock.now() - (await serverNow()))).toBeLessThan(1_000);
+    } finally {
+      clock.stop();
     }
   });
 });

@@ -5,9 +5,13 @@
  * of issue 8: orders failing "step timed out" milliseconds after the step began; issue 9: a consumer
  * whose clock runs an hour ahead dead-letters must-complete messages at once).
  * So such an instance reads time as Redis `TIME`: it measures its offset to Redis at start and every
- * `syncIntervalMs` (default 10 s; between syncs only the local clock's rate matters, not its
- * setting), and never returns a time earlier than one it returned before (a re-sync may move the
- * offset back by the measurement error, half a round trip).
+ * `syncIntervalMs` (default 10 s), and never returns a time earlier than one it returned before (a
+ * re-sync may move the offset back by the measurement error, half a round trip).
+ * Between syncs the time elapses on a monotonic source (`performance.now`), not the wall clock: a
+ * step of the host's wall clock (NTP step, VM resume) changes nothing (review money-break F3: with
+ * `Date.now`, a 1 h forward step timed out every in-flight order before the next sync, then the
+ * monotonic clamp pinned the clock 1 h ahead until real time caught up). A step of Redis's own
+ * clock does move every instance's time at its next sync (docs/saga.md).
  */
 import type { Redis } from "ioredis";
 
@@ -29,9 +33,15 @@ export function localClock(local: () => number = Date.now): SharedClock {
   };
 }
 
+/** Epoch-based ms from a monotonic source: runs at the wall clock's rate, never steps with it. */
+export const monotonicMs = (): number => performance.timeOrigin + performance.now();
+
 export interface RedisTimeClockOptions {
   redis: Pick<Redis, "time">;
-  /** The instance's own clock (default `Date.now`); only its rate matters, not its setting. */
+  /**
+   * The instance's own elapsed-time source (default `monotonicMs`); only its rate matters, not its
+   * setting, and it must not step: never pass `Date.now` (a wall-clock step would move the time).
+   */
   local?: () => number;
   /** How often the offset is measured again, in ms (default 10 s). */
   syncIntervalMs?: number;
@@ -39,7 +49,7 @@ export interface RedisTimeClockOptions {
 
 /** Starts a clock on Redis `TIME`; resolves after the first measurement. */
 export async function redisTimeClock(options: RedisTimeClockOptions): Promise<SharedClock> {
-  const local = options.local ?? Date.now;
+  const local = options.local ?? monotonicMs;
   let offset = 0;
   let last = 0;
   const sync = async () => {

@@ -5,7 +5,7 @@
 import type { EventRegistry } from "../bus/events.js";
 import { createLogger } from "../observability/logger.js";
 import { initTracing } from "../observability/tracing.js";
-import { parseEnv, serviceEnvSchema } from "./config.js";
+import { ConfigError, parseEnv, serviceEnvSchema } from "./config.js";
 import { failStart, signalReady } from "./launch-signal.js";
 import { createRedisPlatform } from "./platform.js";
 import { waitForRedis } from "./redis-ready.js";
@@ -13,11 +13,37 @@ import { retentionEnvSchema, retentionFromEnv } from "./retention.js";
 import { guardRedisDurability, shutdownOnSignals } from "./process.js";
 import { newInstanceId, type ServiceDefinition, startService } from "./service-host.js";
 
+/**
+ * Runs one service as a process. `definition` may be a loader: a service module that reads its own
+ * variables on import (order's `SAGA_STEP_TIMEOUT_MS`, inventory's `MAX_ORDER_TOTAL_CENTS`) then
+ * fails inside this function, so an invalid value (`ConfigError`) is reported like every other
+ * start failure: `<name> could not start: Invalid configuration: VAR: why` on one line, the reason
+ * sent to the launcher, exit 1 (README "exit code 1 with the reason").
+ */
 export async function runServiceMain<E extends EventRegistry>(
+  definition: ServiceDefinition<E> | (() => Promise<ServiceDefinition<E>>),
+  options: { events: E; defaultPort: number; name?: string },
+): Promise<void> {
+  const fallbackName = process.env.SERVICE_NAME || options.name || "service";
+  const configured = await Promise.resolve()
+    .then(async () => ({
+      env: parseEnv(serviceEnvSchema),
+      retention: retentionFromEnv(parseEnv(retentionEnvSchema)),
+      definition: typeof definition === "function" ? await definition() : definition,
+    }))
+    .catch((error: unknown) => {
+      if (error instanceof ConfigError) return failStart(fallbackName, error);
+      throw error;
+    });
+  await runConfigured(configured.definition, configured.env, configured.retention, options);
+}
+
+async function runConfigured<E extends EventRegistry>(
   definition: ServiceDefinition<E>,
+  env: ReturnType<typeof parseEnv<typeof serviceEnvSchema>>,
+  retention: ReturnType<typeof retentionFromEnv>,
   options: { events: E; defaultPort: number },
 ): Promise<void> {
-  const env = parseEnv(serviceEnvSchema);
   const name = env.SERVICE_NAME ?? definition.name;
   const instanceId = env.INSTANCE_ID ?? newInstanceId(name);
   const logger = createLogger({ service: name, instance: instanceId, level: env.LOG_LEVEL });
@@ -31,7 +57,7 @@ export async function runServiceMain<E extends EventRegistry>(
     ...(env.REDIS_USERNAME === undefined ? {} : { username: env.REDIS_USERNAME }),
     ...(env.REDIS_PASSWORD === undefined ? {} : { password: env.REDIS_PASSWORD }),
     claimIdleMs: env.CLAIM_IDLE_MS,
-    retention: retentionFromEnv(parseEnv(retentionEnvSchema)),
+    retention,
     onError: (error) => {
       if (connected) logger.warn({ err: error }, "redis connection error");
     },

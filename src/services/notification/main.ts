@@ -1,5 +1,10 @@
 import { AllEvents } from "../../contracts/catalog.js";
 import { runServiceMain } from "../../lib/runtime/main.js";
-import { notificationService } from "./service.js";
 
-await runServiceMain(notificationService, { events: AllEvents, defaultPort: 3006 });
+// The definition the embedded system runs too (src/system/catalog.ts), loaded inside runServiceMain:
+// it reads its variables on import, and a bad one is then reported as one line (exit 1).
+await runServiceMain(async () => (await import("./service.js")).notificationService, {
+  name: "notification",
+  events: AllEvents,
+  defaultPort: 3006,
+});

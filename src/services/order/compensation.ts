@@ -106,9 +106,29 @@ export function settleCompensation(
       data: { orderId: state.orderId, compensation, outcome, detail, remaining: pending.length - 1 },
     },
   ];
+  if (outcome === "done" && state.status === "compensation_failed")
+    return settledLate(state, pending, events);
   if (outcome === "done" || !COMPENSATING.has(state.status)) return { events, commands: [] };
   const reason = clip(`${compensation} refused: ${detail}`);
   return flagged(state, [compensation], reason, events);
+}
+
+/**
+ * A confirmation in `compensation_failed`. When it was the last one pending and none was refused,
+ * the order is consistent after all (everything undone, only late): it goes back to the status it
+ * was flagged from (`failed`/`cancelled`) with the reason "compensations settled late", and
+ * `order.compensation.resolved` tells the payment reconciliation to stop listing it (docs/saga.md §9).
+ */
+function settledLate(state: OrderState, pending: Compensation[], events: OrderDomainEvent[]): SagaDecision {
+  const back = state.flaggedFrom;
+  if (pending.length > 1 || state.refused || (back !== "failed" && back !== "cancelled"))
+    return { events, commands: [] };
+  const reason = "compensations settled late: every compensation was confirmed after its window";
+  const { orderId, userId } = state;
+  return {
+    events: [...events, statusChange(state, back, reason)],
+    commands: [{ event: "order.compensation.resolved", payload: { orderId, userId, outcome: back, reason } }],
+  };
 }
 
 /** Compensations still unconfirmed when their window closed: the order needs an operator. */

@@ -23,11 +23,15 @@ const orderEnvSchema = serviceEnvSchema.pick({ CLAIM_IDLE_MS: true }).extend({
     .int()
     .positive()
     .default(DEFAULT_SAGA_OPTIONS.compensationWindowMs),
+  /** Folded orders kept in memory per repository (default 10,000). */
+  ORDER_CACHE_SIZE: z.coerce.number().int().positive().optional(),
 });
 
 export interface OrderConfig {
   stepTimeoutMs: number;
   compensationWindowMs: number;
+  /** Unset: the repository's default (10,000). */
+  cacheSize?: number;
 }
 
 /** Why a step deadline is too short for a takeover time, or undefined when it is long enough. */
@@ -40,7 +44,11 @@ export function stepBudgetProblem(stepTimeoutMs: number, claimIdleMs: number): s
   );
 }
 
-/** Reads and checks the order service's variables; throws `ConfigError` listing every problem. */
+/**
+ * Reads and checks the order service's variables (`SAGA_STEP_TIMEOUT_MS`,
+ * `SAGA_COMPENSATION_WINDOW_MS`, `ORDER_CACHE_SIZE`); throws `ConfigError` listing every problem.
+ * The one reader for both the process (`main.ts`) and the embedded system (catalog).
+ */
 export function orderConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OrderConfig {
   const parsed = parseEnv(orderEnvSchema, env);
   const problem = stepBudgetProblem(parsed.SAGA_STEP_TIMEOUT_MS, parsed.CLAIM_IDLE_MS);
@@ -48,5 +56,6 @@ export function orderConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OrderC
   return {
     stepTimeoutMs: parsed.SAGA_STEP_TIMEOUT_MS,
     compensationWindowMs: parsed.SAGA_COMPENSATION_WINDOW_MS,
+    ...(parsed.ORDER_CACHE_SIZE === undefined ? {} : { cacheSize: parsed.ORDER_CACHE_SIZE }),
   };
 }

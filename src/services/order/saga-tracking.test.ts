@@ -74,3 +74,43 @@ describe("compensation tracking", () => {
     expect(decide(state, settled("payment.refund"), T0).events).toEqual([]);
   });
 });
+
+describe("a way out of compensation_failed (review money-break F7)", () => {
+  const overdueOrder = () => {
+    const state = failedAtShipping();
+    const overdue = decide(state, { type: "timeout" }, state.compensationDeadline!);
+    return applied(state, overdue);
+  };
+
+  it("every compensation confirmed after the window → back to failed, announced, the reconciliation clears", () => {
+    let state = overdueOrder();
+    expect(state.status).toBe("compensation_failed");
+    state = applied(state, decide(state, settled("shipment.cancel"), T0 + 2 * WINDOW));
+    state = applied(state, decide(state, settled("payment.refund"), T0 + 2 * WINDOW));
+    expect(state.status).toBe("compensation_failed");
+    const last = decide(state, settled("inventory.release"), T0 + 2 * WINDOW);
+    expect(last.events.at(-1)).toEqual({
+      type: "order.event.status.changed",
+      data: {
+        orderId: state.orderId,
+        from: "compensation_failed",
+        to: "failed",
+        reason: "compensations settled late: every compensation was confirmed after its window",
+      },
+    });
+    expect(commandNames(last)).toEqual(["order.compensation.resolved"]);
+    expect(last.commands[0]?.payload).toMatchObject({ outcome: "failed" });
+    state = applied(state, last);
+    expect(state.status).toBe("failed");
+    expect(decide(state, { type: "timeout" }, T0 + 3 * WINDOW).events).toEqual([]);
+  });
+
+  it("a refused compensation keeps the order compensation_failed for an operator", () => {
+    let state = failedAtShipping();
+    state = applied(state, decide(state, settled("shipment.cancel", "refused"), T0));
+    state = applied(state, decide(state, settled("payment.refund"), T0));
+    const last = decide(state, settled("inventory.release"), T0);
+    expect(commandNames(last)).toEqual([]);
+    expect(applied(state, last).status).toBe("compensation_failed");
+  });
+});

@@ -75,7 +75,9 @@ function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
 /** Redis `TIME` when instances share a Redis (one clock for all), else this process's clock. */
 const sagaClock = (deps: ServiceDeps<typeof AllEvents>): Promise<SharedClock> =>
   deps.platform.redis
-    ? redisTimeClock({ redis: deps.platform.redis, local: deps.now })
+    ? // Never the wall clock as the elapsed-time source (a step of it would move every deadline,
+      // review F3): the clock's monotonic default, or a clock a test injected.
+      redisTimeClock({ redis: deps.platform.redis, ...(deps.now === Date.now ? {} : { local: deps.now }) })
     : Promise.resolve(localClock(deps.now));
 
 /** Builds the service's parts (no timers started yet). */
@@ -206,7 +208,8 @@ function startViewRetention(deps: ServiceDeps<typeof AllEvents>): NodeJS.Timeout
 
 /**
  * The order service as the system catalog and `main.ts` run it: the defaults, overridden by
- * `SAGA_STEP_TIMEOUT_MS` and `SAGA_COMPENSATION_WINDOW_MS` (checked against `CLAIM_IDLE_MS`).
+ * `SAGA_STEP_TIMEOUT_MS`, `SAGA_COMPENSATION_WINDOW_MS` (checked against `CLAIM_IDLE_MS`) and
+ * `ORDER_CACHE_SIZE` (`orderConfigFromEnv`). Throws `ConfigError` on import when one is invalid.
  */
 export const orderService: ServiceDefinition<typeof AllEvents> = createOrderService(orderConfigFromEnv());
 

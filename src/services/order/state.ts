@@ -44,6 +44,10 @@ export interface OrderState {
   settled: Compensation[];
   /** Epoch ms by which every compensation must be confirmed (the saga's clock). */
   compensationDeadline?: number;
+  /** True once a compensation was refused (`too_late`): only an operator can make the order consistent. */
+  refused?: boolean;
+  /** The status (`failed`/`cancelled`) the order had when it moved to `compensation_failed`. */
+  flaggedFrom?: OrderStatus;
 }
 
 export class CorruptHistoryError extends Error {
@@ -105,6 +109,7 @@ export function evolve(state: OrderState | undefined, event: OrderDomainEvent): 
         ...state,
         status: event.data.to,
         ...(over ? { awaiting: undefined, deadline: undefined } : {}),
+        ...(event.data.to === "compensation_failed" ? { flaggedFrom: event.data.from } : {}),
       };
     }
     case "order.event.compensation.requested": {
@@ -113,7 +118,11 @@ export function evolve(state: OrderState | undefined, event: OrderDomainEvent): 
       return { ...state, compensated, ...(deadline === undefined ? {} : { compensationDeadline: deadline }) };
     }
     case "order.event.compensation.settled":
-      return { ...state, settled: [...state.settled, event.data.compensation] };
+      return {
+        ...state,
+        settled: [...state.settled, event.data.compensation],
+        ...(event.data.outcome === "refused" ? { refused: true } : {}),
+      };
   }
 }
 

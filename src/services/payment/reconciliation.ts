@@ -96,7 +96,7 @@ export function mismatchOf(row: PaymentRow): string | undefined {
   if (outcome === "completed" || outcome === "delivered") {
     if (net !== (record?.amount ?? -1))
       return `order ${outcome} but the provider holds ${net} of ${record?.amount ?? "?"}`;
-  } else if (outcome === "failed" || outcome === "cancelled") {
+  } else if (outcome === "failed" || outcome === "cancelled" || outcome === "compensation_resolved") {
     if (net !== 0) return `order ${outcome} but the provider still holds ${net}`;
   } else if (outcome === "compensation_failed") {
     return "order compensation_failed: needs an operator";

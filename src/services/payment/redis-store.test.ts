@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { attemptFailureKey, eventStreamKey } from "./keys.js";
+import { mismatchOf } from "./reconciliation.js";
 import { RedisPaymentStore } from "./redis-store.js";
 import { runPaymentStoreContract } from "./store-contract.js";
 
@@ -19,6 +20,26 @@ describeWithRedis("RedisPaymentStore", (getRedis) => {
     expect(await store.reportAttemptFailure("order-ttl", 2, [])).toBe(true);
     expect(await store.reportAttemptFailure("order-ttl", 2, [])).toBe(false);
     await expectExpiring(redis, attemptFailureKey("order-ttl", 2), 60_000);
+  });
+
+  it("a compensation_failed order whose compensations settled late leaves the reconciliation (review F7)", async () => {
+    const store = new RedisPaymentStore(getRedis().client());
+    const row = async (orderId: string) => ({
+      orderId,
+      record: undefined,
+      charge: undefined,
+      refund: undefined,
+      outcome: await store.outcome(orderId),
+      failedAttempts: 0,
+    });
+    await store.recordOutcome("order-late", "failed");
+    await store.recordOutcome("order-late", "compensation_failed");
+    expect(mismatchOf(await row("order-late"))).toBe("order compensation_failed: needs an operator");
+    await store.recordOutcome("order-late", "compensation_resolved");
+    expect(mismatchOf(await row("order-late"))).toBeUndefined();
+    // Reordered by the bus: the alert arriving after the resolution does not bring the order back.
+    await store.recordOutcome("order-late", "compensation_failed");
+    expect(await store.outcome("order-late")).toBe("compensation_resolved");
   });
 
   runPaymentStoreContract("redis", async () => {

@@ -103,6 +103,11 @@ export function createPaymentService(
           "order.compensation.failed",
           ({ orderId }) => store.recordOutcome(orderId, "compensation_failed"),
           mustComplete,
+        )
+        .on(
+          "order.compensation.resolved",
+          ({ orderId }) => store.recordOutcome(orderId, "compensation_resolved"),
+          mustComplete,
         );
       return {
         subscribers: [subscriber],

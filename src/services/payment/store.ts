@@ -36,7 +36,14 @@ export interface PaymentStore {
 }
 
 /** How an order's saga ended, as the order service announced it. */
-export type OrderOutcome = "completed" | "delivered" | "failed" | "cancelled" | "compensation_failed";
+export type OrderOutcome =
+  | "completed"
+  | "delivered"
+  | "failed"
+  | "cancelled"
+  | "compensation_failed"
+  /** A compensation_failed order back to failed/cancelled: its compensations all settled, late. */
+  | "compensation_resolved";
 
 /** Later facts outrank earlier ones, whatever order the bus delivers them in. */
 export const OUTCOME_RANK: Record<OrderOutcome, number> = {
@@ -45,6 +52,7 @@ export const OUTCOME_RANK: Record<OrderOutcome, number> = {
   cancelled: 1,
   delivered: 2,
   compensation_failed: 2,
+  compensation_resolved: 3,
 };
 
 /** A store writes only its own service's streams (they share its hash slot). */

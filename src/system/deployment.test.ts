@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { gatewayEnvSchema } from "../gateway/config.js";
 import { serviceEnvSchema } from "../lib/runtime/config.js";
+import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../lib/security/payment-token.js";
+import { SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
 
 interface ComposeService {
@@ -24,8 +26,14 @@ const compose = parse(readFileSync(new URL("docker-compose.yml", root), "utf8"),
   services: Record<string, ComposeService>;
 };
 const dockerfile = readFileSync(new URL("Dockerfile", root), "utf8");
-const serviceVariables = new Set(Object.keys(serviceEnvSchema.shape));
-const gatewayVariables = new Set(Object.keys(gatewayEnvSchema.shape));
+/** Read by src/lib/security at start (keys), outside the config schemas. */
+const keyVariables = [SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV, TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV];
+const serviceVariables = new Set([...Object.keys(serviceEnvSchema.shape), ...keyVariables]);
+const gatewayVariables = new Set([
+  ...Object.keys(gatewayEnvSchema.shape),
+  SIGNING_KEYS_ENV,
+  SIGNING_KEYS_FILE_ENV,
+]);
 /** The one-shot that writes Redis's ACL file from .env before Redis starts. */
 const ACL_INIT = "redis-acl";
 const appServices = Object.entries(compose.services).filter(([name, s]) => s.build && name !== ACL_INIT);
@@ -104,13 +112,18 @@ describe("docker-compose.yml security (issue 12 item 4)", () => {
     expect(readFileSync(new URL("ops/redis/users.acl", root), "utf8")).toMatch(/^user default off /m);
   });
 
-  it("connects every process as its own Redis ACL user, with secrets only from the env file", () => {
+  it("connects every process as its own Redis ACL user, with its secrets and keys only from the env file", () => {
     for (const [name, service] of appServices) {
       const env = service.environment ?? {};
       const user = entryOf(service) === GATEWAY.main ? "gateway" : env.SERVICE_NAME!;
       expect(env.REDIS_USERNAME, name).toBe(user);
       fromEnvFile(env.REDIS_PASSWORD, `REDIS_PASSWORD_${user.toUpperCase()}`);
       fromEnvFile(env.GATEWAY_SHARED_SECRET, "GATEWAY_SHARED_SECRET");
+      // NODE_ENV=production: a process without its keys refuses to start (src/lib/security).
+      expect(env.NODE_ENV, name).toBe("production");
+      fromEnvFile(env.BUS_SIGNING_KEYS, "BUS_SIGNING_KEYS");
+      if (user === "payment") fromEnvFile(env.PAYMENT_TOKEN_KEYS, "PAYMENT_TOKEN_KEYS");
+      if (user === "order") fromEnvFile(env.PAYMENT_TOKEN_PUBLIC_KEY, "PAYMENT_TOKEN_PUBLIC_KEY");
       if (user === "gateway") {
         fromEnvFile(env.GATEWAY_API_KEYS, "GATEWAY_API_KEYS");
         fromEnvFile(env.GATEWAY_ADMIN_API_KEYS, "GATEWAY_ADMIN_API_KEYS");

@@ -51,7 +51,7 @@ export function createPaymentService(
         options.provider ??
         new SimulatedPaymentProvider({
           ledger: redis
-            ? new RedisProviderLedger(redis, { entryTtlMs: deps.platform.retention.markerTtlMs })
+            ? new RedisProviderLedger(redis, { callCounterTtlMs: deps.platform.retention.markerTtlMs })
             : new MemoryProviderLedger(),
           now: deps.now,
         });

@@ -77,7 +77,12 @@ describe("payment service under provider faults", () => {
     await waitFor(
       () => h.of("payment.refunded", "lost-1").length + h.of("payment.refund.skipped", "lost-1").length > 0,
     );
-    expect(await record(h, "lost-1")).toMatchObject({
+    // The record notes the refund just after the provider made it: read until it has.
+    const settled = await waitFor(async () => {
+      const view = await record(h, "lost-1");
+      return view.refundedAmount === 4200 ? view : undefined;
+    });
+    expect(settled).toMatchObject({
       status: "voided",
       refundedAmount: 4200,
       provider: { charged: 4200, refunded: 4200 },

@@ -24,7 +24,7 @@ describeWithRedis("payment service (Redis platform) under the money-break faults
     harness = await start(createRedisPlatform({ url: getRedis().url }), {
       provider,
       timeoutMs,
-      redeliveryBaseMs: 20,
+      mustComplete: { baseDelayMs: 20, maxDelayMs: 500 },
     });
     return harness;
   };

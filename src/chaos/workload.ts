@@ -222,13 +222,28 @@ export async function snapshot(api: ApiClient, placed: Placed): Promise<Snapshot
     }),
   );
   const ids = new Set(placed.orderIds);
-  const rec = await api
-    .get<{ mismatches?: { orderId: string; reason: string }[] }>("/payments/reconciliation")
-    .catch(() => undefined);
-  const reconciliation = (
-    rec?.status === 200 ? (rec.body.mismatches ?? []) : [{ orderId: "*", reason: "unreadable" }]
-  ).filter((m) => ids.has(m.orderId) || m.orderId === "*");
+  const reconciliation = (await reconciliationMismatches(api)).filter(
+    (m) => ids.has(m.orderId) || m.orderId === "*",
+  );
   return { orders, stock, reconciliation };
+}
+
+/** Every page of `GET /payments/reconciliation`; one `*` mismatch when a page cannot be read. */
+async function reconciliationMismatches(api: ApiClient): Promise<{ orderId: string; reason: string }[]> {
+  const mismatches: { orderId: string; reason: string }[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < 10_000; page++) {
+    const rec = await api
+      .get<{ mismatches?: { orderId: string; reason: string }[]; nextCursor?: string }>(
+        `/payments/reconciliation?limit=500${cursor ? `&cursor=${cursor}` : ""}`,
+      )
+      .catch(() => undefined);
+    if (rec?.status !== 200) return [{ orderId: "*", reason: "unreadable" }];
+    mismatches.push(...(rec.body.mismatches ?? []));
+    cursor = rec.body.nextCursor;
+    if (!cursor) return mismatches;
+  }
+  return [...mismatches, { orderId: "*", reason: "too many pages" }];
 }
 
 /** Whether the run looks settled: every order terminal, its money and stock at rest. */

@@ -37,6 +37,7 @@ import {
   providerCallsKey,
   providerEntryKey,
   providerIdKey,
+  providerInFlightKey,
 } from "../services/payment/keys.js";
 import { orderListProjection } from "../services/order/order-list.js";
 import { orderListKey, userOrderListKey } from "../services/order/order-list-redis.js";
@@ -392,9 +393,9 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     example: providerIndexKey("charge"),
     owner: "payment (simulated provider)",
     type: "zset",
-    holds: "the provider's dashboard: ledger entry keys by expiry",
-    role: "transient",
-    bound: "one key per kind; expired members pruned on every write",
+    holds: "the provider's dashboard: ledger entry keys by creation time",
+    role: "record",
+    bound: "one key per kind; one member per ledger entry",
     check: { kind: "count", max: 2 },
   },
   {
@@ -425,10 +426,10 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     example: providerEntryKey("charge", "o1:1"),
     owner: "payment (simulated provider)",
     type: "string",
-    holds: "the simulated card network's ledger entry",
-    role: "transient",
-    bound: MARK,
-    check: { kind: "expires", maxTtl: markerTtl },
+    holds: "the simulated card network's ledger entry (its dashboard: never forgets money)",
+    role: "record",
+    bound: "kept as long as the payment records: at most one charge and one refund per order",
+    check: { kind: "kept" },
   },
   {
     pattern: "{payment}:provider:id:<providerId>",
@@ -437,9 +438,20 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     owner: "payment (simulated provider)",
     type: "string",
     holds: "ledger index: provider id → entry key",
+    role: "record",
+    bound: "kept with its ledger entry: one per charge or refund",
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{payment}:provider:inflight:<charge|refund>:<idempotencyKey>",
+    match: re(`${tagged("payment")}:provider:inflight:(charge|refund):.+`),
+    example: providerInFlightKey("charge", "o1"),
+    owner: "payment (simulated provider)",
+    type: "string",
+    holds: "lease: the provider is processing a call with this key (`request_in_progress`)",
     role: "transient",
-    bound: MARK,
-    check: { kind: "expires", maxTtl: markerTtl },
+    bound: "deleted when the call ends; lease 60 s if the provider dies mid-call",
+    check: { kind: "expires", maxTtl: () => 60_000 },
   },
   {
     pattern: "{payment}:provider:calls:<idempotencyKey>",

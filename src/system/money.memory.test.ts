@@ -73,6 +73,32 @@ describe("money end to end (embedded, memory)", () => {
     for (const orderId of bad) expect((await settled(orderId)).status).toBe("failed");
     const good = await place(userId, productId, "tok_ok");
     expect((await settled(good)).status).toMatch(/shipped|delivered/);
-    expect((await api.get(`/payments/${bad[0]}`)).body).toMatchObject({ status: "none", attempts: 3 });
+    // The last attempt's failure was transient: the saga voids it too (nothing was charged).
+    expect((await api.get(`/payments/${bad[0]}`)).body).toMatchObject({
+      status: "voided",
+      attempts: 3,
+      provider: { charged: 0, refunded: 0 },
+    });
   }, 40_000);
+
+  it("tok_late_commit (the commit lands after the timeout) ends completed and charged once, never in between", async () => {
+    const { userId, productId } = await setup();
+    const orderId = await place(userId, productId, "tok_late_commit");
+    expect((await settled(orderId)).status).toMatch(/shipped|delivered/);
+    const payment = await api.get<Record<string, unknown>>(`/payments/${orderId}`);
+    expect(payment.body).toMatchObject({ status: "captured", provider: { charged: 2500, refunded: 0 } });
+  }, 40_000);
+
+  it("a burst of tok_timeout orders does not open the provider breaker: good orders placed after it complete", async () => {
+    const { userId, productId } = await setup();
+    const bad = await Promise.all([1, 2, 3, 4, 5].map(() => place(userId, productId, "tok_timeout")));
+    for (const orderId of bad) expect((await settled(orderId)).status).toBe("failed");
+    const good = [await place(userId, productId, "tok_ok"), await place(userId, productId, "tok_ok")];
+    for (const orderId of good) expect((await settled(orderId)).status).toMatch(/shipped|delivered/);
+    // The timed-out orders were voided (the provider confirmed nothing was charged): no money held.
+    for (const orderId of bad) {
+      const payment = await api.get<Record<string, unknown>>(`/payments/${orderId}`);
+      expect(payment.body).toMatchObject({ provider: { charged: 0, refunded: 0 } });
+    }
+  }, 60_000);
 });

@@ -1,7 +1,14 @@
 /** The payment service's operator routes: the money of an order, and the reconciliation of all. */
+import { z } from "zod";
 import type { ProxyRoute } from "./types.js";
 
 const tag = "Payments";
+
+/** One page of the reconciliation (validated again, with the cursor's format, by the payment service). */
+export const ReconciliationQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+  cursor: z.string().optional(),
+});
 
 export const paymentRoutes: ProxyRoute[] = [
   {
@@ -10,8 +17,13 @@ export const paymentRoutes: ProxyRoute[] = [
     service: "payment",
     tag,
     summary:
-      "Orders whose payment record and provider ledger disagree, or whose money does not match the order's outcome",
-    responses: { 200: "{ checked, mismatches: [{ orderId, reason, status, outcome, amount, provider }] }" },
+      "Orders whose payment record and provider ledger disagree, or whose money does not match the order's outcome, a page at a time (cursor in, nextCursor out)",
+    query: ReconciliationQuery,
+    responses: {
+      200: "{ checked, mismatches: [{ orderId, reason, status, outcome, amount, provider }], nextCursor? }: one page (limit 1-500, default 100; records first, then record-less provider charges)",
+      400: "Invalid limit or cursor",
+      503: "The payment provider is down: PAYMENT_PROVIDER_UNAVAILABLE (Retry-After set)",
+    },
   },
   {
     method: "GET",
@@ -20,8 +32,9 @@ export const paymentRoutes: ProxyRoute[] = [
     tag,
     summary: "The payment of an order, next to the provider's own ledger for it",
     responses: {
-      200: "{ orderId, status, amount, currency, refundedAmount, attempts, updatedAt, provider: { charged, refunded } }",
+      200: "{ orderId, status, amount, currency, refundedAmount, attempts, updatedAt, provider: { charged, refunded } } (provider: { charged: null, refunded: null, unknown } while the provider is down)",
       404: "No payment record, attempt or provider charge for this order",
+      503: "The provider is down and there is no record to show: PAYMENT_PROVIDER_UNAVAILABLE (Retry-After set)",
     },
   },
 ];

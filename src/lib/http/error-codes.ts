@@ -81,6 +81,11 @@ export const ERROR_CODES = {
     status: 503,
     description: "No healthy instance can serve, or the store is unreachable (Retry-After set)",
   },
+  PAYMENT_PROVIDER_UNAVAILABLE: {
+    status: 503,
+    description:
+      "The payment provider is down (or still processing this order's call): its ledger cannot be read now (Retry-After set)",
+  },
   CIRCUIT_OPEN: { status: 503, description: "Every instance's circuit breaker is open (Retry-After set)" },
   DLQ_REDELIVERY_FAILED: {
     status: 503,

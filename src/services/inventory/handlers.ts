@@ -64,10 +64,16 @@ export function registerInventoryHandlers(
     { policy: "must-complete" },
   );
 
-  subscriber.on("inventory.commit.requested", async ({ orderId }, ctx) => {
-    const decision = await asBusErrors(() =>
-      store.commit(orderId, (lines) => committedMessages(ctx.prepare, orderId, lines)),
-    );
-    ctx.logger.debug({ orderId, outcome: decision.kind }, "commit handled");
-  });
+  subscriber.on(
+    "inventory.commit.requested",
+    async ({ orderId }, ctx) => {
+      const decision = await asBusErrors(() =>
+        store.commit(orderId, (lines) => committedMessages(ctx.prepare, orderId, lines)),
+      );
+      ctx.logger.debug({ orderId, outcome: decision.kind }, "commit handled");
+    },
+    // After the pivot the saga only goes forward (docs/saga.md): a commit that meets an outage
+    // waits it out like a compensation does; three quick failures must not leave stock reserved.
+    { policy: "must-complete" },
+  );
 }

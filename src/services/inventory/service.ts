@@ -57,9 +57,13 @@ export function createInventoryService(
           }),
         memory: (publish) => new MemoryInventoryStore(publish, options.maxOrderTotalCents),
       });
-      const subscriber = deps.subscriber(
-        options.concurrency === undefined ? {} : { concurrency: options.concurrency },
-      );
+      const subscriber = deps.subscriber({
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        // A message that killed its process this many times is parked without running, whatever
+        // its policy (as in payment): must-complete commits and releases get more than the
+        // default policy's 3, a crash loop still ends in the DLQ where an operator sees it.
+        retry: { maxSilentDeliveries: 10 },
+      });
       registerInventoryHandlers(subscriber, store);
       const prepare = deps.publisher.prepare.bind(deps.publisher);
       return {

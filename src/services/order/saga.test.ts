@@ -144,9 +144,20 @@ describe("failures", () => {
     expect(applied(state, decision)).toMatchObject({ paymentAttempt: 2, deadline: state.deadline });
   });
 
-  it("three transient payment failures → failed at payment, inventory released", () => {
+  it("three transient payment failures → failed at payment, inventory released and the ambiguous charge voided", () => {
     const state = given(replies.valid, replies.reserved, transientFailure(1), transientFailure(2));
     const decision = decide(state, transientFailure(3), T0);
+    // A timeout on the last attempt may still be charged at the provider: the refund (a void when
+    // nothing landed) is requested too, never dropped.
+    expect(commandNames(decision)).toEqual([
+      "order.compensation.payment.refund",
+      "order.compensation.inventory.release",
+      "order.failed",
+    ]);
+  });
+
+  it("a declined card settles the payment step: only the inventory is released", () => {
+    const decision = decide(given(replies.valid, replies.reserved), replies.declined, T0);
     expect(commandNames(decision)).toEqual(["order.compensation.inventory.release", "order.failed"]);
   });
 

@@ -220,7 +220,11 @@ function onPaymentFailed(
     };
   }
   const reason = `payment: ${reply.reason} (${reply.code}, attempt ${reply.attempt})`;
-  return terminate(state, now, { stage: "payment", reason, settled: "payment" }, options);
+  // Only a definite answer (a decline) settles the step. After a transient failure (a timeout, a
+  // lost answer) a charge may still land at the provider: the refund is sent too, and the payment
+  // service answers it (void, or refund of a late charge) once the provider's answer is definite.
+  const settled = reply.transient ? undefined : "payment";
+  return terminate(state, now, { stage: "payment", reason, ...(settled ? { settled } : {}) }, options);
 }
 
 function onShipmentPrepared(state: OrderState, reply: ShippingShipmentPrepared, now: number): SagaDecision {

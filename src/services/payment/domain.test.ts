@@ -86,4 +86,10 @@ describe("payment decisions", () => {
       transient: true,
     });
   });
+
+  it("words a card's processing error (tok_error) as a card error, not a provider error", () => {
+    const failure = classifyChargeError(new ProviderError("processing_error", "oops", true));
+    expect(failure.reason).toMatch(/^card error/);
+    expect(failure.reason).not.toMatch(/provider/);
+  });
 });

@@ -92,6 +92,13 @@ export function classifyChargeError(error: unknown): ChargeFailure {
   if (error instanceof ProviderError) {
     if (error.code === "card_declined")
       return { code: "declined", transient: false, reason: "card declined" };
+    // The provider is fine; this card could not be processed (Stripe's `processing_error`).
+    if (error.code === "processing_error")
+      return {
+        code: "provider_error",
+        transient: error.transient,
+        reason: "card error: the card could not be processed",
+      };
     return { code: "provider_error", transient: error.transient, reason: `provider error: ${error.code}` };
   }
   if (error instanceof TimeoutError) {

@@ -50,7 +50,7 @@ describe("payment handlers", () => {
       },
       refund: (r, signal) => inner.refund(r, signal),
       retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
-      list: (kind) => inner.list(kind),
+      list: (kind, page) => inner.list(kind, page),
     };
     const handlers = createPaymentHandlers({
       store,

@@ -31,8 +31,12 @@ export const providerCallsKey = (idempotencyKey: string): string => `${TAG}:prov
 /** Index of ledger entries by provider id (`ch_...`, `re_...`) → their entry key. */
 export const providerIdKey = (id: string): string => `${TAG}:provider:id:${id}`;
 
-/** Sorted set (score: expiry, epoch ms) of the ledger's entry keys of one kind: the provider's dashboard. */
+/** Sorted set (score: creation, epoch ms) of the ledger's entry keys of one kind: the provider's dashboard. */
 export const providerIndexKey = (kind: "charge" | "refund"): string => `${TAG}:provider:index:${kind}`;
 
 /** Epoch ms until which the simulated provider is down (an outage window; absent = up). */
 export const providerDownKey = (): string => `${TAG}:provider:down-until`;
+
+/** Marker (lease) that the simulated provider is processing a call with this (kind, idempotency key). */
+export const providerInFlightKey = (kind: "charge" | "refund", idempotencyKey: string): string =>
+  `${TAG}:provider:inflight:${kind}:${idempotencyKey}`;

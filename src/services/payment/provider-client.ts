@@ -4,9 +4,14 @@
  * provider what the call's idempotency key did before anything is decided. A timeout is not a
  * failure: the charge may have gone through.
  *
- * Only provider-level failures (outage, timeout, lost connection) count towards opening the breaker
- * every customer shares; a card's own failure (declined, card error) is an answer from a healthy
- * provider and never condemns other customers' orders.
+ * Only provider-level failures (outage, lost connection, a timeout the provider cannot even be asked
+ * about) count towards opening the breaker every customer shares. A card's own failure (declined,
+ * card error), and a timeout whose retrieve-by-key got an answer, are answers from a reachable
+ * provider: they never condemn other customers' orders, and a half-open trial that ends in one
+ * closes the breaker (the provider answered) instead of re-opening it.
+ *
+ * A retrieve that answers `request_in_progress` (the call is still being processed) is asked again
+ * with backoff; the outcome is never decided from "in progress" (see `SimulatedPaymentProvider`).
  */
 import { BusError } from "../../lib/bus/errors.js";
 import { providerSpan } from "../../lib/observability/spans.js";
@@ -61,14 +66,26 @@ export const PROVIDER_BREAKER = "payment-provider";
  * replays the first result or makes the call for the first time. Never a failure of the payment.
  */
 export class OutcomeUnknownError extends BusError {
+  /** True when the provider answered ("still in progress"): it is up, the call is just not decided. */
+  readonly providerAnswered: boolean;
+
   constructor(what: string, cause: unknown) {
-    super("PAYMENT_OUTCOME_UNKNOWN", `outcome of ${what} unknown: the provider could not be asked yet`, {
-      retryable: true,
-      cause,
-    });
+    const answered = isInProgress(cause);
+    super(
+      "PAYMENT_OUTCOME_UNKNOWN",
+      answered
+        ? `outcome of ${what} unknown: the provider is still processing it`
+        : `outcome of ${what} unknown: the provider could not be asked yet`,
+      { retryable: true, cause },
+    );
     this.name = "OutcomeUnknownError";
+    this.providerAnswered = answered;
   }
 }
+
+/** The provider's "a call with this key is still being processed" (Stripe: 409 idempotency in progress). */
+export const isInProgress = (error: unknown): boolean =>
+  error instanceof ProviderError && error.code === "request_in_progress";
 
 /** Errors after which the call may have taken effect at the provider. */
 const isAmbiguous = (error: unknown): boolean =>
@@ -78,6 +95,7 @@ const isAmbiguous = (error: unknown): boolean =>
 export const isProviderUnavailable = (error: unknown): boolean =>
   error instanceof CircuitOpenError ||
   error instanceof OutcomeUnknownError ||
+  isInProgress(error) ||
   (error instanceof ProviderError && error.code === "provider_unavailable");
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -86,12 +104,22 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
   const timeoutMs = options.timeoutMs ?? 2_000;
   const openMs = options.openMs ?? 30_000;
   const now = options.now ?? Date.now;
+  /**
+   * Errors of calls whose retrieve-by-key got an answer ("nothing taken"): the provider is reachable,
+   * so the lost answer was this call's own bad luck (or this card's: `tok_timeout`), not an outage.
+   */
+  const answeredByProvider = new WeakSet<object>();
+  const isBreakerFailure = (error: unknown): boolean => {
+    if (typeof error === "object" && error !== null && answeredByProvider.has(error)) return false;
+    if (error instanceof OutcomeUnknownError) return !error.providerAnswered;
+    return isProviderFailure(error);
+  };
   const breaker = new CircuitBreaker({
     name: PROVIDER_BREAKER,
     failureThreshold: options.failureThreshold ?? 5,
     successThreshold: 1,
     timeout: openMs,
-    isFailure: isProviderFailure,
+    isFailure: isBreakerFailure,
     now,
     ...(options.onStateChange ? { onStateChange: options.onStateChange } : {}),
   });
@@ -100,7 +128,11 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
   const backoffMs = options.retrieveBackoffMs ?? 200;
   const timed = <T>(work: (signal: AbortSignal) => Promise<T>) => withTimeout(work, timeoutMs);
 
-  /** Asks the provider what the key did, a few times with backoff; throws when it cannot tell. */
+  /**
+   * Asks the provider what the key did, a few times with backoff, while it cannot be asked or answers
+   * "in progress"; throws `OutcomeUnknownError` when it still cannot tell (the caller's message is
+   * then redelivered and asks again: it keeps asking until it knows).
+   */
   async function retrieve(kind: LedgerEntry["kind"], key: string, first: unknown) {
     let last = first;
     for (let attempt = 0; attempt < tries; attempt++) {
@@ -114,10 +146,17 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     throw new OutcomeUnknownError(`${kind} ${key}`, last);
   }
 
+  /** The lost call's own error, marked as answered by a reachable provider (not a breaker failure). */
+  const notTaken = (cause: unknown): unknown => {
+    if (typeof cause === "object" && cause !== null) answeredByProvider.add(cause);
+    return cause;
+  };
+
   /**
    * One call and, when its answer was lost, the retrieve that settles it, as one breaker call: a late
-   * answer the provider confirms is a success (the provider is up), while a retrieve that cannot get
-   * through is the provider's failure.
+   * answer the provider confirms is a success and a retrieve that answers "nothing taken" is this
+   * call's failure (the provider is up either way), while a retrieve that cannot get through is the
+   * provider's failure.
    */
   const settled = <T>(
     kind: LedgerEntry["kind"],
@@ -142,7 +181,8 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
       request.idempotencyKey,
       (signal) => provider.charge(request, signal),
       (entry, cause) => {
-        if (!entry) throw cause; // it never took effect: a plain failure of this attempt
+        // It never took effect (nothing stored, nothing in flight): a plain failure of this attempt.
+        if (!entry) throw notTaken(cause);
         if (entry.status === "declined") throw new ProviderError("card_declined", "card declined", false);
         return {
           chargeId: entry.id,
@@ -161,7 +201,7 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
       (signal) => provider.refund(request, signal),
       (entry, cause) => {
         // Not taken: unknown rather than failed, so the refund is simply asked for again.
-        if (!entry) throw new OutcomeUnknownError(`refund ${request.idempotencyKey}`, cause);
+        if (!entry) throw notTaken(new OutcomeUnknownError(`refund ${request.idempotencyKey}`, cause));
         return {
           refundId: entry.id,
           chargeId: entry.chargeId ?? request.chargeId,
@@ -172,7 +212,11 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
       },
     );
 
-  /** What the provider holds for a key (the charge of an order voided before it was recorded). */
+  /**
+   * What the provider holds for a key (the charge of an order voided before it was recorded).
+   * Undefined only on a definite "no such call": a call still in flight, or a provider that cannot
+   * be asked, throws `OutcomeUnknownError` (retryable: ask again later).
+   */
   const lookup = (kind: LedgerEntry["kind"], key: string): Promise<LedgerEntry | undefined> =>
     breaker
       .execute(() => timed((signal) => provider.retrieve(kind, key, signal)))

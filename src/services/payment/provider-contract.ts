@@ -91,11 +91,50 @@ export function runProviderContract(name: string, ledgerFactory: () => ProviderL
       const r = request("tok_late");
       const controller = new AbortController();
       const call = p.charge(r, controller.signal);
-      const entry = await waitForEntry(() => p.retrieve("charge", r.idempotencyKey));
+      // "In progress" until the commit: asked again, like a client does.
+      const entry = await waitForEntry(() => p.retrieve("charge", r.idempotencyKey).catch(() => undefined));
       expect(entry).toMatchObject({ status: "approved", amount: 1250 });
       controller.abort(new Error("client timeout"));
       await expect(call).rejects.toThrow("client timeout");
       expect(await p.retrieve("charge", key())).toBeUndefined();
+    });
+
+    it("answers request_in_progress for a tok_late_commit key until its slow commit lands, then the charge", async () => {
+      const p = new SimulatedPaymentProvider({ ledger: ledgerFactory(), lateCommitMs: 300 });
+      const r = request("tok_late_commit");
+      const controller = new AbortController();
+      const call = p.charge(r, controller.signal);
+      await waitForEntry(async () =>
+        (await p.ledger.inFlight("charge", r.idempotencyKey)) ? true : undefined,
+      );
+      // The client gives up: the provider's processing goes on.
+      controller.abort(new Error("client timeout"));
+      await expect(call).rejects.toThrow("client timeout");
+      await expect(providerError(p.retrieve("charge", r.idempotencyKey))).resolves.toMatchObject({
+        code: "request_in_progress",
+        transient: true,
+      });
+      // A second call with the key while the first is processed: in progress, not a second charge.
+      await expect(providerError(p.charge(r))).resolves.toMatchObject({ code: "request_in_progress" });
+      const entry = await waitForEntry(() => p.retrieve("charge", r.idempotencyKey).catch(() => undefined));
+      expect(entry).toMatchObject({ status: "approved", amount: 1250 });
+      expect(await p.ledger.inFlight("charge", r.idempotencyKey)).toBe(false);
+    });
+
+    it("ends a tok_timeout call's in-flight mark when its caller goes away: nothing taken", async () => {
+      const p = provider();
+      const r = request("tok_timeout");
+      const controller = new AbortController();
+      const call = p.charge(r, controller.signal);
+      await waitForEntry(async () =>
+        (await p.ledger.inFlight("charge", r.idempotencyKey)) ? true : undefined,
+      );
+      controller.abort(new Error("client timeout"));
+      await expect(call).rejects.toThrow("client timeout");
+      await waitForEntry(async () =>
+        (await p.ledger.inFlight("charge", r.idempotencyKey)) ? undefined : true,
+      );
+      expect(await p.retrieve("charge", r.idempotencyKey)).toBeUndefined();
     });
 
     it("fails every call with provider_unavailable during an outage window, then recovers", async () => {

@@ -7,8 +7,9 @@ import {
   providerEntryKey,
   providerIdKey,
   providerIndexKey,
+  providerInFlightKey,
 } from "./keys.js";
-import type { LedgerEntry, ProviderLedger } from "./provider.js";
+import type { LedgerEntry, LedgerPage, ProviderLedger } from "./provider.js";
 
 const LedgerEntrySchema = z.object({
   kind: z.enum(["charge", "refund"]),
@@ -24,46 +25,41 @@ const LedgerEntrySchema = z.object({
 
 const parseEntry = (json: string): LedgerEntry => LedgerEntrySchema.parse(JSON.parse(json));
 
-// KEYS: entry, id index, kind index (a sorted set by expiry). ARGV: entry JSON, lifetime ms, now
-// (epoch ms). First writer wins; later writers get the
-// stored entry.
+// KEYS: entry, id index, kind index (a sorted set by creation, epoch ms). ARGV: entry JSON, now
+// (epoch ms). First writer wins; later writers get the stored entry.
 const PUT_IF_ABSENT = new LuaScript(`
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SET', KEYS[2], KEYS[1], 'PX', ARGV[2])
--- The dashboard's index lives as long as its entries: expired ones are pruned on every write.
-redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]), KEYS[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], KEYS[1])
+redis.call('ZADD', KEYS[3], ARGV[2], KEYS[1])
 return {1, ARGV[1]}
 `);
 
-/**
- * How long the simulated provider keeps a charge or refund (and its id index) when not told: 7 days,
- * as `DEFAULT_RETENTION.markerTtlMs`. A real provider keeps its ledger itself; this stand-in lives
- * in our Redis, so it keeps an entry as long as a retry or a refund of the order can still come
- * (the bus's must-complete window is 6 h), like a provider's idempotency-key window.
- */
-const DEFAULT_ENTRY_TTL_MS = 7 * 86_400_000;
-
 export interface RedisProviderLedgerOptions {
-  /**
-   * Lifetime (ms) of a ledger entry, its id index and the call counter of its idempotency key
-   * (counters only drive `tok_flaky`; capped at 24 h).
-   */
-  entryTtlMs?: number;
+  /** Lifetime (ms) of the call counter of an idempotency key (only drives `tok_flaky`; capped at 24 h). */
+  callCounterTtlMs?: number;
 }
 
 const MAX_CALL_COUNTER_TTL_MS = 24 * 3600_000;
 
+/**
+ * The simulated provider's ledger in our Redis. Like a provider's dashboard it never forgets money:
+ * entries (and their id index) carry no TTL and live as long as the payment records they stand
+ * behind (which are kept), so the reconciliation never sees a charge "disappear" and a late manual
+ * refund still finds its charge. Size: at most one charge and one refund per order.
+ */
 export class RedisProviderLedger implements ProviderLedger {
-  private readonly entryTtlMs: number;
+  private readonly callCounterTtlMs: number;
 
   constructor(
     private readonly redis: Redis,
     options: RedisProviderLedgerOptions = {},
   ) {
-    this.entryTtlMs = options.entryTtlMs ?? DEFAULT_ENTRY_TTL_MS;
+    this.callCounterTtlMs = Math.min(
+      options.callCounterTtlMs ?? MAX_CALL_COUNTER_TTL_MS,
+      MAX_CALL_COUNTER_TTL_MS,
+    );
   }
 
   async putIfAbsent(entry: LedgerEntry): Promise<{ entry: LedgerEntry; created: boolean }> {
@@ -72,7 +68,7 @@ export class RedisProviderLedger implements ProviderLedger {
       providerIdKey(entry.id),
       providerIndexKey(entry.kind),
     ];
-    const args = [JSON.stringify(entry), this.entryTtlMs, Date.now()];
+    const args = [JSON.stringify(entry), Date.parse(entry.createdAt) || Date.now()];
     const [created, json] = (await PUT_IF_ABSENT.run(this.redis, keys, args)) as [number, string];
     return { entry: parseEntry(json), created: created === 1 };
   }
@@ -91,11 +87,23 @@ export class RedisProviderLedger implements ProviderLedger {
 
   async countCall(idempotencyKey: string): Promise<number> {
     const key = providerCallsKey(idempotencyKey);
-    const ttl = Math.min(this.entryTtlMs, MAX_CALL_COUNTER_TTL_MS);
-    const results = await this.redis.multi().incr(key).pexpire(key, ttl).exec();
+    const results = await this.redis.multi().incr(key).pexpire(key, this.callCounterTtlMs).exec();
     const count = results?.[0]?.[1];
     if (typeof count !== "number") throw new Error("INCR of the provider call counter failed");
     return count;
+  }
+
+  async beginCall(kind: LedgerEntry["kind"], idempotencyKey: string, leaseMs: number): Promise<boolean> {
+    const key = providerInFlightKey(kind, idempotencyKey);
+    return (await this.redis.set(key, "1", "PX", leaseMs, "NX")) === "OK";
+  }
+
+  async endCall(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<void> {
+    await this.redis.del(providerInFlightKey(kind, idempotencyKey));
+  }
+
+  async inFlight(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<boolean> {
+    return (await this.redis.exists(providerInFlightKey(kind, idempotencyKey))) === 1;
   }
 
   async unavailableUntil(): Promise<number> {
@@ -106,8 +114,9 @@ export class RedisProviderLedger implements ProviderLedger {
     await this.redis.set(providerDownKey(), String(untilMs));
   }
 
-  async list(kind: LedgerEntry["kind"]): Promise<LedgerEntry[]> {
-    const keys = await this.redis.zrangebyscore(providerIndexKey(kind), Date.now(), "+inf");
+  async list(kind: LedgerEntry["kind"], page?: LedgerPage): Promise<LedgerEntry[]> {
+    const [start, stop] = page ? [page.offset, page.offset + page.limit - 1] : [0, -1];
+    const keys = await this.redis.zrange(providerIndexKey(kind), start, stop);
     if (keys.length === 0) return [];
     const values = await this.redis.mget(...keys);
     return values.filter((v): v is string => v !== null).map(parseEntry);

@@ -11,10 +11,24 @@
  * |               | approved afterwards                                                      |
  * | `tok_late`    | approved and committed at once, but every charge answer (also a replay)  |
  * |               | arrives `lateAnswerMs` later (default 2.5 s, past the client's 2 s)      |
+ * | `tok_late_commit` | the provider takes `lateCommitMs` (default 2.5 s) to process the     |
+ * |               | charge, then commits it (approved) and answers: the commit itself lands  |
+ * |               | after the client's timeout, whatever the client does meanwhile           |
  * | other `tok_*` | approved                                                                 |
  *
+<<<<<<< HEAD
  * A suffix `__<letters and digits>` selects the same behaviour (`tok_decline__k3f9` declines): tests
  * use a unique token per order, so a scan for the token in clear cannot pass by accident.
+=======
+ * A call is *in flight* at the provider from its arrival until its processing ends (committed or
+ * failed), like a real provider's idempotency-key lock: meanwhile `retrieve` for that key, and a
+ * second call with it, answer `request_in_progress` (Stripe: 409 "idempotency key in use"), never
+ * "no such call", so a caller that timed out cannot mistake a charge still on its way for one that
+ * never happened. A client giving up (its signal aborting) does not stop the provider's processing,
+ * except for `tok_timeout`, whose processing fails when the caller goes away. The in-flight mark is
+ * a lease (`inFlightLeaseMs`, default 60 s, longer than any processing above) so a provider that
+ * died mid-call does not hold the key forever.
+>>>>>>> 7b256e6 (Payment: the simulated provider models in-flight keys (request_in_progress, tok_late_commit); a timeout the provider answers for is not a breaker failure; ledger kept like the records; money views survive an outage; reconciliation paged)
  *
  * `card_declined` and `processing_error` are the card's own failures: the provider is healthy.
  * `provider_unavailable` (thrown for every call while the ledger's outage window is open) is the
@@ -29,7 +43,12 @@
 import { createHash, randomUUID } from "node:crypto";
 
 export type ProviderErrorCode =
-  "card_declined" | "processing_error" | "unknown_charge" | "provider_unavailable";
+  | "card_declined"
+  | "processing_error"
+  | "unknown_charge"
+  | "provider_unavailable"
+  /** A call with this idempotency key is still being processed: ask again later (Stripe: 409). */
+  | "request_in_progress";
 
 /** A provider answer that is not a success; `transient` says whether the same call may succeed later. */
 export class ProviderError extends Error {
@@ -77,20 +96,54 @@ export interface ProviderLedger {
   get(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<LedgerEntry | undefined>;
   /** An entry by its provider id (`ch_...`, `re_...`). */
   getById(id: string): Promise<LedgerEntry | undefined>;
+  /**
+   * Marks a call with this (kind, key) in flight for at most `leaseMs`; false (and nothing changed)
+   * when one already is.
+   */
+  beginCall(kind: LedgerEntry["kind"], idempotencyKey: string, leaseMs: number): Promise<boolean>;
+  /** Ends the in-flight mark of a (kind, key): its processing committed or failed. */
+  endCall(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<void>;
+  /** Whether a call with this (kind, key) is being processed now. */
+  inFlight(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<boolean>;
   /** Counts one call made with this key; returns the count including this call. */
   countCall(idempotencyKey: string): Promise<number>;
   /** Epoch ms (provider clock) until which the provider is down; 0 when it is up. */
   unavailableUntil(): Promise<number>;
   /** Opens an outage window (tests, the fault suite): every call fails until `untilMs`. */
   setUnavailableUntil(untilMs: number): Promise<void>;
-  /** Every entry of one kind (the provider's dashboard); bounded by the number of orders. */
-  list(kind: LedgerEntry["kind"]): Promise<LedgerEntry[]>;
+  /**
+   * Entries of one kind, oldest first (the provider's dashboard): a page of at most `page.limit`
+   * from position `page.offset`, or every entry without `page` (tests; bounded by the orders).
+   */
+  list(kind: LedgerEntry["kind"], page?: LedgerPage): Promise<LedgerEntry[]>;
+}
+
+/** A page of a ledger list: `limit` entries from position `offset` (0 = the oldest). */
+export interface LedgerPage {
+  offset: number;
+  limit: number;
 }
 
 export class MemoryProviderLedger implements ProviderLedger {
   private readonly entries = new Map<string, LedgerEntry>();
   private readonly byId = new Map<string, string>();
   private readonly calls = new Map<string, number>();
+  /** In-flight (kind:key) → lease end, epoch ms. */
+  private readonly flying = new Map<string, number>();
+
+  async beginCall(kind: LedgerEntry["kind"], idempotencyKey: string, leaseMs: number): Promise<boolean> {
+    if (await this.inFlight(kind, idempotencyKey)) return false;
+    this.flying.set(`${kind}:${idempotencyKey}`, Date.now() + leaseMs);
+    return true;
+  }
+
+  async endCall(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<void> {
+    this.flying.delete(`${kind}:${idempotencyKey}`);
+  }
+
+  async inFlight(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<boolean> {
+    return (this.flying.get(`${kind}:${idempotencyKey}`) ?? 0) > Date.now();
+  }
 
   async putIfAbsent(entry: LedgerEntry): Promise<{ entry: LedgerEntry; created: boolean }> {
     const key = `${entry.kind}:${entry.idempotencyKey}`;
@@ -127,8 +180,10 @@ export class MemoryProviderLedger implements ProviderLedger {
     this.downUntil = untilMs;
   }
 
-  async list(kind: LedgerEntry["kind"]): Promise<LedgerEntry[]> {
-    return [...this.entries.values()].filter((e) => e.kind === kind).map((e) => ({ ...e }));
+  async list(kind: LedgerEntry["kind"], page?: LedgerPage): Promise<LedgerEntry[]> {
+    const all = [...this.entries.values()].filter((e) => e.kind === kind);
+    const shown = page ? all.slice(page.offset, page.offset + page.limit) : all;
+    return shown.map((e) => ({ ...e }));
   }
 }
 
@@ -176,8 +231,8 @@ export interface PaymentProvider {
     idempotencyKey: string,
     signal?: AbortSignal,
   ): Promise<LedgerEntry | undefined>;
-  /** Every charge or refund the provider holds (its dashboard's list), for reconciliation. */
-  list(kind: LedgerEntry["kind"]): Promise<LedgerEntry[]>;
+  /** The charges or refunds the provider holds (its dashboard's list, paged), for reconciliation. */
+  list(kind: LedgerEntry["kind"], page?: LedgerPage): Promise<LedgerEntry[]>;
 }
 
 export interface SimulatedProviderOptions {
@@ -186,6 +241,10 @@ export interface SimulatedProviderOptions {
   now?: () => number;
   /** How late `tok_late` answers, in ms (default 2500: past the client's default 2 s budget). */
   lateAnswerMs?: number;
+  /** How long `tok_late_commit` is processed before it commits, in ms (default 2500). */
+  lateCommitMs?: number;
+  /** Longest a call stays marked in flight if its processing never ends (default 60 s). */
+  inFlightLeaseMs?: number;
 }
 
 /** The test-mode behaviour a token selects: itself, without a `__<unique>` suffix. */
@@ -225,26 +284,63 @@ export class SimulatedPaymentProvider implements PaymentProvider {
   private readonly newId: () => string;
   private readonly now: () => number;
   private readonly lateAnswerMs: number;
+  private readonly lateCommitMs: number;
+  private readonly inFlightLeaseMs: number;
 
   constructor(options: SimulatedProviderOptions = {}) {
     this.ledger = options.ledger ?? new MemoryProviderLedger();
     this.newId = options.newId ?? randomUUID;
     this.now = options.now ?? Date.now;
     this.lateAnswerMs = options.lateAnswerMs ?? 2_500;
+    this.lateCommitMs = options.lateCommitMs ?? 2_500;
+    this.inFlightLeaseMs = options.inFlightLeaseMs ?? 60_000;
   }
 
+  /**
+   * What a call with this key did; throws `ProviderError("request_in_progress")` while such a call
+   * is still being processed (its outcome is not decided yet).
+   */
   async retrieve(
     kind: LedgerEntry["kind"],
     idempotencyKey: string,
     _signal?: AbortSignal,
   ): Promise<LedgerEntry | undefined> {
     await this.ensureUp();
-    return this.ledger.get(kind, idempotencyKey);
+    // In flight first: a call that ends between the two reads is reported in progress (ask again),
+    // never as "no such call".
+    const busy = await this.ledger.inFlight(kind, idempotencyKey);
+    const entry = await this.ledger.get(kind, idempotencyKey);
+    if (entry) return entry;
+    if (busy) throw inProgress(kind, idempotencyKey);
+    return undefined;
   }
 
-  async list(kind: LedgerEntry["kind"]): Promise<LedgerEntry[]> {
+  /**
+   * Runs the provider's processing of one call under the key's in-flight mark. The processing goes
+   * on when the caller gives up (its signal aborts): the caller only stops waiting for the answer.
+   */
+  private async process<T>(
+    kind: LedgerEntry["kind"],
+    idempotencyKey: string,
+    signal: AbortSignal | undefined,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    if (!(await this.ledger.beginCall(kind, idempotencyKey, this.inFlightLeaseMs))) {
+      throw inProgress(kind, idempotencyKey);
+    }
+    const processing = (async () => {
+      try {
+        return await work();
+      } finally {
+        await this.ledger.endCall(kind, idempotencyKey);
+      }
+    })();
+    return untilAborted(processing, signal);
+  }
+
+  async list(kind: LedgerEntry["kind"], page?: LedgerPage): Promise<LedgerEntry[]> {
     await this.ensureUp();
-    return this.ledger.list(kind);
+    return this.ledger.list(kind, page);
   }
 
   /** Every call fails while an outage window is open: the provider's own failure. */
@@ -256,7 +352,9 @@ export class SimulatedPaymentProvider implements PaymentProvider {
 
   async charge(request: ChargeRequest, signal?: AbortSignal): Promise<ChargeResult> {
     await this.ensureUp();
-    const result = await this.chargeNow(request, signal);
+    const result = await this.process("charge", request.idempotencyKey, signal, () =>
+      this.chargeNow(request, signal),
+    );
     // Committed (or replayed) already: only the answer is late, like a reply lost in a slow network.
     if (testModeOf(request.token) === "tok_late") await delay(this.lateAnswerMs, signal);
     return result;
@@ -268,6 +366,8 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     const calls = await this.ledger.countCall(request.idempotencyKey);
     const token = testModeOf(request.token);
     if (token === "tok_timeout") return never(signal);
+    // Slow processing: the commit lands after the caller's timeout, whether it still waits or not.
+    if (token === "tok_late_commit") await delay(this.lateCommitMs);
     if (token === "tok_error" || (token === "tok_flaky" && calls === 1)) {
       throw new ProviderError("processing_error", "simulated provider error, try again", true);
     }
@@ -284,8 +384,12 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     return chargeResult(stored.entry, !stored.created);
   }
 
-  async refund(request: RefundRequest, _signal?: AbortSignal): Promise<RefundResult> {
+  async refund(request: RefundRequest, signal?: AbortSignal): Promise<RefundResult> {
     await this.ensureUp();
+    return this.process("refund", request.idempotencyKey, signal, () => this.refundNow(request));
+  }
+
+  private async refundNow(request: RefundRequest): Promise<RefundResult> {
     const charge = await this.ledger.getById(request.chargeId);
     if (charge?.kind !== "charge" || charge.status !== "approved") {
       throw new ProviderError("unknown_charge", `no approved charge ${request.chargeId}`, false);
@@ -309,6 +413,31 @@ export class SimulatedPaymentProvider implements PaymentProvider {
       replayed: !stored.created,
     };
   }
+}
+
+const inProgress = (kind: LedgerEntry["kind"], key: string) =>
+  new ProviderError("request_in_progress", `a ${kind} with idempotency key ${key} is in progress`, true);
+
+/** The work's result, or the signal's reason as soon as it aborts (the work itself goes on). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  // The processing's own failure after the caller left is nobody's answer: observed, not raised.
+  work.catch(() => undefined);
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 function chargeResult(entry: LedgerEntry, replayed: boolean): ChargeResult {

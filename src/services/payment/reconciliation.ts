@@ -13,6 +13,13 @@ export interface ProviderMoney {
   refunded: number;
 }
 
+/** The provider's part of a view while the provider cannot be asked: amounts unknown, and why. */
+export interface UnknownProviderMoney {
+  charged: null;
+  refunded: null;
+  unknown: string;
+}
+
 /** `GET /payments/:orderId`. Amounts in cents; `status` is the record's, or `none` without one. */
 export interface PaymentView {
   orderId: string;
@@ -23,7 +30,8 @@ export interface PaymentView {
   /** Charge attempts the service handled (failed ones reported to the saga, plus the settling one). */
   attempts: number;
   updatedAt: string | null;
-  provider: ProviderMoney;
+  /** The provider's own ledger for the order, or (provider down or busy) `unknown` with the reason. */
+  provider: ProviderMoney | UnknownProviderMoney;
 }
 
 export interface PaymentRow {
@@ -61,9 +69,10 @@ const holdsCharge = (record: PaymentRecord | undefined): boolean =>
 
 const holdsRefund = (record: PaymentRecord | undefined): boolean => record?.refundId !== undefined;
 
-export function paymentView(row: PaymentRow): PaymentView {
+export function paymentView(row: PaymentRow, provider?: { unknown: string }): PaymentView {
   const { record } = row;
-  const settled = record && record.status !== "voided" ? 1 : 0;
+  // The attempt that settled the record counts; a void counts only when a charge landed before it.
+  const settled = record && (record.status !== "voided" || holdsCharge(record)) ? 1 : 0;
   return {
     orderId: row.orderId,
     status: record?.status ?? "none",
@@ -72,7 +81,9 @@ export function paymentView(row: PaymentRow): PaymentView {
     refundedAmount: holdsRefund(record) ? (record?.amount ?? 0) : 0,
     attempts: row.failedAttempts + settled,
     updatedAt: record?.updatedAt ?? null,
-    provider: providerMoney(row.charge, row.refund),
+    provider: provider
+      ? { charged: null, refunded: null, unknown: provider.unknown }
+      : providerMoney(row.charge, row.refund),
   };
 }
 

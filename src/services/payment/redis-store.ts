@@ -103,8 +103,9 @@ export class RedisPaymentStore implements PaymentStore {
     return (await REPORT_ONCE.run(this.redis, keys, ["1", this.markerTtlMs, ...outbox.bodies])) === 1;
   }
 
-  async listOrderIds(): Promise<string[]> {
-    return this.redis.smembers(paymentIndexKey());
+  async pageOrderIds(cursor: string, count: number): Promise<{ ids: string[]; next: string }> {
+    const [next, ids] = await this.redis.sscan(paymentIndexKey(), cursor, "COUNT", count);
+    return { ids, next };
   }
 
   async recordOutcome(orderId: string, outcome: OrderOutcome): Promise<void> {

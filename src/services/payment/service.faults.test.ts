@@ -34,7 +34,7 @@ describe("payment service under provider faults", () => {
       },
       refund: (r, signal) => inner.refund(r, signal),
       retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
-      list: (kind) => inner.list(kind),
+      list: (kind, page) => inner.list(kind, page),
     };
     const h = await launch({ provider: late, timeoutMs: 100 });
     await h.saga.publish("payment.requested", request("late-1", "tok_ok"));
@@ -60,7 +60,7 @@ describe("payment service under provider faults", () => {
       },
       refund: (r, signal) => inner.refund(r, signal),
       retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
-      list: (kind) => inner.list(kind),
+      list: (kind, page) => inner.list(kind, page),
     };
     const h = await launch({ provider: flaky, timeoutMs: 100, breakerFailureThreshold: 100 });
     await h.saga.publish("payment.requested", request("lost-1", "tok_late"));
@@ -77,7 +77,12 @@ describe("payment service under provider faults", () => {
     await waitFor(
       () => h.of("payment.refunded", "lost-1").length + h.of("payment.refund.skipped", "lost-1").length > 0,
     );
-    expect(await record(h, "lost-1")).toMatchObject({
+    // The record notes the refund just after the provider made it: read until it has.
+    const settled = await waitFor(async () => {
+      const view = await record(h, "lost-1");
+      return view.refundedAmount === 4200 ? view : undefined;
+    });
+    expect(settled).toMatchObject({
       status: "voided",
       refundedAmount: 4200,
       provider: { charged: 4200, refunded: 4200 },
@@ -152,7 +157,30 @@ describe("payment service under provider faults", () => {
     expect(await h.platform.deadLetters.list()).toEqual([]);
   });
 
-  it("a refund requested while the breaker is open (opened by timeouts) completes once it closes", async () => {
+  it("a burst of tok_timeout cards the provider answers for by retrieve never opens the breaker: good orders after it are charged at once", async () => {
+    const { provider, calls } = countingProvider();
+    // A long open time: if the burst opened the breaker, the good orders would wait a minute.
+    const h = await launch({ provider, timeoutMs: 50, breakerFailureThreshold: 5, breakerOpenMs: 60_000 });
+    const bad = ["to-1", "to-2", "to-3", "to-4", "to-5", "to-6"];
+    for (const orderId of bad) {
+      await h.saga.publish("payment.requested", request(orderId, "tok_timeout"));
+    }
+    for (const orderId of bad) {
+      await waitFor(() => h.of("payment.failed", orderId).length === 1, 10_000, `${orderId} timed out`);
+      expect(h.of("payment.failed", orderId)[0]).toMatchObject({ code: "timeout", transient: true });
+    }
+    for (const orderId of ["good-1", "good-2", "good-3"]) {
+      await h.saga.publish("payment.requested", request(orderId, "tok_ok"));
+    }
+    for (const orderId of ["good-1", "good-2", "good-3"]) {
+      await waitFor(() => h.of("payment.processed", orderId).length === 1, 5_000, `${orderId} charged`);
+    }
+    expect(calls.charged).toBe(3);
+    const metrics = await (await fetch(`${h.running.url}/metrics`)).text();
+    expect(metrics).toMatch(/circuit_breaker_state\{[^}]*breaker="payment-provider"[^}]*\} 0/);
+  });
+
+  it("a refund requested while the breaker is open (opened by an outage) completes once it closes", async () => {
     const inner = new SimulatedPaymentProvider();
     const h = await launch({
       provider: inner,
@@ -162,10 +190,10 @@ describe("payment service under provider faults", () => {
     });
     await h.saga.publish("payment.requested", request("ref-2", "tok_ok"));
     await waitFor(() => h.of("payment.processed", "ref-2").length === 1);
-    for (const orderId of ["to-1", "to-2"]) {
-      await h.saga.publish("payment.requested", request(orderId, "tok_timeout"));
-      await waitFor(() => h.of("payment.failed", orderId).length === 1, 5_000, `${orderId} timed out`);
-    }
+    await inner.ledger.setUnavailableUntil(Date.now() + 700);
+    await h.saga.publish("payment.requested", request("to-1", "tok_ok"));
+    await waitFor(() => h.of("payment.processed", "to-1").length === 1, 10_000, "to-1 after the outage");
+    await inner.ledger.setUnavailableUntil(Date.now() + 700);
     await h.saga.publish("order.compensation.payment.refund", refund("ref-2"));
     await waitFor(() => h.of("payment.refunded", "ref-2").length === 1, 15_000, "refund after breaker");
     expect(await inner.ledger.list("refund")).toHaveLength(1);
@@ -224,9 +252,20 @@ describe("payment reconciliation", () => {
     const inner = new SimulatedPaymentProvider();
     harness = await start(createMemoryPlatform(), { provider: inner });
     await inner.charge({ idempotencyKey: "ghost-1", amount: 999, currency: "USD", token: "tok_ok" });
-    const response = await fetch(`${harness.running.url}/payments/reconciliation`);
-    const body = (await response.json()) as { mismatches: { orderId: string; provider: unknown }[] };
-    expect(body.mismatches).toEqual([
+    // Records first, then the provider's charges no record knows: the ghost is on a later page.
+    const mismatches: { orderId: string; provider: unknown }[] = [];
+    let cursor: string | undefined;
+    do {
+      const query = cursor ? `?cursor=${cursor}` : "";
+      const response = await fetch(`${harness.running.url}/payments/reconciliation${query}`);
+      const body = (await response.json()) as {
+        mismatches: { orderId: string; provider: unknown }[];
+        nextCursor?: string;
+      };
+      mismatches.push(...body.mismatches);
+      cursor = body.nextCursor;
+    } while (cursor);
+    expect(mismatches).toEqual([
       expect.objectContaining({ orderId: "ghost-1", provider: { charged: 999, refunded: 0 } }),
     ]);
     const view = await (await fetch(`${harness.running.url}/payments/ghost-1`)).json();

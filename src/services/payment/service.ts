@@ -3,7 +3,9 @@
  * a timeout, refunds them on compensation, and serves payment records to operators.
  */
 import { randomUUID } from "node:crypto";
+import { z } from "zod";
 import type { MustCompletePolicy } from "../../lib/bus/retry-policy.js";
+import { parseEnv } from "../../lib/runtime/config.js";
 import type { AllEvents } from "../../contracts/index.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
@@ -33,6 +35,32 @@ export interface PaymentServiceOptions {
    * to 60 s, for `BUS_MUST_COMPLETE_WINDOW_MS` = 6 h). Tests shorten them.
    */
   mustComplete?: Partial<MustCompletePolicy>;
+  /**
+   * Deliveries of one message that ended with no outcome (its process died while handling it)
+   * before it is dead-lettered without running (default 10, as inventory): must-complete charges and
+   * refunds get more than the bus's default 3 process deaths, and a message that keeps killing its
+   * process still ends parked in the DLQ, where an operator sees it.
+   */
+  maxSilentDeliveries?: number;
+}
+
+const paymentEnvSchema = z.object({
+  PAYMENT_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2_000),
+  PAYMENT_BREAKER_FAILURE_THRESHOLD: z.coerce.number().int().min(1).max(1_000).default(5),
+  PAYMENT_BREAKER_OPEN_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+});
+
+/**
+ * The payment service's variables (`PAYMENT_PROVIDER_TIMEOUT_MS`, `PAYMENT_BREAKER_FAILURE_THRESHOLD`,
+ * `PAYMENT_BREAKER_OPEN_MS`); throws `ConfigError` when invalid.
+ */
+export function paymentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): PaymentServiceOptions {
+  const parsed = parseEnv(paymentEnvSchema, env);
+  return {
+    timeoutMs: parsed.PAYMENT_PROVIDER_TIMEOUT_MS,
+    breakerFailureThreshold: parsed.PAYMENT_BREAKER_FAILURE_THRESHOLD,
+    breakerOpenMs: parsed.PAYMENT_BREAKER_OPEN_MS,
+  };
 }
 
 export function createPaymentService(
@@ -51,7 +79,7 @@ export function createPaymentService(
         options.provider ??
         new SimulatedPaymentProvider({
           ledger: redis
-            ? new RedisProviderLedger(redis, { entryTtlMs: deps.platform.retention.markerTtlMs })
+            ? new RedisProviderLedger(redis, { callCounterTtlMs: deps.platform.retention.markerTtlMs })
             : new MemoryProviderLedger(),
           now: deps.now,
         });
@@ -91,7 +119,10 @@ export function createPaymentService(
       // and a voided order is never charged (handlers.ts).
       const mustComplete = { policy: "must-complete" } as const;
       const subscriber = deps
-        .subscriber(options.mustComplete ? { mustComplete: options.mustComplete } : {})
+        .subscriber({
+          ...(options.mustComplete ? { mustComplete: options.mustComplete } : {}),
+          retry: { maxSilentDeliveries: options.maxSilentDeliveries ?? 10 },
+        })
         .on("payment.requested", handlers.paymentRequested, mustComplete)
         .on("order.compensation.payment.refund", handlers.refundRequested, mustComplete)
         // How each order ended, for the reconciliation of money against outcomes.
@@ -117,4 +148,4 @@ export function createPaymentService(
   };
 }
 
-export const paymentService = createPaymentService();
+export const paymentService = createPaymentService(paymentConfigFromEnv());

@@ -28,8 +28,11 @@ export interface PaymentStore {
     attempt: number,
     messages: readonly OutgoingMessage[],
   ): Promise<boolean>;
-  /** Order ids with a payment record (bounded by the number of orders: the system of record). */
-  listOrderIds(): Promise<string[]>;
+  /**
+   * A page of the order ids with a payment record, SSCAN-style: `cursor` "0" starts, the returned
+   * `next` is "0" once every id was returned (an id may come twice; ~`count` ids per page).
+   */
+  pageOrderIds(cursor: string, count: number): Promise<{ ids: string[]; next: string }>;
   /** Remembers how the order's saga ended (the latest announcement wins). */
   recordOutcome(orderId: string, outcome: OrderOutcome): Promise<void>;
   outcome(orderId: string): Promise<OrderOutcome | undefined>;
@@ -100,8 +103,11 @@ export class MemoryPaymentStore implements PaymentStore {
     return true;
   }
 
-  async listOrderIds(): Promise<string[]> {
-    return [...this.records.keys()];
+  async pageOrderIds(cursor: string, count: number): Promise<{ ids: string[]; next: string }> {
+    const start = Number(cursor) || 0;
+    const ids = [...this.records.keys()].slice(start, start + count);
+    const end = start + ids.length;
+    return { ids, next: ids.length < count || end >= this.records.size ? "0" : String(end) };
   }
 
   async recordOutcome(orderId: string, outcome: OrderOutcome): Promise<void> {

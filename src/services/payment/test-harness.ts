@@ -39,7 +39,7 @@ export function countingProvider(inner = new SimulatedPaymentProvider()) {
       return result;
     },
     retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
-    list: (kind) => inner.list(kind),
+    list: (kind, page) => inner.list(kind, page),
   };
   return { provider, calls };
 }

@@ -1,0 +1,25 @@
+import { describe, expect, it } from "vitest";
+import { paymentConfigFromEnv } from "./service.js";
+
+describe("payment configuration", () => {
+  it("reads the provider timeout and the breaker's threshold and open time from the environment", () => {
+    expect(paymentConfigFromEnv({})).toEqual({
+      timeoutMs: 2_000,
+      breakerFailureThreshold: 5,
+      breakerOpenMs: 30_000,
+    });
+    expect(
+      paymentConfigFromEnv({
+        PAYMENT_PROVIDER_TIMEOUT_MS: "1500",
+        PAYMENT_BREAKER_FAILURE_THRESHOLD: "8",
+        PAYMENT_BREAKER_OPEN_MS: "10000",
+      }),
+    ).toEqual({ timeoutMs: 1_500, breakerFailureThreshold: 8, breakerOpenMs: 10_000 });
+  });
+
+  it("refuses an invalid value, naming the variable", () => {
+    expect(() => paymentConfigFromEnv({ PAYMENT_BREAKER_OPEN_MS: "soon" })).toThrow(
+      /PAYMENT_BREAKER_OPEN_MS/,
+    );
+  });
+});

@@ -54,7 +54,8 @@ export function createShippingService(
         .on("shipping.shipment.requested", handlers.shipmentRequested)
         // A compensation must happen: retried through outages for hours, never dead-lettered early.
         .on("order.compensation.shipment.cancel", handlers.cancelRequested, { policy: "must-complete" })
-        .on("order.completed", handlers.orderCompleted);
+        // After the pivot the saga only goes forward: scheduling the delivery must happen too.
+        .on("order.completed", handlers.orderCompleted, { policy: "must-complete" });
       let poller: DeliveryPoller | undefined;
       return {
         subscribers: [subscriber],

@@ -19,12 +19,14 @@ afterEach(async () => {
 });
 
 describe("demo API client", () => {
-  it("sends its API key on every call, so a gateway with GATEWAY_API_KEYS lets it in", async () => {
-    gw = await startTestGateway({ apiKeys: ["demo-key-1"] });
+  it("sends its API key on every call, so a gateway with keys lets it in (restock needs an admin key)", async () => {
+    gw = await startTestGateway({ apiKeys: ["client-key-1"], adminKeys: ["demo-key-1"] });
     upstream = await startTestUpstream(gw.registry, "inventory", "inv-a");
     expect((await createApiClient(gw.url).get("/inventory")).status).toBe(401);
     const api = createApiClient(gw.url, { apiKey: "demo-key-1" });
     expect((await api.get("/inventory")).status).toBe(200);
     expect((await api.post("/inventory/p-1/restock", { quantity: 1 })).status).toBe(200);
+    const client = createApiClient(gw.url, { apiKey: "client-key-1" });
+    expect((await client.post("/inventory/p-1/restock", { quantity: 1 })).status).toBe(403);
   });
 });

@@ -17,6 +17,8 @@ function run(main: string, env: Record<string, string>) {
       LOG_LEVEL: "info",
       SERVICE_PORT: "0",
       NODE_ENV: "production",
+      // Present, so the keys are what the process refuses over (issue 12's other start checks).
+      GATEWAY_SHARED_SECRET: "s".repeat(32),
       BUS_SIGNING_KEYS: "",
       BUS_SIGNING_KEYS_FILE: "",
       PAYMENT_TOKEN_KEYS: "",

@@ -7,6 +7,8 @@ import { afterEach, expect, it } from "vitest";
 import { z } from "zod";
 import { childTraceparent, encodeEnvelope, newMessageId } from "../bus/envelope.js";
 import { defineEvents } from "../bus/events.js";
+import { getProcessKeyring } from "../security/process-keys.js";
+import { createSigner } from "../security/signing.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
 import { createRedisPlatform, type Platform } from "./platform.js";
@@ -15,6 +17,8 @@ import { type RunningService, startService } from "./service-host.js";
 const Events = defineEvents("aged", {
   "aged.reserve": { schema: z.object({ n: z.number() }), description: "a command with an effect" },
 });
+
+const signer = createSigner(getProcessKeyring(), "aged");
 
 /** A UUIDv7 message id made at `ms`, as the publisher of the original message stamped it. */
 function idAt(ms: number): string {
@@ -34,7 +38,8 @@ function message(id: string, n: number) {
     attributes: {},
     payload: { n },
   });
-  return { topic: "aged.reserve", owner: "aged", id, body };
+  // Signed by its owner, as every real message is: the age, not the signature, is what is refused.
+  return { topic: "aged.reserve", owner: "aged", id, body: signer.sign(body, "aged") };
 }
 
 describeWithRedis("the dedupe window of a service's subscribers", (getRedis) => {

@@ -3,7 +3,7 @@
  * gateway in front. The demo scenarios, load sharing between two instances, an instance killed
  * under the gateway, and a service killed mid-saga.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:net";
 import { afterEach, expect, it } from "vitest";
@@ -155,7 +155,17 @@ describeWithRedis("every service as its own process over Redis", (getRedis) => {
   }, 240_000);
 
   it("serves a service's port only to the gateway: without its credential 401, with a forged one 403", async () => {
-    const [instance] = await instancesOf("inventory");
+    // One that is up: an instance killed above may still be registered until its lease runs out.
+    const live = await Promise.all(
+      (await instancesOf("inventory")).map(async (i) => {
+        const up = await fetch(`http://${i.address}:${i.port}/health/live`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        return up ? i : undefined;
+      }),
+    );
+    const instance = live.find((i) => i !== undefined);
     const url = `http://${instance!.address}:${instance!.port}/inventory`;
     const bare = await fetch(url);
     expect(bare.status).toBe(401);
@@ -204,7 +214,28 @@ function run(command: string, args: string[], env: Record<string, string>): Run 
   return { child, output: () => text, exited };
 }
 
+/** The pid of a process below `root` whose command line contains `needle` (Linux `ps`). */
+function descendantRunning(root: number, needle: string): number {
+  const rows = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" })
+    .split("\n")
+    .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }));
+  const below = new Set([root]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const row of rows)
+      if (below.has(row.ppid) && !below.has(row.pid)) {
+        below.add(row.pid);
+        grew = true;
+      }
+  }
+  return rows.find((row) => below.has(row.pid) && row.args.includes(needle))?.pid ?? -1;
+}
+
 const alive = (pid: number): boolean => {
+  // Never 0, -1 or init: process.kill would signal a whole group or every process.
+  if (!Number.isInteger(pid) || pid <= 1) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -303,8 +334,9 @@ describeWithRedis("processes started by the npm scripts", (getRedis) => {
       10_000,
       "inventory registered",
     );
-    // Instance ids are <service>-<host>-<slot>; without INSTANCE_SLOT the slot is the pid.
-    const pid = Number(/-(\d+)$/.exec(key)?.[1]);
+    expect(key).toBeDefined();
+    // The launcher numbers instances by slot (INSTANCE_SLOT), so the pid comes from the process tree.
+    const pid = descendantRunning(demo.child.pid!, "services/inventory/main");
     expect(alive(pid)).toBe(true);
     if (alive(pid)) process.kill(pid, "SIGKILL");
     expect(await demo.exited).toBe(1);

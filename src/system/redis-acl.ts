@@ -150,6 +150,15 @@ export async function consumedTopics(): Promise<Map<string, { owner: string; top
 
 class TopicsRead extends Error {}
 
+/**
+ * Keys a service writes in another's hash slot, by design: the order service stores the sealed
+ * payment token's key entry where only payment reads it, and deletes it at the saga's end
+ * (crypto-shredding, docs/security.md).
+ */
+const CROSS_SLOT_WRITES: Record<string, readonly string[]> = {
+  order: ["{payment}:tokenkey:*"],
+};
+
 /** The users and their rules, in a stable order: the services, the gateway, the tools. */
 export async function aclUsers(): Promise<AclUser[]> {
   const consumed = await consumedTopics();
@@ -169,6 +178,7 @@ export async function aclUsers(): Promise<AclUser[]> {
         `~{discovery}:inst:${name}:*`,
         `~{discovery}:svc:${name}`,
         "~{discovery}:services",
+        ...(CROSS_SLOT_WRITES[name] ?? []).map((pattern) => `~${pattern}`),
         ...attempts,
         // One XREADGROUP reads every stream of the group and its redeliver stream at once: one selector.
         selector([
@@ -191,6 +201,8 @@ export async function aclUsers(): Promise<AclUser[]> {
       "~{discovery}:*",
       "~{dlq}:*",
       "~{*}:redeliver",
+      // The replays a DLQ retry sent to each group (sent once), written with the redeliver entry.
+      "~{*}:replays",
     ],
   });
   users.push({

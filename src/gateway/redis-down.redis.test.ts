@@ -57,7 +57,9 @@ describeWithRedis("gateway with Redis down", (getRedis) => {
       port: 0,
       logger: createLogger({ service: "gateway", level: "silent" }),
       healthCheckIntervalMs: 0,
-      discoveryCacheTtlMs: 100,
+      // Every request reads the registry: the first read after the kill finds it down (a list cached
+      // a moment before would still count as verified, and race the kill).
+      discoveryCacheTtlMs: 0,
       upstreamTimeoutMs: 15_000,
     });
     const users = await startTestUpstream(platform.registry, "user", "user-a");

@@ -53,7 +53,7 @@ import { deletedKey, emailKey, userKey, validationKey } from "../services/user/k
  * bound its family computes from these, so "a TTL" means "a TTL no longer than documented".
  */
 export interface BoundSettings {
-  /** `MARKER_TTL_MS`: dedupe and attempt marks, the simulated provider's ledger. */
+  /** `MARKER_TTL_MS`: dedupe and attempt marks (not the simulated provider's ledger, kept like payment records). */
   markerTtlMs: number;
   /** `HEARTBEAT_INTERVAL_MS`: an instance key lives three of them. */
   heartbeatIntervalMs: number;

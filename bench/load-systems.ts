@@ -24,16 +24,26 @@ export interface Target {
 
 const SERVICE_NAMES = ["user", "order", "inventory", "payment", "shipping", "notification"];
 
-async function allRegistered(gatewayUrl: string): Promise<boolean> {
+/** The services with no registered instance yet ("gateway" while the gateway does not answer). */
+async function notRegistered(gatewayUrl: string): Promise<string[]> {
   try {
     const res = await fetch(`${gatewayUrl}/services`);
-    if (!res.ok) return false;
+    if (!res.ok) return ["gateway"];
     const body = (await res.json()) as { services?: { name: string; instances: unknown[] }[] };
     const up = new Set((body.services ?? []).filter((s) => s.instances.length > 0).map((s) => s.name));
-    return SERVICE_NAMES.every((name) => up.has(name));
+    return SERVICE_NAMES.filter((name) => !up.has(name));
   } catch {
-    return false;
+    return ["gateway"];
   }
+}
+
+/** How long the benchmarks and the soak wait for every process to register (BENCH_START_TIMEOUT_MS). */
+export function startTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.BENCH_START_TIMEOUT_MS;
+  const ms = raw === undefined || raw === "" ? 180_000 : Number(raw);
+  if (!Number.isInteger(ms) || ms <= 0)
+    throw new Error(`BENCH_START_TIMEOUT_MS must be a positive integer, got "${raw}"`);
+  return ms;
 }
 
 async function redisCpuSeconds(redis: Redis): Promise<number> {
@@ -53,12 +63,19 @@ export async function startMultiProcess(redisUrl: string, env: Record<string, st
     planProcesses({ redisUrl, anyPort: true, gatewayPort: port, logLevel: "warn", env }),
     (line) => logs.push(line),
   );
-  const deadline = performance.now() + 60_000;
-  while (!(await allRegistered(gatewayUrl))) {
+  const timeoutMs = startTimeoutMs();
+  const deadline = performance.now() + timeoutMs;
+  for (
+    let missing = await notRegistered(gatewayUrl);
+    missing.length > 0;
+    missing = await notRegistered(gatewayUrl)
+  ) {
     if (performance.now() > deadline) {
       await system.stop();
       redis.disconnect();
-      throw new Error(`services did not all register within 60 s:\n${logs.slice(-20).join("\n")}`);
+      throw new Error(
+        `not up within ${timeoutMs} ms (BENCH_START_TIMEOUT_MS): ${missing.join(", ")}\n${logs.slice(-20).join("\n")}`,
+      );
     }
     await sleep(100);
   }

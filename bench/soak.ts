@@ -20,15 +20,32 @@ import { analyse, renderSoakReport, type SoakConfig } from "./soak-report.js";
 import { HeapFloors, type ProcessProbe, type Sample, takeSample } from "./soak-sampler.js";
 import { machine, sleep, startBenchRedis } from "./support.js";
 
-const { values } = parseArgs({
-  options: {
-    minutes: { type: "string", default: "30" },
-    rate: { type: "string", default: "10" },
-    "sample-seconds": { type: "string", default: "60" },
-    write: { type: "boolean", default: false },
-    "leak-kb-per-second": { type: "string", default: "0" },
-  },
-});
+const USAGE = `usage: npm run soak -- [--minutes N (30)] [--rate R orders/s (10)] [--sample-seconds S (60)]
+       [--leak-kb-per-second K (0)] [--write]
+The processes must register within BENCH_START_TIMEOUT_MS (default 180000 ms).`;
+
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: {
+        minutes: { type: "string", default: "30" },
+        rate: { type: "string", default: "10" },
+        "sample-seconds": { type: "string", default: "60" },
+        write: { type: "boolean", default: false },
+        "leak-kb-per-second": { type: "string", default: "0" },
+        help: { type: "boolean", default: false },
+      },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const { values } = parseOptions();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 function positive(name: string, raw: string | undefined): number {
   const n = Number(raw);

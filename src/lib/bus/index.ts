@@ -38,12 +38,10 @@ export { RedisIdempotencyStore } from "./idempotency/redis-store.js";
 export type { ClaimResult, IdempotencyStore } from "./idempotency/store.js";
 export { generateIdempotencyKey, stableStringify } from "./idempotency-key.js";
 export {
-  cachedRedisClock,
   createDedupeWindowMiddleware,
   type DedupeWindowOptions,
   messageOrigin,
   type ReferenceClock,
-  redisTimeMs,
 } from "./middleware/dedupe-window.js";
 export {
   createIdempotencyMiddleware,

@@ -8,7 +8,8 @@ import type { FastifyInstance } from "fastify";
 import { Counter } from "prom-client";
 import type { BusLogger } from "../bus/context.js";
 import type { EventRegistry } from "../bus/events.js";
-import { cachedRedisClock, createDedupeWindowMiddleware } from "../bus/middleware/dedupe-window.js";
+import { redisTimeClock } from "../redis/clock.js";
+import { createDedupeWindowMiddleware } from "../bus/middleware/dedupe-window.js";
 import { createSubscriberLoggingMiddleware } from "../bus/middleware/logging.js";
 import { createSubscriberTimingMiddleware } from "../bus/middleware/timing.js";
 import { createTracingPublisherMiddleware, instrumentTransport } from "../bus/middleware/tracing.js";
@@ -183,12 +184,13 @@ export async function startService<E extends EventRegistry>(
     labelNames: ["event"],
     registers: [metrics.registry],
   });
-  const redisClock = platform.redis ? cachedRedisClock(platform.redis) : undefined;
+  // Messages' ages on Redis's clock (stream ids are written by it), never this host's.
+  const redisClock = platform.redis ? await redisTimeClock({ redis: platform.redis }) : undefined;
   const standardMiddleware: SubscriberMiddleware<E>[] = [
     createSubscriberTimingMiddleware((event, ms, outcome) => metrics.recordEvent(event, outcome, ms)),
     createDedupeWindowMiddleware({
       windowMs: platform.retention.markerTtlMs,
-      ...(redisClock ? { clock: redisClock } : {}),
+      ...(redisClock ? { clock: () => redisClock.now() } : {}),
       onTooOld: (ctx) => tooOld.inc({ event: ctx.event }),
     }),
   ];
@@ -259,6 +261,7 @@ export async function startService<E extends EventRegistry>(
   } catch (error) {
     await app.close().catch(() => undefined);
     await parts.stop?.().catch(() => undefined);
+    redisClock?.stop();
     throw error;
   }
   const address = app.server.address();
@@ -311,6 +314,7 @@ export async function startService<E extends EventRegistry>(
         await Promise.all(subscribers.map((s) => s.stop()));
         await parts.stop?.();
         await trimmer?.stop();
+        redisClock?.stop();
         stopLeaseMetrics();
         await reporter.stop();
         logger.info("service stopped");

@@ -9,10 +9,9 @@
  * The age is measured on the Redis clock (DESIGN §6: do not compare clocks across machines): from
  * when the message first entered a queue, which is the stream entry id's time (Redis clock), or for
  * a replay (whose entry is new) the time in its UUIDv7 id, stamped by the publisher when it wrote
- * the original entry; to `now`, Redis `TIME` (`cachedRedisClock`: read every few seconds, advanced
+ * the original entry; to `now`, Redis `TIME` (`redisTimeClock` in src/lib/redis: read every few seconds, advanced
  * in between by this process's monotonic timer, never by its wall clock).
  */
-import { performance } from "node:perf_hooks";
 import type { MessageContext } from "../context.js";
 import { TooOldToDeduplicateError } from "../errors.js";
 import type { SubscriberMiddleware } from "../subscriber.js";
@@ -48,7 +47,7 @@ export async function refuseIfTooOld(
 export interface DedupeWindowOptions {
   /** How long the dedupe marks of the handlers behind this middleware live, ms (`MARKER_TTL_MS`). */
   windowMs: number;
-  /** Redis `TIME` in ms (`cachedRedisClock`); default `Date.now` (in-memory: one process, one clock). */
+  /** Redis `TIME` in ms (a `redisTimeClock`'s `now`); default `Date.now` (in-memory: one process, one clock). */
   clock?: ReferenceClock;
   /** Called for each refused message (a counter). */
   onTooOld?: (ctx: MessageContext, ageMs: number) => void;
@@ -74,41 +73,5 @@ export function createDedupeWindowMiddleware(options: DedupeWindowOptions): Subs
       throw error;
     }
     await next();
-  };
-}
-
-interface TimeSource {
-  time(): Promise<(string | number)[]>;
-}
-
-/** Redis `TIME` in ms: the clock that writes stream entry ids. */
-export async function redisTimeMs(redis: TimeSource): Promise<number> {
-  const [seconds, micros] = await redis.time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-}
-
-/**
- * The Redis clock without a round trip per message: `TIME` read at most every `resyncMs` (default
- * 10 s), advanced in between by the monotonic `performance.now()` (a host's wall clock may be
- * hours off, or jump; elapsed time over seconds is not). The reading is taken at the midpoint of
- * its round trip.
- */
-export function cachedRedisClock(redis: TimeSource, resyncMs = 10_000): ReferenceClock {
-  let base: { redisMs: number; at: number } | undefined;
-  let syncing: Promise<void> | undefined;
-  const sync = async () => {
-    const sent = performance.now();
-    const redisMs = await redisTimeMs(redis);
-    const received = performance.now();
-    base = { redisMs, at: (sent + received) / 2 };
-  };
-  return async () => {
-    if (!base || performance.now() - base.at > resyncMs) {
-      syncing ??= sync().finally(() => {
-        syncing = undefined;
-      });
-      await syncing;
-    }
-    return base!.redisMs + (performance.now() - base!.at);
   };
 }

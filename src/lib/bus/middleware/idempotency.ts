@@ -23,7 +23,7 @@ export interface IdempotencyStoreOptions extends CommonOptions {
    * (`TooOldToDeduplicateError`, dead-lettered): its mark may be gone, so it could run twice.
    */
   ttlMs?: number;
-  /** The clock a message's age is measured on: Redis `TIME` (`redisTimeMs`); default `Date.now`. */
+  /** The clock a message's age is measured on: Redis `TIME` (a `redisTimeClock`'s `now`, src/lib/redis); default `Date.now`. */
   clock?: ReferenceClock;
   /** Called for each message refused as too old to deduplicate (a counter). */
   onTooOld?: (ctx: MessageContext, ageMs: number) => void;

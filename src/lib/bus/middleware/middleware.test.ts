@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { MessageContext } from "../context.js";
 import { childTraceparent } from "../envelope.js";
 import { MemoryIdempotencyStore } from "../idempotency/memory-store.js";
-import { cachedRedisClock, createDedupeWindowMiddleware, messageOrigin } from "./dedupe-window.js";
+import { createDedupeWindowMiddleware, messageOrigin } from "./dedupe-window.js";
 import { createIdempotencyMiddleware } from "./idempotency.js";
 import { createSubscriberLoggingMiddleware } from "./logging.js";
 import { createRateLimitMiddleware } from "./rate-limit.js";
@@ -197,24 +197,6 @@ describe("createDedupeWindowMiddleware", () => {
       code: "TOO_OLD_TO_DEDUPLICATE",
     });
     expect(runs).toBe(1);
-  });
-});
-
-describe("cachedRedisClock", () => {
-  it("tells the Redis time, hours away from this host's, with one TIME per resync", async () => {
-    let calls = 0;
-    const redisMs = Date.now() - 5 * 3_600_000;
-    const redis = {
-      time: async () => {
-        calls++;
-        return [String(Math.floor(redisMs / 1000)), String((redisMs % 1000) * 1000)];
-      },
-    };
-    const clock = cachedRedisClock(redis, 60_000);
-    const [a, b] = await Promise.all([clock(), clock()]);
-    expect(Math.abs(a - redisMs)).toBeLessThan(1_000);
-    expect(b).toBeGreaterThanOrEqual(a);
-    expect(calls).toBe(1);
   });
 });
 

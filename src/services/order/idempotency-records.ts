@@ -5,8 +5,10 @@
  * Redis adapter: `idempotency-records-redis.ts`.
  */
 
+import { DEFAULT_IDEMPOTENCY_KEY_TTL_MS } from "../../lib/http/idempotency-key.js";
+
 /** How long a key is remembered by default: 24 h in ms (Stripe's documented retention). */
-export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+export const DEFAULT_IDEMPOTENCY_TTL_MS = DEFAULT_IDEMPOTENCY_KEY_TTL_MS;
 
 export interface IdempotencyRecord {
   /** The order the key created (or will create, if the first request died before placing it). */

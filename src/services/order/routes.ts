@@ -11,14 +11,12 @@ import { IdSchema, PlaceOrderBody } from "../../contracts/index.js";
 import { newMessageId, traceIdOf } from "../../lib/bus/envelope.js";
 import { stableStringify } from "../../lib/bus/idempotency-key.js";
 import { ConcurrencyError, type ReadModelStore } from "../../lib/eventstore/index.js";
+import { AppError, notFound, parseInput, parseQuery } from "../../lib/http/index.js";
 import {
-  AppError,
-  CLIENT_HEADER,
-  notFound,
-  parseInput,
-  parseQuery,
-  validationFailed,
-} from "../../lib/http/index.js";
+  idempotencyClientOf,
+  idempotencyKeyOf,
+  idempotencyKeyReused,
+} from "../../lib/http/idempotency-key.js";
 import { DEFAULT_IDEMPOTENCY_TTL_MS, type IdempotencyRecords } from "./idempotency-records.js";
 import { applyToView, type OrderView } from "./projections.js";
 import { decodeCursor, type OrderListIndex } from "./order-list.js";
@@ -40,13 +38,6 @@ export interface OrderRoutesDeps {
   idempotencyTtlMs?: number;
 }
 
-/** Printable ASCII, 1-255 characters (Stripe's limit); a UUID is the usual choice. */
-const IdempotencyKeySchema = z
-  .string()
-  .regex(
-    /^[\x21-\x7e]{1,255}$/,
-    "Idempotency-Key: 1-255 printable ASCII characters without spaces (e.g. a UUID)",
-  );
 const IdParams = z.object({ id: IdSchema });
 const ListQuery = z.object({
   userId: IdSchema.optional(),
@@ -135,19 +126,13 @@ async function placeOrder(
   if (key !== undefined) {
     requestHash = sha256(stableStringify(body));
     const ttlMs = deps.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
-    const claim = await deps.idempotency.claim(clientOf(request), key, { orderId, requestHash }, ttlMs);
-    if (claim.record.requestHash !== requestHash) {
-      throw new AppError(
-        "IDEMPOTENCY_KEY_REUSED",
-        "Idempotency-Key was already used with a different body; use a new key for a new request",
-        [
-          {
-            path: "header:Idempotency-Key",
-            message: "already used by this client with a different body within its retention",
-          },
-        ],
-      );
-    }
+    const claim = await deps.idempotency.claim(
+      idempotencyClientOf(request),
+      key,
+      { orderId, requestHash },
+      ttlMs,
+    );
+    if (claim.record.requestHash !== requestHash) throw idempotencyKeyReused();
     orderId = claim.record.orderId;
   }
   const input = {
@@ -168,22 +153,6 @@ async function placeOrder(
     if (error instanceof ConcurrencyError && requestHash !== undefined) return { orderId, replayed: true };
     throw error;
   }
-}
-
-function clientOf(request: FastifyRequest): string {
-  const client = request.headers[CLIENT_HEADER];
-  return typeof client === "string" && client !== "" ? client : "anonymous";
-}
-
-function idempotencyKeyOf(request: FastifyRequest): string | undefined {
-  const raw = request.headers["idempotency-key"];
-  if (raw === undefined) return undefined;
-  const parsed = IdempotencyKeySchema.safeParse(Array.isArray(raw) ? raw.join(",") : raw);
-  if (parsed.success) return parsed.data;
-  throw validationFailed(
-    [{ path: "header:Idempotency-Key", message: parsed.error.issues[0]?.message ?? "invalid" }],
-    "Invalid Idempotency-Key header",
-  );
 }
 
 /** The caller's correlation id when it is a sane id, else a new one (it names the whole saga). */

@@ -16,10 +16,9 @@
  * |               | after the client's timeout, whatever the client does meanwhile           |
  * | other `tok_*` | approved                                                                 |
  *
-<<<<<<< HEAD
  * A suffix `__<letters and digits>` selects the same behaviour (`tok_decline__k3f9` declines): tests
  * use a unique token per order, so a scan for the token in clear cannot pass by accident.
-=======
+ *
  * A call is *in flight* at the provider from its arrival until its processing ends (committed or
  * failed), like a real provider's idempotency-key lock: meanwhile `retrieve` for that key, and a
  * second call with it, answer `request_in_progress` (Stripe: 409 "idempotency key in use"), never
@@ -28,7 +27,6 @@
  * except for `tok_timeout`, whose processing fails when the caller goes away. The in-flight mark is
  * a lease (`inFlightLeaseMs`, default 60 s, longer than any processing above) so a provider that
  * died mid-call does not hold the key forever.
->>>>>>> 7b256e6 (Payment: the simulated provider models in-flight keys (request_in_progress, tok_late_commit); a timeout the provider answers for is not a breaker failure; ledger kept like the records; money views survive an outage; reconciliation paged)
  *
  * `card_declined` and `processing_error` are the card's own failures: the provider is healthy.
  * `provider_unavailable` (thrown for every call while the ledger's outage window is open) is the

@@ -81,8 +81,6 @@ ${renewal.paced.map(row).join("\n")}
 **Throughput with renewal at the default interval: ${share}% of renewal off; p99 ${onPaced.latency.p99} ms vs
 ${offPaced.latency.p99} ms** (target: overhead under 5%).
 
-${securityMarkdown(security)}
-
 ${securityMarkdown(security)}`;
   console.log("tracing cost benchmark…");
   const tracing = tracingSection(await benchTracing(redis.url));

@@ -219,6 +219,16 @@ const FAILED_STATUSES = new Set(["compensating", "failed", "cancelled", "compens
  * Step durations (a step's command to its reply or timeout, per attempt: the request time is its
  * deadline minus the step timeout) and compensations requested, settled and pending.
  */
+const COMPENSATION_COMMAND = /^order\.compensation\.((?:inventory|payment|shipment)\.[a-z]+)$/;
+
+/**
+ * The compensation a command requests, labelled as its settlement is (`payment.refund`), or
+ * undefined: `order.compensation.failed` and `.resolved` are the saga's own facts, not requests.
+ */
+export function compensationOf(event: string): string | undefined {
+  return COMPENSATION_COMMAND.exec(event)?.[1];
+}
+
 function recordSagaProgress(metrics: Metrics, applied: AppliedDecision, stepTimeoutMs: number): void {
   const { before, after, input, decision, now } = applied;
   const step = before.awaiting;
@@ -237,8 +247,9 @@ function recordSagaProgress(metrics: Metrics, applied: AppliedDecision, stepTime
     }
   }
   for (const command of decision.commands) {
-    if (!command.event.startsWith("order.compensation.")) continue;
-    metrics.compensationsRequested.inc({ compensation: command.event });
+    const compensation = compensationOf(command.event);
+    if (compensation === undefined) continue;
+    metrics.compensationsRequested.inc({ compensation });
     metrics.compensationsPending.inc();
   }
   if (input.type === "compensation.settled") {

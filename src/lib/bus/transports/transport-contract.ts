@@ -467,7 +467,6 @@ export function runTransportContract(
       const owner = uniqueTopic().owner; // one owner: its topics are read together
       const refs = [1, 2, 3].map((n) => ({ owner, topic: `${uniqueTopic(`r${n}`).topic}` }));
       let budget = 2;
-      let given = 0;
       const throttle: ReadThrottle = {
         tryTake: (max) => {
           const granted = Math.min(max, budget);
@@ -476,7 +475,6 @@ export function runTransportContract(
         },
         giveBack: (count) => {
           expect(count).toBeGreaterThanOrEqual(0);
-          given += count;
           budget += count;
         },
         waitMs: () => (budget > 0 ? 0 : 60_000),
@@ -490,8 +488,8 @@ export function runTransportContract(
       await waitFor(() => got.deliveries.length >= 2, 8_000, "the granted deliveries");
       await sleep(quietMs);
       expect(got.deliveries).toHaveLength(2);
+      // Every grant not handed back was delivered: nothing read beyond the throttle.
       expect(budget + got.deliveries.length).toBe(2);
-      expect(given).toBeGreaterThanOrEqual(0);
     });
 
     it("stop waits for in-flight handlers to settle", async () => {

@@ -70,6 +70,6 @@ export const AddProductBody = z.strictObject({
 });
 export type AddProductBody = z.infer<typeof AddProductBody>;
 
-/** The product's stock after it must also stay within `MAX_STOCK_LEVEL` (400 `STOCK_LIMIT_EXCEEDED`). */
+/** The product's stock after it must also stay within `MAX_STOCK_LEVEL` (400 `VALIDATION_FAILED` naming `quantity`). */
 export const RestockBody = z.strictObject({ quantity: QuantitySchema.max(MAX_STOCK_LEVEL) });
 export type RestockBody = z.infer<typeof RestockBody>;

@@ -27,6 +27,9 @@ let connected = false;
 const platform = process.env.REDIS_URL
   ? createRedisPlatform({
       url: env.REDIS_URL,
+      // The same Redis user as the gateway's own process would use (docs/security.md).
+      ...(env.REDIS_USERNAME === undefined ? {} : { username: env.REDIS_USERNAME }),
+      ...(env.REDIS_PASSWORD === undefined ? {} : { password: env.REDIS_PASSWORD }),
       retention,
       onError: (error) => {
         if (connected) process.stderr.write(`redis connection error: ${error.message}\n`);

@@ -20,7 +20,7 @@ export const ERROR_CODES = {
   IDEMPOTENCY_KEY_NOT_SUPPORTED: {
     status: 400,
     description:
-      "An Idempotency-Key on a POST that does not honour it (only POST /orders does); resend without it",
+      "An Idempotency-Key on a POST that does not honour it (POST /orders and restock do); resend without it",
   },
   BAD_URL: { status: 400, description: "The URL cannot be decoded (e.g. a bad percent-escape)" },
   BAD_REQUEST: { status: 400, description: "Any other malformed request" },

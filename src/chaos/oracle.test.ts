@@ -56,6 +56,26 @@ describe("fault suite oracle", () => {
     expect(verdict["I-money"]).toHaveLength(3);
   });
 
+  it("does not count a compensation_failed order resolved back to failed as ending twice (I-once)", () => {
+    const change = (from: string, to: string) => ({ type: "order.event.status.changed", data: { from, to } });
+    const resolved = order({
+      status: "failed",
+      provider: { charged: 2500, refunded: 2500 },
+      history: [
+        change("paid", "compensating"),
+        change("compensating", "failed"),
+        change("failed", "compensation_failed"),
+        change("compensation_failed", "failed"),
+      ],
+    });
+    expect(check(snapshot({ orders: [resolved] }))["I-once"]).toEqual([]);
+    const twice = order({
+      ...resolved,
+      history: [change("paid", "failed"), change("compensating", "failed")],
+    });
+    expect(check(snapshot({ orders: [twice] }))["I-once"]).toEqual(["o-1: ended twice"]);
+  });
+
   it("flags a fact notified twice on one channel and a step recorded twice (I-once)", () => {
     const twice = order({
       notifications: [

@@ -99,7 +99,11 @@ function once(snapshot: Snapshot): string[] {
         countBy(steps, (e) => String(e.data.step)),
         "step result",
       ),
-      ...(terminalChanges.filter((e) => ENDED.includes(String(e.data.to))).length > 1
+      // A `compensation_failed` order settled later returns to the status it ended with: that is
+      // the same end, resolved, not a second decision.
+      ...(terminalChanges.filter(
+        (e) => ENDED.includes(String(e.data.to)) && e.data.from !== "compensation_failed",
+      ).length > 1
         ? [`${o.orderId}: ended twice`]
         : []),
       ...twice(

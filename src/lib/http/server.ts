@@ -10,9 +10,9 @@ export interface HttpServerOptions {
   bodyLimit?: number;
   /** A pino logger for request logs; none by default (services log their own lines). */
   logger?: FastifyServerOptions["loggerInstance"];
-  /** Where each response is counted and timed, by route template (not raw URL: bounded labels). */
   /** One SERVER span per request (W3C `traceparent` honoured); default: when tracing is on. */
   tracing?: boolean;
+  /** Where each response is counted and timed, by route template (not raw URL: bounded labels). */
   metrics?: {
     recordHttp(observation: { route: string; method: string; status: number; durationMs: number }): void;
   };

@@ -8,15 +8,42 @@ import { readModelKey } from "../src/lib/eventstore/keys.js";
 import { KEY_FAMILIES } from "../src/system/key-families.js";
 import { type FamilyUsage, scanKeys } from "../src/system/key-scan.js";
 import { deadlineIndexKey, ORDER_TAG } from "../src/services/order/keys.js";
+import { instanceKey, serviceIndexKey } from "../src/lib/discovery/keys.js";
 
 export interface ProcessProbe {
   label: string;
   pid: number;
   /** The process's /metrics (process metrics on: heap used). */
   metricsUrl: string | undefined;
+  /** Its start time in clock ticks since boot (/proc/<pid>/stat), read when probed (`startTicks`). */
+  startTicks: string | undefined;
+  /** A service's instance id in the registry when probed (undefined: the gateway, not registered). */
+  instanceId?: string;
+}
+
+/**
+ * A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), or undefined
+ * when it is gone or a zombie (or not Linux). A pid reused by a new process has another.
+ */
+export function startTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces), from field 3 (state).
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (rest[0] === "Z" || rest[0] === "X") return undefined;
+    return rest[19];
+  } catch {
+    return undefined;
+  }
 }
 
 export interface ProcessMemory {
+  /**
+   * The probed process still runs (not a zombie) and is the same one: its start time in /proc is
+   * the one read when it was probed, and a service's registered instance id is unchanged. false:
+   * it died, or something restarted it.
+   */
+  alive: boolean;
   rssBytes: number;
   /**
    * Lowest heap used seen since the previous sample (polled every few seconds): the floor of the
@@ -157,7 +184,12 @@ export async function takeSample(options: SampleOptions): Promise<Sample> {
   await options.heaps.poll();
   const processes = new Map<string, ProcessMemory>();
   for (const p of options.processes) {
-    processes.set(p.label, { rssBytes: rssOf(p.pid), heapUsedBytes: options.heaps.take(p.label) });
+    const registered =
+      p.instanceId === undefined ||
+      ((await redis.sismember(serviceIndexKey(p.label), p.instanceId)) === 1 &&
+        (await redis.exists(instanceKey(p.label, p.instanceId))) === 1);
+    const alive = p.startTicks !== undefined && startTicks(p.pid) === p.startTicks && registered;
+    processes.set(p.label, { alive, rssBytes: rssOf(p.pid), heapUsedBytes: options.heaps.take(p.label) });
   }
   return {
     t: (now - options.startedAt) / 1000,

@@ -71,7 +71,12 @@ describe("the soak's heap gate", () => {
           processes: new Map(
             probes.map((p) => [
               p.label,
-              { alive: startTicks(p.pid) === p.startTicks, rssBytes: 0, heapUsedBytes: heaps.take(p.label) },
+              {
+                alive: startTicks(p.pid) === p.startTicks,
+                registered: true,
+                rssBytes: 0,
+                heapUsedBytes: heaps.take(p.label),
+              },
             ]),
           ),
           problems: [],

@@ -60,7 +60,12 @@ function run(shape: RunShape = {}): Sample[] {
   return Array.from({ length: 13 }, (_, i) => {
     const t = i * 20;
     const orders = t * config.rate;
-    const healthy: ProcessMemory = { alive: true, rssBytes: rssMb(t) * MB, heapUsedBytes: heapMb(t) * MB };
+    const healthy: ProcessMemory = {
+      alive: true,
+      registered: true,
+      rssBytes: rssMb(t) * MB,
+      heapUsedBytes: heapMb(t) * MB,
+    };
     const order = shape.process ? shape.process(t, healthy) : healthy;
     return {
       t,
@@ -104,6 +109,7 @@ describe("soak verdict on a healthy run", () => {
       "load driver errors (non-202 answers, transport errors)",
       "accepted orders not terminal at the end",
       "order alive, never restarted",
+      "order registered throughout",
       "order heap readings",
       "order RSS floor",
       "`{user}:validated:<orderId>` keys held",
@@ -168,7 +174,8 @@ describe("soak verdict on the load", () => {
 describe("soak verdict on the processes", () => {
   it("fails a process that died mid-run: no more heap points, which used to read as flat", () => {
     const died = run({
-      process: (t, healthy) => (t >= 120 ? { alive: false, rssBytes: 0, heapUsedBytes: undefined } : healthy),
+      process: (t, healthy) =>
+        t >= 120 ? { ...healthy, alive: false, rssBytes: 0, heapUsedBytes: undefined } : healthy,
     });
     const verdict = failed(died);
     expect(verdict.rules).toContain("order alive, never restarted");
@@ -179,6 +186,13 @@ describe("soak verdict on the processes", () => {
   it("fails a process that was restarted (alive again, but not the probed one) for one sample", () => {
     const restarted = run({ process: (t, healthy) => (t === 140 ? { ...healthy, alive: false } : healthy) });
     expect(failed(restarted).rules).toEqual(["order alive, never restarted"]);
+  });
+
+  it("fails a service whose instance left the registry (heartbeats lapsed, or replaced) for one sample", () => {
+    const lapsed = run({
+      process: (t, healthy) => (t === 160 ? { ...healthy, registered: false } : healthy),
+    });
+    expect(failed(lapsed).rules).toEqual(["order registered throughout"]);
   });
 
   it("fails a process missing from a sample (probed at the start, gone from the samples)", () => {

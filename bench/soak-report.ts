@@ -250,6 +250,13 @@ export function analyse(samples: readonly Sample[], config: SoakConfig, load: So
       "every sample",
       gone.length === 0,
     );
+    const lapsed = samples.filter((s) => s.processes.get(label)?.registered === false);
+    gate(
+      `${label} registered throughout`,
+      lapsed.length === 0 ? "every sample" : `not registered at t=${lapsed[0]!.t.toFixed(0)} s`,
+      "every sample",
+      lapsed.length === 0,
+    );
     const missing = warm.filter((s) => s.processes.get(label)?.heapUsedBytes === undefined).length;
     gate(
       `${label} heap readings`,

@@ -40,10 +40,15 @@ export function startTicks(pid: number): string | undefined {
 export interface ProcessMemory {
   /**
    * The probed process still runs (not a zombie) and is the same one: its start time in /proc is
-   * the one read when it was probed, and a service's registered instance id is unchanged. false:
-   * it died, or something restarted it.
+   * the one read when it was probed. false: it died, or something restarted it.
    */
   alive: boolean;
+  /**
+   * A service's probed instance is still in the registry (its id in the service's index and its
+   * instance key alive): false when its heartbeats lapsed or another instance replaced it. Always
+   * true for the gateway, which does not register.
+   */
+  registered: boolean;
   rssBytes: number;
   /**
    * Lowest heap used seen since the previous sample (polled every few seconds): the floor of the
@@ -150,6 +155,10 @@ export interface SampleOptions {
   markerTtlMs: number;
   heartbeatIntervalMs: number;
   slackMs: number;
+  /** How long an entry may wait for a group, a pending entry may live, a due member may be late (ms). */
+  groupLagMs: number;
+  pendingMaxAgeMs: number;
+  overdueMs: number;
   /** Keys measured per family for bytes (MEMORY USAGE), extrapolated to the family. */
   bytesSample?: number;
 }
@@ -165,6 +174,9 @@ export async function takeSample(options: SampleOptions): Promise<Sample> {
       markerTtlMs: options.markerTtlMs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       slackMs: options.slackMs,
+      groupLagMs: options.groupLagMs,
+      pendingMaxAgeMs: options.pendingMaxAgeMs,
+      overdueMs: options.overdueMs,
       now,
     },
     { bytes: { sample: options.bytesSample ?? 200 } },
@@ -188,8 +200,13 @@ export async function takeSample(options: SampleOptions): Promise<Sample> {
       p.instanceId === undefined ||
       ((await redis.sismember(serviceIndexKey(p.label), p.instanceId)) === 1 &&
         (await redis.exists(instanceKey(p.label, p.instanceId))) === 1);
-    const alive = p.startTicks !== undefined && startTicks(p.pid) === p.startTicks && registered;
-    processes.set(p.label, { alive, rssBytes: rssOf(p.pid), heapUsedBytes: options.heaps.take(p.label) });
+    const alive = p.startTicks !== undefined && startTicks(p.pid) === p.startTicks;
+    processes.set(p.label, {
+      alive,
+      registered,
+      rssBytes: rssOf(p.pid),
+      heapUsedBytes: options.heaps.take(p.label),
+    });
   }
   return {
     t: (now - options.startedAt) / 1000,

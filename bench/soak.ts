@@ -207,6 +207,11 @@ try {
         markerTtlMs: windowMs,
         heartbeatIntervalMs: 30_000, // the services' default HEARTBEAT_INTERVAL_MS
         slackMs: 3 * Number(env.STREAM_TRIM_INTERVAL_MS),
+        // A group may fall a minute behind on a loaded machine; a pending entry lives at most the
+        // must-complete window; a saga deadline or a delivery may be a minute late.
+        groupLagMs: 60_000,
+        pendingMaxAgeMs: Number(env.BUS_MUST_COMPLETE_WINDOW_MS),
+        overdueMs: 60_000,
       });
       samples.push(sample);
       console.log(

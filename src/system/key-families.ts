@@ -111,7 +111,21 @@ export interface KeyFamily {
   maxMembers?: number;
   /** What one order adds to the family, for a family that grows with orders (the soak gates it). */
   perOrder?: PerOrderBound;
+  /** How each member of a collection family bounded by work in flight must look (the scan checks). */
+  members?: MemberCheck;
 }
+
+/**
+ * The bound on each member of a collection whose member count is bounded by work in flight
+ * rather than by a number (a `count` family holds one key, but its members could still pile up):
+ * - `due`: a zset scored by a due time (ms since the epoch): a member overdue by more than the
+ *   scan's `overdueMs` is stuck (its sweeper does not take it), and the set grows;
+ * - `within`: a hash whose fields must each be a member of the sibling zset `of(key)` (the two
+ *   change together, atomically): a field without its member is a leak;
+ * - `max-age`: a zset scored by the time a member was added (ms): none older than `maxAgeMs`.
+ */
+export type MemberCheck =
+  { kind: "due" } | { kind: "within"; of: (key: string) => string } | { kind: "max-age"; maxAgeMs: number };
 
 /**
  * What one order adds to a family that grows with orders; `npm run soak` fails a run over it.
@@ -259,6 +273,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "one key; an order leaves it when its saga ends (orders in flight)",
     check: { kind: "count", max: 1 },
+    members: { kind: "due" },
   },
   {
     pattern: "{order}:<projection>:pos",
@@ -270,6 +285,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "one key; an order leaves it when its saga ends (orders in flight)",
     check: { kind: "count", max: 1 },
+    members: { kind: "within", of: (key) => key.replace(/:pos$/, ":due") },
   },
   {
     pattern: "{order}:<projection>:checkpoint",
@@ -517,6 +533,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "one key; a shipment leaves it when delivered (shipments in transit)",
     check: { kind: "count", max: 1 },
+    members: { kind: "due" },
   },
   // notification
   {
@@ -603,6 +620,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     bound:
       "members older than 24 h (`REPLAY_DEDUPE_MS`) dropped on each send; the key expires 24 h after the last",
     check: { kind: "expires", maxTtl: () => REPLAY_DEDUPE_MS },
+    members: { kind: "max-age", maxAgeMs: 2 * REPLAY_DEDUPE_MS },
   },
   {
     pattern: "{<owner>}:ev:<event>:fail:<group>:<entryId>",

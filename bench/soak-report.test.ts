@@ -46,6 +46,8 @@ interface RunShape {
   streamBytesPerOrder?: number;
   /** `{payment}:payment:<orderId>` keys per order. */
   paymentKeysPerOrder?: number;
+  /** Entries over the nine bus streams per time (default: nine per order in the window). */
+  streamEntries?: (t: number) => number;
 }
 
 /**
@@ -79,6 +81,16 @@ function run(shape: RunShape = {}): Sample[] {
         [
           "{order}:es:s:order-<orderId>",
           { keys: orders, bytes: orders * (shape.streamBytesPerOrder ?? 5_600), entries: 0 },
+        ],
+        [
+          "{<owner>}:ev:<event>",
+          {
+            keys: 9,
+            bytes: 0,
+            entries: (
+              shape.streamEntries ?? ((t: number) => 9 * Math.min(t, config.windowSeconds) * config.rate)
+            )(t),
+          },
         ],
         [
           "{payment}:payment:<orderId>",
@@ -115,6 +127,7 @@ describe("soak verdict on a healthy run", () => {
       "`{user}:validated:<orderId>` keys held",
       "`{order}:es:s:order-<orderId>` bytes per order",
       "`{payment}:payment:<orderId>` keys per order",
+      "`{<owner>}:ev:<event>` entries held",
     ])
       expect(rules).toContain(rule);
   });
@@ -268,6 +281,16 @@ describe("soak verdict per key family (the per-order bounds of docs/storage.md)"
     const verdict = failed(run({ marks: (t) => Math.min(t, config.windowSeconds) * config.rate * 3 }));
     expect(verdict.rules).toEqual(["`{user}:validated:<orderId>` keys held"]);
     expect(verdict.passed).toBe(false);
+  });
+
+  it("fails bus streams that keep every entry (untrimmed), passes a part-trimmed radix node per stream", () => {
+    const untrimmed = failed(run({ streamEntries: (t) => 9 * t * config.rate }));
+    expect(untrimmed.rules).toEqual(["`{<owner>}:ev:<event>` entries held"]);
+    // Approximate trimming leaves up to a node (100 entries) per stream, even at a low rate.
+    const nodes = failed(
+      run({ streamEntries: (t) => 9 * Math.min(t, config.windowSeconds) * config.rate + 9 * 99 }),
+    );
+    expect(nodes.passed).toBe(true);
   });
 
   it("fails a family of the system of record over its documented bytes per order", () => {

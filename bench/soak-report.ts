@@ -53,6 +53,11 @@ export const MISSING_HEAP_SHARE = 0.1;
  */
 export const FAMILY_MARGIN = 0.25;
 export const FAMILY_ALLOWANCE_ORDERS = 20;
+/**
+ * Entries a stream may keep past its bound because trimming is approximate (`~`: whole radix-tree
+ * nodes go, Redis's `stream-node-max-entries` default 100): added per stream to an `entries` bound.
+ */
+export const STREAM_NODE_ENTRIES = 100;
 /** Fewer samples than this after warm-up cannot show a trend: the run fails. */
 export const MIN_SAMPLES_AFTER_WARMUP = 3;
 
@@ -320,14 +325,16 @@ export function analyse(samples: readonly Sample[], config: SoakConfig, load: So
       // The sample where the family is fullest against its bound.
       let worst = { held: 0, limit: Number.POSITIVE_INFINITY, t: 0 };
       for (const s of samples) {
+        const streams = what === "entries" ? (s.families.get(f.pattern)?.keys ?? 0) : 0;
         const limit =
-          per * (ordersWithin(samples, s.t, window) * (1 + FAMILY_MARGIN) + FAMILY_ALLOWANCE_ORDERS);
+          per * (ordersWithin(samples, s.t, window) * (1 + FAMILY_MARGIN) + FAMILY_ALLOWANCE_ORDERS) +
+          STREAM_NODE_ENTRIES * streams;
         if (held(s) / limit > worst.held / worst.limit) worst = { held: held(s), limit, t: s.t };
       }
       gate(
         `\`${f.pattern}\` ${what} held`,
         `${worst.held} at t=${worst.t.toFixed(0)} s`,
-        `<= ${Math.round(worst.limit)} (${per} per order placed in the last ${window.toFixed(0)} s, +${FAMILY_MARGIN * 100}%, +${FAMILY_ALLOWANCE_ORDERS} orders)`,
+        `<= ${Math.round(worst.limit)} (${per} per order placed in the last ${window.toFixed(0)} s, +${FAMILY_MARGIN * 100}%, +${FAMILY_ALLOWANCE_ORDERS} orders${what === "entries" ? `, +${STREAM_NODE_ENTRIES} per stream` : ""})`,
         worst.held <= worst.limit,
       );
     }

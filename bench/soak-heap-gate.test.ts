@@ -10,7 +10,7 @@ import { setTimeout as pause } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { analyse, type SoakConfig } from "./soak-report.js";
-import { HeapFloors, type ProcessProbe, type Sample } from "./soak-sampler.js";
+import { HeapFloors, type ProcessProbe, type Sample, startTicks } from "./soak-sampler.js";
 
 const hook = fileURLToPath(new URL("./soak-gc-hook.mjs", import.meta.url));
 const fixture = fileURLToPath(new URL("./soak-heap-probe.fixture.ts", import.meta.url));
@@ -33,7 +33,12 @@ function startProbe(label: string, leakBytesPerSecond: number): Promise<ProcessP
   return new Promise((resolve, reject) => {
     child.once("message", (message) => {
       const { port } = message as { port: number };
-      resolve({ label, pid: child.pid!, metricsUrl: `http://127.0.0.1:${port}/metrics` });
+      resolve({
+        label,
+        pid: child.pid!,
+        metricsUrl: `http://127.0.0.1:${port}/metrics`,
+        startTicks: startTicks(child.pid!),
+      });
     });
     child.once("exit", (code) => reject(new Error(`${label} exited with ${code} before it was ready`)));
   });
@@ -64,7 +69,15 @@ describe("the soak's heap gate", () => {
           recordBytes: 0,
           families: new Map(),
           processes: new Map(
-            probes.map((p) => [p.label, { rssBytes: 0, heapUsedBytes: heaps.take(p.label) }]),
+            probes.map((p) => [
+              p.label,
+              {
+                alive: startTicks(p.pid) === p.startTicks,
+                registered: true,
+                rssBytes: 0,
+                heapUsedBytes: heaps.take(p.label),
+              },
+            ]),
           ),
           problems: [],
         });
@@ -77,13 +90,16 @@ describe("the soak's heap gate", () => {
       rate: 10,
       sampleSeconds: SAMPLE_SECONDS,
       warmupSeconds: 4,
+      windowSeconds: 4,
+      slackSeconds: 2,
       forcedGc: true,
       env: {},
       command: "test",
       machine: "test",
       date: "2026-01-01",
     };
-    const series = analyse(samples, config).series;
+    const load = { offered: 200, sent: 200, accepted: 200, failures: {}, endStatuses: { delivered: 200 } };
+    const series = analyse(samples, config, load).series;
     const verdict = (label: string) => series.find((s) => s.name === `${label} heap used`);
     const readings = samples.map((s) => [...s.processes].map(([l, p]) => `${l}=${p.heapUsedBytes}`));
     expect(verdict("leaking")?.ok, JSON.stringify(readings)).toBe(false);

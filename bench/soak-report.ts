@@ -34,11 +34,42 @@ function floorRise(points: readonly Point[], from: number, to: number): number {
   return base <= 0 ? 0 : floor(last) / base - 1;
 }
 
+/** An accepted order must be in one of these states when the run ends (after the drain). */
+export const TERMINAL_STATUSES: readonly string[] = ["delivered", "failed", "cancelled"];
+/** The run must achieve at least this share of the target rate (accepted orders per second of run). */
+export const MIN_RATE_SHARE = 0.9;
+/** Non-202 answers and transport errors allowed, as a share of the orders offered (0.1%). */
+export const DRIVER_ERROR_BUDGET = 0.001;
+/**
+ * A process's RSS "keeps growing" when its lowest reading in the last third of the run after
+ * warm-up is more than this above the first third's (RSS follows the heap, plus buffers and code).
+ */
+export const RSS_FLOOR_RISE_LIMIT = 0.25;
+/** Samples after warm-up a process may lack a heap reading in (its /metrics did not answer). */
+export const MISSING_HEAP_SHARE = 0.1;
+/**
+ * Headroom of a transient family's per-order bound (key-families.ts `perOrder`): it may hold
+ * `perOrder × (orders placed within its window plus the trim slack × (1 + margin) + allowance)`.
+ */
+export const FAMILY_MARGIN = 0.25;
+export const FAMILY_ALLOWANCE_ORDERS = 20;
+/**
+ * Entries a stream may keep past its bound because trimming is approximate (`~`: whole radix-tree
+ * nodes go, Redis's `stream-node-max-entries` default 100): added per stream to an `entries` bound.
+ */
+export const STREAM_NODE_ENTRIES = 100;
+/** Fewer samples than this after warm-up cannot show a trend: the run fails. */
+export const MIN_SAMPLES_AFTER_WARMUP = 3;
+
 export interface SoakConfig {
   minutes: number;
   rate: number;
   sampleSeconds: number;
   warmupSeconds: number;
+  /** The transient windows of the run (`MARKER_TTL_MS`, `STREAM_RETENTION_MS`), seconds. */
+  windowSeconds: number;
+  /** How long trimming may lag (a few trim intervals), seconds. */
+  slackSeconds: number;
   /** Heaps were read after a forced full collection (bench/soak-gc-hook.mjs). */
   forcedGc?: boolean;
   /** The environment the services ran with (the shortened windows). */
@@ -46,6 +77,19 @@ export interface SoakConfig {
   command: string;
   machine: string;
   date: string;
+}
+
+/** The load the soak drove and where its orders ended (bench/soak.ts fills it). */
+export interface SoakLoad {
+  /** Orders the schedule asked for (rate × duration). */
+  offered: number;
+  sent: number;
+  /** 202 answers (orders placed). */
+  accepted: number;
+  /** Non-202 answers and transport errors, by status or error code. */
+  failures: Record<string, number>;
+  /** Accepted orders by their status once the drain ended; `missing`: no view of the order. */
+  endStatuses: Record<string, number>;
 }
 
 export interface SeriesVerdict {
@@ -59,21 +103,56 @@ export interface SeriesVerdict {
   ok: boolean | undefined;
 }
 
+/** One rule of the verdict: what was measured against its limit. */
+export interface Gate {
+  rule: string;
+  measured: string;
+  limit: string;
+  ok: boolean;
+}
+
 export interface SoakAnalysis {
   series: SeriesVerdict[];
+  gates: Gate[];
   bytesPerOrder: number;
   bytesPerOrderByFamily: { pattern: string; bytes: number }[];
+  /** Keys of no family and transient keys over their bound, seen by the scans. */
   problems: string[];
+  /** Why the run failed: the failed gates and the problems; empty when it passed. */
+  failures: string[];
   passed: boolean;
 }
 
 const MB = 1024 * 1024;
 const mb = (n: number) => (n / MB).toFixed(1);
+const cell = (text: string) => text.replaceAll("|", "\\|");
+const pct = (n: number) => `${(n * 100).toFixed(1)}%`;
 
-export function analyse(samples: readonly Sample[], config: SoakConfig): SoakAnalysis {
+/** Orders placed in (t - seconds, t], from the samples' order counts (linear between samples). */
+function ordersWithin(samples: readonly Sample[], t: number, seconds: number): number {
+  const at = (time: number): number => {
+    if (time <= 0 || samples.length === 0) return 0;
+    let before: Sample | undefined;
+    for (const s of samples) {
+      if (s.t === time) return s.orders;
+      if (s.t > time) {
+        if (!before) return 0;
+        return before.orders + ((s.orders - before.orders) * (time - before.t)) / (s.t - before.t);
+      }
+      before = s;
+    }
+    return before?.orders ?? 0;
+  };
+  return at(t) - at(t - seconds);
+}
+
+export function analyse(samples: readonly Sample[], config: SoakConfig, load: SoakLoad): SoakAnalysis {
   const half = (config.minutes * 60) / 2;
   const warm = samples.filter((s) => s.t >= config.warmupSeconds);
   const series: SeriesVerdict[] = [];
+  const gates: Gate[] = [];
+  const gate = (rule: string, measured: string, limit: string, ok: boolean) =>
+    gates.push({ rule, measured, limit, ok });
   const end = samples[samples.length - 1]?.t ?? config.minutes * 60;
   /** none: drift alone; half: the sawtooth floor rule; thirds: the floor of a steady series. */
   const add = (
@@ -91,19 +170,59 @@ export function analyse(samples: readonly Sample[], config: SoakConfig): SoakAna
         : floorCheck === "thirds"
           ? floorRise(points, config.warmupSeconds, end) > (limit ?? 0)
           : before.length === 0 || floor(since(points, half)) > floor(before) * (1 + (limit ?? 0));
-    series.push({
+    const verdict: SeriesVerdict = {
       name,
       slopePerMin: slope(since(points, config.warmupSeconds)) * 60,
       drift: d,
       unit,
       ok: limit === undefined ? undefined : d <= limit || !floorRose,
-    });
+    };
+    series.push(verdict);
+    if (verdict.ok !== undefined)
+      gate(`${name} flat`, `drift ${pct(d)}`, `${pct(limit ?? 0)} (with its floor rising)`, verdict.ok);
+    return verdict;
   };
   const points = (pick: (s: Sample) => number | undefined): Point[] =>
     samples.flatMap((s) => {
       const v = pick(s);
       return v === undefined ? [] : [{ t: s.t, v }];
     });
+
+  // The load: the rate achieved, the driver's errors, and every order's end.
+  const durationSec = config.minutes * 60;
+  const achieved = load.accepted / durationSec;
+  gate(
+    "achieved rate (orders accepted per second of run)",
+    `${achieved.toFixed(2)}/s`,
+    `>= ${(MIN_RATE_SHARE * config.rate).toFixed(2)}/s (${MIN_RATE_SHARE * 100}% of ${config.rate}/s)`,
+    achieved >= MIN_RATE_SHARE * config.rate,
+  );
+  const driverErrors = Object.values(load.failures).reduce((n, k) => n + k, 0);
+  const errorBudget = Math.floor(DRIVER_ERROR_BUDGET * load.offered);
+  gate(
+    "load driver errors (non-202 answers, transport errors)",
+    `${driverErrors}${driverErrors > 0 ? ` ${JSON.stringify(load.failures)}` : ""}`,
+    `<= ${errorBudget} (${DRIVER_ERROR_BUDGET * 100}% of ${load.offered} offered)`,
+    driverErrors <= errorBudget,
+  );
+  const unfinished = Object.entries(load.endStatuses).filter(
+    ([status]) => !TERMINAL_STATUSES.includes(status),
+  );
+  const notTerminal = unfinished.reduce((n, [, k]) => n + k, 0);
+  const ended = Object.values(load.endStatuses).reduce((n, k) => n + k, 0);
+  gate(
+    "accepted orders not terminal at the end",
+    `${notTerminal}${notTerminal > 0 ? ` ${JSON.stringify(Object.fromEntries(unfinished))}` : ""} of ${ended}`,
+    `0 (terminal: ${TERMINAL_STATUSES.join(", ")}; every accepted order checked)`,
+    notTerminal === 0 && ended === load.accepted,
+  );
+  gate(
+    "samples after warm-up",
+    String(warm.length),
+    `>= ${MIN_SAMPLES_AFTER_WARMUP}`,
+    warm.length >= MIN_SAMPLES_AFTER_WARMUP,
+  );
+
   add(
     "Redis transient families (MEMORY USAGE)",
     points((s) => s.transientBytes),
@@ -125,8 +244,31 @@ export function analyse(samples: readonly Sample[], config: SoakConfig): SoakAna
       0,
     );
   add("transient keys", points(transientKeys), TRANSIENT_KEYS_DRIFT_LIMIT, "keys", "thirds");
-  const labels = [...(samples[0]?.processes.keys() ?? [])];
+
+  // Every process probed at the start, alive and the same process in every sample, read throughout.
+  const labels = [...new Set(samples.flatMap((s) => [...s.processes.keys()]))];
   for (const label of labels) {
+    const gone = samples.filter((s) => s.processes.get(label)?.alive !== true);
+    gate(
+      `${label} alive, never restarted`,
+      gone.length === 0 ? "every sample" : `gone or restarted at t=${gone[0]!.t.toFixed(0)} s`,
+      "every sample",
+      gone.length === 0,
+    );
+    const lapsed = samples.filter((s) => s.processes.get(label)?.registered === false);
+    gate(
+      `${label} registered throughout`,
+      lapsed.length === 0 ? "every sample" : `not registered at t=${lapsed[0]!.t.toFixed(0)} s`,
+      "every sample",
+      lapsed.length === 0,
+    );
+    const missing = warm.filter((s) => s.processes.get(label)?.heapUsedBytes === undefined).length;
+    gate(
+      `${label} heap readings`,
+      `missing in ${missing} of ${warm.length} samples after warm-up`,
+      `<= ${Math.floor(MISSING_HEAP_SHARE * warm.length)} (${MISSING_HEAP_SHARE * 100}%)`,
+      missing <= Math.floor(MISSING_HEAP_SHARE * warm.length),
+    );
     add(
       `${label} heap used`,
       points((s) => s.processes.get(label)?.heapUsedBytes),
@@ -135,33 +277,87 @@ export function analyse(samples: readonly Sample[], config: SoakConfig): SoakAna
       config.forcedGc ? "thirds" : "half",
     );
   }
-  for (const label of labels)
-    add(
-      `${label} RSS`,
-      points((s) => s.processes.get(label)?.rssBytes),
-      undefined,
+  for (const label of labels) {
+    const rss = points((s) => {
+      const v = s.processes.get(label)?.rssBytes;
+      return v === undefined || v === 0 ? undefined : v;
+    });
+    add(`${label} RSS`, rss, undefined);
+    const rise = floorRise(rss, config.warmupSeconds, end);
+    gate(
+      `${label} RSS floor`,
+      `rose ${pct(rise)} (last third after warm-up against the first)`,
+      `<= ${pct(RSS_FLOOR_RISE_LIMIT)}`,
+      rise <= RSS_FLOOR_RISE_LIMIT,
     );
+  }
 
+  // Bytes and keys per order of the system of record, each family against its documented bound.
   const first = warm[0];
   const last = samples[samples.length - 1];
   const orders = first && last ? last.orders - first.orders : 0;
+  gate("orders placed after warm-up", String(orders), "> 0", orders > 0);
   const perOrder = (pick: (s: Sample) => number) =>
     first && last && orders > 0 ? (pick(last) - pick(first)) / orders : 0;
   const bytesPerOrderByFamily = KEY_FAMILIES.filter((f) => f.role === "record")
     .map((f) => ({ pattern: f.pattern, bytes: perOrder((s) => s.families.get(f.pattern)?.bytes ?? 0) }))
     .filter((f) => Math.abs(f.bytes) >= 1);
+  for (const f of KEY_FAMILIES) {
+    const bound = f.perOrder;
+    if (!bound) continue;
+    if (f.role === "record") {
+      if (bound.bytes !== undefined) {
+        const bytes = perOrder((s) => s.families.get(f.pattern)?.bytes ?? 0);
+        gate(`\`${f.pattern}\` bytes per order`, bytes.toFixed(0), `<= ${bound.bytes}`, bytes <= bound.bytes);
+      }
+      if (bound.keys !== undefined) {
+        const keys = perOrder((s) => s.families.get(f.pattern)?.keys ?? 0);
+        gate(`\`${f.pattern}\` keys per order`, keys.toFixed(2), `<= ${bound.keys}`, keys <= bound.keys);
+      }
+      continue;
+    }
+    const window = config.windowSeconds + config.slackSeconds;
+    for (const [what, per, held] of [
+      ["keys", bound.keys, (s: Sample) => s.families.get(f.pattern)?.keys ?? 0],
+      ["entries", bound.entries, (s: Sample) => s.families.get(f.pattern)?.entries ?? 0],
+    ] as const) {
+      if (per === undefined) continue;
+      // The sample where the family is fullest against its bound.
+      let worst = { held: 0, limit: Number.POSITIVE_INFINITY, t: 0 };
+      for (const s of samples) {
+        const streams = what === "entries" ? (s.families.get(f.pattern)?.keys ?? 0) : 0;
+        const limit =
+          per * (ordersWithin(samples, s.t, window) * (1 + FAMILY_MARGIN) + FAMILY_ALLOWANCE_ORDERS) +
+          STREAM_NODE_ENTRIES * streams;
+        if (held(s) / limit > worst.held / worst.limit) worst = { held: held(s), limit, t: s.t };
+      }
+      gate(
+        `\`${f.pattern}\` ${what} held`,
+        `${worst.held} at t=${worst.t.toFixed(0)} s`,
+        `<= ${Math.round(worst.limit)} (${per} per order placed in the last ${window.toFixed(0)} s, +${FAMILY_MARGIN * 100}%, +${FAMILY_ALLOWANCE_ORDERS} orders${what === "entries" ? `, +${STREAM_NODE_ENTRIES} per stream` : ""})`,
+        worst.held <= worst.limit,
+      );
+    }
+  }
+
   const problems = [...new Set(samples.flatMap((s) => s.problems))].slice(0, 20);
+  const failures = [
+    ...gates.filter((g) => !g.ok).map((g) => `${g.rule}: ${g.measured} (limit ${g.limit})`),
+    ...problems,
+  ];
   return {
     series,
+    gates,
     bytesPerOrder: Math.round(perOrder((s) => s.recordBytes)),
     bytesPerOrderByFamily,
     problems,
-    passed: orders > 0 && series.every((s) => s.ok !== false) && problems.length === 0,
+    failures,
+    passed: failures.length === 0,
   };
 }
 
 export function renderSoakReport(samples: readonly Sample[], config: SoakConfig, a: SoakAnalysis): string {
-  const labels = [...(samples[0]?.processes.keys() ?? [])];
+  const labels = [...new Set(samples.flatMap((s) => [...s.processes.keys()]))];
   const sampleRows = samples.map((s) =>
     [
       (s.t / 60).toFixed(1),
@@ -172,7 +368,8 @@ export function renderSoakReport(samples: readonly Sample[], config: SoakConfig,
       mb(s.recordBytes),
       ...labels.map((l) => {
         const p = s.processes.get(l);
-        return `${p?.heapUsedBytes === undefined ? "?" : mb(p.heapUsedBytes)} / ${mb(p?.rssBytes ?? 0)}`;
+        if (!p?.alive) return "gone";
+        return `${p.heapUsedBytes === undefined ? "?" : mb(p.heapUsedBytes)} / ${mb(p.rssBytes)}`;
       }),
     ].join(" | "),
   );
@@ -201,7 +398,11 @@ warm-up is also that much above the first third's; a heap ${HEAP_DRIFT_LIMIT * 1
 
 bytes per order: ${a.bytesPerOrder}
 
-**${a.passed ? "PASS" : "FAIL"}**: ${a.passed ? "transient memory and every heap flat" : "see the rows marked GROWING and the problems below"}.
+**${a.passed ? "PASS" : "FAIL"}**: ${a.passed ? "the load held, every order ended, every process lived, transient memory, every heap and RSS flat, every key family within its bound" : `${a.failures.length} failed: ${a.failures.slice(0, 5).join("; ")}${a.failures.length > 5 ? "; ..." : ""}`}.
+
+| gate | measured | limit | |
+|---|---|---|---|
+${a.gates.map((g) => `| ${cell(g.rule)} | ${cell(g.measured)} | ${cell(g.limit)} | ${g.ok ? "ok" : "**FAIL**"} |`).join("\n")}
 
 | series | slope after warm-up | drift over last half | verdict |
 |---|---:|---:|---|

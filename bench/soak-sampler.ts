@@ -8,15 +8,47 @@ import { readModelKey } from "../src/lib/eventstore/keys.js";
 import { KEY_FAMILIES } from "../src/system/key-families.js";
 import { type FamilyUsage, scanKeys } from "../src/system/key-scan.js";
 import { deadlineIndexKey, ORDER_TAG } from "../src/services/order/keys.js";
+import { instanceKey, serviceIndexKey } from "../src/lib/discovery/keys.js";
 
 export interface ProcessProbe {
   label: string;
   pid: number;
   /** The process's /metrics (process metrics on: heap used). */
   metricsUrl: string | undefined;
+  /** Its start time in clock ticks since boot (/proc/<pid>/stat), read when probed (`startTicks`). */
+  startTicks: string | undefined;
+  /** A service's instance id in the registry when probed (undefined: the gateway, not registered). */
+  instanceId?: string;
+}
+
+/**
+ * A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), or undefined
+ * when it is gone or a zombie (or not Linux). A pid reused by a new process has another.
+ */
+export function startTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces), from field 3 (state).
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (rest[0] === "Z" || rest[0] === "X") return undefined;
+    return rest[19];
+  } catch {
+    return undefined;
+  }
 }
 
 export interface ProcessMemory {
+  /**
+   * The probed process still runs (not a zombie) and is the same one: its start time in /proc is
+   * the one read when it was probed. false: it died, or something restarted it.
+   */
+  alive: boolean;
+  /**
+   * A service's probed instance is still in the registry (its id in the service's index and its
+   * instance key alive): false when its heartbeats lapsed or another instance replaced it. Always
+   * true for the gateway, which does not register.
+   */
+  registered: boolean;
   rssBytes: number;
   /**
    * Lowest heap used seen since the previous sample (polled every few seconds): the floor of the
@@ -123,6 +155,10 @@ export interface SampleOptions {
   markerTtlMs: number;
   heartbeatIntervalMs: number;
   slackMs: number;
+  /** How long an entry may wait for a group, a pending entry may live, a due member may be late (ms). */
+  groupLagMs: number;
+  pendingMaxAgeMs: number;
+  overdueMs: number;
   /** Keys measured per family for bytes (MEMORY USAGE), extrapolated to the family. */
   bytesSample?: number;
 }
@@ -138,6 +174,9 @@ export async function takeSample(options: SampleOptions): Promise<Sample> {
       markerTtlMs: options.markerTtlMs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       slackMs: options.slackMs,
+      groupLagMs: options.groupLagMs,
+      pendingMaxAgeMs: options.pendingMaxAgeMs,
+      overdueMs: options.overdueMs,
       now,
     },
     { bytes: { sample: options.bytesSample ?? 200 } },
@@ -157,7 +196,17 @@ export async function takeSample(options: SampleOptions): Promise<Sample> {
   await options.heaps.poll();
   const processes = new Map<string, ProcessMemory>();
   for (const p of options.processes) {
-    processes.set(p.label, { rssBytes: rssOf(p.pid), heapUsedBytes: options.heaps.take(p.label) });
+    const registered =
+      p.instanceId === undefined ||
+      ((await redis.sismember(serviceIndexKey(p.label), p.instanceId)) === 1 &&
+        (await redis.exists(instanceKey(p.label, p.instanceId))) === 1);
+    const alive = p.startTicks !== undefined && startTicks(p.pid) === p.startTicks;
+    processes.set(p.label, {
+      alive,
+      registered,
+      rssBytes: rssOf(p.pid),
+      heapUsedBytes: options.heaps.take(p.label),
+    });
   }
   return {
     t: (now - options.startedAt) / 1000,

@@ -4,8 +4,10 @@
  * S seconds (default 60): Redis used_memory, keys and bytes per key family, stream lengths, every
  * process's RSS and heap (read after a forced full collection: the processes run with --expose-gc
  * and bench/soak-gc-hook.mjs). Prints the report (slopes after warm-up, drift over the last half,
- * `bytes per order: N`); with `--write` also puts it in BENCHMARKS.md. Exits 1 when transient
- * memory, the transient key count or a heap keeps growing. `--leak-kb-per-second K` makes the user
+ * `bytes per order: N`); with `--write` also puts it in BENCHMARKS.md. Exits 1 when any gate of
+ * bench/soak-report.ts fails: the achieved rate, the driver's errors, an order not terminal after the
+ * drain (`--drain-seconds`), a process gone or restarted, a heap, RSS or transient memory growing,
+ * a key family over its per-order bound, or a key the scan flags. `--leak-kb-per-second K` makes the user
  * service keep K KB of heap a second (about 16 KB per validation at 10 orders/s is 160): the
  * deliberate leak the heap gate must catch.
  */
@@ -16,12 +18,15 @@ import { Redis } from "ioredis";
 import { seedOrderBody } from "./load-completion.js";
 import { driveOrders } from "./load-driver.js";
 import { startMultiProcess } from "./load-systems.js";
-import { analyse, renderSoakReport, type SoakConfig } from "./soak-report.js";
-import { HeapFloors, type ProcessProbe, type Sample, takeSample } from "./soak-sampler.js";
+import { readModelKey } from "../src/lib/eventstore/keys.js";
+import { ORDER_TAG } from "../src/services/order/keys.js";
+import { analyse, renderSoakReport, type SoakConfig, TERMINAL_STATUSES } from "./soak-report.js";
+import { HeapFloors, type ProcessProbe, type Sample, startTicks, takeSample } from "./soak-sampler.js";
 import { machine, sleep, startBenchRedis } from "./support.js";
 
 const USAGE = `usage: npm run soak -- [--minutes N (30)] [--rate R orders/s (10)] [--sample-seconds S (60)]
-       [--leak-kb-per-second K (0)] [--write]
+       [--drain-seconds D (120)] [--leak-kb-per-second K (0)] [--write]
+After the load, every accepted order has D seconds to reach a terminal state.
 The processes must register within BENCH_START_TIMEOUT_MS (default 180000 ms).`;
 
 function parseOptions() {
@@ -31,6 +36,7 @@ function parseOptions() {
         minutes: { type: "string", default: "30" },
         rate: { type: "string", default: "10" },
         "sample-seconds": { type: "string", default: "60" },
+        "drain-seconds": { type: "string", default: "120" },
         write: { type: "boolean", default: false },
         "leak-kb-per-second": { type: "string", default: "0" },
         help: { type: "boolean", default: false },
@@ -59,6 +65,7 @@ function positive(name: string, raw: string | undefined): number {
 const minutes = positive("minutes", values.minutes);
 const rate = positive("rate", values.rate);
 const sampleSeconds = positive("sample-seconds", values["sample-seconds"]);
+const drainSeconds = positive("drain-seconds", values["drain-seconds"]);
 const leakKbPerSecond = Number(values["leak-kb-per-second"]);
 if (!Number.isFinite(leakKbPerSecond) || leakKbPerSecond < 0) {
   console.error(`--leak-kb-per-second must be a number >= 0, got "${values["leak-kb-per-second"]}"`);
@@ -93,6 +100,8 @@ const config: SoakConfig = {
   rate,
   sampleSeconds,
   warmupSeconds: (2 * windowMs) / 1000,
+  windowSeconds: windowMs / 1000,
+  slackSeconds: (3 * Number(env.STREAM_TRIM_INTERVAL_MS)) / 1000,
   forcedGc: true,
   env,
   command: `npm run soak -- --minutes ${minutes} --rate ${rate}${sampleSeconds === 60 ? "" : ` --sample-seconds ${sampleSeconds}`}${leakKbPerSecond > 0 ? ` --leak-kb-per-second ${leakKbPerSecond}` : ""}`,
@@ -120,7 +129,7 @@ function writeBenchmarks(report: string): void {
 async function probes(gatewayUrl: string, pids: Map<string, number>): Promise<ProcessProbe[]> {
   const res = await fetch(`${gatewayUrl}/services`);
   const body = (await res.json()) as {
-    services: { name: string; instances: { address: string; port: number }[] }[];
+    services: { name: string; instances: { instanceId: string; address: string; port: number }[] }[];
   };
   return [...pids].map(([label, pid]) => {
     const instance = body.services.find((s) => s.name === label)?.instances[0];
@@ -128,8 +137,45 @@ async function probes(gatewayUrl: string, pids: Map<string, number>): Promise<Pr
       label === "gateway"
         ? `${gatewayUrl}/metrics`
         : instance && `http://${instance.address}:${instance.port}/metrics`;
-    return { label, pid, metricsUrl };
+    return {
+      label,
+      pid,
+      metricsUrl,
+      startTicks: startTicks(pid),
+      ...(label === "gateway" ? {} : { instanceId: instance?.instanceId ?? "(not registered)" }),
+    };
   });
+}
+
+/** Accepted orders by status (`missing`: no view), from the order views. */
+async function statusesOf(redis: Redis, orderIds: readonly string[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  const key = readModelKey(ORDER_TAG, "order-view-v1");
+  for (let i = 0; i < orderIds.length; i += 500) {
+    const views = await redis.hmget(key, ...orderIds.slice(i, i + 500));
+    for (const json of views) {
+      const status = json
+        ? ((JSON.parse(json) as { value?: { status?: string } }).value?.status ?? "?")
+        : "missing";
+      counts[status] = (counts[status] ?? 0) + 1;
+    }
+  }
+  return counts;
+}
+
+/** Waits up to `seconds` for every order to reach a terminal state; their statuses then. */
+async function drain(
+  redis: Redis,
+  orderIds: readonly string[],
+  seconds: number,
+): Promise<Record<string, number>> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const statuses = await statusesOf(redis, orderIds);
+    const done = Object.keys(statuses).every((s) => TERMINAL_STATUSES.includes(s));
+    if (done || Date.now() > deadline) return statuses;
+    await sleep(1_000);
+  }
 }
 
 const redisServer = await startBenchRedis();
@@ -161,6 +207,11 @@ try {
         markerTtlMs: windowMs,
         heartbeatIntervalMs: 30_000, // the services' default HEARTBEAT_INTERVAL_MS
         slackMs: 3 * Number(env.STREAM_TRIM_INTERVAL_MS),
+        // A group may fall a minute behind on a loaded machine; a pending entry lives at most the
+        // must-complete window; a saga deadline or a delivery may be a minute late.
+        groupLagMs: 60_000,
+        pendingMaxAgeMs: Number(env.BUS_MUST_COMPLETE_WINDOW_MS),
+        overdueMs: 60_000,
       });
       samples.push(sample);
       console.log(
@@ -172,7 +223,9 @@ try {
     console.log(
       `load: sent ${driven.sent}, accepted ${driven.accepted}, failures ${JSON.stringify(driven.failures)}`,
     );
-    const analysis = analyse(samples, config);
+    const endStatuses = await drain(redis, [...driven.placed.keys()], drainSeconds);
+    console.log(`orders at the end (drain up to ${drainSeconds} s): ${JSON.stringify(endStatuses)}`);
+    const analysis = analyse(samples, config, { ...driven, endStatuses });
     const report = renderSoakReport(samples, config, analysis);
     console.log(`\n${report}`);
     if (values.write) writeBenchmarks(report);

@@ -109,6 +109,36 @@ export interface KeyFamily {
   check: BoundCheck;
   /** Most fields/members/elements of one key, for a collection family that documents it. */
   maxMembers?: number;
+  /** What one order adds to the family, for a family that grows with orders (the soak gates it). */
+  perOrder?: PerOrderBound;
+  /** How each member of a collection family bounded by work in flight must look (the scan checks). */
+  members?: MemberCheck;
+}
+
+/**
+ * The bound on each member of a collection whose member count is bounded by work in flight
+ * rather than by a number (a `count` family holds one key, but its members could still pile up):
+ * - `due`: a zset scored by a due time (ms since the epoch): a member overdue by more than the
+ *   scan's `overdueMs` is stuck (its sweeper does not take it), and the set grows;
+ * - `within`: a hash whose fields must each be a member of the sibling zset `of(key)` (the two
+ *   change together, atomically): a field without its member is a leak;
+ * - `max-age`: a zset scored by the time a member was added (ms): none older than `maxAgeMs`.
+ */
+export type MemberCheck =
+  { kind: "due" } | { kind: "within"; of: (key: string) => string } | { kind: "max-age"; maxAgeMs: number };
+
+/**
+ * What one order adds to a family that grows with orders; `npm run soak` fails a run over it.
+ * - System of record: `keys` new keys and `bytes` of MEMORY USAGE per order placed (the measured
+ *   figures of docs/storage.md with headroom; the soak's orders: one item, `tok_ok`, one user).
+ * - Transient: `keys` (or stream `entries`) held per order placed within the family's window
+ *   (`MARKER_TTL_MS`, `STREAM_RETENTION_MS`; the soak sets both to one window), so the family
+ *   holds at most about rate × window × this.
+ */
+export interface PerOrderBound {
+  keys?: number;
+  entries?: number;
+  bytes?: number;
 }
 
 const ID = "[^:]+";
@@ -172,6 +202,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: MARK,
     check: { kind: "expires", maxTtl: markerTtl },
+    perOrder: { keys: 1 },
   },
   // order
   {
@@ -184,6 +215,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: KEPT,
     check: { kind: "kept" },
+    perOrder: { keys: 1, bytes: 8_000 },
   },
   {
     pattern: "{order}:es:all",
@@ -195,6 +227,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: `${KEPT}: a projection rebuild reads it from the start`,
     check: { kind: "kept" },
+    perOrder: { bytes: 9_000 },
   },
   {
     pattern: "{order}:es:pos",
@@ -217,6 +250,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: "kept; optional `ORDER_VIEW_RETENTION_MS` drops views of orders ended longer ago",
     check: { kind: "kept" },
+    perOrder: { bytes: 1_000 },
   },
   {
     pattern: "{order}:rm:<projection>:checkpoint",
@@ -239,6 +273,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "one key; an order leaves it when its saga ends (orders in flight)",
     check: { kind: "count", max: 1 },
+    members: { kind: "due" },
   },
   {
     pattern: "{order}:<projection>:pos",
@@ -250,6 +285,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "one key; an order leaves it when its saga ends (orders in flight)",
     check: { kind: "count", max: 1 },
+    members: { kind: "within", of: (key) => key.replace(/:pos$/, ":due") },
   },
   {
     pattern: "{order}:<projection>:checkpoint",
@@ -272,6 +308,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: "one key; one member per order",
     check: { kind: "count", max: 1 },
+    perOrder: { bytes: 400 },
   },
   {
     pattern: "{order}:<list>:user:<userId>",
@@ -283,6 +320,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: `${KEPT}: one per user with orders`,
     check: { kind: "kept" },
+    perOrder: { bytes: 400 },
   },
   {
     pattern: "{order}:<list>:records",
@@ -294,6 +332,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: "one key; one field per order",
     check: { kind: "count", max: 1 },
+    perOrder: { bytes: 500 },
   },
   {
     pattern: "{order}:<list>:checkpoint",
@@ -339,6 +378,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: `kept while it holds stock; then ${MARK}; fields: \`state\`, \`items\`, \`reason\``,
     check: { kind: "expires-once-settled", maxTtl: markerTtl },
+    perOrder: { keys: 1 },
     maxMembers: 3,
   },
   // payment
@@ -352,6 +392,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: KEPT,
     check: { kind: "kept" },
+    perOrder: { keys: 1, bytes: 1_200 },
   },
   {
     pattern: "{payment}:payments",
@@ -374,6 +415,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: MARK,
     check: { kind: "expires", maxTtl: markerTtl },
+    perOrder: { keys: 1 },
   },
   {
     pattern: "{payment}:tokenkey:<orderId>",
@@ -386,6 +428,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "deleted at the saga's terminal state (crypto-shredding); TTL 7 days as a backstop",
     check: { kind: "expires", maxTtl: () => TOKEN_KEY_TTL_MS },
+    perOrder: { keys: 1 },
   },
   {
     pattern: "{payment}:provider:index:<charge|refund>",
@@ -430,6 +473,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: "kept as long as the payment records: at most one charge and one refund per order",
     check: { kind: "kept" },
+    perOrder: { keys: 2, bytes: 1_200 },
   },
   {
     pattern: "{payment}:provider:id:<providerId>",
@@ -441,6 +485,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: "kept with its ledger entry: one per charge or refund",
     check: { kind: "kept" },
+    perOrder: { keys: 2, bytes: 600 },
   },
   {
     pattern: "{payment}:provider:inflight:<charge|refund>:<idempotencyKey>",
@@ -463,6 +508,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "TTL `MARKER_TTL_MS`, at most 24 h",
     check: { kind: "expires", maxTtl: (st) => Math.min(st.markerTtlMs, PROVIDER_CALLS_TTL_MAX_MS) },
+    perOrder: { keys: 2 },
   },
   // shipping
   {
@@ -475,6 +521,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: KEPT,
     check: { kind: "kept" },
+    perOrder: { keys: 1, bytes: 1_200 },
   },
   {
     pattern: "{shipping}:due",
@@ -486,6 +533,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "one key; a shipment leaves it when delivered (shipments in transit)",
     check: { kind: "count", max: 1 },
+    members: { kind: "due" },
   },
   // notification
   {
@@ -509,6 +557,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: KEPT,
     check: { kind: "kept" },
+    perOrder: { keys: NOTIFICATIONS_PER_ORDER, bytes: 3_000 },
   },
   {
     pattern: "{notification}:by-user:<userId>",
@@ -520,6 +569,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: KEPT,
     check: { kind: "kept" },
+    perOrder: { bytes: 1_000 },
   },
   {
     pattern: "{notification}:by-order:<orderId>",
@@ -531,6 +581,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: `${KEPT}; at most ${NOTIFICATIONS_PER_ORDER} members (every channel of every order template)`,
     check: { kind: "kept" },
+    perOrder: { keys: 1, bytes: 800 },
     maxMembers: NOTIFICATIONS_PER_ORDER,
   },
   // bus
@@ -545,6 +596,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     bound:
       "trimmed by the owner every `STREAM_TRIM_INTERVAL_MS`: below every group's oldest pending or unread entry; no group: `STREAM_RETENTION_MS` (1 h) and `STREAM_MAXLEN_WITHOUT_GROUPS`",
     check: { kind: "trimmed" },
+    perOrder: { entries: 12 },
   },
   {
     pattern: "{<group>}:redeliver",
@@ -568,6 +620,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     bound:
       "members older than 24 h (`REPLAY_DEDUPE_MS`) dropped on each send; the key expires 24 h after the last",
     check: { kind: "expires", maxTtl: () => REPLAY_DEDUPE_MS },
+    members: { kind: "max-age", maxAgeMs: 2 * REPLAY_DEDUPE_MS },
   },
   {
     pattern: "{<owner>}:ev:<event>:fail:<group>:<entryId>",
@@ -694,6 +747,19 @@ export function familyOf(key: string): KeyFamily | undefined {
 
 const cell = (text: string) => text.replaceAll("|", "\\|");
 
+/** The per-order bound in the table's words ("" when the family does not grow with orders). */
+function perOrderCell(f: KeyFamily): string {
+  const b = f.perOrder;
+  if (!b) return "";
+  const n = (v: number) => v.toLocaleString("en-US");
+  const parts = [
+    b.keys === undefined ? undefined : `${n(b.keys)} key${b.keys === 1 ? "" : "s"}`,
+    b.entries === undefined ? undefined : `${n(b.entries)} entries`,
+    b.bytes === undefined ? undefined : `${n(b.bytes)} B`,
+  ].filter((p): p is string => p !== undefined);
+  return `${parts.join(", ")}${f.role === "transient" ? " held per order in its window" : ""}`;
+}
+
 /** The markdown table of docs/storage.md. */
 export function renderKeyFamilyTable(): string {
   const rows = KEY_FAMILIES.map((f) =>
@@ -704,11 +770,12 @@ export function renderKeyFamilyTable(): string {
       cell(f.holds),
       f.role === "record" ? "system of record" : "transient",
       cell(f.bound),
+      perOrderCell(f),
     ].join(" | "),
   );
   return [
-    "| key | owner | type | holds | kind | bound |",
-    "|---|---|---|---|---|---|",
+    "| key | owner | type | holds | kind | bound | per order (soak gate) |",
+    "|---|---|---|---|---|---|---|",
     ...rows.map((row) => `| ${row} |`),
   ].join("\n");
 }

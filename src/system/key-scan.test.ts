@@ -1,7 +1,10 @@
 import { expect, it } from "vitest";
 import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
 import { servicesKey } from "../lib/discovery/keys.js";
+import { replaysKey } from "../lib/bus/transports/redis-stream-keys.js";
 import { reservationKey } from "../services/inventory/keys.js";
+import { deadlineIndexKey, deadlinePositionsKey, ORDER_TAG } from "../services/order/keys.js";
+import { dueKey } from "../services/shipping/keys.js";
 import { byOrderKey } from "../services/notification/keys.js";
 import { validationKey } from "../services/user/keys.js";
 import { describeWithRedis } from "../test-support/redis.js";
@@ -14,6 +17,9 @@ describeWithRedis("key scan", (getRedis) => {
     markerTtlMs: 60_000,
     heartbeatIntervalMs: 1_000,
     slackMs: 1_000,
+    groupLagMs: 1_000,
+    pendingMaxAgeMs: 60_000,
+    overdueMs: 1_000,
     now,
   });
   const YEAR_MS = 365 * 86_400_000;
@@ -109,7 +115,7 @@ describeWithRedis("key scan", (getRedis) => {
     ]);
   });
 
-  it("survives keys that change under it: a group destroyed, a key recreated with another type", async () => {
+  it("survives a group destroyed under it, and reports a key recreated with another type under it", async () => {
     await getRedis().flush();
     const redis = getRedis().client();
     const destroyed = eventStreamKey("order", "payment.requested");
@@ -118,7 +124,7 @@ describeWithRedis("key scan", (getRedis) => {
     await redis.xgroup("CREATE", destroyed, "payment", "0");
     await redis.xadd(retyped, "10001-0", "b", "x");
     // Between SCAN and the reads: the group goes (XPENDING: NOGROUP), the stream becomes a string
-    // (XRANGE: WRONGTYPE), a reservation is a string (HGET: WRONGTYPE in its pipeline).
+    // (XRANGE: WRONGTYPE); a reservation is a string (TYPE says so).
     await redis.set(reservationKey("retyped"), "x", "PX", 60_000);
     const racing = new Proxy(redis, {
       get(target, prop, receiver) {
@@ -142,7 +148,11 @@ describeWithRedis("key scan", (getRedis) => {
       },
     });
     const scan = await scanKeys(racing, limits(100_000), { bytes: true });
-    expect(scan.violations).toEqual([]);
+    // The group destroyed mid-scan is within its bound; the keys of another type are reported.
+    expect(scan.violations.sort()).toEqual([
+      `${reservationKey("retyped")}: a string, but {inventory}:reservation:<orderId> is a hash family`,
+      `${retyped}: a key of another type, but {<owner>}:ev:<event> is a stream family`,
+    ]);
   });
 
   it("counts a key SCAN returns twice (a rehash while it walks) once", async () => {
@@ -161,5 +171,105 @@ describeWithRedis("key scan", (getRedis) => {
     const scan = await scanKeys(twice, limits(Date.now()));
     expect(scan.usage.get("{discovery}:services")?.keys).toBe(1);
     expect(scan.violations).toEqual([]);
+  });
+
+  it("reports a key of the wrong type for its family, which it used to skip as vanished", async () => {
+    await getRedis().flush();
+    const redis = getRedis().client();
+    const stream = eventStreamKey("order", "order.placed");
+    await redis.set(stream, "not a stream");
+    await redis.hset(validationKey("o-hash"), "f", "v");
+    await redis.sadd(reservationKey("o-set"), "reserved");
+    await redis.set(validationKey("o-ok"), "1", "PX", 60_000);
+    const scan = await scanKeys(redis, limits(Date.now()), { bytes: true });
+    expect(scan.violations.sort()).toEqual([
+      `${reservationKey("o-set")}: a set, but {inventory}:reservation:<orderId> is a hash family`,
+      `${stream}: a string, but {<owner>}:ev:<event> is a stream family`,
+      `${validationKey("o-hash")}: a hash, but {user}:validated:<orderId> is a string family`,
+    ]);
+  });
+
+  it("flags members of a due index overdue past their grace (stuck: the index grows), passes due ones", async () => {
+    await getRedis().flush();
+    const redis = getRedis().client();
+    const now = Date.now();
+    const deadlines = deadlineIndexKey(ORDER_TAG, "order-deadlines-v1");
+    await redis.zadd(deadlines, now - 600_000, "o-stuck", now + 60_000, "o-live");
+    await redis.hset(
+      deadlinePositionsKey(ORDER_TAG, "order-deadlines-v1"),
+      "o-stuck",
+      "1-0",
+      "o-live",
+      "2-0",
+    );
+    await redis.zadd(dueKey(), now - 600_000, "s-stuck", now - 100, "s-just-due");
+    const scan = await scanKeys(redis, limits(now));
+    expect(scan.violations.sort()).toEqual([
+      expect.stringMatching(/^\{order\}:order-deadlines-v1:due: 1 member\(s\) overdue .*o-stuck/),
+      expect.stringMatching(/^\{shipping\}:due: 1 member\(s\) overdue .*s-stuck/),
+    ]);
+  });
+
+  it("flags deadline positions whose order left the due index (left behind), passes matching ones", async () => {
+    await getRedis().flush();
+    const redis = getRedis().client();
+    const now = Date.now();
+    const deadlines = deadlineIndexKey(ORDER_TAG, "order-deadlines-v1");
+    const positions = deadlinePositionsKey(ORDER_TAG, "order-deadlines-v1");
+    await redis.zadd(deadlines, now + 60_000, "o-live");
+    await redis.hset(positions, "o-live", "1-0", "o-ended-1", "2-0", "o-ended-2", "3-0");
+    const scan = await scanKeys(redis, limits(now));
+    expect(scan.violations).toEqual([
+      `${positions}: 2 field(s) not in ${deadlines} (e.g. o-ended-1): left behind ({order}:<projection>:pos)`,
+    ]);
+    await redis.hdel(positions, "o-ended-1", "o-ended-2");
+    expect((await scanKeys(redis, limits(now))).violations).toEqual([]);
+  });
+
+  it("flags DLQ replay ids a group keeps past their dedupe window", async () => {
+    await getRedis().flush();
+    const redis = getRedis().client();
+    const now = Date.now();
+    await redis.zadd(replaysKey("payment"), now - 3 * 86_400_000, "r-old", now - 1_000, "r-new");
+    await redis.pexpire(replaysKey("payment"), 60_000);
+    const scan = await scanKeys(redis, limits(now));
+    expect(scan.violations).toEqual([
+      expect.stringMatching(/^\{payment\}:replays: 1 member\(s\) older than 172800000 ms \(e\.g\. r-old/),
+    ]);
+  });
+
+  it("flags a consumer group that never reads (its stream grows behind it), passes one that keeps up", async () => {
+    await getRedis().flush();
+    const redis = getRedis().client();
+    const idle = eventStreamKey("order", "payment.requested");
+    const busy = eventStreamKey("order", "inventory.reserve.requested");
+    for (const key of [idle, busy]) {
+      await redis.xgroup("CREATE", key, "g", "0", "MKSTREAM");
+      for (let n = 1; n <= 3; n++) await redis.xadd(key, `${50_000 + n}-0`, "b", "x");
+    }
+    await redis.xreadgroup("GROUP", "g", "c", "STREAMS", busy, ">");
+    await redis.xack(busy, "g", "50001-0", "50002-0", "50003-0");
+    await redis.xtrim(busy, "MINID", "50004");
+    const scan = await scanKeys(redis, limits(100_000));
+    expect(scan.violations).toEqual([
+      `${idle}: group g has not read entry 50001-0 for 50 s (it pins every later entry)`,
+    ]);
+  });
+
+  it("flags an entry pending past the must-complete window (it pins the stream)", async () => {
+    await getRedis().flush();
+    const redis = getRedis().client();
+    const key = eventStreamKey("order", "payment.requested");
+    await redis.xgroup("CREATE", key, "payment", "0", "MKSTREAM");
+    await redis.xadd(key, "10000-0", "b", "x");
+    await redis.xadd(key, "150000-0", "b", "x");
+    await redis.xreadgroup("GROUP", "payment", "c", "STREAMS", key, ">");
+    await redis.xack(key, "payment", "150000-0");
+    // now 200 s: the entry of 10 s has been pending 190 s, over the 60 s window (+1 s slack).
+    expect((await scanKeys(redis, limits(200_000))).violations).toEqual([
+      `${key}: group payment holds entry 10000-0 pending for 190 s, past the must-complete window (it pins the stream)`,
+    ]);
+    // Within the window it is not flagged.
+    expect((await scanKeys(redis, limits(65_000))).violations).toEqual([]);
   });
 });

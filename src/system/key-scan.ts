@@ -1,13 +1,17 @@
 /**
  * Walks every key of a Redis and holds it against the documented key families (key-families.ts):
- * keys of no family, transient keys without their bound (no TTL, a TTL longer than documented, a
- * collection with more members than documented, a stream holding what it should have trimmed), and
+ * keys of no family, keys of the wrong type for their family, transient keys without their bound
+ * (no TTL, a TTL longer than documented, a collection with more members than documented or with
+ * members its bound does not allow, a stream holding what it should have trimmed, a consumer group
+ * that does not read or whose oldest pending entry is older than the must-complete window), and
  * per-family key counts (and bytes, when asked). Used by the storage test after a run of the system
  * and by the soak run each minute.
  *
- * The system runs while it is scanned: a key may expire, be deleted, be recreated with another type,
- * and a group's pending list may empty between any two reads. Each such race reads as "within the
- * bound" (what changed is no longer the key that was listed), never as an error of the scan.
+ * The system runs while it is scanned: a key may expire or be deleted, and a group's pending list may
+ * empty between any two reads. Each such race reads as "within the bound" (what changed is no longer
+ * the key that was listed), never as an error of the scan. A key of another type than its family's
+ * is always reported, whether seen by TYPE or by a WRONGTYPE error mid-scan: the system never writes
+ * one, so it is a defect (or a stranger writing into the system's key space), not a race.
  */
 import type { Redis } from "ioredis";
 import { type BoundSettings, familyOf, KEY_FAMILIES, type KeyFamily } from "./key-families.js";
@@ -17,6 +21,19 @@ export interface ScanLimits extends BoundSettings {
   streamRetentionMs: number;
   /** Extra age allowed for trimming to catch up (a trim interval and some margin), ms. */
   slackMs: number;
+  /**
+   * How long a stream entry may wait for a consumer group to read it, ms: a group whose next
+   * unread entry is older than this (plus `slackMs`) does not read (no live consumer), and pins
+   * every entry after its position.
+   */
+  groupLagMs: number;
+  /**
+   * Oldest age a pending entry may reach (the bus's `BUS_MUST_COMPLETE_WINDOW_MS`, after which it
+   * is dead-lettered and acked), ms; older, the entry is stuck and pins its stream.
+   */
+  pendingMaxAgeMs: number;
+  /** How long a member of a `due` index may be overdue before it counts as stuck, ms. */
+  overdueMs: number;
   now: number;
 }
 
@@ -59,13 +76,28 @@ export async function allKeys(redis: Redis): Promise<string[]> {
  * (a purge, a trim that emptied it, an expiry), a group destroyed, or the key recreated with
  * another type. The bound then holds for what was listed.
  */
-const VANISHED = /no such key|NOGROUP|WRONGTYPE/i;
+const VANISHED = /no such key|NOGROUP/i;
+const WRONG_TYPE = /WRONGTYPE/;
 
-async function unlessVanished<T>(read: Promise<T>, otherwise: T): Promise<T> {
+const wrongType = (key: string, family: KeyFamily, actual: string) =>
+  `${key}: ${actual}, but ${family.pattern} is a ${family.type} family`;
+
+/**
+ * The read's verdict; a key that vanished meanwhile is within its bound (`otherwise`), and one that
+ * turned out of another type (WRONGTYPE) is reported as such.
+ */
+async function unlessVanished(
+  read: Promise<string | undefined>,
+  otherwise: undefined,
+  family: KeyFamily,
+  key: string,
+): Promise<string | undefined> {
   try {
     return await read;
   } catch (error) {
     if (error instanceof Error && VANISHED.test(error.message)) return otherwise;
+    if (error instanceof Error && WRONG_TYPE.test(error.message))
+      return wrongType(key, family, "a key of another type");
     throw error;
   }
 }
@@ -87,9 +119,20 @@ function fields(flat: unknown[]): Record<string, unknown> {
 }
 
 /** Why a trimmed stream is over its bound, or undefined when it is within it (or gone). */
-function streamOverBound(redis: Redis, key: string, limits: ScanLimits): Promise<string | undefined> {
-  return unlessVanished(readStreamBound(redis, key, limits), undefined);
+function streamOverBound(
+  redis: Redis,
+  family: KeyFamily,
+  key: string,
+  limits: ScanLimits,
+): Promise<string | undefined> {
+  return unlessVanished(readStreamBound(redis, key, limits), undefined, family, key);
 }
+
+/** The id just after `id` (XRANGE's exclusive start without the `(` syntax). */
+const nextId = (id: string): string => {
+  const [ms, seq] = idParts(id);
+  return `${ms}-${seq + 1}`;
+};
 
 async function readStreamBound(redis: Redis, key: string, limits: ScanLimits): Promise<string | undefined> {
   const first = await redis.xrange(key, "-", "+", "COUNT", 1);
@@ -104,27 +147,43 @@ async function readStreamBound(redis: Redis, key: string, limits: ScanLimits): P
     return idParts(firstId)[0] < oldest ? `${key}: entries older than the retention window` : undefined;
   }
   let needed: string | undefined;
+  const stuck: string[] = [];
   for (const group of groups) {
+    const name = String(group.name);
     // Read live: the pending list can empty between XINFO and XPENDING (summary id null), and the
     // group's position then is just past its last delivered entry.
-    const summary = (await redis.xpending(key, String(group.name))) as [number, string | null, ...unknown[]];
-    let id: string;
-    if (summary[1]) {
-      id = summary[1];
-    } else {
-      const [ms, seq] = idParts(String(group["last-delivered-id"]));
-      id = `${ms}-${seq + 1}`;
-    }
+    const summary = (await redis.xpending(key, name)) as [number, string | null, ...unknown[]];
+    const next = nextId(String(group["last-delivered-id"]));
+    const id = summary[1] ?? next;
     if (needed === undefined || idBefore(id, needed)) needed = id;
+    // A group that does not read: its next undelivered entry has waited too long.
+    const [unread] = await redis.xrange(key, next, "+", "COUNT", 1);
+    if (unread && idParts(unread[0])[0] < limits.now - limits.groupLagMs - limits.slackMs) {
+      stuck.push(
+        `${key}: group ${name} has not read entry ${unread[0]} for ${Math.round((limits.now - idParts(unread[0])[0]) / 1000)} s (it pins every later entry)`,
+      );
+    }
+    // A pending entry past the must-complete window is never going to be acked: it pins the stream.
+    if (summary[1] && idParts(summary[1])[0] < limits.now - limits.pendingMaxAgeMs - limits.slackMs) {
+      stuck.push(
+        `${key}: group ${name} holds entry ${summary[1]} pending for ${Math.round((limits.now - idParts(summary[1])[0]) / 1000)} s, past the must-complete window (it pins the stream)`,
+      );
+    }
   }
+  if (stuck.length > 0) return stuck.join("; ");
   // Trimming runs on an interval: what was handled since the last pass (up to the slack) may stay.
   return needed && idBefore(firstId, needed) && idParts(firstId)[0] < idParts(needed)[0] - limits.slackMs
     ? `${key}: entries every group has handled are not trimmed (first ${firstId}, needed from ${needed})`
     : undefined;
 }
 
-function auditOverBound(redis: Redis, key: string, limits: ScanLimits): Promise<string | undefined> {
-  return unlessVanished(readAuditBound(redis, key, limits), undefined);
+function auditOverBound(
+  redis: Redis,
+  family: KeyFamily,
+  key: string,
+  limits: ScanLimits,
+): Promise<string | undefined> {
+  return unlessVanished(readAuditBound(redis, key, limits), undefined, family, key);
 }
 
 async function readAuditBound(redis: Redis, key: string, limits: ScanLimits): Promise<string | undefined> {
@@ -149,12 +208,18 @@ async function checkBatch(
       pipeline.pttl(key);
       if (check.kind === "expires-once-settled") pipeline.hget(key, "state");
     }
-    const replies = ((await pipeline.exec()) ?? []).map(([, value]) => value);
+    const results = (await pipeline.exec()) ?? [];
+    const replies = results.map(([, value]) => value);
     const step = check.kind === "expires" ? 1 : 2;
     const maxTtl = check.maxTtl(limits);
     const out: string[] = [];
     keys.forEach((key, i) => {
       const ttl = Number(replies[i * step]);
+      const stateError = step === 2 ? results[i * step + 1]?.[0] : null;
+      if (stateError && WRONG_TYPE.test(stateError.message)) {
+        out.push(wrongType(key, family, "a key of another type"));
+        return;
+      }
       const state = step === 2 ? replies[i * step + 1] : undefined;
       // -2: the key expired between SCAN and PTTL, which is the bound at work. A reservation
       // holding stock has no TTL (yet): it is bounded by the orders in flight.
@@ -168,7 +233,9 @@ async function checkBatch(
   if (check.kind === "trimmed" || check.kind === "audit-window") {
     const verdicts = await Promise.all(
       keys.map((key) =>
-        check.kind === "trimmed" ? streamOverBound(redis, key, limits) : auditOverBound(redis, key, limits),
+        check.kind === "trimmed"
+          ? streamOverBound(redis, family, key, limits)
+          : auditOverBound(redis, family, key, limits),
       ),
     );
     return verdicts.filter((v): v is string => v !== undefined);
@@ -191,12 +258,90 @@ async function membersOverBound(redis: Redis, family: KeyFamily, keys: readonly 
   const replies = (await pipeline.exec()) ?? [];
   const out: string[] = [];
   replies.forEach(([error, value], i) => {
-    // An error is a key recreated with another type since SCAN; gone keys count 0.
-    if (error) return;
+    // Gone keys count 0; a key recreated with another type since SCAN is of the wrong type.
+    if (error) {
+      if (WRONG_TYPE.test(error.message)) out.push(wrongType(keys[i]!, family, "a key of another type"));
+      else throw error;
+      return;
+    }
     const members = Number(value);
     if (members > max) out.push(`${keys[i]}: ${members} members, at most ${max} (${family.pattern})`);
   });
   return out;
+}
+
+/** Keys of a family whose members its `members` check does not allow (see key-families.ts). */
+async function membersNotAllowed(
+  redis: Redis,
+  family: KeyFamily,
+  keys: readonly string[],
+  limits: ScanLimits,
+): Promise<string[]> {
+  const check = family.members;
+  if (!check) return [];
+  const out: string[] = [];
+  for (const key of keys) {
+    try {
+      if (check.kind === "due" || check.kind === "max-age") {
+        const oldest = check.kind === "due" ? limits.now - limits.overdueMs : limits.now - check.maxAgeMs;
+        const [member, score] = await redis.zrangebyscore(
+          key,
+          "-inf",
+          `(${oldest}`,
+          "WITHSCORES",
+          "LIMIT",
+          0,
+          1,
+        );
+        if (member !== undefined) {
+          const count = await redis.zcount(key, "-inf", `(${oldest}`);
+          const age = Math.round((limits.now - Number(score)) / 1000);
+          out.push(
+            check.kind === "due"
+              ? `${key}: ${count} member(s) overdue by more than ${limits.overdueMs} ms (e.g. ${member}, due ${age} s ago): stuck (${family.pattern})`
+              : `${key}: ${count} member(s) older than ${check.maxAgeMs} ms (e.g. ${member}, ${age} s old) (${family.pattern})`,
+          );
+        }
+      } else {
+        // Both keys change together (one script): read them together too.
+        const sibling = check.of(key);
+        const [fieldsReply, membersReply] =
+          (await redis.multi().hkeys(key).zrange(sibling, 0, -1).exec()) ?? [];
+        if (fieldsReply?.[0]) throw fieldsReply[0];
+        if (membersReply?.[0]) throw membersReply[0];
+        const members = new Set(membersReply?.[1] as string[]);
+        const orphans = (fieldsReply?.[1] as string[]).filter((f) => !members.has(f));
+        if (orphans.length > 0)
+          out.push(
+            `${key}: ${orphans.length} field(s) not in ${sibling} (e.g. ${orphans[0]}): left behind (${family.pattern})`,
+          );
+      }
+    } catch (error) {
+      if (error instanceof Error && WRONG_TYPE.test(error.message)) continue; // reported by the type check
+      throw error;
+    }
+  }
+  return out;
+}
+
+/** Splits a batch into the keys of the family's type and reports (and drops) the others. */
+async function ofFamilyType(
+  redis: Redis,
+  family: KeyFamily,
+  keys: readonly string[],
+): Promise<{ keys: string[]; violations: string[] }> {
+  const pipeline = redis.pipeline();
+  for (const key of keys) pipeline.type(key);
+  const types = ((await pipeline.exec()) ?? []).map(([, value]) => String(value));
+  const ok: string[] = [];
+  const violations: string[] = [];
+  keys.forEach((key, i) => {
+    const type = types[i];
+    if (type === "none") return; // gone since SCAN
+    if (type === family.type) ok.push(key);
+    else violations.push(wrongType(key, family, `a ${type ?? "?"}`));
+  });
+  return { keys: ok, violations };
 }
 
 export interface ScanOptions {
@@ -255,9 +400,12 @@ export async function scanKeys(
       violations.push(`${family.pattern}: ${keys.length} keys, at most ${family.check.max} expected`);
     }
     for (let i = 0; i < keys.length; i += BATCH) {
-      const batch = keys.slice(i, i + BATCH);
+      const typed = await ofFamilyType(redis, family, keys.slice(i, i + BATCH));
+      violations.push(...typed.violations);
+      const batch = typed.keys;
       violations.push(...(await checkBatch(redis, family, batch, limits)));
       violations.push(...(await membersOverBound(redis, family, batch)));
+      violations.push(...(await membersNotAllowed(redis, family, batch, limits)));
       if (family.type === "stream") {
         const pipeline = redis.pipeline();
         for (const key of batch) pipeline.xlen(key);

@@ -11,6 +11,7 @@ import { runScenarios } from "../demo/scenarios.js";
 import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
 import { describeWithRedis, freePort } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
+import { DEFAULT_MUST_COMPLETE_WINDOW_MS } from "../lib/runtime/retention.js";
 import { type KeyScan, scanKeys } from "./key-scan.js";
 import { type LaunchedSystem, launch, planProcesses } from "./launcher.js";
 
@@ -101,6 +102,9 @@ describeWithRedis("the storage budget of a run of the whole system", (getRedis) 
       markerTtlMs: 7 * 86_400_000,
       heartbeatIntervalMs: 1_000,
       slackMs: 4 * TRIM_INTERVAL_MS,
+      groupLagMs: 60_000,
+      pendingMaxAgeMs: DEFAULT_MUST_COMPLETE_WINDOW_MS,
+      overdueMs: 60_000,
       now: Date.now(),
     });
     await waitFor(

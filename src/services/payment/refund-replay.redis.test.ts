@@ -8,7 +8,6 @@
  * with sleeps.
  */
 import { afterEach, expect, it } from "vitest";
-import { AllEvents } from "../../contracts/index.js";
 import { childTraceparent, encodeEnvelope } from "../../lib/bus/envelope.js";
 import { eventStreamFields, eventStreamKey } from "../../lib/bus/transports/redis-stream-keys.js";
 import { DeadLetterQueue } from "../../lib/dlq/dead-letter-queue.js";

@@ -2,6 +2,9 @@ import { childTraceparent, type Envelope } from "./envelope.js";
 import type { EventInput, EventName, EventPayload, EventRegistry } from "./events.js";
 import type { PreparedMessage, Publisher, PublishOptions } from "./publisher.js";
 
+/** How a handler recognises a message it handled before (see `MessageContext.dedupedBy`). */
+export type DedupedBy = "marks" | "record";
+
 /** The logger shape the bus needs; a pino Logger fits it. */
 export interface BusLogger {
   debug(obj: object, msg?: string): void;
@@ -57,6 +60,22 @@ export interface MessageContext<
    * time, on the Redis clock; a DLQ replay: the time of the replay). See `Delivery.enqueuedAt`.
    */
   readonly enqueuedAt: number;
+  /**
+   * Ms since `enqueuedAt`, as of now, on the transport's clock (Redis `TIME` on Redis Streams, the
+   * process's shared clock: see `Delivery.ageMs`), never this host's wall clock.
+   */
+  ageMs(): number;
+  /** Times this entry was handed to a consumer of the group, this one included (`Delivery.deliveryCount`). */
+  readonly deliveryCount: number;
+  /** A manual replay (DLQ retry): the group may have been given the message before (`Delivery.replay`). */
+  readonly replay: boolean;
+  /**
+   * How the event's handlers in this group recognise a message they handled before: `"marks"`
+   * (dedupe marks that expire after `MARKER_TTL_MS`: a message older than that is refused) or
+   * `"record"` (state kept as long as the system of record, e.g. a refund by order id in the payment
+   * record: a message of any age can be run). `"record"` only when every handler of the event says so.
+   */
+  readonly dedupedBy: DedupedBy;
   /** Consumer group (the subscribing service). */
   readonly group: string;
   readonly logger: BusLogger;

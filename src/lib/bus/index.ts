@@ -40,8 +40,8 @@ export { generateIdempotencyKey, stableStringify } from "./idempotency-key.js";
 export {
   createDedupeWindowMiddleware,
   type DedupeWindowOptions,
-  messageOrigin,
-  type ReferenceClock,
+  dedupeAgeMs,
+  type AgedMessage,
 } from "./middleware/dedupe-window.js";
 export {
   createIdempotencyMiddleware,

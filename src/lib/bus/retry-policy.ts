@@ -13,6 +13,7 @@
  * Under both, a retry never comes sooner than the error's `retryAfterMs` hint (a dependency that
  * said when it can be used again, e.g. an open circuit breaker): waiting costs no attempt's worth.
  */
+import type { DedupedBy } from "./context.js";
 import { isRetryable, retryAfterOf } from "./errors.js";
 
 export type DeliveryPolicy = "default" | "must-complete";
@@ -21,6 +22,14 @@ export type DeliveryPolicy = "default" | "must-complete";
 export interface HandlerOptions {
   /** Retry policy of the handler's messages (default "default"). */
   policy?: DeliveryPolicy;
+  /**
+   * How the handler recognises a message it handled before (default `"marks"`: dedupe marks that
+   * expire, so a message older than them is refused as `TOO_OLD_TO_DEDUPLICATE`). Say `"record"`
+   * only when a late or repeated message is harmless because the handler decides from state kept
+   * as long as the system of record (the payment record, by order id) and calls out with a stable
+   * idempotency key: then a DLQ replay of any age runs, exactly once in effect.
+   */
+  dedupedBy?: DedupedBy;
 }
 
 export interface RetryPolicy {

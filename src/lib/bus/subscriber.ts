@@ -1,4 +1,10 @@
-import { type BusLogger, causalPublisher, type MessageContext, silentLogger } from "./context.js";
+import {
+  type BusLogger,
+  causalPublisher,
+  type DedupedBy,
+  type MessageContext,
+  silentLogger,
+} from "./context.js";
 import { decodeEnvelope, type Envelope } from "./envelope.js";
 import { BusError, CrashLoopError, describeError, MessageInProgressError, NoHandlerError } from "./errors.js";
 import {
@@ -72,6 +78,7 @@ export interface SubscriberOptions<E extends EventRegistry, O extends EventRegis
 interface Registration<O extends EventRegistry> {
   handler: EventHandler<unknown, O>;
   policy: DeliveryPolicy;
+  dedupedBy: DedupedBy;
 }
 
 /**
@@ -119,7 +126,11 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     getDefinition(this.options.events, event);
     if (this.subscription) throw new Error("register handlers before start()");
     const list = this.handlers.get(event) ?? [];
-    list.push({ handler: handler as EventHandler<unknown, O>, policy: options.policy ?? "default" });
+    list.push({
+      handler: handler as EventHandler<unknown, O>,
+      policy: options.policy ?? "default",
+      dedupedBy: options.dedupedBy ?? "marks",
+    });
     this.handlers.set(event, list);
     return this;
   }
@@ -198,7 +209,8 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     }
     const registrations = this.handlers.get(envelope.event) ?? [];
     const policy = registrations.some((r) => r.policy === "must-complete") ? "must-complete" : "default";
-    const ctx = this.context(envelope, delivery.attempt, delivery.enqueuedAt);
+    const dedupedBy = registrations.every((r) => r.dedupedBy === "record") ? "record" : "marks";
+    const ctx = this.context(envelope, delivery, dedupedBy);
     try {
       await this.runMiddleware(ctx, () => this.runHandlers(ctx, registrations));
     } catch (error) {
@@ -236,14 +248,18 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     }
   }
 
-  private context(envelope: Envelope, attempt: number, enqueuedAt: number): MessageContext<unknown, O> {
+  private context(envelope: Envelope, delivery: Delivery, dedupedBy: DedupedBy): MessageContext<unknown, O> {
     const publisher = causalPublisher(this.options.publisher, envelope);
     return {
       event: envelope.event,
       payload: envelope.payload,
       envelope,
-      attempt,
-      enqueuedAt,
+      attempt: delivery.attempt,
+      enqueuedAt: delivery.enqueuedAt,
+      ageMs: () => delivery.ageMs(),
+      deliveryCount: delivery.deliveryCount,
+      replay: delivery.replay,
+      dedupedBy,
       group: this.options.group,
       logger: lazyChild(this.logger, () => ({
         correlationId: envelope.correlationId,

@@ -64,6 +64,17 @@ export interface Delivery {
    */
   readonly silentDeliveries: number;
   /**
+   * Times this transport entry has been handed to a consumer of the group, this one included (1: the
+   * first time; Redis Streams: the entry's delivery counter). With `replay`, it tells whether the
+   * group may have handled the message before: only then can a dedupe mark that expired matter.
+   */
+  readonly deliveryCount: number;
+  /**
+   * A manual replay (DLQ retry, `redeliver`): a new entry carrying a message the group was given
+   * before under another entry, so it may have handled it before whatever `deliveryCount` says.
+   */
+  readonly replay: boolean;
+  /**
    * When the message entered this group's queue, in ms since the epoch (Redis: the stream entry
    * id's time on the Redis clock; in memory: the publish time). Time budgets count from it.
    */

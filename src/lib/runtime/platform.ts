@@ -17,6 +17,7 @@ import type { ServiceRegistry } from "../discovery/types.js";
 import type { DeadLetterStore } from "../dlq/dead-letter-store.js";
 import { MemoryDeadLetterStore } from "../dlq/memory-dead-letter-store.js";
 import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
+import { localClock, redisTimeClock, type SharedClock } from "../redis/clock.js";
 import { withTimeout } from "../resilience/timeout.js";
 import { DEFAULT_RETENTION, type RetentionPolicy } from "./retention.js";
 
@@ -32,6 +33,13 @@ export interface Platform {
   readonly redis: Redis | undefined;
   /** How long transient data is kept (marks, stream windows, DLQ audit): docs/storage.md. */
   readonly retention: RetentionPolicy;
+  /**
+   * The process's one shared clock on this platform (DESIGN §6: one clock for every instance):
+   * Redis `TIME` through a measured offset (`redisTimeClock`) on Redis, this process's clock made
+   * monotonic in memory. Started on first use, stopped by `close()`. The transport reads message
+   * ages on it; the order saga sets and checks its deadlines on it.
+   */
+  clock(): Promise<SharedClock>;
   /** Idempotency marks in a namespace (a service's name: its keys go in its own hash slot). */
   idempotencyStore(namespace: string): IdempotencyStore;
   /** True when the backing store answers. */
@@ -50,6 +58,7 @@ export function createMemoryPlatform(options: MemoryPlatformOptions = {}): Platf
   const deadLetters = new MemoryDeadLetterStore({ auditRetentionMs: retention.dlqAuditRetentionMs });
   const transport = new MemoryTransport({ deadLetters, claimIdleMs: options.claimIdleMs ?? 5_000 });
   const idempotency = new Map<string, IdempotencyStore>();
+  const clock = localClock();
   return {
     mode: "memory",
     transport,
@@ -58,6 +67,7 @@ export function createMemoryPlatform(options: MemoryPlatformOptions = {}): Platf
     registry: new MemoryServiceRegistry(),
     redis: undefined,
     retention,
+    clock: async () => clock,
     idempotencyStore(namespace) {
       let store = idempotency.get(namespace);
       if (!store) {
@@ -86,6 +96,11 @@ export interface RedisPlatformOptions {
   onError?: (error: Error) => void;
   /** Consumers with nothing pending, unseen this long (ms), leave their groups (default 1 h). */
   deadConsumerMs?: number;
+  /**
+   * The shared clock to use instead of a `redisTimeClock` on this platform's connection: tests
+   * age messages with it (a clock days ahead of Redis) instead of waiting. Not stopped by `close()`.
+   */
+  clock?: SharedClock;
 }
 
 export function createRedisPlatform(options: RedisPlatformOptions): Platform {
@@ -98,9 +113,11 @@ export function createRedisPlatform(options: RedisPlatformOptions): Platform {
   redis.on("error", (error) => options.onError?.(error));
   const retention: RetentionPolicy = { ...DEFAULT_RETENTION, ...options.retention };
   const deadLetters = new RedisDeadLetterStore(redis, { auditRetentionMs: retention.dlqAuditRetentionMs });
+  const shared = sharedRedisClock(redis, options.clock);
   const transport = new RedisStreamsTransport({
     redis,
     deadLetters,
+    clock: shared.get,
     claimIdleMs: options.claimIdleMs ?? 5_000,
     ...(options.deadConsumerMs === undefined ? {} : { deadConsumerMs: options.deadConsumerMs }),
     // No trim loop here: each service's StreamTrimmer (service host) trims the streams it owns.
@@ -114,6 +131,7 @@ export function createRedisPlatform(options: RedisPlatformOptions): Platform {
     registry: new RedisServiceRegistry({ redis }),
     redis,
     retention,
+    clock: shared.get,
     idempotencyStore: (namespace) => new RedisIdempotencyStore(redis, `{${namespace}}:idem:`),
     // Commands wait for a reconnect (maxRetriesPerRequest: null), so a health probe must not:
     // it answers "down" after a second instead of hanging while Redis is away.
@@ -127,7 +145,35 @@ export function createRedisPlatform(options: RedisPlatformOptions): Platform {
     close: async () => {
       await hints.close();
       await transport.close();
+      await shared.stop();
       redis.disconnect();
+    },
+  };
+}
+
+/**
+ * One `redisTimeClock` per platform, started on first use (a failed first sync is retried by the
+ * next caller), or the clock given. Before, the transport, the service host and the order saga
+ * each measured their own: three clocks a process, three offsets that could disagree.
+ */
+function sharedRedisClock(
+  redis: Redis,
+  given: SharedClock | undefined,
+): { get: () => Promise<SharedClock>; stop: () => Promise<void> } {
+  let started: Promise<SharedClock> | undefined = given ? Promise.resolve(given) : undefined;
+  return {
+    get: () => {
+      if (started) return started;
+      const clock = redisTimeClock({ redis });
+      started = clock;
+      clock.catch(() => {
+        if (started === clock) started = undefined;
+      });
+      return clock;
+    },
+    stop: async () => {
+      if (given) return;
+      (await started?.catch(() => undefined))?.stop();
     },
   };
 }

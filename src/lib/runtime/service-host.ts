@@ -8,7 +8,6 @@ import type { FastifyInstance } from "fastify";
 import { Counter } from "prom-client";
 import type { BusLogger } from "../bus/context.js";
 import type { EventRegistry } from "../bus/events.js";
-import { redisTimeClock } from "../redis/clock.js";
 import { createDedupeWindowMiddleware } from "../bus/middleware/dedupe-window.js";
 import { createSubscriberLoggingMiddleware } from "../bus/middleware/logging.js";
 import { createSubscriberTimingMiddleware } from "../bus/middleware/timing.js";
@@ -47,9 +46,10 @@ export interface ServiceDeps<E extends EventRegistry> {
    * middleware: every service dedupes by its business key (order id) inside the same atomic write as
    * its state change, which also covers a crash between the effect and a separate mark, and costs no
    * extra round trips or a key per message. `createIdempotencyMiddleware` remains for handlers
-   * without such a key (pass it in `middleware`). Those marks live `MARKER_TTL_MS`, so a message
-   * older than that (on the Redis clock) is refused, not run: dead-lettered as
-   * `TOO_OLD_TO_DEDUPLICATE` and counted in `ordersaga_messages_too_old_total`.
+   * without such a key (pass it in `middleware`). Those marks live `MARKER_TTL_MS`, so a redelivery
+   * or replay older than that (on the Redis clock) is refused, not run: dead-lettered as
+   * `TOO_OLD_TO_DEDUPLICATE` and counted in `ordersaga_messages_too_old_total` (first deliveries
+   * and handlers `dedupedBy: "record"` are never refused: dedupe-window.ts).
    */
   subscriber(options?: {
     concurrency?: number;
@@ -184,13 +184,12 @@ export async function startService<E extends EventRegistry>(
     labelNames: ["event"],
     registers: [metrics.registry],
   });
-  // Messages' ages on Redis's clock (stream ids are written by it), never this host's.
-  const redisClock = platform.redis ? await redisTimeClock({ redis: platform.redis }) : undefined;
+  // Messages' ages are read on the transport's clock (ctx.ageMs): the platform's shared Redis-time
+  // clock (stream ids are written by Redis), never this host's.
   const standardMiddleware: SubscriberMiddleware<E>[] = [
     createSubscriberTimingMiddleware((event, ms, outcome) => metrics.recordEvent(event, outcome, ms)),
     createDedupeWindowMiddleware({
       windowMs: platform.retention.markerTtlMs,
-      ...(redisClock ? { clock: () => redisClock.now() } : {}),
       onTooOld: (ctx) => tooOld.inc({ event: ctx.event }),
     }),
   ];
@@ -261,7 +260,6 @@ export async function startService<E extends EventRegistry>(
   } catch (error) {
     await app.close().catch(() => undefined);
     await parts.stop?.().catch(() => undefined);
-    redisClock?.stop();
     throw error;
   }
   const address = app.server.address();
@@ -314,7 +312,6 @@ export async function startService<E extends EventRegistry>(
         await Promise.all(subscribers.map((s) => s.stop()));
         await parts.stop?.();
         await trimmer?.stop();
-        redisClock?.stop();
         stopLeaseMetrics();
         await reporter.stop();
         logger.info("service stopped");

@@ -1,12 +1,16 @@
 /**
- * A message older than the services' dedupe marks (`MARKER_TTL_MS`) is refused, not run: a DLQ
- * replay of a command whose marks expired would otherwise do its work again (re-reserve stock of a
- * failed order). It is dead-lettered with the typed reason and counted.
+ * A message the group may have handled before, older than the services' dedupe marks
+ * (`MARKER_TTL_MS`), is refused, not run: a DLQ replay of a command whose marks expired would
+ * otherwise do its work again (re-reserve stock of a failed order). It is dead-lettered with the
+ * typed reason and counted. Ages come from Redis (entry ids, `TIME`), not from a publisher's clock,
+ * and a first delivery is never refused, however long it waited in a backlog (issue 11 follow-up).
  */
 import { afterEach, expect, it } from "vitest";
 import { z } from "zod";
 import { childTraceparent, encodeEnvelope, newMessageId } from "../bus/envelope.js";
+import { BusError } from "../bus/errors.js";
 import { defineEvents } from "../bus/events.js";
+import { eventStreamFields, eventStreamKey } from "../bus/transports/redis-stream-keys.js";
 import { getProcessKeyring } from "../security/process-keys.js";
 import { createSigner } from "../security/signing.js";
 import { describeWithRedis } from "../../test-support/redis.js";
@@ -50,9 +54,90 @@ describeWithRedis("the dedupe window of a service's subscribers", (getRedis) => 
     await platform?.close();
   });
 
+  // Long enough that a loaded machine's delays never make the young messages old.
+  const markerTtlMs = 600_000;
+  const DAY = 86_400_000;
+
+  /**
+   * The "aged" service on a fresh Redis: records each attempt; numbers in `failOnce` fail their
+   * first attempt. `before` runs on the platform before the service (and its group) starts.
+   */
+  async function startAged(failOnce: ReadonlySet<number> = new Set(), before?: () => Promise<void>) {
+    await getRedis().flush();
+    platform = createRedisPlatform({ url: getRedis().url, retention: { markerTtlMs } });
+    await before?.();
+    const attempts: number[] = [];
+    service = await startService(
+      {
+        name: "aged",
+        version: "1.0.0",
+        create: (deps) => ({
+          subscribers: [
+            deps.subscriber().on("aged.reserve", (p, ctx) => {
+              attempts.push(p.n);
+              if (failOnce.has(p.n) && ctx.attempt === 1)
+                throw new BusError("FLAKY", `first attempt of ${p.n} fails`, { retryable: true });
+            }) as never,
+          ],
+        }),
+      },
+      { events: Events, platform, port: 0, logLevel: "silent" },
+    );
+    return attempts;
+  }
+
+  const redisTimeMs = async () => Number((await platform!.redis!.time())[0]) * 1000;
+
+  /** Adds entries to the event's stream with ids `at + i` (Redis would have given them then). */
+  async function addBacklog(at: number, ns: readonly number[]) {
+    const key = eventStreamKey("aged", "aged.reserve");
+    for (const [i, n] of ns.entries())
+      await platform!.redis!.xadd(key, `${at + i}-0`, ...eventStreamFields(message(idAt(at + i), n)));
+  }
+
+  const deadLetters = async (count: number) =>
+    waitFor(
+      async () => {
+        const records = await platform!.deadLetters.list();
+        return records.length >= count ? records : undefined;
+      },
+      60_000,
+      `${count} dead letter(s)`,
+    );
+
+  it("handles a publisher's fresh messages when its clock is 10 days behind, also on a retry (ages come from Redis, not the publisher)", async () => {
+    const attempts = await startAged(new Set([2]));
+    const publisherClock = (await redisTimeMs()) - 10 * DAY;
+    await platform!.transport.publish([
+      message(idAt(publisherClock), 1),
+      message(idAt(publisherClock + 1), 2),
+    ]);
+    await waitFor(() => attempts.length >= 3, 60_000, "both handled, the second on its retry");
+    expect(attempts.sort()).toEqual([1, 2, 2]);
+    expect(await platform!.deadLetters.list()).toEqual([]);
+    const metrics = await service!.metrics.metricsText();
+    expect(metrics).not.toMatch(/ordersaga_messages_too_old_total\{[^}]*\} [1-9]/);
+  }, 150_000);
+
+  it("handles a backlog older than the window on its first delivery, and dead-letters a redelivery of it as TOO_OLD_TO_DEDUPLICATE", async () => {
+    // A backlog of entries added two marker lifetimes ago (Redis gave them those ids), unread since.
+    let at = 0;
+    const attempts = await startAged(new Set([13]), async () => {
+      at = (await redisTimeMs()) - 2 * markerTtlMs;
+      await addBacklog(at, [0, 11, 12, 13]);
+    });
+    await waitFor(() => attempts.length >= 4, 60_000, "the backlog's first deliveries handled");
+    const [record] = await deadLetters(1);
+    // 0, 11, 12 ran once; 13 ran once and failed, and its redelivery (its first attempt's marks
+    // could be gone) was refused without running.
+    expect([...attempts].sort((a, b) => a - b)).toEqual([0, 11, 12, 13]);
+    expect(record!.attempts.at(-1)?.error.code).toBe("TOO_OLD_TO_DEDUPLICATE");
+    expect(record!.envelopeId).toBe(idAt(at + 3));
+    expect(await platform!.deadLetters.list()).toHaveLength(1);
+  }, 150_000);
+
   it("dead-letters a replayed message older than MARKER_TTL_MS as TOO_OLD_TO_DEDUPLICATE, without running it", async () => {
-    // Long enough that a loaded machine's delays never make the young messages old.
-    const markerTtlMs = 600_000;
+    await getRedis().flush();
     platform = createRedisPlatform({ url: getRedis().url, retention: { markerTtlMs } });
     const ran: number[] = [];
     service = await startService(

@@ -72,13 +72,21 @@ function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
   });
 }
 
-/** Redis `TIME` when instances share a Redis (one clock for all), else this process's clock. */
-const sagaClock = (deps: ServiceDeps<typeof AllEvents>): Promise<SharedClock> =>
-  deps.platform.redis
-    ? // Never the wall clock as the elapsed-time source (a step of it would move every deadline,
-      // review F3): the clock's monotonic default, or a clock a test injected.
-      redisTimeClock({ redis: deps.platform.redis, ...(deps.now === Date.now ? {} : { local: deps.now }) })
-    : Promise.resolve(localClock(deps.now));
+/**
+ * Redis `TIME` when instances share a Redis (one clock for all), else this process's clock. The
+ * platform's shared clock (one per process) unless a test injected its own elapsed-time source.
+ * Stopped by `stop()` only when it is the saga's own: the platform stops its shared clock.
+ */
+async function sagaClock(deps: ServiceDeps<typeof AllEvents>): Promise<SharedClock> {
+  if (!deps.platform.redis) return localClock(deps.now);
+  if (deps.now === Date.now) {
+    const shared = await deps.platform.clock();
+    return { now: () => shared.now(), sync: () => shared.sync(), stop: () => {} };
+  }
+  // Never the wall clock as the elapsed-time source (a step of it would move every deadline,
+  // review F3): a clock a test injected.
+  return redisTimeClock({ redis: deps.platform.redis, local: deps.now });
+}
 
 /** Builds the service's parts (no timers started yet). */
 async function buildInternals(

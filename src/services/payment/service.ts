@@ -124,7 +124,14 @@ export function createPaymentService(
           retry: { maxSilentDeliveries: options.maxSilentDeliveries ?? 10 },
         })
         .on("payment.requested", handlers.paymentRequested, mustComplete)
-        .on("order.compensation.payment.refund", handlers.refundRequested, mustComplete)
+        // A refund is decided from the payment record (kept like the system of record, no TTL) and
+        // refunded at the provider under `refund:<orderId>`: a replay of any age is harmless, so an
+        // operator's DLQ retry weeks later runs (once in effect) instead of being refused as too
+        // old to deduplicate (dedupe-window.ts).
+        .on("order.compensation.payment.refund", handlers.refundRequested, {
+          ...mustComplete,
+          dedupedBy: "record",
+        })
         // How each order ended, for the reconciliation of money against outcomes.
         .on("order.completed", ({ orderId }) => store.recordOutcome(orderId, "completed"), mustComplete)
         .on("order.delivered", ({ orderId }) => store.recordOutcome(orderId, "delivered"), mustComplete)

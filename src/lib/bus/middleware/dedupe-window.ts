@@ -1,23 +1,41 @@
 /**
  * The idempotency window on the consumer side. Every dedupe mark lives a bounded time (the store's
- * `ttlMs`, the services' `MARKER_TTL_MS`): a message delivered after its mark could have expired
- * can no longer be recognised as handled, so running it may do its work twice (a DLQ replay of a
- * week-old `inventory.reserve` re-reserving stock for a failed order). Such a message is refused
- * instead: `TooOldToDeduplicateError` (code `TOO_OLD_TO_DEDUPLICATE`, never retryable), so the
- * subscriber dead-letters it with that reason and an operator decides.
+ * `ttlMs`, the services' `MARKER_TTL_MS`). Running a message is unsafe only when this group may have
+ * handled it before and the mark of that handling may have expired since: then it could do its work
+ * twice (a DLQ replay of a week-old `inventory.reserve` re-reserving stock for a failed order). Such a
+ * message is refused instead: `TooOldToDeduplicateError` (code `TOO_OLD_TO_DEDUPLICATE`, never
+ * retryable), so the subscriber dead-letters it with that reason and an operator decides.
  *
- * The age is measured on the Redis clock (DESIGN §6: do not compare clocks across machines): from
- * when the message first entered a queue, which is the stream entry id's time (Redis clock), or for
- * a replay (whose entry is new) the time in its UUIDv7 id, stamped by the publisher when it wrote
- * the original entry; to `now`, Redis `TIME` (`redisTimeClock` in src/lib/redis: read every few seconds, advanced
- * in between by this process's monotonic timer, never by its wall clock).
+ * When can an earlier handling exist, and how old can it be (`dedupeAgeMs`)?
+ * - The first delivery of an entry (`deliveryCount` 1, not a replay): no earlier handling of it, and
+ *   the handler writes its mark atomically with its effect, so however long the entry waited unread
+ *   in the stream (a backlog), it runs. Refusing it would dead-letter a backlog for being a backlog
+ *   (soak, issue 11: 644 replies at 60/s with a 20 s window).
+ * - A redelivery (`deliveryCount` > 1: a retry, a takeover): an earlier handling happened at or after
+ *   the entry's first delivery, which is at or after the entry's time. The age counts from the entry
+ *   id's time: the time Redis assigned (XADD `*`), never the publisher's clock (a publisher whose
+ *   clock is 10 days behind must not make fresh messages old).
+ * - A replay (DLQ retry: a new entry carrying an old message): earlier handlings came before the
+ *   replay's entry, so the age counts from the earlier of its entry's time and its UUIDv7 id's time
+ *   (stamped by the publisher when it first sent the message). The publisher's clock can only make a
+ *   replay look older (refused), never younger than its replay entry (Redis's time).
+ * - A handler that dedupes by its system of record (`dedupedBy: "record"`, e.g. a refund by order id
+ *   in the payment record, refunded at the provider under a stable idempotency key) has no mark that
+ *   expires: its messages run at any age, so an operator's retry of a refund dead-lettered a week ago
+ *   runs, and runs once however often it is replayed.
+ *
+ * `now` is the transport's clock (`MessageContext.ageMs`: on Redis Streams Redis `TIME`, read through
+ * the platform's one shared `redisTimeClock`), never this host's wall clock (DESIGN §6).
  */
 import type { MessageContext } from "../context.js";
 import { TooOldToDeduplicateError } from "../errors.js";
 import type { SubscriberMiddleware } from "../subscriber.js";
 
-/** The current time in ms on the clock stream ids are written with (Redis `TIME`). */
-export type ReferenceClock = () => number | Promise<number>;
+/** What the window reads of a message. */
+export type AgedMessage = Pick<
+  MessageContext,
+  "enqueuedAt" | "envelope" | "ageMs" | "deliveryCount" | "replay" | "dedupedBy"
+>;
 
 const UUID_V7 = /^([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
@@ -27,51 +45,60 @@ export function uuidV7Time(id: string): number | undefined {
   return match ? Number.parseInt(`${match[1]}${match[2]}`, 16) : undefined;
 }
 
-/** When a message first entered a queue, ms: the earlier of its entry's time and its id's time. */
-export function messageOrigin(ctx: Pick<MessageContext, "enqueuedAt" | "envelope">): number {
+/**
+ * How old (ms) an earlier handling of this message by this group can be, at most: undefined when
+ * there can be none whose mark could have expired (a first delivery, or a handler deduplicating by
+ * its system of record). See the module comment for each case.
+ */
+export function dedupeAgeMs(ctx: AgedMessage): number | undefined {
+  if (ctx.dedupedBy === "record") return undefined;
+  if (!ctx.replay && ctx.deliveryCount <= 1) return undefined;
+  const age = ctx.ageMs();
+  if (!ctx.replay) return age;
   const created = uuidV7Time(ctx.envelope.id);
-  return created === undefined ? ctx.enqueuedAt : Math.min(ctx.enqueuedAt, created);
+  return created === undefined ? age : age + Math.max(0, ctx.enqueuedAt - created);
 }
 
-/** Throws `TooOldToDeduplicateError` when the message is older than `windowMs` on `clock`; else its age. */
-export async function refuseIfTooOld(
-  ctx: Pick<MessageContext, "enqueuedAt" | "envelope">,
-  windowMs: number,
-  clock: ReferenceClock,
-): Promise<number> {
-  const ageMs = (await clock()) - messageOrigin(ctx);
-  if (ageMs > windowMs) throw new TooOldToDeduplicateError(ageMs, windowMs);
-  return ageMs;
+/** Throws `TooOldToDeduplicateError` when an earlier handling's mark (living `windowMs`) may be gone. */
+export function refuseIfTooOld(ctx: AgedMessage, windowMs: number): void {
+  const ageMs = dedupeAgeMs(ctx);
+  if (ageMs !== undefined && ageMs > windowMs) throw new TooOldToDeduplicateError(ageMs, windowMs);
 }
 
 export interface DedupeWindowOptions {
   /** How long the dedupe marks of the handlers behind this middleware live, ms (`MARKER_TTL_MS`). */
   windowMs: number;
-  /** Redis `TIME` in ms (a `redisTimeClock`'s `now`); default `Date.now` (in-memory: one process, one clock). */
-  clock?: ReferenceClock;
-  /** Called for each refused message (a counter). */
+  /** Called for each refused message (a counter), with the age (ms) it was refused at. */
   onTooOld?: (ctx: MessageContext, ageMs: number) => void;
 }
 
 /**
- * Refuses to run a message older than `windowMs`: for handlers that dedupe by their own marks
- * (the services' per-order marks live `MARKER_TTL_MS`). `createIdempotencyMiddleware` applies the
- * same rule to its store's `ttlMs`.
+ * Refuses to run a message whose earlier handling's marks may be gone (`refuseIfTooOld`): for
+ * handlers that dedupe by their own marks (the services' per-order marks live `MARKER_TTL_MS`).
+ * `createIdempotencyMiddleware` applies the same rule to its store's `ttlMs`.
  */
 export function createDedupeWindowMiddleware(options: DedupeWindowOptions): SubscriberMiddleware {
   if (!Number.isFinite(options.windowMs) || options.windowMs <= 0) {
     throw new RangeError(`windowMs must be a positive number of ms, got ${options.windowMs}`);
   }
-  const clock = options.clock ?? Date.now;
   return async (ctx, next) => {
-    try {
-      await refuseIfTooOld(ctx, options.windowMs, clock);
-    } catch (error) {
-      if (error instanceof TooOldToDeduplicateError) {
-        options.onTooOld?.(ctx, (error.details as { ageMs: number }).ageMs);
-      }
-      throw error;
-    }
+    guardAge(ctx, options.windowMs, options.onTooOld);
     await next();
   };
+}
+
+/** `refuseIfTooOld`, reporting a refusal to `onTooOld` first. */
+export function guardAge(
+  ctx: MessageContext,
+  windowMs: number,
+  onTooOld?: (ctx: MessageContext, ageMs: number) => void,
+): void {
+  try {
+    refuseIfTooOld(ctx, windowMs);
+  } catch (error) {
+    if (error instanceof TooOldToDeduplicateError) {
+      onTooOld?.(ctx, (error.details as { ageMs: number }).ageMs);
+    }
+    throw error;
+  }
 }

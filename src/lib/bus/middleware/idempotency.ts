@@ -1,8 +1,8 @@
 import type { MessageContext } from "../context.js";
-import { MessageInProgressError, TooOldToDeduplicateError } from "../errors.js";
+import { MessageInProgressError } from "../errors.js";
 import type { IdempotencyStore } from "../idempotency/store.js";
 import type { SubscriberMiddleware } from "../subscriber.js";
-import { type ReferenceClock, refuseIfTooOld } from "./dedupe-window.js";
+import { guardAge } from "./dedupe-window.js";
 
 interface CommonOptions {
   /** The dedup key of a message (default: group + idempotency key or message id). */
@@ -19,12 +19,11 @@ export interface IdempotencyStoreOptions extends CommonOptions {
    */
   leaseMs?: number;
   /**
-   * How long a processed mark is kept (default 7 days). A message older than this is refused
-   * (`TooOldToDeduplicateError`, dead-lettered): its mark may be gone, so it could run twice.
+   * How long a processed mark is kept (default 7 days). A redelivery or replay older than this is
+   * refused (`TooOldToDeduplicateError`, dead-lettered): its mark may be gone, so it could run
+   * twice. Ages are read on the transport's clock (`ctx.ageMs`: Redis `TIME` on Redis Streams).
    */
   ttlMs?: number;
-  /** The clock a message's age is measured on: Redis `TIME` (a `redisTimeClock`'s `now`, src/lib/redis); default `Date.now`. */
-  clock?: ReferenceClock;
   /** Called for each message refused as too old to deduplicate (a counter). */
   onTooOld?: (ctx: MessageContext, ageMs: number) => void;
 }
@@ -42,8 +41,8 @@ export const defaultIdempotencyKey = (ctx: MessageContext): string =>
   `${ctx.group}:${ctx.envelope.idempotencyKey ?? ctx.envelope.id}`;
 
 /**
- * Skips messages already processed. With a `store`, a message older than the marks' `ttlMs` is
- * refused without running (dead-lettered as `TOO_OLD_TO_DEDUPLICATE`, see dedupe-window.ts); a
+ * Skips messages already processed. With a `store`, a redelivery or replay older than the marks'
+ * `ttlMs` is refused without running (dead-lettered as `TOO_OLD_TO_DEDUPLICATE`, see dedupe-window.ts); a
  * younger one is claimed atomically with a lease before the handlers run, marked done after they succeed and released when they fail, so two
  * concurrent deliveries of one message never both run (the loser is retried later, by which time
  * the message is done). With the `hasProcessed`/`markProcessed` callbacks two deliveries racing
@@ -57,16 +56,8 @@ export function createIdempotencyMiddleware(options: IdempotencyOptions): Subscr
     const { store } = options;
     const leaseMs = options.leaseMs ?? 30_000;
     const ttlMs = options.ttlMs ?? 7 * 24 * 3600_000;
-    const clock = options.clock ?? Date.now;
     return async (ctx, next) => {
-      try {
-        await refuseIfTooOld(ctx, ttlMs, clock);
-      } catch (error) {
-        if (error instanceof TooOldToDeduplicateError) {
-          options.onTooOld?.(ctx, (error.details as { ageMs: number }).ageMs);
-        }
-        throw error;
-      }
+      guardAge(ctx, ttlMs, options.onTooOld);
       const key = keyOf(ctx);
       const claim = await store.claim(key, leaseMs);
       if (claim.status === "processed") {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { MessageContext } from "../context.js";
 import { childTraceparent } from "../envelope.js";
 import { MemoryIdempotencyStore } from "../idempotency/memory-store.js";
-import { createDedupeWindowMiddleware, messageOrigin } from "./dedupe-window.js";
+import { createDedupeWindowMiddleware, dedupeAgeMs } from "./dedupe-window.js";
 import { createIdempotencyMiddleware } from "./idempotency.js";
 import { createSubscriberLoggingMiddleware } from "./logging.js";
 import { createRateLimitMiddleware } from "./rate-limit.js";
@@ -27,6 +27,10 @@ function context(id = "m-1", event = "item.added"): MessageContext {
     envelope,
     attempt: 1,
     enqueuedAt: Date.now(),
+    ageMs: () => 0,
+    deliveryCount: 1,
+    replay: false,
+    dedupedBy: "marks",
     group: "g",
     logger,
     publish: vi.fn(),
@@ -147,55 +151,108 @@ const idAt = (ms: number) => {
   const hex = ms.toString(16).padStart(12, "0");
   return `${hex.slice(0, 8)}-${hex.slice(8)}-7abc-8000-000000000001`;
 };
-/** A message first queued at `at` (its entry's time and its id's time). */
-const queuedAt = (at: number): MessageContext => ({ ...context(idAt(at)), enqueuedAt: at });
+const DAY = 86_400_000;
+/**
+ * A message whose entry was added at `at` (Redis time), delivered `deliveryCount` times, with an id
+ * stamped `idAt` by its publisher's clock, read when Redis's clock says `now`.
+ */
+function aged(options: {
+  at: number;
+  now: number;
+  idAt?: number;
+  deliveryCount?: number;
+  replay?: boolean;
+  dedupedBy?: "marks" | "record";
+}): MessageContext {
+  return {
+    ...context(idAt(options.idAt ?? options.at)),
+    enqueuedAt: options.at,
+    ageMs: () => options.now - options.at,
+    deliveryCount: options.deliveryCount ?? 1,
+    replay: options.replay ?? false,
+    dedupedBy: options.dedupedBy ?? "marks",
+  };
+}
 
 describe("createDedupeWindowMiddleware", () => {
   afterEach(() => vi.useRealTimers());
-  const DAY = 86_400_000;
 
-  it("refuses a message older than the window without running it, typed TOO_OLD_TO_DEDUPLICATE, and counts it", async () => {
-    const redisNow = Date.now();
+  it("refuses a redelivery older than the window without running it, typed TOO_OLD_TO_DEDUPLICATE, and counts it", async () => {
+    const now = Date.now();
     const refused: number[] = [];
     const middleware = createDedupeWindowMiddleware({
       windowMs: 7 * DAY,
-      clock: () => redisNow,
       onTooOld: (_ctx, ageMs) => void refused.push(ageMs),
     });
     let runs = 0;
-    await expect(middleware(queuedAt(redisNow - 8 * DAY), async () => void runs++)).rejects.toMatchObject({
+    const redelivery = aged({ at: now - 8 * DAY, now, deliveryCount: 2 });
+    await expect(middleware(redelivery, async () => void runs++)).rejects.toMatchObject({
       code: "TOO_OLD_TO_DEDUPLICATE",
       retryable: false,
     });
-    await middleware(queuedAt(redisNow - 6 * DAY), async () => void runs++);
-    await middleware(queuedAt(redisNow - 1_000), async () => void runs++);
+    await middleware(aged({ at: now - 6 * DAY, now, deliveryCount: 2 }), async () => void runs++);
+    await middleware(aged({ at: now - 1_000, now, deliveryCount: 5 }), async () => void runs++);
     expect(runs).toBe(2);
     expect(refused).toEqual([8 * DAY]);
   });
 
-  it("dates a replay (a new entry) by its message id: the original message's creation", async () => {
+  it("runs a first delivery however long it waited unread: no earlier handling, its mark is written with its effect", async () => {
     const now = Date.now();
-    const replay = { ...context(idAt(now - 8 * DAY)), enqueuedAt: now };
-    expect(messageOrigin(replay)).toBe(now - 8 * DAY);
-    const middleware = createDedupeWindowMiddleware({ windowMs: 7 * DAY, clock: () => now });
+    const middleware = createDedupeWindowMiddleware({ windowMs: 20_000 });
+    let runs = 0;
+    await middleware(aged({ at: now - 60_000, now }), async () => void runs++);
+    expect(dedupeAgeMs(aged({ at: now - 60_000, now }))).toBeUndefined();
+    expect(runs).toBe(1);
+  });
+
+  it("dates a message by its entry's time (Redis), not its publisher's clock: a publisher 10 days behind sends fresh messages", async () => {
+    const now = Date.now();
+    const middleware = createDedupeWindowMiddleware({ windowMs: 7 * DAY });
+    let runs = 0;
+    // Retried a second after it was added: its id says it was made 10 days ago.
+    const retried = aged({ at: now - 1_000, now, idAt: now - 10 * DAY, deliveryCount: 2 });
+    expect(dedupeAgeMs(retried)).toBe(1_000);
+    await middleware(retried, async () => void runs++);
+    expect(runs).toBe(1);
+  });
+
+  it("dates a replay (a new entry) by the earlier of its entry and its message id: the original message's creation", async () => {
+    const now = Date.now();
+    const replay = aged({ at: now, now, idAt: now - 8 * DAY, replay: true });
+    expect(dedupeAgeMs(replay)).toBe(8 * DAY);
+    const middleware = createDedupeWindowMiddleware({ windowMs: 7 * DAY });
     await expect(middleware(replay, async () => {})).rejects.toMatchObject({
       code: "TOO_OLD_TO_DEDUPLICATE",
     });
+    // A publisher clock ahead never makes a replay younger than its replay entry.
+    expect(dedupeAgeMs(aged({ at: now - DAY, now, idAt: now + DAY, replay: true }))).toBe(DAY);
   });
 
-  it("measures the age on the reference clock (Redis TIME), not this host's clock", async () => {
+  it("runs a message of any age when every handler dedupes by its system of record", async () => {
+    const now = Date.now();
+    const middleware = createDedupeWindowMiddleware({ windowMs: 7 * DAY });
+    let runs = 0;
+    const replay = aged({ at: now, now, idAt: now - 8 * DAY, replay: true, dedupedBy: "record" });
+    await middleware(replay, async () => void runs++);
+    expect(runs).toBe(1);
+  });
+
+  it("measures the age on the transport's clock (Redis TIME), not this host's clock", async () => {
     const redisNow = Date.now();
-    const middleware = createDedupeWindowMiddleware({ windowMs: 7 * DAY, clock: () => redisNow });
+    const middleware = createDedupeWindowMiddleware({ windowMs: 7 * DAY });
     // This host's clock runs 30 days ahead: the message is still 1 h old on the Redis clock.
     vi.useFakeTimers({ toFake: ["Date"], now: redisNow + 30 * DAY });
     let runs = 0;
-    await middleware(queuedAt(redisNow - 3_600_000), async () => void runs++);
+    await middleware(
+      aged({ at: redisNow - 3_600_000, now: redisNow, deliveryCount: 2 }),
+      async () => void runs++,
+    );
     expect(runs).toBe(1);
-    // And 30 days behind: a 10-day-old message is still refused.
+    // And 30 days behind: a 10-day-old redelivery is still refused.
     vi.setSystemTime(redisNow - 30 * DAY);
-    await expect(middleware(queuedAt(redisNow - 10 * DAY), async () => void runs++)).rejects.toMatchObject({
-      code: "TOO_OLD_TO_DEDUPLICATE",
-    });
+    await expect(
+      middleware(aged({ at: redisNow - 10 * DAY, now: redisNow, deliveryCount: 2 }), async () => void runs++),
+    ).rejects.toMatchObject({ code: "TOO_OLD_TO_DEDUPLICATE" });
     expect(runs).toBe(1);
   });
 });
@@ -204,13 +261,16 @@ describe("createIdempotencyMiddleware", () => {
   it("with a store, refuses a message older than its marks live (its mark may be gone): TOO_OLD_TO_DEDUPLICATE", async () => {
     const now = Date.now();
     const store = new MemoryIdempotencyStore();
-    const middleware = createIdempotencyMiddleware({ store, ttlMs: 60_000, clock: () => now });
+    const middleware = createIdempotencyMiddleware({ store, ttlMs: 60_000 });
     let runs = 0;
-    await expect(middleware(queuedAt(now - 61_000), async () => void runs++)).rejects.toMatchObject({
+    const late = aged({ at: now - 61_000, now, deliveryCount: 2 });
+    await expect(middleware(late, async () => void runs++)).rejects.toMatchObject({
       code: "TOO_OLD_TO_DEDUPLICATE",
     });
-    await middleware(queuedAt(now - 1_000), async () => void runs++);
-    expect(runs).toBe(1);
+    await middleware(aged({ at: now - 1_000, now, deliveryCount: 2 }), async () => void runs++);
+    // A first delivery that waited longer than the marks live is claimed and run like any other.
+    await middleware(aged({ at: now - 120_000, now }), async () => void runs++);
+    expect(runs).toBe(2);
   });
 
   it("with a store, keeps its claim while a handler outlives the lease: a duplicate meanwhile is in progress", async () => {

@@ -128,6 +128,8 @@ export function instrumentTransport(transport: Transport, options: InstrumentedT
       body: delivery.body,
       attempt: delivery.attempt,
       silentDeliveries: delivery.silentDeliveries,
+      deliveryCount: delivery.deliveryCount,
+      replay: delivery.replay,
       enqueuedAt: delivery.enqueuedAt,
       ageMs: () => delivery.ageMs(),
       ack: () => {

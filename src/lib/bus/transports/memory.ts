@@ -328,6 +328,8 @@ export class MemoryTransport implements Transport {
       body: pending.entry.body,
       attempt,
       silentDeliveries,
+      deliveryCount: pending.deliveryCount,
+      replay: pending.entry.replay === true,
       enqueuedAt: pending.entry.at,
       ageMs: () => Math.max(0, this.now() - pending.entry.at),
       ack: async () => {

@@ -62,6 +62,10 @@ interface Received {
   failures: AttemptFailure[];
   /** Local receive time (ms): Pub/Sub keeps no queue, so the message "entered" it when received. */
   receivedAt: number;
+  /** Times handed to the handler, this one included (retries and deferrals run it again). */
+  deliveries?: number;
+  /** Came on the group's redeliver channel (a DLQ replay). */
+  replay?: boolean;
 }
 
 export class RedisPubSubTransport implements Transport {
@@ -207,6 +211,7 @@ class PubSubSubscription {
           attempt: 1,
           failures: [],
           receivedAt: Date.now(),
+          replay: true,
         };
       }
     } catch {
@@ -271,6 +276,8 @@ class PubSubSubscription {
       attempt: received.attempt,
       // Nothing survives a crash on Pub/Sub: no delivery can have been silent.
       silentDeliveries: 0,
+      deliveryCount: received.deliveries ?? 1,
+      replay: received.replay === true,
       enqueuedAt: received.receivedAt,
       // Received and measured by this process: one clock.
       ageMs: () => Math.max(0, Date.now() - received.receivedAt),
@@ -295,9 +302,10 @@ class PubSubSubscription {
     const timer = setTimeout(
       () => {
         this.timers.delete(timer);
-        if (!failure) return this.enqueue(received);
+        const deliveries = (received.deliveries ?? 1) + 1;
+        if (!failure) return this.enqueue({ ...received, deliveries });
         const failures = [...received.failures, failure];
-        this.enqueue({ ...received, attempt: received.attempt + 1, failures });
+        this.enqueue({ ...received, attempt: received.attempt + 1, failures, deliveries });
       },
       Math.max(0, delayMs),
     );

@@ -20,6 +20,8 @@ export interface DeliveryContext {
   group: string;
   consumer: string;
   failureTtlMs: number;
+  /** The group's replay stream (`{group}:redeliver`): its entries are DLQ replays. */
+  redeliverKey: string;
   /** Epoch ms on the Redis clock, the clock entry ids are made of. */
   clock: () => number;
   logger: TransportLogger;
@@ -66,7 +68,8 @@ export class StreamDelivery implements Delivery {
   readonly silentDeliveries: number;
   readonly enqueuedAt: number;
   readonly streamKey: string;
-  private readonly deliveryCount: number;
+  readonly deliveryCount: number;
+  readonly replay: boolean;
   /** Set by `retry`: the subscription takes the entry again this long after the handler returns. */
   retryAfterMs: number | undefined;
   private settled = false;
@@ -86,6 +89,7 @@ export class StreamDelivery implements Delivery {
     // A stream entry id starts with its XADD time in ms (Redis clock).
     this.enqueuedAt = Number(source.entryId.split("-")[0]) || 0;
     this.streamKey = source.streamKey;
+    this.replay = source.streamKey === context.redeliverKey;
   }
 
   /** Read on the Redis clock, never this host's: a skewed host clock does not age a message. */

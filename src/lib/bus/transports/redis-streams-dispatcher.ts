@@ -21,6 +21,8 @@ export interface DispatcherOptions {
   consumer: string;
   concurrency: number;
   failureTtlMs: number;
+  /** The group's replay stream: its entries are DLQ replays (`Delivery.replay`). */
+  redeliverKey: string;
   /** Epoch ms on the Redis clock (what entry ids are made of): message ages are read on it. */
   clock: () => number;
   logger: TransportLogger;
@@ -52,9 +54,10 @@ export class Dispatcher {
     private readonly handler: DeliveryHandler,
   ) {
     this.permits = new Permits(options.concurrency);
-    const { redis, deadLetters, group, consumer, failureTtlMs, clock, logger } = options;
+    const { redis, deadLetters, group, consumer, failureTtlMs, redeliverKey, clock, logger } = options;
     this.context = {
       redis,
+      redeliverKey,
       clock,
       acks: new AckBatcher(redis, group),
       deadLetters,

@@ -81,6 +81,12 @@ export interface RedisStreamsTransportOptions {
   now?: () => number;
   /** How often (ms) the offset of this host's clock to Redis `TIME` is measured again (default 10 s). */
   clockSyncIntervalMs?: number;
+  /**
+   * The process's shared Redis-time clock (the platform's `clock()`): used instead of a clock of
+   * the transport's own (then `now` and `clockSyncIntervalMs` are the shared clock's business).
+   * The transport does not stop a clock it was given.
+   */
+  clock?: () => Promise<SharedClock>;
   logger?: TransportLogger;
 }
 
@@ -93,19 +99,23 @@ function positive(name: string, value: number): number {
   return value;
 }
 
-/** KEYS: replays set, redeliver stream. ARGV: now ms, window ms, then (id, topic, owner, body)... */
+/**
+ * KEYS: replays set, redeliver stream. ARGV: window ms, then (id, topic, owner, body)... "Now" is
+ * Redis `TIME`, read in the script: the one clock of every instance, never the caller's.
+ */
 const REDELIVER_ONCE = new LuaScript(`
-local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - tonumber(ARGV[2])))
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - tonumber(ARGV[1])))
 local sent = 0
-for i = 3, #ARGV, 4 do
+for i = 2, #ARGV, 4 do
   if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then
-    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+    redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[i])
     redis.call('XADD', KEYS[2], '*', '${FIELD_TOPIC}', ARGV[i + 1], '${FIELD_OWNER}', ARGV[i + 2], '${FIELD_BODY}', ARGV[i + 3])
     sent = sent + 1
   end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return sent`);
 
 export class RedisStreamsTransport implements Transport {
@@ -222,7 +232,7 @@ export class RedisStreamsTransport implements Transport {
     if (replays.length === 0) return 0;
     const key = redeliverStreamKey(group);
     this.knownStreams.add(key);
-    const args: (string | number)[] = [Date.now(), REPLAY_DEDUPE_MS];
+    const args: (string | number)[] = [REPLAY_DEDUPE_MS];
     for (const { replayId, message } of replays)
       args.push(replayId, message.topic, message.owner, message.body);
     return Number(await REDELIVER_ONCE.run(this.redis, [replaysKey(group), key], args));
@@ -303,8 +313,12 @@ export class RedisStreamsTransport implements Transport {
     (await this.clock?.catch(() => undefined))?.stop();
   }
 
-  /** One Redis-time clock for every subscription of this transport; a failed first sync is retried. */
+  /**
+   * One Redis-time clock for every subscription of this transport (the shared one when given); a
+   * failed first sync is retried.
+   */
   private redisClock(): Promise<SharedClock> {
+    if (this.options.clock) return this.options.clock();
     this.clock ??= redisTimeClock({
       redis: this.redis,
       ...(this.options.now ? { local: this.options.now } : {}),

@@ -375,6 +375,23 @@ export function runTransportContract(
       expect(second?.enqueuedAt).toBe(first?.enqueuedAt);
     });
 
+    it("counts the deliveries of an entry and tells a replay from a first delivery", async () => {
+      const { transport } = await setup();
+      const ref = uniqueTopic();
+      const group = uniqueName("g");
+      const got = recorder(async (d) => (d.attempt === 1 && !d.replay ? d.retry(failureOf(1), 20) : d.ack()));
+      await transport.subscribe({ group, consumer: "c", topics: [ref] }, got.handler);
+      await transport.publish([messageOf(ref, 1)]);
+      await waitFor(() => got.deliveries.length >= 2, 8_000, "the delivery and its retry");
+      await transport.redeliver(group, messageOf(ref, 2));
+      await waitFor(() => got.deliveries.length >= 3, 8_000, "the replay");
+      expect(got.deliveries.map((d) => [d.deliveryCount, d.replay])).toEqual([
+        [1, false],
+        [2, false],
+        [1, true],
+      ]);
+    });
+
     durableIt(
       "removes consumers that own nothing and were silent past deadConsumerMs, keeps the rest",
       async () => {

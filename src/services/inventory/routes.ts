@@ -1,4 +1,5 @@
 /** HTTP routes of the catalog (proxied by the gateway). */
+import { pageLimit } from "../../lib/http/query.js";
 import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
@@ -34,7 +35,6 @@ const view = (p: Product) => ({
   lowStockThreshold: p.lowStockThreshold,
 });
 
-const LIMIT_FORMAT = "limit: an integer from 1 to 500";
 
 /** An opaque cursor: the last productId of a page, base64url (as `/orders` and `/dlq`, opaque). */
 export const encodeProductCursor = (productId: string): string =>
@@ -49,12 +49,7 @@ export function decodeProductCursor(cursor: string): string | undefined {
 
 /** `GET /inventory`: the conventions of `/orders`, `/notifications` and `/dlq` (limit 1-500, cursor). */
 export const InventoryListQuery = z.object({
-  limit: z.coerce
-    .number({ message: LIMIT_FORMAT })
-    .int(LIMIT_FORMAT)
-    .min(1, LIMIT_FORMAT)
-    .max(500, LIMIT_FORMAT)
-    .default(100),
+  limit: pageLimit(500).default(100),
   cursor: z
     .string()
     .refine(

@@ -90,6 +90,11 @@ export const ERROR_CODES = {
     description:
       "The payment provider is down (or still processing this order's call): its ledger cannot be read now (Retry-After set)",
   },
+  BUSY: {
+    status: 503,
+    description:
+      "The resource is contended right now (e.g. concurrent restocks of one product): retry after `Retry-After`. The instance is healthy: the gateway passes this on and does not count it against the instance",
+  },
   CIRCUIT_OPEN: { status: 503, description: "Every instance's circuit breaker is open (Retry-After set)" },
   DLQ_REDELIVERY_FAILED: {
     status: 503,

@@ -9,6 +9,7 @@ import type { Redis } from "ioredis";
 import { z } from "zod";
 import {
   DEFAULT_MAX_ORDER_TOTAL_CENTS,
+  MAX_STOCK_LEVEL,
   PricedOrderLineSchema,
   ReservationFailureReasonSchema,
 } from "../../contracts/index.js";
@@ -166,43 +167,34 @@ export class RedisInventoryStore implements InventoryStore {
     return added === 1 ? product : undefined;
   }
 
-  async restock(productId: string, quantity: number, emit: Emit<Product>): Promise<Product | undefined> {
-    return this.optimistic("restock", async () => {
-      const current = await this.getProduct(productId);
-      if (!current) return undefined;
-      const product = restockProduct(current, quantity);
-      const { keys, bodies } = outbox(emit(product));
-      const result = await RESTOCK.run(
-        this.redis,
-        [productKey(productId), ...keys],
-        [quantity, current.available, ...bodies],
-      );
-      if (result === "ok") return product;
-      return result === "missing" ? undefined : CONFLICT;
-    });
-  }
-
-  async restockRecord(key: string): Promise<string | undefined> {
-    return (await this.redis.get(key)) ?? undefined;
-  }
-
-  async restockOnce(
+  async restock(
     productId: string,
     quantity: number,
     emit: Emit<Product>,
-    once: RestockOnce,
+    once?: RestockOnce,
   ): Promise<RestockOutcome> {
     return this.optimistic("restock", async (): Promise<Attempt<RestockOutcome>> => {
       const current = await this.getProduct(productId);
       // A missing product may still be a replay's (never: nothing is recorded for one); decide in the script.
       const product = current && restockProduct(current, quantity);
       const { keys, bodies } = product ? outbox(emit(product)) : { keys: [], bodies: [] };
-      const result = await RESTOCK_ONCE.run(
-        this.redis,
-        [productKey(productId), once.key, ...keys],
-        [quantity, current?.available ?? "", once.requestHash, once.ttlMs, ...bodies],
+      const seen = current?.available ?? "";
+      // The limit is checked by the script on the live stock, with the change: never on this snapshot.
+      const result = String(
+        once === undefined
+          ? await RESTOCK.run(
+              this.redis,
+              [productKey(productId), ...keys],
+              [quantity, seen, MAX_STOCK_LEVEL, ...bodies],
+            )
+          : await RESTOCK_ONCE.run(
+              this.redis,
+              [productKey(productId), once.key, ...keys],
+              [quantity, seen, once.requestHash, once.ttlMs, MAX_STOCK_LEVEL, ...bodies],
+            ),
       );
       if (result === "ok" && product) return { kind: "applied", product };
+      if (result.startsWith("over_limit:")) return { kind: "over_limit", room: Number(result.slice(11)) };
       if (result === "reused") return { kind: "reused" };
       if (result === "replayed") {
         const now = await this.getProduct(productId);

@@ -6,7 +6,6 @@ import { OrderIdSchema, UserIdSchema } from "../../contracts/common.js";
 import { parseQuery } from "../../lib/http/server.js";
 import type { NotificationPosition, NotificationStore } from "./store.js";
 
-
 /** An opaque cursor: the last record of a page (creation time and id), base64url JSON. */
 export const encodeNotificationCursor = (p: NotificationPosition): string =>
   Buffer.from(JSON.stringify([p.createdAt, p.notificationId])).toString("base64url");

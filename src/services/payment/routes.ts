@@ -13,7 +13,6 @@ const Params = z.object({ orderId: OrderIdSchema });
 /** The saga asks for at most this many payment attempts (bounds the count below). */
 const MAX_COUNTED_ATTEMPTS = 20;
 
-
 /**
  * Where a reconciliation walk is: first the payment records (an SSCAN cursor of the record index),
  * then the provider's charges (a position in its ledger) to find charges no record knows.

@@ -68,14 +68,11 @@ export function registerInventoryRoutes(
   app.get("/inventory", async (request) => {
     const { limit, cursor } = parseQuery(InventoryListQuery, request.query);
     const after = cursor === undefined ? undefined : decodeProductCursor(cursor);
-    // One more than asked tells whether another page follows; O(limit) whatever the catalog's size.
-    const found = await store.listProducts({ after, limit: limit + 1 });
-    const products = found.slice(0, limit);
-    const last = products.at(-1);
-    const more = found.length > limit && last !== undefined;
+    // O(limit) whatever the catalog's size; a page may hold fewer than `limit` (a stale id) and go on.
+    const page = await store.listProducts({ after, limit });
     return {
-      products: products.map(view),
-      ...(more ? { nextCursor: encodeProductCursor(last.productId) } : {}),
+      products: page.products.map(view),
+      ...(page.next === undefined ? {} : { nextCursor: encodeProductCursor(page.next) }),
     };
   });
 

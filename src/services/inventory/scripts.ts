@@ -151,3 +151,31 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4 + n])
 outbox(2 + n, 5 + n)
 return 'done'
 `);
+
+/**
+ * Moves about ARGV[1] ids from the earlier plain-set index into the sorted index, in one atomic
+ * step: they leave the set (SREM) as they enter the index (ZADD), so two instances moving at once
+ * never drop an id, and an id an older instance adds to the set meanwhile is moved by a later call
+ * (nothing is UNLINKed; SREM of the last member removes the key). KEYS: legacy set, sorted index.
+ * → ids left in the set (0: done; a missing set is 0 at once, O(1)).
+ */
+export const MOVE_LEGACY_INDEX = new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local ids, cursor = {}, '0'
+repeat
+  local reply = redis.call('SSCAN', KEYS[1], cursor, 'COUNT', ARGV[1])
+  cursor = reply[1]
+  for _, id in ipairs(reply[2]) do ids[#ids + 1] = id end
+until cursor == '0' or #ids >= tonumber(ARGV[1])
+for i = 1, #ids, 500 do
+  local args, members = {}, {}
+  for j = i, math.min(i + 499, #ids) do
+    args[#args + 1] = 0
+    args[#args + 1] = ids[j]
+    members[#members + 1] = ids[j]
+  end
+  redis.call('ZADD', KEYS[2], unpack(args))
+  redis.call('SREM', KEYS[1], unpack(members))
+end
+return redis.call('SCARD', KEYS[1])
+`);

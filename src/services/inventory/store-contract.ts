@@ -45,7 +45,7 @@ export function runInventoryStoreContract(name: string, factory: () => Promise<I
     it("lists a page of products after a given id, at most limit of them", async () => {
       await Promise.all(["d", "c", "a", "e", "b"].map((id) => op.add(product(id, 1))));
       const ids = async (query: { after?: string; limit: number }) =>
-        (await h.store.listProducts(query)).map((p) => p.productId);
+        (await h.store.listProducts(query)).products.map((p) => p.productId);
       expect(await ids({ limit: 2 })).toEqual(["a", "b"]);
       expect(await ids({ after: "b", limit: 2 })).toEqual(["c", "d"]);
       expect(await ids({ after: "d", limit: 2 })).toEqual(["e"]);

@@ -42,6 +42,16 @@ export interface ProductPageQuery {
   limit: number;
 }
 
+/**
+ * One page of the catalog, by productId. `next` (the `after` of the following page) is present when
+ * more ids follow; a page may hold fewer than `limit` products (an indexed id whose product is gone
+ * is skipped) and still have a `next`.
+ */
+export interface ProductPage {
+  products: Product[];
+  next?: string;
+}
+
 /** A restock's Idempotency-Key: the scoped record key, the request's hash, how long it is kept (ms). */
 export interface RestockOnce {
   key: string;
@@ -64,7 +74,7 @@ export type RestockOutcome =
 
 export interface InventoryStore {
   /** Sorted by productId: up to `limit` products whose id sorts after `after`. O(limit). */
-  listProducts(query: ProductPageQuery): Promise<Product[]>;
+  listProducts(query: ProductPageQuery): Promise<ProductPage>;
   getProduct(productId: string): Promise<Product | undefined>;
   getReservation(orderId: string): Promise<Reservation | undefined>;
   /** Add-if-absent: undefined when the product already exists (nothing written or emitted). */
@@ -110,10 +120,12 @@ function ownMessages<T>(emit: Emit<T>, decision: T): OutgoingMessage[] {
 /** Every product, page by page (tests and tools; a request handler reads one page). */
 export async function allProducts(store: InventoryStore, pageSize = 500): Promise<Product[]> {
   const products: Product[] = [];
+  let after: string | undefined;
   for (;;) {
-    const page = await store.listProducts({ after: products.at(-1)?.productId, limit: pageSize });
-    products.push(...page);
-    if (page.length < pageSize) return products;
+    const page = await store.listProducts({ after, limit: pageSize });
+    products.push(...page.products);
+    if (page.next === undefined) return products;
+    after = page.next;
   }
 }
 
@@ -131,12 +143,13 @@ export class MemoryInventoryStore implements InventoryStore {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async listProducts({ after, limit }: ProductPageQuery): Promise<Product[]> {
-    return [...this.products.values()]
+  async listProducts({ after, limit }: ProductPageQuery): Promise<ProductPage> {
+    const following = [...this.products.values()]
       .filter((p) => after === undefined || p.productId > after)
-      .sort((a, b) => (a.productId < b.productId ? -1 : 1))
-      .slice(0, limit)
-      .map(copy);
+      .sort((a, b) => (a.productId < b.productId ? -1 : 1));
+    const products = following.slice(0, limit).map(copy);
+    const last = products.at(-1);
+    return following.length > limit && last ? { products, next: last.productId } : { products };
   }
 
   async getProduct(productId: string): Promise<Product | undefined> {

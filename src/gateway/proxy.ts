@@ -25,7 +25,13 @@ import { GATEWAY_AUTH_HEADER, signGatewayRequest } from "../lib/http/gateway-cre
 import { CircuitBreaker, type CircuitStateChange } from "../lib/resilience/circuit-breaker.js";
 import { CircuitOpenError, TimeoutError } from "../lib/resilience/errors.js";
 import { withTimeout } from "../lib/resilience/timeout.js";
-import { hasErrorShape, isDrainingResponse, isIdempotentMethod, neverReached } from "./upstream-errors.js";
+import {
+  hasErrorShape,
+  isDrainingResponse,
+  isIdempotentMethod,
+  isRequestScopedAnswer,
+  neverReached,
+} from "./upstream-errors.js";
 
 export interface GatewayBreakerOptions {
   /** Consecutive failures that open an instance's breaker (default 5). */
@@ -119,7 +125,10 @@ const PASSED_RESPONSE_HEADERS = [
   "x-correlation-id",
 ];
 
-/** A 5xx answer, thrown inside the breaker so it counts as a failure of the instance. */
+/**
+ * A 5xx answer, thrown inside the breaker so it counts as a failure of the instance (except a
+ * request-scoped one, see REQUEST_SCOPED_CODES, which is returned as answered).
+ */
 class UpstreamStatusError extends Error {
   constructor(readonly response: UpstreamResponse) {
     super(`upstream answered ${response.status}`);
@@ -257,7 +266,13 @@ export class UpstreamProxy {
       const response = await breaker.execute(() =>
         withTimeout(async (signal) => {
           const answer = await this.exchange(origin, request, signal);
-          if (answer.status >= 500) throw new UpstreamStatusError(answer);
+          // A deliberate "busy / not now for this request" answer is the instance working: not a failure.
+          const requestScoped = isRequestScopedAnswer(
+            answer.status,
+            answer.body,
+            answer.headers["content-type"],
+          );
+          if (answer.status >= 500 && !requestScoped) throw new UpstreamStatusError(answer);
           return answer;
         }, budgetMs),
       );

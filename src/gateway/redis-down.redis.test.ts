@@ -99,4 +99,41 @@ describeWithRedis("gateway with Redis down", (getRedis) => {
       await redis.start();
     }
   }, 60_000);
+  it("answers GETs within 2 s each while Redis stays down, from the last known instances", async ({
+    skip,
+  }) => {
+    const redis = getRedis();
+    if (!redis.owned) skip();
+    await redis.flush();
+    const platform = createRedisPlatform({ url: redis.url, onError: () => {} });
+    const gateway = await createGateway({
+      platform,
+      port: 0,
+      logger: createLogger({ service: "gateway", level: "silent" }),
+      healthCheckIntervalMs: 0,
+      // The default cache time (1 s): the window below spans several expiries of the list.
+    });
+    const users = await startTestUpstream(platform.registry, "user", "user-a");
+    // A client that gives up after 2 s: every answer must come before.
+    const get = (path: string) => fetch(`${gateway.url}${path}`, { signal: AbortSignal.timeout(2_000) });
+    try {
+      expect((await get("/users/u-1")).status).toBe(200);
+      await redis.kill();
+      const killedAt = Date.now();
+      let served = 0;
+      // Back to back for 4 s, past four expiries of the cached list: none may wait for the dead Redis.
+      while (Date.now() - killedAt < 4_000) {
+        const res = await get("/users/u-1");
+        expect(res.status).toBe(200);
+        await res.arrayBuffer();
+        served++;
+      }
+      expect(served).toBeGreaterThan(2);
+    } finally {
+      await Promise.race([gateway.stop(), new Promise((r) => setTimeout(r, 3_000))]);
+      await Promise.race([users.close().catch(() => {}), new Promise((r) => setTimeout(r, 3_000))]);
+      await platform.close();
+      await redis.start();
+    }
+  }, 60_000);
 });

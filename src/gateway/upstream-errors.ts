@@ -48,6 +48,33 @@ export function isDrainingResponse(status: number, body: Buffer): boolean {
   );
 }
 
+/**
+ * Error codes a service answers (>= 500) about one request, not about itself: the resource is
+ * contended (`BUSY`), or a dependency outside the service is down for this call
+ * (`PAYMENT_PROVIDER_UNAVAILABLE`). The instance answered deliberately and is healthy, so the
+ * gateway passes such an answer on as it is (with its Retry-After), and neither counts it against
+ * the instance's circuit breaker nor resends it elsewhere (another instance sees the same resource).
+ * Every other answer >= 500 counts as a failure of the instance, as do transport failures and
+ * timeouts. Documented in the README ("Retries and idempotency").
+ */
+export const REQUEST_SCOPED_CODES: ReadonlySet<string> = new Set(["BUSY", "PAYMENT_PROVIDER_UNAVAILABLE"]);
+
+/** True for an answer >= 500 in the error shape whose code is in REQUEST_SCOPED_CODES. */
+export function isRequestScopedAnswer(
+  status: number,
+  body: Buffer,
+  contentType: string | undefined,
+): boolean {
+  if (status < 500 || !contentType?.includes("json") || body.length === 0 || body.length > 64 * 1024)
+    return false;
+  try {
+    const code = (JSON.parse(body.toString()) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === "string" && REQUEST_SCOPED_CODES.has(code);
+  } catch {
+    return false;
+  }
+}
+
 /** True when the body is `{ error: { code: string, message: string, ... } }`. */
 export function hasErrorShape(body: Buffer, contentType: string | undefined): boolean {
   if (!contentType?.includes("json") || body.length === 0) return false;

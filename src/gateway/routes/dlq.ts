@@ -3,6 +3,7 @@
  * Every change is audited with the caller (the API key's digest prefix, or "anonymous").
  * Record ids contain `|`: clients send them URL-encoded.
  */
+import { pageLimit } from "../../lib/http/query.js";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { DeadLetterQueue } from "../../lib/dlq/dead-letter-queue.js";
@@ -32,12 +33,7 @@ export const DlqFilterQuery = z.object({
   status: z.enum(["dead", "retried", "archived"]).optional(),
   from: isoTime("from").optional(),
   to: isoTime("to").optional(),
-  limit: z.coerce
-    .number({ message: "limit: an integer from 1 to 1000" })
-    .int("limit: an integer from 1 to 1000")
-    .min(1, "limit: an integer from 1 to 1000")
-    .max(1_000, "limit: an integer from 1 to 1000")
-    .optional(),
+  limit: pageLimit(1_000).optional(),
 });
 
 export const DlqListQuery = DlqFilterQuery.extend({

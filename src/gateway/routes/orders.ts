@@ -1,3 +1,4 @@
+import { pageLimit } from "../../lib/http/query.js";
 import { PlaceOrderBody } from "../../contracts/http.js";
 import type { ProxyRoute } from "./types.js";
 import { z } from "zod";
@@ -6,7 +7,7 @@ const tag = "Orders";
 
 export const OrdersQuery = z.object({
   userId: z.string().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(500).optional(),
+  limit: pageLimit(500).optional(),
   cursor: z.string().optional(),
 });
 

@@ -1,4 +1,5 @@
 /** The payment service's operator routes: the money of an order, and the reconciliation of all. */
+import { pageLimit } from "../../lib/http/query.js";
 import { z } from "zod";
 import type { ProxyRoute } from "./types.js";
 
@@ -6,7 +7,7 @@ const tag = "Payments";
 
 /** One page of the reconciliation (validated again, with the cursor's format, by the payment service). */
 export const ReconciliationQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).optional(),
+  limit: pageLimit(500).optional(),
   cursor: z.string().optional(),
 });
 

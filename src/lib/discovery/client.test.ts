@@ -77,4 +77,24 @@ describe("DiscoveryClient", () => {
       retryable: true,
     });
   });
+  it("asks a failing registry once per cache time, answers the known list meanwhile, and only for staleIfErrorMs", async () => {
+    const client = new DiscoveryClient({ registry, now, cacheTtlMs: 1_000, staleIfErrorMs: 5_000 });
+    await client.healthyInstances("orders");
+    const list = vi.spyOn(registry, "list").mockRejectedValue(new Error("connection lost"));
+    clock += 1_000;
+    expect(await client.healthyInstances("orders")).toHaveLength(3);
+    expect(client.unverified("orders")).toBe(true);
+    for (let i = 0; i < 5; i++) expect(await client.healthyInstances("orders")).toHaveLength(3);
+    expect(list).toHaveBeenCalledTimes(1);
+    clock += 1_000;
+    // Expired again: answered at once from the known list, the registry asked in the background.
+    expect(await client.healthyInstances("orders")).toHaveLength(3);
+    expect(list).toHaveBeenCalledTimes(2);
+    clock += 3_000; // 5 s since the last successful read
+    await expect(client.healthyInstances("orders")).rejects.toMatchObject({ code: "REGISTRY_UNAVAILABLE" });
+    list.mockRestore();
+    clock += 1_000;
+    expect(await client.healthyInstances("orders")).toHaveLength(3);
+    expect(client.unverified("orders")).toBe(false);
+  });
 });

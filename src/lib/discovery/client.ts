@@ -13,20 +13,30 @@ export interface InstanceBreaker {
 
 export interface DiscoveryClientOptions {
   registry: ServiceRegistry;
+  /** How long a list read from the registry is reused before it is read again (ms, default 1 000). */
   cacheTtlMs?: number;
+  /**
+   * Stale-if-error bound (ms, default 60 000): while the registry cannot be read, the last list read
+   * successfully is served for up to this long after that read (then REGISTRY_UNAVAILABLE).
+   */
+  staleIfErrorMs?: number;
   breakerFor?: (instance: ServiceInstance) => InstanceBreaker;
   logger?: DiscoveryLogger;
   now?: () => number;
 }
 
 interface CacheEntry {
+  /** When the registry was last asked (successfully or not): reused until `at + cacheTtlMs`. */
   at: number;
+  /** When `instances` were read successfully. */
+  verifiedAt: number;
   instances: ServiceInstance[];
 }
 
 export class DiscoveryClient {
   private readonly registry: ServiceRegistry;
   private readonly cacheTtlMs: number;
+  private readonly staleIfErrorMs: number;
   private readonly breakerFor: ((instance: ServiceInstance) => InstanceBreaker) | undefined;
   private readonly logger: DiscoveryLogger;
   private readonly now: () => number;
@@ -39,6 +49,7 @@ export class DiscoveryClient {
   constructor(options: DiscoveryClientOptions) {
     this.registry = options.registry;
     this.cacheTtlMs = options.cacheTtlMs ?? 1_000;
+    this.staleIfErrorMs = options.staleIfErrorMs ?? 60_000;
     this.breakerFor = options.breakerFor;
     this.logger = options.logger ?? silentLogger;
     this.now = options.now ?? Date.now;
@@ -46,18 +57,30 @@ export class DiscoveryClient {
 
   /**
    * Live instances not marked unhealthy, ordered by id. When the registry cannot be read, the last
-   * known list is served (stale beats nothing for routing); with none, REGISTRY_UNAVAILABLE.
+   * known list is served (stale beats nothing for routing) for up to `staleIfErrorMs` after it was
+   * read; with none (or older), REGISTRY_UNAVAILABLE. A failed read counts as a read for the cache:
+   * the registry is asked again after `cacheTtlMs`, not by every request. Meanwhile (the last read
+   * failed) the known list is answered at once and the registry read again in the background, so
+   * only the request that first finds the registry down waits for its read's time budget.
    */
   async healthyInstances(service: string): Promise<ServiceInstance[]> {
     const cached = this.cache.get(service);
-    if (cached && this.now() - cached.at < this.cacheTtlMs) return cached.instances;
+    const now = this.now();
+    if (cached && now - cached.at < this.cacheTtlMs) return this.usable(service, cached);
     let pending = this.loading.get(service);
     if (!pending) {
       // One registry read per service at a time, however many requests arrive meanwhile.
       pending = this.load(service).finally(() => this.loading.delete(service));
       this.loading.set(service, pending);
     }
-    return pending;
+    if (cached && this.stale.has(service) && now - cached.verifiedAt < this.staleIfErrorMs) {
+      pending.catch(() => {}); // its outcome is for later requests
+      return cached.instances;
+    }
+    const instances = await pending;
+    // A read that joined one started earlier may hand back a list that has since passed the bound.
+    const entry = this.cache.get(service);
+    return entry && this.stale.has(service) ? this.usable(service, entry) : instances;
   }
 
   /** The next healthy instance in turn whose breaker lets a call through; undefined when none. */
@@ -84,6 +107,14 @@ export class DiscoveryClient {
     return this.stale.has(service);
   }
 
+  /** The cached list, unless it is a stale one past the stale-if-error bound. */
+  private usable(service: string, entry: CacheEntry): ServiceInstance[] {
+    if (!this.stale.has(service) || this.now() - entry.verifiedAt < this.staleIfErrorMs) {
+      return entry.instances;
+    }
+    throw unavailable(service, undefined);
+  }
+
   /** Drops the cached list of one service, or of all. */
   invalidate(service?: string): void {
     if (service === undefined) this.cache.clear();
@@ -96,20 +127,27 @@ export class DiscoveryClient {
       const instances = live
         .filter((i) => i.status !== "unhealthy")
         .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
-      this.cache.set(service, { at: this.now(), instances });
+      const at = this.now();
+      this.cache.set(service, { at, verifiedAt: at, instances });
       this.stale.delete(service);
       return instances;
     } catch (error) {
-      const stale = this.cache.get(service);
-      if (stale) {
+      const known = this.cache.get(service);
+      if (!known) throw unavailable(service, error);
+      // Not asked again before cacheTtlMs: a dead registry is not hit by every request.
+      known.at = this.now();
+      if (!this.stale.has(service)) {
         this.stale.add(service);
         this.logger.warn({ err: error, service }, "registry unreadable; routing on the last known instances");
-        return stale.instances;
       }
-      throw new DiscoveryError("REGISTRY_UNAVAILABLE", `Cannot read instances of "${service}"`, {
-        retryable: true,
-        cause: error,
-      });
+      return this.usable(service, known);
     }
   }
+}
+
+function unavailable(service: string, cause: unknown): DiscoveryError {
+  return new DiscoveryError("REGISTRY_UNAVAILABLE", `Cannot read instances of "${service}"`, {
+    retryable: true,
+    ...(cause === undefined ? {} : { cause }),
+  });
 }

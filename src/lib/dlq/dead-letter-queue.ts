@@ -1,5 +1,5 @@
 import type { OutgoingMessage, Replay } from "../bus/transport.js";
-import type { DeadLetterPage, DeadLetterPageOptions } from "./paging.js";
+import type { DeadLetterPage, DeadLetterPageOptions, IndexEntry } from "./paging.js";
 import {
   type DeadLetterAuditEntry,
   type DeadLetterFilter,
@@ -168,7 +168,11 @@ export class DeadLetterQueue {
     }
     const filter: DeadLetterFilter = { status: "dead", ...target };
     const limit = filter.limit ?? Number.POSITIVE_INFINITY;
-    for await (const batch of this.oldestMatching(filter)) {
+    // The run's upper bound, snapshot now: a record dead-lettered after it starts (a replay of this
+    // very run failing again) is left for the next run, so a run always ends.
+    const upTo = await this.store.newest();
+    if (upTo === undefined) return result;
+    for await (const batch of this.oldestMatching(filter, undefined, upTo)) {
       const records = batch.slice(0, limit - result.retried.length - result.failed.length);
       await this.retryBatch(records, options, result);
       if (result.retried.length + result.failed.length >= limit) break;
@@ -224,9 +228,14 @@ export class DeadLetterQueue {
   private async *oldestMatching(
     filter: DeadLetterFilter,
     beforeMs?: number,
+    upTo?: IndexEntry,
   ): AsyncGenerator<DeadLetterRecord[]> {
     const to = filter.to === undefined ? Number.POSITIVE_INFINITY : Date.parse(filter.to) + 1;
-    const before = Math.min(to, beforeMs ?? Number.POSITIVE_INFINITY);
+    const before = Math.min(
+      to,
+      beforeMs ?? Number.POSITIVE_INFINITY,
+      upTo === undefined ? Infinity : upTo.ms + 1,
+    );
     // An id sorts after "": the first entry at `from` itself is included.
     let after = filter.from === undefined ? undefined : { ms: Date.parse(filter.from), id: "" };
     for (;;) {
@@ -238,11 +247,13 @@ export class DeadLetterQueue {
       const last = batch.at(-1);
       if (last === undefined) return;
       after = last.entry;
-      const matching = batch
+      // Entries past the bound (same millisecond, larger id: added after the snapshot) are not ours.
+      const within = upTo === undefined ? batch : batch.filter(({ entry }) => !beyond(entry, upTo));
+      const matching = within
         .map(({ record }) => record)
         .filter((r): r is DeadLetterRecord => r !== undefined && matchesFilter(r, filter));
       if (matching.length > 0) yield matching;
-      if (batch.length < this.batchSize) return;
+      if (batch.length < this.batchSize || within.length < batch.length) return;
     }
   }
 
@@ -327,3 +338,7 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
 }
+
+/** True when `entry` sorts after `bound` in oldest-first order (later time, or same time and larger id). */
+const beyond = (entry: IndexEntry, bound: IndexEntry): boolean =>
+  entry.ms > bound.ms || (entry.ms === bound.ms && entry.id > bound.id);

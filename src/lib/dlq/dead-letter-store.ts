@@ -67,6 +67,11 @@ export interface DeadLetterStore {
     count: number,
     beforeMs?: number,
   ): Promise<{ entry: IndexEntry; record: DeadLetterRecord | undefined }[]>;
+  /**
+   * The newest entry of the time index (latest time, then largest id), or undefined when empty:
+   * the upper bound a bulk operation snapshots when it starts. O(log n).
+   */
+  newest(): Promise<IndexEntry | undefined>;
   /** `update` of each change, in one round trip; one result per change. */
   updateMany(
     changes: readonly { id: string; status: DeadLetterStatus; retries?: number }[],

@@ -80,6 +80,15 @@ export class MemoryDeadLetterStore implements DeadLetterStore {
       .slice(0, count);
   }
 
+  async newest(): Promise<IndexEntry | undefined> {
+    let newest: IndexEntry | undefined;
+    for (const r of this.records.values()) {
+      const entry = { id: r.id, ms: Date.parse(r.deadLetteredAt) };
+      if (newest === undefined || isLater(entry, newest)) newest = entry;
+    }
+    return newest;
+  }
+
   async updateMany(
     changes: readonly { id: string; status: DeadLetterRecord["status"]; retries?: number }[],
   ): Promise<boolean[]> {

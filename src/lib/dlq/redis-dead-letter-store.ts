@@ -251,6 +251,11 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     return entries.map((entry, i) => ({ entry, record: records[i] }));
   }
 
+  async newest(): Promise<IndexEntry | undefined> {
+    const [id, score] = await this.redis.zrevrange(this.keys.index, 0, 0, "WITHSCORES");
+    return id === undefined ? undefined : { id, ms: Number(score) };
+  }
+
   async updateMany(
     changes: readonly { id: string; status: DeadLetterStatus; retries?: number }[],
   ): Promise<boolean[]> {

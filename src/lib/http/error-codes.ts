@@ -55,7 +55,11 @@ export const ERROR_CODES = {
   CONCURRENCY_CONFLICT: { status: 409, description: "Someone changed the resource at the same time; retry" },
   DLQ_ARCHIVED: { status: 409, description: "The dead-letter record is archived and cannot be retried" },
   PAYLOAD_TOO_LARGE: { status: 413, description: "The body is over the limit (64 KiB by default)" },
-  URI_TOO_LONG: { status: 414, description: "The URL is too long" },
+  URI_TOO_LONG: {
+    status: 414,
+    description:
+      "A path segment (an id) is over 1,000 characters; `details: { maxPathSegmentLength }`, the URL is not echoed back",
+  },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: "A body that is not `Content-Type: application/json`" },
   IDEMPOTENCY_KEY_REUSED: {
     status: 422,
@@ -85,6 +89,11 @@ export const ERROR_CODES = {
     status: 503,
     description:
       "The payment provider is down (or still processing this order's call): its ledger cannot be read now (Retry-After set)",
+  },
+  BUSY: {
+    status: 503,
+    description:
+      "The resource is contended right now (e.g. concurrent restocks of one product): retry after `Retry-After`. The instance is healthy: the gateway passes this on and does not count it against the instance",
   },
   CIRCUIT_OPEN: { status: 503, description: "Every instance's circuit breaker is open (Retry-After set)" },
   DLQ_REDELIVERY_FAILED: {

@@ -100,6 +100,9 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex): vo
   socket.destroy(error);
 }
 
+/** Longest path parameter (one segment such as an id) in characters: longer is 414 URI_TOO_LONG. */
+export const MAX_PATH_SEGMENT_LENGTH = 1_000;
+
 /** A Fastify server with JSON errors in one shape, a body limit and prototype-poisoning protection. */
 export function createHttpServer(options: HttpServerOptions = {}): FastifyInstance {
   const app = Fastify({
@@ -109,11 +112,17 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     return503OnClosing: true,
     // Ids are short, but dead-letter ids and encoded keys can pass Fastify's default of 100.
     // `/inventory/` is `/inventory`: a trailing slash must not turn into an empty path parameter.
-    routerOptions: { maxParamLength: 1_000, ignoreTrailingSlash: true },
+    routerOptions: { maxParamLength: MAX_PATH_SEGMENT_LENGTH, ignoreTrailingSlash: true },
     // Router-level errors (malformed URL, over-long parameter) get the one error shape too.
+    // Neither echoes the URL back (an over-long one would be sent back whole): code, message, limit.
     frameworkErrors: (error, _request, reply) => {
       const status = typeof error.statusCode === "number" ? error.statusCode : 400;
-      const body = errorBody(status === 414 ? "URI_TOO_LONG" : "BAD_URL", error.message);
+      const body =
+        status === 414
+          ? errorBody("URI_TOO_LONG", `A path segment is over ${MAX_PATH_SEGMENT_LENGTH} characters`, {
+              maxPathSegmentLength: MAX_PATH_SEGMENT_LENGTH,
+            })
+          : errorBody("BAD_URL", "The URL cannot be decoded (check its percent-escapes)");
       void (reply as unknown as FastifyReply).code(status).send(body);
     },
     // Errors Node's HTTP parser raises before any route (request line + headers over 16 KiB, a

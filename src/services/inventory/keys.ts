@@ -18,7 +18,7 @@ export const productKey = (productId: string): string => `${TAG}:product:${produ
  */
 export const productIndexKey = (): string => `${TAG}:product-ids`;
 
-/** The earlier index: a plain set, unpageable. Moved into `productIndexKey` on first listing. */
+/** The earlier index: a plain set, unpageable. Moved into `productIndexKey` by every listing (atomic batches). */
 export const legacyProductIndexKey = (): string => `${TAG}:products`;
 
 /**

@@ -9,6 +9,7 @@ import type { Redis } from "ioredis";
 import { z } from "zod";
 import {
   DEFAULT_MAX_ORDER_TOTAL_CENTS,
+  MAX_STOCK_LEVEL,
   PricedOrderLineSchema,
   ReservationFailureReasonSchema,
 } from "../../contracts/index.js";
@@ -35,11 +36,12 @@ import {
   restockProduct,
 } from "./domain.js";
 import { legacyProductIndexKey, productIndexKey, productKey, reservationKey } from "./keys.js";
-import { ADD_PRODUCT, RESERVE, RESTOCK, RESTOCK_ONCE, SETTLE } from "./scripts.js";
+import { ADD_PRODUCT, MOVE_LEGACY_INDEX, RESERVE, RESTOCK, RESTOCK_ONCE, SETTLE } from "./scripts.js";
 import {
   assertOwnEvents,
   type Emit,
   type InventoryStore,
+  type ProductPage,
   type ProductPageQuery,
   type RestockOnce,
   type RestockOutcome,
@@ -102,7 +104,6 @@ export class RedisInventoryStore implements InventoryStore {
   private readonly maxAttempts: number;
   private readonly markerTtlMs: number;
   private readonly maxOrderTotal: number;
-  private legacyIndexMoved: Promise<void> | undefined;
 
   constructor(options: RedisInventoryStoreOptions) {
     this.redis = options.redis;
@@ -111,33 +112,30 @@ export class RedisInventoryStore implements InventoryStore {
     this.maxOrderTotal = options.maxOrderTotal ?? DEFAULT_MAX_ORDER_TOTAL_CENTS;
   }
 
-  async listProducts({ after, limit }: ProductPageQuery): Promise<Product[]> {
-    // A failed move is tried again by the next listing (it resumes: see moveLegacyIndex).
-    await (this.legacyIndexMoved ??= this.moveLegacyIndex().catch((error: unknown) => {
-      this.legacyIndexMoved = undefined;
-      throw error;
-    }));
-    // Exclusive lower bound: `(id` starts strictly after the previous page's last id.
+  async listProducts({ after, limit }: ProductPageQuery): Promise<ProductPage> {
+    await this.moveLegacyIndex();
+    // Exclusive lower bound: `(id` starts strictly after the previous page's last id. One id more
+    // than the page tells whether another page follows.
     const min = after === undefined ? "-" : `(${after}`;
-    const ids = await this.redis.zrangebylex(productIndexKey(), min, "+", "LIMIT", 0, limit);
+    const read = await this.redis.zrangebylex(productIndexKey(), min, "+", "LIMIT", 0, limit + 1);
+    const ids = read.slice(0, limit);
     const hashes = await this.hashes(ids.map(productKey));
-    return hashes.map(toProduct).filter((p): p is Product => p !== undefined);
+    // An id whose product is gone is skipped, but still moves the page on: `next` is the last id
+    // read, not the last product kept, so a stale id never ends the paging early.
+    const products = hashes.map(toProduct).filter((p): p is Product => p !== undefined);
+    const last = ids.at(-1);
+    return read.length > limit && last !== undefined ? { products, next: last } : { products };
   }
 
   /**
-   * Catalogs written before the sorted index kept their ids in a plain set: copies them into the
-   * sorted index in bounded SSCAN batches, then drops the set. Idempotent (ZADD of a member present
-   * is a no-op), so an interrupted move is finished by the next listing.
+   * Catalogs written before the sorted index kept their ids in a plain set: moves them into the
+   * sorted index in atomic batches (MOVE_LEGACY_INDEX), on every listing. Safe with any number of
+   * instances listing at once and with an older instance still adding to the set; once the set is
+   * gone a listing pays one O(1) script call.
    */
   private async moveLegacyIndex(): Promise<void> {
-    const legacy = legacyProductIndexKey();
-    let cursor = "0";
-    do {
-      const [next, ids] = await this.redis.sscan(legacy, cursor, "COUNT", 500);
-      if (ids.length > 0) await this.redis.zadd(productIndexKey(), ...ids.flatMap((id) => [0, id]));
-      cursor = next;
-    } while (cursor !== "0");
-    await this.redis.unlink(legacy);
+    const keys = [legacyProductIndexKey(), productIndexKey()];
+    while (Number(await MOVE_LEGACY_INDEX.run(this.redis, keys, [500])) > 0);
   }
 
   async getProduct(productId: string): Promise<Product | undefined> {
@@ -166,43 +164,34 @@ export class RedisInventoryStore implements InventoryStore {
     return added === 1 ? product : undefined;
   }
 
-  async restock(productId: string, quantity: number, emit: Emit<Product>): Promise<Product | undefined> {
-    return this.optimistic("restock", async () => {
-      const current = await this.getProduct(productId);
-      if (!current) return undefined;
-      const product = restockProduct(current, quantity);
-      const { keys, bodies } = outbox(emit(product));
-      const result = await RESTOCK.run(
-        this.redis,
-        [productKey(productId), ...keys],
-        [quantity, current.available, ...bodies],
-      );
-      if (result === "ok") return product;
-      return result === "missing" ? undefined : CONFLICT;
-    });
-  }
-
-  async restockRecord(key: string): Promise<string | undefined> {
-    return (await this.redis.get(key)) ?? undefined;
-  }
-
-  async restockOnce(
+  async restock(
     productId: string,
     quantity: number,
     emit: Emit<Product>,
-    once: RestockOnce,
+    once?: RestockOnce,
   ): Promise<RestockOutcome> {
     return this.optimistic("restock", async (): Promise<Attempt<RestockOutcome>> => {
       const current = await this.getProduct(productId);
       // A missing product may still be a replay's (never: nothing is recorded for one); decide in the script.
       const product = current && restockProduct(current, quantity);
       const { keys, bodies } = product ? outbox(emit(product)) : { keys: [], bodies: [] };
-      const result = await RESTOCK_ONCE.run(
-        this.redis,
-        [productKey(productId), once.key, ...keys],
-        [quantity, current?.available ?? "", once.requestHash, once.ttlMs, ...bodies],
+      const seen = current?.available ?? "";
+      // The limit is checked by the script on the live stock, with the change: never on this snapshot.
+      const result = String(
+        once === undefined
+          ? await RESTOCK.run(
+              this.redis,
+              [productKey(productId), ...keys],
+              [quantity, seen, MAX_STOCK_LEVEL, ...bodies],
+            )
+          : await RESTOCK_ONCE.run(
+              this.redis,
+              [productKey(productId), once.key, ...keys],
+              [quantity, seen, once.requestHash, once.ttlMs, MAX_STOCK_LEVEL, ...bodies],
+            ),
       );
       if (result === "ok" && product) return { kind: "applied", product };
+      if (result.startsWith("over_limit:")) return { kind: "over_limit", room: Number(result.slice(11)) };
       if (result === "reused") return { kind: "reused" };
       if (result === "replayed") {
         const now = await this.getProduct(productId);

@@ -1,12 +1,13 @@
 /** HTTP routes of the catalog (proxied by the gateway). */
+import { pageLimit } from "../../lib/http/query.js";
 import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { AddProductBody, MAX_STOCK_LEVEL, ProductIdSchema, RestockBody } from "../../contracts/index.js";
 import { AppError, notFound, parseInput, parseQuery, validationFailed } from "../../lib/http/index.js";
-import { InventoryError, type Product, stockTotal } from "./domain.js";
+import { InventoryError, type Product } from "./domain.js";
 import { type Prepare, productAddedMessages, restockedMessages } from "./messages.js";
-import type { InventoryStore, RestockOutcome } from "./store.js";
+import type { InventoryStore } from "./store.js";
 import { restockIdempotencyKey } from "./keys.js";
 import {
   DEFAULT_IDEMPOTENCY_KEY_TTL_MS,
@@ -34,8 +35,6 @@ const view = (p: Product) => ({
   lowStockThreshold: p.lowStockThreshold,
 });
 
-const LIMIT_FORMAT = "limit: an integer from 1 to 500";
-
 /** An opaque cursor: the last productId of a page, base64url (as `/orders` and `/dlq`, opaque). */
 export const encodeProductCursor = (productId: string): string =>
   Buffer.from(productId).toString("base64url");
@@ -49,12 +48,7 @@ export function decodeProductCursor(cursor: string): string | undefined {
 
 /** `GET /inventory`: the conventions of `/orders`, `/notifications` and `/dlq` (limit 1-500, cursor). */
 export const InventoryListQuery = z.object({
-  limit: z.coerce
-    .number({ message: LIMIT_FORMAT })
-    .int(LIMIT_FORMAT)
-    .min(1, LIMIT_FORMAT)
-    .max(500, LIMIT_FORMAT)
-    .default(100),
+  limit: pageLimit(500).default(100),
   cursor: z
     .string()
     .refine(
@@ -74,14 +68,11 @@ export function registerInventoryRoutes(
   app.get("/inventory", async (request) => {
     const { limit, cursor } = parseQuery(InventoryListQuery, request.query);
     const after = cursor === undefined ? undefined : decodeProductCursor(cursor);
-    // One more than asked tells whether another page follows; O(limit) whatever the catalog's size.
-    const found = await store.listProducts({ after, limit: limit + 1 });
-    const products = found.slice(0, limit);
-    const last = products.at(-1);
-    const more = found.length > limit && last !== undefined;
+    // O(limit) whatever the catalog's size; a page may hold fewer than `limit` (a stale id) and go on.
+    const page = await store.listProducts({ after, limit });
     return {
-      products: products.map(view),
-      ...(more ? { nextCursor: encodeProductCursor(last.productId) } : {}),
+      products: page.products.map(view),
+      ...(page.next === undefined ? {} : { nextCursor: encodeProductCursor(page.next) }),
     };
   });
 
@@ -111,42 +102,35 @@ export function registerInventoryRoutes(
             requestHash: createHash("sha256").update(stableStringify({ productId, quantity })).digest("hex"),
             ttlMs: idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_KEY_TTL_MS,
           };
-    const current = await store.getProduct(productId);
-    if (!current) throw notFound("product", productId);
-    // A replay is answered even when restocking again would now pass the maximum.
-    const prior = once && (await store.restockRecord(once.key));
-    if (prior !== undefined && once !== undefined) {
-      if (prior !== once.requestHash) throw idempotencyKeyReused();
-      return reply.header("idempotent-replayed", "true").send(view(current));
-    }
-    if (stockTotal(current) + quantity > MAX_STOCK_LEVEL) {
-      // A 400 like any other bound of the body: the limit is MAX_STOCK_LEVEL units per product.
-      const room = MAX_STOCK_LEVEL - stockTotal(current);
-      throw validationFailed(
-        [
-          {
-            path: "quantity",
-            message: `must be at most ${room}: a product holds at most ${MAX_STOCK_LEVEL}`,
-          },
-        ],
-        `product ${productId} would hold more than ${MAX_STOCK_LEVEL} units`,
-      );
-    }
     const emit = (p: Product) => restockedMessages(prepare, p, quantity);
-    const outcome = await (
-      once === undefined
-        ? store
-            .restock(productId, quantity, emit)
-            .then((p): RestockOutcome => (p ? { kind: "applied", product: p } : { kind: "missing" }))
-        : store.restockOnce(productId, quantity, emit, once)
-    ).catch((error: unknown) => {
+    // Limit, change, events (and the key's record) in one atomic step of the store; a replay is
+    // answered even when restocking again would now pass the maximum.
+    const outcome = await store.restock(productId, quantity, emit, once).catch((error: unknown) => {
       if (error instanceof InventoryError && error.retryable) {
-        throw new AppError("SERVICE_UNAVAILABLE", "stock is changing too fast, try again", undefined, true);
+        // The instance is fine, the product is hot: BUSY, which the gateway does not count against it.
+        throw new AppError(
+          "BUSY",
+          `stock of ${productId} is changing too fast; retry shortly`,
+          undefined,
+          true,
+        );
       }
       throw error;
     });
     if (outcome.kind === "missing") throw notFound("product", productId);
     if (outcome.kind === "reused") throw idempotencyKeyReused();
+    if (outcome.kind === "over_limit") {
+      // A 400 like any other bound of the body: the limit is MAX_STOCK_LEVEL units per product.
+      throw validationFailed(
+        [
+          {
+            path: "quantity",
+            message: `must be at most ${outcome.room}: a product holds at most ${MAX_STOCK_LEVEL}`,
+          },
+        ],
+        `product ${productId} would hold more than ${MAX_STOCK_LEVEL} units`,
+      );
+    }
     // A replay answers the product as it is now, as POST /orders does.
     if (outcome.kind === "replayed") void reply.header("idempotent-replayed", "true");
     return view(outcome.product);

@@ -17,38 +17,60 @@ return 1
 `);
 
 /**
- * KEYS: product, streams. ARGV: quantity, available the events were built from, messages.
- * → 'ok' | 'missing' | 'conflict' (available moved: build the events again).
+ * The restock limit, checked on the live stock in the same script that adds it (a check on a
+ * snapshot let concurrent restocks pass the limit together). `restock_check(product, quantity,
+ * seen, max)` → nil (go ahead) | 'missing' | 'over_limit:<room>' (available + reserved + committed
+ * + quantity would pass `max`; room = what still fits, at least 0) | 'conflict' (available is not
+ * `seen`, the level the events were built from: build them again). The limit is decided before the
+ * conflict, so a refused restock is refused at once, never retried.
  */
-export const RESTOCK = new LuaScript(`${OUTBOX_LUA}
-local available = redis.call('HGET', KEYS[1], 'available')
-if not available then return 'missing' end
-if available ~= ARGV[2] then return 'conflict' end
+const RESTOCK_CHECK_LUA = `
+local function restock_check(product, quantity, seen, max)
+  local v = redis.call('HMGET', product, 'available', 'reserved', 'committed')
+  if not v[1] then return 'missing' end
+  local total = tonumber(v[1]) + (tonumber(v[2]) or 0) + (tonumber(v[3]) or 0)
+  if total + tonumber(quantity) > tonumber(max) then
+    return 'over_limit:' .. string.format('%d', math.max(0, tonumber(max) - total))
+  end
+  if v[1] ~= seen then return 'conflict' end
+  return nil
+end
+`;
+
+/**
+ * KEYS: product, streams. ARGV: quantity, available the events were built from, largest total stock
+ * (MAX_STOCK_LEVEL), messages.
+ * → 'ok' | 'missing' | 'over_limit:<room>' | 'conflict' (available moved: build the events again).
+ */
+export const RESTOCK = new LuaScript(`${OUTBOX_LUA}${RESTOCK_CHECK_LUA}
+local refused = restock_check(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+if refused then return refused end
 redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
-outbox(2, 3)
+outbox(2, 4)
 return 'ok'
 `);
 
 /**
  * RESTOCK applied at most once per Idempotency-Key: the key's record is written with the stock
  * change and its events, so a retry finds it whatever instance answered the first time.
+ * A replay is answered before the limit is checked (it changes nothing); a refused restock records
+ * nothing, so its key may be sent again (and is checked again).
  * KEYS: product, idempotency record, streams. ARGV: quantity, available the events were built
- * from, request hash, record lifetime (ms), messages.
+ * from, request hash, record lifetime (ms), largest total stock (MAX_STOCK_LEVEL), messages.
  * → 'ok' | 'replayed' (same key, same request: nothing done) | 'reused' (same key, another request)
- * | 'missing' | 'conflict'.
+ * | 'missing' | 'over_limit:<room>' | 'conflict'.
  */
-export const RESTOCK_ONCE = new LuaScript(`${OUTBOX_LUA}
+export const RESTOCK_ONCE = new LuaScript(`${OUTBOX_LUA}${RESTOCK_CHECK_LUA}
 local prior = redis.call('GET', KEYS[2])
 if prior then
   if prior == ARGV[3] then return 'replayed' end
   return 'reused'
 end
-local available = redis.call('HGET', KEYS[1], 'available')
-if not available then return 'missing' end
-if available ~= ARGV[2] then return 'conflict' end
+local refused = restock_check(KEYS[1], ARGV[1], ARGV[2], ARGV[5])
+if refused then return refused end
 redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
-outbox(3, 5)
+outbox(3, 6)
 return 'ok'
 `);
 
@@ -128,4 +150,32 @@ redis.call('HSET', KEYS[1], 'state', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[4 + n])
 outbox(2 + n, 5 + n)
 return 'done'
+`);
+
+/**
+ * Moves about ARGV[1] ids from the earlier plain-set index into the sorted index, in one atomic
+ * step: they leave the set (SREM) as they enter the index (ZADD), so two instances moving at once
+ * never drop an id, and an id an older instance adds to the set meanwhile is moved by a later call
+ * (nothing is UNLINKed; SREM of the last member removes the key). KEYS: legacy set, sorted index.
+ * → ids left in the set (0: done; a missing set is 0 at once, O(1)).
+ */
+export const MOVE_LEGACY_INDEX = new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local ids, cursor = {}, '0'
+repeat
+  local reply = redis.call('SSCAN', KEYS[1], cursor, 'COUNT', ARGV[1])
+  cursor = reply[1]
+  for _, id in ipairs(reply[2]) do ids[#ids + 1] = id end
+until cursor == '0' or #ids >= tonumber(ARGV[1])
+for i = 1, #ids, 500 do
+  local args, members = {}, {}
+  for j = i, math.min(i + 499, #ids) do
+    args[#args + 1] = 0
+    args[#args + 1] = ids[j]
+    members[#members + 1] = ids[j]
+  end
+  redis.call('ZADD', KEYS[2], unpack(args))
+  redis.call('SREM', KEYS[1], unpack(members))
+end
+return redis.call('SCARD', KEYS[1])
 `);

@@ -22,6 +22,11 @@ export interface InventoryServiceOptions {
    * `order_total_too_large` (default `DEFAULT_MAX_ORDER_TOTAL_CENTS`, at most MAX_SAFE_INTEGER).
    */
   maxOrderTotalCents?: number;
+  /**
+   * Redis: decide-and-apply rounds of one stock change before it gives up (default 25); a restock
+   * that gives up answers 503 BUSY.
+   */
+  maxAttempts?: number;
 }
 
 const inventoryEnvSchema = z.object({
@@ -51,6 +56,7 @@ export function createInventoryService(
           new RedisInventoryStore({
             redis,
             markerTtlMs: retention.markerTtlMs,
+            ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
             ...(options.maxOrderTotalCents === undefined
               ? {}
               : { maxOrderTotal: options.maxOrderTotalCents }),

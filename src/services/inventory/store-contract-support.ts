@@ -32,7 +32,11 @@ export const prepare = publisher.prepare.bind(publisher);
 /** The operations with their real events, as the service wires them. */
 export const ops = (store: InventoryStore) => ({
   add: (p: NewProduct) => store.addProduct(p, (product) => productAddedMessages(prepare, product)),
-  restock: (id: string, q: number) => store.restock(id, q, (p) => restockedMessages(prepare, p, q)),
+  /** The restocked product, or undefined when nothing was applied (missing, over the limit). */
+  restock: async (id: string, q: number) => {
+    const outcome = await store.restock(id, q, (p) => restockedMessages(prepare, p, q));
+    return outcome.kind === "applied" ? outcome.product : undefined;
+  },
   reserve: (orderId: string, lines: OrderLine[]) =>
     store.reserve(orderId, lines, (o) => reservationMessages(prepare, orderId, o)),
   release: (orderId: string) => store.release(orderId, (lines) => releasedMessages(prepare, orderId, lines)),

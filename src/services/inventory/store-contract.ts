@@ -4,6 +4,9 @@
  * "state and events together" is checked, not assumed.
  */
 import { beforeEach, describe, expect, it } from "vitest";
+import { MAX_STOCK_LEVEL } from "../../contracts/index.js";
+import type { Product } from "./domain.js";
+import { restockedMessages } from "./messages.js";
 import { type InventoryStoreHarness, ops, prepare, product } from "./store-contract-support.js";
 import { allProducts } from "./store.js";
 import { runInventoryStressContract } from "./store-stress-contract.js";
@@ -42,7 +45,7 @@ export function runInventoryStoreContract(name: string, factory: () => Promise<I
     it("lists a page of products after a given id, at most limit of them", async () => {
       await Promise.all(["d", "c", "a", "e", "b"].map((id) => op.add(product(id, 1))));
       const ids = async (query: { after?: string; limit: number }) =>
-        (await h.store.listProducts(query)).map((p) => p.productId);
+        (await h.store.listProducts(query)).products.map((p) => p.productId);
       expect(await ids({ limit: 2 })).toEqual(["a", "b"]);
       expect(await ids({ after: "b", limit: 2 })).toEqual(["c", "d"]);
       expect(await ids({ after: "d", limit: 2 })).toEqual(["e"]);
@@ -57,6 +60,18 @@ export function runInventoryStoreContract(name: string, factory: () => Promise<I
       expect(await op.restock("ghost", 4)).toBeUndefined();
       expect(await h.store.getProduct("ghost")).toBeUndefined();
       expect(await h.emitted("inventory.restocked")).toEqual([{ productId: "a", quantity: 4, available: 7 }]);
+    });
+
+    it("refuses a restock past MAX_STOCK_LEVEL in all (reserved and committed count), with the room left", async () => {
+      await op.add(product("a", MAX_STOCK_LEVEL - 10));
+      expect((await op.reserve("o1", [{ productId: "a", quantity: 4 }])).kind).toBe("reserved");
+      const emit = (p: Product) => restockedMessages(prepare, p, 11);
+      expect(await h.store.restock("a", 11, emit)).toEqual({ kind: "over_limit", room: 10 });
+      const once = { key: "k", requestHash: "h", ttlMs: 60_000 };
+      expect(await h.store.restock("a", 11, emit, once)).toEqual({ kind: "over_limit", room: 10 });
+      expect(await h.store.getProduct("a")).toMatchObject({ available: MAX_STOCK_LEVEL - 14, reserved: 4 });
+      expect(await count("inventory.restocked")).toBe(0);
+      expect(await op.restock("a", 10)).toMatchObject({ available: MAX_STOCK_LEVEL - 4 });
     });
 
     it("reserves all lines with prices and emits inventory.reserved in the same step", async () => {

@@ -4,7 +4,7 @@
  * together (Redis: one Lua script; memory: mutate, then publish with no await in between), so
  * state and events never disagree.
  */
-import { DEFAULT_MAX_ORDER_TOTAL_CENTS } from "../../contracts/index.js";
+import { DEFAULT_MAX_ORDER_TOTAL_CENTS, MAX_STOCK_LEVEL } from "../../contracts/index.js";
 import { assertOwnMessages } from "../../lib/bus/outbox.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import type { PublishMessages } from "../../lib/runtime/platform-store.js";
@@ -27,6 +27,7 @@ import {
   reservationRecord,
   reserveStock,
   restockProduct,
+  stockTotal,
 } from "./domain.js";
 import { INVENTORY_OWNER } from "./keys.js";
 
@@ -41,6 +42,16 @@ export interface ProductPageQuery {
   limit: number;
 }
 
+/**
+ * One page of the catalog, by productId. `next` (the `after` of the following page) is present when
+ * more ids follow; a page may hold fewer than `limit` products (an indexed id whose product is gone
+ * is skipped) and still have a `next`.
+ */
+export interface ProductPage {
+  products: Product[];
+  next?: string;
+}
+
 /** A restock's Idempotency-Key: the scoped record key, the request's hash, how long it is kept (ms). */
 export interface RestockOnce {
   key: string;
@@ -48,35 +59,39 @@ export interface RestockOnce {
   ttlMs: number;
 }
 
-/** How a keyed restock ended; `replayed` and `reused` changed nothing. */
+/**
+ * How a restock ended; only `applied` changed anything. `replayed` and `reused` come only with an
+ * Idempotency-Key. `over_limit`: the product would hold more than MAX_STOCK_LEVEL units in all
+ * (available + reserved + committed), decided on the live stock in the same atomic step as the
+ * change; `room` is how many units still fit (at least 0).
+ */
 export type RestockOutcome =
   | { kind: "applied"; product: Product }
   | { kind: "replayed"; product: Product }
   | { kind: "reused" }
-  | { kind: "missing" };
+  | { kind: "missing" }
+  | { kind: "over_limit"; room: number };
 
 export interface InventoryStore {
   /** Sorted by productId: up to `limit` products whose id sorts after `after`. O(limit). */
-  listProducts(query: ProductPageQuery): Promise<Product[]>;
+  listProducts(query: ProductPageQuery): Promise<ProductPage>;
   getProduct(productId: string): Promise<Product | undefined>;
   getReservation(orderId: string): Promise<Reservation | undefined>;
   /** Add-if-absent: undefined when the product already exists (nothing written or emitted). */
   addProduct(input: NewProduct, emit: Emit<Product>): Promise<Product | undefined>;
-  /** Undefined when the product does not exist. */
-  restock(productId: string, quantity: number, emit: Emit<Product>): Promise<Product | undefined>;
   /**
-   * `restock` at most once per `once.key` within `once.ttlMs`: the record is written with the
-   * change. The same key again: `replayed` with the current product if the request hash matches,
-   * else `reused`. Nothing is recorded for a missing product.
+   * Adds `quantity` units to `available` unless the product would then hold more than
+   * MAX_STOCK_LEVEL in all (`over_limit`): check, change and events in one atomic step. With
+   * `once`, at most once per `once.key` within `once.ttlMs` (the record is written with the
+   * change): the same key again is `replayed` with the current product if the request hash
+   * matches, else `reused`. Nothing is recorded for a missing product or a refused restock.
    */
-  restockOnce(
+  restock(
     productId: string,
     quantity: number,
     emit: Emit<Product>,
-    once: RestockOnce,
+    once?: RestockOnce,
   ): Promise<RestockOutcome>;
-  /** The request hash recorded under a restock's scoped key, if any (unexpired). */
-  restockRecord(key: string): Promise<string | undefined>;
   /** All lines or none; once per orderId ever (a later call returns "duplicate" and emits nothing). */
   reserve(
     orderId: string,
@@ -105,10 +120,12 @@ function ownMessages<T>(emit: Emit<T>, decision: T): OutgoingMessage[] {
 /** Every product, page by page (tests and tools; a request handler reads one page). */
 export async function allProducts(store: InventoryStore, pageSize = 500): Promise<Product[]> {
   const products: Product[] = [];
+  let after: string | undefined;
   for (;;) {
-    const page = await store.listProducts({ after: products.at(-1)?.productId, limit: pageSize });
-    products.push(...page);
-    if (page.length < pageSize) return products;
+    const page = await store.listProducts({ after, limit: pageSize });
+    products.push(...page.products);
+    if (page.next === undefined) return products;
+    after = page.next;
   }
 }
 
@@ -126,12 +143,13 @@ export class MemoryInventoryStore implements InventoryStore {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async listProducts({ after, limit }: ProductPageQuery): Promise<Product[]> {
-    return [...this.products.values()]
+  async listProducts({ after, limit }: ProductPageQuery): Promise<ProductPage> {
+    const following = [...this.products.values()]
       .filter((p) => after === undefined || p.productId > after)
-      .sort((a, b) => (a.productId < b.productId ? -1 : 1))
-      .slice(0, limit)
-      .map(copy);
+      .sort((a, b) => (a.productId < b.productId ? -1 : 1));
+    const products = following.slice(0, limit).map(copy);
+    const last = products.at(-1);
+    return following.length > limit && last ? { products, next: last.productId } : { products };
   }
 
   async getProduct(productId: string): Promise<Product | undefined> {
@@ -153,39 +171,31 @@ export class MemoryInventoryStore implements InventoryStore {
     return copy(product);
   }
 
-  async restock(productId: string, quantity: number, emit: Emit<Product>): Promise<Product | undefined> {
-    const current = this.products.get(productId);
-    if (!current) return undefined;
-    const product = restockProduct(current, quantity);
-    const messages = ownMessages(emit, product);
-    this.products.set(productId, product);
-    await this.publish(messages);
-    return copy(product);
-  }
-
-  async restockRecord(key: string): Promise<string | undefined> {
-    const prior = this.restockKeys.get(key);
-    return prior && prior.expiresAt > this.now() ? prior.requestHash : undefined;
-  }
-
-  async restockOnce(
+  async restock(
     productId: string,
     quantity: number,
     emit: Emit<Product>,
-    once: RestockOnce,
+    once?: RestockOnce,
   ): Promise<RestockOutcome> {
-    const prior = this.restockKeys.get(once.key);
-    if (prior && prior.expiresAt > this.now()) {
+    const prior = once && this.restockKeys.get(once.key);
+    if (once && prior && prior.expiresAt > this.now()) {
       if (prior.requestHash !== once.requestHash) return { kind: "reused" };
       const product = this.products.get(productId);
       return product ? { kind: "replayed", product: copy(product) } : { kind: "missing" };
     }
     const current = this.products.get(productId);
     if (!current) return { kind: "missing" };
+    // Checked and applied with no await in between: atomic in this process, as the Redis script.
+    const total = stockTotal(current);
+    if (total + quantity > MAX_STOCK_LEVEL) {
+      return { kind: "over_limit", room: Math.max(0, MAX_STOCK_LEVEL - total) };
+    }
     const product = restockProduct(current, quantity);
     const messages = ownMessages(emit, product);
     this.products.set(productId, product);
-    this.restockKeys.set(once.key, { requestHash: once.requestHash, expiresAt: this.now() + once.ttlMs });
+    if (once) {
+      this.restockKeys.set(once.key, { requestHash: once.requestHash, expiresAt: this.now() + once.ttlMs });
+    }
     await this.publish(messages);
     return { kind: "applied", product: copy(product) };
   }

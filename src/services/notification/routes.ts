@@ -1,11 +1,10 @@
 /** HTTP routes of the notification service: the query of recorded notifications, a page at a time. */
+import { pageLimit } from "../../lib/http/query.js";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { OrderIdSchema, UserIdSchema } from "../../contracts/common.js";
 import { parseQuery } from "../../lib/http/server.js";
 import type { NotificationPosition, NotificationStore } from "./store.js";
-
-const LIMIT_FORMAT = "limit: an integer from 1 to 500";
 
 /** An opaque cursor: the last record of a page (creation time and id), base64url JSON. */
 export const encodeNotificationCursor = (p: NotificationPosition): string =>
@@ -28,12 +27,7 @@ export const NotificationQuerySchema = z
   .strictObject({
     userId: UserIdSchema.optional(),
     orderId: OrderIdSchema.optional(),
-    limit: z.coerce
-      .number({ message: LIMIT_FORMAT })
-      .int(LIMIT_FORMAT)
-      .min(1, LIMIT_FORMAT)
-      .max(500, LIMIT_FORMAT)
-      .default(100),
+    limit: pageLimit(500).default(100),
     cursor: z
       .string()
       .refine(

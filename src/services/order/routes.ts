@@ -3,6 +3,7 @@
  * (one atomic append each); reads come from the order view, falling back to folding the stream
  * when the projection has not caught up, so a client always reads its own writes.
  */
+import { pageLimit } from "../../lib/http/query.js";
 import { activeTraceparent } from "../../lib/observability/spans.js";
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -41,12 +42,7 @@ export interface OrderRoutesDeps {
 const IdParams = z.object({ id: IdSchema });
 const ListQuery = z.object({
   userId: IdSchema.optional(),
-  limit: z.coerce
-    .number({ message: "limit: an integer from 1 to 500" })
-    .int("limit: an integer from 1 to 500")
-    .min(1, "limit: an integer from 1 to 500")
-    .max(500, "limit: an integer from 1 to 500")
-    .default(100),
+  limit: pageLimit(500).default(100),
   cursor: z
     .string()
     .refine((c) => decodeCursor(c) !== undefined, "cursor: the nextCursor of a previous page, unchanged")

@@ -1,3 +1,4 @@
+import { pageLimit } from "../../lib/http/query.js";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { OrderIdSchema } from "../../contracts/index.js";
@@ -11,8 +12,6 @@ const Params = z.object({ orderId: OrderIdSchema });
 
 /** The saga asks for at most this many payment attempts (bounds the count below). */
 const MAX_COUNTED_ATTEMPTS = 20;
-
-const LIMIT_FORMAT = "limit: an integer from 1 to 500";
 
 /**
  * Where a reconciliation walk is: first the payment records (an SSCAN cursor of the record index),
@@ -43,12 +42,7 @@ export function decodeReconciliationCursor(cursor: string): ReconciliationPositi
 }
 
 const ReconciliationQuery = z.strictObject({
-  limit: z.coerce
-    .number({ message: LIMIT_FORMAT })
-    .int(LIMIT_FORMAT)
-    .min(1, LIMIT_FORMAT)
-    .max(500, LIMIT_FORMAT)
-    .default(100),
+  limit: pageLimit(500).default(100),
   cursor: z
     .string()
     .refine(

@@ -13,7 +13,7 @@ export const redeliverStreamKey = (group: string): string => `{${group}}:redeliv
 
 /**
  * Replays already sent to one group (DLQ retries), to send each at most once: `{group}:replays`, a
- * sorted set of replay ids scored by the time sent (ms), trimmed to `REPLAY_DEDUPE_MS` on each send.
+ * sorted set of replay ids scored by the time sent (ms, Redis `TIME`), trimmed to `REPLAY_DEDUPE_MS` on each send.
  */
 export const replaysKey = (group: string): string => `{${group}}:replays`;
 

@@ -100,17 +100,20 @@ function positive(name: string, value: number): number {
 }
 
 /**
- * KEYS: replays set, redeliver stream. ARGV: window ms, then (id, topic, owner, body)... "Now" is
- * Redis `TIME`, read in the script: the one clock of every instance, never the caller's.
+ * KEYS: replays set, redeliver stream. ARGV: window ms, then (id, topic, owner, body)... Replay ids
+ * are scored, and pruned, by Redis's own clock (TIME), never a caller's: gateways whose host clocks
+ * disagree share one time line, so a skewed one can neither forget another's recent replays (and
+ * send them again) nor keep its own past the window.
  */
 const REDELIVER_ONCE = new LuaScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local score = string.format('%.0f', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - tonumber(ARGV[1])))
 local sent = 0
 for i = 2, #ARGV, 4 do
   if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then
-    redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[i])
+    redis.call('ZADD', KEYS[1], score, ARGV[i])
     redis.call('XADD', KEYS[2], '*', '${FIELD_TOPIC}', ARGV[i + 1], '${FIELD_OWNER}', ARGV[i + 2], '${FIELD_BODY}', ARGV[i + 3])
     sent = sent + 1
   end
@@ -223,7 +226,8 @@ export class RedisStreamsTransport implements Transport {
 
   /** Appends to the group's redeliver stream, which only that group reads. */
   /**
-   * One script per batch in the group's slot: forgets replay ids older than `REPLAY_DEDUPE_MS`,
+   * One script per batch in the group's slot: forgets replay ids older than `REPLAY_DEDUPE_MS` by
+   * Redis's clock (TIME, not this host's),
    * then XADDs each replay whose id is not in `{group}:replays` and records the id, so a batch
    * is all sent and recorded or nothing (a crash cannot leave a sent replay unrecorded).
    */

@@ -5,8 +5,9 @@
  * No auth, no idempotency, no event store, no second hop.
  *
  * Run as its own process (like the gateway it is compared with): `REDIS_URL=… node --import tsx
- * bench/minimal-server.ts`; prints `listening <url>` on stdout once up, stops on SIGTERM (and
- * deletes its stream).
+ * bench/minimal-server.ts`; prints `listening <url>` on stdout once up; stops on SIGTERM, and when
+ * started with an IPC channel, as soon as that channel closes (its parent died). Its stream goes
+ * with the benchmark's FLUSHALL.
  */
 import { randomUUID } from "node:crypto";
 import Fastify from "fastify";
@@ -27,11 +28,9 @@ app.post("/orders", async (request, reply) => {
 
 const url = await app.listen({ port: 0, host: "127.0.0.1" });
 console.log(`listening ${url}`);
-process.once("SIGTERM", () => {
-  void (async () => {
-    await app.close();
-    await redis.del(STREAM);
-    redis.disconnect();
-    process.exit(0);
-  })();
-});
+const stop = () => {
+  redis.disconnect();
+  void app.close().finally(() => process.exit(0));
+};
+process.once("SIGTERM", stop);
+process.once("disconnect", stop);

@@ -28,7 +28,7 @@ if (process.argv.includes("--quick")) {
   const redis = await startBenchRedis();
   let lines: string[];
   try {
-    lines = (await benchQuick({ redisUrl: redis.url, beforePerSec: beforePerSec(), searchBudgetSec: 150 }))
+    lines = (await benchQuick({ redisUrl: redis.url, beforePerSec: beforePerSec(), searchBudgetSec: 75 }))
       .lines;
   } finally {
     await redis.stop();

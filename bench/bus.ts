@@ -51,7 +51,7 @@ const ENVELOPE_TEMPLATE = {
 };
 
 /** Throughput: publish `total` messages in batches as fast as possible; time until all are handled. */
-async function rawStreams(url: string, total: number, ratePerSec?: number): Promise<BusResult> {
+export async function rawStreams(url: string, total: number, ratePerSec?: number): Promise<BusResult> {
   const producer = new Redis(url);
   const consumer = new Redis(url);
   const key = `{raw}:ev:bench.tick:${Date.now()}`;

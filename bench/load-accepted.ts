@@ -8,7 +8,10 @@ export interface AcceptedResult {
   connections: number;
   seconds: number;
   requests: number;
+  /** All answers per second, whatever their status. */
   perSecond: number;
+  /** 2xx answers (accepted orders) per second. */
+  acceptedPerSecond: number;
   p50: number;
   p99: number;
   non2xx: number;
@@ -37,6 +40,7 @@ export async function measureAccepted(options: {
     seconds: result.duration,
     requests: result.requests.total,
     perSecond: Math.round(result.requests.total / result.duration),
+    acceptedPerSecond: Math.round(result["2xx"] / result.duration),
     p50: result.latency.p50,
     p99: result.latency.p99,
     non2xx: result.non2xx,

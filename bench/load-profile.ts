@@ -67,13 +67,18 @@ function packageOf(url: string, functionName: string): string {
   const mod = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (mod?.[1]) return mod[1];
   if (url.startsWith("node:")) return "node internals";
-  const src = /\/(src\/[^/]+(?:\/[^/]+)?)\/[^/]+$/.exec(url);
-  return src?.[1] ?? url.split("/").slice(-2).join("/");
+  // The compiled build (dist/) is reported under its source's name.
+  const src = /\/(?:src|dist)\/([^/]+(?:\/[^/]+)?)\/[^/]+$/.exec(url);
+  return src?.[1] ? `src/${src[1]}` : url.split("/").slice(-2).join("/");
 }
 
 function frameName(node: ProfileNode): string {
   const { functionName, url, lineNumber } = node.callFrame;
-  const file = url ? url.replace(/^.*node_modules\//, "").replace(/^.*\/(src|bench)\//, "$1/") : "";
+  const file = url
+    ? url
+        .replace(/^.*node_modules\//, "")
+        .replace(/^.*\/(src|dist|bench)\//, (_, dir: string) => `${dir === "dist" ? "src" : dir}/`)
+    : "";
   return file ? `${functionName || "(anonymous)"} ${file}:${lineNumber + 1}` : functionName || "(anonymous)";
 }
 

@@ -3,12 +3,19 @@
  * embedded in-memory one. Both expose the gateway URL, the bus transport to watch outcomes on, and
  * the processes whose CPU share is worth reporting.
  */
+import { spawnSync } from "node:child_process";
 import { Redis } from "ioredis";
 import type { Transport } from "../src/lib/bus/transport.js";
 import { RedisStreamsTransport } from "../src/lib/bus/transports/redis-streams.js";
 import { MemoryDeadLetterStore } from "../src/lib/dlq/memory-dead-letter-store.js";
 import { startEmbeddedSystem } from "../src/system/embedded.js";
-import { type LaunchedSystem, launch, planProcesses } from "../src/system/launcher.js";
+import {
+  assertFreshBuild,
+  CompiledBuildError,
+  type LaunchedSystem,
+  launch,
+  planProcesses,
+} from "../src/system/launcher.js";
 import { freePort } from "../src/test-support/redis-server.js";
 import { sleep } from "./support.js";
 
@@ -52,17 +59,47 @@ async function redisCpuSeconds(redis: Redis): Promise<number> {
   return field("used_cpu_user") + field("used_cpu_sys");
 }
 
-/** FLUSHALL, then every service and the gateway as their own processes; resolves once all registered. */
-export async function startMultiProcess(redisUrl: string, env: Record<string, string> = {}): Promise<Target> {
+/**
+ * Whether the benchmarks run the compiled build (default) or the sources through tsx
+ * (`BENCH_FROM_SOURCE=1`, as every benchmark did before issue 14).
+ */
+export function benchCompiled(env: NodeJS.ProcessEnv = process.env): boolean {
+  const raw = env.BENCH_FROM_SOURCE;
+  if (raw === undefined || raw === "" || raw === "0") return true;
+  if (raw === "1") return false;
+  throw new Error(`BENCH_FROM_SOURCE must be 0 or 1, got "${raw}"`);
+}
+
+/** `npm run build` unless the compiled build is fresh (a no-op then); throws if the build fails. */
+export function ensureBuild(mains: readonly string[]): void {
+  try {
+    assertFreshBuild(mains);
+    return;
+  } catch (error) {
+    if (!(error instanceof CompiledBuildError)) throw error;
+  }
+  const built = spawnSync("npm", ["run", "build"], { stdio: "inherit" });
+  if (built.status !== 0) throw new Error(`npm run build failed (exit ${built.status})`);
+  assertFreshBuild(mains);
+}
+
+/**
+ * FLUSHALL, then every service and the gateway as their own processes (compiled unless
+ * BENCH_FROM_SOURCE=1, building first when the build is stale); resolves once all registered.
+ */
+export async function startMultiProcess(
+  redisUrl: string,
+  env: Record<string, string> = {},
+  compiled = benchCompiled(),
+): Promise<Target> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
   await redis.flushall();
   const port = await freePort();
   const gatewayUrl = `http://127.0.0.1:${port}`;
   const logs: string[] = [];
-  const system: LaunchedSystem = launch(
-    planProcesses({ redisUrl, anyPort: true, gatewayPort: port, logLevel: "warn", env }),
-    (line) => logs.push(line),
-  );
+  const specs = planProcesses({ redisUrl, anyPort: true, gatewayPort: port, logLevel: "warn", env });
+  if (compiled) ensureBuild(specs.map((s) => s.main));
+  const system: LaunchedSystem = launch(specs, (line) => logs.push(line), { compiled });
   const timeoutMs = startTimeoutMs();
   const deadline = performance.now() + timeoutMs;
   for (

@@ -151,7 +151,11 @@ async function ratesOn(
 }
 
 /** Reruns `rate` with every process under `--cpu-prof`; returns the busiest processes' profiles. */
-async function profileRedis(redisUrl: string, rate: number, durationSec: number): Promise<LabelledProfile[]> {
+export async function profileRedis(
+  redisUrl: string,
+  rate: number,
+  durationSec: number,
+): Promise<LabelledProfile[]> {
   const dir = mkdtempSync(join(tmpdir(), "ordersaga-load-prof-"));
   try {
     const profiler = profilerPreload(dir);

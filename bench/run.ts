@@ -1,8 +1,15 @@
 /**
  * `npm run bench`: runs the benchmarks on this machine and rewrites BENCHMARKS.md with the results,
  * the command and the machine. Raw-Redis baselines are measured in the same run.
+ *
+ * `npm run bench -- --quick` (at most ~4 minutes): only issue 14's measure (bench/quick.ts), printed
+ * as its last lines, each with its target, the first `order cost: <n> raw-message units (target <= 40)`;
+ * writes nothing. The full run includes the same figures in BENCHMARKS.md ("Order cost" section) and
+ * keeps the hand-recorded before/after history between `<!-- perf-history:start/end -->`.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { benchQuick, quickMarkdown } from "./quick.js";
+import { beforeSustainedFrom } from "./order-cost.js";
 import { type BusResult, benchBus } from "./bus.js";
 import { benchLoad, type RateRun } from "./load.js";
 import { benchRenewal } from "./bus-renewal.js";
@@ -13,22 +20,40 @@ import { machine, round, startBenchRedis } from "./support.js";
 const row = (r: BusResult) =>
   `| ${r.label} | ${r.messages.toLocaleString("en-US")} | ${r.perSecond.toLocaleString("en-US")} | ${r.latency.p50} | ${r.latency.p99} | ${r.latency.max} |`;
 
-const redis = await startBenchRedis();
-try {
-  console.log("bus benchmark…");
-  const bus = await benchBus(redis.url);
-  const [raw, lib] = bus.throughput as [BusResult, BusResult];
-  const [rawPaced, libPaced] = bus.paced as [BusResult, BusResult];
-  console.log("lease renewal benchmark…");
-  const renewal = await benchRenewal(redis.url);
-  const [off, on] = renewal.throughput as [BusResult, BusResult];
-  const [offPaced, onPaced] = renewal.paced as [BusResult, BusResult];
-  console.log("signing and encryption benchmark…");
-  const security = await benchSecurity(redis.url);
-  const share = round((on.perSecond / off.perSecond) * 100, 1);
-  const ratio = round((lib.perSecond / raw.perSecond) * 100, 1);
-  const p99Ratio = round(libPaced.latency.p99 / Math.max(rawPaced.latency.p99, 0.01), 2);
-  const report = `# Benchmarks
+const FILE = new URL("../BENCHMARKS.md", import.meta.url);
+const beforePerSec = () => beforeSustainedFrom(existsSync(FILE) ? readFileSync(FILE, "utf8") : "");
+
+if (process.argv.includes("--quick")) {
+  const started = performance.now();
+  const redis = await startBenchRedis();
+  let lines: string[];
+  try {
+    lines = (await benchQuick({ redisUrl: redis.url, beforePerSec: beforePerSec(), searchBudgetSec: 75 }))
+      .lines;
+  } finally {
+    await redis.stop();
+  }
+  console.log(`(quick run: ${Math.round((performance.now() - started) / 1000)} s)`);
+  console.log(lines.join("\n"));
+} else await full();
+
+async function full(): Promise<void> {
+  const redis = await startBenchRedis();
+  try {
+    console.log("bus benchmark…");
+    const bus = await benchBus(redis.url);
+    const [raw, lib] = bus.throughput as [BusResult, BusResult];
+    const [rawPaced, libPaced] = bus.paced as [BusResult, BusResult];
+    console.log("lease renewal benchmark…");
+    const renewal = await benchRenewal(redis.url);
+    const [off, on] = renewal.throughput as [BusResult, BusResult];
+    const [offPaced, onPaced] = renewal.paced as [BusResult, BusResult];
+    console.log("signing and encryption benchmark…");
+    const security = await benchSecurity(redis.url);
+    const share = round((on.perSecond / off.perSecond) * 100, 1);
+    const ratio = round((lib.perSecond / raw.perSecond) * 100, 1);
+    const p99Ratio = round(libPaced.latency.p99 / Math.max(rawPaced.latency.p99, 0.01), 2);
+    const report = `# Benchmarks
 
 Produced by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}.
 Machine: ${machine()}; Redis: a private \`redis-server\` with AOF \`everysec\`, on loopback.
@@ -82,21 +107,33 @@ ${renewal.paced.map(row).join("\n")}
 ${offPaced.latency.p99} ms** (target: overhead under 5%).
 
 ${securityMarkdown(security)}`;
-  console.log("tracing cost benchmark…");
-  const tracing = tracingSection(await benchTracing(redis.url));
-  console.log("end-to-end load benchmark…");
-  const load = await benchLoad({ redisUrl: redis.url, log: (line) => console.log(line) });
-  const file = new URL("../BENCHMARKS.md", import.meta.url);
-  // The soak run's section (`npm run soak -- --write`) is kept: this benchmark does not produce it.
-  const soak = /<!-- soak:start -->[\s\S]*<!-- soak:end -->/.exec(readFileSync(file, "utf8"))?.[0];
-  writeFileSync(
-    file,
-    `${report}\n${load.markdown}\n${cpuBudget(load.overRedis)}${soak ? `\n${soak}\n` : ""}`,
-  );
-  writeTracingSection(tracing, file.pathname);
-  console.log(report);
-} finally {
-  await redis.stop();
+    console.log("tracing cost benchmark…");
+    const tracing = tracingSection(await benchTracing(redis.url));
+    console.log("end-to-end load benchmark…");
+    const load = await benchLoad({ redisUrl: redis.url, log: (line) => console.log(line) });
+    console.log("order cost (issue 14's measure)…");
+    const quick = await benchQuick({
+      redisUrl: redis.url,
+      loadSec: 10,
+      acceptedSec: 10,
+      beforePerSec: beforePerSec(),
+    });
+    const file = FILE;
+    const previous = readFileSync(file, "utf8");
+    // The soak run's section (`npm run soak -- --write`) and the hand-recorded before/after history
+    // of issue 14 are kept: this benchmark does not produce them.
+    const soak = /<!-- soak:start -->[\s\S]*<!-- soak:end -->/.exec(previous)?.[0];
+    const history = /<!-- perf-history:start -->[\s\S]*<!-- perf-history:end -->/.exec(previous)?.[0];
+    writeFileSync(
+      file,
+      `${report}\n${load.markdown}\n${cpuBudget(load.overRedis)}\n${quickMarkdown(quick)}${history ? `\n${history}\n` : ""}${soak ? `\n${soak}\n` : ""}`,
+    );
+    writeTracingSection(tracing, file.pathname);
+    console.log(report);
+    console.log(quick.lines.join("\n"));
+  } finally {
+    await redis.stop();
+  }
 }
 
 /**

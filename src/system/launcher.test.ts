@@ -1,6 +1,15 @@
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GATEWAY, SERVICES } from "./catalog.js";
-import { parseInstances, planProcesses } from "./launcher.js";
+import {
+  assertFreshBuild,
+  CompiledBuildError,
+  compiledMain,
+  parseInstances,
+  planProcesses,
+} from "./launcher.js";
 
 const portsOf = (specs: ReturnType<typeof planProcesses>) =>
   Object.fromEntries(specs.map((s) => [s.label, s.env.SERVICE_PORT ?? s.env.GATEWAY_PORT]));
@@ -83,5 +92,45 @@ describe("planProcesses with a port base", () => {
       ...Object.fromEntries(SERVICES.map((s) => [s.name, String(s.defaultPort + 1000)])),
       gateway: "4080",
     });
+  });
+});
+
+describe("running the compiled build", () => {
+  const tree = (files: Record<string, number>) => {
+    const root = mkdtempSync(join(tmpdir(), "ordersaga-build-"));
+    for (const [path, mtimeSec] of Object.entries(files)) {
+      mkdirSync(dirname(join(root, path)), { recursive: true });
+      writeFileSync(join(root, path), "");
+      utimesSync(join(root, path), mtimeSec, mtimeSec);
+    }
+    return root;
+  };
+  const main = "src/services/user/main.ts";
+
+  it("maps a source entry point to its compiled file", () => {
+    expect(compiledMain(main)).toBe("dist/services/user/main.js");
+    expect(compiledMain(GATEWAY.main)).toBe("dist/gateway/main.js");
+  });
+
+  it("accepts a build no older than every source, test files aside", () => {
+    const root = tree({
+      [main]: 1_000,
+      "src/lib/x.ts": 1_500,
+      "src/lib/x.test.ts": 9_000,
+      "dist/services/user/main.js": 2_000,
+    });
+    expect(() => assertFreshBuild([main], root)).not.toThrow();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it("refuses a missing build (NO_BUILD) and one older than a source (STALE_BUILD), saying what to run", () => {
+    const missing = tree({ [main]: 1_000 });
+    expect(() => assertFreshBuild([main], missing)).toThrow(
+      expect.objectContaining({ code: "NO_BUILD", message: expect.stringMatching(/npm run build/) }),
+    );
+    const stale = tree({ [main]: 1_000, "src/lib/x.ts": 3_000, "dist/services/user/main.js": 2_000 });
+    expect(() => assertFreshBuild([main], stale)).toThrow(CompiledBuildError);
+    expect(() => assertFreshBuild([main], stale)).toThrow(expect.objectContaining({ code: "STALE_BUILD" }));
+    for (const root of [missing, stale]) rmSync(root, { recursive: true, force: true });
   });
 });

@@ -5,10 +5,11 @@
  *
  *   npm run start:services -- --instances inventory=2 --port-base 4000   (or --any-port)
  *   npm run start:services -- --redis-acl   (each process as its own Redis ACL user, made here)
+ *   npm run build && npm run start:services -- --compiled   (plain node on dist/: fast start-up)
  */
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
-import { LaunchError, launch, parseInstances, planProcesses } from "./launcher.js";
+import { CompiledBuildError, LaunchError, launch, parseInstances, planProcesses } from "./launcher.js";
 import { provisionAclUsers } from "./redis-acl.js";
 
 const { values } = parseArgs({
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     "port-base": { type: "string" },
     "any-port": { type: "boolean" },
     "redis-acl": { type: "boolean" },
+    compiled: { type: "boolean" },
   },
 });
 const redisUrl = process.env.REDIS_URL ?? "redis://localhost:6379";
@@ -38,18 +40,26 @@ if (values["redis-acl"] === true) {
     admin.disconnect();
   }
 }
-const system = launch(
-  planProcesses({
-    redisUrl,
-    ...(redisUsers ? { redisUsers } : {}),
-    instances: parseInstances(values.instances),
-    // SERVICE_PORT=0 (any free port), as for one service process, applies to every service.
-    anyPort: values["any-port"] === true || process.env.SERVICE_PORT === "0",
-    ...(portBase === undefined ? {} : { portBase }),
-    ...(process.env.GATEWAY_PORT ? { gatewayPort: Number(process.env.GATEWAY_PORT) } : {}),
-    ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
-  }),
-);
+const specs = planProcesses({
+  redisUrl,
+  ...(redisUsers ? { redisUsers } : {}),
+  instances: parseInstances(values.instances),
+  // SERVICE_PORT=0 (any free port), as for one service process, applies to every service.
+  anyPort: values["any-port"] === true || process.env.SERVICE_PORT === "0",
+  ...(portBase === undefined ? {} : { portBase }),
+  ...(process.env.GATEWAY_PORT ? { gatewayPort: Number(process.env.GATEWAY_PORT) } : {}),
+  ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
+});
+// --compiled: plain node on the dist/ build (no TypeScript transform at start-up); refused, with
+// what to do, when the build is missing or older than the sources.
+let system: ReturnType<typeof launch>;
+try {
+  system = launch(specs, undefined, { compiled: values.compiled === true });
+} catch (error) {
+  if (!(error instanceof CompiledBuildError)) throw error;
+  console.error(`--compiled: ${error.message}`);
+  process.exit(1);
+}
 
 let stopping = false;
 const shutdown = async (code: number) => {

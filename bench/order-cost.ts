@@ -1,0 +1,200 @@
+/**
+ * The pure parts of issue 14's measure (no I/O; the measuring is in bench/quick.ts).
+ *
+ * **Order cost in raw-message units** =
+ *   (CPU seconds of every process per completed order over Redis, at the highest sustained rate)
+ *   ÷ (CPU seconds per message of a raw XADD / XREADGROUP / XACK baseline),
+ * both measured in the same run. "Every process" is the benchmark's whole process tree: the bench
+ * process itself (load generator, outcome watcher; the raw baseline's producer and consumer), every
+ * service process, the gateway and the private `redis-server`, each read from `/proc/<pid>/stat`
+ * (utime + stime, clock ticks of `getconf CLK_TCK`, all threads) before and after. The order side's
+ * window runs from the first POST of the measured load until every accepted order has an outcome;
+ * the raw side's from the first XADD until the last message is acknowledged. A ratio of CPU to CPU,
+ * so it hardly depends on how fast the machine is that day.
+ */
+import type { CompletionResult } from "./load-completion.js";
+import { sustained } from "./load-completion.js";
+
+export { sustained };
+
+/** CPU a process has used, from the text of `/proc/<pid>/stat`. */
+export interface ProcStat {
+  pid: number;
+  ppid: number;
+  /** utime + stime, in clock ticks. */
+  ticks: number;
+}
+
+/**
+ * Parses `/proc/<pid>/stat`. The command name (field 2) is in parentheses and may hold spaces and
+ * parentheses, so fields are counted after the last ")". Returns undefined for text that is not one.
+ */
+export function parseProcStat(text: string): ProcStat | undefined {
+  const open = text.indexOf("(");
+  const close = text.lastIndexOf(")");
+  if (open < 0 || close < open) return undefined;
+  const pid = Number(text.slice(0, open).trim());
+  // After ")": field 3 (state) is index 0, so ppid (field 4) is 1, utime (14) is 11, stime (15) is 12.
+  const rest = text
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/);
+  const ppid = Number(rest[1]);
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  if (![pid, ppid, utime, stime].every(Number.isFinite) || rest.length < 13) return undefined;
+  return { pid, ppid, ticks: utime + stime };
+}
+
+/** `root` and every process below it, from a list of stats (parents before children or not). */
+export function processTree(stats: readonly ProcStat[], roots: readonly number[]): ProcStat[] {
+  const children = new Map<number, ProcStat[]>();
+  for (const s of stats) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
+  const byPid = new Map(stats.map((s) => [s.pid, s]));
+  const seen = new Set<number>();
+  const out: ProcStat[] = [];
+  const visit = (pid: number) => {
+    if (seen.has(pid)) return;
+    seen.add(pid);
+    const self = byPid.get(pid);
+    if (self) out.push(self);
+    for (const child of children.get(pid) ?? []) visit(child.pid);
+  };
+  for (const root of roots) visit(root);
+  return out;
+}
+
+/**
+ * CPU seconds used between two snapshots of the same processes (ticks ÷ clock ticks per second).
+ * A process only in `after` started in between and counts from zero; one only in `before` exited in
+ * between and its last interval is lost (the benchmark starts and stops nothing inside a window).
+ */
+export function cpuSecondsBetween(
+  before: readonly ProcStat[],
+  after: readonly ProcStat[],
+  ticksPerSecond: number,
+): number {
+  const start = new Map(before.map((s) => [s.pid, s.ticks]));
+  let ticks = 0;
+  for (const s of after) ticks += Math.max(0, s.ticks - (start.get(s.pid) ?? 0));
+  return ticks / ticksPerSecond;
+}
+
+export interface CostInput {
+  /** CPU seconds of every process while the orders ran (load start → all outcomes in). */
+  orderCpuSeconds: number;
+  /** Orders shipped in that window. */
+  completedOrders: number;
+  /** CPU seconds of every process while the raw baseline ran. */
+  rawCpuSeconds: number;
+  /** Messages the raw baseline moved (XADD → XREADGROUP → XACK). */
+  rawMessages: number;
+}
+
+export interface Cost {
+  /** CPU ms per completed order. */
+  orderCpuMs: number;
+  /** CPU µs per raw message. */
+  rawCpuMicros: number;
+  /** orderCpuMs ÷ rawCpuMs: an order costs as much CPU as this many raw messages. */
+  units: number;
+}
+
+/** The order cost in raw-message units; throws on inputs that cannot give one (nothing measured). */
+export function orderCost(input: CostInput): Cost {
+  const { orderCpuSeconds, completedOrders, rawCpuSeconds, rawMessages } = input;
+  if (!(completedOrders > 0) || !(rawMessages > 0) || !(rawCpuSeconds > 0) || !(orderCpuSeconds >= 0))
+    throw new RangeError(`order cost needs orders, messages and raw CPU > 0: ${JSON.stringify(input)}`);
+  const perOrder = orderCpuSeconds / completedOrders;
+  const perMessage = rawCpuSeconds / rawMessages;
+  return {
+    orderCpuMs: perOrder * 1000,
+    rawCpuMicros: perMessage * 1e6,
+    units: perOrder / perMessage,
+  };
+}
+
+/**
+ * The next rate to try in the search for the highest sustained rate: `factor` × the last one while
+ * every run so far was sustained, nothing more once one was not (or the ceiling is passed).
+ */
+export function nextRate(
+  tried: readonly { rate: number; sustained: boolean }[],
+  options: { first: number; factor: number; max: number },
+): number | undefined {
+  const last = tried.at(-1);
+  if (!last) return options.first;
+  if (!last.sustained) return undefined;
+  const next = Math.round((last.rate * options.factor) / 10) * 10;
+  return next > options.max ? undefined : Math.max(next, last.rate + 10);
+}
+
+/** The sustained run with the highest rate (undefined when none was sustained). */
+export function highestSustained(runs: readonly CompletionResult[]): CompletionResult | undefined {
+  return runs
+    .filter(sustained)
+    .reduce<CompletionResult | undefined>(
+      (best, r) => (best === undefined || r.rate > best.rate ? r : best),
+      undefined,
+    );
+}
+
+/** The "before" sustained orders/s recorded in BENCHMARKS.md as `<!-- before-sustained: 250 -->`. */
+export function beforeSustainedFrom(markdown: string): number | undefined {
+  const match = /<!--\s*before-sustained:\s*(\d+(?:\.\d+)?)\s*-->/.exec(markdown);
+  return match ? Number(match[1]) : undefined;
+}
+
+export const COST_TARGETS = {
+  /** Raw-message units per order. */
+  units: 40,
+  /** Sustained orders/s over Redis, as a multiple of the "before" figure. */
+  speedup: 5,
+  /** p99 placement → shipped at half the highest sustained rate, ms. */
+  p99Ms: 50,
+  /** Accepted POST /orders through the gateway over Redis, % of the minimal server. */
+  acceptedSharePct: 40,
+} as const;
+
+export interface Figures {
+  cost: Cost | undefined;
+  /** The rate the cost was taken at (the highest sustained; the lowest tried when none was). */
+  costRate: number | undefined;
+  /** Highest sustained orders/s over Redis (0 when none of the rates tried was sustained). */
+  sustainedPerSec: number;
+  /** From BENCHMARKS.md; undefined when none is recorded. */
+  beforePerSec: number | undefined;
+  /** p99 placement → shipped at `halfRate`, ms. */
+  halfRate: number | undefined;
+  p99Ms: number | undefined;
+  gatewayPerSec: number;
+  minimalPerSec: number;
+}
+
+const fmt = (n: number, digits = 1) => (Math.round(n * 10 ** digits) / 10 ** digits).toFixed(digits);
+
+/** The last lines `npm run bench -- --quick` prints, each with its target; the first is the order cost. */
+export function formatLastLines(f: Figures): string[] {
+  const costLine = f.cost
+    ? `order cost: ${fmt(f.cost.units)} raw-message units (target <= ${COST_TARGETS.units})`
+    : `order cost: not measured, no rate was sustained (target <= ${COST_TARGETS.units})`;
+  const costNote =
+    f.cost && f.costRate !== undefined && f.costRate !== f.sustainedPerSec
+      ? `; no rate sustained, order cost taken at ${f.costRate} orders/s`
+      : "";
+  const target =
+    f.beforePerSec === undefined
+      ? `target ${COST_TARGETS.speedup}x the "before" figure, none recorded in BENCHMARKS.md`
+      : `target >= ${Math.round(f.beforePerSec * COST_TARGETS.speedup)}, ${COST_TARGETS.speedup}x the "before" ${Math.round(f.beforePerSec)}`;
+  const p99 =
+    f.halfRate === undefined || f.p99Ms === undefined
+      ? `p99 placement → shipped at half the sustained rate: not measured (target <= ${COST_TARGETS.p99Ms} ms)`
+      : `p99 placement → shipped at ${f.halfRate} orders/s: ${fmt(f.p99Ms)} ms (target <= ${COST_TARGETS.p99Ms} ms)`;
+  const share = f.minimalPerSec > 0 ? (f.gatewayPerSec / f.minimalPerSec) * 100 : 0;
+  return [
+    costLine,
+    `sustained orders/s over Redis: ${f.sustainedPerSec} (${target})${costNote}`,
+    p99,
+    `accepted POST /orders over Redis: ${fmt(share)}% of a minimal fastify + zod + XADD server (${Math.round(f.gatewayPerSec)} vs ${Math.round(f.minimalPerSec)} req/s) (target >= ${COST_TARGETS.acceptedSharePct}%)`,
+  ];
+}

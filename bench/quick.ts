@@ -1,0 +1,333 @@
+/**
+ * Issue 14's measure, in one run (`npm run bench -- --quick`, at most ~4 minutes; also part of the
+ * full `npm run bench`):
+ *
+ * 1. **Raw baseline**: `rawMessages` messages through raw `XADD` (pipelined, batches of 100) /
+ *    `XREADGROUP` (COUNT 256) / `XACK` (one per read batch), as fast as possible (bench/bus.ts's
+ *    `rawStreams`), CPU of every process (this one and `redis-server`) around it → CPU s per message.
+ * 2. **Minimal server**: bench/minimal-server.ts (fastify + zod + XADD) in its own process, autocannon
+ *    (100 connections, worker thread) for `acceptedSec` after a 1 s warm-up → accepted req/s.
+ * 3. **Orders over Redis**: every service and the gateway their own process (one launch for the
+ *    whole search); open-loop POST /orders at 100/s, then ×1.5 while the previous rate was
+ *    sustained (bench/load-completion.ts `sustained`), `loadSec` each; each window's CPU (every
+ *    process: this one, services, gateway, Redis) runs from the first POST until every accepted
+ *    order has an outcome. The order cost is taken at the highest sustained rate.
+ * 4. **p99 at half rate**: placement (202 received) → `order.shipment.prepared` observed, at half the
+ *    highest sustained rate, after the backlog of the first unsustained rate drained.
+ * 5. **Accepted through the gateway**: autocannon as in 2 against the gateway's POST /orders while
+ *    the services process what it accepts → accepted (2xx) req/s, as a share of 2's.
+ *
+ * Order cost (raw-message units) = (CPU s per completed order at the highest sustained rate)
+ * ÷ (CPU s per raw message); the formula and the /proc reading are in ./order-cost.ts.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { Redis } from "ioredis";
+import { rawStreams } from "./bus.js";
+import { type AcceptedResult, measureAccepted } from "./load-accepted.js";
+import {
+  type CompletionResult,
+  drain,
+  type Outcomes,
+  seedOrderBody,
+  summarize,
+  watchOutcomes,
+} from "./load-completion.js";
+import { type DriveResult, driveOrders } from "./load-driver.js";
+import { startMultiProcess, startTimeoutMs, type Target } from "./load-systems.js";
+import {
+  type Cost,
+  type Figures,
+  formatLastLines,
+  highestSustained,
+  nextRate,
+  orderCost,
+  sustained,
+} from "./order-cost.js";
+import { cpuWindow } from "./proc-cpu.js";
+
+export interface QuickOptions {
+  redisUrl: string;
+  /** Seconds of load per rate (default 5). */
+  loadSec?: number;
+  /** Seconds of autocannon per accepted measurement (default 5). */
+  acceptedSec?: number;
+  /** Messages in the raw baseline (default 30,000). */
+  rawMessages?: number;
+  /**
+   * No new rate is tried once the search has run this many seconds (the quick run's bound on its
+   * wall time; default: no bound).
+   */
+  searchBudgetSec?: number;
+  /** Sustained orders/s recorded as "before" (BENCHMARKS.md), for the speed-up target. */
+  beforePerSec?: number;
+  log?: (line: string) => void;
+}
+
+export interface OrderRun {
+  result: CompletionResult;
+  /** CPU seconds of every process from the first POST until every order had its outcome. */
+  cpuSeconds: number;
+  drive: DriveResult;
+}
+
+export interface QuickReport {
+  raw: { messages: number; cpuSeconds: number; perSecond: number };
+  runs: OrderRun[];
+  half: CompletionResult | undefined;
+  gateway: AcceptedResult;
+  minimal: AcceptedResult;
+  cost: Cost | undefined;
+  figures: Figures;
+  /** The last lines to print, each with its target. */
+  lines: string[];
+}
+
+const SEARCH = { first: 25, factor: 1.5, max: 6_000 } as const;
+
+async function redisPid(url: string): Promise<number> {
+  const redis = new Redis(url);
+  try {
+    const info = await redis.info("server");
+    const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
+    if (!Number.isInteger(pid)) throw new Error("INFO server gave no process_id");
+    return pid;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Starts bench/minimal-server.ts as its own process; resolves with its URL once it listens. */
+async function startMinimal(redisUrl: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", new URL("./minimal-server.ts", import.meta.url).pathname],
+    {
+      env: { ...process.env, REDIS_URL: redisUrl },
+      stdio: ["ignore", "pipe", "inherit", "ipc"],
+    },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    const ms = startTimeoutMs();
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`minimal server not up within ${ms} ms (BENCH_START_TIMEOUT_MS)`));
+    }, ms);
+    child.once("exit", (code) => reject(new Error(`minimal server exited (${code})`)));
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const match = /^listening (\S+)/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+  });
+  return { url, child };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+  });
+}
+
+async function accepted(url: string, body: string, seconds: number): Promise<AcceptedResult> {
+  await measureAccepted({ gatewayUrl: url, body, durationSec: 1 });
+  return measureAccepted({ gatewayUrl: url, body, durationSec: seconds });
+}
+
+async function ordersAt(
+  target: Target,
+  outcomes: Outcomes,
+  body: string,
+  rate: number,
+  loadSec: number,
+  roots: number[],
+): Promise<OrderRun> {
+  const cpu = cpuWindow(roots);
+  const drive = await driveOrders({
+    gatewayUrl: target.gatewayUrl,
+    body,
+    ratePerSec: rate,
+    durationSec: loadSec,
+  });
+  // A kept-up rate drains at once; a backlog gets a bounded wait (the search stops there anyway).
+  await drain(drive, outcomes, Math.max(5_000, loadSec * 1_000));
+  const cpuSeconds = cpu.stop();
+  return { result: summarize("over Redis", rate, drive, outcomes), cpuSeconds, drive };
+}
+
+export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
+  const t0 = performance.now();
+  const out = options.log ?? ((line: string) => console.log(line));
+  const log = (line: string) =>
+    out(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${line}`);
+  const loadSec = options.loadSec ?? 5;
+  const acceptedSec = options.acceptedSec ?? 5;
+  const rawMessages = options.rawMessages ?? 30_000;
+  const searchBudgetMs = (options.searchBudgetSec ?? Infinity) * 1000;
+  const roots = [process.pid, await redisPid(options.redisUrl)];
+
+  await rawStreams(options.redisUrl, 5_000); // warm-up (JIT, connections)
+  const rawCpu = cpuWindow(roots);
+  const rawRun = await rawStreams(options.redisUrl, rawMessages);
+  const raw = { messages: rawMessages, cpuSeconds: rawCpu.stop(), perSecond: rawRun.perSecond };
+  log(
+    `raw baseline: ${raw.messages} messages, ${raw.perSecond} msgs/s, ${((raw.cpuSeconds / raw.messages) * 1e6).toFixed(1)} µs CPU per message`,
+  );
+
+  // The minimal server starts alongside the system (start-ups are slow on a loaded machine); it is
+  // measured once both are up, before any order, and its idle process is left out of the order cost.
+  log("launching every service over Redis, and the minimal server…");
+  const [target, minimalServer] = await Promise.all([
+    startMultiProcess(options.redisUrl, { GATEWAY_RATE_LIMIT_PER_MINUTE: "0" }),
+    startMinimal(options.redisUrl),
+  ]);
+  log("every service registered");
+  let minimal: AcceptedResult;
+  try {
+    const body = JSON.stringify({
+      userId: "u_0000000000000000",
+      items: [{ productId: "minimal-widget", quantity: 1 }],
+      payment: { token: "tok_ok" },
+    });
+    minimal = await accepted(minimalServer.url, body, acceptedSec);
+    if (minimal.acceptedPerSecond === 0)
+      throw new Error(`minimal server accepted nothing (${minimal.non2xx} non-2xx): check its body`);
+  } catch (error) {
+    await target.stop();
+    throw error;
+  } finally {
+    await stopChild(minimalServer.child);
+  }
+  log(`minimal fastify + zod + XADD server: ${minimal.acceptedPerSecond} accepted req/s`);
+  const runs: OrderRun[] = [];
+  let half: CompletionResult | undefined;
+  let gateway: AcceptedResult;
+  try {
+    const outcomes = await watchOutcomes(target.transport, "bench-quick");
+    try {
+      const body = await seedOrderBody(target.gatewayUrl, `quick-${Date.now()}`);
+      const warm = await driveOrders({
+        gatewayUrl: target.gatewayUrl,
+        body,
+        ratePerSec: SEARCH.first,
+        durationSec: 2,
+      });
+      // Until the warm-up orders are through (JIT, lazily made groups): slow on a loaded machine.
+      await drain(warm, outcomes, 30_000);
+      log(
+        `warm-up: ${warm.placed.size} orders, ${[...warm.placed.keys()].filter((id) => outcomes.shipped.has(id)).length} shipped`,
+      );
+      const searchUntil = performance.now() + searchBudgetMs;
+      for (
+        let rate = nextRate([], SEARCH);
+        rate !== undefined && performance.now() < searchUntil;
+        rate = nextRate(
+          runs.map((r) => ({ rate: r.result.rate, sustained: sustained(r.result) })),
+          SEARCH,
+        )
+      ) {
+        const run = await ordersAt(target, outcomes, body, rate, loadSec, roots);
+        runs.push(run);
+        const r = run.result;
+        const stages = new Map<string, number>();
+        for (const id of run.drive.placed.keys()) {
+          const stage = outcomes.failed.get(id);
+          if (stage !== undefined) stages.set(stage, (stages.get(stage) ?? 0) + 1);
+        }
+        if (r.failures > 0)
+          log(
+            `  failures: HTTP ${JSON.stringify(r.httpFailures)}, orders failed by stage ${JSON.stringify(Object.fromEntries(stages))}`,
+          );
+        log(
+          `${rate} orders/s: ${r.completedPerSec} completed/s (${r.completed} of ${r.accepted} shipped, ${r.failures} failed), p99 ${r.placedToShipped.p99} ms, ` +
+            `${((run.cpuSeconds * 1000) / Math.max(1, r.completed)).toFixed(2)} ms CPU per order, ` +
+            `sustained ${sustained(r) ? "yes" : "no"}`,
+        );
+      }
+      const best = highestSustained(runs.map((r) => r.result));
+      if (best) {
+        // Whatever the unsustained rate left queued must be gone before latency means anything.
+        const backlog = runs.at(-1);
+        if (backlog && !sustained(backlog.result)) await drain(backlog.drive, outcomes, 20_000);
+        const halfRate = Math.max(10, Math.round(best.rate / 2));
+        half = (await ordersAt(target, outcomes, body, halfRate, loadSec, roots)).result;
+        log(`half rate ${halfRate} orders/s: p99 placement → shipped ${half.placedToShipped.p99} ms`);
+      }
+      gateway = await accepted(target.gatewayUrl, body, acceptedSec);
+      log(
+        `gateway over Redis: ${gateway.acceptedPerSecond} accepted req/s (${gateway.non2xx} non-2xx, ${gateway.errors} errors)`,
+      );
+    } finally {
+      await outcomes.stop();
+    }
+  } finally {
+    await target.stop();
+  }
+  log("stopped");
+
+  const best = highestSustained(runs.map((r) => r.result));
+  // None sustained (a machine too loaded for even the first rate): the cost at the lowest rate tried,
+  // said so in the lines.
+  const bestRun = runs.find((r) => r.result === best) ?? runs[0];
+  const cost =
+    bestRun && bestRun.result.completed > 0
+      ? orderCost({
+          orderCpuSeconds: bestRun.cpuSeconds,
+          completedOrders: bestRun.result.completed,
+          rawCpuSeconds: raw.cpuSeconds,
+          rawMessages: raw.messages,
+        })
+      : undefined;
+  const figures: Figures = {
+    cost,
+    costRate: bestRun?.result.rate,
+    sustainedPerSec: best?.rate ?? 0,
+    beforePerSec: options.beforePerSec,
+    halfRate: half?.rate,
+    p99Ms: half?.placedToShipped.p99,
+    gatewayPerSec: gateway.acceptedPerSecond,
+    minimalPerSec: minimal.acceptedPerSecond,
+  };
+  return { raw, runs, half, gateway, minimal, cost, figures, lines: formatLastLines(figures) };
+}
+
+const n = (v: number) => v.toLocaleString("en-US");
+
+/** The "Order cost" section of BENCHMARKS.md (full `npm run bench`). */
+export function quickMarkdown(q: QuickReport): string {
+  const rows = q.runs.map(({ result: r, cpuSeconds }) =>
+    [
+      n(r.rate),
+      n(r.completed),
+      n(r.completedPerSec),
+      r.placedToShipped.p99,
+      ((cpuSeconds / Math.max(1, r.completed)) * 1000).toFixed(2),
+      sustained(r) ? "yes" : "no",
+    ].join(" | "),
+  );
+  return `## Order cost in raw-message units (issue 14)
+
+Order cost = (CPU seconds of every process — this benchmark's process (load generator, outcome
+watcher), the six services, the gateway and \`redis-server\`, each read from \`/proc/<pid>/stat\`
+utime + stime — per completed order over Redis at the highest sustained rate) ÷ (CPU seconds per
+message of a raw \`XADD\` / \`XREADGROUP\` / \`XACK\` baseline, every process, Redis included), both in
+this run. See bench/order-cost.ts and bench/quick.ts.
+
+Raw baseline: ${n(q.raw.messages)} messages at ${n(q.raw.perSecond)} msgs/s, ${((q.raw.cpuSeconds / q.raw.messages) * 1e6).toFixed(1)} µs of CPU per message.
+
+| offered/s | completed | completed/s | p99 placement → shipped ms | CPU ms per order | sustained |
+|---:|---:|---:|---:|---:|:---:|
+${rows.map((r) => `| ${r} |`).join("\n")}
+
+Accepted \`POST /orders\`: through the gateway over Redis ${n(q.gateway.acceptedPerSecond)}/s (p99 ${q.gateway.p99} ms, ${n(q.gateway.non2xx)} non-2xx);
+minimal fastify + zod + \`XADD\` server ${n(q.minimal.acceptedPerSecond)}/s (p99 ${q.minimal.p99} ms).
+
+\`\`\`
+${q.lines.join("\n")}
+\`\`\`
+`;
+}

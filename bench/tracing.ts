@@ -163,7 +163,8 @@ decodes the OTLP JSON in the benchmark's own process, so its cost is counted in 
 machine's load (${loadAverage()}, load average over 1 min on ${cpus().length} cores) is shared with other work.
 
 Bus: ${bench.bus[0]!.result.messages.toLocaleString("en-US")} messages published in batches of 100, one
-consumer, the producer and consumer spans the services make:
+consumer, the producer and consumer spans the services make (with tracing off no transport wrapper is
+installed, as in the services: the "off" row is the bare transport):
 
 | tracing | msgs/s | vs off | p50 ms | p99 ms |
 |---|---:|---:|---:|---:|

@@ -10,6 +10,7 @@ import { GATEWAY, SERVICES } from "./catalog.js";
 
 interface ComposeService {
   image?: string;
+  secrets?: string[];
   build?: string;
   command?: string[];
   environment?: Record<string, string>;
@@ -24,6 +25,7 @@ interface ComposeService {
 const root = new URL("../../", import.meta.url);
 const compose = parse(readFileSync(new URL("docker-compose.yml", root), "utf8"), { merge: true }) as {
   services: Record<string, ComposeService>;
+  secrets?: Record<string, { environment?: string; file?: string }>;
 };
 const dockerfile = readFileSync(new URL("Dockerfile", root), "utf8");
 /** Read by src/lib/security at start (keys), outside the config schemas. */
@@ -37,6 +39,7 @@ const gatewayVariables = new Set([
 /** The one-shot that writes Redis's ACL file from .env before Redis starts. */
 const ACL_INIT = "redis-acl";
 const appServices = Object.entries(compose.services).filter(([name, s]) => s.build && name !== ACL_INIT);
+const GATEWAY_CONTAINER = "api-gateway";
 const composeText = readFileSync(new URL("docker-compose.yml", root), "utf8");
 
 /** Compose runs the compiled `dist/<path>.js`; tsconfig.build.json compiles it from `src/<path>.ts`. */
@@ -190,6 +193,34 @@ describe("docker-compose.yml observability profile", () => {
     expect(targets.sort()).toEqual(expected.sort());
     expect(config.rule_files).toContain("/etc/prometheus/alerts.yml");
     expect(byName.prometheus?.volumes).toContain("./ops/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro");
+  });
+
+  it("scrapes the gateway's /metrics with an API key read from a compose secret, the services' without", () => {
+    const config = parse(readFileSync(new URL("ops/prometheus/prometheus.yml", root), "utf8")) as {
+      scrape_configs: {
+        job_name: string;
+        authorization?: { type?: string; credentials?: string; credentials_file?: string };
+        static_configs: { targets: string[] }[];
+      }[];
+    };
+    const gatewayTarget = `${GATEWAY_CONTAINER}:${compose.services[GATEWAY_CONTAINER]?.environment?.GATEWAY_PORT}`;
+    const jobs = config.scrape_configs;
+    const gatewayJob = jobs.find((j) => j.static_configs.some((s) => s.targets.includes(gatewayTarget)));
+    // The gateway runs with API keys (compose requires an admin key), so /metrics answers 401 without one.
+    expect(compose.services[GATEWAY_CONTAINER]?.environment?.GATEWAY_ADMIN_API_KEYS).toMatch(/:\?/);
+    expect(gatewayJob?.authorization?.type ?? "Bearer").toBe("Bearer");
+    // Never the key itself in a committed file: a file Prometheus reads (a compose secret's mount).
+    expect(gatewayJob?.authorization?.credentials).toBeUndefined();
+    const file = gatewayJob?.authorization?.credentials_file ?? "";
+    const secret = /^\/run\/secrets\/([\w-]+)$/.exec(file)?.[1];
+    expect(secret, `credentials_file ${file} is a compose secret's mount`).toBeDefined();
+    expect(byName.prometheus?.secrets).toContain(secret);
+    const variable = compose.secrets?.[secret!]?.environment;
+    expect(variable, "the secret comes from a variable of .env").toMatch(/^[A-Z_]+$/);
+    expect(readFileSync(new URL(".env.example", root), "utf8")).toMatch(new RegExp(`^${variable}=`, "m"));
+    // The services' /metrics is open on the compose network (they serve only the gateway and Prometheus).
+    for (const job of jobs.filter((j) => j !== gatewayJob))
+      expect(job.authorization, job.job_name).toBeUndefined();
   });
 
   it("passes the OTLP endpoint to every application process, empty (tracing off) by default", () => {

@@ -156,12 +156,14 @@ describeWithRedis("observability over every service as its own process", (getRed
 
   const names = (spans: ReceivedSpan[]) => new Set(spans.map((s) => `${s.service}:${s.name}`));
 
-  it("traces a completed order as one trace across the gateway and every service", async () => {
+  it("traces a completed order, its scheduled delivery included, as one trace across the gateway and every service", async () => {
     const { orderId, correlationId } = await placeOrder("tok_ok");
-    await waitForStatus(orderId, ["shipped", "delivered"]);
+    // Delivered: the shipping service's delivery timer (5 s after completion) ran.
+    await waitForStatus(orderId, ["delivered"]);
     const spans = await traceWith(correlationId, [
       "notification:process order.completed",
       "order:process shipping.shipment.prepared",
+      "order:process shipping.shipment.delivered",
     ]);
     const seen = names(spans);
     for (const expected of [
@@ -180,8 +182,15 @@ describeWithRedis("observability over every service as its own process", (getRed
       "shipping:carrier prepare",
       "order:redis EVALSHA",
       "notification:process order.completed",
+      "shipping:shipping deliver",
+      "shipping:publish shipping.shipment.delivered",
+      "order:process shipping.shipment.delivered",
     ])
       expect(seen, expected).toContain(expected);
+    // The timer's span continues the trace from the handling of order.completed that scheduled it.
+    const deliver = spans.find((s) => s.name === "shipping deliver")!;
+    const scheduler = spans.find((s) => s.spanId === deliver.parentSpanId);
+    expect(`${scheduler?.service}:${scheduler?.name}`).toBe("shipping:process order.completed");
     // The gateway's client span carried the context to the order service's server span.
     const client = spans.find((s) => s.service === "gateway" && s.kind === SPAN_KIND.client)!;
     const server = spans.find((s) => s.service === "order" && s.kind === SPAN_KIND.server)!;

@@ -270,9 +270,13 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
     expect(await fixture.deadLetters.list({ group: "refunds" })).toEqual([]);
   });
 
-  it("a must-complete message is dead-lettered at once for a non-retryable error, and when its window is spent", async () => {
+  it("a must-complete message is dead-lettered at once for a non-retryable error, and when its window is spent (each reported to onDeadLetter)", async () => {
     const { fixture, publisher, subscriber } = await setup();
-    await subscriber("releases", "r-1", { mustComplete: { baseDelayMs: 10, maxDelayMs: 20, windowMs: 300 } })
+    const reported: { event: string; durationMs: number }[] = [];
+    await subscriber("releases", "r-1", {
+      mustComplete: { baseDelayMs: 10, maxDelayMs: 20, windowMs: 300 },
+      onDeadLetter: (event, durationMs) => reported.push({ event, durationMs }),
+    })
       .on(
         "item.added",
         (p) => {
@@ -295,6 +299,9 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
     const reasons = records.map((r) => r.reason).sort();
     expect(reasons[0]).toMatch(/^must-complete window of 300 ms spent after \d+ attempts: still down$/);
     expect(reasons[1]).toBe("not retryable: no such card");
+    await waitFor(() => reported.length === 2, 5_000, "both dead letters reported");
+    expect(reported.map((r) => r.event)).toEqual(["item.added", "item.added"]);
+    for (const { durationMs } of reported) expect(durationMs).toBeGreaterThanOrEqual(0);
   });
 
   for (const skewMs of [3_600_000, -3_600_000]) {

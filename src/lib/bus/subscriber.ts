@@ -71,6 +71,13 @@ export interface SubscriberOptions<E extends EventRegistry, O extends EventRegis
   verifier?: EnvelopeVerifier;
   /** Called with the event and the error code of every message the verifier rejected (a metric). */
   onRejected?: (event: string, code: string) => void;
+  /**
+   * Called once a message is dead-lettered (a crash loop, a rejected signature, an undecodable
+   * message, a non-retryable error, attempts or the must-complete window spent), with its event
+   * and the ms from the delivery reaching this subscriber to the dead letter being written (a
+   * metric). Not called when writing the dead letter fails (the message stays pending).
+   */
+  onDeadLetter?: (event: string, durationMs: number) => void;
   now?: () => number;
   random?: () => number;
 }
@@ -181,10 +188,11 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
         },
         "crash loop: message dead-lettered without running",
       );
-      await delivery.deadLetter({
-        reason,
-        failure: this.failureOf(delivery, new CrashLoopError(reason), startedAt),
-      });
+      await this.deadLetter(
+        delivery,
+        { reason, failure: this.failureOf(delivery, new CrashLoopError(reason), startedAt) },
+        startedAt,
+      );
       return;
     }
     if (this.options.verifier && !(await this.verified(delivery, startedAt))) return;
@@ -243,7 +251,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
         { err: failure.error, topic: delivery.topic, deliveryId: delivery.deliveryId },
         "message rejected: not signed by the event's owner",
       );
-      await delivery.deadLetter({ reason: `${code}: ${failure.error.message}`, failure });
+      await this.deadLetter(delivery, { reason: `${code}: ${failure.error.message}`, failure }, startedAt);
       return false;
     }
   }
@@ -335,7 +343,16 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       { err: failure.error, attempt: delivery.attempt, policy, reason: decision.reason },
       "message dead-lettered",
     );
-    await delivery.deadLetter({ reason: decision.reason, failure });
+    await this.deadLetter(delivery, { reason: decision.reason, failure }, startedAt);
+  }
+
+  private async deadLetter(
+    delivery: Delivery,
+    request: Parameters<Delivery["deadLetter"]>[0],
+    startedAt: number,
+  ): Promise<void> {
+    await delivery.deadLetter(request);
+    this.options.onDeadLetter?.(delivery.topic, this.now() - startedAt);
   }
 }
 

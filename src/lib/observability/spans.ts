@@ -110,6 +110,24 @@ export async function withSpan<T>(
   );
 }
 
+/**
+ * Runs `fn` inside a new span whose parent is a stored W3C `traceparent`: timer-driven work (a
+ * scheduled delivery, a deadline) continuing the trace of the request or message that scheduled it,
+ * with the span active so what `fn` publishes joins that trace too. No span (just `fn(undefined)`)
+ * while tracing is off or when nothing was stored (work scheduled before tracing was on).
+ */
+export async function withSpanFromTraceparent<T>(
+  name: string,
+  traceparent: string | undefined,
+  options: { kind?: SpanKind; attributes?: Attributes },
+  fn: (span: Span | undefined) => Promise<T>,
+): Promise<T> {
+  if (!tracingOn || !traceparent) return fn(undefined);
+  const parent = contextFromTraceparent(traceparent);
+  if (!trace.getSpanContext(parent)) return fn(undefined);
+  return context.with(parent, () => withSpan(name, options, fn));
+}
+
 /** Records an error on a span and marks it failed. */
 export function failSpan(span: Span, error: unknown): void {
   if (error instanceof Error) span.recordException(error);

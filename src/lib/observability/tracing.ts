@@ -6,13 +6,16 @@
  * - otherwise it is on exactly when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
  *   `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set.
  *
- * Exporter (`OTEL_TRACES_EXPORTER`): `otlp` (OTLP over HTTP, JSON body: the `http/json` protocol) is
- * the default when an endpoint is set, `none` otherwise; `console` prints spans. The other standard
+ * Exporter (`OTEL_TRACES_EXPORTER`): `otlp` (OTLP over HTTP) is the default when an endpoint is
+ * set, `none` otherwise; `console` prints spans. The OTLP body is JSON (`http/json`, the default
+ * here) or protobuf with `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL=http/protobuf`; any other protocol
+ * (`grpc`) throws a ConfigError (INVALID_CONFIG, one line) instead of exporting nothing. The other standard
  * variables are honoured by the SDK itself: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
  * OTEL_TRACES_SAMPLER(_ARG), OTEL_PROPAGATORS, OTEL_BSP_*, OTEL_EXPORTER_OTLP_(TRACES_)HEADERS and
  * _TIMEOUT.
  */
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { OTLPTraceExporter as OTLPJsonTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { OTLPTraceExporter as OTLPProtoTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
 import {
   BatchSpanProcessor,
@@ -22,6 +25,8 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
+import { z } from "zod";
+import { type OtlpProtocol, parseEnv, tracingEnvShape } from "../runtime/config.js";
 import { markTracingEnabled } from "./spans.js";
 
 export interface TracingOptions {
@@ -39,6 +44,8 @@ export interface Tracing {
   readonly enabled: boolean;
   /** "otlp", "console" or "none". */
   readonly exporter: string;
+  /** The OTLP body's encoding when `exporter` is "otlp". */
+  readonly protocol?: OtlpProtocol;
   /** Exports what is buffered. */
   flush(): Promise<void>;
   /** Flushes and stops; call after the process's last span. Idempotent. */
@@ -63,14 +70,31 @@ export function tracingWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
+const protocolEnv = z.object({
+  OTEL_EXPORTER_OTLP_PROTOCOL: tracingEnvShape.OTEL_EXPORTER_OTLP_PROTOCOL,
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: tracingEnvShape.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+});
+
+/**
+ * The OTLP protocol of the trace exporter: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else
+ * OTEL_EXPORTER_OTLP_PROTOCOL, else `http/json`. Throws ConfigError (one line, naming the variable
+ * and the value) for anything but `http/json` and `http/protobuf`.
+ */
+export function otlpTraceProtocol(env: NodeJS.ProcessEnv = process.env): OtlpProtocol {
+  const parsed = parseEnv(protocolEnv, env);
+  return parsed.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || parsed.OTEL_EXPORTER_OTLP_PROTOCOL || "http/json";
+}
+
 /**
  * Registers the SDK (tracer provider, AsyncLocalStorage context manager, W3C propagator) when the
  * environment asks for it. Once per process: a second call returns the first result (embedded mode
- * runs every service in one process, under one provider).
+ * runs every service in one process, under one provider). Throws ConfigError for an unsupported
+ * OTLP protocol (checked on every call, before anything is registered).
  */
 export function initTracing(options: TracingOptions): Tracing {
-  if (current) return current;
   const env = options.env ?? process.env;
+  const protocol = otlpTraceProtocol(env);
+  if (current) return current;
   if (!tracingWanted(env) && !options.spanProcessors?.length) {
     current = DISABLED;
     return current;
@@ -79,7 +103,9 @@ export function initTracing(options: TracingOptions): Tracing {
   const exporterName = (env.OTEL_TRACES_EXPORTER ?? (hasEndpoint ? "otlp" : "none")).split(",")[0]!.trim();
   const exporter: SpanExporter | undefined =
     exporterName === "otlp"
-      ? new OTLPTraceExporter()
+      ? protocol === "http/protobuf"
+        ? new OTLPProtoTraceExporter()
+        : new OTLPJsonTraceExporter()
       : exporterName === "console"
         ? new ConsoleSpanExporter()
         : undefined;
@@ -103,6 +129,7 @@ export function initTracing(options: TracingOptions): Tracing {
   current = {
     enabled: true,
     exporter: exporter ? exporterName : "none",
+    ...(exporterName === "otlp" ? { protocol } : {}),
     flush: () => provider.forceFlush(),
     shutdown: () => (stopped ??= provider.shutdown().catch(() => {})),
   };

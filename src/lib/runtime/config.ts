@@ -7,11 +7,27 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
  * environment; listed here so they are validated and documented with the rest). The other
  * standard OTEL_* variables go straight to the OpenTelemetry SDK.
  */
+/** OTLP protocols the trace exporter speaks: JSON or protobuf over HTTP (no gRPC). */
+export const OTLP_PROTOCOLS = ["http/json", "http/protobuf"] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+
+/** An OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL value: one of OTLP_PROTOCOLS, or empty (unset). */
+const otlpProtocol = z
+  .enum([...OTLP_PROTOCOLS, ""], {
+    error: (issue) =>
+      `unsupported OTLP protocol ${JSON.stringify(issue.input)}: use http/json (the default) or http/protobuf`,
+  })
+  .optional();
+
 export const tracingEnvShape = {
   /** OTLP/HTTP collector base URL (e.g. http://localhost:4318); set, it turns tracing on. Empty: unset. */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.union([z.literal(""), z.string().url()]).optional(),
   /** true: spans (and trace ids in logs) even without an exporter; false: off whatever else is set. */
   TRACING_ENABLED: z.enum(["true", "false", "1", "0", ""]).optional(),
+  /** `http/json` (default) or `http/protobuf`; anything else (`grpc`) refuses to start. */
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol,
+  /** The same for traces only; wins over OTEL_EXPORTER_OTLP_PROTOCOL. */
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol,
 };
 
 /** The environment of one service process, with the spec's names and defaults. */

@@ -2,6 +2,7 @@ import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { afterEach, expect, it } from "vitest";
 import { z } from "zod";
+import { BusError } from "../bus/errors.js";
 import { defineEvents } from "../bus/events.js";
 import { describeWithRedis, externalRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
@@ -59,6 +60,35 @@ it("serves the service's routes, health and metrics, registers it, and deregiste
   expect((await platform.registry.list("toy")).map((i) => i.instanceId)).toEqual([service.instanceId]);
   await service.stop();
   expect(await platform.registry.list("toy")).toEqual([]);
+});
+
+it("counts a dead-lettered message in its metrics with tracing off (no transport wrapper)", async () => {
+  const platform = createMemoryPlatform();
+  platforms.push(platform);
+  const failing: ServiceDefinition<typeof ToyEvents> = {
+    name: "toy-dlq",
+    version: "1.0.0",
+    create: (deps) => ({
+      subscribers: [
+        deps.subscriber().on("toy.poked", () => {
+          throw new BusError("HOPELESS", "never works", { retryable: false });
+        }) as never,
+      ],
+      start: async () => {
+        await deps.publisher.publish("toy.poked", { n: 1 });
+      },
+    }),
+  };
+  const service = await startService(failing, { events: ToyEvents, platform, port: 0, logLevel: "silent" });
+  running.push(service);
+  await waitFor(
+    async () =>
+      /^ordersaga_events_processed_total\{[^}]*event="toy\.poked"[^}]*outcome="dead_lettered"[^}]*\} 1$/m.test(
+        await (await fetch(`${service.url}/metrics`)).text(),
+      ),
+    10_000,
+    "the dead letter counted",
+  );
 });
 
 describeWithRedis("a service over Redis", (getRedis) => {

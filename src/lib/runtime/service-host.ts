@@ -169,11 +169,9 @@ export async function startService<E extends EventRegistry>(
     signer,
     middleware: [createTracingPublisherMiddleware(platform.mode === "redis" ? "redis" : "memory")],
   });
-  // Consumer spans around each delivery, and dead-lettered messages counted per event.
-  const subscriberTransport = instrumentTransport(platform.transport, {
-    group: name,
-    onDeadLetter: (event, ms) => metrics.recordEvent(event, "dead_lettered", ms),
-  });
+  // Consumer spans around each delivery while tracing is on; off, the transport itself (zero cost).
+  const subscriberTransport = instrumentTransport(platform.transport, { group: name });
+  const onDeadLetter = (event: string, ms: number) => metrics.recordEvent(event, "dead_lettered", ms);
   const hintPublisher = new Publisher({ events, transport: platform.hints, source, signer });
   const publishHint = async (event: string, payload: unknown) => {
     await hintPublisher.publish(event as never, payload as never);
@@ -214,6 +212,7 @@ export async function startService<E extends EventRegistry>(
         publisher,
         verifier,
         onRejected,
+        onDeadLetter,
         logger: logger as unknown as BusLogger,
         middleware: [...standardMiddleware, ...(opts.middleware ?? [])],
         // Handlers mostly wait on Redis: 64 in flight keeps a service busy without queueing replies.

@@ -5,7 +5,9 @@ import { Publisher } from "../../lib/bus/publisher.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { MemoryTransport } from "../../lib/bus/transports/memory.js";
 import { MemoryDeadLetterStore } from "../../lib/dlq/memory-dead-letter-store.js";
+import { SimulatedCarrier } from "./carrier.js";
 import { deliverDue } from "./delivery.js";
+import { createShippingHandlers, type HandlerContext } from "./handlers.js";
 import { cancelledRecord, preparedRecord, scheduledRecord } from "./domain.js";
 import { MemoryShippingStore } from "./store.js";
 
@@ -77,5 +79,39 @@ describe("scheduled delivery", () => {
     expect(await deliverDue(deps)).toBe(0);
     expect(sent).toEqual([]);
     expect(await store.due(T0 + DELAY, 10)).toEqual([]);
+  });
+
+  it("continues the trace of the order.completed that scheduled it (tracing off: the envelope's trace id)", async () => {
+    const { sent, store, deps, advance } = setup();
+    const handlers = createShippingHandlers({
+      store,
+      carrier: new SimulatedCarrier(),
+      now: deps.now,
+      carrierTimeoutMs: 1_000,
+      deliveryDelayMs: DELAY,
+    });
+    const completed = deps.publisher.prepare(
+      "order.completed",
+      { orderId: "o-1", userId: "u", total: 100, currency: "USD", durationMs: 10 },
+      { correlationId: "corr-o-1" },
+    ).envelope;
+    const ctx = { envelope: completed, logger: { debug: () => {} } } as unknown as HandlerContext;
+    await store.commit(
+      preparedRecord(
+        { orderId: "o-1", userId: "u", items: [{ productId: "p", quantity: 1 }] },
+        { shipmentId: "s-o-1", trackingNumber: "SIM0000000000", carrier: "SimShip" },
+        "corr-o-1",
+        T0,
+      ),
+      null,
+      [],
+    );
+    await handlers.orderCompleted(completed.payload, ctx);
+    advance(DELAY);
+    expect(await deliverDue(deps)).toBe(1);
+    const delivered = decodeEnvelope(sent[0]?.body ?? "");
+    expect(delivered.event).toBe("shipping.shipment.delivered");
+    expect(delivered.traceparent.slice(3, 35)).toBe(completed.traceparent.slice(3, 35));
+    expect(delivered.traceparent).not.toBe(completed.traceparent);
   });
 });

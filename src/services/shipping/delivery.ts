@@ -1,10 +1,15 @@
 /**
  * Scheduled delivery: a prepared shipment is delivered once its due time passes. Any number of
- * instances poll; the store's claim lets exactly one of them deliver each shipment.
+ * instances poll; the store's claim lets exactly one of them deliver each shipment. Each delivery
+ * continues the order's trace from the `traceparent` stored when it was scheduled: a
+ * `shipping deliver` span (its child) around the claim, and the `shipping.shipment.delivered` it
+ * publishes under that span.
  */
 import type { AllEvents } from "../../contracts/index.js";
+import { childTraceparent } from "../../lib/bus/envelope.js";
 import type { Publisher } from "../../lib/bus/publisher.js";
 import type { Logger } from "../../lib/observability/logger.js";
+import { SpanKind, withSpanFromTraceparent } from "../../lib/observability/spans.js";
 import { deliveredRecord, isDeliverable } from "./domain.js";
 import type { ShippingStore } from "./store.js";
 
@@ -21,19 +26,38 @@ export async function deliverDue(deps: DeliveryDeps): Promise<number> {
   const now = deps.now();
   const ids = await deps.store.due(now, deps.batchSize ?? 100);
   const records = await Promise.all(ids.map((id) => deps.store.get(id)));
-  const claims = records.filter(isDeliverable).map((record) => {
-    const delivered = deliveredRecord(record, new Date(now).toISOString());
-    const message = deps.publisher.prepare(
-      "shipping.shipment.delivered",
+  const claims = records.filter(isDeliverable).map((record) =>
+    withSpanFromTraceparent(
+      "shipping deliver",
+      record.traceparent,
       {
-        orderId: record.orderId,
-        shipmentId: record.shipmentId ?? "",
-        deliveredAt: delivered.deliveredAt ?? "",
+        kind: SpanKind.INTERNAL,
+        attributes: {
+          "ordersaga.order_id": record.orderId,
+          "ordersaga.shipment_id": record.shipmentId ?? "",
+        },
       },
-      record.correlationId ? { correlationId: record.correlationId } : {},
-    ).message;
-    return deps.store.claimDelivery(delivered, [message]);
-  });
+      async (span) => {
+        const delivered = deliveredRecord(record, new Date(now).toISOString());
+        const message = deps.publisher.prepare(
+          "shipping.shipment.delivered",
+          {
+            orderId: record.orderId,
+            shipmentId: record.shipmentId ?? "",
+            deliveredAt: delivered.deliveredAt ?? "",
+          },
+          {
+            ...(record.correlationId ? { correlationId: record.correlationId } : {}),
+            // Tracing off: the envelope still carries the order's trace id (logs join on it).
+            ...(record.traceparent ? { traceparent: childTraceparent(record.traceparent) } : {}),
+          },
+        ).message;
+        const won = await deps.store.claimDelivery(delivered, [message]);
+        span?.setAttribute("ordersaga.delivery.claimed", won);
+        return won;
+      },
+    ),
+  );
   // Entries whose shipment is gone or no longer prepared are dropped by a claim that writes nothing.
   const stale = records
     .map((record, i) => (isDeliverable(record) ? undefined : ids[i]))

@@ -23,6 +23,11 @@ export interface ShipmentRecord {
   correlationId?: string;
   /** When delivery is due (ISO); set once the order completed, only while prepared. */
   deliverAt?: string;
+  /**
+   * W3C traceparent of the `order.completed` handling that scheduled the delivery: the delivery
+   * (a timer, hours later perhaps) continues the order's trace from it.
+   */
+  traceparent?: string;
   deliveredAt?: string;
   createdAt: string;
   updatedAt: string;
@@ -73,9 +78,11 @@ export const scheduledRecord = (
   record: ShipmentRecord,
   now: number,
   deliveryDelayMs: number,
+  traceparent?: string,
 ): ShipmentRecord => ({
   ...record,
   deliverAt: new Date(now + deliveryDelayMs).toISOString(),
+  ...(traceparent ? { traceparent } : {}),
   updatedAt: new Date(now).toISOString(),
 });
 

@@ -10,7 +10,7 @@ import type {
 } from "../../contracts/index.js";
 import type { MessageContext } from "../../lib/bus/context.js";
 import { BusError } from "../../lib/bus/errors.js";
-import { providerSpan } from "../../lib/observability/spans.js";
+import { activeTraceparent, providerSpan } from "../../lib/observability/spans.js";
 import { TimeoutError, withTimeout } from "../../lib/resilience/index.js";
 import type { Carrier, CarrierOutcome } from "./carrier.js";
 import {
@@ -153,7 +153,9 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
       return;
     }
     const now = deps.now();
-    const scheduled = scheduledRecord(decision.record, now, deps.deliveryDelayMs);
+    // The delivery continues this trace: from this handling's span, or (tracing off) the envelope's.
+    const traceparent = activeTraceparent().traceparent ?? ctx.envelope.traceparent;
+    const scheduled = scheduledRecord(decision.record, now, deps.deliveryDelayMs, traceparent);
     const dueAt = now + deps.deliveryDelayMs;
     if (!(await store.commit(scheduled, "prepared", [], { dueAt }))) {
       throw new BusError("SHIPMENT_CONTENDED", `shipment of order ${event.orderId} changed`, {

@@ -18,6 +18,7 @@ const ShipmentRecordSchema = z.object({
   reason: z.string().optional(),
   correlationId: z.string().optional(),
   deliverAt: z.string().optional(),
+  traceparent: z.string().optional(),
   deliveredAt: z.string().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),

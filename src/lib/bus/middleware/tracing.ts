@@ -1,10 +1,12 @@
 /**
- * Tracing and delivery metrics for the bus, as wrappers around it (no change to the Publisher or
- * Subscriber): a publisher middleware that makes one PRODUCER span per message and writes its
- * context into the envelope's `traceparent`, and a transport decorator that runs each delivery
- * (decoding, middleware, handlers, and the ack, retry or dead-letter that settles it) inside one
- * CONSUMER span, a child of the producer's. Span attributes follow the OpenTelemetry messaging
- * semantic conventions (`messaging.system` "redis", `messaging.destination.name` the event, ...).
+ * Tracing for the bus, as wrappers around it (no change to the Publisher or Subscriber): a
+ * publisher middleware that makes one PRODUCER span per message and writes its context into the
+ * envelope's `traceparent`, and a transport decorator that runs each delivery (decoding,
+ * middleware, handlers, and the ack, retry or dead-letter that settles it) inside one CONSUMER
+ * span, a child of the producer's. With tracing off the decorator installs nothing (the transport
+ * itself is used: no allocation per delivery); dead-letter metrics come from the Subscriber's
+ * `onDeadLetter`. Span attributes follow the OpenTelemetry messaging semantic conventions
+ * (`messaging.system` "redis", `messaging.destination.name` the event, ...).
  */
 import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import {
@@ -63,9 +65,6 @@ export function createTracingPublisherMiddleware(system = "redis"): PublisherMid
 export interface InstrumentedTransportOptions {
   /** Consumer group name, for the span attributes. */
   group: string;
-  /** Called when a delivery is dead-lettered (its event, and ms since it was handed to the handler). */
-  onDeadLetter?: (event: string, durationMs: number) => void;
-  now?: () => number;
 }
 
 // The envelope's own fields come before its payload in the encoded JSON, so the first match is
@@ -75,17 +74,19 @@ const ID_FIELD = /^\{"id":"([^"\\]+)"/;
 const CORRELATION_FIELD = /"correlationId":"([^"\\]*)"/;
 
 /**
- * The transport with each delivery run inside a CONSUMER span (while tracing is on) and its
- * dead-lettering reported. Everything else is the transport's own.
+ * The transport with each delivery run inside a CONSUMER span; everything else is the
+ * transport's own. Decided when called: with tracing off (no SDK registered yet, `initTracing`
+ * runs first at a process's start) it returns `transport` itself, so deliveries cost nothing
+ * extra. Should tracing be switched off later (the benchmark does), deliveries pass through
+ * unwrapped.
  */
 export function instrumentTransport(transport: Transport, options: InstrumentedTransportOptions): Transport {
-  const now = options.now ?? Date.now;
+  if (!tracingEnabled()) return transport;
   const system = messagingSystem(transport);
   const wrap =
     (handler: DeliveryHandler): DeliveryHandler =>
     (delivery) => {
-      const startedAt = now();
-      if (!tracingEnabled()) return handler(withOutcomes(delivery, undefined, startedAt));
+      if (!tracingEnabled()) return handler(delivery);
       const traceparent = TRACEPARENT_FIELD.exec(delivery.body)?.[1];
       const messageId = ID_FIELD.exec(delivery.body)?.[1];
       const correlationId = CORRELATION_FIELD.exec(delivery.body)?.[1];
@@ -109,7 +110,7 @@ export function instrumentTransport(transport: Transport, options: InstrumentedT
       );
       return context.with(trace.setSpan(context.active(), span), async () => {
         try {
-          await handler(withOutcomes(delivery, span, startedAt));
+          await handler(withOutcomes(delivery, span));
         } catch (error) {
           span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
           throw error;
@@ -119,8 +120,8 @@ export function instrumentTransport(transport: Transport, options: InstrumentedT
       });
     };
 
-  const withOutcomes = (delivery: Delivery, span: Span | undefined, startedAt: number): Delivery => {
-    const outcome = (value: string) => span?.setAttribute("ordersaga.delivery.outcome", value);
+  const withOutcomes = (delivery: Delivery, span: Span): Delivery => {
+    const outcome = (value: string) => span.setAttribute("ordersaga.delivery.outcome", value);
     return {
       deliveryId: delivery.deliveryId,
       topic: delivery.topic,
@@ -138,7 +139,7 @@ export function instrumentTransport(transport: Transport, options: InstrumentedT
       },
       retry: (failure, delayMs) => {
         outcome("retry");
-        span?.setStatus({ code: SpanStatusCode.ERROR, message: failure.error.message });
+        span.setStatus({ code: SpanStatusCode.ERROR, message: failure.error.message });
         return delivery.retry(failure, delayMs);
       },
       defer: (delayMs) => {
@@ -147,9 +148,8 @@ export function instrumentTransport(transport: Transport, options: InstrumentedT
       },
       deadLetter: async (request) => {
         outcome("dead_letter");
-        span?.setStatus({ code: SpanStatusCode.ERROR, message: request.reason });
-        await delivery.deadLetter(request);
-        options.onDeadLetter?.(delivery.topic, now() - startedAt);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: request.reason });
+        return delivery.deadLetter(request);
       },
     };
   };

@@ -12,6 +12,7 @@ import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { SERVICES } from "./catalog.js";
 import { KEY_FAMILIES } from "./key-families.js";
+import { scanKeys } from "./key-scan.js";
 import {
   type AclUser,
   aclUsers,
@@ -275,5 +276,40 @@ describeWithRedis("Redis ACL users", (getRedis) => {
     expect(await attempt("order", ["XRANGE", "{order}:acl-own-1", "-", "+"])).toBe("");
     expect(await attempt("inventory", ["HINCRBY", "{inventory}:acl-own-1", "f", "1"])).toBe("");
     expect(await attempt("payment", ["MGET", "{payment}:acl-own-1"])).toBe("");
+  });
+
+  it("the observer (read-only tools) scans every key family but writes, scripts and administers nothing", async () => {
+    const admin = getRedis().client();
+    await admin.set("{order}:obs-probe", "1");
+    await admin.xadd("{order}:ev:obs.probe", "*", "b", "1");
+    const observer = clients.get("observer")!;
+    const scan = await scanKeys(
+      observer,
+      {
+        streamRetentionMs: 60_000,
+        dlqAuditRetentionMs: 60_000,
+        markerTtlMs: 60_000,
+        heartbeatIntervalMs: 30_000,
+        slackMs: 60_000,
+        now: Date.now(),
+      },
+      { bytes: { sample: 5 } },
+    );
+    expect(scan.unknown).toContain("{order}:obs-probe");
+    expect(await observer.get("{order}:obs-probe")).toBe("1");
+    expect(await observer.xlen("{order}:ev:obs.probe")).toBe(1);
+    const problems: string[] = [];
+    for (const probe of [
+      ["SET", "{order}:obs-probe", "2"],
+      ["DEL", "{order}:obs-probe"],
+      ["XADD", "{order}:ev:obs.probe", "*", "b", "forged"],
+      ["EVAL", "return 1", "0"],
+      ["PUBLISH", "ps:x", "1"],
+      ...ADMIN_COMMANDS.filter(([command]) => command !== "SCAN"), // SCAN is how it walks the keys
+    ] as [string, ...string[]][]) {
+      const answer = await attempt("observer", probe);
+      if (!/^NOPERM/.test(answer)) problems.push(`observer: ${probe.join(" ")} → ${answer || "OK"}`);
+    }
+    expect(problems).toEqual([]);
   });
 });

@@ -259,14 +259,26 @@ export async function aclUsers(): Promise<AclUser[]> {
     purpose: "the container health check: PING only",
     rules: ["resetchannels", "-@all", "+ping", "+hello"],
   });
+  users.push(OBSERVER);
   users.push({
     name: "ops",
     purpose:
-      "operators and tools on a private Redis (demo, soak, chaos, key scan): everything; never give it to a service",
+      "operators and the tools that write or flush a private Redis (demo, chaos's faults, bench): everything; never give it to a service",
     rules: ["allchannels", "allkeys", "+@all"],
   });
   return users;
 }
+
+/**
+ * The tools that only read (the soak's sampler and the key scan, `src/system/key-scan.ts`): every
+ * key read-only (`%R~*`), the read commands plus the scan they walk the keyspace with (SCAN,
+ * TYPE, MEMORY USAGE, XINFO, XPENDING) and INFO; no write, no script, no KEYS, no admin command.
+ */
+export const OBSERVER: AclUser = {
+  name: "observer",
+  purpose: "read-only tools (soak sampler, key scan): read every key, write none",
+  rules: ["resetchannels", "-@all", "+@read", "-keys", ...CONNECTION.map((c) => `+${c}`), "%R~*"],
+};
 
 /** `ACL SETUSER` arguments for a user with a password (clear; Redis stores its SHA-256). */
 export function setUserArgs(user: AclUser, password: string): string[] {

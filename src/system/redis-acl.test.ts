@@ -292,6 +292,9 @@ describeWithRedis("Redis ACL users", (getRedis) => {
         heartbeatIntervalMs: 30_000,
         slackMs: 60_000,
         now: Date.now(),
+        groupLagMs: 60_000,
+        pendingMaxAgeMs: 60_000,
+        overdueMs: 60_000,
       },
       { bytes: { sample: 5 } },
     );

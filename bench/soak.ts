@@ -23,6 +23,7 @@ import { ORDER_TAG } from "../src/services/order/keys.js";
 import { analyse, renderSoakReport, type SoakConfig, TERMINAL_STATUSES } from "./soak-report.js";
 import { HeapFloors, type ProcessProbe, type Sample, startTicks, takeSample } from "./soak-sampler.js";
 import { machine, sleep, startBenchRedis } from "./support.js";
+import { OBSERVER, provisionAclUsers } from "../src/system/redis-acl.js";
 
 const USAGE = `usage: npm run soak -- [--minutes N (30)] [--rate R orders/s (10)] [--sample-seconds S (60)]
        [--drain-seconds D (120)] [--leak-kb-per-second K (0)] [--write]
@@ -185,7 +186,11 @@ try {
     `soak: ${minutes} min at ${rate} orders/s, sample every ${sampleSeconds} s, windows ${windowMs} ms`,
   );
   const target = await startMultiProcess(redisServer.url, processEnv);
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+  // The sampler only reads: it connects as the read-only `observer` ACL user (redis-acl.ts).
+  const admin = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+  const observer = (await provisionAclUsers(admin, { users: [OBSERVER] })).get(OBSERVER.name)!;
+  admin.disconnect();
+  const redis = new Redis(redisServer.url, { ...observer, maxRetriesPerRequest: null });
   try {
     const processes = await probes(target.gatewayUrl, target.pids);
     const body = await seedOrderBody(target.gatewayUrl, `soak-${Date.now()}`);

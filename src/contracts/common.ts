@@ -134,6 +134,19 @@ export const SealedPaymentTokenSchema = z
     "must be a payment token sealed for the payment service (enc1.…), never a token or card data",
   );
 
+/**
+ * A user's email or phone sealed for the user and notification services
+ * (src/lib/security/user-data.ts): AES-256-GCM, `enc1.<key id>.<base64url nonce, ciphertext and
+ * tag>`; never the value itself (a clear email or phone number does not match).
+ */
+export const SealedContactSchema = z
+  .string()
+  .max(500)
+  .regex(
+    /^enc1\.[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]{38,}$/,
+    "must be sealed for the user and notification services (enc1.…), never the value in clear",
+  );
+
 export const NotificationChannelSchema = z.enum(["email", "push", "sms"]);
 export type NotificationChannel = z.infer<typeof NotificationChannelSchema>;
 

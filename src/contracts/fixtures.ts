@@ -7,6 +7,10 @@ import type { AllEventName, AnyEventInput } from "./catalog.js";
 /** The shape of a sealed payment token (payment-token.ts); not openable: its key entry never existed. */
 export const SEALED_TOKEN = `enc1.0123456789ab-ptk-fixture.${"A".repeat(56)}`;
 
+/** The shape of a user's sealed email and phone (user-data.ts); not openable by any key. */
+export const SEALED_EMAIL = `enc1.udk-fixture.${"B".repeat(64)}`;
+export const SEALED_PHONE = `enc1.udk-fixture.${"C".repeat(48)}`;
+
 export type EventFixtures = { readonly [N in AllEventName]: AnyEventInput<N> };
 
 const orderId = "0190b2a4-6f1e-7c3a-9d2b-1a2b3c4d5e6f";
@@ -28,12 +32,12 @@ export const eventFixtures: EventFixtures = {
   // user
   "user.created": {
     userId,
-    email: "ada@example.com",
+    email: SEALED_EMAIL,
     name: "Ada Lovelace",
-    phone: "+44 20 7946 0000",
+    phone: SEALED_PHONE,
     preferences,
   },
-  "user.updated": { userId, email: "ada@example.org", name: "Ada", preferences, changed: ["email", "name"] },
+  "user.updated": { userId, email: SEALED_EMAIL, name: "Ada", preferences, changed: ["email", "name"] },
   "user.deleted": { userId },
   "user.validated": { orderId, userId, valid: false, reason: "user not found" },
   // order: facts

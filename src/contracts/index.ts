@@ -33,6 +33,7 @@ export {
   OrderStatusSchema,
   PaymentProcessedSchema,
   PaymentTokenSchema,
+  SealedContactSchema,
   SealedPaymentTokenSchema,
   PersonNameSchema,
   PhoneSchema,

@@ -22,6 +22,8 @@ const duplicateLines = [
 const invalid: InvalidCases = {
   "user.created": [
     ["bad email", patch("user.created", { email: "not-an-email" })],
+    ["email in clear", patch("user.created", { email: "ada@example.com" })],
+    ["phone in clear", patch("user.created", { phone: "+44 20 7946 0000" })],
     [
       "preferences flag not boolean",
       patch("user.created", { preferences: { email: "yes", push: true, sms: true } }),

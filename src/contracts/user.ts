@@ -3,12 +3,11 @@ import { z } from "zod";
 import type { EventPayload } from "../lib/bus/events.js";
 import { defineEvents } from "../lib/bus/events.js";
 import {
-  EmailSchema,
   NotificationPreferencesSchema,
   OrderIdSchema,
   PersonNameSchema,
-  PhoneSchema,
   ReasonSchema,
+  SealedContactSchema,
   UserIdSchema,
 } from "./common.js";
 
@@ -16,11 +15,13 @@ import {
 export const UserFieldSchema = z.enum(["email", "name", "phone", "preferences"]);
 export type UserField = z.infer<typeof UserFieldSchema>;
 
+// Email and phone travel sealed (AES-256-GCM, src/lib/security/user-data.ts): only the user and
+// notification services hold the keys that open them.
 const profile = {
   userId: UserIdSchema,
-  email: EmailSchema,
+  email: SealedContactSchema,
   name: PersonNameSchema,
-  phone: PhoneSchema.optional(),
+  phone: SealedContactSchema.optional(),
   preferences: NotificationPreferencesSchema,
 };
 

@@ -81,7 +81,7 @@ describe("gateway: API key roles (client vs admin)", () => {
   });
   const json = { "content-type": "application/json" };
 
-  it("answers 403 ADMIN_REQUIRED to a client key on catalog changes, restock, the DLQ and /services", async () => {
+  it("answers 403 ADMIN_REQUIRED to a client key on catalog changes, restock, the DLQ, /services and /payments", async () => {
     const url = await start();
     const adminOnly: [string, string, unknown?][] = [
       ["POST", "/inventory", { productId: "p-1", name: "P", price: 100, quantity: 1 }],
@@ -90,6 +90,8 @@ describe("gateway: API key roles (client vs admin)", () => {
       ["DELETE", "/dlq?olderThan=2020-01-01T00:00:00Z"],
       ["GET", "/services"],
       ["GET", "/services/inventory/health"],
+      ["GET", "/payments/o-1"],
+      ["GET", "/payments/reconciliation?limit=10"],
     ];
     for (const [method, path, body] of adminOnly) {
       const init: RequestInit =
@@ -110,6 +112,8 @@ describe("gateway: API key roles (client vs admin)", () => {
     expect(restock.status).toBe(200);
     expect((await fetch(`${url}/services`, as("admin-1"))).status).toBe(200);
     expect((await fetch(`${url}/dlq`, as("admin-1"))).status).toBe(200);
+    // No payment instance here: past the role check, the gateway finds nothing to proxy to.
+    expect((await fetch(`${url}/payments/o-1`, as("admin-1"))).status).toBe(503);
     expect((await fetch(`${url}/inventory`, as("client-1"))).status).toBe(200);
     expect((await fetch(`${url}/inventory/p-1`, as("client-1"))).status).toBe(200);
   });

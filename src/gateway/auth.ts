@@ -3,8 +3,8 @@
  * SHA-256 digest, so the check takes the same time whatever prefix of a key a caller guesses.
  *
  * Two roles (issue 12 item 4): a `client` key (GATEWAY_API_KEYS) may use the business API; an
- * `admin` key (GATEWAY_ADMIN_API_KEYS) may also change the catalog, restock, operate the DLQ and
- * read `/services`. With no key of either kind configured every route is open (development).
+ * `admin` key (GATEWAY_ADMIN_API_KEYS) may also change the catalog, restock, operate the DLQ,
+ * read `/services` and the payment routes (`/payments/...`). With no key of either kind configured every route is open (development).
  */
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -17,12 +17,14 @@ export type ApiKeyRole = "client" | "admin";
 
 /**
  * Operations only an admin key may call: catalog changes and restock (`POST /inventory...`), every
- * DLQ route, and the instance list (`/services...`, it names internal addresses). `url` is the
- * route template (`/dlq/:id`), so a path parameter cannot smuggle a route past the check.
+ * DLQ route, the instance list (`/services...`, it names internal addresses) and the payment
+ * records and reconciliation (`/payments/...`: any order's money and the provider's ledger). `url`
+ * is the route template (`/dlq/:id`), so a path parameter cannot smuggle a route past the check.
  */
 export function isAdminRoute(method: string, url: string): boolean {
   if (url === "/dlq" || url.startsWith("/dlq/")) return true;
   if (url === "/services" || url.startsWith("/services/")) return true;
+  if (url === "/payments" || url.startsWith("/payments/")) return true;
   const inventory = url === "/inventory" || url.startsWith("/inventory/");
   return inventory && method !== "GET" && method !== "HEAD";
 }

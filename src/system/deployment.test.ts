@@ -6,6 +6,11 @@ import { gatewayEnvSchema } from "../gateway/config.js";
 import { serviceEnvSchema } from "../lib/runtime/config.js";
 import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../lib/security/payment-token.js";
 import { SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
+import {
+  USER_DATA_KEYS_ENV,
+  USER_DATA_KEYS_FILE_ENV,
+  USER_EMAIL_INDEX_KEY_ENV,
+} from "../lib/security/user-data.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
 
 interface ComposeService {
@@ -29,7 +34,15 @@ const compose = parse(readFileSync(new URL("docker-compose.yml", root), "utf8"),
 };
 const dockerfile = readFileSync(new URL("Dockerfile", root), "utf8");
 /** Read by src/lib/security at start (keys), outside the config schemas. */
-const keyVariables = [SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV, TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV];
+const keyVariables = [
+  SIGNING_KEYS_ENV,
+  SIGNING_KEYS_FILE_ENV,
+  TOKEN_KEYS_ENV,
+  TOKEN_PUBLIC_KEY_ENV,
+  USER_DATA_KEYS_ENV,
+  USER_DATA_KEYS_FILE_ENV,
+  USER_EMAIL_INDEX_KEY_ENV,
+];
 const serviceVariables = new Set([...Object.keys(serviceEnvSchema.shape), ...keyVariables]);
 const gatewayVariables = new Set([
   ...Object.keys(gatewayEnvSchema.shape),
@@ -127,6 +140,11 @@ describe("docker-compose.yml security (issue 12 item 4)", () => {
       fromEnvFile(env.BUS_SIGNING_KEYS, "BUS_SIGNING_KEYS");
       if (user === "payment") fromEnvFile(env.PAYMENT_TOKEN_KEYS, "PAYMENT_TOKEN_KEYS");
       if (user === "order") fromEnvFile(env.PAYMENT_TOKEN_PUBLIC_KEY, "PAYMENT_TOKEN_PUBLIC_KEY");
+      // Users' contact data keys: the user service and the notification service, nobody else.
+      if (user === "user" || user === "notification") fromEnvFile(env.USER_DATA_KEYS, "USER_DATA_KEYS");
+      else expect(env.USER_DATA_KEYS, `${name} holds no user data key`).toBeUndefined();
+      if (user === "user") fromEnvFile(env.USER_EMAIL_INDEX_KEY, "USER_EMAIL_INDEX_KEY");
+      else expect(env.USER_EMAIL_INDEX_KEY, `${name} holds no email index key`).toBeUndefined();
       if (user === "gateway") {
         fromEnvFile(env.GATEWAY_API_KEYS, "GATEWAY_API_KEYS");
         fromEnvFile(env.GATEWAY_ADMIN_API_KEYS, "GATEWAY_ADMIN_API_KEYS");

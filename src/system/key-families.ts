@@ -171,12 +171,13 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     check: { kind: "kept" },
   },
   {
-    pattern: "{user}:email:<email>",
-    match: re(`${tagged("user")}:email:.+`),
-    example: emailKey("ada@example.com"),
+    pattern: "{user}:email:<email index>",
+    match: re(`${tagged("user")}:email:[0-9a-f]{64}`),
+    example: emailKey("5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592"),
     owner: "user",
     type: "string",
-    holds: "the user id holding a (lower-cased) email",
+    holds:
+      "the user id holding an email; named by the email's blind index (hex HMAC-SHA256 of the lower-cased email), never the email",
     role: "record",
     bound: `${KEPT}: one per user`,
     check: { kind: "kept" },

@@ -34,6 +34,10 @@ describe("planProcesses", () => {
     const holders = (name: string) => specs.filter((s) => s.env[name]).map((s) => s.label);
     expect(holders("PAYMENT_TOKEN_KEYS")).toEqual(["payment"]);
     expect(holders("PAYMENT_TOKEN_PUBLIC_KEY")).toEqual(["order"]);
+    // Users' contact data keys: user and notification only (one set), the email index key: user only.
+    expect(holders("USER_DATA_KEYS")).toEqual(["user", "notification"]);
+    expect(new Set(specs.map((s) => s.env.USER_DATA_KEYS).filter(Boolean)).size).toBe(1);
+    expect(holders("USER_EMAIL_INDEX_KEY")).toEqual(["user"]);
     // Configured keys are inherited as they are, not replaced.
     const given = planProcesses({ redisUrl: "redis://r:6379", env: { BUS_SIGNING_KEYS: "from-env" } });
     expect(given.every((s) => s.env.BUS_SIGNING_KEYS === "from-env")).toBe(true);

@@ -12,6 +12,12 @@ import { createInterface } from "node:readline";
 import { isLaunchSignal } from "../lib/runtime/launch-signal.js";
 import { getProcessKeyring, SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
 import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV, tokenKeysFromEnv } from "../lib/security/payment-token.js";
+import {
+  USER_DATA_KEYS_ENV,
+  USER_DATA_KEYS_FILE_ENV,
+  USER_EMAIL_INDEX_KEY_ENV,
+  userDataSetting,
+} from "../lib/security/user-data.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
 import type { RedisCredentials } from "./redis-acl.js";
 
@@ -85,6 +91,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
         env: {
           ...common,
           ...launcherTokenKeys(service.name, options.env),
+          ...launcherUserDataKeys(service.name, options.env),
           ...redisUserEnv(options, service.name),
           SERVICE_NAME: service.name,
           // The process's index as its slot: the default INSTANCE_ID (`<service>-<host>-<slot>`) is
@@ -142,6 +149,25 @@ function launcherTokenKeys(
     service === "payment" ? TOKEN_KEYS_ENV : service === "order" ? TOKEN_PUBLIC_KEY_ENV : undefined;
   if (!need || env[need]?.trim()) return {};
   return { [need]: tokenKeysFromEnv(env, need) };
+}
+
+/**
+ * Users' contact data keys (development, none configured): made once in this process and handed to
+ * the user service (data keys and email index key) and the notification service (data keys only);
+ * no other process gets them (src/lib/security/user-data.ts).
+ */
+function launcherUserDataKeys(
+  service: string,
+  extra: Record<string, string> | undefined,
+): Record<string, string> {
+  if (service !== "user" && service !== "notification") return {};
+  const env = { ...process.env, ...extra };
+  const out: Record<string, string> = {};
+  if (!env[USER_DATA_KEYS_ENV]?.trim() && !env[USER_DATA_KEYS_FILE_ENV]?.trim())
+    out[USER_DATA_KEYS_ENV] = userDataSetting(env, USER_DATA_KEYS_ENV);
+  if (service === "user" && !env[USER_EMAIL_INDEX_KEY_ENV]?.trim())
+    out[USER_EMAIL_INDEX_KEY_ENV] = userDataSetting(env, USER_EMAIL_INDEX_KEY_ENV);
+  return out;
 }
 
 /** Default ports are 3000 + n; with a base they become base + n. */

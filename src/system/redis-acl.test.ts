@@ -12,7 +12,16 @@ import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { SERVICES } from "./catalog.js";
 import { KEY_FAMILIES } from "./key-families.js";
-import { type AclUser, aclUsers, consumedTopics, provisionAclUsers, renderAclFile } from "./redis-acl.js";
+import { scanKeys } from "./key-scan.js";
+import {
+  type AclUser,
+  aclUsers,
+  consumedTopics,
+  DATA_COMMANDS,
+  provisionAclUsers,
+  renderAclFile,
+  serviceCommands,
+} from "./redis-acl.js";
 
 const SERVICE_NAMES = SERVICES.map((s) => s.name);
 
@@ -206,4 +215,104 @@ describeWithRedis("Redis ACL users", (getRedis) => {
     }
     expect(problems).toEqual([]);
   }, 60_000);
+
+  it("each service's user runs only the commands its code uses: every other data command is NOPERM, even on its own keys", async () => {
+    const admin = getRedis().client();
+    /**
+     * Arguments that pass the command's arity check (Redis checks arity before the ACL), with `key`
+     * as its first key; undefined for a command that takes no key (Pub/Sub, scripts, housekeeping:
+     * the multi-process test runs those as each user).
+     */
+    const probeOf = async (command: string, key: string): Promise<[string, ...string[]] | undefined> => {
+      const [info] = (await admin.call("COMMAND", "INFO", command)) as [[string, number, unknown, number]];
+      if (info[3] !== 1) return undefined;
+      const arity = Math.abs(info[1]);
+      return [command, key, ...Array.from({ length: Math.max(0, arity - 2) }, () => "0")];
+    };
+    const wrong: string[] = [];
+    let refusedCount = 0;
+    for (const user of SERVICE_NAMES) {
+      const own = new Set(serviceCommands(user));
+      const key = `{${user}}:acl-probe`;
+      for (const command of DATA_COMMANDS.filter((c) => !c.includes("|"))) {
+        const probe = await probeOf(command, key);
+        if (!probe) continue;
+        const answer = await attempt(user, probe);
+        // NOPERM on the command, or (DLQ selector commands) on its own key: refused either way.
+        const denied = /^NOPERM/.test(answer);
+        if (own.has(command) && denied) wrong.push(`${user} needs ${command} but is refused: ${answer}`);
+        if (!own.has(command)) {
+          if (denied) refusedCount++;
+          else wrong.push(`${user} does not use ${command} but may run it → ${answer || "OK"}`);
+        }
+      }
+      // And never the keyspace-wide or admin ones, whatever the key.
+      for (const probe of [
+        ["FLUSHALL"],
+        ["CONFIG", "SET", "maxmemory", "1"],
+        ["KEYS", `{${user}}:*`],
+        ["SCAN", "0"],
+      ] as [string, ...string[]][]) {
+        if (!/^NOPERM/.test(await attempt(user, probe))) wrong.push(`${user} may run ${probe[0]}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    // The lists differ from the full data command list: each service is refused something.
+    expect(refusedCount).toBeGreaterThan(SERVICE_NAMES.length * 10);
+  }, 120_000);
+
+  it("the command lists differ by service: what one service's stores run, another's user may not", async () => {
+    // Examples from the code: order's event store reads with XRANGE, the inventory increments with
+    // HINCRBY, payment reads its ledger with MGET; the user service runs none of them.
+    for (const [user, probe] of [
+      ["user", ["XRANGE", "{user}:acl-probe", "-", "+"]],
+      ["user", ["HINCRBY", "{user}:acl-probe", "f", "1"]],
+      ["user", ["MGET", "{user}:acl-probe"]],
+      ["shipping", ["UNLINK", "{shipping}:acl-probe"]],
+      ["notification", ["HSCAN", "{notification}:acl-probe", "0"]],
+    ] as [string, [string, ...string[]]][]) {
+      expect(await attempt(user, probe), `${user} ${probe[0]}`).toMatch(/^NOPERM/);
+    }
+    expect(await attempt("order", ["XRANGE", "{order}:acl-own-1", "-", "+"])).toBe("");
+    expect(await attempt("inventory", ["HINCRBY", "{inventory}:acl-own-1", "f", "1"])).toBe("");
+    expect(await attempt("payment", ["MGET", "{payment}:acl-own-1"])).toBe("");
+  });
+
+  it("the observer (read-only tools) scans every key family but writes, scripts and administers nothing", async () => {
+    const admin = getRedis().client();
+    await admin.set("{order}:obs-probe", "1");
+    await admin.xadd("{order}:ev:obs.probe", "*", "b", "1");
+    const observer = clients.get("observer")!;
+    const scan = await scanKeys(
+      observer,
+      {
+        streamRetentionMs: 60_000,
+        dlqAuditRetentionMs: 60_000,
+        markerTtlMs: 60_000,
+        heartbeatIntervalMs: 30_000,
+        slackMs: 60_000,
+        now: Date.now(),
+        groupLagMs: 60_000,
+        pendingMaxAgeMs: 60_000,
+        overdueMs: 60_000,
+      },
+      { bytes: { sample: 5 } },
+    );
+    expect(scan.unknown).toContain("{order}:obs-probe");
+    expect(await observer.get("{order}:obs-probe")).toBe("1");
+    expect(await observer.xlen("{order}:ev:obs.probe")).toBe(1);
+    const problems: string[] = [];
+    for (const probe of [
+      ["SET", "{order}:obs-probe", "2"],
+      ["DEL", "{order}:obs-probe"],
+      ["XADD", "{order}:ev:obs.probe", "*", "b", "forged"],
+      ["EVAL", "return 1", "0"],
+      ["PUBLISH", "ps:x", "1"],
+      ...ADMIN_COMMANDS.filter(([command]) => command !== "SCAN"), // SCAN is how it walks the keys
+    ] as [string, ...string[]][]) {
+      const answer = await attempt("observer", probe);
+      if (!/^NOPERM/.test(answer)) problems.push(`observer: ${probe.join(" ")} → ${answer || "OK"}`);
+    }
+    expect(problems).toEqual([]);
+  });
 });

@@ -6,8 +6,10 @@
  * it equal), the launcher and the test harness apply them with `ACL SETUSER`.
  *
  * A service user may:
- * - run only DATA_COMMANDS (no keyspace-wide, admin or dangerous command: no KEYS, SCAN, FLUSH*,
- *   CONFIG, DEBUG, MIGRATE, ACL, SHUTDOWN...) on its own hash-tagged keys `{<service>}:*`;
+ * - run only the commands its code uses (`serviceCommands`: SERVICE_BASE, what the shared libraries
+ *   run for every service, plus SERVICE_COMMANDS[service], what its own stores run; no
+ *   keyspace-wide, admin or dangerous command: no KEYS, SCAN, FLUSH*, CONFIG, DEBUG, MIGRATE, ACL,
+ *   SHUTDOWN...) on its own hash-tagged keys `{<service>}:*`;
  * - register itself in discovery (`{discovery}:inst:<service>:*`, `{discovery}:svc:<service>`,
  *   `{discovery}:services`);
  * - consume the streams of the events it subscribes to, through a selector allowing only the
@@ -59,7 +61,7 @@ const STREAM_GROUP = [
   "xgroup|delconsumer",
 ];
 
-/** Every data command the services' stores, the bus, discovery and the DLQ use (by type). */
+/** Every data command the stores, the bus, discovery and the DLQ use (by type): the gateway's list. */
 export const DATA_COMMANDS: readonly string[] = [
   ...CONNECTION,
   ...SCRIPTING,
@@ -93,6 +95,53 @@ export const DATA_COMMANDS: readonly string[] = [
   // streams
   ...["xadd", "xrange", "xrevrange", "xlen", "xtrim", "xdel", ...STREAM_GROUP],
 ];
+
+/**
+ * What every service runs through the shared libraries, on its own keys: connection housekeeping,
+ * scripts and transactions, Pub/Sub hints (heartbeats, metrics); the bus (outbox XADD, consumer
+ * groups, idempotency marks GET/SET/DEL/EXISTS/PEXPIRE, failed-attempt lists RPUSH/LRANGE/LLEN,
+ * deferral counters INCR, trimming XTRIM/TIME, the stream registry ZADD/ZSCORE/ZREMRANGEBYSCORE);
+ * its discovery registration (HSET, HGETALL, SADD, SREM, SCARD, SMEMBERS).
+ */
+export const SERVICE_BASE: readonly string[] = [
+  ...CONNECTION,
+  ...SCRIPTING,
+  ...TRANSACTIONS,
+  ...PUBSUB,
+  ...["get", "set", "del", "exists", "incr", "pexpire", "time"],
+  ...["hset", "hgetall", "sadd", "srem", "scard", "smembers"],
+  ...["zadd", "zscore", "zremrangebyscore", "rpush", "lrange", "llen", "xadd", "xtrim"],
+  ...STREAM_GROUP,
+];
+
+/**
+ * What each service's own code adds to SERVICE_BASE (its stores' calls and Lua scripts: see each
+ * `src/services/<name>/redis-store.ts` and the libraries it alone uses). A command missing here
+ * fails only at run time (NOPERM): `src/system/multiprocess.test.ts` runs the whole system with
+ * these users and expects an empty `ACL LOG`.
+ */
+export const SERVICE_COMMANDS: Readonly<Record<string, readonly string[]>> = {
+  user: ["hget"],
+  // The event store and read models (src/lib/eventstore), order lists, views and their retention
+  // sweep, the deadline index, the payment token keys it writes and shreds.
+  order: [
+    ...["hget", "hmget", "hdel", "hsetnx", "hscan", "unlink", "xrange"],
+    ...["zmscore", "zrange", "zrangebyscore", "zrevrangebylex", "zrem"],
+  ],
+  inventory: ["hget", "hmget", "hincrby", "sscan", "unlink", "zrangebylex"],
+  // Its records and the simulated provider's ledger.
+  payment: ["hget", "mget", "sscan", "zrange"],
+  shipping: ["hget", "zrangebyscore", "zrem"],
+  notification: ["hget", "mget", "zrangebyscore", "zrevrange", "zrevrangebyscore"],
+};
+
+/** A service's command list: SERVICE_BASE and its own (no duplicates, sorted for a stable file). */
+export function serviceCommands(service: string): string[] {
+  const own = SERVICE_COMMANDS[service];
+  if (!own)
+    throw new Error(`no Redis command list for service "${service}" (SERVICE_COMMANDS, redis-acl.ts)`);
+  return [...new Set([...SERVICE_BASE, ...own])];
+}
 
 /** What a dead-lettering consumer runs on `{dlq}:*`: the store's add and audit scripts. */
 const DLQ_WRITE = [
@@ -173,7 +222,7 @@ export async function aclUsers(): Promise<AclUser[]> {
       rules: [
         "resetchannels",
         "&ps:*",
-        ...allow(DATA_COMMANDS),
+        ...allow(serviceCommands(name)),
         `~{${name}}:*`,
         `~{discovery}:inst:${name}:*`,
         `~{discovery}:svc:${name}`,
@@ -210,14 +259,26 @@ export async function aclUsers(): Promise<AclUser[]> {
     purpose: "the container health check: PING only",
     rules: ["resetchannels", "-@all", "+ping", "+hello"],
   });
+  users.push(OBSERVER);
   users.push({
     name: "ops",
     purpose:
-      "operators and tools on a private Redis (demo, soak, chaos, key scan): everything; never give it to a service",
+      "operators and the tools that write or flush a private Redis (demo, chaos's faults, bench): everything; never give it to a service",
     rules: ["allchannels", "allkeys", "+@all"],
   });
   return users;
 }
+
+/**
+ * The tools that only read (the soak's sampler and the key scan, `src/system/key-scan.ts`): every
+ * key read-only (`%R~*`), the read commands plus the scan they walk the keyspace with (SCAN,
+ * TYPE, MEMORY USAGE, XINFO, XPENDING) and INFO; no write, no script, no KEYS, no admin command.
+ */
+export const OBSERVER: AclUser = {
+  name: "observer",
+  purpose: "read-only tools (soak sampler, key scan): read every key, write none",
+  rules: ["resetchannels", "-@all", "+@read", "-keys", ...CONNECTION.map((c) => `+${c}`), "%R~*"],
+};
 
 /** `ACL SETUSER` arguments for a user with a password (clear; Redis stores its SHA-256). */
 export function setUserArgs(user: AclUser, password: string): string[] {

@@ -1,10 +1,12 @@
 /**
  * Issue 12 (5), "no secrets in text": orders placed through the gateway, with provider errors,
- * declines and malformed bodies, then every log line, every Redis value of every type and the AOF
- * are searched for the payment tokens used. Each token is unique (`tok_<mode>__<random>`: the
- * simulator's test-mode suffix), so the scan cannot pass because the token looks like another.
+ * declines and malformed bodies, then every log line, every Redis key and value of every type and
+ * the AOF are searched for the payment tokens used and for the users' emails and phone numbers
+ * (issue 12 (1): encrypted at rest and in events). Each token is unique (`tok_<mode>__<random>`:
+ * the simulator's test-mode suffix), each email and phone too, so the scan cannot pass because a
+ * value looks like another.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
@@ -53,7 +55,7 @@ async function readAof(redis: Redis): Promise<string> {
     .join("\n");
 }
 
-describeWithRedis("no payment token in clear anywhere", (getRedis) => {
+describeWithRedis("no payment token, email or phone number in clear anywhere", (getRedis) => {
   let system: EmbeddedSystem;
   let api: ApiClient;
   const logs: string[] = [];
@@ -78,12 +80,31 @@ describeWithRedis("no payment token in clear anywhere", (getRedis) => {
   }, 60_000);
   afterAll(() => system?.stop());
 
-  it("finds none of the tokens in the logs, in any Redis value or in the AOF", async () => {
-    const user = await api.post<{ id: string }>("/users", {
+  it("finds none of the tokens, emails or phone numbers in the logs, in any Redis key or value or in the AOF", async () => {
+    // Ten unique digits, not ending in 0000 (the simulator's invalid number).
+    const digits = () => `${randomInt(100_000_000, 999_999_999)}7`;
+    const contacts = {
       email: `scan-${randomUUID()}@example.com`,
+      phone: `+1 ${digits()}`,
+      newEmail: `scan-new-${randomUUID()}@example.com`,
+      newPhone: `+44 ${digits()}`,
+    };
+    const user = await api.post<{ id: string }>("/users", {
+      email: contacts.email,
       name: "Scan User",
+      phone: contacts.phone,
+      preferences: { email: true, sms: true },
     });
     expect(user.status).toBe(201);
+    // The user's own GET still shows the contact data in clear.
+    expect((await api.get(`/users/${user.body.id}`)).body).toMatchObject({
+      email: contacts.email,
+      phone: contacts.phone,
+    });
+    // A second user with the same email: refused (the unique-email claim works on sealed data).
+    expect((await api.post("/users", { email: contacts.email.toUpperCase(), name: "Twin" })).status).toBe(
+      409,
+    );
     const productId = `scan-${randomUUID().slice(0, 8)}`;
     expect(
       (await api.post("/inventory", { productId, name: productId, price: 500, quantity: 100 })).status,
@@ -101,6 +122,16 @@ describeWithRedis("no payment token in clear anywhere", (getRedis) => {
       expect(res.status).toBe(202);
       orderIds.push(res.body.orderId);
     }
+    // New contact data, then one more order notified to it.
+    const updated = await api.put(`/users/${user.body.id}`, {
+      email: contacts.newEmail,
+      phone: contacts.newPhone,
+    });
+    expect(updated.status).toBe(200);
+    expect(updated.body).toMatchObject({ email: contacts.newEmail, phone: contacts.newPhone });
+    const last = await api.post<{ orderId: string }>("/orders", body(unique("ok")));
+    expect(last.status).toBe(202);
+    orderIds.push(last.body.orderId);
     // Malformed bodies that carry a token: bad JSON, an unknown field, a token of the wrong shape.
     const raw = (text: string) =>
       fetch(`${system.gatewayUrl}/orders`, {
@@ -141,11 +172,35 @@ describeWithRedis("no payment token in clear anywhere", (getRedis) => {
     expect(aof).toContain(user.body.id);
     expect(logs.length).toBeGreaterThan(10);
 
-    for (const token of tokens) {
-      const secret = token.slice(-16); // the unique part: found however the token was encoded
+    // The notifications went out (by email and SMS, to the contact data the service opened).
+    const sent = await waitFor(
+      async () => {
+        const res = await api.get<{ notifications: { channel: string; status: string }[] }>(
+          `/notifications?userId=${user.body.id}&limit=500`,
+        );
+        const done = res.body.notifications.filter((n) => n.status === "sent");
+        return done.some((n) => n.channel === "sms") && done.some((n) => n.channel === "email")
+          ? done
+          : undefined;
+      },
+      30_000,
+      "email and SMS notifications sent",
+    );
+    expect(sent.length).toBeGreaterThan(1);
+
+    const secrets = [
+      ...tokens.map((token) => token.slice(-16)), // the unique part: found however the token was encoded
+      contacts.email,
+      contacts.newEmail,
+      contacts.email.split("@")[0]!.slice(5), // the email's random part, whatever surrounds it
+      contacts.newEmail.split("@")[0]!.slice(9),
+      contacts.phone.slice(3),
+      contacts.newPhone.slice(4),
+    ];
+    for (const secret of secrets) {
       expect(logs.filter((line) => line.includes(secret))).toEqual([]);
       expect(values.filter((v) => v.text.includes(secret)).map((v) => v.key)).toEqual([]);
-      expect(aof.includes(secret), `${token} in the AOF`).toBe(false);
+      expect(aof.includes(secret), `${secret} in the AOF`).toBe(false);
     }
   }, 120_000);
 });

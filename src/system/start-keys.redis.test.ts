@@ -1,6 +1,7 @@
 /**
  * A service started alone in production without its keys refuses to start (issue 12): no signing
- * key, or the payment service without the token private key. Real processes over a real Redis
+ * key, the payment service without the token private key, or the notification service without the
+ * users' contact data keys. Real processes over a real Redis
  * (with AOF and noeviction, so the durability guard passes and the keys are what stop it).
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -23,6 +24,9 @@ function run(main: string, env: Record<string, string>) {
       BUS_SIGNING_KEYS_FILE: "",
       PAYMENT_TOKEN_KEYS: "",
       PAYMENT_TOKEN_PUBLIC_KEY: "",
+      USER_DATA_KEYS: "",
+      USER_DATA_KEYS_FILE: "",
+      USER_EMAIL_INDEX_KEY: "",
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
@@ -55,5 +59,12 @@ describeWithRedis("production start without keys", (getRedis) => {
     expect(r.output()).toMatch(/payment could not start: .*NODE_ENV=production needs PAYMENT_TOKEN_KEYS/);
     // The secrets are never echoed.
     expect(r.output()).not.toContain(keys.split(":")[2]!.slice(0, 12));
+  }, 60_000);
+
+  it("the notification service with signing keys but no user data keys names USER_DATA_KEYS and exits 1", async () => {
+    const keys = Keyring.generate(["notification", "user", "order"]).serialize();
+    const r = run("src/services/notification/main.ts", { REDIS_URL: getRedis().url, BUS_SIGNING_KEYS: keys });
+    expect(await r.exited).toBe(1);
+    expect(r.output()).toMatch(/notification could not start: .*NODE_ENV=production needs USER_DATA_KEYS/);
   }, 60_000);
 });

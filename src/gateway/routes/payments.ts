@@ -1,4 +1,7 @@
-/** The payment service's operator routes: the money of an order, and the reconciliation of all. */
+/**
+ * The payment service's operator routes: the money of an order, and the reconciliation of all. Both
+ * need an admin key when keys are configured (`isAdminRoute`, auth.ts): 403 ADMIN_REQUIRED otherwise.
+ */
 import { pageLimit } from "../../lib/http/query.js";
 import { z } from "zod";
 import type { ProxyRoute } from "./types.js";
@@ -18,7 +21,7 @@ export const paymentRoutes: ProxyRoute[] = [
     service: "payment",
     tag,
     summary:
-      "Orders whose payment record and provider ledger disagree, or whose money does not match the order's outcome, a page at a time (cursor in, nextCursor out)",
+      "Orders whose payment record and provider ledger disagree, or whose money does not match the order's outcome, a page at a time (cursor in, nextCursor out). Admin key",
     query: ReconciliationQuery,
     responses: {
       200: "{ checked, mismatches: [{ orderId, reason, status, outcome, amount, provider }], nextCursor? }: one page (limit 1-500, default 100; records first, then record-less provider charges)",
@@ -31,7 +34,7 @@ export const paymentRoutes: ProxyRoute[] = [
     url: "/payments/:orderId",
     service: "payment",
     tag,
-    summary: "The payment of an order, next to the provider's own ledger for it",
+    summary: "The payment of an order, next to the provider's own ledger for it. Admin key",
     responses: {
       200: "{ orderId, status, amount, currency, refundedAmount, attempts, updatedAt, provider: { charged, refunded } } (provider: { charged: null, refunded: null, unknown } while the provider is down)",
       404: "No payment record, attempt or provider charge for this order",

@@ -14,6 +14,7 @@ import {
   randomFillSync,
 } from "node:crypto";
 import { BusError } from "../bus/errors.js";
+import { KeyConfigError, KID_PATTERN } from "./keyring.js";
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
@@ -74,19 +75,29 @@ export function openWithKey(key: KeyObject, sealed: string, aad: string): string
 
 /**
  * One service's field encryption keys: seals with the current key (the first), opens with any.
- * Keys are 32 raw bytes; the KeyObjects are made once.
+ * Keys are 32 raw bytes; the KeyObjects are made once. Throws KeyConfigError (naming the key id,
+ * never the key) on no key, a key that is not 32 bytes, a key id outside `[A-Za-z0-9_-]{1,32}`
+ * (it could not be parsed back out of a sealed value) or a key id listed twice.
  */
 export class FieldCipher {
   private readonly keys = new Map<string, KeyObject>();
-  private readonly currentKid: string;
+  /** The key id new values are sealed with. */
+  readonly currentKid: string;
 
   constructor(keys: readonly { kid: string; secret: Buffer }[]) {
-    if (keys.length === 0) throw new Error("FieldCipher needs at least one key");
+    if (keys.length === 0) throw new KeyConfigError("FieldCipher needs at least one key");
     for (const { kid, secret } of keys) {
-      if (secret.length !== 32) throw new Error(`key "${kid}": AES-256 needs 32 bytes`);
+      if (!KID_PATTERN.test(kid)) throw new KeyConfigError(`key id "${kid}": expected 1-32 of [A-Za-z0-9_-]`);
+      if (this.keys.has(kid)) throw new KeyConfigError(`key id "${kid}" listed twice`);
+      if (secret.length !== 32) throw new KeyConfigError(`key "${kid}": AES-256 needs 32 bytes`);
       this.keys.set(kid, createSecretKey(secret));
     }
     this.currentKid = keys[0]!.kid;
+  }
+
+  /** The key ids this cipher opens, current first. */
+  kids(): string[] {
+    return [...this.keys.keys()];
   }
 
   seal(plaintext: string, aad: string): string {

@@ -4,7 +4,11 @@
  */
 import type { NotificationChannel, NotificationPreferences } from "../../contracts/common.js";
 
-/** What the service knows of a user, from the user events. */
+/**
+ * What the service knows of a user, from the user events. Stored and projected with `email` and
+ * `phone` sealed, as the events carry them (src/lib/security/user-data.ts); the notifier opens them
+ * only to send, so `addressFor` and `render` see them in clear.
+ */
 export interface Contact {
   userId: string;
   name: string;

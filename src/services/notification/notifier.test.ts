@@ -1,21 +1,36 @@
+import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AllEvents } from "../../contracts/catalog.js";
 import { Publisher } from "../../lib/bus/publisher.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { createMemoryPlatform, type Platform } from "../../lib/runtime/platform.js";
+import { FieldCipher } from "../../lib/security/encryption.js";
+import { UserDataCipher } from "../../lib/security/user-data.js";
 import type { Contact, Intent } from "./domain.js";
 import { createNotifier, type Notifier, type Prepare } from "./notifier.js";
 import { SimulatedProviders } from "./providers.js";
 import { MemoryNotificationStore } from "./store.js";
 
-const contact = (over: Partial<Contact> = {}): Contact => ({
-  userId: "u1",
-  name: "Ann",
-  email: "ann@x.test",
-  phone: "+1 555 0100",
-  preferences: { email: true, push: true, sms: true },
-  ...over,
-});
+const cipher = new UserDataCipher(new FieldCipher([{ kid: "t1", secret: randomBytes(32) }]));
+
+/** A contact as the store holds it: email and phone sealed, as the user events carry them. */
+const contact = (over: Partial<Contact> = {}): Contact => {
+  const clear = {
+    userId: "u1",
+    name: "Ann",
+    email: "ann@x.test",
+    phone: "+1 555 0100",
+    preferences: { email: true, push: true, sms: true },
+    ...over,
+  };
+  return {
+    userId: clear.userId,
+    name: clear.name,
+    email: cipher.seal(clear.userId, "email", clear.email),
+    ...(clear.phone === undefined ? {} : { phone: cipher.seal(clear.userId, "phone", clear.phone) }),
+    preferences: clear.preferences,
+  };
+};
 
 const confirmed: Intent = {
   template: "order.confirmed",
@@ -49,7 +64,13 @@ describe("notifier", () => {
     });
     provider = new SimulatedProviders({ now: () => 0 });
     ids = 0;
-    notifier = createNotifier({ store, provider, now: () => Date.UTC(2024, 0, 1), newId: () => `n${++ids}` });
+    notifier = createNotifier({
+      store,
+      provider,
+      now: () => Date.UTC(2024, 0, 1),
+      newId: () => `n${++ids}`,
+      cipher,
+    });
   });
   afterEach(async () => {
     await platform.close();
@@ -72,6 +93,26 @@ describe("notifier", () => {
       orderId: "o1",
       sentAt: "2024-01-01T00:00:00.000Z",
     });
+  });
+
+  it("opens the sealed email and phone only to send: a contact sealed under a key it lacks sends nothing", async () => {
+    const stranger = new UserDataCipher(new FieldCipher([{ kid: "t9", secret: randomBytes(32) }]));
+    await store.applyContact({
+      kind: "created",
+      at: 1,
+      contact: { ...contact(), email: stranger.seal("u1", "email", "ann@x.test") },
+    });
+    await expect(notifier.notify(confirmed, prepare())).rejects.toMatchObject({ code: "DECRYPTION_FAILED" });
+    expect(provider.sent()).toEqual([]);
+    expect(published).toEqual([]);
+    // Another user's sealed email copied into this contact does not open either (bound to the user).
+    await store.applyContact({
+      kind: "updated",
+      at: 2,
+      contact: { ...contact(), email: cipher.seal("u2", "email", "bob@x.test") },
+    });
+    await expect(notifier.notify(confirmed, prepare())).rejects.toMatchObject({ code: "DECRYPTION_FAILED" });
+    expect(provider.sent()).toEqual([]);
   });
 
   it("does nothing more when the same fact is notified again", async () => {

@@ -27,6 +27,7 @@ import {
   newRecord,
   render,
 } from "./domain.js";
+import type { UserDataCipher } from "../../lib/security/user-data.js";
 import type { ChannelProvider } from "./providers.js";
 import type { NotificationStore } from "./store.js";
 
@@ -35,6 +36,11 @@ export interface NotifierOptions {
   provider: ChannelProvider;
   now: () => number;
   newId: () => string;
+  /**
+   * Opens the contact's sealed email and phone (as `user.created`/`user.updated` carry them, and
+   * the store keeps them) just before sending: they are in clear only in this process's memory.
+   */
+  cipher: Pick<UserDataCipher, "open">;
 }
 
 /** Builds an outgoing message without sending it (a handler's `ctx.prepare`). */
@@ -49,7 +55,11 @@ export class UserUnknownError extends BusError {
 }
 
 export interface Notifier {
-  /** Notifies `intent` on every enabled channel; throws a retryable error when one should be retried. */
+  /**
+   * Notifies `intent` on every enabled channel; throws a retryable error when one should be
+   * retried, and DecryptionError (DECRYPTION_FAILED, not retryable) when the contact's sealed
+   * email or phone does not open (sealed under a key this process no longer lists).
+   */
   notify(intent: Intent, prepare: Prepare): Promise<void>;
 }
 
@@ -96,7 +106,14 @@ export function createNotifier(options: NotifierOptions): Notifier {
       const projected = await store.getContact(intent.userId);
       if (!projected) throw new UserUnknownError(intent.userId);
       if (projected.deleted || !projected.contact) return;
-      const contact = projected.contact;
+      const sealed = projected.contact;
+      const contact: Contact = {
+        ...sealed,
+        email: options.cipher.open(sealed.userId, "email", sealed.email),
+        ...(sealed.phone === undefined
+          ? {}
+          : { phone: options.cipher.open(sealed.userId, "phone", sealed.phone) }),
+      };
       // Every channel gets its attempt even when another fails transiently; the retry then
       // skips the channels already finished.
       const outcomes = await Promise.allSettled(

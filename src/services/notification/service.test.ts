@@ -8,6 +8,7 @@ import { type RunningService, startService } from "../../lib/runtime/service-hos
 import { describeWithRedis } from "../../test-support/redis.js";
 import { sleep, waitFor } from "../../test-support/wait.js";
 import type { NotificationRecord } from "./domain.js";
+import { userDataCipherFromEnv } from "../../lib/security/user-data.js";
 import { SimulatedProviders } from "./providers.js";
 import { createNotificationService } from "./service.js";
 import { type Observer, observe, testPublisher } from "../../test-support/observer.js";
@@ -62,11 +63,13 @@ async function createUser(
   userId: string,
   over: { email?: string; phone?: string; preferences?: NotificationPreferences } = {},
 ) {
+  // Sealed as the user service does; this process's (development) keys are the service's too.
+  const cipher = userDataCipherFromEnv();
   await h.users.publish("user.created", {
     userId,
     name: `Name ${userId}`,
-    email: over.email ?? `${userId}@x.test`,
-    ...(over.phone === undefined ? {} : { phone: over.phone }),
+    email: cipher.seal(userId, "email", over.email ?? `${userId}@x.test`),
+    ...(over.phone === undefined ? {} : { phone: cipher.seal(userId, "phone", over.phone) }),
     preferences: over.preferences ?? { email: true, push: true, sms: false },
   });
 }

@@ -15,6 +15,7 @@ import { RedisNotificationStore } from "./redis-store.js";
 import { notificationRoutes } from "./routes.js";
 import { MemoryNotificationStore, type NotificationStore } from "./store.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
+import { type UserDataCipher, userDataCipherFromEnv } from "../../lib/security/user-data.js";
 
 export interface NotificationServiceOptions {
   /** The channel providers (default: new SimulatedProviders per instance). Tests share one. */
@@ -23,6 +24,11 @@ export interface NotificationServiceOptions {
   newId?: () => string;
   /** Overrides the platform-chosen store (tests). */
   store?: NotificationStore;
+  /**
+   * Opens users' sealed email and phone to send (default: from USER_DATA_KEYS, or this process's
+   * development keys; src/lib/security/user-data.ts). No email index key: this service only opens.
+   */
+  cipher?: UserDataCipher;
 }
 
 export function createNotificationService(
@@ -43,6 +49,8 @@ export function createNotificationService(
         provider: options.provider ?? new SimulatedProviders({ now: deps.now }),
         now: deps.now,
         newId: options.newId ?? newMessageId,
+        // Read here, not on import: a missing key in production is reported when the service starts.
+        cipher: options.cipher ?? userDataCipherFromEnv(process.env),
       });
       // A user's profile may reach this service a little after the first order event about them:
       // USER_UNKNOWN is retried for about a minute before the message is dead-lettered.

@@ -7,7 +7,14 @@ import type { AllEvents } from "../../contracts/catalog.js";
 import type { CreateUserBody, UpdateUserBody } from "../../contracts/http.js";
 import type { Publisher } from "../../lib/bus/publisher.js";
 import { AppError, notFound } from "../../lib/http/errors.js";
-import { applyUpdate, createdPayload, newUser, type User, updatedPayload } from "./domain.js";
+import {
+  applyUpdate,
+  createdPayload,
+  newUser,
+  type SealContact,
+  type User,
+  updatedPayload,
+} from "./domain.js";
 import type { StoredUser, UserStore, WriteResult } from "./store.js";
 
 export interface UserCommandsOptions {
@@ -15,6 +22,8 @@ export interface UserCommandsOptions {
   publisher: Publisher<typeof AllEvents>;
   now: () => number;
   newId: () => string;
+  /** Seals the email and phone the events carry (UserDataCipher.seal, src/lib/security/user-data.ts). */
+  seal: SealContact;
   /** Attempts of an update or delete that keeps losing races (default 5). */
   maxAttempts?: number;
 }
@@ -26,10 +35,11 @@ export interface UserCommands {
   remove(id: string): Promise<void>;
 }
 
-const emailTaken = (email: string) => new AppError("EMAIL_TAKEN", `Email ${email} is already registered`);
+// The message does not repeat the email: error messages reach logs, and emails are kept out of text.
+const emailTaken = () => new AppError("EMAIL_TAKEN", "This email is already registered");
 
 export function createUserCommands(options: UserCommandsOptions): UserCommands {
-  const { store, publisher } = options;
+  const { store, publisher, seal } = options;
   const maxAttempts = options.maxAttempts ?? 5;
   const nowIso = () => new Date(options.now()).toISOString();
 
@@ -41,7 +51,7 @@ export function createUserCommands(options: UserCommandsOptions): UserCommands {
       const [result, value] = await attempt(current);
       if (result.ok) return value;
       if (result.code === "NOT_FOUND") throw notFound("User", id);
-      // EMAIL_TAKEN is thrown by the attempt itself, which knows the email; CONFLICT retries.
+      // EMAIL_TAKEN is thrown by the attempt itself; CONFLICT retries.
     }
     throw new AppError("CONCURRENCY_CONFLICT", `User ${id} kept changing; try again`, undefined, true);
   }
@@ -54,18 +64,18 @@ export function createUserCommands(options: UserCommandsOptions): UserCommands {
     },
     async create(body) {
       const user = newUser(body, options.newId(), nowIso());
-      const event = publisher.prepare("user.created", createdPayload(user));
+      const event = publisher.prepare("user.created", createdPayload(user, seal));
       const result = await store.create(user, [event.message]);
-      if (!result.ok) throw emailTaken(user.email);
+      if (!result.ok) throw emailTaken();
       return user;
     },
     update: (id, body) =>
       optimistic(id, async (current) => {
         const { user, changed } = applyUpdate(current.user, body, nowIso());
         if (changed.length === 0) return [{ ok: true }, user];
-        const event = publisher.prepare("user.updated", updatedPayload(user, changed));
+        const event = publisher.prepare("user.updated", updatedPayload(user, changed, seal));
         const result = await store.update(current, user, [event.message]);
-        if (!result.ok && result.code === "EMAIL_TAKEN") throw emailTaken(user.email);
+        if (!result.ok && result.code === "EMAIL_TAKEN") throw emailTaken();
         return [result, user];
       }),
     remove: (id) =>

@@ -72,15 +72,19 @@ describe("decideValidation", () => {
 });
 
 describe("event payloads", () => {
-  it("carry the profile under userId, and the changed fields on updates", () => {
+  // A stand-in for UserDataCipher.seal that shows what was sealed, for whom.
+  const seal = (userId: string, field: string, value: string) => `sealed(${userId},${field},${value})`;
+
+  it("carry the profile under userId with the email and phone sealed, and the changed fields on updates", () => {
     const user = base();
-    expect(createdPayload(user)).toEqual({
+    expect(createdPayload(user, seal)).toEqual({
       userId: "u1",
-      email: "ann@example.com",
+      email: "sealed(u1,email,ann@example.com)",
       name: "Ann",
-      phone: "+1 555 0100",
+      phone: "sealed(u1,phone,+1 555 0100)",
       preferences: { email: true, push: true, sms: false },
     });
-    expect(updatedPayload(user, ["name"]).changed).toEqual(["name"]);
+    expect(updatedPayload(user, ["name"], seal).changed).toEqual(["name"]);
+    expect(createdPayload({ ...user, phone: undefined }, seal)).not.toHaveProperty("phone");
   });
 });

@@ -72,20 +72,26 @@ export function decideValidation(orderId: string, userId: string, status: UserSt
   return { orderId, userId, valid: false, reason: status === "deleted" ? "deleted" : "not_found" };
 }
 
-export function createdPayload(user: User): UserCreated {
-  return profile(user);
+/**
+ * Seals a contact field of a user for the events (src/lib/security/user-data.ts): the events carry
+ * `enc1.…` text, never the email or phone in clear.
+ */
+export type SealContact = (userId: string, field: "email" | "phone", value: string) => string;
+
+export function createdPayload(user: User, seal: SealContact): UserCreated {
+  return profile(user, seal);
 }
 
-export function updatedPayload(user: User, changed: readonly UserField[]): UserUpdated {
-  return { ...profile(user), changed: [...changed] };
+export function updatedPayload(user: User, changed: readonly UserField[], seal: SealContact): UserUpdated {
+  return { ...profile(user, seal), changed: [...changed] };
 }
 
-function profile(user: User): UserCreated {
+function profile(user: User, seal: SealContact): UserCreated {
   return {
     userId: user.id,
-    email: user.email,
+    email: seal(user.id, "email", user.email),
     name: user.name,
-    ...(user.phone === undefined ? {} : { phone: user.phone }),
+    ...(user.phone === undefined ? {} : { phone: seal(user.id, "phone", user.phone) }),
     preferences: { ...user.preferences },
   };
 }

@@ -9,8 +9,11 @@ export const USER_TAG = "user";
 /** Hash: `data` (the user as JSON) and `version` (bumped by every write, for optimistic updates). */
 export const userKey = (id: string): string => `{${USER_TAG}}:u:${id}`;
 
-/** String: the id of the user holding this (lower-cased) email. */
-export const emailKey = (email: string): string => `{${USER_TAG}}:email:${email}`;
+/**
+ * String: the id of the user holding an email. Named by the email's blind index (hex HMAC-SHA256 of
+ * the lower-cased email, UserDataCipher.emailIndex), never the email itself.
+ */
+export const emailKey = (emailIndex: string): string => `{${USER_TAG}}:email:${emailIndex}`;
 
 /** String: present when the id belonged to a deleted user (validation answers "deleted"). */
 export const deletedKey = (id: string): string => `{${USER_TAG}}:deleted:${id}`;

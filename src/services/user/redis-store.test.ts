@@ -1,9 +1,27 @@
+import { createSecretKey, randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { expect, it } from "vitest";
+import { FieldCipher } from "../../lib/security/encryption.js";
+import { UserDataCipher } from "../../lib/security/user-data.js";
 import { describeWithRedis } from "../../test-support/redis.js";
-import { userEventStreamKey, validationKey } from "./keys.js";
+import { newUser } from "./domain.js";
+import { userEventStreamKey, userKey, validationKey } from "./keys.js";
 import { RedisUserStore } from "./redis-store.js";
 import { runUserStoreContract } from "./store-contract.js";
+
+const indexKey = createSecretKey(randomBytes(32));
+const k1 = { kid: "k1", secret: randomBytes(32) };
+const k2 = { kid: "k2", secret: randomBytes(32) };
+/** A user service's cipher with the given data keys (first = current) and one shared index key. */
+const cipherOf = (...keys: { kid: string; secret: Buffer }[]) =>
+  new UserDataCipher(new FieldCipher(keys), indexKey);
+
+const ada = (id: string) =>
+  newUser(
+    { email: "Ada@Example.com", name: "Ada", phone: "+44 20 7946 0123" },
+    id,
+    "2024-01-01T00:00:00.000Z",
+  );
 
 /** The key's remaining lifetime is set and at most `max` ms: a mark that goes away on its own. */
 async function expectExpiring(redis: Redis, key: string, max: number): Promise<void> {
@@ -15,17 +33,75 @@ async function expectExpiring(redis: Redis, key: string, max: number): Promise<v
 describeWithRedis("RedisUserStore", (getRedis) => {
   it("lets an order's validation mark expire after the marker lifetime", async () => {
     const redis = getRedis().client();
-    const store = new RedisUserStore(redis, { markerTtlMs: 60_000 });
+    const store = new RedisUserStore(redis, cipherOf(k1), { markerTtlMs: 60_000 });
     expect(await store.recordValidation("order-ttl", [])).toBe(true);
     expect(await store.recordValidation("order-ttl", [])).toBe(false);
     await expectExpiring(redis, validationKey("order-ttl"), 60_000);
+  });
+
+  it("keeps the email and phone sealed at rest, the email claim under its blind index, and reads them in clear", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisUserStore(redis, cipherOf(k1));
+    expect(await store.create(ada("u-sealed"), [])).toEqual({ ok: true });
+    const everything = [];
+    for (const key of await redis.keys("*")) {
+      everything.push(
+        key,
+        (await redis.type(key)) === "hash" ? JSON.stringify(await redis.hgetall(key)) : await redis.get(key),
+      );
+    }
+    const text = everything.join("\n");
+    expect(text).toContain("u-sealed"); // the dump is real: the id is there
+    expect(text.toLowerCase()).not.toContain("ada@example.com");
+    expect(text).not.toContain("7946");
+    const record = JSON.parse((await redis.hget(userKey("u-sealed"), "data"))!) as Record<string, string>;
+    expect(record.email).toMatch(/^enc1\.k1\./);
+    expect(record.phone).toMatch(/^enc1\.k1\./);
+    expect(await redis.keys("{user}:email:*")).toEqual([
+      expect.stringMatching(/^\{user\}:email:[0-9a-f]{64}$/),
+    ]);
+    expect((await store.get("u-sealed"))?.user).toMatchObject({
+      email: "ada@example.com",
+      phone: "+44 20 7946 0123",
+    });
+    // The claim works on the index: the same email (any case) is taken.
+    expect(
+      await store.create(
+        newUser({ email: "ADA@example.COM", name: "Twin" }, "u-twin", "2024-01-01T00:00:00.000Z"),
+        [],
+      ),
+    ).toEqual({
+      ok: false,
+      code: "EMAIL_TAKEN",
+    });
+  });
+
+  it("key rotation: a user written under k1 still reads after k2 becomes current, and new writes use k2", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    await new RedisUserStore(redis, cipherOf(k1)).create(ada("u-rot"), []);
+    const rotated = new RedisUserStore(redis, cipherOf(k2, k1));
+    const before = (await rotated.get("u-rot"))!;
+    expect(before.user).toMatchObject({ email: "ada@example.com", phone: "+44 20 7946 0123" });
+    expect(await rotated.update(before, { ...before.user, name: "Ada L." }, [])).toEqual({ ok: true });
+    const record = JSON.parse((await redis.hget(userKey("u-rot"), "data"))!) as Record<string, string>;
+    expect(record.email).toMatch(/^enc1\.k2\./);
+    expect(record.phone).toMatch(/^enc1\.k2\./);
+    expect((await rotated.get("u-rot"))?.user).toMatchObject({ name: "Ada L.", email: "ada@example.com" });
+    // The rewritten record needs k1 no more; one still sealed under k1 needs it (k1 is dropped last).
+    expect((await new RedisUserStore(redis, cipherOf(k2)).get("u-rot"))?.user.email).toBe("ada@example.com");
+    await new RedisUserStore(redis, cipherOf(k1)).create({ ...ada("u-old"), email: "old@example.com" }, []);
+    await expect(new RedisUserStore(redis, cipherOf(k2)).get("u-old")).rejects.toMatchObject({
+      code: "DECRYPTION_FAILED",
+    });
   });
 
   runUserStoreContract("redis", async () => {
     const redis = getRedis().client();
     await redis.flushall();
     return {
-      store: new RedisUserStore(redis),
+      store: new RedisUserStore(redis, cipherOf(k1)),
       emitted: async (topic) => {
         const entries = await redis.xrange(userEventStreamKey(topic), "-", "+");
         return entries.map(([, fields]) => fields[1] ?? "");

@@ -2,13 +2,19 @@
  * Redis adapter of the user store. Each write is one Lua script that checks (email claim, version,
  * dedupe mark), writes the state and XADDs the prepared events, so state and events never diverge
  * and two concurrent creates with one email cannot both succeed.
+ *
+ * Contact data at rest (issue 12, item 1): the record holds the email and phone sealed
+ * (UserDataCipher, AES-256-GCM, bound to the user and the field), and the email claim key names
+ * the email's blind index (HMAC-SHA256 under the email index key), never the email. `get` opens
+ * them: callers see the user in clear.
  */
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { EmailSchema, NotificationPreferencesSchema } from "../../contracts/common.js";
+import { NotificationPreferencesSchema, SealedContactSchema } from "../../contracts/common.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { OUTBOX_LUA, type OutboxArgs, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
 import { LuaScript } from "../../lib/redis/index.js";
+import type { UserDataCipher } from "../../lib/security/user-data.js";
 import type { User, UserStatus } from "./domain.js";
 import { deletedKey, emailKey, userEventStreamKey, userKey, validationKey } from "./keys.js";
 import {
@@ -67,11 +73,12 @@ export interface RedisUserStoreOptions {
   markerTtlMs?: number;
 }
 
+/** The stored record: the user with its email and phone sealed. */
 const UserRecordSchema = z.object({
   id: z.string(),
-  email: EmailSchema,
+  email: SealedContactSchema,
   name: z.string(),
-  phone: z.string().optional(),
+  phone: SealedContactSchema.optional(),
   preferences: NotificationPreferencesSchema,
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -91,18 +98,42 @@ function toResult(reply: unknown): WriteResult {
 export class RedisUserStore implements UserStore {
   private readonly markerTtlMs: number;
 
+  /**
+   * @param cipher seals the email and phone at rest and indexes emails (it needs the email index
+   *   key: `userDataCipherFromEnv(env, { withIndex: true })`).
+   */
   constructor(
     private readonly redis: Redis,
+    private readonly cipher: UserDataCipher,
     options: RedisUserStoreOptions = {},
   ) {
     this.markerTtlMs = options.markerTtlMs ?? DEFAULT_MARKER_TTL_MS;
   }
 
+  /** Throws DecryptionError (DECRYPTION_FAILED) when the record was sealed with a key no longer listed. */
   async get(id: string): Promise<StoredUser | undefined> {
     const hash = await this.redis.hgetall(userKey(id));
     if (hash.data === undefined || hash.version === undefined) return undefined;
-    const user: User = UserRecordSchema.parse(JSON.parse(hash.data));
+    const record = UserRecordSchema.parse(JSON.parse(hash.data));
+    const user: User = {
+      ...record,
+      email: this.cipher.open(id, "email", record.email),
+      ...(record.phone === undefined ? {} : { phone: this.cipher.open(id, "phone", record.phone) }),
+    };
     return { user, version: Number(hash.version) };
+  }
+
+  /** The user as stored: email and phone sealed (a fresh nonce each time). */
+  private sealed(user: User): string {
+    return JSON.stringify({
+      ...user,
+      email: this.cipher.seal(user.id, "email", user.email),
+      ...(user.phone === undefined ? {} : { phone: this.cipher.seal(user.id, "phone", user.phone) }),
+    });
+  }
+
+  private emailClaim(email: string): string {
+    return emailKey(this.cipher.emailIndex(email));
   }
 
   async status(id: string): Promise<UserStatus> {
@@ -117,21 +148,26 @@ export class RedisUserStore implements UserStore {
 
   async create(user: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
     const out = outbox(messages);
-    const keys = [emailKey(user.email), userKey(user.id), ...out.keys];
-    return toResult(await CREATE.run(this.redis, keys, [user.id, JSON.stringify(user), ...out.bodies]));
+    const keys = [this.emailClaim(user.email), userKey(user.id), ...out.keys];
+    return toResult(await CREATE.run(this.redis, keys, [user.id, this.sealed(user), ...out.bodies]));
   }
 
   async update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
     const out = outbox(messages);
-    const keys = [userKey(next.id), emailKey(previous.user.email), emailKey(next.email), ...out.keys];
-    const args = [previous.version, next.id, JSON.stringify(next), ...out.bodies];
+    const keys = [
+      userKey(next.id),
+      this.emailClaim(previous.user.email),
+      this.emailClaim(next.email),
+      ...out.keys,
+    ];
+    const args = [previous.version, next.id, this.sealed(next), ...out.bodies];
     return toResult(await UPDATE.run(this.redis, keys, args));
   }
 
   async remove(previous: StoredUser, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
     const id = previous.user.id;
     const out = outbox(messages);
-    const keys = [userKey(id), emailKey(previous.user.email), deletedKey(id), ...out.keys];
+    const keys = [userKey(id), this.emailClaim(previous.user.email), deletedKey(id), ...out.keys];
     return toResult(await REMOVE.run(this.redis, keys, [previous.version, ...out.bodies]));
   }
 

@@ -6,6 +6,7 @@ import { createMemoryPlatform, createRedisPlatform, type Platform } from "../../
 import { type RunningService, startService } from "../../lib/runtime/service-host.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { sleep, waitFor } from "../../test-support/wait.js";
+import { userDataCipherFromEnv } from "../../lib/security/user-data.js";
 import { userService } from "./service.js";
 import { type Observer, observe, testPublisher } from "../../test-support/observer.js";
 
@@ -77,8 +78,12 @@ describe("user service (memory platform)", () => {
     await stopHarness(h);
   });
 
-  it("creates a user (201), serves it, and emits user.created with the lower-cased email", async () => {
-    const created = await h.call("POST", "/users", { email: "Ann@X.test", name: "Ann" });
+  it("creates a user (201), serves it in clear, and emits user.created with the lower-cased email and phone sealed", async () => {
+    const created = await h.call("POST", "/users", {
+      email: "Ann@X.test",
+      name: "Ann",
+      phone: "+1 555 0142",
+    });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({
       email: "ann@x.test",
@@ -87,13 +92,22 @@ describe("user service (memory platform)", () => {
     });
     const id = String(created.body.id);
     expect((await h.call("GET", `/users/${id}`)).body).toEqual(created.body);
+    expect(created.body.phone).toBe("+1 555 0142");
     const [event] = await eventsOf(h, "user.created", 1);
-    expect(event?.payload).toEqual({
+    const payload = event?.payload as Record<string, string>;
+    expect(payload).toEqual({
       userId: id,
-      email: "ann@x.test",
+      email: expect.stringMatching(/^enc1\./),
       name: "Ann",
+      phone: expect.stringMatching(/^enc1\./),
       preferences: created.body.preferences,
     });
+    expect(JSON.stringify(payload)).not.toMatch(/ann@x\.test|555 0142/i);
+    // This process's keys (the development default) are the service's: they open it, for this user only.
+    const cipher = userDataCipherFromEnv();
+    expect(cipher.open(id, "email", payload.email!)).toBe("ann@x.test");
+    expect(cipher.open(id, "phone", payload.phone!)).toBe("+1 555 0142");
+    expect(() => cipher.open("someone-else", "email", payload.email!)).toThrow(/authentication failed/);
     expect(event?.source.service).toBe("user");
   });
 

@@ -12,12 +12,18 @@ import { RedisUserStore } from "./redis-store.js";
 import { userRoutes } from "./routes.js";
 import { MemoryUserStore, type UserStore } from "./store.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
+import { type UserDataCipher, userDataCipherFromEnv } from "../../lib/security/user-data.js";
 
 export interface UserServiceOptions {
   /** Id generator for new users (default UUIDv7). */
   newId?: () => string;
   /** Overrides the platform-chosen store (tests). */
   store?: UserStore;
+  /**
+   * Seals email and phone at rest and in events (default: from USER_DATA_KEYS and
+   * USER_EMAIL_INDEX_KEY, or this process's development keys; see src/lib/security/user-data.ts).
+   */
+  cipher?: UserDataCipher;
 }
 
 export function createUserService(options: UserServiceOptions = {}): ServiceDefinition<typeof AllEvents> {
@@ -25,10 +31,12 @@ export function createUserService(options: UserServiceOptions = {}): ServiceDefi
     name: "user",
     version: PACKAGE_VERSION,
     create: (deps) => {
+      // Read here, not on import: a missing key in production is reported when the service starts.
+      const cipher = options.cipher ?? userDataCipherFromEnv(process.env, { withIndex: true });
       const store =
         options.store ??
         platformStore<UserStore>(deps.platform, {
-          redis: (redis, retention) => new RedisUserStore(redis, retention),
+          redis: (redis, retention) => new RedisUserStore(redis, cipher, retention),
           memory: (publish) => new MemoryUserStore(publish),
         });
       const commands = createUserCommands({
@@ -36,6 +44,7 @@ export function createUserService(options: UserServiceOptions = {}): ServiceDefi
         publisher: deps.publisher,
         now: deps.now,
         newId: options.newId ?? newMessageId,
+        seal: (userId, field, value) => cipher.seal(userId, field, value),
       });
       const subscriber = deps.subscriber();
       registerUserHandlers(subscriber, store);

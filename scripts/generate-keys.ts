@@ -1,7 +1,9 @@
 /**
  * Prints a fresh set of keys in the environment format (docs/security.md): one signing key per
- * service and the gateway, and a payment token key pair. Give each process only what it needs:
- * `PAYMENT_TOKEN_KEYS` to payment, `PAYMENT_TOKEN_PUBLIC_KEY` to order. Never commit the output.
+ * service and the gateway, each in its own variable `BUS_SIGNING_KEY_<NAME>` (docker-compose.yml
+ * hands each process its own and its producers' only, src/system/signing-key-needs.ts), and a
+ * payment token key pair. Give `PAYMENT_TOKEN_KEYS` to payment only, `PAYMENT_TOKEN_PUBLIC_KEY` to
+ * order only. Never commit the output.
  *
  *   npx tsx scripts/generate-keys.ts > .env.keys
  */
@@ -9,7 +11,9 @@ import { Keyring } from "../src/lib/security/keyring.js";
 import { generateTokenKeys } from "../src/lib/security/payment-token.js";
 import { SERVICES } from "../src/system/catalog.js";
 
-const signing = Keyring.generate([...SERVICES.map((s) => s.name), "gateway"]);
+const names = [...SERVICES.map((s) => s.name), "gateway"];
+const signing = Keyring.generate(names);
+for (const name of names)
+  console.log(`BUS_SIGNING_KEY_${name.toUpperCase()}=${signing.subset([name]).serialize()}`);
 const tokens = generateTokenKeys();
-console.log(`BUS_SIGNING_KEYS=${signing.serialize()}`);
 for (const [name, value] of Object.entries(tokens)) console.log(`${name}=${value}`);

@@ -7,6 +7,7 @@ import { serviceEnvSchema } from "../lib/runtime/config.js";
 import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../lib/security/payment-token.js";
 import { SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
+import { keysHeldBy } from "./signing-key-distribution.js";
 
 interface ComposeService {
   image?: string;
@@ -121,7 +122,13 @@ describe("docker-compose.yml security (issue 12 item 4)", () => {
       fromEnvFile(env.GATEWAY_SHARED_SECRET, "GATEWAY_SHARED_SECRET");
       // NODE_ENV=production: a process without its keys refuses to start (src/lib/security).
       expect(env.NODE_ENV, name).toBe("production");
-      fromEnvFile(env.BUS_SIGNING_KEYS, "BUS_SIGNING_KEYS");
+      // Its own signing key and its producers' keys only, each from its own .env variable (F1).
+      const keyVariables = (env.BUS_SIGNING_KEYS ?? "").split(",").map((part) => {
+        const variable = /^\$\{(BUS_SIGNING_KEY_[A-Z]+):\?[^}]*\}$/.exec(part)?.[1];
+        expect(variable, `${name}: ${part}`).toBeDefined();
+        return variable!;
+      });
+      expect(keyVariables, name).toEqual(keysHeldBy(user).map((s) => `BUS_SIGNING_KEY_${s.toUpperCase()}`));
       if (user === "payment") fromEnvFile(env.PAYMENT_TOKEN_KEYS, "PAYMENT_TOKEN_KEYS");
       if (user === "order") fromEnvFile(env.PAYMENT_TOKEN_PUBLIC_KEY, "PAYMENT_TOKEN_PUBLIC_KEY");
       if (user === "gateway") {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { GATEWAY, SERVICES } from "./catalog.js";
+import { Keyring } from "../lib/security/keyring.js";
 import { parseInstances, planProcesses } from "./launcher.js";
 
 const portsOf = (specs: ReturnType<typeof planProcesses>) =>
@@ -17,17 +18,31 @@ describe("planProcesses", () => {
       expect(spec.env).toMatchObject({ REDIS_URL: "redis://r:6379", LOG_LEVEL: "info" });
   });
 
-  it("hands its children the same signing keys, and the payment token's private key to payment only", () => {
+  it("hands each child only its own signing key and its producers' keys, and the payment token's private key to payment only", () => {
     const specs = planProcesses({ redisUrl: "redis://r:6379", env: { NODE_ENV: "development" } });
-    const keys = new Set(specs.map((s) => s.env.BUS_SIGNING_KEYS));
-    expect(keys.size).toBe(1);
-    expect([...keys][0]).toMatch(/^[a-z]+:[\w-]+:[\w+/=]+(,[a-z]+:[\w-]+:[\w+/=]+)+$/);
+    const held = (label: string) =>
+      Keyring.parse(specs.find((s) => s.label === label)!.env.BUS_SIGNING_KEYS!)
+        .services()
+        .sort();
+    expect(held("gateway")).toEqual(["gateway"]);
+    expect(held("shipping")).toEqual(["order", "shipping"]);
+    expect(held("notification")).toEqual(["notification", "order", "user"]);
+    expect(held("order")).toEqual(["inventory", "order", "payment", "shipping", "user"]);
+    // Only order verifies payment's events, so only payment and order hold payment's key.
+    const paymentHolders = specs.filter((s) => Keyring.parse(s.env.BUS_SIGNING_KEYS!).current("payment"));
+    expect(paymentHolders.map((s) => s.label).sort()).toEqual(["order", "payment"]);
     const holders = (name: string) => specs.filter((s) => s.env[name]).map((s) => s.label);
     expect(holders("PAYMENT_TOKEN_KEYS")).toEqual(["payment"]);
     expect(holders("PAYMENT_TOKEN_PUBLIC_KEY")).toEqual(["order"]);
-    // Configured keys are inherited as they are, not replaced.
-    const given = planProcesses({ redisUrl: "redis://r:6379", env: { BUS_SIGNING_KEYS: "from-env" } });
-    expect(given.every((s) => s.env.BUS_SIGNING_KEYS === "from-env")).toBe(true);
+  });
+
+  it("splits a configured key list the same way and never hands on the key file", () => {
+    const all = Keyring.generate([...SERVICES.map((s) => s.name), "gateway"]).serialize();
+    const given = planProcesses({ redisUrl: "redis://r:6379", env: { BUS_SIGNING_KEYS: all } });
+    const gateway = given.find((s) => s.label === "gateway")!.env;
+    expect(Keyring.parse(gateway.BUS_SIGNING_KEYS!).services()).toEqual(["gateway"]);
+    expect(all).toContain(gateway.BUS_SIGNING_KEYS);
+    expect(given.every((s) => s.env.BUS_SIGNING_KEYS_FILE === "")).toBe(true);
   });
 
   it("puts extra instances on a free port and labels them by number", () => {

@@ -17,8 +17,9 @@
  *   DEL and XTRIM off another service's stream (no forged or deleted events);
  * - keep its failed-attempt lists and deferral counters on those streams
  *   (`{<owner>}:ev:<event>:fail:<service>:*`, `...:defer:<service>:*`);
- * - add dead letters through a selector allowing the DLQ store's writes on `{dlq}:*`, but not read
- *   them (HGETALL, ZRANGE...: other services' failed messages are the gateway's business);
+ * - add dead letters of its own group through a selector allowing the DLQ store's writes on
+ *   `{dlq}:rec:<group>|*` (and the shared index and trail), but not read them (HGETALL, ZRANGE...:
+ *   other services' failed messages are the gateway's business);
  * - publish and hear hints on the Pub/Sub channels `ps:*` (heartbeats, metrics: nothing secret).
  * The gateway reads and writes discovery and the DLQ, and appends to groups' redeliver streams.
  */
@@ -98,6 +99,17 @@ export const DATA_COMMANDS: readonly string[] = [
 const DLQ_WRITE = [
   ...SCRIPTING,
   ...["exists", "hset", "zadd", "xadd", "xrevrange", "xtrim", "rpush", "llen", "lindex", "lpop", "pexpire"],
+];
+
+/**
+ * The `{dlq}:*` keys a group's consumers write when they dead-letter: the records and per-record
+ * trails of their own group, the shared time index and audit trail (src/lib/dlq/keys.ts).
+ */
+const deadLetterPatterns = (group: string) => [
+  `~{dlq}:rec:${group}|*`,
+  `~{dlq}:audit:${group}|*`,
+  "~{dlq}:idx",
+  "~{dlq}:audit",
 ];
 
 /** The bus's consumer-side commands on the streams a group reads (and its scripts' reads). */
@@ -187,7 +199,9 @@ export async function aclUsers(): Promise<AclUser[]> {
           ...attempts,
           ...allow(CONSUMER),
         ]),
-        selector(["~{dlq}:*", ...allow(DLQ_WRITE)]),
+        // Dead letters of its own group only (record ids are `<group>|<topic>|<entry>`), plus the
+        // shared index and trail: it cannot overwrite another group's records (break-12 F5).
+        selector([...deadLetterPatterns(name), ...allow(DLQ_WRITE)]),
       ],
     });
   }

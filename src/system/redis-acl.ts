@@ -171,6 +171,14 @@ const CROSS_SLOT_WRITES: Record<string, readonly string[]> = {
   order: ["{payment}:tokenkey:*"],
 };
 
+/**
+ * Commands a service runs beyond the data commands: the order service asks Redis to rewrite the
+ * AOF after crypto-shredding (src/lib/security/aof-compactor.ts).
+ */
+const EXTRA_COMMANDS: Record<string, readonly string[]> = {
+  order: ["bgrewriteaof"],
+};
+
 /** The users and their rules, in a stable order: the services, the gateway, the tools. */
 export async function aclUsers(): Promise<AclUser[]> {
   const consumed = await consumedTopics();
@@ -186,6 +194,7 @@ export async function aclUsers(): Promise<AclUser[]> {
         "resetchannels",
         "&ps:*",
         ...allow(DATA_COMMANDS),
+        ...(EXTRA_COMMANDS[name] ?? []).map((command) => `+${command}`),
         `~{${name}}:*`,
         `~{discovery}:inst:${name}:*`,
         `~{discovery}:svc:${name}`,

@@ -12,6 +12,9 @@ import { waitForRedis } from "./redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "./retention.js";
 import { guardRedisDurability, shutdownOnSignals } from "./process.js";
 import { newInstanceId, type ServiceDefinition, startService } from "./service-host.js";
+import { placeholderMessage, placeholderVariables } from "../security/placeholders.js";
+import { SIGNING_KEYS_ENV } from "../security/process-keys.js";
+import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../security/payment-token.js";
 
 /**
  * Runs one service as a process. `definition` may be a loader: a service module that reads its own
@@ -63,6 +66,17 @@ async function runConfigured<E extends EventRegistry>(
     },
   });
   const port = env.SERVICE_PORT ?? options.defaultPort;
+  const placeholders =
+    env.NODE_ENV === "production"
+      ? placeholderVariables({ ...process.env, ...env }, [
+          "GATEWAY_SHARED_SECRET",
+          "REDIS_PASSWORD",
+          SIGNING_KEYS_ENV,
+          TOKEN_KEYS_ENV,
+          TOKEN_PUBLIC_KEY_ENV,
+        ])
+      : [];
+  if (placeholders.length > 0) await failStart(name, new Error(placeholderMessage(placeholders)), port);
   if (env.NODE_ENV === "production" && env.GATEWAY_SHARED_SECRET === undefined) {
     // Fails closed: an open port in production would let anyone around the gateway's API keys.
     await failStart(

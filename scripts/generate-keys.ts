@@ -2,11 +2,14 @@
  * Prints a fresh set of keys in the environment format (docs/security.md): one signing key per
  * service and the gateway, each in its own variable `BUS_SIGNING_KEY_<NAME>` (docker-compose.yml
  * hands each process its own and its producers' only, src/system/signing-key-needs.ts), and a
- * payment token key pair. Give `PAYMENT_TOKEN_KEYS` to payment only, `PAYMENT_TOKEN_PUBLIC_KEY` to
+ * payment token key pair, and the gateway's master secret with each service's credential secret
+ * derived from it (`GATEWAY_SECRET_<NAME>`). Give `PAYMENT_TOKEN_KEYS` to payment only, `PAYMENT_TOKEN_PUBLIC_KEY` to
  * order only. Never commit the output.
  *
  *   npx tsx scripts/generate-keys.ts > .env.keys
  */
+import { randomBytes } from "node:crypto";
+import { serviceCredentialSecret } from "../src/lib/http/gateway-credential.js";
 import { Keyring } from "../src/lib/security/keyring.js";
 import { generateTokenKeys } from "../src/lib/security/payment-token.js";
 import { SERVICES } from "../src/system/catalog.js";
@@ -15,5 +18,10 @@ const names = [...SERVICES.map((s) => s.name), "gateway"];
 const signing = Keyring.generate(names);
 for (const name of names)
   console.log(`BUS_SIGNING_KEY_${name.toUpperCase()}=${signing.subset([name]).serialize()}`);
+// The gateway's master secret and each service's credential secret derived from it.
+const master = randomBytes(32).toString("hex");
+console.log(`GATEWAY_SHARED_SECRET=${master}`);
+for (const { name } of SERVICES)
+  console.log(`GATEWAY_SECRET_${name.toUpperCase()}=${serviceCredentialSecret(master, name)}`);
 const tokens = generateTokenKeys();
 for (const [name, value] of Object.entries(tokens)) console.log(`${name}=${value}`);

@@ -119,7 +119,12 @@ describe("docker-compose.yml security (issue 12 item 4)", () => {
       const user = entryOf(service) === GATEWAY.main ? "gateway" : env.SERVICE_NAME!;
       expect(env.REDIS_USERNAME, name).toBe(user);
       fromEnvFile(env.REDIS_PASSWORD, `REDIS_PASSWORD_${user.toUpperCase()}`);
-      fromEnvFile(env.GATEWAY_SHARED_SECRET, "GATEWAY_SHARED_SECRET");
+      // The master to the gateway only; each service its own derived secret (break-12 F8).
+      if (user === "gateway") fromEnvFile(env.GATEWAY_SHARED_SECRET, "GATEWAY_SHARED_SECRET");
+      else {
+        expect(env.GATEWAY_SHARED_SECRET, name).toBeUndefined();
+        fromEnvFile(env.GATEWAY_SERVICE_SECRET, `GATEWAY_SECRET_${user.toUpperCase()}`);
+      }
       // NODE_ENV=production: a process without its keys refuses to start (src/lib/security).
       expect(env.NODE_ENV, name).toBe("production");
       // Its own signing key and its producers' keys only, each from its own .env variable (F1).

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { GATEWAY, SERVICES } from "./catalog.js";
+import {
+  serviceCredentialSecret,
+  serviceGatewaySecret,
+  signGatewayRequest,
+  verifyGatewayCredential,
+} from "../lib/http/gateway-credential.js";
 import { Keyring } from "../lib/security/keyring.js";
 import { parseInstances, planProcesses } from "./launcher.js";
 
@@ -43,6 +49,41 @@ describe("planProcesses", () => {
     expect(Keyring.parse(gateway.BUS_SIGNING_KEYS!).services()).toEqual(["gateway"]);
     expect(all).toContain(gateway.BUS_SIGNING_KEYS);
     expect(given.every((s) => s.env.BUS_SIGNING_KEYS_FILE === "")).toBe(true);
+  });
+
+  // Break-12 F8: with one shared secret every service could call every other as the gateway.
+  it("gives no service a gateway secret that another service's port accepts", () => {
+    const specs = planProcesses({ redisUrl: "redis://r:6379", env: { NODE_ENV: "development" } });
+    const services = specs.filter((s) => s.label !== "gateway");
+    const path = "/inventory/prod-cable/restock";
+    const accepted: string[] = [];
+    for (const holder of services) {
+      const held = [holder.env.GATEWAY_SHARED_SECRET, holder.env.GATEWAY_SERVICE_SECRET].filter(
+        (v): v is string => Boolean(v),
+      );
+      expect(held.length, holder.label).toBeGreaterThan(0);
+      for (const target of services) {
+        if (target === holder) continue;
+        const verifies = serviceGatewaySecret(target.env, target.env.SERVICE_NAME!)!;
+        for (const secret of held)
+          if (
+            verifyGatewayCredential(verifies, signGatewayRequest(secret, "POST", path), "POST", path) === "ok"
+          )
+            accepted.push(`${holder.label} -> ${target.label}`);
+      }
+    }
+    expect(accepted).toEqual([]);
+    // The gateway holds the master and signs for each service with that service's secret.
+    const master = specs.find((s) => s.label === "gateway")!.env.GATEWAY_SHARED_SECRET!;
+    for (const target of services) {
+      const header = signGatewayRequest(
+        serviceCredentialSecret(master, target.env.SERVICE_NAME!),
+        "POST",
+        path,
+      );
+      const verifies = serviceGatewaySecret(target.env, target.env.SERVICE_NAME!)!;
+      expect(verifyGatewayCredential(verifies, header, "POST", path), target.label).toBe("ok");
+    }
   });
 
   it("puts extra instances on a free port and labels them by number", () => {

@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
+import { serviceCredentialSecret } from "../lib/http/gateway-credential.js";
 import { isLaunchSignal } from "../lib/runtime/launch-signal.js";
 import type { Keyring } from "../lib/security/keyring.js";
 import {
@@ -76,8 +77,8 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
     REDIS_URL: options.redisUrl,
     LOG_LEVEL: options.logLevel ?? "info",
     ...options.env,
-    GATEWAY_SHARED_SECRET: sharedSecretOf(options),
   };
+  const master = sharedSecretOf(options);
   const keyring = launcherKeyring(options.env);
   const slotPrefix = options.env?.INSTANCE_SLOT ?? process.env.INSTANCE_SLOT;
   const specs: ProcessSpec[] = [];
@@ -93,6 +94,9 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
           ...launcherTokenKeys(service.name, options.env),
           ...redisUserEnv(options, service.name),
           SERVICE_NAME: service.name,
+          // Its own credential secret, never the master (break-12 F8); "" hides an inherited one.
+          GATEWAY_SHARED_SECRET: "",
+          GATEWAY_SERVICE_SECRET: serviceCredentialSecret(master, service.name),
           // The process's index as its slot: the default INSTANCE_ID (`<service>-<host>-<slot>`) is
           // then the same on every relaunch, so a relaunched system resumes the old consumers'
           // pending work at once and leaves no dead consumers behind (newuser F18). A slot given to
@@ -109,6 +113,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
     env: {
       ...common,
       ...keysFor(keyring, "gateway"),
+      GATEWAY_SHARED_SECRET: master,
       ...redisUserEnv(options, "gateway"),
       GATEWAY_PORT: String(
         options.gatewayPort ??

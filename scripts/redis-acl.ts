@@ -1,14 +1,21 @@
 /**
  * Prints the Redis ACL file rendered from src/system/redis-acl.ts (`npx tsx scripts/redis-acl.ts`),
  * or with `--write` puts it in ops/redis/users.acl (every user `off`: passwords are added where the
- * file is deployed, by `node dist/system/redis-acl-file.js`). A test keeps the two equal.
+ * file is deployed, by `node dist/system/redis-acl-file.js`) and rewrites
+ * src/system/signing-key-needs.ts (which producers' signing keys each service holds). Tests keep
+ * both equal to what the code derives.
  */
 import { writeFileSync } from "node:fs";
 import { aclUsers, renderAclFile } from "../src/system/redis-acl.js";
+import { renderKeyNeeds, verificationNeeds } from "../src/system/signing-key-distribution.js";
 
 const text = renderAclFile(await aclUsers(), () => undefined);
 if (process.argv.includes("--write")) {
   writeFileSync(new URL("../ops/redis/users.acl", import.meta.url), text);
+  writeFileSync(
+    new URL("../src/system/signing-key-needs.ts", import.meta.url),
+    renderKeyNeeds(await verificationNeeds()),
+  );
 } else {
   process.stdout.write(text);
 }

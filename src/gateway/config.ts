@@ -1,6 +1,7 @@
 /** The gateway process's environment, with the spec's names and defaults. */
 import { z } from "zod";
 import { tracingEnvShape } from "../lib/runtime/config.js";
+import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const positiveMs = z.coerce.number().int().positive();
@@ -57,10 +58,18 @@ export type GatewayEnv = z.output<typeof gatewayEnvSchema>;
  * Fails closed (issue 12 item 4): with NODE_ENV=production the gateway does not start without an
  * API key unless GATEWAY_ALLOW_NO_AUTH=1 says so, nor without GATEWAY_SHARED_SECRET (the services
  * would refuse its calls, or, open, be reachable around it; `embedded`: the system in one process
- * makes its own). Throws an Error naming the variable.
+ * makes its own), nor with a `.env.example` placeholder as a secret. Throws an Error naming the
+ * variable.
  */
 export function assertSafeGatewayConfig(env: GatewayEnv, options: { embedded?: boolean } = {}): void {
   if (env.NODE_ENV !== "production") return;
+  const placeholders = placeholderVariables(env, [
+    "GATEWAY_API_KEYS",
+    "GATEWAY_ADMIN_API_KEYS",
+    "GATEWAY_SHARED_SECRET",
+    "REDIS_PASSWORD",
+  ]);
+  if (placeholders.length > 0) throw new Error(placeholderMessage(placeholders));
   const keys = env.GATEWAY_API_KEYS.length + env.GATEWAY_ADMIN_API_KEYS.length;
   if (keys === 0 && env.GATEWAY_ALLOW_NO_AUTH !== "1") {
     throw new Error(

@@ -21,7 +21,11 @@ import { DiscoveryClient } from "../lib/discovery/client.js";
 import { DiscoveryError } from "../lib/discovery/errors.js";
 import type { DiscoveryLogger, ServiceInstance, ServiceRegistry } from "../lib/discovery/types.js";
 import { AppError, errorBody } from "../lib/http/errors.js";
-import { GATEWAY_AUTH_HEADER, signGatewayRequest } from "../lib/http/gateway-credential.js";
+import {
+  GATEWAY_AUTH_HEADER,
+  serviceCredentialSecret,
+  signGatewayRequest,
+} from "../lib/http/gateway-credential.js";
 import { CircuitBreaker, type CircuitStateChange } from "../lib/resilience/circuit-breaker.js";
 import { CircuitOpenError, TimeoutError } from "../lib/resilience/errors.js";
 import { withTimeout } from "../lib/resilience/timeout.js";
@@ -61,8 +65,9 @@ export interface ProxyOptions {
   connectionsPerInstance?: number;
   breaker?: GatewayBreakerOptions;
   /**
-   * Secret every call to a service is signed with (`X-Gateway-Auth`, see gateway-credential.ts);
-   * unset: calls go unsigned (services without a secret serve them).
+   * The master secret: a call to a service is signed with that service's secret derived from it
+   * (`X-Gateway-Auth`, see gateway-credential.ts); unset: calls go unsigned (services without a
+   * secret serve them).
    */
   sharedSecret?: string;
   onBreakerChange?: (change: CircuitStateChange) => void;
@@ -227,7 +232,13 @@ export class UpstreamProxy {
   /** A GET to one instance, for health reports; same pool and connections as proxied calls. */
   async get(instance: ServiceInstance, path: string, timeoutMs: number): Promise<UpstreamResponse> {
     return withTimeout(
-      (signal) => this.exchange(this.slot(instance).origin, { method: "GET", path, headers: {} }, signal),
+      (signal) =>
+        this.exchange(
+          this.slot(instance).origin,
+          instance.service,
+          { method: "GET", path, headers: {} },
+          signal,
+        ),
       timeoutMs,
     );
   }
@@ -265,7 +276,7 @@ export class UpstreamProxy {
     try {
       const response = await breaker.execute(() =>
         withTimeout(async (signal) => {
-          const answer = await this.exchange(origin, request, signal);
+          const answer = await this.exchange(origin, instance.service, request, signal);
           // A deliberate "busy / not now for this request" answer is the instance working: not a failure.
           const requestScoped = isRequestScopedAnswer(
             answer.status,
@@ -323,6 +334,18 @@ export class UpstreamProxy {
     };
   }
 
+  private readonly serviceSecrets = new Map<string, string>();
+
+  /** The secret calls to `service` are signed with: derived from the master, one per service. */
+  private secretFor(service: string): string | undefined {
+    const master = this.options.sharedSecret;
+    if (master === undefined) return undefined;
+    let secret = this.serviceSecrets.get(service);
+    if (secret === undefined)
+      this.serviceSecrets.set(service, (secret = serviceCredentialSecret(master, service)));
+    return secret;
+  }
+
   /** Drops the breakers and origins of instances no longer registered. */
   retain(live: readonly ServiceInstance[]): void {
     const keep = new Set(live.map(slotKey));
@@ -335,6 +358,7 @@ export class UpstreamProxy {
 
   private async exchange(
     origin: string,
+    service: string,
     request: UpstreamRequest,
     signal: AbortSignal,
   ): Promise<UpstreamResponse> {
@@ -354,7 +378,7 @@ export class UpstreamProxy {
         },
       },
       async (span) => {
-        const secret = this.options.sharedSecret;
+        const secret = this.secretFor(service);
         const outgoing: Record<string, string> =
           secret === undefined
             ? { ...request.headers }

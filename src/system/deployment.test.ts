@@ -12,6 +12,7 @@ import {
   USER_EMAIL_INDEX_KEY_ENV,
 } from "../lib/security/user-data.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
+import { keysHeldBy } from "./signing-key-distribution.js";
 
 interface ComposeService {
   image?: string;
@@ -134,10 +135,21 @@ describe("docker-compose.yml security (issue 12 item 4)", () => {
       const user = entryOf(service) === GATEWAY.main ? "gateway" : env.SERVICE_NAME!;
       expect(env.REDIS_USERNAME, name).toBe(user);
       fromEnvFile(env.REDIS_PASSWORD, `REDIS_PASSWORD_${user.toUpperCase()}`);
-      fromEnvFile(env.GATEWAY_SHARED_SECRET, "GATEWAY_SHARED_SECRET");
+      // The master to the gateway only; each service its own derived secret (break-12 F8).
+      if (user === "gateway") fromEnvFile(env.GATEWAY_SHARED_SECRET, "GATEWAY_SHARED_SECRET");
+      else {
+        expect(env.GATEWAY_SHARED_SECRET, name).toBeUndefined();
+        fromEnvFile(env.GATEWAY_SERVICE_SECRET, `GATEWAY_SECRET_${user.toUpperCase()}`);
+      }
       // NODE_ENV=production: a process without its keys refuses to start (src/lib/security).
       expect(env.NODE_ENV, name).toBe("production");
-      fromEnvFile(env.BUS_SIGNING_KEYS, "BUS_SIGNING_KEYS");
+      // Its own signing key and its producers' keys only, each from its own .env variable (F1).
+      const keyVariables = (env.BUS_SIGNING_KEYS ?? "").split(",").map((part) => {
+        const variable = /^\$\{(BUS_SIGNING_KEY_[A-Z]+):\?[^}]*\}$/.exec(part)?.[1];
+        expect(variable, `${name}: ${part}`).toBeDefined();
+        return variable!;
+      });
+      expect(keyVariables, name).toEqual(keysHeldBy(user).map((s) => `BUS_SIGNING_KEY_${s.toUpperCase()}`));
       if (user === "payment") fromEnvFile(env.PAYMENT_TOKEN_KEYS, "PAYMENT_TOKEN_KEYS");
       if (user === "order") fromEnvFile(env.PAYMENT_TOKEN_PUBLIC_KEY, "PAYMENT_TOKEN_PUBLIC_KEY");
       // Users' contact data keys: the user service and the notification service, nobody else.

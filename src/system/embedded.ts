@@ -4,6 +4,7 @@
  * bus and the gateway still reaches them over HTTP through the registry, exactly as when they run as
  * separate processes.
  */
+import { serviceCredentialSecret } from "../lib/http/gateway-credential.js";
 import { randomBytes } from "node:crypto";
 import { AllEvents } from "../contracts/index.js";
 import { createGateway } from "../gateway/gateway.js";
@@ -68,7 +69,8 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
           port: 0,
           host: options.host ?? "127.0.0.1",
           logger: loggerFor(definition.name),
-          gatewaySecret: sharedSecret,
+          // Its own secret, derived from the gateway's master (break-12 F8).
+          gatewaySecret: serviceCredentialSecret(sharedSecret, definition.name),
         }),
       );
     }

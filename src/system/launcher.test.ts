@@ -10,6 +10,13 @@ import {
   parseInstances,
   planProcesses,
 } from "./launcher.js";
+import {
+  serviceCredentialSecret,
+  serviceGatewaySecret,
+  signGatewayRequest,
+  verifyGatewayCredential,
+} from "../lib/http/gateway-credential.js";
+import { Keyring } from "../lib/security/keyring.js";
 
 const portsOf = (specs: ReturnType<typeof planProcesses>) =>
   Object.fromEntries(specs.map((s) => [s.label, s.env.SERVICE_PORT ?? s.env.GATEWAY_PORT]));
@@ -26,11 +33,19 @@ describe("planProcesses", () => {
       expect(spec.env).toMatchObject({ REDIS_URL: "redis://r:6379", LOG_LEVEL: "info" });
   });
 
-  it("hands its children the same signing keys, and the payment token's private key to payment only", () => {
+  it("hands each child only its own signing key and its producers' keys, and the payment token's private key to payment only", () => {
     const specs = planProcesses({ redisUrl: "redis://r:6379", env: { NODE_ENV: "development" } });
-    const keys = new Set(specs.map((s) => s.env.BUS_SIGNING_KEYS));
-    expect(keys.size).toBe(1);
-    expect([...keys][0]).toMatch(/^[a-z]+:[\w-]+:[\w+/=]+(,[a-z]+:[\w-]+:[\w+/=]+)+$/);
+    const held = (label: string) =>
+      Keyring.parse(specs.find((s) => s.label === label)!.env.BUS_SIGNING_KEYS!)
+        .services()
+        .sort();
+    expect(held("gateway")).toEqual(["gateway"]);
+    expect(held("shipping")).toEqual(["order", "shipping"]);
+    expect(held("notification")).toEqual(["notification", "order", "user"]);
+    expect(held("order")).toEqual(["inventory", "order", "payment", "shipping", "user"]);
+    // Only order verifies payment's events, so only payment and order hold payment's key.
+    const paymentHolders = specs.filter((s) => Keyring.parse(s.env.BUS_SIGNING_KEYS!).current("payment"));
+    expect(paymentHolders.map((s) => s.label).sort()).toEqual(["order", "payment"]);
     const holders = (name: string) => specs.filter((s) => s.env[name]).map((s) => s.label);
     expect(holders("PAYMENT_TOKEN_KEYS")).toEqual(["payment"]);
     expect(holders("PAYMENT_TOKEN_PUBLIC_KEY")).toEqual(["order"]);
@@ -38,9 +53,50 @@ describe("planProcesses", () => {
     expect(holders("USER_DATA_KEYS")).toEqual(["user", "notification"]);
     expect(new Set(specs.map((s) => s.env.USER_DATA_KEYS).filter(Boolean)).size).toBe(1);
     expect(holders("USER_EMAIL_INDEX_KEY")).toEqual(["user"]);
-    // Configured keys are inherited as they are, not replaced.
-    const given = planProcesses({ redisUrl: "redis://r:6379", env: { BUS_SIGNING_KEYS: "from-env" } });
-    expect(given.every((s) => s.env.BUS_SIGNING_KEYS === "from-env")).toBe(true);
+  });
+
+  it("splits a configured key list the same way and never hands on the key file", () => {
+    const all = Keyring.generate([...SERVICES.map((s) => s.name), "gateway"]).serialize();
+    const given = planProcesses({ redisUrl: "redis://r:6379", env: { BUS_SIGNING_KEYS: all } });
+    const gateway = given.find((s) => s.label === "gateway")!.env;
+    expect(Keyring.parse(gateway.BUS_SIGNING_KEYS!).services()).toEqual(["gateway"]);
+    expect(all).toContain(gateway.BUS_SIGNING_KEYS);
+    expect(given.every((s) => s.env.BUS_SIGNING_KEYS_FILE === "")).toBe(true);
+  });
+
+  // Break-12 F8: with one shared secret every service could call every other as the gateway.
+  it("gives no service a gateway secret that another service's port accepts", () => {
+    const specs = planProcesses({ redisUrl: "redis://r:6379", env: { NODE_ENV: "development" } });
+    const services = specs.filter((s) => s.label !== "gateway");
+    const path = "/inventory/prod-cable/restock";
+    const accepted: string[] = [];
+    for (const holder of services) {
+      const held = [holder.env.GATEWAY_SHARED_SECRET, holder.env.GATEWAY_SERVICE_SECRET].filter(
+        (v): v is string => Boolean(v),
+      );
+      expect(held.length, holder.label).toBeGreaterThan(0);
+      for (const target of services) {
+        if (target === holder) continue;
+        const verifies = serviceGatewaySecret(target.env, target.env.SERVICE_NAME!)!;
+        for (const secret of held)
+          if (
+            verifyGatewayCredential(verifies, signGatewayRequest(secret, "POST", path), "POST", path) === "ok"
+          )
+            accepted.push(`${holder.label} -> ${target.label}`);
+      }
+    }
+    expect(accepted).toEqual([]);
+    // The gateway holds the master and signs for each service with that service's secret.
+    const master = specs.find((s) => s.label === "gateway")!.env.GATEWAY_SHARED_SECRET!;
+    for (const target of services) {
+      const header = signGatewayRequest(
+        serviceCredentialSecret(master, target.env.SERVICE_NAME!),
+        "POST",
+        path,
+      );
+      const verifies = serviceGatewaySecret(target.env, target.env.SERVICE_NAME!)!;
+      expect(verifyGatewayCredential(verifies, header, "POST", path), target.label).toBe("ok");
+    }
   });
 
   it("puts extra instances on a free port and labels them by number", () => {

@@ -9,8 +9,15 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { serviceCredentialSecret } from "../lib/http/gateway-credential.js";
 import { isLaunchSignal } from "../lib/runtime/launch-signal.js";
-import { getProcessKeyring, SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
+import type { Keyring } from "../lib/security/keyring.js";
+import {
+  getProcessKeyring,
+  keyringFromEnv,
+  SIGNING_KEYS_ENV,
+  SIGNING_KEYS_FILE_ENV,
+} from "../lib/security/process-keys.js";
 import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV, tokenKeysFromEnv } from "../lib/security/payment-token.js";
 import {
   USER_DATA_KEYS_ENV,
@@ -20,6 +27,7 @@ import {
 } from "../lib/security/user-data.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
 import type { RedisCredentials } from "./redis-acl.js";
+import { keysHeldBy } from "./signing-key-distribution.js";
 
 export interface ProcessSpec {
   label: string;
@@ -76,10 +84,10 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
   const common = {
     REDIS_URL: options.redisUrl,
     LOG_LEVEL: options.logLevel ?? "info",
-    ...launcherKeys(options.env),
     ...options.env,
-    GATEWAY_SHARED_SECRET: sharedSecretOf(options),
   };
+  const master = sharedSecretOf(options);
+  const keyring = launcherKeyring(options.env);
   const slotPrefix = options.env?.INSTANCE_SLOT ?? process.env.INSTANCE_SLOT;
   const specs: ProcessSpec[] = [];
   for (const service of SERVICES) {
@@ -90,10 +98,14 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
         main: service.main,
         env: {
           ...common,
+          ...keysFor(keyring, service.name),
           ...launcherTokenKeys(service.name, options.env),
           ...launcherUserDataKeys(service.name, options.env),
           ...redisUserEnv(options, service.name),
           SERVICE_NAME: service.name,
+          // Its own credential secret, never the master (break-12 F8); "" hides an inherited one.
+          GATEWAY_SHARED_SECRET: "",
+          GATEWAY_SERVICE_SECRET: serviceCredentialSecret(master, service.name),
           // The process's index as its slot: the default INSTANCE_ID (`<service>-<host>-<slot>`) is
           // then the same on every relaunch, so a relaunched system resumes the old consumers'
           // pending work at once and leaves no dead consumers behind (newuser F18). A slot given to
@@ -109,6 +121,8 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
     main: GATEWAY.main,
     env: {
       ...common,
+      ...keysFor(keyring, "gateway"),
+      GATEWAY_SHARED_SECRET: master,
       ...redisUserEnv(options, "gateway"),
       GATEWAY_PORT: String(
         options.gatewayPort ??
@@ -124,16 +138,25 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
 }
 
 /**
- * Signing keys for the children when none are configured (development): this process's keyring,
- * with a key for every service and the gateway, so the children and this process (a test's own
- * publishers) trust each other. Configured keys (env or file) are inherited as they are.
+ * The whole signing keyring the children's keys are taken from: the configured one (env or file),
+ * else (development) this process's, with a key for every service and the gateway, so the children
+ * and this process (a test's own publishers) trust each other.
  */
-function launcherKeys(extra: Record<string, string> | undefined): Record<string, string> {
+function launcherKeyring(extra: Record<string, string> | undefined): Keyring {
   const env = { ...process.env, ...extra };
-  if (env[SIGNING_KEYS_ENV]?.trim() || env[SIGNING_KEYS_FILE_ENV]?.trim()) return {};
+  if (env[SIGNING_KEYS_ENV]?.trim() || env[SIGNING_KEYS_FILE_ENV]?.trim()) return keyringFromEnv(env);
   const keyring = getProcessKeyring();
   for (const name of [...SERVICES.map((s) => s.name), "gateway"]) keyring.ensure(name);
-  return { [SIGNING_KEYS_ENV]: keyring.serialize() };
+  return keyring;
+}
+
+/**
+ * One process's signing keys: its own and those of the producers it verifies, never the others'
+ * (break-12 F1: a holder of an HMAC key can forge its owner's messages). Given inline, so a
+ * configured key file with every key is not handed on.
+ */
+function keysFor(keyring: Keyring, name: string): Record<string, string> {
+  return { [SIGNING_KEYS_ENV]: keyring.subset(keysHeldBy(name)).serialize(), [SIGNING_KEYS_FILE_ENV]: "" };
 }
 
 /**

@@ -1,13 +1,15 @@
 /**
  * Writes the ACL file a production Redis loads (`--aclfile`): the users of src/system/redis-acl.ts,
  * each `on` with the SHA-256 of its password from REDIS_PASSWORD_<USER> (the clear password is never
- * written), or `off` when that variable is unset; `default` is always off. Compose runs it once
+ * written), or `off` when that variable is unset; `default` is always off. Refuses (exit 1, nothing
+ * written) a `.env.example` placeholder password. Compose runs it once
  * before Redis starts (service `redis-acl`).
  *
  *   REDIS_PASSWORD_ORDER=... node dist/system/redis-acl-file.js /acl/users.acl
  */
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
 import { aclUsers, passwordVariable, renderAclFile } from "./redis-acl.js";
 
 const out = process.argv[2];
@@ -16,6 +18,15 @@ if (!out) {
   process.exit(2);
 }
 const users = await aclUsers();
+// The .env.example placeholders are public: a user with one would be open to anyone (break-12 F4).
+const placeholders = placeholderVariables(
+  process.env,
+  users.map((u) => passwordVariable(u.name)),
+);
+if (placeholders.length > 0) {
+  console.error(placeholderMessage(placeholders));
+  process.exit(1);
+}
 const text = renderAclFile(users, (user) => {
   const password = process.env[passwordVariable(user)];
   return password ? createHash("sha256").update(password).digest("hex") : undefined;

@@ -22,6 +22,7 @@ import {
   renderAclFile,
   serviceCommands,
 } from "./redis-acl.js";
+import { renderKeyNeeds, verificationNeeds } from "./signing-key-distribution.js";
 
 const SERVICE_NAMES = SERVICES.map((s) => s.name);
 
@@ -106,6 +107,11 @@ describeWithRedis("Redis ACL users", (getRedis) => {
     expect(committed).toBe(renderAclFile(users, () => undefined));
   });
 
+  it("the committed src/system/signing-key-needs.ts is what the subscriptions derive", async () => {
+    const committed = readFileSync(new URL("./signing-key-needs.ts", import.meta.url), "utf8");
+    expect(committed).toBe(renderKeyNeeds(await verificationNeeds()));
+  });
+
   it("every service's user gets NOPERM on every other service's keys, streams and discovery entries", async () => {
     const allowed: string[] = [];
     let tries = 0;
@@ -179,7 +185,7 @@ describeWithRedis("Redis ACL users", (getRedis) => {
     expect(allowed).toEqual([]);
   }, 60_000);
 
-  it("services may add dead letters but not read them; the gateway reads them; nobody runs admin commands", async () => {
+  it("services may add dead letters of their own group only and not read them; the gateway reads them; nobody runs admin commands", async () => {
     const admin = getRedis().client();
     await admin.hset("{dlq}:rec:acl-1", "data", "{}", "status", "pending");
     const problems: string[] = [];
@@ -188,13 +194,20 @@ describeWithRedis("Redis ACL users", (getRedis) => {
         "EVAL",
         "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end redis.call('HSET', KEYS[1], 'data', ARGV[1]) redis.call('ZADD', KEYS[2], 1, ARGV[2]) return 1",
         "2",
-        `{dlq}:rec:${user}-probe`,
+        `{dlq}:rec:${user}|probe`,
         "{dlq}:idx",
         "{}",
-        `${user}-probe`,
+        `${user}|probe`,
       ]);
       if (add !== "") problems.push(`${user}: cannot add a dead letter: ${add}`);
+      // Another group's record (break-12 F5: a planted payment.processed for the order group).
+      const other = user === "order" ? "shipping" : "order";
+      const foreign = `{dlq}:rec:${other}|payment.processed|1-0`;
       for (const probe of [
+        ["HSET", foreign, "data", "{}", "status", "dead"],
+        ["EVAL", "return redis.call('HSET', KEYS[1], 'status', 'dead')", "1", foreign],
+        ["HSET", "{dlq}:rec:acl-1", "status", "dead"],
+        ["RPUSH", `{dlq}:audit:${other}|payment.processed|1-0`, "x"],
         ["HGETALL", "{dlq}:rec:acl-1"],
         ["ZRANGE", "{dlq}:idx", "0", "-1"],
         ["EVAL", "return redis.call('HGETALL', KEYS[1])", "1", "{dlq}:rec:acl-1"],

@@ -19,8 +19,9 @@
  *   DEL and XTRIM off another service's stream (no forged or deleted events);
  * - keep its failed-attempt lists and deferral counters on those streams
  *   (`{<owner>}:ev:<event>:fail:<service>:*`, `...:defer:<service>:*`);
- * - add dead letters through a selector allowing the DLQ store's writes on `{dlq}:*`, but not read
- *   them (HGETALL, ZRANGE...: other services' failed messages are the gateway's business);
+ * - add dead letters of its own group through a selector allowing the DLQ store's writes on
+ *   `{dlq}:rec:<group>|*` (and the shared index and trail), but not read them (HGETALL, ZRANGE...:
+ *   other services' failed messages are the gateway's business);
  * - publish and hear hints on the Pub/Sub channels `ps:*` (heartbeats, metrics: nothing secret).
  * The gateway reads and writes discovery and the DLQ, and appends to groups' redeliver streams.
  */
@@ -123,8 +124,10 @@ export const SERVICE_BASE: readonly string[] = [
 export const SERVICE_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   user: ["hget"],
   // The event store and read models (src/lib/eventstore), order lists, views and their retention
-  // sweep, the deadline index, the payment token keys it writes and shreds.
+  // sweep, the deadline index, the payment token keys it writes and shreds, and the AOF rewrite it
+  // asks for after shredding them (src/lib/security/aof-compactor.ts).
   order: [
+    "bgrewriteaof",
     ...["hget", "hmget", "hdel", "hsetnx", "hscan", "unlink", "xrange"],
     ...["zmscore", "zrange", "zrangebyscore", "zrevrangebylex", "zrem"],
   ],
@@ -147,6 +150,17 @@ export function serviceCommands(service: string): string[] {
 const DLQ_WRITE = [
   ...SCRIPTING,
   ...["exists", "hset", "zadd", "xadd", "xrevrange", "xtrim", "rpush", "llen", "lindex", "lpop", "pexpire"],
+];
+
+/**
+ * The `{dlq}:*` keys a group's consumers write when they dead-letter: the records and per-record
+ * trails of their own group, the shared time index and audit trail (src/lib/dlq/keys.ts).
+ */
+const deadLetterPatterns = (group: string) => [
+  `~{dlq}:rec:${group}|*`,
+  `~{dlq}:audit:${group}|*`,
+  "~{dlq}:idx",
+  "~{dlq}:audit",
 ];
 
 /** The bus's consumer-side commands on the streams a group reads (and its scripts' reads). */
@@ -236,7 +250,9 @@ export async function aclUsers(): Promise<AclUser[]> {
           ...attempts,
           ...allow(CONSUMER),
         ]),
-        selector(["~{dlq}:*", ...allow(DLQ_WRITE)]),
+        // Dead letters of its own group only (record ids are `<group>|<topic>|<entry>`), plus the
+        // shared index and trail: it cannot overwrite another group's records (break-12 F5).
+        selector([...deadLetterPatterns(name), ...allow(DLQ_WRITE)]),
       ],
     });
   }

@@ -5,7 +5,7 @@
  * system makes its own secret: no setup.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gatewayHeaders } from "../lib/http/gateway-credential.js";
+import { gatewayHeaders, serviceCredentialSecret } from "../lib/http/gateway-credential.js";
 import { type EmbeddedSystem, startEmbeddedSystem } from "./embedded.js";
 
 let system: EmbeddedSystem;
@@ -29,7 +29,7 @@ describe("a service's port", () => {
       expect(wrong.status, service.name).toBe(403);
       expect(await codeOf(wrong)).toBe("GATEWAY_AUTH_INVALID");
       const replayed = await fetch(`${service.url}/other`, {
-        headers: gatewayHeaders(system.sharedSecret, "GET", url),
+        headers: gatewayHeaders(serviceCredentialSecret(system.sharedSecret, service.name), "GET", url),
       });
       expect(replayed.status, `${service.name}: a credential for another path`).toBe(403);
     }
@@ -38,9 +38,21 @@ describe("a service's port", () => {
   it("serves a call with the right credential, and keeps health and metrics open for probes", async () => {
     const inventory = system.services.find((s) => s.name === "inventory")!;
     const url = `${inventory.url}/inventory`;
-    expect((await fetch(url, { headers: gatewayHeaders(system.sharedSecret, "GET", url) })).status).toBe(200);
+    const own = serviceCredentialSecret(system.sharedSecret, "inventory");
+    expect((await fetch(url, { headers: gatewayHeaders(own, "GET", url) })).status).toBe(200);
     for (const path of ["/health", "/health/live", "/metrics"])
       expect((await fetch(`${inventory.url}${path}`)).status, path).toBe(200);
+  });
+
+  // Break-12 F8: each service verifies with its own secret, derived from the gateway's master.
+  it("refuses a credential made with another service's secret, and one made with the master", async () => {
+    const inventory = system.services.find((s) => s.name === "inventory")!;
+    const url = `${inventory.url}/inventory`;
+    for (const other of ["notification", "order", "payment"]) {
+      const theirs = serviceCredentialSecret(system.sharedSecret, other);
+      expect((await fetch(url, { headers: gatewayHeaders(theirs, "GET", url) })).status, other).toBe(403);
+    }
+    expect((await fetch(url, { headers: gatewayHeaders(system.sharedSecret, "GET", url) })).status).toBe(403);
   });
 
   it("is reached through the gateway with no setup", async () => {

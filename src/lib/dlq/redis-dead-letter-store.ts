@@ -129,9 +129,17 @@ function fieldsToObject(fields: readonly string[]): Record<string, string> {
   return out;
 }
 
-function parseRecord(hash: Record<string, string>): DeadLetterRecord | undefined {
+/**
+ * The record stored under `{dlq}:rec:<id>`, or undefined when there is none or it does not belong
+ * under that key: its `id` must be the key's, and a `<group>|<topic>|<entry>` id (what consumers
+ * write) must name its own group. A service's Redis user may write only its own group's records
+ * (src/system/redis-acl.ts), so a record it planted cannot send a message to another group on a
+ * retry (break-12 F5).
+ */
+function parseRecord(hash: Record<string, string>, id: string): DeadLetterRecord | undefined {
   if (hash.data === undefined) return undefined;
   const data = dataSchema.parse(JSON.parse(hash.data));
+  if (data.id !== id || (id.includes("|") && !id.startsWith(`${data.group}|`))) return undefined;
   return { ...data, status: statusSchema.parse(hash.status), retries: Number(hash.retries ?? 0) };
 }
 
@@ -162,7 +170,7 @@ export class RedisDeadLetterStore implements DeadLetterStore {
   }
 
   async get(id: string): Promise<DeadLetterRecord | undefined> {
-    return parseRecord(await this.redis.hgetall(this.keys.record(id)));
+    return parseRecord(await this.redis.hgetall(this.keys.record(id)), id);
   }
 
   async list(filter: DeadLetterFilter = {}): Promise<DeadLetterRecord[]> {
@@ -359,6 +367,6 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(this.keys.record(id));
     const hashes = await execOrThrow(pipeline);
-    return hashes.map((hash) => parseRecord(hash as Record<string, string>));
+    return hashes.map((hash, i) => parseRecord(hash as Record<string, string>, ids[i]!));
   }
 }

@@ -4,7 +4,9 @@
  * gateway's API keys, roles and rate limits, nor let a caller choose its own `x-ordersaga-client`.
  *
  * Header `X-Gateway-Auth: v1.<unix ms>.<hex HMAC-SHA256(secret, "v1\n<METHOD>\n<path+query>\n<ms>")>`,
- * one shared secret (GATEWAY_SHARED_SECRET) for the gateway and the services. The timestamp bounds
+ * signed with the target service's own secret, derived from the gateway's master
+ * (`serviceCredentialSecret`): a service can verify calls to itself, not sign calls to another.
+ * The timestamp bounds
  * replay to `GATEWAY_AUTH_WINDOW_MS` (30 s either way, for clock skew); the body is not signed (the
  * window plus a private network; see docs/security.md "Service ports"). The MAC is compared with
  * `crypto.timingSafeEqual`.
@@ -35,6 +37,29 @@ export function signGatewayRequest(secret: string, method: string, path: string,
 export function gatewayHeaders(secret: string, method: string, url: string): Record<string, string> {
   const { pathname, search } = new URL(url);
   return { [GATEWAY_AUTH_HEADER]: signGatewayRequest(secret, method, `${pathname}${search}`) };
+}
+
+/**
+ * The secret one service verifies the gateway's calls with (break-12 F8): HMAC-SHA256(master,
+ * "ordersaga gateway credential v1\n<service>") as 64 hex characters. The gateway holds the master
+ * (`GATEWAY_SHARED_SECRET`) and derives each service's; a service holds only its own
+ * (`GATEWAY_SERVICE_SECRET`), so it cannot call another service as the gateway.
+ */
+export function serviceCredentialSecret(master: string, service: string): string {
+  return createHmac("sha256", master).update(`ordersaga gateway credential v1\n${service}`).digest("hex");
+}
+
+/**
+ * What a service's port verifies with, from its environment: `GATEWAY_SERVICE_SECRET`, else (a
+ * process given the master, e.g. in development) the secret derived from `GATEWAY_SHARED_SECRET`,
+ * else undefined (the port serves anyone: development only).
+ */
+export function serviceGatewaySecret(
+  env: { GATEWAY_SERVICE_SECRET?: string | undefined; GATEWAY_SHARED_SECRET?: string | undefined },
+  service: string,
+): string | undefined {
+  if (env.GATEWAY_SERVICE_SECRET) return env.GATEWAY_SERVICE_SECRET;
+  return env.GATEWAY_SHARED_SECRET ? serviceCredentialSecret(env.GATEWAY_SHARED_SECRET, service) : undefined;
 }
 
 export type CredentialCheck = "ok" | "missing" | "invalid" | "expired";

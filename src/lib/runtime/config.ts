@@ -31,6 +31,10 @@ export const tracingEnvShape = {
 };
 
 /** The environment of one service process, with the spec's names and defaults. */
+/** An empty variable counts as unset (the launcher blanks an inherited secret a child must not hold). */
+const emptyIsUnset = <T extends z.ZodTypeAny>(schema: T) =>
+  z.preprocess((value) => (value === "" ? undefined : value), schema);
+
 export const serviceEnvSchema = z.object({
   ...tracingEnvShape,
   REDIS_URL: z.string().url().default("redis://localhost:6379"),
@@ -78,7 +82,13 @@ export const serviceEnvSchema = z.object({
    * `X-Gateway-Auth` (but /health, /health/live, /metrics). At least 32 characters; required with
    * NODE_ENV=production. Unset (development): the port serves anyone, as before.
    */
-  GATEWAY_SHARED_SECRET: z.string().min(32).optional(),
+  GATEWAY_SHARED_SECRET: emptyIsUnset(z.string().min(32).optional()),
+  /**
+   * This service's own gateway credential secret, HMAC-SHA256(master, "ordersaga gateway credential
+   * v1\n<service>") in hex (`serviceCredentialSecret`): verifies the gateway's calls to this service
+   * only. Preferred over GATEWAY_SHARED_SECRET (the master), which a service should not hold.
+   */
+  GATEWAY_SERVICE_SECRET: emptyIsUnset(z.string().min(32).optional()),
 });
 
 export type ServiceEnv = z.infer<typeof serviceEnvSchema>;

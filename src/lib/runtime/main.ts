@@ -12,6 +12,10 @@ import { waitForRedis } from "./redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "./retention.js";
 import { guardRedisDurability, shutdownOnSignals } from "./process.js";
 import { newInstanceId, type ServiceDefinition, startService } from "./service-host.js";
+import { serviceGatewaySecret } from "../http/gateway-credential.js";
+import { placeholderMessage, placeholderVariables } from "../security/placeholders.js";
+import { SIGNING_KEYS_ENV } from "../security/process-keys.js";
+import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../security/payment-token.js";
 
 /**
  * Runs one service as a process. `definition` may be a loader: a service module that reads its own
@@ -63,11 +67,25 @@ async function runConfigured<E extends EventRegistry>(
     },
   });
   const port = env.SERVICE_PORT ?? options.defaultPort;
-  if (env.NODE_ENV === "production" && env.GATEWAY_SHARED_SECRET === undefined) {
+  const placeholders =
+    env.NODE_ENV === "production"
+      ? placeholderVariables({ ...process.env, ...env }, [
+          "GATEWAY_SHARED_SECRET",
+          "REDIS_PASSWORD",
+          SIGNING_KEYS_ENV,
+          TOKEN_KEYS_ENV,
+          TOKEN_PUBLIC_KEY_ENV,
+        ])
+      : [];
+  if (placeholders.length > 0) await failStart(name, new Error(placeholderMessage(placeholders)), port);
+  const gatewaySecret = serviceGatewaySecret(env, name);
+  if (env.NODE_ENV === "production" && gatewaySecret === undefined) {
     // Fails closed: an open port in production would let anyone around the gateway's API keys.
     await failStart(
       name,
-      new Error("refusing to start in production without GATEWAY_SHARED_SECRET (the gateway's credential)"),
+      new Error(
+        "refusing to start in production without GATEWAY_SERVICE_SECRET (this service's gateway credential; or GATEWAY_SHARED_SECRET)",
+      ),
       port,
     );
   }
@@ -89,7 +107,7 @@ async function runConfigured<E extends EventRegistry>(
       logger,
       heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
       processMetrics: true,
-      ...(env.GATEWAY_SHARED_SECRET === undefined ? {} : { gatewaySecret: env.GATEWAY_SHARED_SECRET }),
+      ...(gatewaySecret === undefined ? {} : { gatewaySecret }),
     },
   ).catch((error: unknown) => failStart(name, error, port));
   await signalReady(name, running.url);

@@ -160,7 +160,11 @@ export async function startService<E extends EventRegistry>(
   const keyring = options.keyring ?? getProcessKeyring();
   const signer = createSigner(keyring, name);
   const verifier = createVerifier(keyring);
-  const onRejected = (event: string, code: string) => metrics.messagesRejected.inc({ event, reason: code });
+  // Metric labels only from the catalog: a redeliver entry's topic is unsigned input, and one label
+  // set per made-up topic would grow the series without bound (break-12 F9).
+  const eventLabel = (event: string) => (Object.hasOwn(events, event) ? event : "unknown");
+  const onRejected = (event: string, code: string) =>
+    metrics.messagesRejected.inc({ event: eventLabel(event), reason: code });
   // Producer spans (a no-op while tracing is off); the hints bus (heartbeats, metrics) stays untraced.
   const publisher = new Publisher({
     events,
@@ -171,7 +175,8 @@ export async function startService<E extends EventRegistry>(
   });
   // Consumer spans around each delivery while tracing is on; off, the transport itself (zero cost).
   const subscriberTransport = instrumentTransport(platform.transport, { group: name });
-  const onDeadLetter = (event: string, ms: number) => metrics.recordEvent(event, "dead_lettered", ms);
+  const onDeadLetter = (event: string, ms: number) =>
+    metrics.recordEvent(eventLabel(event), "dead_lettered", ms);
   const hintPublisher = new Publisher({ events, transport: platform.hints, source, signer });
   const publishHint = async (event: string, payload: unknown) => {
     await hintPublisher.publish(event as never, payload as never);

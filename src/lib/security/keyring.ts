@@ -105,6 +105,18 @@ export class Keyring {
     return [...this.currentMap.keys()];
   }
 
+  /**
+   * The keys of `services` only (current keys stay current): what one process may hold, its own
+   * signing key and the keys of the producers it verifies (docs/security.md, "Key distribution").
+   */
+  subset(services: Iterable<string>): Keyring {
+    const wanted = new Set(services);
+    const current = new Set(this.currentMap.values());
+    const entries = [...this.byKidMap.values()].filter((e) => wanted.has(e.service));
+    const ordered = [...entries.filter((e) => current.has(e)), ...entries.filter((e) => !current.has(e))];
+    return new Keyring(ordered.map(({ service, kid, secret }) => ({ service, kid, secret })));
+  }
+
   /** The text format, current keys first: what the launcher hands its children. Contains secrets. */
   serialize(): string {
     const entries = [...this.byKidMap.values()];

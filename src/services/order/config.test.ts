@@ -10,6 +10,7 @@ describe("order service configuration", () => {
     expect(orderConfigFromEnv({})).toEqual({
       stepTimeoutMs: DEFAULT_SAGA_OPTIONS.stepTimeoutMs,
       compensationWindowMs: DEFAULT_SAGA_OPTIONS.compensationWindowMs,
+      aofRewriteIntervalMs: 60_000,
     });
   });
 

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { ConfigError, parseEnv, serviceEnvSchema } from "../../lib/runtime/config.js";
+import { DEFAULT_AOF_REWRITE_INTERVAL_MS } from "../../lib/security/aof-compactor.js";
 import { DEFAULT_SAGA_OPTIONS } from "./saga-model.js";
 
 /**
@@ -25,6 +26,11 @@ const orderEnvSchema = serviceEnvSchema.pick({ CLAIM_IDLE_MS: true }).extend({
     .default(DEFAULT_SAGA_OPTIONS.compensationWindowMs),
   /** Folded orders kept in memory per repository (default 10,000). */
   ORDER_CACHE_SIZE: z.coerce.number().int().positive().optional(),
+  /**
+   * Least time between two AOF rewrites the service asks for after shredding payment token keys,
+   * ms (default 60 s): how long a shredded key can stay in the AOF (docs/security.md).
+   */
+  SHRED_AOF_REWRITE_INTERVAL_MS: z.coerce.number().int().positive().default(DEFAULT_AOF_REWRITE_INTERVAL_MS),
 });
 
 export interface OrderConfig {
@@ -32,6 +38,7 @@ export interface OrderConfig {
   compensationWindowMs: number;
   /** Unset: the repository's default (10,000). */
   cacheSize?: number;
+  aofRewriteIntervalMs: number;
 }
 
 /** Why a step deadline is too short for a takeover time, or undefined when it is long enough. */
@@ -46,7 +53,7 @@ export function stepBudgetProblem(stepTimeoutMs: number, claimIdleMs: number): s
 
 /**
  * Reads and checks the order service's variables (`SAGA_STEP_TIMEOUT_MS`,
- * `SAGA_COMPENSATION_WINDOW_MS`, `ORDER_CACHE_SIZE`); throws `ConfigError` listing every problem.
+ * `SAGA_COMPENSATION_WINDOW_MS`, `ORDER_CACHE_SIZE`, `SHRED_AOF_REWRITE_INTERVAL_MS`); throws `ConfigError` listing every problem.
  * The one reader for both the process (`main.ts`) and the embedded system (catalog).
  */
 export function orderConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OrderConfig {
@@ -57,5 +64,6 @@ export function orderConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OrderC
     stepTimeoutMs: parsed.SAGA_STEP_TIMEOUT_MS,
     compensationWindowMs: parsed.SAGA_COMPENSATION_WINDOW_MS,
     ...(parsed.ORDER_CACHE_SIZE === undefined ? {} : { cacheSize: parsed.ORDER_CACHE_SIZE }),
+    aofRewriteIntervalMs: parsed.SHRED_AOF_REWRITE_INTERVAL_MS,
   };
 }

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { AllEvents } from "../../contracts/index.js";
 import { Publisher } from "../../lib/bus/publisher.js";
-import { eventStreamKey } from "../../lib/bus/transports/redis-stream-keys.js";
+import { eventStreamKey, redeliverStreamKey } from "../../lib/bus/transports/redis-stream-keys.js";
 import { createRedisPlatform, type Platform } from "../../lib/runtime/platform.js";
 import { Keyring } from "../../lib/security/keyring.js";
 import { getProcessKeyring } from "../../lib/security/process-keys.js";
@@ -187,4 +187,38 @@ describeWithRedis("forged events over Redis", (getRedis) => {
     expect(bodies.find((b) => b.includes(old.id))).toContain(`"sig":"${oldKid}.`);
     expect(await platform.deadLetters.list({ group: "order" })).toEqual([]);
   });
+
+  it('counts redelivered messages of made-up topics under event="unknown", never one label set per topic', async () => {
+    h = await startOrderService(platform, {}, WAITING);
+    const tag = randomBytes(4).toString("hex");
+    // What anyone allowed to append to a group's redeliver stream can write (break-12 F9).
+    for (let i = 0; i < 3; i++)
+      await platform.redis!.xadd(
+        redeliverStreamKey("order"),
+        "*",
+        "t",
+        `attacker-label-${i}-${tag}`,
+        "o",
+        "x",
+        "b",
+        "junk",
+      );
+
+    const text = await waitFor(
+      async () => {
+        const metrics = await h!.running.metrics.metricsText();
+        return /^ordersaga_events_processed_total\{event="unknown",outcome="dead_lettered",[^}]*\} 3$/m.test(
+          metrics,
+        )
+          ? metrics
+          : undefined;
+      },
+      30_000,
+      "three dead-lettered unknown events in the metrics",
+    );
+    expect(text).not.toContain("attacker-label");
+    expect(text).toMatch(
+      /^ordersaga_bus_messages_rejected_total\{event="unknown",reason="UNKNOWN_EVENT",[^}]*\} 3$/m,
+    );
+  }, 60_000);
 });

@@ -26,6 +26,7 @@ import { createMemoryOrderStores, type OrderStores } from "./store.js";
 import { DeadlineSweeper } from "./sweeper.js";
 import { ViewRetention } from "./view-retention.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
+import { AofCompactor } from "../../lib/security/aof-compactor.js";
 import { type TokenSealer, tokenKeyStoreOf, tokenSealerFromEnv } from "../../lib/security/payment-token.js";
 
 const REPLY_RETRY = { maxAttempts: 10, backoff: exponentialBackoff({ baseMs: 100, maxMs: 10_000 }) };
@@ -49,6 +50,11 @@ export interface OrderServiceOptions {
   stores?: (deps: ServiceDeps<typeof AllEvents>) => OrderStores;
   /** Folded orders cached per repository (default 10,000; env `ORDER_CACHE_SIZE`). */
   cacheSize?: number;
+  /**
+   * On Redis: least time between two AOF rewrites asked for after shredding token keys, ms (default
+   * 60 s; env `SHRED_AOF_REWRITE_INTERVAL_MS`). See src/lib/security/aof-compactor.ts.
+   */
+  aofRewriteIntervalMs?: number;
   /** Receives the internals once created (tests, admin tooling). */
   onCreated?: (internals: OrderServiceInternals) => void;
 }
@@ -63,6 +69,8 @@ export interface OrderServiceInternals {
   clock: SharedClock;
   /** Seals payment tokens for the payment service; shreds an order's at its saga's end. */
   tokens: TokenSealer;
+  /** On Redis: rewrites the AOF after shredding, so the deleted key material leaves the file too. */
+  compactor: AofCompactor | undefined;
 }
 
 function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
@@ -98,6 +106,16 @@ async function buildInternals(
   const stores = (options.stores ?? platformStores)({ ...deps, now });
   // Throws (the service does not start) in production without PAYMENT_TOKEN_PUBLIC_KEY.
   const tokens = tokenSealerFromEnv(tokenKeyStoreOf(deps.platform));
+  const compactor = deps.platform.redis
+    ? new AofCompactor(deps.platform.redis, {
+        ...(options.aofRewriteIntervalMs === undefined ? {} : { intervalMs: options.aofRewriteIntervalMs }),
+        onError: (error) =>
+          deps.logger.warn(
+            { err: error },
+            "AOF rewrite after shredding not started; the next shred asks again",
+          ),
+      })
+    : undefined;
   const compensationFailures = new Counter({
     name: "ordersaga_order_compensation_failed_total",
     help: "Orders moved to compensation_failed (a compensation unconfirmed in its window, or refused)",
@@ -118,6 +136,7 @@ async function buildInternals(
       // delete leaves the entry to its TTL, docs/security.md).
       tokens
         .shred(orderId)
+        .then(() => compactor?.shredded())
         .catch((error: unknown) =>
           deps.logger.warn({ err: error, orderId }, "payment token key not deleted; it expires by TTL"),
         );
@@ -149,7 +168,7 @@ async function buildInternals(
   });
   const views = projection(orderViewProjection, stores.views);
   const list = projection(orderListProjection, stores.list);
-  return { stores, runner, sweeper, views, deadlines, list, clock, tokens };
+  return { stores, runner, sweeper, views, deadlines, list, clock, tokens, compactor };
 }
 
 export function createOrderService(options: OrderServiceOptions = {}): ServiceDefinition<typeof AllEvents> {
@@ -159,7 +178,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
     create: async (deps) => {
       const internals = await buildInternals(deps, options);
       options.onCreated?.(internals);
-      const { stores, runner, sweeper, views, deadlines, list, clock, tokens } = internals;
+      const { stores, runner, sweeper, views, deadlines, list, clock, tokens, compactor } = internals;
       const intervalMs = options.projectionIntervalMs ?? 50;
       let viewRetention: NodeJS.Timeout | undefined;
       return {
@@ -189,6 +208,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
           if (viewRetention) clearInterval(viewRetention);
           await sweeper.stop();
           await Promise.all([views.stop(), deadlines.stop(), list.stop()]);
+          compactor?.stop();
           await stores.close?.();
           clock.stop();
         },

@@ -1,0 +1,76 @@
+/**
+ * Crypto-shredding on a Redis with an append-only file (break-12 F2): deleting an order's token key
+ * removes it from the dataset, but the AOF keeps the `HSET` that wrote it until the file is
+ * rewritten, and with that entry and the payment service's private key the sealed token opens
+ * again. So after shredding, the order service asks Redis to rewrite the AOF (`BGREWRITEAOF`): the
+ * rewritten file holds only the live dataset, and Redis deletes the old files.
+ *
+ * Throttled: at most one rewrite per `intervalMs` (a rewrite forks and copies the dataset), so a
+ * shredded key stays in the AOF for at most about `intervalMs` plus the rewrite's own time. A
+ * rewrite must *start* after the delete (one forked before it would copy the key): when Redis
+ * answers that a rewrite is already running, the request is repeated `retryMs` later.
+ * Backups (RDB or AOF copies) taken before the rewrite still hold the entries: docs/security.md.
+ */
+import type { Redis } from "ioredis";
+
+export interface AofCompactorOptions {
+  /** Least time between two rewrites, ms (default 60 s). */
+  intervalMs?: number;
+  /** Wait before asking again when a rewrite is already running, ms (default 1 s). */
+  retryMs?: number;
+  /** Told when a request fails for another reason (ACL, connection); the next shred asks again. */
+  onError?: (error: unknown) => void;
+  now?: () => number;
+}
+
+export const DEFAULT_AOF_REWRITE_INTERVAL_MS = 60_000;
+
+export class AofCompactor {
+  private readonly intervalMs: number;
+  private readonly retryMs: number;
+  private readonly now: () => number;
+  private lastRequestAt = Number.NEGATIVE_INFINITY;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: AofCompactorOptions = {},
+  ) {
+    this.intervalMs = options.intervalMs ?? DEFAULT_AOF_REWRITE_INTERVAL_MS;
+    this.retryMs = options.retryMs ?? 1_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Some key material was deleted: a rewrite will run once the interval allows (one per interval). */
+  shredded(): void {
+    if (this.stopped || this.timer) return;
+    const wait = Math.max(0, this.lastRequestAt + this.intervalMs - this.now());
+    this.schedule(wait);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private schedule(ms: number): void {
+    this.timer = setTimeout(() => void this.request(), ms);
+    this.timer.unref();
+  }
+
+  private async request(): Promise<void> {
+    this.timer = undefined;
+    if (this.stopped) return;
+    try {
+      // "Background append only file rewriting started", or "... scheduled" (after a BGSAVE).
+      await this.redis.bgrewriteaof();
+      this.lastRequestAt = this.now();
+    } catch (error) {
+      if (this.stopped) return;
+      if (/already in progress/i.test((error as Error).message)) this.schedule(this.retryMs);
+      else this.options.onError?.(error);
+    }
+  }
+}

@@ -26,6 +26,7 @@ import {
   type ChargeResult,
   isProviderFailure,
   type LedgerEntry,
+  type LedgerPage,
   type PaymentProvider,
   ProviderError,
   type RefundRequest,
@@ -54,6 +55,12 @@ export interface ProviderClient {
   refund(request: RefundRequest): Promise<RefundResult>;
   /** What the provider holds for an idempotency key; throws `OutcomeUnknownError` when it cannot be asked. */
   lookup(kind: LedgerEntry["kind"], key: string): Promise<LedgerEntry | undefined>;
+  /**
+   * A page of the provider's ledger (its dashboard), under the same time budget and breaker as
+   * every call; throws `OutcomeUnknownError` when the provider cannot be asked (down, busy, open
+   * circuit, no answer within the budget).
+   */
+  list(kind: LedgerEntry["kind"], page: LedgerPage): Promise<LedgerEntry[]>;
   /** Ms until the open circuit lets a trial call through (0 when calls may run now). */
   retryAfterMs(): number;
 }
@@ -224,11 +231,19 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
         throw new OutcomeUnknownError(`${kind} ${key}`, error);
       });
 
+  const list = (kind: LedgerEntry["kind"], page: LedgerPage): Promise<LedgerEntry[]> =>
+    breaker
+      .execute(() => timed(() => provider.list(kind, page)))
+      .catch((error: unknown) => {
+        throw new OutcomeUnknownError(`${kind} list`, error);
+      });
+
   return {
     breaker,
     charge,
     refund,
     lookup,
+    list,
     retryAfterMs: () => {
       const { state, openedAt } = breaker.snapshot();
       return state === "OPEN" && openedAt !== null ? Math.max(0, openedAt + openMs - now()) : 0;

@@ -78,16 +78,50 @@ describe("payment operator routes go through the provider client", () => {
     await h.saga.publish("payment.requested", request("open-1", "tok_ok"));
     await waitFor(() => h.of("payment.processed", "open-1").length === 1, 10_000, "charged");
     await p.inner.ledger.setUnavailableUntil(Date.now() + 600_000);
+    // Two charges meet the outage: the provider's own failures open the breaker.
+    await h.saga.publish("payment.requested", request("open-2", "tok_ok"));
+    await h.saga.publish("payment.requested", request("open-3", "tok_ok"));
+    // Reads are not counted by the breaker, so polling the view until it says "circuit" is safe.
+    await waitFor(
+      async () => {
+        const view = await get(h, "/payments/open-1");
+        return /circuit/i.test(JSON.stringify(view.body)) || undefined;
+      },
+      15_000,
+      "breaker open",
+    );
     const before = p.reads.calls;
     for (let i = 0; i < 5; i++) {
       const view = await get(h, "/payments/open-1");
       expect(view.status).toBe(200);
-      expect(view.body).toMatchObject({ status: "captured", provider: { charged: null } });
+      expect(view.body).toMatchObject({
+        status: "captured",
+        provider: { charged: null, unknown: expect.stringMatching(/circuit/i) },
+      });
     }
-    // Two failed reads (the first view's charge and refund) open the breaker; then nothing reaches it.
-    expect(p.reads.calls - before).toBeLessThanOrEqual(2);
-    const last = await get(h, "/payments/open-1");
-    expect(last.body).toMatchObject({ provider: { unknown: expect.stringMatching(/circuit/i) } });
+    expect((await get(h, "/payments/reconciliation")).status).toBe(503);
+    expect(p.reads.calls - before).toBe(0);
+  });
+
+  it("reads that time out never open the breaker the customers' charges go through", async () => {
+    const p = dashboardProvider();
+    const h = await launch({
+      provider: p.provider,
+      timeoutMs: 200,
+      breakerFailureThreshold: 2,
+      breakerOpenMs: 600_000,
+    });
+    await h.saga.publish("payment.requested", request("read-1", "tok_ok"));
+    await waitFor(() => h.of("payment.processed", "read-1").length === 1, 10_000, "charged");
+    p.mode.hang = true;
+    for (let i = 0; i < 4; i++) {
+      expect((await get(h, "/payments/read-1")).body).toMatchObject({ provider: { charged: null } });
+    }
+    p.mode.hang = false;
+    // The provider is fine: the next customer's charge goes through at once (no open circuit).
+    await h.saga.publish("payment.requested", request("read-2", "tok_ok"));
+    await waitFor(() => h.of("payment.processed", "read-2").length === 1, 10_000, "next charge");
+    expect((await get(h, "/payments/read-2")).body).toMatchObject({ provider: { charged: 4200 } });
   });
 
   it("reads a reconciliation page's rows concurrently, at most the bound at once", async () => {

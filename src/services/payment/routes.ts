@@ -66,17 +66,17 @@ const ReconciliationQuery = z.strictObject({
 const providerCannotAnswer = (error: unknown): boolean => error instanceof OutcomeUnknownError;
 
 /** Rows of one reconciliation page read at once (each row is a few Redis reads and two provider reads). */
-export const RECONCILIATION_READ_CONCURRENCY = 16;
+export const RECONCILIATION_READ_CONCURRENCY = 8;
 
 export interface PaymentRoutesDeps {
   store: PaymentStore;
   /**
    * The provider as the service calls it (provider-client.ts): asked like a provider's dashboard
-   * API (never the service's own records), every read under the client's time budget and breaker,
-   * so an operator's page neither hangs on a provider that does not answer nor hammers one that is
-   * down.
+   * API (never the service's own records), every read under the client's time budget and never
+   * while its breaker is open, so an operator's page neither hangs on a provider that does not
+   * answer nor hammers one that is down (and its own failures never open the breaker).
    */
-  provider: Pick<ProviderClient, "lookup" | "list">;
+  provider: Pick<ProviderClient, "peek" | "list">;
   refundKey: (orderId: string) => string;
   /** Rows of a reconciliation page read at once (default `RECONCILIATION_READ_CONCURRENCY`). */
   readConcurrency?: number;
@@ -102,8 +102,8 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
       store.get(orderId),
       store.outcome(orderId),
       failedAttempts(orderId),
-      charge ?? provider.lookup("charge", orderId),
-      provider.lookup("refund", refundKey(orderId)),
+      charge ?? provider.peek("charge", orderId),
+      provider.peek("refund", refundKey(orderId)),
     ]);
     return { orderId, record, outcome, failedAttempts: attempts, charge: charged, refund };
   }

@@ -231,7 +231,10 @@ export async function startService<E extends EventRegistry>(
   const subscribers = parts.subscribers ?? [];
 
   const app = createHttpServer({ metrics });
-  if (options.gatewaySecret !== undefined) installGatewayCredentialCheck(app, options.gatewaySecret, now);
+  // The credential's replay window is checked on Redis's clock when there is one (the gateway's and
+  // this host's clocks need not agree: issue 8 input 5), else on this host's.
+  if (options.gatewaySecret !== undefined)
+    installGatewayCredentialCheck(app, options.gatewaySecret, redisClock ? () => redisClock.now() : now);
   app.get("/health", async (_request, reply) => {
     const checks: Record<string, boolean> = {
       store: await platform.ping(),

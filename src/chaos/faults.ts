@@ -48,6 +48,15 @@ export const FAULTS: readonly Fault[] = [
     },
   },
   {
+    name: "late-carrier",
+    what: "finding F5: the carrier books at once, answers 7.5 s later, past shipping's 5 s timeout (lateship-)",
+    // Every product is `lateship-`: each paid order's booking is learned by retrieve-by-key, so the
+    // order completes within the 15 s step budget with its one shipment (none times out).
+    workload: { productPrefix: "lateship-", mix: { tok_ok: 1 } },
+    during: async () => {},
+    expect: (snapshot, placed) => goodCardsComplete(snapshot, placed.placements),
+  },
+  {
     name: "card-errors",
     what: "input 3: card errors next to good orders (tok_error, tok_ok)",
     workload: { mix: { tok_error: 1, tok_ok: 1 } },

@@ -43,7 +43,13 @@ import { orderListProjection } from "../services/order/order-list.js";
 import { orderListKey, userOrderListKey } from "../services/order/order-list-redis.js";
 import { DEFAULT_IDEMPOTENCY_TTL_MS } from "../services/order/idempotency-records.js";
 import { idempotencyRecordKey } from "../services/order/idempotency-records-redis.js";
-import { dueKey, shipmentKey } from "../services/shipping/keys.js";
+import {
+  carrierBookingKey,
+  carrierIndexKey,
+  carrierInFlightKey,
+  dueKey,
+  shipmentKey,
+} from "../services/shipping/keys.js";
 import { TOKEN_KEY_TTL_MS, tokenKeyKey } from "../lib/security/payment-token.js";
 import { deletedKey, emailKey, userKey, validationKey } from "../services/user/keys.js";
 
@@ -535,6 +541,39 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     bound: "one key; a shipment leaves it when delivered (shipments in transit)",
     check: { kind: "count", max: 1 },
     members: { kind: "due" },
+  },
+  {
+    pattern: "{shipping}:carrier:booking:<idempotencyKey>",
+    match: re(`${tagged("shipping")}:carrier:booking:.+`),
+    example: carrierBookingKey("shipment:o1"),
+    owner: "shipping (simulated carrier)",
+    type: "hash",
+    holds: "the simulated carrier's booking made with one idempotency key (`status`, `data`, `updatedAt`)",
+    role: "record",
+    bound: "kept like the shipment records: at most one per order (key `shipment:<orderId>`)",
+    check: { kind: "kept" },
+  },
+  {
+    pattern: "{shipping}:carrier:bookings",
+    match: re(`${tagged("shipping")}:carrier:bookings`),
+    example: carrierIndexKey(),
+    owner: "shipping (simulated carrier)",
+    type: "set",
+    holds: "the carrier's dashboard: every booking's idempotency key",
+    role: "record",
+    bound: "one key; one member per booking",
+    check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{shipping}:carrier:inflight:<idempotencyKey>",
+    match: re(`${tagged("shipping")}:carrier:inflight:.+`),
+    example: carrierInFlightKey("shipment:o1"),
+    owner: "shipping (simulated carrier)",
+    type: "string",
+    holds: "lease: the carrier is processing a booking with this key (`request_in_progress`)",
+    role: "transient",
+    bound: "deleted when the call ends; lease 60 s if the carrier dies mid-call",
+    check: { kind: "expires", maxTtl: () => 60_000 },
   },
   // notification
   {

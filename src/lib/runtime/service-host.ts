@@ -234,7 +234,12 @@ export async function startService<E extends EventRegistry>(
   const subscribers = parts.subscribers ?? [];
 
   const app = createHttpServer({ metrics });
-  if (options.gatewaySecret !== undefined) installGatewayCredentialCheck(app, options.gatewaySecret, now);
+  // The credential's replay window is checked on the platform's shared clock (Redis's on Redis: the
+  // gateway's and this host's clocks need not agree, issue 8 input 5), unless a test passes `now`.
+  if (options.gatewaySecret !== undefined) {
+    const shared = options.now ? undefined : await platform.clock();
+    installGatewayCredentialCheck(app, options.gatewaySecret, shared ? () => shared.now() : now);
+  }
   app.get("/health", async (_request, reply) => {
     const checks: Record<string, boolean> = {
       store: await platform.ping(),

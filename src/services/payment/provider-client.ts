@@ -26,6 +26,7 @@ import {
   type ChargeResult,
   isProviderFailure,
   type LedgerEntry,
+  type LedgerPage,
   type PaymentProvider,
   ProviderError,
   type RefundRequest,
@@ -54,6 +55,17 @@ export interface ProviderClient {
   refund(request: RefundRequest): Promise<RefundResult>;
   /** What the provider holds for an idempotency key; throws `OutcomeUnknownError` when it cannot be asked. */
   lookup(kind: LedgerEntry["kind"], key: string): Promise<LedgerEntry | undefined>;
+  /**
+   * Operators' reads of the provider's dashboard (`GET /payments/...`): what it holds for a key, and
+   * a page of its ledger. Under the same time budget as every call, and never while the circuit is
+   * open (answered at once without calling the provider); throws `OutcomeUnknownError` when the
+   * provider cannot be asked (down, busy, open circuit, no answer within the budget). Their failures
+   * are not counted by the breaker: an operator's page timing out under load must not stop
+   * customers' charges; only the money calls (charges, refunds, the retrieves that settle them)
+   * judge the provider's health.
+   */
+  peek(kind: LedgerEntry["kind"], key: string): Promise<LedgerEntry | undefined>;
+  list(kind: LedgerEntry["kind"], page: LedgerPage): Promise<LedgerEntry[]>;
   /** Ms until the open circuit lets a trial call through (0 when calls may run now). */
   retryAfterMs(): number;
 }
@@ -224,14 +236,33 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
         throw new OutcomeUnknownError(`${kind} ${key}`, error);
       });
 
+  const retryAfterMs = (): number => {
+    const { state, openedAt } = breaker.snapshot();
+    return state === "OPEN" && openedAt !== null ? Math.max(0, openedAt + openMs - now()) : 0;
+  };
+
+  /** An operator's read: gated by the breaker and timed, but never counted by it. */
+  const read = async <T>(what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    const wait = retryAfterMs();
+    if (wait > 0) throw new OutcomeUnknownError(what, new CircuitOpenError(PROVIDER_BREAKER, wait));
+    try {
+      return await timed(work);
+    } catch (error) {
+      throw new OutcomeUnknownError(what, error);
+    }
+  };
+  const peek = (kind: LedgerEntry["kind"], key: string): Promise<LedgerEntry | undefined> =>
+    read(`${kind} ${key}`, (signal) => provider.retrieve(kind, key, signal));
+  const list = (kind: LedgerEntry["kind"], page: LedgerPage): Promise<LedgerEntry[]> =>
+    read(`${kind} list`, () => provider.list(kind, page));
+
   return {
     breaker,
     charge,
     refund,
     lookup,
-    retryAfterMs: () => {
-      const { state, openedAt } = breaker.snapshot();
-      return state === "OPEN" && openedAt !== null ? Math.max(0, openedAt + openMs - now()) : 0;
-    },
+    peek,
+    list,
+    retryAfterMs,
   };
 }

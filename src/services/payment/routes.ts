@@ -4,7 +4,8 @@ import { z } from "zod";
 import { OrderIdSchema } from "../../contracts/index.js";
 import { AppError, notFound, parseInput } from "../../lib/http/index.js";
 import { parseQuery } from "../../lib/http/server.js";
-import { type LedgerEntry, type PaymentProvider, ProviderError } from "./provider.js";
+import type { LedgerEntry } from "./provider.js";
+import { OutcomeUnknownError, type ProviderClient } from "./provider-client.js";
 import { type PaymentRow, paymentView, reconcile } from "./reconciliation.js";
 import type { PaymentStore } from "./store.js";
 
@@ -52,16 +53,27 @@ const ReconciliationQuery = z.strictObject({
     .optional(),
 });
 
-/** The provider answered "down" or "busy with this key": its ledger cannot be read right now. */
-const providerCannotAnswer = (error: unknown): boolean =>
-  error instanceof ProviderError &&
-  (error.code === "provider_unavailable" || error.code === "request_in_progress");
+/**
+ * The provider's ledger cannot be read right now: it is down or busy with the key, did not answer
+ * within the client's time budget, or the circuit is open (the client's `OutcomeUnknownError`).
+ */
+const providerCannotAnswer = (error: unknown): boolean => error instanceof OutcomeUnknownError;
+
+/** Rows of one reconciliation page read at once (each row is a few Redis reads and two provider reads). */
+export const RECONCILIATION_READ_CONCURRENCY = 8;
 
 export interface PaymentRoutesDeps {
   store: PaymentStore;
-  /** The provider, asked like a provider's dashboard API (never the service's own records). */
-  provider: PaymentProvider;
+  /**
+   * The provider as the service calls it (provider-client.ts): asked like a provider's dashboard
+   * API (never the service's own records), every read under the client's time budget and never
+   * while its breaker is open, so an operator's page neither hangs on a provider that does not
+   * answer nor hammers one that is down (and its own failures never open the breaker).
+   */
+  provider: Pick<ProviderClient, "peek" | "list">;
   refundKey: (orderId: string) => string;
+  /** Rows of a reconciliation page read at once (default `RECONCILIATION_READ_CONCURRENCY`). */
+  readConcurrency?: number;
 }
 
 /**
@@ -70,6 +82,7 @@ export interface PaymentRoutesDeps {
  */
 export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesDeps): void {
   const { store, provider, refundKey } = deps;
+  const concurrency = Math.max(1, deps.readConcurrency ?? RECONCILIATION_READ_CONCURRENCY);
 
   async function failedAttempts(orderId: string): Promise<number> {
     let n = 0;
@@ -77,26 +90,43 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
     return n;
   }
 
-  /** One order's row; the provider's part throws `ProviderError` while it cannot answer. */
+  /** One order's row; the provider's part throws `OutcomeUnknownError` while it cannot answer. */
   async function row(orderId: string, charge?: LedgerEntry): Promise<PaymentRow> {
     const [record, outcome, attempts, charged, refund] = await Promise.all([
       store.get(orderId),
       store.outcome(orderId),
       failedAttempts(orderId),
-      charge ?? provider.retrieve("charge", orderId),
-      provider.retrieve("refund", refundKey(orderId)),
+      charge ?? provider.peek("charge", orderId),
+      provider.peek("refund", refundKey(orderId)),
     ]);
     return { orderId, record, outcome, failedAttempts: attempts, charge: charged, refund };
   }
 
-  /** Rows one at a time: a page never turns into a burst of thousands of Redis reads. */
+  /**
+   * The rows of a page, in the page's order, at most `concurrency` read at once: a page is bounded
+   * (`limit` <= 500), so it never turns into a burst of thousands of reads, nor into `limit` round
+   * trips one after the other. The first failure fails the page (no further row is started).
+   */
   async function rows<T>(items: readonly T[], read: (item: T) => Promise<PaymentRow | undefined>) {
-    const found: PaymentRow[] = [];
-    for (const item of items) {
-      const r = await read(item);
-      if (r) found.push(r);
-    }
-    return found;
+    const found: (PaymentRow | undefined)[] = new Array<PaymentRow | undefined>(items.length);
+    let next = 0;
+    let failing = false;
+    const worker = async () => {
+      while (!failing && next < items.length) {
+        const index = next++;
+        try {
+          found[index] = await read(items[index] as T);
+        } catch (error) {
+          failing = true;
+          throw error;
+        }
+      }
+    };
+    const workers = Array.from({ length: Math.min(concurrency, items.length) }, worker);
+    const settled = await Promise.allSettled(workers);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+    return found.filter((r): r is PaymentRow => r !== undefined);
   }
 
   /**
@@ -162,7 +192,9 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
           `the payment provider cannot be asked right now about order ${orderId}: retry later`,
         );
       }
-      const reason = error instanceof Error ? error.message : String(error);
+      // The provider's own words (its outage, the open circuit, the time budget), not the wrapper's.
+      const cause: unknown = error instanceof Error && error.cause !== undefined ? error.cause : error;
+      const reason = cause instanceof Error ? cause.message : String(cause);
       return paymentView(
         {
           orderId,

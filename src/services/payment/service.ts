@@ -149,7 +149,8 @@ export function createPaymentService(
         );
       return {
         subscribers: [subscriber],
-        routes: (app) => registerPaymentRoutes(app, { store, provider, refundKey }),
+        // Operators' reads go through the same client: its time budget and breaker.
+        routes: (app) => registerPaymentRoutes(app, { store, provider: client, refundKey }),
       };
     },
   };

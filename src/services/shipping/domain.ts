@@ -137,6 +137,31 @@ export function cancelledRecord(record: ShipmentRecord, reason: string, at: stri
   return { ...rest, status: "cancelled", reason, updatedAt: at };
 }
 
+/**
+ * The record of a booking found (and cancelled) at the carrier by key when nothing was recorded
+ * here: its answer was lost or late, and the saga compensated before it arrived.
+ */
+export const cancelledBookingRecord = (
+  booking: {
+    orderId: string;
+    shipmentId?: string;
+    trackingNumber?: string;
+    carrier: string;
+    createdAt: string;
+  },
+  reason: string,
+  at: string,
+): ShipmentRecord => ({
+  orderId: booking.orderId,
+  status: "cancelled",
+  ...(booking.shipmentId === undefined ? {} : { shipmentId: booking.shipmentId }),
+  ...(booking.trackingNumber === undefined ? {} : { trackingNumber: booking.trackingNumber }),
+  carrier: booking.carrier,
+  reason,
+  createdAt: booking.createdAt,
+  updatedAt: at,
+});
+
 export function deliveredRecord(record: ShipmentRecord, at: string): ShipmentRecord {
   const { deliverAt: _dropped, ...rest } = record;
   return { ...rest, status: "delivered", deliveredAt: at, updatedAt: at };

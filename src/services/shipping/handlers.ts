@@ -12,8 +12,15 @@ import type { MessageContext } from "../../lib/bus/context.js";
 import { BusError } from "../../lib/bus/errors.js";
 import { activeTraceparent, providerSpan } from "../../lib/observability/spans.js";
 import { TimeoutError, withTimeout } from "../../lib/resilience/index.js";
-import type { Carrier, CarrierOutcome } from "./carrier.js";
 import {
+  type Carrier,
+  type CarrierBooking,
+  carrierKeyFor,
+  type CarrierOutcome,
+  carrierOutcomeOf,
+} from "./carrier.js";
+import {
+  cancelledBookingRecord,
   cancelledRecord,
   decideCancel,
   decidePrepare,
@@ -34,29 +41,84 @@ export interface ShippingHandlerDeps {
   store: ShippingStore;
   carrier: Carrier;
   now: () => number;
-  /** How long a carrier call may take before the request goes unanswered. */
+  /** How long one carrier call (booking, retrieve, cancel) may take, ms. */
   carrierTimeoutMs: number;
+  /** Retrieve-by-key tries after a lost or late booking answer (default 3). */
+  carrierRetrieveTries?: number;
+  /** Pause before the first retrieve, doubled after each try, ms (default 200). */
+  carrierRetrieveBackoffMs?: number;
   deliveryDelayMs: number;
 }
 
 const MAX_ROUNDS = 3;
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export function createShippingHandlers(deps: ShippingHandlerDeps) {
   const { store } = deps;
   const at = () => new Date(deps.now()).toISOString();
 
-  /** The carrier's answer, or undefined when it did not answer in time. */
+  const retrieveTries = deps.carrierRetrieveTries ?? 3;
+  const retrieveBackoffMs = deps.carrierRetrieveBackoffMs ?? 200;
+  const timed = <T>(work: (signal: AbortSignal) => Promise<T>) => withTimeout(work, deps.carrierTimeoutMs);
+
+  const unknown = (orderId: string, cause: unknown) =>
+    new BusError("CARRIER_OUTCOME_UNKNOWN", `outcome of the carrier booking of order ${orderId} unknown`, {
+      retryable: true,
+      cause,
+    });
+
+  /**
+   * Asks the carrier what the order's booking key did, with backoff (`carrierRetrieveBackoffMs`,
+   * doubled per try), while it cannot be asked or answers "in progress". Throws a retryable
+   * `CARRIER_OUTCOME_UNKNOWN` when it still cannot tell: the redelivered request books again with
+   * the same key, which replays the first booking or makes it for the first time.
+   */
+  async function retrieve(orderId: string, first: unknown): Promise<CarrierBooking | undefined> {
+    let last = first;
+    for (let attempt = 0; attempt < retrieveTries; attempt++) {
+      await sleep(retrieveBackoffMs * 2 ** attempt);
+      try {
+        return await timed((signal) => deps.carrier.retrieve(carrierKeyFor(orderId), signal));
+      } catch (error) {
+        last = error;
+      }
+    }
+    throw unknown(orderId, last);
+  }
+
+  /**
+   * The carrier's answer for the order's booking, or undefined when the call timed out and the
+   * carrier confirms nothing was booked under its key (a call lost in flight: no reply, the saga's
+   * deadline compensates). A late or lost answer is never a guess: the carrier is asked by key.
+   */
   async function askCarrier(request: ShippingShipmentRequested): Promise<CarrierOutcome | undefined> {
+    const { orderId } = request;
+    const idempotencyKey = carrierKeyFor(orderId);
     try {
-      return await providerSpan("carrier", "prepare", { "ordersaga.order_id": request.orderId }, () =>
-        withTimeout(
-          (signal) => deps.carrier.prepare({ orderId: request.orderId, items: request.items }, signal),
-          deps.carrierTimeoutMs,
-        ),
+      return await providerSpan("carrier", "prepare", { "ordersaga.order_id": orderId }, () =>
+        timed((signal) => deps.carrier.prepare({ idempotencyKey, orderId, items: request.items }, signal)),
       );
     } catch (error) {
+      const booking = await retrieve(orderId, error);
+      if (booking) return carrierOutcomeOf(booking);
       if (error instanceof TimeoutError) return undefined;
-      throw new BusError("CARRIER_UNAVAILABLE", `carrier call for order ${request.orderId} failed`, {
+      throw new BusError("CARRIER_UNAVAILABLE", `carrier call for order ${orderId} failed`, {
+        retryable: true,
+        cause: error,
+      });
+    }
+  }
+
+  /** Cancels the order's booking at the carrier by key (idempotent); what the carrier now holds. */
+  async function cancelAtCarrier(orderId: string): Promise<CarrierBooking> {
+    try {
+      return await providerSpan("carrier", "cancel", { "ordersaga.order_id": orderId }, () =>
+        timed((signal) => deps.carrier.cancel(carrierKeyFor(orderId), orderId, signal)),
+      );
+    } catch (error) {
+      // In progress, unreachable or late: a must-complete compensation, retried until it is known.
+      throw new BusError("CARRIER_UNAVAILABLE", `carrier cancel for order ${orderId} failed`, {
         retryable: true,
         cause: error,
       });
@@ -118,6 +180,16 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
       return true;
     }
     if (decision.action === "void") {
+      // Nothing recorded here, but a booking whose answer was lost or late may exist at the carrier:
+      // cancel it by key (which also refuses a booking with the key arriving later).
+      const booking = await cancelAtCarrier(command.orderId);
+      if (booking.status === "cancelled" && booking.shipmentId) {
+        const found = ctx.prepare("shipping.shipment.cancelled", {
+          orderId: command.orderId,
+          shipmentId: booking.shipmentId,
+        }).message;
+        return store.commit(cancelledBookingRecord(booking, command.reason, at()), null, [found]);
+      }
       const skipped = ctx.prepare("shipping.shipment.cancel.skipped", {
         orderId: command.orderId,
         outcome: "nothing_to_undo",
@@ -125,6 +197,7 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
       }).message;
       return store.commit(voidedRecord(command.orderId, command.reason, at()), null, [skipped]);
     }
+    await cancelAtCarrier(command.orderId);
     const cancelled = cancelledRecord(decision.record, command.reason, at());
     const message = ctx.prepare("shipping.shipment.cancelled", {
       orderId: command.orderId,
@@ -166,3 +239,5 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
 
   return { shipmentRequested, cancelRequested, orderCompleted };
 }
+
+export type ShippingHandlers = ReturnType<typeof createShippingHandlers>;

@@ -5,12 +5,18 @@
 export {
   CARRIER_NAME,
   type Carrier,
+  type CarrierBooking,
+  CarrierError,
+  carrierKeyFor,
+  type CarrierLedger,
   type CarrierOutcome,
   type CarrierRequest,
+  MemoryCarrierLedger,
   SimulatedCarrier,
   type SimulatedCarrierOptions,
   trackingNumberFor,
 } from "./carrier.js";
+export { RedisCarrierLedger } from "./carrier-redis-ledger.js";
 export { type DeliveryDeps, type DeliveryPoller, deliverDue, startDeliveryPoller } from "./delivery.js";
 export type { ShipmentRecord, ShipmentStatus } from "./domain.js";
 export { RedisShippingStore } from "./redis-store.js";

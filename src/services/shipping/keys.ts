@@ -13,3 +13,17 @@ export const shipmentKey = (orderId: string): string => `${TAG}:shipment:${order
 
 /** Sorted set of order ids by delivery due time (epoch ms). */
 export const dueKey = (): string => `${TAG}:due`;
+
+/**
+ * The simulated carrier's ledger (its own store, like a carrier's booking system): hash
+ * `{status, data, updatedAt}` of the booking made with one idempotency key.
+ */
+export const carrierBookingKey = (idempotencyKey: string): string =>
+  `${TAG}:carrier:booking:${idempotencyKey}`;
+
+/** Set of the carrier's booking keys (its dashboard; the fault suite's oracle lists it). */
+export const carrierIndexKey = (): string => `${TAG}:carrier:bookings`;
+
+/** Marker (lease) that the simulated carrier is processing a booking with this idempotency key. */
+export const carrierInFlightKey = (idempotencyKey: string): string =>
+  `${TAG}:carrier:inflight:${idempotencyKey}`;

@@ -5,27 +5,56 @@
 import type { AllEvents } from "../../contracts/index.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
-import { type Carrier, SimulatedCarrier } from "./carrier.js";
+import { type Carrier, MemoryCarrierLedger, SimulatedCarrier } from "./carrier.js";
+import { RedisCarrierLedger } from "./carrier-redis-ledger.js";
 import { type DeliveryPoller, startDeliveryPoller } from "./delivery.js";
-import { createShippingHandlers } from "./handlers.js";
+import { createShippingHandlers, type ShippingHandlers } from "./handlers.js";
+import type { Subscriber } from "../../lib/bus/subscriber.js";
 import { RedisShippingStore } from "./redis-store.js";
 import { registerShippingRoutes } from "./routes.js";
 import { MemoryShippingStore, type ShippingStore } from "./store.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
 
 export interface ShippingServiceOptions {
-  /** Default: the simulated carrier ("SimShip"). */
+  /** Default: the simulated carrier ("SimShip"), its ledger in Redis when the platform has Redis. */
   carrier?: Carrier;
   /** How long the simulated carrier takes for `slowship-` products (default 60 s). */
   slowDelayMs?: number;
-  /** A carrier call that takes longer goes unanswered (default 5 s). */
+  /** How late the simulated carrier answers a `lateship-` booking it made (default 7.5 s). */
+  lateAnswerMs?: number;
+  /**
+   * Time budget of one carrier call (default 5 s). A booking that takes longer is settled by asking
+   * the carrier what its key did (retrieve-by-key); one that booked nothing goes unanswered.
+   */
   carrierTimeoutMs?: number;
+  /** Retrieve-by-key tries after a lost or late booking answer (default 3). */
+  carrierRetrieveTries?: number;
+  /** Pause before the first retrieve, doubled after each try, ms (default 200). */
+  carrierRetrieveBackoffMs?: number;
   /** Time from the order's completion (the saga's pivot) to delivered (default 5 s). */
   deliveryDelayMs?: number;
   /** How often due deliveries are polled (default 500 ms). */
   pollIntervalMs?: number;
   /** Clock for due times (default the host's clock); tests pass a fake one. */
   now?: () => number;
+}
+
+/**
+ * The shipping service's subscriptions and their retry policies: a compensation (cancel) and the
+ * post-pivot delivery scheduling (`order.completed`) must happen, so they ride the must-complete
+ * policy (retried through outages for hours, never dead-lettered by the short default budget).
+ */
+export function registerShippingHandlers<S extends Subscriber<typeof AllEvents, typeof AllEvents>>(
+  subscriber: S,
+  handlers: ShippingHandlers,
+): S {
+  subscriber
+    .on("shipping.shipment.requested", handlers.shipmentRequested)
+    // A compensation must happen: retried through outages for hours, never dead-lettered early.
+    .on("order.compensation.shipment.cancel", handlers.cancelRequested, { policy: "must-complete" })
+    // After the pivot the saga only goes forward: scheduling the delivery must happen too.
+    .on("order.completed", handlers.orderCompleted, { policy: "must-complete" });
+  return subscriber;
 }
 
 export function createShippingService(
@@ -40,22 +69,29 @@ export function createShippingService(
         memory: (publish) => new MemoryShippingStore(publish),
       });
       const now = options.now ?? deps.now;
+      const carrier =
+        options.carrier ??
+        new SimulatedCarrier({
+          ledger: deps.platform.redis
+            ? new RedisCarrierLedger(deps.platform.redis)
+            : new MemoryCarrierLedger(),
+          ...(options.slowDelayMs === undefined ? {} : { slowDelayMs: options.slowDelayMs }),
+          ...(options.lateAnswerMs === undefined ? {} : { lateAnswerMs: options.lateAnswerMs }),
+        });
       const handlers = createShippingHandlers({
         store,
-        carrier:
-          options.carrier ??
-          new SimulatedCarrier(options.slowDelayMs === undefined ? {} : { slowDelayMs: options.slowDelayMs }),
+        carrier,
         now,
         carrierTimeoutMs: options.carrierTimeoutMs ?? 5_000,
+        ...(options.carrierRetrieveTries === undefined
+          ? {}
+          : { carrierRetrieveTries: options.carrierRetrieveTries }),
+        ...(options.carrierRetrieveBackoffMs === undefined
+          ? {}
+          : { carrierRetrieveBackoffMs: options.carrierRetrieveBackoffMs }),
         deliveryDelayMs: options.deliveryDelayMs ?? 5_000,
       });
-      const subscriber = deps
-        .subscriber()
-        .on("shipping.shipment.requested", handlers.shipmentRequested)
-        // A compensation must happen: retried through outages for hours, never dead-lettered early.
-        .on("order.compensation.shipment.cancel", handlers.cancelRequested, { policy: "must-complete" })
-        // After the pivot the saga only goes forward: scheduling the delivery must happen too.
-        .on("order.completed", handlers.orderCompleted, { policy: "must-complete" });
+      const subscriber = registerShippingHandlers(deps.subscriber(), handlers);
       let poller: DeliveryPoller | undefined;
       return {
         subscribers: [subscriber],

@@ -177,8 +177,13 @@ describeWithRedis("every service as its own process over Redis", (getRedis) => {
   }, 30_000);
 
   it("ran everything above with each process as its own Redis ACL user, without one refused command", async () => {
-    const log = (await getRedis().client().call("ACL", "LOG")) as unknown[];
-    expect(log).toEqual([]);
+    // Each entry as "user: reason object (context)", so a failure names the refused command.
+    const log = (await getRedis().client().call("ACL", "LOG")) as unknown[][];
+    const refused = log.map((entry) => {
+      const field = (name: string) => String(entry[entry.indexOf(name) + 1]);
+      return `${field("username")}: ${field("reason")} ${field("object")} (${field("context")})`;
+    });
+    expect(refused).toEqual([]);
   });
 
   it("stops every process gracefully", async () => {

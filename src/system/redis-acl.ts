@@ -134,7 +134,8 @@ export const SERVICE_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   inventory: ["hget", "hmget", "hincrby", "sscan", "unlink", "zrangebylex"],
   // Its records and the simulated provider's ledger.
   payment: ["hget", "mget", "sscan", "zrange"],
-  shipping: ["hget", "zrangebyscore", "zrem"],
+  // Its records, the due index, and the simulated carrier's ledger (carrier-redis-ledger.ts).
+  shipping: ["hget", "hmget", "zrangebyscore", "zrem"],
   notification: ["hget", "mget", "zrangebyscore", "zrevrange", "zrevrangebyscore"],
 };
 

@@ -235,10 +235,10 @@ export async function startService<E extends EventRegistry>(
 
   const app = createHttpServer({ metrics });
   // The credential's replay window is checked on the platform's shared clock (Redis's on Redis: the
-  // gateway's and this host's clocks need not agree, issue 8 input 5), unless a test passes `now`.
+  // gateway's and this host's clocks need not agree, issue 8 input 5), never on this host's `now`.
   if (options.gatewaySecret !== undefined) {
-    const shared = options.now ? undefined : await platform.clock();
-    installGatewayCredentialCheck(app, options.gatewaySecret, shared ? () => shared.now() : now);
+    const shared = await platform.clock();
+    installGatewayCredentialCheck(app, options.gatewaySecret, () => shared.now());
   }
   app.get("/health", async (_request, reply) => {
     const checks: Record<string, boolean> = {

@@ -8,6 +8,7 @@
  * keeps the hand-recorded before/after history between `<!-- perf-history:start/end -->`.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { BENCH_USAGE, benchMode } from "./args.js";
 import { benchQuick, quickMarkdown } from "./quick.js";
 import { beforeSustainedFrom } from "./order-cost.js";
 import { type BusResult, benchBus } from "./bus.js";
@@ -23,7 +24,19 @@ const row = (r: BusResult) =>
 const FILE = new URL("../BENCHMARKS.md", import.meta.url);
 const beforePerSec = () => beforeSustainedFrom(existsSync(FILE) ? readFileSync(FILE, "utf8") : "");
 
-if (process.argv.includes("--quick")) {
+let mode: ReturnType<typeof benchMode>;
+try {
+  mode = benchMode(process.argv.slice(2));
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(2);
+}
+if (mode === "help") {
+  console.log(BENCH_USAGE);
+  process.exit(0);
+}
+
+if (mode === "quick") {
   const started = performance.now();
   const redis = await startBenchRedis();
   let lines: string[];

@@ -1,0 +1,25 @@
+/** What `npm run bench` was asked to do: its arguments, checked before anything starts. */
+export type BenchMode = "full" | "quick" | "help";
+
+export const BENCH_USAGE = `Usage: npm run bench [-- --quick | --help]
+
+  (no argument)  every benchmark (bus, lease renewal, signing/encryption, tracing, end to end,
+                 order cost); rewrites BENCHMARKS.md. Tens of minutes on a 2-core machine.
+  --quick        only issue 14's measure (order cost in raw-message units, sustained orders/s,
+                 p99 at half rate, accepted POST /orders vs a minimal server), at most ~4 minutes
+                 after the build; prints its figures as the last lines and writes nothing.
+  --help, -h     this text.
+
+Environment: BENCH_FROM_SOURCE=1 runs the services from source (tsx) instead of the compiled build;
+BENCH_START_TIMEOUT_MS bounds each system's start (default 180000).`;
+
+/**
+ * The mode for these arguments (`process.argv.slice(2)`).
+ * @throws Error naming the argument, for anything but `--quick`, `--help` or `-h`.
+ */
+export function benchMode(args: readonly string[]): BenchMode {
+  const unknown = args.filter((a) => !["--quick", "--help", "-h"].includes(a));
+  if (unknown.length > 0) throw new Error(`unknown argument ${unknown.join(" ")}\n\n${BENCH_USAGE}`);
+  if (args.includes("--help") || args.includes("-h")) return "help";
+  return args.includes("--quick") ? "quick" : "full";
+}

@@ -55,6 +55,26 @@ describe("planProcesses", () => {
     expect(holders("USER_EMAIL_INDEX_KEY")).toEqual(["user"]);
   });
 
+  it("withholds configured secrets from every process not entitled to them (inherited or given)", () => {
+    const secrets = {
+      PAYMENT_TOKEN_KEYS: "k1:private",
+      PAYMENT_TOKEN_PUBLIC_KEY: "k1:public",
+      USER_DATA_KEYS: "k1:data",
+      USER_DATA_KEYS_FILE: "/run/secrets/user-data",
+      USER_EMAIL_INDEX_KEY: "index",
+    };
+    const specs = planProcesses({ redisUrl: "redis://r:6379", env: secrets });
+    // What a child sees: the launcher's environment, then its own settings over it.
+    const seen = (label: string, name: string) =>
+      ({ ...secrets, ...specs.find((s) => s.label === label)!.env })[name];
+    const holders = (name: string) => specs.filter((s) => seen(s.label, name)).map((s) => s.label);
+    expect(holders("PAYMENT_TOKEN_KEYS")).toEqual(["payment"]);
+    expect(holders("PAYMENT_TOKEN_PUBLIC_KEY")).toEqual(["order"]);
+    expect(holders("USER_DATA_KEYS")).toEqual(["user", "notification"]);
+    expect(holders("USER_DATA_KEYS_FILE")).toEqual(["user", "notification"]);
+    expect(holders("USER_EMAIL_INDEX_KEY")).toEqual(["user"]);
+  });
+
   it("splits a configured key list the same way and never hands on the key file", () => {
     const all = Keyring.generate([...SERVICES.map((s) => s.name), "gateway"]).serialize();
     const given = planProcesses({ redisUrl: "redis://r:6379", env: { BUS_SIGNING_KEYS: all } });

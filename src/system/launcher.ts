@@ -98,6 +98,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
         main: service.main,
         env: {
           ...common,
+          ...withheldSecrets(service.name),
           ...keysFor(keyring, service.name),
           ...launcherTokenKeys(service.name, options.env),
           ...launcherUserDataKeys(service.name, options.env),
@@ -121,6 +122,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
     main: GATEWAY.main,
     env: {
       ...common,
+      ...withheldSecrets("gateway"),
       ...keysFor(keyring, "gateway"),
       GATEWAY_SHARED_SECRET: master,
       ...redisUserEnv(options, "gateway"),
@@ -191,6 +193,28 @@ function launcherUserDataKeys(
   if (service === "user" && !env[USER_EMAIL_INDEX_KEY_ENV]?.trim())
     out[USER_EMAIL_INDEX_KEY_ENV] = userDataSetting(env, USER_EMAIL_INDEX_KEY_ENV);
   return out;
+}
+
+/** Which processes may hold each secret variable (docs/security.md); every other process gets "". */
+const SECRET_HOLDERS: Readonly<Record<string, readonly string[]>> = {
+  [TOKEN_KEYS_ENV]: ["payment"],
+  [TOKEN_PUBLIC_KEY_ENV]: ["order"],
+  [USER_DATA_KEYS_ENV]: ["user", "notification"],
+  [USER_DATA_KEYS_FILE_ENV]: ["user", "notification"],
+  [USER_EMAIL_INDEX_KEY_ENV]: ["user"],
+};
+
+/**
+ * Blanks the secrets this process may not hold: a child inherits the launcher's environment, so a
+ * key set there for one service (new-user finding: every child got payment's private token key)
+ * would otherwise reach them all. Spread before the process's own settings.
+ */
+function withheldSecrets(process: string): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(SECRET_HOLDERS)
+      .filter(([, holders]) => !holders.includes(process))
+      .map(([name]) => [name, ""]),
+  );
 }
 
 /** Default ports are 3000 + n; with a base they become base + n. */

@@ -8,7 +8,7 @@ import { type ApiClient, createApiClient } from "../demo/client.js";
 import type { OrderView, Product } from "../demo/scenarios.js";
 import type { Platform } from "../lib/runtime/platform.js";
 import { waitFor } from "../test-support/wait.js";
-import { gatewayHeaders } from "../lib/http/gateway-credential.js";
+import { gatewayHeaders, serviceCredentialSecret } from "../lib/http/gateway-credential.js";
 import { type EmbeddedSystem, startEmbeddedSystem } from "./embedded.js";
 
 const TERMINAL = ["shipped", "delivered", "failed", "cancelled"];
@@ -75,7 +75,9 @@ export function runSagaSuite(makePlatform: () => Promise<Platform>): void {
   const payment = async (orderId: string) => {
     const url = system.services.find((svc) => svc.name === "payment")!.url;
     const target = `${url}/payments/${orderId}`;
-    const res = await fetch(target, { headers: gatewayHeaders(system.sharedSecret, "GET", target) });
+    // Signed as the gateway signs for payment: with payment's secret derived from the master.
+    const secret = serviceCredentialSecret(system.sharedSecret, "payment");
+    const res = await fetch(target, { headers: gatewayHeaders(secret, "GET", target) });
     return res.status === 200 ? ((await res.json()) as { status: string }) : undefined;
   };
   const history = async (orderId: string) =>

@@ -294,7 +294,17 @@ export async function aclUsers(): Promise<AclUser[]> {
 export const OBSERVER: AclUser = {
   name: "observer",
   purpose: "read-only tools (soak sampler, key scan): read every key, write none",
-  rules: ["resetchannels", "-@all", "+@read", "-keys", ...CONNECTION.map((c) => `+${c}`), "%R~*"],
+  // MULTI/EXEC: the key scan reads related keys in one transaction (reads only: %R~* refuses writes).
+  rules: [
+    "resetchannels",
+    "-@all",
+    "+@read",
+    "-keys",
+    "+multi",
+    "+exec",
+    ...CONNECTION.map((c) => `+${c}`),
+    "%R~*",
+  ],
 };
 
 /** `ACL SETUSER` arguments for a user with a password (clear; Redis stores its SHA-256). */

@@ -311,22 +311,17 @@ export function analyse(samples: readonly Sample[], config: SoakConfig, load: So
       const within = (perOrderValue: number, limit: number) =>
         perOrderValue * orders <= limit * (orders + FAMILY_ALLOWANCE_ORDERS);
       const allowance = `(+${FAMILY_ALLOWANCE_ORDERS} orders in flight)`;
-      if (bound.bytes !== undefined) {
-        const bytes = perOrder((s) => s.families.get(f.pattern)?.bytes ?? 0);
+      for (const [what, limit, digits] of [
+        ["bytes", bound.bytes, 0],
+        ["keys", bound.keys, 2],
+      ] as const) {
+        if (limit === undefined) continue;
+        const value = perOrder((s) => s.families.get(f.pattern)?.[what] ?? 0);
         gate(
-          `\`${f.pattern}\` bytes per order`,
-          bytes.toFixed(0),
-          `<= ${bound.bytes} ${allowance}`,
-          within(bytes, bound.bytes),
-        );
-      }
-      if (bound.keys !== undefined) {
-        const keys = perOrder((s) => s.families.get(f.pattern)?.keys ?? 0);
-        gate(
-          `\`${f.pattern}\` keys per order`,
-          keys.toFixed(2),
-          `<= ${bound.keys} ${allowance}`,
-          within(keys, bound.keys),
+          `\`${f.pattern}\` ${what} per order`,
+          value.toFixed(digits),
+          `<= ${limit} ${allowance}`,
+          within(value, limit),
         );
       }
       continue;

@@ -7,6 +7,7 @@
  *
  *   npx tsx bench/tracing.ts [--write]   (--write replaces the section in BENCHMARKS.md)
  */
+import { freePort } from "../src/test-support/redis-server.js";
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import type { Context } from "@opentelemetry/api";
@@ -22,7 +23,6 @@ import { markTracingEnabled } from "../src/lib/observability/spans.js";
 import { initTracing } from "../src/lib/observability/tracing.js";
 import { startEmbeddedSystem } from "../src/system/embedded.js";
 import { startOtlpReceiver } from "../src/test-support/otlp-receiver.js";
-import { createServer } from "node:net";
 import { waitFor } from "../src/test-support/wait.js";
 import { type BusResult, libraryStreams } from "./bus.js";
 import { round, startBenchRedis } from "./support.js";
@@ -46,18 +46,6 @@ class SwitchableProcessor implements SpanProcessor {
   shutdown(): Promise<void> {
     return this.inner.shutdown();
   }
-}
-
-/** A free TCP port on loopback (test-support's helper imports vitest, which a script cannot). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface OrderCost {

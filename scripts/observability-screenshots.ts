@@ -14,7 +14,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,7 +21,7 @@ import { chromium } from "playwright-core";
 import { createApiClient } from "../src/demo/client.js";
 import { launch, planProcesses } from "../src/system/launcher.js";
 import { startOtlpReceiver } from "../src/test-support/otlp-receiver.js";
-import { startRedisServer } from "../src/test-support/redis-server.js";
+import { freePort, startRedisServer } from "../src/test-support/redis-server.js";
 import { sleep, waitFor } from "../src/test-support/wait.js";
 import { queryPanels, renderDashboardHtml } from "./render-dashboard.js";
 import { renderTraceHtml, spansToJson } from "./render-trace.js";
@@ -30,17 +29,6 @@ import { renderTraceHtml, spansToJson } from "./render-trace.js";
 const root = fileURLToPath(new URL("../", import.meta.url));
 const seconds = Number(process.argv[process.argv.indexOf("--seconds") + 1]) || 150;
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const log = (msg: string) => process.stdout.write(`[screenshots] ${msg}\n`);
 

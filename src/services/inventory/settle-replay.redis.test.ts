@@ -9,7 +9,6 @@
  * 8 days ago (the saga's clock then), so the age refused them on any machine.
  */
 import { afterEach, expect, it } from "vitest";
-import { AllEvents } from "../../contracts/index.js";
 import { childTraceparent, encodeEnvelope } from "../../lib/bus/envelope.js";
 import { createRedisPlatform, type Platform } from "../../lib/runtime/platform.js";
 import { getProcessKeyring } from "../../lib/security/process-keys.js";

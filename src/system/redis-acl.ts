@@ -100,7 +100,8 @@ export const DATA_COMMANDS: readonly string[] = [
 /**
  * What every service runs through the shared libraries, on its own keys: connection housekeeping,
  * scripts and transactions, Pub/Sub hints (heartbeats, metrics); the bus (outbox XADD, consumer
- * groups, idempotency marks GET/SET/DEL/EXISTS/PEXPIRE, failed-attempt lists RPUSH/LRANGE/LLEN,
+ * groups, idempotency marks GET/SET/DEL/EXISTS/PEXPIRE, failed-attempt lists RPUSH/LRANGE/LLEN
+ * and LINDEX (the first record keeps the entry's first delivery time),
  * deferral counters INCR, trimming XTRIM/TIME, the stream registry ZADD/ZSCORE/ZREMRANGEBYSCORE);
  * its discovery registration (HSET, HGETALL, SADD, SREM, SCARD, SMEMBERS).
  */
@@ -111,7 +112,7 @@ export const SERVICE_BASE: readonly string[] = [
   ...PUBSUB,
   ...["get", "set", "del", "exists", "incr", "pexpire", "time"],
   ...["hset", "hgetall", "sadd", "srem", "scard", "smembers"],
-  ...["zadd", "zscore", "zremrangebyscore", "rpush", "lrange", "llen", "xadd", "xtrim"],
+  ...["zadd", "zscore", "zremrangebyscore", "rpush", "lrange", "llen", "lindex", "xadd", "xtrim"],
   ...STREAM_GROUP,
 ];
 

@@ -59,8 +59,8 @@ export function renderStreamBudget(): string {
     ],
     [
       "the owning service down",
-      "not trimmed until it is back (only the owner trims its streams); only the owner publishes its events, so nothing new is written to them but DLQ replays to its redeliver stream",
-      "frozen at what it held when the owner stopped",
+      "not trimmed while every instance of it is down (each instance trims them, so one down changes nothing; no other process may XTRIM them: least privilege); only the owner publishes its events, so nothing new is written to them but the DLQ replays operators send to its redeliver stream",
+      "frozen at what it held when its last instance stopped, plus one entry per replay sent meanwhile; trimmed on the first pass after it is back",
     ],
   ];
   return [

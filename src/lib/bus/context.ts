@@ -65,6 +65,11 @@ export interface MessageContext<
    * process's shared clock: see `Delivery.ageMs`), never this host's wall clock.
    */
   ageMs(): number;
+  /**
+   * When this entry was first handed to a consumer of the group, on the clock of `enqueuedAt`;
+   * undefined when the transport does not know (see `Delivery.firstDeliveredAt`).
+   */
+  readonly firstDeliveredAt?: number | undefined;
   /** Times this entry was handed to a consumer of the group, this one included (`Delivery.deliveryCount`). */
   readonly deliveryCount: number;
   /** A manual replay (DLQ retry): the group may have been given the message before (`Delivery.replay`). */

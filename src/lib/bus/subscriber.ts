@@ -265,6 +265,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       attempt: delivery.attempt,
       enqueuedAt: delivery.enqueuedAt,
       ageMs: () => delivery.ageMs(),
+      firstDeliveredAt: delivery.firstDeliveredAt,
       deliveryCount: delivery.deliveryCount,
       replay: delivery.replay,
       dedupedBy,

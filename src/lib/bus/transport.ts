@@ -80,6 +80,14 @@ export interface Delivery {
    */
   readonly enqueuedAt: number;
   /**
+   * When this entry was first handed to a consumer of the group, on the clock of `enqueuedAt`, if the
+   * transport knows it (undefined: unknown; Redis Streams knows it on the first delivery and, after
+   * it, when the first delivery recorded a failed attempt). Every handling of the entry began at or
+   * after it, so a redelivery's dedupe marks are at most that old: an entry that waited in a backlog
+   * before its first delivery is not "old" on its retry (dedupe-window.ts).
+   */
+  readonly firstDeliveredAt?: number | undefined;
+  /**
    * Ms the message has been in this group's queue, as of now, read on the clock that set
    * `enqueuedAt` (Redis Streams: Redis `TIME` through a measured offset; in memory and Pub/Sub: the
    * transport's clock). Time budgets (the must-complete window) use this, never `Date.now() -

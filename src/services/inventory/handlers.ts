@@ -1,6 +1,15 @@
 /**
  * The saga commands inventory answers. Each handler lets the store decide and write state and
  * reply atomically; a redelivery finds the order's reservation already settled and emits nothing.
+ *
+ * Release and commit are idempotent by their record, at any age (`dedupedBy: "record"`, so an
+ * operator's DLQ retry a week later runs instead of being refused as too old to deduplicate): they
+ * move stock only out of a `reserved` reservation, which is kept (no TTL) for as long as it holds
+ * stock, and leave it in the same atomic step. Once settled it never holds stock again, and when
+ * the settled reservation (then only a mark) has expired, a late release leaves a fresh tombstone
+ * and a late commit does nothing: no stock moves either way. A reservation request is not: replayed
+ * after its order's marks expired it would reserve stock for an order long over, so it keeps the
+ * dedupe window.
  */
 import type { AllEvents, CompensationSkipOutcome } from "../../contracts/index.js";
 import { BusError } from "../../lib/bus/errors.js";
@@ -61,7 +70,8 @@ export function registerInventoryHandlers(
       if (skipped) await ctx.publish("inventory.release.skipped", { orderId, ...skipped });
     },
     // A compensation must happen: retried through outages for hours, never dead-lettered early.
-    { policy: "must-complete" },
+    // Decided from the reservation, not from an expiring mark (`dedupedBy: "record"`): see below.
+    { policy: "must-complete", dedupedBy: "record" },
   );
 
   subscriber.on(
@@ -74,6 +84,6 @@ export function registerInventoryHandlers(
     },
     // After the pivot the saga only goes forward (docs/saga.md): a commit that meets an outage
     // waits it out like a compensation does; three quick failures must not leave stock reserved.
-    { policy: "must-complete" },
+    { policy: "must-complete", dedupedBy: "record" },
   );
 }

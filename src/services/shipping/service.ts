@@ -48,12 +48,18 @@ export function registerShippingHandlers<S extends Subscriber<typeof AllEvents, 
   subscriber: S,
   handlers: ShippingHandlers,
 ): S {
+  // Both must-complete handlers decide from the shipment record (the system of record, kept) and
+  // call the carrier under the order's stable key (its bookings are kept too): a cancel of a shipment
+  // already cancelled, delivered or voided is answered from the record, and a delivery already
+  // scheduled is not scheduled again, at any age. So they say `dedupedBy: "record"`: an operator's
+  // DLQ retry past MARKER_TTL_MS runs once in effect instead of being refused as too old.
+  const mustComplete = { policy: "must-complete", dedupedBy: "record" } as const;
   subscriber
     .on("shipping.shipment.requested", handlers.shipmentRequested)
     // A compensation must happen: retried through outages for hours, never dead-lettered early.
-    .on("order.compensation.shipment.cancel", handlers.cancelRequested, { policy: "must-complete" })
+    .on("order.compensation.shipment.cancel", handlers.cancelRequested, mustComplete)
     // After the pivot the saga only goes forward: scheduling the delivery must happen too.
-    .on("order.completed", handlers.orderCompleted, { policy: "must-complete" });
+    .on("order.completed", handlers.orderCompleted, mustComplete);
   return subscriber;
 }
 

@@ -12,9 +12,13 @@
  *   in the stream (a backlog), it runs. Refusing it would dead-letter a backlog for being a backlog
  *   (soak, issue 11: 644 replies at 60/s with a 20 s window).
  * - A redelivery (`deliveryCount` > 1: a retry, a takeover): an earlier handling happened at or after
- *   the entry's first delivery, which is at or after the entry's time. The age counts from the entry
- *   id's time: the time Redis assigned (XADD `*`), never the publisher's clock (a publisher whose
- *   clock is 10 days behind must not make fresh messages old).
+ *   the entry's first delivery, which is at or after the entry's time. The age counts from the first
+ *   delivery when the transport knows it (`firstDeliveredAt`: on Redis Streams the first delivery's
+ *   failed attempt records it), else from the entry id's time: both on Redis's clock (XADD `*`),
+ *   never the publisher's (a publisher whose clock is 10 days behind must not make fresh messages
+ *   old). So a backlogged entry first delivered late that fails once is retried, not refused: its
+ *   marks are as young as that first delivery. A first delivery that ended silently (its process
+ *   died) recorded nothing: its takeover counts from the entry's time (refused when in doubt).
  * - A replay (DLQ retry: a new entry carrying an old message): earlier handlings came before the
  *   replay's entry, so the age counts from the earlier of its entry's time and its UUIDv7 id's time
  *   (stamped by the publisher when it first sent the message). The publisher's clock can only make a
@@ -34,7 +38,7 @@ import type { SubscriberMiddleware } from "../subscriber.js";
 /** What the window reads of a message. */
 export type AgedMessage = Pick<
   MessageContext,
-  "enqueuedAt" | "envelope" | "ageMs" | "deliveryCount" | "replay" | "dedupedBy"
+  "enqueuedAt" | "envelope" | "ageMs" | "deliveryCount" | "replay" | "dedupedBy" | "firstDeliveredAt"
 >;
 
 const UUID_V7 = /^([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
@@ -54,7 +58,12 @@ export function dedupeAgeMs(ctx: AgedMessage): number | undefined {
   if (ctx.dedupedBy === "record") return undefined;
   if (!ctx.replay && ctx.deliveryCount <= 1) return undefined;
   const age = ctx.ageMs();
-  if (!ctx.replay) return age;
+  if (!ctx.replay) {
+    // Handlings began at or after the first delivery (never before the entry: clamped).
+    const waited =
+      ctx.firstDeliveredAt === undefined ? 0 : Math.max(0, ctx.firstDeliveredAt - ctx.enqueuedAt);
+    return Math.max(0, age - waited);
+  }
   const created = uuidV7Time(ctx.envelope.id);
   return created === undefined ? age : age + Math.max(0, ctx.enqueuedAt - created);
 }

@@ -163,10 +163,12 @@ function aged(options: {
   deliveryCount?: number;
   replay?: boolean;
   dedupedBy?: "marks" | "record";
+  firstDeliveredAt?: number;
 }): MessageContext {
   return {
     ...context(idAt(options.idAt ?? options.at)),
     enqueuedAt: options.at,
+    firstDeliveredAt: options.firstDeliveredAt,
     ageMs: () => options.now - options.at,
     deliveryCount: options.deliveryCount ?? 1,
     replay: options.replay ?? false,
@@ -202,6 +204,34 @@ describe("createDedupeWindowMiddleware", () => {
     let runs = 0;
     await middleware(aged({ at: now - 60_000, now }), async () => void runs++);
     expect(dedupeAgeMs(aged({ at: now - 60_000, now }))).toBeUndefined();
+    expect(runs).toBe(1);
+  });
+
+  it("dates a redelivery from its first delivery when known: a backlog first delivered late is retried, not refused", async () => {
+    const now = Date.now();
+    const middleware = createDedupeWindowMiddleware({ windowMs: 7 * DAY });
+    let runs = 0;
+    // Added 10 days ago, unread until a minute ago; its first delivery failed, this is its retry.
+    const retry = aged({ at: now - 10 * DAY, now, deliveryCount: 2, firstDeliveredAt: now - 60_000 });
+    expect(dedupeAgeMs(retry)).toBe(60_000);
+    await middleware(retry, async () => void runs++);
+    expect(runs).toBe(1);
+    // First delivered 8 days ago: its marks may be gone.
+    const old = aged({ at: now - 10 * DAY, now, deliveryCount: 2, firstDeliveredAt: now - 8 * DAY });
+    await expect(middleware(old, async () => void runs++)).rejects.toMatchObject({
+      code: "TOO_OLD_TO_DEDUPLICATE",
+    });
+    // Unknown (its first delivery ended silently): from the entry's time, refused when in doubt.
+    await expect(
+      middleware(aged({ at: now - 10 * DAY, now, deliveryCount: 2 }), async () => void runs++),
+    ).rejects.toMatchObject({ code: "TOO_OLD_TO_DEDUPLICATE" });
+    // A first delivery time before the entry (a skewed record) never makes it older than the entry.
+    expect(dedupeAgeMs(aged({ at: now - DAY, now, deliveryCount: 2, firstDeliveredAt: now - 9 * DAY }))).toBe(
+      DAY,
+    );
+    // A replay keeps its own rule (the original message's creation), whatever the replay entry says.
+    const replay = aged({ at: now, now, idAt: now - 8 * DAY, replay: true, firstDeliveredAt: now });
+    expect(dedupeAgeMs(replay)).toBe(8 * DAY);
     expect(runs).toBe(1);
   });
 

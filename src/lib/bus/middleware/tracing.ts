@@ -132,6 +132,7 @@ export function instrumentTransport(transport: Transport, options: InstrumentedT
       deliveryCount: delivery.deliveryCount,
       replay: delivery.replay,
       enqueuedAt: delivery.enqueuedAt,
+      firstDeliveredAt: delivery.firstDeliveredAt,
       ageMs: () => delivery.ageMs(),
       ack: () => {
         outcome("ack");

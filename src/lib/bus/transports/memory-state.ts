@@ -20,6 +20,8 @@ export interface Pending {
   consumer: string;
   deliveryCount: number;
   deliveredAt: number;
+  /** When the entry was first handed to a consumer of the group (ms), undefined before. */
+  firstDeliveredAt?: number;
   failures: AttemptFailure[];
   /** Deliveries settled with `defer` (an outcome, but not a failed attempt). */
   deferrals: number;

@@ -288,6 +288,7 @@ export class MemoryTransport implements Transport {
     pending.consumer = consumer.name;
     pending.deliveryCount++;
     pending.deliveredAt = this.now();
+    pending.firstDeliveredAt ??= pending.deliveredAt;
     pending.scheduled = false;
     pending.handlingSince = pending.deliveredAt;
     const deliveredCount = pending.deliveryCount;
@@ -331,6 +332,7 @@ export class MemoryTransport implements Transport {
       deliveryCount: pending.deliveryCount,
       replay: pending.entry.replay === true,
       enqueuedAt: pending.entry.at,
+      firstDeliveredAt: pending.firstDeliveredAt,
       ageMs: () => Math.max(0, this.now() - pending.entry.at),
       ack: async () => {
         if (settleOnce()) group.pending.delete(key);

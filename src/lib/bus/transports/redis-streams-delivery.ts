@@ -39,6 +39,22 @@ export interface EntrySource {
   failures: number;
   /** Deferrals recorded for the entry (`defer`). */
   deferrals: number;
+  /**
+   * A redelivery: when the entry was first delivered (Redis clock), as its first failed attempt
+   * recorded it (undefined: unknown, e.g. its first delivery ended silently).
+   */
+  firstDeliveredAt?: number | undefined;
+}
+
+/** The first delivery's time kept in a failure record (`retry`), if it is there and sound. */
+export function firstDeliveredAtOf(record: string | null | undefined): number | undefined {
+  if (!record) return undefined;
+  try {
+    const value = (JSON.parse(record) as { firstDeliveredAt?: unknown }).firstDeliveredAt;
+    return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const failureSchema = z.object({
@@ -67,6 +83,7 @@ export class StreamDelivery implements Delivery {
   readonly attempt: number;
   readonly silentDeliveries: number;
   readonly enqueuedAt: number;
+  readonly firstDeliveredAt: number | undefined;
   readonly streamKey: string;
   readonly deliveryCount: number;
   readonly replay: boolean;
@@ -88,6 +105,10 @@ export class StreamDelivery implements Delivery {
     this.silentDeliveries = Math.max(0, source.deliveryCount - 1 - source.failures - source.deferrals);
     // A stream entry id starts with its XADD time in ms (Redis clock).
     this.enqueuedAt = Number(source.entryId.split("-")[0]) || 0;
+    // The first delivery is now (before the handler runs: at or before any handling of it); a
+    // redelivery knows it only if the first delivery's failed attempt recorded it (`retry`).
+    this.firstDeliveredAt =
+      source.deliveryCount <= 1 ? Math.max(this.enqueuedAt, context.clock()) : source.firstDeliveredAt;
     this.streamKey = source.streamKey;
     this.replay = source.streamKey === context.redeliverKey;
   }
@@ -104,11 +125,14 @@ export class StreamDelivery implements Delivery {
   async retry(failure: AttemptFailure, delayMs: number): Promise<void> {
     await this.settle("retry", async () => {
       const key = this.failuresKey();
+      // Each record carries the first delivery's time when known, so the entry's retry (on any
+      // consumer) counts its dedupe window from it, not from the entry's time (a backlog).
+      const record =
+        this.firstDeliveredAt === undefined
+          ? failure
+          : { ...failure, firstDeliveredAt: this.firstDeliveredAt };
       await execOrThrow(
-        this.context.redis
-          .multi()
-          .rpush(key, JSON.stringify(failure))
-          .pexpire(key, this.context.failureTtlMs),
+        this.context.redis.multi().rpush(key, JSON.stringify(record)).pexpire(key, this.context.failureTtlMs),
       );
       this.retryAfterMs = Math.max(0, delayMs);
     });

@@ -9,7 +9,12 @@ import { execOrThrow } from "../../redis/index.js";
 import type { DeliveryHandler, TopicRef } from "../transport.js";
 import { deferralsKey, FIELD_BODY, FIELD_OWNER, FIELD_TOPIC, failuresKey } from "./redis-stream-keys.js";
 import { AckBatcher } from "./redis-streams-acks.js";
-import { type DeliveryContext, type EntrySource, StreamDelivery } from "./redis-streams-delivery.js";
+import {
+  type DeliveryContext,
+  type EntrySource,
+  firstDeliveredAtOf,
+  StreamDelivery,
+} from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
 import { claimOwnScript } from "./redis-streams-scripts.js";
 import { errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
@@ -181,13 +186,19 @@ export class Dispatcher {
     if (source.deliveryCount <= 1) return source;
     const { streamKey, entryId } = source;
     const { group } = this.options;
-    const [failures, deferrals] = (await execOrThrow(
+    const [failures, deferrals, first] = (await execOrThrow(
       this.options.redis
         .multi()
         .llen(failuresKey(streamKey, group, entryId))
-        .get(deferralsKey(streamKey, group, entryId)),
-    )) as [number, string | null];
-    return { ...source, failures: Number(failures), deferrals: Number(deferrals ?? 0) };
+        .get(deferralsKey(streamKey, group, entryId))
+        .lindex(failuresKey(streamKey, group, entryId), 0),
+    )) as [number, string | null, string | null];
+    return {
+      ...source,
+      failures: Number(failures),
+      deferrals: Number(deferrals ?? 0),
+      firstDeliveredAt: firstDeliveredAtOf(first),
+    };
   }
 
   private async runHandler(delivery: StreamDelivery): Promise<void> {

@@ -375,6 +375,22 @@ export function runTransportContract(
       expect(second?.enqueuedAt).toBe(first?.enqueuedAt);
     });
 
+    durableIt(
+      "tells a retry when its entry was first delivered (where its dedupe window counts from)",
+      async () => {
+        const { transport } = await setup();
+        const ref = uniqueTopic();
+        const got = recorder(async (d) => (d.attempt === 1 ? d.retry(failureOf(1), 20) : d.ack()));
+        await transport.publish([messageOf(ref, 1)]);
+        await transport.subscribe({ group: uniqueName("g"), consumer: "c", topics: [ref] }, got.handler);
+        await waitFor(() => got.deliveries.length >= 2, 8_000, "two deliveries");
+        const [first, second] = got.deliveries;
+        expect(first?.firstDeliveredAt).toBeGreaterThanOrEqual(first?.enqueuedAt ?? Infinity);
+        expect(second?.deliveryCount).toBe(2);
+        expect(second?.firstDeliveredAt).toBe(first?.firstDeliveredAt);
+      },
+    );
+
     it("counts the deliveries of an entry and tells a replay from a first delivery", async () => {
       const { transport } = await setup();
       const ref = uniqueTopic();

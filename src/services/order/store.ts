@@ -9,6 +9,7 @@
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import {
   type EventStore,
+  type InlineTarget,
   MemoryEventStore,
   MemoryReadModelStore,
   type ReadModelCommit,
@@ -20,7 +21,7 @@ import { ORDER_TAG } from "./keys.js";
 import { MemoryOrderListIndex, type OrderListIndex } from "./order-list.js";
 import type { DeadlineView, OrderView } from "./projections.js";
 
-export interface DeadlineIndex extends ReadModelStore<DeadlineView> {
+export interface DeadlineIndex extends ReadModelStore<DeadlineView>, InlineTarget<DeadlineView> {
   /** Orders whose deadline is at or before `now`, earliest first. */
   due(now: number, limit: number): Promise<string[]>;
 }
@@ -29,7 +30,8 @@ export interface OrderStores {
   events: EventStore;
   /** Where projections read the log from (default `events`): Redis gives them their own connection. */
   projectionEvents?: EventStore;
-  views: ReadModelStore<OrderView>;
+  /** Written inline by every append of an order (`OrderRepository`), like `deadlines` and `list`. */
+  views: ReadModelStore<OrderView> & InlineTarget<OrderView>;
   deadlines: DeadlineIndex;
   /** Order ids by creation time, overall and per user (GET /orders). */
   list: OrderListIndex;
@@ -81,13 +83,17 @@ export class MemoryDeadlineIndex implements DeadlineIndex {
 
   async commit(batch: ReadModelCommit<DeadlineView>): Promise<boolean> {
     if (batch.expectedCheckpoint !== this.position) return false;
-    for (const [id, record] of batch.views) {
+    this.applyInline(batch.views);
+    this.position = batch.checkpoint;
+    return true;
+  }
+
+  applyInline(views: ReadonlyMap<string, ViewRecord<DeadlineView>>): void {
+    for (const [id, record] of views) {
       const deadline = record.value.deadline;
       if (deadline === null) this.entries.delete(id);
       else this.entries.set(id, { position: record.position, deadline });
     }
-    this.position = batch.checkpoint;
-    return true;
   }
 
   async clear(): Promise<void> {

@@ -8,12 +8,7 @@ import { Counter } from "prom-client";
 import { exponentialBackoff } from "../../lib/resilience/backoff.js";
 import type { AllEvents } from "../../contracts/index.js";
 import { newMessageId } from "../../lib/bus/envelope.js";
-import {
-  type InlineProjection,
-  type Projection,
-  ProjectionRunner,
-  type ReadModelStore,
-} from "../../lib/eventstore/index.js";
+import { type Projection, ProjectionRunner, type ReadModelStore } from "../../lib/eventstore/index.js";
 import type { ServiceDefinition, ServiceDeps } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
 import { readModelKey } from "../../lib/eventstore/keys.js";
@@ -29,7 +24,7 @@ import { registerOrderRoutes } from "./routes.js";
 import { DEFAULT_SAGA_OPTIONS } from "./saga.js";
 import { type AppliedDecision, SagaRunner } from "./saga-runner.js";
 import type { Metrics } from "../../lib/observability/metrics.js";
-import { createMemoryOrderStores, type OrderStores } from "./store.js";
+import { createMemoryOrderStores, inlineProjections, type OrderStores } from "./store.js";
 import { DeadlineSweeper } from "./sweeper.js";
 import { ViewRetention } from "./view-retention.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
@@ -177,22 +172,6 @@ async function buildInternals(
   const views = projection(orderViewProjection, stores.views);
   const list = projection(orderListProjection, stores.list);
   return { stores, runner, sweeper, views, deadlines, list, clock, tokens, compactor };
-}
-
-/** The read models every append of an order writes (inline projections), in a fixed order. */
-export function inlineProjections(stores: OrderStores): InlineProjection<unknown>[] {
-  const inline = <V>(
-    projection: Projection<V>,
-    target: InlineProjection<V>["target"],
-  ): InlineProjection<unknown> => ({
-    projection,
-    target,
-  });
-  return [
-    inline(orderViewProjection, stores.views),
-    inline(deadlineProjection, stores.deadlines),
-    inline(orderListProjection, stores.list),
-  ];
 }
 
 /** A repository over the stores that writes the read models inline (every writer must use one). */

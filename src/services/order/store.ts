@@ -9,17 +9,19 @@
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import {
   type EventStore,
+  type InlineProjection,
   type InlineTarget,
   MemoryEventStore,
   MemoryReadModelStore,
+  type Projection,
   type ReadModelCommit,
   type ReadModelStore,
   type ViewRecord,
 } from "../../lib/eventstore/index.js";
 import { type IdempotencyRecords, MemoryIdempotencyRecords } from "./idempotency-records.js";
 import { ORDER_TAG } from "./keys.js";
-import { MemoryOrderListIndex, type OrderListIndex } from "./order-list.js";
-import type { DeadlineView, OrderView } from "./projections.js";
+import { MemoryOrderListIndex, type OrderListIndex, orderListProjection } from "./order-list.js";
+import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
 
 export interface DeadlineIndex extends ReadModelStore<DeadlineView>, InlineTarget<DeadlineView> {
   /** Orders whose deadline is at or before `now`, earliest first. */
@@ -39,6 +41,23 @@ export interface OrderStores {
   idempotency: IdempotencyRecords;
   /** Releases what the stores opened themselves. */
   close?: () => Promise<void>;
+}
+
+/**
+ * The read models every append of an order writes (inline projections), in a fixed order: the
+ * order view, the deadline index, the list index. Every writer of the orders' streams must use
+ * them (`OrderRepository`'s `inline` option), or a read model misses events.
+ */
+export function inlineProjections(stores: OrderStores): InlineProjection<unknown>[] {
+  const inline = <V>(projection: Projection<V>, target: InlineTarget<V>): InlineProjection<unknown> => ({
+    projection,
+    target,
+  });
+  return [
+    inline(orderViewProjection, stores.views),
+    inline(deadlineProjection, stores.deadlines),
+    inline(orderListProjection, stores.list),
+  ];
 }
 
 interface Entry {

@@ -8,9 +8,12 @@
  * - Global positions are assigned inside that atomic step, so the global log never has a gap that
  *   fills in later: a reader that saw position N has seen everything before N.
  * - Outbox messages must be owned by the store's `tag` (one hash slot on Redis Cluster).
+ * - Inline projections' views (`inline`) are written in that same atomic step, after the version
+ *   check: an event is never visible without its views (inline-projection.ts).
  */
 import type { OutgoingMessage } from "../bus/transport.js";
 import { InvalidAppendError, InvalidReadError, OutboxOwnerError } from "./errors.js";
+import type { InlineUpdate } from "./inline-projection.js";
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -51,6 +54,11 @@ export interface AppendOptions {
    * when it must be one clock for every writer, or never earlier than the stream's last event.
    */
   recordedAt?: number;
+  /**
+   * Views written in the same atomic step as the events, only if the append succeeds (inline
+   * projections, see inline-projection.ts). Needs `expectedVersion` to be a number or `"no_stream"`.
+   */
+  inline?: readonly InlineUpdate[];
 }
 
 export interface AppendResult {
@@ -123,6 +131,9 @@ export function validateAppend(
   const expected = options.expectedVersion;
   if (typeof expected === "number" && (!Number.isSafeInteger(expected) || expected < 0)) {
     throw new InvalidAppendError(`expected version ${expected} is not a non-negative integer`);
+  }
+  if (expected === "any" && (options.inline?.length ?? 0) > 0) {
+    throw new InvalidAppendError(`inline projections need a pinned expected version, not "any"`);
   }
   for (const message of options.outbox ?? []) {
     if (message.owner !== tag) throw new OutboxOwnerError(tag, message.owner, message.topic);

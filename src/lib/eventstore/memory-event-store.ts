@@ -71,9 +71,13 @@ export class MemoryEventStore implements EventStore {
         recordedAt,
       }),
     );
+    // Folded before anything is stored, written right after it, with no await in between: the
+    // views and the events appear together or (a fold that throws) not at all.
+    const views = (options.inline ?? []).map((update) => update.prepareInMemory(stored));
     stream.push(...stored);
     this.streams.set(streamId, stream);
     this.log.push(...stored);
+    for (const write of views) write();
     if (outbox.length > 0) await this.publish?.(outbox.map((m) => ({ ...m })));
     return { nextVersion: stream.length, positions: stored.map((e) => e.globalPosition) };
   }

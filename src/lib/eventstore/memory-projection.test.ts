@@ -1,6 +1,6 @@
 import { MemoryEventStore } from "./memory-event-store.js";
 import { runProjectionContract } from "./projection-contract.js";
-import { MemoryReadModelStore, type ReadModelStore } from "./read-model-store.js";
+import { MemoryReadModelStore } from "./read-model-store.js";
 
 runProjectionContract("memory", async () => {
   const models = new Map<string, unknown>();
@@ -10,7 +10,7 @@ runProjectionContract("memory", async () => {
     readModel: <V>(name: string) => {
       const model = models.get(name) ?? new MemoryReadModelStore<V>();
       models.set(name, model);
-      return model as ReadModelStore<V>;
+      return model as MemoryReadModelStore<V>;
     },
   };
 });

@@ -3,14 +3,16 @@
  * adapter's test file. The toy projection counts "counter.added" events per stream.
  */
 import { beforeEach, describe, expect, it, vi } from "vitest";
+import { ConcurrencyError, InvalidAppendError } from "./errors.js";
 import type { EventStore, StoredEvent } from "./event-store.js";
+import { type InlineTarget, inlineUpdate } from "./inline-projection.js";
 import { type Projection, ProjectionRunner } from "./projection.js";
 import type { ReadModelStore } from "./read-model-store.js";
 
 export interface ProjectionFixture {
   events: EventStore;
   /** A new read model instance (own connection where the adapter has one) over the same data. */
-  readModel<V>(name: string): ReadModelStore<V>;
+  readModel<V>(name: string): ReadModelStore<V> & InlineTarget<V>;
 }
 
 export type ProjectionFactory = () => Promise<ProjectionFixture>;
@@ -188,6 +190,77 @@ export function runProjectionContract(name: string, factory: ProjectionFactory):
       await polling.stop();
       const { positions } = await add(events, "a", 2);
       expect(await readModel.checkpoint()).not.toBe(positions[0]);
+    });
+
+    describe("inline (written by the append itself)", () => {
+      /** Appends `amount` to `streamId` at `expected`, with the counters view of `readModel` inline. */
+      const addInline = async (
+        readModel: ReadModelStore<CounterView> & InlineTarget<CounterView>,
+        streamId: string,
+        amount: number,
+        expected: number,
+        projection: Projection<CounterView> = counters,
+      ) => {
+        const prior = await readModel.load([streamId]);
+        const views = new Map([...prior].map(([key, record]) => [key, record.value]));
+        return events.append(
+          streamId,
+          [
+            { type: "counter.added", data: { amount } },
+            { type: "counter.noise", data: null },
+          ],
+          {
+            expectedVersion: expected === 0 ? "no_stream" : expected,
+            inline: [inlineUpdate({ projection, target: readModel }, views)],
+          },
+        );
+      };
+
+      it("has the view as soon as the append returns, recorded at its event's position", async () => {
+        const readModel = fixture.readModel<CounterView>("counters");
+        await addInline(readModel, "a", 1, 0);
+        const { positions } = await addInline(readModel, "a", 2, 2);
+        expect(await readModel.get("a")).toEqual({ total: 3, versions: [1, 3] });
+        // The view's position is that of the last event applied to it (the added, not the noise).
+        expect((await readModel.load(["a"])).get("a")?.position).toBe(positions[0]);
+        // The rebuild path (the runner over the global log) builds the same views.
+        const rebuilt = fixture.readModel<CounterView>("rebuilt");
+        await runner(rebuilt).rebuild();
+        expect(await rebuilt.all()).toEqual(await readModel.all());
+      });
+
+      it("writes no view when the append is refused for a stale version", async () => {
+        const readModel = fixture.readModel<CounterView>("counters");
+        await addInline(readModel, "a", 1, 0);
+        await expect(addInline(readModel, "a", 5, 1)).rejects.toBeInstanceOf(ConcurrencyError);
+        expect(await readModel.get("a")).toEqual({ total: 1, versions: [1] });
+      });
+
+      it("writes neither events nor views when the fold throws", async () => {
+        const readModel = fixture.readModel<CounterView>("counters");
+        const failing: Projection<CounterView> = {
+          ...counters,
+          apply: () => {
+            throw new Error("bad event");
+          },
+        };
+        await expect(addInline(readModel, "a", 1, 0, failing)).rejects.toThrow("bad event");
+        expect(await events.version("a")).toBe(0);
+        expect(await readModel.get("a")).toBeUndefined();
+      });
+
+      it('refuses an inline append not pinned to a version ("any"), writing nothing', async () => {
+        const readModel = fixture.readModel<CounterView>("counters");
+        const update = inlineUpdate({ projection: counters, target: readModel }, new Map());
+        await expect(
+          events.append("a", [{ type: "counter.added", data: { amount: 1 } }], {
+            expectedVersion: "any",
+            inline: [update],
+          }),
+        ).rejects.toBeInstanceOf(InvalidAppendError);
+        expect(await events.version("a")).toBe(0);
+        expect(await readModel.get("a")).toBeUndefined();
+      });
     });
   });
 }

@@ -3,6 +3,7 @@
  * applied). Views and checkpoint change together in one `commit`, compare-and-set on the
  * checkpoint, so two runners of one projection can never apply the same batch twice.
  */
+import type { InlineTarget } from "./inline-projection.js";
 
 /** A view with the global position of the last event applied to it (makes replays idempotent). */
 export interface ViewRecord<V> {
@@ -33,8 +34,11 @@ export interface ReadModelStore<V> {
   clear(): Promise<void>;
 }
 
-/** Read model in process memory. Views are stored as JSON, like on Redis, so both behave alike. */
-export class MemoryReadModelStore<V> implements ReadModelStore<V> {
+/**
+ * Read model in process memory. Views are stored as JSON, like on Redis, so both behave alike.
+ * Also an inline projection's target (written in the memory event store's append).
+ */
+export class MemoryReadModelStore<V> implements ReadModelStore<V>, InlineTarget<V> {
   private views = new Map<string, string>();
   private position: string | undefined;
 
@@ -65,6 +69,10 @@ export class MemoryReadModelStore<V> implements ReadModelStore<V> {
     for (const [key, record] of batch.views) this.views.set(key, JSON.stringify(record));
     this.position = batch.checkpoint;
     return true;
+  }
+
+  applyInline(views: ReadonlyMap<string, ViewRecord<V>>): void {
+    for (const [key, record] of views) this.views.set(key, JSON.stringify(record));
   }
 
   async clear(): Promise<void> {

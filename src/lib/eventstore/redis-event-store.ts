@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import { eventStreamFields, eventStreamKey } from "../bus/transports/redis-stream-keys.js";
-import { ConcurrencyError, EventStoreError } from "./errors.js";
+import { ConcurrencyError, EventStoreError, InvalidAppendError } from "./errors.js";
+import { INLINE_COMMANDS, type InlineRedisWrite } from "./inline-projection.js";
 import {
   type AppendOptions,
   type AppendResult,
@@ -19,11 +20,16 @@ import { allEventsKey, checkTag, positionKey, streamKey } from "./keys.js";
 import { LuaScript } from "../redis/index.js";
 
 /**
- * KEYS: stream list, global log, position counter, then one event stream per outbox message.
- * ARGV: expected kind ("any" | "no_stream" | "exact"), expected version, event count n, n event
- * bodies (JSON objects without version and position), then field and value of each outbox message.
+ * KEYS: stream list, global log, position counter, one event stream per outbox message, then one
+ * key per inline write.
+ * ARGV: expected kind ("any" | "no_stream" | "exact"), expected version, event count n, outbox
+ * count m, n event bodies (JSON objects without version and position), field and value of each
+ * outbox message, inline write count w, then per write: command, argument count, and per argument
+ * "s" + value, or "p" + before + event index (1-based) + after (the event's global position goes
+ * between them: a view record's `position`).
  * The stored JSON is built by string splicing, not cjson, so event data round-trips byte for byte
- * (cjson would turn `[]` into `{}`).
+ * (cjson would turn `[]` into `{}`). The inline writes run after the version check, in the same
+ * script: the views change with the events or not at all.
  */
 const APPEND = new LuaScript(`
 local actual = redis.call('LLEN', KEYS[1])
@@ -32,19 +38,38 @@ if (kind == 'no_stream' and actual ~= 0) or (kind == 'exact' and actual ~= tonum
   return {'conflict', actual}
 end
 local n = tonumber(ARGV[3])
+local m = tonumber(ARGV[4])
 local positions = {}
 for i = 1, n do
   local seq = redis.call('INCR', KEYS[3])
   local position = string.format('%016d', seq)
   local head = string.format('{"version":%d,"globalPosition":"%s",', actual + i, position)
-  local body = head .. string.sub(ARGV[3 + i], 2)
+  local body = head .. string.sub(ARGV[4 + i], 2)
   redis.call('RPUSH', KEYS[1], body)
   redis.call('XADD', KEYS[2], string.format('%d-0', seq), 'e', body)
   positions[i] = position
 end
-for j = 4, #KEYS do
-  local arg = 3 + n + 2 * (j - 4)
-  redis.call('XADD', KEYS[j], '*', ARGV[arg + 1], ARGV[arg + 2])
+for j = 1, m do
+  local arg = 4 + n + 2 * (j - 1)
+  redis.call('XADD', KEYS[3 + j], '*', ARGV[arg + 1], ARGV[arg + 2])
+end
+local a = 5 + n + 2 * m
+local w = tonumber(ARGV[a] or '0')
+a = a + 1
+for k = 1, w do
+  local call = {ARGV[a], KEYS[3 + m + k]}
+  local argc = tonumber(ARGV[a + 1])
+  a = a + 2
+  for x = 1, argc do
+    if ARGV[a] == 'p' then
+      call[x + 2] = ARGV[a + 1] .. positions[tonumber(ARGV[a + 2])] .. ARGV[a + 3]
+      a = a + 4
+    else
+      call[x + 2] = ARGV[a + 1]
+      a = a + 2
+    end
+  end
+  redis.call(unpack(call))
 end
 return {'ok', actual + n, positions}
 `);
@@ -97,8 +122,32 @@ export class RedisEventStore implements EventStore {
       positionKey(this.tag),
       ...outbox.map((m) => eventStreamKey(m.owner, m.topic)),
     ];
-    const args = [kind, typeof expected === "number" ? expected : 0, events.length, ...bodies];
+    const args = [kind, typeof expected === "number" ? expected : 0, events.length, outbox.length, ...bodies];
     for (const message of outbox) args.push(...eventStreamFields(message));
+    if (options.inline && options.inline.length > 0) {
+      const version = typeof expected === "number" ? expected : 0;
+      const appended = events.map<StoredEvent>((event, i) => ({
+        streamId,
+        version: version + i + 1,
+        // Assigned by the script: inline projections must not read it (inline-projection.ts).
+        globalPosition: "",
+        type: event.type,
+        data: JSON.parse(encoded[i] ?? "null") as StoredEvent["data"],
+        metadata: { ...event.metadata },
+        recordedAt,
+      }));
+      const writes = options.inline.flatMap((update) => update.redisWrites(appended));
+      args.push(writes.length);
+      for (const write of writes) {
+        checkInlineWrite(this.tag, write, events.length);
+        keys.push(write.key);
+        args.push(write.command, write.args.length);
+        for (const arg of write.args) {
+          if (typeof arg === "string") args.push("s", arg);
+          else args.push("p", arg.before, arg.event + 1, arg.after);
+        }
+      }
+    }
     const reply = await APPEND.run(this.redis, keys, args);
     return this.appendResult(streamId, expected, reply);
   }
@@ -137,6 +186,24 @@ export class RedisEventStore implements EventStore {
     );
     // Each global log entry has one field, `e`, holding the stored event (see APPEND).
     return entries.map(([, fields]) => decodeEvent(fields[1] ?? ""));
+  }
+}
+
+/** Refuses, before anything is written, a write the script must not run. */
+function checkInlineWrite(tag: string, write: InlineRedisWrite, events: number): void {
+  if (!(INLINE_COMMANDS as readonly string[]).includes(write.command)) {
+    throw new InvalidAppendError(`inline write ${write.command} is not one of ${INLINE_COMMANDS.join(", ")}`);
+  }
+  if (!write.key.startsWith(`{${tag}}`)) {
+    throw new InvalidAppendError(`inline write to "${write.key}" is outside the store's slot {${tag}}`);
+  }
+  for (const arg of write.args) {
+    if (
+      typeof arg !== "string" &&
+      !(Number.isSafeInteger(arg.event) && arg.event >= 0 && arg.event < events)
+    ) {
+      throw new InvalidAppendError(`inline write to "${write.key}" names event ${arg.event} of ${events}`);
+    }
   }
 }
 

@@ -2,6 +2,12 @@ import type { Redis } from "ioredis";
 import { checkpointKey, checkTag, readModelKey } from "./keys.js";
 import { LuaScript } from "../redis/index.js";
 import type { ReadModelCommit, ReadModelStore, ViewRecord } from "./read-model-store.js";
+import {
+  type InlineRedisWrite,
+  type InlineTarget,
+  type InlineView,
+  viewRecordArg,
+} from "./inline-projection.js";
 
 /**
  * KEYS: views hash, checkpoint. ARGV: expected checkpoint ("" for none), new checkpoint, then
@@ -26,8 +32,11 @@ export interface RedisReadModelStoreOptions {
   name: string;
 }
 
-/** Read model on Redis: one hash of JSON views per projection, and a checkpoint string. */
-export class RedisReadModelStore<V> implements ReadModelStore<V> {
+/**
+ * Read model on Redis: one hash of JSON views per projection, and a checkpoint string. Also an
+ * inline projection's target: `inlineWrites` are the HSETs the event store's append script runs.
+ */
+export class RedisReadModelStore<V> implements ReadModelStore<V>, InlineTarget<V> {
   private readonly redis: Redis;
   private readonly viewsKey: string;
   private readonly checkpointKey: string;
@@ -68,6 +77,12 @@ export class RedisReadModelStore<V> implements ReadModelStore<V> {
     const args: string[] = [batch.expectedCheckpoint ?? "", batch.checkpoint];
     for (const [key, record] of batch.views) args.push(key, JSON.stringify(record));
     return (await COMMIT.run(this.redis, [this.viewsKey, this.checkpointKey], args)) === 1;
+  }
+
+  inlineWrites(views: ReadonlyMap<string, InlineView<V>>): InlineRedisWrite[] {
+    if (views.size === 0) return [];
+    const args = [...views].flatMap(([key, view]) => [key, viewRecordArg(view)]);
+    return [{ command: "HSET", key: this.viewsKey, args }];
   }
 
   async clear(): Promise<void> {

@@ -142,6 +142,18 @@ export function fromStoredEvent(
   stored: Pick<StoredEvent, "type" | "data" | "metadata">,
 ): OrderDomainEvent | undefined {
   if (!isOrderEventType(stored.type)) return undefined;
+  // One stored event is folded by the state and by each inline projection: validated once.
+  if (decoded.has(stored)) return decoded.get(stored);
+  const event = decodeStored(stored);
+  decoded.set(stored, event);
+  return event;
+}
+
+/** Decoded stored events (stored events are immutable), for as long as the stored object lives. */
+const decoded = new WeakMap<object, OrderDomainEvent>();
+
+function decodeStored(stored: Pick<StoredEvent, "type" | "data" | "metadata">): OrderDomainEvent {
+  if (!isOrderEventType(stored.type)) throw new Error(`not an order event: ${stored.type}`);
   const data: unknown = DATA_SCHEMAS[stored.type].parse(stored.data);
   if (stored.type === "order.event.created") {
     return {

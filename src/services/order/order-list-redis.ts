@@ -5,7 +5,13 @@
  * checkpoint. A commit is one script, compare-and-set on the checkpoint.
  */
 import type { Redis } from "ioredis";
-import type { ReadModelCommit, ViewRecord } from "../../lib/eventstore/index.js";
+import {
+  type InlineRedisWrite,
+  type InlineView,
+  type ReadModelCommit,
+  type ViewRecord,
+  viewRecordArg,
+} from "../../lib/eventstore/index.js";
 import { LuaScript } from "../../lib/redis/index.js";
 import { ORDER_TAG } from "./keys.js";
 import {
@@ -113,6 +119,25 @@ export class RedisOrderListIndex implements OrderListIndex {
       args.push(id, listMember(id, record.value.createdAtMs), JSON.stringify(record));
     }
     return (await COMMIT.run(this.redis, keys, args)) === 1;
+  }
+
+  /**
+   * The append script's writes. Only an order's creation is indexed, the first event of its stream
+   * (an append pinned to "no_stream"), so the entry is new: its members are added, never moved.
+   */
+  inlineWrites(views: ReadonlyMap<string, InlineView<OrderListEntry>>): InlineRedisWrite[] {
+    const writes: InlineRedisWrite[] = [];
+    for (const [id, view] of views) {
+      const member = listMember(id, view.value.createdAtMs);
+      writes.push({ command: "HSET", key: recordsKey(this.tag), args: [id, viewRecordArg(view)] });
+      writes.push({ command: "ZADD", key: orderListKey(this.tag), args: ["0", member] });
+      writes.push({
+        command: "ZADD",
+        key: userOrderListKey(view.value.userId, this.tag),
+        args: ["0", member],
+      });
+    }
+    return writes;
   }
 
   /** Removes the index (user lists found by SCAN, in batches: never one blocking command). */

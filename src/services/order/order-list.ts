@@ -5,7 +5,13 @@
  * it survives crashes and can be rebuilt. Pages are cut with an opaque cursor: the last entry of the
  * page (creation time, order id), exclusive. Redis adapter: `order-list-redis.ts`.
  */
-import type { Projection, ReadModelCommit, ReadModelStore, ViewRecord } from "../../lib/eventstore/index.js";
+import type {
+  InlineTarget,
+  Projection,
+  ReadModelCommit,
+  ReadModelStore,
+  ViewRecord,
+} from "../../lib/eventstore/index.js";
 import { fromStoredEvent } from "./events.js";
 import { orderIdOfStream } from "./keys.js";
 
@@ -30,7 +36,7 @@ export interface OrderListPage {
   nextCursor?: string;
 }
 
-export interface OrderListIndex extends ReadModelStore<OrderListEntry> {
+export interface OrderListIndex extends ReadModelStore<OrderListEntry>, InlineTarget<OrderListEntry> {
   page(query: OrderListQuery): Promise<OrderListPage>;
 }
 
@@ -108,7 +114,13 @@ export class MemoryOrderListIndex implements OrderListIndex {
 
   async commit(batch: ReadModelCommit<OrderListEntry>): Promise<boolean> {
     if (batch.expectedCheckpoint !== this.position) return false;
-    for (const [id, record] of batch.views) {
+    this.applyInline(batch.views);
+    this.position = batch.checkpoint;
+    return true;
+  }
+
+  applyInline(views: ReadonlyMap<string, ViewRecord<OrderListEntry>>): void {
+    for (const [id, record] of views) {
       if (!this.records.has(id)) {
         const member = listMember(id, record.value.createdAtMs);
         insertSorted(this.listOf(listName(undefined)), member);
@@ -116,8 +128,6 @@ export class MemoryOrderListIndex implements OrderListIndex {
       }
       this.records.set(id, record);
     }
-    this.position = batch.checkpoint;
-    return true;
   }
 
   async clear(): Promise<void> {

@@ -5,6 +5,8 @@
  */
 import type { Redis } from "ioredis";
 import {
+  type InlineRedisWrite,
+  type InlineView,
   type ReadModelCommit,
   RedisEventStore,
   RedisReadModelStore,
@@ -103,6 +105,23 @@ export class RedisDeadlineIndex implements DeadlineIndex {
     }
     const keys = [this.dueKey, this.positionsKey, this.checkpointKey];
     return (await COMMIT.run(this.redis, keys, args)) === 1;
+  }
+
+  /** The append script's writes: the same as `commit`'s for each view, without the checkpoint. */
+  inlineWrites(views: ReadonlyMap<string, InlineView<DeadlineView>>): InlineRedisWrite[] {
+    const writes: InlineRedisWrite[] = [];
+    for (const [id, view] of views) {
+      const deadline = view.value.deadline;
+      if (deadline === null) {
+        writes.push({ command: "ZREM", key: this.dueKey, args: [id] });
+        writes.push({ command: "HDEL", key: this.positionsKey, args: [id] });
+      } else {
+        writes.push({ command: "ZADD", key: this.dueKey, args: [String(deadline), id] });
+        const position = { before: "", event: view.event, after: "" };
+        writes.push({ command: "HSET", key: this.positionsKey, args: [id, position] });
+      }
+    }
+    return writes;
   }
 
   async clear(): Promise<void> {

@@ -2,6 +2,9 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import { createRedisPlatform, type Platform } from "../../lib/runtime/platform.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
+import { readModelKey, streamKey } from "../../lib/eventstore/keys.js";
+import { deadlineIndexKey, ORDER_TAG, orderStreamId } from "./keys.js";
+import { deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
 import { type OrderHarness, startOrderService } from "./test-harness.js";
 import { defaultBehaviour, type Simulation, startSimulation } from "./test-responders.js";
 
@@ -69,5 +72,45 @@ describeWithRedis("order service over Redis", (getRedis) => {
     expect(failed.payload).toMatchObject({ stage: "timeout", compensated: ["inventory.release"] });
     await second.waitForStatus(orderId, "failed");
     await sim.stop();
+  });
+
+  it("never shows an order's events without its view and deadline (both written by the append)", async () => {
+    const h = await startOrderService(platform);
+    harnesses.push(h);
+    const reader = getRedis().client();
+    const viewsKey = readModelKey(ORDER_TAG, orderViewProjection.name);
+    const dueKey = deadlineIndexKey(ORDER_TAG, deadlineProjection.name);
+    const ids: string[] = [];
+    const seen: string[] = [];
+    let placing = true;
+    // One transaction per look: the stream's length, the view and the deadline at one instant.
+    const look = async () => {
+      for (const id of [...ids]) {
+        const replies = await reader
+          .multi()
+          .llen(streamKey(ORDER_TAG, orderStreamId(id)))
+          .hget(viewsKey, id)
+          .zscore(dueKey, id)
+          .exec();
+        const [length, json, score] = (replies ?? []).map(([, value]) => value);
+        const view = typeof json === "string" ? (JSON.parse(json) as { value: OrderView }).value : undefined;
+        seen.push(`${id} v${String(length)} view v${view?.version} ${view?.status} due ${String(score)}`);
+        expect(view?.version, `view of ${id} at stream length ${String(length)}`).toBe(length);
+        if (view?.status === "pending") expect(score, `deadline of pending ${id}`).not.toBeNull();
+      }
+    };
+    const looking = (async () => {
+      while (placing) {
+        await look();
+        // A turn of the event loop between looks (with no order yet, a look awaits nothing).
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    for (let i = 0; i < 10; i++) ids.push(await h.place());
+    for (const id of ids) await h.waitForStatus(id, "delivered", 10_000);
+    placing = false;
+    await looking;
+    await look();
+    expect(seen.length).toBeGreaterThan(ids.length);
   });
 });

@@ -1,6 +1,8 @@
 /**
  * Wires the order service: stores (Redis when the platform has it, else memory), the saga runner,
- * the reply handlers, the two projections (order view, deadline index) and the deadline sweeper.
+ * the reply handlers, the deadline sweeper, and the read side: the order view, deadline index and
+ * list index are inline projections, written by each order's append in the same atomic step (no
+ * poller). Their `ProjectionRunner`s are kept, never started, as the rebuild path (docs/storage.md).
  */
 import { Counter } from "prom-client";
 import { exponentialBackoff } from "../../lib/resilience/backoff.js";
@@ -22,7 +24,7 @@ import { registerOrderRoutes } from "./routes.js";
 import { DEFAULT_SAGA_OPTIONS } from "./saga.js";
 import { type AppliedDecision, SagaRunner } from "./saga-runner.js";
 import type { Metrics } from "../../lib/observability/metrics.js";
-import { createMemoryOrderStores, type OrderStores } from "./store.js";
+import { createMemoryOrderStores, inlineProjections, type OrderStores } from "./store.js";
 import { DeadlineSweeper } from "./sweeper.js";
 import { ViewRetention } from "./view-retention.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
@@ -40,8 +42,6 @@ export interface OrderServiceOptions {
   maxPaymentAttempts?: number;
   /** How often overdue orders are looked for (default 1 s). */
   sweepIntervalMs?: number;
-  /** Poll interval of the projections (default 50 ms). */
-  projectionIntervalMs?: number;
   /** How long an Idempotency-Key of POST /orders is remembered (default 24 h, in ms). */
   idempotencyTtlMs?: number;
   /** Order ids (default UUIDv7). */
@@ -63,6 +63,10 @@ export interface OrderServiceInternals {
   stores: OrderStores;
   runner: SagaRunner;
   sweeper: DeadlineSweeper;
+  /**
+   * The read models' rebuild path (replay of the global log; never started: the appends keep the
+   * read models current). Run `rebuild()` with every writer of the orders stopped.
+   */
   views: ProjectionRunner<OrderView>;
   deadlines: ProjectionRunner<DeadlineView>;
   list: ProjectionRunner<OrderListEntry>;
@@ -123,7 +127,7 @@ async function buildInternals(
   });
   const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_SAGA_OPTIONS.stepTimeoutMs;
   const runner = new SagaRunner({
-    repository: new OrderRepository(stores.events, { cacheSize: options.cacheSize }),
+    repository: orderRepository(stores, options),
     saga: {
       stepTimeoutMs,
       maxPaymentAttempts: options.maxPaymentAttempts ?? DEFAULT_SAGA_OPTIONS.maxPaymentAttempts,
@@ -162,13 +166,20 @@ async function buildInternals(
     deadlines: stores.deadlines,
     runner,
     preparer: deps.publisher,
-    catchUp: () => deadlines.catchUp(),
     now,
     onError: onError("deadline sweep"),
   });
   const views = projection(orderViewProjection, stores.views);
   const list = projection(orderListProjection, stores.list);
   return { stores, runner, sweeper, views, deadlines, list, clock, tokens, compactor };
+}
+
+/** A repository over the stores that writes the read models inline (every writer must use one). */
+function orderRepository(stores: OrderStores, options: OrderServiceOptions): OrderRepository {
+  return new OrderRepository(stores.events, {
+    cacheSize: options.cacheSize,
+    inline: inlineProjections(stores),
+  });
 }
 
 export function createOrderService(options: OrderServiceOptions = {}): ServiceDefinition<typeof AllEvents> {
@@ -178,8 +189,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
     create: async (deps) => {
       const internals = await buildInternals(deps, options);
       options.onCreated?.(internals);
-      const { stores, runner, sweeper, views, deadlines, list, clock, tokens, compactor } = internals;
-      const intervalMs = options.projectionIntervalMs ?? 50;
+      const { stores, runner, sweeper, clock, tokens, compactor } = internals;
       let viewRetention: NodeJS.Timeout | undefined;
       return {
         // Replies can arrive before the step they answer is recorded (ORDER_REPLY_TOO_EARLY) after a
@@ -188,7 +198,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
         routes: (app) =>
           registerOrderRoutes(app, {
             runner,
-            repository: new OrderRepository(stores.events, { cacheSize: options.cacheSize }),
+            repository: orderRepository(stores, options),
             views: stores.views,
             list: stores.list,
             publisher: deps.publisher,
@@ -199,15 +209,11 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
           }),
         start: async () => {
           viewRetention = startViewRetention(deps);
-          views.start({ intervalMs });
-          deadlines.start({ intervalMs });
-          list.start({ intervalMs });
           sweeper.start({ intervalMs: options.sweepIntervalMs ?? 1_000 });
         },
         stop: async () => {
           if (viewRetention) clearInterval(viewRetention);
           await sweeper.stop();
-          await Promise.all([views.stop(), deadlines.stop(), list.stop()]);
           compactor?.stop();
           await stores.close?.();
           clock.stop();

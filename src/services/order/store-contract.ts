@@ -8,12 +8,12 @@ import { AllEvents } from "../../contracts/index.js";
 import { Publisher } from "../../lib/bus/publisher.js";
 import { MemoryTransport } from "../../lib/bus/transports/memory.js";
 import { MemoryDeadLetterStore } from "../../lib/dlq/memory-dead-letter-store.js";
-import { ConcurrencyError, ProjectionRunner } from "../../lib/eventstore/index.js";
-import { deadlineProjection, orderViewProjection } from "./projections.js";
+import { ConcurrencyError, MemoryReadModelStore, ProjectionRunner } from "../../lib/eventstore/index.js";
+import { deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
 import { OrderRepository } from "./repository.js";
 import type { PlaceInput } from "./saga.js";
 import { SagaRunner } from "./saga-runner.js";
-import type { OrderStores } from "./store.js";
+import { inlineProjections, type OrderStores } from "./store.js";
 import { SEALED_TOKEN } from "../../contracts/fixtures.js";
 
 export interface OrderStoreFixture {
@@ -128,6 +128,39 @@ export function runOrderStoreContract(
       await index.clear();
       expect(await index.checkpoint()).toBeUndefined();
       expect(await index.due(10, 10)).toEqual([]);
+    });
+
+    it("has the view, deadline and list entry of an order as soon as its append returns (inline)", async () => {
+      const { stores } = fixture;
+      const inline = new SagaRunner({
+        repository: new OrderRepository(stores.events, { inline: inlineProjections(stores) }),
+        now: () => clock,
+        saga: { stepTimeoutMs: 1000 },
+      });
+      await inline.place(input("o-6"), publisher);
+      expect(await stores.views.get("o-6")).toMatchObject({ id: "o-6", status: "pending", version: 2 });
+      expect(await stores.deadlines.get("o-6")).toEqual({ deadline: clock + 1000 });
+      expect((await stores.list.page({ userId: "u-1", limit: 10 })).ids).toEqual(["o-6"]);
+      const reply = {
+        type: "user.validated",
+        payload: { orderId: "o-6", userId: "u-1", valid: true },
+      } as const;
+      expect((await inline.run("o-6", reply, publisher)).kind).toBe("applied");
+      const validated = await stores.events.version("order-o-6");
+      expect(validated).toBeGreaterThan(2);
+      expect(await stores.views.get("o-6")).toMatchObject({ status: "pending", version: validated });
+      await inline.run("o-6", { type: "cancel" }, publisher);
+      const version = await stores.events.version("order-o-6");
+      expect(await stores.views.get("o-6")).toMatchObject({ status: "cancelled", version });
+      expect(await stores.deadlines.get("o-6")).toEqual({ deadline: expect.any(Number) });
+      // The rebuild path (a runner over the global log) gives the views the appends wrote.
+      const readModel = new MemoryReadModelStore<OrderView>();
+      await new ProjectionRunner({
+        events: stores.events,
+        projection: orderViewProjection,
+        readModel,
+      }).rebuild();
+      expect(await readModel.get("o-6")).toEqual(await stores.views.get("o-6"));
     });
 
     it("projects orders into views with prices unknown until inventory priced them", async () => {

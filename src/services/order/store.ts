@@ -9,18 +9,21 @@
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import {
   type EventStore,
+  type InlineProjection,
+  type InlineTarget,
   MemoryEventStore,
   MemoryReadModelStore,
+  type Projection,
   type ReadModelCommit,
   type ReadModelStore,
   type ViewRecord,
 } from "../../lib/eventstore/index.js";
 import { type IdempotencyRecords, MemoryIdempotencyRecords } from "./idempotency-records.js";
 import { ORDER_TAG } from "./keys.js";
-import { MemoryOrderListIndex, type OrderListIndex } from "./order-list.js";
-import type { DeadlineView, OrderView } from "./projections.js";
+import { MemoryOrderListIndex, type OrderListIndex, orderListProjection } from "./order-list.js";
+import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
 
-export interface DeadlineIndex extends ReadModelStore<DeadlineView> {
+export interface DeadlineIndex extends ReadModelStore<DeadlineView>, InlineTarget<DeadlineView> {
   /** Orders whose deadline is at or before `now`, earliest first. */
   due(now: number, limit: number): Promise<string[]>;
 }
@@ -29,7 +32,8 @@ export interface OrderStores {
   events: EventStore;
   /** Where projections read the log from (default `events`): Redis gives them their own connection. */
   projectionEvents?: EventStore;
-  views: ReadModelStore<OrderView>;
+  /** Written inline by every append of an order (`OrderRepository`), like `deadlines` and `list`. */
+  views: ReadModelStore<OrderView> & InlineTarget<OrderView>;
   deadlines: DeadlineIndex;
   /** Order ids by creation time, overall and per user (GET /orders). */
   list: OrderListIndex;
@@ -37,6 +41,23 @@ export interface OrderStores {
   idempotency: IdempotencyRecords;
   /** Releases what the stores opened themselves. */
   close?: () => Promise<void>;
+}
+
+/**
+ * The read models every append of an order writes (inline projections), in a fixed order: the
+ * order view, the deadline index, the list index. Every writer of the orders' streams must use
+ * them (`OrderRepository`'s `inline` option), or a read model misses events.
+ */
+export function inlineProjections(stores: OrderStores): InlineProjection<unknown>[] {
+  const inline = <V>(projection: Projection<V>, target: InlineTarget<V>): InlineProjection<unknown> => ({
+    projection,
+    target,
+  });
+  return [
+    inline(orderViewProjection, stores.views),
+    inline(deadlineProjection, stores.deadlines),
+    inline(orderListProjection, stores.list),
+  ];
 }
 
 interface Entry {
@@ -81,13 +102,17 @@ export class MemoryDeadlineIndex implements DeadlineIndex {
 
   async commit(batch: ReadModelCommit<DeadlineView>): Promise<boolean> {
     if (batch.expectedCheckpoint !== this.position) return false;
-    for (const [id, record] of batch.views) {
+    this.applyInline(batch.views);
+    this.position = batch.checkpoint;
+    return true;
+  }
+
+  applyInline(views: ReadonlyMap<string, ViewRecord<DeadlineView>>): void {
+    for (const [id, record] of views) {
       const deadline = record.value.deadline;
       if (deadline === null) this.entries.delete(id);
       else this.entries.set(id, { position: record.position, deadline });
     }
-    this.position = batch.checkpoint;
-    return true;
   }
 
   async clear(): Promise<void> {

@@ -2,7 +2,7 @@
  * Wires the order service: stores (Redis when the platform has it, else memory), the saga runner,
  * the reply handlers, the two projections (order view, deadline index) and the deadline sweeper.
  */
-import { Counter } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import { exponentialBackoff } from "../../lib/resilience/backoff.js";
 import type { AllEvents } from "../../contracts/index.js";
 import { newMessageId } from "../../lib/bus/envelope.js";
@@ -121,6 +121,13 @@ async function buildInternals(
     help: "Orders moved to compensation_failed (a compensation unconfirmed in its window, or refused)",
     registers: [deps.metrics.registry],
   });
+  // The saga's owner alone exports it: a label-less gauge in the shared Metrics class gave every
+  // service and the gateway a `saga_compensations_pending{service="gateway"} 0` sample.
+  const compensationsPending = new Gauge({
+    name: "ordersaga_saga_compensations_pending",
+    help: "Compensations requested minus settled, as seen by this instance (sum over instances)",
+    registers: [deps.metrics.registry],
+  });
   const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_SAGA_OPTIONS.stepTimeoutMs;
   const runner = new SagaRunner({
     repository: new OrderRepository(stores.events, { cacheSize: options.cacheSize }),
@@ -141,7 +148,7 @@ async function buildInternals(
           deps.logger.warn({ err: error, orderId }, "payment token key not deleted; it expires by TTL"),
         );
     },
-    onApplied: (applied) => recordSagaProgress(deps.metrics, applied, stepTimeoutMs),
+    onApplied: (applied) => recordSagaProgress(deps.metrics, compensationsPending, applied, stepTimeoutMs),
     onCompensationFailed: (orderId) => {
       compensationFailures.inc();
       deps.logger.error({ orderId }, "compensation failed: the order needs an operator (see docs/saga.md)");
@@ -257,7 +264,12 @@ export function compensationOf(event: string): string | undefined {
   return COMPENSATION_COMMAND.exec(event)?.[1];
 }
 
-function recordSagaProgress(metrics: Metrics, applied: AppliedDecision, stepTimeoutMs: number): void {
+function recordSagaProgress(
+  metrics: Metrics,
+  compensationsPending: Gauge,
+  applied: AppliedDecision,
+  stepTimeoutMs: number,
+): void {
   const { before, after, input, decision, now } = applied;
   const step = before.awaiting;
   if (step !== undefined && before.deadline !== undefined) {
@@ -278,10 +290,10 @@ function recordSagaProgress(metrics: Metrics, applied: AppliedDecision, stepTime
     const compensation = compensationOf(command.event);
     if (compensation === undefined) continue;
     metrics.compensationsRequested.inc({ compensation });
-    metrics.compensationsPending.inc();
+    compensationsPending.inc();
   }
   if (input.type === "compensation.settled") {
     metrics.compensationsSettled.inc({ compensation: input.compensation, outcome: input.outcome });
-    metrics.compensationsPending.dec();
+    compensationsPending.dec();
   }
 }

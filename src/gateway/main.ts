@@ -39,7 +39,9 @@ await waitForRedis(platform.redis, env.REDIS_CONNECT_TIMEOUT_MS).catch((error: u
   failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT),
 );
 connected = true;
-await guardRedisDurability(platform.redis, logger, env.NODE_ENV);
+await guardRedisDurability(platform.redis, logger, env.NODE_ENV, process, (reason) =>
+  failStart(GATEWAY_SERVICE, new Error(reason), env.GATEWAY_PORT),
+);
 
 const gateway = await createGateway({
   platform,

@@ -80,13 +80,12 @@ const where = [
 ] as const;
 const width = Math.max(...where.map(([name]) => name.length));
 const auth = env.GATEWAY_API_KEYS.length > 0 ? ` -H "x-api-key: <one of GATEWAY_API_KEYS>"` : "";
-// After the start-up log lines (pino writes asynchronously), so the banner is not cut by them.
-setImmediate(() =>
-  console.log(
-    `\nOrdersaga is up (${system.platform.mode} mode):\n` +
-      where.map(([name, url]) => `  ${name.padEnd(width)}  ${url}`).join("\n") +
-      `\n  metrics of everything: ${system.gatewayUrl}/metrics\n  try: curl${auth} ${system.gatewayUrl}/inventory\n`,
-  ),
+// On stdout through the logs' own stream: after every start-up line, in one piece (pino writes in
+// the background, so console.log came out between them).
+system.print(
+  `\nOrdersaga is up (${system.platform.mode} mode):\n` +
+    where.map(([name, url]) => `  ${name.padEnd(width)}  ${url}`).join("\n") +
+    `\n  metrics of everything: ${system.gatewayUrl}/metrics\n  try: curl${auth} ${system.gatewayUrl}/inventory\n\n`,
 );
 
 let stopping = false;

@@ -57,7 +57,7 @@ const gateway = await createGateway({
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
   heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
 }).catch((error: unknown) => failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT));
-await signalReady(GATEWAY_SERVICE, gateway.url);
+await signalReady(GATEWAY_SERVICE, gateway.url, logger);
 
 shutdownOnSignals({
   logger,

@@ -104,7 +104,7 @@ async function runConfigured<E extends EventRegistry>(
       ...(gatewaySecret === undefined ? {} : { gatewaySecret }),
     },
   ).catch((error: unknown) => failStart(name, error, port));
-  await signalReady(name, running.url);
+  await signalReady(name, running.url, logger);
   shutdownOnSignals({
     logger,
     stop: async () => {

@@ -174,7 +174,10 @@ export async function demoTarget(options: {
     }
     return ownSystem(options.redisUrl, options.onDeath);
   }
-  const system = await startEmbeddedSystem({ gatewayPort: 0, logLevel: process.env.LOG_LEVEL ?? "warn" });
+  // Errors only by default: the demo's output is its scenarios. At "warn", scenario 4 shows an
+  // expected retry (its cancel meets the carrier's booking still in progress: CARRIER_UNAVAILABLE,
+  // retried until the booking is known, then cancelled); LOG_LEVEL=warn npm run demo shows it.
+  const system = await startEmbeddedSystem({ gatewayPort: 0, logLevel: process.env.LOG_LEVEL || "error" });
   return {
     url: system.gatewayUrl,
     mode: "embedded (one process, in-memory bus and stores)",

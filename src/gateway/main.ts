@@ -39,7 +39,9 @@ await waitForRedis(platform.redis, env.REDIS_CONNECT_TIMEOUT_MS).catch((error: u
   failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT),
 );
 connected = true;
-await guardRedisDurability(platform.redis, logger, env.NODE_ENV);
+await guardRedisDurability(platform.redis, logger, env.NODE_ENV, process, (reason) =>
+  failStart(GATEWAY_SERVICE, new Error(reason), env.GATEWAY_PORT),
+);
 
 const gateway = await createGateway({
   platform,
@@ -55,7 +57,7 @@ const gateway = await createGateway({
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
   heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
 }).catch((error: unknown) => failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT));
-await signalReady(GATEWAY_SERVICE, gateway.url);
+await signalReady(GATEWAY_SERVICE, gateway.url, logger);
 
 shutdownOnSignals({
   logger,

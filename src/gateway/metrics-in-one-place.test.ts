@@ -52,6 +52,15 @@ describe("metrics in one place", () => {
     expect(new Set(helps).size).toBe(helps.length);
   });
 
+  // New-user finding: `saga_compensations_pending{service="gateway"} 0` (and one per service) came
+  // from a label-less gauge every registry had; only the saga's owner, order, may export saga series.
+  it("exports saga series from the order service only", async () => {
+    const text = await (await fetch(`${system.gatewayUrl}/metrics`)).text();
+    const samples = text.split("\n").filter((line) => /^ordersaga_sagas?_/.test(line));
+    expect(samples.some((line) => line.startsWith("ordersaga_saga_compensations_pending"))).toBe(true);
+    expect(samples.filter((line) => !line.includes('service="order"'))).toEqual([]);
+  });
+
   it("lists each instance's metrics URL in /services, and it answers", async () => {
     const body = (await (await fetch(`${system.gatewayUrl}/services`)).json()) as {
       services: { name: string; instances: { metricsUrl: string }[] }[];

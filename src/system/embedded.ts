@@ -8,6 +8,7 @@ import { serviceCredentialSecret } from "../lib/http/gateway-credential.js";
 import { randomBytes } from "node:crypto";
 import { AllEvents } from "../contracts/index.js";
 import { createGateway } from "../gateway/gateway.js";
+import { pino } from "pino";
 import { createLogger, type Logger } from "../lib/observability/logger.js";
 import { createMemoryPlatform, type Platform } from "../lib/runtime/platform.js";
 import { type RunningService, startService } from "../lib/runtime/service-host.js";
@@ -45,18 +46,23 @@ export interface EmbeddedSystem {
   services: RunningService[];
   /** The secret the services' ports require from callers (`gatewayHeaders` signs with it). */
   sharedSecret: string;
+  /** Writes text to where the log lines go, after every line logged so far (the start banner). */
+  print(text: string): void;
   stop(): Promise<void>;
 }
 
 export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): Promise<EmbeddedSystem> {
   const platform = options.platform ?? createMemoryPlatform();
   const pretty = options.pretty ?? Boolean(process.stdout.isTTY);
+  // One stream for every logger of the process (and `print`): pino writes in the background, so
+  // with a stream per service their lines came out of order, some after the start banner.
+  const destination = options.logDestination ?? pino.destination(1);
   const loggerFor = (service: string): Logger =>
     createLogger({
       service,
       pretty,
       ...(options.logLevel ? { level: options.logLevel } : {}),
-      ...(options.logDestination ? { destination: options.logDestination } : {}),
+      destination,
     });
   const services: RunningService[] = [];
   const sharedSecret = options.sharedSecret ?? randomBytes(32).toString("hex");
@@ -93,6 +99,7 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
       platform,
       services,
       sharedSecret,
+      print: (text) => void destination.write(text),
       stop: async () => {
         await gateway.stop();
         for (const service of [...services].reverse()) await service.stop();

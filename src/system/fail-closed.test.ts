@@ -8,16 +8,22 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { Keyring } from "../lib/security/keyring.js";
+import { generateTokenKeys } from "../lib/security/payment-token.js";
+import { generateUserDataKeys } from "../lib/security/user-data.js";
+import { SERVICES } from "./catalog.js";
 
 /** Runs an entry point to its exit (bounded); returns the exit code and what it printed. */
 function runToExit(
   main: string,
-  env: Record<string, string>,
+  env: Record<string, string | undefined>,
 ): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const args = env.ARGV_OUT === undefined ? [] : [env.ARGV_OUT];
+    // A variable given as undefined is removed from the child's environment.
+    const merged = { ...process.env, LOG_LEVEL: "info", REDIS_URL: "redis://127.0.0.1:1", ...env };
     const child = spawn(process.execPath, ["--import", "tsx", main, ...args], {
-      env: { ...process.env, LOG_LEVEL: "info", REDIS_URL: "redis://127.0.0.1:1", ...env },
+      env: Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== undefined)),
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
@@ -35,6 +41,8 @@ function runToExit(
 }
 
 const secret = "s".repeat(40);
+/** Every process's signing keys, so what an `npm start` refuses over is the check under test. */
+const signingKeys = Keyring.generate([...SERVICES.map((s) => s.name), "gateway"]).serialize();
 
 describe("in production", () => {
   it("the gateway refuses to start without API keys, naming the opt-out", async () => {
@@ -89,6 +97,52 @@ describe("in production", () => {
     expect(output).toMatch(
       /placeholder.*(GATEWAY_SHARED_SECRET|REDIS_PASSWORD)|(GATEWAY_SHARED_SECRET|REDIS_PASSWORD).*placeholder/,
     );
+  }, 60_000);
+
+  // New-user finding: `npm start` runs the gateway and every service, so it applies their checks.
+  it("npm start refuses to start with no key at all, naming the API keys and the opt-out", async () => {
+    const { code, output } = await runToExit("src/system/start-embedded.ts", {
+      NODE_ENV: "production",
+      GATEWAY_PORT: "0",
+      REDIS_URL: undefined,
+      GATEWAY_API_KEYS: undefined,
+      GATEWAY_ADMIN_API_KEYS: undefined,
+      BUS_SIGNING_KEYS: undefined,
+    });
+    expect(code).toBe(1);
+    expect(output).toMatch(/Ordersaga could not start: refusing to start in production without API keys/);
+    expect(output).toContain("GATEWAY_ALLOW_NO_AUTH=1");
+    expect(output).not.toContain("Ordersaga is up");
+  }, 60_000);
+
+  it("npm start refuses a placeholder as a service's secret", async () => {
+    const { code, output } = await runToExit("src/system/start-embedded.ts", {
+      NODE_ENV: "production",
+      GATEWAY_PORT: "0",
+      GATEWAY_API_KEYS: "a-real-client-key-0123456789",
+      BUS_SIGNING_KEYS: signingKeys,
+      PAYMENT_TOKEN_PUBLIC_KEY: "replace-with-the-public-key",
+    });
+    expect(code).toBe(1);
+    expect(output).toMatch(/Ordersaga could not start: .*PAYMENT_TOKEN_PUBLIC_KEY.*placeholder/);
+  }, 60_000);
+
+  it("npm start refuses the in-memory mode (no REDIS_URL): every order would be lost at exit", async () => {
+    const { code, output } = await runToExit("src/system/start-embedded.ts", {
+      NODE_ENV: "production",
+      GATEWAY_PORT: "0",
+      REDIS_URL: undefined,
+      GATEWAY_API_KEYS: "a-real-client-key-0123456789",
+      // Every key, so the memory mode is the one thing refused (on main this system started).
+      BUS_SIGNING_KEYS: signingKeys,
+      ...generateTokenKeys(),
+      ...generateUserDataKeys(),
+    });
+    expect(code).toBe(1);
+    expect(output).toMatch(
+      /Ordersaga could not start: refusing to start in production in memory mode.*REDIS_URL/,
+    );
+    expect(output).not.toContain("Ordersaga is up");
   }, 60_000);
 
   it("the ACL file writer refuses a placeholder password and writes nothing", async () => {

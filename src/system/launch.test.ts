@@ -35,4 +35,14 @@ describe("launch", () => {
     expect(lines.join("\n")).toContain("killed by SIGKILL");
     expect(lines.join("\n")).not.toContain("null");
   }, 60_000);
+
+  // The start:services banner is printed when the last process is ready: a process's start-up
+  // lines, still being written by its logger, came out after it (new-user finding).
+  it("has read every line a process logged before it said it was ready", async () => {
+    const lines: string[] = [];
+    const system = launch([spec("chatty", { FIXTURE_LOG_LINES: "3000" })], (l) => lines.push(l));
+    systems.push(system);
+    await system.ready;
+    expect(lines.filter((line) => line.includes('"msg":"start-up line')).length).toBe(3000);
+  }, 60_000);
 });

@@ -366,8 +366,12 @@ export function launch(
       }
       urls.set(spec.label, message.url);
       // In the order given (services, then the gateway), not the order they came up in.
+      // After the output already read in this turn of the event loop: a child writes its start-up
+      // lines before it says it is ready, and they must come before the caller's banner.
       if (urls.size === specs.length)
-        settleReady?.resolve(new Map(specs.map((s) => [s.label, urls.get(s.label) ?? ""])));
+        setImmediate(() =>
+          settleReady?.resolve(new Map(specs.map((s) => [s.label, urls.get(s.label) ?? ""]))),
+        );
     });
     child.on("exit", (code, signal) => {
       const how = signal ? `killed by ${signal}` : `exit code ${code}`;

@@ -4,7 +4,10 @@
  * GATEWAY_API_KEYS, UPSTREAM_TIMEOUT_MS, HEALTH_CHECK_INTERVAL_MS, LOG_LEVEL, REDIS_CONNECT_TIMEOUT_MS).
  */
 import { assertSafeGatewayConfig, gatewayEnvSchema } from "../gateway/config.js";
+import { createLogger } from "../lib/observability/logger.js";
 import { parseEnv } from "../lib/runtime/config.js";
+import { guardRedisDurability, SERVICE_SECRET_VARIABLES } from "../lib/runtime/process.js";
+import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
 import { failStart } from "../lib/runtime/launch-signal.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
 import { waitForRedis } from "../lib/runtime/redis-ready.js";
@@ -13,10 +16,22 @@ import { initTracing } from "../lib/observability/tracing.js";
 import { startEmbeddedSystem } from "./embedded.js";
 
 const env = parseEnv(gatewayEnvSchema);
+// The production checks of every process it runs (fail closed, as start:gateway and start:<service>
+// do): API keys, no `.env.example` placeholder as a secret, a Redis that keeps the promises (below);
+// and Redis itself, as the in-memory mode loses every order at exit.
 try {
   assertSafeGatewayConfig(env, { embedded: true });
+  if (env.NODE_ENV === "production") {
+    const placeholders = placeholderVariables(process.env, SERVICE_SECRET_VARIABLES);
+    if (placeholders.length > 0) throw new Error(placeholderMessage(placeholders));
+    if (!process.env.REDIS_URL)
+      throw new Error(
+        "refusing to start in production in memory mode (every order is lost at exit): set REDIS_URL " +
+          "to a Redis with AOF and noeviction, or unset NODE_ENV to try the system",
+      );
+  }
 } catch (error) {
-  await failStart("Ordersaga", error);
+  await failStart("Ordersaga", error, env.GATEWAY_PORT);
 }
 // One process, one tracer provider: every service's spans carry service.name "ordersaga" here
 // (span names and attributes still tell them apart). A no-op unless tracing is enabled.
@@ -40,6 +55,13 @@ await waitForRedis(platform?.redis, env.REDIS_CONNECT_TIMEOUT_MS).catch((error: 
   failStart("Ordersaga", error),
 );
 connected = true;
+await guardRedisDurability(
+  platform?.redis,
+  createLogger({ service: "ordersaga", level: env.LOG_LEVEL }),
+  env.NODE_ENV,
+  process,
+  (reason) => failStart("Ordersaga", new Error(reason), env.GATEWAY_PORT),
+);
 const system = await startEmbeddedSystem({
   gatewayPort: env.GATEWAY_PORT,
   host: env.GATEWAY_HOST,
@@ -58,13 +80,12 @@ const where = [
 ] as const;
 const width = Math.max(...where.map(([name]) => name.length));
 const auth = env.GATEWAY_API_KEYS.length > 0 ? ` -H "x-api-key: <one of GATEWAY_API_KEYS>"` : "";
-// After the start-up log lines (pino writes asynchronously), so the banner is not cut by them.
-setImmediate(() =>
-  console.log(
-    `\nOrdersaga is up (${system.platform.mode} mode):\n` +
-      where.map(([name, url]) => `  ${name.padEnd(width)}  ${url}`).join("\n") +
-      `\n  metrics of everything: ${system.gatewayUrl}/metrics\n  try: curl${auth} ${system.gatewayUrl}/inventory\n`,
-  ),
+// On stdout through the logs' own stream: after every start-up line, in one piece (pino writes in
+// the background, so console.log came out between them).
+system.print(
+  `\nOrdersaga is up (${system.platform.mode} mode):\n` +
+    where.map(([name, url]) => `  ${name.padEnd(width)}  ${url}`).join("\n") +
+    `\n  metrics of everything: ${system.gatewayUrl}/metrics\n  try: curl${auth} ${system.gatewayUrl}/inventory\n\n`,
 );
 
 let stopping = false;

@@ -130,4 +130,30 @@ describe("npm start (the embedded system)", () => {
     expect((await fetch(`${url}/inventory`, { headers: { "x-api-key": "k1" } })).status).toBe(200);
     expect(r.output()).toContain(`try: curl -H "x-api-key: <one of GATEWAY_API_KEYS>" ${url}/inventory`);
   }, 60_000);
+
+  // New-user finding: the banner came out between the JSON start-up lines (each service's logger
+  // wrote in the background on its own stream), and scrolled away.
+  it("prints the banner after every start-up line, its lines together and in order", async () => {
+    const r = run("src/system/start-embedded.ts", [], { GATEWAY_PORT: "0", LOG_LEVEL: "info" });
+    await waitFor(() => /try: curl .*\n/.test(r.output()), BOUND_MS, "the banner", 50);
+    const lines = r.output().split("\n");
+    const up = lines.findIndex((line) => line.startsWith("Ordersaga is up"));
+    expect(lines.slice(up, up + 10).map((line) => line.trim().split(/\s+/)[0])).toEqual([
+      "Ordersaga",
+      "gateway",
+      "user",
+      "inventory",
+      "payment",
+      "shipping",
+      "notification",
+      "order",
+      "metrics",
+      "try:",
+    ]);
+    const started = lines.flatMap((line, index) =>
+      /"msg":"(service|gateway) started"/.test(line) ? [index] : [],
+    );
+    expect(started).toHaveLength(7);
+    expect(started.filter((index) => index > up)).toEqual([]);
+  }, 60_000);
 });

@@ -7,7 +7,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { afterEach, expect, it } from "vitest";
 import { Keyring } from "../lib/security/keyring.js";
-import { describeWithRedis } from "../test-support/redis.js";
+import { generateTokenKeys } from "../lib/security/payment-token.js";
+import { generateUserDataKeys } from "../lib/security/user-data.js";
+import { describeWithRedis, externalRedis } from "../test-support/redis.js";
+import { SERVICES } from "./catalog.js";
 
 const running: ChildProcess[] = [];
 
@@ -67,4 +70,45 @@ describeWithRedis("production start without keys", (getRedis) => {
     expect(await r.exited).toBe(1);
     expect(r.output()).toMatch(/notification could not start: .*NODE_ENV=production needs USER_DATA_KEYS/);
   }, 60_000);
+
+  // `npm start` runs the gateway and every service in one process: the same production checks.
+  it("npm start with API keys but no signing keys names BUS_SIGNING_KEYS and exits 1", async () => {
+    const r = run("src/system/start-embedded.ts", {
+      REDIS_URL: getRedis().url,
+      GATEWAY_PORT: "0",
+      GATEWAY_API_KEYS: "a-real-client-key-0123456789",
+    });
+    expect(await r.exited).toBe(1);
+    expect(r.output()).toMatch(
+      /could not start: .*NODE_ENV=production needs signing keys: set BUS_SIGNING_KEYS/,
+    );
+    expect(r.output()).not.toContain("Ordersaga is up");
+  }, 60_000);
+
+  // Changes the server's config: only on the suite's own redis-server.
+  it.skipIf(externalRedis)(
+    "npm start with every key on a Redis without AOF says why and exits 1",
+    async () => {
+      const admin = getRedis().client();
+      await admin.config("SET", "appendonly", "no");
+      try {
+        const r = run("src/system/start-embedded.ts", {
+          REDIS_URL: getRedis().url,
+          GATEWAY_PORT: "0",
+          GATEWAY_API_KEYS: "a-real-client-key-0123456789",
+          BUS_SIGNING_KEYS: Keyring.generate([...SERVICES.map((s) => s.name), "gateway"]).serialize(),
+          ...generateTokenKeys(),
+          ...generateUserDataKeys(),
+        });
+        expect(await r.exited).toBe(1);
+        expect(r.output()).toMatch(
+          /Ordersaga could not start: refusing to start in production on a Redis that cannot keep the delivery promises: appendonly is off/,
+        );
+        expect(r.output()).not.toContain("Ordersaga is up");
+      } finally {
+        await admin.config("SET", "appendonly", "yes");
+      }
+    },
+    60_000,
+  );
 });

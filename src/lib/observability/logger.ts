@@ -102,6 +102,27 @@ function mergeService(line: object, own: object): object {
     : Object.assign(rest, own, { peerService: service });
 }
 
+/**
+ * Resolves once the lines this logger wrote so far have left the process (at most `timeoutMs`).
+ * pino's stdout stream (sonic-boom) writes in the background; a process that tells its launcher it
+ * is up right after logging "started" had the launcher print its banner before those lines. Streams
+ * that write at once (a test's capture, a pretty wrapper) resolve immediately.
+ */
+export function logsWritten(logger: Logger, timeoutMs = 1_000): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
+    { _writing?: unknown; once?: (event: "drain", listener: () => void) => unknown } | undefined;
+  // sonic-boom's in-flight flag: not public, so anything else (or a renamed field) does not wait.
+  if (stream?._writing !== true || typeof stream.once !== "function") return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    timer.unref();
+    stream.once?.("drain", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** A child logger that stamps `correlationId` (and any extra bindings) on every line. */
 export function withCorrelation(
   logger: Logger,

@@ -96,7 +96,6 @@ export class Metrics {
   readonly sagaStepDuration: Histogram<"step" | "outcome">;
   readonly compensationsRequested: Counter<"compensation">;
   readonly compensationsSettled: Counter<"compensation" | "outcome">;
-  readonly compensationsPending: Gauge;
   private streamProbe: (() => Promise<readonly StreamGroupStats[]>) | undefined;
   private probing: { at: number; result: Promise<readonly StreamGroupStats[]> } | undefined;
   private readonly now: () => number;
@@ -208,11 +207,6 @@ export class Metrics {
       "Compensation replies: done, or refused",
       ["compensation", "outcome"],
     );
-    this.compensationsPending = new Gauge({
-      name: `${p}saga_compensations_pending`,
-      help: "Compensations requested minus settled, as seen by this instance (sum over instances)",
-      registers,
-    });
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: p });
   }
 

@@ -3,6 +3,7 @@
  * could not start: a message on the IPC channel Node opens when the parent asks for one. Without a
  * parent channel (started by hand, by Docker) these do nothing.
  */
+import { type Logger, logsWritten } from "../observability/logger.js";
 
 export type LaunchSignal =
   | { type: "ordersaga:ready"; service: string; url: string }
@@ -22,7 +23,14 @@ function send(signal: LaunchSignal): Promise<void> {
   });
 }
 
-export const signalReady = (service: string, url: string) => send({ type: "ordersaga:ready", service, url });
+/**
+ * Tells the parent the process is up, after `logger`'s lines so far are written: the launcher
+ * prints its banner on the last "ready", and it must come after every start-up line.
+ */
+export async function signalReady(service: string, url: string, logger?: Logger): Promise<void> {
+  if (logger) await logsWritten(logger);
+  await send({ type: "ordersaga:ready", service, url });
+}
 
 /**
  * One line a person can act on for a failure to start: the common cases (port in use, Redis

@@ -10,12 +10,10 @@ import { failStart, signalReady } from "./launch-signal.js";
 import { createRedisPlatform } from "./platform.js";
 import { waitForRedis } from "./redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "./retention.js";
-import { guardRedisDurability, shutdownOnSignals } from "./process.js";
+import { guardRedisDurability, SERVICE_SECRET_VARIABLES, shutdownOnSignals } from "./process.js";
 import { newInstanceId, type ServiceDefinition, startService } from "./service-host.js";
 import { serviceGatewaySecret } from "../http/gateway-credential.js";
 import { placeholderMessage, placeholderVariables } from "../security/placeholders.js";
-import { SIGNING_KEYS_ENV } from "../security/process-keys.js";
-import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../security/payment-token.js";
 
 /**
  * Runs one service as a process. `definition` may be a loader: a service module that reads its own
@@ -69,13 +67,7 @@ async function runConfigured<E extends EventRegistry>(
   const port = env.SERVICE_PORT ?? options.defaultPort;
   const placeholders =
     env.NODE_ENV === "production"
-      ? placeholderVariables({ ...process.env, ...env }, [
-          "GATEWAY_SHARED_SECRET",
-          "REDIS_PASSWORD",
-          SIGNING_KEYS_ENV,
-          TOKEN_KEYS_ENV,
-          TOKEN_PUBLIC_KEY_ENV,
-        ])
+      ? placeholderVariables({ ...process.env, ...env }, SERVICE_SECRET_VARIABLES)
       : [];
   if (placeholders.length > 0) await failStart(name, new Error(placeholderMessage(placeholders)), port);
   const gatewaySecret = serviceGatewaySecret(env, name);
@@ -93,7 +85,9 @@ async function runConfigured<E extends EventRegistry>(
     failStart(name, error, port),
   );
   connected = true;
-  await guardRedisDurability(platform.redis, logger, env.NODE_ENV);
+  await guardRedisDurability(platform.redis, logger, env.NODE_ENV, process, (reason) =>
+    failStart(name, new Error(reason), port),
+  );
   const running = await startService(
     { ...definition, name },
     {
@@ -110,7 +104,7 @@ async function runConfigured<E extends EventRegistry>(
       ...(gatewaySecret === undefined ? {} : { gatewaySecret }),
     },
   ).catch((error: unknown) => failStart(name, error, port));
-  await signalReady(name, running.url);
+  await signalReady(name, running.url, logger);
   shutdownOnSignals({
     logger,
     stop: async () => {

@@ -4,6 +4,8 @@
  */
 import type { Redis } from "ioredis";
 import type { Logger } from "../observability/logger.js";
+import { SIGNING_KEYS_ENV } from "../security/process-keys.js";
+import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../security/payment-token.js";
 import { checkRedisDurability } from "./platform.js";
 
 /** The parts of `process` these helpers use, so tests can pass a fake one. */
@@ -24,6 +26,8 @@ export async function guardRedisDurability(
   logger: Logger,
   nodeEnv: string,
   proc: ProcessLike = process,
+  /** How a refusal ends the process (e.g. `failStart`, which also tells the launcher); default exit 1. */
+  refuse?: (reason: string) => Promise<unknown>,
 ): Promise<void> {
   const warnings = redis
     ? await checkRedisDurability(redis).catch((error: unknown) => [
@@ -32,10 +36,24 @@ export async function guardRedisDurability(
     : [];
   for (const warning of warnings) logger.warn(warning);
   if (nodeEnv === "production" && warnings.length > 0) {
-    logger.fatal("refusing to start in production on a Redis that cannot keep the delivery promises");
-    proc.exit(1);
+    const reason = `refusing to start in production on a Redis that cannot keep the delivery promises: ${warnings.join("; ")}`;
+    logger.fatal(reason);
+    if (refuse) await refuse(reason);
+    else proc.exit(1);
   }
 }
+
+/**
+ * The secrets a service process reads (beyond the gateway's), which must not hold a `.env.example`
+ * placeholder in production: checked by every service's main and by `npm start`, which runs them all.
+ */
+export const SERVICE_SECRET_VARIABLES = [
+  "GATEWAY_SHARED_SECRET",
+  "REDIS_PASSWORD",
+  SIGNING_KEYS_ENV,
+  TOKEN_KEYS_ENV,
+  TOKEN_PUBLIC_KEY_ENV,
+] as const;
 
 export interface ShutdownOptions {
   logger: Logger;

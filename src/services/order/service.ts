@@ -4,7 +4,7 @@
  * list index are inline projections, written by each order's append in the same atomic step (no
  * poller). Their `ProjectionRunner`s are kept, never started, as the rebuild path (docs/storage.md).
  */
-import { Counter } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import { exponentialBackoff } from "../../lib/resilience/backoff.js";
 import type { AllEvents } from "../../contracts/index.js";
 import { newMessageId } from "../../lib/bus/envelope.js";
@@ -125,6 +125,13 @@ async function buildInternals(
     help: "Orders moved to compensation_failed (a compensation unconfirmed in its window, or refused)",
     registers: [deps.metrics.registry],
   });
+  // The saga's owner alone exports it: a label-less gauge in the shared Metrics class gave every
+  // service and the gateway a `saga_compensations_pending{service="gateway"} 0` sample.
+  const compensationsPending = new Gauge({
+    name: "ordersaga_saga_compensations_pending",
+    help: "Compensations requested minus settled, as seen by this instance (sum over instances)",
+    registers: [deps.metrics.registry],
+  });
   const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_SAGA_OPTIONS.stepTimeoutMs;
   const runner = new SagaRunner({
     repository: orderRepository(stores, options),
@@ -145,7 +152,7 @@ async function buildInternals(
           deps.logger.warn({ err: error, orderId }, "payment token key not deleted; it expires by TTL"),
         );
     },
-    onApplied: (applied) => recordSagaProgress(deps.metrics, applied, stepTimeoutMs),
+    onApplied: (applied) => recordSagaProgress(deps.metrics, compensationsPending, applied, stepTimeoutMs),
     onCompensationFailed: (orderId) => {
       compensationFailures.inc();
       deps.logger.error({ orderId }, "compensation failed: the order needs an operator (see docs/saga.md)");
@@ -263,7 +270,12 @@ export function compensationOf(event: string): string | undefined {
   return COMPENSATION_COMMAND.exec(event)?.[1];
 }
 
-function recordSagaProgress(metrics: Metrics, applied: AppliedDecision, stepTimeoutMs: number): void {
+function recordSagaProgress(
+  metrics: Metrics,
+  compensationsPending: Gauge,
+  applied: AppliedDecision,
+  stepTimeoutMs: number,
+): void {
   const { before, after, input, decision, now } = applied;
   const step = before.awaiting;
   if (step !== undefined && before.deadline !== undefined) {
@@ -284,10 +296,10 @@ function recordSagaProgress(metrics: Metrics, applied: AppliedDecision, stepTime
     const compensation = compensationOf(command.event);
     if (compensation === undefined) continue;
     metrics.compensationsRequested.inc({ compensation });
-    metrics.compensationsPending.inc();
+    compensationsPending.inc();
   }
   if (input.type === "compensation.settled") {
     metrics.compensationsSettled.inc({ compensation: input.compensation, outcome: input.outcome });
-    metrics.compensationsPending.dec();
+    compensationsPending.dec();
   }
 }

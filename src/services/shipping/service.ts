@@ -2,7 +2,9 @@
  * The shipping service: prepares shipments with a (simulated) carrier, cancels them on
  * compensation, delivers prepared ones on a schedule, and serves shipment records.
  */
+import { z } from "zod";
 import type { AllEvents } from "../../contracts/index.js";
+import { parseEnv } from "../../lib/runtime/config.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
 import { type Carrier, MemoryCarrierLedger, SimulatedCarrier } from "./carrier.js";
@@ -31,7 +33,10 @@ export interface ShippingServiceOptions {
   carrierRetrieveTries?: number;
   /** Pause before the first retrieve, doubled after each try, ms (default 200). */
   carrierRetrieveBackoffMs?: number;
-  /** Time from the order's completion (the saga's pivot) to delivered (default 5 s). */
+  /**
+   * Time from the order's completion (the saga's pivot, status `shipped`) to `delivered` (default
+   * 5 s; `SHIPPING_DELIVERY_DELAY_MS`).
+   */
   deliveryDelayMs?: number;
   /** How often due deliveries are polled (default 500 ms). */
   pollIntervalMs?: number;
@@ -95,7 +100,7 @@ export function createShippingService(
         ...(options.carrierRetrieveBackoffMs === undefined
           ? {}
           : { carrierRetrieveBackoffMs: options.carrierRetrieveBackoffMs }),
-        deliveryDelayMs: options.deliveryDelayMs ?? 5_000,
+        deliveryDelayMs: options.deliveryDelayMs ?? DEFAULT_DELIVERY_DELAY_MS,
       });
       const subscriber = registerShippingHandlers(deps.subscriber(), handlers);
       let poller: DeliveryPoller | undefined;
@@ -119,4 +124,16 @@ export function createShippingService(
   };
 }
 
-export const shippingService = createShippingService();
+/** Default of `SHIPPING_DELIVERY_DELAY_MS`: an order is `delivered` about 5 s after `shipped`. */
+export const DEFAULT_DELIVERY_DELAY_MS = 5_000;
+
+const shippingEnvSchema = z.object({
+  SHIPPING_DELIVERY_DELAY_MS: z.coerce.number().int().min(0).default(DEFAULT_DELIVERY_DELAY_MS),
+});
+
+/** The shipping service's variables (`SHIPPING_DELIVERY_DELAY_MS`); throws `ConfigError` when invalid. */
+export const shippingConfigFromEnv = (env: NodeJS.ProcessEnv = process.env): ShippingServiceOptions => ({
+  deliveryDelayMs: parseEnv(shippingEnvSchema, env).SHIPPING_DELIVERY_DELAY_MS,
+});
+
+export const shippingService = createShippingService(shippingConfigFromEnv());

@@ -3,7 +3,10 @@ import { describeError } from "../errors.js";
 import type { SubscriberMiddleware } from "../subscriber.js";
 
 export interface SubscriberLoggingOptions {
-  /** Defaults to the message context's logger (which carries correlation and message ids). */
+  /**
+   * Defaults to the message context's logger (bound to the event, message and correlation ids); a
+   * logger given here gets those ids on each line instead.
+   */
   logger?: BusLogger;
   /** Level of the "handled" line (default "info"); failures always log at "warn". */
   level?: "debug" | "info";
@@ -18,10 +21,15 @@ export function createSubscriberLoggingMiddleware(
   const level = options.level ?? "info";
   return async (ctx, next) => {
     const logger = options.logger ?? ctx.logger;
+    // The message context's logger is a child bound to `event`, `messageId` and `correlationId`
+    // (subscriber.ts): repeating them here printed each key twice on one line. A logger given in
+    // the options carries none of them.
+    const ids =
+      options.logger === undefined
+        ? {}
+        : { event: ctx.event, messageId: ctx.envelope.id, correlationId: ctx.envelope.correlationId };
     const fields = {
-      event: ctx.event,
-      messageId: ctx.envelope.id,
-      correlationId: ctx.envelope.correlationId,
+      ...ids,
       causationId: ctx.envelope.causationId,
       traceparent: ctx.envelope.traceparent,
       attempt: ctx.attempt,

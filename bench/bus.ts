@@ -37,6 +37,8 @@ export interface BusResult {
   seconds: number;
   perSecond: number;
   latency: LatencyStats;
+  /** CPU time of this process (user + system) per message, µs: less load-sensitive than msgs/s. */
+  cpuMicros?: number;
 }
 
 const BATCH = 100;
@@ -179,6 +181,7 @@ export async function libraryStreams(
     handled++;
   });
   await subscriber.start();
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   await publishPaced(total, ratePerSec, async (from, count) => {
     const batch = [];
@@ -196,6 +199,7 @@ export async function libraryStreams(
   });
   while (handled < total) await sleep(2);
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   await subscriber.stop();
   await transport.close();
   await redis.del("{bench}:ev:bench.tick");
@@ -206,6 +210,7 @@ export async function libraryStreams(
     seconds: round(seconds, 3),
     perSecond: Math.round(total / seconds),
     latency: latencyStats(latencies),
+    cpuMicros: round((cpu.user + cpu.system) / total, 1),
   };
 }
 

@@ -9,6 +9,9 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { AllEvents } from "../contracts/index.js";
 import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
+import { DeadLetterQueue } from "../lib/dlq/dead-letter-queue.js";
+import { checkRedisDurability, createRedisPlatform } from "../lib/runtime/platform.js";
+import { deadlineIndexKey, deadlinePositionsKey, ORDER_TAG } from "../services/order/keys.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { SERVICES } from "./catalog.js";
 import { KEY_FAMILIES } from "./key-families.js";
@@ -18,7 +21,9 @@ import {
   aclUsers,
   consumedTopics,
   DATA_COMMANDS,
+  GATEWAY_COMMANDS,
   provisionAclUsers,
+  type RedisCredentials,
   renderAclFile,
   serviceCommands,
 } from "./redis-acl.js";
@@ -75,12 +80,13 @@ describeWithRedis("Redis ACL users", (getRedis) => {
   let users: AclUser[] = [];
   const clients = new Map<string, Redis>();
   let consumed = new Map<string, { owner: string; topic: string }[]>();
+  let credentials = new Map<string, RedisCredentials>();
 
   beforeAll(async () => {
     users = await aclUsers();
     consumed = await consumedTopics();
     const admin = getRedis().client();
-    const credentials = await provisionAclUsers(admin, { users });
+    credentials = await provisionAclUsers(admin, { users });
     for (const [name, { username, password }] of credentials) {
       clients.set(name, new Redis(getRedis().url, { username, password, maxRetriesPerRequest: 0 }));
     }
@@ -229,19 +235,114 @@ describeWithRedis("Redis ACL users", (getRedis) => {
     expect(problems).toEqual([]);
   }, 60_000);
 
-  it("each service's user runs only the commands its code uses: every other data command is NOPERM, even on its own keys", async () => {
+  /**
+   * Arguments that pass the command's arity check (Redis checks arity before the ACL), with `key`
+   * as its first key; undefined for a command that takes no key (Pub/Sub, scripts, housekeeping:
+   * the multi-process test runs those as each user).
+   */
+  const probeOf = async (command: string, key: string): Promise<[string, ...string[]] | undefined> => {
+    const [info] = (await getRedis().client().call("COMMAND", "INFO", command)) as [
+      [string, number, unknown, number],
+    ];
+    if (info[3] !== 1) return undefined;
+    const arity = Math.abs(info[1]);
+    return [command, key, ...Array.from({ length: Math.max(0, arity - 2) }, () => "0")];
+  };
+
+  it("the gateway's user runs only the commands the gateway's code uses: every other data command is NOPERM, even on its own keys", async () => {
+    const own = new Set(GATEWAY_COMMANDS);
+    const wrong: string[] = [];
+    const refusedCommands = new Set<string>();
+    for (const key of ["{dlq}:acl-probe", "{discovery}:acl-probe", "{order}:redeliver"]) {
+      for (const command of DATA_COMMANDS.filter((c) => !c.includes("|"))) {
+        const probe = await probeOf(command, key);
+        if (!probe) continue;
+        const answer = await attempt("gateway", probe);
+        const denied = /^NOPERM/.test(answer);
+        if (own.has(command) && denied) wrong.push(`gateway needs ${command} but is refused: ${answer}`);
+        if (!own.has(command)) {
+          if (denied) refusedCommands.add(command);
+          else
+            wrong.push(`gateway does not use ${command} but may run ${probe.join(" ")} → ${answer || "OK"}`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+    // Among them: reading any group's stream as a consumer, plain strings, other key types' writes.
+    for (const command of ["xack", "xclaim", "xautoclaim", "get", "set", "hdel", "incr", "unlink", "xdel"])
+      expect(refusedCommands, command).toContain(command);
+  }, 120_000);
+
+  it("the gateway's code runs as the gateway's user: discovery, the DLQ, redelivery, hints, durability check", async () => {
     const admin = getRedis().client();
-    /**
-     * Arguments that pass the command's arity check (Redis checks arity before the ACL), with `key`
-     * as its first key; undefined for a command that takes no key (Pub/Sub, scripts, housekeeping:
-     * the multi-process test runs those as each user).
-     */
-    const probeOf = async (command: string, key: string): Promise<[string, ...string[]] | undefined> => {
-      const [info] = (await admin.call("COMMAND", "INFO", command)) as [[string, number, unknown, number]];
-      if (info[3] !== 1) return undefined;
-      const arity = Math.abs(info[1]);
-      return [command, key, ...Array.from({ length: Math.max(0, arity - 2) }, () => "0")];
-    };
+    await admin.call("ACL", "LOG", "RESET");
+    // Earlier tests' probes left partial records in the DLQ: start from an empty one.
+    const dlqKeys = await admin.keys("{dlq}:*");
+    if (dlqKeys.length > 0) await admin.del(...dlqKeys);
+    const platform = createRedisPlatform({ url: getRedis().url, ...credentials.get("gateway")! });
+    try {
+      const { registry, deadLetters, transport } = platform;
+      const instance = {
+        service: "gateway",
+        instanceId: "gw-acl-1",
+        address: "127.0.0.1",
+        port: 1,
+        version: "1",
+        startedAt: new Date().toISOString(),
+        lastHeartbeat: new Date().toISOString(),
+        status: "healthy" as const,
+        consecutiveFailures: 0,
+      };
+      await registry.register(instance, 60_000);
+      expect(await registry.heartbeat("gateway", "gw-acl-1", 60_000)).toBe(true);
+      expect(await registry.setHealth("gateway", "gw-acl-1", "healthy", 0)).toBe(true);
+      expect((await registry.list()).map((i) => i.instanceId)).toContain("gw-acl-1");
+      expect(await registry.deregister("gateway", "gw-acl-1")).toBe(true);
+
+      // A dead letter as a service would add it (admin here), then every operator action on it.
+      const record = (n: number) => ({
+        id: `aclgw|order.created|1-${n}`,
+        group: "aclgw",
+        topic: "order.created",
+        owner: "order",
+        deliveryId: `1-${n}`,
+        body: "{}",
+        reason: "HANDLER_FAILED: boom",
+        attempts: [],
+        deadLetteredAt: new Date().toISOString(),
+        status: "dead" as const,
+        retries: 0,
+      });
+      const seeded = createRedisPlatform({ url: getRedis().url });
+      try {
+        for (const n of [1, 2, 3]) await seeded.deadLetters.add(record(n));
+      } finally {
+        await seeded.close();
+      }
+      const dlq = new DeadLetterQueue({
+        store: deadLetters,
+        redeliver: transport.redeliver.bind(transport),
+        ...(transport.redeliverOnce ? { redeliverOnce: transport.redeliverOnce.bind(transport) } : {}),
+      });
+      expect((await dlq.page({ group: "aclgw" }, { limit: 10 })).records).toHaveLength(3);
+      await dlq.inspect(record(1).id);
+      await dlq.retry(record(1).id, { actor: "acl-test" });
+      expect((await dlq.retryMany([record(2).id], { actor: "acl-test" })).retried).toHaveLength(1);
+      await dlq.archive(record(3).id, { actor: "acl-test" });
+      expect((await dlq.purge([record(3).id], { actor: "acl-test" })).purged).toEqual([record(3).id]);
+      expect(await deadLetters.audit()).not.toHaveLength(0);
+      await platform.hints.publish([{ topic: "metrics.breaker", owner: "gateway", id: "h1", body: "{}" }]);
+      await checkRedisDurability(platform.redis!);
+      await platform.clock();
+      expect(await admin.xlen("{aclgw}:redeliver")).toBe(2);
+    } finally {
+      await platform.close();
+    }
+    const log = (await admin.call("ACL", "LOG")) as unknown[][];
+    expect(log.map((entry) => entry.map(String).join(" ")).filter((e) => e.includes("gateway"))).toEqual([]);
+  }, 60_000);
+
+  it("each service's user runs only the commands its code uses: every other data command is NOPERM, even on its own keys", async () => {
     const wrong: string[] = [];
     let refusedCount = 0;
     for (const user of SERVICE_NAMES) {
@@ -291,26 +392,41 @@ describeWithRedis("Redis ACL users", (getRedis) => {
     expect(await attempt("payment", ["MGET", "{payment}:acl-own-1"])).toBe("");
   });
 
+  const scanLimits = () => ({
+    streamRetentionMs: 60_000,
+    dlqAuditRetentionMs: 60_000,
+    markerTtlMs: 60_000,
+    heartbeatIntervalMs: 30_000,
+    slackMs: 60_000,
+    now: Date.now(),
+    groupLagMs: 60_000,
+    pendingMaxAgeMs: 60_000,
+    overdueMs: 60_000,
+  });
+
+  it("the observer runs the key scan's one-transaction read of a deadline's positions and index (MULTI/EXEC)", async () => {
+    const admin = getRedis().client();
+    const positions = deadlinePositionsKey(ORDER_TAG, "order-deadlines-v1");
+    const due = deadlineIndexKey(ORDER_TAG, "order-deadlines-v1");
+    // o-kept is in both keys; o-left only in the positions: the scan must read both to say so.
+    await admin.hset(positions, "o-kept", "5", "o-left", "7");
+    await admin.zadd(due, String(Date.now() + 3_600_000), "o-kept");
+    try {
+      const scan = await scanKeys(clients.get("observer")!, scanLimits());
+      expect(scan.violations.filter((v) => v.startsWith(positions))).toEqual([
+        expect.stringContaining(`1 field(s) not in ${due} (e.g. o-left)`),
+      ]);
+    } finally {
+      await admin.del(positions, due);
+    }
+  });
+
   it("the observer (read-only tools) scans every key family but writes, scripts and administers nothing", async () => {
     const admin = getRedis().client();
     await admin.set("{order}:obs-probe", "1");
     await admin.xadd("{order}:ev:obs.probe", "*", "b", "1");
     const observer = clients.get("observer")!;
-    const scan = await scanKeys(
-      observer,
-      {
-        streamRetentionMs: 60_000,
-        dlqAuditRetentionMs: 60_000,
-        markerTtlMs: 60_000,
-        heartbeatIntervalMs: 30_000,
-        slackMs: 60_000,
-        now: Date.now(),
-        groupLagMs: 60_000,
-        pendingMaxAgeMs: 60_000,
-        overdueMs: 60_000,
-      },
-      { bytes: { sample: 5 } },
-    );
+    const scan = await scanKeys(observer, scanLimits(), { bytes: { sample: 5 } });
     expect(scan.unknown).toContain("{order}:obs-probe");
     expect(await observer.get("{order}:obs-probe")).toBe("1");
     expect(await observer.xlen("{order}:ev:obs.probe")).toBe(1);

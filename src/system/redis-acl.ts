@@ -62,7 +62,10 @@ const STREAM_GROUP = [
   "xgroup|delconsumer",
 ];
 
-/** Every data command the stores, the bus, discovery and the DLQ use (by type): the gateway's list. */
+/**
+ * Every data command the stores, the bus, discovery and the DLQ use (by type): the universe the
+ * users' lists are drawn from (the ACL tests try each one a user does not have and expect NOPERM).
+ */
 export const DATA_COMMANDS: readonly string[] = [
   ...CONNECTION,
   ...SCRIPTING,
@@ -95,6 +98,34 @@ export const DATA_COMMANDS: readonly string[] = [
   ...["rpush", "lpush", "lrange", "llen", "lindex", "lpop", "rpop", "ltrim"],
   // streams
   ...["xadd", "xrange", "xrevrange", "xlen", "xtrim", "xdel", ...STREAM_GROUP],
+];
+
+/**
+ * What the gateway's code runs (src/system/redis-acl-commands.test.ts reads its sources and checks
+ * this list both ways: every command named is here, every command here is named), on
+ * `{discovery}:*`, `{dlq}:*` and groups' redeliver streams and replay sets:
+ * - discovery (src/lib/discovery/redis-registry.ts and scripts.ts): its own registration and
+ *   heartbeats, the instance list, health marks, deregistration;
+ * - the DLQ (src/lib/dlq/redis-dead-letter-store.ts): list, page, read, status changes, removal,
+ *   and the audit trail;
+ * - redelivery to a group (RedisStreamsTransport `redeliver`/`redeliverOnce`): XADD, and the
+ *   REDELIVER_ONCE script's TIME, ZREMRANGEBYSCORE, ZSCORE, ZADD, PEXPIRE;
+ * - hints (heartbeat/breaker events) are published, never subscribed to; TIME for the shared clock.
+ * No consumer-group command, no plain GET/SET, no other key type's commands: the gateway reads no
+ * event stream and holds no state of its own in Redis (idempotency and rate limits are in memory).
+ */
+export const GATEWAY_COMMANDS: readonly string[] = [
+  ...CONNECTION,
+  ...["eval", "evalsha", "script|load"],
+  "multi",
+  "exec",
+  "publish",
+  "time",
+  ...["del", "exists", "pexpire"],
+  ...["hset", "hgetall", "sadd", "srem", "scard", "smembers"],
+  ...["zadd", "zrem", "zscore", "zrangebyscore", "zrevrange", "zrevrangebyscore", "zremrangebyscore"],
+  ...["rpush", "lrange", "llen", "lindex", "lpop"],
+  ...["xadd", "xrange", "xrevrange", "xtrim"],
 ];
 
 /**
@@ -264,7 +295,7 @@ export async function aclUsers(): Promise<AclUser[]> {
     rules: [
       "resetchannels",
       "&ps:*",
-      ...allow(DATA_COMMANDS),
+      ...allow(GATEWAY_COMMANDS),
       "~{discovery}:*",
       "~{dlq}:*",
       "~{*}:redeliver",

@@ -37,7 +37,9 @@ function nonce(): Buffer {
     poolOffset = 0;
   }
   poolOffset += NONCE_BYTES;
-  return Buffer.from(pool.subarray(poolOffset - NONCE_BYTES, poolOffset));
+  // A view, not a copy: used at once (createCipheriv copies it, the sealed text is built before
+  // the next call), and never handed out twice: the pool moves on.
+  return pool.subarray(poolOffset - NONCE_BYTES, poolOffset);
 }
 
 /** Encrypts with a raw 32-byte key (AES-256-GCM); `aad` binds the value to its context. */
@@ -45,7 +47,9 @@ export function sealWithKey(key: KeyObject, kid: string, plaintext: string, aad:
   const iv = nonce();
   const cipher = createCipheriv("aes-256-gcm", key, iv);
   cipher.setAAD(Buffer.from(aad));
-  const body = Buffer.concat([iv, cipher.update(plaintext, "utf8"), cipher.final(), cipher.getAuthTag()]);
+  const encrypted = cipher.update(plaintext, "utf8");
+  cipher.final(); // GCM: no output; computes the tag
+  const body = Buffer.concat([iv, encrypted, cipher.getAuthTag()]);
   return `enc1.${kid}.${body.toString("base64url")}`;
 }
 
@@ -64,10 +68,9 @@ export function openWithKey(key: KeyObject, sealed: string, aad: string): string
     const decipher = createDecipheriv("aes-256-gcm", key, body.subarray(0, NONCE_BYTES));
     decipher.setAAD(Buffer.from(aad));
     decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-    return Buffer.concat([
-      decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES)),
-      decipher.final(),
-    ]).toString("utf8");
+    const plaintext = decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES));
+    decipher.final(); // GCM: no output; throws when the tag does not match
+    return plaintext.toString("utf8");
   } catch {
     throw new DecryptionError(`authentication failed (key "${match[1]}")`);
   }

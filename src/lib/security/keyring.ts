@@ -10,14 +10,17 @@
  * lines starting with `#` are comments. Kids are unique across services (a kid names one key).
  */
 import { createSecretKey, type KeyObject, randomBytes } from "node:crypto";
+import { HmacSha256 } from "./hmac.js";
 
 /** One secret of one service. */
 export interface ServiceKey {
   service: string;
   /** Key id carried on every signed envelope: 1-32 of `[A-Za-z0-9_-]`. */
   kid: string;
-  /** The secret as a KeyObject (made once: HMACs with it cost no per-message key import). */
+  /** The secret as a KeyObject. */
   key: KeyObject;
+  /** HMAC-SHA256 under this key, padded once (signing.ts: one per message on each side). */
+  mac: HmacSha256;
 }
 
 export const KID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
@@ -79,7 +82,7 @@ export class Keyring {
   /** Adds a key; the first key added for a service is its current (signing) key. */
   add(service: string, kid: string, secret: Buffer): void {
     if (this.byKidMap.has(kid)) throw new KeyConfigError(`duplicate kid "${kid}"`);
-    const entry = { service, kid, key: createSecretKey(secret), secret };
+    const entry = { service, kid, key: createSecretKey(secret), mac: new HmacSha256(secret), secret };
     this.byKidMap.set(kid, entry);
     if (!this.currentMap.has(service)) this.currentMap.set(service, entry);
   }

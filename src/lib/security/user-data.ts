@@ -11,7 +11,8 @@
  *   the DLQ or the AOF.
  * - **Unique emails without the email:** the claim key is `{user}:email:<blind index>`, the index
  *   being hex HMAC-SHA256(`USER_EMAIL_INDEX_KEY`, lower-cased email). Only the user service holds
- *   that key. It does not rotate with the data keys (a new index key means re-indexing the claims).
+ *   that key. It does not rotate with the data keys: a new index key means re-indexing the claims
+ *   (`scripts/reindex-user-emails.ts`, with the user service stopped; docs/security.md).
  *
  * Configuration (docs/security.md, "Key management"):
  * - `USER_DATA_KEYS` (or `USER_DATA_KEYS_FILE`, a file holding it): `<kid>:<base64 32-byte key>`

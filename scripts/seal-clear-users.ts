@@ -1,0 +1,46 @@
+/**
+ * Seals the users an older version stored in clear (src/services/user/seal-clear-users.ts): run
+ * once after upgrading from a version before issue 12, with the user service's keys, as the `ops`
+ * Redis user (it SCANs, which no service's user may). Idempotent and resumable: run it again after
+ * an interruption, or when it reports records skipped as CHANGED (written while it ran).
+ *
+ *   REDIS_URL=redis://ops:<password>@host:6379 USER_DATA_KEYS=… USER_EMAIL_INDEX_KEY=… \
+ *     npx tsx scripts/seal-clear-users.ts [--batch 100]
+ *
+ * It refuses to run without both keys set: development's random per-process keys would seal the
+ * records with keys nobody has.
+ */
+import { Redis } from "ioredis";
+import { sealClearUsers } from "../src/services/user/seal-clear-users.js";
+import {
+  USER_DATA_KEYS_ENV,
+  USER_DATA_KEYS_FILE_ENV,
+  USER_EMAIL_INDEX_KEY_ENV,
+  userDataCipherFromEnv,
+} from "../src/lib/security/user-data.js";
+
+const env = process.env;
+if (!(env[USER_DATA_KEYS_ENV] || env[USER_DATA_KEYS_FILE_ENV]) || !env[USER_EMAIL_INDEX_KEY_ENV]) {
+  console.error(
+    `set ${USER_DATA_KEYS_ENV} (or ${USER_DATA_KEYS_FILE_ENV}) and ${USER_EMAIL_INDEX_KEY_ENV}: the user service's keys`,
+  );
+  process.exit(2);
+}
+const batchAt = process.argv.indexOf("--batch");
+const batch = batchAt > 0 ? Number(process.argv[batchAt + 1]) : 100;
+if (!Number.isInteger(batch) || batch < 1) {
+  console.error("--batch: a positive integer");
+  process.exit(2);
+}
+const cipher = userDataCipherFromEnv(env, { withIndex: true });
+const redis = new Redis(env.REDIS_URL ?? "redis://localhost:6379", { maxRetriesPerRequest: 3 });
+try {
+  const result = await sealClearUsers(redis, cipher, {
+    batch,
+    onBatch: (cursor, so) => console.error(`cursor ${cursor}: ${so.sealed} sealed, ${so.users} users seen`),
+  });
+  console.log(JSON.stringify(result));
+  if (result.skipped.length > 0) process.exitCode = 1;
+} finally {
+  redis.disconnect();
+}

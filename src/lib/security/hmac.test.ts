@@ -1,0 +1,53 @@
+import { createHmac, randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { constantTimeEqual, HmacSha256 } from "./hmac.js";
+
+const reference = (key: Buffer, message: string) =>
+  createHmac("sha256", key).update(message).digest("base64url");
+
+describe("HmacSha256 (two one-shot hashes)", () => {
+  it("gives Node's createHmac MAC for keys shorter, equal to and longer than the block", () => {
+    for (const length of [1, 32, 63, 64, 65, 200]) {
+      const key = randomBytes(length);
+      const mac = new HmacSha256(key);
+      for (const message of ["", "{}", '{"a":"é€😀"}', "x".repeat(5000), "y".repeat(100_000)])
+        expect(mac.tag(message), `key ${length} bytes, message ${message.length} chars`).toBe(
+          reference(key, message),
+        );
+    }
+  });
+
+  it("gives the same MAC again after a long message grew its buffer (no state carried over)", () => {
+    const key = randomBytes(32);
+    const mac = new HmacSha256(key);
+    const short = '{"id":"m1","payload":{"orderId":"o-1"}}';
+    const first = mac.tag(short);
+    mac.tag("z".repeat(20_000));
+    expect(mac.tag(short)).toBe(first);
+    expect(first).toBe(reference(key, short));
+  });
+
+  it("RFC 4231 test case 2", () => {
+    const mac = new HmacSha256(Buffer.from("Jefe"));
+    expect(Buffer.from(mac.tag("what do ya want for nothing?"), "base64url").toString("hex")).toBe(
+      "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+    );
+  });
+
+  it("compares equal strings as equal, any differing character or length as different", () => {
+    expect(constantTimeEqual("abc", "abc")).toBe(true);
+    expect(constantTimeEqual("abc", "abd")).toBe(false);
+    expect(constantTimeEqual("abc", "ab")).toBe(false);
+  });
+});
+
+describe("HmacSha256.tagReplacingTail", () => {
+  it("gives the MAC of the message with its ASCII tail replaced, after non-ASCII content too", () => {
+    const key = randomBytes(32);
+    const mac = new HmacSha256(key);
+    for (const head of ['{"a":1', '{"name":"Zoë ✓ 😀"', `{"x":"${"é".repeat(3000)}"`]) {
+      const tail = ',"sig":"k1.AAAA"}';
+      expect(mac.tagReplacingTail(head + tail, tail.length, "}")).toBe(reference(key, `${head}}`));
+    }
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * HMAC-SHA256 (RFC 2104) of a string under one fixed key, built from two one-shot `crypto.hash`
+ * calls on reused buffers: H((K ⊕ opad) ‖ H((K ⊕ ipad) ‖ message)). Byte for byte the same MAC as
+ * `createHmac("sha256", key).update(message).digest()` (hmac.test.ts checks it), at a lower and
+ * steadier cost per message: `createHmac` builds a stream object and a native HMAC context per
+ * call (about 2 µs before the first byte is hashed, plus the GC work of a native handle), while
+ * `crypto.hash` is a plain function call. Signing and verifying run once per message on every
+ * producer and consumer (bench/bus-security.ts, BENCHMARKS.md "What signing and encryption cost").
+ *
+ * Not safe to share between concurrent calls in different threads (it is not: one per key, and
+ * JavaScript runs one call at a time); the padded key lives in memory as the raw key does.
+ */
+import { hash } from "node:crypto";
+
+const BLOCK = 64;
+
+export class HmacSha256 {
+  /** (K ⊕ ipad) followed by room for the message: the inner hash's input. */
+  private scratch: Buffer;
+  /** (K ⊕ opad) followed by the inner digest: the outer hash's input. */
+  private readonly outer = Buffer.alloc(BLOCK + 32);
+  private readonly innerPad = Buffer.alloc(BLOCK, 0x36);
+
+  constructor(secret: Buffer) {
+    // RFC 2104: a key longer than the block is hashed first; a shorter one is zero-padded.
+    const key = secret.length > BLOCK ? hash("sha256", secret, "buffer") : secret;
+    this.outer.fill(0x5c, 0, BLOCK);
+    for (let i = 0; i < key.length; i++) {
+      this.innerPad[i] = this.innerPad[i]! ^ key[i]!;
+      this.outer[i] = this.outer[i]! ^ key[i]!;
+    }
+    this.scratch = this.grow(4096);
+  }
+
+  /** The MAC of `message` (UTF-8 encoded, as `Hmac.update(string)`), as 43 base64url characters. */
+  tag(message: string): string {
+    return this.finish(this.write(message));
+  }
+
+  /**
+   * The MAC of `message` without its last `tail` characters, which must be ASCII (the caller has
+   * checked them), followed by the one ASCII character `closing`: the MAC of a signed envelope's
+   * unsigned form, without building that string.
+   */
+  tagReplacingTail(message: string, tail: number, closing: string): string {
+    const end = this.write(message) - tail;
+    this.scratch.write(closing, end, "latin1");
+    return this.finish(end + 1);
+  }
+
+  /** Writes `message` after the inner pad; returns the end offset of its bytes. */
+  private write(message: string): number {
+    let written = this.scratch.write(message, BLOCK);
+    // `write` stops short when the buffer is full: a message that fits leaves at least 4 bytes free.
+    if (BLOCK + written > this.scratch.length - 4) {
+      this.scratch = this.grow(BLOCK + Buffer.byteLength(message) + 4096);
+      written = this.scratch.write(message, BLOCK);
+    }
+    return BLOCK + written;
+  }
+
+  private finish(end: number): string {
+    // The inner digest as a "binary" (latin1) string, not a Buffer: no backing store per call.
+    this.outer.write(hash("sha256", this.scratch.subarray(0, end), "binary"), BLOCK, "latin1");
+    return hash("sha256", this.outer, "base64url");
+  }
+
+  private grow(size: number): Buffer {
+    const buffer = Buffer.alloc(size);
+    this.innerPad.copy(buffer);
+    return buffer;
+  }
+}
+
+/** Compares two strings in time that depends only on their lengths (for MAC tags, never secrets' lengths). */
+export function constantTimeEqual(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}

@@ -5,14 +5,15 @@
  */
 import { assertSafeGatewayConfig, gatewayEnvSchema } from "../gateway/config.js";
 import { parseEnv } from "../lib/runtime/config.js";
-import { failStart } from "../lib/runtime/launch-signal.js";
+import { configOrFail, failStart } from "../lib/runtime/launch-signal.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
 import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { initTracing } from "../lib/observability/tracing.js";
 import { startEmbeddedSystem } from "./embedded.js";
 
-const env = parseEnv(gatewayEnvSchema);
+// A bad variable is one line naming it, exit 1: never a stack trace.
+const env = await configOrFail("Ordersaga", () => parseEnv(gatewayEnvSchema));
 try {
   assertSafeGatewayConfig(env, { embedded: true });
 } catch (error) {
@@ -20,8 +21,8 @@ try {
 }
 // One process, one tracer provider: every service's spans carry service.name "ordersaga" here
 // (span names and attributes still tell them apart). A no-op unless tracing is enabled.
-const tracing = initTracing({ service: "ordersaga" });
-const retention = retentionFromEnv(parseEnv(retentionEnvSchema));
+const tracing = await configOrFail("Ordersaga", () => initTracing({ service: "ordersaga" }));
+const retention = await configOrFail("Ordersaga", () => retentionFromEnv(parseEnv(retentionEnvSchema)));
 // Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
 let connected = false;
 const platform = process.env.REDIS_URL

@@ -21,7 +21,8 @@ const { values } = parseArgs({
     compiled: { type: "boolean" },
   },
 });
-const redisUrl = process.env.REDIS_URL ?? "redis://localhost:6379";
+// Empty counts as unset, as for every process it starts.
+const redisUrl = process.env.REDIS_URL || "redis://localhost:6379";
 const portBase = values["port-base"] === undefined ? undefined : Number(values["port-base"]);
 if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase < 65_000)) {
   console.error(`--port-base must be a port number (got "${values["port-base"]}")`);

@@ -146,9 +146,7 @@ describe("a bad variable at start: one line, exit 1, no stack trace", () => {
   );
 });
 
-describeWithRedis("REDIS_URL naming a database the server does not have", (getRedis) => {
-  const db99 = () => `${getRedis().url.replace(/\/\d*$/, "")}/99`;
-
+describeWithRedis("npm run start:services with a bad gateway variable", (getRedis) => {
   it(
     "the launcher names the gateway's one-line config error as its reason",
     async () => {
@@ -164,6 +162,10 @@ describeWithRedis("REDIS_URL naming a database the server does not have", (getRe
     },
     TEST_MS,
   );
+});
+
+describeWithRedis("REDIS_URL naming a database the server does not have", (getRedis) => {
+  const db99 = () => `${getRedis().url.replace(/\/\d*$/, "")}/99`;
 
   it.each([
     ["a service", "src/services/user/main.ts", "user", { SERVICE_PORT: "0" }],

@@ -8,6 +8,7 @@ import { Redis } from "ioredis";
 import type { Transport } from "../src/lib/bus/transport.js";
 import { RedisStreamsTransport } from "../src/lib/bus/transports/redis-streams.js";
 import { MemoryDeadLetterStore } from "../src/lib/dlq/memory-dead-letter-store.js";
+import { GATEWAY, SERVICES } from "../src/system/catalog.js";
 import { startEmbeddedSystem } from "../src/system/embedded.js";
 import {
   assertFreshBuild,
@@ -70,16 +71,36 @@ export function benchCompiled(env: NodeJS.ProcessEnv = process.env): boolean {
   throw new Error(`BENCH_FROM_SOURCE must be 0 or 1, got "${raw}"`);
 }
 
-/** `npm run build` unless the compiled build is fresh (a no-op then); throws if the build fails. */
-export function ensureBuild(mains: readonly string[]): void {
+/** The compiled build the benchmarks need could not be made: the compiler's errors are printed above. */
+export class BenchBuildError extends Error {
+  constructor(status: number | null) {
+    super(
+      `npm run build failed (exit ${status ?? "signal"}); its errors are above. Fix them, or run ` +
+        "the benchmark from the sources with BENCH_FROM_SOURCE=1",
+    );
+    this.name = "BenchBuildError";
+  }
+}
+
+/** Every process the multi-process benchmarks start (the compiled build must hold them). */
+export const BENCH_MAINS: readonly string[] = [...SERVICES.map((s) => s.main), GATEWAY.main];
+
+/**
+ * `npm run build` unless the compiled build is fresh (a no-op then); throws a BenchBuildError if
+ * the build fails. `build` runs it (tests pass a stand-in).
+ */
+export function ensureBuild(
+  mains: readonly string[] = BENCH_MAINS,
+  build: () => { status: number | null } = () => spawnSync("npm", ["run", "build"], { stdio: "inherit" }),
+): void {
   try {
     assertFreshBuild(mains);
     return;
   } catch (error) {
     if (!(error instanceof CompiledBuildError)) throw error;
   }
-  const built = spawnSync("npm", ["run", "build"], { stdio: "inherit" });
-  if (built.status !== 0) throw new Error(`npm run build failed (exit ${built.status})`);
+  const built = build();
+  if (built.status !== 0) throw new BenchBuildError(built.status);
   assertFreshBuild(mains);
 }
 
@@ -92,13 +113,14 @@ export async function startMultiProcess(
   env: Record<string, string> = {},
   compiled = benchCompiled(),
 ): Promise<Target> {
+  const port = await freePort();
+  const specs = planProcesses({ redisUrl, anyPort: true, gatewayPort: port, logLevel: "warn", env });
+  // Before any Redis client: a failed build leaves no connection behind to complain later.
+  if (compiled) ensureBuild(specs.map((s) => s.main));
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
   await redis.flushall();
-  const port = await freePort();
   const gatewayUrl = `http://127.0.0.1:${port}`;
   const logs: string[] = [];
-  const specs = planProcesses({ redisUrl, anyPort: true, gatewayPort: port, logLevel: "warn", env });
-  if (compiled) ensureBuild(specs.map((s) => s.main));
   const system: LaunchedSystem = launch(specs, (line) => logs.push(line), { compiled });
   const timeoutMs = startTimeoutMs();
   const deadline = performance.now() + timeoutMs;

@@ -17,6 +17,7 @@ import { benchRenewal } from "./bus-renewal.js";
 import { benchSecurity, securityMarkdown } from "./bus-security.js";
 import { benchTracing, tracingSection, writeTracingSection } from "./tracing.js";
 import { machine, round, startBenchRedis } from "./support.js";
+import { BenchBuildError, benchCompiled, ensureBuild } from "./load-systems.js";
 
 const row = (r: BusResult) =>
   `| ${r.label} | ${r.messages.toLocaleString("en-US")} | ${r.perSecond.toLocaleString("en-US")} | ${r.latency.p50} | ${r.latency.p99} | ${r.latency.max} |`;
@@ -34,6 +35,15 @@ try {
 if (mode === "help") {
   console.log(BENCH_USAGE);
   process.exit(0);
+}
+
+// The compiled build first, before any Redis or process is started: a tree that does not compile
+// ends here with the compiler's errors and one line, exit 1 (no stack trace, no client left behind).
+try {
+  if (benchCompiled()) ensureBuild();
+} catch (error) {
+  console.error(`\nThe benchmark cannot run: ${(error as Error).message}`);
+  process.exit(error instanceof BenchBuildError ? 1 : 2);
 }
 
 if (mode === "quick") {

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { AllEvents } from "../../src/contracts/catalog.js";
 import { OrderIdSchema, UserIdSchema } from "../../src/contracts/common.js";
-import { combineRegistries, defineEvents } from "../../src/lib/bus/events.js";
+import { combineRegistries, defineEvents, type EventRegistry } from "../../src/lib/bus/events.js";
 
 export const LoyaltyEvents = defineEvents("loyalty", {
   "loyalty.points.awarded": {
@@ -20,6 +20,15 @@ export const LoyaltyEvents = defineEvents("loyalty", {
   },
 });
 
-/** The catalog the example runs with: the system's events plus its own. */
-export const ExampleEvents = combineRegistries(AllEvents, LoyaltyEvents);
+/**
+ * The catalog the example runs with: the system's events plus its own. Events `loyalty` owns are
+ * taken from the example, not the system: once the guide is followed (LoyaltyEvents copied into
+ * src/contracts and AllEvents), the example still runs instead of finding the event defined twice.
+ */
+export function exampleCatalog<R extends EventRegistry>(system: R): R & typeof LoyaltyEvents {
+  const others = Object.fromEntries(Object.entries(system).filter(([, def]) => def.owner !== "loyalty"));
+  return combineRegistries(others, LoyaltyEvents) as R & typeof LoyaltyEvents;
+}
+
+export const ExampleEvents = exampleCatalog(AllEvents);
 export type ExampleEvents = typeof ExampleEvents;

@@ -11,8 +11,13 @@ import { createMemoryPlatform, createRedisPlatform, type Platform } from "../../
 import { type RunningService, startService } from "../../src/lib/runtime/service-host.js";
 import { describeWithRedis } from "../../src/test-support/redis.js";
 import { waitFor } from "../../src/test-support/wait.js";
-import { ExampleEvents } from "./events.js";
+import { z } from "zod";
+import { AllEvents } from "../../src/contracts/catalog.js";
+import { OrderIdSchema, UserIdSchema } from "../../src/contracts/common.js";
+import { combineRegistries, defineEvents } from "../../src/lib/bus/events.js";
+import { exampleCatalog, ExampleEvents } from "./events.js";
 import { loyaltyService, pointsFor } from "./service.js";
+import { awardedKey } from "./store.js";
 
 const completed = (orderId: string) => ({
   orderId,
@@ -73,10 +78,29 @@ describe("example loyalty service", () => {
   });
 });
 
+describe("the example's catalog once the guide is followed", () => {
+  it("still builds when the system's catalog defines loyalty.points.awarded too (step 1 done)", () => {
+    // What step 1 makes of AllEvents: the event copied into src/contracts/loyalty.ts (a new object).
+    const copied = defineEvents("loyalty", {
+      "loyalty.points.awarded": {
+        description: "Points awarded for a completed order",
+        schema: z.strictObject({ userId: UserIdSchema, orderId: OrderIdSchema, points: z.number().int() }),
+      },
+    });
+    const system = combineRegistries(AllEvents, copied);
+    const catalog = exampleCatalog(system);
+    expect(Object.keys(catalog).filter((name) => name === "loyalty.points.awarded")).toHaveLength(1);
+    expect(catalog["order.completed"]).toBe(AllEvents["order.completed"]);
+  });
+});
+
 describeWithRedis("example loyalty service over Redis", (getRedis) => {
-  it("awards points once per completed order, over Redis", async () => {
+  it("awards points once per completed order, over Redis; the dedupe mark expires (storage budget)", async () => {
     await getRedis().flush();
-    platform = createRedisPlatform({ url: getRedis().url });
+    platform = createRedisPlatform({ url: getRedis().url, retention: { markerTtlMs: 3_600_000 } });
     await exercise(platform);
+    const ttl = await getRedis().client().pttl(awardedKey("o-1"));
+    expect(ttl).toBeGreaterThan(3_500_000);
+    expect(ttl).toBeLessThanOrEqual(3_600_000);
   });
 });

@@ -21,7 +21,7 @@ export const loyaltyService: ServiceDefinition<ExampleEvents> = {
   version: PACKAGE_VERSION,
   create: (deps) => {
     const store = platformStore<LoyaltyStore>(deps.platform, {
-      redis: (redis) => new RedisLoyaltyStore(redis),
+      redis: (redis, retention) => new RedisLoyaltyStore(redis, retention.markerTtlMs),
       memory: (publish) => new MemoryLoyaltyStore(publish),
     });
     const subscriber = deps.subscriber();

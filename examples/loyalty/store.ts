@@ -3,6 +3,10 @@
  * mark (one award per order, so a redelivered `order.completed` changes nothing) and the
  * `loyalty.points.awarded` message are one Lua script on Redis, or one synchronous block in memory.
  * Both adapters pass one contract suite (loyalty.test.ts).
+ *
+ * Every key is bounded (docs/storage.md, Redis runs `noeviction`): the balance is the system of
+ * record (one per user); the dedupe mark is transient and expires after the platform's
+ * `MARKER_TTL_MS` (7 days by default), far past any redelivery of the same `order.completed`.
  */
 import type { Redis } from "ioredis";
 import { assertOwnMessages } from "../../src/lib/bus/outbox.js";
@@ -14,7 +18,7 @@ import type { PublishMessages } from "../../src/lib/runtime/platform-store.js";
 
 /** Every key of the service shares the `{loyalty}` hash tag (one slot: the script stays legal on a cluster). */
 const pointsKey = (userId: string) => `{loyalty}:points:${userId}`;
-const awardedKey = (orderId: string) => `{loyalty}:awarded:${orderId}`;
+export const awardedKey = (orderId: string) => `{loyalty}:awarded:${orderId}`;
 
 export interface LoyaltyStore {
   /** Adds `points` once per order and emits `messages` with it; false (nothing emitted) for a repeat. */
@@ -48,21 +52,26 @@ export class MemoryLoyaltyStore implements LoyaltyStore {
   }
 }
 
-// KEYS: awarded mark, points, streams...; ARGV: points, bodies...
+// KEYS: awarded mark, points, streams...; ARGV: points, mark TTL (ms), bodies...
 const AWARD = new LuaScript(`${OUTBOX_LUA}
-if not redis.call('SET', KEYS[1], '1', 'NX') then return 0 end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2]) then return 0 end
 redis.call('INCRBY', KEYS[2], ARGV[1])
-outbox(3, 2)
+outbox(3, 3)
 return 1`);
 
 export class RedisLoyaltyStore implements LoyaltyStore {
-  constructor(private readonly redis: Redis) {}
+  /** `markTtlMs`: how long the dedupe mark lives (the platform's `retention.markerTtlMs`). */
+  constructor(
+    private readonly redis: Redis,
+    private readonly markTtlMs: number,
+  ) {}
 
   async award(userId: string, orderId: string, points: number, messages: readonly OutgoingMessage[]) {
     assertOwnMessages("loyalty", messages);
     const outbox = outboxArgs(messages, (m) => eventStreamKey("loyalty", m.topic));
     const keys = [awardedKey(orderId), pointsKey(userId), ...outbox.keys];
-    return (await AWARD.run(this.redis, keys, [String(points), ...outbox.bodies])) === 1;
+    const args = [String(points), String(this.markTtlMs), ...outbox.bodies];
+    return (await AWARD.run(this.redis, keys, args)) === 1;
   }
 
   async points(userId: string): Promise<number> {

@@ -6,7 +6,8 @@ import {
   type TestGateway,
   type TestUpstream,
 } from "../gateway/test-upstream.js";
-import { createApiClient } from "./client.js";
+import { spawn } from "node:child_process";
+import { createApiClient, gatewayAccessProblem } from "./client.js";
 
 let gw: TestGateway | undefined;
 let upstream: TestUpstream | undefined;
@@ -29,4 +30,39 @@ describe("demo API client", () => {
     const client = createApiClient(gw.url, { apiKey: "client-key-1" });
     expect((await client.post("/inventory/p-1/restock", { quantity: 1 })).status).toBe(403);
   });
+});
+
+describe("the demo against a gateway with API keys (new-user finding 6)", () => {
+  it("says which key to pass before any scenario: none given, a client key, a refused key", async () => {
+    gw = await startTestGateway({ apiKeys: ["client-key-1"], adminKeys: ["demo-key-1"] });
+    expect(await gatewayAccessProblem(createApiClient(gw.url), false)).toMatch(
+      /needs an API key: pass --api-key KEY .* or set GATEWAY_API_KEY, an admin key, one of the gateway's GATEWAY_ADMIN_API_KEYS/,
+    );
+    expect(await gatewayAccessProblem(createApiClient(gw.url, { apiKey: "client-key-1" }), true)).toMatch(
+      /client key \(403 ADMIN_REQUIRED\): the demo needs an admin key/,
+    );
+    expect(await gatewayAccessProblem(createApiClient(gw.url, { apiKey: "nope" }), true)).toMatch(
+      /refused the API key \(401 /,
+    );
+    expect(
+      await gatewayAccessProblem(createApiClient(gw.url, { apiKey: "demo-key-1" }), true),
+    ).toBeUndefined();
+  });
+
+  it("npm run demo -- --gateway <keyed gateway> without a key fails fast with that line, exit 1", async () => {
+    gw = await startTestGateway({ apiKeys: ["client-key-1"], adminKeys: ["demo-key-1"] });
+    const env = { ...process.env };
+    delete env.GATEWAY_API_KEY;
+    const child = spawn(process.execPath, ["--import", "tsx", "src/demo/main.ts", "--gateway", gw.url], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code).toBe(1);
+    expect(output).toMatch(/The demo cannot run: this gateway needs an API key: pass --api-key KEY/);
+    expect(output).not.toMatch(/PASS|FAIL/);
+  }, 90_000);
 });

@@ -41,3 +41,22 @@ export function createApiClient(baseUrl: string, options: { apiKey?: string | un
     put: (path, body) => call("PUT", path, body),
   };
 }
+
+/**
+ * Why the demo cannot run against this gateway, or undefined: asked once before the scenarios, so a
+ * gateway with API keys and no key given (or a client key) is one line saying what to pass, not
+ * five scenarios of 401s. `GET /services` needs an admin key when keys are configured, as the
+ * demo's restock (scenario 4) does.
+ */
+export async function gatewayAccessProblem(api: ApiClient, keyGiven: boolean): Promise<string | undefined> {
+  const res = await api.get<{ error?: { code?: string } }>("/services");
+  const code = res.body?.error?.code ?? "";
+  const admin = "an admin key, one of the gateway's GATEWAY_ADMIN_API_KEYS (scenario 4 restocks a product)";
+  if (res.status === 401 && !keyGiven)
+    return `this gateway needs an API key: pass --api-key KEY (npm run demo -- --api-key KEY) or set GATEWAY_API_KEY, ${admin}`;
+  if (res.status === 401)
+    return `the gateway refused the API key (401 ${code}): pass ${admin}, with --api-key or GATEWAY_API_KEY`;
+  if (res.status === 403)
+    return `the API key is a client key (403 ${code}): the demo needs ${admin}, with --api-key or GATEWAY_API_KEY`;
+  return undefined;
+}

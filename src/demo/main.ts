@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { createApiClient } from "./client.js";
+import { createApiClient, gatewayAccessProblem } from "./client.js";
 import { runScenarios } from "./scenarios.js";
 import { demoTarget } from "./target.js";
 
@@ -33,10 +33,19 @@ const target = await demoTarget({
   process.exit(1);
 });
 console.log(`Ordersaga demo: ${target.mode}\nGateway: ${target.url}\n`);
+const api = createApiClient(target.url, { apiKey });
+// A gateway with API keys and no (admin) key given: one line saying what to pass, not five
+// scenarios of 401s.
+const accessProblem = await gatewayAccessProblem(api, apiKey !== undefined).catch(() => undefined);
+if (accessProblem !== undefined) {
+  console.error(`The demo cannot run: ${accessProblem}`);
+  await target.end();
+  process.exit(1);
+}
 let failed = 0;
 try {
   const results = await runScenarios({
-    api: createApiClient(target.url, { apiKey }),
+    api,
     runId: randomUUID().slice(0, 8),
     timeoutMs: Number(values.timeout ?? 15_000),
   });

@@ -1,6 +1,6 @@
 /** The gateway process's environment, with the spec's names and defaults. */
 import { z } from "zod";
-import { tracingEnvShape } from "../lib/runtime/config.js";
+import { emptyIsUnset, tracingEnvShape } from "../lib/runtime/config.js";
 import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -20,7 +20,8 @@ export const gatewayEnvSchema = z.object({
   GATEWAY_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   /** Address to bind; also announced in the registry unless it is 0.0.0.0 / ::. */
   GATEWAY_HOST: z.string().min(1).default("127.0.0.1"),
-  REDIS_URL: z.string().url().default("redis://localhost:6379"),
+  /** Empty counts as unset: the default here, the in-memory system for `npm start`. */
+  REDIS_URL: emptyIsUnset(z.string().url().default("redis://localhost:6379")),
   /** Redis ACL user this process connects as (docs/security.md "Redis ACL"); default: the URL's. */
   REDIS_USERNAME: z.string().min(1).optional(),
   /** Password of REDIS_USERNAME (keep it in an env file that is not committed). */

@@ -6,7 +6,7 @@ import { createLogger } from "../lib/observability/logger.js";
 import { initTracing } from "../lib/observability/tracing.js";
 import { parseEnv } from "../lib/runtime/config.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
-import { failStart, signalReady } from "../lib/runtime/launch-signal.js";
+import { configOrFail, failStart, signalReady } from "../lib/runtime/launch-signal.js";
 import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { guardRedisDurability, shutdownOnSignals } from "../lib/runtime/process.js";
@@ -14,7 +14,8 @@ import { newInstanceId } from "../lib/runtime/service-host.js";
 import { assertSafeGatewayConfig, gatewayEnvSchema } from "./config.js";
 import { createGateway, GATEWAY_SERVICE } from "./gateway.js";
 
-const env = parseEnv(gatewayEnvSchema);
+// A bad variable is one line naming it (and the launcher's reason), exit 1: never a stack trace.
+const env = await configOrFail(GATEWAY_SERVICE, () => parseEnv(gatewayEnvSchema));
 try {
   assertSafeGatewayConfig(env);
 } catch (error) {
@@ -23,14 +24,16 @@ try {
 const instanceId = env.INSTANCE_ID ?? newInstanceId(GATEWAY_SERVICE);
 const logger = createLogger({ service: GATEWAY_SERVICE, instance: instanceId, level: env.LOG_LEVEL });
 // Before the server exists; a no-op unless tracing is enabled (lib/observability/tracing.ts).
-const tracing = initTracing({ service: GATEWAY_SERVICE, instance: instanceId });
+const tracing = await configOrFail(GATEWAY_SERVICE, () =>
+  initTracing({ service: GATEWAY_SERVICE, instance: instanceId }),
+);
 // Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
 let connected = false;
 const platform = createRedisPlatform({
   url: env.REDIS_URL,
   ...(env.REDIS_USERNAME === undefined ? {} : { username: env.REDIS_USERNAME }),
   ...(env.REDIS_PASSWORD === undefined ? {} : { password: env.REDIS_PASSWORD }),
-  retention: retentionFromEnv(parseEnv(retentionEnvSchema)),
+  retention: await configOrFail(GATEWAY_SERVICE, () => retentionFromEnv(parseEnv(retentionEnvSchema))),
   onError: (error) => {
     if (connected) logger.warn({ err: error }, "redis connection error");
   },

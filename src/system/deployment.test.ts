@@ -225,6 +225,23 @@ describe("docker-compose.yml observability profile", () => {
     expect(byName.prometheus?.volumes).toContain("./ops/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro");
   });
 
+  it("has a local twin for Prometheus outside Docker: every process on localhost, rules relative to the file", () => {
+    const config = parse(readFileSync(new URL("ops/prometheus/prometheus.local.yml", root), "utf8")) as {
+      rule_files: string[];
+      scrape_configs: { static_configs: { targets: string[]; labels?: Record<string, string> }[] }[];
+    };
+    const statics = config.scrape_configs.flatMap((c) => c.static_configs);
+    const targets = statics.flatMap((s) => s.targets);
+    const expected = [...SERVICES.map((s) => s.defaultPort), GATEWAY.defaultPort].map(
+      (p) => `localhost:${p}`,
+    );
+    expect(targets.sort()).toEqual(expected.sort());
+    // No target label `service`: the series carry their own (it would become exported_service).
+    expect(statics.every((s) => s.labels?.service === undefined)).toBe(true);
+    for (const file of config.rule_files)
+      expect(existsSync(new URL(`ops/prometheus/${file}`, root))).toBe(true);
+  });
+
   it("scrapes the gateway's /metrics with an API key read from a compose secret, the services' without", () => {
     const config = parse(readFileSync(new URL("ops/prometheus/prometheus.yml", root), "utf8")) as {
       scrape_configs: {

@@ -1,15 +1,19 @@
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GATEWAY, SERVICES } from "./catalog.js";
 import {
   assertFreshBuild,
+  assertServicesSetUp,
   CompiledBuildError,
   compiledMain,
   parseInstances,
   planProcesses,
+  ServiceSetupError,
 } from "./launcher.js";
+import { SERVICE_COMMANDS, serviceCommands } from "./redis-acl.js";
+import { VERIFIES } from "./signing-key-needs.js";
 import {
   serviceCredentialSecret,
   serviceGatewaySecret,
@@ -17,6 +21,7 @@ import {
   verifyGatewayCredential,
 } from "../lib/http/gateway-credential.js";
 import { Keyring } from "../lib/security/keyring.js";
+import { newInstanceId } from "../lib/runtime/service-host.js";
 
 const portsOf = (specs: ReturnType<typeof planProcesses>) =>
   Object.fromEntries(specs.map((s) => [s.label, s.env.SERVICE_PORT ?? s.env.GATEWAY_PORT]));
@@ -142,6 +147,14 @@ describe("planProcesses", () => {
     expect(prefixed[0]?.env.INSTANCE_SLOT).toBe("blue.1");
   });
 
+  it("gives the gateway a slot too: its instance id is `gateway-<host>-1`, not its pid", () => {
+    const gateway = planProcesses({ redisUrl: "redis://r:6379" }).find((s) => s.label === "gateway");
+    expect(gateway?.env.INSTANCE_SLOT).toBe("1");
+    expect(newInstanceId("gateway", gateway?.env)).toBe(`gateway-${hostname()}-1`);
+    const prefixed = planProcesses({ redisUrl: "redis://r:6379", env: { INSTANCE_SLOT: "blue" } });
+    expect(prefixed.find((s) => s.label === "gateway")?.env.INSTANCE_SLOT).toBe("blue.1");
+  });
+
   it("with anyPort puts every service on a free port, the gateway on the one given", () => {
     const specs = planProcesses({ redisUrl: "redis://r:6379", anyPort: true, gatewayPort: 18080 });
     for (const spec of specs.filter((s) => s.label !== "gateway")) expect(spec.env.SERVICE_PORT).toBe("0");
@@ -212,5 +225,36 @@ describe("running the compiled build", () => {
     expect(() => assertFreshBuild([main], stale)).toThrow(CompiledBuildError);
     expect(() => assertFreshBuild([main], stale)).toThrow(expect.objectContaining({ code: "STALE_BUILD" }));
     for (const root of [missing, stale]) rmSync(root, { recursive: true, force: true });
+  });
+});
+
+describe("a service added to SERVICES but not set up for its own process (README guide, step 6)", () => {
+  it("is refused by the launcher with the file and the command to run", () => {
+    const names = [...SERVICES.map((s) => s.name), "loyalty"];
+    expect(() => assertServicesSetUp(names)).toThrow(ServiceSetupError);
+    expect(() => assertServicesSetUp(names)).toThrow(
+      /service "loyalty" has no Redis command list: add `loyalty: \[.*\]` to SERVICE_COMMANDS in src\/system\/redis-acl\.ts, then run `npx tsx scripts\/redis-acl\.ts --write`/,
+    );
+    // Its command list added but the key needs not regenerated: it would get no key to verify with.
+    expect(() => assertServicesSetUp(names, { ...SERVICE_COMMANDS, loyalty: ["incrby"] }, VERIFIES)).toThrow(
+      /service "loyalty" is missing from src\/system\/signing-key-needs\.ts .*run `npx tsx scripts\/redis-acl\.ts --write`/,
+    );
+    expect(() =>
+      assertServicesSetUp(
+        names,
+        { ...SERVICE_COMMANDS, loyalty: ["incrby"] },
+        { ...VERIFIES, loyalty: ["order"] },
+      ),
+    ).not.toThrow();
+  });
+
+  it("passes for every service of the system", () => {
+    expect(() => assertServicesSetUp()).not.toThrow();
+  });
+
+  it("the ACL script's error names the file and what to add", () => {
+    expect(() => serviceCommands("loyalty")).toThrow(
+      /no Redis command list for service "loyalty": add `loyalty: \[.*\]` to SERVICE_COMMANDS in src\/system\/redis-acl\.ts/,
+    );
   });
 });

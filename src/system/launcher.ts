@@ -26,8 +26,9 @@ import {
   userDataSetting,
 } from "../lib/security/user-data.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
-import type { RedisCredentials } from "./redis-acl.js";
+import { type RedisCredentials, SERVICE_COMMANDS } from "./redis-acl.js";
 import { keysHeldBy } from "./signing-key-distribution.js";
+import { VERIFIES } from "./signing-key-needs.js";
 
 export interface ProcessSpec {
   label: string;
@@ -76,11 +77,46 @@ function redisUserEnv(options: LaunchOptions, user: string): Record<string, stri
   return credentials ? { REDIS_USERNAME: credentials.username, REDIS_PASSWORD: credentials.password } : {};
 }
 
+/** A service in `SERVICES` that cannot run as its own process yet: what to add, and where. */
+export class ServiceSetupError extends Error {
+  readonly code = "SERVICE_NOT_SET_UP";
+}
+
+/**
+ * Refuses a service the launcher could not start correctly: one with no Redis command list (its ACL
+ * user; `SERVICE_COMMANDS` in src/system/redis-acl.ts) or missing from the generated
+ * src/system/signing-key-needs.ts (it would be handed no key to verify what it consumes, and
+ * dead-letter every event with `SIGNATURE_INVALID: unknown key id`). Both are fixed by one edit and
+ * `npx tsx scripts/redis-acl.ts --write` (README "Add an event and a service", step 6).
+ */
+export function assertServicesSetUp(
+  names: readonly string[] = SERVICES.map((s) => s.name),
+  commands: Readonly<Record<string, unknown>> = SERVICE_COMMANDS,
+  verifies: Readonly<Record<string, unknown>> = VERIFIES,
+): void {
+  for (const name of names) {
+    if (!Object.hasOwn(commands, name)) {
+      throw new ServiceSetupError(
+        `service "${name}" has no Redis command list: add \`${name}: [<the Redis commands its own stores run>]\` ` +
+          "to SERVICE_COMMANDS in src/system/redis-acl.ts, then run `npx tsx scripts/redis-acl.ts --write` " +
+          "(it regenerates src/system/signing-key-needs.ts and ops/redis/users.acl)",
+      );
+    }
+    if (!Object.hasOwn(verifies, name)) {
+      throw new ServiceSetupError(
+        `service "${name}" is missing from src/system/signing-key-needs.ts (it would get no key to verify ` +
+          "the events it consumes): run `npx tsx scripts/redis-acl.ts --write`",
+      );
+    }
+  }
+}
+
 /**
  * What to start: the first instance of a service on its default port (unless `anyPort`), extra ones
- * on a free port.
+ * on a free port. Throws a ServiceSetupError for a service that is not set up (`assertServicesSetUp`).
  */
 export function planProcesses(options: LaunchOptions): ProcessSpec[] {
+  assertServicesSetUp();
   const common = {
     REDIS_URL: options.redisUrl,
     LOG_LEVEL: options.logLevel ?? "info",
@@ -126,6 +162,9 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
       ...keysFor(keyring, "gateway"),
       GATEWAY_SHARED_SECRET: master,
       ...redisUserEnv(options, "gateway"),
+      // Its index as its slot like every service's (`gateway-<host>-1`, not the pid): the same id
+      // on every relaunch, so its registry entry is replaced rather than joined by a new one.
+      INSTANCE_SLOT: slotPrefix === undefined ? "1" : `${slotPrefix}.1`,
       GATEWAY_PORT: String(
         options.gatewayPort ??
           (options.anyPort

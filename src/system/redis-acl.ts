@@ -175,7 +175,11 @@ export const SERVICE_COMMANDS: Readonly<Record<string, readonly string[]>> = {
 export function serviceCommands(service: string): string[] {
   const own = SERVICE_COMMANDS[service];
   if (!own)
-    throw new Error(`no Redis command list for service "${service}" (SERVICE_COMMANDS, redis-acl.ts)`);
+    throw new Error(
+      `no Redis command list for service "${service}": add \`${service}: [<the Redis commands its own stores ` +
+        "run, beyond SERVICE_BASE>]` to SERVICE_COMMANDS in src/system/redis-acl.ts, then run " +
+        "`npx tsx scripts/redis-acl.ts --write` again",
+    );
   return [...new Set([...SERVICE_BASE, ...own])];
 }
 

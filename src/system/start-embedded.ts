@@ -8,14 +8,15 @@ import { createLogger } from "../lib/observability/logger.js";
 import { parseEnv } from "../lib/runtime/config.js";
 import { guardRedisDurability, SERVICE_SECRET_VARIABLES } from "../lib/runtime/process.js";
 import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
-import { failStart } from "../lib/runtime/launch-signal.js";
+import { configOrFail, failStart } from "../lib/runtime/launch-signal.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
 import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { initTracing } from "../lib/observability/tracing.js";
 import { startEmbeddedSystem } from "./embedded.js";
 
-const env = parseEnv(gatewayEnvSchema);
+// A bad variable is one line naming it, exit 1: never a stack trace.
+const env = await configOrFail("Ordersaga", () => parseEnv(gatewayEnvSchema));
 // The production checks of every process it runs (fail closed, as start:gateway and start:<service>
 // do): API keys, no `.env.example` placeholder as a secret, a Redis that keeps the promises (below);
 // and Redis itself, as the in-memory mode loses every order at exit.
@@ -35,8 +36,8 @@ try {
 }
 // One process, one tracer provider: every service's spans carry service.name "ordersaga" here
 // (span names and attributes still tell them apart). A no-op unless tracing is enabled.
-const tracing = initTracing({ service: "ordersaga" });
-const retention = retentionFromEnv(parseEnv(retentionEnvSchema));
+const tracing = await configOrFail("Ordersaga", () => initTracing({ service: "ordersaga" }));
+const retention = await configOrFail("Ordersaga", () => retentionFromEnv(parseEnv(retentionEnvSchema)));
 // Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
 let connected = false;
 const platform = process.env.REDIS_URL

@@ -9,7 +9,14 @@
  */
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
-import { CompiledBuildError, LaunchError, launch, parseInstances, planProcesses } from "./launcher.js";
+import {
+  CompiledBuildError,
+  LaunchError,
+  launch,
+  parseInstances,
+  planProcesses,
+  ServiceSetupError,
+} from "./launcher.js";
 import { provisionAclUsers } from "./redis-acl.js";
 
 const { values } = parseArgs({
@@ -21,7 +28,8 @@ const { values } = parseArgs({
     compiled: { type: "boolean" },
   },
 });
-const redisUrl = process.env.REDIS_URL ?? "redis://localhost:6379";
+// Empty counts as unset, as for every process it starts.
+const redisUrl = process.env.REDIS_URL || "redis://localhost:6379";
 const portBase = values["port-base"] === undefined ? undefined : Number(values["port-base"]);
 if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase < 65_000)) {
   console.error(`--port-base must be a port number (got "${values["port-base"]}")`);
@@ -40,7 +48,7 @@ if (values["redis-acl"] === true) {
     admin.disconnect();
   }
 }
-const specs = planProcesses({
+const specs = plan({
   redisUrl,
   ...(redisUsers ? { redisUsers } : {}),
   instances: parseInstances(values.instances),
@@ -50,6 +58,16 @@ const specs = planProcesses({
   ...(process.env.GATEWAY_PORT ? { gatewayPort: Number(process.env.GATEWAY_PORT) } : {}),
   ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
 });
+/** The plan, or one line and exit 1 for a service listed in SERVICES but not set up (README guide). */
+function plan(options: Parameters<typeof planProcesses>[0]): ReturnType<typeof planProcesses> {
+  try {
+    return planProcesses(options);
+  } catch (error) {
+    if (!(error instanceof ServiceSetupError)) throw error;
+    console.error(`Ordersaga could not start: ${error.message}`);
+    process.exit(1);
+  }
+}
 // --compiled: plain node on the dist/ build (no TypeScript transform at start-up); refused, with
 // what to do, when the build is missing or older than the sources.
 let system: ReturnType<typeof launch>;

@@ -32,12 +32,13 @@ export const tracingEnvShape = {
 
 /** The environment of one service process, with the spec's names and defaults. */
 /** An empty variable counts as unset (the launcher blanks an inherited secret a child must not hold). */
-const emptyIsUnset = <T extends z.ZodTypeAny>(schema: T) =>
+export const emptyIsUnset = <T extends z.ZodTypeAny>(schema: T) =>
   z.preprocess((value) => (value === "" ? undefined : value), schema);
 
 export const serviceEnvSchema = z.object({
   ...tracingEnvShape,
-  REDIS_URL: z.string().url().default("redis://localhost:6379"),
+  /** Empty counts as unset (the default). */
+  REDIS_URL: emptyIsUnset(z.string().url().default("redis://localhost:6379")),
   /** Redis ACL user this process connects as (docs/security.md "Redis ACL"); default: the URL's. */
   REDIS_USERNAME: z.string().min(1).optional(),
   /** Password of REDIS_USERNAME (keep it in an env file that is not committed). */

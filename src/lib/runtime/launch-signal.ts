@@ -66,3 +66,16 @@ export async function failStart(service: string, error: unknown, port?: number):
   await send({ type: "ordersaga:failed", service, reason });
   process.exit(1);
 }
+
+/**
+ * Reads the start-up configuration (`parseEnv`, the tracing set-up, ...) of an entry point: a bad
+ * value (a `ConfigError`, `Invalid configuration: VAR: why`) ends the process like every other start
+ * failure, one line on stderr, the same line as the launcher's reason, exit 1; never a stack trace.
+ */
+export async function configOrFail<T>(service: string, read: () => T | Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    return failStart(service, error);
+  }
+}

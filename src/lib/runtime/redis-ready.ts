@@ -24,20 +24,37 @@ export class RedisUnreachableError extends Error {
   }
 }
 
+/** The error of ioredis's SELECT of the URL's database (`ERR DB index is out of range`). */
+function isSelectError(error: Error): boolean {
+  const command = (error as { command?: { name?: unknown } }).command;
+  return command?.name === "select" || /DB index is out of range|invalid DB index/i.test(error.message);
+}
+
 /**
  * Resolves once `redis` is ready; rejects with a RedisUnreachableError (carrying the last connection
- * error, e.g. `connect ECONNREFUSED 127.0.0.1:6379`) if it is not within `timeoutMs`. Without Redis
+ * error, e.g. `connect ECONNREFUSED 127.0.0.1:6379`) if it is not within `timeoutMs`, and at once
+ * with Redis's error when the URL's database cannot be selected. Without Redis
  * (the memory platform) there is nothing to wait for.
  */
 export function waitForRedis(
   redis: Redis | undefined,
   timeoutMs: number = DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
 ): Promise<void> {
-  if (!redis || redis.status === "ready") return Promise.resolve();
-  return new Promise((resolve, reject) => {
+  if (!redis) return Promise.resolve();
+  // Ready, then the database checked once more (the SELECT error may have come before we listened).
+  const db = Number(redis.options.db ?? 0);
+  const selected = () => (db === 0 ? Promise.resolve() : redis.select(db).then(() => undefined));
+  if (redis.status === "ready") return selected();
+  return new Promise<void>((resolve, reject) => {
     let lastError: Error | undefined;
     const onError = (error: Error) => {
       lastError = error;
+      // A database the server does not have (`redis://host/99`): ioredis reports the failed SELECT
+      // and goes on in database 0, another system's data. Never retried: refuse at once.
+      if (isSelectError(error)) {
+        done();
+        reject(error);
+      }
     };
     const done = () => {
       clearTimeout(timer);
@@ -46,7 +63,7 @@ export function waitForRedis(
     };
     const onReady = () => {
       done();
-      resolve();
+      selected().then(resolve, reject);
     };
     const timer = setTimeout(() => {
       done();

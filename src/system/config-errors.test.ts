@@ -1,0 +1,188 @@
+/**
+ * A configuration mistake at start (issue 10 follow-up, new-user findings 2 and 3), with real
+ * processes: every entry point (a service, the gateway, `npm start`, `npm run start:services`) says
+ * what is wrong in one line, exits non-zero, prints no stack trace, and the launcher's reason is
+ * that line. A REDIS_URL naming a database the server does not have is refused at start instead of
+ * running in database 0.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { afterEach, describe, expect, it } from "vitest";
+import { describeWithRedis } from "../test-support/redis.js";
+
+interface Run {
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+const running: ChildProcess[] = [];
+
+function run(main: string, args: string[], env: Record<string, string>): Run {
+  const child = spawn(process.execPath, ["--import", "tsx", main, ...args], {
+    env: { ...process.env, LOG_LEVEL: "info", REDIS_CONNECT_TIMEOUT_MS: "3000", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group: a launcher that hangs is killed with the processes it started.
+    detached: true,
+  });
+  running.push(child);
+  let text = "";
+  child.stdout!.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { output: () => text, exited };
+}
+
+const exitWithin = (r: Run, ms: number): Promise<number | null | "still running"> =>
+  Promise.race([r.exited, new Promise<"still running">((res) => setTimeout(() => res("still running"), ms))]);
+
+afterEach(() => {
+  for (const child of running.splice(0)) {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // the group is gone already
+    }
+  }
+});
+
+// Processes boot tsx (seconds on a loaded machine; the launcher boots seven).
+const BOUND_MS = 90_000;
+const TEST_MS = 120_000;
+const noStackTrace = (text: string) => {
+  expect(text).not.toMatch(/^\s+at /m);
+  expect(text).not.toMatch(/Node\.js v\d+/);
+  expect(text).not.toContain("code: 'INVALID_CONFIG'");
+};
+
+describe("a bad variable at start: one line, exit 1, no stack trace", () => {
+  it(
+    "the gateway, GATEWAY_PORT=abc",
+    async () => {
+      const r = run("src/gateway/main.ts", [], { GATEWAY_PORT: "abc" });
+      expect(await exitWithin(r, BOUND_MS)).toBe(1);
+      expect(r.output()).toMatch(/^gateway could not start: Invalid configuration: GATEWAY_PORT: .+$/m);
+      noStackTrace(r.output());
+    },
+    TEST_MS,
+  );
+
+  it(
+    "the gateway, a short GATEWAY_SHARED_SECRET",
+    async () => {
+      const r = run("src/gateway/main.ts", [], { GATEWAY_PORT: "0", GATEWAY_SHARED_SECRET: "short" });
+      expect(await exitWithin(r, BOUND_MS)).toBe(1);
+      expect(r.output()).toMatch(/^gateway could not start: Invalid configuration: GATEWAY_SHARED_SECRET: /m);
+      noStackTrace(r.output());
+    },
+    TEST_MS,
+  );
+
+  it(
+    "the gateway, OTLP over gRPC (not supported)",
+    async () => {
+      const r = run("src/gateway/main.ts", [], {
+        GATEWAY_PORT: "0",
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+      });
+      expect(await exitWithin(r, BOUND_MS)).toBe(1);
+      expect(r.output()).toMatch(
+        /^gateway could not start: Invalid configuration: OTEL_EXPORTER_OTLP_PROTOCOL: unsupported OTLP protocol "grpc"/m,
+      );
+      noStackTrace(r.output());
+    },
+    TEST_MS,
+  );
+
+  it(
+    "npm start, a short GATEWAY_SHARED_SECRET",
+    async () => {
+      const r = run("src/system/start-embedded.ts", [], {
+        GATEWAY_PORT: "0",
+        GATEWAY_SHARED_SECRET: "short",
+      });
+      expect(await exitWithin(r, BOUND_MS)).toBe(1);
+      expect(r.output()).toMatch(
+        /^Ordersaga could not start: Invalid configuration: GATEWAY_SHARED_SECRET: /m,
+      );
+      noStackTrace(r.output());
+    },
+    TEST_MS,
+  );
+
+  it(
+    "npm start, a bad retention variable",
+    async () => {
+      const r = run("src/system/start-embedded.ts", [], { GATEWAY_PORT: "0", MARKER_TTL_MS: "soon" });
+      expect(await exitWithin(r, BOUND_MS)).toBe(1);
+      expect(r.output()).toMatch(/^Ordersaga could not start: Invalid configuration: MARKER_TTL_MS: /m);
+      noStackTrace(r.output());
+    },
+    TEST_MS,
+  );
+
+  it(
+    "npm start with REDIS_URL= (empty) is the in-memory system, as unset",
+    async () => {
+      const r = run("src/system/start-embedded.ts", [], { GATEWAY_PORT: "0", REDIS_URL: "" });
+      try {
+        const up = await Promise.race([
+          new Promise<true>((resolve) => {
+            const timer = setInterval(() => {
+              if (/Ordersaga is up \(memory mode\)/.test(r.output())) {
+                clearInterval(timer);
+                resolve(true);
+              }
+            }, 100);
+          }),
+          r.exited.then(() => false as const),
+        ]);
+        expect(up, r.output()).toBe(true);
+        expect(r.output()).not.toContain("Invalid URL");
+      } finally {
+        for (const child of running) if (child.pid !== undefined) process.kill(-child.pid, "SIGTERM");
+      }
+    },
+    TEST_MS,
+  );
+});
+
+describeWithRedis("npm run start:services with a bad gateway variable", (getRedis) => {
+  it(
+    "the launcher names the gateway's one-line config error as its reason",
+    async () => {
+      const r = run("src/system/start-services.ts", ["--any-port"], {
+        REDIS_URL: getRedis().url,
+        GATEWAY_SHARED_SECRET: "short",
+      });
+      expect(await exitWithin(r, BOUND_MS)).toBe(1);
+      expect(r.output()).toMatch(
+        /Ordersaga could not start:\n(?: {2}\S+: .+\n)* {2}gateway: Invalid configuration: GATEWAY_SHARED_SECRET: [^\n]+\n/,
+      );
+      noStackTrace(r.output());
+    },
+    TEST_MS,
+  );
+});
+
+describeWithRedis("REDIS_URL naming a database the server does not have", (getRedis) => {
+  const db99 = () => `${getRedis().url.replace(/\/\d*$/, "")}/99`;
+
+  it.each([
+    ["a service", "src/services/user/main.ts", "user", { SERVICE_PORT: "0" }],
+    ["the gateway", "src/gateway/main.ts", "gateway", { GATEWAY_PORT: "0" }],
+    ["npm start", "src/system/start-embedded.ts", "Ordersaga", { GATEWAY_PORT: "0" }],
+  ] as const)(
+    "%s refuses to start, naming Redis's answer",
+    async (_what, main, name, env) => {
+      await getRedis().flush();
+      const r = run(main, [], { ...env, REDIS_URL: db99() });
+      expect(await exitWithin(r, BOUND_MS)).toBe(1);
+      expect(r.output()).toContain(
+        `${name} could not start: Redis refused the connection (ERR DB index is out of range)`,
+      );
+      // Nothing of it landed in database 0.
+      expect(await getRedis().client().dbsize()).toBe(0);
+    },
+    TEST_MS,
+  );
+});

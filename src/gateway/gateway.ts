@@ -232,7 +232,12 @@ interface AppParts {
 
 function buildApp(parts: AppParts): FastifyInstance {
   const { platform, proxy, metrics, now } = parts;
-  const app = createHttpServer({ bodyLimit: parts.options.bodyLimit ?? 64 * 1024, metrics });
+  const app = createHttpServer({
+    bodyLimit: parts.options.bodyLimit ?? 64 * 1024,
+    metrics,
+    // The public edge: a client's traceparent is a link of a new trace, never its parent (break13 F1).
+    incomingTrace: "link",
+  });
   installJsonBodyParser(app);
   installApiKeyAuth(app, parts.options.apiKeys ?? [], parts.options.adminKeys ?? []);
   installRateLimit(app, {

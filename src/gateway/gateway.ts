@@ -213,6 +213,7 @@ function createProxy(
     },
     // Breakers are per instance: a restart makes a new one, so a gone instance's labels must go too.
     onBreakerDropped: (breaker) => metrics.forgetBreaker(breaker),
+    onBreakerCreated: (breaker) => metrics.trackBreaker(breaker),
     logger,
     now,
   });
@@ -338,7 +339,8 @@ async function startBackground(
     });
     pruner = setInterval(() => {
       registry.list().then(
-        (live) => proxy.retain(live),
+        // The gateways themselves are never proxied to: no breakers for them.
+        (live) => proxy.retain(live.filter((instance) => instance.service !== GATEWAY_SERVICE)),
         () => {},
       );
     }, interval);

@@ -16,6 +16,20 @@ afterEach(async () => {
 const metricsText = async () => (await fetch(`${gw?.url}/metrics`)).text();
 
 describe("gateway breaker metrics", () => {
+  it("shows a registered instance's breaker as closed before any call or change (break13 F11)", async () => {
+    gw = await startTestGateway({ healthCheckIntervalMs: 100 });
+    upstream = await startTestUpstream(gw.registry, "inventory", "inv-b", () => ({ status: 200, body: {} }));
+    await waitFor(
+      async () =>
+        /ordersaga_circuit_breaker_state\{[^}]*breaker="inventory:inv-b"[^}]*\} 0/.test(await metricsText()),
+      10_000,
+      "the closed breaker's series",
+      50,
+    );
+    expect(upstream.hits.filter((h) => !h.url.startsWith("/health"))).toEqual([]);
+    expect(await metricsText()).not.toMatch(/breaker="gateway:/);
+  });
+
   it("drops the breaker series of an instance once it is deregistered", async () => {
     gw = await startTestGateway({
       breaker: { failureThreshold: 1 },

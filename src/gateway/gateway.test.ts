@@ -130,6 +130,15 @@ describe("gateway: orders", () => {
     expect(orders.hits.at(-1)?.headers["x-api-key"]).toBeUndefined();
   });
 
+  it("does not forward a client's trace context (the gateway is the trace boundary)", async () => {
+    await call("POST", "/orders", order, {
+      traceparent: "00-11111111111111111111111111111111-2222222222222222-01",
+      tracestate: "vendor=client",
+    });
+    expect(orders.hits.at(-1)?.headers.traceparent).toBeUndefined();
+    expect(orders.hits.at(-1)?.headers.tracestate).toBeUndefined();
+  });
+
   it("rejects a bad order with the path of each problem", async () => {
     const res = await call("POST", "/orders", { ...order, items: [{ productId: "p-1", quantity: 0 }] });
     expect(res.status).toBe(400);

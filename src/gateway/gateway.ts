@@ -213,6 +213,7 @@ function createProxy(
     },
     // Breakers are per instance: a restart makes a new one, so a gone instance's labels must go too.
     onBreakerDropped: (breaker) => metrics.forgetBreaker(breaker),
+    onBreakerCreated: (breaker) => metrics.trackBreaker(breaker),
     logger,
     now,
   });
@@ -232,7 +233,12 @@ interface AppParts {
 
 function buildApp(parts: AppParts): FastifyInstance {
   const { platform, proxy, metrics, now } = parts;
-  const app = createHttpServer({ bodyLimit: parts.options.bodyLimit ?? 64 * 1024, metrics });
+  const app = createHttpServer({
+    bodyLimit: parts.options.bodyLimit ?? 64 * 1024,
+    metrics,
+    // The public edge: a client's traceparent is a link of a new trace, never its parent (break13 F1).
+    incomingTrace: "link",
+  });
   installJsonBodyParser(app);
   installApiKeyAuth(app, parts.options.apiKeys ?? [], parts.options.adminKeys ?? []);
   installRateLimit(app, {
@@ -333,7 +339,8 @@ async function startBackground(
     });
     pruner = setInterval(() => {
       registry.list().then(
-        (live) => proxy.retain(live),
+        // The gateways themselves are never proxied to: no breakers for them.
+        (live) => proxy.retain(live.filter((instance) => instance.service !== GATEWAY_SERVICE)),
         () => {},
       );
     }, interval);

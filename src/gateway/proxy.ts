@@ -78,6 +78,8 @@ export interface ProxyOptions {
   onInstanceDown?: (instance: ServiceInstance, detail: string) => void;
   /** Called with a breaker's name when `retain` drops it (its metrics label sets can go too). */
   onBreakerDropped?: (breaker: string) => void;
+  /** Called with a new breaker's name (closed): its state series exists before any change. */
+  onBreakerCreated?: (breaker: string) => void;
   logger?: DiscoveryLogger;
   now?: () => number;
 }
@@ -346,7 +348,10 @@ export class UpstreamProxy {
     return secret;
   }
 
-  /** Drops the breakers and origins of instances no longer registered. */
+  /**
+   * Drops the breakers and origins of instances no longer registered, and creates those of the
+   * registered ones not called yet (a healthy system shows every breaker, closed: break13 F11).
+   */
   retain(live: readonly ServiceInstance[]): void {
     const keep = new Set(live.map(slotKey));
     for (const [key, slot] of this.slots) {
@@ -354,6 +359,7 @@ export class UpstreamProxy {
       this.slots.delete(key);
       this.options.onBreakerDropped?.(slot.breaker.name);
     }
+    for (const instance of live) this.slot(instance);
   }
 
   private async exchange(
@@ -431,6 +437,7 @@ export class UpstreamProxy {
         }),
       };
       this.slots.set(key, slot);
+      this.options.onBreakerCreated?.(slot.breaker.name);
     }
     return slot;
   }

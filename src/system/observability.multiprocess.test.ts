@@ -17,6 +17,7 @@ import {
 import { describeWithRedis, freePort } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
 import { type LaunchedSystem, launch, planProcesses } from "./launcher.js";
+import { formatTimeline, type OrderHistory } from "./order-timeline.js";
 
 const root = new URL("../../", import.meta.url);
 
@@ -75,7 +76,10 @@ describeWithRedis("observability over every service as its own process", (getRed
   }, 60_000);
 
   /** Places an order with its own correlation id (what the order's messages carry); returns both. */
-  async function placeOrder(token: string): Promise<{ orderId: string; correlationId: string }> {
+  async function placeOrder(
+    token: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ orderId: string; correlationId: string }> {
     const user = await api().post<{ id: string }>("/users", {
       email: `obs-${randomUUID()}@example.com`,
       name: "Observer",
@@ -86,7 +90,7 @@ describeWithRedis("observability over every service as its own process", (getRed
     const placed = await api().post<{ orderId: string }>(
       "/orders",
       { userId: user.body.id, items: [{ productId, quantity: 2 }], payment: { token } },
-      { "x-correlation-id": correlationId },
+      { ...headers, "x-correlation-id": correlationId },
     );
     expect(placed.status).toBe(202);
     return { orderId: placed.body.orderId, correlationId };
@@ -224,6 +228,34 @@ describeWithRedis("observability over every service as its own process", (getRed
     expect(seen).not.toContain("shipping:process shipping.shipment.requested");
     expectOneConnectedTrace(spans);
   }, 60_000);
+
+  it("keeps a client's traceparent out of the order's trace: sampled-off still traced, no shared trace, the timeline's id is real", async () => {
+    const client = "11111111111111111111111111111111";
+    const unsampled = await placeOrder("tok_ok", { traceparent: `00-${client}-2222222222222222-00` });
+    const sampled = [
+      await placeOrder("tok_ok", { traceparent: `00-${client}-3333333333333333-01` }),
+      await placeOrder("tok_ok", { traceparent: `00-${client}-3333333333333333-01` }),
+    ];
+    const traceIds: string[] = [];
+    for (const placed of [unsampled, ...sampled]) {
+      await waitForStatus(placed.orderId, ["shipped", "delivered"]);
+      const spans = await traceWith(placed.correlationId, ["notification:process order.completed"]);
+      expectOneConnectedTrace(spans);
+      const traceId = spans[0]!.traceId;
+      expect(traceId).not.toBe(client);
+      // Only this order's messages are in its trace.
+      const conversations = new Set(
+        spans.map((s) => s.attributes["messaging.message.conversation_id"]).filter((c) => c !== undefined),
+      );
+      expect([...conversations]).toEqual([placed.correlationId]);
+      // What `npm run trace` prints: the id of the trace that exists.
+      const history = await api().get<OrderHistory>(`/orders/${placed.orderId}/events`);
+      expect(history.body.traceId).toBe(traceId);
+      expect(formatTimeline(history.body)).toContain(`trace id: ${traceId}`);
+      traceIds.push(traceId);
+    }
+    expect(new Set(traceIds).size).toBe(3);
+  }, 90_000);
 
   it("writes trace_id and span_id on every line logged while handling a message or a request", async () => {
     const { orderId, correlationId } = await placeOrder("tok_ok");

@@ -33,6 +33,30 @@ describe("formatTimeline", () => {
     ]);
   });
 
+  it("names the compensations requested and the one each settled event confirms", () => {
+    const text = formatTimeline({
+      orderId: "o-2",
+      events: [
+        {
+          type: "order.event.compensation.requested",
+          version: 5,
+          time: "2026-01-01T00:00:00.000Z",
+          data: { compensations: ["inventory.release", "payment.refund"], reason: "shipping refused" },
+        },
+        {
+          type: "order.event.compensation.settled",
+          version: 6,
+          time: "2026-01-01T00:00:00.040Z",
+          data: { compensation: "payment.refund", outcome: "done", detail: "refunded", remaining: 1 },
+        },
+      ],
+    });
+    expect(text.split("\n").slice(1, 3)).toEqual([
+      "  2026-01-01T00:00:00.000Z  +     0 ms  v5 order.event.compensation.requested  inventory.release, payment.refund (shipping refused)",
+      "  2026-01-01T00:00:00.040Z  +    40 ms  v6 order.event.compensation.settled  payment.refund done (refunded), 1 remaining",
+    ]);
+  });
+
   it("says when the order has no trace", () => {
     expect(formatTimeline(history)).toMatch(/trace id: none \(the order was placed with tracing off\)$/);
   });

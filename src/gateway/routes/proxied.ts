@@ -22,14 +22,12 @@ export const proxyRoutes: readonly ProxyRoute[] = [
   ...paymentRoutes,
 ];
 
-/** Client headers a service needs (idempotency, tracing); credentials stay at the gateway. */
-const FORWARDED_HEADERS = [
-  "idempotency-key",
-  "traceparent",
-  "tracestate",
-  "x-correlation-id",
-  "x-request-id",
-];
+/**
+ * Client headers a service needs (idempotency, correlation); credentials stay at the gateway. The
+ * client's `traceparent`/`tracestate` stay too: upstream gets the gateway's own context (its CLIENT
+ * span, injected by the proxy), so a client cannot pick the order's trace or switch sampling off.
+ */
+export const FORWARDED_HEADERS = ["idempotency-key", "x-correlation-id", "x-request-id"];
 
 /** `/orders/:id/cancel` → a function filling `:id` with the URL-encoded parameter. */
 export function compilePath(template: string): (params: Record<string, string>) => string {

@@ -2,7 +2,7 @@ import type { Duplex } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from "fastify";
 import type { z } from "zod";
 import { tracingEnabled } from "../observability/spans.js";
-import { installServerSpans } from "./tracing.js";
+import { type IncomingTraceContext, installServerSpans } from "./tracing.js";
 import { AppError, errorBody, knownStatus, statusForCode, toIssues, validationFailed } from "./errors.js";
 
 export interface HttpServerOptions {
@@ -12,6 +12,11 @@ export interface HttpServerOptions {
   logger?: FastifyServerOptions["loggerInstance"];
   /** One SERVER span per request (W3C `traceparent` honoured); default: when tracing is on. */
   tracing?: boolean;
+  /**
+   * What a request's `traceparent` becomes: the server span's parent (default: the services, whose
+   * only caller is the gateway) or a link from a new root (`link`: the gateway, the public edge).
+   */
+  incomingTrace?: IncomingTraceContext;
   /** Where each response is counted and timed, by route template (not raw URL: bounded labels). */
   metrics?: {
     recordHttp(observation: { route: string; method: string; status: number; durationMs: number }): void;
@@ -131,7 +136,7 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }),
   }) as unknown as FastifyInstance;
   const allowed = installMethodIndex(app);
-  if (options.tracing ?? tracingEnabled()) installServerSpans(app);
+  if (options.tracing ?? tracingEnabled()) installServerSpans(app, options.incomingTrace);
   const { metrics } = options;
   if (metrics) {
     app.addHook("onResponse", async (request, reply) => {

@@ -1,12 +1,16 @@
 /**
  * One SERVER span per HTTP request, with Fastify hooks (no monkey-patching of `node:http`): started
- * in `onRequest` as a child of the caller's W3C `traceparent` header, active while the route
+ * in `onRequest` as a child of the caller's W3C `traceparent` header (`incoming: "parent"`, the
+ * services, called only by the gateway) or as a new root that keeps a valid caller context as a
+ * span link only (`incoming: "link"`, the gateway: the public edge does not let a client pick the
+ * trace or switch sampling off, docs/security.md), active while the route
  * handler runs (so its log lines, Redis writes and messages join the trace), ended in `onResponse`
  * with the status. Attributes follow the HTTP semantic conventions. Probes (`/health*`, `/metrics`)
  * are not traced: a scrape every few seconds would bury the traces that matter.
  */
 import {
   context,
+  isSpanContextValid,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -26,12 +30,24 @@ import { tracer } from "../observability/spans.js";
 
 const UNTRACED = /^\/(health|metrics)(\/|$)/;
 
-export function installServerSpans(app: FastifyInstance): void {
+/**
+ * What a request's W3C trace context becomes: the server span's parent (`parent`), or only a link
+ * from a new root span (`link`: an untrusted caller, the default at the gateway).
+ */
+export type IncomingTraceContext = "parent" | "link";
+
+export function installServerSpans(app: FastifyInstance, incoming: IncomingTraceContext = "parent"): void {
   const spans = new WeakMap<FastifyRequest, Span>();
   app.addHook("onRequest", (request, _reply, done) => {
     const route = request.routeOptions.url;
     if (route === undefined || UNTRACED.test(route)) return done();
-    const parent = propagation.extract(ROOT_CONTEXT, request.headers);
+    const callers = propagation.extract(ROOT_CONTEXT, request.headers);
+    const parent = incoming === "parent" ? callers : ROOT_CONTEXT;
+    const callerSpan = incoming === "link" ? trace.getSpanContext(callers) : undefined;
+    const links =
+      callerSpan && isSpanContextValid(callerSpan)
+        ? [{ context: callerSpan, attributes: { "ordersaga.link.source": "client traceparent" } }]
+        : undefined;
     const span = tracer().startSpan(
       `${request.method} ${route}`,
       {
@@ -42,6 +58,7 @@ export function installServerSpans(app: FastifyInstance): void {
           [ATTR_URL_PATH]: request.url.split("?")[0] ?? "/",
           [ATTR_URL_SCHEME]: "http",
         },
+        ...(links ? { links } : {}),
       },
       parent,
     );

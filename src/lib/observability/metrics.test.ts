@@ -123,6 +123,44 @@ describe("Metrics", () => {
   });
 });
 
+describe("Metrics series alerted on", () => {
+  it("exposes each handled event's dead-letter count and each topic's takeovers at 0 before the first one", async () => {
+    const { metrics } = setup();
+    metrics.initialiseSeries(["inventory.reservation.requested"]);
+    const text = await metrics.metricsText();
+    expect(text).toContain(
+      'ordersaga_events_processed_total{event="inventory.reservation.requested",outcome="dead_lettered",service="inventory"} 0',
+    );
+    expect(text).toContain(
+      'ordersaga_lease_takeovers_total{topic="inventory.reservation.requested",service="inventory"} 0',
+    );
+    expect(text).toContain(
+      'ordersaga_lease_renewals_total{topic="inventory.reservation.requested",service="inventory"} 0',
+    );
+    // The first dead letter is then an increase from 0 to 1.
+    metrics.recordEvent("inventory.reservation.requested", "dead_lettered", 5);
+    expect(
+      await sample(metrics, "ordersaga_events_processed_total", {
+        event: "inventory.reservation.requested",
+        outcome: "dead_lettered",
+        service: "inventory",
+      }),
+    ).toBe(1);
+  });
+
+  it("exports no lag sample when Redis cannot tell the lag (never a false 0), but still the pending count", async () => {
+    const { metrics } = setup();
+    metrics.setStreamProbe(async () => [
+      { topic: "a.known", lag: 7, pending: 1 },
+      { topic: "b.unknown", pending: 3 },
+    ]);
+    const text = await metrics.metricsText();
+    expect(text).toContain('ordersaga_consumer_lag_messages{topic="a.known",service="inventory"} 7');
+    expect(text).not.toMatch(/ordersaga_consumer_lag_messages\{topic="b\.unknown"/);
+    expect(text).toContain('ordersaga_consumer_pending_messages{topic="b.unknown",service="inventory"} 3');
+  });
+});
+
 describe("Metrics.drainWindow", () => {
   it("aggregates per (event, outcome) and per saga outcome since the last drain", () => {
     const { metrics, advance, now } = setup();

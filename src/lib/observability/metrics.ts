@@ -17,8 +17,11 @@ export interface BreakerChange {
 /** One subscribed stream as this service's consumer group sees it. */
 export interface StreamGroupStats {
   topic: string;
-  /** Entries not yet read by the group (Redis `lag`; 0 when Redis cannot tell). */
-  lag: number;
+  /**
+   * Entries not yet read by the group (Redis `lag`); absent when Redis cannot tell (after some
+   * XDELs / trims): then no sample is exported rather than a false 0.
+   */
+  lag?: number;
   /** Entries read and not yet acknowledged. */
   pending: number;
 }
@@ -174,7 +177,10 @@ export class Metrics {
         async collect() {
           const stats = await probe();
           this.reset();
-          for (const s of stats) this.set({ topic: s.topic }, s[field]);
+          for (const s of stats) {
+            const value = s[field];
+            if (value !== undefined) this.set({ topic: s.topic }, value);
+          }
         },
       });
     this.consumerLag = streamGauge(
@@ -212,6 +218,20 @@ export class Metrics {
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+
+  /**
+   * Creates at 0 the series that are rare and alerted on by `increase()`
+   * (`events_processed_total{outcome="dead_lettered"}` per handled event, lease renewals and
+   * takeovers per topic): a counter series born at its first increment shows no increase for that
+   * first dead letter or takeover (break13 F3). Called once the subscribed events are known.
+   */
+  initialiseSeries(handled: readonly string[]): void {
+    for (const event of handled) this.eventsProcessed.inc({ event, outcome: "dead_lettered" }, 0);
+    for (const topic of handled) {
+      this.leaseRenewals.inc({ topic }, 0);
+      this.leaseTakeovers.inc({ topic }, 0);
+    }
   }
 
   recordEvent(event: string, outcome: EventOutcome, durationMs: number): void {

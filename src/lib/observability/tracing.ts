@@ -48,7 +48,10 @@ export interface Tracing {
   readonly protocol?: OtlpProtocol;
   /** Exports what is buffered. */
   flush(): Promise<void>;
-  /** Flushes and stops; call after the process's last span. Idempotent. */
+  /**
+   * Flushes and stops; call after the process's last span. Idempotent. Resolves within
+   * TRACING_SHUTDOWN_TIMEOUT_MS (default 1.5 s) even when the collector does not answer.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -75,6 +78,31 @@ const protocolEnv = z.object({
   OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: tracingEnvShape.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
 });
 
+const shutdownEnv = z.object({ TRACING_SHUTDOWN_TIMEOUT_MS: tracingEnvShape.TRACING_SHUTDOWN_TIMEOUT_MS });
+
+/** Default bound of `Tracing.shutdown()` (ms): `TRACING_SHUTDOWN_TIMEOUT_MS` overrides it. */
+export const DEFAULT_TRACING_SHUTDOWN_TIMEOUT_MS = 1_500;
+
+/** How long `shutdown()` waits for the last export (TRACING_SHUTDOWN_TIMEOUT_MS, default 1.5 s). */
+export function tracingShutdownTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const value = parseEnv(shutdownEnv, env).TRACING_SHUTDOWN_TIMEOUT_MS;
+  return typeof value === "number" ? value : DEFAULT_TRACING_SHUTDOWN_TIMEOUT_MS;
+}
+
+/** `work`, or undefined after `ms` (the work goes on in the background, unawaited). */
+async function within(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  try {
+    await Promise.race([work.catch(() => {}), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * The OTLP protocol of the trace exporter: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else
  * OTEL_EXPORTER_OTLP_PROTOCOL, else `http/json`. Throws ConfigError (one line, naming the variable
@@ -94,6 +122,7 @@ export function otlpTraceProtocol(env: NodeJS.ProcessEnv = process.env): OtlpPro
 export function initTracing(options: TracingOptions): Tracing {
   const env = options.env ?? process.env;
   const protocol = otlpTraceProtocol(env);
+  const shutdownMs = tracingShutdownTimeoutMs(env);
   if (current) return current;
   if (!tracingWanted(env) && !options.spanProcessors?.length) {
     current = DISABLED;
@@ -131,7 +160,9 @@ export function initTracing(options: TracingOptions): Tracing {
     exporter: exporter ? exporterName : "none",
     ...(exporterName === "otlp" ? { protocol } : {}),
     flush: () => provider.forceFlush(),
-    shutdown: () => (stopped ??= provider.shutdown().catch(() => {})),
+    // Bounded: a dead collector (each export waits up to OTEL_EXPORTER_OTLP_TIMEOUT, 10 s) must not
+    // hold a graceful stop; spans not exported by then are lost, as on a crash.
+    shutdown: () => (stopped ??= within(provider.shutdown(), shutdownMs)),
   };
   return current;
 }

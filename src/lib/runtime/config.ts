@@ -28,6 +28,11 @@ export const tracingEnvShape = {
   OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol,
   /** The same for traces only; wins over OTEL_EXPORTER_OTLP_PROTOCOL. */
   OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol,
+  /**
+   * How long (ms) a stopping process waits for its last spans to be exported (default 1500): a slow
+   * or dead collector must not make a graceful stop hang into the 10 s force-exit (break13 F6).
+   */
+  TRACING_SHUTDOWN_TIMEOUT_MS: z.union([z.literal(""), z.coerce.number().int().positive()]).optional(),
 };
 
 /** The environment of one service process, with the spec's names and defaults. */

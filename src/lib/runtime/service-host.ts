@@ -276,6 +276,7 @@ export async function startService<E extends EventRegistry>(
 
   for (const s of subscribers) await platform.transport.ensureGroups(name, s.topics());
   for (const s of subscribers) await s.start();
+  metrics.initialiseSeries(subscribers.flatMap((s) => s.topics().map(({ topic }) => eventLabel(topic))));
   const stopLeaseMetrics = watchStreams(platform, name, subscribers, metrics);
   await parts.start?.();
   // Every stream of the events this service owns stays bounded, also those only its outbox writes.
@@ -354,8 +355,13 @@ function watchStreams(
           const fields = raw as unknown[];
           const get = (name: string) => fields[fields.indexOf(name) + 1];
           if (get("name") !== group) continue;
+          // A nil lag (Redis cannot tell after XDEL/trims) is no sample, not a false 0.
           const lag = get("lag");
-          return { topic, lag: typeof lag === "number" ? lag : 0, pending: Number(get("pending") ?? 0) };
+          return {
+            topic,
+            ...(typeof lag === "number" ? { lag } : {}),
+            pending: Number(get("pending") ?? 0),
+          };
         }
         return undefined;
       }),

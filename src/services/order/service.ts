@@ -19,6 +19,7 @@ import { type OrderListEntry, orderListProjection } from "./order-list.js";
 import { ORDER_TAG } from "./keys.js";
 import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
 import { createRedisOrderStores } from "./redis-store.js";
+import { countPendingCompensations } from "./compensation-gauge.js";
 import { OrderRepository } from "./repository.js";
 import { registerOrderRoutes } from "./routes.js";
 import { DEFAULT_SAGA_OPTIONS } from "./saga.js";
@@ -126,11 +127,26 @@ async function buildInternals(
     registers: [deps.metrics.registry],
   });
   // The saga's owner alone exports it: a label-less gauge in the shared Metrics class gave every
-  // service and the gateway a `saga_compensations_pending{service="gateway"} 0` sample.
-  const compensationsPending = new Gauge({
+  // service and the gateway a `saga_compensations_pending{service="gateway"} 0` sample. Read at
+  // scrape time from the stored sagas (break13 F4: a per-process inc/dec count showed 0 after a
+  // restart, then went negative), at most once a second; the same on every instance (max, not sum).
+  const pendingReader = new OrderRepository(stores.events, { cacheSize: options.cacheSize });
+  let pendingRead: { at: number; count: Promise<number | undefined> } | undefined;
+  new Gauge({
     name: "ordersaga_saga_compensations_pending",
-    help: "Compensations requested minus settled, as seen by this instance (sum over instances)",
+    help: "Compensations requested and not yet settled, read from the stored sagas (same on every instance: max, not sum)",
     registers: [deps.metrics.registry],
+    async collect() {
+      const at = Date.now();
+      if (!pendingRead || at - pendingRead.at > 1_000)
+        pendingRead = {
+          at,
+          count: countPendingCompensations(stores.deadlines, pendingReader).catch(() => undefined),
+        };
+      const count = await pendingRead.count;
+      this.reset();
+      if (count !== undefined) this.set(count);
+    },
   });
   const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_SAGA_OPTIONS.stepTimeoutMs;
   const runner = new SagaRunner({
@@ -152,7 +168,7 @@ async function buildInternals(
           deps.logger.warn({ err: error, orderId }, "payment token key not deleted; it expires by TTL"),
         );
     },
-    onApplied: (applied) => recordSagaProgress(deps.metrics, compensationsPending, applied, stepTimeoutMs),
+    onApplied: (applied) => recordSagaProgress(deps.metrics, applied, stepTimeoutMs),
     onCompensationFailed: (orderId) => {
       compensationFailures.inc();
       deps.logger.error({ orderId }, "compensation failed: the order needs an operator (see docs/saga.md)");
@@ -270,12 +286,7 @@ export function compensationOf(event: string): string | undefined {
   return COMPENSATION_COMMAND.exec(event)?.[1];
 }
 
-function recordSagaProgress(
-  metrics: Metrics,
-  compensationsPending: Gauge,
-  applied: AppliedDecision,
-  stepTimeoutMs: number,
-): void {
+function recordSagaProgress(metrics: Metrics, applied: AppliedDecision, stepTimeoutMs: number): void {
   const { before, after, input, decision, now } = applied;
   const step = before.awaiting;
   if (step !== undefined && before.deadline !== undefined) {
@@ -296,10 +307,8 @@ function recordSagaProgress(
     const compensation = compensationOf(command.event);
     if (compensation === undefined) continue;
     metrics.compensationsRequested.inc({ compensation });
-    compensationsPending.inc();
   }
   if (input.type === "compensation.settled") {
     metrics.compensationsSettled.inc({ compensation: input.compensation, outcome: input.outcome });
-    compensationsPending.dec();
   }
 }

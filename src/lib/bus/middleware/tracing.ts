@@ -8,7 +8,7 @@
  * `onDeadLetter`. Span attributes follow the OpenTelemetry messaging semantic conventions
  * (`messaging.system` "redis", `messaging.destination.name` the event, ...).
  */
-import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { context, createContextKey, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import {
   contextFromTraceparent,
   MESSAGING,
@@ -23,6 +23,19 @@ import type { Delivery, DeliveryHandler, Transport } from "../transport.js";
 function messagingSystem(transport: Pick<Transport, "kind">): string {
   return transport.kind === "memory" ? "memory" : "redis";
 }
+
+/**
+ * Producer spans started while a delivery is handled, ended when the attempt settles: a message
+ * prepared for a store's outbox is written only if the attempt's store write succeeds, so a failed
+ * attempt marks them as errors (`ordersaga.publish.outcome` `attempt_failed`) instead of leaving
+ * OK spans for messages never written (break13 F7). Spans started after the attempt settled (work
+ * it left running) end at once.
+ */
+interface AttemptProducers {
+  spans: Span[];
+  settled: boolean;
+}
+const ATTEMPT_PRODUCERS = createContextKey("ordersaga.attempt-producers");
 
 /**
  * One PRODUCER span per message prepared (published now, or written by a store's outbox script):
@@ -55,10 +68,13 @@ export function createTracingPublisherMiddleware(system = "redis"): PublisherMid
       next();
     } catch (error) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-      throw error;
-    } finally {
       span.end();
+      throw error;
     }
+    // Inside a delivery's handling: ended (as written, or not) when the attempt settles.
+    const attempt = context.active().getValue(ATTEMPT_PRODUCERS) as AttemptProducers | undefined;
+    if (attempt && !attempt.settled) attempt.spans.push(span);
+    else span.end();
   };
 }
 
@@ -108,20 +124,39 @@ export function instrumentTransport(transport: Transport, options: InstrumentedT
         },
         contextFromTraceparent(traceparent),
       );
-      return context.with(trace.setSpan(context.active(), span), async () => {
+      const producers: AttemptProducers = { spans: [], settled: false };
+      const active = trace.setSpan(context.active(), span).setValue(ATTEMPT_PRODUCERS, producers);
+      let failed = false;
+      const outcome = (value: string) => {
+        if (value !== "ack") failed = true;
+        span.setAttribute("ordersaga.delivery.outcome", value);
+      };
+      return context.with(active, async () => {
         try {
-          await handler(withOutcomes(delivery, span));
+          await handler(withOutcomes(delivery, span, outcome));
         } catch (error) {
+          failed = true;
           span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
           throw error;
         } finally {
+          producers.settled = true;
+          for (const producer of producers.spans) {
+            if (failed) {
+              producer.setAttribute("ordersaga.publish.outcome", "attempt_failed");
+              producer.setStatus({
+                code: SpanStatusCode.ERROR,
+                message:
+                  "the handling attempt failed: a message prepared for its store write was not written",
+              });
+            }
+            producer.end();
+          }
           span.end();
         }
       });
     };
 
-  const withOutcomes = (delivery: Delivery, span: Span): Delivery => {
-    const outcome = (value: string) => span.setAttribute("ordersaga.delivery.outcome", value);
+  const withOutcomes = (delivery: Delivery, span: Span, outcome: (value: string) => void): Delivery => {
     return {
       deliveryId: delivery.deliveryId,
       topic: delivery.topic,

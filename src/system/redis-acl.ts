@@ -186,7 +186,7 @@ export function serviceCommands(service: string): string[] {
 /** What a dead-lettering consumer runs on `{dlq}:*`: the store's add and audit scripts. */
 const DLQ_WRITE = [
   ...SCRIPTING,
-  ...["exists", "hset", "zadd", "xadd", "xrevrange", "xtrim", "rpush", "llen", "lindex", "lpop", "pexpire"],
+  ...["exists", "hset", "zadd", "xadd", "xtrim", "rpush", "llen", "lindex", "lpop", "pexpire", "time"],
 ];
 
 /**

@@ -4,7 +4,7 @@
  */
 import { KEY_FAMILIES } from "../src/system/key-families.js";
 import type { Sample } from "./soak-sampler.js";
-import { drift, type Point, since, slope } from "./soak-stats.js";
+import { drift, type Point, since, slope, slopeStdError } from "./soak-stats.js";
 
 /** Transient Redis memory may drift this much over the last half (the issue's 5%). */
 export const TRANSIENT_DRIFT_LIMIT = 0.05;
@@ -33,6 +33,29 @@ function floorRise(points: readonly Point[], from: number, to: number): number {
   const base = floor(first);
   return base <= 0 ? 0 : floor(last) / base - 1;
 }
+
+/**
+ * Absolute budgets: the drift limits above are relative to a series' own mean over half a run, so a
+ * slow leak on a large base passes them for ever (break-11 F3: a heap growing 2.5 KB/s, 216 MB a day,
+ * drifted 9.4%; transient Redis memory growing 0.25 KB/s, 21 MB a day, 4.1%). A bounded system's
+ * slope is 0, so each of these series must also keep the growth its slope projects over a day under
+ * a budget: transient Redis memory 8 MB a day (about 3 GB a year, the order of the whole transient
+ * footprint at the default windows), each process's heap 64 MB a day (a Node heap's headroom over
+ * the ~25 MB the services use, in a day). The slope judged is the lower end of its 95% interval
+ * (slope - 2 standard errors): the growth the run establishes, not its scatter (a 30-minute run's
+ * sawtooth moves a fitted heap slope by about 1 KB/s). A healthy 30-minute run (BENCHMARKS.md)
+ * establishes no growth at all: its transient slope 0.32 ± 0.20 KB/s, heaps' within ±1.5 KB/s of 0.
+ */
+export const TRANSIENT_BUDGET_BYTES_PER_DAY = 8 * 1024 * 1024;
+export const HEAP_BUDGET_BYTES_PER_DAY = 64 * 1024 * 1024;
+/** Standard errors taken off a fitted slope before it is projected (the lower end of ~95%). */
+export const SLOPE_STANDARD_ERRORS = 2;
+/**
+ * A slope fitted over less than this after warm-up (s) is dominated by the processes settling
+ * (JIT, pools, caches filling to their bounds): the budgets are not judged on it (a 2-minute CI
+ * slice reports the projection only; the 30-minute run judges it).
+ */
+export const BUDGET_MIN_SPAN_SECONDS = 15 * 60;
 
 /** An accepted order must be in one of these states when the run ends (after the drain). */
 export const TERMINAL_STATUSES: readonly string[] = ["delivered", "failed", "cancelled"];
@@ -188,6 +211,25 @@ export function analyse(samples: readonly Sample[], config: SoakConfig, load: So
       return v === undefined ? [] : [{ t: s.t, v }];
     });
 
+  /** The growth a series' slope establishes (its lower bound), projected over a day, against a budget. */
+  const budget = (name: string, series: Point[], perDay: number) => {
+    const after = since(series, config.warmupSeconds);
+    const span = after.length > 0 ? after[after.length - 1]!.t - after[0]!.t : 0;
+    const fitted = slope(after);
+    const error = SLOPE_STANDARD_ERRORS * slopeStdError(after);
+    const projected = Number.isFinite(error) ? Math.max(0, fitted - error) * 86_400 : 0;
+    const judged = span >= BUDGET_MIN_SPAN_SECONDS;
+    const kb = (n: number) => (n / 1024).toFixed(3);
+    gate(
+      `${name} growth over a day`,
+      `${mb(projected)} MB/day established (slope ${kb(fitted)} ± ${Number.isFinite(error) ? kb(error) : "?"} KB/s over ${(span / 60).toFixed(1)} min)`,
+      judged
+        ? `<= ${mb(perDay)} MB/day`
+        : `not judged: fitted over less than ${BUDGET_MIN_SPAN_SECONDS / 60} min after warm-up`,
+      !judged || projected <= perDay,
+    );
+  };
+
   // The load: the rate achieved, the driver's errors, and every order's end.
   const durationSec = config.minutes * 60;
   const achieved = load.accepted / durationSec;
@@ -227,6 +269,11 @@ export function analyse(samples: readonly Sample[], config: SoakConfig, load: So
     "Redis transient families (MEMORY USAGE)",
     points((s) => s.transientBytes),
     TRANSIENT_DRIFT_LIMIT,
+  );
+  budget(
+    "Redis transient families (MEMORY USAGE)",
+    points((s) => s.transientBytes),
+    TRANSIENT_BUDGET_BYTES_PER_DAY,
   );
   add(
     "Redis system of record (MEMORY USAGE)",
@@ -275,6 +322,11 @@ export function analyse(samples: readonly Sample[], config: SoakConfig, load: So
       HEAP_DRIFT_LIMIT,
       "MB",
       config.forcedGc ? "thirds" : "half",
+    );
+    budget(
+      `${label} heap used`,
+      points((s) => s.processes.get(label)?.heapUsedBytes),
+      HEAP_BUDGET_BYTES_PER_DAY,
     );
   }
   for (const label of labels) {
@@ -404,7 +456,9 @@ warm-up is also that much above the first third's; a heap ${HEAP_DRIFT_LIMIT * 1
     config.forcedGc
       ? "its lowest reading in the last third after warm-up is also that much above the first third's;\nheaps are read after a forced full collection (`--expose-gc`, bench/soak-gc-hook.mjs)"
       : "its floor in the last half is also that much above its floor between warm-up and half-time"
-  }).
+  }). Absolute budgets: the growth a slope establishes (slope − ${SLOPE_STANDARD_ERRORS} standard errors), projected over a
+day, at most ${mb(TRANSIENT_BUDGET_BYTES_PER_DAY)} MB for transient Redis memory and ${mb(HEAP_BUDGET_BYTES_PER_DAY)} MB for each heap (judged when fitted
+over at least ${BUDGET_MIN_SPAN_SECONDS / 60} min after warm-up).
 
 bytes per order: ${a.bytesPerOrder}
 

@@ -84,6 +84,23 @@ export const STREAM_NODE_ENTRIES = 100;
 /** Fewer samples than this after warm-up cannot show a trend: the run fails. */
 export const MIN_SAMPLES_AFTER_WARMUP = 3;
 
+/** Samples a run takes at or after warm-up: one every `sampleSeconds` from t = 0 to the end. */
+export function samplesAfterWarmup(durationSec: number, warmupSec: number, sampleSeconds: number): number {
+  return Math.max(0, Math.floor(durationSec / sampleSeconds) - Math.ceil(warmupSec / sampleSeconds) + 1);
+}
+
+/**
+ * The sampling interval of a run not given `--sample-seconds`: a minute when that leaves
+ * MIN_SAMPLES_AFTER_WARMUP samples after warm-up (a run of 3 minutes or more), else the longest
+ * whole number of seconds that does (break-11 F4: 2 minutes at one a minute left 2, and could never
+ * pass). undefined: no interval does (the run is no longer than its warm-up).
+ */
+export function defaultSampleSeconds(durationSec: number, warmupSec: number): number | undefined {
+  for (let seconds = 60; seconds >= 1; seconds--)
+    if (samplesAfterWarmup(durationSec, warmupSec, seconds) >= MIN_SAMPLES_AFTER_WARMUP) return seconds;
+  return undefined;
+}
+
 export interface SoakConfig {
   minutes: number;
   rate: number;

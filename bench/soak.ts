@@ -32,6 +32,7 @@ import {
 import { HeapFloors, type ProcessProbe, type Sample, startTicks, takeSample } from "./soak-sampler.js";
 import { machine, sleep, startBenchRedis } from "./support.js";
 import { OBSERVER, provisionAclUsers } from "../src/system/redis-acl.js";
+import { MARKER_TTL_MARGIN, markerTtlProblem, retentionEnvSchema } from "../src/lib/runtime/retention.js";
 
 const USAGE = `usage: npm run soak -- [--minutes N (30)] [--rate R orders/s (10)] [--sample-seconds S (60)]
        [--drain-seconds D (120)] [--leak-kb-per-second K (0)] [--write]
@@ -103,15 +104,20 @@ if (
 }
 const env = {
   MARKER_TTL_MS: String(windowMs),
-  // The marks must outlive these (checked at start); a healthy run never comes near them.
-  BUS_MUST_COMPLETE_WINDOW_MS: String(windowMs),
-  SAGA_COMPENSATION_WINDOW_MS: String(windowMs),
+  // The marks must outlive these by MARKER_TTL_MARGIN (checked at start: room to retry a dead
+  // letter of the window's end); a healthy run never comes near them.
+  BUS_MUST_COMPLETE_WINDOW_MS: String(Math.floor(windowMs / (1 + MARKER_TTL_MARGIN))),
+  SAGA_COMPENSATION_WINDOW_MS: String(Math.floor(windowMs / (1 + MARKER_TTL_MARGIN))),
   STREAM_RETENTION_MS: String(windowMs),
   STREAM_TRIM_INTERVAL_MS: String(Math.min(10_000, Math.round(windowMs / 4))),
   DLQ_AUDIT_RETENTION_MS: String(windowMs),
   // The order service's folded-order cache fills within one window too (its bound, not its default).
   ORDER_CACHE_SIZE: String(Math.max(100, Math.round((rate * windowMs) / 1000))),
 };
+{
+  const problem = markerTtlProblem(retentionEnvSchema.parse(env));
+  if (problem) throw new Error(`the soak's own windows: ${problem}`);
+}
 /** What every process gets besides the windows: the GC hook, and the deliberate leak when asked. */
 const hook = fileURLToPath(new URL("./soak-gc-hook.mjs", import.meta.url));
 const processEnv = {

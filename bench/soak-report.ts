@@ -186,6 +186,20 @@ function ordersWithin(samples: readonly Sample[], t: number, seconds: number): n
   return at(t) - at(t - seconds);
 }
 
+/**
+ * Orders whose saga ended in (t - seconds, t], at most: orders ended by t (placed less in flight)
+ * less those ended by the last sample at or before t - seconds (ends between samples are not
+ * interpolated: a burst of them counts in full).
+ */
+function endedWithin(samples: readonly Sample[], t: number, seconds: number): number {
+  const ended = (s: Sample) => s.orders - s.inFlight;
+  const now = samples.find((s) => s.t === t);
+  if (!now) return 0;
+  let before: Sample | undefined;
+  for (const s of samples) if (s.t <= t - seconds) before = s;
+  return Math.max(0, ended(now) - (before ? ended(before) : 0));
+}
+
 export function analyse(samples: readonly Sample[], config: SoakConfig, load: SoakLoad): SoakAnalysis {
   const half = (config.minutes * 60) / 2;
   const warm = samples.filter((s) => s.t >= config.warmupSeconds);
@@ -403,17 +417,18 @@ export function analyse(samples: readonly Sample[], config: SoakConfig, load: So
       if (per === undefined) continue;
       // The sample where the family is fullest against its bound.
       let worst = { held: 0, limit: Number.POSITIVE_INFINITY, t: 0 };
+      const counted = bound.counts === "ended" ? endedWithin : ordersWithin;
       for (const s of samples) {
         const streams = what === "entries" ? (s.families.get(f.pattern)?.keys ?? 0) : 0;
         const limit =
-          per * (ordersWithin(samples, s.t, window) * (1 + FAMILY_MARGIN) + FAMILY_ALLOWANCE_ORDERS) +
+          per * (counted(samples, s.t, window) * (1 + FAMILY_MARGIN) + FAMILY_ALLOWANCE_ORDERS) +
           STREAM_NODE_ENTRIES * streams;
         if (held(s) / limit > worst.held / worst.limit) worst = { held: held(s), limit, t: s.t };
       }
       gate(
         `\`${f.pattern}\` ${what} held`,
         `${worst.held} at t=${worst.t.toFixed(0)} s`,
-        `<= ${Math.round(worst.limit)} (${per} per order placed in the last ${window.toFixed(0)} s, +${FAMILY_MARGIN * 100}%, +${FAMILY_ALLOWANCE_ORDERS} orders${what === "entries" ? `, +${STREAM_NODE_ENTRIES} per stream` : ""})`,
+        `<= ${Math.round(worst.limit)} (${per} per order ${bound.counts === "ended" ? "ended" : "placed"} in the last ${window.toFixed(0)} s, +${FAMILY_MARGIN * 100}%, +${FAMILY_ALLOWANCE_ORDERS} orders${what === "entries" ? `, +${STREAM_NODE_ENTRIES} per stream` : ""})`,
         worst.held <= worst.limit,
       );
     }

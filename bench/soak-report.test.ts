@@ -307,6 +307,34 @@ describe("soak verdict per key family (the per-order bounds of docs/storage.md)"
     expect(analyse(run({ paymentKeysPerOrder: 1.002 }), config, healthyLoad()).passed).toBe(true);
   });
 
+  /**
+   * `{payment}:outcome` is written when the saga ends (break-11 F7): on a slow machine the sagas of
+   * the first 200 s end together at t = 200, so the keys held count those ended in the window, not
+   * those placed in it. `keys(t, ended)` gives the keys held from the orders ended by each sample.
+   */
+  const burst = (keys: (t: number, ended: (t: number) => number) => number) => {
+    const samples = run();
+    const ended = (t: number) => (t < 200 ? 0 : t * config.rate);
+    for (const s of samples) {
+      s.inFlight = s.orders - ended(s.t);
+      s.families.set("{payment}:outcome:<orderId>", { keys: keys(s.t, ended), bytes: 0, entries: 0 });
+    }
+    return samples;
+  };
+
+  it("counts a family written at the saga's end against the orders ended in its window", () => {
+    // Each outcome lives one window (20 s): those ended since the previous sample.
+    const held = burst((t, ended) => ended(t) - ended(t - config.windowSeconds));
+    const verdict = failed(held);
+    expect(verdict.rules).toEqual([]);
+    expect(verdict.passed).toBe(true);
+  });
+
+  it("still fails a family written at the saga's end that keeps every key", () => {
+    const kept = failed(burst((t, ended) => ended(t)));
+    expect(kept.rules).toEqual(["`{payment}:outcome:<orderId>` keys held"]);
+  });
+
   it("fails on a key the scan flagged (no family, or over its bound)", () => {
     const samples = run();
     samples[5]!.problems.push("stray: no documented family");

@@ -4,7 +4,7 @@
  */
 import { KEY_FAMILIES } from "../src/system/key-families.js";
 import type { Sample } from "./soak-sampler.js";
-import { drift, type Point, since, slope } from "./soak-stats.js";
+import { drift, type Point, since, slope, slopeStdError } from "./soak-stats.js";
 
 /** Transient Redis memory may drift this much over the last half (the issue's 5%). */
 export const TRANSIENT_DRIFT_LIMIT = 0.05;
@@ -34,6 +34,30 @@ function floorRise(points: readonly Point[], from: number, to: number): number {
   return base <= 0 ? 0 : floor(last) / base - 1;
 }
 
+/**
+ * Absolute budgets: the drift limits above are relative to a series' own mean over half a run, so a
+ * slow leak on a large base passes them for ever (break-11 F3: a heap growing 2.5 KB/s, 216 MB a day,
+ * drifted 9.4%; transient Redis memory growing 0.25 KB/s, 21 MB a day, 4.1%). A bounded system's
+ * slope is 0, so each of these series must also keep the growth its slope projects over a day under
+ * a budget: transient Redis memory 8 MB a day (about 3 GB a year, the order of the whole transient
+ * footprint at the default windows), each process's heap 64 MB a day (a Node heap's headroom over
+ * the ~25 MB the services use, in a day). The slope judged is the lower end of its 95% interval
+ * (slope - 2 standard errors): the growth the run establishes, not its scatter (a 30-minute run's
+ * sawtooth moves a fitted heap slope by about 1 KB/s). A healthy 30-minute run (BENCHMARKS.md)
+ * establishes no growth at all (bench/soak-budget.test.ts).
+ */
+export const TRANSIENT_BUDGET_BYTES_PER_DAY = 8 * 1024 * 1024;
+export const HEAP_BUDGET_BYTES_PER_DAY = 64 * 1024 * 1024;
+/** Standard errors taken off a fitted slope before it is projected (the lower end of ~95%). */
+export const SLOPE_STANDARD_ERRORS = 2;
+/**
+ * The budgets' slope is fitted over the last half of the run (after warm-up), where a leak keeps
+ * growing and the processes have settled: a healthy 2-minute slice's heaps still rise 5-12 KB/s
+ * (JIT, pools, caches filling to their bounds). Fitted over less than this (s), it is reported, not
+ * judged: the CI slice reports the projection; the 30-minute run (15 minutes fitted) judges it.
+ */
+export const BUDGET_MIN_SPAN_SECONDS = 10 * 60;
+
 /** An accepted order must be in one of these states when the run ends (after the drain). */
 export const TERMINAL_STATUSES: readonly string[] = ["delivered", "failed", "cancelled"];
 /** The run must achieve at least this share of the target rate (accepted orders per second of run). */
@@ -60,6 +84,23 @@ export const FAMILY_ALLOWANCE_ORDERS = 20;
 export const STREAM_NODE_ENTRIES = 100;
 /** Fewer samples than this after warm-up cannot show a trend: the run fails. */
 export const MIN_SAMPLES_AFTER_WARMUP = 3;
+
+/** Samples a run takes at or after warm-up: one every `sampleSeconds` from t = 0 to the end. */
+export function samplesAfterWarmup(durationSec: number, warmupSec: number, sampleSeconds: number): number {
+  return Math.max(0, Math.floor(durationSec / sampleSeconds) - Math.ceil(warmupSec / sampleSeconds) + 1);
+}
+
+/**
+ * The sampling interval of a run not given `--sample-seconds`: a minute when that leaves
+ * MIN_SAMPLES_AFTER_WARMUP samples after warm-up (a run of 3 minutes or more), else the longest
+ * whole number of seconds that does (break-11 F4: 2 minutes at one a minute left 2, and could never
+ * pass). undefined: no interval does (the run is no longer than its warm-up).
+ */
+export function defaultSampleSeconds(durationSec: number, warmupSec: number): number | undefined {
+  for (let seconds = 60; seconds >= 1; seconds--)
+    if (samplesAfterWarmup(durationSec, warmupSec, seconds) >= MIN_SAMPLES_AFTER_WARMUP) return seconds;
+  return undefined;
+}
 
 export interface SoakConfig {
   minutes: number;
@@ -146,6 +187,20 @@ function ordersWithin(samples: readonly Sample[], t: number, seconds: number): n
   return at(t) - at(t - seconds);
 }
 
+/**
+ * Orders whose saga ended in (t - seconds, t], at most: orders ended by t (placed less in flight)
+ * less those ended by the last sample at or before t - seconds (ends between samples are not
+ * interpolated: a burst of them counts in full).
+ */
+function endedWithin(samples: readonly Sample[], t: number, seconds: number): number {
+  const ended = (s: Sample) => s.orders - s.inFlight;
+  const now = samples.find((s) => s.t === t);
+  if (!now) return 0;
+  let before: Sample | undefined;
+  for (const s of samples) if (s.t <= t - seconds) before = s;
+  return Math.max(0, ended(now) - (before ? ended(before) : 0));
+}
+
 export function analyse(samples: readonly Sample[], config: SoakConfig, load: SoakLoad): SoakAnalysis {
   const half = (config.minutes * 60) / 2;
   const warm = samples.filter((s) => s.t >= config.warmupSeconds);
@@ -188,6 +243,25 @@ export function analyse(samples: readonly Sample[], config: SoakConfig, load: So
       return v === undefined ? [] : [{ t: s.t, v }];
     });
 
+  /** The growth a series' slope establishes (its lower bound), projected over a day, against a budget. */
+  const budget = (name: string, series: Point[], perDay: number) => {
+    const after = since(series, Math.max(config.warmupSeconds, half));
+    const span = after.length > 0 ? after[after.length - 1]!.t - after[0]!.t : 0;
+    const fitted = slope(after);
+    const error = SLOPE_STANDARD_ERRORS * slopeStdError(after);
+    const projected = Number.isFinite(error) ? Math.max(0, fitted - error) * 86_400 : 0;
+    const judged = span >= BUDGET_MIN_SPAN_SECONDS;
+    const kb = (n: number) => (n / 1024).toFixed(3);
+    gate(
+      `${name} growth over a day`,
+      `${mb(projected)} MB/day established (slope ${kb(fitted)} ± ${Number.isFinite(error) ? kb(error) : "?"} KB/s over ${(span / 60).toFixed(1)} min)`,
+      judged
+        ? `<= ${mb(perDay)} MB/day`
+        : `not judged: last half after warm-up shorter than ${BUDGET_MIN_SPAN_SECONDS / 60} min`,
+      !judged || projected <= perDay,
+    );
+  };
+
   // The load: the rate achieved, the driver's errors, and every order's end.
   const durationSec = config.minutes * 60;
   const achieved = load.accepted / durationSec;
@@ -227,6 +301,11 @@ export function analyse(samples: readonly Sample[], config: SoakConfig, load: So
     "Redis transient families (MEMORY USAGE)",
     points((s) => s.transientBytes),
     TRANSIENT_DRIFT_LIMIT,
+  );
+  budget(
+    "Redis transient families (MEMORY USAGE)",
+    points((s) => s.transientBytes),
+    TRANSIENT_BUDGET_BYTES_PER_DAY,
   );
   add(
     "Redis system of record (MEMORY USAGE)",
@@ -275,6 +354,11 @@ export function analyse(samples: readonly Sample[], config: SoakConfig, load: So
       HEAP_DRIFT_LIMIT,
       "MB",
       config.forcedGc ? "thirds" : "half",
+    );
+    budget(
+      `${label} heap used`,
+      points((s) => s.processes.get(label)?.heapUsedBytes),
+      HEAP_BUDGET_BYTES_PER_DAY,
     );
   }
   for (const label of labels) {
@@ -334,17 +418,18 @@ export function analyse(samples: readonly Sample[], config: SoakConfig, load: So
       if (per === undefined) continue;
       // The sample where the family is fullest against its bound.
       let worst = { held: 0, limit: Number.POSITIVE_INFINITY, t: 0 };
+      const counted = bound.counts === "ended" ? endedWithin : ordersWithin;
       for (const s of samples) {
         const streams = what === "entries" ? (s.families.get(f.pattern)?.keys ?? 0) : 0;
         const limit =
-          per * (ordersWithin(samples, s.t, window) * (1 + FAMILY_MARGIN) + FAMILY_ALLOWANCE_ORDERS) +
+          per * (counted(samples, s.t, window) * (1 + FAMILY_MARGIN) + FAMILY_ALLOWANCE_ORDERS) +
           STREAM_NODE_ENTRIES * streams;
         if (held(s) / limit > worst.held / worst.limit) worst = { held: held(s), limit, t: s.t };
       }
       gate(
         `\`${f.pattern}\` ${what} held`,
         `${worst.held} at t=${worst.t.toFixed(0)} s`,
-        `<= ${Math.round(worst.limit)} (${per} per order placed in the last ${window.toFixed(0)} s, +${FAMILY_MARGIN * 100}%, +${FAMILY_ALLOWANCE_ORDERS} orders${what === "entries" ? `, +${STREAM_NODE_ENTRIES} per stream` : ""})`,
+        `<= ${Math.round(worst.limit)} (${per} per order ${bound.counts === "ended" ? "ended" : "placed"} in the last ${window.toFixed(0)} s, +${FAMILY_MARGIN * 100}%, +${FAMILY_ALLOWANCE_ORDERS} orders${what === "entries" ? `, +${STREAM_NODE_ENTRIES} per stream` : ""})`,
         worst.held <= worst.limit,
       );
     }
@@ -404,7 +489,9 @@ warm-up is also that much above the first third's; a heap ${HEAP_DRIFT_LIMIT * 1
     config.forcedGc
       ? "its lowest reading in the last third after warm-up is also that much above the first third's;\nheaps are read after a forced full collection (`--expose-gc`, bench/soak-gc-hook.mjs)"
       : "its floor in the last half is also that much above its floor between warm-up and half-time"
-  }).
+  }). Absolute budgets: the growth a slope establishes (slope − ${SLOPE_STANDARD_ERRORS} standard errors), projected over a
+day, at most ${mb(TRANSIENT_BUDGET_BYTES_PER_DAY)} MB for transient Redis memory and ${mb(HEAP_BUDGET_BYTES_PER_DAY)} MB for each heap (judged when fitted
+over the last half of the run, judged when that is at least ${BUDGET_MIN_SPAN_SECONDS / 60} min after warm-up).
 
 bytes per order: ${a.bytesPerOrder}
 

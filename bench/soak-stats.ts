@@ -22,6 +22,26 @@ export function slope(points: readonly Point[]): number {
 }
 
 /**
+ * Standard error of the least-squares slope (per second): how far the fitted slope may be from the
+ * series' true trend given the scatter around the line. 0 for a series exactly on a line; infinite
+ * with fewer than three points (no scatter to measure).
+ */
+export function slopeStdError(points: readonly Point[]): number {
+  const n = points.length;
+  if (n < 3) return Number.POSITIVE_INFINITY;
+  const b = slope(points);
+  const mt = points.reduce((s, p) => s + p.t, 0) / n;
+  const mv = points.reduce((s, p) => s + p.v, 0) / n;
+  let residuals = 0;
+  let den = 0;
+  for (const p of points) {
+    residuals += (p.v - mv - b * (p.t - mt)) ** 2;
+    den += (p.t - mt) ** 2;
+  }
+  return den === 0 ? Number.POSITIVE_INFINITY : Math.sqrt(residuals / (n - 2) / den);
+}
+
+/**
  * How much the fitted line rises over the points' time span, as a fraction of their mean: 0.05 is
  * "grew 5% over the window". 0 for an empty or all-zero series.
  */

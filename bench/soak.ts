@@ -1,7 +1,7 @@
 /**
  * `npm run soak -- --minutes N --rate R [--sample-seconds S] [--write] [--leak-kb-per-second K]`:
  * the multi-process system over a private Redis at a steady R orders/s for N minutes, sampled every
- * S seconds (default 60): Redis used_memory, keys and bytes per key family, stream lengths, every
+ * S seconds (default 60, or often enough for 3 samples after warm-up): Redis used_memory, keys and bytes per key family, stream lengths, every
  * process's RSS and heap (read after a forced full collection: the processes run with --expose-gc
  * and bench/soak-gc-hook.mjs). Prints the report (slopes after warm-up, drift over the last half,
  * `bytes per order: N`); with `--write` also puts it in BENCHMARKS.md. Exits 1 when any gate of
@@ -20,13 +20,25 @@ import { driveOrders } from "./load-driver.js";
 import { startMultiProcess } from "./load-systems.js";
 import { readModelKey } from "../src/lib/eventstore/keys.js";
 import { ORDER_TAG } from "../src/services/order/keys.js";
-import { analyse, renderSoakReport, type SoakConfig, TERMINAL_STATUSES } from "./soak-report.js";
+import {
+  analyse,
+  defaultSampleSeconds,
+  MIN_SAMPLES_AFTER_WARMUP,
+  renderSoakReport,
+  samplesAfterWarmup,
+  type SoakConfig,
+  TERMINAL_STATUSES,
+} from "./soak-report.js";
 import { HeapFloors, type ProcessProbe, type Sample, startTicks, takeSample } from "./soak-sampler.js";
 import { machine, sleep, startBenchRedis } from "./support.js";
 import { OBSERVER, provisionAclUsers } from "../src/system/redis-acl.js";
+import { MARKER_TTL_MARGIN, markerTtlProblem, retentionEnvSchema } from "../src/lib/runtime/retention.js";
 
 const USAGE = `usage: npm run soak -- [--minutes N (30)] [--rate R orders/s (10)] [--sample-seconds S (60)]
        [--drain-seconds D (120)] [--leak-kb-per-second K (0)] [--write]
+The warm-up is a third of the run (two transient windows of a sixth, 30 s to 20 min) and the verdict
+needs ${MIN_SAMPLES_AFTER_WARMUP} samples after it: without --sample-seconds a run shorter than 3 minutes samples more
+often than every 60 s (2 minutes: every 40 s); a --sample-seconds that leaves fewer is refused.
 After the load, every accepted order has D seconds to reach a terminal state.
 The processes must register within BENCH_START_TIMEOUT_MS (default 180000 ms).`;
 
@@ -36,7 +48,7 @@ function parseOptions() {
       options: {
         minutes: { type: "string", default: "30" },
         rate: { type: "string", default: "10" },
-        "sample-seconds": { type: "string", default: "60" },
+        "sample-seconds": { type: "string" },
         "drain-seconds": { type: "string", default: "120" },
         write: { type: "boolean", default: false },
         "leak-kb-per-second": { type: "string", default: "0" },
@@ -65,7 +77,6 @@ function positive(name: string, raw: string | undefined): number {
 
 const minutes = positive("minutes", values.minutes);
 const rate = positive("rate", values.rate);
-const sampleSeconds = positive("sample-seconds", values["sample-seconds"]);
 const drainSeconds = positive("drain-seconds", values["drain-seconds"]);
 const leakKbPerSecond = Number(values["leak-kb-per-second"]);
 if (!Number.isFinite(leakKbPerSecond) || leakKbPerSecond < 0) {
@@ -76,17 +87,37 @@ const durationSec = minutes * 60;
 // Transient windows a sixth of the run (15 s to 10 min): marks and group-less streams reach their
 // steady state after one window; the warm-up is two, and the drift check covers the last half.
 const windowMs = Math.round(Math.min(600, Math.max(15, durationSec / 6)) * 1000);
+const warmupSec = (2 * windowMs) / 1000;
+const sampleSeconds =
+  values["sample-seconds"] === undefined
+    ? defaultSampleSeconds(durationSec, warmupSec)
+    : positive("sample-seconds", values["sample-seconds"]);
+if (
+  sampleSeconds === undefined ||
+  samplesAfterWarmup(durationSec, warmupSec, sampleSeconds) < MIN_SAMPLES_AFTER_WARMUP
+) {
+  const most = defaultSampleSeconds(durationSec, warmupSec);
+  console.error(
+    `a ${minutes}-minute run with a warm-up of ${warmupSec} s ${sampleSeconds === undefined ? "is too short" : `sampled every ${sampleSeconds} s leaves ${samplesAfterWarmup(durationSec, warmupSec, sampleSeconds)} samples after warm-up`}: the verdict needs ${MIN_SAMPLES_AFTER_WARMUP}${most === undefined ? "; run longer" : `; use --sample-seconds ${most} or less (or leave it out)`}`,
+  );
+  process.exit(2);
+}
 const env = {
   MARKER_TTL_MS: String(windowMs),
-  // The marks must outlive these (checked at start); a healthy run never comes near them.
-  BUS_MUST_COMPLETE_WINDOW_MS: String(windowMs),
-  SAGA_COMPENSATION_WINDOW_MS: String(windowMs),
+  // The marks must outlive these by MARKER_TTL_MARGIN (checked at start: room to retry a dead
+  // letter of the window's end); a healthy run never comes near them.
+  BUS_MUST_COMPLETE_WINDOW_MS: String(Math.floor(windowMs / (1 + MARKER_TTL_MARGIN))),
+  SAGA_COMPENSATION_WINDOW_MS: String(Math.floor(windowMs / (1 + MARKER_TTL_MARGIN))),
   STREAM_RETENTION_MS: String(windowMs),
   STREAM_TRIM_INTERVAL_MS: String(Math.min(10_000, Math.round(windowMs / 4))),
   DLQ_AUDIT_RETENTION_MS: String(windowMs),
   // The order service's folded-order cache fills within one window too (its bound, not its default).
   ORDER_CACHE_SIZE: String(Math.max(100, Math.round((rate * windowMs) / 1000))),
 };
+{
+  const problem = markerTtlProblem(retentionEnvSchema.parse(env));
+  if (problem) throw new Error(`the soak's own windows: ${problem}`);
+}
 /** What every process gets besides the windows: the GC hook, and the deliberate leak when asked. */
 const hook = fileURLToPath(new URL("./soak-gc-hook.mjs", import.meta.url));
 const processEnv = {
@@ -100,12 +131,12 @@ const config: SoakConfig = {
   minutes,
   rate,
   sampleSeconds,
-  warmupSeconds: (2 * windowMs) / 1000,
+  warmupSeconds: warmupSec,
   windowSeconds: windowMs / 1000,
   slackSeconds: (3 * Number(env.STREAM_TRIM_INTERVAL_MS)) / 1000,
   forcedGc: true,
   env,
-  command: `npm run soak -- --minutes ${minutes} --rate ${rate}${sampleSeconds === 60 ? "" : ` --sample-seconds ${sampleSeconds}`}${leakKbPerSecond > 0 ? ` --leak-kb-per-second ${leakKbPerSecond}` : ""}`,
+  command: `npm run soak -- --minutes ${minutes} --rate ${rate}${values["sample-seconds"] === undefined ? "" : ` --sample-seconds ${sampleSeconds}`}${leakKbPerSecond > 0 ? ` --leak-kb-per-second ${leakKbPerSecond}` : ""}`,
   machine: machine(),
   date: new Date().toISOString().slice(0, 10),
 };

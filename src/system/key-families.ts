@@ -145,6 +145,12 @@ export interface PerOrderBound {
   keys?: number;
   entries?: number;
   bytes?: number;
+  /**
+   * Transient: the orders a key is counted against, those placed within the window (default) or,
+   * for a family written when the saga ends, those that ended within it (a slow run's sagas end in
+   * bursts long after their orders were placed: break-11 F7).
+   */
+  counts?: "placed" | "ended";
 }
 
 const ID = "[^:]+";
@@ -422,7 +428,8 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: MARK,
     check: { kind: "expires", maxTtl: markerTtl },
-    perOrder: { keys: 1 },
+    // Written when the saga ends, not when the order is placed.
+    perOrder: { keys: 1, counts: "ended" },
   },
   {
     pattern: "{payment}:tokenkey:<orderId>",
@@ -797,7 +804,8 @@ function perOrderCell(f: KeyFamily): string {
     b.entries === undefined ? undefined : `${n(b.entries)} entries`,
     b.bytes === undefined ? undefined : `${n(b.bytes)} B`,
   ].filter((p): p is string => p !== undefined);
-  return `${parts.join(", ")}${f.role === "transient" ? " held per order in its window" : ""}`;
+  const counted = b.counts === "ended" ? "ended" : "";
+  return `${parts.join(", ")}${f.role === "transient" ? ` held per order${counted ? ` ${counted}` : ""} in its window` : ""}`;
 }
 
 /** The markdown table of docs/storage.md. */

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { AllEvents } from "../contracts/index.js";
 import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
 import { DeadLetterQueue } from "../lib/dlq/dead-letter-queue.js";
+import { RedisDeadLetterStore } from "../lib/dlq/redis-dead-letter-store.js";
 import { checkRedisDurability, createRedisPlatform } from "../lib/runtime/platform.js";
 import { deadlineIndexKey, deadlinePositionsKey, ORDER_TAG } from "../services/order/keys.js";
 import { describeWithRedis } from "../test-support/redis.js";
@@ -206,6 +207,19 @@ describeWithRedis("Redis ACL users", (getRedis) => {
         `${user}|probe`,
       ]);
       if (add !== "") problems.push(`${user}: cannot add a dead letter: ${add}`);
+      // The store's own audit append (its script reads Redis TIME: break-11 F1).
+      const audit = await new RedisDeadLetterStore(clients.get(user)!)
+        .appendAudit({
+          at: new Date().toISOString(),
+          recordId: `${user}|probe`,
+          action: "dead-lettered",
+          actor: user,
+        })
+        .then(
+          () => "",
+          (error: Error) => error.message,
+        );
+      if (audit !== "") problems.push(`${user}: cannot append to the DLQ audit trail: ${audit}`);
       // Another group's record (break-12 F5: a planted payment.processed for the order group).
       const other = user === "order" ? "shipping" : "order";
       const foreign = `{dlq}:rec:${other}|payment.processed|1-0`;

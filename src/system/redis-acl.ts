@@ -107,7 +107,7 @@ export const DATA_COMMANDS: readonly string[] = [
  * - discovery (src/lib/discovery/redis-registry.ts and scripts.ts): its own registration and
  *   heartbeats, the instance list, health marks, deregistration;
  * - the DLQ (src/lib/dlq/redis-dead-letter-store.ts): list, page, read, status changes, removal,
- *   and the audit trail;
+ *   and the audit trail (its append script reads TIME: the trail is on Redis's clock);
  * - redelivery to a group (RedisStreamsTransport `redeliver`/`redeliverOnce`): XADD, and the
  *   REDELIVER_ONCE script's TIME, ZREMRANGEBYSCORE, ZSCORE, ZADD, PEXPIRE;
  * - hints (heartbeat/breaker events) are published, never subscribed to; TIME for the shared clock.
@@ -125,7 +125,7 @@ export const GATEWAY_COMMANDS: readonly string[] = [
   ...["hset", "hgetall", "sadd", "srem", "scard", "smembers"],
   ...["zadd", "zrem", "zscore", "zrangebyscore", "zrevrange", "zrevrangebyscore", "zremrangebyscore"],
   ...["rpush", "lrange", "llen", "lindex", "lpop"],
-  ...["xadd", "xrange", "xrevrange", "xtrim"],
+  ...["xadd", "xrange", "xtrim"],
 ];
 
 /**
@@ -186,7 +186,7 @@ export function serviceCommands(service: string): string[] {
 /** What a dead-lettering consumer runs on `{dlq}:*`: the store's add and audit scripts. */
 const DLQ_WRITE = [
   ...SCRIPTING,
-  ...["exists", "hset", "zadd", "xadd", "xrevrange", "xtrim", "rpush", "llen", "lindex", "lpop", "pexpire"],
+  ...["exists", "hset", "zadd", "xadd", "xtrim", "rpush", "llen", "lindex", "lpop", "pexpire", "time"],
 ];
 
 /**

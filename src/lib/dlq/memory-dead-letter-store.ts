@@ -9,18 +9,27 @@ import { collectPage, type DeadLetterPage, type DeadLetterPageOptions, type Inde
 import { DEFAULT_AUDIT_RETENTION_MS } from "./redis-dead-letter-store.js";
 
 export interface MemoryDeadLetterStoreOptions {
-  /** Audit entries older than this (ms) before the newest one are dropped (default 30 days; 0 keeps all). */
+  /**
+   * Audit entries appended longer ago than this (ms, on `now`) are dropped (default 30 days; 0 keeps
+   * all). The window is measured on the store's clock, never on the entries' `at` (a writer's clock),
+   * like the Redis store's (which uses Redis `TIME`).
+   */
   auditRetentionMs?: number;
+  /** The store's clock, ms (default `Date.now`). */
+  now?: () => number;
 }
 
 /** Dead-letter store for the embedded mode and tests. */
 export class MemoryDeadLetterStore implements DeadLetterStore {
   private readonly records = new Map<string, DeadLetterRecord>();
-  private auditTrail: DeadLetterAuditEntry[] = [];
+  /** Each entry with the time (store's clock) it was appended at. */
+  private auditTrail: { entry: DeadLetterAuditEntry; appendedAt: number }[] = [];
   private readonly auditRetentionMs: number;
+  private readonly now: () => number;
 
   constructor(options: MemoryDeadLetterStoreOptions = {}) {
     this.auditRetentionMs = options.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
+    this.now = options.now ?? Date.now;
   }
 
   async add(record: DeadLetterRecord): Promise<boolean> {
@@ -108,17 +117,21 @@ export class MemoryDeadLetterStore implements DeadLetterStore {
   }
 
   async appendAudit(entry: DeadLetterAuditEntry): Promise<void> {
-    this.auditTrail.push({ ...entry });
-    if (this.auditRetentionMs > 0) {
-      const cutoff = Date.parse(entry.at) - this.auditRetentionMs;
-      this.auditTrail = this.auditTrail.filter((e) => !(Date.parse(e.at) < cutoff));
-    }
+    const now = this.now();
+    this.auditTrail.push({ entry: { ...entry }, appendedAt: now });
+    this.auditTrail = this.auditTrail.filter((e) => this.withinWindow(e.appendedAt, now));
+  }
+
+  private withinWindow(appendedAt: number, now: number): boolean {
+    return this.auditRetentionMs <= 0 || appendedAt >= now - this.auditRetentionMs;
   }
 
   async audit(recordId?: string): Promise<DeadLetterAuditEntry[]> {
+    const now = this.now();
     return this.auditTrail
-      .filter((e) => recordId === undefined || e.recordId === recordId)
-      .map((e) => ({ ...e }));
+      .filter((e) => this.withinWindow(e.appendedAt, now))
+      .filter((e) => recordId === undefined || e.entry.recordId === recordId)
+      .map((e) => ({ ...e.entry }));
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import { beforeAll, describe, expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
+import { waitFor } from "../../test-support/wait.js";
 import { deadLetterKeys } from "./keys.js";
 import { RedisDeadLetterStore } from "./redis-dead-letter-store.js";
 import { runDeadLetterStoreContract, sampleDeadLetter } from "./store-contract.js";
@@ -54,6 +55,33 @@ describeWithRedis("RedisDeadLetterStore", (getRedis) => {
       const ttl = await redis.pttl(deadLetterKeys().auditOf("a"));
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(60_000);
+    });
+
+    it("numbers and trims the trail on Redis's clock: a writer a day ahead does not stop the trim", async () => {
+      await redis.flushall();
+      const windowMs = 300;
+      const store = new RedisDeadLetterStore(redis, { auditRetentionMs: windowMs });
+      const entry = (at: number, recordId: string) => ({
+        at: new Date(at).toISOString(),
+        recordId,
+        action: "retried" as const,
+        actor: "ops",
+      });
+      const redisNow = async () => {
+        const [seconds, micros] = await redis.time();
+        return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      };
+      await store.appendAudit(entry(Date.now() + 86_400_000, "b"));
+      const [newest] = await redis.xrevrange(deadLetterKeys().audit, "+", "-", "COUNT", 1);
+      const written = await redisNow();
+      // The id is Redis's time, not the writer's (break-11 F1: it was a day ahead, and so was every
+      // later id, so nothing was trimmed for a day).
+      expect(Number(newest?.[0].split("-")[0])).toBeLessThanOrEqual(written);
+      await waitFor(async () => (await redisNow()) > written + windowMs + 50, 10_000, "the window to pass");
+      await store.appendAudit(entry(Date.now(), "c"));
+      expect((await store.audit()).map((e) => e.recordId)).toEqual(["c"]);
+      expect(await redis.xlen(deadLetterKeys().audit)).toBe(1);
+      expect(await store.audit("b")).toEqual([]);
     });
 
     it("keeps two tags apart on one server", async () => {

@@ -38,26 +38,25 @@ return 1`);
 
 /**
  * Appends one audit entry to the whole trail (a stream) and to its record's own trail (a list), and
- * drops what is older than the retention window from both, in one step. Stream ids follow the
- * entries' `at` (never going back), so the window is measured on the same clock as the entries.
- * KEYS: trail stream, record list. ARGV: at ms, retention ms (0 = keep all), list element
- * (`<at ms>|<json>`), then the stream fields.
+ * drops what is older than the retention window from both, in one step. Time is Redis's own (`TIME`,
+ * read inside the script), never the writer's: the stream id is Redis's (`*`), each list element is
+ * prefixed with Redis's ms, and the window is counted back from Redis's now. A writer whose clock
+ * runs ahead can then neither erase the recent trail nor push ids into the future that stop every
+ * later trim (break-11 F1; DESIGN.md §6, "do not compare clocks across machines"). The entry's `at`
+ * is kept as written, for reading only.
+ * KEYS: trail stream, record list. ARGV: retention ms (0 = keep all), the entry as JSON, then the
+ * stream fields.
  */
 const APPEND_AUDIT_SCRIPT = new LuaScript(`
-local at = tonumber(ARGV[1])
-local ms = at
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if last[1] then
-  local lms = tonumber(string.match(last[1][1], '^(%d+)-'))
-  if lms > ms then ms = lms end
-end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local fields = {}
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('XADD', KEYS[1], string.format('%.0f', ms) .. '-*', unpack(fields))
-redis.call('RPUSH', KEYS[2], ARGV[3])
-local keep = tonumber(ARGV[2])
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('XADD', KEYS[1], '*', unpack(fields))
+redis.call('RPUSH', KEYS[2], string.format('%.0f', now) .. '|' .. ARGV[2])
+local keep = tonumber(ARGV[1])
 if keep > 0 then
-  local cutoff = at - keep
+  local cutoff = now - keep
   if cutoff > 0 then redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f', cutoff)) end
   for _ = 1, redis.call('LLEN', KEYS[2]) do
     local head = redis.call('LINDEX', KEYS[2], 0)
@@ -110,7 +109,7 @@ export interface RedisDeadLetterStoreOptions {
   /** Ids read per round trip when listing or reading the audit stream (default 200). */
   pageSize?: number;
   /**
-   * Audit entries older than this (ms) before the newest appended one are dropped, from the whole
+   * Audit entries appended longer ago than this (ms, on Redis's clock) are dropped, from the whole
    * trail and from each record's own (which also expires this long after its last entry).
    * Default 30 days; 0 keeps everything.
    */
@@ -310,10 +309,10 @@ export class RedisDeadLetterStore implements DeadLetterStore {
   private auditCall(entry: DeadLetterAuditEntry): [string[], (string | number)[]] {
     const fields = ["at", entry.at, "recordId", entry.recordId, "action", entry.action, "actor", entry.actor];
     if (entry.detail !== undefined) fields.push("detail", entry.detail);
-    const at = toScore(entry.at, "at");
+    toScore(entry.at, "at"); // an entry whose `at` is not a date is refused, as before
     return [
       [this.keys.audit, this.keys.auditOf(entry.recordId)],
-      [at, this.auditRetentionMs, `${at}|${JSON.stringify(entry)}`, ...fields],
+      [this.auditRetentionMs, JSON.stringify(entry), ...fields],
     ];
   }
 
@@ -337,14 +336,15 @@ export class RedisDeadLetterStore implements DeadLetterStore {
 
   async audit(recordId?: string): Promise<DeadLetterAuditEntry[]> {
     if (recordId !== undefined) {
-      // The record's list is pruned when it is appended to; entries past the window of the newest
-      // entry anywhere are dropped here too (and the list expires a window after its last append).
-      const [items, newest] = await Promise.all([
+      // The record's list is pruned when it is appended to; entries appended longer ago than the
+      // window (Redis's clock, the one their prefixes were written on) are dropped here too (and the
+      // list expires a window after its last append).
+      const [items, [seconds, micros]] = await Promise.all([
         this.redis.lrange(this.keys.auditOf(recordId), 0, -1),
-        this.redis.xrevrange(this.keys.audit, "+", "-", "COUNT", 1),
+        this.redis.time(),
       ]);
-      const newestMs = Number(newest[0]?.[0].split("-")[0] ?? Number.NEGATIVE_INFINITY);
-      const cutoff = this.auditRetentionMs > 0 ? newestMs - this.auditRetentionMs : Number.NEGATIVE_INFINITY;
+      const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      const cutoff = this.auditRetentionMs > 0 ? nowMs - this.auditRetentionMs : Number.NEGATIVE_INFINITY;
       return items
         .filter((item) => !(Number(item.slice(0, item.indexOf("|"))) < cutoff))
         .map((item) => auditSchema.parse(JSON.parse(item.slice(item.indexOf("|") + 1))));

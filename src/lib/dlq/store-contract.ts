@@ -3,6 +3,7 @@
  * test file: `runDeadLetterStoreContract("memory", async () => new MemoryDeadLetterStore())`.
  */
 import { beforeEach, describe, expect, it } from "vitest";
+import { waitFor } from "../../test-support/wait.js";
 import type { DeadLetterRecord, DeadLetterStore } from "./dead-letter-store.js";
 
 /** A complete record at minute `minute` of a fixed day, so tests order records by time. */
@@ -43,7 +44,7 @@ const at = (minute: number): string => new Date(Date.UTC(2025, 0, 1, 12, minute)
 
 /** Options every adapter takes, so the suite can exercise them. */
 export interface DeadLetterStoreContractOptions {
-  /** Audit entries older than this (ms, by their `at`) than the newest one appended are dropped. */
+  /** Audit entries appended longer ago than this (ms, on the store's clock, not their `at`) are dropped. */
   auditRetentionMs?: number;
 }
 
@@ -193,18 +194,44 @@ export function runDeadLetterStoreContract(
       expect(await store.audit("nobody")).toEqual([]);
     });
 
-    it("forgets audit entries older than the retention window, in the whole trail and per record", async () => {
-      const bounded = await factory({ auditRetentionMs: 10 * 60_000 });
+    it("forgets audit entries appended longer ago than the window, in the whole trail and per record", async () => {
+      const windowMs = 300;
+      const bounded = await factory({ auditRetentionMs: windowMs });
+      // `at` is what the writer says; the window runs on the store's clock, so a year-old `at` is kept.
       await bounded.appendAudit({ at: at(1), recordId: "a", action: "dead-lettered", actor: "c" });
       await bounded.appendAudit({ at: at(2), recordId: "b", action: "dead-lettered", actor: "c" });
-      await bounded.appendAudit({ at: at(20), recordId: "c", action: "dead-lettered", actor: "c" });
-      await bounded.appendAudit({ at: at(25), recordId: "b", action: "retried", actor: "ops" });
+      const appended = Date.now();
+      expect((await bounded.audit("a")).map((e) => e.action)).toEqual(["dead-lettered"]);
+      await waitFor(() => Date.now() > appended + windowMs + 50, 10_000, "the window to pass");
+      await bounded.appendAudit({ at: at(0), recordId: "c", action: "dead-lettered", actor: "c" });
+      await bounded.appendAudit({ at: at(0), recordId: "b", action: "retried", actor: "ops" });
       expect((await bounded.audit()).map((e) => `${e.recordId}:${e.action}`)).toEqual([
         "c:dead-lettered",
         "b:retried",
       ]);
       expect((await bounded.audit("b")).map((e) => e.action)).toEqual(["retried"]);
       expect(await bounded.audit("a")).toEqual([]);
+    });
+
+    it("keeps the recent trail when one writer's clock runs ahead", async () => {
+      const bounded = await factory({ auditRetentionMs: 60_000 });
+      const now = Date.now();
+      for (let i = 0; i < 10; i++)
+        await bounded.appendAudit({
+          at: new Date(now - 30_000 + i * 1000).toISOString(),
+          recordId: "a",
+          action: "retried",
+          actor: "ops",
+        });
+      // One gateway whose clock is 2 minutes ahead (break-11 F1 erased the ten entries above).
+      await bounded.appendAudit({
+        at: new Date(now + 120_000).toISOString(),
+        recordId: "a",
+        action: "archived",
+        actor: "ops",
+      });
+      expect(await bounded.audit()).toHaveLength(11);
+      expect(await bounded.audit("a")).toHaveLength(11);
     });
   });
 }

@@ -5,6 +5,7 @@ import {
   DEFAULT_COMPENSATION_WINDOW_MS,
   DEFAULT_MUST_COMPLETE_WINDOW_MS,
   DEFAULT_RETENTION,
+  MARKER_TTL_MARGIN,
   retentionEnvSchema,
   retentionFromEnv,
 } from "./retention.js";
@@ -26,7 +27,7 @@ describe("retention policy from the environment", () => {
     expect(
       policy({
         MARKER_TTL_MS: "1000",
-        BUS_MUST_COMPLETE_WINDOW_MS: "1000",
+        BUS_MUST_COMPLETE_WINDOW_MS: "800",
         SAGA_COMPENSATION_WINDOW_MS: "500",
         STREAM_TRIM_INTERVAL_MS: "2000",
         STREAM_RETENTION_MS: "3000",
@@ -52,22 +53,36 @@ describe("retention policy from the environment", () => {
 
   it("refuses marks that expire before the must-complete or the compensation window ends, naming both", () => {
     expect(() => policy({ MARKER_TTL_MS: String(3_600_000) })).toThrow(
-      /MARKER_TTL_MS \(3600000 ms\) must be at least BUS_MUST_COMPLETE_WINDOW_MS \(21600000 ms\) and SAGA_COMPENSATION_WINDOW_MS \(21600000 ms\)/,
+      /MARKER_TTL_MS \(3600000 ms\) must be at least 27000000 ms: BUS_MUST_COMPLETE_WINDOW_MS \(21600000 ms\) and SAGA_COMPENSATION_WINDOW_MS \(21600000 ms\) plus 25%/,
     );
+    expect(() =>
+      policy({
+        MARKER_TTL_MS: "25000",
+        BUS_MUST_COMPLETE_WINDOW_MS: "20000",
+        SAGA_COMPENSATION_WINDOW_MS: "30000",
+      }),
+    ).toThrow(/at least 37500 ms: SAGA_COMPENSATION_WINDOW_MS \(30000 ms\) plus 25%/);
+  });
+
+  it("refuses marks that live exactly as long as a window: a dead letter of its end could never be retried", () => {
+    // break-11 F5: equal settings dead-lettered compensations as TOO_OLD, and every retry again.
     expect(() =>
       policy({
         MARKER_TTL_MS: "20000",
         BUS_MUST_COMPLETE_WINDOW_MS: "20000",
-        SAGA_COMPENSATION_WINDOW_MS: "30000",
+        SAGA_COMPENSATION_WINDOW_MS: "20000",
       }),
-    ).toThrow(/at least SAGA_COMPENSATION_WINDOW_MS \(30000 ms\)/);
+    ).toThrow(/MARKER_TTL_MS \(20000 ms\) must be at least 25000 ms/);
+    expect(MARKER_TTL_MARGIN).toBe(0.25);
     expect(
       policy({
-        MARKER_TTL_MS: "20000",
+        MARKER_TTL_MS: "25000",
         BUS_MUST_COMPLETE_WINDOW_MS: "20000",
         SAGA_COMPENSATION_WINDOW_MS: "20000",
       }).markerTtlMs,
-    ).toBe(20_000);
+    ).toBe(25_000);
+    // The defaults leave far more: 7 days against 6 h windows.
+    expect(policy({}).markerTtlMs).toBe(7 * 86_400_000);
   });
 
   it("defaults the windows it checks against as their owners do", () => {

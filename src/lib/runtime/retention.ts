@@ -17,7 +17,8 @@ export interface RetentionPolicy {
    * settled `{inventory}:reservation:*`, the simulated provider's ledger. Default 7 days: far past
    * the bus's must-complete window (6 h, `BUS_MUST_COMPLETE_WINDOW_MS`) and the saga's compensation
    * window (6 h, `SAGA_COMPENSATION_WINDOW_MS`), in which the system itself delivers a message
-   * again; at least those two is enforced at start (`markerTtlProblem`). A message older than this
+   * again; at least those two plus a quarter (`MARKER_TTL_MARGIN`: room to retry a dead letter of
+   * the window's end) is enforced at start (`markerTtlProblem`). A message older than this
    * (a DLQ retry of a week-old command) is refused, not run: `TOO_OLD_TO_DEDUPLICATE`.
    */
   readonly markerTtlMs: number;
@@ -71,21 +72,35 @@ export const retentionEnvSchema = z.object({
 });
 
 /**
+ * How much longer than each redelivery window the marks must live, as a share of the window: a
+ * quarter. A message the system gave up on at the end of its window is dead-lettered, and an
+ * operator's retry of it is deduplicated only while its marks live: with marks exactly as long as
+ * the window that room is 0, and every retry of such a dead letter is refused again as
+ * `TOO_OLD_TO_DEDUPLICATE` (break-11 F5: 5 compensations stayed `compensation_failed`). A quarter
+ * leaves at least 1.5 h after the default 6 h windows (the default 7-day marks leave 6.75 days).
+ */
+export const MARKER_TTL_MARGIN = 0.25;
+
+/**
  * Why MARKER_TTL_MS is too short, or undefined. The system delivers a message again, by itself,
  * until its must-complete window or (for a compensation) the saga's compensation window is over:
  * a mark gone before that would let such a redelivery be refused as too old to deduplicate
- * (`TOO_OLD_TO_DEDUPLICATE`) instead of completing. Later deliveries (DLQ retries) are refused.
+ * (`TOO_OLD_TO_DEDUPLICATE`) instead of completing. Past the window, a dead letter can be retried
+ * for `MARKER_TTL_MARGIN` of it more at least; later DLQ retries are refused.
  */
 export function markerTtlProblem(env: z.output<typeof retentionEnvSchema>): string | undefined {
   const windows = [
     ["BUS_MUST_COMPLETE_WINDOW_MS", env.BUS_MUST_COMPLETE_WINDOW_MS],
     ["SAGA_COMPENSATION_WINDOW_MS", env.SAGA_COMPENSATION_WINDOW_MS],
   ] as const;
-  const short = windows.filter(([, window]) => env.MARKER_TTL_MS < window);
+  const least = (window: number) => Math.ceil(window * (1 + MARKER_TTL_MARGIN));
+  const short = windows.filter(([, window]) => env.MARKER_TTL_MS < least(window));
   if (short.length === 0) return undefined;
+  const needed = Math.max(...short.map(([, window]) => least(window)));
   return (
-    `MARKER_TTL_MS (${env.MARKER_TTL_MS} ms) must be at least ${short.map(([name, v]) => `${name} (${v} ms)`).join(" and ")}: ` +
-    "a message redelivered inside those windows after its dedupe mark expired could not be deduplicated"
+    `MARKER_TTL_MS (${env.MARKER_TTL_MS} ms) must be at least ${needed} ms: ${short.map(([name, v]) => `${name} (${v} ms)`).join(" and ")} ` +
+    `plus ${MARKER_TTL_MARGIN * 100}% (MARKER_TTL_MARGIN): a message redelivered inside those windows after its dedupe mark ` +
+    "expired could not be deduplicated, and a dead letter of the window's end could never be retried"
   );
 }
 

@@ -131,6 +131,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     apiKeys,
     storeTimeoutMs,
     now,
+    logger,
   });
   const host = options.host ?? "127.0.0.1";
   try {
@@ -228,11 +229,16 @@ interface AppParts {
   apiKeys: readonly string[];
   storeTimeoutMs: number;
   now: () => number;
+  logger: Logger;
 }
 
 function buildApp(parts: AppParts): FastifyInstance {
   const { platform, proxy, metrics, now } = parts;
-  const app = createHttpServer({ bodyLimit: parts.options.bodyLimit ?? 64 * 1024, metrics });
+  const app = createHttpServer({
+    bodyLimit: parts.options.bodyLimit ?? 64 * 1024,
+    metrics,
+    errorLog: parts.logger,
+  });
   installJsonBodyParser(app);
   installApiKeyAuth(app, parts.options.apiKeys ?? [], parts.options.adminKeys ?? []);
   installRateLimit(app, {

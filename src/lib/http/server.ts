@@ -156,6 +156,14 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
   }
   // JSON only: a text body would otherwise reach handlers as a string.
   app.removeContentTypeParser("text/plain");
+  // Fastify's JSON parser (prototype-poisoning checks included), with the reason for a refused
+  // reserved key said (break10 F6: it read "not valid JSON" for valid JSON).
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    parseJson(request, text, (error, value) => done(error ? explainJsonError(text, error) : null, value));
+  });
   app.setErrorHandler((error, request, reply) => {
     const { status, body, retryAfter } = toResponse(error);
     if (status >= 500) {
@@ -258,4 +266,22 @@ function requestLogFields(request: FastifyRequest): Record<string, string> {
 function traceFieldsOf(traceparent: string | undefined): { trace_id: string; span_id: string } | undefined {
   const match = traceparent === undefined ? null : TRACEPARENT.exec(traceparent);
   return match ? { trace_id: match[1]!, span_id: match[2]! } : undefined;
+}
+
+/**
+ * The error for a JSON body Fastify's parser refused: when the text is valid JSON, the refusal was
+ * for a reserved key (`__proto__`, or `constructor` holding `prototype`: prototype poisoning), and
+ * the message says so instead of "not valid JSON"; otherwise the parser's own error.
+ */
+export function explainJsonError(text: string, error: Error): Error {
+  try {
+    JSON.parse(text);
+  } catch {
+    return error;
+  }
+  return new AppError(
+    "MALFORMED_JSON",
+    'The body uses a reserved key ("__proto__", or "constructor" holding "prototype"), refused as ' +
+      "prototype poisoning: rename the key",
+  );
 }

@@ -40,7 +40,7 @@ export interface OrderRoutesDeps {
 }
 
 const IdParams = z.object({ id: IdSchema });
-const ListQuery = z.object({
+const ListQuery = z.strictObject({
   userId: IdSchema.optional(),
   limit: pageLimit(500).default(100),
   cursor: z

@@ -184,6 +184,10 @@ describe("gateway: malformed input", () => {
     expect(errorCode(await broken.json())).toBe("MALFORMED_JSON");
     const poisoned = await raw('{"userId":"u","__proto__":{"admin":true}}');
     expect(poisoned.status).toBe(400);
+    // Break10 F6: the message says why (a reserved key), not "not valid JSON".
+    const { error } = (await poisoned.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe("MALFORMED_JSON");
+    expect(error.message).toMatch(/reserved key/);
   });
 
   it("answers 413 PAYLOAD_TOO_LARGE to an oversize body", async () => {

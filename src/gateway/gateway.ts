@@ -131,6 +131,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     apiKeys,
     storeTimeoutMs,
     now,
+    logger,
   });
   const host = options.host ?? "127.0.0.1";
   try {
@@ -229,6 +230,7 @@ interface AppParts {
   apiKeys: readonly string[];
   storeTimeoutMs: number;
   now: () => number;
+  logger: Logger;
 }
 
 function buildApp(parts: AppParts): FastifyInstance {
@@ -238,6 +240,7 @@ function buildApp(parts: AppParts): FastifyInstance {
     metrics,
     // The public edge: a client's traceparent is a link of a new trace, never its parent (break13 F1).
     incomingTrace: "link",
+    errorLog: parts.logger,
   });
   installJsonBodyParser(app);
   installApiKeyAuth(app, parts.options.apiKeys ?? [], parts.options.adminKeys ?? []);

@@ -3,6 +3,7 @@
  * original text is kept, so a validated body is forwarded byte for byte instead of re-serialised.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { explainJsonError } from "../lib/http/server.js";
 
 const rawBodies = new WeakMap<FastifyRequest, string>();
 
@@ -17,7 +18,7 @@ export function installJsonBodyParser(app: FastifyInstance): void {
       return;
     }
     rawBodies.set(request, text);
-    parseJson(request, text, done);
+    parseJson(request, text, (error, value) => done(error ? explainJsonError(text, error) : null, value));
   });
 }
 

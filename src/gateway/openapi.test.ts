@@ -53,7 +53,9 @@ describe("OpenAPI document", () => {
     expect(Object.keys(op.responses as object)).toEqual([
       "200",
       "400",
+      "408",
       "413",
+      "414",
       "415",
       "431",
       "500",
@@ -65,6 +67,12 @@ describe("OpenAPI document", () => {
       (op.responses as Record<string, { "x-error-codes"?: string[] }>)["400"]?.["x-error-codes"],
     ).toContain("VALIDATION_FAILED");
     expect(op.security).toBeUndefined();
+    // Break10 F7: 414 only where the path has parameters, 408 everywhere.
+    const health = doc.paths["/health"]?.get?.responses as Record<string, { "x-error-codes"?: string[] }>;
+    expect(Object.keys(health)).toContain("408");
+    expect(Object.keys(health)).not.toContain("414");
+    expect((op.responses as typeof health)["414"]?.["x-error-codes"]).toEqual(["URI_TOO_LONG"]);
+    expect((op.responses as typeof health)["408"]?.["x-error-codes"]).toEqual(["REQUEST_TIMEOUT"]);
   });
 
   it("adds 401 and global security only when keys are required, leaving public routes open", () => {

@@ -85,7 +85,8 @@ function parameters(route: RouteDoc, pathParams: string[]): Json[] {
 
 /**
  * The route's own answers, plus those every route of its kind can give: invalid input (400) where
- * it takes input, body limits (413, 415) where it takes a body, 401 with keys, 431 and 500 anywhere, and for proxied
+ * it takes input, body limits (413, 415) where it takes a body, 401 with keys, 414 where the path has
+ * parameters, 408, 431 and 500 anywhere, and for proxied
  * routes the gateway's own failures (502, 503, 504). Each error status lists its possible codes.
  */
 function responses(route: RouteDoc, authRequired: boolean): Json {
@@ -102,6 +103,10 @@ function responses(route: RouteDoc, authRequired: boolean): Json {
     if (isAdminRoute(route.method, route.url))
       answers[403] ??= "A client key on an admin operation (ADMIN_REQUIRED)";
   }
+  // Answered before any route runs (break10 F7: they were missing): a path segment over the router's
+  // limit where the path has parameters, and a request not received in time anywhere.
+  if (route.url.includes(":")) answers[414] ??= "A path segment over the length limit (URI_TOO_LONG)";
+  answers[408] ??= "The request was not received completely in time (REQUEST_TIMEOUT)";
   answers[431] ??= "Request line and headers over 16 KiB (e.g. a very long query string)";
   answers[500] ??= "Unexpected failure";
   if ("service" in route) {

@@ -53,6 +53,23 @@ describe("list routes' limit", () => {
   });
 });
 
+// Break10 F7: /orders ignored an unknown parameter while /notifications refused it. Every list
+// route refuses one now, naming it (a misspelt `user_id` must not silently list everything).
+describe("list routes' unknown query parameters", () => {
+  it("refuses an unknown parameter with 400 VALIDATION_FAILED naming it, on every list route", async () => {
+    for (const route of LIST_ROUTES) {
+      const res = await fetch(`${system.gatewayUrl}${route}user_id=u-1`);
+      const body = (await res.json()) as ErrorBody;
+      expect({ route, status: res.status, code: body.error?.code }).toEqual({
+        route,
+        status: 400,
+        code: "VALIDATION_FAILED",
+      });
+      expect(JSON.stringify(body.error.details), route).toMatch(/user_id/);
+    }
+  });
+});
+
 describe("an over-long URL", () => {
   it("answers 414 URI_TOO_LONG with the limit, without echoing the path", async () => {
     const marker = "q7z".repeat(400);

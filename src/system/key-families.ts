@@ -52,6 +52,7 @@ import {
 } from "../services/shipping/keys.js";
 import { TOKEN_KEY_TTL_MS, tokenKeyKey } from "../lib/security/payment-token.js";
 import { deletedKey, emailKey, userKey, validationKey } from "../services/user/keys.js";
+import { DEFAULT_SLOT, LAUNCHER_SLOT_LEASE_MS, launcherSlotKey } from "./launch-guard.js";
 
 /**
  * The settings the documented bounds are stated in: the retention policy of the run (the soak and
@@ -739,6 +740,17 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     bound: `one key; at most ${SERVICE_COUNT} members (the services)`,
     check: { kind: "count", max: 1 },
     maxMembers: SERVICE_COUNT,
+  },
+  {
+    pattern: "ordersaga:launcher:slot:<host>:<slot>",
+    match: re(`ordersaga:launcher:slot:${ID}:${ID}`),
+    example: launcherSlotKey("vm", DEFAULT_SLOT),
+    owner: "npm run start:services (launch-guard.ts)",
+    type: "string",
+    holds: "the launcher holding that slot on that host (its processes' INSTANCE_SLOT prefix)",
+    role: "transient",
+    bound: "TTL 15 s (`LAUNCHER_SLOT_LEASE_MS`), renewed while the launcher runs; one per running launcher",
+    check: { kind: "expires", maxTtl: () => LAUNCHER_SLOT_LEASE_MS },
   },
   // dead-letter queue
   {

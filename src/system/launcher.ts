@@ -59,6 +59,11 @@ export interface LaunchOptions {
    * user (REDIS_USERNAME / REDIS_PASSWORD). See `provisionAclUsers`. Default: the URL's user.
    */
   redisUsers?: ReadonlyMap<string, RedisCredentials>;
+  /**
+   * The INSTANCE_SLOT prefix of every process (`<prefix>.<index>`): the launcher's claimed slot
+   * (launch-guard.ts). Default: INSTANCE_SLOT given to the launcher, else none (the index alone).
+   */
+  slotPrefix?: string;
 }
 
 /**
@@ -124,7 +129,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
   };
   const master = sharedSecretOf(options);
   const keyring = launcherKeyring(options.env);
-  const slotPrefix = options.env?.INSTANCE_SLOT ?? process.env.INSTANCE_SLOT;
+  const slotPrefix = options.slotPrefix ?? options.env?.INSTANCE_SLOT ?? process.env.INSTANCE_SLOT;
   const specs: ProcessSpec[] = [];
   for (const service of SERVICES) {
     const count = options.instances?.[service.name] ?? 1;
@@ -295,6 +300,7 @@ export class LaunchError extends Error {
 }
 
 export interface LaunchedSystem {
+  /** Each label's current process (a restarted one replaces its predecessor). */
   children: Map<string, ChildProcess>;
   /**
    * Resolves with each process's URL once every one reported it is up; rejects with a LaunchError
@@ -356,7 +362,25 @@ export function assertFreshBuild(mains: readonly string[], root = process.cwd())
   }
 }
 
+/** How a process that dies after it was up is started again (`LaunchRunOptions.respawn`). */
+export interface RespawnPolicy {
+  /** Wait before the first restart (ms, default 1 000); doubled per quick death, up to `maxDelayMs`. */
+  initialDelayMs?: number;
+  /** Longest wait between restarts (ms, default 30 000). */
+  maxDelayMs?: number;
+  /** Deaths in a row (each within `stableAfterMs` of its start) before giving up (default 5). */
+  maxQuickDeaths?: number;
+  /** A process up this long (ms, default 60 000) resets the backoff. */
+  stableAfterMs?: number;
+}
+
 export interface LaunchRunOptions {
+  /**
+   * Start a process again, with the same environment (its keys and secrets are this launcher's
+   * own), when it dies after it was up: bounded exponential backoff, every step logged. Off by
+   * default (tests and the demo decide what a death means themselves).
+   */
+  respawn?: RespawnPolicy;
   /**
    * Run the compiled `dist/` entry points with plain `node` instead of the sources through tsx: no
    * TypeScript transform at start-up (seconds of CPU per process on a small machine). The build must
@@ -381,16 +405,20 @@ export function launch(
     settleReady = { resolve, reject };
   });
   ready.catch(() => {}); // a caller that never awaits it must not see an unhandled rejection
-  for (const spec of specs) {
+  const respawn = run.respawn;
+  const timers = new Set<NodeJS.Timeout>();
+  const start = (spec: ProcessSpec, restart: { deaths: number } = { deaths: 0 }) => {
     // An IPC channel: the child reports "ready" (with its URL) or why it failed (launch-signal.ts).
     const args = run.compiled ? [compiledMain(spec.main)] : ["--import", "tsx", spec.main];
     const child = spawn(process.execPath, args, {
       env: { ...process.env, ...spec.env },
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
+    const startedAt = Date.now();
     const prefix = `[${spec.label.padEnd(width)}]`;
     const lastErrors: string[] = [];
     let reported: string | undefined;
+    let up = false;
     createInterface({ input: child.stdout! }).on("line", (line) => write(`${prefix} ${line}`));
     createInterface({ input: child.stderr! }).on("line", (line) => {
       write(`${prefix} ${line}`);
@@ -403,6 +431,8 @@ export function launch(
         reported = message.reason;
         return;
       }
+      up = true;
+      if (restart.deaths > 0) write(`${prefix} restarted: up at ${message.url}`);
       urls.set(spec.label, message.url);
       // In the order given (services, then the gateway), not the order they came up in.
       // After the output already read in this turn of the event loop: a child writes its start-up
@@ -421,9 +451,32 @@ export function launch(
       const exit: ProcessExit = { label: spec.label, code, signal, reason, atStart };
       if (atStart) settleReady?.reject(new LaunchError([exit]));
       for (const listener of listeners) listener(exit);
+      if (!respawn || atStart) return;
+      // A death after the system was up: start it again, with backoff while it keeps dying quickly.
+      const stable = up && Date.now() - startedAt >= (respawn.stableAfterMs ?? 60_000);
+      const deaths = stable ? 1 : restart.deaths + 1;
+      const maxDeaths = respawn.maxQuickDeaths ?? 5;
+      if (deaths > maxDeaths) {
+        write(
+          `${prefix} not restarted: died ${maxDeaths} times in a row soon after starting (last: ${reason}); ` +
+            "stop the system (Ctrl-C) and start it again once the cause is fixed",
+        );
+        return;
+      }
+      const delay = Math.min(
+        (respawn.initialDelayMs ?? 1_000) * 2 ** (deaths - 1),
+        respawn.maxDelayMs ?? 30_000,
+      );
+      write(`${prefix} restarting in ${delay} ms (restart ${deaths} of at most ${maxDeaths} in a row)`);
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        if (!stopping) start(spec, { deaths });
+      }, delay);
+      timers.add(timer);
     });
     children.set(spec.label, child);
-  }
+  };
+  for (const spec of specs) start(spec);
   return {
     children,
     ready,
@@ -432,10 +485,12 @@ export function launch(
     },
     stop: () => {
       stopping = true;
+      for (const timer of timers) clearTimeout(timer);
       return signalAll(children, "SIGTERM");
     },
     kill: () => {
       stopping = true;
+      for (const timer of timers) clearTimeout(timer);
       return signalAll(children, "SIGKILL");
     },
   };

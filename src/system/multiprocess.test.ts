@@ -284,7 +284,8 @@ describeWithRedis("processes started by the npm scripts", (getRedis) => {
         "node",
         ["--import", "tsx", "src/system/start-services.ts", "--port-base", String(taken - 1)],
         {
-          REDIS_URL: getRedis().url,
+          // Another database: over the suite's own (a system runs there) the launch is refused.
+          REDIS_URL: `${getRedis().url}/5`,
           LOG_LEVEL: "warn",
         },
       );
@@ -297,8 +298,10 @@ describeWithRedis("processes started by the npm scripts", (getRedis) => {
   }, 90_000);
 
   it("takes free ports with SERVICE_PORT=0, prints every URL; the demo finds that running system", async () => {
+    // Another database than the suite's system (a second launch over that one is refused).
+    const redisUrl = `${getRedis().url}/6`;
     const launcher = run("node", ["--import", "tsx", "src/system/start-services.ts"], {
-      REDIS_URL: getRedis().url,
+      REDIS_URL: redisUrl,
       SERVICE_PORT: "0",
       GATEWAY_PORT: "0",
       LOG_LEVEL: "warn",
@@ -312,7 +315,7 @@ describeWithRedis("processes started by the npm scripts", (getRedis) => {
       expect(banner).toMatch(new RegExp(`${name}\\s+http://127\\.0\\.0\\.1:\\d+`));
     }
     expect(banner).not.toMatch(/:300[1-6]\b/);
-    const demo = run("node", ["--import", "tsx", "src/demo/main.ts"], { REDIS_URL: getRedis().url });
+    const demo = run("node", ["--import", "tsx", "src/demo/main.ts"], { REDIS_URL: redisUrl });
     expect(await demo.exited).toBe(0);
     expect(demo.output()).toContain("already running");
     expect(demo.output()).toContain("5 passed, 0 failed");

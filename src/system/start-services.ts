@@ -6,9 +6,24 @@
  *   npm run start:services -- --instances inventory=2 --port-base 4000   (or --any-port)
  *   npm run start:services -- --redis-acl   (each process as its own Redis ACL user, made here)
  *   npm run build && npm run start:services -- --compiled   (plain node on dist/: fast start-up)
+ *   npm run start:services -- --add-instances --any-port --instances order=2   (more processes for
+ *     the system already running over REDIS_URL; needs its secrets and keys in the environment)
+ *
+ * A system already running over REDIS_URL is never joined by accident: the launch is refused,
+ * saying what runs (launch-guard.ts). A process that dies after start is restarted (backoff, logged).
  */
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
+import { startFailureReason } from "../lib/runtime/launch-signal.js";
+import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../lib/runtime/redis-ready.js";
+import {
+  claimLauncherSlot,
+  findRunningInstances,
+  missingSharedSecrets,
+  runningSystemMessage,
+  type SlotClaim,
+  SlotTakenError,
+} from "./launch-guard.js";
 import {
   CompiledBuildError,
   LaunchError,
@@ -26,6 +41,7 @@ const { values } = parseArgs({
     "any-port": { type: "boolean" },
     "redis-acl": { type: "boolean" },
     compiled: { type: "boolean" },
+    "add-instances": { type: "boolean" },
   },
 });
 // Empty counts as unset, as for every process it starts.
@@ -35,6 +51,40 @@ if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && po
   console.error(`--port-base must be a port number (got "${values["port-base"]}")`);
   process.exit(2);
 }
+const addInstances = values["add-instances"] === true;
+const refuse = (reason: string): never => {
+  console.error(`\nOrdersaga could not start:\n  ${reason}\n`);
+  process.exit(1);
+};
+// Before anything starts: a system already running over this Redis is refused (break10 F1), or
+// with --add-instances joined under a launcher slot of its own (no instance id in common).
+let slot: SlotClaim | undefined;
+{
+  const guard = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  guard.on("error", () => {});
+  try {
+    const timeout = Number(process.env.REDIS_CONNECT_TIMEOUT_MS) || DEFAULT_REDIS_CONNECT_TIMEOUT_MS;
+    await waitForRedis(guard, timeout);
+    const running = await findRunningInstances(guard);
+    if (addInstances) {
+      const missing = missingSharedSecrets(process.env);
+      if (missing.length > 0)
+        refuse(
+          `--add-instances: set ${missing.join(", ")} to the running system's values first (processes ` +
+            "with keys of their own could not verify its messages, open its tokens or read its users)",
+        );
+      if (running.length === 0)
+        console.log(`--add-instances: no system runs over ${redisUrl} yet; starting what was asked for`);
+    } else if (running.length > 0) {
+      refuse(runningSystemMessage(redisUrl, running));
+    }
+    slot = await claimLauncherSlot(guard, { add: addInstances, wanted: process.env.INSTANCE_SLOT });
+  } catch (error) {
+    refuse(error instanceof SlotTakenError ? error.message : `redis: ${startFailureReason(error)}`);
+  }
+  // Renewed while the launcher runs: the connection stays open, errors are retried by ioredis.
+}
+
 // --redis-acl: every process connects as its own ACL user, created here (needs ACL rights on REDIS_URL).
 let redisUsers: Awaited<ReturnType<typeof provisionAclUsers>> | undefined;
 if (values["redis-acl"] === true) {
@@ -52,6 +102,7 @@ const specs = plan({
   redisUrl,
   ...(redisUsers ? { redisUsers } : {}),
   instances: parseInstances(values.instances),
+  ...(slot?.prefix === undefined ? {} : { slotPrefix: slot.prefix }),
   // SERVICE_PORT=0 (any free port), as for one service process, applies to every service.
   anyPort: values["any-port"] === true || process.env.SERVICE_PORT === "0",
   ...(portBase === undefined ? {} : { portBase }),
@@ -68,11 +119,17 @@ function plan(options: Parameters<typeof planProcesses>[0]): ReturnType<typeof p
     process.exit(1);
   }
 }
+// --add-instances --instances order=2: only the services named (the running system has the rest).
+const wanted = parseInstances(values.instances);
+const launched =
+  addInstances && Object.keys(wanted).length > 0
+    ? specs.filter((spec) => spec.env.SERVICE_NAME !== undefined && spec.env.SERVICE_NAME in wanted)
+    : specs;
 // --compiled: plain node on the dist/ build (no TypeScript transform at start-up); refused, with
 // what to do, when the build is missing or older than the sources.
 let system: ReturnType<typeof launch>;
 try {
-  system = launch(specs, undefined, { compiled: values.compiled === true });
+  system = launch(launched, undefined, { compiled: values.compiled === true, respawn: {} });
 } catch (error) {
   if (!(error instanceof CompiledBuildError)) throw error;
   console.error(`--compiled: ${error.message}`);
@@ -85,6 +142,7 @@ const shutdown = async (code: number) => {
   stopping = true;
   console.log("stopping all services...");
   await system.stop();
+  await slot?.release();
   process.exit(code);
 };
 process.on("SIGINT", () => void shutdown(0));
@@ -99,7 +157,7 @@ try {
     `\nOrdersaga is up over ${redisUrl}:\n${lines.join("\n")}\n  try: curl${auth} ${urls.get("gateway")}/inventory\n`,
   );
   system.onUnexpectedExit((exit) =>
-    console.error(`\n!! ${exit.label} stopped: ${exit.reason}; the others keep running\n`),
+    console.error(`\n!! ${exit.label} stopped: ${exit.reason}; the others keep running, it is restarted\n`),
   );
 } catch (error) {
   const exits = error instanceof LaunchError ? error.exits : [];

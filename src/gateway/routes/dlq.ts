@@ -26,7 +26,7 @@ const isoTime = (name: string) =>
       `${name}: ${ISO_FORMAT}`,
     );
 
-export const DlqFilterQuery = z.object({
+export const DlqFilterQuery = z.strictObject({
   event: z.string().min(1).optional(),
   group: z.string().min(1).optional(),
   sourceService: z.string().min(1).optional(),
@@ -55,7 +55,7 @@ export const DlqBulkRetryBody = z
 
 const OLDER_THAN_FORMAT = `olderThan: ${ISO_FORMAT}, or epoch milliseconds`;
 
-export const DlqPurgeQuery = z.object({
+export const DlqPurgeQuery = z.strictObject({
   olderThan: z
     .string({ message: `${OLDER_THAN_FORMAT} (required)` })
     .refine((v) => /^\d{1,15}$/.test(v) || isoTime("olderThan").safeParse(v).success, OLDER_THAN_FORMAT),

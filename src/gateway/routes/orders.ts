@@ -5,7 +5,7 @@ import { z } from "zod";
 
 const tag = "Orders";
 
-export const OrdersQuery = z.object({
+export const OrdersQuery = z.strictObject({
   userId: z.string().min(1).optional(),
   limit: pageLimit(500).optional(),
   cursor: z.string().optional(),

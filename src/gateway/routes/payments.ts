@@ -9,7 +9,7 @@ import type { ProxyRoute } from "./types.js";
 const tag = "Payments";
 
 /** One page of the reconciliation (validated again, with the cursor's format, by the payment service). */
-export const ReconciliationQuery = z.object({
+export const ReconciliationQuery = z.strictObject({
   limit: pageLimit(500).optional(),
   cursor: z.string().optional(),
 });

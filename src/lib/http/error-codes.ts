@@ -14,7 +14,10 @@ export const ERROR_CODES = {
     description:
       "Body, query or header invalid; `details: [{ path, message }]` names each field (`query:limit`, `header:Idempotency-Key`) and its format",
   },
-  MALFORMED_JSON: { status: 400, description: "The body is not JSON" },
+  MALFORMED_JSON: {
+    status: 400,
+    description: 'The body is not JSON, or uses a reserved key ("__proto__", "constructor.prototype")',
+  },
   INVALID_PAYLOAD: { status: 400, description: "A bus message's payload does not match its event schema" },
   DLQ_INVALID: { status: 400, description: "A dead-letter operation's criteria are invalid" },
   IDEMPOTENCY_KEY_NOT_SUPPORTED: {

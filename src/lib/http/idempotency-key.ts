@@ -3,6 +3,8 @@
  * the gateway in `CLIENT_HEADER`, never taken from the client). Semantics, as the payment APIs:
  * per client, kept 24 h, a replay answers the resource's current state with
  * `Idempotent-Replayed: true`, the same key with another request is 422 IDEMPOTENCY_KEY_REUSED.
+ * Each operation keeps its own keys (orders in the order service, restocks of every product in the
+ * inventory service): a key used for an order and then for a restock is two keys (README).
  */
 import type { FastifyRequest } from "fastify";
 import { z } from "zod";

@@ -43,6 +43,20 @@ describe("HTTP server errors", () => {
     expect(((await poisoned.json()) as { error: { code: string } }).error.code).toBe("MALFORMED_JSON");
   });
 
+  // Break10 F6: valid JSON refused for a reserved key said "not valid JSON".
+  it("says a refused __proto__ or constructor.prototype key is reserved, and broken JSON is not JSON", async () => {
+    for (const body of ['{"name":"x","n":1,"__proto__":{}}', '{"name":"x","constructor":{"prototype":{}}}']) {
+      const res = await post(body);
+      expect(res.status).toBe(400);
+      const { error } = (await res.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe("MALFORMED_JSON");
+      expect(error.message).toMatch(/reserved key/);
+      expect(error.message).not.toMatch(/not valid JSON/);
+    }
+    const broken = (await (await post("{oops")).json()) as { error: { message: string } };
+    expect(broken.error.message).toMatch(/not valid JSON/);
+  });
+
   it("answers 413 for a body over the limit and 415 for a non-JSON body", async () => {
     const big = await post(JSON.stringify({ name: "x".repeat(2000), n: 1 }));
     expect(big.status).toBe(413);

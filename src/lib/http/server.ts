@@ -1,7 +1,12 @@
 import type { Duplex } from "node:stream";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from "fastify";
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from "fastify";
 import type { z } from "zod";
-import { tracingEnabled } from "../observability/spans.js";
+import { activeTraceFields, tracingEnabled } from "../observability/spans.js";
 import { type IncomingTraceContext, installServerSpans } from "./tracing.js";
 import { AppError, errorBody, knownStatus, statusForCode, toIssues, validationFailed } from "./errors.js";
 
@@ -10,6 +15,12 @@ export interface HttpServerOptions {
   bodyLimit?: number;
   /** A pino logger for request logs; none by default (services log their own lines). */
   logger?: FastifyServerOptions["loggerInstance"];
+  /**
+   * Where a 500 is logged (a service's or the gateway's own logger): the error with the request's
+   * correlation id, request id, method and route template, trace ids when traced; never a body or
+   * header value. Without it (and without `logger`) a 500 would go unlogged (break10 F2).
+   */
+  errorLog?: { error(fields: object, message: string): void };
   /** One SERVER span per request (W3C `traceparent` honoured); default: when tracing is on. */
   tracing?: boolean;
   /**
@@ -150,9 +161,21 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
   }
   // JSON only: a text body would otherwise reach handlers as a string.
   app.removeContentTypeParser("text/plain");
+  // Fastify's JSON parser (prototype-poisoning checks included), with the reason for a refused
+  // reserved key said (break10 F6: it read "not valid JSON" for valid JSON).
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    parseJson(request, text, (error, value) => done(error ? explainJsonError(text, error) : null, value));
+  });
   app.setErrorHandler((error, request, reply) => {
     const { status, body, retryAfter } = toResponse(error);
-    if (status >= 500) request.log.error({ err: error }, "request failed");
+    if (status >= 500) {
+      const fields = { err: error, ...requestLogFields(request), status };
+      if (options.errorLog) options.errorLog.error(fields, "request failed");
+      else request.log.error(fields, "request failed");
+    }
     if (retryAfter !== undefined) void reply.header("retry-after", String(retryAfter));
     void reply.status(status).send(body);
   });
@@ -219,4 +242,51 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.ou
   const result = schema.safeParse(value);
   if (!result.success) throw validationFailed(toIssues(result.error.issues));
   return result.data;
+}
+
+const LOGGABLE_ID = /^[\w.:-]{1,128}$/;
+const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-([\da-f]{16})-[\da-f]{2}$/;
+
+/**
+ * What a failed request's log line says about the request: ids a person can search the logs and
+ * traces by (only when well formed: a header is client input), method and route template (not the
+ * raw URL, which may hold a cursor or an id), never a body or another header.
+ */
+function requestLogFields(request: FastifyRequest): Record<string, string> {
+  const header = (name: string) => {
+    const value = request.headers[name];
+    return typeof value === "string" ? value : undefined;
+  };
+  const correlation = header("x-correlation-id");
+  const traced = activeTraceFields() ?? traceFieldsOf(header("traceparent"));
+  return {
+    requestId: String(request.id),
+    ...(correlation && LOGGABLE_ID.test(correlation) ? { correlationId: correlation } : {}),
+    method: request.method,
+    route: request.routeOptions.url ?? "unmatched",
+    ...traced,
+  };
+}
+
+function traceFieldsOf(traceparent: string | undefined): { trace_id: string; span_id: string } | undefined {
+  const match = traceparent === undefined ? null : TRACEPARENT.exec(traceparent);
+  return match ? { trace_id: match[1]!, span_id: match[2]! } : undefined;
+}
+
+/**
+ * The error for a JSON body Fastify's parser refused: when the text is valid JSON, the refusal was
+ * for a reserved key (`__proto__`, or `constructor` holding `prototype`: prototype poisoning), and
+ * the message says so instead of "not valid JSON"; otherwise the parser's own error.
+ */
+export function explainJsonError(text: string, error: Error): Error {
+  try {
+    JSON.parse(text);
+  } catch {
+    return error;
+  }
+  return new AppError(
+    "MALFORMED_JSON",
+    'The body uses a reserved key ("__proto__", or "constructor" holding "prototype"), refused as ' +
+      "prototype poisoning: rename the key",
+  );
 }

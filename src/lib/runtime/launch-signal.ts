@@ -41,9 +41,10 @@ export function startFailureReason(error: unknown, port?: number): string {
   const message = error instanceof Error ? error.message : String(error);
   if (code === "EADDRINUSE") {
     return (
-      `port ${port ?? "?"} is already in use (another Ordersaga, or another program, listens there): ` +
-      "stop it, or start on other ports (npm run start:services -- --port-base 4000, or --any-port; " +
-      "one process: SERVICE_PORT / GATEWAY_PORT, 0 = any free port)"
+      `port ${port ?? "?"} is already in use (another program, or an Ordersaga over another Redis or ` +
+      "database, listens there): stop it, or start on other ports (npm run start:services -- " +
+      "--port-base 4000, or --any-port; one process: SERVICE_PORT / GATEWAY_PORT, 0 = any free port). " +
+      "An Ordersaga over the same Redis is already your system: use it, do not start a second one"
     );
   }
   if (/NOAUTH|WRONGPASS|invalid password|invalid DB index|ERR DB index/i.test(message)) {

@@ -233,7 +233,7 @@ export async function startService<E extends EventRegistry>(
   const parts = await definition.create(deps);
   const subscribers = parts.subscribers ?? [];
 
-  const app = createHttpServer({ metrics });
+  const app = createHttpServer({ metrics, errorLog: logger });
   // The credential's replay window is checked on the platform's shared clock (Redis's on Redis: the
   // gateway's and this host's clocks need not agree, issue 8 input 5), never on this host's `now`.
   if (options.gatewaySecret !== undefined) {

@@ -47,7 +47,7 @@ export function decodeProductCursor(cursor: string): string | undefined {
 }
 
 /** `GET /inventory`: the conventions of `/orders`, `/notifications` and `/dlq` (limit 1-500, cursor). */
-export const InventoryListQuery = z.object({
+export const InventoryListQuery = z.strictObject({
   limit: pageLimit(500).default(100),
   cursor: z
     .string()

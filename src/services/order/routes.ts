@@ -40,7 +40,7 @@ export interface OrderRoutesDeps {
 }
 
 const IdParams = z.object({ id: IdSchema });
-const ListQuery = z.object({
+const ListQuery = z.strictObject({
   userId: IdSchema.optional(),
   limit: pageLimit(500).default(100),
   cursor: z
@@ -130,6 +130,9 @@ async function placeOrder(
     );
     if (claim.record.requestHash !== requestHash) throw idempotencyKeyReused();
     orderId = claim.record.orderId;
+    // A replay of an order that exists: answered before sealing, which would write (and for an
+    // ended, shredded order re-create) its payment token key on every replay (break10 F5).
+    if (!claim.created && (await deps.repository.version(orderId)) > 0) return { orderId, replayed: true };
   }
   const input = {
     orderId,

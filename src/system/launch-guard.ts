@@ -1,0 +1,153 @@
+/**
+ * What keeps a second `npm run start:services` from hijacking a system already running over the same
+ * Redis (break10 F1): its processes would take the same instance ids and consumer names as the
+ * running ones, overwrite their registry entries and read their consumer groups with other secrets
+ * and keys. Before it starts anything the launcher looks for a running system (registry entries
+ * whose instance answers) and refuses; with `--add-instances` it adds processes to it instead, under
+ * a launcher slot of its own (an atomic claim in Redis with a lease) so no instance id collides.
+ */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { Redis } from "ioredis";
+import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
+import { SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
+import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../lib/security/payment-token.js";
+import {
+  USER_DATA_KEYS_ENV,
+  USER_DATA_KEYS_FILE_ENV,
+  USER_EMAIL_INDEX_KEY_ENV,
+} from "../lib/security/user-data.js";
+
+/** One launcher's slot on one host: `ordersaga:launcher:slot:<host>:<slot>`, value = the holder's token. */
+export const launcherSlotKey = (host: string, slot: string): string =>
+  `ordersaga:launcher:slot:${host}:${slot}`;
+
+/** How long a slot claim lives without renewal; the holder renews it every third of that. */
+export const LAUNCHER_SLOT_LEASE_MS = 15_000;
+
+/** The slot of a launcher that adds no instances (INSTANCE_SLOT 1, 2, ... of its processes, as before). */
+export const DEFAULT_SLOT = "main";
+
+export interface RunningInstance {
+  service: string;
+  instanceId: string;
+  url: string;
+}
+
+/**
+ * The instances registered in this Redis whose process answers `/health/live` (open on every
+ * service and the gateway): a system that runs. Entries of a system that died are not (they expire).
+ */
+export async function findRunningInstances(redis: Redis, probeTimeoutMs = 2_000): Promise<RunningInstance[]> {
+  const instances = await new RedisServiceRegistry({ redis }).list();
+  const answering = await Promise.all(
+    instances.map(async (instance) => {
+      const host = instance.address.includes(":") ? `[${instance.address}]` : instance.address;
+      const url = `http://${host}:${instance.port}`;
+      const res = await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(probeTimeoutMs) }).catch(
+        () => undefined,
+      );
+      return res?.ok ? { service: instance.service, instanceId: instance.instanceId, url } : undefined;
+    }),
+  );
+  return answering.filter((i): i is RunningInstance => i !== undefined);
+}
+
+/** The refusal a person reads when a system already runs over this Redis. */
+export function runningSystemMessage(redisUrl: string, running: readonly RunningInstance[]): string {
+  const lines = running.map((i) => `    ${i.service.padEnd(12)} ${i.instanceId.padEnd(28)} ${i.url}`);
+  const gateway = running.find((i) => i.service === "gateway");
+  return [
+    `an Ordersaga system is already running over ${redisUrl}:`,
+    ...lines,
+    "  A second launch over the same Redis would take its instance ids and consumer groups. Either:",
+    `  - use it${gateway ? ` (gateway ${gateway.url})` : ""}, e.g. npm run demo with the same REDIS_URL;`,
+    "  - stop it (Ctrl-C in its terminal) and start again;",
+    "  - start a separate system in another Redis database: REDIS_URL=redis://<host>:<port>/1 (or another",
+    "    redis-server), with --any-port or --port-base so the ports differ;",
+    "  - add instances to it: npm run start:services -- --add-instances --any-port --instances <svc>=<n>",
+    "    (needs the running system's secrets and keys in the environment: see README, Troubleshooting).",
+  ].join("\n");
+}
+
+/**
+ * The secrets a launcher makes up for itself when none are configured (development): processes
+ * added to a running system with other ones could not verify its messages, open its tokens or read
+ * its users (break10 F3), so `--add-instances` needs them all given. Returns the missing names.
+ */
+export function missingSharedSecrets(env: NodeJS.ProcessEnv): string[] {
+  const set = (name: string) => Boolean(env[name]?.trim());
+  const missing: string[] = [];
+  if (!set("GATEWAY_SHARED_SECRET")) missing.push("GATEWAY_SHARED_SECRET");
+  if (!set(SIGNING_KEYS_ENV) && !set(SIGNING_KEYS_FILE_ENV)) missing.push(SIGNING_KEYS_ENV);
+  if (!set(TOKEN_KEYS_ENV)) missing.push(TOKEN_KEYS_ENV);
+  if (!set(TOKEN_PUBLIC_KEY_ENV)) missing.push(TOKEN_PUBLIC_KEY_ENV);
+  if (!set(USER_DATA_KEYS_ENV) && !set(USER_DATA_KEYS_FILE_ENV)) missing.push(USER_DATA_KEYS_ENV);
+  if (!set(USER_EMAIL_INDEX_KEY_ENV)) missing.push(USER_EMAIL_INDEX_KEY_ENV);
+  return missing;
+}
+
+export interface SlotClaim {
+  /** The slot's name: DEFAULT_SLOT, the one asked for, or `add<n>` for added instances. */
+  slot: string;
+  /** The INSTANCE_SLOT prefix for the launcher's processes (undefined: their index alone). */
+  prefix: string | undefined;
+  /** Gives the slot back (only if still held by this claim). */
+  release(): Promise<void>;
+}
+
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+export class SlotTakenError extends Error {
+  constructor(readonly slot: string) {
+    super(
+      `another launcher on ${hostname()} holds slot "${slot}" over this Redis (it is starting, or stopped ` +
+        `less than ${LAUNCHER_SLOT_LEASE_MS / 1000} s ago): wait and retry, or use another Redis database`,
+    );
+    this.name = "SlotTakenError";
+  }
+}
+
+/**
+ * Claims this launcher's slot atomically (SET NX with a lease, renewed while the launcher runs):
+ * `wanted` (a given INSTANCE_SLOT, else DEFAULT_SLOT), or with `add` the first free `add<n>`, whose
+ * processes are then `INSTANCE_SLOT=add<n>.<i>`: never the running system's ids.
+ */
+export async function claimLauncherSlot(
+  redis: Redis,
+  options: { add: boolean; wanted?: string | undefined; host?: string; leaseMs?: number },
+): Promise<SlotClaim> {
+  const host = options.host ?? hostname();
+  const leaseMs = options.leaseMs ?? LAUNCHER_SLOT_LEASE_MS;
+  const token = `${process.pid}:${randomBytes(8).toString("hex")}`;
+  const take = async (slot: string) =>
+    (await redis.set(launcherSlotKey(host, slot), token, "PX", leaseMs, "NX")) === "OK";
+  let slot: string | undefined;
+  let prefix: string | undefined;
+  if (options.add) {
+    for (let n = 1; n <= 1_000 && slot === undefined; n++) {
+      const candidate = options.wanted === undefined ? `add${n}` : `${options.wanted}.add${n}`;
+      if (await take(candidate)) [slot, prefix] = [candidate, candidate];
+    }
+    if (slot === undefined) throw new SlotTakenError("add*");
+  } else {
+    slot = options.wanted ?? DEFAULT_SLOT;
+    prefix = options.wanted;
+    if (!(await take(slot))) throw new SlotTakenError(slot);
+  }
+  const key = launcherSlotKey(host, slot);
+  const timer = setInterval(
+    () => void redis.eval(RENEW, 1, key, token, leaseMs).catch(() => undefined),
+    Math.max(1, Math.floor(leaseMs / 3)),
+  );
+  timer.unref();
+  return {
+    slot,
+    prefix,
+    release: async () => {
+      clearInterval(timer);
+      await redis.eval(RELEASE, 1, key, token).catch(() => undefined);
+    },
+  };
+}

@@ -5,44 +5,14 @@
  * that line. A REDIS_URL naming a database the server does not have is refused at start instead of
  * running in database 0.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
+import { type ChildRun, exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
 import { describeWithRedis } from "../test-support/redis.js";
 
-interface Run {
-  output: () => string;
-  exited: Promise<number | null>;
-}
+const run = (main: string, args: string[], env: Record<string, string>): ChildRun =>
+  runEntryPoint(main, args, { LOG_LEVEL: "info", REDIS_CONNECT_TIMEOUT_MS: "3000", ...env });
 
-const running: ChildProcess[] = [];
-
-function run(main: string, args: string[], env: Record<string, string>): Run {
-  const child = spawn(process.execPath, ["--import", "tsx", main, ...args], {
-    env: { ...process.env, LOG_LEVEL: "info", REDIS_CONNECT_TIMEOUT_MS: "3000", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    // Its own process group: a launcher that hangs is killed with the processes it started.
-    detached: true,
-  });
-  running.push(child);
-  let text = "";
-  child.stdout!.on("data", (chunk: Buffer) => (text += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (text += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { output: () => text, exited };
-}
-
-const exitWithin = (r: Run, ms: number): Promise<number | null | "still running"> =>
-  Promise.race([r.exited, new Promise<"still running">((res) => setTimeout(() => res("still running"), ms))]);
-
-afterEach(() => {
-  for (const child of running.splice(0)) {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // the group is gone already
-    }
-  }
-});
+afterEach(killRuns);
 
 // Processes boot tsx (seconds on a loaded machine; the launcher boots seven).
 const BOUND_MS = 90_000;
@@ -139,7 +109,7 @@ describe("a bad variable at start: one line, exit 1, no stack trace", () => {
         expect(up, r.output()).toBe(true);
         expect(r.output()).not.toContain("Invalid URL");
       } finally {
-        for (const child of running) if (child.pid !== undefined) process.kill(-child.pid, "SIGTERM");
+        if (r.child.pid !== undefined) process.kill(-r.child.pid, "SIGTERM");
       }
     },
     TEST_MS,

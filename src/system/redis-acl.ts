@@ -35,7 +35,7 @@ import { createLogger } from "../lib/observability/logger.js";
 import { SERVICES } from "./catalog.js";
 
 /** Connection housekeeping every client needs (ioredis' ready check runs INFO). */
-const CONNECTION = [
+export const CONNECTION = [
   "ping",
   "echo",
   "select",

@@ -7,40 +7,17 @@
  * - a child killed with SIGKILL after start is restarted by the launcher with the same environment:
  *   registered again under its instance id, reading the users written before, orders complete.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterAll, expect, it } from "vitest";
 import { createApiClient } from "../demo/client.js";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
+import { type ChildRun, exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
 
-interface Run {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-const running: ChildProcess[] = [];
-
-function startServices(args: string[], env: Record<string, string>): Run {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/system/start-services.ts", ...args], {
-    env: { ...process.env, LOG_LEVEL: "warn", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    // Its own process group: the launcher and its children are killed together after the test.
-    detached: true,
-  });
-  running.push(child);
-  let text = "";
-  child.stdout!.on("data", (chunk: Buffer) => (text += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (text += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, output: () => text, exited };
-}
-
-const exitWithin = (r: Run, ms: number): Promise<number | null | "still running"> =>
-  Promise.race([r.exited, new Promise<"still running">((res) => setTimeout(() => res("still running"), ms))]);
+const startServices = (args: string[], env: Record<string, string>): ChildRun =>
+  runEntryPoint("src/system/start-services.ts", args, { LOG_LEVEL: "warn", ...env });
 
 /** The launcher's child running `service` (its environment says which). */
 function childPidOf(launcherPid: number, service: string): number | undefined {
@@ -58,21 +35,13 @@ function childPidOf(launcherPid: number, service: string): number | undefined {
   });
 }
 
-afterAll(async () => {
-  for (const child of running.splice(0)) {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // the group is gone already
-    }
-  }
-});
+afterAll(killRuns);
 
 // Seven node processes compiling TypeScript on a shared 2-core machine: minutes, not seconds.
 const START_MS = 240_000;
 
 describeWithRedis("npm run start:services over a Redis where a system runs", (getRedis) => {
-  let first: Run;
+  let first: ChildRun;
   let gatewayUrl = "";
   const registry = () => new RedisServiceRegistry({ redis: getRedis().client() });
   const snapshot = async () =>

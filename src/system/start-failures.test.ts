@@ -3,39 +3,16 @@
  * unreachable, a port in use. Each entry point names the reason once and exits 1 in bounded time,
  * without a flood of retries; `npm start` reads the gateway's environment like start:gateway.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { type ChildRun, exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
 import { freePort } from "../test-support/redis-server.js";
 import { waitFor } from "../test-support/wait.js";
 
-interface Run {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-const running: ChildProcess[] = [];
 const servers: Server[] = [];
 
-function run(main: string, args: string[], env: Record<string, string>): Run {
-  const child = spawn(process.execPath, ["--import", "tsx", main, ...args], {
-    env: { ...process.env, LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    // Its own process group: a launcher that hangs is killed with the processes it started.
-    detached: true,
-  });
-  running.push(child);
-  let text = "";
-  child.stdout!.on("data", (chunk: Buffer) => (text += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (text += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, output: () => text, exited };
-}
-
-/** Exit code, or "still running" when the process did not exit within `ms` (a generous bound). */
-const exitWithin = (r: Run, ms: number): Promise<number | null | "still running"> =>
-  Promise.race([r.exited, new Promise<"still running">((res) => setTimeout(() => res("still running"), ms))]);
+const run = (main: string, args: string[], env: Record<string, string>): ChildRun =>
+  runEntryPoint(main, args, { LOG_LEVEL: "info", ...env });
 
 /** A loopback URL where nothing listens: the port was free a moment ago. */
 const unreachableRedis = async () => `redis://127.0.0.1:${await freePort()}`;
@@ -48,13 +25,7 @@ async function occupiedPort(): Promise<number> {
 }
 
 afterEach(async () => {
-  for (const child of running.splice(0)) {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // the group is gone already
-    }
-  }
+  killRuns();
   for (const server of servers.splice(0)) await new Promise((r) => server.close(r));
 });
 

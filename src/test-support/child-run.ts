@@ -1,0 +1,49 @@
+/**
+ * A node entry point run as a real child process through tsx, for tests of what a user sees at
+ * start: its output (stdout and stderr together) and its exit code. Each child gets its own process
+ * group, so `killRuns()` also kills what it started (a launcher's services).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+
+export interface ChildRun {
+  child: ChildProcess;
+  /** Everything written so far, stdout and stderr interleaved as they arrived. */
+  output: () => string;
+  /** The exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+}
+
+const running: ChildProcess[] = [];
+
+/** Runs `node --import tsx <main> ...args` with `process.env` plus `env`. */
+export function runEntryPoint(main: string, args: readonly string[], env: Record<string, string>): ChildRun {
+  const child = spawn(process.execPath, ["--import", "tsx", main, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  running.push(child);
+  let text = "";
+  child.stdout!.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, output: () => text, exited };
+}
+
+/** The exit code, or "still running" when the process did not exit within `ms` (a generous bound). */
+export const exitWithin = (run: ChildRun, ms: number): Promise<number | null | "still running"> =>
+  Promise.race([
+    run.exited,
+    new Promise<"still running">((res) => setTimeout(() => res("still running"), ms)),
+  ]);
+
+/** SIGKILLs every child started by `runEntryPoint` and its process group (call in afterEach/afterAll). */
+export function killRuns(): void {
+  for (const child of running.splice(0)) {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // the group is gone already
+    }
+  }
+}

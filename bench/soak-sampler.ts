@@ -109,8 +109,13 @@ export class HeapFloors {
 export interface Sample {
   /** Seconds since the load started. */
   t: number;
-  /** Orders in the read model (every order placed and projected). */
+  /** Orders in the read model (every order placed and projected), read after the key scan. */
   orders: number;
+  /**
+   * The same count read before the key scan (absent: `orders`). The scan takes seconds under load
+   * while orders keep arriving, so the keys it saw belong to somewhere between the two counts.
+   */
+  ordersAtScanStart?: number;
   /** Orders whose saga is still running (the deadline index). */
   inFlight: number;
   usedMemory: number;
@@ -166,6 +171,7 @@ export interface SampleOptions {
 export async function takeSample(options: SampleOptions): Promise<Sample> {
   const { redis } = options;
   const now = Date.now();
+  const ordersAtScanStart = await redis.hlen(readModelKey(ORDER_TAG, "order-view-v1"));
   const scan = await scanKeys(
     redis,
     {
@@ -211,6 +217,7 @@ export async function takeSample(options: SampleOptions): Promise<Sample> {
   return {
     t: (now - options.startedAt) / 1000,
     orders,
+    ordersAtScanStart,
     inFlight,
     usedMemory: Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0),
     transientBytes,

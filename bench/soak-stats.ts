@@ -42,15 +42,37 @@ export function slopeStdError(points: readonly Point[]): number {
 }
 
 /**
- * How much the fitted line rises over the points' time span, as a fraction of their mean: 0.05 is
- * "grew 5% over the window". 0 for an empty or all-zero series.
+ * Theil–Sen slope of v over t, per second: the median of the slopes between every pair of points
+ * (Sen 1968). One stray reading (a heap read just before a collection finished, a scan slowed by
+ * load) moves a least-squares line a lot and this one hardly, in either direction: a single high
+ * reading early in a window cannot hide a steady leak behind it. 0 with fewer than two distinct times.
+ */
+export function robustSlope(points: readonly Point[]): number {
+  const slopes: number[] = [];
+  for (let i = 0; i < points.length; i++) {
+    for (let j = i + 1; j < points.length; j++) {
+      const a = points[i]!;
+      const b = points[j]!;
+      if (b.t !== a.t) slopes.push((b.v - a.v) / (b.t - a.t));
+    }
+  }
+  if (slopes.length === 0) return 0;
+  slopes.sort((x, y) => x - y);
+  const mid = slopes.length >> 1;
+  return slopes.length % 2 === 1 ? slopes[mid]! : (slopes[mid - 1]! + slopes[mid]!) / 2;
+}
+
+/**
+ * How much the series rises over the points' time span (Theil–Sen slope, robust to a stray
+ * reading), as a fraction of their mean: 0.05 is "grew 5% over the window". 0 for an empty or
+ * all-zero series.
  */
 export function drift(points: readonly Point[]): number {
   if (points.length < 2) return 0;
   const mean = points.reduce((s, p) => s + p.v, 0) / points.length;
   if (mean === 0) return 0;
   const span = points[points.length - 1]!.t - points[0]!.t;
-  return (slope(points) * span) / Math.abs(mean);
+  return (robustSlope(points) * span) / Math.abs(mean);
 }
 
 /** The points at or after `from` seconds. */

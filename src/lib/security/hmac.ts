@@ -20,7 +20,11 @@ import { hash } from "node:crypto";
 const BLOCK = 64;
 /** Length of a tag: 32 bytes in base64url without padding. */
 export const TAG_LENGTH = 43;
-/** Views of the inner hash's input are cached for messages up to this many bytes (most envelopes). */
+/**
+ * Views of the inner hash's input are cached for inputs up to this many bytes (most envelopes): at
+ * most this many small view objects per key (a few hundred KB if every length occurs; envelopes'
+ * lengths cluster, so far fewer), each a window on the same buffer, none holding message bytes.
+ */
 const CACHED_VIEWS = 4096;
 
 export class HmacSha256 {

@@ -41,13 +41,40 @@ describe("HmacSha256 (two one-shot hashes)", () => {
   });
 });
 
-describe("HmacSha256.tagReplacingTail", () => {
-  it("gives the MAC of the message with its ASCII tail replaced, after non-ASCII content too", () => {
+describe("HmacSha256.matchesTail", () => {
+  const tail = (tag: string) => `,"sig":"k1.${tag}"}`;
+  const signedForm = (mac: HmacSha256, head: string) => `${head}${tail(mac.tag(`${head}}`))}`;
+
+  it("accepts the MAC of the message with its ASCII tail replaced, after non-ASCII content too", () => {
+    const mac = new HmacSha256(randomBytes(32));
+    for (const head of ['{"a":1', '{"name":"Zoë ✓ 😀"', `{"x":"${"é".repeat(3000)}"`]) {
+      const message = signedForm(mac, head);
+      expect(mac.matchesTail(message, head.length, 0x7d, message.length - 45)).toBe(true);
+    }
+  });
+
+  it("rejects another key's MAC, a changed character before the tail and a changed tag character", () => {
+    const mac = new HmacSha256(randomBytes(32));
+    const other = new HmacSha256(randomBytes(32));
+    const head = '{"orderId":"o-1","name":"Zoë"';
+    const check = (message: string) => mac.matchesTail(message, head.length, 0x7d, message.length - 45);
+    expect(check(signedForm(other, head))).toBe(false);
+    expect(check(signedForm(mac, head).replace("o-1", "o-2"))).toBe(false);
+    expect(check(signedForm(mac, head).replace("Zoë", "Zoé"))).toBe(false);
+    const good = signedForm(mac, head);
+    const at = good.length - 10;
+    const flipped = `${good.slice(0, at)}${good[at] === "A" ? "B" : "A"}${good.slice(at + 1)}`;
+    expect(check(flipped)).toBe(false);
+  });
+});
+
+describe("HmacSha256 buffer reuse", () => {
+  it("gives the right MAC for a message of a length seen before the buffer grew", () => {
     const key = randomBytes(32);
     const mac = new HmacSha256(key);
-    for (const head of ['{"a":1', '{"name":"Zoë ✓ 😀"', `{"x":"${"é".repeat(3000)}"`]) {
-      const tail = ',"sig":"k1.AAAA"}';
-      expect(mac.tagReplacingTail(head + tail, tail.length, "}")).toBe(reference(key, `${head}}`));
-    }
+    expect(mac.tag('{"a":"1"}')).toBe(reference(key, '{"a":"1"}'));
+    mac.tag("w".repeat(30_000));
+    // Same length as the first message, other bytes: no view of the old buffer may be reused.
+    expect(mac.tag('{"a":"2"}')).toBe(reference(key, '{"a":"2"}'));
   });
 });

@@ -7,16 +7,31 @@
  * `crypto.hash` is a plain function call. Signing and verifying run once per message on every
  * producer and consumer (bench/bus-security.ts, BENCHMARKS.md "What signing and encryption cost").
  *
+ * Per message: the message is UTF-8 encoded once into a buffer that already holds (K ⊕ ipad), the
+ * inner hash reads a view of that buffer cached per length (no Buffer object per call), and its
+ * digest comes back as a 32-character "binary" string written behind (K ⊕ opad): no backing store
+ * is allocated; the outer digest is the only string that survives the call.
+ *
  * Not safe to share between concurrent calls in different threads (it is not: one per key, and
  * JavaScript runs one call at a time); the padded key lives in memory as the raw key does.
  */
 import { hash } from "node:crypto";
 
 const BLOCK = 64;
+/** Length of a tag: 32 bytes in base64url without padding. */
+export const TAG_LENGTH = 43;
+/**
+ * Views of the inner hash's input are cached for inputs up to this many bytes (most envelopes): at
+ * most this many small view objects per key (a few hundred KB if every length occurs; envelopes'
+ * lengths cluster, so far fewer), each a window on the same buffer, none holding message bytes.
+ */
+const CACHED_VIEWS = 4096;
 
 export class HmacSha256 {
   /** (K ⊕ ipad) followed by room for the message: the inner hash's input. */
   private scratch: Buffer;
+  /** `views[n]`: the first `n` bytes of `scratch`, made on first use. */
+  private views: (Buffer | undefined)[] = [];
   /** (K ⊕ opad) followed by the inner digest: the outer hash's input. */
   private readonly outer = Buffer.alloc(BLOCK + 32);
   private readonly innerPad = Buffer.alloc(BLOCK, 0x36);
@@ -29,7 +44,7 @@ export class HmacSha256 {
       this.innerPad[i] = this.innerPad[i]! ^ key[i]!;
       this.outer[i] = this.outer[i]! ^ key[i]!;
     }
-    this.scratch = this.grow(4096);
+    this.scratch = this.grow(BLOCK + CACHED_VIEWS + 4);
   }
 
   /** The MAC of `message` (UTF-8 encoded, as `Hmac.update(string)`), as 43 base64url characters. */
@@ -38,14 +53,15 @@ export class HmacSha256 {
   }
 
   /**
-   * The MAC of `message` without its last `tail` characters, which must be ASCII (the caller has
-   * checked them), followed by the one ASCII character `closing`: the MAC of a signed envelope's
-   * unsigned form, without building that string.
+   * Whether `tag` is the MAC of `message`'s first `length` characters followed by `closing`, where
+   * the characters from `length` on are ASCII (the caller has checked them) and `tag` is the
+   * TAG_LENGTH characters of `message` from `tagAt`. Compares in constant time, without cutting
+   * either string: a signed envelope's verification (signing.ts).
    */
-  tagReplacingTail(message: string, tail: number, closing: string): string {
-    const end = this.write(message) - tail;
-    this.scratch.write(closing, end, "latin1");
-    return this.finish(end + 1);
+  matchesTail(message: string, length: number, closing: number, tagAt: number): boolean {
+    const end = this.write(message) - (message.length - length);
+    this.scratch[end] = closing;
+    return constantTimeEqualAt(this.finish(end + 1), message, tagAt);
   }
 
   /** Writes `message` after the inner pad; returns the end offset of its bytes. */
@@ -54,14 +70,20 @@ export class HmacSha256 {
     // `write` stops short when the buffer is full: a message that fits leaves at least 4 bytes free.
     if (BLOCK + written > this.scratch.length - 4) {
       this.scratch = this.grow(BLOCK + Buffer.byteLength(message) + 4096);
+      this.views = [];
       written = this.scratch.write(message, BLOCK);
     }
     return BLOCK + written;
   }
 
   private finish(end: number): string {
+    let input = end <= CACHED_VIEWS ? this.views[end] : undefined;
+    if (input === undefined) {
+      input = this.scratch.subarray(0, end);
+      if (end <= CACHED_VIEWS) this.views[end] = input;
+    }
     // The inner digest as a "binary" (latin1) string, not a Buffer: no backing store per call.
-    this.outer.write(hash("sha256", this.scratch.subarray(0, end), "binary"), BLOCK, "latin1");
+    this.outer.write(hash("sha256", input, "binary"), BLOCK, "latin1");
     return hash("sha256", this.outer, "base64url");
   }
 
@@ -74,8 +96,15 @@ export class HmacSha256 {
 
 /** Compares two strings in time that depends only on their lengths (for MAC tags, never secrets' lengths). */
 export function constantTimeEqual(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
+  return a.length === b.length && constantTimeEqualAt(a, b, 0);
+}
+
+/**
+ * Whether `b` holds `a` at `offset` (`b` is long enough: the caller has checked), in time that
+ * depends only on `a`'s length.
+ */
+function constantTimeEqualAt(a: string, b: string, offset: number): boolean {
   let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(offset + i);
   return diff === 0;
 }

@@ -39,6 +39,29 @@ describe("envelope signing", () => {
     expect(check(signed.replace('"sig":"pay-1.', '"sig":"pay-9.'))).toThrow(/unknown key id "pay-9"/);
   });
 
+  it("rejects a signature field that is not exactly the last one: extra bytes, long key id, other characters", () => {
+    const check = (b: string) => () => verifier.verify(b, "payment.processed", "payment");
+    const [head = "", tag = ""] = signed.split('"sig":"pay-1.');
+    expect(check(`${signed} `)).toThrow(/malformed/);
+    expect(check(`${signed.slice(0, -1)},"x":1}`)).toThrow(/malformed/);
+    expect(check(`${head}"sig":"${"k".repeat(33)}.${tag}`)).toThrow(/malformed/);
+    expect(check(`${head}"sig":"pay 1.${tag}`)).toThrow(/malformed/);
+    expect(check(`${head}"sig":"pay-1.${tag.replace(/^./, "é")}`)).toThrow(/malformed/);
+    expect(check(`${head}"sig":"pay-1.${tag.replace(/^./, "+")}`)).toThrow(/malformed/);
+    expect(check(`${head}"sig":".${tag}`)).toThrow(/malformed/);
+    expect(check(',"sig":"')).toThrow(/malformed/);
+    expect(check(`,"sig":"pay-1.${tag}`)).toThrow(/bad MAC/);
+  });
+
+  it("signs and verifies non-ASCII payloads over their UTF-8 bytes; a changed accent fails", () => {
+    const text = JSON.stringify({ id: "m2", event: "payment.processed", payload: { name: "Zoë ✓ 😀" } });
+    const signedText = createSigner(keyring, "payment").sign(text, "payment");
+    expect(verifier.verify(signedText, "payment.processed", "payment")).toBe("payment");
+    expect(() => verifier.verify(signedText.replace("ë", "é"), "payment.processed", "payment")).toThrow(
+      /bad MAC/,
+    );
+  });
+
   it("rejects a message signed correctly by a service that does not own the event", () => {
     const byOrder = createSigner(keyring, "order").sign(body, "payment");
     expect(() => verifier.verify(byOrder, "payment.processed", "payment")).toThrow(

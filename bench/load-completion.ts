@@ -13,6 +13,8 @@ export interface Outcomes {
   shipped: Map<string, number>;
   /** orderId → `order.failed` stage (or `cancelled`). */
   failed: Map<string, string>;
+  /** orderId → performance.now() when `order.delivered` arrived. */
+  delivered: Map<string, number>;
   stop(): Promise<void>;
 }
 
@@ -20,6 +22,7 @@ export interface Outcomes {
 export async function watchOutcomes(transport: Transport, group: string): Promise<Outcomes> {
   const shipped = new Map<string, number>();
   const failed = new Map<string, string>();
+  const delivered = new Map<string, number>();
   const subscriber = new Subscriber({
     events: AllEvents,
     transport,
@@ -36,8 +39,11 @@ export async function watchOutcomes(transport: Transport, group: string): Promis
   subscriber.on("order.cancelled", ({ orderId }) => {
     failed.set(orderId, "cancelled");
   });
+  subscriber.on("order.delivered", ({ orderId }) => {
+    if (!delivered.has(orderId)) delivered.set(orderId, performance.now());
+  });
   await subscriber.start();
-  return { shipped, failed, stop: () => subscriber.stop() };
+  return { shipped, failed, delivered, stop: () => subscriber.stop() };
 }
 
 export interface CompletionResult {

@@ -136,6 +136,39 @@ describe("the rate search", () => {
     ).toBeUndefined();
   });
 
+  it("bisects between the highest sustained and the lowest unsustained rate, as many times as asked", () => {
+    const refined = { ...search, refine: 2, minGap: 10 };
+    const tried = [
+      { rate: 25, sustained: true },
+      { rate: 40, sustained: true },
+      { rate: 60, sustained: true },
+      { rate: 90, sustained: true },
+      { rate: 140, sustained: false },
+    ];
+    expect(nextRate(tried, refined)).toBe(115);
+    expect(nextRate([...tried, { rate: 115, sustained: true }], refined)).toBe(130);
+    expect(nextRate([...tried, { rate: 115, sustained: false }], refined)).toBe(105);
+    expect(
+      nextRate([...tried, { rate: 115, sustained: true }, { rate: 130, sustained: false }], refined),
+    ).toBeUndefined();
+    // Without refine, the search still ends at the first unsustained rate.
+    expect(nextRate(tried, search)).toBeUndefined();
+  });
+
+  it("does not bisect when the two rates are close or no rate was sustained", () => {
+    const refined = { ...search, refine: 2, minGap: 10 };
+    expect(
+      nextRate(
+        [
+          { rate: 25, sustained: true },
+          { rate: 35, sustained: false },
+        ],
+        refined,
+      ),
+    ).toBeUndefined();
+    expect(nextRate([{ rate: 25, sustained: false }], refined)).toBeUndefined();
+  });
+
   it("stops past the ceiling", () => {
     expect(nextRate([{ rate: 800, sustained: true }], search)).toBeUndefined();
   });

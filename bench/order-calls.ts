@@ -19,6 +19,7 @@
  * One order at a time is the least batched case: every message is read, handled and acknowledged on
  * its own, so the counts are an upper bound of what a loaded system does per order.
  */
+import { loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
 import { provisionAclUsers } from "../src/system/redis-acl.js";
@@ -28,13 +29,17 @@ import {
   type CallTally,
   type Counts,
   countsDelta,
+  cpuByLabel,
   MEASURING_COMMANDS,
   netOfBackground,
   parseClientList,
+  perOrderList,
   perOrderTable,
   totalOf,
   without,
 } from "./redis-calls.js";
+import type { ProcStat } from "./order-cost.js";
+import { snapshotTree, TICKS_PER_SECOND } from "./proc-cpu.js";
 import { commandstats, monitorWindow, redisWindow, streamEntriesAdded } from "./redis-probe.js";
 import { sleep, startBenchRedis } from "./support.js";
 
@@ -144,11 +149,25 @@ async function main(orders: number): Promise<void> {
         // The outcome watcher's connections (this process, the default user) exist by now: its
         // commands are tallied apart, and taken out of INFO commandstats' counts.
         const users = parseClientList(String(await admin.call("CLIENT", "LIST")));
+        const redisServerPid = Number(/process_id:(\d+)/.exec(await admin.info("server"))?.[1]);
+        const roots = [process.pid, redisServerPid];
+        const labels = new Map([
+          ...[...target.pids].map(([label, pid]) => [pid, label] as const),
+          [redisServerPid, "redis-server"],
+        ]);
+        const msByLabel = (before: ProcStat[], after: ProcStat[]): Counts =>
+          new Map(
+            [...cpuByLabel(before, after, TICKS_PER_SECOND, labels, "bench (watcher, MONITOR reader)")].map(
+              ([label, sec]) => [label, sec * 1000],
+            ),
+          );
         const watcher = (address: string) => users.get(address) === "default";
         const addresses = (tally: CallTally) => tally.bySource;
         const idleMonitor = await monitorWindow(admin, (address) => address, watcher);
         const idleStats = await commandstats(admin);
+        const idleCpu = snapshotTree(roots);
         await sleep(IDLE_MS);
+        const idleCpuMs = msByLabel(idleCpu, snapshotTree(roots));
         const idleCommands = without(countsDelta(idleStats, await commandstats(admin)), (n) =>
           MEASURING_COMMANDS.test(n),
         );
@@ -160,9 +179,11 @@ async function main(orders: number): Promise<void> {
         const monitor = await monitorWindow(admin, (address) => address, watcher);
         const work = await redisWindow(admin);
         const started = performance.now();
+        const cpu = snapshotTree(roots);
         await oneAtATime(orders);
         await untilDelivered();
         await settle(admin);
+        const cpuMs = msByLabel(cpu, snapshotTree(roots));
         const seconds = (performance.now() - started) / 1000;
         const { calls: tally, excluded } = await monitor.stop();
         const counted = await work.stop();
@@ -219,6 +240,12 @@ async function main(orders: number): Promise<void> {
             net(systemCommands, idleCommands),
           ),
           ...section("bus messages, by event", counted.messages, orders, counted.messages),
+          "",
+          `timed, so load-dependent (load average ${loadavg()
+            .map((l) => l.toFixed(2))
+            .join(" ")}); MONITOR inflates redis-server's and the bench's share:`,
+          `idle CPU ms per second by process: ${perOrderList(idleCpuMs, idleSeconds, 20, 2)}`,
+          ...section("CPU ms, by process", cpuMs, orders, net(cpuMs, idleCpuMs)),
         ];
         console.log(lines.join("\n"));
       } finally {

@@ -155,7 +155,7 @@ describe("the rate search", () => {
     expect(nextRate(tried, search)).toBeUndefined();
   });
 
-  it("does not bisect when the two rates are close or no rate was sustained", () => {
+  it("does not bisect when the two rates are close", () => {
     const refined = { ...search, refine: 2, minGap: 10 };
     expect(
       nextRate(
@@ -166,7 +166,41 @@ describe("the rate search", () => {
         refined,
       ),
     ).toBeUndefined();
-    expect(nextRate([{ rate: 25, sustained: false }], refined)).toBeUndefined();
+  });
+
+  it("halves the rate, down to the floor, when not even the first one was sustained", () => {
+    const refined = { ...search, refine: 2, minGap: 10 };
+    expect(nextRate([{ rate: 25, sustained: false }], refined)).toBe(15);
+    expect(
+      nextRate(
+        [
+          { rate: 25, sustained: false },
+          { rate: 15, sustained: false },
+        ],
+        refined,
+      ),
+    ).toBe(10);
+    expect(
+      nextRate(
+        [
+          { rate: 25, sustained: false },
+          { rate: 15, sustained: true },
+        ],
+        refined,
+      ),
+    ).toBeUndefined(); // 15 and 25 are only minGap apart
+    expect(
+      nextRate(
+        [
+          { rate: 25, sustained: false },
+          { rate: 15, sustained: true },
+        ],
+        { ...refined, minGap: 5 },
+      ),
+    ).toBe(20);
+    expect(nextRate([{ rate: 15, sustained: false }], { ...refined, floor: 10 })).toBe(10);
+    expect(nextRate([{ rate: 10, sustained: false }], refined)).toBeUndefined();
+    expect(nextRate([{ rate: 25, sustained: false }], search)).toBeUndefined();
   });
 
   it("stops past the ceiling", () => {

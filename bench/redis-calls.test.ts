@@ -13,6 +13,7 @@ import {
   netOfBackground,
   parseClientList,
   parseCommandstats,
+  parseMonitorLine,
   perOrderList,
   perOrderTable,
   streamEvent,
@@ -87,6 +88,19 @@ describe("per order lists", () => {
 });
 
 describe("MONITOR tally", () => {
+  it("reads a MONITOR line's sender and command, Redis's quoting undone", () => {
+    expect(
+      parseMonitorLine('+1796035316.865118 [0 127.0.0.1:58900] "lrange" "{order}:es:s:order-01a2" "12" "-1"'),
+    ).toEqual({ source: "127.0.0.1:58900", args: ["lrange", "{order}:es:s:order-01a2", "12", "-1"] });
+    expect(
+      parseMonitorLine(
+        '1796035316.1 [0 lua] "xadd" "{order}:ev:order.placed" "*" "d" "{\\"a\\":\\"b\\\\n\\"}\\x00"',
+      ),
+    ).toEqual({ source: "lua", args: ["xadd", "{order}:ev:order.placed", "*", "d", '{"a":"b\\n"}\u0000'] });
+    expect(parseMonitorLine("+OK")).toBeUndefined();
+    expect(parseMonitorLine('+1.2 [0 lua] "unterminated')).toBeUndefined();
+  });
+
   it("finds the key of a command, a script call and a stream read", () => {
     expect(commandKey(["HSET", "{user}:u:u_1", "name", "A"])).toBe("{user}:u:u_1");
     expect(commandKey(["evalsha", "abc", "2", "{order}:es:s:order-o_1", "{order}:es:all", "x"])).toBe(

@@ -292,3 +292,57 @@ export function perOrderTable(counts: Counts, orders: number, net?: Counts): str
     ([name, n]) => `    ${name.padEnd(width)} ${per(n)}${net ? ` ${per(net.get(name) ?? 0)}` : ""}`,
   );
 }
+
+const ESCAPES: Record<string, string> = {
+  n: "\n",
+  r: "\r",
+  t: "\t",
+  a: "\x07",
+  b: "\b",
+  '"': '"',
+  "\\": "\\",
+};
+
+/**
+ * One MONITOR line (`+<time> [<db> <source>] "<cmd>" "<arg>" …`, the leading `+` optional): the
+ * sender (`ip:port`, or `lua` for a script's command) and the command's name and arguments, with
+ * Redis's quoting undone (`\"`, `\\`, `\n`, `\xHH`…). Undefined for anything else (`+OK`).
+ */
+export function parseMonitorLine(line: string): { source: string; args: string[] } | undefined {
+  const head = /^\+?\d+\.\d+ \[\d+ ([^\]]+)\] /.exec(line);
+  if (!head) return undefined;
+  const args: string[] = [];
+  let i = head[0].length;
+  while (i < line.length) {
+    if (line[i] === " ") {
+      i++;
+      continue;
+    }
+    if (line[i] !== '"') return undefined;
+    let arg = "";
+    i++;
+    for (;;) {
+      const c = line[i];
+      if (c === undefined) return undefined;
+      if (c === '"') {
+        i++;
+        break;
+      }
+      if (c === "\\") {
+        const next = line[i + 1] ?? "";
+        if (next === "x") {
+          arg += String.fromCharCode(parseInt(line.slice(i + 2, i + 4), 16));
+          i += 4;
+        } else {
+          arg += ESCAPES[next] ?? next;
+          i += 2;
+        }
+        continue;
+      }
+      arg += c;
+      i++;
+    }
+    args.push(arg);
+  }
+  return { source: head[1]!, args };
+}

@@ -2,6 +2,7 @@
  * Reads the Redis counters the per-order breakdown is made of (arithmetic in ./redis-calls.ts):
  * `INFO commandstats` and every event stream's `entries-added`.
  */
+import { createConnection } from "node:net";
 import type { Redis } from "ioredis";
 import {
   type CallTally,
@@ -12,6 +13,7 @@ import {
   MEASURING_COMMANDS,
   messagesByEvent,
   parseCommandstats,
+  parseMonitorLine,
   streamEvent,
   tallyCall,
   without,
@@ -66,7 +68,9 @@ export async function redisWindow(redis: Redis): Promise<{ stop(): Promise<Redis
 /**
  * Tallies what MONITOR shows (./redis-calls.ts `tallyCall`) until `stop()`, which first waits until
  * MONITOR has shown a marker sent after everything before it. MONITOR costs Redis CPU: never open one
- * in a window whose CPU is measured.
+ * in a window whose CPU is measured. A plain socket, not ioredis's `monitor()`: on a busy Redis the
+ * first lines can arrive with MONITOR's OK, before ioredis is in monitoring mode, and it throws
+ * "Command queue state error".
  */
 export async function monitorWindow(
   redis: Redis,
@@ -78,23 +82,49 @@ export async function monitorWindow(
   const excluded = emptyTally();
   const marker = `bench-monitor-${process.pid}-${Date.now()}`;
   let sawMarker: (() => void) | undefined;
-  const monitor = await redis.monitor();
+  let markerSeen = false;
   await redis.ping(); // connected: its local address is known
   // `redis`'s own commands (the measuring: INFO, SCAN, XINFO, the marker) are left out.
   const own = `${redis.stream.localAddress}:${redis.stream.localPort}`;
-  monitor.on("monitor", (_time: string, args: string[], source: string) => {
-    if (source === own || source.endsWith(own)) {
-      if (args[0]?.toLowerCase() === "echo" && args[1] === marker) sawMarker?.();
-      return;
-    }
-    tallyCall(exclude(source) ? excluded : tally, source, args, sourceLabel);
+  const { host, port, username, password } = redis.options;
+  const socket = createConnection({ host: host ?? "127.0.0.1", port: port ?? 6379 });
+  socket.setEncoding("utf8");
+  let pending = "";
+  const started = new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.on("data", (chunk: string) => {
+      pending += chunk;
+      let end: number;
+      while ((end = pending.indexOf("\r\n")) >= 0) {
+        const line = pending.slice(0, end);
+        pending = pending.slice(end + 2);
+        if (line.startsWith("-")) return reject(new Error(`MONITOR: ${line.slice(1)}`));
+        if (line === "+OK") {
+          resolve();
+          continue;
+        }
+        const call = parseMonitorLine(line);
+        if (!call) continue;
+        if (call.source === own || call.source.endsWith(own)) {
+          if (call.args[0]?.toLowerCase() === "echo" && call.args[1] === marker) {
+            markerSeen = true;
+            sawMarker?.();
+          }
+          continue;
+        }
+        tallyCall(exclude(call.source) ? excluded : tally, call.source, call.args, sourceLabel);
+      }
+    });
   });
+  const auth = password ? `AUTH ${username ? `${username} ` : ""}${password}\r\n` : "";
+  socket.write(`${auth}MONITOR\r\n`);
+  await started;
   return {
     stop: async () => {
-      const seen = new Promise<void>((resolve) => (sawMarker = resolve));
+      const seen = new Promise<void>((resolve) => (markerSeen ? resolve() : (sawMarker = resolve)));
       await redis.echo(marker);
       await seen;
-      monitor.disconnect();
+      socket.destroy();
       return { calls: tally, excluded };
     },
   };

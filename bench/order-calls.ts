@@ -45,7 +45,7 @@ import { sleep, startBenchRedis } from "./support.js";
 
 const USAGE = "Usage: npx tsx bench/order-calls.ts [orders]   (orders: a positive integer, default 50)";
 const WARM_UP_ORDERS = 5;
-const IDLE_MS = 4_000;
+const IDLE_MS = 10_000;
 
 /** The number of orders from the arguments; throws with the usage on anything else. */
 export function ordersArg(args: readonly string[]): number {

@@ -114,7 +114,7 @@ async function main(orders: number): Promise<void> {
       redisUsers,
     );
     try {
-      const outcomes = await watchOutcomes(target.transport, "order-calls");
+      const outcomes = await watchOutcomes(target.transport, "order-calls", { delivered: true });
       try {
         const body = await seedOrderBody(target.gatewayUrl, `calls-${Date.now()}`);
         const ids: string[] = [];

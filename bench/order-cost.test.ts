@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { CompletionResult } from "./load-completion.js";
 import {
@@ -218,6 +219,11 @@ describe("beforeSustainedFrom", () => {
   it("reads the recorded before figure, none when absent", () => {
     expect(beforeSustainedFrom("text\n<!-- before-sustained: 230 -->\nmore")).toBe(230);
     expect(beforeSustainedFrom("# Benchmarks")).toBeUndefined();
+  });
+
+  it("finds the before figure BENCHMARKS.md records for the quick run's speed-up target", () => {
+    const markdown = readFileSync(new URL("../BENCHMARKS.md", import.meta.url), "utf8");
+    expect(beforeSustainedFrom(markdown)).toBeGreaterThan(0);
   });
 });
 

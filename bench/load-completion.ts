@@ -13,13 +13,21 @@ export interface Outcomes {
   shipped: Map<string, number>;
   /** orderId → `order.failed` stage (or `cancelled`). */
   failed: Map<string, string>;
+  /** orderId → performance.now() when `order.delivered` arrived (only when asked for). */
+  delivered: Map<string, number>;
   stop(): Promise<void>;
 }
 
 /** Starts the bench's consumer group; call before placing orders so nothing is missed. */
-export async function watchOutcomes(transport: Transport, group: string): Promise<Outcomes> {
+export async function watchOutcomes(
+  transport: Transport,
+  group: string,
+  /** Also watch `order.delivered` (one more stream read per order: off for the timed benchmarks). */
+  options: { delivered?: boolean } = {},
+): Promise<Outcomes> {
   const shipped = new Map<string, number>();
   const failed = new Map<string, string>();
+  const delivered = new Map<string, number>();
   const subscriber = new Subscriber({
     events: AllEvents,
     transport,
@@ -36,8 +44,12 @@ export async function watchOutcomes(transport: Transport, group: string): Promis
   subscriber.on("order.cancelled", ({ orderId }) => {
     failed.set(orderId, "cancelled");
   });
+  if (options.delivered)
+    subscriber.on("order.delivered", ({ orderId }) => {
+      if (!delivered.has(orderId)) delivered.set(orderId, performance.now());
+    });
   await subscriber.start();
-  return { shipped, failed, stop: () => subscriber.stop() };
+  return { shipped, failed, delivered, stop: () => subscriber.stop() };
 }
 
 export interface CompletionResult {

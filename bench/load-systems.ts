@@ -17,6 +17,7 @@ import {
   launch,
   planProcesses,
 } from "../src/system/launcher.js";
+import type { RedisCredentials } from "../src/system/redis-acl.js";
 import { freePort } from "../src/test-support/redis-server.js";
 import { sleep } from "./support.js";
 
@@ -112,9 +113,18 @@ export async function startMultiProcess(
   redisUrl: string,
   env: Record<string, string> = {},
   compiled = benchCompiled(),
+  /** Each process as its own Redis ACL user (`provisionAclUsers`), e.g. to tell whose commands are whose. */
+  redisUsers?: ReadonlyMap<string, RedisCredentials>,
 ): Promise<Target> {
   const port = await freePort();
-  const specs = planProcesses({ redisUrl, anyPort: true, gatewayPort: port, logLevel: "warn", env });
+  const specs = planProcesses({
+    redisUrl,
+    anyPort: true,
+    gatewayPort: port,
+    logLevel: "warn",
+    env,
+    ...(redisUsers ? { redisUsers } : {}),
+  });
   // Before any Redis client: a failed build leaves no connection behind to complain later.
   if (compiled) ensureBuild(specs.map((s) => s.main));
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });

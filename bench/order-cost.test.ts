@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { CompletionResult } from "./load-completion.js";
 import {
@@ -136,6 +137,73 @@ describe("the rate search", () => {
     ).toBeUndefined();
   });
 
+  it("bisects between the highest sustained and the lowest unsustained rate, as many times as asked", () => {
+    const refined = { ...search, refine: 2, minGap: 10 };
+    const tried = [
+      { rate: 25, sustained: true },
+      { rate: 40, sustained: true },
+      { rate: 60, sustained: true },
+      { rate: 90, sustained: true },
+      { rate: 140, sustained: false },
+    ];
+    expect(nextRate(tried, refined)).toBe(115);
+    expect(nextRate([...tried, { rate: 115, sustained: true }], refined)).toBe(130);
+    expect(nextRate([...tried, { rate: 115, sustained: false }], refined)).toBe(105);
+    expect(
+      nextRate([...tried, { rate: 115, sustained: true }, { rate: 130, sustained: false }], refined),
+    ).toBeUndefined();
+    // Without refine, the search still ends at the first unsustained rate.
+    expect(nextRate(tried, search)).toBeUndefined();
+  });
+
+  it("does not bisect when the two rates are close", () => {
+    const refined = { ...search, refine: 2, minGap: 10 };
+    expect(
+      nextRate(
+        [
+          { rate: 25, sustained: true },
+          { rate: 35, sustained: false },
+        ],
+        refined,
+      ),
+    ).toBeUndefined();
+  });
+
+  it("halves the rate, down to the floor, when not even the first one was sustained", () => {
+    const refined = { ...search, refine: 2, minGap: 10 };
+    expect(nextRate([{ rate: 25, sustained: false }], refined)).toBe(15);
+    expect(
+      nextRate(
+        [
+          { rate: 25, sustained: false },
+          { rate: 15, sustained: false },
+        ],
+        refined,
+      ),
+    ).toBe(10);
+    expect(
+      nextRate(
+        [
+          { rate: 25, sustained: false },
+          { rate: 15, sustained: true },
+        ],
+        refined,
+      ),
+    ).toBeUndefined(); // 15 and 25 are only minGap apart
+    expect(
+      nextRate(
+        [
+          { rate: 25, sustained: false },
+          { rate: 15, sustained: true },
+        ],
+        { ...refined, minGap: 5 },
+      ),
+    ).toBe(20);
+    expect(nextRate([{ rate: 15, sustained: false }], { ...refined, floor: 10 })).toBe(10);
+    expect(nextRate([{ rate: 10, sustained: false }], refined)).toBeUndefined();
+    expect(nextRate([{ rate: 25, sustained: false }], search)).toBeUndefined();
+  });
+
   it("stops past the ceiling", () => {
     expect(nextRate([{ rate: 800, sustained: true }], search)).toBeUndefined();
   });
@@ -151,6 +219,11 @@ describe("beforeSustainedFrom", () => {
   it("reads the recorded before figure, none when absent", () => {
     expect(beforeSustainedFrom("text\n<!-- before-sustained: 230 -->\nmore")).toBe(230);
     expect(beforeSustainedFrom("# Benchmarks")).toBeUndefined();
+  });
+
+  it("finds the before figure BENCHMARKS.md records for the quick run's speed-up target", () => {
+    const markdown = readFileSync(new URL("../BENCHMARKS.md", import.meta.url), "utf8");
+    expect(beforeSustainedFrom(markdown)).toBeGreaterThan(0);
   });
 });
 

@@ -114,19 +114,52 @@ export function orderCost(input: CostInput): Cost {
   };
 }
 
+export interface SearchOptions {
+  first: number;
+  factor: number;
+  max: number;
+  /**
+   * Bisections after the first unsustained rate, between the highest sustained rate and the lowest
+   * unsustained one (default 0: the search ends at the first unsustained rate).
+   */
+  refine?: number;
+  /** No bisection once the two are this close, orders/s (default 10). */
+  minGap?: number;
+  /** The lowest rate a refinement tries when no rate was sustained, orders/s (default 10). */
+  floor?: number;
+}
+
 /**
  * The next rate to try in the search for the highest sustained rate: `factor` × the last one while
- * every run so far was sustained, nothing more once one was not (or the ceiling is passed).
+ * every run so far was sustained (rounded to tens, at least 10 more), nothing more past `max`. After
+ * the first unsustained rate, up to `refine` bisections between the highest sustained rate and the
+ * lowest unsustained one (midpoint rounded to fives), while they are more than `minGap` apart.
+ * When no rate was sustained (a loaded machine), a refinement halves the lowest rate tried instead
+ * (rounded to fives), down to `floor`.
  */
 export function nextRate(
   tried: readonly { rate: number; sustained: boolean }[],
-  options: { first: number; factor: number; max: number },
+  options: SearchOptions,
 ): number | undefined {
   const last = tried.at(-1);
   if (!last) return options.first;
-  if (!last.sustained) return undefined;
-  const next = Math.round((last.rate * options.factor) / 10) * 10;
-  return next > options.max ? undefined : Math.max(next, last.rate + 10);
+  const firstFailure = tried.findIndex((t) => !t.sustained);
+  if (firstFailure < 0) {
+    const next = Math.round((last.rate * options.factor) / 10) * 10;
+    return next > options.max ? undefined : Math.max(next, last.rate + 10);
+  }
+  if (tried.length - 1 - firstFailure >= (options.refine ?? 0)) return undefined;
+  const sustainedRates = tried.filter((t) => t.sustained).map((t) => t.rate);
+  const fives = (n: number) => Math.round(n / 5) * 5;
+  if (sustainedRates.length === 0) {
+    const half = fives(Math.min(...tried.map((t) => t.rate)) / 2);
+    return half >= (options.floor ?? 10) ? half : undefined;
+  }
+  const low = Math.max(...sustainedRates);
+  const high = Math.min(...tried.filter((t) => !t.sustained && t.rate > low).map((t) => t.rate));
+  if (!Number.isFinite(high) || high - low <= (options.minGap ?? 10)) return undefined;
+  const mid = fives((low + high) / 2);
+  return mid > low && mid < high ? mid : undefined;
 }
 
 /** The sustained run with the highest rate (undefined when none was sustained). */

@@ -37,6 +37,7 @@ import { type DriveResult, driveOrders } from "./load-driver.js";
 import { startMultiProcess, startTimeoutMs, type Target } from "./load-systems.js";
 import {
   type Cost,
+  cpuSecondsBetween,
   type Figures,
   formatLastLines,
   highestSustained,
@@ -44,7 +45,9 @@ import {
   orderCost,
   sustained,
 } from "./order-cost.js";
-import { cpuWindow } from "./proc-cpu.js";
+import { cpuWindow, snapshotTree, TICKS_PER_SECOND } from "./proc-cpu.js";
+import { type Breakdown, breakdownLines, type Counts, cpuByLabel } from "./redis-calls.js";
+import { monitorWindow, type RedisWork, redisWindow } from "./redis-probe.js";
 
 export interface QuickOptions {
   redisUrl: string;
@@ -68,6 +71,10 @@ export interface OrderRun {
   result: CompletionResult;
   /** CPU seconds of every process from the first POST until every order had its outcome. */
   cpuSeconds: number;
+  /** The same CPU seconds by process (service label, gateway, redis-server, bench driver). */
+  cpuByProcess: Counts;
+  /** What Redis ran and the bus carried in the same window. */
+  redis: RedisWork;
   drive: DriveResult;
 }
 
@@ -81,9 +88,15 @@ export interface QuickReport {
   figures: Figures;
   /** The last lines to print, each with its target. */
   lines: string[];
+  /** Per process, per Redis command and per event, at the rate the cost was taken at. */
+  breakdown: string[];
 }
 
-const SEARCH = { first: 25, factor: 1.5, max: 6_000 } as const;
+/** ×1.5 until a rate is not sustained, then two bisections between it and the last sustained one. */
+const SEARCH = { first: 25, factor: 1.5, max: 6_000, refine: 2, minGap: 10 } as const;
+/** The MONITOR sample of top-level vs in-script commands: orders/s and seconds (its own window). */
+const MONITOR_SAMPLE = { rate: 25, seconds: 2 } as const;
+const BENCH_DRIVER = "bench driver";
 
 async function redisPid(url: string): Promise<number> {
   const redis = new Redis(url);
@@ -138,15 +151,23 @@ async function accepted(url: string, body: string, seconds: number): Promise<Acc
   return measureAccepted({ gatewayUrl: url, body, durationSec: seconds });
 }
 
+interface Probe {
+  roots: number[];
+  /** pid → process label (services, gateway, redis-server, this process). */
+  labels: Map<number, string>;
+  redis: Redis;
+}
+
 async function ordersAt(
   target: Target,
   outcomes: Outcomes,
   body: string,
   rate: number,
   loadSec: number,
-  roots: number[],
+  probe: Probe,
 ): Promise<OrderRun> {
-  const cpu = cpuWindow(roots);
+  const work = await redisWindow(probe.redis);
+  const before = snapshotTree(probe.roots);
   const drive = await driveOrders({
     gatewayUrl: target.gatewayUrl,
     body,
@@ -155,8 +176,15 @@ async function ordersAt(
   });
   // A kept-up rate drains at once; a backlog gets a bounded wait (the search stops there anyway).
   await drain(drive, outcomes, Math.max(5_000, loadSec * 1_000));
-  const cpuSeconds = cpu.stop();
-  return { result: summarize("over Redis", rate, drive, outcomes), cpuSeconds, drive };
+  const after = snapshotTree(probe.roots);
+  const redis = await work.stop();
+  return {
+    result: summarize("over Redis", rate, drive, outcomes),
+    cpuSeconds: cpuSecondsBetween(before, after, TICKS_PER_SECOND),
+    cpuByProcess: cpuByLabel(before, after, TICKS_PER_SECOND, probe.labels, BENCH_DRIVER),
+    redis,
+    drive,
+  };
 }
 
 export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
@@ -168,7 +196,8 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
   const acceptedSec = options.acceptedSec ?? 5;
   const rawMessages = options.rawMessages ?? 30_000;
   const searchBudgetMs = (options.searchBudgetSec ?? Infinity) * 1000;
-  const roots = [process.pid, await redisPid(options.redisUrl)];
+  const redisServerPid = await redisPid(options.redisUrl);
+  const roots = [process.pid, redisServerPid];
 
   await rawStreams(options.redisUrl, 5_000); // warm-up (JIT, connections)
   const rawCpu = cpuWindow(roots);
@@ -206,6 +235,16 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
   const runs: OrderRun[] = [];
   let half: CompletionResult | undefined;
   let gateway: AcceptedResult;
+  let sample: Breakdown["sample"];
+  const probe: Probe = {
+    roots,
+    labels: new Map([
+      ...[...target.pids].map(([label, pid]) => [pid, label] as const),
+      [redisServerPid, "redis-server"],
+      [process.pid, BENCH_DRIVER],
+    ]),
+    redis: new Redis(options.redisUrl, { maxRetriesPerRequest: null }),
+  };
   try {
     const outcomes = await watchOutcomes(target.transport, "bench-quick");
     try {
@@ -230,7 +269,10 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
           SEARCH,
         )
       ) {
-        const run = await ordersAt(target, outcomes, body, rate, loadSec, roots);
+        // A bisection after an unsustained rate starts once that rate's backlog is through.
+        const previous = runs.at(-1);
+        if (previous && !sustained(previous.result)) await drain(previous.drive, outcomes, 20_000);
+        const run = await ordersAt(target, outcomes, body, rate, loadSec, probe);
         runs.push(run);
         const r = run.result;
         const stages = new Map<string, number>();
@@ -254,9 +296,22 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
         const backlog = runs.at(-1);
         if (backlog && !sustained(backlog.result)) await drain(backlog.drive, outcomes, 20_000);
         const halfRate = Math.max(10, Math.round(best.rate / 2));
-        half = (await ordersAt(target, outcomes, body, halfRate, loadSec, roots)).result;
+        half = (await ordersAt(target, outcomes, body, halfRate, loadSec, probe)).result;
         log(`half rate ${halfRate} orders/s: p99 placement → shipped ${half.placedToShipped.p99} ms`);
       }
+      // Top-level vs in-script commands need MONITOR, which costs Redis CPU: its own short window at
+      // a fixed low rate, after every measured one.
+      const monitor = await monitorWindow(probe.redis);
+      const sampled = await driveOrders({
+        gatewayUrl: target.gatewayUrl,
+        body,
+        ratePerSec: MONITOR_SAMPLE.rate,
+        durationSec: MONITOR_SAMPLE.seconds,
+      });
+      await drain(sampled, outcomes, 10_000);
+      const tally = (await monitor.stop()).calls;
+      const sampledShipped = [...sampled.placed.keys()].filter((id) => outcomes.shipped.has(id)).length;
+      sample = { orders: sampledShipped, rate: MONITOR_SAMPLE.rate, tally };
       gateway = await accepted(target.gatewayUrl, body, acceptedSec);
       log(
         `gateway over Redis: ${gateway.acceptedPerSecond} accepted req/s (${gateway.non2xx} non-2xx, ${gateway.errors} errors)`,
@@ -265,6 +320,7 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
       await outcomes.stop();
     }
   } finally {
+    probe.redis.disconnect();
     await target.stop();
   }
   log("stopped");
@@ -292,7 +348,17 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
     gatewayPerSec: gateway.acceptedPerSecond,
     minimalPerSec: minimal.acceptedPerSecond,
   };
-  return { raw, runs, half, gateway, minimal, cost, figures, lines: formatLastLines(figures) };
+  const breakdown = bestRun
+    ? breakdownLines({
+        rate: bestRun.result.rate,
+        completed: bestRun.result.completed,
+        cpuSeconds: bestRun.cpuByProcess,
+        commands: bestRun.redis.commands,
+        messages: bestRun.redis.messages,
+        ...(sample ? { sample } : {}),
+      })
+    : [];
+  return { raw, runs, half, gateway, minimal, cost, figures, lines: formatLastLines(figures), breakdown };
 }
 
 const n = (v: number) => v.toLocaleString("en-US");
@@ -327,7 +393,7 @@ Accepted \`POST /orders\`: through the gateway over Redis ${n(q.gateway.accepted
 minimal fastify + zod + \`XADD\` server ${n(q.minimal.acceptedPerSecond)}/s (p99 ${q.minimal.p99} ms).
 
 \`\`\`
-${q.lines.join("\n")}
+${[...q.breakdown, ...q.lines].join("\n")}
 \`\`\`
 `;
 }

@@ -90,6 +90,18 @@ export function runEventStoreContract(name: string, factory: EventStoreFactory):
       expect(await store.readAll()).toHaveLength(2);
     });
 
+    it("hands a stale expected version the events it missed, as read, and none to a version ahead", async () => {
+      await store.append("c-1", [added(1)], { expectedVersion: "no_stream" });
+      await store.append("c-1", [added(2), added(3, { correlationId: "corr-3" })], { expectedVersion: 1 });
+      const stale = await rejection(store.append("c-1", [added(4)], { expectedVersion: 1 }));
+      expect(stale).toBeInstanceOf(ConcurrencyError);
+      expect((stale as ConcurrencyError).missed).toEqual(await store.read("c-1", { fromVersion: 2 }));
+      const ahead = await rejection(store.append("c-1", [added(4)], { expectedVersion: 5 }));
+      expect(ahead).toMatchObject({ actual: 3, missed: undefined });
+      const created = await rejection(store.append("c-1", [added(4)], { expectedVersion: "no_stream" }));
+      expect(created).toMatchObject({ actual: 3, missed: undefined });
+    });
+
     it("rejects no_stream on an existing stream and accepts any", async () => {
       await store.append("c-1", [added(1)], { expectedVersion: "no_stream" });
       const error = await rejection(store.append("c-1", [added(2)], { expectedVersion: "no_stream" }));

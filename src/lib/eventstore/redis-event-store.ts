@@ -27,6 +27,8 @@ import { LuaScript } from "../redis/index.js";
  * outbox message, inline write count w, then per write: command, argument count, and per argument
  * "s" + value, or "p" + before + event index (1-based) + after (the event's global position goes
  * between them: a view record's `position`).
+ * A refusal of an exact expected version below the stream's returns the events after it (the
+ * caller's catch-up, `ConcurrencyError.missed`), read in the same step.
  * The stored JSON is built by string splicing, not cjson, so event data round-trips byte for byte
  * (cjson would turn `[]` into `{}`). The inline writes run after the version check, in the same
  * script: the views change with the events or not at all.
@@ -35,6 +37,9 @@ const APPEND = new LuaScript(`
 local actual = redis.call('LLEN', KEYS[1])
 local kind = ARGV[1]
 if (kind == 'no_stream' and actual ~= 0) or (kind == 'exact' and actual ~= tonumber(ARGV[2])) then
+  if kind == 'exact' and actual > tonumber(ARGV[2]) then
+    return {'conflict', actual, redis.call('LRANGE', KEYS[1], tonumber(ARGV[2]), -1)}
+  end
   return {'conflict', actual}
 end
 local n = tonumber(ARGV[3])
@@ -154,8 +159,10 @@ export class RedisEventStore implements EventStore {
 
   private appendResult(streamId: string, expected: AppendOptions["expectedVersion"], reply: unknown) {
     if (!Array.isArray(reply)) throw new EventStoreError("UNEXPECTED_REPLY", "append script reply");
-    const [status, version, positions] = reply as [string, number, string[] | undefined];
-    if (status === "conflict") throw new ConcurrencyError(streamId, expected, version);
+    const [status, version, rest] = reply as [string, number, string[] | undefined];
+    if (status === "conflict")
+      throw new ConcurrencyError(streamId, expected, version, rest?.map(decodeEvent));
+    const positions = rest;
     return { nextVersion: version, positions: positions ?? [] };
   }
 

@@ -5,7 +5,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { OutgoingMessage } from "../bus/transport.js";
 import { ConcurrencyError, EventStoreError } from "./errors.js";
-import type { EventStore, NewEvent } from "./event-store.js";
+import type { EventStore, NewEvent, StoredEvent } from "./event-store.js";
 
 export interface EventStoreFixture {
   store: EventStore;
@@ -172,6 +172,26 @@ export function runEventStoreContract(name: string, factory: EventStoreFactory):
       const rest = await store.readAll({ after: first.at(-1)?.globalPosition, limit: 3 });
       expect([...first, ...rest]).toEqual(all);
       expect(await store.readAll({ after: all.at(-1)?.globalPosition })).toEqual([]);
+    });
+
+    it("pages through the global order at any page size, also inside one append's events", async () => {
+      await store.append("a", [added(1), added(2), added(3)], { expectedVersion: "no_stream" });
+      await store.append("b", [added(4)], { expectedVersion: "no_stream" });
+      await store.append("a", [added(5), added(6)], { expectedVersion: 3 });
+      const all = await store.readAll();
+      expect(all.map((e) => e.data)).toEqual(
+        [1, 2, 3, 4, 5, 6].map((n) => expect.objectContaining({ amount: n })),
+      );
+      for (const limit of [1, 2, 4, 5]) {
+        const pages: StoredEvent[] = [];
+        for (let page = await store.readAll({ limit }); page.length > 0;) {
+          expect(page.length).toBeLessThanOrEqual(limit);
+          pages.push(...page);
+          page = await store.readAll({ after: page.at(-1)?.globalPosition, limit });
+        }
+        expect(pages).toEqual(all);
+      }
+      expect(await store.readAll({ after: all[1]?.globalPosition, limit: 1 })).toEqual([all[2]]);
     });
 
     it("delivers outbox messages with a successful append and none with a conflicting one", async () => {

@@ -237,11 +237,12 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     example: allEventsKey(ORDER_TAG),
     owner: "order",
     type: "stream",
-    holds: "the global event log (entry id = global position): read only to rebuild a read model",
+    holds:
+      "the global event log: one entry per append (entry id = its first global position) naming the stream and versions of its events; read only to rebuild a read model",
     role: "record",
     bound: `${KEPT}: a projection rebuild reads it from the start`,
     check: { kind: "kept" },
-    perOrder: { bytes: 9_000 },
+    perOrder: { bytes: 1_000 },
   },
   {
     pattern: "{order}:es:pos",

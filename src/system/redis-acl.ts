@@ -160,7 +160,7 @@ export const SERVICE_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   // asks for after shredding them (src/lib/security/aof-compactor.ts).
   order: [
     "bgrewriteaof",
-    ...["hget", "hmget", "hdel", "hsetnx", "hscan", "unlink", "xrange"],
+    ...["hget", "hmget", "hdel", "hsetnx", "hscan", "unlink", "incrby", "xrange", "xrevrange"],
     ...["zmscore", "zrange", "zrangebyscore", "zrevrangebylex", "zrem"],
   ],
   inventory: ["hget", "hmget", "hincrby", "sscan", "unlink", "zrangebylex"],

@@ -3,7 +3,7 @@
  * convention (the subscriber reads it duck-typed), so a handler that loses an optimistic
  * concurrency race is retried: it reloads the stream and decides again.
  */
-import type { ExpectedVersion } from "./event-store.js";
+import type { ExpectedVersion, StoredEvent } from "./event-store.js";
 
 export class EventStoreError extends Error {
   readonly code: string;
@@ -19,13 +19,19 @@ export class EventStoreError extends Error {
   }
 }
 
-/** The stream moved since the caller read it: reload, decide again, append again. */
+/**
+ * The stream moved since the caller read it: reload, decide again, append again. When the expected
+ * version was a number below the stream's, `missed` holds the events after it (read by the refused
+ * append in the same atomic step): a caller that keeps a folded state can catch up from them
+ * instead of reading the stream again.
+ */
 export class ConcurrencyError extends EventStoreError {
   readonly streamId: string;
   readonly expected: ExpectedVersion;
   readonly actual: number;
+  readonly missed: readonly StoredEvent[] | undefined;
 
-  constructor(streamId: string, expected: ExpectedVersion, actual: number) {
+  constructor(streamId: string, expected: ExpectedVersion, actual: number, missed?: readonly StoredEvent[]) {
     super(
       "CONCURRENCY_CONFLICT",
       `Stream "${streamId}" is at version ${actual}, expected ${String(expected)}`,
@@ -35,6 +41,7 @@ export class ConcurrencyError extends EventStoreError {
     this.streamId = streamId;
     this.expected = expected;
     this.actual = actual;
+    this.missed = missed;
   }
 }
 

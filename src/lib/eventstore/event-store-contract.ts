@@ -5,7 +5,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { OutgoingMessage } from "../bus/transport.js";
 import { ConcurrencyError, EventStoreError } from "./errors.js";
-import type { EventStore, NewEvent } from "./event-store.js";
+import type { EventStore, NewEvent, StoredEvent } from "./event-store.js";
 
 export interface EventStoreFixture {
   store: EventStore;
@@ -90,6 +90,18 @@ export function runEventStoreContract(name: string, factory: EventStoreFactory):
       expect(await store.readAll()).toHaveLength(2);
     });
 
+    it("hands a stale expected version the events it missed, as read, and none to a version ahead", async () => {
+      await store.append("c-1", [added(1)], { expectedVersion: "no_stream" });
+      await store.append("c-1", [added(2), added(3, { correlationId: "corr-3" })], { expectedVersion: 1 });
+      const stale = await rejection(store.append("c-1", [added(4)], { expectedVersion: 1 }));
+      expect(stale).toBeInstanceOf(ConcurrencyError);
+      expect((stale as ConcurrencyError).missed).toEqual(await store.read("c-1", { fromVersion: 2 }));
+      const ahead = await rejection(store.append("c-1", [added(4)], { expectedVersion: 5 }));
+      expect(ahead).toMatchObject({ actual: 3, missed: undefined });
+      const created = await rejection(store.append("c-1", [added(4)], { expectedVersion: "no_stream" }));
+      expect(created).toMatchObject({ actual: 3, missed: undefined });
+    });
+
     it("rejects no_stream on an existing stream and accepts any", async () => {
       await store.append("c-1", [added(1)], { expectedVersion: "no_stream" });
       const error = await rejection(store.append("c-1", [added(2)], { expectedVersion: "no_stream" }));
@@ -160,6 +172,26 @@ export function runEventStoreContract(name: string, factory: EventStoreFactory):
       const rest = await store.readAll({ after: first.at(-1)?.globalPosition, limit: 3 });
       expect([...first, ...rest]).toEqual(all);
       expect(await store.readAll({ after: all.at(-1)?.globalPosition })).toEqual([]);
+    });
+
+    it("pages through the global order at any page size, also inside one append's events", async () => {
+      await store.append("a", [added(1), added(2), added(3)], { expectedVersion: "no_stream" });
+      await store.append("b", [added(4)], { expectedVersion: "no_stream" });
+      await store.append("a", [added(5), added(6)], { expectedVersion: 3 });
+      const all = await store.readAll();
+      expect(all.map((e) => e.data)).toEqual(
+        [1, 2, 3, 4, 5, 6].map((n) => expect.objectContaining({ amount: n })),
+      );
+      for (const limit of [1, 2, 4, 5]) {
+        const pages: StoredEvent[] = [];
+        for (let page = await store.readAll({ limit }); page.length > 0;) {
+          expect(page.length).toBeLessThanOrEqual(limit);
+          pages.push(...page);
+          page = await store.readAll({ after: page.at(-1)?.globalPosition, limit });
+        }
+        expect(pages).toEqual(all);
+      }
+      expect(await store.readAll({ after: all[1]?.globalPosition, limit: 1 })).toEqual([all[2]]);
     });
 
     it("delivers outbox messages with a successful append and none with a conflicting one", async () => {

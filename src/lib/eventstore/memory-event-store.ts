@@ -56,7 +56,10 @@ export class MemoryEventStore implements EventStore {
     }
     const stream = this.streams.get(streamId) ?? [];
     if (!versionMatches(options.expectedVersion, stream.length)) {
-      throw new ConcurrencyError(streamId, options.expectedVersion, stream.length);
+      const expected = options.expectedVersion;
+      const missed =
+        typeof expected === "number" && expected < stream.length ? stream.slice(expected) : undefined;
+      throw new ConcurrencyError(streamId, expected, stream.length, missed);
     }
     const recordedAt = new Date(options.recordedAt ?? this.now()).toISOString();
     // Stored events are immutable: frozen once here, shared by every read instead of copied per read.

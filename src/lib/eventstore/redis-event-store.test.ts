@@ -36,6 +36,56 @@ describeWithRedis("RedisEventStore", (getRedis) => {
     for (const key of keys) expect(key.startsWith("{toy}:")).toBe(true);
   });
 
+  it("logs each append once in the global log, by reference: the events are stored once", async () => {
+    const redis = getRedis().client();
+    await getRedis().flush();
+    const store = new RedisEventStore({ redis, tag: "toy" });
+    const big = { type: "x", data: { text: "y".repeat(2_000) } };
+    await store.append("s-1", [big, big, big], { expectedVersion: "no_stream" });
+    await store.append("s-2", [big], { expectedVersion: "no_stream" });
+    const entries = await redis.xrange(allEventsKey("toy"), "-", "+");
+    expect(entries).toEqual([
+      ["1-0", ["k", streamKey("toy", "s-1"), "v", "1", "n", "3"]],
+      ["4-0", ["k", streamKey("toy", "s-2"), "v", "1", "n", "1"]],
+    ]);
+    expect((await store.readAll()).map((e) => `${e.streamId}@${e.globalPosition}`)).toEqual([
+      "s-1@0000000000000001",
+      "s-1@0000000000000002",
+      "s-1@0000000000000003",
+      "s-2@0000000000000004",
+    ]);
+  });
+
+  it("reads a global log written before appends were logged by reference, then new appends", async () => {
+    const redis = getRedis().client();
+    await getRedis().flush();
+    const store = new RedisEventStore({ redis, tag: "toy" });
+    // What the previous version wrote for `s-1` (two events): each event whole in the log.
+    for (const version of [1, 2]) {
+      const body = JSON.stringify({
+        version,
+        globalPosition: `000000000000000${version}`,
+        streamId: "s-1",
+        type: "x",
+        metadata: {},
+        recordedAt: "2024-05-01T10:00:00.000Z",
+        data: { n: version },
+      });
+      await redis.rpush(streamKey("toy", "s-1"), body);
+      await redis.xadd(allEventsKey("toy"), `${version}-0`, "e", body);
+    }
+    await redis.set("{toy}:es:pos", "2");
+    await store.append("s-1", [{ type: "x", data: { n: 3 } }], { expectedVersion: 2 });
+    const all = await store.readAll();
+    expect(all.map((e) => [e.version, e.globalPosition, e.data])).toEqual([
+      [1, "0000000000000001", { n: 1 }],
+      [2, "0000000000000002", { n: 2 }],
+      [3, "0000000000000003", { n: 3 }],
+    ]);
+    expect(await store.readAll({ after: "0000000000000001", limit: 1 })).toEqual([all[1]]);
+    expect(await store.readAll({ after: "0000000000000002" })).toEqual([all[2]]);
+  });
+
   it.skipIf(externalRedis)("keeps appended events across a Redis restart", async () => {
     const server = getRedis();
     await server.flush();

@@ -27,6 +27,11 @@ import { LuaScript } from "../redis/index.js";
  * outbox message, inline write count w, then per write: command, argument count, and per argument
  * "s" + value, or "p" + before + event index (1-based) + after (the event's global position goes
  * between them: a view record's `position`).
+ * A refusal of an exact expected version below the stream's returns the events after it (the
+ * caller's catch-up, `ConcurrencyError.missed`), read in the same step.
+ * The n events take n consecutive global positions (one INCRBY); the global log gets one entry per
+ * append, not a copy of each event: entry id `<first position>-0`, fields `k` (the stream's key),
+ * `v` (the first event's version), `n` (the count). `readAll` reads the events from the streams.
  * The stored JSON is built by string splicing, not cjson, so event data round-trips byte for byte
  * (cjson would turn `[]` into `{}`). The inline writes run after the version check, in the same
  * script: the views change with the events or not at all.
@@ -35,20 +40,22 @@ const APPEND = new LuaScript(`
 local actual = redis.call('LLEN', KEYS[1])
 local kind = ARGV[1]
 if (kind == 'no_stream' and actual ~= 0) or (kind == 'exact' and actual ~= tonumber(ARGV[2])) then
+  if kind == 'exact' and actual > tonumber(ARGV[2]) then
+    return {'conflict', actual, redis.call('LRANGE', KEYS[1], tonumber(ARGV[2]), -1)}
+  end
   return {'conflict', actual}
 end
 local n = tonumber(ARGV[3])
 local m = tonumber(ARGV[4])
+local first = redis.call('INCRBY', KEYS[3], n) - n + 1
 local positions = {}
 for i = 1, n do
-  local seq = redis.call('INCR', KEYS[3])
-  local position = string.format('%016d', seq)
+  local position = string.format('%016d', first + i - 1)
   local head = string.format('{"version":%d,"globalPosition":"%s",', actual + i, position)
-  local body = head .. string.sub(ARGV[4 + i], 2)
-  redis.call('RPUSH', KEYS[1], body)
-  redis.call('XADD', KEYS[2], string.format('%d-0', seq), 'e', body)
+  redis.call('RPUSH', KEYS[1], head .. string.sub(ARGV[4 + i], 2))
   positions[i] = position
 end
+redis.call('XADD', KEYS[2], string.format('%d-0', first), 'k', KEYS[1], 'v', actual + 1, 'n', n)
 for j = 1, m do
   local arg = 4 + n + 2 * (j - 1)
   redis.call('XADD', KEYS[3 + j], '*', ARGV[arg + 1], ARGV[arg + 2])
@@ -74,6 +81,48 @@ end
 return {'ok', actual + n, positions}
 `);
 
+/**
+ * KEYS: the global log. ARGV: position to read after (0: from the start), limit.
+ * The stored events with global positions after ARGV[1], oldest first, at most ARGV[2]: from the
+ * entry holding that position on (XREVRANGE finds it), each append entry's events read from its
+ * stream (LRANGE of the entry's versions). An entry with an `e` field is one event stored whole
+ * (the log's format before appends were logged by reference): returned as it is.
+ * The streams' keys come from the entries (all in the log's slot), not from KEYS.
+ */
+const READ_ALL = new LuaScript(`
+local after = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local out = {}
+local start = '-'
+if after > 0 then
+  local holder = redis.call('XREVRANGE', KEYS[1], string.format('%d-0', after), '-', 'COUNT', 1)
+  if holder[1] then start = holder[1][1] end
+end
+while #out < limit do
+  local entries = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 100)
+  if #entries == 0 then break end
+  for _, entry in ipairs(entries) do
+    local first = tonumber(string.match(entry[1], '^(%d+)'))
+    local f = {}
+    for i = 1, #entry[2], 2 do f[entry[2][i]] = entry[2][i + 1] end
+    if f.e then
+      if first > after then out[#out + 1] = f.e end
+    else
+      local v = tonumber(f.v)
+      local skip = math.max(0, after - first + 1)
+      local take = math.min(tonumber(f.n) - skip, limit - #out)
+      if take > 0 then
+        local bodies = redis.call('LRANGE', f.k, v - 1 + skip, v - 2 + skip + take)
+        for _, body in ipairs(bodies) do out[#out + 1] = body end
+      end
+    end
+    if #out >= limit then break end
+  end
+  start = '(' .. entries[#entries][1]
+end
+return out
+`);
+
 export interface RedisEventStoreOptions {
   redis: Redis;
   /**
@@ -87,8 +136,10 @@ export interface RedisEventStoreOptions {
 
 /**
  * Event store on Redis. A stream is a list (version = length); the global log is a Redis Stream
- * whose entry ids are the global positions. One Lua script checks the version, appends to both and
- * XADDs the outbox, so a crash leaves all of it or none of it.
+ * with one entry per append, naming the stream, versions and first global position of its events
+ * (the events themselves are stored once, in their stream). One Lua script checks the version,
+ * writes the events, the log entry, the outbox and the inline views, so a crash leaves all of it
+ * or none of it.
  */
 export class RedisEventStore implements EventStore {
   readonly tag: string;
@@ -154,8 +205,10 @@ export class RedisEventStore implements EventStore {
 
   private appendResult(streamId: string, expected: AppendOptions["expectedVersion"], reply: unknown) {
     if (!Array.isArray(reply)) throw new EventStoreError("UNEXPECTED_REPLY", "append script reply");
-    const [status, version, positions] = reply as [string, number, string[] | undefined];
-    if (status === "conflict") throw new ConcurrencyError(streamId, expected, version);
+    const [status, version, rest] = reply as [string, number, string[] | undefined];
+    if (status === "conflict")
+      throw new ConcurrencyError(streamId, expected, version, rest?.map(decodeEvent));
+    const positions = rest;
     return { nextVersion: version, positions: positions ?? [] };
   }
 
@@ -176,16 +229,9 @@ export class RedisEventStore implements EventStore {
 
   async readAll(options: ReadAllOptions = {}): Promise<StoredEvent[]> {
     const after = parsePosition(options.after);
-    const start = options.after === undefined ? "-" : `(${after}-0`;
-    const entries = await this.redis.xrange(
-      allEventsKey(this.tag),
-      start,
-      "+",
-      "COUNT",
-      readAllLimit(options),
-    );
-    // Each global log entry has one field, `e`, holding the stored event (see APPEND).
-    return entries.map(([, fields]) => decodeEvent(fields[1] ?? ""));
+    const limit = readAllLimit(options);
+    const bodies = (await READ_ALL.run(this.redis, [allEventsKey(this.tag)], [after, limit])) as string[];
+    return bodies.map(decodeEvent);
   }
 }
 

@@ -7,6 +7,8 @@
  */
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import {
+  type AppendResult,
+  ConcurrencyError,
   type EventStore,
   type ExpectedVersion,
   foldInto,
@@ -27,6 +29,8 @@ export interface LoadedOrder {
   createdMetadata: Record<string, string>;
   /** Epoch ms of the stream's last event: the next append is recorded no earlier. */
   lastRecordedAt: number;
+  /** Set when this is the cached state, not checked against the store (`load`'s `trustCache`). */
+  unverified?: true;
 }
 
 /**
@@ -68,13 +72,25 @@ export class OrderRepository {
     this.inline = options.inline ?? [];
   }
 
-  async load(orderId: string): Promise<LoadedOrder | undefined> {
+  /**
+   * The order as stored: the events after the cached version are read (one round trip) and folded.
+   * With `trustCache`, a cached order is returned without reading (`unverified`): for a caller whose
+   * next step is an append at that version (its check is the arbiter: a stale state is refused, with
+   * the events it missed, see `save`), or who verifies a decision that appends nothing.
+   */
+  async load(orderId: string, options: { trustCache?: boolean } = {}): Promise<LoadedOrder | undefined> {
     const cached = this.cache.get(orderId);
+    if (cached && options.trustCache) return { ...cached, unverified: true };
     const stored = await this.events.read(
       orderStreamId(orderId),
       cached ? { fromVersion: cached.version + 1 } : {},
     );
     if (cached && stored.length === 0) return cached;
+    return this.fold(orderId, cached, stored);
+  }
+
+  /** Folds `stored` (the events after `cached`, or the whole stream) and caches the result. */
+  private fold(orderId: string, cached: CachedOrder | undefined, stored: readonly StoredEvent[]) {
     let state = cached?.state;
     for (const event of stored) {
       const decoded = fromStoredEvent(event);
@@ -137,22 +153,54 @@ export class OrderRepository {
     const inline: InlineProjectionUpdate<unknown>[] = this.inline.map((p, i) =>
       inlineUpdate(p, prior[i] ?? new Map()),
     );
-    const result = await this.events.append(orderStreamId(orderId), events.map(toNewEvent), {
-      expectedVersion,
-      outbox,
-      ...(recordedAt === undefined ? {} : { recordedAt }),
-      ...(inline.length === 0 ? {} : { inline }),
-    });
-    const cached = this.cache.get(orderId);
+    const newEvents = events.map(toNewEvent);
+    let result: AppendResult;
+    try {
+      result = await this.events.append(orderStreamId(orderId), newEvents, {
+        expectedVersion,
+        outbox,
+        ...(recordedAt === undefined ? {} : { recordedAt }),
+        ...(inline.length === 0 ? {} : { inline }),
+      });
+    } catch (error) {
+      if (error instanceof ConcurrencyError) this.catchUp(orderId, expectedVersion, error);
+      throw error;
+    }
+    const cached = expectedVersion === "no_stream" ? undefined : this.cache.get(orderId);
+    const views = inline.map((update) => update.views);
     if (cached && cached.version === expectedVersion) {
       const state = events.reduce<OrderState>((current, event) => evolve(current, event), cached.state);
       const lastRecordedAt = recordedAt ?? cached.lastRecordedAt;
-      const views = inline.map((update) => update.views);
       this.remember(orderId, { ...cached, state, version: result.nextVersion, lastRecordedAt, views });
+    } else if (expectedVersion === "no_stream" && recordedAt !== undefined && events.length > 0) {
+      // A new order: its first step reads nothing (the state is the one just written).
+      const state = events.reduce<OrderState | undefined>(evolve, undefined) as OrderState;
+      const createdMetadata = { ...newEvents[0]?.metadata };
+      this.remember(orderId, {
+        state,
+        version: result.nextVersion,
+        createdMetadata,
+        lastRecordedAt: recordedAt,
+        views,
+      });
     } else {
       this.cache.delete(orderId);
     }
     return result.nextVersion;
+  }
+
+  /**
+   * After a refused append: the cached order caught up from the events it missed when the store
+   * sent them (Redis reads them in the refusing script), else dropped (the next load reads them).
+   */
+  private catchUp(orderId: string, expectedVersion: ExpectedVersion, error: ConcurrencyError): void {
+    const cached = this.cache.get(orderId);
+    const missed = error.missed;
+    if (!cached || cached.version !== expectedVersion || missed?.[0]?.version !== cached.version + 1) {
+      this.cache.delete(orderId);
+      return;
+    }
+    this.fold(orderId, cached, missed);
   }
 
   /** The order's stored history, oldest first (empty for an unknown order). */

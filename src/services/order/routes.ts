@@ -1,7 +1,7 @@
 /**
  * HTTP routes of the order service (proxied by the gateway). Writes go through the saga runner
- * (one atomic append each); reads come from the order view, falling back to folding the stream
- * when the projection has not caught up, so a client always reads its own writes.
+ * (one atomic append each); reads come from the order view, which every append writes with its
+ * events, so a client always reads its own writes (the stream is folded when there is no view).
  */
 import { pageLimit } from "../../lib/http/query.js";
 import { activeTraceparent } from "../../lib/observability/spans.js";
@@ -161,11 +161,14 @@ function correlationIdOf(request: FastifyRequest): string {
   return parsed.success ? parsed.data : newMessageId();
 }
 
-/** The order view; folded from the stream when the projection is behind (read your own writes). */
+/**
+ * The order view: one read. Every append writes the order's view in the same atomic step as its
+ * events (an inline projection), so a view that exists is the order as stored (read your own
+ * writes). Without one (dropped by `ORDER_VIEW_RETENTION_MS`, or no such order) the stream is folded.
+ */
 async function readView(deps: OrderRoutesDeps, orderId: string): Promise<OrderView | undefined> {
-  const [view, version] = await Promise.all([deps.views.get(orderId), deps.repository.version(orderId)]);
-  if (version === 0) return undefined;
-  if (view && view.version >= version) return view;
+  const view = await deps.views.get(orderId);
+  if (view) return view;
   const history = await deps.repository.history(orderId);
   return history.reduce<OrderView | undefined>(applyToView, undefined);
 }

@@ -100,12 +100,22 @@ export class SagaRunner {
     preparer: CommandPreparer,
     causal: boolean,
   ): Promise<RunResult> {
-    const loaded = await this.repository.load(orderId);
+    // The cached state, unread: the append's expected version refuses it if another writer moved
+    // the stream (the refusal brings the missed events, and the retry decides on them). One round
+    // trip per step. A decision that appends nothing has no such check: it is made again on the
+    // stored state when the cached one was not read.
+    let loaded = await this.repository.load(orderId, { trustCache: true });
     if (!loaded) return { kind: "unknown" };
     // One clock for deadlines and history (`now`), and never earlier than the order's last event,
     // whichever instance wrote it: the expected version makes a concurrent writer reload and re-decide.
-    const now = Math.max(this.runnerOptions.now(), loaded.lastRecordedAt);
-    const decision = decide(loaded.state, input, now, this.options);
+    let now = Math.max(this.runnerOptions.now(), loaded.lastRecordedAt);
+    let decision = decide(loaded.state, input, now, this.options);
+    if (decision.events.length === 0 && loaded.unverified) {
+      loaded = await this.repository.load(orderId);
+      if (!loaded) return { kind: "unknown" };
+      now = Math.max(this.runnerOptions.now(), loaded.lastRecordedAt);
+      decision = decide(loaded.state, input, now, this.options);
+    }
     if (decision.events.length === 0) return { kind: "unchanged", state: loaded.state, decision };
     // A timer (deadline sweep) has no message to carry on from: the order's own correlation id, and
     // its trace, so a timeout's compensations land in the trace of the order they undo.

@@ -212,6 +212,24 @@ describe("order service: HTTP", () => {
     expect((await h.request("GET", "/orders/unknown")).status).toBe(404);
   });
 
+  it("answers GET /orders/:id from the view its appends wrote, and from the stream once the view is gone", async () => {
+    const h = await start({ user: "silent" });
+    const orderId = await h.place();
+    const { events, views } = h.internals.stores;
+    const streamCalls: string[] = [];
+    const [read, version] = [events.read.bind(events), events.version.bind(events)];
+    events.read = (streamId, options) => (streamCalls.push(`read ${streamId}`), read(streamId, options));
+    events.version = (streamId) => (streamCalls.push(`version ${streamId}`), version(streamId));
+    const fromView = await h.request("GET", `/orders/${orderId}`);
+    expect(fromView.body).toMatchObject({ id: orderId, status: "pending", version: 2 });
+    expect(streamCalls).toEqual([]);
+    // A view dropped (ORDER_VIEW_RETENTION_MS): the order is folded from its stream.
+    await views.clear();
+    const fromStream = await h.request("GET", `/orders/${orderId}`);
+    expect(fromStream.body).toEqual(fromView.body);
+    expect(streamCalls).toEqual([`read order-${orderId}`]);
+  });
+
   it("serves the order's history oldest first without the payment token", async () => {
     const h = await start({ deliver: false });
     const orderId = await h.place();

@@ -3,11 +3,12 @@ import { FieldCipher } from "./encryption.js";
 import {
   generateTokenKeys,
   MemoryTokenKeyStore,
+  publicRawBase64,
   tokenKeysFromEnv,
   tokenOpenerFromEnv,
   tokenSealerFromEnv,
 } from "./payment-token.js";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 
 describe("payment tokens", () => {
   const keys = generateTokenKeys("pay-1");
@@ -68,5 +69,15 @@ describe("field encryption (AES-256-GCM)", () => {
     expect(cipher.open(a, "user:u-1")).toBe("ada@example.com");
     expect(() => cipher.open(a, "user:u-2")).toThrow(/authentication failed/);
     expect(() => cipher.open(a.slice(0, -2) + (a.endsWith("A") ? "BB" : "AA"), "user:u-1")).toThrow();
+  });
+});
+
+describe("publicRawBase64", () => {
+  it("is the raw public key of the SPKI encoding, in standard base64", () => {
+    for (let i = 0; i < 20; i++) {
+      const { publicKey } = generateKeyPairSync("x25519");
+      const spki = publicKey.export({ format: "der", type: "spki" }).subarray(-32);
+      expect(publicRawBase64(publicKey)).toBe(spki.toString("base64"));
+    }
   });
 });

@@ -28,8 +28,8 @@ describeWithRedis("RedisTokenKeyStore", (getRedis) => {
     const sealer = tokenSealerFromEnv(store, env);
     const sealed = await sealer.seal("o-open", "tok_ok_redis");
     const sealId = sealed.slice(5, 17);
-    // Stored as the raw 32-byte X25519 public key in standard base64 (what every opener reads).
-    expect(await store.get("o-open", sealId)).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    // The raw 32-byte X25519 public key and the 32-byte entry secret, standard base64 both.
+    expect(await store.get("o-open", sealId)).toMatch(/^[A-Za-z0-9+/]{43}=\.[A-Za-z0-9+/]{43}=$/);
     const opener = tokenOpenerFromEnv(store, env);
     await expect(opener.open("o-open", sealed)).resolves.toBe("tok_ok_redis");
     await sealer.shred("o-open");

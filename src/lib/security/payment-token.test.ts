@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FieldCipher } from "./encryption.js";
+import { FieldCipher, sealWithKey } from "./encryption.js";
 import {
   generateTokenKeys,
   MemoryTokenKeyStore,
@@ -8,7 +8,14 @@ import {
   tokenOpenerFromEnv,
   tokenSealerFromEnv,
 } from "./payment-token.js";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import {
+  createPublicKey,
+  createSecretKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  randomBytes,
+} from "node:crypto";
 
 describe("payment tokens", () => {
   const keys = generateTokenKeys("pay-1");
@@ -49,6 +56,65 @@ describe("payment tokens", () => {
     const opener = tokenOpenerFromEnv(store, { ...both, NODE_ENV: "production" });
     await expect(opener.open("o-1", old)).resolves.toBe("tok_a");
     await expect(opener.open("o-2", fresh)).resolves.toBe("tok_b");
+  });
+
+  it("one ephemeral key serves a batch of tokens, each opened only with its own order's entry", async () => {
+    const store = new MemoryTokenKeyStore();
+    const sealer = tokenSealerFromEnv(store, env);
+    const a = await sealer.seal("o-a", "tok_a");
+    const b = await sealer.seal("o-b", "tok_b");
+    const entryA = (await store.get("o-a", a.slice(5, 17)))!;
+    const entryB = (await store.get("o-b", b.slice(5, 17)))!;
+    // One key pair and ECDH for both (the cost saved), each entry with a secret of its own.
+    expect(entryA.split(".")[0]).toBe(entryB.split(".")[0]);
+    expect(entryA).not.toBe(entryB);
+    const opener = tokenOpenerFromEnv(store, env);
+    await expect(opener.open("o-a", a)).resolves.toBe("tok_a");
+    // Shredded: the other order's entry (same ephemeral public key, other secret) does not open it.
+    await sealer.shred("o-a");
+    await store.put("o-a", a.slice(5, 17), entryB);
+    await expect(opener.open("o-a", a)).rejects.toThrow(/authentication failed/);
+    await store.put("o-a", a.slice(5, 17), entryB.split(".")[0]!);
+    await expect(opener.open("o-a", a)).rejects.toThrow(/authentication failed/);
+    await expect(opener.open("o-b", b)).resolves.toBe("tok_b");
+  });
+
+  it("a new ephemeral key once the batch has served its uses or its time", async () => {
+    const store = new MemoryTokenKeyStore();
+    let now = 0;
+    const sealer = tokenSealerFromEnv(store, env, { batchUses: 2, batchMs: 1_000, now: () => now });
+    const ephemeralOf = async (orderId: string) => {
+      const sealed = await sealer.seal(orderId, "tok_x");
+      return (await store.get(orderId, sealed.slice(5, 17)))!.split(".")[0];
+    };
+    const first = await ephemeralOf("o-1");
+    expect(await ephemeralOf("o-2")).toBe(first);
+    const third = await ephemeralOf("o-3"); // third use: a new pair
+    expect(third).not.toBe(first);
+    now = 999;
+    expect(await ephemeralOf("o-4")).toBe(third);
+    now = 1_000; // the batch's time is up
+    expect(await ephemeralOf("o-5")).not.toBe(third);
+  });
+
+  it("opens tokens sealed in the v1 format (a key pair per token, the entry its public key alone)", async () => {
+    const store = new MemoryTokenKeyStore();
+    const paymentPublic = createPublicKey({
+      key: Buffer.concat([
+        Buffer.from("302a300506032b656e032100", "hex"),
+        Buffer.from(keys.PAYMENT_TOKEN_PUBLIC_KEY.split(":")[1]!, "base64"),
+      ]),
+      format: "der",
+      type: "spki",
+    });
+    const ephemeral = generateKeyPairSync("x25519");
+    const shared = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: paymentPublic });
+    const key = createSecretKey(
+      Buffer.from(hkdfSync("sha256", shared, "o-v1", Buffer.from("ordersaga payment token v1"), 32)),
+    );
+    const sealed = sealWithKey(key, "0123456789ab-pay-1", "tok_v1", "o-v1");
+    await store.put("o-v1", "0123456789ab", publicRawBase64(ephemeral.publicKey));
+    await expect(tokenOpenerFromEnv(store, env).open("o-v1", sealed)).resolves.toBe("tok_v1");
   });
 
   it("production without keys refuses; development makes one ephemeral pair per process", () => {

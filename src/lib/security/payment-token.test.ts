@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { FieldCipher, sealWithKey } from "./encryption.js";
 import {
   generateTokenKeys,
+  hkdfSha256x32,
   MemoryTokenKeyStore,
   publicRawBase64,
   tokenKeysFromEnv,
@@ -144,6 +145,17 @@ describe("publicRawBase64", () => {
       const { publicKey } = generateKeyPairSync("x25519");
       const spki = publicKey.export({ format: "der", type: "spki" }).subarray(-32);
       expect(publicRawBase64(publicKey)).toBe(spki.toString("base64"));
+    }
+  });
+});
+
+describe("hkdfSha256x32", () => {
+  it("derives the bytes of node's hkdfSync for a 32-byte output", () => {
+    for (let i = 0; i < 20; i++) {
+      const ikm = randomBytes(32);
+      const info = randomBytes(i * 3);
+      const salt = `order-${i}-${randomBytes(4).toString("hex")}`;
+      expect(hkdfSha256x32(ikm, salt, info)).toEqual(Buffer.from(hkdfSync("sha256", ikm, salt, info, 32)));
     }
   });
 });

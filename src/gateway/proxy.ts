@@ -24,7 +24,7 @@ import { AppError, errorBody } from "../lib/http/errors.js";
 import {
   GATEWAY_AUTH_HEADER,
   serviceCredentialSecret,
-  signGatewayRequest,
+  GatewayCredentialSigner,
 } from "../lib/http/gateway-credential.js";
 import { CircuitBreaker, type CircuitStateChange } from "../lib/resilience/circuit-breaker.js";
 import { CircuitOpenError, TimeoutError } from "../lib/resilience/errors.js";
@@ -336,16 +336,22 @@ export class UpstreamProxy {
     };
   }
 
-  private readonly serviceSecrets = new Map<string, string>();
+  private readonly signers = new Map<string, GatewayCredentialSigner>();
 
-  /** The secret calls to `service` are signed with: derived from the master, one per service. */
-  private secretFor(service: string): string | undefined {
+  /**
+   * What signs calls to `service`: its secret, derived from the master (one per service), with a
+   * header reused for the same call within GATEWAY_AUTH_REUSE_MS. None without a master.
+   */
+  private signerFor(service: string): GatewayCredentialSigner | undefined {
     const master = this.options.sharedSecret;
     if (master === undefined) return undefined;
-    let secret = this.serviceSecrets.get(service);
-    if (secret === undefined)
-      this.serviceSecrets.set(service, (secret = serviceCredentialSecret(master, service)));
-    return secret;
+    let signer = this.signers.get(service);
+    if (signer === undefined)
+      this.signers.set(
+        service,
+        (signer = new GatewayCredentialSigner(serviceCredentialSecret(master, service))),
+      );
+    return signer;
   }
 
   /**
@@ -384,14 +390,13 @@ export class UpstreamProxy {
         },
       },
       async (span) => {
-        const secret = this.secretFor(service);
+        const signer = this.signerFor(service);
         const outgoing: Record<string, string> =
-          secret === undefined
+          signer === undefined
             ? { ...request.headers }
             : {
                 ...request.headers,
-                [GATEWAY_AUTH_HEADER]: signGatewayRequest(
-                  secret,
+                [GATEWAY_AUTH_HEADER]: signer.sign(
                   request.method,
                   request.path,
                   (this.options.now ?? Date.now)(),

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { FieldCipher, sealWithKey } from "./encryption.js";
 import {
   generateTokenKeys,
@@ -96,6 +96,24 @@ describe("payment tokens", () => {
     expect(await ephemeralOf("o-4")).toBe(third);
     now = 1_000; // the batch's time is up
     expect(await ephemeralOf("o-5")).not.toBe(third);
+  });
+
+  it("a batch's agreement is dropped when its time is up, even with no seal to replace it", async () => {
+    vi.useFakeTimers();
+    try {
+      const store = new MemoryTokenKeyStore();
+      const sealer = tokenSealerFromEnv(store, env, { batchMs: 50, now: () => 0 });
+      const ephemeralOf = async (orderId: string) => {
+        const sealed = await sealer.seal(orderId, "tok_x");
+        return (await store.get(orderId, sealed.slice(5, 17)))!.split(".")[0];
+      };
+      const first = await ephemeralOf("o-1");
+      expect(await ephemeralOf("o-2")).toBe(first);
+      vi.advanceTimersByTime(50);
+      expect(await ephemeralOf("o-3")).not.toBe(first);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("opens tokens sealed in the v1 format (a key pair per token, the entry its public key alone)", async () => {

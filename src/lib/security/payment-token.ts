@@ -241,12 +241,19 @@ export class TokenSealer {
     if (!agreement || agreement.uses >= this.batchUses || t >= agreement.until) {
       agreement?.shared.fill(0);
       const ephemeral = generateKeyPairSync("x25519");
-      agreement = this.agreement = {
+      const fresh: Agreement = {
         shared: diffieHellman({ privateKey: ephemeral.privateKey, publicKey: this.paymentKey.key }),
         publicKey: publicRawBase64(ephemeral.publicKey),
         uses: 0,
         until: t + this.batchMs,
       };
+      agreement = this.agreement = fresh;
+      // Wiped once its time is up even when no seal comes to replace it.
+      setTimeout(() => {
+        if (this.agreement !== fresh) return;
+        fresh.shared.fill(0);
+        this.agreement = undefined;
+      }, this.batchMs).unref();
     }
     agreement.uses++;
     return agreement;

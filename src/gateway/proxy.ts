@@ -7,7 +7,7 @@
  * DELETE, or a POST with an Idempotency-Key to a route that honours it). Anything else that failed
  * after it may have been applied is answered 502 UPSTREAM_OUTCOME_UNKNOWN, never resent.
  */
-import { SpanStatusCode } from "@opentelemetry/api";
+import { type Span, SpanStatusCode } from "@opentelemetry/api";
 import {
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
@@ -16,7 +16,7 @@ import {
   ATTR_URL_FULL,
 } from "@opentelemetry/semantic-conventions";
 import { Agent } from "undici";
-import { injectHeaders, SpanKind, withSpan } from "../lib/observability/spans.js";
+import { injectHeaders, SpanKind, tracingEnabled, withSpan } from "../lib/observability/spans.js";
 import { DiscoveryClient } from "../lib/discovery/client.js";
 import { DiscoveryError } from "../lib/discovery/errors.js";
 import type { DiscoveryLogger, ServiceInstance, ServiceRegistry } from "../lib/discovery/types.js";
@@ -24,7 +24,7 @@ import { AppError, errorBody } from "../lib/http/errors.js";
 import {
   GATEWAY_AUTH_HEADER,
   serviceCredentialSecret,
-  signGatewayRequest,
+  GatewayCredentialSigner,
 } from "../lib/http/gateway-credential.js";
 import { CircuitBreaker, type CircuitStateChange } from "../lib/resilience/circuit-breaker.js";
 import { CircuitOpenError, TimeoutError } from "../lib/resilience/errors.js";
@@ -336,16 +336,22 @@ export class UpstreamProxy {
     };
   }
 
-  private readonly serviceSecrets = new Map<string, string>();
+  private readonly signers = new Map<string, GatewayCredentialSigner>();
 
-  /** The secret calls to `service` are signed with: derived from the master, one per service. */
-  private secretFor(service: string): string | undefined {
+  /**
+   * What signs calls to `service`: its secret, derived from the master (one per service), with a
+   * header reused for the same call within GATEWAY_AUTH_REUSE_MS. None without a master.
+   */
+  private signerFor(service: string): GatewayCredentialSigner | undefined {
     const master = this.options.sharedSecret;
     if (master === undefined) return undefined;
-    let secret = this.serviceSecrets.get(service);
-    if (secret === undefined)
-      this.serviceSecrets.set(service, (secret = serviceCredentialSecret(master, service)));
-    return secret;
+    let signer = this.signers.get(service);
+    if (signer === undefined)
+      this.signers.set(
+        service,
+        (signer = new GatewayCredentialSigner(serviceCredentialSecret(master, service))),
+      );
+    return signer;
   }
 
   /**
@@ -362,12 +368,14 @@ export class UpstreamProxy {
     for (const instance of live) this.slot(instance);
   }
 
-  private async exchange(
+  private exchange(
     origin: string,
     service: string,
     request: UpstreamRequest,
     signal: AbortSignal,
   ): Promise<UpstreamResponse> {
+    // Tracing off (the default): no span, and none of its attributes computed per call.
+    if (!tracingEnabled()) return this.send(origin, service, request, signal, undefined);
     const url = new URL(origin);
     // A CLIENT span per attempt, inside the gateway's request span only (background probes stay
     // out of traces); its context goes upstream as `traceparent`.
@@ -383,40 +391,47 @@ export class UpstreamProxy {
           [ATTR_URL_FULL]: `${origin}${request.path.split("?")[0] ?? ""}`,
         },
       },
-      async (span) => {
-        const secret = this.secretFor(service);
-        const outgoing: Record<string, string> =
-          secret === undefined
-            ? { ...request.headers }
-            : {
-                ...request.headers,
-                [GATEWAY_AUTH_HEADER]: signGatewayRequest(
-                  secret,
-                  request.method,
-                  request.path,
-                  (this.options.now ?? Date.now)(),
-                ),
-              };
-        if (span) injectHeaders(outgoing);
-        const answer = await this.agent.request({
-          origin,
-          path: request.path,
-          method: request.method as "GET",
-          headers: outgoing,
-          body: request.body ?? null,
-          signal,
-        });
-        const body = Buffer.from(await answer.body.arrayBuffer());
-        const headers: Record<string, string> = {};
-        for (const name of PASSED_RESPONSE_HEADERS) {
-          const value = answer.headers[name];
-          if (typeof value === "string") headers[name] = value;
-        }
-        span?.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, answer.statusCode);
-        if (answer.statusCode >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
-        return { status: answer.statusCode, headers, body };
-      },
+      (span) => this.send(origin, service, request, signal, span),
     );
+  }
+
+  private async send(
+    origin: string,
+    service: string,
+    request: UpstreamRequest,
+    signal: AbortSignal,
+    span: Span | undefined,
+  ): Promise<UpstreamResponse> {
+    const signer = this.signerFor(service);
+    const outgoing: Record<string, string> =
+      signer === undefined
+        ? { ...request.headers }
+        : {
+            ...request.headers,
+            [GATEWAY_AUTH_HEADER]: signer.sign(
+              request.method,
+              request.path,
+              (this.options.now ?? Date.now)(),
+            ),
+          };
+    if (span) injectHeaders(outgoing);
+    const answer = await this.agent.request({
+      origin,
+      path: request.path,
+      method: request.method as "GET",
+      headers: outgoing,
+      body: request.body ?? null,
+      signal,
+    });
+    const body = Buffer.from(await answer.body.arrayBuffer());
+    const headers: Record<string, string> = {};
+    for (const name of PASSED_RESPONSE_HEADERS) {
+      const value = answer.headers[name];
+      if (typeof value === "string") headers[name] = value;
+    }
+    span?.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, answer.statusCode);
+    if (answer.statusCode >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
+    return { status: answer.statusCode, headers, body };
   }
 
   private slot(instance: ServiceInstance): InstanceSlot {

@@ -440,7 +440,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     owner: "payment (written by order)",
     type: "hash",
     holds:
-      "seal id → ephemeral X25519 public key of the order's sealed payment token: without it the token cannot be opened (docs/security.md)",
+      "seal id → ephemeral X25519 public key and the token's own entry secret (`<public>.<secret>`) of the order's sealed payment token: without it the token cannot be opened (docs/security.md)",
     role: "transient",
     bound: "deleted at the saga's terminal state (crypto-shredding); TTL 7 days as a backstop",
     check: { kind: "expires", maxTtl: () => TOKEN_KEY_TTL_MS },

@@ -12,6 +12,7 @@ import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
 import { DeadLetterQueue } from "../lib/dlq/dead-letter-queue.js";
 import { RedisDeadLetterStore } from "../lib/dlq/redis-dead-letter-store.js";
 import { checkRedisDurability, createRedisPlatform } from "../lib/runtime/platform.js";
+import { RedisTokenKeyStore, tokenKeyKey } from "../lib/security/payment-token.js";
 import { deadlineIndexKey, deadlinePositionsKey, ORDER_TAG } from "../services/order/keys.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { SERVICES } from "./catalog.js";
@@ -457,5 +458,15 @@ describeWithRedis("Redis ACL users", (getRedis) => {
       if (!/^NOPERM/.test(answer)) problems.push(`observer: ${probe.join(" ")} → ${answer || "OK"}`);
     }
     expect(problems).toEqual([]);
+  });
+
+  it("the order service's user writes and shreds payment token keys; payment reads them", async () => {
+    const order = new RedisTokenKeyStore(clients.get("order")!);
+    await order.put("acl-order-1", "aaaaaaaaaaaa", "pub.secret");
+    expect(await new RedisTokenKeyStore(clients.get("payment")!).get("acl-order-1", "aaaaaaaaaaaa")).toBe(
+      "pub.secret",
+    );
+    await order.delete("acl-order-1");
+    expect(await getRedis().client().exists(tokenKeyKey("acl-order-1"))).toBe(0);
   });
 });

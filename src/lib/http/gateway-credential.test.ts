@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { GATEWAY_AUTH_WINDOW_MS, signGatewayRequest, verifyGatewayCredential } from "./gateway-credential.js";
+import {
+  GATEWAY_AUTH_REUSE_MS,
+  GATEWAY_AUTH_WINDOW_MS,
+  GatewayCredentialSigner,
+  GatewayCredentialVerifier,
+  signGatewayRequest,
+  verifyGatewayCredential,
+} from "./gateway-credential.js";
 
 const secret = "a".repeat(64);
 
@@ -20,5 +27,40 @@ describe("the gateway credential (X-Gateway-Auth)", () => {
     expect(
       verifyGatewayCredential(secret, header, "GET", "/orders/o-1", at + GATEWAY_AUTH_WINDOW_MS + 1),
     ).toBe("expired");
+  });
+});
+
+describe("the gateway's signer and a service's verifier", () => {
+  it("the gateway reuses one header for the same call within GATEWAY_AUTH_REUSE_MS, then signs anew", () => {
+    const signer = new GatewayCredentialSigner(secret);
+    const at = 2_000_000;
+    const first = signer.sign("POST", "/orders", at);
+    expect(first).toBe(signGatewayRequest(secret, "POST", "/orders", at));
+    expect(signer.sign("POST", "/orders", at + GATEWAY_AUTH_REUSE_MS - 1)).toBe(first);
+    // Another call (method or path) has its own header.
+    expect(signer.sign("GET", "/orders", at + 5)).toBe(signGatewayRequest(secret, "GET", "/orders", at + 5));
+    expect(signer.sign("POST", "/orders/o-1/cancel", at + 5)).not.toBe(first);
+    const next = signer.sign("POST", "/orders", at + GATEWAY_AUTH_REUSE_MS);
+    expect(next).toBe(signGatewayRequest(secret, "POST", "/orders", at + GATEWAY_AUTH_REUSE_MS));
+    // A clock that stepped back never reuses a header from its future.
+    expect(signer.sign("POST", "/orders", at)).toBe(first);
+  });
+
+  it("a verifier answers as verifyGatewayCredential, also for a header it verified before", () => {
+    const verifier = new GatewayCredentialVerifier(secret);
+    const at = 3_000_000;
+    const header = signGatewayRequest(secret, "POST", "/orders", at);
+    const tampered = header.slice(0, -1) + (header.endsWith("0") ? "1" : "0");
+    for (let round = 0; round < 2; round++) {
+      expect(verifier.verify(header, "POST", "/orders", at + 10)).toBe("ok");
+      expect(verifier.verify(tampered, "POST", "/orders", at + 10)).toBe("invalid");
+      expect(verifier.verify(header, "POST", "/orders?x=1", at + 10)).toBe("invalid");
+      expect(verifier.verify(header, "DELETE", "/orders", at + 10)).toBe("invalid");
+      expect(verifier.verify(header, "POST", "/orders", at + GATEWAY_AUTH_WINDOW_MS + 1)).toBe("expired");
+      expect(verifier.verify(undefined, "POST", "/orders", at)).toBe("missing");
+    }
+    expect(new GatewayCredentialVerifier("b".repeat(64)).verify(header, "POST", "/orders", at)).toBe(
+      "invalid",
+    );
   });
 });

@@ -73,15 +73,91 @@ export function verifyGatewayCredential(
   now = Date.now(),
   windowMs = GATEWAY_AUTH_WINDOW_MS,
 ): CredentialCheck {
+  return checkCredential(header, method, path, now, windowMs, (at) => mac(secret, method, path, at));
+}
+
+const CREDENTIAL = /^v1\.(\d{1,16})\.([0-9a-f]{64})$/;
+
+function checkCredential(
+  header: string | undefined,
+  method: string,
+  path: string,
+  now: number,
+  windowMs: number,
+  expectedAt: (at: number) => Buffer,
+  onOk?: (at: number, expected: Buffer) => void,
+): CredentialCheck {
   if (header === undefined || header === "") return "missing";
-  const match = /^v1\.(\d{1,16})\.([0-9a-f]{64})$/.exec(header);
+  const match = CREDENTIAL.exec(header);
   if (!match) return "invalid";
   const at = Number(match[1]);
   const presented = Buffer.from(match[2]!, "hex");
-  const expected = mac(secret, method, path, at);
+  const expected = expectedAt(at);
   // Both 32 bytes (the regex fixed the length), as timingSafeEqual requires.
   if (!timingSafeEqual(presented, expected)) return "invalid";
-  return Math.abs(now - at) > windowMs ? "expired" : "ok";
+  if (Math.abs(now - at) > windowMs) return "expired";
+  onOk?.(at, expected);
+  return "ok";
+}
+
+/** How long the gateway reuses one credential for the same call (method and path + query), ms. */
+export const GATEWAY_AUTH_REUSE_MS = 1_000;
+/** Calls (gateway) or verified credentials (service) remembered at most; all forgotten beyond. */
+const RECENT_LIMIT = 1_024;
+
+/**
+ * The gateway's signer for one service: the same header as `signGatewayRequest`, reused for the same
+ * method and path for GATEWAY_AUTH_REUSE_MS (issue 14: an HMAC per proxied call on both sides). A
+ * reused header is at most that much older when it arrives: well inside the 30 s window, which is
+ * what bounds replay (any header could be replayed within it already).
+ */
+export class GatewayCredentialSigner {
+  private readonly recent = new Map<string, { at: number; header: string }>();
+
+  constructor(
+    private readonly secret: string,
+    private readonly reuseMs = GATEWAY_AUTH_REUSE_MS,
+  ) {}
+
+  sign(method: string, path: string, now: number): string {
+    const key = `${method} ${path}`;
+    const hit = this.recent.get(key);
+    if (hit !== undefined && now >= hit.at && now - hit.at < this.reuseMs) return hit.header;
+    if (this.recent.size >= RECENT_LIMIT) this.recent.clear();
+    const header = signGatewayRequest(this.secret, method, path, now);
+    this.recent.set(key, { at: now, header });
+    return header;
+  }
+}
+
+/**
+ * A service's verifier: `verifyGatewayCredential`'s answers, with the expected MAC of a credential
+ * that verified remembered by its public parts (time, method, path), so the gateway's reused header
+ * is checked without an HMAC. Every check still compares the presented MAC in constant time
+ * (`timingSafeEqual`) and checks the window; only credentials that verified are remembered.
+ */
+export class GatewayCredentialVerifier {
+  private readonly verified = new Map<string, Buffer>();
+
+  constructor(
+    private readonly secret: string,
+    private readonly windowMs = GATEWAY_AUTH_WINDOW_MS,
+  ) {}
+
+  verify(header: string | undefined, method: string, path: string, now: number): CredentialCheck {
+    return checkCredential(
+      header,
+      method,
+      path,
+      now,
+      this.windowMs,
+      (at) => this.verified.get(`${at} ${method} ${path}`) ?? mac(this.secret, method, path, at),
+      (at, expected) => {
+        if (this.verified.size >= RECENT_LIMIT) this.verified.clear();
+        this.verified.set(`${at} ${method} ${path}`, expected);
+      },
+    );
+  }
 }
 
 /**
@@ -94,12 +170,12 @@ export function installGatewayCredentialCheck(
   secret: string,
   now: () => number = Date.now,
 ): void {
+  const verifier = new GatewayCredentialVerifier(secret);
   app.addHook("onRequest", async (request, reply) => {
     const path = request.url.split("?")[0] ?? "/";
     if (OPEN_SERVICE_PATHS.has(path)) return;
     const header = request.headers[GATEWAY_AUTH_HEADER];
-    const check = verifyGatewayCredential(
-      secret,
+    const check = verifier.verify(
       typeof header === "string" ? header : undefined,
       request.method,
       request.url,

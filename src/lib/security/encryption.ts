@@ -43,7 +43,7 @@ function nonce(): Buffer {
 }
 
 /** Encrypts with a raw 32-byte key (AES-256-GCM); `aad` binds the value to its context. */
-export function sealWithKey(key: KeyObject, kid: string, plaintext: string, aad: string): string {
+export function sealWithKey(key: KeyObject | Buffer, kid: string, plaintext: string, aad: string): string {
   const iv = nonce();
   const cipher = createCipheriv("aes-256-gcm", key, iv);
   cipher.setAAD(Buffer.from(aad));
@@ -59,7 +59,7 @@ export function sealedKid(sealed: string): string | undefined {
 }
 
 /** Decrypts a value sealed by `sealWithKey`. Throws DecryptionError (never echoing the value). */
-export function openWithKey(key: KeyObject, sealed: string, aad: string): string {
+export function openWithKey(key: KeyObject | Buffer, sealed: string, aad: string): string {
   const match = SEALED.exec(sealed);
   if (!match) throw new DecryptionError("not a sealed value");
   const body = Buffer.from(match[2]!, "base64url");

@@ -1,13 +1,22 @@
-import { describe, expect, it } from "vitest";
-import { FieldCipher } from "./encryption.js";
+import { describe, expect, it, vi } from "vitest";
+import { FieldCipher, sealWithKey } from "./encryption.js";
 import {
   generateTokenKeys,
+  hkdfSha256x32,
   MemoryTokenKeyStore,
+  publicRawBase64,
   tokenKeysFromEnv,
   tokenOpenerFromEnv,
   tokenSealerFromEnv,
 } from "./payment-token.js";
-import { randomBytes } from "node:crypto";
+import {
+  createPublicKey,
+  createSecretKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  randomBytes,
+} from "node:crypto";
 
 describe("payment tokens", () => {
   const keys = generateTokenKeys("pay-1");
@@ -50,6 +59,83 @@ describe("payment tokens", () => {
     await expect(opener.open("o-2", fresh)).resolves.toBe("tok_b");
   });
 
+  it("one ephemeral key serves a batch of tokens, each opened only with its own order's entry", async () => {
+    const store = new MemoryTokenKeyStore();
+    const sealer = tokenSealerFromEnv(store, env);
+    const a = await sealer.seal("o-a", "tok_a");
+    const b = await sealer.seal("o-b", "tok_b");
+    const entryA = (await store.get("o-a", a.slice(5, 17)))!;
+    const entryB = (await store.get("o-b", b.slice(5, 17)))!;
+    // One key pair and ECDH for both (the cost saved), each entry with a secret of its own.
+    expect(entryA.split(".")[0]).toBe(entryB.split(".")[0]);
+    expect(entryA).not.toBe(entryB);
+    const opener = tokenOpenerFromEnv(store, env);
+    await expect(opener.open("o-a", a)).resolves.toBe("tok_a");
+    // Shredded: the other order's entry (same ephemeral public key, other secret) does not open it.
+    await sealer.shred("o-a");
+    await store.put("o-a", a.slice(5, 17), entryB);
+    await expect(opener.open("o-a", a)).rejects.toThrow(/authentication failed/);
+    await store.put("o-a", a.slice(5, 17), entryB.split(".")[0]!);
+    await expect(opener.open("o-a", a)).rejects.toThrow(/authentication failed/);
+    await expect(opener.open("o-b", b)).resolves.toBe("tok_b");
+  });
+
+  it("a new ephemeral key once the batch has served its uses or its time", async () => {
+    const store = new MemoryTokenKeyStore();
+    let now = 0;
+    const sealer = tokenSealerFromEnv(store, env, { batchUses: 2, batchMs: 1_000, now: () => now });
+    const ephemeralOf = async (orderId: string) => {
+      const sealed = await sealer.seal(orderId, "tok_x");
+      return (await store.get(orderId, sealed.slice(5, 17)))!.split(".")[0];
+    };
+    const first = await ephemeralOf("o-1");
+    expect(await ephemeralOf("o-2")).toBe(first);
+    const third = await ephemeralOf("o-3"); // third use: a new pair
+    expect(third).not.toBe(first);
+    now = 999;
+    expect(await ephemeralOf("o-4")).toBe(third);
+    now = 1_000; // the batch's time is up
+    expect(await ephemeralOf("o-5")).not.toBe(third);
+  });
+
+  it("a batch's agreement is dropped when its time is up, even with no seal to replace it", async () => {
+    vi.useFakeTimers();
+    try {
+      const store = new MemoryTokenKeyStore();
+      const sealer = tokenSealerFromEnv(store, env, { batchMs: 50, now: () => 0 });
+      const ephemeralOf = async (orderId: string) => {
+        const sealed = await sealer.seal(orderId, "tok_x");
+        return (await store.get(orderId, sealed.slice(5, 17)))!.split(".")[0];
+      };
+      const first = await ephemeralOf("o-1");
+      expect(await ephemeralOf("o-2")).toBe(first);
+      vi.advanceTimersByTime(50);
+      expect(await ephemeralOf("o-3")).not.toBe(first);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("opens tokens sealed in the v1 format (a key pair per token, the entry its public key alone)", async () => {
+    const store = new MemoryTokenKeyStore();
+    const paymentPublic = createPublicKey({
+      key: Buffer.concat([
+        Buffer.from("302a300506032b656e032100", "hex"),
+        Buffer.from(keys.PAYMENT_TOKEN_PUBLIC_KEY.split(":")[1]!, "base64"),
+      ]),
+      format: "der",
+      type: "spki",
+    });
+    const ephemeral = generateKeyPairSync("x25519");
+    const shared = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: paymentPublic });
+    const key = createSecretKey(
+      Buffer.from(hkdfSync("sha256", shared, "o-v1", Buffer.from("ordersaga payment token v1"), 32)),
+    );
+    const sealed = sealWithKey(key, "0123456789ab-pay-1", "tok_v1", "o-v1");
+    await store.put("o-v1", "0123456789ab", publicRawBase64(ephemeral.publicKey));
+    await expect(tokenOpenerFromEnv(store, env).open("o-v1", sealed)).resolves.toBe("tok_v1");
+  });
+
   it("production without keys refuses; development makes one ephemeral pair per process", () => {
     expect(() => tokenKeysFromEnv({ NODE_ENV: "production" }, "PAYMENT_TOKEN_KEYS")).toThrow(
       /PAYMENT_TOKEN_KEYS/,
@@ -68,5 +154,26 @@ describe("field encryption (AES-256-GCM)", () => {
     expect(cipher.open(a, "user:u-1")).toBe("ada@example.com");
     expect(() => cipher.open(a, "user:u-2")).toThrow(/authentication failed/);
     expect(() => cipher.open(a.slice(0, -2) + (a.endsWith("A") ? "BB" : "AA"), "user:u-1")).toThrow();
+  });
+});
+
+describe("publicRawBase64", () => {
+  it("is the raw public key of the SPKI encoding, in standard base64", () => {
+    for (let i = 0; i < 20; i++) {
+      const { publicKey } = generateKeyPairSync("x25519");
+      const spki = publicKey.export({ format: "der", type: "spki" }).subarray(-32);
+      expect(publicRawBase64(publicKey)).toBe(spki.toString("base64"));
+    }
+  });
+});
+
+describe("hkdfSha256x32", () => {
+  it("derives the bytes of node's hkdfSync for a 32-byte output", () => {
+    for (let i = 0; i < 20; i++) {
+      const ikm = randomBytes(32);
+      const info = randomBytes(i * 3);
+      const salt = `order-${i}-${randomBytes(4).toString("hex")}`;
+      expect(hkdfSha256x32(ikm, salt, info)).toEqual(Buffer.from(hkdfSync("sha256", ikm, salt, info, 32)));
+    }
   });
 });

@@ -107,6 +107,64 @@ export function runNotificationStoreContract(
         expect(await fx.emitted("notification.sent")).toEqual([]);
       });
 
+      it("claims several notifications at once: the first claim of each key wins, indexed like begin", async () => {
+        await fx.store.begin("k1", record("n1"));
+        const push = record("n2", { channel: "push" });
+        expect(
+          await fx.store.beginAll([
+            { key: "k1", record: record("n9") },
+            { key: "k2", record: push },
+          ]),
+        ).toEqual([record("n1"), push]);
+        expect(await fx.store.beginAll([{ key: "k2", record: record("n8", { channel: "push" }) }])).toEqual([
+          push,
+        ]);
+        expect(await fx.store.beginAll([])).toEqual([]);
+        const listed = await fx.store.list({ orderId: "o1", limit: 10 });
+        expect(listed.map((r) => r.notificationId).sort()).toEqual(["n1", "n2"]);
+      });
+
+      it("finishes several notifications at once, each only while it is sending with that id", async () => {
+        await fx.store.beginAll([
+          { key: "k1", record: record("n1") },
+          { key: "k2", record: record("n2", { channel: "push" }) },
+        ]);
+        const sent = record("n1", { status: "sent", sentAt: "2024-01-01T00:00:01.000Z" });
+        const failed = record("n2", { channel: "push", status: "failed", reason: "no device" });
+        const sentEvent = message();
+        const failedEvent = message("notification.failed");
+        const stranger = record("n7", { status: "sent" });
+        expect(
+          await fx.store.finishAll([
+            { key: "k1", record: sent, messages: [sentEvent] },
+            { key: "k2", record: failed, messages: [failedEvent] },
+            { key: "k3", record: stranger, messages: [message()] },
+          ]),
+        ).toEqual([true, true, false]);
+        expect(await fx.store.finishAll([{ key: "k1", record: sent, messages: [message()] }])).toEqual([
+          false,
+        ]);
+        expect(await fx.store.beginAll([{ key: "k1", record: record("n3") }])).toEqual([sent]);
+        expect(await fx.emitted("notification.sent")).toEqual([sentEvent.body]);
+        expect(await fx.emitted("notification.failed")).toEqual([failedEvent.body]);
+      });
+
+      it("refuses another service's events in a batch finish, finishing none of it", async () => {
+        await fx.store.beginAll([{ key: "k1", record: record("n1") }]);
+        await expect(
+          fx.store.finishAll([
+            { key: "k1", record: record("n1", { status: "sent" }), messages: [message()] },
+            {
+              key: "k1",
+              record: record("n1", { status: "sent" }),
+              messages: [message("user.created", "user")],
+            },
+          ]),
+        ).rejects.toMatchObject({ code: "FOREIGN_EVENT" });
+        expect((await fx.store.begin("k1", record("x"))).status).toBe("sending");
+        expect(await fx.emitted("notification.sent")).toEqual([]);
+      });
+
       it("refuses to emit another service's events", async () => {
         await fx.store.begin("k1", record("n1"));
         await expect(

@@ -1,6 +1,6 @@
 /**
- * The notifier over the Redis store: what a fact costs in Redis calls (the contact read, one claim
- * of all its channels, one finish of all of them), and that a redelivered fact changes nothing.
+ * The notifier over the Redis store: what a fact costs in Redis calls (one contact read with the
+ * claim of all its channels, one finish of all of them), and that a redelivered fact changes nothing.
  */
 import { randomBytes } from "node:crypto";
 import { expect, it, vi } from "vitest";
@@ -26,7 +26,7 @@ const confirmed = (orderId: string): Intent => ({
 });
 
 describeWithRedis("notifier over Redis", (getRedis) => {
-  it("notifies a fact on two channels with three Redis calls, and a redelivery emits nothing", async () => {
+  it("notifies a fact on two channels with two Redis calls, and a redelivery emits nothing", async () => {
     const redis = getRedis().client();
     await redis.flushall();
     const platform = createMemoryPlatform();
@@ -57,10 +57,10 @@ describeWithRedis("notifier over Redis", (getRedis) => {
       const sent = vi.spyOn(redis, "sendCommand");
       try {
         await notifier.notify(confirmed("o1"), prepare);
-        expect(sent.mock.calls.map(([command]) => command.name)).toEqual(["hgetall", "evalsha", "evalsha"]);
+        expect(sent.mock.calls.map(([command]) => command.name)).toEqual(["evalsha", "evalsha"]);
         sent.mockClear();
         await notifier.notify(confirmed("o1"), prepare);
-        expect(sent.mock.calls.map(([command]) => command.name)).toEqual(["hgetall", "evalsha"]);
+        expect(sent.mock.calls.map(([command]) => command.name)).toEqual(["evalsha"]);
       } finally {
         sent.mockRestore();
       }

@@ -3,8 +3,8 @@
  * channel, surviving redelivery, crashes and a second instance:
  *
  * 1. claim: store a "sending" record under `<template>:<orderId or userId>:<channel>` (first claim
- *    wins; a redelivery gets the same record and notification id), every channel of the fact in one
- *    store call;
+ *    wins; a redelivery gets the same record and notification id), every channel the user's contact
+ *    enables in one store call that also reads the contact;
  * 2. call the provider with the notification id as its idempotency key (a repeat is not re-sent);
  * 3. finish: record "sent" / "failed" and emit `notification.sent` / `notification.failed` in one
  *    atomic step that only succeeds on a record still "sending", every channel the provider
@@ -15,19 +15,18 @@
  * send-then-record).
  */
 import type { AllEvents } from "../../contracts/catalog.js";
-import type { NotificationChannel } from "../../contracts/common.js";
 import type { CausalPublisher } from "../../lib/bus/context.js";
 import { BusError, isRetryable } from "../../lib/bus/errors.js";
 import { providerSpan } from "../../lib/observability/spans.js";
 import {
   addressFor,
   type Contact,
-  channelsFor,
   dedupeKey,
   type Intent,
   type NotificationRecord,
   newRecord,
   render,
+  TEMPLATES,
 } from "./domain.js";
 import type { UserDataCipher } from "../../lib/security/user-data.js";
 import type { ChannelProvider } from "./providers.js";
@@ -103,24 +102,11 @@ export function createNotifier(options: NotifierOptions): Notifier {
   }
 
   /**
-   * Claims every channel's notification in one store call, sends those still "sending", and
-   * finishes every one the provider answered in one more call.
+   * Sends the claimed notifications still "sending", and finishes every one the provider answered
+   * in one store call. Every channel gets its attempt even when another fails transiently; the
+   * retry then skips the channels already finished. The errors of the channels not finished.
    */
-  async function deliver(
-    intent: Intent,
-    channels: NotificationChannel[],
-    contact: Contact,
-    prepare: Prepare,
-  ) {
-    if (channels.length === 0) return [];
-    const records = await store.beginAll(
-      channels.map((channel) => ({
-        key: dedupeKey(intent, channel),
-        record: newRecord(intent, channel, options.newId(), iso()),
-      })),
-    );
-    // Every channel gets its attempt even when another fails transiently; the retry then skips the
-    // channels already finished.
+  async function deliver(intent: Intent, records: NotificationRecord[], contact: Contact, prepare: Prepare) {
     const outcomes = await Promise.allSettled(
       records.filter((r) => r.status === "sending").map((r) => send(r, contact, intent, prepare)),
     );
@@ -131,7 +117,12 @@ export function createNotifier(options: NotifierOptions): Notifier {
 
   return {
     async notify(intent, prepare) {
-      const projected = await store.getContact(intent.userId);
+      // The contact read and the claims of the channels it enables: one store call.
+      const candidates = TEMPLATES[intent.template].channels.map((channel) => ({
+        key: dedupeKey(intent, channel),
+        record: newRecord(intent, channel, options.newId(), iso()),
+      }));
+      const { contact: projected, records } = await store.beginForContact(intent.userId, candidates);
       if (!projected) throw new UserUnknownError(intent.userId);
       if (projected.deleted || !projected.contact) return;
       const sealed = projected.contact;
@@ -142,7 +133,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
           ? {}
           : { phone: options.cipher.open(sealed.userId, "phone", sealed.phone) }),
       };
-      const errors = await deliver(intent, channelsFor(intent.template, contact), contact, prepare);
+      const errors = await deliver(intent, records, contact, prepare);
       const fatal = errors.find((e) => !isRetryable(e));
       if (fatal !== undefined) throw fatal;
       if (errors.length > 0) throw errors[0];

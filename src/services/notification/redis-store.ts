@@ -23,6 +23,7 @@ import {
   assertOwnEvents,
   type BeginEntry,
   comesAfter,
+  type ContactClaim,
   type FinishEntry,
   type NotificationQuery,
   type NotificationStore,
@@ -103,6 +104,34 @@ for i = 1, tonumber(ARGV[1]) do
 end
 return out`);
 
+// KEYS: contact, then per candidate its record key and index keys. ARGV: count, then per candidate:
+// channel, index count, record JSON, score, index member. Reads the contact; when it is there and not
+// deleted, claims (as BEGIN_ALL) the candidates whose channel it enables (mirrors channelEnabled in
+// domain.ts). → {at or false, deleted, contact JSON, record JSON per claimed candidate...}.
+const BEGIN_FOR_CONTACT = new LuaScript(`
+local c = redis.call('HMGET', KEYS[1], 'at', 'deleted', 'data')
+if not c[1] then return {false} end
+if c[2] == '1' then return {c[1], '1'} end
+local contact = cjson.decode(c[3])
+local hasPhone = contact.phone ~= nil and contact.phone ~= cjson.null
+local out = {c[1], '0', c[3]}
+local k, a = 2, 2
+for i = 1, tonumber(ARGV[1]) do
+  local channel, n = ARGV[a], tonumber(ARGV[a + 1])
+  if contact.preferences[channel] == true and (channel ~= 'sms' or hasPhone) then
+    local current = redis.call('GET', KEYS[k])
+    if current then
+      out[#out + 1] = current
+    else
+      redis.call('SET', KEYS[k], ARGV[a + 2])
+      for j = 1, n do redis.call('ZADD', KEYS[k + j], ARGV[a + 3], ARGV[a + 4]) end
+      out[#out + 1] = ARGV[a + 2]
+    end
+  end
+  k, a = k + 1 + n, a + 5
+end
+return out`);
+
 const ContactSchema = z.object({
   userId: z.string(),
   name: z.string(),
@@ -177,6 +206,28 @@ export class RedisNotificationStore implements NotificationStore {
     }
     const reply = (await BEGIN_ALL.run(this.redis, keys, args)) as unknown[];
     return reply.map((json) => parseRecord(String(json)));
+  }
+
+  async beginForContact(userId: string, candidates: readonly BeginEntry[]): Promise<ContactClaim> {
+    const keys = [contactKey(userId)];
+    const args: (string | number)[] = [candidates.length];
+    for (const { key, record } of candidates) {
+      const indexes = indexesOf(record);
+      keys.push(notificationKey(key), ...indexes);
+      args.push(record.channel, indexes.length, JSON.stringify(record), Date.parse(record.createdAt), key);
+    }
+    const [at, deleted, data, ...records] = (await BEGIN_FOR_CONTACT.run(
+      this.redis,
+      keys,
+      args,
+    )) as unknown[];
+    if (at === null || at === undefined) return { contact: undefined, records: [] };
+    if (deleted === "1") return { contact: { at: Number(at), deleted: true }, records: [] };
+    const contact = ContactSchema.parse(JSON.parse(String(data)));
+    return {
+      contact: { at: Number(at), contact, deleted: false },
+      records: records.map((json) => parseRecord(String(json))),
+    };
   }
 
   async finishAll(entries: readonly FinishEntry[]): Promise<boolean[]> {

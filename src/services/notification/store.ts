@@ -9,6 +9,7 @@ import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import type { PublishMessages } from "../../lib/runtime/platform-store.js";
 import {
   applyContactChange,
+  channelEnabled,
   type ContactChange,
   type ContactRecord,
   type NotificationRecord,
@@ -55,8 +56,20 @@ export interface NotificationStore {
    * the order given, whether it was finished (its messages emitted) or was no longer sending.
    */
   finishAll(entries: readonly FinishEntry[]): Promise<boolean[]>;
+  /**
+   * Reads the user's contact and, when it is there and not deleted, claims (`beginAll`) the
+   * candidates of the channels it enables (`channelEnabled`), in one atomic step (one Redis call):
+   * the contact record (undefined: unknown user) and the claimed records in effect, in the
+   * candidates' order.
+   */
+  beginForContact(userId: string, candidates: readonly BeginEntry[]): Promise<ContactClaim>;
   /** Records of a user and/or an order, newest first (none when neither is given). */
   list(query: NotificationQuery): Promise<NotificationRecord[]>;
+}
+
+export interface ContactClaim {
+  contact: ContactRecord | undefined;
+  records: NotificationRecord[];
 }
 
 export interface BeginEntry {
@@ -116,6 +129,14 @@ export class MemoryNotificationStore implements NotificationStore {
     const records: NotificationRecord[] = [];
     for (const { key, record } of entries) records.push(await this.begin(key, record));
     return records;
+  }
+
+  async beginForContact(userId: string, candidates: readonly BeginEntry[]): Promise<ContactClaim> {
+    const contact = await this.getContact(userId);
+    if (!contact?.contact || contact.deleted) return { contact, records: [] };
+    const enabled = contact.contact;
+    const chosen = candidates.filter((c) => channelEnabled(enabled, c.record.channel));
+    return { contact, records: await this.beginAll(chosen) };
   }
 
   async finishAll(entries: readonly FinishEntry[]): Promise<boolean[]> {

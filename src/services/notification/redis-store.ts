@@ -109,12 +109,13 @@ return out`);
 // deleted, claims (as BEGIN_ALL) the candidates whose channel it enables (mirrors channelEnabled in
 // domain.ts). → {at or false, deleted, contact JSON, record JSON per claimed candidate...}.
 const BEGIN_FOR_CONTACT = new LuaScript(`
-local c = redis.call('HMGET', KEYS[1], 'at', 'deleted', 'data')
-if not c[1] then return {false} end
-if c[2] == '1' then return {c[1], '1'} end
-local contact = cjson.decode(c[3])
+local at = redis.call('HGET', KEYS[1], 'at')
+if not at then return {false} end
+if redis.call('HGET', KEYS[1], 'deleted') == '1' then return {at, '1'} end
+local data = redis.call('HGET', KEYS[1], 'data')
+local contact = cjson.decode(data)
 local hasPhone = contact.phone ~= nil and contact.phone ~= cjson.null
-local out = {c[1], '0', c[3]}
+local out = {at, '0', data}
 local k, a = 2, 2
 for i = 1, tonumber(ARGV[1]) do
   local channel, n = ARGV[a], tonumber(ARGV[a + 1])

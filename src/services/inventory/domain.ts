@@ -203,7 +203,7 @@ export const restockProduct = (p: Product, quantity: number): Product => ({
   available: p.available + quantity,
 });
 
-const unpriced = (items: readonly PricedLine[]): OrderLine[] =>
+export const unpriced = (items: readonly PricedLine[]): OrderLine[] =>
   items.map((l) => ({ productId: l.productId, quantity: l.quantity }));
 
 /** Nothing reserved yet: leave a tombstone so the late request finds the order already settled. */

@@ -34,6 +34,8 @@ import {
   reservationRecord,
   reservationSignature,
   restockProduct,
+  unpriced,
+  withinTotal,
 } from "./domain.js";
 import { legacyProductIndexKey, productIndexKey, productKey, reservationKey } from "./keys.js";
 import { ADD_PRODUCT, MOVE_LEGACY_INDEX, RESERVE, RESTOCK, RESTOCK_ONCE, SETTLE } from "./scripts.js";
@@ -72,6 +74,25 @@ const StoredReservation = z.object({
 
 type Hash = Record<string, string>;
 
+/**
+ * Entries kept by each of the store's in-process memories (product prices, this instance's open
+ * reservations): a bound on their memory, not a correctness limit (a miss costs a Redis read).
+ */
+const MEMORY_ENTRIES = 10_000;
+
+/** Sets `key` in an insertion-ordered map, dropping the oldest entry past `MEMORY_ENTRIES`. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > MEMORY_ENTRIES) map.delete(map.keys().next().value as string);
+}
+
+/** A reservation this instance made: its lines and the items JSON it stored. */
+interface OpenReservation {
+  lines: OrderLine[];
+  itemsJson: string;
+}
+
 function toProduct(hash: Hash): Product | undefined {
   if (hash.id === undefined) return undefined;
   return {
@@ -104,6 +125,17 @@ export class RedisInventoryStore implements InventoryStore {
   private readonly maxAttempts: number;
   private readonly markerTtlMs: number;
   private readonly maxOrderTotal: number;
+  /**
+   * Prices seen (fixed when a product is added): a reservation request is first tried as a guess
+   * from them, in one Redis call, which RESERVE checks (stock, thresholds and prices) before it
+   * applies; a wrong guess falls back to reading the state.
+   */
+  private readonly prices = new Map<string, number>();
+  /**
+   * Reservations this instance made and has not settled: a commit tries them in one Redis call,
+   * which SETTLE checks (still reserved, with these items); otherwise it reads the reservation.
+   */
+  private readonly open = new Map<string, OpenReservation>();
 
   constructor(options: RedisInventoryStoreOptions) {
     this.redis = options.redis;
@@ -161,7 +193,9 @@ export class RedisInventoryStore implements InventoryStore {
       [productKey(product.productId), productIndexKey(), ...keys],
       [...fields, ...bodies],
     );
-    return added === 1 ? product : undefined;
+    if (added !== 1) return undefined;
+    remember(this.prices, product.productId, product.price);
+    return product;
   }
 
   async restock(
@@ -208,8 +242,16 @@ export class RedisInventoryStore implements InventoryStore {
   ): Promise<ReserveDecision> {
     assertUniqueLines(lines);
     const stateKeys = [reservationKey(orderId), ...lines.map((l) => productKey(l.productId))];
+    const guess = this.guessReservation(lines);
+    if (guess) {
+      const result = await this.writeReservation(orderId, lines, stateKeys, guess, emit);
+      if (result !== CONFLICT) return result;
+    }
     return this.optimistic("reserve", async (): Promise<Attempt<ReserveDecision>> => {
       const [reservation = {}, ...products] = await this.hashes(stateKeys);
+      for (const product of products) {
+        if (product.id !== undefined) remember(this.prices, product.id, Number(product.price));
+      }
       const decision = decideReservation(
         toReservation(orderId, reservation),
         lines,
@@ -217,30 +259,64 @@ export class RedisInventoryStore implements InventoryStore {
         this.maxOrderTotal,
       );
       if (decision.kind === "duplicate") return decision;
-      const record = reservationRecord(orderId, decision);
-      const { keys, bodies } = outbox(emit(decision));
-      const result = String(
-        await RESERVE.run(
-          this.redis,
-          [...stateKeys, ...keys],
-          [
-            lines.length,
-            reservationSignature(lines, decision),
-            JSON.stringify(record.items),
-            record.reason ?? "",
-            ...lines.map((l) => l.quantity),
-            this.markerTtlMs,
-            ...bodies,
-          ],
-        ),
-      );
-      if (result === "applied") return decision;
-      if (result.startsWith("duplicate:")) return { kind: "duplicate", state: toState(result.slice(10)) };
-      return CONFLICT;
+      return this.writeReservation(orderId, lines, stateKeys, decision, emit);
     });
   }
 
+  /**
+   * The outcome when every product exists at the price seen, with stock for its line and no
+   * low-stock threshold crossed (most requests); undefined when a price was never seen or the
+   * total is too large.
+   */
+  private guessReservation(lines: readonly OrderLine[]): ReservationOutcome | undefined {
+    const items = [];
+    for (const line of lines) {
+      const unitPrice = this.prices.get(line.productId);
+      if (unitPrice === undefined) return undefined;
+      items.push({ ...line, unitPrice });
+    }
+    if (!withinTotal(items, this.maxOrderTotal)) return undefined;
+    const total = items.reduce((sum, l) => sum + l.quantity * l.unitPrice, 0);
+    return { kind: "reserved", items, total, lowStock: [] };
+  }
+
+  /** RESERVE `outcome` if it is still the outcome (see the script); CONFLICT when it is not. */
+  private async writeReservation(
+    orderId: string,
+    lines: readonly OrderLine[],
+    stateKeys: readonly string[],
+    outcome: ReservationOutcome,
+    emit: Emit<ReservationOutcome>,
+  ): Promise<Attempt<ReserveDecision>> {
+    const record = reservationRecord(orderId, outcome);
+    const itemsJson = JSON.stringify(record.items);
+    const { keys, bodies } = outbox(emit(outcome));
+    const result = String(
+      await RESERVE.run(
+        this.redis,
+        [...stateKeys, ...keys],
+        [
+          lines.length,
+          reservationSignature(lines, outcome),
+          itemsJson,
+          record.reason ?? "",
+          ...lines.map((l) => l.quantity),
+          this.markerTtlMs,
+          ...bodies,
+        ],
+      ),
+    );
+    if (result === "applied") {
+      if (outcome.kind === "reserved")
+        remember(this.open, orderId, { lines: unpriced(outcome.items), itemsJson });
+      return outcome;
+    }
+    if (result.startsWith("duplicate:")) return { kind: "duplicate", state: toState(result.slice(10)) };
+    return CONFLICT;
+  }
+
   async release(orderId: string, emit: Emit<OrderLine[]>): Promise<ReleaseDecision> {
+    this.open.delete(orderId);
     return this.optimistic("release", async (): Promise<Attempt<ReleaseDecision>> => {
       const decision = decideRelease(await this.getReservation(orderId));
       if (decision.kind === "noop") return decision;
@@ -252,6 +328,14 @@ export class RedisInventoryStore implements InventoryStore {
   }
 
   async commit(orderId: string, emit: Emit<OrderLine[]>): Promise<CommitDecision> {
+    const known = this.open.get(orderId);
+    if (known) {
+      // One call: SETTLE commits only a reservation still reserved with exactly these items.
+      this.open.delete(orderId);
+      const result = await this.settle("committed", orderId, known.lines, emit(known.lines), known.itemsJson);
+      if (result === "done") return { kind: "commit", items: known.lines };
+      if (result.startsWith("noop:")) return { kind: "noop", state: toState(result.slice(5)) };
+    }
     return this.optimistic("commit", async (): Promise<Attempt<CommitDecision>> => {
       const decision = decideCommit(await this.getReservation(orderId));
       if (decision.kind === "noop") return decision;
@@ -267,14 +351,16 @@ export class RedisInventoryStore implements InventoryStore {
     orderId: string,
     items: readonly OrderLine[],
     messages: readonly OutgoingMessage[],
+    itemsJson = "",
   ): Promise<string> {
     const { keys, bodies } = outbox(messages);
     const productKeys = items.map((l) => productKey(l.productId));
     const seen = items.length > 0 ? "reserved" : "none";
+    const quantities = items.map((l) => l.quantity);
     const result = await SETTLE.run(
       this.redis,
       [reservationKey(orderId), ...productKeys, ...keys],
-      [to, seen, items.length, ...items.map((l) => l.quantity), this.markerTtlMs, ...bodies],
+      [to, seen, items.length, ...quantities, this.markerTtlMs, itemsJson, ...bodies],
     );
     return String(result);
   }

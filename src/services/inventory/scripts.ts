@@ -79,8 +79,9 @@ return 'ok'
  * n quantities, lifetime (ms) of a failed reservation (only a dedupe mark), messages. Computes the
  * outcome signature exactly like \`reservationSignature\` in domain.ts; applies only when it equals
  * the expected one. 'T' (total too large) is taken from the handler when no line is unknown or
- * short: it depends on prices only, which never change.
- * → 'applied' | 'duplicate:<state>' | 'conflict:<signature>'.
+ * short: it depends on prices only, which never change. A reservation also applies only when each
+ * item's \`unitPrice\` is its product's price, so a handler may guess from prices it saw earlier.
+ * → 'applied' | 'duplicate:<state>' | 'conflict:<signature>' | 'conflict:price'.
  */
 export const RESERVE = new LuaScript(`${OUTBOX_LUA}
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -108,6 +109,10 @@ elseif ARGV[2] == 'T' then sig = 'T'
 else sig = 'R' .. table.concat(low) end
 if sig ~= ARGV[2] then return 'conflict:' .. sig end
 if sig:sub(1, 1) == 'R' then
+  local items = cjson.decode(ARGV[3])
+  for i = 1, n do
+    if tonumber(redis.call('HGET', KEYS[1 + i], 'price')) ~= items[i].unitPrice then return 'conflict:price' end
+  end
   for i = 1, n do
     redis.call('HINCRBY', KEYS[1 + i], 'available', '-' .. ARGV[4 + i])
     redis.call('HINCRBY', KEYS[1 + i], 'reserved', ARGV[4 + i])
@@ -125,8 +130,10 @@ return 'applied'
  * Release (reserved → available) or commit (reserved → committed). A settled reservation holds no
  * stock any more, only the order's dedupe mark: it expires after the given lifetime.
  * KEYS: reservation, n products, streams. ARGV: 'released' | 'committed', state the handler saw
- * ('reserved' | 'none'), n, n quantities, lifetime ms of the settled mark, messages.
- * → 'done' | 'tombstone' | 'noop:<state>' | 'conflict' (state changed since it was read).
+ * ('reserved' | 'none'), n, n quantities, lifetime ms of the settled mark, the reservation's items
+ * JSON as the handler knows it ('' when it read them just now: no check), messages.
+ * → 'done' | 'tombstone' | 'noop:<state>' | 'conflict' (state changed since it was read, or the
+ * items are not the ones given).
  */
 export const SETTLE = new LuaScript(`${OUTBOX_LUA}
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -139,16 +146,17 @@ if not state then
 end
 if state ~= 'reserved' then return 'noop:' .. state end
 if ARGV[2] ~= 'reserved' then return 'conflict' end
+local n = tonumber(ARGV[3])
+if ARGV[5 + n] ~= '' and redis.call('HGET', KEYS[1], 'items') ~= ARGV[5 + n] then return 'conflict' end
 local target = 'committed'
 if ARGV[1] == 'released' then target = 'available' end
-local n = tonumber(ARGV[3])
 for i = 1, n do
   redis.call('HINCRBY', KEYS[1 + i], 'reserved', '-' .. ARGV[3 + i])
   redis.call('HINCRBY', KEYS[1 + i], target, ARGV[3 + i])
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[4 + n])
-outbox(2 + n, 5 + n)
+outbox(2 + n, 6 + n)
 return 'done'
 `);
 

@@ -65,10 +65,17 @@ export interface Intent {
 
 /** The template's channels the user has enabled; SMS only with a phone number. */
 export function channelsFor(template: Template, contact: Contact): NotificationChannel[] {
-  return TEMPLATES[template].channels.filter(
-    (channel) => contact.preferences[channel] && (channel !== "sms" || contact.phone !== undefined),
-  );
+  return TEMPLATES[template].channels.filter((channel) => channelEnabled(contact, channel));
 }
+
+/**
+ * Whether the contact takes notifications on `channel` (sealed or opened: only the phone's presence
+ * counts). The Redis store's BEGIN_FOR_CONTACT script mirrors it; the store contract keeps them in step.
+ */
+export const channelEnabled = (
+  contact: Pick<Contact, "preferences" | "phone">,
+  channel: NotificationChannel,
+): boolean => contact.preferences[channel] && (channel !== "sms" || contact.phone !== undefined);
 
 /** Exactly one notification per business fact and channel. */
 export const dedupeKey = (intent: Intent, channel: NotificationChannel): string =>

@@ -3,29 +3,30 @@
  * channel, surviving redelivery, crashes and a second instance:
  *
  * 1. claim: store a "sending" record under `<template>:<orderId or userId>:<channel>` (first claim
- *    wins; a redelivery gets the same record and notification id);
+ *    wins; a redelivery gets the same record and notification id), every channel the user's contact
+ *    enables in one store call that also reads the contact;
  * 2. call the provider with the notification id as its idempotency key (a repeat is not re-sent);
  * 3. finish: record "sent" / "failed" and emit `notification.sent` / `notification.failed` in one
- *    atomic step that only succeeds on a record still "sending".
+ *    atomic step that only succeeds on a record still "sending", every channel the provider
+ *    answered in one store call.
  *
  * A crash between 1 and 3 leaves "sending": the redelivered fact calls the provider again with the
  * same id, so nothing is lost (as with claim-then-send) and nothing is sent twice (as with
  * send-then-record).
  */
 import type { AllEvents } from "../../contracts/catalog.js";
-import type { NotificationChannel } from "../../contracts/common.js";
 import type { CausalPublisher } from "../../lib/bus/context.js";
 import { BusError, isRetryable } from "../../lib/bus/errors.js";
 import { providerSpan } from "../../lib/observability/spans.js";
 import {
   addressFor,
   type Contact,
-  channelsFor,
   dedupeKey,
   type Intent,
   type NotificationRecord,
   newRecord,
   render,
+  TEMPLATES,
 } from "./domain.js";
 import type { UserDataCipher } from "../../lib/security/user-data.js";
 import type { ChannelProvider } from "./providers.js";
@@ -67,10 +68,9 @@ export function createNotifier(options: NotifierOptions): Notifier {
   const { store, provider } = options;
   const iso = () => new Date(options.now()).toISOString();
 
-  async function deliver(intent: Intent, channel: NotificationChannel, contact: Contact, prepare: Prepare) {
-    const key = dedupeKey(intent, channel);
-    const record = await store.begin(key, newRecord(intent, channel, options.newId(), iso()));
-    if (record.status !== "sending") return;
+  /** The provider's answer for one claimed notification, as the record and event that finish it. */
+  async function send(record: NotificationRecord, contact: Contact, intent: Intent, prepare: Prepare) {
+    const { channel } = record;
     const message = render(intent, contact);
     const result = await providerSpan(`${channel}-provider`, "send", { "ordersaga.channel": channel }, () =>
       provider.send({
@@ -82,6 +82,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
     );
     const sentAt = iso();
     const { notificationId, userId, template, orderId } = record;
+    const key = dedupeKey(intent, channel);
     if (result.status === "accepted") {
       const done: NotificationRecord = { ...record, status: "sent", sentAt };
       const ref = orderId === undefined ? {} : { orderId };
@@ -93,17 +94,35 @@ export function createNotifier(options: NotifierOptions): Notifier {
         ...ref,
         sentAt,
       });
-      await store.finish(key, done, [event.message]);
-      return;
+      return { key, record: done, messages: [event.message] };
     }
     const failed: NotificationRecord = { ...record, status: "failed", sentAt, reason: result.reason };
     const event = prepare("notification.failed", { notificationId, userId, channel, reason: result.reason });
-    await store.finish(key, failed, [event.message]);
+    return { key, record: failed, messages: [event.message] };
+  }
+
+  /**
+   * Sends the claimed notifications still "sending", and finishes every one the provider answered
+   * in one store call. Every channel gets its attempt even when another fails transiently; the
+   * retry then skips the channels already finished. The errors of the channels not finished.
+   */
+  async function deliver(intent: Intent, records: NotificationRecord[], contact: Contact, prepare: Prepare) {
+    const outcomes = await Promise.allSettled(
+      records.filter((r) => r.status === "sending").map((r) => send(r, contact, intent, prepare)),
+    );
+    const finished = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    if (finished.length > 0) await store.finishAll(finished);
+    return outcomes.flatMap((o) => (o.status === "rejected" ? [o.reason as unknown] : []));
   }
 
   return {
     async notify(intent, prepare) {
-      const projected = await store.getContact(intent.userId);
+      // The contact read and the claims of the channels it enables: one store call.
+      const candidates = TEMPLATES[intent.template].channels.map((channel) => ({
+        key: dedupeKey(intent, channel),
+        record: newRecord(intent, channel, options.newId(), iso()),
+      }));
+      const { contact: projected, records } = await store.beginForContact(intent.userId, candidates);
       if (!projected) throw new UserUnknownError(intent.userId);
       if (projected.deleted || !projected.contact) return;
       const sealed = projected.contact;
@@ -114,12 +133,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
           ? {}
           : { phone: options.cipher.open(sealed.userId, "phone", sealed.phone) }),
       };
-      // Every channel gets its attempt even when another fails transiently; the retry then
-      // skips the channels already finished.
-      const outcomes = await Promise.allSettled(
-        channelsFor(intent.template, contact).map((channel) => deliver(intent, channel, contact, prepare)),
-      );
-      const errors = outcomes.flatMap((o) => (o.status === "rejected" ? [o.reason as unknown] : []));
+      const errors = await deliver(intent, records, contact, prepare);
       const fatal = errors.find((e) => !isRetryable(e));
       if (fatal !== undefined) throw fatal;
       if (errors.length > 0) throw errors[0];

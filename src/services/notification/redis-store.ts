@@ -8,6 +8,7 @@ import { z } from "zod";
 import { NotificationChannelSchema, NotificationPreferencesSchema } from "../../contracts/common.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { OUTBOX_LUA, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
+import { FIELD_BODY } from "../../lib/bus/transports/redis-stream-keys.js";
 import { LuaScript } from "../../lib/redis/index.js";
 import {
   type ContactChange,
@@ -18,7 +19,21 @@ import {
   type Template,
 } from "./domain.js";
 import { byOrderKey, byUserKey, contactKey, notificationEventStreamKey, notificationKey } from "./keys.js";
-import { assertOwnEvents, comesAfter, type NotificationQuery, type NotificationStore } from "./store.js";
+import {
+  assertOwnEvents,
+  type BeginEntry,
+  comesAfter,
+  type ContactClaim,
+  type FinishEntry,
+  type NotificationQuery,
+  type NotificationStore,
+} from "./store.js";
+
+/** The sorted sets a record is listed in. */
+const indexesOf = (record: NotificationRecord): string[] => [
+  byUserKey(record.userId),
+  ...(record.orderId ? [byOrderKey(record.orderId)] : []),
+];
 
 // Mirrors applyContactChange (domain.ts); the shared store contract keeps the two in step.
 // KEYS: contact; ARGV: kind, at, contact JSON.
@@ -51,6 +66,72 @@ if record.status ~= 'sending' or record.notificationId ~= ARGV[1] then return 0 
 redis.call('SET', KEYS[1], ARGV[2])
 outbox(2, 3)
 return 1`);
+
+// BEGIN for several records. KEYS: per record its key then its index keys. ARGV: count, then per
+// record: index count, record JSON, score, index member. → the records in effect (JSON), in order.
+const BEGIN_ALL = new LuaScript(`
+local k, a, out = 1, 2, {}
+for i = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  local current = redis.call('GET', KEYS[k])
+  if current then
+    out[i] = current
+  else
+    redis.call('SET', KEYS[k], ARGV[a + 1])
+    for j = 1, n do redis.call('ZADD', KEYS[k + j], ARGV[a + 2], ARGV[a + 3]) end
+    out[i] = ARGV[a + 1]
+  end
+  k, a = k + 1 + n, a + 4
+end
+return out`);
+
+// FINISH for several records. KEYS: per record its key then its streams. ARGV: count, then per
+// record: message count, notification id, record JSON, bodies. → per record 1 (finished) or 0.
+const FINISH_ALL = new LuaScript(`
+local k, a, out = 1, 2, {}
+for i = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  local current = redis.call('GET', KEYS[k])
+  local record = current and cjson.decode(current)
+  if record and record.status == 'sending' and record.notificationId == ARGV[a + 1] then
+    redis.call('SET', KEYS[k], ARGV[a + 2])
+    for j = 1, n do redis.call('XADD', KEYS[k + j], '*', '${FIELD_BODY}', ARGV[a + 2 + j]) end
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+  k, a = k + 1 + n, a + 3 + n
+end
+return out`);
+
+// KEYS: contact, then per candidate its record key and index keys. ARGV: count, then per candidate:
+// channel, index count, record JSON, score, index member. Reads the contact; when it is there and not
+// deleted, claims (as BEGIN_ALL) the candidates whose channel it enables (mirrors channelEnabled in
+// domain.ts). → {at or false, deleted, contact JSON, record JSON per claimed candidate...}.
+const BEGIN_FOR_CONTACT = new LuaScript(`
+local at = redis.call('HGET', KEYS[1], 'at')
+if not at then return {false} end
+if redis.call('HGET', KEYS[1], 'deleted') == '1' then return {at, '1'} end
+local data = redis.call('HGET', KEYS[1], 'data')
+local contact = cjson.decode(data)
+local hasPhone = contact.phone ~= nil and contact.phone ~= cjson.null
+local out = {at, '0', data}
+local k, a = 2, 2
+for i = 1, tonumber(ARGV[1]) do
+  local channel, n = ARGV[a], tonumber(ARGV[a + 1])
+  if contact.preferences[channel] == true and (channel ~= 'sms' or hasPhone) then
+    local current = redis.call('GET', KEYS[k])
+    if current then
+      out[#out + 1] = current
+    else
+      redis.call('SET', KEYS[k], ARGV[a + 2])
+      for j = 1, n do redis.call('ZADD', KEYS[k + j], ARGV[a + 3], ARGV[a + 4]) end
+      out[#out + 1] = ARGV[a + 2]
+    end
+  end
+  k, a = k + 1 + n, a + 5
+end
+return out`);
 
 const ContactSchema = z.object({
   userId: z.string(),
@@ -93,7 +174,7 @@ export class RedisNotificationStore implements NotificationStore {
   }
 
   async begin(key: string, record: NotificationRecord): Promise<NotificationRecord> {
-    const indexes = [byUserKey(record.userId), ...(record.orderId ? [byOrderKey(record.orderId)] : [])];
+    const indexes = indexesOf(record);
     const score = Date.parse(record.createdAt);
     const reply = await BEGIN.run(
       this.redis,
@@ -113,6 +194,55 @@ export class RedisNotificationStore implements NotificationStore {
     const keys = [notificationKey(key), ...outbox.keys];
     const args = [record.notificationId, JSON.stringify(record), ...outbox.bodies];
     return (await FINISH.run(this.redis, keys, args)) === 1;
+  }
+
+  async beginAll(entries: readonly BeginEntry[]): Promise<NotificationRecord[]> {
+    if (entries.length === 0) return [];
+    const keys: string[] = [];
+    const args: (string | number)[] = [entries.length];
+    for (const { key, record } of entries) {
+      const indexes = indexesOf(record);
+      keys.push(notificationKey(key), ...indexes);
+      args.push(indexes.length, JSON.stringify(record), Date.parse(record.createdAt), key);
+    }
+    const reply = (await BEGIN_ALL.run(this.redis, keys, args)) as unknown[];
+    return reply.map((json) => parseRecord(String(json)));
+  }
+
+  async beginForContact(userId: string, candidates: readonly BeginEntry[]): Promise<ContactClaim> {
+    const keys = [contactKey(userId)];
+    const args: (string | number)[] = [candidates.length];
+    for (const { key, record } of candidates) {
+      const indexes = indexesOf(record);
+      keys.push(notificationKey(key), ...indexes);
+      args.push(record.channel, indexes.length, JSON.stringify(record), Date.parse(record.createdAt), key);
+    }
+    const [at, deleted, data, ...records] = (await BEGIN_FOR_CONTACT.run(
+      this.redis,
+      keys,
+      args,
+    )) as unknown[];
+    if (at === null || at === undefined) return { contact: undefined, records: [] };
+    if (deleted === "1") return { contact: { at: Number(at), deleted: true }, records: [] };
+    const contact = ContactSchema.parse(JSON.parse(String(data)));
+    return {
+      contact: { at: Number(at), contact, deleted: false },
+      records: records.map((json) => parseRecord(String(json))),
+    };
+  }
+
+  async finishAll(entries: readonly FinishEntry[]): Promise<boolean[]> {
+    if (entries.length === 0) return [];
+    const keys: string[] = [];
+    const args: (string | number)[] = [entries.length];
+    for (const { key, record, messages } of entries) {
+      assertOwnEvents(messages);
+      const outbox = outboxArgs(messages, (m) => notificationEventStreamKey(m.topic));
+      keys.push(notificationKey(key), ...outbox.keys);
+      args.push(messages.length, record.notificationId, JSON.stringify(record), ...outbox.bodies);
+    }
+    const reply = (await FINISH_ALL.run(this.redis, keys, args)) as unknown[];
+    return reply.map((done) => done === 1);
   }
 
   async list(query: NotificationQuery): Promise<NotificationRecord[]> {

@@ -107,6 +107,109 @@ export function runNotificationStoreContract(
         expect(await fx.emitted("notification.sent")).toEqual([]);
       });
 
+      it("claims several notifications at once: the first claim of each key wins, indexed like begin", async () => {
+        await fx.store.begin("k1", record("n1"));
+        const push = record("n2", { channel: "push" });
+        expect(
+          await fx.store.beginAll([
+            { key: "k1", record: record("n9") },
+            { key: "k2", record: push },
+          ]),
+        ).toEqual([record("n1"), push]);
+        expect(await fx.store.beginAll([{ key: "k2", record: record("n8", { channel: "push" }) }])).toEqual([
+          push,
+        ]);
+        expect(await fx.store.beginAll([])).toEqual([]);
+        const listed = await fx.store.list({ orderId: "o1", limit: 10 });
+        expect(listed.map((r) => r.notificationId).sort()).toEqual(["n1", "n2"]);
+      });
+
+      it("finishes several notifications at once, each only while it is sending with that id", async () => {
+        await fx.store.beginAll([
+          { key: "k1", record: record("n1") },
+          { key: "k2", record: record("n2", { channel: "push" }) },
+        ]);
+        const sent = record("n1", { status: "sent", sentAt: "2024-01-01T00:00:01.000Z" });
+        const failed = record("n2", { channel: "push", status: "failed", reason: "no device" });
+        const sentEvent = message();
+        const failedEvent = message("notification.failed");
+        const stranger = record("n7", { status: "sent" });
+        expect(
+          await fx.store.finishAll([
+            { key: "k1", record: sent, messages: [sentEvent] },
+            { key: "k2", record: failed, messages: [failedEvent] },
+            { key: "k3", record: stranger, messages: [message()] },
+          ]),
+        ).toEqual([true, true, false]);
+        expect(await fx.store.finishAll([{ key: "k1", record: sent, messages: [message()] }])).toEqual([
+          false,
+        ]);
+        expect(await fx.store.beginAll([{ key: "k1", record: record("n3") }])).toEqual([sent]);
+        expect(await fx.emitted("notification.sent")).toEqual([sentEvent.body]);
+        expect(await fx.emitted("notification.failed")).toEqual([failedEvent.body]);
+      });
+
+      it("reads the contact and claims the channels it enables in one step; nothing for an unknown or deleted user", async () => {
+        const candidates = (orderId: string) =>
+          (["email", "push", "sms"] as const).map((channel) => ({
+            key: `order.confirmed:${orderId}:${channel}`,
+            record: record(`${orderId}-${channel}`, { orderId, channel }),
+          }));
+        expect(await fx.store.beginForContact("u1", candidates("o1"))).toEqual({
+          contact: undefined,
+          records: [],
+        });
+        // email on, push on, sms on but no phone: email and push.
+        await fx.store.applyContact({
+          kind: "created",
+          at: 10,
+          contact: { ...contact(), preferences: { email: true, push: true, sms: true } },
+        });
+        const claim = await fx.store.beginForContact("u1", candidates("o1"));
+        expect(claim.contact).toEqual(await fx.store.getContact("u1"));
+        expect(claim.records.map((r) => r.notificationId)).toEqual(["o1-email", "o1-push"]);
+        // A phone, push off: email and sms; the email claim of o1 is the one in effect.
+        const phoned = {
+          ...contact(),
+          phone: "+1 555 0100",
+          preferences: { email: true, push: false, sms: true },
+        };
+        await fx.store.applyContact({ kind: "updated", at: 20, contact: phoned });
+        const again = await fx.store.beginForContact("u1", [
+          { key: "order.confirmed:o1:email", record: record("o1-email-2", { channel: "email" }) },
+          ...candidates("o2"),
+        ]);
+        expect(again.records.map((r) => r.notificationId)).toEqual(["o1-email", "o2-email", "o2-sms"]);
+        await fx.store.applyContact({ kind: "deleted", at: 30, userId: "u1" });
+        expect(await fx.store.beginForContact("u1", candidates("o3"))).toEqual({
+          contact: { at: 30, deleted: true },
+          records: [],
+        });
+        const listed = await fx.store.list({ userId: "u1", limit: 10 });
+        expect(listed.map((r) => r.notificationId).sort()).toEqual([
+          "o1-email",
+          "o1-push",
+          "o2-email",
+          "o2-sms",
+        ]);
+      });
+
+      it("refuses another service's events in a batch finish, finishing none of it", async () => {
+        await fx.store.beginAll([{ key: "k1", record: record("n1") }]);
+        await expect(
+          fx.store.finishAll([
+            { key: "k1", record: record("n1", { status: "sent" }), messages: [message()] },
+            {
+              key: "k1",
+              record: record("n1", { status: "sent" }),
+              messages: [message("user.created", "user")],
+            },
+          ]),
+        ).rejects.toMatchObject({ code: "FOREIGN_EVENT" });
+        expect((await fx.store.begin("k1", record("x"))).status).toBe("sending");
+        expect(await fx.emitted("notification.sent")).toEqual([]);
+      });
+
       it("refuses to emit another service's events", async () => {
         await fx.store.begin("k1", record("n1"));
         await expect(

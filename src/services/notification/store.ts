@@ -9,6 +9,7 @@ import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import type { PublishMessages } from "../../lib/runtime/platform-store.js";
 import {
   applyContactChange,
+  channelEnabled,
   type ContactChange,
   type ContactRecord,
   type NotificationRecord,
@@ -45,8 +46,41 @@ export interface NotificationStore {
    * `messages` with it; false, emitting nothing, when it is no longer sending (finished elsewhere).
    */
   finish(key: string, record: NotificationRecord, messages: readonly OutgoingMessage[]): Promise<boolean>;
+  /**
+   * `begin` for several notifications (a fact's channels) at once, in one atomic step (one Redis
+   * call): the records in effect, in the order given.
+   */
+  beginAll(entries: readonly BeginEntry[]): Promise<NotificationRecord[]>;
+  /**
+   * `finish` for several notifications at once, in one atomic step (one Redis call): for each, in
+   * the order given, whether it was finished (its messages emitted) or was no longer sending.
+   */
+  finishAll(entries: readonly FinishEntry[]): Promise<boolean[]>;
+  /**
+   * Reads the user's contact and, when it is there and not deleted, claims (`beginAll`) the
+   * candidates of the channels it enables (`channelEnabled`), in one atomic step (one Redis call):
+   * the contact record (undefined: unknown user) and the claimed records in effect, in the
+   * candidates' order.
+   */
+  beginForContact(userId: string, candidates: readonly BeginEntry[]): Promise<ContactClaim>;
   /** Records of a user and/or an order, newest first (none when neither is given). */
   list(query: NotificationQuery): Promise<NotificationRecord[]>;
+}
+
+export interface ContactClaim {
+  contact: ContactRecord | undefined;
+  records: NotificationRecord[];
+}
+
+export interface BeginEntry {
+  key: string;
+  record: NotificationRecord;
+}
+
+export interface FinishEntry {
+  key: string;
+  record: NotificationRecord;
+  messages: readonly OutgoingMessage[];
 }
 
 /** Only the service's own events may be written with its state (they share its Redis slot). */
@@ -89,6 +123,27 @@ export class MemoryNotificationStore implements NotificationStore {
     this.records.set(key, structuredClone(record));
     await this.publish(messages);
     return true;
+  }
+
+  async beginAll(entries: readonly BeginEntry[]): Promise<NotificationRecord[]> {
+    const records: NotificationRecord[] = [];
+    for (const { key, record } of entries) records.push(await this.begin(key, record));
+    return records;
+  }
+
+  async beginForContact(userId: string, candidates: readonly BeginEntry[]): Promise<ContactClaim> {
+    const contact = await this.getContact(userId);
+    if (!contact?.contact || contact.deleted) return { contact, records: [] };
+    const enabled = contact.contact;
+    const chosen = candidates.filter((c) => channelEnabled(enabled, c.record.channel));
+    return { contact, records: await this.beginAll(chosen) };
+  }
+
+  async finishAll(entries: readonly FinishEntry[]): Promise<boolean[]> {
+    for (const entry of entries) assertOwnEvents(entry.messages);
+    const done: boolean[] = [];
+    for (const { key, record, messages } of entries) done.push(await this.finish(key, record, messages));
+    return done;
   }
 
   async list(query: NotificationQuery): Promise<NotificationRecord[]> {

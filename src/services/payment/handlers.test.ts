@@ -71,4 +71,50 @@ describe("payment handlers", () => {
     await handlers.paymentRequested(request, ctx);
     expect(sent).toEqual([]);
   });
+
+  it("opens the payment token while it reads the payment record, not after", async () => {
+    const store = new MemoryPaymentStore(async () => undefined);
+    let opening = false;
+    const read = store.get.bind(store);
+    // The record read resolves only once the token is being opened: a handler that reads first and
+    // opens afterwards never gets past it.
+    store.get = async (orderId) => {
+      for (let i = 0; i < 100 && !opening; i++) await new Promise((r) => setTimeout(r, 1));
+      if (!opening) throw new Error("the token was not being opened while the record was read");
+      return read(orderId);
+    };
+    const handlers = createPaymentHandlers({
+      store,
+      provider: createProviderClient({ provider: new SimulatedPaymentProvider() }),
+      now: () => 0,
+      newId: () => "pay-2",
+      tokens: {
+        open: async () => {
+          opening = true;
+          return request.paymentToken;
+        },
+      },
+    });
+    await handlers.paymentRequested({ ...request, orderId: "o-2" }, ctx);
+    expect(await read("o-2")).toMatchObject({ status: "captured", amount: 900 });
+  });
+
+  it("ignores a token that cannot be opened when the request does not charge, and fails one that does", async () => {
+    const store = new MemoryPaymentStore(async () => undefined);
+    const inner = new SimulatedPaymentProvider();
+    const handlers = createPaymentHandlers({
+      store,
+      provider: createProviderClient({ provider: inner }),
+      now: () => 0,
+      newId: () => "pay-3",
+      tokens: { open: async () => Promise.reject(new Error("the token key is gone (shredded)")) },
+    });
+    // A voided order (verified at the provider) and an attempt already reported (skipped).
+    await store.commit(voidedRecord("o-3", "saga ended", "2030-01-01T00:00:00.000Z"), null, []);
+    await store.reportAttemptFailure("o-5", 1, []);
+    await expect(handlers.paymentRequested({ ...request, orderId: "o-3" }, ctx)).resolves.toBeUndefined();
+    await expect(handlers.paymentRequested({ ...request, orderId: "o-5" }, ctx)).resolves.toBeUndefined();
+    await expect(handlers.paymentRequested({ ...request, orderId: "o-4" }, ctx)).rejects.toThrow("shredded");
+    expect(await inner.ledger.list("charge")).toEqual([]);
+  });
 });

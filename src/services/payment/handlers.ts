@@ -143,6 +143,10 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
   }
 
   async function paymentRequested(request: PaymentRequested, ctx: HandlerContext): Promise<void> {
+    // The token's key is read with the record (one Redis round trip on the Redis platform); its
+    // outcome (the token, or DECRYPTION_FAILED once the key is shredded) only counts for a charge.
+    const token = deps.tokens.open(request.orderId, request.paymentToken);
+    token.catch(() => undefined);
     const [record, reported] = await Promise.all([
       store.get(request.orderId),
       store.attemptReported(request.orderId, request.attempt),
@@ -163,14 +167,14 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
     // Opened only for the call: the token in clear is never stored, logged or published. A token that
     // cannot be opened (its order's key was shredded: the saga ended) throws a non-retryable
     // DECRYPTION_FAILED here, outside the charge's failure handling: dead-lettered, nothing charged.
-    const token = await deps.tokens.open(request.orderId, request.paymentToken);
+    const opened = await token;
     let charge: ChargeResult;
     try {
       charge = await provider.charge({
         idempotencyKey: request.orderId,
         amount: request.amount,
         currency: request.currency,
-        token,
+        token: opened,
       });
     } catch (error) {
       // The provider cannot be used now (circuit open, outage, outcome not known yet): the request

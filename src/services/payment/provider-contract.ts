@@ -43,6 +43,20 @@ export function runProviderContract(name: string, ledgerFactory: () => ProviderL
       expect(charge.replayed).toBe(false);
     });
 
+    it("answers request_in_progress for a charge while a call with its key is in flight, and charges once it ends", async () => {
+      const ledger = ledgerFactory();
+      const p = new SimulatedPaymentProvider({ ledger });
+      const r = request("tok_ok");
+      expect(await ledger.beginCall("charge", r.idempotencyKey, 60_000)).toBe(true);
+      await expect(providerError(p.charge(r))).resolves.toMatchObject({
+        code: "request_in_progress",
+        transient: true,
+      });
+      expect(await ledger.get("charge", r.idempotencyKey)).toBeUndefined();
+      await ledger.endCall("charge", r.idempotencyKey);
+      await expect(p.charge(r)).resolves.toMatchObject({ replayed: false, amount: 1250 });
+    });
+
     it("approves any other tok_ token", async () => {
       await expect(provider().charge(request("tok_visa_gold"))).resolves.toMatchObject({ amount: 1250 });
     });

@@ -1,9 +1,10 @@
 import type { Redis } from "ioredis";
-import { expect, it } from "vitest";
+import { expect, it, vi } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { providerCallsKey, providerEntryKey, providerIdKey, providerInFlightKey } from "./keys.js";
 import { runProviderContract } from "./provider-contract.js";
 import { RedisProviderLedger } from "./provider-redis-ledger.js";
+import { SimulatedPaymentProvider } from "./provider.js";
 
 /** The key's remaining lifetime is set and at most `max` ms: a mark that goes away on its own. */
 async function expectExpiring(redis: Redis, key: string, max: number): Promise<void> {
@@ -31,6 +32,25 @@ describeWithRedis("RedisProviderLedger", (getRedis) => {
     expect(await ledger.list("charge")).toEqual([expect.objectContaining({ id: "ch_ttl" })]);
     await ledger.countCall("order-ttl:1");
     await expectExpiring(redis, providerCallsKey("order-ttl:1"), 60_000);
+  });
+
+  it("charges a card whose processing takes no time (tok_ok) in one Redis call, a replay too", async () => {
+    const redis = getRedis().client();
+    const provider = new SimulatedPaymentProvider({ ledger: new RedisProviderLedger(redis) });
+    const charge = (idempotencyKey: string) =>
+      provider.charge({ idempotencyKey, amount: 100, currency: "USD", token: "tok_ok" });
+    await charge("order-warm:1"); // loads the script (EVAL once)
+    const sent = vi.spyOn(redis, "sendCommand");
+    try {
+      const first = await charge("order-one-call:1");
+      expect(sent.mock.calls.map(([c]) => c.name)).toEqual(["evalsha"]);
+      sent.mockClear();
+      expect(await charge("order-one-call:1")).toEqual({ ...first, replayed: true });
+      expect(sent.mock.calls.map(([c]) => c.name)).toEqual(["evalsha"]);
+    } finally {
+      sent.mockRestore();
+    }
+    expect(await redis.exists(providerInFlightKey("charge", "order-one-call:1"))).toBe(0);
   });
 
   it("marks a call in flight as a lease that expires if the provider dies mid-call", async () => {

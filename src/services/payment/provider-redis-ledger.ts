@@ -9,7 +9,7 @@ import {
   providerIndexKey,
   providerInFlightKey,
 } from "./keys.js";
-import type { LedgerEntry, LedgerPage, ProviderLedger } from "./provider.js";
+import type { InstantFailure, InstantOutcome, LedgerEntry, LedgerPage, ProviderLedger } from "./provider.js";
 
 const LedgerEntrySchema = z.object({
   kind: z.enum(["charge", "refund"]),
@@ -34,6 +34,23 @@ redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], KEYS[1])
 redis.call('ZADD', KEYS[3], ARGV[2], KEYS[1])
 return {1, ARGV[1]}
+`);
+
+// KEYS: down-until, in-flight mark, entry, call counter, id index, kind index. ARGV: now (epoch ms),
+// entry JSON, entry creation (epoch ms), call counter lifetime ms, failing calls ('never' | 'first'
+// | 'always'). The whole of an instant charge (ProviderLedger.chargeInstantly).
+const CHARGE_INSTANTLY = new LuaScript(`
+if tonumber(ARGV[1]) < tonumber(redis.call('GET', KEYS[1]) or '0') then return {'down'} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'busy'} end
+local existing = redis.call('GET', KEYS[3])
+if existing then return {'replayed', existing} end
+local calls = redis.call('INCR', KEYS[4])
+redis.call('PEXPIRE', KEYS[4], ARGV[4])
+if ARGV[5] == 'always' or (ARGV[5] == 'first' and calls == 1) then return {'failed'} end
+redis.call('SET', KEYS[3], ARGV[2])
+redis.call('SET', KEYS[5], KEYS[3])
+redis.call('ZADD', KEYS[6], ARGV[3], KEYS[3])
+return {'created', ARGV[2]}
 `);
 
 export interface RedisProviderLedgerOptions {
@@ -71,6 +88,27 @@ export class RedisProviderLedger implements ProviderLedger {
     const args = [JSON.stringify(entry), Date.parse(entry.createdAt) || Date.now()];
     const [created, json] = (await PUT_IF_ABSENT.run(this.redis, keys, args)) as [number, string];
     return { entry: parseEntry(json), created: created === 1 };
+  }
+
+  async chargeInstantly(entry: LedgerEntry, nowMs: number, fail: InstantFailure): Promise<InstantOutcome> {
+    const keys = [
+      providerDownKey(),
+      providerInFlightKey("charge", entry.idempotencyKey),
+      providerEntryKey("charge", entry.idempotencyKey),
+      providerCallsKey(entry.idempotencyKey),
+      providerIdKey(entry.id),
+      providerIndexKey("charge"),
+    ];
+    const args = [
+      nowMs,
+      JSON.stringify(entry),
+      Date.parse(entry.createdAt) || Date.now(),
+      this.callCounterTtlMs,
+      fail,
+    ];
+    const [kind, json] = (await CHARGE_INSTANTLY.run(this.redis, keys, args)) as [string, string?];
+    if (kind === "down" || kind === "busy" || kind === "failed") return { kind };
+    return { kind: "stored", entry: parseEntry(json ?? ""), created: kind === "created" };
   }
 
   async get(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<LedgerEntry | undefined> {

@@ -105,6 +105,14 @@ export interface ProviderLedger {
   inFlight(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<boolean>;
   /** Counts one call made with this key; returns the count including this call. */
   countCall(idempotencyKey: string): Promise<number>;
+  /**
+   * The whole processing of a charge that takes no time, in one atomic step (so its in-flight mark
+   * never needs to be visible): `down` while an outage window is open at `nowMs`, `busy` while a
+   * call with the key is in flight, the stored entry (`created: false`) when the key was used;
+   * otherwise counts the call (`countCall`) and, unless `fail` says this call fails (`failed`:
+   * nothing stored), stores `entry` (`putIfAbsent`).
+   */
+  chargeInstantly(entry: LedgerEntry, nowMs: number, fail: InstantFailure): Promise<InstantOutcome>;
   /** Epoch ms (provider clock) until which the provider is down; 0 when it is up. */
   unavailableUntil(): Promise<number>;
   /** Opens an outage window (tests, the fault suite): every call fails until `untilMs`. */
@@ -117,6 +125,19 @@ export interface ProviderLedger {
 }
 
 /** A page of a ledger list: `limit` entries from position `offset` (0 = the oldest). */
+/** Which calls of an instant charge fail transiently: none, the key's first, or every one. */
+export type InstantFailure = "never" | "first" | "always";
+
+export type InstantOutcome =
+  | { kind: "down" }
+  | { kind: "busy" }
+  | { kind: "failed" }
+  | { kind: "stored"; entry: LedgerEntry; created: boolean };
+
+/** Whether the call numbered `calls` (1 = the key's first) fails under `fail`. */
+export const failsOn = (fail: InstantFailure, calls: number): boolean =>
+  fail === "always" || (fail === "first" && calls === 1);
+
 export interface LedgerPage {
   offset: number;
   limit: number;
@@ -167,6 +188,18 @@ export class MemoryProviderLedger implements ProviderLedger {
     const count = (this.calls.get(idempotencyKey) ?? 0) + 1;
     this.calls.set(idempotencyKey, count);
     return count;
+  }
+
+  async chargeInstantly(entry: LedgerEntry, nowMs: number, fail: InstantFailure): Promise<InstantOutcome> {
+    // No await before the last step: atomic like the Redis ledger's script.
+    if (nowMs < this.downUntil) return { kind: "down" };
+    if ((this.flying.get(`charge:${entry.idempotencyKey}`) ?? 0) > Date.now()) return { kind: "busy" };
+    const existing = this.entries.get(`charge:${entry.idempotencyKey}`);
+    if (existing) return { kind: "stored", entry: { ...existing }, created: false };
+    const calls = (this.calls.get(entry.idempotencyKey) ?? 0) + 1;
+    this.calls.set(entry.idempotencyKey, calls);
+    if (failsOn(fail, calls)) return { kind: "failed" };
+    return { kind: "stored", ...(await this.putIfAbsent(entry)) };
   }
 
   private downUntil = 0;
@@ -349,6 +382,13 @@ export class SimulatedPaymentProvider implements PaymentProvider {
   }
 
   async charge(request: ChargeRequest, signal?: AbortSignal): Promise<ChargeResult> {
+    const token = testModeOf(request.token);
+    if (token !== "tok_timeout" && token !== "tok_late_commit") {
+      // Processing that takes no time: one atomic ledger step (one Redis call), same outcomes.
+      const result = await this.chargeInstantly(request, token);
+      if (token === "tok_late") await delay(this.lateAnswerMs, signal);
+      return result;
+    }
     await this.ensureUp();
     const result = await this.process("charge", request.idempotencyKey, signal, () =>
       this.chargeNow(request, signal),
@@ -356,6 +396,34 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     // Committed (or replayed) already: only the answer is late, like a reply lost in a slow network.
     if (testModeOf(request.token) === "tok_late") await delay(this.lateAnswerMs, signal);
     return result;
+  }
+
+  private async chargeInstantly(request: ChargeRequest, token: string): Promise<ChargeResult> {
+    const fail: InstantFailure = token === "tok_error" ? "always" : token === "tok_flaky" ? "first" : "never";
+    const outcome = await this.ledger.chargeInstantly(this.chargeEntry(request, token), this.now(), fail);
+    switch (outcome.kind) {
+      case "down":
+        throw new ProviderError("provider_unavailable", "simulated provider outage", true);
+      case "busy":
+        throw inProgress("charge", request.idempotencyKey);
+      case "failed":
+        throw new ProviderError("processing_error", "simulated provider error, try again", true);
+      case "stored":
+        return chargeResult(outcome.entry, !outcome.created);
+    }
+  }
+
+  private chargeEntry(request: ChargeRequest, token: string): LedgerEntry {
+    return {
+      kind: "charge",
+      idempotencyKey: request.idempotencyKey,
+      id: `ch_${this.newId()}`,
+      status: token === "tok_decline" ? "declined" : "approved",
+      amount: request.amount,
+      currency: request.currency,
+      fingerprint: fingerprintToken(request.token),
+      createdAt: new Date(this.now()).toISOString(),
+    };
   }
 
   private async chargeNow(request: ChargeRequest, signal?: AbortSignal): Promise<ChargeResult> {
@@ -369,16 +437,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     if (token === "tok_error" || (token === "tok_flaky" && calls === 1)) {
       throw new ProviderError("processing_error", "simulated provider error, try again", true);
     }
-    const stored = await this.ledger.putIfAbsent({
-      kind: "charge",
-      idempotencyKey: request.idempotencyKey,
-      id: `ch_${this.newId()}`,
-      status: token === "tok_decline" ? "declined" : "approved",
-      amount: request.amount,
-      currency: request.currency,
-      fingerprint: fingerprintToken(request.token),
-      createdAt: new Date(this.now()).toISOString(),
-    });
+    const stored = await this.ledger.putIfAbsent(this.chargeEntry(request, token));
     return chargeResult(stored.entry, !stored.created);
   }
 

@@ -55,7 +55,9 @@ describe("payment service under provider faults", () => {
         if (downOnce) return call;
         downOnce = true;
         await waitFor(async () => (await inner.ledger.get("charge", r.idempotencyKey)) !== undefined);
-        await inner.ledger.setUnavailableUntil(Date.now() + 1_500);
+        // Longer than the client's retrieve tries (200 + 400 + 800 ms after the 100 ms timeout), so
+        // none of them can land after the outage and learn the outcome.
+        await inner.ledger.setUnavailableUntil(Date.now() + 3_000);
         return call;
       },
       refund: (r, signal) => inner.refund(r, signal),

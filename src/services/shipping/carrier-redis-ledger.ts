@@ -45,6 +45,18 @@ end
 return {0, redis.call('HMGET', KEYS[1], 'status', 'data', 'updatedAt')}
 `);
 
+// KEYS: booking, index, in-flight mark. ARGV: as PUT_IF_ABSENT. → 'busy' while a call with the key
+// is in flight; else PUT_IF_ABSENT's reply.
+const BOOK_INSTANTLY = new LuaScript(`
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'busy' end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'status', ARGV[1], 'data', ARGV[2], 'updatedAt', ARGV[3])
+  redis.call('SADD', KEYS[2], ARGV[4])
+  return {1, redis.call('HMGET', KEYS[1], 'status', 'data', 'updatedAt')}
+end
+return {0, redis.call('HMGET', KEYS[1], 'status', 'data', 'updatedAt')}
+`);
+
 // KEYS: booking, index. ARGV: tombstone data JSON, at, key. booked → cancelled; none → voided.
 const CANCEL = new LuaScript(`
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -68,6 +80,17 @@ export class RedisCarrierLedger implements CarrierLedger {
       [booking.status, dataOf(booking), booking.updatedAt, key],
     )) as [number, unknown];
     return { booking: parse(stored), created: created === 1 };
+  }
+
+  async bookInstantly(booking: CarrierBooking): Promise<"busy" | CarrierBooking> {
+    const key = booking.idempotencyKey;
+    const reply = await BOOK_INSTANTLY.run(
+      this.redis,
+      [carrierBookingKey(key), carrierIndexKey(), carrierInFlightKey(key)],
+      [booking.status, dataOf(booking), booking.updatedAt, key],
+    );
+    if (reply === "busy") return "busy";
+    return parse((reply as [number, unknown])[1]);
   }
 
   async get(idempotencyKey: string): Promise<CarrierBooking | undefined> {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
 import {
@@ -56,6 +56,19 @@ describe("simulated carrier", () => {
 
 function carrierContract(name: string, makeLedger: () => Promise<CarrierLedger>) {
   describe(`simulated carrier, idempotency by key (${name} ledger)`, () => {
+    it("answers in progress to a booking while a call with its key is in flight, then books", async () => {
+      const ledger = await makeLedger();
+      const carrier = new SimulatedCarrier({ ledger });
+      expect(await ledger.beginCall("shipment:o-busy", 60_000)).toBe(true);
+      await expect(carrier.prepare(booking("o-busy"))).rejects.toMatchObject({ code: "request_in_progress" });
+      await expect(carrier.prepare(booking("o-busy", "noship-x"))).rejects.toMatchObject({
+        code: "request_in_progress",
+      });
+      expect(await ledger.get("shipment:o-busy")).toBeUndefined();
+      await ledger.endCall("shipment:o-busy");
+      await expect(carrier.prepare(booking("o-busy"))).resolves.toMatchObject({ accepted: true });
+    });
+
     it("books once per key: a retry after a lost answer replays the first booking, no second shipment", async () => {
       const ledger = await makeLedger();
       const carrier = new SimulatedCarrier({ ledger, lateAnswerMs: 60_000 });
@@ -127,6 +140,22 @@ async function waitForBooking(carrier: SimulatedCarrier, key: string) {
 carrierContract("memory", async () => new MemoryCarrierLedger());
 
 describeWithRedis("simulated carrier on Redis", (getRedis) => {
+  it("books an ordinary shipment in one Redis call, a replay too", async () => {
+    const redis = getRedis().client();
+    const carrier = new SimulatedCarrier({ ledger: new RedisCarrierLedger(redis) });
+    await carrier.prepare(booking("o-warm")); // loads the script (EVAL once)
+    const sent = vi.spyOn(redis, "sendCommand");
+    try {
+      const first = await carrier.prepare(booking("o-one-call"));
+      expect(sent.mock.calls.map(([c]) => c.name)).toEqual(["evalsha"]);
+      sent.mockClear();
+      expect(await carrier.prepare(booking("o-one-call"))).toEqual(first);
+      expect(sent.mock.calls.map(([c]) => c.name)).toEqual(["evalsha"]);
+    } finally {
+      sent.mockRestore();
+    }
+  });
+
   carrierContract("redis", async () => {
     const redis = getRedis().client();
     await redis.flushall();

@@ -19,6 +19,8 @@
  * A call is *in flight* from its arrival until its processing ends (a lease of `inFlightLeaseMs`,
  * default 60 s, in case the carrier dies mid-call): meanwhile `retrieve`, `cancel` and a second
  * booking with that key throw `CarrierError("request_in_progress")`, never "no such booking".
+ * A booking without a `slowship-` line takes no time: it is processed in one atomic ledger step
+ * (`bookInstantly`, one Redis script), so its in-flight mark never needs to exist.
  *
  * A cancel of a key the carrier has no booking for stores a `voided` tombstone: a booking with that
  * key arriving later (a late or redelivered request) is refused, so a cancel and a booking that race
@@ -116,6 +118,11 @@ export interface CarrierLedger {
   beginCall(idempotencyKey: string, leaseMs: number): Promise<boolean>;
   endCall(idempotencyKey: string): Promise<void>;
   inFlight(idempotencyKey: string): Promise<boolean>;
+  /**
+   * A booking whose processing takes no time, in one atomic step (its in-flight mark never needs
+   * to exist): `busy` while a call with its key is in flight, else `putIfAbsent`'s stored booking.
+   */
+  bookInstantly(booking: CarrierBooking): Promise<"busy" | CarrierBooking>;
   /** Every booking (tests and the fault suite's oracle; bounded by the orders). */
   list(): Promise<CarrierBooking[]>;
 }
@@ -130,6 +137,11 @@ export class MemoryCarrierLedger implements CarrierLedger {
     if (existing) return { booking: { ...existing }, created: false };
     this.bookings.set(booking.idempotencyKey, { ...booking });
     return { booking: { ...booking }, created: true };
+  }
+
+  async bookInstantly(booking: CarrierBooking): Promise<"busy" | CarrierBooking> {
+    if ((this.flying.get(booking.idempotencyKey) ?? 0) > Date.now()) return "busy";
+    return (await this.putIfAbsent(booking)).booking;
   }
 
   async get(idempotencyKey: string): Promise<CarrierBooking | undefined> {
@@ -238,6 +250,15 @@ export class SimulatedCarrier implements Carrier {
 
   async prepare(request: CarrierRequest, signal?: AbortSignal): Promise<CarrierOutcome> {
     const key = request.idempotencyKey;
+    if (!request.items.some((line) => line.productId.startsWith("slowship-"))) {
+      // Processing that takes no time: one atomic ledger step (one Redis call), same outcomes.
+      const booking = await this.ledger.bookInstantly(this.bookingFor(request));
+      if (booking === "busy") throw inProgress(key);
+      if (request.items.some((line) => line.productId.startsWith("lateship-"))) {
+        await delay(this.lateAnswerMs, signal);
+      }
+      return outcomeOf(booking);
+    }
     if (!(await this.ledger.beginCall(key, this.inFlightLeaseMs))) throw inProgress(key);
     let booking: CarrierBooking;
     try {
@@ -252,9 +273,8 @@ export class SimulatedCarrier implements Carrier {
     return outcomeOf(booking);
   }
 
-  private async book(request: CarrierRequest, signal?: AbortSignal): Promise<CarrierBooking> {
-    const previous = await this.ledger.get(request.idempotencyKey);
-    if (previous) return previous;
+  /** What the carrier books for a request: a refusal for a `noship-` line, else a shipment. */
+  private bookingFor(request: CarrierRequest): CarrierBooking {
     const at = new Date(this.now()).toISOString();
     const base = {
       idempotencyKey: request.idempotencyKey,
@@ -264,21 +284,25 @@ export class SimulatedCarrier implements Carrier {
       updatedAt: at,
     };
     const refused = request.items.find((line) => line.productId.startsWith("noship-"));
-    if (refused) {
-      const reason = `carrier cannot ship product ${refused.productId}`;
-      return (await this.ledger.putIfAbsent({ ...base, status: "rejected", reason })).booking;
-    }
-    if (request.items.some((line) => line.productId.startsWith("slowship-"))) {
-      // The caller going away stops this processing: nothing is booked.
-      await delay(this.slowDelayMs, signal);
-    }
-    const stored = await this.ledger.putIfAbsent({
+    if (refused)
+      return { ...base, status: "rejected", reason: `carrier cannot ship product ${refused.productId}` };
+    return {
       ...base,
       status: "booked",
       shipmentId: this.newId(),
       trackingNumber: trackingNumberFor(request.orderId),
-    });
-    return stored.booking;
+    };
+  }
+
+  private async book(request: CarrierRequest, signal?: AbortSignal): Promise<CarrierBooking> {
+    const previous = await this.ledger.get(request.idempotencyKey);
+    if (previous) return previous;
+    const booking = this.bookingFor(request);
+    if (booking.status === "booked" && request.items.some((line) => line.productId.startsWith("slowship-"))) {
+      // The caller going away stops this processing: nothing is booked.
+      await delay(this.slowDelayMs, signal);
+    }
+    return (await this.ledger.putIfAbsent(booking)).booking;
   }
 
   async retrieve(idempotencyKey: string, _signal?: AbortSignal): Promise<CarrierBooking | undefined> {

@@ -12,8 +12,11 @@ type Events = typeof AllEvents;
 
 export function registerUserHandlers(subscriber: Subscriber<Events, Events>, store: UserStore): void {
   subscriber.on("user.validation.requested", async ({ orderId, userId }, ctx) => {
-    const answer = decideValidation(orderId, userId, await store.status(userId));
-    const first = await store.recordValidation(orderId, [ctx.prepare("user.validated", answer).message]);
+    // The status is read in the write (one Redis call for an active user), so the answer is the
+    // user's status when it is recorded.
+    const first = await store.answerValidation(orderId, userId, (status) => [
+      ctx.prepare("user.validated", decideValidation(orderId, userId, status)).message,
+    ]);
     if (!first) ctx.logger.debug({ orderId }, "validation already answered for this order");
   });
 }

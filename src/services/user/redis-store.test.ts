@@ -1,6 +1,6 @@
 import { createSecretKey, randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
-import { expect, it } from "vitest";
+import { expect, it, vi } from "vitest";
 import { FieldCipher } from "../../lib/security/encryption.js";
 import { UserDataCipher } from "../../lib/security/user-data.js";
 import { describeWithRedis } from "../../test-support/redis.js";
@@ -37,6 +37,29 @@ describeWithRedis("RedisUserStore", (getRedis) => {
     expect(await store.recordValidation("order-ttl", [])).toBe(true);
     expect(await store.recordValidation("order-ttl", [])).toBe(false);
     await expectExpiring(redis, validationKey("order-ttl"), 60_000);
+  });
+
+  it("answers an active user's validation in one Redis call, another status in two", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisUserStore(redis, cipherOf(k1));
+    await store.create(ada("u-one"), []);
+    const answer = (status: string) => [
+      { topic: "user.validated", owner: "user", id: `m-${status}`, body: status },
+    ];
+    await store.answerValidation("o-warm", "u-one", answer); // loads the script (EVAL once)
+    const sent = vi.spyOn(redis, "sendCommand");
+    try {
+      expect(await store.answerValidation("o-active", "u-one", answer)).toBe(true);
+      expect(sent).toHaveBeenCalledTimes(1);
+      sent.mockClear();
+      expect(await store.answerValidation("o-missing", "u-nobody", answer)).toBe(true);
+      expect(sent).toHaveBeenCalledTimes(2);
+    } finally {
+      sent.mockRestore();
+    }
+    const entries = await redis.xrange(userEventStreamKey("user.validated"), "-", "+");
+    expect(entries.map(([, fields]) => fields[1])).toEqual(["active", "active", "missing"]);
   });
 
   it("keeps the email and phone sealed at rest, the email claim under its blind index, and reads them in clear", async () => {

@@ -15,6 +15,7 @@ import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { OUTBOX_LUA, type OutboxArgs, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
 import { LuaScript } from "../../lib/redis/index.js";
 import type { UserDataCipher } from "../../lib/security/user-data.js";
+import { BusError } from "../../lib/bus/errors.js";
 import type { User, UserStatus } from "./domain.js";
 import { deletedKey, emailKey, userEventStreamKey, userKey, validationKey } from "./keys.js";
 import {
@@ -61,6 +62,28 @@ const VALIDATE = new LuaScript(`${OUTBOX_LUA}
 if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 outbox(2, 2)
 return 1`);
+
+/**
+ * KEYS: validation mark, user, deleted mark, streams...; ARGV: mark lifetime ms, the status the
+ * bodies answer, bodies... Reads the user's status and writes the answer only when it is the one
+ * the bodies were built for: → 1 (answered), 0 (already answered: nothing written), or the actual
+ * status ('active' | 'deleted' | 'missing') when the bodies answer another (nothing written).
+ */
+const ANSWER = new LuaScript(`${OUTBOX_LUA}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local status = 'missing'
+if redis.call('EXISTS', KEYS[2]) == 1 then status = 'active'
+elseif redis.call('EXISTS', KEYS[3]) == 1 then status = 'deleted' end
+if status ~= ARGV[2] then return status end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+outbox(4, 3)
+return 1`);
+
+/**
+ * Rounds of `answerValidation` before it gives up (a retryable failure): each round after the first
+ * means the user's status changed between two calls of a few hundred microseconds.
+ */
+const MAX_ANSWER_ROUNDS = 4;
 
 /** Lifetime of a validation mark when none is given: 7 days, as `DEFAULT_RETENTION.markerTtlMs`. */
 const DEFAULT_MARKER_TTL_MS = 7 * 86_400_000;
@@ -175,5 +198,28 @@ export class RedisUserStore implements UserStore {
     const out = outbox(messages);
     const args = [this.markerTtlMs, ...out.bodies];
     return (await VALIDATE.run(this.redis, [validationKey(orderId), ...out.keys], args)) === 1;
+  }
+
+  async answerValidation(
+    orderId: string,
+    userId: string,
+    answer: (status: UserStatus) => readonly OutgoingMessage[],
+  ): Promise<boolean> {
+    // Most requests are for an active user: one call. Another status is learnt from the reply.
+    let status: UserStatus = "active";
+    for (let round = 0; round < MAX_ANSWER_ROUNDS; round++) {
+      const out = outbox(answer(status));
+      const keys = [validationKey(orderId), userKey(userId), deletedKey(userId), ...out.keys];
+      const reply = await ANSWER.run(this.redis, keys, [this.markerTtlMs, status, ...out.bodies]);
+      if (reply === 1 || reply === 0) return reply === 1;
+      status = reply as UserStatus;
+    }
+    throw new BusError(
+      "USER_CONTENDED",
+      `user ${userId} kept changing while order ${orderId} was validated`,
+      {
+        retryable: true,
+      },
+    );
   }
 }

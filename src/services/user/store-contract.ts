@@ -117,6 +117,27 @@ export function runUserStoreContract(name: string, factory: () => Promise<UserSt
       expect(await fx.emitted("user.validated")).toHaveLength(2);
     });
 
+    it("answers a validation with the user's status when it is written, once per order", async () => {
+      const answer = (status: string): OutgoingMessage[] => [
+        { ...message("user.validated"), body: `answer:${status}` },
+      ];
+      await fx.store.create(user("u1", "a@x.test"), [message("user.created")]);
+      await fx.store.create(user("u2", "b@x.test"), [message("user.created")]);
+      const u2 = (await fx.store.get("u2"))!;
+      await fx.store.remove(u2, [message("user.deleted")]);
+      expect(await fx.store.answerValidation("o1", "u1", answer)).toBe(true);
+      expect(await fx.store.answerValidation("o2", "u2", answer)).toBe(true);
+      expect(await fx.store.answerValidation("o3", "nobody", answer)).toBe(true);
+      // A redelivery (even once the user is gone) changes and emits nothing.
+      await fx.store.remove((await fx.store.get("u1"))!, [message("user.deleted")]);
+      expect(await fx.store.answerValidation("o1", "u1", answer)).toBe(false);
+      expect(await fx.emitted("user.validated")).toEqual([
+        "answer:active",
+        "answer:deleted",
+        "answer:missing",
+      ]);
+    });
+
     it("refuses to write another service's events with its state", async () => {
       await expect(
         fx.store.create(user("u1", "a@x.test"), [message("order.placed", "order")]),

@@ -32,6 +32,18 @@ export interface UserStore {
   remove(previous: StoredUser, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
   /** Records the answer to an order's validation; false (nothing emitted) when already answered. */
   recordValidation(orderId: string, messages: readonly OutgoingMessage[]): Promise<boolean>;
+  /**
+   * Answers an order's validation from the user's status at the moment of the write, in one atomic
+   * step: `answer(status)` builds the messages for that status, and they are written with the
+   * order's mark. False (nothing emitted) when the order was already answered. The Redis adapter
+   * does this in one round trip when the user is active (it guesses "active", and only a wrong
+   * guess costs a second call).
+   */
+  answerValidation(
+    orderId: string,
+    userId: string,
+    answer: (status: UserStatus) => readonly OutgoingMessage[],
+  ): Promise<boolean>;
 }
 
 /**
@@ -103,5 +115,14 @@ export class MemoryUserStore implements UserStore {
     this.validations.add(orderId);
     await this.publish(messages);
     return true;
+  }
+
+  async answerValidation(
+    orderId: string,
+    userId: string,
+    answer: (status: UserStatus) => readonly OutgoingMessage[],
+  ): Promise<boolean> {
+    if (this.validations.has(orderId)) return false;
+    return this.recordValidation(orderId, answer(await this.status(userId)));
   }
 }

@@ -135,6 +135,15 @@ describeWithRedis("crypto-shredding and the AOF", (getRedis) => {
     );
   }, 120_000);
 
+  it("with tokenSealFormat v1 (PAYMENT_TOKEN_SEAL_FORMAT) the service writes v1 entries, and the order completes", async () => {
+    h = await startOrderService(platform, { tokenSealFormat: "v1" });
+    const orderId = await h.place(orderBody({ payment: { token: `tok_ok__v1${Date.now()}` } }));
+    const entries = Object.values(await getRedis().client().hgetall(tokenKeyKey(orderId)));
+    // v1: the ephemeral public key alone (32 bytes, base64), no entry secret.
+    expect(entries).toEqual([expect.stringMatching(/^[A-Za-z0-9+/]{43}=$/)]);
+    await h.waitForStatus(orderId, "delivered", 60_000);
+  }, 120_000);
+
   it("the compactor keeps an operator's SLOWLOG that holds no token key's write", async () => {
     await logEverything();
     const redis = getRedis().client();

@@ -145,7 +145,10 @@ describe("payment tokens", () => {
   function preV2Opener(store: TokenKeyStore, privateKeys: string) {
     const [kid = "", b64 = ""] = privateKeys.split(":");
     const privateKey = createPrivateKey({
-      key: Buffer.concat([Buffer.from("302e020100300506032b656e04220420", "hex"), Buffer.from(b64, "base64")]),
+      key: Buffer.concat([
+        Buffer.from("302e020100300506032b656e04220420", "hex"),
+        Buffer.from(b64, "base64"),
+      ]),
       format: "der",
       type: "pkcs8",
     });
@@ -154,13 +157,20 @@ describe("payment tokens", () => {
       expect(kidField.slice(13)).toBe(kid);
       const ephemeral = (await store.get(orderId, kidField.slice(0, 12)))!;
       const publicKey = createPublicKey({
-        key: Buffer.concat([Buffer.from("302a300506032b656e032100", "hex"), Buffer.from(ephemeral, "base64")]),
+        key: Buffer.concat([
+          Buffer.from("302a300506032b656e032100", "hex"),
+          Buffer.from(ephemeral, "base64"),
+        ]),
         format: "der",
         type: "spki",
       });
       const shared = diffieHellman({ privateKey, publicKey });
       const info = Buffer.from("ordersaga payment token v1");
-      return openWithKey(createSecretKey(Buffer.from(hkdfSync("sha256", shared, orderId, info, 32))), sealed, orderId);
+      return openWithKey(
+        createSecretKey(Buffer.from(hkdfSync("sha256", shared, orderId, info, 32))),
+        sealed,
+        orderId,
+      );
     };
   }
 

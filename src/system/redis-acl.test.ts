@@ -12,6 +12,7 @@ import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
 import { DeadLetterQueue } from "../lib/dlq/dead-letter-queue.js";
 import { RedisDeadLetterStore } from "../lib/dlq/redis-dead-letter-store.js";
 import { checkRedisDurability, createRedisPlatform } from "../lib/runtime/platform.js";
+import { AofCompactor } from "../lib/security/aof-compactor.js";
 import { RedisTokenKeyStore, tokenKeyKey } from "../lib/security/payment-token.js";
 import { deadlineIndexKey, deadlinePositionsKey, ORDER_TAG } from "../services/order/keys.js";
 import { describeWithRedis } from "../test-support/redis.js";
@@ -76,7 +77,16 @@ const ADMIN_COMMANDS: [string, ...string[]][] = [
   ["SHUTDOWN", "NOSAVE"],
   ["MONITOR"],
   ["CLIENT", "KILL", "TYPE", "normal"],
+  ["SLOWLOG", "GET", "-1"],
+  ["SLOWLOG", "RESET"],
+  ["SLOWLOG", "LEN"],
+  ["BGREWRITEAOF"],
 ];
+/**
+ * The admin commands the order service's shredding runs (src/lib/security/aof-compactor.ts): the
+ * AOF rewrite and the SLOWLOG check and reset. Refused to every other user.
+ */
+const ORDER_SHREDDING = new Set(["BGREWRITEAOF", "SLOWLOG GET -1", "SLOWLOG RESET"]);
 
 describeWithRedis("Redis ACL users", (getRedis) => {
   let users: AclUser[] = [];
@@ -241,6 +251,7 @@ describeWithRedis("Redis ACL users", (getRedis) => {
       problems.push("gateway cannot read the DLQ");
     for (const user of [...SERVICE_NAMES, "gateway"]) {
       for (const probe of ADMIN_COMMANDS) {
+        if (user === "order" && ORDER_SHREDDING.has(probe.join(" "))) continue; // below
         const answer = await attempt(user, probe);
         if (!refused(answer)) problems.push(`${user}: ${probe.join(" ")} → ${answer || "OK"}`);
       }
@@ -468,5 +479,15 @@ describeWithRedis("Redis ACL users", (getRedis) => {
     );
     await order.delete("acl-order-1");
     expect(await getRedis().client().exists(tokenKeyKey("acl-order-1"))).toBe(0);
+  });
+
+  it("the order service's user runs the shredding's SLOWLOG check and reset, and no other SLOWLOG", async () => {
+    const errors: unknown[] = [];
+    const compactor = new AofCompactor(clients.get("order")!, { onError: (error) => errors.push(error) });
+    await compactor.clearSlowlog();
+    compactor.stop();
+    expect(errors).toEqual([]);
+    expect(await attempt("order", ["SLOWLOG", "RESET"])).toBe("");
+    expect(await attempt("order", ["SLOWLOG", "LEN"])).toMatch(/^NOPERM/);
   });
 });

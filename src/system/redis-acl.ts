@@ -156,10 +156,11 @@ export const SERVICE_BASE: readonly string[] = [
 export const SERVICE_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   user: ["hget"],
   // The event store and read models (src/lib/eventstore), order lists, views and their retention
-  // sweep, the deadline index, the payment token keys it writes and shreds, and the AOF rewrite it
-  // asks for after shredding them (src/lib/security/aof-compactor.ts).
+  // sweep, the deadline index, the payment token keys it writes and shreds, and the AOF rewrite and
+  // the SLOWLOG check (and reset when it holds a token key's write) it runs after shredding them
+  // (src/lib/security/aof-compactor.ts).
   order: [
-    "bgrewriteaof",
+    ...["bgrewriteaof", "slowlog|get", "slowlog|reset"],
     ...["hget", "hmget", "hdel", "hsetnx", "hscan", "unlink", "incrby", "xrange", "xrevrange"],
     ...["zmscore", "zrange", "zrangebyscore", "zrevrangebylex", "zrem"],
   ],

@@ -30,6 +30,27 @@ describe("the gateway credential (X-Gateway-Auth)", () => {
   });
 });
 
+describe("the credential's time is read strictly (one spelling per header)", () => {
+  it("refuses a timestamp with leading zeros, a sign, or more than 16 digits, also once the time verified", () => {
+    const at = 1_700_000_000_000;
+    const header = signGatewayRequest(secret, "POST", "/orders", at);
+    const mac = header.split(".")[2]!;
+    const verifier = new GatewayCredentialVerifier(secret);
+    // The canonical header verifies first (its MAC is then remembered by the verifier).
+    expect(verifier.verify(header, "POST", "/orders", at)).toBe("ok");
+    for (const time of [`000${at}`, `0${at}`, `+${at}`, `${at}.0`, `1${"0".repeat(16)}`]) {
+      const other = `v1.${time}.${mac}`;
+      expect(verifyGatewayCredential(secret, other, "POST", "/orders", at)).toBe("invalid");
+      expect(verifier.verify(other, "POST", "/orders", at)).toBe("invalid");
+    }
+    // Time 0 is spelled "0" (and is outside the window, not malformed).
+    const zero = signGatewayRequest(secret, "GET", "/x", 0);
+    expect(zero).toMatch(/^v1\.0\./);
+    expect(verifyGatewayCredential(secret, zero, "GET", "/x", 0)).toBe("ok");
+    expect(verifyGatewayCredential(secret, zero.replace("v1.0.", "v1.00."), "GET", "/x", 0)).toBe("invalid");
+  });
+});
+
 describe("the gateway's signer and a service's verifier", () => {
   it("the gateway reuses one header for the same call within GATEWAY_AUTH_REUSE_MS, then signs anew", () => {
     const signer = new GatewayCredentialSigner(secret);

@@ -76,7 +76,11 @@ export function verifyGatewayCredential(
   return checkCredential(header, method, path, now, windowMs, (at) => mac(secret, method, path, at));
 }
 
-const CREDENTIAL = /^v1\.(\d{1,16})\.([0-9a-f]{64})$/;
+/**
+ * Strict: the time in decimal without leading zeros (as `signGatewayRequest` writes it), so a header
+ * has one spelling only (break-gateway finding 3: `v1.000<ms>.<mac>` was accepted).
+ */
+const CREDENTIAL = /^v1\.(0|[1-9]\d{0,15})\.([0-9a-f]{64})$/;
 
 function checkCredential(
   header: string | undefined,

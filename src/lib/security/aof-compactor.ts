@@ -10,8 +10,41 @@
  * rewrite must *start* after the delete (one forked before it would copy the key): when Redis
  * answers that a rewrite is already running, the request is repeated `retryMs` later.
  * Backups (RDB or AOF copies) taken before the rewrite still hold the entries: docs/security.md.
+ *
+ * SLOWLOG too (break-gateway finding 2): Redis logs a slow command with its arguments (up to 32,
+ * each cut at 128 characters), and the write of a token key (the `EVALSHA` and the `HSET` inside
+ * it) holds the whole entry. So on the same schedule the compactor reads `SLOWLOG GET -1` and runs
+ * `SLOWLOG RESET` when an entry names a token key in a command that may carry its value (not a
+ * `DEL` or an `HGET`): operators keep their slow log otherwise. `MONITOR` streams and backups are
+ * not reachable from here (docs/security.md).
  */
 import type { Redis } from "ioredis";
+
+/** The key prefix of the payment token keys (`tokenKeyKey`). */
+const TOKEN_KEY_PREFIX = "{payment}:tokenkey:";
+/** Commands that name a token key but carry no entry value: they leave the slow log alone. */
+const CARRY_NO_VALUE = new Set([
+  "del",
+  "unlink",
+  "hget",
+  "hmget",
+  "hexists",
+  "exists",
+  "type",
+  "ttl",
+  "pttl",
+]);
+
+/** Whether a `SLOWLOG GET` reply holds an entry that may carry a token key's value. */
+export function slowlogHoldsTokenKey(entries: unknown): boolean {
+  if (!Array.isArray(entries)) return false;
+  return entries.some((entry) => {
+    const args = Array.isArray(entry) ? (entry as unknown[])[3] : undefined;
+    if (!Array.isArray(args) || args.length === 0) return false;
+    if (CARRY_NO_VALUE.has(String(args[0]).toLowerCase())) return false;
+    return args.some((arg) => String(arg).includes(TOKEN_KEY_PREFIX));
+  });
+}
 
 export interface AofCompactorOptions {
   /** Least time between two rewrites, ms (default 60 s). */
@@ -60,8 +93,25 @@ export class AofCompactor {
     this.timer.unref();
   }
 
+  /**
+   * Clears SLOWLOG when it holds a token key's write (see above). Resolves true when it reset it.
+   * Errors go to `onError` (the next shred asks again).
+   */
+  async clearSlowlog(): Promise<boolean> {
+    try {
+      if (!slowlogHoldsTokenKey(await this.redis.call("SLOWLOG", "GET", "-1"))) return false;
+      await this.redis.call("SLOWLOG", "RESET");
+      return true;
+    } catch (error) {
+      if (!this.stopped) this.options.onError?.(error);
+      return false;
+    }
+  }
+
   private async request(): Promise<void> {
     this.timer = undefined;
+    if (this.stopped) return;
+    await this.clearSlowlog();
     if (this.stopped) return;
     try {
       // "Background append only file rewriting started", or "... scheduled" (after a BGSAVE).

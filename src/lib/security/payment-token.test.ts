@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { FieldCipher, sealWithKey } from "./encryption.js";
+import { FieldCipher, openWithKey, sealedKid, sealWithKey } from "./encryption.js";
 import {
   generateTokenKeys,
   hkdfSha256x32,
@@ -7,9 +7,11 @@ import {
   publicRawBase64,
   tokenKeysFromEnv,
   tokenOpenerFromEnv,
+  type TokenKeyStore,
   tokenSealerFromEnv,
 } from "./payment-token.js";
 import {
+  createPrivateKey,
   createPublicKey,
   createSecretKey,
   diffieHellman,
@@ -134,6 +136,66 @@ describe("payment tokens", () => {
     const sealed = sealWithKey(key, "0123456789ab-pay-1", "tok_v1", "o-v1");
     await store.put("o-v1", "0123456789ab", publicRawBase64(ephemeral.publicKey));
     await expect(tokenOpenerFromEnv(store, env).open("o-v1", sealed)).resolves.toBe("tok_v1");
+  });
+
+  /**
+   * The opener of a payment service older than v2 (main at 5422085), as it was: the whole entry
+   * decoded as the ephemeral public key, hkdfSync with the v1 info, no entry secret.
+   */
+  function preV2Opener(store: TokenKeyStore, privateKeys: string) {
+    const [kid = "", b64 = ""] = privateKeys.split(":");
+    const privateKey = createPrivateKey({
+      key: Buffer.concat([
+        Buffer.from("302e020100300506032b656e04220420", "hex"),
+        Buffer.from(b64, "base64"),
+      ]),
+      format: "der",
+      type: "pkcs8",
+    });
+    return async (orderId: string, sealed: string): Promise<string> => {
+      const kidField = sealedKid(sealed)!;
+      expect(kidField.slice(13)).toBe(kid);
+      const ephemeral = (await store.get(orderId, kidField.slice(0, 12)))!;
+      const publicKey = createPublicKey({
+        key: Buffer.concat([
+          Buffer.from("302a300506032b656e032100", "hex"),
+          Buffer.from(ephemeral, "base64"),
+        ]),
+        format: "der",
+        type: "spki",
+      });
+      const shared = diffieHellman({ privateKey, publicKey });
+      const info = Buffer.from("ordersaga payment token v1");
+      return openWithKey(
+        createSecretKey(Buffer.from(hkdfSync("sha256", shared, orderId, info, 32))),
+        sealed,
+        orderId,
+      );
+    };
+  }
+
+  it("PAYMENT_TOKEN_SEAL_FORMAT=v1: a pre-v2 payment service opens what the new order service seals", async () => {
+    const store = new MemoryTokenKeyStore();
+    const oldOpen = preV2Opener(store, keys.PAYMENT_TOKEN_KEYS);
+    // The default (v2) is what a pre-v2 payment service cannot open (break-gateway finding 1).
+    const v2 = await tokenSealerFromEnv(store, env).seal("o-v2", "tok_v2");
+    await expect(oldOpen("o-v2", v2)).rejects.toThrow(/authentication failed/);
+
+    const sealer = tokenSealerFromEnv(store, env, { format: "v1" });
+    const a = await sealer.seal("o-a", "tok_canary_a");
+    const b = await sealer.seal("o-b", "tok_canary_b");
+    await expect(oldOpen("o-a", a)).resolves.toBe("tok_canary_a");
+    await expect(oldOpen("o-b", b)).resolves.toBe("tok_canary_b");
+    // A key pair per token (v1 has no entry secret: a shared ephemeral key would open other orders).
+    const entryA = (await store.get("o-a", a.slice(5, 17)))!;
+    const entryB = (await store.get("o-b", b.slice(5, 17)))!;
+    expect(entryA).not.toContain(".");
+    expect(entryA).not.toBe(entryB);
+    // The new payment service opens them too, and shredding holds.
+    const opener = tokenOpenerFromEnv(store, env);
+    await expect(opener.open("o-a", a)).resolves.toBe("tok_canary_a");
+    await sealer.shred("o-a");
+    await expect(opener.open("o-a", a)).rejects.toThrow(/gone \(shredded\)/);
   });
 
   it("production without keys refuses; development makes one ephemeral pair per process", () => {

@@ -18,7 +18,8 @@
  * private key, can rebuild the data key (another order's entry may hold the same ephemeral public
  * key, never this order's entry secret), while the order's history (which holds only the sealed
  * token) stays readable. Entries of the v1 format (the ephemeral public key alone, one key pair per
- * token, info "ordersaga payment token v1") still open.
+ * token, info "ordersaga payment token v1") still open, and are still written with
+ * `PAYMENT_TOKEN_SEAL_FORMAT=v1` (a rolling upgrade: a payment service older than v2 opens only v1).
  *
  * Keys: `PAYMENT_TOKEN_KEYS` (payment: `<kid>:<base64 32-byte X25519 private key>`, comma
  * separated, first = current) and `PAYMENT_TOKEN_PUBLIC_KEY` (order: `<kid>:<base64 32-byte X25519
@@ -179,7 +180,20 @@ interface Agreement {
   until: number;
 }
 
+/**
+ * The entry format the order service writes (env `PAYMENT_TOKEN_SEAL_FORMAT`). `v2` (default): one
+ * ephemeral agreement per batch, `<ephemeral public>.<entry secret>`. `v1`: one key pair per token,
+ * the entry the ephemeral public key alone, which every payment version opens (a payment service
+ * older than v2 cannot open v2 tokens: seal v1 during a rolling upgrade until every payment instance
+ * runs a version that opens v2, and while a payment rollback is possible; docs/security.md).
+ */
+export const SEAL_FORMATS = ["v1", "v2"] as const;
+export type SealFormat = (typeof SEAL_FORMATS)[number];
+export const SEAL_FORMAT_ENV = "PAYMENT_TOKEN_SEAL_FORMAT";
+
 export interface TokenSealerOptions {
+  /** The entry format written (default "v2"; "v1" for a payment service older than v2). */
+  format?: SealFormat;
   /** Tokens one ephemeral agreement seals at most (default SEAL_BATCH.uses; 1: a key pair per token). */
   batchUses?: number;
   /** Milliseconds one ephemeral agreement seals tokens at most (default SEAL_BATCH.ms). */
@@ -208,6 +222,7 @@ export class TokenSealer {
   private readonly batchUses: number;
   private readonly batchMs: number;
   private readonly now: () => number;
+  private readonly format: SealFormat;
 
   constructor(
     private readonly paymentKey: { kid: string; key: KeyObject },
@@ -217,9 +232,11 @@ export class TokenSealer {
     this.batchUses = Math.max(1, options.batchUses ?? SEAL_BATCH.uses);
     this.batchMs = options.batchMs ?? SEAL_BATCH.ms;
     this.now = options.now ?? Date.now;
+    this.format = options.format ?? "v2";
   }
 
   async seal(orderId: string, token: string): Promise<string> {
+    if (this.format === "v1") return this.sealV1(orderId, token);
     const { shared, publicKey } = this.currentAgreement();
     const random = freshRandom(SEAL_ID_HEX / 2 + ENTRY_SECRET_BYTES);
     const sealId = random.toString("hex", 0, SEAL_ID_HEX / 2);
@@ -231,6 +248,19 @@ export class TokenSealer {
     key.fill(0);
     random.fill(0);
     await this.store.put(orderId, sealId, entry);
+    return sealed;
+  }
+
+  /** v1: a key pair and an ECDH per token, the entry the ephemeral public key alone (info v1). */
+  private async sealV1(orderId: string, token: string): Promise<string> {
+    const ephemeral = generateKeyPairSync("x25519");
+    const shared = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: this.paymentKey.key });
+    const sealId = freshRandom(SEAL_ID_HEX / 2).toString("hex");
+    const key = dataKey(shared, orderId);
+    shared.fill(0);
+    const sealed = sealWithKey(key, `${sealId}-${this.paymentKey.kid}`, token, orderId);
+    key.fill(0);
+    await this.store.put(orderId, sealId, publicRawBase64(ephemeral.publicKey));
     return sealed;
   }
 

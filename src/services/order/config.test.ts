@@ -11,6 +11,7 @@ describe("order service configuration", () => {
       stepTimeoutMs: DEFAULT_SAGA_OPTIONS.stepTimeoutMs,
       compensationWindowMs: DEFAULT_SAGA_OPTIONS.compensationWindowMs,
       aofRewriteIntervalMs: 60_000,
+      tokenSealFormat: "v2",
     });
   });
 
@@ -26,5 +27,19 @@ describe("order service configuration", () => {
   it("reads the compensation window", () => {
     expect(orderConfigFromEnv({ SAGA_COMPENSATION_WINDOW_MS: "1000" }).compensationWindowMs).toBe(1_000);
     expect(() => orderConfigFromEnv({ SAGA_COMPENSATION_WINDOW_MS: "-1" })).toThrow(/INVALID|Invalid/);
+  });
+
+  it("PAYMENT_TOKEN_SEAL_FORMAT: v2 by default, v1 for a rolling upgrade, anything else refused in one line", () => {
+    expect(orderConfigFromEnv({ PAYMENT_TOKEN_SEAL_FORMAT: "v1" }).tokenSealFormat).toBe("v1");
+    expect(orderConfigFromEnv({ PAYMENT_TOKEN_SEAL_FORMAT: "v2" }).tokenSealFormat).toBe("v2");
+    for (const bad of ["v3", "V1", "1", ""]) {
+      let message = "";
+      try {
+        orderConfigFromEnv({ PAYMENT_TOKEN_SEAL_FORMAT: bad });
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(/^Invalid configuration: PAYMENT_TOKEN_SEAL_FORMAT: .+$/);
+    }
   });
 });

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { ConfigError, parseEnv, serviceEnvSchema } from "../../lib/runtime/config.js";
 import { DEFAULT_AOF_REWRITE_INTERVAL_MS } from "../../lib/security/aof-compactor.js";
+import { SEAL_FORMATS, type SealFormat } from "../../lib/security/payment-token.js";
 import { DEFAULT_SAGA_OPTIONS } from "./saga-model.js";
 
 /**
@@ -31,6 +32,12 @@ const orderEnvSchema = serviceEnvSchema.pick({ CLAIM_IDLE_MS: true }).extend({
    * ms (default 60 s): how long a shredded key can stay in the AOF (docs/security.md).
    */
   SHRED_AOF_REWRITE_INTERVAL_MS: z.coerce.number().int().positive().default(DEFAULT_AOF_REWRITE_INTERVAL_MS),
+  /**
+   * The payment token entry format written: `v2` (default, one agreement per batch) or `v1` (a key
+   * pair per token), which a payment service older than v2 opens; `v1` until every payment
+   * instance runs a version that opens v2 (docs/security.md, "Upgrading").
+   */
+  PAYMENT_TOKEN_SEAL_FORMAT: z.enum(SEAL_FORMATS).default("v2"),
 });
 
 export interface OrderConfig {
@@ -39,6 +46,7 @@ export interface OrderConfig {
   /** Unset: the repository's default (10,000). */
   cacheSize?: number;
   aofRewriteIntervalMs: number;
+  tokenSealFormat: SealFormat;
 }
 
 /** Why a step deadline is too short for a takeover time, or undefined when it is long enough. */
@@ -53,7 +61,8 @@ export function stepBudgetProblem(stepTimeoutMs: number, claimIdleMs: number): s
 
 /**
  * Reads and checks the order service's variables (`SAGA_STEP_TIMEOUT_MS`,
- * `SAGA_COMPENSATION_WINDOW_MS`, `ORDER_CACHE_SIZE`, `SHRED_AOF_REWRITE_INTERVAL_MS`); throws `ConfigError` listing every problem.
+ * `SAGA_COMPENSATION_WINDOW_MS`, `ORDER_CACHE_SIZE`, `SHRED_AOF_REWRITE_INTERVAL_MS`,
+ * `PAYMENT_TOKEN_SEAL_FORMAT`); throws `ConfigError` listing every problem.
  * The one reader for both the process (`main.ts`) and the embedded system (catalog).
  */
 export function orderConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OrderConfig {
@@ -65,5 +74,6 @@ export function orderConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OrderC
     compensationWindowMs: parsed.SAGA_COMPENSATION_WINDOW_MS,
     ...(parsed.ORDER_CACHE_SIZE === undefined ? {} : { cacheSize: parsed.ORDER_CACHE_SIZE }),
     aofRewriteIntervalMs: parsed.SHRED_AOF_REWRITE_INTERVAL_MS,
+    tokenSealFormat: parsed.PAYMENT_TOKEN_SEAL_FORMAT,
   };
 }

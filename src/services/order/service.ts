@@ -30,7 +30,12 @@ import { DeadlineSweeper } from "./sweeper.js";
 import { ViewRetention } from "./view-retention.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
 import { AofCompactor } from "../../lib/security/aof-compactor.js";
-import { type TokenSealer, tokenKeyStoreOf, tokenSealerFromEnv } from "../../lib/security/payment-token.js";
+import {
+  type SealFormat,
+  type TokenSealer,
+  tokenKeyStoreOf,
+  tokenSealerFromEnv,
+} from "../../lib/security/payment-token.js";
 
 const REPLY_RETRY = { maxAttempts: 10, backoff: exponentialBackoff({ baseMs: 100, maxMs: 10_000 }) };
 
@@ -56,6 +61,11 @@ export interface OrderServiceOptions {
    * 60 s; env `SHRED_AOF_REWRITE_INTERVAL_MS`). See src/lib/security/aof-compactor.ts.
    */
   aofRewriteIntervalMs?: number;
+  /**
+   * The payment token entry format sealed (default "v2"; env `PAYMENT_TOKEN_SEAL_FORMAT`): "v1"
+   * while a payment service older than v2 may open the tokens (a rolling upgrade; docs/security.md).
+   */
+  tokenSealFormat?: SealFormat;
   /** Receives the internals once created (tests, admin tooling). */
   onCreated?: (internals: OrderServiceInternals) => void;
 }
@@ -110,7 +120,11 @@ async function buildInternals(
   const now = () => clock.now();
   const stores = (options.stores ?? platformStores)({ ...deps, now });
   // Throws (the service does not start) in production without PAYMENT_TOKEN_PUBLIC_KEY.
-  const tokens = tokenSealerFromEnv(tokenKeyStoreOf(deps.platform));
+  const tokens = tokenSealerFromEnv(
+    tokenKeyStoreOf(deps.platform),
+    process.env,
+    options.tokenSealFormat === undefined ? {} : { format: options.tokenSealFormat },
+  );
   const compactor = deps.platform.redis
     ? new AofCompactor(deps.platform.redis, {
         ...(options.aofRewriteIntervalMs === undefined ? {} : { intervalMs: options.aofRewriteIntervalMs }),

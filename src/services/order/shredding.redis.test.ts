@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { Redis } from "ioredis";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { createRedisPlatform, type Platform } from "../../lib/runtime/platform.js";
+import { AofCompactor } from "../../lib/security/aof-compactor.js";
 import {
   MemoryTokenKeyStore,
   TOKEN_KEYS_ENV,
@@ -98,6 +99,71 @@ describeWithRedis("crypto-shredding and the AOF", (getRedis) => {
     await h?.stop();
     h = undefined;
     await platform.close();
+    await getRedis().client().config("SET", "slowlog-log-slower-than", "10000", "slowlog-max-len", "128");
+    await getRedis().client().call("SLOWLOG", "RESET");
+  });
+
+  /** Every argument of every SLOWLOG entry (all of them: `-1`). */
+  const slowlogArgs = async (): Promise<string[]> => {
+    const entries = (await getRedis().client().call("SLOWLOG", "GET", "-1")) as [
+      unknown,
+      unknown,
+      unknown,
+      string[],
+    ][];
+    return entries.flatMap((entry) => entry[3].map(String));
+  };
+  const logEverything = () =>
+    getRedis().client().config("SET", "slowlog-log-slower-than", "0", "slowlog-max-len", "100000");
+
+  it("after the saga ends, SLOWLOG no longer holds the order's token-key entry (break-gateway F2)", async () => {
+    await logEverything();
+    h = await startOrderService(platform, { aofRewriteIntervalMs: 200 });
+    const redis = getRedis().client();
+    const orderId = await h.place(orderBody({ payment: { token: `tok_ok__slow${Date.now()}` } }));
+    const entries = Object.values(await redis.hgetall(tokenKeyKey(orderId)));
+    // The control: while the saga runs, every command is logged, the token key's write with its
+    // entry (`<public>.<secret>`, under the 128-character cut), which opens the sealed token.
+    expect(entries).toHaveLength(1);
+    expect(await slowlogArgs()).toContain(entries[0]);
+    await h.waitForStatus(orderId, "delivered", 60_000);
+    await waitFor(async () => (await redis.exists(tokenKeyKey(orderId))) === 0, 30_000, "token key shredded");
+    await waitFor(
+      async () => !(await slowlogArgs()).includes(entries[0]!),
+      30_000,
+      "a SLOWLOG without the shredded entry",
+    );
+  }, 120_000);
+
+  it("with tokenSealFormat v1 (PAYMENT_TOKEN_SEAL_FORMAT) the service writes v1 entries, and the order completes", async () => {
+    h = await startOrderService(platform, { tokenSealFormat: "v1" });
+    const orderId = await h.place(orderBody({ payment: { token: `tok_ok__v1${Date.now()}` } }));
+    const entries = Object.values(await getRedis().client().hgetall(tokenKeyKey(orderId)));
+    // v1: the ephemeral public key alone (32 bytes, base64), no entry secret.
+    expect(entries).toEqual([expect.stringMatching(/^[A-Za-z0-9+/]{43}=$/)]);
+    await h.waitForStatus(orderId, "delivered", 60_000);
+  }, 120_000);
+
+  it("the compactor keeps an operator's SLOWLOG that holds no token key's write", async () => {
+    await logEverything();
+    const redis = getRedis().client();
+    const compactor = new AofCompactor(redis, { onError: (error) => expect.fail(String(error)) });
+    try {
+      await redis.set("{order}:slow-probe", "1");
+      // Shredding's own DEL and payment's HGET name a token key but carry no entry.
+      await redis.del(tokenKeyKey("o-slow"));
+      await redis.hget(tokenKeyKey("o-slow"), "aaaaaaaaaaaa");
+      expect(await compactor.clearSlowlog()).toBe(false);
+      expect(await slowlogArgs()).toEqual(
+        expect.arrayContaining(["{order}:slow-probe", tokenKeyKey("o-slow")]),
+      );
+      // A token key's write (as RedisTokenKeyStore.put runs it) empties it.
+      await redis.hset(tokenKeyKey("o-slow"), "aaaaaaaaaaaa", "pub.secret");
+      expect(await compactor.clearSlowlog()).toBe(true);
+      expect(await slowlogArgs()).not.toContain("pub.secret");
+    } finally {
+      compactor.stop();
+    }
   });
 
   it("after the saga ends and the service's AOF rewrite, no token can be opened from the AOF", async () => {

@@ -186,7 +186,7 @@ export class StreamSubscription implements TransportSubscription {
    * blocked (that would starve the claim and retry paths); if those took slots meanwhile, the few
    * extra entries wait in `parked` for a slot.
    *
-   * After a read, the reader waits up to `ackWithReadMs` for the handlers it started to return and
+   * With `ackWithReadMs` (opt-in), after a read the reader waits that long for the handlers it started and
    * sends their acks in the same write as its next read (XACK ... XREADGROUP on its connection):
    * one round trip per read batch instead of two. A handler still running then acks on its own
    * (AckBatcher). Entries arriving meanwhile wait in the stream and come with that next read.

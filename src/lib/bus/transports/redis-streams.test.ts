@@ -297,7 +297,7 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
     });
 
     it("sends a read's acks in the same round trip as its next read, on the reader's own connection", async () => {
-      const { transport, cleanup } = make({ ackWithReadMs: 5_000, blockMs: 5_000 });
+      const { transport, cleanup } = make({ ackWithReadMs: 5_000, blockMs: 5_000, claimIdleMs: 60_000 });
       const ref = uniqueTopic();
       const key = eventStreamKey(ref.owner, ref.topic);
       const group = uniqueName("g");

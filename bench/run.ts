@@ -107,8 +107,8 @@ ${row(libPaced)}
 What the library does per message that the raw baseline does not: validates the payload with Zod on
 publish and on receive, builds and parses the full envelope (UUIDv7 id, trace context, correlation),
 and runs the subscriber's middleware chain; what both do: one JSON encode and one JSON decode, XADD in
-one pipeline per batch, XREADGROUP in batches and XACK per message (the library pipelines them
-through ioredis's auto-pipelining).
+one pipeline per batch, XREADGROUP in batches and XACK per read (the library acks the handlers that
+settled in one turn of the event loop with one XACK per stream).
 
 ### What lease renewal costs
 

@@ -3,7 +3,7 @@
  * service registry and idempotency marks. Two flavours with the same behaviour: in-memory (the
  * embedded default: the whole system in one process) and Redis (each service its own process).
  */
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { MemoryIdempotencyStore } from "../bus/idempotency/memory-store.js";
 import { RedisIdempotencyStore } from "../bus/idempotency/redis-store.js";
 import type { IdempotencyStore } from "../bus/idempotency/store.js";
@@ -19,6 +19,7 @@ import { MemoryDeadLetterStore } from "../dlq/memory-dead-letter-store.js";
 import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
 import { localClock, redisTimeClock, type SharedClock } from "../redis/clock.js";
 import { withTimeout } from "../resilience/timeout.js";
+import { CoalescingRedis } from "./coalescing-redis.js";
 import { DEFAULT_RETENTION, type RetentionPolicy } from "./retention.js";
 
 export interface Platform {
@@ -104,9 +105,9 @@ export interface RedisPlatformOptions {
 }
 
 export function createRedisPlatform(options: RedisPlatformOptions): Platform {
-  const redis = new Redis(options.url, {
+  // Each turn's commands in one write (coalescing-redis.ts), without auto-pipelining's cost.
+  const redis = new CoalescingRedis(options.url, {
     maxRetriesPerRequest: null,
-    enableAutoPipelining: true,
     ...(options.username === undefined ? {} : { username: options.username }),
     ...(options.password === undefined ? {} : { password: options.password }),
   });

@@ -8,7 +8,7 @@ import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import type { DeliveryHandler, TopicRef } from "../transport.js";
 import { deferralsKey, FIELD_BODY, FIELD_OWNER, FIELD_TOPIC, failuresKey } from "./redis-stream-keys.js";
-import { AckBatcher } from "./redis-streams-acks.js";
+import { AckBatcher, type HeldAcks } from "./redis-streams-acks.js";
 import {
   type DeliveryContext,
   type EntrySource,
@@ -45,12 +45,15 @@ const entryKey = (streamKey: string, id: string): string => `${streamKey}\n${id}
 
 export class Dispatcher {
   readonly permits: Permits;
+  /** Acks not sent with a read: one XACK per stream per turn on the command connection. */
+  readonly acks: AckBatcher;
   private readonly context: DeliveryContext;
   /** Entries a handler is working on now, with the time (ms) it started. */
   private readonly inFlight = new Map<string, number>();
   /** Entries this consumer holds without handling them: waiting for a retry timer or a free slot. */
   private readonly parked = new Set<string>();
-  private readonly running = new Set<Promise<void>>();
+  /** Handler runs by entry key (one at most per entry: see inFlight). */
+  private readonly running = new Map<string, Promise<void>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private closed = false;
 
@@ -60,11 +63,12 @@ export class Dispatcher {
   ) {
     this.permits = new Permits(options.concurrency);
     const { redis, deadLetters, group, consumer, failureTtlMs, redeliverKey, clock, logger } = options;
+    this.acks = new AckBatcher(redis, group);
     this.context = {
       redis,
       redeliverKey,
       clock,
-      acks: new AckBatcher(redis, group),
+      acks: this.acks,
       deadLetters,
       group,
       consumer,
@@ -116,15 +120,19 @@ export class Dispatcher {
 
   /** Waits for every running handler to return. */
   async drain(): Promise<void> {
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
   }
 
-  /** Starts handlers for the first `held` entries at once (permits taken), the rest as slots free up. */
-  async acceptAll(items: readonly Incoming[], held: number): Promise<void> {
+  /**
+   * Starts handlers for the first `held` entries at once (permits taken), the rest as slots free up.
+   * The acks of those started at once are kept in `acks`, when given (see HeldAcks).
+   */
+  async acceptAll(items: readonly Incoming[], held: number, acks?: HeldAcks): Promise<void> {
     this.permits.release(held - items.length);
-    const extra = items.slice(held);
+    const extra = items.length > held ? items.slice(held) : [];
     for (const { key, claimed } of extra) this.parked.add(entryKey(key, claimed.entry.id));
-    for (const { key, claimed } of items.slice(0, held)) this.accept(key, claimed);
+    const now = Math.min(held, items.length);
+    for (let i = 0; i < now; i++) this.accept(items[i]!.key, items[i]!.claimed, acks);
     for (const { key, claimed } of extra) {
       const got = await this.permits.take(1);
       this.parked.delete(entryKey(key, claimed.entry.id));
@@ -133,7 +141,7 @@ export class Dispatcher {
   }
 
   /** Consumes one permit: passes it to a handler, or releases it. */
-  private accept(key: string, { entry, deliveryCount }: ClaimedEntry): void {
+  private accept(key: string, { entry, deliveryCount }: ClaimedEntry, acks?: HeldAcks): void {
     const fields = entry.fields;
     if (fields === null) {
       this.permits.release(1);
@@ -141,44 +149,50 @@ export class Dispatcher {
       return;
     }
     const ref = this.options.refs.get(key);
-    this.dispatch({
-      streamKey: key,
-      entryId: entry.id,
-      topic: ref?.topic ?? fields[FIELD_TOPIC] ?? "",
-      owner: ref?.owner ?? fields[FIELD_OWNER] ?? "",
-      body: fields[FIELD_BODY] ?? "",
-      deliveryCount,
-      failures: 0,
-      deferrals: 0,
-    });
+    this.dispatch(
+      {
+        streamKey: key,
+        entryId: entry.id,
+        topic: ref?.topic ?? fields[FIELD_TOPIC] ?? "",
+        owner: ref?.owner ?? fields[FIELD_OWNER] ?? "",
+        body: fields[FIELD_BODY] ?? "",
+        deliveryCount,
+        failures: 0,
+        deferrals: 0,
+      },
+      acks,
+    );
   }
 
-  private dispatch(source: EntrySource): void {
+  private dispatch(source: EntrySource, acks?: HeldAcks): void {
     const key = entryKey(source.streamKey, source.entryId);
     if (this.inFlight.has(key)) {
       this.permits.release(1);
       return;
     }
     this.inFlight.set(key, Date.now());
-    const run = this.withRecords(source)
-      .then((counted) => {
-        const delivery = new StreamDelivery(this.context, counted);
-        return this.runHandler(delivery).then(() => delivery);
-      })
-      .then((delivery) => {
-        if (delivery.retryAfterMs !== undefined)
-          this.scheduleRetry(source.streamKey, source.entryId, delivery.retryAfterMs);
-      })
-      .catch((error: unknown) => {
-        // Counting its records failed (Redis away): the entry stays pending for a later delivery.
-        this.options.logger.warn({ ...errorDetails(error), id: source.entryId }, "could not start a handler");
-      })
-      .finally(() => {
-        this.inFlight.delete(key);
-        this.running.delete(run);
-        this.permits.release(1);
-      });
-    this.running.add(run);
+    acks?.track(key);
+    // Set before the run can end: it always awaits its handler first.
+    this.running.set(key, this.run(source, key, acks));
+  }
+
+  /** One handler run, from counting the entry's records to releasing its slot. */
+  private async run(source: EntrySource, key: string, acks: HeldAcks | undefined): Promise<void> {
+    try {
+      const counted = source.deliveryCount <= 1 ? source : await this.withRecords(source);
+      const delivery = new StreamDelivery(this.context, counted, acks, key);
+      await this.runHandler(delivery);
+      if (delivery.retryAfterMs !== undefined)
+        this.scheduleRetry(source.streamKey, source.entryId, delivery.retryAfterMs);
+    } catch (error) {
+      // Counting its records failed (Redis away): the entry stays pending for a later delivery.
+      this.options.logger.warn({ ...errorDetails(error), id: source.entryId }, "could not start a handler");
+    } finally {
+      acks?.settled(key);
+      this.inFlight.delete(key);
+      this.running.delete(key);
+      this.permits.release(1);
+    }
   }
 
   /** A redelivered entry's failed attempts and deferrals, recorded next to the stream. */

@@ -51,6 +51,30 @@ describeWithRedis("RedisNotificationStore", (getRedis) => {
     expect((await store.list({ orderId: "o1", limit: 10 })).length).toBe(2);
   });
 
+  it("does not claim from channels left stale by an earlier version's update (rolling upgrade)", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisNotificationStore(redis);
+    const contact = {
+      userId: "u1",
+      name: "Ann",
+      email: "sealed-email",
+      phone: "sealed-phone",
+      preferences: { email: true, push: true, sms: true },
+    };
+    await store.applyContact({ kind: "created", at: 10, contact });
+    // An instance of the earlier version applies user.updated (push and sms off): `at` and `data`.
+    const updated = { ...contact, preferences: { email: true, push: false, sms: false } };
+    await redis.hset(contactKey("u1"), "at", "20", "data", JSON.stringify(updated));
+    const claim = await store.beginForContact("u1", candidates("o1"));
+    expect(claim.contact).toEqual({ at: 20, contact: updated, deleted: false });
+    expect(claim.records.map((r) => r.notificationId)).toEqual(["o1-email"]);
+    // The next update by this version writes the field again: one call, the channels it enables.
+    await store.applyContact({ kind: "updated", at: 30, contact });
+    const again = await store.beginForContact("u1", candidates("o2"));
+    expect(again.records.map((r) => r.notificationId)).toEqual(["o2-email", "o2-push", "o2-sms"]);
+  });
+
   it("claims nothing for a contact whose stored JSON does not read", async () => {
     const redis = getRedis().client();
     await redis.flushall();

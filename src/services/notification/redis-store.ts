@@ -41,7 +41,9 @@ const indexesOf = (record: NotificationRecord): string[] => [
 // Mirrors applyContactChange (domain.ts); the shared store contract keeps the two in step.
 // KEYS: contact; ARGV: kind, at, contact JSON, the channels it enables (`channelField`). The
 // channels are a plain field beside the JSON so that no script decodes user text (lua-cjson
-// refuses a lone UTF-16 surrogate such as "\ud800", which JSON.stringify writes and a name may hold).
+// refuses a lone UTF-16 surrogate such as "\ud800", which JSON.stringify writes and a name may hold);
+// `channelsAt` is the `at` they were written with (an earlier version's APPLY_CONTACT, during a
+// rolling upgrade, rewrites `at` and `data` only: its channels are then stale and not used).
 const APPLY_CONTACT = new LuaScript(`
 if redis.call('HGET', KEYS[1], 'deleted') == '1' then return 0 end
 if ARGV[1] == 'deleted' then
@@ -51,7 +53,7 @@ if ARGV[1] == 'deleted' then
 end
 local at = redis.call('HGET', KEYS[1], 'at')
 if at and (ARGV[1] == 'created' or tonumber(at) > tonumber(ARGV[2])) then return 0 end
-redis.call('HSET', KEYS[1], 'at', ARGV[2], 'data', ARGV[3], 'channels', ARGV[4])
+redis.call('HSET', KEYS[1], 'at', ARGV[2], 'data', ARGV[3], 'channels', ARGV[4], 'channelsAt', ARGV[2])
 return 1`);
 
 /**
@@ -118,17 +120,18 @@ return out`);
 
 // KEYS: contact, then per candidate its record key and index keys. ARGV: count, then per candidate:
 // channel, index count, record JSON, score, index member. Reads the contact; when it is there, not
-// deleted and has its `channels` field, claims (as BEGIN_ALL) the candidates whose channel the field
+// deleted and has its `channels` field of its `at`, claims (as BEGIN_ALL) the candidates whose channel the field
 // lists (written by APPLY_CONTACT from channelEnabled in domain.ts). It never decodes the contact
 // JSON (user text: see APPLY_CONTACT). → {at or false, deleted, contact JSON, '1' (claimed) or '0'
-// (a contact written before the field: nothing claimed, the caller decides), record JSON per claim...}.
+// (a contact written without the field, or by an earlier version since: nothing claimed, the caller
+// decides), record JSON per claim...}.
 const BEGIN_FOR_CONTACT = new LuaScript(`
 local at = redis.call('HGET', KEYS[1], 'at')
 if not at then return {false} end
 if redis.call('HGET', KEYS[1], 'deleted') == '1' then return {at, '1'} end
 local data = redis.call('HGET', KEYS[1], 'data')
 local channels = redis.call('HGET', KEYS[1], 'channels')
-if not channels then return {at, '0', data, '0'} end
+if not channels or redis.call('HGET', KEYS[1], 'channelsAt') ~= at then return {at, '0', data, '0'} end
 local out = {at, '0', data, '1'}
 local k, a = 2, 2
 for i = 1, tonumber(ARGV[1]) do
@@ -269,7 +272,8 @@ export class RedisNotificationStore implements NotificationStore {
       throw error;
     }
     if (claimed === "1") return { contact: { at: Number(at), contact, deleted: false }, records };
-    // A contact written before its `channels` field: decided here, claimed in a second call.
+    // A contact written without its `channels` field (or by an earlier version since): decided
+    // here, claimed in a second call.
     const chosen = candidates.filter((c) => channelEnabled(contact, c.record.channel));
     return { contact: { at: Number(at), contact, deleted: false }, records: await this.beginAll(chosen) };
   }

@@ -50,6 +50,20 @@ describe("payment tokens", () => {
     });
   });
 
+  it("readKey reads the order's key entry without decrypting: the token is in clear only from open()", async () => {
+    const store = new MemoryTokenKeyStore();
+    const sealer = tokenSealerFromEnv(store, env);
+    const sealed = await sealer.seal("o-1", "tok_ok_abc123");
+    const opener = tokenOpenerFromEnv(store, env);
+    // An altered ciphertext: the key entry reads, only opening it fails (nothing was decrypted before).
+    const altered = `${sealed.slice(0, -4)}${sealed.endsWith("AAAA") ? "BBBB" : "AAAA"}`;
+    const read = await opener.readKey("o-1", altered);
+    expect(() => read.open()).toThrow(/authentication failed/);
+    expect((await opener.readKey("o-1", sealed)).open()).toBe("tok_ok_abc123");
+    await sealer.shred("o-1");
+    await expect(opener.readKey("o-1", sealed)).rejects.toMatchObject({ code: "DECRYPTION_FAILED" });
+  });
+
   it("rotation: the payment service opens tokens sealed with any of its listed keys", async () => {
     const store = new MemoryTokenKeyStore();
     const next = generateTokenKeys("pay-2");

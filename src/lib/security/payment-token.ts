@@ -304,6 +304,17 @@ export class TokenOpener {
 
   /** Throws DecryptionError: not sealed, unknown key, key entry gone (order ended), or altered. */
   async open(orderId: string, sealed: string): Promise<string> {
+    return (await this.readKey(orderId, sealed)).open();
+  }
+
+  /**
+   * The first half of `open`: checks the sealed token's form and key id and reads its order's key
+   * entry (the one Redis read), without deriving a key or decrypting anything. The token is in
+   * clear only once the returned `open()` is called, so a caller can read the entry ahead (with
+   * other reads) and open the token only if it decides to use it. Throws DecryptionError: not
+   * sealed, unknown key, key entry gone (order ended) or malformed; `open()` when altered.
+   */
+  async readKey(orderId: string, sealed: string): Promise<ReadTokenKey> {
     const kidField = sealedKid(sealed);
     if (kidField === undefined || kidField[SEAL_ID_HEX] !== "-")
       throw new DecryptionError("not a sealed token");
@@ -322,14 +333,24 @@ export class TokenOpener {
       (entrySecret !== undefined && entrySecret.length !== ENTRY_SECRET_BYTES)
     )
       throw new DecryptionError(`the token key entry of order ${orderId} is malformed`);
-    const shared = diffieHellman({ privateKey, publicKey: rawPublic(ephemeralRaw) });
-    const key = dataKey(shared, orderId, entrySecret);
-    try {
-      return openWithKey(key, sealed, orderId);
-    } finally {
-      key.fill(0);
-    }
+    return {
+      open: () => {
+        const shared = diffieHellman({ privateKey, publicKey: rawPublic(ephemeralRaw) });
+        const key = dataKey(shared, orderId, entrySecret);
+        try {
+          return openWithKey(key, sealed, orderId);
+        } finally {
+          key.fill(0);
+        }
+      },
+    };
   }
+}
+
+/** A sealed token whose key entry was read (`TokenOpener.readKey`), not opened yet. */
+export interface ReadTokenKey {
+  /** Derives the token's key and decrypts it: the token in clear. Throws DecryptionError when altered. */
+  open(): string;
 }
 
 /** A fresh payment token key pair in the environment format: [private list, public key]. */

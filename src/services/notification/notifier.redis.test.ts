@@ -26,6 +26,48 @@ const confirmed = (orderId: string): Intent => ({
 });
 
 describeWithRedis("notifier over Redis", (getRedis) => {
+  it("notifies a user whose name holds a lone UTF-16 surrogate", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const platform = createMemoryPlatform();
+    try {
+      const source = { service: "notification", instance: "t" };
+      const publisher = new Publisher({ events: AllEvents, transport: platform.transport, source });
+      const prepare: Prepare = (event, payload, options) => publisher.prepare(event, payload, options);
+      const store = new RedisNotificationStore(redis);
+      await store.applyContact({
+        kind: "created",
+        at: 1,
+        contact: {
+          userId: "u1",
+          name: "Ada \ud800 Lovelace",
+          email: cipher.seal("u1", "email", "ada@x.test"),
+          preferences: { email: true, push: true, sms: false },
+        },
+      });
+      const provider = new SimulatedProviders({ now: () => 0 });
+      let ids = 0;
+      const notifier = createNotifier({
+        store,
+        provider,
+        now: () => Date.UTC(2024, 0, 1),
+        newId: () => `n${++ids}`,
+        cipher,
+      });
+      await notifier.notify({ template: "welcome", userId: "u1", data: {} }, prepare);
+      await notifier.notify(confirmed("o1"), prepare);
+      expect(provider.sent().map((m) => `${m.channel}:${m.text}`)).toEqual([
+        "email:Hello Ada \ud800 Lovelace, your account is ready.",
+        expect.stringMatching(/^email:Your order o1 is confirmed/),
+        expect.stringMatching(/^push:Your order o1 is confirmed/),
+      ]);
+      const entries = await redis.xrange(notificationEventStreamKey("notification.sent"), "-", "+");
+      expect(entries).toHaveLength(3);
+    } finally {
+      await platform.close();
+    }
+  });
+
   it("notifies a fact on two channels with two Redis calls, and a redelivery emits nothing", async () => {
     const redis = getRedis().client();
     await redis.flushall();

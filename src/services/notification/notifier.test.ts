@@ -115,6 +115,41 @@ describe("notifier", () => {
     expect(provider.sent()).toEqual([]);
   });
 
+  it("leaves no channel claimed when the contact does not open, and keeps an earlier delivery's claim", async () => {
+    const stranger = new UserDataCipher(new FieldCipher([{ kid: "t9", secret: randomBytes(32) }]));
+    await store.applyContact({
+      kind: "created",
+      at: 1,
+      contact: { ...contact(), email: stranger.seal("u1", "email", "ann@x.test") },
+    });
+    // An earlier delivery of the fact claimed email (and may have reached the provider with its id).
+    const earlier = {
+      notificationId: "earlier",
+      userId: "u1",
+      channel: "email",
+      template: "order.confirmed",
+      orderId: "o1",
+      createdAt: "2024-01-01T00:00:00.000Z",
+      status: "sending",
+    } as const;
+    await store.begin("order.confirmed:o1:email", earlier);
+    await expect(notifier.notify(confirmed, prepare())).rejects.toMatchObject({ code: "DECRYPTION_FAILED" });
+    expect(await store.list({ orderId: "o1", limit: 10 })).toEqual([earlier]);
+    // A fact with no earlier claim: nothing at all is left claimed ("sending" forever).
+    await expect(notifier.notify({ ...confirmed, orderId: "o2" }, prepare())).rejects.toMatchObject({
+      code: "DECRYPTION_FAILED",
+    });
+    expect(await store.list({ userId: "u1", limit: 10 })).toEqual([earlier]);
+    // Once it opens again (a DLQ replay after the key is back), the fact is sent on every channel.
+    await store.applyContact({ kind: "updated", at: 2, contact: contact() });
+    await notifier.notify({ ...confirmed, orderId: "o2" }, prepare());
+    expect((await store.list({ orderId: "o2", limit: 10 })).map((r) => r.status)).toEqual([
+      "sent",
+      "sent",
+      "sent",
+    ]);
+  });
+
   it("does nothing more when the same fact is notified again", async () => {
     await store.applyContact({ kind: "created", at: 1, contact: contact() });
     await notifier.notify(confirmed, prepare());

@@ -30,7 +30,7 @@ import {
 } from "./domain.js";
 import type { UserDataCipher } from "../../lib/security/user-data.js";
 import type { ChannelProvider } from "./providers.js";
-import type { NotificationStore } from "./store.js";
+import { type NotificationStore, ownClaims } from "./store.js";
 
 export interface NotifierOptions {
   store: NotificationStore;
@@ -126,13 +126,22 @@ export function createNotifier(options: NotifierOptions): Notifier {
       if (!projected) throw new UserUnknownError(intent.userId);
       if (projected.deleted || !projected.contact) return;
       const sealed = projected.contact;
-      const contact: Contact = {
-        ...sealed,
-        email: options.cipher.open(sealed.userId, "email", sealed.email),
-        ...(sealed.phone === undefined
-          ? {}
-          : { phone: options.cipher.open(sealed.userId, "phone", sealed.phone) }),
-      };
+      let contact: Contact;
+      try {
+        contact = {
+          ...sealed,
+          email: options.cipher.open(sealed.userId, "email", sealed.email),
+          ...(sealed.phone === undefined
+            ? {}
+            : { phone: options.cipher.open(sealed.userId, "phone", sealed.phone) }),
+        };
+      } catch (error) {
+        // Nothing can be sent (DECRYPTION_FAILED: dead-lettered): the claims this call made are
+        // undone, so none stays "sending" with nothing to finish it. Claims found from an earlier
+        // delivery are kept (that delivery may have reached the provider with their id).
+        await store.release(ownClaims(candidates, records)).catch(() => undefined);
+        throw error;
+      }
       const errors = await deliver(intent, records, contact, prepare);
       const fatal = errors.find((e) => !isRetryable(e));
       if (fatal !== undefined) throw fatal;

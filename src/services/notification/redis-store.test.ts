@@ -1,5 +1,7 @@
+import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
-import { notificationEventStreamKey } from "./keys.js";
+import type { NotificationRecord } from "./domain.js";
+import { contactKey, notificationEventStreamKey } from "./keys.js";
 import { RedisNotificationStore } from "./redis-store.js";
 import { runNotificationStoreContract } from "./store-contract.js";
 
@@ -14,5 +16,82 @@ describeWithRedis("RedisNotificationStore", (getRedis) => {
         return entries.map(([, fields]) => fields[1] ?? "");
       },
     };
+  });
+
+  const candidates = (orderId: string) =>
+    (["email", "push", "sms"] as const).map((channel) => ({
+      key: `order.confirmed:${orderId}:${channel}`,
+      record: {
+        notificationId: `${orderId}-${channel}`,
+        userId: "u1",
+        channel,
+        template: "order.confirmed",
+        orderId,
+        createdAt: "2024-01-01T00:00:00.000Z",
+        status: "sending",
+      } satisfies NotificationRecord,
+    }));
+
+  it("claims for a contact written before its channels field (decided in JS), lone surrogate in the name", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisNotificationStore(redis);
+    const contact = {
+      userId: "u1",
+      name: "Ada \ud800 Lovelace",
+      email: "sealed-email",
+      preferences: { email: true, push: true, sms: true },
+    };
+    // As the APPLY_CONTACT of an earlier version wrote it: `at` and `data` only.
+    await redis.hset(contactKey("u1"), "at", "10", "data", JSON.stringify(contact));
+    const claim = await store.beginForContact("u1", candidates("o1"));
+    expect(claim.contact).toEqual({ at: 10, contact, deleted: false });
+    // No phone: email and push.
+    expect(claim.records.map((r) => r.notificationId)).toEqual(["o1-email", "o1-push"]);
+    expect((await store.list({ orderId: "o1", limit: 10 })).length).toBe(2);
+  });
+
+  it("does not claim from channels left stale by an earlier version's update (rolling upgrade)", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisNotificationStore(redis);
+    const contact = {
+      userId: "u1",
+      name: "Ann",
+      email: "sealed-email",
+      phone: "sealed-phone",
+      preferences: { email: true, push: true, sms: true },
+    };
+    await store.applyContact({ kind: "created", at: 10, contact });
+    // An instance of the earlier version applies user.updated (push and sms off): `at` and `data`.
+    const updated = { ...contact, preferences: { email: true, push: false, sms: false } };
+    await redis.hset(contactKey("u1"), "at", "20", "data", JSON.stringify(updated));
+    const claim = await store.beginForContact("u1", candidates("o1"));
+    expect(claim.contact).toEqual({ at: 20, contact: updated, deleted: false });
+    expect(claim.records.map((r) => r.notificationId)).toEqual(["o1-email"]);
+    // The next update by this version writes the field again: one call, the channels it enables.
+    await store.applyContact({ kind: "updated", at: 30, contact });
+    const again = await store.beginForContact("u1", candidates("o2"));
+    expect(again.records.map((r) => r.notificationId)).toEqual(["o2-email", "o2-push", "o2-sms"]);
+  });
+
+  it("claims nothing for a contact whose stored JSON does not read", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisNotificationStore(redis);
+    await store.applyContact({
+      kind: "created",
+      at: 10,
+      contact: {
+        userId: "u1",
+        name: "Ann",
+        email: "e",
+        preferences: { email: true, push: true, sms: false },
+      },
+    });
+    await redis.hset(contactKey("u1"), "data", JSON.stringify({ userId: "u1", name: "Ann" }));
+    await expect(store.beginForContact("u1", candidates("o1"))).rejects.toThrow();
+    expect(await store.list({ userId: "u1", limit: 10 })).toEqual([]);
+    expect(await redis.keys("{notification}:n:*")).toEqual([]);
   });
 });

@@ -11,8 +11,10 @@ import { OUTBOX_LUA, outboxArgs } from "../../lib/bus/transports/redis-outbox.js
 import { FIELD_BODY } from "../../lib/bus/transports/redis-stream-keys.js";
 import { LuaScript } from "../../lib/redis/index.js";
 import {
+  type Contact,
   type ContactChange,
   type ContactRecord,
+  channelEnabled,
   type NotificationRecord,
   newestFirst,
   TEMPLATES,
@@ -27,6 +29,7 @@ import {
   type FinishEntry,
   type NotificationQuery,
   type NotificationStore,
+  ownClaims,
 } from "./store.js";
 
 /** The sorted sets a record is listed in. */
@@ -36,7 +39,11 @@ const indexesOf = (record: NotificationRecord): string[] => [
 ];
 
 // Mirrors applyContactChange (domain.ts); the shared store contract keeps the two in step.
-// KEYS: contact; ARGV: kind, at, contact JSON.
+// KEYS: contact; ARGV: kind, at, contact JSON, the channels it enables (`channelField`). The
+// channels are a plain field beside the JSON so that no script decodes user text (lua-cjson
+// refuses a lone UTF-16 surrogate such as "\ud800", which JSON.stringify writes and a name may hold);
+// `channelsAt` is the `at` they were written with (an earlier version's APPLY_CONTACT, during a
+// rolling upgrade, rewrites `at` and `data` only: its channels are then stale and not used).
 const APPLY_CONTACT = new LuaScript(`
 if redis.call('HGET', KEYS[1], 'deleted') == '1' then return 0 end
 if ARGV[1] == 'deleted' then
@@ -46,8 +53,15 @@ if ARGV[1] == 'deleted' then
 end
 local at = redis.call('HGET', KEYS[1], 'at')
 if at and (ARGV[1] == 'created' or tonumber(at) > tonumber(ARGV[2])) then return 0 end
-redis.call('HSET', KEYS[1], 'at', ARGV[2], 'data', ARGV[3])
+redis.call('HSET', KEYS[1], 'at', ARGV[2], 'data', ARGV[3], 'channels', ARGV[4], 'channelsAt', ARGV[2])
 return 1`);
+
+/**
+ * The contact's `channels` field: the channels it enables (`channelEnabled`), each between commas
+ * (",email,push,"), so BEGIN_FOR_CONTACT tests a channel with a plain substring search.
+ */
+const channelField = (contact: Contact): string =>
+  `,${NotificationChannelSchema.options.filter((c) => channelEnabled(contact, c)).join(",")},`;
 
 // KEYS: record, indexes...; ARGV: record JSON, score, index member.
 const BEGIN = new LuaScript(`
@@ -105,21 +119,24 @@ end
 return out`);
 
 // KEYS: contact, then per candidate its record key and index keys. ARGV: count, then per candidate:
-// channel, index count, record JSON, score, index member. Reads the contact; when it is there and not
-// deleted, claims (as BEGIN_ALL) the candidates whose channel it enables (mirrors channelEnabled in
-// domain.ts). → {at or false, deleted, contact JSON, record JSON per claimed candidate...}.
+// channel, index count, record JSON, score, index member. Reads the contact; when it is there, not
+// deleted and has its `channels` field of its `at`, claims (as BEGIN_ALL) the candidates whose channel the field
+// lists (written by APPLY_CONTACT from channelEnabled in domain.ts). It never decodes the contact
+// JSON (user text: see APPLY_CONTACT). → {at or false, deleted, contact JSON, '1' (claimed) or '0'
+// (a contact written without the field, or by an earlier version since: nothing claimed, the caller
+// decides), record JSON per claim...}.
 const BEGIN_FOR_CONTACT = new LuaScript(`
 local at = redis.call('HGET', KEYS[1], 'at')
 if not at then return {false} end
 if redis.call('HGET', KEYS[1], 'deleted') == '1' then return {at, '1'} end
 local data = redis.call('HGET', KEYS[1], 'data')
-local contact = cjson.decode(data)
-local hasPhone = contact.phone ~= nil and contact.phone ~= cjson.null
-local out = {at, '0', data}
+local channels = redis.call('HGET', KEYS[1], 'channels')
+if not channels or redis.call('HGET', KEYS[1], 'channelsAt') ~= at then return {at, '0', data, '0'} end
+local out = {at, '0', data, '1'}
 local k, a = 2, 2
 for i = 1, tonumber(ARGV[1]) do
   local channel, n = ARGV[a], tonumber(ARGV[a + 1])
-  if contact.preferences[channel] == true and (channel ~= 'sms' or hasPhone) then
+  if string.find(channels, ',' .. channel .. ',', 1, true) then
     local current = redis.call('GET', KEYS[k])
     if current then
       out[#out + 1] = current
@@ -132,6 +149,22 @@ for i = 1, tonumber(ARGV[1]) do
   k, a = k + 1 + n, a + 5
 end
 return out`);
+
+// Undoes claims. KEYS: per record its key then its index keys. ARGV: count, then per record: index
+// count, record JSON (as claimed), index member. Removes a record only while it is exactly the one
+// given (still "sending", same id), with its index entries. → how many it removed.
+const RELEASE = new LuaScript(`
+local k, a, removed = 1, 2, 0
+for i = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  if redis.call('GET', KEYS[k]) == ARGV[a + 1] then
+    redis.call('DEL', KEYS[k])
+    for j = 1, n do redis.call('ZREM', KEYS[k + j], ARGV[a + 2]) end
+    removed = removed + 1
+  end
+  k, a = k + 1 + n, a + 3
+end
+return removed`);
 
 const ContactSchema = z.object({
   userId: z.string(),
@@ -169,7 +202,12 @@ export class RedisNotificationStore implements NotificationStore {
   async applyContact(change: ContactChange): Promise<boolean> {
     const userId = change.kind === "deleted" ? change.userId : change.contact.userId;
     const data = change.kind === "deleted" ? "" : JSON.stringify(change.contact);
-    const reply = await APPLY_CONTACT.run(this.redis, [contactKey(userId)], [change.kind, change.at, data]);
+    const channels = change.kind === "deleted" ? "" : channelField(change.contact);
+    const reply = await APPLY_CONTACT.run(
+      this.redis,
+      [contactKey(userId)],
+      [change.kind, change.at, data, channels],
+    );
     return reply === 1;
   }
 
@@ -217,18 +255,39 @@ export class RedisNotificationStore implements NotificationStore {
       keys.push(notificationKey(key), ...indexes);
       args.push(record.channel, indexes.length, JSON.stringify(record), Date.parse(record.createdAt), key);
     }
-    const [at, deleted, data, ...records] = (await BEGIN_FOR_CONTACT.run(
+    const [at, deleted, data, claimed, ...replies] = (await BEGIN_FOR_CONTACT.run(
       this.redis,
       keys,
       args,
     )) as unknown[];
     if (at === null || at === undefined) return { contact: undefined, records: [] };
     if (deleted === "1") return { contact: { at: Number(at), deleted: true }, records: [] };
-    const contact = ContactSchema.parse(JSON.parse(String(data)));
-    return {
-      contact: { at: Number(at), contact, deleted: false },
-      records: records.map((json) => parseRecord(String(json))),
-    };
+    const records = replies.map((json) => parseRecord(String(json)));
+    let contact: Contact;
+    try {
+      contact = ContactSchema.parse(JSON.parse(String(data)));
+    } catch (error) {
+      // Unreadable: nothing of this fact may stay claimed (it would stay "sending" forever).
+      await this.release(ownClaims(candidates, records));
+      throw error;
+    }
+    if (claimed === "1") return { contact: { at: Number(at), contact, deleted: false }, records };
+    // A contact written without its `channels` field (or by an earlier version since): decided
+    // here, claimed in a second call.
+    const chosen = candidates.filter((c) => channelEnabled(contact, c.record.channel));
+    return { contact: { at: Number(at), contact, deleted: false }, records: await this.beginAll(chosen) };
+  }
+
+  async release(entries: readonly BeginEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const keys: string[] = [];
+    const args: (string | number)[] = [entries.length];
+    for (const { key, record } of entries) {
+      const indexes = indexesOf(record);
+      keys.push(notificationKey(key), ...indexes);
+      args.push(indexes.length, JSON.stringify(record), key);
+    }
+    await RELEASE.run(this.redis, keys, args);
   }
 
   async finishAll(entries: readonly FinishEntry[]): Promise<boolean[]> {

@@ -194,6 +194,43 @@ export function runNotificationStoreContract(
         ]);
       });
 
+      it("reads a contact whose name holds a lone UTF-16 surrogate and claims its channels", async () => {
+        const odd = {
+          ...contact("Ada \ud800 Lovelace"),
+          preferences: { email: true, push: false, sms: true },
+        };
+        await fx.store.applyContact({ kind: "created", at: 10, contact: { ...odd, phone: "+1 555 0100" } });
+        const claim = await fx.store.beginForContact(
+          "u1",
+          (["email", "push", "sms"] as const).map((channel) => ({
+            key: `order.confirmed:o1:${channel}`,
+            record: record(`o1-${channel}`, { channel }),
+          })),
+        );
+        expect(claim.contact?.contact?.name).toBe("Ada \ud800 Lovelace");
+        expect(claim.records.map((r) => r.notificationId)).toEqual(["o1-email", "o1-sms"]);
+        expect(await fx.store.getContact("u1")).toEqual(claim.contact);
+      });
+
+      it("releases its own claims only while they are still sending with their id", async () => {
+        const mine = { key: "order.confirmed:o1:email", record: record("n1") };
+        const finished = { key: "order.confirmed:o1:push", record: record("n2", { channel: "push" }) };
+        const other = { key: "order.confirmed:o1:sms", record: record("n3", { channel: "sms" }) };
+        await fx.store.beginAll([mine, finished, other]);
+        await fx.store.finish(finished.key, { ...finished.record, status: "sent" }, [message()]);
+        // `other` is claimed under another id than the one released.
+        await fx.store.release([
+          mine,
+          finished,
+          { ...other, record: { ...other.record, notificationId: "n9" } },
+        ]);
+        const left = await fx.store.list({ orderId: "o1", limit: 10 });
+        expect(left.map((r) => `${r.notificationId}:${r.status}`).sort()).toEqual(["n2:sent", "n3:sending"]);
+        expect(await fx.store.list({ userId: "u1", limit: 10 })).toEqual(left);
+        // Released: the key can be claimed afresh.
+        expect((await fx.store.begin(mine.key, record("n4"))).notificationId).toBe("n4");
+      });
+
       it("refuses another service's events in a batch finish, finishing none of it", async () => {
         await fx.store.beginAll([{ key: "k1", record: record("n1") }]);
         await expect(

@@ -63,6 +63,13 @@ export interface NotificationStore {
    * candidates' order.
    */
   beginForContact(userId: string, candidates: readonly BeginEntry[]): Promise<ContactClaim>;
+  /**
+   * Undoes claims (`ownClaims` of a `beginAll`/`beginForContact`): removes each record that is still
+   * exactly the one given ("sending" with its notification id), with its index entries; leaves any
+   * other alone. For a fact that cannot be sent at all (its contact does not open), so that none
+   * of its channels stays "sending" with nothing left to finish it.
+   */
+  release(entries: readonly BeginEntry[]): Promise<void>;
   /** Records of a user and/or an order, newest first (none when neither is given). */
   list(query: NotificationQuery): Promise<NotificationRecord[]>;
 }
@@ -82,6 +89,18 @@ export interface FinishEntry {
   record: NotificationRecord;
   messages: readonly OutgoingMessage[];
 }
+
+/**
+ * The candidates whose claim created the record in effect (it has their fresh notification id), as
+ * opposed to those that found one claimed earlier (another delivery's, to be resumed with its id).
+ */
+export const ownClaims = (
+  candidates: readonly BeginEntry[],
+  records: readonly NotificationRecord[],
+): BeginEntry[] => {
+  const ids = new Set(records.map((r) => r.notificationId));
+  return candidates.filter((c) => ids.has(c.record.notificationId));
+};
 
 /** Only the service's own events may be written with its state (they share its Redis slot). */
 export const assertOwnEvents = (messages: readonly OutgoingMessage[]): void =>
@@ -137,6 +156,14 @@ export class MemoryNotificationStore implements NotificationStore {
     const enabled = contact.contact;
     const chosen = candidates.filter((c) => channelEnabled(enabled, c.record.channel));
     return { contact, records: await this.beginAll(chosen) };
+  }
+
+  async release(entries: readonly BeginEntry[]): Promise<void> {
+    for (const { key, record } of entries) {
+      const current = this.records.get(key);
+      if (current?.status === "sending" && current.notificationId === record.notificationId)
+        this.records.delete(key);
+    }
   }
 
   async finishAll(entries: readonly FinishEntry[]): Promise<boolean[]> {

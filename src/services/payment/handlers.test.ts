@@ -58,7 +58,7 @@ describe("payment handlers", () => {
       now: () => 0,
       newId: () => "pay-1",
       // The handler gets the token from the opener (sealing is payment-token.test.ts's subject).
-      tokens: { open: async () => request.paymentToken },
+      tokens: { readKey: async () => ({ open: () => request.paymentToken }) },
     });
     await handlers.paymentRequested(request, ctx);
     const record = await store.get("o-1");
@@ -72,15 +72,15 @@ describe("payment handlers", () => {
     expect(sent).toEqual([]);
   });
 
-  it("opens the payment token while it reads the payment record, not after", async () => {
+  it("reads the payment token's key while it reads the payment record, not after", async () => {
     const store = new MemoryPaymentStore(async () => undefined);
     let opening = false;
     const read = store.get.bind(store);
-    // The record read resolves only once the token is being opened: a handler that reads first and
-    // opens afterwards never gets past it.
+    // The record read resolves only once the token's key is being read: a handler that reads the
+    // record first and the key afterwards never gets past it.
     store.get = async (orderId) => {
       for (let i = 0; i < 100 && !opening; i++) await new Promise((r) => setTimeout(r, 1));
-      if (!opening) throw new Error("the token was not being opened while the record was read");
+      if (!opening) throw new Error("the token's key was not being read while the record was read");
       return read(orderId);
     };
     const handlers = createPaymentHandlers({
@@ -89,9 +89,9 @@ describe("payment handlers", () => {
       now: () => 0,
       newId: () => "pay-2",
       tokens: {
-        open: async () => {
+        readKey: async () => {
           opening = true;
-          return request.paymentToken;
+          return { open: () => request.paymentToken };
         },
       },
     });
@@ -107,7 +107,7 @@ describe("payment handlers", () => {
       provider: createProviderClient({ provider: inner }),
       now: () => 0,
       newId: () => "pay-3",
-      tokens: { open: async () => Promise.reject(new Error("the token key is gone (shredded)")) },
+      tokens: { readKey: async () => Promise.reject(new Error("the token key is gone (shredded)")) },
     });
     // A voided order (verified at the provider) and an attempt already reported (skipped).
     await store.commit(voidedRecord("o-3", "saga ended", "2030-01-01T00:00:00.000Z"), null, []);
@@ -116,5 +116,36 @@ describe("payment handlers", () => {
     await expect(handlers.paymentRequested({ ...request, orderId: "o-5" }, ctx)).resolves.toBeUndefined();
     await expect(handlers.paymentRequested({ ...request, orderId: "o-4" }, ctx)).rejects.toThrow("shredded");
     expect(await inner.ledger.list("charge")).toEqual([]);
+  });
+
+  it("opens (decrypts) the token only for a charge: not for a redelivery after the capture, nor a voided order", async () => {
+    const store = new MemoryPaymentStore(async () => undefined);
+    const inner = new SimulatedPaymentProvider();
+    const opened: string[] = [];
+    const handlers = createPaymentHandlers({
+      store,
+      provider: createProviderClient({ provider: inner }),
+      now: () => 0,
+      newId: () => "pay-6",
+      tokens: {
+        readKey: async (orderId) => ({
+          open: () => {
+            opened.push(orderId);
+            return request.paymentToken;
+          },
+        }),
+      },
+    });
+    await handlers.paymentRequested({ ...request, orderId: "o-6" }, ctx);
+    expect(await store.get("o-6")).toMatchObject({ status: "captured" });
+    expect(opened).toEqual(["o-6"]);
+    // The same request redelivered (and replayed from the DLQ): the capture is already recorded.
+    await handlers.paymentRequested({ ...request, orderId: "o-6" }, ctx);
+    await handlers.paymentRequested({ ...request, orderId: "o-6" }, ctx);
+    // A request for an order voided meanwhile (verified at the provider, never charged).
+    await store.commit(voidedRecord("o-7", "saga ended", "2030-01-01T00:00:00.000Z"), null, []);
+    await handlers.paymentRequested({ ...request, orderId: "o-7" }, ctx);
+    expect(opened).toEqual(["o-6"]);
+    expect((await inner.ledger.list("charge")).map((e) => e.idempotencyKey)).toEqual(["o-6"]);
   });
 });

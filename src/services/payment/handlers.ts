@@ -38,7 +38,7 @@ export interface PaymentHandlerDeps {
   now: () => number;
   newId: () => string;
   /** Opens the sealed token of `payment.requested` (only this service can; see payment-token.ts). */
-  tokens: Pick<TokenOpener, "open">;
+  tokens: Pick<TokenOpener, "readKey">;
 }
 
 export const refundKey = (orderId: string): string => `refund:${orderId}`;
@@ -143,10 +143,11 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
   }
 
   async function paymentRequested(request: PaymentRequested, ctx: HandlerContext): Promise<void> {
-    // The token's key is read with the record (one Redis round trip on the Redis platform); its
-    // outcome (the token, or DECRYPTION_FAILED once the key is shredded) only counts for a charge.
-    const token = deps.tokens.open(request.orderId, request.paymentToken);
-    token.catch(() => undefined);
+    // The token's key entry is read with the record (one Redis round trip on the Redis platform);
+    // the token is opened (decrypted) only below, once the request charges. The read's outcome (or
+    // DECRYPTION_FAILED once the key is shredded) only counts for a charge.
+    const tokenKey = deps.tokens.readKey(request.orderId, request.paymentToken);
+    tokenKey.catch(() => undefined);
     const [record, reported] = await Promise.all([
       store.get(request.orderId),
       store.attemptReported(request.orderId, request.attempt),
@@ -164,10 +165,11 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
       await verifyVoid(decision.record);
       return;
     }
-    // Opened only for the call: the token in clear is never stored, logged or published. A token that
-    // cannot be opened (its order's key was shredded: the saga ended) throws a non-retryable
-    // DECRYPTION_FAILED here, outside the charge's failure handling: dead-lettered, nothing charged.
-    const opened = await token;
+    // Opened only for the call (not for a request that skips, reverses or verifies): the token in
+    // clear is never stored, logged or published. A token that cannot be opened (its order's key was
+    // shredded: the saga ended) throws a non-retryable DECRYPTION_FAILED here, outside the charge's
+    // failure handling: dead-lettered, nothing charged.
+    const opened = (await tokenKey).open();
     let charge: ChargeResult;
     try {
       charge = await provider.charge({

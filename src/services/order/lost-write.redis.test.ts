@@ -83,6 +83,25 @@ describeWithRedis("an order whose last append Redis lost", (getRedis) => {
     }
   });
 
+  it("refuses a reply decided on the lost state and decides it again on the stream", async () => {
+    const orderId = "lost-4";
+    const { stores, redis, key, survived, a } = await setup(orderId);
+    try {
+      // Decided on the cache (awaiting payment): the append at the cached version is refused (the
+      // stream is shorter), and on the stored state (awaiting inventory) the payment is not awaited.
+      const paid: SagaInput = {
+        type: "payment.processed",
+        payload: { orderId, paymentId: "pay-1", amount: 100, currency: "USD" },
+      };
+      const early = await a.run(orderId, paid, publisher);
+      expect(early.kind).toBe("unchanged");
+      expect(await redis.llen(key)).toBe(survived);
+      expect((await a.run(orderId, reserved(orderId), publisher)).kind).toBe("applied");
+    } finally {
+      await stores.close?.();
+    }
+  });
+
   it("takes the stream as the truth when another instance appended other events in the lost ones' place", async () => {
     const orderId = "lost-2";
     const { stores, redis, key, survived, a, runner } = await setup(orderId);

@@ -9,6 +9,7 @@ import { AllEvents } from "../../contracts/index.js";
 import { SEALED_TOKEN } from "../../contracts/fixtures.js";
 import { Publisher } from "../../lib/bus/publisher.js";
 import type { Transport } from "../../lib/bus/transport.js";
+import { ConcurrencyError } from "../../lib/eventstore/index.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { createRedisOrderStores } from "./redis-store.js";
 import { OrderRepository } from "./repository.js";
@@ -157,6 +158,45 @@ describeWithRedis("an order whose last append Redis lost", (getRedis) => {
       const loaded = await cached.load(orderId);
       expect(loaded?.state.status).toBe("failed");
       expect(loaded?.version).toBe(version + 1);
+    } finally {
+      await stores.close?.();
+    }
+  });
+
+  it("refuses an append decided on the cached order when the lost append's versions hold other events", async () => {
+    await getRedis().flush();
+    const redis = getRedis().client();
+    const stores = createRedisOrderStores({ redis });
+    try {
+      const orderId = "lost-5";
+      const cached = new OrderRepository(stores.events, { inline: inlineProjections(stores) });
+      await new SagaRunner({ repository: cached, now: Date.now }).place(
+        {
+          orderId,
+          userId,
+          items: [{ productId: "sku-1", quantity: 1 }],
+          paymentToken: SEALED_TOKEN,
+          correlationId: orderId,
+        },
+        publisher,
+      );
+      const version = await cached.version(orderId);
+      const at = Date.now() + 1;
+      const change = (from: "pending" | "cancelled" | "failed", to: "cancelled" | "failed" | "pending") =>
+        ({ type: "order.event.status.changed", data: { orderId, from, to } }) as const;
+      await cached.save(orderId, version, [change("pending", "cancelled")], [], at);
+      const key = `{order}:es:s:order-${orderId}`;
+      await redis.ltrim(key, 0, version - 1); // lost
+      const other = new OrderRepository(stores.events, { inline: inlineProjections(stores) });
+      await other.save(orderId, version, [change("pending", "failed")], [], at + 1);
+      // Decided on the cache (cancelled), at the version the stream has again: refused, not appended.
+      const decidedOnCache = cached.save(orderId, version + 1, [change("cancelled", "pending")], [], at + 2);
+      await expect(decidedOnCache).rejects.toBeInstanceOf(ConcurrencyError);
+      expect(await redis.llen(key)).toBe(version + 1);
+      expect((await cached.load(orderId, { trustCache: true }))?.state.status).toBe("failed");
+      // Cached again from the stream: its next append at that version is accepted (no endless refusal).
+      await cached.save(orderId, version + 1, [change("failed", "pending")], [], at + 3);
+      expect(await redis.llen(key)).toBe(version + 2);
     } finally {
       await stores.close?.();
     }

@@ -9,12 +9,14 @@ import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import {
   type AppendResult,
   ConcurrencyError,
+  type EventMark,
   type EventStore,
   type ExpectedVersion,
   foldInto,
   type InlineProjection,
   type InlineProjectionUpdate,
   inlineUpdate,
+  isMarked,
   type StoredEvent,
 } from "../../lib/eventstore/index.js";
 import { fromStoredEvent, type OrderDomainEvent, toNewEvent } from "./events.js";
@@ -46,28 +48,8 @@ interface CachedOrder extends LoadedOrder {
   tail: EventMark;
 }
 
-/**
- * What identifies a stored event, with its stream version: its global position (reused after the
- * store lost writes, hence the rest), type and recording time (epoch ms; undefined when the store's
- * clock chose it and the append did not say).
- */
-interface EventMark {
-  globalPosition: string | undefined;
-  type: string;
-  recordedAt: number | undefined;
-}
-
 function markOf(event: StoredEvent): EventMark {
-  return { globalPosition: event.globalPosition, type: event.type, recordedAt: Date.parse(event.recordedAt) };
-}
-
-/** Whether `event` is the one `mark` describes (an unknown part is not compared). */
-function isMarked(event: StoredEvent, mark: EventMark): boolean {
-  return (
-    event.type === mark.type &&
-    (mark.globalPosition === undefined || event.globalPosition === mark.globalPosition) &&
-    (mark.recordedAt === undefined || Date.parse(event.recordedAt) === mark.recordedAt)
-  );
+  return { globalPosition: event.globalPosition, type: event.type, recordedAt: event.recordedAt };
 }
 
 export interface OrderRepositoryOptions {
@@ -189,11 +171,15 @@ export class OrderRepository {
       inlineUpdate(p, prior[i] ?? new Map()),
     );
     const newEvents = events.map(toNewEvent);
+    const known = this.cache.get(orderId);
+    // The cached state was decided on: refused if the stream holds another event at its version.
+    const expectedLast = known && known.version === expectedVersion ? known.tail : undefined;
     let result: AppendResult;
     try {
       result = await this.events.append(orderStreamId(orderId), newEvents, {
         expectedVersion,
         outbox,
+        ...(expectedLast ? { expectedLast } : {}),
         ...(recordedAt === undefined ? {} : { recordedAt }),
         ...(inline.length === 0 ? {} : { inline }),
       });
@@ -207,7 +193,7 @@ export class OrderRepository {
     const tail: EventMark | undefined = lastEvent && {
       globalPosition: result.positions.at(-1),
       type: lastEvent.type,
-      recordedAt,
+      recordedAt: recordedAt === undefined ? undefined : new Date(recordedAt).toISOString(),
     };
     if (cached && cached.version === expectedVersion) {
       const state = events.reduce<OrderState>((current, event) => evolve(current, event), cached.state);

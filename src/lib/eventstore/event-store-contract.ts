@@ -102,6 +102,36 @@ export function runEventStoreContract(name: string, factory: EventStoreFactory):
       expect(created).toMatchObject({ actual: 3, missed: undefined });
     });
 
+    it("refuses an append whose expected last event is not the one stored at the expected version", async () => {
+      await store.append("c-1", [added(1), added(2)], { expectedVersion: "no_stream" });
+      const [, stored] = await store.read("c-1");
+      if (!stored) throw new Error("no event 2");
+      const { globalPosition, type, recordedAt } = stored;
+      const others = [
+        { globalPosition: "9999999999999999", type, recordedAt },
+        { globalPosition, type: "counter.removed", recordedAt },
+        { globalPosition, type, recordedAt: new Date(T0 + 1).toISOString() },
+      ];
+      for (const expectedLast of others) {
+        const error = await rejection(store.append("c-1", [added(3)], { expectedVersion: 2, expectedLast }));
+        expect(error).toBeInstanceOf(ConcurrencyError);
+        expect(error).toMatchObject({ expected: 2, actual: 2, missed: undefined });
+      }
+      expect(await store.version("c-1")).toBe(2);
+      // The stored one, or parts left unknown: accepted.
+      const unknown = { globalPosition: undefined, type, recordedAt: undefined };
+      await store.append("c-1", [added(3)], {
+        expectedVersion: 2,
+        expectedLast: { globalPosition, type, recordedAt },
+      });
+      const [third] = await store.read("c-1", { fromVersion: 3 });
+      await store.append("c-1", [added(4)], {
+        expectedVersion: 3,
+        expectedLast: { ...unknown, type: third?.type ?? "" },
+      });
+      expect(await store.version("c-1")).toBe(4);
+    });
+
     it("rejects no_stream on an existing stream and accepts any", async () => {
       await store.append("c-1", [added(1)], { expectedVersion: "no_stream" });
       const error = await rejection(store.append("c-1", [added(2)], { expectedVersion: "no_stream" }));

@@ -59,6 +59,34 @@ export interface AppendOptions {
    * projections, see inline-projection.ts). Needs `expectedVersion` to be a number or `"no_stream"`.
    */
   inline?: readonly InlineUpdate[];
+  /**
+   * With a numeric `expectedVersion` above 0: the event the writer believes is at that version. The
+   * append is refused (`ConcurrencyError`, nothing missed) when the stream holds another one there:
+   * the store lost its last writes and another writer appended as many events in their place.
+   */
+  expectedLast?: EventMark;
+}
+
+/**
+ * What identifies a stored event besides its version: its global position (reused after the store
+ * lost writes, hence the rest), type and `recordedAt`. An undefined part is not compared.
+ */
+export interface EventMark {
+  globalPosition: string | undefined;
+  type: string;
+  recordedAt: string | undefined;
+}
+
+/** Whether `event` is the one `mark` describes. */
+export function isMarked(
+  event: Pick<StoredEvent, "globalPosition" | "type" | "recordedAt">,
+  mark: EventMark,
+): boolean {
+  return (
+    event.type === mark.type &&
+    (mark.globalPosition === undefined || event.globalPosition === mark.globalPosition) &&
+    (mark.recordedAt === undefined || event.recordedAt === mark.recordedAt)
+  );
 }
 
 export interface AppendResult {

@@ -18,6 +18,7 @@ export {
 export type {
   AppendOptions,
   AppendResult,
+  EventMark,
   EventStore,
   ExpectedVersion,
   JsonValue,
@@ -26,7 +27,7 @@ export type {
   ReadOptions,
   StoredEvent,
 } from "./event-store.js";
-export { formatPosition, parsePosition } from "./event-store.js";
+export { formatPosition, isMarked, parsePosition } from "./event-store.js";
 export {
   foldInto,
   INLINE_COMMANDS,

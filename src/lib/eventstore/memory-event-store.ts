@@ -15,6 +15,7 @@ import {
   type StoredEvent,
   validateAppend,
   versionMatches,
+  isMarked,
 } from "./event-store.js";
 import { checkTag } from "./keys.js";
 
@@ -60,6 +61,12 @@ export class MemoryEventStore implements EventStore {
       const missed =
         typeof expected === "number" && expected < stream.length ? stream.slice(expected) : undefined;
       throw new ConcurrencyError(streamId, expected, stream.length, missed);
+    }
+    const last = stream.at(-1);
+    if (options.expectedLast && typeof options.expectedVersion === "number" && last) {
+      if (!isMarked(last, options.expectedLast)) {
+        throw new ConcurrencyError(streamId, options.expectedVersion, stream.length);
+      }
     }
     const recordedAt = new Date(options.recordedAt ?? this.now()).toISOString();
     // Stored events are immutable: frozen once here, shared by every read instead of copied per read.

@@ -22,11 +22,14 @@ import { LuaScript } from "../redis/index.js";
 /**
  * KEYS: stream list, global log, position counter, one event stream per outbox message, then one
  * key per inline write.
- * ARGV: expected kind ("any" | "no_stream" | "exact"), expected version, event count n, outbox
+ * ARGV: expected kind ("any" | "no_stream" | "exact" | "exact_last"), expected version, event count n, outbox
  * count m, n event bodies (JSON objects without version and position), field and value of each
  * outbox message, inline write count w, then per write: command, argument count, and per argument
  * "s" + value, or "p" + before + event index (1-based) + after (the event's global position goes
- * between them: a view record's `position`).
+ * between them: a view record's `position`); with "exact_last", three more: parts of the JSON of the
+ * event expected at the expected version (`"globalPosition":"<p>"`, `"type":"<t>"`,
+ * `"recordedAt":"<iso>"`, or "" to skip one), each found in the stored one or the append is refused
+ * (`AppendOptions.expectedLast`).
  * A refusal of an exact expected version below the stream's returns the events after it (the
  * caller's catch-up, `ConcurrencyError.missed`), read in the same step.
  * The n events take n consecutive global positions (one INCRBY); the global log gets one entry per
@@ -39,11 +42,18 @@ import { LuaScript } from "../redis/index.js";
 const APPEND = new LuaScript(`
 local actual = redis.call('LLEN', KEYS[1])
 local kind = ARGV[1]
-if (kind == 'no_stream' and actual ~= 0) or (kind == 'exact' and actual ~= tonumber(ARGV[2])) then
-  if kind == 'exact' and actual > tonumber(ARGV[2]) then
+local exact = kind == 'exact' or kind == 'exact_last'
+if (kind == 'no_stream' and actual ~= 0) or (exact and actual ~= tonumber(ARGV[2])) then
+  if exact and actual > tonumber(ARGV[2]) then
     return {'conflict', actual, redis.call('LRANGE', KEYS[1], tonumber(ARGV[2]), -1)}
   end
   return {'conflict', actual}
+end
+if kind == 'exact_last' and actual > 0 then
+  local last = redis.call('LINDEX', KEYS[1], actual - 1)
+  for i = #ARGV - 2, #ARGV do
+    if ARGV[i] ~= '' and not string.find(last, ARGV[i], 1, true) then return {'conflict', actual} end
+  end
 end
 local n = tonumber(ARGV[3])
 local m = tonumber(ARGV[4])
@@ -166,7 +176,8 @@ export class RedisEventStore implements EventStore {
       return `${head.slice(0, -1)},"data":${encoded[i]}}`;
     });
     const expected = options.expectedVersion;
-    const kind = typeof expected === "number" ? "exact" : expected;
+    const last = options.expectedLast;
+    const kind = typeof expected !== "number" ? expected : last && expected > 0 ? "exact_last" : "exact";
     const keys = [
       streamKey(this.tag, streamId),
       allEventsKey(this.tag),
@@ -198,6 +209,14 @@ export class RedisEventStore implements EventStore {
           else args.push("p", arg.before, arg.event + 1, arg.after);
         }
       }
+    }
+    if (kind === "exact_last" && last) {
+      if (!options.inline || options.inline.length === 0) args.push(0); // no inline writes
+      args.push(
+        last.globalPosition === undefined ? "" : `"globalPosition":${JSON.stringify(last.globalPosition)}`,
+        `"type":${JSON.stringify(last.type)}`,
+        last.recordedAt === undefined ? "" : `"recordedAt":${JSON.stringify(last.recordedAt)}`,
+      );
     }
     const reply = await APPEND.run(this.redis, keys, args);
     return this.appendResult(streamId, expected, reply);

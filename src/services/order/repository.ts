@@ -9,12 +9,14 @@ import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import {
   type AppendResult,
   ConcurrencyError,
+  type EventMark,
   type EventStore,
   type ExpectedVersion,
   foldInto,
   type InlineProjection,
   type InlineProjectionUpdate,
   inlineUpdate,
+  isMarked,
   type StoredEvent,
 } from "../../lib/eventstore/index.js";
 import { fromStoredEvent, type OrderDomainEvent, toNewEvent } from "./events.js";
@@ -42,6 +44,12 @@ export const DEFAULT_CACHED_ORDERS = 10_000;
 /** A loaded order with its inline projections' views (one map per projection, in their order). */
 interface CachedOrder extends LoadedOrder {
   views: readonly ReadonlyMap<string, unknown>[];
+  /** The stored event at `version`, as far as known: a load checks that the stream still holds it. */
+  tail: EventMark;
+}
+
+function markOf(event: StoredEvent): EventMark {
+  return { globalPosition: event.globalPosition, type: event.type, recordedAt: event.recordedAt };
 }
 
 export interface OrderRepositoryOptions {
@@ -56,8 +64,9 @@ export interface OrderRepositoryOptions {
 export class OrderRepository {
   /**
    * Folded states by order, each with the stream version it was folded from. A load reads only the
-   * events after that version, so a step decodes and folds what is new, not the whole history;
-   * the stream stays the truth (an append made elsewhere is read, a stale version cannot append).
+   * event at that version (checked: still the cached one) and those after it, so a step decodes and
+   * folds what is new, not the whole history; the stream stays the truth (an append made elsewhere
+   * is read, a stale version cannot append, a stream that lost the cached events is read whole).
    */
   private readonly cache = new Map<string, CachedOrder>();
 
@@ -73,20 +82,27 @@ export class OrderRepository {
   }
 
   /**
-   * The order as stored: the events after the cached version are read (one round trip) and folded.
+   * The order as stored: the cached order's last event and the events after it are read (one round
+   * trip), and the new ones folded. A stream that no longer holds that event (shorter than the cache,
+   * or a different event at its version: Redis lost its last writes, e.g. a host crash under AOF
+   * everysec or a failover to an async replica) drops the cached order, and the whole stream is read
+   * and folded: the stream is the truth, even when it went back.
    * With `trustCache`, a cached order is returned without reading (`unverified`): for a caller whose
    * next step is an append at that version (its check is the arbiter: a stale state is refused, with
    * the events it missed, see `save`), or who verifies a decision that appends nothing.
    */
   async load(orderId: string, options: { trustCache?: boolean } = {}): Promise<LoadedOrder | undefined> {
+    const streamId = orderStreamId(orderId);
     const cached = this.cache.get(orderId);
     if (cached && options.trustCache) return { ...cached, unverified: true };
-    const stored = await this.events.read(
-      orderStreamId(orderId),
-      cached ? { fromVersion: cached.version + 1 } : {},
-    );
-    if (cached && stored.length === 0) return cached;
-    return this.fold(orderId, cached, stored);
+    if (cached) {
+      const [last, ...after] = await this.events.read(streamId, { fromVersion: cached.version });
+      if (last?.version === cached.version && isMarked(last, cached.tail)) {
+        return after.length === 0 ? cached : this.fold(orderId, cached, after);
+      }
+      this.cache.delete(orderId);
+    }
+    return this.fold(orderId, undefined, await this.events.read(streamId));
   }
 
   /** Folds `stored` (the events after `cached`, or the whole stream) and caches the result. */
@@ -104,6 +120,7 @@ export class OrderRepository {
       createdMetadata: cached?.createdMetadata ?? stored[0]?.metadata ?? {},
       lastRecordedAt: last ? Date.parse(last.recordedAt) : (cached?.lastRecordedAt ?? 0),
       views: this.foldViews(cached?.views, stored),
+      tail: last ? markOf(last) : (cached?.tail as EventMark),
     };
     this.remember(orderId, loaded);
     return loaded;
@@ -154,11 +171,15 @@ export class OrderRepository {
       inlineUpdate(p, prior[i] ?? new Map()),
     );
     const newEvents = events.map(toNewEvent);
+    const known = this.cache.get(orderId);
+    // The cached state was decided on: refused if the stream holds another event at its version.
+    const expectedLast = known && known.version === expectedVersion ? known.tail : undefined;
     let result: AppendResult;
     try {
       result = await this.events.append(orderStreamId(orderId), newEvents, {
         expectedVersion,
         outbox,
+        ...(expectedLast ? { expectedLast } : {}),
         ...(recordedAt === undefined ? {} : { recordedAt }),
         ...(inline.length === 0 ? {} : { inline }),
       });
@@ -168,11 +189,24 @@ export class OrderRepository {
     }
     const cached = expectedVersion === "no_stream" ? undefined : this.cache.get(orderId);
     const views = inline.map((update) => update.views);
+    const lastEvent = events.at(-1);
+    const tail: EventMark | undefined = lastEvent && {
+      globalPosition: result.positions.at(-1),
+      type: lastEvent.type,
+      recordedAt: recordedAt === undefined ? undefined : new Date(recordedAt).toISOString(),
+    };
     if (cached && cached.version === expectedVersion) {
       const state = events.reduce<OrderState>((current, event) => evolve(current, event), cached.state);
       const lastRecordedAt = recordedAt ?? cached.lastRecordedAt;
-      this.remember(orderId, { ...cached, state, version: result.nextVersion, lastRecordedAt, views });
-    } else if (expectedVersion === "no_stream" && recordedAt !== undefined && events.length > 0) {
+      this.remember(orderId, {
+        ...cached,
+        state,
+        version: result.nextVersion,
+        lastRecordedAt,
+        views,
+        tail: tail ?? cached.tail,
+      });
+    } else if (tail && expectedVersion === "no_stream" && recordedAt !== undefined) {
       // A new order: its first step reads nothing (the state is the one just written).
       const state = events.reduce<OrderState | undefined>(evolve, undefined) as OrderState;
       const createdMetadata = { ...newEvents[0]?.metadata };
@@ -182,6 +216,7 @@ export class OrderRepository {
         createdMetadata,
         lastRecordedAt: recordedAt,
         views,
+        tail,
       });
     } else {
       this.cache.delete(orderId);

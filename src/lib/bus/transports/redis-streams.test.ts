@@ -296,8 +296,15 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       await cleanup();
     });
 
-    it("refuses a negative readLingerMs", () => {
-      expect(() => make({ readLingerMs: -1 })).toThrow(/readLingerMs/);
+    it("refuses a readLingerMs below 0 or above 1000 ms (a seconds-for-ms typo would stall the reader)", async () => {
+      for (const readLingerMs of [-1, 1_001, 60_000, Number.NaN, Number.POSITIVE_INFINITY])
+        expect(() => make({ readLingerMs }), String(readLingerMs)).toThrow(
+          expect.objectContaining({
+            code: "INVALID_TRANSPORT_OPTION",
+            message: expect.stringMatching(/readLingerMs/),
+          }),
+        );
+      for (const readLingerMs of [0, 1_000]) await make({ readLingerMs }).cleanup();
     });
 
     it("after a read of several entries, reads again only readLingerMs later, taking what came meanwhile at once", async () => {
@@ -327,15 +334,21 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
     });
 
     it("does not wait readLingerMs after a read of a single entry (a quiet stream)", async () => {
-      const { transport, cleanup } = make({ readLingerMs: 5_000 });
+      const { transport, cleanup } = make({ readLingerMs: 1_000 });
       const ref = uniqueTopic();
       const group = uniqueName("g");
       const got = recorder();
       await transport.subscribe({ group, consumer: "c", topics: [ref] }, got.handler);
-      for (let n = 0; n < 3; n++) {
+      await transport.publish([messageOf(ref, 0)]);
+      await waitFor(() => got.deliveries.length >= 1, 8_000, "message 0");
+      const started = Date.now();
+      for (let n = 1; n < 4; n++) {
         await transport.publish([messageOf(ref, n)]);
-        await waitFor(() => got.deliveries.length > n, 2_000, `message ${n} without a linger`);
+        await waitFor(() => got.deliveries.length > n, 8_000, `message ${n}`);
       }
+
+      // A linger after each single-entry read would make these three take 3 s or more.
+      expect(Date.now() - started).toBeLessThan(2_000);
       await cleanup();
     });
 

@@ -69,7 +69,8 @@ export interface RedisStreamsTransportOptions {
   blockMs?: number;
   /**
    * After a read that returned several entries, how long (ms) the next read waits from it, so
-   * that a busy stream is read in batches rather than an entry at a time (default 0: no wait).
+   * that a busy stream is read in batches rather than an entry at a time (default 0: no wait; at
+   * most 1000: a larger value, e.g. seconds given for ms, would stall the reader).
    */
   readLingerMs?: number;
   /** Most entries read or claimed per call (default 128). */
@@ -96,6 +97,8 @@ export interface RedisStreamsTransportOptions {
 }
 
 const DAY_MS = 86_400_000;
+/** Upper bound of `readLingerMs`: a linger is a batching pause, never a stall (break-consumer F5). */
+const MAX_READ_LINGER_MS = 1_000;
 
 function positive(name: string, value: number): number {
   if (!Number.isFinite(value) || value <= 0) {
@@ -158,8 +161,11 @@ export class RedisStreamsTransport implements Transport {
       if (value !== undefined) positive(name, value);
     }
     const { readLingerMs } = options;
-    if (readLingerMs !== undefined && !(Number.isFinite(readLingerMs) && readLingerMs >= 0))
-      throw new BusError("INVALID_TRANSPORT_OPTION", `readLingerMs must be 0 or more, got ${readLingerMs}`);
+    if (readLingerMs !== undefined && !(readLingerMs >= 0 && readLingerMs <= MAX_READ_LINGER_MS))
+      throw new BusError(
+        "INVALID_TRANSPORT_OPTION",
+        `readLingerMs must be 0 to ${MAX_READ_LINGER_MS} (ms), got ${readLingerMs}`,
+      );
   }
 
   async ensureGroups(group: string, topics: readonly TopicRef[]): Promise<void> {

@@ -10,7 +10,7 @@ import { execOrThrow } from "../../redis/index.js";
 import type { AttemptFailure, DeadLetterRequest, Delivery } from "../transport.js";
 import { parkDeadLetter } from "./dead-letter-record.js";
 import { deferralsKey, failuresKey } from "./redis-stream-keys.js";
-import type { AckBatcher, HeldAcks } from "./redis-streams-acks.js";
+import type { AckBatcher } from "./redis-streams-acks.js";
 import type { TransportLogger } from "./redis-streams-support.js";
 
 export interface DeliveryContext {
@@ -91,15 +91,9 @@ export class StreamDelivery implements Delivery {
   retryAfterMs: number | undefined;
   private settled = false;
 
-  /**
-   * @param held the acks of the read that delivered this entry, sent with the reader's next read
-   *   (when the handler acks while the reader still waits for it); `heldKey` is the entry's key there.
-   */
   constructor(
     private readonly context: DeliveryContext,
     source: EntrySource,
-    private readonly held?: HeldAcks,
-    private readonly heldKey = "",
   ) {
     this.deliveryId = source.entryId;
     this.topic = source.topic;
@@ -178,19 +172,13 @@ export class StreamDelivery implements Delivery {
     return failuresKey(this.streamKey, this.context.group, this.deliveryId);
   }
 
-  /**
-   * With the reader's next read, or batched with the other acks of this turn; only a redelivered
-   * entry can have records to clean up.
-   */
+  /** Batched with the other acks of this turn; only a redelivered entry can have records to clean up. */
   private acknowledge(): Promise<void> {
     const cleanup =
       this.deliveryCount > 1
         ? [this.failuresKey(), deferralsKey(this.streamKey, this.context.group, this.deliveryId)]
         : undefined;
-    return (
-      this.held?.ack(this.heldKey, this.streamKey, this.deliveryId, cleanup) ??
-      this.context.acks.ack(this.streamKey, this.deliveryId, cleanup)
-    );
+    return this.context.acks.ack(this.streamKey, this.deliveryId, cleanup);
   }
 
   /** Settles at most once; a failed attempt (Redis down) may be repeated by the caller. */

@@ -8,7 +8,7 @@ import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import type { DeliveryHandler, TopicRef } from "../transport.js";
 import { deferralsKey, FIELD_BODY, FIELD_OWNER, FIELD_TOPIC, failuresKey } from "./redis-stream-keys.js";
-import { AckBatcher, type HeldAcks } from "./redis-streams-acks.js";
+import { AckBatcher } from "./redis-streams-acks.js";
 import {
   type DeliveryContext,
   type EntrySource,
@@ -45,8 +45,6 @@ const entryKey = (streamKey: string, id: string): string => `${streamKey}\n${id}
 
 export class Dispatcher {
   readonly permits: Permits;
-  /** Acks not sent with a read: one XACK per stream per turn on the command connection. */
-  readonly acks: AckBatcher;
   private readonly context: DeliveryContext;
   /** Entries a handler is working on now, with the time (ms) it started. */
   private readonly inFlight = new Map<string, number>();
@@ -63,12 +61,11 @@ export class Dispatcher {
   ) {
     this.permits = new Permits(options.concurrency);
     const { redis, deadLetters, group, consumer, failureTtlMs, redeliverKey, clock, logger } = options;
-    this.acks = new AckBatcher(redis, group);
     this.context = {
       redis,
       redeliverKey,
       clock,
-      acks: this.acks,
+      acks: new AckBatcher(redis, group),
       deadLetters,
       group,
       consumer,
@@ -123,16 +120,13 @@ export class Dispatcher {
     while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
   }
 
-  /**
-   * Starts handlers for the first `held` entries at once (permits taken), the rest as slots free up.
-   * The acks of those started at once are kept in `acks`, when given (see HeldAcks).
-   */
-  async acceptAll(items: readonly Incoming[], held: number, acks?: HeldAcks): Promise<void> {
+  /** Starts handlers for the first `held` entries at once (permits taken), the rest as slots free up. */
+  async acceptAll(items: readonly Incoming[], held: number): Promise<void> {
     this.permits.release(held - items.length);
     const extra = items.length > held ? items.slice(held) : [];
     for (const { key, claimed } of extra) this.parked.add(entryKey(key, claimed.entry.id));
     const now = Math.min(held, items.length);
-    for (let i = 0; i < now; i++) this.accept(items[i]!.key, items[i]!.claimed, acks);
+    for (let i = 0; i < now; i++) this.accept(items[i]!.key, items[i]!.claimed);
     for (const { key, claimed } of extra) {
       const got = await this.permits.take(1);
       this.parked.delete(entryKey(key, claimed.entry.id));
@@ -141,7 +135,7 @@ export class Dispatcher {
   }
 
   /** Consumes one permit: passes it to a handler, or releases it. */
-  private accept(key: string, { entry, deliveryCount }: ClaimedEntry, acks?: HeldAcks): void {
+  private accept(key: string, { entry, deliveryCount }: ClaimedEntry): void {
     const fields = entry.fields;
     if (fields === null) {
       this.permits.release(1);
@@ -149,38 +143,34 @@ export class Dispatcher {
       return;
     }
     const ref = this.options.refs.get(key);
-    this.dispatch(
-      {
-        streamKey: key,
-        entryId: entry.id,
-        topic: ref?.topic ?? fields[FIELD_TOPIC] ?? "",
-        owner: ref?.owner ?? fields[FIELD_OWNER] ?? "",
-        body: fields[FIELD_BODY] ?? "",
-        deliveryCount,
-        failures: 0,
-        deferrals: 0,
-      },
-      acks,
-    );
+    this.dispatch({
+      streamKey: key,
+      entryId: entry.id,
+      topic: ref?.topic ?? fields[FIELD_TOPIC] ?? "",
+      owner: ref?.owner ?? fields[FIELD_OWNER] ?? "",
+      body: fields[FIELD_BODY] ?? "",
+      deliveryCount,
+      failures: 0,
+      deferrals: 0,
+    });
   }
 
-  private dispatch(source: EntrySource, acks?: HeldAcks): void {
+  private dispatch(source: EntrySource): void {
     const key = entryKey(source.streamKey, source.entryId);
     if (this.inFlight.has(key)) {
       this.permits.release(1);
       return;
     }
     this.inFlight.set(key, Date.now());
-    acks?.track(key);
     // Set before the run can end: it always awaits its handler first.
-    this.running.set(key, this.run(source, key, acks));
+    this.running.set(key, this.run(source, key));
   }
 
   /** One handler run, from counting the entry's records to releasing its slot. */
-  private async run(source: EntrySource, key: string, acks: HeldAcks | undefined): Promise<void> {
+  private async run(source: EntrySource, key: string): Promise<void> {
     try {
       const counted = source.deliveryCount <= 1 ? source : await this.withRecords(source);
-      const delivery = new StreamDelivery(this.context, counted, acks, key);
+      const delivery = new StreamDelivery(this.context, counted);
       await this.runHandler(delivery);
       if (delivery.retryAfterMs !== undefined)
         this.scheduleRetry(source.streamKey, source.entryId, delivery.retryAfterMs);
@@ -188,7 +178,6 @@ export class Dispatcher {
       // Counting its records failed (Redis away): the entry stays pending for a later delivery.
       this.options.logger.warn({ ...errorDetails(error), id: source.entryId }, "could not start a handler");
     } finally {
-      acks?.settled(key);
       this.inFlight.delete(key);
       this.running.delete(key);
       this.permits.release(1);

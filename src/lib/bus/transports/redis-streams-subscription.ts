@@ -15,7 +15,6 @@
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import type { DeliveryHandler, ReadThrottle, TopicRef, TransportSubscription } from "../transport.js";
-import { type AckBatches, HeldAcks, queueAcks } from "./redis-streams-acks.js";
 import { Dispatcher, type Incoming } from "./redis-streams-dispatcher.js";
 import {
   type ClaimedEntry,
@@ -49,11 +48,6 @@ export interface StreamSubscriptionOptions {
   concurrency: number;
   batchSize: number;
   blockMs: number;
-  /**
-   * How long (ms) a reader waits for the handlers of the entries it just read to return before it
-   * reads again, so their acks go out in the same write as that read (0: read again at once).
-   */
-  ackWithReadMs: number;
   /**
    * After a read that returned several entries (a busy stream), the next read waits until this
    * long (ms) after it, so it takes what arrived meanwhile in one batch (0: never waits).
@@ -108,8 +102,6 @@ export class StreamSubscription implements TransportSubscription {
   /** Set once the handlers a stop waits for have returned: leases are renewed until then. */
   private drained = false;
   private readonly renewSleeper = new Sleeper();
-  /** Each reader's acks held for its next read: a stop ends their waits. */
-  private readonly holding = new Set<HeldAcks>();
   private renewing: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | undefined;
 
@@ -170,7 +162,6 @@ export class StreamSubscription implements TransportSubscription {
     this.options.redis.off("ready", this.onMainReady);
     this.dispatcher.close();
     this.sleeper.cancelAll();
-    for (const held of this.holding) held.stopWaiting();
     for (const connection of this.connections) connection.disconnect();
     await Promise.allSettled(this.loops);
     // Handlers still running keep their leases until they return: a graceful stop must not let
@@ -184,77 +175,44 @@ export class StreamSubscription implements TransportSubscription {
   /**
    * Blocking reads sized by the free slots. Permits are taken when entries arrive, not held while
    * blocked (that would starve the claim and retry paths); if those took slots meanwhile, the few
-   * extra entries wait in `parked` for a slot.
-   *
-   * With `ackWithReadMs` (opt-in), after a read the reader waits that long for the handlers it started and
-   * sends their acks in the same write as its next read (XACK ... XREADGROUP on its connection):
-   * one round trip per read batch instead of two. A handler still running then acks on its own
-   * (AckBatcher). Entries arriving meanwhile wait in the stream and come with that next read.
+   * extra entries wait in `parked` for a slot. With `readLingerMs`, a read of several entries (a
+   * busy stream) is followed by the next one only that long after it, so it takes what came meanwhile
+   * in one batch.
    */
   private async readLoop(connection: Redis, keys: readonly string[], share: number): Promise<void> {
     for (const key of keys) await this.resumeOwnPending(key, "bump");
     let backoff = 0;
-    let held: HeldAcks | undefined;
-    let acks: AckBatches | undefined;
     let lastCount = 0;
     let lastReadAt = 0;
-    // Acks that cannot go with a read now: on the command connection, so no handler waits for them.
-    const sendAcksAlone = () => {
-      if (acks) this.dispatcher.acks.adopt(acks);
-      acks = undefined;
-    };
-    try {
-      for (;;) {
-        if (held) {
-          this.holding.add(held);
-          if (this.stopped) held.stopWaiting();
-          await held.whenSettled(this.options.ackWithReadMs);
-          this.holding.delete(held);
-          acks = held.take();
-          held = undefined;
-        }
-        const { readLingerMs } = this.options;
-        if (readLingerMs > 0 && lastCount > 1 && !this.stopped) {
-          const wait = lastReadAt + readLingerMs - performance.now();
-          if (wait >= 0.5) await this.sleeper.sleep(wait);
-        }
-        // Handlers waiting for these acks hold slots: never wait for a slot with acks in hand.
-        if (this.permits.available === 0) sendAcksAlone();
-        if (!(await this.permits.waitForFree())) break;
-        // Let handlers finishing in this turn free their slots too: one read of many, not many of one.
-        if (this.permits.available < Math.min(this.options.batchSize, share) / 2) {
-          sendAcksAlone();
-          await new Promise((r) => setImmediate(r));
-        }
-        const free = Math.min(this.options.batchSize, share, this.permits.available);
-        const { throttle } = this.options;
-        const count = throttle ? throttle.tryTake(free) : free;
-        if (count === 0) {
-          sendAcksAlone();
-          // Over the rate: read nothing; the backlog waits in the stream, not pending in our name.
-          await this.sleeper.sleep(throttle?.waitMs() || 1);
-          continue;
-        }
-        const withRead = acks;
-        acks = undefined;
-        try {
-          const hold = this.options.ackWithReadMs > 0;
-          const read = await this.readNew(connection, keys, count, true, withRead, hold);
-          lastCount = read.count;
-          lastReadAt = performance.now();
-          held = read.held;
-          throttle?.giveBack(Math.max(0, count - read.count));
-          backoff = 0;
-        } catch (error) {
-          lastCount = 0;
-          throttle?.giveBack(count);
-          backoff = await this.recover(error, backoff);
-        }
+    for (;;) {
+      const { readLingerMs } = this.options;
+      if (readLingerMs > 0 && lastCount > 1 && !this.stopped) {
+        const wait = lastReadAt + readLingerMs - performance.now();
+        if (wait >= 0.5) await this.sleeper.sleep(wait);
       }
-    } finally {
-      sendAcksAlone();
-      if (held) acks = held.take();
-      sendAcksAlone();
+      if (!(await this.permits.waitForFree())) break;
+      // Let handlers finishing in this turn free their slots too: one read of many, not many of one.
+      if (this.permits.available < Math.min(this.options.batchSize, share) / 2)
+        await new Promise((r) => setImmediate(r));
+      const free = Math.min(this.options.batchSize, share, this.permits.available);
+      const { throttle } = this.options;
+      const count = throttle ? throttle.tryTake(free) : free;
+      if (count === 0) {
+        // Over the rate: read nothing; the backlog waits in the stream, not pending in our name.
+        await this.sleeper.sleep(throttle?.waitMs() || 1);
+        continue;
+      }
+      try {
+        const read = await this.readNew(connection, keys, count, true);
+        lastCount = read;
+        lastReadAt = performance.now();
+        throttle?.giveBack(Math.max(0, count - read));
+        backoff = 0;
+      } catch (error) {
+        lastCount = 0;
+        throttle?.giveBack(count);
+        backoff = await this.recover(error, backoff);
+      }
     }
   }
 
@@ -275,19 +233,13 @@ export class StreamSubscription implements TransportSubscription {
     }
   }
 
-  /**
-   * Reads up to `count` new entries (`>`) and hands them to handlers; returns how many it read.
-   * `acks` go out first in the same write. With `hold` (a reader loop), the acks of the handlers
-   * started are held for the next read (`held`).
-   */
+  /** Reads up to `count` new entries (`>`) and hands them to handlers; returns how many it read. */
   private async readNew(
     connection: Redis,
     keys: readonly string[],
     count: number,
     block: boolean,
-    acks?: AckBatches,
-    hold = false,
-  ): Promise<{ count: number; held?: HeldAcks }> {
+  ): Promise<number> {
     const { group, consumer, blockMs } = this.options;
     // COUNT applies per stream, so a read of k streams returns up to k * COUNT entries. To never
     // return more than `count` (the free slots, or the rate limiter's grant): split it over the
@@ -300,29 +252,11 @@ export class StreamSubscription implements TransportSubscription {
       streams = [...keys.slice(start), ...keys.slice(0, start)].slice(0, count);
     }
     const startedAt = Date.now();
-    const args = [
+    const reply = await connection.call("XREADGROUP", [
       ...["GROUP", group, consumer, "COUNT", Math.max(1, perStream)],
       ...(block ? ["BLOCK", blockMs] : []),
       ...["STREAMS", ...streams, ...streams.map(() => ">")],
-    ];
-    let reply: unknown;
-    if (acks && acks.size > 0) {
-      const pipeline = connection.pipeline();
-      const sent = queueAcks(pipeline, group, acks);
-      pipeline.call("XREADGROUP", ...args);
-      let results: [Error | null, unknown][] | null;
-      try {
-        results = await pipeline.exec();
-      } finally {
-        sent.abandon(new Error("the read carrying this ack failed"));
-      }
-      const last = results?.at(-1);
-      if (!last) throw new Error("XREADGROUP pipeline aborted");
-      if (last[0]) throw last[0];
-      reply = last[1];
-    } else {
-      reply = await connection.call("XREADGROUP", args);
-    }
+    ]);
     const read = parseReadReply(reply).flatMap(({ key, entries }) =>
       entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
     );
@@ -331,11 +265,8 @@ export class StreamSubscription implements TransportSubscription {
     // and even finished elsewhere. Run only those still ours (and renew them in the same step).
     const stale = Date.now() - startedAt >= this.options.claimIdleMs / 2;
     const incoming = stale ? await this.stillOwned(read) : read;
-    const taken = this.permits.tryTake(incoming.length);
-    // Only when every entry starts now: one parked for a slot would wait for these very handlers.
-    const held = hold && incoming.length > 0 && taken >= incoming.length ? new HeldAcks() : undefined;
-    await this.dispatcher.acceptAll(incoming, taken, held);
-    return { count: read.length, ...(held ? { held } : {}) };
+    await this.dispatcher.acceptAll(incoming, this.permits.tryTake(incoming.length));
+    return read.length;
   }
 
   /** The entries still pending in this consumer's name, their leases renewed; none if unsure. */

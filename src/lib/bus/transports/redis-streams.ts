@@ -68,17 +68,9 @@ export interface RedisStreamsTransportOptions {
   /** XREADGROUP BLOCK time; also the poll interval of the redeliver stream (default 1 s). */
   blockMs?: number;
   /**
-   * How long (ms) a reader waits, after a read, for the handlers it started to return, so that
-   * their acks go out in the same write as its next read: one round trip per read batch for both
-   * (0, the default: reads again at once and acks separately). Entries published meanwhile wait
-   * that long at most, and come in that next read; a handler still running then acks on its own.
-   * Measured (bench/bus-consumer.ts, reads of one entry): one socket write less per message but
-   * ~25% more consumer CPU at 2 ms, so off by default until that is understood.
-   */
-  ackWithReadMs?: number;
-  /**
    * After a read that returned several entries, how long (ms) the next read waits from it, so
-   * that a busy stream is read in batches rather than an entry at a time (default 0: no wait).
+   * that a busy stream is read in batches rather than an entry at a time (default 0: no wait; at
+   * most 1000: a larger value, e.g. seconds given for ms, would stall the reader).
    */
   readLingerMs?: number;
   /** Most entries read or claimed per call (default 128). */
@@ -105,6 +97,8 @@ export interface RedisStreamsTransportOptions {
 }
 
 const DAY_MS = 86_400_000;
+/** Upper bound of `readLingerMs`: a linger is a batching pause, never a stall (break-consumer F5). */
+const MAX_READ_LINGER_MS = 1_000;
 
 function positive(name: string, value: number): number {
   if (!Number.isFinite(value) || value <= 0) {
@@ -166,11 +160,12 @@ export class RedisStreamsTransport implements Transport {
       const value = options[name];
       if (value !== undefined) positive(name, value);
     }
-    for (const name of ["ackWithReadMs", "readLingerMs"] as const) {
-      const value = options[name];
-      if (value !== undefined && !(Number.isFinite(value) && value >= 0))
-        throw new BusError("INVALID_TRANSPORT_OPTION", `${name} must be 0 or more, got ${value}`);
-    }
+    const { readLingerMs } = options;
+    if (readLingerMs !== undefined && !(readLingerMs >= 0 && readLingerMs <= MAX_READ_LINGER_MS))
+      throw new BusError(
+        "INVALID_TRANSPORT_OPTION",
+        `readLingerMs must be 0 to ${MAX_READ_LINGER_MS} (ms), got ${readLingerMs}`,
+      );
   }
 
   async ensureGroups(group: string, topics: readonly TopicRef[]): Promise<void> {
@@ -228,7 +223,6 @@ export class RedisStreamsTransport implements Transport {
         concurrency,
         batchSize: this.options.batchSize ?? 128,
         blockMs: this.options.blockMs ?? 1_000,
-        ackWithReadMs: this.options.ackWithReadMs ?? 0,
         readLingerMs: this.options.readLingerMs ?? 0,
         claimIdleMs,
         claimIntervalMs: this.options.claimIntervalMs ?? claimIdleMs,

@@ -72,7 +72,17 @@ async function waitForPing(url: string, timeoutMs: number): Promise<void> {
 export interface RedisServerOptions {
   /** AOF fsync policy: "always" (default, tests: nothing acknowledged is lost on kill) or "everysec". */
   appendfsync?: "always" | "everysec";
+  /**
+   * The server is SIGKILLed when this process dies, even by kill -9 (Linux `PR_SET_PDEATHSIG`
+   * through util-linux `setpriv --pdeathsig`, which then execs redis-server). Where setpriv lacks
+   * the option, the server starts without it. Its data directory stays behind after a kill -9.
+   */
+  dieWithParent?: boolean;
 }
+
+/** Whether `setpriv --pdeathsig` is available (util-linux ≥ 2.33, Linux). */
+const hasPdeathsig = () =>
+  /--pdeathsig/.test(spawnSync("setpriv", ["--help"], { encoding: "utf8" }).stdout ?? "");
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const clients: Redis[] = [];
@@ -109,10 +119,12 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const dir = mkdtempSync(join(tmpdir(), "ordersaga-redis-"));
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
+  const viaSetpriv = options.dieWithParent === true && hasPdeathsig();
   const start = async () => {
     child = spawn(
-      "redis-server",
+      viaSetpriv ? "setpriv" : "redis-server",
       [
+        ...(viaSetpriv ? ["--pdeathsig", "KILL", "redis-server"] : []),
         "--port",
         String(port),
         "--bind",

@@ -33,26 +33,33 @@ afterAll(async () => {
 interface Started {
   child: ChildProcess;
   stderr: string[];
+  stdout: string[];
   exited: Promise<number | null>;
   url: string;
   dir: string;
   pid: number;
 }
 
-async function startBench(): Promise<Started> {
-  const child = spawn(process.execPath, ["--import", "tsx", fixture], { stdio: ["ignore", "pipe", "pipe"] });
+async function startBench(env: NodeJS.ProcessEnv = {}): Promise<Started> {
+  const child = spawn(process.execPath, ["--import", "tsx", fixture], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
   children.push(child);
   const stderr: string[] = [];
   child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
+  const lines = createInterface({ input: child.stdout! });
+  const stdout: string[] = [];
+  lines.on("line", (line) => stdout.push(line));
   const line = await new Promise<string>((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`fixture exited (${code}): ${stderr.join("")}`)));
-    createInterface({ input: child.stdout! }).once("line", resolve);
+    lines.once("line", resolve);
   });
   const info = JSON.parse(line) as { url: string; dir: string; pid: number };
   dirs.push(info.dir);
   redisPids.push(info.pid);
-  return { child, stderr, exited, ...info };
+  return { child, stderr, stdout, exited, ...info };
 }
 
 /** Running: its /proc entry exists and it is not a zombie waiting to be reaped. */
@@ -80,6 +87,13 @@ describe.skipIf(!redisAvailable || externalRedis)("the benchmarks' private redis
       expect(bench.stderr.join("")).toContain(`bench: ${signal}: stopping the private redis-server`);
     }, 60_000);
   }
+
+  it("stopped twice at once (a signal during the benchmark's own stop), the second waits for the first", async () => {
+    const bench = await startBench({ FIXTURE_STOP_TWICE: "1" });
+    expect(await bench.exited).toBe(0);
+    expect(JSON.parse(bench.stdout.at(-1)!)).toEqual({ order: ["first", "second"] });
+    expect(existsSync(bench.dir)).toBe(false);
+  }, 60_000);
 
   it.skipIf(process.platform !== "linux")(
     "dies with the benchmark on a kill -9",

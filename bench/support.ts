@@ -41,11 +41,15 @@ function stopOnSignals(): void {
 export async function startBenchRedis(): Promise<BenchRedis> {
   stopOnSignals();
   const server = await startRedisServer({ appendfsync: "everysec", dieWithParent: true });
+  // One stop, however many ask: a signal arrives while the benchmark's own `finally` stops the
+  // server too, and a second stop must not remove the dir before the server has exited.
+  let stopped: Promise<void> | undefined;
   const bench: BenchRedis = {
     url: server.url,
-    stop: async () => {
+    stop: () => {
       running.delete(bench);
-      await server.stop();
+      stopped ??= server.stop();
+      return stopped;
     },
   };
   running.add(bench);

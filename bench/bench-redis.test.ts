@@ -88,6 +88,21 @@ describe.skipIf(!redisAvailable || externalRedis)("the benchmarks' private redis
     }, 60_000);
   }
 
+  it("a second Ctrl-C while stopping (the tsx launcher relays the group's SIGINT) does not cut the cleanup short", async () => {
+    const bench = await startBench();
+    bench.child.kill("SIGINT");
+    await waitFor(
+      () => bench.stderr.join("").includes("bench: SIGINT"),
+      10_000,
+      "the first SIGINT handled",
+      1,
+    );
+    bench.child.kill("SIGINT");
+    expect(await bench.exited).toBe(130);
+    expect(existsSync(bench.dir)).toBe(false);
+    await waitFor(() => !running(bench.pid), 10_000, "redis-server gone");
+  }, 60_000);
+
   it("stopped twice at once (a signal during the benchmark's own stop), the second waits for the first", async () => {
     const bench = await startBench({ FIXTURE_STOP_TWICE: "1" });
     expect(await bench.exited).toBe(0);

@@ -10,6 +10,7 @@ export interface BenchRedis {
 /** The private servers not stopped yet, for the signal handlers below. */
 const running = new Set<BenchRedis>();
 let handling = false;
+let stopping = false;
 
 /**
  * Ctrl-C (SIGINT) or SIGTERM during a benchmark: stops every private redis-server and removes its
@@ -25,7 +26,12 @@ function stopOnSignals(): void {
     ["SIGINT", 130],
     ["SIGTERM", 143],
   ] as const) {
-    process.once(signal, () => {
+    // `on`, not `once`: Ctrl-C reaches this process twice (from the terminal's process group and
+    // relayed by the tsx launcher), and a second signal with no listener would kill it in the
+    // middle of removing the dir. A signal while stopping is ignored.
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
       process.stderr.write(`\nbench: ${signal}: stopping the private redis-server and removing its data\n`);
       // Bounded: a server that does not stop within 5 s must not keep the process alive.
       setTimeout(() => process.exit(code), 5_000);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BENCH_USAGE, benchMode } from "./args.js";
+import { BENCH_USAGE, benchMode, quickRunTime } from "./args.js";
 
 describe("npm run bench arguments", () => {
   it("answers --help and -h with the usage, before anything runs", () => {
@@ -15,5 +15,14 @@ describe("npm run bench arguments", () => {
 
   it("refuses an unknown argument instead of starting the full run", () => {
     expect(() => benchMode(["--qiuck"])).toThrow(/unknown argument --qiuck/);
+  });
+});
+
+describe("the quick run's printed time", () => {
+  it("says it excludes the build, and how long the build took (new-user bench finding 9)", () => {
+    expect(quickRunTime(68.4, 75.2)).toBe(
+      "(quick run: 68 s, not counting the 75 s of npm run build before it)",
+    );
+    expect(quickRunTime(61, 0.2)).toBe("(quick run: 61 s, not counting the build, which was already fresh)");
   });
 });

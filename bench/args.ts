@@ -23,3 +23,15 @@ export function benchMode(args: readonly string[]): BenchMode {
   if (args.includes("--help") || args.includes("-h")) return "help";
   return args.includes("--quick") ? "quick" : "full";
 }
+
+/**
+ * The quick run's time line, printed before its last lines: the run itself, not the build before
+ * it (new-user bench finding 9: a fresh clone's build adds about 75 s outside the run's clock).
+ */
+export function quickRunTime(runSec: number, buildSec: number): string {
+  const build =
+    buildSec >= 1
+      ? `not counting the ${Math.round(buildSec)} s of npm run build before it`
+      : "not counting the build, which was already fresh";
+  return `(quick run: ${Math.round(runSec)} s, ${build})`;
+}

@@ -48,6 +48,17 @@ const WARM_UP_ORDERS = 5;
 const IDLE_MS = 10_000;
 
 /** The number of orders from the arguments; throws with the usage on anything else. */
+/**
+ * The progress line after `done` of `total` measured orders (stderr; new-user bench finding 10: the
+ * run printed nothing for a minute): every 10th order and the last, undefined in between.
+ */
+export function ordersProgress(done: number, total: number, elapsedMs: number): string | undefined {
+  if (done !== total && done % 10 !== 0) return undefined;
+  return `order-calls: ${done}/${total} orders measured (${(elapsedMs / 1000).toFixed(0)} s)`;
+}
+
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
 export function ordersArg(args: readonly string[]): number {
   if (args.length === 0) return 50;
   const n = Number(args[0]);
@@ -103,6 +114,7 @@ function section(title: string, counts: Counts, orders: number, net: Counts): st
 
 async function main(orders: number): Promise<void> {
   ensureBuild();
+  progress("order-calls: starting a private redis-server and every service (compiled build)…");
   const server = await startBenchRedis();
   const admin = new Redis(server.url, { maxRetriesPerRequest: null });
   try {
@@ -118,7 +130,8 @@ async function main(orders: number): Promise<void> {
       try {
         const body = await seedOrderBody(target.gatewayUrl, `calls-${Date.now()}`);
         const ids: string[] = [];
-        const oneAtATime = async (n: number): Promise<void> => {
+        const oneAtATime = async (n: number, report = false): Promise<void> => {
+          const started = performance.now();
           for (let i = 0; i < n; i++) {
             const id = await placeOrder(target.gatewayUrl, body);
             ids.push(id);
@@ -130,6 +143,8 @@ async function main(orders: number): Promise<void> {
             );
             if (!outcomes.shipped.has(id) && !outcomes.failed.has(id))
               throw new Error(`order ${id}: no outcome within 30 s`);
+            const line = report ? ordersProgress(i + 1, n, performance.now() - started) : undefined;
+            if (line) progress(line);
           }
         };
         // Delivery follows shipment by SHIPPING_DELIVERY_DELAY_MS (5 s), for every order at once.
@@ -141,6 +156,7 @@ async function main(orders: number): Promise<void> {
           )
             await sleep(100);
         };
+        progress(`order-calls: system up; ${WARM_UP_ORDERS} warm-up orders, then their deliveries…`);
         await oneAtATime(WARM_UP_ORDERS);
         await untilDelivered();
         await settle(admin);
@@ -166,6 +182,7 @@ async function main(orders: number): Promise<void> {
         const idleMonitor = await monitorWindow(admin, (address) => address, watcher);
         const idleStats = await commandstats(admin);
         const idleCpu = snapshotTree(roots);
+        progress(`order-calls: ${IDLE_MS / 1000} s of idle background, no orders…`);
         await sleep(IDLE_MS);
         const idleCpuMs = msByLabel(idleCpu, snapshotTree(roots));
         const idleCommands = without(countsDelta(idleStats, await commandstats(admin)), (n) =>
@@ -180,7 +197,8 @@ async function main(orders: number): Promise<void> {
         const work = await redisWindow(admin);
         const started = performance.now();
         const cpu = snapshotTree(roots);
-        await oneAtATime(orders);
+        await oneAtATime(orders, true);
+        progress("order-calls: waiting for the deliveries (5 s after shipment)…");
         await untilDelivered();
         await settle(admin);
         const cpuMs = msByLabel(cpu, snapshotTree(roots));

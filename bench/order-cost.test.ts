@@ -5,7 +5,9 @@ import {
   beforeSustainedFrom,
   cpuSecondsBetween,
   type Figures,
+  fixedRateCostLine,
   formatLastLines,
+  latencyRate,
   highestSustained,
   nextRate,
   orderCost,
@@ -269,5 +271,50 @@ describe("formatLastLines", () => {
     expect(formatLastLines({ ...figures, cost: undefined, costRate: undefined })[0]).toBe(
       "order cost: not measured, no rate was sustained (target <= 40)",
     );
+  });
+});
+
+describe("latencyRate", () => {
+  it("is half the sustained rate, rounded, from a sustained 20 up", () => {
+    expect(latencyRate(90)).toEqual({ rate: 45, label: "half rate 45 orders/s" });
+    expect(latencyRate(25)).toEqual({ rate: 13, label: "half rate 13 orders/s" });
+    expect(latencyRate(20)).toEqual({ rate: 10, label: "half rate 10 orders/s" });
+  });
+
+  it("says the rate is not half when the floor of 10 applies (new-user bench finding 6)", () => {
+    expect(latencyRate(10)).toEqual({
+      rate: 10,
+      label: "at 10 orders/s (the lowest rate tried; not half the sustained 10)",
+    });
+    expect(latencyRate(15).label).toBe("at 10 orders/s (the lowest rate tried; not half the sustained 15)");
+  });
+});
+
+describe("fixedRateCostLine", () => {
+  // 60 µs of CPU per raw message.
+  const raw = { cpuSeconds: 1.8, messages: 30_000 };
+  const runs = [
+    { rate: 25, completed: 125, cpuSeconds: 4.6375 },
+    { rate: 40, completed: 200, cpuSeconds: 5.34 },
+    { rate: 60, completed: 300, cpuSeconds: 5.34 },
+  ];
+
+  it("gives CPU per order and raw-message units at the fixed rate, not at the sustained one (new-user bench finding 3)", () => {
+    expect(fixedRateCostLine(runs, raw, 25, 60)).toBe(
+      "cost at 25 orders/s (a rate every run measures; compare runs here): 37.10 ms CPU per order, 618.3 raw-message units; the order cost below is at 60 orders/s",
+    );
+  });
+
+  it("does not repeat where the headline cost is when it is the same rate", () => {
+    expect(fixedRateCostLine(runs.slice(0, 1), raw, 25, 25)).toBe(
+      "cost at 25 orders/s (a rate every run measures; compare runs here): 37.10 ms CPU per order, 618.3 raw-message units",
+    );
+  });
+
+  it("says so when that rate was not measured or completed nothing", () => {
+    const missing =
+      "cost at 25 orders/s (a rate every run measures; compare runs here): not measured (no order completed at that rate)";
+    expect(fixedRateCostLine(runs.slice(1), raw, 25, 60)).toBe(missing);
+    expect(fixedRateCostLine([{ rate: 25, completed: 0, cpuSeconds: 3 }], raw, 25, undefined)).toBe(missing);
   });
 });

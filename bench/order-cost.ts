@@ -162,6 +162,55 @@ export function nextRate(
   return mid > low && mid < high ? mid : undefined;
 }
 
+/**
+ * Where the p99 is taken: half the highest sustained rate, rounded, but never under `floor` (10
+ * orders/s, the lowest rate the search tries). When the clamp applies (a sustained rate under 20)
+ * the rate is not half, and the label says so (new-user bench finding 6).
+ */
+export function latencyRate(sustainedRate: number, floor = 10): { rate: number; label: string } {
+  const half = Math.round(sustainedRate / 2);
+  if (half >= floor) return { rate: half, label: `half rate ${half} orders/s` };
+  return {
+    rate: floor,
+    label: `at ${floor} orders/s (the lowest rate tried; not half the sustained ${sustainedRate})`,
+  };
+}
+
+/** One measured rate of the search, as the fixed-rate cost needs it. */
+export interface RateCpu {
+  rate: number;
+  completed: number;
+  /** CPU seconds of every process in that rate's window. */
+  cpuSeconds: number;
+}
+
+/**
+ * The order cost at `rate`, a rate every run measures (the search's first, 25 orders/s), printed
+ * before the last lines. CPU per order falls steeply as the rate rises (fixed costs — polling,
+ * timers, idle reads — spread over more orders), so the headline cost, taken at the highest
+ * sustained rate, which the machine's load picks, compares between runs only at equal rates; this
+ * line compares at any (new-user bench finding 3).
+ */
+export function fixedRateCostLine(
+  runs: readonly RateCpu[],
+  raw: { cpuSeconds: number; messages: number },
+  rate: number,
+  costRate: number | undefined,
+): string {
+  const head = `cost at ${rate} orders/s (a rate every run measures; compare runs here)`;
+  const run = runs.find((r) => r.rate === rate);
+  if (!run || run.completed === 0) return `${head}: not measured (no order completed at that rate)`;
+  const cost = orderCost({
+    orderCpuSeconds: run.cpuSeconds,
+    completedOrders: run.completed,
+    rawCpuSeconds: raw.cpuSeconds,
+    rawMessages: raw.messages,
+  });
+  const where =
+    costRate === undefined || costRate === rate ? "" : `; the order cost below is at ${costRate} orders/s`;
+  return `${head}: ${fmt(cost.orderCpuMs, 2)} ms CPU per order, ${fmt(cost.units)} raw-message units${where}`;
+}
+
 /** The sustained run with the highest rate (undefined when none was sustained). */
 export function highestSustained(runs: readonly CompletionResult[]): CompletionResult | undefined {
   return runs

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ordersArg } from "./order-calls.js";
+import { ordersArg, ordersProgress } from "./order-calls.js";
 import {
   breakdownLines,
   commandKey,
@@ -272,5 +272,13 @@ describe("order-calls arguments", () => {
     expect(ordersArg(["200"])).toBe(200);
     for (const bad of [["0"], ["-3"], ["2.5"], ["many"], ["10", "20"]])
       expect(() => ordersArg(bad)).toThrow(/Usage/);
+  });
+});
+
+describe("order-calls progress", () => {
+  it("reports every 10th measured order and the last, nothing in between (new-user bench finding 10)", () => {
+    expect(ordersProgress(10, 50, 12_345)).toBe("order-calls: 10/50 orders measured (12 s)");
+    expect(ordersProgress(7, 50, 9_000)).toBeUndefined();
+    expect(ordersProgress(23, 23, 30_400)).toBe("order-calls: 23/23 orders measured (30 s)");
   });
 });

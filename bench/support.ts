@@ -7,10 +7,59 @@ export interface BenchRedis {
   stop(): Promise<void>;
 }
 
-/** A private redis-server (AOF everysec, as recommended for production), or REDIS_URL when set. */
+/** The private servers not stopped yet, for the signal handlers below. */
+const running = new Set<BenchRedis>();
+let handling = false;
+let stopping = false;
+
+/**
+ * Ctrl-C (SIGINT) or SIGTERM during a benchmark: stops every private redis-server and removes its
+ * temp dir (`/tmp/ordersaga-redis-*`), says so on stderr, and exits 130 / 143 (new-user bench
+ * finding 5; Node's default exit on a signal skipped every `finally`). Installed with the first
+ * server. A kill -9 runs no handler: the server dies with this process (`dieWithParent`) but its
+ * dir stays.
+ */
+function stopOnSignals(): void {
+  if (handling) return;
+  handling = true;
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
+    // `on`, not `once`: Ctrl-C reaches this process twice (from the terminal's process group and
+    // relayed by the tsx launcher), and a second signal with no listener would kill it in the
+    // middle of removing the dir. A signal while stopping is ignored.
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`\nbench: ${signal}: stopping the private redis-server and removing its data\n`);
+      // Bounded: a server that does not stop within 5 s must not keep the process alive.
+      setTimeout(() => process.exit(code), 5_000);
+      void Promise.allSettled([...running].map((server) => server.stop())).finally(() => process.exit(code));
+    });
+  }
+}
+
+/**
+ * A private redis-server (AOF everysec, as recommended for production), or REDIS_URL when set.
+ * Removed on SIGINT/SIGTERM; killed with this process on a kill -9 (see `stopOnSignals`).
+ */
 export async function startBenchRedis(): Promise<BenchRedis> {
-  const server = await startRedisServer({ appendfsync: "everysec" });
-  return { url: server.url, stop: () => server.stop() };
+  stopOnSignals();
+  const server = await startRedisServer({ appendfsync: "everysec", dieWithParent: true });
+  // One stop, however many ask: a signal arrives while the benchmark's own `finally` stops the
+  // server too, and a second stop must not remove the dir before the server has exited.
+  let stopped: Promise<void> | undefined;
+  const bench: BenchRedis = {
+    url: server.url,
+    stop: () => {
+      running.delete(bench);
+      stopped ??= server.stop();
+      return stopped;
+    },
+  };
+  running.add(bench);
+  return bench;
 }
 
 export interface LatencyStats {

@@ -3,7 +3,7 @@
  * at REDIS_URL when set. Used by the tests (through `./redis.ts`) and the benchmarks.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -72,6 +72,45 @@ async function waitForPing(url: string, timeoutMs: number): Promise<void> {
 export interface RedisServerOptions {
   /** AOF fsync policy: "always" (default, tests: nothing acknowledged is lost on kill) or "everysec". */
   appendfsync?: "always" | "everysec";
+  /**
+   * The server is SIGKILLed when this process dies, even by kill -9 (Linux `PR_SET_PDEATHSIG`
+   * through util-linux `setpriv --pdeathsig`, which then execs redis-server). Where setpriv lacks
+   * the option, the server starts without it. Its data directory stays behind after a kill -9.
+   */
+  dieWithParent?: boolean;
+}
+
+/** Whether `setpriv --pdeathsig` is available (util-linux ≥ 2.33, Linux). */
+const hasPdeathsig = () =>
+  /--pdeathsig/.test(spawnSync("setpriv", ["--help"], { encoding: "utf8" }).stdout ?? "");
+
+/** Pids whose parent is `pid` (Linux /proc; none elsewhere). */
+function childrenOf(pid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+  } catch {
+    return [];
+  }
+  return entries.flatMap((name) => {
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      return ppid === pid ? [Number(name)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Running: in /proc and not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
 }
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
@@ -109,10 +148,12 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const dir = mkdtempSync(join(tmpdir(), "ordersaga-redis-"));
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
+  const viaSetpriv = options.dieWithParent === true && hasPdeathsig();
   const start = async () => {
     child = spawn(
-      "redis-server",
+      viaSetpriv ? "setpriv" : "redis-server",
       [
+        ...(viaSetpriv ? ["--pdeathsig", "KILL", "redis-server"] : []),
         "--port",
         String(port),
         "--bind",
@@ -134,10 +175,22 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     const proc = child;
     child = undefined;
     if (!proc || proc.exitCode !== null) return;
+    // A fork of the server (an AOF rewrite or a save in progress) outlives a SIGKILL of its parent
+    // and keeps writing into the data dir: it is killed too, and waited for.
+    const forks = proc.pid === undefined ? [] : childrenOf(proc.pid);
     await new Promise<void>((resolve) => {
       proc.once("exit", () => resolve());
       proc.kill("SIGKILL");
     });
+    for (const pid of [...forks, ...(proc.pid === undefined ? [] : childrenOf(proc.pid))]) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone already
+      }
+    }
+    const until = Date.now() + 5_000;
+    while (forks.some(alive) && Date.now() < until) await sleep(10);
   };
   await start();
   return {
@@ -159,7 +212,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     stop: async () => {
       for (const c of clients) c.disconnect();
       await kill();
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }

@@ -17,6 +17,12 @@
  * `SLOWLOG RESET` when an entry names a token key in a command that may carry its value (not a
  * `DEL` or an `HGET`): operators keep their slow log otherwise. `MONITOR` streams and backups are
  * not reachable from here (docs/security.md).
+ *
+ * Only with AOF on (new-user bench finding 4): on a Redis with `appendonly no` there is no AOF to
+ * clean, and `BGREWRITEAOF` there writes a full snapshot of the dataset into `appendonlydir/` in
+ * redis-server's working directory (the opposite of shredding). So each run reads `INFO persistence`
+ * first and skips the rewrite when `aof_enabled` is 0 (checked every run: an operator may switch AOF
+ * on or off at run time). The SLOWLOG scrub runs either way.
  */
 import type { Redis } from "ioredis";
 
@@ -44,6 +50,15 @@ export function slowlogHoldsTokenKey(entries: unknown): boolean {
     if (CARRY_NO_VALUE.has(String(args[0]).toLowerCase())) return false;
     return args.some((arg) => String(arg).includes(TOKEN_KEY_PREFIX));
   });
+}
+
+/**
+ * Whether an `INFO persistence` reply says the AOF is on (`aof_enabled:1`). A reply without the
+ * field counts as on: the rewrite is the safe side for shredding.
+ */
+export function aofEnabledFrom(info: string): boolean {
+  const match = /^aof_enabled:(\d+)/m.exec(info);
+  return match ? match[1] !== "0" : true;
 }
 
 export interface AofCompactorOptions {
@@ -114,6 +129,13 @@ export class AofCompactor {
     await this.clearSlowlog();
     if (this.stopped) return;
     try {
+      const aofEnabled = aofEnabledFrom(await this.redis.info("persistence"));
+      if (this.stopped) return;
+      if (!aofEnabled) {
+        // No AOF to clean; a rewrite would write the whole dataset to disk. Throttled as a rewrite.
+        this.lastRequestAt = this.now();
+        return;
+      }
       // "Background append only file rewriting started", or "... scheduled" (after a BGSAVE).
       await this.redis.bgrewriteaof();
       this.lastRequestAt = this.now();

@@ -135,6 +135,38 @@ describeWithRedis("crypto-shredding and the AOF", (getRedis) => {
     );
   }, 120_000);
 
+  it("with AOF off, the service scrubs SLOWLOG after shredding but sends no BGREWRITEAOF (new-user bench F4)", async () => {
+    const redis = getRedis().client();
+    await redis.config("SET", "appendonly", "no");
+    try {
+      await redis.config("RESETSTAT");
+      await logEverything();
+      h = await startOrderService(platform, { aofRewriteIntervalMs: 200 });
+      const orderId = await h.place(orderBody({ payment: { token: `tok_ok__noaof${Date.now()}` } }));
+      const entries = Object.values(await redis.hgetall(tokenKeyKey(orderId)));
+      expect(await slowlogArgs()).toContain(entries[0]);
+      await h.waitForStatus(orderId, "delivered", 60_000);
+      // The compactor's run: the scrub (SLOWLOG RESET), then its AOF check (logged after the reset),
+      // or, without the check, a rewrite.
+      const rewrites = async () =>
+        Number(/cmdstat_bgrewriteaof:calls=(\d+)/.exec(await redis.info("commandstats"))?.[1] ?? 0);
+      await waitFor(
+        async () => {
+          const args = await slowlogArgs();
+          return (!args.includes(entries[0]!) && args.includes("persistence")) || (await rewrites()) > 0;
+        },
+        30_000,
+        "the compactor's run after the shred",
+      );
+      await h.stop();
+      h = undefined;
+      expect(await slowlogArgs()).not.toContain(entries[0]);
+      expect(await rewrites()).toBe(0);
+    } finally {
+      await redis.config("SET", "appendonly", "yes");
+    }
+  }, 120_000);
+
   it("with tokenSealFormat v1 (PAYMENT_TOKEN_SEAL_FORMAT) the service writes v1 entries, and the order completes", async () => {
     h = await startOrderService(platform, { tokenSealFormat: "v1" });
     const orderId = await h.place(orderBody({ payment: { token: `tok_ok__v1${Date.now()}` } }));

@@ -1,0 +1,69 @@
+import type { Redis } from "ioredis";
+import { describe, expect, it, vi } from "vitest";
+import { AofCompactor, aofEnabledFrom } from "./aof-compactor.js";
+
+describe("aofEnabledFrom", () => {
+  it("reads aof_enabled from an INFO persistence reply", () => {
+    expect(
+      aofEnabledFrom("# Persistence\r\nloading:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n"),
+    ).toBe(false);
+    expect(aofEnabledFrom("# Persistence\r\naof_enabled:1\r\n")).toBe(true);
+  });
+
+  it("counts a reply without the field as AOF on (the rewrite is the safe side)", () => {
+    expect(aofEnabledFrom("# Persistence\r\nloading:0\r\n")).toBe(true);
+  });
+});
+
+/** A stand-in Redis that records the commands the compactor sends. */
+function fakeRedis(aofEnabled: () => boolean) {
+  const sent: string[] = [];
+  const redis = {
+    call: async (...args: string[]) => {
+      sent.push(args.join(" "));
+      return [];
+    },
+    info: async (section: string) => {
+      sent.push(`INFO ${section}`);
+      return `# Persistence\r\naof_enabled:${aofEnabled() ? 1 : 0}\r\n`;
+    },
+    bgrewriteaof: async () => {
+      sent.push("BGREWRITEAOF");
+      return "Background append only file rewriting started";
+    },
+  };
+  return { redis: redis as unknown as Redis, sent };
+}
+
+describe("AofCompactor", () => {
+  it("with AOF off, scrubs SLOWLOG but sends no BGREWRITEAOF (new-user bench finding 4)", async () => {
+    const { redis, sent } = fakeRedis(() => false);
+    const compactor = new AofCompactor(redis, { intervalMs: 0, onError: (e) => expect.fail(String(e)) });
+    try {
+      compactor.shredded();
+      await vi.waitFor(() => expect(sent).toContain("INFO persistence"));
+      expect(sent).toContain("SLOWLOG GET -1");
+      expect(sent).not.toContain("BGREWRITEAOF");
+    } finally {
+      compactor.stop();
+    }
+  });
+
+  it("checks AOF at each run: rewrites once an operator switches it on", async () => {
+    let aof = false;
+    const { redis, sent } = fakeRedis(() => aof);
+    const compactor = new AofCompactor(redis, { intervalMs: 0, onError: (e) => expect.fail(String(e)) });
+    try {
+      compactor.shredded();
+      await vi.waitFor(() => expect(sent).toContain("INFO persistence"));
+      expect(sent).not.toContain("BGREWRITEAOF");
+      aof = true;
+      await vi.waitFor(() => {
+        compactor.shredded();
+        expect(sent).toContain("BGREWRITEAOF");
+      });
+    } finally {
+      compactor.stop();
+    }
+  });
+});

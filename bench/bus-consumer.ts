@@ -4,7 +4,7 @@
  * not the bulk throughput of bench/bus.ts.
  *
  *   npx tsx bench/bus-consumer.ts [--rate 1000] [--messages 10000] [--runs 3] [--consumer lib,raw]
- *                                 [--work lua|none] [--linger-ms 0]
+ *                                 [--work lua|none]
  *
  * Each run starts a fresh private redis-server (no persistence), a producer child process
  * publishing `--messages` signed messages one `Publisher.publish` at a time at `--rate` per second,

@@ -182,7 +182,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       proc.once("exit", () => resolve());
       proc.kill("SIGKILL");
     });
-    for (const pid of [...forks, ...(proc.pid === undefined ? [] : childrenOf(proc.pid))]) {
+    // Only the forks seen before the kill: after it they belong to init, and the pid may be reused.
+    for (const pid of forks) {
       try {
         process.kill(pid, "SIGKILL");
       } catch {

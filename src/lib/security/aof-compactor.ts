@@ -25,9 +25,10 @@
  * on or off at run time). The SLOWLOG scrub runs either way.
  */
 import type { Redis } from "ioredis";
+import { tokenKeyKey } from "./payment-token.js";
 
 /** The key prefix of the payment token keys (`tokenKeyKey`). */
-const TOKEN_KEY_PREFIX = "{payment}:tokenkey:";
+const TOKEN_KEY_PREFIX = tokenKeyKey("");
 /** Commands that name a token key but carry no entry value: they leave the slow log alone. */
 const CARRY_NO_VALUE = new Set([
   "del",

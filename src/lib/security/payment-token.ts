@@ -189,7 +189,6 @@ interface Agreement {
  */
 export const SEAL_FORMATS = ["v1", "v2"] as const;
 export type SealFormat = (typeof SEAL_FORMATS)[number];
-export const SEAL_FORMAT_ENV = "PAYMENT_TOKEN_SEAL_FORMAT";
 
 export interface TokenSealerOptions {
   /** The entry format written (default "v2"; "v1" for a payment service older than v2). */

@@ -36,26 +36,21 @@ const parse = (reply: unknown): CarrierBooking => {
 };
 
 // KEYS: booking, index. ARGV: status, data JSON, updatedAt, key. First writer wins.
-const PUT_IF_ABSENT = new LuaScript(`
+const PUT_IF_ABSENT_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'status', ARGV[1], 'data', ARGV[2], 'updatedAt', ARGV[3])
   redis.call('SADD', KEYS[2], ARGV[4])
   return {1, redis.call('HMGET', KEYS[1], 'status', 'data', 'updatedAt')}
 end
 return {0, redis.call('HMGET', KEYS[1], 'status', 'data', 'updatedAt')}
-`);
+`;
+const PUT_IF_ABSENT = new LuaScript(PUT_IF_ABSENT_LUA);
 
 // KEYS: booking, index, in-flight mark. ARGV: as PUT_IF_ABSENT. → 'busy' while a call with the key
 // is in flight; else PUT_IF_ABSENT's reply.
 const BOOK_INSTANTLY = new LuaScript(`
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'busy' end
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'status', ARGV[1], 'data', ARGV[2], 'updatedAt', ARGV[3])
-  redis.call('SADD', KEYS[2], ARGV[4])
-  return {1, redis.call('HMGET', KEYS[1], 'status', 'data', 'updatedAt')}
-end
-return {0, redis.call('HMGET', KEYS[1], 'status', 'data', 'updatedAt')}
-`);
+${PUT_IF_ABSENT_LUA}`);
 
 // KEYS: booking, index. ARGV: tombstone data JSON, at, key. booked → cancelled; none → voided.
 const CANCEL = new LuaScript(`

@@ -149,16 +149,25 @@ export class GatewayCredentialVerifier {
   ) {}
 
   verify(header: string | undefined, method: string, path: string, now: number): CredentialCheck {
+    // The key is built once; a credential found here is not written back (only new ones are).
+    let key = "";
+    let remembered = false;
     return checkCredential(
       header,
       method,
       path,
       now,
       this.windowMs,
-      (at) => this.verified.get(`${at} ${method} ${path}`) ?? mac(this.secret, method, path, at),
-      (at, expected) => {
+      (at) => {
+        key = `${at} ${method} ${path}`;
+        const cached = this.verified.get(key);
+        remembered = cached !== undefined;
+        return cached ?? mac(this.secret, method, path, at);
+      },
+      (_at, expected) => {
+        if (remembered) return;
         if (this.verified.size >= RECENT_LIMIT) this.verified.clear();
-        this.verified.set(`${at} ${method} ${path}`, expected);
+        this.verified.set(key, expected);
       },
     );
   }

@@ -93,14 +93,20 @@ async function settle(redis: Redis, quietMs = 1_000, maxMs = 15_000): Promise<vo
   }
 }
 
-/** address → label (the ACL user: a service's name, `gateway`; `default` is this benchmark). */
+/**
+ * address → label (the ACL user: a service's name, `gateway`; `default` is this benchmark); what
+ * follows a tab in a name (`bySourceCall`: the command and key family) is kept after the label.
+ */
 function relabel(bySource: Counts, clients: Map<string, string>): Counts {
   const out: Counts = new Map();
-  for (const [address, n] of bySource) {
+  for (const [name, n] of bySource) {
+    const tab = name.indexOf("\t");
+    const address = tab < 0 ? name : name.slice(0, tab);
     const user = clients.get(address);
     const label =
       user === undefined ? "(closed connection)" : user === "default" ? "bench (outcome watcher)" : user;
-    out.set(label, (out.get(label) ?? 0) + n);
+    const key = tab < 0 ? label : `${label} ${name.slice(tab + 1)}`;
+    out.set(key, (out.get(key) ?? 0) + n);
   }
   return out;
 }
@@ -220,6 +226,8 @@ async function main(orders: number): Promise<void> {
           netOfBackground(counts, background, idleSeconds, seconds);
         const bySource = relabel(addresses(tally), clients);
         const idleBySource = relabel(addresses(idle), clients);
+        const bySourceCall = relabel(tally.bySourceCall, clients);
+        const idleBySourceCall = relabel(idle.bySourceCall, clients);
         const lines = [
           `order-calls: ${orders} orders placed one at a time (each waited for to its outcome), ${shipped} shipped (${delivered} delivered), ${failed} failed, in ${seconds.toFixed(1)} s`,
           `compiled build, every process its own Redis ACL user, private redis-server; ${WARM_UP_ORDERS} warm-up orders before`,
@@ -232,6 +240,12 @@ async function main(orders: number): Promise<void> {
             net(tally.topLevel, idle.topLevel),
           ),
           ...section("top-level Redis commands, by process", bySource, orders, net(bySource, idleBySource)),
+          ...section(
+            "top-level Redis commands, by process, command and key family (a script call by its first key)",
+            bySourceCall,
+            orders,
+            net(bySourceCall, idleBySourceCall),
+          ),
           ...section(
             "top-level Redis commands, by key family (a script call by its first key)",
             tally.topLevelByFamily,

@@ -134,6 +134,11 @@ export interface CallTally {
   inScriptsByFamily: Counts;
   /** Top-level commands by the sender's label (`sourceLabel`; "(unknown)" when not known). */
   bySource: Counts;
+  /**
+   * Top-level commands by sender, command and key family: `<label>\t<command> <family>` (which
+   * process sends which script or read, the accounting of a per-order count).
+   */
+  bySourceCall: Counts;
 }
 
 export function emptyTally(): CallTally {
@@ -143,6 +148,7 @@ export function emptyTally(): CallTally {
     topLevelByFamily: new Map(),
     inScriptsByFamily: new Map(),
     bySource: new Map(),
+    bySourceCall: new Map(),
   };
 }
 
@@ -165,7 +171,9 @@ export function tallyCall(
   } else {
     addCount(tally.topLevel, name);
     addCount(tally.topLevelByFamily, family);
-    addCount(tally.bySource, sourceLabel(source) ?? "(unknown)");
+    const label = sourceLabel(source) ?? "(unknown)";
+    addCount(tally.bySource, label);
+    addCount(tally.bySourceCall, `${label}\t${name} ${family}`);
   }
 }
 

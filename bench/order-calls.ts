@@ -40,7 +40,7 @@ import {
 } from "./redis-calls.js";
 import type { ProcStat } from "./order-cost.js";
 import { snapshotTree, TICKS_PER_SECOND } from "./proc-cpu.js";
-import { commandstats, monitorWindow, redisWindow, streamEntriesAdded } from "./redis-probe.js";
+import { commandstats, monitorWindow, redisWindow, untilDeliveriesDone } from "./redis-probe.js";
 import { sleep, startBenchRedis } from "./support.js";
 
 const USAGE = "Usage: npx tsx bench/order-calls.ts [orders]   (orders: a positive integer, default 50)";
@@ -76,21 +76,6 @@ async function placeOrder(gatewayUrl: string, body: string): Promise<string> {
   if (res.status !== 202 || !json.orderId)
     throw new Error(`POST /orders → ${res.status} ${JSON.stringify(json)}`);
   return json.orderId;
-}
-
-/** Until no event stream has grown for `quietMs` (the last order's trailing messages handled). */
-async function settle(redis: Redis, quietMs = 1_000, maxMs = 15_000): Promise<void> {
-  const until = performance.now() + maxMs;
-  let last = totalOf(await streamEntriesAdded(redis));
-  let quietSince = performance.now();
-  while (performance.now() < until && performance.now() - quietSince < quietMs) {
-    await sleep(200);
-    const now = totalOf(await streamEntriesAdded(redis));
-    if (now !== last) {
-      last = now;
-      quietSince = performance.now();
-    }
-  }
 }
 
 /**
@@ -165,7 +150,7 @@ async function main(orders: number): Promise<void> {
         progress(`order-calls: system up; ${WARM_UP_ORDERS} warm-up orders, then their deliveries…`);
         await oneAtATime(WARM_UP_ORDERS);
         await untilDelivered();
-        await settle(admin);
+        await untilDeliveriesDone(admin, { maxMs: 15_000, pollMs: 200 });
         ids.length = 0;
 
         // The outcome watcher's connections (this process, the default user) exist by now: its
@@ -206,7 +191,7 @@ async function main(orders: number): Promise<void> {
         await oneAtATime(orders, true);
         progress("order-calls: waiting for the deliveries (5 s after shipment)…");
         await untilDelivered();
-        await settle(admin);
+        await untilDeliveriesDone(admin, { maxMs: 15_000, pollMs: 200 });
         const cpuMs = msByLabel(cpu, snapshotTree(roots));
         const seconds = (performance.now() - started) / 1000;
         const { calls: tally, excluded } = await monitor.stop();

@@ -40,7 +40,7 @@ import {
 } from "./redis-calls.js";
 import type { ProcStat } from "./order-cost.js";
 import { snapshotTree, TICKS_PER_SECOND } from "./proc-cpu.js";
-import { commandstats, monitorWindow, redisWindow, streamEntriesAdded } from "./redis-probe.js";
+import { commandstats, monitorWindow, redisWindow, untilDeliveriesDone } from "./redis-probe.js";
 import { sleep, startBenchRedis } from "./support.js";
 
 const USAGE = "Usage: npx tsx bench/order-calls.ts [orders]   (orders: a positive integer, default 50)";
@@ -78,29 +78,20 @@ async function placeOrder(gatewayUrl: string, body: string): Promise<string> {
   return json.orderId;
 }
 
-/** Until no event stream has grown for `quietMs` (the last order's trailing messages handled). */
-async function settle(redis: Redis, quietMs = 1_000, maxMs = 15_000): Promise<void> {
-  const until = performance.now() + maxMs;
-  let last = totalOf(await streamEntriesAdded(redis));
-  let quietSince = performance.now();
-  while (performance.now() < until && performance.now() - quietSince < quietMs) {
-    await sleep(200);
-    const now = totalOf(await streamEntriesAdded(redis));
-    if (now !== last) {
-      last = now;
-      quietSince = performance.now();
-    }
-  }
-}
-
-/** address → label (the ACL user: a service's name, `gateway`; `default` is this benchmark). */
+/**
+ * address → label (the ACL user: a service's name, `gateway`; `default` is this benchmark); what
+ * follows a tab in a name (`bySourceCall`: the command and key family) is kept after the label.
+ */
 function relabel(bySource: Counts, clients: Map<string, string>): Counts {
   const out: Counts = new Map();
-  for (const [address, n] of bySource) {
+  for (const [name, n] of bySource) {
+    const tab = name.indexOf("\t");
+    const address = tab < 0 ? name : name.slice(0, tab);
     const user = clients.get(address);
     const label =
       user === undefined ? "(closed connection)" : user === "default" ? "bench (outcome watcher)" : user;
-    out.set(label, (out.get(label) ?? 0) + n);
+    const key = tab < 0 ? label : `${label} ${name.slice(tab + 1)}`;
+    out.set(key, (out.get(key) ?? 0) + n);
   }
   return out;
 }
@@ -159,7 +150,7 @@ async function main(orders: number): Promise<void> {
         progress(`order-calls: system up; ${WARM_UP_ORDERS} warm-up orders, then their deliveries…`);
         await oneAtATime(WARM_UP_ORDERS);
         await untilDelivered();
-        await settle(admin);
+        await untilDeliveriesDone(admin, { maxMs: 15_000, pollMs: 200 });
         ids.length = 0;
 
         // The outcome watcher's connections (this process, the default user) exist by now: its
@@ -200,7 +191,7 @@ async function main(orders: number): Promise<void> {
         await oneAtATime(orders, true);
         progress("order-calls: waiting for the deliveries (5 s after shipment)…");
         await untilDelivered();
-        await settle(admin);
+        await untilDeliveriesDone(admin, { maxMs: 15_000, pollMs: 200 });
         const cpuMs = msByLabel(cpu, snapshotTree(roots));
         const seconds = (performance.now() - started) / 1000;
         const { calls: tally, excluded } = await monitor.stop();
@@ -220,6 +211,8 @@ async function main(orders: number): Promise<void> {
           netOfBackground(counts, background, idleSeconds, seconds);
         const bySource = relabel(addresses(tally), clients);
         const idleBySource = relabel(addresses(idle), clients);
+        const bySourceCall = relabel(tally.bySourceCall, clients);
+        const idleBySourceCall = relabel(idle.bySourceCall, clients);
         const lines = [
           `order-calls: ${orders} orders placed one at a time (each waited for to its outcome), ${shipped} shipped (${delivered} delivered), ${failed} failed, in ${seconds.toFixed(1)} s`,
           `compiled build, every process its own Redis ACL user, private redis-server; ${WARM_UP_ORDERS} warm-up orders before`,
@@ -232,6 +225,12 @@ async function main(orders: number): Promise<void> {
             net(tally.topLevel, idle.topLevel),
           ),
           ...section("top-level Redis commands, by process", bySource, orders, net(bySource, idleBySource)),
+          ...section(
+            "top-level Redis commands, by process, command and key family (a script call by its first key)",
+            bySourceCall,
+            orders,
+            net(bySourceCall, idleBySourceCall),
+          ),
           ...section(
             "top-level Redis commands, by key family (a script call by its first key)",
             tally.topLevelByFamily,

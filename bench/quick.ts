@@ -52,7 +52,7 @@ import {
 } from "./order-cost.js";
 import { cpuWindow, snapshotTree, TICKS_PER_SECOND } from "./proc-cpu.js";
 import { type Breakdown, breakdownLines, type Counts, cpuByLabel } from "./redis-calls.js";
-import { monitorWindow, type RedisWork, redisWindow } from "./redis-probe.js";
+import { monitorWindow, type RedisWork, redisWindow, untilDeliveriesDone } from "./redis-probe.js";
 
 export interface QuickOptions {
   redisUrl: string;
@@ -305,7 +305,9 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
         log(`${at.label}: p99 placement → shipped ${half.placedToShipped.p99} ms`);
       }
       // Top-level vs in-script commands need MONITOR, which costs Redis CPU: its own short window at
-      // a fixed low rate, after every measured one.
+      // a fixed low rate, after every measured one. It opens once the earlier windows' deliveries
+      // are made (else they count as the sample's work) and closes once the sample's own are.
+      await untilDeliveriesDone(probe.redis);
       const monitor = await monitorWindow(probe.redis);
       const sampled = await driveOrders({
         gatewayUrl: target.gatewayUrl,
@@ -314,6 +316,7 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
         durationSec: MONITOR_SAMPLE.seconds,
       });
       await drain(sampled, outcomes, 10_000);
+      await untilDeliveriesDone(probe.redis);
       const tally = (await monitor.stop()).calls;
       const sampledShipped = [...sampled.placed.keys()].filter((id) => outcomes.shipped.has(id)).length;
       sample = { orders: sampledShipped, rate: MONITOR_SAMPLE.rate, tally };

@@ -164,6 +164,13 @@ describe("MONITOR tally", () => {
         ["(unknown)", 1],
       ]),
     );
+    expect(tally.bySourceCall).toEqual(
+      new Map([
+        ["order\tevalsha {order}:es:s:order-<orderId>", 1],
+        ["default\txack {<owner>}:ev:<event>", 1],
+        ["(unknown)\tping (no key)", 1],
+      ]),
+    );
     expect(tally.topLevelByFamily.get("{order}:es:s:order-<orderId>")).toBe(1);
     expect(tally.inScriptsByFamily.get("{<owner>}:ev:<event>")).toBe(1);
     expect(tally.inScriptsByFamily.get("{order}:rm:<projection>")).toBe(1);

@@ -42,9 +42,12 @@ export function without(counts: Counts, drop: (name: string) => boolean): Counts
   return new Map([...counts].filter(([name]) => !drop(name)));
 }
 
-/** The commands the benchmark itself sends to read the counters, left out of every tally. */
+/**
+ * The commands the benchmark itself sends to read the counters, left out of every tally (ZCARD: the
+ * wait for due deliveries, redis-probe.ts; no service sends it).
+ */
 export const MEASURING_COMMANDS =
-  /^(info|scan|xinfo\|stream|config\|resetstat|client\|list|monitor|ping|echo)$/;
+  /^(info|scan|xinfo\|stream|zcard|config\|resetstat|client\|list|monitor|ping|echo)$/;
 
 /**
  * "xadd 28.7, evalsha 18.4, …" per order, largest first, at most `limit` names (the rest summed as
@@ -134,6 +137,11 @@ export interface CallTally {
   inScriptsByFamily: Counts;
   /** Top-level commands by the sender's label (`sourceLabel`; "(unknown)" when not known). */
   bySource: Counts;
+  /**
+   * Top-level commands by sender, command and key family: `<label>\t<command> <family>` (which
+   * process sends which script or read, the accounting of a per-order count).
+   */
+  bySourceCall: Counts;
 }
 
 export function emptyTally(): CallTally {
@@ -143,6 +151,7 @@ export function emptyTally(): CallTally {
     topLevelByFamily: new Map(),
     inScriptsByFamily: new Map(),
     bySource: new Map(),
+    bySourceCall: new Map(),
   };
 }
 
@@ -165,7 +174,9 @@ export function tallyCall(
   } else {
     addCount(tally.topLevel, name);
     addCount(tally.topLevelByFamily, family);
-    addCount(tally.bySource, sourceLabel(source) ?? "(unknown)");
+    const label = sourceLabel(source) ?? "(unknown)";
+    addCount(tally.bySource, label);
+    addCount(tally.bySourceCall, `${label}\t${name} ${family}`);
   }
 }
 

@@ -4,6 +4,8 @@
  */
 import { createConnection } from "node:net";
 import type { Redis } from "ioredis";
+import { dueKey } from "../src/services/shipping/keys.js";
+import { sleep } from "./support.js";
 import {
   type CallTally,
   type Counts,
@@ -42,6 +44,33 @@ export async function streamEntriesAdded(redis: Redis): Promise<Counts> {
     }
   }
   return out;
+}
+
+/**
+ * Until no shipment is due any more and no event stream has grown for `quietMs`: every delivery
+ * scheduled so far (`SHIPPING_DELIVERY_DELAY_MS` after its order completed) is made and its
+ * messages handled. False when that took longer than `maxMs`. A per-order count taken right after
+ * a faster window would otherwise include that window's deliveries (bench/quick.ts's MONITOR
+ * sample at 25 orders/s counted those of the 120 orders/s before it: 39.8 EVALSHA per order for
+ * 22 in bench/order-calls.ts).
+ */
+export async function untilDeliveriesDone(
+  redis: Redis,
+  { quietMs = 1_000, maxMs = 20_000, pollMs = 100 } = {},
+): Promise<boolean> {
+  const until = performance.now() + maxMs;
+  let last = -1;
+  let quietSince = performance.now();
+  while (performance.now() < until) {
+    const due = await redis.zcard(dueKey());
+    const added = [...(await streamEntriesAdded(redis)).values()].reduce((a, b) => a + b, 0);
+    if (due > 0 || added !== last) {
+      last = added;
+      quietSince = performance.now();
+    } else if (performance.now() - quietSince >= quietMs) return true;
+    await sleep(pollMs);
+  }
+  return false;
 }
 
 export interface RedisWork {

@@ -169,7 +169,7 @@ export const SERVICE_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   payment: ["hget", "mget", "sscan", "zrange"],
   // Its records, the due index, and the simulated carrier's ledger (carrier-redis-ledger.ts).
   shipping: ["hget", "hmget", "zrangebyscore", "zrem"],
-  notification: ["hget", "mget", "zrangebyscore", "zrem", "zrevrange", "zrevrangebyscore"],
+  notification: ["hget", "hmget", "mget", "zrangebyscore", "zrem", "zrevrange", "zrevrangebyscore"],
 };
 
 /** A service's command list: SERVICE_BASE and its own (no duplicates, sorted for a stable file). */

@@ -3,9 +3,11 @@
  * commit of the instance's own reservation are each one script call, checked by the script, and
  * every guess the state refutes falls back to reading it, with the same outcome as without a guess.
  */
-import { expect, it, vi } from "vitest";
+import { Redis } from "ioredis";
+import { expect, it, onTestFinished, vi } from "vitest";
 import { decodeEnvelope } from "../../lib/bus/envelope.js";
 import { eventStreamKey, FIELD_BODY } from "../../lib/bus/transports/redis-stream-keys.js";
+import { provisionAclUsers } from "../../system/redis-acl.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { productKey } from "./keys.js";
 import { RedisInventoryStore } from "./redis-store.js";
@@ -52,6 +54,54 @@ describeWithRedis("RedisInventoryStore one-call paths", (getRedis) => {
       orderId: "o1",
       items: [{ productId: "kb", quantity: 2 }],
     });
+  });
+
+  it("reads each product hash once inside the reserve script and the reservation once inside the commit script (as the service's ACL user)", async () => {
+    await getRedis().flush();
+    const admin = getRedis().client();
+    // The service's own Redis user: a command its ACL lacks fails the script (NOPERM).
+    const { username, password } = (await provisionAclUsers(admin)).get("inventory")!;
+    const redis = new Redis(getRedis().url, { username, password, maxRetriesPerRequest: 0 });
+    onTestFinished(() => redis.disconnect());
+    const op = ops(new RedisInventoryStore({ redis }));
+    await op.add(product("kb", 100, 4999));
+    await op.add(product("ms", 100, 2499));
+    await op.reserve("o-warm", [{ productId: "kb", quantity: 1 }]); // loads the scripts, learns the prices
+    await op.commit("o-warm");
+    const lines = [
+      { productId: "kb", quantity: 2 },
+      { productId: "ms", quantity: 1 },
+    ];
+    const inScripts = async (work: () => Promise<unknown>) => {
+      await admin.config("RESETSTAT");
+      await work();
+      const stats = await admin.info("commandstats");
+      const calls = (name: string) =>
+        Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+      return { hget: calls("hget"), hmget: calls("hmget"), hincrby: calls("hincrby") };
+    };
+    // The reservation's state, then per product one read of its stock, threshold and price.
+    expect(
+      await inScripts(async () => expect(await op.reserve("o1", lines)).toMatchObject({ kind: "reserved" })),
+    ).toEqual({ hget: 1, hmget: 2, hincrby: 4 });
+    // The reservation's state and items in one read.
+    expect(
+      await inScripts(async () => expect(await op.commit("o1")).toMatchObject({ kind: "commit" })),
+    ).toEqual({
+      hget: 0,
+      hmget: 1,
+      hincrby: 4,
+    });
+    expect(await admin.hmget(productKey("kb"), "available", "reserved", "committed")).toEqual([
+      "97",
+      "0",
+      "3",
+    ]);
+    expect(await admin.hmget(productKey("ms"), "available", "reserved", "committed")).toEqual([
+      "99",
+      "0",
+      "1",
+    ]);
   });
 
   it("falls back to reading when the state refutes the guess: short stock, a threshold crossed, another price", async () => {

@@ -87,9 +87,11 @@ export const RESERVE = new LuaScript(`${OUTBOX_LUA}
 local state = redis.call('HGET', KEYS[1], 'state')
 if state then return 'duplicate:' .. state end
 local n = tonumber(ARGV[1])
-local unknown, short, low = {}, {}, {}
+local unknown, short, low, prices = {}, {}, {}, {}
 for i = 1, n do
-  local v = redis.call('HMGET', KEYS[1 + i], 'available', 'threshold')
+  -- One read of each product: its stock and threshold, and its price for the check below.
+  local v = redis.call('HMGET', KEYS[1 + i], 'available', 'threshold', 'price')
+  prices[i] = tonumber(v[3])
   local q = tonumber(ARGV[4 + i])
   if not v[1] then
     unknown[#unknown + 1] = ':' .. i
@@ -111,7 +113,7 @@ if sig ~= ARGV[2] then return 'conflict:' .. sig end
 if sig:sub(1, 1) == 'R' then
   local items = cjson.decode(ARGV[3])
   for i = 1, n do
-    if tonumber(redis.call('HGET', KEYS[1 + i], 'price')) ~= items[i].unitPrice then return 'conflict:price' end
+    if prices[i] ~= items[i].unitPrice then return 'conflict:price' end
   end
   for i = 1, n do
     redis.call('HINCRBY', KEYS[1 + i], 'available', '-' .. ARGV[4 + i])
@@ -136,7 +138,8 @@ return 'applied'
  * items are not the ones given).
  */
 export const SETTLE = new LuaScript(`${OUTBOX_LUA}
-local state = redis.call('HGET', KEYS[1], 'state')
+local r = redis.call('HMGET', KEYS[1], 'state', 'items')
+local state = r[1]
 if not state then
   if ARGV[2] ~= 'none' then return 'conflict' end
   if ARGV[1] ~= 'released' then return 'noop:none' end
@@ -147,7 +150,7 @@ end
 if state ~= 'reserved' then return 'noop:' .. state end
 if ARGV[2] ~= 'reserved' then return 'conflict' end
 local n = tonumber(ARGV[3])
-if ARGV[5 + n] ~= '' and redis.call('HGET', KEYS[1], 'items') ~= ARGV[5 + n] then return 'conflict' end
+if ARGV[5 + n] ~= '' and r[2] ~= ARGV[5 + n] then return 'conflict' end
 local target = 'committed'
 if ARGV[1] == 'released' then target = 'available' end
 for i = 1, n do

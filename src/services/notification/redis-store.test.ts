@@ -1,4 +1,6 @@
-import { expect, it } from "vitest";
+import { Redis } from "ioredis";
+import { expect, it, onTestFinished } from "vitest";
+import { provisionAclUsers } from "../../system/redis-acl.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import type { NotificationRecord } from "./domain.js";
 import { contactKey, notificationEventStreamKey } from "./keys.js";
@@ -31,6 +33,37 @@ describeWithRedis("RedisNotificationStore", (getRedis) => {
         status: "sending",
       } satisfies NotificationRecord,
     }));
+
+  it("reads the contact once per claim: one HMGET inside the script, no HGET per field (as the service's ACL user)", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    // The service's own Redis user: a command its ACL lacks fails the script (NOPERM).
+    const { username, password } = (await provisionAclUsers(redis)).get("notification")!;
+    const asService = new Redis(getRedis().url, { username, password, maxRetriesPerRequest: 0 });
+    onTestFinished(() => asService.disconnect());
+    const store = new RedisNotificationStore(asService);
+    const contact = {
+      userId: "u1",
+      name: "Ann",
+      email: "sealed-email",
+      preferences: { email: true, push: true, sms: true },
+    };
+    // As APPLY_CONTACT writes it: the channels beside the JSON, of the same `at`.
+    await redis.hset(contactKey("u1"), "at", "10", "data", JSON.stringify(contact));
+    await redis.hset(contactKey("u1"), "channels", ",email,push,", "channelsAt", "10");
+    await store.beginForContact("u1", candidates("warm")); // loads the script
+    await redis.config("RESETSTAT");
+    const claim = await store.beginForContact("u1", candidates("o1"));
+    const stats = await redis.info("commandstats");
+    const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    expect(claim.contact).toEqual({ at: 10, contact, deleted: false });
+    expect(claim.records.map((r) => r.notificationId)).toEqual(["o1-email", "o1-push"]);
+    expect({ hget: calls("hget"), hmget: calls("hmget"), evalsha: calls("evalsha") }).toEqual({
+      hget: 0,
+      hmget: 1,
+      evalsha: 1,
+    });
+  });
 
   it("claims for a contact written before its channels field (decided in JS), lone surrogate in the name", async () => {
     const redis = getRedis().client();

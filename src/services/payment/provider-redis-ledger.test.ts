@@ -53,6 +53,18 @@ describeWithRedis("RedisProviderLedger", (getRedis) => {
     expect(await redis.exists(providerInFlightKey("charge", "order-one-call:1"))).toBe(0);
   });
 
+  it("counts the calls of a key only for a card whose failing depends on it (tok_flaky), not for one that cannot fail (tok_ok)", async () => {
+    const redis = getRedis().client();
+    const provider = new SimulatedPaymentProvider({ ledger: new RedisProviderLedger(redis) });
+    const charge = (idempotencyKey: string, token: string) =>
+      provider.charge({ idempotencyKey, amount: 100, currency: "USD", token });
+    await charge("order-uncounted:1", "tok_ok");
+    expect(await redis.exists(providerCallsKey("order-uncounted:1"))).toBe(0);
+    await expect(charge("order-counted:1", "tok_flaky")).rejects.toThrow();
+    expect(await redis.get(providerCallsKey("order-counted:1"))).toBe("1");
+    await expect(charge("order-counted:1", "tok_flaky")).resolves.toMatchObject({ replayed: false });
+  });
+
   it("marks a call in flight as a lease that expires if the provider dies mid-call", async () => {
     const redis = getRedis().client();
     const ledger = new RedisProviderLedger(redis);

@@ -38,15 +38,19 @@ return {1, ARGV[1]}
 
 // KEYS: down-until, in-flight mark, entry, call counter, id index, kind index. ARGV: now (epoch ms),
 // entry JSON, entry creation (epoch ms), call counter lifetime ms, failing calls ('never' | 'first'
-// | 'always'). The whole of an instant charge (ProviderLedger.chargeInstantly).
+// | 'always'). The whole of an instant charge (ProviderLedger.chargeInstantly). A call that cannot
+// fail ('never') is not counted: it stores the entry, so every later call with its key is a replay
+// and its count would never be read (two commands fewer per charge).
 const CHARGE_INSTANTLY = new LuaScript(`
 if tonumber(ARGV[1]) < tonumber(redis.call('GET', KEYS[1]) or '0') then return {'down'} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'busy'} end
 local existing = redis.call('GET', KEYS[3])
 if existing then return {'replayed', existing} end
-local calls = redis.call('INCR', KEYS[4])
-redis.call('PEXPIRE', KEYS[4], ARGV[4])
-if ARGV[5] == 'always' or (ARGV[5] == 'first' and calls == 1) then return {'failed'} end
+if ARGV[5] ~= 'never' then
+  local calls = redis.call('INCR', KEYS[4])
+  redis.call('PEXPIRE', KEYS[4], ARGV[4])
+  if ARGV[5] == 'always' or calls == 1 then return {'failed'} end
+end
 redis.call('SET', KEYS[3], ARGV[2])
 redis.call('SET', KEYS[5], KEYS[3])
 redis.call('ZADD', KEYS[6], ARGV[3], KEYS[3])

@@ -109,8 +109,9 @@ export interface ProviderLedger {
    * The whole processing of a charge that takes no time, in one atomic step (so its in-flight mark
    * never needs to be visible): `down` while an outage window is open at `nowMs`, `busy` while a
    * call with the key is in flight, the stored entry (`created: false`) when the key was used;
-   * otherwise counts the call (`countCall`) and, unless `fail` says this call fails (`failed`:
-   * nothing stored), stores `entry` (`putIfAbsent`).
+   * otherwise counts the call (`countCall`) when `fail` can fail it, and, unless `fail` says this
+   * call fails (`failed`: nothing stored), stores `entry` (`putIfAbsent`). A call that cannot fail
+   * ("never") is not counted: it stores the entry, so later calls with its key are replays.
    */
   chargeInstantly(entry: LedgerEntry, nowMs: number, fail: InstantFailure): Promise<InstantOutcome>;
   /** Epoch ms (provider clock) until which the provider is down; 0 when it is up. */
@@ -196,9 +197,11 @@ export class MemoryProviderLedger implements ProviderLedger {
     if ((this.flying.get(`charge:${entry.idempotencyKey}`) ?? 0) > Date.now()) return { kind: "busy" };
     const existing = this.entries.get(`charge:${entry.idempotencyKey}`);
     if (existing) return { kind: "stored", entry: { ...existing }, created: false };
-    const calls = (this.calls.get(entry.idempotencyKey) ?? 0) + 1;
-    this.calls.set(entry.idempotencyKey, calls);
-    if (failsOn(fail, calls)) return { kind: "failed" };
+    if (fail !== "never") {
+      const calls = (this.calls.get(entry.idempotencyKey) ?? 0) + 1;
+      this.calls.set(entry.idempotencyKey, calls);
+      if (failsOn(fail, calls)) return { kind: "failed" };
+    }
     return { kind: "stored", ...(await this.putIfAbsent(entry)) };
   }
 

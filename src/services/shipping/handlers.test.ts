@@ -27,16 +27,22 @@ it("schedules the delivery of a completed order whose store fails more often tha
   const inner = new MemoryShippingStore((messages) => memory.transport.publish(messages));
   let failures = 0;
   let failing = false;
-  // The real store, unreachable for its next 6 reads once the order completed.
+  // The real store, unreachable for its next 6 calls once the order completed.
+  const unreachable = () => {
+    if (!failing || failures >= 6) return;
+    failures++;
+    throw new Error("store unreachable (simulated)");
+  };
   const store: ShippingStore = {
     get: async (orderId) => {
-      if (failing && failures < 6) {
-        failures++;
-        throw new Error("store unreachable (simulated)");
-      }
+      unreachable();
       return inner.get(orderId);
     },
     commit: (...args) => inner.commit(...args),
+    scheduleDelivery: async (...args) => {
+      unreachable();
+      return inner.scheduleDelivery(...args);
+    },
     due: (...args) => inner.due(...args),
     claimDelivery: (...args) => inner.claimDelivery(...args),
     dropDue: (orderId) => inner.dropDue(orderId),

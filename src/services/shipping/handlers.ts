@@ -24,10 +24,8 @@ import {
   cancelledRecord,
   decideCancel,
   decidePrepare,
-  decideSchedule,
   preparedRecord,
   rejectedRecord,
-  scheduledRecord,
   voidedRecord,
 } from "./domain.js";
 import type { ShippingStore } from "./store.js";
@@ -218,23 +216,21 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
     });
   }
 
-  /** The saga passed its pivot: the prepared shipment goes out for delivery. */
+  /**
+   * The saga passed its pivot: the prepared shipment goes out for delivery. One store call that
+   * decides on the stored record itself (no read first, no race with another write).
+   */
   async function orderCompleted(event: OrderCompleted, ctx: HandlerContext): Promise<void> {
-    const decision = decideSchedule(await store.get(event.orderId));
-    if (decision.action === "skip") {
-      ctx.logger.debug({ orderId: event.orderId, why: decision.why }, "delivery not scheduled");
-      return;
-    }
-    const now = deps.now();
     // The delivery continues this trace: from this handling's span, or (tracing off) the envelope's.
     const traceparent = activeTraceparent().traceparent ?? ctx.envelope.traceparent;
-    const scheduled = scheduledRecord(decision.record, now, deps.deliveryDelayMs, traceparent);
-    const dueAt = now + deps.deliveryDelayMs;
-    if (!(await store.commit(scheduled, "prepared", [], { dueAt }))) {
-      throw new BusError("SHIPMENT_CONTENDED", `shipment of order ${event.orderId} changed`, {
-        retryable: true,
-      });
-    }
+    const outcome = await store.scheduleDelivery(
+      event.orderId,
+      deps.now(),
+      deps.deliveryDelayMs,
+      traceparent,
+    );
+    if (!outcome.scheduled)
+      ctx.logger.debug({ orderId: event.orderId, why: outcome.why }, "delivery not scheduled");
   }
 
   return { shipmentRequested, cancelRequested, orderCompleted };

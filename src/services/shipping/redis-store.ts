@@ -5,7 +5,7 @@ import { OUTBOX_LUA, outboxArgs } from "../../lib/bus/transports/redis-outbox.js
 import { LuaScript } from "../../lib/redis/index.js";
 import type { ShipmentRecord, ShipmentStatus } from "./domain.js";
 import { dueKey, shipmentKey } from "./keys.js";
-import { assertOwnEvents, type ScheduleChange, type ShippingStore } from "./store.js";
+import { assertOwnEvents, type ScheduleChange, type ScheduleOutcome, type ShippingStore } from "./store.js";
 
 const ShipmentRecordSchema = z.object({
   orderId: z.string(),
@@ -34,6 +34,30 @@ if ARGV[4] == 'add' then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
 elseif ARGV[4] == 'rem' then redis.call('ZREM', KEYS[2], ARGV[6]) end
 outbox(3, 7)
 return 1
+`);
+
+// Mirrors decideSchedule and scheduledRecord (domain.ts); the shared store contract keeps them in
+// step. KEYS: record, due set. ARGV: order id, due score, deliverAt (ISO), updatedAt (ISO),
+// traceparent ('' = none). Reads the shipment itself, so scheduling is one call with no read before
+// it. The record's JSON is spliced, never decoded (lua-cjson would turn `[]` into `{}` and refuses
+// a lone surrogate a user's text may hold): updatedAt's value replaced in place, deliverAt (and the
+// traceparent) appended, the key order JSON.stringify gives `{ ...record, deliverAt, traceparent,
+// updatedAt }` (a prepared record not yet scheduled has neither key). Inside a JSON string a quote
+// is escaped, so '"updatedAt":"' and '"deliverAt":' only ever match keys.
+// → 'scheduled', or why not (decideSchedule's words).
+const SCHEDULE = new LuaScript(`
+local got = redis.call('HMGET', KEYS[1], 'status', 'data')
+local status, data = got[1], got[2]
+if status ~= 'prepared' or not data then return 'shipment ' .. (status or 'unknown') end
+if string.find(data, '"deliverAt":', 1, true) then return 'delivery already scheduled' end
+local _, at = string.find(data, '"updatedAt":"', 1, true)
+if not at then error('shipment record of ' .. ARGV[1] .. ' has no updatedAt') end
+local close = string.find(data, '"', at + 1, true)
+data = string.sub(data, 1, at) .. ARGV[4] .. string.sub(data, close, -2) .. ',"deliverAt":"' .. ARGV[3] .. '"'
+if ARGV[5] ~= '' then data = data .. ',"traceparent":"' .. ARGV[5] .. '"' end
+redis.call('HSET', KEYS[1], 'data', data .. '}')
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 'scheduled'
 `);
 
 // KEYS: due set, record, then one stream per message. ARGV: order id, record JSON, then bodies.
@@ -67,6 +91,24 @@ export class RedisShippingStore implements ShippingStore {
     const keys = [shipmentKey(record.orderId), dueKey(), ...outbox.keys];
     const args = [expected ?? "", record.status, JSON.stringify(record), op, score, record.orderId];
     return (await COMMIT.run(this.redis, keys, [...args, ...outbox.bodies])) === 1;
+  }
+
+  async scheduleDelivery(
+    orderId: string,
+    now: number,
+    delayMs: number,
+    traceparent?: string,
+  ): Promise<ScheduleOutcome> {
+    const dueAt = now + delayMs;
+    const args = [
+      orderId,
+      dueAt,
+      new Date(dueAt).toISOString(),
+      new Date(now).toISOString(),
+      traceparent ?? "",
+    ];
+    const reply = String(await SCHEDULE.run(this.redis, [shipmentKey(orderId), dueKey()], args));
+    return reply === "scheduled" ? { scheduled: true } : { scheduled: false, why: reply };
   }
 
   async due(now: number, limit: number): Promise<string[]> {

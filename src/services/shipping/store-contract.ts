@@ -93,6 +93,54 @@ export function runShippingStoreContract(name: string, factory: () => Promise<Sh
       expect((await store.get(orderId))?.status).toBe("cancelled");
     });
 
+    it("schedules a prepared shipment's delivery once, as decideSchedule and scheduledRecord say", async () => {
+      const { store } = await factory();
+      const orderId = `o-${randomUUID()}`;
+      const unscheduled = preparedRecord(
+        { orderId, userId: "u-1", items: [{ productId: "p-1", quantity: 2 }] },
+        { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000001", carrier: "SimShip" },
+        "corr-1",
+        T0 - 1_000,
+      );
+      await store.commit(unscheduled, null, []);
+      const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+      expect(await store.scheduleDelivery(orderId, T0, DELAY, traceparent)).toEqual({ scheduled: true });
+      const expected = scheduledRecord(unscheduled, T0, DELAY, traceparent);
+      expect(await store.get(orderId)).toEqual(expected);
+      expect(await store.due(T0 + DELAY, 10)).toEqual([orderId]);
+      // Scheduled already: nothing changes (not even updatedAt or the due time).
+      expect(await store.scheduleDelivery(orderId, T0 + 1, DELAY)).toEqual({
+        scheduled: false,
+        why: "delivery already scheduled",
+      });
+      expect(await store.get(orderId)).toEqual(expected);
+      expect(await store.due(T0 + DELAY, 10)).toEqual([orderId]);
+    });
+
+    it("schedules no delivery of a shipment that is not prepared, or unknown", async () => {
+      const { store } = await factory();
+      const orderId = `o-${randomUUID()}`;
+      const unscheduled = preparedRecord(
+        { orderId, userId: "u-1", items: [{ productId: "p-1", quantity: 1 }] },
+        { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000001", carrier: "SimShip" },
+        "corr-1",
+        T0,
+      );
+      await store.commit(unscheduled, null, []);
+      const cancelled = cancelledRecord(unscheduled, "saga failed", new Date(T0).toISOString());
+      await store.commit(cancelled, "prepared", []);
+      expect(await store.scheduleDelivery(orderId, T0, DELAY)).toEqual({
+        scheduled: false,
+        why: "shipment cancelled",
+      });
+      expect(await store.scheduleDelivery(`o-${randomUUID()}`, T0, DELAY)).toEqual({
+        scheduled: false,
+        why: "shipment unknown",
+      });
+      expect(await store.get(orderId)).toEqual(cancelled);
+      expect(await store.due(T0 + DELAY, 10)).toEqual([]);
+    });
+
     it("lets exactly one of two concurrent claims deliver a due shipment", async () => {
       const { store, emitted } = await factory();
       const orderId = `o-${randomUUID()}`;

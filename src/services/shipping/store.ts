@@ -6,11 +6,14 @@
 import { assertOwnMessages } from "../../lib/bus/outbox.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import type { PublishMessages } from "../../lib/runtime/platform-store.js";
-import type { ShipmentRecord, ShipmentStatus } from "./domain.js";
+import { decideSchedule, type ShipmentRecord, type ShipmentStatus, scheduledRecord } from "./domain.js";
 import { SHIPPING_OWNER } from "./keys.js";
 
 /** A write's effect on the delivery schedule: due at an epoch-ms time, or taken off it. */
 export type ScheduleChange = { dueAt: number } | "unschedule";
+
+/** What `scheduleDelivery` did: scheduled, or skipped and why (`decideSchedule`). */
+export type ScheduleOutcome = { scheduled: true } | { scheduled: false; why: string };
 
 export interface ShippingStore {
   get(orderId: string): Promise<ShipmentRecord | undefined>;
@@ -24,6 +27,18 @@ export interface ShippingStore {
     messages: readonly OutgoingMessage[],
     schedule?: ScheduleChange,
   ): Promise<boolean>;
+  /**
+   * The saga completed the order: if its shipment is prepared and not yet scheduled
+   * (`decideSchedule`), writes it as `scheduledRecord(record, now, delayMs, traceparent)` and puts it
+   * on the schedule at `now + delayMs`, atomically. The decision is taken on the stored record in
+   * the same step (on Redis one script call, no read before it), so it cannot race another write.
+   */
+  scheduleDelivery(
+    orderId: string,
+    now: number,
+    delayMs: number,
+    traceparent?: string,
+  ): Promise<ScheduleOutcome>;
   /** Order ids due for delivery at `now`, earliest first. */
   due(now: number, limit: number): Promise<string[]>;
   /**
@@ -62,6 +77,19 @@ export class MemoryShippingStore implements ShippingStore {
     else if (schedule) this.schedule.set(record.orderId, schedule.dueAt);
     await this.emit(messages);
     return true;
+  }
+
+  async scheduleDelivery(
+    orderId: string,
+    now: number,
+    delayMs: number,
+    traceparent?: string,
+  ): Promise<ScheduleOutcome> {
+    const decision = decideSchedule(this.records.get(orderId));
+    if (decision.action === "skip") return { scheduled: false, why: decision.why };
+    this.records.set(orderId, structuredClone(scheduledRecord(decision.record, now, delayMs, traceparent)));
+    this.schedule.set(orderId, now + delayMs);
+    return { scheduled: true };
   }
 
   async due(now: number, limit: number): Promise<string[]> {

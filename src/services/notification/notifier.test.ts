@@ -132,7 +132,7 @@ describe("notifier", () => {
       createdAt: "2024-01-01T00:00:00.000Z",
       status: "sending",
     } as const;
-    await store.begin("order.confirmed:o1:email", earlier);
+    await store.beginAll([{ key: "order.confirmed:o1:email", record: earlier }]);
     await expect(notifier.notify(confirmed, prepare())).rejects.toMatchObject({ code: "DECRYPTION_FAILED" });
     expect(await store.list({ orderId: "o1", limit: 10 })).toEqual([earlier]);
     // A fact with no earlier claim: nothing at all is left claimed ("sending" forever).
@@ -203,15 +203,20 @@ describe("notifier", () => {
       at: 1,
       contact: contact({ preferences: { email: true, push: false, sms: false } }),
     });
-    await store.begin("order.confirmed:o1:email", {
-      notificationId: "earlier",
-      userId: "u1",
-      channel: "email",
-      template: "order.confirmed",
-      orderId: "o1",
-      createdAt: "2024-01-01T00:00:00.000Z",
-      status: "sending",
-    });
+    await store.beginAll([
+      {
+        key: "order.confirmed:o1:email",
+        record: {
+          notificationId: "earlier",
+          userId: "u1",
+          channel: "email",
+          template: "order.confirmed",
+          orderId: "o1",
+          createdAt: "2024-01-01T00:00:00.000Z",
+          status: "sending",
+        },
+      },
+    ]);
     await notifier.notify(confirmed, prepare());
     expect(provider.sent().map((m) => m.notificationId)).toEqual(["earlier"]);
     expect(events("notification.sent")).toMatchObject([{ notificationId: "earlier" }]);

@@ -6,14 +6,12 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { NotificationChannelSchema, NotificationPreferencesSchema } from "../../contracts/common.js";
-import type { OutgoingMessage } from "../../lib/bus/transport.js";
-import { OUTBOX_LUA, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
+import { outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
 import { FIELD_BODY } from "../../lib/bus/transports/redis-stream-keys.js";
 import { LuaScript } from "../../lib/redis/index.js";
 import {
   type Contact,
   type ContactChange,
-  type ContactRecord,
   channelEnabled,
   type NotificationRecord,
   newestFirst,
@@ -63,25 +61,7 @@ return 1`);
 const channelField = (contact: Contact): string =>
   `,${NotificationChannelSchema.options.filter((c) => channelEnabled(contact, c)).join(",")},`;
 
-// KEYS: record, indexes...; ARGV: record JSON, score, index member.
-const BEGIN = new LuaScript(`
-local current = redis.call('GET', KEYS[1])
-if current then return current end
-redis.call('SET', KEYS[1], ARGV[1])
-for i = 2, #KEYS do redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3]) end
-return ARGV[1]`);
-
-// KEYS: record, streams...; ARGV: notification id, record JSON, bodies...
-const FINISH = new LuaScript(`${OUTBOX_LUA}
-local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
-local record = cjson.decode(current)
-if record.status ~= 'sending' or record.notificationId ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-outbox(2, 3)
-return 1`);
-
-// BEGIN for several records. KEYS: per record its key then its index keys. ARGV: count, then per
+// Claims records (first claim wins). KEYS: per record its key then its index keys. ARGV: count, then per
 // record: index count, record JSON, score, index member. → the records in effect (JSON), in order.
 const BEGIN_ALL = new LuaScript(`
 local k, a, out = 1, 2, {}
@@ -99,7 +79,7 @@ for i = 1, tonumber(ARGV[1]) do
 end
 return out`);
 
-// FINISH for several records. KEYS: per record its key then its streams. ARGV: count, then per
+// Finishes records still "sending" with their id, emitting their events. KEYS: per record its key then its streams. ARGV: count, then per
 // record: message count, notification id, record JSON, bodies. → per record 1 (finished) or 0.
 const FINISH_ALL = new LuaScript(`
 local k, a, out = 1, 2, {}
@@ -191,14 +171,6 @@ const parseRecord = (json: string): NotificationRecord => RecordSchema.parse(JSO
 export class RedisNotificationStore implements NotificationStore {
   constructor(private readonly redis: Redis) {}
 
-  async getContact(userId: string): Promise<ContactRecord | undefined> {
-    const hash = await this.redis.hgetall(contactKey(userId));
-    if (hash.at === undefined) return undefined;
-    if (hash.deleted === "1") return { at: Number(hash.at), deleted: true };
-    const contact = ContactSchema.parse(JSON.parse(hash.data ?? "null"));
-    return { at: Number(hash.at), contact, deleted: false };
-  }
-
   async applyContact(change: ContactChange): Promise<boolean> {
     const userId = change.kind === "deleted" ? change.userId : change.contact.userId;
     const data = change.kind === "deleted" ? "" : JSON.stringify(change.contact);
@@ -209,29 +181,6 @@ export class RedisNotificationStore implements NotificationStore {
       [change.kind, change.at, data, channels],
     );
     return reply === 1;
-  }
-
-  async begin(key: string, record: NotificationRecord): Promise<NotificationRecord> {
-    const indexes = indexesOf(record);
-    const score = Date.parse(record.createdAt);
-    const reply = await BEGIN.run(
-      this.redis,
-      [notificationKey(key), ...indexes],
-      [JSON.stringify(record), score, key],
-    );
-    return parseRecord(String(reply));
-  }
-
-  async finish(
-    key: string,
-    record: NotificationRecord,
-    messages: readonly OutgoingMessage[],
-  ): Promise<boolean> {
-    assertOwnEvents(messages);
-    const outbox = outboxArgs(messages, (m) => notificationEventStreamKey(m.topic));
-    const keys = [notificationKey(key), ...outbox.keys];
-    const args = [record.notificationId, JSON.stringify(record), ...outbox.bodies];
-    return (await FINISH.run(this.redis, keys, args)) === 1;
   }
 
   async beginAll(entries: readonly BeginEntry[]): Promise<NotificationRecord[]> {

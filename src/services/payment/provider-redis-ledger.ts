@@ -127,14 +127,6 @@ export class RedisProviderLedger implements ProviderLedger {
     return json === null ? undefined : parseEntry(json);
   }
 
-  async countCall(idempotencyKey: string): Promise<number> {
-    const key = providerCallsKey(idempotencyKey);
-    const results = await this.redis.multi().incr(key).pexpire(key, this.callCounterTtlMs).exec();
-    const count = results?.[0]?.[1];
-    if (typeof count !== "number") throw new Error("INCR of the provider call counter failed");
-    return count;
-  }
-
   async beginCall(kind: LedgerEntry["kind"], idempotencyKey: string, leaseMs: number): Promise<boolean> {
     const key = providerInFlightKey(kind, idempotencyKey);
     return (await this.redis.set(key, "1", "PX", leaseMs, "NX")) === "OK";

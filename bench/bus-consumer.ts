@@ -19,7 +19,7 @@
  * CPU (µs, /proc), Redis commands (INFO commandstats, scripts' inner commands included) and the
  * latency publish → handled. CPU figures vary with the machine's load; commands do not.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
@@ -36,8 +36,9 @@ import { createRedisPlatform } from "../src/lib/runtime/platform.js";
 import { startService } from "../src/lib/runtime/service-host.js";
 import { Keyring } from "../src/lib/security/keyring.js";
 import { createSigner } from "../src/lib/security/signing.js";
-import { freePort } from "../src/test-support/redis-server.js";
-import { latencyStats, round, sleep } from "./support.js";
+import { cpuWindow } from "./proc-cpu.js";
+import { commandstats } from "./redis-probe.js";
+import { type BenchRedis, latencyStats, round, sleep, startBenchRedis } from "./support.js";
 
 const SourceEvents = defineEvents("benchsrc", {
   "benchsrc.tick": {
@@ -96,14 +97,6 @@ function parseArgs(argv: readonly string[]): Args & { producer?: string } {
   };
 }
 
-function procTicks(pid: number): number {
-  const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const rest = text
-    .slice(text.lastIndexOf(")") + 1)
-    .trim()
-    .split(/\s+/);
-  return Number(rest[11]) + Number(rest[12]);
-}
 /** Socket writes of this process handed to the system (`_write`/`_writev`: one syscall each). */
 let socketWrites = 0;
 for (const name of ["_write", "_writev"] as const) {
@@ -114,8 +107,6 @@ for (const name of ["_write", "_writev"] as const) {
     return original.apply(this, args);
   };
 }
-
-const TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
 /** The producer child: publishes signed messages one by one at `rate`, prints its CPU per message. */
 async function produce(
@@ -208,43 +199,21 @@ interface RunResult {
   p99: number;
 }
 
-async function commandStats(redis: Redis): Promise<Record<string, number>> {
-  const text = (await redis.info("commandstats")) as string;
-  const out: Record<string, number> = {};
-  for (const m of text.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) out[m[1]!] = Number(m[2]);
-  return out;
-}
-
-async function startRedis(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const child = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    { stdio: "ignore" },
-  );
-  const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on("error", () => {});
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      break;
-    } catch (error) {
-      probe.disconnect();
-      if (i > 200) throw error;
-      await sleep(25);
-    }
+/**
+ * The benchmarks' private redis-server (removed on Ctrl-C), without persistence: the Redis CPU per
+ * message is the commands' work, not the AOF's. With REDIS_URL, that Redis as it is (the Redis CPU
+ * figure needs it on this machine). Its pid, for its CPU in /proc.
+ */
+async function startRedis(): Promise<BenchRedis & { pid: number }> {
+  const server = await startBenchRedis();
+  const admin = new Redis(server.url);
+  try {
+    if (!process.env.REDIS_URL) await admin.config("SET", "appendonly", "no");
+    const pid = Number(/process_id:(\d+)/.exec(await admin.info("server"))?.[1]);
+    return { ...server, pid };
+  } finally {
+    admin.disconnect();
   }
-  return {
-    url,
-    pid: child.pid!,
-    stop: async () => {
-      child.kill("SIGKILL");
-      await new Promise((r) => child.once("exit", r));
-    },
-  };
 }
 
 async function run(consumer: string, args: Args): Promise<RunResult> {
@@ -377,7 +346,7 @@ async function run(consumer: string, args: Args): Promise<RunResult> {
   latencies.length = 0;
   handled = 0;
   await admin.config("RESETSTAT");
-  const redisBefore = procTicks(server.pid);
+  const redisCpu = cpuWindow([server.pid]);
   const session = args.profile ? new Session() : undefined;
   if (session) {
     session.connect();
@@ -390,20 +359,20 @@ async function run(consumer: string, args: Args): Promise<RunResult> {
   while (handled < args.messages) await sleep(5);
   const used = process.cpuUsage(cpu);
   const writes = socketWrites - writesBefore - 1; // less the "go" to the producer
-  const redisTicks = procTicks(server.pid) - redisBefore;
+  const redisSeconds = redisCpu.stop();
   if (session) {
     const { profile } = (await session.post("Profiler.stop")) as { profile: object };
     writeFileSync(args.profile!, JSON.stringify(profile));
     session.disconnect();
   }
-  const commands = await commandStats(admin);
+  const commands = await commandstats(admin);
   await exited;
   await stopConsumer();
   admin.disconnect();
   await server.stop();
   const stats = latencyStats(latencies);
   const perMessage: Record<string, number> = {};
-  for (const [name, calls] of Object.entries(commands))
+  for (const [name, calls] of commands)
     if (!["config", "info", "ping", "client|setinfo", "hello"].includes(name))
       perMessage[name] = round(calls / args.messages, 2);
   return {
@@ -412,7 +381,7 @@ async function run(consumer: string, args: Args): Promise<RunResult> {
     consumerSysMicros: round(used.system / args.messages, 1),
     writes: round(writes / args.messages, 2),
     producerMicros: round((JSON.parse(out.trim()) as { cpuMicros: number }).cpuMicros, 1),
-    redisMicros: round((redisTicks / TICKS / args.messages) * 1e6, 1),
+    redisMicros: round((redisSeconds / args.messages) * 1e6, 1),
     commands: perMessage,
     p50: stats.p50,
     p99: stats.p99,

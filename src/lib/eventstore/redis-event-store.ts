@@ -227,8 +227,7 @@ export class RedisEventStore implements EventStore {
     const [status, version, rest] = reply as [string, number, string[] | undefined];
     if (status === "conflict")
       throw new ConcurrencyError(streamId, expected, version, rest?.map(decodeEvent));
-    const positions = rest;
-    return { nextVersion: version, positions: positions ?? [] };
+    return { nextVersion: version, positions: rest ?? [] };
   }
 
   async read(streamId: string, options: ReadOptions = {}): Promise<StoredEvent[]> {

@@ -34,8 +34,6 @@ import {
   reservationRecord,
   reservationSignature,
   restockProduct,
-  unpriced,
-  withinTotal,
 } from "./domain.js";
 import { legacyProductIndexKey, productIndexKey, productKey, reservationKey } from "./keys.js";
 import { ADD_PRODUCT, MOVE_LEGACY_INDEX, RESERVE, RESTOCK, RESTOCK_ONCE, SETTLE } from "./scripts.js";
@@ -265,19 +263,20 @@ export class RedisInventoryStore implements InventoryStore {
 
   /**
    * The outcome when every product exists at the price seen, with stock for its line and no
-   * low-stock threshold crossed (most requests); undefined when a price was never seen or the
-   * total is too large.
+   * low-stock threshold crossed (most requests): decideReservation's over products just so
+   * stocked, which RESERVE then checks against the real stock. Undefined when a price was never
+   * seen or the total is too large.
    */
   private guessReservation(lines: readonly OrderLine[]): ReservationOutcome | undefined {
-    const items = [];
-    for (const line of lines) {
-      const unitPrice = this.prices.get(line.productId);
-      if (unitPrice === undefined) return undefined;
-      items.push({ ...line, unitPrice });
+    const products: Product[] = [];
+    for (const { productId, quantity } of lines) {
+      const price = this.prices.get(productId);
+      if (price === undefined) return undefined;
+      const stock = { available: quantity, reserved: 0, committed: 0, lowStockThreshold: -1 };
+      products.push({ productId, name: "", price, ...stock });
     }
-    if (!withinTotal(items, this.maxOrderTotal)) return undefined;
-    const total = items.reduce((sum, l) => sum + l.quantity * l.unitPrice, 0);
-    return { kind: "reserved", items, total, lowStock: [] };
+    const outcome = decideReservation(undefined, lines, products, this.maxOrderTotal);
+    return outcome.kind === "reserved" ? outcome : undefined;
   }
 
   /** RESERVE `outcome` if it is still the outcome (see the script); CONFLICT when it is not. */
@@ -307,8 +306,8 @@ export class RedisInventoryStore implements InventoryStore {
       ),
     );
     if (result === "applied") {
-      if (outcome.kind === "reserved")
-        remember(this.open, orderId, { lines: unpriced(outcome.items), itemsJson });
+      // A reserved outcome's items are `lines` priced (strict schema: nothing else on a line).
+      if (outcome.kind === "reserved") remember(this.open, orderId, { lines: [...lines], itemsJson });
       return outcome;
     }
     if (result.startsWith("duplicate:")) return { kind: "duplicate", state: toState(result.slice(10)) };

@@ -63,11 +63,6 @@ export interface Intent {
   data: Record<string, string | number>;
 }
 
-/** The template's channels the user has enabled; SMS only with a phone number. */
-export function channelsFor(template: Template, contact: Contact): NotificationChannel[] {
-  return TEMPLATES[template].channels.filter((channel) => channelEnabled(contact, channel));
-}
-
 /**
  * Whether the contact takes notifications on `channel` (sealed or opened: only the phone's presence
  * counts). The Redis store's BEGIN_FOR_CONTACT script mirrors it; the store contract keeps them in step.

@@ -5,7 +5,6 @@ export {
   type Contact,
   type ContactChange,
   type ContactRecord,
-  channelsFor,
   dedupeKey,
   type Intent,
   type NotificationRecord,

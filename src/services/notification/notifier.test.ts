@@ -32,6 +32,17 @@ const contact = (over: Partial<Contact> = {}): Contact => {
   };
 };
 
+/** The email claim an earlier delivery of `confirmed` left "sending" (it may have reached the provider). */
+const earlier = {
+  notificationId: "earlier",
+  userId: "u1",
+  channel: "email",
+  template: "order.confirmed",
+  orderId: "o1",
+  createdAt: "2024-01-01T00:00:00.000Z",
+  status: "sending",
+} as const;
+
 const confirmed: Intent = {
   template: "order.confirmed",
   userId: "u1",
@@ -123,16 +134,7 @@ describe("notifier", () => {
       contact: { ...contact(), email: stranger.seal("u1", "email", "ann@x.test") },
     });
     // An earlier delivery of the fact claimed email (and may have reached the provider with its id).
-    const earlier = {
-      notificationId: "earlier",
-      userId: "u1",
-      channel: "email",
-      template: "order.confirmed",
-      orderId: "o1",
-      createdAt: "2024-01-01T00:00:00.000Z",
-      status: "sending",
-    } as const;
-    await store.begin("order.confirmed:o1:email", earlier);
+    await store.beginAll([{ key: "order.confirmed:o1:email", record: earlier }]);
     await expect(notifier.notify(confirmed, prepare())).rejects.toMatchObject({ code: "DECRYPTION_FAILED" });
     expect(await store.list({ orderId: "o1", limit: 10 })).toEqual([earlier]);
     // A fact with no earlier claim: nothing at all is left claimed ("sending" forever).
@@ -203,15 +205,7 @@ describe("notifier", () => {
       at: 1,
       contact: contact({ preferences: { email: true, push: false, sms: false } }),
     });
-    await store.begin("order.confirmed:o1:email", {
-      notificationId: "earlier",
-      userId: "u1",
-      channel: "email",
-      template: "order.confirmed",
-      orderId: "o1",
-      createdAt: "2024-01-01T00:00:00.000Z",
-      status: "sending",
-    });
+    await store.beginAll([{ key: "order.confirmed:o1:email", record: earlier }]);
     await notifier.notify(confirmed, prepare());
     expect(provider.sent().map((m) => m.notificationId)).toEqual(["earlier"]);
     expect(events("notification.sent")).toMatchObject([{ notificationId: "earlier" }]);

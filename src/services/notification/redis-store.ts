@@ -6,14 +6,11 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { NotificationChannelSchema, NotificationPreferencesSchema } from "../../contracts/common.js";
-import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { OUTBOX_LUA, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
-import { FIELD_BODY } from "../../lib/bus/transports/redis-stream-keys.js";
 import { LuaScript } from "../../lib/redis/index.js";
 import {
   type Contact,
   type ContactChange,
-  type ContactRecord,
   channelEnabled,
   type NotificationRecord,
   newestFirst,
@@ -63,45 +60,36 @@ return 1`);
 const channelField = (contact: Contact): string =>
   `,${NotificationChannelSchema.options.filter((c) => channelEnabled(contact, c)).join(",")},`;
 
-// KEYS: record, indexes...; ARGV: record JSON, score, index member.
-const BEGIN = new LuaScript(`
-local current = redis.call('GET', KEYS[1])
-if current then return current end
-redis.call('SET', KEYS[1], ARGV[1])
-for i = 2, #KEYS do redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3]) end
-return ARGV[1]`);
+/**
+ * Lua prelude defining `claim(k, n, json, score, member)`: the claim of one record, first claim
+ * wins. Stores `json` under KEYS[k] unless a record is there, and then indexes `member` with
+ * `score` in the n sorted sets KEYS[k + 1 .. k + n]. → the record in effect (JSON).
+ */
+const CLAIM_LUA = `
+local function claim(k, n, json, score, member)
+  local current = redis.call('GET', KEYS[k])
+  if current then return current end
+  redis.call('SET', KEYS[k], json)
+  for j = 1, n do redis.call('ZADD', KEYS[k + j], score, member) end
+  return json
+end
+`;
 
-// KEYS: record, streams...; ARGV: notification id, record JSON, bodies...
-const FINISH = new LuaScript(`${OUTBOX_LUA}
-local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
-local record = cjson.decode(current)
-if record.status ~= 'sending' or record.notificationId ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-outbox(2, 3)
-return 1`);
-
-// BEGIN for several records. KEYS: per record its key then its index keys. ARGV: count, then per
-// record: index count, record JSON, score, index member. → the records in effect (JSON), in order.
-const BEGIN_ALL = new LuaScript(`
+// Claims records. KEYS: per record its key then its index keys. ARGV: count, then per record:
+// index count, record JSON, score, index member. → the records in effect (JSON), in order.
+const BEGIN_ALL = new LuaScript(`${CLAIM_LUA}
 local k, a, out = 1, 2, {}
 for i = 1, tonumber(ARGV[1]) do
   local n = tonumber(ARGV[a])
-  local current = redis.call('GET', KEYS[k])
-  if current then
-    out[i] = current
-  else
-    redis.call('SET', KEYS[k], ARGV[a + 1])
-    for j = 1, n do redis.call('ZADD', KEYS[k + j], ARGV[a + 2], ARGV[a + 3]) end
-    out[i] = ARGV[a + 1]
-  end
+  out[i] = claim(k, n, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
   k, a = k + 1 + n, a + 4
 end
 return out`);
 
-// FINISH for several records. KEYS: per record its key then its streams. ARGV: count, then per
-// record: message count, notification id, record JSON, bodies. → per record 1 (finished) or 0.
-const FINISH_ALL = new LuaScript(`
+// Finishes records still "sending" with their id, emitting their events. KEYS: per record its key
+// then its streams. ARGV: count, then per record: message count, notification id, record JSON,
+// bodies. → per record 1 (finished) or 0.
+const FINISH_ALL = new LuaScript(`${OUTBOX_LUA}
 local k, a, out = 1, 2, {}
 for i = 1, tonumber(ARGV[1]) do
   local n = tonumber(ARGV[a])
@@ -109,7 +97,7 @@ for i = 1, tonumber(ARGV[1]) do
   local record = current and cjson.decode(current)
   if record and record.status == 'sending' and record.notificationId == ARGV[a + 1] then
     redis.call('SET', KEYS[k], ARGV[a + 2])
-    for j = 1, n do redis.call('XADD', KEYS[k + j], '*', '${FIELD_BODY}', ARGV[a + 2 + j]) end
+    outbox(k + 1, a + 3, n)
     out[i] = 1
   else
     out[i] = 0
@@ -120,13 +108,13 @@ return out`);
 
 // KEYS: contact, then per candidate its record key and index keys. ARGV: count, then per candidate:
 // channel, index count, record JSON, score, index member. Reads the contact; when it is there, not
-// deleted and has its `channels` field of its `at`, claims (as BEGIN_ALL) the candidates whose channel the field
+// deleted and has its `channels` field of its `at`, claims the candidates whose channel the field
 // lists (written by APPLY_CONTACT from channelEnabled in domain.ts). It never decodes the contact
 // JSON (user text: see APPLY_CONTACT). → {at or false, deleted, contact JSON, '1' (claimed) or '0'
 // (a contact written without the field, or by an earlier version since: nothing claimed, the caller
 // decides), record JSON per claim...}.
 // The contact's five fields in one HMGET (one read of the hash, not one per field).
-const BEGIN_FOR_CONTACT = new LuaScript(`
+const BEGIN_FOR_CONTACT = new LuaScript(`${CLAIM_LUA}
 local c = redis.call('HMGET', KEYS[1], 'at', 'deleted', 'data', 'channels', 'channelsAt')
 local at, data, channels = c[1], c[3], c[4]
 if not at then return {false} end
@@ -137,14 +125,7 @@ local k, a = 2, 2
 for i = 1, tonumber(ARGV[1]) do
   local channel, n = ARGV[a], tonumber(ARGV[a + 1])
   if string.find(channels, ',' .. channel .. ',', 1, true) then
-    local current = redis.call('GET', KEYS[k])
-    if current then
-      out[#out + 1] = current
-    else
-      redis.call('SET', KEYS[k], ARGV[a + 2])
-      for j = 1, n do redis.call('ZADD', KEYS[k + j], ARGV[a + 3], ARGV[a + 4]) end
-      out[#out + 1] = ARGV[a + 2]
-    end
+    out[#out + 1] = claim(k, n, ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
   end
   k, a = k + 1 + n, a + 5
 end
@@ -191,14 +172,6 @@ const parseRecord = (json: string): NotificationRecord => RecordSchema.parse(JSO
 export class RedisNotificationStore implements NotificationStore {
   constructor(private readonly redis: Redis) {}
 
-  async getContact(userId: string): Promise<ContactRecord | undefined> {
-    const hash = await this.redis.hgetall(contactKey(userId));
-    if (hash.at === undefined) return undefined;
-    if (hash.deleted === "1") return { at: Number(hash.at), deleted: true };
-    const contact = ContactSchema.parse(JSON.parse(hash.data ?? "null"));
-    return { at: Number(hash.at), contact, deleted: false };
-  }
-
   async applyContact(change: ContactChange): Promise<boolean> {
     const userId = change.kind === "deleted" ? change.userId : change.contact.userId;
     const data = change.kind === "deleted" ? "" : JSON.stringify(change.contact);
@@ -209,29 +182,6 @@ export class RedisNotificationStore implements NotificationStore {
       [change.kind, change.at, data, channels],
     );
     return reply === 1;
-  }
-
-  async begin(key: string, record: NotificationRecord): Promise<NotificationRecord> {
-    const indexes = indexesOf(record);
-    const score = Date.parse(record.createdAt);
-    const reply = await BEGIN.run(
-      this.redis,
-      [notificationKey(key), ...indexes],
-      [JSON.stringify(record), score, key],
-    );
-    return parseRecord(String(reply));
-  }
-
-  async finish(
-    key: string,
-    record: NotificationRecord,
-    messages: readonly OutgoingMessage[],
-  ): Promise<boolean> {
-    assertOwnEvents(messages);
-    const outbox = outboxArgs(messages, (m) => notificationEventStreamKey(m.topic));
-    const keys = [notificationKey(key), ...outbox.keys];
-    const args = [record.notificationId, JSON.stringify(record), ...outbox.bodies];
-    return (await FINISH.run(this.redis, keys, args)) === 1;
   }
 
   async beginAll(entries: readonly BeginEntry[]): Promise<NotificationRecord[]> {

@@ -21,7 +21,7 @@ beforeAll(async () => {
       createdAt: `2024-01-01T00:00:0${Math.min(i, 4)}.000Z`,
       status: "sent",
     };
-    await store.begin(`k${i}`, record);
+    await store.beginAll([{ key: `k${i}`, record }]);
   }
   notificationRoutes(store)(app);
   url = await app.listen({ port: 0, host: "127.0.0.1" });

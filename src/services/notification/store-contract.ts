@@ -47,12 +47,18 @@ export function runNotificationStoreContract(
     beforeEach(async () => {
       fx = await factory();
     });
+    // The contract's one-record steps, through the batch calls the service makes.
+    const contactOf = async (userId: string) => (await fx.store.beginForContact(userId, [])).contact;
+    const begin = async (key: string, rec: NotificationRecord): Promise<NotificationRecord> =>
+      (await fx.store.beginAll([{ key, record: rec }]))[0]!;
+    const finish = async (key: string, rec: NotificationRecord, messages: OutgoingMessage[]) =>
+      (await fx.store.finishAll([{ key, record: rec, messages }]))[0];
 
     describe("contact projection", () => {
       it("keeps a created contact, and knows nothing of other users", async () => {
         expect(await fx.store.applyContact({ kind: "created", at: 10, contact: contact() })).toBe(true);
-        expect(await fx.store.getContact("u1")).toEqual({ at: 10, contact: contact(), deleted: false });
-        expect(await fx.store.getContact("u2")).toBeUndefined();
+        expect(await contactOf("u1")).toEqual({ at: 10, contact: contact(), deleted: false });
+        expect(await contactOf("u2")).toBeUndefined();
       });
 
       it("applies newer updates and ignores older ones and late creations", async () => {
@@ -66,7 +72,7 @@ export function runNotificationStoreContract(
         expect(await fx.store.applyContact({ kind: "updated", at: 30, contact: contact("Newest") })).toBe(
           true,
         );
-        expect((await fx.store.getContact("u1"))?.contact?.name).toBe("Newest");
+        expect((await contactOf("u1"))?.contact?.name).toBe("Newest");
       });
 
       it("keeps a deletion final, even against later-arriving events", async () => {
@@ -76,39 +82,39 @@ export function runNotificationStoreContract(
           false,
         );
         expect(await fx.store.applyContact({ kind: "created", at: 5, contact: contact() })).toBe(false);
-        expect(await fx.store.getContact("u1")).toEqual({ at: 20, deleted: true });
+        expect(await contactOf("u1")).toEqual({ at: 20, deleted: true });
       });
     });
 
     describe("notification records", () => {
       it("lets the first claim of a dedupe key win; later claims get that record", async () => {
-        expect(await fx.store.begin("k1", record("n1"))).toEqual(record("n1"));
-        expect(await fx.store.begin("k1", record("n2"))).toEqual(record("n1"));
+        expect(await begin("k1", record("n1"))).toEqual(record("n1"));
+        expect(await begin("k1", record("n2"))).toEqual(record("n1"));
         expect(await fx.store.list({ userId: "u1", limit: 10 })).toEqual([record("n1")]);
       });
 
       it("finishes a sending notification once, emitting its event with the outcome", async () => {
-        await fx.store.begin("k1", record("n1"));
+        await begin("k1", record("n1"));
         const sent = record("n1", { status: "sent", sentAt: "2024-01-01T00:00:01.000Z" });
         const event = message();
-        expect(await fx.store.finish("k1", sent, [event])).toBe(true);
-        expect(await fx.store.finish("k1", sent, [message()])).toBe(false);
-        expect(await fx.store.begin("k1", record("n3"))).toEqual(sent);
+        expect(await finish("k1", sent, [event])).toBe(true);
+        expect(await finish("k1", sent, [message()])).toBe(false);
+        expect(await begin("k1", record("n3"))).toEqual(sent);
         expect(await fx.emitted("notification.sent")).toEqual([event.body]);
       });
 
       it("does not finish a record of another notification id, nor a missing one", async () => {
-        await fx.store.begin("k1", record("n1"));
-        expect(
-          await fx.store.finish("k1", record("n2", { status: "failed" }), [message("notification.failed")]),
-        ).toBe(false);
-        expect(await fx.store.finish("k9", record("n9", { status: "sent" }), [message()])).toBe(false);
+        await begin("k1", record("n1"));
+        expect(await finish("k1", record("n2", { status: "failed" }), [message("notification.failed")])).toBe(
+          false,
+        );
+        expect(await finish("k9", record("n9", { status: "sent" }), [message()])).toBe(false);
         expect(await fx.emitted("notification.failed")).toEqual([]);
         expect(await fx.emitted("notification.sent")).toEqual([]);
       });
 
-      it("claims several notifications at once: the first claim of each key wins, indexed like begin", async () => {
-        await fx.store.begin("k1", record("n1"));
+      it("claims several notifications at once: the first claim of each key wins, indexed", async () => {
+        await begin("k1", record("n1"));
         const push = record("n2", { channel: "push" });
         expect(
           await fx.store.beginAll([
@@ -160,13 +166,10 @@ export function runNotificationStoreContract(
           records: [],
         });
         // email on, push on, sms on but no phone: email and push.
-        await fx.store.applyContact({
-          kind: "created",
-          at: 10,
-          contact: { ...contact(), preferences: { email: true, push: true, sms: true } },
-        });
+        const allOn = { ...contact(), preferences: { email: true, push: true, sms: true } };
+        await fx.store.applyContact({ kind: "created", at: 10, contact: allOn });
         const claim = await fx.store.beginForContact("u1", candidates("o1"));
-        expect(claim.contact).toEqual(await fx.store.getContact("u1"));
+        expect(claim.contact).toEqual({ at: 10, contact: allOn, deleted: false });
         expect(claim.records.map((r) => r.notificationId)).toEqual(["o1-email", "o1-push"]);
         // A phone, push off: email and sms; the email claim of o1 is the one in effect.
         const phoned = {
@@ -209,7 +212,6 @@ export function runNotificationStoreContract(
         );
         expect(claim.contact?.contact?.name).toBe("Ada \ud800 Lovelace");
         expect(claim.records.map((r) => r.notificationId)).toEqual(["o1-email", "o1-sms"]);
-        expect(await fx.store.getContact("u1")).toEqual(claim.contact);
       });
 
       it("releases its own claims only while they are still sending with their id", async () => {
@@ -217,7 +219,7 @@ export function runNotificationStoreContract(
         const finished = { key: "order.confirmed:o1:push", record: record("n2", { channel: "push" }) };
         const other = { key: "order.confirmed:o1:sms", record: record("n3", { channel: "sms" }) };
         await fx.store.beginAll([mine, finished, other]);
-        await fx.store.finish(finished.key, { ...finished.record, status: "sent" }, [message()]);
+        await finish(finished.key, { ...finished.record, status: "sent" }, [message()]);
         // `other` is claimed under another id than the one released.
         await fx.store.release([
           mine,
@@ -228,7 +230,7 @@ export function runNotificationStoreContract(
         expect(left.map((r) => `${r.notificationId}:${r.status}`).sort()).toEqual(["n2:sent", "n3:sending"]);
         expect(await fx.store.list({ userId: "u1", limit: 10 })).toEqual(left);
         // Released: the key can be claimed afresh.
-        expect((await fx.store.begin(mine.key, record("n4"))).notificationId).toBe("n4");
+        expect((await begin(mine.key, record("n4"))).notificationId).toBe("n4");
       });
 
       it("refuses another service's events in a batch finish, finishing none of it", async () => {
@@ -243,30 +245,27 @@ export function runNotificationStoreContract(
             },
           ]),
         ).rejects.toMatchObject({ code: "FOREIGN_EVENT" });
-        expect((await fx.store.begin("k1", record("x"))).status).toBe("sending");
+        expect((await begin("k1", record("x"))).status).toBe("sending");
         expect(await fx.emitted("notification.sent")).toEqual([]);
       });
 
       it("refuses to emit another service's events", async () => {
-        await fx.store.begin("k1", record("n1"));
+        await begin("k1", record("n1"));
         await expect(
-          fx.store.finish("k1", record("n1", { status: "sent" }), [message("user.created", "user")]),
+          finish("k1", record("n1", { status: "sent" }), [message("user.created", "user")]),
         ).rejects.toMatchObject({
           code: "FOREIGN_EVENT",
         });
-        expect((await fx.store.begin("k1", record("x"))).status).toBe("sending");
+        expect((await begin("k1", record("x"))).status).toBe("sending");
       });
     });
 
     describe("queries", () => {
       beforeEach(async () => {
-        await fx.store.begin("a", record("n1", { createdAt: "2024-01-01T00:00:01.000Z" }));
-        await fx.store.begin("b", record("n2", { createdAt: "2024-01-01T00:00:03.000Z", orderId: "o2" }));
-        await fx.store.begin(
-          "c",
-          record("n3", { createdAt: "2024-01-01T00:00:02.000Z", template: "welcome" }),
-        );
-        await fx.store.begin("d", record("n4", { createdAt: "2024-01-01T00:00:04.000Z", userId: "u2" }));
+        await begin("a", record("n1", { createdAt: "2024-01-01T00:00:01.000Z" }));
+        await begin("b", record("n2", { createdAt: "2024-01-01T00:00:03.000Z", orderId: "o2" }));
+        await begin("c", record("n3", { createdAt: "2024-01-01T00:00:02.000Z", template: "welcome" }));
+        await begin("d", record("n4", { createdAt: "2024-01-01T00:00:04.000Z", userId: "u2" }));
       });
 
       const ids = (records: NotificationRecord[]) => records.map((r) => r.notificationId);
@@ -289,7 +288,7 @@ export function runNotificationStoreContract(
           ["t2", "n5"],
           ["t3", "n6"],
         ]) {
-          await fx.store.begin(key!, record(id!, { createdAt: at }));
+          await begin(key!, record(id!, { createdAt: at }));
         }
         const first = await fx.store.list({ userId: "u1", limit: 2 });
         expect(ids(first)).toEqual(["n7", "n6"]);

@@ -36,24 +36,19 @@ export const comesAfter = (record: NotificationPosition, position: NotificationP
   newestFirst(record as NotificationRecord, position as NotificationRecord) > 0;
 
 export interface NotificationStore {
-  getContact(userId: string): Promise<ContactRecord | undefined>;
   /** Applies a user event to the projection; false when it changed nothing (older, or after deletion). */
   applyContact(change: ContactChange): Promise<boolean>;
-  /** Stores `record` under `key` unless a record is there; returns the record in effect. */
-  begin(key: string, record: NotificationRecord): Promise<NotificationRecord>;
   /**
-   * Replaces the "sending" record of the same notification id with `record` (its outcome) and emits
-   * `messages` with it; false, emitting nothing, when it is no longer sending (finished elsewhere).
-   */
-  finish(key: string, record: NotificationRecord, messages: readonly OutgoingMessage[]): Promise<boolean>;
-  /**
-   * `begin` for several notifications (a fact's channels) at once, in one atomic step (one Redis
-   * call): the records in effect, in the order given.
+   * Stores each record under its key unless a record is there (first claim wins), for several
+   * notifications (a fact's channels) at once, in one atomic step (one Redis call): the records in
+   * effect, in the order given.
    */
   beginAll(entries: readonly BeginEntry[]): Promise<NotificationRecord[]>;
   /**
-   * `finish` for several notifications at once, in one atomic step (one Redis call): for each, in
-   * the order given, whether it was finished (its messages emitted) or was no longer sending.
+   * Replaces each "sending" record of the same notification id with its outcome record and emits
+   * its messages with it, for several notifications at once, in one atomic step (one Redis call):
+   * for each, in the order given, whether it was finished (its messages emitted) or was no longer
+   * sending (finished elsewhere: nothing emitted).
    */
   finishAll(entries: readonly FinishEntry[]): Promise<boolean[]>;
   /**
@@ -112,11 +107,6 @@ export class MemoryNotificationStore implements NotificationStore {
 
   constructor(private readonly publish: PublishMessages) {}
 
-  async getContact(userId: string): Promise<ContactRecord | undefined> {
-    const record = this.contacts.get(userId);
-    return record && structuredClone(record);
-  }
-
   async applyContact(change: ContactChange): Promise<boolean> {
     const userId = change.kind === "deleted" ? change.userId : change.contact.userId;
     const next = applyContactChange(this.contacts.get(userId), change);
@@ -124,19 +114,14 @@ export class MemoryNotificationStore implements NotificationStore {
     return next !== undefined;
   }
 
-  async begin(key: string, record: NotificationRecord): Promise<NotificationRecord> {
+  private claim(key: string, record: NotificationRecord): NotificationRecord {
     const current = this.records.get(key);
     if (current) return structuredClone(current);
     this.records.set(key, structuredClone(record));
     return structuredClone(record);
   }
 
-  async finish(
-    key: string,
-    record: NotificationRecord,
-    messages: readonly OutgoingMessage[],
-  ): Promise<boolean> {
-    assertOwnEvents(messages);
+  private async finishOne({ key, record, messages }: FinishEntry): Promise<boolean> {
     const current = this.records.get(key);
     if (current?.status !== "sending" || current.notificationId !== record.notificationId) return false;
     this.records.set(key, structuredClone(record));
@@ -145,13 +130,12 @@ export class MemoryNotificationStore implements NotificationStore {
   }
 
   async beginAll(entries: readonly BeginEntry[]): Promise<NotificationRecord[]> {
-    const records: NotificationRecord[] = [];
-    for (const { key, record } of entries) records.push(await this.begin(key, record));
-    return records;
+    return entries.map(({ key, record }) => this.claim(key, record));
   }
 
   async beginForContact(userId: string, candidates: readonly BeginEntry[]): Promise<ContactClaim> {
-    const contact = await this.getContact(userId);
+    const stored = this.contacts.get(userId);
+    const contact = stored && structuredClone(stored);
     if (!contact?.contact || contact.deleted) return { contact, records: [] };
     const enabled = contact.contact;
     const chosen = candidates.filter((c) => channelEnabled(enabled, c.record.channel));
@@ -169,7 +153,7 @@ export class MemoryNotificationStore implements NotificationStore {
   async finishAll(entries: readonly FinishEntry[]): Promise<boolean[]> {
     for (const entry of entries) assertOwnEvents(entry.messages);
     const done: boolean[] = [];
-    for (const { key, record, messages } of entries) done.push(await this.finish(key, record, messages));
+    for (const entry of entries) done.push(await this.finishOne(entry));
     return done;
   }
 

@@ -112,15 +112,17 @@ export class OrderRepository {
       const decoded = fromStoredEvent(event);
       if (decoded) state = evolve(state, decoded);
     }
-    if (!state) return undefined;
     const last = stored.at(-1);
+    // A state comes from `cached` or from events, so a tail does too (the last event's, or cached's).
+    const tail = last ? markOf(last) : cached?.tail;
+    if (!state || !tail) return undefined;
     const loaded: CachedOrder = {
       state,
       version: (cached?.version ?? 0) + stored.length,
       createdMetadata: cached?.createdMetadata ?? stored[0]?.metadata ?? {},
       lastRecordedAt: last ? Date.parse(last.recordedAt) : (cached?.lastRecordedAt ?? 0),
       views: this.foldViews(cached?.views, stored),
-      tail: last ? markOf(last) : (cached?.tail as EventMark),
+      tail,
     };
     this.remember(orderId, loaded);
     return loaded;

@@ -30,8 +30,11 @@ describeWithRedis("RedisProviderLedger", (getRedis) => {
     expect(await redis.pttl(providerIdKey("ch_ttl"))).toBe(-1);
     expect(await ledger.getById("ch_ttl")).toMatchObject({ amount: 100 });
     expect(await ledger.list("charge")).toEqual([expect.objectContaining({ id: "ch_ttl" })]);
-    await ledger.countCall("order-ttl:1");
-    await expectExpiring(redis, providerCallsKey("order-ttl:1"), 60_000);
+    // The call counter (tok_flaky's first call fails) goes away on its own.
+    const provider = new SimulatedPaymentProvider({ ledger });
+    const flaky = { idempotencyKey: "order-ttl:2", amount: 100, currency: "USD", token: "tok_flaky" };
+    await expect(provider.charge(flaky)).rejects.toMatchObject({ code: "processing_error" });
+    await expectExpiring(redis, providerCallsKey("order-ttl:2"), 60_000);
   });
 
   it("charges a card whose processing takes no time (tok_ok) in one Redis call, a replay too", async () => {
@@ -63,6 +66,23 @@ describeWithRedis("RedisProviderLedger", (getRedis) => {
     await expect(charge("order-counted:1", "tok_flaky")).rejects.toThrow();
     expect(await redis.get(providerCallsKey("order-counted:1"))).toBe("1");
     await expect(charge("order-counted:1", "tok_flaky")).resolves.toMatchObject({ replayed: false });
+  });
+
+  it("processes a slow charge (tok_late_commit) without counting its call (only the instant path's tokens use the count)", async () => {
+    const redis = getRedis().client();
+    const ledger = new RedisProviderLedger(redis);
+    const provider = new SimulatedPaymentProvider({ ledger, lateCommitMs: 0 });
+    const charge = (idempotencyKey: string) =>
+      provider.charge({ idempotencyKey, amount: 100, currency: "USD", token: "tok_late_commit" });
+    await charge("order-slow-warm:1"); // loads the script (EVAL once)
+    const sent = vi.spyOn(redis, "sendCommand");
+    try {
+      expect(await charge("order-slow:1")).toMatchObject({ replayed: false, amount: 100 });
+      expect(sent.mock.calls.map(([c]) => c.name)).toEqual(["get", "set", "get", "evalsha", "del"]);
+    } finally {
+      sent.mockRestore();
+    }
+    expect(await redis.exists(providerCallsKey("order-slow:1"))).toBe(0);
   });
 
   it("marks a call in flight as a lease that expires if the provider dies mid-call", async () => {

@@ -25,36 +25,43 @@ const LedgerEntrySchema = z.object({
 
 const parseEntry = (json: string): LedgerEntry => LedgerEntrySchema.parse(JSON.parse(json));
 
-// KEYS: entry, id index, kind index (a sorted set by creation, epoch ms). ARGV: entry JSON, now
-// (epoch ms). First writer wins; later writers get the stored entry.
-const PUT_IF_ABSENT = new LuaScript(`
-local existing = redis.call('GET', KEYS[1])
-if existing then return {0, existing} end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], KEYS[1])
-redis.call('ZADD', KEYS[3], ARGV[2], KEYS[1])
-return {1, ARGV[1]}
-`);
+// KEYS: entry, id index, kind index (a sorted set by creation, epoch ms). ARGV: entry JSON, entry
+// creation (epoch ms). Defines `put_if_absent(before)`: first writer wins, later writers get the
+// stored entry ({0, JSON}); a new entry is stored ({1, JSON}) unless `before` (run only when the
+// entry is absent) returns a reply, which is returned instead with nothing stored.
+const PUT_IF_ABSENT_LUA = `
+local function put_if_absent(before)
+  local existing = redis.call('GET', KEYS[1])
+  if existing then return {0, existing} end
+  local refused = before and before()
+  if refused then return refused end
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], KEYS[1])
+  redis.call('ZADD', KEYS[3], ARGV[2], KEYS[1])
+  return {1, ARGV[1]}
+end
+`;
+const PUT_IF_ABSENT = new LuaScript(`${PUT_IF_ABSENT_LUA}
+return put_if_absent()`);
 
-// KEYS: down-until, in-flight mark, entry, call counter, id index, kind index. ARGV: now (epoch ms),
-// entry JSON, entry creation (epoch ms), call counter lifetime ms, failing calls ('never' | 'first'
-// | 'always'). The whole of an instant charge (ProviderLedger.chargeInstantly). A call that cannot
+// KEYS: as PUT_IF_ABSENT, then down-until, in-flight mark, call counter. ARGV: as PUT_IF_ABSENT,
+// then now (epoch ms), call counter lifetime ms, failing calls ('never' | 'first' | 'always'). The
+// whole of an instant charge (ProviderLedger.chargeInstantly): {'down'}, {'busy'}, {'failed'} or
+// PUT_IF_ABSENT's reply; the call is counted only when no entry is stored yet. A call that cannot
 // fail ('never') is not counted: it stores the entry, so every later call with its key is a replay
 // and its count would never be read (two commands fewer per charge).
-const CHARGE_INSTANTLY = new LuaScript(`
-if tonumber(ARGV[1]) < tonumber(redis.call('GET', KEYS[1]) or '0') then return {'down'} end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'busy'} end
-local existing = redis.call('GET', KEYS[3])
-if existing then return {'replayed', existing} end
+const CHARGE_INSTANTLY = new LuaScript(`${PUT_IF_ABSENT_LUA}
+if tonumber(ARGV[3]) < tonumber(redis.call('GET', KEYS[4]) or '0') then return {'down'} end
+if redis.call('EXISTS', KEYS[5]) == 1 then return {'busy'} end
+local count_and_fail = nil
 if ARGV[5] ~= 'never' then
-  local calls = redis.call('INCR', KEYS[4])
-  redis.call('PEXPIRE', KEYS[4], ARGV[4])
-  if ARGV[5] == 'always' or calls == 1 then return {'failed'} end
+  count_and_fail = function()
+    local calls = redis.call('INCR', KEYS[6])
+    redis.call('PEXPIRE', KEYS[6], ARGV[4])
+    if ARGV[5] == 'always' or calls == 1 then return {'failed'} end
+  end
 end
-redis.call('SET', KEYS[3], ARGV[2])
-redis.call('SET', KEYS[5], KEYS[3])
-redis.call('ZADD', KEYS[6], ARGV[3], KEYS[3])
-return {'created', ARGV[2]}
+return put_if_absent(count_and_fail)
 `);
 
 export interface RedisProviderLedgerOptions {
@@ -84,35 +91,35 @@ export class RedisProviderLedger implements ProviderLedger {
   }
 
   async putIfAbsent(entry: LedgerEntry): Promise<{ entry: LedgerEntry; created: boolean }> {
-    const keys = [
-      providerEntryKey(entry.kind, entry.idempotencyKey),
-      providerIdKey(entry.id),
-      providerIndexKey(entry.kind),
-    ];
-    const args = [JSON.stringify(entry), Date.parse(entry.createdAt) || Date.now()];
-    const [created, json] = (await PUT_IF_ABSENT.run(this.redis, keys, args)) as [number, string];
+    const reply = await PUT_IF_ABSENT.run(this.redis, this.entryKeys(entry), this.entryArgs(entry));
+    const [created, json] = reply as [number, string];
     return { entry: parseEntry(json), created: created === 1 };
   }
 
   async chargeInstantly(entry: LedgerEntry, nowMs: number, fail: InstantFailure): Promise<InstantOutcome> {
     const keys = [
+      ...this.entryKeys(entry),
       providerDownKey(),
       providerInFlightKey("charge", entry.idempotencyKey),
-      providerEntryKey("charge", entry.idempotencyKey),
       providerCallsKey(entry.idempotencyKey),
-      providerIdKey(entry.id),
-      providerIndexKey("charge"),
     ];
-    const args = [
-      nowMs,
-      JSON.stringify(entry),
-      Date.parse(entry.createdAt) || Date.now(),
-      this.callCounterTtlMs,
-      fail,
-    ];
-    const [kind, json] = (await CHARGE_INSTANTLY.run(this.redis, keys, args)) as [string, string?];
+    const args = [...this.entryArgs(entry), nowMs, this.callCounterTtlMs, fail];
+    const [kind, json] = (await CHARGE_INSTANTLY.run(this.redis, keys, args)) as [string | number, string?];
     if (kind === "down" || kind === "busy" || kind === "failed") return { kind };
-    return { kind: "stored", entry: parseEntry(json ?? ""), created: kind === "created" };
+    return { kind: "stored", entry: parseEntry(json ?? ""), created: kind === 1 };
+  }
+
+  /** PUT_IF_ABSENT's KEYS and ARGV for `entry`. */
+  private entryKeys(entry: LedgerEntry): string[] {
+    return [
+      providerEntryKey(entry.kind, entry.idempotencyKey),
+      providerIdKey(entry.id),
+      providerIndexKey(entry.kind),
+    ];
+  }
+
+  private entryArgs(entry: LedgerEntry): (string | number)[] {
+    return [JSON.stringify(entry), Date.parse(entry.createdAt) || Date.now()];
   }
 
   async get(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<LedgerEntry | undefined> {
@@ -125,14 +132,6 @@ export class RedisProviderLedger implements ProviderLedger {
     if (key === null) return undefined;
     const json = await this.redis.get(key);
     return json === null ? undefined : parseEntry(json);
-  }
-
-  async countCall(idempotencyKey: string): Promise<number> {
-    const key = providerCallsKey(idempotencyKey);
-    const results = await this.redis.multi().incr(key).pexpire(key, this.callCounterTtlMs).exec();
-    const count = results?.[0]?.[1];
-    if (typeof count !== "number") throw new Error("INCR of the provider call counter failed");
-    return count;
   }
 
   async beginCall(kind: LedgerEntry["kind"], idempotencyKey: string, leaseMs: number): Promise<boolean> {

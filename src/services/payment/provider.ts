@@ -103,15 +103,13 @@ export interface ProviderLedger {
   endCall(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<void>;
   /** Whether a call with this (kind, key) is being processed now. */
   inFlight(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<boolean>;
-  /** Counts one call made with this key; returns the count including this call. */
-  countCall(idempotencyKey: string): Promise<number>;
   /**
    * The whole processing of a charge that takes no time, in one atomic step (so its in-flight mark
    * never needs to be visible): `down` while an outage window is open at `nowMs`, `busy` while a
    * call with the key is in flight, the stored entry (`created: false`) when the key was used;
-   * otherwise counts the call (`countCall`) when `fail` can fail it, and, unless `fail` says this
-   * call fails (`failed`: nothing stored), stores `entry` (`putIfAbsent`). A call that cannot fail
-   * ("never") is not counted: it stores the entry, so later calls with its key are replays.
+   * otherwise counts the call (the key's call counter) when `fail` can fail it, and, unless `fail`
+   * says this call fails (`failed`: nothing stored), stores `entry` (`putIfAbsent`). A call that
+   * cannot fail ("never") is not counted: it stores the entry, so later calls with its key are replays.
    */
   chargeInstantly(entry: LedgerEntry, nowMs: number, fail: InstantFailure): Promise<InstantOutcome>;
   /** Epoch ms (provider clock) until which the provider is down; 0 when it is up. */
@@ -183,12 +181,6 @@ export class MemoryProviderLedger implements ProviderLedger {
     const key = this.byId.get(id);
     const entry = key === undefined ? undefined : this.entries.get(key);
     return entry ? { ...entry } : undefined;
-  }
-
-  async countCall(idempotencyKey: string): Promise<number> {
-    const count = (this.calls.get(idempotencyKey) ?? 0) + 1;
-    this.calls.set(idempotencyKey, count);
-    return count;
   }
 
   async chargeInstantly(entry: LedgerEntry, nowMs: number, fail: InstantFailure): Promise<InstantOutcome> {
@@ -393,12 +385,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
       return result;
     }
     await this.ensureUp();
-    const result = await this.process("charge", request.idempotencyKey, signal, () =>
-      this.chargeNow(request, signal),
-    );
-    // Committed (or replayed) already: only the answer is late, like a reply lost in a slow network.
-    if (testModeOf(request.token) === "tok_late") await delay(this.lateAnswerMs, signal);
-    return result;
+    return this.process("charge", request.idempotencyKey, signal, () => this.chargeNow(request, signal));
   }
 
   private async chargeInstantly(request: ChargeRequest, token: string): Promise<ChargeResult> {
@@ -432,14 +419,11 @@ export class SimulatedPaymentProvider implements PaymentProvider {
   private async chargeNow(request: ChargeRequest, signal?: AbortSignal): Promise<ChargeResult> {
     const previous = await this.ledger.get("charge", request.idempotencyKey);
     if (previous) return chargeResult(previous, true);
-    const calls = await this.ledger.countCall(request.idempotencyKey);
+    // Only tok_timeout and tok_late_commit come here (`charge`); the failing tokens are instant.
     const token = testModeOf(request.token);
     if (token === "tok_timeout") return never(signal);
     // Slow processing: the commit lands after the caller's timeout, whether it still waits or not.
-    if (token === "tok_late_commit") await delay(this.lateCommitMs);
-    if (token === "tok_error" || (token === "tok_flaky" && calls === 1)) {
-      throw new ProviderError("processing_error", "simulated provider error, try again", true);
-    }
+    await delay(this.lateCommitMs);
     const stored = await this.ledger.putIfAbsent(this.chargeEntry(request, token));
     return chargeResult(stored.entry, !stored.created);
   }

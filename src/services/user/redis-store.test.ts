@@ -34,8 +34,8 @@ describeWithRedis("RedisUserStore", (getRedis) => {
   it("lets an order's validation mark expire after the marker lifetime", async () => {
     const redis = getRedis().client();
     const store = new RedisUserStore(redis, cipherOf(k1), { markerTtlMs: 60_000 });
-    expect(await store.recordValidation("order-ttl", [])).toBe(true);
-    expect(await store.recordValidation("order-ttl", [])).toBe(false);
+    expect(await store.answerValidation("order-ttl", "u-ttl", () => [])).toBe(true);
+    expect(await store.answerValidation("order-ttl", "u-ttl", () => [])).toBe(false);
     await expectExpiring(redis, validationKey("order-ttl"), 60_000);
   });
 

@@ -57,12 +57,6 @@ redis.call('SET', KEYS[3], '1')
 outbox(4, 2)
 return 'OK'`);
 
-// KEYS: validation mark, streams...; ARGV: mark lifetime ms, bodies...
-const VALIDATE = new LuaScript(`${OUTBOX_LUA}
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
-outbox(2, 2)
-return 1`);
-
 /**
  * KEYS: validation mark, user, deleted mark, streams...; ARGV: mark lifetime ms, the status the
  * bodies answer, bodies... Reads the user's status and writes the answer only when it is the one
@@ -159,16 +153,6 @@ export class RedisUserStore implements UserStore {
     return emailKey(this.cipher.emailIndex(email));
   }
 
-  async status(id: string): Promise<UserStatus> {
-    const replies = await this.redis.multi().exists(userKey(id)).exists(deletedKey(id)).exec();
-    const [active, deleted] = (replies ?? []).map(([error, value]) => {
-      if (error) throw error;
-      return value;
-    });
-    if (active === 1) return "active";
-    return deleted === 1 ? "deleted" : "missing";
-  }
-
   async create(user: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
     const out = outbox(messages);
     const keys = [this.emailClaim(user.email), userKey(user.id), ...out.keys];
@@ -192,12 +176,6 @@ export class RedisUserStore implements UserStore {
     const out = outbox(messages);
     const keys = [userKey(id), this.emailClaim(previous.user.email), deletedKey(id), ...out.keys];
     return toResult(await REMOVE.run(this.redis, keys, [previous.version, ...out.bodies]));
-  }
-
-  async recordValidation(orderId: string, messages: readonly OutgoingMessage[]): Promise<boolean> {
-    const out = outbox(messages);
-    const args = [this.markerTtlMs, ...out.bodies];
-    return (await VALIDATE.run(this.redis, [validationKey(orderId), ...out.keys], args)) === 1;
   }
 
   async answerValidation(

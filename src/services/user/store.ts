@@ -20,7 +20,6 @@ export type WriteResult = { ok: true } | { ok: false; code: WriteFailure };
 
 export interface UserStore {
   get(id: string): Promise<StoredUser | undefined>;
-  status(id: string): Promise<UserStatus>;
   /** Claims the email and stores the user; EMAIL_TAKEN when another user holds the email. */
   create(user: User, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
   /**
@@ -30,8 +29,6 @@ export interface UserStore {
   update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
   /** Deletes the user, frees its email and remembers the id as deleted. */
   remove(previous: StoredUser, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
-  /** Records the answer to an order's validation; false (nothing emitted) when already answered. */
-  recordValidation(orderId: string, messages: readonly OutgoingMessage[]): Promise<boolean>;
   /**
    * Answers an order's validation from the user's status at the moment of the write, in one atomic
    * step: `answer(status)` builds the messages for that status, and they are written with the
@@ -69,7 +66,7 @@ export class MemoryUserStore implements UserStore {
     return stored && structuredClone(stored);
   }
 
-  async status(id: string): Promise<UserStatus> {
+  private statusOf(id: string): UserStatus {
     if (this.users.has(id)) return "active";
     return this.deleted.has(id) ? "deleted" : "missing";
   }
@@ -109,20 +106,16 @@ export class MemoryUserStore implements UserStore {
     return ok;
   }
 
-  async recordValidation(orderId: string, messages: readonly OutgoingMessage[]): Promise<boolean> {
-    assertOwnEvents(messages);
-    if (this.validations.has(orderId)) return false;
-    this.validations.add(orderId);
-    await this.publish(messages);
-    return true;
-  }
-
   async answerValidation(
     orderId: string,
     userId: string,
     answer: (status: UserStatus) => readonly OutgoingMessage[],
   ): Promise<boolean> {
     if (this.validations.has(orderId)) return false;
-    return this.recordValidation(orderId, answer(await this.status(userId)));
+    const messages = answer(this.statusOf(userId));
+    assertOwnEvents(messages);
+    this.validations.add(orderId);
+    await this.publish(messages);
+    return true;
   }
 }

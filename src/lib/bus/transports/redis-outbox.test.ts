@@ -13,6 +13,11 @@ redis.call('SET', KEYS[1], ARGV[1])
 outbox(2, 2)
 return 1`);
 
+// KEYS: streams, then another key. ARGV: how many streams to append to, bodies.
+const EMIT_FIRST = new LuaScript(`${OUTBOX_LUA}
+outbox(1, 2, tonumber(ARGV[1]))
+return 1`);
+
 it("lists one stream key and one body per message, in order", () => {
   const args = outboxArgs([message("a.x", "b1"), message("b.y", "b2")]);
   expect(args).toEqual({
@@ -35,5 +40,15 @@ describeWithRedis("OUTBOX_LUA", (getRedis) => {
       [FIELD_BODY, "b2"],
     ]);
     expect(await fields(eventStreamKey("svc", "b.y"))).toEqual([[FIELD_BODY, "b3"]]);
+  });
+
+  it("appends to only the n streams it is given when keys follow them", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const { keys, bodies } = outboxArgs([message("a.x", "b1"), message("b.y", "b2")]);
+    await EMIT_FIRST.run(redis, [...keys, "{svc}:after"], [1, ...bodies]);
+    expect(await redis.xlen(eventStreamKey("svc", "a.x"))).toBe(1);
+    expect(await redis.xlen(eventStreamKey("svc", "b.y"))).toBe(0);
+    expect(await redis.exists("{svc}:after")).toBe(0);
   });
 });

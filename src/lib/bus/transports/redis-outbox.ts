@@ -7,13 +7,16 @@ import type { OutgoingMessage } from "../transport.js";
 import { eventStreamKey, FIELD_BODY } from "./redis-stream-keys.js";
 
 /**
- * Lua prelude defining `outbox(k0, a0)`: XADDs one entry to each stream KEYS[k0..#KEYS], with the
- * bodies ARGV[a0], ARGV[a0 + 1], ... in the same order. So a script puts its stream keys last in
- * KEYS and the bodies last in ARGV, as `outboxArgs` returns them.
+ * Lua prelude defining `outbox(k0, a0, n)`: XADDs one entry to each stream KEYS[k0..#KEYS], with
+ * the bodies ARGV[a0], ARGV[a0 + 1], ... in the same order. So a script puts its stream keys last in
+ * KEYS and the bodies last in ARGV, as `outboxArgs` returns them. With `n`, only the `n` streams
+ * from KEYS[k0] (a script that emits per item, each item's streams among its keys).
  */
 export const OUTBOX_LUA = `
-local function outbox(k0, a0)
-  for i = 0, #KEYS - k0 do redis.call('XADD', KEYS[k0 + i], '*', '${FIELD_BODY}', ARGV[a0 + i]) end
+local function outbox(k0, a0, n)
+  for i = 0, (n or #KEYS - k0 + 1) - 1 do
+    redis.call('XADD', KEYS[k0 + i], '*', '${FIELD_BODY}', ARGV[a0 + i])
+  end
 end
 `;
 

@@ -32,6 +32,14 @@ function addAck(batches: AckBatches, streamKey: string, id: string, cleanupKeys?
   return new Promise<void>((resolve, reject) => target.waiters.push({ resolve, reject }));
 }
 
+/** Settles every waiter of a batch: rejected with `error` when it failed, else resolved. */
+function settle(batch: Batch, failed: boolean, error?: unknown): void {
+  for (const waiter of batch.waiters) {
+    if (failed) waiter.reject(error);
+    else waiter.resolve();
+  }
+}
+
 /**
  * Queues one XACK per stream (and the DEL of its cleanup keys) on `pipeline`; each waiter is settled
  * by its XACK's own reply, as soon as it arrives. `abandon` rejects the waiters of commands the
@@ -46,17 +54,13 @@ function queueAcks(
   for (const [key, batch] of batches) {
     pending.add(batch);
     pipeline.xack(key, group, ...batch.ids, (error: Error | null | undefined) => {
-      if (!pending.delete(batch)) return;
-      for (const waiter of batch.waiters) {
-        if (error) waiter.reject(error);
-        else waiter.resolve();
-      }
+      if (pending.delete(batch)) settle(batch, Boolean(error), error);
     });
     if (batch.cleanup.length > 0) pipeline.del(...batch.cleanup);
   }
   return {
     abandon(error) {
-      for (const batch of pending) for (const waiter of batch.waiters) waiter.reject(error);
+      for (const batch of pending) settle(batch, true, error);
       pending.clear();
     },
   };
@@ -94,9 +98,9 @@ export class AckBatcher {
       const [key, batch] = only;
       try {
         await this.redis.xack(key, this.group, ...batch.ids);
-        for (const waiter of batch.waiters) waiter.resolve();
+        settle(batch, false);
       } catch (error) {
-        for (const waiter of batch.waiters) waiter.reject(error);
+        settle(batch, true, error);
       }
       return;
     }

@@ -242,9 +242,7 @@ the handler (AES-256-GCM, fresh nonce). The three settings run interleaved in th
 on the same Redis, ${result.rounds} rounds, each round forward or backward (alternating). Each cell: median
 (min–max) over the ${result.rounds} runs. *CPU µs/msg*: the benchmark process's CPU time (user + system) per
 message (Redis's own CPU not included), which the machine's load disturbs less than msgs/s.
-*Cost*: per round, the setting against that round's unsigned run; median (min–max) over rounds,
-and a distribution-free interval of that median (order statistics; at least 90% coverage): the
-verdict on the target is "below" only when the whole interval is below 10%.
+*Cost*: per round, the setting against that round's unsigned run; median (min–max) over rounds.
 Load average (1 min) before / after the runs: ${result.load[0]} / ${result.load[1]} (2 cores).
 
 | path | msgs/s | CPU µs/msg | p50 ms | p99 ms |
@@ -254,14 +252,17 @@ ${row(signed)}
 ${row(sealed)}
 
 **Throughput cost of signing + verifying: ${range(signedCost.throughput, "%")}** (target: under 10%);
-in CPU per message ${range(signedCost.cpu, "%")} (+${range(signedCost.cpuMicros, " µs")} per message).
-${interval("throughput", signedCost.throughputInterval)}; ${interval("CPU", signedCost.cpuInterval)}.
-With the field sealed and opened in every message
+in CPU per message ${range(signedCost.cpu, "%")}. With the field sealed and opened in every message
 too: ${range(sealedCost.throughput, "%")} throughput, ${range(sealedCost.cpu, "%")} CPU. Every message is signed and
 verified; in the system only the payment token is sealed (once per order), not every message.
 Measured alone in a tight loop (median (min–max) of 5 × 100,000): sign + verify
 **${range(result.signMicros, " µs")} of CPU per message**, sign + verify + seal + open ${range(result.microsPerMessage, " µs")},
 against ${round(1e6 / plainRate, 1)} µs of wall time and ${plainCpu} µs of CPU per unsigned message end to end here.
+
+**Is it under 10%?** Paired CPU cost of signing + verifying: +${range(signedCost.cpuMicros, " µs")} per message.
+${interval("throughput", signedCost.throughputInterval)}; ${interval("CPU", signedCost.cpuInterval)}.
+(A distribution-free interval of the median over rounds, from its order statistics, at least 90%
+coverage: "below" only when the whole interval is below 10%, "undecided" when it spans 10%.)
 `;
 }
 

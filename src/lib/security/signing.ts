@@ -100,7 +100,11 @@ export class SignatureConfigError extends Error {
  * substring) and the key is found by comparing its id in place with the keys already seen.
  */
 export function createVerifier(keyring: Keyring): EnvelopeVerifier {
-  /** Keys this verifier has resolved (a few: one or two per producer); kids never change owner. */
+  /**
+   * Keys this verifier has resolved (a few: one or two per producer). Safe to keep because a
+   * keyring only grows and a kid never changes key; if keys could ever be removed from a live
+   * keyring, this cache would have to be dropped with them (a retired kid must stop verifying).
+   */
   const seen: ServiceKey[] = [];
   const known = (body: string, kidAt: number, kidLength: number): ServiceKey | undefined => {
     for (const key of seen) if (key.kid.length === kidLength && body.startsWith(key.kid, kidAt)) return key;

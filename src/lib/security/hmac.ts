@@ -59,9 +59,12 @@ export class HmacSha256 {
    * either string: a signed envelope's verification (signing.ts).
    */
   matchesTail(message: string, length: number, closing: number, tagAt: number): boolean {
-    const end = this.write(message) - (message.length - length);
+    const written = this.write(message);
+    const end = written - (message.length - length);
+    // The tail is ASCII: the tag's bytes are just written, `message.length - tagAt` from the end.
+    const tagBytes = written - (message.length - tagAt);
     this.scratch[end] = closing;
-    return constantTimeEqualAt(this.finish(end + 1), message, tagAt);
+    return constantTimeEqualBytes(this.finish(end + 1), this.scratch, tagBytes);
   }
 
   /** Writes `message` after the inner pad; returns the end offset of its bytes. */
@@ -97,6 +100,17 @@ export class HmacSha256 {
 /** Compares two strings in time that depends only on their lengths (for MAC tags, never secrets' lengths). */
 export function constantTimeEqual(a: string, b: string): boolean {
   return a.length === b.length && constantTimeEqualAt(a, b, 0);
+}
+
+/**
+ * Whether `bytes` holds the (ASCII) characters of `a` at `offset` (the caller has checked there is
+ * room), in time that depends only on `a`'s length. Reading a buffer is cheaper than `charCodeAt`
+ * on the received string, and the verifier has just written that string's bytes there.
+ */
+function constantTimeEqualBytes(a: string, bytes: Buffer, offset: number): boolean {
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ bytes[offset + i]!;
+  return diff === 0;
 }
 
 /**

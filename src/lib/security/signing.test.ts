@@ -74,6 +74,38 @@ describe("envelope signing", () => {
     expect(asOwner).toContain('"sig":"ord-1.');
   });
 
+  it("one verifier, messages of several keys in any order: each checked with its own key id's key", () => {
+    // Key ids of equal length and one that extends another: the verifier remembers the keys it has
+    // resolved and matches them in place, so a near-miss must not be taken for a known key.
+    const entries = [
+      { service: "payment", kid: "pay-1", secret: secret() },
+      { service: "order", kid: "ord-1", secret: secret() },
+      { service: "payment", kid: "pay-10", secret: secret() },
+    ];
+    const v = createVerifier(new Keyring(entries));
+    const byKid = (kid: string) => {
+      const entry = entries.find((e) => e.kid === kid)!;
+      return createSigner(new Keyring([entry]), entry.service);
+    };
+    const [pay1, ord1, pay10] = ["pay-1", "ord-1", "pay-10"].map(byKid);
+    for (let round = 0; round < 2; round++) {
+      expect(v.verify(pay1!.sign(body, "payment"), "payment.processed", "payment")).toBe("payment");
+      expect(() => v.verify(ord1!.sign(body, "payment"), "payment.processed", "payment")).toThrow(
+        expect.objectContaining({ code: "WRONG_PRODUCER" }),
+      );
+      expect(v.verify(pay10!.sign(body, "payment"), "payment.processed", "payment")).toBe("payment");
+    }
+    // A known key id's MAC under another known key id fails; so do unknown ids near known ones.
+    const signed1 = pay1!.sign(body, "payment");
+    expect(() =>
+      v.verify(signed1.replace('"sig":"pay-1.', '"sig":"pay-10.'), "payment.processed", "payment"),
+    ).toThrow(/bad MAC \(key "pay-10"\)/);
+    for (const kid of ["pay-2", "pay-", "pay-100", "ord-1x"])
+      expect(() =>
+        v.verify(signed1.replace('"sig":"pay-1.', `"sig":"${kid}.`), "payment.processed", "payment"),
+      ).toThrow(`unknown key id "${kid}"`);
+  });
+
   it("rotation: the first key of a service signs, every listed key verifies", () => {
     const old = secret();
     const before = new Keyring([{ service: "payment", kid: "pay-1", secret: old }]);

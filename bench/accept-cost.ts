@@ -62,7 +62,10 @@ try {
   const redisPid = Number(/process_id:(\d+)/.exec(await probe.info("server"))?.[1]);
   const target = await startMultiProcess(redis.url, {
     GATEWAY_RATE_LIMIT_PER_MINUTE: "0",
-    ...(profiler ? { NODE_OPTIONS: profiler.nodeOptions } : {}),
+    // BENCH_NODE_OPTIONS: node flags for every process (e.g. to try a GC setting); the profiler's after.
+    ...(profiler || process.env.BENCH_NODE_OPTIONS
+      ? { NODE_OPTIONS: [process.env.BENCH_NODE_OPTIONS, profiler?.nodeOptions].filter(Boolean).join(" ") }
+      : {}),
   });
   const labels = new Map<number, string>([...target.pids].map(([label, pid]) => [pid, label] as const));
   labels.set(redisPid, "redis-server");

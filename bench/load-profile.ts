@@ -147,11 +147,13 @@ export async function profileThisThread<T>(
 /**
  * Node 20 refuses `--cpu-prof` in NODE_OPTIONS, and the launcher picks the node flags itself, so
  * child processes are profiled by a preload (`--import` is allowed there) that starts the inspector
- * profiler once `start()` is called and writes `<pid>.cpuprofile` into `dir` at exit.
+ * profiler once `start()` is called and writes `<pid>.cpuprofile` into `dir` at exit, or once
+ * `stop()` is called (within 50 ms), so what a process does while it shuts down stays out.
  */
-export function profilerPreload(dir: string): { nodeOptions: string; start(): void } {
+export function profilerPreload(dir: string): { nodeOptions: string; start(): void; stop(): void } {
   const file = join(dir, "cpu-prof-preload.mjs");
   const startFile = join(dir, "start");
+  const stopFile = join(dir, "stop");
   writeFileSync(
     file,
     `import { Session } from "node:inspector";
@@ -160,19 +162,33 @@ const session = new Session();
 session.connect();
 session.post("Profiler.enable");
 // Start only when the bench says the measured load begins, so start-up (tsx compiling) is left out.
-const poll = setInterval(() => {
-  if (!existsSync(${JSON.stringify(startFile)})) return;
-  clearInterval(poll);
-  session.post("Profiler.start");
-}, 50);
-poll.unref();
-// Same-thread inspector calls complete synchronously, so this works inside an exit handler.
-process.on("exit", () => {
+let started = false;
+let written = false;
+const write = () => {
+  if (!started || written) return;
+  written = true;
   session.post("Profiler.stop", (error, result) => {
     if (!error) writeFileSync(${JSON.stringify(dir)} + "/" + process.pid + ".cpuprofile", JSON.stringify(result.profile));
   });
-});
+};
+const poll = setInterval(() => {
+  if (!started && existsSync(${JSON.stringify(startFile)})) {
+    started = true;
+    session.post("Profiler.start");
+  }
+  if (started && existsSync(${JSON.stringify(stopFile)})) {
+    clearInterval(poll);
+    write();
+  }
+}, 50);
+poll.unref();
+// Same-thread inspector calls complete synchronously, so this works inside an exit handler.
+process.on("exit", write);
 `,
   );
-  return { nodeOptions: `--import ${file}`, start: () => writeFileSync(startFile, "") };
+  return {
+    nodeOptions: `--import ${file}`,
+    start: () => writeFileSync(startFile, ""),
+    stop: () => writeFileSync(stopFile, ""),
+  };
 }

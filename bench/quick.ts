@@ -16,7 +16,8 @@
  *    highest sustained rate (never under 10 orders/s: at a sustained 10 or 15 it is not half, and
  *    the log says so), after the backlog of the first unsustained rate drained.
  * 5. **Accepted through the gateway**: autocannon as in 2 against the gateway's POST /orders while
- *    the services process what it accepts → accepted (2xx) req/s, as a share of 2's.
+ *    the services process what it accepts → accepted (2xx) req/s, as a share of 2's. The bench's
+ *    own outcome watcher is stopped first (until 2026-11-30 it ran beside this measure only).
  *
  * Order cost (raw-message units) = (CPU s per completed order at the highest sustained rate)
  * ÷ (CPU s per raw message); the formula and the /proc reading are in ./order-cost.ts. It depends on
@@ -252,8 +253,9 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
   };
   try {
     const outcomes = await watchOutcomes(target.transport, "bench-quick");
+    let body: string;
     try {
-      const body = await seedOrderBody(target.gatewayUrl, `quick-${Date.now()}`);
+      body = await seedOrderBody(target.gatewayUrl, `quick-${Date.now()}`);
       const warm = await driveOrders({
         gatewayUrl: target.gatewayUrl,
         body,
@@ -320,13 +322,16 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
       const tally = (await monitor.stop()).calls;
       const sampledShipped = [...sampled.placed.keys()].filter((id) => outcomes.shipped.has(id)).length;
       sample = { orders: sampledShipped, rate: MONITOR_SAMPLE.rate, tally };
-      gateway = await accepted(target.gatewayUrl, body, acceptedSec);
-      log(
-        `gateway over Redis: ${gateway.acceptedPerSecond} accepted req/s (${gateway.non2xx} non-2xx, ${gateway.errors} errors)`,
-      );
     } finally {
       await outcomes.stop();
     }
+    // After the bench's own outcome watcher stopped: it read and acked every order's outcome events
+    // in this process (the load generator's) and in Redis, work the minimal server's run did not
+    // have beside it. Every service still runs and processes what the gateway accepts.
+    gateway = await accepted(target.gatewayUrl, body, acceptedSec);
+    log(
+      `gateway over Redis: ${gateway.acceptedPerSecond} accepted req/s (${gateway.non2xx} non-2xx, ${gateway.errors} errors)`,
+    );
   } finally {
     probe.redis.disconnect();
     await target.stop();

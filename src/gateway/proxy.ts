@@ -28,7 +28,7 @@ import {
 } from "../lib/http/gateway-credential.js";
 import { CircuitBreaker, type CircuitStateChange } from "../lib/resilience/circuit-breaker.js";
 import { CircuitOpenError, TimeoutError } from "../lib/resilience/errors.js";
-import { withTimeout } from "../lib/resilience/timeout.js";
+import { callUpstream } from "./upstream-call.js";
 import {
   hasErrorShape,
   isDrainingResponse,
@@ -122,7 +122,7 @@ interface InstanceSlot {
 }
 
 /** Response headers worth handing back to the client; hop-by-hop and server details stay behind. */
-const PASSED_RESPONSE_HEADERS = [
+const PASSED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
   "content-type",
   "location",
   "retry-after",
@@ -130,7 +130,7 @@ const PASSED_RESPONSE_HEADERS = [
   "idempotent-replayed",
   "idempotency-key",
   "x-correlation-id",
-];
+]);
 
 /**
  * A 5xx answer, thrown inside the breaker so it counts as a failure of the instance (except a
@@ -233,14 +233,10 @@ export class UpstreamProxy {
 
   /** A GET to one instance, for health reports; same pool and connections as proxied calls. */
   async get(instance: ServiceInstance, path: string, timeoutMs: number): Promise<UpstreamResponse> {
-    return withTimeout(
-      (signal) =>
-        this.exchange(
-          this.slot(instance).origin,
-          instance.service,
-          { method: "GET", path, headers: {} },
-          signal,
-        ),
+    return this.exchange(
+      this.slot(instance).origin,
+      instance.service,
+      { method: "GET", path, headers: {} },
       timeoutMs,
     );
   }
@@ -276,19 +272,17 @@ export class UpstreamProxy {
   ): Promise<AttemptOutcome> {
     const { origin, breaker } = this.slot(instance);
     try {
-      const response = await breaker.execute(() =>
-        withTimeout(async (signal) => {
-          const answer = await this.exchange(origin, instance.service, request, signal);
-          // A deliberate "busy / not now for this request" answer is the instance working: not a failure.
-          const requestScoped = isRequestScopedAnswer(
-            answer.status,
-            answer.body,
-            answer.headers["content-type"],
-          );
-          if (answer.status >= 500 && !requestScoped) throw new UpstreamStatusError(answer);
-          return answer;
-        }, budgetMs),
-      );
+      const response = await breaker.execute(async () => {
+        const answer = await this.exchange(origin, instance.service, request, budgetMs);
+        // A deliberate "busy / not now for this request" answer is the instance working: not a failure.
+        const requestScoped = isRequestScopedAnswer(
+          answer.status,
+          answer.body,
+          answer.headers["content-type"],
+        );
+        if (answer.status >= 500 && !requestScoped) throw new UpstreamStatusError(answer);
+        return answer;
+      });
       return { kind: "answered", response };
     } catch (error) {
       if (neverReached(error) || breaker.state === "OPEN") {
@@ -372,10 +366,10 @@ export class UpstreamProxy {
     origin: string,
     service: string,
     request: UpstreamRequest,
-    signal: AbortSignal,
+    budgetMs: number,
   ): Promise<UpstreamResponse> {
     // Tracing off (the default): no span, and none of its attributes computed per call.
-    if (!tracingEnabled()) return this.send(origin, service, request, signal, undefined);
+    if (!tracingEnabled()) return this.send(origin, service, request, budgetMs, undefined);
     const url = new URL(origin);
     // A CLIENT span per attempt, inside the gateway's request span only (background probes stay
     // out of traces); its context goes upstream as `traceparent`.
@@ -391,7 +385,7 @@ export class UpstreamProxy {
           [ATTR_URL_FULL]: `${origin}${request.path.split("?")[0] ?? ""}`,
         },
       },
-      (span) => this.send(origin, service, request, signal, span),
+      (span) => this.send(origin, service, request, budgetMs, span),
     );
   }
 
@@ -399,7 +393,7 @@ export class UpstreamProxy {
     origin: string,
     service: string,
     request: UpstreamRequest,
-    signal: AbortSignal,
+    budgetMs: number,
     span: Span | undefined,
   ): Promise<UpstreamResponse> {
     const signer = this.signerFor(service);
@@ -415,23 +409,15 @@ export class UpstreamProxy {
             ),
           };
     if (span) injectHeaders(outgoing);
-    const answer = await this.agent.request({
-      origin,
-      path: request.path,
-      method: request.method as "GET",
-      headers: outgoing,
-      body: request.body ?? null,
-      signal,
-    });
-    const body = Buffer.from(await answer.body.arrayBuffer());
-    const headers: Record<string, string> = {};
-    for (const name of PASSED_RESPONSE_HEADERS) {
-      const value = answer.headers[name];
-      if (typeof value === "string") headers[name] = value;
-    }
-    span?.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, answer.statusCode);
-    if (answer.statusCode >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
-    return { status: answer.statusCode, headers, body };
+    const answer = await callUpstream(
+      this.agent,
+      { origin, path: request.path, method: request.method, headers: outgoing, body: request.body },
+      budgetMs,
+      PASSED_RESPONSE_HEADERS,
+    );
+    span?.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, answer.status);
+    if (answer.status >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
+    return answer;
   }
 
   private slot(instance: ServiceInstance): InstanceSlot {

@@ -97,7 +97,7 @@ export class StreamSubscription implements TransportSubscription {
    */
   private claimsHeldUntil = 0;
   private readonly onMainReady = (): void => this.afterOutage();
-  /** Which stream a read of fewer entries than streams starts at (see readNew). */
+  /** Which stream a read of fewer entries than streams starts at (see readFewer). */
   private rotation = 0;
   /** Set once the handlers a stop waits for have returned: leases are renewed until then. */
   private drained = false;
@@ -233,24 +233,57 @@ export class StreamSubscription implements TransportSubscription {
     }
   }
 
-  /** Reads up to `count` new entries (`>`) and hands them to handlers; returns how many it read. */
+  /**
+   * Reads up to `count` new entries (`>`) and hands them to handlers; returns how many it read.
+   * COUNT applies per stream, so a read of k streams returns up to k * COUNT entries. With at least
+   * one entry per stream to read, one read of every stream, COUNT split over them. With fewer (few
+   * free slots, a small rate grant) see readFewer.
+   */
   private async readNew(
     connection: Redis,
     keys: readonly string[],
     count: number,
     block: boolean,
   ): Promise<number> {
-    const { group, consumer, blockMs } = this.options;
-    // COUNT applies per stream, so a read of k streams returns up to k * COUNT entries. To never
-    // return more than `count` (the free slots, or the rate limiter's grant): split it over the
-    // streams, and when it is smaller than their number read only `count` of them, COUNT 1,
-    // rotating which ones so that no stream waits behind the others.
-    const perStream = Math.floor(count / keys.length);
-    let streams = keys;
-    if (perStream === 0) {
-      const start = this.rotation++ % keys.length;
-      streams = [...keys.slice(start), ...keys.slice(0, start)].slice(0, count);
+    if (count < keys.length) return this.readFewer(connection, keys, count, block);
+    return this.readStreams(connection, keys, Math.floor(count / keys.length), block);
+  }
+
+  /**
+   * Fewer entries to read than streams: non-blocking reads of `count` streams at a time, COUNT 1,
+   * starting at a rotating stream (no stream waits behind the others), until one returns entries
+   * or every stream was looked at. Only then a blocking read, and of every stream: a blocking read
+   * of some of them would leave an entry arriving on another waiting out `blockMs` while it could
+   * be handled (seen: 1 s stalls of orders whenever a busy service's slots ran low). It may return
+   * an entry from each stream that received one meanwhile, a few more than `count`: the extra ones
+   * wait, leased, for a free slot (acceptAll).
+   */
+  private async readFewer(
+    connection: Redis,
+    keys: readonly string[],
+    count: number,
+    block: boolean,
+  ): Promise<number> {
+    const start = this.rotation++;
+    for (let looked = 0; looked < keys.length && !this.stopped; looked += count) {
+      const streams = Array.from(
+        { length: Math.min(count, keys.length - looked) },
+        (_, i) => keys[(start + looked + i) % keys.length]!,
+      );
+      const read = await this.readStreams(connection, streams, 1, false);
+      if (read > 0) return read;
     }
+    return block && !this.stopped ? this.readStreams(connection, keys, 1, true) : 0;
+  }
+
+  /** One XREADGROUP of `perStream` entries from each of `streams`; hands what it got to handlers. */
+  private async readStreams(
+    connection: Redis,
+    streams: readonly string[],
+    perStream: number,
+    block: boolean,
+  ): Promise<number> {
+    const { group, consumer, blockMs } = this.options;
     const startedAt = Date.now();
     const reply = await connection.call("XREADGROUP", [
       ...["GROUP", group, consumer, "COUNT", Math.max(1, perStream)],

@@ -296,6 +296,55 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       await cleanup();
     });
 
+    it("reads no more entries than it has free handler slots when each of several streams has some waiting", async () => {
+      const { transport, cleanup } = make({ claimIdleMs: 60_000 });
+      const owner = uniqueName("own");
+      const refs = [uniqueTopic("a"), uniqueTopic("b"), uniqueTopic("c")].map((t) => ({ ...t, owner }));
+      const group = uniqueName("g");
+      await transport.ensureGroups(group, refs);
+      await transport.publish(refs.flatMap((ref) => [0, 1].map((n) => messageOf(ref, n))));
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const got = recorder(async (d) => {
+        await gate;
+        await d.ack();
+      });
+      await transport.subscribe({ group, consumer: "c", topics: refs, concurrency: 2 }, got.handler);
+      await waitFor(() => got.deliveries.length >= 2, 8_000, "two handlers");
+      await sleep(400);
+
+      expect(got.deliveries).toHaveLength(2);
+      const pending = await Promise.all(refs.map((ref) => pendingCount(ref, group)));
+      expect(pending.reduce((a, b) => a + b, 0)).toBe(2);
+      release();
+      await waitFor(() => got.deliveries.length >= 6, 8_000, "the rest");
+      await cleanup();
+    });
+
+    it("with fewer free handler slots than streams, handles a message on any stream without waiting out the blocking read", async () => {
+      // blockMs 10 s: a message on a stream the pending blocking read does not list would wait it out.
+      const { transport, cleanup } = make({ claimIdleMs: 60_000, blockMs: 10_000 });
+      const owner = uniqueName("own");
+      const [a, b] = [uniqueTopic("a"), uniqueTopic("b")].map((t) => ({ ...t, owner }));
+      const got = recorder();
+      // One owner: one blocking read for both streams, with a single handler slot.
+      await transport.subscribe(
+        { group: uniqueName("g"), consumer: "c", topics: [a!, b!], concurrency: 1 },
+        got.handler,
+      );
+      // The read loop alternates which stream a read of one entry lists: whichever it starts with,
+      // some of these messages land on a stream the pending read does not list.
+      for (const [n, ref] of [a!, a!, b!, b!, a!].entries()) {
+        const sentAt = Date.now();
+        await transport.publish([messageOf(ref, n)]);
+        await waitFor(() => got.deliveries.length > n, 8_000, `message ${n}`);
+        expect(Date.now() - sentAt, `message ${n} on ${ref.topic}`).toBeLessThan(2_000);
+      }
+      await cleanup();
+    });
+
     it("refuses a readLingerMs below 0 or above 1000 ms (a seconds-for-ms typo would stall the reader)", async () => {
       for (const readLingerMs of [-1, 1_001, 60_000, Number.NaN, Number.POSITIVE_INFINITY])
         expect(() => make({ readLingerMs }), String(readLingerMs)).toThrow(

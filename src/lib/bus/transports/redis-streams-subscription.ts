@@ -48,6 +48,8 @@ export interface StreamSubscriptionOptions {
   concurrency: number;
   batchSize: number;
   blockMs: number;
+  /** BLOCK time of a read of every stream of its loop without a throttle (see the transport's option). */
+  idleBlockMs: number;
   /**
    * After a read that returned several entries (a busy stream), the next read waits until this
    * long (ms) after it, so it takes what arrived meanwhile in one batch (0: never waits).
@@ -240,7 +242,7 @@ export class StreamSubscription implements TransportSubscription {
     count: number,
     block: boolean,
   ): Promise<number> {
-    const { group, consumer, blockMs } = this.options;
+    const { group, consumer, blockMs, idleBlockMs, throttle } = this.options;
     // COUNT applies per stream, so a read of k streams returns up to k * COUNT entries. To never
     // return more than `count` (the free slots, or the rate limiter's grant): split it over the
     // streams, and when it is smaller than their number read only `count` of them, COUNT 1,
@@ -254,7 +256,8 @@ export class StreamSubscription implements TransportSubscription {
     const startedAt = Date.now();
     const reply = await connection.call("XREADGROUP", [
       ...["GROUP", group, consumer, "COUNT", Math.max(1, perStream)],
-      ...(block ? ["BLOCK", blockMs] : []),
+      // Waiting on every stream, any new entry ends the wait: a long one costs no latency.
+      ...(block ? ["BLOCK", streams.length === keys.length && !throttle ? idleBlockMs : blockMs] : []),
       ...["STREAMS", ...streams, ...streams.map(() => ">")],
     ]);
     const read = parseReadReply(reply).flatMap(({ key, entries }) =>

@@ -330,7 +330,6 @@ async function startBackground(
   });
   const interval = options.healthCheckIntervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS;
   let checker: HealthChecker | undefined;
-  let pruner: NodeJS.Timeout | undefined;
   if (interval > 0) {
     checker = startHealthChecker({
       registry,
@@ -339,20 +338,15 @@ async function startBackground(
       unhealthyThreshold: options.unhealthyThreshold ?? 3,
       publish,
       logger,
+      // Breakers follow the list each round just read (a second timer reading the whole registry
+      // again on the same period doubled the gateway's idle registry reads).
+      // The gateways themselves are never proxied to: no breakers for them.
+      onRound: (live) => proxy.retain(live.filter((instance) => instance.service !== GATEWAY_SERVICE)),
     });
-    pruner = setInterval(() => {
-      registry.list().then(
-        // The gateways themselves are never proxied to: no breakers for them.
-        (live) => proxy.retain(live.filter((instance) => instance.service !== GATEWAY_SERVICE)),
-        () => {},
-      );
-    }, interval);
-    pruner.unref();
   }
   return {
     agent,
     stop: async () => {
-      clearInterval(pruner);
       await checker?.stop();
       await reporter.stop();
     },

@@ -45,6 +45,11 @@ export interface HealthCheckerOptions {
   publish?: DiscoveryPublish;
   logger?: DiscoveryLogger;
   now?: () => number;
+  /**
+   * After each round, the instances it listed, less those it deregistered: for a caller that needs
+   * the registry's list on the same period (the gateway's breaker pruning), without reading it again.
+   */
+  onRound?: (live: readonly ServiceInstance[]) => void;
 }
 
 export interface HealthOutcome {
@@ -76,6 +81,7 @@ interface CheckerContext {
   now: () => number;
   /** Consecutive failures seen by this checker, by counterKey. */
   failures: Map<string, number>;
+  onRound: ((live: readonly ServiceInstance[]) => void) | undefined;
 }
 
 export function startHealthChecker(options: HealthCheckerOptions): HealthChecker {
@@ -90,6 +96,7 @@ export function startHealthChecker(options: HealthCheckerOptions): HealthChecker
     announce: announcer(options.publish, logger),
     now: options.now ?? Date.now,
     failures: new Map(),
+    onRound: options.onRound,
   };
   const ticker = startTicker(options.intervalMs ?? 60_000, async () => {
     await runRound(ctx).catch((error: unknown) => logger.warn({ err: error }, "health check round failed"));
@@ -106,6 +113,12 @@ async function runRound(ctx: CheckerContext): Promise<HealthOutcome[]> {
   for (const result of settled) {
     if (result.status === "fulfilled") outcomes.push(result.value);
     else ctx.logger.warn({ err: result.reason }, "health verdict not recorded");
+  }
+  if (ctx.onRound) {
+    const gone = new Set(
+      outcomes.filter((o) => o.deregistered).map((o) => `${o.service}\u0000${o.instanceId}`),
+    );
+    ctx.onRound(instances.filter((i) => !gone.has(`${i.service}\u0000${i.instanceId}`)));
   }
   return outcomes;
 }

@@ -1,5 +1,6 @@
+import perfHooks from "node:perf_hooks";
 import { register as globalRegistry } from "prom-client";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Metrics, type MetricsOptions } from "./metrics.js";
 
 function setup(options: Partial<MetricsOptions> = {}) {
@@ -120,6 +121,19 @@ describe("Metrics", () => {
     const text = await metrics.metricsText();
     expect(text).toContain("shop_events_processed_total");
     expect(text).toContain("shop_process_cpu_user_seconds_total");
+  });
+
+  it("samples the event loop's delay every 100 ms, not 100 times a second (an idle process's main CPU cost)", async () => {
+    // prom-client reads perf_hooks at call time: the spy sees the sampler it starts.
+    const monitor = vi.spyOn(perfHooks, "monitorEventLoopDelay");
+    try {
+      const metrics = new Metrics({ service: "gateway", defaultMetrics: true });
+      expect(monitor).toHaveBeenCalledTimes(1);
+      expect(monitor.mock.calls[0]?.[0]?.resolution).toBe(100);
+      expect(await metrics.metricsText()).toContain("ordersaga_nodejs_eventloop_lag_p99_seconds");
+    } finally {
+      monitor.mockRestore();
+    }
   });
 });
 

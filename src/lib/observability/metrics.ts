@@ -34,12 +34,25 @@ export interface HttpObservation {
   durationMs: number;
 }
 
+/**
+ * Default period of the event-loop delay sampler: a stall of 100 ms or more is always seen (its
+ * delay in `nodejs_eventloop_lag_max_seconds`), a shorter one in proportion to its length; the
+ * sampler costs ~0.3 ms of CPU per second instead of ~3.5 at prom-client's 10 ms.
+ */
+export const EVENT_LOOP_SAMPLE_MS = 100;
+
 export interface MetricsOptions {
   service: string;
   /** Prefix of every metric name. */
   prefix?: string;
   /** Also collect Node process metrics (CPU, memory, event loop) into this registry. */
   defaultMetrics?: boolean;
+  /**
+   * Period (ms) of the event-loop delay sampler behind `nodejs_eventloop_lag_*` (default
+   * {@link EVENT_LOOP_SAMPLE_MS}). prom-client's own default, 10 ms, wakes an idle process 100 times a
+   * second: about 3.5 ms of CPU per second per process, most of an idle system's CPU.
+   */
+  eventLoopSampleMs?: number;
   now?: () => number;
   /** Used only to sample durations once a window holds more than `maxSamplesPerWindow`. */
   random?: () => number;
@@ -213,7 +226,12 @@ export class Metrics {
       "Compensation replies: done, or refused",
       ["compensation", "outcome"],
     );
-    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: p });
+    if (options.defaultMetrics)
+      collectDefaultMetrics({
+        register: this.registry,
+        prefix: p,
+        eventLoopMonitoringPrecision: options.eventLoopSampleMs ?? EVENT_LOOP_SAMPLE_MS,
+      });
   }
 
   get contentType(): string {

@@ -91,18 +91,21 @@ return removed
  * Claims nothing while Redis itself has been up for less than minIdle: idle times restored from
  * the AOF after a restart include the outage, so live owners must first get a full takeover time
  * to reconnect and renew their leases (uptime is in whole seconds, rounded down: never too early).
+ * Uptime is asked (INFO server, the costliest command of an idle round) only when XPENDING found
+ * idle entries: almost every round, on every stream of every service, finds none.
  * KEYS: stream. ARGV: group, consumer, minIdle, cursor, count, busy ids...
  * Returns `{cursor, entries, counts, deletedIds}`; cursor "0-0" when the scan is complete.
  */
 export const claimIdleScript = new LuaScript(`
 local group, consumer, min_idle, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[5])
+local scan = count * 4
+local start = (ARGV[4] == '0-0') and '-' or ('(' .. ARGV[4])
+local rows = redis.call('XPENDING', KEYS[1], group, 'IDLE', min_idle, start, '+', scan)
+if #rows == 0 then return {'0-0', {}, {}, {}} end
 local uptime = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)'))
 if uptime and uptime * 1000 < tonumber(min_idle) then return {'0-0', {}, {}, {}} end
 local busy = {}
 for i = 6, #ARGV do busy[ARGV[i]] = true end
-local scan = count * 4
-local start = (ARGV[4] == '0-0') and '-' or ('(' .. ARGV[4])
-local rows = redis.call('XPENDING', KEYS[1], group, 'IDLE', min_idle, start, '+', scan)
 local ids, counts, cursor = {}, {}, '0-0'
 for i, row in ipairs(rows) do
   if #ids >= count then cursor = rows[i - 1][1] break end

@@ -48,6 +48,8 @@ export interface StreamSubscriptionOptions {
   concurrency: number;
   batchSize: number;
   blockMs: number;
+  /** BLOCK time of a read of every stream of its loop without a throttle (see the transport's option). */
+  idleBlockMs: number;
   /**
    * After a read that returned several entries (a busy stream), the next read waits until this
    * long (ms) after it, so it takes what arrived meanwhile in one batch (0: never waits).
@@ -283,11 +285,13 @@ export class StreamSubscription implements TransportSubscription {
     perStream: number,
     block: boolean,
   ): Promise<number> {
-    const { group, consumer, blockMs } = this.options;
+    const { group, consumer, blockMs, idleBlockMs, throttle } = this.options;
     const startedAt = Date.now();
     const reply = await connection.call("XREADGROUP", [
       ...["GROUP", group, consumer, "COUNT", Math.max(1, perStream)],
-      ...(block ? ["BLOCK", blockMs] : []),
+      // A blocking read always lists every stream (see readFewer), so any new entry ends the wait: a
+      // long one costs no latency. A rate-limited read keeps `blockMs`, to ask the limiter sooner.
+      ...(block ? ["BLOCK", throttle ? blockMs : idleBlockMs] : []),
       ...["STREAMS", ...streams, ...streams.map(() => ">")],
     ]);
     const read = parseReadReply(reply).flatMap(({ key, entries }) =>

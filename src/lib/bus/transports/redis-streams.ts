@@ -68,6 +68,17 @@ export interface RedisStreamsTransportOptions {
   /** XREADGROUP BLOCK time; also the poll interval of the redeliver stream (default 1 s). */
   blockMs?: number;
   /**
+   * XREADGROUP BLOCK time of a read that waits on every stream of its loop, without a read throttle
+   * (default 2/5 of `claimIdleMs`, 2 s; never under `blockMs` nor over a quarter of `deadConsumerMs`).
+   * A new entry on any of them ends the wait at once, so this is only how often an idle reader asks
+   * again: at `blockMs` (1 s) every reader of every service woke once a second for nothing. Kept under
+   * half of `claimIdleMs`: a read that took longer is still taken for a frozen process's (its entries
+   * are checked before they run). A read of some of the streams only (few free slots, rotating) or
+   * under a throttle (it holds tokens while it waits) keeps `blockMs`, so no stream waits longer
+   * behind another.
+   */
+  idleBlockMs?: number;
+  /**
    * After a read that returned several entries, how long (ms) the next read waits from it, so
    * that a busy stream is read in batches rather than an entry at a time (default 0: no wait; at
    * most 1000: a larger value, e.g. seconds given for ms, would stall the reader).
@@ -97,6 +108,19 @@ export interface RedisStreamsTransportOptions {
 }
 
 const DAY_MS = 86_400_000;
+
+/**
+ * The idle readers' BLOCK time (see `idleBlockMs`): under half of `claimIdleMs`, so only a frozen
+ * process's read takes as long as the late-read check looks for; under a quarter of `deadConsumerMs`,
+ * since a blocked reader is unseen (XINFO CONSUMERS idle) for as long and must never look dead.
+ */
+function idleBlockMsOf(
+  asked: number | undefined,
+  t: { blockMs: number; claimIdleMs: number; deadConsumerMs: number },
+): number {
+  const bound = Math.min(Math.floor((t.claimIdleMs * 9) / 20), Math.floor(t.deadConsumerMs / 4));
+  return Math.max(t.blockMs, Math.min(asked ?? Math.floor((t.claimIdleMs * 2) / 5), bound));
+}
 /** Upper bound of `readLingerMs`: a linger is a batching pause, never a stall (break-consumer F5). */
 const MAX_READ_LINGER_MS = 1_000;
 
@@ -152,6 +176,7 @@ export class RedisStreamsTransport implements Transport {
       "maxLeaseMs",
       "deadConsumerMs",
       "blockMs",
+      "idleBlockMs",
       "batchSize",
       "failureTtlMs",
       "clockSyncIntervalMs",
@@ -210,6 +235,8 @@ export class RedisStreamsTransport implements Transport {
     this.assertOpen();
     const concurrency = positive("concurrency", options.concurrency ?? 16);
     const claimIdleMs = this.options.claimIdleMs ?? 5_000;
+    const blockMs = this.options.blockMs ?? 1_000;
+    const deadConsumerMs = this.options.deadConsumerMs ?? 3_600_000;
     await this.ensureGroups(options.group, options.topics);
     const clock = await this.redisClock();
     const subscription = new StreamSubscription(
@@ -222,13 +249,14 @@ export class RedisStreamsTransport implements Transport {
         redeliverKey: redeliverStreamKey(options.group),
         concurrency,
         batchSize: this.options.batchSize ?? 128,
-        blockMs: this.options.blockMs ?? 1_000,
+        blockMs,
+        idleBlockMs: idleBlockMsOf(this.options.idleBlockMs, { blockMs, claimIdleMs, deadConsumerMs }),
         readLingerMs: this.options.readLingerMs ?? 0,
         claimIdleMs,
         claimIntervalMs: this.options.claimIntervalMs ?? claimIdleMs,
         renewIntervalMs: this.options.renewIntervalMs ?? Math.max(1, Math.floor(claimIdleMs / 3)),
         maxLeaseMs: this.options.maxLeaseMs ?? 600_000,
-        deadConsumerMs: this.options.deadConsumerMs ?? 3_600_000,
+        deadConsumerMs,
         failureTtlMs: this.options.failureTtlMs ?? 7 * DAY_MS,
         clock: () => clock.now(),
         logger: this.logger,

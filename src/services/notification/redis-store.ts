@@ -63,10 +63,26 @@ return 1`);
 const channelField = (contact: Contact): string =>
   `,${NotificationChannelSchema.options.filter((c) => channelEnabled(contact, c)).join(",")},`;
 
+// A claim found still "sending" is resumed by the delivery that found it, which will call the provider
+// with its id: marked taken (the JSON gains a leading "taken" field, which parseRecord drops), so that
+// RELEASE, which removes only the exact JSON it claimed, no longer undoes it. Undone after being taken,
+// the fact went out under this id and again under a fresh one at the next claim, and this delivery's
+// finish found nothing to finish. A record's JSON holds "status":"sending" only as its own field
+// (quotes inside its strings are escaped).
+const TAKE_LUA = `
+local function take(key, current)
+  if string.sub(current, 1, 10) == '{"taken":1' or not string.find(current, '"status":"sending"', 1, true) then
+    return current
+  end
+  current = '{"taken":1,' .. string.sub(current, 2)
+  redis.call('SET', key, current)
+  return current
+end`;
+
 // KEYS: record, indexes...; ARGV: record JSON, score, index member.
-const BEGIN = new LuaScript(`
+const BEGIN = new LuaScript(`${TAKE_LUA}
 local current = redis.call('GET', KEYS[1])
-if current then return current end
+if current then return take(KEYS[1], current) end
 redis.call('SET', KEYS[1], ARGV[1])
 for i = 2, #KEYS do redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3]) end
 return ARGV[1]`);
@@ -83,13 +99,13 @@ return 1`);
 
 // BEGIN for several records. KEYS: per record its key then its index keys. ARGV: count, then per
 // record: index count, record JSON, score, index member. → the records in effect (JSON), in order.
-const BEGIN_ALL = new LuaScript(`
+const BEGIN_ALL = new LuaScript(`${TAKE_LUA}
 local k, a, out = 1, 2, {}
 for i = 1, tonumber(ARGV[1]) do
   local n = tonumber(ARGV[a])
   local current = redis.call('GET', KEYS[k])
   if current then
-    out[i] = current
+    out[i] = take(KEYS[k], current)
   else
     redis.call('SET', KEYS[k], ARGV[a + 1])
     for j = 1, n do redis.call('ZADD', KEYS[k + j], ARGV[a + 2], ARGV[a + 3]) end
@@ -126,7 +142,7 @@ return out`);
 // (a contact written without the field, or by an earlier version since: nothing claimed, the caller
 // decides), record JSON per claim...}.
 // The contact's five fields in one HMGET (one read of the hash, not one per field).
-const BEGIN_FOR_CONTACT = new LuaScript(`
+const BEGIN_FOR_CONTACT = new LuaScript(`${TAKE_LUA}
 local c = redis.call('HMGET', KEYS[1], 'at', 'deleted', 'data', 'channels', 'channelsAt')
 local at, data, channels = c[1], c[3], c[4]
 if not at then return {false} end
@@ -139,7 +155,7 @@ for i = 1, tonumber(ARGV[1]) do
   if string.find(channels, ',' .. channel .. ',', 1, true) then
     local current = redis.call('GET', KEYS[k])
     if current then
-      out[#out + 1] = current
+      out[#out + 1] = take(KEYS[k], current)
     else
       redis.call('SET', KEYS[k], ARGV[a + 2])
       for j = 1, n do redis.call('ZADD', KEYS[k + j], ARGV[a + 3], ARGV[a + 4]) end
@@ -152,7 +168,8 @@ return out`);
 
 // Undoes claims. KEYS: per record its key then its index keys. ARGV: count, then per record: index
 // count, record JSON (as claimed), index member. Removes a record only while it is exactly the one
-// given (still "sending", same id), with its index entries. → how many it removed.
+// given (still "sending", same id, not taken by another delivery), with its index entries. → how
+// many it removed.
 const RELEASE = new LuaScript(`
 local k, a, removed = 1, 2, 0
 for i = 1, tonumber(ARGV[1]) do

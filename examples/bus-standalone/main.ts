@@ -5,15 +5,18 @@
  * Run: `REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/bus-standalone/main.ts [count]`
  * Prints one line per handled message, then `done <count>`. Exit code 0 when every message was handled.
  */
-import { Redis } from "ioredis";
 import { Publisher, RedisStreamsTransport, Subscriber } from "../../src/lib/bus/index.js";
 import { RedisDeadLetterStore } from "../../src/lib/dlq/index.js";
 import { createLogger } from "../../src/lib/observability/logger.js";
+import { ResendGuardRedis } from "../../src/lib/redis/index.js";
 import { GreeterEvents } from "./events.js";
 
 const count = Number(process.argv[2] ?? 5);
-// maxRetriesPerRequest null: the bus's blocking reads must wait out a reconnect, not fail.
-const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", { maxRetriesPerRequest: null });
+// maxRetriesPerRequest null: the bus's blocking reads must wait out a reconnect, not fail. The guard:
+// a write whose reply a connection drop lost fails (the bus retries it) instead of running twice.
+const redis = new ResendGuardRedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", {
+  maxRetriesPerRequest: null,
+});
 // Without a logger the library logs nothing: pass one to see warnings and the must-complete alert.
 const logger = createLogger({ service: "greeter-example", level: process.env.LOG_LEVEL ?? "warn" });
 

@@ -52,4 +52,15 @@ describeWithRedis("fault suite slice (embedded over Redis, fixed seeds)", (getRe
     });
     expect(verdict).toEqual({ "I-terminal": [], "I-stock": [], "I-money": [], "I-once": [] });
   }, 60_000);
+
+  it("connections cut mid-flight keep every invariant: lost replies are not run twice (seed 13)", async () => {
+    const redis = getRedis().client();
+    const verdict = await run(13, async (random) => {
+      for (let round = 0; round < 40; round++) {
+        await new Promise((r) => setTimeout(r, 20 + random() * 80));
+        await redis.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+      }
+    });
+    expect(verdict).toEqual({ "I-terminal": [], "I-stock": [], "I-money": [], "I-once": [] });
+  }, 90_000);
 });

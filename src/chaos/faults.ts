@@ -116,6 +116,16 @@ export const FAULTS: readonly Fault[] = [
     },
   },
   {
+    name: "client-kill",
+    what: "every Redis connection cut 40 times mid-saga (replies lost after the command may have run)",
+    during: async (system, random) => {
+      for (let i = 0; i < 40; i++) {
+        await sleep(20 + random() * 80);
+        await system.killRedisClients();
+      }
+    },
+  },
+  {
     name: "provider-brownout",
     what: "the provider fails in short bursts for 4 s",
     during: async (system) => {

@@ -27,6 +27,11 @@ export interface ChaosSystem {
   pause(label: string, ms: number): Promise<void>;
   /** `kill -9` of Redis and a start on the same AOF (appendfsync always: acknowledged writes survive). */
   restartRedis(): Promise<void>;
+  /**
+   * Closes every service's Redis connections at once (CLIENT KILL): commands in flight lose their
+   * replies, after Redis may have run them; the clients reconnect.
+   */
+  killRedisClients(): Promise<void>;
   /** The simulated provider is down (every call fails) for `ms` from now. */
   providerOutage(ms: number): Promise<void>;
   /** Appends `count` copies of recent entries of the saga's streams again: duplicated, reordered deliveries. */
@@ -160,6 +165,9 @@ function running(
       }
     },
     restartRedis: () => redis.restart(),
+    killRedisClients: async () => {
+      await client.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+    },
     providerOutage: async (ms) => {
       await client.set("{payment}:provider:down-until", String(Date.now() + ms));
     },

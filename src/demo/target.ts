@@ -4,7 +4,7 @@
  * database when it is empty, else another empty database of that Redis (so its processes never join
  * another system's consumer groups); without either, the embedded in-memory system.
  */
-import { Redis } from "ioredis";
+import { ResendGuardRedis } from "../lib/redis/resend-guard.js";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
 import { startFailureReason } from "../lib/runtime/launch-signal.js";
 import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../lib/runtime/redis-ready.js";
@@ -27,7 +27,7 @@ export async function findRunningGateway(
   redisUrl: string,
   connectTimeoutMs: number = DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
 ): Promise<string | undefined> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const redis = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: 1 });
   redis.on("error", () => {});
   try {
     await waitForRedis(redis, connectTimeoutMs).catch((error: unknown) => {
@@ -55,7 +55,7 @@ export async function claimEmptyDatabase(
   redisUrl: string,
 ): Promise<{ url: string; db: number; note?: string }> {
   const own = Number(new URL(redisUrl).pathname.slice(1) || "0");
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const redis = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: 1 });
   redis.on("error", () => {});
   const claim = async (db: number): Promise<number | "claimed"> => {
     await redis.select(db);
@@ -90,7 +90,7 @@ export async function claimEmptyDatabase(
 }
 
 async function flushDatabase(url: string): Promise<void> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  const redis = new ResendGuardRedis(url, { maxRetriesPerRequest: 1 });
   redis.on("error", () => {});
   try {
     await redis.flushdb();

@@ -13,7 +13,7 @@
  * saying what runs (launch-guard.ts). A process that dies after start is restarted (backoff, logged).
  */
 import { parseArgs } from "node:util";
-import { Redis } from "ioredis";
+import { ResendGuardRedis } from "../lib/redis/resend-guard.js";
 import { startFailureReason } from "../lib/runtime/launch-signal.js";
 import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../lib/runtime/redis-ready.js";
 import {
@@ -60,7 +60,7 @@ const refuse = (reason: string): never => {
 // with --add-instances joined under a launcher slot of its own (no instance id in common).
 let slot: SlotClaim | undefined;
 {
-  const guard = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const guard = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: 1 });
   guard.on("error", () => {});
   try {
     const timeout = Number(process.env.REDIS_CONNECT_TIMEOUT_MS) || DEFAULT_REDIS_CONNECT_TIMEOUT_MS;
@@ -88,7 +88,7 @@ let slot: SlotClaim | undefined;
 // --redis-acl: every process connects as its own ACL user, created here (needs ACL rights on REDIS_URL).
 let redisUsers: Awaited<ReturnType<typeof provisionAclUsers>> | undefined;
 if (values["redis-acl"] === true) {
-  const admin = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const admin = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: 1 });
   try {
     redisUsers = await provisionAclUsers(admin);
   } catch (error) {

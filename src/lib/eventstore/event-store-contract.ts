@@ -132,6 +132,41 @@ export function runEventStoreContract(name: string, factory: EventStoreFactory):
       expect(await store.version("c-1")).toBe(4);
     });
 
+    it("compares the expected last event's own fields, not look-alikes in its data or metadata", async () => {
+      await store.append("c-1", [added(1)], { expectedVersion: "no_stream" });
+      const [first] = await store.read("c-1");
+      if (!first) throw new Error("no event 1");
+      // The last event differs in every mark, but carries the expected ones inside its body.
+      const expected = {
+        globalPosition: first.globalPosition,
+        type: "counter.reset",
+        recordedAt: first.recordedAt,
+      };
+      const mimic: NewEvent = {
+        type: "counter.added",
+        data: { amount: 2, echo: { type: expected.type, globalPosition: expected.globalPosition } },
+        metadata: { recordedAt: expected.recordedAt },
+      };
+      await store.append("c-1", [mimic], { expectedVersion: 1, recordedAt: T0 + 5 });
+      const [, second] = await store.read("c-1");
+      expect(second).toMatchObject({ type: "counter.added", recordedAt: new Date(T0 + 5).toISOString() });
+
+      const error = await rejection(
+        store.append("c-1", [added(3)], { expectedVersion: 2, expectedLast: expected }),
+      );
+      expect(error).toBeInstanceOf(ConcurrencyError);
+      expect(await store.version("c-1")).toBe(2);
+      // A type that is a prefix of the stored one is another type.
+      const prefix = {
+        globalPosition: second?.globalPosition,
+        type: "counter.add",
+        recordedAt: second?.recordedAt,
+      };
+      await expect(
+        store.append("c-1", [added(3)], { expectedVersion: 2, expectedLast: prefix }),
+      ).rejects.toBeInstanceOf(ConcurrencyError);
+    });
+
     it("rejects no_stream on an existing stream and accepts any", async () => {
       await store.append("c-1", [added(1)], { expectedVersion: "no_stream" });
       const error = await rejection(store.append("c-1", [added(2)], { expectedVersion: "no_stream" }));

@@ -26,10 +26,10 @@ import { LuaScript } from "../redis/index.js";
  * count m, n event bodies (JSON objects without version and position), field and value of each
  * outbox message, inline write count w, then per write: command, argument count, and per argument
  * "s" + value, or "p" + before + event index (1-based) + after (the event's global position goes
- * between them: a view record's `position`); with "exact_last", three more: parts of the JSON of the
- * event expected at the expected version (`"globalPosition":"<p>"`, `"type":"<t>"`,
- * `"recordedAt":"<iso>"`, or "" to skip one), each found in the stored one or the append is refused
- * (`AppendOptions.expectedLast`).
+ * between them: a view record's `position`); with "exact_last", three more: the global position,
+ * type and recordedAt of the event expected at the expected version ("" to skip one), each equal to
+ * that field of the stored one (decoded: a substring search of its JSON matched look-alikes in its
+ * data or metadata) or the append is refused (`AppendOptions.expectedLast`).
  * A refusal of an exact expected version below the stream's returns the events after it (the
  * caller's catch-up, `ConcurrencyError.missed`), read in the same step.
  * The n events take n consecutive global positions (one INCRBY); the global log gets one entry per
@@ -50,9 +50,11 @@ if (kind == 'no_stream' and actual ~= 0) or (exact and actual ~= tonumber(ARGV[2
   return {'conflict', actual}
 end
 if kind == 'exact_last' and actual > 0 then
-  local last = redis.call('LINDEX', KEYS[1], actual - 1)
-  for i = #ARGV - 2, #ARGV do
-    if ARGV[i] ~= '' and not string.find(last, ARGV[i], 1, true) then return {'conflict', actual} end
+  local last = cjson.decode(redis.call('LINDEX', KEYS[1], actual - 1))
+  local marks = {last.globalPosition, last.type, last.recordedAt}
+  for i = 1, 3 do
+    local want = ARGV[#ARGV - 3 + i]
+    if want ~= '' and marks[i] ~= want then return {'conflict', actual} end
   end
 end
 local n = tonumber(ARGV[3])
@@ -212,11 +214,7 @@ export class RedisEventStore implements EventStore {
     }
     if (kind === "exact_last" && last) {
       if (!options.inline || options.inline.length === 0) args.push(0); // no inline writes
-      args.push(
-        last.globalPosition === undefined ? "" : `"globalPosition":${JSON.stringify(last.globalPosition)}`,
-        `"type":${JSON.stringify(last.type)}`,
-        last.recordedAt === undefined ? "" : `"recordedAt":${JSON.stringify(last.recordedAt)}`,
-      );
+      args.push(last.globalPosition ?? "", last.type, last.recordedAt ?? "");
     }
     const reply = await APPEND.run(this.redis, keys, args);
     return this.appendResult(streamId, expected, reply);

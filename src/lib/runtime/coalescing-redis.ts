@@ -10,11 +10,13 @@
  * per turn more than the command itself (three times a plain command's cost, measured), and a turn
  * of a service handling a read batch of one or two messages usually sends one or two commands.
  */
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { ResendGuardRedis } from "../redis/resend-guard.js";
 
 type SendCommand = Redis["sendCommand"];
 
-export class CoalescingRedis extends Redis {
+/** Also a `ResendGuardRedis`: a write whose reply was lost with the connection is not sent again. */
+export class CoalescingRedis extends ResendGuardRedis {
   private corked = false;
 
   override sendCommand(...args: Parameters<SendCommand>): ReturnType<SendCommand> {

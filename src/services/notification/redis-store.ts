@@ -60,15 +60,30 @@ return 1`);
 const channelField = (contact: Contact): string =>
   `,${NotificationChannelSchema.options.filter((c) => channelEnabled(contact, c)).join(",")},`;
 
+// A claim found still "sending" is resumed by the delivery that found it, which will call the provider
+// with its id: marked taken (the JSON gains a leading "taken" field, which parseRecord drops), so that
+// RELEASE, which removes only the exact JSON it claimed, no longer undoes it. Undone after being taken,
+// the fact went out under this id and again under a fresh one at the next claim, and this delivery's
+// finish found nothing to finish. A record's JSON holds "status":"sending" only as its own field
+// (quotes inside its strings are escaped).
 /**
  * Lua prelude defining `claim(k, n, json, score, member)`: the claim of one record, first claim
  * wins. Stores `json` under KEYS[k] unless a record is there, and then indexes `member` with
- * `score` in the n sorted sets KEYS[k + 1 .. k + n]. → the record in effect (JSON).
+ * `score` in the n sorted sets KEYS[k + 1 .. k + n]. → the record in effect (JSON); a record found
+ * still "sending" is first marked taken (above).
  */
 const CLAIM_LUA = `
+local function take(key, current)
+  if string.sub(current, 1, 10) == '{"taken":1' or not string.find(current, '"status":"sending"', 1, true) then
+    return current
+  end
+  current = '{"taken":1,' .. string.sub(current, 2)
+  redis.call('SET', key, current)
+  return current
+end
 local function claim(k, n, json, score, member)
   local current = redis.call('GET', KEYS[k])
-  if current then return current end
+  if current then return take(KEYS[k], current) end
   redis.call('SET', KEYS[k], json)
   for j = 1, n do redis.call('ZADD', KEYS[k + j], score, member) end
   return json
@@ -133,7 +148,8 @@ return out`);
 
 // Undoes claims. KEYS: per record its key then its index keys. ARGV: count, then per record: index
 // count, record JSON (as claimed), index member. Removes a record only while it is exactly the one
-// given (still "sending", same id), with its index entries. → how many it removed.
+// given (still "sending", same id, not taken by another delivery), with its index entries. → how
+// many it removed.
 const RELEASE = new LuaScript(`
 local k, a, removed = 1, 2, 0
 for i = 1, tonumber(ARGV[1]) do

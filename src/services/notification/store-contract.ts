@@ -6,7 +6,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import type { Contact, NotificationRecord } from "./domain.js";
-import type { NotificationStore } from "./store.js";
+import { type NotificationStore, ownClaims } from "./store.js";
 
 export interface NotificationStoreFixture {
   store: NotificationStore;
@@ -231,6 +231,30 @@ export function runNotificationStoreContract(
         expect(await fx.store.list({ userId: "u1", limit: 10 })).toEqual(left);
         // Released: the key can be claimed afresh.
         expect((await begin(mine.key, record("n4"))).notificationId).toBe("n4");
+      });
+
+      it("keeps a claim another delivery took up: released, the fact would go out under a second id", async () => {
+        await fx.store.applyContact({
+          kind: "created",
+          at: 10,
+          contact: { ...contact(), preferences: { email: true, push: false, sms: false } },
+        });
+        const claim = (id: string) => [{ key: "order.confirmed:o1:email", record: record(id) }];
+        // A claims n1 and cannot open the contact; B (another instance) resumed n1 meanwhile and
+        // calls the provider with it.
+        const a = await fx.store.beginForContact("u1", claim("n1"));
+        const b = await fx.store.beginForContact("u1", claim("n2"));
+        expect(b.records.map((r) => r.notificationId)).toEqual(["n1"]);
+        await fx.store.release(ownClaims(claim("n1"), a.records));
+
+        const sent = { ...b.records[0]!, status: "sent" as const };
+        expect(
+          await fx.store.finishAll([{ key: claim("n1")[0]!.key, record: sent, messages: [message()] }]),
+        ).toEqual([true]);
+        expect(await fx.emitted("notification.sent")).toHaveLength(1);
+        // A later delivery (A's message replayed from the DLQ) finds the fact sent: no second id.
+        const later = await fx.store.beginForContact("u1", claim("n3"));
+        expect(later.records.map((r) => `${r.notificationId}:${r.status}`)).toEqual(["n1:sent"]);
       });
 
       it("refuses another service's events in a batch finish, finishing none of it", async () => {

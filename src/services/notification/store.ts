@@ -61,8 +61,9 @@ export interface NotificationStore {
   /**
    * Undoes claims (`ownClaims` of a `beginAll`/`beginForContact`): removes each record that is still
    * exactly the one given ("sending" with its notification id), with its index entries; leaves any
-   * other alone. For a fact that cannot be sent at all (its contact does not open), so that none
-   * of its channels stays "sending" with nothing left to finish it.
+   * other alone, and one another delivery found and resumed meanwhile (it may be calling the
+   * provider with that id). For a fact that cannot be sent at all (its contact does not open), so
+   * that none of its channels stays "sending" with nothing left to finish it.
    */
   release(entries: readonly BeginEntry[]): Promise<void>;
   /** Records of a user and/or an order, newest first (none when neither is given). */
@@ -104,6 +105,8 @@ export const assertOwnEvents = (messages: readonly OutgoingMessage[]): void =>
 export class MemoryNotificationStore implements NotificationStore {
   private readonly contacts = new Map<string, ContactRecord>();
   private readonly records = new Map<string, NotificationRecord>();
+  /** Claims still "sending" that a later delivery resumed: never released (see RELEASE, redis-store.ts). */
+  private readonly taken = new Set<string>();
 
   constructor(private readonly publish: PublishMessages) {}
 
@@ -116,7 +119,10 @@ export class MemoryNotificationStore implements NotificationStore {
 
   private claim(key: string, record: NotificationRecord): NotificationRecord {
     const current = this.records.get(key);
-    if (current) return structuredClone(current);
+    if (current) {
+      if (current.status === "sending") this.taken.add(key);
+      return structuredClone(current);
+    }
     this.records.set(key, structuredClone(record));
     return structuredClone(record);
   }
@@ -125,6 +131,7 @@ export class MemoryNotificationStore implements NotificationStore {
     const current = this.records.get(key);
     if (current?.status !== "sending" || current.notificationId !== record.notificationId) return false;
     this.records.set(key, structuredClone(record));
+    this.taken.delete(key);
     await this.publish(messages);
     return true;
   }
@@ -145,7 +152,11 @@ export class MemoryNotificationStore implements NotificationStore {
   async release(entries: readonly BeginEntry[]): Promise<void> {
     for (const { key, record } of entries) {
       const current = this.records.get(key);
-      if (current?.status === "sending" && current.notificationId === record.notificationId)
+      if (
+        current?.status === "sending" &&
+        current.notificationId === record.notificationId &&
+        !this.taken.has(key)
+      )
         this.records.delete(key);
     }
   }

@@ -56,7 +56,8 @@ export interface AppliedDecision {
 
 export class SagaRunner {
   readonly options: SagaOptions;
-  private readonly repository: OrderRepository;
+  /** Read by tests and metrics (its cache's size); the runner alone writes through it. */
+  readonly repository: OrderRepository;
 
   constructor(private readonly runnerOptions: SagaRunnerOptions) {
     this.repository = runnerOptions.repository;

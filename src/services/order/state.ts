@@ -75,6 +75,18 @@ export const SAGA_OVER: ReadonlySet<OrderStatus> = new Set([
 export const pendingCompensations = (state: OrderState): Compensation[] =>
   state.compensated.filter((c) => !state.settled.includes(c));
 
+/**
+ * True when the saga expects no further event for the order: delivered, or failed/cancelled with
+ * every compensation's reply in, or `compensation_failed` (an operator's case). A shipped order
+ * still waits for its delivery. Anything that comes later (a duplicate, an operator's retry) is rare.
+ */
+export const sagaSettled = (state: OrderState): boolean => {
+  if (state.status === "delivered" || state.status === "compensation_failed") return true;
+  if (state.status === "failed" || state.status === "cancelled")
+    return pendingCompensations(state).length === 0;
+  return false;
+};
+
 export function evolve(state: OrderState | undefined, event: OrderDomainEvent): OrderState {
   if (event.type === "order.event.created") {
     if (state) throw new CorruptHistoryError(`order ${event.data.orderId} created twice`);

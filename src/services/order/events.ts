@@ -17,7 +17,7 @@ import {
   PricedOrderLinesSchema,
   ReasonSchema,
 } from "../../contracts/index.js";
-import type { NewEvent, StoredEvent } from "../../lib/eventstore/index.js";
+import type { InlineUpdate, NewEvent, StoredEvent } from "../../lib/eventstore/index.js";
 
 export const SagaStepSchema = z.enum(["validation", "inventory", "payment", "shipping"]);
 export type SagaStep = z.infer<typeof SagaStepSchema>;
@@ -163,4 +163,31 @@ function decodeStored(stored: Pick<StoredEvent, "type" | "data" | "metadata">): 
     } as OrderDomainEvent;
   }
   return { type: stored.type, data } as OrderDomainEvent;
+}
+
+/**
+ * An inline update that writes nothing: it hands the inline projections of an append the domain
+ * events it stores (`decided`, in the append's order) as their decoded form, so each appended event
+ * is not parsed back by its schema from the JSON this process has just encoded from those very
+ * events (typed by the saga's code). Put it first in the append's `inline` list. Events read back
+ * from the store are still validated (`fromStoredEvent`).
+ */
+export function decidedEvents(decided: readonly OrderDomainEvent[]): InlineUpdate {
+  const adopt = (appended: readonly StoredEvent[]) => {
+    appended.forEach((stored, i) => {
+      const event = decided[i];
+      if (event?.type === stored.type) decoded.set(stored, event);
+    });
+  };
+  return {
+    name: "order-decided-events",
+    prepareInMemory(appended) {
+      adopt(appended);
+      return () => {};
+    },
+    redisWrites(appended) {
+      adopt(appended);
+      return [];
+    },
+  };
 }

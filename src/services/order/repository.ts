@@ -19,7 +19,7 @@ import {
   isMarked,
   type StoredEvent,
 } from "../../lib/eventstore/index.js";
-import { fromStoredEvent, type OrderDomainEvent, toNewEvent } from "./events.js";
+import { decidedEvents, fromStoredEvent, type OrderDomainEvent, toNewEvent } from "./events.js";
 import { orderStreamId } from "./keys.js";
 import { evolve, type OrderState, sagaSettled } from "./state.js";
 
@@ -194,7 +194,7 @@ export class OrderRepository {
         outbox,
         ...(expectedLast ? { expectedLast } : {}),
         ...(recordedAt === undefined ? {} : { recordedAt }),
-        ...(inline.length === 0 ? {} : { inline }),
+        ...(inline.length === 0 ? {} : { inline: [decidedEvents(events), ...inline] }),
       });
     } catch (error) {
       if (error instanceof ConcurrencyError) this.catchUp(orderId, expectedVersion, error);

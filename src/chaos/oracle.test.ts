@@ -33,6 +33,11 @@ describe("fault suite oracle", () => {
     expect(check(snapshot({ orders: [order({ status: "paid" })] }))["I-terminal"]).toEqual(["o-1 is paid"]);
   });
 
+  it("flags a shipped order never delivered within the drain (I-terminal: a stalled delivery poller)", () => {
+    const verdict = check(snapshot({ orders: [order({ status: "shipped" })] }));
+    expect(verdict["I-terminal"]).toEqual(["o-1 is shipped"]);
+  });
+
   it("flags lost, negative or leaked stock (I-stock)", () => {
     const verdict = check(
       snapshot({ stock: [{ productId: "p", stocked: 10, available: 7, reserved: 1, committed: 1 }] }),

@@ -2,7 +2,9 @@
  * The fault suite's oracle (DESIGN.md §6): four invariants checked over every order a run placed,
  * from what the system shows through its API. Pure: the snapshot comes in already read.
  *
- * - I-terminal: every accepted order ended (shipped/delivered, failed or cancelled).
+ * - I-terminal: every accepted order ended: delivered, failed or cancelled. `shipped` is not an
+ *   end: shipping delivers it after SHIPPING_DELIVERY_DELAY_MS, so one still shipped after the
+ *   drain shows a stalled delivery (break-svc F1: one corrupt record stopped every delivery).
  * - I-stock: per product, available + reserved + committed = what was stocked, none negative, and
  *   nothing left reserved once every order settled (a leaked reservation).
  * - I-money: the provider's charged − refunded equals the total of a completed/delivered order and 0
@@ -17,6 +19,8 @@ export type Invariant = (typeof INVARIANTS)[number];
 export const COMPLETED = ["shipped", "delivered"];
 export const ENDED = ["failed", "cancelled"];
 export const TERMINAL = [...COMPLETED, ...ENDED];
+/** Where every order must be once the run drained (I-terminal). */
+export const FINAL = ["delivered", ...ENDED];
 
 export interface OrderSnapshot {
   orderId: string;
@@ -48,7 +52,7 @@ export type Verdict = Record<Invariant, string[]>;
 
 function terminal(snapshot: Snapshot): string[] {
   return snapshot.orders
-    .filter((o) => !o.status || !TERMINAL.includes(o.status))
+    .filter((o) => !o.status || !FINAL.includes(o.status))
     .map((o) => `${o.orderId} is ${o.status ?? "unknown"}`);
 }
 

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { ApiClient } from "../demo/client.js";
-import { COMPLETED, ENDED, type OrderSnapshot, type Snapshot, TERMINAL } from "./oracle.js";
+import { COMPLETED, ENDED, FINAL, type OrderSnapshot, type Snapshot } from "./oracle.js";
 
 /** Deterministic uniform [0, 1) from a seed (mulberry32): a run is repeatable from its seed. */
 export function seededRandom(seed: number): () => number {
@@ -246,10 +246,10 @@ async function reconciliationMismatches(api: ApiClient): Promise<{ orderId: stri
   return [...mismatches, { orderId: "*", reason: "too many pages" }];
 }
 
-/** Whether the run looks settled: every order terminal, its money and stock at rest. */
+/** Whether the run looks settled: every order final (delivered, not just shipped), its money and stock at rest. */
 const settled = (s: Snapshot): boolean =>
   s.orders.every((o) => {
-    if (!o.status || !TERMINAL.includes(o.status)) return false;
+    if (!o.status || !FINAL.includes(o.status)) return false;
     const net = o.provider.charged - o.provider.refunded;
     return COMPLETED.includes(o.status) ? net === o.total : ENDED.includes(o.status) ? net === 0 : true;
   }) &&

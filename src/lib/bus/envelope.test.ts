@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { childTraceparent, decodeEnvelope, encodeEnvelope, newMessageId, traceIdOf } from "./envelope.js";
+import {
+  childTraceparent,
+  decodeEnvelope,
+  encodeEnvelope,
+  isTraceparent,
+  newMessageId,
+  traceIdOf,
+} from "./envelope.js";
 import { MalformedMessageError } from "./errors.js";
 import { generateIdempotencyKey } from "./idempotency-key.js";
 
@@ -40,6 +47,45 @@ describe("envelope", () => {
       payload: { sku: "a", quantity: 1 },
     };
     expect(decodeEnvelope(encodeEnvelope(envelope))).toEqual(envelope);
+  });
+
+  it("drops a traceparent that is not W3C (00-<32 hex>-<16 hex>-<2 hex>, ids not all zero): absent, the message still decodes", () => {
+    const valid = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const malformed = [
+      'x"y',
+      "x\\",
+      "line\nbreak",
+      "\ud800",
+      valid.toUpperCase(),
+      `${valid}-extra`,
+      ` ${valid}`,
+      "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+      "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333-01",
+    ];
+    const wire = (traceparent: string) =>
+      encodeEnvelope({
+        id: newMessageId(),
+        event: "item.added",
+        version: 1,
+        occurredAt: new Date(0).toISOString(),
+        source: { service: "shop", instance: "shop-1" },
+        correlationId: "c-1",
+        traceparent,
+        attributes: {},
+        payload: { sku: "a", quantity: 1 },
+      });
+    for (const traceparent of malformed) {
+      expect(isTraceparent(traceparent)).toBe(false);
+      const decoded = decodeEnvelope(wire(traceparent));
+      expect(decoded.traceparent).toBe("");
+      expect(decoded.payload).toEqual({ sku: "a", quantity: 1 });
+    }
+    expect(decodeEnvelope(wire(valid)).traceparent).toBe(valid);
+    expect(decodeEnvelope(wire("")).traceparent).toBe("");
+    // A child of a malformed parent starts a fresh trace.
+    expect(isTraceparent(childTraceparent(malformed[8]))).toBe(true);
   });
 
   it("reports non-JSON and incomplete envelopes as malformed", () => {

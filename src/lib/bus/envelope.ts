@@ -33,6 +33,18 @@ export interface Envelope<P = unknown> {
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const ZERO_TRACE_ID = "0".repeat(32);
+const ZERO_SPAN_ID = "0".repeat(16);
+
+/**
+ * A W3C Trace Context `traceparent` of version 00: `00-<32 hex>-<16 hex>-<2 hex>`, lowercase, trace
+ * id and parent id not all zeros (the spec calls those invalid). Only these are ever sent or kept:
+ * services store and splice the traceparent, so any other text is treated as absent (break-svc F1).
+ */
+export function isTraceparent(value: string): boolean {
+  const match = TRACEPARENT.exec(value);
+  return match !== null && match[1] !== ZERO_TRACE_ID && match[2] !== ZERO_SPAN_ID;
+}
 
 // Random bytes come from a pool refilled 4 KiB at a time: one syscall per ~170 messages, not two each.
 const pool = Buffer.allocUnsafe(4096);
@@ -76,7 +88,7 @@ export function newMessageId(): string {
 /** A child span of `parent` (same trace id, new span id), or a fresh trace when there is none. */
 export function childTraceparent(parent?: string): string {
   const span = randomHex(8);
-  const match = parent ? TRACEPARENT.exec(parent) : null;
+  const match = parent && isTraceparent(parent) ? TRACEPARENT.exec(parent) : null;
   if (match) return `00-${match[1]}-${span}-${match[3]}`;
   return `00-${randomHex(16)}-${span}-01`;
 }
@@ -125,5 +137,9 @@ export function decodeEnvelope(body: string): Envelope {
   }
   const problem = envelopeProblem(raw);
   if (problem) throw new MalformedMessageError(problem);
-  return raw as Envelope;
+  const envelope = raw as Envelope;
+  // The W3C rule for an invalid traceparent: ignore it (a fresh trace follows), never fail the
+  // business message over it. '' is how an envelope says "no trace".
+  if (envelope.traceparent !== "" && !isTraceparent(envelope.traceparent)) envelope.traceparent = "";
+  return envelope;
 }

@@ -2,6 +2,7 @@ import {
   childTraceparent,
   type Envelope,
   encodeEnvelope,
+  isTraceparent,
   type MessageSource,
   newMessageId,
 } from "./envelope.js";
@@ -92,7 +93,11 @@ export class Publisher<E extends EventRegistry> {
       correlationId: options.correlationId ?? id,
       ...(options.causationId === undefined ? {} : { causationId: options.causationId }),
       ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
-      traceparent: options.traceparent ?? childTraceparent(),
+      // Only a W3C traceparent goes out; any other (a caller's bug) starts a fresh trace instead.
+      traceparent:
+        options.traceparent !== undefined && isTraceparent(options.traceparent)
+          ? options.traceparent
+          : childTraceparent(),
       attributes: options.attributes ?? {},
       payload: parsed,
     };

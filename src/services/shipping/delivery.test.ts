@@ -71,6 +71,30 @@ describe("scheduled delivery", () => {
     expect(sent).toHaveLength(3);
   });
 
+  it("delivers the other due shipments when one record cannot be read, and reports that one", async () => {
+    const { sent, store, deps, prepare, advance } = setup();
+    // Same due time: due() lists o-bad first (then by id).
+    await Promise.all([prepare("o-bad"), prepare("o-good")]);
+    // A record Redis holds but that no longer parses (break-svc F1: spliced JSON), due first.
+    const get = store.get.bind(store);
+    store.get = async (orderId) => {
+      if (orderId === "o-bad") throw new SyntaxError("Unterminated string in JSON at position 337");
+      return get(orderId);
+    };
+    const failures: string[] = [];
+    advance(DELAY);
+    expect(await store.due(T0 + DELAY, 10)).toEqual(["o-bad", "o-good"]);
+    const delivered = await deliverDue({ ...deps, onFailure: (orderId) => failures.push(orderId) });
+    expect(delivered).toBe(1);
+    expect((await store.get("o-good"))?.status).toBe("delivered");
+    expect(sent.map((m) => (decodeEnvelope(m.body).payload as { orderId: string }).orderId)).toEqual([
+      "o-good",
+    ]);
+    expect(failures).toEqual(["o-bad"]);
+    // Left on the schedule: a record a later write repairs is still delivered.
+    expect(await store.due(T0 + DELAY, 10)).toEqual(["o-bad"]);
+  });
+
   it("never delivers a cancelled shipment, and drops its stale schedule entry", async () => {
     const { sent, store, deps, prepare, advance } = setup();
     const record = await prepare("o-1");

@@ -19,52 +19,70 @@ export interface DeliveryDeps {
   now: () => number;
   /** Shipments handled per pass (default 100). */
   batchSize?: number;
+  /**
+   * A due shipment this pass could not handle (its record unreadable, a failed claim). Without it
+   * the pass throws those errors together once the others are done.
+   */
+  onFailure?: (orderId: string, error: unknown) => void;
 }
 
-/** One pass: delivers every shipment due now; returns how many this caller delivered. */
+/**
+ * One pass: delivers every shipment due now; returns how many this caller delivered. Each due
+ * shipment is handled on its own: one that fails (a corrupt record, break-svc F1, once failed
+ * every pass) stays on the schedule for the next pass and the others are still delivered.
+ */
 export async function deliverDue(deps: DeliveryDeps): Promise<number> {
   const now = deps.now();
   const ids = await deps.store.due(now, deps.batchSize ?? 100);
-  const records = await Promise.all(ids.map((id) => deps.store.get(id)));
-  const claims = records.filter(isDeliverable).map((record) =>
-    withSpanFromTraceparent(
-      "shipping deliver",
-      record.traceparent,
-      {
-        kind: SpanKind.INTERNAL,
-        attributes: {
-          "ordersaga.order_id": record.orderId,
-          "ordersaga.shipment_id": record.shipmentId ?? "",
+  const outcomes = await Promise.allSettled(ids.map((orderId) => deliverOne(deps, orderId, now)));
+  const errors: unknown[] = [];
+  let won = 0;
+  outcomes.forEach((outcome, i) => {
+    if (outcome.status === "fulfilled") won += outcome.value ? 1 : 0;
+    else if (deps.onFailure) deps.onFailure(ids[i] ?? "", outcome.reason);
+    else errors.push(outcome.reason);
+  });
+  if (errors.length > 0) throw new AggregateError(errors, `${errors.length} due shipment(s) not handled`);
+  return won;
+}
+
+async function deliverOne(deps: DeliveryDeps, orderId: string, now: number): Promise<boolean> {
+  const record = await deps.store.get(orderId);
+  // An entry whose shipment is gone or no longer prepared is dropped (a claim would write nothing).
+  if (!isDeliverable(record)) {
+    await deps.store.dropDue(orderId);
+    return false;
+  }
+  return withSpanFromTraceparent(
+    "shipping deliver",
+    record.traceparent,
+    {
+      kind: SpanKind.INTERNAL,
+      attributes: {
+        "ordersaga.order_id": record.orderId,
+        "ordersaga.shipment_id": record.shipmentId ?? "",
+      },
+    },
+    async (span) => {
+      const delivered = deliveredRecord(record, new Date(now).toISOString());
+      const message = deps.publisher.prepare(
+        "shipping.shipment.delivered",
+        {
+          orderId: record.orderId,
+          shipmentId: record.shipmentId ?? "",
+          deliveredAt: delivered.deliveredAt ?? "",
         },
-      },
-      async (span) => {
-        const delivered = deliveredRecord(record, new Date(now).toISOString());
-        const message = deps.publisher.prepare(
-          "shipping.shipment.delivered",
-          {
-            orderId: record.orderId,
-            shipmentId: record.shipmentId ?? "",
-            deliveredAt: delivered.deliveredAt ?? "",
-          },
-          {
-            ...(record.correlationId ? { correlationId: record.correlationId } : {}),
-            // Tracing off: the envelope still carries the order's trace id (logs join on it).
-            ...(record.traceparent ? { traceparent: childTraceparent(record.traceparent) } : {}),
-          },
-        ).message;
-        const won = await deps.store.claimDelivery(delivered, [message]);
-        span?.setAttribute("ordersaga.delivery.claimed", won);
-        return won;
-      },
-    ),
+        {
+          ...(record.correlationId ? { correlationId: record.correlationId } : {}),
+          // Tracing off: the envelope still carries the order's trace id (logs join on it).
+          ...(record.traceparent ? { traceparent: childTraceparent(record.traceparent) } : {}),
+        },
+      ).message;
+      const won = await deps.store.claimDelivery(delivered, [message]);
+      span?.setAttribute("ordersaga.delivery.claimed", won);
+      return won;
+    },
   );
-  // Entries whose shipment is gone or no longer prepared are dropped by a claim that writes nothing.
-  const stale = records
-    .map((record, i) => (isDeliverable(record) ? undefined : ids[i]))
-    .filter((id): id is string => id !== undefined)
-    .map((orderId) => deps.store.dropDue(orderId));
-  const [won] = await Promise.all([Promise.all(claims), Promise.all(stale)]);
-  return won.filter(Boolean).length;
 }
 
 export interface DeliveryPoller {
@@ -77,8 +95,17 @@ export function startDeliveryPoller(
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let pass: Promise<void> = Promise.resolve();
+  // A shipment that fails every pass (an unreadable record) is warned about once, not every
+  // intervalMs; bounded so a long run cannot grow it without end.
+  const warned = new Set<string>();
+  const onFailure = (orderId: string, error: unknown) => {
+    if (warned.has(orderId)) return deps.logger.debug({ orderId, err: error }, "shipment not delivered");
+    if (warned.size >= 1_000) warned.clear();
+    warned.add(orderId);
+    deps.logger.warn({ orderId, err: error }, "shipment not delivered; left on the schedule, others go on");
+  };
   const tick = () => {
-    pass = deliverDue(deps)
+    pass = deliverDue({ ...deps, onFailure })
       .then(
         (count) => {
           if (count > 0) deps.logger.debug({ count }, "shipments delivered");

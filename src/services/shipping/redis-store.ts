@@ -37,13 +37,16 @@ return 1
 `);
 
 // Mirrors decideSchedule and scheduledRecord (domain.ts); the shared store contract keeps them in
-// step. KEYS: record, due set. ARGV: order id, due score, deliverAt (ISO), updatedAt (ISO),
-// traceparent ('' = none). Reads the shipment itself, so scheduling is one call with no read before
-// it. The record's JSON is spliced, never decoded (lua-cjson would turn `[]` into `{}` and refuses
-// a lone surrogate a user's text may hold): updatedAt's value replaced in place, deliverAt (and the
-// traceparent) appended, the key order JSON.stringify gives `{ ...record, deliverAt, traceparent,
-// updatedAt }` (a prepared record not yet scheduled has neither key). Inside a JSON string a quote
-// is escaped, so '"updatedAt":"' and '"deliverAt":' only ever match keys.
+// step. KEYS: record, due set. ARGV: order id, due score, then as JSON values (JSON.stringify'd in
+// TypeScript): deliverAt, updatedAt, traceparent ('' = none). Reads the shipment itself, so
+// scheduling is one call with no read before it. The record's JSON is spliced, never decoded
+// (lua-cjson would turn `[]` into `{}` and refuses a lone surrogate a user's text may hold):
+// updatedAt's value replaced in place, deliverAt (and the traceparent) appended, the key order
+// JSON.stringify gives `{ ...record, deliverAt, traceparent, updatedAt }` (a prepared record not
+// yet scheduled has neither key). Only encoded JSON values are spliced: a raw ARGV string holding
+// `"`, `\` or a newline made the record unreadable, and a lone surrogate became U+FFFD on the wire
+// (break-svc F1). Inside a JSON string a quote is escaped, so '"updatedAt":' and '"deliverAt":'
+// only ever match keys, and updatedAt's value (an ISO time) has no escaped quote before its end.
 // → 'scheduled', or why not (decideSchedule's words).
 const SCHEDULE = new LuaScript(`
 local got = redis.call('HMGET', KEYS[1], 'status', 'data')
@@ -53,8 +56,8 @@ if string.find(data, '"deliverAt":', 1, true) then return 'delivery already sche
 local _, at = string.find(data, '"updatedAt":"', 1, true)
 if not at then error('shipment record of ' .. ARGV[1] .. ' has no updatedAt') end
 local close = string.find(data, '"', at + 1, true)
-data = string.sub(data, 1, at) .. ARGV[4] .. string.sub(data, close, -2) .. ',"deliverAt":"' .. ARGV[3] .. '"'
-if ARGV[5] ~= '' then data = data .. ',"traceparent":"' .. ARGV[5] .. '"' end
+data = string.sub(data, 1, at - 1) .. ARGV[4] .. string.sub(data, close + 1, -2) .. ',"deliverAt":' .. ARGV[3]
+if ARGV[5] ~= '' then data = data .. ',"traceparent":' .. ARGV[5] end
 redis.call('HSET', KEYS[1], 'data', data .. '}')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 'scheduled'
@@ -103,9 +106,10 @@ export class RedisShippingStore implements ShippingStore {
     const args = [
       orderId,
       dueAt,
-      new Date(dueAt).toISOString(),
-      new Date(now).toISOString(),
-      traceparent ?? "",
+      JSON.stringify(new Date(dueAt).toISOString()),
+      JSON.stringify(new Date(now).toISOString()),
+      // As scheduledRecord: an empty traceparent is none.
+      traceparent ? JSON.stringify(traceparent) : "",
     ];
     const reply = String(await SCHEDULE.run(this.redis, [shipmentKey(orderId), dueKey()], args));
     return reply === "scheduled" ? { scheduled: true } : { scheduled: false, why: reply };

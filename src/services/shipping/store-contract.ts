@@ -117,6 +117,33 @@ export function runShippingStoreContract(name: string, factory: () => Promise<Sh
       expect(await store.due(T0 + DELAY, 10)).toEqual([orderId]);
     });
 
+    it("returns a scheduled shipment as given whatever its text holds (quotes, backslashes, newlines, lone surrogates)", async () => {
+      const { store } = await factory();
+      // Each value could break a record's JSON if written into it unescaped (break-svc F1).
+      const hostile = [
+        'x"y',
+        "x\\",
+        "line\nbreak",
+        "\ud800",
+        '"},"status":"delivered',
+        "tab\t\u0000\u001f",
+        "😀 é",
+      ];
+      for (const text of hostile) {
+        const orderId = `o-${randomUUID()}`;
+        const unscheduled = preparedRecord(
+          { orderId, userId: text, items: [{ productId: text, quantity: 1 }] },
+          { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000001", carrier: "SimShip" },
+          text,
+          T0 - 1_000,
+        );
+        await store.commit(unscheduled, null, []);
+        expect(await store.scheduleDelivery(orderId, T0, DELAY, text)).toEqual({ scheduled: true });
+        expect(await store.get(orderId)).toEqual(scheduledRecord(unscheduled, T0, DELAY, text));
+        expect(await store.due(T0 + DELAY, 100)).toContain(orderId);
+      }
+    });
+
     it("schedules no delivery of a shipment that is not prepared, or unknown", async () => {
       const { store } = await factory();
       const orderId = `o-${randomUUID()}`;

@@ -20,6 +20,11 @@ type Target = Parameters<Redis["sendCommand"]>[1];
 
 /** The command may have run: its reply was lost with the connection. */
 export class ReplyLostError extends Error {
+  /**
+   * Its HTTP answer: 503 + Retry-After, a request-scoped code the gateway neither counts against the
+   * instance nor resends elsewhere (the shared store's outcome, seen by every instance alike).
+   */
+  readonly code = "REDIS_REPLY_LOST";
   constructor(readonly command: string) {
     super(
       `the connection to Redis closed before ${command.toUpperCase()} was answered; it may have run, so it is not sent again`,

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { afterEach, expect, it } from "vitest";
+import { afterEach, expect, it, vi } from "vitest";
 import { createRedisPlatform, type Platform } from "../runtime/platform.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
@@ -140,5 +140,25 @@ describeWithRedis("a connection drop between a command and its reply", (getRedis
       async () => (await admin.exists("rg:claim")) === 1,
     );
     expect((settled as PromiseRejectedResult).reason).toBeInstanceOf(ReplyLostError);
+  });
+
+  it("a duplicate's connection errors reach the platform's error listener, not ioredis's stderr print", async () => {
+    const errors: Error[] = [];
+    platform = createRedisPlatform({ url: getRedis().url, onError: (error) => errors.push(error) });
+    const copy = platform.redis!.duplicate(); // no listener of its own, like the order service's background
+    await copy.ping();
+    const printed = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      copy.stream.destroy(new Error("read ECONNRESET (test)"));
+      await waitFor(
+        () => errors.some((e) => e.message.includes("read ECONNRESET (test)")),
+        5_000,
+        "the error at the platform's listener",
+      );
+      expect(printed).not.toHaveBeenCalled();
+    } finally {
+      printed.mockRestore();
+      copy.disconnect();
+    }
   });
 });

@@ -124,8 +124,17 @@ export class ResendGuardRedis extends Redis {
     return super.sendCommand(command, target);
   }
 
-  /** A duplicate (a stream reader's, a background connection) keeps the guard. */
+  /**
+   * A duplicate (a stream reader's, a background connection) keeps the guard, and its connection
+   * errors go to this client's 'error' listeners (the service's logger) unless its owner listens
+   * itself: a copy nobody listened to made ioredis print "[ioredis] Unhandled error event" on
+   * stderr at every drop (break-resend F3).
+   */
   override duplicate(override?: Partial<RedisOptions>): ResendGuardRedis {
-    return new ResendGuardRedis({ ...this.options, ...override });
+    const copy = new ResendGuardRedis({ ...this.options, ...override });
+    copy.on("error", (error: unknown) => {
+      if (copy.listenerCount("error") === 1) this.silentEmit("error", error);
+    });
+    return copy;
   }
 }

@@ -4,6 +4,7 @@ import {
   hasErrorShape,
   isDrainingResponse,
   isIdempotentMethod,
+  isRequestScopedAnswer,
   neverReached,
 } from "./upstream-errors.js";
 
@@ -46,6 +47,13 @@ describe("upstream error classification", () => {
     expect(hasErrorShape(ours, "text/html")).toBe(false);
     expect(hasErrorShape(Buffer.from('{"error":"x"}'), "application/json")).toBe(false);
     expect(hasErrorShape(Buffer.from("{oops"), "application/json")).toBe(false);
+  });
+
+  it("does not count a lost Redis reply against the instance: every instance shares that Redis", () => {
+    const lost = Buffer.from('{"error":{"code":"REDIS_REPLY_LOST","message":"lost"}}');
+    expect(isRequestScopedAnswer(503, lost, "application/json; charset=utf-8")).toBe(true);
+    const internal = Buffer.from('{"error":{"code":"INTERNAL","message":"Internal server error"}}');
+    expect(isRequestScopedAnswer(500, internal, "application/json")).toBe(false);
   });
 
   it("repeats only GET, HEAD and PUT", () => {

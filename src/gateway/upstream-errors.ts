@@ -50,14 +50,20 @@ export function isDrainingResponse(status: number, body: Buffer): boolean {
 
 /**
  * Error codes a service answers (>= 500) about one request, not about itself: the resource is
- * contended (`BUSY`), or a dependency outside the service is down for this call
- * (`PAYMENT_PROVIDER_UNAVAILABLE`). The instance answered deliberately and is healthy, so the
+ * contended (`BUSY`), a dependency outside the service is down for this call
+ * (`PAYMENT_PROVIDER_UNAVAILABLE`), or a connection drop lost the shared Redis's reply to a write
+ * (`REDIS_REPLY_LOST`: every instance shares that Redis, and the write may have run, so it is
+ * not resent elsewhere either). The instance answered deliberately and is healthy, so the
  * gateway passes such an answer on as it is (with its Retry-After), and neither counts it against
  * the instance's circuit breaker nor resends it elsewhere (another instance sees the same resource).
  * Every other answer >= 500 counts as a failure of the instance, as do transport failures and
  * timeouts. Documented in the README ("Retries and idempotency").
  */
-export const REQUEST_SCOPED_CODES: ReadonlySet<string> = new Set(["BUSY", "PAYMENT_PROVIDER_UNAVAILABLE"]);
+export const REQUEST_SCOPED_CODES: ReadonlySet<string> = new Set([
+  "BUSY",
+  "PAYMENT_PROVIDER_UNAVAILABLE",
+  "REDIS_REPLY_LOST",
+]);
 
 /** True for an answer >= 500 in the error shape whose code is in REQUEST_SCOPED_CODES. */
 export function isRequestScopedAnswer(

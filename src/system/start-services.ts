@@ -89,6 +89,8 @@ let slot: SlotClaim | undefined;
 let redisUsers: Awaited<ReturnType<typeof provisionAclUsers>> | undefined;
 if (values["redis-acl"] === true) {
   const admin = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: 1 });
+  // Its commands' failures are reported below; the connection's own error events add nothing.
+  admin.on("error", () => {});
   try {
     redisUsers = await provisionAclUsers(admin);
   } catch (error) {

@@ -98,6 +98,11 @@ export const ERROR_CODES = {
     description:
       "The resource is contended right now (e.g. concurrent restocks of one product): retry after `Retry-After`. The instance is healthy: the gateway passes this on and does not count it against the instance",
   },
+  REDIS_REPLY_LOST: {
+    status: 503,
+    description:
+      "The connection to Redis dropped before it answered this request's write, which may have run (Retry-After set). Resend after checking the resource; POST /orders and restock with the same Idempotency-Key resend safely. The instance is healthy: the gateway passes this on and does not count it against the instance",
+  },
   CIRCUIT_OPEN: { status: 503, description: "Every instance's circuit breaker is open (Retry-After set)" },
   DLQ_REDELIVERY_FAILED: {
     status: 503,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { ReplyLostError } from "../redis/resend-guard.js";
 import { AppError } from "./errors.js";
 import { createHttpServer, parseInput } from "./server.js";
 
@@ -13,6 +14,9 @@ app.get("/boom", async () => {
 });
 app.get("/conflict", async () => {
   throw Object.assign(new Error("order moved on"), { code: "CONCURRENCY_CONFLICT" });
+});
+app.get("/reply-lost", async () => {
+  throw new ReplyLostError("set");
 });
 app.get("/gone", async () => {
   throw new AppError("SERVICE_UNAVAILABLE", "no instance");
@@ -77,6 +81,13 @@ describe("HTTP server errors", () => {
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("1");
     expect(await res.json()).toEqual({ error: { code: "SERVICE_UNAVAILABLE", message: "no instance" } });
+  });
+
+  it("answers a write whose Redis reply was lost 503 REDIS_REPLY_LOST with Retry-After, not 500", async () => {
+    const res = await fetch(`${base}/reply-lost`);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("1");
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("REDIS_REPLY_LOST");
   });
 
   it("answers a malformed or over-long URL in the same shape", async () => {

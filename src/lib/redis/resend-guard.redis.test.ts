@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { afterEach, expect, it } from "vitest";
+import { afterEach, expect, it, vi } from "vitest";
 import { createRedisPlatform, type Platform } from "../runtime/platform.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
@@ -99,5 +99,66 @@ describeWithRedis("a connection drop between a command and its reply", (getRedis
         [null, 1],
       ],
     });
+  });
+
+  it("a write safe to repeat (DEL, a plain SET, XACK) is sent again and answered", async () => {
+    const admin = getRedis().client();
+    const [redis] = await connections();
+    await admin.set("rg:del", "token key");
+    const del = await withLostReply(
+      redis!,
+      () => redis!.del("rg:del"),
+      async () => (await admin.exists("rg:del")) === 0,
+    );
+    expect(del.status).toBe("fulfilled"); // the shred is done, not a ReplyLostError left to a 7-day TTL
+
+    const set = await withLostReply(
+      redis!,
+      () => redis!.set("rg:set", "v", "PX", 60_000),
+      async () => (await admin.get("rg:set")) === "v",
+    );
+    expect(set).toEqual({ status: "fulfilled", value: "OK" });
+
+    await admin.xadd("rg:stream", "1-1", "f", "v");
+    await admin.xgroup("CREATE", "rg:stream", "g", "0");
+    await admin.xreadgroup("GROUP", "g", "c", "STREAMS", "rg:stream", ">");
+    const pending = async () => ((await admin.xpending("rg:stream", "g")) as [number])[0];
+    const ack = await withLostReply(
+      redis!,
+      () => redis!.xack("rg:stream", "g", "1-1"),
+      async () => (await pending()) === 0,
+    );
+    expect(ack.status).toBe("fulfilled");
+  });
+
+  it("SET NX GET (a claim) is not sent again: its caller gets ReplyLostError", async () => {
+    const admin = getRedis().client();
+    const [redis] = await connections();
+    const settled = await withLostReply(
+      redis!,
+      () => redis!.call("SET", "rg:claim", "mine", "NX", "PX", "60000", "GET"),
+      async () => (await admin.exists("rg:claim")) === 1,
+    );
+    expect((settled as PromiseRejectedResult).reason).toBeInstanceOf(ReplyLostError);
+  });
+
+  it("a duplicate's connection errors reach the platform's error listener, not ioredis's stderr print", async () => {
+    const errors: Error[] = [];
+    platform = createRedisPlatform({ url: getRedis().url, onError: (error) => errors.push(error) });
+    const copy = platform.redis!.duplicate(); // no listener of its own, like the order service's background
+    await copy.ping();
+    const printed = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      copy.stream.destroy(new Error("read ECONNRESET (test)"));
+      await waitFor(
+        () => errors.some((e) => e.message.includes("read ECONNRESET (test)")),
+        5_000,
+        "the error at the platform's listener",
+      );
+      expect(printed).not.toHaveBeenCalled();
+    } finally {
+      printed.mockRestore();
+      copy.disconnect();
+    }
   });
 });

@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { ReplyLostError } from "../../lib/redis/resend-guard.js";
 import type { IdempotencyClaim, IdempotencyRecord, IdempotencyRecords } from "./idempotency-records.js";
 import { ORDER_TAG } from "./keys.js";
 
@@ -22,16 +23,25 @@ export class RedisIdempotencyRecords implements IdempotencyRecords {
     ttlMs: number,
   ): Promise<IdempotencyClaim> {
     const json = JSON.stringify(record);
-    const previous = (await this.redis.call(
-      "SET",
-      idempotencyRecordKey(scope, key),
-      json,
-      "NX",
-      "PX",
-      String(Math.max(1, Math.round(ttlMs))),
-      "GET",
-    )) as string | null;
-    if (previous === null) return { record: { ...record }, created: true };
+    const set = async () =>
+      (await this.redis.call(
+        "SET",
+        idempotencyRecordKey(scope, key),
+        json,
+        "NX",
+        "PX",
+        String(Math.max(1, Math.round(ttlMs))),
+        "GET",
+      )) as string | null;
+    // A lost reply (the SET may have run) is answered by running it again: if the first one ran,
+    // the second finds exactly this record (its order id is new), so it was this request's claim.
+    // Not a blind resend in the guard: only here is "my own record" known to mean "created"
+    // (break-resend F2: these lost replies were 500s that opened the gateway's breakers).
+    const previous = await set().catch((error: unknown) => {
+      if (error instanceof ReplyLostError) return set();
+      throw error;
+    });
+    if (previous === null || previous === json) return { record: { ...record }, created: true };
     return { record: parseRecord(previous), created: false };
   }
 }

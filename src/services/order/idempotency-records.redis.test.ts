@@ -1,3 +1,5 @@
+import { expect, it } from "vitest";
+import { createRedisPlatform } from "../../lib/runtime/platform.js";
 import { waitFor } from "../../test-support/wait.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { idempotencyRecordKey, RedisIdempotencyRecords } from "./idempotency-records-redis.js";
@@ -18,5 +20,29 @@ describeWithRedis("order idempotency records on redis", (getRedis) => {
         );
       },
     };
+  });
+
+  it("a claim whose SET reply a connection drop lost is sent once more and is this request's claim", async () => {
+    const admin = getRedis().client();
+    await admin.flushall();
+    const platform = createRedisPlatform({ url: getRedis().url });
+    try {
+      const redis = platform.redis!;
+      await redis.ping();
+      const records = new RedisIdempotencyRecords(redis);
+      const record = { orderId: "o-lost-reply", requestHash: "h" };
+      // Redis runs the SET but its reply never arrives: the socket is not read, then dropped.
+      redis.stream.pause();
+      const claim = records.claim("c", "k-lost", record, 60_000);
+      await waitFor(
+        async () => (await admin.exists(idempotencyRecordKey("c", "k-lost"))) === 1,
+        10_000,
+        "the SET to run",
+      );
+      redis.stream.destroy();
+      expect(await claim).toEqual({ record, created: true });
+    } finally {
+      await platform.close();
+    }
   });
 });

@@ -139,6 +139,8 @@ export function createRedisOrderStores(options: RedisOrderStoresOptions): OrderS
   const clock = options.now ? { now: options.now } : {};
   // Projections read and write in large batches; on a connection of their own they never queue
   // in front of a saga step's commands (one connection serves its commands in order).
+  // Its connection errors reach the platform's listener (the service's logger) through the
+  // platform client's duplicate() (src/lib/redis/resend-guard.ts).
   const background = redis.duplicate();
   return {
     events: new RedisEventStore({ redis, tag: ORDER_TAG, ...clock }),

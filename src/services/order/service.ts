@@ -27,6 +27,7 @@ import { type AppliedDecision, SagaRunner } from "./saga-runner.js";
 import type { Metrics } from "../../lib/observability/metrics.js";
 import { createMemoryOrderStores, inlineProjections, type OrderStores } from "./store.js";
 import { DeadlineSweeper } from "./sweeper.js";
+import { shredWithRetry } from "./token-shred.js";
 import { ViewRetention } from "./view-retention.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
 import { AofCompactor } from "../../lib/security/aof-compactor.js";
@@ -86,6 +87,8 @@ export interface OrderServiceInternals {
   tokens: TokenSealer;
   /** On Redis: rewrites the AOF after shredding, so the deleted key material leaves the file too. */
   compactor: AofCompactor | undefined;
+  /** Aborted at stop: the shreds still retrying give up (their keys expire by TTL). */
+  shredding: AbortController;
 }
 
 function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
@@ -163,6 +166,7 @@ async function buildInternals(
     },
   });
   const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_SAGA_OPTIONS.stepTimeoutMs;
+  const shredding = new AbortController();
   const runner = new SagaRunner({
     repository: orderRepository(stores, options),
     saga: {
@@ -173,10 +177,14 @@ async function buildInternals(
     now,
     onSagaEnded: (outcome, durationMs, orderId) => {
       deps.metrics.recordSaga(outcome, durationMs);
-      // Crypto-shredding: the saga is over, so its payment token is never needed again (a failed
-      // delete leaves the entry to its TTL, docs/security.md).
-      tokens
-        .shred(orderId)
+      // Crypto-shredding: the saga is over, so its payment token is never needed again. A failed
+      // delete is retried for ~30 s (break-resend F1); only then is the entry left to its TTL
+      // (docs/security.md).
+      shredWithRetry((id) => tokens.shred(id), orderId, {
+        signal: shredding.signal,
+        onRetry: ({ attempt, error }) =>
+          deps.logger.warn({ err: error, orderId, attempt }, "payment token key not deleted yet; retrying"),
+      })
         .then(() => compactor?.shredded())
         .catch((error: unknown) =>
           deps.logger.warn({ err: error, orderId }, "payment token key not deleted; it expires by TTL"),
@@ -208,7 +216,7 @@ async function buildInternals(
   });
   const views = projection(orderViewProjection, stores.views);
   const list = projection(orderListProjection, stores.list);
-  return { stores, runner, sweeper, views, deadlines, list, clock, tokens, compactor };
+  return { stores, runner, sweeper, views, deadlines, list, clock, tokens, compactor, shredding };
 }
 
 /** A repository over the stores that writes the read models inline (every writer must use one). */
@@ -226,7 +234,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
     create: async (deps) => {
       const internals = await buildInternals(deps, options);
       options.onCreated?.(internals);
-      const { stores, runner, sweeper, clock, tokens, compactor } = internals;
+      const { stores, runner, sweeper, clock, tokens, compactor, shredding } = internals;
       let viewRetention: NodeJS.Timeout | undefined;
       return {
         // Replies can arrive before the step they answer is recorded (ORDER_REPLY_TOO_EARLY) after a
@@ -251,6 +259,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
         stop: async () => {
           if (viewRetention) clearInterval(viewRetention);
           await sweeper.stop();
+          shredding.abort();
           compactor?.stop();
           await stores.close?.();
           clock.stop();

@@ -58,7 +58,6 @@ describeWithRedis("the dedupe window of a service's subscribers", (getRedis) => 
 
   // Long enough that a loaded machine's delays never make the young messages old.
   const markerTtlMs = 600_000;
-  const DAY = 86_400_000;
 
   /**
    * The "aged" service on a fresh Redis: records each attempt; numbers in `failOnce` fail their

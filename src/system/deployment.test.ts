@@ -70,6 +70,9 @@ describe("docker-compose.yml", () => {
     expect(redis.command).toEqual(
       expect.arrayContaining(["--appendonly", "yes", "--maxmemory-policy", "noeviction"]),
     );
+    // No single value over 8 MB: an oversized entry cannot be written at all (break-sig F4).
+    const at = redis.command!.indexOf("--proto-max-bulk-len");
+    expect(redis.command![at + 1]).toBe("8mb");
   });
 
   it("runs all seven services, each from an entry point that exists, with a health check", () => {

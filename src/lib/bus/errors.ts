@@ -120,3 +120,32 @@ export class TooOldToDeduplicateError extends BusError {
     this.name = "TooOldToDeduplicateError";
   }
 }
+
+/**
+ * The most bytes (UTF-8) an encoded, signed envelope may have: 1 MiB. Real envelopes are ~1 KiB;
+ * the bound keeps one oversized entry from costing its size in every consumer (the verifier's HMAC
+ * buffer, the dead-letter record, GET /dlq): break-sig F1/F4. Publishers refuse bigger envelopes;
+ * consumers dead-letter them as `MESSAGE_TOO_LARGE` before verifying them, without their body.
+ */
+export const MAX_ENVELOPE_BYTES = 1_048_576;
+
+/** UTF-8 size of `body` when it is over `maxBytes`, else undefined (measured only when it can be). */
+export function oversizedBytes(body: string, maxBytes: number): number | undefined {
+  // A UTF-16 code unit is 1 to 3 UTF-8 bytes (a surrogate pair: 4 for 2): no count for small bodies.
+  if (body.length * 3 <= maxBytes) return undefined;
+  if (body.length > maxBytes) return body.length;
+  const bytes = Buffer.byteLength(body);
+  return bytes > maxBytes ? bytes : undefined;
+}
+
+/** An envelope over `MAX_ENVELOPE_BYTES`: never verified nor handled, never retryable. */
+export class MessageTooLargeError extends BusError {
+  constructor(bytes: number, maxBytes: number) {
+    super(
+      "MESSAGE_TOO_LARGE",
+      `envelope is ${bytes} bytes or more, over the ${maxBytes}-byte limit: not verified, not run, body not kept`,
+      { details: { bytes, maxBytes } },
+    );
+    this.name = "MessageTooLargeError";
+  }
+}

@@ -14,6 +14,7 @@ import {
   getDefinition,
   parsePayload,
 } from "./events.js";
+import { MAX_ENVELOPE_BYTES, MessageTooLargeError, oversizedBytes } from "./errors.js";
 import type { OutgoingMessage, Transport } from "./transport.js";
 import { createSigner, type EnvelopeSigner } from "../security/signing.js";
 import { getProcessKeyring } from "../security/process-keys.js";
@@ -104,6 +105,9 @@ export class Publisher<E extends EventRegistry> {
     if (this.options.middleware?.length) runPublisherMiddleware(this.options.middleware, envelope);
     const encoded = encodeEnvelope(envelope);
     const body = this.signer ? this.signer.sign(encoded, definition.owner) : encoded;
+    // Every consumer would dead-letter it unread (MESSAGE_TOO_LARGE): fail here, at the cause.
+    const bytes = oversizedBytes(body, MAX_ENVELOPE_BYTES);
+    if (bytes !== undefined) throw new MessageTooLargeError(bytes, MAX_ENVELOPE_BYTES);
     const message = { topic: event, owner: definition.owner, id, body };
     return { envelope, message };
   }

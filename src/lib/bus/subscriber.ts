@@ -6,7 +6,16 @@ import {
   silentLogger,
 } from "./context.js";
 import { decodeEnvelope, type Envelope } from "./envelope.js";
-import { BusError, CrashLoopError, describeError, MessageInProgressError, NoHandlerError } from "./errors.js";
+import {
+  BusError,
+  CrashLoopError,
+  describeError,
+  MAX_ENVELOPE_BYTES,
+  MessageInProgressError,
+  MessageTooLargeError,
+  NoHandlerError,
+  oversizedBytes,
+} from "./errors.js";
 import {
   type EventName,
   type EventPayload,
@@ -69,6 +78,11 @@ export interface SubscriberOptions<E extends EventRegistry, O extends EventRegis
    * and reported to `onRejected`. None: messages are not checked (library tests).
    */
   verifier?: EnvelopeVerifier;
+  /**
+   * Most UTF-8 bytes of an envelope (default `MAX_ENVELOPE_BYTES`, 1 MiB): a bigger one is
+   * dead-lettered as `MESSAGE_TOO_LARGE` before verification, its body not kept, and counted.
+   */
+  maxEnvelopeBytes?: number;
   /** Called with the event and the error code of every message the verifier rejected (a metric). */
   onRejected?: (event: string, code: string) => void;
   /**
@@ -195,6 +209,12 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       );
       return;
     }
+    // Before the verifier: an oversized body must cost nothing more (its HMAC, its DLQ record).
+    const maxBytes = this.options.maxEnvelopeBytes ?? MAX_ENVELOPE_BYTES;
+    const bytes = oversizedBytes(delivery.body, maxBytes);
+    if (bytes !== undefined) {
+      return this.rejectUnsigned(delivery, new MessageTooLargeError(bytes, maxBytes), startedAt, "");
+    }
     const rejected = this.options.verifier ? this.signatureError(delivery) : undefined;
     if (rejected !== undefined) return this.rejectUnsigned(delivery, rejected, startedAt);
     let envelope: Envelope;
@@ -251,17 +271,26 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     }
   }
 
-  /** Dead-letters a message the verifier rejected, counts it, logs it (never its body). */
-  private async rejectUnsigned(delivery: Delivery, error: unknown, startedAt: number): Promise<void> {
+  /**
+   * Dead-letters a message rejected before handling (the verifier, the size bound), counts it, logs
+   * it (never its body); `body` replaces the body kept in the record.
+   */
+  private async rejectUnsigned(
+    delivery: Delivery,
+    error: unknown,
+    startedAt: number,
+    body?: string,
+  ): Promise<void> {
     const failure = this.failureOf(delivery, error, startedAt);
     const code = failure.error.code ?? "SIGNATURE_INVALID";
     this.options.onRejected?.(delivery.topic, code);
     // Never the body: it is untrusted and may hold secrets.
     this.logger.warn(
       { err: failure.error, topic: delivery.topic, deliveryId: delivery.deliveryId },
-      "message rejected: not signed by the event's owner",
+      "message rejected before handling",
     );
-    await this.deadLetter(delivery, { reason: `${code}: ${failure.error.message}`, failure }, startedAt);
+    const reason = `${code}: ${failure.error.message}`;
+    await this.deadLetter(delivery, { reason, failure, ...(body === undefined ? {} : { body }) }, startedAt);
   }
 
   private context(envelope: Envelope, delivery: Delivery, dedupedBy: DedupedBy): MessageContext<unknown, O> {

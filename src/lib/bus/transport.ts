@@ -42,6 +42,8 @@ export interface DeadLetterRequest {
   reason: string;
   /** The failure of the attempt that gave up; the transport adds the earlier attempts it recorded. */
   failure: AttemptFailure;
+  /** What the record keeps as the body instead of the delivery's (`""` for an oversized one). */
+  body?: string;
 }
 
 /** A message handed to a consumer, pending until settled exactly once. */

@@ -146,7 +146,7 @@ export class Metrics {
     );
     this.messagesRejected = counter(
       "bus_messages_rejected_total",
-      "Messages rejected before handling: reason SIGNATURE_INVALID or WRONG_PRODUCER",
+      "Messages rejected before handling: reason SIGNATURE_INVALID, WRONG_PRODUCER, TOO_OLD_TO_DEDUPLICATE or MESSAGE_TOO_LARGE",
       ["event", "reason"],
     );
     this.breakerState = new Gauge({

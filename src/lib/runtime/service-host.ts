@@ -48,8 +48,9 @@ export interface ServiceDeps<E extends EventRegistry> {
    * extra round trips or a key per message. `createIdempotencyMiddleware` remains for handlers
    * without such a key (pass it in `middleware`). Those marks live `MARKER_TTL_MS`, so a redelivery
    * or replay older than that (on the Redis clock) is refused, not run: dead-lettered as
-   * `TOO_OLD_TO_DEDUPLICATE` and counted in `ordersaga_messages_too_old_total` (first deliveries
-   * and handlers `dedupedBy: "record"` are never refused: dedupe-window.ts).
+   * `TOO_OLD_TO_DEDUPLICATE` and counted in `ordersaga_messages_too_old_total` and
+   * `ordersaga_bus_messages_rejected_total`. Every delivery, a first one too, is dated by its signed
+   * creation time; handlers `dedupedBy: "record"` are never refused (dedupe-window.ts).
    */
   subscriber(options?: {
     concurrency?: number;
@@ -193,7 +194,11 @@ export async function startService<E extends EventRegistry>(
     createSubscriberTimingMiddleware((event, ms, outcome) => metrics.recordEvent(event, outcome, ms)),
     createDedupeWindowMiddleware({
       windowMs: platform.retention.markerTtlMs,
-      onTooOld: (ctx) => tooOld.inc({ event: ctx.event }),
+      onTooOld: (ctx) => {
+        tooOld.inc({ event: ctx.event });
+        // Also a rejection: a copy of an old signed entry is refused here, not by the verifier.
+        metrics.messagesRejected.inc({ event: ctx.event, reason: "TOO_OLD_TO_DEDUPLICATE" });
+      },
     }),
   ];
   // A line per handled message only at debug: a child logger per message (with redaction) costs

@@ -2,9 +2,10 @@
  * A message the group may have handled before, older than the services' dedupe marks
  * (`MARKER_TTL_MS`), is refused, not run: a DLQ replay of a command whose marks expired would
  * otherwise do its work again (re-reserve stock of a failed order). It is dead-lettered with the
- * typed reason and counted. Ages come from Redis (entry ids, `TIME`), not from a publisher's clock,
- * and a first delivery is never refused, however long it waited in a backlog (issue 11 follow-up),
- * nor its retry: a redelivery's window counts from the entry's first delivery when it is known.
+ * typed reason and counted. Every delivery is dated by its signed creation time (a verbatim copy
+ * of a genuine entry re-added after the marks expired is refused: break-sig F2), with a clock-skew
+ * margin; a first delivery of a backlog inside the window runs, and so does its retry: a
+ * redelivery's window counts from the entry's first delivery when it is known.
  */
 import { afterEach, expect, it } from "vitest";
 import { z } from "zod";
@@ -57,7 +58,6 @@ describeWithRedis("the dedupe window of a service's subscribers", (getRedis) => 
 
   // Long enough that a loaded machine's delays never make the young messages old.
   const markerTtlMs = 600_000;
-  const DAY = 86_400_000;
 
   /**
    * The "aged" service on a fresh Redis: records each attempt; numbers in `failOnce` fail their
@@ -96,9 +96,9 @@ describeWithRedis("the dedupe window of a service's subscribers", (getRedis) => 
       await platform!.redis!.xadd(key, `${at + i}-0`, ...eventStreamFields(message(idAt(at + i), n)));
   }
 
-  it("handles a publisher's fresh messages when its clock is 10 days behind, also on a retry (ages come from Redis, not the publisher)", async () => {
+  it("handles a publisher's fresh messages when its clock is behind (inside the window), also on a retry", async () => {
     const attempts = await startAged(new Set([2]));
-    const publisherClock = (await redisTimeMs()) - 10 * DAY;
+    const publisherClock = (await redisTimeMs()) - markerTtlMs / 2;
     await platform!.transport.publish([
       message(idAt(publisherClock), 1),
       message(idAt(publisherClock + 1), 2),
@@ -110,15 +110,14 @@ describeWithRedis("the dedupe window of a service's subscribers", (getRedis) => 
     expect(metrics).not.toMatch(/ordersaga_messages_too_old_total\{[^}]*\} [1-9]/);
   }, 150_000);
 
-  it("handles a backlog older than the window on its first delivery, and retries one that failed (its window counts from its first delivery)", async () => {
-    // A backlog of entries added two marker lifetimes ago (Redis gave them those ids), unread since.
+  it("handles a backlog inside the window on its first delivery, and retries one that failed (its window counts from its first delivery)", async () => {
+    // A backlog of entries added half a marker lifetime ago (Redis gave them those ids), unread since.
     const attempts = await startAged(new Set([13]), async () => {
-      const at = (await redisTimeMs()) - 2 * markerTtlMs;
+      const at = (await redisTimeMs()) - markerTtlMs / 2;
       await addBacklog(at, [0, 11, 12, 13]);
     });
     // 0, 11, 12 ran once; 13 ran once and failed: its retry runs, since any mark of its first
-    // attempt is as young as that first delivery (it used to be refused as too old, counted from
-    // the entry's time, and dead-lettered).
+    // attempt is as young as that first delivery.
     await waitFor(() => attempts.length >= 5, 60_000, "the backlog handled, 13 on its retry");
     expect([...attempts].sort((a, b) => a - b)).toEqual([0, 11, 12, 13, 13]);
     expect(await platform!.deadLetters.list()).toEqual([]);
@@ -163,5 +162,32 @@ describeWithRedis("the dedupe window of a service's subscribers", (getRedis) => 
     expect(record!.reason).toMatch(/can no longer be deduplicated/);
     const metrics = await service.metrics.metricsText();
     expect(metrics).toMatch(/ordersaga_messages_too_old_total\{[^}]*event="aged.reserve"[^}]*\} 1/);
+  }, 150_000);
+
+  it("dead-letters a verbatim copy of a genuine signed entry re-added after the marks' window (a first delivery), counted as rejected, without running it", async () => {
+    const ran = await startAged();
+    const redisNow = await redisTimeMs();
+    // The bytes of an entry the owner signed long ago, XADDed again (`*`: a brand-new entry id) by
+    // someone who can write Redis but holds no key; a young copy next to it still runs.
+    const key = eventStreamKey("aged", "aged.reserve");
+    await platform!.redis!.xadd(key, "*", ...eventStreamFields(message(idAt(redisNow - 2 * markerTtlMs), 1)));
+    await platform!.redis!.xadd(key, "*", ...eventStreamFields(message(idAt(redisNow - 1_000), 2)));
+
+    const [record] = await waitFor(
+      async () => {
+        const records = await platform!.deadLetters.list();
+        return records.length > 0 ? records : undefined;
+      },
+      60_000,
+      "the dead letter",
+    );
+    await waitFor(() => ran.length >= 1, 60_000, "the young message handled");
+    expect(ran).toEqual([2]);
+    expect(record!.attempts.at(-1)?.error.code).toBe("TOO_OLD_TO_DEDUPLICATE");
+    const metrics = await service!.metrics.metricsText();
+    expect(metrics).toMatch(/ordersaga_messages_too_old_total\{[^}]*event="aged.reserve"[^}]*\} 1/);
+    expect(metrics).toMatch(
+      /ordersaga_bus_messages_rejected_total\{[^}]*reason="TOO_OLD_TO_DEDUPLICATE"[^}]*\} 1/,
+    );
   }, 150_000);
 });

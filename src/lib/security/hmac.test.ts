@@ -78,3 +78,18 @@ describe("HmacSha256 buffer reuse", () => {
     expect(mac.tag('{"a":"2"}')).toBe(reference(key, '{"a":"2"}'));
   });
 });
+
+describe("HmacSha256 memory after an oversized message", () => {
+  it("drops the buffer a forged 8 MB body grew, after its (failed) check: later calls hold 64 KiB at most", () => {
+    const key = randomBytes(32);
+    const mac = new HmacSha256(key);
+    const head = `{"p":"${"x".repeat(8 * 1024 * 1024)}"`;
+    const forged = `${head},"sig":"k.${"A".repeat(43)}"}`;
+    expect(mac.matchesTail(forged, head.length, 0x7d, forged.length - 45)).toBe(false);
+    expect(mac.bufferBytes).toBeLessThanOrEqual(64 * 1024);
+    // Still the right MAC, for big and small messages alike.
+    expect(mac.tag(head)).toBe(reference(key, head));
+    expect(mac.bufferBytes).toBeLessThanOrEqual(64 * 1024);
+    expect(mac.tag("{}")).toBe(reference(key, "{}"));
+  });
+});

@@ -26,6 +26,12 @@ export const TAG_LENGTH = 43;
  * lengths cluster, so far fewer), each a window on the same buffer, none holding message bytes.
  */
 const CACHED_VIEWS = 4096;
+/**
+ * A buffer grown past this for one big message is dropped after that call: a forged 200 MB body
+ * (rejected only once its MAC is computed) would otherwise stay pinned per key, for good (break-sig
+ * F1). Consumers also refuse envelopes over MAX_ENVELOPE_BYTES before verifying them.
+ */
+const RETAINED_BYTES = 64 * 1024;
 
 export class HmacSha256 {
   /** (K ⊕ ipad) followed by room for the message: the inner hash's input. */
@@ -49,7 +55,12 @@ export class HmacSha256 {
 
   /** The MAC of `message` (UTF-8 encoded, as `Hmac.update(string)`), as 43 base64url characters. */
   tag(message: string): string {
-    return this.finish(this.write(message));
+    return this.release(this.finish(this.write(message)));
+  }
+
+  /** Bytes of message buffer this instance holds between calls (bounded by RETAINED_BYTES). */
+  get bufferBytes(): number {
+    return this.scratch.length;
   }
 
   /**
@@ -64,7 +75,16 @@ export class HmacSha256 {
     // The tail is ASCII: the tag's bytes are just written, `message.length - tagAt` from the end.
     const tagBytes = written - (message.length - tagAt);
     this.scratch[end] = closing;
-    return constantTimeEqualBytes(this.finish(end + 1), this.scratch, tagBytes);
+    return this.release(constantTimeEqualBytes(this.finish(end + 1), this.scratch, tagBytes));
+  }
+
+  /** Returns `result`, first dropping a buffer one big message grew past RETAINED_BYTES. */
+  private release<T>(result: T): T {
+    if (this.scratch.length > RETAINED_BYTES) {
+      this.scratch = this.grow(BLOCK + CACHED_VIEWS + 4);
+      this.views = [];
+    }
+    return result;
   }
 
   /** Writes `message` after the inner pad; returns the end offset of its bytes. */

@@ -161,6 +161,24 @@ describe("failures", () => {
     expect(commandNames(decision)).toEqual(["order.compensation.inventory.release", "order.failed"]);
   });
 
+  it("a payment.processed whose amount or currency is not the order total fails the order at payment and refunds the charge", () => {
+    const state = given(replies.valid, replies.reserved);
+    for (const payload of [
+      { ...replies.paid.payload, amount: replies.paid.payload.amount + 500 },
+      { ...replies.paid.payload, currency: "EUR" },
+    ]) {
+      const decision = decide(state, { type: "payment.processed", payload }, T0);
+      expect(commandNames(decision)).toEqual([
+        "order.compensation.payment.refund",
+        "order.compensation.inventory.release",
+        "order.failed",
+      ]);
+      expect(applied(state, decision)).toMatchObject({ status: "failed" });
+      expect(decision.outcome).toMatchObject({ saga: "failed" });
+      expect(JSON.stringify(decision.commands.at(-1))).toContain("PAYMENT_AMOUNT_MISMATCH");
+    }
+  });
+
   it("a failure of a superseded payment attempt is ignored", () => {
     const state = given(replies.valid, replies.reserved, transientFailure(1));
     expect(decide(state, transientFailure(1), T0)).toEqual({ events: [], commands: [] });

@@ -176,6 +176,14 @@ function onPaymentProcessed(
   if (!awaits(state, "reserved", "payment")) return NOTHING;
   const { orderId, userId, items } = state;
   const { paymentId, amount, currency } = reply;
+  const pricing = state.pricing;
+  if (pricing && (amount !== pricing.total || currency !== pricing.currency)) {
+    // Defence in depth (break-sig F3): only a holder of payment's key can sign this, yet a charge
+    // that is not the order's total is a payment fault. The step is not settled, so the refund of
+    // whatever was charged is requested with the release.
+    const reason = `payment: PAYMENT_AMOUNT_MISMATCH charged ${amount} ${currency}, order total ${pricing.total} ${pricing.currency} (${paymentId})`;
+    return terminate(state, now, { stage: "payment", reason }, options);
+  }
   return {
     events: [
       { type: "order.event.step.completed", data: { orderId, step: "payment", paymentId, amount, currency } },

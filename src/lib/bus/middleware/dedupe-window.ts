@@ -6,11 +6,20 @@
  * message is refused instead: `TooOldToDeduplicateError` (code `TOO_OLD_TO_DEDUPLICATE`, never
  * retryable), so the subscriber dead-letters it with that reason and an operator decides.
  *
- * When can an earlier handling exist, and how old can it be (`dedupeAgeMs`)?
- * - The first delivery of an entry (`deliveryCount` 1, not a replay): no earlier handling of it, and
- *   the handler writes its mark atomically with its effect, so however long the entry waited unread
- *   in the stream (a backlog), it runs. Refusing it would dead-letter a backlog for being a backlog
- *   (soak, issue 11: 644 replies at 60/s with a 20 s window).
+ * Every delivery is first dated by its signed creation time (`signedAgeMs`: the UUIDv7 id's time,
+ * else `occurredAt`; both inside the envelope's MAC, so nobody without a signing key can make a
+ * message younger). A message created longer ago than the marks live, minus `clockSkewMs` (a
+ * publisher clock ahead of Redis makes a message look younger by that much), is refused whatever
+ * its entry says: an entry is not proof that a message is new. A verbatim copy of a genuine signed
+ * entry re-XADDed after its marks expired would otherwise be a "first delivery" and run again
+ * (break-sig F2: stock re-reserved for a failed order). The cost: a backlog older than the window
+ * (default 7 days) is dead-lettered instead of run (a backlog inside it runs), and a publisher whose
+ * clock is behind Redis by more than the window has its fresh messages refused (keep hosts on NTP).
+ *
+ * Then, when can an earlier handling of this entry exist, and how old can it be (`dedupeAgeMs`)?
+ * - The first delivery of an entry (`deliveryCount` 1, not a replay): no earlier handling of this
+ *   entry, and the handler writes its mark atomically with its effect, so a backlog inside the
+ *   window runs (soak, issue 11: 644 replies at 60/s with a 20 s window).
  * - A redelivery (`deliveryCount` > 1: a retry, a takeover): an earlier handling happened at or after
  *   the entry's first delivery, which is at or after the entry's time. The age counts from the first
  *   delivery when the transport knows it (`firstDeliveredAt`: on Redis Streams the first delivery's
@@ -68,8 +77,38 @@ export function dedupeAgeMs(ctx: AgedMessage): number | undefined {
   return created === undefined ? age : age + Math.max(0, ctx.enqueuedAt - created);
 }
 
-/** Throws `TooOldToDeduplicateError` when an earlier handling's mark (living `windowMs`) may be gone. */
-export function refuseIfTooOld(ctx: AgedMessage, windowMs: number): void {
+/**
+ * How far (ms) a publisher's clock may run ahead of Redis's and still have its messages dated safely:
+ * 1 minute, and at most a tenth of a short window (tests, soak runs with windows of seconds).
+ */
+export const DEFAULT_CLOCK_SKEW_MS = 60_000;
+
+/** The skew margin used for a window: `clockSkewMs`, capped at a tenth of the window. */
+export function skewMarginMs(windowMs: number, clockSkewMs = DEFAULT_CLOCK_SKEW_MS): number {
+  return Math.min(clockSkewMs, Math.floor(windowMs / 10));
+}
+
+/**
+ * Ms since the message was created by its signed creation time (the UUIDv7 id's time, else
+ * `occurredAt`), as of the transport's clock now; undefined when the envelope carries neither.
+ */
+export function signedAgeMs(ctx: AgedMessage): number | undefined {
+  const created = uuidV7Time(ctx.envelope.id) ?? Date.parse(ctx.envelope.occurredAt);
+  if (!Number.isFinite(created)) return undefined;
+  return ctx.enqueuedAt + ctx.ageMs() - created;
+}
+
+/**
+ * Throws `TooOldToDeduplicateError` when an earlier handling's mark (living `windowMs`) may be gone:
+ * the message was signed longer ago than `windowMs - skewMarginMs` (any delivery, a copy included),
+ * or this entry's earlier handling may be older than `windowMs` (`dedupeAgeMs`).
+ */
+export function refuseIfTooOld(ctx: AgedMessage, windowMs: number, clockSkewMs?: number): void {
+  if (ctx.dedupedBy === "record") return;
+  const signed = signedAgeMs(ctx);
+  if (signed !== undefined && signed > windowMs - skewMarginMs(windowMs, clockSkewMs)) {
+    throw new TooOldToDeduplicateError(signed, windowMs);
+  }
   const ageMs = dedupeAgeMs(ctx);
   if (ageMs !== undefined && ageMs > windowMs) throw new TooOldToDeduplicateError(ageMs, windowMs);
 }
@@ -77,6 +116,8 @@ export function refuseIfTooOld(ctx: AgedMessage, windowMs: number): void {
 export interface DedupeWindowOptions {
   /** How long the dedupe marks of the handlers behind this middleware live, ms (`MARKER_TTL_MS`). */
   windowMs: number;
+  /** Publisher clock skew tolerated, ms (`skewMarginMs`); default `DEFAULT_CLOCK_SKEW_MS`. */
+  clockSkewMs?: number;
   /** Called for each refused message (a counter), with the age (ms) it was refused at. */
   onTooOld?: (ctx: MessageContext, ageMs: number) => void;
 }
@@ -91,7 +132,7 @@ export function createDedupeWindowMiddleware(options: DedupeWindowOptions): Subs
     throw new RangeError(`windowMs must be a positive number of ms, got ${options.windowMs}`);
   }
   return async (ctx, next) => {
-    guardAge(ctx, options.windowMs, options.onTooOld);
+    guardAge(ctx, options.windowMs, options.onTooOld, options.clockSkewMs);
     await next();
   };
 }
@@ -101,9 +142,10 @@ export function guardAge(
   ctx: MessageContext,
   windowMs: number,
   onTooOld?: (ctx: MessageContext, ageMs: number) => void,
+  clockSkewMs?: number,
 ): void {
   try {
-    refuseIfTooOld(ctx, windowMs);
+    refuseIfTooOld(ctx, windowMs, clockSkewMs);
   } catch (error) {
     if (error instanceof TooOldToDeduplicateError) {
       onTooOld?.(ctx, (error.details as { ageMs: number }).ageMs);

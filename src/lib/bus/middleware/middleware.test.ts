@@ -13,7 +13,7 @@ function context(id = "m-1", event = "item.added"): MessageContext {
     id,
     event,
     version: 1,
-    occurredAt: new Date(0).toISOString(),
+    occurredAt: new Date().toISOString(),
     source: { service: "shop", instance: "shop-1" },
     correlationId: "corr-1",
     traceparent: childTraceparent(),
@@ -212,21 +212,52 @@ describe("createDedupeWindowMiddleware", () => {
     expect(refused).toEqual([8 * DAY]);
   });
 
-  it("runs a first delivery however long it waited unread: no earlier handling, its mark is written with its effect", async () => {
+  it("runs a first delivery that waited unread inside the window: no earlier handling, its mark is written with its effect", async () => {
     const now = Date.now();
     const middleware = createDedupeWindowMiddleware({ windowMs: 20_000 });
     let runs = 0;
-    await middleware(aged({ at: now - 60_000, now }), async () => void runs++);
-    expect(dedupeAgeMs(aged({ at: now - 60_000, now }))).toBeUndefined();
+    await middleware(aged({ at: now - 15_000, now }), async () => void runs++);
+    expect(dedupeAgeMs(aged({ at: now - 15_000, now }))).toBeUndefined();
     expect(runs).toBe(1);
+  });
+
+  it("refuses a first delivery signed longer ago than the window minus the skew margin: a re-added copy of an old entry", async () => {
+    const now = Date.now();
+    const refused: number[] = [];
+    const middleware = createDedupeWindowMiddleware({
+      windowMs: 7 * DAY,
+      onTooOld: (_ctx, ageMs) => void refused.push(ageMs),
+    });
+    let runs = 0;
+    // A brand-new entry (added now) carrying a message its owner signed 8 days ago.
+    const copy = aged({ at: now, now, idAt: now - 8 * DAY });
+    await expect(middleware(copy, async () => void runs++)).rejects.toMatchObject({
+      code: "TOO_OLD_TO_DEDUPLICATE",
+    });
+    // Inside the 1-minute skew margin of the window's end: refused too (a publisher clock ahead).
+    const edge = aged({ at: now, now, idAt: now - 7 * DAY + 30_000 });
+    await expect(middleware(edge, async () => void runs++)).rejects.toMatchObject({
+      code: "TOO_OLD_TO_DEDUPLICATE",
+    });
+    // Without a UUIDv7 id, the signed occurredAt dates it.
+    const byTime = {
+      ...aged({ at: now, now }),
+      envelope: { ...context("m-1").envelope, occurredAt: new Date(now - 8 * DAY).toISOString() },
+    };
+    await expect(middleware(byTime, async () => void runs++)).rejects.toMatchObject({
+      code: "TOO_OLD_TO_DEDUPLICATE",
+    });
+    await middleware(aged({ at: now, now, idAt: now - 6 * DAY }), async () => void runs++);
+    expect(runs).toBe(1);
+    expect(refused[0]).toBe(8 * DAY);
   });
 
   it("dates a redelivery from its first delivery when known: a backlog first delivered late is retried, not refused", async () => {
     const now = Date.now();
     const middleware = createDedupeWindowMiddleware({ windowMs: 7 * DAY });
     let runs = 0;
-    // Added 10 days ago, unread until a minute ago; its first delivery failed, this is its retry.
-    const retry = aged({ at: now - 10 * DAY, now, deliveryCount: 2, firstDeliveredAt: now - 60_000 });
+    // Added 6 days ago, unread until a minute ago; its first delivery failed, this is its retry.
+    const retry = aged({ at: now - 6 * DAY, now, deliveryCount: 2, firstDeliveredAt: now - 60_000 });
     expect(dedupeAgeMs(retry)).toBe(60_000);
     await middleware(retry, async () => void runs++);
     expect(runs).toBe(1);
@@ -249,15 +280,20 @@ describe("createDedupeWindowMiddleware", () => {
     expect(runs).toBe(1);
   });
 
-  it("dates a message by its entry's time (Redis), not its publisher's clock: a publisher 10 days behind sends fresh messages", async () => {
+  it("dates a redelivery by its entry's time (Redis): a publisher a day behind sends fresh messages; one behind by more than the window is refused", async () => {
     const now = Date.now();
     const middleware = createDedupeWindowMiddleware({ windowMs: 7 * DAY });
     let runs = 0;
-    // Retried a second after it was added: its id says it was made 10 days ago.
-    const retried = aged({ at: now - 1_000, now, idAt: now - 10 * DAY, deliveryCount: 2 });
+    // Retried a second after it was added: its id says it was made a day ago.
+    const retried = aged({ at: now - 1_000, now, idAt: now - DAY, deliveryCount: 2 });
     expect(dedupeAgeMs(retried)).toBe(1_000);
     await middleware(retried, async () => void runs++);
     expect(runs).toBe(1);
+    // Signed time is all a copy cannot fake: 10 days behind reads as 10 days old (keep hosts on NTP).
+    const skewed = aged({ at: now - 1_000, now, idAt: now - 10 * DAY, deliveryCount: 2 });
+    await expect(middleware(skewed, async () => void runs++)).rejects.toMatchObject({
+      code: "TOO_OLD_TO_DEDUPLICATE",
+    });
   });
 
   it("dates a replay (a new entry) by the earlier of its entry and its message id: the original message's creation", async () => {
@@ -312,8 +348,14 @@ describe("createIdempotencyMiddleware", () => {
       code: "TOO_OLD_TO_DEDUPLICATE",
     });
     await middleware(aged({ at: now - 1_000, now, deliveryCount: 2 }), async () => void runs++);
-    // A first delivery that waited longer than the marks live is claimed and run like any other.
-    await middleware(aged({ at: now - 120_000, now }), async () => void runs++);
+    // A first delivery that waited inside the marks' life is claimed and run like any other; one
+    // signed before it (a re-added copy, or a backlog older than the marks) is refused.
+    await middleware(aged({ at: now - 30_000, now }), async () => void runs++);
+    await expect(middleware(aged({ at: now - 120_000, now }), async () => void runs++)).rejects.toMatchObject(
+      {
+        code: "TOO_OLD_TO_DEDUPLICATE",
+      },
+    );
     expect(runs).toBe(2);
   });
 

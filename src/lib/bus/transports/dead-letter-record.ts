@@ -27,14 +27,15 @@ export interface DeadLetterInput {
 }
 
 function buildDeadLetterRecord(input: DeadLetterInput): DeadLetterRecord {
+  const body = input.request.body ?? input.body;
   return {
     id: deadLetterId(input.group, input.topic, input.deliveryId),
     group: input.group,
     topic: input.topic,
     owner: input.owner,
     deliveryId: input.deliveryId,
-    body: input.body,
-    ...peekEnvelope(input.body),
+    body,
+    ...peekEnvelope(body),
     reason: input.request.reason,
     attempts: [...input.earlierFailures, input.request.failure],
     deadLetteredAt: input.request.failure.at,

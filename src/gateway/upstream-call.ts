@@ -96,7 +96,12 @@ export function callUpstream(
   });
 }
 
-/** The headers named in `keep`, each only when it came once (as `agent.request` left them). */
+/**
+ * The headers named in `keep`, each only when it came once (as `agent.request` left them). Values
+ * are decoded as latin1, as Node's own HTTP parser does: one character per byte, which Node writes
+ * back as the same byte, so a value relays byte for byte (UTF-8 would turn "€" into a character
+ * Node refuses to write, and "é" into a different byte: break-gw F1).
+ */
 function pickHeaders(raw: readonly (Buffer | string)[], keep: ReadonlySet<string>): Record<string, string> {
   const out: Record<string, string> = {};
   const repeated = new Set<string>();
@@ -104,7 +109,7 @@ function pickHeaders(raw: readonly (Buffer | string)[], keep: ReadonlySet<string
     const name = raw[i]!.toString("latin1").toLowerCase();
     if (!keep.has(name)) continue;
     if (name in out) repeated.add(name);
-    else out[name] = raw[i + 1]!.toString("utf8");
+    else out[name] = raw[i + 1]!.toString("latin1");
   }
   for (const name of repeated) delete out[name];
   return out;

@@ -15,6 +15,20 @@ describe("gateway configuration", () => {
     expect(env.GATEWAY_PORT).toBe(9000);
   });
 
+  it("refuses a duration setTimeout cannot run (it would fire at once), naming the variable and the max", () => {
+    for (const name of [
+      "UPSTREAM_TIMEOUT_MS",
+      "HEALTH_CHECK_INTERVAL_MS",
+      "HEARTBEAT_INTERVAL_MS",
+      "REDIS_CONNECT_TIMEOUT_MS",
+    ]) {
+      expect(() => parseEnv(gatewayEnvSchema, { [name]: "3000000000" })).toThrow(
+        new RegExp(`^Invalid configuration: ${name}: must be at most 2147483647 ms`),
+      );
+      expect(parseEnv(gatewayEnvSchema, { [name]: "2147483647" })[name]).toBe(2_147_483_647);
+    }
+  });
+
   it("refuses a bad port with the variable named", () => {
     expect(() => parseEnv(gatewayEnvSchema, { GATEWAY_PORT: "http" })).toThrow(/GATEWAY_PORT/);
   });

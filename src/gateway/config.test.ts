@@ -7,6 +7,7 @@ describe("gateway configuration", () => {
     const env = parseEnv(gatewayEnvSchema, {});
     expect(env.GATEWAY_PORT).toBe(8080);
     expect(env.GATEWAY_API_KEYS).toEqual([]);
+    expect(env.UPSTREAM_MAX_BODY_BYTES).toBe(10 * 1024 * 1024);
   });
 
   it("reads comma-separated API keys, ignoring blanks", () => {
@@ -21,7 +22,7 @@ describe("gateway configuration", () => {
       "HEALTH_CHECK_INTERVAL_MS",
       "HEARTBEAT_INTERVAL_MS",
       "REDIS_CONNECT_TIMEOUT_MS",
-    ]) {
+    ] as const) {
       expect(() => parseEnv(gatewayEnvSchema, { [name]: "3000000000" })).toThrow(
         new RegExp(`^Invalid configuration: ${name}: must be at most 2147483647 ms`),
       );

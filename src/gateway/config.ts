@@ -52,6 +52,12 @@ export const gatewayEnvSchema = z.object({
    */
   GATEWAY_SHARED_SECRET: z.string().min(32).optional(),
   UPSTREAM_TIMEOUT_MS: positiveMs.default(10_000),
+  /** Largest answer body read from an instance (10 MiB); over it, 502 UPSTREAM_BODY_TOO_LARGE. */
+  UPSTREAM_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(10 * 1024 * 1024),
   /** 5 s (the spec said 60 s): a dead instance shows as unhealthy within seconds. */
   HEALTH_CHECK_INTERVAL_MS: positiveMs.default(5_000),
   HEARTBEAT_INTERVAL_MS: positiveMs.default(30_000),

@@ -28,7 +28,7 @@ import {
 } from "../lib/http/gateway-credential.js";
 import { CircuitBreaker, type CircuitStateChange } from "../lib/resilience/circuit-breaker.js";
 import { CircuitOpenError, TimeoutError } from "../lib/resilience/errors.js";
-import { callUpstream } from "./upstream-call.js";
+import { callUpstream, UpstreamBodyTooLargeError } from "./upstream-call.js";
 import {
   hasErrorShape,
   isDrainingResponse,
@@ -61,6 +61,11 @@ export interface ProxyOptions {
   maxAttempts?: number;
   /** How long the list of instances is reused before the registry is read again (default 1 000 ms). */
   discoveryCacheTtlMs?: number;
+  /**
+   * Largest answer body read from an instance (default DEFAULT_MAX_BODY_BYTES); a larger one is
+   * abandoned there and answered 502 UPSTREAM_BODY_TOO_LARGE.
+   */
+  maxBodyBytes?: number;
   /** Keep-alive connections per instance (default 128). */
   connectionsPerInstance?: number;
   breaker?: GatewayBreakerOptions;
@@ -143,6 +148,12 @@ class UpstreamStatusError extends Error {
   }
 }
 
+/**
+ * 10 MiB: far above what a service legitimately answers (the largest, a 500-order page of
+ * `GET /orders`, is a few MiB at most), yet a bound on the memory one proxied call can take.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
 export class UpstreamProxy {
   readonly discovery: DiscoveryClient;
   private readonly agent: Agent;
@@ -150,6 +161,7 @@ export class UpstreamProxy {
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
   private readonly unverifiedTimeoutMs: number;
+  private readonly maxBodyBytes: number;
   private readonly options: ProxyOptions;
 
   constructor(options: ProxyOptions) {
@@ -157,6 +169,7 @@ export class UpstreamProxy {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.maxAttempts = options.maxAttempts ?? 3;
     this.unverifiedTimeoutMs = Math.min(options.unverifiedTimeoutMs ?? 2_000, this.timeoutMs);
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.agent = new Agent({
       connections: options.connectionsPerInstance ?? 128,
       pipelining: 1,
@@ -271,9 +284,19 @@ export class UpstreamProxy {
     budgetMs: number,
   ): Promise<AttemptOutcome> {
     const { origin, breaker } = this.slot(instance);
+    let tooLarge = false;
     try {
       const response = await breaker.execute(async () => {
-        const answer = await this.exchange(origin, instance.service, request, budgetMs);
+        const answer = await this.exchange(origin, instance.service, request, budgetMs).catch(
+          (error: unknown) => {
+            // The instance answered, too much: it works (no breaker failure), and another instance
+            // would answer the same (no resend). A request it handled is not repeated either.
+            if (!(error instanceof UpstreamBodyTooLargeError)) throw error;
+            tooLarge = true;
+            return bodyTooLarge(instance.service, error.maxBodyBytes);
+          },
+        );
+        if (tooLarge) return answer;
         // A deliberate "busy / not now for this request" answer is the instance working: not a failure.
         const requestScoped = isRequestScopedAnswer(
           answer.status,
@@ -414,6 +437,7 @@ export class UpstreamProxy {
       { origin, path: request.path, method: request.method, headers: outgoing, body: request.body },
       budgetMs,
       PASSED_RESPONSE_HEADERS,
+      this.maxBodyBytes,
     );
     span?.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, answer.status);
     if (answer.status >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
@@ -493,6 +517,15 @@ function outcomeUnknown(service: string): UpstreamResponse {
     status: 502,
     headers: { "content-type": "application/json; charset=utf-8" },
     body: Buffer.from(JSON.stringify(errorBody("UPSTREAM_OUTCOME_UNKNOWN", message, { service }))),
+  };
+}
+
+function bodyTooLarge(service: string, maxBodyBytes: number): UpstreamResponse {
+  const message = `"${service}" answered with a body over ${maxBodyBytes} bytes (UPSTREAM_MAX_BODY_BYTES)`;
+  return {
+    status: 502,
+    headers: { "content-type": "application/json; charset=utf-8" },
+    body: Buffer.from(JSON.stringify(errorBody("UPSTREAM_BODY_TOO_LARGE", message, { maxBodyBytes }))),
   };
 }
 

@@ -17,6 +17,19 @@ export interface UpstreamAnswer {
   body: Buffer;
 }
 
+/**
+ * The answer's body grew past the call's `maxBodyBytes`: the call was aborted there, so a huge or
+ * endless body costs at most that much memory (break-gw F4), not bandwidth × time budget.
+ */
+export class UpstreamBodyTooLargeError extends Error {
+  readonly code = "UPSTREAM_BODY_TOO_LARGE";
+
+  constructor(readonly maxBodyBytes: number) {
+    super(`upstream answer body over ${maxBodyBytes} bytes`);
+    this.name = "UpstreamBodyTooLargeError";
+  }
+}
+
 export interface UpstreamCall {
   origin: string;
   path: string;
@@ -27,14 +40,16 @@ export interface UpstreamCall {
 
 /**
  * Sends `call` through `dispatcher` and resolves with the answer; rejects with the transport's error
- * (its `code`, e.g. ECONNREFUSED, as `agent.request` gives it) or with `TimeoutError` after
- * `budgetMs`. Only the headers in `keep` (lower case) are returned, each when it came once.
+ * (its `code`, e.g. ECONNREFUSED, as `agent.request` gives it), with `TimeoutError` after
+ * `budgetMs`, or with `UpstreamBodyTooLargeError` once the body passes `maxBodyBytes` (the request is
+ * aborted then). Only the headers in `keep` (lower case) are returned, each when it came once.
  */
 export function callUpstream(
   dispatcher: Dispatcher,
   call: UpstreamCall,
   budgetMs: number,
   keep: ReadonlySet<string>,
+  maxBodyBytes = Number.POSITIVE_INFINITY,
 ): Promise<UpstreamAnswer> {
   return new Promise<UpstreamAnswer>((resolve, reject) => {
     let abort: ((error?: Error) => void) | undefined;
@@ -43,6 +58,7 @@ export function callUpstream(
     let status = 0;
     let headers: Record<string, string> = {};
     const chunks: Buffer[] = [];
+    let bodyBytes = 0;
     const fail = (error: Error) => {
       if (settled) return;
       settled = true;
@@ -68,6 +84,14 @@ export function callUpstream(
         return true;
       },
       onData(chunk) {
+        bodyBytes += chunk.length;
+        if (bodyBytes > maxBodyBytes) {
+          const tooLarge = new UpstreamBodyTooLargeError(maxBodyBytes);
+          chunks.length = 0;
+          fail(tooLarge);
+          abort?.(tooLarge);
+          return false;
+        }
         chunks.push(chunk);
         return true;
       },

@@ -43,6 +43,8 @@ export interface UpstreamCall {
  * (its `code`, e.g. ECONNREFUSED, as `agent.request` gives it), with `TimeoutError` after
  * `budgetMs`, or with `UpstreamBodyTooLargeError` once the body passes `maxBodyBytes` (the request is
  * aborted then). Only the headers in `keep` (lower case) are returned, each when it came once.
+ * `onDone` runs once, when undici is done with the request (answered, failed, or aborted: for a
+ * call that timed out before it had a connection, only once undici dropped it).
  */
 export function callUpstream(
   dispatcher: Dispatcher,
@@ -50,6 +52,7 @@ export function callUpstream(
   budgetMs: number,
   keep: ReadonlySet<string>,
   maxBodyBytes = Number.POSITIVE_INFINITY,
+  onDone?: () => void,
 ): Promise<UpstreamAnswer> {
   return new Promise<UpstreamAnswer>((resolve, reject) => {
     let abort: ((error?: Error) => void) | undefined;
@@ -59,6 +62,12 @@ export function callUpstream(
     let headers: Record<string, string> = {};
     const chunks: Buffer[] = [];
     let bodyBytes = 0;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      onDone?.();
+    };
     const fail = (error: Error) => {
       if (settled) return;
       settled = true;
@@ -96,12 +105,16 @@ export function callUpstream(
         return true;
       },
       onComplete() {
+        finish();
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         resolve({ status, headers, body: Buffer.concat(chunks) });
       },
-      onError: fail,
+      onError(error) {
+        finish();
+        fail(error);
+      },
     };
     try {
       dispatcher.dispatch(
@@ -115,6 +128,7 @@ export function callUpstream(
         handler,
       );
     } catch (error) {
+      finish();
       fail(error instanceof Error ? error : new Error(String(error)));
     }
   });

@@ -7,12 +7,27 @@ describe("gateway configuration", () => {
     const env = parseEnv(gatewayEnvSchema, {});
     expect(env.GATEWAY_PORT).toBe(8080);
     expect(env.GATEWAY_API_KEYS).toEqual([]);
+    expect(env.UPSTREAM_MAX_BODY_BYTES).toBe(10 * 1024 * 1024);
   });
 
   it("reads comma-separated API keys, ignoring blanks", () => {
     const env = parseEnv(gatewayEnvSchema, { GATEWAY_API_KEYS: " k-1, ,k-2,", GATEWAY_PORT: "9000" });
     expect(env.GATEWAY_API_KEYS).toEqual(["k-1", "k-2"]);
     expect(env.GATEWAY_PORT).toBe(9000);
+  });
+
+  it("refuses a duration setTimeout cannot run (it would fire at once), naming the variable and the max", () => {
+    for (const name of [
+      "UPSTREAM_TIMEOUT_MS",
+      "HEALTH_CHECK_INTERVAL_MS",
+      "HEARTBEAT_INTERVAL_MS",
+      "REDIS_CONNECT_TIMEOUT_MS",
+    ] as const) {
+      expect(() => parseEnv(gatewayEnvSchema, { [name]: "3000000000" })).toThrow(
+        new RegExp(`^Invalid configuration: ${name}: must be at most 2147483647 ms`),
+      );
+      expect(parseEnv(gatewayEnvSchema, { [name]: "2147483647" })[name]).toBe(2_147_483_647);
+    }
   });
 
   it("refuses a bad port with the variable named", () => {

@@ -61,6 +61,8 @@ export interface GatewayOptions {
   sharedSecret?: string;
   /** Time budget of one upstream attempt (default 10 000 ms): then 504 UPSTREAM_TIMEOUT. */
   upstreamTimeoutMs?: number;
+  /** Largest answer body read from an instance (default 10 MiB): then 502 UPSTREAM_BODY_TOO_LARGE. */
+  upstreamMaxBodyBytes?: number;
   /** Instances tried for one request at most (default 3). */
   maxAttempts?: number;
   /**
@@ -190,6 +192,7 @@ function createProxy(
     registry: boundedRegistry,
     ...(options.upstreamTimeoutMs === undefined ? {} : { timeoutMs: options.upstreamTimeoutMs }),
     ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+    ...(options.upstreamMaxBodyBytes === undefined ? {} : { maxBodyBytes: options.upstreamMaxBodyBytes }),
     ...(options.discoveryCacheTtlMs === undefined
       ? {}
       : { discoveryCacheTtlMs: options.discoveryCacheTtlMs }),

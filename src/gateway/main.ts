@@ -57,6 +57,7 @@ const gateway = await createGateway({
   rateLimit: { perMinute: env.GATEWAY_RATE_LIMIT_PER_MINUTE, burst: env.GATEWAY_RATE_LIMIT_BURST },
   ...(env.GATEWAY_SHARED_SECRET === undefined ? {} : { sharedSecret: env.GATEWAY_SHARED_SECRET }),
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+  upstreamMaxBodyBytes: env.UPSTREAM_MAX_BODY_BYTES,
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
   heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
 }).catch((error: unknown) => failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT));

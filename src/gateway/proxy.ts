@@ -28,7 +28,8 @@ import {
 } from "../lib/http/gateway-credential.js";
 import { CircuitBreaker, type CircuitStateChange } from "../lib/resilience/circuit-breaker.js";
 import { CircuitOpenError, TimeoutError } from "../lib/resilience/errors.js";
-import { callUpstream } from "./upstream-call.js";
+import { InFlightLimit } from "./in-flight-limit.js";
+import { callUpstream, UpstreamBodyTooLargeError } from "./upstream-call.js";
 import {
   hasErrorShape,
   isDrainingResponse,
@@ -61,7 +62,16 @@ export interface ProxyOptions {
   maxAttempts?: number;
   /** How long the list of instances is reused before the registry is read again (default 1 000 ms). */
   discoveryCacheTtlMs?: number;
-  /** Keep-alive connections per instance (default 128). */
+  /**
+   * Largest answer body read from an instance (default DEFAULT_MAX_BODY_BYTES); a larger one is
+   * abandoned there and answered 502 UPSTREAM_BODY_TOO_LARGE.
+   */
+  maxBodyBytes?: number;
+  /**
+   * Keep-alive connections per instance (default 128), and calls in flight to one instance at most:
+   * the others wait at the proxy, where one that runs out of budget is answered 504 and dropped,
+   * never dispatched (see InFlightLimit).
+   */
   connectionsPerInstance?: number;
   breaker?: GatewayBreakerOptions;
   /**
@@ -119,6 +129,8 @@ type AttemptOutcome =
 interface InstanceSlot {
   origin: string;
   breaker: CircuitBreaker;
+  /** Calls in flight to the instance, at most its connections (the rest wait their turn here). */
+  limit: InFlightLimit;
 }
 
 /** Response headers worth handing back to the client; hop-by-hop and server details stay behind. */
@@ -143,6 +155,12 @@ class UpstreamStatusError extends Error {
   }
 }
 
+/**
+ * 10 MiB: far above what a service legitimately answers (the largest, a 500-order page of
+ * `GET /orders`, is a few MiB at most), yet a bound on the memory one proxied call can take.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
 export class UpstreamProxy {
   readonly discovery: DiscoveryClient;
   private readonly agent: Agent;
@@ -150,6 +168,8 @@ export class UpstreamProxy {
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
   private readonly unverifiedTimeoutMs: number;
+  private readonly maxBodyBytes: number;
+  private readonly connections: number;
   private readonly options: ProxyOptions;
 
   constructor(options: ProxyOptions) {
@@ -157,8 +177,10 @@ export class UpstreamProxy {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.maxAttempts = options.maxAttempts ?? 3;
     this.unverifiedTimeoutMs = Math.min(options.unverifiedTimeoutMs ?? 2_000, this.timeoutMs);
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.connections = options.connectionsPerInstance ?? 128;
     this.agent = new Agent({
-      connections: options.connectionsPerInstance ?? 128,
+      connections: this.connections,
       pipelining: 1,
       keepAliveTimeout: 10_000,
       connect: { timeout: Math.min(this.timeoutMs, 5_000) },
@@ -234,7 +256,7 @@ export class UpstreamProxy {
   /** A GET to one instance, for health reports; same pool and connections as proxied calls. */
   async get(instance: ServiceInstance, path: string, timeoutMs: number): Promise<UpstreamResponse> {
     return this.exchange(
-      this.slot(instance).origin,
+      this.slot(instance),
       instance.service,
       { method: "GET", path, headers: {} },
       timeoutMs,
@@ -270,10 +292,21 @@ export class UpstreamProxy {
     request: UpstreamRequest,
     budgetMs: number,
   ): Promise<AttemptOutcome> {
-    const { origin, breaker } = this.slot(instance);
+    const slot = this.slot(instance);
+    const { breaker } = slot;
+    let tooLarge = false;
     try {
       const response = await breaker.execute(async () => {
-        const answer = await this.exchange(origin, instance.service, request, budgetMs);
+        const answer = await this.exchange(slot, instance.service, request, budgetMs).catch(
+          (error: unknown) => {
+            // The instance answered, too much: it works (no breaker failure), and another instance
+            // would answer the same (no resend). A request it handled is not repeated either.
+            if (!(error instanceof UpstreamBodyTooLargeError)) throw error;
+            tooLarge = true;
+            return bodyTooLarge(instance.service, error.maxBodyBytes);
+          },
+        );
+        if (tooLarge) return answer;
         // A deliberate "busy / not now for this request" answer is the instance working: not a failure.
         const requestScoped = isRequestScopedAnswer(
           answer.status,
@@ -363,13 +396,14 @@ export class UpstreamProxy {
   }
 
   private exchange(
-    origin: string,
+    slot: InstanceSlot,
     service: string,
     request: UpstreamRequest,
     budgetMs: number,
   ): Promise<UpstreamResponse> {
     // Tracing off (the default): no span, and none of its attributes computed per call.
-    if (!tracingEnabled()) return this.send(origin, service, request, budgetMs, undefined);
+    if (!tracingEnabled()) return this.send(slot, service, request, budgetMs, undefined);
+    const { origin } = slot;
     const url = new URL(origin);
     // A CLIENT span per attempt, inside the gateway's request span only (background probes stay
     // out of traces); its context goes upstream as `traceparent`.
@@ -385,17 +419,52 @@ export class UpstreamProxy {
           [ATTR_URL_FULL]: `${origin}${request.path.split("?")[0] ?? ""}`,
         },
       },
-      (span) => this.send(origin, service, request, budgetMs, span),
+      (span) => this.send(slot, service, request, budgetMs, span),
     );
   }
 
   private async send(
-    origin: string,
+    slot: InstanceSlot,
     service: string,
     request: UpstreamRequest,
     budgetMs: number,
     span: Span | undefined,
   ): Promise<UpstreamResponse> {
+    const { origin, limit } = slot;
+    let budget = budgetMs;
+    if (!limit.tryAcquire()) {
+      // Every connection busy: wait here (TimeoutError, never dispatched, if the budget runs out).
+      const waitFrom = Date.now();
+      await limit.wait(budgetMs);
+      budget = Math.max(1, budgetMs - (Date.now() - waitFrom));
+    }
+    let outgoing: Record<string, string>;
+    try {
+      outgoing = this.outgoingHeaders(service, request, span);
+    } catch (error) {
+      limit.release();
+      throw error;
+    }
+    const answer = await callUpstream(
+      this.agent,
+      { origin, path: request.path, method: request.method, headers: outgoing, body: request.body },
+      budget,
+      PASSED_RESPONSE_HEADERS,
+      this.maxBodyBytes,
+      // The place is held until undici is done with the request, not just until it settled here.
+      () => limit.release(),
+    );
+    span?.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, answer.status);
+    if (answer.status >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
+    return answer;
+  }
+
+  /** The request's headers, signed for `service` (and with the trace context when traced). */
+  private outgoingHeaders(
+    service: string,
+    request: UpstreamRequest,
+    span: Span | undefined,
+  ): Record<string, string> {
     const signer = this.signerFor(service);
     const outgoing: Record<string, string> =
       signer === undefined
@@ -409,15 +478,7 @@ export class UpstreamProxy {
             ),
           };
     if (span) injectHeaders(outgoing);
-    const answer = await callUpstream(
-      this.agent,
-      { origin, path: request.path, method: request.method, headers: outgoing, body: request.body },
-      budgetMs,
-      PASSED_RESPONSE_HEADERS,
-    );
-    span?.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, answer.status);
-    if (answer.status >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
-    return answer;
+    return outgoing;
   }
 
   private slot(instance: ServiceInstance): InstanceSlot {
@@ -436,6 +497,7 @@ export class UpstreamProxy {
           ...(this.options.now ? { now: this.options.now } : {}),
           ...(this.options.onBreakerChange ? { onStateChange: this.options.onBreakerChange } : {}),
         }),
+        limit: new InFlightLimit(this.connections),
       };
       this.slots.set(key, slot);
       this.options.onBreakerCreated?.(slot.breaker.name);
@@ -493,6 +555,15 @@ function outcomeUnknown(service: string): UpstreamResponse {
     status: 502,
     headers: { "content-type": "application/json; charset=utf-8" },
     body: Buffer.from(JSON.stringify(errorBody("UPSTREAM_OUTCOME_UNKNOWN", message, { service }))),
+  };
+}
+
+function bodyTooLarge(service: string, maxBodyBytes: number): UpstreamResponse {
+  const message = `"${service}" answered with a body over ${maxBodyBytes} bytes (UPSTREAM_MAX_BODY_BYTES)`;
+  return {
+    status: 502,
+    headers: { "content-type": "application/json; charset=utf-8" },
+    body: Buffer.from(JSON.stringify(errorBody("UPSTREAM_BODY_TOO_LARGE", message, { maxBodyBytes }))),
   };
 }
 

@@ -17,6 +17,19 @@ export interface UpstreamAnswer {
   body: Buffer;
 }
 
+/**
+ * The answer's body grew past the call's `maxBodyBytes`: the call was aborted there, so a huge or
+ * endless body costs at most that much memory (break-gw F4), not bandwidth × time budget.
+ */
+export class UpstreamBodyTooLargeError extends Error {
+  readonly code = "UPSTREAM_BODY_TOO_LARGE";
+
+  constructor(readonly maxBodyBytes: number) {
+    super(`upstream answer body over ${maxBodyBytes} bytes`);
+    this.name = "UpstreamBodyTooLargeError";
+  }
+}
+
 export interface UpstreamCall {
   origin: string;
   path: string;
@@ -27,14 +40,19 @@ export interface UpstreamCall {
 
 /**
  * Sends `call` through `dispatcher` and resolves with the answer; rejects with the transport's error
- * (its `code`, e.g. ECONNREFUSED, as `agent.request` gives it) or with `TimeoutError` after
- * `budgetMs`. Only the headers in `keep` (lower case) are returned, each when it came once.
+ * (its `code`, e.g. ECONNREFUSED, as `agent.request` gives it), with `TimeoutError` after
+ * `budgetMs`, or with `UpstreamBodyTooLargeError` once the body passes `maxBodyBytes` (the request is
+ * aborted then). Only the headers in `keep` (lower case) are returned, each when it came once.
+ * `onDone` runs once, when undici is done with the request (answered, failed, or aborted: for a
+ * call that timed out before it had a connection, only once undici dropped it).
  */
 export function callUpstream(
   dispatcher: Dispatcher,
   call: UpstreamCall,
   budgetMs: number,
   keep: ReadonlySet<string>,
+  maxBodyBytes = Number.POSITIVE_INFINITY,
+  onDone?: () => void,
 ): Promise<UpstreamAnswer> {
   return new Promise<UpstreamAnswer>((resolve, reject) => {
     let abort: ((error?: Error) => void) | undefined;
@@ -43,6 +61,13 @@ export function callUpstream(
     let status = 0;
     let headers: Record<string, string> = {};
     const chunks: Buffer[] = [];
+    let bodyBytes = 0;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      onDone?.();
+    };
     const fail = (error: Error) => {
       if (settled) return;
       settled = true;
@@ -68,16 +93,28 @@ export function callUpstream(
         return true;
       },
       onData(chunk) {
+        bodyBytes += chunk.length;
+        if (bodyBytes > maxBodyBytes) {
+          const tooLarge = new UpstreamBodyTooLargeError(maxBodyBytes);
+          chunks.length = 0;
+          fail(tooLarge);
+          abort?.(tooLarge);
+          return false;
+        }
         chunks.push(chunk);
         return true;
       },
       onComplete() {
+        finish();
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         resolve({ status, headers, body: Buffer.concat(chunks) });
       },
-      onError: fail,
+      onError(error) {
+        finish();
+        fail(error);
+      },
     };
     try {
       dispatcher.dispatch(
@@ -91,12 +128,18 @@ export function callUpstream(
         handler,
       );
     } catch (error) {
+      finish();
       fail(error instanceof Error ? error : new Error(String(error)));
     }
   });
 }
 
-/** The headers named in `keep`, each only when it came once (as `agent.request` left them). */
+/**
+ * The headers named in `keep`, each only when it came once (as `agent.request` left them). Values
+ * are decoded as latin1, as Node's own HTTP parser does: one character per byte, which Node writes
+ * back as the same byte, so a value relays byte for byte (UTF-8 would turn "€" into a character
+ * Node refuses to write, and "é" into a different byte: break-gw F1).
+ */
 function pickHeaders(raw: readonly (Buffer | string)[], keep: ReadonlySet<string>): Record<string, string> {
   const out: Record<string, string> = {};
   const repeated = new Set<string>();
@@ -104,7 +147,7 @@ function pickHeaders(raw: readonly (Buffer | string)[], keep: ReadonlySet<string
     const name = raw[i]!.toString("latin1").toLowerCase();
     if (!keep.has(name)) continue;
     if (name in out) repeated.add(name);
-    else out[name] = raw[i + 1]!.toString("utf8");
+    else out[name] = raw[i + 1]!.toString("latin1");
   }
   for (const name of repeated) delete out[name];
   return out;

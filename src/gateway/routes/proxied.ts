@@ -1,4 +1,5 @@
 /** Registers the routes answered by service instances: check at the edge, then forward. */
+import { validateHeaderValue } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError } from "../../lib/http/errors.js";
 import { CLIENT_HEADER } from "../../lib/http/headers.js";
@@ -54,7 +55,7 @@ export function registerProxyRoutes(
         if (route.body) parseInput(route.body, request.body);
         const upstream = toUpstream(request, buildPath(request.params as Record<string, string>));
         upstream.retrySafe = isRetrySafe(route, upstream);
-        return send(reply, await proxy.forward(route.service, upstream));
+        return send(request, reply, await proxy.forward(route.service, upstream));
       },
     });
   }
@@ -112,10 +113,44 @@ function toUpstream(request: FastifyRequest, path: string): UpstreamRequest {
   return upstream;
 }
 
+/**
+ * Relays the instance's answer. A header value Node cannot write is dropped (logged), not allowed to
+ * fail the answer: the request may already be applied (a POST), so its answer matters more than one
+ * passed header. Should the send still throw, the headers set here are removed first, so the error
+ * handler's answer is the error shape and not Fastify's default body (break-gw F1).
+ */
 function send(
+  request: FastifyRequest,
   reply: FastifyReply,
   response: { status: number; headers: Record<string, string>; body: Buffer },
 ) {
-  void reply.code(response.status).headers(response.headers);
-  return response.body.length === 0 ? reply.send() : reply.send(response.body);
+  const headers = writableHeaders(response.headers, (name, error) =>
+    request.log.warn({ header: name, err: error }, "upstream response header dropped: cannot be relayed"),
+  );
+  try {
+    void reply.code(response.status).headers(headers);
+    return response.body.length === 0 ? reply.send() : reply.send(response.body);
+  } catch (error) {
+    for (const name of Object.keys(headers)) reply.removeHeader(name);
+    request.log.warn({ err: error, status: response.status }, "upstream answer could not be relayed");
+    throw new AppError("BAD_GATEWAY", "The service's answer could not be relayed");
+  }
+}
+
+/** `headers` without those whose value Node's HTTP server would refuse to write (`onDropped` each). */
+export function writableHeaders(
+  headers: Record<string, string>,
+  onDropped: (name: string, error: unknown) => void,
+): Record<string, string> {
+  let out: Record<string, string> | undefined;
+  for (const [name, value] of Object.entries(headers)) {
+    try {
+      validateHeaderValue(name, value);
+    } catch (error) {
+      out ??= { ...headers };
+      delete out[name];
+      onDropped(name, error);
+    }
+  }
+  return out ?? headers;
 }

@@ -84,6 +84,11 @@ export const ERROR_CODES = {
     description:
       "The connection to the service broke after it received the request: it may have been applied. Check the resource before resending; POST /orders and POST /inventory/:productId/restock accept an Idempotency-Key for a safe resend",
   },
+  UPSTREAM_BODY_TOO_LARGE: {
+    status: 502,
+    description:
+      "The service's answer body is over UPSTREAM_MAX_BODY_BYTES (default 10 MiB); `details: { maxBodyBytes }`. Not resent, not counted against the instance",
+  },
   SERVICE_UNAVAILABLE: {
     status: 503,
     description: "No healthy instance can serve, or the store is unreachable (Retry-After set)",

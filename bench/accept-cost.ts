@@ -4,7 +4,11 @@
  * private Redis (compiled build); autocannon (100 connections, worker thread) sends a fixed number of
  * POSTs (default 20,000, after 3,000 of warm-up) and the CPU each process used (from /proc) and the
  * commands Redis ran (INFO commandstats) are divided by the accepted ones. A fixed amount of work is
- * steadier on a loaded machine than req/s.
+ * steadier on a loaded machine than req/s. Run time: the start (tens of seconds, a minute or more on
+ * a loaded machine) plus 23,000 POSTs per launch at 100-500/s, so about 1-4 minutes for one round
+ * (4 min 14 s at load 20-33 on 2 cores, new-user finding F5); it prints each phase as it starts and
+ * every 30 s within a round. Non-2xx answers are listed by status; their work is in the CPU and
+ * command totals, which are divided by the accepted POSTs only.
  *
  * `--paused`: the downstream services (user, inventory, payment, shipping, notification) are
  * SIGSTOPped while measuring, so gateway, order and Redis do only the accept path. Without it they
@@ -17,6 +21,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { non2xxByStatus } from "./load-accepted.js";
 import { seedOrderBody } from "./load-completion.js";
 import { profilerPreload, profilesIn, summarizeProfileFile } from "./load-profile.js";
 import { snapshotTree, TICKS_PER_SECOND } from "./proc-cpu.js";
@@ -37,29 +42,56 @@ const rounds = Number(option("--rounds") ?? 1);
 const paused = flag("--paused");
 const profile = flag("--profile");
 const DOWNSTREAM = ["user", "inventory", "payment", "shipping", "notification"];
+const WARM_UP = 3_000;
+const t0 = performance.now();
+const seconds = () => Math.round((performance.now() - t0) / 1000);
+/** Progress on stdout, each line with the seconds since start (the run takes minutes). */
+const say = (line: string) => console.log(`[${String(seconds()).padStart(3)} s] ${line}`);
 
-async function post(url: string, body: string, amount: number) {
-  const result = await autocannon({
-    url: new URL("/orders", url).toString(),
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body,
-    connections: 100,
-    pipelining: 1,
-    amount,
-    workers: 1,
-  });
-  return { accepted: result["2xx"], non2xx: result.non2xx, errors: result.errors, seconds: result.duration };
+async function post(url: string, body: string, amount: number, phase: string) {
+  const started = performance.now();
+  const ticker = setInterval(
+    () => say(`  ${phase}: ${Math.round((performance.now() - started) / 1000)} s in, still posting`),
+    30_000,
+  );
+  // autocannon gives a thenable without finally(): stop the ticker here.
+  let result: autocannon.Result;
+  try {
+    result = await autocannon({
+      url: new URL("/orders", url).toString(),
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      connections: 100,
+      pipelining: 1,
+      amount,
+      workers: 1,
+    });
+  } finally {
+    clearInterval(ticker);
+  }
+  return {
+    accepted: result["2xx"],
+    non2xx: result.non2xx,
+    statuses: non2xxByStatus(result.statusCodeStats),
+    errors: result.errors,
+    seconds: result.duration,
+  };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
+const posts = requests * rounds + WARM_UP;
+say(
+  `accept-cost: ${rounds} round(s) of ${requests} POST /orders after ${WARM_UP} of warm-up${paused ? ", downstream paused" : ""}; at 100-500 POSTs/s that is ${Math.round(posts / 500)}-${Math.round(posts / 100)} s after the start`,
+);
 const redis = await startBenchRedis();
 const dir = profile ? mkdtempSync(join(tmpdir(), "ordersaga-accept-prof-")) : undefined;
 const profiler = dir ? profilerPreload(dir) : undefined;
 try {
   const probe = new Redis(redis.url, { maxRetriesPerRequest: null });
   const redisPid = Number(/process_id:(\d+)/.exec(await probe.info("server"))?.[1]);
+  say("launching every service and the gateway over a private Redis (compiled build)…");
   const target = await startMultiProcess(redis.url, {
     GATEWAY_RATE_LIMIT_PER_MINUTE: "0",
     // BENCH_NODE_OPTIONS: node flags for every process (e.g. to try a GC setting); the profiler's after.
@@ -74,14 +106,16 @@ try {
   const downstream = [...target.pids].filter(([label]) => DOWNSTREAM.some((s) => label.startsWith(s)));
   try {
     const body = await seedOrderBody(target.gatewayUrl, `accept-${Date.now()}`);
-    await post(target.gatewayUrl, body, 3_000);
+    say(`every service registered; warm-up: ${WARM_UP} POSTs…`);
+    await post(target.gatewayUrl, body, WARM_UP, "warm-up");
     if (paused) for (const [, pid] of downstream) process.kill(pid, "SIGSTOP");
     profiler?.start();
     const perRound = new Map<string, number[]>();
     for (let round = 0; round < rounds; round++) {
       const stats0 = parseCommandstats(await probe.info("commandstats"));
       const before = snapshotTree(roots);
-      const run = await post(target.gatewayUrl, body, requests);
+      say(`round ${round + 1} of ${rounds}: ${requests} POSTs…`);
+      const run = await post(target.gatewayUrl, body, requests, `round ${round + 1}`);
       const after = snapshotTree(roots);
       const commands = countsDelta(stats0, parseCommandstats(await probe.info("commandstats")));
       commands.delete("info");
@@ -93,11 +127,12 @@ try {
         .join(", ");
       const total = [...cpu].reduce((sum, [, s]) => sum + s, 0);
       console.log(
-        `round ${round + 1}: ${run.accepted} accepted (${run.non2xx} non-2xx, ${run.errors} errors) in ${run.seconds} s = ${Math.round(run.accepted / run.seconds)}/s; ` +
+        `round ${round + 1}: ${run.accepted} accepted (${run.non2xx} non-2xx: ${run.statuses}; ${run.errors} errors) in ${run.seconds} s = ${Math.round(run.accepted / run.seconds)}/s; ` +
           `CPU µs per accepted POST: total ${((total * 1e6) / n).toFixed(0)} = ${line}`,
       );
       console.log(
-        `  Redis commands per POST (scripts' included): ${(totalOf(commands) / n).toFixed(2)} = ${perOrderList(commands, n, 12, 2)}`,
+        `${run.non2xx + run.errors > 0 ? "  (the non-2xx and errored POSTs' work is in these totals, divided by the accepted ones only)\n" : ""}` +
+          `  Redis commands per POST (scripts' included): ${(totalOf(commands) / n).toFixed(2)} = ${perOrderList(commands, n, 12, 2)}`,
       );
       for (const [label, s] of cpu) perRound.set(label, [...(perRound.get(label) ?? []), (s * 1e6) / n]);
       perRound.set("rate/s", [...(perRound.get("rate/s") ?? []), run.accepted / run.seconds]);

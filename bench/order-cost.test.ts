@@ -8,6 +8,7 @@ import {
   fixedRateCostLine,
   formatLastLines,
   latencyRate,
+  loadLine,
   highestSustained,
   nextRate,
   orderCost,
@@ -244,7 +245,7 @@ describe("formatLastLines", () => {
   it("prints the order cost first in the contract form, then each figure with its target", () => {
     expect(formatLastLines(figures)).toEqual([
       "order cost: 37.2 raw-message units (target <= 40)",
-      'sustained orders/s over Redis: 340 (target >= 750, 5x the "before" 150)',
+      'sustained orders/s over Redis: 340 (target >= 750, 5x the "before" 150, the quick run of main before issue 14\'s work on a quiet machine, in BENCHMARKS.md)',
       "p99 placement → shipped at 170 orders/s: 41.3 ms (target <= 50 ms)",
       "accepted POST /orders over Redis: 40.0% of a minimal fastify + zod + XADD server (812 vs 2030 req/s) (target >= 40%)",
     ]);
@@ -316,5 +317,14 @@ describe("fixedRateCostLine", () => {
       "cost at 25 orders/s (a rate every run measures; compare runs here): not measured (no order completed at that rate)";
     expect(fixedRateCostLine(runs.slice(1), raw, 25, 60)).toBe(missing);
     expect(fixedRateCostLine([{ rate: 25, completed: 0, cpuSeconds: 3 }], raw, 25, undefined)).toBe(missing);
+  });
+});
+
+describe("loadLine (new-user finding F4: the quick run states the machine's load)", () => {
+  it("gives the 1-minute load average and says the machine was loaded when it exceeds the cores", () => {
+    expect(loadLine("start", 22.43, 2)).toBe(
+      "load average at start: 22.4 on 2 cores (loaded: other work shared the CPUs, rates and latencies are low and noisy)",
+    );
+    expect(loadLine("end", 1.5, 2)).toBe("load average at end: 1.5 on 2 cores");
   });
 });

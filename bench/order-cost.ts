@@ -253,6 +253,18 @@ export interface Figures {
   minimalPerSec: number;
 }
 
+/**
+ * The quick run's load line, printed at its start and end: rates and latencies of a run on a machine
+ * busier than its cores are not comparable with a quiet run's (new-user finding F4: a sustained 15
+ * against a "before" 140 read as a regression, at load 30 on 2 cores).
+ */
+export function loadLine(when: string, loadAverage1m: number, cores: number): string {
+  const line = `load average at ${when}: ${fmt(loadAverage1m)} on ${cores} cores`;
+  return loadAverage1m > cores
+    ? `${line} (loaded: other work shared the CPUs, rates and latencies are low and noisy)`
+    : line;
+}
+
 const fmt = (n: number, digits = 1) => (Math.round(n * 10 ** digits) / 10 ** digits).toFixed(digits);
 
 /** The last lines `npm run bench -- --quick` prints, each with its target; the first is the order cost. */
@@ -267,7 +279,7 @@ export function formatLastLines(f: Figures): string[] {
   const target =
     f.beforePerSec === undefined
       ? `target ${COST_TARGETS.speedup}x the "before" figure, none recorded in BENCHMARKS.md`
-      : `target >= ${Math.round(f.beforePerSec * COST_TARGETS.speedup)}, ${COST_TARGETS.speedup}x the "before" ${Math.round(f.beforePerSec)}`;
+      : `target >= ${Math.round(f.beforePerSec * COST_TARGETS.speedup)}, ${COST_TARGETS.speedup}x the "before" ${Math.round(f.beforePerSec)}, the quick run of main before issue 14's work on a quiet machine, in BENCHMARKS.md`;
   const p99 =
     f.halfRate === undefined || f.p99Ms === undefined
       ? `p99 placement → shipped at half the sustained rate: not measured (target <= ${COST_TARGETS.p99Ms} ms)`

@@ -18,6 +18,7 @@ import {
   perOrderTable,
   streamEvent,
   tallyCall,
+  windowAccounting,
   without,
 } from "./redis-calls.js";
 
@@ -259,17 +260,46 @@ describe("the quick run's breakdown", () => {
       messages: new Map([
         ["order.placed", 10],
         ["notification.sent", 38],
+        ["order.delivered", 10],
       ]),
       sample: { orders: 10, rate: 25, tally },
     });
     expect(lines).toEqual([
-      "breakdown at 140 orders/s (10 orders shipped in the window):",
+      "breakdown at 140 orders/s (10 orders shipped in the window, each delivered in it too):",
       "  CPU ms per order: 5.95 = order 4.50, redis-server 1.45",
       "  Redis commands per order (INFO commandstats, scripts' commands included): 47.1 = xadd 28.7, evalsha 18.4",
-      "  bus messages per order (event streams' entries-added): 4.8 = notification.sent 3.8, order.placed 1.0",
+      "  bus messages per order (event streams' entries-added): 5.8 = notification.sent 3.8, order.delivered 1.0, order.placed 1.0",
       "  top-level Redis commands per order (MONITOR over 10 orders at 25/s): 2.0 = evalsha 2.0",
       "  run inside scripts per order (same sample): 3.0 = xadd 3.0",
     ]);
+  });
+});
+
+describe("the quick run's window accounting (new-user finding F4)", () => {
+  it("holds whole orders when every order shipped in the window was delivered in it, and no other", () => {
+    expect(windowAccounting(75, new Map([["order.delivered", 75]]))).toEqual({ deliveries: 75, whole: true });
+  });
+
+  it("is not whole when another window's deliveries fell in it, or its own fell outside", () => {
+    // The 25/s step's 125 deliveries (5 s after shipment) in the 15/s step's window of 75 orders.
+    expect(windowAccounting(75, new Map([["order.delivered", 125]]))).toEqual({
+      deliveries: 125,
+      whole: false,
+    });
+    expect(windowAccounting(75, new Map())).toEqual({ deliveries: 0, whole: false });
+  });
+
+  it("says in the breakdown's heading that its per-order figures are not of whole orders", () => {
+    const [heading] = breakdownLines({
+      rate: 15,
+      completed: 75,
+      cpuSeconds: new Map([["order", 1]]),
+      commands: new Map([["xadd", 750]]),
+      messages: new Map([["order.delivered", 125]]),
+    });
+    expect(heading).toBe(
+      "breakdown at 15 orders/s (75 orders shipped in the window; NOT whole orders: 125 order.delivered in it, so every per-order figure includes other orders' work):",
+    );
   });
 });
 

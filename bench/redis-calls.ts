@@ -249,13 +249,31 @@ export interface Breakdown {
   sample?: { orders: number; rate: number; tally: CallTally };
 }
 
+/**
+ * Whether a window's per-order figures are of whole orders: every order shipped in it was also
+ * delivered in it (`order.delivered` follows `SHIPPING_DELIVERY_DELAY_MS` later), and no delivery of
+ * another window's orders fell in it. Not whole, a window counted the 25/s step's deliveries in the
+ * 15/s step's and gave 1.6 deliveries per order (new-user finding F4).
+ */
+export function windowAccounting(
+  completed: number,
+  messages: Counts,
+): { deliveries: number; whole: boolean } {
+  const deliveries = messages.get("order.delivered") ?? 0;
+  return { deliveries, whole: completed > 0 && deliveries === completed };
+}
+
 /** The per-process, per-command and per-event breakdown `npm run bench -- --quick` prints. */
 export function breakdownLines(b: Breakdown): string[] {
   const n = Math.max(1, b.completed);
+  const window = windowAccounting(b.completed, b.messages);
+  const whole = window.whole
+    ? ", each delivered in it too"
+    : `; NOT whole orders: ${window.deliveries} order.delivered in it, so every per-order figure includes other orders' work`;
   const perOrder = (counts: Counts, digits = 1) => (totalOf(counts) / n).toFixed(digits);
   const ms = new Map([...b.cpuSeconds].map(([label, s]) => [label, s * 1000]));
   const lines = [
-    `breakdown at ${b.rate} orders/s (${b.completed} orders shipped in the window):`,
+    `breakdown at ${b.rate} orders/s (${b.completed} orders shipped in the window${whole}):`,
     `  CPU ms per order: ${perOrder(ms, 2)} = ${perOrderList(ms, n, 20, 2)}`,
     `  Redis commands per order (INFO commandstats, scripts' commands included): ${perOrder(b.commands)} = ${perOrderList(b.commands, n)}`,
     `  bus messages per order (event streams' entries-added): ${perOrder(b.messages)} = ${perOrderList(b.messages, n, 20)}`,

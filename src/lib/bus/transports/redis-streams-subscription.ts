@@ -287,6 +287,7 @@ export class StreamSubscription implements TransportSubscription {
   ): Promise<number> {
     const { group, consumer, blockMs, idleBlockMs, throttle } = this.options;
     const startedAt = Date.now();
+    const sentAt = performance.now();
     const reply = await connection.call("XREADGROUP", [
       ...["GROUP", group, consumer, "COUNT", Math.max(1, perStream)],
       // A blocking read always lists every stream (see readFewer), so any new entry ends the wait: a
@@ -301,8 +302,10 @@ export class StreamSubscription implements TransportSubscription {
     // (SIGSTOP, a long GC, a blocked event loop): its entries, unrenewed, may have been taken over
     // and even finished elsewhere. Run only those still ours (and renew them in the same step).
     const stale = Date.now() - startedAt >= this.options.claimIdleMs / 2;
+    // Extras parked for a slot are known ours as of this time (see acceptAll).
+    const confirmedAt = stale ? performance.now() : sentAt;
     const incoming = stale ? await this.stillOwned(read) : read;
-    await this.dispatcher.acceptAll(incoming, this.permits.tryTake(incoming.length));
+    await this.dispatcher.acceptAll(incoming, this.permits.tryTake(incoming.length), confirmedAt);
     return read.length;
   }
 
@@ -386,7 +389,9 @@ export class StreamSubscription implements TransportSubscription {
       const leased = this.dispatcher.leased(Date.now(), maxLeaseMs);
       const stillHeld = (stream: string, id: string) => this.dispatcher.isBusy(stream, id);
       const onRenewed = (stream: string, count: number) => this.leaseActivity("renewed", stream, count);
-      const { failed } = await renewLeases({ redis, group, consumer, logger, stillHeld, onRenewed }, leased);
+      const onLost = (stream: string, ids: readonly string[]) => this.dispatcher.dropLost(stream, ids);
+      const lease = { redis, group, consumer, logger, stillHeld, onRenewed, onLost };
+      const { failed } = await renewLeases(lease, leased);
       if (failed) this.holdClaims();
     }
   }

@@ -101,6 +101,8 @@ export class StreamSubscription implements TransportSubscription {
   private readonly onMainReady = (): void => this.afterOutage();
   /** Which stream a read of fewer entries than streams starts at (see readFewer). */
   private rotation = 0;
+  /** Reads a throttle did not grant (see readStreams): paid from its next grants before reading on. */
+  private owed = 0;
   /** Set once the handlers a stop waits for have returned: leases are renewed until then. */
   private drained = false;
   private readonly renewSleeper = new Sleeper();
@@ -198,7 +200,8 @@ export class StreamSubscription implements TransportSubscription {
         await new Promise((r) => setImmediate(r));
       const free = Math.min(this.options.batchSize, share, this.permits.available);
       const { throttle } = this.options;
-      const count = throttle ? throttle.tryTake(free) : free;
+      if (throttle && this.owed > 0) this.owed -= throttle.tryTake(this.owed);
+      const count = !throttle ? free : this.owed > 0 ? 0 : throttle.tryTake(free);
       if (count === 0) {
         // Over the rate: read nothing; the backlog waits in the stream, not pending in our name.
         await this.sleeper.sleep(throttle?.waitMs() || 1);
@@ -252,13 +255,17 @@ export class StreamSubscription implements TransportSubscription {
   }
 
   /**
-   * Fewer entries to read than streams: non-blocking reads of `count` streams at a time, COUNT 1,
-   * starting at a rotating stream (no stream waits behind the others), until one returns entries
-   * or every stream was looked at. Only then a blocking read, and of every stream: a blocking read
-   * of some of them would leave an entry arriving on another waiting out `blockMs` while it could
-   * be handled (seen: 1 s stalls of orders whenever a busy service's slots ran low). It may return
-   * an entry from each stream that received one meanwhile, a few more than `count`: the extra ones
-   * wait, leased, for a free slot (acceptAll).
+   * Fewer entries to read than streams (few free slots, a small rate grant). Without a throttle: one
+   * read of every stream, COUNT 1, listed from a rotating stream: at most one entry per stream, so a
+   * busy stream takes one slot per read and an entry on any other is read at the next free slot (a
+   * scan that stopped at the first stream with entries left the streams behind a busy one waiting
+   * ~n reads: 1.5-1.8 s with 40 streams and 4 slots, break-bus F2; and cost n round trips). The
+   * entries beyond `count` wait, leased, for a slot (acceptAll, which runs them only while ours).
+   * Blocking: BLOCK returns at once what is there, else waits on every stream (a blocking read of
+   * some of them would leave an entry on another waiting out the block: seen, 1 s stalls).
+   * Under a throttle a read must not take more than the grant: non-blocking reads of `count`
+   * streams at a time, from a rotating stream, until one returns entries; then a blocking read of
+   * every stream, whose extras (entries that came between the scan and it) are charged (readStreams).
    */
   private async readFewer(
     connection: Redis,
@@ -266,7 +273,11 @@ export class StreamSubscription implements TransportSubscription {
     count: number,
     block: boolean,
   ): Promise<number> {
-    const start = this.rotation++;
+    const start = this.rotation++ % keys.length;
+    if (!this.options.throttle) {
+      const rotated = [...keys.slice(start), ...keys.slice(0, start)];
+      return this.readStreams(connection, rotated, 1, block);
+    }
     for (let looked = 0; looked < keys.length && !this.stopped; looked += count) {
       const streams = Array.from(
         { length: Math.min(count, keys.length - looked) },
@@ -275,15 +286,21 @@ export class StreamSubscription implements TransportSubscription {
       const read = await this.readStreams(connection, streams, 1, false);
       if (read > 0) return read;
     }
-    return block && !this.stopped ? this.readStreams(connection, keys, 1, true) : 0;
+    return block && !this.stopped ? this.readStreams(connection, keys, 1, true, count) : 0;
   }
 
-  /** One XREADGROUP of `perStream` entries from each of `streams`; hands what it got to handlers. */
+  /**
+   * One XREADGROUP of `perStream` entries from each of `streams`; hands what it got to handlers.
+   * Entries beyond a throttle's `granted` are charged to it before they run (owed if it has no room
+   * now: the next reads wait until it is paid), so a throttled subscription never reads faster than
+   * its limit (break-bus F3).
+   */
   private async readStreams(
     connection: Redis,
     streams: readonly string[],
     perStream: number,
     block: boolean,
+    granted = Infinity,
   ): Promise<number> {
     const { group, consumer, blockMs, idleBlockMs, throttle } = this.options;
     const startedAt = Date.now();
@@ -298,6 +315,10 @@ export class StreamSubscription implements TransportSubscription {
     const read = parseReadReply(reply).flatMap(({ key, entries }) =>
       entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
     );
+    if (throttle && read.length > granted) {
+      const excess = read.length - granted;
+      this.owed += excess - throttle.tryTake(excess);
+    }
     // A reply that took this long may have waited in the socket while this process was frozen
     // (SIGSTOP, a long GC, a blocked event loop): its entries, unrenewed, may have been taken over
     // and even finished elsewhere. Run only those still ours (and renew them in the same step).

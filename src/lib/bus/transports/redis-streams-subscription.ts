@@ -25,6 +25,7 @@ import {
 import { renewLeases } from "./redis-streams-leases.js";
 import {
   claimIdleScript,
+  readFewScript,
   readOwnPendingScript,
   removeDeadConsumersScript,
   renewLeaseScript,
@@ -255,17 +256,17 @@ export class StreamSubscription implements TransportSubscription {
   }
 
   /**
-   * Fewer entries to read than streams (few free slots, a small rate grant). Without a throttle: one
-   * read of every stream, COUNT 1, listed from a rotating stream: at most one entry per stream, so a
-   * busy stream takes one slot per read and an entry on any other is read at the next free slot (a
-   * scan that stopped at the first stream with entries left the streams behind a busy one waiting
-   * ~n reads: 1.5-1.8 s with 40 streams and 4 slots, break-bus F2; and cost n round trips). The
-   * entries beyond `count` wait, leased, for a slot (acceptAll, which runs them only while ours).
-   * Blocking: BLOCK returns at once what is there, else waits on every stream (a blocking read of
-   * some of them would leave an entry on another waiting out the block: seen, 1 s stalls).
-   * Under a throttle a read must not take more than the grant: non-blocking reads of `count`
-   * streams at a time, from a rotating stream, until one returns entries; then a blocking read of
-   * every stream, whose extras (entries that came between the scan and it) are charged (readStreams).
+   * Fewer entries to read than streams (few free slots, a small rate grant): one script call reads
+   * up to `count`, at most one per stream, looking at the streams from a rotating one, and the next
+   * read starts after the last stream it took from (round robin over the streams served). So a
+   * burst on one stream takes one slot per read, and an entry on any other is read at the next free
+   * slot; a scan of a window at a time from a start moved by one per read, stopping at the first
+   * stream with entries, left the streams behind a busy one waiting ~n reads (1.5-1.8 s with 40
+   * streams and 4 slots, break-bus F2), at up to n round trips each. Nothing read: a blocking read
+   * of every stream (one of some would leave an entry arriving on another waiting out the block:
+   * seen, 1 s stalls). It may return an entry from each stream that received one since the script
+   * ran, more than `count`: without a throttle the extra ones wait, leased, for a slot (acceptAll,
+   * which runs them only while still ours); under one they are charged to it (readStreams).
    */
   private async readFewer(
     connection: Redis,
@@ -273,18 +274,13 @@ export class StreamSubscription implements TransportSubscription {
     count: number,
     block: boolean,
   ): Promise<number> {
-    const start = this.rotation++ % keys.length;
-    if (!this.options.throttle) {
-      const rotated = [...keys.slice(start), ...keys.slice(0, start)];
-      return this.readStreams(connection, rotated, 1, block);
-    }
-    for (let looked = 0; looked < keys.length && !this.stopped; looked += count) {
-      const streams = Array.from(
-        { length: Math.min(count, keys.length - looked) },
-        (_, i) => keys[(start + looked + i) % keys.length]!,
-      );
-      const read = await this.readStreams(connection, streams, 1, false);
-      if (read > 0) return read;
+    const { group, consumer } = this.options;
+    const start = this.rotation % keys.length;
+    const rotated = [...keys.slice(start), ...keys.slice(0, start)];
+    const read = await this.deliver(() => readFewScript.run(connection, rotated, [group, consumer, count]));
+    if (read.length > 0) {
+      this.rotation = start + rotated.indexOf(read.at(-1)!.key) + 1;
+      return read.length;
     }
     return block && !this.stopped ? this.readStreams(connection, keys, 1, true, count) : 0;
   }
@@ -303,22 +299,37 @@ export class StreamSubscription implements TransportSubscription {
     granted = Infinity,
   ): Promise<number> {
     const { group, consumer, blockMs, idleBlockMs, throttle } = this.options;
+    const read = await this.deliver(
+      () =>
+        connection.call("XREADGROUP", [
+          ...["GROUP", group, consumer, "COUNT", Math.max(1, perStream)],
+          // A blocking read always lists every stream (see readFewer), so any new entry ends the wait: a
+          // long one costs no latency. A rate-limited read keeps `blockMs`, to ask the limiter sooner.
+          ...(block ? ["BLOCK", throttle ? blockMs : idleBlockMs] : []),
+          ...["STREAMS", ...streams, ...streams.map(() => ">")],
+        ]),
+      (got) => {
+        if (throttle && got > granted) this.owed += got - granted - throttle.tryTake(got - granted);
+      },
+    );
+    return read.length;
+  }
+
+  /**
+   * Sends a read (XREADGROUP's reply shape) and hands what it got to handlers; returns it.
+   * `beforeRun` sees how many entries came before any runs.
+   */
+  private async deliver(
+    send: () => Promise<unknown>,
+    beforeRun?: (got: number) => void,
+  ): Promise<Incoming[]> {
     const startedAt = Date.now();
     const sentAt = performance.now();
-    const reply = await connection.call("XREADGROUP", [
-      ...["GROUP", group, consumer, "COUNT", Math.max(1, perStream)],
-      // A blocking read always lists every stream (see readFewer), so any new entry ends the wait: a
-      // long one costs no latency. A rate-limited read keeps `blockMs`, to ask the limiter sooner.
-      ...(block ? ["BLOCK", throttle ? blockMs : idleBlockMs] : []),
-      ...["STREAMS", ...streams, ...streams.map(() => ">")],
-    ]);
+    const reply = await send();
     const read = parseReadReply(reply).flatMap(({ key, entries }) =>
       entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
     );
-    if (throttle && read.length > granted) {
-      const excess = read.length - granted;
-      this.owed += excess - throttle.tryTake(excess);
-    }
+    beforeRun?.(read.length);
     // A reply that took this long may have waited in the socket while this process was frozen
     // (SIGSTOP, a long GC, a blocked event loop): its entries, unrenewed, may have been taken over
     // and even finished elsewhere. Run only those still ours (and renew them in the same step).
@@ -327,7 +338,7 @@ export class StreamSubscription implements TransportSubscription {
     const confirmedAt = stale ? performance.now() : sentAt;
     const incoming = stale ? await this.stillOwned(read) : read;
     await this.dispatcher.acceptAll(incoming, this.permits.tryTake(incoming.length), confirmedAt);
-    return read.length;
+    return read;
   }
 
   /** The entries still pending in this consumer's name, their leases renewed; none if unsure. */

@@ -16,7 +16,7 @@ import {
   StreamDelivery,
 } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
-import { claimOwnScript } from "./redis-streams-scripts.js";
+import { claimOwnScript, renewLeaseScript } from "./redis-streams-scripts.js";
 import { errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
 
 export interface DispatcherOptions {
@@ -26,6 +26,8 @@ export interface DispatcherOptions {
   consumer: string;
   concurrency: number;
   failureTtlMs: number;
+  /** Idle time after which another consumer may take an entry over (see parked extras in acceptAll). */
+  claimIdleMs: number;
   /** The group's replay stream: its entries are DLQ replays (`Delivery.replay`). */
   redeliverKey: string;
   /** Epoch ms on the Redis clock (what entry ids are made of): message ages are read on it. */
@@ -120,8 +122,16 @@ export class Dispatcher {
     while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
   }
 
-  /** Starts handlers for the first `held` entries at once (permits taken), the rest as slots free up. */
-  async acceptAll(items: readonly Incoming[], held: number): Promise<void> {
+  /**
+   * Starts handlers for the first `held` entries at once (permits taken), the rest (extras of a read)
+   * as slots free up. An extra may wait for seconds; it runs only if it is still ours then: dropped
+   * if a renewal found it taken over meanwhile (dropLost), and checked (and renewed) in Redis first
+   * when its slot came `claimIdleMs / 2` or more after `readAt` (performance.now() when the read was
+   * sent). Sooner, no other consumer can have taken it: its idle time, reset by the read, is below
+   * claimIdleMs (the same bound as the late-read check). A check on every extra would cost a round
+   * trip each, and reads of every stream park extras often (see readNew).
+   */
+  async acceptAll(items: readonly Incoming[], held: number, readAt = performance.now()): Promise<void> {
     this.permits.release(held - items.length);
     const extra = items.length > held ? items.slice(held) : [];
     for (const { key, claimed } of extra) this.parked.add(entryKey(key, claimed.entry.id));
@@ -129,9 +139,37 @@ export class Dispatcher {
     for (let i = 0; i < now; i++) this.accept(items[i]!.key, items[i]!.claimed);
     for (const { key, claimed } of extra) {
       const got = await this.permits.take(1);
-      this.parked.delete(entryKey(key, claimed.entry.id));
-      if (got > 0) this.accept(key, claimed);
+      const stillParked = this.parked.delete(entryKey(key, claimed.entry.id));
+      if (got === 0) continue;
+      const recent = performance.now() - readAt < this.options.claimIdleMs / 2;
+      if (stillParked && (recent || (await this.stillOurs(key, claimed.entry.id)))) this.accept(key, claimed);
+      else this.permits.release(1);
     }
+  }
+
+  /**
+   * Parked extras among `ids` of `stream` that a renewal found owned by another consumer now: no
+   * longer held here, so never run (the new owner runs them).
+   */
+  dropLost(stream: string, ids: readonly string[]): void {
+    for (const id of ids) {
+      if (this.parked.delete(entryKey(stream, id)))
+        this.options.logger.warn({ stream, id }, "parked entry taken over meanwhile; dropped, not run");
+    }
+  }
+
+  /** Whether the entry is still pending in this consumer's name (then renewed); false if unsure. */
+  private async stillOurs(stream: string, id: string): Promise<boolean> {
+    const { redis, group, consumer, logger } = this.options;
+    try {
+      const lost = (await renewLeaseScript.run(redis, [stream], [group, consumer, id])) as string[];
+      if (lost.length === 0) return true;
+      logger.warn({ stream, id, group, consumer }, "parked entry taken over meanwhile; not run");
+    } catch (error) {
+      // Unsure: run nothing; if still ours it is taken up again (own resume, idle claim).
+      logger.warn({ ...errorDetails(error), stream, id }, "could not check a parked entry; not run");
+    }
+    return false;
   }
 
   /** Consumes one permit: passes it to a handler, or releases it. */

@@ -75,4 +75,53 @@ describeWithRedis("the Redis Streams transport at idle", (getRedis) => {
       }
     });
   });
+
+  describe("a reader whose blockMs is above the caps (break-bus F4)", () => {
+    /** The BLOCK argument of the consumer's first blocking read. */
+    const firstBlock = async (
+      tuning: { claimIdleMs: number; deadConsumerMs?: number },
+      throttled: boolean,
+    ) => {
+      const redis = getRedis().client();
+      const transport = new RedisStreamsTransport({
+        redis,
+        deadLetters: new MemoryDeadLetterStore(),
+        blockMs: 1_000,
+        ...tuning,
+      });
+      try {
+        const consumer = uniqueName("c");
+        const recording = await recordCommands(redis);
+        const throttle = { tryTake: (max: number) => max, giveBack: () => {}, waitMs: () => 0 };
+        await transport.subscribe(
+          { group: uniqueName("g"), consumer, topics: [uniqueTopic()], ...(throttled ? { throttle } : {}) },
+          recorder().handler,
+        );
+        const blocking = () =>
+          recording.commands.filter(
+            (c) => c.name === "xreadgroup" && c.args.includes(consumer) && c.args.includes("BLOCK"),
+          );
+        const [read] = await waitFor(
+          () => (blocking().length > 0 ? blocking() : undefined),
+          10_000,
+          "a read",
+        );
+        await recording.stop();
+        return Number(read!.args[read!.args.indexOf("BLOCK") + 1]);
+      } finally {
+        await transport.close();
+      }
+    };
+
+    it("blocks under half of claimIdleMs, idle or rate-limited", async () => {
+      expect(await firstBlock({ claimIdleMs: 1_500 }, false)).toBeLessThan(750);
+      expect(await firstBlock({ claimIdleMs: 1_500 }, true)).toBeLessThan(750);
+    });
+
+    it("blocks at most a quarter of deadConsumerMs", async () => {
+      expect(await firstBlock({ claimIdleMs: 20_000, deadConsumerMs: 2_000 }, false)).toBeLessThanOrEqual(
+        500,
+      );
+    });
+  });
 });

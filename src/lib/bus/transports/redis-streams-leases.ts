@@ -26,6 +26,8 @@ export interface LeaseOptions {
   stillHeld?: (stream: string, id: string) => boolean;
   /** Told how many entries of a stream each call renewed (metrics). */
   onRenewed?: (stream: string, count: number) => void;
+  /** Told of the entries still held here that another consumer owns now (a parked one must not run). */
+  onLost?: (stream: string, ids: readonly string[]) => void;
 }
 
 /**
@@ -50,11 +52,13 @@ export async function renewLeases(
         // Let handlers whose ack replied in this same turn leave the in-flight set first.
         if (lost.length > 0 && options.stillHeld) await new Promise((r) => setImmediate(r));
         const taken = options.stillHeld ? lost.filter((id) => options.stillHeld?.(stream, id)) : lost;
-        if (taken.length > 0)
+        if (taken.length > 0) {
           logger.warn(
             { stream, group, consumer, ids: taken },
             "lease lost: another consumer owns these entries now",
           );
+          options.onLost?.(stream, taken);
+        }
       } catch (error) {
         failed = true;
         logger.warn({ ...errorDetails(error), stream, group }, "lease renewal failed; retrying next round");

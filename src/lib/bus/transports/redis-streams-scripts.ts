@@ -41,6 +41,22 @@ return {entries, counts}
 `);
 
 /**
+ * A read of fewer new entries than streams, fair and in one round trip: up to ARGV[3] entries, at
+ * most one per stream, looking at the streams in KEYS order (the caller rotates it). All KEYS are
+ * one owner's streams, so one hash slot. KEYS: streams. ARGV: group, consumer, count. Returns
+ * XREADGROUP's reply shape, `{{stream, {entry}}...}`.
+ */
+export const readFewScript = new LuaScript(`
+local out, wanted = {}, tonumber(ARGV[3])
+for _, key in ipairs(KEYS) do
+  if #out >= wanted then break end
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', key, '>')
+  if r and r[1] then out[#out + 1] = r[1] end
+end
+return out
+`);
+
+/**
  * Renews the lease on entries this consumer is still handling or holding: XCLAIM ... JUSTID with
  * min-idle 0 resets their idle time without raising the delivery count. Only entries still pending
  * in this consumer's name are touched: XCLAIM with min-idle 0 would otherwise take an entry another

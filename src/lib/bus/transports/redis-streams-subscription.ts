@@ -25,6 +25,7 @@ import {
 import { renewLeases } from "./redis-streams-leases.js";
 import {
   claimIdleScript,
+  readFewScript,
   readOwnPendingScript,
   removeDeadConsumersScript,
   renewLeaseScript,
@@ -101,6 +102,8 @@ export class StreamSubscription implements TransportSubscription {
   private readonly onMainReady = (): void => this.afterOutage();
   /** Which stream a read of fewer entries than streams starts at (see readFewer). */
   private rotation = 0;
+  /** Reads a throttle did not grant (see readStreams): paid from its next grants before reading on. */
+  private owed = 0;
   /** Set once the handlers a stop waits for have returned: leases are renewed until then. */
   private drained = false;
   private readonly renewSleeper = new Sleeper();
@@ -198,7 +201,8 @@ export class StreamSubscription implements TransportSubscription {
         await new Promise((r) => setImmediate(r));
       const free = Math.min(this.options.batchSize, share, this.permits.available);
       const { throttle } = this.options;
-      const count = throttle ? throttle.tryTake(free) : free;
+      if (throttle && this.owed > 0) this.owed -= throttle.tryTake(this.owed);
+      const count = !throttle ? free : this.owed > 0 ? 0 : throttle.tryTake(free);
       if (count === 0) {
         // Over the rate: read nothing; the backlog waits in the stream, not pending in our name.
         await this.sleeper.sleep(throttle?.waitMs() || 1);
@@ -252,13 +256,17 @@ export class StreamSubscription implements TransportSubscription {
   }
 
   /**
-   * Fewer entries to read than streams: non-blocking reads of `count` streams at a time, COUNT 1,
-   * starting at a rotating stream (no stream waits behind the others), until one returns entries
-   * or every stream was looked at. Only then a blocking read, and of every stream: a blocking read
-   * of some of them would leave an entry arriving on another waiting out `blockMs` while it could
-   * be handled (seen: 1 s stalls of orders whenever a busy service's slots ran low). It may return
-   * an entry from each stream that received one meanwhile, a few more than `count`: the extra ones
-   * wait, leased, for a free slot (acceptAll).
+   * Fewer entries to read than streams (few free slots, a small rate grant): one script call reads
+   * up to `count`, at most one per stream, looking at the streams from a rotating one, and the next
+   * read starts after the last stream it took from (round robin over the streams served). So a
+   * burst on one stream takes one slot per read, and an entry on any other is read at the next free
+   * slot; a scan of a window at a time from a start moved by one per read, stopping at the first
+   * stream with entries, left the streams behind a busy one waiting ~n reads (1.5-1.8 s with 40
+   * streams and 4 slots, break-bus F2), at up to n round trips each. Nothing read: a blocking read
+   * of every stream (one of some would leave an entry arriving on another waiting out the block:
+   * seen, 1 s stalls). It may return an entry from each stream that received one since the script
+   * ran, more than `count`: without a throttle the extra ones wait, leased, for a slot (acceptAll,
+   * which runs them only while still ours); under one they are charged to it (readStreams).
    */
   private async readFewer(
     connection: Redis,
@@ -266,44 +274,71 @@ export class StreamSubscription implements TransportSubscription {
     count: number,
     block: boolean,
   ): Promise<number> {
-    const start = this.rotation++;
-    for (let looked = 0; looked < keys.length && !this.stopped; looked += count) {
-      const streams = Array.from(
-        { length: Math.min(count, keys.length - looked) },
-        (_, i) => keys[(start + looked + i) % keys.length]!,
-      );
-      const read = await this.readStreams(connection, streams, 1, false);
-      if (read > 0) return read;
+    const { group, consumer } = this.options;
+    const start = this.rotation % keys.length;
+    const rotated = [...keys.slice(start), ...keys.slice(0, start)];
+    const read = await this.deliver(() => readFewScript.run(connection, rotated, [group, consumer, count]));
+    if (read.length > 0) {
+      this.rotation = start + rotated.indexOf(read.at(-1)!.key) + 1;
+      return read.length;
     }
-    return block && !this.stopped ? this.readStreams(connection, keys, 1, true) : 0;
+    return block && !this.stopped ? this.readStreams(connection, keys, 1, true, count) : 0;
   }
 
-  /** One XREADGROUP of `perStream` entries from each of `streams`; hands what it got to handlers. */
+  /**
+   * One XREADGROUP of `perStream` entries from each of `streams`; hands what it got to handlers.
+   * Entries beyond a throttle's `granted` are charged to it before they run (owed if it has no room
+   * now: the next reads wait until it is paid), so a throttled subscription never reads faster than
+   * its limit (break-bus F3).
+   */
   private async readStreams(
     connection: Redis,
     streams: readonly string[],
     perStream: number,
     block: boolean,
+    granted = Infinity,
   ): Promise<number> {
     const { group, consumer, blockMs, idleBlockMs, throttle } = this.options;
+    const read = await this.deliver(
+      () =>
+        connection.call("XREADGROUP", [
+          ...["GROUP", group, consumer, "COUNT", Math.max(1, perStream)],
+          // A blocking read always lists every stream (see readFewer), so any new entry ends the wait: a
+          // long one costs no latency. A rate-limited read keeps `blockMs`, to ask the limiter sooner.
+          ...(block ? ["BLOCK", throttle ? blockMs : idleBlockMs] : []),
+          ...["STREAMS", ...streams, ...streams.map(() => ">")],
+        ]),
+      (got) => {
+        if (throttle && got > granted) this.owed += got - granted - throttle.tryTake(got - granted);
+      },
+    );
+    return read.length;
+  }
+
+  /**
+   * Sends a read (XREADGROUP's reply shape) and hands what it got to handlers; returns it.
+   * `beforeRun` sees how many entries came before any runs.
+   */
+  private async deliver(
+    send: () => Promise<unknown>,
+    beforeRun?: (got: number) => void,
+  ): Promise<Incoming[]> {
     const startedAt = Date.now();
-    const reply = await connection.call("XREADGROUP", [
-      ...["GROUP", group, consumer, "COUNT", Math.max(1, perStream)],
-      // A blocking read always lists every stream (see readFewer), so any new entry ends the wait: a
-      // long one costs no latency. A rate-limited read keeps `blockMs`, to ask the limiter sooner.
-      ...(block ? ["BLOCK", throttle ? blockMs : idleBlockMs] : []),
-      ...["STREAMS", ...streams, ...streams.map(() => ">")],
-    ]);
+    const sentAt = performance.now();
+    const reply = await send();
     const read = parseReadReply(reply).flatMap(({ key, entries }) =>
       entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
     );
+    beforeRun?.(read.length);
     // A reply that took this long may have waited in the socket while this process was frozen
     // (SIGSTOP, a long GC, a blocked event loop): its entries, unrenewed, may have been taken over
     // and even finished elsewhere. Run only those still ours (and renew them in the same step).
     const stale = Date.now() - startedAt >= this.options.claimIdleMs / 2;
+    // Extras parked for a slot are known ours as of this time (see acceptAll).
+    const confirmedAt = stale ? performance.now() : sentAt;
     const incoming = stale ? await this.stillOwned(read) : read;
-    await this.dispatcher.acceptAll(incoming, this.permits.tryTake(incoming.length));
-    return read.length;
+    await this.dispatcher.acceptAll(incoming, this.permits.tryTake(incoming.length), confirmedAt);
+    return read;
   }
 
   /** The entries still pending in this consumer's name, their leases renewed; none if unsure. */
@@ -386,7 +421,9 @@ export class StreamSubscription implements TransportSubscription {
       const leased = this.dispatcher.leased(Date.now(), maxLeaseMs);
       const stillHeld = (stream: string, id: string) => this.dispatcher.isBusy(stream, id);
       const onRenewed = (stream: string, count: number) => this.leaseActivity("renewed", stream, count);
-      const { failed } = await renewLeases({ redis, group, consumer, logger, stillHeld, onRenewed }, leased);
+      const onLost = (stream: string, ids: readonly string[]) => this.dispatcher.dropLost(stream, ids);
+      const lease = { redis, group, consumer, logger, stillHeld, onRenewed, onLost };
+      const { failed } = await renewLeases(lease, leased);
       if (failed) this.holdClaims();
     }
   }

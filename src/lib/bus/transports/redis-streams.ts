@@ -65,17 +65,20 @@ export interface RedisStreamsTransportOptions {
   maxLeaseMs?: number;
   /** Consumers with nothing pending, unseen this long (ms), leave their groups (default 1 h). */
   deadConsumerMs?: number;
-  /** XREADGROUP BLOCK time; also the poll interval of the redeliver stream (default 1 s). */
+  /**
+   * XREADGROUP BLOCK time of a rate-limited read; also the poll interval of the redeliver stream
+   * (default 1 s). Clamped, like `idleBlockMs`, to under half of `claimIdleMs` and at most a quarter
+   * of `deadConsumerMs` (e.g. claimIdleMs 2 s: 900 ms).
+   */
   blockMs?: number;
   /**
-   * XREADGROUP BLOCK time of a read that waits on every stream of its loop, without a read throttle
-   * (default 2/5 of `claimIdleMs`, 2 s; never under `blockMs` nor over a quarter of `deadConsumerMs`).
-   * A new entry on any of them ends the wait at once, so this is only how often an idle reader asks
+   * XREADGROUP BLOCK time of a read without a read throttle (default 2/5 of `claimIdleMs`, 2 s; never
+   * under `blockMs`). Always clamped to 9/20 of `claimIdleMs` and a quarter of `deadConsumerMs`.
+   * Such a read lists every stream of its loop: a new entry on any of them ends the wait at once, so this is only how often an idle reader asks
    * again: at `blockMs` (1 s) every reader of every service woke once a second for nothing. Kept under
    * half of `claimIdleMs`: a read that took longer is still taken for a frozen process's (its entries
-   * are checked before they run). A read of some of the streams only (few free slots, rotating) or
-   * under a throttle (it holds tokens while it waits) keeps `blockMs`, so no stream waits longer
-   * behind another.
+   * are checked before they run). A read under a throttle (it holds grants while it waits) keeps
+   * `blockMs`, to ask the limiter sooner.
    */
   idleBlockMs?: number;
   /**
@@ -110,16 +113,21 @@ export interface RedisStreamsTransportOptions {
 const DAY_MS = 86_400_000;
 
 /**
- * The idle readers' BLOCK time (see `idleBlockMs`): under half of `claimIdleMs`, so only a frozen
- * process's read takes as long as the late-read check looks for; under a quarter of `deadConsumerMs`,
- * since a blocked reader is unseen (XINFO CONSUMERS idle) for as long and must never look dead.
+ * The cap of every XREADGROUP BLOCK time (break-bus F4): under half of `claimIdleMs`, so only a
+ * frozen process's read takes as long as the late-read check looks for; at most a quarter of
+ * `deadConsumerMs`, since a blocked reader is unseen (XINFO CONSUMERS idle) for as long and must
+ * never look dead. `blockMs` and `idleBlockMs` above it are clamped to it.
  */
+function blockCapOf(t: { claimIdleMs: number; deadConsumerMs: number }): number {
+  return Math.max(1, Math.min(Math.floor((t.claimIdleMs * 9) / 20), Math.floor(t.deadConsumerMs / 4)));
+}
+
+/** The idle readers' BLOCK time (see `idleBlockMs`): not under `blockMs`, never over the cap. */
 function idleBlockMsOf(
   asked: number | undefined,
   t: { blockMs: number; claimIdleMs: number; deadConsumerMs: number },
 ): number {
-  const bound = Math.min(Math.floor((t.claimIdleMs * 9) / 20), Math.floor(t.deadConsumerMs / 4));
-  return Math.max(t.blockMs, Math.min(asked ?? Math.floor((t.claimIdleMs * 2) / 5), bound));
+  return Math.min(blockCapOf(t), Math.max(t.blockMs, asked ?? Math.floor((t.claimIdleMs * 2) / 5)));
 }
 /** Upper bound of `readLingerMs`: a linger is a batching pause, never a stall (break-consumer F5). */
 const MAX_READ_LINGER_MS = 1_000;
@@ -235,8 +243,8 @@ export class RedisStreamsTransport implements Transport {
     this.assertOpen();
     const concurrency = positive("concurrency", options.concurrency ?? 16);
     const claimIdleMs = this.options.claimIdleMs ?? 5_000;
-    const blockMs = this.options.blockMs ?? 1_000;
     const deadConsumerMs = this.options.deadConsumerMs ?? 3_600_000;
+    const blockMs = Math.min(this.options.blockMs ?? 1_000, blockCapOf({ claimIdleMs, deadConsumerMs }));
     await this.ensureGroups(options.group, options.topics);
     const clock = await this.redisClock();
     const subscription = new StreamSubscription(

@@ -1,0 +1,88 @@
+/** Extras of a read waiting for a slot (parked): run only while they are still this consumer's. */
+import { expect, it } from "vitest";
+import { describeWithRedis } from "../../../test-support/redis.js";
+import { waitFor } from "../../../test-support/wait.js";
+import { MemoryDeadLetterStore } from "../../dlq/memory-dead-letter-store.js";
+import type { Delivery } from "../transport.js";
+import { FIELD_BODY } from "./redis-stream-keys.js";
+import { type Incoming, Dispatcher } from "./redis-streams-dispatcher.js";
+import { renewLeases } from "./redis-streams-leases.js";
+import { parseReadReply } from "./redis-streams-replies.js";
+import { silentLogger } from "./redis-streams-support.js";
+import { uniqueName } from "./transport-contract.js";
+
+const CLAIM_IDLE_MS = 2_000;
+
+describeWithRedis("a parked extra whose lease another consumer took", (getRedis) => {
+  /** Consumer A reads `n` entries of a fresh stream with one slot: the first runs (held), the rest park. */
+  const setup = async (n: number) => {
+    const redis = getRedis().client();
+    const stream = `{${uniqueName("park")}}:ev:t`;
+    const group = "g";
+    await redis.xgroup("CREATE", stream, group, "$", "MKSTREAM");
+    for (let i = 0; i < n; i++) await redis.xadd(stream, "*", FIELD_BODY, `m${i}`);
+    const reply = await redis.call("XREADGROUP", "GROUP", group, "A", "COUNT", n, "STREAMS", stream, ">");
+    const items: Incoming[] = parseReadReply(reply).flatMap(({ key, entries }) =>
+      entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
+    );
+    const started: string[] = [];
+    let releaseFirst = () => {};
+    const firstDone = new Promise<void>((resolve) => (releaseFirst = resolve));
+    const dispatcher = new Dispatcher(
+      {
+        redis,
+        deadLetters: new MemoryDeadLetterStore(),
+        group,
+        consumer: "A",
+        concurrency: 1,
+        failureTtlMs: 60_000,
+        claimIdleMs: CLAIM_IDLE_MS,
+        redeliverKey: `{${uniqueName("park")}}:redeliver`,
+        clock: Date.now,
+        logger: silentLogger,
+        refs: new Map([[stream, { owner: "park", topic: "t" }]]),
+      },
+      async (delivery: Delivery) => {
+        started.push(delivery.body);
+        if (delivery.body === "m0") await firstDone;
+        await delivery.ack();
+      },
+    );
+    const takeOver = (id: string) => redis.xclaim(stream, group, "B", 0, id, "JUSTID");
+    return { redis, stream, group, items, started, releaseFirst, dispatcher, takeOver };
+  };
+
+  it("is checked when its slot comes late, and not run once taken over", async () => {
+    const { items, started, releaseFirst, dispatcher, takeOver } = await setup(3);
+    // Read long ago (a slow handler held the only slot): the extras must be checked in Redis.
+    const accepting = dispatcher.acceptAll(
+      items,
+      dispatcher.permits.tryTake(1),
+      performance.now() - CLAIM_IDLE_MS,
+    );
+    await waitFor(() => started.includes("m0"), 5_000, "the first entry's handler");
+    await takeOver(items[1]!.claimed.entry.id);
+    releaseFirst();
+    await accepting;
+    await dispatcher.drain();
+    // m1 is B's now; m2 was still A's and runs (its permit was not lost with m1's).
+    expect(started).toEqual(["m0", "m2"]);
+  });
+
+  it("is dropped when a renewal finds it taken over, even if its slot comes soon after the read", async () => {
+    const { redis, group, items, started, releaseFirst, dispatcher, takeOver } = await setup(2);
+    const accepting = dispatcher.acceptAll(items, dispatcher.permits.tryTake(1), performance.now());
+    await waitFor(() => started.includes("m0"), 5_000, "the first entry's handler");
+    const id = items[1]!.claimed.entry.id;
+    await takeOver(id);
+    const stillHeld = (s: string, i: string) => dispatcher.isBusy(s, i);
+    const onLost = (s: string, ids: readonly string[]) => dispatcher.dropLost(s, ids);
+    const lease = { redis, group, consumer: "A", logger: silentLogger, stillHeld, onLost };
+    await renewLeases(lease, dispatcher.leased(Date.now(), 600_000));
+    expect(dispatcher.isBusy(items[1]!.key, id)).toBe(false);
+    releaseFirst();
+    await accepting;
+    await dispatcher.drain();
+    expect(started).toEqual(["m0"]);
+  });
+});

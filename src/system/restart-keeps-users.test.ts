@@ -5,7 +5,7 @@
  * refuses a duplicate (409). They used to be made up anew on every launch.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -13,6 +13,7 @@ import { createApiClient } from "../demo/client.js";
 import { type ChildRun, exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
+import { devSecretsPath } from "./dev-secrets.js";
 
 const secretsDir = mkdtempSync(join(tmpdir(), "ordersaga-dev-secrets-"));
 afterAll(() => {
@@ -58,10 +59,41 @@ describeWithRedis("npm run start:services restarted over the same Redis", (getRe
       expect(read.body.email).toBe(email);
       const again = await api.post("/users", { email, name: "Grace 2" });
       expect(again.status, JSON.stringify(again.body)).toBe(409);
+      // F11: instances added with the kept secrets (README: load the file) join it; their banner
+      // names no gateway of its own (it printed "try: curl undefined/inventory").
+      const kept = Object.fromEntries(
+        readFileSync(devSecretsPath(getRedis().url, { DEV_SECRETS_DIR: secretsDir }), "utf8")
+          .split("\n")
+          .flatMap((line) =>
+            /^[A-Z_]+=/.test(line)
+              ? [[line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]]
+              : [],
+          ),
+      ) as Record<string, string>;
+      const added = runEntryPoint(
+        "src/system/start-services.ts",
+        ["--add-instances", "--any-port", "--instances", "order=1"],
+        {
+          LOG_LEVEL: "warn",
+          ...env,
+          ...kept,
+        },
+      );
+      await waitFor(() => /Ordersaga is up/.test(added.output()), START_MS, "the added banner", 100).catch(
+        (error: Error) => {
+          throw new Error(`${error.message}\n${added.output().slice(-3000)}`);
+        },
+      );
+      await waitFor(
+        () => /use the running system's gateway/.test(added.output()),
+        10_000,
+        "the banner's end",
+      );
+      expect(added.output()).not.toContain("undefined");
       // Each launch says where the secrets are kept.
       expect(first.run.output()).toMatch(/development secrets made up and kept: /);
       expect(second.run.output()).toMatch(/development secrets reused: /);
     },
-    START_MS * 2 + 180_000,
+    START_MS * 3 + 180_000,
   );
 });

@@ -170,9 +170,12 @@ try {
   const width = Math.max(...[...urls.keys()].map((label) => label.length));
   const auth = process.env.GATEWAY_API_KEYS?.trim() ? ` -H "x-api-key: <one of GATEWAY_API_KEYS>"` : "";
   const lines = [...urls].map(([label, url]) => `  ${label.padEnd(width)}  ${url}`);
-  console.log(
-    `\nOrdersaga is up over ${redisUrl}:\n${lines.join("\n")}\n  try: curl${auth} ${urls.get("gateway")}/inventory\n`,
-  );
+  // --add-instances --instances order=1 starts no gateway: the running system's serves (F11).
+  const gatewayUrl = urls.get("gateway");
+  const tryLine = gatewayUrl
+    ? `  try: curl${auth} ${gatewayUrl}/inventory`
+    : "  (no gateway started here: use the running system's gateway)";
+  console.log(`\nOrdersaga is up over ${redisUrl}:\n${lines.join("\n")}\n${tryLine}\n`);
   system.onUnexpectedExit((exit) =>
     console.error(`\n!! ${exit.label} stopped: ${exit.reason}; the others keep running, it is restarted\n`),
   );

@@ -29,6 +29,11 @@ if (res.status === 404) {
 }
 if (!res.ok) {
   process.stderr.write(`GET /orders/${orderId}/events → ${res.status} ${await res.text()}\n`);
+  // The script takes no --api-key flag: say where the key goes (newuser F8).
+  if (res.status === 401)
+    process.stderr.write(
+      `${process.env.GATEWAY_API_KEY ? "GATEWAY_API_KEY was refused: set it" : "set GATEWAY_API_KEY"} to one of the gateway's API keys, e.g. GATEWAY_API_KEY=<key> npm run trace -- ${orderId}\n`,
+    );
   process.exit(1);
 }
 const history = (await res.json()) as OrderHistory;

@@ -4,9 +4,18 @@
  * and free again once released or once its lease ran out (a launcher killed with -9).
  */
 import { expect, it } from "vitest";
+import { startTestGateway } from "../gateway/test-upstream.js";
+import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
-import { claimLauncherSlot, DEFAULT_SLOT, launcherSlotKey, SlotTakenError } from "./launch-guard.js";
+import {
+  claimLauncherSlot,
+  DEFAULT_SLOT,
+  findRunningInstances,
+  launcherSlotKey,
+  runningSystemMessage,
+  SlotTakenError,
+} from "./launch-guard.js";
 import { planProcesses } from "./launcher.js";
 
 describeWithRedis("the launcher's slot claim", (getRedis) => {
@@ -57,5 +66,20 @@ describeWithRedis("the launcher's slot claim", (getRedis) => {
     await held.release();
     expect(await redis.exists(launcherSlotKey(host, DEFAULT_SLOT))).toBe(0);
     for (const c of [during, after]) await c.release();
+  });
+
+  // New-user F9: the probe was /health/live, which the gateway does not serve (404): the refusal
+  // never listed the gateway nor said "use it (gateway <url>)".
+  it("finds a running gateway and names its URL in the refusal", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const gw = await startTestGateway({ registry: new RedisServiceRegistry({ redis }) });
+    try {
+      const running = await findRunningInstances(redis);
+      expect(running.map((i) => i.service)).toContain("gateway");
+      expect(runningSystemMessage("redis://r", running)).toContain(`use it (gateway ${gw.url})`);
+    } finally {
+      await gw.stop();
+    }
   });
 });

@@ -35,8 +35,9 @@ export interface RunningInstance {
 }
 
 /**
- * The instances registered in this Redis whose process answers `/health/live` (open on every
- * service and the gateway): a system that runs. Entries of a system that died are not (they expire).
+ * The instances registered in this Redis whose process answers: a service's `/health/live`, the
+ * gateway's `/health` (open without an API key; it has no `/health/live`, so it was never found:
+ * newuser F9), 200 or 503 (up but degraded). Entries of a system that died are not (they expire).
  */
 export async function findRunningInstances(redis: Redis, probeTimeoutMs = 2_000): Promise<RunningInstance[]> {
   const instances = await new RedisServiceRegistry({ redis }).list();
@@ -44,10 +45,13 @@ export async function findRunningInstances(redis: Redis, probeTimeoutMs = 2_000)
     instances.map(async (instance) => {
       const host = instance.address.includes(":") ? `[${instance.address}]` : instance.address;
       const url = `http://${host}:${instance.port}`;
-      const res = await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(probeTimeoutMs) }).catch(
+      const path = instance.service === "gateway" ? "/health" : "/health/live";
+      const res = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(probeTimeoutMs) }).catch(
         () => undefined,
       );
-      return res?.ok ? { service: instance.service, instanceId: instance.instanceId, url } : undefined;
+      const up = res !== undefined && (res.ok || (instance.service === "gateway" && res.status === 503));
+      await res?.body?.cancel();
+      return up ? { service: instance.service, instanceId: instance.instanceId, url } : undefined;
     }),
   );
   return answering.filter((i): i is RunningInstance => i !== undefined);

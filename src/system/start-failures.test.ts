@@ -85,6 +85,26 @@ describe("npm start (the embedded system)", () => {
     expect(r.output()).not.toMatch(/^\s+at /m); // no stack trace
   }, 60_000);
 
+  // New-user F1: a service's bad variable was thrown while the catalog was imported, outside the
+  // start's error handling: an uncaught ConfigError with a source excerpt and a stack.
+  it("with a bad service variable says so in one line and exits 1", async () => {
+    const r = run("src/system/start-embedded.ts", [], {
+      GATEWAY_PORT: "0",
+      SHIPPING_DELIVERY_DELAY_MS: "abc",
+      LOG_LEVEL: "warn",
+    });
+    expect(await exitWithin(r, BOUND_MS)).toBe(1);
+    expect(r.output()).toMatch(/Ordersaga could not start: .*SHIPPING_DELIVERY_DELAY_MS/);
+    expect(r.output()).not.toMatch(/^\s+at /m); // no stack trace
+  }, 60_000);
+
+  it("the demo names a bad service variable in one line and exits 1", async () => {
+    const r = run("src/demo/main.ts", [], { SAGA_STEP_TIMEOUT_MS: "abc" });
+    expect(await exitWithin(r, BOUND_MS)).toBe(1);
+    expect(r.output()).toMatch(/could not start: .*SAGA_STEP_TIMEOUT_MS/);
+    expect(r.output()).not.toMatch(/^\s+at /m);
+  }, 60_000);
+
   it("reads the gateway's environment: GATEWAY_API_KEYS is enforced", async () => {
     const r = run("src/system/start-embedded.ts", [], {
       GATEWAY_PORT: "0",

@@ -32,6 +32,7 @@ import {
   planProcesses,
   ServiceSetupError,
 } from "./launcher.js";
+import { devSecretsFor, devSecretsPath } from "./dev-secrets.js";
 import { provisionAclUsers } from "./redis-acl.js";
 
 const { values } = parseArgs({
@@ -71,7 +72,9 @@ let slot: SlotClaim | undefined;
       if (missing.length > 0)
         refuse(
           `--add-instances: set ${missing.join(", ")} to the running system's values first (processes ` +
-            "with keys of their own could not verify its messages, open its tokens or read its users)",
+            "with keys of their own could not verify its messages, open its tokens or read its users; " +
+            `a system started without them keeps them in ${devSecretsPath(redisUrl)}: ` +
+            "`set -a; . <that file>; set +a`)",
         );
       if (running.length === 0)
         console.log(`--add-instances: no system runs over ${redisUrl} yet; starting what was asked for`);
@@ -83,6 +86,18 @@ let slot: SlotClaim | undefined;
     refuse(error instanceof SlotTakenError ? error.message : `redis: ${startFailureReason(error)}`);
   }
   // Renewed while the launcher runs: the connection stays open, errors are retried by ioredis.
+}
+
+// Development secrets kept per Redis (dev-secrets.ts): a restart over the same Redis reuses them,
+// so users sealed, emails indexed and messages signed by the previous run stay readable (newuser F10).
+if (!addInstances) {
+  const kept = devSecretsFor(redisUrl);
+  Object.assign(process.env, kept.settings);
+  if (Object.keys(kept.settings).length > 0)
+    console.log(
+      `development secrets ${kept.created ? "made up and kept" : "reused"}: ${kept.file} ` +
+        "(delete it together with the Redis data; NODE_ENV=production needs configured keys)",
+    );
 }
 
 // --redis-acl: every process connects as its own ACL user, created here (needs ACL rights on REDIS_URL).
@@ -155,9 +170,12 @@ try {
   const width = Math.max(...[...urls.keys()].map((label) => label.length));
   const auth = process.env.GATEWAY_API_KEYS?.trim() ? ` -H "x-api-key: <one of GATEWAY_API_KEYS>"` : "";
   const lines = [...urls].map(([label, url]) => `  ${label.padEnd(width)}  ${url}`);
-  console.log(
-    `\nOrdersaga is up over ${redisUrl}:\n${lines.join("\n")}\n  try: curl${auth} ${urls.get("gateway")}/inventory\n`,
-  );
+  // --add-instances --instances order=1 starts no gateway: the running system's serves (F11).
+  const gatewayUrl = urls.get("gateway");
+  const tryLine = gatewayUrl
+    ? `  try: curl${auth} ${gatewayUrl}/inventory`
+    : "  (no gateway started here: use the running system's gateway)";
+  console.log(`\nOrdersaga is up over ${redisUrl}:\n${lines.join("\n")}\n${tryLine}\n`);
   system.onUnexpectedExit((exit) =>
     console.error(`\n!! ${exit.label} stopped: ${exit.reason}; the others keep running, it is restarted\n`),
   );

@@ -4,6 +4,8 @@
  * group, so `killRuns()` also kills what it started (a launcher's services).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 export interface ChildRun {
   child: ChildProcess;
@@ -18,7 +20,9 @@ const running: ChildProcess[] = [];
 /** Runs `node --import tsx <main> ...args` with `process.env` plus `env`. */
 export function runEntryPoint(main: string, args: readonly string[], env: Record<string, string>): ChildRun {
   const child = spawn(process.execPath, ["--import", "tsx", main, ...args], {
-    env: { ...process.env, ...env },
+    // A launcher's kept development secrets (src/system/dev-secrets.ts) go to the OS temp dir, not
+    // the project's .dev-secrets/ (one file per test Redis port otherwise).
+    env: { DEV_SECRETS_DIR: join(tmpdir(), "ordersaga-test-dev-secrets"), ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });

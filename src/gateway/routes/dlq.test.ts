@@ -170,6 +170,18 @@ describe("gateway: dead-letter listing, pages and time filters", () => {
       expect(details[0]?.message).toMatch(format);
     }
   });
+
+  // New-user F2: the 400 offered 2024-01-01T14:00+02:00, which pasted into a URL arrives with a
+  // space for the "+" and is refused again. The example it gives now works as typed in a URL.
+  it("suggests in a 400 a time that works pasted into a URL as is", async () => {
+    const refused = await call("GET", "/dlq?from=2024-01-01T14:00+02:00");
+    expect(refused.status).toBe(400);
+    const message = (refused.body.error as { details: { message: string }[] }).details[0]!.message;
+    expect(message).toContain("%2B");
+    for (const example of message.match(/\d{4}-\d\d-\d\dT[^\s;,)]+/g) ?? []) {
+      expect((await call("GET", `/dlq?from=${example}`)).status, example).toBe(200);
+    }
+  });
 });
 
 describe("secrets in dead-lettered bodies", () => {

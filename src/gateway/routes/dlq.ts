@@ -13,8 +13,9 @@ import { parseInput, parseQuery } from "../../lib/http/server.js";
 import { callerOf } from "../auth.js";
 import type { RouteDoc } from "./types.js";
 
+// The examples are safe to paste into a URL: a "+" there arrives as a space (newuser F2).
 const ISO_FORMAT =
-  "an ISO 8601 date-time with Z or an offset, seconds optional, e.g. 2024-01-01T08:00:00-05:00 or 2024-01-01T14:00+02:00";
+  "an ISO 8601 date-time with Z or an offset, seconds optional, e.g. 2024-01-01T12:00Z or 2024-01-01T08:00:00-05:00; in a URL send a + offset as %2B (2024-01-01T14:00%2B02:00)";
 const withSeconds = z.iso.datetime({ offset: true });
 /** ISO 8601 allows leaving the seconds out (`T14:00+02:00`); zod's default format requires them. */
 const withoutSeconds = z.iso.datetime({ offset: true, precision: -1 });

@@ -78,6 +78,11 @@ export const ERROR_CODES = {
     description: "The request line and headers are over 16 KiB (e.g. a very long query string)",
   },
   INTERNAL: { status: 500, description: "An unexpected failure (logged with the request's correlation id)" },
+  USER_DATA_UNREADABLE: {
+    status: 500,
+    description:
+      "The user was stored under a data key the user service does not hold (e.g. restarted with other `USER_DATA_KEYS`): start it with the keys the user was written with",
+  },
   BAD_GATEWAY: { status: 502, description: "A service failed without an answer in the error shape" },
   UPSTREAM_OUTCOME_UNKNOWN: {
     status: 502,

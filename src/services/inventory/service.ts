@@ -1,4 +1,5 @@
 /** Wires the inventory service: store by platform, saga handlers, catalog routes, demo seed. */
+import { configReadAtStart } from "../../lib/runtime/config-at-start.js";
 import { z } from "zod";
 import { type AllEvents, DEFAULT_MAX_ORDER_TOTAL_CENTS } from "../../contracts/index.js";
 import { parseEnv } from "../../lib/runtime/config.js";
@@ -84,4 +85,6 @@ export function createInventoryService(
   };
 }
 
-export const inventoryService = createInventoryService(inventoryConfigFromEnv());
+export const inventoryService: ServiceDefinition<typeof AllEvents> = configReadAtStart("inventory", () =>
+  createInventoryService(inventoryConfigFromEnv()),
+);

@@ -4,6 +4,7 @@
  * list index are inline projections, written by each order's append in the same atomic step (no
  * poller). Their `ProjectionRunner`s are kept, never started, as the rebuild path (docs/storage.md).
  */
+import { configReadAtStart } from "../../lib/runtime/config-at-start.js";
 import { Counter, Gauge } from "prom-client";
 import { exponentialBackoff } from "../../lib/resilience/backoff.js";
 import type { AllEvents } from "../../contracts/index.js";
@@ -289,9 +290,12 @@ function startViewRetention(deps: ServiceDeps<typeof AllEvents>): NodeJS.Timeout
 /**
  * The order service as the system catalog and `main.ts` run it: the defaults, overridden by
  * `SAGA_STEP_TIMEOUT_MS`, `SAGA_COMPENSATION_WINDOW_MS` (checked against `CLAIM_IDLE_MS`) and
- * `ORDER_CACHE_SIZE` (`orderConfigFromEnv`). Throws `ConfigError` on import when one is invalid.
+ * `ORDER_CACHE_SIZE` (`orderConfigFromEnv`). Read when the service starts
+ * (a `ConfigError` then fails that start, reported in one line), not on import.
  */
-export const orderService: ServiceDefinition<typeof AllEvents> = createOrderService(orderConfigFromEnv());
+export const orderService: ServiceDefinition<typeof AllEvents> = configReadAtStart("order", () =>
+  createOrderService(orderConfigFromEnv()),
+);
 
 const FAILED_STATUSES = new Set(["compensating", "failed", "cancelled", "compensation_failed"]);
 

@@ -2,6 +2,7 @@
  * The payment service: charges orders through a (simulated) provider behind a circuit breaker and
  * a timeout, refunds them on compensation, and serves payment records to operators.
  */
+import { configReadAtStart } from "../../lib/runtime/config-at-start.js";
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { MustCompletePolicy } from "../../lib/bus/retry-policy.js";
@@ -156,4 +157,6 @@ export function createPaymentService(
   };
 }
 
-export const paymentService = createPaymentService(paymentConfigFromEnv());
+export const paymentService: ServiceDefinition<typeof AllEvents> = configReadAtStart("payment", () =>
+  createPaymentService(paymentConfigFromEnv()),
+);

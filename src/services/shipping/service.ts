@@ -2,6 +2,7 @@
  * The shipping service: prepares shipments with a (simulated) carrier, cancels them on
  * compensation, delivers prepared ones on a schedule, and serves shipment records.
  */
+import { configReadAtStart } from "../../lib/runtime/config-at-start.js";
 import { z } from "zod";
 import type { AllEvents } from "../../contracts/index.js";
 import { parseEnv } from "../../lib/runtime/config.js";
@@ -136,4 +137,6 @@ export const shippingConfigFromEnv = (env: NodeJS.ProcessEnv = process.env): Shi
   deliveryDelayMs: parseEnv(shippingEnvSchema, env).SHIPPING_DELIVERY_DELAY_MS,
 });
 
-export const shippingService = createShippingService(shippingConfigFromEnv());
+export const shippingService: ServiceDefinition<typeof AllEvents> = configReadAtStart("shipping", () =>
+  createShippingService(shippingConfigFromEnv()),
+);

@@ -7,6 +7,7 @@ import type { AllEvents } from "../../contracts/catalog.js";
 import type { CreateUserBody, UpdateUserBody } from "../../contracts/http.js";
 import type { Publisher } from "../../lib/bus/publisher.js";
 import { AppError, notFound } from "../../lib/http/errors.js";
+import { DecryptionError } from "../../lib/security/encryption.js";
 import {
   applyUpdate,
   createdPayload,
@@ -38,6 +39,24 @@ export interface UserCommands {
 // The message does not repeat the email: error messages reach logs, and emails are kept out of text.
 const emailTaken = () => new AppError("EMAIL_TAKEN", "This email is already registered");
 
+/**
+ * The stored user, or a named error when it was sealed under a data key this process lacks: the
+ * usual cause is a restart with other USER_DATA_KEYS (newuser F10), which a bare 500 INTERNAL with
+ * a stack did not say.
+ */
+async function readable(store: UserStore, id: string): Promise<StoredUser | undefined> {
+  try {
+    return await store.get(id);
+  } catch (error) {
+    if (!(error instanceof DecryptionError)) throw error;
+    throw new AppError(
+      "USER_DATA_UNREADABLE",
+      `User ${id} was stored under a data key this service does not hold (${error.message}): ` +
+        "start it with the USER_DATA_KEYS it was written with (README, Development secrets)",
+    );
+  }
+}
+
 export function createUserCommands(options: UserCommandsOptions): UserCommands {
   const { store, publisher, seal } = options;
   const maxAttempts = options.maxAttempts ?? 5;
@@ -46,7 +65,7 @@ export function createUserCommands(options: UserCommandsOptions): UserCommands {
   /** Runs `attempt` on fresh state until it does not lose a race with another write. */
   async function optimistic<T>(id: string, attempt: (current: StoredUser) => Promise<[WriteResult, T]>) {
     for (let i = 0; i < maxAttempts; i++) {
-      const current = await store.get(id);
+      const current = await readable(store, id);
       if (!current) throw notFound("User", id);
       const [result, value] = await attempt(current);
       if (result.ok) return value;
@@ -58,7 +77,7 @@ export function createUserCommands(options: UserCommandsOptions): UserCommands {
 
   return {
     async get(id) {
-      const stored = await store.get(id);
+      const stored = await readable(store, id);
       if (!stored) throw notFound("User", id);
       return stored.user;
     },

@@ -6,7 +6,9 @@ import { createMemoryPlatform, createRedisPlatform, type Platform } from "../../
 import { type RunningService, startService } from "../../lib/runtime/service-host.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { sleep, waitFor } from "../../test-support/wait.js";
-import { userDataCipherFromEnv } from "../../lib/security/user-data.js";
+import { generateUserDataKeys, userDataCipherFromEnv } from "../../lib/security/user-data.js";
+import { newUser } from "./domain.js";
+import { RedisUserStore } from "./redis-store.js";
 import { userService } from "./service.js";
 import { type Observer, observe, testPublisher } from "../../test-support/observer.js";
 
@@ -230,5 +232,18 @@ describeWithRedis("user service (Redis platform)", (getRedis) => {
   it("lets exactly one of 10 parallel creates with one email succeed", async () => {
     expect(await createManyWithOneEmail(h)).toEqual([201, ...Array(9).fill(409)]);
     await waitFor(() => h.observer.of("user.created").length === 1);
+  });
+
+  it("names a user stored under a data key it lacks (USER_DATA_UNREADABLE), not a bare 500 INTERNAL", async () => {
+    // Written by a process with other keys: what a restart with new development keys left behind.
+    const other = userDataCipherFromEnv(generateUserDataKeys("udk-other"), { withIndex: true });
+    await new RedisUserStore(getRedis().client(), other).create(
+      newUser({ email: "old@x.test", name: "Old" }, "u-old", new Date(0).toISOString()),
+      [],
+    );
+    const res = await h.call("GET", "/users/u-old");
+    expect(res.status).toBe(500);
+    expect(res.body).toMatchObject({ error: { code: "USER_DATA_UNREADABLE" } });
+    expect(JSON.stringify(res.body)).toMatch(/unknown key id \\"udk-other\\".*USER_DATA_KEYS/);
   });
 });

@@ -325,6 +325,11 @@ describe("loadLine (new-user finding F4: the quick run states the machine's load
     expect(loadLine("start", 22.43, 2)).toBe(
       "load average at start: 22.4 on 2 cores (loaded: other work shared the CPUs, rates and latencies are low and noisy)",
     );
-    expect(loadLine("end", 1.5, 2)).toBe("load average at end: 1.5 on 2 cores");
+    expect(loadLine("start", 1.5, 2)).toBe("load average at start: 1.5 on 2 cores");
+  });
+  it("does not call the machine loaded at the end, where the run's own processes make the load", () => {
+    expect(loadLine("end", 3.4, 2)).toBe(
+      "load average at end: 3.4 on 2 cores (this run's own processes included)",
+    );
   });
 });

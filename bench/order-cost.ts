@@ -258,8 +258,11 @@ export interface Figures {
  * busier than its cores are not comparable with a quiet run's (new-user finding F4: a sustained 15
  * against a "before" 140 read as a regression, at load 30 on 2 cores).
  */
-export function loadLine(when: string, loadAverage1m: number, cores: number): string {
+export function loadLine(when: "start" | "end", loadAverage1m: number, cores: number): string {
   const line = `load average at ${when}: ${fmt(loadAverage1m)} on ${cores} cores`;
+  // At the end the 1-minute average is mostly the run's own processes, which saturate the cores at
+  // the highest rates: only the load found at the start says whether other work was running.
+  if (when === "end") return `${line} (this run's own processes included)`;
   return loadAverage1m > cores
     ? `${line} (loaded: other work shared the CPUs, rates and latencies are low and noisy)`
     : line;

@@ -70,17 +70,25 @@ export async function untilDeliveriesDone(
   const until = performance.now() + maxMs;
   let last = -1;
   let quietSince = performance.now();
-  // The keyspace is scanned once, not at every poll: a SCAN of it every 100 ms inside a measured
-  // window cost Redis more CPU per order than some services did (every event stream exists once the
-  // warm-up has run; a delivery's streams are among them).
-  const streams = await eventStreamKeys(redis);
+  // The keyspace is scanned when the streams look quiet, not at every poll: a SCAN of it every 100 ms
+  // inside a measured window cost Redis more CPU per order than some services did. The polls in
+  // between read the streams known so far; a stream created meanwhile is found by the scan that
+  // must confirm the quiet before it counts.
+  let streams = await eventStreamKeys(redis);
+  const entries = async () =>
+    [...(await streamEntriesAdded(redis, streams)).values()].reduce((a, b) => a + b, 0);
   while (performance.now() < until) {
     const due = await redis.zcard(dueKey());
-    const added = [...(await streamEntriesAdded(redis, streams)).values()].reduce((a, b) => a + b, 0);
+    let added = await entries();
+    if (due === 0 && added === last && performance.now() - quietSince >= quietMs) {
+      streams = await eventStreamKeys(redis);
+      added = await entries();
+      if (added === last) return true;
+    }
     if (due > 0 || added !== last) {
       last = added;
       quietSince = performance.now();
-    } else if (performance.now() - quietSince >= quietMs) return true;
+    }
     await sleep(pollMs);
   }
   return false;

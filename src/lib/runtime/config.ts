@@ -1,6 +1,17 @@
 import { z } from "zod";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+/** setTimeout's largest delay: a longer one overflows and fires after 1 ms (break-gw F3). */
+export const MAX_TIMER_MS = 2_147_483_647;
+/**
+ * A duration (ms) a process arms a timer with: refused at start above MAX_TIMER_MS, where Node would
+ * run the timer after 1 ms instead (every heartbeat, claim round or connect attempt at once).
+ */
+export const timerMs = z.coerce
+  .number()
+  .int()
+  .positive()
+  .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer Node runs)`);
 
 /**
  * Tracing variables every process reads (lib/observability/tracing.ts reads them from the
@@ -56,7 +67,7 @@ export const serviceEnvSchema = z.object({
   SERVICE_ADVERTISE_HOST: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   /** How long (ms) to wait for Redis at start before exiting 1 with the reason (later drops reconnect). */
-  REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  REDIS_CONNECT_TIMEOUT_MS: timerMs.default(10_000),
   /**
    * Consumer name of this process in its service's groups. Default: `<service>-<hostname>-<slot>`,
    * stable across restarts of one process slot (see `newInstanceId`).
@@ -67,12 +78,12 @@ export const serviceEnvSchema = z.object({
     .string()
     .regex(/^[\w.-]+$/)
     .optional(),
-  HEARTBEAT_INTERVAL_MS: z.coerce.number().int().positive().default(30_000),
+  HEARTBEAT_INTERVAL_MS: timerMs.default(30_000),
   /**
    * Idle time (ms) before another instance takes over a silent consumer's pending events. Live
    * handlers renew their leases every third of it, so only dead instances' work moves (in 5-10 s).
    */
-  CLAIM_IDLE_MS: z.coerce.number().int().positive().default(5_000),
+  CLAIM_IDLE_MS: timerMs.default(5_000),
   /** How long (ms) a must-complete message is retried before it is dead-lettered (default 6 h). */
   BUS_MUST_COMPLETE_WINDOW_MS: z.coerce
     .number()

@@ -81,6 +81,15 @@ export function isRetryable(error: unknown): boolean {
   return true;
 }
 
+/**
+ * The error says the shared store or broker was unreachable, not that the message is bad: an error
+ * object with `outage: true` (e.g. lib/redis's ReplyLostError, a reply lost to a dropped connection).
+ * The retry policy then spends no poison budget on it (see decideOnFailure).
+ */
+export function isOutage(error: unknown): boolean {
+  return Boolean(error && typeof error === "object" && (error as { outage?: unknown }).outage === true);
+}
+
 export function describeError(error: unknown): { name: string; message: string; code?: string } {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;

@@ -106,3 +106,40 @@ describe("retry policies", () => {
     );
   });
 });
+
+describe("an outage is not poison (client-kill chaos: 3 lost replies dead-lettered a saga step)", () => {
+  const outage = Object.assign(new Error("the connection to Redis closed before EVALSHA was answered"), {
+    outage: true,
+  });
+  const window = { ...DEFAULT_MUST_COMPLETE, windowMs: 60_000 };
+
+  it("default policy: retries an outage past maxAttempts while the must-complete window lasts", () => {
+    const decision = decideOnFailure(
+      { ...base, error: outage, attempt: 5, policy: "default", ageMs: 10_000 },
+      retry,
+      window,
+      () => 0,
+    );
+    expect(decision.action).toBe("retry");
+  });
+
+  it("default policy: dead-letters an outage that outlasts the window, saying so", () => {
+    expect(
+      decideOnFailure(
+        { ...base, error: outage, attempt: 9, policy: "default", ageMs: 59_999 },
+        retry,
+        window,
+        () => 0,
+      ),
+    ).toMatchObject({
+      action: "dead-letter",
+      reason: expect.stringMatching(/^outage outlasted the retry window/),
+    });
+  });
+
+  it("default policy: any other error still spends the poison budget", () => {
+    expect(
+      decideOnFailure({ ...base, error: new Error("boom"), attempt: 3, policy: "default" }, retry, window),
+    ).toMatchObject({ action: "dead-letter", budgetSpent: true });
+  });
+});

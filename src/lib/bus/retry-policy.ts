@@ -9,12 +9,17 @@
  *   the message entered the group's queue; it is never dead-lettered for a transient error inside
  *   that window (an outage is not poison). Once the window is spent it is dead-lettered with a
  *   reason that says so (and logged at error level: the alert).
+ * - An outage (`isOutage`: the store unreachable, a reply lost to a dropped connection) is not
+ *   poison under either policy: under "default" it is retried like a must-complete message, inside
+ *   the must-complete window, without counting against `maxAttempts` (seen: a storm of dropped
+ *   Redis connections dead-lettered `user.validation.requested` after 3 lost replies in a second,
+ *   failing orders that a retry a few seconds later would have completed).
  * Non-retryable errors (invalid payload, malformed message) are dead-lettered at once under both.
  * Under both, a retry never comes sooner than the error's `retryAfterMs` hint (a dependency that
  * said when it can be used again, e.g. an open circuit breaker): waiting costs no attempt's worth.
  */
 import type { DedupedBy } from "./context.js";
-import { isRetryable, retryAfterOf } from "./errors.js";
+import { isOutage, isRetryable, retryAfterOf } from "./errors.js";
 
 export type DeliveryPolicy = "default" | "must-complete";
 
@@ -108,13 +113,16 @@ export function decideOnFailure(
   if (!isRetryable(error))
     return { action: "dead-letter", reason: `not retryable: ${message}`, budgetSpent: false };
   const notBefore = retryAfterOf(error);
-  if (input.policy === "must-complete") {
+  if (input.policy === "must-complete" || isOutage(error)) {
     const delayMs = Math.max(notBefore, mustCompleteBackoff(attempt, mustComplete, random));
     // Retry only when the next attempt still starts inside the window.
     if (input.ageMs + delayMs <= mustComplete.windowMs) return { action: "retry", delayMs };
     return {
       action: "dead-letter",
-      reason: `must-complete window of ${mustComplete.windowMs} ms spent after ${attempt} attempts: ${message}`,
+      reason:
+        input.policy === "must-complete"
+          ? `must-complete window of ${mustComplete.windowMs} ms spent after ${attempt} attempts: ${message}`
+          : `outage outlasted the retry window of ${mustComplete.windowMs} ms after ${attempt} attempts: ${message}`,
       budgetSpent: true,
     };
   }

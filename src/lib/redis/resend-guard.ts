@@ -25,6 +25,8 @@ export class ReplyLostError extends Error {
    * instance nor resends elsewhere (the shared store's outcome, seen by every instance alike).
    */
   readonly code = "REDIS_REPLY_LOST";
+  /** An outage, not a bad message: the bus retries it without spending the poison budget (isOutage). */
+  readonly outage = true;
   constructor(readonly command: string) {
     super(
       `the connection to Redis closed before ${command.toUpperCase()} was answered; it may have run, so it is not sent again`,

@@ -66,3 +66,37 @@ describe("the demo against a gateway with API keys (new-user finding 6)", () => 
     expect(output).not.toMatch(/PASS|FAIL/);
   }, 90_000);
 });
+
+describe("the demo's client under a rate limit (new-user finding F7)", () => {
+  it("waits out a 429's Retry-After and sends the call again, instead of failing the scenario", async () => {
+    const { createServer } = await import("node:http");
+    let calls = 0;
+    const server = createServer((req, res) => {
+      calls += 1;
+      if (calls === 1) {
+        res.writeHead(429, { "retry-after": "1", "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { code: "RATE_LIMITED", message: "slow down" } }));
+        return;
+      }
+      res.writeHead(202, { "content-type": "application/json" });
+      res.end(JSON.stringify({ orderId: "o-1" }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const answer = await createApiClient(`http://127.0.0.1:${port}`).post("/orders", { items: [] });
+      expect(answer.status).toBe(202);
+      expect(calls).toBe(2);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe("the demo's report of a scenario that threw (new-user finding F7)", () => {
+  it("labels it by number and words, as the others are, not by function name", async () => {
+    const { scenarioLabel, SCENARIOS } = await import("./scenarios.js");
+    expect(scenarioLabel(1, SCENARIOS[1].name)).toBe("2. Successful order");
+    expect(scenarioLabel(2, SCENARIOS[2].name)).toBe("3. Failed order with compensation");
+  });
+});

@@ -12,7 +12,24 @@ export interface ApiClient {
   put<T = unknown>(path: string, body: unknown): Promise<ApiResponse<T>>;
 }
 
-/** `apiKey`: sent as `x-api-key` on every call, for a gateway with GATEWAY_API_KEYS set. */
+/** How many times a call answered 429 is sent again after its Retry-After (new-user finding F7). */
+export const MAX_RATE_LIMITED_RETRIES = 5;
+/** The longest Retry-After the client waits out (s); a longer one is returned as the 429 it is. */
+const MAX_RETRY_AFTER_S = 30;
+
+/** The seconds a 429's Retry-After asks for (RFC 9110 §10.2.3: delay-seconds), or undefined. */
+function retryAfterSeconds(res: Response): number | undefined {
+  const value = res.headers.get("retry-after");
+  if (value === null || !/^\d+$/.test(value.trim())) return undefined;
+  const seconds = Number(value);
+  return seconds <= MAX_RETRY_AFTER_S ? seconds : undefined;
+}
+
+/**
+ * `apiKey`: sent as `x-api-key` on every call, for a gateway with GATEWAY_API_KEYS set. A call
+ * answered 429 with a Retry-After of at most 30 s is sent again after it, up to 5 times: the gateway's
+ * rate limiter answers before the request reaches a service, so sending it again is safe.
+ */
 export function createApiClient(baseUrl: string, options: { apiKey?: string | undefined } = {}): ApiClient {
   const auth: Record<string, string> = options.apiKey ? { "x-api-key": options.apiKey } : {};
   const call = async <T>(
@@ -20,7 +37,15 @@ export function createApiClient(baseUrl: string, options: { apiKey?: string | un
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
-  ) => {
+  ): Promise<ApiResponse<T>> => {
+    for (let retries = 0; ; retries++) {
+      const answer = await send<T>(method, path, body, headers);
+      const wait = answer.raw.status === 429 ? retryAfterSeconds(answer.raw) : undefined;
+      if (wait === undefined || retries >= MAX_RATE_LIMITED_RETRIES) return answer.response;
+      await new Promise((resolve) => setTimeout(resolve, wait * 1_000));
+    }
+  };
+  const send = async <T>(method: string, path: string, body: unknown, headers: Record<string, string>) => {
     const res = await fetch(`${baseUrl}${path}`, {
       method,
       headers: {
@@ -32,7 +57,7 @@ export function createApiClient(baseUrl: string, options: { apiKey?: string | un
     });
     const text = await res.text();
     const parsed = text ? (JSON.parse(text) as T) : (undefined as T);
-    return { status: res.status, body: parsed, headers: res.headers };
+    return { raw: res, response: { status: res.status, body: parsed, headers: res.headers } };
   };
   return {
     baseUrl,

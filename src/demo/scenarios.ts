@@ -286,14 +286,23 @@ export const SCENARIOS = [
   idempotencyHandling,
 ] as const;
 
+/**
+ * The label of a scenario that threw before naming itself: its number and its function's name in
+ * words ("2. Successful order"), as the report lists the others (new-user finding F7).
+ */
+export function scenarioLabel(index: number, functionName: string): string {
+  const words = functionName.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
+  return `${index + 1}. ${words.charAt(0).toUpperCase()}${words.slice(1)}`;
+}
+
 export async function runScenarios(ctx: ScenarioContext): Promise<ScenarioResult[]> {
   const results: ScenarioResult[] = [];
-  for (const scenario of SCENARIOS) {
+  for (const [index, scenario] of SCENARIOS.entries()) {
     try {
       results.push(await scenario(ctx));
     } catch (error) {
       results.push({
-        name: scenario.name,
+        name: scenarioLabel(index, scenario.name),
         ok: false,
         lines: [],
         failures: [`threw: ${(error as Error).message}`],

@@ -51,10 +51,12 @@ describeWithRedis("the launcher's slot claim", (getRedis) => {
   it("keeps a slot while renewed and frees it when the lease runs out", async () => {
     const redis = getRedis().client();
     const host = `lease-${Date.now()}`;
-    const held = await claimLauncherSlot(redis, { add: false, host, leaseMs: 600 });
-    // Renewed every 200 ms: still held well past one lease.
-    const until = Date.now() + 1_500;
-    await waitFor(async () => Date.now() > until, 10_000, "1.5 s", 100);
+    // A lease of 2 s renewed every 667 ms: a loaded CI machine stalled the 600 ms lease of an earlier
+    // version of this test past its expiry once (the slot was gone at 1.5 s).
+    const held = await claimLauncherSlot(redis, { add: false, host, leaseMs: 2_000 });
+    // Still held well past one lease.
+    const until = Date.now() + 4_500;
+    await waitFor(async () => Date.now() > until, 15_000, "4.5 s", 100);
     expect(await redis.exists(launcherSlotKey(host, DEFAULT_SLOT))).toBe(1);
     // Every claim is a lease: a launcher killed with -9 stops renewing and its slot expires.
     await redis.set(launcherSlotKey(host, "add1"), "a launcher killed with -9", "PX", 300);

@@ -120,11 +120,16 @@ export class CrashLoopError extends BusError {
  * retryable: it only gets older. Dead-lettered for an operator to decide.
  */
 export class TooOldToDeduplicateError extends BusError {
-  constructor(ageMs: number, windowMs: number) {
+  /** `limitMs`: the age refused beyond, when less than the window (a clock-skew margin taken off). */
+  constructor(ageMs: number, windowMs: number, limitMs: number = windowMs) {
+    const limit =
+      limitMs < windowMs
+        ? `the ${limitMs} ms allowed (its idempotency marks live ${windowMs} ms, less a clock-skew margin)`
+        : `the ${windowMs} ms its idempotency marks live`;
     super(
       "TOO_OLD_TO_DEDUPLICATE",
-      `message is ${ageMs} ms old, past the ${windowMs} ms its idempotency marks live: it can no longer be deduplicated, so it is not run`,
-      { details: { ageMs, windowMs } },
+      `message is ${ageMs} ms old, past ${limit}: it can no longer be deduplicated, so it is not run`,
+      { details: { ageMs, windowMs, limitMs } },
     );
     this.name = "TooOldToDeduplicateError";
   }

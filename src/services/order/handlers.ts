@@ -56,37 +56,54 @@ function compensationInput(
 
 type OrderSubscriber = Subscriber<typeof AllEvents, typeof AllEvents>;
 
+/**
+ * The saga decides every reply from the order's own history (a reply for a step or compensation no
+ * longer pending changes nothing), never from an expiring mark: so its replies run at any age
+ * (`dedupedBy: "record"`). A compensation reply refused as too old left an order whose refund and
+ * release had both happened in `compensation_failed` for good, and a DLQ retry was refused again
+ * (break-late F4).
+ */
+const BY_RECORD = { dedupedBy: "record" } as const;
+
 export function registerOrderHandlers(subscriber: OrderSubscriber, runner: SagaRunner): OrderSubscriber {
   for (const event of REPLY_EVENTS) {
-    subscriber.on(event, async (payload, ctx) => {
-      // The payload was parsed against this event's schema, so it is this input's payload.
-      const input = { type: event, payload } as SagaInput;
-      const result = await runner.run(payload.orderId, input, ctx, true);
-      if (result.kind === "unknown") {
-        ctx.logger.warn({ orderId: payload.orderId }, "reply for an unknown order ignored");
-        return;
-      }
-      if (result.kind === "unchanged" && result.decision.defer) {
-        // Redelivered later (retryable), when the step it follows has been recorded.
-        throw new BusError(
-          "ORDER_REPLY_TOO_EARLY",
-          `${event} for ${payload.orderId}: ${result.decision.defer}`,
-          {
-            retryable: true,
-          },
-        );
-      }
-      if (result.kind === "unchanged")
-        ctx.logger.debug({ orderId: payload.orderId }, "reply changed nothing");
-    });
+    subscriber.on(
+      event,
+      async (payload, ctx) => {
+        // The payload was parsed against this event's schema, so it is this input's payload.
+        const input = { type: event, payload } as SagaInput;
+        const result = await runner.run(payload.orderId, input, ctx, true);
+        if (result.kind === "unknown") {
+          ctx.logger.warn({ orderId: payload.orderId }, "reply for an unknown order ignored");
+          return;
+        }
+        if (result.kind === "unchanged" && result.decision.defer) {
+          // Redelivered later (retryable), when the step it follows has been recorded.
+          throw new BusError(
+            "ORDER_REPLY_TOO_EARLY",
+            `${event} for ${payload.orderId}: ${result.decision.defer}`,
+            {
+              retryable: true,
+            },
+          );
+        }
+        if (result.kind === "unchanged")
+          ctx.logger.debug({ orderId: payload.orderId }, "reply changed nothing");
+      },
+      BY_RECORD,
+    );
   }
   for (const event of Object.keys(COMPENSATION_REPLIES) as CompensationReply[]) {
-    subscriber.on(event, async (payload, ctx) => {
-      const input = compensationInput(event, payload as { outcome?: CompensationSkipOutcome });
-      const result = await runner.run(payload.orderId, input, ctx, true);
-      if (result.kind !== "applied")
-        ctx.logger.debug({ orderId: payload.orderId }, "compensation reply changed nothing");
-    });
+    subscriber.on(
+      event,
+      async (payload, ctx) => {
+        const input = compensationInput(event, payload as { outcome?: CompensationSkipOutcome });
+        const result = await runner.run(payload.orderId, input, ctx, true);
+        if (result.kind !== "applied")
+          ctx.logger.debug({ orderId: payload.orderId }, "compensation reply changed nothing");
+      },
+      BY_RECORD,
+    );
   }
   return subscriber;
 }

@@ -106,9 +106,8 @@ export function signedAgeMs(ctx: AgedMessage): number | undefined {
 export function refuseIfTooOld(ctx: AgedMessage, windowMs: number, clockSkewMs?: number): void {
   if (ctx.dedupedBy === "record") return;
   const signed = signedAgeMs(ctx);
-  if (signed !== undefined && signed > windowMs - skewMarginMs(windowMs, clockSkewMs)) {
-    throw new TooOldToDeduplicateError(signed, windowMs);
-  }
+  const limitMs = windowMs - skewMarginMs(windowMs, clockSkewMs);
+  if (signed !== undefined && signed > limitMs) throw new TooOldToDeduplicateError(signed, windowMs, limitMs);
   const ageMs = dedupeAgeMs(ctx);
   if (ageMs !== undefined && ageMs > windowMs) throw new TooOldToDeduplicateError(ageMs, windowMs);
 }

@@ -421,3 +421,14 @@ describe("createIdempotencyMiddleware", () => {
     await first;
   });
 });
+
+describe("a too-old refusal names the limit it applied (break-late F3)", () => {
+  it("says the window less the clock-skew margin, not the whole window", async () => {
+    const { TooOldToDeduplicateError } = await import("../errors.js");
+    const error = new TooOldToDeduplicateError(19_010, 20_000, 18_000);
+    expect(error.message).toContain("past the 18000 ms allowed (its idempotency marks live 20000 ms");
+    expect(new TooOldToDeduplicateError(25_000, 20_000).message).toContain(
+      "past the 20000 ms its idempotency",
+    );
+  });
+});

@@ -14,3 +14,15 @@ describe("a service process's timer settings (break-gw F3, for the services too)
     expect(parseEnv(serviceEnvSchema, { [name]: String(MAX_TIMER_MS) })[name]).toBe(MAX_TIMER_MS);
   });
 });
+
+describe("the other settings armed as timers", () => {
+  it("refuses STREAM_TRIM_INTERVAL_MS and SHRED_AOF_REWRITE_INTERVAL_MS above the longest timer", async () => {
+    const { retentionEnvSchema } = await import("./retention.js");
+    const { orderConfigFromEnv } = await import("../../services/order/config.js");
+    const over = String(MAX_TIMER_MS + 1);
+    expect(() => parseEnv(retentionEnvSchema, { STREAM_TRIM_INTERVAL_MS: over })).toThrow(
+      /STREAM_TRIM_INTERVAL_MS: must be at most/,
+    );
+    expect(() => orderConfigFromEnv({ SHRED_AOF_REWRITE_INTERVAL_MS: over })).toThrow(/must be at most/);
+  });
+});

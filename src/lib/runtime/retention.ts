@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { DEFAULT_AUDIT_RETENTION_MS } from "../dlq/redis-dead-letter-store.js";
-import { ConfigError } from "./config.js";
+import { ConfigError, timerMs } from "./config.js";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -61,7 +61,8 @@ const count = z.coerce.number().int().min(0);
 /** The environment variables of the policy (README: Configuration). */
 export const retentionEnvSchema = z.object({
   MARKER_TTL_MS: ms.default(DEFAULT_RETENTION.markerTtlMs),
-  STREAM_TRIM_INTERVAL_MS: ms.default(DEFAULT_RETENTION.streamTrimIntervalMs),
+  // A timer period (setInterval), unlike the TTLs here: capped like every timer (timerMs).
+  STREAM_TRIM_INTERVAL_MS: timerMs.default(DEFAULT_RETENTION.streamTrimIntervalMs),
   STREAM_RETENTION_MS: ms.default(DEFAULT_RETENTION.streamRetentionMs),
   STREAM_MAXLEN_WITHOUT_GROUPS: count.default(DEFAULT_RETENTION.streamMaxLenWithoutGroups),
   DLQ_AUDIT_RETENTION_MS: ms.default(DEFAULT_RETENTION.dlqAuditRetentionMs),

@@ -5,7 +5,7 @@
  * of one instance fails orders that would have completed.
  */
 import { z } from "zod";
-import { ConfigError, parseEnv, serviceEnvSchema } from "../../lib/runtime/config.js";
+import { ConfigError, parseEnv, serviceEnvSchema, timerMs } from "../../lib/runtime/config.js";
 import { DEFAULT_AOF_REWRITE_INTERVAL_MS } from "../../lib/security/aof-compactor.js";
 import { SEAL_FORMATS, type SealFormat } from "../../lib/security/payment-token.js";
 import { DEFAULT_SAGA_OPTIONS } from "./saga-model.js";
@@ -31,7 +31,7 @@ const orderEnvSchema = serviceEnvSchema.pick({ CLAIM_IDLE_MS: true }).extend({
    * Least time between two AOF rewrites the service asks for after shredding payment token keys,
    * ms (default 60 s): how long a shredded key can stay in the AOF (docs/security.md).
    */
-  SHRED_AOF_REWRITE_INTERVAL_MS: z.coerce.number().int().positive().default(DEFAULT_AOF_REWRITE_INTERVAL_MS),
+  SHRED_AOF_REWRITE_INTERVAL_MS: timerMs.default(DEFAULT_AOF_REWRITE_INTERVAL_MS),
   /**
    * The payment token entry format written: `v2` (default, one agreement per batch) or `v1` (a key
    * pair per token), which a payment service older than v2 opens; `v1` until every payment

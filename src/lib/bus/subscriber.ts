@@ -78,11 +78,6 @@ export interface SubscriberOptions<E extends EventRegistry, O extends EventRegis
    * and reported to `onRejected`. None: messages are not checked (library tests).
    */
   verifier?: EnvelopeVerifier;
-  /**
-   * Most UTF-8 bytes of an envelope (default `MAX_ENVELOPE_BYTES`, 1 MiB): a bigger one is
-   * dead-lettered as `MESSAGE_TOO_LARGE` before verification, its body not kept, and counted.
-   */
-  maxEnvelopeBytes?: number;
   /** Called with the event and the error code of every message the verifier rejected (a metric). */
   onRejected?: (event: string, code: string) => void;
   /**
@@ -210,13 +205,17 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       return;
     }
     // Before the verifier: an oversized body must cost nothing more (its HMAC, its DLQ record).
-    const maxBytes = this.options.maxEnvelopeBytes ?? MAX_ENVELOPE_BYTES;
-    const bytes = oversizedBytes(delivery.body, maxBytes);
+    const bytes = oversizedBytes(delivery.body, MAX_ENVELOPE_BYTES);
     if (bytes !== undefined) {
-      return this.rejectUnsigned(delivery, new MessageTooLargeError(bytes, maxBytes), startedAt, "");
+      return this.rejectBeforeHandling(
+        delivery,
+        new MessageTooLargeError(bytes, MAX_ENVELOPE_BYTES),
+        startedAt,
+        "",
+      );
     }
     const rejected = this.options.verifier ? this.signatureError(delivery) : undefined;
-    if (rejected !== undefined) return this.rejectUnsigned(delivery, rejected, startedAt);
+    if (rejected !== undefined) return this.rejectBeforeHandling(delivery, rejected, startedAt);
     let envelope: Envelope;
     try {
       envelope = decodeEnvelope(delivery.body);
@@ -275,7 +274,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
    * Dead-letters a message rejected before handling (the verifier, the size bound), counts it, logs
    * it (never its body); `body` replaces the body kept in the record.
    */
-  private async rejectUnsigned(
+  private async rejectBeforeHandling(
     delivery: Delivery,
     error: unknown,
     startedAt: number,

@@ -47,12 +47,6 @@ export interface MetricsOptions {
   prefix?: string;
   /** Also collect Node process metrics (CPU, memory, event loop) into this registry. */
   defaultMetrics?: boolean;
-  /**
-   * Period (ms) of the event-loop delay sampler behind `nodejs_eventloop_lag_*` (default
-   * {@link EVENT_LOOP_SAMPLE_MS}). prom-client's own default, 10 ms, wakes an idle process 100 times a
-   * second: about 3.5 ms of CPU per second per process, most of an idle system's CPU.
-   */
-  eventLoopSampleMs?: number;
   now?: () => number;
   /** Used only to sample durations once a window holds more than `maxSamplesPerWindow`. */
   random?: () => number;
@@ -230,7 +224,7 @@ export class Metrics {
       collectDefaultMetrics({
         register: this.registry,
         prefix: p,
-        eventLoopMonitoringPrecision: options.eventLoopSampleMs ?? EVENT_LOOP_SAMPLE_MS,
+        eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS,
       });
   }
 

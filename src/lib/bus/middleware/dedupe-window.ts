@@ -8,7 +8,7 @@
  *
  * Every delivery is first dated by its signed creation time (`signedAgeMs`: the UUIDv7 id's time,
  * else `occurredAt`; both inside the envelope's MAC, so nobody without a signing key can make a
- * message younger). A message created longer ago than the marks live, minus `clockSkewMs` (a
+ * message younger). A message created longer ago than the marks live, minus a clock-skew margin (a
  * publisher clock ahead of Redis makes a message look younger by that much), is refused whatever
  * its entry says: an entry is not proof that a message is new. A verbatim copy of a genuine signed
  * entry re-XADDed after its marks expired would otherwise be a "first delivery" and run again
@@ -83,9 +83,9 @@ export function dedupeAgeMs(ctx: AgedMessage): number | undefined {
  */
 export const DEFAULT_CLOCK_SKEW_MS = 60_000;
 
-/** The skew margin used for a window: `clockSkewMs`, capped at a tenth of the window. */
-export function skewMarginMs(windowMs: number, clockSkewMs = DEFAULT_CLOCK_SKEW_MS): number {
-  return Math.min(clockSkewMs, Math.floor(windowMs / 10));
+/** The skew margin used for a window: `DEFAULT_CLOCK_SKEW_MS`, capped at a tenth of the window. */
+export function skewMarginMs(windowMs: number): number {
+  return Math.min(DEFAULT_CLOCK_SKEW_MS, Math.floor(windowMs / 10));
 }
 
 /**
@@ -103,10 +103,10 @@ export function signedAgeMs(ctx: AgedMessage): number | undefined {
  * the message was signed longer ago than `windowMs - skewMarginMs` (any delivery, a copy included),
  * or this entry's earlier handling may be older than `windowMs` (`dedupeAgeMs`).
  */
-export function refuseIfTooOld(ctx: AgedMessage, windowMs: number, clockSkewMs?: number): void {
+export function refuseIfTooOld(ctx: AgedMessage, windowMs: number): void {
   if (ctx.dedupedBy === "record") return;
   const signed = signedAgeMs(ctx);
-  const limitMs = windowMs - skewMarginMs(windowMs, clockSkewMs);
+  const limitMs = windowMs - skewMarginMs(windowMs);
   if (signed !== undefined && signed > limitMs) throw new TooOldToDeduplicateError(signed, windowMs, limitMs);
   const ageMs = dedupeAgeMs(ctx);
   if (ageMs !== undefined && ageMs > windowMs) throw new TooOldToDeduplicateError(ageMs, windowMs);
@@ -115,8 +115,6 @@ export function refuseIfTooOld(ctx: AgedMessage, windowMs: number, clockSkewMs?:
 export interface DedupeWindowOptions {
   /** How long the dedupe marks of the handlers behind this middleware live, ms (`MARKER_TTL_MS`). */
   windowMs: number;
-  /** Publisher clock skew tolerated, ms (`skewMarginMs`); default `DEFAULT_CLOCK_SKEW_MS`. */
-  clockSkewMs?: number;
   /** Called for each refused message (a counter), with the age (ms) it was refused at. */
   onTooOld?: (ctx: MessageContext, ageMs: number) => void;
 }
@@ -131,7 +129,7 @@ export function createDedupeWindowMiddleware(options: DedupeWindowOptions): Subs
     throw new RangeError(`windowMs must be a positive number of ms, got ${options.windowMs}`);
   }
   return async (ctx, next) => {
-    guardAge(ctx, options.windowMs, options.onTooOld, options.clockSkewMs);
+    guardAge(ctx, options.windowMs, options.onTooOld);
     await next();
   };
 }
@@ -141,10 +139,9 @@ export function guardAge(
   ctx: MessageContext,
   windowMs: number,
   onTooOld?: (ctx: MessageContext, ageMs: number) => void,
-  clockSkewMs?: number,
 ): void {
   try {
-    refuseIfTooOld(ctx, windowMs, clockSkewMs);
+    refuseIfTooOld(ctx, windowMs);
   } catch (error) {
     if (error instanceof TooOldToDeduplicateError) {
       onTooOld?.(ctx, (error.details as { ageMs: number }).ageMs);

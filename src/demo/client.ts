@@ -18,8 +18,8 @@ export const MAX_RATE_LIMITED_RETRIES = 5;
 const MAX_RETRY_AFTER_S = 30;
 
 /** The seconds a 429's Retry-After asks for (RFC 9110 §10.2.3: delay-seconds), or undefined. */
-function retryAfterSeconds(res: Response): number | undefined {
-  const value = res.headers.get("retry-after");
+function retryAfterSeconds(headers: Headers): number | undefined {
+  const value = headers.get("retry-after");
   if (value === null || !/^\d+$/.test(value.trim())) return undefined;
   const seconds = Number(value);
   return seconds <= MAX_RETRY_AFTER_S ? seconds : undefined;
@@ -40,12 +40,17 @@ export function createApiClient(baseUrl: string, options: { apiKey?: string | un
   ): Promise<ApiResponse<T>> => {
     for (let retries = 0; ; retries++) {
       const answer = await send<T>(method, path, body, headers);
-      const wait = answer.raw.status === 429 ? retryAfterSeconds(answer.raw) : undefined;
-      if (wait === undefined || retries >= MAX_RATE_LIMITED_RETRIES) return answer.response;
+      const wait = answer.status === 429 ? retryAfterSeconds(answer.headers) : undefined;
+      if (wait === undefined || retries >= MAX_RATE_LIMITED_RETRIES) return answer;
       await new Promise((resolve) => setTimeout(resolve, wait * 1_000));
     }
   };
-  const send = async <T>(method: string, path: string, body: unknown, headers: Record<string, string>) => {
+  const send = async <T>(
+    method: string,
+    path: string,
+    body: unknown,
+    headers: Record<string, string>,
+  ): Promise<ApiResponse<T>> => {
     const res = await fetch(`${baseUrl}${path}`, {
       method,
       headers: {
@@ -57,7 +62,7 @@ export function createApiClient(baseUrl: string, options: { apiKey?: string | un
     });
     const text = await res.text();
     const parsed = text ? (JSON.parse(text) as T) : (undefined as T);
-    return { raw: res, response: { status: res.status, body: parsed, headers: res.headers } };
+    return { status: res.status, body: parsed, headers: res.headers };
   };
   return {
     baseUrl,

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { emptyIsUnset, timerMs, tracingEnvShape } from "../lib/runtime/config.js";
 import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
+import { DEFAULT_MAX_BODY_BYTES } from "./upstream-call.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const keyList = z
@@ -45,11 +46,7 @@ export const gatewayEnvSchema = z.object({
   GATEWAY_SHARED_SECRET: z.string().min(32).optional(),
   UPSTREAM_TIMEOUT_MS: timerMs.default(10_000),
   /** Largest answer body read from an instance (10 MiB); over it, 502 UPSTREAM_BODY_TOO_LARGE. */
-  UPSTREAM_MAX_BODY_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(10 * 1024 * 1024),
+  UPSTREAM_MAX_BODY_BYTES: z.coerce.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
   /** 5 s (the spec said 60 s): a dead instance shows as unhealthy within seconds. */
   HEALTH_CHECK_INTERVAL_MS: timerMs.default(5_000),
   HEARTBEAT_INTERVAL_MS: timerMs.default(30_000),

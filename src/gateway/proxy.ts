@@ -29,7 +29,7 @@ import {
 import { CircuitBreaker, type CircuitStateChange } from "../lib/resilience/circuit-breaker.js";
 import { CircuitOpenError, TimeoutError } from "../lib/resilience/errors.js";
 import { InFlightLimit } from "./in-flight-limit.js";
-import { callUpstream, UpstreamBodyTooLargeError } from "./upstream-call.js";
+import { callUpstream, DEFAULT_MAX_BODY_BYTES, UpstreamBodyTooLargeError } from "./upstream-call.js";
 import {
   hasErrorShape,
   isDrainingResponse,
@@ -154,12 +154,6 @@ class UpstreamStatusError extends Error {
     this.name = "UpstreamStatusError";
   }
 }
-
-/**
- * 10 MiB: far above what a service legitimately answers (the largest, a 500-order page of
- * `GET /orders`, is a few MiB at most), yet a bound on the memory one proxied call can take.
- */
-export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 
 export class UpstreamProxy {
   readonly discovery: DiscoveryClient;

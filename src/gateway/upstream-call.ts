@@ -11,6 +11,12 @@
 import type { Dispatcher } from "undici";
 import { TimeoutError } from "../lib/resilience/errors.js";
 
+/**
+ * 10 MiB: far above what a service legitimately answers (the largest, a 500-order page of
+ * `GET /orders`, is a few MiB at most), yet a bound on the memory one proxied call can take.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
 export interface UpstreamAnswer {
   status: number;
   headers: Record<string, string>;

@@ -178,7 +178,9 @@ describe("gateway: dead-letter listing, pages and time filters", () => {
     expect(refused.status).toBe(400);
     const message = (refused.body.error as { details: { message: string }[] }).details[0]!.message;
     expect(message).toContain("%2B");
-    for (const example of message.match(/\d{4}-\d\d-\d\dT[^\s;,)]+/g) ?? []) {
+    const examples = message.match(/\d{4}-\d\d-\d\dT[^\s;,)]+/g) ?? [];
+    expect(examples.length).toBeGreaterThanOrEqual(3);
+    for (const example of examples) {
       expect((await call("GET", `/dlq?from=${example}`)).status, example).toBe(200);
     }
   });

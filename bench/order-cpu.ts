@@ -33,9 +33,12 @@ try {
     true,
   );
   const outcomes = await watchOutcomes(target.transport, "bench-order-cpu");
-  let orderPid = -1;
+  // One label for both readings: with several order instances the labels are `order#0`, ….
+  const orderLabel = target.pids.has("order")
+    ? "order"
+    : ([...target.pids.keys()].find((l) => l.startsWith("order")) ?? "order");
+  const orderPid = target.pids.get(orderLabel) ?? -1;
   try {
-    orderPid = target.pids.get("order") ?? [...target.pids].find(([l]) => l.startsWith("order"))?.[1] ?? -1;
     const body = await seedOrderBody(target.gatewayUrl, `cpu-${Date.now()}`);
     const warm = await driveOrders({ gatewayUrl: target.gatewayUrl, body, ratePerSec: rate, durationSec: 1 });
     await drain(warm, outcomes, 10_000);
@@ -49,6 +52,8 @@ try {
       durationSec: orders / rate,
     });
     await drain(drive, outcomes, 30_000);
+    // The profile covers the measured load, not the shutdown after it.
+    if (profileOut) profiler.stop();
     const completed = outcomes.shipped.size + outcomes.failed.size - done0;
     const per: string[] = [];
     let all = 0;
@@ -57,7 +62,7 @@ try {
       all += used;
       per.push(`${label} ${((used * 1000) / completed).toFixed(3)}`);
     }
-    const order = (cpuSeconds(orderPid) ?? 0) - (before.get("order") ?? 0);
+    const order = (cpuSeconds(orderPid) ?? 0) - (before.get(orderLabel) ?? 0);
     console.log(
       `order-cpu: ${((order * 1000) / completed).toFixed(3)} ms/order (order process), ` +
         `${((all * 1000) / completed).toFixed(3)} ms/order (services+gateway), completed ${completed}/${drive.accepted}`,

@@ -56,7 +56,7 @@ export interface AppliedDecision {
 
 export class SagaRunner {
   readonly options: SagaOptions;
-  /** Read by tests and metrics (its cache's size); the runner alone writes through it. */
+  /** Read by tests (its cache's size); the runner alone writes through it. */
   readonly repository: OrderRepository;
 
   constructor(private readonly runnerOptions: SagaRunnerOptions) {

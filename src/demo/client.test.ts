@@ -7,6 +7,7 @@ import {
   type TestUpstream,
 } from "../gateway/test-upstream.js";
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
 import { createApiClient, gatewayAccessProblem } from "./client.js";
 
 let gw: TestGateway | undefined;
@@ -69,7 +70,6 @@ describe("the demo against a gateway with API keys (new-user finding 6)", () => 
 
 describe("the demo's client under a rate limit (new-user finding F7)", () => {
   it("waits out a 429's Retry-After and sends the call again, instead of failing the scenario", async () => {
-    const { createServer } = await import("node:http");
     let calls = 0;
     const server = createServer((req, res) => {
       calls += 1;
@@ -98,5 +98,26 @@ describe("the demo's report of a scenario that threw (new-user finding F7)", () 
     const { scenarioLabel, SCENARIOS } = await import("./scenarios.js");
     expect(scenarioLabel(1, SCENARIOS[1].name)).toBe("2. Successful order");
     expect(scenarioLabel(2, SCENARIOS[2].name)).toBe("3. Failed order with compensation");
+  });
+});
+
+describe("the demo's report of a scenario that threw a network error", () => {
+  it("names the cause fetch hides behind 'fetch failed' (the refused address), not only 'fetch failed'", async () => {
+    const { errorWithCauses } = await import("./scenarios.js");
+    // A port nothing listens on: bind one, note it, close it.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as { port: number };
+    await new Promise((resolve) => server.close(resolve));
+    const error = await createApiClient(`http://127.0.0.1:${port}`)
+      .get("/health")
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(Error);
+    expect(errorWithCauses(error)).toMatch(
+      new RegExp(`^fetch failed: .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`),
+    );
   });
 });

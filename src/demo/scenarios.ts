@@ -295,6 +295,23 @@ export function scenarioLabel(index: number, functionName: string): string {
   return `${index + 1}. ${words.charAt(0).toUpperCase()}${words.slice(1)}`;
 }
 
+/**
+ * An error's message with its causes: fetch says only "fetch failed", and the reason (e.g.
+ * "connect ECONNREFUSED 127.0.0.1:8080", "other side closed") is in `cause`, up to 3 levels deep.
+ */
+export function errorWithCauses(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    const message = current instanceof Error ? current.message : String(current);
+    const code = (current as { code?: unknown }).code;
+    const part = typeof code === "string" && !message.includes(code) ? `${message} [${code}]` : message;
+    if (part && !parts.includes(part)) parts.push(part);
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join(": ");
+}
+
 export async function runScenarios(ctx: ScenarioContext): Promise<ScenarioResult[]> {
   const results: ScenarioResult[] = [];
   for (const [index, scenario] of SCENARIOS.entries()) {
@@ -305,7 +322,7 @@ export async function runScenarios(ctx: ScenarioContext): Promise<ScenarioResult
         name: scenarioLabel(index, scenario.name),
         ok: false,
         lines: [],
-        failures: [`threw: ${(error as Error).message}`],
+        failures: [`threw: ${errorWithCauses(error)}`],
       });
     }
   }

@@ -123,11 +123,16 @@ async function ownSystem(redisUrl: string, onDeath: (message: string) => void): 
     await flushDatabase(url);
   };
   process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+  let diedBeforeStarted: string | undefined;
+  const died = (message: string) => void end().finally(() => onDeath(message));
   system.onUnexpectedExit((exit) => {
-    if (ended || !started) return;
+    if (ended) return;
     // The rest of the system goes too (and its database), then the caller hears of it.
     const message = `${exit.label} died (${exit.signal ?? exit.code}): ${exit.reason}`;
-    void end().finally(() => onDeath(message));
+    if (started) died(message);
+    // A death at start rejects `ready`; one after `ready` resolved but before its await resumed
+    // must not be lost: the demo would run against a dead process ("fetch failed").
+    else if (!exit.atStart) diedBeforeStarted ??= message;
   });
   try {
     const urls = await Promise.race([
@@ -137,6 +142,7 @@ async function ownSystem(redisUrl: string, onDeath: (message: string) => void): 
       ),
     ]);
     started = true;
+    if (diedBeforeStarted !== undefined) died(diedBeforeStarted);
     return {
       url: urls.get("gateway") ?? "",
       mode:

@@ -345,9 +345,12 @@ describeWithRedis("processes started by the npm scripts", (getRedis) => {
     expect(key).toBeDefined();
     // The launcher numbers instances by slot (INSTANCE_SLOT), so the pid comes from the process tree.
     const pid = descendantRunning(demo.child.pid!, "services/inventory/main");
-    expect(alive(pid)).toBe(true);
+    // On failure, the demo's own output says why (it failed once under load with every scenario
+    // "fetch failed" before the kill; its causes are now printed).
+    expect(alive(pid), demo.output()).toBe(true);
+    expect(demo.child.exitCode, demo.output()).toBeNull();
     if (alive(pid)) process.kill(pid, "SIGKILL");
-    expect(await demo.exited).toBe(1);
+    expect(await demo.exited, demo.output()).toBe(1);
     expect(demo.output()).toMatch(/inventory died/);
   }, 180_000);
 });

@@ -80,6 +80,11 @@ export function parseReadFewReply(raw: unknown): { read: unknown; failed: Stream
   return { read, failed };
 }
 
+/** A flat list of entry ids (e.g. renewLeaseScript's lost ones). */
+export function parseIds(raw: unknown): string[] {
+  return asArray(raw ?? [], "entry ids").map((id) => asString(id, "entry id"));
+}
+
 /** Scripts return `{entries, counts}`: entries paired with the delivery counts XPENDING reported. */
 export function parseClaimed(rawEntries: unknown, rawCounts: unknown): ClaimedEntry[] {
   const entries = parseEntries(rawEntries);

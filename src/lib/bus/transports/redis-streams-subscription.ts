@@ -15,7 +15,7 @@
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import type { DeliveryHandler, ReadThrottle, TopicRef, TransportSubscription } from "../transport.js";
-import { Dispatcher, type Incoming } from "./redis-streams-dispatcher.js";
+import { Dispatcher, entryKey, type Incoming } from "./redis-streams-dispatcher.js";
 import {
   type ClaimedEntry,
   parseClaimedReply,
@@ -24,13 +24,12 @@ import {
   parseReadReply,
   type StreamFailure,
 } from "./redis-streams-replies.js";
-import { renewLeases } from "./redis-streams-leases.js";
+import { lostIds, renewLeases } from "./redis-streams-leases.js";
 import {
   claimIdleScript,
   readFewScript,
   readOwnPendingScript,
   removeDeadConsumersScript,
-  renewLeaseScript,
 } from "./redis-streams-scripts.js";
 import {
   errorDetails,
@@ -372,8 +371,7 @@ export class StreamSubscription implements TransportSubscription {
     const lost = new Set<string>();
     try {
       for (const [key, ids] of byStream) {
-        const gone = (await renewLeaseScript.run(redis, [key], [group, consumer, ...ids])) as string[];
-        for (const id of gone) lost.add(`${key}\n${id}`);
+        for (const id of await lostIds(redis, key, group, consumer, ids)) lost.add(entryKey(key, id));
       }
     } catch (error) {
       // Unsure: run nothing now; entries still ours are taken up again (own resume, idle claim).
@@ -382,7 +380,7 @@ export class StreamSubscription implements TransportSubscription {
     }
     if (lost.size > 0)
       logger.warn({ group, consumer, ids: [...lost] }, "late read: entries taken over meanwhile; not run");
-    return items.filter(({ key, claimed }) => !lost.has(`${key}\n${claimed.entry.id}`));
+    return items.filter(({ key, claimed }) => !lost.has(entryKey(key, claimed.entry.id)));
   }
 
   /**

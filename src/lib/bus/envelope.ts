@@ -1,5 +1,8 @@
 import { randomFillSync } from "node:crypto";
 import { MalformedMessageError } from "./errors.js";
+import { parseTraceparent } from "./traceparent.js";
+
+export { parseTraceparent, type Traceparent } from "./traceparent.js";
 
 /** Who emitted a message: the service and the instance of it. */
 export interface MessageSource {
@@ -32,18 +35,12 @@ export interface Envelope<P = unknown> {
   payload: P;
 }
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-const ZERO_TRACE_ID = "0".repeat(32);
-const ZERO_SPAN_ID = "0".repeat(16);
-
 /**
  * A W3C Trace Context `traceparent` of version 00: `00-<32 hex>-<16 hex>-<2 hex>`, lowercase, trace
- * id and parent id not all zeros (the spec calls those invalid). Only these are ever sent or kept:
- * services store and splice the traceparent, so any other text is treated as absent (break-svc F1).
+ * id and parent id not all zeros (see parseTraceparent). Only these are ever sent or kept.
  */
 export function isTraceparent(value: string): boolean {
-  const match = TRACEPARENT.exec(value);
-  return match !== null && match[1] !== ZERO_TRACE_ID && match[2] !== ZERO_SPAN_ID;
+  return parseTraceparent(value) !== undefined;
 }
 
 // Random bytes come from a pool refilled 4 KiB at a time: one syscall per ~170 messages, not two each.
@@ -88,13 +85,14 @@ export function newMessageId(): string {
 /** A child span of `parent` (same trace id, new span id), or a fresh trace when there is none. */
 export function childTraceparent(parent?: string): string {
   const span = randomHex(8);
-  const match = parent && isTraceparent(parent) ? TRACEPARENT.exec(parent) : null;
-  if (match) return `00-${match[1]}-${span}-${match[3]}`;
+  const valid = parseTraceparent(parent);
+  if (valid) return `00-${valid.traceId}-${span}-${valid.flags}`;
   return `00-${randomHex(16)}-${span}-01`;
 }
 
+/** The trace id of a valid `traceparent` (see parseTraceparent), else undefined. */
 export function traceIdOf(traceparent: string): string | undefined {
-  return TRACEPARENT.exec(traceparent)?.[1];
+  return parseTraceparent(traceparent)?.traceId;
 }
 
 const isString = (v: unknown): v is string => typeof v === "string";

@@ -7,6 +7,8 @@ export {
   encodeEnvelope,
   type MessageSource,
   newMessageId,
+  parseTraceparent,
+  type Traceparent,
 } from "./envelope.js";
 export {
   BusError,

@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyServerOptions,
 } from "fastify";
 import type { z } from "zod";
+import { parseTraceparent } from "../bus/traceparent.js";
 import { activeTraceFields, tracingEnabled } from "../observability/spans.js";
 import { type IncomingTraceContext, installServerSpans } from "./tracing.js";
 import { AppError, errorBody, knownStatus, statusForCode, toIssues, validationFailed } from "./errors.js";
@@ -245,7 +246,6 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.ou
 }
 
 const LOGGABLE_ID = /^[\w.:-]{1,128}$/;
-const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-([\da-f]{16})-[\da-f]{2}$/;
 
 /**
  * What a failed request's log line says about the request: ids a person can search the logs and
@@ -268,9 +268,10 @@ function requestLogFields(request: FastifyRequest): Record<string, string> {
   };
 }
 
+/** A well-formed `traceparent` header's ids (the one W3C parser); none for anything else. */
 function traceFieldsOf(traceparent: string | undefined): { trace_id: string; span_id: string } | undefined {
-  const match = traceparent === undefined ? null : TRACEPARENT.exec(traceparent);
-  return match ? { trace_id: match[1]!, span_id: match[2]! } : undefined;
+  const parsed = parseTraceparent(traceparent);
+  return parsed ? { trace_id: parsed.traceId, span_id: parsed.parentId } : undefined;
 }
 
 /**

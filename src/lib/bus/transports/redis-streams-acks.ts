@@ -4,7 +4,7 @@
  * message: a plain XACK when one stream has nothing to clean up, else one pipeline. Failure records
  * of retried entries (attempt > 1) are deleted in the same round trip.
  */
-import type { ChainableCommander, Redis } from "ioredis";
+import type { Redis } from "ioredis";
 
 interface Waiter {
   resolve: () => void;
@@ -17,57 +17,17 @@ interface Batch {
   waiters: Waiter[];
 }
 
-/** Acks waiting to be sent, by stream key. */
-type AckBatches = Map<string, Batch>;
-
-function addAck(batches: AckBatches, streamKey: string, id: string, cleanupKeys?: readonly string[]) {
-  let batch = batches.get(streamKey);
-  if (!batch) {
-    batch = { ids: [], cleanup: [], waiters: [] };
-    batches.set(streamKey, batch);
-  }
-  batch.ids.push(id);
-  if (cleanupKeys) batch.cleanup.push(...cleanupKeys);
-  const target = batch;
-  return new Promise<void>((resolve, reject) => target.waiters.push({ resolve, reject }));
-}
-
-/** Settles every waiter of a batch: rejected with `error` when it failed, else resolved. */
-function settle(batch: Batch, failed: boolean, error?: unknown): void {
+/** Settles every waiter of a batch: rejected with `error` when given, else resolved. */
+function settle(batch: Batch, error?: unknown): void {
   for (const waiter of batch.waiters) {
-    if (failed) waiter.reject(error);
+    if (error) waiter.reject(error);
     else waiter.resolve();
   }
 }
 
-/**
- * Queues one XACK per stream (and the DEL of its cleanup keys) on `pipeline`; each waiter is settled
- * by its XACK's own reply, as soon as it arrives. `abandon` rejects the waiters of commands the
- * pipeline never sent.
- */
-function queueAcks(
-  pipeline: ChainableCommander,
-  group: string,
-  batches: AckBatches,
-): { abandon(error: unknown): void } {
-  const pending = new Set<Batch>();
-  for (const [key, batch] of batches) {
-    pending.add(batch);
-    pipeline.xack(key, group, ...batch.ids, (error: Error | null | undefined) => {
-      if (pending.delete(batch)) settle(batch, Boolean(error), error);
-    });
-    if (batch.cleanup.length > 0) pipeline.del(...batch.cleanup);
-  }
-  return {
-    abandon(error) {
-      for (const batch of pending) settle(batch, true, error);
-      pending.clear();
-    },
-  };
-}
-
 export class AckBatcher {
-  private batches: AckBatches = new Map();
+  /** Acks waiting to be sent, by stream key. */
+  private batches = new Map<string, Batch>();
   private scheduled = false;
 
   constructor(
@@ -75,42 +35,60 @@ export class AckBatcher {
     private readonly group: string,
   ) {}
 
-  /** Resolves once the XACK carrying this id has been executed. */
+  /**
+   * Resolves once the XACK carrying this id has been executed; rejects with its error (or the
+   * connection's) when it failed. A failed DEL of `cleanupKeys` is not reported: the records expire.
+   */
   ack(streamKey: string, id: string, cleanupKeys?: readonly string[]): Promise<void> {
-    const done = addAck(this.batches, streamKey, id, cleanupKeys);
-    this.schedule();
+    let batch = this.batches.get(streamKey);
+    if (!batch) {
+      batch = { ids: [], cleanup: [], waiters: [] };
+      this.batches.set(streamKey, batch);
+    }
+    batch.ids.push(id);
+    if (cleanupKeys) batch.cleanup.push(...cleanupKeys);
+    const done = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush());
+    }
     return done;
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => void this.flush());
   }
 
   private async flush(): Promise<void> {
     this.scheduled = false;
-    const batches = this.batches;
+    const batches = [...this.batches];
     this.batches = new Map();
-    const only = batches.size === 1 ? [...batches][0] : undefined;
-    if (only && only[1].cleanup.length === 0) {
+    const [only] = batches;
+    if (batches.length === 1 && only![1].cleanup.length === 0) {
       // One stream, nothing to clean up (the common case): a plain XACK, no pipeline around it.
-      const [key, batch] = only;
+      const [key, batch] = only!;
       try {
         await this.redis.xack(key, this.group, ...batch.ids);
-        settle(batch, false);
+        settle(batch);
       } catch (error) {
-        settle(batch, true, error);
+        settle(batch, error);
       }
       return;
     }
+    // Each batch is settled by its own XACK's result: a failure of one stream's leaves the others'.
     const pipeline = this.redis.pipeline();
-    const sent = queueAcks(pipeline, this.group, batches);
-    try {
-      await pipeline.exec();
-      sent.abandon(new Error("pipeline aborted"));
-    } catch (error) {
-      sent.abandon(error);
+    const xackAt: number[] = [];
+    for (const [key, batch] of batches) {
+      xackAt.push(pipeline.length);
+      pipeline.xack(key, this.group, ...batch.ids);
+      if (batch.cleanup.length > 0) pipeline.del(...batch.cleanup);
     }
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await pipeline.exec();
+    } catch (error) {
+      for (const [, batch] of batches) settle(batch, error);
+      return;
+    }
+    batches.forEach(([, batch], i) => {
+      const result = results?.[xackAt[i]!];
+      settle(batch, result ? (result[0] ?? undefined) : new Error("pipeline aborted"));
+    });
   }
 }

@@ -16,7 +16,8 @@ import {
   StreamDelivery,
 } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
-import { claimOwnScript, renewLeaseScript } from "./redis-streams-scripts.js";
+import { lostIds } from "./redis-streams-leases.js";
+import { claimOwnScript } from "./redis-streams-scripts.js";
 import { errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
 
 export interface DispatcherOptions {
@@ -43,7 +44,8 @@ export interface Incoming {
   claimed: ClaimedEntry;
 }
 
-const entryKey = (streamKey: string, id: string): string => `${streamKey}\n${id}`;
+/** One key per entry of one stream, for sets and maps of entries across streams. */
+export const entryKey = (streamKey: string, id: string): string => `${streamKey}\n${id}`;
 
 export class Dispatcher {
   readonly permits: Permits;
@@ -162,8 +164,7 @@ export class Dispatcher {
   private async stillOurs(stream: string, id: string): Promise<boolean> {
     const { redis, group, consumer, logger } = this.options;
     try {
-      const lost = (await renewLeaseScript.run(redis, [stream], [group, consumer, id])) as string[];
-      if (lost.length === 0) return true;
+      if ((await lostIds(redis, stream, group, consumer, [id])).length === 0) return true;
       logger.warn({ stream, id, group, consumer }, "parked entry taken over meanwhile; not run");
     } catch (error) {
       // Unsure: run nothing; if still ours it is taken up again (own resume, idle claim).

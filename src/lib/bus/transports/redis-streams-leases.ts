@@ -8,6 +8,7 @@
  * `maxLeaseMs` and is taken for hung.
  */
 import type { Redis } from "ioredis";
+import { parseIds } from "./redis-streams-replies.js";
 import { renewLeaseScript } from "./redis-streams-scripts.js";
 import { errorDetails, type TransportLogger } from "./redis-streams-support.js";
 
@@ -31,6 +32,23 @@ export interface LeaseOptions {
 }
 
 /**
+ * The ownership check of every path that must not run or renew an entry another consumer took
+ * over: renews the lease of those of `ids` (entries of `stream`) still pending in `consumer`'s name
+ * in `group`, and returns the others (taken over, or no longer pending). One script call: keep
+ * `ids` to a few hundred (it blocks Redis while it runs). Throws when the call fails (then nothing
+ * is known).
+ */
+export async function lostIds(
+  redis: Redis,
+  stream: string,
+  group: string,
+  consumer: string,
+  ids: readonly string[],
+): Promise<string[]> {
+  return parseIds(await renewLeaseScript.run(redis, [stream], [group, consumer, ...ids]));
+}
+
+/**
  * Renews the given entries of each stream. Entries another consumer owns now (this one looked dead,
  * or was past `maxLeaseMs`) are left alone and reported. Returns how many were renewed, and
  * whether a call failed (Redis away: other instances may have missed renewals too).
@@ -46,7 +64,7 @@ export async function renewLeases(
     for (let i = 0; i < ids.length; i += RENEW_BATCH) {
       const batch = ids.slice(i, i + RENEW_BATCH);
       try {
-        const lost = (await renewLeaseScript.run(redis, [stream], [group, consumer, ...batch])) as string[];
+        const lost = await lostIds(redis, stream, group, consumer, batch);
         renewed += batch.length - lost.length;
         if (batch.length > lost.length) options.onRenewed?.(stream, batch.length - lost.length);
         // Let handlers whose ack replied in this same turn leave the in-flight set first.

@@ -7,6 +7,7 @@ import { MemoryDeadLetterStore } from "../../dlq/memory-dead-letter-store.js";
 import type { Delivery, ReadThrottle, TopicRef } from "../transport.js";
 import { eventStreamKey } from "./redis-stream-keys.js";
 import { RedisStreamsTransport } from "./redis-streams.js";
+import { readFewScript } from "./redis-streams-scripts.js";
 import { messageOf, uniqueName, uniqueTopic } from "./transport-contract.js";
 
 const topicsOfOneOwner = (n: number): TopicRef[] => {
@@ -125,6 +126,61 @@ describeWithRedis("reads with fewer slots or grants than streams", (getRedis) =>
       provided += 1;
       await waitFor(() => providedWhenRun.length === 7, 10_000, "the seventh entry");
       expect(providedWhenRun[6]).toBeGreaterThanOrEqual(7);
+    } finally {
+      await transport.close();
+    }
+  }, 30_000);
+});
+
+describeWithRedis("a read of fewer entries than streams when one stream's group is gone", (getRedis) => {
+  it("delivers what it read from the other streams at once, and recreates the missing group", async () => {
+    // break-late F1: the scarce-slot read runs XREADGROUP per stream in one script; NOGROUP on a
+    // later stream lost the reply after an earlier one had put an entry in this consumer's PEL,
+    // stranding it until the idle claim (claimIdleMs, 20 s here). Injected: just before the first
+    // such read, an entry is added to the first stream it looks at and the second's group is
+    // destroyed (as when a stream is deleted and recreated).
+    const redis = getRedis().client();
+    const refs = topicsOfOneOwner(3);
+    const group = uniqueName("g");
+    let injected: { first: string; second: string } | undefined;
+    const hooked = Object.create(redis) as Redis;
+    hooked.duplicate = ((...args: Parameters<Redis["duplicate"]>) => {
+      const connection = redis.duplicate(...args);
+      const evalsha = connection.evalsha.bind(connection) as (...a: unknown[]) => Promise<unknown>;
+      const patched = async (...callArgs: unknown[]) => {
+        if (!injected && callArgs[0] === readFewScript.sha) {
+          const [first, second] = callArgs.slice(2, 4) as [string, string];
+          injected = { first, second };
+          await redis.multi().xadd(first, "*", "b", "first").xgroup("DESTROY", second, group).exec();
+        }
+        return evalsha(...callArgs);
+      };
+      (connection as unknown as { evalsha: typeof patched }).evalsha = patched;
+      return connection;
+    }) as Redis["duplicate"];
+    const transport = new RedisStreamsTransport({
+      redis: hooked,
+      deadLetters: new MemoryDeadLetterStore(),
+      claimIdleMs: 20_000,
+    });
+    try {
+      const bodies: string[] = [];
+      const handler = async (delivery: Delivery) => {
+        bodies.push(delivery.body);
+        await delivery.ack();
+      };
+      // Two slots, three streams: every read is the scarce-slot script.
+      await transport.subscribe({ group, consumer: "c", topics: refs, concurrency: 2 }, handler);
+      await waitFor(() => bodies.includes("first"), 5_000, "the entry read before the NOGROUP");
+      expect(injected).toBeDefined();
+      // The missing group was recreated: the second stream delivers again.
+      await waitFor(
+        async () => ((await redis.xinfo("GROUPS", injected!.second)) as unknown[]).length === 1,
+        5_000,
+        "the group to be recreated",
+      );
+      await redis.xadd(injected!.second, "*", "b", "second");
+      await waitFor(() => bodies.includes("second"), 5_000, "an entry of the recreated group's stream");
     } finally {
       await transport.close();
     }

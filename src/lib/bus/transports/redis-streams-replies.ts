@@ -61,6 +61,30 @@ export function parseReadReply(raw: unknown): { key: string; entries: StreamEntr
   });
 }
 
+/** A stream whose read failed inside a script, with the error's message (e.g. `NOGROUP ...`). */
+export interface StreamFailure {
+  key: string;
+  message: string;
+}
+
+/**
+ * readFewScript: `[read, failed]`, read in XREADGROUP's reply shape (returned unparsed, for
+ * parseReadReply), failed a flat `[key, message, ...]`.
+ */
+export function parseReadFewReply(raw: unknown): { read: unknown; failed: StreamFailure[] } {
+  const [read, rawFailed] = asArray(raw, "read of few");
+  const flat = asArray(rawFailed ?? [], "failed streams");
+  const failed: StreamFailure[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2)
+    failed.push({ key: asString(flat[i], "stream key"), message: asString(flat[i + 1], "error message") });
+  return { read, failed };
+}
+
+/** A flat list of entry ids (e.g. renewLeaseScript's lost ones). */
+export function parseIds(raw: unknown): string[] {
+  return asArray(raw ?? [], "entry ids").map((id) => asString(id, "entry id"));
+}
+
 /** Scripts return `{entries, counts}`: entries paired with the delivery counts XPENDING reported. */
 export function parseClaimed(rawEntries: unknown, rawCounts: unknown): ClaimedEntry[] {
   const entries = parseEntries(rawEntries);

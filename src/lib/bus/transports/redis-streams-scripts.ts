@@ -43,17 +43,26 @@ return {entries, counts}
 /**
  * A read of fewer new entries than streams, fair and in one round trip: up to ARGV[3] entries, at
  * most one per stream, looking at the streams in KEYS order (the caller rotates it). All KEYS are
- * one owner's streams, so one hash slot. KEYS: streams. ARGV: group, consumer, count. Returns
- * XREADGROUP's reply shape, `{{stream, {entry}}...}`.
+ * one owner's streams, so one hash slot. A stream whose read fails (NOGROUP: the stream was deleted
+ * and recreated, or its group destroyed) is skipped and reported, never the whole reply lost: the
+ * entries already read are pending in this consumer's name, and a lost reply stranded them until
+ * the idle claim (break-late F1). KEYS: streams. ARGV: group, consumer, count.
+ * Returns `{read, failed}`: read in XREADGROUP's reply shape, `{{stream, {entry}}...}`; failed a
+ * flat `{stream, error message, ...}`.
  */
 export const readFewScript = new LuaScript(`
-local out, wanted = {}, tonumber(ARGV[3])
+local out, failed, wanted = {}, {}, tonumber(ARGV[3])
 for _, key in ipairs(KEYS) do
   if #out >= wanted then break end
-  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', key, '>')
-  if r and r[1] then out[#out + 1] = r[1] end
+  local r = redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', key, '>')
+  if type(r) == 'table' and r.err then
+    failed[#failed + 1] = key
+    failed[#failed + 1] = r.err
+  elseif r and r[1] then
+    out[#out + 1] = r[1]
+  end
 end
-return out
+return {out, failed}
 `);
 
 /**

@@ -15,20 +15,21 @@
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import type { DeliveryHandler, ReadThrottle, TopicRef, TransportSubscription } from "../transport.js";
-import { Dispatcher, type Incoming } from "./redis-streams-dispatcher.js";
+import { Dispatcher, entryKey, type Incoming } from "./redis-streams-dispatcher.js";
 import {
   type ClaimedEntry,
   parseClaimedReply,
   parseIdleClaim,
+  parseReadFewReply,
   parseReadReply,
+  type StreamFailure,
 } from "./redis-streams-replies.js";
-import { renewLeases } from "./redis-streams-leases.js";
+import { lostIds, renewLeases } from "./redis-streams-leases.js";
 import {
   claimIdleScript,
   readFewScript,
   readOwnPendingScript,
   removeDeadConsumersScript,
-  renewLeaseScript,
 } from "./redis-streams-scripts.js";
 import {
   errorDetails,
@@ -277,12 +278,32 @@ export class StreamSubscription implements TransportSubscription {
     const { group, consumer } = this.options;
     const start = this.rotation % keys.length;
     const rotated = [...keys.slice(start), ...keys.slice(0, start)];
-    const read = await this.deliver(() => readFewScript.run(connection, rotated, [group, consumer, count]));
+    let failed: StreamFailure[] = [];
+    const read = await this.deliver(async () => {
+      const reply = parseReadFewReply(await readFewScript.run(connection, rotated, [group, consumer, count]));
+      failed = reply.failed;
+      return reply.read;
+    });
+    if (failed.length > 0) await this.someStreamsFailed(failed, read.length);
     if (read.length > 0) {
       this.rotation = start + rotated.indexOf(read.at(-1)!.key) + 1;
       return read.length;
     }
     return block && !this.stopped ? this.readStreams(connection, keys, 1, true, count) : 0;
+  }
+
+  /**
+   * Streams whose read failed in a read of few (readFewScript), after what it did read was handed
+   * to handlers. Nothing read: thrown, so the read loop recovers as from a failed read of every
+   * stream (which would fail the same way): backoff, groups recreated after NOGROUP. Else the read
+   * went on: the groups are recreated at once, and the next read looks again.
+   */
+  private async someStreamsFailed(failed: readonly StreamFailure[], read: number): Promise<void> {
+    const { group, consumer, logger } = this.options;
+    const first = failed[0]!;
+    if (read === 0) throw new Error(`${first.message} (stream ${first.key})`);
+    logger.warn({ group, consumer, failed }, "stream read failed for some streams; read the others");
+    if (failed.some(({ message }) => message.startsWith("NOGROUP"))) await this.recreateGroups();
   }
 
   /**
@@ -350,8 +371,7 @@ export class StreamSubscription implements TransportSubscription {
     const lost = new Set<string>();
     try {
       for (const [key, ids] of byStream) {
-        const gone = (await renewLeaseScript.run(redis, [key], [group, consumer, ...ids])) as string[];
-        for (const id of gone) lost.add(`${key}\n${id}`);
+        for (const id of await lostIds(redis, key, group, consumer, ids)) lost.add(entryKey(key, id));
       }
     } catch (error) {
       // Unsure: run nothing now; entries still ours are taken up again (own resume, idle claim).
@@ -360,7 +380,7 @@ export class StreamSubscription implements TransportSubscription {
     }
     if (lost.size > 0)
       logger.warn({ group, consumer, ids: [...lost] }, "late read: entries taken over meanwhile; not run");
-    return items.filter(({ key, claimed }) => !lost.has(`${key}\n${claimed.entry.id}`));
+    return items.filter(({ key, claimed }) => !lost.has(entryKey(key, claimed.entry.id)));
   }
 
   /**
@@ -511,12 +531,15 @@ export class StreamSubscription implements TransportSubscription {
     const { group, consumer, logger } = this.options;
     const wait = nextBackoff(backoff);
     logger.warn({ ...errorDetails(error), group, consumer, retryInMs: wait }, "stream read failed; retrying");
-    if (error instanceof Error && error.message.startsWith("NOGROUP")) {
-      await this.options
-        .ensureGroups()
-        .catch((e: unknown) => logger.warn(errorDetails(e), "ensureGroups failed"));
-    }
+    if (error instanceof Error && error.message.startsWith("NOGROUP")) await this.recreateGroups();
     await this.sleeper.sleep(wait);
     return wait;
+  }
+
+  /** After NOGROUP (stream deleted, or Redis came back without its data); never throws. */
+  private async recreateGroups(): Promise<void> {
+    await this.options
+      .ensureGroups()
+      .catch((e: unknown) => this.options.logger.warn(errorDetails(e), "ensureGroups failed"));
   }
 }

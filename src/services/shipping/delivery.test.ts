@@ -29,18 +29,16 @@ function setup() {
   let clock = T0;
   const deps = { store, publisher, now: () => clock };
   const prepare = async (orderId: string) => {
-    const record = scheduledRecord(
-      preparedRecord(
-        { orderId, userId: "u", items: [{ productId: "p", quantity: 1 }] },
-        { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
-        `corr-${orderId}`,
-        T0,
-      ),
+    const record = preparedRecord(
+      { orderId, userId: "u", items: [{ productId: "p", quantity: 1 }] },
+      { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
+      `corr-${orderId}`,
       T0,
-      DELAY,
     );
-    await store.commit(record, null, [], { dueAt: T0 + DELAY });
-    return record;
+    await store.commit(record, null, []);
+    // As the saga's order.completed does (handlers.ts orderCompleted).
+    expect(await store.scheduleDelivery(orderId, T0, DELAY)).toEqual({ scheduled: true });
+    return scheduledRecord(record, T0, DELAY);
   };
   return { sent, store, deps, prepare, advance: (ms: number) => (clock += ms) };
 }

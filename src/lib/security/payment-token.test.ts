@@ -50,6 +50,19 @@ describe("payment tokens", () => {
     });
   });
 
+  it("discard removes the entry of one sealed token; the order's other tokens still open", async () => {
+    const store = new MemoryTokenKeyStore();
+    const sealer = tokenSealerFromEnv(store, env);
+    const kept = await sealer.seal("o-1", "tok_ok_kept");
+    const unused = await sealer.seal("o-1", "tok_ok_unused");
+    await sealer.discard("o-1", unused);
+    const opener = tokenOpenerFromEnv(store, env);
+    await expect(opener.open("o-1", unused)).rejects.toThrow(/gone \(shredded\)/);
+    await expect(opener.open("o-1", kept)).resolves.toBe("tok_ok_kept");
+    await sealer.discard("o-1", kept);
+    expect(store.size).toBe(0);
+  });
+
   it("readKey reads the order's key entry without decrypting: the token is in clear only from open()", async () => {
     const store = new MemoryTokenKeyStore();
     const sealer = tokenSealerFromEnv(store, env);

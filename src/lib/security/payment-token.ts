@@ -63,6 +63,8 @@ const SEAL_ID_HEX = 12;
 export interface TokenKeyStore {
   put(orderId: string, sealId: string, ephemeralPublic: string): Promise<void>;
   get(orderId: string, sealId: string): Promise<string | undefined>;
+  /** Removes one seal's entry (the key goes with its last entry); nothing when it is not there. */
+  remove(orderId: string, sealId: string): Promise<void>;
   /** Shreds every token of the order. */
   delete(orderId: string): Promise<void>;
 }
@@ -89,6 +91,11 @@ export class RedisTokenKeyStore implements TokenKeyStore {
     return (await this.redis.hget(tokenKeyKey(orderId), sealId)) ?? undefined;
   }
 
+  async remove(orderId: string, sealId: string): Promise<void> {
+    // HDEL of a hash's last field deletes the key: no empty key is left behind.
+    await this.redis.hdel(tokenKeyKey(orderId), sealId);
+  }
+
   async delete(orderId: string): Promise<void> {
     await this.redis.del(tokenKeyKey(orderId));
   }
@@ -105,6 +112,12 @@ export class MemoryTokenKeyStore implements TokenKeyStore {
 
   async get(orderId: string, sealId: string): Promise<string | undefined> {
     return this.entries.get(orderId)?.get(sealId);
+  }
+
+  async remove(orderId: string, sealId: string): Promise<void> {
+    const seals = this.entries.get(orderId);
+    seals?.delete(sealId);
+    if (seals?.size === 0) this.entries.delete(orderId);
   }
 
   async delete(orderId: string): Promise<void> {
@@ -286,6 +299,17 @@ export class TokenSealer {
     }
     agreement.uses++;
     return agreement;
+  }
+
+  /**
+   * Removes the key entry of one token `seal` wrote for the order, when that sealed token will
+   * never be stored (the order service's request lost the race to create the order): the other
+   * tokens of the order keep theirs. A string that is not a sealed token removes nothing.
+   */
+  async discard(orderId: string, sealed: string): Promise<void> {
+    const kidField = sealedKid(sealed);
+    if (kidField === undefined || kidField[SEAL_ID_HEX] !== "-") return;
+    await this.store.remove(orderId, kidField.slice(0, SEAL_ID_HEX));
   }
 
   /** Crypto-shredding: the order's tokens can no longer be opened by anyone. */

@@ -102,11 +102,19 @@ export const ownClaims = (
 export const assertOwnEvents = (messages: readonly OutgoingMessage[]): void =>
   assertOwnMessages(NOTIFICATION_TAG, messages);
 
+/**
+ * A record as the memory adapter stores it: like the Redis one, a claim still "sending" that a later
+ * delivery resumed carries `taken` in the record itself (never released: see RELEASE,
+ * redis-store.ts), and the record that finishes it replaces it, flag and all. Never handed out.
+ */
+type StoredRecord = NotificationRecord & { taken?: 1 };
+
+/** A stored record as callers see it: a copy, without the adapter's `taken` flag. */
+const visible = ({ taken: _taken, ...record }: StoredRecord): NotificationRecord => structuredClone(record);
+
 export class MemoryNotificationStore implements NotificationStore {
   private readonly contacts = new Map<string, ContactRecord>();
-  private readonly records = new Map<string, NotificationRecord>();
-  /** Claims still "sending" that a later delivery resumed: never released (see RELEASE, redis-store.ts). */
-  private readonly taken = new Set<string>();
+  private readonly records = new Map<string, StoredRecord>();
 
   constructor(private readonly publish: PublishMessages) {}
 
@@ -120,8 +128,8 @@ export class MemoryNotificationStore implements NotificationStore {
   private claim(key: string, record: NotificationRecord): NotificationRecord {
     const current = this.records.get(key);
     if (current) {
-      if (current.status === "sending") this.taken.add(key);
-      return structuredClone(current);
+      if (current.status === "sending") current.taken = 1;
+      return visible(current);
     }
     this.records.set(key, structuredClone(record));
     return structuredClone(record);
@@ -131,7 +139,6 @@ export class MemoryNotificationStore implements NotificationStore {
     const current = this.records.get(key);
     if (current?.status !== "sending" || current.notificationId !== record.notificationId) return false;
     this.records.set(key, structuredClone(record));
-    this.taken.delete(key);
     await this.publish(messages);
     return true;
   }
@@ -155,7 +162,7 @@ export class MemoryNotificationStore implements NotificationStore {
       if (
         current?.status === "sending" &&
         current.notificationId === record.notificationId &&
-        !this.taken.has(key)
+        current.taken === undefined
       )
         this.records.delete(key);
     }
@@ -176,9 +183,6 @@ export class MemoryNotificationStore implements NotificationStore {
         (query.orderId === undefined || r.orderId === query.orderId) &&
         (query.after === undefined || comesAfter(r, query.after)),
     );
-    return matches
-      .sort(newestFirst)
-      .slice(0, query.limit)
-      .map((r) => structuredClone(r));
+    return matches.sort(newestFirst).slice(0, query.limit).map(visible);
   }
 }

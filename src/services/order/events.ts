@@ -17,7 +17,7 @@ import {
   PricedOrderLinesSchema,
   ReasonSchema,
 } from "../../contracts/index.js";
-import type { InlineUpdate, NewEvent, StoredEvent } from "../../lib/eventstore/index.js";
+import type { NewEvent, Projection, StoredEvent } from "../../lib/eventstore/index.js";
 
 export const SagaStepSchema = z.enum(["validation", "inventory", "payment", "shipping"]);
 export type SagaStep = z.infer<typeof SagaStepSchema>;
@@ -142,7 +142,7 @@ export function fromStoredEvent(
   stored: Pick<StoredEvent, "type" | "data" | "metadata">,
 ): OrderDomainEvent | undefined {
   if (!isOrderEventType(stored.type)) return undefined;
-  // One stored event is folded by the state and by each inline projection: validated once.
+  // One stored event read back is folded by the state and by each inline projection: validated once.
   if (decoded.has(stored)) return decoded.get(stored);
   const event = decodeStored(stored);
   decoded.set(stored, event);
@@ -166,28 +166,26 @@ function decodeStored(stored: Pick<StoredEvent, "type" | "data" | "metadata">): 
 }
 
 /**
- * An inline update that writes nothing: it hands the inline projections of an append the domain
- * events it stores (`decided`, in the append's order) as their decoded form, so each appended event
- * is not parsed back by its schema from the JSON this process has just encoded from those very
- * events (typed by the saga's code). Put it first in the append's `inline` list. Events read back
- * from the store are still validated (`fromStoredEvent`).
+ * A projection of order streams that folds an event from its decoded form: `applyEvent` gets the
+ * domain event (undefined for a type this version does not know) with the stored event it is the
+ * form of (its version, time, stream). `apply` (the projection runner's, a fold of events read
+ * back) decodes with `fromStoredEvent`; an append's inline fold (`OrderRepository.save`) hands it
+ * the events the saga just decided, so they are not parsed back from the JSON this process has
+ * just encoded from them.
  */
-export function decidedEvents(decided: readonly OrderDomainEvent[]): InlineUpdate {
-  const adopt = (appended: readonly StoredEvent[]) => {
-    appended.forEach((stored, i) => {
-      const event = decided[i];
-      if (event?.type === stored.type) decoded.set(stored, event);
-    });
-  };
+export interface OrderProjection<V> extends Projection<V> {
+  applyEvent(view: V | undefined, event: OrderDomainEvent | undefined, stored: StoredEvent): V;
+}
+
+/** An order projection from its name, `keyOf` and `applyEvent`; `apply` decodes the stored event. */
+export function orderProjection<V>(
+  definition: Pick<OrderProjection<V>, "name" | "keyOf" | "applyEvent">,
+): OrderProjection<V> {
+  const { name, keyOf, applyEvent } = definition;
   return {
-    name: "order-decided-events",
-    prepareInMemory(appended) {
-      adopt(appended);
-      return () => {};
-    },
-    redisWrites(appended) {
-      adopt(appended);
-      return [];
-    },
+    name,
+    keyOf,
+    applyEvent,
+    apply: (view, stored) => applyEvent(view, fromStoredEvent(stored), stored),
   };
 }

@@ -7,12 +7,11 @@
  */
 import type {
   InlineTarget,
-  Projection,
   ReadModelCommit,
   ReadModelStore,
   ViewRecord,
 } from "../../lib/eventstore/index.js";
-import { fromStoredEvent } from "./events.js";
+import { type OrderProjection, orderProjection } from "./events.js";
 import { orderIdOfStream } from "./keys.js";
 
 export interface OrderListEntry {
@@ -40,15 +39,14 @@ export interface OrderListIndex extends ReadModelStore<OrderListEntry>, InlineTa
   page(query: OrderListQuery): Promise<OrderListPage>;
 }
 
-export const orderListProjection: Projection<OrderListEntry> = {
+export const orderListProjection: OrderProjection<OrderListEntry> = orderProjection({
   name: "order-list-v1",
   keyOf: (event) => (event.type === "order.event.created" ? orderIdOfStream(event.streamId) : undefined),
-  apply: (view, stored) => {
-    const event = fromStoredEvent(stored);
+  applyEvent: (view, event) => {
     if (event?.type !== "order.event.created") return view ?? { userId: "", createdAtMs: 0 };
     return { userId: event.data.userId, createdAtMs: Date.parse(event.data.placedAt) };
   },
-};
+});
 
 /**
  * The sort key of an entry: zero-padded creation ms, then the order id. Lexicographic order is

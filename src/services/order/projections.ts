@@ -6,8 +6,8 @@
  *   crash of every order instance.
  */
 import type { OrderStatus } from "../../contracts/index.js";
-import type { Projection, StoredEvent } from "../../lib/eventstore/index.js";
-import { fromStoredEvent } from "./events.js";
+import type { StoredEvent } from "../../lib/eventstore/index.js";
+import { fromStoredEvent, type OrderDomainEvent, type OrderProjection, orderProjection } from "./events.js";
 import { orderIdOfStream } from "./keys.js";
 import { SAGA_OVER } from "./state.js";
 
@@ -34,7 +34,14 @@ export interface OrderView {
 }
 
 export function applyToView(view: OrderView | undefined, stored: StoredEvent): OrderView {
-  const event = fromStoredEvent(stored);
+  return applyEventToView(view, fromStoredEvent(stored), stored);
+}
+
+function applyEventToView(
+  view: OrderView | undefined,
+  event: OrderDomainEvent | undefined,
+  stored: StoredEvent,
+): OrderView {
   if (event?.type === "order.event.created") {
     const { orderId, userId, items, placedAt } = event.data;
     const lines = items.map((line) => ({ ...line, unitPrice: null }));
@@ -61,11 +68,11 @@ export function applyToView(view: OrderView | undefined, stored: StoredEvent): O
 }
 
 /** Bump the name when `applyToView` changes meaning, then rebuild. */
-export const orderViewProjection: Projection<OrderView> = {
+export const orderViewProjection: OrderProjection<OrderView> = orderProjection({
   name: "order-view-v1",
   keyOf: (event) => orderIdOfStream(event.streamId),
-  apply: applyToView,
-};
+  applyEvent: applyEventToView,
+});
 
 /** Deadline of an order's current step; `null` once no step is awaited (the index drops it). */
 export interface DeadlineView {
@@ -77,7 +84,13 @@ export interface DeadlineView {
  * its compensations until the last one is confirmed.
  */
 export function applyToDeadline(view: DeadlineView | undefined, stored: StoredEvent): DeadlineView {
-  const event = fromStoredEvent(stored);
+  return applyEventToDeadline(view, fromStoredEvent(stored));
+}
+
+function applyEventToDeadline(
+  view: DeadlineView | undefined,
+  event: OrderDomainEvent | undefined,
+): DeadlineView {
   if (event?.type === "order.event.step.requested") return { deadline: event.data.deadline };
   if (event?.type === "order.event.status.changed" && SAGA_OVER.has(event.data.to)) return { deadline: null };
   if (event?.type === "order.event.compensation.requested" && event.data.deadline !== undefined)
@@ -94,8 +107,8 @@ const DEADLINE_EVENTS: ReadonlySet<string> = new Set([
   "order.event.compensation.settled",
 ]);
 
-export const deadlineProjection: Projection<DeadlineView> = {
+export const deadlineProjection: OrderProjection<DeadlineView> = orderProjection({
   name: "order-deadlines-v1",
   keyOf: (event) => (DEADLINE_EVENTS.has(event.type) ? orderIdOfStream(event.streamId) : undefined),
-  apply: applyToDeadline,
-};
+  applyEvent: applyEventToDeadline,
+});

@@ -15,11 +15,12 @@ import {
   foldInto,
   type InlineProjection,
   type InlineProjectionUpdate,
+  type Projection,
   inlineUpdate,
   isMarked,
   type StoredEvent,
 } from "../../lib/eventstore/index.js";
-import { decidedEvents, fromStoredEvent, type OrderDomainEvent, toNewEvent } from "./events.js";
+import { fromStoredEvent, type OrderDomainEvent, type OrderProjection, toNewEvent } from "./events.js";
 import { orderStreamId } from "./keys.js";
 import { evolve, type OrderState, sagaSettled } from "./state.js";
 
@@ -55,13 +56,41 @@ function markOf(event: StoredEvent): EventMark {
   return { globalPosition: event.globalPosition, type: event.type, recordedAt: event.recordedAt };
 }
 
+/** An inline projection of order streams: an append folds its events from their decoded form. */
+export interface OrderInlineProjection<V> extends InlineProjection<V> {
+  projection: OrderProjection<V>;
+}
+
 export interface OrderRepositoryOptions {
   cacheSize?: number | undefined;
   /**
    * Projections written by every append (inline, read-your-writes), in this order. Every writer of
    * the orders' streams must pass the same ones, or views miss events.
    */
-  inline?: readonly InlineProjection<unknown>[];
+  inline?: readonly OrderInlineProjection<unknown>[];
+}
+
+/**
+ * `projection` as one append folds it: each appended event (stored form, as the adapter builds it)
+ * paired with the domain event it was encoded from, `decided[i]` for the event at version
+ * `firstVersion + i`, so the fold does not parse back by its schema what this process has just
+ * encoded from events typed by the saga's code. An event that does not pair (no such index, another
+ * type) is decoded from its stored form.
+ */
+function foldingDecided<V>(
+  projection: OrderProjection<V>,
+  decided: readonly OrderDomainEvent[],
+  firstVersion: number,
+): Projection<V> {
+  return {
+    name: projection.name,
+    keyOf: (stored) => projection.keyOf(stored),
+    apply: (view, stored) => {
+      const event = decided[stored.version - firstVersion];
+      const paired = event?.type === stored.type ? event : fromStoredEvent(stored);
+      return projection.applyEvent(view, paired, stored);
+    },
+  };
 }
 
 export class OrderRepository {
@@ -74,7 +103,7 @@ export class OrderRepository {
   private readonly cache = new Map<string, CachedOrder>();
 
   private readonly cacheSize: number;
-  private readonly inline: readonly InlineProjection<unknown>[];
+  private readonly inline: readonly OrderInlineProjection<unknown>[];
 
   constructor(
     readonly events: EventStore,
@@ -180,8 +209,13 @@ export class OrderRepository {
     recordedAt?: number,
   ): Promise<number> {
     const prior = await this.viewsAt(orderId, expectedVersion);
-    const inline: InlineProjectionUpdate<unknown>[] = this.inline.map((p, i) =>
-      inlineUpdate(p, prior[i] ?? new Map()),
+    // The append stores `events` at the versions after the expected one, in order.
+    const firstVersion = (typeof expectedVersion === "number" ? expectedVersion : 0) + 1;
+    const inline: InlineProjectionUpdate<unknown>[] = this.inline.map(({ projection, target }, i) =>
+      inlineUpdate(
+        { projection: foldingDecided(projection, events, firstVersion), target },
+        prior[i] ?? new Map(),
+      ),
     );
     const newEvents = events.map(toNewEvent);
     const known = this.cache.get(orderId);
@@ -194,7 +228,7 @@ export class OrderRepository {
         outbox,
         ...(expectedLast ? { expectedLast } : {}),
         ...(recordedAt === undefined ? {} : { recordedAt }),
-        ...(inline.length === 0 ? {} : { inline: [decidedEvents(events), ...inline] }),
+        ...(inline.length === 0 ? {} : { inline }),
       });
     } catch (error) {
       if (error instanceof ConcurrencyError) this.catchUp(orderId, expectedVersion, error);

@@ -33,8 +33,11 @@ export interface OrderRoutesDeps {
   publisher: CommandPreparer;
   newOrderId: () => string;
   idempotency: IdempotencyRecords;
-  /** Seals the payment token for the payment service before anything stores it. */
-  tokens: Pick<TokenSealer, "seal">;
+  /**
+   * Seals the payment token for the payment service before anything stores it; `discard` removes
+   * the key entry of a token whose request did not create the order.
+   */
+  tokens: Pick<TokenSealer, "seal" | "discard">;
   /** How long an Idempotency-Key is remembered (default 24 h, in ms). */
   idempotencyTtlMs?: number;
 }
@@ -109,7 +112,9 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
  * Places the order; with an Idempotency-Key, at most once per (client, key) within the TTL. The key
  * is recorded first with the order id it will create; the order's `no_stream` append then decides
  * between concurrent or retried requests, so a request that died between the two steps is finished
- * by its retry instead of being lost.
+ * by its retry instead of being lost. Each request that reaches the append seals the token first
+ * (it may be the one that creates the order); one whose append is refused removes its token's key
+ * entry, so only the created order's token has one.
  */
 async function placeOrder(
   deps: OrderRoutesDeps,
@@ -134,12 +139,13 @@ async function placeOrder(
     // ended, shredded order re-create) its payment token key on every replay (break10 F5).
     if (!claim.created && (await deps.repository.version(orderId)) > 0) return { orderId, replayed: true };
   }
+  // Sealed here: the token in clear never reaches the event store, a stream or a log.
+  const paymentToken = await deps.tokens.seal(orderId, body.payment.token);
   const input = {
     orderId,
     userId: body.userId,
     items: body.items,
-    // Sealed here: the token in clear never reaches the event store, a stream or a log.
-    paymentToken: await deps.tokens.seal(orderId, body.payment.token),
+    paymentToken,
     correlationId: correlationIdOf(request),
     ...(requestHash === undefined ? {} : { requestHash }),
     ...activeTraceparent(),
@@ -148,9 +154,31 @@ async function placeOrder(
     await deps.runner.place(input, deps.publisher);
     return { orderId, replayed: false };
   } catch (error) {
-    // The key's order exists already: this request is a replay of the one that created it.
-    if (error instanceof ConcurrencyError && requestHash !== undefined) return { orderId, replayed: true };
-    throw error;
+    if (!(error instanceof ConcurrencyError) || requestHash === undefined) throw error;
+    // The key's order exists already: this request is a replay of the one that created it, and its
+    // sealed token is stored nowhere. Its key entry goes (break-gateway F4): else every concurrent
+    // replay left one more, and one written after the order ended and was shredded re-created the
+    // shredded key for its 7-day TTL. Only on this refusal: after any other failure the append may
+    // have stored the token (a lost reply), and its entry must stay.
+    await discardToken(deps, request, orderId, paymentToken);
+    return { orderId, replayed: true };
+  }
+}
+
+/**
+ * Removes a token entry no order holds. A failure is logged, not answered: the order exists and the
+ * replay's answer is right; the entry is then left to its TTL (`TOKEN_KEY_TTL_MS`, 7 days).
+ */
+async function discardToken(
+  deps: OrderRoutesDeps,
+  request: FastifyRequest,
+  orderId: string,
+  sealed: string,
+): Promise<void> {
+  try {
+    await deps.tokens.discard(orderId, sealed);
+  } catch (error) {
+    request.log.warn({ err: error, orderId }, "unused payment token entry not removed; left to its TTL");
   }
 }
 

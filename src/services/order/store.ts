@@ -9,15 +9,15 @@
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import {
   type EventStore,
-  type InlineProjection,
   type InlineTarget,
   MemoryEventStore,
   MemoryReadModelStore,
-  type Projection,
   type ReadModelCommit,
   type ReadModelStore,
   type ViewRecord,
 } from "../../lib/eventstore/index.js";
+import type { OrderInlineProjection } from "./repository.js";
+import type { OrderProjection } from "./events.js";
 import { type IdempotencyRecords, MemoryIdempotencyRecords } from "./idempotency-records.js";
 import { ORDER_TAG } from "./keys.js";
 import { MemoryOrderListIndex, type OrderListIndex, orderListProjection } from "./order-list.js";
@@ -48,11 +48,11 @@ export interface OrderStores {
  * order view, the deadline index, the list index. Every writer of the orders' streams must use
  * them (`OrderRepository`'s `inline` option), or a read model misses events.
  */
-export function inlineProjections(stores: OrderStores): InlineProjection<unknown>[] {
-  const inline = <V>(projection: Projection<V>, target: InlineTarget<V>): InlineProjection<unknown> => ({
-    projection,
-    target,
-  });
+export function inlineProjections(stores: OrderStores): OrderInlineProjection<unknown>[] {
+  const inline = <V>(
+    projection: OrderProjection<V>,
+    target: InlineTarget<V>,
+  ): OrderInlineProjection<unknown> => ({ projection, target });
   return [
     inline(orderViewProjection, stores.views),
     inline(deadlineProjection, stores.deadlines),

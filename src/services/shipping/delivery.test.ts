@@ -1,3 +1,4 @@
+import { Counter, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { AllEvents } from "../../contracts/index.js";
 import { decodeEnvelope } from "../../lib/bus/envelope.js";
@@ -6,10 +7,11 @@ import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { MemoryTransport } from "../../lib/bus/transports/memory.js";
 import { MemoryDeadLetterStore } from "../../lib/dlq/memory-dead-letter-store.js";
 import { SimulatedCarrier } from "./carrier.js";
-import { deliverDue } from "./delivery.js";
+import { deliverDue, startDeliveryPoller } from "./delivery.js";
 import { createShippingHandlers, type HandlerContext } from "./handlers.js";
 import { cancelledRecord, preparedRecord, scheduledRecord } from "./domain.js";
 import { MemoryShippingStore } from "./store.js";
+import { waitFor } from "../../test-support/wait.js";
 
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 const DELAY = 5_000;
@@ -27,18 +29,16 @@ function setup() {
   let clock = T0;
   const deps = { store, publisher, now: () => clock };
   const prepare = async (orderId: string) => {
-    const record = scheduledRecord(
-      preparedRecord(
-        { orderId, userId: "u", items: [{ productId: "p", quantity: 1 }] },
-        { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
-        `corr-${orderId}`,
-        T0,
-      ),
+    const record = preparedRecord(
+      { orderId, userId: "u", items: [{ productId: "p", quantity: 1 }] },
+      { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
+      `corr-${orderId}`,
       T0,
-      DELAY,
     );
-    await store.commit(record, null, [], { dueAt: T0 + DELAY });
-    return record;
+    await store.commit(record, null, []);
+    // As the saga's order.completed does (handlers.ts orderCompleted).
+    expect(await store.scheduleDelivery(orderId, T0, DELAY)).toEqual({ scheduled: true });
+    return scheduledRecord(record, T0, DELAY);
   };
   return { sent, store, deps, prepare, advance: (ms: number) => (clock += ms) };
 }
@@ -93,6 +93,43 @@ describe("scheduled delivery", () => {
     expect(failures).toEqual(["o-bad"]);
     // Left on the schedule: a record a later write repairs is still delivered.
     expect(await store.due(T0 + DELAY, 10)).toEqual(["o-bad"]);
+  });
+
+  it("the poller counts each skip of an unreadable record in shipping_unreadable_records_total, not other failures", async () => {
+    const { store, deps, prepare, advance } = setup();
+    await Promise.all([prepare("o-bad"), prepare("o-down"), prepare("o-good")]);
+    const get = store.get.bind(store);
+    store.get = async (orderId) => {
+      if (orderId === "o-bad") throw new SyntaxError("Unterminated string in JSON at position 337");
+      // Not the record: the store could not be asked (a Redis outage is not an unreadable record).
+      if (orderId === "o-down") throw new Error("Connection is closed.");
+      return get(orderId);
+    };
+    const registry = new Registry();
+    const unreadable = new Counter({
+      name: "ordersaga_shipping_unreadable_records_total",
+      help: "test",
+      registers: [registry],
+    });
+    const logger = { warn: () => {}, debug: () => {} } as unknown as Parameters<
+      typeof startDeliveryPoller
+    >[0]["logger"];
+    advance(DELAY);
+    let passes = 0;
+    const due = store.due.bind(store);
+    store.due = async (...args) => {
+      passes++;
+      return due(...args);
+    };
+    const poller = startDeliveryPoller({ ...deps, intervalMs: 1, logger, unreadable });
+    try {
+      await waitFor(async () => passes >= 3, 10_000, "three delivery passes");
+    } finally {
+      await poller.stop();
+    }
+    // Every pass (each ran to its end before stop resolved) skipped o-bad once; o-down never counts.
+    expect((await unreadable.get()).values[0]?.value).toBe(passes);
+    expect((await store.get("o-good"))?.status).toBe("delivered");
   });
 
   it("never delivers a cancelled shipment, and drops its stale schedule entry", async () => {

@@ -5,9 +5,11 @@
  * `shipping deliver` span (its child) around the claim, and the `shipping.shipment.delivered` it
  * publishes under that span.
  */
+import { ZodError } from "zod";
 import type { AllEvents } from "../../contracts/index.js";
 import { childTraceparent } from "../../lib/bus/envelope.js";
 import type { Publisher } from "../../lib/bus/publisher.js";
+import type { Counter } from "prom-client";
 import type { Logger } from "../../lib/observability/logger.js";
 import { SpanKind, withSpanFromTraceparent } from "../../lib/observability/spans.js";
 import { deliveredRecord, isDeliverable } from "./domain.js";
@@ -46,8 +48,24 @@ export async function deliverDue(deps: DeliveryDeps): Promise<number> {
   return won;
 }
 
+/** A due shipment whose stored record does not parse (e.g. spliced JSON, break-svc F1): `cause`. */
+export class UnreadableRecordError extends Error {
+  constructor(
+    readonly orderId: string,
+    options: { cause: unknown },
+  ) {
+    super(`shipment record of order ${orderId} cannot be read`, options);
+    this.name = "UnreadableRecordError";
+  }
+}
+
 async function deliverOne(deps: DeliveryDeps, orderId: string, now: number): Promise<boolean> {
-  const record = await deps.store.get(orderId);
+  const record = await deps.store.get(orderId).catch((error: unknown) => {
+    // The record's JSON or its schema, not the store's reach (a Redis error stays what it is).
+    if (error instanceof SyntaxError || error instanceof ZodError)
+      throw new UnreadableRecordError(orderId, { cause: error });
+    throw error;
+  });
   // An entry whose shipment is gone or no longer prepared is dropped (a claim would write nothing).
   if (!isDeliverable(record)) {
     await deps.store.dropDue(orderId);
@@ -89,9 +107,17 @@ export interface DeliveryPoller {
   stop(): Promise<void>;
 }
 
-export function startDeliveryPoller(
-  deps: DeliveryDeps & { intervalMs: number; logger: Logger },
-): DeliveryPoller {
+export interface DeliveryPollerDeps extends DeliveryDeps {
+  intervalMs: number;
+  logger: Logger;
+  /**
+   * Counts every skip of a due shipment whose record cannot be read (`UnreadableRecordError`), once
+   * per pass: `ordersaga_shipping_unreadable_records_total`. Other failures are only logged.
+   */
+  unreadable?: Pick<Counter, "inc">;
+}
+
+export function startDeliveryPoller(deps: DeliveryPollerDeps): DeliveryPoller {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let pass: Promise<void> = Promise.resolve();
@@ -99,6 +125,7 @@ export function startDeliveryPoller(
   // intervalMs; bounded so a long run cannot grow it without end.
   const warned = new Set<string>();
   const onFailure = (orderId: string, error: unknown) => {
+    if (error instanceof UnreadableRecordError) deps.unreadable?.inc();
     if (warned.has(orderId)) return deps.logger.debug({ orderId, err: error }, "shipment not delivered");
     if (warned.size >= 1_000) warned.clear();
     warned.add(orderId);

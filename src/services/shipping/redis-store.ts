@@ -25,14 +25,14 @@ const ShipmentRecordSchema = z.object({
 });
 
 // KEYS: record, due set, then one stream per message. ARGV: expected status ('' = none), new
-// status, record JSON, schedule op ('add' | 'rem' | ''), due score, order id, then bodies.
+// status, record JSON, schedule op ('rem' | ''), order id, then bodies. Only SCHEDULE adds to the
+// due set.
 const COMMIT = new LuaScript(`${OUTBOX_LUA}
 local current = redis.call('HGET', KEYS[1], 'status') or ''
 if current ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'data', ARGV[3])
-if ARGV[4] == 'add' then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
-elseif ARGV[4] == 'rem' then redis.call('ZREM', KEYS[2], ARGV[6]) end
-outbox(3, 7)
+if ARGV[4] == 'rem' then redis.call('ZREM', KEYS[2], ARGV[5]) end
+outbox(3, 6)
 return 1
 `);
 
@@ -88,11 +88,10 @@ export class RedisShippingStore implements ShippingStore {
     schedule?: ScheduleChange,
   ): Promise<boolean> {
     assertOwnEvents(messages);
-    const op = schedule === undefined ? "" : schedule === "unschedule" ? "rem" : "add";
-    const score = typeof schedule === "object" ? schedule.dueAt : 0;
+    const op = schedule === "unschedule" ? "rem" : "";
     const outbox = outboxArgs(messages);
     const keys = [shipmentKey(record.orderId), dueKey(), ...outbox.keys];
-    const args = [expected ?? "", record.status, JSON.stringify(record), op, score, record.orderId];
+    const args = [expected ?? "", record.status, JSON.stringify(record), op, record.orderId];
     return (await COMMIT.run(this.redis, keys, [...args, ...outbox.bodies])) === 1;
   }
 

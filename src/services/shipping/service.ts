@@ -3,6 +3,7 @@
  * compensation, delivers prepared ones on a schedule, and serves shipment records.
  */
 import { configReadAtStart } from "../../lib/runtime/config-at-start.js";
+import { Counter } from "prom-client";
 import { z } from "zod";
 import type { AllEvents } from "../../contracts/index.js";
 import { parseEnv } from "../../lib/runtime/config.js";
@@ -105,6 +106,12 @@ export function createShippingService(
       });
       const subscriber = registerShippingHandlers(deps.subscriber(), handlers);
       let poller: DeliveryPoller | undefined;
+      // The warning is logged once per shipment; the counter shows the records stuck on the schedule.
+      const unreadable = new Counter({
+        name: "ordersaga_shipping_unreadable_records_total",
+        help: "Skips of a due shipment whose record cannot be read (once per delivery pass; it stays on the schedule)",
+        registers: [deps.metrics.registry],
+      });
       return {
         subscribers: [subscriber],
         routes: (app) => registerShippingRoutes(app, store),
@@ -115,6 +122,7 @@ export function createShippingService(
             now,
             intervalMs: options.pollIntervalMs ?? 500,
             logger: deps.logger,
+            unreadable,
           });
         },
         stop: async () => {

@@ -9,8 +9,11 @@ import type { PublishMessages } from "../../lib/runtime/platform-store.js";
 import { decideSchedule, type ShipmentRecord, type ShipmentStatus, scheduledRecord } from "./domain.js";
 import { SHIPPING_OWNER } from "./keys.js";
 
-/** A write's effect on the delivery schedule: due at an epoch-ms time, or taken off it. */
-export type ScheduleChange = { dueAt: number } | "unschedule";
+/**
+ * A write's effect on the delivery schedule: taken off it (a cancelled shipment). A delivery is put
+ * on it only by `scheduleDelivery`, which decides on the stored record in the same step.
+ */
+export type ScheduleChange = "unschedule";
 
 /** What `scheduleDelivery` did: scheduled, or skipped and why (`decideSchedule`). */
 export type ScheduleOutcome = { scheduled: true } | { scheduled: false; why: string };
@@ -74,7 +77,6 @@ export class MemoryShippingStore implements ShippingStore {
     if ((this.records.get(record.orderId)?.status ?? null) !== expected) return false;
     this.records.set(record.orderId, structuredClone(record));
     if (schedule === "unschedule") this.schedule.delete(record.orderId);
-    else if (schedule) this.schedule.set(record.orderId, schedule.dueAt);
     await this.emit(messages);
     return true;
   }

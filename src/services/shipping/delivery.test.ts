@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { AllEvents } from "../../contracts/index.js";
 import { decodeEnvelope } from "../../lib/bus/envelope.js";
 import { Publisher } from "../../lib/bus/publisher.js";
@@ -6,7 +6,7 @@ import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { MemoryTransport } from "../../lib/bus/transports/memory.js";
 import { MemoryDeadLetterStore } from "../../lib/dlq/memory-dead-letter-store.js";
 import { SimulatedCarrier } from "./carrier.js";
-import { deliverDue } from "./delivery.js";
+import { deliverDue, startDeliveryPoller } from "./delivery.js";
 import { createShippingHandlers, type HandlerContext } from "./handlers.js";
 import { cancelledRecord, preparedRecord, scheduledRecord } from "./domain.js";
 import { MemoryShippingStore } from "./store.js";
@@ -40,7 +40,18 @@ function setup() {
     await store.commit(record, null, [], { dueAt: T0 + DELAY });
     return record;
   };
-  return { sent, store, deps, prepare, advance: (ms: number) => (clock += ms) };
+  return {
+    sent,
+    store,
+    deps,
+    prepare,
+    advance: (ms: number) => (clock += ms),
+    /** Schedules a prepared shipment due at `dueAt` (ms epoch). */
+    prepareDueAt: async (orderId: string, dueAt: number) => {
+      const record = await prepare(orderId);
+      await store.commit(record, "prepared", [], { dueAt });
+    },
+  };
 }
 
 describe("scheduled delivery", () => {
@@ -60,6 +71,35 @@ describe("scheduled delivery", () => {
       deliveredAt: new Date(T0 + DELAY).toISOString(),
     });
     expect((await store.get("o-1"))?.status).toBe("delivered");
+  });
+
+  it("under a steady stream of due shipments, delivers them a few per pass, not a poll interval's worth at once", async () => {
+    // Every pass's deliveries go out together and fan out (order.delivered, notifications) in
+    // every service at once: at a 500 ms interval and 100 orders/s a burst of 50 orders' work
+    // every half second, which the placement → shipped path of the orders in flight waits behind.
+    const { sent, deps, prepareDueAt, advance } = setup();
+    const logger = { debug: () => {}, warn: () => {} } as never;
+    for (let i = 0; i < 150; i++) await prepareDueAt(`o-${i}`, T0 + DELAY + i * 10); // 100/s for 1.5 s
+    advance(DELAY);
+    vi.useFakeTimers();
+    const poller = startDeliveryPoller({ ...deps, intervalMs: 500, logger });
+    try {
+      const perStep: number[] = [];
+      for (let t = 0; t < 1_500; t += 10) {
+        const before = sent.length;
+        advance(10);
+        await vi.advanceTimersByTimeAsync(10);
+        perStep.push(sent.length - before);
+      }
+      // The first pass takes what came due while the poller idled; after that, passes follow
+      // each other while they find work, each delivering what came due since the last one.
+      const steady = perStep.slice(60);
+      expect(steady.reduce((a, b) => a + b, 0)).toBeGreaterThan(50);
+      expect(Math.max(...steady)).toBeLessThanOrEqual(10);
+    } finally {
+      await poller.stop();
+      vi.useRealTimers();
+    }
   });
 
   it("delivers each shipment once when two instances poll at the same time", async () => {

@@ -102,6 +102,31 @@ describe("scheduled delivery", () => {
     }
   });
 
+  it("keeps the idle pace while the only due shipment fails every pass (no busy loop on a stuck record)", async () => {
+    const { store, deps, prepare, advance } = setup();
+    const logger = { debug: () => {}, warn: () => {} } as never;
+    await prepare("o-bad");
+    store.get = async () => {
+      throw new SyntaxError("Unterminated string in JSON at position 337");
+    };
+    const due = store.due.bind(store);
+    let passes = 0;
+    store.due = async (now, limit) => {
+      passes++;
+      return due(now, limit);
+    };
+    advance(DELAY);
+    vi.useFakeTimers();
+    const poller = startDeliveryPoller({ ...deps, intervalMs: 500, logger });
+    try {
+      await vi.advanceTimersByTimeAsync(2_050);
+      expect(passes).toBe(4);
+    } finally {
+      await poller.stop();
+      vi.useRealTimers();
+    }
+  });
+
   it("delivers each shipment once when two instances poll at the same time", async () => {
     const { sent, deps, prepare, advance } = setup();
     await Promise.all(["o-1", "o-2", "o-3"].map(prepare));

@@ -93,9 +93,9 @@ export interface DeliveryPoller {
  * How soon the pass after one that delivered something runs (ms; never later than `intervalMs`).
  * Each pass's deliveries go out together and fan out at once in every service (`order.delivered`,
  * notifications, the payment outcome): at the 500 ms interval and 150 orders/s, a burst of 75
- * orders' work every half second, which the placement → shipped path of the orders in flight
- * queued behind (issue 14). While there is work, passes follow at this pace, each taking what came
- * due since the last; an idle poller still asks every `intervalMs`.
+ * orders' work every half second, competing for the same processes and Redis with the placement →
+ * shipped path of the orders in flight (issue 14). While there is work, passes follow at this pace,
+ * each taking what came due since the last; an idle poller still asks every `intervalMs`.
  */
 export const BUSY_POLL_INTERVAL_MS = 25;
 

@@ -1,5 +1,5 @@
 import { Counter, Registry } from "prom-client";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { AllEvents } from "../../contracts/index.js";
 import { decodeEnvelope } from "../../lib/bus/envelope.js";
 import { Publisher } from "../../lib/bus/publisher.js";
@@ -28,7 +28,8 @@ function setup() {
   });
   let clock = T0;
   const deps = { store, publisher, now: () => clock };
-  const prepare = async (orderId: string) => {
+  /** A prepared shipment, scheduled `delay` ms after T0 as the saga's order.completed does. */
+  const prepareWithDelay = async (orderId: string, delay: number) => {
     const record = preparedRecord(
       { orderId, userId: "u", items: [{ productId: "p", quantity: 1 }] },
       { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
@@ -37,10 +38,18 @@ function setup() {
     );
     await store.commit(record, null, []);
     // As the saga's order.completed does (handlers.ts orderCompleted).
-    expect(await store.scheduleDelivery(orderId, T0, DELAY)).toEqual({ scheduled: true });
-    return scheduledRecord(record, T0, DELAY);
+    expect(await store.scheduleDelivery(orderId, T0, delay)).toEqual({ scheduled: true });
+    return scheduledRecord(record, T0, delay);
   };
-  return { sent, store, deps, prepare, advance: (ms: number) => (clock += ms) };
+  return {
+    sent,
+    store,
+    deps,
+    prepare: (orderId: string) => prepareWithDelay(orderId, DELAY),
+    advance: (ms: number) => (clock += ms),
+    /** Schedules a prepared shipment due at `dueAt` (ms epoch). */
+    prepareDueAt: (orderId: string, dueAt: number) => prepareWithDelay(orderId, dueAt - T0),
+  };
 }
 
 describe("scheduled delivery", () => {
@@ -60,6 +69,60 @@ describe("scheduled delivery", () => {
       deliveredAt: new Date(T0 + DELAY).toISOString(),
     });
     expect((await store.get("o-1"))?.status).toBe("delivered");
+  });
+
+  it("under a steady stream of due shipments, delivers them a few per pass, not a poll interval's worth at once", async () => {
+    // Every pass's deliveries go out together and fan out (order.delivered, notifications) in
+    // every service at once: at a 500 ms interval and 100 orders/s a burst of 50 orders' work
+    // every half second, which the placement → shipped path of the orders in flight waits behind.
+    const { sent, deps, prepareDueAt, advance } = setup();
+    const logger = { debug: () => {}, warn: () => {} } as never;
+    for (let i = 0; i < 150; i++) await prepareDueAt(`o-${i}`, T0 + DELAY + i * 10); // 100/s for 1.5 s
+    advance(DELAY);
+    vi.useFakeTimers();
+    const poller = startDeliveryPoller({ ...deps, intervalMs: 500, logger });
+    try {
+      const perStep: number[] = [];
+      for (let t = 0; t < 1_500; t += 10) {
+        const before = sent.length;
+        advance(10);
+        await vi.advanceTimersByTimeAsync(10);
+        perStep.push(sent.length - before);
+      }
+      // The first pass takes what came due while the poller idled; after that, passes follow
+      // each other while they find work, each delivering what came due since the last one.
+      const steady = perStep.slice(60);
+      expect(steady.reduce((a, b) => a + b, 0)).toBeGreaterThan(50);
+      expect(Math.max(...steady)).toBeLessThanOrEqual(10);
+    } finally {
+      await poller.stop();
+      vi.useRealTimers();
+    }
+  });
+
+  it("keeps the idle pace while the only due shipment fails every pass (no busy loop on a stuck record)", async () => {
+    const { store, deps, prepare, advance } = setup();
+    const logger = { debug: () => {}, warn: () => {} } as never;
+    await prepare("o-bad");
+    store.get = async () => {
+      throw new SyntaxError("Unterminated string in JSON at position 337");
+    };
+    const due = store.due.bind(store);
+    let passes = 0;
+    store.due = async (now, limit) => {
+      passes++;
+      return due(now, limit);
+    };
+    advance(DELAY);
+    vi.useFakeTimers();
+    const poller = startDeliveryPoller({ ...deps, intervalMs: 500, logger });
+    try {
+      await vi.advanceTimersByTimeAsync(2_050);
+      expect(passes).toBe(4);
+    } finally {
+      await poller.stop();
+      vi.useRealTimers();
+    }
   });
 
   it("delivers each shipment once when two instances poll at the same time", async () => {

@@ -101,7 +101,11 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
     );
 
     it("does not run an entry whose read returned after a freeze longer than claimIdleMs once another consumer took it", async () => {
-      const { transport, cleanup } = make({ claimIdleMs: 300, blockMs: 5_000 });
+      // claimIdleMs 2 s: the reader's BLOCK is capped at 9/20 of it (900 ms), long enough to add an
+      // entry while the read waits (at 300 ms the 135 ms block often ended first and the entry was
+      // simply read after the freeze, a legitimate first delivery: the test failed under load).
+      const claimIdleMs = 2_000;
+      const { transport, cleanup } = make({ claimIdleMs, blockMs: 5_000 });
       const ref = uniqueTopic();
       const group = uniqueName("g");
       const key = eventStreamKey(ref.owner, ref.topic);
@@ -109,20 +113,40 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
       await transport.subscribe({ group, consumer: "frozen", topics: [ref] }, got.handler);
       await transport.publish([messageOf(ref, 0)]);
       await waitFor(() => got.deliveries.length >= 1, 8_000, "the reader to run");
-      await sleep(100); // the reader blocks in XREADGROUP again
-      // Freeze this process (as SIGSTOP or a long GC would) while the blocked read is answered and
-      // another consumer takes the entry over and finishes it; redis-cli runs outside the freeze.
       const cli = (...args: string[]) =>
         execFileSync("redis-cli", ["-p", String(getRedis().port), ...args], { encoding: "utf8" }).trim();
-      const id = cli("XADD", key, "*", "b", messageOf(ref, 1).body);
-      const frozenUntil = Date.now() + 600;
+      const readerBlocked = () =>
+        cli("CLIENT", "LIST")
+          .split("\n")
+          .some((line) => line.includes("cmd=xreadgroup") && / flags=b /.test(line));
+      // Freeze this process (as SIGSTOP or a long GC would) once the blocked read has been answered
+      // with the entry (its reply waits unread in this process's socket: execFileSync keeps the
+      // event loop from turning), while another consumer takes the entry over and finishes it.
+      let sent = 1;
+      let frozenId: string | undefined;
+      for (let attempt = 0; attempt < 5 && frozenId === undefined; attempt++) {
+        await waitFor(readerBlocked, 8_000, "the reader blocked in XREADGROUP");
+        const id = cli("XADD", key, "*", "b", messageOf(ref, sent++).body);
+        const until = Date.now() + 500;
+        let taken = false;
+        while (!taken && Date.now() < until)
+          taken = cli("XPENDING", key, group, "-", "+", "10", "frozen").includes(id);
+        if (taken) frozenId = id;
+        // The block ended just before the XADD: a plain delivery after this; try again.
+        else await waitFor(() => got.deliveries.length >= sent, 8_000, "the entry read after the block");
+      }
+      expect(frozenId, "the blocked read never took the entry in 5 attempts").toBeDefined();
+      const frozenUntil = Date.now() + claimIdleMs + 200;
       while (Date.now() < frozenUntil) {
         /* frozen: longer than claimIdleMs */
       }
-      cli("XCLAIM", key, group, "other", "300", id);
-      cli("XACK", key, group, id);
-      await sleep(1_000);
-      expect(got.deliveries).toHaveLength(1);
+      cli("XCLAIM", key, group, "other", String(claimIdleMs), frozenId!);
+      expect(cli("XACK", key, group, frozenId!)).toBe("1"); // the other consumer did take it
+      // After the stale reply is dealt with, a later entry is delivered: the frozen one never is.
+      const later = messageOf(ref, 99);
+      await transport.publish([later]);
+      await waitFor(() => got.bodies().includes(later.body), 8_000, "a later entry");
+      expect(got.deliveries).toHaveLength(sent);
       await cleanup();
     });
 

@@ -1,8 +1,8 @@
 /**
- * The development secrets `npm run start:services` makes up when none are configured (signing
- * keys, the payment token key pair, the users' data keys and email index key, the gateway's shared
- * secret), kept in a file per Redis (host, port, db) so a restart over the same Redis reuses them:
- * made up anew, every user sealed by the previous run answered 500 (unknown key id), the blind
+ * The development secrets `npm run start:services` (and `npm start` over Redis) make up when none
+ * are configured (signing keys, the payment token key pair, the users' data keys and email index
+ * key, the gateway's shared secret), kept in a file per Redis (host, port, db) so a restart over
+ * the same Redis reuses them: made up anew, every user sealed by the previous run answered 500 (unknown key id), the blind
  * email index no longer matched (a duplicate email got 201) and pending bus messages failed their
  * signature (newuser F10). Never used with NODE_ENV=production (those need configured keys).
  *
@@ -92,7 +92,7 @@ export function devSecretsFor(
       .join("\n");
     writeFileSync(
       file,
-      `# Ordersaga development secrets for one Redis (start-services). Do not commit.\n${text}\n`,
+      `# Ordersaga development secrets for one Redis (start:services, npm start). Do not commit.\n${text}\n`,
       {
         mode: 0o600,
       },

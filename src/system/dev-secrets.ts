@@ -22,7 +22,7 @@ import {
   USER_EMAIL_INDEX_KEY_ENV,
 } from "../lib/security/user-data.js";
 import { randomBytes } from "node:crypto";
-import { SERVICES } from "./catalog.js";
+import { SIGNING_KEY_OWNERS } from "./signing-key-distribution.js";
 
 export const DEV_SECRETS_DIR_ENV = "DEV_SECRETS_DIR";
 
@@ -60,9 +60,10 @@ function readSettings(file: string): Record<string, string> {
 function completed(kept: Record<string, string>): Record<string, string> {
   const out = { ...kept };
   // A keyring kept from before a service was added (README guide) gets a key for the new one.
-  const names = [...SERVICES.map((s) => s.name), "gateway"];
-  const ring = out[SIGNING_KEYS_ENV] ? Keyring.parse(out[SIGNING_KEYS_ENV]) : Keyring.generate(names);
-  for (const name of names) ring.ensure(name);
+  const ring = out[SIGNING_KEYS_ENV]
+    ? Keyring.parse(out[SIGNING_KEYS_ENV])
+    : Keyring.generate(SIGNING_KEY_OWNERS);
+  for (const name of SIGNING_KEY_OWNERS) ring.ensure(name);
   out[SIGNING_KEYS_ENV] = ring.serialize();
   if (!out[TOKEN_KEYS_ENV] || !out[TOKEN_PUBLIC_KEY_ENV]) Object.assign(out, generateTokenKeys());
   const userKeys = generateUserDataKeys();

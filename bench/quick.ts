@@ -191,7 +191,8 @@ async function ordersAt(
   // (fix-qbench, newuser F4: 1.6 deliveries per order). After a window that closed on a quiet
   // system the next opens at once; waiting again there only added a quiet second per step. The
   // opening wait is left for when the close did not see quiet (a backlog still delivering after
-  // the 20 s bound) or orders were sent since (the warm-up).
+  // the 20 s bound), orders were sent since (the warm-up) or an unsustained rate's backlog was
+  // drained since.
   if (!probe.settled) await untilDeliveriesDone(probe.redis);
   const work = await redisWindow(probe.redis);
   const before = snapshotTree(probe.roots);
@@ -311,7 +312,12 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
       ) {
         // A bisection after an unsustained rate starts once that rate's backlog is through.
         const previous = runs.at(-1);
-        if (previous && !sustained(previous.result)) await drain(previous.drive, outcomes, 20_000);
+        if (previous && !sustained(previous.result)) {
+          await drain(previous.drive, outcomes, 20_000);
+          // A backlog's orders can still be under way after the streams were quiet for a second
+          // (a retry's backoff): whatever the drain waited for is not yet known to be delivered.
+          probe.settled = false;
+        }
         const run = await ordersAt(target, outcomes, body, rate, loadSec, probe);
         runs.push(run);
         const r = run.result;
@@ -334,7 +340,10 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
       if (best) {
         // Whatever the unsustained rate left queued must be gone before latency means anything.
         const backlog = runs.at(-1);
-        if (backlog && !sustained(backlog.result)) await drain(backlog.drive, outcomes, 20_000);
+        if (backlog && !sustained(backlog.result)) {
+          await drain(backlog.drive, outcomes, 20_000);
+          probe.settled = false;
+        }
         const at = latencyRate(best.rate);
         half = (await ordersAt(target, outcomes, body, at.rate, loadSec, probe)).result;
         log(`${at.label}: p99 placement → shipped ${half.placedToShipped.p99} ms`);

@@ -27,7 +27,7 @@ import { profilerPreload, profilesIn, summarizeProfileFile } from "./load-profil
 import { snapshotTree, TICKS_PER_SECOND } from "./proc-cpu.js";
 import { cpuByLabel, countsDelta, parseCommandstats, perOrderList, totalOf } from "./redis-calls.js";
 import { startMultiProcess } from "./load-systems.js";
-import { startBenchRedis } from "./support.js";
+import { median, redisServerPid, startBenchRedis } from "./support.js";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -79,8 +79,6 @@ async function post(url: string, body: string, amount: number, phase: string) {
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-
 const posts = requests * rounds + WARM_UP;
 say(
   `accept-cost: ${rounds} round(s) of ${requests} POST /orders after ${WARM_UP} of warm-up${paused ? ", downstream paused" : ""}; at 100-500 POSTs/s that is ${Math.round(posts / 500)}-${Math.round(posts / 100)} s after the start`,
@@ -90,7 +88,7 @@ const dir = profile ? mkdtempSync(join(tmpdir(), "ordersaga-accept-prof-")) : un
 const profiler = dir ? profilerPreload(dir) : undefined;
 try {
   const probe = new Redis(redis.url, { maxRetriesPerRequest: null });
-  const redisPid = Number(/process_id:(\d+)/.exec(await probe.info("server"))?.[1]);
+  const redisPid = await redisServerPid(probe);
   say("launching every service and the gateway over a private Redis (compiled build)…");
   const target = await startMultiProcess(redis.url, {
     GATEWAY_RATE_LIMIT_PER_MINUTE: "0",

@@ -5,12 +5,12 @@
  * stops it twice at once).
  */
 import { Redis } from "ioredis";
-import { startBenchRedis } from "./support.js";
+import { redisServerPid, startBenchRedis } from "./support.js";
 
 const server = await startBenchRedis();
 const admin = new Redis(server.url);
 const [, dir] = (await admin.config("GET", "dir")) as [string, string];
-const pid = Number(/process_id:(\d+)/.exec(await admin.info("server"))?.[1]);
+const pid = await redisServerPid(admin);
 admin.disconnect();
 console.log(JSON.stringify({ url: server.url, dir, pid }));
 if (process.env.FIXTURE_STOP_TWICE === "1") {

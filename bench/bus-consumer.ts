@@ -38,7 +38,15 @@ import { Keyring } from "../src/lib/security/keyring.js";
 import { createSigner } from "../src/lib/security/signing.js";
 import { cpuWindow } from "./proc-cpu.js";
 import { commandstats } from "./redis-probe.js";
-import { type BenchRedis, latencyStats, round, sleep, startBenchRedis } from "./support.js";
+import {
+  type BenchRedis,
+  latencyStats,
+  median,
+  redisServerPid,
+  round,
+  sleep,
+  startBenchRedis,
+} from "./support.js";
 
 const SourceEvents = defineEvents("benchsrc", {
   "benchsrc.tick": {
@@ -208,8 +216,13 @@ async function startRedis(): Promise<BenchRedis & { pid: number }> {
   const server = await startBenchRedis();
   const admin = new Redis(server.url);
   try {
+    // Not a leftover: startBenchRedis starts every private server with AOF (everysec, as in
+    // production) for the whole-system benchmarks, while this one measures the commands' Redis CPU
+    // per message without the AOF's writes, as it did with its own `--appendonly no` server before
+    // it shared that starter (3d18bbf). Switched off before any data: nothing to rewrite. A
+    // REDIS_URL's Redis is measured as it is configured.
     if (!process.env.REDIS_URL) await admin.config("SET", "appendonly", "no");
-    const pid = Number(/process_id:(\d+)/.exec(await admin.info("server"))?.[1]);
+    const pid = await redisServerPid(admin);
     return { ...server, pid };
   } finally {
     admin.disconnect();
@@ -387,8 +400,6 @@ async function run(consumer: string, args: Args): Promise<RunResult> {
     p99: stats.p99,
   };
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 const args = parseArgs(process.argv.slice(2));
 if (args.producer) {

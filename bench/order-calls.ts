@@ -41,7 +41,7 @@ import {
 import type { ProcStat } from "./order-cost.js";
 import { snapshotTree, TICKS_PER_SECOND } from "./proc-cpu.js";
 import { commandstats, monitorWindow, redisWindow, untilDeliveriesDone } from "./redis-probe.js";
-import { sleep, startBenchRedis } from "./support.js";
+import { redisServerPid, sleep, startBenchRedis } from "./support.js";
 
 const USAGE = "Usage: npx tsx bench/order-calls.ts [orders]   (orders: a positive integer, default 50)";
 const WARM_UP_ORDERS = 5;
@@ -156,11 +156,11 @@ async function main(orders: number): Promise<void> {
         // The outcome watcher's connections (this process, the default user) exist by now: its
         // commands are tallied apart, and taken out of INFO commandstats' counts.
         const users = parseClientList(String(await admin.call("CLIENT", "LIST")));
-        const redisServerPid = Number(/process_id:(\d+)/.exec(await admin.info("server"))?.[1]);
-        const roots = [process.pid, redisServerPid];
+        const redisPid = await redisServerPid(admin);
+        const roots = [process.pid, redisPid];
         const labels = new Map([
           ...[...target.pids].map(([label, pid]) => [pid, label] as const),
-          [redisServerPid, "redis-server"],
+          [redisPid, "redis-server"],
         ]);
         const msByLabel = (before: ProcStat[], after: ProcStat[]): Counts =>
           new Map(

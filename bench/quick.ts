@@ -58,6 +58,7 @@ import {
 import { cpuWindow, snapshotTree, TICKS_PER_SECOND } from "./proc-cpu.js";
 import { type Breakdown, breakdownLines, type Counts, cpuByLabel } from "./redis-calls.js";
 import { monitorWindow, type RedisWork, redisWindow, untilDeliveriesDone } from "./redis-probe.js";
+import { redisServerPid } from "./support.js";
 
 export interface QuickOptions {
   redisUrl: string;
@@ -118,10 +119,7 @@ const BENCH_DRIVER = "bench driver";
 async function redisPid(url: string): Promise<number> {
   const redis = new Redis(url);
   try {
-    const info = await redis.info("server");
-    const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
-    if (!Number.isInteger(pid)) throw new Error("INFO server gave no process_id");
-    return pid;
+    return await redisServerPid(redis);
   } finally {
     redis.disconnect();
   }
@@ -173,6 +171,11 @@ interface Probe {
   /** pid → process label (services, gateway, redis-server, this process). */
   labels: Map<number, string>;
   redis: Redis;
+  /**
+   * True when the last window closed on a quiet system (`untilDeliveriesDone` saw every delivery
+   * made) and no order was sent since: the next window may open at once.
+   */
+  settled: boolean;
 }
 
 async function ordersAt(
@@ -183,8 +186,14 @@ async function ordersAt(
   loadSec: number,
   probe: Probe,
 ): Promise<OrderRun> {
-  // Whole orders only: the window opens once the earlier orders' deliveries are made…
-  await untilDeliveriesDone(probe.redis);
+  // Whole orders only. The wait that makes them is the one at the close: a step's own deliveries
+  // (SHIPPING_DELIVERY_DELAY_MS after shipment) must fall inside its window, not in the next one
+  // (fix-qbench, newuser F4: 1.6 deliveries per order). After a window that closed on a quiet
+  // system the next opens at once; waiting again there only added a quiet second per step. The
+  // opening wait is left for when the close did not see quiet (a backlog still delivering after
+  // the 20 s bound), orders were sent since (the warm-up) or an unsustained rate's backlog was
+  // drained since.
+  if (!probe.settled) await untilDeliveriesDone(probe.redis);
   const work = await redisWindow(probe.redis);
   const before = snapshotTree(probe.roots);
   const drive = await driveOrders({
@@ -195,8 +204,8 @@ async function ordersAt(
   });
   // A kept-up rate drains at once; a backlog gets a bounded wait (the search stops there anyway).
   await drain(drive, outcomes, Math.max(5_000, loadSec * 1_000));
-  // …and closes once this step's are (the breakdown's heading says when that failed).
-  await untilDeliveriesDone(probe.redis);
+  // …and closes once this step's deliveries are made (the breakdown's heading says when that failed).
+  probe.settled = await untilDeliveriesDone(probe.redis);
   const after = snapshotTree(probe.roots);
   const redis = await work.stop();
   return {
@@ -220,8 +229,8 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
   const cores = availableParallelism();
   const loadAtStart = loadLine("start", loadavg()[0] ?? 0, cores);
   log(loadAtStart);
-  const redisServerPid = await redisPid(options.redisUrl);
-  const roots = [process.pid, redisServerPid];
+  const serverPid = await redisPid(options.redisUrl);
+  const roots = [process.pid, serverPid];
 
   await rawStreams(options.redisUrl, 5_000); // warm-up (JIT, connections)
   const rawCpu = cpuWindow(roots);
@@ -269,10 +278,12 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
     roots,
     labels: new Map([
       ...[...target.pids].map(([label, pid]) => [pid, label] as const),
-      [redisServerPid, "redis-server"],
+      [serverPid, "redis-server"],
       [process.pid, BENCH_DRIVER],
     ]),
     redis: new Redis(options.redisUrl, { maxRetriesPerRequest: null }),
+    // The warm-up's orders come next: the first window waits for their deliveries.
+    settled: false,
   };
   try {
     const outcomes = await watchOutcomes(target.transport, "bench-quick");
@@ -301,7 +312,12 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
       ) {
         // A bisection after an unsustained rate starts once that rate's backlog is through.
         const previous = runs.at(-1);
-        if (previous && !sustained(previous.result)) await drain(previous.drive, outcomes, 20_000);
+        if (previous && !sustained(previous.result)) {
+          await drain(previous.drive, outcomes, 20_000);
+          // A backlog's orders can still be under way after the streams were quiet for a second
+          // (a retry's backoff): whatever the drain waited for is not yet known to be delivered.
+          probe.settled = false;
+        }
         const run = await ordersAt(target, outcomes, body, rate, loadSec, probe);
         runs.push(run);
         const r = run.result;
@@ -324,15 +340,19 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
       if (best) {
         // Whatever the unsustained rate left queued must be gone before latency means anything.
         const backlog = runs.at(-1);
-        if (backlog && !sustained(backlog.result)) await drain(backlog.drive, outcomes, 20_000);
+        if (backlog && !sustained(backlog.result)) {
+          await drain(backlog.drive, outcomes, 20_000);
+          probe.settled = false;
+        }
         const at = latencyRate(best.rate);
         half = (await ordersAt(target, outcomes, body, at.rate, loadSec, probe)).result;
         log(`${at.label}: p99 placement → shipped ${half.placedToShipped.p99} ms`);
       }
       // Top-level vs in-script commands need MONITOR, which costs Redis CPU: its own short window at
       // a fixed low rate, after every measured one. It opens once the earlier windows' deliveries
-      // are made (else they count as the sample's work) and closes once the sample's own are.
-      await untilDeliveriesDone(probe.redis);
+      // are made (else they count as the sample's work: already so when the last window closed
+      // settled) and closes once the sample's own are.
+      if (!probe.settled) await untilDeliveriesDone(probe.redis);
       const monitor = await monitorWindow(probe.redis);
       const sampled = await driveOrders({
         gatewayUrl: target.gatewayUrl,
@@ -341,7 +361,7 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
         durationSec: MONITOR_SAMPLE.seconds,
       });
       await drain(sampled, outcomes, 10_000);
-      await untilDeliveriesDone(probe.redis);
+      probe.settled = await untilDeliveriesDone(probe.redis);
       const tally = (await monitor.stop()).calls;
       const sampledShipped = [...sampled.placed.keys()].filter((id) => outcomes.shipped.has(id)).length;
       sample = { orders: sampledShipped, rate: MONITOR_SAMPLE.rate, tally };

@@ -18,6 +18,7 @@ import {
   parseMonitorLine,
   streamEvent,
   tallyCall,
+  totalOf,
   without,
 } from "./redis-calls.js";
 
@@ -75,8 +76,7 @@ export async function untilDeliveriesDone(
   // between read the streams known so far; a stream created meanwhile is found by the scan that
   // must confirm the quiet before it counts.
   let streams = await eventStreamKeys(redis);
-  const entries = async () =>
-    [...(await streamEntriesAdded(redis, streams)).values()].reduce((a, b) => a + b, 0);
+  const entries = async () => totalOf(await streamEntriesAdded(redis, streams));
   while (performance.now() < until) {
     const due = await redis.zcard(dueKey());
     let added = await entries();

@@ -1,5 +1,6 @@
 /** Shared bench plumbing: a private redis-server, latency stats, machine description. */
 import { cpus, totalmem } from "node:os";
+import type { Redis } from "ioredis";
 import { startRedisServer } from "../src/test-support/redis-server.js";
 
 export interface BenchRedis {
@@ -79,6 +80,20 @@ export function latencyStats(samples: number[]): LatencyStats {
     max: round(sorted[sorted.length - 1] ?? 0),
   };
 }
+
+/**
+ * The redis-server's pid (`process_id` of `INFO server`), for its CPU in /proc. Throws when INFO
+ * gives none (a proxy or a managed Redis in front of the server).
+ */
+export async function redisServerPid(redis: Redis): Promise<number> {
+  const pid = Number(/process_id:(\d+)/.exec(await redis.info("server"))?.[1]);
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error("INFO server gave no process_id");
+  return pid;
+}
+
+/** The upper median (the middle of an odd count, the higher middle of an even one); 0 when empty. */
+export const median = (xs: readonly number[]): number =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 

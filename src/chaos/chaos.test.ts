@@ -9,6 +9,7 @@ import { createApiClient } from "../demo/client.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
 import { type EmbeddedSystem, startEmbeddedSystem } from "../system/embedded.js";
 import { describeWithRedis } from "../test-support/redis.js";
+import { cutConnectionsRepeatedly } from "./faults.js";
 import { check } from "./oracle.js";
 import { placeOrders, seededRandom, settle, setupRun } from "./workload.js";
 
@@ -55,12 +56,9 @@ describeWithRedis("fault suite slice (embedded over Redis, fixed seeds)", (getRe
 
   it("connections cut mid-flight keep every invariant: lost replies are not run twice (seed 13)", async () => {
     const redis = getRedis().client();
-    const verdict = await run(13, async (random) => {
-      for (let round = 0; round < 40; round++) {
-        await new Promise((r) => setTimeout(r, 20 + random() * 80));
-        await redis.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
-      }
-    });
+    const verdict = await run(13, (random) =>
+      cutConnectionsRepeatedly(() => redis.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"), random),
+    );
     expect(verdict).toEqual({ "I-terminal": [], "I-stock": [], "I-money": [], "I-once": [] });
   }, 90_000);
 });

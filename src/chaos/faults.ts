@@ -28,6 +28,25 @@ export interface Fault {
 export const CLOCK_SKEW_MS = 60_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How many times the client-kill fault cuts every connection, 20-100 ms apart. */
+export const CLIENT_KILL_ROUNDS = 40;
+
+/**
+ * The client-kill fault's cuts (here and in npm test's slice, chaos.test.ts): `rounds` times, after
+ * 20-100 ms drawn from `random` (the run's seed), `cut()` closes every Redis connection but the
+ * caller's (CLIENT KILL TYPE normal SKIPME yes), so replies are lost after a command may have run.
+ */
+export async function cutConnectionsRepeatedly(
+  cut: () => Promise<unknown>,
+  random: () => number,
+  rounds = CLIENT_KILL_ROUNDS,
+): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    await sleep(20 + random() * 80);
+    await cut();
+  }
+}
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
 export const FAULTS: readonly Fault[] = [
@@ -117,13 +136,8 @@ export const FAULTS: readonly Fault[] = [
   },
   {
     name: "client-kill",
-    what: "every Redis connection cut 40 times mid-saga (replies lost after the command may have run)",
-    during: async (system, random) => {
-      for (let i = 0; i < 40; i++) {
-        await sleep(20 + random() * 80);
-        await system.killRedisClients();
-      }
-    },
+    what: `every Redis connection cut ${CLIENT_KILL_ROUNDS} times mid-saga (replies lost after the command may have run)`,
+    during: (system, random) => cutConnectionsRepeatedly(() => system.killRedisClients(), random),
   },
   {
     name: "provider-brownout",

@@ -1,17 +1,18 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { writableHeaders } from "./routes/proxied.js";
+import Fastify from "fastify";
+import { relayAnswer, writableHeaders } from "./routes/proxied.js";
 import { startTestGateway, type TestGateway } from "./test-upstream.js";
 
 // break-gw F1: a non-ASCII header value from an instance turned its answer into Fastify's default 500.
 
 let gw: TestGateway | undefined;
-const servers: Server[] = [];
+const servers: (Server | TcpServer)[] = [];
 
 afterEach(async () => {
   for (const server of servers.splice(0)) {
-    server.closeAllConnections();
+    if ("closeAllConnections" in server) server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   }
   await gw?.stop();
@@ -33,6 +34,19 @@ async function inventoryAnswering(
     // A Buffer body: with a string one Node would write the header block as UTF-8 along with it.
     res.end(Buffer.from(body));
   });
+  await register(registry, server);
+}
+
+/** An inventory instance writing `answer` as its whole HTTP response: bytes node:http refuses to send. */
+async function inventoryWriting(registry: TestGateway["registry"], answer: Buffer) {
+  const server = createTcpServer((socket) => {
+    socket.on("error", () => {});
+    socket.once("data", () => socket.end(answer));
+  });
+  await register(registry, server);
+}
+
+async function register(registry: TestGateway["registry"], server: Server | TcpServer) {
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const at = new Date().toISOString();
@@ -96,6 +110,58 @@ describe("gateway answers in the error shape when an answer cannot be relayed", 
     expect((JSON.parse(res.body) as { error: { code: string } }).error.code).toBe("BAD_GATEWAY");
     // None of the instance's headers leak into the error answer.
     expect(res.headers.get("etag")).toBeUndefined();
+  });
+});
+
+describe("gateway answers in the error shape for a header value no HTTP writer may send", () => {
+  // The gateway relays values without checking them first (writableHeaders runs only if the send
+  // throws): the HTTP client (undici's llhttp) refuses a response with such a value, the same
+  // characters Node's validateHeaderValue refuses (controls but HTAB, DEL; a bare LF), so the relay
+  // never sees one.
+  it.each([
+    ["a NUL", "\u0000"],
+    ["a control character", "\u0001"],
+    ["DEL", "\u007f"],
+    ["a bare LF", "\n"],
+  ])("answers 502 in the error shape, none of the instance's headers, for %s in an ETag", async (_, bad) => {
+    gw = await startTestGateway({ breaker: { failureThreshold: 100 } });
+    const body = '{"productId":"p-1"}';
+    await inventoryWriting(
+      gw.registry,
+      Buffer.from(
+        `HTTP/1.1 200 OK\r\nETag: "a${bad}b"\r\nX-Kept: no\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        "latin1",
+      ),
+    );
+    const res = await get(`${gw.url}/inventory/p-1`);
+    expect(res.status).toBe(502);
+    expect((JSON.parse(res.body) as { error: { code: string } }).error.code).toBe("BAD_GATEWAY");
+    expect(res.headers.get("etag")).toBeUndefined();
+  });
+});
+
+describe("relayAnswer, should a value Node cannot write still reach it", () => {
+  it("drops that header only and relays the instance's status and body (the check runs after the write threw)", async () => {
+    const app = Fastify();
+    app.get("/", (request, reply) =>
+      relayAnswer(request, reply, {
+        status: 201,
+        headers: { etag: "a\u0000b", location: "/caf\u00e9", "content-type": "application/json" },
+        body: Buffer.from('{"ok":true}'),
+      }),
+    );
+    try {
+      const res = await app.inject({ method: "GET", url: "/" });
+      expect(res.statusCode).toBe(201);
+      expect(res.body).toBe('{"ok":true}');
+      expect(res.headers.etag).toBeUndefined();
+      expect(Buffer.from(String(res.headers.location), "latin1")).toEqual(
+        Buffer.from([0x2f, 0x63, 0x61, 0x66, 0xe9]),
+      );
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -1,8 +1,8 @@
 /**
- * The development secrets `npm run start:services` makes up when none are configured (signing
- * keys, the payment token key pair, the users' data keys and email index key, the gateway's shared
- * secret), kept in a file per Redis (host, port, db) so a restart over the same Redis reuses them:
- * made up anew, every user sealed by the previous run answered 500 (unknown key id), the blind
+ * The development secrets `npm run start:services` (and `npm start` over Redis) make up when none
+ * are configured (signing keys, the payment token key pair, the users' data keys and email index
+ * key, the gateway's shared secret), kept in a file per Redis (host, port, db) so a restart over
+ * the same Redis reuses them: made up anew, every user sealed by the previous run answered 500 (unknown key id), the blind
  * email index no longer matched (a duplicate email got 201) and pending bus messages failed their
  * signature (newuser F10). Never used with NODE_ENV=production (those need configured keys).
  *
@@ -22,7 +22,7 @@ import {
   USER_EMAIL_INDEX_KEY_ENV,
 } from "../lib/security/user-data.js";
 import { randomBytes } from "node:crypto";
-import { SERVICES } from "./catalog.js";
+import { SIGNING_KEY_OWNERS } from "./signing-key-distribution.js";
 
 export const DEV_SECRETS_DIR_ENV = "DEV_SECRETS_DIR";
 
@@ -60,9 +60,10 @@ function readSettings(file: string): Record<string, string> {
 function completed(kept: Record<string, string>): Record<string, string> {
   const out = { ...kept };
   // A keyring kept from before a service was added (README guide) gets a key for the new one.
-  const names = [...SERVICES.map((s) => s.name), "gateway"];
-  const ring = out[SIGNING_KEYS_ENV] ? Keyring.parse(out[SIGNING_KEYS_ENV]) : Keyring.generate(names);
-  for (const name of names) ring.ensure(name);
+  const ring = out[SIGNING_KEYS_ENV]
+    ? Keyring.parse(out[SIGNING_KEYS_ENV])
+    : Keyring.generate(SIGNING_KEY_OWNERS);
+  for (const name of SIGNING_KEY_OWNERS) ring.ensure(name);
   out[SIGNING_KEYS_ENV] = ring.serialize();
   if (!out[TOKEN_KEYS_ENV] || !out[TOKEN_PUBLIC_KEY_ENV]) Object.assign(out, generateTokenKeys());
   const userKeys = generateUserDataKeys();
@@ -92,7 +93,7 @@ export function devSecretsFor(
       .join("\n");
     writeFileSync(
       file,
-      `# Ordersaga development secrets for one Redis (start-services). Do not commit.\n${text}\n`,
+      `# Ordersaga development secrets for one Redis (start:services, npm start). Do not commit.\n${text}\n`,
       {
         mode: 0o600,
       },

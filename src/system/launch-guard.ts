@@ -17,6 +17,7 @@ import {
   USER_DATA_KEYS_FILE_ENV,
   USER_EMAIL_INDEX_KEY_ENV,
 } from "../lib/security/user-data.js";
+import { GATEWAY } from "./catalog.js";
 
 /** One launcher's slot on one host: `ordersaga:launcher:slot:<host>:<slot>`, value = the holder's token. */
 export const launcherSlotKey = (host: string, slot: string): string =>
@@ -45,11 +46,11 @@ export async function findRunningInstances(redis: Redis, probeTimeoutMs = 2_000)
     instances.map(async (instance) => {
       const host = instance.address.includes(":") ? `[${instance.address}]` : instance.address;
       const url = `http://${host}:${instance.port}`;
-      const path = instance.service === "gateway" ? "/health" : "/health/live";
+      const path = instance.service === GATEWAY.name ? "/health" : "/health/live";
       const res = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(probeTimeoutMs) }).catch(
         () => undefined,
       );
-      const up = res !== undefined && (res.ok || (instance.service === "gateway" && res.status === 503));
+      const up = res !== undefined && (res.ok || (instance.service === GATEWAY.name && res.status === 503));
       await res?.body?.cancel();
       return up ? { service: instance.service, instanceId: instance.instanceId, url } : undefined;
     }),
@@ -60,7 +61,7 @@ export async function findRunningInstances(redis: Redis, probeTimeoutMs = 2_000)
 /** The refusal a person reads when a system already runs over this Redis. */
 export function runningSystemMessage(redisUrl: string, running: readonly RunningInstance[]): string {
   const lines = running.map((i) => `    ${i.service.padEnd(12)} ${i.instanceId.padEnd(28)} ${i.url}`);
-  const gateway = running.find((i) => i.service === "gateway");
+  const gateway = running.find((i) => i.service === GATEWAY.name);
   return [
     `an Ordersaga system is already running over ${redisUrl}:`,
     ...lines,

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:
 import { hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { GATEWAY_SERVICE } from "../gateway/gateway.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
 import {
   assertFreshBuild,
@@ -27,6 +28,11 @@ const portsOf = (specs: ReturnType<typeof planProcesses>) =>
   Object.fromEntries(specs.map((s) => [s.label, s.env.SERVICE_PORT ?? s.env.GATEWAY_PORT]));
 
 describe("planProcesses", () => {
+  it("names the gateway process as the gateway registers itself (GATEWAY_SERVICE), the name the launch guard looks for", () => {
+    // The system layer uses GATEWAY.name without loading the gateway's modules; one name for both.
+    expect(GATEWAY.name).toBe(GATEWAY_SERVICE);
+  });
+
   it("starts one process per service on its default port, then the gateway", () => {
     const specs = planProcesses({ redisUrl: "redis://r:6379" });
     expect(specs.map((s) => s.main)).toEqual([...SERVICES.map((s) => s.main), GATEWAY.main]);

@@ -27,7 +27,7 @@ import {
 } from "../lib/security/user-data.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
 import { type RedisCredentials, SERVICE_COMMANDS } from "./redis-acl.js";
-import { keysHeldBy } from "./signing-key-distribution.js";
+import { keysHeldBy, SIGNING_KEY_OWNERS } from "./signing-key-distribution.js";
 import { VERIFIES } from "./signing-key-needs.js";
 
 export interface ProcessSpec {
@@ -159,14 +159,14 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
     }
   }
   specs.push({
-    label: "gateway",
+    label: GATEWAY.name,
     main: GATEWAY.main,
     env: {
       ...common,
-      ...withheldSecrets("gateway"),
-      ...keysFor(keyring, "gateway"),
+      ...withheldSecrets(GATEWAY.name),
+      ...keysFor(keyring, GATEWAY.name),
       GATEWAY_SHARED_SECRET: master,
-      ...redisUserEnv(options, "gateway"),
+      ...redisUserEnv(options, GATEWAY.name),
       // Its index as its slot like every service's (`gateway-<host>-1`, not the pid): the same id
       // on every relaunch, so its registry entry is replaced rather than joined by a new one.
       INSTANCE_SLOT: slotPrefix === undefined ? "1" : `${slotPrefix}.1`,
@@ -192,7 +192,7 @@ function launcherKeyring(extra: Record<string, string> | undefined): Keyring {
   const env = { ...process.env, ...extra };
   if (env[SIGNING_KEYS_ENV]?.trim() || env[SIGNING_KEYS_FILE_ENV]?.trim()) return keyringFromEnv(env);
   const keyring = getProcessKeyring();
-  for (const name of [...SERVICES.map((s) => s.name), "gateway"]) keyring.ensure(name);
+  for (const name of SIGNING_KEY_OWNERS) keyring.ensure(name);
   return keyring;
 }
 

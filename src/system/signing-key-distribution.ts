@@ -9,8 +9,16 @@
  * `VERIFIES` (src/system/signing-key-needs.ts) is generated from the subscriptions by
  * `npx tsx scripts/redis-acl.ts --write`; a test keeps it equal to `verificationNeeds()`.
  */
+import { GATEWAY, SERVICES } from "./catalog.js";
 import { consumedTopics } from "./redis-acl.js";
 import { VERIFIES } from "./signing-key-needs.js";
+
+/**
+ * Every owner of a signing key: each service and the gateway. A development keyring made up by a
+ * launcher (launcher.ts, and dev-secrets.ts for the one kept per Redis) has a key for each, and one
+ * kept from before a service was added gets a key for the new one.
+ */
+export const SIGNING_KEY_OWNERS: readonly string[] = [...SERVICES.map((s) => s.name), GATEWAY.name];
 
 /** Service → the producers whose keys it verifies (sorted, itself excluded), from its subscriptions. */
 export async function verificationNeeds(): Promise<Record<string, string[]>> {

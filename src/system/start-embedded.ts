@@ -1,5 +1,6 @@
 /**
- * `npm start`: the whole system in one process (in-memory, or Redis when REDIS_URL is set). Reads the
+ * `npm start`: the whole system in one process (in-memory, or Redis when REDIS_URL is set: then with
+ * the development secrets kept for that Redis in .dev-secrets/, see dev-secrets.ts). Reads the
  * gateway's environment as `npm run start:gateway` does (GATEWAY_PORT, GATEWAY_HOST,
  * GATEWAY_API_KEYS, UPSTREAM_TIMEOUT_MS, HEALTH_CHECK_INTERVAL_MS, LOG_LEVEL, REDIS_CONNECT_TIMEOUT_MS).
  */
@@ -13,8 +14,24 @@ import { createRedisPlatform } from "../lib/runtime/platform.js";
 import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { initTracing } from "../lib/observability/tracing.js";
+import { devSecretsFor } from "./dev-secrets.js";
 import { startEmbeddedSystem } from "./embedded.js";
 
+// Over Redis, the development secrets kept for that Redis (dev-secrets.ts), as start:services uses:
+// made up anew on every start, the users sealed by the previous start answered 500
+// USER_DATA_UNREADABLE, the email index no longer matched and pending bus messages failed their
+// signature. Before anything reads them (the gateway's settings below, the keys at service start).
+// The in-memory mode keeps nothing across starts, so it needs nothing kept. Empty in production.
+const redisUrl = process.env.REDIS_URL?.trim();
+if (redisUrl) {
+  const kept = await configOrFail("Ordersaga", () => devSecretsFor(redisUrl));
+  Object.assign(process.env, kept.settings);
+  if (Object.keys(kept.settings).length > 0)
+    console.log(
+      `development secrets ${kept.created ? "made up and kept" : "reused"}: ${kept.file} ` +
+        "(delete it together with the Redis data; NODE_ENV=production needs configured keys)",
+    );
+}
 // A bad variable is one line naming it, exit 1: never a stack trace.
 const env = await configOrFail("Ordersaga", () => parseEnv(gatewayEnvSchema));
 // The production checks of every process it runs (fail closed, as start:gateway and start:<service>

@@ -55,7 +55,7 @@ export function registerProxyRoutes(
         if (route.body) parseInput(route.body, request.body);
         const upstream = toUpstream(request, buildPath(request.params as Record<string, string>));
         upstream.retrySafe = isRetrySafe(route, upstream);
-        return send(request, reply, await proxy.forward(route.service, upstream));
+        return relayAnswer(request, reply, await proxy.forward(route.service, upstream));
       },
     });
   }
@@ -114,24 +114,45 @@ function toUpstream(request: FastifyRequest, path: string): UpstreamRequest {
 }
 
 /**
- * Relays the instance's answer. A header value Node cannot write is dropped (logged), not allowed to
- * fail the answer: the request may already be applied (a POST), so its answer matters more than one
- * passed header. Should the send still throw, the headers set here are removed first, so the error
- * handler's answer is the error shape and not Fastify's default body (break-gw F1).
+ * Relays the instance's answer, its headers as they came. A header value Node cannot write is
+ * dropped (logged), not allowed to fail the answer: the request may already be applied (a POST), so
+ * its answer matters more than one passed header. Should the send still throw, the headers set here
+ * are removed first, so the error handler's answer is the error shape and not Fastify's default
+ * body (break-gw F1).
+ *
+ * Values are not checked before the send: the HTTP client's parser (undici's llhttp) refuses a
+ * response holding any character Node's validateHeaderValue refuses (controls but HTAB, DEL, a bare
+ * LF: the instance's call fails, 502 BAD_GATEWAY, relayed-headers.test.ts), and the values are its
+ * bytes decoded as latin1 (upstream-call.ts), so every value relayed is writable and Node checks
+ * each again when it writes the head. The check per header on every answer (writableHeaders) runs
+ * only when that write threw.
  */
-function send(
+export function relayAnswer(
   request: FastifyRequest,
   reply: FastifyReply,
   response: { status: number; headers: Record<string, string>; body: Buffer },
 ) {
-  const headers = writableHeaders(response.headers, (name, error) =>
-    request.log.warn({ header: name, err: error }, "upstream response header dropped: cannot be relayed"),
-  );
-  try {
+  const relay = (headers: Record<string, string>) => {
     void reply.code(response.status).headers(headers);
     return response.body.length === 0 ? reply.send() : reply.send(response.body);
+  };
+  const unset = () => {
+    for (const name of Object.keys(response.headers)) reply.removeHeader(name);
+  };
+  try {
+    return relay(response.headers);
   } catch (error) {
-    for (const name of Object.keys(headers)) reply.removeHeader(name);
+    unset();
+    const writable = writableHeaders(response.headers, (name, dropped) =>
+      request.log.warn({ header: name, err: dropped }, "upstream response header dropped: cannot be relayed"),
+    );
+    if (writable !== response.headers) {
+      try {
+        return relay(writable);
+      } catch {
+        unset();
+      }
+    }
     request.log.warn({ err: error, status: response.status }, "upstream answer could not be relayed");
     throw new AppError("BAD_GATEWAY", "The service's answer could not be relayed");
   }

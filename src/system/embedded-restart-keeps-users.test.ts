@@ -1,0 +1,74 @@
+/**
+ * `npm start` (the whole system in one process, src/system/start-embedded.ts) with REDIS_URL set,
+ * restarted over the same Redis: its development secrets are the per-Redis ones of
+ * `npm run start:services` (.dev-secrets/, dev-secrets.ts), so the users of the previous start stay
+ * readable (200, not 500 USER_DATA_UNREADABLE) and the email index still refuses a duplicate (409).
+ * Before, every start made up new keys in memory, as start:services did before newuser F10.
+ */
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { createApiClient } from "../demo/client.js";
+import { type ChildRun, exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
+import { describeWithRedis } from "../test-support/redis.js";
+import { waitFor } from "../test-support/wait.js";
+import { devSecretsPath } from "./dev-secrets.js";
+
+const secretsDir = mkdtempSync(join(tmpdir(), "ordersaga-embedded-secrets-"));
+afterAll(() => {
+  killRuns();
+  rmSync(secretsDir, { recursive: true, force: true });
+});
+
+// One node process compiling TypeScript on a shared 2-core machine.
+const START_MS = 120_000;
+
+async function startAndWait(env: Record<string, string>): Promise<{ run: ChildRun; gateway: string }> {
+  const run = runEntryPoint("src/system/start-embedded.ts", [], {
+    LOG_LEVEL: "warn",
+    GATEWAY_PORT: "0",
+    ...env,
+  });
+  const match = await waitFor(
+    () => /gateway\s+(http:\/\/\S+)/.exec(run.output()),
+    START_MS,
+    "the banner",
+    100,
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}\n${run.output().slice(-3000)}`);
+  });
+  return { run, gateway: match[1]! };
+}
+
+describeWithRedis("npm start over Redis, restarted over the same Redis", (getRedis) => {
+  it(
+    "reads the users of the previous start and still refuses their email",
+    async () => {
+      const env = { REDIS_URL: getRedis().url, DEV_SECRETS_DIR: secretsDir };
+      const email = `embedded-restart-${randomUUID()}@example.com`;
+      const first = await startAndWait(env);
+      const created = await createApiClient(first.gateway).post<{ id: string }>("/users", {
+        email,
+        name: "Ada",
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      first.run.child.kill("SIGTERM");
+      expect(await exitWithin(first.run, 60_000)).toBe(0);
+
+      const second = await startAndWait(env);
+      const api = createApiClient(second.gateway);
+      const read = await api.get<{ id: string; email: string }>(`/users/${created.body.id}`);
+      expect(read.status, JSON.stringify(read.body)).toBe(200);
+      expect(read.body.email).toBe(email);
+      const again = await api.post("/users", { email, name: "Ada 2" });
+      expect(again.status, JSON.stringify(again.body)).toBe(409);
+      expect(existsSync(devSecretsPath(getRedis().url, { DEV_SECRETS_DIR: secretsDir }))).toBe(true);
+      expect(second.run.output()).toMatch(/development secrets reused: /);
+      second.run.child.kill("SIGTERM");
+      expect(await exitWithin(second.run, 60_000)).toBe(0);
+    },
+    START_MS * 2 + 120_000,
+  );
+});

@@ -17,6 +17,9 @@ const { values } = parseArgs({
 const apiKey = values["api-key"] ?? process.env.GATEWAY_API_KEY;
 
 const started = Date.now();
+/** A process of the demo's own system died: the process exits once the rest is stopped. */
+let dead = false;
+const untilExit = () => new Promise<never>(() => {});
 const target = await demoTarget({
   gateway: values.gateway,
   redisUrl: process.env.REDIS_URL,
@@ -24,14 +27,17 @@ const target = await demoTarget({
     ? Number(process.env.REDIS_CONNECT_TIMEOUT_MS)
     : undefined,
   // A process of the demo's own system died: its results would mean nothing. Stop at once.
-  onDeath: (message) => {
+  // Nothing after this line is reported: not the scenarios failing against the system going down.
+  onDeath: (message, stopped) => {
+    dead = true;
     console.error(`\nFAILED: ${message}; the demo stops.`);
-    process.exit(1);
+    void stopped.finally(() => process.exit(1));
   },
 }).catch((error: unknown) => {
   console.error(`The demo could not start: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 });
+if (dead) await untilExit();
 console.log(`Ordersaga demo: ${target.mode}\nGateway: ${target.url}\n`);
 const api = createApiClient(target.url, { apiKey });
 // A gateway with API keys and no (admin) key given: one line saying what to pass, not five
@@ -49,6 +55,7 @@ try {
     runId: randomUUID().slice(0, 8),
     timeoutMs: Number(values.timeout ?? 15_000),
   });
+  if (dead) await untilExit();
   for (const result of results) {
     console.log(`${result.ok ? "PASS" : "FAIL"}  ${result.name}`);
     for (const line of result.lines) console.log(`  ${line}`);
@@ -60,6 +67,7 @@ try {
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log(`${results.length - failed} passed, ${failed} failed (${seconds} s)`);
 } catch (error) {
+  if (dead) await untilExit();
   console.error(`The demo stopped: ${error instanceof Error ? error.message : String(error)}`);
   failed++;
 } finally {

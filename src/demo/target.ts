@@ -100,7 +100,7 @@ async function flushDatabase(url: string): Promise<void> {
 }
 
 /** The demo's own multi-process system in a claimed database; fails loudly if a process dies. */
-async function ownSystem(redisUrl: string, onDeath: (message: string) => void): Promise<DemoTarget> {
+async function ownSystem(redisUrl: string, onDeath: DeathListener): Promise<DemoTarget> {
   const { url, db, note } = await claimEmptyDatabase(redisUrl);
   const logs: string[] = [];
   const system = launch(
@@ -124,7 +124,8 @@ async function ownSystem(redisUrl: string, onDeath: (message: string) => void): 
   };
   process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
   let diedBeforeStarted: string | undefined;
-  const died = (message: string) => void end().finally(() => onDeath(message));
+  // Heard at once (the scenarios' results would mean nothing); the rest of the system goes too.
+  const died = (message: string) => onDeath(message, end());
   system.onUnexpectedExit((exit) => {
     if (ended) return;
     // The rest of the system goes too (and its database), then the caller hears of it.
@@ -157,13 +158,20 @@ async function ownSystem(redisUrl: string, onDeath: (message: string) => void): 
   }
 }
 
+/**
+ * Told as soon as a process of the demo's own system died after it was up, with `stopped`: resolves
+ * once the rest of the system is stopped and its database freed (break-svc7 F3: told only after
+ * that, ~2 s later, the demo had meanwhile reported scenarios failing against the dying system).
+ */
+export type DeathListener = (message: string, stopped: Promise<void>) => void;
+
 export async function demoTarget(options: {
   gateway?: string | undefined;
   redisUrl?: string | undefined;
   /** How long (ms) to wait for that Redis before giving up with the reason (default 10 s). */
   redisConnectTimeoutMs?: number | undefined;
-  /** A process of the demo's own system died after it was up (the system is already ended). */
-  onDeath: (message: string) => void;
+  /** A process of the demo's own system died after it was up (see DeathListener). */
+  onDeath: DeathListener;
 }): Promise<DemoTarget> {
   if (options.gateway) {
     const url = options.gateway.replace(/\/$/, "");

@@ -32,7 +32,7 @@ import {
   planProcesses,
   ServiceSetupError,
 } from "./launcher.js";
-import { devSecretsFor, devSecretsPath } from "./dev-secrets.js";
+import { DevSecretsMismatchError, devSecretsFileOf, devSecretsFor, devSecretsNotice } from "./dev-secrets.js";
 import { provisionAclUsers } from "./redis-acl.js";
 
 const { values } = parseArgs({
@@ -73,31 +73,32 @@ let slot: SlotClaim | undefined;
         refuse(
           `--add-instances: set ${missing.join(", ")} to the running system's values first (processes ` +
             "with keys of their own could not verify its messages, open its tokens or read its users; " +
-            `a system started without them keeps them in ${devSecretsPath(redisUrl)}: ` +
+            `a system started without them keeps them in ${await devSecretsFileOf(guard, redisUrl)}: ` +
             "`set -a; . <that file>; set +a`)",
         );
       if (running.length === 0)
         console.log(`--add-instances: no system runs over ${redisUrl} yet; starting what was asked for`);
     } else if (running.length > 0) {
       refuse(runningSystemMessage(redisUrl, running));
+    } else {
+      // Development secrets kept per Redis (dev-secrets.ts): a restart over the same Redis reuses
+      // them, so users sealed, emails indexed and messages signed by the previous run stay readable
+      // (newuser F10), found by the fingerprint the Redis holds whatever the URL's spelling, and a
+      // Redis whose data was written with secrets no file holds is refused (newuser7 F5). Before the
+      // slot is claimed: a refusal leaves nothing held.
+      const kept = await devSecretsFor(guard, redisUrl);
+      Object.assign(process.env, kept.settings);
+      if (Object.keys(kept.settings).length > 0) console.log(devSecretsNotice(kept));
     }
     slot = await claimLauncherSlot(guard, { add: addInstances, wanted: process.env.INSTANCE_SLOT });
   } catch (error) {
-    refuse(error instanceof SlotTakenError ? error.message : `redis: ${startFailureReason(error)}`);
+    refuse(
+      error instanceof SlotTakenError || error instanceof DevSecretsMismatchError
+        ? error.message
+        : `redis: ${startFailureReason(error)}`,
+    );
   }
   // Renewed while the launcher runs: the connection stays open, errors are retried by ioredis.
-}
-
-// Development secrets kept per Redis (dev-secrets.ts): a restart over the same Redis reuses them,
-// so users sealed, emails indexed and messages signed by the previous run stay readable (newuser F10).
-if (!addInstances) {
-  const kept = devSecretsFor(redisUrl);
-  Object.assign(process.env, kept.settings);
-  if (Object.keys(kept.settings).length > 0)
-    console.log(
-      `development secrets ${kept.created ? "made up and kept" : "reused"}: ${kept.file} ` +
-        "(delete it together with the Redis data; NODE_ENV=production needs configured keys)",
-    );
 }
 
 // --redis-acl: every process connects as its own ACL user, created here (needs ACL rights on REDIS_URL).

@@ -3,7 +3,7 @@
  * prints where the gateway and every service listen; a process that cannot start is reported with
  * its reason and the whole launch stops with exit code 1.
  *
- *   npm run start:services -- --instances inventory=2 --port-base 4000   (or --any-port)
+ *   npm run start:services -- --instances inventory=2 --port-base 4000   (or --any-port; --help)
  *   npm run start:services -- --redis-acl   (each process as its own Redis ACL user, made here)
  *   npm run build && npm run start:services -- --compiled   (plain node on dist/: fast start-up)
  *   npm run start:services -- --add-instances --any-port --instances order=2   (more processes for
@@ -12,7 +12,6 @@
  * A system already running over REDIS_URL is never joined by accident: the launch is refused,
  * saying what runs (launch-guard.ts). A process that dies after start is restarted (backoff, logged).
  */
-import { parseArgs } from "node:util";
 import { ResendGuardRedis } from "../lib/redis/resend-guard.js";
 import { startFailureReason } from "../lib/runtime/launch-signal.js";
 import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../lib/runtime/redis-ready.js";
@@ -24,35 +23,28 @@ import {
   type SlotClaim,
   SlotTakenError,
 } from "./launch-guard.js";
-import {
-  CompiledBuildError,
-  LaunchError,
-  launch,
-  parseInstances,
-  planProcesses,
-  ServiceSetupError,
-} from "./launcher.js";
+import { CompiledBuildError, LaunchError, launch, planProcesses, ServiceSetupError } from "./launcher.js";
 import { DevSecretsMismatchError, devSecretsFileOf, devSecretsFor, devSecretsNotice } from "./dev-secrets.js";
 import { provisionAclUsers } from "./redis-acl.js";
+import { type LauncherArgs, LauncherArgsError, launcherUsage, parseLauncherArgs } from "./launcher-args.js";
 
-const { values } = parseArgs({
-  options: {
-    instances: { type: "string" },
-    "port-base": { type: "string" },
-    "any-port": { type: "boolean" },
-    "redis-acl": { type: "boolean" },
-    compiled: { type: "boolean" },
-    "add-instances": { type: "boolean" },
-  },
-});
-// Empty counts as unset, as for every process it starts.
-const redisUrl = process.env.REDIS_URL || "redis://localhost:6379";
-const portBase = values["port-base"] === undefined ? undefined : Number(values["port-base"]);
-if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase < 65_000)) {
-  console.error(`--port-base must be a port number (got "${values["port-base"]}")`);
+// Every argument checked before anything is claimed or started (newuser7 F6): one line, exit 2.
+let args: LauncherArgs;
+try {
+  args = parseLauncherArgs(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof LauncherArgsError)) throw error;
+  console.error(`start:services: ${error.message}`);
   process.exit(2);
 }
-const addInstances = values["add-instances"] === true;
+if (args.help) {
+  process.stdout.write(launcherUsage());
+  process.exit(0);
+}
+// Empty counts as unset, as for every process it starts.
+const redisUrl = process.env.REDIS_URL || "redis://localhost:6379";
+const portBase = args.portBase;
+const addInstances = args.addInstances;
 const refuse = (reason: string): never => {
   console.error(`\nOrdersaga could not start:\n  ${reason}\n`);
   process.exit(1);
@@ -103,7 +95,7 @@ let slot: SlotClaim | undefined;
 
 // --redis-acl: every process connects as its own ACL user, created here (needs ACL rights on REDIS_URL).
 let redisUsers: Awaited<ReturnType<typeof provisionAclUsers>> | undefined;
-if (values["redis-acl"] === true) {
+if (args.redisAcl) {
   const admin = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: 1 });
   // Its commands' failures are reported below; the connection's own error events add nothing.
   admin.on("error", () => {});
@@ -119,10 +111,10 @@ if (values["redis-acl"] === true) {
 const specs = plan({
   redisUrl,
   ...(redisUsers ? { redisUsers } : {}),
-  instances: parseInstances(values.instances),
+  instances: args.instances,
   ...(slot?.prefix === undefined ? {} : { slotPrefix: slot.prefix }),
   // SERVICE_PORT=0 (any free port), as for one service process, applies to every service.
-  anyPort: values["any-port"] === true || process.env.SERVICE_PORT === "0",
+  anyPort: args.anyPort || process.env.SERVICE_PORT === "0",
   ...(portBase === undefined ? {} : { portBase }),
   ...(process.env.GATEWAY_PORT ? { gatewayPort: Number(process.env.GATEWAY_PORT) } : {}),
   ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
@@ -138,7 +130,7 @@ function plan(options: Parameters<typeof planProcesses>[0]): ReturnType<typeof p
   }
 }
 // --add-instances --instances order=2: only the services named (the running system has the rest).
-const wanted = parseInstances(values.instances);
+const wanted = args.instances;
 const launched =
   addInstances && Object.keys(wanted).length > 0
     ? specs.filter((spec) => spec.env.SERVICE_NAME !== undefined && spec.env.SERVICE_NAME in wanted)
@@ -147,7 +139,7 @@ const launched =
 // what to do, when the build is missing or older than the sources.
 let system: ReturnType<typeof launch>;
 try {
-  system = launch(launched, undefined, { compiled: values.compiled === true, respawn: {} });
+  system = launch(launched, undefined, { compiled: args.compiled, respawn: {} });
 } catch (error) {
   if (!(error instanceof CompiledBuildError)) throw error;
   console.error(`--compiled: ${error.message}`);

@@ -24,7 +24,9 @@ import { startEmbeddedSystem } from "./embedded.js";
 // signature. Before anything reads them (the gateway's settings below, the keys at service start).
 // The in-memory mode keeps nothing across starts, so it needs nothing kept. Empty in production.
 const redisUrl = process.env.REDIS_URL?.trim();
-if (redisUrl) {
+// Not in production (configured keys only): there the start's own checks come first (placeholders,
+// fail-closed), before Redis is asked anything.
+if (redisUrl && process.env.NODE_ENV !== "production") {
   // The secrets whose fingerprint this Redis holds, whatever the URL's spelling; none matching:
   // refused in one line (newuser7 F5). A short connection as the platform's own user.
   const probe = new ResendGuardRedis(redisUrl, {

@@ -15,10 +15,11 @@ import { Keyring } from "../src/lib/security/keyring.js";
 import { generateTokenKeys } from "../src/lib/security/payment-token.js";
 import { generateUserDataKeys } from "../src/lib/security/user-data.js";
 import { SERVICES } from "../src/system/catalog.js";
+import { SIGNING_KEY_OWNERS } from "../src/system/signing-key-distribution.js";
 
-const names = [...SERVICES.map((s) => s.name), "gateway"];
-const signing = Keyring.generate(names);
-for (const name of names)
+// The one list of signing-key owners (every service and the gateway), as the launcher and dev-secrets use.
+const signing = Keyring.generate(SIGNING_KEY_OWNERS);
+for (const name of SIGNING_KEY_OWNERS)
   console.log(`BUS_SIGNING_KEY_${name.toUpperCase()}=${signing.subset([name]).serialize()}`);
 // The gateway's master secret and each service's credential secret derived from it.
 const master = randomBytes(32).toString("hex");

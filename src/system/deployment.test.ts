@@ -63,7 +63,26 @@ const entryOf = (service: ComposeService) => {
   return built === undefined ? undefined : sourceOf(built);
 };
 
+/**
+ * The compose service running `entry`'s entry point; a service in SERVICES without one (README
+ * guide step 8 not done) fails naming it, not with "undefined is not iterable" (newuser7 F4).
+ */
+function composeServiceRunning(entry: { name: string; main: string }): ComposeService {
+  const found = appServices.find(([, s]) => entryOf(s) === entry.main);
+  if (!found)
+    throw new Error(
+      `no compose service for ${entry.name}: add one running ${entry.main} to docker-compose.yml (README guide step 8)`,
+    );
+  return found[1];
+}
+
 describe("docker-compose.yml", () => {
+  it("names a service that has no compose service of its own", () => {
+    expect(() => composeServiceRunning({ name: "loyalty", main: "src/services/loyalty/main.ts" })).toThrow(
+      "no compose service for loyalty: add one running src/services/loyalty/main.ts to docker-compose.yml",
+    );
+  });
+
   it("runs Redis 7 with AOF and no eviction", () => {
     const redis = compose.services.redis!;
     expect(redis.image).toMatch(/^redis:7/);
@@ -87,7 +106,7 @@ describe("docker-compose.yml", () => {
 
   it("gives each service its default port, and publishes the gateway on 8080", () => {
     for (const entry of SERVICES) {
-      const [, service] = appServices.find(([, s]) => entryOf(s) === entry.main)!;
+      const service = composeServiceRunning(entry);
       expect(service.environment?.SERVICE_NAME).toBe(entry.name);
       expect(Number(service.environment?.SERVICE_PORT)).toBe(entry.defaultPort);
     }

@@ -1,9 +1,29 @@
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { Keyring } from "../lib/security/keyring.js";
-import { devSecretsFor, devSecretsPath } from "./dev-secrets.js";
+import {
+  DEV_SECRETS_FINGERPRINT_KEY,
+  DevSecretsMismatchError,
+  devSecretsFor,
+  devSecretsPath,
+  type FingerprintStore,
+} from "./dev-secrets.js";
+
+/** One Redis's fingerprint key, in memory (the real-Redis runs: restart-keeps-users tests). */
+function fakeRedis(): FingerprintStore & { keys: Map<string, string> } {
+  const keys = new Map<string, string>();
+  return {
+    keys,
+    get: async (key) => keys.get(key) ?? null,
+    set: async (key, value) => {
+      if (keys.has(key)) return null;
+      keys.set(key, value);
+      return "OK";
+    },
+  };
+}
 
 const dirs: string[] = [];
 const freshDir = () => {
@@ -15,11 +35,12 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-it("keeps one set of secrets per Redis and db, reused by the next launch, in a 0600 file", () => {
+it("keeps one set of secrets per Redis and db, reused by the next launch, in a 0600 file", async () => {
   const env = { DEV_SECRETS_DIR: freshDir() };
-  const first = devSecretsFor("redis://127.0.0.1:6390/1", env);
-  const again = devSecretsFor("redis://127.0.0.1:6390/1", env);
-  const otherDb = devSecretsFor("redis://127.0.0.1:6390/2", env);
+  const [db1, db2] = [fakeRedis(), fakeRedis()];
+  const first = await devSecretsFor(db1, "redis://127.0.0.1:6390/1", env);
+  const again = await devSecretsFor(db1, "redis://127.0.0.1:6390/1", env);
+  const otherDb = await devSecretsFor(db2, "redis://127.0.0.1:6390/2", env);
   expect(first.created).toBe(true);
   expect(again.created).toBe(false);
   expect(again.settings).toEqual(first.settings);
@@ -38,9 +59,9 @@ it("keeps one set of secrets per Redis and db, reused by the next launch, in a 0
     expect(first.settings[name]).toBeTruthy();
 });
 
-it("never overrides what the environment configures, and is not used in production", () => {
+it("never overrides what the environment configures, and is not used in production", async () => {
   const dir = freshDir();
-  const configured = devSecretsFor("redis://h:1", {
+  const configured = await devSecretsFor(fakeRedis(), "redis://h:1", {
     DEV_SECRETS_DIR: dir,
     USER_DATA_KEYS_FILE: "/k",
     BUS_SIGNING_KEYS: "x",
@@ -48,6 +69,47 @@ it("never overrides what the environment configures, and is not used in producti
   expect(configured.settings.USER_DATA_KEYS).toBeUndefined();
   expect(configured.settings.BUS_SIGNING_KEYS).toBeUndefined();
   expect(configured.settings.USER_EMAIL_INDEX_KEY).toBeTruthy();
-  expect(devSecretsFor("redis://h:1", { DEV_SECRETS_DIR: dir, NODE_ENV: "production" }).settings).toEqual({});
+  expect(
+    (await devSecretsFor(fakeRedis(), "redis://h:1", { DEV_SECRETS_DIR: dir, NODE_ENV: "production" }))
+      .settings,
+  ).toEqual({});
   expect(devSecretsPath("redis://:pw@h:1/3", { DEV_SECRETS_DIR: dir })).toBe(join(dir, "h_1_db3.env"));
+});
+
+it("finds the secrets a Redis's data was written with whatever the URL's spelling (newuser7 F5)", async () => {
+  const env = { DEV_SECRETS_DIR: freshDir() };
+  const redis = fakeRedis();
+  const first = await devSecretsFor(redis, "redis://localhost:6390", env);
+  const fingerprint = redis.keys.get(DEV_SECRETS_FINGERPRINT_KEY);
+  expect(fingerprint).toMatch(/^v1:[0-9a-f]{32}$/);
+  // Nothing secret in Redis: no secret's value appears in the fingerprint.
+  for (const value of Object.values(first.settings)) expect(fingerprint).not.toContain(value);
+  const other = await devSecretsFor(redis, "redis://127.0.0.1:6390", env);
+  expect(other.settings).toEqual(first.settings);
+  expect(other.file).toBe(first.file);
+  expect(other.otherUrl).toBe(true);
+  expect(readdirSync(env.DEV_SECRETS_DIR)).toEqual([basename(first.file)]);
+  expect(redis.keys.get(DEV_SECRETS_FINGERPRINT_KEY)).toBe(fingerprint);
+});
+
+it("refuses a Redis whose data was written with secrets no file holds, making up none", async () => {
+  const redis = fakeRedis();
+  await devSecretsFor(redis, "redis://localhost:6390", { DEV_SECRETS_DIR: freshDir() });
+  const empty = freshDir();
+  const refused = devSecretsFor(redis, "redis://localhost:6390", { DEV_SECRETS_DIR: empty });
+  await expect(refused).rejects.toBeInstanceOf(DevSecretsMismatchError);
+  await expect(refused).rejects.toThrow(
+    /holds data written with development secrets .* put that \.env file back/,
+  );
+  expect(readdirSync(empty)).toEqual([]);
+  // Configured in full, the file is not used and nothing is checked.
+  const all = {
+    DEV_SECRETS_DIR: empty,
+    BUS_SIGNING_KEYS: "x",
+    PAYMENT_TOKEN_KEYS: "x",
+    USER_DATA_KEYS: "x",
+    USER_EMAIL_INDEX_KEY: "x",
+    GATEWAY_SHARED_SECRET: "x",
+  };
+  expect((await devSecretsFor(redis, "redis://localhost:6390", all)).settings).toEqual({});
 });

@@ -8,8 +8,17 @@
  *
  * The file is `<project>/.dev-secrets/<host>_<port>_db<n>.env` (git-ignored, mode 0600), or under
  * DEV_SECRETS_DIR. A variable set in the environment always wins over the file.
+ *
+ * The file's name comes from the URL's text, so the same Redis reached as `127.0.0.1` instead of
+ * `localhost` (or from another checkout, after `git clean -xfd`, with another DEV_SECRETS_DIR) would
+ * find no file and make up new secrets over data sealed with the old ones (newuser7 F5). So the
+ * Redis itself records which secrets its data was written with: a fingerprint (a digest of HMACs of
+ * a fixed label under the data-sealing secrets; nothing secret) at DEV_SECRETS_FINGERPRINT_KEY, set
+ * at first start. A later start uses the file in the directory matching it, whatever the URL's
+ * spelling, and refuses to start (DevSecretsMismatchError, one line saying what to do) if none does.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash, createHmac } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Keyring } from "../lib/security/keyring.js";
@@ -26,11 +35,66 @@ import { SIGNING_KEY_OWNERS } from "./signing-key-distribution.js";
 
 export const DEV_SECRETS_DIR_ENV = "DEV_SECRETS_DIR";
 
+/** The Redis key holding the fingerprint of the development secrets its data was written with. */
+export const DEV_SECRETS_FINGERPRINT_KEY = "ordersaga:dev-secrets:fingerprint";
+
+/** What devSecretsFor needs of Redis: read the fingerprint, set it once (SET NX). */
+export interface FingerprintStore {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, nx: "NX"): Promise<"OK" | null>;
+}
+
+/**
+ * The Redis holds data written with other development secrets than any file in the directory
+ * holds: starting would answer 500 for its users, accept their emails again and dead-letter its
+ * pending messages, so the start is refused. The message is one line naming the ways out.
+ */
+export class DevSecretsMismatchError extends Error {
+  constructor(redisUrl: string, dir: string, fingerprint: string) {
+    super(
+      `${redisUrl} holds data written with development secrets (fingerprint ${fingerprint}) that no file ` +
+        `in ${dir} holds: put that .env file back there (or set DEV_SECRETS_DIR to its directory, or set ` +
+        `its secrets in the environment), or start over an empty Redis or db (FLUSHDB drops this data)`,
+    );
+    this.name = "DevSecretsMismatchError";
+  }
+}
+
+/** The secrets that seal data kept in Redis (users, the email index, tokens, relayed calls). */
+const FINGERPRINTED = [
+  USER_DATA_KEYS_ENV,
+  USER_EMAIL_INDEX_KEY_ENV,
+  TOKEN_KEYS_ENV,
+  "GATEWAY_SHARED_SECRET",
+] as const;
+const FINGERPRINT_LABEL = "ordersaga dev-secrets fingerprint v1";
+
+/**
+ * The non-secret fingerprint of a set of development secrets: `v1:` and 32 hex digits of a SHA-256
+ * over the HMAC-SHA256 of a fixed label under each data-sealing secret. The signing keyring is not
+ * part of it: a service added later (README guide) adds a key to the file without changing it; its
+ * keys are made up with the others, so the others identify the file.
+ */
+export function devSecretsFingerprint(secrets: Record<string, string>): string {
+  const digest = createHash("sha256");
+  for (const name of FINGERPRINTED)
+    digest.update(
+      createHmac("sha256", secrets[name] ?? "")
+        .update(FINGERPRINT_LABEL)
+        .digest(),
+    );
+  return `v1:${digest.digest("hex").slice(0, 32)}`;
+}
+
+function secretsDir(env: NodeJS.ProcessEnv): string {
+  return env[DEV_SECRETS_DIR_ENV]?.trim() || join(PROJECT_ROOT, ".dev-secrets");
+}
+
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 /** The file holding the development secrets of `redisUrl` (credentials never part of the name). */
 export function devSecretsPath(redisUrl: string, env: NodeJS.ProcessEnv = process.env): string {
-  const dir = env[DEV_SECRETS_DIR_ENV]?.trim() || join(PROJECT_ROOT, ".dev-secrets");
+  const dir = secretsDir(env);
   let host = "localhost";
   let port = "6379";
   let db = "0";
@@ -73,16 +137,72 @@ function completed(kept: Record<string, string>): Record<string, string> {
   return out;
 }
 
+/** The file in the directory whose secrets match `fingerprint`: the URL's own first, then any other. */
+function fileMatching(fingerprint: string, urlFile: string, env: NodeJS.ProcessEnv): string | undefined {
+  const dir = secretsDir(env);
+  const others = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((name) => name.endsWith(".env"))
+        .sort()
+        .map((name) => join(dir, name))
+    : [];
+  return [urlFile, ...others.filter((file) => file !== urlFile)].find((file) => {
+    const kept = readSettings(file);
+    return FINGERPRINTED.every((name) => kept[name]) && devSecretsFingerprint(kept) === fingerprint;
+  });
+}
+
+/**
+ * The development-secrets file of the Redis behind `redis`: the one matching the fingerprint that
+ * Redis holds (whatever the URL's spelling), else the URL's own file (`devSecretsPath`), which may
+ * not exist yet. For messages naming the file to load (`--add-instances`).
+ */
+export async function devSecretsFileOf(
+  redis: FingerprintStore,
+  redisUrl: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  const urlFile = devSecretsPath(redisUrl, env);
+  const stored = await redis.get(DEV_SECRETS_FINGERPRINT_KEY);
+  return (stored && fileMatching(stored, urlFile, env)) || urlFile;
+}
+
 /**
  * The settings to add to the launcher's environment: for every secret the environment does not
  * configure, the value kept for this Redis (made up and saved on first use). Empty in production.
+ *
+ * The file is the one whose secrets this Redis's data was written with (its fingerprint at
+ * DEV_SECRETS_FINGERPRINT_KEY, set here on first use with SET NX), whatever the URL's spelling;
+ * `otherUrl` is true when that is not the URL's own file. Throws DevSecretsMismatchError when the
+ * Redis holds a fingerprint no file in the directory matches, and Redis's errors (unreachable,
+ * NOPERM). Not checked when the environment configures every secret (the file is then unused).
  */
-export function devSecretsFor(
+export async function devSecretsFor(
+  redis: FingerprintStore,
   redisUrl: string,
   env: NodeJS.ProcessEnv = process.env,
-): { file: string; settings: Record<string, string>; created: boolean } {
-  const file = devSecretsPath(redisUrl, env);
-  if (env.NODE_ENV === "production") return { file, settings: {}, created: false };
+): Promise<{ file: string; settings: Record<string, string>; created: boolean; otherUrl: boolean }> {
+  const urlFile = devSecretsPath(redisUrl, env);
+  if (env.NODE_ENV === "production") return { file: urlFile, settings: {}, created: false, otherUrl: false };
+  const set = (name: string) => Boolean(env[name]?.trim());
+  const configured = {
+    signing: set(SIGNING_KEYS_ENV) || set(SIGNING_KEYS_FILE_ENV),
+    // The pair goes together: half of one pair and half of another could not open a token.
+    token: set(TOKEN_KEYS_ENV) || set(TOKEN_PUBLIC_KEY_ENV),
+    userData: set(USER_DATA_KEYS_ENV) || set(USER_DATA_KEYS_FILE_ENV),
+    emailIndex: set(USER_EMAIL_INDEX_KEY_ENV),
+    gateway: set("GATEWAY_SHARED_SECRET"),
+  };
+  if (Object.values(configured).every(Boolean))
+    return { file: urlFile, settings: {}, created: false, otherUrl: false };
+
+  let file = urlFile;
+  const stored = await redis.get(DEV_SECRETS_FINGERPRINT_KEY);
+  if (stored) {
+    const match = fileMatching(stored, urlFile, env);
+    if (!match) throw new DevSecretsMismatchError(redisUrl, secretsDir(env), stored);
+    file = match;
+  }
   const kept = readSettings(file);
   const all = completed(kept);
   const created = Object.keys(kept).length === 0;
@@ -100,18 +220,30 @@ export function devSecretsFor(
     );
     chmodSync(file, 0o600);
   }
-  const set = (name: string) => Boolean(env[name]?.trim());
+  // First use of this Redis: it records the secrets its data will be written with. Another start
+  // setting it first (SET NX lost) decides; this one then takes the file matching that.
+  if (!stored && (await redis.set(DEV_SECRETS_FINGERPRINT_KEY, devSecretsFingerprint(all), "NX")) !== "OK")
+    return devSecretsFor(redis, redisUrl, env);
+
   const settings: Record<string, string> = {};
-  if (!set(SIGNING_KEYS_ENV) && !set(SIGNING_KEYS_FILE_ENV))
-    settings[SIGNING_KEYS_ENV] = all[SIGNING_KEYS_ENV]!;
-  // The pair goes together: half of one pair and half of another could not open a token.
-  if (!set(TOKEN_KEYS_ENV) && !set(TOKEN_PUBLIC_KEY_ENV)) {
+  if (!configured.signing) settings[SIGNING_KEYS_ENV] = all[SIGNING_KEYS_ENV]!;
+  if (!configured.token) {
     settings[TOKEN_KEYS_ENV] = all[TOKEN_KEYS_ENV]!;
     settings[TOKEN_PUBLIC_KEY_ENV] = all[TOKEN_PUBLIC_KEY_ENV]!;
   }
-  if (!set(USER_DATA_KEYS_ENV) && !set(USER_DATA_KEYS_FILE_ENV))
-    settings[USER_DATA_KEYS_ENV] = all[USER_DATA_KEYS_ENV]!;
-  if (!set(USER_EMAIL_INDEX_KEY_ENV)) settings[USER_EMAIL_INDEX_KEY_ENV] = all[USER_EMAIL_INDEX_KEY_ENV]!;
-  if (!set("GATEWAY_SHARED_SECRET")) settings.GATEWAY_SHARED_SECRET = all.GATEWAY_SHARED_SECRET!;
-  return { file, settings, created };
+  if (!configured.userData) settings[USER_DATA_KEYS_ENV] = all[USER_DATA_KEYS_ENV]!;
+  if (!configured.emailIndex) settings[USER_EMAIL_INDEX_KEY_ENV] = all[USER_EMAIL_INDEX_KEY_ENV]!;
+  if (!configured.gateway) settings.GATEWAY_SHARED_SECRET = all.GATEWAY_SHARED_SECRET!;
+  return { file, settings, created, otherUrl: file !== urlFile };
+}
+
+/** The launch's line saying which file the development secrets came from (start:services, npm start). */
+export function devSecretsNotice(kept: { file: string; created: boolean; otherUrl: boolean }): string {
+  return (
+    `development secrets ${kept.created ? "made up and kept" : "reused"}: ${kept.file} ` +
+    (kept.otherUrl
+      ? "(the ones this Redis's data was written with, kept when reached by another URL) "
+      : "") +
+    "(delete it together with the Redis data; NODE_ENV=production needs configured keys)"
+  );
 }

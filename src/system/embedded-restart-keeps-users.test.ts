@@ -3,10 +3,13 @@
  * restarted over the same Redis: its development secrets are the per-Redis ones of
  * `npm run start:services` (.dev-secrets/, dev-secrets.ts), so the users of the previous start stay
  * readable (200, not 500 USER_DATA_UNREADABLE) and the email index still refuses a duplicate (409).
- * Before, every start made up new keys in memory, as start:services did before newuser F10.
+ * Before, every start made up new keys in memory, as start:services did before newuser F10. The
+ * restart reaches the same Redis as `localhost` instead of `127.0.0.1` (newuser7 F5: the secrets
+ * are found by the fingerprint Redis holds, not the URL's text), and a start with a directory
+ * holding no matching file is refused in one line instead of making up new secrets.
  */
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -57,7 +60,9 @@ describeWithRedis("npm start over Redis, restarted over the same Redis", (getRed
       first.run.child.kill("SIGTERM");
       expect(await exitWithin(first.run, 60_000)).toBe(0);
 
-      const second = await startAndWait(env);
+      const otherSpelling = getRedis().url.replace("127.0.0.1", "localhost");
+      expect(otherSpelling).not.toBe(getRedis().url);
+      const second = await startAndWait({ ...env, REDIS_URL: otherSpelling });
       const api = createApiClient(second.gateway);
       const read = await api.get<{ id: string; email: string }>(`/users/${created.body.id}`);
       expect(read.status, JSON.stringify(read.body)).toBe(200);
@@ -66,8 +71,26 @@ describeWithRedis("npm start over Redis, restarted over the same Redis", (getRed
       expect(again.status, JSON.stringify(again.body)).toBe(409);
       expect(existsSync(devSecretsPath(getRedis().url, { DEV_SECRETS_DIR: secretsDir }))).toBe(true);
       expect(second.run.output()).toMatch(/development secrets reused: /);
+      expect(second.run.output()).toContain(devSecretsPath(getRedis().url, { DEV_SECRETS_DIR: secretsDir }));
       second.run.child.kill("SIGTERM");
       expect(await exitWithin(second.run, 60_000)).toBe(0);
+
+      // A checkout without the file (another DEV_SECRETS_DIR, git clean -xfd): refused, one line.
+      const emptyDir = mkdtempSync(join(tmpdir(), "ordersaga-embedded-secrets-empty-"));
+      try {
+        const third = runEntryPoint("src/system/start-embedded.ts", [], {
+          LOG_LEVEL: "warn",
+          GATEWAY_PORT: "0",
+          ...env,
+          DEV_SECRETS_DIR: emptyDir,
+        });
+        expect(await exitWithin(third, START_MS)).toBe(1);
+        expect(third.output()).toMatch(/could not start: .*holds data written with development secrets/);
+        expect(third.output()).not.toMatch(/\n\s+at /);
+        expect(readdirSync(emptyDir)).toEqual([]);
+      } finally {
+        rmSync(emptyDir, { recursive: true, force: true });
+      }
     },
     START_MS * 2 + 120_000,
   );

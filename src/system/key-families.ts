@@ -52,6 +52,7 @@ import {
 } from "../services/shipping/keys.js";
 import { TOKEN_KEY_TTL_MS, tokenKeyKey } from "../lib/security/payment-token.js";
 import { deletedKey, emailKey, userKey, validationKey } from "../services/user/keys.js";
+import { DEV_SECRETS_FINGERPRINT_KEY } from "./dev-secrets.js";
 import { DEFAULT_SLOT, LAUNCHER_SLOT_LEASE_MS, launcherSlotKey } from "./launch-guard.js";
 
 /**
@@ -752,6 +753,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "TTL 15 s (`LAUNCHER_SLOT_LEASE_MS`), renewed while the launcher runs; one per running launcher",
     check: { kind: "expires", maxTtl: () => LAUNCHER_SLOT_LEASE_MS },
+  },
+  {
+    pattern: "ordersaga:dev-secrets:fingerprint",
+    match: re("ordersaga:dev-secrets:fingerprint"),
+    example: DEV_SECRETS_FINGERPRINT_KEY,
+    owner: "npm run start:services, npm start over Redis (dev-secrets.ts)",
+    type: "string",
+    holds:
+      "a non-secret fingerprint of the development secrets this Redis's data was written with (a start with other secrets is refused)",
+    role: "record",
+    bound: "one key, set once at the first development start",
+    check: { kind: "count", max: 1 },
   },
   // dead-letter queue
   {

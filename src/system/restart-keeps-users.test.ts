@@ -2,7 +2,9 @@
  * Newuser F10, with real processes (`npm run start:services` as a child, over a real Redis): the
  * launcher's made-up development secrets are kept per Redis, so a restart over the same Redis
  * reads the users of the previous run (200, not 500 "unknown key id") and the email index still
- * refuses a duplicate (409). They used to be made up anew on every launch.
+ * refuses a duplicate (409). They used to be made up anew on every launch. The restart reaches the
+ * same Redis as `localhost` instead of `127.0.0.1`: the secrets are found by the fingerprint Redis
+ * holds, not by the URL's text (newuser7 F5: the other spelling made up new secrets silently).
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -52,7 +54,9 @@ describeWithRedis("npm run start:services restarted over the same Redis", (getRe
       first.run.child.kill("SIGTERM");
       expect(await exitWithin(first.run, 120_000)).toBe(0);
 
-      const second = await startAndWait(env);
+      const otherSpelling = getRedis().url.replace("127.0.0.1", "localhost");
+      expect(otherSpelling).not.toBe(getRedis().url);
+      const second = await startAndWait({ ...env, REDIS_URL: otherSpelling });
       const api = createApiClient(second.gateway);
       const read = await api.get<{ id: string; email: string }>(`/users/${created.body.id}`);
       expect(read.status, JSON.stringify(read.body)).toBe(200);
@@ -93,6 +97,7 @@ describeWithRedis("npm run start:services restarted over the same Redis", (getRe
       // Each launch says where the secrets are kept.
       expect(first.run.output()).toMatch(/development secrets made up and kept: /);
       expect(second.run.output()).toMatch(/development secrets reused: /);
+      expect(second.run.output()).toContain(devSecretsPath(getRedis().url, { DEV_SECRETS_DIR: secretsDir }));
     },
     START_MS * 3 + 180_000,
   );

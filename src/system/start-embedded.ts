@@ -11,10 +11,11 @@ import { guardRedisDurability, SERVICE_SECRET_VARIABLES } from "../lib/runtime/p
 import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
 import { configOrFail, failStart } from "../lib/runtime/launch-signal.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
-import { waitForRedis } from "../lib/runtime/redis-ready.js";
+import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../lib/runtime/redis-ready.js";
+import { ResendGuardRedis } from "../lib/redis/resend-guard.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { initTracing } from "../lib/observability/tracing.js";
-import { devSecretsFor } from "./dev-secrets.js";
+import { devSecretsFor, devSecretsNotice } from "./dev-secrets.js";
 import { startEmbeddedSystem } from "./embedded.js";
 
 // Over Redis, the development secrets kept for that Redis (dev-secrets.ts), as start:services uses:
@@ -23,14 +24,26 @@ import { startEmbeddedSystem } from "./embedded.js";
 // signature. Before anything reads them (the gateway's settings below, the keys at service start).
 // The in-memory mode keeps nothing across starts, so it needs nothing kept. Empty in production.
 const redisUrl = process.env.REDIS_URL?.trim();
-if (redisUrl) {
-  const kept = await configOrFail("Ordersaga", () => devSecretsFor(redisUrl));
-  Object.assign(process.env, kept.settings);
-  if (Object.keys(kept.settings).length > 0)
-    console.log(
-      `development secrets ${kept.created ? "made up and kept" : "reused"}: ${kept.file} ` +
-        "(delete it together with the Redis data; NODE_ENV=production needs configured keys)",
+// Not in production (configured keys only): there the start's own checks come first (placeholders,
+// fail-closed), before Redis is asked anything.
+if (redisUrl && process.env.NODE_ENV !== "production") {
+  // The secrets whose fingerprint this Redis holds, whatever the URL's spelling; none matching:
+  // refused in one line (newuser7 F5). A short connection as the platform's own user.
+  const probe = new ResendGuardRedis(redisUrl, {
+    maxRetriesPerRequest: 1,
+    ...(process.env.REDIS_USERNAME ? { username: process.env.REDIS_USERNAME } : {}),
+    ...(process.env.REDIS_PASSWORD ? { password: process.env.REDIS_PASSWORD } : {}),
+  });
+  probe.on("error", () => {});
+  const kept = await configOrFail("Ordersaga", async () => {
+    await waitForRedis(
+      probe,
+      Number(process.env.REDIS_CONNECT_TIMEOUT_MS) || DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
     );
+    return devSecretsFor(probe, redisUrl);
+  }).finally(() => probe.disconnect());
+  Object.assign(process.env, kept.settings);
+  if (Object.keys(kept.settings).length > 0) console.log(devSecretsNotice(kept));
 }
 // A bad variable is one line naming it, exit 1: never a stack trace.
 const env = await configOrFail("Ordersaga", () => parseEnv(gatewayEnvSchema));

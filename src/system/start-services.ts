@@ -3,7 +3,7 @@
  * prints where the gateway and every service listen; a process that cannot start is reported with
  * its reason and the whole launch stops with exit code 1.
  *
- *   npm run start:services -- --instances inventory=2 --port-base 4000   (or --any-port)
+ *   npm run start:services -- --instances inventory=2 --port-base 4000   (or --any-port; --help)
  *   npm run start:services -- --redis-acl   (each process as its own Redis ACL user, made here)
  *   npm run build && npm run start:services -- --compiled   (plain node on dist/: fast start-up)
  *   npm run start:services -- --add-instances --any-port --instances order=2   (more processes for
@@ -12,7 +12,6 @@
  * A system already running over REDIS_URL is never joined by accident: the launch is refused,
  * saying what runs (launch-guard.ts). A process that dies after start is restarted (backoff, logged).
  */
-import { parseArgs } from "node:util";
 import { ResendGuardRedis } from "../lib/redis/resend-guard.js";
 import { startFailureReason } from "../lib/runtime/launch-signal.js";
 import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../lib/runtime/redis-ready.js";
@@ -24,35 +23,28 @@ import {
   type SlotClaim,
   SlotTakenError,
 } from "./launch-guard.js";
-import {
-  CompiledBuildError,
-  LaunchError,
-  launch,
-  parseInstances,
-  planProcesses,
-  ServiceSetupError,
-} from "./launcher.js";
-import { devSecretsFor, devSecretsPath } from "./dev-secrets.js";
+import { CompiledBuildError, LaunchError, launch, planProcesses, ServiceSetupError } from "./launcher.js";
+import { DevSecretsMismatchError, devSecretsFileOf, devSecretsFor, devSecretsNotice } from "./dev-secrets.js";
 import { provisionAclUsers } from "./redis-acl.js";
+import { type LauncherArgs, LauncherArgsError, launcherUsage, parseLauncherArgs } from "./launcher-args.js";
 
-const { values } = parseArgs({
-  options: {
-    instances: { type: "string" },
-    "port-base": { type: "string" },
-    "any-port": { type: "boolean" },
-    "redis-acl": { type: "boolean" },
-    compiled: { type: "boolean" },
-    "add-instances": { type: "boolean" },
-  },
-});
-// Empty counts as unset, as for every process it starts.
-const redisUrl = process.env.REDIS_URL || "redis://localhost:6379";
-const portBase = values["port-base"] === undefined ? undefined : Number(values["port-base"]);
-if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase < 65_000)) {
-  console.error(`--port-base must be a port number (got "${values["port-base"]}")`);
+// Every argument checked before anything is claimed or started (newuser7 F6): one line, exit 2.
+let args: LauncherArgs;
+try {
+  args = parseLauncherArgs(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof LauncherArgsError)) throw error;
+  console.error(`start:services: ${error.message}`);
   process.exit(2);
 }
-const addInstances = values["add-instances"] === true;
+if (args.help) {
+  process.stdout.write(launcherUsage());
+  process.exit(0);
+}
+// Empty counts as unset, as for every process it starts.
+const redisUrl = process.env.REDIS_URL || "redis://localhost:6379";
+const portBase = args.portBase;
+const addInstances = args.addInstances;
 const refuse = (reason: string): never => {
   console.error(`\nOrdersaga could not start:\n  ${reason}\n`);
   process.exit(1);
@@ -73,36 +65,37 @@ let slot: SlotClaim | undefined;
         refuse(
           `--add-instances: set ${missing.join(", ")} to the running system's values first (processes ` +
             "with keys of their own could not verify its messages, open its tokens or read its users; " +
-            `a system started without them keeps them in ${devSecretsPath(redisUrl)}: ` +
+            `a system started without them keeps them in ${await devSecretsFileOf(guard, redisUrl)}: ` +
             "`set -a; . <that file>; set +a`)",
         );
       if (running.length === 0)
         console.log(`--add-instances: no system runs over ${redisUrl} yet; starting what was asked for`);
     } else if (running.length > 0) {
       refuse(runningSystemMessage(redisUrl, running));
+    } else {
+      // Development secrets kept per Redis (dev-secrets.ts): a restart over the same Redis reuses
+      // them, so users sealed, emails indexed and messages signed by the previous run stay readable
+      // (newuser F10), found by the fingerprint the Redis holds whatever the URL's spelling, and a
+      // Redis whose data was written with secrets no file holds is refused (newuser7 F5). Before the
+      // slot is claimed: a refusal leaves nothing held.
+      const kept = await devSecretsFor(guard, redisUrl);
+      Object.assign(process.env, kept.settings);
+      if (Object.keys(kept.settings).length > 0) console.log(devSecretsNotice(kept));
     }
     slot = await claimLauncherSlot(guard, { add: addInstances, wanted: process.env.INSTANCE_SLOT });
   } catch (error) {
-    refuse(error instanceof SlotTakenError ? error.message : `redis: ${startFailureReason(error)}`);
+    refuse(
+      error instanceof SlotTakenError || error instanceof DevSecretsMismatchError
+        ? error.message
+        : `redis: ${startFailureReason(error)}`,
+    );
   }
   // Renewed while the launcher runs: the connection stays open, errors are retried by ioredis.
 }
 
-// Development secrets kept per Redis (dev-secrets.ts): a restart over the same Redis reuses them,
-// so users sealed, emails indexed and messages signed by the previous run stay readable (newuser F10).
-if (!addInstances) {
-  const kept = devSecretsFor(redisUrl);
-  Object.assign(process.env, kept.settings);
-  if (Object.keys(kept.settings).length > 0)
-    console.log(
-      `development secrets ${kept.created ? "made up and kept" : "reused"}: ${kept.file} ` +
-        "(delete it together with the Redis data; NODE_ENV=production needs configured keys)",
-    );
-}
-
 // --redis-acl: every process connects as its own ACL user, created here (needs ACL rights on REDIS_URL).
 let redisUsers: Awaited<ReturnType<typeof provisionAclUsers>> | undefined;
-if (values["redis-acl"] === true) {
+if (args.redisAcl) {
   const admin = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: 1 });
   // Its commands' failures are reported below; the connection's own error events add nothing.
   admin.on("error", () => {});
@@ -118,10 +111,10 @@ if (values["redis-acl"] === true) {
 const specs = plan({
   redisUrl,
   ...(redisUsers ? { redisUsers } : {}),
-  instances: parseInstances(values.instances),
+  instances: args.instances,
   ...(slot?.prefix === undefined ? {} : { slotPrefix: slot.prefix }),
   // SERVICE_PORT=0 (any free port), as for one service process, applies to every service.
-  anyPort: values["any-port"] === true || process.env.SERVICE_PORT === "0",
+  anyPort: args.anyPort || process.env.SERVICE_PORT === "0",
   ...(portBase === undefined ? {} : { portBase }),
   ...(process.env.GATEWAY_PORT ? { gatewayPort: Number(process.env.GATEWAY_PORT) } : {}),
   ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
@@ -137,7 +130,7 @@ function plan(options: Parameters<typeof planProcesses>[0]): ReturnType<typeof p
   }
 }
 // --add-instances --instances order=2: only the services named (the running system has the rest).
-const wanted = parseInstances(values.instances);
+const wanted = args.instances;
 const launched =
   addInstances && Object.keys(wanted).length > 0
     ? specs.filter((spec) => spec.env.SERVICE_NAME !== undefined && spec.env.SERVICE_NAME in wanted)
@@ -146,7 +139,7 @@ const launched =
 // what to do, when the build is missing or older than the sources.
 let system: ReturnType<typeof launch>;
 try {
-  system = launch(launched, undefined, { compiled: values.compiled === true, respawn: {} });
+  system = launch(launched, undefined, { compiled: args.compiled, respawn: {} });
 } catch (error) {
   if (!(error instanceof CompiledBuildError)) throw error;
   console.error(`--compiled: ${error.message}`);

@@ -1,7 +1,14 @@
-/** New-user F8: `npm run trace` against a gateway with API keys says how to give it one. */
+/**
+ * New-user F8: `npm run trace` against a gateway with API keys says how to give it one. Newuser7 F3:
+ * with REDIS_URL and no GATEWAY_URL it finds the running gateway in the registry (as the demo does),
+ * wherever it listens, and a gateway it cannot reach is named with fetch's cause and what to set.
+ */
 import { createServer, type Server } from "node:http";
+import { Redis } from "ioredis";
 import { afterEach, expect, it } from "vitest";
+import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
 import { exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
+import { describeWithRedis, freePort } from "../test-support/redis.js";
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -24,3 +31,60 @@ it("on a 401 says to set GATEWAY_API_KEY", async () => {
   expect(await exitWithin(r, 45_000)).toBe(1);
   expect(r.output()).toContain("set GATEWAY_API_KEY to one of the gateway's API keys");
 }, 60_000);
+
+it("names fetch's cause and says to set GATEWAY_URL when nothing answers", async () => {
+  const port = await freePort();
+  const r = runEntryPoint("scripts/trace.ts", ["o-1"], {
+    GATEWAY_URL: `http://127.0.0.1:${port}`,
+    REDIS_URL: "",
+  });
+  expect(await exitWithin(r, 45_000)).toBe(1);
+  expect(r.output()).toContain(`cannot reach the gateway at http://127.0.0.1:${port}: fetch failed`);
+  expect(r.output()).toMatch(/ECONNREFUSED/);
+  expect(r.output()).toMatch(/GATEWAY_URL/);
+}, 60_000);
+
+describeWithRedis("npm run trace with REDIS_URL", (getRedis) => {
+  it("finds the running gateway in the registry, not on 8080", async () => {
+    // A gateway on a port of its own, registered as the real one registers itself.
+    server = createServer((req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        req.url === "/health"
+          ? JSON.stringify({ status: "ok" })
+          : JSON.stringify({
+              orderId: "o-7",
+              events: [
+                { type: "order.event.created", version: 1, time: "2026-01-01T00:00:00.000Z", data: {} },
+              ],
+            }),
+      );
+    });
+    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    const redis = new Redis(getRedis().url);
+    try {
+      const now = new Date().toISOString();
+      await new RedisServiceRegistry({ redis }).register(
+        {
+          service: "gateway",
+          instanceId: "gateway-test",
+          address: "127.0.0.1",
+          port,
+          version: "test",
+          startedAt: now,
+          lastHeartbeat: now,
+          status: "healthy",
+          consecutiveFailures: 0,
+        },
+        120_000,
+      );
+      const r = runEntryPoint("scripts/trace.ts", ["o-7"], { REDIS_URL: getRedis().url, GATEWAY_URL: "" });
+      expect(await exitWithin(r, 45_000), r.output()).toBe(0);
+      expect(r.output()).toContain("order o-7");
+      expect(r.output()).toContain("v1 order.event.created");
+    } finally {
+      redis.disconnect();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,66 @@
+/**
+ * Newuser7 F6 (real processes, real Redis): a mistake in `npm run start:services`'s arguments is one
+ * line naming the valid values, exit 2, before anything is claimed or started: a bad `--instances`
+ * used to crash with a stack trace after the launcher had claimed its slot (15 s lease), so the
+ * corrected command right after was refused as "another launcher". `--help` lists the options.
+ */
+import { Redis } from "ioredis";
+import { afterAll, expect, it } from "vitest";
+import { exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
+import { describeWithRedis } from "../test-support/redis.js";
+
+afterAll(() => killRuns());
+
+// One node process booting tsx on a loaded machine; it exits before starting any child.
+const BOUND_MS = 60_000;
+
+describeWithRedis("npm run start:services with a mistaken argument", (getRedis) => {
+  const launcher = (args: string[]) =>
+    runEntryPoint("src/system/start-services.ts", args, { LOG_LEVEL: "warn", REDIS_URL: getRedis().url });
+
+  it(
+    "says what is wrong in one line, exits 2 and claims nothing",
+    async () => {
+      const redis = new Redis(getRedis().url);
+      try {
+        for (const [args, message] of [
+          [["--instances", "orders=2"], /bad --instances entry "orders=2" .*services: .*order/],
+          [["--instance", "order=2"], /unknown option "--instance" \(options: .*--instances/],
+          [["--port-base", "abc"], /--port-base must be a port number/],
+          [["--any-port", "extra"], /unexpected argument "extra"/],
+        ] as const) {
+          const r = launcher([...args]);
+          expect(await exitWithin(r, BOUND_MS), r.output()).toBe(2);
+          expect(r.output()).toMatch(message);
+          expect(r.output()).toMatch(/--help/);
+          expect(r.output(), "no stack trace").not.toMatch(/\n\s+at /);
+          expect(r.output()).not.toMatch(/development secrets/);
+        }
+        expect(await redis.keys("ordersaga:launcher:slot:*")).toEqual([]);
+        expect(await redis.dbsize()).toBe(0);
+      } finally {
+        redis.disconnect();
+      }
+    },
+    BOUND_MS * 5,
+  );
+
+  it(
+    "--help lists every option and exits 0",
+    async () => {
+      const r = launcher(["--help"]);
+      expect(await exitWithin(r, BOUND_MS)).toBe(0);
+      for (const option of [
+        "--instances",
+        "--port-base",
+        "--any-port",
+        "--redis-acl",
+        "--compiled",
+        "--add-instances",
+      ])
+        expect(r.output()).toContain(option);
+      expect(r.output()).not.toMatch(/\n\s+at /);
+    },
+    BOUND_MS,
+  );
+});

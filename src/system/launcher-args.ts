@@ -1,0 +1,102 @@
+/**
+ * `npm run start:services`'s command line, parsed and checked in full before the launcher claims
+ * anything or starts a process (newuser7 F6: a bad `--instances` used to throw, with a stack trace,
+ * after the launcher's slot was claimed, so the corrected command was refused for the slot's 15 s
+ * lease). A mistake is a LauncherArgsError whose message is one line naming the valid values.
+ */
+import { parseArgs } from "node:util";
+import { SERVICES } from "./catalog.js";
+import { parseInstances } from "./launcher.js";
+
+/** The options, with what each does: `--help` prints them (names fixed by the README). */
+const OPTIONS = {
+  instances: {
+    type: "string",
+    value: "<service>=<n>,...",
+    help: "more instances of a service, e.g. inventory=2,order=2",
+  },
+  "port-base": { type: "string", value: "<port>", help: "services on <port>+1.., the gateway on <port>+80" },
+  "any-port": { type: "boolean", help: "every service on a free port (also SERVICE_PORT=0)" },
+  "redis-acl": { type: "boolean", help: "each process as its own Redis ACL user, created here" },
+  compiled: { type: "boolean", help: "run the dist/ build with plain node (after npm run build)" },
+  "add-instances": {
+    type: "boolean",
+    help: "add processes to the system running over REDIS_URL (its secrets in the environment)",
+  },
+  help: { type: "boolean", help: "print this and exit" },
+} as const;
+
+/** A mistaken argument: the message is one line saying what is wrong and what is valid. */
+export class LauncherArgsError extends Error {
+  constructor(message: string) {
+    super(`${message} (npm run start:services -- --help lists the options)`);
+    this.name = "LauncherArgsError";
+  }
+}
+
+export interface LauncherArgs {
+  help: boolean;
+  /** Service name → instance count (`--instances`), checked against the catalog. */
+  instances: Record<string, number>;
+  portBase?: number;
+  anyPort: boolean;
+  redisAcl: boolean;
+  compiled: boolean;
+  addInstances: boolean;
+}
+
+/** The usage text `--help` prints. */
+export function launcherUsage(): string {
+  const rows = Object.entries(OPTIONS).map(([name, option]) => {
+    const left = `--${name}${"value" in option ? ` ${option.value}` : ""}`;
+    return `  ${left.padEnd(30)} ${option.help}`;
+  });
+  return (
+    "usage: npm run start:services -- [options]   (over REDIS_URL, default redis://localhost:6379)\n" +
+    `${rows.join("\n")}\nservices: ${SERVICES.map((s) => s.name).join(", ")}\n`
+  );
+}
+
+/** Parses `argv` (without node and the script); throws LauncherArgsError for any mistake. */
+export function parseLauncherArgs(argv: readonly string[]): LauncherArgs {
+  const names = Object.keys(OPTIONS)
+    .map((name) => `--${name}`)
+    .join(", ");
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, { type }]) => [name, { type }])),
+      allowPositionals: true,
+    }));
+  } catch (error) {
+    const text = (error as Error).message;
+    const unknown = /Unknown option '([^']+)'/.exec(text);
+    if (unknown) throw new LauncherArgsError(`unknown option "${unknown[1]}" (options: ${names})`);
+    const missing = /Option '(--[a-z-]+)[^']*' argument missing/.exec(text);
+    if (missing) throw new LauncherArgsError(`${missing[1]} needs a value`);
+    throw new LauncherArgsError(text.split("\n")[0]!);
+  }
+  if (positionals.length > 0)
+    throw new LauncherArgsError(`unexpected argument "${positionals[0]}" (options: ${names})`);
+  let instances: Record<string, number>;
+  try {
+    instances = parseInstances(values.instances as string | undefined);
+  } catch (error) {
+    throw new LauncherArgsError((error as Error).message);
+  }
+  const rawBase = values["port-base"] as string | undefined;
+  const portBase = rawBase === undefined ? undefined : Number(rawBase);
+  if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase < 65_000))
+    throw new LauncherArgsError(`--port-base must be a port number (got "${rawBase}")`);
+  return {
+    help: values.help === true,
+    instances,
+    ...(portBase === undefined ? {} : { portBase }),
+    anyPort: values["any-port"] === true,
+    redisAcl: values["redis-acl"] === true,
+    compiled: values.compiled === true,
+    addInstances: values["add-instances"] === true,
+  };
+}

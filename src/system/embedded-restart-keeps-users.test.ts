@@ -72,6 +72,16 @@ describeWithRedis("npm start over Redis, restarted over the same Redis", (getRed
       expect(existsSync(devSecretsPath(getRedis().url, { DEV_SECRETS_DIR: secretsDir }))).toBe(true);
       expect(second.run.output()).toMatch(/development secrets reused: /);
       expect(second.run.output()).toContain(devSecretsPath(getRedis().url, { DEV_SECRETS_DIR: secretsDir }));
+      // Another npm start over the same Redis while this one runs: refused, naming what runs
+      // (break-svc7 F4: it joined the running system's consumer groups with a second gateway).
+      const joining = runEntryPoint("src/system/start-embedded.ts", [], {
+        LOG_LEVEL: "warn",
+        GATEWAY_PORT: "0",
+        ...env,
+      });
+      expect(await exitWithin(joining, START_MS)).toBe(1);
+      expect(joining.output()).toMatch(/an Ordersaga system is already running over /);
+      expect(joining.output()).toContain(second.gateway.replace("localhost", "127.0.0.1"));
       second.run.child.kill("SIGTERM");
       expect(await exitWithin(second.run, 60_000)).toBe(0);
 

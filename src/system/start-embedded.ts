@@ -17,6 +17,7 @@ import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.j
 import { initTracing } from "../lib/observability/tracing.js";
 import { devSecretsFor, devSecretsNotice } from "./dev-secrets.js";
 import { startEmbeddedSystem } from "./embedded.js";
+import { findRunningInstances, runningSystemMessage } from "./launch-guard.js";
 
 // Over Redis, the development secrets kept for that Redis (dev-secrets.ts), as start:services uses:
 // made up anew on every start, the users sealed by the previous start answered 500
@@ -40,6 +41,11 @@ if (redisUrl && process.env.NODE_ENV !== "production") {
       probe,
       Number(process.env.REDIS_CONNECT_TIMEOUT_MS) || DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
     );
+    // A system already running over this Redis (npm start or start:services): refused, as
+    // start:services refuses, instead of silently joining its consumer groups with a second
+    // gateway (break-svc7 F4; the kept secrets would let it).
+    const running = await findRunningInstances(probe);
+    if (running.length > 0) throw new Error(runningSystemMessage(redisUrl, running));
     return devSecretsFor(probe, redisUrl);
   }).finally(() => probe.disconnect());
   Object.assign(process.env, kept.settings);

@@ -47,6 +47,7 @@ import {
   carrierBookingKey,
   carrierIndexKey,
   carrierInFlightKey,
+  dueFailuresKey,
   dueKey,
   shipmentKey,
 } from "../services/shipping/keys.js";
@@ -551,6 +552,19 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     bound: "one key; a shipment leaves it when delivered (shipments in transit)",
     check: { kind: "count", max: 1 },
     members: { kind: "due" },
+  },
+  {
+    pattern: "{shipping}:due:failures",
+    match: re(`${tagged("shipping")}:due:failures`),
+    example: dueFailuresKey(),
+    owner: "shipping",
+    type: "hash",
+    holds:
+      "failed delivery tries of a shipment on the schedule (order id → count; it was moved back by its backoff)",
+    role: "transient",
+    bound: "one key; a field only while its shipment is on `{shipping}:due` (removed with it, same script)",
+    check: { kind: "count", max: 1 },
+    members: { kind: "within", of: () => dueKey() },
   },
   {
     pattern: "{shipping}:carrier:booking:<idempotencyKey>",

@@ -167,8 +167,9 @@ export const SERVICE_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   inventory: ["hget", "hmget", "hincrby", "sscan", "unlink", "zrangebylex"],
   // Its records and the simulated provider's ledger.
   payment: ["hget", "mget", "sscan", "zrange"],
-  // Its records, the due index, and the simulated carrier's ledger (carrier-redis-ledger.ts).
-  shipping: ["hget", "hmget", "zrangebyscore", "zrem"],
+  // Its records, the due index and its failure counts (a failed delivery moved back), and the
+  // simulated carrier's ledger (carrier-redis-ledger.ts).
+  shipping: ["hdel", "hget", "hincrby", "hmget", "zrangebyscore", "zrem"],
   notification: ["hget", "hmget", "mget", "zrangebyscore", "zrem", "zrevrange", "zrevrangebyscore"],
 };
 

@@ -100,11 +100,13 @@ describe("scheduled delivery", () => {
     }
   });
 
-  it("keeps the idle pace while the only due shipment fails every pass (no busy loop on a stuck record)", async () => {
-    const { store, deps, prepare, advance } = setup();
+  it("retries a shipment that fails every pass only after its doubling backoff (no busy loop on a stuck record)", async () => {
+    const { store, deps, prepare } = setup();
     const logger = { debug: () => {}, warn: () => {} } as never;
     await prepare("o-bad");
+    const tried: number[] = [];
     store.get = async () => {
+      tried.push(Date.now() - (T0 + DELAY));
       throw new SyntaxError("Unterminated string in JSON at position 337");
     };
     const due = store.due.bind(store);
@@ -113,16 +115,102 @@ describe("scheduled delivery", () => {
       passes++;
       return due(now, limit);
     };
-    advance(DELAY);
-    vi.useFakeTimers();
-    const poller = startDeliveryPoller({ ...deps, intervalMs: 500, logger });
+    vi.useFakeTimers({ now: T0 + DELAY });
+    const poller = startDeliveryPoller({ ...deps, now: () => Date.now(), intervalMs: 500, logger });
     try {
-      await vi.advanceTimersByTimeAsync(2_050);
-      expect(passes).toBe(4);
+      await vi.advanceTimersByTimeAsync(16_000);
     } finally {
       await poller.stop();
       vi.useRealTimers();
     }
+    // Tried about 0.5, 1.5, 3.5, 7.5, 15.5 s in: each wait at least the last backoff (1 s, doubled).
+    expect(tried.length).toBeGreaterThanOrEqual(4);
+    expect(tried.length).toBeLessThanOrEqual(5);
+    tried.slice(1).forEach((at, i) => expect(at - tried[i]!).toBeGreaterThanOrEqual(1_000 * 2 ** i));
+    // The idle pace, plus one quick pass after each that moved a shipment back.
+    expect(passes).toBeLessThanOrEqual(16_000 / 500 + tried.length);
+  });
+
+  it("delivers a shipment behind 150 due ones that fail every pass (unreadable or a Redis error) within two passes", async () => {
+    const { sent, store, deps, prepareDueAt, advance } = setup();
+    for (let i = 0; i < 150; i++) await prepareDueAt(`o-bad-${i}`, T0 + DELAY - 1_000 + i);
+    await prepareDueAt("o-good", T0 + DELAY);
+    const get = store.get.bind(store);
+    store.get = async (orderId) => {
+      if (!orderId.startsWith("o-bad-")) return get(orderId);
+      throw Number(orderId.slice("o-bad-".length)) % 2
+        ? new SyntaxError("Unexpected token n in JSON at position 1")
+        : new Error("WRONGTYPE Operation against a key holding the wrong kind of value");
+    };
+    advance(DELAY);
+    const failed: string[] = [];
+    let delivered = 0;
+    for (let pass = 0; pass < 2; pass++) {
+      delivered += await deliverDue({ ...deps, onFailure: (orderId) => failed.push(orderId) });
+      advance(25);
+    }
+    expect(delivered).toBe(1);
+    expect((await store.get("o-good"))?.status).toBe("delivered");
+    expect(sent).toHaveLength(1);
+    // Each failing one was tried once, then moved back (1 s): still scheduled, not lost.
+    expect(new Set(failed).size).toBe(150);
+    expect(failed).toHaveLength(150);
+    expect(await store.due(T0 + DELAY + 50, 1_000)).toEqual([]);
+    expect(await store.due(T0 + DELAY + 1_050, 1_000)).toHaveLength(150);
+  });
+
+  it("delivers a shipment whose store failed transiently once the failure clears, retried after 1, 2, 4 s", async () => {
+    const { sent, store, deps, prepare, advance } = setup();
+    await prepare("o-1");
+    const get = store.get.bind(store);
+    const tried: number[] = [];
+    store.get = async (orderId) => {
+      tried.push(deps.now() - (T0 + DELAY));
+      if (tried.length <= 3) throw new Error("Connection is closed.");
+      return get(orderId);
+    };
+    advance(DELAY);
+    const retries: unknown[] = [];
+    for (let t = 0; t <= 10_000; t += 100) {
+      await deliverDue({ ...deps, onFailure: (_orderId, _error, retry) => retries.push(retry) });
+      advance(100);
+    }
+    expect(tried).toEqual([0, 1_000, 3_000, 7_000]);
+    expect(retries).toEqual([
+      { deferred: true, failures: 1, retryAt: T0 + DELAY + 1_000 },
+      { deferred: true, failures: 2, retryAt: T0 + DELAY + 3_000 },
+      { deferred: true, failures: 3, retryAt: T0 + DELAY + 7_000 },
+    ]);
+    expect(sent).toHaveLength(1);
+    expect((await store.get("o-1"))?.status).toBe("delivered");
+  });
+
+  it("two pollers behind failing shipments deliver each good one once and count each failure once", async () => {
+    const { sent, store, deps, prepareDueAt, advance } = setup();
+    for (let i = 0; i < 120; i++) await prepareDueAt(`o-bad-${i}`, T0 + DELAY - 1_000 + i);
+    for (let i = 0; i < 30; i++) await prepareDueAt(`o-good-${i}`, T0 + DELAY);
+    const get = store.get.bind(store);
+    store.get = async (orderId) => {
+      if (orderId.startsWith("o-bad-"))
+        throw new Error("WRONGTYPE Operation against a key holding the wrong kind of value");
+      return get(orderId);
+    };
+    advance(DELAY);
+    const counted: number[] = [];
+    const onFailure = (
+      _orderId: string,
+      _error: unknown,
+      retry?: { deferred: boolean; failures?: number },
+    ) => {
+      if (retry?.deferred) counted.push(retry.failures ?? 0);
+    };
+    for (let pass = 0; pass < 3; pass++) {
+      await Promise.all([deliverDue({ ...deps, onFailure }), deliverDue({ ...deps, onFailure })]);
+      advance(25);
+    }
+    const deliveredIds = sent.map((m) => (decodeEnvelope(m.body).payload as { orderId: string }).orderId);
+    expect(deliveredIds.sort()).toEqual(Array.from({ length: 30 }, (_, i) => `o-good-${i}`).sort());
+    expect(counted).toEqual(Array.from({ length: 120 }, () => 1));
   });
 
   it("delivers each shipment once when two instances poll at the same time", async () => {
@@ -154,26 +242,27 @@ describe("scheduled delivery", () => {
       "o-good",
     ]);
     expect(failures).toEqual(["o-bad"]);
-    // Left on the schedule: a record a later write repairs is still delivered.
-    expect(await store.due(T0 + DELAY, 10)).toEqual(["o-bad"]);
+    // Still on the schedule, 1 s later (a record a later write repairs is still delivered), so it
+    // does not hold the head of the schedule meanwhile.
+    expect(await store.due(T0 + DELAY, 10)).toEqual([]);
+    expect(await store.due(T0 + DELAY + 1_000, 10)).toEqual(["o-bad"]);
   });
 
-  it("the poller counts each skip of an unreadable record in shipping_unreadable_records_total, not other failures", async () => {
+  it("the poller counts each failed try of an unreadable record in shipping_unreadable_records_total, other failures in shipping_delivery_errors_total", async () => {
     const { store, deps, prepare, advance } = setup();
     await Promise.all([prepare("o-bad"), prepare("o-down"), prepare("o-good")]);
     const get = store.get.bind(store);
     store.get = async (orderId) => {
       if (orderId === "o-bad") throw new SyntaxError("Unterminated string in JSON at position 337");
-      // Not the record: the store could not be asked (a Redis outage is not an unreadable record).
-      if (orderId === "o-down") throw new Error("Connection is closed.");
+      // Not the record: the store could not read it (a Redis error is not an unreadable record).
+      if (orderId === "o-down")
+        throw new Error("WRONGTYPE Operation against a key holding the wrong kind of value");
       return get(orderId);
     };
     const registry = new Registry();
-    const unreadable = new Counter({
-      name: "ordersaga_shipping_unreadable_records_total",
-      help: "test",
-      registers: [registry],
-    });
+    const counter = (name: string) => new Counter({ name, help: "test", registers: [registry] });
+    const unreadable = counter("ordersaga_shipping_unreadable_records_total");
+    const errors = counter("ordersaga_shipping_delivery_errors_total");
     const logger = { warn: () => {}, debug: () => {} } as unknown as Parameters<
       typeof startDeliveryPoller
     >[0]["logger"];
@@ -182,16 +271,19 @@ describe("scheduled delivery", () => {
     const due = store.due.bind(store);
     store.due = async (...args) => {
       passes++;
-      return due(...args);
+      // Every pass a minute later: past any backoff, both failing ones are due (and tried) again.
+      advance(60_000);
+      return due(deps.now(), args[1]);
     };
-    const poller = startDeliveryPoller({ ...deps, intervalMs: 1, logger, unreadable });
+    const poller = startDeliveryPoller({ ...deps, intervalMs: 1, logger, unreadable, errors });
     try {
       await waitFor(async () => passes >= 3, 10_000, "three delivery passes");
     } finally {
       await poller.stop();
     }
-    // Every pass (each ran to its end before stop resolved) skipped o-bad once; o-down never counts.
+    // Every pass (each ran to its end before stop resolved) tried each failing one once.
     expect((await unreadable.get()).values[0]?.value).toBe(passes);
+    expect((await errors.get()).values[0]?.value).toBe(passes);
     expect((await store.get("o-good"))?.status).toBe("delivered");
   });
 

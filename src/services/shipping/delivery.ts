@@ -13,7 +13,7 @@ import type { Counter } from "prom-client";
 import type { Logger } from "../../lib/observability/logger.js";
 import { SpanKind, withSpanFromTraceparent } from "../../lib/observability/spans.js";
 import { deliveredRecord, isDeliverable } from "./domain.js";
-import type { ShippingStore } from "./store.js";
+import type { RetryBackoff, ShippingStore } from "./store.js";
 
 export interface DeliveryDeps {
   store: ShippingStore;
@@ -21,31 +21,66 @@ export interface DeliveryDeps {
   now: () => number;
   /** Shipments handled per pass (default 100). */
   batchSize?: number;
+  /** When a due shipment that failed is tried again (default `DEFAULT_DELIVERY_RETRY`). */
+  retry?: RetryBackoff;
   /**
-   * A due shipment this pass could not handle (its record unreadable, a failed claim). Without it
-   * the pass throws those errors together once the others are done.
+   * A due shipment this pass could not handle (its record unreadable, a Redis error on its key, a
+   * failed claim), with what became of it (`retry`). Without it the pass throws those errors
+   * together once the others are done (after moving them back all the same).
    */
-  onFailure?: (orderId: string, error: unknown) => void;
+  onFailure?: (orderId: string, error: unknown, retry: DeliveryRetry) => void;
 }
 
 /**
- * One pass: delivers every shipment due now; returns how many this caller delivered. Each due
- * shipment is handled on its own: one that fails (a corrupt record, break-svc F1, once failed
- * every pass) stays on the schedule for the next pass and the others are still delivered.
+ * What became of a due shipment that failed: moved back on the schedule (its failures so far and
+ * its next due time, ms epoch), or not moved: another poller moved, delivered or dropped it first
+ * (no `error`), or the move failed too (`error`, e.g. Redis unreachable): then it is tried again
+ * on the next pass, as before.
+ */
+export type DeliveryRetry =
+  { deferred: true; failures: number; retryAt: number } | { deferred: false; error?: unknown };
+
+/**
+ * The retry of a due shipment that failed: 1 s, doubled per failure, at most 30 s. A transient
+ * failure (a Redis error on one key) delays its delivery by about the backoff; a record that
+ * never reads is tried twice a minute at most, per shipment, whatever the number of pollers.
+ */
+export const DEFAULT_DELIVERY_RETRY: RetryBackoff = { baseMs: 1_000, maxMs: 30_000 };
+
+/**
+ * One pass: delivers every shipment due now (at most `batchSize`, earliest first); returns how many
+ * this caller delivered. Each due shipment is handled on its own; one that fails is moved back on
+ * the schedule by its backoff (`ShippingStore.deferDue`), so it is tried again later and leaves the
+ * head of the schedule to the others: however many fail, each pass moves its whole batch off the
+ * due list, and a good shipment is reached after at most (failing ones due before it) / batchSize
+ * passes (break-svc7 F1: 100 that failed every pass were taken again every pass, and nothing else
+ * was ever delivered).
  */
 export async function deliverDue(deps: DeliveryDeps): Promise<number> {
   const now = deps.now();
   const ids = await deps.store.due(now, deps.batchSize ?? 100);
   const outcomes = await Promise.allSettled(ids.map((orderId) => deliverOne(deps, orderId, now)));
+  const failed = ids.flatMap((orderId, i) => {
+    const outcome = outcomes[i];
+    return outcome?.status === "rejected" ? [{ orderId, error: outcome.reason as unknown }] : [];
+  });
+  const backoff = deps.retry ?? DEFAULT_DELIVERY_RETRY;
+  const retries = await Promise.all(
+    failed.map(({ orderId }) =>
+      deps.store.deferDue(orderId, now, backoff).then(
+        (moved): DeliveryRetry => (moved ? { deferred: true, ...moved } : { deferred: false }),
+        (error: unknown): DeliveryRetry => ({ deferred: false, error }),
+      ),
+    ),
+  );
   const errors: unknown[] = [];
-  let won = 0;
-  outcomes.forEach((outcome, i) => {
-    if (outcome.status === "fulfilled") won += outcome.value ? 1 : 0;
-    else if (deps.onFailure) deps.onFailure(ids[i] ?? "", outcome.reason);
-    else errors.push(outcome.reason);
+  failed.forEach(({ orderId, error }, i) => {
+    const retry = retries[i] ?? { deferred: false };
+    if (deps.onFailure) deps.onFailure(orderId, error, retry);
+    else errors.push(error);
   });
   if (errors.length > 0) throw new AggregateError(errors, `${errors.length} due shipment(s) not handled`);
-  return won;
+  return outcomes.filter((o) => o.status === "fulfilled" && o.value).length;
 }
 
 /** A due shipment whose stored record does not parse (e.g. spliced JSON, break-svc F1): `cause`. */
@@ -111,10 +146,15 @@ export interface DeliveryPollerDeps extends DeliveryDeps {
   intervalMs: number;
   logger: Logger;
   /**
-   * Counts every skip of a due shipment whose record cannot be read (`UnreadableRecordError`), once
-   * per pass: `ordersaga_shipping_unreadable_records_total`. Other failures are only logged.
+   * Counts every failed try of a due shipment whose record cannot be read
+   * (`UnreadableRecordError`): `ordersaga_shipping_unreadable_records_total`.
    */
   unreadable?: Pick<Counter, "inc">;
+  /**
+   * Counts every other failed try of a due shipment (a Redis error on its key, a failed claim):
+   * `ordersaga_shipping_delivery_errors_total`.
+   */
+  errors?: Pick<Counter, "inc">;
 }
 
 /**
@@ -129,25 +169,39 @@ export const BUSY_POLL_INTERVAL_MS = 25;
 
 /**
  * Polls the schedule every `intervalMs`, and `BUSY_POLL_INTERVAL_MS` after a pass that delivered
- * (see there); `stop` waits for the pass in progress.
+ * or moved a failed shipment back (see there: more may be due behind it; a moved one is not due
+ * again before its backoff, so this is no busy loop); `stop` waits for the pass in progress.
  */
 export function startDeliveryPoller(deps: DeliveryPollerDeps): DeliveryPoller {
   const busyIntervalMs = Math.min(BUSY_POLL_INTERVAL_MS, deps.intervalMs);
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let pass: Promise<void> = Promise.resolve();
-  // A shipment that fails every pass (an unreadable record) is warned about once, not every
-  // intervalMs; bounded so a long run cannot grow it without end.
+  // A shipment that fails every try (an unreadable record) is warned about once, not every
+  // backoff; bounded so a long run cannot grow it without end.
   const warned = new Set<string>();
-  const onFailure = (orderId: string, error: unknown) => {
+  let deferred = 0;
+  const onFailure = (orderId: string, error: unknown, retry: DeliveryRetry) => {
     if (error instanceof UnreadableRecordError) deps.unreadable?.inc();
-    if (warned.has(orderId)) return deps.logger.debug({ orderId, err: error }, "shipment not delivered");
+    else deps.errors?.inc();
+    if (retry.deferred) deferred++;
+    const fields = {
+      orderId,
+      err: error,
+      ...(retry.deferred
+        ? { failures: retry.failures, retryAt: new Date(retry.retryAt).toISOString() }
+        : retry.error === undefined
+          ? {}
+          : { retryErr: retry.error }),
+    };
+    if (warned.has(orderId)) return deps.logger.debug(fields, "shipment not delivered");
     if (warned.size >= 1_000) warned.clear();
     warned.add(orderId);
-    deps.logger.warn({ orderId, err: error }, "shipment not delivered; left on the schedule, others go on");
+    deps.logger.warn(fields, "shipment not delivered; tried again after a backoff, others go on");
   };
   const tick = () => {
     let delivered = 0;
+    deferred = 0;
     pass = deliverDue({ ...deps, onFailure })
       .then(
         (count) => {
@@ -157,7 +211,8 @@ export function startDeliveryPoller(deps: DeliveryPollerDeps): DeliveryPoller {
         (error: unknown) => deps.logger.warn({ err: error }, "delivery pass failed"),
       )
       .finally(() => {
-        if (!stopped) timer = setTimeout(tick, delivered > 0 ? busyIntervalMs : deps.intervalMs);
+        const busy = delivered > 0 || deferred > 0;
+        if (!stopped) timer = setTimeout(tick, busy ? busyIntervalMs : deps.intervalMs);
       });
   };
   timer = setTimeout(tick, deps.intervalMs);

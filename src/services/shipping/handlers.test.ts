@@ -46,6 +46,7 @@ it("schedules the delivery of a completed order whose store fails more often tha
     due: (...args) => inner.due(...args),
     claimDelivery: (...args) => inner.claimDelivery(...args),
     dropDue: (orderId) => inner.dropDue(orderId),
+    deferDue: (...args) => inner.deferDue(...args),
   };
   const handlers = createShippingHandlers({
     store,

@@ -17,8 +17,22 @@ export {
   trackingNumberFor,
 } from "./carrier.js";
 export { RedisCarrierLedger } from "./carrier-redis-ledger.js";
-export { type DeliveryDeps, type DeliveryPoller, deliverDue, startDeliveryPoller } from "./delivery.js";
+export {
+  DEFAULT_DELIVERY_RETRY,
+  type DeliveryDeps,
+  type DeliveryPoller,
+  type DeliveryRetry,
+  deliverDue,
+  startDeliveryPoller,
+} from "./delivery.js";
 export type { ShipmentRecord, ShipmentStatus } from "./domain.js";
 export { RedisShippingStore } from "./redis-store.js";
 export { createShippingService, type ShippingServiceOptions, shippingService } from "./service.js";
-export { MemoryShippingStore, type ScheduleChange, type ShippingStore } from "./store.js";
+export {
+  type DeferredDelivery,
+  MemoryShippingStore,
+  type RetryBackoff,
+  retryDelayMs,
+  type ScheduleChange,
+  type ShippingStore,
+} from "./store.js";

@@ -15,6 +15,12 @@ export const shipmentKey = (orderId: string): string => `${TAG}:shipment:${order
 export const dueKey = (): string => `${TAG}:due`;
 
 /**
+ * Hash order id → failed delivery tries of a shipment still on the schedule (`dueKey`); each field
+ * is written and removed with its schedule entry, in the same script.
+ */
+export const dueFailuresKey = (): string => `${TAG}:due:failures`;
+
+/**
  * The simulated carrier's ledger (its own store, like a carrier's booking system): hash
  * `{status, data, updatedAt}` of the booking made with one idempotency key.
  */

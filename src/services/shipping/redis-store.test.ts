@@ -1,5 +1,8 @@
+import { randomUUID } from "node:crypto";
+import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
-import { eventStreamKey } from "./keys.js";
+import { cancelledRecord, deliveredRecord, preparedRecord } from "./domain.js";
+import { dueFailuresKey, dueKey, eventStreamKey } from "./keys.js";
 import { RedisShippingStore } from "./redis-store.js";
 import { runShippingStoreContract } from "./store-contract.js";
 
@@ -14,5 +17,37 @@ describeWithRedis("RedisShippingStore", (getRedis) => {
         return entries.map(([, fields]) => fields[1] ?? "");
       },
     };
+  });
+
+  it("keeps a failure count only while its shipment is on the schedule (claimed, cancelled, dropped: gone)", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisShippingStore(redis);
+    const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+    const backoff = { baseMs: 1_000, maxMs: 60_000 };
+    const ids = ["claimed", "cancelled", "dropped", "waiting"].map((n) => `${n}-${randomUUID()}`);
+    for (const orderId of ids) {
+      const record = preparedRecord(
+        { orderId, userId: "u", items: [{ productId: "p", quantity: 1 }] },
+        { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
+        "corr",
+        T0,
+      );
+      await store.commit(record, null, []);
+      await store.scheduleDelivery(orderId, T0, 0);
+      expect(await store.deferDue(orderId, T0, backoff)).toEqual({ failures: 1, retryAt: T0 + 1_000 });
+    }
+    expect((await redis.hkeys(dueFailuresKey())).sort()).toEqual([...ids].sort());
+    const [claimed, cancelled, dropped, waiting] = ids as [string, string, string, string];
+    const current = async (orderId: string) => (await store.get(orderId))!;
+    expect(
+      await store.claimDelivery(deliveredRecord(await current(claimed), "2030-01-01T00:00:01.000Z"), []),
+    ).toBe(true);
+    const cancel = cancelledRecord(await current(cancelled), "saga failed", "2030-01-01T00:00:01.000Z");
+    expect(await store.commit(cancel, "prepared", [], "unschedule")).toBe(true);
+    await store.dropDue(dropped);
+    // Each field leaves with its schedule entry, in the same step (no count left behind).
+    expect(await redis.hgetall(dueFailuresKey())).toEqual({ [waiting]: "1" });
+    expect(await redis.zrange(dueKey(), 0, -1)).toEqual([waiting]);
   });
 });

@@ -4,8 +4,15 @@ import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { OUTBOX_LUA, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
 import { LuaScript } from "../../lib/redis/index.js";
 import type { ShipmentRecord, ShipmentStatus } from "./domain.js";
-import { dueKey, shipmentKey } from "./keys.js";
-import { assertOwnEvents, type ScheduleChange, type ScheduleOutcome, type ShippingStore } from "./store.js";
+import { dueFailuresKey, dueKey, shipmentKey } from "./keys.js";
+import {
+  assertOwnEvents,
+  type DeferredDelivery,
+  type RetryBackoff,
+  type ScheduleChange,
+  type ScheduleOutcome,
+  type ShippingStore,
+} from "./store.js";
 
 const ShipmentRecordSchema = z.object({
   orderId: z.string(),
@@ -24,15 +31,18 @@ const ShipmentRecordSchema = z.object({
   updatedAt: z.string(),
 });
 
-// KEYS: record, due set, then one stream per message. ARGV: expected status ('' = none), new
-// status, record JSON, schedule op ('rem' | ''), order id, then bodies. Only SCHEDULE adds to the
-// due set.
+// KEYS: record, due set, failure counts, then one stream per message. ARGV: expected status ('' =
+// none), new status, record JSON, schedule op ('rem' | ''), order id, then bodies. Only SCHEDULE
+// adds to the due set; a failure count leaves with its entry.
 const COMMIT = new LuaScript(`${OUTBOX_LUA}
 local current = redis.call('HGET', KEYS[1], 'status') or ''
 if current ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'data', ARGV[3])
-if ARGV[4] == 'rem' then redis.call('ZREM', KEYS[2], ARGV[5]) end
-outbox(3, 6)
+if ARGV[4] == 'rem' then
+  redis.call('ZREM', KEYS[2], ARGV[5])
+  redis.call('HDEL', KEYS[3], ARGV[5])
+end
+outbox(4, 6)
 return 1
 `);
 
@@ -63,14 +73,41 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 'scheduled'
 `);
 
-// KEYS: due set, record, then one stream per message. ARGV: order id, record JSON, then bodies.
-// ZREM succeeds for exactly one caller, so two pollers never deliver one shipment twice.
+// KEYS: due set, record, failure counts, then one stream per message. ARGV: order id, record
+// JSON, then bodies. ZREM succeeds for exactly one caller, so two pollers never deliver one
+// shipment twice.
 const CLAIM = new LuaScript(`${OUTBOX_LUA}
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[3], ARGV[1])
 if redis.call('HGET', KEYS[2], 'status') ~= 'prepared' then return 0 end
 redis.call('HSET', KEYS[2], 'status', 'delivered', 'data', ARGV[2])
-outbox(3, 3)
+outbox(4, 3)
 return 1
+`);
+
+// KEYS: due set, failure counts. ARGV: order id.
+const DROP = new LuaScript(`
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+`);
+
+// Mirrors MemoryShippingStore.deferDue and retryDelayMs (store.ts); the store contract keeps them in
+// step. KEYS: due set, failure counts. ARGV: order id, now, baseMs, maxMs (integer ms). Only an
+// entry still due at now moves: a poller that failed it after another one moved it (or after
+// a claim took it) changes nothing, so one failure counts once and nothing is put back. The score
+// is written as an integer string (a Lua number would be formatted with 14 significant digits).
+// → {failures, retryAt}, or nil.
+const DEFER = new LuaScript(`
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local now = tonumber(ARGV[2])
+if not score or tonumber(score) > now then return nil end
+local failures = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+local delay = tonumber(ARGV[3]) * 2 ^ math.min(math.max(failures - 1, 0), 52)
+if delay > tonumber(ARGV[4]) then delay = tonumber(ARGV[4]) end
+local at = string.format('%.0f', now + delay)
+redis.call('ZADD', KEYS[1], 'XX', at, ARGV[1])
+return {failures, at}
 `);
 
 export class RedisShippingStore implements ShippingStore {
@@ -90,7 +127,7 @@ export class RedisShippingStore implements ShippingStore {
     assertOwnEvents(messages);
     const op = schedule === "unschedule" ? "rem" : "";
     const outbox = outboxArgs(messages);
-    const keys = [shipmentKey(record.orderId), dueKey(), ...outbox.keys];
+    const keys = [shipmentKey(record.orderId), dueKey(), dueFailuresKey(), ...outbox.keys];
     const args = [expected ?? "", record.status, JSON.stringify(record), op, record.orderId];
     return (await COMMIT.run(this.redis, keys, [...args, ...outbox.bodies])) === 1;
   }
@@ -122,12 +159,19 @@ export class RedisShippingStore implements ShippingStore {
     assertOwnEvents(messages);
     if (record.status !== "delivered") throw new Error("claimDelivery writes a delivered record");
     const outbox = outboxArgs(messages);
-    const keys = [dueKey(), shipmentKey(record.orderId), ...outbox.keys];
+    const keys = [dueKey(), shipmentKey(record.orderId), dueFailuresKey(), ...outbox.keys];
     const args = [record.orderId, JSON.stringify(record), ...outbox.bodies];
     return (await CLAIM.run(this.redis, keys, args)) === 1;
   }
 
   async dropDue(orderId: string): Promise<void> {
-    await this.redis.zrem(dueKey(), orderId);
+    await DROP.run(this.redis, [dueKey(), dueFailuresKey()], [orderId]);
+  }
+
+  async deferDue(orderId: string, now: number, backoff: RetryBackoff): Promise<DeferredDelivery | undefined> {
+    const args = [orderId, Math.floor(now), Math.floor(backoff.baseMs), Math.floor(backoff.maxMs)];
+    const reply = (await DEFER.run(this.redis, [dueKey(), dueFailuresKey()], args)) as
+      [number, string] | null;
+    return reply ? { failures: Number(reply[0]), retryAt: Number(reply[1]) } : undefined;
   }
 }

@@ -106,10 +106,16 @@ export function createShippingService(
       });
       const subscriber = registerShippingHandlers(deps.subscriber(), handlers);
       let poller: DeliveryPoller | undefined;
-      // The warning is logged once per shipment; the counter shows the records stuck on the schedule.
+      // The warning is logged once per shipment; the counters show the shipments that keep failing
+      // (each failed try counts once, across instances about one per backoff, at most 30 s apart).
       const unreadable = new Counter({
         name: "ordersaga_shipping_unreadable_records_total",
-        help: "Skips of a due shipment whose record cannot be read (once per delivery pass; it stays on the schedule)",
+        help: "Failed delivery tries of a due shipment whose record cannot be read (it is tried again after a backoff)",
+        registers: [deps.metrics.registry],
+      });
+      const errors = new Counter({
+        name: "ordersaga_shipping_delivery_errors_total",
+        help: "Failed delivery tries of a due shipment for another reason, e.g. a Redis error on its key (tried again after a backoff)",
         registers: [deps.metrics.registry],
       });
       return {
@@ -123,6 +129,7 @@ export function createShippingService(
             intervalMs: options.pollIntervalMs ?? 500,
             logger: deps.logger,
             unreadable,
+            errors,
           });
         },
         stop: async () => {

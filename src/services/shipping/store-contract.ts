@@ -208,6 +208,57 @@ export function runShippingStoreContract(name: string, factory: () => Promise<Sh
       expect(await store.due(T0 + DELAY, 10)).toEqual([]);
     });
 
+    it("moves a due shipment that failed back by a doubling backoff up to its cap, once per failure whatever the pollers", async () => {
+      const { store, emitted } = await factory();
+      const orderId = `o-${randomUUID()}`;
+      await prepareScheduled(store, orderId);
+      const due = T0 + DELAY;
+      const backoff = { baseMs: 1_000, maxMs: 3_000 };
+      // Not due yet at that time: nothing to move, nothing counted.
+      expect(await store.deferDue(orderId, due - 1, backoff)).toBeUndefined();
+      expect(await store.deferDue(orderId, due, backoff)).toEqual({ failures: 1, retryAt: due + 1_000 });
+      // A second poller that failed it in the same pass finds it moved already: one failure counted.
+      expect(await store.deferDue(orderId, due, backoff)).toBeUndefined();
+      // No longer at the head of the schedule: what is due behind it is taken first.
+      expect(await store.due(due + 999, 10)).toEqual([]);
+      expect(await store.due(due + 1_000, 10)).toEqual([orderId]);
+      expect(await store.deferDue(orderId, due + 1_000, backoff)).toEqual({
+        failures: 2,
+        retryAt: due + 3_000,
+      });
+      // 4 s capped at 3 s.
+      expect(await store.deferDue(orderId, due + 3_000, backoff)).toEqual({
+        failures: 3,
+        retryAt: due + 6_000,
+      });
+      // Still delivered once it can be; then nothing is left to move.
+      expect(await store.claimDelivery(delivered(orderId), [deliveredMessage(orderId)])).toBe(true);
+      expect(await store.deferDue(orderId, due + 10_000, backoff)).toBeUndefined();
+      expect(await store.due(due + 10_000, 10)).toEqual([]);
+      expect(ordersIn(await emitted("shipping.shipment.delivered"), orderId)).toHaveLength(1);
+      // An order never scheduled is not put on the schedule.
+      const unknown = `o-${randomUUID()}`;
+      expect(await store.deferDue(unknown, due, backoff)).toBeUndefined();
+      expect(await store.due(due + 10_000, 10)).toEqual([]);
+    });
+
+    it("counts a shipment's failures afresh once it left the schedule (cancelled, dropped)", async () => {
+      const { store } = await factory();
+      const backoff = { baseMs: 1_000, maxMs: 60_000 };
+      const due = T0 + DELAY;
+      const cancelled = `o-${randomUUID()}`;
+      await prepareScheduled(store, cancelled);
+      expect(await store.deferDue(cancelled, due, backoff)).toMatchObject({ failures: 1 });
+      const record = cancelledRecord(prepared(cancelled), "saga failed", new Date(T0).toISOString());
+      expect(await store.commit(record, "prepared", [], "unschedule")).toBe(true);
+      expect(await store.deferDue(cancelled, due + 60_000, backoff)).toBeUndefined();
+      const dropped = `o-${randomUUID()}`;
+      await prepareScheduled(store, dropped);
+      expect(await store.deferDue(dropped, due, backoff)).toMatchObject({ failures: 1 });
+      await store.dropDue(dropped);
+      expect(await store.due(due + 60_000, 10)).toEqual([]);
+    });
+
     it("refuses to emit another service's events", async () => {
       const { store } = await factory();
       const orderId = `o-${randomUUID()}`;

@@ -51,7 +51,33 @@ export interface ShippingStore {
   claimDelivery(record: ShipmentRecord, messages: readonly OutgoingMessage[]): Promise<boolean>;
   /** Takes an order off the schedule without a write (its shipment is gone or no longer prepared). */
   dropDue(orderId: string): Promise<void>;
+  /**
+   * A delivery pass could not handle this due shipment (its record unreadable, a Redis error on its
+   * key): if it is on the schedule and due at `now` (ms epoch), counts the failure and moves its due
+   * time to `now + retryDelayMs(failures, backoff)`, atomically. A shipment that fails every pass
+   * thus leaves the head of the schedule to the others (break-svc7 F1: 100 of them starved every
+   * delivery) and is still tried again. Undefined, nothing written, when it is not scheduled or not
+   * due at `now` (another poller delivered, dropped or moved it first: one failure counts once).
+   * The count goes with the schedule entry (claim, cancel, drop).
+   */
+  deferDue(orderId: string, now: number, backoff: RetryBackoff): Promise<DeferredDelivery | undefined>;
 }
+
+/** Backoff of a due shipment a pass could not handle: `baseMs`, doubled per failure, at most `maxMs`. */
+export interface RetryBackoff {
+  baseMs: number;
+  maxMs: number;
+}
+
+/** A failed delivery moved back: its failures so far (1 the first time) and its new due time (ms epoch). */
+export interface DeferredDelivery {
+  failures: number;
+  retryAt: number;
+}
+
+/** Wait before the next try after `failures` failed ones (ms): base × 2^(failures−1), capped at max. */
+export const retryDelayMs = (failures: number, backoff: RetryBackoff): number =>
+  Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(Math.max(failures - 1, 0), 52));
 
 export const assertOwnEvents = (messages: readonly OutgoingMessage[]): void =>
   assertOwnMessages(SHIPPING_OWNER, messages);
@@ -59,6 +85,8 @@ export const assertOwnEvents = (messages: readonly OutgoingMessage[]): void =>
 export class MemoryShippingStore implements ShippingStore {
   private readonly records = new Map<string, ShipmentRecord>();
   private readonly schedule = new Map<string, number>();
+  /** Failed delivery tries of a scheduled shipment (cleared with its schedule entry). */
+  private readonly failures = new Map<string, number>();
 
   constructor(private readonly publish: PublishMessages) {}
 
@@ -76,7 +104,7 @@ export class MemoryShippingStore implements ShippingStore {
     assertOwnEvents(messages);
     if ((this.records.get(record.orderId)?.status ?? null) !== expected) return false;
     this.records.set(record.orderId, structuredClone(record));
-    if (schedule === "unschedule") this.schedule.delete(record.orderId);
+    if (schedule === "unschedule") this.unschedule(record.orderId);
     await this.emit(messages);
     return true;
   }
@@ -105,7 +133,7 @@ export class MemoryShippingStore implements ShippingStore {
   async claimDelivery(record: ShipmentRecord, messages: readonly OutgoingMessage[]): Promise<boolean> {
     assertOwnEvents(messages);
     if (record.status !== "delivered") throw new Error("claimDelivery writes a delivered record");
-    if (!this.schedule.delete(record.orderId)) return false;
+    if (!this.unschedule(record.orderId)) return false;
     if (this.records.get(record.orderId)?.status !== "prepared") return false;
     this.records.set(record.orderId, structuredClone(record));
     await this.emit(messages);
@@ -113,7 +141,23 @@ export class MemoryShippingStore implements ShippingStore {
   }
 
   async dropDue(orderId: string): Promise<void> {
-    this.schedule.delete(orderId);
+    this.unschedule(orderId);
+  }
+
+  async deferDue(orderId: string, now: number, backoff: RetryBackoff): Promise<DeferredDelivery | undefined> {
+    const at = this.schedule.get(orderId);
+    if (at === undefined || at > now) return undefined;
+    const failures = (this.failures.get(orderId) ?? 0) + 1;
+    const retryAt = now + retryDelayMs(failures, backoff);
+    this.failures.set(orderId, failures);
+    this.schedule.set(orderId, retryAt);
+    return { failures, retryAt };
+  }
+
+  /** Takes the order off the schedule with its failure count; false if it was not on it. */
+  private unschedule(orderId: string): boolean {
+    this.failures.delete(orderId);
+    return this.schedule.delete(orderId);
   }
 
   private emit(messages: readonly OutgoingMessage[]): Promise<void> {

@@ -19,8 +19,15 @@ const leakBytesPerSecond = Number(process.env.SOAK_LEAK_BYTES_PER_SECOND ?? 0);
 const leakProcess = process.env.SOAK_LEAK_PROCESS ?? "";
 if (leakBytesPerSecond > 0 && (process.argv[1] ?? "").includes(leakProcess)) {
   const kept = [];
-  const tickMs = 100;
-  // Arrays of doubles live on the V8 heap (8 bytes each), unlike Buffers.
-  const perTick = Math.max(1, Math.round((leakBytesPerSecond * tickMs) / 1000 / 8));
-  setInterval(() => kept.push(new Array(perTick).fill(1.5)), tickMs).unref();
+  const startedAt = Date.now();
+  let keptDoubles = 0;
+  // Arrays of doubles live on the V8 heap (8 bytes each), unlike Buffers. Each tick keeps what is
+  // owed since the start, not a fixed amount: on a loaded machine ticks come late (a fixed amount
+  // per tick leaked half the rate, and the heap gate's test missed the leak).
+  setInterval(() => {
+    const owed = Math.floor(((Date.now() - startedAt) / 1000) * (leakBytesPerSecond / 8)) - keptDoubles;
+    if (owed <= 0) return;
+    kept.push(new Array(owed).fill(1.5));
+    keptDoubles += owed;
+  }, 100).unref();
 }

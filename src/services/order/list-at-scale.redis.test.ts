@@ -96,7 +96,11 @@ describeWithRedis("order list at scale", (getRedis) => {
     expect(mine.body.orders.map((o) => o.id)).toEqual(["seed-199007", "seed-198007", "seed-197007"]);
     expect(mine.body.orders.every((o) => o.userId === "u-7")).toBe(true);
     const slow = (await redis.slowlog("GET", 10)) as [number, number, number, string[]][];
-    expect(slow.map(([, , micros, command]) => `${command.join(" ").slice(0, 60)} ${micros} µs`)).toEqual([]);
+    // The test's own SLOWLOG RESET is not the list's (it took 29 ms once on a loaded machine).
+    const listCommands = slow.filter(([, , , command]) => command[0]?.toLowerCase() !== "slowlog");
+    expect(
+      listCommands.map(([, , micros, command]) => `${command.join(" ").slice(0, 60)} ${micros} µs`),
+    ).toEqual([]);
   });
 
   it("answers GET /orders?limit=1 in well under 50 ms (best of five, on a loaded machine)", async () => {

@@ -12,7 +12,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { createApiClient } from "../demo/client.js";
-import { type ChildRun, exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
+import {
+  bannerGateway,
+  type ChildRun,
+  exitWithin,
+  killRuns,
+  runEntryPoint,
+} from "../test-support/child-run.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
 import { devSecretsPath } from "./dev-secrets.js";
@@ -28,15 +34,7 @@ const START_MS = 240_000;
 
 async function startAndWait(env: Record<string, string>): Promise<{ run: ChildRun; gateway: string }> {
   const run = runEntryPoint("src/system/start-services.ts", ["--any-port"], { LOG_LEVEL: "warn", ...env });
-  const match = await waitFor(
-    () => /gateway\s+(http:\/\/\S+)/.exec(run.output()),
-    START_MS,
-    "the banner",
-    100,
-  ).catch((error: Error) => {
-    throw new Error(`${error.message}\n${run.output().slice(-3000)}`);
-  });
-  return { run, gateway: match[1]! };
+  return { run, gateway: await bannerGateway(run, START_MS) };
 }
 
 describeWithRedis("npm run start:services restarted over the same Redis", (getRedis) => {

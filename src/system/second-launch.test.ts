@@ -12,7 +12,13 @@ import { readFileSync } from "node:fs";
 import { afterAll, expect, it } from "vitest";
 import { createApiClient } from "../demo/client.js";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
-import { type ChildRun, exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
+import {
+  bannerGateway,
+  type ChildRun,
+  exitWithin,
+  killRuns,
+  runEntryPoint,
+} from "../test-support/child-run.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
 
@@ -75,15 +81,7 @@ describeWithRedis("npm run start:services over a Redis where a system runs", (ge
     async () => {
       const env = { REDIS_URL: getRedis().url, HEARTBEAT_INTERVAL_MS: "1000" };
       first = startServices(["--any-port"], env);
-      const [, url] = await waitFor(
-        () => /gateway\s+(http:\/\/\S+)/.exec(first.output()),
-        START_MS,
-        "the first system's banner",
-        100,
-      ).catch((error: Error) => {
-        throw new Error(`${error.message}\n${first.output().slice(-3000)}`);
-      });
-      gatewayUrl = url!;
+      gatewayUrl = await bannerGateway(first, START_MS, "the first system's banner");
       const api = createApiClient(gatewayUrl);
       const user = await api.post<{ id: string }>("/users", {
         email: `second-${randomUUID()}@example.com`,

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { waitFor } from "./wait.js";
 
 export interface ChildRun {
   child: ChildProcess;
@@ -50,4 +51,20 @@ export function killRuns(): void {
       // the group is gone already
     }
   }
+}
+
+/**
+ * The gateway URL of the start-up banner (`npm start`, `npm run start:services`) once printed; a
+ * timeout names what it waited for with the run's last 3,000 characters of output.
+ */
+export async function bannerGateway(run: ChildRun, timeoutMs: number, what = "the banner"): Promise<string> {
+  const match = await waitFor(
+    () => /gateway\s+(http:\/\/\S+)/.exec(run.output()),
+    timeoutMs,
+    what,
+    100,
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}\n${run.output().slice(-3000)}`);
+  });
+  return match[1]!;
 }

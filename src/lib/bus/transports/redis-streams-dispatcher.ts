@@ -16,7 +16,7 @@ import {
   StreamDelivery,
 } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
-import { lostIds } from "./redis-streams-leases.js";
+import { lostIds, receiveOwned } from "./redis-streams-leases.js";
 import { claimOwnScript } from "./redis-streams-scripts.js";
 import { errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
 
@@ -271,9 +271,14 @@ export class Dispatcher {
     const got = await this.permits.take(1);
     try {
       if (got === 0) return;
-      const claimed = parseClaimedReply(await claimOwnScript.run(redis, [streamKey], [group, consumer, id]));
+      // A late reply (frozen process) runs the entry only if it is still ours (receiveOwned).
+      const { owned } = await receiveOwned(this.options, "retry claim", async () =>
+        parseClaimedReply(await claimOwnScript.run(redis, [streamKey], [group, consumer, id]))
+          .slice(0, 1)
+          .map((claimed) => ({ key: streamKey, claimed })),
+      );
       this.parked.delete(key); // before accept: a fast handler may park it again
-      if (claimed[0]) this.accept(streamKey, claimed[0]);
+      if (owned[0]) this.accept(streamKey, owned[0].claimed);
       else this.permits.release(1);
     } catch (error) {
       this.parked.delete(key);

@@ -15,7 +15,7 @@
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import type { DeliveryHandler, ReadThrottle, TopicRef, TransportSubscription } from "../transport.js";
-import { Dispatcher, entryKey, type Incoming } from "./redis-streams-dispatcher.js";
+import { Dispatcher, type Incoming } from "./redis-streams-dispatcher.js";
 import {
   type ClaimedEntry,
   parseClaimedReply,
@@ -24,7 +24,7 @@ import {
   parseReadReply,
   type StreamFailure,
 } from "./redis-streams-replies.js";
-import { lostIds, renewLeases } from "./redis-streams-leases.js";
+import { receiveOwned, renewLeases } from "./redis-streams-leases.js";
 import {
   claimIdleScript,
   readFewScript,
@@ -338,49 +338,22 @@ export class StreamSubscription implements TransportSubscription {
 
   /**
    * Sends a read (XREADGROUP's reply shape) and hands what it got to handlers; returns it.
-   * `beforeRun` sees how many entries came before any runs.
+   * `beforeRun` sees how many entries came before any runs. A late reply runs only the entries
+   * still ours (receiveOwned).
    */
   private async deliver(
     send: () => Promise<unknown>,
     beforeRun?: (got: number) => void,
   ): Promise<Incoming[]> {
-    const startedAt = Date.now();
-    const sentAt = performance.now();
-    const reply = await send();
-    const read = parseReadReply(reply).flatMap(({ key, entries }) =>
-      entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
+    const { all, owned, confirmedAt } = await receiveOwned(this.options, "read", async () =>
+      parseReadReply(await send()).flatMap(({ key, entries }) =>
+        entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
+      ),
     );
-    beforeRun?.(read.length);
-    // A reply that took this long may have waited in the socket while this process was frozen
-    // (SIGSTOP, a long GC, a blocked event loop): its entries, unrenewed, may have been taken over
-    // and even finished elsewhere. Run only those still ours (and renew them in the same step).
-    const stale = Date.now() - startedAt >= this.options.claimIdleMs / 2;
-    // Extras parked for a slot are known ours as of this time (see acceptAll).
-    const confirmedAt = stale ? performance.now() : sentAt;
-    const incoming = stale ? await this.stillOwned(read) : read;
-    await this.dispatcher.acceptAll(incoming, this.permits.tryTake(incoming.length), confirmedAt);
-    return read;
-  }
-
-  /** The entries still pending in this consumer's name, their leases renewed; none if unsure. */
-  private async stillOwned(items: readonly Incoming[]): Promise<Incoming[]> {
-    if (items.length === 0) return [];
-    const { redis, group, consumer, logger } = this.options;
-    const byStream = new Map<string, string[]>();
-    for (const { key, claimed } of items) byStream.set(key, [...(byStream.get(key) ?? []), claimed.entry.id]);
-    const lost = new Set<string>();
-    try {
-      for (const [key, ids] of byStream) {
-        for (const id of await lostIds(redis, key, group, consumer, ids)) lost.add(entryKey(key, id));
-      }
-    } catch (error) {
-      // Unsure: run nothing now; entries still ours are taken up again (own resume, idle claim).
-      logger.warn({ ...errorDetails(error), group }, "could not check a late read's entries");
-      return [];
-    }
-    if (lost.size > 0)
-      logger.warn({ group, consumer, ids: [...lost] }, "late read: entries taken over meanwhile; not run");
-    return items.filter(({ key, claimed }) => !lost.has(entryKey(key, claimed.entry.id)));
+    beforeRun?.(all.length);
+    // Extras parked for a slot are known ours as of confirmedAt (see acceptAll).
+    await this.dispatcher.acceptAll(owned, this.permits.tryTake(owned.length), confirmedAt);
+    return all;
   }
 
   /**
@@ -395,22 +368,24 @@ export class StreamSubscription implements TransportSubscription {
     while (!this.stopped) {
       const count = await this.permits.take(batchSize);
       if (count === 0) return;
-      let claimed: ClaimedEntry[];
+      let claimed: ClaimedEntry[] = [];
+      let received: Awaited<ReturnType<typeof receiveOwned<Incoming>>>;
       try {
-        claimed = parseClaimedReply(
-          await readOwnPendingScript.run(redis, [key], [group, consumer, count, cursor, counts]),
-        );
+        received = await receiveOwned(this.options, "own resume", async () => {
+          claimed = parseClaimedReply(
+            await readOwnPendingScript.run(redis, [key], [group, consumer, count, cursor, counts]),
+          );
+          // Entries this process is still handling or holding for a retry are not started twice.
+          return claimed
+            .filter((c) => !this.dispatcher.isBusy(key, c.entry.id))
+            .map((c) => ({ key, claimed: c }));
+        });
       } catch (error) {
         this.permits.release(count);
         backoff = await this.recover(error, backoff);
         continue;
       }
-      // Entries this process is still handling or holding for a retry are not started twice.
-      const fresh = claimed.filter((c) => !this.dispatcher.isBusy(key, c.entry.id));
-      await this.dispatcher.acceptAll(
-        fresh.map((c) => ({ key, claimed: c })),
-        count,
-      );
+      await this.dispatcher.acceptAll(received.owned, count, received.confirmedAt);
       const last = claimed.at(-1);
       if (!last || claimed.length < count) return;
       cursor = last.entry.id;
@@ -492,15 +467,22 @@ export class StreamSubscription implements TransportSubscription {
       do {
         const count = this.permits.tryTake(batchSize);
         if (count === 0) return;
-        let result: ReturnType<typeof parseIdleClaim>;
+        let result: ReturnType<typeof parseIdleClaim> | undefined;
+        let received: Awaited<ReturnType<typeof receiveOwned<Incoming>>>;
         try {
-          const busy = this.dispatcher.busyIds(key);
-          const raw = await claimIdleScript.run(
-            redis,
-            [key],
-            [group, consumer, claimIdleMs, cursor, count, ...busy],
-          );
-          result = parseIdleClaim(raw);
+          received = await receiveOwned(this.options, "idle claim", async () => {
+            const busy = this.dispatcher.busyIds(key);
+            const raw = await claimIdleScript.run(
+              redis,
+              [key],
+              [group, consumer, claimIdleMs, cursor, count, ...busy],
+            );
+            const parsed = parseIdleClaim(raw);
+            result = parsed;
+            return parsed.claimed
+              .filter((c) => !this.dispatcher.isBusy(key, c.entry.id))
+              .map((claimed) => ({ key, claimed }));
+          });
         } catch (error) {
           this.permits.release(count);
           if (this.stopped) return;
@@ -513,15 +495,12 @@ export class StreamSubscription implements TransportSubscription {
           }
           break;
         }
-        if (result.deleted > 0)
-          logger.warn({ key, group, count: result.deleted }, "pending entries trimmed away");
-        const idle = result.claimed.filter((c) => !this.dispatcher.isBusy(key, c.entry.id));
-        if (idle.length > 0) this.leaseActivity("taken_over", key, idle.length);
-        await this.dispatcher.acceptAll(
-          idle.map((claimed) => ({ key, claimed })),
-          count,
-        );
-        cursor = result.cursor;
+        if (result!.deleted > 0)
+          logger.warn({ key, group, count: result!.deleted }, "pending entries trimmed away");
+        const { owned, confirmedAt } = received;
+        if (owned.length > 0) this.leaseActivity("taken_over", key, owned.length);
+        await this.dispatcher.acceptAll(owned, count, confirmedAt);
+        cursor = result!.cursor;
       } while (cursor !== "0-0" && !this.stopped);
     }
   }

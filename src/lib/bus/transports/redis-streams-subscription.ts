@@ -416,7 +416,7 @@ export class StreamSubscription implements TransportSubscription {
       const leased = this.dispatcher.leased(Date.now(), maxLeaseMs);
       const stillHeld = (stream: string, id: string) => this.dispatcher.isBusy(stream, id);
       const onRenewed = (stream: string, count: number) => this.leaseActivity("renewed", stream, count);
-      const onLost = (stream: string, ids: readonly string[]) => this.dispatcher.dropLost(stream, ids);
+      const onLost = (stream: string, ids: readonly string[]) => this.dispatcher.markLost(stream, ids);
       const lease = { redis, group, consumer, logger, stillHeld, onRenewed, onLost };
       const { failed } = await renewLeases(lease, leased);
       if (failed) this.holdClaims();

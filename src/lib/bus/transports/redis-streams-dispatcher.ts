@@ -16,7 +16,7 @@ import {
   StreamDelivery,
 } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
-import { lostIds } from "./redis-streams-leases.js";
+import { lostIds, receiveOwned } from "./redis-streams-leases.js";
 import { claimOwnScript } from "./redis-streams-scripts.js";
 import { errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
 
@@ -54,6 +54,12 @@ export class Dispatcher {
   private readonly inFlight = new Map<string, number>();
   /** Entries this consumer holds without handling them: waiting for a retry timer or a free slot. */
   private readonly parked = new Set<string>();
+  /**
+   * Entries being handled here that a renewal found owned by another consumer (break-bus7 F2): no
+   * longer renewed nor asked about (each round would warn again, up to maxLeaseMs / renewIntervalMs
+   * times). Still busy: the idle claim must not take one back while its handler runs.
+   */
+  private readonly lost = new Set<string>();
   /** Handler runs by entry key (one at most per entry: see inFlight). */
   private readonly running = new Map<string, Promise<void>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
@@ -95,7 +101,7 @@ export class Dispatcher {
   /**
    * The entries whose lease must be renewed, by stream: those held here (waiting for a retry or a
    * slot) and those being handled, unless the handler has run `maxLeaseMs` or more (hung: its
-   * entry may move on).
+   * entry may move on) or the entry was found taken over (see markLost).
    */
   leased(now: number, maxLeaseMs: number): Map<string, string[]> {
     const byStream = new Map<string, string[]>();
@@ -106,7 +112,7 @@ export class Dispatcher {
       ids.push(key.slice(cut + 1));
       byStream.set(stream, ids);
     };
-    for (const [key, since] of this.inFlight) if (now - since < maxLeaseMs) add(key);
+    for (const [key, since] of this.inFlight) if (now - since < maxLeaseMs && !this.lost.has(key)) add(key);
     for (const key of this.parked) add(key);
     return byStream;
   }
@@ -127,7 +133,7 @@ export class Dispatcher {
   /**
    * Starts handlers for the first `held` entries at once (permits taken), the rest (extras of a read)
    * as slots free up. An extra may wait for seconds; it runs only if it is still ours then: dropped
-   * if a renewal found it taken over meanwhile (dropLost), and checked (and renewed) in Redis first
+   * if a renewal found it taken over meanwhile (markLost), and checked (and renewed) in Redis first
    * when its slot came `claimIdleMs / 2` or more after `readAt` (performance.now() when the read was
    * sent). Sooner, no other consumer can have taken it: its idle time, reset by the read, is below
    * claimIdleMs (the same bound as the late-read check). A check on every extra would cost a round
@@ -150,13 +156,16 @@ export class Dispatcher {
   }
 
   /**
-   * Parked extras among `ids` of `stream` that a renewal found owned by another consumer now: no
-   * longer held here, so never run (the new owner runs them).
+   * Entries among `ids` of `stream` that a renewal found owned by another consumer now. Parked ones
+   * are no longer held here, so never run (the new owner runs them); those being handled run on (a
+   * handler cannot be stopped) but are no longer renewed or reported (see leased).
    */
-  dropLost(stream: string, ids: readonly string[]): void {
+  markLost(stream: string, ids: readonly string[]): void {
     for (const id of ids) {
-      if (this.parked.delete(entryKey(stream, id)))
+      const key = entryKey(stream, id);
+      if (this.parked.delete(key))
         this.options.logger.warn({ stream, id }, "parked entry taken over meanwhile; dropped, not run");
+      else if (this.inFlight.has(key)) this.lost.add(key);
     }
   }
 
@@ -218,6 +227,7 @@ export class Dispatcher {
       this.options.logger.warn({ ...errorDetails(error), id: source.entryId }, "could not start a handler");
     } finally {
       this.inFlight.delete(key);
+      this.lost.delete(key);
       this.running.delete(key);
       this.permits.release(1);
     }
@@ -271,9 +281,14 @@ export class Dispatcher {
     const got = await this.permits.take(1);
     try {
       if (got === 0) return;
-      const claimed = parseClaimedReply(await claimOwnScript.run(redis, [streamKey], [group, consumer, id]));
+      // A late reply (frozen process) runs the entry only if it is still ours (receiveOwned).
+      const { owned } = await receiveOwned(this.options, "retry claim", async () =>
+        parseClaimedReply(await claimOwnScript.run(redis, [streamKey], [group, consumer, id]))
+          .slice(0, 1)
+          .map((claimed) => ({ key: streamKey, claimed })),
+      );
       this.parked.delete(key); // before accept: a fast handler may park it again
-      if (claimed[0]) this.accept(streamKey, claimed[0]);
+      if (owned[0]) this.accept(streamKey, owned[0].claimed);
       else this.permits.release(1);
     } catch (error) {
       this.parked.delete(key);

@@ -8,7 +8,7 @@
  * `maxLeaseMs` and is taken for hung.
  */
 import type { Redis } from "ioredis";
-import { parseIds } from "./redis-streams-replies.js";
+import { type ClaimedEntry, parseIds } from "./redis-streams-replies.js";
 import { renewLeaseScript } from "./redis-streams-scripts.js";
 import { errorDetails, type TransportLogger } from "./redis-streams-support.js";
 
@@ -46,6 +46,70 @@ export async function lostIds(
   ids: readonly string[],
 ): Promise<string[]> {
   return parseIds(await renewLeaseScript.run(redis, [stream], [group, consumer, ...ids]));
+}
+
+/** An entry handed to this consumer by a read or claim of `key`. */
+export interface ReceivedEntry {
+  key: string;
+  claimed: ClaimedEntry;
+}
+
+/** What the late-reply check needs (see receiveOwned). */
+export interface LateReplyCheck {
+  redis: Redis;
+  group: string;
+  consumer: string;
+  logger: TransportLogger;
+  /** Idle time (ms) after which another consumer's idle claim may take an entry over. */
+  claimIdleMs: number;
+}
+
+/**
+ * Sends a command that hands entries to this consumer (XREADGROUP, or a script that reads or
+ * XCLAIMs: idle claim, own resume, local retry) and returns what it got (`all`), with `owned`: those
+ * safe to run. Redis resets an entry's idle time when it runs the command, but a reply that took
+ * `claimIdleMs / 2` (ms) or more may have waited in the socket while this process was frozen
+ * (SIGSTOP, a long GC, a blocked event loop): its entries, unrenewed, may have been taken over and
+ * even finished elsewhere meanwhile (break-bus7 F1). Then `owned` is only those still pending in
+ * this consumer's name (renewed in the same step: lostIds), none if that check fails. Sooner, no
+ * other consumer can have taken them (idle time below claimIdleMs), so no round trip is spent.
+ * `confirmedAt` (performance.now()) is when they were last known ours: the send, or the check.
+ * Throws what `send` throws.
+ */
+export async function receiveOwned<T extends ReceivedEntry>(
+  check: LateReplyCheck,
+  what: string,
+  send: () => Promise<T[]>,
+): Promise<{ all: T[]; owned: T[]; confirmedAt: number }> {
+  const sentAt = performance.now();
+  const all = await send();
+  if (all.length === 0 || performance.now() - sentAt < check.claimIdleMs / 2)
+    return { all, owned: all, confirmedAt: sentAt };
+  const confirmedAt = performance.now();
+  return { all, owned: await stillOwned(check, what, all), confirmedAt };
+}
+
+/** The entries still pending in this consumer's name, their leases renewed; none if unsure. */
+async function stillOwned<T extends ReceivedEntry>(
+  { redis, group, consumer, logger }: LateReplyCheck,
+  what: string,
+  items: readonly T[],
+): Promise<T[]> {
+  const byStream = new Map<string, string[]>();
+  for (const { key, claimed } of items) byStream.set(key, [...(byStream.get(key) ?? []), claimed.entry.id]);
+  const lost = new Set<string>();
+  try {
+    for (const [key, ids] of byStream) {
+      for (const id of await lostIds(redis, key, group, consumer, ids)) lost.add(`${key}\n${id}`);
+    }
+  } catch (error) {
+    // Unsure: run nothing now; entries still ours are taken up again (own resume, idle claim).
+    logger.warn({ ...errorDetails(error), group, what }, `could not check a late ${what}'s entries`);
+    return [];
+  }
+  if (lost.size > 0)
+    logger.warn({ group, consumer, ids: [...lost] }, `late ${what}: entries taken over meanwhile; not run`);
+  return items.filter(({ key, claimed }) => !lost.has(`${key}\n${claimed.entry.id}`));
 }
 
 /**

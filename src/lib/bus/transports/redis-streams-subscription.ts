@@ -6,7 +6,8 @@
  * - a polling loop on the group's redeliver stream (manual DLQ replays: rare, so it holds no slot
  *   while waiting and needs no connection of its own);
  * - an idle claim (XPENDING IDLE + XCLAIM) every `claimIntervalMs`: entries idle for `claimIdleMs`
- *   (dead consumers, hung handlers), skipping those this consumer is itself handling;
+ *   (dead consumers, hung handlers), skipping those this consumer is itself handling; under a
+ *   backlog it gets the next free slot ahead of new reads;
  * - a local timer per `retry`, which takes the entry back with XCLAIM (bumping its delivery count).
  * Every entry handled or held here has its lease renewed every `renewIntervalMs` (see
  * redis-streams-leases.ts), and every `cleanupIntervalMs` consumers of the group that own nothing
@@ -15,7 +16,7 @@
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import type { DeliveryHandler, ReadThrottle, TopicRef, TransportSubscription } from "../transport.js";
-import { Dispatcher, entryKey, type Incoming } from "./redis-streams-dispatcher.js";
+import { Dispatcher, type Incoming } from "./redis-streams-dispatcher.js";
 import {
   type ClaimedEntry,
   parseClaimedReply,
@@ -24,7 +25,7 @@ import {
   parseReadReply,
   type StreamFailure,
 } from "./redis-streams-replies.js";
-import { lostIds, renewLeases } from "./redis-streams-leases.js";
+import { receiveOwned, renewLeases } from "./redis-streams-leases.js";
 import {
   claimIdleScript,
   readFewScript,
@@ -338,49 +339,22 @@ export class StreamSubscription implements TransportSubscription {
 
   /**
    * Sends a read (XREADGROUP's reply shape) and hands what it got to handlers; returns it.
-   * `beforeRun` sees how many entries came before any runs.
+   * `beforeRun` sees how many entries came before any runs. A late reply runs only the entries
+   * still ours (receiveOwned).
    */
   private async deliver(
     send: () => Promise<unknown>,
     beforeRun?: (got: number) => void,
   ): Promise<Incoming[]> {
-    const startedAt = Date.now();
-    const sentAt = performance.now();
-    const reply = await send();
-    const read = parseReadReply(reply).flatMap(({ key, entries }) =>
-      entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
+    const { all, owned, confirmedAt } = await receiveOwned(this.options, "read", async () =>
+      parseReadReply(await send()).flatMap(({ key, entries }) =>
+        entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
+      ),
     );
-    beforeRun?.(read.length);
-    // A reply that took this long may have waited in the socket while this process was frozen
-    // (SIGSTOP, a long GC, a blocked event loop): its entries, unrenewed, may have been taken over
-    // and even finished elsewhere. Run only those still ours (and renew them in the same step).
-    const stale = Date.now() - startedAt >= this.options.claimIdleMs / 2;
-    // Extras parked for a slot are known ours as of this time (see acceptAll).
-    const confirmedAt = stale ? performance.now() : sentAt;
-    const incoming = stale ? await this.stillOwned(read) : read;
-    await this.dispatcher.acceptAll(incoming, this.permits.tryTake(incoming.length), confirmedAt);
-    return read;
-  }
-
-  /** The entries still pending in this consumer's name, their leases renewed; none if unsure. */
-  private async stillOwned(items: readonly Incoming[]): Promise<Incoming[]> {
-    if (items.length === 0) return [];
-    const { redis, group, consumer, logger } = this.options;
-    const byStream = new Map<string, string[]>();
-    for (const { key, claimed } of items) byStream.set(key, [...(byStream.get(key) ?? []), claimed.entry.id]);
-    const lost = new Set<string>();
-    try {
-      for (const [key, ids] of byStream) {
-        for (const id of await lostIds(redis, key, group, consumer, ids)) lost.add(entryKey(key, id));
-      }
-    } catch (error) {
-      // Unsure: run nothing now; entries still ours are taken up again (own resume, idle claim).
-      logger.warn({ ...errorDetails(error), group }, "could not check a late read's entries");
-      return [];
-    }
-    if (lost.size > 0)
-      logger.warn({ group, consumer, ids: [...lost] }, "late read: entries taken over meanwhile; not run");
-    return items.filter(({ key, claimed }) => !lost.has(entryKey(key, claimed.entry.id)));
+    beforeRun?.(all.length);
+    // Extras parked for a slot are known ours as of confirmedAt (see acceptAll).
+    await this.dispatcher.acceptAll(owned, this.permits.tryTake(owned.length), confirmedAt);
+    return all;
   }
 
   /**
@@ -395,22 +369,24 @@ export class StreamSubscription implements TransportSubscription {
     while (!this.stopped) {
       const count = await this.permits.take(batchSize);
       if (count === 0) return;
-      let claimed: ClaimedEntry[];
+      let claimed: ClaimedEntry[] = [];
+      let received: Awaited<ReturnType<typeof receiveOwned<Incoming>>>;
       try {
-        claimed = parseClaimedReply(
-          await readOwnPendingScript.run(redis, [key], [group, consumer, count, cursor, counts]),
-        );
+        received = await receiveOwned(this.options, "own resume", async () => {
+          claimed = parseClaimedReply(
+            await readOwnPendingScript.run(redis, [key], [group, consumer, count, cursor, counts]),
+          );
+          // Entries this process is still handling or holding for a retry are not started twice.
+          return claimed
+            .filter((c) => !this.dispatcher.isBusy(key, c.entry.id))
+            .map((c) => ({ key, claimed: c }));
+        });
       } catch (error) {
         this.permits.release(count);
         backoff = await this.recover(error, backoff);
         continue;
       }
-      // Entries this process is still handling or holding for a retry are not started twice.
-      const fresh = claimed.filter((c) => !this.dispatcher.isBusy(key, c.entry.id));
-      await this.dispatcher.acceptAll(
-        fresh.map((c) => ({ key, claimed: c })),
-        count,
-      );
+      await this.dispatcher.acceptAll(received.owned, count, received.confirmedAt);
       const last = claimed.at(-1);
       if (!last || claimed.length < count) return;
       cursor = last.entry.id;
@@ -441,7 +417,7 @@ export class StreamSubscription implements TransportSubscription {
       const leased = this.dispatcher.leased(Date.now(), maxLeaseMs);
       const stillHeld = (stream: string, id: string) => this.dispatcher.isBusy(stream, id);
       const onRenewed = (stream: string, count: number) => this.leaseActivity("renewed", stream, count);
-      const onLost = (stream: string, ids: readonly string[]) => this.dispatcher.dropLost(stream, ids);
+      const onLost = (stream: string, ids: readonly string[]) => this.dispatcher.markLost(stream, ids);
       const lease = { redis, group, consumer, logger, stillHeld, onRenewed, onLost };
       const { failed } = await renewLeases(lease, leased);
       if (failed) this.holdClaims();
@@ -482,7 +458,8 @@ export class StreamSubscription implements TransportSubscription {
 
   /**
    * Takes over idle entries of every stream, as far as free slots allow; the rest waits for the next
-   * round. A stream whose claim fails is skipped for this round: it must not keep the others' dead
+   * round. With every slot busy, a stream that has idle entries waits for the next free slot,
+   * ahead of new reads (Permits.takeFirst). A stream whose claim fails is skipped for this round: it must not keep the others' dead
    * consumers' entries waiting (no head-of-line blocking).
    */
   private async claimIdle(): Promise<void> {
@@ -490,17 +467,31 @@ export class StreamSubscription implements TransportSubscription {
     for (const key of this.streamKeys) {
       let cursor = "0-0";
       do {
-        const count = this.permits.tryTake(batchSize);
-        if (count === 0) return;
-        let result: ReturnType<typeof parseIdleClaim>;
+        let count = this.permits.tryTake(batchSize);
+        if (count === 0) {
+          // Every slot busy (a backlog: the read loop takes each freed slot at once). Entries idle
+          // here (a dead instance's) get the next free slot ahead of new reads, or they would wait
+          // for the backlog to drain (break-bus7 F3: 16.8 s with claimIdleMs 2 s).
+          if (!(await this.hasIdle(key))) break;
+          count = await this.permits.takeFirst(batchSize);
+          if (count === 0) return;
+        }
+        let result: ReturnType<typeof parseIdleClaim> | undefined;
+        let received: Awaited<ReturnType<typeof receiveOwned<Incoming>>>;
         try {
-          const busy = this.dispatcher.busyIds(key);
-          const raw = await claimIdleScript.run(
-            redis,
-            [key],
-            [group, consumer, claimIdleMs, cursor, count, ...busy],
-          );
-          result = parseIdleClaim(raw);
+          received = await receiveOwned(this.options, "idle claim", async () => {
+            const busy = this.dispatcher.busyIds(key);
+            const raw = await claimIdleScript.run(
+              redis,
+              [key],
+              [group, consumer, claimIdleMs, cursor, count, ...busy],
+            );
+            const parsed = parseIdleClaim(raw);
+            result = parsed;
+            return parsed.claimed
+              .filter((c) => !this.dispatcher.isBusy(key, c.entry.id))
+              .map((claimed) => ({ key, claimed }));
+          });
         } catch (error) {
           this.permits.release(count);
           if (this.stopped) return;
@@ -513,16 +504,28 @@ export class StreamSubscription implements TransportSubscription {
           }
           break;
         }
-        if (result.deleted > 0)
-          logger.warn({ key, group, count: result.deleted }, "pending entries trimmed away");
-        const idle = result.claimed.filter((c) => !this.dispatcher.isBusy(key, c.entry.id));
-        if (idle.length > 0) this.leaseActivity("taken_over", key, idle.length);
-        await this.dispatcher.acceptAll(
-          idle.map((claimed) => ({ key, claimed })),
-          count,
-        );
-        cursor = result.cursor;
+        if (result!.deleted > 0)
+          logger.warn({ key, group, count: result!.deleted }, "pending entries trimmed away");
+        const { owned, confirmedAt } = received;
+        if (owned.length > 0) this.leaseActivity("taken_over", key, owned.length);
+        await this.dispatcher.acceptAll(owned, count, confirmedAt);
+        cursor = result!.cursor;
       } while (cursor !== "0-0" && !this.stopped);
+    }
+  }
+
+  /**
+   * Whether `key` has an entry pending for `claimIdleMs` or more (one XPENDING IDLE of one row);
+   * false if unsure. Asked only when every slot is busy, before waiting for one (claimIdle).
+   */
+  private async hasIdle(key: string): Promise<boolean> {
+    const { redis, group, claimIdleMs, logger } = this.options;
+    try {
+      const rows = (await redis.call("XPENDING", key, group, "IDLE", claimIdleMs, "-", "+", 1)) as unknown[];
+      return rows.length > 0;
+    } catch (error) {
+      logger.debug({ ...errorDetails(error), key, group }, "idle check failed");
+      return false;
     }
   }
 

@@ -62,6 +62,11 @@ export class Permits {
   private free: number;
   private closed = false;
   private waiters: (() => void)[] = [];
+  /**
+   * Priority takers waiting (takeFirst): while any wait, the permits freed go to them first, and
+   * the others (take, tryTake, waitForFree, available) see that many fewer.
+   */
+  private priority = 0;
 
   constructor(total: number) {
     this.free = total;
@@ -77,22 +82,42 @@ export class Permits {
     return 0;
   }
 
+  /**
+   * Takes between 1 and `max` permits ahead of every other taker: the next permit freed is this
+   * one's, however long the others have waited. For the idle claim, which a backlog would starve
+   * otherwise (the read loop takes each freed slot at once: break-bus7 F3). 0 once closed.
+   */
+  async takeFirst(max: number): Promise<number> {
+    this.priority++;
+    try {
+      while (this.free <= 0 && !this.closed) await new Promise<void>((resolve) => this.waiters.push(resolve));
+      if (this.closed) return 0;
+      const taken = Math.min(max, this.free);
+      this.free -= taken;
+      return taken;
+    } finally {
+      this.priority--;
+      // Permits this one left (or its reservation held back) are the others' again.
+      if (this.free > this.priority) this.wake();
+    }
+  }
+
   /** Waits until a permit is free (true) or the pool is closed (false). */
   async waitForFree(): Promise<boolean> {
-    while (this.free <= 0 && !this.closed) {
+    while (this.free - this.priority <= 0 && !this.closed) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     return !this.closed;
   }
 
   get available(): number {
-    return this.closed ? 0 : Math.max(0, this.free);
+    return this.closed ? 0 : Math.max(0, this.free - this.priority);
   }
 
-  /** Takes up to `max` permits without waiting (possibly 0). */
+  /** Takes up to `max` permits without waiting (possibly 0); none held back for a priority taker. */
   tryTake(max: number): number {
     if (this.closed) return 0;
-    const taken = Math.min(max, this.free);
+    const taken = Math.max(0, Math.min(max, this.free - this.priority));
     this.free -= taken;
     return taken;
   }

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { cancelledRecord, deliveredRecord, preparedRecord } from "./domain.js";
@@ -49,5 +50,53 @@ describeWithRedis("RedisShippingStore", (getRedis) => {
     // Each field leaves with its schedule entry, in the same step (no count left behind).
     expect(await redis.hgetall(dueFailuresKey())).toEqual({ [waiting]: "1" });
     expect(await redis.zrange(dueKey(), 0, -1)).toEqual([waiting]);
+  });
+
+  it("never leaves a shipment off the schedule undelivered when its failure count cannot be removed (a user without HDEL)", async () => {
+    const admin = getRedis().client();
+    await admin.flushall();
+    // The previous release's ACL had no HDEL for shipping: a script's writes before a failing
+    // command stay (Redis does not undo them), so the claim's ZREM was kept and the delivery lost.
+    await admin.call("ACL", "SETUSER", "shipping-old", "on", "nopass", "~*", "&*", "+@all", "-hdel");
+    const redis = new Redis({
+      host: "127.0.0.1",
+      port: getRedis().port,
+      username: "shipping-old",
+      password: "x",
+    });
+    try {
+      const store = new RedisShippingStore(redis);
+      const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+      const [toDeliver, toCancel] = ["deliver", "cancel"].map((n) => `${n}-${randomUUID()}`) as [
+        string,
+        string,
+      ];
+      for (const orderId of [toDeliver, toCancel]) {
+        const record = preparedRecord(
+          { orderId, userId: "u", items: [{ productId: "p", quantity: 1 }] },
+          { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
+          "corr",
+          T0,
+        );
+        await store.commit(record, null, []);
+        await store.scheduleDelivery(orderId, T0, 0);
+      }
+      const current = async (orderId: string) => (await store.get(orderId))!;
+      await store
+        .claimDelivery(deliveredRecord(await current(toDeliver), "2030-01-01T00:00:01.000Z"), [])
+        .catch(() => undefined);
+      const cancel = cancelledRecord(await current(toCancel), "saga failed", "2030-01-01T00:00:01.000Z");
+      await store.commit(cancel, "prepared", [], "unschedule").catch(() => undefined);
+      // Each step either happened whole (status and schedule together) or not at all.
+      const scheduled = await admin.zrange(dueKey(), 0, -1);
+      const deliveredOrScheduled =
+        (await current(toDeliver)).status === "delivered" || scheduled.includes(toDeliver);
+      expect(deliveredOrScheduled).toBe(true);
+      expect((await current(toCancel)).status).toBe("cancelled");
+      expect(scheduled).not.toContain(toCancel);
+    } finally {
+      redis.disconnect();
+      await admin.call("ACL", "DELUSER", "shipping-old");
+    }
   });
 });

@@ -101,4 +101,31 @@ describeWithRedis("npm start over Redis, restarted over the same Redis", (getRed
     },
     START_MS * 2 + 120_000,
   );
+
+  it(
+    "lets only one of two npm starts begun at once over an empty Redis come up (break-late7 F2)",
+    async () => {
+      // Neither is registered yet when the other checks: the launcher slot decides.
+      const env = {
+        REDIS_URL: `${getRedis().url}/1`,
+        DEV_SECRETS_DIR: secretsDir,
+        LOG_LEVEL: "warn",
+        GATEWAY_PORT: "0",
+      };
+      const runs = [0, 1].map(() => runEntryPoint("src/system/start-embedded.ts", [], env));
+      const up = (run: ChildRun) => /Ordersaga is up/.test(run.output());
+      // One exits refused; then the other must be (or come) up.
+      const refused = await Promise.race(
+        runs.map(async (run) => ((await exitWithin(run, START_MS)) === 1 ? run : undefined)),
+      );
+      expect(refused, runs.map((r) => r.output()).join("\n---\n")).toBeDefined();
+      expect(refused!.output()).toMatch(/holds slot "main"|an Ordersaga system is already running/);
+      const other = runs.find((run) => run !== refused)!;
+      await bannerGateway(other, START_MS);
+      expect(up(refused!)).toBe(false);
+      other.child.kill("SIGTERM");
+      expect(await exitWithin(other, 60_000)).toBe(0);
+    },
+    START_MS * 2 + 60_000,
+  );
 });

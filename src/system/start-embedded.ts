@@ -17,7 +17,7 @@ import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.j
 import { initTracing } from "../lib/observability/tracing.js";
 import { devSecretsFor, devSecretsNotice } from "./dev-secrets.js";
 import { startEmbeddedSystem } from "./embedded.js";
-import { findRunningInstances, runningSystemMessage } from "./launch-guard.js";
+import { claimLauncherSlot, findRunningInstances, runningSystemMessage, type SlotClaim } from "./launch-guard.js";
 
 // Over Redis, the development secrets kept for that Redis (dev-secrets.ts), as start:services uses:
 // made up anew on every start, the users sealed by the previous start answered 500
@@ -27,6 +27,7 @@ import { findRunningInstances, runningSystemMessage } from "./launch-guard.js";
 const redisUrl = process.env.REDIS_URL?.trim();
 // Not in production (configured keys only): there the start's own checks come first (placeholders,
 // fail-closed), before Redis is asked anything.
+let slot: SlotClaim | undefined;
 if (redisUrl && process.env.NODE_ENV !== "production") {
   // The secrets whose fingerprint this Redis holds, whatever the URL's spelling; none matching:
   // refused in one line (newuser7 F5). A short connection as the platform's own user.
@@ -43,11 +44,17 @@ if (redisUrl && process.env.NODE_ENV !== "production") {
     );
     // A system already running over this Redis (npm start or start:services): refused, as
     // start:services refuses, instead of silently joining its consumer groups with a second
-    // gateway (break-svc7 F4; the kept secrets would let it).
+    // gateway (break-svc7 F4; the kept secrets would let it). Then the launcher slot
+    // start:services takes, held while this runs: two starting at once (neither registered yet)
+    // cannot both come up (break-late7 F2). Not with a Redis user of its own (no right to it).
     const running = await findRunningInstances(probe);
     if (running.length > 0) throw new Error(runningSystemMessage(redisUrl, running));
+    if (!process.env.REDIS_USERNAME) slot = await claimLauncherSlot(probe, { add: false });
     return devSecretsFor(probe, redisUrl);
-  }).finally(() => probe.disconnect());
+  }).finally(() => {
+    // Kept open while the slot is held: its lease is renewed over it.
+    if (!slot) probe.disconnect();
+  });
   Object.assign(process.env, kept.settings);
   if (Object.keys(kept.settings).length > 0) console.log(devSecretsNotice(kept));
 }
@@ -131,6 +138,7 @@ const shutdown = async () => {
   stopping = true;
   await system.stop();
   await tracing.shutdown();
+  await slot?.release();
   process.exit(0);
 };
 process.on("SIGINT", () => void shutdown());

@@ -17,7 +17,12 @@ import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.j
 import { initTracing } from "../lib/observability/tracing.js";
 import { devSecretsFor, devSecretsNotice } from "./dev-secrets.js";
 import { startEmbeddedSystem } from "./embedded.js";
-import { claimLauncherSlot, findRunningInstances, runningSystemMessage, type SlotClaim } from "./launch-guard.js";
+import {
+  claimLauncherSlot,
+  findRunningInstances,
+  runningSystemMessage,
+  type SlotClaim,
+} from "./launch-guard.js";
 
 // Over Redis, the development secrets kept for that Redis (dev-secrets.ts), as start:services uses:
 // made up anew on every start, the users sealed by the previous start answered 500

@@ -245,16 +245,14 @@ const REPLACE_FINGERPRINT = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis
 const LAUNCHER_KEY = /^ordersaga:launcher:slot:/;
 
 /**
- * Whether the db holds any key besides the fingerprint (and launcher slots unless `slotsCount`),
- * by SCAN, stopping at the first such key: one round trip over any db that holds data.
+ * Whether the db holds any key besides the fingerprint and launcher slots (SCAN, stopping at the
+ * first such key: one round trip over any db that holds data).
  */
-async function holdsData(redis: FingerprintStore, slotsCount = false): Promise<boolean> {
+async function holdsData(redis: FingerprintStore): Promise<boolean> {
   let cursor = "0";
   do {
     const [next, keys] = await redis.scan(cursor, "COUNT", 100);
-    const counted = (key: string) =>
-      key !== DEV_SECRETS_FINGERPRINT_KEY && (slotsCount || !LAUNCHER_KEY.test(key));
-    if (keys.some(counted)) return true;
+    if (keys.some((key) => key !== DEV_SECRETS_FINGERPRINT_KEY && !LAUNCHER_KEY.test(key))) return true;
     cursor = next;
   } while (cursor !== "0");
   return false;
@@ -288,8 +286,8 @@ function useFile(file: string): { file: string; all: Record<string, string>; cre
  * The file whose secrets this Redis's data is (to be) written with, decided in Redis before any
  * file is written (break-late7 F1: a start that lost the SET NX had overwritten the file already):
  * - a fingerprint some file matches: that file;
- * - a fingerprint no file matches: refused if the db holds data or a live launcher slot besides
- *   it, else (a first start that died at once, F7) replaced as on an empty Redis;
+ * - a fingerprint no file matches: refused if the db holds data besides it, else (a first start
+ *   that died at once, F7) replaced as on an empty Redis;
  * - no fingerprint: the URL's own file if it exists (data written before the fingerprint was
  *   recorded, F3), its fingerprint recorded; no file and data present: refused; else new secrets.
  * The fingerprint is claimed (SET NX, or a compare-and-set of the stale one) before the file is
@@ -307,10 +305,7 @@ async function keptFor(
     if (stored) {
       const match = fileMatching(stored, urlFile, env);
       if (match) return useFile(match);
-      // A live launcher slot counts here: a launcher that just set the fingerprint holds its slot
-      // (15 s lease) before its services write anything; replacing it would pin other secrets
-      // over the data it is about to write. A first start that died frees it within 15 s.
-      if (await holdsData(redis, true)) throw new DevSecretsMismatchError(redisUrl, dir, stored);
+      if (await holdsData(redis)) throw new DevSecretsMismatchError(redisUrl, dir, stored);
     }
     const own = readSettings(urlFile);
     if (Object.keys(own).length === 0 && (await holdsData(redis)))

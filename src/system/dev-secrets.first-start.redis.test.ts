@@ -130,6 +130,33 @@ describeWithRedis("the first development start over a Redis", (getRedis) => {
     const kept = await devSecretsFor(redis, url, env);
     expect(kept.created).toBe(true);
     expect(await redis.get(DEV_SECRETS_FINGERPRINT_KEY)).toBe(devSecretsFingerprint(fileSettings(kept.file)));
+    // A lone fingerprint whose file appears meanwhile (a start between its SET NX and its file):
+    // that file is used, the fingerprint kept (replacing it left two starts with two secrets).
+    await redis.flushdb();
+    const inProgress = { DEV_SECRETS_DIR: freshDir() };
+    const theirs = await devSecretsFor(redis, url, inProgress);
+    const theirFingerprint = await redis.get(DEV_SECRETS_FINGERPRINT_KEY);
+    const theirText = readFileSync(theirs.file, "utf8");
+    rmSync(theirs.file);
+    // The file appears once the start has seen the lone fingerprint and the db without data.
+    let scanned!: () => void;
+    const sawNoData = new Promise<void>((resolve) => (scanned = resolve));
+    const store = {
+      get: (key: string) => redis.get(key),
+      set: (key: string, value: string, nx: "NX") => redis.set(key, value, nx),
+      eval: (script: string, numKeys: number, ...args: string[]) => redis.eval(script, numKeys, ...args),
+      scan: async (cursor: string, count: "COUNT", n: number) => {
+        const page = await redis.scan(cursor, count, n);
+        scanned();
+        return page;
+      },
+    };
+    const waiting = devSecretsFor(store, url, inProgress);
+    await sawNoData;
+    // Under another spelling's name (as a start over `localhost` writes it), so only the wait finds it.
+    writeFileSync(join(inProgress.DEV_SECRETS_DIR, "localhost_1_db0.env"), theirText, { mode: 0o600 });
+    expect((await waiting).settings).toEqual(theirs.settings);
+    expect(await redis.get(DEV_SECRETS_FINGERPRINT_KEY)).toBe(theirFingerprint);
     // With data besides it, the same fingerprint still refuses a checkout without its file.
     await redis.set("ordersaga:some:data", "x");
     await expect(devSecretsFor(redis, url, { DEV_SECRETS_DIR: freshDir() })).rejects.toBeInstanceOf(

@@ -286,8 +286,9 @@ function useFile(file: string): { file: string; all: Record<string, string>; cre
  * The file whose secrets this Redis's data is (to be) written with, decided in Redis before any
  * file is written (break-late7 F1: a start that lost the SET NX had overwritten the file already):
  * - a fingerprint some file matches: that file;
- * - a fingerprint no file matches: refused if the db holds data besides it, else (a first start
- *   that died at once, F7) replaced as on an empty Redis;
+ * - a fingerprint no file matches: refused if the db holds data besides it (launcher slots aside);
+ *   else its file waited for (a start in progress), and without one (a first start that died at
+ *   once, F7) replaced as on an empty Redis;
  * - no fingerprint: the URL's own file if it exists (data written before the fingerprint was
  *   recorded, F3), its fingerprint recorded; no file and data present: refused; else new secrets.
  * The fingerprint is claimed (SET NX, or a compare-and-set of the stale one) before the file is
@@ -305,6 +306,12 @@ async function keptFor(
     if (stored) {
       const match = fileMatching(stored, urlFile, env);
       if (match) return useFile(match);
+      if (await holdsData(redis)) throw new DevSecretsMismatchError(redisUrl, dir, stored);
+      // A fingerprint alone: a first start that died at once (F7), or one in progress between its
+      // SET NX and its file (replacing it then left two starts with different secrets): wait for
+      // that file as a loser does, and replace the fingerprint only if none comes and no data.
+      const written = await fileOnceWritten(stored, urlFile, env);
+      if (written) return useFile(written);
       if (await holdsData(redis)) throw new DevSecretsMismatchError(redisUrl, dir, stored);
     }
     const own = readSettings(urlFile);
@@ -325,13 +332,23 @@ async function keptFor(
       if (attempt < 3) continue; // deleted meanwhile (FLUSHDB): decide again
       throw new DevSecretsMismatchError(redisUrl, dir, fingerprint);
     }
-    const deadline = Date.now() + DEV_SECRETS_WINNER_WAIT_MS;
-    for (;;) {
-      const match = fileMatching(decided, urlFile, env);
-      if (match) return useFile(match);
-      if (Date.now() > deadline) throw new DevSecretsMismatchError(redisUrl, dir, decided);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const match = await fileOnceWritten(decided, urlFile, env);
+    if (match) return useFile(match);
+    throw new DevSecretsMismatchError(redisUrl, dir, decided);
+  }
+}
+
+/** The file matching `fingerprint`, polled every 50 ms for up to DEV_SECRETS_WINNER_WAIT_MS. */
+async function fileOnceWritten(
+  fingerprint: string,
+  urlFile: string,
+  env: NodeJS.ProcessEnv,
+): Promise<string | undefined> {
+  const deadline = Date.now() + DEV_SECRETS_WINNER_WAIT_MS;
+  for (;;) {
+    const match = fileMatching(fingerprint, urlFile, env);
+    if (match || Date.now() > deadline) return match;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

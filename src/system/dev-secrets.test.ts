@@ -11,7 +11,11 @@ import {
   type FingerprintStore,
 } from "./dev-secrets.js";
 
-/** One Redis's fingerprint key, in memory (the real-Redis runs: restart-keeps-users tests). */
+/**
+ * One Redis's keys, in memory (the real-Redis runs: dev-secrets.first-start.redis.test.ts and the
+ * restart-keeps-users tests): SCAN returns every key at once; EVAL is the fingerprint's
+ * compare-and-set (the only script devSecretsFor runs).
+ */
 function fakeRedis(): FingerprintStore & { keys: Map<string, string> } {
   const keys = new Map<string, string>();
   return {
@@ -21,6 +25,12 @@ function fakeRedis(): FingerprintStore & { keys: Map<string, string> } {
       if (keys.has(key)) return null;
       keys.set(key, value);
       return "OK";
+    },
+    scan: async () => ["0", [...keys.keys()]],
+    eval: async (_script, _numKeys, key, previous, next) => {
+      if (keys.get(key!) !== previous) return 0;
+      keys.set(key!, next!);
+      return 1;
     },
   };
 }
@@ -95,6 +105,8 @@ it("finds the secrets a Redis's data was written with whatever the URL's spellin
 it("refuses a Redis whose data was written with secrets no file holds, making up none", async () => {
   const redis = fakeRedis();
   await devSecretsFor(redis, "redis://localhost:6390", { DEV_SECRETS_DIR: freshDir() });
+  // Data besides the fingerprint (a fingerprint alone is replaced: break-late7 F7).
+  redis.keys.set("ordersaga:user:u1", "sealed with those secrets");
   const empty = freshDir();
   const refused = devSecretsFor(redis, "redis://localhost:6390", { DEV_SECRETS_DIR: empty });
   await expect(refused).rejects.toBeInstanceOf(DevSecretsMismatchError);

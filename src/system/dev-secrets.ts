@@ -18,7 +18,15 @@
  * spelling, and refuses to start (DevSecretsMismatchError, one line saying what to do) if none does.
  */
 import { createHash, createHmac } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Keyring } from "../lib/security/keyring.js";
@@ -38,10 +46,15 @@ export const DEV_SECRETS_DIR_ENV = "DEV_SECRETS_DIR";
 /** The Redis key holding the fingerprint of the development secrets its data was written with. */
 export const DEV_SECRETS_FINGERPRINT_KEY = "ordersaga:dev-secrets:fingerprint";
 
-/** What devSecretsFor needs of Redis: read the fingerprint, set it once (SET NX). */
+/**
+ * What devSecretsFor needs of Redis (an ioredis client): read the fingerprint, set it once (SET
+ * NX), replace a stale one (EVAL, a compare-and-set) and see whether the db holds data (SCAN).
+ */
 export interface FingerprintStore {
   get(key: string): Promise<string | null>;
   set(key: string, value: string, nx: "NX"): Promise<"OK" | null>;
+  scan(cursor: string, countToken: "COUNT", count: number): Promise<[cursor: string, keys: string[]]>;
+  eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
 }
 
 /**
@@ -50,11 +63,20 @@ export interface FingerprintStore {
  * pending messages, so the start is refused. The message is one line naming the ways out.
  */
 export class DevSecretsMismatchError extends Error {
-  constructor(redisUrl: string, dir: string, fingerprint: string) {
+  /**
+   * `fingerprint` null: the db holds data but no fingerprint (written before it was recorded, or
+   * the key deleted) and `urlFile`, the URL's own file, does not exist (break-late7 F3).
+   */
+  constructor(redisUrl: string, dir: string, fingerprint: string | null, urlFile?: string) {
     super(
-      `${redisUrl} holds data written with development secrets (fingerprint ${fingerprint}) that no file ` +
-        `in ${dir} holds: put that .env file back there (or set DEV_SECRETS_DIR to its directory, or set ` +
-        `its secrets in the environment), or start over an empty Redis or db (FLUSHDB drops this data)`,
+      (fingerprint
+        ? `${redisUrl} holds data written with development secrets (fingerprint ${fingerprint}) that no file ` +
+          `in ${dir} holds: put that .env file back there`
+        : `${redisUrl} holds data but no development-secrets fingerprint (written before one was recorded, ` +
+          `or the key was deleted) and ${urlFile} does not exist: put the .env file its data was written ` +
+          `with back there (under this URL's file name)`) +
+        ` (or set DEV_SECRETS_DIR to its directory, or set its secrets in the environment), or start over ` +
+        `an empty Redis or db (FLUSHDB drops this data)`,
     );
     this.name = "DevSecretsMismatchError";
   }
@@ -196,36 +218,9 @@ export async function devSecretsFor(
   if (Object.values(configured).every(Boolean))
     return { file: urlFile, settings: {}, created: false, otherUrl: false };
 
-  let file = urlFile;
-  const stored = await redis.get(DEV_SECRETS_FINGERPRINT_KEY);
-  if (stored) {
-    const match = fileMatching(stored, urlFile, env);
-    if (!match) throw new DevSecretsMismatchError(redisUrl, secretsDir(env), stored);
-    file = match;
-  }
-  const kept = readSettings(file);
-  const all = completed(kept);
-  const created = Object.keys(kept).length === 0;
-  if (Object.entries(all).some(([name, value]) => kept[name] !== value)) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const text = Object.entries(all)
-      .map(([name, value]) => `${name}=${value}`)
-      .join("\n");
-    writeFileSync(
-      file,
-      `# Ordersaga development secrets for one Redis (start:services, npm start). Do not commit.\n${text}\n`,
-      {
-        mode: 0o600,
-      },
-    );
-    chmodSync(file, 0o600);
-  }
-  // First use of this Redis: it records the secrets its data will be written with. Another start
-  // setting it first (SET NX lost) decides; this one then takes the file matching that.
-  if (!stored && (await redis.set(DEV_SECRETS_FINGERPRINT_KEY, devSecretsFingerprint(all), "NX")) !== "OK")
-    return devSecretsFor(redis, redisUrl, env);
-
+  const kept = await keptFor(redis, redisUrl, urlFile, env);
   const settings: Record<string, string> = {};
+  const all = kept.all;
   if (!configured.signing) settings[SIGNING_KEYS_ENV] = all[SIGNING_KEYS_ENV]!;
   if (!configured.token) {
     settings[TOKEN_KEYS_ENV] = all[TOKEN_KEYS_ENV]!;
@@ -234,7 +229,127 @@ export async function devSecretsFor(
   if (!configured.userData) settings[USER_DATA_KEYS_ENV] = all[USER_DATA_KEYS_ENV]!;
   if (!configured.emailIndex) settings[USER_EMAIL_INDEX_KEY_ENV] = all[USER_EMAIL_INDEX_KEY_ENV]!;
   if (!configured.gateway) settings.GATEWAY_SHARED_SECRET = all.GATEWAY_SHARED_SECRET!;
-  return { file, settings, created, otherUrl: file !== urlFile };
+  return { file: kept.file, settings, created: kept.created, otherUrl: kept.file !== urlFile };
+}
+
+/**
+ * How long a start that lost the first-start race waits for the winner's file (ms): the winner
+ * writes it right after its SET NX, so this only bounds a winner that died in between.
+ */
+export const DEV_SECRETS_WINNER_WAIT_MS = 5_000;
+
+/** Replaces the fingerprint only if it still holds ARGV[1] (a stale one: F7); 1 when replaced. */
+const REPLACE_FINGERPRINT = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0`;
+
+/** The launcher's own keys (held while a launcher runs, gone 15 s after): not the system's data. */
+const LAUNCHER_KEY = /^ordersaga:launcher:slot:/;
+
+/**
+ * Whether the db holds any key besides the fingerprint and launcher slots (SCAN, stopping at the
+ * first such key: one round trip over any db that holds data).
+ */
+async function holdsData(redis: FingerprintStore): Promise<boolean> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "COUNT", 100);
+    if (keys.some((key) => key !== DEV_SECRETS_FINGERPRINT_KEY && !LAUNCHER_KEY.test(key))) return true;
+    cursor = next;
+  } while (cursor !== "0");
+  return false;
+}
+
+/** Writes the file whole (a temp file renamed over it): a reader never sees half of it. */
+function writeSecrets(file: string, all: Record<string, string>): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const text = Object.entries(all)
+    .map(([name, value]) => `${name}=${value}`)
+    .join("\n");
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  writeFileSync(
+    temp,
+    `# Ordersaga development secrets for one Redis (start:services, npm start). Do not commit.\n${text}\n`,
+    { mode: 0o600 },
+  );
+  chmodSync(temp, 0o600);
+  renameSync(temp, file);
+}
+
+/** The file's secrets, completed (and the file rewritten when something was missing). */
+function useFile(file: string): { file: string; all: Record<string, string>; created: boolean } {
+  const kept = readSettings(file);
+  const all = completed(kept);
+  if (Object.entries(all).some(([name, value]) => kept[name] !== value)) writeSecrets(file, all);
+  return { file, all, created: Object.keys(kept).length === 0 };
+}
+
+/**
+ * The file whose secrets this Redis's data is (to be) written with, decided in Redis before any
+ * file is written (break-late7 F1: a start that lost the SET NX had overwritten the file already):
+ * - a fingerprint some file matches: that file;
+ * - a fingerprint no file matches: refused if the db holds data besides it (launcher slots aside);
+ *   else its file waited for (a start in progress), and without one (a first start that died at
+ *   once, F7) replaced as on an empty Redis;
+ * - no fingerprint: the URL's own file if it exists (data written before the fingerprint was
+ *   recorded, F3), its fingerprint recorded; no file and data present: refused; else new secrets.
+ * The fingerprint is claimed (SET NX, or a compare-and-set of the stale one) before the file is
+ * written; a start that loses takes the winner's file, waiting up to DEV_SECRETS_WINNER_WAIT_MS.
+ */
+async function keptFor(
+  redis: FingerprintStore,
+  redisUrl: string,
+  urlFile: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ file: string; all: Record<string, string>; created: boolean }> {
+  const dir = secretsDir(env);
+  for (let attempt = 0; ; attempt++) {
+    const stored = await redis.get(DEV_SECRETS_FINGERPRINT_KEY);
+    if (stored) {
+      const match = fileMatching(stored, urlFile, env);
+      if (match) return useFile(match);
+      if (await holdsData(redis)) throw new DevSecretsMismatchError(redisUrl, dir, stored);
+      // A fingerprint alone: a first start that died at once (F7), or one in progress between its
+      // SET NX and its file (replacing it then left two starts with different secrets): wait for
+      // that file as a loser does, and replace the fingerprint only if none comes and no data.
+      const written = await fileOnceWritten(stored, urlFile, env);
+      if (written) return useFile(written);
+      if (await holdsData(redis)) throw new DevSecretsMismatchError(redisUrl, dir, stored);
+    }
+    const own = readSettings(urlFile);
+    if (Object.keys(own).length === 0 && (await holdsData(redis)))
+      throw new DevSecretsMismatchError(redisUrl, dir, null, urlFile);
+    const all = completed(own);
+    const fingerprint = devSecretsFingerprint(all);
+    const won = stored
+      ? (await redis.eval(REPLACE_FINGERPRINT, 1, DEV_SECRETS_FINGERPRINT_KEY, stored, fingerprint)) === 1
+      : (await redis.set(DEV_SECRETS_FINGERPRINT_KEY, fingerprint, "NX")) === "OK";
+    if (won) {
+      if (Object.entries(all).some(([name, value]) => own[name] !== value)) writeSecrets(urlFile, all);
+      return { file: urlFile, all, created: Object.keys(own).length === 0 };
+    }
+    // Another start decided first: take its file once written (it writes right after winning).
+    const decided = await redis.get(DEV_SECRETS_FINGERPRINT_KEY);
+    if (!decided) {
+      if (attempt < 3) continue; // deleted meanwhile (FLUSHDB): decide again
+      throw new DevSecretsMismatchError(redisUrl, dir, fingerprint);
+    }
+    const match = await fileOnceWritten(decided, urlFile, env);
+    if (match) return useFile(match);
+    throw new DevSecretsMismatchError(redisUrl, dir, decided);
+  }
+}
+
+/** The file matching `fingerprint`, polled every 50 ms for up to DEV_SECRETS_WINNER_WAIT_MS. */
+async function fileOnceWritten(
+  fingerprint: string,
+  urlFile: string,
+  env: NodeJS.ProcessEnv,
+): Promise<string | undefined> {
+  const deadline = Date.now() + DEV_SECRETS_WINNER_WAIT_MS;
+  for (;;) {
+    const match = fileMatching(fingerprint, urlFile, env);
+    if (match || Date.now() > deadline) return match;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** The launch's line saying which file the development secrets came from (start:services, npm start). */

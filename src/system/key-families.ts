@@ -777,7 +777,8 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds:
       "a non-secret fingerprint of the development secrets this Redis's data was written with (a start with other secrets is refused)",
     role: "record",
-    bound: "one key, set at the first development start (replaced only when it is alone in the database, a start that died before writing data)",
+    bound:
+      "one key, set at the first development start (replaced only when it is alone in the database, a start that died before writing data)",
     check: { kind: "count", max: 1 },
   },
   // dead-letter queue

@@ -7,6 +7,18 @@ import { dueFailuresKey, dueKey, eventStreamKey } from "./keys.js";
 import { RedisShippingStore } from "./redis-store.js";
 import { runShippingStoreContract } from "./store-contract.js";
 
+/** A prepared shipment of `orderId`, scheduled and due at `at` (ms epoch). */
+async function scheduleDueAt(store: RedisShippingStore, orderId: string, at: number): Promise<void> {
+  const record = preparedRecord(
+    { orderId, userId: "u", items: [{ productId: "p", quantity: 1 }] },
+    { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
+    "corr",
+    at,
+  );
+  await store.commit(record, null, []);
+  await store.scheduleDelivery(orderId, at, 0);
+}
+
 describeWithRedis("RedisShippingStore", (getRedis) => {
   runShippingStoreContract("redis", async () => {
     const redis = getRedis().client();
@@ -28,14 +40,7 @@ describeWithRedis("RedisShippingStore", (getRedis) => {
     const backoff = { baseMs: 1_000, maxMs: 60_000 };
     const ids = ["claimed", "cancelled", "dropped", "waiting"].map((n) => `${n}-${randomUUID()}`);
     for (const orderId of ids) {
-      const record = preparedRecord(
-        { orderId, userId: "u", items: [{ productId: "p", quantity: 1 }] },
-        { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
-        "corr",
-        T0,
-      );
-      await store.commit(record, null, []);
-      await store.scheduleDelivery(orderId, T0, 0);
+      await scheduleDueAt(store, orderId, T0);
       expect(await store.deferDue(orderId, T0, backoff)).toEqual({ failures: 1, retryAt: T0 + 1_000 });
     }
     expect((await redis.hkeys(dueFailuresKey())).sort()).toEqual([...ids].sort());
@@ -72,14 +77,7 @@ describeWithRedis("RedisShippingStore", (getRedis) => {
         string,
       ];
       for (const orderId of [toDeliver, toCancel]) {
-        const record = preparedRecord(
-          { orderId, userId: "u", items: [{ productId: "p", quantity: 1 }] },
-          { shipmentId: `s-${orderId}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
-          "corr",
-          T0,
-        );
-        await store.commit(record, null, []);
-        await store.scheduleDelivery(orderId, T0, 0);
+        await scheduleDueAt(store, orderId, T0);
       }
       const current = async (orderId: string) => (await store.get(orderId))!;
       await store

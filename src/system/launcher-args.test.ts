@@ -5,9 +5,10 @@
  * corrected command right after was refused as "another launcher". `--help` lists the options.
  */
 import { Redis } from "ioredis";
-import { afterAll, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
 import { describeWithRedis } from "../test-support/redis.js";
+import { LauncherArgsError, parseLauncherArgs } from "./launcher-args.js";
 
 afterAll(() => killRuns());
 
@@ -63,4 +64,38 @@ describeWithRedis("npm run start:services with a mistaken argument", (getRedis) 
     },
     BOUND_MS,
   );
+});
+
+describe("the launcher's arguments, parsed (break-late7 F6)", () => {
+  const mistake = (args: string[]) => {
+    try {
+      parseLauncherArgs(args);
+      return undefined;
+    } catch (error) {
+      expect(error).toBeInstanceOf(LauncherArgsError);
+      return (error as Error).message;
+    }
+  };
+
+  it("adds up repeated --instances instead of keeping only the last", () => {
+    expect(parseLauncherArgs(["--instances", "order=2", "--instances", "user=3"]).instances).toEqual({
+      order: 2,
+      user: 3,
+    });
+  });
+
+  it("refuses a service named twice, a count that is not plain decimal digits, and an absurd count", () => {
+    expect(mistake(["--instances", "order=2,order=5"])).toMatch(/names order twice/);
+    expect(mistake(["--instances", "order=2", "--instances", "order=5"])).toMatch(/names order twice/);
+    expect(mistake(["--instances", "order=0x10"])).toMatch(/bad --instances entry "order=0x10"/);
+    expect(mistake(["--instances", "order=1e3"])).toMatch(/bad --instances entry/);
+    expect(mistake(["--instances", "order=2=3"])).toMatch(/bad --instances entry/);
+    expect(mistake(["--instances", "order=99999"])).toMatch(/at most 32 instances/);
+  });
+
+  it("refuses a --port-base that is not plain decimal digits", () => {
+    expect(mistake(["--port-base", "0x10"])).toMatch(/--port-base must be a port number \(got "0x10"\)/);
+    expect(mistake(["--port-base", "1e3"])).toMatch(/--port-base must be a port number/);
+    expect(parseLauncherArgs(["--port-base", "4000"]).portBase).toBe(4000);
+  });
 });

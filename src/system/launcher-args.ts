@@ -12,6 +12,7 @@ import { parseInstances } from "./launcher.js";
 const OPTIONS = {
   instances: {
     type: "string",
+    multiple: true,
     value: "<service>=<n>,...",
     help: "more instances of a service, e.g. inventory=2,order=2",
   },
@@ -62,12 +63,17 @@ export function parseLauncherArgs(argv: readonly string[]): LauncherArgs {
   const names = Object.keys(OPTIONS)
     .map((name) => `--${name}`)
     .join(", ");
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, unknown>;
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
       args: [...argv],
-      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, { type }]) => [name, { type }])),
+      options: Object.fromEntries(
+        Object.entries(OPTIONS).map(([name, option]) => [
+          name,
+          { type: option.type, ...("multiple" in option ? { multiple: option.multiple } : {}) },
+        ]),
+      ),
       allowPositionals: true,
     }));
   } catch (error) {
@@ -82,12 +88,13 @@ export function parseLauncherArgs(argv: readonly string[]): LauncherArgs {
     throw new LauncherArgsError(`unexpected argument "${positionals[0]}" (options: ${names})`);
   let instances: Record<string, number>;
   try {
-    instances = parseInstances(values.instances as string | undefined);
+    // Repeated --instances add up (each service named once in all).
+    instances = parseInstances((values.instances as string[] | undefined)?.join(","));
   } catch (error) {
     throw new LauncherArgsError((error as Error).message);
   }
   const rawBase = values["port-base"] as string | undefined;
-  const portBase = rawBase === undefined ? undefined : Number(rawBase);
+  const portBase = rawBase === undefined ? undefined : /^[0-9]+$/.test(rawBase) ? Number(rawBase) : NaN;
   if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase < 65_000))
     throw new LauncherArgsError(`--port-base must be a port number (got "${rawBase}")`);
   return {

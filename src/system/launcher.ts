@@ -269,17 +269,29 @@ const firstPort = (defaultPort: number, options: LaunchOptions): number =>
 export function parseInstances(spec: string | undefined): Record<string, number> {
   const out: Record<string, number> = {};
   for (const part of (spec ?? "").split(",").filter(Boolean)) {
-    const [name, count] = part.split("=");
-    const n = Number(count);
-    if (!name || !SERVICES.some((s) => s.name === name) || !Number.isInteger(n) || n < 1) {
+    const [name, count, extra] = part.split("=");
+    // Decimal digits only: Number() also took "0x10" and "1e3" (break-late7 F6).
+    const n = /^[1-9][0-9]*$/.test(count ?? "") ? Number(count) : NaN;
+    if (!name || extra !== undefined || !SERVICES.some((s) => s.name === name) || !(n >= 1)) {
       throw new Error(
         `bad --instances entry "${part}" (expected <service>=<count>, services: ${SERVICES.map((s) => s.name).join(", ")})`,
       );
     }
+    if (n > MAX_INSTANCES_PER_SERVICE)
+      throw new Error(`--instances ${part}: at most ${MAX_INSTANCES_PER_SERVICE} instances of a service`);
+    // Twice the same service (order=2,order=5, or two --instances): the last one silently won.
+    if (name in out)
+      throw new Error(`--instances names ${name} twice ("${name}=${out[name]}" and "${part}")`);
     out[name] = n;
   }
   return out;
 }
+
+/**
+ * Most instances of one service a launcher starts: each is a Node process (~100 MB RSS, a few Redis
+ * connections); more than this on one machine is a typo, not a plan (break-late7 F6: 99999 was taken).
+ */
+export const MAX_INSTANCES_PER_SERVICE = 32;
 
 /** A process that exited while the launcher was not stopping it, with why when it said so. */
 export interface ProcessExit {

@@ -17,7 +17,7 @@ import type { Delivery } from "../transport.js";
 import { eventStreamKey } from "./redis-stream-keys.js";
 import { RedisStreamsTransport } from "./redis-streams.js";
 import { claimIdleScript, claimOwnScript, readOwnPendingScript } from "./redis-streams-scripts.js";
-import { failureOf, messageOf, uniqueName, uniqueTopic } from "./transport-contract.js";
+import { failureOf, messageOf, uniqueName, uniqueTopic, warningRecorder } from "./transport-contract.js";
 
 const CLAIM_IDLE_MS = 2_000;
 
@@ -42,13 +42,7 @@ describeWithRedis(
       const key = eventStreamKey(ref.owner, ref.topic);
       cli("XGROUP", "CREATE", key, group, "0", "MKSTREAM");
       cli("SCRIPT", "LOAD", script.source); // EVALSHA finds it: no NOSCRIPT fallback to EVAL
-      const warnings: string[] = [];
-      const logger = {
-        debug: () => {},
-        info: () => {},
-        warn: (_: object, message?: string) => void warnings.push(message ?? ""),
-        error: () => {},
-      };
+      const { warnings, logger } = warningRecorder();
       let target: string | undefined;
       let takenOver = false;
       const client = new Redis(getRedis().url);

@@ -14,6 +14,7 @@ import {
   runTransportContract,
   uniqueName,
   uniqueTopic,
+  warningRecorder,
 } from "./transport-contract.js";
 
 describeWithRedis("RedisStreamsTransport", (getRedis) => {
@@ -151,13 +152,7 @@ describeWithRedis("RedisStreamsTransport", (getRedis) => {
     });
 
     it("does not report a lease lost for entries it has just acknowledged itself", async () => {
-      const warnings: string[] = [];
-      const logger = {
-        debug: () => {},
-        info: () => {},
-        warn: (_: object, message?: string) => void warnings.push(message ?? ""),
-        error: () => {},
-      };
+      const { warnings, logger } = warningRecorder();
       const { transport, cleanup } = make({ renewIntervalMs: 1, logger });
       const ref = uniqueTopic();
       const got = recorder();

@@ -49,6 +49,18 @@ export function failureOf(attempt: number, message = `failure ${attempt}`): Atte
   return { attempt, at: new Date().toISOString(), durationMs: 1, error: { name: "Error", message } };
 }
 
+/** A logger that keeps the messages of its warnings (`warnings`) and drops everything else. */
+export function warningRecorder() {
+  const warnings: string[] = [];
+  const logger = {
+    debug: () => {},
+    info: () => {},
+    warn: (_: object, message?: string) => void warnings.push(message ?? ""),
+    error: () => {},
+  };
+  return { warnings, logger };
+}
+
 /** A handler that records every delivery and acks it unless `react` settles it. */
 export function recorder(react?: (delivery: Delivery) => Promise<void>) {
   const deliveries: Delivery[] = [];

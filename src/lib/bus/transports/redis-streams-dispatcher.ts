@@ -18,7 +18,7 @@ import {
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
 import { lostIds, receiveOwned } from "./redis-streams-leases.js";
 import { claimOwnScript } from "./redis-streams-scripts.js";
-import { errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
+import { entryKey, errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
 
 export interface DispatcherOptions {
   redis: Redis;
@@ -43,9 +43,6 @@ export interface Incoming {
   key: string;
   claimed: ClaimedEntry;
 }
-
-/** One key per entry of one stream, for sets and maps of entries across streams. */
-export const entryKey = (streamKey: string, id: string): string => `${streamKey}\n${id}`;
 
 export class Dispatcher {
   readonly permits: Permits;

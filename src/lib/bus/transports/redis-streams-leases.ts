@@ -10,7 +10,7 @@
 import type { Redis } from "ioredis";
 import { type ClaimedEntry, parseIds } from "./redis-streams-replies.js";
 import { renewLeaseScript } from "./redis-streams-scripts.js";
-import { errorDetails, type TransportLogger } from "./redis-streams-support.js";
+import { entryKey, errorDetails, type TransportLogger } from "./redis-streams-support.js";
 
 /** Most ids renewed by one script call (keeps each call short: the script blocks Redis while it runs). */
 const RENEW_BATCH = 256;
@@ -96,11 +96,15 @@ async function stillOwned<T extends ReceivedEntry>(
   items: readonly T[],
 ): Promise<T[]> {
   const byStream = new Map<string, string[]>();
-  for (const { key, claimed } of items) byStream.set(key, [...(byStream.get(key) ?? []), claimed.entry.id]);
+  for (const { key, claimed } of items) {
+    let ids = byStream.get(key);
+    if (!ids) byStream.set(key, (ids = []));
+    ids.push(claimed.entry.id);
+  }
   const lost = new Set<string>();
   try {
     for (const [key, ids] of byStream) {
-      for (const id of await lostIds(redis, key, group, consumer, ids)) lost.add(`${key}\n${id}`);
+      for (const id of await lostIds(redis, key, group, consumer, ids)) lost.add(entryKey(key, id));
     }
   } catch (error) {
     // Unsure: run nothing now; entries still ours are taken up again (own resume, idle claim).
@@ -109,7 +113,7 @@ async function stillOwned<T extends ReceivedEntry>(
   }
   if (lost.size > 0)
     logger.warn({ group, consumer, ids: [...lost] }, `late ${what}: entries taken over meanwhile; not run`);
-  return items.filter(({ key, claimed }) => !lost.has(`${key}\n${claimed.entry.id}`));
+  return items.filter(({ key, claimed }) => !lost.has(entryKey(key, claimed.entry.id)));
 }
 
 /**

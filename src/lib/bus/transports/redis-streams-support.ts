@@ -144,3 +144,6 @@ export class Permits {
 export function errorDetails(error: unknown): { error: string } {
   return { error: error instanceof Error ? error.message : String(error) };
 }
+
+/** One key per entry of one stream, for sets and maps of entries across streams. */
+export const entryKey = (streamKey: string, id: string): string => `${streamKey}\n${id}`;

@@ -307,15 +307,21 @@ export class TokenSealer {
    * tokens of the order keep theirs. A string that is not a sealed token removes nothing.
    */
   async discard(orderId: string, sealed: string): Promise<void> {
-    const kidField = sealedKid(sealed);
-    if (kidField === undefined || kidField[SEAL_ID_HEX] !== "-") return;
-    await this.store.remove(orderId, kidField.slice(0, SEAL_ID_HEX));
+    const parsed = sealParts(sealed);
+    if (parsed) await this.store.remove(orderId, parsed.sealId);
   }
 
   /** Crypto-shredding: the order's tokens can no longer be opened by anyone. */
   shred(orderId: string): Promise<void> {
     return this.store.delete(orderId);
   }
+}
+
+/** A sealed token's seal id (its key entry's field) and key id; undefined if not sealed by `seal`. */
+function sealParts(sealed: string): { sealId: string; kid: string } | undefined {
+  const kidField = sealedKid(sealed);
+  if (kidField === undefined || kidField[SEAL_ID_HEX] !== "-") return undefined;
+  return { sealId: kidField.slice(0, SEAL_ID_HEX), kid: kidField.slice(SEAL_ID_HEX + 1) };
 }
 
 /** The payment service's side: opens sealed tokens while their order's key entry exists. */
@@ -338,11 +344,9 @@ export class TokenOpener {
    * sealed, unknown key, key entry gone (order ended) or malformed; `open()` when altered.
    */
   async readKey(orderId: string, sealed: string): Promise<ReadTokenKey> {
-    const kidField = sealedKid(sealed);
-    if (kidField === undefined || kidField[SEAL_ID_HEX] !== "-")
-      throw new DecryptionError("not a sealed token");
-    const sealId = kidField.slice(0, SEAL_ID_HEX);
-    const kid = kidField.slice(SEAL_ID_HEX + 1);
+    const parsed = sealParts(sealed);
+    if (!parsed) throw new DecryptionError("not a sealed token");
+    const { sealId, kid } = parsed;
     const privateKey = this.privateKeys.get(kid);
     if (!privateKey) throw new DecryptionError(`unknown payment token key "${kid}"`);
     const entry = await this.store.get(orderId, sealId);

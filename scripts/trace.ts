@@ -6,7 +6,7 @@
  *   as the demo finds it; else http://localhost:8080), GATEWAY_API_KEY (when the gateway wants
  *   one), TRACING_UI_URL (e.g. http://localhost:16686 for Jaeger: prints a link to the trace).
  */
-import { errorWithCauses } from "../src/demo/scenarios.js";
+import { errorWithCauses } from "../src/lib/runtime/launch-signal.js";
 import { findRunningGateway } from "../src/demo/target.js";
 import { formatTimeline, type OrderHistory } from "../src/system/order-timeline.js";
 

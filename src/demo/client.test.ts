@@ -103,7 +103,7 @@ describe("the demo's report of a scenario that threw (new-user finding F7)", () 
 
 describe("the demo's report of a scenario that threw a network error", () => {
   it("names the cause fetch hides behind 'fetch failed' (the refused address), not only 'fetch failed'", async () => {
-    const { errorWithCauses } = await import("./scenarios.js");
+    const { errorWithCauses } = await import("../lib/runtime/launch-signal.js");
     // A port nothing listens on: bind one, note it, close it.
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -2,6 +2,7 @@
  * The spec's five demo scenarios, run against the gateway's HTTP API. Each returns what happened
  * and whether it ended as expected; the runner prints them and the tests assert them.
  */
+import { errorWithCauses } from "../lib/runtime/launch-signal.js";
 import type { ApiClient } from "./client.js";
 
 export interface OrderView {
@@ -293,23 +294,6 @@ export const SCENARIOS = [
 export function scenarioLabel(index: number, functionName: string): string {
   const words = functionName.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
   return `${index + 1}. ${words.charAt(0).toUpperCase()}${words.slice(1)}`;
-}
-
-/**
- * An error's message with its causes: fetch says only "fetch failed", and the reason (e.g.
- * "connect ECONNREFUSED 127.0.0.1:8080", "other side closed") is in `cause`, up to 3 levels deep.
- */
-export function errorWithCauses(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
-    const message = current instanceof Error ? current.message : String(current);
-    const code = (current as { code?: unknown }).code;
-    const part = typeof code === "string" && !message.includes(code) ? `${message} [${code}]` : message;
-    if (part && !parts.includes(part)) parts.push(part);
-    current = current instanceof Error ? current.cause : undefined;
-  }
-  return parts.join(": ");
 }
 
 export async function runScenarios(ctx: ScenarioContext): Promise<ScenarioResult[]> {

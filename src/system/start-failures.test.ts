@@ -5,7 +5,13 @@
  */
 import { createServer, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { type ChildRun, exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
+import {
+  bannerGateway,
+  type ChildRun,
+  exitWithin,
+  killRuns,
+  runEntryPoint,
+} from "../test-support/child-run.js";
 import { freePort } from "../test-support/redis-server.js";
 import { waitFor } from "../test-support/wait.js";
 
@@ -111,12 +117,7 @@ describe("npm start (the embedded system)", () => {
       GATEWAY_API_KEYS: "k1",
       LOG_LEVEL: "warn",
     });
-    const [, url] = await waitFor(
-      () => /gateway\s+(http:\/\/\S+)/.exec(r.output()),
-      BOUND_MS,
-      "the banner",
-      50,
-    );
+    const url = await bannerGateway(r, BOUND_MS);
     expect((await fetch(`${url}/inventory`)).status).toBe(401);
     expect((await fetch(`${url}/inventory`, { headers: { "x-api-key": "k1" } })).status).toBe(200);
     expect(r.output()).toContain(`try: curl -H "x-api-key: <one of GATEWAY_API_KEYS>" ${url}/inventory`);

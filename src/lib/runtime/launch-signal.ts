@@ -33,6 +33,23 @@ export async function signalReady(service: string, url: string, logger?: Logger)
 }
 
 /**
+ * An error's message with its causes: fetch says only "fetch failed", and the reason (e.g.
+ * "connect ECONNREFUSED 127.0.0.1:8080", "other side closed") is in `cause`, up to 3 levels deep.
+ */
+export function errorWithCauses(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    const message = current instanceof Error ? current.message : String(current);
+    const code = (current as { code?: unknown }).code;
+    const part = typeof code === "string" && !message.includes(code) ? `${message} [${code}]` : message;
+    if (part && !parts.includes(part)) parts.push(part);
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join(": ");
+}
+
+/**
  * One line a person can act on for a failure to start: the common cases (port in use, Redis
  * unreachable) get their cause and what to do, anything else its message.
  */

@@ -425,8 +425,27 @@ describe("createIdempotencyMiddleware", () => {
 describe("a too-old refusal names the limit it applied (break-late F3)", () => {
   it("says the window less the clock-skew margin, not the whole window", async () => {
     const { TooOldToDeduplicateError } = await import("../errors.js");
-    const error = new TooOldToDeduplicateError(19_010, 20_000, 18_000);
-    expect(error.message).toContain("past the 18000 ms allowed (its idempotency marks live 20000 ms");
+    const { refuseIfTooOld } = await import("./dedupe-window.js");
+    // A first delivery signed 19,010 ms ago, marks living 20,000 ms: refused by the rule itself,
+    // which must name the limit it applied (the window less the skew margin, 18,000 ms).
+    const signedAt = Date.parse("2030-01-01T00:00:00.000Z");
+    const aged = {
+      envelope: { id: "not-a-uuid-v7", occurredAt: new Date(signedAt).toISOString() },
+      enqueuedAt: signedAt + 19_010,
+      ageMs: () => 0,
+      deliveryCount: 1,
+      replay: false,
+    } as unknown as Parameters<typeof refuseIfTooOld>[0];
+    let refused: unknown;
+    try {
+      refuseIfTooOld(aged, 20_000);
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(TooOldToDeduplicateError);
+    expect((refused as Error).message).toContain(
+      "past the 18000 ms allowed (its idempotency marks live 20000 ms",
+    );
     expect(new TooOldToDeduplicateError(25_000, 20_000).message).toContain(
       "past the 20000 ms its idempotency",
     );

@@ -34,8 +34,9 @@ export function redisConnectTimeoutMs(env: NodeJS.ProcessEnv = process.env): num
 /**
  * Runs the step over `redis` (a connection of the launcher's own): waits up to `timeoutMs` (ms),
  * throws SystemRunningError when instances answer, claims the launcher slot when `slot` is given
- * (`wanted`: its name, default DEFAULT_SLOT; before the secrets, so a second start on this host is refused before it
- * touches the fingerprint; given back if the step then fails), and adds the kept secrets to `env`.
+ * (`wanted`: its name, default DEFAULT_SLOT; before the secrets, so a second start on this host is
+ * refused before it touches the fingerprint; given back if the step then fails), and adds the kept
+ * secrets to `env`.
  * Returns the slot and `confirm`, to call once the system is up (DevSecrets.confirm). Throws what
  * devSecretsFor and claimLauncherSlot throw (DevSecretsMismatchError, SlotTakenError...).
  */

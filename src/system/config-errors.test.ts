@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { type ChildRun, exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
-import { describeWithRedis } from "../test-support/redis.js";
+import { describeWithRedis, freePort } from "../test-support/redis.js";
 
 const run = (main: string, args: string[], env: Record<string, string>): ChildRun =>
   runEntryPoint(main, args, { LOG_LEVEL: "info", REDIS_CONNECT_TIMEOUT_MS: "3000", ...env });
@@ -59,6 +59,28 @@ describe("a bad variable at start: one line, exit 1, no stack trace", () => {
         /^gateway could not start: Invalid configuration: OTEL_EXPORTER_OTLP_PROTOCOL: unsupported OTLP protocol "grpc"/m,
       );
       noStackTrace(r.output());
+    },
+    TEST_MS,
+  );
+
+  it(
+    "npm start over Redis, REDIS_CONNECT_TIMEOUT_MS past the longest timer: the services' line, before Redis is asked",
+    async () => {
+      // Nothing listens there: a probe armed with the bad value would report Redis unreachable.
+      const env = {
+        REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+        REDIS_CONNECT_TIMEOUT_MS: "3000000000",
+      };
+      const npmStart = run("src/system/start-embedded.ts", [], { GATEWAY_PORT: "0", ...env });
+      const service = run("src/services/order/main.ts", [], { SERVICE_PORT: "0", ...env });
+      expect(await exitWithin(npmStart, BOUND_MS)).toBe(1);
+      expect(await exitWithin(service, BOUND_MS)).toBe(1);
+      const reason = (text: string) => /could not start: (.+)$/m.exec(text)?.[1];
+      expect(reason(service.output())).toMatch(
+        /^Invalid configuration: REDIS_CONNECT_TIMEOUT_MS: must be at most/,
+      );
+      expect(reason(npmStart.output())).toBe(reason(service.output()));
+      noStackTrace(npmStart.output());
     },
     TEST_MS,
   );

@@ -19,6 +19,7 @@ import {
   devSecretsFingerprint,
   devSecretsFor,
   devSecretsPath,
+  type FingerprintStore,
 } from "./dev-secrets.js";
 
 const dirs: string[] = [];
@@ -100,7 +101,7 @@ describeWithRedis("the first development start over a Redis", (getRedis) => {
     const url = getRedis().url;
     const redis = connect();
     const first = await devSecretsFor(redis, url, env);
-    await redis.set("ordersaga:some:data", "sealed with the first secrets");
+    await redis.xadd("{user}:ev:user.created", "*", "sealed", "with the first secrets");
     await redis.del(DEV_SECRETS_FINGERPRINT_KEY);
     // Another spelling first: no file of its own and data present: refused, nothing made up.
     const other = url.replace("127.0.0.1", "localhost");
@@ -130,7 +131,7 @@ describeWithRedis("the first development start over a Redis", (getRedis) => {
     const kept = await devSecretsFor(redis, url, env);
     expect(kept.created).toBe(true);
     expect(await redis.get(DEV_SECRETS_FINGERPRINT_KEY)).toBe(devSecretsFingerprint(fileSettings(kept.file)));
-    // A lone fingerprint whose file appears meanwhile (a start between its SET NX and its file):
+    // A claimed fingerprint whose file appears meanwhile (a start between its claim and its file):
     // that file is used, the fingerprint kept (replacing it left two starts with two secrets).
     await redis.flushdb();
     const inProgress = { DEV_SECRETS_DIR: freshDir() };
@@ -138,27 +139,33 @@ describeWithRedis("the first development start over a Redis", (getRedis) => {
     const theirFingerprint = await redis.get(DEV_SECRETS_FINGERPRINT_KEY);
     const theirText = readFileSync(theirs.file, "utf8");
     rmSync(theirs.file);
-    // The file appears once the start has seen the lone fingerprint and the db without data.
-    let scanned!: () => void;
-    const sawNoData = new Promise<void>((resolve) => (scanned = resolve));
-    const store = {
-      get: (key: string) => redis.get(key),
-      set: (key: string, value: string, nx: "NX") => redis.set(key, value, nx),
-      eval: (script: string, numKeys: number, ...args: string[]) => redis.eval(script, numKeys, ...args),
-      scan: async (cursor: string, count: "COUNT", n: number) => {
-        const page = await redis.scan(cursor, count, n);
-        scanned();
-        return page;
+    // The file appears once the start has seen the claim (its PTTL) and no file matching it.
+    let sawClaim!: () => void;
+    const claimSeen = new Promise<void>((resolve) => (sawClaim = resolve));
+    const store = new Proxy(redis, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (typeof value !== "function") return value;
+        const method = (value as (...args: unknown[]) => Promise<unknown>).bind(target);
+        if (prop !== "pttl") return method;
+        return async (...args: unknown[]) => {
+          const ttl = await method(...args);
+          sawClaim();
+          return ttl;
+        };
       },
-    };
+    }) as unknown as FingerprintStore;
     const waiting = devSecretsFor(store, url, inProgress);
-    await sawNoData;
+    await claimSeen;
     // Under another spelling's name (as a start over `localhost` writes it), so only the wait finds it.
     writeFileSync(join(inProgress.DEV_SECRETS_DIR, "localhost_1_db0.env"), theirText, { mode: 0o600 });
     expect((await waiting).settings).toEqual(theirs.settings);
     expect(await redis.get(DEV_SECRETS_FINGERPRINT_KEY)).toBe(theirFingerprint);
+    // Their system up: the fingerprint permanent.
+    await theirs.confirm();
+    expect(await redis.pttl(DEV_SECRETS_FINGERPRINT_KEY)).toBe(-1);
     // With data besides it, the same fingerprint still refuses a checkout without its file.
-    await redis.set("ordersaga:some:data", "x");
+    await redis.xadd("{order}:ev:order.placed", "*", "k", "v");
     await expect(devSecretsFor(redis, url, { DEV_SECRETS_DIR: freshDir() })).rejects.toBeInstanceOf(
       DevSecretsMismatchError,
     );

@@ -29,7 +29,7 @@ describeWithRedis(
         const fingerprint = devSecretsFingerprint({ USER_DATA_KEYS: "from-another-checkout" });
         await redis.set(DEV_SECRETS_FINGERPRINT_KEY, fingerprint);
         // Data besides the fingerprint (a fingerprint alone is replaced: break-late7 F7).
-        await redis.set("ordersaga:user:u1", "sealed with those secrets");
+        await redis.xadd("{user}:ev:user.created", "*", "sealed", "with those secrets");
         const r = runEntryPoint("src/system/start-services.ts", ["--any-port"], {
           LOG_LEVEL: "warn",
           REDIS_URL: getRedis().url.replace("127.0.0.1", "localhost"),

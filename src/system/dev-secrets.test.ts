@@ -12,9 +12,9 @@ import {
 } from "./dev-secrets.js";
 
 /**
- * One Redis's keys, in memory (the real-Redis runs: dev-secrets.first-start.redis.test.ts and the
- * restart-keeps-users tests): SCAN returns every key at once; EVAL is the fingerprint's
- * compare-and-set (the only script devSecretsFor runs).
+ * One Redis's keys, in memory (the real-Redis runs: dev-secrets.first-start.redis.test.ts,
+ * dev-secrets.claim.redis.test.ts and the restart-keeps-users tests): no TTLs (a claim is as good
+ * as confirmed); EVAL is the fingerprint's compare-and-set (the only script devSecretsFor runs).
  */
 function fakeRedis(): FingerprintStore & { keys: Map<string, string> } {
   const keys = new Map<string, string>();
@@ -26,10 +26,13 @@ function fakeRedis(): FingerprintStore & { keys: Map<string, string> } {
       keys.set(key, value);
       return "OK";
     },
-    scan: async () => ["0", [...keys.keys()]],
+    pexpire: async (key) => (keys.has(key) ? 1 : 0),
+    persist: async () => 0,
+    pttl: async (key) => (keys.has(key) ? -1 : -2),
+    exists: async (...names) => names.filter((name) => keys.has(name)).length,
     eval: async (_script, _numKeys, key, previous, next) => {
-      if (keys.get(key!) !== previous) return 0;
-      keys.set(key!, next!);
+      if (keys.get(String(key)) !== previous) return 0;
+      keys.set(String(key), String(next));
       return 1;
     },
   };
@@ -106,7 +109,7 @@ it("refuses a Redis whose data was written with secrets no file holds, making up
   const redis = fakeRedis();
   await devSecretsFor(redis, "redis://localhost:6390", { DEV_SECRETS_DIR: freshDir() });
   // Data besides the fingerprint (a fingerprint alone is replaced: break-late7 F7).
-  redis.keys.set("ordersaga:user:u1", "sealed with those secrets");
+  redis.keys.set("{user}:ev:user.created", "a stream of events sealed with those secrets");
   const empty = freshDir();
   const refused = devSecretsFor(redis, "redis://localhost:6390", { DEV_SECRETS_DIR: empty });
   await expect(refused).rejects.toBeInstanceOf(DevSecretsMismatchError);

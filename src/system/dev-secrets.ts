@@ -7,54 +7,54 @@
  * signature (newuser F10). Never used with NODE_ENV=production (those need configured keys).
  *
  * The file is `<project>/.dev-secrets/<host>_<port>_db<n>.env` (git-ignored, mode 0600), or under
- * DEV_SECRETS_DIR. A variable set in the environment always wins over the file.
+ * DEV_SECRETS_DIR (dev-secrets-files.ts). A variable set in the environment always wins over it.
  *
  * The file's name comes from the URL's text, so the same Redis reached as `127.0.0.1` instead of
  * `localhost` (or from another checkout, after `git clean -xfd`, with another DEV_SECRETS_DIR) would
  * find no file and make up new secrets over data sealed with the old ones (newuser7 F5). So the
  * Redis itself records which secrets its data was written with: a fingerprint (a digest of HMACs of
- * a fixed label under the data-sealing secrets; nothing secret) at DEV_SECRETS_FINGERPRINT_KEY, set
- * at first start. A later start uses the file in the directory matching it, whatever the URL's
+ * a fixed label under the data-sealing secrets; nothing secret) at DEV_SECRETS_FINGERPRINT_KEY,
+ * claimed at first start (a lease until that start's system is up: `keptFor`). A later start uses the file in the directory matching it, whatever the URL's
  * spelling, and refuses to start (DevSecretsMismatchError, one line saying what to do) if none does.
  */
-import { createHash, createHmac } from "node:crypto";
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Keyring } from "../lib/security/keyring.js";
+import { AllEvents } from "../contracts/index.js";
+import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
 import { SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
-import { generateTokenKeys, TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../lib/security/payment-token.js";
+import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../lib/security/payment-token.js";
 import {
-  generateUserDataKeys,
   USER_DATA_KEYS_ENV,
   USER_DATA_KEYS_FILE_ENV,
   USER_EMAIL_INDEX_KEY_ENV,
 } from "../lib/security/user-data.js";
-import { randomBytes } from "node:crypto";
-import { SIGNING_KEY_OWNERS } from "./signing-key-distribution.js";
+import {
+  completed,
+  devSecretsFingerprint,
+  devSecretsPath,
+  fileMatching,
+  keep,
+  readSettings,
+  secretsDir,
+} from "./dev-secrets-files.js";
 
-export const DEV_SECRETS_DIR_ENV = "DEV_SECRETS_DIR";
+export { devSecretsFingerprint, devSecretsPath } from "./dev-secrets-files.js";
 
 /** The Redis key holding the fingerprint of the development secrets its data was written with. */
 export const DEV_SECRETS_FINGERPRINT_KEY = "ordersaga:dev-secrets:fingerprint";
 
 /**
- * What devSecretsFor needs of Redis (an ioredis client): read the fingerprint, set it once (SET
- * NX), replace a stale one (EVAL, a compare-and-set) and see whether the db holds data (SCAN).
+ * What devSecretsFor needs of Redis (an ioredis client), all on DEV_SECRETS_FINGERPRINT_KEY but
+ * EXISTS: claim the fingerprint (SET NX PX), renew and confirm the claim (GET, PEXPIRE, PERSIST),
+ * see a claim in progress (PTTL) and whether the db holds data (EXISTS on the event streams), and
+ * replace a lone fingerprint a stopped start left (EVAL, a compare-and-set; that case only).
  */
 export interface FingerprintStore {
   get(key: string): Promise<string | null>;
-  set(key: string, value: string, nx: "NX"): Promise<"OK" | null>;
-  scan(cursor: string, countToken: "COUNT", count: number): Promise<[cursor: string, keys: string[]]>;
-  eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  set(key: string, value: string, px: "PX", ms: number, nx: "NX"): Promise<"OK" | null>;
+  pexpire(key: string, ms: number): Promise<number>;
+  persist(key: string): Promise<number>;
+  pttl(key: string): Promise<number>;
+  exists(...keys: string[]): Promise<number>;
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
 }
 
 /**
@@ -82,98 +82,6 @@ export class DevSecretsMismatchError extends Error {
   }
 }
 
-/** The secrets that seal data kept in Redis (users, the email index, tokens, relayed calls). */
-const FINGERPRINTED = [
-  USER_DATA_KEYS_ENV,
-  USER_EMAIL_INDEX_KEY_ENV,
-  TOKEN_KEYS_ENV,
-  "GATEWAY_SHARED_SECRET",
-] as const;
-const FINGERPRINT_LABEL = "ordersaga dev-secrets fingerprint v1";
-
-/**
- * The non-secret fingerprint of a set of development secrets: `v1:` and 32 hex digits of a SHA-256
- * over the HMAC-SHA256 of a fixed label under each data-sealing secret. The signing keyring is not
- * part of it: a service added later (README guide) adds a key to the file without changing it; its
- * keys are made up with the others, so the others identify the file.
- */
-export function devSecretsFingerprint(secrets: Record<string, string>): string {
-  const digest = createHash("sha256");
-  for (const name of FINGERPRINTED)
-    digest.update(
-      createHmac("sha256", secrets[name] ?? "")
-        .update(FINGERPRINT_LABEL)
-        .digest(),
-    );
-  return `v1:${digest.digest("hex").slice(0, 32)}`;
-}
-
-function secretsDir(env: NodeJS.ProcessEnv): string {
-  return env[DEV_SECRETS_DIR_ENV]?.trim() || join(PROJECT_ROOT, ".dev-secrets");
-}
-
-const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-
-/** The file holding the development secrets of `redisUrl` (credentials never part of the name). */
-export function devSecretsPath(redisUrl: string, env: NodeJS.ProcessEnv = process.env): string {
-  const dir = secretsDir(env);
-  let host = "localhost";
-  let port = "6379";
-  let db = "0";
-  try {
-    const url = new URL(redisUrl);
-    host = url.hostname || host;
-    port = url.port || port;
-    db = url.pathname.replace(/^\//, "") || db;
-  } catch {
-    // An unparsable URL fails at connect time with its own message; keep one file for it.
-  }
-  const safe = (part: string) => part.replace(/[^A-Za-z0-9.-]/g, "-");
-  return join(dir, `${safe(host)}_${safe(port)}_db${safe(db)}.env`);
-}
-
-function readSettings(file: string): Record<string, string> {
-  if (!existsSync(file)) return {};
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const match = /^([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (match) out[match[1]!] = match[2]!;
-  }
-  return out;
-}
-
-/** Every secret the file should hold, the kept ones reused, missing ones made up now. */
-function completed(kept: Record<string, string>): Record<string, string> {
-  const out = { ...kept };
-  // A keyring kept from before a service was added (README guide) gets a key for the new one.
-  const ring = out[SIGNING_KEYS_ENV]
-    ? Keyring.parse(out[SIGNING_KEYS_ENV])
-    : Keyring.generate(SIGNING_KEY_OWNERS);
-  for (const name of SIGNING_KEY_OWNERS) ring.ensure(name);
-  out[SIGNING_KEYS_ENV] = ring.serialize();
-  if (!out[TOKEN_KEYS_ENV] || !out[TOKEN_PUBLIC_KEY_ENV]) Object.assign(out, generateTokenKeys());
-  const userKeys = generateUserDataKeys();
-  out[USER_DATA_KEYS_ENV] ||= userKeys[USER_DATA_KEYS_ENV];
-  out[USER_EMAIL_INDEX_KEY_ENV] ||= userKeys[USER_EMAIL_INDEX_KEY_ENV];
-  out.GATEWAY_SHARED_SECRET ||= randomBytes(32).toString("hex");
-  return out;
-}
-
-/** The file in the directory whose secrets match `fingerprint`: the URL's own first, then any other. */
-function fileMatching(fingerprint: string, urlFile: string, env: NodeJS.ProcessEnv): string | undefined {
-  const dir = secretsDir(env);
-  const others = existsSync(dir)
-    ? readdirSync(dir)
-        .filter((name) => name.endsWith(".env"))
-        .sort()
-        .map((name) => join(dir, name))
-    : [];
-  return [urlFile, ...others.filter((file) => file !== urlFile)].find((file) => {
-    const kept = readSettings(file);
-    return FINGERPRINTED.every((name) => kept[name]) && devSecretsFingerprint(kept) === fingerprint;
-  });
-}
-
 /**
  * The development-secrets file of the Redis behind `redis`: the one matching the fingerprint that
  * Redis holds (whatever the URL's spelling), else the URL's own file (`devSecretsPath`), which may
@@ -189,23 +97,45 @@ export async function devSecretsFileOf(
   return (stored && fileMatching(stored, urlFile, env)) || urlFile;
 }
 
+/** What a start's development secrets are: the settings to add to its environment, and where from. */
+export interface DevSecrets {
+  /** The file they are kept in (`devSecretsPath`, or another URL's file holding this Redis's). */
+  file: string;
+  /** The variables the environment does not configure, with their kept values (empty in production). */
+  settings: Record<string, string>;
+  /** Made up by this start (the file did not exist). */
+  created: boolean;
+  /** The file is not the URL's own: this Redis was first reached by another spelling. */
+  otherUrl: boolean;
+  /**
+   * Call once this start's system is up (its data written): the fingerprint, until then a lease
+   * this start renews, is made permanent (set if it lapsed meanwhile). Throws
+   * DevSecretsClaimLostError when another start's fingerprint replaced it (this start stalled
+   * longer than the lease): its data would be unreadable to the next start.
+   */
+  confirm(): Promise<void>;
+}
+
 /**
  * The settings to add to the launcher's environment: for every secret the environment does not
  * configure, the value kept for this Redis (made up and saved on first use). Empty in production.
  *
  * The file is the one whose secrets this Redis's data was written with (its fingerprint at
- * DEV_SECRETS_FINGERPRINT_KEY, set here on first use with SET NX), whatever the URL's spelling;
- * `otherUrl` is true when that is not the URL's own file. Throws DevSecretsMismatchError when the
- * Redis holds a fingerprint no file in the directory matches, and Redis's errors (unreachable,
- * NOPERM). Not checked when the environment configures every secret (the file is then unused).
+ * DEV_SECRETS_FINGERPRINT_KEY), whatever the URL's spelling; see `keptFor` for the claim. Throws
+ * DevSecretsMismatchError when the Redis holds a fingerprint no file in the directory matches,
+ * DevSecretsBusyError when another start's claim stays unconfirmed past `waitMs`, and Redis's
+ * errors (unreachable; NOPERM naming the command: README, "Redis ACL"). Not checked when the
+ * environment configures every secret (the file is then unused). `leaseMs`, `waitMs`: tests.
  */
 export async function devSecretsFor(
   redis: FingerprintStore,
   redisUrl: string,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<{ file: string; settings: Record<string, string>; created: boolean; otherUrl: boolean }> {
+  options: { leaseMs?: number; waitMs?: number } = {},
+): Promise<DevSecrets> {
   const urlFile = devSecretsPath(redisUrl, env);
-  if (env.NODE_ENV === "production") return { file: urlFile, settings: {}, created: false, otherUrl: false };
+  const unused = { file: urlFile, settings: {}, created: false, otherUrl: false, confirm: async () => {} };
+  if (env.NODE_ENV === "production") return unused;
   const set = (name: string) => Boolean(env[name]?.trim());
   const configured = {
     signing: set(SIGNING_KEYS_ENV) || set(SIGNING_KEYS_FILE_ENV),
@@ -215,10 +145,17 @@ export async function devSecretsFor(
     emailIndex: set(USER_EMAIL_INDEX_KEY_ENV),
     gateway: set("GATEWAY_SHARED_SECRET"),
   };
-  if (Object.values(configured).every(Boolean))
-    return { file: urlFile, settings: {}, created: false, otherUrl: false };
+  if (Object.values(configured).every(Boolean)) return unused;
 
-  const kept = await keptFor(redis, redisUrl, urlFile, env);
+  const leaseMs = options.leaseMs ?? DEV_SECRETS_LEASE_MS;
+  const kept = await keptFor(
+    redis,
+    redisUrl,
+    urlFile,
+    env,
+    leaseMs,
+    options.waitMs ?? DEV_SECRETS_CLAIM_WAIT_MS,
+  );
   const settings: Record<string, string> = {};
   const all = kept.all;
   if (!configured.signing) settings[SIGNING_KEYS_ENV] = all[SIGNING_KEYS_ENV]!;
@@ -229,89 +166,134 @@ export async function devSecretsFor(
   if (!configured.userData) settings[USER_DATA_KEYS_ENV] = all[USER_DATA_KEYS_ENV]!;
   if (!configured.emailIndex) settings[USER_EMAIL_INDEX_KEY_ENV] = all[USER_EMAIL_INDEX_KEY_ENV]!;
   if (!configured.gateway) settings.GATEWAY_SHARED_SECRET = all.GATEWAY_SHARED_SECRET!;
-  return { file: kept.file, settings, created: kept.created, otherUrl: kept.file !== urlFile };
+  return {
+    file: kept.file,
+    settings,
+    created: kept.created,
+    otherUrl: kept.file !== urlFile,
+    confirm: confirmer(redis, devSecretsFingerprint(all), kept.claimed ? leaseMs : undefined, redisUrl),
+  };
 }
 
 /**
- * How long a start that lost the first-start race waits for the winner's file (ms): the winner
- * writes it right after its SET NX, so this only bounds a winner that died in between.
+ * How long a claimed fingerprint lives without renewal (ms): the claiming start renews it every
+ * third of that until its system is up (`confirm`), so only a start that died lets it lapse.
  */
-export const DEV_SECRETS_WINNER_WAIT_MS = 5_000;
+const DEV_SECRETS_LEASE_MS = 30_000;
+/** How long a start waits for another start's claim to be confirmed or to lapse (ms). */
+const DEV_SECRETS_CLAIM_WAIT_MS = 180_000;
+const POLL_MS = 50;
 
-/** Replaces the fingerprint only if it still holds ARGV[1] (a stale one: F7); 1 when replaced. */
-const REPLACE_FINGERPRINT = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0`;
-
-/** The launcher's own keys (held while a launcher runs, gone 15 s after): not the system's data. */
-const LAUNCHER_KEY = /^ordersaga:launcher:slot:/;
+/** Replaces the fingerprint only if it still holds ARGV[1] (a stale one: F7), as a lease of ARGV[3] ms. */
+const REPLACE_FINGERPRINT = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0`;
 
 /**
- * Whether the db holds any key besides the fingerprint and launcher slots (SCAN, stopping at the
- * first such key: one round trip over any db that holds data).
+ * The keys whose presence means the db holds the system's data: every event stream (each service
+ * creates those it consumes at start, and every user, order or payment appends to one). Exact
+ * names, so the check needs EXISTS only (no SCAN, which restricted users lack).
  */
+const DATA_KEYS = [
+  ...new Set(Object.values(AllEvents).map((event) => eventStreamKey(event.owner, event.name))),
+];
+
+/** Whether the db holds the system's data (one EXISTS over DATA_KEYS). */
 async function holdsData(redis: FingerprintStore): Promise<boolean> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "COUNT", 100);
-    if (keys.some((key) => key !== DEV_SECRETS_FINGERPRINT_KEY && !LAUNCHER_KEY.test(key))) return true;
-    cursor = next;
-  } while (cursor !== "0");
-  return false;
+  return (await redis.exists(...DATA_KEYS)) > 0;
 }
 
-/** Writes the file whole (a temp file renamed over it): a reader never sees half of it. */
-function writeSecrets(file: string, all: Record<string, string>): void {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const text = Object.entries(all)
-    .map(([name, value]) => `${name}=${value}`)
-    .join("\n");
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  writeFileSync(
-    temp,
-    `# Ordersaga development secrets for one Redis (start:services, npm start). Do not commit.\n${text}\n`,
-    { mode: 0o600 },
-  );
-  chmodSync(temp, 0o600);
-  renameSync(temp, file);
+/** Another start claimed the fingerprint and has not confirmed it (its system still starting). */
+export class DevSecretsBusyError extends Error {
+  constructor(redisUrl: string, fingerprint: string, waitedMs: number) {
+    super(
+      `another start is making up development secrets for ${redisUrl} (fingerprint ${fingerprint} claimed, ` +
+        `its system not up after ${Math.round(waitedMs / 1000)} s): wait until it is up or stopped, then start again`,
+    );
+    this.name = "DevSecretsBusyError";
+  }
 }
 
-/** The file's secrets, completed (and the file rewritten when something was missing). */
-function useFile(file: string): { file: string; all: Record<string, string>; created: boolean } {
-  const kept = readSettings(file);
-  const all = completed(kept);
-  if (Object.entries(all).some(([name, value]) => kept[name] !== value)) writeSecrets(file, all);
-  return { file, all, created: Object.keys(kept).length === 0 };
+/** This start's claim lapsed (it stalled longer than the lease) and another start's replaced it. */
+export class DevSecretsClaimLostError extends Error {
+  constructor(redisUrl: string, fingerprint: string, found: string | null) {
+    super(
+      `the development-secrets fingerprint of ${redisUrl} is ${found ?? "gone"}, not this start's ` +
+        `${fingerprint} (this start stalled longer than its claim and another start took over): stop and start again`,
+    );
+    this.name = "DevSecretsClaimLostError";
+  }
+}
+
+/**
+ * The `confirm` of a start using the secrets of `fingerprint`; with `leaseMs` (the start claimed
+ * it) the lease is renewed until then. PERSIST then GET: a PERSIST of another start's lease (ours
+ * lapsed) is seen by the GET, and that start's secrets become the permanent ones, never ours.
+ */
+function confirmer(
+  redis: FingerprintStore,
+  fingerprint: string,
+  leaseMs: number | undefined,
+  redisUrl: string,
+): () => Promise<void> {
+  let renewing: Promise<unknown> = Promise.resolve();
+  const timer =
+    leaseMs === undefined
+      ? undefined
+      : setInterval(
+          () => {
+            renewing = redis
+              .get(DEV_SECRETS_FINGERPRINT_KEY)
+              .then((now) => (now === fingerprint ? redis.pexpire(DEV_SECRETS_FINGERPRINT_KEY, leaseMs) : 0))
+              .catch(() => 0); // retried at the next tick; a lapsed lease is caught by confirm
+          },
+          Math.max(1, Math.floor(leaseMs / 3)),
+        );
+  timer?.unref();
+  return async () => {
+    clearInterval(timer);
+    await renewing;
+    // Set if it lapsed (or never was: a file matched the URL's own fingerprint-less data, F3).
+    await redis.set(DEV_SECRETS_FINGERPRINT_KEY, fingerprint, "PX", DEV_SECRETS_LEASE_MS, "NX");
+    await redis.persist(DEV_SECRETS_FINGERPRINT_KEY);
+    const found = await redis.get(DEV_SECRETS_FINGERPRINT_KEY);
+    if (found !== fingerprint) throw new DevSecretsClaimLostError(redisUrl, fingerprint, found);
+  };
 }
 
 /**
  * The file whose secrets this Redis's data is (to be) written with, decided in Redis before any
  * file is written (break-late7 F1: a start that lost the SET NX had overwritten the file already):
  * - a fingerprint some file matches: that file;
- * - a fingerprint no file matches: refused if the db holds data besides it (launcher slots aside);
- *   else its file waited for (a start in progress), and without one (a first start that died at
- *   once, F7) replaced as on an empty Redis;
+ * - a fingerprint with a TTL (claimed by a start whose system is not up yet, start8): waited for
+ *   until a file matches it, it is confirmed, or it lapses (that start died: decided again);
+ * - a permanent fingerprint no file matches: refused if the db holds data; else (a start that
+ *   stopped before its data, F7) replaced, with a compare-and-set;
  * - no fingerprint: the URL's own file if it exists (data written before the fingerprint was
- *   recorded, F3), its fingerprint recorded; no file and data present: refused; else new secrets.
- * The fingerprint is claimed (SET NX, or a compare-and-set of the stale one) before the file is
- * written; a start that loses takes the winner's file, waiting up to DEV_SECRETS_WINNER_WAIT_MS.
+ *   recorded, F3); no file and data present: refused; else new secrets.
+ * A claim is SET NX PX (a lease), renewed by its start until `confirm` makes it permanent: a slow
+ * start is never taken for a dead one, and a dead one never locks the Redis.
  */
 async function keptFor(
   redis: FingerprintStore,
   redisUrl: string,
   urlFile: string,
   env: NodeJS.ProcessEnv,
-): Promise<{ file: string; all: Record<string, string>; created: boolean }> {
+  leaseMs: number,
+  waitMs: number,
+): Promise<{ file: string; all: Record<string, string>; created: boolean; claimed: boolean }> {
   const dir = secretsDir(env);
-  for (let attempt = 0; ; attempt++) {
+  const since = Date.now();
+  for (;;) {
     const stored = await redis.get(DEV_SECRETS_FINGERPRINT_KEY);
     if (stored) {
       const match = fileMatching(stored, urlFile, env);
-      if (match) return useFile(match);
-      if (await holdsData(redis)) throw new DevSecretsMismatchError(redisUrl, dir, stored);
-      // A fingerprint alone: a first start that died at once (F7), or one in progress between its
-      // SET NX and its file (replacing it then left two starts with different secrets): wait for
-      // that file as a loser does, and replace the fingerprint only if none comes and no data.
-      const written = await fileOnceWritten(stored, urlFile, env);
-      if (written) return useFile(written);
+      if (match) return { ...keep(match), claimed: false };
+      // -2: gone since the GET (lapsed or confirmed and flushed): decided again at once.
+      const ttl = await redis.pttl(DEV_SECRETS_FINGERPRINT_KEY);
+      if (ttl !== -1) {
+        if (Date.now() - since > waitMs) throw new DevSecretsBusyError(redisUrl, stored, waitMs);
+        if (ttl >= 0) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        continue;
+      }
       if (await holdsData(redis)) throw new DevSecretsMismatchError(redisUrl, dir, stored);
     }
     const own = readSettings(urlFile);
@@ -320,35 +302,17 @@ async function keptFor(
     const all = completed(own);
     const fingerprint = devSecretsFingerprint(all);
     const won = stored
-      ? (await redis.eval(REPLACE_FINGERPRINT, 1, DEV_SECRETS_FINGERPRINT_KEY, stored, fingerprint)) === 1
-      : (await redis.set(DEV_SECRETS_FINGERPRINT_KEY, fingerprint, "NX")) === "OK";
-    if (won) {
-      if (Object.entries(all).some(([name, value]) => own[name] !== value)) writeSecrets(urlFile, all);
-      return { file: urlFile, all, created: Object.keys(own).length === 0 };
-    }
-    // Another start decided first: take its file once written (it writes right after winning).
-    const decided = await redis.get(DEV_SECRETS_FINGERPRINT_KEY);
-    if (!decided) {
-      if (attempt < 3) continue; // deleted meanwhile (FLUSHDB): decide again
-      throw new DevSecretsMismatchError(redisUrl, dir, fingerprint);
-    }
-    const match = await fileOnceWritten(decided, urlFile, env);
-    if (match) return useFile(match);
-    throw new DevSecretsMismatchError(redisUrl, dir, decided);
-  }
-}
-
-/** The file matching `fingerprint`, polled every 50 ms for up to DEV_SECRETS_WINNER_WAIT_MS. */
-async function fileOnceWritten(
-  fingerprint: string,
-  urlFile: string,
-  env: NodeJS.ProcessEnv,
-): Promise<string | undefined> {
-  const deadline = Date.now() + DEV_SECRETS_WINNER_WAIT_MS;
-  for (;;) {
-    const match = fileMatching(fingerprint, urlFile, env);
-    if (match || Date.now() > deadline) return match;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+      ? (await redis.eval(
+          REPLACE_FINGERPRINT,
+          1,
+          DEV_SECRETS_FINGERPRINT_KEY,
+          stored,
+          fingerprint,
+          leaseMs,
+        )) === 1
+      : (await redis.set(DEV_SECRETS_FINGERPRINT_KEY, fingerprint, "PX", leaseMs, "NX")) === "OK";
+    // Lost: another start claimed first; its claim is waited for above.
+    if (won) return { ...keep(urlFile, own, all), claimed: true };
   }
 }
 

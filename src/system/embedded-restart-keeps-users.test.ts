@@ -22,7 +22,7 @@ import {
   runEntryPoint,
 } from "../test-support/child-run.js";
 import { describeWithRedis } from "../test-support/redis.js";
-import { devSecretsPath } from "./dev-secrets.js";
+import { DEV_SECRETS_FINGERPRINT_KEY, devSecretsPath } from "./dev-secrets.js";
 
 const secretsDir = mkdtempSync(join(tmpdir(), "ordersaga-embedded-secrets-"));
 afterAll(() => {
@@ -49,6 +49,8 @@ describeWithRedis("npm start over Redis, restarted over the same Redis", (getRed
       const env = { REDIS_URL: getRedis().url, DEV_SECRETS_DIR: secretsDir };
       const email = `embedded-restart-${randomUUID()}@example.com`;
       const first = await startAndWait(env);
+      // Up: the fingerprint's claim (a lease while it started) is permanent.
+      expect(await getRedis().client().pttl(DEV_SECRETS_FINGERPRINT_KEY)).toBe(-1);
       const created = await createApiClient(first.gateway).post<{ id: string }>("/users", {
         email,
         name: "Ada",

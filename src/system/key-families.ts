@@ -778,7 +778,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
       "a non-secret fingerprint of the development secrets this Redis's data was written with (a start with other secrets is refused)",
     role: "record",
     bound:
-      "one key, set at the first development start (replaced only when it is alone in the database, a start that died before writing data)",
+      "one key, claimed at the first development start with a 30 s lease renewed until its system is up, then permanent (replaced only when it is alone in the database, a start that stopped before writing data)",
     check: { kind: "count", max: 1 },
   },
   // dead-letter queue

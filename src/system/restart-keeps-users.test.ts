@@ -21,7 +21,7 @@ import {
 } from "../test-support/child-run.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
-import { devSecretsPath } from "./dev-secrets.js";
+import { DEV_SECRETS_FINGERPRINT_KEY, devSecretsPath } from "./dev-secrets.js";
 
 const secretsDir = mkdtempSync(join(tmpdir(), "ordersaga-dev-secrets-"));
 afterAll(() => {
@@ -44,6 +44,8 @@ describeWithRedis("npm run start:services restarted over the same Redis", (getRe
       const env = { REDIS_URL: getRedis().url, DEV_SECRETS_DIR: secretsDir, HEARTBEAT_INTERVAL_MS: "1000" };
       const email = `restart-${randomUUID()}@example.com`;
       const first = await startAndWait(env);
+      // Up: the fingerprint's claim (a lease while it started) is permanent.
+      expect(await getRedis().client().pttl(DEV_SECRETS_FINGERPRINT_KEY)).toBe(-1);
       const created = await createApiClient(first.gateway).post<{ id: string }>("/users", {
         email,
         name: "Grace",

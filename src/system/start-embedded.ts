@@ -11,18 +11,13 @@ import { guardRedisDurability, SERVICE_SECRET_VARIABLES } from "../lib/runtime/p
 import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
 import { configOrFail, failStart } from "../lib/runtime/launch-signal.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
-import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../lib/runtime/redis-ready.js";
+import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { ResendGuardRedis } from "../lib/redis/resend-guard.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { initTracing } from "../lib/observability/tracing.js";
-import { devSecretsFor, devSecretsNotice } from "./dev-secrets.js";
+import { applyDevSecrets, redisConnectTimeoutMs } from "./dev-secrets-start.js";
 import { startEmbeddedSystem } from "./embedded.js";
-import {
-  claimLauncherSlot,
-  findRunningInstances,
-  runningSystemMessage,
-  type SlotClaim,
-} from "./launch-guard.js";
+import type { SlotClaim } from "./launch-guard.js";
 
 // Over Redis, the development secrets kept for that Redis (dev-secrets.ts), as start:services uses:
 // made up anew on every start, the users sealed by the previous start answered 500
@@ -33,6 +28,8 @@ const redisUrl = process.env.REDIS_URL?.trim();
 // Not in production (configured keys only): there the start's own checks come first (placeholders,
 // fail-closed), before Redis is asked anything.
 let slot: SlotClaim | undefined;
+// The development secrets' fingerprint, made permanent once the system is up (dev-secrets.ts).
+let confirmSecrets = async (): Promise<void> => {};
 if (redisUrl && process.env.NODE_ENV !== "production") {
   // The secrets whose fingerprint this Redis holds, whatever the URL's spelling; none matching:
   // refused in one line (newuser7 F5). A short connection as the platform's own user.
@@ -42,26 +39,24 @@ if (redisUrl && process.env.NODE_ENV !== "production") {
     ...(process.env.REDIS_PASSWORD ? { password: process.env.REDIS_PASSWORD } : {}),
   });
   probe.on("error", () => {});
-  const kept = await configOrFail("Ordersaga", async () => {
-    await waitForRedis(
-      probe,
-      Number(process.env.REDIS_CONNECT_TIMEOUT_MS) || DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
-    );
-    // A system already running over this Redis (npm start or start:services): refused, as
-    // start:services refuses, instead of silently joining its consumer groups with a second
-    // gateway (break-svc7 F4; the kept secrets would let it). Then the launcher slot
-    // start:services takes, held while this runs: two starting at once (neither registered yet)
-    // cannot both come up (break-late7 F2). Not with a Redis user of its own (no right to it).
-    const running = await findRunningInstances(probe);
-    if (running.length > 0) throw new Error(runningSystemMessage(redisUrl, running));
-    if (!process.env.REDIS_USERNAME) slot = await claimLauncherSlot(probe, { add: false });
-    return devSecretsFor(probe, redisUrl);
-  }).finally(() => {
-    // Kept open while the slot is held: its lease is renewed over it.
-    if (!slot) probe.disconnect();
-  });
-  Object.assign(process.env, kept.settings);
-  if (Object.keys(kept.settings).length > 0) console.log(devSecretsNotice(kept));
+  // A system already running over this Redis (npm start or start:services) is refused, as
+  // start:services refuses, instead of silently joining its consumer groups with a second gateway
+  // (break-svc7 F4). Then the launcher slot start:services takes, held while this runs: two
+  // starting at once cannot both come up (break-late7 F2). Not with a Redis user of its own (no
+  // right to it). REDIS_CONNECT_TIMEOUT_MS read by the shared rule first (a bad value: one line).
+  const started = await configOrFail("Ordersaga", async () =>
+    applyDevSecrets(probe, redisUrl, {
+      timeoutMs: redisConnectTimeoutMs(),
+      ...(process.env.REDIS_USERNAME ? {} : { slot: { wanted: undefined } }),
+    }),
+  );
+  slot = started.slot;
+  // Kept open until the fingerprint is confirmed (its claim is renewed over it), and while the
+  // slot is held (its lease too).
+  confirmSecrets = () =>
+    started.confirm().finally(() => {
+      if (!slot) probe.disconnect();
+    });
 }
 // A bad variable is one line naming it, exit 1: never a stack trace.
 const env = await configOrFail("Ordersaga", () => parseEnv(gatewayEnvSchema));
@@ -123,6 +118,8 @@ const system = await startEmbeddedSystem({
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
   rateLimit: { perMinute: env.GATEWAY_RATE_LIMIT_PER_MINUTE, burst: env.GATEWAY_RATE_LIMIT_BURST },
 }).catch((error: unknown) => failStart("Ordersaga", error, env.GATEWAY_PORT));
+// Up: its data is written with these secrets, so their fingerprint becomes permanent.
+await confirmSecrets().catch((error: unknown) => failStart("Ordersaga", error));
 const where = [
   ["gateway", system.gatewayUrl],
   ...system.services.map((s) => [s.name, s.url] as const),

@@ -14,17 +14,17 @@
  */
 import { ResendGuardRedis } from "../lib/redis/resend-guard.js";
 import { startFailureReason } from "../lib/runtime/launch-signal.js";
-import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../lib/runtime/redis-ready.js";
+import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import {
   claimLauncherSlot,
   findRunningInstances,
   missingSharedSecrets,
-  runningSystemMessage,
   type SlotClaim,
   SlotTakenError,
 } from "./launch-guard.js";
 import { CompiledBuildError, LaunchError, launch, planProcesses, ServiceSetupError } from "./launcher.js";
-import { DevSecretsMismatchError, devSecretsFileOf, devSecretsFor, devSecretsNotice } from "./dev-secrets.js";
+import { DevSecretsBusyError, DevSecretsMismatchError, devSecretsFileOf } from "./dev-secrets.js";
+import { applyDevSecrets, redisConnectTimeoutMs, SystemRunningError } from "./dev-secrets-start.js";
 import { provisionAclUsers } from "./redis-acl.js";
 import { type LauncherArgs, LauncherArgsError, launcherUsage, parseLauncherArgs } from "./launcher-args.js";
 
@@ -49,17 +49,25 @@ const refuse = (reason: string): never => {
   console.error(`\nOrdersaga could not start:\n  ${reason}\n`);
   process.exit(1);
 };
+// Before Redis is asked anything: a bad REDIS_CONNECT_TIMEOUT_MS is one line, as for the services.
+let connectTimeoutMs = 0;
+try {
+  connectTimeoutMs = redisConnectTimeoutMs();
+} catch (error) {
+  refuse((error as Error).message);
+}
 // Before anything starts: a system already running over this Redis is refused (break10 F1), or
 // with --add-instances joined under a launcher slot of its own (no instance id in common).
 let slot: SlotClaim | undefined;
+// The development secrets' fingerprint, made permanent once the system is up (dev-secrets.ts).
+let confirmSecrets = async (): Promise<void> => {};
 {
   const guard = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: 1 });
   guard.on("error", () => {});
   try {
-    const timeout = Number(process.env.REDIS_CONNECT_TIMEOUT_MS) || DEFAULT_REDIS_CONNECT_TIMEOUT_MS;
-    await waitForRedis(guard, timeout);
-    const running = await findRunningInstances(guard);
     if (addInstances) {
+      await waitForRedis(guard, connectTimeoutMs);
+      const running = await findRunningInstances(guard);
       const missing = missingSharedSecrets(process.env);
       if (missing.length > 0)
         refuse(
@@ -70,22 +78,23 @@ let slot: SlotClaim | undefined;
         );
       if (running.length === 0)
         console.log(`--add-instances: no system runs over ${redisUrl} yet; starting what was asked for`);
-    } else if (running.length > 0) {
-      refuse(runningSystemMessage(redisUrl, running));
+      slot = await claimLauncherSlot(guard, { add: true, wanted: process.env.INSTANCE_SLOT });
     } else {
       // Development secrets kept per Redis (dev-secrets.ts): a restart over the same Redis reuses
-      // them, so users sealed, emails indexed and messages signed by the previous run stay readable
-      // (newuser F10), found by the fingerprint the Redis holds whatever the URL's spelling, and a
-      // Redis whose data was written with secrets no file holds is refused (newuser7 F5). Before the
-      // slot is claimed: a refusal leaves nothing held.
-      const kept = await devSecretsFor(guard, redisUrl);
-      Object.assign(process.env, kept.settings);
-      if (Object.keys(kept.settings).length > 0) console.log(devSecretsNotice(kept));
+      // them (newuser F10), a Redis whose data was written with secrets no file holds is refused
+      // (newuser7 F5). The slot first: a second launcher on this host is refused before it touches
+      // the fingerprint; a refusal gives it back.
+      ({ slot, confirm: confirmSecrets } = await applyDevSecrets(guard, redisUrl, {
+        timeoutMs: connectTimeoutMs,
+        slot: { wanted: process.env.INSTANCE_SLOT },
+      }));
     }
-    slot = await claimLauncherSlot(guard, { add: addInstances, wanted: process.env.INSTANCE_SLOT });
   } catch (error) {
     refuse(
-      error instanceof SlotTakenError || error instanceof DevSecretsMismatchError
+      error instanceof SlotTakenError ||
+        error instanceof DevSecretsMismatchError ||
+        error instanceof DevSecretsBusyError ||
+        error instanceof SystemRunningError
         ? error.message
         : `redis: ${startFailureReason(error)}`,
     );
@@ -160,6 +169,8 @@ process.on("SIGTERM", () => void shutdown(0));
 
 try {
   const urls = await system.ready;
+  // Up: its data is written with these secrets, so their fingerprint becomes permanent.
+  await confirmSecrets();
   const width = Math.max(...[...urls.keys()].map((label) => label.length));
   const auth = process.env.GATEWAY_API_KEYS?.trim() ? ` -H "x-api-key: <one of GATEWAY_API_KEYS>"` : "";
   const lines = [...urls].map(([label, url]) => `  ${label.padEnd(width)}  ${url}`);

@@ -25,4 +25,15 @@ describe("the other settings armed as timers", () => {
     );
     expect(() => orderConfigFromEnv({ SHRED_AOF_REWRITE_INTERVAL_MS: over })).toThrow(/must be at most/);
   });
+
+  it("refuses TRACING_SHUTDOWN_TIMEOUT_MS above the longest timer (Tracing.shutdown arms it)", async () => {
+    const { tracingShutdownTimeoutMs } = await import("../observability/tracing.js");
+    const over = String(MAX_TIMER_MS + 1);
+    expect(() => tracingShutdownTimeoutMs({ TRACING_SHUTDOWN_TIMEOUT_MS: over })).toThrow(
+      /TRACING_SHUTDOWN_TIMEOUT_MS: must be at most/,
+    );
+    expect(tracingShutdownTimeoutMs({ TRACING_SHUTDOWN_TIMEOUT_MS: String(MAX_TIMER_MS) })).toBe(
+      MAX_TIMER_MS,
+    );
+  });
 });

@@ -42,8 +42,9 @@ export const tracingEnvShape = {
   /**
    * How long (ms) a stopping process waits for its last spans to be exported (default 1500): a slow
    * or dead collector must not make a graceful stop hang into the 10 s force-exit (break13 F6).
+   * Armed as a timer: capped like every timer (timerMs).
    */
-  TRACING_SHUTDOWN_TIMEOUT_MS: z.union([z.literal(""), z.coerce.number().int().positive()]).optional(),
+  TRACING_SHUTDOWN_TIMEOUT_MS: z.union([z.literal(""), timerMs]).optional(),
 };
 
 /** The environment of one service process, with the spec's names and defaults. */

@@ -1,0 +1,91 @@
+/**
+ * The development-secrets step of a start over Redis, shared by `npm start` (start-embedded.ts) and
+ * `npm run start:services` (start-services.ts): wait for Redis, refuse when a system already runs
+ * over it, claim the launcher slot, then the secrets kept for this Redis (dev-secrets.ts) copied
+ * into the environment with one line saying where they came from.
+ */
+import type { Redis } from "ioredis";
+import { parseEnv, serviceEnvSchema } from "../lib/runtime/config.js";
+import { waitForRedis } from "../lib/runtime/redis-ready.js";
+import { devSecretsFor, devSecretsNotice } from "./dev-secrets.js";
+import {
+  claimLauncherSlot,
+  findRunningInstances,
+  runningSystemMessage,
+  type SlotClaim,
+} from "./launch-guard.js";
+
+/** A system already answers over this Redis (break10 F1, break-svc7 F4): the message says what runs. */
+export class SystemRunningError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SystemRunningError";
+  }
+}
+
+/**
+ * REDIS_CONNECT_TIMEOUT_MS (ms) as every process reads it (the shared `timerMs` rule): a bad value
+ * throws the same ConfigError (one line naming the variable) before Redis is asked anything.
+ */
+export function redisConnectTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  return parseEnv(serviceEnvSchema.pick({ REDIS_CONNECT_TIMEOUT_MS: true }), env).REDIS_CONNECT_TIMEOUT_MS;
+}
+
+/**
+ * Runs the step over `redis` (a connection of the launcher's own): waits up to `timeoutMs` (ms),
+ * throws SystemRunningError when instances answer, claims the launcher slot when `slot` is given
+ * (`wanted`: its name, default DEFAULT_SLOT; before the secrets, so a second start on this host is
+ * refused before it touches the fingerprint; given back if the step then fails), and adds the kept
+ * secrets to `env`.
+ * Returns the slot and `confirm`, to call once the system is up (DevSecrets.confirm). Throws what
+ * devSecretsFor and claimLauncherSlot throw (DevSecretsMismatchError, SlotTakenError...).
+ */
+export async function applyDevSecrets(
+  redis: Redis,
+  redisUrl: string,
+  options: {
+    timeoutMs: number;
+    slot?: { wanted: string | undefined };
+    env?: NodeJS.ProcessEnv;
+    print?: (line: string) => void;
+  },
+): Promise<{ slot: SlotClaim | undefined; confirm: () => Promise<void> }> {
+  const env = options.env ?? process.env;
+  await waitForRedis(redis, options.timeoutMs);
+  const running = await findRunningInstances(redis);
+  if (running.length > 0) throw new SystemRunningError(runningSystemMessage(redisUrl, running));
+  const slot = options.slot
+    ? await claimLauncherSlot(redis, { add: false, wanted: options.slot.wanted })
+    : undefined;
+  try {
+    const kept = await devSecretsFor(redis, redisUrl, env);
+    Object.assign(env, kept.settings);
+    if (Object.keys(kept.settings).length > 0) (options.print ?? console.log)(devSecretsNotice(kept));
+    const confirm = () =>
+      kept.confirm().catch((error: unknown) => {
+        throw withAclHint(error);
+      });
+    return { slot, confirm };
+  } catch (error) {
+    // A refusal leaves nothing held.
+    await slot?.release();
+    throw withAclHint(error);
+  }
+}
+
+/**
+ * What a development start over Redis runs (README, "Redis ACL"): a user of its own (REDIS_USERNAME)
+ * needs them, on top of what the system's own processes run.
+ */
+export const DEV_START_NEEDS =
+  "GET, SET, PEXPIRE, PERSIST and PTTL on ordersaga:dev-secrets:fingerprint, EXISTS on the event " +
+  "streams ({<owner>}:ev:<event>), and EVAL on that key only to replace a fingerprint a stopped start left alone";
+
+/** Redis's NOPERM (which names the command or says "key") with what the step needs, else `error`. */
+function withAclHint(error: unknown): unknown {
+  const message = error instanceof Error ? error.message : "";
+  if (!/^NOPERM/.test(message)) return error;
+  return new Error(
+    `development secrets: Redis refused: ${message} (a development start needs ${DEV_START_NEEDS})`,
+  );
+}

@@ -9,6 +9,7 @@ import type { AllEvents } from "../../contracts/index.js";
 import { parseEnv } from "../../lib/runtime/config.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
+import { serviceClock } from "../../lib/runtime/service-clock.js";
 import { type Carrier, MemoryCarrierLedger, SimulatedCarrier } from "./carrier.js";
 import { RedisCarrierLedger } from "./carrier-redis-ledger.js";
 import { type DeliveryPoller, startDeliveryPoller } from "./delivery.js";
@@ -42,7 +43,11 @@ export interface ShippingServiceOptions {
   deliveryDelayMs?: number;
   /** How often due deliveries are polled (default 500 ms). */
   pollIntervalMs?: number;
-  /** Clock for due times (default the host's clock); tests pass a fake one. */
+  /**
+   * Clock for due times and record times; tests pass a fake one. Default: Redis `TIME` on the Redis
+   * platform (`serviceClock`: every instance schedules and polls on one clock, so a fast or slow
+   * instance clock neither delivers early nor late), the host's clock in memory.
+   */
   now?: () => number;
 }
 
@@ -76,12 +81,13 @@ export function createShippingService(
   return {
     name: "shipping",
     version: PACKAGE_VERSION,
-    create: (deps) => {
+    create: async (deps) => {
       const store = platformStore<ShippingStore>(deps.platform, {
         redis: (redis) => new RedisShippingStore(redis),
         memory: (publish) => new MemoryShippingStore(publish),
       });
-      const now = options.now ?? deps.now;
+      const clock = options.now ? undefined : await serviceClock(deps);
+      const now = options.now ?? (() => clock!.now());
       const carrier =
         options.carrier ??
         new SimulatedCarrier({
@@ -134,6 +140,7 @@ export function createShippingService(
         },
         stop: async () => {
           await poller?.stop();
+          clock?.stop();
         },
       };
     },

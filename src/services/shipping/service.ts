@@ -3,7 +3,7 @@
  * compensation, delivers prepared ones on a schedule, and serves shipment records.
  */
 import { configReadAtStart } from "../../lib/runtime/config-at-start.js";
-import { Counter } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import { z } from "zod";
 import type { AllEvents } from "../../contracts/index.js";
 import { parseEnv } from "../../lib/runtime/config.js";
@@ -124,6 +124,22 @@ export function createShippingService(
         help: "Failed delivery tries of a due shipment for another reason, e.g. a Redis error on its key (tried again after a backoff)",
         registers: [deps.metrics.registry],
       });
+      const parked = new Counter({
+        name: "ordersaga_shipping_deliveries_parked_total",
+        help: "Due shipments this instance parked: their record did not read in 15 consecutive tries (DEFAULT_PARK_AFTER)",
+        registers: [deps.metrics.registry],
+      });
+      new Gauge({
+        name: "ordersaga_shipping_deliveries_parked",
+        help: "Shipments parked and not yet re-queued (same on every instance: max, not sum)",
+        registers: [deps.metrics.registry],
+        async collect() {
+          // One HLEN per scrape; a failed read shows no value rather than a stale one.
+          const count = await store.parkedCount().catch(() => undefined);
+          this.reset();
+          if (count !== undefined) this.set(count);
+        },
+      });
       return {
         subscribers: [subscriber],
         routes: (app) => registerShippingRoutes(app, store),
@@ -136,6 +152,7 @@ export function createShippingService(
             logger: deps.logger,
             unreadable,
             errors,
+            parked,
           });
         },
         stop: async () => {

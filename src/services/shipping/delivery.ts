@@ -117,12 +117,16 @@ export async function deliverDue(deps: DeliveryDeps): Promise<DeliveryPass> {
 
 /** Only an unreadable record counts toward parking (a Redis error is not the record's fault). */
 const parkPolicy = (error: unknown, after: number): ParkPolicy | undefined =>
-  error instanceof UnreadableRecordError
-    ? {
-        after,
-        reason: `${error.message}: ${String((error.cause as Error | undefined)?.message ?? error.cause)}`,
-      }
-    : undefined;
+  error instanceof UnreadableRecordError ? { after, reason: parkReason(error) } : undefined;
+
+/** Longest reason kept with a parked shipment (a ZodError's message lists every issue as JSON). */
+const MAX_REASON_CHARS = 500;
+
+/** "shipment record of order … cannot be read: <the parse error>", at most MAX_REASON_CHARS. */
+const parkReason = (error: UnreadableRecordError): string => {
+  const cause = error.cause instanceof Error ? error.cause.message : String(error.cause);
+  return `${error.message}: ${cause}`.slice(0, MAX_REASON_CHARS);
+};
 
 /** A due shipment whose stored record does not parse (e.g. spliced JSON, break-svc F1): `cause`. */
 export class UnreadableRecordError extends Error {

@@ -61,7 +61,7 @@ export const DEFAULT_DELIVERY_RETRY: RetryBackoff = { baseMs: 1_000, maxMs: 30_0
 /**
  * Consecutive unreadable tries after which a due shipment is parked (taken off the schedule, kept
  * in `{shipping}:parked` with the parse error): with the default backoff the 15th try comes about
- * 5.5 min (1+2+4+8+16+30×10 s) after the first. Long enough for a rolling deploy (an old release
+ * 5 min (1+2+4+8+16+30×9 s) after the first. Long enough for a rolling deploy (an old release
  * that cannot read a record the new one wrote fails it; the new one delivers it and the streak ends
  * with the entry) and for an operator to repair a record the warning named; short enough that a
  * record that never reads stops costing a try every 30 s on every poller for ever. Only unreadable
@@ -71,12 +71,12 @@ export const DEFAULT_PARK_AFTER = 15;
 
 /**
  * One pass: delivers every shipment due now (at most `batchSize`, earliest first); returns how many
- * this caller delivered, moved back and parked. Each due shipment is handled on its own; one that fails is moved back on
- * the schedule by its backoff (`ShippingStore.deferDue`), so it is tried again later and leaves the
- * head of the schedule to the others: however many fail, each pass moves its whole batch off the
- * due list, and a good shipment is reached after at most (failing ones due before it) / batchSize
- * passes (break-svc7 F1: 100 that failed every pass were taken again every pass, and nothing else
- * was ever delivered).
+ * this caller delivered, moved back and parked. Each due shipment is handled on its own; one that
+ * fails is moved back on the schedule by its backoff (`ShippingStore.deferDue`), so it is tried
+ * again later and leaves the head of the schedule to the others: however many fail, each pass moves
+ * its whole batch off the due list, and a good shipment is reached after at most (failing ones due
+ * before it) / batchSize passes (break-svc7 F1: 100 that failed every pass were taken again every
+ * pass, and nothing else was ever delivered). A record that never reads is parked at `parkAfter`.
  */
 export async function deliverDue(deps: DeliveryDeps): Promise<DeliveryPass> {
   const now = deps.now();
@@ -226,8 +226,9 @@ export const BUSY_POLL_INTERVAL_MS = 25;
 
 /**
  * Polls the schedule every `intervalMs`, and `BUSY_POLL_INTERVAL_MS` after a pass that delivered
- * or moved a failed shipment back (see there: more may be due behind it; a moved one is not due
- * again before its backoff, so this is no busy loop); `stop` waits for the pass in progress.
+ * or moved a failed shipment back or parked it (see there: more may be due behind it; a moved one is
+ * not due again before its backoff, a parked one never, so this is no busy loop). After each pass,
+ * one step of the orphaned-count sweep (`sweepIntervalMs`). `stop` waits for the pass in progress.
  */
 export function startDeliveryPoller(deps: DeliveryPollerDeps): DeliveryPoller {
   const busyIntervalMs = Math.min(BUSY_POLL_INTERVAL_MS, deps.intervalMs);

@@ -48,6 +48,8 @@ import {
   carrierIndexKey,
   carrierInFlightKey,
   dueFailuresKey,
+  dueUnreadableKey,
+  parkedKey,
   dueKey,
   shipmentKey,
 } from "../services/shipping/keys.js";
@@ -562,9 +564,35 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds:
       "failed delivery tries of a shipment on the schedule (order id → count; it was moved back by its backoff)",
     role: "transient",
+    bound:
+      "one key; a field only while its shipment is on `{shipping}:due` (removed with it, same script; one an older release left is removed by the poller's sweep)",
+    check: { kind: "count", max: 1 },
+    members: { kind: "within", of: () => dueKey() },
+  },
+  {
+    pattern: "{shipping}:due:unreadable",
+    match: re(`${tagged("shipping")}:due:unreadable`),
+    example: dueUnreadableKey(),
+    owner: "shipping",
+    type: "hash",
+    holds:
+      "consecutive tries of a shipment on the schedule whose record could not be read (order id → count; parked at 15)",
+    role: "transient",
     bound: "one key; a field only while its shipment is on `{shipping}:due` (removed with it, same script)",
     check: { kind: "count", max: 1 },
     members: { kind: "within", of: () => dueKey() },
+  },
+  {
+    pattern: "{shipping}:parked",
+    match: re(`${tagged("shipping")}:parked`),
+    example: parkedKey(),
+    owner: "shipping",
+    type: "hash",
+    holds:
+      "shipments taken off the schedule because their record never read (order id → `{reason, parkedAt}`), for an operator",
+    role: "record",
+    bound: "one key; at most one field per order, until an operator re-queues or deletes it (normally empty)",
+    check: { kind: "count", max: 1 },
   },
   {
     pattern: "{shipping}:carrier:booking:<idempotencyKey>",

@@ -167,9 +167,11 @@ export const SERVICE_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   inventory: ["hget", "hmget", "hincrby", "sscan", "unlink", "zrangebylex"],
   // Its records and the simulated provider's ledger.
   payment: ["hget", "mget", "sscan", "zrange"],
-  // Its records, the due index and its failure counts (a failed delivery moved back), and the
-  // simulated carrier's ledger (carrier-redis-ledger.ts).
-  shipping: ["hdel", "hget", "hincrby", "hmget", "zrangebyscore", "zrem"],
+  // Its records, the due index and its failure counts (a failed delivery moved back, the sweep of
+  // orphaned ones), the parked shipments, the key-type checks of its scripts, and the simulated
+  // carrier's ledger (carrier-redis-ledger.ts). HINCRBY: the previous release's move of a failed
+  // delivery, which still runs during a rolling deploy.
+  shipping: ["hdel", "hexists", "hget", "hincrby", "hlen", "hmget", "hscan", "type", "zrangebyscore", "zrem"],
   notification: ["hget", "hmget", "mget", "zrangebyscore", "zrem", "zrevrange", "zrevrangebyscore"],
 };
 

@@ -13,7 +13,8 @@ import { type Projection, ProjectionRunner, type ReadModelStore } from "../../li
 import type { ServiceDefinition, ServiceDeps } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
 import { readModelKey } from "../../lib/eventstore/keys.js";
-import { localClock, redisTimeClock, type SharedClock } from "../../lib/redis/clock.js";
+import type { SharedClock } from "../../lib/redis/clock.js";
+import { serviceClock } from "../../lib/runtime/service-clock.js";
 import { orderConfigFromEnv } from "./config.js";
 import { registerOrderHandlers } from "./handlers.js";
 import { type OrderListEntry, orderListProjection } from "./order-list.js";
@@ -99,28 +100,13 @@ function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
   });
 }
 
-/**
- * Redis `TIME` when instances share a Redis (one clock for all), else this process's clock. The
- * platform's shared clock (one per process) unless a test injected its own elapsed-time source.
- * Stopped by `stop()` only when it is the saga's own: the platform stops its shared clock.
- */
-async function sagaClock(deps: ServiceDeps<typeof AllEvents>): Promise<SharedClock> {
-  if (!deps.platform.redis) return localClock(deps.now);
-  if (deps.now === Date.now) {
-    const shared = await deps.platform.clock();
-    return { now: () => shared.now(), sync: () => shared.sync(), stop: () => {} };
-  }
-  // Never the wall clock as the elapsed-time source (a step of it would move every deadline,
-  // review F3): a clock a test injected.
-  return redisTimeClock({ redis: deps.platform.redis, local: deps.now });
-}
-
 /** Builds the service's parts (no timers started yet). */
 async function buildInternals(
   deps: ServiceDeps<typeof AllEvents>,
   options: OrderServiceOptions,
 ): Promise<OrderServiceInternals> {
-  const clock = await sagaClock(deps);
+  // Redis `TIME` when instances share a Redis (one clock for all), else this process's clock.
+  const clock = await serviceClock(deps);
   const now = () => clock.now();
   const stores = (options.stores ?? platformStores)({ ...deps, now });
   // Throws (the service does not start) in production without PAYMENT_TOKEN_PUBLIC_KEY.

@@ -13,9 +13,11 @@ import { MemoryTransport } from "../../lib/bus/transports/memory.js";
 import { MemoryDeadLetterStore } from "../../lib/dlq/memory-dead-letter-store.js";
 import { provisionAclUsers } from "../../system/redis-acl.js";
 import { describeWithRedis } from "../../test-support/redis.js";
-import { deliverDue } from "./delivery.js";
+import { createLogger } from "../../lib/observability/logger.js";
+import { waitFor } from "../../test-support/wait.js";
+import { deliverDue, type DeliveryRetry, startDeliveryPoller } from "./delivery.js";
 import { preparedRecord } from "./domain.js";
-import { dueFailuresKey, dueKey, eventStreamKey, shipmentKey } from "./keys.js";
+import { dueFailuresKey, dueKey, dueUnreadableKey, eventStreamKey, parkedKey, shipmentKey } from "./keys.js";
 import { RedisShippingStore } from "./redis-store.js";
 
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
@@ -97,23 +99,82 @@ describeWithRedis("scheduled delivery over Redis", (getRedis) => {
     advance(DELAY);
     const retries: unknown[] = [];
     const onFailure = (_orderId: string, _error: unknown, retry: unknown) => retries.push(retry);
-    expect(await deliverDue({ ...deps, onFailure })).toBe(0);
+    expect((await deliverDue({ ...deps, onFailure })).delivered).toBe(0);
     expect(retries).toEqual([{ deferred: true, failures: 1, retryAt: T0 + DELAY + 1_000 }]);
     // Repaired (the failure cleared): due again after the backoff, then delivered.
     await admin.del(shipmentKey("o-1"));
     await admin.hset(shipmentKey("o-1"), stored);
     advance(999);
-    expect(await deliverDue({ ...deps, onFailure })).toBe(0);
+    expect((await deliverDue({ ...deps, onFailure })).delivered).toBe(0);
     advance(1);
     const counts = await Promise.all([
       deliverDue({ ...deps, onFailure }),
       deliverDue({ ...deps, onFailure }),
     ]);
-    expect(counts[0] + counts[1]).toBe(1);
+    expect(counts[0].delivered + counts[1].delivered).toBe(1);
     expect(await delivered()).toEqual(["o-1"]);
     expect((await store.get("o-1"))?.status).toBe("delivered");
     expect(record("o-1").status).toBe("prepared");
     expect(await admin.exists(dueFailuresKey())).toBe(0);
     expect(retries).toHaveLength(1);
+  });
+
+  it("parks a record that never reads at its Nth try, once across two pollers, never one failing on a Redis error, and delivers it once re-queued", async () => {
+    const { admin, store, deps, advance, prepare, delivered } = await setup();
+    await prepare("unreadable");
+    const good = await admin.hget(shipmentKey("unreadable"), "data");
+    await admin.hset(shipmentKey("unreadable"), "data", "{not json");
+    // A key of another type: a Redis error (WRONGTYPE) on every try, not an unreadable record.
+    await admin.zadd(dueKey(), T0 + DELAY, "wrong-type");
+    await admin.set(shipmentKey("wrong-type"), "x");
+    advance(DELAY);
+    const parked: string[] = [];
+    const onFailure = (orderId: string, _error: unknown, retry: DeliveryRetry) => {
+      if (retry.parked) parked.push(orderId);
+    };
+    const pollers = { ...deps, onFailure, parkAfter: 4, retry: { baseMs: 1_000, maxMs: 1_000 } };
+    for (let pass = 0; pass < 8; pass++) {
+      await Promise.all([deliverDue(pollers), deliverDue(pollers)]);
+      advance(1_000);
+    }
+    expect(parked).toEqual(["unreadable"]);
+    expect(await admin.zrange(dueKey(), 0, -1)).toEqual(["wrong-type"]);
+    expect(await admin.hget(dueFailuresKey(), "wrong-type")).toBe("8");
+    expect(await admin.hexists(dueUnreadableKey(), "unreadable")).toBe(0);
+    const [entry] = await store.parked();
+    expect(entry).toMatchObject({ orderId: "unreadable", parkedAt: T0 + DELAY + 3_000 });
+    expect(entry?.reason).toMatch(/cannot be read: .*JSON/);
+    expect(await admin.hlen(parkedKey())).toBe(1);
+    // The operator repairs the record and re-queues it: delivered once.
+    await admin.hset(shipmentKey("unreadable"), "data", good!);
+    expect(await store.requeueParked("unreadable", T0)).toBe(true);
+    expect((await deliverDue(pollers)).delivered).toBe(1);
+    expect(await delivered()).toEqual(["unreadable"]);
+    expect(await store.parkedCount()).toBe(0);
+  });
+
+  it("the poller removes failure counts an older release's claim left behind, keeping those of scheduled shipments", async () => {
+    const { admin, deps, advance, prepare } = await setup();
+    await prepare("waiting", 60_000);
+    advance(60_000);
+    await deps.store.deferDue("waiting", T0 + 60_000, { baseMs: 60_000, maxMs: 60_000 });
+    await admin.hset(dueFailuresKey(), "claimed-by-old-release", "2");
+    await admin.hset(dueUnreadableKey(), "claimed-by-old-release", "2");
+    const poller = startDeliveryPoller({
+      ...deps,
+      intervalMs: 10,
+      logger: createLogger({ service: "shipping", level: "silent" }),
+    });
+    try {
+      await waitFor(
+        async () => (await admin.hexists(dueFailuresKey(), "claimed-by-old-release")) === 0,
+        5_000,
+        "orphaned count swept",
+      );
+    } finally {
+      await poller.stop();
+    }
+    expect(await admin.hgetall(dueFailuresKey())).toEqual({ waiting: "1" });
+    expect(await admin.exists(dueUnreadableKey())).toBe(0);
   });
 });

@@ -56,10 +56,10 @@ describe("scheduled delivery", () => {
   it("delivers a prepared shipment once its delay has passed, with the saga's correlation id", async () => {
     const { sent, store, deps, prepare, advance } = setup();
     await prepare("o-1");
-    expect(await deliverDue(deps)).toBe(0);
+    expect((await deliverDue(deps)).delivered).toBe(0);
     advance(DELAY);
-    expect(await deliverDue(deps)).toBe(1);
-    expect(await deliverDue(deps)).toBe(0);
+    expect((await deliverDue(deps)).delivered).toBe(1);
+    expect((await deliverDue(deps)).delivered).toBe(0);
     expect(sent.map((m) => m.topic)).toEqual(["shipping.shipment.delivered"]);
     const envelope = decodeEnvelope(sent[0]?.body ?? "");
     expect(envelope.correlationId).toBe("corr-o-1");
@@ -146,7 +146,7 @@ describe("scheduled delivery", () => {
     const failed: string[] = [];
     let delivered = 0;
     for (let pass = 0; pass < 2; pass++) {
-      delivered += await deliverDue({ ...deps, onFailure: (orderId) => failed.push(orderId) });
+      delivered += (await deliverDue({ ...deps, onFailure: (orderId) => failed.push(orderId) })).delivered;
       advance(25);
     }
     expect(delivered).toBe(1);
@@ -218,7 +218,7 @@ describe("scheduled delivery", () => {
     await Promise.all(["o-1", "o-2", "o-3"].map(prepare));
     advance(DELAY);
     const counts = await Promise.all([deliverDue(deps), deliverDue(deps)]);
-    expect(counts[0] + counts[1]).toBe(3);
+    expect(counts[0].delivered + counts[1].delivered).toBe(3);
     expect(sent).toHaveLength(3);
   });
 
@@ -235,8 +235,8 @@ describe("scheduled delivery", () => {
     const failures: string[] = [];
     advance(DELAY);
     expect(await store.due(T0 + DELAY, 10)).toEqual(["o-bad", "o-good"]);
-    const delivered = await deliverDue({ ...deps, onFailure: (orderId) => failures.push(orderId) });
-    expect(delivered).toBe(1);
+    const pass = await deliverDue({ ...deps, onFailure: (orderId) => failures.push(orderId) });
+    expect(pass).toEqual({ delivered: 1, deferred: 1, parked: 0 });
     expect((await store.get("o-good"))?.status).toBe("delivered");
     expect(sent.map((m) => (decodeEnvelope(m.body).payload as { orderId: string }).orderId)).toEqual([
       "o-good",
@@ -287,12 +287,52 @@ describe("scheduled delivery", () => {
     expect((await store.get("o-good"))?.status).toBe("delivered");
   });
 
+  it("the poller parks a record that never reads at parkAfter, counts it once in shipping_deliveries_parked_total and logs an error", async () => {
+    const { store, deps, prepare, advance } = setup();
+    await prepare("o-bad");
+    const get = store.get.bind(store);
+    store.get = async (orderId) => {
+      if (orderId === "o-bad") throw new SyntaxError("Unterminated string in JSON at position 337");
+      return get(orderId);
+    };
+    const registry = new Registry();
+    const parked = new Counter({
+      name: "ordersaga_shipping_deliveries_parked_total",
+      help: "t",
+      registers: [registry],
+    });
+    const errorLogs: unknown[] = [];
+    const logger = {
+      warn: () => {},
+      debug: () => {},
+      info: () => {},
+      error: (fields: unknown) => errorLogs.push(fields),
+    } as unknown as Parameters<typeof startDeliveryPoller>[0]["logger"];
+    advance(DELAY);
+    const due = store.due.bind(store);
+    store.due = async (...args) => {
+      // Every pass a minute later: past any backoff, the failing one is due (and tried) again.
+      advance(60_000);
+      return due(deps.now(), args[1]);
+    };
+    const poller = startDeliveryPoller({ ...deps, parkAfter: 3, intervalMs: 1, logger, parked });
+    try {
+      await waitFor(async () => (await store.parkedCount()) === 1, 10_000, "parked");
+    } finally {
+      await poller.stop();
+    }
+    expect(await store.due(deps.now() + 60_000, 10)).toEqual([]);
+    expect((await parked.get()).values[0]?.value).toBe(1);
+    expect(errorLogs).toEqual([expect.objectContaining({ orderId: "o-bad", failures: 3 })]);
+    expect((await store.parked())[0]?.reason).toMatch(/cannot be read: Unterminated string/);
+  });
+
   it("never delivers a cancelled shipment, and drops its stale schedule entry", async () => {
     const { sent, store, deps, prepare, advance } = setup();
     const record = await prepare("o-1");
     await store.commit(cancelledRecord(record, "payment failed", new Date(T0).toISOString()), "prepared", []);
     advance(DELAY);
-    expect(await deliverDue(deps)).toBe(0);
+    expect((await deliverDue(deps)).delivered).toBe(0);
     expect(sent).toEqual([]);
     expect(await store.due(T0 + DELAY, 10)).toEqual([]);
   });
@@ -324,7 +364,7 @@ describe("scheduled delivery", () => {
     );
     await handlers.orderCompleted(completed.payload, ctx);
     advance(DELAY);
-    expect(await deliverDue(deps)).toBe(1);
+    expect((await deliverDue(deps)).delivered).toBe(1);
     const delivered = decodeEnvelope(sent[0]?.body ?? "");
     expect(delivered.event).toBe("shipping.shipment.delivered");
     expect(delivered.traceparent.slice(3, 35)).toBe(completed.traceparent.slice(3, 35));

@@ -13,7 +13,7 @@ import type { Counter } from "prom-client";
 import type { Logger } from "../../lib/observability/logger.js";
 import { SpanKind, withSpanFromTraceparent } from "../../lib/observability/spans.js";
 import { deliveredRecord, isDeliverable } from "./domain.js";
-import type { RetryBackoff, ShippingStore } from "./store.js";
+import type { ParkPolicy, RetryBackoff, ShippingStore } from "./store.js";
 
 export interface DeliveryDeps {
   store: ShippingStore;
@@ -23,22 +23,33 @@ export interface DeliveryDeps {
   batchSize?: number;
   /** When a due shipment that failed is tried again (default `DEFAULT_DELIVERY_RETRY`). */
   retry?: RetryBackoff;
+  /** Consecutive unreadable tries after which a shipment is parked (default `DEFAULT_PARK_AFTER`). */
+  parkAfter?: number;
   /**
    * A due shipment this pass could not handle (its record unreadable, a Redis error on its key, a
    * failed claim), with what became of it (`retry`). Without it the pass throws those errors
-   * together once the others are done (after moving them back all the same).
+   * together once the others are done (after moving them back or parking them all the same).
    */
   onFailure?: (orderId: string, error: unknown, retry: DeliveryRetry) => void;
 }
 
 /**
  * What became of a due shipment that failed: moved back on the schedule (its failures so far and
- * its next due time, ms epoch), or not moved: another poller moved, delivered or dropped it first
- * (no `error`), or the move failed too (`error`, e.g. Redis unreachable): then it is tried again
- * on the next pass, as before.
+ * its next due time, ms epoch), parked (its record never read, `DEFAULT_PARK_AFTER`), or not moved:
+ * another poller moved, delivered or dropped it first (no `error`), or the move failed too
+ * (`error`, e.g. Redis unreachable): then it is tried again on the next pass, as before.
  */
 export type DeliveryRetry =
-  { deferred: true; failures: number; retryAt: number } | { deferred: false; error?: unknown };
+  | { deferred: true; parked?: undefined; failures: number; retryAt: number }
+  | { deferred: false; parked: true; failures: number; error?: undefined }
+  | { deferred: false; parked?: undefined; error?: unknown };
+
+/** What one pass did: shipments it delivered, moved back after a failure, and parked. */
+export interface DeliveryPass {
+  delivered: number;
+  deferred: number;
+  parked: number;
+}
 
 /**
  * The retry of a due shipment that failed: 1 s, doubled per failure, at most 30 s. A transient
@@ -48,15 +59,26 @@ export type DeliveryRetry =
 export const DEFAULT_DELIVERY_RETRY: RetryBackoff = { baseMs: 1_000, maxMs: 30_000 };
 
 /**
- * One pass: delivers every shipment due now (at most `batchSize`, earliest first); returns how many
- * this caller delivered. Each due shipment is handled on its own; one that fails is moved back on
- * the schedule by its backoff (`ShippingStore.deferDue`), so it is tried again later and leaves the
- * head of the schedule to the others: however many fail, each pass moves its whole batch off the
- * due list, and a good shipment is reached after at most (failing ones due before it) / batchSize
- * passes (break-svc7 F1: 100 that failed every pass were taken again every pass, and nothing else
- * was ever delivered).
+ * Consecutive unreadable tries after which a due shipment is parked (taken off the schedule, kept
+ * in `{shipping}:parked` with the parse error): with the default backoff the 15th try comes about
+ * 5 min (1+2+4+8+16+30×9 s) after the first. Long enough for a rolling deploy (an old release
+ * that cannot read a record the new one wrote fails it; the new one delivers it and the streak ends
+ * with the entry) and for an operator to repair a record the warning named; short enough that a
+ * record that never reads stops costing a try every 30 s on every poller for ever. Only unreadable
+ * records count: a Redis error restarts the streak (it is not the record's fault).
  */
-export async function deliverDue(deps: DeliveryDeps): Promise<number> {
+export const DEFAULT_PARK_AFTER = 15;
+
+/**
+ * One pass: delivers every shipment due now (at most `batchSize`, earliest first); returns how many
+ * this caller delivered, moved back and parked. Each due shipment is handled on its own; one that
+ * fails is moved back on the schedule by its backoff (`ShippingStore.deferDue`), so it is tried
+ * again later and leaves the head of the schedule to the others: however many fail, each pass moves
+ * its whole batch off the due list, and a good shipment is reached after at most (failing ones due
+ * before it) / batchSize passes (break-svc7 F1: 100 that failed every pass were taken again every
+ * pass, and nothing else was ever delivered). A record that never reads is parked at `parkAfter`.
+ */
+export async function deliverDue(deps: DeliveryDeps): Promise<DeliveryPass> {
   const now = deps.now();
   const ids = await deps.store.due(now, deps.batchSize ?? 100);
   const outcomes = await Promise.allSettled(ids.map((orderId) => deliverOne(deps, orderId, now)));
@@ -65,10 +87,16 @@ export async function deliverDue(deps: DeliveryDeps): Promise<number> {
     return outcome?.status === "rejected" ? [{ orderId, error: outcome.reason as unknown }] : [];
   });
   const backoff = deps.retry ?? DEFAULT_DELIVERY_RETRY;
+  const parkAfter = deps.parkAfter ?? DEFAULT_PARK_AFTER;
   const retries = await Promise.all(
-    failed.map(({ orderId }) =>
-      deps.store.deferDue(orderId, now, backoff).then(
-        (moved): DeliveryRetry => (moved ? { deferred: true, ...moved } : { deferred: false }),
+    failed.map(({ orderId, error }) =>
+      deps.store.deferDue(orderId, now, backoff, parkPolicy(error, parkAfter)).then(
+        (moved): DeliveryRetry =>
+          !moved
+            ? { deferred: false }
+            : "parked" in moved
+              ? { deferred: false, parked: true, failures: moved.failures }
+              : { deferred: true, ...moved },
         (error: unknown): DeliveryRetry => ({ deferred: false, error }),
       ),
     ),
@@ -80,8 +108,25 @@ export async function deliverDue(deps: DeliveryDeps): Promise<number> {
     else errors.push(error);
   });
   if (errors.length > 0) throw new AggregateError(errors, `${errors.length} due shipment(s) not handled`);
-  return outcomes.filter((o) => o.status === "fulfilled" && o.value).length;
+  return {
+    delivered: outcomes.filter((o) => o.status === "fulfilled" && o.value).length,
+    deferred: retries.filter((r) => r.deferred).length,
+    parked: retries.filter((r) => r.parked).length,
+  };
 }
+
+/** Only an unreadable record counts toward parking (a Redis error is not the record's fault). */
+const parkPolicy = (error: unknown, after: number): ParkPolicy | undefined =>
+  error instanceof UnreadableRecordError ? { after, reason: parkReason(error) } : undefined;
+
+/** Longest reason kept with a parked shipment (a ZodError's message lists every issue as JSON). */
+const MAX_REASON_CHARS = 500;
+
+/** "shipment record of order … cannot be read: <the parse error>", at most MAX_REASON_CHARS. */
+const parkReason = (error: UnreadableRecordError): string => {
+  const cause = error.cause instanceof Error ? error.cause.message : String(error.cause);
+  return `${error.message}: ${cause}`.slice(0, MAX_REASON_CHARS);
+};
 
 /** A due shipment whose stored record does not parse (e.g. spliced JSON, break-svc F1): `cause`. */
 export class UnreadableRecordError extends Error {
@@ -155,7 +200,19 @@ export interface DeliveryPollerDeps extends DeliveryDeps {
    * `ordersaga_shipping_delivery_errors_total`.
    */
   errors?: Pick<Counter, "inc">;
+  /** Counts every shipment this poller parked: `ordersaga_shipping_deliveries_parked_total`. */
+  parked?: Pick<Counter, "inc">;
+  /**
+   * How often a sweep of orphaned failure counts starts, ms (default `ORPHAN_SWEEP_INTERVAL_MS`);
+   * a sweep goes on by one bounded step (`ORPHAN_SWEEP_COUNT` fields) per pass until complete.
+   */
+  sweepIntervalMs?: number;
 }
+
+/** See `DeliveryPollerDeps.sweepIntervalMs`: a minute, so an idle poller adds one call a minute. */
+export const ORPHAN_SWEEP_INTERVAL_MS = 60_000;
+/** Hash fields one sweep step looks at (HSCAN COUNT): one short script call. */
+export const ORPHAN_SWEEP_COUNT = 100;
 
 /**
  * How soon the pass after one that delivered something runs (ms; never later than `intervalMs`).
@@ -169,8 +226,9 @@ export const BUSY_POLL_INTERVAL_MS = 25;
 
 /**
  * Polls the schedule every `intervalMs`, and `BUSY_POLL_INTERVAL_MS` after a pass that delivered
- * or moved a failed shipment back (see there: more may be due behind it; a moved one is not due
- * again before its backoff, so this is no busy loop); `stop` waits for the pass in progress.
+ * or moved a failed shipment back or parked it (see there: more may be due behind it; a moved one is
+ * not due again before its backoff, a parked one never, so this is no busy loop). After each pass,
+ * one step of the orphaned-count sweep (`sweepIntervalMs`). `stop` waits for the pass in progress.
  */
 export function startDeliveryPoller(deps: DeliveryPollerDeps): DeliveryPoller {
   const busyIntervalMs = Math.min(BUSY_POLL_INTERVAL_MS, deps.intervalMs);
@@ -180,17 +238,21 @@ export function startDeliveryPoller(deps: DeliveryPollerDeps): DeliveryPoller {
   // A shipment that fails every try (an unreadable record) is warned about once, not every
   // backoff; bounded so a long run cannot grow it without end.
   const warned = new Set<string>();
-  let deferred = 0;
   const onFailure = (orderId: string, error: unknown, retry: DeliveryRetry) => {
     if (error instanceof UnreadableRecordError) deps.unreadable?.inc();
     else deps.errors?.inc();
-    if (retry.deferred) deferred++;
+    if (retry.parked) {
+      deps.parked?.inc();
+      warned.delete(orderId);
+      const fields = { orderId, err: error, failures: retry.failures };
+      return deps.logger.error(fields, "shipment parked: its record never read; repair it, then re-queue it");
+    }
     const fields = {
       orderId,
       err: error,
       ...(retry.deferred
         ? { failures: retry.failures, retryAt: new Date(retry.retryAt).toISOString() }
-        : retry.error === undefined
+        : !("error" in retry) || retry.error === undefined
           ? {}
           : { retryErr: retry.error }),
     };
@@ -199,19 +261,31 @@ export function startDeliveryPoller(deps: DeliveryPollerDeps): DeliveryPoller {
     warned.add(orderId);
     deps.logger.warn(fields, "shipment not delivered; tried again after a backoff, others go on");
   };
+  // The orphan sweep: cursor "0" between sweeps; one started every sweepIntervalMs.
+  const sweepIntervalMs = deps.sweepIntervalMs ?? ORPHAN_SWEEP_INTERVAL_MS;
+  let sweepCursor = "0";
+  let lastSweepStart = -Infinity;
+  const sweepStep = async () => {
+    const at = deps.now();
+    if (sweepCursor === "0" && at - lastSweepStart < sweepIntervalMs) return;
+    if (sweepCursor === "0") lastSweepStart = at;
+    const { next, removed } = await deps.store.sweepOrphanCounts(sweepCursor, ORPHAN_SWEEP_COUNT);
+    sweepCursor = next;
+    if (removed > 0) deps.logger.info({ removed }, "orphaned delivery failure counts removed");
+  };
   const tick = () => {
-    let delivered = 0;
-    deferred = 0;
+    let busy = false;
     pass = deliverDue({ ...deps, onFailure })
       .then(
-        (count) => {
-          delivered = count;
-          if (count > 0) deps.logger.debug({ count }, "shipments delivered");
+        (done) => {
+          busy = done.delivered > 0 || done.deferred > 0 || done.parked > 0;
+          if (done.delivered > 0) deps.logger.debug({ count: done.delivered }, "shipments delivered");
         },
         (error: unknown) => deps.logger.warn({ err: error }, "delivery pass failed"),
       )
+      .then(sweepStep)
+      .catch((error: unknown) => deps.logger.warn({ err: error }, "orphaned count sweep failed"))
       .finally(() => {
-        const busy = delivered > 0 || deferred > 0;
         if (!stopped) timer = setTimeout(tick, busy ? busyIntervalMs : deps.intervalMs);
       });
   };

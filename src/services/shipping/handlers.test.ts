@@ -47,6 +47,10 @@ it("schedules the delivery of a completed order whose store fails more often tha
     claimDelivery: (...args) => inner.claimDelivery(...args),
     dropDue: (orderId) => inner.dropDue(orderId),
     deferDue: (...args) => inner.deferDue(...args),
+    parked: () => inner.parked(),
+    parkedCount: () => inner.parkedCount(),
+    requeueParked: (...args) => inner.requeueParked(...args),
+    sweepOrphanCounts: (...args) => inner.sweepOrphanCounts(...args),
   };
   const handlers = createShippingHandlers({
     store,

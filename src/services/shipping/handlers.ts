@@ -201,7 +201,7 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
       orderId: command.orderId,
       shipmentId: cancelled.shipmentId ?? "",
     }).message;
-    return store.commit(cancelled, "prepared", [message], "unschedule");
+    return store.commit(cancelled, "prepared", [message], true);
   }
 
   async function cancelRequested(

@@ -19,7 +19,9 @@ export {
 export { RedisCarrierLedger } from "./carrier-redis-ledger.js";
 export {
   DEFAULT_DELIVERY_RETRY,
+  DEFAULT_PARK_AFTER,
   type DeliveryDeps,
+  type DeliveryPass,
   type DeliveryPoller,
   type DeliveryRetry,
   deliverDue,
@@ -33,6 +35,7 @@ export {
   MemoryShippingStore,
   type RetryBackoff,
   retryDelayMs,
-  type ScheduleChange,
+  type ParkedDelivery,
+  type ParkPolicy,
   type ShippingStore,
 } from "./store.js";

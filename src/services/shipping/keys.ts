@@ -16,9 +16,23 @@ export const dueKey = (): string => `${TAG}:due`;
 
 /**
  * Hash order id → failed delivery tries of a shipment still on the schedule (`dueKey`); each field
- * is written and removed with its schedule entry, in the same script.
+ * is written and removed with its schedule entry, in the same script. A field an older release left
+ * behind is removed by the poller's sweep (`sweepOrphanCounts`).
  */
 export const dueFailuresKey = (): string => `${TAG}:due:failures`;
+
+/**
+ * Hash order id → consecutive tries of a scheduled shipment whose record could not be read; at
+ * `DEFAULT_PARK_AFTER` the shipment is parked. Written, removed and swept like `dueFailuresKey`.
+ */
+export const dueUnreadableKey = (): string => `${TAG}:due:unreadable`;
+
+/**
+ * Hash order id → JSON `{reason, parkedAt}` (parkedAt ms epoch): shipments taken off the schedule
+ * because their record never read. Owned by the operator: each stays until re-queued
+ * (`requeueParked`) or deleted by hand; at most one field per order (bounded by the orders).
+ */
+export const parkedKey = (): string => `${TAG}:parked`;
 
 /**
  * The simulated carrier's ledger (its own store, like a carrier's booking system): hash

@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { cancelledRecord, deliveredRecord, preparedRecord } from "./domain.js";
-import { dueFailuresKey, dueKey, eventStreamKey } from "./keys.js";
+import { dueFailuresKey, dueKey, dueUnreadableKey, eventStreamKey, shipmentKey } from "./keys.js";
 import { RedisShippingStore } from "./redis-store.js";
 import { runShippingStoreContract } from "./store-contract.js";
 
@@ -50,7 +50,7 @@ describeWithRedis("RedisShippingStore", (getRedis) => {
       await store.claimDelivery(deliveredRecord(await current(claimed), "2030-01-01T00:00:01.000Z"), []),
     ).toBe(true);
     const cancel = cancelledRecord(await current(cancelled), "saga failed", "2030-01-01T00:00:01.000Z");
-    expect(await store.commit(cancel, "prepared", [], "unschedule")).toBe(true);
+    expect(await store.commit(cancel, "prepared", [], true)).toBe(true);
     await store.dropDue(dropped);
     // Each field leaves with its schedule entry, in the same step (no count left behind).
     expect(await redis.hgetall(dueFailuresKey())).toEqual({ [waiting]: "1" });
@@ -84,7 +84,7 @@ describeWithRedis("RedisShippingStore", (getRedis) => {
         .claimDelivery(deliveredRecord(await current(toDeliver), "2030-01-01T00:00:01.000Z"), [])
         .catch(() => undefined);
       const cancel = cancelledRecord(await current(toCancel), "saga failed", "2030-01-01T00:00:01.000Z");
-      await store.commit(cancel, "prepared", [], "unschedule").catch(() => undefined);
+      await store.commit(cancel, "prepared", [], true).catch(() => undefined);
       // Each step either happened whole (status and schedule together) or not at all.
       const scheduled = await admin.zrange(dueKey(), 0, -1);
       const deliveredOrScheduled =
@@ -96,5 +96,88 @@ describeWithRedis("RedisShippingStore", (getRedis) => {
       redis.disconnect();
       await admin.call("ACL", "DELUSER", "shipping-old");
     }
+  });
+
+  it("leaves a shipment scheduled and prepared when its claim cannot write the event (stream key of another type); delivered once repaired", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisShippingStore(redis);
+    const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+    const orderId = `o-${randomUUID()}`;
+    await scheduleDueAt(store, orderId, T0);
+    const stream = eventStreamKey("shipping", "shipping.shipment.delivered");
+    await redis.set(stream, "not a stream");
+    const record = deliveredRecord((await store.get(orderId))!, "2030-01-01T00:00:01.000Z");
+    const message = { topic: "shipping.shipment.delivered", owner: "shipping", body: "{}", id: randomUUID() };
+    await expect(store.claimDelivery(record, [message])).rejects.toThrow(/WRONGTYPE/);
+    // Nothing written: still on the schedule (a later pass delivers it), still prepared.
+    expect(await redis.zscore(dueKey(), orderId)).toBe(String(T0));
+    expect((await store.get(orderId))?.status).toBe("prepared");
+    await redis.del(stream);
+    expect(await store.claimDelivery(record, [message])).toBe(true);
+    expect(await redis.xlen(stream)).toBe(1);
+    expect(await redis.zcard(dueKey())).toBe(0);
+  });
+
+  it("writes nothing when a cancel's event or a schedule entry cannot be written (keys of another type)", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisShippingStore(redis);
+    const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+    // A cancel whose event stream holds another type: no status without its event, still scheduled.
+    const cancelled = `o-${randomUUID()}`;
+    await scheduleDueAt(store, cancelled, T0);
+    const stream = eventStreamKey("shipping", "shipping.shipment.cancelled");
+    await redis.set(stream, "not a stream");
+    const cancel = cancelledRecord((await store.get(cancelled))!, "saga failed", "2030-01-01T00:00:01.000Z");
+    const message = { topic: "shipping.shipment.cancelled", owner: "shipping", body: "{}", id: randomUUID() };
+    await expect(store.commit(cancel, "prepared", [message], true)).rejects.toThrow(/WRONGTYPE/);
+    expect((await store.get(cancelled))?.status).toBe("prepared");
+    expect(await redis.zscore(dueKey(), cancelled)).toBe(String(T0));
+    await redis.del(stream);
+    // A schedule whose due set holds another type: the record must not say it is scheduled (a retry
+    // would answer "delivery already scheduled" and the shipment would never be delivered).
+    await redis.del(dueKey());
+    await redis.set(dueKey(), "not a zset");
+    const scheduled = `o-${randomUUID()}`;
+    const record = preparedRecord(
+      { orderId: scheduled, userId: "u", items: [{ productId: "p", quantity: 1 }] },
+      { shipmentId: `s-${scheduled}`, trackingNumber: "SIM0000000000", carrier: "SimShip" },
+      "corr",
+      T0,
+    );
+    await store.commit(record, null, []);
+    await expect(store.scheduleDelivery(scheduled, T0, 0)).rejects.toThrow(/WRONGTYPE/);
+    expect(await store.get(scheduled)).toEqual(record);
+    await redis.del(dueKey());
+    expect(await store.scheduleDelivery(scheduled, T0, 0)).toEqual({ scheduled: true });
+    expect(await store.due(T0, 10)).toEqual([scheduled]);
+  });
+
+  it("sweeps failure counts whose order left the schedule (an older release's claim), in bounded steps, keeping the others", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisShippingStore(redis);
+    const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+    const waiting = `o-${randomUUID()}`;
+    await scheduleDueAt(store, waiting, T0);
+    await store.deferDue(waiting, T0, { baseMs: 1_000, maxMs: 1_000 }, { after: 10, reason: "x" });
+    // What the previous release's claim left: counts of entries it took off the schedule.
+    for (let i = 0; i < 250; i++) await redis.hset(dueFailuresKey(), `gone-${i}`, "3");
+    await redis.hset(dueUnreadableKey(), "gone-u", "2");
+    let cursor = "0";
+    let removed = 0;
+    let steps = 0;
+    do {
+      const step = await store.sweepOrphanCounts(cursor, 50);
+      cursor = step.next;
+      removed += step.removed;
+      steps++;
+    } while (cursor !== "0" && steps < 100);
+    expect(cursor).toBe("0");
+    expect(removed).toBe(251);
+    expect(await redis.hgetall(dueFailuresKey())).toEqual({ [waiting]: "1" });
+    expect(await redis.hgetall(dueUnreadableKey())).toEqual({ [waiting]: "1" });
+    expect(await redis.exists(shipmentKey(waiting))).toBe(1);
   });
 });

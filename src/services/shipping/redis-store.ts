@@ -4,12 +4,13 @@ import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { OUTBOX_LUA, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
 import { LuaScript } from "../../lib/redis/index.js";
 import type { ShipmentRecord, ShipmentStatus } from "./domain.js";
-import { dueFailuresKey, dueKey, shipmentKey } from "./keys.js";
+import { dueFailuresKey, dueKey, dueUnreadableKey, parkedKey, shipmentKey } from "./keys.js";
 import {
   assertOwnEvents,
   type DeferredDelivery,
+  type ParkedDelivery,
+  type ParkPolicy,
   type RetryBackoff,
-  type ScheduleChange,
   type ScheduleOutcome,
   type ShippingStore,
 } from "./store.js";
@@ -31,19 +32,44 @@ const ShipmentRecordSchema = z.object({
   updatedAt: z.string(),
 });
 
-// KEYS: record, due set, failure counts, then one stream per message. ARGV: expected status ('' =
-// none), new status, record JSON, schedule op ('rem' | ''), order id, then bodies. Only SCHEDULE
-// adds to the due set; a failure count leaves with its entry.
-const COMMIT = new LuaScript(`${OUTBOX_LUA}
+// Every script that writes checks, before its first write, that each key it writes holds the type it
+// writes or nothing: Redis does not undo a script's writes when a later command fails, so a claim
+// whose XADD met a stream key of another type kept its ZREM and the shipment left the schedule
+// undelivered (ship8 item 2). Writes are also ordered so that one failing for another reason (an
+// ACL without the command) leaves what must not be lost in place: events before the status they
+// announce, the schedule entry removed after, counts last (break-late7 F4).
+const EXPECT_TYPE_LUA = `
+local function expect_type(key, want)
+  local got = redis.call('TYPE', key)['ok']
+  if got ~= 'none' and got ~= want then
+    error({err = 'WRONGTYPE ' .. key .. ' holds a ' .. got .. ', not a ' .. want})
+  end
+end
+local function expect_streams(k0)
+  for i = k0, #KEYS do expect_type(KEYS[i], 'stream') end
+end
+`;
+
+// KEYS: record, due set, failure counts, unreadable counts, then one stream per message. ARGV:
+// expected status ('' = none), new status, record JSON, unschedule ('1' | ''), order id, then
+// bodies. Only SCHEDULE adds to the due set; failure counts leave with their entry.
+const COMMIT = new LuaScript(`${OUTBOX_LUA}${EXPECT_TYPE_LUA}
 local current = redis.call('HGET', KEYS[1], 'status') or ''
 if current ~= ARGV[1] then return 0 end
+if ARGV[4] == '1' then
+  expect_type(KEYS[2], 'zset')
+  expect_type(KEYS[3], 'hash')
+  expect_type(KEYS[4], 'hash')
+end
+expect_streams(5)
+outbox(5, 6)
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'data', ARGV[3])
-if ARGV[4] == 'rem' then redis.call('ZREM', KEYS[2], ARGV[5]) end
-outbox(4, 6)
--- Last: a script's writes are not undone when a later command fails (a Redis user without HDEL,
--- e.g. the previous release's ACL), and a count left behind is harmless where a status written
--- without its event is not (break-late7 F4).
-if ARGV[4] == 'rem' then redis.call('HDEL', KEYS[3], ARGV[5]) end
+if ARGV[4] == '1' then
+  redis.call('ZREM', KEYS[2], ARGV[5])
+  -- Last: a count left behind is harmless (swept) where a status written without its event is not.
+  redis.call('HDEL', KEYS[3], ARGV[5])
+  redis.call('HDEL', KEYS[4], ARGV[5])
+end
 return 1
 `);
 
@@ -58,8 +84,10 @@ return 1
 // `"`, `\` or a newline made the record unreadable, and a lone surrogate became U+FFFD on the wire
 // (break-svc F1). Inside a JSON string a quote is escaped, so '"updatedAt":' and '"deliverAt":'
 // only ever match keys, and updatedAt's value (an ISO time) has no escaped quote before its end.
+// The entry is added before the record says it is scheduled: a record saying so with no entry
+// would never be delivered (a retry answers "delivery already scheduled").
 // → 'scheduled', or why not (decideSchedule's words).
-const SCHEDULE = new LuaScript(`
+const SCHEDULE = new LuaScript(`${EXPECT_TYPE_LUA}
 local got = redis.call('HMGET', KEYS[1], 'status', 'data')
 local status, data = got[1], got[2]
 if status ~= 'prepared' or not data then return 'shipment ' .. (status or 'unknown') end
@@ -69,52 +97,115 @@ if not at then error('shipment record of ' .. ARGV[1] .. ' has no updatedAt') en
 local close = string.find(data, '"', at + 1, true)
 data = string.sub(data, 1, at - 1) .. ARGV[4] .. string.sub(data, close + 1, -2) .. ',"deliverAt":' .. ARGV[3]
 if ARGV[5] ~= '' then data = data .. ',"traceparent":' .. ARGV[5] end
-redis.call('HSET', KEYS[1], 'data', data .. '}')
+expect_type(KEYS[2], 'zset')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'data', data .. '}')
 return 'scheduled'
 `);
 
-// KEYS: due set, record, failure counts, then one stream per message. ARGV: order id, record
-// JSON, then bodies. ZREM succeeds for exactly one caller, so two pollers never deliver one
-// shipment twice.
-const CLAIM = new LuaScript(`${OUTBOX_LUA}
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-if redis.call('HGET', KEYS[2], 'status') ~= 'prepared' then
+// KEYS: due set, record, failure counts, unreadable counts, then one stream per message. ARGV:
+// order id, record JSON, then bodies. Only the caller that finds the entry takes it (the script is
+// atomic), so two pollers never deliver one shipment twice; the entry is removed after the event
+// and the status are written, so a failing write leaves the shipment scheduled.
+const CLAIM = new LuaScript(`${OUTBOX_LUA}${EXPECT_TYPE_LUA}
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local status = redis.call('HGET', KEYS[2], 'status')
+expect_type(KEYS[3], 'hash')
+expect_type(KEYS[4], 'hash')
+if status ~= 'prepared' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('HDEL', KEYS[4], ARGV[1])
   return 0
 end
+expect_streams(5)
+outbox(5, 3)
 redis.call('HSET', KEYS[2], 'status', 'delivered', 'data', ARGV[2])
-outbox(4, 3)
--- Last, as in COMMIT: failing earlier (no HDEL for this user) it left the shipment off the schedule
--- and never delivered (break-late7 F4).
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+return 1
+`);
+
+// KEYS: due set, failure counts, unreadable counts. ARGV: order id.
+const DROP = new LuaScript(`${EXPECT_TYPE_LUA}
+expect_type(KEYS[1], 'zset')
+expect_type(KEYS[2], 'hash')
+expect_type(KEYS[3], 'hash')
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
 `);
 
-// KEYS: due set, failure counts. ARGV: order id.
-const DROP = new LuaScript(`
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return 1
-`);
-
 // Mirrors MemoryShippingStore.deferDue and retryDelayMs (store.ts); the store contract keeps them in
-// step. KEYS: due set, failure counts. ARGV: order id, now, baseMs, maxMs (integer ms). Only an
-// entry still due at now moves: a poller that failed it after another one moved it (or after
-// a claim took it) changes nothing, so one failure counts once and nothing is put back. The score
-// is written as an integer string (a Lua number would be formatted with 14 significant digits).
-// → {failures, retryAt}, or nil.
-const DEFER = new LuaScript(`
+// step. KEYS: due set, failure counts, unreadable counts, parked. ARGV: order id, now, baseMs, maxMs
+// (integer ms), parkAfter (0: not an unreadable record, its streak restarts), parked value JSON.
+// Only an entry still due at now moves: a poller that failed it after another one moved it (or after
+// a claim took it) changes nothing, so one failure counts once, nothing is put back, and a shipment
+// is parked once. The score is written as an integer string (a Lua number would be formatted with
+// 14 significant digits). → {failures, retryAt}, {failures, 'parked'}, or nil.
+const DEFER = new LuaScript(`${EXPECT_TYPE_LUA}
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 local now = tonumber(ARGV[2])
 if not score or tonumber(score) > now then return nil end
-local failures = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+expect_type(KEYS[2], 'hash')
+expect_type(KEYS[3], 'hash')
+expect_type(KEYS[4], 'hash')
+local failures = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') + 1
+local park_after = tonumber(ARGV[5])
+local streak = 0
+if park_after > 0 then streak = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0') + 1 end
+if park_after > 0 and streak >= park_after then
+  redis.call('HSET', KEYS[4], ARGV[1], ARGV[6])
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  return {failures, 'parked'}
+end
 local delay = tonumber(ARGV[3]) * 2 ^ math.min(math.max(failures - 1, 0), 52)
 if delay > tonumber(ARGV[4]) then delay = tonumber(ARGV[4]) end
 local at = string.format('%.0f', now + delay)
 redis.call('ZADD', KEYS[1], 'XX', at, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], failures)
+if park_after > 0 then redis.call('HSET', KEYS[3], ARGV[1], streak) else redis.call('HDEL', KEYS[3], ARGV[1]) end
 return {failures, at}
 `);
+
+// KEYS: parked, due set, failure counts, unreadable counts. ARGV: order id, due score. The entry is
+// added before the parked field is removed: a failure in between leaves it parked and scheduled
+// (delivered once; the operator deletes the field), never neither.
+const REQUEUE = new LuaScript(`${EXPECT_TYPE_LUA}
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+expect_type(KEYS[2], 'zset')
+expect_type(KEYS[3], 'hash')
+expect_type(KEYS[4], 'hash')
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+`);
+
+// KEYS: due set, failure counts, unreadable counts. ARGV: cursor of each hash ("0" to start),
+// HSCAN COUNT. Removes the counts whose order is not on the schedule, checked in the same step (a
+// count is only ever written with its entry on the schedule). → {next cursor of each, removed}.
+const SWEEP = new LuaScript(`
+local next, removed = {}, 0
+for h = 2, 3 do
+  local page = redis.call('HSCAN', KEYS[h], ARGV[h - 1], 'COUNT', ARGV[3])
+  next[h - 1] = page[1]
+  for i = 1, #page[2], 2 do
+    local orderId = page[2][i]
+    if not redis.call('ZSCORE', KEYS[1], orderId) then
+      removed = removed + redis.call('HDEL', KEYS[h], orderId)
+    end
+  end
+end
+return {next[1], next[2], removed}
+`);
+
+const ParkedSchema = z.object({ reason: z.string(), parkedAt: z.number() });
 
 export class RedisShippingStore implements ShippingStore {
   constructor(private readonly redis: Redis) {}
@@ -128,13 +219,18 @@ export class RedisShippingStore implements ShippingStore {
     record: ShipmentRecord,
     expected: ShipmentStatus | null,
     messages: readonly OutgoingMessage[],
-    schedule?: ScheduleChange,
+    unschedule = false,
   ): Promise<boolean> {
     assertOwnEvents(messages);
-    const op = schedule === "unschedule" ? "rem" : "";
     const outbox = outboxArgs(messages);
-    const keys = [shipmentKey(record.orderId), dueKey(), dueFailuresKey(), ...outbox.keys];
-    const args = [expected ?? "", record.status, JSON.stringify(record), op, record.orderId];
+    const keys = [shipmentKey(record.orderId), ...countedScheduleKeys(), ...outbox.keys];
+    const args = [
+      expected ?? "",
+      record.status,
+      JSON.stringify(record),
+      unschedule ? "1" : "",
+      record.orderId,
+    ];
     return (await COMMIT.run(this.redis, keys, [...args, ...outbox.bodies])) === 1;
   }
 
@@ -165,19 +261,72 @@ export class RedisShippingStore implements ShippingStore {
     assertOwnEvents(messages);
     if (record.status !== "delivered") throw new Error("claimDelivery writes a delivered record");
     const outbox = outboxArgs(messages);
-    const keys = [dueKey(), shipmentKey(record.orderId), dueFailuresKey(), ...outbox.keys];
+    const keys = [
+      dueKey(),
+      shipmentKey(record.orderId),
+      dueFailuresKey(),
+      dueUnreadableKey(),
+      ...outbox.keys,
+    ];
     const args = [record.orderId, JSON.stringify(record), ...outbox.bodies];
     return (await CLAIM.run(this.redis, keys, args)) === 1;
   }
 
   async dropDue(orderId: string): Promise<void> {
-    await DROP.run(this.redis, [dueKey(), dueFailuresKey()], [orderId]);
+    await DROP.run(this.redis, countedScheduleKeys(), [orderId]);
   }
 
-  async deferDue(orderId: string, now: number, backoff: RetryBackoff): Promise<DeferredDelivery | undefined> {
-    const args = [orderId, Math.floor(now), Math.floor(backoff.baseMs), Math.floor(backoff.maxMs)];
-    const reply = (await DEFER.run(this.redis, [dueKey(), dueFailuresKey()], args)) as
-      [number, string] | null;
-    return reply ? { failures: Number(reply[0]), retryAt: Number(reply[1]) } : undefined;
+  async deferDue(
+    orderId: string,
+    now: number,
+    backoff: RetryBackoff,
+    park?: ParkPolicy,
+  ): Promise<DeferredDelivery | undefined> {
+    const at = Math.floor(now);
+    const args = [
+      orderId,
+      at,
+      Math.floor(backoff.baseMs),
+      Math.floor(backoff.maxMs),
+      park ? Math.max(1, Math.floor(park.after)) : 0,
+      park ? JSON.stringify({ reason: park.reason, parkedAt: at }) : "",
+    ];
+    const keys = [...countedScheduleKeys(), parkedKey()];
+    const reply = (await DEFER.run(this.redis, keys, args)) as [number, string] | null;
+    if (!reply) return undefined;
+    const failures = Number(reply[0]);
+    return reply[1] === "parked" ? { failures, parked: true } : { failures, retryAt: Number(reply[1]) };
+  }
+
+  async parked(): Promise<ParkedDelivery[]> {
+    const all = await this.redis.hgetall(parkedKey());
+    return Object.entries(all).map(([orderId, value]) => ({
+      orderId,
+      ...ParkedSchema.parse(JSON.parse(value)),
+    }));
+  }
+
+  async parkedCount(): Promise<number> {
+    return this.redis.hlen(parkedKey());
+  }
+
+  async requeueParked(orderId: string, at: number): Promise<boolean> {
+    const keys = [parkedKey(), ...countedScheduleKeys()];
+    return (await REQUEUE.run(this.redis, keys, [orderId, Math.floor(at)])) === 1;
+  }
+
+  async sweepOrphanCounts(cursor: string, count: number): Promise<{ next: string; removed: number }> {
+    // One cursor for the two hashes: "<failures cursor>:<unreadable cursor>"; "0" both at start and end.
+    const [failures = "0", unreadable = "0"] = cursor.split(":");
+    const reply = (await SWEEP.run(this.redis, countedScheduleKeys(), [failures, unreadable, count])) as [
+      string,
+      string,
+      number,
+    ];
+    const next = reply[0] === "0" && reply[1] === "0" ? "0" : `${reply[0]}:${reply[1]}`;
+    return { next, removed: Number(reply[2]) };
   }
 }
+
+/** The due set and the two count hashes that go with its entries, in the scripts' KEYS order. */
+const countedScheduleKeys = (): string[] => [dueKey(), dueFailuresKey(), dueUnreadableKey()];

@@ -3,12 +3,13 @@
  * compensation, delivers prepared ones on a schedule, and serves shipment records.
  */
 import { configReadAtStart } from "../../lib/runtime/config-at-start.js";
-import { Counter } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import { z } from "zod";
 import type { AllEvents } from "../../contracts/index.js";
 import { parseEnv } from "../../lib/runtime/config.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
+import { serviceClock } from "../../lib/runtime/service-clock.js";
 import { type Carrier, MemoryCarrierLedger, SimulatedCarrier } from "./carrier.js";
 import { RedisCarrierLedger } from "./carrier-redis-ledger.js";
 import { type DeliveryPoller, startDeliveryPoller } from "./delivery.js";
@@ -42,7 +43,11 @@ export interface ShippingServiceOptions {
   deliveryDelayMs?: number;
   /** How often due deliveries are polled (default 500 ms). */
   pollIntervalMs?: number;
-  /** Clock for due times (default the host's clock); tests pass a fake one. */
+  /**
+   * Clock for due times and record times; tests pass a fake one. Default: Redis `TIME` on the Redis
+   * platform (`serviceClock`: every instance schedules and polls on one clock, so a fast or slow
+   * instance clock neither delivers early nor late), the host's clock in memory.
+   */
   now?: () => number;
 }
 
@@ -76,12 +81,13 @@ export function createShippingService(
   return {
     name: "shipping",
     version: PACKAGE_VERSION,
-    create: (deps) => {
+    create: async (deps) => {
       const store = platformStore<ShippingStore>(deps.platform, {
         redis: (redis) => new RedisShippingStore(redis),
         memory: (publish) => new MemoryShippingStore(publish),
       });
-      const now = options.now ?? deps.now;
+      const clock = options.now ? undefined : await serviceClock(deps);
+      const now = options.now ?? (() => clock!.now());
       const carrier =
         options.carrier ??
         new SimulatedCarrier({
@@ -118,6 +124,22 @@ export function createShippingService(
         help: "Failed delivery tries of a due shipment for another reason, e.g. a Redis error on its key (tried again after a backoff)",
         registers: [deps.metrics.registry],
       });
+      const parked = new Counter({
+        name: "ordersaga_shipping_deliveries_parked_total",
+        help: "Due shipments this instance parked: their record did not read in 15 consecutive tries (DEFAULT_PARK_AFTER)",
+        registers: [deps.metrics.registry],
+      });
+      new Gauge({
+        name: "ordersaga_shipping_deliveries_parked",
+        help: "Shipments parked and not yet re-queued (same on every instance: max, not sum)",
+        registers: [deps.metrics.registry],
+        async collect() {
+          // One HLEN per scrape; a failed read shows no value rather than a stale one.
+          const count = await store.parkedCount().catch(() => undefined);
+          this.reset();
+          if (count !== undefined) this.set(count);
+        },
+      });
       return {
         subscribers: [subscriber],
         routes: (app) => registerShippingRoutes(app, store),
@@ -130,10 +152,12 @@ export function createShippingService(
             logger: deps.logger,
             unreadable,
             errors,
+            parked,
           });
         },
         stop: async () => {
           await poller?.stop();
+          clock?.stop();
         },
       };
     },

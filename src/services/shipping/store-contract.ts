@@ -102,7 +102,7 @@ export function runShippingStoreContract(name: string, factory: () => Promise<Sh
       await prepareScheduled(store, orderId);
       expect(await store.due(T0 + DELAY, 10)).toEqual([orderId]);
       const cancelled = cancelledRecord(prepared(orderId), "saga failed", new Date(T0).toISOString());
-      expect(await store.commit(cancelled, "prepared", [], "unschedule")).toBe(true);
+      expect(await store.commit(cancelled, "prepared", [], true)).toBe(true);
       expect(await store.due(T0 + DELAY, 10)).toEqual([]);
       expect((await store.get(orderId))?.status).toBe("cancelled");
     });
@@ -250,13 +250,56 @@ export function runShippingStoreContract(name: string, factory: () => Promise<Sh
       await prepareScheduled(store, cancelled);
       expect(await store.deferDue(cancelled, due, backoff)).toMatchObject({ failures: 1 });
       const record = cancelledRecord(prepared(cancelled), "saga failed", new Date(T0).toISOString());
-      expect(await store.commit(record, "prepared", [], "unschedule")).toBe(true);
+      expect(await store.commit(record, "prepared", [], true)).toBe(true);
       expect(await store.deferDue(cancelled, due + 60_000, backoff)).toBeUndefined();
       const dropped = `o-${randomUUID()}`;
       await prepareScheduled(store, dropped);
       expect(await store.deferDue(dropped, due, backoff)).toMatchObject({ failures: 1 });
       await store.dropDue(dropped);
       expect(await store.due(due + 60_000, 10)).toEqual([]);
+    });
+
+    it("parks a due shipment at its Nth consecutive unreadable try, once, with its reason; a Redis error restarts the streak; re-queued it is due again afresh", async () => {
+      const { store, emitted } = await factory();
+      const orderId = `o-${randomUUID()}`;
+      await prepareScheduled(store, orderId);
+      const backoff = { baseMs: 1_000, maxMs: 1_000 };
+      const park = { after: 3, reason: "record unreadable: Unexpected token" };
+      let at = T0 + DELAY;
+      const fail = async (unreadable: boolean) => {
+        const outcome = await store.deferDue(orderId, at, backoff, unreadable ? park : undefined);
+        at += 1_000;
+        return outcome;
+      };
+      expect(await fail(true)).toEqual({ failures: 1, retryAt: at });
+      expect(await fail(true)).toEqual({ failures: 2, retryAt: at });
+      // Not the record's fault: the streak restarts (the backoff's count goes on).
+      expect(await fail(false)).toEqual({ failures: 3, retryAt: at });
+      expect(await fail(true)).toEqual({ failures: 4, retryAt: at });
+      expect(await fail(true)).toEqual({ failures: 5, retryAt: at });
+      const parkedAt = at;
+      expect(await store.deferDue(orderId, parkedAt, backoff, park)).toEqual({ failures: 6, parked: true });
+      // A second poller that failed it in the same pass: parked once, nothing put back.
+      expect(await store.deferDue(orderId, parkedAt, backoff, park)).toBeUndefined();
+      expect(await store.due(parkedAt + 60_000, 10)).toEqual([]);
+      expect(await store.parked()).toEqual([{ orderId, reason: park.reason, parkedAt }]);
+      expect(await store.parkedCount()).toBe(1);
+      // The operator repaired the record: re-queued once, due at the given time with fresh counts.
+      const requeueAt = parkedAt + 120_000;
+      expect(await store.requeueParked(orderId, requeueAt)).toBe(true);
+      expect(await store.requeueParked(orderId, requeueAt)).toBe(false);
+      expect(await store.parkedCount()).toBe(0);
+      expect(await store.due(requeueAt - 1, 10)).toEqual([]);
+      expect(await store.due(requeueAt, 10)).toEqual([orderId]);
+      expect(await store.deferDue(orderId, requeueAt, backoff, park)).toEqual({
+        failures: 1,
+        retryAt: requeueAt + 1_000,
+      });
+      expect(await store.claimDelivery(delivered(orderId), [deliveredMessage(orderId)])).toBe(true);
+      expect(ordersIn(await emitted("shipping.shipment.delivered"), orderId)).toHaveLength(1);
+      // An order never parked is not re-queued.
+      expect(await store.requeueParked(`o-${randomUUID()}`, requeueAt)).toBe(false);
+      expect(await store.due(requeueAt + 60_000, 10)).toEqual([]);
     });
 
     it("refuses to emit another service's events", async () => {

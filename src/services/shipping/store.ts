@@ -9,26 +9,22 @@ import type { PublishMessages } from "../../lib/runtime/platform-store.js";
 import { decideSchedule, type ShipmentRecord, type ShipmentStatus, scheduledRecord } from "./domain.js";
 import { SHIPPING_OWNER } from "./keys.js";
 
-/**
- * A write's effect on the delivery schedule: taken off it (a cancelled shipment). A delivery is put
- * on it only by `scheduleDelivery`, which decides on the stored record in the same step.
- */
-export type ScheduleChange = "unschedule";
-
 /** What `scheduleDelivery` did: scheduled, or skipped and why (`decideSchedule`). */
 export type ScheduleOutcome = { scheduled: true } | { scheduled: false; why: string };
 
 export interface ShippingStore {
   get(orderId: string): Promise<ShipmentRecord | undefined>;
   /**
-   * If the order's status is `expected` (null: no record), writes `record`, applies `schedule` and
-   * emits `messages`, atomically. False (nothing written or emitted) when the status moved on.
+   * If the order's status is `expected` (null: no record), writes `record`, emits `messages` and,
+   * with `unschedule` (a cancelled shipment), takes the order off the delivery schedule, atomically.
+   * False (nothing written or emitted) when the status moved on. A delivery is put on the schedule
+   * only by `scheduleDelivery`, which decides on the stored record in the same step.
    */
   commit(
     record: ShipmentRecord,
     expected: ShipmentStatus | null,
     messages: readonly OutgoingMessage[],
-    schedule?: ScheduleChange,
+    unschedule?: boolean,
   ): Promise<boolean>;
   /**
    * The saga completed the order: if its shipment is prepared and not yet scheduled
@@ -59,8 +55,51 @@ export interface ShippingStore {
    * delivery) and is still tried again. Undefined, nothing written, when it is not scheduled or not
    * due at `now` (another poller delivered, dropped or moved it first: one failure counts once).
    * The count goes with the schedule entry (claim, cancel, drop).
+   *
+   * With `park` (the failure was an unreadable record) it also counts the shipment's consecutive
+   * unreadable tries; at `park.after` of them it is parked instead of moved: taken off the schedule
+   * with its counts and kept with `park.reason` (`parked`), in the same step, so once whatever the
+   * pollers. Without `park` (a Redis error, transient) that streak restarts, so such errors never
+   * park a shipment.
    */
-  deferDue(orderId: string, now: number, backoff: RetryBackoff): Promise<DeferredDelivery | undefined>;
+  deferDue(
+    orderId: string,
+    now: number,
+    backoff: RetryBackoff,
+    park?: ParkPolicy,
+  ): Promise<DeferredDelivery | undefined>;
+  /** The parked shipments (`deferDue`), with why and when (ms epoch) each was parked. */
+  parked(): Promise<ParkedDelivery[]>;
+  /** How many shipments are parked (the gauge `ordersaga_shipping_deliveries_parked`). */
+  parkedCount(): Promise<number>;
+  /**
+   * The operator's re-queue of a parked shipment (once its record is repaired): puts it back on the
+   * schedule due at `at` (ms epoch) with fresh counts, and forgets it parked, atomically. False when
+   * it is not parked.
+   */
+  requeueParked(orderId: string, at: number): Promise<boolean>;
+  /**
+   * One bounded step (about `count` fields) of the sweep of failure counts whose order is no longer
+   * on the schedule: an older release's claim took the entry and left its count (break-late7 F5).
+   * Start with cursor "0"; the step returns the next cursor ("0": the sweep is complete) and how many
+   * counts it removed. A count whose order is on the schedule is kept.
+   */
+  sweepOrphanCounts(cursor: string, count: number): Promise<{ next: string; removed: number }>;
+}
+
+/** When a due shipment whose record cannot be read is parked (`deferDue`). */
+export interface ParkPolicy {
+  /** Consecutive unreadable tries that park it (≥ 1). */
+  after: number;
+  /** Kept with the parked shipment for the operator (e.g. the parse error). */
+  reason: string;
+}
+
+/** A parked shipment: why, and when it was parked (ms epoch). */
+export interface ParkedDelivery {
+  orderId: string;
+  reason: string;
+  parkedAt: number;
 }
 
 /** Backoff of a due shipment a pass could not handle: `baseMs`, doubled per failure, at most `maxMs`. */
@@ -69,11 +108,11 @@ export interface RetryBackoff {
   maxMs: number;
 }
 
-/** A failed delivery moved back: its failures so far (1 the first time) and its new due time (ms epoch). */
-export interface DeferredDelivery {
-  failures: number;
-  retryAt: number;
-}
+/**
+ * A failed delivery moved back: its failures so far (1 the first time) and its new due time (ms
+ * epoch); or parked (taken off the schedule, `ShippingStore.parked`) at its failures so far.
+ */
+export type DeferredDelivery = { failures: number; retryAt: number } | { failures: number; parked: true };
 
 /** Wait before the next try after `failures` failed ones (ms): base × 2^(failures−1), capped at max. */
 export const retryDelayMs = (failures: number, backoff: RetryBackoff): number =>
@@ -87,6 +126,9 @@ export class MemoryShippingStore implements ShippingStore {
   private readonly schedule = new Map<string, number>();
   /** Failed delivery tries of a scheduled shipment (cleared with its schedule entry). */
   private readonly failures = new Map<string, number>();
+  /** Consecutive unreadable tries of a scheduled shipment (cleared with its schedule entry). */
+  private readonly unreadable = new Map<string, number>();
+  private readonly parkedOnes = new Map<string, { reason: string; parkedAt: number }>();
 
   constructor(private readonly publish: PublishMessages) {}
 
@@ -99,12 +141,12 @@ export class MemoryShippingStore implements ShippingStore {
     record: ShipmentRecord,
     expected: ShipmentStatus | null,
     messages: readonly OutgoingMessage[],
-    schedule?: ScheduleChange,
+    unschedule = false,
   ): Promise<boolean> {
     assertOwnEvents(messages);
     if ((this.records.get(record.orderId)?.status ?? null) !== expected) return false;
     this.records.set(record.orderId, structuredClone(record));
-    if (schedule === "unschedule") this.unschedule(record.orderId);
+    if (unschedule) this.unschedule(record.orderId);
     await this.emit(messages);
     return true;
   }
@@ -144,19 +186,56 @@ export class MemoryShippingStore implements ShippingStore {
     this.unschedule(orderId);
   }
 
-  async deferDue(orderId: string, now: number, backoff: RetryBackoff): Promise<DeferredDelivery | undefined> {
+  async deferDue(
+    orderId: string,
+    now: number,
+    backoff: RetryBackoff,
+    park?: ParkPolicy,
+  ): Promise<DeferredDelivery | undefined> {
     const at = this.schedule.get(orderId);
     if (at === undefined || at > now) return undefined;
     const failures = (this.failures.get(orderId) ?? 0) + 1;
+    const streak = park ? (this.unreadable.get(orderId) ?? 0) + 1 : 0;
+    if (park && streak >= park.after) {
+      this.parkedOnes.set(orderId, { reason: park.reason, parkedAt: now });
+      this.unschedule(orderId);
+      return { failures, parked: true };
+    }
     const retryAt = now + retryDelayMs(failures, backoff);
     this.failures.set(orderId, failures);
+    if (park) this.unreadable.set(orderId, streak);
+    else this.unreadable.delete(orderId);
     this.schedule.set(orderId, retryAt);
     return { failures, retryAt };
   }
 
-  /** Takes the order off the schedule with its failure count; false if it was not on it. */
+  async parked(): Promise<ParkedDelivery[]> {
+    return [...this.parkedOnes].map(([orderId, p]) => ({ orderId, ...p }));
+  }
+
+  async parkedCount(): Promise<number> {
+    return this.parkedOnes.size;
+  }
+
+  async requeueParked(orderId: string, at: number): Promise<boolean> {
+    if (!this.parkedOnes.delete(orderId)) return false;
+    this.unschedule(orderId);
+    this.schedule.set(orderId, at);
+    return true;
+  }
+
+  async sweepOrphanCounts(_cursor: string, _count: number): Promise<{ next: string; removed: number }> {
+    let removed = 0;
+    for (const counts of [this.failures, this.unreadable])
+      for (const orderId of counts.keys())
+        if (!this.schedule.has(orderId)) removed += Number(counts.delete(orderId));
+    return { next: "0", removed };
+  }
+
+  /** Takes the order off the schedule with its failure counts; false if it was not on it. */
   private unschedule(orderId: string): boolean {
     this.failures.delete(orderId);
+    this.unreadable.delete(orderId);
     return this.schedule.delete(orderId);
   }
 

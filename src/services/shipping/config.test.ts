@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../lib/runtime/config.js";
-import { DEFAULT_DELIVERY_DELAY_MS, shippingConfigFromEnv } from "./service.js";
+import { DEFAULT_DELIVERY_DELAY_MS, MAX_DELIVERY_DELAY_MS, shippingConfigFromEnv } from "./service.js";
 
 describe("SHIPPING_DELIVERY_DELAY_MS (time from shipped to delivered)", () => {
   it("defaults to 5 s", () => {
@@ -18,5 +18,15 @@ describe("SHIPPING_DELIVERY_DELAY_MS (time from shipped to delivered)", () => {
     expect(() => shippingConfigFromEnv({ SHIPPING_DELIVERY_DELAY_MS: "-1" })).toThrow(
       /SHIPPING_DELIVERY_DELAY_MS/,
     );
+  });
+
+  it("refuses a delay past 30 days, which no carrier takes (a huge one made every shipment's date throw)", () => {
+    expect(
+      shippingConfigFromEnv({ SHIPPING_DELIVERY_DELAY_MS: String(MAX_DELIVERY_DELAY_MS) }).deliveryDelayMs,
+    ).toBe(MAX_DELIVERY_DELAY_MS);
+    expect(() =>
+      shippingConfigFromEnv({ SHIPPING_DELIVERY_DELAY_MS: String(MAX_DELIVERY_DELAY_MS + 1) }),
+    ).toThrow(/SHIPPING_DELIVERY_DELAY_MS/);
+    expect(() => shippingConfigFromEnv({ SHIPPING_DELIVERY_DELAY_MS: "1e16" })).toThrow(ConfigError);
   });
 });

@@ -167,8 +167,19 @@ export function createShippingService(
 /** Default of `SHIPPING_DELIVERY_DELAY_MS`: an order is `delivered` about 5 s after `shipped`. */
 export const DEFAULT_DELIVERY_DELAY_MS = 5_000;
 
+/**
+ * Longest `SHIPPING_DELIVERY_DELAY_MS`: 30 days, longer than any parcel service's transit. Past
+ * 8.64e15 ms a due date is no valid Date (ECMA-262 §21.4.1.1), so every shipment's event threw.
+ */
+export const MAX_DELIVERY_DELAY_MS = 30 * 24 * 60 * 60 * 1000;
+
 const shippingEnvSchema = z.object({
-  SHIPPING_DELIVERY_DELAY_MS: z.coerce.number().int().min(0).default(DEFAULT_DELIVERY_DELAY_MS),
+  SHIPPING_DELIVERY_DELAY_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_DELIVERY_DELAY_MS, "must be at most 2592000000 (30 days)")
+    .default(DEFAULT_DELIVERY_DELAY_MS),
 });
 
 /** The shipping service's variables (`SHIPPING_DELIVERY_DELAY_MS`); throws `ConfigError` when invalid. */

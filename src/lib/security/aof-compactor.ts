@@ -74,6 +74,12 @@ export interface AofCompactorOptions {
 
 export const DEFAULT_AOF_REWRITE_INTERVAL_MS = 60_000;
 
+/**
+ * What one compactor run did: asked Redis for a rewrite; skipped it (AOF off); found one already
+ * running (asks again `retryMs` later); failed (told to `onError`); or was stopped.
+ */
+export type AofRunOutcome = "rewrite-requested" | "aof-off" | "retrying" | "failed" | "stopped";
+
 export class AofCompactor {
   private readonly intervalMs: number;
   private readonly retryMs: number;
@@ -126,24 +132,37 @@ export class AofCompactor {
 
   private async request(): Promise<void> {
     this.timer = undefined;
-    if (this.stopped) return;
+    await this.run();
+  }
+
+  /**
+   * One run now (what a scheduled run does): the SLOWLOG scrub, then the rewrite request when the
+   * AOF is on. Resolves with what it did; errors go to `onError` (the next shred asks again).
+   */
+  async run(): Promise<AofRunOutcome> {
+    if (this.stopped) return "stopped";
     await this.clearSlowlog();
-    if (this.stopped) return;
+    if (this.stopped) return "stopped";
     try {
       const aofEnabled = aofEnabledFrom(await this.redis.info("persistence"));
-      if (this.stopped) return;
+      if (this.stopped) return "stopped";
       if (!aofEnabled) {
         // No AOF to clean; a rewrite would write the whole dataset to disk. Throttled as a rewrite.
         this.lastRequestAt = this.now();
-        return;
+        return "aof-off";
       }
       // "Background append only file rewriting started", or "... scheduled" (after a BGSAVE).
       await this.redis.bgrewriteaof();
       this.lastRequestAt = this.now();
+      return "rewrite-requested";
     } catch (error) {
-      if (this.stopped) return;
-      if (/already in progress/i.test((error as Error).message)) this.schedule(this.retryMs);
-      else this.options.onError?.(error);
+      if (this.stopped) return "stopped";
+      if (/already in progress/i.test((error as Error).message)) {
+        this.schedule(this.retryMs);
+        return "retrying";
+      }
+      this.options.onError?.(error);
+      return "failed";
     }
   }
 }

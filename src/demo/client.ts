@@ -13,7 +13,7 @@ export interface ApiClient {
 }
 
 /** How many times a call answered 429 is sent again after its Retry-After (new-user finding F7). */
-export const MAX_RATE_LIMITED_RETRIES = 5;
+const MAX_RATE_LIMITED_RETRIES = 5;
 /** The longest Retry-After the client waits out (s); a longer one is returned as the 429 it is. */
 const MAX_RETRY_AFTER_S = 30;
 

@@ -24,6 +24,7 @@ import {
   deadlineCheckpointKey,
   deadlineIndexKey,
   deadlinePositionsKey,
+  aofRewriteThrottleKey,
   ORDER_TAG,
   orderStreamId,
 } from "../services/order/keys.js";
@@ -55,6 +56,7 @@ import {
 } from "../services/shipping/keys.js";
 import { TOKEN_KEY_TTL_MS, tokenKeyKey } from "../lib/security/payment-token.js";
 import { deletedKey, emailKey, userKey, validationKey } from "../services/user/keys.js";
+import { MAX_TIMER_MS } from "../lib/runtime/config.js";
 import { DEV_SECRETS_FINGERPRINT_KEY } from "./dev-secrets.js";
 import { DEFAULT_SLOT, LAUNCHER_SLOT_LEASE_MS, launcherSlotKey } from "./launch-guard.js";
 
@@ -363,6 +365,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: "one key",
     check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{order}:aof-rewrite",
+    match: re(`${tagged(ORDER_TAG)}:aof-rewrite`),
+    example: aofRewriteThrottleKey(),
+    owner: "order",
+    type: "string",
+    holds:
+      "the order instances' shared AOF-rewrite throttle after shredding: the Redis time of the last claim",
+    role: "transient",
+    bound: "one key; TTL `SHRED_AOF_REWRITE_INTERVAL_MS` (default 60 s)",
+    check: { kind: "expires", maxTtl: () => MAX_TIMER_MS },
   },
   // inventory
   {

@@ -136,6 +136,31 @@ export class TooOldToDeduplicateError extends BusError {
 }
 
 /**
+ * A message signed as created the clock-skew margin or more in the future (its publisher's
+ * clock runs fast): run now, its dedupe marks would expire before the signed-age rule refuses a
+ * re-added copy of it, and the copy would run again (break-late F5). Retryable and not a failure:
+ * the Subscriber defers it (no attempt spent) `deferMs` later, until its creation time is
+ * within the margin; then it runs, once. See dedupe-window.ts.
+ */
+export class CreatedInFutureError extends BusError {
+  constructor(
+    /** How far the signed creation time is ahead of the transport's clock, ms. */
+    readonly aheadMs: number,
+    /** The skew margin allowed, ms. */
+    readonly marginMs: number,
+    /** When to deliver it again, ms from now. */
+    readonly deferMs: number,
+  ) {
+    super(
+      "CREATED_IN_FUTURE",
+      `message is signed as created ${aheadMs} ms in the future, past the ${marginMs} ms clock-skew margin: deferred ${deferMs} ms`,
+      { retryable: true, details: { aheadMs, marginMs, deferMs } },
+    );
+    this.name = "CreatedInFutureError";
+  }
+}
+
+/**
  * The most bytes (UTF-8) an encoded, signed envelope may have: 1 MiB. Real envelopes are ~1 KiB;
  * the bound keeps one oversized entry from costing its size in every consumer (the verifier's HMAC
  * buffer, the dead-letter record, GET /dlq): break-sig F1/F4. Publishers refuse bigger envelopes;

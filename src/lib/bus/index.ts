@@ -13,6 +13,7 @@ export {
 export {
   BusError,
   CrashLoopError,
+  CreatedInFutureError,
   describeError,
   isRetryable,
   MalformedMessageError,

@@ -11,6 +11,7 @@ import {
   CrashLoopError,
   describeError,
   MAX_ENVELOPE_BYTES,
+  CreatedInFutureError,
   MessageInProgressError,
   MessageTooLargeError,
   NoHandlerError,
@@ -97,6 +98,9 @@ interface Registration<O extends EventRegistry> {
   dedupedBy: DedupedBy;
 }
 
+/** Least time between two "created in the future" warnings about one publisher, ms. */
+const FUTURE_WARNING_INTERVAL_MS = 60_000;
+
 /**
  * Receives the events of a registry through a transport, validates them, runs the middleware
  * once per message and then every handler of the event. What happens on failure follows the
@@ -113,6 +117,8 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
   private readonly now: () => number;
   private readonly random: () => number;
   private subscription: TransportSubscription | undefined;
+  /** When each publisher (`service/instance`) was last warned about as created in the future. */
+  private readonly futureWarnedAt = new Map<string, number>();
 
   constructor(private readonly options: SubscriberOptions<E, O>) {
     const maxAttempts = options.retry?.maxAttempts ?? 3;
@@ -250,10 +256,34 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
         await delivery.defer(delayMs);
         return;
       }
+      if (error instanceof CreatedInFutureError) {
+        // Not a failure: it runs once its signed creation time is within the skew margin.
+        this.warnFutureOnce(envelope, error);
+        await delivery.defer(error.deferMs);
+        return;
+      }
       await this.fail(delivery, error, startedAt, policy, ctx.logger);
       return;
     }
     await delivery.ack();
+  }
+
+  /**
+   * A warning per publisher per `FUTURE_WARNING_INTERVAL_MS`: every delivery of a fast publisher
+   * is deferred (and counted by the caller's metric); one line a minute names it.
+   */
+  private warnFutureOnce(envelope: Envelope, error: CreatedInFutureError): void {
+    const publisher = `${envelope.source.service}/${envelope.source.instance}`;
+    const at = this.now();
+    const last = this.futureWarnedAt.get(publisher);
+    if (last !== undefined && at - last < FUTURE_WARNING_INTERVAL_MS) return;
+    // Bounded: instances come and go; forgetting them only means one more warning.
+    if (this.futureWarnedAt.size >= 1_000) this.futureWarnedAt.clear();
+    this.futureWarnedAt.set(publisher, at);
+    this.logger.warn(
+      { publisher, event: envelope.event, aheadMs: error.aheadMs, marginMs: error.marginMs },
+      "message signed as created in the future (publisher clock fast?): deferred until its time",
+    );
   }
 
   /**

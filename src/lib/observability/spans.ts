@@ -16,6 +16,7 @@ import {
   trace,
   type Tracer,
 } from "@opentelemetry/api";
+import { parseTraceparent } from "../bus/traceparent.js";
 
 export { SpanKind } from "@opentelemetry/api";
 
@@ -69,9 +70,14 @@ export function traceparentOf(span: Span): string {
   return `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, "0")}`;
 }
 
-/** The context a W3C `traceparent` (from an envelope or a header) names, under ROOT. */
+/**
+ * The context a W3C `traceparent` (from an envelope or a header) names, under ROOT; ROOT itself
+ * (a fresh trace) unless the one strict parser (lib/bus/traceparent.ts) takes it, so every reader
+ * agrees on what is a trace: OpenTelemetry's own would also take other versions, trailing fields
+ * and surrounding spaces.
+ */
 export function contextFromTraceparent(traceparent: string | undefined): Context {
-  if (!traceparent) return ROOT_CONTEXT;
+  if (!parseTraceparent(traceparent)) return ROOT_CONTEXT;
   return propagation.extract(ROOT_CONTEXT, { traceparent });
 }
 

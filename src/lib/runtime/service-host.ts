@@ -188,6 +188,12 @@ export async function startService<E extends EventRegistry>(
     labelNames: ["event"],
     registers: [metrics.registry],
   });
+  const createdInFuture = new Counter({
+    name: "ordersaga_messages_created_in_future_total",
+    help: "Deliveries signed as created further in the future than the clock-skew margin (a publisher clock fast): deferred until their time, not run yet",
+    labelNames: ["event"],
+    registers: [metrics.registry],
+  });
   // Messages' ages are read on the transport's clock (ctx.ageMs): the platform's shared Redis-time
   // clock (stream ids are written by Redis), never this host's.
   const standardMiddleware: SubscriberMiddleware<E>[] = [
@@ -199,6 +205,7 @@ export async function startService<E extends EventRegistry>(
         // Also a rejection: a copy of an old signed entry is refused here, not by the verifier.
         metrics.messagesRejected.inc({ event: ctx.event, reason: "TOO_OLD_TO_DEDUPLICATE" });
       },
+      onCreatedInFuture: (ctx) => createdInFuture.inc({ event: ctx.event }),
     }),
   ];
   // A line per handled message only at debug: a child logger per message (with redaction) costs

@@ -190,4 +190,57 @@ describeWithRedis("the dedupe window of a service's subscribers", (getRedis) => 
       /ordersaga_bus_messages_rejected_total\{[^}]*reason="TOO_OLD_TO_DEDUPLICATE"[^}]*\} 1/,
     );
   }, 150_000);
+
+  it("defers a genuine entry from a publisher whose clock is fast past the skew margin, counts it, and a copy re-added after its mark expired does not run twice (break-late F5)", async () => {
+    await getRedis().flush();
+    // Short marks (margin: a tenth, 400 ms) so the handler's mark expires within the test.
+    const shortTtlMs = 4_000;
+    platform = createRedisPlatform({ url: getRedis().url, retention: { markerTtlMs: shortTtlMs } });
+    const redis = platform.redis!;
+    const effects: number[] = [];
+    service = await startService(
+      {
+        name: "aged",
+        version: "1.0.0",
+        create: (deps) => ({
+          subscribers: [
+            deps.subscriber().on("aged.reserve", async (p) => {
+              // The handler's dedupe mark, written with its effect, living MARKER_TTL_MS.
+              if ((await redis.set(`{aged}:mark:${p.n}`, "1", "PX", shortTtlMs, "NX")) === "OK")
+                effects.push(p.n);
+            }) as never,
+          ],
+        }),
+      },
+      { events: Events, platform, port: 0, logLevel: "silent" },
+    );
+    const [seconds, micros] = await redis.time();
+    const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    // Stamped by a publisher whose clock is 2 s ahead of Redis (5 times the margin).
+    const signedAt = redisNow + 2_000;
+    const original = message(idAt(signedAt), 1);
+    await platform.transport.publish([original]);
+    await waitFor(() => effects.length === 1, 60_000, "the deferred message handled");
+    const [ranSeconds] = await redis.time();
+
+    // The mark gone, the same signed bytes XADDed again (a brand-new entry): refused, not run.
+    await waitFor(async () => (await redis.exists("{aged}:mark:1")) === 0, 30_000, "the mark expired");
+    await redis.xadd(eventStreamKey("aged", "aged.reserve"), "*", ...eventStreamFields(original));
+    const records = await waitFor(
+      async () => {
+        const list = await platform!.deadLetters.list();
+        return list.length > 0 || effects.length > 1 ? list : undefined;
+      },
+      60_000,
+      "the copy dead-lettered (or run again)",
+    );
+    expect(effects).toEqual([1]);
+    expect(records[0]!.attempts.at(-1)?.error.code).toBe("TOO_OLD_TO_DEDUPLICATE");
+    // It waited until its signed time was within the margin.
+    expect(Number(ranSeconds) * 1000).toBeGreaterThanOrEqual(signedAt - 400 - 1_000);
+    const metrics = await service.metrics.metricsText();
+    expect(metrics).toMatch(
+      /ordersaga_messages_created_in_future_total\{[^}]*event="aged.reserve"[^}]*\} [1-9]/,
+    );
+  }, 150_000);
 });

@@ -9,6 +9,17 @@
  * shredded key stays in the AOF for at most about `intervalMs` plus the rewrite's own time. A
  * rewrite must *start* after the delete (one forked before it would copy the key): when Redis
  * answers that a rewrite is already running, the request is repeated `retryMs` later.
+ *
+ * Across instances (bus8): with `throttleKey`, the instances share the throttle, so N order
+ * instances fork Redis once per interval, not N times. A run claims the key (`SET NX PX`, its value
+ * the Redis `TIME` of the claim in µs) before asking for a rewrite. When another instance holds it, the
+ * run compares two durations, never two clocks: how long ago the holder claimed (Redis `TIME`
+ * minus the stored time, both Redis's clock) and how long ago this instance's oldest uncovered
+ * shred was (this process's clock, read *before* `TIME` was sent, so it can only be shorter than
+ * the truth). Shred older than the claim: the holder's rewrite, requested after the claim, starts
+ * after the delete, and the shred is covered. Otherwise the run waits for the claim to expire and
+ * claims again. A holder whose request fails for another reason than "already in progress"
+ * deletes its claim, so the next shred anywhere asks again.
  * Backups (RDB or AOF copies) taken before the rewrite still hold the entries: docs/security.md.
  *
  * SLOWLOG too (break-gateway finding 2): Redis logs a slow command with its arguments (up to 32,
@@ -67,6 +78,11 @@ export interface AofCompactorOptions {
   intervalMs?: number;
   /** Wait before asking again when a rewrite is already running, ms (default 1 s). */
   retryMs?: number;
+  /**
+   * The key the instances of one Redis share the throttle on (a string with a TTL; `SET`, `GET`,
+   * `DEL` and `TIME` run). Without it each compactor throttles alone (one Redis client, tests).
+   */
+  throttleKey?: string;
   /** Told when a request fails for another reason (ACL, connection); the next shred asks again. */
   onError?: (error: unknown) => void;
   now?: () => number;
@@ -74,11 +90,33 @@ export interface AofCompactorOptions {
 
 export const DEFAULT_AOF_REWRITE_INTERVAL_MS = 60_000;
 
+/**
+ * What one compactor run did: asked Redis for a rewrite; skipped it (AOF off); found one already
+ * running (asks again `retryMs` later); left it to another instance's claim that started after
+ * this instance's shreds (`covered`) or waits for that claim to expire (`waiting`); failed (told
+ * to `onError`); or was stopped.
+ */
+export type AofRunOutcome =
+  "rewrite-requested" | "aof-off" | "retrying" | "covered" | "waiting" | "failed" | "stopped";
+
+/**
+ * Rounding room when comparing a shred's age with a claim's age, ms. Both are read to the
+ * microsecond (`TIME`, `performance.now()`): shreds and a claim a few ms apart are told apart.
+ */
+const AGE_ROUNDING_MS = 0.05;
+
+/** Another instance's claim: covers this instance's shreds, or expires in `waitMs`. */
+type Claim = { kind: "claimed" } | { kind: "covered" } | { kind: "wait"; waitMs: number };
+
 export class AofCompactor {
   private readonly intervalMs: number;
   private readonly retryMs: number;
   private readonly now: () => number;
   private lastRequestAt = Number.NEGATIVE_INFINITY;
+  /** When the oldest shred no requested rewrite covers yet happened (`performance.now()`), if any. */
+  private uncoveredSince: number | undefined;
+  /** This instance holds the shared claim and retries its request (a rewrite was running). */
+  private holding = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -93,9 +131,15 @@ export class AofCompactor {
 
   /** Some key material was deleted: a rewrite will run once the interval allows (one per interval). */
   shredded(): void {
+    this.uncoveredSince ??= performance.now();
     if (this.stopped || this.timer) return;
     const wait = Math.max(0, this.lastRequestAt + this.intervalMs - this.now());
     this.schedule(wait);
+  }
+
+  /** Whether a run is scheduled (a shred waits for the interval, a retry, or another's claim). */
+  get scheduled(): boolean {
+    return this.timer !== undefined;
   }
 
   stop(): void {
@@ -105,6 +149,7 @@ export class AofCompactor {
   }
 
   private schedule(ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.request(), ms);
     this.timer.unref();
   }
@@ -126,24 +171,99 @@ export class AofCompactor {
 
   private async request(): Promise<void> {
     this.timer = undefined;
-    if (this.stopped) return;
+    await this.run();
+  }
+
+  /**
+   * One run now (what a scheduled run does): the SLOWLOG scrub, then the rewrite request when the
+   * AOF is on and no other instance's claim covers this one's shreds. Resolves with what it did;
+   * errors go to `onError` (the next shred asks again).
+   */
+  async run(): Promise<AofRunOutcome> {
+    if (this.stopped) return "stopped";
+    // A run without a recorded shred (called directly) covers "now".
+    const since = this.uncoveredSince ?? performance.now();
+    this.uncoveredSince = undefined;
+    const outcome = await this.attempt(since);
+    // Not covered yet: keep the oldest shred for the next run.
+    if (outcome === "waiting" || outcome === "retrying" || outcome === "failed")
+      this.uncoveredSince = Math.min(since, this.uncoveredSince ?? since);
+    return outcome;
+  }
+
+  private async attempt(since: number): Promise<AofRunOutcome> {
     await this.clearSlowlog();
-    if (this.stopped) return;
+    if (this.stopped) return "stopped";
     try {
       const aofEnabled = aofEnabledFrom(await this.redis.info("persistence"));
-      if (this.stopped) return;
+      if (this.stopped) return "stopped";
       if (!aofEnabled) {
         // No AOF to clean; a rewrite would write the whole dataset to disk. Throttled as a rewrite.
         this.lastRequestAt = this.now();
-        return;
+        return "aof-off";
+      }
+      if (!this.holding) {
+        const claim = await this.claim(since);
+        if (this.stopped) return "stopped";
+        if (claim.kind === "covered") return "covered";
+        if (claim.kind === "wait") {
+          this.schedule(claim.waitMs);
+          return "waiting";
+        }
+        this.holding = true;
       }
       // "Background append only file rewriting started", or "... scheduled" (after a BGSAVE).
       await this.redis.bgrewriteaof();
+      this.holding = false;
       this.lastRequestAt = this.now();
+      return "rewrite-requested";
     } catch (error) {
-      if (this.stopped) return;
-      if (/already in progress/i.test((error as Error).message)) this.schedule(this.retryMs);
-      else this.options.onError?.(error);
+      if (this.stopped) return "stopped";
+      if (/already in progress/i.test((error as Error).message)) {
+        this.schedule(this.retryMs);
+        return "retrying";
+      }
+      await this.release();
+      this.options.onError?.(error);
+      return "failed";
     }
+  }
+
+  /**
+   * Claims the shared throttle, or says whether the holder's claim (made after `since`) covers this
+   * instance's shreds. Always "claimed" without a throttle key.
+   */
+  private async claim(since: number): Promise<Claim> {
+    const key = this.options.throttleKey;
+    if (key === undefined) return { kind: "claimed" };
+    // Read before TIME is sent: the shred's age measured here is at most its age at TIME.
+    const shredAgeMs = performance.now() - since;
+    const [seconds, micros] = (await this.redis.time()) as [number | string, number | string];
+    // Microseconds since the epoch: an integer below 2^53, exact as a number.
+    const redisNowUs = Number(seconds) * 1_000_000 + Number(micros);
+    // NX with GET: the holder's claim time when the key exists (nothing set), else null (claimed).
+    const held = (await this.redis.call(
+      "SET",
+      key,
+      String(redisNowUs),
+      "PX",
+      String(this.intervalMs),
+      "NX",
+      "GET",
+    )) as string | null;
+    if (held === null) return { kind: "claimed" };
+    const claimAgeMs = (redisNowUs - Number(held)) / 1_000;
+    if (Number.isFinite(claimAgeMs) && shredAgeMs > claimAgeMs + AGE_ROUNDING_MS) return { kind: "covered" };
+    // The holder's interval may differ from this one's: ask again at least `retryMs` later.
+    const waitMs = Number.isFinite(claimAgeMs) ? this.intervalMs - claimAgeMs : this.intervalMs;
+    return { kind: "wait", waitMs: Math.max(this.retryMs, waitMs) };
+  }
+
+  /** Drops this instance's claim after a failed request (best effort: it expires anyway). */
+  private async release(): Promise<void> {
+    const key = this.options.throttleKey;
+    if (!this.holding || key === undefined) return;
+    this.holding = false;
+    await this.redis.del(key).catch(() => {});
   }
 }

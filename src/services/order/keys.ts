@@ -24,3 +24,9 @@ export const deadlinePositionsKey = (tag: string, name: string): string => `{${t
 
 /** Deadline index: the projection checkpoint (string). */
 export const deadlineCheckpointKey = (tag: string, name: string): string => `{${tag}}:${name}:checkpoint`;
+
+/**
+ * The AOF rewrite throttle the order instances share after shredding (string: the Redis `TIME`
+ * of the last claim in µs, TTL the rewrite interval; src/lib/security/aof-compactor.ts).
+ */
+export const aofRewriteThrottleKey = (): string => `{${ORDER_TAG}}:aof-rewrite`;

@@ -18,7 +18,7 @@ import { serviceClock } from "../../lib/runtime/service-clock.js";
 import { orderConfigFromEnv } from "./config.js";
 import { registerOrderHandlers } from "./handlers.js";
 import { type OrderListEntry, orderListProjection } from "./order-list.js";
-import { ORDER_TAG } from "./keys.js";
+import { aofRewriteThrottleKey, ORDER_TAG } from "./keys.js";
 import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
 import { createRedisOrderStores } from "./redis-store.js";
 import { countPendingCompensations } from "./compensation-gauge.js";
@@ -60,8 +60,9 @@ export interface OrderServiceOptions {
   /** Folded orders cached per repository (default 10,000; env `ORDER_CACHE_SIZE`). */
   cacheSize?: number;
   /**
-   * On Redis: least time between two AOF rewrites asked for after shredding token keys, ms (default
-   * 60 s; env `SHRED_AOF_REWRITE_INTERVAL_MS`). See src/lib/security/aof-compactor.ts.
+   * On Redis: least time between two AOF rewrites asked for after shredding token keys, across all
+   * order instances (a shared throttle key), ms (default 60 s; env `SHRED_AOF_REWRITE_INTERVAL_MS`).
+   * See src/lib/security/aof-compactor.ts.
    */
   aofRewriteIntervalMs?: number;
   /**
@@ -118,6 +119,8 @@ async function buildInternals(
   const compactor = deps.platform.redis
     ? new AofCompactor(deps.platform.redis, {
         ...(options.aofRewriteIntervalMs === undefined ? {} : { intervalMs: options.aofRewriteIntervalMs }),
+        // One rewrite per interval across every instance, not one per instance (bus8).
+        throttleKey: aofRewriteThrottleKey(),
         onError: (error) =>
           deps.logger.warn(
             { err: error },

@@ -16,6 +16,17 @@
  * (default 7 days) is dead-lettered instead of run (a backlog inside it runs), and a publisher whose
  * clock is behind Redis by more than the window has its fresh messages refused (keep hosts on NTP).
  *
+ * A publisher clock *ahead* by more than the margin (break-late F5): its message looks younger than
+ * it is by that much, so run at once, its marks would expire before the rule above refuses a copy
+ * of it, and a copy re-added in between would run again. Such a message (signed creation time more
+ * than the margin ahead of the transport's clock) is neither run nor dead-lettered:
+ * `CreatedInFutureError` (code `CREATED_IN_FUTURE`, retryable) makes the Subscriber defer it, no
+ * attempt spent, until its creation time is within the margin (re-checked at each delivery, at
+ * least every `MAX_FUTURE_DEFER_MS`). Then it runs once, and its marks outlive the point where a
+ * copy is refused as too old: nothing lost (a must-complete compensation waits, it is not parked),
+ * nothing twice. The cost: a fast publisher's messages wait out its skew; `onCreatedInFuture`
+ * counts each such delivery and the Subscriber warns once per publisher per minute (fix its NTP).
+ *
  * Then, when can an earlier handling of this entry exist, and how old can it be (`dedupeAgeMs`)?
  * - The first delivery of an entry (`deliveryCount` 1, not a replay): no earlier handling of this
  *   entry, and the handler writes its mark atomically with its effect, so a backlog inside the
@@ -41,7 +52,7 @@
  * the platform's one shared `redisTimeClock`), never this host's wall clock (DESIGN §6).
  */
 import type { MessageContext } from "../context.js";
-import { TooOldToDeduplicateError } from "../errors.js";
+import { CreatedInFutureError, TooOldToDeduplicateError } from "../errors.js";
 import type { SubscriberMiddleware } from "../subscriber.js";
 
 /** What the window reads of a message. */
@@ -98,15 +109,27 @@ export function signedAgeMs(ctx: AgedMessage): number | undefined {
   return ctx.enqueuedAt + ctx.ageMs() - created;
 }
 
+/** The longest a message created in the future is deferred before it is checked again, ms. */
+export const MAX_FUTURE_DEFER_MS = 60_000;
+
 /**
  * Throws `TooOldToDeduplicateError` when an earlier handling's mark (living `windowMs`) may be gone:
  * the message was signed longer ago than `windowMs - skewMarginMs` (any delivery, a copy included),
- * or this entry's earlier handling may be older than `windowMs` (`dedupeAgeMs`).
+ * or this entry's earlier handling may be older than `windowMs` (`dedupeAgeMs`). Throws
+ * `CreatedInFutureError` when it was signed as created more than `skewMarginMs` in the future
+ * (deferred until it is not: see the module comment).
  */
 export function refuseIfTooOld(ctx: AgedMessage, windowMs: number): void {
   if (ctx.dedupedBy === "record") return;
   const signed = signedAgeMs(ctx);
-  const limitMs = windowMs - skewMarginMs(windowMs);
+  const marginMs = skewMarginMs(windowMs);
+  if (signed !== undefined && -signed >= marginMs) {
+    // Runs only when less than `marginMs` ahead: its marks then outlive the point where a copy is
+    // refused as too old (strictly). Delivered again 1 ms past that point, never earlier.
+    const deferMs = Math.min(MAX_FUTURE_DEFER_MS, -signed - marginMs + 1);
+    throw new CreatedInFutureError(-signed, marginMs, deferMs);
+  }
+  const limitMs = windowMs - marginMs;
   if (signed !== undefined && signed > limitMs) throw new TooOldToDeduplicateError(signed, windowMs, limitMs);
   const ageMs = dedupeAgeMs(ctx);
   if (ageMs !== undefined && ageMs > windowMs) throw new TooOldToDeduplicateError(ageMs, windowMs);
@@ -117,6 +140,8 @@ export interface DedupeWindowOptions {
   windowMs: number;
   /** Called for each refused message (a counter), with the age (ms) it was refused at. */
   onTooOld?: (ctx: MessageContext, ageMs: number) => void;
+  /** Called for each delivery deferred as created in the future (a counter), with how far ahead (ms). */
+  onCreatedInFuture?: (ctx: MessageContext, aheadMs: number) => void;
 }
 
 /**
@@ -129,22 +154,25 @@ export function createDedupeWindowMiddleware(options: DedupeWindowOptions): Subs
     throw new RangeError(`windowMs must be a positive number of ms, got ${options.windowMs}`);
   }
   return async (ctx, next) => {
-    guardAge(ctx, options.windowMs, options.onTooOld);
+    guardAge(ctx, options.windowMs, options.onTooOld, options.onCreatedInFuture);
     await next();
   };
 }
 
-/** `refuseIfTooOld`, reporting a refusal to `onTooOld` first. */
+/** `refuseIfTooOld`, reporting a refusal to `onTooOld` (a deferral to `onCreatedInFuture`) first. */
 export function guardAge(
   ctx: MessageContext,
   windowMs: number,
   onTooOld?: (ctx: MessageContext, ageMs: number) => void,
+  onCreatedInFuture?: (ctx: MessageContext, aheadMs: number) => void,
 ): void {
   try {
     refuseIfTooOld(ctx, windowMs);
   } catch (error) {
     if (error instanceof TooOldToDeduplicateError) {
       onTooOld?.(ctx, (error.details as { ageMs: number }).ageMs);
+    } else if (error instanceof CreatedInFutureError) {
+      onCreatedInFuture?.(ctx, error.aheadMs);
     }
     throw error;
   }

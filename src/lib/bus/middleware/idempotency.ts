@@ -26,6 +26,8 @@ export interface IdempotencyStoreOptions extends CommonOptions {
   ttlMs?: number;
   /** Called for each message refused as too old to deduplicate (a counter). */
   onTooOld?: (ctx: MessageContext, ageMs: number) => void;
+  /** Called for each delivery deferred as created in the future (dedupe-window.ts). */
+  onCreatedInFuture?: (ctx: MessageContext, aheadMs: number) => void;
 }
 
 /** The spec's check-then-mark callbacks; the check and the mark are not atomic (see below). */
@@ -57,7 +59,7 @@ export function createIdempotencyMiddleware(options: IdempotencyOptions): Subscr
     const leaseMs = options.leaseMs ?? 30_000;
     const ttlMs = options.ttlMs ?? 7 * 24 * 3600_000;
     return async (ctx, next) => {
-      guardAge(ctx, ttlMs, options.onTooOld);
+      guardAge(ctx, ttlMs, options.onTooOld, options.onCreatedInFuture);
       const key = keyOf(ctx);
       const claim = await store.claim(key, leaseMs);
       if (claim.status === "processed") {

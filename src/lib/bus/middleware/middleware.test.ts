@@ -451,3 +451,62 @@ describe("a too-old refusal names the limit it applied (break-late F3)", () => {
     );
   });
 });
+
+describe("a publisher clock ahead by more than the skew margin (break-late F5)", () => {
+  it("defers its message until its signed time is within the margin, so a copy re-added after the marks expired does not run twice", async () => {
+    const { CreatedInFutureError } = await import("../errors.js");
+    const windowMs = 7 * DAY;
+    const aheadMs = 10 * 60_000; // the publisher's clock, 10 minutes fast (margin: 1 minute)
+    const ahead: number[] = [];
+    const middleware = createDedupeWindowMiddleware({
+      windowMs,
+      onCreatedInFuture: (_ctx, ms) => void ahead.push(ms),
+    });
+    // The handler dedupes by its own mark, written with its effect and living the window.
+    let runs = 0;
+    let markExpiresAt = Number.NEGATIVE_INFINITY;
+    const deliver = async (ctx: MessageContext, now: number) => {
+      await middleware(ctx, async () => {
+        if (now < markExpiresAt) return;
+        runs++;
+        markExpiresAt = now + windowMs;
+      });
+    };
+
+    const t0 = Date.parse("2030-01-01T00:00:00.000Z");
+    const signedAt = t0 + aheadMs;
+    // The entry, added at t0, delivered again each time the Subscriber defers it, until it runs.
+    let now = t0;
+    for (let deliveryCount = 1; runs === 0; deliveryCount++) {
+      expect(deliveryCount).toBeLessThan(100);
+      try {
+        await deliver(aged({ at: t0, now, idAt: signedAt, deliveryCount }), now);
+      } catch (error) {
+        expect(error).toBeInstanceOf(CreatedInFutureError);
+        expect(error).toMatchObject({ code: "CREATED_IN_FUTURE", retryable: true });
+        now += (error as InstanceType<typeof CreatedInFutureError>).deferMs;
+      }
+    }
+    // A verbatim copy re-added (a new entry, a first delivery) just after the handler's mark expired.
+    const copyAt = markExpiresAt + 1;
+    await expect(deliver(aged({ at: copyAt, now: copyAt, idAt: signedAt }), copyAt)).rejects.toMatchObject({
+      code: "TOO_OLD_TO_DEDUPLICATE",
+    });
+    expect(runs).toBe(1);
+    // Counted while it waited; it ran once its time was within the margin, not before.
+    expect(ahead[0]).toBe(aheadMs);
+    expect(now).toBeGreaterThanOrEqual(signedAt - 60_000);
+  });
+
+  it("runs at once a message ahead by no more than the margin, and one whose handlers dedupe by record", async () => {
+    const now = Date.now();
+    const middleware = createDedupeWindowMiddleware({ windowMs: 7 * DAY });
+    let runs = 0;
+    await middleware(aged({ at: now, now, idAt: now + 59_000 }), async () => void runs++);
+    await middleware(
+      aged({ at: now, now, idAt: now + 3_600_000, dedupedBy: "record" }),
+      async () => void runs++,
+    );
+    expect(runs).toBe(2);
+  });
+});

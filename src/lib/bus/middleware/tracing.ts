@@ -83,9 +83,13 @@ export interface InstrumentedTransportOptions {
   group: string;
 }
 
-// The envelope's own fields come before its payload in the encoded JSON, so the first match is
-// the envelope's. A regex instead of a second JSON.parse: it runs for every delivery.
-const TRACEPARENT_FIELD = /"traceparent":"(00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})"/;
+// The envelope's own fields come before its attributes and payload in the encoded JSON, so the
+// first match is the envelope's. Regexes instead of a second JSON.parse: they run for every delivery.
+// The traceparent field is found whatever it holds and judged by the one strict parser
+// (contextFromTraceparent uses parseTraceparent): a regex for the valid form only would skip a
+// malformed envelope value and take a later field of that name (an attribute, the payload's) for
+// the message's trace (bus8).
+const TRACEPARENT_FIELD = /"traceparent":"([^"\\]*)"/;
 const ID_FIELD = /^\{"id":"([^"\\]+)"/;
 const CORRELATION_FIELD = /"correlationId":"([^"\\]*)"/;
 
@@ -103,6 +107,8 @@ export function instrumentTransport(transport: Transport, options: InstrumentedT
     (handler: DeliveryHandler): DeliveryHandler =>
     (delivery) => {
       if (!tracingEnabled()) return handler(delivery);
+      // Malformed or all-zero (decodeEnvelope makes it ""): contextFromTraceparent's strict parse
+      // gives a fresh trace, the W3C rule.
       const traceparent = TRACEPARENT_FIELD.exec(delivery.body)?.[1];
       const messageId = ID_FIELD.exec(delivery.body)?.[1];
       const correlationId = CORRELATION_FIELD.exec(delivery.body)?.[1];

@@ -279,10 +279,11 @@ export class Dispatcher {
     try {
       if (got === 0) return;
       // A late reply (frozen process) runs the entry only if it is still ours (receiveOwned).
-      const { owned } = await receiveOwned(this.options, "retry claim", async () =>
-        parseClaimedReply(await claimOwnScript.run(redis, [streamKey], [group, consumer, id]))
-          .slice(0, 1)
-          .map((claimed) => ({ key: streamKey, claimed })),
+      const { owned } = await receiveOwned(
+        this.options,
+        "retry claim",
+        async () => parseClaimedReply(await claimOwnScript.run(redis, [streamKey], [group, consumer, id])),
+        (claimed) => claimed.slice(0, 1).map((c) => ({ key: streamKey, claimed: c })),
       );
       this.parked.delete(key); // before accept: a fast handler may park it again
       if (owned[0]) this.accept(streamKey, owned[0].claimed);

@@ -65,28 +65,42 @@ export interface LateReplyCheck {
 }
 
 /**
+ * What a command that hands entries to this consumer got: its parsed `reply`, the entries in it
+ * (`all`), those safe to run (`owned`), and when they were last known ours (`confirmedAt`,
+ * `performance.now()`).
+ */
+export interface Received<T extends ReceivedEntry, R> {
+  reply: R;
+  all: T[];
+  owned: T[];
+  confirmedAt: number;
+}
+
+/**
  * Sends a command that hands entries to this consumer (XREADGROUP, or a script that reads or
- * XCLAIMs: idle claim, own resume, local retry) and returns what it got (`all`), with `owned`: those
- * safe to run. Redis resets an entry's idle time when it runs the command, but a reply that took
- * `claimIdleMs / 2` (ms) or more may have waited in the socket while this process was frozen
- * (SIGSTOP, a long GC, a blocked event loop): its entries, unrenewed, may have been taken over and
- * even finished elsewhere meanwhile (break-bus7 F1). Then `owned` is only those still pending in
- * this consumer's name (renewed in the same step: lostIds), none if that check fails. Sooner, no
- * other consumer can have taken them (idle time below claimIdleMs), so no round trip is spent.
- * `confirmedAt` (performance.now()) is when they were last known ours: the send, or the check.
+ * XCLAIMs: idle claim, own resume, local retry) and returns what it got (`all`: `entriesOf` its
+ * reply), with `owned`: those safe to run. Redis resets an entry's idle time when it runs the
+ * command, but a reply that took `claimIdleMs / 2` (ms) or more may have waited in the socket while
+ * this process was frozen (SIGSTOP, a long GC, a blocked event loop): its entries, unrenewed, may
+ * have been taken over and even finished elsewhere meanwhile (break-bus7 F1). Then `owned` is only
+ * those still pending in this consumer's name (renewed in the same step: lostIds), none if that
+ * check fails. Sooner, no other consumer can have taken them (idle time below claimIdleMs), so no
+ * round trip is spent. `confirmedAt` is when they were last known ours: the send, or the check.
  * Throws what `send` throws.
  */
-export async function receiveOwned<T extends ReceivedEntry>(
+export async function receiveOwned<T extends ReceivedEntry, R>(
   check: LateReplyCheck,
   what: string,
-  send: () => Promise<T[]>,
-): Promise<{ all: T[]; owned: T[]; confirmedAt: number }> {
+  send: () => Promise<R>,
+  entriesOf: (reply: R) => T[],
+): Promise<Received<T, R>> {
   const sentAt = performance.now();
-  const all = await send();
+  const reply = await send();
+  const all = entriesOf(reply);
   if (all.length === 0 || performance.now() - sentAt < check.claimIdleMs / 2)
-    return { all, owned: all, confirmedAt: sentAt };
+    return { reply, all, owned: all, confirmedAt: sentAt };
   const confirmedAt = performance.now();
-  return { all, owned: await stillOwned(check, what, all), confirmedAt };
+  return { reply, all, owned: await stillOwned(check, what, all), confirmedAt };
 }
 
 /** The entries still pending in this consumer's name, their leases renewed; none if unsure. */

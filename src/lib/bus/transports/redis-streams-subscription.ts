@@ -25,7 +25,7 @@ import {
   parseReadReply,
   type StreamFailure,
 } from "./redis-streams-replies.js";
-import { receiveOwned, renewLeases } from "./redis-streams-leases.js";
+import { type Received, receiveOwned, renewLeases } from "./redis-streams-leases.js";
 import {
   claimIdleScript,
   readFewScript,
@@ -346,10 +346,14 @@ export class StreamSubscription implements TransportSubscription {
     send: () => Promise<unknown>,
     beforeRun?: (got: number) => void,
   ): Promise<Incoming[]> {
-    const { all, owned, confirmedAt } = await receiveOwned(this.options, "read", async () =>
-      parseReadReply(await send()).flatMap(({ key, entries }) =>
-        entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
-      ),
+    const { all, owned, confirmedAt } = await receiveOwned(
+      this.options,
+      "read",
+      async () => parseReadReply(await send()),
+      (streams): Incoming[] =>
+        streams.flatMap(({ key, entries }) =>
+          entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
+        ),
     );
     beforeRun?.(all.length);
     // Extras parked for a slot are known ours as of confirmedAt (see acceptAll).
@@ -369,24 +373,26 @@ export class StreamSubscription implements TransportSubscription {
     while (!this.stopped) {
       const count = await this.permits.take(batchSize);
       if (count === 0) return;
-      let claimed: ClaimedEntry[] = [];
-      let received: Awaited<ReturnType<typeof receiveOwned<Incoming>>>;
+      let received: Received<Incoming, ClaimedEntry[]>;
       try {
-        received = await receiveOwned(this.options, "own resume", async () => {
-          claimed = parseClaimedReply(
-            await readOwnPendingScript.run(redis, [key], [group, consumer, count, cursor, counts]),
-          );
+        received = await receiveOwned(
+          this.options,
+          "own resume",
+          async () =>
+            parseClaimedReply(
+              await readOwnPendingScript.run(redis, [key], [group, consumer, count, cursor, counts]),
+            ),
           // Entries this process is still handling or holding for a retry are not started twice.
-          return claimed
-            .filter((c) => !this.dispatcher.isBusy(key, c.entry.id))
-            .map((c) => ({ key, claimed: c }));
-        });
+          (claimed) =>
+            claimed.filter((c) => !this.dispatcher.isBusy(key, c.entry.id)).map((c) => ({ key, claimed: c })),
+        );
       } catch (error) {
         this.permits.release(count);
         backoff = await this.recover(error, backoff);
         continue;
       }
       await this.dispatcher.acceptAll(received.owned, count, received.confirmedAt);
+      const claimed = received.reply;
       const last = claimed.at(-1);
       if (!last || claimed.length < count) return;
       cursor = last.entry.id;
@@ -476,22 +482,26 @@ export class StreamSubscription implements TransportSubscription {
           count = await this.permits.takeFirst(batchSize);
           if (count === 0) return;
         }
-        let result: ReturnType<typeof parseIdleClaim> | undefined;
-        let received: Awaited<ReturnType<typeof receiveOwned<Incoming>>>;
+        let received: Received<Incoming, ReturnType<typeof parseIdleClaim>>;
         try {
-          received = await receiveOwned(this.options, "idle claim", async () => {
-            const busy = this.dispatcher.busyIds(key);
-            const raw = await claimIdleScript.run(
-              redis,
-              [key],
-              [group, consumer, claimIdleMs, cursor, count, ...busy],
-            );
-            const parsed = parseIdleClaim(raw);
-            result = parsed;
-            return parsed.claimed
-              .filter((c) => !this.dispatcher.isBusy(key, c.entry.id))
-              .map((claimed) => ({ key, claimed }));
-          });
+          received = await receiveOwned(
+            this.options,
+            "idle claim",
+            async () => {
+              const busy = this.dispatcher.busyIds(key);
+              return parseIdleClaim(
+                await claimIdleScript.run(
+                  redis,
+                  [key],
+                  [group, consumer, claimIdleMs, cursor, count, ...busy],
+                ),
+              );
+            },
+            (result) =>
+              result.claimed
+                .filter((c) => !this.dispatcher.isBusy(key, c.entry.id))
+                .map((claimed) => ({ key, claimed })),
+          );
         } catch (error) {
           this.permits.release(count);
           if (this.stopped) return;
@@ -504,12 +514,12 @@ export class StreamSubscription implements TransportSubscription {
           }
           break;
         }
-        if (result!.deleted > 0)
-          logger.warn({ key, group, count: result!.deleted }, "pending entries trimmed away");
-        const { owned, confirmedAt } = received;
+        const { reply: result, owned, confirmedAt } = received;
+        if (result.deleted > 0)
+          logger.warn({ key, group, count: result.deleted }, "pending entries trimmed away");
         if (owned.length > 0) this.leaseActivity("taken_over", key, owned.length);
         await this.dispatcher.acceptAll(owned, count, confirmedAt);
-        cursor = result!.cursor;
+        cursor = result.cursor;
       } while (cursor !== "0-0" && !this.stopped);
     }
   }

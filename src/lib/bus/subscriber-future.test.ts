@@ -1,0 +1,78 @@
+/**
+ * break-late F5: deliveries signed as created the skew margin or more in the future are deferred,
+ * not run and not dead-lettered (nothing lost), and run once their time is within the margin; the
+ * Subscriber warns once per publisher per minute however many of its messages it defers.
+ */
+import { describe, expect, it } from "vitest";
+import { MemoryDeadLetterStore } from "../dlq/memory-dead-letter-store.js";
+import { waitFor } from "../../test-support/wait.js";
+import { childTraceparent, encodeEnvelope } from "./envelope.js";
+import { createDedupeWindowMiddleware } from "./middleware/dedupe-window.js";
+import { Subscriber } from "./subscriber.js";
+import { TestEvents } from "./test-events.js";
+import { MemoryTransport } from "./transports/memory.js";
+import { warningRecorder } from "./transports/transport-contract.js";
+
+/** A UUIDv7 message id made at `ms`. */
+const idAt = (ms: number, n: number) => {
+  const hex = ms.toString(16).padStart(12, "0");
+  return `${hex.slice(0, 8)}-${hex.slice(8)}-7abc-8000-${String(n).padStart(12, "0")}`;
+};
+
+/** An `item.added` stamped by publisher `instance` at `createdAt` (its clock). */
+function message(instance: string, createdAt: number, n: number) {
+  const id = idAt(createdAt, n);
+  const body = encodeEnvelope({
+    id,
+    event: "item.added",
+    version: 1,
+    occurredAt: new Date(createdAt).toISOString(),
+    source: { service: "shop", instance },
+    correlationId: `c-${n}`,
+    traceparent: childTraceparent(),
+    attributes: {},
+    payload: { sku: `s-${n}`, quantity: 1 },
+  });
+  return { topic: "item.added", owner: "shop", id, body };
+}
+
+describe("a message created in the future", () => {
+  it("is deferred until its time is within the margin, then runs once; one warning per publisher, every deferral counted", async () => {
+    const deadLetters = new MemoryDeadLetterStore();
+    const transport = new MemoryTransport({ deadLetters });
+    const { warnings, logger } = warningRecorder();
+    // Marks of 10 s: a skew margin of 1 s.
+    const deferred: number[] = [];
+    const subscriber = new Subscriber({
+      events: TestEvents,
+      transport,
+      group: "audit",
+      consumer: "audit-1",
+      logger: { ...logger, child: () => ({ ...logger, child: () => logger }) } as never,
+      middleware: [
+        createDedupeWindowMiddleware({
+          windowMs: 10_000,
+          onCreatedInFuture: (_ctx, aheadMs) => void deferred.push(aheadMs),
+        }),
+      ],
+    });
+    const ran: string[] = [];
+    subscriber.on("item.added", async (payload) => void ran.push(payload.sku));
+    await subscriber.start();
+    try {
+      const fast = Date.now() + 1_500; // the publisher's clock, 1.5 s fast
+      await transport.publish([message("shop-fast", fast, 1), message("shop-fast", fast, 2)]);
+      await transport.publish([message("shop-ok", Date.now(), 3)]);
+      await waitFor(() => ran.length === 3, 20_000, "all three handled");
+      expect([...ran].sort()).toEqual(["s-1", "s-2", "s-3"]);
+      // The fast one's two messages were deferred (at least once each), the right one's never.
+      expect(deferred.length).toBeGreaterThanOrEqual(2);
+      expect(deferred.every((ms) => ms >= 1_000)).toBe(true);
+      expect(warnings.filter((w) => /created in the future/.test(w))).toHaveLength(1);
+      expect(await deadLetters.list()).toEqual([]);
+    } finally {
+      await subscriber.stop();
+      await transport.close();
+    }
+  });
+});

@@ -104,15 +104,19 @@ describeWithRedis("shipping routes: parked shipments (Redis)", (getRedis) => {
       const repaired = { ...(JSON.parse((await redis.hget(key, "data"))!) as object), createdAt };
       await redis.hset(key, "data", JSON.stringify(repaired));
       const before = Date.now();
-      const first = await fetch(`${service.url}/shipments/${orderId}/requeue`, { method: "POST" });
-      expect(first.status).toBe(200);
-      const answer = (await first.json()) as { orderId: string; requeued: boolean; dueAt: string };
+      // Two operators at once: one re-queues, the other is told it is not parked (one script each).
+      const requeue = () => fetch(`${service.url}/shipments/${orderId}/requeue`, { method: "POST" });
+      const answers = await Promise.all([requeue(), requeue()]);
+      expect(answers.map((r) => r.status).sort()).toEqual([200, 404]);
+      const [ok, refused] = answers[0]!.status === 200 ? answers : [answers[1]!, answers[0]!];
+      const answer = (await ok!.json()) as { orderId: string; requeued: boolean; dueAt: string };
       expect(answer).toMatchObject({ orderId, requeued: true });
       // Due now on Redis TIME (the local server's clock here), not in some future.
       expect(Math.abs(Date.parse(answer.dueAt) - before)).toBeLessThan(5_000);
-      const second = await fetch(`${service.url}/shipments/${orderId}/requeue`, { method: "POST" });
-      expect(second.status).toBe(404);
-      expect(((await second.json()) as ErrorAnswer).error.code).toBe("SHIPMENT_NOT_PARKED");
+      expect(((await refused!.json()) as ErrorAnswer).error.code).toBe("SHIPMENT_NOT_PARKED");
+      const again = await requeue();
+      expect(again.status).toBe(404);
+      expect(((await again.json()) as ErrorAnswer).error.code).toBe("SHIPMENT_NOT_PARKED");
 
       await waitFor(() => delivered.includes(orderId), 15_000, "delivered");
       const record = (await (await fetch(`${service.url}/shipments/${orderId}`)).json()) as {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { isAdminRoute } from "./auth.js";
 import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
 
 let gw: TestGateway | undefined;
@@ -127,6 +128,46 @@ describe("gateway: API key roles (client vs admin)", () => {
     expect(clients[1]).toMatch(/^api-key:[0-9a-f]{8}$/);
     expect(clients[0]).not.toBe(clients[1]);
     expect(JSON.stringify(upstream!.hits.map((h) => h.headers))).not.toMatch(/client-1|admin-1/);
+  });
+});
+
+describe("gateway: parked-shipment routes are admin-only", () => {
+  const start = async () => {
+    gw = await startTestGateway({ apiKeys: ["client-1"], adminKeys: ["admin-1"] });
+    upstream = await startTestUpstream(gw.registry, "shipping", "shipping-a");
+    return gw.url;
+  };
+  const operatorCalls: [string, string][] = [
+    ["GET", "/shipments/parked?limit=10"],
+    ["POST", "/shipments/o-1/requeue"],
+  ];
+
+  it("answers 403 ADMIN_REQUIRED to a client key on the parked list and the re-queue, before proxying", async () => {
+    const url = await start();
+    for (const [method, path] of operatorCalls) {
+      const res = await fetch(`${url}${path}`, { method, headers: { "x-api-key": "client-1" } });
+      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("ADMIN_REQUIRED");
+    }
+    expect(upstream?.hits).toHaveLength(0);
+  });
+
+  it("proxies both to the shipping service for an admin key, path and query unchanged", async () => {
+    const url = await start();
+    for (const [method, path] of operatorCalls) {
+      const res = await fetch(`${url}${path}`, { method, headers: { "x-api-key": "admin-1" } });
+      expect(res.status, `${method} ${path}`).toBe(200);
+    }
+    expect(upstream?.hits.map((h) => `${h.method} ${h.url}`)).toEqual([
+      "GET /shipments/parked?limit=10",
+      "POST /shipments/o-1/requeue",
+    ]);
+  });
+
+  it("keeps every other shipment path out of the admin rule (GET /shipments/:orderId)", () => {
+    expect(isAdminRoute("GET", "/shipments/parked")).toBe(true);
+    expect(isAdminRoute("POST", "/shipments/:orderId/requeue")).toBe(true);
+    expect(isAdminRoute("GET", "/shipments/:orderId")).toBe(false);
   });
 });
 

@@ -4,7 +4,8 @@
  *
  * Two roles (issue 12 item 4): a `client` key (GATEWAY_API_KEYS) may use the business API; an
  * `admin` key (GATEWAY_ADMIN_API_KEYS) may also change the catalog, restock, operate the DLQ,
- * read `/services` and the payment routes (`/payments/...`). With no key of either kind configured every route is open (development).
+ * read `/services`, the payment routes (`/payments/...`) and the parked shipments (list, re-queue).
+ * With no key of either kind configured every route is open (development).
  */
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -13,18 +14,27 @@ import { errorBody } from "../lib/http/errors.js";
 /** Routes open without a key: load balancers and orchestrators probe them. */
 export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(["/health"]);
 
+/** The shipping service's operator routes (templates); `GET /shipments/:orderId` is not one of them. */
+const SHIPPING_OPERATOR_ROUTES: ReadonlySet<string> = new Set([
+  "/shipments/parked",
+  "/shipments/:orderId/requeue",
+]);
+
 export type ApiKeyRole = "client" | "admin";
 
 /**
  * Operations only an admin key may call: catalog changes and restock (`POST /inventory...`), every
  * DLQ route, the instance list (`/services...`, it names internal addresses) and the payment
- * records and reconciliation (`/payments/...`: any order's money and the provider's ledger). `url`
- * is the route template (`/dlq/:id`), so a path parameter cannot smuggle a route past the check.
+ * records and reconciliation (`/payments/...`: any order's money and the provider's ledger), and the
+ * parked shipments (`/shipments/parked`, `/shipments/:orderId/requeue`: an operator's repair; the
+ * rest of `/shipments/...` is not admin-only). `url` is the route template (`/dlq/:id`), so a path
+ * parameter cannot smuggle a route past the check.
  */
 export function isAdminRoute(method: string, url: string): boolean {
   if (url === "/dlq" || url.startsWith("/dlq/")) return true;
   if (url === "/services" || url.startsWith("/services/")) return true;
   if (url === "/payments" || url.startsWith("/payments/")) return true;
+  if (SHIPPING_OPERATOR_ROUTES.has(url)) return true;
   const inventory = url === "/inventory" || url.startsWith("/inventory/");
   return inventory && method !== "GET" && method !== "HEAD";
 }

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { dlqRouteDocs } from "./routes/dlq.js";
 import { buildOpenApiDocument, openApiPath } from "./openapi.js";
 import { compilePath } from "./routes/proxied.js";
+import { shippingRoutes } from "./routes/shipping.js";
 import type { ProxyRoute, RouteDoc } from "./routes/types.js";
 
 describe("route paths", () => {
@@ -84,6 +85,24 @@ describe("OpenAPI document", () => {
     expect(doc.paths["/health"]?.get?.security).toEqual([]);
     expect(doc.paths["/health"]?.get?.responses["401"]).toBeUndefined();
     expect(doc.paths["/things/{id}/restock"]?.post?.responses["401"]).toBeDefined();
+  });
+
+  it("documents the parked-shipment routes: admin-only (403), paging parameters, 404 SHIPMENT_NOT_PARKED", () => {
+    const doc = buildOpenApiDocument(shippingRoutes, { version: "1.0.0", authRequired: true }) as {
+      paths: Record<
+        string,
+        Record<string, { parameters: { name: string; in: string }[]; responses: Record<string, Json> }>
+      >;
+    };
+    type Json = { "x-error-codes"?: string[] };
+    const list = doc.paths["/shipments/parked"]?.get;
+    const requeue = doc.paths["/shipments/{orderId}/requeue"]?.post;
+    expect(list?.parameters.map((p) => `${p.in}:${p.name}`)).toEqual(["query:limit", "query:cursor"]);
+    expect(requeue?.parameters.map((p) => `${p.in}:${p.name}`)).toEqual(["path:orderId"]);
+    for (const op of [list, requeue])
+      expect(op?.responses["403"]?.["x-error-codes"]).toContain("ADMIN_REQUIRED");
+    expect(requeue?.responses["404"]?.["x-error-codes"]).toContain("SHIPMENT_NOT_PARKED");
+    expect(list?.responses["400"]?.["x-error-codes"]).toContain("VALIDATION_FAILED");
   });
 
   it("lists 503 on every dead-letter route (store unreachable, redelivery failed)", () => {

@@ -603,7 +603,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     owner: "shipping",
     type: "hash",
     holds:
-      "shipments taken off the schedule because their record never read (order id → `{reason, parkedAt}`), for an operator",
+      "shipments taken off the schedule because their record never read (order id → `{reason, parkedAt, tries}`), for an operator (`GET /shipments/parked`, `POST /shipments/:orderId/requeue`)",
     role: "record",
     bound: "one key; at most one field per order, until an operator re-queues or deletes it (normally empty)",
     check: { kind: "count", max: 1 },

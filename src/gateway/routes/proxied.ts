@@ -12,6 +12,7 @@ import { inventoryRoutes } from "./inventory.js";
 import { notificationRoutes } from "./notifications.js";
 import { orderRoutes } from "./orders.js";
 import { paymentRoutes } from "./payments.js";
+import { shippingRoutes } from "./shipping.js";
 import type { ProxyRoute } from "./types.js";
 import { userRoutes } from "./users.js";
 
@@ -21,6 +22,7 @@ export const proxyRoutes: readonly ProxyRoute[] = [
   ...inventoryRoutes,
   ...notificationRoutes,
   ...paymentRoutes,
+  ...shippingRoutes,
 ];
 
 /**

@@ -35,7 +35,8 @@ export const ERROR_CODES = {
   },
   ADMIN_REQUIRED: {
     status: 403,
-    description: "A client API key on an admin operation (catalog changes, restock, DLQ, `/services`)",
+    description:
+      "A client API key on an admin operation (catalog changes, restock, DLQ, `/services`, `/payments`, parked shipments)",
   },
   GATEWAY_AUTH_INVALID: {
     status: 403,
@@ -43,6 +44,11 @@ export const ERROR_CODES = {
   },
   NOT_FOUND: { status: 404, description: "No such resource, or no such route" },
   DLQ_NOT_FOUND: { status: 404, description: "No dead-letter record with this id" },
+  SHIPMENT_NOT_PARKED: {
+    status: 404,
+    description:
+      "`POST /shipments/:orderId/requeue` on a shipment that is not parked: never parked, or already re-queued (nothing scheduled)",
+  },
   METHOD_NOT_ALLOWED: {
     status: 405,
     description: "The path exists with other methods, listed in the `Allow` header",

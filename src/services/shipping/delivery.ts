@@ -245,7 +245,10 @@ export function startDeliveryPoller(deps: DeliveryPollerDeps): DeliveryPoller {
       deps.parked?.inc();
       warned.delete(orderId);
       const fields = { orderId, err: error, failures: retry.failures };
-      return deps.logger.error(fields, "shipment parked: its record never read; repair it, then re-queue it");
+      return deps.logger.error(
+        fields,
+        "shipment parked: its record never read; repair it, then POST /shipments/<orderId>/requeue (admin key)",
+      );
     }
     const fields = {
       orderId,

@@ -48,6 +48,7 @@ it("schedules the delivery of a completed order whose store fails more often tha
     dropDue: (orderId) => inner.dropDue(orderId),
     deferDue: (...args) => inner.deferDue(...args),
     parked: () => inner.parked(),
+    pageParked: (...args) => inner.pageParked(...args),
     parkedCount: () => inner.parkedCount(),
     requeueParked: (...args) => inner.requeueParked(...args),
     sweepOrphanCounts: (...args) => inner.sweepOrphanCounts(...args),

@@ -28,7 +28,7 @@ export const dueFailuresKey = (): string => `${TAG}:due:failures`;
 export const dueUnreadableKey = (): string => `${TAG}:due:unreadable`;
 
 /**
- * Hash order id → JSON `{reason, parkedAt}` (parkedAt ms epoch): shipments taken off the schedule
+ * Hash order id → JSON `{reason, parkedAt, tries}` (parkedAt ms epoch, tries absent on older ones): shipments taken off the schedule
  * because their record never read. Owned by the operator: each stays until re-queued
  * (`requeueParked`) or deleted by hand; at most one field per order (bounded by the orders).
  */

@@ -140,7 +140,8 @@ return 1
 
 // Mirrors MemoryShippingStore.deferDue and retryDelayMs (store.ts); the store contract keeps them in
 // step. KEYS: due set, failure counts, unreadable counts, parked. ARGV: order id, now, baseMs, maxMs
-// (integer ms), parkAfter (0: not an unreadable record, its streak restarts), parked value JSON.
+// (integer ms), parkAfter (0: not an unreadable record, its streak restarts), parked value JSON
+// (an object: the failures are spliced in as "tries" before its closing brace).
 // Only an entry still due at now moves: a poller that failed it after another one moved it (or after
 // a claim took it) changes nothing, so one failure counts once, nothing is put back, and a shipment
 // is parked once. The score is written as an integer string (a Lua number would be formatted with
@@ -157,7 +158,7 @@ local park_after = tonumber(ARGV[5])
 local streak = 0
 if park_after > 0 then streak = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0') + 1 end
 if park_after > 0 and streak >= park_after then
-  redis.call('HSET', KEYS[4], ARGV[1], ARGV[6])
+  redis.call('HSET', KEYS[4], ARGV[1], string.sub(ARGV[6], 1, -2) .. ',"tries":' .. failures .. '}')
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('HDEL', KEYS[3], ARGV[1])
@@ -205,7 +206,16 @@ end
 return {next[1], next[2], removed}
 `);
 
-const ParkedSchema = z.object({ reason: z.string(), parkedAt: z.number() });
+const ParkedSchema = z.object({
+  reason: z.string(),
+  parkedAt: z.number(),
+  tries: z.number().int().nonnegative().optional(),
+});
+
+const parkedOf = (orderId: string, value: string): ParkedDelivery => {
+  const { tries, ...rest } = ParkedSchema.parse(JSON.parse(value));
+  return { orderId, ...rest, ...(tries === undefined ? {} : { tries }) };
+};
 
 export class RedisShippingStore implements ShippingStore {
   constructor(private readonly redis: Redis) {}
@@ -300,10 +310,14 @@ export class RedisShippingStore implements ShippingStore {
 
   async parked(): Promise<ParkedDelivery[]> {
     const all = await this.redis.hgetall(parkedKey());
-    return Object.entries(all).map(([orderId, value]) => ({
-      orderId,
-      ...ParkedSchema.parse(JSON.parse(value)),
-    }));
+    return Object.entries(all).map(([orderId, value]) => parkedOf(orderId, value));
+  }
+
+  async pageParked(cursor: string, count: number): Promise<{ parked: ParkedDelivery[]; next: string }> {
+    const [next, flat] = await this.redis.hscan(parkedKey(), cursor, "COUNT", count);
+    const parked: ParkedDelivery[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) parked.push(parkedOf(flat[i]!, flat[i + 1]!));
+    return { parked, next };
   }
 
   async parkedCount(): Promise<number> {

@@ -43,6 +43,8 @@ export interface ShippingServiceOptions {
   deliveryDelayMs?: number;
   /** How often due deliveries are polled (default 500 ms). */
   pollIntervalMs?: number;
+  /** Consecutive unreadable tries after which a due shipment is parked (default `DEFAULT_PARK_AFTER`). */
+  parkAfter?: number;
   /**
    * Clock for due times and record times; tests pass a fake one. Default: Redis `TIME` on the Redis
    * platform (`serviceClock`: every instance schedules and polls on one clock, so a fast or slow
@@ -142,13 +144,14 @@ export function createShippingService(
       });
       return {
         subscribers: [subscriber],
-        routes: (app) => registerShippingRoutes(app, store),
+        routes: (app) => registerShippingRoutes(app, { store, now, logger: deps.logger }),
         start: async () => {
           poller = startDeliveryPoller({
             store,
             publisher: deps.publisher,
             now,
             intervalMs: options.pollIntervalMs ?? 500,
+            ...(options.parkAfter === undefined ? {} : { parkAfter: options.parkAfter }),
             logger: deps.logger,
             unreadable,
             errors,

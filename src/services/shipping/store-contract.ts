@@ -282,7 +282,7 @@ export function runShippingStoreContract(name: string, factory: () => Promise<Sh
       // A second poller that failed it in the same pass: parked once, nothing put back.
       expect(await store.deferDue(orderId, parkedAt, backoff, park)).toBeUndefined();
       expect(await store.due(parkedAt + 60_000, 10)).toEqual([]);
-      expect(await store.parked()).toEqual([{ orderId, reason: park.reason, parkedAt }]);
+      expect(await store.parked()).toEqual([{ orderId, reason: park.reason, parkedAt, tries: 6 }]);
       expect(await store.parkedCount()).toBe(1);
       // The operator repaired the record: re-queued once, due at the given time with fresh counts.
       const requeueAt = parkedAt + 120_000;
@@ -300,6 +300,32 @@ export function runShippingStoreContract(name: string, factory: () => Promise<Sh
       // An order never parked is not re-queued.
       expect(await store.requeueParked(`o-${randomUUID()}`, requeueAt)).toBe(false);
       expect(await store.due(requeueAt + 60_000, 10)).toEqual([]);
+    });
+
+    it("pages the parked shipments from cursor 0 until next is 0, each with its reason, time and tries", async () => {
+      const { store } = await factory();
+      const ids = Array.from({ length: 5 }, () => `o-${randomUUID()}`);
+      const at = T0 + DELAY;
+      for (const [i, orderId] of ids.entries()) {
+        await prepareScheduled(store, orderId);
+        const park = { after: 1, reason: `unreadable ${i}` };
+        expect(await store.deferDue(orderId, at, { baseMs: 1, maxMs: 1 }, park)).toEqual({
+          failures: 1,
+          parked: true,
+        });
+      }
+      const seen = new Map<string, unknown>();
+      let cursor = "0";
+      for (let pages = 0; pages < 20; pages++) {
+        const page = await store.pageParked(cursor, 2);
+        for (const p of page.parked) seen.set(p.orderId, p);
+        cursor = page.next;
+        if (cursor === "0") break;
+      }
+      expect(cursor).toBe("0");
+      expect(ids.map((orderId) => seen.get(orderId))).toEqual(
+        ids.map((orderId, i) => ({ orderId, reason: `unreadable ${i}`, parkedAt: at, tries: 1 })),
+      );
     });
 
     it("refuses to emit another service's events", async () => {

@@ -70,6 +70,13 @@ export interface ShippingStore {
   ): Promise<DeferredDelivery | undefined>;
   /** The parked shipments (`deferDue`), with why and when (ms epoch) each was parked. */
   parked(): Promise<ParkedDelivery[]>;
+  /**
+   * One page of the parked shipments, HSCAN-style (the operator's list): `cursor` "0" starts, the
+   * returned `next` is "0" once every one was returned. About `count` per page: on Redis a few more
+   * may come, and a small hash (128 entries or fewer, each short) comes whole; one parked or
+   * re-queued while the pages are walked may come twice or not at all.
+   */
+  pageParked(cursor: string, count: number): Promise<{ parked: ParkedDelivery[]; next: string }>;
   /** How many shipments are parked (the gauge `ordersaga_shipping_deliveries_parked`). */
   parkedCount(): Promise<number>;
   /**
@@ -95,11 +102,13 @@ export interface ParkPolicy {
   reason: string;
 }
 
-/** A parked shipment: why, and when it was parked (ms epoch). */
+/** A parked shipment: why, when it was parked (ms epoch), and its failed tries by then. */
 export interface ParkedDelivery {
   orderId: string;
   reason: string;
   parkedAt: number;
+  /** Failed delivery tries when it was parked; absent on one parked by a release before it was kept. */
+  tries?: number;
 }
 
 /** Backoff of a due shipment a pass could not handle: `baseMs`, doubled per failure, at most `maxMs`. */
@@ -128,7 +137,7 @@ export class MemoryShippingStore implements ShippingStore {
   private readonly failures = new Map<string, number>();
   /** Consecutive unreadable tries of a scheduled shipment (cleared with its schedule entry). */
   private readonly unreadable = new Map<string, number>();
-  private readonly parkedOnes = new Map<string, { reason: string; parkedAt: number }>();
+  private readonly parkedOnes = new Map<string, { reason: string; parkedAt: number; tries: number }>();
 
   constructor(private readonly publish: PublishMessages) {}
 
@@ -197,7 +206,7 @@ export class MemoryShippingStore implements ShippingStore {
     const failures = (this.failures.get(orderId) ?? 0) + 1;
     const streak = park ? (this.unreadable.get(orderId) ?? 0) + 1 : 0;
     if (park && streak >= park.after) {
-      this.parkedOnes.set(orderId, { reason: park.reason, parkedAt: now });
+      this.parkedOnes.set(orderId, { reason: park.reason, parkedAt: now, tries: failures });
       this.unschedule(orderId);
       return { failures, parked: true };
     }
@@ -211,6 +220,16 @@ export class MemoryShippingStore implements ShippingStore {
 
   async parked(): Promise<ParkedDelivery[]> {
     return [...this.parkedOnes].map(([orderId, p]) => ({ orderId, ...p }));
+  }
+
+  async pageParked(cursor: string, count: number): Promise<{ parked: ParkedDelivery[]; next: string }> {
+    // The cursor is an offset into the order ids sorted: exactly `count` per page.
+    const from = /^\d{1,15}$/.test(cursor) ? Number(cursor) : 0;
+    const ids = [...this.parkedOnes.keys()].sort();
+    const parked = ids
+      .slice(from, from + count)
+      .map((orderId) => ({ orderId, ...this.parkedOnes.get(orderId)! }));
+    return { parked, next: from + count < ids.length ? String(from + count) : "0" };
   }
 
   async parkedCount(): Promise<number> {

@@ -25,7 +25,7 @@ export const shippingRoutes: ProxyRoute[] = [
       "Shipments parked because their record did not read in 15 delivery tries, a page at a time (cursor in, nextCursor out). Admin key",
     query: ParkedShipmentsQuery,
     responses: {
-      200: "{ parked: [{ orderId, reason, parkedAt (ISO), tries? }], nextCursor? }: one page (limit 1-500, default 100; about limit per page, a small set comes whole)",
+      200: "{ parked: [{ orderId, reason, parkedAt? (ISO; absent on an entry damaged by hand), tries? }], nextCursor? }: one page (limit 1-500, default 100; about limit per page, a small set comes whole)",
       400: "Invalid limit or cursor, or an unknown parameter",
     },
     examples: {

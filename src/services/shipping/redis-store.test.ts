@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { cancelledRecord, deliveredRecord, preparedRecord } from "./domain.js";
-import { dueFailuresKey, dueKey, dueUnreadableKey, eventStreamKey, shipmentKey } from "./keys.js";
+import { dueFailuresKey, dueKey, dueUnreadableKey, eventStreamKey, parkedKey, shipmentKey } from "./keys.js";
 import { RedisShippingStore } from "./redis-store.js";
 import { runShippingStoreContract } from "./store-contract.js";
 
@@ -30,6 +30,29 @@ describeWithRedis("RedisShippingStore", (getRedis) => {
         return entries.map(([, fields]) => fields[1] ?? "");
       },
     };
+  });
+
+  it("lists a hand-damaged parked entry as unreadable instead of failing the whole list", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisShippingStore(redis);
+    await redis.hset(parkedKey(), "damaged", "{not json", "garbled", JSON.stringify({ reason: 7 }));
+    await redis.hset(
+      parkedKey(),
+      "fine",
+      JSON.stringify({ reason: "unreadable record", parkedAt: 1_000, tries: 15 }),
+    );
+    const page = await store.pageParked("0", 10);
+    const byId = new Map(page.parked.map((p) => [p.orderId, p]));
+    expect(byId.get("fine")).toEqual({
+      orderId: "fine",
+      reason: "unreadable record",
+      parkedAt: 1_000,
+      tries: 15,
+    });
+    expect(byId.get("damaged")).toEqual({ orderId: "damaged", reason: "unreadable parked entry: {not json" });
+    expect(byId.get("garbled")?.reason).toMatch(/^unreadable parked entry: /);
+    expect((await store.parked()).map((p) => p.orderId).sort()).toEqual(["damaged", "fine", "garbled"]);
   });
 
   it("keeps a failure count only while its shipment is on the schedule (claimed, cancelled, dropped: gone)", async () => {

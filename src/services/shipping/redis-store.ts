@@ -212,8 +212,15 @@ const ParkedSchema = z.object({
   tries: z.number().int().nonnegative().optional(),
 });
 
+/** One parked entry; a hand-damaged one is listed with its raw text as the reason (no time), not thrown. */
 const parkedOf = (orderId: string, value: string): ParkedDelivery => {
-  const { tries, ...rest } = ParkedSchema.parse(JSON.parse(value));
+  let parsed: z.infer<typeof ParkedSchema> | undefined;
+  try {
+    parsed = ParkedSchema.parse(JSON.parse(value));
+  } catch {
+    return { orderId, reason: `unreadable parked entry: ${value.slice(0, 200)}` };
+  }
+  const { tries, ...rest } = parsed;
   return { orderId, ...rest, ...(tries === undefined ? {} : { tries }) };
 };
 

@@ -62,7 +62,7 @@ export function registerShippingRoutes(app: FastifyInstance, deps: ShippingRoute
       parked: page.parked.map((p) => ({
         orderId: p.orderId,
         reason: p.reason,
-        parkedAt: new Date(p.parkedAt).toISOString(),
+        ...(p.parkedAt === undefined ? {} : { parkedAt: new Date(p.parkedAt).toISOString() }),
         ...(p.tries === undefined ? {} : { tries: p.tries }),
       })),
       ...(page.next === "0" ? {} : { nextCursor: encodeParkedCursor(page.next) }),

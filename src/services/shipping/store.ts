@@ -106,7 +106,8 @@ export interface ParkPolicy {
 export interface ParkedDelivery {
   orderId: string;
   reason: string;
-  parkedAt: number;
+  /** When it was parked, ms epoch; absent on an entry damaged by hand (its raw text is the reason). */
+  parkedAt?: number;
   /** Failed delivery tries when it was parked; absent on one parked by a release before it was kept. */
   tries?: number;
 }

@@ -4,7 +4,7 @@ import { connect } from "node:net";
 import { z } from "zod";
 import { ReplyLostError } from "../redis/resend-guard.js";
 import { AppError } from "./errors.js";
-import { createHttpServer, parseInput } from "./server.js";
+import { createHttpServer, parseInput, parseQuery } from "./server.js";
 
 const app = createHttpServer({ bodyLimit: 1024 });
 app.post("/echo", async (request) =>
@@ -140,4 +140,21 @@ describe("HTTP server request timeout", () => {
       await slow.close();
     }
   }, 30_000);
+});
+
+// Newuser8 L3: an unknown parameter was reported at path `query`, not `query:<name>` as documented.
+describe("query parameter errors", () => {
+  it("names each unknown query parameter as query:<name>", () => {
+    const schema = z.strictObject({ userId: z.string().optional() });
+    let details: unknown;
+    try {
+      parseQuery(schema, { user_id: "u-1", sort: "x" });
+    } catch (error) {
+      details = (error as AppError).details;
+    }
+    expect(details).toEqual([
+      { path: "query:user_id", message: 'unknown query parameter "user_id"' },
+      { path: "query:sort", message: 'unknown query parameter "sort"' },
+    ]);
+  });
 });

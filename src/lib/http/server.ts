@@ -252,10 +252,16 @@ function installMethodIndex(app: FastifyInstance): (path: string) => string[] {
 export function parseQuery<S extends z.ZodType>(schema: S, query: unknown): z.output<S> {
   const result = schema.safeParse(query);
   if (result.success) return result.data;
-  const issues = toIssues(result.error.issues).map((issue) => ({
-    ...issue,
-    path: issue.path === "" ? "query" : `query:${issue.path}`,
-  }));
+  // Zod reports every unknown parameter in one issue at the object's root: one issue per
+  // parameter, named like the others (`query:user_id`), so a client sees which one to drop.
+  const issues = result.error.issues.flatMap((issue) =>
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({ path: `query:${key}`, message: `unknown query parameter "${key}"` }))
+      : toIssues([issue]).map((named) => ({
+          ...named,
+          path: named.path === "" ? "query" : `query:${named.path}`,
+        })),
+  );
   throw validationFailed(issues, "Invalid query parameters");
 }
 

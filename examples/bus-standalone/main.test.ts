@@ -12,6 +12,8 @@ const run = promisify(execFile);
 describeWithRedis("standalone bus example", (getRedis) => {
   it("publishes, handles every message, retries the must-complete failure (all handlers again) and stops cleanly", async () => {
     await getRedis().flush();
+    const redis = getRedis().client();
+    await redis.set("not-the-example", "1");
     const { stdout } = await run(
       process.execPath,
       ["--import", "tsx", "examples/bus-standalone/main.ts", "4"],
@@ -30,5 +32,7 @@ describeWithRedis("standalone bus example", (getRedis) => {
     // The must-complete handler's first call failed; its message was retried and then succeeded.
     expect(lines.filter((l) => l.startsWith("retried "))).toHaveLength(1);
     expect(lines.at(-1)).toBe("done 4");
+    // Newuser8 L7: it left its streams in the database it ran in. Only its own keys go.
+    expect(await redis.keys("*")).toEqual(["not-the-example"]);
   }, 90_000);
 });

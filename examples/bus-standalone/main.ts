@@ -4,6 +4,8 @@
  *
  * Run: `REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/bus-standalone/main.ts [count]`
  * Prints one line per handled message, then `done <count>`. Exit code 0 when every message was handled.
+ * On exit it deletes the keys it made (all in the `{greeter}` and `{greeter-readers}` hash slots), so a
+ * run leaves the database as it found it; `KEEP_KEYS=1` keeps them to look at (`redis-cli --scan`).
  */
 import { Publisher, RedisStreamsTransport, Subscriber } from "../../src/lib/bus/index.js";
 import { RedisDeadLetterStore } from "../../src/lib/dlq/index.js";
@@ -73,5 +75,24 @@ while (!finished() && Date.now() < deadline) await new Promise((r) => setTimeout
 process.stdout.write(`done ${seen.size}\n`);
 await subscriber.stop(); // stops reading, waits for running handlers
 await transport.close();
+if (process.env.KEEP_KEYS !== "1") await deleteExampleKeys();
 redis.disconnect();
 process.exitCode = finished() ? 0 : 1;
+
+/**
+ * Deletes this example's keys: its event stream (`{greeter}:ev:greeting.sent`), its group's
+ * redelivery stream and any retry bookkeeping, every one under the owner's or the group's hash tag.
+ * Returns how many went. Nothing else in the database is touched.
+ */
+async function deleteExampleKeys(): Promise<number> {
+  let deleted = 0;
+  for (const pattern of ["{greeter}:*", "{greeter-readers}:*"]) {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 100);
+      if (keys.length > 0) deleted += await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  }
+  return deleted;
+}

@@ -10,20 +10,33 @@ export const CATALOG_START =
   "<!-- event-catalog:start (generated: npx tsx scripts/event-catalog.ts --write) -->";
 export const CATALOG_END = "<!-- event-catalog:end -->";
 
-/** One table per publishing service, in the order the registry lists them. */
+/** Where a service's history records can be read (the heading of their table says it). */
+const HISTORY_ROUTES: Readonly<Record<string, string>> = { order: "GET /orders/:id/events" };
+
+type Row = ReturnType<typeof describeRegistry>[number];
+const table = (rows: readonly Row[]) =>
+  `| Event | Description |\n|---|---|\n` + rows.map((r) => `| \`${r.name}\` | ${r.description} |`).join("\n");
+
+/**
+ * One table per publishing service, in the order the registry lists them; then, per service, its
+ * history records (its event store's, never on the bus: newuser8 M3) in a table of their own.
+ */
 export function renderEventCatalog(registry: EventRegistry): string {
   const rows = describeRegistry(registry);
-  const owners = [...new Set(rows.map((r) => r.owner))];
-  return owners
-    .map(
-      (owner) =>
-        `#### Published by \`${owner}\`\n\n| Event | Description |\n|---|---|\n` +
-        rows
-          .filter((r) => r.owner === owner)
-          .map((r) => `| \`${r.name}\` | ${r.description} |`)
-          .join("\n"),
-    )
-    .join("\n\n");
+  const onBus = rows.filter((r) => !r.historyRecord);
+  const records = rows.filter((r) => r.historyRecord);
+  const sections = [...new Set(onBus.map((r) => r.owner))].map(
+    (owner) => `#### Published by \`${owner}\`\n\n${table(onBus.filter((r) => r.owner === owner))}`,
+  );
+  for (const owner of new Set(records.map((r) => r.owner))) {
+    const title = owner.charAt(0).toUpperCase() + owner.slice(1);
+    const where = HISTORY_ROUTES[owner] ?? `the ${owner} service's history`;
+    sections.push(
+      `#### ${title} history records (${where}; not on the bus)\n\n` +
+        table(records.filter((r) => r.owner === owner)),
+    );
+  }
+  return sections.join("\n\n");
 }
 
 /** The README with its catalog section replaced; throws when the markers are missing. */

@@ -101,6 +101,7 @@ const facts = {
 const eventSourcing = {
   "order.event.created": {
     description: "Order stream started (first event of an order's event-sourced history)",
+    historyRecord: true,
     schema: z.strictObject({
       orderId: OrderIdSchema,
       userId: UserIdSchema,
@@ -110,6 +111,7 @@ const eventSourcing = {
   },
   "order.event.status.changed": {
     description: "Order status transition (e.g. pending → reserved)",
+    historyRecord: true,
     schema: z
       .strictObject({
         ...orderRef,

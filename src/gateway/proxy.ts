@@ -201,7 +201,8 @@ export class UpstreamProxy {
     // One budget for the whole request: a retry after a timeout fits in it (see attemptBudget).
     const now = this.options.now ?? Date.now;
     const deadline = now() + this.timeoutMs;
-    let timeouts = 0;
+    /** The budgets (ms) of the attempts that timed out, for a 504 that states them (newuser8 L2). */
+    const timedOutAfter: number[] = [];
     while (tried.size < this.maxAttempts) {
       const instance = await this.pickUntried(service, tried).catch((error: unknown) => {
         if (!(error instanceof DiscoveryError)) throw error;
@@ -212,11 +213,11 @@ export class UpstreamProxy {
       });
       if (!instance) break;
       tried.add(instance.instanceId);
-      const safe = isSafeMethod(request.method);
+      const safe = resendableAfterTimeout(request);
       const remaining = deadline - now();
       if (remaining <= 0) break;
       // A safe request keeps half its budget for one resend elsewhere should this instance freeze.
-      const spare = safe && timeouts === 0 && (await this.hasAnotherInstance(service, tried));
+      const spare = safe && timedOutAfter.length === 0 && (await this.hasAnotherInstance(service, tried));
       const full = spare ? Math.max(1, Math.floor(remaining / 2)) : remaining;
       const unverified = this.discovery.unverified(service);
       const budget = unverified ? Math.min(full, this.unverifiedTimeoutMs) : full;
@@ -233,14 +234,15 @@ export class UpstreamProxy {
       last = outcome;
       mayHaveApplied ||= outcome.ambiguous === true;
       if (outcome.timedOut) {
-        timeouts++;
+        timedOutAfter.push(budget);
         // Passive health: a frozen instance is suspect at once, not after the checker's rounds.
         this.options.onInstanceDown?.(instance, "timed out");
-        if (safe && timeouts === 1) continue;
+        if (safe && timedOutAfter.length === 1) continue;
       }
       if (!outcome.retry) break;
     }
     if (last?.response) return last.response;
+    if (last?.timedOut === true) throw upstreamTimeout(service, timedOutAfter);
     if (last) throw last.error;
     throw new AppError("SERVICE_UNAVAILABLE", `No healthy instance of "${service}" can serve the request`, {
       service,
@@ -316,11 +318,16 @@ export class UpstreamProxy {
         const detail = breaker.state === "OPEN" ? "circuit breaker open" : "connection refused";
         this.options.onInstanceDown?.(instance, detail);
       }
-      return this.classify(instance, request, error);
+      return this.classify(instance, request, error, budgetMs);
     }
   }
 
-  private classify(instance: ServiceInstance, request: UpstreamRequest, error: unknown): AttemptOutcome {
+  private classify(
+    instance: ServiceInstance,
+    request: UpstreamRequest,
+    error: unknown,
+    budgetMs: number,
+  ): AttemptOutcome {
     const idempotent = request.retrySafe ?? isIdempotentMethod(request.method);
     const service = instance.service;
     if (error instanceof UpstreamStatusError) {
@@ -335,10 +342,7 @@ export class UpstreamProxy {
     }
     if (error instanceof TimeoutError) {
       // Not resent here; forward() resends a safe request once, within the same overall budget.
-      const timeout = new AppError(
-        "UPSTREAM_TIMEOUT",
-        `"${service}" did not answer within ${this.timeoutMs} ms`,
-      );
+      const timeout = upstreamTimeout(service, [budgetMs]);
       return { kind: "failed", retry: false, error: timeout, timedOut: true };
     }
     if (error instanceof CircuitOpenError || neverReached(error)) {
@@ -500,8 +504,32 @@ export class UpstreamProxy {
   }
 }
 
-/** GET and HEAD: nothing changes, so a frozen attempt may be abandoned and sent elsewhere. */
-const isSafeMethod = (method: string) => method === "GET" || method === "HEAD";
+/**
+ * May a timed-out attempt be abandoned and the request sent to another instance? GET and HEAD
+ * change nothing. A POST marked `retrySafe` carries an Idempotency-Key its service deduplicates by
+ * in its shared store (POST /orders, restock): when the frozen instance wakes, its copy finds the
+ * key and replays the one result (newuser8 L1). PUT and DELETE are not: a late copy would apply
+ * after the resend and could undo a later write.
+ */
+function resendableAfterTimeout(request: UpstreamRequest): boolean {
+  const { method } = request;
+  return method === "GET" || method === "HEAD" || (method === "POST" && request.retrySafe === true);
+}
+
+/**
+ * 504 naming the budgets the attempts really had (a first attempt gets half of UPSTREAM_TIMEOUT_MS
+ * when another instance can take a resend; 2 s while the registry is down), not the configured total.
+ */
+function upstreamTimeout(service: string, budgetsMs: readonly number[]): AppError {
+  const [first] = budgetsMs;
+  const message =
+    budgetsMs.length <= 1
+      ? `"${service}" did not answer within ${first ?? 0} ms`
+      : `"${service}" did not answer: attempts on ${budgetsMs.length} instances timed out after ${budgetsMs
+          .map((ms) => `${ms} ms`)
+          .join(" and ")}`;
+  return new AppError("UPSTREAM_TIMEOUT", message);
+}
 
 /**
  * A DELETE resent after an attempt that may have applied it (review finding 6): the resend's 404

@@ -2,8 +2,9 @@ import { z } from "zod";
 import type { EventRegistry } from "./events.js";
 
 /**
- * An AsyncAPI 3.0 document of a registry: one channel per event, its payload's JSON Schema
- * generated from the same Zod schema the bus validates with, and who publishes it.
+ * An AsyncAPI 3.0 document of a registry: one channel per event on the bus, its payload's JSON
+ * Schema generated from the same Zod schema the bus validates with, and who publishes it. History
+ * records (`historyRecord`) have no channel: they are never published.
  */
 export function toAsyncApi(
   registry: EventRegistry,
@@ -11,7 +12,8 @@ export function toAsyncApi(
 ): Record<string, unknown> {
   const channels: Record<string, unknown> = {};
   const operations: Record<string, unknown> = {};
-  for (const def of Object.values(registry).sort((a, b) => a.name.localeCompare(b.name))) {
+  const published = Object.values(registry).filter((def) => def.historyRecord !== true);
+  for (const def of published.sort((a, b) => a.name.localeCompare(b.name))) {
     const id = def.name.replace(/[^A-Za-z0-9]/g, "_");
     channels[id] = {
       address: def.name,

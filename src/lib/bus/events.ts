@@ -7,6 +7,11 @@ export interface EventSpec<S extends z.ZodType = z.ZodType> {
   description: string;
   /** Schema version; bump when the payload changes incompatibly. Defaults to 1. */
   version?: number;
+  /**
+   * True for a record of the owner's own event store (an entity's history), which is never
+   * published: catalogs list it apart and AsyncAPI has no channel for it. Default false.
+   */
+  historyRecord?: boolean;
 }
 
 /** A registered event: its name, its owning service, its schema. */
@@ -16,6 +21,8 @@ export interface EventDefinition<S extends z.ZodType = z.ZodType> {
   readonly description: string;
   readonly version: number;
   readonly schema: S;
+  /** A record of the owner's event store, never on the bus (see EventSpec.historyRecord). */
+  readonly historyRecord?: boolean;
 }
 
 /** A set of event definitions keyed by event name: what `Publisher` and `Subscriber` are typed by. */
@@ -50,6 +57,7 @@ export function defineEvents<const S extends Record<string, EventSpec>>(
       description: spec.description,
       version: spec.version ?? 1,
       schema: spec.schema,
+      ...(spec.historyRecord === true ? { historyRecord: true } : {}),
     });
   }
   return Object.freeze(out) as DefinitionsOf<S>;
@@ -97,8 +105,14 @@ export function parsePayload(registry: EventRegistry, name: string, payload: unk
 /** Self-description of a registry, for docs, the README catalog and an AsyncAPI document. */
 export function describeRegistry(
   registry: EventRegistry,
-): { name: string; owner: string; version: number; description: string }[] {
+): { name: string; owner: string; version: number; description: string; historyRecord: boolean }[] {
   return Object.values(registry)
-    .map(({ name, owner, version, description }) => ({ name, owner, version, description }))
+    .map(({ name, owner, version, description, historyRecord }) => ({
+      name,
+      owner,
+      version,
+      description,
+      historyRecord: historyRecord === true,
+    }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }

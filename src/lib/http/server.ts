@@ -33,7 +33,20 @@ export interface HttpServerOptions {
   metrics?: {
     recordHttp(observation: { route: string; method: string; status: number; durationMs: number }): void;
   };
+  /**
+   * Milliseconds from a request's first byte until its headers and body must all have arrived
+   * (default {@link REQUEST_TIMEOUT_MS}); past it the client gets 408 `REQUEST_TIMEOUT` and the socket
+   * is closed. Tests pass a short one.
+   */
+  requestTimeoutMs?: number;
 }
+
+/**
+ * Default time for a whole request (headers and body) to arrive: 30 s. Fastify's default is 0 (no
+ * limit), under which a client that stops mid-body holds its socket and fd forever (newuser8 M1).
+ * Bodies are at most 64 KiB, so 30 s only cuts clients that stalled.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 interface FastifyishError {
   statusCode?: number;
@@ -122,7 +135,15 @@ export const MAX_PATH_SEGMENT_LENGTH = 1_000;
 
 /** A Fastify server with JSON errors in one shape, a body limit and prototype-poisoning protection. */
 export function createHttpServer(options: HttpServerOptions = {}): FastifyInstance {
+  const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const app = Fastify({
+    // Node checks the deadlines only every `connectionsCheckingInterval` (default 30 s, which would
+    // double a 30 s timeout); headers alone get no longer than the whole request.
+    requestTimeout,
+    http: {
+      headersTimeout: Math.min(60_000, requestTimeout),
+      connectionsCheckingInterval: Math.max(50, Math.min(5_000, Math.floor(requestTimeout / 4))),
+    },
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     onProtoPoisoning: "error",
     onConstructorPoisoning: "error",
@@ -231,10 +252,16 @@ function installMethodIndex(app: FastifyInstance): (path: string) => string[] {
 export function parseQuery<S extends z.ZodType>(schema: S, query: unknown): z.output<S> {
   const result = schema.safeParse(query);
   if (result.success) return result.data;
-  const issues = toIssues(result.error.issues).map((issue) => ({
-    ...issue,
-    path: issue.path === "" ? "query" : `query:${issue.path}`,
-  }));
+  // Zod reports every unknown parameter in one issue at the object's root: one issue per
+  // parameter, named like the others (`query:user_id`), so a client sees which one to drop.
+  const issues = result.error.issues.flatMap((issue) =>
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({ path: `query:${key}`, message: `unknown query parameter "${key}"` }))
+      : toIssues([issue]).map((named) => ({
+          ...named,
+          path: named.path === "" ? "query" : `query:${named.path}`,
+        })),
+  );
   throw validationFailed(issues, "Invalid query parameters");
 }
 

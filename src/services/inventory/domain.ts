@@ -96,6 +96,12 @@ export function newProduct(input: NewProduct): Product {
 
 export const stockTotal = (p: Product): number => p.available + p.reserved + p.committed;
 
+/**
+ * Units the product holds now: available + reserved. What the restock limit (MAX_STOCK_LEVEL)
+ * bounds; committed units are sold and gone, so lifetime sales do not use up restock room.
+ */
+export const stockOnHand = (p: Product): number => p.available + p.reserved;
+
 /** The events schema forbids a product twice in one order; a store must not trust that blindly. */
 export function assertUniqueLines(lines: readonly OrderLine[]): void {
   if (new Set(lines.map((l) => l.productId)).size !== lines.length) {

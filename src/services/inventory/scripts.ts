@@ -19,16 +19,16 @@ return 1
 /**
  * The restock limit, checked on the live stock in the same script that adds it (a check on a
  * snapshot let concurrent restocks pass the limit together). `restock_check(product, quantity,
- * seen, max)` → nil (go ahead) | 'missing' | 'over_limit:<room>' (available + reserved + committed
- * + quantity would pass `max`; room = what still fits, at least 0) | 'conflict' (available is not
+ * seen, max)` → nil (go ahead) | 'missing' | 'over_limit:<room>' (available + reserved + quantity
+ * would pass `max`; committed units are sold and do not count; room = what still fits, at least 0) | 'conflict' (available is not
  * `seen`, the level the events were built from: build them again). The limit is decided before the
  * conflict, so a refused restock is refused at once, never retried.
  */
 const RESTOCK_CHECK_LUA = `
 local function restock_check(product, quantity, seen, max)
-  local v = redis.call('HMGET', product, 'available', 'reserved', 'committed')
+  local v = redis.call('HMGET', product, 'available', 'reserved')
   if not v[1] then return 'missing' end
-  local total = tonumber(v[1]) + (tonumber(v[2]) or 0) + (tonumber(v[3]) or 0)
+  local total = tonumber(v[1]) + (tonumber(v[2]) or 0)
   if total + tonumber(quantity) > tonumber(max) then
     return 'over_limit:' .. string.format('%d', math.max(0, tonumber(max) - total))
   end
@@ -38,8 +38,8 @@ end
 `;
 
 /**
- * KEYS: product, streams. ARGV: quantity, available the events were built from, largest total stock
- * (MAX_STOCK_LEVEL), messages.
+ * KEYS: product, streams. ARGV: quantity, available the events were built from, largest stock on
+ * hand (MAX_STOCK_LEVEL), messages.
  * → 'ok' | 'missing' | 'over_limit:<room>' | 'conflict' (available moved: build the events again).
  */
 export const RESTOCK = new LuaScript(`${OUTBOX_LUA}${RESTOCK_CHECK_LUA}
@@ -56,7 +56,7 @@ return 'ok'
  * A replay is answered before the limit is checked (it changes nothing); a refused restock records
  * nothing, so its key may be sent again (and is checked again).
  * KEYS: product, idempotency record, streams. ARGV: quantity, available the events were built
- * from, request hash, record lifetime (ms), largest total stock (MAX_STOCK_LEVEL), messages.
+ * from, request hash, record lifetime (ms), largest stock on hand (MAX_STOCK_LEVEL), messages.
  * → 'ok' | 'replayed' (same key, same request: nothing done) | 'reused' (same key, another request)
  * | 'missing' | 'over_limit:<room>' | 'conflict'.
  */

@@ -62,7 +62,7 @@ export function runInventoryStoreContract(name: string, factory: () => Promise<I
       expect(await h.emitted("inventory.restocked")).toEqual([{ productId: "a", quantity: 4, available: 7 }]);
     });
 
-    it("refuses a restock past MAX_STOCK_LEVEL in all (reserved and committed count), with the room left", async () => {
+    it("refuses a restock past MAX_STOCK_LEVEL on hand (available and reserved count), with the room left", async () => {
       await op.add(product("a", MAX_STOCK_LEVEL - 10));
       expect((await op.reserve("o1", [{ productId: "a", quantity: 4 }])).kind).toBe("reserved");
       const emit = (p: Product) => restockedMessages(prepare, p, 11);
@@ -72,6 +72,17 @@ export function runInventoryStoreContract(name: string, factory: () => Promise<I
       expect(await h.store.getProduct("a")).toMatchObject({ available: MAX_STOCK_LEVEL - 14, reserved: 4 });
       expect(await count("inventory.restocked")).toBe(0);
       expect(await op.restock("a", 10)).toMatchObject({ available: MAX_STOCK_LEVEL - 4 });
+    });
+
+    // Newuser8 L6: committed (sold) units counted too, so lifetime sales used up restock room.
+    it("does not count units already sold against the restock limit: only stock on hand and reserved", async () => {
+      await op.add(product("a", MAX_STOCK_LEVEL));
+      expect((await op.reserve("o1", [{ productId: "a", quantity: 5 }])).kind).toBe("reserved");
+      await op.commit("o1");
+      expect(await h.store.getProduct("a")).toMatchObject({ available: MAX_STOCK_LEVEL - 5, committed: 5 });
+      expect(await op.restock("a", 5)).toMatchObject({ available: MAX_STOCK_LEVEL, committed: 5 });
+      const emit = (p: Product) => restockedMessages(prepare, p, 1);
+      expect(await h.store.restock("a", 1, emit)).toEqual({ kind: "over_limit", room: 0 });
     });
 
     it("reserves all lines with prices and emits inventory.reserved in the same step", async () => {

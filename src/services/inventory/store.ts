@@ -27,7 +27,7 @@ import {
   reservationRecord,
   reserveStock,
   restockProduct,
-  stockTotal,
+  stockOnHand,
 } from "./domain.js";
 import { INVENTORY_OWNER } from "./keys.js";
 
@@ -61,8 +61,8 @@ export interface RestockOnce {
 
 /**
  * How a restock ended; only `applied` changed anything. `replayed` and `reused` come only with an
- * Idempotency-Key. `over_limit`: the product would hold more than MAX_STOCK_LEVEL units in all
- * (available + reserved + committed), decided on the live stock in the same atomic step as the
+ * Idempotency-Key. `over_limit`: the product would hold more than MAX_STOCK_LEVEL units on hand
+ * (available + reserved; units sold, committed, do not count), decided on the live stock in the same atomic step as the
  * change; `room` is how many units still fit (at least 0).
  */
 export type RestockOutcome =
@@ -81,7 +81,7 @@ export interface InventoryStore {
   addProduct(input: NewProduct, emit: Emit<Product>): Promise<Product | undefined>;
   /**
    * Adds `quantity` units to `available` unless the product would then hold more than
-   * MAX_STOCK_LEVEL in all (`over_limit`): check, change and events in one atomic step. With
+   * MAX_STOCK_LEVEL on hand, available + reserved (`over_limit`): check, change and events in one atomic step. With
    * `once`, at most once per `once.key` within `once.ttlMs` (the record is written with the
    * change): the same key again is `replayed` with the current product if the request hash
    * matches, else `reused`. Nothing is recorded for a missing product or a refused restock.
@@ -186,9 +186,9 @@ export class MemoryInventoryStore implements InventoryStore {
     const current = this.products.get(productId);
     if (!current) return { kind: "missing" };
     // Checked and applied with no await in between: atomic in this process, as the Redis script.
-    const total = stockTotal(current);
-    if (total + quantity > MAX_STOCK_LEVEL) {
-      return { kind: "over_limit", room: Math.max(0, MAX_STOCK_LEVEL - total) };
+    const onHand = stockOnHand(current);
+    if (onHand + quantity > MAX_STOCK_LEVEL) {
+      return { kind: "over_limit", room: Math.max(0, MAX_STOCK_LEVEL - onHand) };
     }
     const product = restockProduct(current, quantity);
     const messages = ownMessages(emit, product);

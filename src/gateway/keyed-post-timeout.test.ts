@@ -1,0 +1,108 @@
+/**
+ * Newuser8 L1/L2: a keyed POST /orders that reached a frozen order instance waited the whole
+ * UPSTREAM_TIMEOUT_MS and got 504, though its key makes a resend safe (the order service dedupes
+ * by it in its shared store); and every 504 said "within 10000 ms" whatever the attempt's budget.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { createMemoryPlatform, type Platform } from "../lib/runtime/platform.js";
+import { type OrderHarness, orderBody, startOrderService } from "../services/order/test-harness.js";
+import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+
+let gw: TestGateway | undefined;
+let order: OrderHarness | undefined;
+let platform: Platform | undefined;
+const upstreams: TestUpstream[] = [];
+
+afterEach(async () => {
+  await Promise.all(upstreams.splice(0).map((u) => u.close().catch(() => {})));
+  await gw?.stop();
+  await order?.stop();
+  await platform?.close();
+  gw = order = platform = undefined;
+});
+
+const hangs = () => ({ status: 200, hang: true });
+
+describe("a request that times out on a frozen instance", () => {
+  it("resends a keyed POST /orders to another instance: 202, and the frozen copy replays the same order", async () => {
+    platform = createMemoryPlatform();
+    order = await startOrderService(platform);
+    gw = await startTestGateway({ upstreamTimeoutMs: 2_000 });
+    const frozen = await startTestUpstream(gw.registry, "order", "order-frozen", hangs);
+    upstreams.push(frozen);
+    const { port } = new URL(order.running.url);
+    const at = new Date().toISOString();
+    await gw.registry.register(
+      { ...frozen.instance, instanceId: "order-real", port: Number(port), startedAt: at, lastHeartbeat: at },
+      60_000,
+    );
+    // Round robin: of two keyed POSTs one meets the frozen instance first; both are accepted.
+    const ids: string[] = [];
+    for (const key of ["key-frozen-1", "key-frozen-2"]) {
+      const res = await fetch(`${gw.url}/orders`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": key },
+        body: JSON.stringify(orderBody()),
+      });
+      expect(res.status).toBe(202);
+      ids.push(((await res.json()) as { orderId: string }).orderId);
+    }
+    expect(frozen.hits).toHaveLength(1);
+    // The frozen instance wakes and applies its copy: the key replays the order the resend created.
+    const hit = frozen.hits[0]!;
+    const late = await fetch(`${order.running.url}/orders`, {
+      method: "POST",
+      headers: Object.fromEntries(
+        Object.entries(hit.headers).filter(
+          (e): e is [string, string] => typeof e[1] === "string" && e[0] !== "content-length",
+        ),
+      ),
+      body: hit.rawBody,
+    });
+    expect(late.status).toBe(202);
+    expect(late.headers.get("idempotent-replayed")).toBe("true");
+    expect(ids).toContain(((await late.json()) as { orderId: string }).orderId);
+    const list = await order.request<{ orders: unknown[] }>("GET", "/orders?userId=u-1");
+    expect(list.body.orders).toHaveLength(2);
+  }, 30_000);
+
+  it("does not resend a POST /orders without a key: 504 stating the attempt's real budget", async () => {
+    gw = await startTestGateway({ upstreamTimeoutMs: 1_500 });
+    const instances = await Promise.all(
+      ["a", "b"].map((id) => startTestUpstream(gw!.registry, "order", `order-${id}`, hangs)),
+    );
+    upstreams.push(...instances);
+    const res = await fetch(`${gw.url}/orders`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(orderBody()),
+    });
+    expect(res.status).toBe(504);
+    expect(instances[0]!.hits.length + instances[1]!.hits.length).toBe(1);
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    // Not resent, so the one attempt had (nearly) the whole budget, not half of it.
+    const ms = Number(/^"order" did not answer within (\d+) ms$/.exec(error.message)?.[1]);
+    expect(ms).toBeGreaterThan(1_400);
+    expect(ms).toBeLessThanOrEqual(1_500);
+  }, 30_000);
+
+  it("says what each attempt had when a GET timed out on two instances (half the budget, then the rest)", async () => {
+    gw = await startTestGateway({ upstreamTimeoutMs: 2_000 });
+    const instances = await Promise.all(
+      ["a", "b"].map((id) => startTestUpstream(gw!.registry, "inventory", `inv-${id}`, hangs)),
+    );
+    upstreams.push(...instances);
+    const res = await fetch(`${gw.url}/inventory/p-1`);
+    expect(res.status).toBe(504);
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe("UPSTREAM_TIMEOUT");
+    const budgets =
+      /^"inventory" did not answer: attempts on 2 instances timed out after (\d+) ms and (\d+) ms$/
+        .exec(error.message)
+        ?.slice(1)
+        .map(Number);
+    // The first attempt had half of the 2 000 ms budget, the second what was left of it.
+    expect(budgets?.every((ms) => ms <= 1_000)).toBe(true);
+    expect(error.message).not.toMatch(/2000 ms/);
+  }, 30_000);
+});

@@ -15,6 +15,7 @@ import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { ResendGuardRedis } from "../lib/redis/resend-guard.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { initTracing } from "../lib/observability/tracing.js";
+import { isCredentialsRejection } from "../lib/runtime/redis-credentials.js";
 import { applyDevSecrets, redisConnectTimeoutMs } from "./dev-secrets-start.js";
 import { startEmbeddedSystem } from "./embedded.js";
 import type { SlotClaim } from "./launch-guard.js";
@@ -91,7 +92,10 @@ const platform = process.env.REDIS_URL
       ...(env.REDIS_PASSWORD === undefined ? {} : { password: env.REDIS_PASSWORD }),
       retention,
       onError: (error) => {
-        if (connected) process.stderr.write(`redis connection error: ${error.message}\n`);
+        if (!connected) return;
+        process.stderr.write(`redis connection error: ${error.message}\n`);
+        // Refused credentials never recover (redis-credentials.ts): end, visibly, instead of retrying.
+        if (isCredentialsRejection(error)) process.exit(1);
       },
     })
   : undefined;

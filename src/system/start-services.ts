@@ -25,7 +25,7 @@ import {
 import { CompiledBuildError, LaunchError, launch, planProcesses, ServiceSetupError } from "./launcher.js";
 import { DevSecretsBusyError, DevSecretsMismatchError, devSecretsFileOf } from "./dev-secrets.js";
 import { applyDevSecrets, redisConnectTimeoutMs, SystemRunningError } from "./dev-secrets-start.js";
-import { provisionAclUsers } from "./redis-acl.js";
+import { AclUsersInUseError, provisionLaunchUsers } from "./redis-acl.js";
 import { type LauncherArgs, LauncherArgsError, launcherUsage, parseLauncherArgs } from "./launcher-args.js";
 
 // Every argument checked before anything is claimed or started (newuser7 F6): one line, exit 2.
@@ -103,15 +103,22 @@ let confirmSecrets = async (): Promise<void> => {};
 }
 
 // --redis-acl: every process connects as its own ACL user, created here (needs ACL rights on REDIS_URL).
-let redisUsers: Awaited<ReturnType<typeof provisionAclUsers>> | undefined;
+let redisUsers: Awaited<ReturnType<typeof provisionLaunchUsers>> | undefined;
 if (args.redisAcl) {
   const admin = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: 1 });
   // Its commands' failures are reported below; the connection's own error events add nothing.
   admin.on("error", () => {});
   try {
-    redisUsers = await provisionAclUsers(admin);
+    // Names scoped by database and launcher slot: ACL users are server-wide, and a second system
+    // in another database must not reset this one's passwords (newuser8 H1).
+    redisUsers = await provisionLaunchUsers(admin, slot?.slot);
   } catch (error) {
-    console.error(`--redis-acl: could not create the ACL users on ${redisUrl}: ${(error as Error).message}`);
+    await slot?.release();
+    console.error(
+      error instanceof AclUsersInUseError
+        ? `--redis-acl: ${error.message}`
+        : `--redis-acl: could not create the ACL users on ${redisUrl}: ${(error as Error).message}`,
+    );
     process.exit(1);
   } finally {
     admin.disconnect();

@@ -184,6 +184,22 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
 }
 
 /**
+ * Checks the keys a launch would hand its children, before it claims anything (slot, development
+ * secrets; newuser8 M4): the signing keys when configured or in production, and in production the
+ * payment-token and user-data keys too. Generates nothing. Throws KeyConfigError, whose message
+ * names the variable (`BUS_SIGNING_KEYS: key entry ...`, `NODE_ENV=production needs ...`).
+ */
+export function checkLaunchKeys(env: NodeJS.ProcessEnv = process.env): void {
+  const production = env.NODE_ENV === "production";
+  if (production || env[SIGNING_KEYS_ENV]?.trim() || env[SIGNING_KEYS_FILE_ENV]?.trim()) keyringFromEnv(env);
+  if (!production) return;
+  tokenKeysFromEnv(env, TOKEN_KEYS_ENV);
+  tokenKeysFromEnv(env, TOKEN_PUBLIC_KEY_ENV);
+  userDataSetting(env, USER_DATA_KEYS_ENV);
+  userDataSetting(env, USER_EMAIL_INDEX_KEY_ENV);
+}
+
+/**
  * The whole signing keyring the children's keys are taken from: the configured one (env or file),
  * else (development) this process's, with a key for every service and the gateway, so the children
  * and this process (a test's own publishers) trust each other.

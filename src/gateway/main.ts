@@ -59,7 +59,9 @@ const gateway = await createGateway({
   upstreamMaxBodyBytes: env.UPSTREAM_MAX_BODY_BYTES,
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
   heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
-}).catch((error: unknown) => failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT));
+}).catch((error: unknown) =>
+  failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT, { variable: "GATEWAY_HOST", host: env.GATEWAY_HOST }),
+);
 await signalReady(GATEWAY_SERVICE, gateway.url, logger);
 
 shutdownOnSignals({

@@ -121,7 +121,9 @@ const system = await startEmbeddedSystem({
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
   rateLimit: { perMinute: env.GATEWAY_RATE_LIMIT_PER_MINUTE, burst: env.GATEWAY_RATE_LIMIT_BURST },
-}).catch((error: unknown) => failStart("Ordersaga", error, env.GATEWAY_PORT));
+}).catch((error: unknown) =>
+  failStart("Ordersaga", error, env.GATEWAY_PORT, { variable: "GATEWAY_HOST", host: env.GATEWAY_HOST }),
+);
 // Up: its data is written with these secrets, so their fingerprint becomes permanent.
 await confirmSecrets().catch((error: unknown) => failStart("Ordersaga", error));
 const where = [

@@ -91,6 +91,21 @@ describe("npm start (the embedded system)", () => {
     expect(r.output()).not.toMatch(/^\s+at /m); // no stack trace
   }, 60_000);
 
+  // newuser8 M2: a host that does not resolve was reported as "Redis is unreachable", in memory mode.
+  it("with a GATEWAY_HOST that does not resolve names GATEWAY_HOST, not Redis, and exits 1", async () => {
+    const r = run("src/system/start-embedded.ts", [], {
+      GATEWAY_PORT: "0",
+      GATEWAY_HOST: "no-such-host.invalid",
+      REDIS_URL: "",
+      LOG_LEVEL: "warn",
+    });
+    expect(await exitWithin(r, BOUND_MS)).toBe(1);
+    expect(r.output()).toContain(
+      "Ordersaga could not start: cannot listen on GATEWAY_HOST=no-such-host.invalid (getaddrinfo",
+    );
+    expect(r.output()).not.toMatch(/Redis/);
+  }, 60_000);
+
   // New-user F1: a service's bad variable was thrown while the catalog was imported, outside the
   // start's error handling: an uncaught ConfigError with a source excerpt and a stack.
   it("with a bad service variable says so in one line and exits 1", async () => {

@@ -102,7 +102,9 @@ async function runConfigured<E extends EventRegistry>(
       processMetrics: true,
       ...(gatewaySecret === undefined ? {} : { gatewaySecret }),
     },
-  ).catch((error: unknown) => failStart(name, error, port));
+  ).catch((error: unknown) =>
+    failStart(name, error, port, { variable: "SERVICE_HOST", host: env.SERVICE_HOST }),
+  );
   await signalReady(name, running.url, logger);
   shutdownOnSignals({
     logger,

@@ -116,6 +116,11 @@ export function assertServicesSetUp(
   }
 }
 
+/** With a port base, the gateway listens on base + this (4000: 4080). */
+export const GATEWAY_PORT_OFFSET = 80;
+/** The highest TCP port. */
+export const MAX_PORT = 65_535;
+
 /**
  * What to start: the first instance of a service on its default port (unless `anyPort`), extra ones
  * on a free port. Throws a ServiceSetupError for a service that is not set up (`assertServicesSetUp`).
@@ -176,7 +181,7 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
             ? 0
             : options.portBase === undefined
               ? GATEWAY.defaultPort
-              : options.portBase + 80),
+              : options.portBase + GATEWAY_PORT_OFFSET),
       ),
     },
   });

@@ -44,6 +44,13 @@ describe("startFailureReason", () => {
     );
   });
 
+  // A process started with REDIS_USERNAME / REDIS_PASSWORD (--redis-acl) was sent to REDIS_URL only.
+  it("a refused login points at REDIS_USERNAME / REDIS_PASSWORD too", () => {
+    expect(
+      startFailureReason(new Error("WRONGPASS invalid username-password pair or user is disabled.")),
+    ).toMatch(/check the password and database in REDIS_URL, and REDIS_USERNAME \/ REDIS_PASSWORD when set$/);
+  });
+
   it("still reports a port in use as such", () => {
     const error = nodeError("listen EADDRINUSE: address already in use 127.0.0.1:4001", {
       code: "EADDRINUSE",

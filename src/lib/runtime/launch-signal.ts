@@ -90,7 +90,7 @@ export function startFailureReason(error: unknown, port?: number, listen?: Liste
     );
   }
   if (/NOAUTH|WRONGPASS|invalid password|invalid DB index|ERR DB index/i.test(message)) {
-    return `Redis refused the connection (${message}): check the password and database in REDIS_URL`;
+    return `Redis refused the connection (${message}): check the password and database in REDIS_URL, and REDIS_USERNAME / REDIS_PASSWORD when set`;
   }
   if (
     code === "ECONNREFUSED" ||

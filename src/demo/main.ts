@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { createApiClient, gatewayAccessProblem } from "./client.js";
 import { runScenarios } from "./scenarios.js";
+import { redisConnectTimeoutMs } from "../system/dev-secrets-start.js";
 import { demoTarget } from "./target.js";
 
 const { values } = parseArgs({
@@ -16,6 +17,16 @@ const { values } = parseArgs({
 /** For a gateway with GATEWAY_API_KEYS: `--api-key KEY` or the GATEWAY_API_KEY environment variable. */
 const apiKey = values["api-key"] ?? process.env.GATEWAY_API_KEY;
 
+// REDIS_URL (scheme, database), REDIS_CONNECT_TIMEOUT_MS and NODE_ENV by the launchers' rule: a bad
+// one is a line naming it, not "connect ENOENT" (newuser8 L4). Unused with --gateway.
+if (!values.gateway) {
+  try {
+    redisConnectTimeoutMs();
+  } catch (error) {
+    console.error(`The demo could not start: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
+}
 const started = Date.now();
 /** A process of the demo's own system died: the process exits once the rest is stopped. */
 let dead = false;

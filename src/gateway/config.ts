@@ -1,6 +1,6 @@
 /** The gateway process's environment, with the spec's names and defaults. */
 import { z } from "zod";
-import { emptyIsUnset, timerMs, tracingEnvShape } from "../lib/runtime/config.js";
+import { nodeEnvSchema, redisUrlSchema, timerMs, tracingEnvShape } from "../lib/runtime/config.js";
 import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
 import { DEFAULT_MAX_BODY_BYTES } from "./upstream-call.js";
 
@@ -21,7 +21,7 @@ export const gatewayEnvSchema = z.object({
   /** Address to bind; also announced in the registry unless it is 0.0.0.0 / ::. */
   GATEWAY_HOST: z.string().min(1).default("127.0.0.1"),
   /** Empty counts as unset: the default here, the in-memory system for `npm start`. */
-  REDIS_URL: emptyIsUnset(z.string().url().default("redis://localhost:6379")),
+  REDIS_URL: redisUrlSchema,
   /** Redis ACL user this process connects as (docs/security.md "Redis ACL"); default: the URL's. */
   REDIS_USERNAME: z.string().min(1).optional(),
   /** Password of REDIS_USERNAME (keep it in an env file that is not committed). */
@@ -52,7 +52,7 @@ export const gatewayEnvSchema = z.object({
   HEARTBEAT_INTERVAL_MS: timerMs.default(30_000),
   INSTANCE_ID: z.string().min(1).optional(),
   /** "production" refuses to start on a Redis that cannot keep the delivery promises. */
-  NODE_ENV: z.string().default("development"),
+  NODE_ENV: nodeEnvSchema,
 });
 
 export type GatewayEnv = z.output<typeof gatewayEnvSchema>;

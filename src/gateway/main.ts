@@ -6,6 +6,7 @@ import { createLogger } from "../lib/observability/logger.js";
 import { initTracing } from "../lib/observability/tracing.js";
 import { parseEnv } from "../lib/runtime/config.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
+import { redisErrorHandler } from "../lib/runtime/redis-credentials.js";
 import { configOrFail, failStart, signalReady } from "../lib/runtime/launch-signal.js";
 import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
@@ -34,9 +35,7 @@ const platform = createRedisPlatform({
   ...(env.REDIS_USERNAME === undefined ? {} : { username: env.REDIS_USERNAME }),
   ...(env.REDIS_PASSWORD === undefined ? {} : { password: env.REDIS_PASSWORD }),
   retention: await configOrFail(GATEWAY_SERVICE, () => retentionFromEnv(parseEnv(retentionEnvSchema))),
-  onError: (error) => {
-    if (connected) logger.warn({ err: error }, "redis connection error");
-  },
+  onError: redisErrorHandler(logger, () => connected),
 });
 await waitForRedis(platform.redis, env.REDIS_CONNECT_TIMEOUT_MS).catch((error: unknown) =>
   failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT),
@@ -60,7 +59,9 @@ const gateway = await createGateway({
   upstreamMaxBodyBytes: env.UPSTREAM_MAX_BODY_BYTES,
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
   heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
-}).catch((error: unknown) => failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT));
+}).catch((error: unknown) =>
+  failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT, { variable: "GATEWAY_HOST", host: env.GATEWAY_HOST }),
+);
 await signalReady(GATEWAY_SERVICE, gateway.url, logger);
 
 shutdownOnSignals({

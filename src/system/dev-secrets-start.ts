@@ -25,10 +25,16 @@ export class SystemRunningError extends Error {
 
 /**
  * REDIS_CONNECT_TIMEOUT_MS (ms) as every process reads it (the shared `timerMs` rule): a bad value
- * throws the same ConfigError (one line naming the variable) before Redis is asked anything.
+ * throws the same ConfigError (one line naming the variable) before Redis is asked anything; so do a
+ * bad REDIS_URL (scheme, database) and NODE_ENV.
  */
 export function redisConnectTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
-  return parseEnv(serviceEnvSchema.pick({ REDIS_CONNECT_TIMEOUT_MS: true }), env).REDIS_CONNECT_TIMEOUT_MS;
+  // REDIS_URL and NODE_ENV too: a wrong scheme or database, or a NODE_ENV typo, is one line naming
+  // the variable before the launcher connects, as it is for the processes (newuser8 L4, L5).
+  return parseEnv(
+    serviceEnvSchema.pick({ REDIS_CONNECT_TIMEOUT_MS: true, REDIS_URL: true, NODE_ENV: true }),
+    env,
+  ).REDIS_CONNECT_TIMEOUT_MS;
 }
 
 /**

@@ -98,4 +98,13 @@ describe("the launcher's arguments, parsed (break-late7 F6)", () => {
     expect(mistake(["--port-base", "1e3"])).toMatch(/--port-base must be a port number/);
     expect(parseLauncherArgs(["--port-base", "4000"]).portBase).toBe(4000);
   });
+
+  // newuser8 L4: 65530 was "must be a port number", though it is one; the gateway's is not.
+  it("says a --port-base is too high when the gateway's port (base + 80) would pass 65535", () => {
+    expect(mistake(["--port-base", "65530"])).toMatch(
+      /^--port-base 65530 is too high: the gateway would listen on 65610, above 65535 \(use at most 65455\)/,
+    );
+    expect(parseLauncherArgs(["--port-base", "65455"]).portBase).toBe(65455);
+    expect(mistake(["--port-base", "70000"])).toMatch(/--port-base must be a port number \(got "70000"\)/);
+  });
 });

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { SERVICES } from "./catalog.js";
-import { parseInstances } from "./launcher.js";
+import { GATEWAY_PORT_OFFSET, MAX_PORT, parseInstances } from "./launcher.js";
 
 /** The options, with what each does: `--help` prints them (names fixed by the README). */
 const OPTIONS = {
@@ -95,8 +95,14 @@ export function parseLauncherArgs(argv: readonly string[]): LauncherArgs {
   }
   const rawBase = values["port-base"] as string | undefined;
   const portBase = rawBase === undefined ? undefined : /^[0-9]+$/.test(rawBase) ? Number(rawBase) : NaN;
-  if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase < 65_000))
+  if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase <= MAX_PORT))
     throw new LauncherArgsError(`--port-base must be a port number (got "${rawBase}")`);
+  // The gateway's port is the highest (base + 80): say so rather than "not a port number" (newuser8 L4).
+  if (portBase !== undefined && portBase + GATEWAY_PORT_OFFSET > MAX_PORT)
+    throw new LauncherArgsError(
+      `--port-base ${portBase} is too high: the gateway would listen on ${portBase + GATEWAY_PORT_OFFSET}, ` +
+        `above ${MAX_PORT} (use at most ${MAX_PORT - GATEWAY_PORT_OFFSET})`,
+    );
   return {
     help: values.help === true,
     instances,

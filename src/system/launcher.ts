@@ -116,6 +116,11 @@ export function assertServicesSetUp(
   }
 }
 
+/** With a port base, the gateway listens on base + this (4000: 4080). */
+export const GATEWAY_PORT_OFFSET = 80;
+/** The highest TCP port. */
+export const MAX_PORT = 65_535;
+
 /**
  * What to start: the first instance of a service on its default port (unless `anyPort`), extra ones
  * on a free port. Throws a ServiceSetupError for a service that is not set up (`assertServicesSetUp`).
@@ -176,11 +181,27 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
             ? 0
             : options.portBase === undefined
               ? GATEWAY.defaultPort
-              : options.portBase + 80),
+              : options.portBase + GATEWAY_PORT_OFFSET),
       ),
     },
   });
   return specs;
+}
+
+/**
+ * Checks the keys a launch would hand its children, before it claims anything (slot, development
+ * secrets; newuser8 M4): the signing keys when configured or in production, and in production the
+ * payment-token and user-data keys too. Generates nothing. Throws KeyConfigError, whose message
+ * names the variable (`BUS_SIGNING_KEYS: key entry ...`, `NODE_ENV=production needs ...`).
+ */
+export function checkLaunchKeys(env: NodeJS.ProcessEnv = process.env): void {
+  const production = env.NODE_ENV === "production";
+  if (production || env[SIGNING_KEYS_ENV]?.trim() || env[SIGNING_KEYS_FILE_ENV]?.trim()) keyringFromEnv(env);
+  if (!production) return;
+  tokenKeysFromEnv(env, TOKEN_KEYS_ENV);
+  tokenKeysFromEnv(env, TOKEN_PUBLIC_KEY_ENV);
+  userDataSetting(env, USER_DATA_KEYS_ENV);
+  userDataSetting(env, USER_EMAIL_INDEX_KEY_ENV);
 }
 
 /**

@@ -388,20 +388,83 @@ export interface RedisCredentials {
 }
 
 /**
+ * The name a launch's user gets on a shared redis-server. ACL users are server-wide, not per
+ * database: two systems in two databases of one server (README Troubleshooting) with the same user
+ * names reset each other's passwords (newuser8 H1). So the name carries the database when it is not
+ * 0 and the launcher slot when it is not the main one: `order` (db 0), `order-db2`,
+ * `order-db2-add1` (an `--add-instances` launch, slot `add1`).
+ */
+export function scopedUserName(user: string, scope: { database: number; slot?: string | undefined }): string {
+  const db = scope.database === 0 ? "" : `-db${scope.database}`;
+  const slot = scope.slot === undefined || scope.slot === "main" ? "" : `-${scope.slot}`;
+  return `${user}${db}${slot}`;
+}
+
+/** Users this launch would reset are logged in right now: someone else's system uses them. */
+export class AclUsersInUseError extends Error {
+  readonly code = "ACL_USERS_IN_USE";
+  constructor(readonly users: readonly string[]) {
+    super(
+      `Redis ACL user${users.length > 1 ? "s" : ""} ${users.map((u) => `"${u}"`).join(", ")} ` +
+        "already in use by connected clients (another system started with --redis-acl over this " +
+        "redis-server?): resetting their passwords would lock it out; stop it, or use another database",
+    );
+    this.name = "AclUsersInUseError";
+  }
+}
+
+/** The user names of the connections open on the server (`CLIENT LIST`'s `user=` fields). */
+async function connectedUsers(admin: Redis): Promise<Set<string>> {
+  const list = String(await admin.call("CLIENT", "LIST"));
+  return new Set([...list.matchAll(/(?:^| )user=(\S+)/gm)].map((m) => m[1]!));
+}
+
+/**
  * Creates (or resets) every user on a Redis with `ACL SETUSER`, each with a fresh random password
- * unless `passwords` gives one; `admin` must be allowed ACL (the private Redis of the launcher and
- * the tests: its `default` user). Returns the credentials by user name.
+ * unless `passwords` gives one; `admin` must be allowed ACL and CLIENT LIST (the private Redis of the
+ * launcher and the tests: its `default` user). `nameOf` maps a user to the name created
+ * (`scopedUserName`; default: unchanged). With `refuseInUse`, throws `AclUsersInUseError` before
+ * changing anything when a client is logged in as one of those names. Returns the credentials by
+ * user (unscoped) name.
  */
 export async function provisionAclUsers(
   admin: Redis,
-  options: { users?: readonly AclUser[]; passwords?: Record<string, string> } = {},
+  options: {
+    users?: readonly AclUser[];
+    passwords?: Record<string, string>;
+    nameOf?: (user: string) => string;
+    refuseInUse?: boolean;
+  } = {},
 ): Promise<Map<string, RedisCredentials>> {
   const users = options.users ?? (await aclUsers());
+  const nameOf = options.nameOf ?? ((user: string) => user);
+  if (options.refuseInUse) {
+    const connected = await connectedUsers(admin);
+    const inUse = users.map((user) => nameOf(user.name)).filter((name) => connected.has(name));
+    if (inUse.length > 0) throw new AclUsersInUseError(inUse);
+  }
   const out = new Map<string, RedisCredentials>();
   for (const user of users) {
     const password = options.passwords?.[user.name] ?? randomBytes(24).toString("hex");
-    await admin.call("ACL", "SETUSER", ...setUserArgs(user, password));
-    out.set(user.name, { username: user.name, password });
+    const username = nameOf(user.name);
+    await admin.call("ACL", "SETUSER", ...setUserArgs({ ...user, name: username }, password));
+    out.set(user.name, { username, password });
   }
   return out;
+}
+
+/**
+ * The users of one `start:services --redis-acl` launch over `admin`'s database, under launcher slot
+ * `slot`: names scoped by both (`scopedUserName`), refused with `AclUsersInUseError` when a client is
+ * logged in as one of them (they belong to a running system).
+ */
+export function provisionLaunchUsers(
+  admin: Redis,
+  slot: string | undefined,
+): Promise<Map<string, RedisCredentials>> {
+  const database = admin.options.db ?? 0;
+  return provisionAclUsers(admin, {
+    nameOf: (user) => scopedUserName(user, { database, slot }),
+    refuseInUse: true,
+  });
 }

@@ -15,6 +15,7 @@ import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { ResendGuardRedis } from "../lib/redis/resend-guard.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { initTracing } from "../lib/observability/tracing.js";
+import { isCredentialsRejection } from "../lib/runtime/redis-credentials.js";
 import { applyDevSecrets, redisConnectTimeoutMs } from "./dev-secrets-start.js";
 import { startEmbeddedSystem } from "./embedded.js";
 import type { SlotClaim } from "./launch-guard.js";
@@ -91,7 +92,10 @@ const platform = process.env.REDIS_URL
       ...(env.REDIS_PASSWORD === undefined ? {} : { password: env.REDIS_PASSWORD }),
       retention,
       onError: (error) => {
-        if (connected) process.stderr.write(`redis connection error: ${error.message}\n`);
+        if (!connected) return;
+        process.stderr.write(`redis connection error: ${error.message}\n`);
+        // Refused credentials never recover (redis-credentials.ts): end, visibly, instead of retrying.
+        if (isCredentialsRejection(error)) process.exit(1);
       },
     })
   : undefined;
@@ -117,7 +121,9 @@ const system = await startEmbeddedSystem({
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
   rateLimit: { perMinute: env.GATEWAY_RATE_LIMIT_PER_MINUTE, burst: env.GATEWAY_RATE_LIMIT_BURST },
-}).catch((error: unknown) => failStart("Ordersaga", error, env.GATEWAY_PORT));
+}).catch((error: unknown) =>
+  failStart("Ordersaga", error, env.GATEWAY_PORT, { variable: "GATEWAY_HOST", host: env.GATEWAY_HOST }),
+);
 // Up: its data is written with these secrets, so their fingerprint becomes permanent.
 await confirmSecrets().catch((error: unknown) => failStart("Ordersaga", error));
 const where = [

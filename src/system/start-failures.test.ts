@@ -71,6 +71,16 @@ describe("a start with Redis unreachable", () => {
     expect(r.output()).toMatch(/The demo could not start: Redis is unreachable \(connect ECONNREFUSED/);
   }, 60_000);
 
+  // newuser8 L4: an http:// URL was "Redis is unreachable (connect ENOENT //127.0.0.1:...)".
+  it("the demo and npm start name REDIS_URL's scheme when it is not redis://", async () => {
+    const url = (await unreachableRedis()).replace("redis:", "http:");
+    for (const main of ["src/demo/main.ts", "src/system/start-embedded.ts"]) {
+      const r = run(main, [], { REDIS_URL: url, GATEWAY_PORT: "0" });
+      expect(await exitWithin(r, BOUND_MS)).toBe(1);
+      expect(r.output()).toMatch(/could not start: .*REDIS_URL: must start with redis:\/\/ or rediss:\/\//);
+    }
+  }, 90_000);
+
   it("npm start over REDIS_URL names the reason and exits 1", async () => {
     const r = run("src/system/start-embedded.ts", [], {
       ...fast,
@@ -89,6 +99,21 @@ describe("npm start (the embedded system)", () => {
     expect(await exitWithin(r, BOUND_MS)).toBe(1);
     expect(r.output()).toContain(`could not start: port ${port} is already in use`);
     expect(r.output()).not.toMatch(/^\s+at /m); // no stack trace
+  }, 60_000);
+
+  // newuser8 M2: a host that does not resolve was reported as "Redis is unreachable", in memory mode.
+  it("with a GATEWAY_HOST that does not resolve names GATEWAY_HOST, not Redis, and exits 1", async () => {
+    const r = run("src/system/start-embedded.ts", [], {
+      GATEWAY_PORT: "0",
+      GATEWAY_HOST: "no-such-host.invalid",
+      REDIS_URL: "",
+      LOG_LEVEL: "warn",
+    });
+    expect(await exitWithin(r, BOUND_MS)).toBe(1);
+    expect(r.output()).toContain(
+      "Ordersaga could not start: cannot listen on GATEWAY_HOST=no-such-host.invalid (getaddrinfo",
+    );
+    expect(r.output()).not.toMatch(/Redis/);
   }, 60_000);
 
   // New-user F1: a service's bad variable was thrown while the catalog was imported, outside the

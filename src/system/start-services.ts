@@ -22,10 +22,21 @@ import {
   type SlotClaim,
   SlotTakenError,
 } from "./launch-guard.js";
-import { CompiledBuildError, LaunchError, launch, planProcesses, ServiceSetupError } from "./launcher.js";
+import { KeyConfigError } from "../lib/security/keyring.js";
+import { GATEWAY, SERVICES } from "./catalog.js";
+import {
+  assertFreshBuild,
+  assertServicesSetUp,
+  CompiledBuildError,
+  checkLaunchKeys,
+  LaunchError,
+  launch,
+  planProcesses,
+  ServiceSetupError,
+} from "./launcher.js";
 import { DevSecretsBusyError, DevSecretsMismatchError, devSecretsFileOf } from "./dev-secrets.js";
 import { applyDevSecrets, redisConnectTimeoutMs, SystemRunningError } from "./dev-secrets-start.js";
-import { provisionAclUsers } from "./redis-acl.js";
+import { AclUsersInUseError, provisionLaunchUsers } from "./redis-acl.js";
 import { type LauncherArgs, LauncherArgsError, launcherUsage, parseLauncherArgs } from "./launcher-args.js";
 
 // Every argument checked before anything is claimed or started (newuser7 F6): one line, exit 2.
@@ -40,6 +51,25 @@ try {
 if (args.help) {
   process.stdout.write(launcherUsage());
   process.exit(0);
+}
+// The keys the children get, and the build --compiled runs, checked before anything is claimed
+// (slot, development secrets): a refusal leaves nothing behind (newuser8 M4). One line, exit 2.
+try {
+  checkLaunchKeys();
+  assertServicesSetUp();
+  if (args.compiled) assertFreshBuild([GATEWAY.main, ...SERVICES.map((service) => service.main)]);
+} catch (error) {
+  const line = preStartRefusal(error);
+  if (line === undefined) throw error;
+  console.error(line);
+  process.exit(error instanceof KeyConfigError ? 2 : 1);
+}
+/** The one line for a start refused by its own configuration, or undefined (a bug: its stack). */
+function preStartRefusal(error: unknown): string | undefined {
+  if (error instanceof KeyConfigError) return `start:services: ${error.message}`;
+  if (error instanceof ServiceSetupError) return `Ordersaga could not start: ${error.message}`;
+  if (error instanceof CompiledBuildError) return `--compiled: ${error.message}`;
+  return undefined;
 }
 // Empty counts as unset, as for every process it starts.
 const redisUrl = process.env.REDIS_URL || "redis://localhost:6379";
@@ -103,55 +133,55 @@ let confirmSecrets = async (): Promise<void> => {};
 }
 
 // --redis-acl: every process connects as its own ACL user, created here (needs ACL rights on REDIS_URL).
-let redisUsers: Awaited<ReturnType<typeof provisionAclUsers>> | undefined;
+let redisUsers: Awaited<ReturnType<typeof provisionLaunchUsers>> | undefined;
 if (args.redisAcl) {
   const admin = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: 1 });
   // Its commands' failures are reported below; the connection's own error events add nothing.
   admin.on("error", () => {});
   try {
-    redisUsers = await provisionAclUsers(admin);
+    // Names scoped by database and launcher slot: ACL users are server-wide, and a second system
+    // in another database must not reset this one's passwords (newuser8 H1).
+    redisUsers = await provisionLaunchUsers(admin, slot?.slot);
   } catch (error) {
-    console.error(`--redis-acl: could not create the ACL users on ${redisUrl}: ${(error as Error).message}`);
+    await slot?.release();
+    console.error(
+      error instanceof AclUsersInUseError
+        ? `--redis-acl: ${error.message}`
+        : `--redis-acl: could not create the ACL users on ${redisUrl}: ${(error as Error).message}`,
+    );
     process.exit(1);
   } finally {
     admin.disconnect();
   }
 }
-const specs = plan({
-  redisUrl,
-  ...(redisUsers ? { redisUsers } : {}),
-  instances: args.instances,
-  ...(slot?.prefix === undefined ? {} : { slotPrefix: slot.prefix }),
-  // SERVICE_PORT=0 (any free port), as for one service process, applies to every service.
-  anyPort: args.anyPort || process.env.SERVICE_PORT === "0",
-  ...(portBase === undefined ? {} : { portBase }),
-  ...(process.env.GATEWAY_PORT ? { gatewayPort: Number(process.env.GATEWAY_PORT) } : {}),
-  ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
-});
-/** The plan, or one line and exit 1 for a service listed in SERVICES but not set up (README guide). */
-function plan(options: Parameters<typeof planProcesses>[0]): ReturnType<typeof planProcesses> {
-  try {
-    return planProcesses(options);
-  } catch (error) {
-    if (!(error instanceof ServiceSetupError)) throw error;
-    console.error(`Ordersaga could not start: ${error.message}`);
-    process.exit(1);
-  }
-}
-// --add-instances --instances order=2: only the services named (the running system has the rest).
-const wanted = args.instances;
-const launched =
-  addInstances && Object.keys(wanted).length > 0
-    ? specs.filter((spec) => spec.env.SERVICE_NAME !== undefined && spec.env.SERVICE_NAME in wanted)
-    : specs;
-// --compiled: plain node on the dist/ build (no TypeScript transform at start-up); refused, with
-// what to do, when the build is missing or older than the sources.
+// From here on the slot is held: every refusal gives it back before exiting.
 let system: ReturnType<typeof launch>;
 try {
+  const specs = planProcesses({
+    redisUrl,
+    ...(redisUsers ? { redisUsers } : {}),
+    instances: args.instances,
+    ...(slot?.prefix === undefined ? {} : { slotPrefix: slot.prefix }),
+    // SERVICE_PORT=0 (any free port), as for one service process, applies to every service.
+    anyPort: args.anyPort || process.env.SERVICE_PORT === "0",
+    ...(portBase === undefined ? {} : { portBase }),
+    ...(process.env.GATEWAY_PORT ? { gatewayPort: Number(process.env.GATEWAY_PORT) } : {}),
+    ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
+  });
+  // --add-instances --instances order=2: only the services named (the running system has the rest).
+  const wanted = args.instances;
+  const launched =
+    addInstances && Object.keys(wanted).length > 0
+      ? specs.filter((spec) => spec.env.SERVICE_NAME !== undefined && spec.env.SERVICE_NAME in wanted)
+      : specs;
+  // --compiled: plain node on the dist/ build (no TypeScript transform at start-up); refused, with
+  // what to do, when the build is missing or older than the sources.
   system = launch(launched, undefined, { compiled: args.compiled, respawn: {} });
 } catch (error) {
-  if (!(error instanceof CompiledBuildError)) throw error;
-  console.error(`--compiled: ${error.message}`);
+  await slot?.release();
+  const line = preStartRefusal(error);
+  if (line === undefined) throw error;
+  console.error(line);
   process.exit(1);
 }
 

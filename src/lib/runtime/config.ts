@@ -52,10 +52,50 @@ export const tracingEnvShape = {
 export const emptyIsUnset = <T extends z.ZodTypeAny>(schema: T) =>
   z.preprocess((value) => (value === "" ? undefined : value), schema);
 
+/**
+ * REDIS_URL: `redis://` or `rediss://` (ioredis took `http://host:port` for a Unix socket path:
+ * "connect ENOENT //host:port"), with an optional whole-number database after the port (Redis
+ * answered "/abc" with a bare "ERR value is not an integer"). Empty counts as unset.
+ */
+export const redisUrlSchema = emptyIsUnset(
+  z
+    .string()
+    .url()
+    .superRefine((value, ctx) => {
+      const url = new URL(value);
+      if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+        ctx.addIssue({
+          code: "custom",
+          message: `must start with redis:// or rediss:// (got ${url.protocol}//): e.g. redis://localhost:6379/0`,
+        });
+        return;
+      }
+      const db = url.pathname.replace(/^\//, "");
+      if (db !== "" && !/^\d+$/.test(db))
+        ctx.addIssue({
+          code: "custom",
+          message: `the database after the port must be a whole number, as in redis://localhost:6379/2 (got "${db}")`,
+        });
+    })
+    .default("redis://localhost:6379"),
+);
+
+/** The NODE_ENV values a process knows; a typo (`prod`) ran silently with the development defaults. */
+export const NODE_ENVS = ["development", "production", "test"] as const;
+/** NODE_ENV: one of NODE_ENVS (default development; empty counts as unset). */
+export const nodeEnvSchema = emptyIsUnset(
+  z
+    .enum(NODE_ENVS, {
+      error: (issue) =>
+        `must be development, production or test (got ${JSON.stringify(issue.input)}): anything else would run with the development defaults`,
+    })
+    .default("development"),
+);
+
 export const serviceEnvSchema = z.object({
   ...tracingEnvShape,
   /** Empty counts as unset (the default). */
-  REDIS_URL: emptyIsUnset(z.string().url().default("redis://localhost:6379")),
+  REDIS_URL: redisUrlSchema,
   /** Redis ACL user this process connects as (docs/security.md "Redis ACL"); default: the URL's. */
   REDIS_USERNAME: z.string().min(1).optional(),
   /** Password of REDIS_USERNAME (keep it in an env file that is not committed). */
@@ -94,7 +134,7 @@ export const serviceEnvSchema = z.object({
   /** Consumers with nothing pending, unseen this long (ms), leave their groups (default 1 h). */
   BUS_DEAD_CONSUMER_MS: z.coerce.number().int().positive().default(3_600_000),
   /** "production" refuses to start on a Redis that cannot keep the delivery promises. */
-  NODE_ENV: z.string().default("development"),
+  NODE_ENV: nodeEnvSchema,
   /**
    * The gateway's secret: when set, the HTTP port serves only requests carrying the gateway's
    * `X-Gateway-Auth` (but /health, /health/live, /metrics). At least 32 characters; required with
@@ -114,12 +154,31 @@ export type ServiceEnv = z.infer<typeof serviceEnvSchema>;
 export class ConfigError extends Error {
   readonly code = "INVALID_CONFIG";
 
-  constructor(issues: readonly { path: readonly PropertyKey[]; message: string }[]) {
-    super(
-      `Invalid configuration: ${issues.map((i) => `${i.path.map(String).join(".")}: ${i.message}`).join("; ")}`,
-    );
+  constructor(issues: readonly { path: readonly PropertyKey[]; message: string; expected?: unknown }[]) {
+    // One reason per variable: `.int().max(n)` fails twice for 1e30 (zod's safe-int bound, then
+    // max), which read as the same line repeated (newuser8 L4).
+    const seen = new Set<string>();
+    const reasons: string[] = [];
+    for (const issue of issues) {
+      const name = issue.path.map(String).join(".");
+      if (seen.has(name)) continue;
+      seen.add(name);
+      reasons.push(`${name}: ${issueMessage(issue)}`);
+    }
+    super(`Invalid configuration: ${reasons.join("; ")}`);
     this.name = "ConfigError";
   }
+}
+
+/**
+ * An issue's message; zod's "expected int, received number" (a fractional value) said as what the
+ * variable must be: a whole number, of ms for the `_MS` durations.
+ */
+function issueMessage(issue: { path: readonly PropertyKey[]; message: string; expected?: unknown }): string {
+  if (issue.expected !== "int") return issue.message;
+  return String(issue.path.at(-1)).endsWith("_MS")
+    ? "must be a whole number of ms"
+    : "must be a whole number";
 }
 
 /** Parses the environment once at start; a bad value stops the process with every problem listed. */

@@ -49,13 +49,38 @@ export function errorWithCauses(error: unknown): string {
   return parts.join(": ");
 }
 
+/** Where a failed start was to listen: the variable naming the host, and its value. */
+export interface ListenTarget {
+  variable: string;
+  host: string;
+}
+
 /**
- * One line a person can act on for a failure to start: the common cases (port in use, Redis
- * unreachable) get their cause and what to do, anything else its message.
+ * Whether `error` is the failure to listen on `listen.host`: its name did not resolve (Node's
+ * getaddrinfo error carries the `hostname` it looked up) or is not an address of this machine.
  */
-export function startFailureReason(error: unknown, port?: number): string {
+function isListenFailure(error: unknown, listen: ListenTarget | undefined): listen is ListenTarget {
+  if (listen === undefined) return false;
+  const e = error as { code?: unknown; hostname?: unknown; syscall?: unknown; address?: unknown } | null;
+  if (e?.syscall === "listen" && e.code !== "EADDRINUSE") return true;
+  return e?.hostname === listen.host || (e?.code === "EADDRNOTAVAIL" && e.address === listen.host);
+}
+
+/**
+ * One line a person can act on for a failure to start: the common cases (port in use, a host it
+ * cannot listen on, Redis unreachable) get their cause and what to do, anything else its message.
+ * `listen`: the host the process was to listen on, so a bad GATEWAY_HOST / SERVICE_HOST is named
+ * as such rather than taken for Redis (newuser8 M2).
+ */
+export function startFailureReason(error: unknown, port?: number, listen?: ListenTarget): string {
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
+  if (isListenFailure(error, listen)) {
+    return (
+      `cannot listen on ${listen.variable}=${listen.host} (${message}): set ${listen.variable} to a ` +
+      "name or address of this machine (127.0.0.1, the default; 0.0.0.0 for every interface)"
+    );
+  }
   if (code === "EADDRINUSE") {
     return (
       `port ${port ?? "?"} is already in use (another program, or an Ordersaga over another Redis or ` +
@@ -65,7 +90,7 @@ export function startFailureReason(error: unknown, port?: number): string {
     );
   }
   if (/NOAUTH|WRONGPASS|invalid password|invalid DB index|ERR DB index/i.test(message)) {
-    return `Redis refused the connection (${message}): check the password and database in REDIS_URL`;
+    return `Redis refused the connection (${message}): check the password and database in REDIS_URL, and REDIS_USERNAME / REDIS_PASSWORD when set`;
   }
   if (
     code === "ECONNREFUSED" ||
@@ -77,9 +102,17 @@ export function startFailureReason(error: unknown, port?: number): string {
   return message;
 }
 
-/** Reports the failure to the parent (if any) and on stderr as one line, then exits with 1. */
-export async function failStart(service: string, error: unknown, port?: number): Promise<never> {
-  const reason = startFailureReason(error, port);
+/**
+ * Reports the failure to the parent (if any) and on stderr as one line, then exits with 1.
+ * `listen`: see startFailureReason.
+ */
+export async function failStart(
+  service: string,
+  error: unknown,
+  port?: number,
+  listen?: ListenTarget,
+): Promise<never> {
+  const reason = startFailureReason(error, port, listen);
   process.stderr.write(`${service} could not start: ${reason}\n`);
   await send({ type: "ordersaga:failed", service, reason });
   process.exit(1);

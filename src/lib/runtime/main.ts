@@ -8,6 +8,7 @@ import { initTracing } from "../observability/tracing.js";
 import { ConfigError, parseEnv, serviceEnvSchema } from "./config.js";
 import { failStart, signalReady } from "./launch-signal.js";
 import { createRedisPlatform } from "./platform.js";
+import { redisErrorHandler } from "./redis-credentials.js";
 import { waitForRedis } from "./redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "./retention.js";
 import { guardRedisDurability, SERVICE_SECRET_VARIABLES, shutdownOnSignals } from "./process.js";
@@ -60,9 +61,7 @@ async function runConfigured<E extends EventRegistry>(
     ...(env.REDIS_PASSWORD === undefined ? {} : { password: env.REDIS_PASSWORD }),
     claimIdleMs: env.CLAIM_IDLE_MS,
     retention,
-    onError: (error) => {
-      if (connected) logger.warn({ err: error }, "redis connection error");
-    },
+    onError: redisErrorHandler(logger, () => connected),
   });
   const port = env.SERVICE_PORT ?? options.defaultPort;
   const placeholders =
@@ -103,7 +102,9 @@ async function runConfigured<E extends EventRegistry>(
       processMetrics: true,
       ...(gatewaySecret === undefined ? {} : { gatewaySecret }),
     },
-  ).catch((error: unknown) => failStart(name, error, port));
+  ).catch((error: unknown) =>
+    failStart(name, error, port, { variable: "SERVICE_HOST", host: env.SERVICE_HOST }),
+  );
   await signalReady(name, running.url, logger);
   shutdownOnSignals({
     logger,

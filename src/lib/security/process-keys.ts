@@ -15,7 +15,7 @@ export const SIGNING_KEYS_FILE_ENV = "BUS_SIGNING_KEYS_FILE";
 export function keyringFromEnv(env: NodeJS.ProcessEnv = process.env): Keyring {
   const inline = env[SIGNING_KEYS_ENV]?.trim();
   const file = env[SIGNING_KEYS_FILE_ENV]?.trim();
-  if (inline) return Keyring.parse(inline);
+  if (inline) return parseNamed(inline, SIGNING_KEYS_ENV);
   if (file) {
     let text: string;
     try {
@@ -23,13 +23,23 @@ export function keyringFromEnv(env: NodeJS.ProcessEnv = process.env): Keyring {
     } catch (error) {
       throw new KeyConfigError(`${SIGNING_KEYS_FILE_ENV}: cannot read ${file} (${(error as Error).message})`);
     }
-    return Keyring.parse(text);
+    return parseNamed(text, `${SIGNING_KEYS_FILE_ENV} (${file})`);
   }
   if (env.NODE_ENV === "production")
     throw new KeyConfigError(
       `NODE_ENV=production needs signing keys: set ${SIGNING_KEYS_ENV} or ${SIGNING_KEYS_FILE_ENV} (docs/security.md)`,
     );
   return new Keyring([], true);
+}
+
+/** Keyring.parse, its KeyConfigError prefixed with where the list came from (newuser8 M4). */
+function parseNamed(text: string, where: string): Keyring {
+  try {
+    return Keyring.parse(text);
+  } catch (error) {
+    if (error instanceof KeyConfigError) throw new KeyConfigError(`${where}: ${error.message}`);
+    throw error;
+  }
 }
 
 let processKeyring: Keyring | undefined;

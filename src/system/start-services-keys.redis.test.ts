@@ -1,0 +1,63 @@
+/**
+ * `npm run start:services` with keys it cannot use (newuser8 M4): production without keys, or a
+ * garbage BUS_SIGNING_KEYS, is one line naming the variable and exit 2, before anything is claimed:
+ * no launcher slot and no development secrets left in Redis or on disk, so a retry gets the same
+ * reason (not "another launcher holds slot main"). Real launcher process over a real redis-server.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { describeWithRedis } from "../test-support/redis.js";
+
+const secretsDir = mkdtempSync(join(tmpdir(), "nu8-dev-secrets-"));
+afterAll(() => rmSync(secretsDir, { recursive: true, force: true }));
+
+function startServices(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/system/start-services.ts", "--any-port"], {
+    env: { ...process.env, LOG_LEVEL: "info", DEV_SECRETS_DIR: secretsDir, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, output })));
+}
+
+describeWithRedis("start:services with keys it cannot use", (getRedis) => {
+  it("production without keys: one line naming BUS_SIGNING_KEYS, exit 2, nothing claimed, the retry says the same", async () => {
+    const env = {
+      NODE_ENV: "production",
+      REDIS_URL: `${getRedis().url}/5`,
+      BUS_SIGNING_KEYS: "",
+      BUS_SIGNING_KEYS_FILE: "",
+    };
+    for (const attempt of [1, 2]) {
+      const { code, output } = await startServices(env);
+      expect({ attempt, code }).toEqual({ attempt, code: 2 });
+      expect(output.trim()).toBe(
+        "start:services: NODE_ENV=production needs signing keys: set BUS_SIGNING_KEYS or BUS_SIGNING_KEYS_FILE (docs/security.md)",
+      );
+    }
+    const redis = getRedis().client();
+    await redis.select(5);
+    expect(await redis.keys("*")).toEqual([]);
+    expect(readdirSync(secretsDir)).toEqual([]);
+  }, 120_000);
+
+  it("a garbage BUS_SIGNING_KEYS: one line naming the variable, exit 2, no slot and no development secrets", async () => {
+    const { code, output } = await startServices({
+      REDIS_URL: `${getRedis().url}/6`,
+      BUS_SIGNING_KEYS: "garbage",
+    });
+    expect(code).toBe(2);
+    expect(output.trim()).toBe(
+      'start:services: BUS_SIGNING_KEYS: key entry "garbage::…": expected <service>:<kid>:<base64 secret>',
+    );
+    const redis = getRedis().client();
+    await redis.select(6);
+    expect(await redis.keys("*")).toEqual([]);
+    expect(readdirSync(secretsDir)).toEqual([]);
+  }, 120_000);
+});

@@ -82,12 +82,14 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
   }
 
   /**
-   * A voided order with no charge known: asks the provider whether it holds one anyway (an attempt
-   * whose answer was lost and could not be settled then), and gives it back. Undefined: nothing was
-   * charged. Throws (retryable) while the provider cannot be asked: never assumes.
+   * A voided order with no charge known: voids the order's charge key at the provider, which answers
+   * whether it holds a charge anyway (an attempt whose answer was lost and could not be settled
+   * then), and gives that back. Undefined: nothing was charged, and the provider's tombstone on the
+   * key makes sure nothing can be later (a charge frozen mid-commit that resumes finds the key
+   * taken). Throws (retryable) while the provider cannot be asked: never assumes.
    */
   async function verifyVoid(record: PaymentRecord): Promise<PaymentRecord | undefined> {
-    const entry = await provider.lookup("charge", record.orderId);
+    const entry = await provider.voidCharge(record.orderId);
     if (entry?.status !== "approved") return undefined;
     const late: PaymentRecord = {
       ...record,

@@ -5,6 +5,7 @@ import { Publisher } from "../../lib/bus/publisher.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { MemoryTransport } from "../../lib/bus/transports/memory.js";
 import { MemoryDeadLetterStore } from "../../lib/dlq/memory-dead-letter-store.js";
+import { DecryptionError } from "../../lib/security/encryption.js";
 import { voidedRecord } from "./domain.js";
 import { createPaymentHandlers } from "./handlers.js";
 import { type PaymentProvider, SimulatedPaymentProvider } from "./provider.js";
@@ -204,5 +205,38 @@ describe("payment handlers", () => {
       failedAttempts: 0,
     };
     expect(mismatchOf(row)).toBeUndefined();
+  });
+
+  it("acks, not dead-letters, a charge decided from a record read before a stall when the saga ended meanwhile and shredded the token key", async () => {
+    const store = new MemoryPaymentStore(async () => undefined);
+    const inner = new SimulatedPaymentProvider();
+    const read = store.get.bind(store);
+    const stale = new Set(["o-9", "o-10"]);
+    // The record is read before the stall (nothing yet); during it the saga ends: o-9 is voided by
+    // the refund compensation, o-10's outcome is announced; both token keys are shredded.
+    store.get = async (orderId) => {
+      if (!stale.delete(orderId)) return read(orderId);
+      if (orderId === "o-9")
+        await store.commit(voidedRecord("o-9", "saga ended", "2030-01-01T00:00:00.000Z"), null, []);
+      else await store.recordOutcome(orderId, "cancelled");
+      return undefined;
+    };
+    const handlers = createPaymentHandlers({
+      store,
+      provider: createProviderClient({ provider: inner }),
+      now: () => 0,
+      newId: () => "pay-9",
+      tokens: {
+        readKey: async (orderId) => {
+          throw new DecryptionError(`the token key of order ${orderId} is gone (shredded)`);
+        },
+      },
+    });
+    await expect(handlers.paymentRequested({ ...request, orderId: "o-9" }, ctx)).resolves.toBeUndefined();
+    await expect(handlers.paymentRequested({ ...request, orderId: "o-10" }, ctx)).resolves.toBeUndefined();
+    expect(await store.get("o-9")).toMatchObject({ status: "voided" });
+    expect(await store.get("o-10")).toBeUndefined();
+    const charged = (await inner.ledger.list("charge")).filter((e) => e.status === "approved");
+    expect(charged).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ import type { AllEvents, OrderCompensationPaymentRefund, PaymentRequested } from
 import type { MessageContext } from "../../lib/bus/context.js";
 import { BusError } from "../../lib/bus/errors.js";
 import {
+  type ChargeDecision,
   type ChargeFailure,
   capturedRecord,
   chargedAmount,
@@ -24,7 +25,8 @@ import {
 } from "./domain.js";
 import type { ChargeResult } from "./provider.js";
 import { isProviderUnavailable, type ProviderClient } from "./provider-client.js";
-import type { TokenOpener } from "../../lib/security/payment-token.js";
+import { DecryptionError } from "../../lib/security/encryption.js";
+import type { ReadTokenKey, TokenOpener } from "../../lib/security/payment-token.js";
 import type { PaymentStore } from "./store.js";
 
 export type HandlerContext = Pick<
@@ -144,6 +146,54 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
     }
   }
 
+  /** Carries out a decision that does not charge; false when the decision is to charge. */
+  async function settleWithoutCharge(
+    orderId: string,
+    decision: ChargeDecision,
+    ctx: HandlerContext,
+  ): Promise<boolean> {
+    switch (decision.action) {
+      case "skip":
+        ctx.logger.debug({ orderId, why: decision.why }, "payment request ignored");
+        return true;
+      case "reverse":
+        await reverse(decision.record);
+        return true;
+      case "verify":
+        await verifyVoid(decision.record);
+        return true;
+      case "charge":
+        return false;
+    }
+  }
+
+  /**
+   * The token's key entry, or undefined when it is gone because the order settled while this request
+   * waited (a stalled process resuming with a record read before the stall): the record and the
+   * order's outcome are read again, a settled record is acted on as it is now (skip, verify,
+   * reverse) and an ended saga is acked, so a stale request is not dead-lettered as
+   * DECRYPTION_FAILED, noise that hides real dead letters. Otherwise the failure stands.
+   */
+  async function keyUnlessSettled(
+    request: PaymentRequested,
+    tokenKey: Promise<ReadTokenKey>,
+    reported: boolean,
+    ctx: HandlerContext,
+  ): Promise<ReadTokenKey | undefined> {
+    try {
+      return await tokenKey;
+    } catch (error) {
+      if (!(error instanceof DecryptionError)) throw error;
+      const { orderId } = request;
+      const [record, outcome] = await Promise.all([store.get(orderId), store.outcome(orderId)]);
+      if (await settleWithoutCharge(orderId, decideCharge(record, reported), ctx)) return undefined;
+      if (!outcome) throw error;
+      // The key cannot come back: nothing can be charged; the saga's compensation settles the rest.
+      ctx.logger.info({ orderId, outcome }, "payment request ignored: the order ended while it waited");
+      return undefined;
+    }
+  }
+
   async function paymentRequested(request: PaymentRequested, ctx: HandlerContext): Promise<void> {
     // The token's key entry is read with the record (one Redis round trip on the Redis platform);
     // the token is opened (decrypted) only below, once the request charges. The read's outcome (or
@@ -154,24 +204,14 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
       store.get(request.orderId),
       store.attemptReported(request.orderId, request.attempt),
     ]);
-    const decision = decideCharge(record, reported);
-    if (decision.action === "skip") {
-      ctx.logger.debug({ orderId: request.orderId, why: decision.why }, "payment request ignored");
-      return;
-    }
-    if (decision.action === "reverse") {
-      await reverse(decision.record);
-      return;
-    }
-    if (decision.action === "verify") {
-      await verifyVoid(decision.record);
-      return;
-    }
+    if (await settleWithoutCharge(request.orderId, decideCharge(record, reported), ctx)) return;
     // Opened only for the call (not for a request that skips, reverses or verifies): the token in
     // clear is never stored, logged or published. A token that cannot be opened (its order's key was
     // shredded: the saga ended) throws a non-retryable DECRYPTION_FAILED here, outside the charge's
-    // failure handling: dead-lettered, nothing charged.
-    const opened = (await tokenKey).open();
+    // failure handling: dead-lettered, nothing charged, unless the order settled meanwhile.
+    const key = await keyUnlessSettled(request, tokenKey, reported, ctx);
+    if (!key) return;
+    const opened = key.open();
     let charge: ChargeResult;
     try {
       charge = await provider.charge({

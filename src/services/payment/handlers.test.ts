@@ -5,7 +5,9 @@ import { Publisher } from "../../lib/bus/publisher.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { MemoryTransport } from "../../lib/bus/transports/memory.js";
 import { MemoryDeadLetterStore } from "../../lib/dlq/memory-dead-letter-store.js";
+import { BusError } from "../../lib/bus/errors.js";
 import { DecryptionError } from "../../lib/security/encryption.js";
+import { TokenKeyGoneError } from "../../lib/security/payment-token.js";
 import { voidedRecord } from "./domain.js";
 import { createPaymentHandlers } from "./handlers.js";
 import { type PaymentProvider, SimulatedPaymentProvider } from "./provider.js";
@@ -236,6 +238,34 @@ describe("payment handlers", () => {
     await expect(handlers.paymentRequested({ ...request, orderId: "o-10" }, ctx)).resolves.toBeUndefined();
     expect(await store.get("o-9")).toMatchObject({ status: "voided" });
     expect(await store.get("o-10")).toBeUndefined();
+    const charged = (await inner.ledger.list("charge")).filter((e) => e.status === "approved");
+    expect(charged).toEqual([]);
+  });
+
+  it("waits (retryable), not dead-letters, a request whose token key is gone before the saga's end reached payment, then acks it once the order is voided", async () => {
+    const store = new MemoryPaymentStore(async () => undefined);
+    const inner = new SimulatedPaymentProvider();
+    const handlers = createPaymentHandlers({
+      store,
+      provider: createProviderClient({ provider: inner }),
+      now: () => 0,
+      newId: () => "pay-11",
+      tokens: {
+        readKey: async (orderId) => {
+          throw new TokenKeyGoneError(orderId);
+        },
+      },
+    });
+    // Both payment instances stalled: the saga timed out, shredded the key and queued its refund
+    // compensation behind this request.
+    const waiting = await handlers
+      .paymentRequested({ ...request, orderId: "o-11" }, ctx)
+      .catch((e: unknown) => e);
+    expect(waiting).toBeInstanceOf(BusError);
+    expect(waiting).toMatchObject({ code: "PAYMENT_TOKEN_KEY_GONE", retryable: true });
+    // The compensation is handled; the request's redelivery finds the order voided and acks.
+    await handlers.refundRequested({ orderId: "o-11", reason: "payment step timed out" }, ctx);
+    await expect(handlers.paymentRequested({ ...request, orderId: "o-11" }, ctx)).resolves.toBeUndefined();
     const charged = (await inner.ledger.list("charge")).filter((e) => e.status === "approved");
     expect(charged).toEqual([]);
   });

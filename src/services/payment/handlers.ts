@@ -26,7 +26,7 @@ import {
 import type { ChargeResult } from "./provider.js";
 import { isProviderUnavailable, type ProviderClient } from "./provider-client.js";
 import { DecryptionError } from "../../lib/security/encryption.js";
-import type { ReadTokenKey, TokenOpener } from "../../lib/security/payment-token.js";
+import { type ReadTokenKey, type TokenOpener, TokenKeyGoneError } from "../../lib/security/payment-token.js";
 import type { PaymentStore } from "./store.js";
 
 export type HandlerContext = Pick<
@@ -172,7 +172,10 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
    * waited (a stalled process resuming with a record read before the stall): the record and the
    * order's outcome are read again, a settled record is acted on as it is now (skip, verify,
    * reverse) and an ended saga is acked, so a stale request is not dead-lettered as
-   * DECRYPTION_FAILED, noise that hides real dead letters. Otherwise the failure stands.
+   * DECRYPTION_FAILED, noise that hides real dead letters. A key gone with neither (the saga's end
+   * is still queued behind this request: its refund compensation voids the order) is retried
+   * (PAYMENT_TOKEN_KEY_GONE, retryable) until it settles. A token that cannot be opened otherwise
+   * (unknown key, malformed entry) fails as DECRYPTION_FAILED: dead-lettered, nothing charged.
    */
   async function keyUnlessSettled(
     request: PaymentRequested,
@@ -186,8 +189,18 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
       if (!(error instanceof DecryptionError)) throw error;
       const { orderId } = request;
       const [record, outcome] = await Promise.all([store.get(orderId), store.outcome(orderId)]);
-      if (await settleWithoutCharge(orderId, decideCharge(record, reported), ctx)) return undefined;
-      if (!outcome) throw error;
+      if (await settleWithoutCharge(orderId, decideCharge(record, reported), ctx)) {
+        ctx.logger.info({ orderId }, "token key gone: the order settled meanwhile, request acked");
+        return undefined;
+      }
+      if (!outcome) {
+        if (!(error instanceof TokenKeyGoneError)) throw error;
+        throw new BusError(
+          "PAYMENT_TOKEN_KEY_GONE",
+          `the token key of order ${orderId} is gone but the order is not settled yet: waiting for the saga's end`,
+          { retryable: true, cause: error },
+        );
+      }
       // The key cannot come back: nothing can be charged; the saga's compensation settles the rest.
       ctx.logger.info({ orderId, outcome }, "payment request ignored: the order ended while it waited");
       return undefined;

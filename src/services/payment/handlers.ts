@@ -92,7 +92,7 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
    */
   async function verifyVoid(record: PaymentRecord): Promise<PaymentRecord | undefined> {
     const entry = await provider.voidCharge(record.orderId);
-    if (entry?.status !== "approved") return undefined;
+    if (entry.status !== "approved") return undefined;
     const late: PaymentRecord = {
       ...record,
       amount: entry.amount,
@@ -190,7 +190,7 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
       const { orderId } = request;
       const [record, outcome] = await Promise.all([store.get(orderId), store.outcome(orderId)]);
       if (await settleWithoutCharge(orderId, decideCharge(record, reported), ctx)) {
-        ctx.logger.info({ orderId }, "token key gone: the order settled meanwhile, request acked");
+        ctx.logger.info({ orderId }, "token cannot be opened: the order settled meanwhile, request acked");
         return undefined;
       }
       if (!outcome) {
@@ -219,9 +219,8 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
     ]);
     if (await settleWithoutCharge(request.orderId, decideCharge(record, reported), ctx)) return;
     // Opened only for the call (not for a request that skips, reverses or verifies): the token in
-    // clear is never stored, logged or published. A token that cannot be opened (its order's key was
-    // shredded: the saga ended) throws a non-retryable DECRYPTION_FAILED here, outside the charge's
-    // failure handling: dead-lettered, nothing charged, unless the order settled meanwhile.
+    // clear is never stored, logged or published. A token that cannot be opened is handled before
+    // the charge's failure handling (keyUnlessSettled): nothing is charged either way.
     const key = await keyUnlessSettled(request, tokenKey, reported, ctx);
     if (!key) return;
     const opened = key.open();

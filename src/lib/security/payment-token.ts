@@ -350,7 +350,7 @@ export class TokenOpener {
     const privateKey = this.privateKeys.get(kid);
     if (!privateKey) throw new DecryptionError(`unknown payment token key "${kid}"`);
     const entry = await this.store.get(orderId, sealId);
-    if (!entry) throw new DecryptionError(`the token key of order ${orderId} is gone (shredded)`);
+    if (!entry) throw new TokenKeyGoneError(orderId);
     // v2 `<ephemeral public>.<entry secret>`; v1 the ephemeral public key alone.
     const [ephemeral = "", secret] = entry.split(".", 2);
     const entrySecret = secret === undefined ? undefined : Buffer.from(secret, "base64");
@@ -371,6 +371,18 @@ export class TokenOpener {
         }
       },
     };
+  }
+}
+
+/**
+ * The order's token key entry is absent: shredded when its saga ended (or never written). Still
+ * DECRYPTION_FAILED; its own class so the payment service can tell "the saga ended" from a token
+ * it cannot open (unknown key, malformed entry, altered bytes).
+ */
+export class TokenKeyGoneError extends DecryptionError {
+  constructor(orderId: string) {
+    super(`the token key of order ${orderId} is gone (shredded)`);
+    this.name = "TokenKeyGoneError";
   }
 }
 

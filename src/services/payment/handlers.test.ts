@@ -5,10 +5,14 @@ import { Publisher } from "../../lib/bus/publisher.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { MemoryTransport } from "../../lib/bus/transports/memory.js";
 import { MemoryDeadLetterStore } from "../../lib/dlq/memory-dead-letter-store.js";
+import { BusError } from "../../lib/bus/errors.js";
+import { DecryptionError } from "../../lib/security/encryption.js";
+import { TokenKeyGoneError } from "../../lib/security/payment-token.js";
 import { voidedRecord } from "./domain.js";
 import { createPaymentHandlers } from "./handlers.js";
 import { type PaymentProvider, SimulatedPaymentProvider } from "./provider.js";
 import { createProviderClient } from "./provider-client.js";
+import { mismatchOf } from "./reconciliation.js";
 import { MemoryPaymentStore } from "./store.js";
 
 const publisher = new Publisher({
@@ -50,6 +54,7 @@ describe("payment handlers", () => {
       },
       refund: (r, signal) => inner.refund(r, signal),
       retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
+      voidCharge: (key, signal) => inner.voidCharge(key, signal),
       list: (kind, page) => inner.list(kind, page),
     };
     const handlers = createPaymentHandlers({
@@ -115,7 +120,10 @@ describe("payment handlers", () => {
     await expect(handlers.paymentRequested({ ...request, orderId: "o-3" }, ctx)).resolves.toBeUndefined();
     await expect(handlers.paymentRequested({ ...request, orderId: "o-5" }, ctx)).resolves.toBeUndefined();
     await expect(handlers.paymentRequested({ ...request, orderId: "o-4" }, ctx)).rejects.toThrow("shredded");
-    expect(await inner.ledger.list("charge")).toEqual([]);
+    // Nothing charged; the voided order's key holds the void's tombstone (no charge can land on it).
+    expect((await inner.ledger.list("charge")).map((e) => [e.idempotencyKey, e.status])).toEqual([
+      ["o-3", "voided"],
+    ]);
   });
 
   it("opens (decrypts) the token only for a charge: not for a redelivery after the capture, nor a voided order", async () => {
@@ -146,6 +154,119 @@ describe("payment handlers", () => {
     await store.commit(voidedRecord("o-7", "saga ended", "2030-01-01T00:00:00.000Z"), null, []);
     await handlers.paymentRequested({ ...request, orderId: "o-7" }, ctx);
     expect(opened).toEqual(["o-6"]);
-    expect((await inner.ledger.list("charge")).map((e) => e.idempotencyKey)).toEqual(["o-6"]);
+    expect((await inner.ledger.list("charge")).map((e) => [e.idempotencyKey, e.status])).toEqual([
+      ["o-6", "approved"],
+      ["o-7", "voided"],
+    ]);
+  });
+
+  it("moves no money when a charge held past its in-flight lease commits after its void was confirmed", async () => {
+    const store = new MemoryPaymentStore(async () => undefined);
+    let reached = (): void => undefined;
+    const holding = new Promise<void>((resolve) => (reached = resolve));
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const inner = new SimulatedPaymentProvider({
+      processingDelay: () => {
+        reached();
+        return held;
+      },
+    });
+    // The frozen instance's charge (SIGSTOP mid-commit): taken by the provider, its commit held.
+    const late = inner.charge({
+      idempotencyKey: "o-8",
+      amount: 900,
+      currency: "USD",
+      token: "tok_late_commit",
+    });
+    late.catch(() => undefined);
+    await holding;
+    // Its in-flight lease lapses while the process is frozen: the provider now answers "no such call".
+    await inner.ledger.endCall("charge", "o-8");
+    const handlers = createPaymentHandlers({
+      store,
+      provider: createProviderClient({ provider: inner }),
+      now: () => 0,
+      newId: () => "pay-8",
+      tokens: { readKey: async () => ({ open: () => "tok_late_commit" }) },
+    });
+    // The saga's refund on another instance: nothing taken, the void is confirmed.
+    await handlers.refundRequested({ orderId: "o-8", reason: "payment step timed out" }, ctx);
+    expect(await store.get("o-8")).toMatchObject({ status: "voided" });
+    // The frozen process resumes and commits; no continuation of it runs (kill -9 right after).
+    release();
+    await expect(late).rejects.toMatchObject({ code: "charge_voided", transient: false });
+    const charge = await inner.ledger.get("charge", "o-8");
+    expect(charge?.status).not.toBe("approved");
+    const row = {
+      orderId: "o-8",
+      record: await store.get("o-8"),
+      charge,
+      refund: await inner.ledger.get("refund", "refund:o-8"),
+      outcome: "failed" as const,
+      failedAttempts: 0,
+    };
+    expect(mismatchOf(row)).toBeUndefined();
+  });
+
+  it("acks, not dead-letters, a charge decided from a record read before a stall when the saga ended meanwhile and shredded the token key", async () => {
+    const store = new MemoryPaymentStore(async () => undefined);
+    const inner = new SimulatedPaymentProvider();
+    const read = store.get.bind(store);
+    const stale = new Set(["o-9", "o-10"]);
+    // The record is read before the stall (nothing yet); during it the saga ends: o-9 is voided by
+    // the refund compensation, o-10's outcome is announced; both token keys are shredded.
+    store.get = async (orderId) => {
+      if (!stale.delete(orderId)) return read(orderId);
+      if (orderId === "o-9")
+        await store.commit(voidedRecord("o-9", "saga ended", "2030-01-01T00:00:00.000Z"), null, []);
+      else await store.recordOutcome(orderId, "cancelled");
+      return undefined;
+    };
+    const handlers = createPaymentHandlers({
+      store,
+      provider: createProviderClient({ provider: inner }),
+      now: () => 0,
+      newId: () => "pay-9",
+      tokens: {
+        readKey: async (orderId) => {
+          throw new DecryptionError(`the token key of order ${orderId} is gone (shredded)`);
+        },
+      },
+    });
+    await expect(handlers.paymentRequested({ ...request, orderId: "o-9" }, ctx)).resolves.toBeUndefined();
+    await expect(handlers.paymentRequested({ ...request, orderId: "o-10" }, ctx)).resolves.toBeUndefined();
+    expect(await store.get("o-9")).toMatchObject({ status: "voided" });
+    expect(await store.get("o-10")).toBeUndefined();
+    const charged = (await inner.ledger.list("charge")).filter((e) => e.status === "approved");
+    expect(charged).toEqual([]);
+  });
+
+  it("waits (retryable), not dead-letters, a request whose token key is gone before the saga's end reached payment, then acks it once the order is voided", async () => {
+    const store = new MemoryPaymentStore(async () => undefined);
+    const inner = new SimulatedPaymentProvider();
+    const handlers = createPaymentHandlers({
+      store,
+      provider: createProviderClient({ provider: inner }),
+      now: () => 0,
+      newId: () => "pay-11",
+      tokens: {
+        readKey: async (orderId) => {
+          throw new TokenKeyGoneError(orderId);
+        },
+      },
+    });
+    // Both payment instances stalled: the saga timed out, shredded the key and queued its refund
+    // compensation behind this request.
+    const waiting = await handlers
+      .paymentRequested({ ...request, orderId: "o-11" }, ctx)
+      .catch((e: unknown) => e);
+    expect(waiting).toBeInstanceOf(BusError);
+    expect(waiting).toMatchObject({ code: "PAYMENT_TOKEN_KEY_GONE", retryable: true });
+    // The compensation is handled; the request's redelivery finds the order voided and acks.
+    await handlers.refundRequested({ orderId: "o-11", reason: "payment step timed out" }, ctx);
+    await expect(handlers.paymentRequested({ ...request, orderId: "o-11" }, ctx)).resolves.toBeUndefined();
+    const charged = (await inner.ledger.list("charge")).filter((e) => e.status === "approved");
+    expect(charged).toEqual([]);
   });
 });

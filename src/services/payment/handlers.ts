@@ -6,6 +6,7 @@ import type { AllEvents, OrderCompensationPaymentRefund, PaymentRequested } from
 import type { MessageContext } from "../../lib/bus/context.js";
 import { BusError } from "../../lib/bus/errors.js";
 import {
+  type ChargeDecision,
   type ChargeFailure,
   capturedRecord,
   chargedAmount,
@@ -24,7 +25,8 @@ import {
 } from "./domain.js";
 import type { ChargeResult } from "./provider.js";
 import { isProviderUnavailable, type ProviderClient } from "./provider-client.js";
-import type { TokenOpener } from "../../lib/security/payment-token.js";
+import { DecryptionError } from "../../lib/security/encryption.js";
+import { type ReadTokenKey, type TokenOpener, TokenKeyGoneError } from "../../lib/security/payment-token.js";
 import type { PaymentStore } from "./store.js";
 
 export type HandlerContext = Pick<
@@ -82,13 +84,15 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
   }
 
   /**
-   * A voided order with no charge known: asks the provider whether it holds one anyway (an attempt
-   * whose answer was lost and could not be settled then), and gives it back. Undefined: nothing was
-   * charged. Throws (retryable) while the provider cannot be asked: never assumes.
+   * A voided order with no charge known: voids the order's charge key at the provider, which answers
+   * whether it holds a charge anyway (an attempt whose answer was lost and could not be settled
+   * then), and gives that back. Undefined: nothing was charged, and the provider's tombstone on the
+   * key makes sure nothing can be later (a charge frozen mid-commit that resumes finds the key
+   * taken). Throws (retryable) while the provider cannot be asked: never assumes.
    */
   async function verifyVoid(record: PaymentRecord): Promise<PaymentRecord | undefined> {
-    const entry = await provider.lookup("charge", record.orderId);
-    if (entry?.status !== "approved") return undefined;
+    const entry = await provider.voidCharge(record.orderId);
+    if (entry.status !== "approved") return undefined;
     const late: PaymentRecord = {
       ...record,
       amount: entry.amount,
@@ -142,6 +146,67 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
     }
   }
 
+  /** Carries out a decision that does not charge; false when the decision is to charge. */
+  async function settleWithoutCharge(
+    orderId: string,
+    decision: ChargeDecision,
+    ctx: HandlerContext,
+  ): Promise<boolean> {
+    switch (decision.action) {
+      case "skip":
+        ctx.logger.debug({ orderId, why: decision.why }, "payment request ignored");
+        return true;
+      case "reverse":
+        await reverse(decision.record);
+        return true;
+      case "verify":
+        await verifyVoid(decision.record);
+        return true;
+      case "charge":
+        return false;
+    }
+  }
+
+  /**
+   * The token's key entry, or undefined when it is gone because the order settled while this request
+   * waited (a stalled process resuming with a record read before the stall): the record and the
+   * order's outcome are read again, a settled record is acted on as it is now (skip, verify,
+   * reverse) and an ended saga is acked, so a stale request is not dead-lettered as
+   * DECRYPTION_FAILED, noise that hides real dead letters. A key gone with neither (the saga's end
+   * is still queued behind this request: its refund compensation voids the order) is retried
+   * (PAYMENT_TOKEN_KEY_GONE, retryable) until it settles. A token that cannot be opened otherwise
+   * (unknown key, malformed entry) fails as DECRYPTION_FAILED: dead-lettered, nothing charged.
+   */
+  async function keyUnlessSettled(
+    request: PaymentRequested,
+    tokenKey: Promise<ReadTokenKey>,
+    reported: boolean,
+    ctx: HandlerContext,
+  ): Promise<ReadTokenKey | undefined> {
+    try {
+      return await tokenKey;
+    } catch (error) {
+      if (!(error instanceof DecryptionError)) throw error;
+      const { orderId } = request;
+      const [record, outcome] = await Promise.all([store.get(orderId), store.outcome(orderId)]);
+      if (await settleWithoutCharge(orderId, decideCharge(record, reported), ctx)) {
+        ctx.logger.info({ orderId }, "token cannot be opened: the order settled meanwhile, request acked");
+        return undefined;
+      }
+      if (!outcome) {
+        if (!(error instanceof TokenKeyGoneError)) throw error;
+        throw new BusError(
+          "PAYMENT_TOKEN_KEY_GONE",
+          `the token key of order ${orderId} is gone but the order is not settled yet: waiting for the saga's end`,
+          { retryable: true, cause: error },
+        );
+      }
+      // The key cannot come back: nothing can be charged; the saga's compensation settles the rest.
+      ctx.logger.info({ orderId, outcome }, "payment request ignored: the order ended while it waited");
+      return undefined;
+    }
+  }
+
   async function paymentRequested(request: PaymentRequested, ctx: HandlerContext): Promise<void> {
     // The token's key entry is read with the record (one Redis round trip on the Redis platform);
     // the token is opened (decrypted) only below, once the request charges. The read's outcome (or
@@ -152,24 +217,13 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
       store.get(request.orderId),
       store.attemptReported(request.orderId, request.attempt),
     ]);
-    const decision = decideCharge(record, reported);
-    if (decision.action === "skip") {
-      ctx.logger.debug({ orderId: request.orderId, why: decision.why }, "payment request ignored");
-      return;
-    }
-    if (decision.action === "reverse") {
-      await reverse(decision.record);
-      return;
-    }
-    if (decision.action === "verify") {
-      await verifyVoid(decision.record);
-      return;
-    }
+    if (await settleWithoutCharge(request.orderId, decideCharge(record, reported), ctx)) return;
     // Opened only for the call (not for a request that skips, reverses or verifies): the token in
-    // clear is never stored, logged or published. A token that cannot be opened (its order's key was
-    // shredded: the saga ended) throws a non-retryable DECRYPTION_FAILED here, outside the charge's
-    // failure handling: dead-lettered, nothing charged.
-    const opened = (await tokenKey).open();
+    // clear is never stored, logged or published. A token that cannot be opened is handled before
+    // the charge's failure handling (keyUnlessSettled): nothing is charged either way.
+    const key = await keyUnlessSettled(request, tokenKey, reported, ctx);
+    if (!key) return;
+    const opened = key.open();
     let charge: ChargeResult;
     try {
       charge = await provider.charge({

@@ -24,6 +24,7 @@ import {
 import {
   type ChargeRequest,
   type ChargeResult,
+  chargeResult,
   isProviderFailure,
   type LedgerEntry,
   type LedgerPage,
@@ -55,6 +56,12 @@ export interface ProviderClient {
   refund(request: RefundRequest): Promise<RefundResult>;
   /** What the provider holds for an idempotency key; throws `OutcomeUnknownError` when it cannot be asked. */
   lookup(kind: LedgerEntry["kind"], key: string): Promise<LedgerEntry | undefined>;
+  /**
+   * Voids the charge of a key (`PaymentProvider.voidCharge`): the key's entry after, the `voided`
+   * tombstone or the charge it already held. Throws `OutcomeUnknownError` (retryable) while the
+   * call is in flight or the provider cannot be asked: a void is never assumed.
+   */
+  voidCharge(key: string): Promise<LedgerEntry>;
   /**
    * Operators' reads of the provider's dashboard (`GET /payments/...`): what it holds for a key, and
    * a page of its ledger. Under the same time budget as every call, and never while the circuit is
@@ -195,14 +202,7 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
       (entry, cause) => {
         // It never took effect (nothing stored, nothing in flight): a plain failure of this attempt.
         if (!entry) throw notTaken(cause);
-        if (entry.status === "declined") throw new ProviderError("card_declined", "card declined", false);
-        return {
-          chargeId: entry.id,
-          amount: entry.amount,
-          currency: entry.currency,
-          fingerprint: entry.fingerprint ?? "",
-          replayed: true,
-        };
+        return chargeResult(entry, true);
       },
     );
 
@@ -236,6 +236,13 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
         throw new OutcomeUnknownError(`${kind} ${key}`, error);
       });
 
+  const voidCharge = (key: string): Promise<LedgerEntry> =>
+    breaker
+      .execute(() => timed((signal) => provider.voidCharge(key, signal)))
+      .catch((error: unknown) => {
+        throw new OutcomeUnknownError(`void of charge ${key}`, error);
+      });
+
   const retryAfterMs = (): number => {
     const { state, openedAt } = breaker.snapshot();
     return state === "OPEN" && openedAt !== null ? Math.max(0, openedAt + openMs - now()) : 0;
@@ -261,6 +268,7 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     charge,
     refund,
     lookup,
+    voidCharge,
     peek,
     list,
     retryAfterMs,

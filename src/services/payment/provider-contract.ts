@@ -151,6 +151,53 @@ export function runProviderContract(name: string, ledgerFactory: () => ProviderL
       expect(await p.retrieve("charge", r.idempotencyKey)).toBeUndefined();
     });
 
+    it("moves no money for a tok_late_commit whose commit lands after its key was voided: charge_voided", async () => {
+      let reached = (): void => undefined;
+      const holding = new Promise<void>((resolve) => (reached = resolve));
+      let release = (): void => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const p = new SimulatedPaymentProvider({
+        ledger: ledgerFactory(),
+        processingDelay: () => {
+          reached();
+          return held;
+        },
+      });
+      const r = request("tok_late_commit");
+      const late = p.charge(r);
+      late.catch(() => undefined);
+      await holding;
+      // Voiding while the call is processed waits for its outcome.
+      await expect(providerError(p.voidCharge(r.idempotencyKey))).resolves.toMatchObject({
+        code: "request_in_progress",
+      });
+      // The processing outlives its in-flight lease (a provider process frozen mid-call).
+      await p.ledger.endCall("charge", r.idempotencyKey);
+      expect(await p.retrieve("charge", r.idempotencyKey)).toBeUndefined();
+      const tombstone = await p.voidCharge(r.idempotencyKey);
+      expect(tombstone).toMatchObject({ status: "voided", amount: 0, id: expect.stringMatching(/^vo_/) });
+      await expect(p.voidCharge(r.idempotencyKey)).resolves.toEqual(tombstone);
+      release();
+      await expect(providerError(late)).resolves.toMatchObject({ code: "charge_voided", transient: false });
+      expect(await p.ledger.get("charge", r.idempotencyKey)).toEqual(tombstone);
+      // Any later charge with the key, instant or slow, is refused the same way.
+      await expect(providerError(p.charge({ ...r, token: "tok_ok" }))).resolves.toMatchObject({
+        code: "charge_voided",
+      });
+    });
+
+    it("answers a void of a key that holds a charge with the charge, and stores no tombstone", async () => {
+      const p = provider();
+      const r = request("tok_ok");
+      const charge = await p.charge(r);
+      await expect(p.voidCharge(r.idempotencyKey)).resolves.toMatchObject({
+        id: charge.chargeId,
+        status: "approved",
+        amount: 1250,
+      });
+      await expect(p.charge(r)).resolves.toMatchObject({ chargeId: charge.chargeId, replayed: true });
+    });
+
     it("fails every call with provider_unavailable during an outage window, then recovers", async () => {
       let now = 1_000;
       const p = new SimulatedPaymentProvider({ ledger: ledgerFactory(), now: () => now });

@@ -15,7 +15,7 @@ const LedgerEntrySchema = z.object({
   kind: z.enum(["charge", "refund"]),
   idempotencyKey: z.string(),
   id: z.string(),
-  status: z.enum(["approved", "declined"]),
+  status: z.enum(["approved", "declined", "voided"]),
   amount: z.number(),
   currency: z.string(),
   fingerprint: z.string().optional(),

@@ -37,6 +37,10 @@
  * and `retrieve` answers what a key did (like a provider's "retrieve by idempotency key"), so a
  * caller whose answer was lost can learn the outcome. The ledger never holds the token, only a
  * fingerprint of it.
+ *
+ * A caller that gave up on a charge voids its key (`voidCharge`): a `voided` entry on a key that held
+ * nothing, after which every charge with the key, also one whose slow commit was already under way,
+ * answers `charge_voided` and moves no money.
  */
 import { createHash, randomUUID } from "node:crypto";
 
@@ -46,7 +50,9 @@ export type ProviderErrorCode =
   | "unknown_charge"
   | "provider_unavailable"
   /** A call with this idempotency key is still being processed: ask again later (Stripe: 409). */
-  | "request_in_progress";
+  | "request_in_progress"
+  /** The charge's key was voided before anything was taken: it can never charge (Stripe: canceled intent). */
+  | "charge_voided";
 
 /** A provider answer that is not a success; `transient` says whether the same call may succeed later. */
 export class ProviderError extends Error {
@@ -75,9 +81,13 @@ export const isProviderFailure = (error: unknown): boolean =>
 export interface LedgerEntry {
   kind: "charge" | "refund";
   idempotencyKey: string;
-  /** `ch_...` for a charge, `re_...` for a refund. */
+  /** `ch_...` for a charge, `re_...` for a refund, `vo_...` for a voided charge key. */
   id: string;
-  status: "approved" | "declined";
+  /**
+   * `voided`: a tombstone the caller's void left on a charge key that held nothing (amount 0): no
+   * call with the key can charge afterwards, like a cancelled PaymentIntent that cannot be captured.
+   */
+  status: "approved" | "declined" | "voided";
   amount: number;
   currency: string;
   /** Charges: fingerprint of the token (never the token). */
@@ -257,6 +267,15 @@ export interface PaymentProvider {
     idempotencyKey: string,
     signal?: AbortSignal,
   ): Promise<LedgerEntry | undefined>;
+  /**
+   * Voids the charge of an idempotency key that took nothing: stores a `voided` tombstone on the key
+   * unless an entry is there, in one ledger step (`putIfAbsent`), so a charge with the key that
+   * commits later (a provider process frozen past its in-flight lease) finds the key taken and moves
+   * no money. Returns the key's entry after: the tombstone, or the charge (or decline) it already
+   * held (then the caller refunds it). Idempotent. Throws `ProviderError("request_in_progress")`
+   * while a call with the key is in flight (ask again), `provider_unavailable` while down.
+   */
+  voidCharge(idempotencyKey: string, signal?: AbortSignal): Promise<LedgerEntry>;
   /** The charges or refunds the provider holds (its dashboard's list, paged), for reconciliation. */
   list(kind: LedgerEntry["kind"], page?: LedgerPage): Promise<LedgerEntry[]>;
 }
@@ -271,6 +290,11 @@ export interface SimulatedProviderOptions {
   lateCommitMs?: number;
   /** Longest a call stays marked in flight if its processing never ends (default 60 s). */
   inFlightLeaseMs?: number;
+  /**
+   * How `tok_late_commit` processing waits `lateCommitMs` before it commits (default a timer). Tests
+   * hold a commit here, like a provider process frozen mid-call, and release it when they choose.
+   */
+  processingDelay?: (ms: number) => Promise<void>;
 }
 
 /** The test-mode behaviour a token selects: itself, without a `__<unique>` suffix. */
@@ -312,6 +336,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
   private readonly lateAnswerMs: number;
   private readonly lateCommitMs: number;
   private readonly inFlightLeaseMs: number;
+  private readonly processingDelay: (ms: number) => Promise<void>;
 
   constructor(options: SimulatedProviderOptions = {}) {
     this.ledger = options.ledger ?? new MemoryProviderLedger();
@@ -320,6 +345,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     this.lateAnswerMs = options.lateAnswerMs ?? 2_500;
     this.lateCommitMs = options.lateCommitMs ?? 2_500;
     this.inFlightLeaseMs = options.inFlightLeaseMs ?? 60_000;
+    this.processingDelay = options.processingDelay ?? ((ms) => delay(ms));
   }
 
   /**
@@ -423,9 +449,26 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     const token = testModeOf(request.token);
     if (token === "tok_timeout") return never(signal);
     // Slow processing: the commit lands after the caller's timeout, whether it still waits or not.
-    await delay(this.lateCommitMs);
+    await this.processingDelay(this.lateCommitMs);
     const stored = await this.ledger.putIfAbsent(this.chargeEntry(request, token));
     return chargeResult(stored.entry, !stored.created);
+  }
+
+  async voidCharge(idempotencyKey: string, _signal?: AbortSignal): Promise<LedgerEntry> {
+    await this.ensureUp();
+    // While a call is processed its outcome is not decided: the void waits, like a refund would.
+    if (await this.ledger.inFlight("charge", idempotencyKey)) throw inProgress("charge", idempotencyKey);
+    // A charge that begins between the two steps is safe: its commit meets the tombstone.
+    const stored = await this.ledger.putIfAbsent({
+      kind: "charge",
+      idempotencyKey,
+      id: `vo_${this.newId()}`,
+      status: "voided",
+      amount: 0,
+      currency: "",
+      createdAt: new Date(this.now()).toISOString(),
+    });
+    return stored.entry;
   }
 
   async refund(request: RefundRequest, signal?: AbortSignal): Promise<RefundResult> {
@@ -484,8 +527,16 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Pro
   });
 }
 
-function chargeResult(entry: LedgerEntry, replayed: boolean): ChargeResult {
+/** A charge's answer from its key's entry; throws for a decline or a voided key. */
+export function chargeResult(entry: LedgerEntry, replayed: boolean): ChargeResult {
   if (entry.status === "declined") throw new ProviderError("card_declined", "card declined", false);
+  if (entry.status === "voided") {
+    throw new ProviderError(
+      "charge_voided",
+      `charge ${entry.idempotencyKey} was voided: nothing taken`,
+      false,
+    );
+  }
   return {
     chargeId: entry.id,
     amount: entry.amount,

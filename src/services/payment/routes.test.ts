@@ -32,6 +32,7 @@ function dashboardProvider(inner = new SimulatedPaymentProvider()) {
     charge: (r, signal) => inner.charge(r, signal),
     refund: (r, signal) => inner.refund(r, signal),
     retrieve: (kind, key, signal) => read(() => inner.retrieve(kind, key, signal)),
+    voidCharge: (key, signal) => inner.voidCharge(key, signal),
     list: (kind, page) => read(() => inner.list(kind, page)),
   };
   return { provider, inner, reads, mode };

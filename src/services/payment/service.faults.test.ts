@@ -34,6 +34,7 @@ describe("payment service under provider faults", () => {
       },
       refund: (r, signal) => inner.refund(r, signal),
       retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
+      voidCharge: (key, signal) => inner.voidCharge(key, signal),
       list: (kind, page) => inner.list(kind, page),
     };
     const h = await launch({ provider: late, timeoutMs: 100 });
@@ -62,6 +63,7 @@ describe("payment service under provider faults", () => {
       },
       refund: (r, signal) => inner.refund(r, signal),
       retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
+      voidCharge: (key, signal) => inner.voidCharge(key, signal),
       list: (kind, page) => inner.list(kind, page),
     };
     const h = await launch({ provider: flaky, timeoutMs: 100, breakerFailureThreshold: 100 });

@@ -39,6 +39,7 @@ export function countingProvider(inner = new SimulatedPaymentProvider()) {
       return result;
     },
     retrieve: (kind, key, signal) => inner.retrieve(kind, key, signal),
+    voidCharge: (key, signal) => inner.voidCharge(key, signal),
     list: (kind, page) => inner.list(kind, page),
   };
   return { provider, calls };

@@ -1,3 +1,4 @@
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import Fastify, {
   type FastifyInstance,
@@ -100,9 +101,42 @@ function toResponse(error: unknown): {
   return { status: 500, body: errorBody("INTERNAL", "Internal server error") };
 }
 
-/** Answers a client error of the HTTP parser on the raw socket (no request object exists yet). */
+/**
+ * Per socket, the requests Node has handed to the server whose response has not ended yet (Node
+ * emits one per pipelined request as soon as it is parsed and answers them in order).
+ */
+const openRequests = new WeakMap<Duplex, Set<IncomingMessage>>();
+
+function trackOpenRequests(server: Server): void {
+  server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+    if (response.closed) return;
+    const socket = request.socket;
+    const open = openRequests.get(socket) ?? new Set<IncomingMessage>();
+    openRequests.set(socket, open);
+    open.add(request);
+    response.once("close", () => open.delete(request));
+  });
+}
+
+/**
+ * Whether an answer is owed on this socket to a request received whole: anything written now
+ * would be read as that answer (break10 F3: a pipelined request's 408 read as an earlier applied
+ * request's answer).
+ */
+const answerOwed = (socket: Duplex): boolean =>
+  [...(openRequests.get(socket) ?? [])].some((request) => request.complete);
+
+/**
+ * Answers a client error of the HTTP parser on the raw socket (no request object exists yet); when
+ * an earlier request on it still awaits its answer, only closes it: the client then sees that
+ * request's outcome as unknown, never another request's error in its place.
+ */
 function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
   if (error.code === "ECONNRESET" || socket.destroyed) return;
+  if (answerOwed(socket)) {
+    socket.destroy(error);
+    return;
+  }
   const [status, reason, body] =
     error.code === "HPE_HEADER_OVERFLOW"
       ? [
@@ -168,6 +202,7 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     clientErrorHandler: answerClientError,
     ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }),
   }) as unknown as FastifyInstance;
+  trackOpenRequests(app.server);
   const allowed = installMethodIndex(app);
   if (options.tracing ?? tracingEnabled()) installServerSpans(app, options.incomingTrace);
   const { metrics } = options;

@@ -45,7 +45,12 @@ export interface HttpServerOptions {
 /**
  * Default time for a whole request (headers and body) to arrive: 30 s. Fastify's default is 0 (no
  * limit), under which a client that stops mid-body holds its socket and fd forever (newuser8 M1).
- * Bodies are at most 64 KiB, so 30 s only cuts clients that stalled.
+ * It is a deadline on the whole receive, not an idle timeout: a steady but slow upload is cut too
+ * (break10 F2: 40 KB at 1 KB/s got 408 at 30 s). A body must arrive at 2.2 KB/s (about 17.5 kbit/s)
+ * on average to fit the 64 KiB limit in it; Node checks it every `connectionsCheckingInterval`, so
+ * the cut lands up to 5 s late. No idle timeout between body chunks instead: Node's parser reads
+ * the socket natively (no per-chunk hook), and the socket's own idle timeout would also cut a
+ * request still waiting for a slow handler's answer.
  */
 export const REQUEST_TIMEOUT_MS = 30_000;
 

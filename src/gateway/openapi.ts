@@ -70,7 +70,9 @@ function parameters(route: RouteDoc, pathParams: string[]): Json[] {
       required: false,
       description:
         "Makes the request safe to resend: applied at most once per client and key within 24 h; a " +
-        "replay answers the current state with Idempotent-Replayed: true, another body 422.",
+        "replay answers the current state with Idempotent-Replayed: true, another body 422; a " +
+        "refusal decided on the resource's state (a restock's 404 or 400 over the limit) is saved " +
+        "and replayed the same way.",
       schema: { type: "string", pattern: "^[\\x21-\\x7e]{1,255}$" },
     });
   }

@@ -758,7 +758,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
       "order (`POST /orders` Idempotency-Key records), inventory (restock Idempotency-Key records); a service using `createIdempotencyMiddleware`",
     type: "string",
     holds:
-      "the order an Idempotency-Key created (`{order}:idem:<sha256>`), the request hash a restock's key was used with (`{inventory}:idem:<sha256>`); or a message's idempotency lease, then done mark",
+      "the order an Idempotency-Key created (`{order}:idem:<sha256>`), the request hash a restock's key was used with, and its refusal if it was refused (`{inventory}:idem:<sha256>`: `<hash>`, `<hash>:missing`, `<hash>:over_limit:<room>`); or a message's idempotency lease, then done mark",
     role: "transient",
     bound:
       "TTL: the order service's `idempotencyTtlMs` (24 h), 24 h for a restock; the middleware's lease, then its `ttlMs` (`MARKER_TTL_MS`)",

@@ -140,6 +140,76 @@ describe("HTTP server request timeout", () => {
       await slow.close();
     }
   }, 30_000);
+
+  // Break10 F3: with request 1 (complete) still in its handler, the 408 for a half-sent pipelined
+  // request 2 was written first, so the client read it as request 1's answer (which was applied).
+  it("closes without writing a 408 when an earlier pipelined request's answer is still pending", async () => {
+    const slow = createHttpServer({ requestTimeoutMs: 300 });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let applied = 0;
+    slow.post("/apply", async () => {
+      await released;
+      applied++;
+      return { applied: true };
+    });
+    const address = await slow.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const { port } = new URL(address);
+      const socket = connect(Number(port), "127.0.0.1");
+      let received = "";
+      socket.on("data", (chunk: Buffer) => (received += chunk.toString("utf8")));
+      socket.on("error", () => {}); // a reset is an acceptable close here
+      const closed = once(socket, "close");
+      socket.write(
+        "POST /apply HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}" +
+          "POST /apply HTTP/1.1\r\nHost: x\r\n",
+      );
+      await Promise.race([
+        closed,
+        new Promise((_, reject) => setTimeout(reject, 20_000, new Error("socket left open"))),
+      ]);
+      // No answer at all (the client knows request 1's outcome is unknown), never a 408 in its place.
+      expect(received).toBe("");
+    } finally {
+      release();
+      await slow.close();
+    }
+    expect(applied).toBe(1);
+  }, 30_000);
+
+  it("still answers 408 to a stalled request that follows an answered one on the same connection", async () => {
+    const slow = createHttpServer({ requestTimeoutMs: 300 });
+    slow.post("/echo", async (request) => request.body);
+    const address = await slow.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const { port } = new URL(address);
+      const socket = connect(Number(port), "127.0.0.1");
+      let received = "";
+      const first = new Promise<void>((resolve) =>
+        socket.on("data", (chunk: Buffer) => {
+          received += chunk.toString("utf8");
+          if (received.includes("{}")) resolve();
+        }),
+      );
+      const closed = once(socket, "close");
+      socket.write(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+      );
+      await first;
+      received = "";
+      socket.write(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+      );
+      await Promise.race([
+        closed,
+        new Promise((_, reject) => setTimeout(reject, 20_000, new Error("socket left open"))),
+      ]);
+      expect(received).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      await slow.close();
+    }
+  }, 30_000);
 });
 
 // Newuser8 L3: an unknown parameter was reported at path `query`, not `query:<name>` as documented.

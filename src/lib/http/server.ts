@@ -1,3 +1,4 @@
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import Fastify, {
   type FastifyInstance,
@@ -44,7 +45,12 @@ export interface HttpServerOptions {
 /**
  * Default time for a whole request (headers and body) to arrive: 30 s. Fastify's default is 0 (no
  * limit), under which a client that stops mid-body holds its socket and fd forever (newuser8 M1).
- * Bodies are at most 64 KiB, so 30 s only cuts clients that stalled.
+ * It is a deadline on the whole receive, not an idle timeout: a steady but slow upload is cut too
+ * (break10 F2: 40 KB at 1 KB/s got 408 at 30 s). A body must arrive at 2.2 KB/s (about 17.5 kbit/s)
+ * on average to fit the 64 KiB limit in it; Node checks it every `connectionsCheckingInterval`, so
+ * the cut lands up to 5 s late. No idle timeout between body chunks instead: Node's parser reads
+ * the socket natively (no per-chunk hook), and the socket's own idle timeout would also cut a
+ * request still waiting for a slow handler's answer.
  */
 export const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -100,9 +106,42 @@ function toResponse(error: unknown): {
   return { status: 500, body: errorBody("INTERNAL", "Internal server error") };
 }
 
-/** Answers a client error of the HTTP parser on the raw socket (no request object exists yet). */
+/**
+ * Per socket, the requests Node has handed to the server whose response has not ended yet (Node
+ * emits one per pipelined request as soon as it is parsed and answers them in order).
+ */
+const openRequests = new WeakMap<Duplex, Set<IncomingMessage>>();
+
+function trackOpenRequests(server: Server): void {
+  server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+    if (response.closed) return;
+    const socket = request.socket;
+    const open = openRequests.get(socket) ?? new Set<IncomingMessage>();
+    openRequests.set(socket, open);
+    open.add(request);
+    response.once("close", () => open.delete(request));
+  });
+}
+
+/**
+ * Whether an answer is owed on this socket to a request received whole: anything written now
+ * would be read as that answer (break10 F3: a pipelined request's 408 read as an earlier applied
+ * request's answer).
+ */
+const answerOwed = (socket: Duplex): boolean =>
+  [...(openRequests.get(socket) ?? [])].some((request) => request.complete);
+
+/**
+ * Answers a client error of the HTTP parser on the raw socket (no request object exists yet); when
+ * an earlier request on it still awaits its answer, only closes it: the client then sees that
+ * request's outcome as unknown, never another request's error in its place.
+ */
 function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
   if (error.code === "ECONNRESET" || socket.destroyed) return;
+  if (answerOwed(socket)) {
+    socket.destroy(error);
+    return;
+  }
   const [status, reason, body] =
     error.code === "HPE_HEADER_OVERFLOW"
       ? [
@@ -168,6 +207,7 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     clientErrorHandler: answerClientError,
     ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }),
   }) as unknown as FastifyInstance;
+  trackOpenRequests(app.server);
   const allowed = installMethodIndex(app);
   if (options.tracing ?? tracingEnabled()) installServerSpans(app, options.incomingTrace);
   const { metrics } = options;

@@ -22,7 +22,8 @@ export const productIndexKey = (): string => `${TAG}:product-ids`;
 export const legacyProductIndexKey = (): string => `${TAG}:products`;
 
 /**
- * String: the request hash a restock's Idempotency-Key was first used with, for 24 h. One key per
+ * String: the request hash a restock's Idempotency-Key was first used with, for 24 h: `<hash>` when
+ * it applied, `<hash>:missing` or `<hash>:over_limit:<room>` when it was refused (replayed). One key per
  * (client, Idempotency-Key), hashed (`{inventory}:idem:<sha256(client \n key)>`) so neither shows.
  */
 export const restockIdempotencyKey = (client: string, key: string): string =>

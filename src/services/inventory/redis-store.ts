@@ -204,7 +204,7 @@ export class RedisInventoryStore implements InventoryStore {
   ): Promise<RestockOutcome> {
     return this.optimistic("restock", async (): Promise<Attempt<RestockOutcome>> => {
       const current = await this.getProduct(productId);
-      // A missing product may still be a replay's (never: nothing is recorded for one); decide in the script.
+      // A missing product may still be a replay's (a saved refusal): decide in the script.
       const product = current && restockProduct(current, quantity);
       const { keys, bodies } = product ? outbox(emit(product)) : { keys: [], bodies: [] };
       const seen = current?.available ?? "";
@@ -225,6 +225,10 @@ export class RedisInventoryStore implements InventoryStore {
       if (result === "ok" && product) return { kind: "applied", product };
       if (result.startsWith("over_limit:")) return { kind: "over_limit", room: Number(result.slice(11)) };
       if (result === "reused") return { kind: "reused" };
+      if (result === "replayed:missing") return { kind: "missing", replayed: true };
+      if (result.startsWith("replayed:over_limit:")) {
+        return { kind: "over_limit", room: Number(result.slice(20)), replayed: true };
+      }
       if (result === "replayed") {
         const now = await this.getProduct(productId);
         return now ? { kind: "replayed", product: now } : { kind: "missing" };

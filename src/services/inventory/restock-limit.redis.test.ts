@@ -76,7 +76,7 @@ describeWithRedis("restock limit under concurrency (Redis platform)", (getRedis)
     expect(events).toBe(3);
   });
 
-  it("answers a keyed replay after the limit is reached, and checks a refused key again when resent", async () => {
+  it("answers a keyed replay after the limit is reached, and replays a refused key's 400 when resent", async () => {
     const start = MAX_STOCK_LEVEL - 10;
     const body = { productId: "prod-cap", name: "Capped", price: 100, quantity: start, lowStockThreshold: 1 };
     expect((await h.http("/inventory", { method: "POST", body })).status).toBe(201);
@@ -87,14 +87,35 @@ describeWithRedis("restock limit under concurrency (Redis platform)", (getRedis)
       replayed: "true",
       body: { available: MAX_STOCK_LEVEL },
     });
-    // ... a new key is refused, and recorded nothing: resent, it is refused again, not "replayed".
-    for (let i = 0; i < 2; i++) {
-      expect(await restock("prod-cap", 1, "one-more")).toMatchObject({
-        status: 400,
-        replayed: null,
-        body: { error: { code: "VALIDATION_FAILED" } },
-      });
-    }
+    // ... a new key is refused, and the refusal is saved under it: resent, the same 400, replayed.
+    const refusal = {
+      status: 400,
+      body: {
+        error: {
+          code: "VALIDATION_FAILED",
+          details: [
+            { path: "quantity", message: `must be at most 0: a product holds at most ${MAX_STOCK_LEVEL}` },
+          ],
+        },
+      },
+    };
+    expect(await restock("prod-cap", 1, "one-more")).toMatchObject({ ...refusal, replayed: null });
+    expect(await restock("prod-cap", 1, "one-more")).toMatchObject({ ...refusal, replayed: "true" });
     expect(await getRedis().client().xlen(eventStreamKey("inventory", "inventory.restocked"))).toBe(1);
+  });
+
+  // Break10 F1 repro B over HTTP: a keyed restock answered 404, the product added, then a late copy
+  // of the same request (the gateway's timed-out first attempt) must not restock.
+  it("replays a keyed restock's 404 to a late copy sent after the product was added", async () => {
+    expect(await restock("prod-late", 5, "early")).toMatchObject({ status: 404, replayed: null });
+    const body = { productId: "prod-late", name: "Late", price: 100, quantity: 100, lowStockThreshold: 1 };
+    expect((await h.http("/inventory", { method: "POST", body })).status).toBe(201);
+    expect(await restock("prod-late", 5, "early")).toMatchObject({
+      status: 404,
+      replayed: "true",
+      body: { error: { code: "NOT_FOUND" } },
+    });
+    expect((await h.http("/inventory/prod-late")).body).toMatchObject({ available: 100 });
+    expect(await getRedis().client().xlen(eventStreamKey("inventory", "inventory.restocked"))).toBe(0);
   });
 });

@@ -117,6 +117,11 @@ export function registerInventoryRoutes(
       }
       throw error;
     });
+    // A refusal is saved under the key like a success (break10 F1): a replay of it is the same answer,
+    // marked as a replay, so a late copy of a refused request never applies.
+    if ((outcome.kind === "missing" || outcome.kind === "over_limit") && outcome.replayed) {
+      void reply.header("idempotent-replayed", "true");
+    }
     if (outcome.kind === "missing") throw notFound("product", productId);
     if (outcome.kind === "reused") throw idempotencyKeyReused();
     if (outcome.kind === "over_limit") {

@@ -51,23 +51,36 @@ return 'ok'
 `);
 
 /**
- * RESTOCK applied at most once per Idempotency-Key: the key's record is written with the stock
- * change and its events, so a retry finds it whatever instance answered the first time.
- * A replay is answered before the limit is checked (it changes nothing); a refused restock records
- * nothing, so its key may be sent again (and is checked again).
+ * RESTOCK at most once per Idempotency-Key, and one answer per key: the key's record is written in
+ * the same step as the decision, whatever it is, so a retry or a late copy (a resend's frozen first
+ * attempt, break10 F1) finds it whatever instance answered the first time and replays that answer.
+ * The record is the request hash alone for an applied restock (the format older instances wrote),
+ * `<hash>:missing` or `<hash>:over_limit:<room>` for a refused one (the hash is hex: the first `:`
+ * ends it). A replay is answered before the limit is checked (it changes nothing). Only 'conflict'
+ * (a retry of this script, not an answer) records nothing.
  * KEYS: product, idempotency record, streams. ARGV: quantity, available the events were built
  * from, request hash, record lifetime (ms), largest stock on hand (MAX_STOCK_LEVEL), messages.
- * → 'ok' | 'replayed' (same key, same request: nothing done) | 'reused' (same key, another request)
- * | 'missing' | 'over_limit:<room>' | 'conflict'.
+ * → 'ok' | 'replayed' (same key, same request, applied before: nothing done) | 'replayed:missing'
+ * | 'replayed:over_limit:<room>' (refused before: the same refusal) | 'reused' (same key, another
+ * request) | 'missing' | 'over_limit:<room>' | 'conflict'.
  */
 export const RESTOCK_ONCE = new LuaScript(`${OUTBOX_LUA}${RESTOCK_CHECK_LUA}
 local prior = redis.call('GET', KEYS[2])
 if prior then
-  if prior == ARGV[3] then return 'replayed' end
-  return 'reused'
+  local sep = string.find(prior, ':', 1, true)
+  if not sep then
+    if prior == ARGV[3] then return 'replayed' end
+    return 'reused'
+  end
+  if string.sub(prior, 1, sep - 1) ~= ARGV[3] then return 'reused' end
+  return 'replayed:' .. string.sub(prior, sep + 1)
 end
 local refused = restock_check(KEYS[1], ARGV[1], ARGV[2], ARGV[5])
-if refused then return refused end
+if refused == 'conflict' then return refused end
+if refused then
+  redis.call('SET', KEYS[2], ARGV[3] .. ':' .. refused, 'PX', ARGV[4])
+  return refused
+end
 redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 outbox(3, 6)

@@ -74,6 +74,36 @@ export function runInventoryStoreContract(name: string, factory: () => Promise<I
       expect(await op.restock("a", 10)).toMatchObject({ available: MAX_STOCK_LEVEL - 4 });
     });
 
+    // Break10 F1: a refused keyed restock recorded nothing, so a late copy of it (a resend's first
+    // attempt, thawed on another instance) applied once the refusal no longer held.
+    it("replays a keyed restock's refusal (over the limit) to a later copy, even once room is freed", async () => {
+      await op.add(product("a", MAX_STOCK_LEVEL));
+      expect((await op.reserve("o1", [{ productId: "a", quantity: 10 }])).kind).toBe("reserved");
+      const emit = (p: Product) => restockedMessages(prepare, p, 5);
+      const once = { key: "k-limit", requestHash: "h5", ttlMs: 60_000 };
+      expect(await h.store.restock("a", 5, emit, once)).toEqual({ kind: "over_limit", room: 0 });
+      await op.commit("o1"); // sold units leave the limit: the restock would fit now
+      expect(await h.store.restock("a", 5, emit, once)).toEqual({
+        kind: "over_limit",
+        room: 0,
+        replayed: true,
+      });
+      expect(await h.store.getProduct("a")).toMatchObject({ available: MAX_STOCK_LEVEL - 10, committed: 10 });
+      expect(await count("inventory.restocked")).toBe(0);
+      // The key keeps its request: another body with it is still a reuse.
+      expect(await h.store.restock("a", 6, emit, { ...once, requestHash: "h6" })).toEqual({ kind: "reused" });
+    });
+
+    it("replays a keyed restock's refusal (unknown product) to a later copy, even once the product exists", async () => {
+      const emit = (p: Product) => restockedMessages(prepare, p, 5);
+      const once = { key: "k-ghost", requestHash: "h5", ttlMs: 60_000 };
+      expect(await h.store.restock("late", 5, emit, once)).toEqual({ kind: "missing" });
+      await op.add(product("late", 100));
+      expect(await h.store.restock("late", 5, emit, once)).toEqual({ kind: "missing", replayed: true });
+      expect(await h.store.getProduct("late")).toMatchObject({ available: 100 });
+      expect(await count("inventory.restocked")).toBe(0);
+    });
+
     // Newuser8 L6: committed (sold) units counted too, so lifetime sales used up restock room.
     it("does not count units already sold against the restock limit: only stock on hand and reserved", async () => {
       await op.add(product("a", MAX_STOCK_LEVEL));

@@ -62,15 +62,19 @@ export interface RestockOnce {
 /**
  * How a restock ended; only `applied` changed anything. `replayed` and `reused` come only with an
  * Idempotency-Key. `over_limit`: the product would hold more than MAX_STOCK_LEVEL units on hand
- * (available + reserved; units sold, committed, do not count), decided on the live stock in the same atomic step as the
- * change; `room` is how many units still fit (at least 0).
+ * (available + reserved; units sold, committed, do not count), decided on the live stock in the
+ * same atomic step as the change; `room` is how many units still fit (at least 0). A refusal with
+ * `replayed: true` is the one saved under the key by an earlier request (its room then, not now).
  */
 export type RestockOutcome =
   | { kind: "applied"; product: Product }
   | { kind: "replayed"; product: Product }
   | { kind: "reused" }
-  | { kind: "missing" }
-  | { kind: "over_limit"; room: number };
+  | { kind: "missing"; replayed?: true }
+  | { kind: "over_limit"; room: number; replayed?: true };
+
+/** A refusal as a key's record keeps it (replayed to every later request with that key). */
+type RestockRefusal = Extract<RestockOutcome, { kind: "missing" | "over_limit" }>;
 
 export interface InventoryStore {
   /** Sorted by productId: up to `limit` products whose id sorts after `after`. O(limit). */
@@ -84,7 +88,8 @@ export interface InventoryStore {
    * MAX_STOCK_LEVEL on hand, available + reserved (`over_limit`): check, change and events in one atomic step. With
    * `once`, at most once per `once.key` within `once.ttlMs` (the record is written with the
    * change): the same key again is `replayed` with the current product if the request hash
-   * matches, else `reused`. Nothing is recorded for a missing product or a refused restock.
+   * matches, else `reused`. A refusal (`missing`, `over_limit`) is recorded under the key too, in
+   * the same step, and replayed as it was (with `replayed: true`) to every later request with it.
    */
   restock(
     productId: string,
@@ -134,7 +139,10 @@ const copy = <T extends object>(value: T): T => structuredClone(value);
 export class MemoryInventoryStore implements InventoryStore {
   private readonly products = new Map<string, Product>();
   private readonly reservations = new Map<string, Reservation>();
-  private readonly restockKeys = new Map<string, { requestHash: string; expiresAt: number }>();
+  private readonly restockKeys = new Map<
+    string,
+    { requestHash: string; expiresAt: number; refusal?: RestockRefusal }
+  >();
 
   /** `maxOrderTotal`: largest order total in cents a reservation accepts. */
   constructor(
@@ -180,15 +188,24 @@ export class MemoryInventoryStore implements InventoryStore {
     const prior = once && this.restockKeys.get(once.key);
     if (once && prior && prior.expiresAt > this.now()) {
       if (prior.requestHash !== once.requestHash) return { kind: "reused" };
+      if (prior.refusal) return { ...prior.refusal, replayed: true };
       const product = this.products.get(productId);
       return product ? { kind: "replayed", product: copy(product) } : { kind: "missing" };
     }
+    // Checked and applied (or the refusal recorded) with no await in between: atomic in this
+    // process, as the Redis script.
+    const refuse = (refusal: RestockRefusal): RestockOutcome => {
+      if (once) {
+        const expiresAt = this.now() + once.ttlMs;
+        this.restockKeys.set(once.key, { requestHash: once.requestHash, expiresAt, refusal });
+      }
+      return refusal;
+    };
     const current = this.products.get(productId);
-    if (!current) return { kind: "missing" };
-    // Checked and applied with no await in between: atomic in this process, as the Redis script.
+    if (!current) return refuse({ kind: "missing" });
     const onHand = stockOnHand(current);
     if (onHand + quantity > MAX_STOCK_LEVEL) {
-      return { kind: "over_limit", room: Math.max(0, MAX_STOCK_LEVEL - onHand) };
+      return refuse({ kind: "over_limit", room: Math.max(0, MAX_STOCK_LEVEL - onHand) });
     }
     const product = restockProduct(current, quantity);
     const messages = ownMessages(emit, product);

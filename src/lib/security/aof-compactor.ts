@@ -11,15 +11,20 @@
  * answers that a rewrite is already running, the request is repeated `retryMs` later.
  *
  * Across instances (bus8): with `throttleKey`, the instances share the throttle, so N order
- * instances fork Redis once per interval, not N times. A run claims the key (`SET NX PX`, its value
- * the Redis `TIME` of the claim in µs) before asking for a rewrite. When another instance holds it, the
- * run compares two durations, never two clocks: how long ago the holder claimed (Redis `TIME`
- * minus the stored time, both Redis's clock) and how long ago this instance's oldest uncovered
- * shred was (this process's clock, read *before* `TIME` was sent, so it can only be shorter than
- * the truth). Shred older than the claim: the holder's rewrite, requested after the claim, starts
- * after the delete, and the shred is covered. Otherwise the run waits for the claim to expire and
- * claims again. A holder whose request fails for another reason than "already in progress"
- * deletes its claim, so the next shred anywhere asks again.
+ * instances fork Redis once per interval, not N times. A run claims the key (`SET NX PX`, value
+ * `claimed`) before asking for a rewrite; once Redis accepted the request, the holder rewrites the
+ * value to `requested:<Redis TIME read before the request, µs>`. Only a requested claim covers
+ * (break9 F3: a holder that met "already in progress" and was stopped while retrying had left a
+ * bare claim that others took for a rewrite, and no rewrite followed). When another instance holds
+ * a requested claim, the run compares two durations, never two clocks: how long ago the request
+ * was (Redis `TIME` minus the stored time, both Redis's clock; the stored time precedes the
+ * request) and how long ago this instance's oldest uncovered shred was (this process's clock, read
+ * *before* `TIME` was sent, so it can only be shorter than the truth). Shred older than the
+ * request: the rewrite starts after the delete, and the shred is covered. Otherwise the run waits
+ * for the claim to expire and claims again; a claim not yet requested is asked about again every
+ * `retryMs` (its holder may be retrying, or gone: then it expires). A holder whose request fails
+ * for another reason than "already in progress", or that stops while retrying, deletes its claim,
+ * so the next run anywhere asks again.
  * Backups (RDB or AOF copies) taken before the rewrite still hold the entries: docs/security.md.
  *
  * SLOWLOG too (break-gateway finding 2): Redis logs a slow command with its arguments (up to 32,
@@ -105,6 +110,18 @@ export type AofRunOutcome =
  */
 const AGE_ROUNDING_MS = 0.05;
 
+/** The shared key's value while its holder has not had a request accepted yet: covers nobody. */
+const CLAIMED = "claimed";
+/** The shared key's value once a rewrite was requested: this prefix, then Redis µs before it. */
+const REQUESTED_PREFIX = "requested:";
+
+/** The request time (Redis µs) a shared key's value records, or undefined for a bare claim. */
+export function requestedAtUs(value: string): number | undefined {
+  if (!value.startsWith(REQUESTED_PREFIX)) return undefined;
+  const us = Number(value.slice(REQUESTED_PREFIX.length));
+  return Number.isFinite(us) && us > 0 ? us : undefined;
+}
+
 /** Another instance's claim: covers this instance's shreds, or expires in `waitMs`. */
 type Claim = { kind: "claimed" } | { kind: "covered" } | { kind: "wait"; waitMs: number };
 
@@ -146,6 +163,9 @@ export class AofCompactor {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    // A claim held while retrying has no request behind it: give it up for the others (best effort;
+    // it expires anyway, and a bare claim never covers).
+    void this.release();
   }
 
   private schedule(ms: number): void {
@@ -212,10 +232,13 @@ export class AofCompactor {
         }
         this.holding = true;
       }
+      // Read before the request: the recorded time can only be earlier than the rewrite's start.
+      const requestUs = this.options.throttleKey === undefined ? 0 : await this.redisTimeUs();
       // "Background append only file rewriting started", or "... scheduled" (after a BGSAVE).
       await this.redis.bgrewriteaof();
       this.holding = false;
       this.lastRequestAt = this.now();
+      await this.markRequested(requestUs);
       return "rewrite-requested";
     } catch (error) {
       if (this.stopped) return "stopped";
@@ -238,25 +261,38 @@ export class AofCompactor {
     if (key === undefined) return { kind: "claimed" };
     // Read before TIME is sent: the shred's age measured here is at most its age at TIME.
     const shredAgeMs = performance.now() - since;
-    const [seconds, micros] = (await this.redis.time()) as [number | string, number | string];
-    // Microseconds since the epoch: an integer below 2^53, exact as a number.
-    const redisNowUs = Number(seconds) * 1_000_000 + Number(micros);
-    // NX with GET: the holder's claim time when the key exists (nothing set), else null (claimed).
-    const held = (await this.redis.call(
-      "SET",
-      key,
-      String(redisNowUs),
-      "PX",
-      String(this.intervalMs),
-      "NX",
-      "GET",
-    )) as string | null;
+    const redisNowUs = await this.redisTimeUs();
+    // NX with GET: the holder's value when the key exists (nothing set), else null (claimed).
+    const held = (await this.redis.call("SET", key, CLAIMED, "PX", String(this.intervalMs), "NX", "GET")) as
+      string | null;
     if (held === null) return { kind: "claimed" };
-    const claimAgeMs = (redisNowUs - Number(held)) / 1_000;
-    if (Number.isFinite(claimAgeMs) && shredAgeMs > claimAgeMs + AGE_ROUNDING_MS) return { kind: "covered" };
+    const requestedUs = requestedAtUs(held);
+    // Not requested yet (its holder retries, or is gone and the claim expires): look again soon.
+    if (requestedUs === undefined) return { kind: "wait", waitMs: this.retryMs };
+    const requestAgeMs = (redisNowUs - requestedUs) / 1_000;
+    if (shredAgeMs > requestAgeMs + AGE_ROUNDING_MS) return { kind: "covered" };
     // The holder's interval may differ from this one's: ask again at least `retryMs` later.
-    const waitMs = Number.isFinite(claimAgeMs) ? this.intervalMs - claimAgeMs : this.intervalMs;
-    return { kind: "wait", waitMs: Math.max(this.retryMs, waitMs) };
+    return { kind: "wait", waitMs: Math.max(this.retryMs, this.intervalMs - requestAgeMs) };
+  }
+
+  /** Redis `TIME` in µs since the epoch (an integer below 2^53, exact as a number). */
+  private async redisTimeUs(): Promise<number> {
+    const [seconds, micros] = (await this.redis.time()) as [number | string, number | string];
+    return Number(seconds) * 1_000_000 + Number(micros);
+  }
+
+  /**
+   * Records on the shared key that a rewrite was requested at `requestUs` (Redis µs, read before
+   * the request); the throttle interval starts again from here. Best effort: left a bare claim,
+   * the others ask again once it expires (an extra rewrite, never a missed one).
+   */
+  private async markRequested(requestUs: number): Promise<void> {
+    const key = this.options.throttleKey;
+    if (key === undefined) return;
+    const value = `${REQUESTED_PREFIX}${requestUs}`;
+    await this.redis.set(key, value, "PX", this.intervalMs).catch((error: unknown) => {
+      if (!this.stopped) this.options.onError?.(error);
+    });
   }
 
   /** Drops this instance's claim after a failed request (best effort: it expires anyway). */

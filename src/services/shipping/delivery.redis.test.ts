@@ -177,4 +177,61 @@ describeWithRedis("scheduled delivery over Redis", (getRedis) => {
     expect(await admin.hgetall(dueFailuresKey())).toEqual({ waiting: "1" });
     expect(await admin.exists(dueUnreadableKey())).toBe(0);
   });
+
+  // break9 F4: a wrong-typed bookkeeping key failed every move-back (DEFER checked `parked` even when
+  // not parking) or every claim (the counts' type was checked first): failing shipments stayed at
+  // the head of the schedule and no good one was delivered.
+  it.each([
+    ["parked entries", parkedKey()],
+    ["unreadable counts", dueUnreadableKey()],
+    ["failure counts", dueFailuresKey()],
+  ])(
+    "delivers good shipments once behind failing ones while the %s key holds another type, and names the key",
+    async (_name, damaged) => {
+      const { admin, store, deps, advance, prepare, delivered } = await setup();
+      await admin.set(damaged, "oops");
+      for (let i = 0; i < 12; i++) {
+        await admin.hset(shipmentKey(`bad-${i}`), "status", "prepared", "data", "{not json");
+        await admin.zadd(dueKey(), T0 + DELAY - 1_000 + i, `bad-${i}`);
+      }
+      for (let i = 0; i < 5; i++) await prepare(`good-${i}`);
+      advance(DELAY);
+      // Parking on the first unreadable try: the parking path runs too.
+      const pollers = { ...deps, batchSize: 10, parkAfter: 1, onFailure: () => {} };
+      for (let pass = 0; pass < 3; pass++) {
+        await Promise.all([deliverDue(pollers), deliverDue(pollers)]);
+        advance(25);
+      }
+      expect((await delivered()).sort()).toEqual(["good-0", "good-1", "good-2", "good-3", "good-4"]);
+      expect(await admin.get(damaged)).toBe("oops");
+      expect(store.damagedKeys()).toContainEqual({ key: damaged, type: "string" });
+    },
+  );
+
+  it("the poller reports a bookkeeping key of another type as an error and a delivery error, and delivers", async () => {
+    const { admin, deps, advance, prepare, delivered } = await setup();
+    await admin.set(dueUnreadableKey(), "oops");
+    await prepare("good");
+    advance(DELAY);
+    const errorsLogged: unknown[] = [];
+    const logger = {
+      debug: () => {},
+      info: () => {},
+      warn: () => {},
+      error: (fields: unknown) => errorsLogged.push(fields),
+    } as unknown as Parameters<typeof startDeliveryPoller>[0]["logger"];
+    let errors = 0;
+    const poller = startDeliveryPoller({ ...deps, intervalMs: 10, logger, errors: { inc: () => errors++ } });
+    try {
+      await waitFor(
+        async () => (await delivered()).length === 1 && errors > 0,
+        10_000,
+        "delivered, reported",
+      );
+    } finally {
+      await poller.stop();
+    }
+    expect(await delivered()).toEqual(["good"]);
+    expect(errorsLogged).toContainEqual(expect.objectContaining({ key: dueUnreadableKey(), type: "string" }));
+  });
 });

@@ -214,6 +214,9 @@ export const ORPHAN_SWEEP_INTERVAL_MS = 60_000;
 /** Hash fields one sweep step looks at (HSCAN COUNT): one short script call. */
 export const ORPHAN_SWEEP_COUNT = 100;
 
+/** Least time between two error logs about one damaged bookkeeping key, ms (each pass counts it). */
+export const DAMAGED_KEY_LOG_INTERVAL_MS = 60_000;
+
 /**
  * How soon the pass after one that delivered something runs (ms; never later than `intervalMs`).
  * Each pass's deliveries go out together and fan out at once in every service (`order.delivered`,
@@ -276,6 +279,21 @@ export function startDeliveryPoller(deps: DeliveryPollerDeps): DeliveryPoller {
     sweepCursor = next;
     if (removed > 0) deps.logger.info({ removed }, "orphaned delivery failure counts removed");
   };
+  // A bookkeeping key of another type no longer stops deliveries (break9 F4), so nothing else would
+  // show it: a delivery error for each pass that met it, and an error log once a minute per key.
+  const damageLoggedAt = new Map<string, number>();
+  const reportDamage = () => {
+    for (const { key, type } of deps.store.damagedKeys?.() ?? []) {
+      deps.errors?.inc();
+      const at = deps.now();
+      if (at - (damageLoggedAt.get(key) ?? -Infinity) < DAMAGED_KEY_LOG_INTERVAL_MS) continue;
+      damageLoggedAt.set(key, at);
+      deps.logger.error(
+        { key, type },
+        "shipping bookkeeping key holds another type: skipped, deliveries go on without it; inspect and delete it",
+      );
+    }
+  };
   const tick = () => {
     let busy = false;
     pass = deliverDue({ ...deps, onFailure })
@@ -289,6 +307,7 @@ export function startDeliveryPoller(deps: DeliveryPollerDeps): DeliveryPoller {
       .then(sweepStep)
       .catch((error: unknown) => deps.logger.warn({ err: error }, "orphaned count sweep failed"))
       .finally(() => {
+        reportDamage();
         if (!stopped) timer = setTimeout(tick, busy ? busyIntervalMs : deps.intervalMs);
       });
   };

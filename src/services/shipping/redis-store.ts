@@ -7,6 +7,7 @@ import type { ShipmentRecord, ShipmentStatus } from "./domain.js";
 import { dueFailuresKey, dueKey, dueUnreadableKey, parkedKey, shipmentKey } from "./keys.js";
 import {
   assertOwnEvents,
+  type DamagedKey,
   type DeferredDelivery,
   type ParkedDelivery,
   type ParkPolicy,
@@ -48,18 +49,36 @@ end
 local function expect_streams(k0)
   for i = k0, #KEYS do expect_type(KEYS[i], 'stream') end
 end
+local damaged = {}
+local function usable(key, want)
+  local got = redis.call('TYPE', key)['ok']
+  if got == 'none' or got == want then return true end
+  damaged[#damaged + 1] = key
+  damaged[#damaged + 1] = got
+  return false
+end
+local function with_damage(reply)
+  for _, v in ipairs(damaged) do reply[#reply + 1] = v end
+  return reply
+end
 `;
+
+// The bookkeeping keys (failure and unreadable counts, parked entries) never gate a delivery or a
+// move-back (break9 F4: a wrong-typed one failed every claim or every move-back, and no shipment
+// was delivered). A script checks such a key only on the path that writes it (\`usable\`) and skips
+// it when it holds another type; the reply then ends with (key, type) pairs, which the store keeps
+// for the poller to report (\`damagedKeys\`).
 
 // KEYS: record, due set, failure counts, unreadable counts, then one stream per message. ARGV:
 // expected status ('' = none), new status, record JSON, unschedule ('1' | ''), order id, then
 // bodies. Only SCHEDULE adds to the due set; failure counts leave with their entry.
 const COMMIT = new LuaScript(`${OUTBOX_LUA}${EXPECT_TYPE_LUA}
 local current = redis.call('HGET', KEYS[1], 'status') or ''
-if current ~= ARGV[1] then return 0 end
+if current ~= ARGV[1] then return {0} end
+local counts = {}
 if ARGV[4] == '1' then
   expect_type(KEYS[2], 'zset')
-  expect_type(KEYS[3], 'hash')
-  expect_type(KEYS[4], 'hash')
+  counts = {usable(KEYS[3], 'hash'), usable(KEYS[4], 'hash')}
 end
 expect_streams(5)
 outbox(5, 6)
@@ -67,10 +86,10 @@ redis.call('HSET', KEYS[1], 'status', ARGV[2], 'data', ARGV[3])
 if ARGV[4] == '1' then
   redis.call('ZREM', KEYS[2], ARGV[5])
   -- Last: a count left behind is harmless (swept) where a status written without its event is not.
-  redis.call('HDEL', KEYS[3], ARGV[5])
-  redis.call('HDEL', KEYS[4], ARGV[5])
+  if counts[1] then redis.call('HDEL', KEYS[3], ARGV[5]) end
+  if counts[2] then redis.call('HDEL', KEYS[4], ARGV[5]) end
 end
-return 1
+return with_damage({1})
 `);
 
 // Mirrors decideSchedule and scheduledRecord (domain.ts); the shared store contract keeps them in
@@ -108,34 +127,33 @@ return 'scheduled'
 // atomic), so two pollers never deliver one shipment twice; the entry is removed after the event
 // and the status are written, so a failing write leaves the shipment scheduled.
 const CLAIM = new LuaScript(`${OUTBOX_LUA}${EXPECT_TYPE_LUA}
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0} end
 local status = redis.call('HGET', KEYS[2], 'status')
-expect_type(KEYS[3], 'hash')
-expect_type(KEYS[4], 'hash')
+local failures_ok, unreadable_ok = usable(KEYS[3], 'hash'), usable(KEYS[4], 'hash')
+local function forget_counts()
+  if failures_ok then redis.call('HDEL', KEYS[3], ARGV[1]) end
+  if unreadable_ok then redis.call('HDEL', KEYS[4], ARGV[1]) end
+end
 if status ~= 'prepared' then
   redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[3], ARGV[1])
-  redis.call('HDEL', KEYS[4], ARGV[1])
-  return 0
+  forget_counts()
+  return with_damage({0})
 end
 expect_streams(5)
 outbox(5, 3)
 redis.call('HSET', KEYS[2], 'status', 'delivered', 'data', ARGV[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
-return 1
+forget_counts()
+return with_damage({1})
 `);
 
 // KEYS: due set, failure counts, unreadable counts. ARGV: order id.
 const DROP = new LuaScript(`${EXPECT_TYPE_LUA}
 expect_type(KEYS[1], 'zset')
-expect_type(KEYS[2], 'hash')
-expect_type(KEYS[3], 'hash')
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-return 1
+if usable(KEYS[2], 'hash') then redis.call('HDEL', KEYS[2], ARGV[1]) end
+if usable(KEYS[3], 'hash') then redis.call('HDEL', KEYS[3], ARGV[1]) end
+return with_damage({1})
 `);
 
 // Mirrors MemoryShippingStore.deferDue and retryDelayMs (store.ts); the store contract keeps them in
@@ -145,65 +163,73 @@ return 1
 // Only an entry still due at now moves: a poller that failed it after another one moved it (or after
 // a claim took it) changes nothing, so one failure counts once, nothing is put back, and a shipment
 // is parked once. The score is written as an integer string (a Lua number would be formatted with
-// 14 significant digits). → {failures, retryAt}, {failures, 'parked'}, or nil.
+// 14 significant digits). → {failures, retryAt}, {failures, 'parked'}, or nil; then damaged keys.
+// A damaged bookkeeping key never keeps the entry from moving back: without the failure count the
+// try is the first and the delay the longest (the count is unknown: the slow side); without the
+// unreadable count or the parked hash the shipment is not parked, only moved back.
 const DEFER = new LuaScript(`${EXPECT_TYPE_LUA}
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 local now = tonumber(ARGV[2])
 if not score or tonumber(score) > now then return nil end
-expect_type(KEYS[2], 'hash')
-expect_type(KEYS[3], 'hash')
-expect_type(KEYS[4], 'hash')
-local failures = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') + 1
+local failures_ok = usable(KEYS[2], 'hash')
+local failures = 1
+if failures_ok then failures = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') + 1 end
 local park_after = tonumber(ARGV[5])
+local streak_ok = park_after > 0 and usable(KEYS[3], 'hash')
 local streak = 0
-if park_after > 0 then streak = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0') + 1 end
-if park_after > 0 and streak >= park_after then
+if streak_ok then streak = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0') + 1 end
+if streak_ok and streak >= park_after and usable(KEYS[4], 'hash') then
   redis.call('HSET', KEYS[4], ARGV[1], string.sub(ARGV[6], 1, -2) .. ',"tries":' .. failures .. '}')
   redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[1])
+  if failures_ok then redis.call('HDEL', KEYS[2], ARGV[1]) end
   redis.call('HDEL', KEYS[3], ARGV[1])
-  return {failures, 'parked'}
+  return with_damage({failures, 'parked'})
 end
 local delay = tonumber(ARGV[3]) * 2 ^ math.min(math.max(failures - 1, 0), 52)
-if delay > tonumber(ARGV[4]) then delay = tonumber(ARGV[4]) end
+if delay > tonumber(ARGV[4]) or not failures_ok then delay = tonumber(ARGV[4]) end
 local at = string.format('%.0f', now + delay)
 redis.call('ZADD', KEYS[1], 'XX', at, ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], failures)
-if park_after > 0 then redis.call('HSET', KEYS[3], ARGV[1], streak) else redis.call('HDEL', KEYS[3], ARGV[1]) end
-return {failures, at}
+if failures_ok then redis.call('HSET', KEYS[2], ARGV[1], failures) end
+if streak_ok then
+  redis.call('HSET', KEYS[3], ARGV[1], streak)
+elseif park_after == 0 and usable(KEYS[3], 'hash') then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+end
+return with_damage({failures, at})
 `);
 
 // KEYS: parked, due set, failure counts, unreadable counts. ARGV: order id, due score. The entry is
 // added before the parked field is removed: a failure in between leaves it parked and scheduled
 // (delivered once; the operator deletes the field), never neither.
 const REQUEUE = new LuaScript(`${EXPECT_TYPE_LUA}
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {0} end
 expect_type(KEYS[2], 'zset')
-expect_type(KEYS[3], 'hash')
-expect_type(KEYS[4], 'hash')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
+if usable(KEYS[3], 'hash') then redis.call('HDEL', KEYS[3], ARGV[1]) end
+if usable(KEYS[4], 'hash') then redis.call('HDEL', KEYS[4], ARGV[1]) end
 redis.call('HDEL', KEYS[1], ARGV[1])
-return 1
+return with_damage({1})
 `);
 
 // KEYS: due set, failure counts, unreadable counts. ARGV: cursor of each hash ("0" to start),
 // HSCAN COUNT. Removes the counts whose order is not on the schedule, checked in the same step (a
-// count is only ever written with its entry on the schedule). → {next cursor of each, removed}.
-const SWEEP = new LuaScript(`
-local next, removed = {}, 0
+// count is only ever written with its entry on the schedule). A hash of another type is skipped.
+// → {next cursor of each, removed}, then damaged keys.
+const SWEEP = new LuaScript(`${EXPECT_TYPE_LUA}
+local next, removed = {'0', '0'}, 0
 for h = 2, 3 do
-  local page = redis.call('HSCAN', KEYS[h], ARGV[h - 1], 'COUNT', ARGV[3])
-  next[h - 1] = page[1]
-  for i = 1, #page[2], 2 do
-    local orderId = page[2][i]
-    if not redis.call('ZSCORE', KEYS[1], orderId) then
-      removed = removed + redis.call('HDEL', KEYS[h], orderId)
+  if usable(KEYS[h], 'hash') then
+    local page = redis.call('HSCAN', KEYS[h], ARGV[h - 1], 'COUNT', ARGV[3])
+    next[h - 1] = page[1]
+    for i = 1, #page[2], 2 do
+      local orderId = page[2][i]
+      if not redis.call('ZSCORE', KEYS[1], orderId) then
+        removed = removed + redis.call('HDEL', KEYS[h], orderId)
+      end
     end
   end
 end
-return {next[1], next[2], removed}
+return with_damage({next[1], next[2], removed})
 `);
 
 const ParkedSchema = z.object({
@@ -224,8 +250,30 @@ const parkedOf = (orderId: string, value: string): ParkedDelivery => {
   return { orderId, ...rest, ...(tries === undefined ? {} : { tries }) };
 };
 
+/** Most damaged keys kept between two `damagedKeys()` calls (there are three such keys). */
+const MAX_DAMAGED = 16;
+
 export class RedisShippingStore implements ShippingStore {
+  /** Bookkeeping keys a script found of another type and skipped, by key, until drained. */
+  private readonly damaged = new Map<string, string>();
+
   constructor(private readonly redis: Redis) {}
+
+  /** See `ShippingStore.damagedKeys`: drains what the scripts reported since the last call. */
+  damagedKeys(): DamagedKey[] {
+    const keys = [...this.damaged].map(([key, type]) => ({ key, type }));
+    this.damaged.clear();
+    return keys;
+  }
+
+  /** A script's reply: its first `head` values, after keeping the (key, type) pairs that follow. */
+  private answer(reply: unknown, head: number): unknown[] {
+    const values = reply as unknown[];
+    for (let i = head; i + 1 < values.length; i += 2) {
+      if (this.damaged.size < MAX_DAMAGED) this.damaged.set(String(values[i]), String(values[i + 1]));
+    }
+    return values.slice(0, head);
+  }
 
   async get(orderId: string): Promise<ShipmentRecord | undefined> {
     const data = await this.redis.hget(shipmentKey(orderId), "data");
@@ -248,7 +296,8 @@ export class RedisShippingStore implements ShippingStore {
       unschedule ? "1" : "",
       record.orderId,
     ];
-    return (await COMMIT.run(this.redis, keys, [...args, ...outbox.bodies])) === 1;
+    const [done] = this.answer(await COMMIT.run(this.redis, keys, [...args, ...outbox.bodies]), 1);
+    return done === 1;
   }
 
   async scheduleDelivery(
@@ -286,11 +335,12 @@ export class RedisShippingStore implements ShippingStore {
       ...outbox.keys,
     ];
     const args = [record.orderId, JSON.stringify(record), ...outbox.bodies];
-    return (await CLAIM.run(this.redis, keys, args)) === 1;
+    const [won] = this.answer(await CLAIM.run(this.redis, keys, args), 1);
+    return won === 1;
   }
 
   async dropDue(orderId: string): Promise<void> {
-    await DROP.run(this.redis, countedScheduleKeys(), [orderId]);
+    this.answer(await DROP.run(this.redis, countedScheduleKeys(), [orderId]), 1);
   }
 
   async deferDue(
@@ -309,8 +359,9 @@ export class RedisShippingStore implements ShippingStore {
       park ? JSON.stringify({ reason: park.reason, parkedAt: at }) : "",
     ];
     const keys = [...countedScheduleKeys(), parkedKey()];
-    const reply = (await DEFER.run(this.redis, keys, args)) as [number, string] | null;
-    if (!reply) return undefined;
+    const raw = await DEFER.run(this.redis, keys, args);
+    if (!raw) return undefined;
+    const reply = this.answer(raw, 2) as [number, string];
     const failures = Number(reply[0]);
     return reply[1] === "parked" ? { failures, parked: true } : { failures, retryAt: Number(reply[1]) };
   }
@@ -333,17 +384,15 @@ export class RedisShippingStore implements ShippingStore {
 
   async requeueParked(orderId: string, at: number): Promise<boolean> {
     const keys = [parkedKey(), ...countedScheduleKeys()];
-    return (await REQUEUE.run(this.redis, keys, [orderId, Math.floor(at)])) === 1;
+    const [done] = this.answer(await REQUEUE.run(this.redis, keys, [orderId, Math.floor(at)]), 1);
+    return done === 1;
   }
 
   async sweepOrphanCounts(cursor: string, count: number): Promise<{ next: string; removed: number }> {
     // One cursor for the two hashes: "<failures cursor>:<unreadable cursor>"; "0" both at start and end.
     const [failures = "0", unreadable = "0"] = cursor.split(":");
-    const reply = (await SWEEP.run(this.redis, countedScheduleKeys(), [failures, unreadable, count])) as [
-      string,
-      string,
-      number,
-    ];
+    const raw = await SWEEP.run(this.redis, countedScheduleKeys(), [failures, unreadable, count]);
+    const reply = this.answer(raw, 3) as [string, string, number];
     const next = reply[0] === "0" && reply[1] === "0" ? "0" : `${reply[0]}:${reply[1]}`;
     return { next, removed: Number(reply[2]) };
   }

@@ -12,6 +12,12 @@ import { SHIPPING_OWNER } from "./keys.js";
 /** What `scheduleDelivery` did: scheduled, or skipped and why (`decideSchedule`). */
 export type ScheduleOutcome = { scheduled: true } | { scheduled: false; why: string };
 
+/** A bookkeeping key that holds another type than its own (`type`: what Redis `TYPE` answered). */
+export interface DamagedKey {
+  key: string;
+  type: string;
+}
+
 export interface ShippingStore {
   get(orderId: string): Promise<ShipmentRecord | undefined>;
   /**
@@ -92,6 +98,12 @@ export interface ShippingStore {
    * counts it removed. A count whose order is on the schedule is kept.
    */
   sweepOrphanCounts(cursor: string, count: number): Promise<{ next: string; removed: number }>;
+  /**
+   * The bookkeeping keys (failure and unreadable counts, parked entries) found holding another
+   * type since the last call, then forgotten. Such a key is skipped, never gating a delivery or a
+   * move-back (break9 F4); the poller reports each loudly. Absent: the store has no such keys.
+   */
+  damagedKeys?(): DamagedKey[];
 }
 
 /** When a due shipment whose record cannot be read is parked (`deferDue`). */

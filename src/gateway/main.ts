@@ -10,11 +10,13 @@ import { redisErrorHandler } from "../lib/runtime/redis-credentials.js";
 import { configOrFail, failStart, signalReady } from "../lib/runtime/launch-signal.js";
 import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
-import { guardRedisDurability, shutdownOnSignals } from "../lib/runtime/process.js";
+import { guardRedisDurability, shutdownOnSignals, watchParent } from "../lib/runtime/process.js";
 import { newInstanceId } from "../lib/runtime/service-host.js";
 import { assertSafeGatewayConfig, gatewayEnvSchema } from "./config.js";
 import { createGateway, GATEWAY_SERVICE } from "./gateway.js";
 
+// First: a launcher killed during start-up must end this process too (break9 F7).
+const parent = watchParent();
 // A bad variable is one line naming it (and the launcher's reason), exit 1: never a stack trace.
 const env = await configOrFail(GATEWAY_SERVICE, () => parseEnv(gatewayEnvSchema));
 try {
@@ -66,6 +68,7 @@ await signalReady(GATEWAY_SERVICE, gateway.url, logger);
 
 shutdownOnSignals({
   logger,
+  parent,
   stop: async () => {
     await gateway.stop();
     await platform.close();

@@ -67,10 +67,17 @@ export async function applyDevSecrets(
     const kept = await devSecretsFor(redis, redisUrl, env);
     Object.assign(env, kept.settings);
     if (Object.keys(kept.settings).length > 0) (options.print ?? console.log)(devSecretsNotice(kept));
+    // A Redis blip as the system comes up is retried (for up to 30 s), each try said on one line.
     const confirm = () =>
-      kept.confirm().catch((error: unknown) => {
-        throw withAclHint(error);
-      });
+      kept
+        .confirm((error, delayMs) =>
+          (options.print ?? console.log)(
+            `development secrets: could not confirm the fingerprint (${error instanceof Error ? error.message : String(error)}); retrying in ${delayMs} ms`,
+          ),
+        )
+        .catch((error: unknown) => {
+          throw withAclHint(error);
+        });
     return { slot, confirm };
   } catch (error) {
     // A refusal leaves nothing held.

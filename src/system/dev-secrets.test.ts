@@ -1,10 +1,11 @@
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { afterEach, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { Keyring } from "../lib/security/keyring.js";
 import {
   DEV_SECRETS_FINGERPRINT_KEY,
+  DevSecretsClaimLostError,
   DevSecretsMismatchError,
   devSecretsFor,
   devSecretsPath,
@@ -127,4 +128,55 @@ it("refuses a Redis whose data was written with secrets no file holds, making up
     GATEWAY_SHARED_SECRET: "x",
   };
   expect((await devSecretsFor(redis, "redis://localhost:6390", all)).settings).toEqual({});
+});
+
+describe("confirm, once the system is up (break9 F6)", () => {
+  /** fakeRedis whose PERSIST fails `failures` times, as a dropped connection or a failover would. */
+  function failingPersist(failures: number) {
+    const redis = fakeRedis();
+    let left = failures;
+    let persists = 0;
+    redis.persist = async () => {
+      persists++;
+      if (left-- > 0) throw new Error("Connection is closed.");
+      return 1;
+    };
+    return { redis, persists: () => persists };
+  }
+
+  it("retries a Redis error instead of failing the start, and keeps the fingerprint", async () => {
+    const { redis, persists } = failingPersist(1);
+    const kept = await devSecretsFor(redis, "redis://localhost:6390", { DEV_SECRETS_DIR: freshDir() });
+    const retries: string[] = [];
+    await kept.confirm((error, delayMs) => retries.push(`${(error as Error).message} ${delayMs}`));
+    expect(retries).toEqual(["Connection is closed. 250"]);
+    expect(persists()).toBe(2);
+    expect(redis.keys.get(DEV_SECRETS_FINGERPRINT_KEY)).toMatch(/^v1:/);
+  });
+
+  it("gives up after its budget, with Redis's error", async () => {
+    const { redis } = failingPersist(Number.POSITIVE_INFINITY);
+    const kept = await devSecretsFor(
+      redis,
+      "redis://localhost:6390",
+      { DEV_SECRETS_DIR: freshDir() },
+      { confirmBudgetMs: 1_000 },
+    );
+    const retries: number[] = [];
+    await expect(kept.confirm((_error, delayMs) => retries.push(delayMs))).rejects.toThrow(
+      "Connection is closed.",
+    );
+    expect(retries).toEqual([250, 500]); // the next wait (1 000 ms) would pass the budget
+  });
+
+  it("does not retry a claim another start took over", async () => {
+    const redis = fakeRedis();
+    const kept = await devSecretsFor(redis, "redis://localhost:6390", { DEV_SECRETS_DIR: freshDir() });
+    redis.keys.set(DEV_SECRETS_FINGERPRINT_KEY, "v1:another-start");
+    const retries: unknown[] = [];
+    await expect(kept.confirm((error) => retries.push(error))).rejects.toBeInstanceOf(
+      DevSecretsClaimLostError,
+    );
+    expect(retries).toEqual([]);
+  });
 });

@@ -111,9 +111,11 @@ export interface DevSecrets {
    * Call once this start's system is up (its data written): the fingerprint, until then a lease
    * this start renews, is made permanent (set if it lapsed meanwhile). Throws
    * DevSecretsClaimLostError when another start's fingerprint replaced it (this start stalled
-   * longer than the lease): its data would be unreadable to the next start.
+   * longer than the lease): its data would be unreadable to the next start. A Redis error is
+   * retried (capped backoff, `onRetry` told of each, `delayMs` before the next try) for up to
+   * DEV_SECRETS_CONFIRM_BUDGET_MS, then thrown; NOPERM is thrown at once.
    */
-  confirm(): Promise<void>;
+  confirm(onRetry?: (error: unknown, delayMs: number) => void): Promise<void>;
 }
 
 /**
@@ -125,13 +127,14 @@ export interface DevSecrets {
  * DevSecretsMismatchError when the Redis holds a fingerprint no file in the directory matches,
  * DevSecretsBusyError when another start's claim stays unconfirmed past `waitMs`, and Redis's
  * errors (unreachable; NOPERM naming the command: README, "Redis ACL"). Not checked when the
- * environment configures every secret (the file is then unused). `leaseMs`, `waitMs`: tests.
+ * environment configures every secret (the file is then unused). `leaseMs`, `waitMs`,
+ * `confirmBudgetMs`: tests.
  */
 export async function devSecretsFor(
   redis: FingerprintStore,
   redisUrl: string,
   env: NodeJS.ProcessEnv = process.env,
-  options: { leaseMs?: number; waitMs?: number } = {},
+  options: { leaseMs?: number; waitMs?: number; confirmBudgetMs?: number } = {},
 ): Promise<DevSecrets> {
   const urlFile = devSecretsPath(redisUrl, env);
   const unused = { file: urlFile, settings: {}, created: false, otherUrl: false, confirm: async () => {} };
@@ -171,7 +174,13 @@ export async function devSecretsFor(
     settings,
     created: kept.created,
     otherUrl: kept.file !== urlFile,
-    confirm: confirmer(redis, devSecretsFingerprint(all), kept.claimed ? leaseMs : undefined, redisUrl),
+    confirm: confirmer(
+      redis,
+      devSecretsFingerprint(all),
+      kept.claimed ? leaseMs : undefined,
+      redisUrl,
+      options.confirmBudgetMs ?? DEV_SECRETS_CONFIRM_BUDGET_MS,
+    ),
   };
 }
 
@@ -224,38 +233,70 @@ export class DevSecretsClaimLostError extends Error {
 }
 
 /**
+ * How long `confirm` keeps retrying a Redis error (ms): a blip (a dropped connection, a failover)
+ * at the moment the system came up must not stop it (break9 F6). The lease is renewed meanwhile.
+ */
+export const DEV_SECRETS_CONFIRM_BUDGET_MS = 30_000;
+const CONFIRM_FIRST_DELAY_MS = 250;
+const CONFIRM_MAX_DELAY_MS = 5_000;
+
+/** An error retrying cannot fix: the claim is another start's, or an ACL refuses the command. */
+const isFinal = (error: unknown): boolean =>
+  error instanceof DevSecretsClaimLostError || (error instanceof Error && /^NOPERM/.test(error.message));
+
+/**
  * The `confirm` of a start using the secrets of `fingerprint`; with `leaseMs` (the start claimed
  * it) the lease is renewed until then. PERSIST then GET: a PERSIST of another start's lease (ours
  * lapsed) is seen by the GET, and that start's secrets become the permanent ones, never ours.
+ * A Redis error is retried with capped backoff for `budgetMs`, the renewal running between tries
+ * (never during one: a PEXPIRE landing after the PERSIST would make the fingerprint a lease again).
  */
 function confirmer(
   redis: FingerprintStore,
   fingerprint: string,
   leaseMs: number | undefined,
   redisUrl: string,
-): () => Promise<void> {
+  budgetMs: number,
+): DevSecrets["confirm"] {
   let renewing: Promise<unknown> = Promise.resolve();
-  const timer =
-    leaseMs === undefined
-      ? undefined
-      : setInterval(
-          () => {
-            renewing = redis
-              .get(DEV_SECRETS_FINGERPRINT_KEY)
-              .then((now) => (now === fingerprint ? redis.pexpire(DEV_SECRETS_FINGERPRINT_KEY, leaseMs) : 0))
-              .catch(() => 0); // retried at the next tick; a lapsed lease is caught by confirm
-          },
-          Math.max(1, Math.floor(leaseMs / 3)),
-        );
-  timer?.unref();
-  return async () => {
+  let timer: NodeJS.Timeout | undefined;
+  const renew = () => {
+    renewing = redis
+      .get(DEV_SECRETS_FINGERPRINT_KEY)
+      .then((now) => (now === fingerprint ? redis.pexpire(DEV_SECRETS_FINGERPRINT_KEY, leaseMs!) : 0))
+      .catch(() => 0); // retried at the next tick; a lapsed lease is caught by confirm
+  };
+  const startRenewing = () => {
+    if (leaseMs === undefined) return;
+    timer = setInterval(renew, Math.max(1, Math.floor(leaseMs / 3)));
+    timer.unref();
+  };
+  const stopRenewing = async () => {
     clearInterval(timer);
     await renewing;
+  };
+  const confirmOnce = async () => {
     // Set if it lapsed (or never was: a file matched the URL's own fingerprint-less data, F3).
     await redis.set(DEV_SECRETS_FINGERPRINT_KEY, fingerprint, "PX", DEV_SECRETS_LEASE_MS, "NX");
     await redis.persist(DEV_SECRETS_FINGERPRINT_KEY);
     const found = await redis.get(DEV_SECRETS_FINGERPRINT_KEY);
     if (found !== fingerprint) throw new DevSecretsClaimLostError(redisUrl, fingerprint, found);
+  };
+  startRenewing();
+  return async (onRetry) => {
+    const deadline = Date.now() + budgetMs;
+    for (let delay = CONFIRM_FIRST_DELAY_MS; ; delay = Math.min(delay * 2, CONFIRM_MAX_DELAY_MS)) {
+      await stopRenewing();
+      try {
+        return await confirmOnce();
+      } catch (error) {
+        if (isFinal(error) || Date.now() + delay > deadline) throw error;
+        onRetry?.(error, delay);
+        if (leaseMs !== undefined) renew(); // the failed try may have left it short
+        startRenewing();
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   };
 }
 

@@ -11,7 +11,13 @@ import { createRedisPlatform } from "./platform.js";
 import { redisErrorHandler } from "./redis-credentials.js";
 import { waitForRedis } from "./redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "./retention.js";
-import { guardRedisDurability, SERVICE_SECRET_VARIABLES, shutdownOnSignals } from "./process.js";
+import {
+  guardRedisDurability,
+  type ParentWatch,
+  SERVICE_SECRET_VARIABLES,
+  shutdownOnSignals,
+  watchParent,
+} from "./process.js";
 import { newInstanceId, type ServiceDefinition, startService } from "./service-host.js";
 import { serviceGatewaySecret } from "../http/gateway-credential.js";
 import { placeholderMessage, placeholderVariables } from "../security/placeholders.js";
@@ -27,6 +33,8 @@ export async function runServiceMain<E extends EventRegistry>(
   definition: ServiceDefinition<E> | (() => Promise<ServiceDefinition<E>>),
   options: { events: E; defaultPort: number; name?: string },
 ): Promise<void> {
+  // First: a launcher killed during start-up must end this process too (break9 F7).
+  const parent = watchParent();
   const fallbackName = process.env.SERVICE_NAME || options.name || "service";
   const configured = await Promise.resolve()
     .then(async () => ({
@@ -38,7 +46,7 @@ export async function runServiceMain<E extends EventRegistry>(
       if (error instanceof ConfigError) return failStart(fallbackName, error);
       throw error;
     });
-  await runConfigured(configured.definition, configured.env, configured.retention, options);
+  await runConfigured(configured.definition, configured.env, configured.retention, options, parent);
 }
 
 async function runConfigured<E extends EventRegistry>(
@@ -46,6 +54,7 @@ async function runConfigured<E extends EventRegistry>(
   env: ReturnType<typeof parseEnv<typeof serviceEnvSchema>>,
   retention: ReturnType<typeof retentionFromEnv>,
   options: { events: E; defaultPort: number },
+  parent: ParentWatch,
 ): Promise<void> {
   const name = env.SERVICE_NAME ?? definition.name;
   const instanceId = env.INSTANCE_ID ?? newInstanceId(name);
@@ -108,6 +117,7 @@ async function runConfigured<E extends EventRegistry>(
   await signalReady(name, running.url, logger);
   shutdownOnSignals({
     logger,
+    parent,
     stop: async () => {
       await running.stop();
       await platform.close();

@@ -12,8 +12,83 @@ import { checkRedisDurability } from "./platform.js";
 export interface ProcessLike {
   on(event: "SIGTERM" | "SIGINT" | "disconnect", listener: () => void): unknown;
   exit(code: number): void;
-  /** True when started with an IPC channel to its parent (the launcher, the demo). */
+  /** While the IPC channel to its parent (the launcher, the demo) is open: true; false once it closed. */
   connected?: boolean;
+  /** Defined (for good) when the process was started with an IPC channel, even after it closed. */
+  send?: unknown;
+  /** The parent's pid, read afresh each time (1 or a subreaper once the parent died). */
+  readonly ppid?: number;
+}
+
+/** The parent that started this process over IPC, and whether it is gone (watchParent). */
+export interface ParentWatch {
+  /** Why the parent is gone, once it is; undefined while it lives (or without a parent channel). */
+  readonly goneReason: string | undefined;
+  /**
+   * Runs `listener` once when the parent is gone, at once if it already is. A later call replaces
+   * the listener (the start-up default, then the graceful shutdown) and cancels the start-up exit.
+   */
+  whenGone(listener: (reason: string) => void): void;
+}
+
+export interface WatchParentOptions {
+  proc?: ProcessLike;
+  /** How often the parent pid is compared (ms, default 1 000): a second way to see a SIGKILL. */
+  pollMs?: number;
+  /**
+   * When the parent dies before anyone called `whenGone` (start-up still running), exit 1 after
+   * this long (ms, default 15 000) unless a listener is set meanwhile: a stuck start-up (Redis
+   * unreachable) must not outlive its launcher.
+   */
+  startupExitMs?: number;
+}
+
+/**
+ * Watches the parent of a process started with an IPC channel (by the launcher or the demo): it is
+ * gone when the channel closes (its death, even by SIGKILL, closes it), when the channel was closed
+ * already before this call (a parent that died while the modules were loading), or when the parent
+ * pid changes (re-parented to init or a subreaper). Call it first thing in an entry point. Without a
+ * parent channel (started by hand, by Docker) nothing is watched and `goneReason` stays undefined.
+ */
+export function watchParent(options: WatchParentOptions = {}): ParentWatch {
+  const { proc = process, pollMs = 1_000, startupExitMs = 15_000 } = options;
+  let goneReason: string | undefined;
+  let listener: ((reason: string) => void) | undefined;
+  let startupExit: NodeJS.Timeout | undefined;
+  let poll: NodeJS.Timeout | undefined;
+  const gone = (reason: string): void => {
+    if (goneReason !== undefined) return;
+    goneReason = reason;
+    if (poll) clearInterval(poll);
+    if (listener) return listener(reason);
+    startupExit = setTimeout(() => proc.exit(1), startupExitMs);
+  };
+  const watch: ParentWatch = {
+    get goneReason() {
+      return goneReason;
+    },
+    whenGone(next) {
+      listener = next;
+      if (startupExit) clearTimeout(startupExit);
+      startupExit = undefined;
+      if (goneReason !== undefined) next(goneReason);
+    },
+  };
+  if (typeof proc.send !== "function") return watch;
+  // Registered before anything else, and then checked: a 'disconnect' already emitted is not repeated.
+  proc.on("disconnect", () => gone("parent disconnected"));
+  if (proc.connected !== true) {
+    gone("parent disconnected");
+    return watch;
+  }
+  const ppid = proc.ppid;
+  if (ppid !== undefined) {
+    poll = setInterval(() => {
+      if (proc.ppid !== ppid) gone(`parent ${ppid} gone (now ${proc.ppid})`);
+    }, pollMs);
+    poll.unref();
+  }
+  return watch;
 }
 
 /**
@@ -62,16 +137,20 @@ export interface ShutdownOptions {
   /** A shutdown that hangs longer than this exits with 1 anyway. Default 10 s. */
   forceExitMs?: number;
   proc?: ProcessLike;
+  /** The entry point's watchParent, set up first thing; default: one watched from this call on. */
+  parent?: ParentWatch;
 }
 
 /**
  * On SIGTERM or SIGINT, runs `stop` once (a second signal while stopping is ignored) and exits 0.
- * A process started with an IPC channel (by the launcher or the demo) also stops when the channel
- * closes: its parent died (even by SIGKILL, which it cannot forward), and a system nobody launched
- * any more must not keep running, orphaned. Returns the shutdown function, which a signal calls.
+ * A process started with an IPC channel (by the launcher or the demo) also stops when its parent is
+ * gone (`parent`, watchParent), even if it died before this call: a parent killed by SIGKILL cannot
+ * forward it, and a system nobody launched any more must not keep running, orphaned (break9 F7).
+ * Returns the shutdown function, which a signal calls.
  */
 export function shutdownOnSignals(options: ShutdownOptions): (signal: string) => Promise<void> {
   const { logger, stop, forceExitMs = 10_000, proc = process } = options;
+  const parent = options.parent ?? watchParent({ proc });
   let exiting = false;
   const shutdown = async (signal: string): Promise<void> => {
     if (exiting) return;
@@ -88,6 +167,6 @@ export function shutdownOnSignals(options: ShutdownOptions): (signal: string) =>
   };
   proc.on("SIGTERM", () => void shutdown("SIGTERM"));
   proc.on("SIGINT", () => void shutdown("SIGINT"));
-  if (proc.connected === true) proc.on("disconnect", () => void shutdown("parent disconnected"));
+  parent.whenGone((reason) => void shutdown(reason));
   return shutdown;
 }

@@ -230,7 +230,7 @@ describe("payment handlers", () => {
       newId: () => "pay-9",
       tokens: {
         readKey: async (orderId) => {
-          throw new DecryptionError(`the token key of order ${orderId} is gone (shredded)`);
+          throw new TokenKeyGoneError(orderId);
         },
       },
     });
@@ -240,6 +240,27 @@ describe("payment handlers", () => {
     expect(await store.get("o-10")).toBeUndefined();
     const charged = (await inner.ledger.list("charge")).filter((e) => e.status === "approved");
     expect(charged).toEqual([]);
+  });
+
+  it("dead-letters a token that cannot be opened for another reason (altered, unknown key) even when the order has ended: tampering stays visible", async () => {
+    const store = new MemoryPaymentStore(async () => undefined);
+    const inner = new SimulatedPaymentProvider();
+    await store.recordOutcome("o-12", "cancelled");
+    const handlers = createPaymentHandlers({
+      store,
+      provider: createProviderClient({ provider: inner }),
+      now: () => 0,
+      newId: () => "pay-12",
+      tokens: {
+        readKey: async () => {
+          throw new DecryptionError("the token's key entry is malformed");
+        },
+      },
+    });
+    await expect(handlers.paymentRequested({ ...request, orderId: "o-12" }, ctx)).rejects.toMatchObject({
+      code: "DECRYPTION_FAILED",
+    });
+    expect(await inner.ledger.list("charge")).toEqual([]);
   });
 
   it("waits (retryable), not dead-letters, a request whose token key is gone before the saga's end reached payment, then acks it once the order is voided", async () => {

@@ -25,7 +25,6 @@ import {
 } from "./domain.js";
 import type { ChargeResult } from "./provider.js";
 import { isProviderUnavailable, type ProviderClient } from "./provider-client.js";
-import { DecryptionError } from "../../lib/security/encryption.js";
 import { type ReadTokenKey, type TokenOpener, TokenKeyGoneError } from "../../lib/security/payment-token.js";
 import type { PaymentStore } from "./store.js";
 
@@ -169,8 +168,8 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
 
   /**
    * The token's key entry, or undefined when it is gone because the order settled while this request
-   * waited (a stalled process resuming with a record read before the stall): the record and the
-   * order's outcome are read again, a settled record is acted on as it is now (skip, verify,
+   * waited (a stalled process resuming with a record read before the stall): the record, the
+   * attempt's report and the order's outcome are read again, a settled record is acted on as it is now (skip, verify,
    * reverse) and an ended saga is acked, so a stale request is not dead-lettered as
    * DECRYPTION_FAILED, noise that hides real dead letters. A key gone with neither (the saga's end
    * is still queued behind this request: its refund compensation voids the order) is retried
@@ -180,21 +179,24 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
   async function keyUnlessSettled(
     request: PaymentRequested,
     tokenKey: Promise<ReadTokenKey>,
-    reported: boolean,
     ctx: HandlerContext,
   ): Promise<ReadTokenKey | undefined> {
     try {
       return await tokenKey;
     } catch (error) {
-      if (!(error instanceof DecryptionError)) throw error;
+      // Only a shredded key is the saga's doing; an altered or unknown one stays a dead letter.
+      if (!(error instanceof TokenKeyGoneError)) throw error;
       const { orderId } = request;
-      const [record, outcome] = await Promise.all([store.get(orderId), store.outcome(orderId)]);
+      const [record, reported, outcome] = await Promise.all([
+        store.get(orderId),
+        store.attemptReported(orderId, request.attempt),
+        store.outcome(orderId),
+      ]);
       if (await settleWithoutCharge(orderId, decideCharge(record, reported), ctx)) {
-        ctx.logger.info({ orderId }, "token cannot be opened: the order settled meanwhile, request acked");
+        ctx.logger.info({ orderId }, "token key gone: the order settled meanwhile, request acked");
         return undefined;
       }
       if (!outcome) {
-        if (!(error instanceof TokenKeyGoneError)) throw error;
         throw new BusError(
           "PAYMENT_TOKEN_KEY_GONE",
           `the token key of order ${orderId} is gone but the order is not settled yet: waiting for the saga's end`,
@@ -221,7 +223,7 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
     // Opened only for the call (not for a request that skips, reverses or verifies): the token in
     // clear is never stored, logged or published. A token that cannot be opened is handled before
     // the charge's failure handling (keyUnlessSettled): nothing is charged either way.
-    const key = await keyUnlessSettled(request, tokenKey, reported, ctx);
+    const key = await keyUnlessSettled(request, tokenKey, ctx);
     if (!key) return;
     const opened = key.open();
     let charge: ChargeResult;

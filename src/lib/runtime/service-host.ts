@@ -168,7 +168,7 @@ export async function startService<E extends EventRegistry>(
     metrics.messagesRejected.inc({ event: eventLabel(event), reason: code });
   // Messages are dated (id, occurredAt) on the platform's shared clock, the clock consumers check
   // them against (Redis TIME on Redis), never this host's: a fast host would have every message it
-  // sends deferred or refused as created in the future (DESIGN §6; break9 F2).
+  // sends refused as created in the future (DESIGN §6; break9 F2).
   const sharedClock = await platform.clock();
   const clock = () => sharedClock.now();
   // Producer spans (a no-op while tracing is off); the hints bus (heartbeats, metrics) stays untraced.
@@ -196,7 +196,7 @@ export async function startService<E extends EventRegistry>(
   });
   const createdInFuture = new Counter({
     name: "ordersaga_messages_created_in_future_total",
-    help: "Deliveries signed as created further in the future than the clock-skew margin (a publisher clock fast): deferred until their time, not run yet",
+    help: "Deliveries signed as created further in the future than the clock-skew margin (the publisher's clock is off): dead-lettered as CREATED_IN_FUTURE, not run",
     labelNames: ["event"],
     registers: [metrics.registry],
   });

@@ -121,7 +121,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
   // Request handlers read through bounded ports; heartbeats and the checker keep the plain registry.
   const boundedRegistry = boundStore(registry, storeTimeoutMs, "service registry");
-  const proxy = createProxy(options, boundedRegistry, registry, metrics, logger, now);
+  // The request credential is dated on the platform's shared clock (Redis TIME on Redis), the one
+  // services check it on; `now` (this host's) times only local durations (breakers, latency).
+  // In memory mode there is one clock and tests may inject `now`: sign with it, as before.
+  const shared = platform.redis ? await platform.clock() : undefined;
+  const sharedNow = shared ? () => shared.now() : now;
+  const proxy = createProxy(options, boundedRegistry, registry, metrics, logger, now, sharedNow);
   const apiKeys = [...(options.apiKeys ?? []), ...(options.adminKeys ?? [])];
   const app = buildApp({
     options,
@@ -152,6 +157,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     instanceId,
     port,
     host,
+    clock: sharedNow,
   }).catch(async (error: unknown) => {
     await app.close();
     await proxy.close();
@@ -187,6 +193,7 @@ function createProxy(
   metrics: Metrics,
   logger: Logger,
   now: () => number,
+  signingClock: () => number,
 ): UpstreamProxy {
   return new UpstreamProxy({
     registry: boundedRegistry,
@@ -198,6 +205,7 @@ function createProxy(
       : { discoveryCacheTtlMs: options.discoveryCacheTtlMs }),
     ...(options.breaker ? { breaker: options.breaker } : {}),
     ...(options.sharedSecret === undefined ? {} : { sharedSecret: options.sharedSecret }),
+    signingClock,
     onInstanceDown: (instance, detail) => {
       if (instance.status === "unhealthy") return;
       registry.setHealth(instance.service, instance.instanceId, "unhealthy", 1).then(
@@ -293,6 +301,8 @@ interface BackgroundParts {
   instanceId: string;
   port: number;
   host: string;
+  /** Epoch ms on the platform's shared clock: dates the hint messages (ids, occurredAt). */
+  clock: () => number;
 }
 
 /**
@@ -308,6 +318,7 @@ async function startBackground(
     events: AllEvents,
     transport: options.platform.hints,
     source: { service: GATEWAY_SERVICE, instance: parts.instanceId },
+    clock: parts.clock,
   });
   const publish: DiscoveryPublish = async (event, payload) => {
     await hints.publish(event as never, payload as never);

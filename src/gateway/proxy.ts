@@ -80,6 +80,12 @@ export interface ProxyOptions {
    * secret serve them).
    */
   sharedSecret?: string;
+  /**
+   * Epoch ms the `X-Gateway-Auth` credential is dated with: the platform's shared clock (Redis
+   * `TIME` on Redis), the one services check its replay window on (DESIGN §6: a gateway host off by
+   * more than the window had every call refused 403). Default: `now`, else this host's clock.
+   */
+  signingClock?: () => number;
   onBreakerChange?: (change: CircuitStateChange) => void;
   /**
    * An instance refused a connection or its breaker is open: the gateway marks it unhealthy at once
@@ -472,7 +478,7 @@ export class UpstreamProxy {
             [GATEWAY_AUTH_HEADER]: signer.sign(
               request.method,
               request.path,
-              (this.options.now ?? Date.now)(),
+              (this.options.signingClock ?? this.options.now ?? Date.now)(),
             ),
           };
     if (span) injectHeaders(outgoing);

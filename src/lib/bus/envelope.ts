@@ -56,31 +56,40 @@ function randomHex(bytes: number): string {
   return pool.toString("hex", poolOffset - bytes, poolOffset);
 }
 
-let lastMs = 0;
-let sequence = 0;
+/**
+ * A UUIDv7 (RFC 9562) generator dated by `now` (epoch ms): 48 bits of Unix milliseconds, then a
+ * 12-bit counter (method 1) so ids made in the same millisecond by this generator still sort in
+ * creation order, then 62 random bits. Each generator keeps its own monotonic state: ids dated by
+ * the platform's shared Redis-time clock are never pushed ahead by ids a fast host clock dated.
+ */
+export function messageIdGenerator(now: () => number): () => string {
+  let lastMs = 0;
+  let sequence = 0;
+  return () => {
+    let ms = now();
+    if (ms <= lastMs) {
+      ms = lastMs;
+      if (++sequence > 0xfff) {
+        ms++;
+        sequence = 0;
+      }
+    } else {
+      // A random start in the lower half leaves room to count within the millisecond.
+      sequence = Number.parseInt(randomHex(2), 16) & 0x7ff;
+    }
+    lastMs = ms;
+    const time = ms.toString(16).padStart(12, "0");
+    const random = randomHex(8);
+    const variant = ((Number.parseInt(random[0]!, 16) & 0x3) | 0x8).toString(16);
+    return `${time.slice(0, 8)}-${time.slice(8)}-7${sequence.toString(16).padStart(3, "0")}-${variant}${random.slice(1, 4)}-${random.slice(4)}`;
+  };
+}
 
 /**
- * A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then a 12-bit counter (method 1) so ids made
- * in the same millisecond by this process still sort in creation order, then 62 random bits.
+ * A UUIDv7 dated by this host's clock: for ids no other machine reads a time from (correlation
+ * ids, tests). Message ids a consumer dates are made by a Publisher on the platform's clock.
  */
-export function newMessageId(): string {
-  let ms = Date.now();
-  if (ms <= lastMs) {
-    ms = lastMs;
-    if (++sequence > 0xfff) {
-      ms++;
-      sequence = 0;
-    }
-  } else {
-    // A random start in the lower half leaves room to count within the millisecond.
-    sequence = Number.parseInt(randomHex(2), 16) & 0x7ff;
-  }
-  lastMs = ms;
-  const time = ms.toString(16).padStart(12, "0");
-  const random = randomHex(8);
-  const variant = ((Number.parseInt(random[0]!, 16) & 0x3) | 0x8).toString(16);
-  return `${time.slice(0, 8)}-${time.slice(8)}-7${sequence.toString(16).padStart(3, "0")}-${variant}${random.slice(1, 4)}-${random.slice(4)}`;
-}
+export const newMessageId: () => string = messageIdGenerator(() => Date.now());
 
 /** A child span of `parent` (same trace id, new span id), or a fresh trace when there is none. */
 export function childTraceparent(parent?: string): string {

@@ -136,11 +136,13 @@ export class TooOldToDeduplicateError extends BusError {
 }
 
 /**
- * A message signed as created the clock-skew margin or more in the future (its publisher's
- * clock runs fast): run now, its dedupe marks would expire before the signed-age rule refuses a
- * re-added copy of it, and the copy would run again (break-late F5). Retryable and not a failure:
- * the Subscriber defers it (no attempt spent) `deferMs` later, until its creation time is
- * within the margin; then it runs, once. See dedupe-window.ts.
+ * A message signed as created the clock-skew margin or more in the future: its publisher's clock
+ * (since break9 F2 the platform's Redis-time estimate, so a broken one, or a forged-by-key-holder
+ * date) is off. Run now, its dedupe marks would expire before the signed-age rule refuses a
+ * re-added copy of it, and the copy would run again (break-late F5); deferred in memory, a flood
+ * of them held memory and starved healthy messages (break9 F1). Not retryable: the Subscriber
+ * dead-letters it at once with this reason (bounded and visible); an operator retries it from the
+ * DLQ once its signed time has come. Handlers that dedupe by record are exempt (dedupe-window.ts).
  */
 export class CreatedInFutureError extends BusError {
   constructor(
@@ -148,13 +150,11 @@ export class CreatedInFutureError extends BusError {
     readonly aheadMs: number,
     /** The skew margin allowed, ms. */
     readonly marginMs: number,
-    /** When to deliver it again, ms from now. */
-    readonly deferMs: number,
   ) {
     super(
       "CREATED_IN_FUTURE",
-      `message is signed as created ${aheadMs} ms in the future, past the ${marginMs} ms clock-skew margin: deferred ${deferMs} ms`,
-      { retryable: true, details: { aheadMs, marginMs, deferMs } },
+      `message is signed as created ${aheadMs} ms in the future, past the ${marginMs} ms clock-skew margin (its publisher's clock is off): retry it from the DLQ once that time has come`,
+      { retryable: false, details: { aheadMs, marginMs } },
     );
     this.name = "CreatedInFutureError";
   }

@@ -4,6 +4,7 @@ import {
   encodeEnvelope,
   isTraceparent,
   type MessageSource,
+  messageIdGenerator,
   newMessageId,
 } from "./envelope.js";
 import {
@@ -55,13 +56,22 @@ export interface PublisherOptions<E extends EventRegistry> {
    * unsigned messages (library tests only: a verifying consumer dead-letters them).
    */
   signer?: EnvelopeSigner | null;
-  /** Clock, for tests. */
+  /**
+   * Epoch ms on the platform's shared clock (`Platform.clock()`: Redis `TIME` on Redis) that dates
+   * each message's id (UUIDv7) and `occurredAt`. Consumers compare that signed creation time with
+   * the transport's (Redis) clock (dedupe-window.ts), so a host clock would compare clocks across
+   * machines (DESIGN §6; break9 F2: an instance 3 min fast had every message it sent refused).
+   * Default: this host's clock (in-memory mode, where it is the only clock).
+   */
+  clock?: () => number;
+  /** `occurredAt` clock, for tests (overrides `clock` for `occurredAt` only). */
   now?: () => Date;
 }
 
 export class Publisher<E extends EventRegistry> {
   private readonly options: PublisherOptions<E>;
   private readonly signer: EnvelopeSigner | null;
+  private readonly newId: () => string;
 
   /** Throws when no signing key is configured for `source.service` (the service must not start). */
   constructor(options: PublisherOptions<E>) {
@@ -70,6 +80,12 @@ export class Publisher<E extends EventRegistry> {
       options.signer === undefined
         ? createSigner(getProcessKeyring(), options.source.service)
         : options.signer;
+    const clock = options.clock;
+    this.newId = clock ? messageIdGenerator(clock) : newMessageId;
+  }
+
+  private clockDate(): Date {
+    return new Date(this.options.clock ? this.options.clock() : Date.now());
   }
 
   get source(): MessageSource {
@@ -84,12 +100,12 @@ export class Publisher<E extends EventRegistry> {
   ): PreparedMessage<EventPayload<E, N>> {
     const definition = getDefinition(this.options.events, event);
     const parsed = parsePayload(this.options.events, event, payload) as EventPayload<E, N>;
-    const id = options.id ?? newMessageId();
+    const id = options.id ?? this.newId();
     const envelope: Envelope<EventPayload<E, N>> = {
       id,
       event,
       version: definition.version,
-      occurredAt: (options.occurredAt ?? this.options.now?.() ?? new Date()).toISOString(),
+      occurredAt: (options.occurredAt ?? this.options.now?.() ?? this.clockDate()).toISOString(),
       source: this.options.source,
       correlationId: options.correlationId ?? id,
       ...(options.causationId === undefined ? {} : { causationId: options.causationId }),

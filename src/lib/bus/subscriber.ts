@@ -257,9 +257,11 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
         return;
       }
       if (error instanceof CreatedInFutureError) {
-        // Not a failure: it runs once its signed creation time is within the skew margin.
+        // Dead-lettered at once (bounded, visible; an operator retries it when its time has come):
+        // one warning per publisher per minute, not an error line per message of a flood.
         this.warnFutureOnce(envelope, error);
-        await delivery.defer(error.deferMs);
+        const failure = this.failureOf(delivery, error, startedAt);
+        await this.deadLetter(delivery, { reason: error.message, failure }, startedAt);
         return;
       }
       await this.fail(delivery, error, startedAt, policy, ctx.logger);
@@ -269,8 +271,9 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
   }
 
   /**
-   * A warning per publisher per `FUTURE_WARNING_INTERVAL_MS`: every delivery of a fast publisher
-   * is deferred (and counted by the caller's metric); one line a minute names it.
+   * A warning per publisher per `FUTURE_WARNING_INTERVAL_MS`: every such delivery of a publisher
+   * whose clock is off is dead-lettered (and counted by the caller's metric); one line a minute
+   * names it.
    */
   private warnFutureOnce(envelope: Envelope, error: CreatedInFutureError): void {
     const publisher = `${envelope.source.service}/${envelope.source.instance}`;
@@ -282,7 +285,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     this.futureWarnedAt.set(publisher, at);
     this.logger.warn(
       { publisher, event: envelope.event, aheadMs: error.aheadMs, marginMs: error.marginMs },
-      "message signed as created in the future (publisher clock fast?): deferred until its time",
+      "message signed as created in the future (publisher clock off?): dead-lettered, retry it from the DLQ once its time has come",
     );
   }
 

@@ -166,19 +166,25 @@ export async function startService<E extends EventRegistry>(
   const eventLabel = (event: string) => (Object.hasOwn(events, event) ? event : "unknown");
   const onRejected = (event: string, code: string) =>
     metrics.messagesRejected.inc({ event: eventLabel(event), reason: code });
+  // Messages are dated (id, occurredAt) on the platform's shared clock, the clock consumers check
+  // them against (Redis TIME on Redis), never this host's: a fast host would have every message it
+  // sends refused as created in the future (DESIGN §6; break9 F2).
+  const sharedClock = await platform.clock();
+  const clock = () => sharedClock.now();
   // Producer spans (a no-op while tracing is off); the hints bus (heartbeats, metrics) stays untraced.
   const publisher = new Publisher({
     events,
     transport: platform.transport,
     source,
     signer,
+    clock,
     middleware: [createTracingPublisherMiddleware(platform.mode === "redis" ? "redis" : "memory")],
   });
   // Consumer spans around each delivery while tracing is on; off, the transport itself (zero cost).
   const subscriberTransport = instrumentTransport(platform.transport, { group: name });
   const onDeadLetter = (event: string, ms: number) =>
     metrics.recordEvent(eventLabel(event), "dead_lettered", ms);
-  const hintPublisher = new Publisher({ events, transport: platform.hints, source, signer });
+  const hintPublisher = new Publisher({ events, transport: platform.hints, source, signer, clock });
   const publishHint = async (event: string, payload: unknown) => {
     await hintPublisher.publish(event as never, payload as never);
   };
@@ -190,7 +196,7 @@ export async function startService<E extends EventRegistry>(
   });
   const createdInFuture = new Counter({
     name: "ordersaga_messages_created_in_future_total",
-    help: "Deliveries signed as created further in the future than the clock-skew margin (a publisher clock fast): deferred until their time, not run yet",
+    help: "Deliveries signed as created further in the future than the clock-skew margin (the publisher's clock is off): dead-lettered as CREATED_IN_FUTURE, not run",
     labelNames: ["event"],
     registers: [metrics.registry],
   });
@@ -249,8 +255,7 @@ export async function startService<E extends EventRegistry>(
   // The credential's replay window is checked on the platform's shared clock (Redis's on Redis: the
   // gateway's and this host's clocks need not agree, issue 8 input 5), never on this host's `now`.
   if (options.gatewaySecret !== undefined) {
-    const shared = await platform.clock();
-    installGatewayCredentialCheck(app, options.gatewaySecret, () => shared.now());
+    installGatewayCredentialCheck(app, options.gatewaySecret, clock);
   }
   app.get("/health", async (_request, reply) => {
     const checks: Record<string, boolean> = {

@@ -18,14 +18,18 @@
  *
  * A publisher clock *ahead* by more than the margin (break-late F5): its message looks younger than
  * it is by that much, so run at once, its marks would expire before the rule above refuses a copy
- * of it, and a copy re-added in between would run again. Such a message (signed creation time more
- * than the margin ahead of the transport's clock) is neither run nor dead-lettered:
- * `CreatedInFutureError` (code `CREATED_IN_FUTURE`, retryable) makes the Subscriber defer it, no
- * attempt spent, until its creation time is within the margin (re-checked at each delivery, at
- * least every `MAX_FUTURE_DEFER_MS`). Then it runs once, and its marks outlive the point where a
- * copy is refused as too old: nothing lost (a must-complete compensation waits, it is not parked),
- * nothing twice. The cost: a fast publisher's messages wait out its skew; `onCreatedInFuture`
- * counts each such delivery and the Subscriber warns once per publisher per minute (fix its NTP).
+ * of it, and a copy re-added in between would run again. Publishers date messages on the
+ * platform's shared Redis-time clock (publisher.ts, break9 F2), so only a broken Redis-time
+ * estimate (or a key holder's forged date) produces one. Such a message (signed creation time the
+ * margin or more ahead of the transport's clock) is not run: `CreatedInFutureError` (code
+ * `CREATED_IN_FUTURE`, not retryable) makes the Subscriber dead-letter it at once, counted by
+ * `onCreatedInFuture`, with a warning per publisher per minute. Chosen over deferring it (bus8):
+ * a deferral held each message in memory with a timer and its re-deliveries took the consumer's
+ * slots, so a flood of 50k held 500 MB and kept healthy messages waiting minutes (break9 F1;
+ * DESIGN §6 "backpressure means reading less"). A dead letter costs no memory or slot, is visible,
+ * and is not lost: an operator retries it from the DLQ once its signed time has come (a retry
+ * before then is dead-lettered again, never run early). Exempt, as from every rule here, are
+ * handlers that dedupe by record (`dedupedBy: "record"`): they run whatever the date.
  *
  * Then, when can an earlier handling of this entry exist, and how old can it be (`dedupeAgeMs`)?
  * - The first delivery of an entry (`deliveryCount` 1, not a replay): no earlier handling of this
@@ -109,26 +113,20 @@ export function signedAgeMs(ctx: AgedMessage): number | undefined {
   return ctx.enqueuedAt + ctx.ageMs() - created;
 }
 
-/** The longest a message created in the future is deferred before it is checked again, ms. */
-export const MAX_FUTURE_DEFER_MS = 60_000;
-
 /**
  * Throws `TooOldToDeduplicateError` when an earlier handling's mark (living `windowMs`) may be gone:
  * the message was signed longer ago than `windowMs - skewMarginMs` (any delivery, a copy included),
  * or this entry's earlier handling may be older than `windowMs` (`dedupeAgeMs`). Throws
- * `CreatedInFutureError` when it was signed as created more than `skewMarginMs` in the future
- * (deferred until it is not: see the module comment).
+ * `CreatedInFutureError` when it was signed as created `skewMarginMs` or more in the future
+ * (dead-lettered: see the module comment).
  */
 export function refuseIfTooOld(ctx: AgedMessage, windowMs: number): void {
   if (ctx.dedupedBy === "record") return;
   const signed = signedAgeMs(ctx);
   const marginMs = skewMarginMs(windowMs);
-  if (signed !== undefined && -signed >= marginMs) {
-    // Runs only when less than `marginMs` ahead: its marks then outlive the point where a copy is
-    // refused as too old (strictly). Delivered again 1 ms past that point, never earlier.
-    const deferMs = Math.min(MAX_FUTURE_DEFER_MS, -signed - marginMs + 1);
-    throw new CreatedInFutureError(-signed, marginMs, deferMs);
-  }
+  // Runs only when less than `marginMs` ahead: its marks then outlive the point where a copy is
+  // refused as too old (strictly).
+  if (signed !== undefined && -signed >= marginMs) throw new CreatedInFutureError(-signed, marginMs);
   const limitMs = windowMs - marginMs;
   if (signed !== undefined && signed > limitMs) throw new TooOldToDeduplicateError(signed, windowMs, limitMs);
   const ageMs = dedupeAgeMs(ctx);
@@ -140,7 +138,7 @@ export interface DedupeWindowOptions {
   windowMs: number;
   /** Called for each refused message (a counter), with the age (ms) it was refused at. */
   onTooOld?: (ctx: MessageContext, ageMs: number) => void;
-  /** Called for each delivery deferred as created in the future (a counter), with how far ahead (ms). */
+  /** Called for each delivery dead-lettered as created in the future (a counter), with how far ahead (ms). */
   onCreatedInFuture?: (ctx: MessageContext, aheadMs: number) => void;
 }
 
@@ -159,7 +157,7 @@ export function createDedupeWindowMiddleware(options: DedupeWindowOptions): Subs
   };
 }
 
-/** `refuseIfTooOld`, reporting a refusal to `onTooOld` (a deferral to `onCreatedInFuture`) first. */
+/** `refuseIfTooOld`, reporting a refusal to `onTooOld` (or `onCreatedInFuture`) first. */
 export function guardAge(
   ctx: MessageContext,
   windowMs: number,

@@ -26,7 +26,7 @@ export interface IdempotencyStoreOptions extends CommonOptions {
   ttlMs?: number;
   /** Called for each message refused as too old to deduplicate (a counter). */
   onTooOld?: (ctx: MessageContext, ageMs: number) => void;
-  /** Called for each delivery deferred as created in the future (dedupe-window.ts). */
+  /** Called for each delivery dead-lettered as created in the future (dedupe-window.ts). */
   onCreatedInFuture?: (ctx: MessageContext, aheadMs: number) => void;
 }
 

@@ -14,7 +14,7 @@ import { errorBody } from "../lib/http/errors.js";
 /** Routes open without a key: load balancers and orchestrators probe them. */
 export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(["/health"]);
 
-/** The shipping service's operator routes (templates); `GET /shipments/:orderId` is not one of them. */
+/** The shipping service's operator routes (templates): the only `/shipments` routes the gateway serves. */
 const SHIPPING_OPERATOR_ROUTES: ReadonlySet<string> = new Set([
   "/shipments/parked",
   "/shipments/:orderId/requeue",
@@ -26,8 +26,8 @@ export type ApiKeyRole = "client" | "admin";
  * Operations only an admin key may call: catalog changes and restock (`POST /inventory...`), every
  * DLQ route, the instance list (`/services...`, it names internal addresses) and the payment
  * records and reconciliation (`/payments/...`: any order's money and the provider's ledger), and the
- * parked shipments (`/shipments/parked`, `/shipments/:orderId/requeue`: an operator's repair; the
- * rest of `/shipments/...` is not admin-only). `url` is the route template (`/dlq/:id`), so a path
+ * parked shipments (`/shipments/parked`, `/shipments/:orderId/requeue`: an operator's repair; a
+ * client follows its shipment through its order's status and history). `url` is the route template (`/dlq/:id`), so a path
  * parameter cannot smuggle a route past the check.
  */
 export function isAdminRoute(method: string, url: string): boolean {

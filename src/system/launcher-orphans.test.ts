@@ -6,11 +6,13 @@
  * every later start was refused as "system already running".
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { afterAll, expect, it } from "vitest";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
 import { bannerGateway, type ChildRun, killRuns, runEntryPoint } from "../test-support/child-run.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
+import { DEFAULT_SLOT, LAUNCHER_SLOT_LEASE_MS, launcherSlotKey } from "./launch-guard.js";
 
 const startServices = (env: Record<string, string>): ChildRun =>
   runEntryPoint("src/system/start-services.ts", ["--any-port"], { LOG_LEVEL: "warn", ...env });
@@ -70,7 +72,14 @@ describeWithRedis("a launcher killed with SIGKILL", (getRedis) => {
       await waitFor(() => groupMembers(early.child.pid!).length > 0, START_MS, "a first child", 10);
       await killAndExpectNoOrphans(early, "after a kill during start-up");
 
-      // 2. Not refused as "already running": it comes up, then is killed once up.
+      // 2. Not refused as "already running": it comes up, then is killed once up. The killed
+      // launcher could not give its slot back: it lapses with its lease (children may be gone sooner).
+      const slot = launcherSlotKey(hostname(), DEFAULT_SLOT);
+      await waitFor(
+        async () => (await getRedis().client().exists(slot)) === 0,
+        LAUNCHER_SLOT_LEASE_MS + GONE_MS,
+        "the killed launcher's slot lapses",
+      );
       const second = startServices(env);
       await bannerGateway(second, START_MS, "the second start's banner");
       expect((await registered()).length).toBeGreaterThanOrEqual(7);

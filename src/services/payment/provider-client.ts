@@ -54,8 +54,6 @@ export interface ProviderClient {
   readonly breaker: CircuitBreaker;
   charge(request: ChargeRequest): Promise<ChargeResult>;
   refund(request: RefundRequest): Promise<RefundResult>;
-  /** What the provider holds for an idempotency key; throws `OutcomeUnknownError` when it cannot be asked. */
-  lookup(kind: LedgerEntry["kind"], key: string): Promise<LedgerEntry | undefined>;
   /**
    * Voids the charge of a key (`PaymentProvider.voidCharge`): the key's entry after, the `voided`
    * tombstone or the charge it already held. Throws `OutcomeUnknownError` (retryable) while the
@@ -224,18 +222,6 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
       },
     );
 
-  /**
-   * What the provider holds for a key (the charge of an order voided before it was recorded).
-   * Undefined only on a definite "no such call": a call still in flight, or a provider that cannot
-   * be asked, throws `OutcomeUnknownError` (retryable: ask again later).
-   */
-  const lookup = (kind: LedgerEntry["kind"], key: string): Promise<LedgerEntry | undefined> =>
-    breaker
-      .execute(() => timed((signal) => provider.retrieve(kind, key, signal)))
-      .catch((error: unknown) => {
-        throw new OutcomeUnknownError(`${kind} ${key}`, error);
-      });
-
   const voidCharge = (key: string): Promise<LedgerEntry> =>
     breaker
       .execute(() => timed((signal) => provider.voidCharge(key, signal)))
@@ -267,7 +253,6 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     breaker,
     charge,
     refund,
-    lookup,
     voidCharge,
     peek,
     list,

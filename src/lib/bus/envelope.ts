@@ -62,11 +62,12 @@ function randomHex(bytes: number): string {
  * creation order, then 62 random bits. Each generator keeps its own monotonic state: ids dated by
  * the platform's shared Redis-time clock are never pushed ahead by ids a fast host clock dated.
  */
-export function messageIdGenerator(now: () => number): () => string {
+export function messageIdGenerator(now: () => number): (at?: number) => string {
   let lastMs = 0;
   let sequence = 0;
-  return () => {
-    let ms = now();
+  // `at`: the time (epoch ms) the caller already read from `now`, so one message reads its clock once.
+  return (at) => {
+    let ms = at ?? now();
     if (ms <= lastMs) {
       ms = lastMs;
       if (++sequence > 0xfff) {

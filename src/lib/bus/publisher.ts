@@ -71,7 +71,7 @@ export interface PublisherOptions<E extends EventRegistry> {
 export class Publisher<E extends EventRegistry> {
   private readonly options: PublisherOptions<E>;
   private readonly signer: EnvelopeSigner | null;
-  private readonly newId: () => string;
+  private readonly newId: (at?: number) => string;
 
   /** Throws when no signing key is configured for `source.service` (the service must not start). */
   constructor(options: PublisherOptions<E>) {
@@ -82,10 +82,6 @@ export class Publisher<E extends EventRegistry> {
         : options.signer;
     const clock = options.clock;
     this.newId = clock ? messageIdGenerator(clock) : newMessageId;
-  }
-
-  private clockDate(): Date {
-    return new Date(this.options.clock ? this.options.clock() : Date.now());
   }
 
   get source(): MessageSource {
@@ -100,12 +96,14 @@ export class Publisher<E extends EventRegistry> {
   ): PreparedMessage<EventPayload<E, N>> {
     const definition = getDefinition(this.options.events, event);
     const parsed = parsePayload(this.options.events, event, payload) as EventPayload<E, N>;
-    const id = options.id ?? this.newId();
+    // One clock read dates both the id and occurredAt (they never disagree).
+    const at = this.options.clock ? this.options.clock() : Date.now();
+    const id = options.id ?? this.newId(at);
     const envelope: Envelope<EventPayload<E, N>> = {
       id,
       event,
       version: definition.version,
-      occurredAt: (options.occurredAt ?? this.options.now?.() ?? this.clockDate()).toISOString(),
+      occurredAt: (options.occurredAt ?? this.options.now?.() ?? new Date(at)).toISOString(),
       source: this.options.source,
       correlationId: options.correlationId ?? id,
       ...(options.causationId === undefined ? {} : { causationId: options.causationId }),

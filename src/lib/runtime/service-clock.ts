@@ -45,7 +45,7 @@ export function reportClockSteps(
       { direction, stepMs, errorMs },
       direction === "backward"
         ? "the shared clock (Redis TIME) stepped back: following it (deadlines and windows move by the step; check NTP on the Redis hosts)"
-        : "the shared clock (Redis TIME) stepped forward: following it (in-flight deadlines come early; check NTP on the Redis hosts)",
+        : "the shared clock (Redis TIME) stepped forward: following it (in-flight deadlines come early; check NTP on the Redis hosts, or this process was suspended)",
     );
   });
 }

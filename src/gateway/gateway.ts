@@ -17,6 +17,7 @@ import { createLogger, type Logger } from "../lib/observability/logger.js";
 import { Metrics } from "../lib/observability/metrics.js";
 import { startMetricsReporter } from "../lib/observability/metrics-reporter.js";
 import type { Platform } from "../lib/runtime/platform.js";
+import { reportClockSteps } from "../lib/runtime/service-clock.js";
 import { newInstanceId } from "../lib/runtime/service-host.js";
 import { installApiKeyAuth } from "./auth.js";
 import { installRateLimit } from "./rate-limit.js";
@@ -163,6 +164,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await proxy.close();
     throw error;
   });
+  // Once started (a failed start leaves no listener on the platform's clock).
+  const stopClockSteps = shared ? reportClockSteps(shared, metrics, logger) : () => {};
   logger.info({ port, auth: apiKeys.length > 0 }, "gateway started");
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   let stopping: Promise<void> | undefined;
@@ -179,6 +182,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         await app.close();
         await background.stop();
         await proxy.close();
+        stopClockSteps();
         logger.info("gateway stopped");
       })();
       return stopping;

@@ -4,6 +4,7 @@ import {
   decodeEnvelope,
   encodeEnvelope,
   isTraceparent,
+  messageIdGenerator,
   newMessageId,
   traceIdOf,
 } from "./envelope.js";
@@ -24,6 +25,25 @@ describe("envelope", () => {
     const many = Array.from({ length: 5_000 }, () => newMessageId());
     expect([...many].sort()).toEqual(many);
     expect(new Set(many).size).toBe(many.length);
+  });
+
+  it("ids follow their clock back after a step of it (break11 F1), and stay monotonic over a small correction", () => {
+    const idMs = (id: string) => Number.parseInt(id.replace(/-/g, "").slice(0, 12), 16);
+    const T = 1_700_000_000_000;
+    const next = messageIdGenerator(() => T);
+    const first = next(T);
+    // A correction of a few ms (the shared clock clamps those; a host clock may not): still after.
+    const corrected = next(T - 5);
+    expect(idMs(corrected)).toBe(T);
+    expect(corrected > first).toBe(true);
+    // The shared clock re-anchored 60 s back (Redis's clock stepped): the id's time is the
+    // message's signed creation time, so it must follow, or every consumer that has the new time
+    // would see it a minute in the future and dead-letter it as CREATED_IN_FUTURE.
+    const stepped = next(T - 60_000);
+    expect(idMs(stepped)).toBe(T - 60_000);
+    const after = next(T - 60_000);
+    expect(after > stepped).toBe(true);
+    expect(new Set([first, corrected, stepped, after]).size).toBe(4);
   });
 
   it("a child traceparent keeps the trace id and gets a new span id", () => {

@@ -1,4 +1,5 @@
 import { randomFillSync } from "node:crypto";
+import { CLOCK_STEP_THRESHOLD_MS } from "../redis/clock.js";
 import { MalformedMessageError } from "./errors.js";
 import { parseTraceparent } from "./traceparent.js";
 
@@ -61,6 +62,14 @@ function randomHex(bytes: number): string {
  * 12-bit counter (method 1) so ids made in the same millisecond by this generator still sort in
  * creation order, then 62 random bits. Each generator keeps its own monotonic state: ids dated by
  * the platform's shared Redis-time clock are never pushed ahead by ids a fast host clock dated.
+ * Monotonic over small corrections only: a time more than `CLOCK_STEP_THRESHOLD_MS` (1 s) behind
+ * the last id's is a step of the clock (the shared clock re-anchored after Redis's clock stepped
+ * back, break11 F1), and the ids follow it. The id's time is the message's signed creation time
+ * (dedupe-window.ts): held at the old high value, it would date every message in the future of the
+ * consumers' clocks (dead-lettered as `CREATED_IN_FUTURE` beyond the 1 min margin). Ids then stay
+ * unique by their random bits (a random sequence start and 62 more), as ids of different
+ * processes always have; only their order within this process breaks at the step, and nothing
+ * orders by it (order lists sort by creation time first, DLQ pages by their own time).
  */
 export function messageIdGenerator(now: () => number): (at?: number) => string {
   let lastMs = 0;
@@ -68,7 +77,7 @@ export function messageIdGenerator(now: () => number): (at?: number) => string {
   // `at`: the time (epoch ms) the caller already read from `now`, so one message reads its clock once.
   return (at) => {
     let ms = at ?? now();
-    if (ms <= lastMs) {
+    if (ms <= lastMs && lastMs - ms <= CLOCK_STEP_THRESHOLD_MS) {
       ms = lastMs;
       if (++sequence > 0xfff) {
         ms++;

@@ -106,6 +106,8 @@ export class Metrics {
   readonly sagaStepDuration: Histogram<"step" | "outcome">;
   readonly compensationsRequested: Counter<"compensation">;
   readonly compensationsSettled: Counter<"compensation" | "outcome">;
+  /** Steps of the shared (Redis `TIME`) clock a re-sync measured, by `direction` (clock.ts). */
+  readonly clockSteps: Counter<"direction">;
   private streamProbe: (() => Promise<readonly StreamGroupStats[]>) | undefined;
   private probing: { at: number; result: Promise<readonly StreamGroupStats[]> } | undefined;
   private readonly now: () => number;
@@ -220,6 +222,13 @@ export class Metrics {
       "Compensation replies: done, or refused",
       ["compensation", "outcome"],
     );
+    this.clockSteps = counter(
+      "clock_steps_total",
+      "Steps of the shared Redis-time clock (Redis's clock stepped, or a failover to a server whose clock differs), larger than 1 s plus the measurement error: followed, both ways",
+      ["direction"],
+    );
+    // Rare and alerted on by increase(): created at 0 (a series born at its first step shows none).
+    for (const direction of ["forward", "backward"]) this.clockSteps.inc({ direction }, 0);
     if (options.defaultMetrics)
       collectDefaultMetrics({
         register: this.registry,

@@ -6,29 +6,77 @@
  * whose clock runs an hour ahead dead-letters must-complete messages at once).
  * So such an instance reads time as Redis `TIME`: it measures its offset to Redis at start and every
  * `syncIntervalMs` (default 10 s), and never returns a time earlier than one it returned before (a
- * re-sync may move the offset back by the measurement error, half a round trip).
+ * re-sync may move the offset back by the measurement error, half a round trip): except after a
+ * step (below).
  * Between syncs the time elapses on a monotonic source (`performance.now`), not the wall clock: a
  * step of the host's wall clock (NTP step, VM resume) changes nothing (review money-break F3: with
  * `Date.now`, a 1 h forward step timed out every in-flight order before the next sync, then the
  * monotonic clamp pinned the clock 1 h ahead until real time caught up). A step of Redis's own
  * clock does move every instance's time at its next sync (docs/saga.md).
+ *
+ * Steps (break11 F1). A re-sync whose offset differs from the last one by more than
+ * `CLOCK_STEP_THRESHOLD_MS` (1 s) plus both measurements' errors (half of each round trip, plus
+ * 1 ms for `TIME` read to the ms) is a step of Redis's clock (NTP step on the Redis host, failover to
+ * a server whose clock differs) or of this process's idea of it (a suspended VM's monotonic clock
+ * stands still): not measurement noise. The clock follows Redis's time, the one every instance
+ * shares, both ways: forward at once (as always), and backward too (it used to stay frozen at its
+ * old high value until real time caught up: credentials and message ids dated in the future of
+ * every process started after the step, so 403s and `CREATED_IN_FUTURE` dead letters for minutes,
+ * and deadlines, dedupe windows and delivery times frozen). Each step is reported once to the
+ * `onStep` listeners (the service host and the gateway log a warning and count
+ * `ordersaga_clock_steps_total{direction}`). Smaller backward corrections stay clamped, so the
+ * clock is monotonic except across a reported backward step; who needs more than that keeps its own
+ * monotonic state (message ids: `messageIdGenerator` follows a step back larger than the same 1 s
+ * and relies on its random bits for uniqueness). Why 1 s: far above the noise (a loopback or LAN
+ * round trip is well under 10 ms, and a long one widens the tolerance by its own error; clock drift
+ * over a 10 s sync interval is a few ms), and far below what the clock is judged by across machines
+ * (the gateway credential's 30 s window, the 60 s `CREATED_IN_FUTURE` margin, capped at a tenth of
+ * a short dedupe window): a clamped correction keeps the clock at most 1 s (plus the error) ahead of
+ * Redis, for at most that long.
  */
 import type { Redis } from "ioredis";
 
+/**
+ * Steps between this process's clock and the shared clock larger than measurement noise are
+ * followed, not clamped, once they exceed this, in ms (plus the measurements' errors): see the
+ * module comment for why 1 s.
+ */
+export const CLOCK_STEP_THRESHOLD_MS = 1_000;
+
+/** A step of the shared clock, as one re-sync measured it. */
+export interface ClockStep {
+  /** `forward` (the clock jumped ahead) or `backward` (it went back: now re-anchored). */
+  direction: "forward" | "backward";
+  /** The change of the measured offset, ms: positive forward, negative backward. */
+  stepMs: number;
+  /** How wrong `stepMs` may be, ms: half of each of the two round trips, plus 1 ms each. */
+  errorMs: number;
+}
+
 export interface SharedClock {
-  /** Epoch ms on the shared clock; never less than a value returned before. */
+  /**
+   * Epoch ms on the shared clock; never less than a value returned before, except after a
+   * backward step reported to `onStep` listeners (more than `CLOCK_STEP_THRESHOLD_MS`).
+   */
   now(): number;
-  /** Re-measures the offset to the shared clock. */
+  /** Re-measures the offset to the shared clock (rejects when the measurement fails). */
   sync(): Promise<void>;
+  /**
+   * Calls `listener` once per step of the shared clock a re-sync measures (never for the first
+   * measurement: there is nothing to compare it to). A throwing listener is ignored. Returns the
+   * unsubscribe function.
+   */
+  onStep(listener: (step: ClockStep) => void): () => void;
   stop(): void;
 }
 
-/** One process: the local clock is the only clock, made monotonic. */
+/** One process: the local clock is the only clock, made monotonic (no steps are reported). */
 export function localClock(local: () => number = Date.now): SharedClock {
   let last = 0;
   return {
     now: () => (last = Math.max(last, local())),
     sync: async () => {},
+    onStep: () => () => {},
     stop: () => {},
   };
 }
@@ -45,19 +93,55 @@ export interface RedisTimeClockOptions {
   local?: () => number;
   /** How often the offset is measured again, in ms (default 10 s). */
   syncIntervalMs?: number;
+  /**
+   * A change of the offset beyond the measurements' errors larger than this, in ms, is a step:
+   * followed both ways and reported (default `CLOCK_STEP_THRESHOLD_MS`, 1 s).
+   */
+  stepThresholdMs?: number;
 }
 
-/** Starts a clock on Redis `TIME`; resolves after the first measurement. */
+/** Starts a clock on Redis `TIME`; resolves after the first measurement (rejects when it fails). */
 export async function redisTimeClock(options: RedisTimeClockOptions): Promise<SharedClock> {
   const local = options.local ?? monotonicMs;
+  const thresholdMs = options.stepThresholdMs ?? CLOCK_STEP_THRESHOLD_MS;
+  const listeners = new Set<(step: ClockStep) => void>();
   let offset = 0;
+  let offsetErrorMs = 0;
   let last = 0;
+  // Measurements in the order they began: one that began earlier and answers later (two syncs
+  // overlapping) is older news, and would look like a step back and forth.
+  let begun = 0;
+  let applied = 0;
   const sync = async () => {
+    const mine = ++begun;
     const before = local();
     const [seconds, micros] = await options.redis.time();
     const after = local();
+    if (mine < applied) return;
+    const first = applied === 0;
+    applied = mine;
     // The server read its clock somewhere in [before, after]: the midpoint halves the error.
-    offset = Number(seconds) * 1_000 + Math.floor(Number(micros) / 1_000) - (before + after) / 2;
+    const measured = Number(seconds) * 1_000 + Math.floor(Number(micros) / 1_000) - (before + after) / 2;
+    const errorMs = (after - before) / 2 + 1;
+    const stepMs = measured - offset;
+    const stepErrorMs = errorMs + offsetErrorMs;
+    offset = measured;
+    offsetErrorMs = errorMs;
+    if (first || Math.abs(stepMs) <= thresholdMs + stepErrorMs) return;
+    const step: ClockStep = {
+      direction: stepMs > 0 ? "forward" : "backward",
+      stepMs: Math.round(stepMs),
+      errorMs: Math.ceil(stepErrorMs),
+    };
+    // Backward: follow Redis's time instead of holding the old high value until it catches up.
+    if (stepMs < 0) last = 0;
+    for (const listener of listeners) {
+      try {
+        listener(step);
+      } catch {
+        // A listener's bug must not stop the clock from syncing.
+      }
+    }
   };
   await sync();
   const timer = setInterval(() => void sync().catch(() => undefined), options.syncIntervalMs ?? 10_000);
@@ -65,6 +149,10 @@ export async function redisTimeClock(options: RedisTimeClockOptions): Promise<Sh
   return {
     now: () => (last = Math.max(last, Math.round(local() + offset))),
     sync,
+    onStep: (listener) => {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
     stop: () => clearInterval(timer),
   };
 }

@@ -4,7 +4,14 @@
  * its commands failed; `redisTimeClock`, Redis `TIME` as the one clock of every instance; `ResendGuardRedis`, a client
  * that never sends again a write whose reply a connection drop lost (`ReplyLostError`).
  */
-export { localClock, redisTimeClock, type RedisTimeClockOptions, type SharedClock } from "./clock.js";
+export {
+  CLOCK_STEP_THRESHOLD_MS,
+  type ClockStep,
+  localClock,
+  redisTimeClock,
+  type RedisTimeClockOptions,
+  type SharedClock,
+} from "./clock.js";
 export { execOrThrow, RedisExecAbortedError } from "./exec.js";
 export { LuaScript, type ScriptRunner } from "./lua-script.js";
 export { repeatable, ReplyLostError, ResendGuardRedis } from "./resend-guard.js";

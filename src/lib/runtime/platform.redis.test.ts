@@ -31,7 +31,12 @@ describeWithRedis("the Redis platform", (getRedis) => {
     const DAY = 86_400_000;
     const real = await redisTimeClock({ redis: getRedis().client() });
     // A shared clock a day ahead of Redis: every age read through it is a day too old.
-    const clock = { now: () => real.now() + DAY, sync: () => real.sync(), stop: () => real.stop() };
+    const clock = {
+      now: () => real.now() + DAY,
+      sync: () => real.sync(),
+      onStep: real.onStep,
+      stop: () => real.stop(),
+    };
     try {
       platform = createRedisPlatform({ url: getRedis().url, clock });
       expect(await platform.clock()).toBe(clock);

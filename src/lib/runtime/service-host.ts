@@ -29,6 +29,7 @@ import { eventStreamKey } from "../bus/transports/redis-stream-keys.js";
 import { RedisStreamsTransport } from "../bus/transports/redis-streams.js";
 import { type MetricsReporter, startMetricsReporter } from "../observability/metrics-reporter.js";
 import type { Platform } from "./platform.js";
+import { reportClockSteps } from "./service-clock.js";
 import type { Keyring } from "../security/keyring.js";
 import { getProcessKeyring } from "../security/process-keys.js";
 import { createSigner, createVerifier } from "../security/signing.js";
@@ -322,6 +323,8 @@ export async function startService<E extends EventRegistry>(
     publish: (event, payload) => publishHint(event, payload),
     logger,
   });
+  // Once started (a failed start leaves no listener on the platform's clock).
+  const stopClockSteps = reportClockSteps(sharedClock, metrics, logger);
   logger.info({ port, mode: platform.mode }, "service started");
 
   let stopping: Promise<void> | undefined;
@@ -340,6 +343,7 @@ export async function startService<E extends EventRegistry>(
         await parts.stop?.();
         await trimmer?.stop();
         stopLeaseMetrics();
+        stopClockSteps();
         await reporter.stop();
         logger.info("service stopped");
       })();

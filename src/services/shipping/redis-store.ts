@@ -61,6 +61,16 @@ local function with_damage(reply)
   for _, v in ipairs(damaged) do reply[#reply + 1] = v end
   return reply
 end
+-- An order's failure and unreadable counts, KEYS[k] and KEYS[k + 1]: checked with counts_usable(k)
+-- before the script's first write, removed with forget_counts(k, ok, order id) after its last
+-- (a count left behind is harmless: swept).
+local function counts_usable(k)
+  return {usable(KEYS[k], 'hash'), usable(KEYS[k + 1], 'hash')}
+end
+local function forget_counts(k, ok, orderId)
+  if ok[1] then redis.call('HDEL', KEYS[k], orderId) end
+  if ok[2] then redis.call('HDEL', KEYS[k + 1], orderId) end
+end
 `;
 
 // The bookkeeping keys (failure and unreadable counts, parked entries) never gate a delivery or a
@@ -78,7 +88,7 @@ if current ~= ARGV[1] then return {0} end
 local counts = {}
 if ARGV[4] == '1' then
   expect_type(KEYS[2], 'zset')
-  counts = {usable(KEYS[3], 'hash'), usable(KEYS[4], 'hash')}
+  counts = counts_usable(3)
 end
 expect_streams(5)
 outbox(5, 6)
@@ -86,8 +96,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[2], 'data', ARGV[3])
 if ARGV[4] == '1' then
   redis.call('ZREM', KEYS[2], ARGV[5])
   -- Last: a count left behind is harmless (swept) where a status written without its event is not.
-  if counts[1] then redis.call('HDEL', KEYS[3], ARGV[5]) end
-  if counts[2] then redis.call('HDEL', KEYS[4], ARGV[5]) end
+  forget_counts(3, counts, ARGV[5])
 end
 return with_damage({1})
 `);
@@ -129,30 +138,26 @@ return 'scheduled'
 const CLAIM = new LuaScript(`${OUTBOX_LUA}${EXPECT_TYPE_LUA}
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0} end
 local status = redis.call('HGET', KEYS[2], 'status')
-local failures_ok, unreadable_ok = usable(KEYS[3], 'hash'), usable(KEYS[4], 'hash')
-local function forget_counts()
-  if failures_ok then redis.call('HDEL', KEYS[3], ARGV[1]) end
-  if unreadable_ok then redis.call('HDEL', KEYS[4], ARGV[1]) end
-end
+local counts = counts_usable(3)
 if status ~= 'prepared' then
   redis.call('ZREM', KEYS[1], ARGV[1])
-  forget_counts()
+  forget_counts(3, counts, ARGV[1])
   return with_damage({0})
 end
 expect_streams(5)
 outbox(5, 3)
 redis.call('HSET', KEYS[2], 'status', 'delivered', 'data', ARGV[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
-forget_counts()
+forget_counts(3, counts, ARGV[1])
 return with_damage({1})
 `);
 
 // KEYS: due set, failure counts, unreadable counts. ARGV: order id.
 const DROP = new LuaScript(`${EXPECT_TYPE_LUA}
 expect_type(KEYS[1], 'zset')
+local counts = counts_usable(2)
 redis.call('ZREM', KEYS[1], ARGV[1])
-if usable(KEYS[2], 'hash') then redis.call('HDEL', KEYS[2], ARGV[1]) end
-if usable(KEYS[3], 'hash') then redis.call('HDEL', KEYS[3], ARGV[1]) end
+forget_counts(2, counts, ARGV[1])
 return with_damage({1})
 `);
 
@@ -204,9 +209,9 @@ return with_damage({failures, at})
 const REQUEUE = new LuaScript(`${EXPECT_TYPE_LUA}
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {0} end
 expect_type(KEYS[2], 'zset')
+local counts = counts_usable(3)
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-if usable(KEYS[3], 'hash') then redis.call('HDEL', KEYS[3], ARGV[1]) end
-if usable(KEYS[4], 'hash') then redis.call('HDEL', KEYS[4], ARGV[1]) end
+forget_counts(3, counts, ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
 return with_damage({1})
 `);

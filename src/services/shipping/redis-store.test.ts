@@ -177,6 +177,34 @@ describeWithRedis("RedisShippingStore", (getRedis) => {
     expect(await store.due(T0, 10)).toEqual([scheduled]);
   });
 
+  it("writes nothing when any stream of a commit's or a claim's events holds another type, the first or a later one", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisShippingStore(redis);
+    const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+    const topics = ["shipping.shipment.cancelled", "shipping.shipment.delivered"];
+    const streams = topics.map((topic) => eventStreamKey("shipping", topic));
+    const messages = topics.map((topic) => ({ topic, owner: "shipping", body: "{}", id: randomUUID() }));
+    const untouched = async (orderId: string) => {
+      expect((await store.get(orderId))?.status).toBe("prepared");
+      expect(await redis.zscore(dueKey(), orderId)).toBe(String(T0));
+      for (const stream of streams) expect(await redis.type(stream)).not.toBe("stream");
+    };
+    for (const damaged of streams) {
+      const orderId = `o-${randomUUID()}`;
+      await scheduleDueAt(store, orderId, T0);
+      await redis.set(damaged, "not a stream");
+      const current = (await store.get(orderId))!;
+      const cancel = cancelledRecord(current, "saga failed", "2030-01-01T00:00:01.000Z");
+      await expect(store.commit(cancel, "prepared", messages, true)).rejects.toThrow(/WRONGTYPE/);
+      await untouched(orderId);
+      const delivered = deliveredRecord(current, "2030-01-01T00:00:01.000Z");
+      await expect(store.claimDelivery(delivered, messages)).rejects.toThrow(/WRONGTYPE/);
+      await untouched(orderId);
+      await redis.del(damaged);
+    }
+  });
+
   it("sweeps failure counts whose order left the schedule (an older release's claim), in bounded steps, keeping the others", async () => {
     const redis = getRedis().client();
     await redis.flushall();

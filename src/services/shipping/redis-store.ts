@@ -222,25 +222,21 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return with_damage({1})
 `);
 
-// KEYS: due set, failure counts, unreadable counts. ARGV: cursor of each hash ("0" to start),
+// KEYS: due set, then the one count hash this step walks. ARGV: its HSCAN cursor ("0" to start),
 // HSCAN COUNT. Removes the counts whose order is not on the schedule, checked in the same step (a
-// count is only ever written with its entry on the schedule). A hash of another type is skipped.
-// → {next cursor of each, removed}, then damaged keys.
+// count is only ever written with its entry on the schedule). A hash of another type is skipped (its
+// walk is over). → {next cursor ("0": this hash is done), removed}, then damaged keys.
 const SWEEP = new LuaScript(`${EXPECT_TYPE_LUA}
-local next, removed = {'0', '0'}, 0
-for h = 2, 3 do
-  local page, ok = bookkeeping('HSCAN', KEYS[h], ARGV[h - 1], 'COUNT', ARGV[3])
-  if ok then
-    next[h - 1] = page[1]
-    for i = 1, #page[2], 2 do
-      local orderId = page[2][i]
-      if not redis.call('ZSCORE', KEYS[1], orderId) then
-        removed = removed + redis.call('HDEL', KEYS[h], orderId)
-      end
-    end
+local page, ok = bookkeeping('HSCAN', KEYS[2], ARGV[1], 'COUNT', ARGV[2])
+if not ok then return with_damage({'0', 0}) end
+local removed = 0
+for i = 1, #page[2], 2 do
+  local orderId = page[2][i]
+  if not redis.call('ZSCORE', KEYS[1], orderId) then
+    removed = removed + redis.call('HDEL', KEYS[2], orderId)
   end
 end
-return with_damage({next[1], next[2], removed})
+return with_damage({page[1], removed})
 `);
 
 const ParkedSchema = z.object({
@@ -400,13 +396,24 @@ export class RedisShippingStore implements ShippingStore {
   }
 
   async sweepOrphanCounts(cursor: string, count: number): Promise<{ next: string; removed: number }> {
-    // One cursor for the two hashes: "<failures cursor>:<unreadable cursor>"; "0" both at start and end.
-    const [failures = "0", unreadable = "0"] = cursor.split(":");
-    const raw = await SWEEP.run(this.redis, countedScheduleKeys(), [failures, unreadable, count]);
-    const reply = this.answer(raw, 3) as [string, string, number];
-    const next = reply[0] === "0" && reply[1] === "0" ? "0" : `${reply[0]}:${reply[1]}`;
-    return { next, removed: Number(reply[2]) };
+    // One walk: the failure counts, then the unreadable counts. The cursor is "<hash>:<its HSCAN
+    // cursor>"; "0" at the start and the end.
+    const [hash, at] = sweepPosition(cursor);
+    const raw = await SWEEP.run(this.redis, [dueKey(), SWEPT_COUNTS[hash]], [at, count]);
+    const [scanned, removed] = this.answer(raw, 2) as [string, number];
+    // A hash done: the next one from its start, or the walk is over.
+    const next = scanned !== "0" ? `${hash}:${scanned}` : hash === 0 ? "1:0" : "0";
+    return { next, removed: Number(removed) };
   }
+}
+
+/** The count hashes the orphan sweep walks, in its order. */
+const SWEPT_COUNTS = [dueFailuresKey(), dueUnreadableKey()] as const;
+
+/** A sweep cursor as the hash it is in (an index of SWEPT_COUNTS) and that hash's HSCAN cursor. */
+function sweepPosition(cursor: string): [0 | 1, string] {
+  const match = /^([01]):(\d+)$/.exec(cursor);
+  return match ? [match[1] === "1" ? 1 : 0, match[2]!] : [0, "0"];
 }
 
 /** The due set and the two count hashes that go with its entries, in the scripts' KEYS order. */

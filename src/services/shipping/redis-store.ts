@@ -55,11 +55,10 @@ local function expect_streams(k0)
   for i = k0 + 1, #KEYS do expect_type(KEYS[i], 'stream') end
 end
 local damaged = {}
--- A command on a bookkeeping key: → its reply and true, or nil and false when the key holds another
--- type (it wrote nothing; the key and its type are kept for the reply). Any other error (an ACL
--- refusal) fails the script as redis.call would.
-local function bookkeeping(command, key, ...)
-  local reply = redis.pcall(command, key, ...)
+-- The reply of a redis.pcall on a bookkeeping key: → the reply and true, or nil and false when the
+-- key holds another type (the command wrote nothing; the key and its type are kept for the reply).
+-- Any other error (an ACL refusal) fails the script as redis.call would.
+local function kept(key, reply)
   if type(reply) ~= 'table' or not reply.err then return reply, true end
   if string.sub(reply.err, 1, 9) ~= 'WRONGTYPE' then error(reply) end
   damaged[#damaged + 1] = key
@@ -73,14 +72,14 @@ end
 -- Removes an order's failure and unreadable counts, KEYS[k] and KEYS[k + 1], after the script's
 -- other writes (a count left behind is harmless: swept).
 local function forget_counts(k, orderId)
-  bookkeeping('HDEL', KEYS[k], orderId)
-  bookkeeping('HDEL', KEYS[k + 1], orderId)
+  kept(KEYS[k], redis.pcall('HDEL', KEYS[k], orderId))
+  kept(KEYS[k + 1], redis.pcall('HDEL', KEYS[k + 1], orderId))
 end
 `;
 
 // The bookkeeping keys (failure and unreadable counts, parked entries) never gate a delivery or a
 // move-back (break9 F4: a wrong-typed one failed every claim or every move-back, and no shipment
-// was delivered). A script reaches such a key only through \`bookkeeping\`, which skips it when it
+// was delivered). A script writes such a key with redis.pcall and \`kept\`, which skips it when it
 // holds another type; the reply then ends with (key, type) pairs, which the store keeps for the
 // poller to report (\`damagedKeys\`).
 
@@ -178,18 +177,19 @@ const DEFER = new LuaScript(`${EXPECT_TYPE_LUA}
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 local now = tonumber(ARGV[2])
 if not score or tonumber(score) > now then return nil end
-local count, failures_ok = bookkeeping('HGET', KEYS[2], ARGV[1])
+local count, failures_ok = kept(KEYS[2], redis.pcall('HGET', KEYS[2], ARGV[1]))
 local failures = 1
 if failures_ok then failures = tonumber(count or '0') + 1 end
 local park_after = tonumber(ARGV[5])
 local streak_ok, streak = false, 0
 if park_after > 0 then
   local got
-  got, streak_ok = bookkeeping('HGET', KEYS[3], ARGV[1])
+  got, streak_ok = kept(KEYS[3], redis.pcall('HGET', KEYS[3], ARGV[1]))
   if streak_ok then streak = tonumber(got or '0') + 1 end
 end
 if streak_ok and streak >= park_after then
-  local _, parked = bookkeeping('HSET', KEYS[4], ARGV[1], string.sub(ARGV[6], 1, -2) .. ',"tries":' .. failures .. '}')
+  local value = string.sub(ARGV[6], 1, -2) .. ',"tries":' .. failures .. '}'
+  local _, parked = kept(KEYS[4], redis.pcall('HSET', KEYS[4], ARGV[1], value))
   if parked then
     redis.call('ZREM', KEYS[1], ARGV[1])
     if failures_ok then redis.call('HDEL', KEYS[2], ARGV[1]) end
@@ -205,7 +205,7 @@ if failures_ok then redis.call('HSET', KEYS[2], ARGV[1], failures) end
 if streak_ok then
   redis.call('HSET', KEYS[3], ARGV[1], streak)
 elseif park_after == 0 then
-  bookkeeping('HDEL', KEYS[3], ARGV[1])
+  kept(KEYS[3], redis.pcall('HDEL', KEYS[3], ARGV[1]))
 end
 return with_damage({failures, at})
 `);
@@ -227,7 +227,7 @@ return with_damage({1})
 // count is only ever written with its entry on the schedule). A hash of another type is skipped (its
 // walk is over). → {next cursor ("0": this hash is done), removed}, then damaged keys.
 const SWEEP = new LuaScript(`${EXPECT_TYPE_LUA}
-local page, ok = bookkeeping('HSCAN', KEYS[2], ARGV[1], 'COUNT', ARGV[2])
+local page, ok = kept(KEYS[2], redis.pcall('HSCAN', KEYS[2], ARGV[1], 'COUNT', ARGV[2]))
 if not ok then return with_damage({'0', 0}) end
 local removed = 0
 for i = 1, #page[2], 2 do

@@ -21,6 +21,7 @@ import { DiscoveryClient } from "../lib/discovery/client.js";
 import { DiscoveryError } from "../lib/discovery/errors.js";
 import type { DiscoveryLogger, ServiceInstance, ServiceRegistry } from "../lib/discovery/types.js";
 import { AppError, errorBody } from "../lib/http/errors.js";
+import { REPLAYED_HEADER } from "../lib/http/idempotency-key.js";
 import {
   GATEWAY_AUTH_HEADER,
   serviceCredentialSecret,
@@ -145,7 +146,7 @@ const PASSED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
   "location",
   "retry-after",
   "etag",
-  "idempotent-replayed",
+  REPLAYED_HEADER,
   "idempotency-key",
   "x-correlation-id",
 ]);

@@ -1,7 +1,7 @@
 /**
  * A command a service's code runs but its ACL user may not run fails only at run time (NOPERM, in
  * the middle of a saga). This reads each service's own sources for the Redis commands they name (Lua
- * `redis.call('X'` and ioredis `redis.x(`) and checks every one is on the service's list
+ * `redis.call('X'` or `redis.pcall('X'`, and ioredis `redis.x(`) and checks every one is on the service's list
  * (`serviceCommands`, redis-acl.ts). The multi-process test's empty `ACL LOG` is the run-time check.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -13,7 +13,17 @@ import { CONNECTION, GATEWAY_COMMANDS, SERVICE_COMMANDS, serviceCommands } from 
 const servicesDir = fileURLToPath(new URL("../services/", import.meta.url));
 const srcDir = fileURLToPath(new URL("../", import.meta.url));
 /** ioredis client methods that are not Redis commands. */
-const NOT_COMMANDS = new Set(["call", "pipeline", "multi", "duplicate", "on", "off", "quit", "disconnect"]);
+const NOT_COMMANDS = new Set([
+  "call",
+  "pcall",
+  "pipeline",
+  "multi",
+  "duplicate",
+  "on",
+  "off",
+  "quit",
+  "disconnect",
+]);
 
 /**
  * Named in a service's code but run only by an operator with the `ops` user: order's list projection
@@ -32,7 +42,7 @@ const sources = (dir: string): string[] =>
 
 function commandsNamed(source: string): Set<string> {
   const named = new Set<string>();
-  for (const m of source.matchAll(/redis\.call\(\s*['"](\w+)['"]/g)) named.add(m[1]!.toLowerCase());
+  for (const m of source.matchAll(/redis\.p?call\(\s*['"](\w+)['"]/g)) named.add(m[1]!.toLowerCase());
   for (const m of source.matchAll(/\bredis\.(\w+)\(/g)) named.add(m[1]!.toLowerCase());
   return named;
 }

@@ -12,7 +12,7 @@ export function toAsyncApi(
 ): Record<string, unknown> {
   const channels: Record<string, unknown> = {};
   const operations: Record<string, unknown> = {};
-  const published = Object.values(registry).filter((def) => def.historyRecord !== true);
+  const published = Object.values(registry).filter((def) => !def.historyRecord);
   for (const def of published.sort((a, b) => a.name.localeCompare(b.name))) {
     const id = def.name.replace(/[^A-Za-z0-9]/g, "_");
     channels[id] = {

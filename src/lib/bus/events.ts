@@ -22,7 +22,7 @@ export interface EventDefinition<S extends z.ZodType = z.ZodType> {
   readonly version: number;
   readonly schema: S;
   /** A record of the owner's event store, never on the bus (see EventSpec.historyRecord). */
-  readonly historyRecord?: boolean;
+  readonly historyRecord: boolean;
 }
 
 /** A set of event definitions keyed by event name: what `Publisher` and `Subscriber` are typed by. */
@@ -57,7 +57,8 @@ export function defineEvents<const S extends Record<string, EventSpec>>(
       description: spec.description,
       version: spec.version ?? 1,
       schema: spec.schema,
-      ...(spec.historyRecord === true ? { historyRecord: true } : {}),
+      // Made a boolean here, once: every reader (catalogs, AsyncAPI) takes it as it is.
+      historyRecord: spec.historyRecord === true,
     });
   }
   return Object.freeze(out) as DefinitionsOf<S>;
@@ -112,7 +113,7 @@ export function describeRegistry(
       owner,
       version,
       description,
-      historyRecord: historyRecord === true,
+      historyRecord,
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }

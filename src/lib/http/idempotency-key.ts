@@ -6,7 +6,7 @@
  * Each operation keeps its own keys (orders in the order service, restocks of every product in the
  * inventory service): a key used for an order and then for a restock is two keys (README).
  */
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { AppError, validationFailed } from "./errors.js";
 import { CLIENT_HEADER } from "./headers.js";
@@ -32,6 +32,14 @@ export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
     [{ path: "header:Idempotency-Key", message: parsed.error.issues[0]?.message ?? "invalid" }],
     "Invalid Idempotency-Key header",
   );
+}
+
+/** The header a replay's answer carries (`Idempotent-Replayed: true`); the gateway passes it on. */
+export const REPLAYED_HEADER = "idempotent-replayed";
+
+/** Marks `reply` as the answer to a replay (`Idempotent-Replayed: true`); → the same reply. */
+export function markReplayed(reply: FastifyReply): FastifyReply {
+  return reply.header(REPLAYED_HEADER, "true");
 }
 
 /** The client a key belongs to: the gateway's caller identity, else "anonymous". */

@@ -64,6 +64,23 @@ export interface RedisInventoryStoreOptions {
 const CONFLICT = Symbol("conflict");
 type Attempt<T> = T | typeof CONFLICT;
 
+/** How RESTOCK_ONCE prefixes a refusal saved under the key, replayed ('replayed:<refusal>'). */
+const REPLAYED_REFUSAL = "replayed:";
+const OVER_LIMIT = "over_limit:";
+
+/**
+ * A restock script's refusal, 'missing' or 'over_limit:<room>' (scripts.ts `restock_check`), as an
+ * outcome; undefined for any other reply.
+ */
+function restockRefusal(
+  reply: string,
+): { kind: "missing" } | { kind: "over_limit"; room: number } | undefined {
+  if (reply === "missing") return { kind: "missing" };
+  if (reply.startsWith(OVER_LIMIT))
+    return { kind: "over_limit", room: Number(reply.slice(OVER_LIMIT.length)) };
+  return undefined;
+}
+
 const StoredReservation = z.object({
   state: z.enum(["reserved", "failed", "released", "committed"]),
   items: z.string().transform((s) => z.array(PricedOrderLineSchema).parse(JSON.parse(s))),
@@ -223,17 +240,16 @@ export class RedisInventoryStore implements InventoryStore {
             ),
       );
       if (result === "ok" && product) return { kind: "applied", product };
-      if (result.startsWith("over_limit:")) return { kind: "over_limit", room: Number(result.slice(11)) };
       if (result === "reused") return { kind: "reused" };
-      if (result === "replayed:missing") return { kind: "missing", replayed: true };
-      if (result.startsWith("replayed:over_limit:")) {
-        return { kind: "over_limit", room: Number(result.slice(20)), replayed: true };
-      }
       if (result === "replayed") {
         const now = await this.getProduct(productId);
         return now ? { kind: "replayed", product: now } : { kind: "missing" };
       }
-      return result === "missing" ? { kind: "missing" } : CONFLICT;
+      if (result.startsWith(REPLAYED_REFUSAL)) {
+        const refusal = restockRefusal(result.slice(REPLAYED_REFUSAL.length));
+        if (refusal) return { ...refusal, replayed: true };
+      }
+      return restockRefusal(result) ?? CONFLICT;
     });
   }
 

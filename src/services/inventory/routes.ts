@@ -14,6 +14,7 @@ import {
   idempotencyClientOf,
   idempotencyKeyOf,
   idempotencyKeyReused,
+  markReplayed,
 } from "../../lib/http/idempotency-key.js";
 import { stableStringify } from "../../lib/bus/idempotency-key.js";
 
@@ -117,11 +118,13 @@ export function registerInventoryRoutes(
       }
       throw error;
     });
-    // A refusal is saved under the key like a success (break10 F1): a replay of it is the same answer,
-    // marked as a replay, so a late copy of a refused request never applies.
-    if ((outcome.kind === "missing" || outcome.kind === "over_limit") && outcome.replayed) {
-      void reply.header("idempotent-replayed", "true");
-    }
+    // A replay answers the product as it is now, as POST /orders does. A refusal is saved under the
+    // key like a success (break10 F1): a replay of it is the same answer, marked as a replay, so a
+    // late copy of a refused request never applies.
+    const replayed =
+      outcome.kind === "replayed" ||
+      ((outcome.kind === "missing" || outcome.kind === "over_limit") && outcome.replayed === true);
+    if (replayed) markReplayed(reply);
     if (outcome.kind === "missing") throw notFound("product", productId);
     if (outcome.kind === "reused") throw idempotencyKeyReused();
     if (outcome.kind === "over_limit") {
@@ -136,8 +139,6 @@ export function registerInventoryRoutes(
         `product ${productId} would hold more than ${MAX_STOCK_LEVEL} units`,
       );
     }
-    // A replay answers the product as it is now, as POST /orders does.
-    if (outcome.kind === "replayed") void reply.header("idempotent-replayed", "true");
     return view(outcome.product);
   });
 }

@@ -17,6 +17,7 @@ import {
   idempotencyClientOf,
   idempotencyKeyOf,
   idempotencyKeyReused,
+  markReplayed,
 } from "../../lib/http/idempotency-key.js";
 import { DEFAULT_IDEMPOTENCY_TTL_MS, type IdempotencyRecords } from "./idempotency-records.js";
 import { applyToView, type OrderView } from "./projections.js";
@@ -58,9 +59,8 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
     if (!placed.replayed) return reply.status(202).send({ orderId: placed.orderId, status: "pending" });
     // A replay answers what the order is now, not what it was when first placed.
     const order = await readView(deps, placed.orderId);
-    return reply
+    return markReplayed(reply)
       .status(202)
-      .header("idempotent-replayed", "true")
       .send({ orderId: placed.orderId, status: order?.status ?? "pending", order });
   });
 

@@ -166,10 +166,13 @@ describeWithRedis("scheduled delivery over Redis", (getRedis) => {
       logger: createLogger({ service: "shipping", level: "silent" }),
     });
     try {
+      // One walk, the failure counts then the unreadable counts: both swept, one step after the other.
       await waitFor(
-        async () => (await admin.hexists(dueFailuresKey(), "claimed-by-old-release")) === 0,
+        async () =>
+          (await admin.hexists(dueFailuresKey(), "claimed-by-old-release")) === 0 &&
+          (await admin.hexists(dueUnreadableKey(), "claimed-by-old-release")) === 0,
         5_000,
-        "orphaned count swept",
+        "orphaned counts swept",
       );
     } finally {
       await poller.stop();

@@ -177,6 +177,34 @@ describeWithRedis("RedisShippingStore", (getRedis) => {
     expect(await store.due(T0, 10)).toEqual([scheduled]);
   });
 
+  it("writes nothing when any stream of a commit's or a claim's events holds another type, the first or a later one", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisShippingStore(redis);
+    const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+    const topics = ["shipping.shipment.cancelled", "shipping.shipment.delivered"];
+    const streams = topics.map((topic) => eventStreamKey("shipping", topic));
+    const messages = topics.map((topic) => ({ topic, owner: "shipping", body: "{}", id: randomUUID() }));
+    const untouched = async (orderId: string) => {
+      expect((await store.get(orderId))?.status).toBe("prepared");
+      expect(await redis.zscore(dueKey(), orderId)).toBe(String(T0));
+      for (const stream of streams) expect(await redis.type(stream)).not.toBe("stream");
+    };
+    for (const damaged of streams) {
+      const orderId = `o-${randomUUID()}`;
+      await scheduleDueAt(store, orderId, T0);
+      await redis.set(damaged, "not a stream");
+      const current = (await store.get(orderId))!;
+      const cancel = cancelledRecord(current, "saga failed", "2030-01-01T00:00:01.000Z");
+      await expect(store.commit(cancel, "prepared", messages, true)).rejects.toThrow(/WRONGTYPE/);
+      await untouched(orderId);
+      const delivered = deliveredRecord(current, "2030-01-01T00:00:01.000Z");
+      await expect(store.claimDelivery(delivered, messages)).rejects.toThrow(/WRONGTYPE/);
+      await untouched(orderId);
+      await redis.del(damaged);
+    }
+  });
+
   it("sweeps failure counts whose order left the schedule (an older release's claim), in bounded steps, keeping the others", async () => {
     const redis = getRedis().client();
     await redis.flushall();
@@ -202,5 +230,42 @@ describeWithRedis("RedisShippingStore", (getRedis) => {
     expect(await redis.hgetall(dueFailuresKey())).toEqual({ [waiting]: "1" });
     expect(await redis.hgetall(dueUnreadableKey())).toEqual({ [waiting]: "1" });
     expect(await redis.exists(shipmentKey(waiting))).toBe(1);
+  });
+
+  it("walks the two count hashes once each, one after the other (a hash done is not walked again while the other goes on)", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisShippingStore(redis);
+    // More fields than a listpack holds (hash-max-listpack-entries, 128 or 512), so HSCAN pages the
+    // hashes; the counts of scheduled shipments are kept, so the hashes keep their sizes.
+    const kept = (n: number) => Array.from({ length: n }, (_, i) => `kept-${i}`);
+    await redis.zadd(dueKey(), ...kept(1_500).flatMap((id) => [1, id]));
+    await redis.hset(dueFailuresKey(), Object.fromEntries(kept(1_500).map((id) => [id, "1"])));
+    await redis.hset(dueUnreadableKey(), Object.fromEntries(kept(700).map((id) => [id, "1"])));
+    await redis.hset(dueFailuresKey(), "gone-f", "1");
+    await redis.hset(dueUnreadableKey(), "gone-u", "1");
+    const pages = async (key: string) => {
+      let cursor = "0";
+      let n = 0;
+      do {
+        [cursor] = await redis.hscan(key, cursor, "COUNT", 50);
+        n++;
+      } while (cursor !== "0");
+      return n;
+    };
+    const expected = (await pages(dueFailuresKey())) + (await pages(dueUnreadableKey()));
+    let cursor = "0";
+    let removed = 0;
+    let steps = 0;
+    do {
+      const step = await store.sweepOrphanCounts(cursor, 50);
+      cursor = step.next;
+      removed += step.removed;
+      steps++;
+    } while (cursor !== "0" && steps < 1_000);
+    expect(removed).toBe(2);
+    expect(await redis.hlen(dueFailuresKey())).toBe(1_500);
+    // One step per page of each hash, and at most one more (a hash finishing on its last page).
+    expect(steps).toBeLessThanOrEqual(expected + 1);
   });
 });

@@ -33,12 +33,15 @@ const ShipmentRecordSchema = z.object({
   updatedAt: z.string(),
 });
 
-// Every script that writes checks, before its first write, that each key it writes holds the type it
-// writes or nothing: Redis does not undo a script's writes when a later command fails, so a claim
-// whose XADD met a stream key of another type kept its ZREM and the shipment left the schedule
-// undelivered (ship8 item 2). Writes are also ordered so that one failing for another reason (an
-// ACL without the command) leaves what must not be lost in place: events before the status they
-// announce, the schedule entry removed after, counts last (break-late7 F4).
+// No script leaves a partial write behind a key of another type: Redis does not undo a script's
+// writes when a later command fails, so a claim whose XADD met a stream key of another type kept its
+// ZREM and the shipment left the schedule undelivered (ship8 item 2). A key's type is known without
+// a TYPE call when the script has read it before its first write (HGET, HMGET, ZSCORE, HEXISTS fail
+// on another type and write nothing) or when its write is the script's first (it fails alone):
+// `expect_type` (one TYPE) is left only for the other keys a script writes after its first write.
+// Writes are also ordered so that one failing for another reason (an ACL without the command)
+// leaves what must not be lost in place: events before the status they announce, the schedule entry
+// removed after, counts last (break-late7 F4).
 const EXPECT_TYPE_LUA = `
 local function expect_type(key, want)
   local got = redis.call('TYPE', key)['ok']
@@ -46,48 +49,55 @@ local function expect_type(key, want)
     error({err = 'WRONGTYPE ' .. key .. ' holds a ' .. got .. ', not a ' .. want})
   end
 end
+-- The streams KEYS[k0..] of an outbox(k0, ...) that is the script's first write: its first XADD
+-- fails alone, so only the later streams are checked.
 local function expect_streams(k0)
-  for i = k0, #KEYS do expect_type(KEYS[i], 'stream') end
+  for i = k0 + 1, #KEYS do expect_type(KEYS[i], 'stream') end
 end
 local damaged = {}
-local function usable(key, want)
-  local got = redis.call('TYPE', key)['ok']
-  if got == 'none' or got == want then return true end
+-- The reply of a redis.pcall on a bookkeeping key: → the reply and true, or nil and false when the
+-- key holds another type (the command wrote nothing; the key and its type are kept for the reply).
+-- Any other error (an ACL refusal) fails the script as redis.call would.
+local function kept(key, reply)
+  if type(reply) ~= 'table' or not reply.err then return reply, true end
+  if string.sub(reply.err, 1, 9) ~= 'WRONGTYPE' then error(reply) end
   damaged[#damaged + 1] = key
-  damaged[#damaged + 1] = got
-  return false
+  damaged[#damaged + 1] = redis.call('TYPE', key)['ok']
+  return nil, false
 end
 local function with_damage(reply)
   for _, v in ipairs(damaged) do reply[#reply + 1] = v end
   return reply
 end
+-- Removes an order's failure and unreadable counts, KEYS[k] and KEYS[k + 1], after the script's
+-- other writes (a count left behind is harmless: swept).
+local function forget_counts(k, orderId)
+  kept(KEYS[k], redis.pcall('HDEL', KEYS[k], orderId))
+  kept(KEYS[k + 1], redis.pcall('HDEL', KEYS[k + 1], orderId))
+end
 `;
 
 // The bookkeeping keys (failure and unreadable counts, parked entries) never gate a delivery or a
 // move-back (break9 F4: a wrong-typed one failed every claim or every move-back, and no shipment
-// was delivered). A script checks such a key only on the path that writes it (\`usable\`) and skips
-// it when it holds another type; the reply then ends with (key, type) pairs, which the store keeps
-// for the poller to report (\`damagedKeys\`).
+// was delivered). A script writes such a key with redis.pcall and \`kept\`, which skips it when it
+// holds another type; the reply then ends with (key, type) pairs, which the store keeps for the
+// poller to report (\`damagedKeys\`).
 
 // KEYS: record, due set, failure counts, unreadable counts, then one stream per message. ARGV:
 // expected status ('' = none), new status, record JSON, unschedule ('1' | ''), order id, then
-// bodies. Only SCHEDULE adds to the due set; failure counts leave with their entry.
+// bodies. Only SCHEDULE adds to the due set; failure counts leave with their entry. The HGET checks
+// the record's type; the due set, removed from after the first write, is checked by TYPE.
 const COMMIT = new LuaScript(`${OUTBOX_LUA}${EXPECT_TYPE_LUA}
 local current = redis.call('HGET', KEYS[1], 'status') or ''
 if current ~= ARGV[1] then return {0} end
-local counts = {}
-if ARGV[4] == '1' then
-  expect_type(KEYS[2], 'zset')
-  counts = {usable(KEYS[3], 'hash'), usable(KEYS[4], 'hash')}
-end
+if ARGV[4] == '1' then expect_type(KEYS[2], 'zset') end
 expect_streams(5)
 outbox(5, 6)
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'data', ARGV[3])
 if ARGV[4] == '1' then
   redis.call('ZREM', KEYS[2], ARGV[5])
   -- Last: a count left behind is harmless (swept) where a status written without its event is not.
-  if counts[1] then redis.call('HDEL', KEYS[3], ARGV[5]) end
-  if counts[2] then redis.call('HDEL', KEYS[4], ARGV[5]) end
+  forget_counts(3, ARGV[5])
 end
 return with_damage({1})
 `);
@@ -104,9 +114,10 @@ return with_damage({1})
 // (break-svc F1). Inside a JSON string a quote is escaped, so '"updatedAt":' and '"deliverAt":'
 // only ever match keys, and updatedAt's value (an ISO time) has no escaped quote before its end.
 // The entry is added before the record says it is scheduled: a record saying so with no entry
-// would never be delivered (a retry answers "delivery already scheduled").
+// would never be delivered (a retry answers "delivery already scheduled"). The ZADD is the first
+// write (a due set of another type fails it alone) and the HMGET checked the record's type.
 // → 'scheduled', or why not (decideSchedule's words).
-const SCHEDULE = new LuaScript(`${EXPECT_TYPE_LUA}
+const SCHEDULE = new LuaScript(`
 local got = redis.call('HMGET', KEYS[1], 'status', 'data')
 local status, data = got[1], got[2]
 if status ~= 'prepared' or not data then return 'shipment ' .. (status or 'unknown') end
@@ -116,7 +127,6 @@ if not at then error('shipment record of ' .. ARGV[1] .. ' has no updatedAt') en
 local close = string.find(data, '"', at + 1, true)
 data = string.sub(data, 1, at - 1) .. ARGV[4] .. string.sub(data, close + 1, -2) .. ',"deliverAt":' .. ARGV[3]
 if ARGV[5] ~= '' then data = data .. ',"traceparent":' .. ARGV[5] end
-expect_type(KEYS[2], 'zset')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'data', data .. '}')
 return 'scheduled'
@@ -125,34 +135,28 @@ return 'scheduled'
 // KEYS: due set, record, failure counts, unreadable counts, then one stream per message. ARGV:
 // order id, record JSON, then bodies. Only the caller that finds the entry takes it (the script is
 // atomic), so two pollers never deliver one shipment twice; the entry is removed after the event
-// and the status are written, so a failing write leaves the shipment scheduled.
+// and the status are written, so a failing write leaves the shipment scheduled. The ZSCORE and the
+// HGET check the due set's and the record's types.
 const CLAIM = new LuaScript(`${OUTBOX_LUA}${EXPECT_TYPE_LUA}
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0} end
 local status = redis.call('HGET', KEYS[2], 'status')
-local failures_ok, unreadable_ok = usable(KEYS[3], 'hash'), usable(KEYS[4], 'hash')
-local function forget_counts()
-  if failures_ok then redis.call('HDEL', KEYS[3], ARGV[1]) end
-  if unreadable_ok then redis.call('HDEL', KEYS[4], ARGV[1]) end
-end
 if status ~= 'prepared' then
   redis.call('ZREM', KEYS[1], ARGV[1])
-  forget_counts()
+  forget_counts(3, ARGV[1])
   return with_damage({0})
 end
 expect_streams(5)
 outbox(5, 3)
 redis.call('HSET', KEYS[2], 'status', 'delivered', 'data', ARGV[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
-forget_counts()
+forget_counts(3, ARGV[1])
 return with_damage({1})
 `);
 
-// KEYS: due set, failure counts, unreadable counts. ARGV: order id.
+// KEYS: due set, failure counts, unreadable counts. ARGV: order id. The ZREM is the first write.
 const DROP = new LuaScript(`${EXPECT_TYPE_LUA}
-expect_type(KEYS[1], 'zset')
 redis.call('ZREM', KEYS[1], ARGV[1])
-if usable(KEYS[2], 'hash') then redis.call('HDEL', KEYS[2], ARGV[1]) end
-if usable(KEYS[3], 'hash') then redis.call('HDEL', KEYS[3], ARGV[1]) end
+forget_counts(2, ARGV[1])
 return with_damage({1})
 `);
 
@@ -166,24 +170,32 @@ return with_damage({1})
 // 14 significant digits). → {failures, retryAt}, {failures, 'parked'}, or nil; then damaged keys.
 // A damaged bookkeeping key never keeps the entry from moving back: without the failure count the
 // try is the first and the delay the longest (the count is unknown: the slow side); without the
-// unreadable count or the parked hash the shipment is not parked, only moved back.
+// unreadable count or the parked hash the shipment is not parked, only moved back. The ZSCORE checks
+// the due set's type and each count's HGET its hash's; the parked HSET, when it parks, is the first
+// write (a parked key of another type fails it alone, and the entry moves back instead).
 const DEFER = new LuaScript(`${EXPECT_TYPE_LUA}
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 local now = tonumber(ARGV[2])
 if not score or tonumber(score) > now then return nil end
-local failures_ok = usable(KEYS[2], 'hash')
+local count, failures_ok = kept(KEYS[2], redis.pcall('HGET', KEYS[2], ARGV[1]))
 local failures = 1
-if failures_ok then failures = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') + 1 end
+if failures_ok then failures = tonumber(count or '0') + 1 end
 local park_after = tonumber(ARGV[5])
-local streak_ok = park_after > 0 and usable(KEYS[3], 'hash')
-local streak = 0
-if streak_ok then streak = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0') + 1 end
-if streak_ok and streak >= park_after and usable(KEYS[4], 'hash') then
-  redis.call('HSET', KEYS[4], ARGV[1], string.sub(ARGV[6], 1, -2) .. ',"tries":' .. failures .. '}')
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  if failures_ok then redis.call('HDEL', KEYS[2], ARGV[1]) end
-  redis.call('HDEL', KEYS[3], ARGV[1])
-  return with_damage({failures, 'parked'})
+local streak_ok, streak = false, 0
+if park_after > 0 then
+  local got
+  got, streak_ok = kept(KEYS[3], redis.pcall('HGET', KEYS[3], ARGV[1]))
+  if streak_ok then streak = tonumber(got or '0') + 1 end
+end
+if streak_ok and streak >= park_after then
+  local value = string.sub(ARGV[6], 1, -2) .. ',"tries":' .. failures .. '}'
+  local _, parked = kept(KEYS[4], redis.pcall('HSET', KEYS[4], ARGV[1], value))
+  if parked then
+    redis.call('ZREM', KEYS[1], ARGV[1])
+    if failures_ok then redis.call('HDEL', KEYS[2], ARGV[1]) end
+    redis.call('HDEL', KEYS[3], ARGV[1])
+    return with_damage({failures, 'parked'})
+  end
 end
 local delay = tonumber(ARGV[3]) * 2 ^ math.min(math.max(failures - 1, 0), 52)
 if delay > tonumber(ARGV[4]) or not failures_ok then delay = tonumber(ARGV[4]) end
@@ -192,44 +204,39 @@ redis.call('ZADD', KEYS[1], 'XX', at, ARGV[1])
 if failures_ok then redis.call('HSET', KEYS[2], ARGV[1], failures) end
 if streak_ok then
   redis.call('HSET', KEYS[3], ARGV[1], streak)
-elseif park_after == 0 and usable(KEYS[3], 'hash') then
-  redis.call('HDEL', KEYS[3], ARGV[1])
+elseif park_after == 0 then
+  kept(KEYS[3], redis.pcall('HDEL', KEYS[3], ARGV[1]))
 end
 return with_damage({failures, at})
 `);
 
 // KEYS: parked, due set, failure counts, unreadable counts. ARGV: order id, due score. The entry is
 // added before the parked field is removed: a failure in between leaves it parked and scheduled
-// (delivered once; the operator deletes the field), never neither.
+// (delivered once; the operator deletes the field), never neither. The HEXISTS checks the parked
+// hash's type; the ZADD is the first write.
 const REQUEUE = new LuaScript(`${EXPECT_TYPE_LUA}
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {0} end
-expect_type(KEYS[2], 'zset')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-if usable(KEYS[3], 'hash') then redis.call('HDEL', KEYS[3], ARGV[1]) end
-if usable(KEYS[4], 'hash') then redis.call('HDEL', KEYS[4], ARGV[1]) end
+forget_counts(3, ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
 return with_damage({1})
 `);
 
-// KEYS: due set, failure counts, unreadable counts. ARGV: cursor of each hash ("0" to start),
+// KEYS: due set, then the one count hash this step walks. ARGV: its HSCAN cursor ("0" to start),
 // HSCAN COUNT. Removes the counts whose order is not on the schedule, checked in the same step (a
-// count is only ever written with its entry on the schedule). A hash of another type is skipped.
-// → {next cursor of each, removed}, then damaged keys.
+// count is only ever written with its entry on the schedule). A hash of another type is skipped (its
+// walk is over). → {next cursor ("0": this hash is done), removed}, then damaged keys.
 const SWEEP = new LuaScript(`${EXPECT_TYPE_LUA}
-local next, removed = {'0', '0'}, 0
-for h = 2, 3 do
-  if usable(KEYS[h], 'hash') then
-    local page = redis.call('HSCAN', KEYS[h], ARGV[h - 1], 'COUNT', ARGV[3])
-    next[h - 1] = page[1]
-    for i = 1, #page[2], 2 do
-      local orderId = page[2][i]
-      if not redis.call('ZSCORE', KEYS[1], orderId) then
-        removed = removed + redis.call('HDEL', KEYS[h], orderId)
-      end
-    end
+local page, ok = kept(KEYS[2], redis.pcall('HSCAN', KEYS[2], ARGV[1], 'COUNT', ARGV[2]))
+if not ok then return with_damage({'0', 0}) end
+local removed = 0
+for i = 1, #page[2], 2 do
+  local orderId = page[2][i]
+  if not redis.call('ZSCORE', KEYS[1], orderId) then
+    removed = removed + redis.call('HDEL', KEYS[2], orderId)
   end
 end
-return with_damage({next[1], next[2], removed})
+return with_damage({page[1], removed})
 `);
 
 const ParkedSchema = z.object({
@@ -389,13 +396,24 @@ export class RedisShippingStore implements ShippingStore {
   }
 
   async sweepOrphanCounts(cursor: string, count: number): Promise<{ next: string; removed: number }> {
-    // One cursor for the two hashes: "<failures cursor>:<unreadable cursor>"; "0" both at start and end.
-    const [failures = "0", unreadable = "0"] = cursor.split(":");
-    const raw = await SWEEP.run(this.redis, countedScheduleKeys(), [failures, unreadable, count]);
-    const reply = this.answer(raw, 3) as [string, string, number];
-    const next = reply[0] === "0" && reply[1] === "0" ? "0" : `${reply[0]}:${reply[1]}`;
-    return { next, removed: Number(reply[2]) };
+    // One walk: the failure counts, then the unreadable counts. The cursor is "<hash>:<its HSCAN
+    // cursor>"; "0" at the start and the end.
+    const [hash, at] = sweepPosition(cursor);
+    const raw = await SWEEP.run(this.redis, [dueKey(), SWEPT_COUNTS[hash]], [at, count]);
+    const [scanned, removed] = this.answer(raw, 2) as [string, number];
+    // A hash done: the next one from its start, or the walk is over.
+    const next = scanned !== "0" ? `${hash}:${scanned}` : hash === 0 ? "1:0" : "0";
+    return { next, removed: Number(removed) };
   }
+}
+
+/** The count hashes the orphan sweep walks, in its order. */
+const SWEPT_COUNTS = [dueFailuresKey(), dueUnreadableKey()] as const;
+
+/** A sweep cursor as the hash it is in (an index of SWEPT_COUNTS) and that hash's HSCAN cursor. */
+function sweepPosition(cursor: string): [0 | 1, string] {
+  const match = /^([01]):(\d+)$/.exec(cursor);
+  return match ? [match[1] === "1" ? 1 : 0, match[2]!] : [0, "0"];
 }
 
 /** The due set and the two count hashes that go with its entries, in the scripts' KEYS order. */

@@ -98,7 +98,10 @@ export interface AofCompactorOptions {
    * `DEL` and `TIME` run). Without it each compactor throttles alone (one Redis client, tests).
    */
   throttleKey?: string;
-  /** Told when a request fails for another reason (ACL, connection); the next shred asks again. */
+  /**
+   * Told when a request fails for another reason (ACL, connection; the next shred asks again), and
+   * when a rewrite Redis accepted then failed (asked for again once the interval has passed).
+   */
   onError?: (error: unknown) => void;
   now?: () => number;
 }

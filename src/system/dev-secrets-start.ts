@@ -43,7 +43,8 @@ export function redisConnectTimeoutMs(env: NodeJS.ProcessEnv = process.env): num
  * (`wanted`: its name, default DEFAULT_SLOT; before the secrets, so a second start on this host is
  * refused before it touches the fingerprint; given back if the step then fails), and adds the kept
  * secrets to `env`.
- * Returns the slot and `confirm`, to call once the system is up (DevSecrets.confirm). Throws what
+ * Returns the slot and `confirm`, to call once the system is up (DevSecrets.confirm), or `abandon`,
+ * to call instead when the start fails after this step (DevSecrets.abandon). Throws what
  * devSecretsFor and claimLauncherSlot throw (DevSecretsMismatchError, SlotTakenError...).
  */
 export async function applyDevSecrets(
@@ -55,7 +56,7 @@ export async function applyDevSecrets(
     env?: NodeJS.ProcessEnv;
     print?: (line: string) => void;
   },
-): Promise<{ slot: SlotClaim | undefined; confirm: () => Promise<void> }> {
+): Promise<{ slot: SlotClaim | undefined; confirm: () => Promise<void>; abandon: () => Promise<void> }> {
   const env = options.env ?? process.env;
   await waitForRedis(redis, options.timeoutMs);
   const running = await findRunningInstances(redis);
@@ -78,7 +79,7 @@ export async function applyDevSecrets(
         .catch((error: unknown) => {
           throw withAclHint(error);
         });
-    return { slot, confirm };
+    return { slot, confirm, abandon: () => kept.abandon() };
   } catch (error) {
     // A refusal leaves nothing held.
     await slot?.release();

@@ -116,6 +116,17 @@ export interface DevSecrets {
    * DEV_SECRETS_CONFIRM_BUDGET_MS, then thrown; NOPERM is thrown at once.
    */
   confirm(onRetry?: (error: unknown, delayMs: number) => void): Promise<void>;
+  /**
+   * Call when this start fails after this step (its processes stopped), instead of `confirm`. What
+   * they wrote was written with these secrets, so a fingerprint this start claimed is made
+   * permanent all the same (aof9 2: left a lease, it lapsed, and the Redis kept the failed start's
+   * event streams with no fingerprint: a later start by another spelling of the URL, e.g.
+   * `localhost` for `127.0.0.1`, was refused although the file was there). Harmless without data:
+   * a later start from another directory replaces a fingerprint no file matches over an empty db
+   * (F7). The file is kept either way: it holds the secrets that data was written with. One try,
+   * never throws (an error leaves the lease to lapse, as before); nothing after `confirm` resolved.
+   */
+  abandon(): Promise<void>;
 }
 
 /**
@@ -137,7 +148,14 @@ export async function devSecretsFor(
   options: { leaseMs?: number; waitMs?: number; confirmBudgetMs?: number } = {},
 ): Promise<DevSecrets> {
   const urlFile = devSecretsPath(redisUrl, env);
-  const unused = { file: urlFile, settings: {}, created: false, otherUrl: false, confirm: async () => {} };
+  const unused = {
+    file: urlFile,
+    settings: {},
+    created: false,
+    otherUrl: false,
+    confirm: async () => {},
+    abandon: async () => {},
+  };
   if (env.NODE_ENV === "production") return unused;
   const set = (name: string) => Boolean(env[name]?.trim());
   const configured = {
@@ -174,7 +192,7 @@ export async function devSecretsFor(
     settings,
     created: kept.created,
     otherUrl: kept.file !== urlFile,
-    confirm: confirmer(
+    ...confirmer(
       redis,
       devSecretsFingerprint(all),
       kept.claimed ? leaseMs : undefined,
@@ -245,8 +263,8 @@ const isFinal = (error: unknown): boolean =>
   error instanceof DevSecretsClaimLostError || (error instanceof Error && /^NOPERM/.test(error.message));
 
 /**
- * The `confirm` of a start using the secrets of `fingerprint`; with `leaseMs` (the start claimed
- * it) the lease is renewed until then. PERSIST then GET: a PERSIST of another start's lease (ours
+ * The `confirm` and `abandon` of a start using the secrets of `fingerprint`; with `leaseMs` (the
+ * start claimed it) the lease is renewed until then. PERSIST then GET: a PERSIST of another start's lease (ours
  * lapsed) is seen by the GET, and that start's secrets become the permanent ones, never ours.
  * A Redis error is retried with capped backoff for `budgetMs`, the renewal running between tries
  * (never during one: a PEXPIRE landing after the PERSIST would make the fingerprint a lease again).
@@ -257,7 +275,8 @@ function confirmer(
   leaseMs: number | undefined,
   redisUrl: string,
   budgetMs: number,
-): DevSecrets["confirm"] {
+): Pick<DevSecrets, "confirm" | "abandon"> {
+  let confirmed = false;
   let renewing: Promise<unknown> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
   const renew = () => {
@@ -283,12 +302,14 @@ function confirmer(
     if (found !== fingerprint) throw new DevSecretsClaimLostError(redisUrl, fingerprint, found);
   };
   startRenewing();
-  return async (onRetry) => {
+  const confirm: DevSecrets["confirm"] = async (onRetry) => {
     const deadline = Date.now() + budgetMs;
     for (let delay = CONFIRM_FIRST_DELAY_MS; ; delay = Math.min(delay * 2, CONFIRM_MAX_DELAY_MS)) {
       await stopRenewing();
       try {
-        return await confirmOnce();
+        await confirmOnce();
+        confirmed = true;
+        return;
       } catch (error) {
         if (isFinal(error) || Date.now() + delay > deadline) throw error;
         onRetry?.(error, delay);
@@ -298,6 +319,14 @@ function confirmer(
       }
     }
   };
+  const abandon: DevSecrets["abandon"] = async () => {
+    await stopRenewing();
+    // Not claimed by this start (a file matched a fingerprint already there): not this start's to set.
+    if (confirmed || leaseMs === undefined) return;
+    confirmed = true;
+    await confirmOnce().catch(() => {});
+  };
+  return { confirm, abandon };
 }
 
 /**

@@ -373,7 +373,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     owner: "order",
     type: "string",
     holds:
-      "the order instances' shared AOF-rewrite throttle after shredding: `claimed`, then `requested:<Redis µs>` once a rewrite was requested",
+      "the order instances' shared AOF-rewrite throttle after shredding: `claimed:<holder>`, then `requested:<Redis µs>:<holder>` once a rewrite was requested, `done:<Redis µs>:<holder>` once it completed (back to `claimed:<holder>` when it failed)",
     role: "transient",
     bound: "one key; TTL `SHRED_AOF_REWRITE_INTERVAL_MS` (default 60 s)",
     check: { kind: "expires", maxTtl: () => MAX_TIMER_MS },

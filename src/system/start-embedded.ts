@@ -31,6 +31,9 @@ const redisUrl = process.env.REDIS_URL?.trim();
 let slot: SlotClaim | undefined;
 // The development secrets' fingerprint, made permanent once the system is up (dev-secrets.ts).
 let confirmSecrets = async (): Promise<void> => {};
+// Instead, when the start fails after the secrets step: what it wrote was written with them, so the
+// fingerprint is made permanent all the same (DevSecrets.abandon).
+let abandonSecrets = async (): Promise<void> => {};
 if (redisUrl && process.env.NODE_ENV !== "production") {
   // The secrets whose fingerprint this Redis holds, whatever the URL's spelling; none matching:
   // refused in one line (newuser7 F5). A short connection as the platform's own user.
@@ -58,7 +61,13 @@ if (redisUrl && process.env.NODE_ENV !== "production") {
     started.confirm().finally(() => {
       if (!slot) probe.disconnect();
     });
+  abandonSecrets = () => started.abandon();
 }
+/** failStart once the secrets are applied: their fingerprint made permanent first (see above). */
+const fail = async (...args: Parameters<typeof failStart>): Promise<never> => {
+  await abandonSecrets();
+  return failStart(...args);
+};
 // A bad variable is one line naming it, exit 1: never a stack trace.
 const env = await configOrFail("Ordersaga", () => parseEnv(gatewayEnvSchema));
 // The production checks of every process it runs (fail closed, as start:gateway and start:<service>
@@ -76,7 +85,7 @@ try {
       );
   }
 } catch (error) {
-  await failStart("Ordersaga", error, env.GATEWAY_PORT);
+  await fail("Ordersaga", error, env.GATEWAY_PORT);
 }
 // One process, one tracer provider: every service's spans carry service.name "ordersaga" here
 // (span names and attributes still tell them apart). A no-op unless tracing is enabled.
@@ -100,7 +109,7 @@ const platform = process.env.REDIS_URL
     })
   : undefined;
 await waitForRedis(platform?.redis, env.REDIS_CONNECT_TIMEOUT_MS).catch((error: unknown) =>
-  failStart("Ordersaga", error),
+  fail("Ordersaga", error),
 );
 connected = true;
 await guardRedisDurability(
@@ -108,7 +117,7 @@ await guardRedisDurability(
   createLogger({ service: "ordersaga", level: env.LOG_LEVEL }),
   env.NODE_ENV,
   process,
-  (reason) => failStart("Ordersaga", new Error(reason), env.GATEWAY_PORT),
+  (reason) => fail("Ordersaga", new Error(reason), env.GATEWAY_PORT),
 );
 const system = await startEmbeddedSystem({
   gatewayPort: env.GATEWAY_PORT,
@@ -122,7 +131,7 @@ const system = await startEmbeddedSystem({
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
   rateLimit: { perMinute: env.GATEWAY_RATE_LIMIT_PER_MINUTE, burst: env.GATEWAY_RATE_LIMIT_BURST },
 }).catch((error: unknown) =>
-  failStart("Ordersaga", error, env.GATEWAY_PORT, { variable: "GATEWAY_HOST", host: env.GATEWAY_HOST }),
+  fail("Ordersaga", error, env.GATEWAY_PORT, { variable: "GATEWAY_HOST", host: env.GATEWAY_HOST }),
 );
 // Up: its data is written with these secrets, so their fingerprint becomes permanent.
 await confirmSecrets().catch((error: unknown) => failStart("Ordersaga", error));

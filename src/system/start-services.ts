@@ -91,6 +91,9 @@ try {
 let slot: SlotClaim | undefined;
 // The development secrets' fingerprint, made permanent once the system is up (dev-secrets.ts).
 let confirmSecrets = async (): Promise<void> => {};
+// Instead, when the start fails after the secrets step: what its processes wrote was written with
+// them, so the fingerprint is made permanent all the same (DevSecrets.abandon).
+let abandonSecrets = async (): Promise<void> => {};
 {
   const guard = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: 1 });
   guard.on("error", () => {});
@@ -114,7 +117,11 @@ let confirmSecrets = async (): Promise<void> => {};
       // them (newuser F10), a Redis whose data was written with secrets no file holds is refused
       // (newuser7 F5). The slot first: a second launcher on this host is refused before it touches
       // the fingerprint; a refusal gives it back.
-      ({ slot, confirm: confirmSecrets } = await applyDevSecrets(guard, redisUrl, {
+      ({
+        slot,
+        confirm: confirmSecrets,
+        abandon: abandonSecrets,
+      } = await applyDevSecrets(guard, redisUrl, {
         timeoutMs: connectTimeoutMs,
         slot: { wanted: process.env.INSTANCE_SLOT },
       }));
@@ -143,6 +150,7 @@ if (args.redisAcl) {
     // in another database must not reset this one's passwords (newuser8 H1).
     redisUsers = await provisionLaunchUsers(admin, slot?.slot);
   } catch (error) {
+    await abandonSecrets();
     await slot?.release();
     console.error(
       error instanceof AclUsersInUseError
@@ -178,6 +186,7 @@ try {
   // what to do, when the build is missing or older than the sources.
   system = launch(launched, undefined, { compiled: args.compiled, respawn: {} });
 } catch (error) {
+  await abandonSecrets();
   await slot?.release();
   const line = preStartRefusal(error);
   if (line === undefined) throw error;
@@ -191,6 +200,8 @@ const shutdown = async (code: number) => {
   stopping = true;
   console.log("stopping all services...");
   await system.stop();
+  // Stopped before it was up (a process failed, Ctrl-C): nothing once confirmed.
+  await abandonSecrets();
   await slot?.release();
   process.exit(code);
 };

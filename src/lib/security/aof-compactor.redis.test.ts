@@ -3,6 +3,7 @@
  * throttled each instance alone), so N instances forked Redis N times per interval. Two compactors
  * on two connections to one Redis with AOF on stand for two instances sharing the throttle key.
  */
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Redis } from "ioredis";
@@ -20,15 +21,15 @@ describeWithRedis("AOF rewrite after shredding, across instances", (getRedis) =>
   /** One order instance's compactor, on its own connection. */
   const instance = (
     intervalMs: number,
-    options: { retryMs?: number; now?: () => number } = {},
+    options: { retryMs?: number; now?: () => number; onError?: (error: unknown) => void } = {},
   ): AofCompactor => {
     const redis = new Redis(getRedis().url);
     connections.push(redis);
     const compactor = new AofCompactor(redis, {
       intervalMs,
+      onError: (error) => expect.fail(String(error)),
       ...options,
       throttleKey: THROTTLE_KEY,
-      onError: (error) => expect.fail(String(error)),
     });
     compactors.push(compactor);
     return compactor;
@@ -40,6 +41,10 @@ describeWithRedis("AOF rewrite after shredding, across instances", (getRedis) =>
     const field = (name: string) => Number(new RegExp(`${name}=(\\d+)`).exec(line ?? "")?.[1] ?? 0);
     return field("calls") + field("rejected_calls") + field("failed_calls");
   };
+
+  /** Rewrites Redis forked (`aof_rewrites`, failed ones too) since the last RESETSTAT. */
+  const rewritesStarted = async (): Promise<number> =>
+    Number(/aof_rewrites:(\d+)/.exec(await getRedis().client().info("persistence"))?.[1] ?? NaN);
 
   /** Waits until no rewrite runs nor is scheduled: a request sent now would start one. */
   const rewriteIdle = () =>
@@ -138,6 +143,75 @@ describeWithRedis("AOF rewrite after shredding, across instances", (getRedis) =>
       a.stop();
       await admin.config("SET", "rdb-key-save-delay", "0");
       await waitFor(async () => !(await aofHolds(secret)), 40_000, "a rewrite after B's shred");
+    },
+    90_000,
+  );
+
+  // aof9 (a): a rewrite Redis accepted but that then failed (its fork could not write the new file:
+  // disk full, a read-only or immutable directory, the fork killed) still counted as covering the
+  // shreds before it: nobody asked again, and the shredded key stayed in the AOF.
+  it.skipIf(externalRedis)(
+    "a rewrite that failed after Redis accepted it covers nobody: it is requested again",
+    async (ctx) => {
+      const admin = getRedis().client();
+      const [, dir] = (await admin.config("GET", "dir")) as [string, string];
+      // The rewrite's child writes its temp file in `dir`. Immutable (chattr +i: root and an
+      // ext4-like file system), no one can create a file there, root included.
+      if (spawnSync("chattr", ["+i", dir]).status !== 0) ctx.skip();
+      try {
+        const errors: unknown[] = [];
+        const onError = (error: unknown) => errors.push(error);
+        const a = instance(2_000, { retryMs: 200, onError });
+        const b = instance(2_000, { retryMs: 200, onError });
+        const secret = `{order}:token:SECRET-${process.pid}-${Date.now()}`;
+        await admin.set(secret, "key material");
+        await admin.del(secret);
+        a.shredded();
+        b.shredded();
+        // One of them has a rewrite accepted, which then fails.
+        await waitFor(
+          async () => /aof_last_bgrewrite_status:err/.test(await admin.info("persistence")),
+          30_000,
+          "the rewrite failed",
+        );
+        spawnSync("chattr", ["-i", dir]);
+        await waitFor(async () => !(await aofHolds(secret)), 40_000, "a rewrite after the failed one");
+        expect(errors.map(String).join("\n")).toMatch(/rewrite failed/i);
+      } finally {
+        spawnSync("chattr", ["-i", dir]);
+      }
+    },
+    90_000,
+  );
+
+  // aof9 (b): the holder of the claim did not refresh it while it waited for a running rewrite, so
+  // a wait longer than the interval let it lapse; another instance claimed too, and both requested
+  // a rewrite (two forks where one covers both).
+  it.skipIf(externalRedis)(
+    "a holder waiting longer than the interval keeps its claim: one rewrite for both",
+    async () => {
+      const admin = getRedis().client();
+      const fill = admin.pipeline();
+      for (let i = 0; i < 20_000; i++) fill.set(`filler:${i}`, "x".repeat(50));
+      await fill.exec();
+      // About 4 s (µs per key) for a rewrite forked now: longer than the 1 s interval below.
+      await admin.config("SET", "rdb-key-save-delay", "200");
+      await admin.bgrewriteaof();
+      await waitFor(
+        async () => /aof_rewrite_in_progress:1/.test(await admin.info("persistence")),
+        30_000,
+        "the long rewrite runs",
+      );
+      // Only the running child has the delay: the rewrites asked for below are quick.
+      await admin.config("SET", "rdb-key-save-delay", "0");
+      const before = await rewritesStarted();
+      const a = instance(1_000, { retryMs: 200 });
+      const b = instance(1_000, { retryMs: 200 });
+      a.shredded();
+      b.shredded();
+      await waitFor(async () => !a.scheduled && !b.scheduled, 60_000, "both compactors done");
+      await rewriteIdle();
+      expect(await rewritesStarted()).toBe(before + 1);
     },
     90_000,
   );

@@ -67,3 +67,31 @@ describe("AofCompactor", () => {
     }
   });
 });
+
+describe("AofCompactor, a rewrite that fails after Redis accepted it (aof9)", () => {
+  it("covers nothing: the failure is told, and the rewrite is asked for again", async () => {
+    let requests = 0;
+    const redis = {
+      call: async () => [],
+      // The first rewrite ended in error (a fork or disk failure), the second one completed.
+      info: async () =>
+        `# Persistence\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n` +
+        `aof_last_bgrewrite_status:${requests === 1 ? "err" : "ok"}\r\naof_rewrites:${requests}\r\n`,
+      bgrewriteaof: async () => {
+        requests += 1;
+        return "Background append only file rewriting started";
+      },
+    } as unknown as Redis;
+    const errors: unknown[] = [];
+    const compactor = new AofCompactor(redis, { intervalMs: 0, retryMs: 5, onError: (e) => errors.push(e) });
+    try {
+      compactor.shredded();
+      await vi.waitFor(() => expect(requests).toBe(2));
+      await vi.waitFor(() => expect(compactor.scheduled).toBe(false));
+      expect(requests).toBe(2);
+      expect(errors.map(String)).toEqual([expect.stringMatching(/rewrite failed/)]);
+    } finally {
+      compactor.stop();
+    }
+  });
+});

@@ -12,19 +12,27 @@
  *
  * Across instances (bus8): with `throttleKey`, the instances share the throttle, so N order
  * instances fork Redis once per interval, not N times. A run claims the key (`SET NX PX`, value
- * `claimed`) before asking for a rewrite; once Redis accepted the request, the holder rewrites the
- * value to `requested:<Redis TIME read before the request, µs>`. Only a requested claim covers
- * (break9 F3: a holder that met "already in progress" and was stopped while retrying had left a
- * bare claim that others took for a rewrite, and no rewrite followed). When another instance holds
- * a requested claim, the run compares two durations, never two clocks: how long ago the request
- * was (Redis `TIME` minus the stored time, both Redis's clock; the stored time precedes the
- * request) and how long ago this instance's oldest uncovered shred was (this process's clock, read
- * *before* `TIME` was sent, so it can only be shorter than the truth). Shred older than the
- * request: the rewrite starts after the delete, and the shred is covered. Otherwise the run waits
- * for the claim to expire and claims again; a claim not yet requested is asked about again every
- * `retryMs` (its holder may be retrying, or gone: then it expires). A holder whose request fails
- * for another reason than "already in progress", or that stops while retrying, deletes its claim,
- * so the next run anywhere asks again.
+ * `claimed:<holder>`) before asking for a rewrite; once Redis accepted the request, the holder
+ * sets the value to `requested:<Redis TIME read before the request, µs>:<holder>`, and once the
+ * rewrite completed to `done:<that time>:<holder>`. Only a done value covers: a bare claim does
+ * not (break9 F3: a holder that met "already in progress" and was stopped while retrying had left
+ * a bare claim that others took for a rewrite, and no rewrite followed), nor does a rewrite Redis
+ * accepted that then failed (aof9: the fork failed, or could not write the new file, disk full:
+ * `aof_last_bgrewrite_status:err`). So the holder watches its rewrite (`INFO persistence` every
+ * `retryMs`) until it ended; when it failed, the holder tells `onError`, sets the value back to
+ * its claim, and asks again once the interval since its request has passed. When another instance
+ * holds a requested or done value, the run compares two durations, never two clocks: how long ago
+ * the request was (Redis `TIME` minus the stored time, both Redis's clock; the stored time
+ * precedes the request) and how long ago this instance's oldest uncovered shred was (this
+ * process's clock, read *before* `TIME` was sent, so it can only be shorter than the truth). Shred
+ * older than the request: the rewrite starts after the delete, and covers the shred once done
+ * (until then the run looks again every `retryMs`). Otherwise the run waits for the key to expire
+ * and claims again; a claim not yet requested is asked about again every `retryMs` (its holder may
+ * be retrying, or gone: then it expires). The holder refreshes the key's TTL (a compare-and-set
+ * script on its own value) at every retry and every watch, so a wait longer than the interval does
+ * not let it lapse and another instance request a second rewrite (aof9). A holder whose request
+ * fails for another reason than "already in progress", or that stops while retrying or watching,
+ * deletes its value, so the next run anywhere asks again.
  * Backups (RDB or AOF copies) taken before the rewrite still hold the entries: docs/security.md.
  *
  * SLOWLOG too (break-gateway finding 2): Redis logs a slow command with its arguments (up to 32,
@@ -40,7 +48,9 @@
  * first and skips the rewrite when `aof_enabled` is 0 (checked every run: an operator may switch AOF
  * on or off at run time). The SLOWLOG scrub runs either way.
  */
+import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
+import { LuaScript } from "../redis/lua-script.js";
 import { tokenKeyKey } from "./payment-token.js";
 
 /** The key prefix of the payment token keys (`tokenKeyKey`). */
@@ -88,7 +98,10 @@ export interface AofCompactorOptions {
    * `DEL` and `TIME` run). Without it each compactor throttles alone (one Redis client, tests).
    */
   throttleKey?: string;
-  /** Told when a request fails for another reason (ACL, connection); the next shred asks again. */
+  /**
+   * Told when a request fails for another reason (ACL, connection; the next shred asks again), and
+   * when a rewrite Redis accepted then failed (asked for again once the interval has passed).
+   */
   onError?: (error: unknown) => void;
   now?: () => number;
 }
@@ -114,27 +127,101 @@ const AGE_ROUNDING_MS = 0.05;
 const CLAIMED = "claimed";
 /** The shared key's value once a rewrite was requested: this prefix, then Redis µs before it. */
 const REQUESTED_PREFIX = "requested:";
+/** The shared key's value once that rewrite completed without error: covers the shreds before it. */
+const DONE_PREFIX = "done:";
 
-/** The request time (Redis µs) a shared key's value records, or undefined for a bare claim. */
+/**
+ * The request time (Redis µs) a `requested:` value records, or undefined for any other value.
+ * Reads `requested:<µs>` (the previous release) and `requested:<µs>:<holder>`.
+ */
 export function requestedAtUs(value: string): number | undefined {
-  if (!value.startsWith(REQUESTED_PREFIX)) return undefined;
-  const us = Number(value.slice(REQUESTED_PREFIX.length));
+  return stampOf(value, REQUESTED_PREFIX);
+}
+
+/** The request time (Redis µs) a `done:<µs>:<holder>` value records, or undefined. */
+export function doneAtUs(value: string): number | undefined {
+  return stampOf(value, DONE_PREFIX);
+}
+
+function stampOf(value: string, prefix: string): number | undefined {
+  if (!value.startsWith(prefix)) return undefined;
+  const us = Number(value.slice(prefix.length).split(":")[0]);
   return Number.isFinite(us) && us > 0 ? us : undefined;
 }
 
-/** Another instance's claim: covers this instance's shreds, or expires in `waitMs`. */
+/** What an `INFO persistence` reply says of the AOF rewrites. */
+export interface RewriteState {
+  /** A rewrite runs (`aof_rewrite_in_progress:1`) or waits for a save (`aof_rewrite_scheduled:1`). */
+  busy: boolean;
+  /**
+   * `aof_last_bgrewrite_status:err`: the last rewrite that ended failed (its fork, its file, or it
+   * was killed). A reply without the field counts as ok (every Redis since 2.6 gives it).
+   */
+  lastFailed: boolean;
+  /** `aof_rewrites`: rewrites forked since start or `CONFIG RESETSTAT` (Redis 7); undefined if absent. */
+  started: number | undefined;
+}
+
+/** Reads the rewrite fields of an `INFO persistence` reply. */
+export function rewriteStateFrom(info: string): RewriteState {
+  const field = (name: string) => new RegExp(`^${name}:([^\\r\\n]*)`, "m").exec(info)?.[1];
+  const started = field("aof_rewrites");
+  return {
+    busy: field("aof_rewrite_in_progress") === "1" || field("aof_rewrite_scheduled") === "1",
+    lastFailed: field("aof_last_bgrewrite_status") === "err",
+    started: started === undefined || !/^\d+$/.test(started) ? undefined : Number(started),
+  };
+}
+
+/**
+ * Compare-and-set on the shared key (aof9): only while it still holds this instance's value
+ * (ARGV[1]) is it set to ARGV[2] with a TTL of ARGV[3] ms (ARGV[2] equal to ARGV[1]: a refresh;
+ * empty: a delete). 1 when done, 0 when the key holds something else (lapsed, or taken since).
+ */
+const SWAP_CLAIM = new LuaScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return 1
+`);
+
+/** Another instance's claim: covers this instance's shreds, or is looked at again in `waitMs`. */
 type Claim = { kind: "claimed" } | { kind: "covered" } | { kind: "wait"; waitMs: number };
+
+/** The rewrite this instance requested and watches until it ends. */
+interface Watched {
+  /** Redis µs read before the request (0 without a throttle key). */
+  requestUs: number;
+  /** The oldest shred it covers (`performance.now()`): uncovered again when the rewrite fails. */
+  since: number;
+  /** `aof_rewrites` read before the request, if the server gives it. */
+  startedBefore: number | undefined;
+}
 
 export class AofCompactor {
   private readonly intervalMs: number;
   private readonly retryMs: number;
+  /** TTL of a held claim, ms: the interval, and at least three refreshes (`retryMs`) long. */
+  private readonly claimTtlMs: number;
   private readonly now: () => number;
+  /** This instance's name in the values it writes: it refreshes and ends only its own claim. */
+  private readonly holderId = randomUUID().slice(0, 8);
   private lastRequestAt = Number.NEGATIVE_INFINITY;
-  /** When the oldest shred no requested rewrite covers yet happened (`performance.now()`), if any. */
+  /** When the oldest shred no completed rewrite covers yet happened (`performance.now()`), if any. */
   private uncoveredSince: number | undefined;
-  /** This instance holds the shared claim and retries its request (a rewrite was running). */
-  private holding = false;
+  /**
+   * The shared key's value while this instance holds it (its claim, then its requested rewrite);
+   * `CLAIMED` without a throttle key while it retries. Undefined: it holds nothing.
+   */
+  private held: string | undefined;
+  /** The rewrite this instance requested, until it is seen to end (polled every `retryMs`). */
+  private watched: Watched | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** A run or a watch poll is in flight. */
+  private busy = false;
   private stopped = false;
 
   constructor(
@@ -143,6 +230,7 @@ export class AofCompactor {
   ) {
     this.intervalMs = options.intervalMs ?? DEFAULT_AOF_REWRITE_INTERVAL_MS;
     this.retryMs = options.retryMs ?? 1_000;
+    this.claimTtlMs = Math.max(this.intervalMs, 3 * this.retryMs);
     this.now = options.now ?? Date.now;
   }
 
@@ -154,23 +242,29 @@ export class AofCompactor {
     this.schedule(wait);
   }
 
-  /** Whether a run is scheduled (a shred waits for the interval, a retry, or another's claim). */
+  /**
+   * Whether work is left: a run scheduled or in flight (a shred waits for the interval, a retry,
+   * another instance's rewrite), or this instance's own rewrite not yet seen to end.
+   */
   get scheduled(): boolean {
-    return this.timer !== undefined;
+    return this.timer !== undefined || this.busy || this.watched !== undefined;
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    // A claim held while retrying has no request behind it: give it up for the others (best effort;
-    // it expires anyway, and a bare claim never covers).
+    // A claim held while retrying, or a rewrite not yet seen to complete, covers nobody: give it
+    // up for the others (best effort; it expires anyway, and only a `done:` value covers).
     void this.release();
   }
 
-  private schedule(ms: number): void {
+  private schedule(ms: number, next: () => Promise<unknown> = () => this.run()): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.request(), ms);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void next();
+    }, ms);
     this.timer.unref();
   }
 
@@ -189,22 +283,29 @@ export class AofCompactor {
     }
   }
 
-  private async request(): Promise<void> {
-    this.timer = undefined;
-    await this.run();
-  }
-
   /**
    * One run now (what a scheduled run does): the SLOWLOG scrub, then the rewrite request when the
-   * AOF is on and no other instance's claim covers this one's shreds. Resolves with what it did;
-   * errors go to `onError` (the next shred asks again).
+   * AOF is on and no other instance's completed rewrite covers this one's shreds. Resolves with
+   * what it did; errors go to `onError` (the next shred asks again). While this instance's own
+   * rewrite is not yet seen to end, a run only keeps its shreds ("waiting"): the watch of that
+   * rewrite schedules the next run when it ends.
    */
   async run(): Promise<AofRunOutcome> {
     if (this.stopped) return "stopped";
     // A run without a recorded shred (called directly) covers "now".
     const since = this.uncoveredSince ?? performance.now();
+    if (this.watched) {
+      this.uncoveredSince = since;
+      return "waiting";
+    }
     this.uncoveredSince = undefined;
-    const outcome = await this.attempt(since);
+    this.busy = true;
+    let outcome: AofRunOutcome;
+    try {
+      outcome = await this.attempt(since);
+    } finally {
+      this.busy = false;
+    }
     // Not covered yet: keep the oldest shred for the next run.
     if (outcome === "waiting" || outcome === "retrying" || outcome === "failed")
       this.uncoveredSince = Math.min(since, this.uncoveredSince ?? since);
@@ -215,34 +316,42 @@ export class AofCompactor {
     await this.clearSlowlog();
     if (this.stopped) return "stopped";
     try {
-      const aofEnabled = aofEnabledFrom(await this.redis.info("persistence"));
+      const info = await this.redis.info("persistence");
       if (this.stopped) return "stopped";
-      if (!aofEnabled) {
+      if (!aofEnabledFrom(info)) {
         // No AOF to clean; a rewrite would write the whole dataset to disk. Throttled as a rewrite.
         this.lastRequestAt = this.now();
         return "aof-off";
       }
-      if (!this.holding) {
+      // A claim held while retrying is kept alive (aof9 b); lost (lapsed, taken), it is claimed anew.
+      if (this.held !== undefined && !(await this.swap(this.held, this.held))) this.held = undefined;
+      if (this.held === undefined) {
         const claim = await this.claim(since);
-        if (this.stopped) return "stopped";
+        if (this.stopped) {
+          await this.release();
+          return "stopped";
+        }
         if (claim.kind === "covered") return "covered";
         if (claim.kind === "wait") {
           this.schedule(claim.waitMs);
           return "waiting";
         }
-        this.holding = true;
       }
       // Read before the request: the recorded time can only be earlier than the rewrite's start.
       const requestUs = this.options.throttleKey === undefined ? 0 : await this.redisTimeUs();
       // "Background append only file rewriting started", or "... scheduled" (after a BGSAVE).
       await this.redis.bgrewriteaof();
-      this.holding = false;
       this.lastRequestAt = this.now();
+      this.watched = { requestUs, since, startedBefore: rewriteStateFrom(info).started };
       await this.markRequested(requestUs);
+      // Accepted is not done (aof9 a): the fork may fail, or fail to write the new file. Its end is
+      // watched; only a rewrite that completed covers the shreds before it.
+      this.schedule(this.retryMs, () => this.watch());
       return "rewrite-requested";
     } catch (error) {
       if (this.stopped) return "stopped";
       if (/already in progress/i.test((error as Error).message)) {
+        // The claim is kept (refreshed at the next attempt): the others wait for this request.
         this.schedule(this.retryMs);
         return "retrying";
       }
@@ -253,24 +362,95 @@ export class AofCompactor {
   }
 
   /**
-   * Claims the shared throttle, or says whether the holder's claim (made after `since`) covers this
-   * instance's shreds. Always "claimed" without a throttle key.
+   * Polls this instance's requested rewrite until it ended (every `retryMs`, refreshing the claim
+   * so that the others keep waiting for it, aof9 b). Completed: the shared key says `done:`, which
+   * covers the shreds before the request everywhere. Failed (`aof_last_bgrewrite_status:err`), or
+   * its end not seen (fewer rewrites counted than before the request: the server restarted): told
+   * to `onError`, the shreds it was to cover are uncovered again, and this instance keeps the claim
+   * and asks again once the interval since its request has passed.
+   */
+  private async watch(): Promise<void> {
+    const watched = this.watched;
+    if (this.stopped || watched === undefined) return;
+    this.busy = true;
+    try {
+      let state: RewriteState;
+      try {
+        state = rewriteStateFrom(await this.redis.info("persistence"));
+      } catch (error) {
+        // Connection trouble: look again (a restarted server shows in `aof_rewrites`).
+        if (!this.stopped) {
+          this.options.onError?.(error);
+          this.schedule(this.retryMs, () => this.watch());
+        }
+        return;
+      }
+      if (this.stopped) return;
+      if (state.busy) {
+        if (this.held !== undefined && !(await this.swap(this.held, this.held))) this.held = undefined;
+        this.schedule(this.retryMs, () => this.watch());
+        return;
+      }
+      this.watched = undefined;
+      const unseen =
+        watched.startedBefore !== undefined &&
+        state.started !== undefined &&
+        state.started <= watched.startedBefore;
+      if (state.lastFailed || unseen) {
+        this.uncoveredSince = Math.min(watched.since, this.uncoveredSince ?? watched.since);
+        if (this.held !== undefined) {
+          const claim = this.options.throttleKey === undefined ? CLAIMED : `${CLAIMED}:${this.holderId}`;
+          this.held = (await this.swap(this.held, claim)) ? claim : undefined;
+        }
+        this.options.onError?.(
+          new Error(
+            state.lastFailed
+              ? "AOF rewrite failed after Redis accepted it (aof_last_bgrewrite_status:err); asking again after the interval"
+              : "AOF rewrite's end not seen (Redis restarted or its stats were reset); asking again after the interval",
+          ),
+        );
+      } else if (this.held !== undefined) {
+        // The others see a completed rewrite; the throttle interval runs from here.
+        await this.swap(this.held, `${DONE_PREFIX}${watched.requestUs}:${this.holderId}`, this.intervalMs);
+        this.held = undefined;
+      }
+      if (this.uncoveredSince !== undefined && !this.stopped)
+        this.schedule(Math.max(0, this.lastRequestAt + this.intervalMs - this.now()));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Claims the shared throttle, or says whether the holder's value covers this instance's shreds:
+   * only a completed rewrite (`done:`) requested after them does. A `requested:` one after them is
+   * waited for (looked at every `retryMs`): its holder marks it done, or claimed again when it
+   * failed. Always "claimed" without a throttle key.
    */
   private async claim(since: number): Promise<Claim> {
     const key = this.options.throttleKey;
-    if (key === undefined) return { kind: "claimed" };
+    if (key === undefined) {
+      this.held = CLAIMED;
+      return { kind: "claimed" };
+    }
     // Read before TIME is sent: the shred's age measured here is at most its age at TIME.
     const shredAgeMs = performance.now() - since;
     const redisNowUs = await this.redisTimeUs();
+    const mine = `${CLAIMED}:${this.holderId}`;
     // NX with GET: the holder's value when the key exists (nothing set), else null (claimed).
-    const held = (await this.redis.call("SET", key, CLAIMED, "PX", String(this.intervalMs), "NX", "GET")) as
+    const held = (await this.redis.call("SET", key, mine, "PX", String(this.claimTtlMs), "NX", "GET")) as
       string | null;
-    if (held === null) return { kind: "claimed" };
-    const requestedUs = requestedAtUs(held);
+    if (held === null) {
+      this.held = mine;
+      return { kind: "claimed" };
+    }
+    const doneUs = doneAtUs(held);
+    const requestedUs = doneUs ?? requestedAtUs(held);
     // Not requested yet (its holder retries, or is gone and the claim expires): look again soon.
     if (requestedUs === undefined) return { kind: "wait", waitMs: this.retryMs };
     const requestAgeMs = (redisNowUs - requestedUs) / 1_000;
-    if (shredAgeMs > requestAgeMs + AGE_ROUNDING_MS) return { kind: "covered" };
+    if (shredAgeMs > requestAgeMs + AGE_ROUNDING_MS)
+      return doneUs === undefined ? { kind: "wait", waitMs: this.retryMs } : { kind: "covered" };
     // The holder's interval may differ from this one's: ask again at least `retryMs` later.
     return { kind: "wait", waitMs: Math.max(this.retryMs, this.intervalMs - requestAgeMs) };
   }
@@ -282,24 +462,40 @@ export class AofCompactor {
   }
 
   /**
-   * Records on the shared key that a rewrite was requested at `requestUs` (Redis µs, read before
-   * the request); the throttle interval starts again from here. Best effort: left a bare claim,
-   * the others ask again once it expires (an extra rewrite, never a missed one).
+   * Sets the shared key to `next` (TTL `ttlMs`, ms; default the claim's) if it still holds
+   * `current`, this instance's value. True when set, and always without a throttle key. An error
+   * goes to `onError` and counts as lost: the claim expires and another instance asks again (an
+   * extra rewrite, never a missed one).
    */
-  private async markRequested(requestUs: number): Promise<void> {
+  private async swap(current: string, next: string, ttlMs = this.claimTtlMs): Promise<boolean> {
     const key = this.options.throttleKey;
-    if (key === undefined) return;
-    const value = `${REQUESTED_PREFIX}${requestUs}`;
-    await this.redis.set(key, value, "PX", this.intervalMs).catch((error: unknown) => {
+    if (key === undefined) return true;
+    try {
+      return (await SWAP_CLAIM.run(this.redis, [key], [current, next, ttlMs])) === 1;
+    } catch (error) {
       if (!this.stopped) this.options.onError?.(error);
-    });
+      return false;
+    }
   }
 
-  /** Drops this instance's claim after a failed request (best effort: it expires anyway). */
+  /**
+   * Records on the shared key that a rewrite was requested at `requestUs` (Redis µs, read before
+   * the request). A claim lost meanwhile is left to its new holder, who asks again (an extra
+   * rewrite, never a missed one); this instance still watches its own rewrite.
+   */
+  private async markRequested(requestUs: number): Promise<void> {
+    if (this.held === undefined || this.options.throttleKey === undefined) return;
+    const value = `${REQUESTED_PREFIX}${requestUs}:${this.holderId}`;
+    this.held = (await this.swap(this.held, value)) ? value : undefined;
+  }
+
+  /** Gives up this instance's claim and watch (the key only while it still holds it; best effort). */
   private async release(): Promise<void> {
+    const current = this.held;
+    this.held = undefined;
+    this.watched = undefined;
     const key = this.options.throttleKey;
-    if (!this.holding || key === undefined) return;
-    this.holding = false;
-    await this.redis.del(key).catch(() => {});
+    if (current === undefined || key === undefined) return;
+    await SWAP_CLAIM.run(this.redis, [key], [current, "", 0]).catch(() => {});
   }
 }

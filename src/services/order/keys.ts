@@ -26,7 +26,8 @@ export const deadlinePositionsKey = (tag: string, name: string): string => `{${t
 export const deadlineCheckpointKey = (tag: string, name: string): string => `{${tag}}:${name}:checkpoint`;
 
 /**
- * The AOF rewrite throttle the order instances share after shredding (string: the Redis `TIME`
- * of the last claim in µs, TTL the rewrite interval; src/lib/security/aof-compactor.ts).
+ * The AOF rewrite throttle the order instances share after shredding (string: a claim, then the
+ * Redis `TIME` in µs before the request, then whether that rewrite completed; TTL the rewrite
+ * interval, refreshed while its holder waits; src/lib/security/aof-compactor.ts).
  */
 export const aofRewriteThrottleKey = (): string => `{${ORDER_TAG}}:aof-rewrite`;

@@ -124,7 +124,9 @@ async function buildInternals(
         onError: (error) =>
           deps.logger.warn(
             { err: error },
-            "AOF rewrite after shredding not started; the next shred asks again",
+            // A request refused (the next shred asks again) or a rewrite that failed after Redis
+            // accepted it (asked again after the interval; aof9): the shredded keys are still in the AOF.
+            "AOF rewrite after shredding not started or failed; it is asked for again",
           ),
       })
     : undefined;

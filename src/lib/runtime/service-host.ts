@@ -171,7 +171,7 @@ export async function startService<E extends EventRegistry>(
   // them against (Redis TIME on Redis), never this host's: a fast host would have every message it
   // sends refused as created in the future (DESIGN §6; break9 F2).
   const sharedClock = await platform.clock();
-  const clock = () => sharedClock.now();
+  const clock = sharedClock.now;
   // Producer spans (a no-op while tracing is off); the hints bus (heartbeats, metrics) stays untraced.
   const publisher = new Publisher({
     events,

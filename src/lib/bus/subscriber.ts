@@ -256,15 +256,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
         await delivery.defer(delayMs);
         return;
       }
-      if (error instanceof CreatedInFutureError) {
-        // Dead-lettered at once (bounded, visible; an operator retries it when its time has come):
-        // one warning per publisher per minute, not an error line per message of a flood.
-        this.warnFutureOnce(envelope, error);
-        const failure = this.failureOf(delivery, error, startedAt);
-        await this.deadLetter(delivery, { reason: error.message, failure }, startedAt);
-        return;
-      }
-      await this.fail(delivery, error, startedAt, policy, ctx.logger);
+      await this.fail(delivery, error, startedAt, policy, ctx.logger, envelope);
       return;
     }
     await delivery.ack();
@@ -381,12 +373,18 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     };
   }
 
+  /**
+   * The one failure path: retry the delivery later or dead-letter it, as the policy decides.
+   * `envelope`: the decoded message, when it decoded (names the publisher of a message created in
+   * the future).
+   */
   private async fail(
     delivery: Delivery,
     error: unknown,
     startedAt: number,
     policy: DeliveryPolicy,
     logger = this.logger,
+    envelope?: Envelope,
   ): Promise<void> {
     const failure = this.failureOf(delivery, error, startedAt);
     const decision = decideOnFailure(
@@ -407,6 +405,14 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
         "handler failed, will retry",
       );
       await delivery.retry(failure, decision.delayMs);
+      return;
+    }
+    if (error instanceof CreatedInFutureError && envelope) {
+      // Not retryable: dead-lettered at once (bounded, visible; an operator retries it when its
+      // time has come), its reason the error's own (it says so). One warning per publisher per
+      // minute, not an error line per message of a flood.
+      this.warnFutureOnce(envelope, error);
+      await this.deadLetter(delivery, { reason: error.message, failure }, startedAt);
       return;
     }
     logger.error(

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { errorBody } from "../lib/http/errors.js";
 import { proxyRoutes } from "./routes/table.js";
+import { isSafeMethod } from "./upstream-errors.js";
 
 /** Routes open without a key: load balancers and orchestrators probe them. */
 export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(["/health"]);
@@ -41,7 +42,7 @@ export function isAdminRoute(method: string, url: string): boolean {
   if (url === "/payments" || url.startsWith("/payments/")) return true;
   if (FLAGGED_ADMIN_ROUTES.has(url)) return true;
   const inventory = url === "/inventory" || url.startsWith("/inventory/");
-  return inventory && method !== "GET" && method !== "HEAD";
+  return inventory && !isSafeMethod(method);
 }
 
 const digest = (key: string) => createHash("sha256").update(key).digest("hex");

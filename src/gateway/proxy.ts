@@ -35,6 +35,7 @@ import {
   hasErrorShape,
   isDrainingResponse,
   isIdempotentMethod,
+  isSafeMethod,
   isRequestScopedAnswer,
   neverReached,
 } from "./upstream-errors.js";
@@ -519,8 +520,7 @@ export class UpstreamProxy {
  * after the resend and could undo a later write.
  */
 function resendableAfterTimeout(request: UpstreamRequest): boolean {
-  const { method } = request;
-  return method === "GET" || method === "HEAD" || (method === "POST" && request.retrySafe === true);
+  return isSafeMethod(request.method) || (request.method === "POST" && request.retrySafe === true);
 }
 
 /**

@@ -250,7 +250,10 @@ export class UpstreamProxy {
       if (!outcome.retry) break;
     }
     if (last?.response) return last.response;
-    if (last?.timedOut === true) throw upstreamTimeout(service, timedOutAfter);
+    // An attempt ran out of its budget and no instance answered: 504 naming the budgets, whatever
+    // failed after it (a resend refused by a dead instance was a 503 that hid the wait, and for a
+    // keyed POST that the frozen instance may still apply it).
+    if (timedOutAfter.length > 0) throw upstreamTimeout(service, timedOutAfter);
     if (last) throw last.error;
     throw new AppError("SERVICE_UNAVAILABLE", `No healthy instance of "${service}" can serve the request`, {
       service,

@@ -583,26 +583,27 @@ function outcomeUnknown(service: string): UpstreamResponse {
     "Check the resource's state before sending it again. POST /orders and POST " +
     "/inventory/:productId/restock accept an Idempotency-Key header, with which a resend is applied " +
     "at most once; other POSTs refuse it (a resend of those cannot apply twice: it answers 409).";
-  return {
-    status: 502,
-    headers: { "content-type": "application/json; charset=utf-8" },
-    body: Buffer.from(JSON.stringify(errorBody("UPSTREAM_OUTCOME_UNKNOWN", message, { service }))),
-  };
+  return gatewayAnswer502("UPSTREAM_OUTCOME_UNKNOWN", message, { service });
 }
 
 function bodyTooLarge(service: string, maxBodyBytes: number): UpstreamResponse {
   const message = `"${service}" answered with a body over ${maxBodyBytes} bytes (UPSTREAM_MAX_BODY_BYTES)`;
-  return {
-    status: 502,
-    headers: { "content-type": "application/json; charset=utf-8" },
-    body: Buffer.from(JSON.stringify(errorBody("UPSTREAM_BODY_TOO_LARGE", message, { maxBodyBytes }))),
-  };
+  return gatewayAnswer502("UPSTREAM_BODY_TOO_LARGE", message, { maxBodyBytes });
 }
 
 function badGateway(message: string): UpstreamResponse {
+  return gatewayAnswer502("BAD_GATEWAY", message);
+}
+
+/** A 502 the gateway answers itself, relayed like an instance's answer: the one error shape, as JSON. */
+function gatewayAnswer502(
+  code: string,
+  message: string,
+  details?: Record<string, unknown>,
+): UpstreamResponse {
   return {
     status: 502,
     headers: { "content-type": "application/json; charset=utf-8" },
-    body: Buffer.from(JSON.stringify(errorBody("BAD_GATEWAY", message))),
+    body: Buffer.from(JSON.stringify(errorBody(code, message, details))),
   };
 }

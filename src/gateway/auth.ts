@@ -10,15 +10,20 @@
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { errorBody } from "../lib/http/errors.js";
+import { proxyRoutes } from "./routes/table.js";
+import { isSafeMethod } from "./upstream-errors.js";
 
 /** Routes open without a key: load balancers and orchestrators probe them. */
 export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(["/health"]);
 
-/** The shipping service's operator routes (templates): the only `/shipments` routes the gateway serves. */
-const SHIPPING_OPERATOR_ROUTES: ReadonlySet<string> = new Set([
-  "/shipments/parked",
-  "/shipments/:orderId/requeue",
-]);
+/**
+ * The routes flagged `admin` in the route table (templates): the shipping service's operator routes
+ * (the only `/shipments` routes the gateway serves). Read from the table that registers and
+ * documents them, so a route and its admin check cannot drift apart.
+ */
+const FLAGGED_ADMIN_ROUTES: ReadonlySet<string> = new Set(
+  proxyRoutes.filter((route) => route.admin === true).map((route) => route.url),
+);
 
 export type ApiKeyRole = "client" | "admin";
 
@@ -26,17 +31,18 @@ export type ApiKeyRole = "client" | "admin";
  * Operations only an admin key may call: catalog changes and restock (`POST /inventory...`), every
  * DLQ route, the instance list (`/services...`, it names internal addresses) and the payment
  * records and reconciliation (`/payments/...`: any order's money and the provider's ledger), and the
- * parked shipments (`/shipments/parked`, `/shipments/:orderId/requeue`: an operator's repair; a
- * client follows its shipment through its order's status and history). `url` is the route template (`/dlq/:id`), so a path
+ * routes flagged `admin` in the route table: the parked shipments (`/shipments/parked`,
+ * `/shipments/:orderId/requeue`: an operator's repair; a client follows its shipment through its
+ * order's status and history). `url` is the route template (`/dlq/:id`), so a path
  * parameter cannot smuggle a route past the check.
  */
 export function isAdminRoute(method: string, url: string): boolean {
   if (url === "/dlq" || url.startsWith("/dlq/")) return true;
   if (url === "/services" || url.startsWith("/services/")) return true;
   if (url === "/payments" || url.startsWith("/payments/")) return true;
-  if (SHIPPING_OPERATOR_ROUTES.has(url)) return true;
+  if (FLAGGED_ADMIN_ROUTES.has(url)) return true;
   const inventory = url === "/inventory" || url.startsWith("/inventory/");
-  return inventory && method !== "GET" && method !== "HEAD";
+  return inventory && !isSafeMethod(method);
 }
 
 const digest = (key: string) => createHash("sha256").update(key).digest("hex");

@@ -126,7 +126,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // services check it on; `now` (this host's) times only local durations (breakers, latency).
   // In memory mode there is one clock and tests may inject `now`: sign with it, as before.
   const shared = platform.redis ? await platform.clock() : undefined;
-  const sharedNow = shared ? () => shared.now() : now;
+  const sharedNow = shared?.now ?? now;
   const proxy = createProxy(options, boundedRegistry, registry, metrics, logger, now, sharedNow);
   const apiKeys = [...(options.apiKeys ?? []), ...(options.adminKeys ?? [])];
   const app = buildApp({

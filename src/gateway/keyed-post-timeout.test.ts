@@ -105,4 +105,24 @@ describe("a request that times out on a frozen instance", () => {
     expect(budgets?.every((ms) => ms <= 1_000)).toBe(true);
     expect(error.message).not.toMatch(/2000 ms/);
   }, 30_000);
+
+  it("answers 504 naming the budget that ran out when the resend then fails another way (a dead instance)", async () => {
+    gw = await startTestGateway({ upstreamTimeoutMs: 2_000 });
+    // Registered first, so picked first: it times out; the resend meets an instance that is gone.
+    const frozen = await startTestUpstream(gw.registry, "inventory", "inv-frozen", hangs);
+    upstreams.push(frozen);
+    const gone = await startTestUpstream(gw.registry, "inventory", "inv-gone");
+    await gone.close();
+    const res = await fetch(`${gw.url}/inventory/p-1`);
+    expect(frozen.hits).toHaveLength(1);
+    // It was a 503 "unavailable" that never said the request had waited out a budget on an
+    // instance (for a keyed POST: one that may still apply it).
+    expect(res.status).toBe(504);
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe("UPSTREAM_TIMEOUT");
+    const ms = Number(/^"inventory" did not answer within (\d+) ms$/.exec(error.message)?.[1]);
+    // The first attempt had half of the 2 000 ms budget (another instance could take a resend).
+    expect(ms).toBeGreaterThan(0);
+    expect(ms).toBeLessThanOrEqual(1_000);
+  }, 30_000);
 });

@@ -35,6 +35,7 @@ import {
   hasErrorShape,
   isDrainingResponse,
   isIdempotentMethod,
+  isSafeMethod,
   isRequestScopedAnswer,
   neverReached,
 } from "./upstream-errors.js";
@@ -249,7 +250,10 @@ export class UpstreamProxy {
       if (!outcome.retry) break;
     }
     if (last?.response) return last.response;
-    if (last?.timedOut === true) throw upstreamTimeout(service, timedOutAfter);
+    // An attempt ran out of its budget and no instance answered: 504 naming the budgets, whatever
+    // failed after it (a resend refused by a dead instance was a 503 that hid the wait, and for a
+    // keyed POST that the frozen instance may still apply it).
+    if (timedOutAfter.length > 0) throw upstreamTimeout(service, timedOutAfter);
     if (last) throw last.error;
     throw new AppError("SERVICE_UNAVAILABLE", `No healthy instance of "${service}" can serve the request`, {
       service,
@@ -519,8 +523,7 @@ export class UpstreamProxy {
  * after the resend and could undo a later write.
  */
 function resendableAfterTimeout(request: UpstreamRequest): boolean {
-  const { method } = request;
-  return method === "GET" || method === "HEAD" || (method === "POST" && request.retrySafe === true);
+  return isSafeMethod(request.method) || (request.method === "POST" && request.retrySafe === true);
 }
 
 /**
@@ -580,26 +583,27 @@ function outcomeUnknown(service: string): UpstreamResponse {
     "Check the resource's state before sending it again. POST /orders and POST " +
     "/inventory/:productId/restock accept an Idempotency-Key header, with which a resend is applied " +
     "at most once; other POSTs refuse it (a resend of those cannot apply twice: it answers 409).";
-  return {
-    status: 502,
-    headers: { "content-type": "application/json; charset=utf-8" },
-    body: Buffer.from(JSON.stringify(errorBody("UPSTREAM_OUTCOME_UNKNOWN", message, { service }))),
-  };
+  return gatewayAnswer502("UPSTREAM_OUTCOME_UNKNOWN", message, { service });
 }
 
 function bodyTooLarge(service: string, maxBodyBytes: number): UpstreamResponse {
   const message = `"${service}" answered with a body over ${maxBodyBytes} bytes (UPSTREAM_MAX_BODY_BYTES)`;
-  return {
-    status: 502,
-    headers: { "content-type": "application/json; charset=utf-8" },
-    body: Buffer.from(JSON.stringify(errorBody("UPSTREAM_BODY_TOO_LARGE", message, { maxBodyBytes }))),
-  };
+  return gatewayAnswer502("UPSTREAM_BODY_TOO_LARGE", message, { maxBodyBytes });
 }
 
 function badGateway(message: string): UpstreamResponse {
+  return gatewayAnswer502("BAD_GATEWAY", message);
+}
+
+/** A 502 the gateway answers itself, relayed like an instance's answer: the one error shape, as JSON. */
+function gatewayAnswer502(
+  code: string,
+  message: string,
+  details?: Record<string, unknown>,
+): UpstreamResponse {
   return {
     status: 502,
     headers: { "content-type": "application/json; charset=utf-8" },
-    body: Buffer.from(JSON.stringify(errorBody("BAD_GATEWAY", message))),
+    body: Buffer.from(JSON.stringify(errorBody(code, message, details))),
   };
 }

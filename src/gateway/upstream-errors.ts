@@ -92,8 +92,20 @@ export function hasErrorShape(body: Buffer, contentType: string | undefined): bo
   }
 }
 
+/** The methods that change nothing (read-only, RFC 9110 "safe") among those the gateway serves. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD"]);
+
+/**
+ * True for GET and HEAD: a request that changes nothing, so a late copy of it on a frozen instance
+ * is harmless (resent after a timeout) and it only reads (a client key may call it on inventory).
+ */
+export function isSafeMethod(method: string): boolean {
+  // Exact: Node's parser gives methods in upper case, and an auth check must not widen on a variant.
+  return SAFE_METHODS.has(method);
+}
+
 /** RFC 9110 idempotent methods: repeating one has the effect of sending it once. */
-const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
+const IDEMPOTENT_METHODS = new Set([...SAFE_METHODS, "PUT", "DELETE", "OPTIONS"]);
 
 /** Methods a failed attempt may repeat on another instance even if the first one handled it. */
 export function isIdempotentMethod(method: string): boolean {

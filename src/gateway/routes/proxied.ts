@@ -8,22 +8,10 @@ import { callerOf } from "../auth.js";
 import { rawBodyOf } from "../json-body.js";
 import type { UpstreamProxy, UpstreamRequest } from "../proxy.js";
 import { isIdempotentMethod } from "../upstream-errors.js";
-import { inventoryRoutes } from "./inventory.js";
-import { notificationRoutes } from "./notifications.js";
-import { orderRoutes } from "./orders.js";
-import { paymentRoutes } from "./payments.js";
-import { shippingRoutes } from "./shipping.js";
+import { proxyRoutes } from "./table.js";
 import type { ProxyRoute } from "./types.js";
-import { userRoutes } from "./users.js";
 
-export const proxyRoutes: readonly ProxyRoute[] = [
-  ...userRoutes,
-  ...orderRoutes,
-  ...inventoryRoutes,
-  ...notificationRoutes,
-  ...paymentRoutes,
-  ...shippingRoutes,
-];
+export { proxyRoutes };
 
 /**
  * Client headers a service needs (idempotency, correlation); credentials stay at the gateway. The

@@ -20,6 +20,7 @@ export const shippingRoutes: ProxyRoute[] = [
     method: "GET",
     url: "/shipments/parked",
     service: "shipping",
+    admin: true,
     tag,
     summary:
       "Shipments parked because their record did not read in 15 delivery tries, a page at a time (cursor in, nextCursor out). Admin key",
@@ -47,6 +48,7 @@ export const shippingRoutes: ProxyRoute[] = [
     method: "POST",
     url: "/shipments/:orderId/requeue",
     service: "shipping",
+    admin: true,
     tag,
     summary:
       "Puts a parked shipment back on the delivery schedule, due now (repair its record first), with fresh try counts. Admin key",

@@ -23,6 +23,11 @@ export interface RouteDoc {
   examples?: { request?: unknown; responses?: Record<number, unknown> };
   /** False for routes open without an API key (only /health). */
   authenticated?: boolean;
+  /**
+   * True for an operator's route that only an admin key may call, where no path-prefix rule of
+   * `isAdminRoute` (auth.ts) already says so: `isAdminRoute` reads this flag.
+   */
+  admin?: boolean;
 }
 
 /** A route answered by a service instance: the gateway validates, then forwards the same path. */

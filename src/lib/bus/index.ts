@@ -70,6 +70,8 @@ export {
 } from "./retry-policy.js";
 export {
   type EventHandler,
+  type RefusalDetails,
+  type RefusalReason,
   Subscriber,
   type SubscriberMiddleware,
   type SubscriberOptions,

@@ -16,6 +16,7 @@ import {
   MessageTooLargeError,
   NoHandlerError,
   oversizedBytes,
+  TooOldToDeduplicateError,
 } from "./errors.js";
 import {
   type EventName,
@@ -51,6 +52,23 @@ export type EventHandler<P, O extends EventRegistry> = (
 
 export type { DeliveryPolicy, HandlerOptions, MustCompletePolicy, RetryPolicy } from "./retry-policy.js";
 
+/**
+ * A message refused without running, and dead-lettered: its dead letter's error code, one of
+ * `SIGNATURE_INVALID`, `WRONG_PRODUCER` (the verifier), `MESSAGE_TOO_LARGE` (the size bound),
+ * `TOO_OLD_TO_DEDUPLICATE` and `CREATED_IN_FUTURE` (the dedupe window, dedupe-window.ts: thrown by
+ * `createDedupeWindowMiddleware` or `createIdempotencyMiddleware`), or a custom verifier's code.
+ */
+export type RefusalReason = string;
+
+export interface RefusalDetails {
+  /** The delivery's topic: unsigned input when the verifier refused it (label metrics from a catalog). */
+  event: string;
+  /** `TOO_OLD_TO_DEDUPLICATE`: the age (ms) the message was refused at. */
+  ageMs?: number;
+  /** `CREATED_IN_FUTURE`: how far (ms) its signed creation time is ahead of the transport's clock. */
+  aheadMs?: number;
+}
+
 export interface SubscriberOptions<E extends EventRegistry, O extends EventRegistry> {
   events: E;
   transport: Transport;
@@ -76,11 +94,15 @@ export interface SubscriberOptions<E extends EventRegistry, O extends EventRegis
   /**
    * Checks each message's signature and that its signer owns the event, before anything else reads
    * it; a failure is dead-lettered at once with reason `SIGNATURE_INVALID: …` or `WRONG_PRODUCER: …`
-   * and reported to `onRejected`. None: messages are not checked (library tests).
+   * and reported to `onRefused`. None: messages are not checked (library tests).
    */
   verifier?: EnvelopeVerifier;
-  /** Called with the event and the error code of every message the verifier rejected (a metric). */
-  onRejected?: (event: string, code: string) => void;
+  /**
+   * Called once for every message refused without running (`RefusalReason`: a rejected signature,
+   * an oversized envelope, a message too old to deduplicate or created in the future), before it is
+   * dead-lettered: the one hook for the refusal metrics.
+   */
+  onRefused?: (reason: RefusalReason, details: RefusalDetails) => void;
   /**
    * Called once a message is dead-lettered (a crash loop, a rejected signature, an undecodable
    * message, a non-retryable error, attempts or the must-complete window spent), with its event
@@ -256,15 +278,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
         await delivery.defer(delayMs);
         return;
       }
-      if (error instanceof CreatedInFutureError) {
-        // Dead-lettered at once (bounded, visible; an operator retries it when its time has come):
-        // one warning per publisher per minute, not an error line per message of a flood.
-        this.warnFutureOnce(envelope, error);
-        const failure = this.failureOf(delivery, error, startedAt);
-        await this.deadLetter(delivery, { reason: error.message, failure }, startedAt);
-        return;
-      }
-      await this.fail(delivery, error, startedAt, policy, ctx.logger);
+      await this.fail(delivery, error, startedAt, policy, ctx.logger, envelope);
       return;
     }
     await delivery.ack();
@@ -315,7 +329,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
   ): Promise<void> {
     const failure = this.failureOf(delivery, error, startedAt);
     const code = failure.error.code ?? "SIGNATURE_INVALID";
-    this.options.onRejected?.(delivery.topic, code);
+    this.options.onRefused?.(code, { event: delivery.topic });
     // Never the body: it is untrusted and may hold secrets.
     this.logger.warn(
       { err: failure.error, topic: delivery.topic, deliveryId: delivery.deliveryId },
@@ -381,14 +395,21 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     };
   }
 
+  /**
+   * The one failure path: retry the delivery later or dead-letter it, as the policy decides.
+   * `envelope`: the decoded message, when it decoded (names the publisher of a message created in
+   * the future).
+   */
   private async fail(
     delivery: Delivery,
     error: unknown,
     startedAt: number,
     policy: DeliveryPolicy,
     logger = this.logger,
+    envelope?: Envelope,
   ): Promise<void> {
     const failure = this.failureOf(delivery, error, startedAt);
+    this.reportRefusal(delivery, error);
     const decision = decideOnFailure(
       {
         error,
@@ -409,11 +430,29 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       await delivery.retry(failure, decision.delayMs);
       return;
     }
+    if (error instanceof CreatedInFutureError && envelope) {
+      // Not retryable: dead-lettered at once (bounded, visible; an operator retries it when its
+      // time has come), its reason the error's own (it says so). One warning per publisher per
+      // minute, not an error line per message of a flood.
+      this.warnFutureOnce(envelope, error);
+      await this.deadLetter(delivery, { reason: error.message, failure }, startedAt);
+      return;
+    }
     logger.error(
       { err: failure.error, attempt: delivery.attempt, policy, reason: decision.reason },
       "message dead-lettered",
     );
     await this.deadLetter(delivery, { reason: decision.reason, failure }, startedAt);
+  }
+
+  /** Reports a refusal of the dedupe window (thrown by a middleware) to `onRefused`. */
+  private reportRefusal(delivery: Delivery, error: unknown): void {
+    const event = delivery.topic;
+    if (error instanceof TooOldToDeduplicateError) {
+      this.options.onRefused?.(error.code, { event, ageMs: (error.details as { ageMs: number }).ageMs });
+    } else if (error instanceof CreatedInFutureError) {
+      this.options.onRefused?.(error.code, { event, aheadMs: error.aheadMs });
+    }
   }
 
   private async deadLetter(

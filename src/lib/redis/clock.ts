@@ -53,20 +53,24 @@ export interface ClockStep {
   errorMs: number;
 }
 
+/**
+ * `now`, `sync` and `onStep` are properties, not methods: they never read `this`, so callers pass
+ * `clock.now` itself where a `() => number` is wanted, without a wrapper around it.
+ */
 export interface SharedClock {
   /**
    * Epoch ms on the shared clock; never less than a value returned before, except after a
    * backward step reported to `onStep` listeners (more than `CLOCK_STEP_THRESHOLD_MS`).
    */
-  now(): number;
+  readonly now: () => number;
   /** Re-measures the offset to the shared clock (rejects when the measurement fails). */
-  sync(): Promise<void>;
+  readonly sync: () => Promise<void>;
   /**
    * Calls `listener` once per step of the shared clock a re-sync measures (never for the first
    * measurement: there is nothing to compare it to). A throwing listener is ignored. Returns the
    * unsubscribe function.
    */
-  onStep(listener: (step: ClockStep) => void): () => void;
+  readonly onStep: (listener: (step: ClockStep) => void) => () => void;
   stop(): void;
 }
 

@@ -15,6 +15,8 @@ import { createTracingPublisherMiddleware, instrumentTransport } from "../bus/mi
 import { Publisher } from "../bus/publisher.js";
 import {
   type MustCompletePolicy,
+  type RefusalDetails,
+  type RefusalReason,
   type RetryPolicy,
   Subscriber,
   type SubscriberMiddleware,
@@ -165,13 +167,11 @@ export async function startService<E extends EventRegistry>(
   // Metric labels only from the catalog: a redeliver entry's topic is unsigned input, and one label
   // set per made-up topic would grow the series without bound (break-12 F9).
   const eventLabel = (event: string) => (Object.hasOwn(events, event) ? event : "unknown");
-  const onRejected = (event: string, code: string) =>
-    metrics.messagesRejected.inc({ event: eventLabel(event), reason: code });
   // Messages are dated (id, occurredAt) on the platform's shared clock, the clock consumers check
   // them against (Redis TIME on Redis), never this host's: a fast host would have every message it
   // sends refused as created in the future (DESIGN §6; break9 F2).
   const sharedClock = await platform.clock();
-  const clock = () => sharedClock.now();
+  const clock = sharedClock.now;
   // Producer spans (a no-op while tracing is off); the hints bus (heartbeats, metrics) stays untraced.
   const publisher = new Publisher({
     events,
@@ -201,19 +201,24 @@ export async function startService<E extends EventRegistry>(
     labelNames: ["event"],
     registers: [metrics.registry],
   });
+  // Every refusal (a message dead-lettered without running) through the Subscriber's one hook. A
+  // message created in the future has its own counter only; one too old to deduplicate is counted
+  // in both its own and the rejections (a copy of an old signed entry is refused here, not by the
+  // verifier); the verifier's and the size bound's refusals are rejections.
+  const onRefused = (reason: RefusalReason, details: RefusalDetails) => {
+    const event = eventLabel(details.event);
+    if (reason === "CREATED_IN_FUTURE") {
+      createdInFuture.inc({ event });
+      return;
+    }
+    if (reason === "TOO_OLD_TO_DEDUPLICATE") tooOld.inc({ event });
+    metrics.messagesRejected.inc({ event, reason });
+  };
   // Messages' ages are read on the transport's clock (ctx.ageMs): the platform's shared Redis-time
   // clock (stream ids are written by Redis), never this host's.
   const standardMiddleware: SubscriberMiddleware<E>[] = [
     createSubscriberTimingMiddleware((event, ms, outcome) => metrics.recordEvent(event, outcome, ms)),
-    createDedupeWindowMiddleware({
-      windowMs: platform.retention.markerTtlMs,
-      onTooOld: (ctx) => {
-        tooOld.inc({ event: ctx.event });
-        // Also a rejection: a copy of an old signed entry is refused here, not by the verifier.
-        metrics.messagesRejected.inc({ event: ctx.event, reason: "TOO_OLD_TO_DEDUPLICATE" });
-      },
-      onCreatedInFuture: (ctx) => createdInFuture.inc({ event: ctx.event }),
-    }),
+    createDedupeWindowMiddleware({ windowMs: platform.retention.markerTtlMs }),
   ];
   // A line per handled message only at debug: a child logger per message (with redaction) costs
   // real CPU at thousands of messages a second. Failures are logged by the Subscriber at any level.
@@ -235,7 +240,7 @@ export async function startService<E extends EventRegistry>(
         consumer: instanceId,
         publisher,
         verifier,
-        onRejected,
+        onRefused,
         onDeadLetter,
         logger: logger as unknown as BusLogger,
         middleware: [...standardMiddleware, ...(opts.middleware ?? [])],

@@ -40,7 +40,7 @@ describeWithRedis("signature checks on every transport", (getRedis) => {
         group,
         consumer: "c1",
         verifier: createVerifier(keyring),
-        onRejected: (_event, code) => void rejected.push(code),
+        onRefused: (reason) => void rejected.push(reason),
       }).on("item.added", (payload) => void handled.push(payload.sku));
       await transport.ensureGroups(group, subscriber.topics());
       await subscriber.start();
@@ -88,7 +88,7 @@ describeWithRedis("signature checks on every transport", (getRedis) => {
       group,
       consumer: "c1",
       verifier: createVerifier(keyring),
-      onRejected: (_event, code) => void rejected.push(code),
+      onRefused: (reason) => void rejected.push(reason),
     }).on("item.added", (payload) => void handled.push(payload.sku));
     await transport.ensureGroups(group, subscriber.topics());
     await subscriber.start();

@@ -22,8 +22,8 @@
  * platform's shared Redis-time clock (publisher.ts, break9 F2), so only a broken Redis-time
  * estimate (or a key holder's forged date) produces one. Such a message (signed creation time the
  * margin or more ahead of the transport's clock) is not run: `CreatedInFutureError` (code
- * `CREATED_IN_FUTURE`, not retryable) makes the Subscriber dead-letter it at once, counted by
- * `onCreatedInFuture`, with a warning per publisher per minute. Chosen over deferring it (bus8):
+ * `CREATED_IN_FUTURE`, not retryable) makes the Subscriber dead-letter it at once, reported to its
+ * `onRefused`, with a warning per publisher per minute. Chosen over deferring it (bus8):
  * a deferral held each message in memory with a timer and its re-deliveries took the consumer's
  * slots, so a flood of 50k held 500 MB and kept healthy messages waiting minutes (break9 F1;
  * DESIGN §6 "backpressure means reading less"). A dead letter costs no memory or slot, is visible,
@@ -136,42 +136,20 @@ export function refuseIfTooOld(ctx: AgedMessage, windowMs: number): void {
 export interface DedupeWindowOptions {
   /** How long the dedupe marks of the handlers behind this middleware live, ms (`MARKER_TTL_MS`). */
   windowMs: number;
-  /** Called for each refused message (a counter), with the age (ms) it was refused at. */
-  onTooOld?: (ctx: MessageContext, ageMs: number) => void;
-  /** Called for each delivery dead-lettered as created in the future (a counter), with how far ahead (ms). */
-  onCreatedInFuture?: (ctx: MessageContext, aheadMs: number) => void;
 }
 
 /**
  * Refuses to run a message whose earlier handling's marks may be gone (`refuseIfTooOld`): for
  * handlers that dedupe by their own marks (the services' per-order marks live `MARKER_TTL_MS`).
- * `createIdempotencyMiddleware` applies the same rule to its store's `ttlMs`.
+ * `createIdempotencyMiddleware` applies the same rule to its store's `ttlMs`. A refusal is thrown;
+ * the Subscriber reports it to its `onRefused` (with the age, or how far ahead) and dead-letters it.
  */
 export function createDedupeWindowMiddleware(options: DedupeWindowOptions): SubscriberMiddleware {
   if (!Number.isFinite(options.windowMs) || options.windowMs <= 0) {
     throw new RangeError(`windowMs must be a positive number of ms, got ${options.windowMs}`);
   }
   return async (ctx, next) => {
-    guardAge(ctx, options.windowMs, options.onTooOld, options.onCreatedInFuture);
+    refuseIfTooOld(ctx, options.windowMs);
     await next();
   };
-}
-
-/** `refuseIfTooOld`, reporting a refusal to `onTooOld` (or `onCreatedInFuture`) first. */
-export function guardAge(
-  ctx: MessageContext,
-  windowMs: number,
-  onTooOld?: (ctx: MessageContext, ageMs: number) => void,
-  onCreatedInFuture?: (ctx: MessageContext, aheadMs: number) => void,
-): void {
-  try {
-    refuseIfTooOld(ctx, windowMs);
-  } catch (error) {
-    if (error instanceof TooOldToDeduplicateError) {
-      onTooOld?.(ctx, (error.details as { ageMs: number }).ageMs);
-    } else if (error instanceof CreatedInFutureError) {
-      onCreatedInFuture?.(ctx, error.aheadMs);
-    }
-    throw error;
-  }
 }

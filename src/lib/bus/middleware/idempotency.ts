@@ -2,7 +2,7 @@ import type { MessageContext } from "../context.js";
 import { MessageInProgressError } from "../errors.js";
 import type { IdempotencyStore } from "../idempotency/store.js";
 import type { SubscriberMiddleware } from "../subscriber.js";
-import { guardAge } from "./dedupe-window.js";
+import { refuseIfTooOld } from "./dedupe-window.js";
 
 interface CommonOptions {
   /** The dedup key of a message (default: group + idempotency key or message id). */
@@ -22,12 +22,9 @@ export interface IdempotencyStoreOptions extends CommonOptions {
    * How long a processed mark is kept (default 7 days). A redelivery or replay older than this is
    * refused (`TooOldToDeduplicateError`, dead-lettered): its mark may be gone, so it could run
    * twice. Ages are read on the transport's clock (`ctx.ageMs`: Redis `TIME` on Redis Streams).
+   * Refusals (this one and `CREATED_IN_FUTURE`, dedupe-window.ts) reach the Subscriber's `onRefused`.
    */
   ttlMs?: number;
-  /** Called for each message refused as too old to deduplicate (a counter). */
-  onTooOld?: (ctx: MessageContext, ageMs: number) => void;
-  /** Called for each delivery dead-lettered as created in the future (dedupe-window.ts). */
-  onCreatedInFuture?: (ctx: MessageContext, aheadMs: number) => void;
 }
 
 /** The spec's check-then-mark callbacks; the check and the mark are not atomic (see below). */
@@ -59,7 +56,7 @@ export function createIdempotencyMiddleware(options: IdempotencyOptions): Subscr
     const leaseMs = options.leaseMs ?? 30_000;
     const ttlMs = options.ttlMs ?? 7 * 24 * 3600_000;
     return async (ctx, next) => {
-      guardAge(ctx, ttlMs, options.onTooOld, options.onCreatedInFuture);
+      refuseIfTooOld(ctx, ttlMs);
       const key = keyOf(ctx);
       const claim = await store.claim(key, leaseMs);
       if (claim.status === "processed") {

@@ -246,7 +246,7 @@ export class RedisStreamsTransport implements Transport {
     const deadConsumerMs = this.options.deadConsumerMs ?? 3_600_000;
     const blockMs = Math.min(this.options.blockMs ?? 1_000, blockCapOf({ claimIdleMs, deadConsumerMs }));
     await this.ensureGroups(options.group, options.topics);
-    const clock = await this.redisClock();
+    const { now: clock } = await this.redisClock();
     const subscription = new StreamSubscription(
       {
         redis: this.redis,
@@ -266,7 +266,7 @@ export class RedisStreamsTransport implements Transport {
         maxLeaseMs: this.options.maxLeaseMs ?? 600_000,
         deadConsumerMs,
         failureTtlMs: this.options.failureTtlMs ?? 7 * DAY_MS,
-        clock: () => clock.now(),
+        clock,
         logger: this.logger,
         ensureGroups: () => this.ensureGroups(options.group, options.topics),
         onLeaseActivity: (activity) => {

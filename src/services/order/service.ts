@@ -108,7 +108,7 @@ async function buildInternals(
 ): Promise<OrderServiceInternals> {
   // Redis `TIME` when instances share a Redis (one clock for all), else this process's clock.
   const clock = await serviceClock(deps);
-  const now = () => clock.now();
+  const now = clock.now;
   const stores = (options.stores ?? platformStores)({ ...deps, now });
   // Throws (the service does not start) in production without PAYMENT_TOKEN_PUBLIC_KEY.
   const tokens = tokenSealerFromEnv(

@@ -5,9 +5,9 @@
  * was set up (after start-up): killed mid-start, all 7 kept running and registered for ever, and
  * every later start was refused as "system already running".
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
 import { bannerGateway, type ChildRun, killRuns, runEntryPoint } from "../test-support/child-run.js";
@@ -132,6 +132,7 @@ describe("a child of a launcher killed with SIGKILL", () => {
       const { pid, exitedFile } = await orphanAfterKill("burst");
       // Its last 'exit' listener ran: it got past pino's flush, not killed by the watchdog.
       expect(existsSync(exitedFile) && readFileSync(exitedFile, "utf8")).toBe(String(pid));
+      rmSync(dirname(exitedFile), { recursive: true, force: true });
     },
     START_MS + GONE_MS + 30_000,
   );
@@ -141,6 +142,7 @@ describe("a child of a launcher killed with SIGKILL", () => {
     async () => {
       const { exitedFile } = await orphanAfterKill("block");
       expect(existsSync(exitedFile), "no exit listener ran: killed from outside the event loop").toBe(false);
+      rmSync(dirname(exitedFile), { recursive: true, force: true });
     },
     START_MS + GONE_MS + 30_000,
   );

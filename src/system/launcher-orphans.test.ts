@@ -5,9 +5,10 @@
  * was set up (after start-up): killed mid-start, all 7 kept running and registered for ever, and
  * every later start was refused as "system already running".
  */
-import { readdirSync, readFileSync } from "node:fs";
-import { hostname } from "node:os";
-import { afterAll, expect, it } from "vitest";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
 import { bannerGateway, type ChildRun, killRuns, runEntryPoint } from "../test-support/child-run.js";
 import { describeWithRedis } from "../test-support/redis.js";
@@ -86,5 +87,63 @@ describeWithRedis("a launcher killed with SIGKILL", (getRedis) => {
       await killAndExpectNoOrphans(second, "after a kill once up");
     },
     START_MS * 2 + GONE_MS * 4 + 60_000,
+  );
+});
+
+/** Whether `pid` still runs (a zombie, exited but not yet reaped by init, does not). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+// Break11 F2: a child of a launcher killed with SIGKILL stayed for good, its main thread in
+// Atomics.wait: pino's exit-time flushSync (sonic-boom) retries a write that fails with EPIPE (the
+// dead launcher's pipe) every 100 ms, for ever. One fixture child, no Redis: deterministic.
+describe("a child of a launcher killed with SIGKILL", () => {
+  async function orphanAfterKill(mode: "burst" | "block"): Promise<{ pid: number; exitedFile: string }> {
+    const exitedFile = join(mkdtempSync(join(tmpdir(), "orphan9-")), "exited");
+    const run = runEntryPoint("src/system/orphan-launcher.fixture.ts", [], {
+      ORPHAN_MODE: mode,
+      ORPHAN_EXITED_FILE: exitedFile,
+    });
+    const up = await waitFor(
+      () => /fixture up: child (\d+)/.exec(run.output()),
+      START_MS,
+      "the fixture child up",
+      50,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\n${run.output().slice(-3000)}`);
+    });
+    const pid = Number(up[1]);
+    expect(alive(pid), "the fixture child runs").toBe(true);
+    process.kill(run.child.pid!, "SIGKILL");
+    // Generous: the bound is what the child guarantees (its watchdog: ~20 s), plus a loaded machine.
+    await waitFor(() => !alive(pid), GONE_MS, `child ${pid} gone (${mode})`, 100);
+    return { pid, exitedFile };
+  }
+
+  it(
+    "exits through its graceful shutdown although it logs a burst as it exits onto the dead pipe",
+    async () => {
+      const { pid, exitedFile } = await orphanAfterKill("burst");
+      // Its last 'exit' listener ran: it got past pino's flush, not killed by the watchdog.
+      expect(existsSync(exitedFile) && readFileSync(exitedFile, "utf8")).toBe(String(pid));
+      rmSync(dirname(exitedFile), { recursive: true, force: true });
+    },
+    START_MS + GONE_MS + 30_000,
+  );
+
+  it(
+    "is ended by its watchdog when its main thread is blocked for good",
+    async () => {
+      const { exitedFile } = await orphanAfterKill("block");
+      expect(existsSync(exitedFile), "no exit listener ran: killed from outside the event loop").toBe(false);
+      rmSync(dirname(exitedFile), { recursive: true, force: true });
+    },
+    START_MS + GONE_MS + 30_000,
   );
 });

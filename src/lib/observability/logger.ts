@@ -1,3 +1,4 @@
+import { writeSync } from "node:fs";
 import { type DestinationStream, type Logger, levels, pino } from "pino";
 import { activeTraceFields } from "./spans.js";
 
@@ -66,7 +67,7 @@ export function createLogger(options: LoggerOptions): Logger {
   if (level !== "silent" && !(level in levels.values)) throw new LoggerConfigError(level);
   const own: Record<string, string> = { service: options.service };
   if (options.instance !== undefined) own.instance = options.instance;
-  const out = options.destination ?? pino.destination(1);
+  const out = options.destination ?? stdoutDestination();
   return pino(
     {
       level,
@@ -86,6 +87,81 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     options.pretty ? prettyStream(out) : out,
   );
+}
+
+/**
+ * How long (ms) the exit-time flush of stdout may wait for a full pipe to take the pending lines;
+ * past it they are dropped and the process exits.
+ */
+export const EXIT_FLUSH_BUDGET_MS = 1_000;
+
+/** sonic-boom 4's fields the bounded exit flush uses (not public: checked before use). */
+interface SonicBoomState {
+  fd: number;
+  _bufs: unknown[];
+  _writingBuf: unknown;
+  _writing: unknown;
+  _len: number;
+  flushSync: () => void;
+}
+
+/**
+ * pino's stdout stream (sonic-boom, writing in the background), whose exit-time flush is bounded.
+ * pino flushes it synchronously on 'exit'; sonic-boom's `flushSync` retries a failed write every
+ * 100 ms for ever, whatever the error: with lines pending and a stdout nobody reads any more
+ * (EPIPE: the launcher was killed), the process never exited (break11 F2). Here a broken pipe
+ * drops the pending lines at once, a full one (EAGAIN) gets `EXIT_FLUSH_BUDGET_MS`.
+ */
+function stdoutDestination(): DestinationStream {
+  const stream = pino.destination(1);
+  const state = stream as unknown as Partial<SonicBoomState>;
+  // Another sonic-boom shape (an upgrade) keeps its own flush: the launcher's children still have
+  // their watchdog (watchParent), and the orphan test says so.
+  if (typeof state.fd !== "number" || !Array.isArray(state._bufs) || typeof state.flushSync !== "function")
+    return stream;
+  const boom = state as SonicBoomState;
+  boom.flushSync = () => {
+    const pending: unknown[] = [];
+    // A write in flight (`_writing`) is the thread pool's; the lines not yet handed over are ours.
+    if (boom._writing !== true) {
+      pending.push(boom._writingBuf);
+      boom._writingBuf = "";
+    }
+    pending.push(...boom._bufs);
+    boom._bufs = [];
+    boom._len = boom._writing === true && typeof boom._writingBuf === "string" ? boom._writingBuf.length : 0;
+    writeWithin(
+      boom.fd,
+      pending.filter(
+        (chunk): chunk is string | Buffer => typeof chunk === "string" || Buffer.isBuffer(chunk),
+      ),
+      EXIT_FLUSH_BUDGET_MS,
+    );
+  };
+  return stream;
+}
+
+/**
+ * Writes `chunks` to `fd` synchronously, giving up on the first error that is not a full pipe
+ * (EPIPE, EBADF: nothing more can be delivered) and on a full pipe (EAGAIN, EBUSY) after
+ * `budgetMs`. A blocking fd that nobody drains blocks in the kernel: only a watchdog outside the
+ * event loop ends that (watchParent).
+ */
+function writeWithin(fd: number, chunks: readonly (string | Buffer)[], budgetMs: number): void {
+  const deadline = Date.now() + budgetMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (const chunk of chunks) {
+    let rest = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+    while (rest.length > 0) {
+      try {
+        rest = rest.subarray(writeSync(fd, rest));
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if ((code !== "EAGAIN" && code !== "EBUSY") || Date.now() >= deadline) return;
+        Atomics.wait(pause, 0, 0, 10); // the reader's turn: 10 ms, then try again
+      }
+    }
+  }
 }
 
 /**

@@ -2,6 +2,7 @@
  * The process edge shared by every entry point (services and gateway): refusing a Redis that cannot
  * keep the delivery promises, and stopping gracefully on SIGTERM/SIGINT.
  */
+import { Worker } from "node:worker_threads";
 import type { Redis } from "ioredis";
 import type { Logger } from "../observability/logger.js";
 import { SIGNING_KEYS_ENV } from "../security/process-keys.js";
@@ -41,6 +42,57 @@ export interface WatchParentOptions {
    * unreachable) must not outlive its launcher.
    */
   startupExitMs?: number;
+  /**
+   * The watchdog outside the event loop (a worker thread): once the parent is gone (its pid
+   * changed, or the main thread saw the channel close), the process is killed with SIGKILL after
+   * this long (ms, default `WATCHDOG_EXIT_MS`) unless it exited by then. `false`: none (default
+   * when `proc` is not the real process).
+   */
+  watchdogMs?: number | false;
+}
+
+/**
+ * How long after its parent is gone a process started over IPC may live at most (ms): past the
+ * start-up exit (15 s) and the graceful shutdown's forced exit (10 s), with room for a loaded
+ * machine. A main thread blocked for good (a synchronous write to a pipe nobody reads, break11 F2)
+ * runs no timer: only the watchdog thread ends it.
+ */
+export const WATCHDOG_EXIT_MS = 20_000;
+
+/**
+ * The watchdog thread's code (CommonJS, run with `eval`): compares the parent pid every `pollMs`
+ * itself, since the main thread may be the one that is stuck, and takes a message from the main
+ * thread as the parent gone too. Then SIGKILL after `exitMs`; the process's own exit ends it first.
+ */
+const WATCHDOG_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const { ppid, pollMs, exitMs } = workerData;
+let poll;
+const arm = () => {
+  if (poll === undefined) return;
+  clearInterval(poll);
+  poll = undefined;
+  setTimeout(() => process.kill(process.pid, "SIGKILL"), exitMs);
+};
+poll = setInterval(() => { if (process.ppid !== ppid) arm(); }, pollMs);
+parentPort.once("message", arm);
+`;
+
+/**
+ * Starts the watchdog thread (WATCHDOG_SOURCE); returns what tells it the parent is gone. The
+ * thread does not keep the process alive. A thread that cannot start (resource limits) leaves the
+ * in-loop watch alone, with a warning on stderr.
+ */
+function startWatchdog(ppid: number, pollMs: number, exitMs: number): () => void {
+  try {
+    const worker = new Worker(WATCHDOG_SOURCE, { eval: true, workerData: { ppid, pollMs, exitMs } });
+    worker.unref();
+    worker.on("error", (error) => process.stderr.write(`parent watchdog stopped: ${String(error)}\n`));
+    return () => worker.postMessage("gone");
+  } catch (error) {
+    process.stderr.write(`parent watchdog not started: ${String(error)}\n`);
+    return () => {};
+  }
 }
 
 /**
@@ -52,6 +104,8 @@ export interface WatchParentOptions {
  */
 export function watchParent(options: WatchParentOptions = {}): ParentWatch {
   const { proc = process, pollMs = 1_000, startupExitMs = 15_000 } = options;
+  const watchdogMs = options.watchdogMs ?? (proc === process ? WATCHDOG_EXIT_MS : false);
+  let tellWatchdog = (): void => {};
   let goneReason: string | undefined;
   let listener: ((reason: string) => void) | undefined;
   let startupExit: NodeJS.Timeout | undefined;
@@ -59,6 +113,7 @@ export function watchParent(options: WatchParentOptions = {}): ParentWatch {
   const gone = (reason: string): void => {
     if (goneReason !== undefined) return;
     goneReason = reason;
+    tellWatchdog();
     if (poll) clearInterval(poll);
     if (listener) return listener(reason);
     startupExit = setTimeout(() => proc.exit(1), startupExitMs);
@@ -75,6 +130,7 @@ export function watchParent(options: WatchParentOptions = {}): ParentWatch {
     },
   };
   if (typeof proc.send !== "function") return watch;
+  if (watchdogMs !== false) tellWatchdog = startWatchdog(proc.ppid ?? process.ppid, pollMs, watchdogMs);
   // Registered before anything else, and then checked: a 'disconnect' already emitted is not repeated.
   proc.on("disconnect", () => gone("parent disconnected"));
   if (proc.connected !== true) {

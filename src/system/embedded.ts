@@ -8,8 +8,7 @@ import { serviceCredentialSecret } from "../lib/http/gateway-credential.js";
 import { randomBytes } from "node:crypto";
 import { AllEvents } from "../contracts/index.js";
 import { createGateway } from "../gateway/gateway.js";
-import { pino } from "pino";
-import { createLogger, type Logger } from "../lib/observability/logger.js";
+import { createLogger, type Logger, stdoutDestination } from "../lib/observability/logger.js";
 import { createMemoryPlatform, type Platform } from "../lib/runtime/platform.js";
 import { type RunningService, startService } from "../lib/runtime/service-host.js";
 import { SERVICES } from "./catalog.js";
@@ -56,7 +55,7 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
   const pretty = options.pretty ?? Boolean(process.stdout.isTTY);
   // One stream for every logger of the process (and `print`): pino writes in the background, so
   // with a stream per service their lines came out of order, some after the start banner.
-  const destination = options.logDestination ?? pino.destination(1);
+  const destination = options.logDestination ?? stdoutDestination();
   const loggerFor = (service: string): Logger =>
     createLogger({
       service,

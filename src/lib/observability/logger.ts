@@ -95,6 +95,12 @@ export function createLogger(options: LoggerOptions): Logger {
  */
 export const EXIT_FLUSH_BUDGET_MS = 1_000;
 
+/**
+ * The most bytes of log lines the stdout stream holds in memory while stdout does not take them
+ * (a paused terminal, a reader that stopped reading); lines past it are dropped, not queued.
+ */
+export const LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024;
+
 /** sonic-boom 4's fields the bounded exit flush uses (not public: checked before use). */
 interface SonicBoomState {
   fd: number;
@@ -110,10 +116,11 @@ interface SonicBoomState {
  * pino flushes it synchronously on 'exit'; sonic-boom's `flushSync` retries a failed write every
  * 100 ms for ever, whatever the error: with lines pending and a stdout nobody reads any more
  * (EPIPE: the launcher was killed), the process never exited (break11 F2). Here a broken pipe
- * drops the pending lines at once, a full one (EAGAIN) gets `EXIT_FLUSH_BUDGET_MS`.
+ * drops the pending lines at once, a full one (EAGAIN) gets `EXIT_FLUSH_BUDGET_MS`. It holds at most
+ * `LOG_BUFFER_MAX_BYTES` of lines not yet written.
  */
-function stdoutDestination(): DestinationStream {
-  const stream = pino.destination(1);
+export function stdoutDestination(): DestinationStream {
+  const stream = pino.destination({ dest: 1, maxLength: LOG_BUFFER_MAX_BYTES });
   const state = stream as unknown as Partial<SonicBoomState>;
   // Another sonic-boom shape (an upgrade) keeps its own flush: the launcher's children still have
   // their watchdog (watchParent), and the orphan test says so.

@@ -8,13 +8,18 @@ import type { LedgerEntry } from "./provider.js";
 import { mismatchOf, type PaymentRow } from "./reconciliation.js";
 
 const at = "2026-01-01T00:00:00.000Z";
-const entry = (kind: LedgerEntry["kind"], amount: number, status: LedgerEntry["status"] = "approved") => ({
+const entry = (
+  kind: LedgerEntry["kind"],
+  amount: number,
+  status: LedgerEntry["status"] = "approved",
+): LedgerEntry => ({
   kind,
   idempotencyKey: kind === "charge" ? "o-1" : "refund:o-1",
   id: kind === "charge" ? "ch_1" : "re_1",
   status,
   amount,
   currency: "USD",
+  createdAt: at,
 });
 const record = (overrides: Partial<PaymentRecord>): PaymentRecord => ({
   orderId: "o-1",

@@ -106,7 +106,8 @@ export const DATA_COMMANDS: readonly string[] = [
  * `{discovery}:*`, `{dlq}:*` and groups' redeliver streams and replay sets:
  * - discovery (src/lib/discovery/redis-registry.ts and scripts.ts): its own registration and
  *   heartbeats, the instance list, health marks, deregistration;
- * - the DLQ (src/lib/dlq/redis-dead-letter-store.ts): list, page, read, status changes, removal,
+ * - the DLQ (src/lib/dlq/redis-dead-letter-store.ts): list, page, read, status changes (the
+ *   retry's compare-and-set reads the count with HGET), removal,
  *   and the audit trail (its append script reads TIME: the trail is on Redis's clock);
  * - redelivery to a group (RedisStreamsTransport `redeliver`/`redeliverOnce`): XADD, and the
  *   REDELIVER_ONCE script's TIME, ZREMRANGEBYSCORE, ZSCORE, ZADD, PEXPIRE;
@@ -122,7 +123,7 @@ export const GATEWAY_COMMANDS: readonly string[] = [
   "publish",
   "time",
   ...["del", "exists", "pexpire"],
-  ...["hset", "hgetall", "sadd", "srem", "scard", "smembers"],
+  ...["hset", "hget", "hgetall", "sadd", "srem", "scard", "smembers"],
   ...["zadd", "zrem", "zscore", "zrangebyscore", "zrevrange", "zrevrangebyscore", "zremrangebyscore"],
   ...["rpush", "lrange", "llen", "lindex", "lpop"],
   ...["xadd", "xrange", "xtrim"],
@@ -142,7 +143,7 @@ export const SERVICE_BASE: readonly string[] = [
   ...TRANSACTIONS,
   ...PUBSUB,
   ...["get", "set", "del", "exists", "incr", "pexpire", "time"],
-  ...["hset", "hgetall", "sadd", "srem", "scard", "smembers"],
+  ...["hset", "hget", "hgetall", "sadd", "srem", "scard", "smembers"],
   ...["zadd", "zscore", "zremrangebyscore", "rpush", "lrange", "llen", "lindex", "xadd", "xtrim"],
   ...STREAM_GROUP,
 ];

@@ -114,6 +114,53 @@ describe("gateway: dead-letter operations", () => {
     await waitFor(() => received.length === 2, 2_000, "both redeliveries");
   });
 
+  it("refuses a bulk retry that names ids and filter fields at once, naming the filter fields (break13 F6)", async () => {
+    const mixed = await call("POST", "/dlq/retry", {
+      ids: [first.id],
+      group: "inventory",
+      status: "archived",
+      detail: "INC-1",
+    });
+    expect(mixed.status).toBe(400);
+    expect(mixed.body.error).toMatchObject({ code: "VALIDATION_FAILED" });
+    const paths = (mixed.body.error as { details: { path: string; message: string }[] }).details;
+    expect(paths.map((d) => d.path).sort()).toEqual(["group", "status"]);
+    expect(paths[0]?.message).toContain("either ids or a filter");
+    // A filter in the query with ids in the body is the same mix.
+    const inQuery = await call("POST", "/dlq/retry?event=order.placed", { ids: [first.id] });
+    expect(inQuery.status).toBe(400);
+    expect((inQuery.body.error as { details: { path: string }[] }).details.map((d) => d.path)).toEqual([
+      "query:event",
+    ]);
+    expect(await gw.platform.deadLetters.get(first.id)).toMatchObject({ status: "dead", retries: 0 });
+    expect(received).toEqual([]);
+  });
+
+  it("answers concurrent retries of one record: one 200 and one replay, the others 409 DLQ_RETRY_CONFLICT (break13 F1)", async () => {
+    const N = 6;
+    // Holds every retry at its mark until all N have read the record and sent their replay: the
+    // overlap of N operators' clicks, made certain.
+    const store = gw.platform.deadLetters;
+    const markRetried = store.markRetried.bind(store);
+    let arrived = 0;
+    store.markRetried = async (changes) => {
+      arrived++;
+      await waitFor(() => arrived >= N, 10_000, "every retry at its mark");
+      return markRetried(changes);
+    };
+    const answers = await Promise.all(
+      Array.from({ length: N }, () => call("POST", `${path(first.id)}/retry`)),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409, 409, 409, 409, 409]);
+    for (const a of answers.filter((x) => x.status === 409))
+      expect((a.body.error as { code: string }).code).toBe("DLQ_RETRY_CONFLICT");
+    const inspected = await call("GET", path(first.id));
+    expect(inspected.body.record).toMatchObject({ status: "retried", retries: 1 });
+    expect((inspected.body.audit as { action: string }[]).map((e) => e.action)).toEqual(["retried"]);
+    await waitFor(() => received.length >= 1, 2_000, "the replay");
+    expect(received).toEqual([first.body]);
+  });
+
   it("purges records older than a time, and requires that time", async () => {
     expect((await call("DELETE", "/dlq")).status).toBe(400);
     const purged = await call("DELETE", "/dlq?olderThan=2024-03-01T00:00:00.000Z");

@@ -9,6 +9,7 @@ import { z } from "zod";
 import type { DeadLetterQueue } from "../../lib/dlq/dead-letter-queue.js";
 import type { DeadLetterFilter } from "../../lib/dlq/dead-letter-store.js";
 import { decodeDlqCursor } from "../../lib/dlq/paging.js";
+import { validationFailed } from "../../lib/http/errors.js";
 import { parseInput, parseQuery } from "../../lib/http/server.js";
 import { callerOf } from "../auth.js";
 import type { RouteDoc } from "./types.js";
@@ -46,11 +47,21 @@ export const DlqListQuery = DlqFilterQuery.extend({
 
 export const DlqActionBody = z.strictObject({ detail: z.string().max(500).optional() }).optional();
 
+/** The message of a filter field sent with `ids`: the body is one or the other (break13 F6). */
+const mixedWithIds = (field: string) =>
+  `${field}: the body is either ids or a filter, not both (a filter does not narrow the ids: send the ids alone, or the filter alone)`;
+
 export const DlqBulkRetryBody = z
   .strictObject({
     ids: z.array(z.string().min(1)).min(1).max(1_000).optional(),
     detail: z.string().max(500).optional(),
     ...DlqFilterQuery.shape,
+  })
+  .superRefine((body, ctx) => {
+    if (body.ids === undefined) return;
+    for (const field of Object.keys(DlqFilterQuery.shape))
+      if (body[field as keyof typeof body] !== undefined)
+        ctx.addIssue({ code: "custom", path: [field], message: mixedWithIds(field) });
   })
   .optional();
 
@@ -103,6 +114,14 @@ export function registerDlqRoutes(app: FastifyInstance, dlq: DeadLetterQueue): v
   app.post("/dlq/retry", async (request) => {
     const query = parseQuery(DlqFilterQuery, request.query);
     const { ids, detail, ...fromBody } = parseInput(DlqBulkRetryBody, request.body) ?? {};
+    if (ids !== undefined) {
+      // Ids with a filter in the query: the same mix, refused rather than the filter ignored.
+      const mixed = Object.keys(filterOf(query));
+      if (mixed.length > 0)
+        throw validationFailed(
+          mixed.map((field) => ({ path: `query:${field}`, message: mixedWithIds(field) })),
+        );
+    }
     const target = ids ?? filterOf({ ...query, ...fromBody });
     return dlq.retryMany(target, actor(callerOf(request), detail));
   });
@@ -263,7 +282,9 @@ export const dlqRouteDocs: RouteDoc[] = [
     description:
       "Re-delivers the original bytes, under the original envelope id, to the record's consumer group only, " +
       "then marks the record retried (retries + 1) and audits it with the caller and the optional detail. " +
-      "When the redelivery fails the record is left as it was (503 DLQ_REDELIVERY_FAILED): retry again.",
+      "When the redelivery fails the record is left as it was (503 DLQ_REDELIVERY_FAILED): retry again. " +
+      "Concurrent retries of one record: each 200 is one replay and one audit entry; a retry that lost " +
+      "the race answers 409 DLQ_RETRY_CONFLICT having sent nothing more.",
     body: DlqActionBody,
     answer: DlqRecordAnswer,
     examples: {
@@ -281,7 +302,7 @@ export const dlqRouteDocs: RouteDoc[] = [
     responses: {
       200: "The record, status 'retried'",
       404: "No such record",
-      409: "Record is archived",
+      409: "Record is archived (DLQ_ARCHIVED), or another retry of it was accepted at the same time (DLQ_RETRY_CONFLICT)",
       503: "Dead letter store unreachable, or (retry) the record could not be sent back: DLQ_REDELIVERY_FAILED (Retry-After set)",
     },
   },
@@ -294,7 +315,8 @@ export const dlqRouteDocs: RouteDoc[] = [
       "Body (or query) `ids` (1-1000, retried in that order, whatever their status but archived) or a filter " +
       "(the fields of GET /dlq; status defaults to dead, limit caps how many, oldest first). Works in batches " +
       "of 500 records; each outcome is reported, a failure does not stop the others. Run again after a " +
-      "crash or a timeout, a filter retry finishes the job without sending any record twice.",
+      "crash or a timeout, a filter retry finishes the job without sending any record twice. `ids` with " +
+      "any filter field (body or query) is refused (400): the body is one or the other.",
     query: DlqFilterQuery,
     body: DlqBulkRetryBody,
     answer: DlqRetryManyAnswer,
@@ -321,6 +343,7 @@ export const dlqRouteDocs: RouteDoc[] = [
     },
     responses: {
       200: "{ retried: string[], failed: { id, error }[] }",
+      400: "Invalid ids or filter, or ids together with a filter field (each named)",
       503: "Dead letter store unreachable, or (retry) the record could not be sent back: DLQ_REDELIVERY_FAILED (Retry-After set)",
     },
   },

@@ -68,7 +68,7 @@ describeWithRedis("dead-letter bulk operations in bounded batches", (getRedis) =
       await seed(store);
       const recorder = await recordCommands(redis);
       // Dies while marking records retried: their replays were sent, their status not written.
-      await expect(queueOver(dyingAfter(store, ["update", "updateMany"])).retryMany({}, ops)).rejects.toThrow(
+      await expect(queueOver(dyingAfter(store, ["markRetried"])).retryMany({}, ops)).rejects.toThrow(
         "process died",
       );
       const started = Date.now();

@@ -82,6 +82,43 @@ describe("DeadLetterQueue", () => {
     expect(await store.get("a")).toMatchObject({ status: "archived", retries: 0 });
   });
 
+  it("in memory too: concurrent retries of one record are one replay and one audit entry each accepted (break13 F1)", async () => {
+    await store.add(sampleDeadLetter("a", 1));
+    const sentIds = new Set<string>();
+    const once = new DeadLetterQueue({
+      store,
+      redeliver,
+      redeliverOnce: async (group, replays) => {
+        const fresh = replays.filter((r) => !sentIds.has(r.replayId));
+        for (const r of fresh) {
+          sentIds.add(r.replayId);
+          await redeliver(group, r.message);
+        }
+        return fresh.length;
+      },
+      now: () => NOW,
+    });
+    const answers = await Promise.allSettled(Array.from({ length: 5 }, () => once.retry("a", ops)));
+    const accepted = answers.filter((a) => a.status === "fulfilled");
+    expect(accepted).toHaveLength(1);
+    for (const a of answers)
+      if (a.status === "rejected") expect(a.reason).toMatchObject({ code: "DLQ_RETRY_CONFLICT" });
+    expect(redeliver).toHaveBeenCalledTimes(1);
+    expect(await store.get("a")).toMatchObject({ status: "retried", retries: 1 });
+    expect(await store.audit("a")).toHaveLength(1);
+  });
+
+  it("a record archived while its replay was being sent is counted and audited, and stays archived", async () => {
+    await store.add(sampleDeadLetter("a", 1));
+    redeliver.mockImplementationOnce(async () => {
+      await queue.archive("a", { actor: "bob" });
+    });
+    expect(await queue.retry("a", ops)).toMatchObject({ status: "archived", retries: 1 });
+    expect(await store.get("a")).toMatchObject({ status: "archived", retries: 1 });
+    expect((await store.audit("a")).map((e) => e.action)).toEqual(["archived", "retried"]);
+    await expect(queue.retry("a", ops)).rejects.toMatchObject({ code: "DLQ_ARCHIVED" });
+  });
+
   it("fails retrying an unknown id with DLQ_NOT_FOUND", async () => {
     await expect(queue.retry("nope", ops)).rejects.toMatchObject({ code: "DLQ_NOT_FOUND" });
   });

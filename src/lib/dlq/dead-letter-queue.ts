@@ -13,6 +13,7 @@ import {
   DeadLetterInvalidError,
   DeadLetterNotFoundError,
   DeadLetterRedeliveryError,
+  DeadLetterRetryConflictError,
 } from "./errors.js";
 
 /** Sends a message again to one consumer group only: the transport's `redeliver`. */
@@ -116,8 +117,19 @@ export class DeadLetterQueue {
   }
 
   /**
-   * Sends the original message back to its group, then marks the record "retried". When the
-   * redelivery fails the record is left as it was, so the retry can simply be repeated.
+   * Sends the original message back to its group, then marks the record "retried" and audits it.
+   * When the redelivery fails the record is left as it was, so the retry can simply be repeated.
+   *
+   * The mark is a compare-and-set on the retry count read before the send (break13 F1): of retries
+   * of one record run at the same time, those that read the same count send the same replay id
+   * (`<id>#<retries + 1>`, sent once by `redeliverOnce`), and only one is marked and audited; the
+   * others fail with DLQ_RETRY_CONFLICT (409) having sent nothing more. So every accepted retry is
+   * one replay and one audit entry, and `retries` counts them. A record archived while its replay
+   * was on the way is counted but stays archived. Without `redeliverOnce` (a transport that cannot
+   * tell a replay already sent) the record and trail stay true, but a refused retry may have sent
+   * a copy.
+   * @throws DeadLetterNotFoundError (none, or purged meanwhile), DeadLetterArchivedError,
+   *   DeadLetterRedeliveryError (nothing marked), DeadLetterRetryConflictError.
    */
   async retry(id: string, options: ActorOptions): Promise<DeadLetterRecord> {
     const record = await this.require(id);
@@ -127,10 +139,11 @@ export class DeadLetterQueue {
     } catch (error) {
       throw new DeadLetterRedeliveryError(id, error);
     }
-    const retried: DeadLetterRecord = { ...record, status: "retried", retries: record.retries + 1 };
-    await this.store.update(id, { status: retried.status, retries: retried.retries });
+    const [marked] = await this.store.markRetried([{ id, fromRetries: record.retries }]);
+    if (marked === "missing") throw new DeadLetterNotFoundError(id);
+    if (marked === "conflict" || marked === undefined) throw new DeadLetterRetryConflictError(id);
     await this.audit(id, "retried", options);
-    return retried;
+    return { ...record, status: marked, retries: record.retries + 1 };
   }
 
   /**
@@ -197,14 +210,22 @@ export class DeadLetterQueue {
       }
     }
     const sent = records.filter((r) => !unsent.has(r.id));
-    const updated = await this.store.updateMany(
-      sent.map((r) => ({ id: r.id, status: "retried" as const, retries: r.retries + 1 })),
+    // The same compare-and-set as `retry`: a record a concurrent retry marked first is a conflict.
+    const outcomes = await this.store.markRetried(sent.map((r) => ({ id: r.id, fromRetries: r.retries })));
+    const outcomeOf = new Map(sent.map((r, i) => [r.id, outcomes[i]]));
+    const marked = sent.filter(
+      (r) => outcomeOf.get(r.id) === "retried" || outcomeOf.get(r.id) === "archived",
     );
-    const marked = sent.filter((_, i) => updated[i] === true);
     await this.store.appendAudits(marked.map((r) => this.auditEntry(r.id, "retried", options)));
-    const markedIds = new Set(marked.map((r) => r.id));
     for (const record of records) {
-      const error = unsent.get(record.id) ?? (markedIds.has(record.id) ? undefined : "purged meanwhile");
+      const outcome = outcomeOf.get(record.id);
+      const error =
+        unsent.get(record.id) ??
+        (outcome === "retried" || outcome === "archived"
+          ? undefined
+          : outcome === "conflict"
+            ? new DeadLetterRetryConflictError(record.id)
+            : "purged meanwhile");
       if (error === undefined) result.retried.push(record.id);
       else result.failed.push({ id: record.id, error: describeFailure(error) });
     }

@@ -46,6 +46,9 @@ export interface DeadLetterAuditEntry {
   detail?: string;
 }
 
+/** What `DeadLetterStore.markRetried` did with one record. */
+export type MarkRetriedResult = "retried" | "archived" | "conflict" | "missing";
+
 /** Storage port of the dead-letter queue; memory and Redis adapters pass one shared suite. */
 export interface DeadLetterStore {
   /** Adds a record; a record with the same id already there is kept as is (idempotent). Returns true when added. */
@@ -72,10 +75,15 @@ export interface DeadLetterStore {
    * the upper bound a bulk operation snapshots when it starts. O(log n).
    */
   newest(): Promise<IndexEntry | undefined>;
-  /** `update` of each change, in one round trip; one result per change. */
-  updateMany(
-    changes: readonly { id: string; status: DeadLetterStatus; retries?: number }[],
-  ): Promise<boolean[]>;
+  /**
+   * Marks records retried, each only if its retry count is still `fromRetries` (the count read before
+   * its replay was sent): a compare-and-set, so of concurrent retries that read the same count one
+   * is accepted. Sets `retries` to `fromRetries + 1` and the status to "retried" (an "archived" one
+   * stays archived: the replay was sent, and no later retry may be). In one round trip, atomic per
+   * record; one result per change: "retried", "archived" (marked, status kept), "conflict" (the
+   * count moved: another retry was accepted) or "missing" (no such record: purged).
+   */
+  markRetried(changes: readonly { id: string; fromRetries: number }[]): Promise<MarkRetriedResult[]>;
   /** Deletes records (by id); returns how many existed. Callers send bounded batches. */
   remove(ids: readonly string[]): Promise<number>;
   appendAudit(entry: DeadLetterAuditEntry): Promise<void>;

@@ -22,6 +22,25 @@ export class DeadLetterArchivedError extends BusError {
   }
 }
 
+/**
+ * Another retry of the record, run at the same time, was accepted first (break13 F1): the record's
+ * retry count moved between this retry's read and its mark. Its replay went out once, under that
+ * retry's replay id (this one's send was the same replay id, so not sent again); nothing was
+ * marked or audited for this request.
+ */
+export class DeadLetterRetryConflictError extends BusError {
+  readonly recordId: string;
+
+  constructor(recordId: string) {
+    super(
+      "DLQ_RETRY_CONFLICT",
+      `Dead-letter record "${recordId}" was retried by another request at the same time; this request sent nothing more: inspect the record, and retry again only if another replay is wanted`,
+    );
+    this.name = "DeadLetterRetryConflictError";
+    this.recordId = recordId;
+  }
+}
+
 /** The transport refused the replay; the record is left unchanged, so trying again is safe. */
 export class DeadLetterRedeliveryError extends BusError {
   readonly recordId: string;

@@ -19,6 +19,7 @@ export type {
   DeadLetterRecord,
   DeadLetterStatus,
   DeadLetterStore,
+  MarkRetriedResult,
 } from "./dead-letter-store.js";
 export { deadLetterId } from "./dead-letter-store.js";
 export {
@@ -26,6 +27,7 @@ export {
   DeadLetterInvalidError,
   DeadLetterNotFoundError,
   DeadLetterRedeliveryError,
+  DeadLetterRetryConflictError,
 } from "./errors.js";
 export { DEFAULT_DLQ_TAG, type DeadLetterKeys, deadLetterKeys } from "./keys.js";
 export { MemoryDeadLetterStore } from "./memory-dead-letter-store.js";

@@ -3,6 +3,7 @@ import {
   type DeadLetterFilter,
   type DeadLetterRecord,
   type DeadLetterStore,
+  type MarkRetriedResult,
   matchesFilter,
 } from "./dead-letter-store.js";
 import { collectPage, type DeadLetterPage, type DeadLetterPageOptions, type IndexEntry } from "./paging.js";
@@ -98,12 +99,17 @@ export class MemoryDeadLetterStore implements DeadLetterStore {
     return newest;
   }
 
-  async updateMany(
-    changes: readonly { id: string; status: DeadLetterRecord["status"]; retries?: number }[],
-  ): Promise<boolean[]> {
-    const results: boolean[] = [];
-    for (const { id, ...change } of changes) results.push(await this.update(id, change));
-    return results;
+  async markRetried(changes: readonly { id: string; fromRetries: number }[]): Promise<MarkRetriedResult[]> {
+    // No await inside: each compare-and-set runs whole, as the Redis script does.
+    return changes.map(({ id, fromRetries }) => {
+      const record = this.records.get(id);
+      if (!record) return "missing";
+      if (record.retries !== fromRetries) return "conflict";
+      record.retries = fromRetries + 1;
+      if (record.status === "archived") return "archived";
+      record.status = "retried";
+      return "retried";
+    });
   }
 
   async appendAudits(entries: readonly DeadLetterAuditEntry[]): Promise<void> {

@@ -7,6 +7,7 @@ import {
   type DeadLetterRecord,
   type DeadLetterStatus,
   type DeadLetterStore,
+  type MarkRetriedResult,
   matchesFilter,
 } from "./dead-letter-store.js";
 import { DeadLetterInvalidError } from "./errors.js";
@@ -35,6 +36,27 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'retries', ARGV[2]) end
 return 1`);
+
+/**
+ * The compare-and-set of `markRetried` (break13 F1): KEYS: the record. ARGV: the retry count read
+ * before the replay was sent. Returns 0 (no record), -1 (the count moved: another retry was
+ * accepted), 1 (marked retried) or 2 (marked, but archived meanwhile: the status is kept).
+ */
+const MARK_RETRIED_SCRIPT = new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local retries = tonumber(redis.call('HGET', KEYS[1], 'retries') or '0')
+if retries ~= tonumber(ARGV[1]) then return -1 end
+redis.call('HSET', KEYS[1], 'retries', string.format('%d', retries + 1))
+if redis.call('HGET', KEYS[1], 'status') == 'archived' then return 2 end
+redis.call('HSET', KEYS[1], 'status', 'retried')
+return 1`);
+
+const MARK_RETRIED_RESULTS: Record<string, MarkRetriedResult> = {
+  "0": "missing",
+  "-1": "conflict",
+  "1": "retried",
+  "2": "archived",
+};
 
 /**
  * Appends one audit entry to the whole trail (a stream) and to its record's own trail (a list), and
@@ -263,19 +285,19 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     return id === undefined ? undefined : { id, ms: Number(score) };
   }
 
-  async updateMany(
-    changes: readonly { id: string; status: DeadLetterStatus; retries?: number }[],
-  ): Promise<boolean[]> {
+  async markRetried(changes: readonly { id: string; fromRetries: number }[]): Promise<MarkRetriedResult[]> {
     if (changes.length === 0) return [];
     const replies = await this.execScripts(() => {
       const pipeline = this.redis.pipeline();
-      for (const { id, status, retries } of changes) {
-        const args = [status, retries === undefined ? "" : String(retries)];
-        pipeline.evalsha(UPDATE_SCRIPT.sha, 1, this.keys.record(id), ...args);
-      }
+      for (const { id, fromRetries } of changes)
+        pipeline.evalsha(MARK_RETRIED_SCRIPT.sha, 1, this.keys.record(id), String(fromRetries));
       return pipeline;
     });
-    return replies.map((reply) => reply === 1);
+    return replies.map((reply) => {
+      const result = MARK_RETRIED_RESULTS[String(reply)];
+      if (result === undefined) throw new Error(`unexpected markRetried reply ${String(reply)}`);
+      return result;
+    });
   }
 
   async appendAudits(entries: readonly DeadLetterAuditEntry[]): Promise<void> {
@@ -325,7 +347,9 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     if (replies.some(([error]) => error?.message.startsWith("NOSCRIPT"))) {
       // Some ran (the cache was flushed mid-pipeline): running all again could apply them twice.
       if (replies.some(([error]) => error === null)) throw new Error("script cache lost mid-pipeline");
-      await Promise.all([UPDATE_SCRIPT, APPEND_AUDIT_SCRIPT].map((s) => this.redis.script("LOAD", s.source)));
+      await Promise.all(
+        [MARK_RETRIED_SCRIPT, APPEND_AUDIT_SCRIPT].map((s) => this.redis.script("LOAD", s.source)),
+      );
       replies = (await build().exec()) ?? [];
     }
     return replies.map(([error, value]) => {

@@ -160,6 +160,32 @@ export function runDeadLetterStoreContract(
       expect(await store.list()).toEqual([]);
     });
 
+    it("marks retried only from the retry count read: a compare-and-set per record (break13 F1)", async () => {
+      await addAll(
+        sampleDeadLetter("a", 1),
+        sampleDeadLetter("b", 2, { retries: 3 }),
+        sampleDeadLetter("c", 3),
+      );
+      await store.update("c", { status: "archived" });
+      expect(
+        await store.markRetried([
+          { id: "a", fromRetries: 0 },
+          { id: "a", fromRetries: 0 },
+          { id: "b", fromRetries: 2 },
+          { id: "c", fromRetries: 0 },
+          { id: "missing", fromRetries: 0 },
+        ]),
+      ).toEqual(["retried", "conflict", "conflict", "archived", "missing"]);
+      expect(await store.get("a")).toMatchObject({ status: "retried", retries: 1 });
+      expect(await store.get("b")).toMatchObject({ status: "dead", retries: 3 });
+      // Archived meanwhile: the replay is counted, and the record stays archived.
+      expect(await store.get("c")).toMatchObject({ status: "archived", retries: 1 });
+      expect(await store.get("missing")).toBeUndefined();
+      expect(await store.markRetried([{ id: "a", fromRetries: 1 }])).toEqual(["retried"]);
+      expect(await store.get("a")).toMatchObject({ status: "retried", retries: 2 });
+      expect(await store.markRetried([])).toEqual([]);
+    });
+
     it("removes records and counts only those that existed", async () => {
       await addAll(sampleDeadLetter("a", 1), sampleDeadLetter("b", 2), sampleDeadLetter("c", 3));
       expect(await store.remove(["a", "c", "missing"])).toBe(2);

@@ -63,6 +63,11 @@ export const ERROR_CODES = {
   },
   CONCURRENCY_CONFLICT: { status: 409, description: "Someone changed the resource at the same time; retry" },
   DLQ_ARCHIVED: { status: 409, description: "The dead-letter record is archived and cannot be retried" },
+  DLQ_RETRY_CONFLICT: {
+    status: 409,
+    description:
+      "Another retry of the dead-letter record was accepted at the same time (it was sent once, for that retry): inspect it, retry again only for another replay",
+  },
   PAYLOAD_TOO_LARGE: { status: 413, description: "The body is over the limit (64 KiB by default)" },
   URI_TOO_LONG: {
     status: 414,

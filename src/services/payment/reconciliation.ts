@@ -95,13 +95,18 @@ export function paymentView(row: PaymentRow, provider?: { unknown: string }): Pa
 export function mismatchOf(row: PaymentRow): string | undefined {
   const { record, outcome } = row;
   const money = providerMoney(row.charge, row.refund);
-  if (money.charged > 0 && !holdsCharge(record))
+  // Whether each side holds a charge (a refund) is the entry's or the record's existence, never its
+  // amount: a zero-total order (a product of price 0) is charged 0 and, cancelled, refunded 0, and
+  // those are a charge and a refund the provider holds (break13 F7). A `voided` tombstone is no charge.
+  const providerCharged = row.charge?.status === "approved";
+  const providerRefunded = row.refund?.status === "approved";
+  if (providerCharged && !holdsCharge(record))
     return "the provider holds a charge the payment record does not";
-  if (holdsCharge(record) && money.charged === 0)
+  if (holdsCharge(record) && !providerCharged)
     return "the payment record holds a charge the provider does not";
-  if (holdsRefund(record) && money.refunded === 0)
+  if (holdsRefund(record) && !providerRefunded)
     return "the payment record holds a refund the provider does not";
-  if (money.refunded > 0 && !holdsRefund(record) && record?.status !== "refunding")
+  if (providerRefunded && !holdsRefund(record) && record?.status !== "refunding")
     return "the provider holds a refund the payment record does not";
   const net = money.charged - money.refunded;
   if (outcome === "completed" || outcome === "delivered") {
@@ -125,7 +130,7 @@ export function reconcile(rows: readonly PaymentRow[]): Mismatch[] {
         reason,
         status: row.record?.status ?? "none",
         outcome: row.outcome ?? null,
-        amount: row.record?.providerChargeId ? (row.record.amount ?? null) : null,
+        amount: holdsCharge(row.record) ? (row.record?.amount ?? null) : null,
         provider: providerMoney(row.charge, row.refund),
       },
     ];

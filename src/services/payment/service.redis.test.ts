@@ -116,6 +116,39 @@ describeWithRedis("payment service (Redis platform) under the money-break faults
     expect((await get(h, "/payments/never-seen")).status).toBe(503);
   });
 
+  it("reconciles a zero-total order, completed or cancelled, as agreeing: a charge of 0 is a charge (break13 F7)", async () => {
+    const provider = simulated();
+    const h = await launch(provider);
+    const store = new RedisPaymentStore(getRedis().client());
+    // A product of price 0 makes a zero-total order: the saga asks for a charge of 0 like any other.
+    await h.saga.publish("payment.requested", { ...request("zero-done", "tok_ok"), amount: 0 });
+    await h.saga.publish("payment.requested", { ...request("zero-cancel", "tok_ok"), amount: 0 });
+    await waitFor(() => h.of("payment.processed", "zero-done").length === 1, 10_000, "zero-done charged");
+    await waitFor(() => h.of("payment.processed", "zero-cancel").length === 1, 10_000, "zero-cancel charged");
+    await h.saga.publish("order.compensation.payment.refund", refund("zero-cancel"));
+    await waitFor(() => h.of("payment.refunded", "zero-cancel").length === 1, 10_000, "zero-cancel refunded");
+    const completed = { orderId: "zero-done", userId: "u-1", total: 0, currency: "USD", durationMs: 5 };
+    await h.saga.publish("order.completed", completed);
+    await h.saga.publish("order.cancelled", {
+      orderId: "zero-cancel",
+      userId: "u-1",
+      reason: "customer request",
+      compensated: [],
+    });
+    await waitFor(async () => (await store.outcome("zero-done")) === "completed", 10_000, "outcome");
+    await waitFor(async () => (await store.outcome("zero-cancel")) === "cancelled", 10_000, "outcome");
+
+    expect((await get(h, "/payments/zero-done")).body).toMatchObject({
+      status: "captured",
+      amount: 0,
+      provider: { charged: 0, refunded: 0 },
+    });
+    expect((await get(h, "/payments/zero-cancel")).body).toMatchObject({ status: "refunded", amount: 0 });
+    const page = await get(h, "/payments/reconciliation");
+    expect(page.status).toBe(200);
+    expect(page.body).toMatchObject({ checked: 2, mismatches: [] });
+  });
+
   it("reconciles a page at a time (limit, nextCursor), finding every mismatch across the pages (F9)", async () => {
     const provider = simulated();
     const h = await launch(provider);

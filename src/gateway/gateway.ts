@@ -127,7 +127,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // In memory mode there is one clock and tests may inject `now`: sign with it, as before.
   const shared = platform.redis ? await platform.clock() : undefined;
   const sharedNow = shared?.now ?? now;
-  const proxy = createProxy(options, boundedRegistry, registry, metrics, logger, now, sharedNow);
+  const proxy = createProxy(
+    options,
+    boundedRegistry,
+    registry,
+    metrics,
+    logger,
+    now,
+    sharedNow,
+    shared?.resync,
+  );
   const apiKeys = [...(options.apiKeys ?? []), ...(options.adminKeys ?? [])];
   const app = buildApp({
     options,
@@ -198,6 +207,7 @@ function createProxy(
   logger: Logger,
   now: () => number,
   signingClock: () => number,
+  resyncSigningClock: (() => Promise<void>) | undefined,
 ): UpstreamProxy {
   return new UpstreamProxy({
     registry: boundedRegistry,
@@ -210,6 +220,7 @@ function createProxy(
     ...(options.breaker ? { breaker: options.breaker } : {}),
     ...(options.sharedSecret === undefined ? {} : { sharedSecret: options.sharedSecret }),
     signingClock,
+    ...(resyncSigningClock === undefined ? {} : { resyncSigningClock }),
     onInstanceDown: (instance, detail) => {
       if (instance.status === "unhealthy") return;
       registry.setHealth(instance.service, instance.instanceId, "unhealthy", 1).then(

@@ -88,6 +88,13 @@ export interface ProxyOptions {
    * more than the window had every call refused 403). Default: `now`, else this host's clock.
    */
   signingClock?: () => number;
+  /**
+   * Forces a re-sync of `signingClock` (the shared clock's `resync`, rate-limited there). Given, a
+   * call a service refused 403 GATEWAY_AUTH_INVALID is re-signed after it and sent once more to the
+   * same instance: after a step of Redis's clock, the gateway may not have followed it yet. Safe for
+   * any method: services refuse a credential before reading the request (gateway-credential.ts).
+   */
+  resyncSigningClock?: () => Promise<void>;
   onBreakerChange?: (change: CircuitStateChange) => void;
   /**
    * An instance refused a connection or its breaker is open: the gateway marks it unhealthy at once
@@ -404,14 +411,39 @@ export class UpstreamProxy {
     for (const instance of live) this.slot(instance);
   }
 
-  private exchange(
+  /**
+   * One call to one instance, within `budgetMs`; once more, freshly signed after a re-sync of the
+   * signing clock, when the instance refused its credential (`resyncSigningClock`).
+   */
+  private async exchange(
     slot: InstanceSlot,
     service: string,
     request: UpstreamRequest,
     budgetMs: number,
   ): Promise<UpstreamResponse> {
+    const resync = this.options.resyncSigningClock;
+    if (resync === undefined || this.options.sharedSecret === undefined) {
+      return this.exchangeOnce(slot, service, request, budgetMs, false);
+    }
+    const started = Date.now();
+    const answer = await this.exchangeOnce(slot, service, request, budgetMs, false);
+    if (!isCredentialRefusal(answer)) return answer;
+    // The service refused before it read the request: it did nothing, so a resend is safe. It
+    // re-synced its own clock before refusing; ours may be the one that has not followed a step.
+    await resync();
+    const left = Math.max(1, budgetMs - (Date.now() - started));
+    return this.exchangeOnce(slot, service, request, left, true);
+  }
+
+  private exchangeOnce(
+    slot: InstanceSlot,
+    service: string,
+    request: UpstreamRequest,
+    budgetMs: number,
+    fresh: boolean,
+  ): Promise<UpstreamResponse> {
     // Tracing off (the default): no span, and none of its attributes computed per call.
-    if (!tracingEnabled()) return this.send(slot, service, request, budgetMs, undefined);
+    if (!tracingEnabled()) return this.send(slot, service, request, budgetMs, undefined, fresh);
     const { origin } = slot;
     const url = new URL(origin);
     // A CLIENT span per attempt, inside the gateway's request span only (background probes stay
@@ -428,7 +460,7 @@ export class UpstreamProxy {
           [ATTR_URL_FULL]: `${origin}${request.path.split("?")[0] ?? ""}`,
         },
       },
-      (span) => this.send(slot, service, request, budgetMs, span),
+      (span) => this.send(slot, service, request, budgetMs, span, fresh),
     );
   }
 
@@ -438,6 +470,7 @@ export class UpstreamProxy {
     request: UpstreamRequest,
     budgetMs: number,
     span: Span | undefined,
+    fresh: boolean,
   ): Promise<UpstreamResponse> {
     const { origin, limit } = slot;
     let budget = budgetMs;
@@ -449,7 +482,7 @@ export class UpstreamProxy {
     }
     let outgoing: Record<string, string>;
     try {
-      outgoing = this.outgoingHeaders(service, request, span);
+      outgoing = this.outgoingHeaders(service, request, span, fresh);
     } catch (error) {
       limit.release();
       throw error;
@@ -468,11 +501,15 @@ export class UpstreamProxy {
     return answer;
   }
 
-  /** The request's headers, signed for `service` (and with the trace context when traced). */
+  /**
+   * The request's headers, signed for `service` (and with the trace context when traced); `fresh`:
+   * a new credential, not one reused from the last second's calls.
+   */
   private outgoingHeaders(
     service: string,
     request: UpstreamRequest,
     span: Span | undefined,
+    fresh: boolean,
   ): Record<string, string> {
     const signer = this.signerFor(service);
     const outgoing: Record<string, string> =
@@ -484,6 +521,7 @@ export class UpstreamProxy {
               request.method,
               request.path,
               (this.options.signingClock ?? this.options.now ?? Date.now)(),
+              fresh,
             ),
           };
     if (span) injectHeaders(outgoing);
@@ -557,6 +595,17 @@ function settleRetry(
 }
 
 const slotKey = (i: ServiceInstance) => `${i.service}|${i.instanceId}|${i.address}|${i.port}`;
+
+/** A service's 403 GATEWAY_AUTH_INVALID: it refused the credential, before reading the request. */
+function isCredentialRefusal(response: UpstreamResponse): boolean {
+  if (response.status !== 403 || !response.headers["content-type"]?.includes("json")) return false;
+  try {
+    const parsed = JSON.parse(response.body.toString()) as { error?: { code?: unknown } };
+    return parsed.error?.code === "GATEWAY_AUTH_INVALID";
+  } catch {
+    return false;
+  }
+}
 
 function unverifiedUnavailable(service: string): AppError {
   return new AppError(

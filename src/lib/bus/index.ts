@@ -45,6 +45,7 @@ export {
   type DedupeWindowOptions,
   dedupeAgeMs,
   type AgedMessage,
+  type FutureRecheckClock,
 } from "./middleware/dedupe-window.js";
 export {
   createIdempotencyMiddleware,

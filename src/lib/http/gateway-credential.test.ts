@@ -1,9 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { createHttpServer } from "./server.js";
 import {
+  GATEWAY_AUTH_HEADER,
   GATEWAY_AUTH_REUSE_MS,
   GATEWAY_AUTH_WINDOW_MS,
   GatewayCredentialSigner,
   GatewayCredentialVerifier,
+  installGatewayCredentialCheck,
   signGatewayRequest,
   verifyGatewayCredential,
 } from "./gateway-credential.js";
@@ -83,5 +86,45 @@ describe("the gateway's signer and a service's verifier", () => {
     expect(new GatewayCredentialVerifier("b".repeat(64)).verify(header, "POST", "/orders", at)).toBe(
       "invalid",
     );
+  });
+});
+
+describe("a service's credential check after a step of the shared clock (clocksync9)", () => {
+  it("re-syncs before refusing a genuine credential out of its window and checks it again; a wrong MAC never re-syncs", async () => {
+    let now = 1_700_000_000_000;
+    let resyncs = 0;
+    const app = createHttpServer({});
+    installGatewayCredentialCheck(
+      app,
+      secret,
+      () => now,
+      async () => {
+        resyncs++;
+        now -= 60_000; // the service follows a 60 s backward step the gateway followed first
+      },
+    );
+    app.get("/x", async () => ({ ok: true }));
+    const signedAt = now - 60_000;
+    const ok = await app.inject({
+      url: "/x",
+      headers: { [GATEWAY_AUTH_HEADER]: signGatewayRequest(secret, "GET", "/x", signedAt) },
+    });
+    expect(ok.statusCode).toBe(200);
+    expect(resyncs).toBe(1);
+    const forged = await app.inject({
+      url: "/x",
+      headers: { [GATEWAY_AUTH_HEADER]: signGatewayRequest("b".repeat(64), "GET", "/x", now - 120_000) },
+    });
+    expect(forged.statusCode).toBe(403);
+    expect(forged.json()).toMatchObject({ error: { code: "GATEWAY_AUTH_INVALID" } });
+    expect(resyncs).toBe(1);
+    // Still out of the window after the re-sync: refused.
+    const stale = await app.inject({
+      url: "/x",
+      headers: { [GATEWAY_AUTH_HEADER]: signGatewayRequest(secret, "GET", "/x", now + 120_000) },
+    });
+    expect(stale.statusCode).toBe(403);
+    expect(resyncs).toBe(2);
+    await app.close();
   });
 });

@@ -123,10 +123,11 @@ export class GatewayCredentialSigner {
     private readonly reuseMs = GATEWAY_AUTH_REUSE_MS,
   ) {}
 
-  sign(method: string, path: string, now: number): string {
+  /** The header for a call at `now` (epoch ms); `fresh`: signed anew, never a reused one. */
+  sign(method: string, path: string, now: number, fresh = false): string {
     const key = `${method} ${path}`;
     const hit = this.recent.get(key);
-    if (hit !== undefined && now >= hit.at && now - hit.at < this.reuseMs) return hit.header;
+    if (!fresh && hit !== undefined && now >= hit.at && now - hit.at < this.reuseMs) return hit.header;
     if (this.recent.size >= RECENT_LIMIT) this.recent.clear();
     const header = signGatewayRequest(this.secret, method, path, now);
     this.recent.set(key, { at: now, header });
@@ -176,24 +177,29 @@ export class GatewayCredentialVerifier {
 /**
  * Makes `app` (a service's server) serve only gateway-signed requests, but OPEN_SERVICE_PATHS:
  * no credential is 401 GATEWAY_AUTH_REQUIRED, a wrong or expired one 403 GATEWAY_AUTH_INVALID.
- * Runs first (onRequest), before the body is read.
+ * Runs first (onRequest), before the body is read, so a refused request did nothing (the gateway
+ * may resend it). `resync` (the shared clock's `resync`, rate-limited there): called before a
+ * genuine credential is refused as out of its window, which is then checked once more on `now`:
+ * after a step of Redis's clock this service may not have followed it yet (clocksync9).
  */
 export function installGatewayCredentialCheck(
   app: FastifyInstance,
   secret: string,
   now: () => number = Date.now,
+  resync?: () => Promise<void>,
 ): void {
   const verifier = new GatewayCredentialVerifier(secret);
   app.addHook("onRequest", async (request, reply) => {
     const path = request.url.split("?")[0] ?? "/";
     if (OPEN_SERVICE_PATHS.has(path)) return;
-    const header = request.headers[GATEWAY_AUTH_HEADER];
-    const check = verifier.verify(
-      typeof header === "string" ? header : undefined,
-      request.method,
-      request.url,
-      now(),
-    );
+    const raw = request.headers[GATEWAY_AUTH_HEADER];
+    const header = typeof raw === "string" ? raw : undefined;
+    let check = verifier.verify(header, request.method, request.url, now());
+    // Only a credential whose MAC verified is "expired": a stranger cannot make this process sync.
+    if (check === "expired" && resync !== undefined) {
+      await resync();
+      check = verifier.verify(header, request.method, request.url, now());
+    }
     if (check === "ok") return;
     if (check === "missing") {
       return reply

@@ -33,6 +33,15 @@
  * (the gateway credential's 30 s window, the 60 s `CREATED_IN_FUTURE` margin, capped at a tenth of
  * a short dedupe window): a clamped correction keeps the clock at most 1 s (plus the error) ahead of
  * Redis, for at most that long.
+ *
+ * After a step, each process follows it at its own next sync: for up to `syncIntervalMs` two
+ * processes disagree by the step (clocksync9). Who is about to refuse something because of such a
+ * disagreement (a delivery dated in its future, a gateway credential out of its window) calls
+ * `resync()` first and checks again: a forced sync, at most one per `RESYNC_MIN_INTERVAL_MS` per
+ * clock (a flood of refusals costs Redis one `TIME` a second), shared by concurrent callers. And
+ * `recentBackwardStepMs()` tells a consumer that this clock stepped back recently and by how much:
+ * messages dated ahead by up to that much were dated before their publisher followed the step
+ * (lib/bus/middleware/dedupe-window.ts).
  */
 import type { Redis } from "ioredis";
 
@@ -42,6 +51,16 @@ import type { Redis } from "ioredis";
  * module comment for why 1 s.
  */
 export const CLOCK_STEP_THRESHOLD_MS = 1_000;
+
+/** Forced syncs (`resync`) of one clock are at least this far apart, ms. */
+export const RESYNC_MIN_INTERVAL_MS = 1_000;
+
+/**
+ * How long (ms, on the clock's elapsed-time source) a backward step is remembered by
+ * `recentBackwardStepMs`: every process syncs every 10 s, so a minute covers their catching up,
+ * plus deliveries of the messages dated before (retries, a short backlog).
+ */
+export const RECENT_STEP_MS = 60_000;
 
 /** A step of the shared clock, as one re-sync measured it. */
 export interface ClockStep {
@@ -66,6 +85,17 @@ export interface SharedClock {
   /** Re-measures the offset to the shared clock (rejects when the measurement fails). */
   readonly sync: () => Promise<void>;
   /**
+   * A forced `sync()` before refusing something a lagging clock may explain: at most one per
+   * `RESYNC_MIN_INTERVAL_MS` (a call sooner resolves at once, without measuring), and callers while
+   * one is in flight share it. Never rejects: a failed measurement leaves the clock as it was.
+   */
+  resync(): Promise<void>;
+  /**
+   * The size (ms, positive) of the largest backward step this clock followed within the last
+   * `RECENT_STEP_MS`, else 0.
+   */
+  recentBackwardStepMs(): number;
+  /**
    * Calls `listener` once per step of the shared clock a re-sync measures (never for the first
    * measurement: there is nothing to compare it to). A throwing listener is ignored. Returns the
    * unsubscribe function.
@@ -80,6 +110,8 @@ export function localClock(local: () => number = Date.now): SharedClock {
   return {
     now: () => (last = Math.max(last, local())),
     sync: async () => {},
+    resync: async () => {},
+    recentBackwardStepMs: () => 0,
     onStep: () => () => {},
     stop: () => {},
   };
@@ -116,6 +148,8 @@ export async function redisTimeClock(options: RedisTimeClockOptions): Promise<Sh
   // overlapping) is older news, and would look like a step back and forth.
   let begun = 0;
   let applied = 0;
+  // Backward steps followed, as [local time seen, size ms], the last RECENT_STEP_MS of them.
+  let backSteps: [number, number][] = [];
   const sync = async () => {
     const mine = ++begun;
     const before = local();
@@ -138,7 +172,10 @@ export async function redisTimeClock(options: RedisTimeClockOptions): Promise<Sh
       errorMs: Math.ceil(stepErrorMs),
     };
     // Backward: follow Redis's time instead of holding the old high value until it catches up.
-    if (stepMs < 0) last = 0;
+    if (stepMs < 0) {
+      last = 0;
+      backSteps.push([after, -stepMs]);
+    }
     for (const listener of listeners) {
       try {
         listener(step);
@@ -150,9 +187,29 @@ export async function redisTimeClock(options: RedisTimeClockOptions): Promise<Sh
   await sync();
   const timer = setInterval(() => void sync().catch(() => undefined), options.syncIntervalMs ?? 10_000);
   timer.unref();
+  let forced: Promise<void> | undefined;
+  let forcedAt = -Infinity;
   return {
     now: () => (last = Math.max(last, Math.round(local() + offset))),
     sync,
+    resync: () => {
+      if (forced) return forced;
+      const at = local();
+      if (at - forcedAt < RESYNC_MIN_INTERVAL_MS) return Promise.resolve();
+      forcedAt = at;
+      const running = sync()
+        .catch(() => undefined)
+        .finally(() => {
+          forced = undefined;
+        });
+      forced = running;
+      return running;
+    },
+    recentBackwardStepMs: () => {
+      const since = local() - RECENT_STEP_MS;
+      backSteps = backSteps.filter(([at]) => at >= since);
+      return backSteps.reduce((largest, [, size]) => Math.max(largest, Math.round(size)), 0);
+    },
     onStep: (listener) => {
       listeners.add(listener);
       return () => void listeners.delete(listener);

@@ -6,6 +6,8 @@
  */
 export {
   CLOCK_STEP_THRESHOLD_MS,
+  RECENT_STEP_MS,
+  RESYNC_MIN_INTERVAL_MS,
   type ClockStep,
   localClock,
   redisTimeClock,

@@ -34,6 +34,8 @@ describeWithRedis("the Redis platform", (getRedis) => {
     const clock = {
       now: () => real.now() + DAY,
       sync: () => real.sync(),
+      resync: () => real.resync(),
+      recentBackwardStepMs: () => real.recentBackwardStepMs(),
       onStep: real.onStep,
       stop: () => real.stop(),
     };

@@ -9,6 +9,8 @@ describe("reportClockSteps", () => {
     const clock: SharedClock = {
       now: () => 0,
       sync: async () => {},
+      resync: async () => {},
+      recentBackwardStepMs: () => 0,
       onStep: (listener) => {
         listeners.add(listener);
         return () => void listeners.delete(listener);

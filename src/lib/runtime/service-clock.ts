@@ -17,7 +17,14 @@ export async function serviceClock(deps: Pick<ServiceDeps<never>, "platform" | "
   if (!deps.platform.redis) return localClock(deps.now);
   if (deps.now === Date.now) {
     const shared = await deps.platform.clock();
-    return { now: shared.now, sync: shared.sync, onStep: shared.onStep, stop: () => {} };
+    return {
+      now: shared.now,
+      sync: shared.sync,
+      resync: shared.resync,
+      recentBackwardStepMs: shared.recentBackwardStepMs,
+      onStep: shared.onStep,
+      stop: () => {},
+    };
   }
   // Never the wall clock as the elapsed-time source (a step of it would move every deadline,
   // review F3): a clock a test injected.

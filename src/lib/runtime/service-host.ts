@@ -218,7 +218,9 @@ export async function startService<E extends EventRegistry>(
   // clock (stream ids are written by Redis), never this host's.
   const standardMiddleware: SubscriberMiddleware<E>[] = [
     createSubscriberTimingMiddleware((event, ms, outcome) => metrics.recordEvent(event, outcome, ms)),
-    createDedupeWindowMiddleware({ windowMs: platform.retention.markerTtlMs }),
+    // Re-synced before a refusal as created in the future: after a step of Redis's clock, the
+    // publisher or this process may not have followed it yet (dedupe-window.ts).
+    createDedupeWindowMiddleware({ windowMs: platform.retention.markerTtlMs, clock: sharedClock }),
   ];
   // A line per handled message only at debug: a child logger per message (with redaction) costs
   // real CPU at thousands of messages a second. Failures are logged by the Subscriber at any level.
@@ -261,7 +263,7 @@ export async function startService<E extends EventRegistry>(
   // The credential's replay window is checked on the platform's shared clock (Redis's on Redis: the
   // gateway's and this host's clocks need not agree, issue 8 input 5), never on this host's `now`.
   if (options.gatewaySecret !== undefined) {
-    installGatewayCredentialCheck(app, options.gatewaySecret, clock);
+    installGatewayCredentialCheck(app, options.gatewaySecret, clock, sharedClock.resync);
   }
   app.get("/health", async (_request, reply) => {
     const checks: Record<string, boolean> = {

@@ -31,6 +31,24 @@
  * before then is dead-lettered again, never run early). Exempt, as from every rule here, are
  * handlers that dedupe by record (`dedupedBy: "record"`): they run whatever the date.
  *
+ * A step of Redis's clock (clocksync9). Every process follows a step at its own next sync (every
+ * 10 s), so for a few seconds after one, processes disagree by the step, and genuine messages of
+ * real orders look dated in the future to a consumer that followed it first. Before refusing a
+ * delivery as `CREATED_IN_FUTURE`, the consumer therefore (with the middleware's `clock`):
+ * - re-syncs its own clock (`SharedClock.resync`: at most one forced sync a second per clock,
+ *   shared by concurrent deliveries) and checks again: a consumer behind the shared clock (a
+ *   forward step it has not followed yet, on a transport whose entry time is not Redis's) runs it;
+ * - allows, for `RECENT_STEP_MS` (1 min) after its clock followed a backward step of S ms, messages
+ *   dated up to S + margin ahead: after a backward step it is the *publisher* that is ahead until
+ *   its next sync, and the messages it dated meanwhile stay dated ahead by about S forever.
+ *   Dead-lettering them would stop their orders until an operator retries each one; their date is
+ *   explained by the step. The cost, accepted: such a message's marks expire up to S - margin
+ *   before the signed-age rule refuses a copy of it, so a verbatim copy re-added in that gap, a
+ *   window (7 days by default) later, would run again; the gap is S wide (a minute for a minute's
+ *   step) and only for messages published in the seconds before their publisher synced.
+ * A consumer started after the step never saw it (its first measurement is its only one), so it
+ * still dead-letters such messages: retried from the DLQ once their time has come, they run.
+ *
  * Then, when can an earlier handling of this entry exist, and how old can it be (`dedupeAgeMs`)?
  * - The first delivery of an entry (`deliveryCount` 1, not a replay): no earlier handling of this
  *   entry, and the handler writes its mark atomically with its effect, so a backlog inside the
@@ -55,6 +73,7 @@
  * `now` is the transport's clock (`MessageContext.ageMs`: on Redis Streams Redis `TIME`, read through
  * the platform's one shared `redisTimeClock`), never this host's wall clock (DESIGN §6).
  */
+import type { SharedClock } from "../../redis/clock.js";
 import type { MessageContext } from "../context.js";
 import { CreatedInFutureError, TooOldToDeduplicateError } from "../errors.js";
 import type { SubscriberMiddleware } from "../subscriber.js";
@@ -117,16 +136,18 @@ export function signedAgeMs(ctx: AgedMessage): number | undefined {
  * Throws `TooOldToDeduplicateError` when an earlier handling's mark (living `windowMs`) may be gone:
  * the message was signed longer ago than `windowMs - skewMarginMs` (any delivery, a copy included),
  * or this entry's earlier handling may be older than `windowMs` (`dedupeAgeMs`). Throws
- * `CreatedInFutureError` when it was signed as created `skewMarginMs` or more in the future
- * (dead-lettered: see the module comment).
+ * `CreatedInFutureError` when it was signed as created `skewMarginMs + stepToleranceMs` or more in
+ * the future (dead-lettered: see the module comment). `stepToleranceMs` (ms, default 0): the
+ * recent backward step of the consumer's clock that explains a date ahead (module comment).
  */
-export function refuseIfTooOld(ctx: AgedMessage, windowMs: number): void {
+export function refuseIfTooOld(ctx: AgedMessage, windowMs: number, stepToleranceMs = 0): void {
   if (ctx.dedupedBy === "record") return;
   const signed = signedAgeMs(ctx);
   const marginMs = skewMarginMs(windowMs);
   // Runs only when less than `marginMs` ahead: its marks then outlive the point where a copy is
-  // refused as too old (strictly).
-  if (signed !== undefined && -signed >= marginMs) throw new CreatedInFutureError(-signed, marginMs);
+  // refused as too old (strictly). Beyond it only by a recent step's size (module comment).
+  const allowedMs = marginMs + Math.max(0, stepToleranceMs);
+  if (signed !== undefined && -signed >= allowedMs) throw new CreatedInFutureError(-signed, allowedMs);
   const limitMs = windowMs - marginMs;
   if (signed !== undefined && signed > limitMs) throw new TooOldToDeduplicateError(signed, windowMs, limitMs);
   const ageMs = dedupeAgeMs(ctx);
@@ -136,6 +157,35 @@ export function refuseIfTooOld(ctx: AgedMessage, windowMs: number): void {
 export interface DedupeWindowOptions {
   /** How long the dedupe marks of the handlers behind this middleware live, ms (`MARKER_TTL_MS`). */
   windowMs: number;
+  /**
+   * The clock `ctx.ageMs` reads (the platform's shared clock): re-synced before a delivery is
+   * refused as created in the future, and its recent backward step allowed (module comment).
+   * Without it, such a delivery is refused at once.
+   */
+  clock?: FutureRecheckClock;
+}
+
+/** What the window asks of the consumer's clock before refusing a delivery dated in its future. */
+export type FutureRecheckClock = Pick<SharedClock, "resync" | "recentBackwardStepMs">;
+
+/**
+ * `refuseIfTooOld`; with a `clock`, a delivery about to be refused as created in the future is
+ * checked once more after `clock.resync()`, allowing `clock.recentBackwardStepMs()` (module
+ * comment). Rejects with the refusal (`TooOldToDeduplicateError`, `CreatedInFutureError`).
+ */
+export async function refuseIfTooOldRechecked(
+  ctx: AgedMessage,
+  windowMs: number,
+  clock: FutureRecheckClock | undefined,
+): Promise<void> {
+  try {
+    refuseIfTooOld(ctx, windowMs);
+  } catch (error) {
+    if (!(error instanceof CreatedInFutureError) || clock === undefined) throw error;
+    // The consumer's clock may be the one behind, or have stepped back before the publisher's.
+    await clock.resync();
+    refuseIfTooOld(ctx, windowMs, clock.recentBackwardStepMs());
+  }
 }
 
 /**
@@ -149,7 +199,7 @@ export function createDedupeWindowMiddleware(options: DedupeWindowOptions): Subs
     throw new RangeError(`windowMs must be a positive number of ms, got ${options.windowMs}`);
   }
   return async (ctx, next) => {
-    refuseIfTooOld(ctx, options.windowMs);
+    await refuseIfTooOldRechecked(ctx, options.windowMs, options.clock);
     await next();
   };
 }

@@ -2,7 +2,7 @@ import type { MessageContext } from "../context.js";
 import { MessageInProgressError } from "../errors.js";
 import type { IdempotencyStore } from "../idempotency/store.js";
 import type { SubscriberMiddleware } from "../subscriber.js";
-import { refuseIfTooOld } from "./dedupe-window.js";
+import { type FutureRecheckClock, refuseIfTooOldRechecked } from "./dedupe-window.js";
 
 interface CommonOptions {
   /** The dedup key of a message (default: group + idempotency key or message id). */
@@ -25,6 +25,8 @@ export interface IdempotencyStoreOptions extends CommonOptions {
    * Refusals (this one and `CREATED_IN_FUTURE`, dedupe-window.ts) reach the Subscriber's `onRefused`.
    */
   ttlMs?: number;
+  /** The consumer's clock, re-checked before a delivery is refused as created in the future (dedupe-window.ts). */
+  clock?: FutureRecheckClock;
 }
 
 /** The spec's check-then-mark callbacks; the check and the mark are not atomic (see below). */
@@ -56,7 +58,7 @@ export function createIdempotencyMiddleware(options: IdempotencyOptions): Subscr
     const leaseMs = options.leaseMs ?? 30_000;
     const ttlMs = options.ttlMs ?? 7 * 24 * 3600_000;
     return async (ctx, next) => {
-      refuseIfTooOld(ctx, ttlMs);
+      await refuseIfTooOldRechecked(ctx, ttlMs, options.clock);
       const key = keyOf(ctx);
       const claim = await store.claim(key, leaseMs);
       if (claim.status === "processed") {

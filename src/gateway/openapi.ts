@@ -101,7 +101,8 @@ function responses(route: RouteDoc, authRequired: boolean): Json {
   }
   if (authRequired && route.authenticated !== false) {
     answers[401] ??= "Missing or invalid API key";
-    answers[429] ??= "This API key is over its rate limit (RATE_LIMITED, Retry-After)";
+    answers[429] ??=
+      "This API key is over its rate limit, or this address failed authentication too often (RATE_LIMITED, Retry-After)";
     if (isAdminRoute(route.method, route.url))
       answers[403] ??= "A client key on an admin operation (ADMIN_REQUIRED)";
   }

@@ -82,7 +82,7 @@ export const ERROR_CODES = {
   RATE_LIMITED: {
     status: 429,
     description:
-      "This API key sent more than `GATEWAY_RATE_LIMIT_PER_MINUTE` requests (after its burst); `Retry-After` says when to retry",
+      "This API key sent more than `GATEWAY_RATE_LIMIT_PER_MINUTE` requests (after its burst), or this address failed authentication more than `GATEWAY_AUTH_FAILURES_PER_MINUTE` times; `Retry-After` says when to retry",
   },
   HEADERS_TOO_LARGE: {
     status: 431,

@@ -70,6 +70,17 @@ afterAll(async () => {
 });
 
 describe("gateway: users", () => {
+  // break13 F8: the edge refused {"phone": null} (400 expected string), so a phone could not be removed.
+  it("forwards PUT /users/:id {phone: null} (removes the phone) and still refuses an empty phone", async () => {
+    const put = (body: string) =>
+      fetch(`${gw.url}/users/u-1`, { method: "PUT", headers: { "content-type": "application/json" }, body });
+    expect((await put('{"phone":null}')).status).toBe(200);
+    expect(users.hits.at(-1)).toMatchObject({ method: "PUT", rawBody: '{"phone":null}' });
+    const empty = await put('{"phone":""}');
+    expect(empty.status).toBe(400);
+    expect(errorCode(await empty.json())).toBe("VALIDATION_FAILED");
+  });
+
   it("creates a user (201) and forwards the body byte for byte", async () => {
     const text = '{"email":"ann@example.com",  "name":"Ann"}';
     const res = await fetch(`${gw.url}/users`, {

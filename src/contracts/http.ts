@@ -34,10 +34,16 @@ export const CreateUserBody = z.strictObject({
 });
 export type CreateUserBody = z.infer<typeof CreateUserBody>;
 
-export const UpdateUserBody = CreateUserBody.partial().refine(
-  (body) => Object.values(body).some((value) => value !== undefined),
-  "at least one field is required",
-);
+/**
+ * Every field optional; `phone: null` removes the phone (break13 F8: once given it could not be
+ * taken back). `email` and `name` are required of every user, so they cannot be null.
+ */
+export const UpdateUserBody = CreateUserBody.partial()
+  .extend({ phone: PhoneSchema.nullable().optional() })
+  .refine(
+    (body) => Object.values(body).some((value) => value !== undefined),
+    "at least one field is required",
+  );
 export type UpdateUserBody = z.infer<typeof UpdateUserBody>;
 
 /** No line may ask for more than any product can ever hold. */

@@ -32,7 +32,8 @@ export const UserEvents = defineEvents("user", {
   },
   "user.updated": {
     description: "User profile updated",
-    // Carries the full profile, not a diff, so consumers keep a read model without ordering games.
+    // Carries the full profile, not a diff, so consumers keep a read model without ordering games:
+    // a phone removed (PUT {"phone": null}) is absent, with "phone" in `changed`.
     schema: z.strictObject({ ...profile, changed: z.array(UserFieldSchema).min(1) }),
   },
   "user.deleted": {

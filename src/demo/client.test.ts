@@ -8,6 +8,7 @@ import {
 } from "../gateway/test-upstream.js";
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createApiClient, gatewayAccessProblem } from "./client.js";
 
 let gw: TestGateway | undefined;
@@ -120,4 +121,30 @@ describe("the demo's report of a scenario that threw a network error", () => {
       new RegExp(`^fetch failed: .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`),
     );
   });
+
+  // break13 F5: an unreachable --gateway ran all five scenarios, printing "fetch failed" five times.
+  it("npm run demo -- --gateway <unreachable> stops at once with one line naming the gateway, exit 1", async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    const url = `http://127.0.0.1:${port}`;
+    const env = { ...process.env };
+    delete env.GATEWAY_API_KEY;
+    const child = spawn(process.execPath, ["--import", "tsx", "src/demo/main.ts", "--gateway", url], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code).toBe(1);
+    expect(output).toMatch(
+      new RegExp(`The demo cannot run: cannot reach the gateway at ${url} \\(fetch failed: .*ECONNREFUSED`),
+    );
+    expect(output.match(/fetch failed/g)).toHaveLength(1);
+    expect(output).not.toMatch(/PASS|FAIL|passed/);
+  }, 90_000);
 });

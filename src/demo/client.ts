@@ -1,3 +1,5 @@
+import { errorWithCauses } from "../lib/runtime/launch-signal.js";
+
 /** A tiny JSON-over-HTTP client for the demo and the end-to-end tests: the gateway is all they see. */
 export interface ApiResponse<T = unknown> {
   status: number;
@@ -76,10 +78,20 @@ export function createApiClient(baseUrl: string, options: { apiKey?: string | un
  * Why the demo cannot run against this gateway, or undefined: asked once before the scenarios, so a
  * gateway with API keys and no key given (or a client key) is one line saying what to pass, not
  * five scenarios of 401s. `GET /services` needs an admin key when keys are configured, as the
- * demo's restock (scenario 4) does.
+ * demo's restock (scenario 4) does. A gateway that cannot be reached (or answers something other
+ * than JSON) is one line too, naming the URL and the cause; this never throws.
  */
 export async function gatewayAccessProblem(api: ApiClient, keyGiven: boolean): Promise<string | undefined> {
-  const res = await api.get<{ error?: { code?: string } }>("/services");
+  let res: ApiResponse<{ error?: { code?: string } } | undefined>;
+  try {
+    res = await api.get<{ error?: { code?: string } }>("/services");
+  } catch (error) {
+    // break13 F5: an unreachable gateway ran all five scenarios, each failing "fetch failed".
+    const why = errorWithCauses(error);
+    return error instanceof SyntaxError
+      ? `the server at ${api.baseUrl} did not answer GET /services with JSON (${why}): is it an Ordersaga gateway? Check --gateway`
+      : `cannot reach the gateway at ${api.baseUrl} (${why}): start it, or pass its URL with --gateway`;
+  }
   const code = res.body?.error?.code ?? "";
   const admin = "an admin key, one of the gateway's GATEWAY_ADMIN_API_KEYS (scenario 4 restocks a product)";
   if (res.status === 401 && !keyGiven)

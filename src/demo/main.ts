@@ -51,9 +51,9 @@ const target = await demoTarget({
 if (dead) await untilExit();
 console.log(`Ordersaga demo: ${target.mode}\nGateway: ${target.url}\n`);
 const api = createApiClient(target.url, { apiKey });
-// A gateway with API keys and no (admin) key given: one line saying what to pass, not five
-// scenarios of 401s.
-const accessProblem = await gatewayAccessProblem(api, apiKey !== undefined).catch(() => undefined);
+// A gateway with API keys and no (admin) key given, or one that cannot be reached: one line saying
+// what to do, not five scenarios of 401s or "fetch failed" (break13 F5).
+const accessProblem = await gatewayAccessProblem(api, apiKey !== undefined);
 if (accessProblem !== undefined) {
   console.error(`The demo cannot run: ${accessProblem}`);
   await target.end();

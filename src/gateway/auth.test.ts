@@ -70,6 +70,37 @@ describe("gateway: API keys", () => {
   });
 });
 
+// break13 F2: 8 wrong keys on a gateway limited to 6/min answered 401 x8, never 429.
+describe("gateway: failed authentication throttled per client address", () => {
+  it("answers 429 with Retry-After after N failures, to any key from that address, and lets it retry later", async () => {
+    let now = 1_000_000;
+    gw = await startTestGateway({ apiKeys: ["k-1"], authFailuresPerMinute: 3, now: () => now });
+    upstream = await startTestUpstream(gw.registry, "order", "order-a");
+    const guess = (key: string) => fetch(`${gw!.url}/orders/o-1`, { headers: { "x-api-key": key } });
+    const statuses = [];
+    for (const key of ["guess-1", "guess-2", "guess-3", "guess-4"]) statuses.push((await guess(key)).status);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    // The right key is refused too while the address is throttled: otherwise guessing goes on.
+    const blocked = await guess("k-1");
+    expect(blocked.status).toBe(429);
+    expect(((await blocked.json()) as { error: { code: string } }).error.code).toBe("RATE_LIMITED");
+    expect(blocked.headers.get("retry-after")).toBe("20");
+    expect((await fetch(`${gw.url}/health`)).status).toBe(200);
+    expect(upstream.hits).toHaveLength(0);
+    now += 20_000;
+    expect((await guess("k-1")).status).toBe(200);
+    expect((await guess("guess-5")).status).toBe(401);
+    expect((await guess("guess-6")).status).toBe(429);
+  });
+
+  it("is off with 0, and absent in development (no key configured)", async () => {
+    gw = await startTestGateway({ apiKeys: ["k-1"], authFailuresPerMinute: 0 });
+    for (let i = 0; i < 15; i += 1) {
+      expect((await fetch(`${gw.url}/services`, { headers: { "x-api-key": `g-${i}` } })).status).toBe(401);
+    }
+  });
+});
+
 describe("gateway: API key roles (client vs admin)", () => {
   const start = async () => {
     gw = await startTestGateway({ apiKeys: ["client-1"], adminKeys: ["admin-1"] });

@@ -12,6 +12,10 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { errorBody } from "../lib/http/errors.js";
 import { proxyRoutes } from "./routes/table.js";
 import { isSafeMethod } from "./upstream-errors.js";
+import { authFailureThrottle } from "./auth-throttle.js";
+
+/** Failed authentications per client address and minute before 429 (GATEWAY_AUTH_FAILURES_PER_MINUTE). */
+export const DEFAULT_AUTH_FAILURES_PER_MINUTE = 10;
 
 /** Routes open without a key: load balancers and orchestrators probe them. */
 export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(["/health"]);
@@ -68,24 +72,45 @@ export function presentedKey(request: FastifyRequest): string | undefined {
 /**
  * Adds the check to every route but PUBLIC_ROUTES when any key is configured: no key or an unknown
  * one is 401 UNAUTHORIZED; a client key on an admin route (`isAdminRoute`) is 403 ADMIN_REQUIRED.
- * A key listed in both lists is an admin key.
+ * A key listed in both lists is an admin key. An address that failed `failuresPerMinute` times
+ * (default 10; 0: never throttled) gets 429 RATE_LIMITED with `Retry-After` on those routes, any key,
+ * until its budget refills (auth-throttle.ts).
  */
 export function installApiKeyAuth(
   app: FastifyInstance,
   keys: readonly string[],
   adminKeys: readonly string[] = [],
+  throttle: { failuresPerMinute?: number; now?: () => number } = {},
 ): void {
   const roles = new Map<string, ApiKeyRole>();
   for (const key of keys) if (key !== "") roles.set(digest(key), "client");
   for (const key of adminKeys) if (key !== "") roles.set(digest(key), "admin");
   if (roles.size === 0) return;
+  const failures = authFailureThrottle({
+    perMinute: throttle.failuresPerMinute ?? DEFAULT_AUTH_FAILURES_PER_MINUTE,
+    ...(throttle.now ? { now: throttle.now } : {}),
+  });
   app.addHook("onRequest", async (request, reply) => {
     const url = request.routeOptions.url ?? "";
     if (PUBLIC_ROUTES.has(url)) return;
+    const waitMs = failures.blockedForMs(request.ip);
+    if (waitMs > 0) {
+      const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+      return reply
+        .code(429)
+        .header("retry-after", String(seconds))
+        .send(
+          errorBody(
+            "RATE_LIMITED",
+            `Too many failed authentication attempts from this address; retry in ${seconds} s`,
+          ),
+        );
+    }
     const key = presentedKey(request);
     const hash = key === undefined ? undefined : digest(key);
     const role = hash === undefined ? undefined : roles.get(hash);
     if (hash === undefined || role === undefined) {
+      failures.recordFailure(request.ip);
       return reply
         .code(401)
         .header("www-authenticate", 'Bearer realm="ordersaga"')

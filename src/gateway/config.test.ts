@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseEnv } from "../lib/runtime/config.js";
-import { assertSafeGatewayConfig, gatewayEnvSchema } from "./config.js";
+import { assertSafeGatewayConfig, gatewayEnvSchema, MIN_API_KEY_LENGTH } from "./config.js";
 
 describe("gateway configuration", () => {
   it("defaults to port 8080 and no authentication", () => {
@@ -37,6 +37,7 @@ describe("gateway configuration", () => {
 
 describe("gateway configuration in production (fails closed)", () => {
   const secret = "s".repeat(32);
+  const key = "k".repeat(MIN_API_KEY_LENGTH);
   const parse = (env: Record<string, string>) =>
     parseEnv(gatewayEnvSchema, { NODE_ENV: "production", ...env });
 
@@ -48,14 +49,30 @@ describe("gateway configuration in production (fails closed)", () => {
       assertSafeGatewayConfig(parse({ GATEWAY_SHARED_SECRET: secret, GATEWAY_ALLOW_NO_AUTH: "1" })),
     ).not.toThrow();
     expect(() =>
-      assertSafeGatewayConfig(parse({ GATEWAY_SHARED_SECRET: secret, GATEWAY_ADMIN_API_KEYS: "a-1" })),
+      assertSafeGatewayConfig(parse({ GATEWAY_SHARED_SECRET: secret, GATEWAY_ADMIN_API_KEYS: key })),
     ).not.toThrow();
   });
 
   it("refuses to start without GATEWAY_SHARED_SECRET", () => {
-    expect(() => assertSafeGatewayConfig(parse({ GATEWAY_API_KEYS: "k-1" }))).toThrow(
-      /GATEWAY_SHARED_SECRET/,
-    );
+    expect(() => assertSafeGatewayConfig(parse({ GATEWAY_API_KEYS: key }))).toThrow(/GATEWAY_SHARED_SECRET/);
+  });
+
+  // break13 F2: GATEWAY_API_KEYS=a started a production gateway.
+  it("refuses an API key shorter than MIN_API_KEY_LENGTH (32), naming the variable, never the key", () => {
+    for (const variable of ["GATEWAY_API_KEYS", "GATEWAY_ADMIN_API_KEYS"]) {
+      const short = "q".repeat(MIN_API_KEY_LENGTH - 1);
+      const run = () =>
+        assertSafeGatewayConfig(parse({ GATEWAY_SHARED_SECRET: secret, [variable]: `${key},${short}` }));
+      expect(run).toThrow(new RegExp(`${variable} holds 1 key\\(s\\) shorter than 32 characters`));
+      expect(run).not.toThrow(new RegExp(short));
+    }
+    expect(MIN_API_KEY_LENGTH).toBe(32);
+  });
+
+  it("keeps development open to any key length (the demo and the quick start need no setup)", () => {
+    expect(() =>
+      assertSafeGatewayConfig(parseEnv(gatewayEnvSchema, { GATEWAY_API_KEYS: "a" })),
+    ).not.toThrow();
   });
 
   it("starts open in development with no key and no secret (quick start, demo)", () => {

@@ -5,6 +5,15 @@ import { placeholderMessage, placeholderVariables } from "../lib/security/placeh
 import { DEFAULT_MAX_BODY_BYTES } from "./upstream-call.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/**
+ * Shortest API key production accepts (characters), the same floor as GATEWAY_SHARED_SECRET. A key
+ * is a bearer secret checked online: 32 hex characters (`openssl rand -hex 16`) carry 128 random
+ * bits, above the 112 bits NIST SP 800-131A Rev. 2 sets as the minimum security strength and OWASP
+ * ASVS 4.0.3 V2.6.2 asks of look-up secrets. Length is what can be checked; randomness is the
+ * operator's part (docs/security.md says how to make a key).
+ */
+export const MIN_API_KEY_LENGTH = 32;
 const keyList = z
   .string()
   .optional()
@@ -40,6 +49,11 @@ export const gatewayEnvSchema = z.object({
   /** Requests one API key may send at once before the per-minute rate applies. */
   GATEWAY_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(200),
   /**
+   * Failed authentications (no key or a wrong one) one client address may make at once, then per
+   * minute, before every route needing a key answers it 429 RATE_LIMITED (0: never throttled).
+   */
+  GATEWAY_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).default(10),
+  /**
    * Secret the gateway signs every call to a service with (`X-Gateway-Auth`); services set to the
    * same secret refuse calls without it. At least 32 characters; required with NODE_ENV=production.
    */
@@ -61,7 +75,8 @@ export type GatewayEnv = z.output<typeof gatewayEnvSchema>;
  * Fails closed (issue 12 item 4): with NODE_ENV=production the gateway does not start without an
  * API key unless GATEWAY_ALLOW_NO_AUTH=1 says so, nor without GATEWAY_SHARED_SECRET (the services
  * would refuse its calls, or, open, be reachable around it; `embedded`: the system in one process
- * makes its own), nor with a `.env.example` placeholder as a secret. Throws an Error naming the
+ * makes its own), nor with a `.env.example` placeholder as a secret, nor with an API key shorter
+ * than MIN_API_KEY_LENGTH. Throws an Error naming the
  * variable.
  */
 export function assertSafeGatewayConfig(env: GatewayEnv, options: { embedded?: boolean } = {}): void {
@@ -73,6 +88,17 @@ export function assertSafeGatewayConfig(env: GatewayEnv, options: { embedded?: b
     "REDIS_PASSWORD",
   ]);
   if (placeholders.length > 0) throw new Error(placeholderMessage(placeholders));
+  // break13 F2: a one-character key was accepted while the shared secret needs 32. Only the
+  // variable and the count are named: the key itself never reaches a log.
+  for (const variable of ["GATEWAY_API_KEYS", "GATEWAY_ADMIN_API_KEYS"] as const) {
+    const short = env[variable].filter((key) => key.length < MIN_API_KEY_LENGTH).length;
+    if (short > 0) {
+      throw new Error(
+        `refusing to start in production: ${variable} holds ${short} key(s) shorter than ` +
+          `${MIN_API_KEY_LENGTH} characters (make one with: openssl rand -hex 16)`,
+      );
+    }
+  }
   const keys = env.GATEWAY_API_KEYS.length + env.GATEWAY_ADMIN_API_KEYS.length;
   if (keys === 0 && env.GATEWAY_ALLOW_NO_AUTH !== "1") {
     throw new Error(

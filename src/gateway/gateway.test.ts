@@ -1,3 +1,4 @@
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
 
@@ -69,6 +70,17 @@ afterAll(async () => {
 });
 
 describe("gateway: users", () => {
+  // break13 F8: the edge refused {"phone": null} (400 expected string), so a phone could not be removed.
+  it("forwards PUT /users/:id {phone: null} (removes the phone) and still refuses an empty phone", async () => {
+    const put = (body: string) =>
+      fetch(`${gw.url}/users/u-1`, { method: "PUT", headers: { "content-type": "application/json" }, body });
+    expect((await put('{"phone":null}')).status).toBe(200);
+    expect(users.hits.at(-1)).toMatchObject({ method: "PUT", rawBody: '{"phone":null}' });
+    const empty = await put('{"phone":""}');
+    expect(empty.status).toBe(400);
+    expect(errorCode(await empty.json())).toBe("VALIDATION_FAILED");
+  });
+
   it("creates a user (201) and forwards the body byte for byte", async () => {
     const text = '{"email":"ann@example.com",  "name":"Ann"}';
     const res = await fetch(`${gw.url}/users`, {
@@ -188,6 +200,61 @@ describe("gateway: malformed input", () => {
     const { error } = (await poisoned.json()) as { error: { code: string; message: string } };
     expect(error.code).toBe("MALFORMED_JSON");
     expect(error.message).toMatch(/reserved key/);
+  });
+
+  // break13 F3, F4: invalid UTF-8 was forwarded as U+FFFD (and stored), a declared charset was
+  // ignored, and a gzip body read as "not valid JSON".
+  const bytes = (body: Uint8Array | string, headers: Record<string, string>, path = "/orders") =>
+    fetch(`${gw.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: typeof body === "string" ? body : Buffer.from(body),
+    });
+  const latin1 = Buffer.concat([Buffer.from('{"userId":"Jos'), Buffer.from([0xe9]), Buffer.from('"}')]);
+  const validOrder = JSON.stringify({
+    userId: "u-1",
+    items: [{ productId: "p-1", quantity: 2 }],
+    payment: { token: "tok_visa" },
+  });
+  const validUser = JSON.stringify({ email: "jose@example.com", name: "José" });
+
+  it("refuses a body that is not UTF-8 with 400 MALFORMED_JSON and forwards nothing", async () => {
+    const before = orders.hits.length;
+    const invalid = Buffer.concat([Buffer.from('{"userId":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+    for (const body of [invalid, latin1]) {
+      const res = await bytes(body, {});
+      expect(res.status).toBe(400);
+      const { error } = (await res.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe("MALFORMED_JSON");
+      expect(error.message).toMatch(/not valid UTF-8/);
+    }
+    expect(orders.hits.length).toBe(before);
+  });
+
+  it("answers 415 UNSUPPORTED_MEDIA_TYPE to a charset other than UTF-8, and takes utf-8 in any spelling", async () => {
+    const before = orders.hits.length;
+    const res = await bytes(latin1, { "content-type": "application/json; charset=iso-8859-1" });
+    expect(res.status).toBe(415);
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+    expect(error.message).toMatch(/iso-8859-1/);
+    expect(orders.hits.length).toBe(before);
+    for (const type of ["application/json; charset=utf-8", 'application/json; Charset="UTF8"']) {
+      const ok = await bytes(validUser, { "content-type": type }, "/users");
+      expect(ok.status, type).toBeLessThan(300);
+      expect(users.hits.at(-1)?.rawBody).toBe(validUser);
+    }
+  });
+
+  it("answers 415 UNSUPPORTED_CONTENT_ENCODING to a compressed body, not MALFORMED_JSON", async () => {
+    const before = orders.hits.length;
+    const res = await bytes(gzipSync('{"userId":"u-1"}'), { "content-encoding": "gzip" });
+    expect(res.status).toBe(415);
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe("UNSUPPORTED_CONTENT_ENCODING");
+    expect(error.message).toMatch(/gzip/);
+    expect(orders.hits.length).toBe(before);
+    expect((await bytes(validOrder, { "content-encoding": "identity" })).status).toBeLessThan(300);
   });
 
   it("answers 413 PAYLOAD_TOO_LARGE to an oversize body", async () => {

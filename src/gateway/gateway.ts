@@ -58,6 +58,8 @@ export interface GatewayOptions {
   adminKeys?: readonly string[];
   /** Per-API-key token bucket (default 1 200/min, burst 200); `perMinute: 0` turns it off. */
   rateLimit?: { perMinute: number; burst?: number };
+  /** Failed authentications per client address and minute before 429 (default 10; 0: off). */
+  authFailuresPerMinute?: number;
   /** Secret every call to a service is signed with (`X-Gateway-Auth`); unset: unsigned calls. */
   sharedSecret?: string;
   /** Time budget of one upstream attempt (default 10 000 ms): then 504 UPSTREAM_TIMEOUT. */
@@ -269,7 +271,12 @@ function buildApp(parts: AppParts): FastifyInstance {
     errorLog: parts.logger,
   });
   installJsonBodyParser(app);
-  installApiKeyAuth(app, parts.options.apiKeys ?? [], parts.options.adminKeys ?? []);
+  installApiKeyAuth(app, parts.options.apiKeys ?? [], parts.options.adminKeys ?? [], {
+    ...(parts.options.authFailuresPerMinute === undefined
+      ? {}
+      : { failuresPerMinute: parts.options.authFailuresPerMinute }),
+    now,
+  });
   installRateLimit(app, {
     perMinute: parts.options.rateLimit?.perMinute ?? DEFAULT_RATE_LIMIT.perMinute,
     burst: parts.options.rateLimit?.burst ?? DEFAULT_RATE_LIMIT.burst,

@@ -3,6 +3,7 @@
  * original text is kept, so a validated body is forwarded byte for byte instead of re-serialised.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { decodeJsonBody } from "../lib/http/body-text.js";
 import { explainJsonError } from "../lib/http/server.js";
 
 const rawBodies = new WeakMap<FastifyRequest, string>();
@@ -11,8 +12,16 @@ const rawBodies = new WeakMap<FastifyRequest, string>();
 export function installJsonBodyParser(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser("error", "error");
   app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
-    const text = typeof body === "string" ? body : body.toString("utf8");
+  // As bytes, decoded strictly: invalid UTF-8, another charset or a Content-Encoding is refused,
+  // never forwarded altered (break13 F3, F4).
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    let text: string;
+    try {
+      text = decodeJsonBody(request.headers, body);
+    } catch (error) {
+      done(error as Error, undefined);
+      return;
+    }
     if (text.trim() === "") {
       done(null, undefined);
       return;

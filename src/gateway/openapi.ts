@@ -97,11 +97,12 @@ function responses(route: RouteDoc, authRequired: boolean): Json {
   if (takesInput) answers[400] ??= "Invalid input: the details name each field and its format";
   if (route.body) {
     answers[413] ??= "Body over the size limit";
-    answers[415] ??= "Body that is not application/json";
+    answers[415] ??= "Body that is not application/json (UTF-8), or sent with a Content-Encoding";
   }
   if (authRequired && route.authenticated !== false) {
     answers[401] ??= "Missing or invalid API key";
-    answers[429] ??= "This API key is over its rate limit (RATE_LIMITED, Retry-After)";
+    answers[429] ??=
+      "This API key is over its rate limit, or this address failed authentication too often (RATE_LIMITED, Retry-After)";
     if (isAdminRoute(route.method, route.url))
       answers[403] ??= "A client key on an admin operation (ADMIN_REQUIRED)";
   }

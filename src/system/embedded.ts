@@ -32,6 +32,8 @@ export interface EmbeddedSystemOptions {
   adminKeys?: readonly string[];
   /** Per-API-key rate limit (the gateway's default if unset). */
   rateLimit?: { perMinute: number; burst?: number };
+  /** Failed authentications per client address and minute before 429 (gateway default 10; 0: off). */
+  authFailuresPerMinute?: number;
   /**
    * The secret the gateway signs its calls to the services with; default: a random one made here,
    * so the services' ports serve only this gateway with no setup.
@@ -90,6 +92,9 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
       ...(options.adminKeys ? { adminKeys: options.adminKeys } : {}),
       sharedSecret,
       ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
+      ...(options.authFailuresPerMinute === undefined
+        ? {}
+        : { authFailuresPerMinute: options.authFailuresPerMinute }),
       ...(options.upstreamTimeoutMs ? { upstreamTimeoutMs: options.upstreamTimeoutMs } : {}),
       ...(options.healthCheckIntervalMs ? { healthCheckIntervalMs: options.healthCheckIntervalMs } : {}),
     });

@@ -55,6 +55,20 @@ describe("in production", () => {
     expect(output).toContain("GATEWAY_ALLOW_NO_AUTH=1");
   }, 60_000);
 
+  // break13 F2: GATEWAY_API_KEYS=a started ("gateway started", auth: true).
+  it("the gateway refuses a one-character API key with one line naming the variable and the minimum", async () => {
+    const { code, output } = await runToExit("src/gateway/main.ts", {
+      NODE_ENV: "production",
+      GATEWAY_PORT: "0",
+      GATEWAY_SHARED_SECRET: secret,
+      GATEWAY_API_KEYS: "a",
+      GATEWAY_ADMIN_API_KEYS: "b".repeat(40),
+    });
+    expect(code).toBe(1);
+    expect(output).toMatch(/GATEWAY_API_KEYS holds 1 key\(s\) shorter than 32 characters/);
+    expect(output).not.toContain("gateway started");
+  }, 60_000);
+
   it("a service refuses to start without GATEWAY_SHARED_SECRET", async () => {
     const { code, output } = await runToExit("src/services/payment/main.ts", {
       NODE_ENV: "production",
@@ -119,7 +133,7 @@ describe("in production", () => {
     const { code, output } = await runToExit("src/system/start-embedded.ts", {
       NODE_ENV: "production",
       GATEWAY_PORT: "0",
-      GATEWAY_API_KEYS: "a-real-client-key-0123456789",
+      GATEWAY_API_KEYS: "a-real-client-key-0123456789abcdef",
       BUS_SIGNING_KEYS: signingKeys,
       PAYMENT_TOKEN_PUBLIC_KEY: "replace-with-the-public-key",
     });
@@ -132,7 +146,7 @@ describe("in production", () => {
       NODE_ENV: "production",
       GATEWAY_PORT: "0",
       REDIS_URL: undefined,
-      GATEWAY_API_KEYS: "a-real-client-key-0123456789",
+      GATEWAY_API_KEYS: "a-real-client-key-0123456789abcdef",
       // Every key, so the memory mode is the one thing refused (on main this system started).
       BUS_SIGNING_KEYS: signingKeys,
       ...generateTokenKeys(),

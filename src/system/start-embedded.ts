@@ -130,6 +130,7 @@ const system = await startEmbeddedSystem({
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
   rateLimit: { perMinute: env.GATEWAY_RATE_LIMIT_PER_MINUTE, burst: env.GATEWAY_RATE_LIMIT_BURST },
+  authFailuresPerMinute: env.GATEWAY_AUTH_FAILURES_PER_MINUTE,
 }).catch((error: unknown) =>
   fail("Ordersaga", error, env.GATEWAY_PORT, { variable: "GATEWAY_HOST", host: env.GATEWAY_HOST }),
 );

@@ -76,7 +76,7 @@ describeWithRedis("production start without keys", (getRedis) => {
     const r = run("src/system/start-embedded.ts", {
       REDIS_URL: getRedis().url,
       GATEWAY_PORT: "0",
-      GATEWAY_API_KEYS: "a-real-client-key-0123456789",
+      GATEWAY_API_KEYS: "a-real-client-key-0123456789abcdef",
     });
     expect(await r.exited).toBe(1);
     expect(r.output()).toMatch(
@@ -95,7 +95,7 @@ describeWithRedis("production start without keys", (getRedis) => {
         const r = run("src/system/start-embedded.ts", {
           REDIS_URL: getRedis().url,
           GATEWAY_PORT: "0",
-          GATEWAY_API_KEYS: "a-real-client-key-0123456789",
+          GATEWAY_API_KEYS: "a-real-client-key-0123456789abcdef",
           BUS_SIGNING_KEYS: Keyring.generate([...SERVICES.map((s) => s.name), "gateway"]).serialize(),
           ...generateTokenKeys(),
           ...generateUserDataKeys(),

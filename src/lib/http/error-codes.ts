@@ -16,7 +16,8 @@ export const ERROR_CODES = {
   },
   MALFORMED_JSON: {
     status: 400,
-    description: 'The body is not JSON, or uses a reserved key ("__proto__", "constructor.prototype")',
+    description:
+      'The body is not JSON, is not valid UTF-8, or uses a reserved key ("__proto__", "constructor.prototype")',
   },
   INVALID_PAYLOAD: { status: 400, description: "A bus message's payload does not match its event schema" },
   DLQ_INVALID: { status: 400, description: "A dead-letter operation's criteria are invalid" },
@@ -74,7 +75,15 @@ export const ERROR_CODES = {
     description:
       "A path segment (an id) is over 1,000 characters; `details: { maxPathSegmentLength }`, the URL is not echoed back",
   },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, description: "A body that is not `Content-Type: application/json`" },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    description:
+      "A body that is not `Content-Type: application/json`, or declares a charset other than UTF-8",
+  },
+  UNSUPPORTED_CONTENT_ENCODING: {
+    status: 415,
+    description: "A body sent with a `Content-Encoding` (gzip, br...): send the JSON uncompressed",
+  },
   IDEMPOTENCY_KEY_REUSED: {
     status: 422,
     description: "This client used the Idempotency-Key with a different body within 24 h",
@@ -82,7 +91,7 @@ export const ERROR_CODES = {
   RATE_LIMITED: {
     status: 429,
     description:
-      "This API key sent more than `GATEWAY_RATE_LIMIT_PER_MINUTE` requests (after its burst); `Retry-After` says when to retry",
+      "This API key sent more than `GATEWAY_RATE_LIMIT_PER_MINUTE` requests (after its burst), or this address failed authentication more than `GATEWAY_AUTH_FAILURES_PER_MINUTE` times; `Retry-After` says when to retry",
   },
   HEADERS_TOO_LARGE: {
     status: 431,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { once } from "node:events";
 import { connect } from "node:net";
+import { gzipSync } from "node:zlib";
 import { z } from "zod";
 import { ReplyLostError } from "../redis/resend-guard.js";
 import { AppError } from "./errors.js";
@@ -68,6 +69,41 @@ describe("HTTP server errors", () => {
     expect(big.status).toBe(413);
     expect(((await big.json()) as { error: { code: string } }).error.code).toBe("PAYLOAD_TOO_LARGE");
     expect((await post("name=x", "text/plain")).status).toBe(415);
+  });
+
+  // break13 F3, F4: the services decoded bodies lossily too (U+FFFD stored), ignored the charset,
+  // and read a gzip body as "not valid JSON".
+  it("refuses invalid UTF-8 (400), another charset (415) and a Content-Encoding (415)", async () => {
+    const send = (body: Buffer, headers: Record<string, string> = {}) =>
+      fetch(`${base}/echo`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body,
+      });
+    const codeOf = async (res: Response) => ({
+      status: res.status,
+      code: ((await res.json()) as { error: { code: string } }).error.code,
+    });
+    const invalid = Buffer.concat([
+      Buffer.from('{"name":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('","n":1}'),
+    ]);
+    expect(await codeOf(await send(invalid))).toEqual({ status: 400, code: "MALFORMED_JSON" });
+    const latin1 = Buffer.concat([Buffer.from('{"name":"Jos'), Buffer.from([0xe9]), Buffer.from('","n":1}')]);
+    expect(
+      await codeOf(await send(latin1, { "content-type": "application/json; charset=iso-8859-1" })),
+    ).toEqual({ status: 415, code: "UNSUPPORTED_MEDIA_TYPE" });
+    const gz = gzipSync('{"name":"x","n":1}');
+    expect(await codeOf(await send(gz, { "content-encoding": "gzip" }))).toEqual({
+      status: 415,
+      code: "UNSUPPORTED_CONTENT_ENCODING",
+    });
+    const ok = await send(Buffer.from('{"name":"José","n":1}'), {
+      "content-type": "application/json; charset=utf-8",
+    });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ name: "José", n: 1 });
   });
 
   it("hides internal errors behind a generic 500", async () => {

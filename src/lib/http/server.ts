@@ -10,6 +10,7 @@ import type { z } from "zod";
 import { parseTraceparent } from "../bus/traceparent.js";
 import { activeTraceFields, tracingEnabled } from "../observability/spans.js";
 import { type IncomingTraceContext, installServerSpans } from "./tracing.js";
+import { decodeJsonBody } from "./body-text.js";
 import { AppError, errorBody, knownStatus, statusForCode, toIssues, validationFailed } from "./errors.js";
 
 export interface HttpServerOptions {
@@ -237,8 +238,15 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
   // reserved key said (break10 F6: it read "not valid JSON" for valid JSON).
   const parseJson = app.getDefaultJsonParser("error", "error");
   app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
-    const text = typeof body === "string" ? body : body.toString("utf8");
+  // As bytes, decoded strictly: invalid UTF-8 is refused, not altered (break13 F3, F4).
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    let text: string;
+    try {
+      text = decodeJsonBody(request.headers, body);
+    } catch (error) {
+      done(error as Error, undefined);
+      return;
+    }
     parseJson(request, text, (error, value) => done(error ? explainJsonError(text, error) : null, value));
   });
   app.setErrorHandler((error, request, reply) => {

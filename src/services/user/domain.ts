@@ -42,7 +42,10 @@ export interface UpdateOutcome {
   changed: UserField[];
 }
 
-/** Applies the fields present in `body`; unspecified preference channels keep their current value. */
+/**
+ * Applies the fields present in `body` (`phone: null` removes the phone); unspecified preference
+ * channels keep their current value.
+ */
 export function applyUpdate(current: User, body: UpdateUserBody, nowIso: string): UpdateOutcome {
   const next: User = { ...current, preferences: { ...current.preferences } };
   const changed: UserField[] = [];
@@ -54,7 +57,13 @@ export function applyUpdate(current: User, body: UpdateUserBody, nowIso: string)
     next.name = body.name;
     changed.push("name");
   }
-  if (body.phone !== undefined && body.phone !== current.phone) {
+  if (body.phone === null) {
+    // Removed: the record is rewritten without it, and user.updated carries no phone.
+    if (current.phone !== undefined) {
+      delete next.phone;
+      changed.push("phone");
+    }
+  } else if (body.phone !== undefined && body.phone !== current.phone) {
     next.phone = body.phone;
     changed.push("phone");
   }

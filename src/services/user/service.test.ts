@@ -8,6 +8,7 @@ import { describeWithRedis } from "../../test-support/redis.js";
 import { sleep, waitFor } from "../../test-support/wait.js";
 import { generateUserDataKeys, userDataCipherFromEnv } from "../../lib/security/user-data.js";
 import { newUser } from "./domain.js";
+import { userKey } from "./keys.js";
 import { RedisUserStore } from "./redis-store.js";
 import { userService } from "./service.js";
 import { type Observer, observe, testPublisher } from "../../test-support/observer.js";
@@ -147,6 +148,33 @@ describe("user service (memory platform)", () => {
     ]);
   });
 
+  // break13 F8: PUT {"phone": null} was 400 "expected string, received null": a phone could not be removed.
+  it("removes the phone on PUT {phone: null}: gone from GET, user.updated carries no phone and names it changed", async () => {
+    const created = await h.call("POST", "/users", { email: "p@x.test", name: "P", phone: "+15550001111" });
+    const id = String(created.body.id);
+    const removed = await h.call("PUT", `/users/${id}`, { phone: null });
+    expect(removed.status).toBe(200);
+    expect(removed.body).not.toHaveProperty("phone");
+    const read = await h.call("GET", `/users/${id}`);
+    expect(read.body).not.toHaveProperty("phone");
+    expect(read.body).toMatchObject({ email: "p@x.test", name: "P" });
+    // Removing it again changes nothing: 200, no second event.
+    expect((await h.call("PUT", `/users/${id}`, { phone: null })).status).toBe(200);
+    const [update] = await eventsOf(h, "user.updated", 1);
+    expect(update?.payload).toEqual({
+      userId: id,
+      email: expect.stringMatching(/^enc1\./),
+      name: "P",
+      preferences: created.body.preferences,
+      changed: ["phone"],
+    });
+    await h.call("PUT", `/users/${id}`, { name: "Q" });
+    await eventsOf(h, "user.updated", 2);
+    expect(h.observer.of("user.updated")).toHaveLength(2);
+    // Only null removes: an empty string is still refused.
+    expect((await h.call("PUT", `/users/${id}`, { phone: "" })).status).toBe(400);
+  });
+
   it("answers 404 for an unknown user and 409 when an update takes another user's email", async () => {
     expect((await h.call("GET", "/users/nobody")).status).toBe(404);
     // Break10: an id with a control character is refused with the id's format, not looked up.
@@ -232,6 +260,20 @@ describeWithRedis("user service (Redis platform)", (getRedis) => {
   it("lets exactly one of 10 parallel creates with one email succeed", async () => {
     expect(await createManyWithOneEmail(h)).toEqual([201, ...Array(9).fill(409)]);
     await waitFor(() => h.observer.of("user.created").length === 1);
+  });
+
+  // break13 F8: the stored record loses its sealed phone too.
+  it("drops the sealed phone from the stored record on PUT {phone: null}", async () => {
+    const created = await h.call("POST", "/users", { email: "p@x.test", name: "P", phone: "+15550001111" });
+    const id = String(created.body.id);
+    const stored = async () =>
+      JSON.parse((await getRedis().client().hget(userKey(id), "data")) ?? "{}") as Record<string, unknown>;
+    expect((await stored()).phone).toMatch(/^enc1\./);
+    expect((await h.call("PUT", `/users/${id}`, { phone: null })).status).toBe(200);
+    const after = await stored();
+    expect(after).not.toHaveProperty("phone");
+    expect(after.email).toMatch(/^enc1\./);
+    expect((await h.call("GET", `/users/${id}`)).body).not.toHaveProperty("phone");
   });
 
   it("names a user stored under a data key it lacks (USER_DATA_UNREADABLE), not a bare 500 INTERNAL", async () => {

@@ -231,6 +231,23 @@ describe("gateway: dead-letter listing, pages and time filters", () => {
       expect((await call("GET", `/dlq?from=${example}`)).status, example).toBe(200);
     }
   });
+
+  // break12 F1: the body's limit reused the query string's schema, so every JSON number was refused.
+  it("takes a bulk retry's body limit as a JSON integer (a decimal string still works), and names it in a 400", async () => {
+    const byNumber = await call("POST", "/dlq/retry", { status: "dead", limit: 1 });
+    expect(byNumber.status).toBe(200);
+    expect(byNumber.body).toEqual({ retried: [first.id], failed: [] });
+    const byString = await call("POST", "/dlq/retry", { status: "dead", limit: "1" });
+    expect(byString.body).toEqual({ retried: [second.id], failed: [] });
+    for (const limit of [0, 1001, 1.5, "1e2", null]) {
+      const refused = await call("POST", "/dlq/retry", { status: "dead", limit });
+      expect(refused.status, JSON.stringify(limit)).toBe(400);
+      expect((refused.body.error as { details: unknown[] }).details).toEqual([
+        { path: "limit", message: "limit: an integer from 1 to 1000" },
+      ]);
+    }
+    await waitFor(() => received.length === 2, 2_000, "both redeliveries");
+  });
 });
 
 describe("secrets in dead-lettered bodies", () => {

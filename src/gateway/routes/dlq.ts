@@ -3,7 +3,7 @@
  * Every change is audited with the caller (the API key's digest prefix, or "anonymous").
  * Record ids contain `|`: clients send them URL-encoded.
  */
-import { pageLimit } from "../../lib/http/query.js";
+import { bodyLimit, pageLimit } from "../../lib/http/query.js";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { DeadLetterQueue } from "../../lib/dlq/dead-letter-queue.js";
@@ -56,6 +56,8 @@ export const DlqBulkRetryBody = z
     ids: z.array(z.string().min(1)).min(1).max(1_000).optional(),
     detail: z.string().max(500).optional(),
     ...DlqFilterQuery.shape,
+    // A JSON body's number, not the query string's digits (break12 F1).
+    limit: bodyLimit(1_000).optional(),
   })
   .superRefine((body, ctx) => {
     if (body.ids === undefined) return;

@@ -1,5 +1,5 @@
 export * from "./error-codes.js";
 export * from "./errors.js";
 export { createHttpServer, type HttpServerOptions, parseInput, parseQuery } from "./server.js";
-export { pageLimit } from "./query.js";
+export { bodyLimit, pageLimit } from "./query.js";
 export { CLIENT_HEADER } from "./headers.js";

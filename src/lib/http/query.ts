@@ -1,4 +1,4 @@
-/** Query-parameter schemas shared by every list route. */
+/** Page-size schemas shared by every list route: the query string's, and a JSON body's. */
 import { z } from "zod";
 
 /**
@@ -14,4 +14,20 @@ export function pageLimit(max: number) {
     .regex(/^[0-9]{1,9}$/, format)
     .transform(Number)
     .pipe(z.number().int(format).min(1, format).max(max, format));
+}
+
+/**
+ * A page size (or a count cap) in a JSON body: a JSON integer from 1 to `max`, or, for clients
+ * that copied the query string's form, the same decimal-digit string `pageLimit` takes (it was the
+ * only form the DLQ bulk retry took before break12 F1). A body must not reuse `pageLimit`: a JSON
+ * number is not a string, so every number was refused. One message for every refusal
+ * (`limit: an integer from 1 to 1000`), at the body path `limit`.
+ */
+export function bodyLimit(max: number) {
+  const format = `limit: an integer from 1 to ${max}`;
+  // abort: a huge number fails once (range), not also as an unsafe integer with the same message.
+  const inRange = { error: format, abort: true };
+  return z.union([z.number(format).min(1, inRange).max(max, inRange).int(format), pageLimit(max)], {
+    error: format,
+  });
 }

@@ -70,7 +70,9 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
    * Asks the carrier what the order's booking key did, with backoff (`carrierRetrieveBackoffMs`,
    * doubled per try), while it cannot be asked or answers "in progress". Throws a retryable
    * `CARRIER_OUTCOME_UNKNOWN` when it still cannot tell: the redelivered request books again with
-   * the same key, which replays the first booking or makes it for the first time.
+   * the same key, which replays the first booking or makes it for the first time. Unknown is not
+   * failed: the request is registered must-complete (service.ts), so it keeps asking until the
+   * carrier answers or the saga's cancel by key settles the order (break12 F3).
    */
   async function retrieve(orderId: string, first: unknown): Promise<CarrierBooking | undefined> {
     let last = first;

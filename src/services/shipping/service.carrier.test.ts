@@ -13,7 +13,15 @@ import { createMemoryPlatform, createRedisPlatform, type Platform } from "../../
 import { startService } from "../../lib/runtime/service-host.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { sleep, waitFor } from "../../test-support/wait.js";
-import { type Carrier, type CarrierBooking, SimulatedCarrier } from "./carrier.js";
+import {
+  type Carrier,
+  CARRIER_NAME,
+  type CarrierBooking,
+  CarrierError,
+  carrierKeyFor,
+  SimulatedCarrier,
+  trackingNumberFor,
+} from "./carrier.js";
 import { RedisCarrierLedger } from "./carrier-redis-ledger.js";
 import { createShippingService, type ShippingServiceOptions } from "./service.js";
 
@@ -44,17 +52,63 @@ async function observe(platform: Platform) {
  * The simulated carrier, whose retrieve-by-key cannot be reached for its first `unreachable`
  * calls (a carrier API that times out on lookups too): bookings and the ledger are the real ones.
  */
-function withUnreachableRetrieve(carrier: SimulatedCarrier, unreachable: number): Carrier {
+function withUnreachableRetrieve(
+  carrier: SimulatedCarrier,
+  unreachable: number,
+  onFailed: () => void = () => undefined,
+): Carrier {
   let left = unreachable;
   return {
     prepare: (request, signal) => carrier.prepare(request, signal),
     cancel: (key, orderId, signal) => carrier.cancel(key, orderId, signal),
     retrieve: async (key, signal) => {
-      if (left-- > 0) throw new Error("carrier lookup unreachable (simulated)");
+      if (left-- > 0) {
+        onFailed();
+        throw new Error("carrier lookup unreachable (simulated)");
+      }
       return carrier.retrieve(key, signal);
     },
   };
 }
+
+/** Counts into `counts` the calls the carrier answered "in progress" (`request_in_progress`), by kind. */
+function countingInProgress(
+  carrier: SimulatedCarrier,
+  counts: { retrieve: number; cancel: number },
+): Carrier {
+  const counted =
+    <A extends unknown[], R>(kind: keyof typeof counts, call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await call(...args);
+      } catch (error) {
+        if (error instanceof CarrierError && error.code === "request_in_progress") counts[kind]++;
+        throw error;
+      }
+    };
+  return {
+    prepare: (request, signal) => carrier.prepare(request, signal),
+    retrieve: counted("retrieve", (key: string, signal?: AbortSignal) => carrier.retrieve(key, signal)),
+    cancel: counted("cancel", (key: string, orderId: string, signal?: AbortSignal) =>
+      carrier.cancel(key, orderId, signal),
+    ),
+  };
+}
+
+/** The booking another instance's call makes at the carrier (the simulated carrier's own shape). */
+const bookingOf = (orderId: string): CarrierBooking => {
+  const at = new Date().toISOString();
+  return {
+    idempotencyKey: carrierKeyFor(orderId),
+    orderId,
+    status: "booked",
+    shipmentId: `ship-${orderId}`,
+    trackingNumber: trackingNumberFor(orderId),
+    carrier: CARRIER_NAME,
+    createdAt: at,
+    updatedAt: at,
+  };
+};
 
 const request = (orderId: string, productId: string) => ({
   orderId,
@@ -112,7 +166,9 @@ function carrierSuite(
       };
       const bookings = async (orderId: string): Promise<CarrierBooking[]> =>
         (await simulated.ledger.list()).filter((b) => b.orderId === orderId);
-      return { platform, saga, shipment, bookings, ...observer };
+      const deadLetters = () => t.platform.deadLetters.list();
+      const t = { platform, saga, shipment, bookings, carrier: simulated, deadLetters, ...observer };
+      return t;
     }
 
     it("a booking answered after the timeout (lateship-) is learned by key: one shipment, prepared once", async () => {
@@ -147,10 +203,12 @@ function carrierSuite(
 
     it("a cancel of a late booking this service never recorded finds it at the carrier and cancels it", async () => {
       // The carrier books; its answer is late and lookups keep failing, so nothing is recorded here
-      // (the request ends in the DLQ): the saga's deadline then sends the cancel.
-      const t = await setup({}, (c) => withUnreachableRetrieve(c, 1_000));
+      // (the request waits, redelivered: the outcome is unknown, break12 F3): the saga's deadline
+      // then sends the cancel.
+      let failedLookups = 0;
+      const t = await setup({}, (c) => withUnreachableRetrieve(c, 1_000, () => failedLookups++));
       await t.saga.publish("shipping.shipment.requested", request("orphan-1", "lateship-crate"));
-      await waitFor(async () => (await t.platform.deadLetters.list()).length === 1, 30_000);
+      await waitFor(() => failedLookups > 3, 30_000, "a redelivered request asks again");
       expect((await t.shipment("orphan-1")).status).toBe(404);
       const [booking] = await t.bookings("orphan-1");
       expect(booking).toMatchObject({ status: "booked" });
@@ -173,6 +231,82 @@ function carrierSuite(
       await sleep(300);
       expect(t.of("shipping.shipment.prepared", "orphan-1")).toEqual([]);
       expect(await t.bookings("orphan-1")).toHaveLength(1);
+      expect(await t.deadLetters()).toEqual([]);
+    });
+
+    // break12 F3: a shipping instance killed (or stopped) mid-booking leaves its call in flight at
+    // the carrier; the instance that takes over meets "in progress". The outcome is unknown, not a
+    // failure (DESIGN §6): the request waits on the must-complete policy, past the 3 attempts the
+    // default policy dead-lettered it after, until the carrier answers.
+    it("a booking left in flight by a dead instance is waited for past 3 attempts, then learned: prepared, nothing dead-lettered", async () => {
+      const inProgress = { retrieve: 0, cancel: 0 };
+      const t = await setup({}, (c) => countingInProgress(c, inProgress));
+      const key = carrierKeyFor("taken-1");
+      // The dead instance's booking call, still in flight at the carrier (its lease outlives the test).
+      expect(await t.carrier.ledger.beginCall(key, 300_000)).toBe(true);
+      await t.saga.publish("shipping.shipment.requested", request("taken-1", "slowship-crate"));
+      // More lookups than 3 deliveries of 3 each (the default policy's budget), or its dead letter.
+      await waitFor(
+        async () => inProgress.retrieve > 9 || (await t.deadLetters()).length > 0,
+        60_000,
+        "a fourth delivery (or a dead letter)",
+      );
+      expect(await t.deadLetters()).toEqual([]);
+      // The carrier's call ends: it booked.
+      const booking = bookingOf("taken-1");
+      await t.carrier.ledger.putIfAbsent(booking);
+      await t.carrier.ledger.endCall(key);
+      await waitFor(
+        async () =>
+          t.of("shipping.shipment.prepared", "taken-1").length > 0 || (await t.deadLetters()).length > 0,
+        60_000,
+        "prepared (or a dead letter)",
+      );
+      expect(await t.deadLetters()).toEqual([]);
+      expect(t.of("shipping.shipment.prepared", "taken-1").map((e) => e.payload.shipmentId)).toEqual([
+        booking.shipmentId,
+      ]);
+      expect((await t.shipment("taken-1")).body).toMatchObject({
+        status: "prepared",
+        shipmentId: booking.shipmentId,
+      });
+      expect(await t.bookings("taken-1")).toMatchObject([
+        { status: "booked", shipmentId: booking.shipmentId },
+      ]);
+    });
+
+    it("a booking left in flight past the saga's deadline is cancelled by key once the carrier answers, nothing dead-lettered", async () => {
+      const inProgress = { retrieve: 0, cancel: 0 };
+      const t = await setup({}, (c) => countingInProgress(c, inProgress));
+      const key = carrierKeyFor("taken-2");
+      expect(await t.carrier.ledger.beginCall(key, 300_000)).toBe(true);
+      await t.saga.publish("shipping.shipment.requested", request("taken-2", "slowship-crate"));
+      await waitFor(
+        async () => inProgress.retrieve > 9 || (await t.deadLetters()).length > 0,
+        60_000,
+        "a fourth delivery (or a dead letter)",
+      );
+      // The step's deadline passes first: the saga cancels by key, and the cancel meets the call too.
+      await t.saga.publish("order.compensation.shipment.cancel", { orderId: "taken-2", reason: "timed out" });
+      await waitFor(() => inProgress.cancel > 0, 60_000, "the cancel meets the call in flight");
+      const booking = bookingOf("taken-2");
+      await t.carrier.ledger.putIfAbsent(booking);
+      await t.carrier.ledger.endCall(key);
+      await waitFor(
+        async () =>
+          t.of("shipping.shipment.cancelled", "taken-2").length > 0 || (await t.deadLetters()).length > 0,
+        60_000,
+        "cancelled (or a dead letter)",
+      );
+      expect(await t.deadLetters()).toEqual([]);
+      expect(t.of("shipping.shipment.cancelled", "taken-2").map((e) => e.payload.shipmentId)).toEqual([
+        booking.shipmentId,
+      ]);
+      expect(await t.bookings("taken-2")).toMatchObject([{ status: "cancelled" }]);
+      expect((await t.shipment("taken-2")).body).toMatchObject({
+        status: "cancelled",
+        shipmentId: booking.shipmentId,
+      });
     });
 
     it("a cancel that comes before the booking leaves a tombstone at the carrier: the late request books nothing", async () => {

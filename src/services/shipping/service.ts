@@ -54,9 +54,11 @@ export interface ShippingServiceOptions {
 }
 
 /**
- * The shipping service's subscriptions and their retry policies: a compensation (cancel) and the
- * post-pivot delivery scheduling (`order.completed`) must happen, so they ride the must-complete
- * policy (retried through outages for hours, never dead-lettered by the short default budget).
+ * The shipping service's subscriptions and their retry policies. All three ride the must-complete
+ * policy (retried through outages for hours, never dead-lettered by the short default budget): a
+ * compensation (cancel) and the post-pivot delivery scheduling (`order.completed`) must happen, and
+ * a booking whose outcome the carrier cannot tell yet (`CARRIER_OUTCOME_UNKNOWN`: its call still in
+ * flight, or the carrier cannot be asked) is a state to resolve, not a failure (DESIGN §6).
  */
 export function registerShippingHandlers<S extends Subscriber<typeof AllEvents, typeof AllEvents>>(
   subscriber: S,
@@ -69,7 +71,11 @@ export function registerShippingHandlers<S extends Subscriber<typeof AllEvents, 
   // DLQ retry past MARKER_TTL_MS runs once in effect instead of being refused as too old.
   const mustComplete = { policy: "must-complete", dedupedBy: "record" } as const;
   subscriber
-    .on("shipping.shipment.requested", handlers.shipmentRequested)
+    // A booking is asked about until the carrier answers (prepared, or refused) or the saga's
+    // deadline cancels it by key, after which the record (voided or cancelled) makes the waiting
+    // request a no-op: the wait ends with the saga, without an operator (break12 F3: 3 attempts
+    // dead-lettered a request whose booking a killed instance had left in flight at the carrier).
+    .on("shipping.shipment.requested", handlers.shipmentRequested, { policy: "must-complete" })
     // A compensation must happen: retried through outages for hours, never dead-lettered early.
     .on("order.compensation.shipment.cancel", handlers.cancelRequested, mustComplete)
     // After the pivot the saga only goes forward: scheduling the delivery must happen too.

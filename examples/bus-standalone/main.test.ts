@@ -1,11 +1,14 @@
 /**
  * The standalone bus example runs as a user would run it (a child process over a real Redis) and
- * handles every message it publishes, the must-complete handler's transient failure included.
+ * handles every message it publishes, the must-complete handler's transient failure included; over a
+ * Redis that does not answer it fails in one line and exits 1 (newuser9 F15: it retried forever,
+ * printing "[ioredis] Unhandled error event" every reconnect).
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
-import { describeWithRedis } from "../../src/test-support/redis.js";
+import { exitWithin, killRuns, runEntryPoint } from "../../src/test-support/child-run.js";
+import { describeWithRedis, freePort } from "../../src/test-support/redis.js";
 
 const run = promisify(execFile);
 
@@ -36,3 +39,22 @@ describeWithRedis("standalone bus example", (getRedis) => {
     expect(await redis.keys("*")).toEqual(["not-the-example"]);
   }, 90_000);
 });
+
+it("over an unreachable Redis says so in one line and exits 1 within the connect timeout", async () => {
+  const port = await freePort();
+  const r = runEntryPoint("examples/bus-standalone/main.ts", ["2"], {
+    REDIS_URL: `redis://127.0.0.1:${port}`,
+    REDIS_CONNECT_TIMEOUT_MS: "2000",
+  });
+  try {
+    // Generous: tsx boot on a loaded machine; it used to never exit.
+    expect(await exitWithin(r, 45_000), r.output()).toBe(1);
+    expect(r.output().trim().split("\n"), r.output()).toHaveLength(1);
+    expect(r.output()).toMatch(
+      new RegExp(`Redis is unreachable \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\)`),
+    );
+    expect(r.output()).not.toContain("Unhandled error event");
+  } finally {
+    killRuns();
+  }
+}, 60_000);

@@ -3,7 +3,12 @@
  * subscriber with one default-policy handler and one must-complete handler, then a clean stop.
  *
  * Run: `REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/bus-standalone/main.ts [count]`
- * Prints one line per handled message, then `done <count>`. Exit code 0 when every message was handled.
+ * Prints `handled <to>` per message, and once more for the first message: its must-complete handler
+ * fails once on purpose and the retry runs every handler of the message again (so handlers must be
+ * idempotent); then `retried <to>` for that retry, then `done <count>`. The logger (LOG_LEVEL, default
+ * warn) adds one JSON warn line for that transient failure; LOG_LEVEL=silent hides it. Exit code 0
+ * when every message was handled. A Redis that does not answer within REDIS_CONNECT_TIMEOUT_MS (ms,
+ * default 10000) is one line, exit 1.
  * On exit it deletes the keys it made (all in the `{greeter}` and `{greeter-readers}` hash slots), so a
  * run leaves the database as it found it; `KEEP_KEYS=1` keeps them to look at (`redis-cli --scan`).
  */
@@ -11,16 +16,33 @@ import { Publisher, RedisStreamsTransport, Subscriber } from "../../src/lib/bus/
 import { RedisDeadLetterStore } from "../../src/lib/dlq/index.js";
 import { createLogger } from "../../src/lib/observability/logger.js";
 import { ResendGuardRedis } from "../../src/lib/redis/index.js";
+import { startFailureReason } from "../../src/lib/runtime/launch-signal.js";
+import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../../src/lib/runtime/redis-ready.js";
 import { GreeterEvents } from "./events.js";
 
 const count = Number(process.argv[2] ?? 5);
+const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 // maxRetriesPerRequest null: the bus's blocking reads must wait out a reconnect, not fail. The guard:
 // a write whose reply a connection drop lost fails (the bus retries it) instead of running twice.
-const redis = new ResendGuardRedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", {
-  maxRetriesPerRequest: null,
-});
+const redis = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: null });
 // Without a logger the library logs nothing: pass one to see warnings and the must-complete alert.
 const logger = createLogger({ service: "greeter-example", level: process.env.LOG_LEVEL ?? "warn" });
+// ioredis emits "error" on every failed (re)connect and reconnects forever; with no listener Node
+// prints "[ioredis] Unhandled error event" each time (newuser9 F15). Before the first connect the
+// wait below reports it; once up, a lost connection is a warning while ioredis reconnects.
+let connected = false;
+redis.on("error", (error: Error) => {
+  if (connected) logger.warn({ err: error }, "redis connection error; reconnecting");
+});
+// The first connect bounded, as the services do: one line and exit 1, not a retry loop forever.
+try {
+  await waitForRedis(redis, Number(process.env.REDIS_CONNECT_TIMEOUT_MS || DEFAULT_REDIS_CONNECT_TIMEOUT_MS));
+  connected = true;
+} catch (error) {
+  process.stderr.write(`bus-standalone: cannot use Redis at ${redisUrl}: ${startFailureReason(error)}\n`);
+  redis.disconnect();
+  process.exit(1);
+}
 
 // The transport needs a dead-letter store: where messages that cannot succeed are parked.
 const transport = new RedisStreamsTransport({ redis, deadLetters: new RedisDeadLetterStore(redis) });

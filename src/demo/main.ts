@@ -5,17 +5,28 @@
  * printed: non-zero if any scenario did not end as expected or a process it started died.
  */
 import { randomUUID } from "node:crypto";
-import { parseArgs } from "node:util";
 import { createApiClient, gatewayAccessProblem } from "./client.js";
 import { runScenarios } from "./scenarios.js";
 import { redisConnectTimeoutMs } from "../system/dev-secrets-start.js";
+import { DemoArgsError, demoUsage, parseDemoArgs, type DemoArgs } from "./demo-args.js";
 import { demoTarget } from "./target.js";
 
-const { values } = parseArgs({
-  options: { gateway: { type: "string" }, timeout: { type: "string" }, "api-key": { type: "string" } },
-});
+// Checked before anything starts: --help is the usage (exit 0), a mistake one line (exit 2), not a
+// stack trace (newuser9 F1).
+let values: DemoArgs;
+try {
+  values = parseDemoArgs(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof DemoArgsError)) throw error;
+  console.error(`demo: ${error.message}`);
+  process.exit(2);
+}
+if (values.help) {
+  process.stdout.write(demoUsage());
+  process.exit(0);
+}
 /** For a gateway with GATEWAY_API_KEYS: `--api-key KEY` or the GATEWAY_API_KEY environment variable. */
-const apiKey = values["api-key"] ?? process.env.GATEWAY_API_KEY;
+const apiKey = values.apiKey ?? process.env.GATEWAY_API_KEY;
 
 // REDIS_URL (scheme, database), REDIS_CONNECT_TIMEOUT_MS and NODE_ENV by the launchers' rule: a bad
 // one is a line naming it, not "connect ENOENT" (newuser8 L4). Unused with --gateway.
@@ -64,7 +75,7 @@ try {
   const results = await runScenarios({
     api,
     runId: randomUUID().slice(0, 8),
-    timeoutMs: Number(values.timeout ?? 15_000),
+    timeoutMs: values.timeoutMs ?? 15_000,
   });
   if (dead) await untilExit();
   for (const result of results) {

@@ -61,8 +61,44 @@ describeWithRedis("npm run start:services with a mistaken argument", (getRedis) 
       ])
         expect(r.output()).toContain(option);
       expect(r.output()).not.toMatch(/\n\s+at /);
+      // Newuser9 F4: --any-port moves the gateway too (README), the help said "every service".
+      expect(r.output()).toMatch(/--any-port .*the gateway too/);
     },
     BOUND_MS,
+  );
+
+  it(
+    "--add-instances where no system runs says so and starts nothing (newuser9 F10)",
+    async () => {
+      const redis = new Redis(getRedis().url);
+      try {
+        await redis.flushdb();
+        // Without the shared secrets (it used to point at a .dev-secrets file no system made) and
+        // with them: either way there is nothing to add to.
+        for (const env of <Record<string, string>[]>[
+          { GATEWAY_SHARED_SECRET: "", BUS_SIGNING_KEYS: "" },
+          { GATEWAY_SHARED_SECRET: "s".repeat(32) },
+        ]) {
+          const r = runEntryPoint(
+            "src/system/start-services.ts",
+            ["--add-instances", "--instances", "order=1"],
+            {
+              LOG_LEVEL: "warn",
+              REDIS_URL: getRedis().url,
+              ...env,
+            },
+          );
+          expect(await exitWithin(r, BOUND_MS), r.output()).toBe(1);
+          expect(r.output()).toContain(`no system runs over ${getRedis().url}: start one first`);
+          expect(r.output()).not.toContain(".dev-secrets");
+          expect(r.output()).not.toMatch(/Ordersaga is up|started/);
+        }
+        expect(await redis.keys("ordersaga:launcher:slot:*")).toEqual([]);
+      } finally {
+        redis.disconnect();
+      }
+    },
+    BOUND_MS * 3,
   );
 });
 

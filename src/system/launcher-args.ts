@@ -17,7 +17,11 @@ const OPTIONS = {
     help: "more instances of a service, e.g. inventory=2,order=2",
   },
   "port-base": { type: "string", value: "<port>", help: "services on <port>+1.., the gateway on <port>+80" },
-  "any-port": { type: "boolean", help: "every service on a free port (also SERVICE_PORT=0)" },
+  // Every process, the gateway included (newuser9 F4: the text said "every service").
+  "any-port": {
+    type: "boolean",
+    help: "every process on a free port, the gateway too unless GATEWAY_PORT is set (also SERVICE_PORT=0)",
+  },
   "redis-acl": { type: "boolean", help: "each process as its own Redis ACL user, created here" },
   compiled: { type: "boolean", help: "run the dist/ build with plain node (after npm run build)" },
   "add-instances": {

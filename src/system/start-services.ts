@@ -101,6 +101,13 @@ let abandonSecrets = async (): Promise<void> => {};
     if (addInstances) {
       await waitForRedis(guard, connectTimeoutMs);
       const running = await findRunningInstances(guard);
+      // Nothing to add to: say so first (newuser9 F10: it pointed at the secrets file of a system
+      // that never ran there, and started processes that joined nothing).
+      if (running.length === 0)
+        refuse(
+          `--add-instances: no system runs over ${redisUrl}: start one first (npm run start:services ` +
+            "without --add-instances), or check REDIS_URL's host and database",
+        );
       const missing = missingSharedSecrets(process.env);
       if (missing.length > 0)
         refuse(
@@ -109,8 +116,6 @@ let abandonSecrets = async (): Promise<void> => {};
             `a system started without them keeps them in ${await devSecretsFileOf(guard, redisUrl)}: ` +
             "`set -a; . <that file>; set +a`)",
         );
-      if (running.length === 0)
-        console.log(`--add-instances: no system runs over ${redisUrl} yet; starting what was asked for`);
       slot = await claimLauncherSlot(guard, { add: true, wanted: process.env.INSTANCE_SLOT });
     } else {
       // Development secrets kept per Redis (dev-secrets.ts): a restart over the same Redis reuses

@@ -2,6 +2,9 @@
  * New-user F8: `npm run trace` against a gateway with API keys says how to give it one. Newuser7 F3:
  * with REDIS_URL and no GATEWAY_URL it finds the running gateway in the registry (as the demo does),
  * wherever it listens, and a gateway it cannot reach is named with fetch's cause and what to set.
+ * Newuser9 F3: `--help` is the usage, exit 0 (was exit 2). F14: a malformed REDIS_URL is the one
+ * line every entry point gives (was an unhandled `SELECT NaN` ReplyError), and a registry it cannot
+ * read, or with no healthy gateway, stops it (exit 1) instead of falling back to localhost:8080.
  */
 import { createServer, type Server } from "node:http";
 import { Redis } from "ioredis";
@@ -44,7 +47,48 @@ it("names fetch's cause and says to set GATEWAY_URL when nothing answers", async
   expect(r.output()).toMatch(/GATEWAY_URL/);
 }, 60_000);
 
+it("--help prints the usage, exit 0", async () => {
+  const r = runEntryPoint("scripts/trace.ts", ["--help"], { REDIS_URL: "", GATEWAY_URL: "" });
+  expect(await exitWithin(r, 45_000), r.output()).toBe(0);
+  expect(r.output()).toMatch(/^usage: npm run trace -- <orderId>/);
+}, 60_000);
+
+it("refuses a malformed REDIS_URL in one line naming it, before asking Redis anything", async () => {
+  const port = await freePort();
+  for (const [url, message] of [
+    [`redis://127.0.0.1:${port}/abc`, /REDIS_URL: .*whole number.*"abc"/],
+    [`http://127.0.0.1:${port}`, /REDIS_URL: .*redis:\/\//],
+  ] as const) {
+    const r = runEntryPoint("scripts/trace.ts", ["o-1"], { REDIS_URL: url, GATEWAY_URL: "" });
+    expect(await exitWithin(r, 45_000), r.output()).toBe(1);
+    expect(r.output()).toMatch(message);
+    expect(r.output().trim().split("\n"), r.output()).toHaveLength(1);
+    expect(r.output()).not.toMatch(/ReplyError|ENOENT|\n\s+at /);
+  }
+}, 120_000);
+
+it("stops when the registry of REDIS_URL cannot be read, instead of trying localhost:8080", async () => {
+  const port = await freePort();
+  const r = runEntryPoint("scripts/trace.ts", ["o-1"], {
+    REDIS_URL: `redis://127.0.0.1:${port}`,
+    REDIS_CONNECT_TIMEOUT_MS: "2000",
+    GATEWAY_URL: "",
+  });
+  expect(await exitWithin(r, 45_000), r.output()).toBe(1);
+  expect(r.output()).toContain(`cannot read the registry of redis://127.0.0.1:${port}`);
+  expect(r.output()).toMatch(/set GATEWAY_URL/);
+  expect(r.output()).not.toContain("localhost:8080");
+}, 60_000);
+
 describeWithRedis("npm run trace with REDIS_URL", (getRedis) => {
+  it("says no gateway is registered, instead of trying localhost:8080", async () => {
+    await getRedis().flush();
+    const r = runEntryPoint("scripts/trace.ts", ["o-1"], { REDIS_URL: getRedis().url, GATEWAY_URL: "" });
+    expect(await exitWithin(r, 45_000), r.output()).toBe(1);
+    expect(r.output()).toContain(`no healthy gateway is registered over ${getRedis().url}`);
+    expect(r.output()).not.toContain("localhost:8080");
+  }, 60_000);
+
   it("finds the running gateway in the registry, not on 8080", async () => {
     // A gateway on a port of its own, registered as the real one registers itself.
     server = createServer((req, res) => {

@@ -114,6 +114,7 @@ async function runConfigured<E extends EventRegistry>(
       logger,
       heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
       processMetrics: true,
+      production: env.NODE_ENV === "production",
       ...(gatewaySecret === undefined ? {} : { gatewaySecret }),
     },
   ).catch((error: unknown) =>

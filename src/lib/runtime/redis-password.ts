@@ -42,6 +42,8 @@ const NO_PASSWORD_SET = /without any password configured|no password is set/i;
  * @param timeoutMs how long (ms) the probe's connect may take; it never retries.
  */
 export async function redisHasNoPassword(login: RedisLogin, timeoutMs: number): Promise<boolean> {
+  // A malformed REDIS_URL is the start's own validation's to report, in its words.
+  if (!URL.canParse(login.url)) return false;
   const password = passwordOf(login);
   if (password === undefined) return false;
   const target = new URL(login.url);

@@ -8,6 +8,7 @@ import { parseEnv } from "../lib/runtime/config.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
 import { redisErrorHandler } from "../lib/runtime/redis-credentials.js";
 import { configOrFail, failStart, signalReady } from "../lib/runtime/launch-signal.js";
+import { checkRedisPassword, REDIS_PASSWORD_CHECK_MS, redisLogin } from "../lib/runtime/redis-password.js";
 import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { guardRedisDurability, shutdownOnSignals, watchParent } from "../lib/runtime/process.js";
@@ -32,10 +33,14 @@ const tracing = await configOrFail(GATEWAY_SERVICE, () =>
 );
 // Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
 let connected = false;
+// Before the connections are made: a password for a Redis without one (newuser9 F5).
+const login = await checkRedisPassword(redisLogin(env), {
+  production: env.NODE_ENV === "production",
+  warn: (message) => logger.warn(message),
+  timeoutMs: Math.min(env.REDIS_CONNECT_TIMEOUT_MS, REDIS_PASSWORD_CHECK_MS),
+}).catch((error: unknown) => failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT));
 const platform = createRedisPlatform({
-  url: env.REDIS_URL,
-  ...(env.REDIS_USERNAME === undefined ? {} : { username: env.REDIS_USERNAME }),
-  ...(env.REDIS_PASSWORD === undefined ? {} : { password: env.REDIS_PASSWORD }),
+  ...login,
   retention: await configOrFail(GATEWAY_SERVICE, () => retentionFromEnv(parseEnv(retentionEnvSchema))),
   onError: redisErrorHandler(logger, () => connected),
 });

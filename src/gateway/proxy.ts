@@ -222,9 +222,12 @@ export class UpstreamProxy {
       const instance = await this.pickUntried(service, tried).catch((error: unknown) => {
         if (!(error instanceof DiscoveryError)) throw error;
         // Registry unreadable and nothing cached: the documented 503, not a 500.
-        throw new AppError("SERVICE_UNAVAILABLE", `Cannot find instances of "${service}"; retry shortly`, {
-          service,
-        });
+        throw new AppError(
+          "SERVICE_UNAVAILABLE",
+          `Cannot find instances of "${service}"; retry shortly`,
+          { service },
+          true,
+        );
       });
       if (!instance) break;
       tried.add(instance.instanceId);
@@ -262,9 +265,12 @@ export class UpstreamProxy {
     // keyed POST that the frozen instance may still apply it).
     if (timedOutAfter.length > 0) throw upstreamTimeout(service, timedOutAfter);
     if (last) throw last.error;
-    throw new AppError("SERVICE_UNAVAILABLE", `No healthy instance of "${service}" can serve the request`, {
-      service,
-    });
+    throw new AppError(
+      "SERVICE_UNAVAILABLE",
+      `No healthy instance of "${service}" can serve the request`,
+      { service },
+      true,
+    );
   }
 
   /** A GET to one instance, for health reports; same pool and connections as proxied calls. */
@@ -616,10 +622,14 @@ function unverifiedUnavailable(service: string): AppError {
   );
 }
 
+/** 503 with Retry-After: retryable (newuser9 F7: it was logged retryable:false). */
 function unavailable(service: string): AppError {
-  return new AppError("SERVICE_UNAVAILABLE", `Service "${service}" is unavailable; retry shortly`, {
-    service,
-  });
+  return new AppError(
+    "SERVICE_UNAVAILABLE",
+    `Service "${service}" is unavailable; retry shortly`,
+    { service },
+    true,
+  );
 }
 
 /**

@@ -11,6 +11,7 @@ import { guardRedisDurability, SERVICE_SECRET_VARIABLES } from "../lib/runtime/p
 import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
 import { configOrFail, failStart } from "../lib/runtime/launch-signal.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
+import { checkRedisPassword, REDIS_PASSWORD_CHECK_MS, redisLogin } from "../lib/runtime/redis-password.js";
 import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { ResendGuardRedis } from "../lib/redis/resend-guard.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
@@ -35,9 +36,26 @@ let confirmSecrets = async (): Promise<void> => {};
 // fingerprint is made permanent all the same (DevSecrets.abandon).
 let abandonSecrets = async (): Promise<void> => {};
 if (redisUrl && process.env.NODE_ENV !== "production") {
+  // A password for a Redis that has none (newuser9 F5): one line, and every connection goes
+  // without it (ioredis printed its raw warning per connection). Production refuses: below.
+  const configured = redisLogin({
+    REDIS_URL: redisUrl,
+    REDIS_USERNAME: process.env.REDIS_USERNAME || undefined,
+    REDIS_PASSWORD: process.env.REDIS_PASSWORD || undefined,
+  });
+  const timeoutMs = await configOrFail("Ordersaga", () => redisConnectTimeoutMs());
+  const login = await checkRedisPassword(configured, {
+    production: false,
+    warn: (message) => process.stderr.write(`Ordersaga: ${message}\n`),
+    timeoutMs: Math.min(timeoutMs, REDIS_PASSWORD_CHECK_MS),
+  });
+  if (login !== configured) {
+    process.env.REDIS_URL = login.url;
+    delete process.env.REDIS_PASSWORD;
+  }
   // The secrets whose fingerprint this Redis holds, whatever the URL's spelling; none matching:
   // refused in one line (newuser7 F5). A short connection as the platform's own user.
-  const probe = new ResendGuardRedis(redisUrl, {
+  const probe = new ResendGuardRedis(login.url, {
     maxRetriesPerRequest: 1,
     ...(process.env.REDIS_USERNAME ? { username: process.env.REDIS_USERNAME } : {}),
     ...(process.env.REDIS_PASSWORD ? { password: process.env.REDIS_PASSWORD } : {}),
@@ -49,7 +67,7 @@ if (redisUrl && process.env.NODE_ENV !== "production") {
   // starting at once cannot both come up (break-late7 F2). Not with a Redis user of its own (no
   // right to it). REDIS_CONNECT_TIMEOUT_MS read by the shared rule first (a bad value: one line).
   const started = await configOrFail("Ordersaga", async () =>
-    applyDevSecrets(probe, redisUrl, {
+    applyDevSecrets(probe, login.url, {
       timeoutMs: redisConnectTimeoutMs(),
       ...(process.env.REDIS_USERNAME ? {} : { slot: { wanted: undefined } }),
     }),
@@ -91,6 +109,14 @@ try {
 // (span names and attributes still tell them apart). A no-op unless tracing is enabled.
 const tracing = await configOrFail("Ordersaga", () => initTracing({ service: "ordersaga" }));
 const retention = await configOrFail("Ordersaga", () => retentionFromEnv(parseEnv(retentionEnvSchema)));
+// Production: a password for a Redis that has none is refused (probably the wrong Redis).
+if (process.env.REDIS_URL && env.NODE_ENV === "production") {
+  await checkRedisPassword(redisLogin(env), {
+    production: true,
+    warn: () => undefined,
+    timeoutMs: Math.min(env.REDIS_CONNECT_TIMEOUT_MS, REDIS_PASSWORD_CHECK_MS),
+  }).catch((error: unknown) => fail("Ordersaga", error, env.GATEWAY_PORT));
+}
 // Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
 let connected = false;
 const platform = process.env.REDIS_URL

@@ -37,6 +37,7 @@ import {
 import { DevSecretsBusyError, DevSecretsMismatchError, devSecretsFileOf } from "./dev-secrets.js";
 import { applyDevSecrets, redisConnectTimeoutMs, SystemRunningError } from "./dev-secrets-start.js";
 import { AclUsersInUseError, provisionLaunchUsers } from "./redis-acl.js";
+import { checkRedisPassword, REDIS_PASSWORD_CHECK_MS, redisLogin } from "../lib/runtime/redis-password.js";
 import { type LauncherArgs, LauncherArgsError, launcherUsage, parseLauncherArgs } from "./launcher-args.js";
 
 // Every argument checked before anything is claimed or started (newuser7 F6): one line, exit 2.
@@ -72,7 +73,7 @@ function preStartRefusal(error: unknown): string | undefined {
   return undefined;
 }
 // Empty counts as unset, as for every process it starts.
-const redisUrl = process.env.REDIS_URL || "redis://localhost:6379";
+let redisUrl = process.env.REDIS_URL || "redis://localhost:6379";
 const portBase = args.portBase;
 const addInstances = args.addInstances;
 const refuse = (reason: string): never => {
@@ -85,6 +86,21 @@ try {
   connectTimeoutMs = redisConnectTimeoutMs();
 } catch (error) {
   refuse((error as Error).message);
+}
+// A password for a Redis that has none (newuser9 F5): refused in production, else one line, and the
+// launcher and its processes connect without it (each would otherwise warn, ioredis twice more).
+{
+  const configured = redisLogin({ ...process.env, REDIS_URL: redisUrl });
+  const login = await checkRedisPassword(configured, {
+    production: process.env.NODE_ENV === "production",
+    warn: (message) => console.error(`start:services: ${message}`),
+    timeoutMs: Math.min(connectTimeoutMs, REDIS_PASSWORD_CHECK_MS),
+  }).catch((error: unknown) => refuse((error as Error).message));
+  if (login !== configured) {
+    redisUrl = login.url;
+    process.env.REDIS_URL = login.url;
+    delete process.env.REDIS_PASSWORD;
+  }
 }
 // Before anything starts: a system already running over this Redis is refused (break10 F1), or
 // with --add-instances joined under a launcher slot of its own (no instance id in common).

@@ -26,9 +26,28 @@ export const notFound = (what: string, id: string) => new AppError("NOT_FOUND", 
 export const conflict = (code: string, message: string, details?: unknown) =>
   new AppError(code, message, details);
 
-/** Zod issues → `{ path, message }` list (the shape of `details` on a 400). */
-export function toIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): ErrorIssue[] {
-  return issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }));
+/**
+ * Zod issues → `{ path, message }` list (the shape of `details` on a 400). Zod reports every unknown
+ * field of an object in one issue at the object's own path (`""` for a body): split into one issue
+ * per field, at the field's path (`extra`, `items.0.extra`), so a client sees which one to drop
+ * (newuser9 F13).
+ */
+export function toIssues(
+  issues: readonly {
+    path: readonly PropertyKey[];
+    message: string;
+    code?: string;
+    keys?: readonly string[];
+  }[],
+): ErrorIssue[] {
+  return issues.flatMap((issue) =>
+    issue.code === "unrecognized_keys" && issue.keys !== undefined
+      ? issue.keys.map((key) => ({
+          path: [...issue.path, key].map(String).join("."),
+          message: `unknown field "${key}"`,
+        }))
+      : [{ path: issue.path.map(String).join("."), message: issue.message }],
+  );
 }
 
 export const validationFailed = (issues: ErrorIssue[], message = "Request validation failed") =>

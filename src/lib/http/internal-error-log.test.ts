@@ -117,3 +117,37 @@ describe("a 500 INTERNAL", () => {
     expect(JSON.stringify(lines)).not.toContain("k-secret-value");
   });
 });
+
+// Newuser9 F7: an expected 503 (no live instance) was logged at error with a stack and retryable:false.
+describe("a 503 SERVICE_UNAVAILABLE (no instance up)", () => {
+  it("is logged by the gateway at warn, without a stack, retryable, once for a burst of requests", async () => {
+    const platform: Platform = createMemoryPlatform();
+    stops.push(() => platform.close());
+    const { lines, logger } = capture();
+    const gateway: Gateway = await createGateway({
+      platform,
+      port: 0,
+      logger: logger("gateway"),
+      healthCheckIntervalMs: 0,
+    });
+    stops.push(() => gateway.stop());
+    for (let i = 0; i < 3; i += 1) {
+      const res = await fetch(`${gateway.url}/inventory/prod-mouse`, { headers });
+      expect(res.status).toBe(503);
+      expect(res.headers.get("retry-after")).toBe("1");
+    }
+    const failed = lines.filter((l) => l.msg === "request failed");
+    expect(failed, JSON.stringify(lines)).toEqual([
+      expect.objectContaining({
+        level: "warn",
+        code: "SERVICE_UNAVAILABLE",
+        peerService: "inventory",
+        retryable: true,
+        correlationId,
+        status: 503,
+      }),
+    ]);
+    expect(failed[0]).not.toHaveProperty("err");
+    expect(JSON.stringify(lines)).not.toContain("stack");
+  });
+});

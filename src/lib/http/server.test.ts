@@ -264,3 +264,23 @@ describe("query parameter errors", () => {
     ]);
   });
 });
+
+// Newuser9 F13: an unknown body field was reported at path "" (zod's one issue at the object's root).
+describe("body field errors", () => {
+  it("names each unknown body field at its own path, nested ones too", () => {
+    const schema = z.strictObject({ email: z.string(), items: z.array(z.strictObject({ sku: z.string() })) });
+    let details: unknown;
+    try {
+      parseInput(schema, { email: "z@example.com", extra: 1, items: [{ sku: "a", qty: 2 }] });
+    } catch (error) {
+      details = (error as AppError).details;
+    }
+    expect(details).toEqual(
+      expect.arrayContaining([
+        { path: "extra", message: 'unknown field "extra"' },
+        { path: "items.0.qty", message: 'unknown field "qty"' },
+      ]),
+    );
+    expect(details).toHaveLength(2);
+  });
+});

@@ -21,9 +21,11 @@ export interface HttpServerOptions {
   /**
    * Where a 500 is logged (a service's or the gateway's own logger): the error with the request's
    * correlation id, request id, method and route template, trace ids when traced; never a body or
-   * header value. Without it (and without `logger`) a 500 would go unlogged (break10 F2).
+   * header value. Without it (and without `logger`) a 500 would go unlogged (break10 F2). A 503 (no
+   * instance up, Redis away: answered with Retry-After) is expected and retryable: logged at `warn`
+   * without a stack, at most once per {@link UNAVAILABLE_LOG_INTERVAL_MS} per code and service.
    */
-  errorLog?: { error(fields: object, message: string): void };
+  errorLog?: { error(fields: object, message: string): void; warn?(fields: object, message: string): void };
   /** One SERVER span per request (W3C `traceparent` honoured); default: when tracing is on. */
   tracing?: boolean;
   /**
@@ -249,9 +251,31 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     }
     parseJson(request, text, (error, value) => done(error ? explainJsonError(text, error) : null, value));
   });
+  const unavailableLog = new LogThrottle(UNAVAILABLE_LOG_INTERVAL_MS);
   app.setErrorHandler((error, request, reply) => {
     const { status, body, retryAfter } = toResponse(error);
-    if (status >= 500) {
+    if (status === 503) {
+      // Handled and documented (Retry-After): an operator alerting on error lines must not be
+      // paged for it, nor the log flooded by every request while a service is down (newuser9 F7).
+      const { code, message } = body.error;
+      // The unavailable service (the logger writes it as `peerService`, `service` being its own).
+      const service = serviceOf(error);
+      const suppressed = unavailableLog.admit(`${code}:${service ?? ""}`);
+      if (suppressed !== undefined) {
+        const fields = {
+          code,
+          reason: message,
+          ...(service !== undefined ? { service } : {}),
+          retryable: true,
+          ...(suppressed > 0 ? { suppressed } : {}),
+          ...requestLogFields(request),
+          status,
+        };
+        const log = options.errorLog ?? request.log;
+        if (log.warn) log.warn(fields, "request failed");
+        else log.error(fields, "request failed");
+      }
+    } else if (status >= 500) {
       const fields = { err: error, ...requestLogFields(request), status };
       if (options.errorLog) options.errorLog.error(fields, "request failed");
       else request.log.error(fields, "request failed");
@@ -328,6 +352,42 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.ou
   const result = schema.safeParse(value);
   if (!result.success) throw validationFailed(toIssues(result.error.issues));
   return result.data;
+}
+
+/** How often (ms) a 503 of one code and service is logged at most: 10 s. */
+export const UNAVAILABLE_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Admits one line per key per interval and counts the others, said on the next admitted line.
+ * Keys are codes and service names (a bounded set); forgotten wholesale past 1 000 all the same.
+ */
+class LogThrottle {
+  private readonly keys = new Map<string, { until: number; suppressed: number }>();
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** undefined: skip this line; otherwise log it, with this many lines skipped since the last. */
+  admit(key: string): number | undefined {
+    const now = this.now();
+    const entry = this.keys.get(key);
+    if (entry && now < entry.until) {
+      entry.suppressed += 1;
+      return undefined;
+    }
+    if (this.keys.size >= 1_000) this.keys.clear();
+    this.keys.set(key, { until: now + this.intervalMs, suppressed: 0 });
+    return entry?.suppressed ?? 0;
+  }
+}
+
+/** The `service` an error's details name (the gateway's 503s do), for the log line and its throttle. */
+function serviceOf(error: unknown): string | undefined {
+  if (!(error instanceof AppError)) return undefined;
+  const details = error.details as { service?: unknown } | undefined;
+  return typeof details?.service === "string" ? details.service : undefined;
 }
 
 const LOGGABLE_ID = /^[\w.:-]{1,128}$/;

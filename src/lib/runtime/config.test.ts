@@ -74,6 +74,15 @@ describe("configuration messages a person can act on", () => {
     );
   });
 
+  it("a value that is not a number is quoted, not said as NaN (newuser9 F6)", () => {
+    expect(reason({ SERVICE_PORT: "abc" })).toBe(
+      'Invalid configuration: SERVICE_PORT: must be a whole number (got "abc")',
+    );
+    expect(reason({ REDIS_CONNECT_TIMEOUT_MS: "abc" })).toBe(
+      'Invalid configuration: REDIS_CONNECT_TIMEOUT_MS: must be a whole number of ms (got "abc")',
+    );
+  });
+
   it("a value failing two of its rules gives its reason once", () => {
     const schema = z.object({ MAX_ORDER_TOTAL_CENTS: z.coerce.number().int().max(Number.MAX_SAFE_INTEGER) });
     const message = (() => {

@@ -154,7 +154,15 @@ export type ServiceEnv = z.infer<typeof serviceEnvSchema>;
 export class ConfigError extends Error {
   readonly code = "INVALID_CONFIG";
 
-  constructor(issues: readonly { path: readonly PropertyKey[]; message: string; expected?: unknown }[]) {
+  /**
+   * @param issues zod's issues (or hand-made ones), one line per variable.
+   * @param env the parsed environment: a value that is not a number is quoted from it (zod's issue
+   *   says only "received NaN", the coerced value, not what the user typed: newuser9 F6).
+   */
+  constructor(
+    issues: readonly { path: readonly PropertyKey[]; message: string; expected?: unknown }[],
+    env?: Readonly<Record<string, unknown>>,
+  ) {
     // One reason per variable: `.int().max(n)` fails twice for 1e30 (zod's safe-int bound, then
     // max), which read as the same line repeated (newuser8 L4).
     const seen = new Set<string>();
@@ -163,7 +171,7 @@ export class ConfigError extends Error {
       const name = issue.path.map(String).join(".");
       if (seen.has(name)) continue;
       seen.add(name);
-      reasons.push(`${name}: ${issueMessage(issue)}`);
+      reasons.push(`${name}: ${issueMessage(issue, env)}`);
     }
     super(`Invalid configuration: ${reasons.join("; ")}`);
     this.name = "ConfigError";
@@ -172,18 +180,25 @@ export class ConfigError extends Error {
 
 /**
  * An issue's message; zod's "expected int, received number" (a fractional value) said as what the
- * variable must be: a whole number, of ms for the `_MS` durations.
+ * variable must be: a whole number, of ms for the `_MS` durations. A value that is no number at all
+ * ("expected number, received NaN") is said the same way, quoting the value given.
  */
-function issueMessage(issue: { path: readonly PropertyKey[]; message: string; expected?: unknown }): string {
-  if (issue.expected !== "int") return issue.message;
-  return String(issue.path.at(-1)).endsWith("_MS")
+function issueMessage(
+  issue: { path: readonly PropertyKey[]; message: string; expected?: unknown },
+  env: Readonly<Record<string, unknown>> | undefined,
+): string {
+  if (issue.expected !== "int" && issue.expected !== "number") return issue.message;
+  const must = String(issue.path.at(-1)).endsWith("_MS")
     ? "must be a whole number of ms"
     : "must be a whole number";
+  if (issue.expected === "int") return must;
+  const given = issue.path.length === 1 ? env?.[String(issue.path[0])] : undefined;
+  return given === undefined ? issue.message : `${must} (got ${JSON.stringify(given)})`;
 }
 
 /** Parses the environment once at start; a bad value stops the process with every problem listed. */
 export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
   const result = schema.safeParse(env);
-  if (!result.success) throw new ConfigError(result.error.issues);
+  if (!result.success) throw new ConfigError(result.error.issues, env);
   return result.data;
 }

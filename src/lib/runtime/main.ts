@@ -9,6 +9,7 @@ import { ConfigError, parseEnv, serviceEnvSchema } from "./config.js";
 import { failStart, signalReady } from "./launch-signal.js";
 import { createRedisPlatform } from "./platform.js";
 import { redisErrorHandler } from "./redis-credentials.js";
+import { checkRedisPassword, REDIS_PASSWORD_CHECK_MS, redisLogin } from "./redis-password.js";
 import { waitForRedis } from "./redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "./retention.js";
 import {
@@ -63,16 +64,20 @@ async function runConfigured<E extends EventRegistry>(
   const tracing = initTracing({ service: name, instance: instanceId, version: definition.version });
   // Until Redis first answers, its retries are not logged: waitForRedis names the reason once.
   let connected = false;
+  const port = env.SERVICE_PORT ?? options.defaultPort;
+  // Before the connections are made: a password for a Redis without one (newuser9 F5).
+  const login = await checkRedisPassword(redisLogin(env), {
+    production: env.NODE_ENV === "production",
+    warn: (message) => logger.warn(message),
+    timeoutMs: Math.min(env.REDIS_CONNECT_TIMEOUT_MS, REDIS_PASSWORD_CHECK_MS),
+  }).catch((error: unknown) => failStart(name, error, port));
   const platform = createRedisPlatform({
     deadConsumerMs: env.BUS_DEAD_CONSUMER_MS,
-    url: env.REDIS_URL,
-    ...(env.REDIS_USERNAME === undefined ? {} : { username: env.REDIS_USERNAME }),
-    ...(env.REDIS_PASSWORD === undefined ? {} : { password: env.REDIS_PASSWORD }),
+    ...login,
     claimIdleMs: env.CLAIM_IDLE_MS,
     retention,
     onError: redisErrorHandler(logger, () => connected),
   });
-  const port = env.SERVICE_PORT ?? options.defaultPort;
   const placeholders =
     env.NODE_ENV === "production"
       ? placeholderVariables({ ...process.env, ...env }, SERVICE_SECRET_VARIABLES)
@@ -109,6 +114,7 @@ async function runConfigured<E extends EventRegistry>(
       logger,
       heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
       processMetrics: true,
+      production: env.NODE_ENV === "production",
       ...(gatewaySecret === undefined ? {} : { gatewaySecret }),
     },
   ).catch((error: unknown) =>

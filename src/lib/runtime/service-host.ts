@@ -32,8 +32,8 @@ import { RedisStreamsTransport } from "../bus/transports/redis-streams.js";
 import { type MetricsReporter, startMetricsReporter } from "../observability/metrics-reporter.js";
 import type { Platform } from "./platform.js";
 import { reportClockSteps } from "./service-clock.js";
-import type { Keyring } from "../security/keyring.js";
-import { getProcessKeyring } from "../security/process-keys.js";
+import { KeyConfigError, type Keyring } from "../security/keyring.js";
+import { getProcessKeyring, SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../security/process-keys.js";
 import { createSigner, createVerifier } from "../security/signing.js";
 
 export interface ServiceDeps<E extends EventRegistry> {
@@ -106,6 +106,12 @@ export interface ServiceHostOptions<E extends EventRegistry> {
   logger?: Logger;
   /** Signing keys (default: this process's, from BUS_SIGNING_KEYS; see src/lib/security). */
   keyring?: Keyring;
+  /**
+   * Production: a subscription to a producer whose key the keyring lacks refuses the start (every
+   * message of it would be dead-lettered SIGNATURE_INVALID); otherwise it is one warning line.
+   * Default: NODE_ENV is production.
+   */
+  production?: boolean;
   /**
    * The gateway's shared secret: the HTTP port then serves only gateway-signed requests (but
    * health and metrics; see gateway-credential.ts). Unset: it serves anyone.
@@ -258,6 +264,24 @@ export async function startService<E extends EventRegistry>(
   };
   const parts = await definition.create(deps);
   const subscribers = parts.subscribers ?? [];
+  // Over Redis the producers are other processes: a key of theirs this keyring lacks now, it will
+  // never have (in memory they share this process's keyring). Said at start, not as a dead letter
+  // per message (newuser9 F9).
+  const keyless =
+    platform.mode === "redis"
+      ? producersWithoutKey(
+          keyring,
+          subscribers.flatMap((s) => s.topics()),
+        )
+      : [];
+  if (keyless.length > 0) {
+    const message = missingKeysMessage(name, keyless);
+    if (options.production ?? process.env.NODE_ENV === "production") {
+      await parts.stop?.().catch(() => undefined);
+      throw new KeyConfigError(message);
+    }
+    logger.warn({ producers: keyless }, message);
+  }
 
   const app = createHttpServer({ metrics, errorLog: logger });
   // The credential's replay window is checked on the platform's shared clock (Redis's on Redis: the
@@ -401,4 +425,19 @@ function watchStreams(
     const counter = activity.kind === "renewed" ? metrics.leaseRenewals : metrics.leaseTakeovers;
     counter.inc({ topic: activity.topic }, activity.count);
   });
+}
+
+/** The producers of `topics` without a key in `keyring` (sorted, each once). */
+export function producersWithoutKey(keyring: Keyring, topics: readonly { owner: string }[]): string[] {
+  const known = new Set(keyring.services());
+  return [...new Set(topics.map((t) => t.owner))].filter((owner) => !known.has(owner)).sort();
+}
+
+function missingKeysMessage(service: string, producers: readonly string[]): string {
+  return (
+    `${service} has no signing key of ${producers.join(", ")}, whose events it subscribes to: every one ` +
+    `would be dead-lettered SIGNATURE_INVALID (unknown key id). Give it their keys in ${SIGNING_KEYS_ENV} ` +
+    `(or ${SIGNING_KEYS_FILE_ENV}); next to a development system, load its secrets file first ` +
+    `(set -a; . .dev-secrets/<host>_<port>_db<n>.env; set +a)`
+  );
 }

@@ -115,6 +115,8 @@ describe("failures", () => {
     expect(commandNames(decision)).toEqual(["order.failed"]);
     expect(decision.commands[0]?.payload).toMatchObject({ stage: "validation", compensated: [] });
     expect(decision.outcome?.saga).toBe("failed");
+    // Prefixed by its step like every other failure reason (newuser9 F11).
+    expect(decision.commands[0]?.payload).toMatchObject({ reason: "user: u-1 is not valid: user not found" });
   });
 
   it("out of stock → failed at inventory, nothing to compensate", () => {

@@ -129,7 +129,8 @@ function onUserValidated(
 ): SagaDecision {
   if (!awaits(state, "pending", "validation")) return NOTHING;
   if (!reply.valid) {
-    const reason = `user ${state.userId} is not valid${reply.reason ? `: ${reply.reason}` : ""}`;
+    // Prefixed by its step like the others (`inventory: …`, `payment: …`; newuser9 F11).
+    const reason = `user: ${state.userId} is not valid${reply.reason ? `: ${reply.reason}` : ""}`;
     return terminate(state, now, { stage: "validation", reason, settled: "validation" }, options);
   }
   const { orderId, items } = state;

@@ -65,6 +65,7 @@ export {
   type DeliveryPolicy,
   defaultBackoff,
   type HandlerOptions,
+  MUST_COMPLETE_MAX_SILENT_DELIVERIES,
   type MustCompletePolicy,
   mustCompleteBackoff,
   type RetryPolicy,

@@ -44,10 +44,21 @@ export interface RetryPolicy {
   backoff: (attempt: number) => number;
   /**
    * Deliveries without any outcome (the consumer crashed or was killed while handling) after which
-   * the message is dead-lettered without running it, under every policy (default: maxAttempts).
+   * the message is dead-lettered without running it. Given, it holds under every policy; not given,
+   * it is `maxAttempts` for the default policy and `MUST_COMPLETE_MAX_SILENT_DELIVERIES` for a
+   * must-complete message (the subscriber resolves the latter per message).
    */
   maxSilentDeliveries: number;
 }
+
+/**
+ * Crash-loop limit of a must-complete message when the subscriber is given none: deliveries that
+ * ended with no outcome (the instance holding it was killed or crashed) before it is parked without
+ * running. Higher than the default policy's `maxAttempts` (3): a message that must happen rides out
+ * a few instance deaths (a rolling restart, an OOM kill of a neighbour's work, a chaos run), and one
+ * that really kills its process each time still ends in the DLQ, where an operator sees it.
+ */
+export const MUST_COMPLETE_MAX_SILENT_DELIVERIES = 10;
 
 export interface MustCompletePolicy {
   /** First retry delay in ms (default 1 s); doubles with every attempt. */

@@ -58,7 +58,10 @@ export interface ShippingServiceOptions {
  * policy (retried through outages for hours, never dead-lettered by the short default budget): a
  * compensation (cancel) and the post-pivot delivery scheduling (`order.completed`) must happen, and
  * a booking whose outcome the carrier cannot tell yet (`CARRIER_OUTCOME_UNKNOWN`: its call still in
- * flight, or the carrier cannot be asked) is a state to resolve, not a failure (DESIGN §6).
+ * flight, or the carrier cannot be asked) is a state to resolve, not a failure (DESIGN §6). Being
+ * must-complete, each is parked as a crash loop only after `MUST_COMPLETE_MAX_SILENT_DELIVERIES` (10)
+ * deliveries that ended with no outcome (its instance killed holding it), the bus's default for
+ * must-complete messages, as in payment and inventory, not after the default policy's 3.
  */
 export function registerShippingHandlers<S extends Subscriber<typeof AllEvents, typeof AllEvents>>(
   subscriber: S,

@@ -22,6 +22,7 @@ export {
   TooOldToDeduplicateError,
   UnknownEventError,
   ValidationError,
+  waits,
 } from "./errors.js";
 export {
   combineRegistries,

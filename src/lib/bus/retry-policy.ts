@@ -14,12 +14,14 @@
  *   the must-complete window, without counting against `maxAttempts` (seen: a storm of dropped
  *   Redis connections dead-lettered `user.validation.requested` after 3 lost replies in a second,
  *   failing orders that a retry a few seconds later would have completed).
+ * - An error that `waits` (an outcome not known yet: a carrier booking still in flight) is retried
+ *   the same way under "default": the handler keeps `maxAttempts` for every other error.
  * Non-retryable errors (invalid payload, malformed message) are dead-lettered at once under both.
  * Under both, a retry never comes sooner than the error's `retryAfterMs` hint (a dependency that
  * said when it can be used again, e.g. an open circuit breaker): waiting costs no attempt's worth.
  */
 import type { DedupedBy } from "./context.js";
-import { isOutage, isRetryable, retryAfterOf } from "./errors.js";
+import { isOutage, isRetryable, retryAfterOf, waits } from "./errors.js";
 
 export type DeliveryPolicy = "default" | "must-complete";
 
@@ -124,16 +126,19 @@ export function decideOnFailure(
   if (!isRetryable(error))
     return { action: "dead-letter", reason: `not retryable: ${message}`, budgetSpent: false };
   const notBefore = retryAfterOf(error);
-  if (input.policy === "must-complete" || isOutage(error)) {
+  if (input.policy === "must-complete" || isOutage(error) || waits(error)) {
     const delayMs = Math.max(notBefore, mustCompleteBackoff(attempt, mustComplete, random));
     // Retry only when the next attempt still starts inside the window.
     if (input.ageMs + delayMs <= mustComplete.windowMs) return { action: "retry", delayMs };
+    const window = `${mustComplete.windowMs} ms`;
     return {
       action: "dead-letter",
       reason:
         input.policy === "must-complete"
-          ? `must-complete window of ${mustComplete.windowMs} ms spent after ${attempt} attempts: ${message}`
-          : `outage outlasted the retry window of ${mustComplete.windowMs} ms after ${attempt} attempts: ${message}`,
+          ? `must-complete window of ${window} spent after ${attempt} attempts: ${message}`
+          : isOutage(error)
+            ? `outage outlasted the retry window of ${window} after ${attempt} attempts: ${message}`
+            : `outcome still unknown after the retry window of ${window} and ${attempt} attempts: ${message}`,
       budgetSpent: true,
     };
   }

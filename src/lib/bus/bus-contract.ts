@@ -12,6 +12,7 @@ import type { IdempotencyStore } from "./idempotency/store.js";
 import { createIdempotencyMiddleware } from "./middleware/idempotency.js";
 import { createRateLimitMiddleware } from "./middleware/rate-limit.js";
 import { Publisher } from "./publisher.js";
+import { MUST_COMPLETE_MAX_SILENT_DELIVERIES } from "./retry-policy.js";
 import { Subscriber, type SubscriberOptions } from "./subscriber.js";
 import { TestEvents } from "./test-events.js";
 import type { Transport } from "./transport.js";
@@ -249,6 +250,44 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
     expect(record!.reason).toBe("delivered 3 times without an outcome (the consumer crashed or was killed)");
     expect(record!.attempts.at(-1)?.error.code).toBe("CRASH_LOOP");
     expect(runs.length).toBeLessThanOrEqual(3);
+  });
+
+  it(`a must-complete message that keeps killing its consumer runs past 3 silent deliveries and is parked after ${MUST_COMPLETE_MAX_SILENT_DELIVERIES}`, async () => {
+    const { fixture, publisher, subscriber } = await setup({ maxLeaseMs: 200 });
+    const runs: string[] = [];
+    let release: () => void = () => {};
+    const hang = new Promise<void>((resolve) => {
+      release = resolve; // every run "dies": it never returns an outcome (until the test ends)
+    });
+    cleanups.push(async () => release());
+    // No retry.maxSilentDeliveries given: the bus's default for must-complete messages applies.
+    for (let i = 1; i <= MUST_COMPLETE_MAX_SILENT_DELIVERIES + 1; i++) {
+      await subscriber("killed-mc", `k-${i}`)
+        .on(
+          "item.added",
+          async () => {
+            runs.push(`k-${i}`);
+            await hang;
+          },
+          { policy: "must-complete" },
+        )
+        .start();
+    }
+    await publisher.publish("item.added", { sku: "killer", quantity: 1 });
+    const [record] = await waitFor(
+      async () => {
+        const list = await fixture.deadLetters.list({ group: "killed-mc" });
+        return list.length > 0 ? list : undefined;
+      },
+      30_000,
+      "the dead letter",
+    );
+    expect(record!.reason).toBe(
+      `delivered ${MUST_COMPLETE_MAX_SILENT_DELIVERIES} times without an outcome (the consumer crashed or was killed)`,
+    );
+    expect(record!.attempts.at(-1)?.error.code).toBe("CRASH_LOOP");
+    expect(runs.length).toBeGreaterThan(3);
+    expect(runs.length).toBeLessThanOrEqual(MUST_COMPLETE_MAX_SILENT_DELIVERIES);
   });
 
   it("a must-complete message rides out transient failures past maxAttempts and is never dead-lettered in its window", async () => {

@@ -11,11 +11,22 @@ export class BusError extends Error {
    * subscriber's retry delay is never shorter. A hint of the failing dependency, not a policy.
    */
   readonly retryAfterMs?: number;
+  /**
+   * The error says the outcome is not known yet (a dependency still working on it, or unreachable),
+   * not that the message is bad: a retryable error that waits under every policy (see `waits`).
+   */
+  readonly waits?: true;
 
   constructor(
     code: string,
     message: string,
-    options: { retryable?: boolean; details?: unknown; cause?: unknown; retryAfterMs?: number } = {},
+    options: {
+      retryable?: boolean;
+      details?: unknown;
+      cause?: unknown;
+      retryAfterMs?: number;
+      waits?: boolean;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "BusError";
@@ -24,6 +35,7 @@ export class BusError extends Error {
     this.details = options.details;
     if (options.retryAfterMs !== undefined && options.retryAfterMs > 0)
       this.retryAfterMs = options.retryAfterMs;
+    if (options.waits === true) this.waits = true;
   }
 }
 
@@ -88,6 +100,16 @@ export function isRetryable(error: unknown): boolean {
  */
 export function isOutage(error: unknown): boolean {
   return Boolean(error && typeof error === "object" && (error as { outage?: unknown }).outage === true);
+}
+
+/**
+ * The error says the message's outcome is not known yet (an error object with `waits: true`, e.g. a
+ * carrier booking still in flight): like an outage, the retry policy spends no poison budget on it
+ * and waits inside the must-complete window (see decideOnFailure), so a handler on the default
+ * policy keeps its 3 attempts for every other error.
+ */
+export function waits(error: unknown): boolean {
+  return Boolean(error && typeof error === "object" && (error as { waits?: unknown }).waits === true);
 }
 
 export function describeError(error: unknown): { name: string; message: string; code?: string } {

@@ -22,6 +22,7 @@ export {
   TooOldToDeduplicateError,
   UnknownEventError,
   ValidationError,
+  waits,
 } from "./errors.js";
 export {
   combineRegistries,
@@ -65,6 +66,7 @@ export {
   type DeliveryPolicy,
   defaultBackoff,
   type HandlerOptions,
+  MUST_COMPLETE_MAX_SILENT_DELIVERIES,
   type MustCompletePolicy,
   mustCompleteBackoff,
   type RetryPolicy,

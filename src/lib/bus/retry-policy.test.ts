@@ -143,3 +143,50 @@ describe("an outage is not poison (client-kill chaos: 3 lost replies dead-letter
     ).toMatchObject({ action: "dead-letter", budgetSpent: true });
   });
 });
+
+describe("an error that waits for an outcome is not poison (a carrier booking still in flight)", () => {
+  const unknown = new BusError("CARRIER_OUTCOME_UNKNOWN", "outcome unknown", {
+    retryable: true,
+    waits: true,
+  });
+  const window = { ...DEFAULT_MUST_COMPLETE, windowMs: 60_000 };
+
+  it("default policy: retries it past maxAttempts while the must-complete window lasts", () => {
+    const decision = decideOnFailure(
+      { ...base, error: unknown, attempt: 5, policy: "default", ageMs: 10_000 },
+      retry,
+      window,
+      () => 0,
+    );
+    expect(decision.action).toBe("retry");
+  });
+
+  it("default policy: dead-letters it once the window is spent, saying the outcome is still unknown", () => {
+    expect(
+      decideOnFailure(
+        { ...base, error: unknown, attempt: 9, policy: "default", ageMs: 59_999 },
+        retry,
+        window,
+        () => 0,
+      ),
+    ).toMatchObject({
+      action: "dead-letter",
+      reason: expect.stringMatching(/^outcome still unknown after the retry window of 60000 ms/),
+      budgetSpent: true,
+    });
+  });
+
+  it("waits only when retryable, and other errors of the same handler keep the 3 attempts", () => {
+    const refused = new BusError("CARRIER_REFUSED", "no", { waits: true });
+    expect(
+      decideOnFailure({ ...base, error: refused, attempt: 1, policy: "default" }, retry, window),
+    ).toMatchObject({ action: "dead-letter", budgetSpent: false });
+    expect(
+      decideOnFailure(
+        { ...base, error: new Error("unreadable"), attempt: 3, policy: "default" },
+        retry,
+        window,
+      ),
+    ).toMatchObject({ action: "dead-letter", reason: "failed 3 attempts: boom" });
+  });
+});

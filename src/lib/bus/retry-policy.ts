@@ -14,12 +14,14 @@
  *   the must-complete window, without counting against `maxAttempts` (seen: a storm of dropped
  *   Redis connections dead-lettered `user.validation.requested` after 3 lost replies in a second,
  *   failing orders that a retry a few seconds later would have completed).
+ * - An error that `waits` (an outcome not known yet: a carrier booking still in flight) is retried
+ *   the same way under "default": the handler keeps `maxAttempts` for every other error.
  * Non-retryable errors (invalid payload, malformed message) are dead-lettered at once under both.
  * Under both, a retry never comes sooner than the error's `retryAfterMs` hint (a dependency that
  * said when it can be used again, e.g. an open circuit breaker): waiting costs no attempt's worth.
  */
 import type { DedupedBy } from "./context.js";
-import { isOutage, isRetryable, retryAfterOf } from "./errors.js";
+import { isOutage, isRetryable, retryAfterOf, waits } from "./errors.js";
 
 export type DeliveryPolicy = "default" | "must-complete";
 
@@ -44,10 +46,21 @@ export interface RetryPolicy {
   backoff: (attempt: number) => number;
   /**
    * Deliveries without any outcome (the consumer crashed or was killed while handling) after which
-   * the message is dead-lettered without running it, under every policy (default: maxAttempts).
+   * the message is dead-lettered without running it. Given, it holds under every policy; not given,
+   * it is `maxAttempts` for the default policy and `MUST_COMPLETE_MAX_SILENT_DELIVERIES` for a
+   * must-complete message (the subscriber resolves the latter per message).
    */
   maxSilentDeliveries: number;
 }
+
+/**
+ * Crash-loop limit of a must-complete message when the subscriber is given none: deliveries that
+ * ended with no outcome (the instance holding it was killed or crashed) before it is parked without
+ * running. Higher than the default policy's `maxAttempts` (3): a message that must happen rides out
+ * a few instance deaths (a rolling restart, an OOM kill of a neighbour's work, a chaos run), and one
+ * that really kills its process each time still ends in the DLQ, where an operator sees it.
+ */
+export const MUST_COMPLETE_MAX_SILENT_DELIVERIES = 10;
 
 export interface MustCompletePolicy {
   /** First retry delay in ms (default 1 s); doubles with every attempt. */
@@ -113,16 +126,19 @@ export function decideOnFailure(
   if (!isRetryable(error))
     return { action: "dead-letter", reason: `not retryable: ${message}`, budgetSpent: false };
   const notBefore = retryAfterOf(error);
-  if (input.policy === "must-complete" || isOutage(error)) {
+  if (input.policy === "must-complete" || isOutage(error) || waits(error)) {
     const delayMs = Math.max(notBefore, mustCompleteBackoff(attempt, mustComplete, random));
     // Retry only when the next attempt still starts inside the window.
     if (input.ageMs + delayMs <= mustComplete.windowMs) return { action: "retry", delayMs };
+    const window = `${mustComplete.windowMs} ms`;
     return {
       action: "dead-letter",
       reason:
         input.policy === "must-complete"
-          ? `must-complete window of ${mustComplete.windowMs} ms spent after ${attempt} attempts: ${message}`
-          : `outage outlasted the retry window of ${mustComplete.windowMs} ms after ${attempt} attempts: ${message}`,
+          ? `must-complete window of ${window} spent after ${attempt} attempts: ${message}`
+          : isOutage(error)
+            ? `outage outlasted the retry window of ${window} after ${attempt} attempts: ${message}`
+            : `outcome still unknown after the retry window of ${window} and ${attempt} attempts: ${message}`,
       budgetSpent: true,
     };
   }

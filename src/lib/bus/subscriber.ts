@@ -30,6 +30,7 @@ import {
   crashLoopReason,
   DEFAULT_MUST_COMPLETE,
   type DeliveryPolicy,
+  MUST_COMPLETE_MAX_SILENT_DELIVERIES,
   decideOnFailure,
   defaultBackoff,
   type HandlerOptions,
@@ -79,7 +80,11 @@ export interface SubscriberOptions<E extends EventRegistry, O extends EventRegis
   consumer: string;
   /** Used by `ctx.publish` (correlation and causation carried on). */
   publisher?: Publisher<O>;
-  /** The default policy's numbers (and the crash-loop limit of every policy). */
+  /**
+   * The default policy's numbers. `maxSilentDeliveries`, when given, is the crash-loop limit of every
+   * policy; else `maxAttempts` for the default policy, `MUST_COMPLETE_MAX_SILENT_DELIVERIES` (10) for
+   * a must-complete message.
+   */
   retry?: Partial<RetryPolicy>;
   /** The must-complete policy's numbers (defaults: 1 s base, 60 s cap, 6 h window). */
   mustComplete?: Partial<MustCompletePolicy>;
@@ -134,6 +139,8 @@ const FUTURE_WARNING_INTERVAL_MS = 60_000;
 export class Subscriber<E extends EventRegistry, O extends EventRegistry = EventRegistry> {
   private readonly handlers = new Map<string, Registration<O>[]>();
   private readonly retry: RetryPolicy;
+  /** Crash-loop limit of a must-complete message (`retry.maxSilentDeliveries` when given). */
+  private readonly mustCompleteSilentDeliveries: number;
   private readonly mustComplete: MustCompletePolicy;
   private readonly logger: BusLogger;
   private readonly now: () => number;
@@ -149,6 +156,8 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       backoff: options.retry?.backoff ?? defaultBackoff,
       maxSilentDeliveries: options.retry?.maxSilentDeliveries ?? maxAttempts,
     };
+    this.mustCompleteSilentDeliveries =
+      options.retry?.maxSilentDeliveries ?? MUST_COMPLETE_MAX_SILENT_DELIVERIES;
     this.mustComplete = { ...DEFAULT_MUST_COMPLETE, ...definedOnly(options.mustComplete ?? {}) };
     this.logger = (options.logger ?? silentLogger).child({
       group: options.group,
@@ -215,7 +224,12 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
 
   private async handle(delivery: Delivery): Promise<void> {
     const startedAt = this.now();
-    if (delivery.silentDeliveries >= this.retry.maxSilentDeliveries) {
+    // The policy by topic (the body is not read yet): a topic without a handler is "default".
+    const maxSilent =
+      this.policyOf(this.handlers.get(delivery.topic) ?? []) === "must-complete"
+        ? this.mustCompleteSilentDeliveries
+        : this.retry.maxSilentDeliveries;
+    if (delivery.silentDeliveries >= maxSilent) {
       const reason = crashLoopReason(delivery.silentDeliveries);
       this.logger.error(
         {
@@ -264,7 +278,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       return;
     }
     const registrations = this.handlers.get(envelope.event) ?? [];
-    const policy = registrations.some((r) => r.policy === "must-complete") ? "must-complete" : "default";
+    const policy = this.policyOf(registrations);
     const dedupedBy = registrations.every((r) => r.dedupedBy === "record") ? "record" : "marks";
     const ctx = this.context(envelope, delivery, dedupedBy);
     try {
@@ -376,6 +390,11 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       });
     };
     await dispatch(0);
+  }
+
+  /** A message of an event with any must-complete handler is must-complete. */
+  private policyOf(registrations: readonly Registration<O>[]): DeliveryPolicy {
+    return registrations.some((r) => r.policy === "must-complete") ? "must-complete" : "default";
   }
 
   private async runHandlers(

@@ -3,6 +3,7 @@ import { configReadAtStart } from "../../lib/runtime/config-at-start.js";
 import { z } from "zod";
 import { type AllEvents, DEFAULT_MAX_ORDER_TOTAL_CENTS } from "../../contracts/index.js";
 import { parseEnv } from "../../lib/runtime/config.js";
+import { MUST_COMPLETE_MAX_SILENT_DELIVERIES } from "../../lib/bus/retry-policy.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
 import { DEMO_PRODUCTS, seedCatalog } from "./catalog.js";
@@ -67,9 +68,10 @@ export function createInventoryService(
       const subscriber = deps.subscriber({
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         // A message that killed its process this many times is parked without running, whatever
-        // its policy (as in payment): must-complete commits and releases get more than the
-        // default policy's 3, a crash loop still ends in the DLQ where an operator sees it.
-        retry: { maxSilentDeliveries: 10 },
+        // its policy (as in payment and shipping): must-complete commits and releases get more than
+        // the default policy's 3 (the bus's default for them), and so do reservations, which this
+        // service has always given the same; a crash loop still ends in the DLQ where an operator sees it.
+        retry: { maxSilentDeliveries: MUST_COMPLETE_MAX_SILENT_DELIVERIES },
       });
       registerInventoryHandlers(subscriber, store);
       const prepare = deps.publisher.prepare.bind(deps.publisher);

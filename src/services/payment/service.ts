@@ -5,7 +5,7 @@
 import { configReadAtStart } from "../../lib/runtime/config-at-start.js";
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import type { MustCompletePolicy } from "../../lib/bus/retry-policy.js";
+import { MUST_COMPLETE_MAX_SILENT_DELIVERIES, type MustCompletePolicy } from "../../lib/bus/retry-policy.js";
 import { parseEnv } from "../../lib/runtime/config.js";
 import type { AllEvents } from "../../contracts/index.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
@@ -38,7 +38,8 @@ export interface PaymentServiceOptions {
   mustComplete?: Partial<MustCompletePolicy>;
   /**
    * Deliveries of one message that ended with no outcome (its process died while handling it)
-   * before it is dead-lettered without running (default 10, as inventory): must-complete charges and
+   * before it is dead-lettered without running (default `MUST_COMPLETE_MAX_SILENT_DELIVERIES`, 10, as
+   * inventory and shipping): must-complete charges and
    * refunds get more than the bus's default 3 process deaths, and a message that keeps killing its
    * process still ends parked in the DLQ, where an operator sees it.
    */
@@ -122,7 +123,7 @@ export function createPaymentService(
       const subscriber = deps
         .subscriber({
           ...(options.mustComplete ? { mustComplete: options.mustComplete } : {}),
-          retry: { maxSilentDeliveries: options.maxSilentDeliveries ?? 10 },
+          retry: { maxSilentDeliveries: options.maxSilentDeliveries ?? MUST_COMPLETE_MAX_SILENT_DELIVERIES },
         })
         .on("payment.requested", handlers.paymentRequested, mustComplete)
         // A refund is decided from the payment record (kept like the system of record, no TTL) and

@@ -63,6 +63,7 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
   const unknown = (orderId: string, cause: unknown) =>
     new BusError("CARRIER_OUTCOME_UNKNOWN", `outcome of the carrier booking of order ${orderId} unknown`, {
       retryable: true,
+      waits: true,
       cause,
     });
 
@@ -71,8 +72,9 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
    * doubled per try), while it cannot be asked or answers "in progress". Throws a retryable
    * `CARRIER_OUTCOME_UNKNOWN` when it still cannot tell: the redelivered request books again with
    * the same key, which replays the first booking or makes it for the first time. Unknown is not
-   * failed: the request is registered must-complete (service.ts), so it keeps asking until the
-   * carrier answers or the saga's cancel by key settles the order (break12 F3).
+   * failed: the error `waits` (lib/bus/errors.ts), so the request keeps asking inside the
+   * must-complete window until the carrier answers or the saga's cancel by key settles the order
+   * (break12 F3), while its other errors keep the default 3 attempts (service.ts).
    */
   async function retrieve(orderId: string, first: unknown): Promise<CarrierBooking | undefined> {
     let last = first;
@@ -105,6 +107,7 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
       if (error instanceof TimeoutError) return undefined;
       throw new BusError("CARRIER_UNAVAILABLE", `carrier call for order ${orderId} failed`, {
         retryable: true,
+        waits: true,
         cause: error,
       });
     }
@@ -120,6 +123,7 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
       // In progress, unreachable or late: a must-complete compensation, retried until it is known.
       throw new BusError("CARRIER_UNAVAILABLE", `carrier cancel for order ${orderId} failed`, {
         retryable: true,
+        waits: true,
         cause: error,
       });
     }

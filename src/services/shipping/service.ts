@@ -14,6 +14,7 @@ import { type Carrier, MemoryCarrierLedger, SimulatedCarrier } from "./carrier.j
 import { RedisCarrierLedger } from "./carrier-redis-ledger.js";
 import { type DeliveryPoller, startDeliveryPoller } from "./delivery.js";
 import { createShippingHandlers, type ShippingHandlers } from "./handlers.js";
+import { MUST_COMPLETE_MAX_SILENT_DELIVERIES } from "../../lib/bus/retry-policy.js";
 import type { Subscriber } from "../../lib/bus/subscriber.js";
 import { RedisShippingStore } from "./redis-store.js";
 import { registerShippingRoutes } from "./routes.js";
@@ -54,11 +55,16 @@ export interface ShippingServiceOptions {
 }
 
 /**
- * The shipping service's subscriptions and their retry policies. All three ride the must-complete
- * policy (retried through outages for hours, never dead-lettered by the short default budget): a
- * compensation (cancel) and the post-pivot delivery scheduling (`order.completed`) must happen, and
- * a booking whose outcome the carrier cannot tell yet (`CARRIER_OUTCOME_UNKNOWN`: its call still in
- * flight, or the carrier cannot be asked) is a state to resolve, not a failure (DESIGN §6).
+ * The shipping service's subscriptions and their retry policies. A compensation (cancel) and the
+ * post-pivot delivery scheduling (`order.completed`) ride the must-complete policy (retried through
+ * outages for hours, never dead-lettered by the short default budget): they must happen. A shipment
+ * request is on the default policy (3 attempts for an error that may be poison: an unreadable
+ * record, a store error), but its errors that say the booking's outcome is not known yet
+ * (`CARRIER_OUTCOME_UNKNOWN`: its call still in flight, or `CARRIER_UNAVAILABLE`: the carrier cannot
+ * be asked) `waits` (lib/bus/errors.ts), and wait inside the must-complete window: a state to
+ * resolve, not a failure (DESIGN §6). The subscriber's crash-loop limit is
+ * `MUST_COMPLETE_MAX_SILENT_DELIVERIES` (10) deliveries without an outcome (an instance killed
+ * holding the message) for all three, as in payment and inventory, not the default policy's 3.
  */
 export function registerShippingHandlers<S extends Subscriber<typeof AllEvents, typeof AllEvents>>(
   subscriber: S,
@@ -75,7 +81,9 @@ export function registerShippingHandlers<S extends Subscriber<typeof AllEvents, 
     // deadline cancels it by key, after which the record (voided or cancelled) makes the waiting
     // request a no-op: the wait ends with the saga, without an operator (break12 F3: 3 attempts
     // dead-lettered a request whose booking a killed instance had left in flight at the carrier).
-    .on("shipping.shipment.requested", handlers.shipmentRequested, { policy: "must-complete" })
+    // Only the errors that wait do so; any other is parked after 3 attempts, where an operator
+    // sees it at once rather than after the must-complete window.
+    .on("shipping.shipment.requested", handlers.shipmentRequested)
     // A compensation must happen: retried through outages for hours, never dead-lettered early.
     .on("order.compensation.shipment.cancel", handlers.cancelRequested, mustComplete)
     // After the pivot the saga only goes forward: scheduling the delivery must happen too.
@@ -118,7 +126,11 @@ export function createShippingService(
           : { carrierRetrieveBackoffMs: options.carrierRetrieveBackoffMs }),
         deliveryDelayMs: options.deliveryDelayMs ?? DEFAULT_DELIVERY_DELAY_MS,
       });
-      const subscriber = registerShippingHandlers(deps.subscriber(), handlers);
+      // Given, the crash-loop limit holds for the default-policy shipment request too.
+      const subscriber = registerShippingHandlers(
+        deps.subscriber({ retry: { maxSilentDeliveries: MUST_COMPLETE_MAX_SILENT_DELIVERIES } }),
+        handlers,
+      );
       let poller: DeliveryPoller | undefined;
       // The warning is logged once per shipment; the counters show the shipments that keep failing
       // (each failed try counts once, across instances about one per backoff, at most 30 s apart).

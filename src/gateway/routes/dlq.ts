@@ -286,7 +286,8 @@ export const dlqRouteDocs: RouteDoc[] = [
       "then marks the record retried (retries + 1) and audits it with the caller and the optional detail. " +
       "When the redelivery fails the record is left as it was (503 DLQ_REDELIVERY_FAILED): retry again. " +
       "Concurrent retries of one record: each 200 is one replay and one audit entry; a retry that lost " +
-      "the race answers 409 DLQ_RETRY_CONFLICT having sent nothing more.",
+      "the race answers 409 DLQ_RETRY_CONFLICT having sent nothing more. A record purged while its replay was " +
+      "on the way is gone but was sent: 200 and a 'retried' audit entry noting the purge.",
     body: DlqActionBody,
     answer: DlqRecordAnswer,
     examples: {
@@ -355,7 +356,8 @@ export const dlqRouteDocs: RouteDoc[] = [
     tag,
     summary: "Mark a record as never to be replayed",
     description:
-      "Archiving an archived record changes nothing; a retry of an archived record is refused (409).",
+      "Archiving an archived record changes nothing; a retry of an archived record is refused (409). A record " +
+      "purged before it could be marked answers 404 DLQ_NOT_FOUND and is not audited 'archived'.",
     body: DlqActionBody,
     answer: DlqRecordAnswer,
     examples: {

@@ -127,8 +127,11 @@ export class DeadLetterQueue {
    * one replay and one audit entry, and `retries` counts them. A record archived while its replay
    * was on the way is counted but stays archived. Without `redeliverOnce` (a transport that cannot
    * tell a replay already sent) the record and trail stay true, but a refused retry may have sent
-   * a copy.
-   * @throws DeadLetterNotFoundError (none, or purged meanwhile), DeadLetterArchivedError,
+   * a copy. A record purged while its replay was on the way (break14 F1) cannot be marked, but the
+   * replay was sent: the retry is accepted (the record is answered as it would have been marked)
+   * and audited "retried" with a note saying so, after the purge's entry; answering 404 would tell
+   * the operator nothing was sent and leave a replay with no audit entry.
+   * @throws DeadLetterNotFoundError (none before the send), DeadLetterArchivedError,
    *   DeadLetterRedeliveryError (nothing marked), DeadLetterRetryConflictError.
    */
   async retry(id: string, options: ActorOptions): Promise<DeadLetterRecord> {
@@ -140,8 +143,11 @@ export class DeadLetterQueue {
       throw new DeadLetterRedeliveryError(id, error);
     }
     const [marked] = await this.store.markRetried([{ id, fromRetries: record.retries }]);
-    if (marked === "missing") throw new DeadLetterNotFoundError(id);
     if (marked === "conflict" || marked === undefined) throw new DeadLetterRetryConflictError(id);
+    if (marked === "missing") {
+      await this.store.appendAudit(this.auditEntry(id, "retried", purgedMeanwhile(options)));
+      return { ...record, status: "retried", retries: record.retries + 1 };
+    }
     await this.audit(id, "retried", options);
     return { ...record, status: marked, retries: record.retries + 1 };
   }
@@ -213,19 +219,28 @@ export class DeadLetterQueue {
     // The same compare-and-set as `retry`: a record a concurrent retry marked first is a conflict.
     const outcomes = await this.store.markRetried(sent.map((r) => ({ id: r.id, fromRetries: r.retries })));
     const outcomeOf = new Map(sent.map((r, i) => [r.id, outcomes[i]]));
-    const marked = sent.filter(
-      (r) => outcomeOf.get(r.id) === "retried" || outcomeOf.get(r.id) === "archived",
+    // Accepted: marked, or purged while its replay was on the way (sent all the same: break14 F1,
+    // audited with a note as `retry` does). Only a conflict sent nothing more.
+    const accepted = sent.filter((r) => {
+      const outcome = outcomeOf.get(r.id);
+      return outcome === "retried" || outcome === "archived" || outcome === "missing";
+    });
+    await this.store.appendAudits(
+      accepted.map((r) =>
+        this.auditEntry(
+          r.id,
+          "retried",
+          outcomeOf.get(r.id) === "missing" ? purgedMeanwhile(options) : options,
+        ),
+      ),
     );
-    await this.store.appendAudits(marked.map((r) => this.auditEntry(r.id, "retried", options)));
     for (const record of records) {
       const outcome = outcomeOf.get(record.id);
       const error =
         unsent.get(record.id) ??
-        (outcome === "retried" || outcome === "archived"
-          ? undefined
-          : outcome === "conflict"
-            ? new DeadLetterRetryConflictError(record.id)
-            : "purged meanwhile");
+        (outcome === "conflict" || outcome === undefined
+          ? new DeadLetterRetryConflictError(record.id)
+          : undefined);
       if (error === undefined) result.retried.push(record.id);
       else result.failed.push({ id: record.id, error: describeFailure(error) });
     }
@@ -278,11 +293,15 @@ export class DeadLetterQueue {
     }
   }
 
-  /** Marks a record as never to be replayed. Archiving an archived record changes nothing. */
+  /**
+   * Marks a record as never to be replayed. Archiving an archived record changes nothing.
+   * @throws DeadLetterNotFoundError when there is no record, or it was purged before it could be
+   *   marked (break14 F2: then nothing is audited, as nothing was archived).
+   */
   async archive(id: string, options: ActorOptions): Promise<DeadLetterRecord> {
     const record = await this.require(id);
     if (record.status === "archived") return record;
-    await this.store.update(id, { status: "archived" });
+    if (!(await this.store.update(id, { status: "archived" }))) throw new DeadLetterNotFoundError(id);
     await this.audit(id, "archived", options);
     return { ...record, status: "archived" };
   }
@@ -348,6 +367,15 @@ export class DeadLetterQueue {
       ...(options.detail === undefined ? {} : { detail: options.detail }),
     };
   }
+}
+
+/** Note on the audit entry of a retry whose record was purged while its replay was on the way. */
+export const PURGED_MEANWHILE_NOTE = "record purged while its replay was on the way";
+
+function purgedMeanwhile(options: ActorOptions): ActorOptions {
+  const detail =
+    options.detail === undefined ? PURGED_MEANWHILE_NOTE : `${options.detail} (${PURGED_MEANWHILE_NOTE})`;
+  return { ...options, detail };
 }
 
 function isIdList<T extends object>(target: T | readonly string[]): target is readonly string[] {

@@ -82,7 +82,15 @@ describe("Redis TIME shared clock: steps of Redis's clock", () => {
 
   it("does not take a slow round trip's error for a step", async () => {
     const fake = fakeRedis();
-    const { clock, steps } = await startClock(fake);
+    // A bound on the error above this round trip's: the measurement is adopted (break14 F4 below).
+    const clock = await redisTimeClock({
+      redis: fake.redis,
+      local: fake.local,
+      syncIntervalMs: 3_600_000,
+      maxErrorMs: 10_000,
+    });
+    const steps: ClockStep[] = [];
+    clock.onStep((step) => steps.push(step));
     try {
       fake.elapse(10_000);
       const before = clock.now();
@@ -91,6 +99,23 @@ describe("Redis TIME shared clock: steps of Redis's clock", () => {
       fake.state.rttMs = 3_000;
       await clock.sync();
       expect(clock.now()).toBe(before + 1_500);
+      expect(steps).toEqual([]);
+    } finally {
+      clock.stop();
+    }
+  });
+
+  it("does not adopt a measurement whose error exceeds CLOCK_MAX_ERROR_MS (break14 F4)", async () => {
+    const fake = fakeRedis();
+    const { clock, steps } = await startClock(fake);
+    try {
+      fake.elapse(10_000);
+      const before = clock.now();
+      // The same 3 s round trip: the clock keeps its accurate offset and runs on Redis's time.
+      fake.state.rttMs = 3_000;
+      await clock.sync();
+      expect(clock.now()).toBe(before + 3_000);
+      expect(clock.now()).toBe(fake.state.redisMs);
       expect(steps).toEqual([]);
     } finally {
       clock.stop();

@@ -42,6 +42,20 @@
  * `recentBackwardStepMs()` tells a consumer that this clock stepped back recently and by how much:
  * messages dated ahead by up to that much were dated before their publisher followed the step
  * (lib/bus/middleware/dedupe-window.ts).
+ *
+ * Stalls (break14 F4). A measurement is only as good as its round trip: a `TIME` that waited out a
+ * Redis stall (SIGSTOP, VM pause, a long script) for S seconds was read by Redis at the end of the
+ * wait, and its midpoint estimate puts the clock up to S/2 ahead, within its own error, so it is no
+ * "step". The timer used to start a sync every interval while one was waiting, a 125 s stall queued
+ * 13, the oldest applied first, a `now()` between two replies raised the monotonic floor, and the
+ * accurate syncs after it were within threshold plus the old error: the clock stayed ~58 s ahead
+ * (gateway credentials refused, messages dated in every consumer's future) and `resync()` could not
+ * bring it back. So: the timer skips a tick while a sync is in flight and `resync()` joins it (one
+ * `TIME` waiting at a time); a measurement whose error is above `CLOCK_MAX_ERROR_MS` is not adopted,
+ * unless it is the first, more accurate than the one in use, or shows a step beyond its own error;
+ * and an adopted measurement showing the clock (its monotonic floor) ahead of Redis by more than the
+ * threshold plus its error re-anchors it, reported as a backward step like any other, since values
+ * this clock returned were dated ahead by that much.
  */
 import type { Redis } from "ioredis";
 
@@ -51,6 +65,13 @@ import type { Redis } from "ioredis";
  * module comment for why 1 s.
  */
 export const CLOCK_STEP_THRESHOLD_MS = 1_000;
+
+/**
+ * A measurement whose error (half its round trip, plus 1 ms) exceeds this, in ms, does not move the
+ * clock unless nothing better is known or it shows a step: see the module comment (break14 F4). A
+ * loopback or LAN round trip is well under 10 ms; a 1 s one is a stalled or overloaded Redis.
+ */
+export const CLOCK_MAX_ERROR_MS = 500;
 
 /** Forced syncs (`resync`) of one clock are at least this far apart, ms. */
 export const RESYNC_MIN_INTERVAL_MS = 1_000;
@@ -68,7 +89,10 @@ export interface ClockStep {
   direction: "forward" | "backward";
   /** The change of the measured offset, ms: positive forward, negative backward. */
   stepMs: number;
-  /** How wrong `stepMs` may be, ms: half of each of the two round trips, plus 1 ms each. */
+  /**
+   * How wrong `stepMs` may be, ms: half of each of the two round trips, plus 1 ms each (for a clock
+   * found ahead of Redis and re-anchored without a step of the offset: this measurement's only).
+   */
   errorMs: number;
 }
 
@@ -134,12 +158,15 @@ export interface RedisTimeClockOptions {
    * followed both ways and reported (default `CLOCK_STEP_THRESHOLD_MS`, 1 s).
    */
   stepThresholdMs?: number;
+  /** A measurement with a larger error (ms) is not adopted, see `CLOCK_MAX_ERROR_MS` (the default). */
+  maxErrorMs?: number;
 }
 
 /** Starts a clock on Redis `TIME`; resolves after the first measurement (rejects when it fails). */
 export async function redisTimeClock(options: RedisTimeClockOptions): Promise<SharedClock> {
   const local = options.local ?? monotonicMs;
   const thresholdMs = options.stepThresholdMs ?? CLOCK_STEP_THRESHOLD_MS;
+  const maxErrorMs = options.maxErrorMs ?? CLOCK_MAX_ERROR_MS;
   const listeners = new Set<(step: ClockStep) => void>();
   let offset = 0;
   let offsetErrorMs = 0;
@@ -150,7 +177,19 @@ export async function redisTimeClock(options: RedisTimeClockOptions): Promise<Sh
   let applied = 0;
   // Backward steps followed, as [local time seen, size ms], the last RECENT_STEP_MS of them.
   let backSteps: [number, number][] = [];
-  const sync = async () => {
+  // The latest measurement still waiting for its reply, if any: the timer and `resync()` do not
+  // start another one beside it (break14 F4: a stall queued one `TIME` per tick).
+  let inFlight: Promise<void> | undefined;
+  const report = (step: ClockStep) => {
+    for (const listener of listeners) {
+      try {
+        listener(step);
+      } catch {
+        // A listener's bug must not stop the clock from syncing.
+      }
+    }
+  };
+  const measure = async () => {
     const mine = ++begun;
     const before = local();
     const [seconds, micros] = await options.redis.time();
@@ -163,29 +202,51 @@ export async function redisTimeClock(options: RedisTimeClockOptions): Promise<Sh
     const errorMs = (after - before) / 2 + 1;
     const stepMs = measured - offset;
     const stepErrorMs = errorMs + offsetErrorMs;
+    const isStep = !first && Math.abs(stepMs) > thresholdMs + stepErrorMs;
+    // A stalled round trip says little about the offset: keep the one in use unless this is all
+    // there is, is better, or (even with its wide error) shows Redis's clock stepped.
+    if (!first && !isStep && errorMs > maxErrorMs && errorMs >= offsetErrorMs) return;
     offset = measured;
     offsetErrorMs = errorMs;
-    if (first || Math.abs(stepMs) <= thresholdMs + stepErrorMs) return;
-    const step: ClockStep = {
-      direction: stepMs > 0 ? "forward" : "backward",
-      stepMs: Math.round(stepMs),
-      errorMs: Math.ceil(stepErrorMs),
-    };
-    // Backward: follow Redis's time instead of holding the old high value until it catches up.
-    if (stepMs < 0) {
-      last = 0;
-      backSteps.push([after, -stepMs]);
-    }
-    for (const listener of listeners) {
-      try {
-        listener(step);
-      } catch {
-        // A listener's bug must not stop the clock from syncing.
+    if (first) return;
+    if (isStep) {
+      // Backward: follow Redis's time instead of holding the old high value until it catches up.
+      if (stepMs < 0) {
+        last = 0;
+        backSteps.push([after, -stepMs]);
       }
+      report({
+        direction: stepMs > 0 ? "forward" : "backward",
+        stepMs: Math.round(stepMs),
+        errorMs: Math.ceil(stepErrorMs),
+      });
+      return;
+    }
+    // No single sync looked like a step, yet the floor may hold the clock ahead of Redis (values
+    // returned while a less accurate offset was in use): beyond the threshold plus this
+    // measurement's error, re-anchor on Redis's time, as after a backward step.
+    const aheadMs = last - (after + measured);
+    if (aheadMs > thresholdMs + errorMs) {
+      last = 0;
+      backSteps.push([after, aheadMs]);
+      report({ direction: "backward", stepMs: -Math.round(aheadMs), errorMs: Math.ceil(errorMs) });
     }
   };
+  /** Always a new measurement (an explicit call wants a fresh one); the timer skips while one waits. */
+  const sync = () => {
+    const running = measure();
+    inFlight = running;
+    const clear = () => {
+      if (inFlight === running) inFlight = undefined;
+    };
+    running.then(clear, clear);
+    return running;
+  };
   await sync();
-  const timer = setInterval(() => void sync().catch(() => undefined), options.syncIntervalMs ?? 10_000);
+  const timer = setInterval(() => {
+    if (inFlight) return;
+    void sync().catch(() => undefined);
+  }, options.syncIntervalMs ?? 10_000);
   timer.unref();
   let forced: Promise<void> | undefined;
   let forcedAt = -Infinity;
@@ -194,6 +255,9 @@ export async function redisTimeClock(options: RedisTimeClockOptions): Promise<Sh
     sync,
     resync: () => {
       if (forced) return forced;
+      // A measurement already waiting answers for this one too: another `TIME` would only queue
+      // behind it (a stalled Redis) and carry the same wait as its error.
+      if (inFlight) return inFlight.catch(() => undefined);
       const at = local();
       if (at - forcedAt < RESYNC_MIN_INTERVAL_MS) return Promise.resolve();
       forcedAt = at;

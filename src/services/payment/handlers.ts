@@ -20,6 +20,7 @@ import {
   processedPayload,
   providerCharge,
   refundedRecord,
+  ORPHAN_CHARGE_REASON,
   refundingRecord,
   voidedRecord,
 } from "./domain.js";
@@ -44,12 +45,7 @@ export interface PaymentHandlerDeps {
 
 export const refundKey = (orderId: string): string => `refund:${orderId}`;
 
-/**
- * The reason of the record the orphan-charge reconciler writes: the provider held a charge for the
- * order with no payment record past the grace period (the order was lost with Redis's last writes).
- */
-export const ORPHAN_CHARGE_REASON =
-  "ORPHAN_CHARGE: the provider held a charge with no payment record past the grace period; voided and given back";
+export { ORPHAN_CHARGE_REASON } from "./domain.js";
 
 /** Compare-and-set writes that lose a race re-decide from fresh state this many times. */
 const MAX_ROUNDS = 3;

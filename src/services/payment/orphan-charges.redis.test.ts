@@ -22,6 +22,7 @@ import { createProviderClient, type ProviderClient } from "./provider-client.js"
 import { RedisProviderLedger } from "./provider-redis-ledger.js";
 import { RedisPaymentStore } from "./redis-store.js";
 import { OrphanChargeReconciler } from "./orphan-charges.js";
+import { mismatchOf } from "./reconciliation.js";
 import { request } from "./test-harness.js";
 
 const GRACE_MS = 10 * 60_000;
@@ -124,8 +125,17 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
     expect(
       (await other.ledger.list("refund")).filter((r) => r.idempotencyKey === `refund:${orderId}`),
     ).toHaveLength(1);
-    // A later pass and a later request change nothing.
+    // A later pass changes nothing; the reconciliation lists it, given back.
     expect(await other.reconciler.pass()).toMatchObject({ voided: 0 });
+    const row = {
+      orderId,
+      record: await other.store.get(orderId),
+      charge: await other.ledger.get("charge", orderId),
+      refund: await other.ledger.get("refund", `refund:${orderId}`),
+      outcome: undefined,
+      failedAttempts: 0,
+    };
+    expect(mismatchOf(row)).toMatch(/^orphan charge .*voided and given back/);
   }, 60_000);
 
   it("a charge with no record and no handler (the order lost) is voided once past the grace, not before", async () => {

@@ -126,6 +126,30 @@ describeWithRedis("an order lost with Redis's last writes: its effects are undon
     const stock = (await api.get<{ available: number; reserved: number }>(`/inventory/${productId}`)).body;
     expect(stock).toMatchObject({ available: 10, reserved: 0 });
   }, 60_000);
+
+  it("a shipment booked for a lost order is cancelled once, also when its shipping.shipment.prepared comes twice", async () => {
+    const orderId = randomUUID();
+    const items = [{ productId: `lost-${randomUUID().slice(0, 8)}`, quantity: 1 }];
+    await publisher.publish("shipping.shipment.requested", { orderId, userId: "u-lost", items });
+    await waitFor(
+      () => streamEntriesAbout("shipping", "shipping.shipment.cancelled", orderId),
+      30_000,
+      "the lost order's shipment cancelled",
+    );
+    await publisher.publish("shipping.shipment.prepared", {
+      orderId,
+      shipmentId: "shp-duplicate",
+      trackingNumber: "TRK-duplicate",
+      carrier: "UPS",
+    });
+    await waitFor(
+      () => orderGroupDone("shipping", "shipping.shipment.prepared"),
+      30_000,
+      "duplicate handled",
+    );
+    expect(await streamEntriesAbout("order", "order.compensation.shipment.cancel", orderId)).toBe(1);
+    expect(await streamEntriesAbout("shipping", "shipping.shipment.cancelled", orderId)).toBe(1);
+  }, 60_000);
 });
 
 /** XINFO's flat [name, value, ...] reply as an object. */

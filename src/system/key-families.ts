@@ -26,6 +26,7 @@ import {
   deadlinePositionsKey,
   aofRewriteThrottleKey,
   ORDER_TAG,
+  lostReplyKey,
   orderStreamId,
 } from "../services/order/keys.js";
 import {
@@ -377,6 +378,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "one key; TTL `SHRED_AOF_REWRITE_INTERVAL_MS` (default 60 s)",
     check: { kind: "expires", maxTtl: () => MAX_TIMER_MS },
+  },
+  {
+    pattern: "{order}:lost:<orderId>:<compensation>",
+    match: re(`${tagged(ORDER_TAG)}:lost:${ID}:(inventory\\.release|payment\\.refund|shipment\\.cancel)`),
+    example: lostReplyKey("o1", "payment.refund"),
+    owner: "order",
+    type: "string",
+    holds:
+      "marker: the compensation of an effect reply for a lost order (no history: lost with Redis's last writes) was published",
+    role: "transient",
+    bound: MARK,
+    check: { kind: "expires", maxTtl: markerTtl },
   },
   // inventory
   {

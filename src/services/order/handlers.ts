@@ -13,6 +13,18 @@ import { BusError } from "../../lib/bus/errors.js";
 import type { Subscriber } from "../../lib/bus/subscriber.js";
 import type { SagaInput } from "./saga.js";
 import type { SagaRunner } from "./saga-runner.js";
+import {
+  compensateLostReply,
+  isEffectReply,
+  type LostReplyOutbox,
+  type OnLostReply,
+} from "./lost-replies.js";
+
+/** How replies for lost orders (no history) are answered; see lost-replies.ts. */
+export interface LostOrderReplies {
+  outbox: LostReplyOutbox;
+  onLost?: OnLostReply;
+}
 
 /** The replies the saga consumes. */
 export const REPLY_EVENTS = [
@@ -65,7 +77,16 @@ type OrderSubscriber = Subscriber<typeof AllEvents, typeof AllEvents>;
  */
 const BY_RECORD = { dedupedBy: "record" } as const;
 
-export function registerOrderHandlers(subscriber: OrderSubscriber, runner: SagaRunner): OrderSubscriber {
+/**
+ * A reply for an order with no history (lost with its Redis's last writes, see lost-replies.ts):
+ * an effect reply gets its compensation published once (`lost`); a decline needs nothing.
+ * Without `lost` (tests of the saga alone) every such reply is only logged.
+ */
+export function registerOrderHandlers(
+  subscriber: OrderSubscriber,
+  runner: SagaRunner,
+  lost?: LostOrderReplies,
+): OrderSubscriber {
   for (const event of REPLY_EVENTS) {
     subscriber.on(
       event,
@@ -74,6 +95,11 @@ export function registerOrderHandlers(subscriber: OrderSubscriber, runner: SagaR
         const input = { type: event, payload } as SagaInput;
         const result = await runner.run(payload.orderId, input, ctx, true);
         if (result.kind === "unknown") {
+          if (lost && isEffectReply(event)) {
+            const published = await compensateLostReply(lost.outbox, event, payload.orderId, ctx);
+            lost.onLost?.(event, payload.orderId, published);
+            return;
+          }
           ctx.logger.warn({ orderId: payload.orderId }, "reply for an unknown order ignored");
           return;
         }

@@ -31,3 +31,11 @@ export const deadlineCheckpointKey = (tag: string, name: string): string => `{${
  * interval, refreshed while its holder waits; src/lib/security/aof-compactor.ts).
  */
 export const aofRewriteThrottleKey = (): string => `{${ORDER_TAG}}:aof-rewrite`;
+
+/**
+ * Marker (string, TTL the platform's marker lifetime) that the compensation of one effect done for a
+ * lost order (a reply for an order with no history) was published: `{order}:lost:<orderId>:<compensation>`.
+ * Written with the command in one script, so a redelivered reply publishes it once.
+ */
+export const lostReplyKey = (orderId: string, compensation: string): string =>
+  `{${ORDER_TAG}}:lost:${orderId}:${compensation}`;

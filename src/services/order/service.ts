@@ -16,7 +16,8 @@ import { readModelKey } from "../../lib/eventstore/keys.js";
 import type { SharedClock } from "../../lib/redis/clock.js";
 import { serviceClock } from "../../lib/runtime/service-clock.js";
 import { orderConfigFromEnv } from "./config.js";
-import { registerOrderHandlers } from "./handlers.js";
+import { type LostOrderReplies, registerOrderHandlers } from "./handlers.js";
+import { LOST_REPLY_COMPENSATIONS, memoryLostReplyOutbox, redisLostReplyOutbox } from "./lost-replies.js";
 import { type OrderListEntry, orderListProjection } from "./order-list.js";
 import { aofRewriteThrottleKey, ORDER_TAG } from "./keys.js";
 import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
@@ -92,6 +93,8 @@ export interface OrderServiceInternals {
   compactor: AofCompactor | undefined;
   /** Aborted at stop: the shreds still retrying give up (their keys expire by TTL). */
   shredding: AbortController;
+  /** How effect replies for lost orders (no history) are compensated. */
+  lostReplies: LostOrderReplies;
 }
 
 function platformStores(deps: ServiceDeps<typeof AllEvents>): OrderStores {
@@ -208,7 +211,51 @@ async function buildInternals(
   });
   const views = projection(orderViewProjection, stores.views);
   const list = projection(orderListProjection, stores.list);
-  return { stores, runner, sweeper, views, deadlines, list, clock, tokens, compactor, shredding };
+  const lostReplies = lostOrderReplies(deps);
+  return {
+    stores,
+    runner,
+    sweeper,
+    views,
+    deadlines,
+    list,
+    clock,
+    tokens,
+    compactor,
+    shredding,
+    lostReplies,
+  };
+}
+
+/**
+ * Replies for orders with no history (lost with Redis's last writes, break12 F2): their effect is
+ * compensated once, counted and logged as an error naming the order.
+ */
+function lostOrderReplies(deps: ServiceDeps<typeof AllEvents>): LostOrderReplies {
+  const lostReplies = new Counter({
+    name: "ordersaga_orders_lost_replies_total",
+    help: "Effect replies (reserved, charged, shipment prepared) for an order with no history, whose compensation was published",
+    labelNames: ["event"],
+    registers: [deps.metrics.registry],
+  });
+  const { redis, retention } = deps.platform;
+  const outbox = redis
+    ? redisLostReplyOutbox(redis, retention.markerTtlMs)
+    : memoryLostReplyOutbox((message) => deps.platform.transport.publish([message]));
+  return {
+    outbox,
+    onLost: (event, orderId, published) => {
+      if (!published) {
+        deps.logger.info({ orderId, event }, "lost order: compensation already published for this reply");
+        return;
+      }
+      lostReplies.inc({ event });
+      deps.logger.error(
+        { orderId, event, compensation: LOST_REPLY_COMPENSATIONS[event] },
+        "reply for an order with no history (lost with Redis's last writes): its effect is compensated",
+      );
+    },
+  };
 }
 
 /** A repository over the stores that writes the read models inline (every writer must use one). */
@@ -231,7 +278,9 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
       return {
         // Replies can arrive before the step they answer is recorded (ORDER_REPLY_TOO_EARLY) after a
         // restart with a backlog: give them room to be retried rather than dead-lettered.
-        subscribers: [registerOrderHandlers(deps.subscriber({ retry: REPLY_RETRY }), runner)],
+        subscribers: [
+          registerOrderHandlers(deps.subscriber({ retry: REPLY_RETRY }), runner, internals.lostReplies),
+        ],
         routes: (app) =>
           registerOrderRoutes(app, {
             runner,

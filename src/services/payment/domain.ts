@@ -143,6 +143,14 @@ export function declinedRecord(request: PaymentRequested, reason: string, at: st
   };
 }
 
+/**
+ * The reason of the record the orphan-charge reconciler writes (orphan-charges.ts): the provider held
+ * a charge for the order with no payment record past the grace period (the order was lost with
+ * Redis's last writes). The reconciliation lists such records.
+ */
+export const ORPHAN_CHARGE_REASON =
+  "ORPHAN_CHARGE: the provider held a charge with no payment record past the grace period; voided and given back";
+
 export const voidedRecord = (orderId: string, reason: string, at: string): PaymentRecord => ({
   orderId,
   status: "voided",

@@ -20,6 +20,7 @@ import {
   processedPayload,
   providerCharge,
   refundedRecord,
+  ORPHAN_CHARGE_REASON,
   refundingRecord,
   voidedRecord,
 } from "./domain.js";
@@ -43,6 +44,8 @@ export interface PaymentHandlerDeps {
 }
 
 export const refundKey = (orderId: string): string => `refund:${orderId}`;
+
+export { ORPHAN_CHARGE_REASON } from "./domain.js";
 
 /** Compare-and-set writes that lose a race re-decide from fresh state this many times. */
 const MAX_ROUNDS = 3;
@@ -318,8 +321,34 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
     });
   }
 
+  /**
+   * A charge the provider holds for `orderId` and no payment record knows, past the orphan grace
+   * period (orphan-charges.ts): the record is the arbiter. The tombstone is written only if no record
+   * exists (compare-and-set), then the charge is voided at the provider by its idempotency key and
+   * given back. A handler that charged and stalled past the grace finds the tombstone when it writes
+   * its record: it publishes no `payment.processed` and gives the charge back (onChargeNotSaved).
+   * A voided record whose charge is not given back yet (an earlier pass stopped by the provider) is
+   * settled the same way. Returns `voided` when this call wrote the tombstone, `settled` when a
+   * record was already there. Throws (`OutcomeUnknownError`, `BusError` REFUND_FAILED) while the
+   * provider cannot void or refund: the next pass tries again.
+   */
+  async function voidOrphanCharge(orderId: string): Promise<"voided" | "settled"> {
+    const tombstone = voidedRecord(orderId, ORPHAN_CHARGE_REASON, at());
+    if (await store.commit(tombstone, null, [])) {
+      await verifyVoid(tombstone);
+      return "voided";
+    }
+    const record = await store.get(orderId);
+    if (record?.status === "voided" && !record.refundId) {
+      if (record.providerChargeId) await reverse(record);
+      else await verifyVoid(record);
+    }
+    return "settled";
+  }
+
   const lock = keyedLock();
   return {
+    voidOrphanCharge: (orderId: string) => lock(orderId, () => voidOrphanCharge(orderId)),
     paymentRequested: (request: PaymentRequested, ctx: HandlerContext) =>
       lock(request.orderId, () => paymentRequested(request, ctx)),
     refundRequested: (command: OrderCompensationPaymentRefund, ctx: HandlerContext) =>

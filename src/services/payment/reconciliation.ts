@@ -3,7 +3,7 @@
  * and the reconciliation of every order — record against provider, and money against the order's
  * settled outcome. Pure: the rows come in already read.
  */
-import type { PaymentRecord, PaymentStatus } from "./domain.js";
+import { ORPHAN_CHARGE_REASON, type PaymentRecord, type PaymentStatus } from "./domain.js";
 import type { LedgerEntry } from "./provider.js";
 import type { OrderOutcome } from "./store.js";
 
@@ -90,7 +90,8 @@ export function paymentView(row: PaymentRow, provider?: { unknown: string }): Pa
 /**
  * Why the record, the provider and the order's outcome disagree, or undefined when they agree.
  * A refund still in flight (`refunding`, or a failed order whose refund has not started) shows as a
- * mismatch until it settles: the reconciliation is a snapshot, read it again to see it clear.
+ * mismatch until it settles: the reconciliation is a snapshot, read it again to see it clear. An
+ * orphan charge the payment service voided (orphan-charges.ts) is listed for good, as a lost order.
  */
 export function mismatchOf(row: PaymentRow): string | undefined {
   const { record, outcome } = row;
@@ -109,6 +110,11 @@ export function mismatchOf(row: PaymentRow): string | undefined {
   if (providerRefunded && !holdsRefund(record) && record?.status !== "refunding")
     return "the provider holds a refund the payment record does not";
   const net = money.charged - money.refunded;
+  // Listed for good, given back or not: each is an order the system accepted and then lost.
+  if (record?.reason === ORPHAN_CHARGE_REASON)
+    return net === 0
+      ? "orphan charge (its order was lost with Redis's last writes): voided and given back by the payment service"
+      : `orphan charge (its order was lost with Redis's last writes): voided, ${net} not given back yet`;
   if (outcome === "completed" || outcome === "delivered") {
     if (net !== (record?.amount ?? -1))
       return `order ${outcome} but the provider holds ${net} of ${record?.amount ?? "?"}`;

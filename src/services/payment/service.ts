@@ -18,6 +18,12 @@ import { RedisPaymentStore } from "./redis-store.js";
 import { registerPaymentRoutes } from "./routes.js";
 import { MemoryPaymentStore, type PaymentStore } from "./store.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
+import { Counter } from "prom-client";
+import {
+  DEFAULT_ORPHAN_GRACE_MS,
+  DEFAULT_ORPHAN_SCAN_INTERVAL_MS,
+  OrphanChargeReconciler,
+} from "./orphan-charges.js";
 import { tokenKeyStoreOf, tokenOpenerFromEnv } from "../../lib/security/payment-token.js";
 
 export interface PaymentServiceOptions {
@@ -44,17 +50,38 @@ export interface PaymentServiceOptions {
    * process still ends parked in the DLQ, where an operator sees it.
    */
   maxSilentDeliveries?: number;
+  /**
+   * Age (ms) at which a provider charge with no payment record is voided and given back (default
+   * 10 min, `PAYMENT_ORPHAN_GRACE_MS`; orphan-charges.ts says why that long).
+   */
+  orphanGraceMs?: number;
+  /** Interval (ms) between orphan-charge passes (default 60 s, `PAYMENT_ORPHAN_SCAN_INTERVAL_MS`); 0: none. */
+  orphanScanIntervalMs?: number;
 }
 
 const paymentEnvSchema = z.object({
   PAYMENT_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2_000),
   PAYMENT_BREAKER_FAILURE_THRESHOLD: z.coerce.number().int().min(1).max(1_000).default(5),
   PAYMENT_BREAKER_OPEN_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  // At least 2 min: past the provider's 60 s in-flight lease and the saga's 45 s payment step.
+  PAYMENT_ORPHAN_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(120_000)
+    .max(86_400_000)
+    .default(DEFAULT_ORPHAN_GRACE_MS),
+  PAYMENT_ORPHAN_SCAN_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3_600_000)
+    .default(DEFAULT_ORPHAN_SCAN_INTERVAL_MS),
 });
 
 /**
  * The payment service's variables (`PAYMENT_PROVIDER_TIMEOUT_MS`, `PAYMENT_BREAKER_FAILURE_THRESHOLD`,
- * `PAYMENT_BREAKER_OPEN_MS`); throws `ConfigError` when invalid.
+ * `PAYMENT_BREAKER_OPEN_MS`, `PAYMENT_ORPHAN_GRACE_MS`, `PAYMENT_ORPHAN_SCAN_INTERVAL_MS`); throws
+ * `ConfigError` when invalid.
  */
 export function paymentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): PaymentServiceOptions {
   const parsed = parseEnv(paymentEnvSchema, env);
@@ -62,6 +89,8 @@ export function paymentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Paym
     timeoutMs: parsed.PAYMENT_PROVIDER_TIMEOUT_MS,
     breakerFailureThreshold: parsed.PAYMENT_BREAKER_FAILURE_THRESHOLD,
     breakerOpenMs: parsed.PAYMENT_BREAKER_OPEN_MS,
+    orphanGraceMs: parsed.PAYMENT_ORPHAN_GRACE_MS,
+    orphanScanIntervalMs: parsed.PAYMENT_ORPHAN_SCAN_INTERVAL_MS,
   };
 }
 
@@ -149,11 +178,68 @@ export function createPaymentService(
           ({ orderId }) => store.recordOutcome(orderId, "compensation_resolved"),
           mustComplete,
         );
+      const orphans = orphanChargeReconciler(deps, options, { store, client, handlers });
       return {
+        ...orphans,
         subscribers: [subscriber],
         // Operators' reads go through the same client: its time budget and breaker.
         routes: (app) => registerPaymentRoutes(app, { store, provider: client, refundKey }),
       };
+    },
+  };
+}
+
+type PaymentDeps = Parameters<ServiceDefinition<typeof AllEvents>["create"]>[0];
+
+/**
+ * The periodic orphan-charge pass (orphan-charges.ts) as the service's timer: every instance runs
+ * it (the record's compare-and-set makes racing instances void a charge once); each charge voided is
+ * counted in `ordersaga_payment_orphan_charges_voided_total` and logged as an error naming the order.
+ */
+function orphanChargeReconciler(
+  deps: PaymentDeps,
+  options: PaymentServiceOptions,
+  parts: {
+    store: PaymentStore;
+    client: ReturnType<typeof createProviderClient>;
+    handlers: ReturnType<typeof createPaymentHandlers>;
+  },
+): { start: () => Promise<void>; stop: () => Promise<void> } {
+  const voided = new Counter({
+    name: "ordersaga_payment_orphan_charges_voided_total",
+    help: "Provider charges with no payment record past PAYMENT_ORPHAN_GRACE_MS (an order lost with Redis's last writes), voided and given back",
+    registers: [deps.metrics.registry],
+  });
+  const reconciler = new OrphanChargeReconciler({
+    provider: parts.client,
+    store: parts.store,
+    voidOrphanCharge: parts.handlers.voidOrphanCharge,
+    now: deps.now,
+    graceMs: options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS,
+    onVoided: (charge) => {
+      voided.inc();
+      deps.logger.error(
+        { orderId: charge.idempotencyKey, amount: charge.amount, currency: charge.currency },
+        "orphan charge (no payment record past the grace period): voided and given back",
+      );
+    },
+  });
+  const intervalMs = options.orphanScanIntervalMs ?? DEFAULT_ORPHAN_SCAN_INTERVAL_MS;
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    start: async () => {
+      if (intervalMs <= 0) return;
+      timer = setInterval(() => {
+        void reconciler.pass().then(({ stoppedBy }) => {
+          if (stoppedBy)
+            deps.logger.warn({ err: stoppedBy }, "orphan-charge pass stopped early; the next one resumes");
+        });
+      }, intervalMs);
+      timer.unref();
+    },
+    stop: async () => {
+      if (timer) clearInterval(timer);
+      await reconciler.idle();
     },
   };
 }

@@ -1,0 +1,157 @@
+/**
+ * The orphan-charge reconciler over real Redis (break12 F2): a charge the provider holds for an
+ * order with no payment record (the order lost with Redis's last writes while the charge was in
+ * flight) is voided and given back once older than the grace period; the record is written first,
+ * so a handler that charged and stalled past the grace, then writes its record, finds it and
+ * publishes no `payment.processed`. A charge younger than the grace is left alone. Time is the
+ * test's clock (the provider dates its charges on it): no sleeps.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { AllEvents } from "../../contracts/index.js";
+import { silentLogger } from "../../lib/bus/context.js";
+import { Publisher } from "../../lib/bus/publisher.js";
+import { eventStreamKey } from "../../lib/bus/transports/redis-stream-keys.js";
+import { createRedisPlatform, type Platform } from "../../lib/runtime/platform.js";
+import { tokenKeyStoreOf, tokenOpenerFromEnv, tokenSealerFromEnv } from "../../lib/security/payment-token.js";
+import { describeWithRedis } from "../../test-support/redis.js";
+import { waitFor } from "../../test-support/wait.js";
+import { createPaymentHandlers, type HandlerContext, ORPHAN_CHARGE_REASON } from "./handlers.js";
+import { SimulatedPaymentProvider } from "./provider.js";
+import { createProviderClient, type ProviderClient } from "./provider-client.js";
+import { RedisProviderLedger } from "./provider-redis-ledger.js";
+import { RedisPaymentStore } from "./redis-store.js";
+import { OrphanChargeReconciler } from "./orphan-charges.js";
+import { mismatchOf } from "./reconciliation.js";
+import { request } from "./test-harness.js";
+
+const GRACE_MS = 10 * 60_000;
+
+describeWithRedis("orphan charges: voided past the grace period, the record first", (getRedis) => {
+  let platform: Platform;
+  let clock = Date.now();
+  const now = () => clock;
+
+  beforeAll(async () => {
+    await getRedis().flush();
+    platform = createRedisPlatform({ url: getRedis().url });
+  });
+  afterAll(() => platform?.close());
+
+  /** One payment instance: its store, provider client and handlers; `hold` stalls it after a charge. */
+  function instance(hold?: Promise<void>) {
+    const redis = platform.redis!;
+    const store = new RedisPaymentStore(redis);
+    const ledger = new RedisProviderLedger(redis);
+    const simulated = new SimulatedPaymentProvider({ ledger, now });
+    const client = createProviderClient({ provider: simulated, now });
+    // The charge is at the provider; the process stalls before it writes its record.
+    const stalling: ProviderClient = {
+      ...client,
+      charge: async (...args) => {
+        const result = await client.charge(...args);
+        await hold;
+        return result;
+      },
+    };
+    const handlers = createPaymentHandlers({
+      store,
+      provider: stalling,
+      now,
+      newId: randomUUID,
+      tokens: tokenOpenerFromEnv(tokenKeyStoreOf(platform)),
+    });
+    const reconciler = new OrphanChargeReconciler({
+      provider: client,
+      store,
+      voidOrphanCharge: handlers.voidOrphanCharge,
+      now,
+      graceMs: GRACE_MS,
+    });
+    return { store, ledger, simulated, handlers, reconciler };
+  }
+
+  const publisher = () =>
+    new Publisher({
+      events: AllEvents,
+      transport: platform.transport,
+      source: { service: "payment", instance: "orphan-test" },
+    });
+  const ctxOf = (p: Publisher<typeof AllEvents>): HandlerContext => ({
+    prepare: (event, payload, options) => p.prepare(event, payload, options),
+    publish: (event, payload, options) => p.publish(event, payload, options),
+    logger: silentLogger,
+  });
+  const entriesAbout = async (event: string, orderId: string) =>
+    (await platform.redis!.xrange(eventStreamKey("payment", event), "-", "+")).filter(([, fields]) =>
+      fields.some((f) => f.includes(orderId)),
+    ).length;
+
+  it("a stalled handler's charge is voided and given back; the handler then publishes no payment.processed", async () => {
+    const orderId = randomUUID();
+    let release!: () => void;
+    const stalled = instance(new Promise<void>((r) => (release = r)));
+    const other = instance();
+    const sealed = await tokenSealerFromEnv(tokenKeyStoreOf(platform)).seal(orderId, "tok_ok");
+    const handling = stalled.handlers.paymentRequested(request(orderId, sealed), ctxOf(publisher()));
+    const charge = await waitFor(
+      async () => (await stalled.ledger.get("charge", orderId))?.status === "approved",
+      10_000,
+      "the charge at the provider",
+    );
+    expect(charge).toBe(true);
+    expect(await stalled.store.get(orderId)).toBeUndefined();
+
+    // Younger than the grace: left alone.
+    const young = await other.reconciler.pass();
+    expect(young).toMatchObject({ voided: 0 });
+    expect(await other.store.get(orderId)).toBeUndefined();
+
+    clock += GRACE_MS + 60_000;
+    expect(await other.reconciler.pass()).toMatchObject({ voided: 1 });
+    const voided = await other.store.get(orderId);
+    expect(voided).toMatchObject({ status: "voided", reason: ORPHAN_CHARGE_REASON, amount: 4200 });
+    expect(voided?.refundId).toBeDefined();
+    expect(await other.ledger.get("refund", `refund:${orderId}`)).toMatchObject({
+      status: "approved",
+      amount: 4200,
+    });
+
+    // The stalled handler wakes: its record write finds the tombstone.
+    release();
+    await handling;
+    expect(await entriesAbout("payment.processed", orderId)).toBe(0);
+    expect(await other.store.get(orderId)).toMatchObject({ status: "voided", refundId: voided?.refundId });
+    expect(
+      (await other.ledger.list("refund")).filter((r) => r.idempotencyKey === `refund:${orderId}`),
+    ).toHaveLength(1);
+    // A later pass changes nothing; the reconciliation lists it, given back.
+    expect(await other.reconciler.pass()).toMatchObject({ voided: 0 });
+    const row = {
+      orderId,
+      record: await other.store.get(orderId),
+      charge: await other.ledger.get("charge", orderId),
+      refund: await other.ledger.get("refund", `refund:${orderId}`),
+      outcome: undefined,
+      failedAttempts: 0,
+    };
+    expect(mismatchOf(row)).toMatch(/^orphan charge .*voided and given back/);
+  }, 60_000);
+
+  it("a charge with no record and no handler (the order lost) is voided once past the grace, not before", async () => {
+    const orderId = randomUUID();
+    const { simulated, store, ledger, reconciler } = instance();
+    await simulated.charge({ idempotencyKey: orderId, amount: 1005, currency: "USD", token: "tok_ok" });
+    expect(await reconciler.pass()).toMatchObject({ voided: 0 });
+    expect(await store.get(orderId)).toBeUndefined();
+    expect(await ledger.get("refund", `refund:${orderId}`)).toBeUndefined();
+    clock += GRACE_MS + 60_000;
+    const [a, b] = await Promise.all([reconciler.pass(), instance().reconciler.pass()]);
+    expect(a.voided + b.voided).toBe(1);
+    expect(await store.get(orderId)).toMatchObject({ status: "voided", reason: ORPHAN_CHARGE_REASON });
+    expect(await ledger.get("refund", `refund:${orderId}`)).toMatchObject({
+      status: "approved",
+      amount: 1005,
+    });
+  }, 60_000);
+});

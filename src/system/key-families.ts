@@ -55,6 +55,7 @@ import {
   shipmentKey,
 } from "../services/shipping/keys.js";
 import { TOKEN_KEY_TTL_MS, tokenKeyKey } from "../lib/security/payment-token.js";
+import { pendingKeyOf } from "../lib/security/aof-compactor.js";
 import { deletedKey, emailKey, userKey, validationKey } from "../services/user/keys.js";
 import { MAX_TIMER_MS } from "../lib/runtime/config.js";
 import { DEV_SECRETS_FINGERPRINT_KEY } from "./dev-secrets.js";
@@ -377,6 +378,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "one key; TTL `SHRED_AOF_REWRITE_INTERVAL_MS` (default 60 s)",
     check: { kind: "expires", maxTtl: () => MAX_TIMER_MS },
+  },
+  {
+    pattern: "{order}:aof-rewrite:pending",
+    match: re(`${tagged(ORDER_TAG)}:aof-rewrite:pending`),
+    example: pendingKeyOf(aofRewriteThrottleKey()),
+    owner: "order",
+    type: "string",
+    holds:
+      "Redis µs of the newest shred no completed AOF rewrite covers yet, for every order instance (a stopped instance's shred is taken over by the others at their next look)",
+    role: "transient",
+    bound: "one key; deleted by the rewrite that covers it",
+    check: { kind: "count", max: 1 },
   },
   // inventory
   {

@@ -56,6 +56,7 @@ import {
   shipmentKey,
 } from "../services/shipping/keys.js";
 import { TOKEN_KEY_TTL_MS, tokenKeyKey } from "../lib/security/payment-token.js";
+import { pendingKeyOf } from "../lib/security/aof-compactor.js";
 import { deletedKey, emailKey, userKey, validationKey } from "../services/user/keys.js";
 import { MAX_TIMER_MS } from "../lib/runtime/config.js";
 import { DEV_SECRETS_FINGERPRINT_KEY } from "./dev-secrets.js";
@@ -390,6 +391,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: MARK,
     check: { kind: "expires", maxTtl: markerTtl },
+  },
+  {
+    pattern: "{order}:aof-rewrite:pending",
+    match: re(`${tagged(ORDER_TAG)}:aof-rewrite:pending`),
+    example: pendingKeyOf(aofRewriteThrottleKey()),
+    owner: "order",
+    type: "string",
+    holds:
+      "Redis µs of the newest shred no completed AOF rewrite covers yet, for every order instance (a stopped instance's shred is taken over by the others at their next look)",
+    role: "transient",
+    bound: "one key; deleted by the rewrite that covers it",
+    check: { kind: "count", max: 1 },
   },
   // inventory
   {

@@ -10,7 +10,7 @@ import { Redis } from "ioredis";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { describeWithRedis, externalRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
-import { AofCompactor } from "./aof-compactor.js";
+import { AofCompactor, pendingKeyOf } from "./aof-compactor.js";
 
 const THROTTLE_KEY = "{order}:aof-rewrite";
 
@@ -21,7 +21,12 @@ describeWithRedis("AOF rewrite after shredding, across instances", (getRedis) =>
   /** One order instance's compactor, on its own connection. */
   const instance = (
     intervalMs: number,
-    options: { retryMs?: number; now?: () => number; onError?: (error: unknown) => void } = {},
+    options: {
+      retryMs?: number;
+      pollMs?: number;
+      now?: () => number;
+      onError?: (error: unknown) => void;
+    } = {},
   ): AofCompactor => {
     const redis = new Redis(getRedis().url);
     connections.push(redis);
@@ -215,4 +220,50 @@ describeWithRedis("AOF rewrite after shredding, across instances", (getRedis) =>
     },
     90_000,
   );
+
+  // break14 F3: shred 1 got its rewrite; shred 2 came inside the interval and waited for it; the
+  // instance stopped (SIGTERM, a deploy) and dropped it: no rewrite followed until another order
+  // was shredded somewhere, and the entry stayed in the AOF. Now the shred is recorded on the
+  // pending key and another instance, live or started after the stop, asks for the rewrite.
+  it.each(["already running", "started after the stop"])(
+    "a shred left waiting for the interval by a stopped instance is covered by an instance %s",
+    async (when) => {
+      const admin = getRedis().client();
+      const a = instance(2_000, { retryMs: 200 });
+      const later = when === "started after the stop";
+      const b = later ? undefined : instance(2_000, { retryMs: 200, pollMs: 200 });
+      b?.start();
+      const secret = (n: number) => `SECRET-${n}-${process.pid}-${Date.now()}`;
+      const one = secret(1);
+      await admin.hset("{order}:token:one", "e", one);
+      await admin.del("{order}:token:one");
+      a.shredded();
+      await waitFor(async () => !a.scheduled && !(await aofHolds(one)), 30_000, "shred 1's rewrite");
+      const two = secret(2);
+      await admin.hset("{order}:token:two", "e", two);
+      await admin.del("{order}:token:two");
+      a.shredded();
+      // Inside the interval: a waits for it, then stops.
+      expect(a.scheduled).toBe(true);
+      a.stop();
+      const c = b ?? instance(2_000, { retryMs: 200, pollMs: 200 });
+      c.start();
+      await waitFor(async () => !(await aofHolds(two)), 30_000, "shred 2 gone from the AOF");
+      await waitFor(async () => !c.scheduled, 30_000, "the rewrite seen to complete");
+      expect(await admin.exists(pendingKeyOf(THROTTLE_KEY))).toBe(0);
+      // One rewrite per shred here, each an interval apart: the hand-over asked for no extra one.
+      expect(await rewriteRequests()).toBe(2);
+    },
+    60_000,
+  );
+
+  it("a shred after the completed rewrite's request stays pending for the next one", async () => {
+    const admin = getRedis().client();
+    const a = instance(60_000);
+    expect(await a.run()).toBe("rewrite-requested");
+    // Marked while a's rewrite runs or after it: later than its request, so not covered by it.
+    a.shredded();
+    await waitFor(async () => (await admin.get(THROTTLE_KEY))?.startsWith("done:") === true, 30_000, "done");
+    expect(await admin.exists(pendingKeyOf(THROTTLE_KEY))).toBe(1);
+  });
 });

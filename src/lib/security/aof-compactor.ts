@@ -33,6 +33,18 @@
  * not let it lapse and another instance request a second rewrite (aof9). A holder whose request
  * fails for another reason than "already in progress", or that stops while retrying or watching,
  * deletes its value, so the next run anywhere asks again.
+ *
+ * Hand-over (break14 F3): a shred that waits for the interval (or for a retry, or for a watched
+ * rewrite) lives in this process until a rewrite covers it, and a stopping instance (SIGTERM, a
+ * deploy) used to drop it: nobody asked for a rewrite until another order was shredded. So with
+ * `throttleKey`, each shred also records on `<throttleKey>:pending` the Redis `TIME` (µs) of the
+ * newest shred (a script keeps the larger one; read after the delete, so any rewrite requested at
+ * or after it covers the delete). The holder whose rewrite completed deletes it when it is not newer
+ * than that rewrite's request time (a script, so a newer shred's mark stays). Every started
+ * compactor (`start()`) looks at it at once and every `pollMs`: when it holds a mark and this
+ * instance has no work of its own scheduled, it runs as for a shred of its own made now (the shared
+ * throttle keeps one rewrite per interval across instances). So a shred left by a stopped instance
+ * is covered by the next rewrite the interval allows, at most `pollMs` after it stopped.
  * Backups (RDB or AOF copies) taken before the rewrite still hold the entries: docs/security.md.
  *
  * SLOWLOG too (break-gateway finding 2): Redis logs a slow command with its arguments (up to 32,
@@ -103,8 +115,16 @@ export interface AofCompactorOptions {
    * when a rewrite Redis accepted then failed (asked for again once the interval has passed).
    */
   onError?: (error: unknown) => void;
+  /**
+   * How often a started compactor looks for shreds that a stopped instance left pending (`start()`),
+   * ms (default a quarter of the interval, at least `retryMs`).
+   */
+  pollMs?: number;
   now?: () => number;
 }
+
+/** The key on which shreds waiting for a rewrite are recorded for every instance (break14 F3). */
+export const pendingKeyOf = (throttleKey: string): string => `${throttleKey}:pending`;
 
 export const DEFAULT_AOF_REWRITE_INTERVAL_MS = 60_000;
 
@@ -188,6 +208,36 @@ end
 return 1
 `);
 
+/**
+ * Records a shred on the pending key: its value becomes Redis `TIME` in µs (a decimal integer),
+ * unless it holds a later one. Read inside the script, after the delete this shred follows.
+ */
+const MARK_PENDING = new LuaScript(`
+local t = redis.call('TIME')
+local now = t[1] .. string.format('%06d', tonumber(t[2]))
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(current) and tonumber(current) >= tonumber(now) then return 0 end
+redis.call('SET', KEYS[1], now)
+return 1
+`);
+
+/**
+ * Clears the pending key when its shreds are covered: when it is not later than ARGV[1] (Redis µs
+ * of a completed rewrite's request; empty: Redis TIME now, with AOF off). 1 when deleted.
+ */
+const CLEAR_PENDING = new LuaScript(`
+local current = tonumber(redis.call('GET', KEYS[1]))
+if not current then return 0 end
+local limit = tonumber(ARGV[1])
+if not limit then
+  local t = redis.call('TIME')
+  limit = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+if current > limit then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`);
+
 /** Another instance's claim: covers this instance's shreds, or is looked at again in `waitMs`. */
 type Claim = { kind: "claimed" } | { kind: "covered" } | { kind: "wait"; waitMs: number };
 
@@ -220,6 +270,9 @@ export class AofCompactor {
   /** The rewrite this instance requested, until it is seen to end (polled every `retryMs`). */
   private watched: Watched | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The look at the pending key (`start()`), every `pollMs`. */
+  private poller: NodeJS.Timeout | undefined;
+  private readonly pollMs: number;
   /** A run or a watch poll is in flight. */
   private busy = false;
   private stopped = false;
@@ -231,13 +284,22 @@ export class AofCompactor {
     this.intervalMs = options.intervalMs ?? DEFAULT_AOF_REWRITE_INTERVAL_MS;
     this.retryMs = options.retryMs ?? 1_000;
     this.claimTtlMs = Math.max(this.intervalMs, 3 * this.retryMs);
+    this.pollMs = options.pollMs ?? Math.max(this.retryMs, Math.floor(this.intervalMs / 4));
     this.now = options.now ?? Date.now;
   }
 
   /** Some key material was deleted: a rewrite will run once the interval allows (one per interval). */
   shredded(): void {
     this.uncoveredSince ??= performance.now();
-    if (this.stopped || this.timer) return;
+    if (this.stopped) return;
+    // Recorded for the others (break14 F3): covered even if this instance stops before its run.
+    // A failed mark goes to onError; this instance still runs for it.
+    const key = this.options.throttleKey;
+    if (key !== undefined)
+      MARK_PENDING.run(this.redis, [pendingKeyOf(key)], []).catch((error: unknown) => {
+        if (!this.stopped) this.options.onError?.(error);
+      });
+    if (this.timer) return;
     const wait = Math.max(0, this.lastRequestAt + this.intervalMs - this.now());
     this.schedule(wait);
   }
@@ -250,10 +312,44 @@ export class AofCompactor {
     return this.timer !== undefined || this.busy || this.watched !== undefined;
   }
 
+  /**
+   * Starts looking for shreds that stopped instances left pending (at once, then every `pollMs`):
+   * the order service calls it at its start. Without a throttle key there is nothing to look at.
+   */
+  start(): void {
+    if (this.stopped || this.poller || this.options.throttleKey === undefined) return;
+    const look = () => void this.takeOverPending();
+    setImmediate(look);
+    this.poller = setInterval(look, this.pollMs);
+    this.poller.unref();
+  }
+
+  /**
+   * One look at the pending key: a mark while this instance has no work of its own scheduled is
+   * run for as a shred made now (its run asks for a rewrite once the interval allows; the holder of
+   * the completed rewrite clears the mark). Resolves with the run's outcome, or undefined when it
+   * did not run. Errors go to `onError` (looked at again `pollMs` later).
+   */
+  async takeOverPending(): Promise<AofRunOutcome | undefined> {
+    const key = this.options.throttleKey;
+    if (this.stopped || key === undefined || this.scheduled) return undefined;
+    try {
+      if ((await this.redis.get(pendingKeyOf(key))) === null) return undefined;
+    } catch (error) {
+      if (!this.stopped) this.options.onError?.(error);
+      return undefined;
+    }
+    if (this.stopped || this.scheduled) return undefined;
+    return this.run();
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.poller) clearInterval(this.poller);
+    this.poller = undefined;
+    // Shreds not yet covered stay on the pending key, for the other instances (break14 F3).
     // A claim held while retrying, or a rewrite not yet seen to complete, covers nobody: give it
     // up for the others (best effort; it expires anyway, and only a `done:` value covers).
     void this.release();
@@ -321,6 +417,7 @@ export class AofCompactor {
       if (!aofEnabledFrom(info)) {
         // No AOF to clean; a rewrite would write the whole dataset to disk. Throttled as a rewrite.
         this.lastRequestAt = this.now();
+        await this.clearPending("");
         return "aof-off";
       }
       // A claim held while retrying is kept alive (aof9 b); lost (lapsed, taken), it is claimed anew.
@@ -411,7 +508,10 @@ export class AofCompactor {
         );
       } else if (this.held !== undefined) {
         // The others see a completed rewrite; the throttle interval runs from here.
-        await this.swap(this.held, `${DONE_PREFIX}${watched.requestUs}:${this.holderId}`, this.intervalMs);
+        if (
+          await this.swap(this.held, `${DONE_PREFIX}${watched.requestUs}:${this.holderId}`, this.intervalMs)
+        )
+          await this.clearPending(String(watched.requestUs));
         this.held = undefined;
       }
       if (this.uncoveredSince !== undefined && !this.stopped)
@@ -487,6 +587,20 @@ export class AofCompactor {
     if (this.held === undefined || this.options.throttleKey === undefined) return;
     const value = `${REQUESTED_PREFIX}${requestUs}:${this.holderId}`;
     this.held = (await this.swap(this.held, value)) ? value : undefined;
+  }
+
+  /**
+   * Deletes the pending key when no shred on it is later than `limitUs` (Redis µs as a decimal
+   * string; empty: Redis TIME now). Errors go to `onError`: the mark stays, an extra rewrite follows.
+   */
+  private async clearPending(limitUs: string): Promise<void> {
+    const key = this.options.throttleKey;
+    if (key === undefined) return;
+    try {
+      await CLEAR_PENDING.run(this.redis, [pendingKeyOf(key)], [limitUs]);
+    } catch (error) {
+      if (!this.stopped) this.options.onError?.(error);
+    }
   }
 
   /** Gives up this instance's claim and watch (the key only while it still holds it; best effort). */

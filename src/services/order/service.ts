@@ -296,6 +296,8 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
         start: async () => {
           viewRetention = startViewRetention(deps);
           sweeper.start({ intervalMs: options.sweepIntervalMs ?? 1_000 });
+          // Shreds a stopped instance left waiting for a rewrite are covered from here (break14 F3).
+          compactor?.start();
         },
         stop: async () => {
           if (viewRetention) clearInterval(viewRetention);

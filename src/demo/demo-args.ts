@@ -3,7 +3,7 @@
  * argument is a DemoArgsError whose message is one line naming the valid options (exit 2), as for
  * `npm run start:services` (launcher-args.ts). It used to be node's parseArgs error with a stack.
  */
-import { parseArgs } from "node:util";
+import { type CliOption, parseCliOptions, usageRows } from "../lib/runtime/cli-options.js";
 
 /** The options, with what each does: `--help` prints them (names fixed by the README). */
 const OPTIONS = {
@@ -19,7 +19,7 @@ const OPTIONS = {
     help: "how long each scenario waits for its outcome, in ms (default 15000)",
   },
   help: { type: "boolean", short: "h", help: "print this and exit (also -h)" },
-} as const;
+} as const satisfies Record<string, CliOption>;
 
 /** A mistaken argument: the message is one line saying what is wrong and what is valid. */
 export class DemoArgsError extends Error {
@@ -39,10 +39,7 @@ export interface DemoArgs {
 
 /** The usage text `--help` prints. */
 export function demoUsage(): string {
-  const rows = Object.entries(OPTIONS).map(([name, option]) => {
-    const left = `--${name}${"value" in option ? ` ${option.value}` : ""}`;
-    return `  ${left.padEnd(20)} ${option.help}`;
-  });
+  const rows = usageRows(OPTIONS, 20);
   return (
     "usage: npm run demo -- [options]   (embedded; with REDIS_URL the system running over it, or one of its own)\n" +
     `${rows.join("\n")}\n`
@@ -51,33 +48,7 @@ export function demoUsage(): string {
 
 /** Parses `argv` (without node and the script); throws DemoArgsError for any mistake. */
 export function parseDemoArgs(argv: readonly string[]): DemoArgs {
-  const names = Object.keys(OPTIONS)
-    .map((name) => `--${name}`)
-    .join(", ");
-  let values: Record<string, unknown>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: [...argv],
-      options: Object.fromEntries(
-        Object.entries(OPTIONS).map(([name, option]) => [
-          name,
-          { type: option.type, ...("short" in option ? { short: option.short } : {}) },
-        ]),
-      ),
-      allowPositionals: true,
-    }));
-  } catch (error) {
-    const text = (error as Error).message;
-    const unknown = /Unknown option '([^']+)'/.exec(text);
-    if (unknown) throw new DemoArgsError(`unknown option "${unknown[1]}" (options: ${names})`);
-    // "argument missing" at the end, "argument is ambiguous" before another option (--gateway --help).
-    const missing = /Option '(--[a-z-]+)[^']*' argument (missing|is ambiguous)/.exec(text);
-    if (missing) throw new DemoArgsError(`${missing[1]} needs a value`);
-    throw new DemoArgsError(text.split("\n")[0]!);
-  }
-  if (positionals.length > 0)
-    throw new DemoArgsError(`unexpected argument "${positionals[0]}" (options: ${names})`);
+  const values = parseCliOptions(argv, OPTIONS, (message) => new DemoArgsError(message));
   const rawTimeout = values.timeout as string | undefined;
   let timeoutMs: number | undefined;
   if (rawTimeout !== undefined) {

@@ -4,7 +4,7 @@
  * after the launcher's slot was claimed, so the corrected command was refused for the slot's 15 s
  * lease). A mistake is a LauncherArgsError whose message is one line naming the valid values.
  */
-import { parseArgs } from "node:util";
+import { type CliOption, parseCliOptions, usageRows } from "../lib/runtime/cli-options.js";
 import { SERVICES } from "./catalog.js";
 import { GATEWAY_PORT_OFFSET, MAX_PORT, parseInstances } from "./launcher.js";
 
@@ -29,7 +29,7 @@ const OPTIONS = {
     help: "add processes to the system running over REDIS_URL (its secrets in the environment)",
   },
   help: { type: "boolean", help: "print this and exit" },
-} as const;
+} as const satisfies Record<string, CliOption>;
 
 /** A mistaken argument: the message is one line saying what is wrong and what is valid. */
 export class LauncherArgsError extends Error {
@@ -52,10 +52,7 @@ export interface LauncherArgs {
 
 /** The usage text `--help` prints. */
 export function launcherUsage(): string {
-  const rows = Object.entries(OPTIONS).map(([name, option]) => {
-    const left = `--${name}${"value" in option ? ` ${option.value}` : ""}`;
-    return `  ${left.padEnd(30)} ${option.help}`;
-  });
+  const rows = usageRows(OPTIONS, 30);
   return (
     "usage: npm run start:services -- [options]   (over REDIS_URL, default redis://localhost:6379)\n" +
     `${rows.join("\n")}\nservices: ${SERVICES.map((s) => s.name).join(", ")}\n`
@@ -64,32 +61,7 @@ export function launcherUsage(): string {
 
 /** Parses `argv` (without node and the script); throws LauncherArgsError for any mistake. */
 export function parseLauncherArgs(argv: readonly string[]): LauncherArgs {
-  const names = Object.keys(OPTIONS)
-    .map((name) => `--${name}`)
-    .join(", ");
-  let values: Record<string, unknown>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: [...argv],
-      options: Object.fromEntries(
-        Object.entries(OPTIONS).map(([name, option]) => [
-          name,
-          { type: option.type, ...("multiple" in option ? { multiple: option.multiple } : {}) },
-        ]),
-      ),
-      allowPositionals: true,
-    }));
-  } catch (error) {
-    const text = (error as Error).message;
-    const unknown = /Unknown option '([^']+)'/.exec(text);
-    if (unknown) throw new LauncherArgsError(`unknown option "${unknown[1]}" (options: ${names})`);
-    const missing = /Option '(--[a-z-]+)[^']*' argument missing/.exec(text);
-    if (missing) throw new LauncherArgsError(`${missing[1]} needs a value`);
-    throw new LauncherArgsError(text.split("\n")[0]!);
-  }
-  if (positionals.length > 0)
-    throw new LauncherArgsError(`unexpected argument "${positionals[0]}" (options: ${names})`);
+  const values = parseCliOptions(argv, OPTIONS, (message) => new LauncherArgsError(message));
   let instances: Record<string, number>;
   try {
     // Repeated --instances add up (each service named once in all).

@@ -236,21 +236,7 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
   }
   // JSON only: a text body would otherwise reach handlers as a string.
   app.removeContentTypeParser("text/plain");
-  // Fastify's JSON parser (prototype-poisoning checks included), with the reason for a refused
-  // reserved key said (break10 F6: it read "not valid JSON" for valid JSON).
-  const parseJson = app.getDefaultJsonParser("error", "error");
-  app.removeContentTypeParser("application/json");
-  // As bytes, decoded strictly: invalid UTF-8 is refused, not altered (break13 F3, F4).
-  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
-    let text: string;
-    try {
-      text = decodeJsonBody(request.headers, body);
-    } catch (error) {
-      done(error as Error, undefined);
-      return;
-    }
-    parseJson(request, text, (error, value) => done(error ? explainJsonError(text, error) : null, value));
-  });
+  installStrictJsonParser(app);
   const unavailableLog = new LogThrottle(UNAVAILABLE_LOG_INTERVAL_MS);
   app.setErrorHandler((error, request, reply) => {
     const { status, body, retryAfter } = toResponse(error);
@@ -435,4 +421,37 @@ export function explainJsonError(text: string, error: Error): Error {
     'The body uses a reserved key ("__proto__", or "constructor" holding "prototype"), refused as ' +
       "prototype poisoning: rename the key",
   );
+}
+
+export interface StrictJsonParserOptions {
+  /** An empty (or all-whitespace) body parses as "no body" instead of an error (the gateway). */
+  emptyIsNoBody?: boolean;
+  /** Told the decoded text of each non-empty body before it is parsed (the gateway keeps it). */
+  onText?: (request: FastifyRequest, text: string) => void;
+}
+
+/**
+ * Replaces `app`'s JSON parser: Fastify's own (prototype-poisoning checks included), with the
+ * reason for a refused reserved key said (break10 F6: it read "not valid JSON" for valid JSON), on
+ * the body's bytes decoded strictly: invalid UTF-8, another charset or a Content-Encoding is
+ * refused, never parsed altered (break13 F3, F4; `decodeJsonBody`).
+ */
+export function installStrictJsonParser(app: FastifyInstance, options: StrictJsonParserOptions = {}): void {
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    let text: string;
+    try {
+      text = decodeJsonBody(request.headers, body);
+    } catch (error) {
+      done(error as Error, undefined);
+      return;
+    }
+    if (options.emptyIsNoBody === true && text.trim() === "") {
+      done(null, undefined);
+      return;
+    }
+    options.onText?.(request, text);
+    parseJson(request, text, (error, value) => done(error ? explainJsonError(text, error) : null, value));
+  });
 }

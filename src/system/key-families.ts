@@ -15,7 +15,7 @@ import {
 } from "../lib/bus/transports/redis-stream-keys.js";
 import { REPLAY_DEDUPE_MS } from "../lib/bus/transport.js";
 import { instanceKey, serviceIndexKey, servicesKey } from "../lib/discovery/keys.js";
-import { deadLetterKeys } from "../lib/dlq/keys.js";
+import { deadLetterKeys, RETRY_OF_PURGED_CLAIM_TTL_MS } from "../lib/dlq/keys.js";
 import { allEventsKey, checkpointKey, positionKey, readModelKey, streamKey } from "../lib/eventstore/keys.js";
 import { productIndexKey, productKey, reservationKey } from "../services/inventory/keys.js";
 import { TEMPLATES } from "../services/notification/domain.js";
@@ -893,6 +893,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "trimmed on append; TTL `DLQ_AUDIT_RETENTION_MS` after its last entry",
     check: { kind: "expires", maxTtl: (st) => st.dlqAuditRetentionMs },
+  },
+  {
+    pattern: "{dlq}:retry-of-purged:<id>#<n>",
+    match: re(`${tagged("dlq")}:retry-of-purged:.+#\\d+`),
+    example: deadLetterKeys().retryOfPurged("r1#1"),
+    owner: "DLQ (a retry marking a record purged while its replay was on the way)",
+    type: "hash",
+    holds:
+      "the claim of one replay of a purged record: of the retries that sent it, only the first is accepted",
+    role: "transient",
+    bound: "one per replay of a record purged during its retry; TTL 24 h",
+    check: { kind: "expires", maxTtl: () => RETRY_OF_PURGED_CLAIM_TTL_MS },
   },
 ];
 

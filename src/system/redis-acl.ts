@@ -107,7 +107,8 @@ export const DATA_COMMANDS: readonly string[] = [
  * - discovery (src/lib/discovery/redis-registry.ts and scripts.ts): its own registration and
  *   heartbeats, the instance list, health marks, deregistration;
  * - the DLQ (src/lib/dlq/redis-dead-letter-store.ts): list, page, read, status changes (the
- *   retry's compare-and-set reads the count with HGET), removal,
+ *   retry's compare-and-set reads the count with HGET, and claims a purged record's replay once
+ *   with EXISTS, HSET and PEXPIRE), removal,
  *   and the audit trail (its append script reads TIME: the trail is on Redis's clock);
  * - redelivery to a group (RedisStreamsTransport `redeliver`/`redeliverOnce`): XADD, and the
  *   REDELIVER_ONCE script's TIME, ZREMRANGEBYSCORE, ZSCORE, ZADD, PEXPIRE;

@@ -130,7 +130,9 @@ export class DeadLetterQueue {
    * a copy. A record purged while its replay was on the way (break14 F1) cannot be marked, but the
    * replay was sent: the retry is accepted (the record is answered as it would have been marked)
    * and audited "retried" with a note saying so, after the purge's entry; answering 404 would tell
-   * the operator nothing was sent and leave a replay with no audit entry.
+   * the operator nothing was sent and leave a replay with no audit entry. Of retries that read the
+   * same count and both find the record purged, only the first to mark it is accepted (the store
+   * claims the replay once); the others get DLQ_RETRY_CONFLICT, as they would had it not been purged.
    * @throws DeadLetterNotFoundError (none before the send), DeadLetterArchivedError,
    *   DeadLetterRedeliveryError (nothing marked), DeadLetterRetryConflictError.
    */

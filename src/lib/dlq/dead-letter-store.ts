@@ -81,7 +81,10 @@ export interface DeadLetterStore {
    * is accepted. Sets `retries` to `fromRetries + 1` and the status to "retried" (an "archived" one
    * stays archived: the replay was sent, and no later retry may be). In one round trip, atomic per
    * record; one result per change: "retried", "archived" (marked, status kept), "conflict" (the
-   * count moved: another retry was accepted) or "missing" (no such record: purged).
+   * count moved: another retry was accepted) or "missing" (no such record: purged, and this call is
+   * the first to mark that replay, `<id>#<fromRetries + 1>`, so its retry is accepted). Of several
+   * calls finding the record purged for the same replay, one gets "missing" and the others
+   * "conflict": the claim is kept RETRY_OF_PURGED_CLAIM_TTL_MS (24 h).
    */
   markRetried(changes: readonly { id: string; fromRetries: number }[]): Promise<MarkRetriedResult[]>;
   /** Deletes records (by id); returns how many existed. Callers send bounded batches. */

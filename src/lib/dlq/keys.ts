@@ -15,7 +15,20 @@ export interface DeadLetterKeys {
   readonly audit: string;
   /** List of one record's audit entries, oldest first: `{dlq}:audit:<id>` (inspect reads only this). */
   auditOf(id: string): string;
+  /**
+   * Claim of one replay of a record found purged when its retry came to mark it:
+   * `{dlq}:retry-of-purged:<id>#<n>` (the replay id), set once with a TTL of
+   * RETRY_OF_PURGED_CLAIM_TTL_MS, so of the retries that sent that replay only one is accepted.
+   */
+  retryOfPurged(replayId: string): string;
 }
+
+/**
+ * How long the claim of a purged record's replay is kept, ms (24 h): far longer than a retry spends
+ * between reading the record and marking it (one send), and short enough that the claims of a busy
+ * day of purges do not pile up.
+ */
+export const RETRY_OF_PURGED_CLAIM_TTL_MS = 24 * 3_600_000;
 
 export function deadLetterKeys(tag: string = DEFAULT_DLQ_TAG): DeadLetterKeys {
   const prefix = `{${tag}}`;
@@ -24,5 +37,6 @@ export function deadLetterKeys(tag: string = DEFAULT_DLQ_TAG): DeadLetterKeys {
     index: `${prefix}:idx`,
     audit: `${prefix}:audit`,
     auditOf: (id) => `${prefix}:audit:${id}`,
+    retryOfPurged: (replayId) => `${prefix}:retry-of-purged:${replayId}`,
   };
 }

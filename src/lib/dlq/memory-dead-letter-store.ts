@@ -7,6 +7,7 @@ import {
   matchesFilter,
 } from "./dead-letter-store.js";
 import { collectPage, type DeadLetterPage, type DeadLetterPageOptions, type IndexEntry } from "./paging.js";
+import { RETRY_OF_PURGED_CLAIM_TTL_MS } from "./keys.js";
 import { DEFAULT_AUDIT_RETENTION_MS } from "./redis-dead-letter-store.js";
 
 export interface MemoryDeadLetterStoreOptions {
@@ -23,6 +24,8 @@ export interface MemoryDeadLetterStoreOptions {
 /** Dead-letter store for the embedded mode and tests. */
 export class MemoryDeadLetterStore implements DeadLetterStore {
   private readonly records = new Map<string, DeadLetterRecord>();
+  /** Claims of replays of purged records (see markRetried): replay id -> expiry, ms on `now`. */
+  private readonly retryOfPurgedClaims = new Map<string, number>();
   /** Each entry with the time (store's clock) it was appended at. */
   private auditTrail: { entry: DeadLetterAuditEntry; appendedAt: number }[] = [];
   private readonly auditRetentionMs: number;
@@ -101,9 +104,18 @@ export class MemoryDeadLetterStore implements DeadLetterStore {
 
   async markRetried(changes: readonly { id: string; fromRetries: number }[]): Promise<MarkRetriedResult[]> {
     // No await inside: each compare-and-set runs whole, as the Redis script does.
+    const now = this.now();
+    for (const [replayId, expiresAt] of this.retryOfPurgedClaims)
+      if (expiresAt <= now) this.retryOfPurgedClaims.delete(replayId);
     return changes.map(({ id, fromRetries }) => {
       const record = this.records.get(id);
-      if (!record) return "missing";
+      if (!record) {
+        // Purged: the first mark of this replay takes its claim and is accepted; the others conflict.
+        const replayId = `${id}#${fromRetries + 1}`;
+        if (this.retryOfPurgedClaims.has(replayId)) return "conflict";
+        this.retryOfPurgedClaims.set(replayId, now + RETRY_OF_PURGED_CLAIM_TTL_MS);
+        return "missing";
+      }
       if (record.retries !== fromRetries) return "conflict";
       record.retries = fromRetries + 1;
       if (record.status === "archived") return "archived";

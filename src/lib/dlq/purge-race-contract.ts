@@ -84,6 +84,68 @@ export function runPurgeRaceContract(name: string, emptyStore: EmptyStoreFactory
       expect(await trail(store, "a")).toEqual(["purged:bob:", `retried:alice:${PURGED_MEANWHILE_NOTE}`]);
     });
 
+    /**
+     * Two retries (or bulk retries) of one record that read the same retry count; their replays are
+     * held until both were sent, then the record is purged, then both mark it (break14 F1 follow-up:
+     * both found it missing and both were accepted and audited: two accepted retries, one replay).
+     */
+    async function twoRetriesRacingAPurge(
+      start: (queue: DeadLetterQueue) => [Promise<string>, Promise<string>],
+    ) {
+      const store = await emptyStore();
+      await store.add(sampleDeadLetter("a", 1));
+      const sent: string[] = [];
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let bothSent!: () => void;
+      const bothSentSignal = new Promise<void>((resolve) => (bothSent = resolve));
+      const queue = new DeadLetterQueue({
+        store,
+        redeliver: async () => {
+          throw new Error("redeliverOnce expected");
+        },
+        redeliverOnce: async (_group: string, replays: readonly Replay[]) => {
+          sent.push(...replays.map((r) => r.replayId));
+          if (sent.length === 2) bothSent();
+          await released;
+          return replays.length;
+        },
+      });
+      const outcomes = start(queue);
+      await bothSentSignal;
+      await queue.purge(["a"], { actor: "bob" });
+      release();
+      return { outcomes: (await Promise.all(outcomes)).sort(), sent, trail: await trail(store, "a") };
+    }
+
+    it("of two retries of one record racing a purge, only one is accepted and audited", async () => {
+      const result = await twoRetriesRacingAPurge((queue) => [
+        outcomeOf(queue.retry("a", { actor: "alice" })),
+        outcomeOf(queue.retry("a", { actor: "carol" })),
+      ]);
+
+      expect(result.sent).toEqual(["a#1", "a#1"]);
+      expect(result.outcomes).toEqual(["DLQ_RETRY_CONFLICT", "ok retried"]);
+      expect(result.trail).toHaveLength(2);
+      expect(result.trail[0]).toBe("purged:bob:");
+      expect(result.trail[1]).toMatch(/^retried:(alice|carol):/);
+    });
+
+    it("of a retry and a bulk retry of one record racing a purge, only one is accepted and audited", async () => {
+      const bulk = (queue: DeadLetterQueue) =>
+        queue
+          .retryMany(["a"], { actor: "carol" })
+          .then((r) => (r.retried.length > 0 ? "ok retried" : (r.failed[0]?.error.code ?? "none")));
+      const result = await twoRetriesRacingAPurge((queue) => [
+        outcomeOf(queue.retry("a", { actor: "alice" })),
+        bulk(queue),
+      ]);
+
+      expect(result.outcomes).toEqual(["DLQ_RETRY_CONFLICT", "ok retried"]);
+      expect(result.trail).toHaveLength(2);
+      expect(result.trail[0]).toBe("purged:bob:");
+    });
+
     it("an archive whose record is purged before it is marked answers DLQ_NOT_FOUND and audits nothing", async () => {
       const store = await emptyStore();
       await store.add(sampleDeadLetter("b", 1));

@@ -11,7 +11,7 @@ import {
   matchesFilter,
 } from "./dead-letter-store.js";
 import { DeadLetterInvalidError } from "./errors.js";
-import { type DeadLetterKeys, deadLetterKeys } from "./keys.js";
+import { type DeadLetterKeys, deadLetterKeys, RETRY_OF_PURGED_CLAIM_TTL_MS } from "./keys.js";
 import {
   collectPage,
   type DeadLetterPage,
@@ -38,12 +38,23 @@ if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'retries', ARGV[2]) end
 return 1`);
 
 /**
- * The compare-and-set of `markRetried` (break13 F1): KEYS: the record. ARGV: the retry count read
- * before the replay was sent. Returns 0 (no record), -1 (the count moved: another retry was
- * accepted), 1 (marked retried) or 2 (marked, but archived meanwhile: the status is kept).
+ * The compare-and-set of `markRetried` (break13 F1): KEYS: the record, the claim of its replay
+ * should the record be gone (`{dlq}:retry-of-purged:<id>#<fromRetries + 1>`). ARGV: the retry count
+ * read before the replay was sent, the claim's TTL (ms). Returns 0 (no record: purged, and this
+ * call took the claim of the replay), -1 (the count moved, or the record is gone and another retry
+ * of the same replay took the claim: another retry was accepted), 1 (marked retried) or 2 (marked,
+ * but archived meanwhile: the status is kept). Without the claim, retries that read the same count
+ * and found the record purged were all accepted and audited for one replay (gaps9). The claim is a
+ * one-field hash written with EXISTS/HSET/PEXPIRE (atomic in the script), not SET NX PX: the
+ * gateway's Redis user runs no plain string commands (src/system/redis-acl.ts).
  */
 const MARK_RETRIED_SCRIPT = new LuaScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+  redis.call('HSET', KEYS[2], 'claimed', '1')
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 0
+end
 local retries = tonumber(redis.call('HGET', KEYS[1], 'retries') or '0')
 if retries ~= tonumber(ARGV[1]) then return -1 end
 redis.call('HSET', KEYS[1], 'retries', string.format('%d', retries + 1))
@@ -290,7 +301,14 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     const replies = await this.execScripts(() => {
       const pipeline = this.redis.pipeline();
       for (const { id, fromRetries } of changes)
-        pipeline.evalsha(MARK_RETRIED_SCRIPT.sha, 1, this.keys.record(id), String(fromRetries));
+        pipeline.evalsha(
+          MARK_RETRIED_SCRIPT.sha,
+          2,
+          this.keys.record(id),
+          this.keys.retryOfPurged(`${id}#${fromRetries + 1}`),
+          String(fromRetries),
+          String(RETRY_OF_PURGED_CLAIM_TTL_MS),
+        );
       return pipeline;
     });
     return replies.map((reply) => {

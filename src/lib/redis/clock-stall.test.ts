@@ -12,7 +12,7 @@
  * fake interval timers; no real sleeps.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { CLOCK_STEP_THRESHOLD_MS, type ClockStep, redisTimeClock } from "./clock.js";
+import { CLOCK_STEP_THRESHOLD_MS, CLOCK_TIME_DEADLINE_MS, type ClockStep, redisTimeClock } from "./clock.js";
 
 /** Redis whose commands can be stalled: while stalled, a `TIME` waits; Redis reads its clock when it resumes. */
 function stallableRedis() {
@@ -132,6 +132,49 @@ describe("Redis TIME shared clock: a Redis stall", () => {
       expect(clock.now()).toBe(fake.state.redisMs);
       expect(steps).toEqual([{ direction: "backward", stepMs: -10_000, errorMs: expect.any(Number) }]);
       expect(clock.recentBackwardStepMs()).toBe(10_000);
+    } finally {
+      clock.stop();
+    }
+  });
+
+  it("a TIME that never answers (half-open connection) fails at its deadline: the next tick syncs again, resync() returns", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "setTimeout", "clearTimeout"] });
+    const fake = stallableRedis();
+    let hung = false;
+    const redis = {
+      time: (): Promise<number[]> => {
+        // A reply lost on a half-open connection: this call never settles, later ones may answer.
+        if (hung) {
+          fake.state.calls += 1;
+          return new Promise<number[]>(() => {});
+        }
+        return fake.redis.time();
+      },
+    };
+    const clock = await redisTimeClock({ redis, local: fake.local, syncIntervalMs: 10_000 });
+    const steps: ClockStep[] = [];
+    clock.onStep((step) => steps.push(step));
+    try {
+      hung = true;
+      fake.elapse(10_000);
+      vi.advanceTimersByTime(10_000); // the tick's TIME is lost
+      await settle();
+      // A forced sync joins the lost measurement: it returns once the deadline has passed.
+      let resynced = false;
+      void clock.resync().then(() => (resynced = true));
+      fake.elapse(CLOCK_TIME_DEADLINE_MS);
+      vi.advanceTimersByTime(CLOCK_TIME_DEADLINE_MS);
+      await settle();
+      expect(resynced).toBe(true);
+      // The connection is back, and Redis's clock stepped 30 s ahead meanwhile: the next tick
+      // measures again and the clock follows.
+      hung = false;
+      fake.state.redisMs += 30_000;
+      fake.elapse(10_000);
+      vi.advanceTimersByTime(10_000);
+      await settle();
+      expect(clock.now()).toBe(fake.state.redisMs);
+      expect(steps.map((s) => s.direction)).toEqual(["forward"]);
     } finally {
       clock.stop();
     }

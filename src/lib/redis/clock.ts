@@ -56,6 +56,17 @@
  * and an adopted measurement showing the clock (its monotonic floor) ahead of Redis by more than the
  * threshold plus its error re-anchors it, reported as a backward step like any other, since values
  * this clock returned were dated ahead by that much.
+ *
+ * Lost replies (gaps9). A `TIME` that never answers (a half-open connection: the client has no
+ * command timeout and keeps waiting) used to stay "in flight" for ever: the timer skipped every tick
+ * and `resync()` joined it, so the clock never synced again and every forced sync hung. So each
+ * measurement has a deadline, `CLOCK_TIME_DEADLINE_MS` (5 s) by default: past it the measurement
+ * fails (`sync()` rejects, `resync()` returns), its reply is ignored if it ever comes, and the next
+ * tick measures again. Why 5 s: ten times the error bound's round trip (a reply that late has an
+ * error of 2.5 s and could only be adopted as a step), so it cuts off no measurement that would have
+ * been used, and short enough that a forced sync (a consumer or the gateway about to refuse
+ * something) waits at most that long. During a Redis stall this queues one `TIME` per tick, not per
+ * second as before break14 F4, and the late replies of those past their deadline are discarded.
  */
 import type { Redis } from "ioredis";
 
@@ -72,6 +83,12 @@ export const CLOCK_STEP_THRESHOLD_MS = 1_000;
  * loopback or LAN round trip is well under 10 ms; a 1 s one is a stalled or overloaded Redis.
  */
 export const CLOCK_MAX_ERROR_MS = 500;
+
+/**
+ * A `TIME` not answered within this many ms fails (the measurement counts as failed, its late reply
+ * is ignored, and the next tick measures again): see the module comment ("Lost replies").
+ */
+export const CLOCK_TIME_DEADLINE_MS = 5_000;
 
 /** Forced syncs (`resync`) of one clock are at least this far apart, ms. */
 export const RESYNC_MIN_INTERVAL_MS = 1_000;
@@ -106,7 +123,10 @@ export interface SharedClock {
    * backward step reported to `onStep` listeners (more than `CLOCK_STEP_THRESHOLD_MS`).
    */
   readonly now: () => number;
-  /** Re-measures the offset to the shared clock (rejects when the measurement fails). */
+  /**
+   * Re-measures the offset to the shared clock (rejects when the measurement fails, also when `TIME`
+   * has not answered within the deadline, `CLOCK_TIME_DEADLINE_MS`: ClockTimeDeadlineError).
+   */
   readonly sync: () => Promise<void>;
   /**
    * A forced `sync()` before refusing something a lagging clock may explain: at most one per
@@ -160,13 +180,41 @@ export interface RedisTimeClockOptions {
   stepThresholdMs?: number;
   /** A measurement with a larger error (ms) is not adopted, see `CLOCK_MAX_ERROR_MS` (the default). */
   maxErrorMs?: number;
+  /** A `TIME` not answered within this many ms fails (default `CLOCK_TIME_DEADLINE_MS`, 5 s). */
+  timeDeadlineMs?: number;
 }
 
-/** Starts a clock on Redis `TIME`; resolves after the first measurement (rejects when it fails). */
+/** A `TIME` that did not answer within the clock's deadline (the measurement failed). */
+export class ClockTimeDeadlineError extends Error {
+  constructor(deadlineMs: number) {
+    super(`Redis TIME did not answer within ${deadlineMs} ms`);
+    this.name = "ClockTimeDeadlineError";
+  }
+}
+
+/** `redis.time()`, rejected with ClockTimeDeadlineError when it has not answered after `deadlineMs`. */
+function timeWithin(redis: Pick<Redis, "time">, deadlineMs: number): Promise<number[]> {
+  const reply: Promise<number[]> = redis.time();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ClockTimeDeadlineError(deadlineMs)), deadlineMs);
+    // A deadline must not keep the process alive on its own.
+    timer.unref?.();
+  });
+  // A reply (or error) that comes after the deadline is dropped, not left unhandled.
+  reply.catch(() => undefined);
+  return Promise.race([reply, expired]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Starts a clock on Redis `TIME`; resolves after the first measurement (rejects when it fails, or
+ * with ClockTimeDeadlineError when `TIME` has not answered within the deadline).
+ */
 export async function redisTimeClock(options: RedisTimeClockOptions): Promise<SharedClock> {
   const local = options.local ?? monotonicMs;
   const thresholdMs = options.stepThresholdMs ?? CLOCK_STEP_THRESHOLD_MS;
   const maxErrorMs = options.maxErrorMs ?? CLOCK_MAX_ERROR_MS;
+  const deadlineMs = options.timeDeadlineMs ?? CLOCK_TIME_DEADLINE_MS;
   const listeners = new Set<(step: ClockStep) => void>();
   let offset = 0;
   let offsetErrorMs = 0;
@@ -192,7 +240,7 @@ export async function redisTimeClock(options: RedisTimeClockOptions): Promise<Sh
   const measure = async () => {
     const mine = ++begun;
     const before = local();
-    const [seconds, micros] = await options.redis.time();
+    const [seconds, micros] = await timeWithin(options.redis, deadlineMs);
     const after = local();
     if (mine < applied) return;
     const first = applied === 0;

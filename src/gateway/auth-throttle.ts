@@ -5,8 +5,10 @@
  * A token bucket per address: `perMinute` failures at once, refilled at `perMinute` a minute. An
  * address with no token left is answered 429 RATE_LIMITED with `Retry-After` on every route that
  * needs a key, whatever key it presents, until a token is back: were a right key let through, the
- * guesses would still be checked at full speed. The address is the peer's (Fastify's `request.ip`):
- * behind a proxy every client shares the proxy's address (docs/security.md, "Gateway").
+ * guesses would still be checked at full speed. The address is Fastify's `request.ip`: the TCP
+ * peer's, or, when that peer is a proxy listed in GATEWAY_TRUST_PROXY (trust-proxy.ts), the
+ * client's as the proxy wrote it in X-Forwarded-For; behind an unlisted proxy every client shares
+ * the proxy's address (docs/security.md, "Gateway").
  */
 
 /** Addresses tracked at most; past it the oldest entry is dropped (memory stays bounded). */

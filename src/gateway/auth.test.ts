@@ -101,6 +101,49 @@ describe("gateway: failed authentication throttled per client address", () => {
   });
 });
 
+// proxy9: behind a load balancer every client shared the balancer's address, so one client sending
+// a wrong key locked every client out (429 with a right key).
+describe("gateway: the failed-authentication throttle behind a proxy (GATEWAY_TRUST_PROXY)", () => {
+  /** A request to the gateway as the proxy on loopback would send it: `forwardedFor` as it wrote it. */
+  const via = (key: string, forwardedFor: string) =>
+    fetch(`${gw!.url}/orders/o-1`, { headers: { "x-api-key": key, "x-forwarded-for": forwardedFor } });
+
+  it("throttles each client behind a trusted proxy by its own X-Forwarded-For address", async () => {
+    gw = await startTestGateway({ apiKeys: ["k-1"], authFailuresPerMinute: 2, trustProxy: ["127.0.0.1"] });
+    upstream = await startTestUpstream(gw.registry, "order", "order-a");
+    expect((await via("guess-1", "203.0.113.1")).status).toBe(401);
+    expect((await via("guess-2", "203.0.113.1")).status).toBe(401);
+    expect((await via("k-1", "203.0.113.1")).status).toBe(429);
+    // Another client behind the same proxy keeps its own budget.
+    expect((await via("k-1", "203.0.113.2")).status).toBe(200);
+    expect((await via("guess-3", "203.0.113.2")).status).toBe(401);
+    expect((await via("k-1", "203.0.113.2")).status).toBe(200);
+    // A client's own X-Forwarded-For entry, left of what the proxy appended, changes nothing.
+    expect((await via("k-1", "198.51.100.9, 203.0.113.1")).status).toBe(429);
+  });
+
+  it("ignores X-Forwarded-For from a peer that is not a listed proxy, and by default", async () => {
+    for (const trustProxy of [["10.0.0.0/8", "fd00::/8"], undefined]) {
+      gw = await startTestGateway({
+        apiKeys: ["k-1"],
+        authFailuresPerMinute: 2,
+        ...(trustProxy ? { trustProxy } : {}),
+      });
+      upstream = await startTestUpstream(gw.registry, "order", "order-a");
+      expect((await via("guess-1", "203.0.113.1")).status).toBe(401);
+      expect((await via("guess-2", "203.0.113.2")).status).toBe(401);
+      // Both guesses counted against the peer (127.0.0.1), whatever address each claimed.
+      const blocked = await via("k-1", "203.0.113.3");
+      expect(blocked.status, String(trustProxy)).toBe(429);
+      expect(upstream.hits).toHaveLength(0);
+      await upstream.close();
+      await gw.stop();
+      upstream = undefined;
+      gw = undefined;
+    }
+  });
+});
+
 describe("gateway: API key roles (client vs admin)", () => {
   const start = async () => {
     gw = await startTestGateway({ apiKeys: ["client-1"], adminKeys: ["admin-1"] });

@@ -30,6 +30,44 @@ describe("gateway configuration", () => {
     }
   });
 
+  it("reads GATEWAY_TRUST_PROXY as a list of proxy addresses, none by default", () => {
+    expect(parseEnv(gatewayEnvSchema, {}).GATEWAY_TRUST_PROXY).toEqual([]);
+    for (const off of ["", "off", "none", "false"]) {
+      expect(parseEnv(gatewayEnvSchema, { GATEWAY_TRUST_PROXY: off }).GATEWAY_TRUST_PROXY).toEqual([]);
+    }
+    expect(
+      parseEnv(gatewayEnvSchema, { GATEWAY_TRUST_PROXY: " 10.0.0.7, 10.1.0.0/16,fd00::/8, Loopback," })
+        .GATEWAY_TRUST_PROXY,
+    ).toEqual(["10.0.0.7", "10.1.0.0/16", "fd00::/8", "loopback"]);
+  });
+
+  it("refuses a hop count, trust-everything and anything not an address, in one line naming the variable", () => {
+    const refused: [string, RegExp][] = [
+      ["1", /a hop count \(1\) is not accepted/],
+      ["true", /would believe any client's X-Forwarded-For/],
+      ["*", /would believe any client's X-Forwarded-For/],
+      ["0.0.0.0/0", /is every address/],
+      ["::/0", /is every address/],
+      ["10.0.0.0/33", /prefix length/],
+      ["10.0.0.0/x", /prefix length/],
+      ["lb.internal", /is not an IP address/],
+      ["10.0.0.1,10.0.0", /"10.0.0" is not an IP address/],
+    ];
+    for (const [value, message] of refused) {
+      let error: unknown;
+      try {
+        parseEnv(gatewayEnvSchema, { GATEWAY_TRUST_PROXY: value });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error, value).toBeInstanceOf(Error);
+      const text = (error as Error).message;
+      expect(text, value).toMatch(/^Invalid configuration: GATEWAY_TRUST_PROXY: /);
+      expect(text, value).toMatch(message);
+      expect(text, value).not.toContain("\n");
+    }
+  });
+
   it("refuses a bad port with the variable named", () => {
     expect(() => parseEnv(gatewayEnvSchema, { GATEWAY_PORT: "http" })).toThrow(
       'Invalid configuration: GATEWAY_PORT: must be a whole number (got "http")',

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { nodeEnvSchema, redisUrlSchema, timerMs, tracingEnvShape } from "../lib/runtime/config.js";
 import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
+import { parseTrustProxy } from "./trust-proxy.js";
 import { DEFAULT_MAX_BODY_BYTES } from "./upstream-call.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -53,6 +54,22 @@ export const gatewayEnvSchema = z.object({
    * minute, before every route needing a key answers it 429 RATE_LIMITED (0: never throttled).
    */
   GATEWAY_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).default(10),
+  /**
+   * The proxies (load balancers) in front of the gateway whose X-Forwarded-For it believes: IP
+   * addresses, CIDRs or loopback/linklocal/uniquelocal, comma-separated (trust-proxy.ts). Unset,
+   * empty or `off`: none, the TCP peer is the client. A hop count or `true` is refused at start.
+   */
+  GATEWAY_TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      try {
+        return parseTrustProxy(value ?? "");
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
   /**
    * Secret the gateway signs every call to a service with (`X-Gateway-Auth`); services set to the
    * same secret refuse calls without it. At least 32 characters; required with NODE_ENV=production.

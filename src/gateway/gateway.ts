@@ -60,6 +60,12 @@ export interface GatewayOptions {
   rateLimit?: { perMinute: number; burst?: number };
   /** Failed authentications per client address and minute before 429 (default 10; 0: off). */
   authFailuresPerMinute?: number;
+  /**
+   * Proxies whose X-Forwarded-For gives the client's address (GATEWAY_TRUST_PROXY, parsed by
+   * `parseTrustProxy`): IP addresses, CIDRs, loopback/linklocal/uniquelocal. Default none: the
+   * client address (the failed-authentication throttle's key) is the TCP peer's.
+   */
+  trustProxy?: readonly string[];
   /** Secret every call to a service is signed with (`X-Gateway-Auth`); unset: unsigned calls. */
   sharedSecret?: string;
   /** Time budget of one upstream attempt (default 10 000 ms): then 504 UPSTREAM_TIMEOUT. */
@@ -269,6 +275,7 @@ function buildApp(parts: AppParts): FastifyInstance {
     // The public edge: a client's traceparent is a link of a new trace, never its parent (break13 F1).
     incomingTrace: "link",
     errorLog: parts.logger,
+    ...(parts.options.trustProxy === undefined ? {} : { trustProxy: parts.options.trustProxy }),
   });
   installJsonBodyParser(app);
   installApiKeyAuth(app, parts.options.apiKeys ?? [], parts.options.adminKeys ?? [], {

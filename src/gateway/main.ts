@@ -62,6 +62,7 @@ const gateway = await createGateway({
   adminKeys: env.GATEWAY_ADMIN_API_KEYS,
   rateLimit: { perMinute: env.GATEWAY_RATE_LIMIT_PER_MINUTE, burst: env.GATEWAY_RATE_LIMIT_BURST },
   authFailuresPerMinute: env.GATEWAY_AUTH_FAILURES_PER_MINUTE,
+  trustProxy: env.GATEWAY_TRUST_PROXY,
   ...(env.GATEWAY_SHARED_SECRET === undefined ? {} : { sharedSecret: env.GATEWAY_SHARED_SECRET }),
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
   upstreamMaxBodyBytes: env.UPSTREAM_MAX_BODY_BYTES,

@@ -157,6 +157,9 @@ const PASSED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
   REPLAYED_HEADER,
   "idempotency-key",
   "x-correlation-id",
+  // For a HEAD answer only (relayAnswer drops it from any other: Fastify sets the length of the body
+  // it sends): the length of the body GET would get, which a HEAD answer carries (RFC 9110 §9.3.2).
+  "content-length",
 ]);
 
 /**

@@ -34,6 +34,8 @@ export interface EmbeddedSystemOptions {
   rateLimit?: { perMinute: number; burst?: number };
   /** Failed authentications per client address and minute before 429 (gateway default 10; 0: off). */
   authFailuresPerMinute?: number;
+  /** Proxies whose X-Forwarded-For gives the client's address (GATEWAY_TRUST_PROXY; default none). */
+  trustProxy?: readonly string[];
   /**
    * The secret the gateway signs its calls to the services with; default: a random one made here,
    * so the services' ports serve only this gateway with no setup.
@@ -95,6 +97,7 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
       ...(options.authFailuresPerMinute === undefined
         ? {}
         : { authFailuresPerMinute: options.authFailuresPerMinute }),
+      ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
       ...(options.upstreamTimeoutMs ? { upstreamTimeoutMs: options.upstreamTimeoutMs } : {}),
       ...(options.healthCheckIntervalMs ? { healthCheckIntervalMs: options.healthCheckIntervalMs } : {}),
     });

@@ -157,6 +157,7 @@ const system = await startEmbeddedSystem({
   healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_MS,
   rateLimit: { perMinute: env.GATEWAY_RATE_LIMIT_PER_MINUTE, burst: env.GATEWAY_RATE_LIMIT_BURST },
   authFailuresPerMinute: env.GATEWAY_AUTH_FAILURES_PER_MINUTE,
+  trustProxy: env.GATEWAY_TRUST_PROXY,
 }).catch((error: unknown) =>
   fail("Ordersaga", error, env.GATEWAY_PORT, { variable: "GATEWAY_HOST", host: env.GATEWAY_HOST }),
 );

@@ -38,7 +38,10 @@ export function registerProxyRoutes(
   for (const route of routes) {
     const buildPath = compilePath(route.url);
     app.route({
-      method: route.method,
+      // HEAD is a route of its own, not Fastify's automatic one: that one sets content-length to the
+      // length of the body the handler sends, 0 for an instance's bodiless HEAD answer (proxy9), where
+      // the instance's own content-length (the length of its GET body) is the right one.
+      method: route.method === "GET" ? ["GET", "HEAD"] : route.method,
       url: route.url,
       handler: async (request, reply) => {
         refuseUnhonouredKey(route, request);
@@ -120,8 +123,9 @@ function toUpstream(request: FastifyRequest, path: string): UpstreamRequest {
 export function relayAnswer(
   request: FastifyRequest,
   reply: FastifyReply,
-  response: { status: number; headers: Record<string, string>; body: Buffer },
+  answer: { status: number; headers: Record<string, string>; body: Buffer },
 ) {
+  const response = withRelayedLength(request.method, answer);
   const relay = (headers: Record<string, string>) => {
     void reply.code(response.status).headers(headers);
     return response.body.length === 0 ? reply.send() : reply.send(response.body);
@@ -146,6 +150,22 @@ export function relayAnswer(
     request.log.warn({ err: error, status: response.status }, "upstream answer could not be relayed");
     throw new AppError("BAD_GATEWAY", "The service's answer could not be relayed");
   }
+}
+
+/**
+ * `answer` with the instance's content-length kept only where it is the right one: an instance's
+ * bodiless answer to HEAD, where it is the length of the body GET would get (RFC 9110 §9.3.2;
+ * Fastify keeps a HEAD answer's content-length as set, and sends none when the instance sent none).
+ * Any other answer is sent with the length of the body the gateway sends, which Fastify sets.
+ */
+function withRelayedLength<A extends { headers: Record<string, string>; body: Buffer }>(
+  method: string,
+  answer: A,
+): A {
+  if (!("content-length" in answer.headers)) return answer;
+  if (method === "HEAD" && answer.body.length === 0) return answer;
+  const { "content-length": _dropped, ...headers } = answer.headers;
+  return { ...answer, headers };
 }
 
 /** `headers` without those whose value Node's HTTP server would refuse to write (`onDropped` each). */

@@ -43,6 +43,12 @@ export interface HttpServerOptions {
    * is closed. Tests pass a short one.
    */
   requestTimeoutMs?: number;
+  /**
+   * Peers whose X-Forwarded-For (and -Host, -Proto) is believed, as Fastify's `trustProxy`: IP
+   * addresses, CIDRs or proxy-addr's named ranges. Default none: `request.ip` is the TCP peer's. Only
+   * the gateway sets it (GATEWAY_TRUST_PROXY); a service's one caller is the gateway.
+   */
+  trustProxy?: readonly string[];
 }
 
 /**
@@ -200,6 +206,10 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     onProtoPoisoning: "error",
     onConstructorPoisoning: "error",
     return503OnClosing: true,
+    // An empty list would be truthy to Fastify: leave the option off then (`request.ip` = the peer).
+    ...(options.trustProxy !== undefined && options.trustProxy.length > 0
+      ? { trustProxy: [...options.trustProxy] }
+      : {}),
     // Ids are short, but dead-letter ids and encoded keys can pass Fastify's default of 100.
     // `/inventory/` is `/inventory`: a trailing slash must not turn into an empty path parameter.
     routerOptions: { maxParamLength: MAX_PATH_SEGMENT_LENGTH, ignoreTrailingSlash: true },

@@ -94,4 +94,40 @@ describe("gateway: HEAD answers the headers GET would", () => {
     expect(head.headers.get("content-length")).toBeNull();
     expect(head.headers.get("content-type")).toBe("application/json");
   });
+
+  it("passes an instance's 5xx answer to HEAD on with its status, and tries another instance after a HEAD 503", async () => {
+    gw = await startTestGateway();
+    const failing = await startTestUpstream(gw.registry, "order", "order-a", () => ({
+      status: 500,
+      body: { error: { code: "INTERNAL", message: "boom" } },
+    }));
+    try {
+      // GET gets the instance's error (its body has the error shape); HEAD, without a body, got 502.
+      const get = await fetch(`${gw.url}/orders/o-1`);
+      expect(get.status).toBe(500);
+      const head = await fetch(`${gw.url}/orders/o-1`, { method: "HEAD" });
+      expect(head.status).toBe(500);
+    } finally {
+      await failing.close();
+    }
+    // A draining instance answers HEAD 503 without the body it is recognised by: tried elsewhere.
+    const draining = await startTestUpstream(gw.registry, "inventory", "inv-a", () => ({
+      status: 503,
+      body: { error: { code: "SHUTTING_DOWN", message: "closing" } },
+    }));
+    const healthy = await startTestUpstream(gw.registry, "inventory", "inv-b", () => ({
+      status: 200,
+      body: [],
+    }));
+    try {
+      for (let i = 0; i < 4; i += 1) {
+        const head = await fetch(`${gw.url}/inventory`, { method: "HEAD" });
+        expect(head.status).toBe(200);
+      }
+      expect(healthy.hits.length).toBe(4);
+    } finally {
+      await draining.close();
+      await healthy.close();
+    }
+  });
 });

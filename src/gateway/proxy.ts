@@ -359,6 +359,12 @@ export class UpstreamProxy {
     const service = instance.service;
     if (error instanceof UpstreamStatusError) {
       const { response } = error;
+      if (request.method === "HEAD" && response.body.length === 0) {
+        // A HEAD answer has no body to tell an error shape or a draining instance by (RFC 9110
+        // §9.3.2): a 503 is tried elsewhere like a draining one, any other status passed on as it came.
+        if (response.status === 503) return { kind: "failed", retry: true, error: unavailable(service) };
+        return { kind: "failed", retry: idempotent, error: unavailable(service), response };
+      }
       if (isDrainingResponse(response.status, response.body)) {
         return { kind: "failed", retry: true, error: unavailable(service) };
       }

@@ -10,6 +10,8 @@
  * client's as the proxy wrote it in X-Forwarded-For; behind an unlisted proxy every client shares
  * the proxy's address (docs/security.md, "Gateway").
  */
+import type { FastifyReply } from "fastify";
+import { errorBody } from "../lib/http/errors.js";
 
 /** Addresses tracked at most; past it the oldest entry is dropped (memory stays bounded). */
 export const MAX_TRACKED_ADDRESSES = 10_000;
@@ -71,4 +73,20 @@ export function authFailureThrottle(options: AuthFailureThrottleOptions): AuthFa
       }
     },
   };
+}
+
+/**
+ * Answers 429 RATE_LIMITED with `Retry-After` in whole seconds (at least 1; RFC 9110 §10.2.3) for
+ * a wait of `waitMs`; `message` is told the same seconds.
+ */
+export function tooManyRequests(
+  reply: FastifyReply,
+  waitMs: number,
+  message: (seconds: number) => string,
+): FastifyReply {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+  return reply
+    .code(429)
+    .header("retry-after", String(seconds))
+    .send(errorBody("RATE_LIMITED", message(seconds)));
 }

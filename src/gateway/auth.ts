@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { errorBody } from "../lib/http/errors.js";
 import { proxyRoutes } from "./routes/table.js";
 import { isSafeMethod } from "./upstream-errors.js";
-import { authFailureThrottle } from "./auth-throttle.js";
+import { authFailureThrottle, tooManyRequests } from "./auth-throttle.js";
 
 /** Failed authentications per client address and minute before 429 (GATEWAY_AUTH_FAILURES_PER_MINUTE). */
 export const DEFAULT_AUTH_FAILURES_PER_MINUTE = 10;
@@ -94,18 +94,12 @@ export function installApiKeyAuth(
     const url = request.routeOptions.url ?? "";
     if (PUBLIC_ROUTES.has(url)) return;
     const waitMs = failures.blockedForMs(request.ip);
-    if (waitMs > 0) {
-      const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-      return reply
-        .code(429)
-        .header("retry-after", String(seconds))
-        .send(
-          errorBody(
-            "RATE_LIMITED",
-            `Too many failed authentication attempts from this address; retry in ${seconds} s`,
-          ),
-        );
-    }
+    if (waitMs > 0)
+      return tooManyRequests(
+        reply,
+        waitMs,
+        (seconds) => `Too many failed authentication attempts from this address; retry in ${seconds} s`,
+      );
     const key = presentedKey(request);
     const hash = key === undefined ? undefined : digest(key);
     const role = hash === undefined ? undefined : roles.get(hash);

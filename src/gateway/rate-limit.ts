@@ -10,8 +10,8 @@
  * (development) nothing is limited, and an unknown key was already refused 401.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { errorBody } from "../lib/http/errors.js";
 import { callerOf, isAuthenticated } from "./auth.js";
+import { tooManyRequests } from "./auth-throttle.js";
 
 export interface RateLimitOptions {
   /** Sustained requests per minute per key; 0 turns the limiter off. */
@@ -55,15 +55,11 @@ export function installRateLimit(app: FastifyInstance, options: RateLimitOptions
     if (!isAuthenticated(request)) return;
     const waitMs = take(callerOf(request));
     if (waitMs === 0) return;
-    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-    return reply
-      .code(429)
-      .header("retry-after", String(seconds))
-      .send(
-        errorBody(
-          "RATE_LIMITED",
-          `Too many requests for this API key (limit ${options.perMinute}/min); retry in ${seconds} s`,
-        ),
-      );
+    return tooManyRequests(
+      reply,
+      waitMs,
+      (seconds) =>
+        `Too many requests for this API key (limit ${options.perMinute}/min); retry in ${seconds} s`,
+    );
   });
 }

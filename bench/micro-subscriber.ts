@@ -92,6 +92,7 @@ const delivery = (body: string): Delivery => ({
   owner: "benchsrc",
   body,
   attempt: 1,
+  waitedAttempts: 0,
   silentDeliveries: 0,
   deliveryCount: 1,
   replay: false,

@@ -434,6 +434,63 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
     expect(attempts).toHaveLength(3);
   });
 
+  it("retries that wait (an unknown outcome, an outage) spend none of the 3 attempts: a later ordinary error is still retried", async () => {
+    const { fixture, publisher, subscriber } = await setup();
+    const attempts: number[] = [];
+    let handled = false;
+    await subscriber("waiting", "w-1", { mustComplete: { baseDelayMs: 10, maxDelayMs: 20 } })
+      .on("item.added", (_p, ctx) => {
+        attempts.push(ctx.attempt);
+        // Two answers "not known yet", one outage, then one ordinary error: 1 attempt of 3 spent.
+        if (ctx.attempt <= 2)
+          throw new BusError("OUTCOME_UNKNOWN", "not known yet", { retryable: true, waits: true });
+        if (ctx.attempt === 3) throw Object.assign(new Error("Connection is closed."), { outage: true });
+        if (ctx.attempt === 4) throw new Error("transient blip");
+        handled = true;
+      })
+      .start();
+    await publisher.publish("item.added", { sku: "booking", quantity: 1 });
+    await waitFor(
+      async () => handled || (await fixture.deadLetters.list({ group: "waiting" })).length > 0,
+      10_000,
+      "handled or parked",
+    );
+    expect(await fixture.deadLetters.list({ group: "waiting" })).toEqual([]);
+    expect(handled).toBe(true);
+    expect(attempts).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("after retries that waited, a poison message is parked after 3 ordinary attempts, its reason counting only those", async () => {
+    const { fixture, publisher, subscriber } = await setup();
+    const attempts: number[] = [];
+    await subscriber("waiting-poison", "w-1", { mustComplete: { baseDelayMs: 10, maxDelayMs: 20 } })
+      .on("item.added", (_p, ctx) => {
+        attempts.push(ctx.attempt);
+        if (ctx.attempt <= 2)
+          throw new BusError("OUTCOME_UNKNOWN", "not known yet", { retryable: true, waits: true });
+        throw new Error(`boom ${ctx.attempt}`);
+      })
+      .start();
+    await publisher.publish("item.added", { sku: "poison", quantity: 1 });
+    const [record] = await waitFor(
+      async () => {
+        const list = await fixture.deadLetters.list({ group: "waiting-poison" });
+        return list.length > 0 ? list : undefined;
+      },
+      10_000,
+      "dead letter",
+    );
+    expect(attempts).toEqual([1, 2, 3, 4, 5]);
+    expect(record!.reason).toMatch(/^failed 3 attempts \(after 2 retries that waited\): boom 5/);
+    expect(record!.attempts.map((a) => a.error.message)).toEqual([
+      "not known yet",
+      "not known yet",
+      "boom 3",
+      "boom 4",
+      "boom 5",
+    ]);
+  });
+
   it("an invalid payload is refused on publish and parked on receive without retries", async () => {
     const { fixture, publisher, subscriber } = await setup();
     expect(() => publisher.prepare("item.added", { sku: "x", quantity: -1 })).toThrow(/quantity/);

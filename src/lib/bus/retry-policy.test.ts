@@ -23,6 +23,7 @@ describe("retry policies", () => {
     ).toEqual({
       action: "retry",
       delayMs: 200,
+      waited: false,
     });
     expect(
       decideOnFailure(
@@ -44,7 +45,7 @@ describe("retry policies", () => {
       DEFAULT_MUST_COMPLETE,
       () => 1,
     );
-    expect(inside).toEqual({ action: "retry", delayMs: 60_000 });
+    expect(inside).toEqual({ action: "retry", delayMs: 60_000, waited: true });
     const spent = decideOnFailure(
       { ...base, error: new Error("boom"), attempt: 501, policy: "must-complete", ageMs: 6 * 3_600_000 },
       retry,
@@ -64,7 +65,7 @@ describe("retry policies", () => {
         retry,
         DEFAULT_MUST_COMPLETE,
       );
-      expect(decision).toEqual({ action: "retry", delayMs: 25_000 });
+      expect(decision).toEqual({ action: "retry", delayMs: 25_000, waited: policy === "must-complete" });
     }
     // A hint that would start the next attempt past the window spends the window instead.
     const late = decideOnFailure(
@@ -188,5 +189,41 @@ describe("an error that waits for an outcome is not poison (a carrier booking st
         window,
       ),
     ).toMatchObject({ action: "dead-letter", reason: "failed 3 attempts: boom" });
+  });
+
+  it("default policy: a waiting retry is marked waited, and the attempts that waited spend no budget", () => {
+    expect(
+      decideOnFailure({ ...base, error: unknown, attempt: 1, policy: "default" }, retry, window, () => 0),
+    ).toMatchObject({ action: "retry", waited: true });
+    // Attempts 1 and 2 waited: attempt 3's ordinary error is the first of 3, retried after backoff(1).
+    expect(
+      decideOnFailure(
+        { ...base, error: new Error("blip"), attempt: 3, waitedAttempts: 2, policy: "default" },
+        retry,
+        window,
+      ),
+    ).toEqual({ action: "retry", delayMs: 100, waited: false });
+    // Its third ordinary error is parked; the reason counts the ordinary attempts and the waiting ones.
+    expect(
+      decideOnFailure(
+        { ...base, error: new Error("blip"), attempt: 5, waitedAttempts: 2, policy: "default" },
+        retry,
+        window,
+      ),
+    ).toEqual({
+      action: "dead-letter",
+      reason: "failed 3 attempts (after 2 retries that waited): boom",
+      budgetSpent: true,
+    });
+  });
+
+  it("default policy: a waitedAttempts past the failed attempts is clamped (a record the attempt never spent)", () => {
+    expect(
+      decideOnFailure(
+        { ...base, error: new Error("blip"), attempt: 3, waitedAttempts: 7, policy: "default" },
+        retry,
+        window,
+      ),
+    ).toEqual({ action: "retry", delayMs: 100, waited: false });
   });
 });

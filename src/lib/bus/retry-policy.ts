@@ -15,7 +15,9 @@
  *   Redis connections dead-lettered `user.validation.requested` after 3 lost replies in a second,
  *   failing orders that a retry a few seconds later would have completed).
  * - An error that `waits` (an outcome not known yet: a carrier booking still in flight) is retried
- *   the same way under "default": the handler keeps `maxAttempts` for every other error.
+ *   the same way under "default": the handler keeps `maxAttempts` for every other error. Such
+ *   retries are recorded as `waited` and a later ordinary error counts only the attempts that
+ *   were not (`waitedAttempts`), so they never use up the budget.
  * Non-retryable errors (invalid payload, malformed message) are dead-lettered at once under both.
  * Under both, a retry never comes sooner than the error's `retryAfterMs` hint (a dependency that
  * said when it can be used again, e.g. an open circuit breaker): waiting costs no attempt's worth.
@@ -99,14 +101,25 @@ export function mustCompleteBackoff(
   return ceiling / 2 + random() * (ceiling / 2);
 }
 
+/**
+ * `waited` on a retry: the failure spends none of the default policy's `maxAttempts` (an outage,
+ * an outcome not known yet, any retry under "must-complete"): the transport records it so.
+ */
 export type FailureDecision =
-  { action: "retry"; delayMs: number } | { action: "dead-letter"; reason: string; budgetSpent: boolean };
+  | { action: "retry"; delayMs: number; waited: boolean }
+  | { action: "dead-letter"; reason: string; budgetSpent: boolean };
 
 export interface FailureInput {
   error: unknown;
   message: string;
   /** The handler attempt that failed (1-based). */
   attempt: number;
+  /**
+   * Failed attempts before this one that waited (`Delivery.waitedAttempts`, default 0): the default
+   * policy compares only `attempt - waitedAttempts` with `maxAttempts` (seen: two "carrier outcome
+   * unknown" retries and one store blip dead-lettered a booking the carrier had made).
+   */
+  waitedAttempts?: number;
   policy: DeliveryPolicy;
   /**
    * Ms since the message entered the group's queue, on the transport's clock (`Delivery.ageMs`):
@@ -129,7 +142,7 @@ export function decideOnFailure(
   if (input.policy === "must-complete" || isOutage(error) || waits(error)) {
     const delayMs = Math.max(notBefore, mustCompleteBackoff(attempt, mustComplete, random));
     // Retry only when the next attempt still starts inside the window.
-    if (input.ageMs + delayMs <= mustComplete.windowMs) return { action: "retry", delayMs };
+    if (input.ageMs + delayMs <= mustComplete.windowMs) return { action: "retry", delayMs, waited: true };
     const window = `${mustComplete.windowMs} ms`;
     return {
       action: "dead-letter",
@@ -142,9 +155,13 @@ export function decideOnFailure(
       budgetSpent: true,
     };
   }
-  if (attempt < retry.maxAttempts)
-    return { action: "retry", delayMs: Math.max(notBefore, retry.backoff(attempt)) };
-  return { action: "dead-letter", reason: `failed ${attempt} attempts: ${message}`, budgetSpent: true };
+  // Only the attempts that spent budget count: the waiting ones before this failure do not.
+  const waited = Math.min(Math.max(0, input.waitedAttempts ?? 0), attempt - 1);
+  const spent = attempt - waited;
+  if (spent < retry.maxAttempts)
+    return { action: "retry", delayMs: Math.max(notBefore, retry.backoff(spent)), waited: false };
+  const after = waited > 0 ? ` (after ${waited} ${waited === 1 ? "retry" : "retries"} that waited)` : "";
+  return { action: "dead-letter", reason: `failed ${spent} attempts${after}: ${message}`, budgetSpent: true };
 }
 
 /** The reason a message is parked without running: it kept taking its consumer down. */

@@ -434,6 +434,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
         error,
         message: failure.error.message,
         attempt: delivery.attempt,
+        waitedAttempts: delivery.waitedAttempts,
         policy,
         ageMs: delivery.ageMs(),
       },
@@ -446,7 +447,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
         { err: failure.error, attempt: delivery.attempt, delayMs: decision.delayMs, policy },
         "handler failed, will retry",
       );
-      await delivery.retry(failure, decision.delayMs);
+      await delivery.retry(decision.waited ? { ...failure, waited: true } : failure, decision.delayMs);
       return;
     }
     if (error instanceof CreatedInFutureError && envelope) {

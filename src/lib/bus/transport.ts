@@ -35,6 +35,11 @@ export interface AttemptFailure {
   at: string;
   durationMs: number;
   error: { name: string; message: string; code?: string };
+  /**
+   * The failure waited (an outage, an outcome not known yet: see retry-policy.ts) and spent none of
+   * the default policy's `maxAttempts`.
+   */
+  waited?: boolean;
 }
 
 /** What the subscriber hands the transport when it gives up on a message. */
@@ -59,6 +64,12 @@ export interface Delivery {
    * consumer that died, a `defer`) do not raise it.
    */
   readonly attempt: number;
+  /**
+   * How many of the failed attempts before this one (`attempt - 1`) were recorded as `waited`: they
+   * spend no retry budget, so the default policy counts `attempt - waitedAttempts` against
+   * `maxAttempts`.
+   */
+  readonly waitedAttempts: number;
   /**
    * Earlier deliveries of this message that ended without any outcome (no ack, retry, defer or
    * dead-letter): the consumer crashed, was killed or lost its lease. A message that kills its

@@ -46,6 +46,7 @@ function delivery(traceparent: string, payload: Record<string, unknown> = {}): D
     owner: "shop",
     body,
     attempt: 1,
+    waitedAttempts: 0,
     silentDeliveries: 0,
     deliveryCount: 1,
     replay: false,

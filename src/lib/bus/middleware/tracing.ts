@@ -169,6 +169,7 @@ export function instrumentTransport(transport: Transport, options: InstrumentedT
       owner: delivery.owner,
       body: delivery.body,
       attempt: delivery.attempt,
+      waitedAttempts: delivery.waitedAttempts,
       silentDeliveries: delivery.silentDeliveries,
       deliveryCount: delivery.deliveryCount,
       replay: delivery.replay,

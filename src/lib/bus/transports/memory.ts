@@ -315,6 +315,7 @@ export class MemoryTransport implements Transport {
   private delivery(group: GroupState, pending: Pending): Delivery {
     const key = pendingKey(pending.entry.topic, pending.entry.seq);
     const attempt = pending.failures.length + 1;
+    const waitedAttempts = pending.failures.filter((f) => f.waited === true).length;
     const silentDeliveries = Math.max(0, pending.deliveryCount - attempt - pending.deferrals);
     let settled = false;
     const settleOnce = () => {
@@ -328,6 +329,7 @@ export class MemoryTransport implements Transport {
       owner: pending.entry.owner,
       body: pending.entry.body,
       attempt,
+      waitedAttempts,
       silentDeliveries,
       deliveryCount: pending.deliveryCount,
       replay: pending.entry.replay === true,

@@ -274,6 +274,7 @@ class PubSubSubscription {
       owner: received.owner,
       body: received.body,
       attempt: received.attempt,
+      waitedAttempts: received.failures.filter((f) => f.waited === true).length,
       // Nothing survives a crash on Pub/Sub: no delivery can have been silent.
       silentDeliveries: 0,
       deliveryCount: received.deliveries ?? 1,

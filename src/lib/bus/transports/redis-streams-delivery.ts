@@ -37,6 +37,8 @@ export interface EntrySource {
   deliveryCount: number;
   /** Failed attempts recorded for the entry (`retry`). */
   failures: number;
+  /** Of `failures`, those recorded as `waited` (they spend no retry budget). */
+  waitedFailures: number;
   /** Deferrals recorded for the entry (`defer`). */
   deferrals: number;
   /**
@@ -62,7 +64,13 @@ const failureSchema = z.object({
   at: z.string(),
   durationMs: z.number(),
   error: z.object({ name: z.string(), message: z.string(), code: z.string().optional() }),
+  waited: z.boolean().optional(),
 });
+
+/** How many failure records (JSON, as `retry` writes them) say `waited`. */
+export function waitedFailuresOf(records: readonly string[]): number {
+  return parseFailures(records).filter((failure) => failure.waited === true).length;
+}
 
 function parseFailures(raw: readonly string[]): AttemptFailure[] {
   return raw.flatMap((item) => {
@@ -81,6 +89,7 @@ export class StreamDelivery implements Delivery {
   readonly owner: string;
   readonly body: string;
   readonly attempt: number;
+  readonly waitedAttempts: number;
   readonly silentDeliveries: number;
   readonly enqueuedAt: number;
   readonly firstDeliveredAt: number | undefined;
@@ -100,6 +109,7 @@ export class StreamDelivery implements Delivery {
     this.owner = source.owner;
     this.body = source.body;
     this.attempt = source.failures + 1;
+    this.waitedAttempts = Math.min(source.waitedFailures, source.failures);
     this.deliveryCount = source.deliveryCount;
     // Every delivery before this one ended with an outcome (a failure or a deferral) or silently.
     this.silentDeliveries = Math.max(0, source.deliveryCount - 1 - source.failures - source.deferrals);

@@ -13,6 +13,7 @@ import {
   type DeliveryContext,
   type EntrySource,
   firstDeliveredAtOf,
+  waitedFailuresOf,
   StreamDelivery,
 } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
@@ -196,6 +197,7 @@ export class Dispatcher {
       body: fields[FIELD_BODY] ?? "",
       deliveryCount,
       failures: 0,
+      waitedFailures: 0,
       deferrals: 0,
     });
   }
@@ -235,18 +237,21 @@ export class Dispatcher {
     if (source.deliveryCount <= 1) return source;
     const { streamKey, entryId } = source;
     const { group } = this.options;
-    const [failures, deferrals, first] = (await execOrThrow(
+    // The whole list (not LLEN): which failures waited is in the records. It is short under the
+    // default policy (maxAttempts ordinary ones, plus one waiting record per retry of at most 60 s
+    // apart by default in the must-complete window) and expires with the entry's records.
+    const [records, deferrals] = (await execOrThrow(
       this.options.redis
         .multi()
-        .llen(failuresKey(streamKey, group, entryId))
-        .get(deferralsKey(streamKey, group, entryId))
-        .lindex(failuresKey(streamKey, group, entryId), 0),
-    )) as [number, string | null, string | null];
+        .lrange(failuresKey(streamKey, group, entryId), 0, -1)
+        .get(deferralsKey(streamKey, group, entryId)),
+    )) as [string[], string | null];
     return {
       ...source,
-      failures: Number(failures),
+      failures: records.length,
+      waitedFailures: waitedFailuresOf(records),
       deferrals: Number(deferrals ?? 0),
-      firstDeliveredAt: firstDeliveredAtOf(first),
+      firstDeliveredAt: firstDeliveredAtOf(records[0]),
     };
   }
 

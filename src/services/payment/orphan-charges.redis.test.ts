@@ -154,4 +154,58 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
       amount: 1005,
     });
   }, 60_000);
+  it("an orphan whose give-back an outage stopped after its record is counted once, and given back by a later pass (break15 F3)", async () => {
+    const orderId = randomUUID();
+    const { simulated, store, ledger, handlers } = instance();
+    await simulated.charge({ idempotencyKey: orderId, amount: 5000, currency: "USD", token: "tok_ok" });
+    // The provider browns out right after the `voided` record is written.
+    let brownout = true;
+    const storeWithBrownout = Object.create(store) as RedisPaymentStore;
+    storeWithBrownout.commit = async (...args: Parameters<RedisPaymentStore["commit"]>) => {
+      const ok = await store.commit(...args);
+      if (ok && brownout && args[0].status === "voided") {
+        brownout = false;
+        await ledger.setUnavailableUntil(clock + 5_000);
+      }
+      return ok;
+    };
+    const voided: string[] = [];
+    const givenBack: string[] = [];
+    const reconciler = new OrphanChargeReconciler({
+      provider: createProviderClient({ provider: simulated, now }),
+      store,
+      voidOrphanCharge: (id, onTombstone) =>
+        id === orderId
+          ? createPaymentHandlers({
+              store: storeWithBrownout,
+              provider: createProviderClient({ provider: simulated, now }),
+              now,
+              newId: randomUUID,
+              tokens: tokenOpenerFromEnv(tokenKeyStoreOf(platform)),
+            }).voidOrphanCharge(id, onTombstone)
+          : handlers.voidOrphanCharge(id, onTombstone),
+      now,
+      graceMs: GRACE_MS,
+      onVoided: (c) => voided.push(c.idempotencyKey),
+      onGivenBack: (c) => givenBack.push(c.idempotencyKey),
+    });
+    clock += GRACE_MS + 60_000;
+    const first = await reconciler.pass();
+    expect(first.stoppedBy).toBeDefined();
+    expect(await store.get(orderId)).toMatchObject({ status: "voided", reason: ORPHAN_CHARGE_REASON });
+    expect(await ledger.get("refund", `refund:${orderId}`)).toBeUndefined();
+
+    clock += 60_000; // the brownout is over
+    expect((await reconciler.pass()).stoppedBy).toBeUndefined();
+    expect((await store.get(orderId))?.refundId).toBeDefined();
+    expect(await ledger.get("refund", `refund:${orderId}`)).toMatchObject({
+      status: "approved",
+      amount: 5000,
+    });
+    // Counted (metric, error log) once, and its give-back logged.
+    expect(voided.filter((id) => id === orderId)).toHaveLength(1);
+    expect(givenBack.filter((id) => id === orderId)).toHaveLength(1);
+    await reconciler.pass();
+    expect(voided.filter((id) => id === orderId)).toHaveLength(1);
+  }, 60_000);
 });

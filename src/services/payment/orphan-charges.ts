@@ -24,8 +24,12 @@ export interface OrphanChargeReconcilerOptions {
   /** The provider's dashboard list (the service's provider client: its time budget and breaker). */
   provider: { list(kind: "charge", page: LedgerPage): Promise<LedgerEntry[]> };
   store: Pick<PaymentStore, "get">;
-  /** `voidOrphanCharge` of the payment handlers: the record first, then the provider. */
-  voidOrphanCharge(orderId: string): Promise<"voided" | "settled">;
+  /**
+   * `voidOrphanCharge` of the payment handlers: the record first (`onTombstone` runs once it is
+   * written, before the provider), then the provider; `given back` when it finished an earlier
+   * call's give-back.
+   */
+  voidOrphanCharge(orderId: string, onTombstone?: () => void): Promise<"voided" | "given back" | "settled">;
   /** The shared clock (epoch ms): the provider dates its entries on it. */
   now: () => number;
   /** Age (ms) a charge with no record must reach before it is voided. */
@@ -34,8 +38,13 @@ export interface OrphanChargeReconcilerOptions {
   maxPerPass?: number;
   /** Charges read per page (default 100). */
   pageSize?: number;
-  /** Called once per orphan charge this instance voided (metric, error log). */
+  /**
+   * Called once per orphan charge this instance voided (metric, error log), when its `voided` record
+   * is written: also when giving it back then fails and a later pass (or instance) finishes it.
+   */
   onVoided?: (charge: LedgerEntry) => void;
+  /** Called when a pass gave back an orphan charge whose earlier void stopped before the refund. */
+  onGivenBack?: (charge: LedgerEntry) => void;
 }
 
 export interface OrphanPassResult {
@@ -85,11 +94,13 @@ export class OrphanChargeReconciler {
           if (Date.parse(charge.createdAt) > cutoff) return result;
           result.checked++;
           if (charge.status === "approved" && (await this.needsVoid(store, charge.idempotencyKey))) {
-            const outcome = await this.options.voidOrphanCharge(charge.idempotencyKey);
-            if (outcome === "voided") {
+            // Counted when the record is written (one writer wins), not when the void returns:
+            // a give-back stopped by an outage is finished by a later pass (break15 F3).
+            const outcome = await this.options.voidOrphanCharge(charge.idempotencyKey, () => {
               result.voided++;
               this.options.onVoided?.(charge);
-            }
+            });
+            if (outcome === "given back") this.options.onGivenBack?.(charge);
           }
           this.offset++;
         }

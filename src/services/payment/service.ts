@@ -259,6 +259,13 @@ function orphanChargeReconciler(
         "orphan charge (no payment record past the grace period): voided and given back",
       );
     },
+    // Its void stopped after the record (an outage, a killed instance): counted then; this says
+    // the money is now back.
+    onGivenBack: (charge) =>
+      deps.logger.error(
+        { orderId: charge.idempotencyKey, amount: charge.amount, currency: charge.currency },
+        "orphan charge voided earlier: given back now",
+      ),
   });
   const intervalMs = options.orphanScanIntervalMs ?? DEFAULT_ORPHAN_SCAN_INTERVAL_MS;
   let timer: NodeJS.Timeout | undefined;

@@ -25,6 +25,7 @@ import {
   DEFAULT_ORPHAN_GRACE_MS,
   DEFAULT_ORPHAN_SCAN_INTERVAL_MS,
   OrphanChargeReconciler,
+  RedisOrphanScanCursor,
 } from "./orphan-charges.js";
 import { tokenKeyStoreOf, tokenOpenerFromEnv } from "../../lib/security/payment-token.js";
 
@@ -250,6 +251,9 @@ function orphanChargeReconciler(
     provider: parts.client,
     store: parts.store,
     voidOrphanCharge: parts.handlers.voidOrphanCharge,
+    // In Redis, shared: a restart resumes where the instances reached (break15 F1).
+    ...(deps.platform.redis ? { cursor: new RedisOrphanScanCursor(deps.platform.redis) } : {}),
+    lookbackMs: 2 * (options.orphanScanIntervalMs || DEFAULT_ORPHAN_SCAN_INTERVAL_MS),
     now: deps.now,
     graceMs: options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS,
     onVoided: (charge) => {

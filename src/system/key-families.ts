@@ -32,6 +32,7 @@ import {
 import {
   attemptFailureKey,
   orderOutcomeKey,
+  orphanScanCursorKey,
   paymentIndexKey,
   paymentKey,
   providerDownKey,
@@ -462,6 +463,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "every order id with a payment record (the reconciliation walks it)",
     role: "record",
     bound: "one key; one member per payment record",
+    check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{payment}:orphan-scan:cursor",
+    match: re(`${tagged("payment")}:orphan-scan:cursor`),
+    example: orphanScanCursorKey(),
+    owner: "payment",
+    type: "string",
+    holds:
+      "where the orphan-charge pass reached: a charge creation time (epoch ms), shared by the instances (src/services/payment/orphan-charges.ts)",
+    role: "record",
+    bound: "one key",
     check: { kind: "count", max: 1 },
   },
   {

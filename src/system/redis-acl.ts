@@ -167,8 +167,9 @@ export const SERVICE_COMMANDS: Readonly<Record<string, readonly string[]>> = {
     ...["zmscore", "zrange", "zrangebyscore", "zrevrangebylex", "zrem"],
   ],
   inventory: ["hget", "hmget", "hincrby", "sscan", "unlink", "zrangebylex"],
-  // Its records and the simulated provider's ledger.
-  payment: ["hget", "mget", "sscan", "zrange"],
+  // Its records and the simulated provider's ledger (ZRANGEBYSCORE: the orphan pass scans it by
+  // creation time, orphan-charges.ts).
+  payment: ["hget", "mget", "sscan", "zrange", "zrangebyscore"],
   // Its records, the due index and its failure counts (a failed delivery moved back, the sweep of
   // orphaned ones), the parked shipments, the key-type checks of its scripts, and the simulated
   // carrier's ledger (carrier-redis-ledger.ts). HINCRBY: the previous release's move of a failed

@@ -31,6 +31,30 @@ describe("payment configuration", () => {
     );
   });
 
+  it("refuses an orphan grace not past the takeover time and the saga step (break15 F6)", () => {
+    // The reviewer's setup: a stalled instance's charge is finished by a takeover after 150 s, and
+    // the saga waits 420 s: a 120 s grace would void it first.
+    expect(() =>
+      paymentConfigFromEnv({
+        CLAIM_IDLE_MS: "150000",
+        SAGA_STEP_TIMEOUT_MS: "420000",
+        PAYMENT_ORPHAN_GRACE_MS: "120000",
+      }),
+    ).toThrow(
+      /PAYMENT_ORPHAN_GRACE_MS \(120000 ms\) must exceed CLAIM_IDLE_MS \(150000 ms\).*SAGA_STEP_TIMEOUT_MS/,
+    );
+    expect(() =>
+      paymentConfigFromEnv({ CLAIM_IDLE_MS: "150000", PAYMENT_ORPHAN_GRACE_MS: "200000" }),
+    ).toThrow(/PAYMENT_ORPHAN_GRACE_MS/);
+    expect(
+      paymentConfigFromEnv({
+        CLAIM_IDLE_MS: "150000",
+        SAGA_STEP_TIMEOUT_MS: "420000",
+        PAYMENT_ORPHAN_GRACE_MS: "600000",
+      }).orphanGraceMs,
+    ).toBe(600_000);
+  });
+
   it("refuses an invalid value, naming the variable", () => {
     expect(() => paymentConfigFromEnv({ PAYMENT_BREAKER_OPEN_MS: "soon" })).toThrow(
       /PAYMENT_BREAKER_OPEN_MS/,

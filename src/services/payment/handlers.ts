@@ -328,27 +328,36 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps) {
    * given back. A handler that charged and stalled past the grace finds the tombstone when it writes
    * its record: it publishes no `payment.processed` and gives the charge back (onChargeNotSaved).
    * A voided record whose charge is not given back yet (an earlier pass stopped by the provider) is
-   * settled the same way. Returns `voided` when this call wrote the tombstone, `settled` when a
-   * record was already there. Throws (`OutcomeUnknownError`, `BusError` REFUND_FAILED) while the
-   * provider cannot void or refund: the next pass tries again.
+   * settled the same way. Returns `voided` when this call wrote the tombstone, `given back` when it
+   * gave back the charge of an orphan tombstone an earlier call wrote (that call stopped before the
+   * refund), `settled` otherwise. `onTombstone` runs once the tombstone is written, before the
+   * provider is called (break15 F3): the orphan is counted exactly once (the compare-and-set has one
+   * winner) even when its give-back then fails and a later pass finishes it. Throws
+   * (`OutcomeUnknownError`, `BusError` REFUND_FAILED) while the provider cannot void or refund: the
+   * next pass tries again.
    */
-  async function voidOrphanCharge(orderId: string): Promise<"voided" | "settled"> {
+  async function voidOrphanCharge(
+    orderId: string,
+    onTombstone?: () => void,
+  ): Promise<"voided" | "given back" | "settled"> {
     const tombstone = voidedRecord(orderId, ORPHAN_CHARGE_REASON, at());
     if (await store.commit(tombstone, null, [])) {
+      onTombstone?.();
       await verifyVoid(tombstone);
       return "voided";
     }
     const record = await store.get(orderId);
     if (record?.status === "voided" && !record.refundId) {
-      if (record.providerChargeId) await reverse(record);
-      else await verifyVoid(record);
+      const reversed = record.providerChargeId ? await reverse(record) : await verifyVoid(record);
+      if (reversed && record.reason === ORPHAN_CHARGE_REASON) return "given back";
     }
     return "settled";
   }
 
   const lock = keyedLock();
   return {
-    voidOrphanCharge: (orderId: string) => lock(orderId, () => voidOrphanCharge(orderId)),
+    voidOrphanCharge: (orderId: string, onTombstone?: () => void) =>
+      lock(orderId, () => voidOrphanCharge(orderId, onTombstone)),
     paymentRequested: (request: PaymentRequested, ctx: HandlerContext) =>
       lock(request.orderId, () => paymentRequested(request, ctx)),
     refundRequested: (command: OrderCompensationPaymentRefund, ctx: HandlerContext) =>

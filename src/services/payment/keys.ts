@@ -40,3 +40,9 @@ export const providerDownKey = (): string => `${TAG}:provider:down-until`;
 /** Marker (lease) that the simulated provider is processing a call with this (kind, idempotency key). */
 export const providerInFlightKey = (kind: "charge" | "refund", idempotencyKey: string): string =>
   `${TAG}:provider:inflight:${kind}:${idempotencyKey}`;
+
+/**
+ * String: the orphan-charge pass's scan cursor, a charge creation time (epoch ms): every charge
+ * created before it was examined by a pass (orphan-charges.ts). Shared by the payment instances.
+ */
+export const orphanScanCursorKey = (): string => `${TAG}:orphan-scan:cursor`;

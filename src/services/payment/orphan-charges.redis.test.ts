@@ -21,7 +21,7 @@ import { SimulatedPaymentProvider } from "./provider.js";
 import { createProviderClient, type ProviderClient } from "./provider-client.js";
 import { RedisProviderLedger } from "./provider-redis-ledger.js";
 import { RedisPaymentStore } from "./redis-store.js";
-import { OrphanChargeReconciler } from "./orphan-charges.js";
+import { OrphanChargeReconciler, RedisOrphanScanCursor } from "./orphan-charges.js";
 import { mismatchOf } from "./reconciliation.js";
 import { request } from "./test-harness.js";
 
@@ -154,4 +154,170 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
       amount: 1005,
     });
   }, 60_000);
+  it("an orphan whose give-back an outage stopped after its record is counted once, and given back by a later pass (break15 F3)", async () => {
+    const orderId = randomUUID();
+    const { simulated, store, ledger, handlers } = instance();
+    await simulated.charge({ idempotencyKey: orderId, amount: 5000, currency: "USD", token: "tok_ok" });
+    // The provider browns out right after the `voided` record is written.
+    let brownout = true;
+    const storeWithBrownout = Object.create(store) as RedisPaymentStore;
+    storeWithBrownout.commit = async (...args: Parameters<RedisPaymentStore["commit"]>) => {
+      const ok = await store.commit(...args);
+      if (ok && brownout && args[0].status === "voided") {
+        brownout = false;
+        await ledger.setUnavailableUntil(clock + 5_000);
+      }
+      return ok;
+    };
+    const voided: string[] = [];
+    const givenBack: string[] = [];
+    const reconciler = new OrphanChargeReconciler({
+      provider: createProviderClient({ provider: simulated, now }),
+      store,
+      voidOrphanCharge: (id, onTombstone) =>
+        id === orderId
+          ? createPaymentHandlers({
+              store: storeWithBrownout,
+              provider: createProviderClient({ provider: simulated, now }),
+              now,
+              newId: randomUUID,
+              tokens: tokenOpenerFromEnv(tokenKeyStoreOf(platform)),
+            }).voidOrphanCharge(id, onTombstone)
+          : handlers.voidOrphanCharge(id, onTombstone),
+      now,
+      graceMs: GRACE_MS,
+      onVoided: (c) => voided.push(c.idempotencyKey),
+      onGivenBack: (c) => givenBack.push(c.idempotencyKey),
+    });
+    clock += GRACE_MS + 60_000;
+    const first = await reconciler.pass();
+    expect(first.stoppedBy).toBeDefined();
+    expect(await store.get(orderId)).toMatchObject({ status: "voided", reason: ORPHAN_CHARGE_REASON });
+    expect(await ledger.get("refund", `refund:${orderId}`)).toBeUndefined();
+
+    clock += 60_000; // the brownout is over
+    expect((await reconciler.pass()).stoppedBy).toBeUndefined();
+    expect((await store.get(orderId))?.refundId).toBeDefined();
+    expect(await ledger.get("refund", `refund:${orderId}`)).toMatchObject({
+      status: "approved",
+      amount: 5000,
+    });
+    // Counted (metric, error log) once, and its give-back logged.
+    expect(voided.filter((id) => id === orderId)).toHaveLength(1);
+    expect(givenBack.filter((id) => id === orderId)).toHaveLength(1);
+    await reconciler.pass();
+    expect(voided.filter((id) => id === orderId)).toHaveLength(1);
+  }, 60_000);
+  /** A reconciler as the service builds it: its cursor in Redis (a new one = a restarted process). */
+  function process(maxPerPass: number) {
+    const parts = instance();
+    const reconciler = new OrphanChargeReconciler({
+      provider: createProviderClient({ provider: parts.simulated, now }),
+      store: parts.store,
+      voidOrphanCharge: parts.handlers.voidOrphanCharge,
+      cursor: new RedisOrphanScanCursor(platform.redis!),
+      now,
+      graceMs: GRACE_MS,
+      lookbackMs: 2 * 60_000,
+      maxPerPass,
+    });
+    return { ...parts, reconciler };
+  }
+
+  /** A paid order: a charge and its captured record (settled: the pass leaves it alone). */
+  async function paid(parts: ReturnType<typeof instance>): Promise<void> {
+    const orderId = randomUUID();
+    const charge = await parts.simulated.charge({
+      idempotencyKey: orderId,
+      amount: 100,
+      currency: "USD",
+      token: "tok_ok",
+    });
+    const at = new Date(clock).toISOString();
+    await parts.store.commit(
+      {
+        orderId,
+        status: "captured",
+        amount: 100,
+        currency: "USD",
+        providerChargeId: charge.chargeId,
+        createdAt: at,
+        updatedAt: at,
+      },
+      null,
+      [],
+    );
+  }
+
+  it("the pass resumes after a restart where the instances reached, not from the first charge (break15 F1)", async () => {
+    await getRedis().flush();
+    const first = process(100);
+    for (let i = 0; i < 300; i++) {
+      await paid(first);
+      clock += 10;
+    }
+    const orphan = randomUUID();
+    await first.simulated.charge({ idempotencyKey: orphan, amount: 700, currency: "USD", token: "tok_ok" });
+    clock += GRACE_MS + 60_000;
+    // A backlog is caught up over passes, maxPerPass at a time.
+    const passes = [];
+    for (let i = 0; i < 4; i++) passes.push(await first.reconciler.pass());
+    expect(passes.slice(0, 3).map((p) => p.checked)).toEqual([100, 100, 100]);
+    // The rest (charges of the cursor's own millisecond are looked at again, harmlessly).
+    expect(passes[3]!.checked).toBeLessThan(10);
+    expect(passes.map((p) => p.voided)).toEqual([0, 0, 0, 1]);
+    expect(await first.store.get(orphan)).toMatchObject({ status: "voided", reason: ORPHAN_CHARGE_REASON });
+
+    // A restart (a new process: nothing in memory), then a lost order's charge.
+    const restarted = process(100);
+    const later = randomUUID();
+    await restarted.simulated.charge({
+      idempotencyKey: later,
+      amount: 800,
+      currency: "USD",
+      token: "tok_ok",
+    });
+    clock += GRACE_MS + 60_000;
+    const pass = await restarted.reconciler.pass();
+    expect(pass).toMatchObject({ voided: 1 });
+    expect(pass.checked).toBeLessThan(100);
+    expect(await restarted.ledger.get("refund", `refund:${later}`)).toMatchObject({
+      status: "approved",
+      amount: 800,
+    });
+  }, 120_000);
+
+  it("a charge dated after a backward step of the clock, below where the passes reached, is voided (break15 F5)", async () => {
+    await getRedis().flush();
+    const running = process(2_000);
+    const stepBack = clock;
+    clock += 24 * 3_600_000; // the shared clock (Redis's TIME) a day ahead
+    for (let i = 0; i < 3; i++) {
+      await paid(running);
+      clock += 1_000;
+    }
+    clock += GRACE_MS + 60_000;
+    expect(await running.reconciler.pass()).toMatchObject({ checked: 3, voided: 0 });
+
+    clock = stepBack; // NTP steps it back: a lost order's charge is dated before those
+    const orphan = randomUUID();
+    await running.simulated.charge({
+      idempotencyKey: orphan,
+      amount: 6000,
+      currency: "USD",
+      token: "tok_ok",
+    });
+    // Passes every minute on the stepped clock.
+    let voided = 0;
+    for (let i = 0; i < 15 && voided === 0; i++) {
+      clock += 60_000;
+      voided += (await running.reconciler.pass()).voided;
+    }
+    expect(voided).toBe(1);
+    expect(await running.store.get(orphan)).toMatchObject({ status: "voided", reason: ORPHAN_CHARGE_REASON });
+    expect(await running.ledger.get("refund", `refund:${orphan}`)).toMatchObject({
+      status: "approved",
+      amount: 6000,
+    });
+  }, 120_000);
 });

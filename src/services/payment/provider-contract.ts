@@ -237,6 +237,23 @@ export function runProviderContract(name: string, ledgerFactory: () => ProviderL
       expect(second).toEqual({ ...first, replayed: true });
     });
 
+    it("lists the charges created in a time range, oldest first, paged within it", async () => {
+      let clock = Date.UTC(2030, 0, 1) + Math.floor(Math.random() * 1e9);
+      const base = clock;
+      const p = new SimulatedPaymentProvider({ ledger: ledgerFactory(), now: () => clock });
+      const keys: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = request("tok_ok");
+        keys.push(r.idempotencyKey);
+        await p.charge(r);
+        clock += 1_000;
+      }
+      const range = { fromMs: base + 1_000, toMs: base + 3_000 };
+      const page = (offset: number, limit: number) => p.list("charge", { offset, limit, ...range });
+      expect((await page(0, 10)).map((e) => e.idempotencyKey)).toEqual(keys.slice(1, 4));
+      expect((await page(1, 1)).map((e) => e.idempotencyKey)).toEqual([keys[2]]);
+    });
+
     it("refuses to refund a charge it does not know", async () => {
       const error = await providerError(
         provider().refund({ idempotencyKey: key(), chargeId: "ch_nope", amount: 1, currency: "USD" }),

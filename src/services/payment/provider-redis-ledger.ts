@@ -156,8 +156,19 @@ export class RedisProviderLedger implements ProviderLedger {
   }
 
   async list(kind: LedgerEntry["kind"], page?: LedgerPage): Promise<LedgerEntry[]> {
+    const ranged = page && (page.fromMs !== undefined || page.toMs !== undefined);
     const [start, stop] = page ? [page.offset, page.offset + page.limit - 1] : [0, -1];
-    const keys = await this.redis.zrange(providerIndexKey(kind), start, stop);
+    // A creation-time range: the index's score (the orphan pass scans by time, not by rank).
+    const keys = ranged
+      ? await this.redis.zrangebyscore(
+          providerIndexKey(kind),
+          page.fromMs ?? "-inf",
+          page.toMs ?? "+inf",
+          "LIMIT",
+          page.offset,
+          page.limit,
+        )
+      : await this.redis.zrange(providerIndexKey(kind), start, stop);
     if (keys.length === 0) return [];
     const values = await this.redis.mget(...keys);
     return values.filter((v): v is string => v !== null).map(parseEntry);

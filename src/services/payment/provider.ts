@@ -150,7 +150,15 @@ export const failsOn = (fail: InstantFailure, calls: number): boolean =>
 export interface LedgerPage {
   offset: number;
   limit: number;
+  /** Only entries created at or after this time (epoch ms); `offset` counts within them. */
+  fromMs?: number;
+  /** Only entries created at or before this time (epoch ms). */
+  toMs?: number;
 }
+
+/** Whether a creation time (epoch ms) is in the page's `fromMs`..`toMs` range (inclusive). */
+const inRange = (createdMs: number, page?: LedgerPage): boolean =>
+  createdMs >= (page?.fromMs ?? -Infinity) && createdMs <= (page?.toMs ?? Infinity);
 
 export class MemoryProviderLedger implements ProviderLedger {
   private readonly entries = new Map<string, LedgerEntry>();
@@ -217,7 +225,9 @@ export class MemoryProviderLedger implements ProviderLedger {
   }
 
   async list(kind: LedgerEntry["kind"], page?: LedgerPage): Promise<LedgerEntry[]> {
-    const all = [...this.entries.values()].filter((e) => e.kind === kind);
+    const all = [...this.entries.values()]
+      .filter((e) => e.kind === kind && inRange(Date.parse(e.createdAt), page))
+      .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt));
     const shown = page ? all.slice(page.offset, page.offset + page.limit) : all;
     return shown.map((e) => ({ ...e }));
   }

@@ -6,7 +6,9 @@ import { configReadAtStart } from "../../lib/runtime/config-at-start.js";
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { MUST_COMPLETE_MAX_SILENT_DELIVERIES, type MustCompletePolicy } from "../../lib/bus/retry-policy.js";
-import { parseEnv } from "../../lib/runtime/config.js";
+import { ConfigError, parseEnv, serviceEnvSchema } from "../../lib/runtime/config.js";
+import { STEP_PROCESSING_BUDGET_MS } from "../order/config.js";
+import { DEFAULT_SAGA_OPTIONS } from "../order/saga-model.js";
 import type { AllEvents } from "../../contracts/index.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
@@ -23,6 +25,7 @@ import {
   DEFAULT_ORPHAN_GRACE_MS,
   DEFAULT_ORPHAN_SCAN_INTERVAL_MS,
   OrphanChargeReconciler,
+  RedisOrphanScanCursor,
 } from "./orphan-charges.js";
 import { tokenKeyStoreOf, tokenOpenerFromEnv } from "../../lib/security/payment-token.js";
 
@@ -59,7 +62,9 @@ export interface PaymentServiceOptions {
   orphanScanIntervalMs?: number;
 }
 
-const paymentEnvSchema = z.object({
+const paymentEnvSchema = serviceEnvSchema.pick({ CLAIM_IDLE_MS: true }).extend({
+  /** The order service's step deadline (shared env): read only to check the orphan grace against it. */
+  SAGA_STEP_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULT_SAGA_OPTIONS.stepTimeoutMs),
   PAYMENT_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2_000),
   PAYMENT_BREAKER_FAILURE_THRESHOLD: z.coerce.number().int().min(1).max(1_000).default(5),
   PAYMENT_BREAKER_OPEN_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
@@ -79,12 +84,44 @@ const paymentEnvSchema = z.object({
 });
 
 /**
+ * Margin (ms) the orphan grace must keep past a takeover and the saga's step: the provider's 60 s
+ * in-flight lease, during which a stalled handler's charge may still be completing.
+ */
+export const ORPHAN_GRACE_MARGIN_MS = 60_000;
+
+/**
+ * Why an orphan grace (ms) is too short, or undefined when it is long enough (break15 F6): a charge
+ * whose handler stalled is finished by another instance after `CLAIM_IDLE_MS` plus a step's
+ * processing, and the saga refunds by itself after `SAGA_STEP_TIMEOUT_MS`; a grace that does not
+ * outlast both (plus the margin) voids a live order's charge and fails a good order.
+ */
+export function orphanGraceProblem(
+  graceMs: number,
+  claimIdleMs: number,
+  stepTimeoutMs: number,
+): string | undefined {
+  const needed = Math.max(claimIdleMs + STEP_PROCESSING_BUDGET_MS, stepTimeoutMs) + ORPHAN_GRACE_MARGIN_MS;
+  if (graceMs > needed) return undefined;
+  return (
+    `PAYMENT_ORPHAN_GRACE_MS (${graceMs} ms) must exceed CLAIM_IDLE_MS (${claimIdleMs} ms) plus ` +
+    `${STEP_PROCESSING_BUDGET_MS} ms of processing, and SAGA_STEP_TIMEOUT_MS (${stepTimeoutMs} ms), ` +
+    `by ${ORPHAN_GRACE_MARGIN_MS} ms, or a stalled instance's paid orders are voided as orphans`
+  );
+}
+
+/**
  * The payment service's variables (`PAYMENT_PROVIDER_TIMEOUT_MS`, `PAYMENT_BREAKER_FAILURE_THRESHOLD`,
- * `PAYMENT_BREAKER_OPEN_MS`, `PAYMENT_ORPHAN_GRACE_MS`, `PAYMENT_ORPHAN_SCAN_INTERVAL_MS`); throws
- * `ConfigError` when invalid.
+ * `PAYMENT_BREAKER_OPEN_MS`, `PAYMENT_ORPHAN_GRACE_MS`, `PAYMENT_ORPHAN_SCAN_INTERVAL_MS`, the grace
+ * checked against `CLAIM_IDLE_MS` and `SAGA_STEP_TIMEOUT_MS`); throws `ConfigError` when invalid.
  */
 export function paymentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): PaymentServiceOptions {
   const parsed = parseEnv(paymentEnvSchema, env);
+  const problem = orphanGraceProblem(
+    parsed.PAYMENT_ORPHAN_GRACE_MS,
+    parsed.CLAIM_IDLE_MS,
+    parsed.SAGA_STEP_TIMEOUT_MS,
+  );
+  if (problem) throw new ConfigError([{ path: ["PAYMENT_ORPHAN_GRACE_MS"], message: problem }]);
   return {
     timeoutMs: parsed.PAYMENT_PROVIDER_TIMEOUT_MS,
     breakerFailureThreshold: parsed.PAYMENT_BREAKER_FAILURE_THRESHOLD,
@@ -214,6 +251,9 @@ function orphanChargeReconciler(
     provider: parts.client,
     store: parts.store,
     voidOrphanCharge: parts.handlers.voidOrphanCharge,
+    // In Redis, shared: a restart resumes where the instances reached (break15 F1).
+    ...(deps.platform.redis ? { cursor: new RedisOrphanScanCursor(deps.platform.redis) } : {}),
+    lookbackMs: 2 * (options.orphanScanIntervalMs || DEFAULT_ORPHAN_SCAN_INTERVAL_MS),
     now: deps.now,
     graceMs: options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS,
     onVoided: (charge) => {
@@ -223,6 +263,13 @@ function orphanChargeReconciler(
         "orphan charge (no payment record past the grace period): voided and given back",
       );
     },
+    // Its void stopped after the record (an outage, a killed instance): counted then; this says
+    // the money is now back.
+    onGivenBack: (charge) =>
+      deps.logger.error(
+        { orderId: charge.idempotencyKey, amount: charge.amount, currency: charge.currency },
+        "orphan charge voided earlier: given back now",
+      ),
   });
   const intervalMs = options.orphanScanIntervalMs ?? DEFAULT_ORPHAN_SCAN_INTERVAL_MS;
   let timer: NodeJS.Timeout | undefined;

@@ -5,15 +5,14 @@
  * while the carrier holds a booking (break15 F4).
  */
 import { afterEach, expect, it } from "vitest";
-import { AllEvents } from "../../contracts/index.js";
-import { Publisher } from "../../lib/bus/publisher.js";
-import { Subscriber } from "../../lib/bus/subscriber.js";
+import { type AllEvents } from "../../contracts/index.js";
+import { type Publisher } from "../../lib/bus/publisher.js";
+import { type Subscriber } from "../../lib/bus/subscriber.js";
 import { createMemoryPlatform, type Platform } from "../../lib/runtime/platform.js";
 import { waitFor } from "../../test-support/wait.js";
 import { type Carrier, SimulatedCarrier } from "./carrier.js";
-import { createShippingHandlers } from "./handlers.js";
-import { registerShippingHandlers } from "./service.js";
 import { MemoryShippingStore, type ShippingStore } from "./store.js";
+import { startShippingConsumer } from "./test-consumer.js";
 
 let platform: Platform | undefined;
 let subscriber: Subscriber<typeof AllEvents, typeof AllEvents> | undefined;
@@ -53,36 +52,8 @@ it("a store blip after two carrier-unreachable retries is retried: the booked re
     },
     cancel: (key, orderId, signal) => simulated.cancel(key, orderId, signal),
   };
-  const handlers = createShippingHandlers({
-    store,
-    carrier,
-    now: Date.now,
-    carrierTimeoutMs: 5_000,
-    carrierRetrieveTries: 1,
-    carrierRetrieveBackoffMs: 1,
-    deliveryDelayMs: 60_000,
-  });
-  subscriber = new Subscriber({
-    events: AllEvents,
-    transport: memory.transport,
-    group: "shipping",
-    consumer: "shipping-1",
-    publisher: new Publisher({
-      events: AllEvents,
-      transport: memory.transport,
-      source: { service: "shipping", instance: "shipping-1" },
-    }),
-    retry: { maxAttempts: 3, backoff: () => 5 },
-    mustComplete: { baseDelayMs: 5, maxDelayMs: 20 },
-  });
-  registerShippingHandlers(subscriber, handlers);
-  await memory.transport.ensureGroups("shipping", subscriber.topics());
-  await subscriber.start();
-  const order = new Publisher({
-    events: AllEvents,
-    transport: memory.transport,
-    source: { service: "order", instance: "test" },
-  });
+  let order: Publisher<typeof AllEvents>;
+  ({ subscriber, order } = await startShippingConsumer(memory, store, carrier));
   await order.publish("shipping.shipment.requested", {
     orderId: "blip-1",
     userId: "u-1",

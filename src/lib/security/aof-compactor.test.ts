@@ -95,3 +95,92 @@ describe("AofCompactor, a rewrite that fails after Redis accepted it (aof9)", ()
     }
   });
 });
+
+/**
+ * A stand-in Redis with one rewrite slot, as Redis has: a request while a rewrite runs is refused
+ * "already in progress" (answered 10 ms late); a rewrite runs for `rewriteMs`. `INFO` calls wait until `release()` (so a
+ * test can hold runs in flight), then report the rewrite's state.
+ */
+function oneSlotRedis(rewriteMs: number) {
+  let inProgress = false;
+  let rewrites = 0;
+  const requestedAt: number[] = [];
+  // INFO calls wait here until released, the latest first (so a later run can win the slot).
+  let held: (() => void)[] | undefined = [];
+  const redis = {
+    call: async () => [],
+    info: async () => {
+      if (held) await new Promise<void>((resolve) => held!.push(resolve));
+      return (
+        `# Persistence\r\naof_enabled:1\r\naof_rewrite_in_progress:${inProgress ? 1 : 0}\r\n` +
+        `aof_rewrite_scheduled:0\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:${rewrites}\r\n`
+      );
+    },
+    bgrewriteaof: async () => {
+      if (inProgress) {
+        // The refusal arrives after the winner's answer (a slower connection, a busier server).
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        throw new Error("ERR Background append only file rewriting already in progress");
+      }
+      inProgress = true;
+      rewrites += 1;
+      requestedAt.push(performance.now());
+      setTimeout(() => (inProgress = false), rewriteMs);
+      return "Background append only file rewriting started";
+    },
+  };
+  return {
+    redis: redis as unknown as Redis,
+    requestedAt,
+    release: () => {
+      const waiting = held ?? [];
+      held = undefined;
+      for (const resolve of waiting.reverse()) resolve();
+    },
+  };
+}
+
+describe("AofCompactor, shreds while a run is in flight", () => {
+  it("a shred during a run leaves one run in flight, and a rewrite requested after it completes", async () => {
+    const fake = oneSlotRedis(30);
+    const compactor = new AofCompactor(fake.redis, {
+      intervalMs: 0,
+      retryMs: 5,
+      onError: (e) => expect.fail(String(e)),
+    });
+    try {
+      compactor.shredded();
+      // The first run waits on INFO; the second shred comes meanwhile (before, two runs raced for
+      // the one rewrite slot, and the loser's retry timer replaced the winner's watch: the
+      // compactor then waited for ever for a rewrite it no longer watched, and the shreds stayed).
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      compactor.shredded();
+      const lastShred = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      fake.release();
+      await vi.waitFor(() => expect(compactor.scheduled).toBe(false), { timeout: 5_000 });
+      expect(fake.requestedAt.at(-1)).toBeGreaterThan(lastShred);
+    } finally {
+      compactor.stop();
+    }
+  });
+
+  it("runs called directly while one is in flight wait for it, and the last shred is still covered", async () => {
+    const fake = oneSlotRedis(10);
+    const compactor = new AofCompactor(fake.redis, { intervalMs: 0, retryMs: 5, onError: (e) => expect.fail(String(e)) });
+    try {
+      const first = compactor.run();
+      compactor.shredded();
+      const lastShred = performance.now();
+      const second = compactor.run();
+      fake.release();
+      expect(await second).toBe("waiting");
+      expect(await first).toBe("rewrite-requested");
+      await vi.waitFor(() => expect(compactor.scheduled).toBe(false), { timeout: 5_000 });
+      expect(fake.requestedAt.at(-1)).toBeGreaterThan(lastShred);
+      expect(fake.requestedAt.length).toBe(2);
+    } finally {
+      compactor.stop();
+    }
+  });
+});

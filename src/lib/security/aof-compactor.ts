@@ -269,12 +269,22 @@ export class AofCompactor {
   private held: string | undefined;
   /** The rewrite this instance requested, until it is seen to end (polled every `retryMs`). */
   private watched: Watched | undefined;
+  /** The next run (for a shred, a retry, another instance's claim). */
   private timer: NodeJS.Timeout | undefined;
+  /**
+   * The next look at the watched rewrite. Its own timer: a run's retry must never replace it (a
+   * lost watch left `watched` set for ever, so every later run only waited and no rewrite followed).
+   */
+  private watchTimer: NodeJS.Timeout | undefined;
   /** The look at the pending key (`start()`), every `pollMs`. */
   private poller: NodeJS.Timeout | undefined;
   private readonly pollMs: number;
-  /** A run or a watch poll is in flight. */
-  private busy = false;
+  /** A run is in flight: runs are single-flight (two raced for Redis's one rewrite slot). */
+  private running = false;
+  /** A shred came while a run was in flight: that run schedules the next one when it ends. */
+  private shreddedDuringRun = false;
+  /** A watch poll is in flight. */
+  private watching = false;
   private stopped = false;
 
   constructor(
@@ -299,9 +309,15 @@ export class AofCompactor {
       MARK_PENDING.run(this.redis, [pendingKeyOf(key)], []).catch((error: unknown) => {
         if (!this.stopped) this.options.onError?.(error);
       });
-    if (this.timer) return;
-    const wait = Math.max(0, this.lastRequestAt + this.intervalMs - this.now());
-    this.schedule(wait);
+    // A run in flight, or a watched rewrite, schedules the next run when it ends.
+    if (this.running) this.shreddedDuringRun = true;
+    if (this.timer || this.running || this.watching || this.watched) return;
+    this.scheduleNextRun();
+  }
+
+  /** Schedules a run once the interval since the last request has passed. */
+  private scheduleNextRun(): void {
+    this.schedule(Math.max(0, this.lastRequestAt + this.intervalMs - this.now()));
   }
 
   /**
@@ -309,7 +325,13 @@ export class AofCompactor {
    * another instance's rewrite), or this instance's own rewrite not yet seen to end.
    */
   get scheduled(): boolean {
-    return this.timer !== undefined || this.busy || this.watched !== undefined;
+    return (
+      this.timer !== undefined ||
+      this.watchTimer !== undefined ||
+      this.running ||
+      this.watching ||
+      this.watched !== undefined
+    );
   }
 
   /**
@@ -347,6 +369,8 @@ export class AofCompactor {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.watchTimer) clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
     if (this.poller) clearInterval(this.poller);
     this.poller = undefined;
     // Shreds not yet covered stay on the pending key, for the other instances (break14 F3).
@@ -355,13 +379,24 @@ export class AofCompactor {
     void this.release();
   }
 
-  private schedule(ms: number, next: () => Promise<unknown> = () => this.run()): void {
+  /** Schedules the next run in `ms` (replacing a run scheduled before). */
+  private schedule(ms: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void next();
+      void this.run();
     }, ms);
     this.timer.unref();
+  }
+
+  /** Schedules the next look at the watched rewrite, `retryMs` from now. */
+  private scheduleWatch(): void {
+    if (this.watchTimer) clearTimeout(this.watchTimer);
+    this.watchTimer = setTimeout(() => {
+      this.watchTimer = undefined;
+      void this.watch();
+    }, this.retryMs);
+    this.watchTimer.unref();
   }
 
   /**
@@ -383,28 +418,33 @@ export class AofCompactor {
    * One run now (what a scheduled run does): the SLOWLOG scrub, then the rewrite request when the
    * AOF is on and no other instance's completed rewrite covers this one's shreds. Resolves with
    * what it did; errors go to `onError` (the next shred asks again). While this instance's own
-   * rewrite is not yet seen to end, a run only keeps its shreds ("waiting"): the watch of that
-   * rewrite schedules the next run when it ends.
+   * rewrite is not yet seen to end, or while another run is in flight, a run only keeps its shreds
+   * ("waiting"): the watch of that rewrite, or the run in flight, schedules the next run when it ends.
    */
   async run(): Promise<AofRunOutcome> {
     if (this.stopped) return "stopped";
     // A run without a recorded shred (called directly) covers "now".
     const since = this.uncoveredSince ?? performance.now();
-    if (this.watched) {
+    if (this.watched || this.watching || this.running) {
       this.uncoveredSince = since;
+      if (this.running) this.shreddedDuringRun = true;
       return "waiting";
     }
     this.uncoveredSince = undefined;
-    this.busy = true;
+    this.running = true;
+    this.shreddedDuringRun = false;
     let outcome: AofRunOutcome;
     try {
       outcome = await this.attempt(since);
     } finally {
-      this.busy = false;
+      this.running = false;
     }
     // Not covered yet: keep the oldest shred for the next run.
     if (outcome === "waiting" || outcome === "retrying" || outcome === "failed")
       this.uncoveredSince = Math.min(since, this.uncoveredSince ?? since);
+    // A shred during this run that nothing is scheduled for yet (a watch schedules its own).
+    if (this.shreddedDuringRun && !this.stopped && !this.timer && !this.watched) this.scheduleNextRun();
+    this.shreddedDuringRun = false;
     return outcome;
   }
 
@@ -443,7 +483,7 @@ export class AofCompactor {
       await this.markRequested(requestUs);
       // Accepted is not done (aof9 a): the fork may fail, or fail to write the new file. Its end is
       // watched; only a rewrite that completed covers the shreds before it.
-      this.schedule(this.retryMs, () => this.watch());
+      this.scheduleWatch();
       return "rewrite-requested";
     } catch (error) {
       if (this.stopped) return "stopped";
@@ -468,8 +508,8 @@ export class AofCompactor {
    */
   private async watch(): Promise<void> {
     const watched = this.watched;
-    if (this.stopped || watched === undefined) return;
-    this.busy = true;
+    if (this.stopped || watched === undefined || this.watching) return;
+    this.watching = true;
     try {
       let state: RewriteState;
       try {
@@ -478,14 +518,14 @@ export class AofCompactor {
         // Connection trouble: look again (a restarted server shows in `aof_rewrites`).
         if (!this.stopped) {
           this.options.onError?.(error);
-          this.schedule(this.retryMs, () => this.watch());
+          this.scheduleWatch();
         }
         return;
       }
       if (this.stopped) return;
       if (state.busy) {
         if (this.held !== undefined && !(await this.swap(this.held, this.held))) this.held = undefined;
-        this.schedule(this.retryMs, () => this.watch());
+        this.scheduleWatch();
         return;
       }
       this.watched = undefined;
@@ -514,10 +554,9 @@ export class AofCompactor {
           await this.clearPending(String(watched.requestUs));
         this.held = undefined;
       }
-      if (this.uncoveredSince !== undefined && !this.stopped)
-        this.schedule(Math.max(0, this.lastRequestAt + this.intervalMs - this.now()));
+      if (this.uncoveredSince !== undefined && !this.stopped) this.scheduleNextRun();
     } finally {
-      this.busy = false;
+      this.watching = false;
     }
   }
 

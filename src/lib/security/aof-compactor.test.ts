@@ -167,7 +167,11 @@ describe("AofCompactor, shreds while a run is in flight", () => {
 
   it("runs called directly while one is in flight wait for it, and the last shred is still covered", async () => {
     const fake = oneSlotRedis(10);
-    const compactor = new AofCompactor(fake.redis, { intervalMs: 0, retryMs: 5, onError: (e) => expect.fail(String(e)) });
+    const compactor = new AofCompactor(fake.redis, {
+      intervalMs: 0,
+      retryMs: 5,
+      onError: (e) => expect.fail(String(e)),
+    });
     try {
       const first = compactor.run();
       compactor.shredded();

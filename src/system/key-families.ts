@@ -28,6 +28,7 @@ import {
   ORDER_TAG,
   lostReplyKey,
   orderStreamId,
+  shredIntentsKey,
 } from "../services/order/keys.js";
 import {
   attemptFailureKey,
@@ -380,6 +381,20 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "transient",
     bound: "one key; TTL `SHRED_AOF_REWRITE_INTERVAL_MS` (default 60 s)",
     check: { kind: "expires", maxTtl: () => MAX_TIMER_MS },
+  },
+  {
+    pattern: "{order}:shred:due",
+    match: re(`${tagged(ORDER_TAG)}:shred:due`),
+    example: shredIntentsKey(),
+    owner: "order",
+    type: "zset",
+    holds:
+      "shred intents: orders whose saga ended, scored by that time (ms), until their `{payment}:tokenkey:<orderId>` was deleted (written by the terminal append; src/services/order/shred-sweeper.ts)",
+    role: "transient",
+    bound:
+      "one key; an order leaves it once its token key is deleted (at once, else by the shred sweeper after `shredGraceMs`, 60 s)",
+    check: { kind: "count", max: 1 },
+    members: { kind: "max-age", maxAgeMs: 10 * 60_000 },
   },
   {
     pattern: "{order}:lost:<orderId>:<compensation>",

@@ -26,6 +26,12 @@ export const deadlinePositionsKey = (tag: string, name: string): string => `{${t
 export const deadlineCheckpointKey = (tag: string, name: string): string => `{${tag}}:${name}:checkpoint`;
 
 /**
+ * Shred intents (sorted set: order id scored by the time its saga ended, ms): written by the append
+ * that ends the saga, removed once the order's token key was deleted (src/services/order/shred-sweeper.ts).
+ */
+export const shredIntentsKey = (): string => `{${ORDER_TAG}}:shred:due`;
+
+/**
  * The AOF rewrite throttle the order instances share after shredding (string: a claim, then the
  * Redis `TIME` in µs before the request, then whether that rewrite completed; TTL the rewrite
  * interval, refreshed while its holder waits; src/lib/security/aof-compactor.ts).

@@ -112,3 +112,32 @@ export const deadlineProjection: OrderProjection<DeadlineView> = orderProjection
   keyOf: (event) => (DEADLINE_EVENTS.has(event.type) ? orderIdOfStream(event.streamId) : undefined),
   applyEvent: applyEventToDeadline,
 });
+
+/** Statuses a saga ends in (`SagaDecision.outcome`): its payment token is never needed again. */
+const SAGA_ENDED: ReadonlySet<OrderStatus> = new Set(["shipped", "failed", "cancelled"]);
+
+/**
+ * A shred intent: the order's token key is to be deleted; `endedAt` is when its saga ended (epoch
+ * ms), null for a status change that did not end it (nothing is written for it).
+ */
+export interface ShredIntentView {
+  endedAt: number | null;
+}
+
+/**
+ * The durable shred intent (outbox of the token key's delete): written by the very append that ends
+ * the saga, so no crash between the terminal event and the delete can lose it. Only the shred
+ * sweeper removes intents (after the delete succeeded); the projection only adds them. Keyed by
+ * type alone (the event is decoded in `applyEvent`, from the decided event on a save).
+ */
+export const shredIntentProjection: OrderProjection<ShredIntentView> = orderProjection({
+  name: "order-shred-intents-v1",
+  keyOf: (stored) =>
+    stored.type === "order.event.status.changed" ? orderIdOfStream(stored.streamId) : undefined,
+  applyEvent: (_view, event, stored) => ({
+    endedAt:
+      event?.type === "order.event.status.changed" && SAGA_ENDED.has(event.data.to)
+        ? Date.parse(stored.recordedAt)
+        : null,
+  }),
+});

@@ -15,9 +15,21 @@ import {
 import { LuaScript } from "../../lib/redis/index.js";
 import { RedisIdempotencyRecords } from "./idempotency-records-redis.js";
 import { RedisOrderListIndex } from "./order-list-redis.js";
-import { deadlineCheckpointKey, deadlineIndexKey, deadlinePositionsKey, ORDER_TAG } from "./keys.js";
-import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
-import type { DeadlineIndex, OrderStores } from "./store.js";
+import {
+  deadlineCheckpointKey,
+  deadlineIndexKey,
+  deadlinePositionsKey,
+  ORDER_TAG,
+  shredIntentsKey,
+} from "./keys.js";
+import {
+  type DeadlineView,
+  deadlineProjection,
+  type OrderView,
+  orderViewProjection,
+  type ShredIntentView,
+} from "./projections.js";
+import type { DeadlineIndex, OrderStores, ShredIntents } from "./store.js";
 
 /**
  * KEYS: due zset, positions hash, checkpoint. ARGV: expected checkpoint ("" for none), new
@@ -129,6 +141,32 @@ export class RedisDeadlineIndex implements DeadlineIndex {
   }
 }
 
+/** Shred intents: a sorted set in the `{order}` slot, order id scored by when its saga ended (ms). */
+export class RedisShredIntents implements ShredIntents {
+  private readonly key = shredIntentsKey();
+
+  constructor(private readonly redis: Redis) {}
+
+  async due(endedBy: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.key, "-inf", endedBy, "LIMIT", 0, limit);
+  }
+
+  async remove(orderId: string): Promise<void> {
+    await this.redis.zrem(this.key, orderId);
+  }
+
+  /** The append script's write: the intent, in the same atomic step as the event that ends the saga. */
+  inlineWrites(views: ReadonlyMap<string, InlineView<ShredIntentView>>): InlineRedisWrite[] {
+    const writes: InlineRedisWrite[] = [];
+    for (const [id, view] of views) {
+      const endedAt = view.value.endedAt;
+      // Only an adding write: a status change that does not end the saga never drops an intent.
+      if (endedAt !== null) writes.push({ command: "ZADD", key: this.key, args: [String(endedAt), id] });
+    }
+    return writes;
+  }
+}
+
 export interface RedisOrderStoresOptions {
   redis: Redis;
   now?: () => number;
@@ -153,6 +191,7 @@ export function createRedisOrderStores(options: RedisOrderStoresOptions): OrderS
     deadlines: new RedisDeadlineIndex({ redis: background }),
     list: new RedisOrderListIndex(background),
     idempotency: new RedisIdempotencyRecords(redis),
+    shredIntents: new RedisShredIntents(redis),
     close: async () => {
       background.disconnect();
     },

@@ -1,8 +1,8 @@
 /**
  * Wires the order service: stores (Redis when the platform has it, else memory), the saga runner,
- * the reply handlers, the deadline sweeper, and the read side: the order view, deadline index and
- * list index are inline projections, written by each order's append in the same atomic step (no
- * poller). Their `ProjectionRunner`s are kept, never started, as the rebuild path (docs/storage.md).
+ * the reply handlers, the deadline and shred sweepers, and the read side: the order view, deadline
+ * index and list index are inline projections, written by each order's append in the same atomic
+ * step (no poller). Their `ProjectionRunner`s are kept, never started, as the rebuild path (docs/storage.md).
  */
 import { configReadAtStart } from "../../lib/runtime/config-at-start.js";
 import { Counter, Gauge } from "prom-client";
@@ -31,6 +31,7 @@ import type { Metrics } from "../../lib/observability/metrics.js";
 import { createMemoryOrderStores, inlineProjections, type OrderStores } from "./store.js";
 import { DeadlineSweeper } from "./sweeper.js";
 import { shredWithRetry } from "./token-shred.js";
+import { DEFAULT_SHRED_GRACE_MS, ShredSweeper } from "./shred-sweeper.js";
 import { ViewRetention } from "./view-retention.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
 import { AofCompactor } from "../../lib/security/aof-compactor.js";
@@ -71,6 +72,13 @@ export interface OrderServiceOptions {
    * while a payment service older than v2 may open the tokens (a rolling upgrade; docs/security.md).
    */
   tokenSealFormat?: SealFormat;
+  /**
+   * How long after a saga ended its shred intent is taken by the shred sweeper, ms (default 60 s:
+   * after the immediate shred's retries). See shred-sweeper.ts.
+   */
+  shredGraceMs?: number;
+  /** How often due shred intents are looked for, ms (default 5 s). */
+  shredSweepIntervalMs?: number;
   /** Receives the internals once created (tests, admin tooling). */
   onCreated?: (internals: OrderServiceInternals) => void;
 }
@@ -91,8 +99,10 @@ export interface OrderServiceInternals {
   tokens: TokenSealer;
   /** On Redis: rewrites the AOF after shredding, so the deleted key material leaves the file too. */
   compactor: AofCompactor | undefined;
-  /** Aborted at stop: the shreds still retrying give up (their keys expire by TTL). */
+  /** Aborted at stop: the shreds still retrying give up (their intents are left to the shred sweeper). */
   shredding: AbortController;
+  /** Finishes the shred intents of ended sagas (this instance's or a dead one's). */
+  shredSweeper: ShredSweeper;
   /** How effect replies for lost orders (no history) are compensated. */
   lostReplies: LostOrderReplies;
 }
@@ -172,17 +182,24 @@ async function buildInternals(
     now,
     onSagaEnded: (outcome, durationMs, orderId) => {
       deps.metrics.recordSaga(outcome, durationMs);
-      // Crypto-shredding: the saga is over, so its payment token is never needed again. A failed
-      // delete is retried for ~30 s (break-resend F1); only then is the entry left to its TTL
-      // (docs/security.md).
+      // Crypto-shredding, fast path: the saga is over, so its payment token is never needed again.
+      // A failed delete is retried for ~30 s (break-resend F1). The guarantee is the shred intent
+      // the terminal append wrote: removed here only once the delete succeeded, else the shred
+      // sweeper (any instance, after the grace) finishes it (issue 12; docs/security.md).
       shredWithRetry((id) => tokens.shred(id), orderId, {
         signal: shredding.signal,
         onRetry: ({ attempt, error }) =>
           deps.logger.warn({ err: error, orderId, attempt }, "payment token key not deleted yet; retrying"),
       })
-        .then(() => compactor?.shredded())
+        .then(() => {
+          compactor?.shredded();
+          return stores.shredIntents.remove(orderId);
+        })
         .catch((error: unknown) =>
-          deps.logger.warn({ err: error, orderId }, "payment token key not deleted; it expires by TTL"),
+          deps.logger.warn(
+            { err: error, orderId },
+            "payment token key not deleted at the saga's end; the shred sweeper deletes it",
+          ),
         );
     },
     onApplied: (applied) => recordSagaProgress(deps.metrics, applied, stepTimeoutMs),
@@ -211,6 +228,14 @@ async function buildInternals(
   });
   const views = projection(orderViewProjection, stores.views);
   const list = projection(orderListProjection, stores.list);
+  const shredSweeper = new ShredSweeper({
+    intents: stores.shredIntents,
+    shred: (orderId) => tokens.shred(orderId),
+    onShredded: () => compactor?.shredded(),
+    now,
+    graceMs: options.shredGraceMs ?? DEFAULT_SHRED_GRACE_MS,
+    onError: onError("shred sweep"),
+  });
   const lostReplies = lostOrderReplies(deps);
   return {
     stores,
@@ -223,6 +248,7 @@ async function buildInternals(
     tokens,
     compactor,
     shredding,
+    shredSweeper,
     lostReplies,
   };
 }
@@ -273,7 +299,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
     create: async (deps) => {
       const internals = await buildInternals(deps, options);
       options.onCreated?.(internals);
-      const { stores, runner, sweeper, clock, tokens, compactor, shredding } = internals;
+      const { stores, runner, sweeper, clock, tokens, compactor, shredding, shredSweeper } = internals;
       let viewRetention: NodeJS.Timeout | undefined;
       return {
         // Replies can arrive before the step they answer is recorded (ORDER_REPLY_TOO_EARLY) after a
@@ -296,12 +322,15 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
         start: async () => {
           viewRetention = startViewRetention(deps);
           sweeper.start({ intervalMs: options.sweepIntervalMs ?? 1_000 });
+          // Intents a stopped or killed instance left are finished from here (issue 12).
+          shredSweeper.start({ intervalMs: options.shredSweepIntervalMs ?? 5_000 });
           // Shreds a stopped instance left waiting for a rewrite are covered from here (break14 F3).
           compactor?.start();
         },
         stop: async () => {
           if (viewRetention) clearInterval(viewRetention);
           await sweeper.stop();
+          await shredSweeper.stop();
           shredding.abort();
           compactor?.stop();
           await stores.close?.();

@@ -21,11 +21,30 @@ import type { OrderProjection } from "./events.js";
 import { type IdempotencyRecords, MemoryIdempotencyRecords } from "./idempotency-records.js";
 import { ORDER_TAG } from "./keys.js";
 import { MemoryOrderListIndex, type OrderListIndex, orderListProjection } from "./order-list.js";
-import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
+import {
+  type DeadlineView,
+  deadlineProjection,
+  type OrderView,
+  orderViewProjection,
+  type ShredIntentView,
+  shredIntentProjection,
+} from "./projections.js";
 
 export interface DeadlineIndex extends ReadModelStore<DeadlineView>, InlineTarget<DeadlineView> {
   /** Orders whose deadline is at or before `now`, earliest first. */
   due(now: number, limit: number): Promise<string[]>;
+}
+
+/**
+ * Shred intents (the outbox of crypto-shredding): an order whose saga ended, until its payment token
+ * key was deleted. Added inline by the append that ends the saga; removed only by `remove`, which
+ * the caller must call after the delete succeeded.
+ */
+export interface ShredIntents extends InlineTarget<ShredIntentView> {
+  /** Orders whose saga ended at or before `endedBy` (epoch ms), oldest first, at most `limit`. */
+  due(endedBy: number, limit: number): Promise<string[]>;
+  /** Drops the order's intent (its token key is gone). Idempotent. */
+  remove(orderId: string): Promise<void>;
 }
 
 export interface OrderStores {
@@ -39,6 +58,8 @@ export interface OrderStores {
   list: OrderListIndex;
   /** Idempotency-Key records of POST /orders. */
   idempotency: IdempotencyRecords;
+  /** Written inline by the append that ends a saga: its token key is to be deleted (shred-sweeper.ts). */
+  shredIntents: ShredIntents;
   /** Releases what the stores opened themselves. */
   close?: () => Promise<void>;
 }
@@ -46,7 +67,8 @@ export interface OrderStores {
 /**
  * The read models every append of an order writes (inline projections), in a fixed order: the
  * order view, the deadline index, the list index. Every writer of the orders' streams must use
- * them (`OrderRepository`'s `inline` option), or a read model misses events.
+ * them (`OrderRepository`'s `inline` option), or a read model misses events. Last, the shred
+ * intents: not a read model (never rebuilt, never read by clients), but the same atomic write.
  */
 export function inlineProjections(stores: OrderStores): OrderInlineProjection<unknown>[] {
   const inline = <V>(
@@ -57,6 +79,7 @@ export function inlineProjections(stores: OrderStores): OrderInlineProjection<un
     inline(orderViewProjection, stores.views),
     inline(deadlineProjection, stores.deadlines),
     inline(orderListProjection, stores.list),
+    inline(shredIntentProjection, stores.shredIntents),
   ];
 }
 
@@ -121,6 +144,30 @@ export class MemoryDeadlineIndex implements DeadlineIndex {
   }
 }
 
+/** Shred intents in process memory (embedded mode: the token keys are in memory too). */
+export class MemoryShredIntents implements ShredIntents {
+  private readonly intents = new Map<string, number>();
+
+  async due(endedBy: number, limit: number): Promise<string[]> {
+    return [...this.intents]
+      .filter(([, endedAt]) => endedAt <= endedBy)
+      .sort(([, a], [, b]) => a - b)
+      .slice(0, limit)
+      .map(([id]) => id);
+  }
+
+  async remove(orderId: string): Promise<void> {
+    this.intents.delete(orderId);
+  }
+
+  applyInline(views: ReadonlyMap<string, ViewRecord<ShredIntentView>>): void {
+    for (const [id, record] of views) {
+      const endedAt = record.value.endedAt;
+      if (endedAt !== null) this.intents.set(id, endedAt);
+    }
+  }
+}
+
 export interface MemoryOrderStoresOptions {
   /** Where outbox messages go (the platform transport's publish). */
   publish: (messages: readonly OutgoingMessage[]) => Promise<void>;
@@ -138,5 +185,6 @@ export function createMemoryOrderStores(options: MemoryOrderStoresOptions): Orde
     deadlines: new MemoryDeadlineIndex(),
     list: new MemoryOrderListIndex(),
     idempotency: new MemoryIdempotencyRecords(options.now),
+    shredIntents: new MemoryShredIntents(),
   };
 }

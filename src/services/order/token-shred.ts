@@ -2,8 +2,9 @@
  * Crypto-shredding at a saga's end, retried: the order's token key (with the payment service's
  * private key it opens the card token) must go when the order ends, not at its 7-day TTL. A delete
  * is idempotent, so a failed one (Redis briefly unreachable, a lost reply) is simply sent again,
- * with backoff, for ~30 s; only then is the key left to its TTL (logged). A process that stops in
- * between leaves it to the TTL too (docs/security.md "Crypto-shredding").
+ * with backoff, for ~30 s. This is the fast path only: the saga's terminal append also recorded a
+ * shred intent, so a delete that still failed, or a process that stopped or died in between, is
+ * finished by the shred sweeper of any instance (shred-sweeper.ts; docs/security.md "Crypto-shredding").
  */
 import { exponentialBackoff } from "../../lib/resilience/backoff.js";
 import { retry, type RetryOptions } from "../../lib/resilience/retry.js";

@@ -257,6 +257,42 @@ describeWithRedis("AOF rewrite after shredding, across instances", (getRedis) =>
     60_000,
   );
 
+  /** Redis TIME, µs since the epoch, plus `aheadUs`, as the decimal string MARK_PENDING writes. */
+  const redisTimeUs = async (aheadUs = 0): Promise<number> => {
+    const [seconds, micros] = (await getRedis().client().time()) as [number | string, number | string];
+    return Number(seconds) * 1_000_000 + Number(micros) + aheadUs;
+  };
+  const DAY_US = 86_400 * 1_000_000;
+
+  // break15 F2: a mark written while Redis's clock was a day ahead (or replicated from a former
+  // primary with a faster clock) was later than every rewrite's request time, so no rewrite cleared
+  // it: every instance's poller asked for a full rewrite every interval until the clock caught up.
+  it("a pending mark dated in Redis's future is cleared by the first completed rewrite", async () => {
+    const admin = getRedis().client();
+    await admin.set(pendingKeyOf(THROTTLE_KEY), String(await redisTimeUs(DAY_US)));
+    const a = instance(60_000, { retryMs: 200, pollMs: 200 });
+    a.start();
+    await waitFor(async () => (await rewriteRequests()) === 1 && !a.scheduled, 30_000, "one rewrite done");
+    expect(await admin.get(THROTTLE_KEY)).toMatch(/^done:/);
+    expect(await admin.exists(pendingKeyOf(THROTTLE_KEY))).toBe(0);
+  }, 60_000);
+
+  it("a shred over a pending mark dated in Redis's future records Redis's own time instead", async () => {
+    const admin = getRedis().client();
+    const a = instance(60_000, { retryMs: 200 });
+    expect(await a.run()).toBe("rewrite-requested");
+    await waitFor(async () => !a.scheduled, 30_000, "the first rewrite done");
+    await admin.set(pendingKeyOf(THROTTLE_KEY), String(await redisTimeUs(DAY_US)));
+    // Inside the interval: a waits, and the mark it wrote stays until its next rewrite.
+    a.shredded();
+    expect(a.scheduled).toBe(true);
+    await waitFor(
+      async () => Number(await admin.get(pendingKeyOf(THROTTLE_KEY))) <= (await redisTimeUs()),
+      30_000,
+      "the mark capped at Redis TIME",
+    );
+  }, 60_000);
+
   it("a shred after the completed rewrite's request stays pending for the next one", async () => {
     const admin = getRedis().client();
     const a = instance(60_000);

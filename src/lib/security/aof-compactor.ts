@@ -38,9 +38,12 @@
  * rewrite) lives in this process until a rewrite covers it, and a stopping instance (SIGTERM, a
  * deploy) used to drop it: nobody asked for a rewrite until another order was shredded. So with
  * `throttleKey`, each shred also records on `<throttleKey>:pending` the Redis `TIME` (µs) of the
- * newest shred (a script keeps the larger one; read after the delete, so any rewrite requested at
- * or after it covers the delete). The holder whose rewrite completed deletes it when it is not newer
- * than that rewrite's request time (a script, so a newer shred's mark stays). Every started
+ * newest shred (read in a script after the delete, so any rewrite requested at or after it covers
+ * the delete). The holder whose rewrite completed deletes it when it is not newer than that
+ * rewrite's request time (a script, so a newer shred's mark stays), or when it is later than Redis
+ * `TIME` at the delete (break15 F2: a mark dated in Redis's future, written while the clock was
+ * ahead or by a former primary, is no later shred; kept, it asked for a rewrite every interval
+ * until the clock reached it; for the same reason a shred's mark replaces a later one). Every started
  * compactor (`start()`) looks at it at once and every `pollMs`: when it holds a mark and this
  * instance has no work of its own scheduled, it runs as for a shred of its own made now (the shared
  * throttle keeps one rewrite per interval across instances). So a shred left by a stopped instance
@@ -210,30 +213,32 @@ return 1
 
 /**
  * Records a shred on the pending key: its value becomes Redis `TIME` in µs (a decimal integer),
- * unless it holds a later one. Read inside the script, after the delete this shred follows.
+ * read inside the script, after the delete this shred follows. Always this script's own TIME, even
+ * over a later value (break15 F2): a value later than TIME was written before this script, so under
+ * a clock that was ahead or stepped back since (or by a former primary with a faster clock), and a
+ * rewrite requested after this TIME covers that shred too; kept, it would outlive every rewrite.
  */
 const MARK_PENDING = new LuaScript(`
 local t = redis.call('TIME')
-local now = t[1] .. string.format('%06d', tonumber(t[2]))
-local current = redis.call('GET', KEYS[1])
-if current and tonumber(current) and tonumber(current) >= tonumber(now) then return 0 end
-redis.call('SET', KEYS[1], now)
+redis.call('SET', KEYS[1], t[1] .. string.format('%06d', tonumber(t[2])))
 return 1
 `);
 
 /**
  * Clears the pending key when its shreds are covered: when it is not later than ARGV[1] (Redis µs
- * of a completed rewrite's request; empty: Redis TIME now, with AOF off). 1 when deleted.
+ * of a completed rewrite's request; empty: Redis TIME now, with AOF off). Also when it is later
+ * than Redis TIME now (break15 F2): no shred since the request can be dated after TIME, so such a
+ * mark was written under a clock that was ahead (stepped back since, or a former primary's) before
+ * this clear, and kept it would ask for a full rewrite every interval until the clock reached it.
+ * 1 when deleted.
  */
 const CLEAR_PENDING = new LuaScript(`
 local current = tonumber(redis.call('GET', KEYS[1]))
 if not current then return 0 end
-local limit = tonumber(ARGV[1])
-if not limit then
-  local t = redis.call('TIME')
-  limit = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-if current > limit then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local limit = tonumber(ARGV[1]) or now
+if current > limit and current <= now then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
 `);

@@ -9,7 +9,8 @@ import {
   type ServiceHeartbeatPayload,
   type ServiceRegisteredPayload,
 } from "./events.js";
-import { type Announce, announcer, startTicker } from "./ticker.js";
+import { startTicker } from "../runtime/ticker.js";
+import { type Announce, announcer } from "./announcer.js";
 import {
   type DiscoveryLogger,
   type DiscoveryPublish,

@@ -13,7 +13,8 @@ import {
 } from "./events.js";
 import { withTimeout } from "../resilience/timeout.js";
 import { httpHealthCheck } from "./http-health-check.js";
-import { type Announce, announcer, startTicker } from "./ticker.js";
+import { startTicker } from "../runtime/ticker.js";
+import { type Announce, announcer } from "./announcer.js";
 import {
   type DiscoveryLogger,
   type DiscoveryPublish,

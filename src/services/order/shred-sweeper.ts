@@ -12,6 +12,7 @@
  * rarely both delete (a duplicate delete is harmless anyway).
  */
 import type { ShredIntents } from "./store.js";
+import { startTicker, type Ticker } from "../../lib/runtime/ticker.js";
 
 /** Default wait before the sweeper takes an intent: longer than the fast path's ~32 s of retries. */
 export const DEFAULT_SHRED_GRACE_MS = 60_000;
@@ -32,9 +33,7 @@ export interface ShredSweeperOptions {
 }
 
 export class ShredSweeper {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-  private active = false;
+  private ticker: Ticker | undefined;
 
   constructor(private readonly options: ShredSweeperOptions) {}
 
@@ -69,23 +68,18 @@ export class ShredSweeper {
     return true;
   }
 
+  /** Starts sweeping: a first pass at once (intents a crashed instance left), then every interval. */
   start({ intervalMs }: { intervalMs: number }): void {
-    if (this.active) return;
-    this.active = true;
-    const tick = () => {
-      this.running = this.sweepOnce()
-        .catch((error: unknown) => this.options.onError?.(error))
-        .finally(() => {
-          if (this.active) this.timer = setTimeout(tick, intervalMs);
-        });
-    };
-    this.timer = setTimeout(tick, 0);
+    this.ticker ??= startTicker(intervalMs, () => this.sweepOnce(), {
+      firstDelayMs: 0,
+      onError: (error) => this.options.onError?.(error),
+    });
   }
 
   /** Stops sweeping and waits for a pass in progress. */
   async stop(): Promise<void> {
-    this.active = false;
-    clearTimeout(this.timer);
-    await this.running;
+    const ticker = this.ticker;
+    this.ticker = undefined;
+    await ticker?.stop();
   }
 }

@@ -10,6 +10,7 @@
  */
 import type { CommandPreparer, SagaRunner } from "./saga-runner.js";
 import type { DeadlineIndex } from "./store.js";
+import { startTicker, type Ticker } from "../../lib/runtime/ticker.js";
 
 export interface DeadlineSweeperOptions {
   deadlines: Pick<DeadlineIndex, "due">;
@@ -34,9 +35,7 @@ interface Parked {
 }
 
 export class DeadlineSweeper {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-  private active = false;
+  private ticker: Ticker | undefined;
   private readonly parked = new Map<string, Parked>();
 
   constructor(private readonly options: DeadlineSweeperOptions) {}
@@ -84,22 +83,15 @@ export class DeadlineSweeper {
   }
 
   start({ intervalMs }: { intervalMs: number }): void {
-    if (this.active) return;
-    this.active = true;
-    const tick = () => {
-      this.running = this.sweepOnce()
-        .catch((error: unknown) => this.options.onError?.(error))
-        .finally(() => {
-          if (this.active) this.timer = setTimeout(tick, intervalMs);
-        });
-    };
-    this.timer = setTimeout(tick, intervalMs);
+    this.ticker ??= startTicker(intervalMs, () => this.sweepOnce(), {
+      onError: (error) => this.options.onError?.(error),
+    });
   }
 
   /** Stops scanning and waits for a scan in progress. */
   async stop(): Promise<void> {
-    this.active = false;
-    clearTimeout(this.timer);
-    await this.running;
+    const ticker = this.ticker;
+    this.ticker = undefined;
+    await ticker?.stop();
   }
 }

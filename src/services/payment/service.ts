@@ -28,6 +28,7 @@ import {
   RedisOrphanScanCursor,
 } from "./orphan-charges.js";
 import { tokenKeyStoreOf, tokenOpenerFromEnv } from "../../lib/security/payment-token.js";
+import { startTicker, type Ticker } from "../../lib/runtime/ticker.js";
 
 export interface PaymentServiceOptions {
   /** Default: the simulated provider, its ledger in Redis when the platform has Redis. */
@@ -272,20 +273,18 @@ function orphanChargeReconciler(
       ),
   });
   const intervalMs = options.orphanScanIntervalMs ?? DEFAULT_ORPHAN_SCAN_INTERVAL_MS;
-  let timer: NodeJS.Timeout | undefined;
+  let ticker: Ticker | undefined;
   return {
     start: async () => {
       if (intervalMs <= 0) return;
-      timer = setInterval(() => {
-        void reconciler.pass().then(({ stoppedBy }) => {
-          if (stoppedBy)
-            deps.logger.warn({ err: stoppedBy }, "orphan-charge pass stopped early; the next one resumes");
-        });
-      }, intervalMs);
-      timer.unref();
+      ticker ??= startTicker(intervalMs, async () => {
+        const { stoppedBy } = await reconciler.pass();
+        if (stoppedBy)
+          deps.logger.warn({ err: stoppedBy }, "orphan-charge pass stopped early; the next one resumes");
+      });
     },
     stop: async () => {
-      if (timer) clearInterval(timer);
+      await ticker?.stop();
       await reconciler.idle();
     },
   };

@@ -14,6 +14,7 @@ import type { Logger } from "../../lib/observability/logger.js";
 import { SpanKind, withSpanFromTraceparent } from "../../lib/observability/spans.js";
 import { deliveredRecord, isDeliverable } from "./domain.js";
 import type { ParkPolicy, RetryBackoff, ShippingStore } from "./store.js";
+import { startTicker } from "../../lib/runtime/ticker.js";
 
 export interface DeliveryDeps {
   store: ShippingStore;
@@ -235,9 +236,6 @@ export const BUSY_POLL_INTERVAL_MS = 25;
  */
 export function startDeliveryPoller(deps: DeliveryPollerDeps): DeliveryPoller {
   const busyIntervalMs = Math.min(BUSY_POLL_INTERVAL_MS, deps.intervalMs);
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let pass: Promise<void> = Promise.resolve();
   // A shipment that fails every try (an unreadable record) is warned about once, not every
   // backoff; bounded so a long run cannot grow it without end.
   const warned = new Set<string>();
@@ -294,29 +292,26 @@ export function startDeliveryPoller(deps: DeliveryPollerDeps): DeliveryPoller {
       );
     }
   };
-  const tick = () => {
+  /** One pass; resolves whether it was busy (the next comes after `busyIntervalMs`). */
+  const pass = async (): Promise<boolean> => {
     let busy = false;
-    pass = deliverDue({ ...deps, onFailure })
-      .then(
-        (done) => {
-          busy = done.delivered > 0 || done.deferred > 0 || done.parked > 0;
-          if (done.delivered > 0) deps.logger.debug({ count: done.delivered }, "shipments delivered");
-        },
-        (error: unknown) => deps.logger.warn({ err: error }, "delivery pass failed"),
-      )
-      .then(sweepStep)
-      .catch((error: unknown) => deps.logger.warn({ err: error }, "orphaned count sweep failed"))
-      .finally(() => {
-        reportDamage();
-        if (!stopped) timer = setTimeout(tick, busy ? busyIntervalMs : deps.intervalMs);
-      });
+    try {
+      const done = await deliverDue({ ...deps, onFailure });
+      busy = done.delivered > 0 || done.deferred > 0 || done.parked > 0;
+      if (done.delivered > 0) deps.logger.debug({ count: done.delivered }, "shipments delivered");
+    } catch (error) {
+      deps.logger.warn({ err: error }, "delivery pass failed");
+    }
+    try {
+      await sweepStep();
+    } catch (error) {
+      deps.logger.warn({ err: error }, "orphaned count sweep failed");
+    }
+    reportDamage();
+    return busy;
   };
-  timer = setTimeout(tick, deps.intervalMs);
-  return {
-    stop: async () => {
-      stopped = true;
-      clearTimeout(timer);
-      await pass;
-    },
-  };
+  const ticker = startTicker(deps.intervalMs, pass, {
+    delayAfter: (busy) => (busy ? busyIntervalMs : deps.intervalMs),
+  });
+  return { stop: () => ticker.stop() };
 }

@@ -4,15 +4,13 @@
  * Redis blip, contention) delays it, never parks it in the DLQ.
  */
 import { afterEach, expect, it } from "vitest";
-import { AllEvents } from "../../contracts/index.js";
-import { Publisher } from "../../lib/bus/publisher.js";
-import { Subscriber } from "../../lib/bus/subscriber.js";
+import type { AllEvents } from "../../contracts/index.js";
+import type { Subscriber } from "../../lib/bus/subscriber.js";
 import { createMemoryPlatform, type Platform } from "../../lib/runtime/platform.js";
 import { waitFor } from "../../test-support/wait.js";
 import { SimulatedCarrier } from "./carrier.js";
-import { createShippingHandlers } from "./handlers.js";
-import { registerShippingHandlers } from "./service.js";
 import { MemoryShippingStore, type ShippingStore } from "./store.js";
+import { startShippingConsumer } from "./test-consumer.js";
 
 let platform: Platform | undefined;
 let subscriber: Subscriber<typeof AllEvents, typeof AllEvents> | undefined;
@@ -53,35 +51,9 @@ it("schedules the delivery of a completed order whose store fails more often tha
     requeueParked: (...args) => inner.requeueParked(...args),
     sweepOrphanCounts: (...args) => inner.sweepOrphanCounts(...args),
   };
-  const handlers = createShippingHandlers({
-    store,
-    carrier: new SimulatedCarrier(),
-    now: Date.now,
-    carrierTimeoutMs: 5_000,
-    deliveryDelayMs: 60_000,
-  });
-  subscriber = new Subscriber({
-    events: AllEvents,
-    transport: memory.transport,
-    group: "shipping",
-    consumer: "shipping-1",
-    publisher: new Publisher({
-      events: AllEvents,
-      transport: memory.transport,
-      source: { service: "shipping", instance: "shipping-1" },
-    }),
-    // Short delays for the test; the default policy would dead-letter on the 3rd failure.
-    retry: { maxAttempts: 3, backoff: () => 5 },
-    mustComplete: { baseDelayMs: 5, maxDelayMs: 20 },
-  });
-  registerShippingHandlers(subscriber, handlers);
-  await memory.transport.ensureGroups("shipping", subscriber.topics());
-  await subscriber.start();
-  const order = new Publisher({
-    events: AllEvents,
-    transport: memory.transport,
-    source: { service: "order", instance: "test" },
-  });
+  const consumer = await startShippingConsumer(memory, store, new SimulatedCarrier());
+  subscriber = consumer.subscriber;
+  const { order } = consumer;
   await order.publish("shipping.shipment.requested", {
     orderId: "done-1",
     userId: "u-1",

@@ -1,7 +1,8 @@
 /**
  * Test support: a shipping consumer on the memory platform, registered as the service registers its
  * handlers, with short retry delays (3 attempts 5 ms apart; must-complete 5–20 ms), and a publisher
- * playing the order service. Used by the retry tests (request-retries, waiting-retries-budget).
+ * playing the order service. Used by the retry tests (request-retries, waiting-retries-budget,
+ * handlers).
  */
 import { AllEvents } from "../../contracts/index.js";
 import { Publisher } from "../../lib/bus/publisher.js";

@@ -39,11 +39,33 @@ export interface BusTuning {
   hostClockSkewMs?: number;
 }
 
+/** Waits (up to `timeoutMs`) for the group's dead letters and resolves with them (at least one). */
+function deadLetters(fixture: BusFixture, group: string, timeoutMs: number, label: string) {
+  return waitFor(
+    async () => {
+      const list = await fixture.deadLetters.list({ group });
+      return list.length > 0 ? list : undefined;
+    },
+    timeoutMs,
+    label,
+  );
+}
+
 export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusFixture>): void {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
+
+  /** A promise a handler awaits to "die" (never return an outcome) until the test ends. */
+  function hangUntilCleanup(): Promise<void> {
+    let release: () => void = () => {};
+    const hang = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    cleanups.push(async () => release());
+    return hang;
+  }
 
   async function setup(tuning?: BusTuning) {
     const fixture = await makeFixture(tuning);
@@ -225,11 +247,7 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
   it("a message that keeps killing its consumer is dead-lettered without running after 3 silent deliveries", async () => {
     const { fixture, publisher, subscriber } = await setup({ maxLeaseMs: 200 });
     const runs: string[] = [];
-    let release: () => void = () => {};
-    const hang = new Promise<void>((resolve) => {
-      release = resolve; // every run "dies": it never returns an outcome (until the test ends)
-    });
-    cleanups.push(async () => release());
+    const hang = hangUntilCleanup();
     for (const name of ["k-1", "k-2", "k-3", "k-4"]) {
       await subscriber("killed", name)
         .on("item.added", async () => {
@@ -239,14 +257,7 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
         .start();
     }
     await publisher.publish("item.added", { sku: "killer", quantity: 1 });
-    const [record] = await waitFor(
-      async () => {
-        const list = await fixture.deadLetters.list({ group: "killed" });
-        return list.length > 0 ? list : undefined;
-      },
-      15_000,
-      "the dead letter",
-    );
+    const [record] = await deadLetters(fixture, "killed", 15_000, "the dead letter");
     expect(record!.reason).toBe("delivered 3 times without an outcome (the consumer crashed or was killed)");
     expect(record!.attempts.at(-1)?.error.code).toBe("CRASH_LOOP");
     expect(runs.length).toBeLessThanOrEqual(3);
@@ -255,11 +266,7 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
   it(`a must-complete message that keeps killing its consumer runs past 3 silent deliveries and is parked after ${MUST_COMPLETE_MAX_SILENT_DELIVERIES}`, async () => {
     const { fixture, publisher, subscriber } = await setup({ maxLeaseMs: 200 });
     const runs: string[] = [];
-    let release: () => void = () => {};
-    const hang = new Promise<void>((resolve) => {
-      release = resolve; // every run "dies": it never returns an outcome (until the test ends)
-    });
-    cleanups.push(async () => release());
+    const hang = hangUntilCleanup();
     // No retry.maxSilentDeliveries given: the bus's default for must-complete messages applies.
     for (let i = 1; i <= MUST_COMPLETE_MAX_SILENT_DELIVERIES + 1; i++) {
       await subscriber("killed-mc", `k-${i}`)
@@ -274,14 +281,7 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
         .start();
     }
     await publisher.publish("item.added", { sku: "killer", quantity: 1 });
-    const [record] = await waitFor(
-      async () => {
-        const list = await fixture.deadLetters.list({ group: "killed-mc" });
-        return list.length > 0 ? list : undefined;
-      },
-      30_000,
-      "the dead letter",
-    );
+    const [record] = await deadLetters(fixture, "killed-mc", 30_000, "the dead letter");
     expect(record!.reason).toBe(
       `delivered ${MUST_COMPLETE_MAX_SILENT_DELIVERIES} times without an outcome (the consumer crashed or was killed)`,
     );
@@ -362,11 +362,9 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
         .start();
       const publishedAt = Date.now();
       await publisher.publish("item.added", { sku: "skewed", quantity: 1 });
-      const [record] = await waitFor(
-        async () => {
-          const list = await fixture.deadLetters.list({ group: "skewed" });
-          return list.length > 0 ? list : undefined;
-        },
+      const [record] = await deadLetters(
+        fixture,
+        "skewed",
         10_000,
         "the dead letter once the window is spent",
       );
@@ -386,14 +384,7 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
       .start();
     const stray = publisher.prepare("item.removed", { sku: "nobody-handles-me" });
     await fixture.transport.redeliver("picky", stray.message);
-    const [record] = await waitFor(
-      async () => {
-        const list = await fixture.deadLetters.list({ group: "picky" });
-        return list.length > 0 ? list : undefined;
-      },
-      5_000,
-      "the dead letter",
-    );
+    const [record] = await deadLetters(fixture, "picky", 5_000, "the dead letter");
     expect(record).toMatchObject({ event: "item.removed", topic: "item.removed" });
     expect(record!.reason).toMatch(/no handler for "item.removed" in group "picky"/);
   });
@@ -414,14 +405,7 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
     await publisher.publish("item.added", { sku: "poison", quantity: 1 });
     for (let i = 0; i < 5; i++) await publisher.publish("item.added", { sku: `ok-${i}`, quantity: 1 });
     await waitFor(() => handled.length === 5, 5_000, "healthy messages");
-    const [record] = await waitFor(
-      async () => {
-        const list = await fixture.deadLetters.list({ group: "fragile" });
-        return list.length > 0 ? list : undefined;
-      },
-      5_000,
-      "dead letter",
-    );
+    const [record] = await deadLetters(fixture, "fragile", 5_000, "dead letter");
     expect(attempts).toEqual([1, 2, 3]);
     expect(record!.attempts.map((a) => a.error.message)).toEqual(["boom 1", "boom 2", "boom 3"]);
     expect(record!).toMatchObject({
@@ -472,14 +456,7 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
       })
       .start();
     await publisher.publish("item.added", { sku: "poison", quantity: 1 });
-    const [record] = await waitFor(
-      async () => {
-        const list = await fixture.deadLetters.list({ group: "waiting-poison" });
-        return list.length > 0 ? list : undefined;
-      },
-      10_000,
-      "dead letter",
-    );
+    const [record] = await deadLetters(fixture, "waiting-poison", 10_000, "dead letter");
     expect(attempts).toEqual([1, 2, 3, 4, 5]);
     expect(record!.reason).toMatch(/^failed 3 attempts \(after 2 retries that waited\): boom 5/);
     expect(record!.attempts.map((a) => a.error.message)).toEqual([

@@ -5,7 +5,8 @@
  * offset does not grow through the pass), and a page's records are read together. The provider's
  * in-memory ledger, a record map and a void that writes the record; time is the test's clock.
  */
-import { afterEach, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import { createMemoryPlatform } from "../../lib/runtime/platform.js";
 import type { Ticker } from "../../lib/runtime/ticker.js";
 import { waitFor } from "../../test-support/wait.js";
 import {
@@ -14,7 +15,8 @@ import {
   type OrphanPassResult,
   startOrphanPasses,
 } from "./orphan-charges.js";
-import { type LedgerPage, MemoryProviderLedger } from "./provider.js";
+import { type LedgerPage, MemoryProviderLedger, SimulatedPaymentProvider } from "./provider.js";
+import { type Harness, start } from "./test-harness.js";
 import type { PaymentRecord } from "./domain.js";
 
 const GRACE_MS = 10 * 60_000;
@@ -128,4 +130,44 @@ it("the records of a page's charges are read together, not one await per charge"
   const reconciler = new OrphanChargeReconciler(options({ pageSize: 100 }));
   expect(await reconciler.pass()).toMatchObject({ checked: 200, caughtUp: true });
   expect(mostReadsAtOnce()).toBe(100);
+});
+
+describe("as the payment service runs it", () => {
+  let harness: Harness | undefined;
+  afterEach(async () => {
+    await harness?.stop();
+    harness = undefined;
+  });
+
+  it("a backlog of orphans above one pass's budget is voided within seconds though passes are an hour apart, and the lag is 0 after", async () => {
+    // The provider's charges are dated 30 min ago: past the 10 min grace on the service's clock.
+    const provider = new SimulatedPaymentProvider({ now: () => Date.now() - 30 * 60_000 });
+    const orders = Array.from({ length: 300 }, (_, i) => `lost-${i}`);
+    for (const orderId of orders)
+      await provider.charge({ idempotencyKey: orderId, amount: 500, currency: "USD", token: "tok_ok" });
+    harness = await start(createMemoryPlatform(), {
+      provider,
+      orphanScanIntervalMs: 3_600_000,
+      orphanScanFirstDelayMs: 0,
+      orphanCatchUpDelayMs: 1,
+      orphanMaxPerPass: 40,
+    });
+    const metrics = async () => (await fetch(`${harness!.running.url}/metrics`)).text();
+    await waitFor(
+      async () => /ordersaga_payment_orphan_charges_voided_total(\{[^}]*\})? 300$/m.test(await metrics()),
+      20_000,
+      "300 orphans voided",
+    );
+    for (const orderId of [orders[0]!, orders[299]!])
+      expect(await provider.retrieve("refund", `refund:${orderId}`)).toMatchObject({
+        status: "approved",
+        amount: 500,
+      });
+    // Set when the pass that voided the last one ends.
+    await waitFor(
+      async () => /ordersaga_payment_orphan_scan_lag_seconds(\{[^}]*\})? 0$/m.test(await metrics()),
+      10_000,
+      "the lag back to 0",
+    );
+  }, 30_000);
 });

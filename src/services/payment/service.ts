@@ -64,6 +64,8 @@ export interface PaymentServiceOptions {
   orphanScanIntervalMs?: number;
   /** Wait (ms) after an orphan-charge pass that stopped on its budget, behind (default 1 s; tests shorten it). */
   orphanCatchUpDelayMs?: number;
+  /** Wait (ms) before the first orphan-charge pass (default the interval; tests shorten it). */
+  orphanScanFirstDelayMs?: number;
   /** Charges examined per orphan-charge pass at most (default 2000; tests lower it). */
   orphanMaxPerPass?: number;
 }
@@ -294,6 +296,9 @@ function orphanChargeReconciler(
         ...(options.orphanCatchUpDelayMs === undefined
           ? {}
           : { catchUpDelayMs: options.orphanCatchUpDelayMs }),
+        ...(options.orphanScanFirstDelayMs === undefined
+          ? {}
+          : { firstDelayMs: options.orphanScanFirstDelayMs }),
         onPass: ({ stoppedBy, lagMs }) => {
           lag.set(lagMs / 1000);
           if (stoppedBy)

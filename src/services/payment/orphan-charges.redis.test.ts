@@ -22,6 +22,7 @@ import { createProviderClient, type ProviderClient } from "./provider-client.js"
 import { RedisProviderLedger } from "./provider-redis-ledger.js";
 import { RedisPaymentStore } from "./redis-store.js";
 import { OrphanChargeReconciler, RedisOrphanScanCursor } from "./orphan-charges.js";
+import { orphanScanCursorKey } from "./keys.js";
 import { mismatchOf } from "./reconciliation.js";
 import { request } from "./test-harness.js";
 
@@ -320,6 +321,19 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
         reason: ORPHAN_CHARGE_REASON,
       });
   }, 120_000);
+
+  it("the position's skip counts only while its time is the cursor's: a cursor an older instance set alone re-reads its millisecond (orphan10)", async () => {
+    await getRedis().flush();
+    const redis = platform.redis!;
+    const cursor = new RedisOrphanScanCursor(redis);
+    expect(await cursor.get()).toBeUndefined();
+    await cursor.set({ createdAtMs: 5_000, skip: 3 });
+    expect(await cursor.get()).toEqual({ createdAtMs: 5_000, skip: 3 });
+    expect(await redis.get(orphanScanCursorKey())).toBe("5000");
+    // An instance that knows no skip moves the cursor on.
+    await redis.set(orphanScanCursorKey(), "7000");
+    expect(await cursor.get()).toEqual({ createdAtMs: 7_000, skip: 0 });
+  });
 
   it("a charge dated after a backward step of the clock, below where the passes reached, is voided (break15 F5)", async () => {
     await getRedis().flush();

@@ -120,6 +120,7 @@ describe("aggregation of numbers every instance exports alike", () => {
     "ordersaga_consumer_lag_messages",
     "ordersaga_consumer_pending_messages",
     "ordersaga_saga_compensations_pending",
+    "ordersaga_payment_orphan_scan_lag_seconds",
   ];
 
   it("flags a sum over instances", () => {

@@ -34,6 +34,7 @@ import {
   attemptFailureKey,
   orderOutcomeKey,
   orphanScanCursorKey,
+  orphanScanSkipKey,
   paymentIndexKey,
   paymentKey,
   providerDownKey,
@@ -488,6 +489,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     type: "string",
     holds:
       "where the orphan-charge pass reached: a charge creation time (epoch ms), shared by the instances (src/services/payment/orphan-charges.ts)",
+    role: "record",
+    bound: "one key",
+    check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{payment}:orphan-scan:cursor-skip",
+    match: re(`${tagged("payment")}:orphan-scan:cursor-skip`),
+    example: orphanScanSkipKey(),
+    owner: "payment",
+    type: "string",
+    holds:
+      "`<createdAtMs>:<skip>`: how many charges of the cursor's millisecond the orphan-charge pass examined (src/services/payment/orphan-charges.ts)",
     role: "record",
     bound: "one key",
     check: { kind: "count", max: 1 },

@@ -46,3 +46,9 @@ export const providerInFlightKey = (kind: "charge" | "refund", idempotencyKey: s
  * created before it was examined by a pass (orphan-charges.ts). Shared by the payment instances.
  */
 export const orphanScanCursorKey = (): string => `${TAG}:orphan-scan:cursor`;
+/**
+ * String: `<createdAtMs>:<skip>`, how many charges of the cursor's millisecond the orphan-charge pass
+ * examined (a millisecond with more charges than a pass's budget is crossed over passes); counts only
+ * while its time is the cursor's (orphan-charges.ts).
+ */
+export const orphanScanSkipKey = (): string => `${TAG}:orphan-scan:cursor-skip`;

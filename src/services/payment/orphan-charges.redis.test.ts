@@ -22,6 +22,7 @@ import { createProviderClient, type ProviderClient } from "./provider-client.js"
 import { RedisProviderLedger } from "./provider-redis-ledger.js";
 import { RedisPaymentStore } from "./redis-store.js";
 import { OrphanChargeReconciler, RedisOrphanScanCursor } from "./orphan-charges.js";
+import { orphanScanCursorKey } from "./keys.js";
 import { mismatchOf } from "./reconciliation.js";
 import { request } from "./test-harness.js";
 
@@ -286,6 +287,53 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
       amount: 800,
     });
   }, 120_000);
+
+  it("more charges of one millisecond than a pass's budget are all examined over passes and restarts, not re-read for ever (orphan10)", async () => {
+    await getRedis().flush();
+    const first = process(100);
+    // 250 charges of one millisecond (Redis lists them by key within it): every 25th an orphan.
+    const orphans: string[] = [];
+    for (let i = 0; i < 250; i++) {
+      if (i % 25 === 0) {
+        const orderId = randomUUID();
+        await first.simulated.charge({
+          idempotencyKey: orderId,
+          amount: 300,
+          currency: "USD",
+          token: "tok_ok",
+        });
+        orphans.push(orderId);
+      } else await paid(first);
+    }
+    clock += GRACE_MS + 60_000;
+    const checked: number[] = [];
+    let caughtUp = false;
+    // A new process each pass (a restart): the position, skip included, is in Redis.
+    for (let i = 0; i < 5 && !caughtUp; i++) {
+      const pass = await process(100).reconciler.pass();
+      checked.push(pass.checked);
+      caughtUp = pass.caughtUp;
+    }
+    expect(checked).toEqual([100, 100, 50]);
+    for (const orderId of orphans)
+      expect(await first.store.get(orderId)).toMatchObject({
+        status: "voided",
+        reason: ORPHAN_CHARGE_REASON,
+      });
+  }, 120_000);
+
+  it("the position's skip counts only while its time is the cursor's: a cursor an older instance set alone re-reads its millisecond (orphan10)", async () => {
+    await getRedis().flush();
+    const redis = platform.redis!;
+    const cursor = new RedisOrphanScanCursor(redis);
+    expect(await cursor.get()).toBeUndefined();
+    await cursor.set({ createdAtMs: 5_000, skip: 3 });
+    expect(await cursor.get()).toEqual({ createdAtMs: 5_000, skip: 3 });
+    expect(await redis.get(orphanScanCursorKey())).toBe("5000");
+    // An instance that knows no skip moves the cursor on.
+    await redis.set(orphanScanCursorKey(), "7000");
+    expect(await cursor.get()).toEqual({ createdAtMs: 7_000, skip: 0 });
+  });
 
   it("a charge dated after a backward step of the clock, below where the passes reached, is voided (break15 F5)", async () => {
     await getRedis().flush();

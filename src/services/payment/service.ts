@@ -20,15 +20,16 @@ import { RedisPaymentStore } from "./redis-store.js";
 import { registerPaymentRoutes } from "./routes.js";
 import { MemoryPaymentStore, type PaymentStore } from "./store.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
-import { Counter } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import {
   DEFAULT_ORPHAN_GRACE_MS,
   DEFAULT_ORPHAN_SCAN_INTERVAL_MS,
   OrphanChargeReconciler,
   RedisOrphanScanCursor,
+  startOrphanPasses,
 } from "./orphan-charges.js";
 import { tokenKeyStoreOf, tokenOpenerFromEnv } from "../../lib/security/payment-token.js";
-import { startTicker, type Ticker } from "../../lib/runtime/ticker.js";
+import type { Ticker } from "../../lib/runtime/ticker.js";
 
 export interface PaymentServiceOptions {
   /** Default: the simulated provider, its ledger in Redis when the platform has Redis. */
@@ -61,6 +62,12 @@ export interface PaymentServiceOptions {
   orphanGraceMs?: number;
   /** Interval (ms) between orphan-charge passes (default 60 s, `PAYMENT_ORPHAN_SCAN_INTERVAL_MS`); 0: none. */
   orphanScanIntervalMs?: number;
+  /** Wait (ms) after an orphan-charge pass that stopped on its budget, behind (default 1 s; tests shorten it). */
+  orphanCatchUpDelayMs?: number;
+  /** Wait (ms) before the first orphan-charge pass (default the interval; tests shorten it). */
+  orphanScanFirstDelayMs?: number;
+  /** Charges examined per orphan-charge pass at most (default 2000; tests lower it). */
+  orphanMaxPerPass?: number;
 }
 
 const paymentEnvSchema = serviceEnvSchema.pick({ CLAIM_IDLE_MS: true }).extend({
@@ -248,6 +255,11 @@ function orphanChargeReconciler(
     help: "Provider charges with no payment record past PAYMENT_ORPHAN_GRACE_MS (an order lost with Redis's last writes), voided and given back",
     registers: [deps.metrics.registry],
   });
+  const lag = new Gauge({
+    name: "ordersaga_payment_orphan_scan_lag_seconds",
+    help: "How far the orphan-charge pass's position is behind now - PAYMENT_ORPHAN_GRACE_MS after this instance's last pass (0: caught up); orphans older than the grace wait this much longer",
+    registers: [deps.metrics.registry],
+  });
   const reconciler = new OrphanChargeReconciler({
     provider: parts.client,
     store: parts.store,
@@ -257,6 +269,7 @@ function orphanChargeReconciler(
     lookbackMs: 2 * (options.orphanScanIntervalMs || DEFAULT_ORPHAN_SCAN_INTERVAL_MS),
     now: deps.now,
     graceMs: options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS,
+    ...(options.orphanMaxPerPass === undefined ? {} : { maxPerPass: options.orphanMaxPerPass }),
     onVoided: (charge) => {
       voided.inc();
       deps.logger.error(
@@ -277,10 +290,20 @@ function orphanChargeReconciler(
   return {
     start: async () => {
       if (intervalMs <= 0) return;
-      ticker ??= startTicker(intervalMs, async () => {
-        const { stoppedBy } = await reconciler.pass();
-        if (stoppedBy)
-          deps.logger.warn({ err: stoppedBy }, "orphan-charge pass stopped early; the next one resumes");
+      // Behind (a pass stopped on its budget): the next pass soon, not after the interval (orphan10).
+      ticker ??= startOrphanPasses(reconciler, {
+        intervalMs,
+        ...(options.orphanCatchUpDelayMs === undefined
+          ? {}
+          : { catchUpDelayMs: options.orphanCatchUpDelayMs }),
+        ...(options.orphanScanFirstDelayMs === undefined
+          ? {}
+          : { firstDelayMs: options.orphanScanFirstDelayMs }),
+        onPass: ({ stoppedBy, lagMs }) => {
+          lag.set(lagMs / 1000);
+          if (stoppedBy)
+            deps.logger.warn({ err: stoppedBy }, "orphan-charge pass stopped early; the next one resumes");
+        },
       });
     },
     stop: async () => {

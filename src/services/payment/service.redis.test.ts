@@ -62,11 +62,13 @@ describeWithRedis("payment service (Redis platform) under the money-break faults
     }
     expect(h.of("payment.failed", "late-c1")).toEqual([]);
     // The view asks the provider with the same 200 ms client timeout; on a loaded machine that peek
-    // can time out, and the view then rightly says the provider part is unknown (F4): ask again.
+    // can time out, and the view then rightly says the provider part is unknown (F4, `charged: null`
+    // with `unknown`): ask again until the provider answered.
     const view = await waitFor(
       async () => {
         const answer = await get(h, "/payments/late-c1");
-        return (answer.body as { provider?: unknown }).provider ? answer : undefined;
+        const provider = (answer.body as { provider?: { charged: number | null } }).provider;
+        return typeof provider?.charged === "number" ? answer : undefined;
       },
       10_000,
       "the view with the provider's part",

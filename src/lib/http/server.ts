@@ -11,6 +11,7 @@ import { parseTraceparent } from "../bus/traceparent.js";
 import { activeTraceFields, tracingEnabled } from "../observability/spans.js";
 import { type IncomingTraceContext, installServerSpans } from "./tracing.js";
 import { decodeJsonBody } from "./body-text.js";
+import { installDrain } from "./drain.js";
 import { AppError, errorBody, knownStatus, statusForCode, toIssues, validationFailed } from "./errors.js";
 
 export interface HttpServerOptions {
@@ -231,6 +232,8 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }),
   }) as unknown as FastifyInstance;
   trackOpenRequests(app.server);
+  // First hook: a draining server refuses a request before anything else runs (drain.ts).
+  installDrain(app);
   const allowed = installMethodIndex(app);
   if (options.tracing ?? tracingEnabled()) installServerSpans(app, options.incomingTrace);
   const { metrics } = options;

@@ -50,6 +50,12 @@ export interface HttpServerOptions {
    * the gateway sets it (GATEWAY_TRUST_PROXY); a service's one caller is the gateway.
    */
   trustProxy?: readonly string[];
+  /**
+   * Milliseconds a kept-alive socket may stay idle before the server closes it (Fastify's default
+   * 72 000: the services, whose one caller, the gateway, closes its pooled sockets after 10 s, so it
+   * never writes onto one the service is closing). The gateway's public port sets a short one.
+   */
+  keepAliveTimeoutMs?: number;
 }
 
 /**
@@ -199,6 +205,7 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     // Node checks the deadlines only every `connectionsCheckingInterval` (default 30 s, which would
     // double a 30 s timeout); headers alone get no longer than the whole request.
     requestTimeout,
+    ...(options.keepAliveTimeoutMs === undefined ? {} : { keepAliveTimeout: options.keepAliveTimeoutMs }),
     http: {
       headersTimeout: Math.min(60_000, requestTimeout),
       connectionsCheckingInterval: Math.max(50, Math.min(5_000, Math.floor(requestTimeout / 4))),

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { nodeEnvSchema, redisUrlSchema, timerMs, tracingEnvShape } from "../lib/runtime/config.js";
 import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, GATEWAY_KEEP_ALIVE_TIMEOUT_MS } from "./connection-limits.js";
 import { parseTrustProxy } from "./trust-proxy.js";
 import { DEFAULT_MAX_BODY_BYTES } from "./upstream-call.js";
 
@@ -75,6 +76,16 @@ export const gatewayEnvSchema = z.object({
    * same secret refuse calls without it. At least 32 characters; required with NODE_ENV=production.
    */
   GATEWAY_SHARED_SECRET: z.string().min(32).optional(),
+  /** Client connections open at once; unset: half the open-files limit (connection-limits.ts); 0: none. */
+  GATEWAY_MAX_CONNECTIONS: z.coerce.number().int().min(0).optional(),
+  /** Client connections open at once from one address (trusted proxies excepted); 0: no limit. */
+  GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
+  /** Idle time (ms) before a kept-alive client socket is closed. */
+  GATEWAY_KEEP_ALIVE_TIMEOUT_MS: timerMs.default(GATEWAY_KEEP_ALIVE_TIMEOUT_MS),
   UPSTREAM_TIMEOUT_MS: timerMs.default(10_000),
   /** Largest answer body read from an instance (10 MiB); over it, 502 UPSTREAM_BODY_TOO_LARGE. */
   UPSTREAM_MAX_BODY_BYTES: z.coerce.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),

@@ -13,6 +13,13 @@ import { type HealthChecker, startHealthChecker } from "../lib/discovery/health-
 import type { DiscoveryPublish, ServiceRegistry } from "../lib/discovery/types.js";
 import { DeadLetterQueue } from "../lib/dlq/dead-letter-queue.js";
 import { createHttpServer } from "../lib/http/server.js";
+import {
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  defaultMaxConnections,
+  GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+  installConnectionLimits,
+  trustedPeer,
+} from "./connection-limits.js";
 import { createLogger, type Logger } from "../lib/observability/logger.js";
 import { Metrics } from "../lib/observability/metrics.js";
 import { startMetricsReporter } from "../lib/observability/metrics-reporter.js";
@@ -93,6 +100,18 @@ export interface GatewayOptions {
   metricsOf?: () => readonly Metrics[];
   /** Largest request body in bytes (default 64 KiB): larger gets 413. */
   bodyLimit?: number;
+  /**
+   * Client connections open at once (GATEWAY_MAX_CONNECTIONS; default half the open-files limit,
+   * `defaultMaxConnections`); 0: no limit. Over it Node closes the new connection at once.
+   */
+  maxConnections?: number;
+  /**
+   * Client connections open at once from one peer address, trusted proxies excepted
+   * (GATEWAY_MAX_CONNECTIONS_PER_ADDRESS; default 256); 0: no limit. Over it: closed at once.
+   */
+  maxConnectionsPerAddress?: number;
+  /** Idle time (ms) before a kept-alive client socket is closed (GATEWAY_KEEP_ALIVE_TIMEOUT_MS; 5 000). */
+  keepAliveTimeoutMs?: number;
   /**
    * Budget of each registry or dead-letter-store call made while answering a request (default
    * 1 000 ms): with Redis unreachable every route answers 503 SERVICE_UNAVAILABLE + Retry-After then.
@@ -276,7 +295,18 @@ function buildApp(parts: AppParts): FastifyInstance {
     incomingTrace: "link",
     errorLog: parts.logger,
     ...(parts.options.trustProxy === undefined ? {} : { trustProxy: parts.options.trustProxy }),
+    keepAliveTimeoutMs: parts.options.keepAliveTimeoutMs ?? GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
   });
+  // An unauthenticated client must not hold every socket (break17 F3; connection-limits.ts).
+  installConnectionLimits(
+    app.server,
+    {
+      maxConnections: parts.options.maxConnections ?? defaultMaxConnections(),
+      maxPerAddress: parts.options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+      exempt: trustedPeer(parts.options.trustProxy ?? []),
+    },
+    metrics.registry,
+  );
   installJsonBodyParser(app);
   installApiKeyAuth(app, parts.options.apiKeys ?? [], parts.options.adminKeys ?? [], {
     ...(parts.options.authFailuresPerMinute === undefined

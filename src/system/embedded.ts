@@ -7,7 +7,7 @@
 import { serviceCredentialSecret } from "../lib/http/gateway-credential.js";
 import { randomBytes } from "node:crypto";
 import { AllEvents } from "../contracts/index.js";
-import { createGateway } from "../gateway/gateway.js";
+import { createGateway, type GatewayOptions } from "../gateway/gateway.js";
 import { createLogger, type Logger, stdoutDestination } from "../lib/observability/logger.js";
 import { createMemoryPlatform, type Platform } from "../lib/runtime/platform.js";
 import { type RunningService, startService } from "../lib/runtime/service-host.js";
@@ -36,6 +36,11 @@ export interface EmbeddedSystemOptions {
   authFailuresPerMinute?: number;
   /** Proxies whose X-Forwarded-For gives the client's address (GATEWAY_TRUST_PROXY; default none). */
   trustProxy?: readonly string[];
+  /** GATEWAY_MAX_CONNECTIONS, GATEWAY_MAX_CONNECTIONS_PER_ADDRESS, GATEWAY_KEEP_ALIVE_TIMEOUT_MS. */
+  connectionLimits?: Pick<
+    GatewayOptions,
+    "maxConnections" | "maxConnectionsPerAddress" | "keepAliveTimeoutMs"
+  >;
   /**
    * The secret the gateway signs its calls to the services with; default: a random one made here,
    * so the services' ports serve only this gateway with no setup.
@@ -98,6 +103,7 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
         ? {}
         : { authFailuresPerMinute: options.authFailuresPerMinute }),
       ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
+      ...options.connectionLimits,
       ...(options.upstreamTimeoutMs ? { upstreamTimeoutMs: options.upstreamTimeoutMs } : {}),
       ...(options.healthCheckIntervalMs ? { healthCheckIntervalMs: options.healthCheckIntervalMs } : {}),
     });

@@ -158,6 +158,11 @@ const system = await startEmbeddedSystem({
   rateLimit: { perMinute: env.GATEWAY_RATE_LIMIT_PER_MINUTE, burst: env.GATEWAY_RATE_LIMIT_BURST },
   authFailuresPerMinute: env.GATEWAY_AUTH_FAILURES_PER_MINUTE,
   trustProxy: env.GATEWAY_TRUST_PROXY,
+  connectionLimits: {
+    ...(env.GATEWAY_MAX_CONNECTIONS === undefined ? {} : { maxConnections: env.GATEWAY_MAX_CONNECTIONS }),
+    maxConnectionsPerAddress: env.GATEWAY_MAX_CONNECTIONS_PER_ADDRESS,
+    keepAliveTimeoutMs: env.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+  },
 }).catch((error: unknown) =>
   fail("Ordersaga", error, env.GATEWAY_PORT, { variable: "GATEWAY_HOST", host: env.GATEWAY_HOST }),
 );

@@ -11,6 +11,7 @@ import { parseTraceparent } from "../bus/traceparent.js";
 import { activeTraceFields, tracingEnabled } from "../observability/spans.js";
 import { type IncomingTraceContext, installServerSpans } from "./tracing.js";
 import { decodeJsonBody } from "./body-text.js";
+import { installDrain } from "./drain.js";
 import { AppError, errorBody, knownStatus, statusForCode, toIssues, validationFailed } from "./errors.js";
 
 export interface HttpServerOptions {
@@ -49,6 +50,12 @@ export interface HttpServerOptions {
    * the gateway sets it (GATEWAY_TRUST_PROXY); a service's one caller is the gateway.
    */
   trustProxy?: readonly string[];
+  /**
+   * Milliseconds a kept-alive socket may stay idle before the server closes it (Fastify's default
+   * 72 000: the services, whose one caller, the gateway, closes its pooled sockets after 10 s, so it
+   * never writes onto one the service is closing). The gateway's public port sets a short one.
+   */
+  keepAliveTimeoutMs?: number;
 }
 
 /**
@@ -198,6 +205,7 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     // Node checks the deadlines only every `connectionsCheckingInterval` (default 30 s, which would
     // double a 30 s timeout); headers alone get no longer than the whole request.
     requestTimeout,
+    ...(options.keepAliveTimeoutMs === undefined ? {} : { keepAliveTimeout: options.keepAliveTimeoutMs }),
     http: {
       headersTimeout: Math.min(60_000, requestTimeout),
       connectionsCheckingInterval: Math.max(50, Math.min(5_000, Math.floor(requestTimeout / 4))),
@@ -231,6 +239,8 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }),
   }) as unknown as FastifyInstance;
   trackOpenRequests(app.server);
+  // First hook: a draining server refuses a request before anything else runs (drain.ts).
+  installDrain(app);
   const allowed = installMethodIndex(app);
   if (options.tracing ?? tracingEnabled()) installServerSpans(app, options.incomingTrace);
   const { metrics } = options;

@@ -1,7 +1,8 @@
 /**
  * Issue 10 input 8 over real HTTP: a dead instance is shown unhealthy within seconds (passively
  * from the proxy's refused connection, actively from the checker's default round), and a process
- * restarted at the same address replaces the dead entry instead of being listed beside it.
+ * restarted at the same address replaces the dead entry instead of being listed beside it. A slow
+ * one is not: a timeout is kept in the gateway that saw it (break17 F2).
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { startServiceAgent } from "../lib/discovery/agent.js";
@@ -79,7 +80,7 @@ describe("health that tells the truth fast", () => {
     }
   });
 
-  it("resends a GET that timed out on a frozen instance to another one, and marks the frozen one unhealthy", async () => {
+  it("resends a GET that timed out on a frozen instance to another one, and avoids it here without marking it in the shared registry", async () => {
     gw = await startTestGateway({ upstreamTimeoutMs: 2_000 });
     const frozen = await startTestUpstream(gw.registry, "inventory", "inv-frozen", () => ({
       status: 200,
@@ -87,17 +88,16 @@ describe("health that tells the truth fast", () => {
     }));
     const good = await startTestUpstream(gw.registry, "inventory", "inv-good");
     upstreams.push(frozen, good);
-    // Round robin: two GETs reach both instances; each answers 200 within the one budget.
-    for (let i = 0; i < 2; i++) {
+    // Round robin: the first GET meets the frozen instance, then both go to the good one within
+    // their budget (the frozen one is avoided by this gateway for a few seconds).
+    for (let i = 0; i < 3; i++) {
       const res = await fetch(`${gw.url}/inventory/p-1`);
       expect(res.status).toBe(200);
       expect(((await res.json()) as { servedBy: string }).servedBy).toBe("inv-good");
     }
-    expect(frozen.hits.length).toBeGreaterThanOrEqual(1);
-    await waitFor(
-      async () => (await statusOf("inventory", "inv-frozen")) === "unhealthy",
-      2_000,
-      "inv-frozen unhealthy",
-    );
+    expect(frozen.hits).toHaveLength(1);
+    // A timeout is one gateway's view, no proof of death: every gateway reads the registry, so the
+    // status there is the health checker's to set (break17 F2: live instances were evicted).
+    expect((await gw.registry.get("inventory", "inv-frozen"))?.status).toBe("healthy");
   });
 });

@@ -81,7 +81,9 @@ describe("a request that times out on a frozen instance", () => {
     expect(instances[0]!.hits.length + instances[1]!.hits.length).toBe(1);
     const { error } = (await res.json()) as { error: { code: string; message: string } };
     // Not resent, so the one attempt had (nearly) the whole budget, not half of it.
-    const ms = Number(/^"order" did not answer within (\d+) ms$/.exec(error.message)?.[1]);
+    const ms = Number(/^"order" did not answer within (\d+) ms;/.exec(error.message)?.[1]);
+    // The frozen instance had the POST and may apply it: the answer says so (break17 F6).
+    expect(error.message).toMatch(/may or may not have been applied: check the resource/);
     expect(ms).toBeGreaterThan(1_400);
     expect(ms).toBeLessThanOrEqual(1_500);
   }, 30_000);

@@ -2,10 +2,17 @@
  * Forwards a request to one healthy instance of a service: instances come from the registry through
  * a short-lived cache (no registry round trip per request), are taken in turn, each behind its own
  * circuit breaker, and every call has a time budget. A request that provably never left (the
- * connection could not be opened, or a draining server refused it before any handler ran) goes to
- * the next instance; so does any failed request that is safe to repeat (`retrySafe`: GET, HEAD, PUT,
- * DELETE, or a POST with an Idempotency-Key to a route that honours it). Anything else that failed
- * after it may have been applied is answered 502 UPSTREAM_OUTCOME_UNKNOWN, never resent.
+ * connection could not be opened, a draining server or a credential check refused it before any
+ * handler ran) goes to the next instance; so does any failed request that is safe to repeat
+ * (`retrySafe`: GET, HEAD, PUT, DELETE, or a POST with an Idempotency-Key to a route that honours
+ * it). Anything else that failed after it may have been applied is answered 502
+ * UPSTREAM_OUTCOME_UNKNOWN, never resent.
+ *
+ * What one gateway sees of an instance (a timeout, a refusal of its credential) is kept here (the
+ * breaker and a short avoid-list), never written into the shared registry: a slow answer is no
+ * proof of death, and one gateway's own slowness must not stop every gateway routing to a live
+ * instance (break17 F2). Only a refused connection is reported (`onInstanceDown`); the health
+ * checker, which probes, decides the rest.
  */
 import { type Span, SpanStatusCode } from "@opentelemetry/api";
 import {
@@ -32,6 +39,7 @@ import { CircuitOpenError, TimeoutError } from "../lib/resilience/errors.js";
 import { InFlightLimit } from "./in-flight-limit.js";
 import { callUpstream, DEFAULT_MAX_BODY_BYTES, UpstreamBodyTooLargeError } from "./upstream-call.js";
 import {
+  errorCode,
   hasErrorShape,
   isDrainingResponse,
   isIdempotentMethod,
@@ -57,9 +65,16 @@ export interface ProxyOptions {
    * Budget of an attempt on an instance whose registry lease cannot be verified (the registry is
    * unreachable and the last known list is used): default the smaller of 2 000 ms and `timeoutMs`.
    * Such an instance is still tried (it may serve), but a client learns within this budget that the
-   * system is degraded: a retry-safe request answers 503 SERVICE_UNAVAILABLE with Retry-After.
+   * system is degraded: a request that timed out is resent elsewhere when that is safe, else
+   * answered 504 UPSTREAM_TIMEOUT (it may have been applied: break17 F6).
    */
   unverifiedTimeoutMs?: number;
+  /**
+   * How long an instance that timed out or refused the gateway's credential is skipped by this
+   * gateway while another can be tried (ms, default 3 000). When every instance is skipped (avoided
+   * or breaker open), the one that failed longest ago is tried rather than answering 503 at once.
+   */
+  avoidMs?: number;
   /** Instances tried for one request at most (default 3). */
   maxAttempts?: number;
   /** How long the list of instances is reused before the registry is read again (default 1 000 ms). */
@@ -97,8 +112,9 @@ export interface ProxyOptions {
   resyncSigningClock?: () => Promise<void>;
   onBreakerChange?: (change: CircuitStateChange) => void;
   /**
-   * An instance refused a connection or its breaker is open: the gateway marks it unhealthy at once
-   * (passive health), instead of routing to it until the next health check round.
+   * An instance refused the connection (nothing listens at its address): the gateway marks it
+   * unhealthy at once (passive health), instead of routing to it until the next health check round.
+   * Not called for a timeout or an open breaker: those are kept local (see the file's docstring).
    */
   onInstanceDown?: (instance: ServiceInstance, detail: string) => void;
   /** Called with a breaker's name when `retain` drops it (its metrics label sets can go too). */
@@ -146,7 +162,16 @@ interface InstanceSlot {
   breaker: CircuitBreaker;
   /** Calls in flight to the instance, at most its connections (the rest wait their turn here). */
   limit: InFlightLimit;
+  /** Epoch ms of its last failure seen by this gateway (0: none): the least recent is tried first. */
+  failedAt: number;
+  /** Epoch ms until which it is skipped while another instance can be tried. */
+  avoidUntil: number;
+  /** Epoch ms of the last warning that it refused the gateway's credential (throttle). */
+  credentialWarnedAt: number;
 }
+
+/** How often (ms) an instance refusing the gateway's credential is logged at most. */
+const CREDENTIAL_WARN_INTERVAL_MS = 60_000;
 
 /** Response headers worth handing back to the client; hop-by-hop and server details stay behind. */
 const PASSED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
@@ -173,6 +198,18 @@ class UpstreamStatusError extends Error {
   }
 }
 
+/**
+ * The instance refused the gateway's credential (403 GATEWAY_AUTH_INVALID) after a re-signed resend
+ * too: thrown inside the breaker (it counts against the instance). It refused before reading the
+ * request, so the request goes to another instance (break17 F1).
+ */
+class CredentialRefusedError extends Error {
+  constructor() {
+    super("instance refused the gateway's credential");
+    this.name = "CredentialRefusedError";
+  }
+}
+
 export class UpstreamProxy {
   readonly discovery: DiscoveryClient;
   private readonly agent: Agent;
@@ -180,6 +217,7 @@ export class UpstreamProxy {
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
   private readonly unverifiedTimeoutMs: number;
+  private readonly avoidMs: number;
   private readonly maxBodyBytes: number;
   private readonly connections: number;
   private readonly options: ProxyOptions;
@@ -189,6 +227,7 @@ export class UpstreamProxy {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.maxAttempts = options.maxAttempts ?? 3;
     this.unverifiedTimeoutMs = Math.min(options.unverifiedTimeoutMs ?? 2_000, this.timeoutMs);
+    this.avoidMs = options.avoidMs ?? 3_000;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.connections = options.connectionsPerInstance ?? 128;
     this.agent = new Agent({
@@ -200,7 +239,11 @@ export class UpstreamProxy {
     this.discovery = new DiscoveryClient({
       registry: options.registry,
       cacheTtlMs: options.discoveryCacheTtlMs ?? 1_000,
-      breakerFor: (instance) => this.breakerFor(instance),
+      // Round robin skips an instance whose breaker is open or that this gateway avoids for now.
+      breakerFor: (instance) => {
+        const slot = this.slot(instance);
+        return { canExecute: () => slot.avoidUntil <= this.clock() && slot.breaker.canExecute() };
+      },
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.now ? { now: options.now } : {}),
     });
@@ -211,7 +254,14 @@ export class UpstreamProxy {
     return this.slot(instance).breaker;
   }
 
-  /** Sends the request to an instance of `service`; throws AppError 503/504 when none can answer. */
+  private clock(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /**
+   * Sends the request to an instance of `service`; throws AppError 503 when no instance was tried
+   * (none registered healthy), 504 UPSTREAM_TIMEOUT when an attempt timed out and none answered.
+   */
   async forward(service: string, request: UpstreamRequest): Promise<UpstreamResponse> {
     const tried = new Set<string>();
     let last: Extract<AttemptOutcome, { kind: "failed" }> | undefined;
@@ -221,8 +271,10 @@ export class UpstreamProxy {
     const deadline = now() + this.timeoutMs;
     /** The budgets (ms) of the attempts that timed out, for a 504 that states them (newuser8 L2). */
     const timedOutAfter: number[] = [];
+    /** An attempt timed out on an instance whose lease could not be verified (registry down). */
+    let unverifiedTimeout = false;
     while (tried.size < this.maxAttempts) {
-      const instance = await this.pickUntried(service, tried).catch((error: unknown) => {
+      const picked = await this.pickUntried(service, tried).catch((error: unknown) => {
         if (!(error instanceof DiscoveryError)) throw error;
         // Registry unreadable and nothing cached: the documented 503, not a 500.
         throw new AppError(
@@ -232,7 +284,8 @@ export class UpstreamProxy {
           true,
         );
       });
-      if (!instance) break;
+      if (!picked) break;
+      const { instance, forced } = picked;
       tried.add(instance.instanceId);
       const safe = resendableAfterTimeout(request);
       const remaining = deadline - now();
@@ -242,22 +295,16 @@ export class UpstreamProxy {
       const full = spare ? Math.max(1, Math.floor(remaining / 2)) : remaining;
       const unverified = this.discovery.unverified(service);
       const budget = unverified ? Math.min(full, this.unverifiedTimeoutMs) : full;
-      const outcome = await this.attempt(instance, request, budget);
-      if (unverified && outcome.kind === "failed" && outcome.timedOut === true) {
-        // Registry down and this instance silent: the system is degraded, said within the short
-        // budget. A request that is safe to repeat is told to retry; another may have been applied
-        // (504 UPSTREAM_TIMEOUT, as ever), so it is not invited to resend blindly.
-        this.options.onInstanceDown?.(instance, "timed out, lease unverified");
-        if (request.retrySafe ?? isIdempotentMethod(request.method)) throw unverifiedUnavailable(service);
-        throw outcome.error;
-      }
+      // Registry down: the short budget tells a client within it that the system is degraded. A
+      // timeout then is handled as any other (break17 F2/F6): resent elsewhere when safe, never a
+      // mark in the shared registry, and a 504 that says the request may have been applied.
+      const outcome = await this.attempt(instance, request, budget, forced);
       if (outcome.kind === "answered") return settleRetry(request, outcome.response, mayHaveApplied);
       last = outcome;
       mayHaveApplied ||= outcome.ambiguous === true;
       if (outcome.timedOut) {
         timedOutAfter.push(budget);
-        // Passive health: a frozen instance is suspect at once, not after the checker's rounds.
-        this.options.onInstanceDown?.(instance, "timed out");
+        unverifiedTimeout ||= unverified;
         if (safe && timedOutAfter.length === 1) continue;
       }
       if (!outcome.retry) break;
@@ -266,7 +313,11 @@ export class UpstreamProxy {
     // An attempt ran out of its budget and no instance answered: 504 naming the budgets, whatever
     // failed after it (a resend refused by a dead instance was a 503 that hid the wait, and for a
     // keyed POST that the frozen instance may still apply it).
-    if (timedOutAfter.length > 0) throw upstreamTimeout(service, timedOutAfter);
+    if (timedOutAfter.length > 0) {
+      // A read changed nothing: while the registry is down "degraded, retry shortly" is its truth.
+      if (unverifiedTimeout && isSafeMethod(request.method)) throw unverifiedUnavailable(service);
+      throw upstreamTimeout(service, timedOutAfter, request);
+    }
     if (last) throw last.error;
     throw new AppError(
       "SERVICE_UNAVAILABLE",
@@ -296,30 +347,51 @@ export class UpstreamProxy {
     return healthy.some((i) => !tried.has(i.instanceId));
   }
 
+  /**
+   * The next untried instance in turn that is neither avoided nor behind an open breaker; when every
+   * untried one is, the one that failed longest ago, `forced` (tried past its breaker): a slowdown
+   * that made this gateway avoid every instance must not turn into 503s while they may serve
+   * (break17 F2: the last instance of a service, slow under load, was 503 for 20 s).
+   */
   private async pickUntried(
     service: string,
     tried: ReadonlySet<string>,
-  ): Promise<ServiceInstance | undefined> {
-    const count = (await this.discovery.healthyInstances(service)).length;
+  ): Promise<{ instance: ServiceInstance; forced: boolean } | undefined> {
+    const healthy = await this.discovery.healthyInstances(service);
     // pick() advances the round-robin cursor, so `count` picks visit every instance once.
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < healthy.length; i++) {
       const candidate = await this.discovery.pick(service);
-      if (!candidate) return undefined;
-      if (!tried.has(candidate.instanceId)) return candidate;
+      if (!candidate) break;
+      if (!tried.has(candidate.instanceId)) return { instance: candidate, forced: false };
     }
-    return undefined;
+    let fallback: ServiceInstance | undefined;
+    for (const instance of healthy) {
+      if (tried.has(instance.instanceId)) continue;
+      if (!fallback || this.slot(instance).failedAt < this.slot(fallback).failedAt) fallback = instance;
+    }
+    return fallback && { instance: fallback, forced: true };
   }
 
   private async attempt(
     instance: ServiceInstance,
     request: UpstreamRequest,
     budgetMs: number,
+    forced = false,
   ): Promise<AttemptOutcome> {
     const slot = this.slot(instance);
     const { breaker } = slot;
     let tooLarge = false;
+    // A forced trial of an instance whose breaker is open runs past it; its success closes it.
+    const bypass = forced && !breaker.canExecute();
+    const guarded = <T>(call: () => Promise<T>): Promise<T> =>
+      bypass
+        ? call().then((result) => {
+            breaker.reset();
+            return result;
+          })
+        : breaker.execute(call);
     try {
-      const response = await breaker.execute(async () => {
+      const response = await guarded(async () => {
         const answer = await this.exchange(slot, instance.service, request, budgetMs).catch(
           (error: unknown) => {
             // The instance answered, too much: it works (no breaker failure), and another instance
@@ -330,6 +402,7 @@ export class UpstreamProxy {
           },
         );
         if (tooLarge) return answer;
+        if (isCredentialRefusal(answer)) throw new CredentialRefusedError();
         // A deliberate "busy / not now for this request" answer is the instance working: not a failure.
         const requestScoped = isRequestScopedAnswer(
           answer.status,
@@ -339,13 +412,38 @@ export class UpstreamProxy {
         if (answer.status >= 500 && !requestScoped) throw new UpstreamStatusError(answer);
         return answer;
       });
+      slot.avoidUntil = 0;
       return { kind: "answered", response };
     } catch (error) {
-      if (neverReached(error) || breaker.state === "OPEN") {
-        const detail = breaker.state === "OPEN" ? "circuit breaker open" : "connection refused";
-        this.options.onInstanceDown?.(instance, detail);
-      }
+      this.noteFailure(slot, instance, error);
       return this.classify(instance, request, error, budgetMs);
+    }
+  }
+
+  /**
+   * Keeps what this attempt showed of the instance: its time of failure, a short avoidance after a
+   * timeout or a credential refusal, a throttled warning for the latter. Only a refused connection
+   * (nothing listens there) is reported as down; a connect timeout may be this host's own load.
+   */
+  private noteFailure(slot: InstanceSlot, instance: ServiceInstance, error: unknown): void {
+    if (error instanceof CircuitOpenError) return;
+    const now = this.clock();
+    slot.failedAt = now;
+    if (error instanceof TimeoutError || error instanceof CredentialRefusedError) {
+      slot.avoidUntil = now + this.avoidMs;
+    }
+    if (
+      error instanceof CredentialRefusedError &&
+      now - slot.credentialWarnedAt >= CREDENTIAL_WARN_INTERVAL_MS
+    ) {
+      slot.credentialWarnedAt = now;
+      this.options.logger?.warn(
+        { service: instance.service, instanceId: instance.instanceId, origin: slot.origin },
+        `instance ${instance.instanceId} of "${instance.service}" refuses the gateway's credential: its GATEWAY secret differs?`,
+      );
+    }
+    if (neverReached(error) && errorCode(error) !== "UND_ERR_CONNECT_TIMEOUT") {
+      this.options.onInstanceDown?.(instance, "connection refused");
     }
   }
 
@@ -377,6 +475,10 @@ export class UpstreamProxy {
       // Not resent here; forward() resends a safe request once, within the same overall budget.
       const timeout = upstreamTimeout(service, [budgetMs]);
       return { kind: "failed", retry: false, error: timeout, timedOut: true };
+    }
+    if (error instanceof CredentialRefusedError) {
+      // Refused before it read the request: another instance may take it, whatever the method.
+      return { kind: "failed", retry: true, error: credentialRefused(service) };
     }
     if (error instanceof CircuitOpenError || neverReached(error)) {
       return { kind: "failed", retry: true, error: unavailable(service) };
@@ -560,6 +662,9 @@ export class UpstreamProxy {
           ...(this.options.onBreakerChange ? { onStateChange: this.options.onBreakerChange } : {}),
         }),
         limit: new InFlightLimit(this.connections),
+        failedAt: 0,
+        avoidUntil: 0,
+        credentialWarnedAt: Number.NEGATIVE_INFINITY,
       };
       this.slots.set(key, slot);
       this.options.onBreakerCreated?.(slot.breaker.name);
@@ -582,8 +687,11 @@ function resendableAfterTimeout(request: UpstreamRequest): boolean {
 /**
  * 504 naming the budgets the attempts really had (a first attempt gets half of UPSTREAM_TIMEOUT_MS
  * when another instance can take a resend; 2 s while the registry is down), not the configured total.
+ * For a request that changes state it says the outcome is unknown (the instance had it and may
+ * apply it), and, when it carries an Idempotency-Key, that a resend with the same key is safe
+ * (break17 F6: such writes were answered 503 "retry shortly" and then applied).
  */
-function upstreamTimeout(service: string, budgetsMs: readonly number[]): AppError {
+function upstreamTimeout(service: string, budgetsMs: readonly number[], request?: UpstreamRequest): AppError {
   const [first] = budgetsMs;
   const message =
     budgetsMs.length <= 1
@@ -591,7 +699,16 @@ function upstreamTimeout(service: string, budgetsMs: readonly number[]): AppErro
       : `"${service}" did not answer: attempts on ${budgetsMs.length} instances timed out after ${budgetsMs
           .map((ms) => `${ms} ms`)
           .join(" and ")}`;
-  return new AppError("UPSTREAM_TIMEOUT", message);
+  if (request === undefined || isSafeMethod(request.method)) return new AppError("UPSTREAM_TIMEOUT", message);
+  const keyed = Object.keys(request.headers).some((name) => name.toLowerCase() === "idempotency-key");
+  const outcome = keyed
+    ? "; the request may or may not have been applied: resending it with the same Idempotency-Key is safe (applied at most once)"
+    : "; the request may or may not have been applied: check the resource's state before sending it again";
+  return new AppError("UPSTREAM_TIMEOUT", message + outcome, {
+    service,
+    outcome: "unknown",
+    ...(keyed ? { resendWithSameIdempotencyKey: "safe" } : {}),
+  });
 }
 
 /**
@@ -622,12 +739,22 @@ function isCredentialRefusal(response: UpstreamResponse): boolean {
   }
 }
 
+/** A GET/HEAD the silent instances of a service with an unverifiable registry did not answer. */
 function unverifiedUnavailable(service: string): AppError {
   return new AppError(
     "SERVICE_UNAVAILABLE",
     `Service "${service}" did not answer and its registration cannot be verified (registry unreachable); retry shortly`,
     { service },
     true,
+  );
+}
+
+/** Every instance tried refused the gateway's credential: the gateway's fault, never the client's. */
+function credentialRefused(service: string): AppError {
+  return new AppError(
+    "BAD_GATEWAY",
+    `Every instance of "${service}" tried refused the gateway's credential (their GATEWAY secret differs?)`,
+    { service },
   );
 }
 

@@ -103,7 +103,11 @@ export const ERROR_CODES = {
     description:
       "The user was stored under a data key the user service does not hold (e.g. restarted with other `USER_DATA_KEYS`): start it with the keys the user was written with",
   },
-  BAD_GATEWAY: { status: 502, description: "A service failed without an answer in the error shape" },
+  BAD_GATEWAY: {
+    status: 502,
+    description:
+      "A service failed without an answer in the error shape, or every instance tried refused the gateway's own credential (their GATEWAY secret differs from the gateway's; nothing was applied)",
+  },
   UPSTREAM_OUTCOME_UNKNOWN: {
     status: 502,
     description:
@@ -138,7 +142,11 @@ export const ERROR_CODES = {
     status: 503,
     description: "The dead-letter record could not be sent back to its group",
   },
-  UPSTREAM_TIMEOUT: { status: 504, description: "The service did not answer within UPSTREAM_TIMEOUT_MS" },
+  UPSTREAM_TIMEOUT: {
+    status: 504,
+    description:
+      'The service did not answer within UPSTREAM_TIMEOUT_MS (2 s per attempt while the registry is unreachable). A write the instance had may or may not have been applied (`details.outcome: "unknown"`): resend a keyed one with the same Idempotency-Key (applied at most once), check the resource before resending another',
+  },
 } as const satisfies Record<string, ErrorCodeDoc>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -186,7 +186,7 @@ export class DeadLetterQueue {
    * Retries each record of `target` (ids in the order given, at most DLQ_BULK_MAX_LIMIT, or the
    * records a filter matches, oldest first so the group sees them in their original order) and
    * reports each outcome. A filter without a status means status "dead": records already retried
-   * or archived are left alone. By filter, one call retries one share (BulkShare: `limit`, default
+   * or archived are left alone; an archived record a filter matches fails DLQ_ARCHIVED, unsent. By filter, one call retries one share (BulkShare: `limit`, default
    * 100, at most 1,000, examining at most `scanLimit` index entries) and answers `nextCursor` when
    * more may match: the caller goes on with it (break17 F7: a call retried every record there
    * was). A run takes only the records there when its first call started (the cursor keeps that
@@ -227,7 +227,20 @@ export class DeadLetterQueue {
         batchSize: this.batchSize,
         ...(cursor === undefined ? {} : { cursor }),
       },
-      (records) => this.retryBatch(records, options, result),
+      // A filter naming status "archived" matches archived records: each is refused, as by id,
+      // never replayed (they were sent and counted).
+      (records) => {
+        for (const record of records.filter((r) => r.status === "archived"))
+          result.failed.push({
+            id: record.id,
+            error: describeFailure(new DeadLetterArchivedError(record.id)),
+          });
+        return this.retryBatch(
+          records.filter((r) => r.status !== "archived"),
+          options,
+          result,
+        );
+      },
     );
     return nextCursor === undefined ? result : { ...result, nextCursor };
   }

@@ -6,8 +6,8 @@
 import { bodyLimit, pageLimit } from "../../lib/http/query.js";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import type { DeadLetterQueue } from "../../lib/dlq/dead-letter-queue.js";
-import type { DeadLetterFilter } from "../../lib/dlq/dead-letter-store.js";
+import type { DeadLetterQueue, RetryFilter } from "../../lib/dlq/dead-letter-queue.js";
+import { decodeBulkCursor, DLQ_BULK_MAX_LIMIT } from "../../lib/dlq/bulk.js";
 import { decodeDlqCursor } from "../../lib/dlq/paging.js";
 import { validationFailed } from "../../lib/http/errors.js";
 import { parseInput, parseQuery } from "../../lib/http/server.js";
@@ -45,6 +45,17 @@ export const DlqListQuery = DlqFilterQuery.extend({
     .optional(),
 });
 
+/** A bulk retry's or purge's `cursor`: the `nextCursor` of the previous call of the same run (break17 F7). */
+const bulkCursor = z
+  .string()
+  .refine(
+    (c) => decodeBulkCursor(c) !== undefined,
+    "cursor: the nextCursor of the previous answer of this retry or purge, unchanged",
+  );
+
+/** The query of `POST /dlq/retry`: a filter, and where a run goes on. */
+export const DlqBulkRetryQuery = DlqFilterQuery.extend({ cursor: bulkCursor.optional() });
+
 export const DlqActionBody = z.strictObject({ detail: z.string().max(500).optional() }).optional();
 
 /** The message of a filter field sent with `ids`: the body is one or the other (break13 F6). */
@@ -53,15 +64,15 @@ const mixedWithIds = (field: string) =>
 
 export const DlqBulkRetryBody = z
   .strictObject({
-    ids: z.array(z.string().min(1)).min(1).max(1_000).optional(),
+    ids: z.array(z.string().min(1)).min(1).max(DLQ_BULK_MAX_LIMIT).optional(),
     detail: z.string().max(500).optional(),
-    ...DlqFilterQuery.shape,
+    ...DlqBulkRetryQuery.shape,
     // A JSON body's number, not the query string's digits (break12 F1).
-    limit: bodyLimit(1_000).optional(),
+    limit: bodyLimit(DLQ_BULK_MAX_LIMIT).optional(),
   })
   .superRefine((body, ctx) => {
     if (body.ids === undefined) return;
-    for (const field of Object.keys(DlqFilterQuery.shape))
+    for (const field of Object.keys(DlqBulkRetryQuery.shape))
       if (body[field as keyof typeof body] !== undefined)
         ctx.addIssue({ code: "custom", path: [field], message: mixedWithIds(field) });
   })
@@ -74,10 +85,13 @@ export const DlqPurgeQuery = z.strictObject({
     .string({ message: `${OLDER_THAN_FORMAT} (required)` })
     .refine((v) => /^\d{1,15}$/.test(v) || isoTime("olderThan").safeParse(v).success, OLDER_THAN_FORMAT),
   status: z.enum(["dead", "retried", "archived"]).optional(),
+  limit: pageLimit(DLQ_BULK_MAX_LIMIT).optional(),
+  cursor: bulkCursor.optional(),
 });
 
-function filterOf(input: z.output<typeof DlqFilterQuery>): DeadLetterFilter {
-  const filter: DeadLetterFilter = {};
+/** The fields given (a filter, with a bulk run's cursor when there is one). */
+function filterOf(input: z.output<typeof DlqBulkRetryQuery>): RetryFilter {
+  const filter: RetryFilter = {};
   for (const [key, value] of Object.entries(input)) {
     if (value !== undefined) (filter as Record<string, unknown>)[key] = value;
   }
@@ -114,7 +128,7 @@ export function registerDlqRoutes(app: FastifyInstance, dlq: DeadLetterQueue): v
     return redactRecord(await dlq.archive(request.params.id, actor(callerOf(request), body?.detail)));
   });
   app.post("/dlq/retry", async (request) => {
-    const query = parseQuery(DlqFilterQuery, request.query);
+    const query = parseQuery(DlqBulkRetryQuery, request.query);
     const { ids, detail, ...fromBody } = parseInput(DlqBulkRetryBody, request.body) ?? {};
     if (ids !== undefined) {
       // Ids with a filter in the query: the same mix, refused rather than the filter ignored.
@@ -132,7 +146,13 @@ export function registerDlqRoutes(app: FastifyInstance, dlq: DeadLetterQueue): v
     const olderThan = /^\d+$/.test(query.olderThan)
       ? new Date(Number(query.olderThan)).toISOString()
       : query.olderThan;
-    const criteria = { olderThan, ...(query.status ? { status: query.status } : {}) };
+    const { status, limit, cursor } = query;
+    const criteria = {
+      olderThan,
+      ...(status === undefined ? {} : { status }),
+      ...(limit === undefined ? {} : { limit }),
+      ...(cursor === undefined ? {} : { cursor }),
+    };
     return dlq.purge(criteria, { actor: callerOf(request) });
   });
 }
@@ -181,11 +201,16 @@ export const DlqPageAnswer = z.object({
   nextCursor: z.string().optional().describe("present when more may follow: pass it back as cursor"),
 });
 export const DlqInspectAnswer = z.object({ record: DlqRecordAnswer, audit: z.array(AuditAnswer) });
+const bulkNextCursor = z
+  .string()
+  .optional()
+  .describe("present when more records may match: send the same request again with it as cursor");
 export const DlqRetryManyAnswer = z.object({
   retried: z.array(z.string()),
   failed: z.array(z.object({ id: z.string(), error: z.object({ code: z.string(), message: z.string() }) })),
+  nextCursor: bulkNextCursor,
 });
-export const DlqPurgeAnswer = z.object({ purged: z.array(z.string()) });
+export const DlqPurgeAnswer = z.object({ purged: z.array(z.string()), nextCursor: bulkNextCursor });
 
 const exampleId = "payment|payment.requested|1717236000000-0";
 const exampleRecord: z.output<typeof DlqRecordAnswer> = {
@@ -211,6 +236,8 @@ const exampleRecord: z.output<typeof DlqRecordAnswer> = {
   status: "dead",
   retries: 0,
 };
+const exampleBulkCursor =
+  "WzE3MTcyMzYwMDAwMDAsInBheW1lbnR8cGF5bWVudC5yZXF1ZXN0ZWR8MTcxNzIzNjAwMDAwMC0wIiwxNzE3MzIyNDAwMDAwLCJvcmRlcnxvcmRlci5wbGFjZWR8MTcxNzMyMjQwMDAwMC0zIl0";
 const error = (code: string, message: string, details?: unknown) => ({
   error: { code, message, ...(details === undefined ? {} : { details }) },
 });
@@ -316,11 +343,14 @@ export const dlqRouteDocs: RouteDoc[] = [
     summary: "Retry many: by ids, or every 'dead' record matching a filter (query or body)",
     description:
       "Body (or query) `ids` (1-1000, retried in that order, whatever their status but archived) or a filter " +
-      "(the fields of GET /dlq; status defaults to dead, limit caps how many, oldest first). Works in batches " +
-      "of 500 records; each outcome is reported, a failure does not stop the others. Run again after a " +
-      "crash or a timeout, a filter retry finishes the job without sending any record twice. `ids` with " +
-      "any filter field (body or query) is refused (400): the body is one or the other.",
-    query: DlqFilterQuery,
+      "(the fields of GET /dlq; status defaults to dead, oldest first). By filter, one request retries at most " +
+      "`limit` records (1-1000, default 100; it examines at most 5,000) and answers nextCursor when more may " +
+      "match: send the same request with it as `cursor` until there is none (the run then covers the records " +
+      "there when its first request started). Works in batches of 500 records; each outcome is reported, a " +
+      "failure does not stop the others. Run again after a crash or a timeout, a filter retry finishes the " +
+      "job without sending any record twice. `ids` with any filter field or cursor (body or query) is " +
+      "refused (400): the body is one or the other.",
+    query: DlqBulkRetryQuery,
     body: DlqBulkRetryBody,
     answer: DlqRetryManyAnswer,
     examples: {
@@ -337,6 +367,7 @@ export const dlqRouteDocs: RouteDoc[] = [
               },
             },
           ],
+          nextCursor: exampleBulkCursor,
         },
         400: error("VALIDATION_FAILED", "Request validation failed", [
           { path: "ids", message: "Too big: expected array to have <=1000 items" },
@@ -345,8 +376,8 @@ export const dlqRouteDocs: RouteDoc[] = [
       },
     },
     responses: {
-      200: "{ retried: string[], failed: { id, error }[] }",
-      400: "Invalid ids or filter, or ids together with a filter field (each named)",
+      200: "{ retried: string[], failed: { id, error }[], nextCursor? }",
+      400: "Invalid ids, filter, limit (over 1000) or cursor, or ids together with a filter field (each named)",
       503: "Dead letter store unreachable, or (retry) the record could not be sent back: DLQ_REDELIVERY_FAILED (Retry-After set)",
     },
   },
@@ -377,20 +408,22 @@ export const dlqRouteDocs: RouteDoc[] = [
     summary: "Purge records dead-lettered before a time",
     description:
       "olderThan (required): an ISO 8601 instant or epoch milliseconds; records dead-lettered strictly " +
-      "before it are deleted (optionally only those with `status`), in batches of 500, each audited " +
-      "'purged' before it is deleted. Run again after a crash, it finishes the job.",
+      "before it are deleted (optionally only those with `status`), oldest first, at most `limit` per " +
+      "request (1-1000, default 100; it examines at most 5,000), in batches of 500, each audited 'purged' " +
+      "before it is deleted. nextCursor is present when more may match: send the same request with it as " +
+      "`cursor` until there is none. Run again after a crash, it finishes the job.",
     query: DlqPurgeQuery,
     answer: DlqPurgeAnswer,
     examples: {
       responses: {
-        200: { purged: [exampleId] },
+        200: { purged: [exampleId], nextCursor: exampleBulkCursor },
         400: badQuery("olderThan", OLDER_THAN_FORMAT),
         503: unavailable,
       },
     },
     responses: {
-      200: "{ purged: string[] }",
-      400: "olderThan missing or invalid",
+      200: "{ purged: string[], nextCursor? }",
+      400: "olderThan missing or invalid, limit over 1000, or an invalid cursor",
       503: "Dead letter store unreachable (Retry-After set)",
     },
   },

@@ -19,6 +19,13 @@ const RECORDS = 5_000;
 const SURVIVE = 1_000;
 const ops = { actor: "ops" };
 
+/** A whole bulk run: its calls, 1,000 records each, each going on from the last one's cursor. */
+async function wholeRun(share: (cursor?: string) => Promise<{ nextCursor?: string }>): Promise<void> {
+  let cursor: string | undefined;
+  do cursor = (await share(cursor)).nextCursor;
+  while (cursor !== undefined);
+}
+
 /** Keys (or members) one command names: EVAL's numkeys, else its argument count. */
 function size(command: MonitoredCommand): number {
   if (command.name === "evalsha" || command.name === "eval") return Number(command.args[1]);
@@ -68,11 +75,18 @@ describeWithRedis("dead-letter bulk operations in bounded batches", (getRedis) =
       await seed(store);
       const recorder = await recordCommands(redis);
       // Dies while marking records retried: their replays were sent, their status not written.
-      await expect(queueOver(dyingAfter(store, ["markRetried"])).retryMany({}, ops)).rejects.toThrow(
-        "process died",
-      );
+      const dying = queueOver(dyingAfter(store, ["markRetried"]));
+      await expect(
+        wholeRun((cursor) => dying.retryMany({ limit: 1_000, ...(cursor ? { cursor } : {}) }, ops)),
+      ).rejects.toThrow("process died");
       const started = Date.now();
-      const rerun = await queueOver(store).retryMany({}, ops);
+      const rerun = { retried: [] as string[], failed: [] as unknown[] };
+      await wholeRun(async (cursor) => {
+        const share = await queueOver(store).retryMany({ limit: 1_000, ...(cursor ? { cursor } : {}) }, ops);
+        rerun.retried.push(...share.retried);
+        rerun.failed.push(...share.failed);
+        return share;
+      });
       const rerunMs = Date.now() - started;
       const commands = await recorder.stop();
 
@@ -99,14 +113,18 @@ describeWithRedis("dead-letter bulk operations in bounded batches", (getRedis) =
     const store = new RedisDeadLetterStore(redis);
     await seed(store);
     const recorder = await recordCommands(redis);
-    const cutoff = { olderThan: "2030-01-01T00:00:00Z" };
+    const cutoff = { olderThan: "2030-01-01T00:00:00Z", limit: 1_000 };
+    const dying = new DeadLetterQueue({ store: dyingAfter(store, ["remove"]), redeliver: async () => {} });
     await expect(
-      new DeadLetterQueue({ store: dyingAfter(store, ["remove"]), redeliver: async () => {} }).purge(
-        cutoff,
-        ops,
-      ),
+      wholeRun((cursor) => dying.purge({ ...cutoff, ...(cursor ? { cursor } : {}) }, ops)),
     ).rejects.toThrow("process died");
-    const rerun = await new DeadLetterQueue({ store, redeliver: async () => {} }).purge(cutoff, ops);
+    const queue = new DeadLetterQueue({ store, redeliver: async () => {} });
+    const rerun = { purged: [] as string[] };
+    await wholeRun(async (cursor) => {
+      const share = await queue.purge({ ...cutoff, ...(cursor ? { cursor } : {}) }, ops);
+      rerun.purged.push(...share.purged);
+      return share;
+    });
     const commands = await recorder.stop();
 
     expect(rerun.purged.length).toBeGreaterThanOrEqual(RECORDS - SURVIVE);

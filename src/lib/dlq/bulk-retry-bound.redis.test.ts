@@ -2,7 +2,8 @@
  * Review 2 of issue 10, finding 4, on a real Redis: a bulk retry by filter (no `to`) snapshots its
  * upper bound when it starts. Replays that fail again at once are dead-lettered as new records
  * while the run goes on; the run leaves them for the next one instead of retrying its own new
- * failures again and again.
+ * failures again and again, also when the run is several calls, each going on with the last one's
+ * cursor (break17 F7: one call retries at most `limit` records).
  */
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
@@ -37,7 +38,21 @@ describeWithRedis("DLQ bulk retry bound", (getRedis) => {
         await store.add(again);
       },
     });
-    const result = await dlq.retryMany({ group: "inventory" }, { actor: "ops" });
+    // A run of several calls (30 records each, break17 F7), each going on with the last one's cursor.
+    const result = { retried: [] as string[], failed: [] as unknown[] };
+    let cursor: string | undefined;
+    let calls = 0;
+    do {
+      const share = await dlq.retryMany(
+        { group: "inventory", limit: 30, ...(cursor ? { cursor } : {}) },
+        { actor: "ops" },
+      );
+      result.retried.push(...share.retried);
+      result.failed.push(...share.failed);
+      cursor = share.nextCursor;
+      calls++;
+    } while (cursor !== undefined);
+    expect(calls).toBe(ORIGINAL / 30);
     expect(result.failed).toEqual([]);
     expect([...result.retried].sort()).toEqual(originals.map((r) => r.id).sort());
     expect(refailed).toBe(ORIGINAL);

@@ -207,4 +207,25 @@ describe("DeadLetterQueue", () => {
     await expect(queue.purge({ olderThan: "last week" }, ops)).rejects.toMatchObject({ code: "DLQ_INVALID" });
     expect(await store.get("a")).toBeDefined();
   });
+
+  // break17 F7: a bulk call by filter took every record there was; one by ids any number of them.
+  it("refuses a bulk call over its bounds (over 1,000 ids, a limit out of 1-1000, a foreign cursor) with DLQ_INVALID, doing nothing", async () => {
+    await store.add(sampleDeadLetter("a", 1));
+    const ids = Array.from({ length: 1_001 }, (_, i) => `id-${i}`);
+    const cutoff = { olderThan: "2030-01-01T00:00:00Z" };
+    for (const refused of [
+      queue.retryMany(ids, ops),
+      queue.purge(ids, ops),
+      queue.retryMany({ limit: 1_001 }, ops),
+      queue.retryMany({ limit: 0 }, ops),
+      queue.retryMany({ cursor: "zzz" }, ops),
+      queue.purge({ ...cutoff, limit: 1.5 }, ops),
+      queue.purge({ ...cutoff, cursor: "WzEsImEiXQ" }, ops),
+    ])
+      await expect(refused).rejects.toMatchObject({ code: "DLQ_INVALID" });
+    expect(redeliver).not.toHaveBeenCalled();
+    expect(await store.get("a")).toMatchObject({ status: "dead" });
+    // The same 1,000 ids (duplicates count once) are taken.
+    expect((await queue.retryMany([...ids.slice(0, 1_000), "id-0"], ops)).failed).toHaveLength(1_000);
+  });
 });

@@ -1,12 +1,12 @@
 import type { OutgoingMessage, Replay } from "../bus/transport.js";
-import type { DeadLetterPage, DeadLetterPageOptions, IndexEntry } from "./paging.js";
+import { bulkLimit, checkIdCount, DLQ_BULK_SCAN_LIMIT, walkBulk } from "./bulk.js";
+import type { DeadLetterPage, DeadLetterPageOptions } from "./paging.js";
 import {
   type DeadLetterAuditEntry,
   type DeadLetterFilter,
   type DeadLetterRecord,
   type DeadLetterStatus,
   type DeadLetterStore,
-  matchesFilter,
 } from "./dead-letter-store.js";
 import {
   DeadLetterArchivedError,
@@ -37,6 +37,8 @@ export interface DeadLetterQueueOptions {
   now?: () => number;
   /** Records per batch of `retryMany` and `purge` (default 500). */
   batchSize?: number;
+  /** Index entries one `retryMany` or `purge` by filter examines at most (default DLQ_BULK_SCAN_LIMIT). */
+  scanLimit?: number;
 }
 
 /** Who asked for an operation; every operation is audited with it. */
@@ -55,14 +57,38 @@ export interface DeadLetterInspection {
 export interface RetryManyResult {
   retried: string[];
   failed: { id: string; error: { code: string; message: string } }[];
+  /** By filter: present when more records may match; pass it back as `cursor` to go on. */
+  nextCursor?: string;
 }
 
 /**
- * Records to purge: dead-lettered before `olderThan` (ISO time) or more than `maxAgeMs` ago,
- * optionally only those with `status`. A cut-off is required so no call empties the queue by accident.
+ * One call's share of a bulk operation by filter (see bulk.ts): `limit` records at most (1 to
+ * DLQ_BULK_MAX_LIMIT, default DLQ_BULK_DEFAULT_LIMIT), from `cursor` (a previous answer's
+ * `nextCursor`, which goes on with the same run) or from the start.
  */
-export type PurgeCriteria =
-  { olderThan: string; status?: DeadLetterStatus } | { maxAgeMs: number; status?: DeadLetterStatus };
+export interface BulkShare {
+  limit?: number;
+  cursor?: string;
+}
+
+/** Records to retry by filter: a filter (its `limit` the share's), and where to go on. */
+export type RetryFilter = DeadLetterFilter & Pick<BulkShare, "cursor">;
+
+/**
+ * Records to purge: dead-lettered before `olderThan` (ISO time) or more than `maxAgeMs` ago,
+ * optionally only those with `status`, a share of them at a time (BulkShare). A cut-off is
+ * required so no call empties the queue by accident.
+ */
+export type PurgeCriteria = (
+  { olderThan: string; status?: DeadLetterStatus } | { maxAgeMs: number; status?: DeadLetterStatus }
+) &
+  BulkShare;
+
+/** What one purge call deleted, and (by criteria) where to go on when more may match. */
+export interface PurgeResult {
+  purged: string[];
+  nextCursor?: string;
+}
 
 /**
  * Names one replay of a record: its id and the retry it is (`retries + 1`). The same retry run
@@ -91,6 +117,7 @@ export class DeadLetterQueue {
   private readonly redeliverOnce: RedeliverOnce | undefined;
   private readonly now: () => number;
   private readonly batchSize: number;
+  private readonly scanLimit: number;
 
   constructor(options: DeadLetterQueueOptions) {
     this.store = options.store;
@@ -98,6 +125,7 @@ export class DeadLetterQueue {
     this.redeliverOnce = options.redeliverOnce;
     this.now = options.now ?? Date.now;
     this.batchSize = options.batchSize ?? DEFAULT_DLQ_BATCH_SIZE;
+    this.scanLimit = options.scanLimit ?? DLQ_BULK_SCAN_LIMIT;
   }
 
   /** Newest first. */
@@ -155,21 +183,23 @@ export class DeadLetterQueue {
   }
 
   /**
-   * Retries each record of `target` (ids in the order given, or the records a filter matches,
-   * oldest first so the group sees them in their original order) and reports each outcome. A
-   * filter without a status means status "dead": records already retried or archived are left
-   * alone; its `limit` caps how many are retried (the oldest). Works in batches of `batchSize`
-   * records: per batch one read of the index and records, one send per group, one write of the
-   * statuses and one of the audit entries. Run again after a crash, a filter retry finishes the
-   * job: records marked retried no longer match, and a record sent but not yet marked is not sent
-   * again (its replay id is; see RedeliverOnce).
+   * Retries each record of `target` (ids in the order given, at most DLQ_BULK_MAX_LIMIT, or the
+   * records a filter matches, oldest first so the group sees them in their original order) and
+   * reports each outcome. A filter without a status means status "dead": records already retried
+   * or archived are left alone; an archived record a filter matches fails DLQ_ARCHIVED, unsent. By filter, one call retries one share (BulkShare: `limit`, default
+   * 100, at most 1,000, examining at most `scanLimit` index entries) and answers `nextCursor` when
+   * more may match: the caller goes on with it (break17 F7: a call retried every record there
+   * was). A run takes only the records there when its first call started (the cursor keeps that
+   * bound). Works in batches of `batchSize` records: per batch one read of the index and records,
+   * one send per group, one write of the statuses and one of the audit entries. Run again after a
+   * crash, a filter retry finishes the job: records marked retried no longer match, and a record
+   * sent but not yet marked is not sent again (its replay id is; see RedeliverOnce).
+   * @throws DeadLetterInvalidError for too many ids, a limit out of range or a foreign cursor.
    */
-  async retryMany(
-    target: DeadLetterFilter | readonly string[],
-    options: ActorOptions,
-  ): Promise<RetryManyResult> {
+  async retryMany(target: RetryFilter | readonly string[], options: ActorOptions): Promise<RetryManyResult> {
     const result: RetryManyResult = { retried: [], failed: [] };
     if (isIdList(target)) {
+      checkIdCount([...new Set(target)]);
       for (const ids of chunks([...new Set(target)], this.batchSize)) {
         const records = await Promise.all(ids.map((id) => this.store.get(id)));
         const retryable: DeadLetterRecord[] = [];
@@ -187,18 +217,32 @@ export class DeadLetterQueue {
       result.failed.sort((a, b) => (at.get(a.id) ?? 0) - (at.get(b.id) ?? 0));
       return result;
     }
-    const filter: DeadLetterFilter = { status: "dead", ...target };
-    const limit = filter.limit ?? Number.POSITIVE_INFINITY;
-    // The run's upper bound, snapshot now: a record dead-lettered after it starts (a replay of this
-    // very run failing again) is left for the next run, so a run always ends.
-    const upTo = await this.store.newest();
-    if (upTo === undefined) return result;
-    for await (const batch of this.oldestMatching(filter, undefined, upTo)) {
-      const records = batch.slice(0, limit - result.retried.length - result.failed.length);
-      await this.retryBatch(records, options, result);
-      if (result.retried.length + result.failed.length >= limit) break;
-    }
-    return result;
+    const { cursor, limit, ...filter } = target;
+    const nextCursor = await walkBulk(
+      this.store,
+      {
+        filter: { status: "dead", ...filter },
+        limit: bulkLimit(limit),
+        scanLimit: this.scanLimit,
+        batchSize: this.batchSize,
+        ...(cursor === undefined ? {} : { cursor }),
+      },
+      // A filter naming status "archived" matches archived records: each is refused, as by id,
+      // never replayed (they were sent and counted).
+      (records) => {
+        for (const record of records.filter((r) => r.status === "archived"))
+          result.failed.push({
+            id: record.id,
+            error: describeFailure(new DeadLetterArchivedError(record.id)),
+          });
+        return this.retryBatch(
+          records.filter((r) => r.status !== "archived"),
+          options,
+          result,
+        );
+      },
+    );
+    return nextCursor === undefined ? result : { ...result, nextCursor };
   }
 
   /** Sends a batch (one call per group, oldest first), then marks and audits what was sent. */
@@ -260,42 +304,6 @@ export class DeadLetterQueue {
   }
 
   /**
-   * Batches of records matching `filter`, oldest first, walking the time index `batchSize`
-   * entries at a time (from `from`, before `beforeMs`, or to `to` inclusive).
-   */
-  private async *oldestMatching(
-    filter: DeadLetterFilter,
-    beforeMs?: number,
-    upTo?: IndexEntry,
-  ): AsyncGenerator<DeadLetterRecord[]> {
-    const to = filter.to === undefined ? Number.POSITIVE_INFINITY : Date.parse(filter.to) + 1;
-    const before = Math.min(
-      to,
-      beforeMs ?? Number.POSITIVE_INFINITY,
-      upTo === undefined ? Infinity : upTo.ms + 1,
-    );
-    // An id sorts after "": the first entry at `from` itself is included.
-    let after = filter.from === undefined ? undefined : { ms: Date.parse(filter.from), id: "" };
-    for (;;) {
-      const batch = await this.store.oldest(
-        after,
-        this.batchSize,
-        before === Number.POSITIVE_INFINITY ? undefined : before,
-      );
-      const last = batch.at(-1);
-      if (last === undefined) return;
-      after = last.entry;
-      // Entries past the bound (same millisecond, larger id: added after the snapshot) are not ours.
-      const within = upTo === undefined ? batch : batch.filter(({ entry }) => !beyond(entry, upTo));
-      const matching = within
-        .map(({ record }) => record)
-        .filter((r): r is DeadLetterRecord => r !== undefined && matchesFilter(r, filter));
-      if (matching.length > 0) yield matching;
-      if (batch.length < this.batchSize || within.length < batch.length) return;
-    }
-  }
-
-  /**
    * Marks a record as never to be replayed. Archiving an archived record changes nothing.
    * @throws DeadLetterNotFoundError when there is no record, or it was purged before it could be
    *   marked (break14 F2: then nothing is audited, as nothing was archived).
@@ -309,16 +317,17 @@ export class DeadLetterQueue {
   }
 
   /**
-   * Deletes records (by id, or by age and status); the audit trail keeps a "purged" entry for each.
-   * In batches of `batchSize`: each batch is audited, then deleted (one DEL and ZREM of at most
-   * `batchSize` keys), so no command blocks Redis on a large purge, and a purge cut short (a crash)
-   * is finished by running it again; a record of the interrupted batch may then be audited as
-   * purged twice, never deleted without its entry.
+   * Deletes records (by id, at most DLQ_BULK_MAX_LIMIT, or by age and status); the audit trail
+   * keeps a "purged" entry for each. By criteria, one call purges one share (BulkShare, as
+   * `retryMany`: break17 F7) and answers `nextCursor` when more may match. In batches of
+   * `batchSize`: each batch is audited, then deleted (one DEL and ZREM of at most `batchSize`
+   * keys), so no command blocks Redis on a large purge, and a purge cut short (a crash) is
+   * finished by running it again; a record of the interrupted batch may then be audited as purged
+   * twice, never deleted without its entry.
+   * @throws DeadLetterInvalidError for too many ids, no valid cut-off, a limit out of range or a
+   *   foreign cursor.
    */
-  async purge(
-    target: readonly string[] | PurgeCriteria,
-    options: ActorOptions,
-  ): Promise<{ purged: string[] }> {
+  async purge(target: readonly string[] | PurgeCriteria, options: ActorOptions): Promise<PurgeResult> {
     const purged: string[] = [];
     const purgeBatch = async (ids: string[]) => {
       if (ids.length === 0) return;
@@ -327,6 +336,7 @@ export class DeadLetterQueue {
       purged.push(...ids);
     };
     if (isIdList(target)) {
+      checkIdCount([...new Set(target)]);
       for (const ids of chunks([...new Set(target)], this.batchSize))
         await purgeBatch(await this.existing(ids));
       return { purged };
@@ -334,10 +344,19 @@ export class DeadLetterQueue {
     const cutoff = "olderThan" in target ? Date.parse(target.olderThan) : this.now() - target.maxAgeMs;
     if (Number.isNaN(cutoff)) throw new DeadLetterInvalidError("purge needs a valid olderThan or maxAgeMs");
     // Strictly before the cut-off: a record dead-lettered exactly at it is kept.
-    const filter: DeadLetterFilter = target.status ? { status: target.status } : {};
-    for await (const records of this.oldestMatching(filter, cutoff))
-      await purgeBatch(records.map((r) => r.id));
-    return { purged };
+    const nextCursor = await walkBulk(
+      this.store,
+      {
+        filter: target.status ? { status: target.status } : {},
+        beforeMs: cutoff,
+        limit: bulkLimit(target.limit),
+        scanLimit: this.scanLimit,
+        batchSize: this.batchSize,
+        ...(target.cursor === undefined ? {} : { cursor: target.cursor }),
+      },
+      (records) => purgeBatch(records.map((r) => r.id)),
+    );
+    return nextCursor === undefined ? { purged } : { purged, nextCursor };
   }
 
   private async require(id: string): Promise<DeadLetterRecord> {
@@ -389,7 +408,3 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
 }
-
-/** True when `entry` sorts after `bound` in oldest-first order (later time, or same time and larger id). */
-const beyond = (entry: IndexEntry, bound: IndexEntry): boolean =>
-  entry.ms > bound.ms || (entry.ms === bound.ms && entry.id > bound.id);

@@ -4,12 +4,22 @@
  */
 
 export {
+  type BulkPosition,
+  decodeBulkCursor,
+  DLQ_BULK_DEFAULT_LIMIT,
+  DLQ_BULK_MAX_LIMIT,
+  DLQ_BULK_SCAN_LIMIT,
+} from "./bulk.js";
+export {
   type ActorOptions,
+  type BulkShare,
   type DeadLetterInspection,
   DeadLetterQueue,
   type DeadLetterQueueOptions,
   type PurgeCriteria,
+  type PurgeResult,
   type Redeliver,
+  type RetryFilter,
   type RetryManyResult,
   replayMessage,
 } from "./dead-letter-queue.js";

@@ -15,7 +15,7 @@ import { provisionAclUsers } from "../../system/redis-acl.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { createLogger } from "../../lib/observability/logger.js";
 import { waitFor } from "../../test-support/wait.js";
-import { deliverDue, type DeliveryRetry, startDeliveryPoller } from "./delivery.js";
+import { deliverDue, type DeliveryRetry, startDeliveryPoller, UnreadableRecordError } from "./delivery.js";
 import { preparedRecord } from "./domain.js";
 import { dueFailuresKey, dueKey, dueUnreadableKey, eventStreamKey, parkedKey, shipmentKey } from "./keys.js";
 import { RedisShippingStore } from "./redis-store.js";
@@ -151,6 +151,51 @@ describeWithRedis("scheduled delivery over Redis", (getRedis) => {
     expect((await deliverDue(pollers)).delivered).toBe(1);
     expect(await delivered()).toEqual(["unreadable"]);
     expect(await store.parkedCount()).toBe(0);
+  });
+
+  // break17 F9: an entry whose record had no `data` field was dropped from the schedule silently
+  // (not parked, no warning), and its order stayed shipped for good.
+  it("parks a shipment whose record lost its data field, as an unreadable one, and delivers it once repaired and re-queued", async () => {
+    const { admin, store, deps, advance, prepare, delivered } = await setup();
+    await prepare("no-data");
+    await prepare("replaced");
+    const stored = await admin.hgetall(shipmentKey("no-data"));
+    const replaced = await admin.hgetall(shipmentKey("replaced"));
+    await admin.hdel(shipmentKey("no-data"), "data");
+    // The reviewer's case: the hash replaced by one with an unrelated field.
+    await admin.del(shipmentKey("replaced"));
+    await admin.hset(shipmentKey("replaced"), "junk", "1");
+    advance(DELAY);
+    const failures: { orderId: string; error: unknown; retry: DeliveryRetry }[] = [];
+    const onFailure = (orderId: string, error: unknown, retry: DeliveryRetry) =>
+      failures.push({ orderId, error, retry });
+    const pollers = { ...deps, onFailure, parkAfter: 3, retry: { baseMs: 1_000, maxMs: 1_000 } };
+    const first = await deliverDue(pollers);
+    expect(first).toEqual({ delivered: 0, deferred: 2, parked: 0 });
+    expect(failures.every((f) => f.error instanceof UnreadableRecordError)).toBe(true);
+    expect(await admin.zscore(dueKey(), "no-data")).toBe(String(T0 + DELAY + 1_000));
+    for (let pass = 0; pass < 4; pass++) {
+      advance(1_000);
+      await deliverDue(pollers);
+    }
+    expect(
+      failures
+        .filter((f) => f.retry.parked)
+        .map((f) => f.orderId)
+        .sort(),
+    ).toEqual(["no-data", "replaced"]);
+    expect(await admin.zcard(dueKey())).toBe(0);
+    const parked = await store.parked();
+    expect(parked.map((p) => p.orderId).sort()).toEqual(["no-data", "replaced"]);
+    for (const entry of parked) expect(entry.reason).toMatch(/cannot be read: no record stored/);
+    // The operator restores the records and re-queues them: each delivered once.
+    await admin.hset(shipmentKey("no-data"), "data", stored.data!);
+    await admin.del(shipmentKey("replaced"));
+    await admin.hset(shipmentKey("replaced"), replaced);
+    expect(await store.requeueParked("no-data", T0)).toBe(true);
+    expect(await store.requeueParked("replaced", T0)).toBe(true);
+    expect((await deliverDue(pollers)).delivered).toBe(2);
+    expect((await delivered()).sort()).toEqual(["no-data", "replaced"]);
   });
 
   it("the poller removes failure counts an older release's claim left behind, keeping those of scheduled shipments", async () => {

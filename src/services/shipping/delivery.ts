@@ -129,7 +129,10 @@ const parkReason = (error: UnreadableRecordError): string => {
   return `${error.message}: ${cause}`.slice(0, MAX_REASON_CHARS);
 };
 
-/** A due shipment whose stored record does not parse (e.g. spliced JSON, break-svc F1): `cause`. */
+/**
+ * A due shipment whose stored record does not parse (e.g. spliced JSON, break-svc F1) or is not
+ * there at all (no `data` field: `MISSING_RECORD`, break17 F9): `cause`.
+ */
 export class UnreadableRecordError extends Error {
   constructor(
     readonly orderId: string,
@@ -140,6 +143,10 @@ export class UnreadableRecordError extends Error {
   }
 }
 
+/** The cause of an UnreadableRecordError for a due shipment with no stored record (break17 F9). */
+export const MISSING_RECORD =
+  "no record stored (its hash has no data field, or no hash): restore the record's data field";
+
 async function deliverOne(deps: DeliveryDeps, orderId: string, now: number): Promise<boolean> {
   const record = await deps.store.get(orderId).catch((error: unknown) => {
     // The record's JSON or its schema, not the store's reach (a Redis error stays what it is).
@@ -147,7 +154,11 @@ async function deliverOne(deps: DeliveryDeps, orderId: string, now: number): Pro
       throw new UnreadableRecordError(orderId, { cause: error });
     throw error;
   });
-  // An entry whose shipment is gone or no longer prepared is dropped (a claim would write nothing).
+  // No record (no `data` field, or no key): nothing ever deletes a scheduled shipment's record, so
+  // this is damage, handled as an unreadable record (retried, then parked for an operator); dropping
+  // it left the order shipped for good with no trace (break17 F9).
+  if (record === undefined) throw new UnreadableRecordError(orderId, { cause: new Error(MISSING_RECORD) });
+  // An entry whose shipment is no longer prepared is dropped (a claim would write nothing).
   if (!isDeliverable(record)) {
     await deps.store.dropDue(orderId);
     return false;

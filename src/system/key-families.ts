@@ -378,7 +378,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     owner: "order",
     type: "string",
     holds:
-      "the order instances' shared AOF-rewrite throttle after shredding: `claimed:<holder>`, then `requested:<Redis µs>:<holder>` once a rewrite was requested, `done:<Redis µs>:<holder>` once it completed (back to `claimed:<holder>` when it failed)",
+      "the order instances' shared AOF-rewrite throttle after shredding: `claimed:<holder>`, then `requested:<Redis µs>:<holder>` once a rewrite was requested, `done:<Redis µs>:<holder>` once it completed (back to `claimed:<holder>` when it failed), `failed:<Redis µs>:<holder>` for the interval after Redis refused the request",
     role: "transient",
     bound: "one key; TTL `SHRED_AOF_REWRITE_INTERVAL_MS` (default 60 s)",
     check: { kind: "expires", maxTtl: () => MAX_TIMER_MS },

@@ -293,6 +293,74 @@ describeWithRedis("AOF rewrite after shredding, across instances", (getRedis) =>
     );
   }, 60_000);
 
+  // break16 F1: a throttle value stamped while Redis's clock was ahead (stepped back since, or a
+  // former primary's) gave a negative request age: every later shred was judged covered by it, and
+  // no rewrite came until the clock caught up (66 s for a 60 s step with a 5 s interval). Written here
+  // as it stands after such a step: stamped a minute ahead, expiring an interval after that.
+  it.each(["done", "requested"])(
+    "a %s value stamped in Redis's future covers no later shred: its rewrite comes within the interval",
+    async (kind) => {
+      const admin = getRedis().client();
+      const stepUs = 60_000_000;
+      const intervalMs = 2_000;
+      await admin.set(
+        THROTTLE_KEY,
+        `${kind}:${await redisTimeUs(stepUs)}:oldhold`,
+        "PX",
+        60_000 + intervalMs,
+      );
+      const a = instance(intervalMs, { retryMs: 200, pollMs: 200 });
+      a.start();
+      const secret = `SECRET-${process.pid}-${Date.now()}`;
+      await admin.hset("{order}:token:future", "e", secret);
+      await admin.del("{order}:token:future");
+      a.shredded();
+      await waitFor(async () => !(await aofHolds(secret)), 20_000, "the shred's rewrite");
+      await waitFor(async () => !a.scheduled, 20_000, "the rewrite seen to complete");
+      expect(await admin.get(THROTTLE_KEY)).toMatch(/^done:/);
+      expect(Number((await admin.get(THROTTLE_KEY))!.split(":")[1])).toBeLessThanOrEqual(await redisTimeUs());
+    },
+    60_000,
+  );
+
+  // break16 F4: a request Redis refused for another reason than "already in progress" released the
+  // claim, so every instance asked again at every poll (25 refusals in 25 s with a 10 s interval).
+  // Refused here by an ACL that denies BGREWRITEAOF (the path is the same as a read-only dir's).
+  it("a refused request throttles both instances: the next request comes an interval later", async () => {
+    const admin = getRedis().client();
+    const user = `compactor-${process.pid}`;
+    await admin.call("ACL", "SETUSER", user, "reset", "on", ">pw", "~*", "&*", "+@all", "-bgrewriteaof");
+    try {
+      const intervalMs = 3_000;
+      const refusedAt: number[] = [];
+      const onError = (error: unknown) => {
+        if (/NOPERM/i.test(String(error))) refusedAt.push(performance.now());
+        else expect.fail(String(error));
+      };
+      const [a, b] = [0, 1].map(() => {
+        const redis = new Redis(getRedis().url, { username: user, password: "pw" });
+        connections.push(redis);
+        const compactor = new AofCompactor(redis, {
+          intervalMs,
+          retryMs: 100,
+          pollMs: 100,
+          onError,
+          throttleKey: THROTTLE_KEY,
+        });
+        compactors.push(compactor);
+        return compactor;
+      });
+      a!.start();
+      b!.start();
+      a!.shredded();
+      await waitFor(() => refusedAt.length >= 2, 30_000, "a second refusal");
+      expect(refusedAt[1]! - refusedAt[0]!).toBeGreaterThan(intervalMs * 0.9);
+      expect(await admin.get(THROTTLE_KEY)).toMatch(/^(failed|claimed):/);
+    } finally {
+      await admin.call("ACL", "DELUSER", user);
+    }
+  }, 60_000);
+
   it("a shred after the completed rewrite's request stays pending for the next one", async () => {
     const admin = getRedis().client();
     const a = instance(60_000);

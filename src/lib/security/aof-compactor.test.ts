@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { describe, expect, it, vi } from "vitest";
-import { AofCompactor, aofEnabledFrom } from "./aof-compactor.js";
+import { AofCompactor, aofEnabledFrom, RESTART_LEFTOVER_WARNING } from "./aof-compactor.js";
 
 describe("aofEnabledFrom", () => {
   it("reads aof_enabled from an INFO persistence reply", () => {
@@ -183,6 +183,84 @@ describe("AofCompactor, shreds while a run is in flight", () => {
       await vi.waitFor(() => expect(compactor.scheduled).toBe(false), { timeout: 5_000 });
       expect(fake.requestedAt.at(-1)).toBeGreaterThan(lastShred);
       expect(fake.requestedAt.length).toBe(2);
+    } finally {
+      compactor.stop();
+    }
+  });
+});
+
+/**
+ * A stand-in Redis whose rewrites complete at once; `restartAt` (a request's number, 1-based): that
+ * request's Redis restarts before the rewrite ends (its `aof_rewrites` count starts from 0 again).
+ */
+function quickRewriteRedis(options: { rewritesBefore?: number; restartAt?: number } = {}) {
+  let rewrites = options.rewritesBefore ?? 0;
+  const requestedAt: number[] = [];
+  const redis = {
+    call: async () => [],
+    info: async () =>
+      `# Persistence\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n` +
+      `aof_last_bgrewrite_status:ok\r\naof_rewrites:${rewrites}\r\n`,
+    bgrewriteaof: async () => {
+      requestedAt.push(performance.now());
+      rewrites = requestedAt.length === options.restartAt ? 0 : rewrites + 1;
+      return "Background append only file rewriting started";
+    },
+  };
+  return { redis: redis as unknown as Redis, requestedAt };
+}
+
+// break16 F3: the throttle ran on Date.now, so a host clock step back by S after a request delayed
+// the next shred's rewrite by S (44 s for a 40 s step with a 5 s interval).
+describe("AofCompactor, a step back of the host's wall clock", () => {
+  it("does not delay the next rewrite past the interval", async () => {
+    const fake = quickRewriteRedis();
+    // In place before the compactor is built: a default taken as `Date.now` would read it.
+    const wallClock = Date.now.bind(Date);
+    let stepBackMs = 0;
+    vi.spyOn(Date, "now").mockImplementation(() => wallClock() - stepBackMs);
+    const compactor = new AofCompactor(fake.redis, {
+      intervalMs: 200,
+      retryMs: 5,
+      onError: (e) => expect.fail(String(e)),
+    });
+    try {
+      compactor.shredded();
+      await vi.waitFor(() => expect(fake.requestedAt.length).toBe(1), { timeout: 5_000 });
+      await vi.waitFor(() => expect(compactor.scheduled).toBe(false), { timeout: 5_000 });
+      // NTP steps the host's clock back by a minute.
+      stepBackMs = 60_000;
+      compactor.shredded();
+      await vi.waitFor(() => expect(fake.requestedAt.length).toBe(2), { timeout: 5_000 });
+      expect(fake.requestedAt[1]! - fake.requestedAt[0]!).toBeLessThan(5_000);
+    } finally {
+      vi.restoreAllMocks();
+      compactor.stop();
+    }
+  });
+});
+
+// break16 F2: a Redis killed during a rewrite leaves temp-rewriteaof-bg-<pid>.aof (a full snapshot
+// with token keys) in its dir for ever; the compactor cannot delete it, but says so once it sees the
+// restart.
+describe("AofCompactor, Redis restarted during its rewrite", () => {
+  it("warns once about the leftover temp-rewriteaof file, and asks for the rewrite again", async () => {
+    const fake = quickRewriteRedis({ rewritesBefore: 5, restartAt: 1 });
+    const warnings: string[] = [];
+    const errors: unknown[] = [];
+    const compactor = new AofCompactor(fake.redis, {
+      intervalMs: 0,
+      retryMs: 5,
+      onRestartSeen: (message) => warnings.push(message),
+      onError: (e) => errors.push(e),
+    });
+    try {
+      compactor.shredded();
+      await vi.waitFor(() => expect(fake.requestedAt.length).toBe(2), { timeout: 5_000 });
+      await vi.waitFor(() => expect(compactor.scheduled).toBe(false), { timeout: 5_000 });
+      expect(warnings).toEqual([RESTART_LEFTOVER_WARNING]);
+      expect(RESTART_LEFTOVER_WARNING).toMatch(/temp-rewriteaof-/);
+      expect(errors.map(String)).toEqual([expect.stringMatching(/end not seen/)]);
     } finally {
       compactor.stop();
     }

@@ -31,8 +31,23 @@
  * be retrying, or gone: then it expires). The holder refreshes the key's TTL (a compare-and-set
  * script on its own value) at every retry and every watch, so a wait longer than the interval does
  * not let it lapse and another instance request a second rewrite (aof9). A holder whose request
- * fails for another reason than "already in progress", or that stops while retrying or watching,
- * deletes its value, so the next run anywhere asks again.
+ * Redis refuses for another reason than "already in progress" (a read-only dir, no space, a fork
+ * ENOMEM) sets its value to `failed:<Redis µs>:<holder>` for the interval (break16 F4: deleting it
+ * let every instance ask again at every poll): it covers nobody, and the next request anywhere comes
+ * once it expires. A holder that stops while retrying or watching deletes its value, so the next run
+ * anywhere asks again.
+ *
+ * Stamps in Redis's future (break16 F1): a `requested:`, `done:` or `failed:` stamp later than
+ * Redis `TIME` (beyond a 1 s margin: a holder may stamp between a run's `TIME` and its `SET`) was
+ * written under a clock that was ahead, stepped back since or a former primary's. Its "age" is
+ * negative, so every later shred looked older than the request and was judged covered until the
+ * clock caught up (the size of the step), while the key's expiry, wall time in Redis, moved later by
+ * the step too. Such a value covers nothing: a run takes it over (compare-and-set on the value it
+ * read) and requests a rewrite, as a pending mark later than `TIME` is dropped (break15 F2, below).
+ *
+ * Clocks: the throttle's own interval runs on `now` (default monotonic; the order service passes its
+ * shared clock), never the host's wall clock (break16 F3: a step back of it by S delayed the next
+ * rewrite by S). Durations across instances are Redis `TIME` differences, as above.
  *
  * Hand-over (break14 F3): a shred that waits for the interval (or for a retry, or for a watched
  * rewrite) lives in this process until a rewrite covers it, and a stopping instance (SIGTERM, a
@@ -49,6 +64,10 @@
  * throttle keeps one rewrite per interval across instances). So a shred left by a stopped instance
  * is covered by the next rewrite the interval allows, at most `pollMs` after it stopped.
  * Backups (RDB or AOF copies) taken before the rewrite still hold the entries: docs/security.md.
+ * So does the temp file of a rewrite whose Redis was killed during it (break16 F2:
+ * `temp-rewriteaof-bg-<pid>.aof` in Redis's `dir`, never deleted by Redis): out of reach from
+ * here, but a restart seen (`aof_rewrites` lower than at the last reading) is told to
+ * `onRestartSeen`, which the order service logs as a warning naming the file.
  *
  * SLOWLOG too (break-gateway finding 2): Redis logs a slow command with its arguments (up to 32,
  * each cut at 128 characters), and the write of a token key (the `EVALSHA` and the `HSET` inside
@@ -65,6 +84,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
+import { monotonicMs } from "../redis/clock.js";
 import { LuaScript } from "../redis/lua-script.js";
 import { tokenKeyKey } from "./payment-token.js";
 
@@ -114,7 +134,8 @@ export interface AofCompactorOptions {
    */
   throttleKey?: string;
   /**
-   * Told when a request fails for another reason (ACL, connection; the next shred asks again), and
+   * Told when a request fails for another reason (ACL, connection, a refusal: asked again after the
+   * interval, or at the next shred without a throttle key), and
    * when a rewrite Redis accepted then failed (asked for again once the interval has passed).
    */
   onError?: (error: unknown) => void;
@@ -123,8 +144,26 @@ export interface AofCompactorOptions {
    * ms (default a quarter of the interval, at least `retryMs`).
    */
   pollMs?: number;
+  /**
+   * Told when Redis is seen to have restarted (its `aof_rewrites` count went down; or its stats were
+   * reset): a Redis killed during a rewrite leaves `temp-rewriteaof-bg-<pid>.aof` in its `dir`, a full
+   * snapshot holding every token key live at the fork, which Redis never deletes (break16 F2;
+   * docs/security.md). Told once per restart seen, with the warning's text.
+   */
+  onRestartSeen?: (message: string) => void;
+  /**
+   * The throttle's clock, epoch ms (default monotonic: `performance.timeOrigin + performance.now()`,
+   * break16 F3: with `Date.now`, a host clock step back by S delayed the next rewrite by S). The
+   * order service passes its shared clock.
+   */
   now?: () => number;
 }
+
+/** The warning told to `onRestartSeen` (break16 F2). */
+export const RESTART_LEFTOVER_WARNING =
+  "Redis restarted (its AOF rewrite count went down): if it was killed during an AOF rewrite, its dir " +
+  "may hold a temp-rewriteaof-bg-<pid>.aof file, a full snapshot with token keys that Redis never " +
+  "deletes; delete stale temp-rewriteaof-* files there (docs/security.md, crypto-shredding)";
 
 /** The key on which shreds waiting for a rewrite are recorded for every instance (break14 F3). */
 export const pendingKeyOf = (throttleKey: string): string => `${throttleKey}:pending`;
@@ -152,6 +191,18 @@ const CLAIMED = "claimed";
 const REQUESTED_PREFIX = "requested:";
 /** The shared key's value once that rewrite completed without error: covers the shreds before it. */
 const DONE_PREFIX = "done:";
+/**
+ * The shared key's value after Redis refused a request (not "already in progress": a read-only dir,
+ * no space, a fork ENOMEM; break16 F4): this prefix, then Redis µs at the refusal. Covers nobody,
+ * but throttles: the next request anywhere comes once it expires, an interval later.
+ */
+const FAILED_PREFIX = "failed:";
+/**
+ * How far (ms) a stamp on the shared key may be later than the `TIME` a run read before its `SET`:
+ * a holder may stamp in between (a round trip). Beyond it the stamp was written under a clock that
+ * was ahead (break16 F1: stepped back since, or a former primary's) and covers nothing.
+ */
+const FUTURE_STAMP_MARGIN_MS = 1_000;
 
 /**
  * The request time (Redis µs) a `requested:` value records, or undefined for any other value.
@@ -164,6 +215,11 @@ export function requestedAtUs(value: string): number | undefined {
 /** The request time (Redis µs) a `done:<µs>:<holder>` value records, or undefined. */
 export function doneAtUs(value: string): number | undefined {
   return stampOf(value, DONE_PREFIX);
+}
+
+/** Redis µs a `failed:<µs>:<holder>` value records (a refused request), or undefined. */
+export function failedAtUs(value: string): number | undefined {
+  return stampOf(value, FAILED_PREFIX);
 }
 
 function stampOf(value: string, prefix: string): number | undefined {
@@ -290,6 +346,8 @@ export class AofCompactor {
   private shreddedDuringRun = false;
   /** A watch poll is in flight. */
   private watching = false;
+  /** `aof_rewrites` at the last reading: a lower one means Redis restarted (break16 F2). */
+  private rewritesSeen: number | undefined;
   private stopped = false;
 
   constructor(
@@ -300,7 +358,7 @@ export class AofCompactor {
     this.retryMs = options.retryMs ?? 1_000;
     this.claimTtlMs = Math.max(this.intervalMs, 3 * this.retryMs);
     this.pollMs = options.pollMs ?? Math.max(this.retryMs, Math.floor(this.intervalMs / 4));
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? monotonicMs;
   }
 
   /** Some key material was deleted: a rewrite will run once the interval allows (one per interval). */
@@ -459,6 +517,7 @@ export class AofCompactor {
     try {
       const info = await this.redis.info("persistence");
       if (this.stopped) return "stopped";
+      this.noteRewriteCount(rewriteStateFrom(info).started);
       if (!aofEnabledFrom(info)) {
         // No AOF to clean; a rewrite would write the whole dataset to disk. Throttled as a rewrite.
         this.lastRequestAt = this.now();
@@ -497,10 +556,40 @@ export class AofCompactor {
         this.schedule(this.retryMs);
         return "retrying";
       }
-      await this.release();
+      // Refused (break16 F4): the claim becomes a `failed:` mark for the interval, so the next
+      // request anywhere comes an interval later, not at every instance's next poll.
+      if (!(await this.markFailed())) await this.release();
       this.options.onError?.(error);
       return "failed";
     }
+  }
+
+  /**
+   * Replaces this instance's claim by `failed:<Redis µs>:<holder>` for the interval (a refused
+   * request). True when set; false without a throttle key, a claim, or when Redis cannot be asked.
+   */
+  private async markFailed(): Promise<boolean> {
+    const held = this.held;
+    if (held === undefined || this.options.throttleKey === undefined) return false;
+    let nowUs: number;
+    try {
+      nowUs = await this.redisTimeUs();
+    } catch {
+      return false;
+    }
+    this.held = undefined;
+    this.watched = undefined;
+    this.lastRequestAt = this.now();
+    return this.swap(held, `${FAILED_PREFIX}${nowUs}:${this.holderId}`, this.intervalMs);
+  }
+
+  /** Tells `onRestartSeen` once when Redis's rewrite count went down since the last reading. */
+  private noteRewriteCount(started: number | undefined): void {
+    if (started === undefined) return;
+    const before = this.rewritesSeen;
+    this.rewritesSeen = started;
+    if (before !== undefined && started < before && !this.stopped)
+      this.options.onRestartSeen?.(RESTART_LEFTOVER_WARNING);
   }
 
   /**
@@ -528,6 +617,7 @@ export class AofCompactor {
         return;
       }
       if (this.stopped) return;
+      this.noteRewriteCount(state.started);
       if (state.busy) {
         if (this.held !== undefined && !(await this.swap(this.held, this.held))) this.held = undefined;
         this.scheduleWatch();
@@ -590,9 +680,23 @@ export class AofCompactor {
     }
     const doneUs = doneAtUs(held);
     const requestedUs = doneUs ?? requestedAtUs(held);
+    const failedUs = failedAtUs(held);
+    const stampUs = requestedUs ?? failedUs;
     // Not requested yet (its holder retries, or is gone and the claim expires): look again soon.
-    if (requestedUs === undefined) return { kind: "wait", waitMs: this.retryMs };
-    const requestAgeMs = (redisNowUs - requestedUs) / 1_000;
+    if (stampUs === undefined) return { kind: "wait", waitMs: this.retryMs };
+    const stampAgeMs = (redisNowUs - stampUs) / 1_000;
+    // Stamped in Redis's future (break16 F1): under a clock that was ahead, stepped back since. Its
+    // age is no age: it covers nothing, and its expiry (wall time in Redis) came later by the step.
+    // Taken over (only while it still holds what was seen): a rewrite is requested now.
+    if (stampAgeMs < -FUTURE_STAMP_MARGIN_MS) {
+      if (!(await this.swap(held, mine))) return { kind: "wait", waitMs: this.retryMs };
+      this.held = mine;
+      return { kind: "claimed" };
+    }
+    // A refused request: nobody asks again before the interval since the refusal (break16 F4).
+    if (requestedUs === undefined)
+      return { kind: "wait", waitMs: Math.max(this.retryMs, this.intervalMs - stampAgeMs) };
+    const requestAgeMs = stampAgeMs;
     if (shredAgeMs > requestAgeMs + AGE_ROUNDING_MS)
       return doneUs === undefined ? { kind: "wait", waitMs: this.retryMs } : { kind: "covered" };
     // The holder's interval may differ from this one's: ask again at least `retryMs` later.

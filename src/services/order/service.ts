@@ -134,11 +134,14 @@ async function buildInternals(
         ...(options.aofRewriteIntervalMs === undefined ? {} : { intervalMs: options.aofRewriteIntervalMs }),
         // One rewrite per interval across every instance, not one per instance (bus8).
         throttleKey: aofRewriteThrottleKey(),
+        // The shared clock, as the other parts get it: never the host's wall clock (break16 F3).
+        now,
+        onRestartSeen: (message) => deps.logger.warn(message),
         onError: (error) =>
           deps.logger.warn(
             { err: error },
-            // A request refused (the next shred asks again) or a rewrite that failed after Redis
-            // accepted it (asked again after the interval; aof9): the shredded keys are still in the AOF.
+            // A request refused (break16 F4) or a rewrite that failed after Redis accepted it (aof9),
+            // both asked for again after the interval: the shredded keys are still in the AOF.
             "AOF rewrite after shredding not started or failed; it is asked for again",
           ),
       })

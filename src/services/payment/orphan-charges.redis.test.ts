@@ -24,7 +24,7 @@ import { RedisPaymentStore } from "./redis-store.js";
 import { OrphanChargeReconciler, RedisOrphanScanCursor } from "./orphan-charges.js";
 import { orphanScanCursorKey } from "./keys.js";
 import { mismatchOf } from "./reconciliation.js";
-import { request } from "./test-harness.js";
+import { refund, request } from "./test-harness.js";
 
 const GRACE_MS = 10 * 60_000;
 
@@ -69,7 +69,7 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
       now,
       graceMs: GRACE_MS,
     });
-    return { store, ledger, simulated, handlers, reconciler };
+    return { store, ledger, simulated, client, handlers, reconciler };
   }
 
   const publisher = () =>
@@ -137,6 +137,57 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
       failedAttempts: 0,
     };
     expect(mismatchOf(row)).toMatch(/^orphan charge .*voided and given back/);
+  }, 60_000);
+
+  // break16 F5: both payment instances stalled past the grace with the charge made; the saga failed
+  // the order at its payment deadline and queued the refund. The orphan pass voided the charge and
+  // reported a lost order (error log, orphan metric, reconciliation "its order was lost"), though the
+  // order existed and its outcome was known. The money was right (one refund) and must stay so.
+  it("a stalled handler's charge for an order that failed meanwhile is refunded once, and not reported as a lost order", async () => {
+    const orderId = randomUUID();
+    let release!: () => void;
+    const stalled = instance(new Promise<void>((r) => (release = r)));
+    const other = instance();
+    const sealed = await tokenSealerFromEnv(tokenKeyStoreOf(platform)).seal(orderId, "tok_ok");
+    const handling = stalled.handlers.paymentRequested(request(orderId, sealed), ctxOf(publisher()));
+    await waitFor(
+      async () => (await stalled.ledger.get("charge", orderId))?.status === "approved",
+      10_000,
+      "the charge at the provider",
+    );
+    await other.store.recordOutcome(orderId, "failed");
+    clock += GRACE_MS + 60_000;
+    const lost: string[] = [];
+    const ended: string[] = [];
+    const reconciler = new OrphanChargeReconciler({
+      provider: other.client,
+      store: other.store,
+      voidOrphanCharge: other.handlers.voidOrphanCharge,
+      now,
+      graceMs: GRACE_MS,
+      onVoided: (charge) => lost.push(charge.idempotencyKey),
+      onEndedOrderVoided: (charge, outcome) => ended.push(`${charge.idempotencyKey} ${outcome}`),
+    });
+    await reconciler.pass();
+    // The saga's queued refund, then the stalled handler, run once the instances resume.
+    await other.handlers.refundRequested(refund(orderId), ctxOf(publisher()));
+    release();
+    await handling;
+    expect(lost).not.toContain(orderId);
+    expect(ended).toEqual([`${orderId} failed`]);
+    expect(await entriesAbout("payment.processed", orderId)).toBe(0);
+    expect(
+      (await other.ledger.list("refund")).filter((r) => r.idempotencyKey === `refund:${orderId}`),
+    ).toEqual([expect.objectContaining({ status: "approved", amount: 4200 })]);
+    const row = {
+      orderId,
+      record: await other.store.get(orderId),
+      charge: await other.ledger.get("charge", orderId),
+      refund: await other.ledger.get("refund", `refund:${orderId}`),
+      outcome: await other.store.outcome(orderId),
+      failedAttempts: 0,
+    };
+    expect(mismatchOf(row)).toBeUndefined();
   }, 60_000);
 
   it("a charge with no record and no handler (the order lost) is voided once past the grace, not before", async () => {

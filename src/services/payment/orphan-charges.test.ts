@@ -18,6 +18,7 @@ import {
 import { type LedgerPage, MemoryProviderLedger, SimulatedPaymentProvider } from "./provider.js";
 import { type Harness, start } from "./test-harness.js";
 import type { PaymentRecord } from "./domain.js";
+import type { OrderOutcome } from "./store.js";
 
 const GRACE_MS = 10 * 60_000;
 const T0 = Date.parse("2026-01-01T00:00:00.000Z");
@@ -130,6 +131,34 @@ it("the records of a page's charges are read together, not one await per charge"
   const reconciler = new OrphanChargeReconciler(options({ pageSize: 100 }));
   expect(await reconciler.pass()).toMatchObject({ checked: 200, caughtUp: true });
   expect(mostReadsAtOnce()).toBe(100);
+});
+
+// break16 F5: the pass took every charge without a settled record for a lost order (error log, orphan
+// metric), even when the order existed and had ended. Now the order's outcome decides: none known, a
+// lost order (voided, counted); ended without its money, voided but not counted; completed or
+// delivered, left alone (the order keeps its money).
+it("a charge whose order's outcome is known is not counted as a lost order; one that completed is not voided", async () => {
+  const { orphans, voided, options } = await setup(3, 1, (i) => T0 + i);
+  const outcomes = new Map<string, OrderOutcome>([
+    [orphans[0]!, "failed"],
+    [orphans[1]!, "delivered"],
+  ]);
+  const counted: string[] = [];
+  const ended: [string, OrderOutcome][] = [];
+  const kept: [string, OrderOutcome][] = [];
+  const base = options();
+  const reconciler = new OrphanChargeReconciler({
+    ...base,
+    store: { get: base.store.get, outcome: async (orderId) => outcomes.get(orderId) },
+    onVoided: (charge) => counted.push(charge.idempotencyKey),
+    onEndedOrderVoided: (charge, outcome) => ended.push([charge.idempotencyKey, outcome]),
+    onCompletedOrderKept: (charge, outcome) => kept.push([charge.idempotencyKey, outcome]),
+  });
+  expect(await reconciler.pass()).toMatchObject({ checked: 3, voided: 1 });
+  expect(voided).toEqual([orphans[0], orphans[2]]);
+  expect(counted).toEqual([orphans[2]]);
+  expect(ended).toEqual([[orphans[0], "failed"]]);
+  expect(kept).toEqual([[orphans[1], "delivered"]]);
 });
 
 describe("as the payment service runs it", () => {

@@ -12,6 +12,12 @@
  * provider). A handler stalled even longer loses to the reconciler's record: see
  * `voidOrphanCharge` (handlers.ts).
  *
+ * Known orders (break16 F5): a charge whose order's outcome the payment service knows is no lost
+ * order, even without its record (both payment instances stalled past the grace, the saga failed the
+ * order and queued its refund). Ended without its money, it is voided all the same (the saga's refund
+ * and this void are compare-and-sets on the record: one refund) but not counted nor reported as
+ * lost; completed or delivered, it is left alone (voiding it would refund a shipped order).
+ *
  * Scan (break15 F1, F5; orphan10): the provider's charges by creation time (its dashboard list), from
  * a position kept in Redis (`{payment}:orphan-scan:cursor` and `...:cursor-skip`, shared by the
  * instances: a restart resumes, nothing is reread from the start) up to now − grace, at most
@@ -49,7 +55,7 @@ import type { Redis } from "ioredis";
 import { startTicker, type Ticker } from "../../lib/runtime/ticker.js";
 import { orphanScanCursorKey, orphanScanSkipKey } from "./keys.js";
 import type { LedgerEntry, LedgerPage } from "./provider.js";
-import type { PaymentStore } from "./store.js";
+import type { OrderOutcome, PaymentStore } from "./store.js";
 
 /**
  * Where the orphan pass reached: every charge created before `createdAtMs` (epoch ms), and the first
@@ -108,7 +114,11 @@ export class RedisOrphanScanCursor implements OrphanScanCursor {
 export interface OrphanChargeReconcilerOptions {
   /** The provider's dashboard list (the service's provider client: its time budget and breaker). */
   provider: { list(kind: "charge", page: LedgerPage): Promise<LedgerEntry[]> };
-  store: Pick<PaymentStore, "get">;
+  /**
+   * The payment records, and the orders' outcomes as the order service announced them (`outcome`:
+   * a charge whose order has one is no lost order, break16 F5; without it every charge counts lost).
+   */
+  store: Pick<PaymentStore, "get"> & Partial<Pick<PaymentStore, "outcome">>;
   /**
    * `voidOrphanCharge` of the payment handlers: the record first (`onTombstone` runs once it is
    * written, before the provider), then the provider; `given back` when it finished an earlier
@@ -134,7 +144,23 @@ export interface OrphanChargeReconcilerOptions {
   onVoided?: (charge: LedgerEntry) => void;
   /** Called when a pass gave back an orphan charge whose earlier void stopped before the refund. */
   onGivenBack?: (charge: LedgerEntry) => void;
+  /**
+   * Called once per charge without a settled record whose order ended failed, cancelled or
+   * compensation_failed/resolved (break16 F5): voided like an orphan (the money must go back; the
+   * saga's refund and this void are compare-and-sets on the record, so it goes back once), but the
+   * order is not lost: not counted by `onVoided`. Runs when its `voided` record is written.
+   */
+  onEndedOrderVoided?: (charge: LedgerEntry, outcome: OrderOutcome) => void;
+  /**
+   * Called (every pass that meets it) for a charge without a settled record whose order completed
+   * or was delivered: left alone (the order keeps its money; voiding it would refund a shipped
+   * order), for an operator (the reconciliation lists it).
+   */
+  onCompletedOrderKept?: (charge: LedgerEntry, outcome: OrderOutcome) => void;
 }
+
+/** Outcomes in which the order keeps its charge: the pass never voids it (break16 F5). */
+const KEEPS_CHARGE: ReadonlySet<OrderOutcome> = new Set(["completed", "delivered"]);
 
 export interface OrphanPassResult {
   /** Charges looked at. */
@@ -220,15 +246,7 @@ export class OrphanChargeReconciler {
         );
         for (const [i, charge] of page.entries()) {
           checked++;
-          if (needed[i]) {
-            // Counted when the record is written (one writer wins), not when the void returns:
-            // a give-back stopped by an outage is finished by a later pass (break15 F3).
-            const outcome = await this.options.voidOrphanCharge(charge.idempotencyKey, () => {
-              voided++;
-              this.options.onVoided?.(charge);
-            });
-            if (outcome === "given back") this.options.onGivenBack?.(charge);
-          }
+          if (needed[i]) await this.settle(charge, () => voided++);
           const createdAtMs = Date.parse(charge.createdAt);
           reached =
             createdAtMs === reached.createdAtMs
@@ -250,6 +268,32 @@ export class OrphanChargeReconciler {
       if (reached !== undefined) await this.cursor.set(reached).catch(() => undefined);
       return result(false, error);
     }
+  }
+
+  /**
+   * Voids a charge that needs it, by its order's outcome (break16 F5): none known, a lost order
+   * (`onVoided`, counted in `voided`); ended without keeping the money, voided too but told to
+   * `onEndedOrderVoided`; completed or delivered, left alone (`onCompletedOrderKept`). Read here, one
+   * charge at a time: only charges without a settled record get this far (rare).
+   */
+  private async settle(charge: LedgerEntry, count: () => void): Promise<void> {
+    const orderId = charge.idempotencyKey;
+    const outcome = await this.options.store.outcome?.(orderId);
+    if (outcome !== undefined && KEEPS_CHARGE.has(outcome)) {
+      this.options.onCompletedOrderKept?.(charge, outcome);
+      return;
+    }
+    // Counted when the record is written (one writer wins), not when the void returns: a give-back
+    // stopped by an outage is finished by a later pass (break15 F3).
+    const result = await this.options.voidOrphanCharge(orderId, () => {
+      if (outcome !== undefined) {
+        this.options.onEndedOrderVoided?.(charge, outcome);
+      } else {
+        count();
+        this.options.onVoided?.(charge);
+      }
+    });
+    if (result === "given back" && outcome === undefined) this.options.onGivenBack?.(charge);
   }
 
   /** No record, or a voided one whose charge was not given back yet. */

@@ -3,7 +3,7 @@
  * record, never from the amount: a zero-total order is charged (and refunded) 0 (break13 F7).
  */
 import { describe, expect, it } from "vitest";
-import type { PaymentRecord } from "./domain.js";
+import { ORPHAN_CHARGE_REASON, type PaymentRecord } from "./domain.js";
 import type { LedgerEntry } from "./provider.js";
 import { mismatchOf, type PaymentRow } from "./reconciliation.js";
 
@@ -40,6 +40,27 @@ const row = (overrides: Partial<PaymentRow>): PaymentRow => ({
   outcome: undefined,
   failedAttempts: 0,
   ...overrides,
+});
+
+// break16 F5: an orphan-voided record was listed as "its order was lost with Redis's last writes"
+// even when the order's outcome (failed) was known and its money was back.
+describe("mismatchOf, a charge the orphan pass voided", () => {
+  const orphan = {
+    record: record({ status: "voided", reason: ORPHAN_CHARGE_REASON, amount: 999, refundId: "re_1" }),
+    charge: entry("charge", 999),
+    refund: entry("refund", 999),
+  };
+  it("is a lost order only while the order's outcome is unknown", () => {
+    expect(mismatchOf(row(orphan))).toMatch(/^orphan charge \(its order was lost/);
+  });
+  it("of an order that failed, with its money back, agrees", () => {
+    expect(mismatchOf(row({ ...orphan, outcome: "failed" }))).toBeUndefined();
+  });
+  it("of an order that completed is judged by its outcome: the money it should hold is missing", () => {
+    expect(mismatchOf(row({ ...orphan, outcome: "completed" }))).toMatch(
+      /^order completed but the provider holds 0/,
+    );
+  });
 });
 
 describe("mismatchOf", () => {

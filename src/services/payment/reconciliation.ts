@@ -91,7 +91,8 @@ export function paymentView(row: PaymentRow, provider?: { unknown: string }): Pa
  * Why the record, the provider and the order's outcome disagree, or undefined when they agree.
  * A refund still in flight (`refunding`, or a failed order whose refund has not started) shows as a
  * mismatch until it settles: the reconciliation is a snapshot, read it again to see it clear. An
- * orphan charge the payment service voided (orphan-charges.ts) is listed for good, as a lost order.
+ * orphan charge the payment service voided (orphan-charges.ts) is listed for good, as a lost order,
+ * unless its order's outcome is known: then it is judged by that outcome (break16 F5).
  */
 export function mismatchOf(row: PaymentRow): string | undefined {
   const { record, outcome } = row;
@@ -110,8 +111,10 @@ export function mismatchOf(row: PaymentRow): string | undefined {
   if (providerRefunded && !holdsRefund(record) && record?.status !== "refunding")
     return "the provider holds a refund the payment record does not";
   const net = money.charged - money.refunded;
-  // Listed for good, given back or not: each is an order the system accepted and then lost.
-  if (record?.reason === ORPHAN_CHARGE_REASON)
+  // Listed for good, given back or not: each is an order the system accepted and then lost. Not
+  // when its outcome is known (break16 F5): the order exists, its charge was voided by the orphan
+  // pass while its payment record was missing (a stalled handler), and its money is judged below.
+  if (record?.reason === ORPHAN_CHARGE_REASON && outcome === undefined)
     return net === 0
       ? "orphan charge (its order was lost with Redis's last writes): voided and given back by the payment service"
       : `orphan charge (its order was lost with Redis's last writes): voided, ${net} not given back yet`;

@@ -277,6 +277,18 @@ function orphanChargeReconciler(
         "orphan charge (no payment record past the grace period): voided and given back",
       );
     },
+    // The order exists and ended without its money (break16 F5: a payment instance stalled past
+    // the grace with the charge made): voided, its refund settled once, but no order was lost.
+    onEndedOrderVoided: (charge, outcome) =>
+      deps.logger.warn(
+        { orderId: charge.idempotencyKey, amount: charge.amount, currency: charge.currency, outcome },
+        "charge with no payment record past the grace period, for an order that ended without it: voided and given back",
+      ),
+    onCompletedOrderKept: (charge, outcome) =>
+      deps.logger.error(
+        { orderId: charge.idempotencyKey, amount: charge.amount, currency: charge.currency, outcome },
+        "charge with no payment record past the grace period, for an order that kept it: not voided; needs an operator",
+      ),
     // Its void stopped after the record (an outage, a killed instance): counted then; this says
     // the money is now back.
     onGivenBack: (charge) =>

@@ -95,10 +95,13 @@ describe("a start with Redis unreachable", () => {
 describe("npm start (the embedded system)", () => {
   it("with the gateway port in use says so in one line and exits 1", async () => {
     const port = await occupiedPort();
-    const r = run("src/system/start-embedded.ts", [], { GATEWAY_PORT: String(port), LOG_LEVEL: "warn" });
+    const r = run("src/system/start-embedded.ts", [], { GATEWAY_PORT: String(port), LOG_LEVEL: "info" });
     expect(await exitWithin(r, BOUND_MS)).toBe(1);
     expect(r.output()).toContain(`could not start: port ${port} is already in use`);
     expect(r.output()).not.toMatch(/^\s+at /m); // no stack trace
+    // The reason is the last thing printed: no service starts, so none logs after it (newuser10 F3).
+    expect(r.output()).not.toContain("service started");
+    expect(r.output()).not.toContain("service stopped");
   }, 60_000);
 
   // newuser8 M2: a host that does not resolve was reported as "Redis is unreachable", in memory mode.

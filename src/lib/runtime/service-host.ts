@@ -33,7 +33,7 @@ import { RedisStreamsTransport } from "../bus/transports/redis-streams.js";
 import { type MetricsReporter, startMetricsReporter } from "../observability/metrics-reporter.js";
 import type { Platform } from "./platform.js";
 import { reportClockSteps } from "./service-clock.js";
-import { KeyConfigError, type Keyring } from "../security/keyring.js";
+import { KeyConfigError, type Keyring, SIGNING_KEY_METADATA, signingKeyPrint } from "../security/keyring.js";
 import { getProcessKeyring, SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../security/process-keys.js";
 import { createSigner, createVerifier } from "../security/signing.js";
 
@@ -355,7 +355,15 @@ export async function startService<E extends EventRegistry>(
   });
   const agent: ServiceAgent = await startServiceAgent({
     registry: platform.registry,
-    instance: { service: name, instanceId, address: advertised, port, version: definition.version },
+    instance: {
+      service: name,
+      instanceId,
+      address: advertised,
+      port,
+      version: definition.version,
+      // The key it signs with (a public print): `--add-instances` refuses other keys (newuser10 F0).
+      ...signingKeyMetadata(keyring, name),
+    },
     ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
     publish: (event, payload) => publishHint(event, payload),
     logger,
@@ -449,4 +457,13 @@ function missingKeysMessage(service: string, producers: readonly string[]): stri
     `(or ${SIGNING_KEYS_FILE_ENV}); next to a development system, load its secrets file first ` +
     `(set -a; . .dev-secrets/<host>_<port>_db<n>.env; set +a)`
   );
+}
+
+/**
+ * The registry metadata naming the key `service` signs with, `{ signingKey: "<kid>:<print>" }`
+ * (signingKeyPrint), or none when the keyring has no key for it.
+ */
+export function signingKeyMetadata(keyring: Keyring, service: string): { metadata?: Record<string, string> } {
+  const key = keyring.current(service);
+  return key ? { metadata: { [SIGNING_KEY_METADATA]: signingKeyPrint(key) } } : {};
 }

@@ -81,6 +81,12 @@ export interface ServiceDefinition<E extends EventRegistry> {
   name: string;
   version: string;
   create(deps: ServiceDeps<E>): ServiceParts | Promise<ServiceParts>;
+  /**
+   * Reads and checks the service's own settings without starting anything (no I/O); throws their
+   * ConfigError. `runServiceMain` calls it before connecting to Redis, so a bad setting is one line
+   * at once, not after Redis answers (newuser10 F4). `create` reads them again.
+   */
+  checkConfig?(): void;
 }
 
 export interface ServiceHostOptions<E extends EventRegistry> {

@@ -350,6 +350,14 @@ export async function startService<E extends EventRegistry>(
         maxLenWithoutGroups: retention.streamMaxLenWithoutGroups,
         intervalMs: retention.streamTrimIntervalMs,
         onError: (error) => logger.warn({ err: error }, "stream trim failed"),
+        // A group nobody reads keeps every later entry (newuser10 F1): said, with the way out.
+        onStaleGroup: ({ stream, group, lag, idleMs }) =>
+          logger.warn(
+            { stream, group, lag, idleMinutes: Math.round(idleMs / 60_000) },
+            `consumer group "${group}" has read nothing from ${stream} for ${Math.round(idleMs / 60_000)} min ` +
+              "while entries wait: the stream is not trimmed below them and grows; if its service is " +
+              `retired, remove the group: XGROUP DESTROY ${stream} ${group}`,
+          ),
       })
     : undefined;
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { CompletionResult } from "./load-completion.js";
 import {
   beforeSustainedFrom,
+  COST_TARGETS,
   cpuSecondsBetween,
   type Figures,
   fixedRateCostLine,
@@ -331,5 +332,17 @@ describe("loadLine (new-user finding F4: the quick run states the machine's load
     expect(loadLine("end", 3.4, 2)).toBe(
       "load average at end: 3.4 on 2 cores (this run's own processes included)",
     );
+  });
+});
+
+describe("the README's Benchmarks section (newuser10 F7)", () => {
+  it("names the targets the quick run checks, not others", () => {
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("## Benchmarks"), readme.indexOf("## License"));
+    expect(section).toContain(`order cost ≤ ${COST_TARGETS.units} raw-message units`);
+    expect(section).toContain(`≥ ${COST_TARGETS.speedup}× the "before" figure`);
+    expect(section).toContain(`≤ ${COST_TARGETS.p99Ms} ms at\nhalf the sustained rate`);
+    expect(section).toContain(`≥ ${COST_TARGETS.acceptedSharePct}% of a minimal`);
+    expect(section).not.toContain("15,000 orders accepted/s");
   });
 });

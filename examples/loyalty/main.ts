@@ -16,6 +16,12 @@
  *   curl localhost:3007/loyalty/<userId>       # { "userId": ..., "points": ... } once an order completed
  *   redis-cli GET '{loyalty}:points:<userId>'  # the same number, in Redis
  * Orders dead-lettered before that can be replayed: `POST /dlq/<id>/retry` through the gateway.
+ * Stopping it leaves its consumer group `loyalty` on `{order}:ev:order.completed` (durable on
+ * purpose: a restart resumes where it stopped). While that group exists the order service trims the
+ * stream only below what it has read, so the stream grows with every completed order (the order
+ * service logs `consumer group "loyalty" has read nothing ...` after 15 min). Once you stop trying
+ * the example, remove the group:
+ *   redis-cli XGROUP DESTROY '{order}:ev:order.completed' loyalty
  * Inside the system (guide steps 5-8) the launcher hands it every key and the gateway routes to it.
  */
 import { runServiceMain } from "../../src/lib/runtime/main.js";

@@ -25,7 +25,8 @@ import { Metrics } from "../lib/observability/metrics.js";
 import { startMetricsReporter } from "../lib/observability/metrics-reporter.js";
 import type { Platform } from "../lib/runtime/platform.js";
 import { reportClockSteps } from "../lib/runtime/service-clock.js";
-import { newInstanceId } from "../lib/runtime/service-host.js";
+import { newInstanceId, signingKeyMetadata } from "../lib/runtime/service-host.js";
+import { getProcessKeyring } from "../lib/security/process-keys.js";
 import { installApiKeyAuth } from "./auth.js";
 import { installRateLimit } from "./rate-limit.js";
 import { boundStore, DEFAULT_STORE_TIMEOUT_MS } from "./bounded-store.js";
@@ -391,6 +392,8 @@ async function startBackground(
       address: options.advertiseAddress ?? (anyAddress ? "127.0.0.1" : parts.host),
       port: parts.port,
       version: GATEWAY_VERSION,
+      // The key its hints and DLQ retries are signed with (newuser10 F0); none without keys.
+      ...gatewaySigningKeyMetadata(),
     },
     ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
     publish,
@@ -424,4 +427,13 @@ async function startBackground(
       await reporter.stop();
     },
   };
+}
+
+/** signingKeyMetadata of this process's keyring; none when it has no keys (the publisher would fail first). */
+function gatewaySigningKeyMetadata(): { metadata?: Record<string, string> } {
+  try {
+    return signingKeyMetadata(getProcessKeyring(), GATEWAY_SERVICE);
+  } catch {
+    return {};
+  }
 }

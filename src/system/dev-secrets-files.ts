@@ -16,7 +16,7 @@ import {
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Keyring } from "../lib/security/keyring.js";
-import { SIGNING_KEYS_ENV } from "../lib/security/process-keys.js";
+import { SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
 import { generateTokenKeys, TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../lib/security/payment-token.js";
 import {
   generateUserDataKeys,
@@ -87,15 +87,33 @@ export function readSettings(file: string): Record<string, string> {
   return out;
 }
 
-/** Every secret the file should hold, the kept ones reused, missing ones made up now. */
-export function completed(kept: Record<string, string>): Record<string, string> {
+/**
+ * Every secret the file should hold, the kept ones reused, missing ones made up now. `signing`: the
+ * signing-key variable the environment configures (`BUS_SIGNING_KEYS` or `BUS_SIGNING_KEYS_FILE`,
+ * the path made absolute), recorded instead of a keyring of the file's: the file must hold the keys
+ * the system really signs with, since `--add-instances` is told to load it (newuser10 F0: it held a
+ * made-up keyring no process used, and instances added with it signed with unknown key ids).
+ */
+export function completed(
+  kept: Record<string, string>,
+  signing?: Record<string, string>,
+): Record<string, string> {
   const out = { ...kept };
-  // A keyring kept from before a service was added (README guide) gets a key for the new one.
-  const ring = out[SIGNING_KEYS_ENV]
-    ? Keyring.parse(out[SIGNING_KEYS_ENV])
-    : Keyring.generate(SIGNING_KEY_OWNERS);
-  for (const name of SIGNING_KEY_OWNERS) ring.ensure(name);
-  out[SIGNING_KEYS_ENV] = ring.serialize();
+  if (signing) {
+    delete out[SIGNING_KEYS_ENV];
+    delete out[SIGNING_KEYS_FILE_ENV];
+    Object.assign(out, signing);
+  }
+  // The environment's keys, or a key file an earlier start recorded, are kept as given (their
+  // owner adds a key for a new service); a keyring of the file's own, or none, is completed.
+  if (!signing && !out[SIGNING_KEYS_FILE_ENV]) {
+    // A keyring kept from before a service was added (README guide) gets a key for the new one.
+    const ring = out[SIGNING_KEYS_ENV]
+      ? Keyring.parse(out[SIGNING_KEYS_ENV])
+      : Keyring.generate(SIGNING_KEY_OWNERS);
+    for (const name of SIGNING_KEY_OWNERS) ring.ensure(name);
+    out[SIGNING_KEYS_ENV] = ring.serialize();
+  }
   if (!out[TOKEN_KEYS_ENV] || !out[TOKEN_PUBLIC_KEY_ENV]) Object.assign(out, generateTokenKeys());
   const userKeys = generateUserDataKeys();
   out[USER_DATA_KEYS_ENV] ||= userKeys[USER_DATA_KEYS_ENV];
@@ -145,6 +163,9 @@ export function keep(
   kept: Record<string, string> = readSettings(file),
   all: Record<string, string> = completed(kept),
 ): { file: string; all: Record<string, string>; created: boolean } {
-  if (Object.entries(all).some(([name, value]) => kept[name] !== value)) writeSecrets(file, all);
+  const changed =
+    Object.entries(all).some(([name, value]) => kept[name] !== value) ||
+    Object.keys(kept).some((name) => !(name in all));
+  if (changed) writeSecrets(file, all);
   return { file, all, created: Object.keys(kept).length === 0 };
 }

@@ -11,6 +11,7 @@ import {
   devSecretsPath,
   type FingerprintStore,
 } from "./dev-secrets.js";
+import { readSettings } from "./dev-secrets-files.js";
 
 /**
  * One Redis's keys, in memory (the real-Redis runs: dev-secrets.first-start.redis.test.ts,
@@ -88,6 +89,25 @@ it("never overrides what the environment configures, and is not used in producti
       .settings,
   ).toEqual({});
   expect(devSecretsPath("redis://:pw@h:1/3", { DEV_SECRETS_DIR: dir })).toBe(join(dir, "h_1_db3.env"));
+});
+
+it("records the signing keys the environment configures, never a made-up keyring (newuser10 F0)", async () => {
+  const dir = freshDir();
+  const keyFile = join(dir, "my-signing-keys");
+  const redis = fakeRedis();
+  const url = "redis://h:1/10";
+  const given = await devSecretsFor(redis, url, { DEV_SECRETS_DIR: dir, BUS_SIGNING_KEYS_FILE: keyFile });
+  // The file the README tells `--add-instances` to load gives the keys the system signs with.
+  expect(readSettings(given.file)).toMatchObject({ BUS_SIGNING_KEYS_FILE: keyFile });
+  expect(readSettings(given.file).BUS_SIGNING_KEYS).toBeUndefined();
+  // A restart that forgets the variable signs with the same keys, not new ones.
+  const restart = await devSecretsFor(redis, url, { DEV_SECRETS_DIR: dir });
+  expect(restart.settings.BUS_SIGNING_KEYS_FILE).toBe(keyFile);
+  expect(restart.settings.BUS_SIGNING_KEYS).toBeUndefined();
+  // Keys given inline are recorded as given.
+  const inline = await devSecretsFor(redis, url, { DEV_SECRETS_DIR: dir, BUS_SIGNING_KEYS: "user:u1:abc" });
+  expect(readSettings(inline.file).BUS_SIGNING_KEYS).toBe("user:u1:abc");
+  expect(readSettings(inline.file).BUS_SIGNING_KEYS_FILE).toBeUndefined();
 });
 
 it("finds the secrets a Redis's data was written with whatever the URL's spelling (newuser7 F5)", async () => {

@@ -19,6 +19,7 @@
  */
 import { AllEvents } from "../contracts/index.js";
 import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
+import { resolve } from "node:path";
 import { SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
 import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../lib/security/payment-token.js";
 import {
@@ -176,10 +177,14 @@ export async function devSecretsFor(
     env,
     leaseMs,
     options.waitMs ?? DEV_SECRETS_CLAIM_WAIT_MS,
+    configuredSigning(env),
   );
   const settings: Record<string, string> = {};
   const all = kept.all;
-  if (!configured.signing) settings[SIGNING_KEYS_ENV] = all[SIGNING_KEYS_ENV]!;
+  // The file's keyring, or the key file an earlier start was given (kept in the file: F0).
+  if (!configured.signing)
+    if (all[SIGNING_KEYS_ENV]) settings[SIGNING_KEYS_ENV] = all[SIGNING_KEYS_ENV];
+    else settings[SIGNING_KEYS_FILE_ENV] = all[SIGNING_KEYS_FILE_ENV]!;
   if (!configured.token) {
     settings[TOKEN_KEYS_ENV] = all[TOKEN_KEYS_ENV]!;
     settings[TOKEN_PUBLIC_KEY_ENV] = all[TOKEN_PUBLIC_KEY_ENV]!;
@@ -200,6 +205,18 @@ export async function devSecretsFor(
       options.confirmBudgetMs ?? DEV_SECRETS_CONFIRM_BUDGET_MS,
     ),
   };
+}
+
+/**
+ * The signing keys the environment configures, as the file records them (newuser10 F0): the list
+ * itself (BUS_SIGNING_KEYS wins, as in keyringFromEnv), or the key file's absolute path; undefined
+ * when neither is set (the file's own keyring is used).
+ */
+function configuredSigning(env: NodeJS.ProcessEnv): Record<string, string> | undefined {
+  const inline = env[SIGNING_KEYS_ENV]?.trim();
+  if (inline) return { [SIGNING_KEYS_ENV]: inline };
+  const file = env[SIGNING_KEYS_FILE_ENV]?.trim();
+  return file ? { [SIGNING_KEYS_FILE_ENV]: resolve(file) } : undefined;
 }
 
 /**
@@ -349,6 +366,7 @@ async function keptFor(
   env: NodeJS.ProcessEnv,
   leaseMs: number,
   waitMs: number,
+  signing: Record<string, string> | undefined,
 ): Promise<{ file: string; all: Record<string, string>; created: boolean; claimed: boolean }> {
   const dir = secretsDir(env);
   const since = Date.now();
@@ -356,7 +374,10 @@ async function keptFor(
     const stored = await redis.get(DEV_SECRETS_FINGERPRINT_KEY);
     if (stored) {
       const match = fileMatching(stored, urlFile, env);
-      if (match) return { ...keep(match), claimed: false };
+      if (match) {
+        const matched = readSettings(match);
+        return { ...keep(match, matched, completed(matched, signing)), claimed: false };
+      }
       // -2: gone since the GET (lapsed or confirmed and flushed): decided again at once.
       const ttl = await redis.pttl(DEV_SECRETS_FINGERPRINT_KEY);
       if (ttl !== -1) {
@@ -369,7 +390,7 @@ async function keptFor(
     const own = readSettings(urlFile);
     if (Object.keys(own).length === 0 && (await holdsData(redis)))
       throw new DevSecretsMismatchError(redisUrl, dir, null, urlFile);
-    const all = completed(own);
+    const all = completed(own, signing);
     const fingerprint = devSecretsFingerprint(all);
     const won = stored
       ? (await redis.eval(

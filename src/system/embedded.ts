@@ -4,6 +4,7 @@
  * bus and the gateway still reaches them over HTTP through the registry, exactly as when they run as
  * separate processes.
  */
+import { createServer } from "node:net";
 import { serviceCredentialSecret } from "../lib/http/gateway-credential.js";
 import { randomBytes } from "node:crypto";
 import { AllEvents } from "../contracts/index.js";
@@ -74,6 +75,9 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
     });
   const services: RunningService[] = [];
   const sharedSecret = options.sharedSecret ?? randomBytes(32).toString("hex");
+  // A gateway port already taken fails the start before any service starts (newuser10 F3: their
+  // start and stop lines came after the one-line reason and scrolled it away).
+  if (options.gatewayPort) await assertPortFree(options.gatewayPort, options.host ?? "127.0.0.1");
   try {
     for (const { definition } of SERVICES) {
       services.push(
@@ -124,4 +128,16 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
     await platform.close().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Resolves when `port` on `host` can be listened on (a probe, closed at once); else rejects with
+ * the listen error (EADDRINUSE, EACCES...), the one the gateway's own listen would meet.
+ */
+function assertPortFree(port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }

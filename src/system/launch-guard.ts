@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
+import { type Keyring, SIGNING_KEY_METADATA, signingKeyPrint } from "../lib/security/keyring.js";
 import { SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
 import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../lib/security/payment-token.js";
 import {
@@ -33,6 +34,8 @@ export interface RunningInstance {
   service: string;
   instanceId: string;
   url: string;
+  /** The print of the key it signs with (`<kid>:<print>`, signingKeyPrint), if it advertises one. */
+  signingKey?: string;
 }
 
 /**
@@ -52,7 +55,14 @@ export async function findRunningInstances(redis: Redis, probeTimeoutMs = 2_000)
       );
       const up = res !== undefined && (res.ok || (instance.service === GATEWAY.name && res.status === 503));
       await res?.body?.cancel();
-      return up ? { service: instance.service, instanceId: instance.instanceId, url } : undefined;
+      if (!up) return undefined;
+      const signingKey = instance.metadata?.[SIGNING_KEY_METADATA];
+      return {
+        service: instance.service,
+        instanceId: instance.instanceId,
+        url,
+        ...(signingKey ? { signingKey } : {}),
+      };
     }),
   );
   return answering.filter((i): i is RunningInstance => i !== undefined);
@@ -90,6 +100,35 @@ export function missingSharedSecrets(env: NodeJS.ProcessEnv): string[] {
   if (!set(USER_DATA_KEYS_ENV) && !set(USER_DATA_KEYS_FILE_ENV)) missing.push(USER_DATA_KEYS_ENV);
   if (!set(USER_EMAIL_INDEX_KEY_ENV)) missing.push(USER_EMAIL_INDEX_KEY_ENV);
   return missing;
+}
+
+/**
+ * Why `ring` (the keys `--add-instances` would hand its processes) is not the running system's, or
+ * undefined: every running instance advertising the key it signs with (`signingKey`) must find that
+ * key, same id and print, as the ring's current key of its service; else the added processes sign
+ * with key ids the system does not know, or cannot verify its messages (newuser10 F0: orders failed,
+ * their steps dead-lettered as SIGNATURE_INVALID). One line.
+ */
+export function signingKeysMismatch(running: readonly RunningInstance[], ring: Keyring): string | undefined {
+  for (const instance of running) {
+    if (!instance.signingKey) continue;
+    const key = ring.current(instance.service);
+    const mine = key ? signingKeyPrint(key) : undefined;
+    if (mine === instance.signingKey) continue;
+    const kid = instance.signingKey.split(":")[0];
+    return (
+      `--add-instances: these signing keys are not the running system's: ${instance.service} ` +
+      `(${instance.instanceId}) signs with key id "${kid}", ` +
+      (mine === undefined
+        ? "for which they hold no key"
+        : ring.byKid(kid!)
+          ? "which they hold with another secret"
+          : `they with "${mine.split(":")[0]}"`) +
+      ": set BUS_SIGNING_KEYS or BUS_SIGNING_KEYS_FILE as the running system's launcher had them " +
+      "(its development-secrets file records them)"
+    );
+  }
+  return undefined;
 }
 
 export interface SlotClaim {

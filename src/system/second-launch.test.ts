@@ -3,12 +3,15 @@
  * - a second launch over the same Redis is refused before it starts anything, saying what runs; the
  *   first system is unaffected (registry unchanged, orders still complete). It used to take the
  *   running processes' instance ids and consumer names with other secrets (403s, dead letters).
- * - `--add-instances` without the running system's secrets is refused (it could not join it).
+ * - `--add-instances` without the running system's secrets, or with other signing keys, is refused
+ *   (it could not join it).
  * - a child killed with SIGKILL after start is restarted by the launcher with the same environment:
  *   registered again under its instance id, reading the users written before, orders complete.
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { createApiClient } from "../demo/client.js";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
@@ -20,6 +23,9 @@ import {
   runEntryPoint,
 } from "../test-support/child-run.js";
 import { describeWithRedis } from "../test-support/redis.js";
+import { Keyring } from "../lib/security/keyring.js";
+import { devSecretsPath, readSettings } from "./dev-secrets-files.js";
+import { SIGNING_KEY_OWNERS } from "./signing-key-distribution.js";
 import { waitFor } from "../test-support/wait.js";
 
 const startServices = (args: string[], env: Record<string, string>): ChildRun =>
@@ -106,6 +112,25 @@ describeWithRedis("npm run start:services over a Redis where a system runs", (ge
       const adding = startServices(["--any-port", "--add-instances", "--instances", "order=1"], env);
       expect(await exitWithin(adding, 60_000)).toBe(1);
       expect(adding.output()).toMatch(/--add-instances: set GATEWAY_SHARED_SECRET, BUS_SIGNING_KEYS/);
+      // The running system's secrets but other signing keys (newuser10 F0: the added processes
+      // signed with key ids the system did not know and orders failed): refused in one line.
+      const secrets = readSettings(
+        devSecretsPath(getRedis().url, {
+          DEV_SECRETS_DIR: join(tmpdir(), "ordersaga-test-dev-secrets"),
+          ...process.env,
+        }),
+      );
+      const otherKeys = Keyring.generate(SIGNING_KEY_OWNERS).serialize();
+      const wrongKeys = startServices(["--any-port", "--add-instances", "--instances", "order=1"], {
+        ...env,
+        ...secrets,
+        BUS_SIGNING_KEYS: otherKeys,
+      });
+      expect(await exitWithin(wrongKeys, 60_000)).toBe(1);
+      expect(wrongKeys.output()).toMatch(
+        /--add-instances: these signing keys are not the running system's: \w+ \(\S+\) signs with key id "[\w-]+"/,
+      );
+      expect(wrongKeys.output()).not.toMatch(/^\[order/m); // nothing started
 
       expect(await snapshot()).toEqual(before);
       expect(await placeAndComplete(user.body.id, productId)).toMatch(/shipped|delivered/);

@@ -53,6 +53,33 @@ describe("a start with Redis unreachable", () => {
     expect(r.output()).not.toMatch(/redis connection error/);
   }, 60_000);
 
+  // newuser10 F4: a service's own setting (and its signing keys) was checked only once Redis answered.
+  it(
+    "a service's own bad setting is reported first, without waiting for Redis",
+    async () => {
+      const order = run("src/services/order/main.ts", [], {
+        REDIS_CONNECT_TIMEOUT_MS: "600000",
+        REDIS_URL: await unreachableRedis(),
+        SERVICE_PORT: "0",
+        SAGA_STEP_TIMEOUT_MS: "1000",
+      });
+      const keys = run("src/services/user/main.ts", [], {
+        REDIS_CONNECT_TIMEOUT_MS: "600000",
+        REDIS_URL: await unreachableRedis(),
+        SERVICE_PORT: "0",
+        BUS_SIGNING_KEYS: "garbage",
+      });
+      // The Redis wait would take 10 minutes: the setting is read before any connect.
+      expect(await exitWithin(order, BOUND_MS)).toBe(1);
+      expect(order.output()).toMatch(/order could not start: .*SAGA_STEP_TIMEOUT_MS/);
+      expect(order.output()).not.toMatch(/Redis is unreachable/);
+      expect(await exitWithin(keys, BOUND_MS)).toBe(1);
+      expect(keys.output()).toMatch(/user could not start: BUS_SIGNING_KEYS: key entry/);
+      expect(keys.output()).not.toMatch(/Redis is unreachable/);
+    },
+    2 * BOUND_MS,
+  );
+
   it("the launcher names the process and reason, and exits 1", async () => {
     const r = run("src/system/start-services.ts", ["--any-port"], {
       ...fast,
@@ -95,10 +122,13 @@ describe("a start with Redis unreachable", () => {
 describe("npm start (the embedded system)", () => {
   it("with the gateway port in use says so in one line and exits 1", async () => {
     const port = await occupiedPort();
-    const r = run("src/system/start-embedded.ts", [], { GATEWAY_PORT: String(port), LOG_LEVEL: "warn" });
+    const r = run("src/system/start-embedded.ts", [], { GATEWAY_PORT: String(port), LOG_LEVEL: "info" });
     expect(await exitWithin(r, BOUND_MS)).toBe(1);
     expect(r.output()).toContain(`could not start: port ${port} is already in use`);
     expect(r.output()).not.toMatch(/^\s+at /m); // no stack trace
+    // The reason is the last thing printed: no service starts, so none logs after it (newuser10 F3).
+    expect(r.output()).not.toContain("service started");
+    expect(r.output()).not.toContain("service stopped");
   }, 60_000);
 
   // newuser8 M2: a host that does not resolve was reported as "Redis is unreachable", in memory mode.

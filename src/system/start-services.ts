@@ -19,10 +19,12 @@ import {
   claimLauncherSlot,
   findRunningInstances,
   missingSharedSecrets,
+  signingKeysMismatch,
   type SlotClaim,
   SlotTakenError,
 } from "./launch-guard.js";
-import { KeyConfigError } from "../lib/security/keyring.js";
+import { KeyConfigError, type Keyring } from "../lib/security/keyring.js";
+import { keyringFromEnv } from "../lib/security/process-keys.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
 import {
   assertFreshBuild,
@@ -132,6 +134,15 @@ let abandonSecrets = async (): Promise<void> => {};
             `a system started without them keeps them in ${await devSecretsFileOf(guard, redisUrl)}: ` +
             "`set -a; . <that file>; set +a`)",
         );
+      // Keys given but not the running system's (newuser10 F0): refused before anything starts.
+      let ring: Keyring | undefined;
+      try {
+        ring = keyringFromEnv(process.env);
+      } catch (error) {
+        refuse(`--add-instances: ${(error as Error).message}`);
+      }
+      const wrongKeys = signingKeysMismatch(running, ring!);
+      if (wrongKeys) refuse(wrongKeys);
       slot = await claimLauncherSlot(guard, { add: true, wanted: process.env.INSTANCE_SLOT });
     } else {
       // Development secrets kept per Redis (dev-secrets.ts): a restart over the same Redis reuses

@@ -12,5 +12,11 @@ export function configReadAtStart<E extends EventRegistry>(
   name: string,
   make: () => ServiceDefinition<E>,
 ): ServiceDefinition<E> {
-  return { name, version: PACKAGE_VERSION, create: (deps) => make().create(deps) };
+  return {
+    name,
+    version: PACKAGE_VERSION,
+    create: (deps) => make().create(deps),
+    // make() only reads the environment and builds the definition: no connection, no timer.
+    checkConfig: () => void make(),
+  };
 }

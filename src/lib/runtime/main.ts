@@ -6,6 +6,8 @@ import type { EventRegistry } from "../bus/events.js";
 import { createLogger } from "../observability/logger.js";
 import { initTracing } from "../observability/tracing.js";
 import { ConfigError, parseEnv, serviceEnvSchema } from "./config.js";
+import { KeyConfigError } from "../security/keyring.js";
+import { getProcessKeyring } from "../security/process-keys.js";
 import { failStart, signalReady } from "./launch-signal.js";
 import { createRedisPlatform } from "./platform.js";
 import { redisErrorHandler } from "./redis-credentials.js";
@@ -38,13 +40,21 @@ export async function runServiceMain<E extends EventRegistry>(
   const parent = watchParent();
   const fallbackName = process.env.SERVICE_NAME || options.name || "service";
   const configured = await Promise.resolve()
-    .then(async () => ({
-      env: parseEnv(serviceEnvSchema),
-      retention: retentionFromEnv(parseEnv(retentionEnvSchema)),
-      definition: typeof definition === "function" ? await definition() : definition,
-    }))
+    .then(async () => {
+      const read = {
+        env: parseEnv(serviceEnvSchema),
+        retention: retentionFromEnv(parseEnv(retentionEnvSchema)),
+        definition: typeof definition === "function" ? await definition() : definition,
+      };
+      // The service's own settings and the signing keys, before Redis is asked anything: a bad
+      // value is one line at once, not after a connect (newuser10 F4).
+      read.definition.checkConfig?.();
+      getProcessKeyring();
+      return read;
+    })
     .catch((error: unknown) => {
-      if (error instanceof ConfigError) return failStart(fallbackName, error);
+      if (error instanceof ConfigError || error instanceof KeyConfigError)
+        return failStart(fallbackName, error);
       throw error;
     });
   await runConfigured(configured.definition, configured.env, configured.retention, options, parent);

@@ -33,7 +33,7 @@ import { RedisStreamsTransport } from "../bus/transports/redis-streams.js";
 import { type MetricsReporter, startMetricsReporter } from "../observability/metrics-reporter.js";
 import type { Platform } from "./platform.js";
 import { reportClockSteps } from "./service-clock.js";
-import { KeyConfigError, type Keyring } from "../security/keyring.js";
+import { KeyConfigError, type Keyring, SIGNING_KEY_METADATA, signingKeyPrint } from "../security/keyring.js";
 import { getProcessKeyring, SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../security/process-keys.js";
 import { createSigner, createVerifier } from "../security/signing.js";
 
@@ -81,6 +81,12 @@ export interface ServiceDefinition<E extends EventRegistry> {
   name: string;
   version: string;
   create(deps: ServiceDeps<E>): ServiceParts | Promise<ServiceParts>;
+  /**
+   * Reads and checks the service's own settings without starting anything (no I/O); throws their
+   * ConfigError. `runServiceMain` calls it before connecting to Redis, so a bad setting is one line
+   * at once, not after Redis answers (newuser10 F4). `create` reads them again.
+   */
+  checkConfig?(): void;
 }
 
 export interface ServiceHostOptions<E extends EventRegistry> {
@@ -344,6 +350,14 @@ export async function startService<E extends EventRegistry>(
         maxLenWithoutGroups: retention.streamMaxLenWithoutGroups,
         intervalMs: retention.streamTrimIntervalMs,
         onError: (error) => logger.warn({ err: error }, "stream trim failed"),
+        // A group nobody reads keeps every later entry (newuser10 F1): said, with the way out.
+        onStaleGroup: ({ stream, group, lag, idleMs }) =>
+          logger.warn(
+            { stream, group, lag, idleMinutes: Math.round(idleMs / 60_000) },
+            `consumer group "${group}" has read nothing from ${stream} for ${Math.round(idleMs / 60_000)} min ` +
+              "while entries wait: the stream is not trimmed below them and grows; if its service is " +
+              `retired, remove the group: XGROUP DESTROY ${stream} ${group}`,
+          ),
       })
     : undefined;
 
@@ -355,7 +369,15 @@ export async function startService<E extends EventRegistry>(
   });
   const agent: ServiceAgent = await startServiceAgent({
     registry: platform.registry,
-    instance: { service: name, instanceId, address: advertised, port, version: definition.version },
+    instance: {
+      service: name,
+      instanceId,
+      address: advertised,
+      port,
+      version: definition.version,
+      // The key it signs with (a public print): `--add-instances` refuses other keys (newuser10 F0).
+      ...signingKeyMetadata(keyring, name),
+    },
     ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
     publish: (event, payload) => publishHint(event, payload),
     logger,
@@ -449,4 +471,13 @@ function missingKeysMessage(service: string, producers: readonly string[]): stri
     `(or ${SIGNING_KEYS_FILE_ENV}); next to a development system, load its secrets file first ` +
     `(set -a; . .dev-secrets/<host>_<port>_db<n>.env; set +a)`
   );
+}
+
+/**
+ * The registry metadata naming the key `service` signs with, `{ signingKey: "<kid>:<print>" }`
+ * (signingKeyPrint), or none when the keyring has no key for it.
+ */
+export function signingKeyMetadata(keyring: Keyring, service: string): { metadata?: Record<string, string> } {
+  const key = keyring.current(service);
+  return key ? { metadata: { [SIGNING_KEY_METADATA]: signingKeyPrint(key) } } : {};
 }

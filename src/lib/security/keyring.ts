@@ -9,7 +9,7 @@
  * `<service>:<kid>:<base64 secret of at least 32 bytes>` separated by commas, spaces or newlines;
  * lines starting with `#` are comments. Kids are unique across services (a kid names one key).
  */
-import { createSecretKey, type KeyObject, randomBytes } from "node:crypto";
+import { createHmac, createSecretKey, type KeyObject, randomBytes } from "node:crypto";
 import { HmacSha256 } from "./hmac.js";
 
 /** One secret of one service. */
@@ -128,3 +128,17 @@ export class Keyring {
     return ordered.map((e) => `${e.service}:${e.kid}:${e.secret.toString("base64")}`).join(",");
   }
 }
+
+const PRINT_LABEL = "ordersaga signing key print v1";
+
+/**
+ * A key's public print, `<kid>:<16 hex digits>` (of an HMAC-SHA256 of a fixed label under the
+ * secret; nothing secret): what an instance advertises in its registry entry as the key it signs
+ * with, so `--add-instances` can refuse keys that are not the running system's (newuser10 F0).
+ */
+export function signingKeyPrint(key: ServiceKey): string {
+  return `${key.kid}:${createHmac("sha256", key.key).update(PRINT_LABEL).digest("hex").slice(0, 16)}`;
+}
+
+/** The registry metadata field in which an instance advertises its signingKeyPrint. */
+export const SIGNING_KEY_METADATA = "signingKey";

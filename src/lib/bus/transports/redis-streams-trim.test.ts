@@ -3,7 +3,7 @@ import { AllEvents } from "../../../contracts/catalog.js";
 import { describeWithRedis } from "../../../test-support/redis.js";
 import { waitFor } from "../../../test-support/wait.js";
 import { eventStreamKey, redeliverStreamKey } from "./redis-stream-keys.js";
-import { ownedStreamKeys, StreamTrimmer } from "./redis-streams-trim.js";
+import { ownedStreamKeys, type StaleGroup, StreamTrimmer } from "./redis-streams-trim.js";
 import { uniqueName } from "./transport-contract.js";
 
 const HOUR_MS = 3_600_000;
@@ -82,6 +82,38 @@ describeWithRedis("StreamTrimmer", (getRedis) => {
     expect(await trimmer.trimOnce()).toBe(2);
     expect(await redis.xlen(key)).toBe(3);
     await trimmer.stop();
+  });
+
+  // newuser10 F1: a tried-out example's group, left behind, kept every later entry, silently.
+  it("reports a group that reads nothing while entries wait for it, once, and not a group that keeps up", async () => {
+    const key = eventStreamKey(uniqueName("owner"), "thing.happened");
+    const redis = getRedis().client();
+    await append(key, 1_000, 2);
+    await redis.xgroup("CREATE", key, "abandoned", "0");
+    await redis.xgroup("CREATE", key, "reading", "$");
+    await redis.xadd(key, "*", "b", "new");
+    await redis.xreadgroup("GROUP", "reading", "c", "STREAMS", key, ">");
+    // A group that read everything long ago, and nothing came since: nothing waits for it.
+    const quiet = eventStreamKey(uniqueName("owner"), "thing.happened");
+    await append(quiet, 1_000, 2);
+    await redis.xgroup("CREATE", quiet, "caught-up", "$");
+    const stale: StaleGroup[] = [];
+    const trimmer = new StreamTrimmer({
+      redis,
+      keys: [key, quiet],
+      retentionMs: HOUR_MS,
+      maxLenWithoutGroups: 0,
+      intervalMs: 0,
+      staleGroupMs: 60_000,
+      onStaleGroup: (group) => stale.push(group),
+    });
+    // Reported once seen behind at the same entry on two passes, then not again within the hour.
+    for (let pass = 0; pass < 3; pass++) await trimmer.trimOnce();
+    await trimmer.stop();
+    expect(stale).toEqual([{ stream: key, group: "abandoned", lag: 3, idleMs: expect.any(Number) }]);
+    expect(stale[0]!.idleMs).toBeGreaterThan(60_000);
+    // Its entries are all still there: the report is the only sign of the growth.
+    expect(await redis.xlen(key)).toBe(3);
   });
 
   it("trims on its interval without being asked", async () => {

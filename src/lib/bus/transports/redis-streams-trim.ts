@@ -40,6 +40,53 @@ if #groups == 0 then
 end
 ${TRIM_BELOW_EVERY_GROUP}`);
 
+/**
+ * KEYS: stream. ARGV: how long a group may go without reading (ms, on Redis `TIME`). Returns, flat,
+ * `group, last-delivered id, lag, idle ms` for each group with entries after its last-delivered id
+ * (behind the stream's last-generated id) and that id older than ARGV[1]: a group nobody reads,
+ * which keeps every later entry (newuser10 F1: a tried-out example's group left on
+ * `{order}:ev:order.completed`). Not by `lag`, which is not exact after trims or an AOF restart
+ * (docs/storage.md); it is returned for the message only (-1: Redis cannot tell).
+ */
+export const staleGroupsScript = new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local stream = redis.call('XINFO', 'STREAM', KEYS[1])
+local last
+for i = 1, #stream, 2 do if stream[i] == 'last-generated-id' then last = stream[i + 1] end end
+local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
+local out = {}
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+  local id = info['last-delivered-id']
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  local behind = tonumber(ms) < tonumber(lms) or (ms == lms and tonumber(seq) < tonumber(lseq))
+  if behind and now - tonumber(ms) > tonumber(ARGV[1]) then
+    table.insert(out, info['name'])
+    table.insert(out, id)
+    table.insert(out, info['lag'] or -1)
+    table.insert(out, now - tonumber(ms))
+  end
+end
+return out`);
+
+/** A consumer group that has read nothing for long while entries wait for it (staleGroupsScript). */
+export interface StaleGroup {
+  stream: string;
+  group: string;
+  /** Entries not yet delivered to it (-1: Redis cannot tell). */
+  lag: number;
+  /** Since its last-delivered entry was written, ms. */
+  idleMs: number;
+}
+
+/** How long a group may read nothing while entries wait before it is reported (ms). */
+export const STALE_GROUP_MS = 15 * 60_000;
+/** How often one stale group is reported again (ms). */
+const STALE_REPORT_EVERY_MS = 60 * 60_000;
+
 /** The stream keys a service owns: one per event it owns in the catalog, and its redeliver stream. */
 export function ownedStreamKeys(events: EventRegistry, owner: string): string[] {
   const topics = Object.values(events)
@@ -59,11 +106,22 @@ export interface StreamTrimmerOptions {
   /** How often `trimOnce` runs, ms; 0 = only on demand. */
   intervalMs: number;
   onError?: (error: unknown) => void;
+  /**
+   * Told, after a pass, of each group that read nothing for `staleGroupMs` (default
+   * STALE_GROUP_MS) while entries wait for it, seen so on two passes in a row at the same entry,
+   * at most once an hour per group: it holds the
+   * stream's trimming back, so the stream grows (a retired service's group: XGROUP DESTROY).
+   */
+  onStaleGroup?: (stale: StaleGroup) => void;
+  staleGroupMs?: number;
 }
 
 export class StreamTrimmer {
   private readonly timer: NodeJS.Timeout | undefined;
   private running: Promise<number> | undefined;
+  private readonly reported = new Map<string, number>();
+  /** `<stream> <group>` → its last-delivered id when the previous pass found it behind. */
+  private readonly behind = new Map<string, string>();
 
   constructor(private readonly options: StreamTrimmerOptions) {
     if (options.intervalMs > 0) {
@@ -94,6 +152,28 @@ export class StreamTrimmer {
         trimOwnedStreamScript.run(redis, [key], [Math.floor(retentionMs), maxLenWithoutGroups]),
       ),
     );
+    if (this.options.onStaleGroup) await this.reportStale(this.options.onStaleGroup);
     return removed.reduce<number>((sum, n) => sum + Number(n), 0);
+  }
+
+  private async reportStale(report: (stale: StaleGroup) => void): Promise<void> {
+    const { redis, keys, staleGroupMs = STALE_GROUP_MS } = this.options;
+    const behind = new Map<string, string>();
+    for (const stream of keys) {
+      const flat = (await staleGroupsScript.run(redis, [stream], [Math.floor(staleGroupMs)])) as unknown[];
+      for (let i = 0; i + 3 < flat.length; i += 4) {
+        const group = String(flat[i]);
+        const id = `${stream} ${group}`;
+        behind.set(id, String(flat[i + 1]));
+        // Behind at the same entry two passes in a row: not a read racing this pass.
+        if (this.behind.get(id) !== String(flat[i + 1])) continue;
+        const last = this.reported.get(id);
+        if (last !== undefined && Date.now() - last < STALE_REPORT_EVERY_MS) continue;
+        this.reported.set(id, Date.now());
+        report({ stream, group, lag: Number(flat[i + 2]), idleMs: Number(flat[i + 3]) });
+      }
+    }
+    this.behind.clear();
+    for (const [id, at] of behind) this.behind.set(id, at);
   }
 }

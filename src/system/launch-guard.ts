@@ -105,17 +105,21 @@ export function missingSharedSecrets(env: NodeJS.ProcessEnv): string[] {
 /**
  * Why `ring` (the keys `--add-instances` would hand its processes) is not the running system's, or
  * undefined: every running instance advertising the key it signs with (`signingKey`) must find that
- * key, same id and print, as the ring's current key of its service; else the added processes sign
+ * key, same id and print, in the ring (its current key or one kept for verifying); else the added processes sign
  * with key ids the system does not know, or cannot verify its messages (newuser10 F0: orders failed,
  * their steps dead-lettered as SIGNATURE_INVALID). One line.
  */
 export function signingKeysMismatch(running: readonly RunningInstance[], ring: Keyring): string | undefined {
   for (const instance of running) {
     if (!instance.signingKey) continue;
+    const kid = instance.signingKey.split(":")[0];
+    // The running instance's key, held under its id, current or not: during a rotation (docs/security.md,
+    // "Key management and rotation") added instances sign with the new current key while the running
+    // ones still sign with the old key, which the new list keeps for verifying (break18 F2).
+    const held = ring.byKid(kid!);
+    if (held && held.service === instance.service && signingKeyPrint(held) === instance.signingKey) continue;
     const key = ring.current(instance.service);
     const mine = key ? signingKeyPrint(key) : undefined;
-    if (mine === instance.signingKey) continue;
-    const kid = instance.signingKey.split(":")[0];
     return (
       `--add-instances: these signing keys are not the running system's: ${instance.service} ` +
       `(${instance.instanceId}) signs with key id "${kid}", ` +

@@ -13,6 +13,7 @@ import { type HealthChecker, startHealthChecker } from "../lib/discovery/health-
 import type { DiscoveryPublish, ServiceRegistry } from "../lib/discovery/types.js";
 import { DeadLetterQueue } from "../lib/dlq/dead-letter-queue.js";
 import { createHttpServer } from "../lib/http/server.js";
+import { type DrainAnswer, drainAndClose } from "../lib/http/drain.js";
 import {
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
   defaultMaxConnections,
@@ -216,7 +217,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     stop: () => {
       stopping ??= (async () => {
         await background.agent.stop();
-        await app.close();
+        // As a service stops (drain.ts; break18 F1: app.close() reset kept-alive clients' requests):
+        // new requests get 503 with Retry-After and Connection: close until the load balancer has
+        // moved them, requests in flight finish within the budget.
+        await drainAndClose(app, { answer: GATEWAY_DRAIN_ANSWER });
         await background.stop();
         await proxy.close();
         stopClockSteps();
@@ -226,6 +230,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
   };
 }
+
+/** What a stopping gateway answers a new request (never read: safe to send again, to any gateway). */
+export const GATEWAY_DRAIN_ANSWER: DrainAnswer = {
+  body: JSON.stringify({
+    error: {
+      code: "SERVICE_UNAVAILABLE",
+      message: "This gateway instance is stopping; the request was not read: send it again",
+    },
+  }),
+  retryAfterSeconds: 1,
+};
 
 function createProxy(
   options: GatewayOptions,

@@ -15,7 +15,17 @@ import type { FastifyInstance } from "fastify";
  */
 export const DRAIN_BODY = '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}';
 
+/** What a draining server answers instead of Fastify's drain body (the gateway's clients: the error shape). */
+export interface DrainAnswer {
+  /** The JSON body. */
+  body: string;
+  /** `Retry-After` in seconds, if any. */
+  retryAfterSeconds?: number;
+}
+
 export interface DrainOptions {
+  /** The 503's body and Retry-After (default: Fastify's drain body, which the gateway recognises). */
+  answer?: DrainAnswer;
   /** Milliseconds without a new request after which idle sockets are closed (default 250). */
   quietMs?: number;
   /** Longest wait (ms) for that quiet period; then idle sockets are closed anyway (default 2 000). */
@@ -29,6 +39,7 @@ export interface DrainOptions {
 
 interface DrainState {
   draining: boolean;
+  answer: DrainAnswer;
   lastRequestAt: number;
 }
 
@@ -39,17 +50,15 @@ const states = new WeakMap<FastifyInstance, DrainState>();
  * {@link drainAndClose} it costs one boolean check per request.
  */
 export function installDrain(app: FastifyInstance): void {
-  const state: DrainState = { draining: false, lastRequestAt: 0 };
+  const state: DrainState = { draining: false, answer: { body: DRAIN_BODY }, lastRequestAt: 0 };
   states.set(app, state);
   app.addHook("onRequest", async (_request, reply) => {
     if (!state.draining) return;
     state.lastRequestAt = performance.now();
     // Before the body is read and before any handler: never applied, safe to resend elsewhere.
-    await reply
-      .code(503)
-      .header("connection", "close")
-      .header("content-type", "application/json")
-      .send(DRAIN_BODY);
+    const { body, retryAfterSeconds } = state.answer;
+    if (retryAfterSeconds !== undefined) reply.header("retry-after", String(retryAfterSeconds));
+    await reply.code(503).header("connection", "close").header("content-type", "application/json").send(body);
     return reply;
   });
 }
@@ -69,6 +78,7 @@ export async function drainAndClose(app: FastifyInstance, options: DrainOptions 
   const inFlightMs = options.inFlightMs ?? 5_000;
   const state = states.get(app);
   if (state && app.server.listening) {
+    if (options.answer) state.answer = options.answer;
     state.draining = true;
     const start = performance.now();
     state.lastRequestAt = start;

@@ -18,6 +18,50 @@ describeWithRedis("RedisDeadLetterStore", (getRedis) => {
     return new RedisDeadLetterStore(redis, { pageSize: 2, ...options });
   });
 
+  describe("oldest (a bulk run's walk)", () => {
+    it("a purge between the cursor's ties and the page skips no record (break18 F5)", async () => {
+      await redis.flushall();
+      const store = new RedisDeadLetterStore(redis);
+      // Nine records of one millisecond; the walk is at r2 when another operator purges r0.
+      for (let i = 0; i < 9; i++) await store.add(sampleDeadLetter(`r${i}`, 0));
+      const first = await store.oldest(undefined, 3);
+      expect(first.map((e) => e.entry.id)).toEqual(["r0", "r1", "r2"]);
+      const other = new RedisDeadLetterStore(getRedis().client());
+      const reads = redis.zrangebyscore.bind(redis);
+      let purged = false;
+      // Any read of the index the walk makes first lets the purge land before the next one.
+      const spied = Object.assign(Object.create(redis) as Redis, {
+        zrangebyscore: async (...args: Parameters<Redis["zrangebyscore"]>) => {
+          const out = await reads(...args);
+          if (!purged) {
+            purged = true;
+            await other.remove(["r0"]);
+          }
+          return out;
+        },
+      });
+      const walking = new RedisDeadLetterStore(spied);
+      const next = await walking.oldest(first.at(-1)!.entry, 3);
+      expect(next.map((e) => e.entry.id)).toEqual(["r3", "r4", "r5"]);
+    });
+
+    it("orders a millisecond's ties by byte order, whatever the server's collation", async () => {
+      await redis.flushall();
+      const store = new RedisDeadLetterStore(redis);
+      const ids = ["B", "a", "_", "Z", "a-1", "a_1"];
+      for (const id of ids) await store.add(sampleDeadLetter(id, 0));
+      const walked: string[] = [];
+      let after: Parameters<RedisDeadLetterStore["oldest"]>[0];
+      for (;;) {
+        const page = await store.oldest(after, 1);
+        if (page.length === 0) break;
+        walked.push(page[0]!.entry.id);
+        after = page[0]!.entry;
+      }
+      expect(walked).toEqual([...ids].sort());
+    });
+  });
+
   describe("Redis layout", () => {
     it("keeps every key under the {dlq} hash tag", async () => {
       await redis.flushall();

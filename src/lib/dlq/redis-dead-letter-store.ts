@@ -31,6 +31,30 @@ redis.call('HSET', KEYS[1], 'data', ARGV[1], 'status', ARGV[2], 'retries', ARGV[
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
 return 1`);
 
+/**
+ * `oldest`'s page: KEYS: the time index. ARGV: the cursor's time (ms; empty: from the start), its
+ * id, the upper bound (ZRANGEBYSCORE syntax), the count. Members of one score sort by id (byte
+ * order): those at the cursor's time up to and including its id are skipped. Flat [id, score, ...].
+ */
+const OLDEST_SCRIPT = new LuaScript(`
+-- Byte order, as the sorted set orders ties (Lua's own <= follows the server's collation locale).
+local function le(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a <= #b
+end
+local skip = 0
+local min = '-inf'
+if ARGV[1] ~= '' then
+  min = ARGV[1]
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
+    if le(id, ARGV[2]) then skip = skip + 1 end
+  end
+end
+return redis.call('ZRANGEBYSCORE', KEYS[1], min, ARGV[3], 'WITHSCORES', 'LIMIT', skip, tonumber(ARGV[4]))`);
+
 const UPDATE_SCRIPT = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1])
@@ -269,22 +293,13 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     beforeMs?: number,
   ): Promise<{ entry: IndexEntry; record: DeadLetterRecord | undefined }[]> {
     const max = beforeMs === undefined ? "+inf" : `(${beforeMs}`;
-    // Members of one score sort by id: skip those at the cursor's time up to and including its id.
-    let skip = 0;
-    if (after !== undefined) {
-      const ties = await this.redis.zrangebyscore(this.keys.index, after.ms, after.ms);
-      skip = ties.filter((id) => id <= after.id).length;
-    }
-    const min = after === undefined ? "-inf" : after.ms;
-    const flat = await this.redis.zrangebyscore(
-      this.keys.index,
-      min,
-      max,
-      "WITHSCORES",
-      "LIMIT",
-      skip,
-      count,
-    );
+    // One script: the skip of the cursor's ties and the page read together, so a purge between them
+    // cannot shift the page past a record (break18 F5: two reads skipped one).
+    const flat = (await OLDEST_SCRIPT.run(
+      this.redis,
+      [this.keys.index],
+      after === undefined ? ["", "", max, count] : [after.ms, after.id, max, count],
+    )) as string[];
     const entries: IndexEntry[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ id: flat[i] ?? "", ms: Number(flat[i + 1]) });
     const records = await this.fetch(entries.map((e) => e.id));

@@ -168,6 +168,11 @@ interface InstanceSlot {
   avoidUntil: number;
   /** Epoch ms of the last warning that it refused the gateway's credential (throttle). */
   credentialWarnedAt: number;
+  /**
+   * A forced trial (every instance avoided) is in flight: the others do not pile onto an instance
+   * that may be frozen (break18 F3: 200 requests each waited out the budget; writes reached it).
+   */
+  trialInFlight: boolean;
 }
 
 /** How often (ms) an instance refusing the gateway's credential is logged at most. */
@@ -351,7 +356,8 @@ export class UpstreamProxy {
    * The next untried instance in turn that is neither avoided nor behind an open breaker; when every
    * untried one is, the one that failed longest ago, `forced` (tried past its breaker): a slowdown
    * that made this gateway avoid every instance must not turn into 503s while they may serve
-   * (break17 F2: the last instance of a service, slow under load, was 503 for 20 s).
+   * (break17 F2: the last instance of a service, slow under load, was 503 for 20 s). One forced trial
+   * per instance at a time: requests meanwhile get the 503 (break18 F3).
    */
   private async pickUntried(
     service: string,
@@ -366,7 +372,7 @@ export class UpstreamProxy {
     }
     let fallback: ServiceInstance | undefined;
     for (const instance of healthy) {
-      if (tried.has(instance.instanceId)) continue;
+      if (tried.has(instance.instanceId) || this.slot(instance).trialInFlight) continue;
       if (!fallback || this.slot(instance).failedAt < this.slot(fallback).failedAt) fallback = instance;
     }
     return fallback && { instance: fallback, forced: true };
@@ -383,6 +389,7 @@ export class UpstreamProxy {
     let tooLarge = false;
     // A forced trial of an instance whose breaker is open runs past it; its success closes it.
     const bypass = forced && !breaker.canExecute();
+    if (forced) slot.trialInFlight = true;
     const guarded = <T>(call: () => Promise<T>): Promise<T> =>
       bypass
         ? call().then((result) => {
@@ -417,6 +424,8 @@ export class UpstreamProxy {
     } catch (error) {
       this.noteFailure(slot, instance, error);
       return this.classify(instance, request, error, budgetMs);
+    } finally {
+      if (forced) slot.trialInFlight = false;
     }
   }
 
@@ -665,6 +674,7 @@ export class UpstreamProxy {
         failedAt: 0,
         avoidUntil: 0,
         credentialWarnedAt: Number.NEGATIVE_INFINITY,
+        trialInFlight: false,
       };
       this.slots.set(key, slot);
       this.options.onBreakerCreated?.(slot.breaker.name);

@@ -93,4 +93,19 @@ describe("an instance that is slow, not dead", () => {
     expect(gw.gateway.proxy.breakerFor(only.instance).state).toBe("CLOSED");
     expect((await gw.registry.get("inventory", "inv-only"))?.status).toBe("healthy");
   }, 30_000);
+
+  it("sends one trial at a time to an avoided frozen instance: the requests meanwhile get 503 at once (break18 F3)", async () => {
+    gw = await startTestGateway({ upstreamTimeoutMs: 1_500, breaker: { failureThreshold: 1 } });
+    const only = await startTestUpstream(gw.registry, "inventory", "inv-frozen", hangs);
+    upstreams.push(only);
+    expect((await fetch(`${gw.url}/inventory/p-1`)).status).toBe(504);
+    const hitsBefore = only.hits.length;
+    // Ten at once: before, each was sent to the frozen instance and waited out the budget (504).
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => fetch(`${gw!.url}/inventory/p-1`).then((res) => res.status)),
+    );
+    expect(answers.filter((status) => status === 504)).toHaveLength(1);
+    expect(answers.filter((status) => status === 503)).toHaveLength(9);
+    expect(only.hits.length - hitsBefore).toBe(1);
+  }, 30_000);
 });

@@ -46,18 +46,48 @@ export async function runServiceMain<E extends EventRegistry>(
         retention: retentionFromEnv(parseEnv(retentionEnvSchema)),
         definition: typeof definition === "function" ? await definition() : definition,
       };
-      // The service's own settings and the signing keys, before Redis is asked anything: a bad
-      // value is one line at once, not after a connect (newuser10 F4).
+      // The secrets production requires, the service's own settings and the signing keys, in that
+      // order, before Redis is asked anything: a bad value is one line at once, not after a
+      // connect (newuser10 F4).
+      const secretsError = productionSecretsError(read.env, read.env.SERVICE_NAME ?? read.definition.name);
+      if (secretsError) throw secretsError;
       read.definition.checkConfig?.();
       getProcessKeyring();
       return read;
     })
     .catch((error: unknown) => {
-      if (error instanceof ConfigError || error instanceof KeyConfigError)
+      if (error instanceof ConfigError || error instanceof KeyConfigError || error instanceof SecretsError)
         return failStart(fallbackName, error);
       throw error;
     });
   await runConfigured(configured.definition, configured.env, configured.retention, options, parent);
+}
+
+/** A secret production requires is missing or a known placeholder (one line, exit 1). */
+class SecretsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SecretsError";
+  }
+}
+
+/**
+ * In production: a secret holding a `.env.example` placeholder (break-12 F4), or no gateway
+ * credential for this service (it fails closed: an open port would let anyone around the gateway's
+ * API keys). Undefined when none, and always outside production.
+ */
+function productionSecretsError(
+  env: ReturnType<typeof parseEnv<typeof serviceEnvSchema>>,
+  name: string,
+): SecretsError | undefined {
+  if (env.NODE_ENV !== "production") return undefined;
+  const placeholders = placeholderVariables({ ...process.env, ...env }, SERVICE_SECRET_VARIABLES);
+  if (placeholders.length > 0) return new SecretsError(placeholderMessage(placeholders));
+  if (serviceGatewaySecret(env, name) === undefined)
+    return new SecretsError(
+      "refusing to start in production without GATEWAY_SERVICE_SECRET (this service's gateway credential; or GATEWAY_SHARED_SECRET)",
+    );
+  return undefined;
 }
 
 async function runConfigured<E extends EventRegistry>(
@@ -88,22 +118,7 @@ async function runConfigured<E extends EventRegistry>(
     retention,
     onError: redisErrorHandler(logger, () => connected),
   });
-  const placeholders =
-    env.NODE_ENV === "production"
-      ? placeholderVariables({ ...process.env, ...env }, SERVICE_SECRET_VARIABLES)
-      : [];
-  if (placeholders.length > 0) await failStart(name, new Error(placeholderMessage(placeholders)), port);
   const gatewaySecret = serviceGatewaySecret(env, name);
-  if (env.NODE_ENV === "production" && gatewaySecret === undefined) {
-    // Fails closed: an open port in production would let anyone around the gateway's API keys.
-    await failStart(
-      name,
-      new Error(
-        "refusing to start in production without GATEWAY_SERVICE_SECRET (this service's gateway credential; or GATEWAY_SHARED_SECRET)",
-      ),
-      port,
-    );
-  }
   await waitForRedis(platform.redis, env.REDIS_CONNECT_TIMEOUT_MS).catch((error: unknown) =>
     failStart(name, error, port),
   );

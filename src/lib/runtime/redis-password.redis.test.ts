@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 /**
  * Newuser9 F5: a password in REDIS_URL for a Redis that has none printed ioredis's raw "[WARN] ...
  * does not require a password" twice and the process started, over what is probably not the Redis
@@ -61,6 +62,8 @@ describeWithRedis("a password set for a Redis that has none", (getRedis) => {
       NODE_ENV: "production",
       REDIS_URL: withPassword(),
       GATEWAY_SERVICE_SECRET: "s".repeat(40),
+      // Checked before Redis is asked anything (newuser10 F4): a valid key, so the Redis check is reached.
+      BUS_SIGNING_KEYS: `notification:notification-1:${randomBytes(32).toString("base64")}`,
     });
     expect(outcome, output).toBe(1);
     expect(output).toMatch(

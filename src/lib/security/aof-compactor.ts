@@ -342,8 +342,6 @@ export class AofCompactor {
   private readonly pollMs: number;
   /** A run is in flight: runs are single-flight (two raced for Redis's one rewrite slot). */
   private running = false;
-  /** A shred came while a run was in flight: that run schedules the next one when it ends. */
-  private shreddedDuringRun = false;
   /** A watch poll is in flight. */
   private watching = false;
   /** `aof_rewrites` at the last reading: a lower one means Redis restarted (break16 F2). */
@@ -373,7 +371,6 @@ export class AofCompactor {
         if (!this.stopped) this.options.onError?.(error);
       });
     // A run in flight, or a watched rewrite, schedules the next run when it ends.
-    if (this.running) this.shreddedDuringRun = true;
     if (this.timer || this.running || this.watching || this.watched) return;
     this.scheduleNextRun();
   }
@@ -490,24 +487,23 @@ export class AofCompactor {
     const since = this.uncoveredSince ?? performance.now();
     if (this.watched || this.watching || this.running) {
       this.uncoveredSince = since;
-      if (this.running) this.shreddedDuringRun = true;
       return "waiting";
     }
     this.uncoveredSince = undefined;
     this.running = true;
-    this.shreddedDuringRun = false;
     let outcome: AofRunOutcome;
     try {
       outcome = await this.attempt(since);
     } finally {
       this.running = false;
     }
+    // The run cleared the shreds it took: one recorded now came while it was in flight (shredded()
+    // leaves it to this run's end). Scheduled unless something already is (a watch schedules its own).
+    const shreddedDuringRun = this.uncoveredSince !== undefined;
     // Not covered yet: keep the oldest shred for the next run.
     if (outcome === "waiting" || outcome === "retrying" || outcome === "failed")
       this.uncoveredSince = Math.min(since, this.uncoveredSince ?? since);
-    // A shred during this run that nothing is scheduled for yet (a watch schedules its own).
-    if (this.shreddedDuringRun && !this.stopped && !this.timer && !this.watched) this.scheduleNextRun();
-    this.shreddedDuringRun = false;
+    if (shreddedDuringRun && !this.stopped && !this.timer && !this.watched) this.scheduleNextRun();
     return outcome;
   }
 

@@ -11,7 +11,7 @@ import {
   matchesFilter,
 } from "./dead-letter-store.js";
 import { DeadLetterInvalidError } from "./errors.js";
-import type { IndexEntry } from "./paging.js";
+import { decodeEntriesCursor, encodeEntriesCursor, type IndexEntry } from "./paging.js";
 
 /** Records one bulk call takes when the caller names no `limit` (as `GET /dlq`'s page). */
 export const DLQ_BULK_DEFAULT_LIMIT = 100;
@@ -33,22 +33,12 @@ export interface BulkPosition {
   upTo: IndexEntry;
 }
 
-export const encodeBulkCursor = ({ after, upTo }: BulkPosition): string =>
-  Buffer.from(JSON.stringify([after.ms, after.id, upTo.ms, upTo.id])).toString("base64url");
+export const encodeBulkCursor = ({ after, upTo }: BulkPosition): string => encodeEntriesCursor([after, upTo]);
 
 /** The position a cursor stands for, or undefined when it is not one a bulk call issued. */
 export function decodeBulkCursor(cursor: string): BulkPosition | undefined {
-  if (!/^[A-Za-z0-9_-]{1,4000}$/.test(cursor)) return undefined;
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (!Array.isArray(parsed) || parsed.length !== 4) return undefined;
-    const [afterMs, afterId, upToMs, upToId] = parsed as unknown[];
-    if (!Number.isSafeInteger(afterMs) || !Number.isSafeInteger(upToMs)) return undefined;
-    if (typeof afterId !== "string" || typeof upToId !== "string") return undefined;
-    return { after: { ms: afterMs as number, id: afterId }, upTo: { ms: upToMs as number, id: upToId } };
-  } catch {
-    return undefined;
-  }
+  const entries = decodeEntriesCursor(cursor, 2);
+  return entries && { after: entries[0]!, upTo: entries[1]! };
 }
 
 /**

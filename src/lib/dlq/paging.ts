@@ -31,21 +31,34 @@ export interface IndexEntry {
 export const isAfter = (entry: IndexEntry, cursor: IndexEntry): boolean =>
   entry.ms < cursor.ms || (entry.ms === cursor.ms && entry.id < cursor.id);
 
-export const encodeDlqCursor = (entry: IndexEntry): string =>
-  Buffer.from(JSON.stringify([entry.ms, entry.id])).toString("base64url");
+/** Index entries as one opaque cursor: base64url of their flat `[ms, id, ...]`. */
+export const encodeEntriesCursor = (entries: readonly IndexEntry[]): string =>
+  Buffer.from(JSON.stringify(entries.flatMap((entry) => [entry.ms, entry.id]))).toString("base64url");
 
-/** The entry a cursor stands for, or undefined when it is not one this API issued. */
-export function decodeDlqCursor(cursor: string): IndexEntry | undefined {
-  if (!/^[A-Za-z0-9_-]{1,2000}$/.test(cursor)) return undefined;
+/** The `count` entries a cursor of `encodeEntriesCursor` stands for, or undefined for any other text. */
+export function decodeEntriesCursor(cursor: string, count: number): IndexEntry[] | undefined {
+  if (cursor.length > 2_000 * count || !/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (!Array.isArray(parsed) || parsed.length !== 2) return undefined;
-    const [ms, id] = parsed as unknown[];
-    return Number.isFinite(ms) && typeof id === "string" ? { ms: ms as number, id } : undefined;
+    if (!Array.isArray(parsed) || parsed.length !== 2 * count) return undefined;
+    const entries: IndexEntry[] = [];
+    for (let i = 0; i < parsed.length; i += 2) {
+      const [ms, id] = [parsed[i] as unknown, parsed[i + 1] as unknown];
+      if (!Number.isSafeInteger(ms) || typeof id !== "string") return undefined;
+      entries.push({ ms: ms as number, id });
+    }
+    return entries;
   } catch {
     return undefined;
   }
 }
+
+/** A page's cursor: the last entry it listed. */
+export const encodeDlqCursor = (entry: IndexEntry): string => encodeEntriesCursor([entry]);
+
+/** The entry a cursor stands for, or undefined when it is not one this API issued. */
+export const decodeDlqCursor = (cursor: string): IndexEntry | undefined =>
+  decodeEntriesCursor(cursor, 1)?.[0];
 
 /**
  * Walks `entries` (newest first, starting at or before the cursor's time) and fetches records in

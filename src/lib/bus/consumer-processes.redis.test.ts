@@ -74,7 +74,7 @@ describeWithRedis("consumers over real processes", (getRedis) => {
         // Parked, or this process died (then the poll stops and the next start follows).
         const parked = waitFor(
           async () => hasExited || (await deadLetters.list({ group: "crashy" })).length > 0,
-          20_000,
+          45_000, // a process start under a loaded machine's parallel test files takes seconds
           "the dead letter or an exit",
         );
         await parked;
@@ -95,5 +95,5 @@ describeWithRedis("consumers over real processes", (getRedis) => {
       }
       await transport.close();
     }
-  }, 60_000);
+  }, 240_000);
 });

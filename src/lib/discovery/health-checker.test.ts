@@ -60,7 +60,10 @@ describe("HealthChecker", () => {
     await registry.register(instance("orders", id, { port: fake.port }), TTL);
     return fake;
   };
-  const options = { timeoutMs: 200, unhealthyThreshold: 3, intervalMs: 3_600_000 };
+  // A generous timeout: an answering fake must never be counted as timed out on a loaded machine.
+  // The tests of the timeout itself pass their own short one.
+  const options = { timeoutMs: 10_000, unhealthyThreshold: 3, intervalMs: 3_600_000 };
+  const timingOut = { ...options, timeoutMs: 200 };
 
   beforeEach(() => {
     registry = new MemoryServiceRegistry();
@@ -110,7 +113,7 @@ describe("HealthChecker", () => {
 
   it("counts an instance that does not answer within the timeout as failing", async () => {
     await serve("o-1", "silent");
-    const checker = startHealthChecker({ registry, ...options });
+    const checker = startHealthChecker({ registry, ...timingOut });
     const [outcome] = await checker.runOnce();
     expect(outcome).toMatchObject({ status: "unhealthy", consecutiveFailures: 1 });
     expect(outcome?.detail).toMatch(/time/i);
@@ -172,7 +175,7 @@ describe("HealthChecker", () => {
       if (i.service === "payment") return new Promise<never>(() => {});
       return { ok: true };
     };
-    const checker = startHealthChecker({ registry, check, ...options });
+    const checker = startHealthChecker({ registry, check, ...timingOut });
     const outcomes = await checker.runOnce();
     await checker.stop();
     expect(outcomes.map((o) => [o.instanceId, o.status, o.detail])).toEqual([
@@ -205,7 +208,10 @@ describe("HealthChecker", () => {
   it("runs rounds on its own interval until stopped", async () => {
     await serve("o-1", "error");
     const checker = startHealthChecker({ registry, ...options, intervalMs: 20, unhealthyThreshold: 2 });
-    await vi.waitFor(async () => expect(await registry.list()).toEqual([]), { timeout: 2_000, interval: 20 });
+    await vi.waitFor(async () => expect(await registry.list()).toEqual([]), {
+      timeout: 10_000,
+      interval: 20,
+    });
     await checker.stop();
     await registry.register(instance("orders", "o-1", { port: fakes[0]?.port ?? 1 }), TTL);
     await new Promise((r) => setTimeout(r, 100));

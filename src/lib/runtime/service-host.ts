@@ -417,13 +417,17 @@ export async function startService<E extends EventRegistry>(
         );
         const inFlightMs =
           (options.drain?.inFlightMs ?? DEFAULT_DRAIN_IN_FLIGHT_MS) - (performance.now() - stopAt);
-        await drainAndClose(app, {
-          ...options.drain,
-          inFlightMs: Math.max(MIN_DRAIN_IN_FLIGHT_MS, inFlightMs),
-        });
-        await stopStep(logger, "consumers", STOP_BUDGETS_MS.consumers, CONSUMERS_SKIPPED, () =>
-          Promise.all(subscribers.map((s) => s.stop())),
-        );
+        // The consumers stop while the HTTP server drains, not after it: no route waits on an event,
+        // and a handler in flight (a provider call) gets the drain's seconds to finish.
+        await Promise.all([
+          drainAndClose(app, {
+            ...options.drain,
+            inFlightMs: Math.max(MIN_DRAIN_IN_FLIGHT_MS, inFlightMs),
+          }),
+          stopStep(logger, "consumers", STOP_BUDGETS_MS.consumers, CONSUMERS_SKIPPED, () =>
+            Promise.all(subscribers.map((s) => s.stop())),
+          ),
+        ]);
         await stopStep(
           logger,
           "service parts",

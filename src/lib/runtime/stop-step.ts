@@ -15,14 +15,17 @@ const OVERRUN = Symbol("overrun");
 
 /**
  * Longest wait (ms) for each step of a stop that talks to Redis (service-host.ts, the gateway).
- * With Redis paused or down a service's stop takes these (3 s) plus the HTTP drain plus the
- * platform's close (PLATFORM_CLOSE_BUDGET_MS), where it had waited into the 10 s force exit. The
- * registry removal's time is taken from the drain's in-flight budget (its requests were served
- * meanwhile), so the two together stay within the drain's linger + in-flight (2 s + 5 s by default).
+ * With Redis paused or down a service's stop takes at most: the registry removal, then the HTTP
+ * drain and the consumers side by side, then the service's parts, the trimmer, the metrics flush
+ * and the platform's close (PLATFORM_CLOSE_BUDGET_MS), where it had waited into the 10 s force
+ * exit. The registry removal's time is taken from the drain's in-flight budget (its requests were
+ * served meanwhile), so the two together stay within the drain's linger + in-flight (2 s + 5 s by
+ * default): 7 s + 1.5 s at worst.
  */
 export const STOP_BUDGETS_MS = {
   registryRemoval: 1_000,
-  consumers: 1_000,
+  /** Runs beside the HTTP drain (service-host.ts): handlers in flight get as long as requests do. */
+  consumers: 5_000,
   /** A service's own loops (ServiceParts.stop). */
   parts: 500,
   trimmer: 250,

@@ -8,7 +8,8 @@
  * guesses would still be checked at full speed. The address is Fastify's `request.ip`: the TCP
  * peer's, or, when that peer is a proxy listed in GATEWAY_TRUST_PROXY (trust-proxy.ts), the
  * client's as the proxy wrote it in X-Forwarded-For; behind an unlisted proxy every client shares
- * the proxy's address (docs/security.md, "Gateway").
+ * the proxy's address (docs/security.md, "Gateway"). The caller keys an IPv6 address by its /64
+ * (client-address.ts): the `address` here is that key.
  */
 import type { FastifyReply } from "fastify";
 import { errorBody } from "../lib/http/errors.js";

@@ -122,6 +122,23 @@ describe("gateway: the failed-authentication throttle behind a proxy (GATEWAY_TR
     expect((await via("k-1", "198.51.100.9, 203.0.113.1")).status).toBe(429);
   });
 
+  // edge20: an IPv6 client holds a whole /64 and took a new address for every guess.
+  it("throttles the addresses of one IPv6 /64 together, an IPv4-mapped address with its IPv4 one", async () => {
+    gw = await startTestGateway({ apiKeys: ["k-1"], authFailuresPerMinute: 3, trustProxy: ["127.0.0.1"] });
+    upstream = await startTestUpstream(gw.registry, "order", "order-a");
+    expect((await via("guess-1", "2001:db8:a:b::1")).status).toBe(401);
+    expect((await via("guess-2", "2001:db8:a:b:1:2:3:4")).status).toBe(401);
+    expect((await via("guess-3", "2001:DB8:A:B:ffff::9")).status).toBe(401);
+    expect((await via("k-1", "2001:db8:a:b::77")).status).toBe(429);
+    // The next /64 is another client.
+    expect((await via("k-1", "2001:db8:a:c::1")).status).toBe(200);
+    expect((await via("guess-4", "203.0.113.5")).status).toBe(401);
+    expect((await via("guess-5", "::ffff:203.0.113.5")).status).toBe(401);
+    expect((await via("guess-6", "203.0.113.5")).status).toBe(401);
+    expect((await via("k-1", "::ffff:203.0.113.5")).status).toBe(429);
+    expect((await via("k-1", "203.0.113.6")).status).toBe(200);
+  });
+
   it("ignores X-Forwarded-For from a peer that is not a listed proxy, and by default", async () => {
     for (const trustProxy of [["10.0.0.0/8", "fd00::/8"], undefined]) {
       gw = await startTestGateway({

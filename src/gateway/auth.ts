@@ -13,6 +13,7 @@ import { errorBody } from "../lib/http/errors.js";
 import { proxyRoutes } from "./routes/table.js";
 import { isSafeMethod } from "./upstream-errors.js";
 import { authFailureThrottle, tooManyRequests } from "./auth-throttle.js";
+import { clientAddressKey } from "./client-address.js";
 
 /** Failed authentications per client address and minute before 429 (GATEWAY_AUTH_FAILURES_PER_MINUTE). */
 export const DEFAULT_AUTH_FAILURES_PER_MINUTE = 10;
@@ -93,7 +94,9 @@ export function installApiKeyAuth(
   app.addHook("onRequest", async (request, reply) => {
     const url = request.routeOptions.url ?? "";
     if (PUBLIC_ROUTES.has(url)) return;
-    const waitMs = failures.blockedForMs(request.ip);
+    // An IPv6 client is its /64: it could take a new address of it for every guess (client-address.ts).
+    const client = clientAddressKey(request.ip);
+    const waitMs = failures.blockedForMs(client);
     if (waitMs > 0)
       return tooManyRequests(
         reply,
@@ -104,7 +107,7 @@ export function installApiKeyAuth(
     const hash = key === undefined ? undefined : digest(key);
     const role = hash === undefined ? undefined : roles.get(hash);
     if (hash === undefined || role === undefined) {
-      failures.recordFailure(request.ip);
+      failures.recordFailure(client);
       return reply
         .code(401)
         .header("www-authenticate", 'Bearer realm="ordersaga"')

@@ -1,9 +1,11 @@
-import { connect, type Socket } from "node:net";
+import { EventEmitter } from "node:events";
+import { connect, createServer, type Socket } from "node:net";
+import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../lib/observability/logger.js";
 import { createMemoryPlatform, type Platform } from "../lib/runtime/platform.js";
 import { waitFor } from "../test-support/wait.js";
-import { defaultMaxConnections, trustedPeer } from "./connection-limits.js";
+import { defaultMaxConnections, installConnectionLimits, trustedPeer } from "./connection-limits.js";
 import { createGateway, type Gateway, type GatewayOptions } from "./gateway.js";
 
 // break17 F3: one unauthenticated client held every gateway socket with kept-alive GET /health.
@@ -106,6 +108,59 @@ describe("gateway connection limits", () => {
     // Node checks keep-alive timeouts on the socket's own timer: closed near 5 s, far from 72 s.
     expect(performance.now() - answeredAt).toBeLessThan(5_000 + 3_000);
   }, 20_000);
+});
+
+// edge20: an IPv6 client holds a whole /64 and opened each connection from another address of it.
+// This host cannot be the peer at several addresses of one /64 (only ::1 and one address per
+// interface; adding addresses needs root), so the connections are handed to the server as the
+// kernel would: a "connection" event with the peer's address.
+describe("the per-address cap on IPv6 peers", () => {
+  /** A stand-in for an accepted socket from `remoteAddress`: the parts the limiter uses. */
+  const peer = (remoteAddress: string) => {
+    const socket = Object.assign(new EventEmitter(), { remoteAddress, destroyed: false });
+    return Object.assign(socket, {
+      destroy: () => {
+        socket.destroyed = true;
+        socket.emit("close");
+      },
+    });
+  };
+  const limited = (trusted: string[] = []) => {
+    const server = createServer();
+    installConnectionLimits(
+      server,
+      { maxConnections: 0, maxPerAddress: 2, exempt: trustedPeer(trusted) },
+      new Registry(),
+    );
+    return (address: string) => {
+      const socket = peer(address);
+      server.emit("connection", socket as unknown as Socket);
+      return socket;
+    };
+  };
+
+  it("counts every address of one /64 as one client; another /64 has its own cap", () => {
+    const accept = limited();
+    const held = [accept("2001:db8:a:b::1"), accept("2001:db8:a:b::2")];
+    expect(held.map((s) => s.destroyed)).toEqual([false, false]);
+    expect(accept("2001:db8:a:b:ffff::3%eth0").destroyed).toBe(true);
+    expect(accept("2001:db8:a:c::1").destroyed).toBe(false);
+    // One closed makes room for another address of the same /64.
+    held[0]!.destroy();
+    expect(accept("2001:DB8:A:B::99").destroyed).toBe(false);
+  });
+
+  it("counts an IPv4-mapped peer with its IPv4 address, and never caps a trusted proxy in a /64", () => {
+    const accept = limited(["2001:db8:a:b::1"]);
+    expect(accept("203.0.113.5").destroyed).toBe(false);
+    expect(accept("::ffff:203.0.113.5").destroyed).toBe(false);
+    expect(accept("203.0.113.5").destroyed).toBe(true);
+    for (let i = 0; i < 4; i += 1) expect(accept("2001:db8:a:b::1").destroyed).toBe(false);
+    // The proxy's neighbours in its /64 are not the proxy: they are capped (and not by its count).
+    expect(accept("2001:db8:a:b::2").destroyed).toBe(false);
+    expect(accept("2001:db8:a:b::3").destroyed).toBe(false);
+    expect(accept("2001:db8:a:b::4").destroyed).toBe(true);
+  });
 });
 
 describe("defaultMaxConnections", () => {

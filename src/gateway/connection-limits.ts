@@ -5,14 +5,15 @@
  * - a total (`server.maxConnections`, GATEWAY_MAX_CONNECTIONS): Node closes a connection over it at
  *   once, before any byte is read, so the process keeps fds for its Redis and upstream sockets;
  * - per client address (GATEWAY_MAX_CONNECTIONS_PER_ADDRESS): the TCP peer's, since a connection
- *   is refused before any header (X-Forwarded-For) is read; a trusted proxy (GATEWAY_TRUST_PROXY)
- *   speaks for many clients and is capped by the total only;
+ *   is refused before any header (X-Forwarded-For) is read, an IPv6 peer's /64 (client-address.ts);
+ *   a trusted proxy (GATEWAY_TRUST_PROXY) speaks for many clients and is capped by the total only;
  * - a short keep-alive idle timeout (GATEWAY_KEEP_ALIVE_TIMEOUT_MS, server.ts `keepAliveTimeoutMs`).
  * Each refusal is counted in `ordersaga_gateway_connections_refused_total` by `reason`.
  */
 import { readFileSync } from "node:fs";
 import { BlockList, isIP, type Server, type Socket } from "node:net";
 import { Counter, Gauge, type Registry } from "prom-client";
+import { clientAddressKey } from "./client-address.js";
 
 /** Per-address default: far above what a browser (6) or a client's pool needs, far below the fds. */
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;
@@ -75,21 +76,26 @@ export function installConnectionLimits(server: Server, limits: ConnectionLimits
   server.on("drop", () => refused.inc({ reason: "total" }));
   const byAddress = new Map<string, number>();
   server.on("connection", (socket: Socket) => {
-    const address = socket.remoteAddress ?? "";
-    const capped = limits.maxPerAddress > 0 && !(limits.exempt?.(address) ?? false);
-    const count = (byAddress.get(address) ?? 0) + 1;
-    if (capped && count > limits.maxPerAddress) {
+    const peer = socket.remoteAddress ?? "";
+    // A trusted proxy is matched by its own address, and not counted: the clients sharing its /64
+    // are not capped by the proxy's connections. An IPv6 client is keyed by its /64
+    // (client-address.ts), else it would open each connection from another address of it.
+    const key =
+      limits.maxPerAddress > 0 && !(limits.exempt?.(peer) ?? false) ? clientAddressKey(peer) : undefined;
+    const count = key === undefined ? 0 : (byAddress.get(key) ?? 0) + 1;
+    if (key !== undefined && count > limits.maxPerAddress) {
       refused.inc({ reason: "per_address" });
       socket.destroy();
       return;
     }
     open += 1;
-    byAddress.set(address, count);
+    if (key !== undefined) byAddress.set(key, count);
     socket.once("close", () => {
       open -= 1;
-      const left = (byAddress.get(address) ?? 1) - 1;
-      if (left > 0) byAddress.set(address, left);
-      else byAddress.delete(address);
+      if (key === undefined) return;
+      const left = (byAddress.get(key) ?? 1) - 1;
+      if (left > 0) byAddress.set(key, left);
+      else byAddress.delete(key);
     });
   });
 }

@@ -38,6 +38,7 @@ import { dlqRouteDocs, registerDlqRoutes } from "./routes/dlq.js";
 import { proxyRoutes, registerProxyRoutes } from "./routes/proxied.js";
 import { registerSystemRoutes, systemRouteDocs } from "./routes/system.js";
 import { PACKAGE_VERSION } from "../lib/runtime/version.js";
+import { REGISTRY_REMOVAL_SKIPPED, STOP_BUDGETS_MS, stopStep } from "../lib/runtime/stop-step.js";
 
 export const GATEWAY_SERVICE = "gateway";
 /** package.json's version (one place to change at a release). */
@@ -216,12 +217,25 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     proxy,
     stop: () => {
       stopping ??= (async () => {
-        await background.agent.stop();
+        // Each Redis step with a budget, as a service's stop (stop-step.ts; edge20).
+        await stopStep(
+          logger,
+          "registry removal",
+          STOP_BUDGETS_MS.registryRemoval,
+          REGISTRY_REMOVAL_SKIPPED,
+          () => background.agent.stop(),
+        );
         // As a service stops (drain.ts; break18 F1: app.close() reset kept-alive clients' requests):
         // new requests get 503 with Retry-After and Connection: close until the load balancer has
         // moved them, requests in flight finish within the budget.
         await drainAndClose(app, { answer: GATEWAY_DRAIN_ANSWER });
-        await background.stop();
+        await stopStep(
+          logger,
+          "health checker and metrics flush",
+          STOP_BUDGETS_MS.gatewayBackground,
+          "the next gateway's checker takes over; metrics events are hints",
+          () => background.stop(),
+        );
         await proxy.close();
         stopClockSteps();
         logger.info("gateway stopped");

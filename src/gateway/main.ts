@@ -81,7 +81,7 @@ shutdownOnSignals({
   parent,
   stop: async () => {
     await gateway.stop();
-    await platform.close();
+    await platform.close(logger);
     await tracing.shutdown();
   },
 });

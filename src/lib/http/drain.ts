@@ -37,6 +37,9 @@ export interface DrainOptions {
   inFlightMs?: number;
 }
 
+/** The default of DrainOptions.inFlightMs. */
+export const DEFAULT_DRAIN_IN_FLIGHT_MS = 5_000;
+
 interface DrainState {
   draining: boolean;
   answer: DrainAnswer;
@@ -75,7 +78,7 @@ const openConnections = (app: FastifyInstance): Promise<number> =>
 export async function drainAndClose(app: FastifyInstance, options: DrainOptions = {}): Promise<void> {
   const quietMs = options.quietMs ?? 250;
   const lingerMs = options.lingerMs ?? 2_000;
-  const inFlightMs = options.inFlightMs ?? 5_000;
+  const inFlightMs = options.inFlightMs ?? DEFAULT_DRAIN_IN_FLIGHT_MS;
   const state = states.get(app);
   if (state && app.server.listening) {
     if (options.answer) state.answer = options.answer;

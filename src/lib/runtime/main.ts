@@ -151,7 +151,7 @@ async function runConfigured<E extends EventRegistry>(
     parent,
     stop: async () => {
       await running.stop();
-      await platform.close();
+      await platform.close(logger);
       await tracing.shutdown();
     },
   });

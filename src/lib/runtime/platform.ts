@@ -18,6 +18,7 @@ import type { DeadLetterStore } from "../dlq/dead-letter-store.js";
 import { MemoryDeadLetterStore } from "../dlq/memory-dead-letter-store.js";
 import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
 import { localClock, redisTimeClock, type SharedClock } from "../redis/clock.js";
+import { type StopLogger, stopStep } from "./stop-step.js";
 import { withTimeout } from "../resilience/timeout.js";
 import { CoalescingRedis } from "./coalescing-redis.js";
 import { DEFAULT_RETENTION, type RetentionPolicy } from "./retention.js";
@@ -45,8 +46,15 @@ export interface Platform {
   idempotencyStore(namespace: string): IdempotencyStore;
   /** True when the backing store answers. */
   ping(): Promise<boolean>;
-  close(): Promise<void>;
+  /**
+   * Stops the transports and drops the connections. On Redis their graceful stop waits at most
+   * PLATFORM_CLOSE_BUDGET_MS (a warning to `logger` past it), then the connection is dropped anyway.
+   */
+  close(logger?: StopLogger): Promise<void>;
 }
+
+/** Longest wait (ms) of a Redis platform's close for its transports, then the connection is dropped. */
+export const PLATFORM_CLOSE_BUDGET_MS = 500;
 
 export interface MemoryPlatformOptions {
   /** Idle time (ms) before a silent consumer's messages move to another (default 5 s). */
@@ -143,10 +151,20 @@ export function createRedisPlatform(options: RedisPlatformOptions): Platform {
         return false;
       }
     },
-    close: async () => {
-      await hints.close();
-      await transport.close();
-      await shared.stop();
+    close: async (logger) => {
+      // Bounded (edge20): with Redis paused or down the subscriptions' stop waits on it; dropping
+      // the connection then fails what still waits, and the stop goes on.
+      await stopStep(
+        logger ?? { warn: () => undefined },
+        "bus close",
+        PLATFORM_CLOSE_BUDGET_MS,
+        "the connection is dropped; unacknowledged entries stay pending for another instance",
+        async () => {
+          await hints.close();
+          await transport.close();
+          await shared.stop();
+        },
+      );
       redis.disconnect();
     },
   };

@@ -23,7 +23,7 @@ import {
 } from "../bus/subscriber.js";
 import { type ServiceAgent, startServiceAgent } from "../discovery/agent.js";
 import { installGatewayCredentialCheck } from "../http/gateway-credential.js";
-import { type DrainOptions, drainAndClose } from "../http/drain.js";
+import { DEFAULT_DRAIN_IN_FLIGHT_MS, type DrainOptions, drainAndClose } from "../http/drain.js";
 import { createHttpServer } from "../http/server.js";
 import { ownedStreamKeys, StreamTrimmer } from "../bus/transports/redis-streams-trim.js";
 import { createLogger, type Logger } from "../observability/logger.js";
@@ -33,6 +33,7 @@ import { RedisStreamsTransport } from "../bus/transports/redis-streams.js";
 import { type MetricsReporter, startMetricsReporter } from "../observability/metrics-reporter.js";
 import type { Platform } from "./platform.js";
 import { reportClockSteps } from "./service-clock.js";
+import { REGISTRY_REMOVAL_SKIPPED, STOP_BUDGETS_MS, stopStep } from "./stop-step.js";
 import { KeyConfigError, type Keyring, SIGNING_KEY_METADATA, signingKeyPrint } from "../security/keyring.js";
 import { getProcessKeyring, SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../security/process-keys.js";
 import { createSigner, createVerifier } from "../security/signing.js";
@@ -142,6 +143,11 @@ export interface RunningService {
   metrics: Metrics;
   stop(): Promise<void>;
 }
+
+/** The least the drain waits for requests in flight, whatever the registry removal took. */
+const MIN_DRAIN_IN_FLIGHT_MS = 1_000;
+/** Why: entries a handler did not acknowledge stay pending in the group and are claimed by another instance. */
+const CONSUMERS_SKIPPED = "unacknowledged entries stay pending and another instance claims them";
 
 const instancesInProcess = new Map<string, number>();
 
@@ -399,14 +405,48 @@ export async function startService<E extends EventRegistry>(
         // Deregistered first, so callers stop picking it; then new requests are refused with the
         // drain 503 until they have, idle sockets closed only then (a socket closed under a request
         // just sent was a reset: outcome unknown), in-flight requests bounded (break17 F4).
-        await agent.stop();
-        await drainAndClose(app, options.drain);
-        await Promise.all(subscribers.map((s) => s.stop()));
-        await parts.stop?.();
-        await trimmer?.stop();
+        // Each step that waits on Redis has a budget (stop-step.ts): with Redis paused or down
+        // the stop still ends well within shutdownOnSignals' 10 s force exit.
+        const stopAt = performance.now();
+        await stopStep(
+          logger,
+          "registry removal",
+          STOP_BUDGETS_MS.registryRemoval,
+          REGISTRY_REMOVAL_SKIPPED,
+          () => agent.stop(),
+        );
+        const inFlightMs =
+          (options.drain?.inFlightMs ?? DEFAULT_DRAIN_IN_FLIGHT_MS) - (performance.now() - stopAt);
+        // The consumers stop while the HTTP server drains, not after it: no route waits on an event,
+        // and a handler in flight (a provider call) gets the drain's seconds to finish.
+        await Promise.all([
+          drainAndClose(app, {
+            ...options.drain,
+            inFlightMs: Math.max(MIN_DRAIN_IN_FLIGHT_MS, inFlightMs),
+          }),
+          stopStep(logger, "consumers", STOP_BUDGETS_MS.consumers, CONSUMERS_SKIPPED, () =>
+            Promise.all(subscribers.map((s) => s.stop())),
+          ),
+        ]);
+        await stopStep(
+          logger,
+          "service parts",
+          STOP_BUDGETS_MS.parts,
+          "its loops end with the process",
+          async () => parts.stop?.(),
+        );
+        await stopStep(logger, "stream trimmer", STOP_BUDGETS_MS.trimmer, "the next trim does it", async () =>
+          trimmer?.stop(),
+        );
         stopLeaseMetrics();
         stopClockSteps();
-        await reporter.stop();
+        await stopStep(
+          logger,
+          "metrics flush",
+          STOP_BUDGETS_MS.metricsFlush,
+          "metrics events are hints",
+          () => reporter.stop(),
+        );
         logger.info("service stopped");
       })();
       return stopping;

@@ -1,23 +1,15 @@
 /** Issue 10 input 6 over real HTTP: trailing slashes, wrong methods, and errors that name the field. */
-import { afterEach, describe, expect, it } from "vitest";
-import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+import { describe, expect, it } from "vitest";
+import { useTestGateway } from "./test-upstream.js";
 
-let gw: TestGateway | undefined;
-const upstreams: TestUpstream[] = [];
-
-afterEach(async () => {
-  await Promise.all(upstreams.splice(0).map((u) => u.close()));
-  await gw?.stop();
-  gw = undefined;
-});
+const harness = useTestGateway();
 
 type ErrorBody = { error: { code: string; message: string; details?: { path: string; message: string }[] } };
 
 describe("gateway API conventions", () => {
   it("treats a trailing slash as the same route: GET /inventory/ lists the catalog", async () => {
-    gw = await startTestGateway();
-    const inventory = await startTestUpstream(gw.registry, "inventory", "inv-a");
-    upstreams.push(inventory);
+    const gw = await harness.start();
+    const inventory = await harness.upstream("inventory", "inv-a");
     const res = await fetch(`${gw.url}/inventory/`);
     expect(res.status).toBe(200);
     expect(inventory.hits.map((h) => h.url)).toEqual(["/inventory"]);
@@ -25,7 +17,7 @@ describe("gateway API conventions", () => {
   });
 
   it("answers a wrong method with 405 METHOD_NOT_ALLOWED and the Allow header", async () => {
-    gw = await startTestGateway();
+    const gw = await harness.start();
     for (const [method, path, allow] of [
       ["DELETE", "/orders", "GET, HEAD, POST"],
       ["PUT", "/orders/o-1", "GET, HEAD"],

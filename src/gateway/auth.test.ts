@@ -1,20 +1,13 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isAdminRoute } from "./auth.js";
-import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+import { type TestUpstream, useTestGateway } from "./test-upstream.js";
 
-let gw: TestGateway | undefined;
+const harness = useTestGateway();
 let upstream: TestUpstream | undefined;
 
-afterEach(async () => {
-  await upstream?.close();
-  await gw?.stop();
-  gw = undefined;
-  upstream = undefined;
-});
-
 async function withKeys(apiKeys: string[]) {
-  gw = await startTestGateway({ apiKeys });
-  upstream = await startTestUpstream(gw.registry, "order", "order-a");
+  const gw = await harness.start({ apiKeys });
+  upstream = await harness.upstream("order", "order-a");
   return gw.url;
 }
 
@@ -74,9 +67,9 @@ describe("gateway: API keys", () => {
 describe("gateway: failed authentication throttled per client address", () => {
   it("answers 429 with Retry-After after N failures, to any key from that address, and lets it retry later", async () => {
     let now = 1_000_000;
-    gw = await startTestGateway({ apiKeys: ["k-1"], authFailuresPerMinute: 3, now: () => now });
-    upstream = await startTestUpstream(gw.registry, "order", "order-a");
-    const guess = (key: string) => fetch(`${gw!.url}/orders/o-1`, { headers: { "x-api-key": key } });
+    const gw = await harness.start({ apiKeys: ["k-1"], authFailuresPerMinute: 3, now: () => now });
+    const upstream = await harness.upstream("order", "order-a");
+    const guess = (key: string) => fetch(`${harness.gw.url}/orders/o-1`, { headers: { "x-api-key": key } });
     const statuses = [];
     for (const key of ["guess-1", "guess-2", "guess-3", "guess-4"]) statuses.push((await guess(key)).status);
     expect(statuses).toEqual([401, 401, 401, 429]);
@@ -94,7 +87,7 @@ describe("gateway: failed authentication throttled per client address", () => {
   });
 
   it("is off with 0, and absent in development (no key configured)", async () => {
-    gw = await startTestGateway({ apiKeys: ["k-1"], authFailuresPerMinute: 0 });
+    const gw = await harness.start({ apiKeys: ["k-1"], authFailuresPerMinute: 0 });
     for (let i = 0; i < 15; i += 1) {
       expect((await fetch(`${gw.url}/services`, { headers: { "x-api-key": `g-${i}` } })).status).toBe(401);
     }
@@ -106,11 +99,11 @@ describe("gateway: failed authentication throttled per client address", () => {
 describe("gateway: the failed-authentication throttle behind a proxy (GATEWAY_TRUST_PROXY)", () => {
   /** A request to the gateway as the proxy on loopback would send it: `forwardedFor` as it wrote it. */
   const via = (key: string, forwardedFor: string) =>
-    fetch(`${gw!.url}/orders/o-1`, { headers: { "x-api-key": key, "x-forwarded-for": forwardedFor } });
+    fetch(`${harness.gw.url}/orders/o-1`, { headers: { "x-api-key": key, "x-forwarded-for": forwardedFor } });
 
   it("throttles each client behind a trusted proxy by its own X-Forwarded-For address", async () => {
-    gw = await startTestGateway({ apiKeys: ["k-1"], authFailuresPerMinute: 2, trustProxy: ["127.0.0.1"] });
-    upstream = await startTestUpstream(gw.registry, "order", "order-a");
+    await harness.start({ apiKeys: ["k-1"], authFailuresPerMinute: 2, trustProxy: ["127.0.0.1"] });
+    await harness.upstream("order", "order-a");
     expect((await via("guess-1", "203.0.113.1")).status).toBe(401);
     expect((await via("guess-2", "203.0.113.1")).status).toBe(401);
     expect((await via("k-1", "203.0.113.1")).status).toBe(429);
@@ -141,30 +134,27 @@ describe("gateway: the failed-authentication throttle behind a proxy (GATEWAY_TR
 
   it("ignores X-Forwarded-For from a peer that is not a listed proxy, and by default", async () => {
     for (const trustProxy of [["10.0.0.0/8", "fd00::/8"], undefined]) {
-      gw = await startTestGateway({
+      await harness.start({
         apiKeys: ["k-1"],
         authFailuresPerMinute: 2,
         ...(trustProxy ? { trustProxy } : {}),
       });
-      upstream = await startTestUpstream(gw.registry, "order", "order-a");
+      const upstream = await harness.upstream("order", "order-a");
       expect((await via("guess-1", "203.0.113.1")).status).toBe(401);
       expect((await via("guess-2", "203.0.113.2")).status).toBe(401);
       // Both guesses counted against the peer (127.0.0.1), whatever address each claimed.
       const blocked = await via("k-1", "203.0.113.3");
       expect(blocked.status, String(trustProxy)).toBe(429);
       expect(upstream.hits).toHaveLength(0);
-      await upstream.close();
-      await gw.stop();
-      upstream = undefined;
-      gw = undefined;
+      await harness.stopGateway();
     }
   });
 });
 
 describe("gateway: API key roles (client vs admin)", () => {
   const start = async () => {
-    gw = await startTestGateway({ apiKeys: ["client-1"], adminKeys: ["admin-1"] });
-    upstream = await startTestUpstream(gw.registry, "inventory", "inventory-a");
+    const gw = await harness.start({ apiKeys: ["client-1"], adminKeys: ["admin-1"] });
+    upstream = await harness.upstream("inventory", "inventory-a");
     return gw.url;
   };
   const as = (key: string, init: RequestInit = {}): RequestInit => ({
@@ -224,8 +214,8 @@ describe("gateway: API key roles (client vs admin)", () => {
 
 describe("gateway: parked-shipment routes are admin-only", () => {
   const start = async () => {
-    gw = await startTestGateway({ apiKeys: ["client-1"], adminKeys: ["admin-1"] });
-    upstream = await startTestUpstream(gw.registry, "shipping", "shipping-a");
+    const gw = await harness.start({ apiKeys: ["client-1"], adminKeys: ["admin-1"] });
+    upstream = await harness.upstream("shipping", "shipping-a");
     return gw.url;
   };
   const operatorCalls: [string, string][] = [
@@ -264,9 +254,9 @@ describe("gateway: parked-shipment routes are admin-only", () => {
 
 describe("gateway: per-key rate limit", () => {
   it("answers 429 RATE_LIMITED with Retry-After once a key spent its burst, other keys unaffected", async () => {
-    gw = await startTestGateway({ apiKeys: ["k-1", "k-2"], rateLimit: { perMinute: 60, burst: 3 } });
-    upstream = await startTestUpstream(gw.registry, "order", "order-a");
-    const get = (key: string) => fetch(`${gw!.url}/orders/o-1`, { headers: { "x-api-key": key } });
+    await harness.start({ apiKeys: ["k-1", "k-2"], rateLimit: { perMinute: 60, burst: 3 } });
+    const upstream = await harness.upstream("order", "order-a");
+    const get = (key: string) => fetch(`${harness.gw.url}/orders/o-1`, { headers: { "x-api-key": key } });
     for (let i = 0; i < 3; i++) expect((await get("k-1")).status).toBe(200);
     const limited = await get("k-1");
     expect(limited.status).toBe(429);
@@ -277,8 +267,8 @@ describe("gateway: per-key rate limit", () => {
   });
 
   it("does not limit anyone when no key is configured (development)", async () => {
-    gw = await startTestGateway({ rateLimit: { perMinute: 60, burst: 1 } });
-    upstream = await startTestUpstream(gw.registry, "order", "order-a");
+    const gw = await harness.start({ rateLimit: { perMinute: 60, burst: 1 } });
+    await harness.upstream("order", "order-a");
     for (let i = 0; i < 5; i++) expect((await fetch(`${gw.url}/orders/o-1`)).status).toBe(200);
   });
 });

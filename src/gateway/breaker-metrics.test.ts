@@ -1,24 +1,16 @@
 /** Review finding 11: the breaker series of a deregistered instance leave the gateway's /metrics. */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { waitFor } from "../test-support/wait.js";
-import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+import { useTestGateway } from "./test-upstream.js";
 
-let gw: TestGateway | undefined;
-let upstream: TestUpstream | undefined;
+const harness = useTestGateway();
 
-afterEach(async () => {
-  await upstream?.close();
-  await gw?.stop();
-  gw = undefined;
-  upstream = undefined;
-});
-
-const metricsText = async () => (await fetch(`${gw?.url}/metrics`)).text();
+const metricsText = async () => (await fetch(`${harness.gw.url}/metrics`)).text();
 
 describe("gateway breaker metrics", () => {
   it("shows a registered instance's breaker as closed before any call or change (break13 F11)", async () => {
-    gw = await startTestGateway({ healthCheckIntervalMs: 100 });
-    upstream = await startTestUpstream(gw.registry, "inventory", "inv-b", () => ({ status: 200, body: {} }));
+    await harness.start({ healthCheckIntervalMs: 100 });
+    const upstream = await harness.upstream("inventory", "inv-b", () => ({ status: 200, body: {} }));
     await waitFor(
       async () =>
         /ordersaga_circuit_breaker_state\{[^}]*breaker="inventory:inv-b"[^}]*\} 0/.test(await metricsText()),
@@ -31,12 +23,12 @@ describe("gateway breaker metrics", () => {
   });
 
   it("drops the breaker series of an instance once it is deregistered", async () => {
-    gw = await startTestGateway({
+    const gw = await harness.start({
       breaker: { failureThreshold: 1 },
       // Pruning runs with the checker's period; the checker finds this instance healthy.
       healthCheckIntervalMs: 100,
     });
-    upstream = await startTestUpstream(gw.registry, "inventory", "inv-a", () => ({
+    await harness.upstream("inventory", "inv-a", () => ({
       status: 500,
       body: { error: { code: "INTERNAL", message: "boom" } },
     }));

@@ -4,7 +4,7 @@
  * then sends the request to another instance (any method: nothing was applied), counts the refusal
  * against the instance, and warns naming it; a client never sees the gateway's credential problem.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   GATEWAY_AUTH_HEADER,
   serviceCredentialSecret,
@@ -12,25 +12,12 @@ import {
 } from "../lib/http/gateway-credential.js";
 import { createLogger } from "../lib/observability/logger.js";
 import { orderBody } from "../services/order/test-harness.js";
-import {
-  type Answerer,
-  startTestGateway,
-  startTestUpstream,
-  type TestGateway,
-  type TestUpstream,
-} from "./test-upstream.js";
+import { type Answerer, useTestGateway } from "./test-upstream.js";
 
 const MASTER = "m".repeat(64);
 const ROTATED = "r".repeat(64);
 
-let gw: TestGateway | undefined;
-const upstreams: TestUpstream[] = [];
-
-afterEach(async () => {
-  await Promise.all(upstreams.splice(0).map((u) => u.close().catch(() => {})));
-  await gw?.stop();
-  gw = undefined;
-});
+const harness = useTestGateway();
 
 /** An instance that checks the credential as a service does, with the secret it was started with. */
 const checking =
@@ -63,11 +50,10 @@ describe("an instance that refuses the gateway's credential", () => {
       level: "warn",
       destination: { write: (line: string) => void lines.push(line) },
     });
-    gw = await startTestGateway({ sharedSecret: MASTER, logger });
+    const gw = await harness.start({ sharedSecret: MASTER, logger });
     // Sorted by id, the rotated one is first in turn.
-    const rotated = await startTestUpstream(gw.registry, "order", "order-a-rotated", checking(ROTATED, "a"));
-    const good = await startTestUpstream(gw.registry, "order", "order-b", checking(MASTER, "order-b"));
-    upstreams.push(rotated, good);
+    const rotated = await harness.upstream("order", "order-a-rotated", checking(ROTATED, "a"));
+    await harness.upstream("order", "order-b", checking(MASTER, "order-b"));
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await fetch(`${gw.url}/orders/o-${i}`)).status);
     // A POST without a key is never resent after it may have been applied; a refused one was not.

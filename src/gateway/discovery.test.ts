@@ -4,43 +4,35 @@ import { createMemoryPlatform, createRedisPlatform, type Platform } from "../lib
 import { describeWithRedis } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
 import { createGateway, type Gateway } from "./gateway.js";
-import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+import { startTestUpstream, type TestUpstream, useTestGateway } from "./test-upstream.js";
 
 const quiet = () => createLogger({ service: "gateway", level: "silent" });
 
 describe("gateway: discovery", () => {
-  let gw: TestGateway | undefined;
-  const upstreams: TestUpstream[] = [];
-  afterEach(async () => {
-    await Promise.all(upstreams.splice(0).map((u) => u.close().catch(() => {})));
-    await gw?.stop();
-    gw = undefined;
-  });
+  const harness = useTestGateway();
 
   it("registers itself as service gateway and deregisters on stop", async () => {
-    gw = await startTestGateway();
+    const gw = await harness.start();
     const [self] = await gw.registry.list("gateway");
     expect(self).toMatchObject({
       instanceId: gw.gateway.instanceId,
       port: gw.gateway.port,
       status: "healthy",
     });
-    await gw.stop();
+    await harness.stopGateway();
     expect(await gw.registry.list("gateway")).toEqual([]);
-    gw = undefined;
   });
 
   it("runs the health checker: a dead instance is deregistered and no longer routed to", async () => {
-    gw = await startTestGateway({
+    const gw = await harness.start({
       healthCheckIntervalMs: 30,
       healthCheckTimeoutMs: 10_000, // the live instance must not time out on a loaded machine; the dead one refuses at once
       unhealthyThreshold: 2,
     });
-    const a = await startTestUpstream(gw.registry, "user", "user-a");
-    const b = await startTestUpstream(gw.registry, "user", "user-b");
-    upstreams.push(a, b);
+    const a = await harness.upstream("user", "user-a");
+    const b = await harness.upstream("user", "user-b");
     await a.close();
-    await waitFor(async () => (await gw?.registry.list("user"))?.length === 1, 15_000, "deregistration");
+    await waitFor(async () => (await gw.registry.list("user")).length === 1, 15_000, "deregistration");
     const [left] = await gw.registry.list("user");
     expect(left?.instanceId).toBe("user-b");
     for (let i = 0; i < 4; i++) expect((await fetch(`${gw.url}/users/u-${i}`)).status).toBe(200);

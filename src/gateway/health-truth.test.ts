@@ -4,25 +4,18 @@
  * restarted at the same address replaces the dead entry instead of being listed beside it. A slow
  * one is not: a timeout is kept in the gateway that saw it (break17 F2).
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { startServiceAgent } from "../lib/discovery/agent.js";
 import { waitFor } from "../test-support/wait.js";
 import { DEFAULT_HEALTH_CHECK_INTERVAL_MS } from "./gateway.js";
-import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+import { useTestGateway } from "./test-upstream.js";
 
-let gw: TestGateway | undefined;
-const upstreams: TestUpstream[] = [];
-
-afterEach(async () => {
-  await Promise.all(upstreams.splice(0).map((u) => u.close().catch(() => {})));
-  await gw?.stop();
-  gw = undefined;
-});
+const harness = useTestGateway();
 
 type Listed = { services: { name: string; instances: { instanceId: string; status: string }[] }[] };
 
 async function listed(service: string): Promise<{ instanceId: string; status: string }[]> {
-  const body = (await (await fetch(`${gw?.url}/services`)).json()) as Listed;
+  const body = (await (await fetch(`${harness.gw.url}/services`)).json()) as Listed;
   return body.services.find((s) => s.name === service)?.instances ?? [];
 }
 
@@ -31,10 +24,9 @@ const statusOf = async (service: string, instanceId: string) =>
 
 describe("health that tells the truth fast", () => {
   it("marks an instance unhealthy as soon as the proxy finds it refusing connections", async () => {
-    gw = await startTestGateway();
-    const a = await startTestUpstream(gw.registry, "inventory", "inv-a");
-    const b = await startTestUpstream(gw.registry, "inventory", "inv-b");
-    upstreams.push(a, b);
+    const gw = await harness.start();
+    const a = await harness.upstream("inventory", "inv-a");
+    await harness.upstream("inventory", "inv-b");
     await a.close();
     for (let i = 0; i < 2; i++) expect((await fetch(`${gw.url}/inventory`)).status).toBe(200);
     await waitFor(
@@ -47,9 +39,8 @@ describe("health that tells the truth fast", () => {
 
   it("marks an idle dead instance unhealthy within one default health check round", async () => {
     expect(DEFAULT_HEALTH_CHECK_INTERVAL_MS).toBeLessThanOrEqual(5_000);
-    gw = await startTestGateway({ healthCheckIntervalMs: DEFAULT_HEALTH_CHECK_INTERVAL_MS });
-    const a = await startTestUpstream(gw.registry, "inventory", "inv-a");
-    upstreams.push(a);
+    await harness.start({ healthCheckIntervalMs: DEFAULT_HEALTH_CHECK_INTERVAL_MS });
+    const a = await harness.upstream("inventory", "inv-a");
     await a.close();
     await waitFor(
       async () => (await statusOf("inventory", "inv-a")) === "unhealthy",
@@ -59,9 +50,8 @@ describe("health that tells the truth fast", () => {
   });
 
   it("replaces the dead entry when a new process registers at the same address and port", async () => {
-    gw = await startTestGateway();
-    const dead = await startTestUpstream(gw.registry, "inventory", "inv-old");
-    upstreams.push(dead);
+    const gw = await harness.start();
+    const dead = await harness.upstream("inventory", "inv-old");
     await dead.close();
     const agent = await startServiceAgent({
       registry: gw.registry,
@@ -81,13 +71,12 @@ describe("health that tells the truth fast", () => {
   });
 
   it("resends a GET that timed out on a frozen instance to another one, and avoids it here without marking it in the shared registry", async () => {
-    gw = await startTestGateway({ upstreamTimeoutMs: 2_000 });
-    const frozen = await startTestUpstream(gw.registry, "inventory", "inv-frozen", () => ({
+    const gw = await harness.start({ upstreamTimeoutMs: 2_000 });
+    const frozen = await harness.upstream("inventory", "inv-frozen", () => ({
       status: 200,
       hang: true,
     }));
-    const good = await startTestUpstream(gw.registry, "inventory", "inv-good");
-    upstreams.push(frozen, good);
+    await harness.upstream("inventory", "inv-good");
     // Round robin: the first GET meets the frozen instance, then both go to the good one within
     // their budget (the frozen one is avoided by this gateway for a few seconds).
     for (let i = 0; i < 3; i++) {

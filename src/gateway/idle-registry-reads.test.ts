@@ -1,9 +1,9 @@
 /** An idle gateway's background reads of the registry: one listing per health-check round. */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MemoryServiceRegistry } from "../lib/discovery/memory-registry.js";
 import type { ServiceInstance } from "../lib/discovery/types.js";
 import { waitFor } from "../test-support/wait.js";
-import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+import { startTestUpstream, useTestGateway } from "./test-upstream.js";
 
 /** Counts full listings (every service), what the background loops read, and health-check rounds. */
 class CountingRegistry extends MemoryServiceRegistry {
@@ -20,24 +20,17 @@ class CountingRegistry extends MemoryServiceRegistry {
   }
 }
 
-let gw: TestGateway | undefined;
-let upstream: TestUpstream | undefined;
-
-afterEach(async () => {
-  await upstream?.close();
-  await gw?.stop();
-  gw = undefined;
-  upstream = undefined;
-});
+const harness = useTestGateway();
 
 describe("an idle gateway", () => {
   it("reads the whole registry once per health-check round, the breakers following that round's list", async () => {
     const registry = new CountingRegistry();
-    upstream = await startTestUpstream(registry, "inventory", "inv-a", () => ({ status: 200, body: {} }));
-    gw = await startTestGateway({ registry, healthCheckIntervalMs: 50 });
+    harness.closeAfter(
+      await startTestUpstream(registry, "inventory", "inv-a", () => ({ status: 200, body: {} })),
+    );
+    await harness.start({ registry, healthCheckIntervalMs: 50 });
     await waitFor(() => registry.rounds >= 6, 10_000, "six health-check rounds", 10);
-    await gw.stop();
-    gw = undefined;
+    await harness.stopGateway();
     // One listing per round (a round stopped between its listing and its verdict counts one more).
     const extra = registry.fullLists - registry.rounds;
     expect(extra).toBeGreaterThanOrEqual(0);

@@ -6,20 +6,18 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryPlatform, type Platform } from "../lib/runtime/platform.js";
 import { type OrderHarness, orderBody, startOrderService } from "../services/order/test-harness.js";
-import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+import { useTestGateway } from "./test-upstream.js";
 
-let gw: TestGateway | undefined;
 let order: OrderHarness | undefined;
 let platform: Platform | undefined;
-const upstreams: TestUpstream[] = [];
 
 afterEach(async () => {
-  await Promise.all(upstreams.splice(0).map((u) => u.close().catch(() => {})));
-  await gw?.stop();
   await order?.stop();
   await platform?.close();
-  gw = order = platform = undefined;
+  order = platform = undefined;
 });
+// Registered after: hooks run in reverse, so the gateway and its upstreams stop before the service.
+const harness = useTestGateway();
 
 const hangs = () => ({ status: 200, hang: true });
 
@@ -27,9 +25,8 @@ describe("a request that times out on a frozen instance", () => {
   it("resends a keyed POST /orders to another instance: 202, and the frozen copy replays the same order", async () => {
     platform = createMemoryPlatform();
     order = await startOrderService(platform);
-    gw = await startTestGateway({ upstreamTimeoutMs: 2_000 });
-    const frozen = await startTestUpstream(gw.registry, "order", "order-frozen", hangs);
-    upstreams.push(frozen);
+    const gw = await harness.start({ upstreamTimeoutMs: 2_000 });
+    const frozen = await harness.upstream("order", "order-frozen", hangs);
     const { port } = new URL(order.running.url);
     const at = new Date().toISOString();
     await gw.registry.register(
@@ -67,11 +64,10 @@ describe("a request that times out on a frozen instance", () => {
   }, 30_000);
 
   it("does not resend a POST /orders without a key: 504 stating the attempt's real budget", async () => {
-    gw = await startTestGateway({ upstreamTimeoutMs: 1_500 });
+    const gw = await harness.start({ upstreamTimeoutMs: 1_500 });
     const instances = await Promise.all(
-      ["a", "b"].map((id) => startTestUpstream(gw!.registry, "order", `order-${id}`, hangs)),
+      ["a", "b"].map((id) => harness.upstream("order", `order-${id}`, hangs)),
     );
-    upstreams.push(...instances);
     const res = await fetch(`${gw.url}/orders`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -89,11 +85,8 @@ describe("a request that times out on a frozen instance", () => {
   }, 30_000);
 
   it("says what each attempt had when a GET timed out on two instances (half the budget, then the rest)", async () => {
-    gw = await startTestGateway({ upstreamTimeoutMs: 2_000 });
-    const instances = await Promise.all(
-      ["a", "b"].map((id) => startTestUpstream(gw!.registry, "inventory", `inv-${id}`, hangs)),
-    );
-    upstreams.push(...instances);
+    const gw = await harness.start({ upstreamTimeoutMs: 2_000 });
+    await Promise.all(["a", "b"].map((id) => harness.upstream("inventory", `inv-${id}`, hangs)));
     const res = await fetch(`${gw.url}/inventory/p-1`);
     expect(res.status).toBe(504);
     const { error } = (await res.json()) as { error: { code: string; message: string } };
@@ -109,11 +102,10 @@ describe("a request that times out on a frozen instance", () => {
   }, 30_000);
 
   it("answers 504 naming the budget that ran out when the resend then fails another way (a dead instance)", async () => {
-    gw = await startTestGateway({ upstreamTimeoutMs: 2_000 });
+    const gw = await harness.start({ upstreamTimeoutMs: 2_000 });
     // Registered first, so picked first: it times out; the resend meets an instance that is gone.
-    const frozen = await startTestUpstream(gw.registry, "inventory", "inv-frozen", hangs);
-    upstreams.push(frozen);
-    const gone = await startTestUpstream(gw.registry, "inventory", "inv-gone");
+    const frozen = await harness.upstream("inventory", "inv-frozen", hangs);
+    const gone = await harness.upstream("inventory", "inv-gone");
     await gone.close();
     const res = await fetch(`${gw.url}/inventory/p-1`);
     expect(frozen.hits).toHaveLength(1);

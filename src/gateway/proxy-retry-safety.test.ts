@@ -1,33 +1,22 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+import { describe, expect, it } from "vitest";
+import { type TestUpstream, useTestGateway } from "./test-upstream.js";
 
 // Issue 10 input 1: an instance applies a request and then resets the connection. Sending it to
 // another instance would apply it twice, so only requests that are safe to repeat are retried.
 
-let gw: TestGateway | undefined;
-const upstreams: TestUpstream[] = [];
-
-afterEach(async () => {
-  await Promise.all(upstreams.splice(0).map((u) => u.close().catch(() => {})));
-  await gw?.stop();
-  gw = undefined;
-});
+const harness = useTestGateway();
 
 /** Two instances of `service` that count each request they handle, then reset the connection. */
-async function twoResettingInstances(service: string): Promise<TestUpstream[]> {
-  if (!gw) throw new Error("start the gateway first");
-  const started = await Promise.all(
+const twoResettingInstances = (service: string): Promise<TestUpstream[]> =>
+  Promise.all(
     ["a", "b"].map((id) =>
-      startTestUpstream(gw!.registry, service, `${service}-${id}`, () => ({ status: 200, reset: true })),
+      harness.upstream(service, `${service}-${id}`, () => ({ status: 200, reset: true })),
     ),
   );
-  upstreams.push(...started);
-  return started;
-}
 
 const totalHits = (instances: readonly TestUpstream[]) => instances.reduce((n, u) => n + u.hits.length, 0);
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${gw?.url}${path}`, {
+  fetch(`${harness.gw.url}${path}`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify(body),
@@ -35,7 +24,7 @@ const post = (path: string, body: unknown, headers: Record<string, string> = {})
 
 describe("gateway retries that cannot duplicate", () => {
   it("does not resend a POST whose connection reset after sending: one application, 502 UPSTREAM_OUTCOME_UNKNOWN", async () => {
-    gw = await startTestGateway();
+    await harness.start();
     const instances = await twoResettingInstances("inventory");
     const res = await post("/inventory/p-1/restock", { quantity: 5 });
     expect(totalHits(instances)).toBe(1);
@@ -50,11 +39,10 @@ describe("gateway retries that cannot duplicate", () => {
   });
 
   it("refuses an Idempotency-Key on a POST that does not honour it, before any instance applies it", async () => {
-    gw = await startTestGateway();
-    const inventory = await startTestUpstream(gw.registry, "inventory", "inv-a");
-    const users = await startTestUpstream(gw.registry, "user", "user-a");
-    const orders = await startTestUpstream(gw.registry, "order", "order-a");
-    upstreams.push(inventory, users, orders);
+    await harness.start();
+    const inventory = await harness.upstream("inventory", "inv-a");
+    const users = await harness.upstream("user", "user-a");
+    const orders = await harness.upstream("order", "order-a");
     const key = { "idempotency-key": "6b1d3c1e-5f0a-4a7e-9c55-1f4c1d2a0b7e" };
     const refused = [
       await post("/inventory", { productId: "p-1", name: "P", price: 100, quantity: 5 }, key),
@@ -78,7 +66,7 @@ describe("gateway retries that cannot duplicate", () => {
   });
 
   it("resends a GET whose connection reset on another instance (safe to repeat)", async () => {
-    gw = await startTestGateway();
+    const gw = await harness.start();
     const instances = await twoResettingInstances("inventory");
     const res = await fetch(`${gw.url}/inventory/p-1`);
     expect(totalHits(instances)).toBe(2);
@@ -86,13 +74,12 @@ describe("gateway retries that cannot duplicate", () => {
   });
 
   it("resends a POST /orders carrying an Idempotency-Key on another instance", async () => {
-    gw = await startTestGateway();
+    await harness.start();
     const [a] = await twoResettingInstances("order");
-    const b = await startTestUpstream(gw.registry, "order", "order-c", () => ({
+    const b = await harness.upstream("order", "order-c", () => ({
       status: 202,
       body: { ok: true },
     }));
-    upstreams.push(b);
     await a!.close();
     // a refuses, then the resetting instance and the answering one: the key makes the resend safe.
     const order = {
@@ -107,7 +94,7 @@ describe("gateway retries that cannot duplicate", () => {
   });
 
   it("does not resend a POST /orders without an Idempotency-Key after a reset", async () => {
-    gw = await startTestGateway();
+    await harness.start();
     const instances = await twoResettingInstances("order");
     const order = {
       userId: "u-1",
@@ -120,10 +107,9 @@ describe("gateway retries that cannot duplicate", () => {
   });
 
   it("sends a POST to another instance when the first refused the connection (it never left)", async () => {
-    gw = await startTestGateway();
-    const a = await startTestUpstream(gw.registry, "inventory", "inv-a");
-    const b = await startTestUpstream(gw.registry, "inventory", "inv-b");
-    upstreams.push(a, b);
+    await harness.start();
+    const a = await harness.upstream("inventory", "inv-a");
+    const b = await harness.upstream("inventory", "inv-b");
     await a.close();
     for (let i = 0; i < 4; i++)
       expect((await post("/inventory/p-1/restock", { quantity: 1 })).status).toBe(200);
@@ -131,7 +117,7 @@ describe("gateway retries that cannot duplicate", () => {
   });
 
   it("answers 204 to a DELETE whose first attempt was applied before the reset and whose resend finds nothing", async () => {
-    gw = await startTestGateway();
+    const gw = await harness.start();
     // Each instance deletes the user on its first request and resets; afterwards the user is gone.
     let deleted = false;
     const answer = () => {
@@ -140,9 +126,8 @@ describe("gateway retries that cannot duplicate", () => {
       return { status: 204, reset: true };
     };
     const instances = await Promise.all(
-      ["a", "b"].map((id) => startTestUpstream(gw!.registry, "user", `user-${id}`, answer)),
+      ["a", "b"].map((id) => harness.upstream("user", `user-${id}`, answer)),
     );
-    upstreams.push(...instances);
     const res = await fetch(`${gw.url}/users/u-1`, { method: "DELETE" });
     expect(totalHits(instances)).toBe(2);
     expect(res.status).toBe(204);

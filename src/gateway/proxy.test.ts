@@ -1,31 +1,15 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { waitFor } from "../test-support/wait.js";
-import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+import { useTestGateway } from "./test-upstream.js";
 
 const order = { userId: "u-1", items: [{ productId: "p-1", quantity: 1 }], payment: { token: "tok_visa" } };
 
-let gw: TestGateway | undefined;
-const upstreams: TestUpstream[] = [];
+const harness = useTestGateway();
 
-afterEach(async () => {
-  await Promise.all(upstreams.splice(0).map((u) => u.close().catch(() => {})));
-  await gw?.stop();
-  gw = undefined;
-});
-
-async function upstream(
-  service: string,
-  id: string,
-  ...rest: Parameters<typeof startTestUpstream> extends [unknown, unknown, unknown, ...infer R] ? R : never
-) {
-  if (!gw) throw new Error("start the gateway first");
-  const started = await startTestUpstream(gw.registry, service, id, ...rest);
-  upstreams.push(started);
-  return started;
-}
+const upstream = harness.upstream;
 
 const postOrder = (headers: Record<string, string> = {}) =>
-  fetch(`${gw?.url}/orders`, {
+  fetch(`${harness.gw.url}/orders`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify(order),
@@ -33,7 +17,7 @@ const postOrder = (headers: Record<string, string> = {}) =>
 
 describe("gateway proxy: balancing and failover", () => {
   it("spreads requests over every healthy instance in turn", async () => {
-    gw = await startTestGateway();
+    const gw = await harness.start();
     const a = await upstream("order", "order-a");
     const b = await upstream("order", "order-b");
     for (let i = 0; i < 6; i++) expect((await fetch(`${gw.url}/orders/o-${i}`)).status).toBe(200);
@@ -42,7 +26,7 @@ describe("gateway proxy: balancing and failover", () => {
   });
 
   it("keeps answering when an instance dies: refused calls go to the other, which is marked unhealthy", async () => {
-    gw = await startTestGateway({ breaker: { failureThreshold: 2, resetTimeoutMs: 60_000 } });
+    const gw = await harness.start({ breaker: { failureThreshold: 2, resetTimeoutMs: 60_000 } });
     const a = await upstream("order", "order-a", (hit) => ({
       status: 202,
       body: { orderId: hit.url, status: "pending" },
@@ -70,7 +54,7 @@ describe("gateway proxy: balancing and failover", () => {
   });
 
   it("answers 503 SERVICE_UNAVAILABLE with Retry-After when no instance is registered", async () => {
-    gw = await startTestGateway();
+    await harness.start();
     const res = await postOrder();
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("1");
@@ -78,7 +62,7 @@ describe("gateway proxy: balancing and failover", () => {
   });
 
   it("answers 503 once every instance is refused, and while every breaker is open", async () => {
-    gw = await startTestGateway({ breaker: { failureThreshold: 1, resetTimeoutMs: 60_000 } });
+    const gw = await harness.start({ breaker: { failureThreshold: 1, resetTimeoutMs: 60_000 } });
     const a = await upstream("order", "order-a");
     await a.close();
     const first = await fetch(`${gw.url}/orders/o-1`);
@@ -90,7 +74,7 @@ describe("gateway proxy: balancing and failover", () => {
   });
 
   it("answers 504 UPSTREAM_TIMEOUT when an instance hangs", async () => {
-    gw = await startTestGateway({ upstreamTimeoutMs: 150 });
+    const gw = await harness.start({ upstreamTimeoutMs: 150 });
     await upstream("order", "order-a", () => ({ status: 200, hang: true }));
     const res = await fetch(`${gw.url}/orders/o-1`);
     expect(res.status).toBe(504);
@@ -98,7 +82,7 @@ describe("gateway proxy: balancing and failover", () => {
   });
 
   it("retries a GET on another instance after a 5xx, but not a POST", async () => {
-    gw = await startTestGateway();
+    const gw = await harness.start();
     const failing = { status: 500, body: { error: { code: "INTERNAL", message: "Internal server error" } } };
     const a = await upstream("order", "order-a", () => failing);
     const b = await upstream("order", "order-b", () => ({
@@ -116,7 +100,7 @@ describe("gateway proxy: balancing and failover", () => {
   });
 
   it("sends a POST refused by a draining instance to the next one", async () => {
-    gw = await startTestGateway();
+    await harness.start();
     const drainBody = '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}';
     const a = await upstream("order", "order-a", () => ({
       status: 503,
@@ -135,7 +119,7 @@ describe("gateway proxy: balancing and failover", () => {
   });
 
   it("hides a 5xx that is not in the error shape behind 502 BAD_GATEWAY", async () => {
-    gw = await startTestGateway();
+    await harness.start();
     await upstream("order", "order-a", () => ({
       status: 500,
       body: "<html>stack at /srv/x.ts</html>",

@@ -36,6 +36,7 @@ import {
 } from "../lib/http/gateway-credential.js";
 import { CircuitBreaker, type CircuitStateChange } from "../lib/resilience/circuit-breaker.js";
 import { CircuitOpenError, TimeoutError } from "../lib/resilience/errors.js";
+import { AvoidList } from "./avoid-list.js";
 import { InFlightLimit } from "./in-flight-limit.js";
 import { callUpstream, DEFAULT_MAX_BODY_BYTES, UpstreamBodyTooLargeError } from "./upstream-call.js";
 import {
@@ -122,6 +123,7 @@ export interface ProxyOptions {
   /** Called with a new breaker's name (closed): its state series exists before any change. */
   onBreakerCreated?: (breaker: string) => void;
   logger?: DiscoveryLogger;
+  /** Epoch ms: the one clock of budgets, breakers, the discovery cache and the avoid-list. */
   now?: () => number;
 }
 
@@ -162,17 +164,10 @@ interface InstanceSlot {
   breaker: CircuitBreaker;
   /** Calls in flight to the instance, at most its connections (the rest wait their turn here). */
   limit: InFlightLimit;
-  /** Epoch ms of its last failure seen by this gateway (0: none): the least recent is tried first. */
-  failedAt: number;
-  /** Epoch ms until which it is skipped while another instance can be tried. */
-  avoidUntil: number;
+  /** Its key in the avoid-list (see AvoidList). */
+  key: string;
   /** Epoch ms of the last warning that it refused the gateway's credential (throttle). */
   credentialWarnedAt: number;
-  /**
-   * A forced trial (every instance avoided) is in flight: the others do not pile onto an instance
-   * that may be frozen (break18 F3: 200 requests each waited out the budget; writes reached it).
-   */
-  trialInFlight: boolean;
 }
 
 /** How often (ms) an instance refusing the gateway's credential is logged at most. */
@@ -222,17 +217,21 @@ export class UpstreamProxy {
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
   private readonly unverifiedTimeoutMs: number;
-  private readonly avoidMs: number;
+  /** What this gateway saw of instances failing it: skipped a while, forced trials (AvoidList). */
+  private readonly avoided: AvoidList;
   private readonly maxBodyBytes: number;
   private readonly connections: number;
   private readonly options: ProxyOptions;
+  /** The one clock: `now`, else this host's (the credential may be dated on `signingClock`). */
+  private readonly now: () => number;
 
   constructor(options: ProxyOptions) {
     this.options = options;
+    this.now = options.now ?? Date.now;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.maxAttempts = options.maxAttempts ?? 3;
     this.unverifiedTimeoutMs = Math.min(options.unverifiedTimeoutMs ?? 2_000, this.timeoutMs);
-    this.avoidMs = options.avoidMs ?? 3_000;
+    this.avoided = new AvoidList({ avoidMs: options.avoidMs ?? 3_000, now: this.now });
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.connections = options.connectionsPerInstance ?? 128;
     this.agent = new Agent({
@@ -247,20 +246,16 @@ export class UpstreamProxy {
       // Round robin skips an instance whose breaker is open or that this gateway avoids for now.
       breakerFor: (instance) => {
         const slot = this.slot(instance);
-        return { canExecute: () => slot.avoidUntil <= this.clock() && slot.breaker.canExecute() };
+        return { canExecute: () => !this.avoided.isAvoided(slot.key) && slot.breaker.canExecute() };
       },
       ...(options.logger ? { logger: options.logger } : {}),
-      ...(options.now ? { now: options.now } : {}),
+      now: this.now,
     });
   }
 
   /** The breaker guarding one instance (one per service, instance id and address). */
   breakerFor(instance: ServiceInstance): CircuitBreaker {
     return this.slot(instance).breaker;
-  }
-
-  private clock(): number {
-    return (this.options.now ?? Date.now)();
   }
 
   /**
@@ -272,8 +267,7 @@ export class UpstreamProxy {
     let last: Extract<AttemptOutcome, { kind: "failed" }> | undefined;
     let mayHaveApplied = false;
     // One budget for the whole request: a retry after a timeout fits in it (see attemptBudget).
-    const now = this.options.now ?? Date.now;
-    const deadline = now() + this.timeoutMs;
+    const deadline = this.now() + this.timeoutMs;
     /** The budgets (ms) of the attempts that timed out, for a 504 that states them (newuser8 L2). */
     const timedOutAfter: number[] = [];
     /** An attempt timed out on an instance whose lease could not be verified (registry down). */
@@ -293,7 +287,7 @@ export class UpstreamProxy {
       const { instance, forced } = picked;
       tried.add(instance.instanceId);
       const safe = resendableAfterTimeout(request);
-      const remaining = deadline - now();
+      const remaining = deadline - this.now();
       if (remaining <= 0) break;
       // A safe request keeps half its budget for one resend elsewhere should this instance freeze.
       const spare = safe && timedOutAfter.length === 0 && (await this.hasAnotherInstance(service, tried));
@@ -370,11 +364,8 @@ export class UpstreamProxy {
       if (!candidate) break;
       if (!tried.has(candidate.instanceId)) return { instance: candidate, forced: false };
     }
-    let fallback: ServiceInstance | undefined;
-    for (const instance of healthy) {
-      if (tried.has(instance.instanceId) || this.slot(instance).trialInFlight) continue;
-      if (!fallback || this.slot(instance).failedAt < this.slot(fallback).failedAt) fallback = instance;
-    }
+    const untried = healthy.filter((instance) => !tried.has(instance.instanceId));
+    const fallback = this.avoided.leastRecentlyFailed(untried, slotKey);
     return fallback && { instance: fallback, forced: true };
   }
 
@@ -389,7 +380,7 @@ export class UpstreamProxy {
     let tooLarge = false;
     // A forced trial of an instance whose breaker is open runs past it; its success closes it.
     const bypass = forced && !breaker.canExecute();
-    if (forced) slot.trialInFlight = true;
+    if (forced) this.avoided.beginTrial(slot.key);
     const guarded = <T>(call: () => Promise<T>): Promise<T> =>
       bypass
         ? call().then((result) => {
@@ -419,13 +410,13 @@ export class UpstreamProxy {
         if (answer.status >= 500 && !requestScoped) throw new UpstreamStatusError(answer);
         return answer;
       });
-      slot.avoidUntil = 0;
+      this.avoided.answered(slot.key);
       return { kind: "answered", response };
     } catch (error) {
       this.noteFailure(slot, instance, error);
       return this.classify(instance, request, error, budgetMs);
     } finally {
-      if (forced) slot.trialInFlight = false;
+      if (forced) this.avoided.endTrial(slot.key);
     }
   }
 
@@ -436,11 +427,9 @@ export class UpstreamProxy {
    */
   private noteFailure(slot: InstanceSlot, instance: ServiceInstance, error: unknown): void {
     if (error instanceof CircuitOpenError) return;
-    const now = this.clock();
-    slot.failedAt = now;
-    if (error instanceof TimeoutError || error instanceof CredentialRefusedError) {
-      slot.avoidUntil = now + this.avoidMs;
-    }
+    const avoid = error instanceof TimeoutError || error instanceof CredentialRefusedError;
+    this.avoided.failed(slot.key, { avoid });
+    const now = this.now();
     if (
       error instanceof CredentialRefusedError &&
       now - slot.credentialWarnedAt >= CREDENTIAL_WARN_INTERVAL_MS
@@ -532,6 +521,7 @@ export class UpstreamProxy {
     for (const [key, slot] of this.slots) {
       if (keep.has(key)) continue;
       this.slots.delete(key);
+      this.avoided.forget(key);
       this.options.onBreakerDropped?.(slot.breaker.name);
     }
     for (const instance of live) this.slot(instance);
@@ -551,13 +541,13 @@ export class UpstreamProxy {
     if (resync === undefined || this.options.sharedSecret === undefined) {
       return this.exchangeOnce(slot, service, request, budgetMs, false);
     }
-    const started = Date.now();
+    const started = this.now();
     const answer = await this.exchangeOnce(slot, service, request, budgetMs, false);
     if (!isCredentialRefusal(answer)) return answer;
     // The service refused before it read the request: it did nothing, so a resend is safe. It
     // re-synced its own clock before refusing; ours may be the one that has not followed a step.
     await resync();
-    const left = Math.max(1, budgetMs - (Date.now() - started));
+    const left = Math.max(1, budgetMs - (this.now() - started));
     return this.exchangeOnce(slot, service, request, left, true);
   }
 
@@ -602,9 +592,9 @@ export class UpstreamProxy {
     let budget = budgetMs;
     if (!limit.tryAcquire()) {
       // Every connection busy: wait here (TimeoutError, never dispatched, if the budget runs out).
-      const waitFrom = Date.now();
+      const waitFrom = this.now();
       await limit.wait(budgetMs);
-      budget = Math.max(1, budgetMs - (Date.now() - waitFrom));
+      budget = Math.max(1, budgetMs - (this.now() - waitFrom));
     }
     let outgoing: Record<string, string>;
     try {
@@ -646,7 +636,7 @@ export class UpstreamProxy {
             [GATEWAY_AUTH_HEADER]: signer.sign(
               request.method,
               request.path,
-              (this.options.signingClock ?? this.options.now ?? Date.now)(),
+              (this.options.signingClock ?? this.now)(),
               fresh,
             ),
           };
@@ -661,20 +651,18 @@ export class UpstreamProxy {
       const host = instance.address.includes(":") ? `[${instance.address}]` : instance.address;
       const b = this.options.breaker ?? {};
       slot = {
+        key,
         origin: `http://${host}:${instance.port}`,
         breaker: new CircuitBreaker({
           name: `${instance.service}:${instance.instanceId}`,
           failureThreshold: b.failureThreshold ?? 5,
           successThreshold: b.successThreshold ?? 2,
           timeout: b.resetTimeoutMs ?? 10_000,
-          ...(this.options.now ? { now: this.options.now } : {}),
+          now: this.now,
           ...(this.options.onBreakerChange ? { onStateChange: this.options.onBreakerChange } : {}),
         }),
         limit: new InFlightLimit(this.connections),
-        failedAt: 0,
-        avoidUntil: 0,
         credentialWarnedAt: Number.NEGATIVE_INFINITY,
-        trialInFlight: false,
       };
       this.slots.set(key, slot);
       this.options.onBreakerCreated?.(slot.breaker.name);

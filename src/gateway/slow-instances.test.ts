@@ -5,11 +5,11 @@
  * every instance is avoided the one that failed longest ago is still tried; and a keyed write that
  * timed out is answered 504 saying it may have been applied and that the same key resends safely.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MemoryServiceRegistry } from "../lib/discovery/memory-registry.js";
 import type { ServiceInstance } from "../lib/discovery/types.js";
 import { orderBody } from "../services/order/test-harness.js";
-import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+import { startTestUpstream, type TestGateway, useTestGateway } from "./test-upstream.js";
 
 /** A registry that can become unreadable (Redis paused or down), as the gateway sees it. */
 class FlakyRegistry extends MemoryServiceRegistry {
@@ -20,15 +20,7 @@ class FlakyRegistry extends MemoryServiceRegistry {
   }
 }
 
-let gw: TestGateway | undefined;
-const upstreams: TestUpstream[] = [];
-
-afterEach(async () => {
-  // A hanging instance's server waits for its open request: closed after the gateway let go.
-  await gw?.stop();
-  gw = undefined;
-  await Promise.all(upstreams.splice(0).map((u) => u.close().catch(() => {})));
-});
+const harness = useTestGateway();
 
 const hangs = () => ({ status: 200, hang: true });
 
@@ -44,11 +36,11 @@ function keyedOrder(gateway: TestGateway, key: string): Promise<Response> {
 describe("an instance that is slow, not dead", () => {
   it("sends keyed POSTs past a frozen instance to a live one while the registry is unreadable, and marks nothing", async () => {
     const registry = new FlakyRegistry();
-    gw = await startTestGateway({ registry, upstreamTimeoutMs: 3_000 });
+    const gw = await harness.start({ registry, upstreamTimeoutMs: 3_000 });
     // Sorted by id, the frozen one is first in turn.
     const frozen = await startTestUpstream(registry, "order", "order-a-frozen", hangs);
     const live = await startTestUpstream(registry, "order", "order-b-live");
-    upstreams.push(frozen, live);
+    harness.closeAfter(frozen, live);
     expect((await fetch(`${gw.url}/orders/o-1`)).status).toBe(200); // the list is known
     registry.down = true;
     for (const key of ["k-1", "k-2", "k-3"]) {
@@ -64,9 +56,9 @@ describe("an instance that is slow, not dead", () => {
 
   it("answers a keyed POST the only (frozen) instance had 504, saying it may be applied and the same key resends safely", async () => {
     const registry = new FlakyRegistry();
-    gw = await startTestGateway({ registry, upstreamTimeoutMs: 1_500 });
+    const gw = await harness.start({ registry, upstreamTimeoutMs: 1_500 });
     const frozen = await startTestUpstream(registry, "order", "order-a", hangs);
-    upstreams.push(frozen);
+    harness.closeAfter(frozen);
     expect((await fetch(`${gw.url}/orders/o-1`)).status).toBe(504); // the list is known
     registry.down = true;
     const res = await keyedOrder(gw, "k-unknown");
@@ -80,9 +72,8 @@ describe("an instance that is slow, not dead", () => {
   }, 30_000);
 
   it("still tries the only instance after it timed out and its breaker opened, instead of answering 503", async () => {
-    gw = await startTestGateway({ upstreamTimeoutMs: 1_000, breaker: { failureThreshold: 1 } });
-    const only = await startTestUpstream(gw.registry, "inventory", "inv-only", hangs);
-    upstreams.push(only);
+    const gw = await harness.start({ upstreamTimeoutMs: 1_000, breaker: { failureThreshold: 1 } });
+    const only = await harness.upstream("inventory", "inv-only", hangs);
     expect((await fetch(`${gw.url}/inventory/p-1`)).status).toBe(504);
     expect(gw.gateway.proxy.breakerFor(only.instance).state).toBe("OPEN");
     // Its slowness is over: the next request reaches it (it was 503 "No healthy instance" for as
@@ -95,14 +86,13 @@ describe("an instance that is slow, not dead", () => {
   }, 30_000);
 
   it("sends one trial at a time to an avoided frozen instance: the requests meanwhile get 503 at once (break18 F3)", async () => {
-    gw = await startTestGateway({ upstreamTimeoutMs: 1_500, breaker: { failureThreshold: 1 } });
-    const only = await startTestUpstream(gw.registry, "inventory", "inv-frozen", hangs);
-    upstreams.push(only);
+    const gw = await harness.start({ upstreamTimeoutMs: 1_500, breaker: { failureThreshold: 1 } });
+    const only = await harness.upstream("inventory", "inv-frozen", hangs);
     expect((await fetch(`${gw.url}/inventory/p-1`)).status).toBe(504);
     const hitsBefore = only.hits.length;
     // Ten at once: before, each was sent to the frozen instance and waited out the budget (504).
     const answers = await Promise.all(
-      Array.from({ length: 10 }, () => fetch(`${gw!.url}/inventory/p-1`).then((res) => res.status)),
+      Array.from({ length: 10 }, () => fetch(`${gw.url}/inventory/p-1`).then((res) => res.status)),
     );
     expect(answers.filter((status) => status === 504)).toHaveLength(1);
     expect(answers.filter((status) => status === 503)).toHaveLength(9);

@@ -3,6 +3,7 @@
  * registry as an instance of a service, recording what it received and answering as told.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { afterEach } from "vitest";
 import { MemoryServiceRegistry } from "../lib/discovery/memory-registry.js";
 import type { ServiceInstance, ServiceRegistry } from "../lib/discovery/types.js";
 import { createHttpServer } from "../lib/http/server.js";
@@ -140,4 +141,56 @@ export async function startTestGateway(options: Partial<GatewayOptions> = {}): P
       await platform.close();
     },
   };
+}
+
+/** A test file's gateway and upstreams, stopped after each test (see `useTestGateway`). */
+export interface TestGatewayScope {
+  /** The gateway `start` started for this test; throws before. */
+  readonly gw: TestGateway;
+  /** Starts this test's gateway (`startTestGateway`). */
+  start(options?: Partial<GatewayOptions>): Promise<TestGateway>;
+  /** An upstream in the gateway's registry, closed after the test. */
+  upstream(service: string, instanceId: string, answerer?: Answerer): Promise<TestUpstream>;
+  /** Closes upstreams started elsewhere (another registry) after the test too. */
+  closeAfter(...upstreams: TestUpstream[]): void;
+  /** Stops the gateway now (a test of what stopping does); the teardown then leaves it. */
+  stopGateway(): Promise<void>;
+}
+
+/**
+ * Registers, in the calling test file, the teardown every gateway test needs: after each test the
+ * gateway is stopped, then the upstreams closed. The gateway first: a hanging upstream's server
+ * waits for its open request, and after an aborted call undici opens a fresh connection that an
+ * upstream's close() would wait for, until the gateway's pool lets go of both.
+ */
+export function useTestGateway(): TestGatewayScope {
+  let current: TestGateway | undefined;
+  const upstreams: TestUpstream[] = [];
+  afterEach(async () => {
+    const gateway = current;
+    current = undefined;
+    await gateway?.stop();
+    await Promise.all(upstreams.splice(0).map((u) => u.close().catch(() => {})));
+  });
+  const scope: TestGatewayScope = {
+    get gw() {
+      if (!current) throw new Error("start the gateway first");
+      return current;
+    },
+    start: async (options) => (current = await startTestGateway(options)),
+    upstream: async (service, instanceId, answerer) => {
+      const started = await startTestUpstream(scope.gw.registry, service, instanceId, answerer);
+      upstreams.push(started);
+      return started;
+    },
+    closeAfter: (...started) => {
+      upstreams.push(...started);
+    },
+    stopGateway: async () => {
+      const gateway = current;
+      current = undefined;
+      await gateway?.stop();
+    },
+  };
+  return scope;
 }

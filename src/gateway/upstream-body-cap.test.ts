@@ -3,27 +3,22 @@ import type { AddressInfo } from "node:net";
 import { Agent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { callUpstream, UpstreamBodyTooLargeError } from "./upstream-call.js";
-import { startTestGateway, startTestUpstream, type TestGateway, type TestUpstream } from "./test-upstream.js";
+import { useTestGateway } from "./test-upstream.js";
 
 // break-gw F4: a proxied answer's body was collected without limit (memory = bandwidth × budget).
 
 const CAP = 64 * 1024;
-let gw: TestGateway | undefined;
-const upstreams: TestUpstream[] = [];
 const opened: { server: Server; agent: Agent }[] = [];
 
 afterEach(async () => {
-  // The gateway first: after an aborted call undici opens a fresh connection that carries no
-  // request, which an upstream's close() would wait for until the gateway's pool closes it.
-  await gw?.stop();
-  await Promise.all(upstreams.splice(0).map((u) => u.close().catch(() => {})));
-  gw = undefined;
   for (const { server, agent } of opened.splice(0)) {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
     await agent.close();
   }
 });
+// Registered after: hooks run in reverse, so the gateway and its upstreams go first, as before.
+const harness = useTestGateway();
 
 describe("callUpstream body cap", () => {
   it("rejects with UpstreamBodyTooLargeError once the body passes the cap, long before the budget", async () => {
@@ -55,18 +50,17 @@ describe("callUpstream body cap", () => {
 
 describe("gateway body cap (UPSTREAM_MAX_BODY_BYTES)", () => {
   it("answers 502 UPSTREAM_BODY_TOO_LARGE, without resending or counting it against the instance", async () => {
-    gw = await startTestGateway({ upstreamMaxBodyBytes: CAP, breaker: { failureThreshold: 1 } });
+    const gw = await harness.start({ upstreamMaxBodyBytes: CAP, breaker: { failureThreshold: 1 } });
     let size = CAP + 1;
     const started = await Promise.all(
       ["a", "b"].map((id) =>
-        startTestUpstream(gw!.registry, "inventory", `inv-${id}`, () => ({
+        harness.upstream("inventory", `inv-${id}`, () => ({
           status: 200,
           headers: { "content-type": "text/plain" },
           body: "x".repeat(size),
         })),
       ),
     );
-    upstreams.push(...started);
     const res = await fetch(`${gw.url}/inventory/p-1`);
     expect(res.status).toBe(502);
     const body = (await res.json()) as { error: { code: string; details: { maxBodyBytes: number } } };

@@ -4,79 +4,33 @@
  * filter now does one share per request (`limit`, default 100, at most 1,000, at most 5,000
  * records examined) and answers `nextCursor` while more may match.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { TransportSubscription } from "../../lib/bus/transport.js";
-import { type DeadLetterRecord, deadLetterId } from "../../lib/dlq/dead-letter-store.js";
+import { describe, expect, it } from "vitest";
+import type { DeadLetterRecord } from "../../lib/dlq/dead-letter-store.js";
 import { waitFor } from "../../test-support/wait.js";
-import { startTestGateway, type TestGateway } from "../test-upstream.js";
-
-let gw: TestGateway;
-let subscription: TransportSubscription | undefined;
-let received = 0;
+import { deadLetter, useDlqGateway } from "./test-dead-letters.js";
 
 const T0 = Date.parse("2025-01-01T00:00:00.000Z");
 
 /** The i-th record: dead-lettered i seconds after T0, so ids in order are oldest first. */
-function record(i: number, event = "order.placed"): DeadLetterRecord {
-  const deliveryId = `${T0 + i * 1_000}-0`;
-  return {
-    id: deadLetterId("payment", event, deliveryId),
-    group: "payment",
-    topic: event,
-    owner: "order",
-    deliveryId,
-    body: `{"n":${i}}`,
-    event,
-    reason: "invalid envelope",
-    attempts: [],
+const record = (i: number, event?: string): DeadLetterRecord =>
+  deadLetter({
+    deliveryId: `${T0 + i * 1_000}-0`,
     deadLetteredAt: new Date(T0 + i * 1_000).toISOString(),
-    status: "dead",
-    retries: 0,
-  };
-}
+    body: `{"n":${i}}`,
+    ...(event ? { event } : {}),
+  });
+
+const dlq = useDlqGateway();
+const { call, received } = dlq;
 
 async function seed(count: number, event?: string, from = 0): Promise<DeadLetterRecord[]> {
   const records = Array.from({ length: count }, (_, i) => record(from + i, event));
-  for (const r of records) await gw.platform.deadLetters.add(r);
+  await dlq.seed(records);
   return records;
-}
-
-async function call(method: string, url: string, body?: unknown) {
-  const res = await fetch(`${gw.url}${url}`, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
 const detailsOf = (res: { body: Record<string, unknown> }) =>
   (res.body.error as { details: { path: string; message: string }[] }).details;
-
-beforeEach(async () => {
-  gw = await startTestGateway();
-  received = 0;
-  subscription = await gw.platform.transport.subscribe(
-    {
-      group: "payment",
-      consumer: "payment-test",
-      topics: [
-        { topic: "order.placed", owner: "order" },
-        { topic: "order.cancelled", owner: "order" },
-      ],
-    },
-    async (delivery) => {
-      received++;
-      await delivery.ack();
-    },
-  );
-});
-
-afterEach(async () => {
-  await subscription?.stop();
-  await gw.stop();
-});
 
 describe("gateway: DLQ bulk operations a share per request (break17 F7)", () => {
   it("retries a filter's records 100 per request by default, oldest first, going on with nextCursor until none, each once", async () => {
@@ -93,8 +47,8 @@ describe("gateway: DLQ bulk operations a share per request (break17 F7)", () => 
     const last = await call("POST", "/dlq/retry", { cursor: second.body.nextCursor, limit: 1_000 });
     expect(last.body).toEqual({ retried: ids.slice(200), failed: [] });
     for (const id of [ids[0]!, ids[149]!, ids[249]!])
-      expect(await gw.platform.deadLetters.get(id)).toMatchObject({ status: "retried", retries: 1 });
-    await waitFor(() => received === 250, 10_000, "every replay");
+      expect(await dlq.gw.platform.deadLetters.get(id)).toMatchObject({ status: "retried", retries: 1 });
+    await waitFor(() => received.length === 250, 10_000, "every replay");
     // Nothing dead is left: a new run finds nothing.
     expect((await call("POST", "/dlq/retry", {})).body).toEqual({ retried: [], failed: [] });
   });
@@ -144,7 +98,7 @@ describe("gateway: DLQ bulk operations a share per request (break17 F7)", () => 
     const mixed = await call("POST", "/dlq/retry", { ids: [record(2).id], cursor });
     expect(mixed.status).toBe(400);
     expect(detailsOf(mixed).map((d) => d.path)).toEqual(["cursor"]);
-    expect(await gw.platform.deadLetters.get(record(2).id)).toMatchObject({ status: "dead" });
+    expect(await dlq.gw.platform.deadLetters.get(record(2).id)).toMatchObject({ status: "dead" });
     // Nothing was purged by the refused requests.
     expect((await call("GET", "/dlq")).body.items).toHaveLength(3);
   });

@@ -1,69 +1,17 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { TransportSubscription } from "../../lib/bus/transport.js";
-import { type DeadLetterRecord, deadLetterId } from "../../lib/dlq/dead-letter-store.js";
+import { describe, expect, it } from "vitest";
+import type { DeadLetterRecord } from "../../lib/dlq/dead-letter-store.js";
 import { waitFor } from "../../test-support/wait.js";
-import { startTestGateway, type TestGateway } from "../test-upstream.js";
+import { deadLetter, useDlqGateway } from "./test-dead-letters.js";
 
-let gw: TestGateway;
-let subscription: TransportSubscription | undefined;
-const received: string[] = [];
-
-function record(deliveryId: string, deadLetteredAt: string, event = "order.placed"): DeadLetterRecord {
-  return {
-    id: deadLetterId("payment", event, deliveryId),
-    group: "payment",
-    topic: event,
-    owner: "order",
-    deliveryId,
-    body: `{"broken":${deliveryId.length}`,
-    event,
-    reason: "invalid envelope",
-    attempts: [],
-    deadLetteredAt,
-    status: "dead",
-    retries: 0,
-  };
-}
+const record = (deliveryId: string, deadLetteredAt: string, event = "order.placed") =>
+  deadLetter({ deliveryId, deadLetteredAt, event, body: `{"broken":${deliveryId.length}` });
 
 const first = record("1-0", "2024-01-01T00:00:00.000Z");
 const second = record("2-0", "2024-06-01T00:00:00.000Z", "order.cancelled");
 const path = (id: string) => `/dlq/${encodeURIComponent(id)}`;
 
-async function call(method: string, url: string, body?: unknown) {
-  const res = await fetch(`${gw.url}${url}`, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-beforeEach(async () => {
-  gw = await startTestGateway();
-  await gw.platform.deadLetters.add(first);
-  await gw.platform.deadLetters.add(second);
-  received.length = 0;
-  subscription = await gw.platform.transport.subscribe(
-    {
-      group: "payment",
-      consumer: "payment-test",
-      topics: [
-        { topic: "order.placed", owner: "order" },
-        { topic: "order.cancelled", owner: "order" },
-      ],
-    },
-    async (delivery) => {
-      received.push(delivery.body);
-      await delivery.ack();
-    },
-  );
-});
-
-afterEach(async () => {
-  await subscription?.stop();
-  await gw.stop();
-});
+const dlq = useDlqGateway([first, second]);
+const { call, received } = dlq;
 
 describe("gateway: dead-letter operations", () => {
   it("lists records newest first, filtered by event, group and status", async () => {
@@ -111,7 +59,7 @@ describe("gateway: dead-letter operations", () => {
     expect(res.status).toBe(200);
     expect(res.body.retried).toEqual([]);
     expect(res.body.failed).toMatchObject([{ id: first.id, error: { code: "DLQ_ARCHIVED" } }]);
-    expect(await gw.platform.deadLetters.get(first.id)).toMatchObject({ status: "archived", retries: 0 });
+    expect(await dlq.gw.platform.deadLetters.get(first.id)).toMatchObject({ status: "archived", retries: 0 });
     const audit = (await call("GET", path(first.id))).body.audit as { action: string }[];
     expect(audit.map((e) => e.action)).toEqual(["archived"]);
     expect(received).toEqual([]);
@@ -144,7 +92,7 @@ describe("gateway: dead-letter operations", () => {
     expect((inQuery.body.error as { details: { path: string }[] }).details.map((d) => d.path)).toEqual([
       "query:event",
     ]);
-    expect(await gw.platform.deadLetters.get(first.id)).toMatchObject({ status: "dead", retries: 0 });
+    expect(await dlq.gw.platform.deadLetters.get(first.id)).toMatchObject({ status: "dead", retries: 0 });
     expect(received).toEqual([]);
   });
 
@@ -152,7 +100,7 @@ describe("gateway: dead-letter operations", () => {
     const N = 6;
     // Holds every retry at its mark until all N have read the record and sent their replay: the
     // overlap of N operators' clicks, made certain.
-    const store = gw.platform.deadLetters;
+    const store = dlq.gw.platform.deadLetters;
     const markRetried = store.markRetried.bind(store);
     let arrived = 0;
     store.markRetried = async (changes) => {
@@ -269,7 +217,7 @@ describe("secrets in dead-lettered bodies", () => {
       ...record("9-0", "2024-07-01T00:00:00.000Z", "order.placed"),
       body: JSON.stringify({ payload: { orderId: "o-1", paymentToken: "tok_ok" } }),
     };
-    await gw.platform.deadLetters.add(secret);
+    await dlq.gw.platform.deadLetters.add(secret);
     const listed = await call("GET", "/dlq?limit=10");
     expect(JSON.stringify(listed.body)).not.toContain("tok_ok");
     const inspected = await call("GET", path(secret.id));

@@ -1,42 +1,25 @@
-import { afterEach, describe, expect, it } from "vitest";
-import {
-  startTestGateway,
-  startTestUpstream,
-  type TestGateway,
-  type TestUpstream,
-} from "../test-upstream.js";
+import { describe, expect, it } from "vitest";
+import { useTestGateway } from "../test-upstream.js";
 
-let gw: TestGateway | undefined;
-const upstreams: TestUpstream[] = [];
+const harness = useTestGateway();
 
-afterEach(async () => {
-  await Promise.all(upstreams.splice(0).map((u) => u.close().catch(() => {})));
-  await gw?.stop();
-  gw = undefined;
-});
-
-async function started(service: string, id: string) {
-  if (!gw) throw new Error("no gateway");
-  const u = await startTestUpstream(gw.registry, service, id);
-  upstreams.push(u);
-  return u;
-}
+const started = (service: string, id: string) => harness.upstream(service, id);
 
 const getJson = async (path: string) => {
-  const res = await fetch(`${gw?.url}${path}`);
+  const res = await fetch(`${harness.gw.url}${path}`);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
 
 describe("gateway: own routes", () => {
   it("reports its own health", async () => {
-    gw = await startTestGateway();
+    const gw = await harness.start();
     const { status, body } = await getJson("/health");
     expect(status).toBe(200);
     expect(body).toMatchObject({ status: "ok", service: "gateway", instanceId: gw.gateway.instanceId });
   });
 
   it("lists every registered service with its instances, the gateway included", async () => {
-    gw = await startTestGateway();
+    await harness.start();
     const a = await started("order", "order-a");
     await started("order", "order-b");
     const { body } = await getJson("/services");
@@ -57,7 +40,7 @@ describe("gateway: own routes", () => {
   });
 
   it("sums up a service's health from each instance's /health", async () => {
-    gw = await startTestGateway();
+    await harness.start();
     await started("user", "user-a");
     const b = await started("user", "user-b");
     const healthy = await getJson("/services/user/health");
@@ -72,7 +55,7 @@ describe("gateway: own routes", () => {
   });
 
   it("calls a known service without instances unavailable, and an unknown one 404", async () => {
-    gw = await startTestGateway();
+    await harness.start();
     expect((await getJson("/services/payment/health")).body).toEqual({
       service: "payment",
       status: "unavailable",
@@ -84,7 +67,7 @@ describe("gateway: own routes", () => {
   });
 
   it("exposes Prometheus metrics with request counts by route template", async () => {
-    gw = await startTestGateway();
+    const gw = await harness.start();
     await started("order", "order-a");
     await fetch(`${gw.url}/orders/o-1`);
     const res = await fetch(`${gw.url}/metrics`);
@@ -97,7 +80,7 @@ describe("gateway: own routes", () => {
   });
 
   it("serves an AsyncAPI document of the event catalog", async () => {
-    gw = await startTestGateway();
+    await harness.start();
     const { body } = await getJson("/asyncapi.json");
     expect(body.asyncapi).toBe("3.0.0");
     const addresses = Object.values(body.channels as Record<string, { address: string }>).map(
@@ -109,7 +92,7 @@ describe("gateway: own routes", () => {
   });
 
   it("serves an OpenAPI 3.1 document listing every route, with body schemas from the contracts", async () => {
-    gw = await startTestGateway();
+    await harness.start();
     const { body } = await getJson("/openapi.json");
     expect(body.openapi).toBe("3.1.0");
     const paths = body.paths as Record<
@@ -151,7 +134,7 @@ describe("gateway: own routes", () => {
   });
 
   it("records every route as a prom-client metric only once per request", async () => {
-    gw = await startTestGateway();
+    const gw = await harness.start();
     await fetch(`${gw.url}/health`);
     await fetch(`${gw.url}/health`);
     const text = await (await fetch(`${gw.url}/metrics`)).text();

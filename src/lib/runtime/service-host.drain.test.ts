@@ -4,6 +4,7 @@ import { afterEach, expect, it } from "vitest";
 import { z } from "zod";
 import { defineEvents } from "../bus/events.js";
 import { DRAIN_BODY } from "../http/drain.js";
+import { keepAliveLoad } from "../../test-support/keep-alive-load.js";
 import { waitFor } from "../../test-support/wait.js";
 import { createMemoryPlatform, type Platform } from "./platform.js";
 import { type RunningService, type ServiceHostOptions, startService } from "./service-host.js";
@@ -67,35 +68,23 @@ it("stops within its budget under continuous keep-alive load: every request answ
   // The gateway's pool: many kept-alive sockets, one request at a time on each.
   const agent = new Agent({ connections: 64, pipelining: 1, keepAliveTimeout: 10_000 });
   agents.push(agent);
-  const outcomes: string[] = [];
-  let stopRequested = false;
   // Like the gateway: once this instance has answered the drain 503, the request goes elsewhere
   // and (its discovery cache refreshed) no more are sent here.
-  const client = async () => {
-    for (;;) {
-      try {
-        const response = await post(service.url, agent);
-        const text = await response.body.text();
-        if (response.statusCode === 503) {
-          expect(text).toBe(DRAIN_BODY);
-          expect(response.headers.connection).toBe("close");
-          outcomes.push("drain");
-          return;
-        }
-        outcomes.push(String(response.statusCode));
-      } catch (error) {
-        outcomes.push((error as { code?: string }).code ?? String(error));
-        if (stopRequested) return;
-      }
-    }
-  };
-  const clients = Array.from({ length: 24 }, client);
+  const load = keepAliveLoad({
+    clients: 24,
+    send: () => post(service.url, agent),
+    checkDrain: (text, headers) => {
+      expect(text).toBe(DRAIN_BODY);
+      expect(headers.connection).toBe("close");
+    },
+  });
+  const { outcomes } = load;
   await waitFor(() => outcomes.length >= 100, 20_000, "load to run");
-  stopRequested = true;
+  load.stopping();
   const started = performance.now();
   await service.stop();
   const tookMs = performance.now() - started;
-  await Promise.all(clients);
+  await load.ended;
   expect(tookMs).toBeLessThan(6_000 + 2_000);
   // Reset / socket-closed answers are outcomes a POST's caller cannot know (502 at the gateway).
   const unexpected = outcomes.filter((o) => o !== "200" && o !== "drain" && o !== "ECONNREFUSED");

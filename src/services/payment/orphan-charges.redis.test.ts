@@ -21,7 +21,11 @@ import { SimulatedPaymentProvider } from "./provider.js";
 import { createProviderClient, type ProviderClient } from "./provider-client.js";
 import { RedisProviderLedger } from "./provider-redis-ledger.js";
 import { RedisPaymentStore } from "./redis-store.js";
-import { OrphanChargeReconciler, RedisOrphanScanCursor } from "./orphan-charges.js";
+import {
+  OrphanChargeReconciler,
+  type OrphanChargeReconcilerOptions,
+  RedisOrphanScanCursor,
+} from "./orphan-charges.js";
 import { orphanScanCursorKey } from "./keys.js";
 import { mismatchOf } from "./reconciliation.js";
 import { refund, request } from "./test-harness.js";
@@ -39,7 +43,10 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
   });
   afterAll(() => platform?.close());
 
-  /** One payment instance: its store, provider client and handlers; `hold` stalls it after a charge. */
+  /**
+   * One payment instance: its store, provider client, handlers and orphan reconciler (`reconcilerWith`
+   * builds another over the same parts with other options); `hold` stalls it after a charge.
+   */
   function instance(hold?: Promise<void>) {
     const redis = platform.redis!;
     const store = new RedisPaymentStore(redis);
@@ -62,14 +69,35 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
       newId: randomUUID,
       tokens: tokenOpenerFromEnv(tokenKeyStoreOf(platform)),
     });
-    const reconciler = new OrphanChargeReconciler({
-      provider: client,
-      store,
-      voidOrphanCharge: handlers.voidOrphanCharge,
-      now,
-      graceMs: GRACE_MS,
-    });
-    return { store, ledger, simulated, client, handlers, reconciler };
+    const reconcilerWith = (options: Partial<OrphanChargeReconcilerOptions> = {}) =>
+      new OrphanChargeReconciler({
+        provider: client,
+        store,
+        voidOrphanCharge: handlers.voidOrphanCharge,
+        now,
+        graceMs: GRACE_MS,
+        ...options,
+      });
+    return { store, ledger, simulated, client, handlers, reconciler: reconcilerWith(), reconcilerWith };
+  }
+
+  /**
+   * An order's payment handled by an instance that stalls once its charge is at the provider (before
+   * it writes its record), beside another instance; `release` lets it go on.
+   */
+  async function stalledCharge() {
+    const orderId = randomUUID();
+    let release!: () => void;
+    const stalled = instance(new Promise<void>((r) => (release = r)));
+    const other = instance();
+    const sealed = await tokenSealerFromEnv(tokenKeyStoreOf(platform)).seal(orderId, "tok_ok");
+    const handling = stalled.handlers.paymentRequested(request(orderId, sealed), ctxOf(publisher()));
+    const charged = await waitFor(
+      async () => (await stalled.ledger.get("charge", orderId))?.status === "approved",
+      10_000,
+      "the charge at the provider",
+    );
+    return { orderId, stalled, other, handling, release, charged };
   }
 
   const publisher = () =>
@@ -89,18 +117,8 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
     ).length;
 
   it("a stalled handler's charge is voided and given back; the handler then publishes no payment.processed", async () => {
-    const orderId = randomUUID();
-    let release!: () => void;
-    const stalled = instance(new Promise<void>((r) => (release = r)));
-    const other = instance();
-    const sealed = await tokenSealerFromEnv(tokenKeyStoreOf(platform)).seal(orderId, "tok_ok");
-    const handling = stalled.handlers.paymentRequested(request(orderId, sealed), ctxOf(publisher()));
-    const charge = await waitFor(
-      async () => (await stalled.ledger.get("charge", orderId))?.status === "approved",
-      10_000,
-      "the charge at the provider",
-    );
-    expect(charge).toBe(true);
+    const { orderId, stalled, other, handling, release, charged } = await stalledCharge();
+    expect(charged).toBe(true);
     expect(await stalled.store.get(orderId)).toBeUndefined();
 
     // Younger than the grace: left alone.
@@ -144,27 +162,12 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
   // reported a lost order (error log, orphan metric, reconciliation "its order was lost"), though the
   // order existed and its outcome was known. The money was right (one refund) and must stay so.
   it("a stalled handler's charge for an order that failed meanwhile is refunded once, and not reported as a lost order", async () => {
-    const orderId = randomUUID();
-    let release!: () => void;
-    const stalled = instance(new Promise<void>((r) => (release = r)));
-    const other = instance();
-    const sealed = await tokenSealerFromEnv(tokenKeyStoreOf(platform)).seal(orderId, "tok_ok");
-    const handling = stalled.handlers.paymentRequested(request(orderId, sealed), ctxOf(publisher()));
-    await waitFor(
-      async () => (await stalled.ledger.get("charge", orderId))?.status === "approved",
-      10_000,
-      "the charge at the provider",
-    );
+    const { orderId, other, handling, release } = await stalledCharge();
     await other.store.recordOutcome(orderId, "failed");
     clock += GRACE_MS + 60_000;
     const lost: string[] = [];
     const ended: string[] = [];
-    const reconciler = new OrphanChargeReconciler({
-      provider: other.client,
-      store: other.store,
-      voidOrphanCharge: other.handlers.voidOrphanCharge,
-      now,
-      graceMs: GRACE_MS,
+    const reconciler = other.reconcilerWith({
       onVoided: (charge) => lost.push(charge.idempotencyKey),
       onEndedOrderVoided: (charge, outcome) => ended.push(`${charge.idempotencyKey} ${outcome}`),
     });
@@ -208,7 +211,7 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
   }, 60_000);
   it("an orphan whose give-back an outage stopped after its record is counted once, and given back by a later pass (break15 F3)", async () => {
     const orderId = randomUUID();
-    const { simulated, store, ledger, handlers } = instance();
+    const { simulated, store, ledger, handlers, reconcilerWith } = instance();
     await simulated.charge({ idempotencyKey: orderId, amount: 5000, currency: "USD", token: "tok_ok" });
     // The provider browns out right after the `voided` record is written.
     let brownout = true;
@@ -223,9 +226,7 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
     };
     const voided: string[] = [];
     const givenBack: string[] = [];
-    const reconciler = new OrphanChargeReconciler({
-      provider: createProviderClient({ provider: simulated, now }),
-      store,
+    const reconciler = reconcilerWith({
       voidOrphanCharge: (id, onTombstone) =>
         id === orderId
           ? createPaymentHandlers({
@@ -236,8 +237,6 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
               tokens: tokenOpenerFromEnv(tokenKeyStoreOf(platform)),
             }).voidOrphanCharge(id, onTombstone)
           : handlers.voidOrphanCharge(id, onTombstone),
-      now,
-      graceMs: GRACE_MS,
       onVoided: (c) => voided.push(c.idempotencyKey),
       onGivenBack: (c) => givenBack.push(c.idempotencyKey),
     });
@@ -263,17 +262,19 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
   /** A reconciler as the service builds it: its cursor in Redis (a new one = a restarted process). */
   function process(maxPerPass: number) {
     const parts = instance();
-    const reconciler = new OrphanChargeReconciler({
-      provider: createProviderClient({ provider: parts.simulated, now }),
-      store: parts.store,
-      voidOrphanCharge: parts.handlers.voidOrphanCharge,
+    const reconciler = parts.reconcilerWith({
       cursor: new RedisOrphanScanCursor(platform.redis!),
-      now,
-      graceMs: GRACE_MS,
       lookbackMs: 2 * 60_000,
       maxPerPass,
     });
     return { ...parts, reconciler };
+  }
+
+  /** A charge at the provider with no payment record: its order was lost. Returns the order's id. */
+  async function orphanCharge(parts: ReturnType<typeof instance>, amount: number): Promise<string> {
+    const orderId = randomUUID();
+    await parts.simulated.charge({ idempotencyKey: orderId, amount, currency: "USD", token: "tok_ok" });
+    return orderId;
   }
 
   /** A paid order: a charge and its captured record (settled: the pass leaves it alone). */
@@ -308,8 +309,7 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
       await paid(first);
       clock += 10;
     }
-    const orphan = randomUUID();
-    await first.simulated.charge({ idempotencyKey: orphan, amount: 700, currency: "USD", token: "tok_ok" });
+    const orphan = await orphanCharge(first, 700);
     clock += GRACE_MS + 60_000;
     // A backlog is caught up over passes, maxPerPass at a time.
     const passes = [];
@@ -322,13 +322,7 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
 
     // A restart (a new process: nothing in memory), then a lost order's charge.
     const restarted = process(100);
-    const later = randomUUID();
-    await restarted.simulated.charge({
-      idempotencyKey: later,
-      amount: 800,
-      currency: "USD",
-      token: "tok_ok",
-    });
+    const later = await orphanCharge(restarted, 800);
     clock += GRACE_MS + 60_000;
     const pass = await restarted.reconciler.pass();
     expect(pass).toMatchObject({ voided: 1 });
@@ -345,16 +339,8 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
     // 250 charges of one millisecond (Redis lists them by key within it): every 25th an orphan.
     const orphans: string[] = [];
     for (let i = 0; i < 250; i++) {
-      if (i % 25 === 0) {
-        const orderId = randomUUID();
-        await first.simulated.charge({
-          idempotencyKey: orderId,
-          amount: 300,
-          currency: "USD",
-          token: "tok_ok",
-        });
-        orphans.push(orderId);
-      } else await paid(first);
+      if (i % 25 === 0) orphans.push(await orphanCharge(first, 300));
+      else await paid(first);
     }
     clock += GRACE_MS + 60_000;
     const checked: number[] = [];
@@ -399,13 +385,7 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
     expect(await running.reconciler.pass()).toMatchObject({ checked: 3, voided: 0 });
 
     clock = stepBack; // NTP steps it back: a lost order's charge is dated before those
-    const orphan = randomUUID();
-    await running.simulated.charge({
-      idempotencyKey: orphan,
-      amount: 6000,
-      currency: "USD",
-      token: "tok_ok",
-    });
+    const orphan = await orphanCharge(running, 6000);
     // Passes every minute on the stepped clock.
     let voided = 0;
     for (let i = 0; i < 15 && voided === 0; i++) {

@@ -117,8 +117,8 @@ describe("gateway: the failed-authentication throttle behind a proxy (GATEWAY_TR
 
   // edge20: an IPv6 client holds a whole /64 and took a new address for every guess.
   it("throttles the addresses of one IPv6 /64 together, an IPv4-mapped address with its IPv4 one", async () => {
-    gw = await startTestGateway({ apiKeys: ["k-1"], authFailuresPerMinute: 3, trustProxy: ["127.0.0.1"] });
-    upstream = await startTestUpstream(gw.registry, "order", "order-a");
+    await harness.start({ apiKeys: ["k-1"], authFailuresPerMinute: 3, trustProxy: ["127.0.0.1"] });
+    await harness.upstream("order", "order-a");
     expect((await via("guess-1", "2001:db8:a:b::1")).status).toBe(401);
     expect((await via("guess-2", "2001:db8:a:b:1:2:3:4")).status).toBe(401);
     expect((await via("guess-3", "2001:DB8:A:B:ffff::9")).status).toBe(401);

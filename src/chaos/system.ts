@@ -171,7 +171,10 @@ function running(
       await client.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
     },
     providerOutage: async (ms) => {
-      await client.set("{payment}:provider:down-until", String(Date.now() + ms));
+      // On Redis's clock, the one the payment instances' provider compares the window with.
+      const [seconds, micros] = (await client.time()).map(Number);
+      const nowMs = seconds! * 1000 + Math.floor(micros! / 1000);
+      await client.set("{payment}:provider:down-until", String(nowMs + ms));
     },
     duplicate: async (count, random) => {
       const streams: string[] = [];

@@ -119,7 +119,11 @@ export class RedisProviderLedger implements ProviderLedger {
   }
 
   private entryArgs(entry: LedgerEntry): (string | number)[] {
-    return [JSON.stringify(entry), Date.parse(entry.createdAt) || Date.now()];
+    // The index's score is the entry's own date (the provider's clock, Redis's): the orphan pass of
+    // every instance scans it by time, so never this host's clock in its place (break19 F1).
+    const createdMs = Date.parse(entry.createdAt);
+    if (!Number.isFinite(createdMs)) throw new Error(`ledger entry ${entry.id}: invalid createdAt`);
+    return [JSON.stringify(entry), createdMs];
   }
 
   async get(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<LedgerEntry | undefined> {

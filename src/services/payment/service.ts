@@ -30,6 +30,7 @@ import {
 } from "./orphan-charges.js";
 import { tokenKeyStoreOf, tokenOpenerFromEnv } from "../../lib/security/payment-token.js";
 import type { Ticker } from "../../lib/runtime/ticker.js";
+import { serviceClock } from "../../lib/runtime/service-clock.js";
 
 export interface PaymentServiceOptions {
   /** Default: the simulated provider, its ledger in Redis when the platform has Redis. */
@@ -145,8 +146,14 @@ export function createPaymentService(
   return {
     name: "payment",
     version: PACKAGE_VERSION,
-    create: (deps) => {
+    create: async (deps) => {
       const redis = deps.platform.redis;
+      // Every time another instance compares (a charge's creation date against the orphan grace and
+      // the shared scan position, the outage window, the records' times) is on one clock: Redis
+      // `TIME` over Redis, never this host's (DESIGN §6; break19 F1: a host 15 min ahead voided fresh
+      // charges as orphans, one behind dated its charges below the others' scan position).
+      const clock = await serviceClock(deps);
+      const now = clock.now;
       const store = platformStore<PaymentStore>(deps.platform, {
         redis: (r, retention) => new RedisPaymentStore(r, retention),
         memory: (publish) => new MemoryPaymentStore(publish),
@@ -157,11 +164,13 @@ export function createPaymentService(
           ledger: redis
             ? new RedisProviderLedger(redis, { callCounterTtlMs: deps.platform.retention.markerTtlMs })
             : new MemoryProviderLedger(),
-          now: deps.now,
+          // The simulated provider's own clock: its ledger is in Redis, so Redis's.
+          now,
         });
       deps.metrics.trackBreaker(PROVIDER_BREAKER);
       const client = createProviderClient({
         provider,
+        // The breaker is this instance's own (opened and timed here): the host's clock is enough.
         now: deps.now,
         ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
         ...(options.breakerFailureThreshold === undefined
@@ -179,7 +188,7 @@ export function createPaymentService(
       const handlers = createPaymentHandlers({
         store,
         provider: client,
-        now: deps.now,
+        now,
         newId: options.newId ?? randomUUID,
         // Throws (the service does not start) in production without PAYMENT_TOKEN_KEYS.
         tokens: tokenOpenerFromEnv(tokenKeyStoreOf(deps.platform)),
@@ -223,9 +232,13 @@ export function createPaymentService(
           ({ orderId }) => store.recordOutcome(orderId, "compensation_resolved"),
           mustComplete,
         );
-      const orphans = orphanChargeReconciler(deps, options, { store, client, handlers });
+      const orphans = orphanChargeReconciler(deps, options, { store, client, handlers, now });
       return {
-        ...orphans,
+        start: orphans.start,
+        stop: async () => {
+          await orphans.stop();
+          clock.stop();
+        },
         subscribers: [subscriber],
         // Operators' reads go through the same client: its time budget and breaker.
         routes: (app) => registerPaymentRoutes(app, { store, provider: client, refundKey }),
@@ -248,6 +261,8 @@ function orphanChargeReconciler(
     store: PaymentStore;
     client: ReturnType<typeof createProviderClient>;
     handlers: ReturnType<typeof createPaymentHandlers>;
+    /** The shared clock (Redis `TIME`): the provider dates its charges on it. */
+    now: () => number;
   },
 ): { start: () => Promise<void>; stop: () => Promise<void> } {
   const voided = new Counter({
@@ -267,7 +282,7 @@ function orphanChargeReconciler(
     // In Redis, shared: a restart resumes where the instances reached (break15 F1).
     ...(deps.platform.redis ? { cursor: new RedisOrphanScanCursor(deps.platform.redis) } : {}),
     lookbackMs: 2 * (options.orphanScanIntervalMs || DEFAULT_ORPHAN_SCAN_INTERVAL_MS),
-    now: deps.now,
+    now: parts.now,
     graceMs: options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS,
     ...(options.orphanMaxPerPass === undefined ? {} : { maxPerPass: options.orphanMaxPerPass }),
     onVoided: (charge) => {

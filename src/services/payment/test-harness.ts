@@ -56,7 +56,15 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function start(platform: Platform, options: PaymentServiceOptions = {}): Promise<Harness> {
+/**
+ * Starts the service on `platform`; `host.now` is the instance's own clock (a host whose clock is set
+ * off: `() => Date.now() + skew`), default the process's.
+ */
+export async function start(
+  platform: Platform,
+  options: PaymentServiceOptions = {},
+  host: { now?: () => number } = {},
+): Promise<Harness> {
   const logs: string[] = [];
   const logger = createLogger({
     service: "payment",
@@ -68,6 +76,7 @@ export async function start(platform: Platform, options: PaymentServiceOptions =
     platform,
     port: 0,
     logger,
+    ...(host.now ? { now: host.now } : {}),
   });
   const events: Harness["events"] = [];
   const group = `observer-${randomUUID()}`;

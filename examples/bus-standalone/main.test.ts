@@ -58,3 +58,25 @@ it("over an unreachable Redis says so in one line and exits 1 within the connect
     killRuns();
   }
 }, 60_000);
+
+// newuser11 F4: a bad count ran nothing and ended "done 0", exit 1, with no reason (1.5 sent two).
+it.each(["abc", "0", "-3", "1.5"])(
+  "refuses the count %s in one usage line, exit 2, before Redis",
+  async (count) => {
+    const r = runEntryPoint("examples/bus-standalone/main.ts", [count], {
+      // Nothing listens there: a count that got past the check would say Redis is unreachable.
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      REDIS_CONNECT_TIMEOUT_MS: "2000",
+    });
+    try {
+      expect(await exitWithin(r, 45_000), r.output()).toBe(2);
+      expect(r.output().trim().split("\n"), r.output()).toEqual([
+        `bus-standalone: the message count must be a whole number from 1 to 999999 (got "${count}"); ` +
+          "usage: REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/bus-standalone/main.ts [count, default 5]",
+      ]);
+    } finally {
+      killRuns();
+    }
+  },
+  60_000,
+);

@@ -8,7 +8,7 @@
  * idempotent); then `retried <to>` for that retry, then `done <count>`. The logger (LOG_LEVEL, default
  * warn) adds one JSON warn line for that transient failure; LOG_LEVEL=silent hides it. Exit code 0
  * when every message was handled. A Redis that does not answer within REDIS_CONNECT_TIMEOUT_MS (ms,
- * default 10000) is one line, exit 1.
+ * default 10000) is one line, exit 1; a count that is not a whole number from 1 up is one usage line, exit 2.
  * On exit it deletes the keys it made (all in the `{greeter}` and `{greeter-readers}` hash slots), so a
  * run leaves the database as it found it; `KEEP_KEYS=1` keeps them to look at (`redis-cli --scan`).
  */
@@ -20,7 +20,17 @@ import { startFailureReason } from "../../src/lib/runtime/launch-signal.js";
 import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../../src/lib/runtime/redis-ready.js";
 import { GreeterEvents } from "./events.js";
 
-const count = Number(process.argv[2] ?? 5);
+// A mistaken count is one usage line, exit 2, before Redis is asked (newuser11 F4: "abc", 0 or -3
+// ran nothing and ended "done 0", exit 1; 1.5 published two messages).
+const countArg = process.argv[2] ?? "5";
+if (!/^[1-9]\d{0,5}$/.test(countArg)) {
+  process.stderr.write(
+    `bus-standalone: the message count must be a whole number from 1 to 999999 (got ${JSON.stringify(countArg)}); ` +
+      "usage: REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/bus-standalone/main.ts [count, default 5]\n",
+  );
+  process.exit(2);
+}
+const count = Number(countArg);
 const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 // maxRetriesPerRequest null: the bus's blocking reads must wait out a reconnect, not fail. The guard:
 // a write whose reply a connection drop lost fails (the bus retries it) instead of running twice.

@@ -9,7 +9,7 @@ import { createApiClient, gatewayAccessProblem } from "./client.js";
 import { runScenarios } from "./scenarios.js";
 import { redisConnectTimeoutMs } from "../system/dev-secrets-start.js";
 import { DemoArgsError, demoUsage, parseDemoArgs, type DemoArgs } from "./demo-args.js";
-import { demoTarget } from "./target.js";
+import { demoStartTimeoutMs, demoTarget } from "./target.js";
 
 // Checked before anything starts: --help is the usage (exit 0), a mistake one line (exit 2), not a
 // stack trace (newuser9 F1).
@@ -29,10 +29,13 @@ if (values.help) {
 const apiKey = values.apiKey ?? process.env.GATEWAY_API_KEY;
 
 // REDIS_URL (scheme, database), REDIS_CONNECT_TIMEOUT_MS and NODE_ENV by the launchers' rule: a bad
-// one is a line naming it, not "connect ENOENT" (newuser8 L4). Unused with --gateway.
+// one is a line naming it, not "connect ENOENT" (newuser8 L4); DEMO_START_TIMEOUT_MS too. Unused
+// with --gateway.
+let startTimeoutMs: number | undefined;
 if (!values.gateway) {
   try {
     redisConnectTimeoutMs();
+    startTimeoutMs = demoStartTimeoutMs();
   } catch (error) {
     console.error(`The demo could not start: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
@@ -48,6 +51,7 @@ const target = await demoTarget({
   redisConnectTimeoutMs: process.env.REDIS_CONNECT_TIMEOUT_MS
     ? Number(process.env.REDIS_CONNECT_TIMEOUT_MS)
     : undefined,
+  startTimeoutMs,
   // A process of the demo's own system died: its results would mean nothing. Stop at once.
   // Nothing after this line is reported: not the scenarios failing against the system going down.
   onDeath: (message, stopped) => {

@@ -2,7 +2,7 @@
 import { Redis } from "ioredis";
 import { afterEach, expect, it } from "vitest";
 import { describeWithRedis } from "../test-support/redis.js";
-import { claimEmptyDatabase } from "./target.js";
+import { claimEmptyDatabase, demoTarget } from "./target.js";
 
 const withDb = (url: string, db: number) => {
   const u = new URL(url);
@@ -27,6 +27,20 @@ describeWithRedis("the demo's database", (getRedis) => {
     expect(claim.db).toBe(3);
     expect(claim.note).toBeUndefined();
   });
+
+  // newuser11 F5: a fixed 60 s, neither configurable nor named.
+  it("gives its own system the start time it is given, then names the variable and frees the database", async () => {
+    const url = withDb(getRedis().url, 5);
+    const started = Date.now();
+    const attempt = demoTarget({ redisUrl: url, startTimeoutMs: 200, onDeath: () => {} });
+    await expect(attempt).rejects.toThrow(
+      /^the system did not start within 0\.2 s: on a loaded machine, raise DEMO_START_TIMEOUT_MS \(ms\)/,
+    );
+    expect(Date.now() - started).toBeLessThan(30_000);
+    const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+    expect(await redis.dbsize()).toBe(0);
+    redis.disconnect();
+  }, 60_000);
 
   it("says why it runs elsewhere when the named database holds data", async () => {
     const url = withDb(getRedis().url, 4);

@@ -10,6 +10,7 @@ import { waitFor } from "../test-support/wait.js";
 let system: EmbeddedSystem;
 const keyA = "client-a-secret";
 const keyB = "client-b-secret";
+const adminKey = "admin-secret";
 
 beforeAll(async () => {
   system = await startEmbeddedSystem({
@@ -17,6 +18,7 @@ beforeAll(async () => {
     logLevel: "silent",
     pretty: false,
     apiKeys: [keyA, keyB],
+    adminKeys: [adminKey],
   });
 });
 afterAll(async () => {
@@ -101,6 +103,26 @@ describe("POST /orders Idempotency-Key", () => {
     const reuse = await call("POST", "/orders", keyA, orderOf(user, 2), { "idempotency-key": "k-9" });
     expect(reuse.status).toBe(422);
     expect((reuse.body.error as { code: string }).code).toBe("IDEMPOTENCY_KEY_REUSED");
+    expect((reuse.body.error as { message: string }).message).toMatch(/already used with a different body/);
+  });
+
+  // newuser11 F3: the same body on another product's restock was told "a different body".
+  it("says what can have differed: a restock's product (path) or body", async () => {
+    const restock = (productId: string) =>
+      call(
+        "POST",
+        `/inventory/${productId}/restock`,
+        adminKey,
+        { quantity: 3 },
+        { "idempotency-key": "k-restock" },
+      );
+    expect((await restock("prod-mouse")).status).toBe(200);
+    const reuse = await restock("prod-cable");
+    expect(reuse.status).toBe(422);
+    const error = reuse.body.error as { code: string; message: string; details: { message: string }[] };
+    expect(error.code).toBe("IDEMPOTENCY_KEY_REUSED");
+    expect(error.message).toMatch(/already used with another product in the path or a different body/);
+    expect(error.details[0]?.message).toMatch(/another product in the path or a different body/);
   });
 
   it("names the header and its format when the key is empty or too long", async () => {

@@ -101,6 +101,20 @@ describe("a bad variable at start: one line, exit 1, no stack trace", () => {
     TEST_MS,
   );
 
+  // newuser11 F1: npm start accepted any SERVICE_PORT and silently ignored it.
+  it(
+    "npm start, SERVICE_PORT=abc",
+    async () => {
+      const r = run("src/system/start-embedded.ts", [], { GATEWAY_PORT: "0", SERVICE_PORT: "abc" });
+      expect(await exitWithin(r, BOUND_MS)).toBe(1);
+      expect(r.output()).toMatch(
+        /^Ordersaga could not start: Invalid configuration: SERVICE_PORT: must be a whole number \(got "abc"\)$/m,
+      );
+      noStackTrace(r.output());
+    },
+    TEST_MS,
+  );
+
   it(
     "npm start, a bad retention variable",
     async () => {

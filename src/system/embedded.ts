@@ -4,7 +4,6 @@
  * bus and the gateway still reaches them over HTTP through the registry, exactly as when they run as
  * separate processes.
  */
-import { createServer } from "node:net";
 import { serviceCredentialSecret } from "../lib/http/gateway-credential.js";
 import { randomBytes } from "node:crypto";
 import { AllEvents } from "../contracts/index.js";
@@ -13,6 +12,7 @@ import { createLogger, type Logger, stdoutDestination } from "../lib/observabili
 import { createMemoryPlatform, type Platform } from "../lib/runtime/platform.js";
 import { type RunningService, startService } from "../lib/runtime/service-host.js";
 import { SERVICES } from "./catalog.js";
+import { assertPortFree } from "./port-probe.js";
 
 export interface EmbeddedSystemOptions {
   platform?: Platform;
@@ -128,16 +128,4 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions = {}): 
     await platform.close().catch(() => {});
     throw error;
   }
-}
-
-/**
- * Resolves when `port` on `host` can be listened on (a probe, closed at once); else rejects with
- * the listen error (EADDRINUSE, EACCES...), the one the gateway's own listen would meet.
- */
-function assertPortFree(port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
-  });
 }

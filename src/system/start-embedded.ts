@@ -3,6 +3,7 @@
  * the development secrets kept for that Redis in .dev-secrets/, see dev-secrets.ts). Reads the
  * gateway's environment as `npm run start:gateway` does (GATEWAY_PORT, GATEWAY_HOST,
  * GATEWAY_API_KEYS, UPSTREAM_TIMEOUT_MS, HEALTH_CHECK_INTERVAL_MS, LOG_LEVEL, REDIS_CONNECT_TIMEOUT_MS).
+ * Its services always take free ports (SERVICE_PORT: embedded-ports.ts).
  */
 import { assertSafeGatewayConfig, gatewayEnvSchema } from "../gateway/config.js";
 import { createLogger } from "../lib/observability/logger.js";
@@ -19,6 +20,7 @@ import { initTracing } from "../lib/observability/tracing.js";
 import { isCredentialsRejection } from "../lib/runtime/redis-credentials.js";
 import { applyDevSecrets, redisConnectTimeoutMs } from "./dev-secrets-start.js";
 import { startEmbeddedSystem } from "./embedded.js";
+import { embeddedServicePortNote } from "./embedded-ports.js";
 import type { SlotClaim } from "./launch-guard.js";
 
 // Over Redis, the development secrets kept for that Redis (dev-secrets.ts), as start:services uses:
@@ -88,6 +90,9 @@ const fail = async (...args: Parameters<typeof failStart>): Promise<never> => {
 };
 // A bad variable is one line naming it, exit 1: never a stack trace.
 const env = await configOrFail("Ordersaga", () => parseEnv(gatewayEnvSchema));
+// SERVICE_PORT checked as by any process; a port number is named as unused (embedded-ports.ts).
+const servicePortNote = await configOrFail("Ordersaga", () => embeddedServicePortNote());
+if (servicePortNote !== undefined) process.stderr.write(`Ordersaga: ${servicePortNote}\n`);
 // The production checks of every process it runs (fail closed, as start:gateway and start:<service>
 // do): API keys, no `.env.example` placeholder as a secret, a Redis that keeps the promises (below);
 // and Redis itself, as the in-memory mode loses every order at exit.

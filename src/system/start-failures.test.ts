@@ -12,6 +12,7 @@ import {
   killRuns,
   runEntryPoint,
 } from "../test-support/child-run.js";
+import { describeWithRedis } from "../test-support/redis.js";
 import { freePort } from "../test-support/redis-server.js";
 import { waitFor } from "../test-support/wait.js";
 
@@ -202,5 +203,23 @@ describe("npm start (the embedded system)", () => {
     );
     expect(started).toHaveLength(7);
     expect(started.filter((index) => index > up)).toEqual([]);
+  }, 60_000);
+});
+
+// newuser11 F8: a taken gateway port was found only after six services had started (~35 s).
+describeWithRedis("npm run start:services with the gateway's port in use", (getRedis) => {
+  it("says so in one line and exits 1 before starting any process", async () => {
+    const port = await occupiedPort();
+    const r = run("src/system/start-services.ts", ["--any-port"], {
+      REDIS_URL: getRedis().url,
+      GATEWAY_PORT: String(port),
+    });
+    expect(await exitWithin(r, BOUND_MS)).toBe(1);
+    expect(r.output()).toMatch(
+      new RegExp(`Ordersaga could not start:\\n {2}gateway: port ${port} is already in use`),
+    );
+    // No process started: none logged (their lines are prefixed with their label).
+    expect(r.output()).not.toMatch(/^\[(user|order|inventory|payment|shipping|notification|gateway)\b/m);
+    expect(r.output()).not.toContain("stopping all services");
   }, 60_000);
 });

@@ -26,6 +26,7 @@ import {
 import { KeyConfigError, type Keyring } from "../lib/security/keyring.js";
 import { keyringFromEnv } from "../lib/security/process-keys.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
+import { busyPorts } from "./port-probe.js";
 import {
   assertFreshBuild,
   assertServicesSetUp,
@@ -214,6 +215,14 @@ try {
     addInstances && Object.keys(wanted).length > 0
       ? specs.filter((spec) => spec.env.SERVICE_NAME !== undefined && spec.env.SERVICE_NAME in wanted)
       : specs;
+  // Every fixed port free before any process starts, as npm start checks its gateway's (newuser11
+  // F8: a taken gateway port was found after six services had started and registered).
+  const busy = await busyPorts(launched);
+  if (busy.length > 0) {
+    await abandonSecrets();
+    await slot?.release();
+    refuse(busy.map((b) => `${b.label}: ${b.reason}`).join("\n  "));
+  }
   // --compiled: plain node on the dist/ build (no TypeScript transform at start-up); refused, with
   // what to do, when the build is missing or older than the sources.
   system = launch(launched, undefined, { compiled: args.compiled, respawn: {} });

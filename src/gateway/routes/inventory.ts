@@ -43,7 +43,7 @@ export const inventoryRoutes: ProxyRoute[] = [
       200: "The product after restocking (a replay: its current levels, Idempotent-Replayed: true)",
       400: "Invalid body",
       404: "No such product",
-      422: "Idempotency-Key reused with a different body",
+      422: "Idempotency-Key reused for another product or with a different body",
     },
   },
 ];

@@ -86,7 +86,8 @@ export const ERROR_CODES = {
   },
   IDEMPOTENCY_KEY_REUSED: {
     status: 422,
-    description: "This client used the Idempotency-Key with a different body within 24 h",
+    description:
+      "This client used the Idempotency-Key with a different request within 24 h: a different body (a restock: or another product); the message says which can differ",
   },
   RATE_LIMITED: {
     status: 429,

@@ -48,15 +48,23 @@ export function idempotencyClientOf(request: FastifyRequest): string {
   return typeof client === "string" && client !== "" ? client : "anonymous";
 }
 
-/** 422 for a key this client already used with another request within its retention. */
-export const idempotencyKeyReused = (): AppError =>
+/**
+ * 422 for a key this client already used with another request within its retention. `differs` says
+ * what can have differed on that route (newuser11 F3: a restock of another product with the same
+ * body was told "a different body"): POST /orders has one path, so only its body; a restock's record
+ * keeps one hash of product and quantity, so the path's product or the body.
+ */
+export const idempotencyKeyReused = (differs = "a different body"): AppError =>
   new AppError(
     "IDEMPOTENCY_KEY_REUSED",
-    "Idempotency-Key was already used with a different body; use a new key for a new request",
+    `Idempotency-Key was already used with ${differs}; use a new key for a new request`,
     [
       {
         path: "header:Idempotency-Key",
-        message: "already used by this client with a different body within its retention",
+        message: `already used by this client with ${differs} within its retention`,
       },
     ],
   );
+
+/** What a restock's reused key can have differed in (see idempotencyKeyReused). */
+export const RESTOCK_REQUEST_DIFFERS = "another product in the path or a different body";

@@ -14,6 +14,7 @@ import {
   idempotencyClientOf,
   idempotencyKeyOf,
   idempotencyKeyReused,
+  RESTOCK_REQUEST_DIFFERS,
   markReplayed,
 } from "../../lib/http/idempotency-key.js";
 import { stableStringify } from "../../lib/bus/idempotency-key.js";
@@ -126,7 +127,7 @@ export function registerInventoryRoutes(
       ((outcome.kind === "missing" || outcome.kind === "over_limit") && outcome.replayed === true);
     if (replayed) markReplayed(reply);
     if (outcome.kind === "missing") throw notFound("product", productId);
-    if (outcome.kind === "reused") throw idempotencyKeyReused();
+    if (outcome.kind === "reused") throw idempotencyKeyReused(RESTOCK_REQUEST_DIFFERS);
     if (outcome.kind === "over_limit") {
       // A 400 like any other bound of the body: the limit is MAX_STOCK_LEVEL units per product.
       throw validationFailed(

@@ -41,14 +41,25 @@ export function runSagaSuite(makePlatform: () => Promise<Platform>): void {
     expect(res.status).toBe(201);
     return productId;
   };
+  /**
+   * Places an order as a careful client does: with an Idempotency-Key, sent again with it after a
+   * 503 (shed load, a breaker open while a loaded machine runs 200 at once), at most 5 times.
+   */
   const place = async (userId: string, productId: string, token = "tok_ok", quantity = 1) => {
-    const res = await api.post<{ orderId: string }>("/orders", {
-      userId,
-      items: [{ productId, quantity }],
-      payment: { token },
-    });
-    expect(res.status).toBe(202);
-    return res.body.orderId;
+    const key = randomUUID();
+    for (let attempt = 1; ; attempt++) {
+      const res = await api.post<{ orderId: string }>(
+        "/orders",
+        { userId, items: [{ productId, quantity }], payment: { token } },
+        { "idempotency-key": key },
+      );
+      if (res.status === 503 && attempt < 5) {
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+        continue;
+      }
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      return res.body.orderId;
+    }
   };
   const settle = (orderId: string, statuses = TERMINAL, intervalMs = 10) =>
     waitFor(

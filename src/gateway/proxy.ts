@@ -272,9 +272,14 @@ export class UpstreamProxy {
     const timedOutAfter: number[] = [];
     /** An attempt timed out on an instance whose lease could not be verified (registry down). */
     let unverifiedTimeout = false;
+    /** A state-changing request an instance had and did not answer (reset, or timed out). */
+    const unansweredWrite = () =>
+      !isSafeMethod(request.method) && (mayHaveApplied || timedOutAfter.length > 0);
     while (tried.size < this.maxAttempts) {
       const picked = await this.pickUntried(service, tried).catch((error: unknown) => {
         if (!(error instanceof DiscoveryError)) throw error;
+        // A write already sent and unanswered ends below, saying it may have been applied.
+        if (unansweredWrite()) return undefined;
         // Registry unreadable and nothing cached: the documented 503, not a 500.
         throw new AppError(
           "SERVICE_UNAVAILABLE",
@@ -307,6 +312,14 @@ export class UpstreamProxy {
         if (safe && timedOutAfter.length === 1) continue;
       }
       if (!outcome.retry) break;
+    }
+    // A write an instance had and did not answer may have been applied: whatever ended the request
+    // after it (no other instance, attempts or budget used up, a breaker, a failed resend), the
+    // answer says so (break19 F2: a keyed POST /orders whose resend found no other instance was
+    // 502 BAD_GATEWAY, which reads as "not applied"; the order existed). A 504 if one timed out.
+    if (unansweredWrite()) {
+      if (timedOutAfter.length > 0) throw upstreamTimeout(service, timedOutAfter, request);
+      return outcomeUnknown(service, request);
     }
     if (last?.response) return last.response;
     // An attempt ran out of its budget and no instance answered: 504 naming the budgets, whatever
@@ -490,7 +503,8 @@ export class UpstreamProxy {
       retry: idempotent,
       ambiguous: true,
       error: unavailable(service),
-      response: idempotent ? badGateway(`"${service}" failed while answering`) : outcomeUnknown(service),
+      // A read changed nothing; for a write forward() answers UPSTREAM_OUTCOME_UNKNOWN (unansweredWrite).
+      response: badGateway(`"${service}" failed while answering`),
     };
   }
 
@@ -679,7 +693,7 @@ export class UpstreamProxy {
  * after the resend and could undo a later write.
  */
 function resendableAfterTimeout(request: UpstreamRequest): boolean {
-  return isSafeMethod(request.method) || (request.method === "POST" && request.retrySafe === true);
+  return isSafeMethod(request.method) || isKeyedPost(request);
 }
 
 /**
@@ -698,7 +712,7 @@ function upstreamTimeout(service: string, budgetsMs: readonly number[], request?
           .map((ms) => `${ms} ms`)
           .join(" and ")}`;
   if (request === undefined || isSafeMethod(request.method)) return new AppError("UPSTREAM_TIMEOUT", message);
-  const keyed = Object.keys(request.headers).some((name) => name.toLowerCase() === "idempotency-key");
+  const keyed = isKeyedPost(request);
   const outcome = keyed
     ? "; the request may or may not have been applied: resending it with the same Idempotency-Key is safe (applied at most once)"
     : "; the request may or may not have been applied: check the resource's state before sending it again";
@@ -770,13 +784,29 @@ function unavailable(service: string): AppError {
  * The connection failed after the request was sent: the instance may have applied it. Resending it
  * could apply it twice, so the client decides, with the means to do it safely.
  */
-function outcomeUnknown(service: string): UpstreamResponse {
+function outcomeUnknown(service: string, request: UpstreamRequest): UpstreamResponse {
+  const failed = `"${service}" failed after receiving the request, which may or may not have been applied`;
+  if (isKeyedPost(request)) {
+    const message = `${failed}: resending it with the same Idempotency-Key is safe (applied at most once)`;
+    return gatewayAnswer502("UPSTREAM_OUTCOME_UNKNOWN", message, {
+      service,
+      outcome: "unknown",
+      resendWithSameIdempotencyKey: "safe",
+    });
+  }
   const message =
-    `"${service}" failed after receiving the request, which may or may not have been applied. ` +
-    "Check the resource's state before sending it again. POST /orders and POST " +
+    `${failed}. Check the resource's state before sending it again. POST /orders and POST ` +
     "/inventory/:productId/restock accept an Idempotency-Key header, with which a resend is applied " +
     "at most once; other POSTs refuse it (a resend of those cannot apply twice: it answers 409).";
-  return gatewayAnswer502("UPSTREAM_OUTCOME_UNKNOWN", message, { service });
+  return gatewayAnswer502("UPSTREAM_OUTCOME_UNKNOWN", message, { service, outcome: "unknown" });
+}
+
+/**
+ * A POST with an Idempotency-Key to a route that honours it (the route marks it `retrySafe`): its
+ * service applies it at most once per key, so a resend with the same key is safe.
+ */
+function isKeyedPost(request: UpstreamRequest): boolean {
+  return request.method === "POST" && request.retrySafe === true;
 }
 
 function bodyTooLarge(service: string, maxBodyBytes: number): UpstreamResponse {

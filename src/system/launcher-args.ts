@@ -20,7 +20,7 @@ const OPTIONS = {
   // Every process, the gateway included (newuser9 F4: the text said "every service").
   "any-port": {
     type: "boolean",
-    help: "every process on a free port, the gateway too unless GATEWAY_PORT is set (also SERVICE_PORT=0)",
+    help: "every process on a free port, the gateway too unless GATEWAY_PORT is set (also SERVICE_PORT=0); a restarted one takes its first port again",
   },
   "redis-acl": { type: "boolean", help: "each process as its own Redis ACL user, created here" },
   compiled: { type: "boolean", help: "run the dist/ build with plain node (after npm run build)" },

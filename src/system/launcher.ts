@@ -26,6 +26,7 @@ import {
   userDataSetting,
 } from "../lib/security/user-data.js";
 import { GATEWAY, SERVICES } from "./catalog.js";
+import { portForRestart, portOf } from "./restart-port.js";
 import { type RedisCredentials, SERVICE_COMMANDS } from "./redis-acl.js";
 import { keysHeldBy, SIGNING_KEY_OWNERS } from "./signing-key-distribution.js";
 import { VERIFIES } from "./signing-key-needs.js";
@@ -440,11 +441,13 @@ export function launch(
   ready.catch(() => {}); // a caller that never awaits it must not see an unhandled rejection
   const respawn = run.respawn;
   const timers = new Set<NodeJS.Timeout>();
-  const start = (spec: ProcessSpec, restart: { deaths: number } = { deaths: 0 }) => {
+  /** Each label's URL when it first came up: a restart takes its port again (`portForRestart`). */
+  const firstUrls = new Map<string, string>();
+  const start = (spec: ProcessSpec, restart: Restart = { deaths: 0 }) => {
     // An IPC channel: the child reports "ready" (with its URL) or why it failed (launch-signal.ts).
     const args = run.compiled ? [compiledMain(spec.main)] : ["--import", "tsx", spec.main];
     const child = spawn(process.execPath, args, {
-      env: { ...process.env, ...spec.env },
+      env: { ...process.env, ...spec.env, ...restart.env },
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     const startedAt = Date.now();
@@ -466,6 +469,13 @@ export function launch(
       }
       up = true;
       if (restart.deaths > 0) write(`${prefix} restarted: up at ${message.url}`);
+      const first = firstUrls.get(spec.label);
+      if (first === undefined) firstUrls.set(spec.label, message.url);
+      else if (restart.portTaken && portOf(message.url) !== portOf(first))
+        write(
+          `${prefix} warning: its port was taken by another process: now at ${message.url}, no longer at ` +
+            `${first} (the URL printed at start); clients using ${first} must switch`,
+        );
       urls.set(spec.label, message.url);
       // In the order given (services, then the gateway), not the order they came up in.
       // After the output already read in this turn of the event loop: a child writes its start-up
@@ -503,7 +513,16 @@ export function launch(
       write(`${prefix} restarting in ${delay} ms (restart ${deaths} of at most ${maxDeaths} in a row)`);
       const timer = setTimeout(() => {
         timers.delete(timer);
-        if (!stopping) start(spec, { deaths });
+        if (stopping) return;
+        void portForRestart(spec, firstUrls.get(spec.label)).then((port) => {
+          if (stopping) return;
+          if (port.taken) write(`${prefix} port ${port.taken} is taken: restarting on a free port`);
+          start(spec, {
+            deaths,
+            ...(port.env ? { env: port.env } : {}),
+            portTaken: port.taken !== undefined,
+          });
+        });
       }, delay);
       timers.add(timer);
     });
@@ -527,6 +546,15 @@ export function launch(
       return signalAll(children, "SIGKILL");
     },
   };
+}
+
+/** How a process is (re)started: deaths in a row so far, the port it is to take again. */
+interface Restart {
+  deaths: number;
+  /** Environment over the spec's: its first port (`portForRestart`). */
+  env?: Record<string, string>;
+  /** Its first port was taken: it starts on a free one (warned once up). */
+  portTaken?: boolean;
 }
 
 function signalAll(children: Map<string, ChildProcess>, signal: NodeJS.Signals): Promise<void> {

@@ -107,12 +107,12 @@ export const ERROR_CODES = {
   BAD_GATEWAY: {
     status: 502,
     description:
-      "A service failed without an answer in the error shape, or every instance tried refused the gateway's own credential (their GATEWAY secret differs from the gateway's; nothing was applied)",
+      "A service failed without an answer in the error shape (a read, or an answer; a write it had and did not answer is `UPSTREAM_OUTCOME_UNKNOWN`), or every instance tried refused the gateway's own credential (their GATEWAY secret differs from the gateway's; nothing was applied)",
   },
   UPSTREAM_OUTCOME_UNKNOWN: {
     status: 502,
     description:
-      "The connection to the service broke after it received the request: it may have been applied. Check the resource before resending; POST /orders and POST /inventory/:productId/restock accept an Idempotency-Key for a safe resend",
+      'An instance received the request and the connection broke before it answered, and no other instance answered a resend: a write (`POST`, `PUT`, `DELETE`) may have been applied (`details.outcome: "unknown"`). A keyed `POST /orders` or restock says a resend with the same Idempotency-Key is safe (`details.resendWithSameIdempotencyKey: "safe"`); for another write check the resource before resending (a `GET` that broke is `BAD_GATEWAY`: it changed nothing)',
   },
   UPSTREAM_BODY_TOO_LARGE: {
     status: 502,

@@ -22,6 +22,24 @@ interface LogLine {
   step?: string;
 }
 
+/** A logger whose lines are kept, parsed, in `lines`. */
+function capturedLogger() {
+  const lines: LogLine[] = [];
+  const logger = createLogger({
+    service: "stoppy",
+    level: "info",
+    destination: { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) },
+  });
+  return { lines, logger };
+}
+
+/** `inside` resolves once `entered` is called (a handler or route has started). */
+function signal() {
+  let entered!: () => void;
+  const inside = new Promise<void>((resolve) => (entered = resolve));
+  return { inside, entered };
+}
+
 describeWithRedis("a stop with Redis paused or down", (getRedis) => {
   let running: RunningService | undefined;
   let platform: Platform | undefined;
@@ -58,15 +76,9 @@ describeWithRedis("a stop with Redis paused or down", (getRedis) => {
   }, 30_000);
 
   it("lets a handler in flight finish and acknowledge its message when Redis answers (the budget is for a Redis that does not)", async () => {
-    const lines: LogLine[] = [];
     platform = createRedisPlatform({ url: getRedis().url });
-    const logger = createLogger({
-      service: "stoppy",
-      level: "info",
-      destination: { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) },
-    });
-    let entered!: () => void;
-    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const { lines, logger } = capturedLogger();
+    const { inside, entered } = signal();
     let finished = false;
     running = await startService(
       {
@@ -115,15 +127,9 @@ describeWithRedis("a stop with Redis paused or down", (getRedis) => {
     it.skipIf(mode === "down" && externalRedis)(
       `finishes well within the force exit with Redis ${mode === "down" ? "down" : `under CLIENT PAUSE ${mode}`}, the in-flight request answered, and says which step it skipped`,
       async () => {
-        const lines: LogLine[] = [];
         platform = createRedisPlatform({ url: getRedis().url });
-        const logger = createLogger({
-          service: "stoppy",
-          level: "info",
-          destination: { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) },
-        });
-        let entered!: () => void;
-        const inside = new Promise<void>((resolve) => (entered = resolve));
+        const { lines, logger } = capturedLogger();
+        const { inside, entered } = signal();
         running = await startService(
           {
             name: "stoppy",

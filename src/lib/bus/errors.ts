@@ -1,4 +1,4 @@
-import { describeThrown, isErrorSafe, propertyOf } from "./error-text.js";
+import { capText, describeThrown, isErrorSafe, propertyOf } from "./error-text.js";
 
 /**
  * Typed errors with stable string codes. `retryable` tells the subscriber whether another
@@ -139,6 +139,32 @@ export function usableThrown(error: unknown): unknown {
   } catch {
     const { message } = describeThrown(error);
     return new Error(message);
+  }
+}
+
+/**
+ * A consumer group could not be created on its stream and does not exist (break20 F4): e.g. Redis
+ * at `maxmemory` under noeviction refuses `XGROUP CREATE … MKSTREAM` for a stream not there yet.
+ * Retryable: it can succeed once memory is freed. An existing group is never an error.
+ */
+export class ConsumerGroupError extends BusError {
+  constructor(
+    readonly stream: string,
+    readonly group: string,
+    /** Redis's reply, as it gave it. */
+    readonly reason: string,
+    cause?: unknown,
+  ) {
+    super(
+      "GROUP_NOT_CREATED",
+      `cannot create consumer group "${group}" on stream "${stream}": ${capText(reason)}`,
+      {
+        retryable: true,
+        details: { stream, group },
+        cause,
+      },
+    );
+    this.name = "ConsumerGroupError";
   }
 }
 

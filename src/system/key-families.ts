@@ -804,7 +804,8 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds:
       "failed attempts of one pending entry (for its DLQ record): the first 3 and last 7, error texts ≤ 2 KiB each",
     role: "transient",
-    bound: "at most 10 records of ~2.5 KiB; deleted on ack or dead-letter; TTL 7 days (`failureTtlMs`)",
+    bound:
+      "at most 10 records (each error text ≤ 2 KiB); deleted on ack or dead-letter; TTL 7 days (`failureTtlMs`)",
     check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {

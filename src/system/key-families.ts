@@ -801,9 +801,11 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     example: failuresKey(eventStreamKey("order", "payment.requested"), "payment", "1-0"),
     owner: "the consumer group's service (bus)",
     type: "list",
-    holds: "failed attempts of one pending entry (for its DLQ record)",
+    holds:
+      "failed attempts of one pending entry (for its DLQ record): the first 3 and last 7, error texts ≤ 2 KiB each",
     role: "transient",
-    bound: "deleted on ack or dead-letter; TTL 7 days (`failureTtlMs`)",
+    bound:
+      "at most 10 records (each error text ≤ 2 KiB); deleted on ack or dead-letter; TTL 7 days (`failureTtlMs`)",
     check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {
@@ -897,7 +899,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     example: deadLetterKeys().record("r1"),
     owner: "DLQ (written by consumers, managed by operators)",
     type: "hash",
-    holds: "a dead letter: the message, every attempt's error, status",
+    holds: "a dead letter: the message, its attempts' errors (the first 3 and last 7, each ≤ 2 KiB), status",
     role: "record",
     bound: "kept until an operator purges it (`DELETE /dlq?olderThan=`); grows with failures only",
     check: { kind: "kept" },

@@ -134,7 +134,8 @@ export const GATEWAY_COMMANDS: readonly string[] = [
  * What every service runs through the shared libraries, on its own keys: connection housekeeping,
  * scripts and transactions, Pub/Sub hints (heartbeats, metrics); the bus (outbox XADD, consumer
  * groups, idempotency marks GET/SET/DEL/EXISTS/PEXPIRE, failed-attempt lists RPUSH/LRANGE/LLEN
- * and LINDEX (the first record keeps the entry's first delivery time),
+ * and LINDEX (the first record keeps the entry's first delivery time) and LSET/LREM (a full list
+ * drops its oldest record after the first ones kept: bounded, break20 F9),
  * deferral counters INCR, trimming XTRIM/TIME, the stream registry ZADD/ZSCORE/ZREMRANGEBYSCORE);
  * its discovery registration (HSET, HGETALL, SADD, SREM, SCARD, SMEMBERS).
  */
@@ -145,7 +146,8 @@ export const SERVICE_BASE: readonly string[] = [
   ...PUBSUB,
   ...["get", "set", "del", "exists", "incr", "pexpire", "time"],
   ...["hset", "hget", "hgetall", "sadd", "srem", "scard", "smembers"],
-  ...["zadd", "zscore", "zremrangebyscore", "rpush", "lrange", "llen", "lindex", "xadd", "xtrim"],
+  ...["zadd", "zscore", "zremrangebyscore", "rpush", "lrange", "llen", "lindex", "lset", "lrem"],
+  ...["xadd", "xtrim"],
   ...STREAM_GROUP,
 ];
 

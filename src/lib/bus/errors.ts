@@ -1,3 +1,5 @@
+import { capText, describeThrown, isErrorSafe, propertyOf } from "./error-text.js";
+
 /**
  * Typed errors with stable string codes. `retryable` tells the subscriber whether another
  * delivery attempt can succeed; non-retryable failures are dead-lettered at once.
@@ -41,7 +43,7 @@ export class BusError extends Error {
 
 /** The `retryAfterMs` hint of an error (0 when it has none). */
 export function retryAfterOf(error: unknown): number {
-  const hint = error instanceof BusError ? error.retryAfterMs : undefined;
+  const hint = isErrorSafe(error) && error instanceof BusError ? error.retryAfterMs : undefined;
   return hint !== undefined && Number.isFinite(hint) && hint > 0 ? hint : 0;
 }
 
@@ -86,10 +88,15 @@ export class MessageInProgressError extends BusError {
   }
 }
 
+/** Unreadable (a throwing getter or Proxy trap) counts as unsaid: retryable, as a plain error. */
 export function isRetryable(error: unknown): boolean {
-  if (error instanceof BusError) return error.retryable;
-  if (error && typeof error === "object" && "retryable" in error)
-    return Boolean((error as { retryable: unknown }).retryable);
+  try {
+    if (error instanceof BusError) return error.retryable;
+    if (error && typeof error === "object" && "retryable" in error)
+      return Boolean((error as { retryable: unknown }).retryable);
+  } catch {
+    // Reading the value threw: nothing said it is not retryable.
+  }
   return true;
 }
 
@@ -99,7 +106,7 @@ export function isRetryable(error: unknown): boolean {
  * The retry policy then spends no poison budget on it (see decideOnFailure).
  */
 export function isOutage(error: unknown): boolean {
-  return Boolean(error && typeof error === "object" && (error as { outage?: unknown }).outage === true);
+  return typeof error === "object" && propertyOf(error, "outage") === true;
 }
 
 /**
@@ -109,15 +116,56 @@ export function isOutage(error: unknown): boolean {
  * policy keeps its 3 attempts for every other error.
  */
 export function waits(error: unknown): boolean {
-  return Boolean(error && typeof error === "object" && (error as { waits?: unknown }).waits === true);
+  return typeof error === "object" && propertyOf(error, "waits") === true;
 }
 
+/**
+ * The name, message and code the bus records and logs of a thrown value: each capped at
+ * `MAX_ERROR_TEXT_BYTES` and never throwing, whatever was thrown (see error-text.ts).
+ */
 export function describeError(error: unknown): { name: string; message: string; code?: string } {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return { name: error.name, message: error.message, ...(typeof code === "string" ? { code } : {}) };
+  return describeThrown(error);
+}
+
+/**
+ * The value the failure path works with: `error` itself, or, when even asking what it is throws (a
+ * Proxy whose getPrototypeOf trap throws), a plain Error with its description, so `instanceof` and
+ * the retry policy's checks cannot make the failure path fail (break20 F8).
+ */
+export function usableThrown(error: unknown): unknown {
+  try {
+    void (error instanceof Error);
+    return error;
+  } catch {
+    const { message } = describeThrown(error);
+    return new Error(message);
   }
-  return { name: "NonError", message: String(error) };
+}
+
+/**
+ * A consumer group could not be created on its stream and does not exist (break20 F4): e.g. Redis
+ * at `maxmemory` under noeviction refuses `XGROUP CREATE … MKSTREAM` for a stream not there yet.
+ * Retryable: it can succeed once memory is freed. An existing group is never an error.
+ */
+export class ConsumerGroupError extends BusError {
+  constructor(
+    readonly stream: string,
+    readonly group: string,
+    /** Redis's reply, as it gave it. */
+    readonly reason: string,
+    cause?: unknown,
+  ) {
+    super(
+      "GROUP_NOT_CREATED",
+      `cannot create consumer group "${group}" on stream "${stream}": ${capText(reason)}`,
+      {
+        retryable: true,
+        details: { stream, group },
+        cause,
+      },
+    );
+    this.name = "ConsumerGroupError";
+  }
 }
 
 /** A delivered message has no handler in this group (a replay, a renamed event): parked, not acked. */

@@ -12,6 +12,7 @@ export {
 } from "./envelope.js";
 export {
   BusError,
+  ConsumerGroupError,
   CrashLoopError,
   CreatedInFutureError,
   describeError,

@@ -10,6 +10,7 @@ import {
   BusError,
   CrashLoopError,
   describeError,
+  usableThrown,
   MAX_ENVELOPE_BYTES,
   CreatedInFutureError,
   MessageInProgressError,
@@ -283,7 +284,9 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     const ctx = this.context(envelope, delivery, dedupedBy);
     try {
       await this.runMiddleware(ctx, () => this.runHandlers(ctx, registrations));
-    } catch (error) {
+    } catch (thrown) {
+      // Whatever was thrown, the failure path must not throw on it (break20 F8).
+      const error = usableThrown(thrown);
       if (error instanceof MessageInProgressError) {
         // Another delivery of this message is running: wait for it, without spending an attempt.
         const base = this.options.inProgressDelayMs ?? 1_000;

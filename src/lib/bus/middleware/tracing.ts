@@ -16,6 +16,7 @@ import {
   tracingEnabled,
   traceparentOf,
 } from "../../observability/spans.js";
+import { describeError } from "../errors.js";
 import type { PublisherMiddleware } from "../publisher.js";
 import type { Delivery, DeliveryHandler, Transport } from "../transport.js";
 
@@ -67,7 +68,7 @@ export function createTracingPublisherMiddleware(system = "redis"): PublisherMid
     try {
       next();
     } catch (error) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error).message });
       span.end();
       throw error;
     }
@@ -142,7 +143,7 @@ export function instrumentTransport(transport: Transport, options: InstrumentedT
           await handler(withOutcomes(delivery, span, outcome));
         } catch (error) {
           failed = true;
-          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+          span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error).message });
           throw error;
         } finally {
           producers.settled = true;

@@ -1,5 +1,33 @@
 import { type DeadLetterRecord, type DeadLetterStore, deadLetterId } from "../../dlq/dead-letter-store.js";
+import { capText } from "../error-text.js";
 import type { AttemptFailure, DeadLetterRequest } from "../transport.js";
+
+/**
+ * Attempts kept per message (break20 F9): the first and the last ones. A must-complete message can
+ * fail ~360 times in its 6 h window; what went wrong first and lately tells the story, the middle
+ * repeats it. The attempt numbers of the kept ones show the gap. Stores never hold more.
+ */
+export const KEEP_FIRST_ATTEMPTS = 3;
+export const KEEP_LAST_ATTEMPTS = 7;
+
+/** The first `KEEP_FIRST_ATTEMPTS` and last `KEEP_LAST_ATTEMPTS` of `attempts`. */
+export function boundAttempts<T>(attempts: readonly T[]): T[] {
+  if (attempts.length <= KEEP_FIRST_ATTEMPTS + KEEP_LAST_ATTEMPTS) return [...attempts];
+  return [...attempts.slice(0, KEEP_FIRST_ATTEMPTS), ...attempts.slice(-KEEP_LAST_ATTEMPTS)];
+}
+
+/** An attempt with its error texts capped (a transport may hold records written before the cap). */
+function cappedAttempt(failure: AttemptFailure): AttemptFailure {
+  const { name, message, code } = failure.error;
+  return {
+    ...failure,
+    error: {
+      name: capText(name),
+      message: capText(message),
+      ...(code === undefined ? {} : { code: capText(code) }),
+    },
+  };
+}
 
 /** Best-effort metadata from a body that may be malformed (that can be why it is dead). */
 function peekEnvelope(body: string): { envelopeId?: string; event?: string; sourceService?: string } {
@@ -36,8 +64,8 @@ function buildDeadLetterRecord(input: DeadLetterInput): DeadLetterRecord {
     deliveryId: input.deliveryId,
     body,
     ...peekEnvelope(body),
-    reason: input.request.reason,
-    attempts: [...input.earlierFailures, input.request.failure],
+    reason: capText(input.request.reason),
+    attempts: boundAttempts([...input.earlierFailures, input.request.failure]).map(cappedAttempt),
     deadLetteredAt: input.request.failure.at,
     status: "dead",
     retries: 0,
@@ -60,7 +88,7 @@ export async function parkDeadLetter(
       recordId: record.id,
       action: "dead-lettered",
       actor,
-      detail: input.request.reason,
+      detail: record.reason,
     });
   }
 }

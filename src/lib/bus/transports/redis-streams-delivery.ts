@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import type { AttemptFailure, DeadLetterRequest, Delivery } from "../transport.js";
-import { parkDeadLetter } from "./dead-letter-record.js";
+import { KEEP_FIRST_ATTEMPTS, KEEP_LAST_ATTEMPTS, parkDeadLetter } from "./dead-letter-record.js";
 import { deferralsKey, failuresKey } from "./redis-stream-keys.js";
 import type { AckBatcher } from "./redis-streams-acks.js";
 import type { TransportLogger } from "./redis-streams-support.js";
@@ -46,6 +46,8 @@ export interface EntrySource {
    * recorded it (undefined: unknown, e.g. its first delivery ended silently).
    */
   firstDeliveredAt?: number | undefined;
+  /** Records in the entry's failure list (fewer than `failures` once it was bounded). */
+  failureRecords?: number;
 }
 
 /** The first delivery's time kept in a failure record (`retry`), if it is there and sound. */
@@ -67,9 +69,41 @@ const failureSchema = z.object({
   waited: z.boolean().optional(),
 });
 
-/** How many failure records (JSON, as `retry` writes them) say `waited`. */
-export function waitedFailuresOf(records: readonly string[]): number {
-  return parseFailures(records).filter((failure) => failure.waited === true).length;
+/**
+ * Marks the record `retry` drops from the middle of a full failure list (LSET then LREM): no JSON
+ * record can equal it.
+ */
+const DROPPED_RECORD = "\u0000dropped";
+
+const totalsSchema = z.object({ attempt: z.number(), waitedTotal: z.number().optional() });
+
+/**
+ * Failed attempts and, of them, waited ones, from an entry's failure records (JSON, as `retry`
+ * writes them). The list keeps the first and last attempts only (break20 F9): once bounded, the
+ * last record's attempt number and running `waitedTotal` count what the list no longer holds.
+ */
+export function failureCountsOf(records: readonly string[]): { failures: number; waitedFailures: number } {
+  const parsed = parseFailures(records);
+  const counted = {
+    failures: records.length,
+    waitedFailures: parsed.filter((f) => f.waited === true).length,
+  };
+  if (records.length < KEEP_FIRST_ATTEMPTS + KEEP_LAST_ATTEMPTS) return counted;
+  const last = attemptTotals(records[records.length - 1]);
+  if (last === undefined || last.attempt <= records.length) return counted;
+  return {
+    failures: last.attempt,
+    waitedFailures: Math.max(counted.waitedFailures, last.waitedTotal ?? counted.waitedFailures),
+  };
+}
+
+function attemptTotals(record: string | undefined): z.infer<typeof totalsSchema> | undefined {
+  try {
+    const parsed = totalsSchema.safeParse(JSON.parse(record ?? ""));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseFailures(raw: readonly string[]): AttemptFailure[] {
@@ -96,6 +130,8 @@ export class StreamDelivery implements Delivery {
   readonly streamKey: string;
   readonly deliveryCount: number;
   readonly replay: boolean;
+  /** Records in the entry's failure list as read (fewer than its failures once bounded). */
+  private readonly failureRecords: number;
   /** Set by `retry`: the subscription takes the entry again this long after the handler returns. */
   retryAfterMs: number | undefined;
   private settled = false;
@@ -110,6 +146,7 @@ export class StreamDelivery implements Delivery {
     this.body = source.body;
     this.attempt = source.failures + 1;
     this.waitedAttempts = Math.min(source.waitedFailures, source.failures);
+    this.failureRecords = source.failureRecords ?? source.failures;
     this.deliveryCount = source.deliveryCount;
     // Every delivery before this one ended with an outcome (a failure or a deferral) or silently.
     this.silentDeliveries = Math.max(0, source.deliveryCount - 1 - source.failures - source.deferrals);
@@ -137,13 +174,18 @@ export class StreamDelivery implements Delivery {
       const key = this.failuresKey();
       // Each record carries the first delivery's time when known, so the entry's retry (on any
       // consumer) counts its dedupe window from it, not from the entry's time (a backlog).
-      const record =
-        this.firstDeliveredAt === undefined
-          ? failure
-          : { ...failure, firstDeliveredAt: this.firstDeliveredAt };
-      await execOrThrow(
-        this.context.redis.multi().rpush(key, JSON.stringify(record)).pexpire(key, this.context.failureTtlMs),
-      );
+      // `waitedTotal`: the waited failures so far, still known once the list is bounded.
+      const record = {
+        ...failure,
+        ...(this.firstDeliveredAt === undefined ? {} : { firstDeliveredAt: this.firstDeliveredAt }),
+        waitedTotal: this.waitedAttempts + (failure.waited === true ? 1 : 0),
+      };
+      const multi = this.context.redis.multi().rpush(key, JSON.stringify(record));
+      // Bounded (break20 F9): past the first and last attempts kept, the oldest of the last ones
+      // goes. One entry is handled by one consumer at a time, so the list is the length it read.
+      if (this.failureRecords + 1 > KEEP_FIRST_ATTEMPTS + KEEP_LAST_ATTEMPTS)
+        multi.lset(key, KEEP_FIRST_ATTEMPTS, DROPPED_RECORD).lrem(key, 1, DROPPED_RECORD);
+      await execOrThrow(multi.pexpire(key, this.context.failureTtlMs));
       this.retryAfterMs = Math.max(0, delayMs);
     });
   }

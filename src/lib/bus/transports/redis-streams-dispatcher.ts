@@ -13,7 +13,7 @@ import {
   type DeliveryContext,
   type EntrySource,
   firstDeliveredAtOf,
-  waitedFailuresOf,
+  failureCountsOf,
   StreamDelivery,
 } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
@@ -248,8 +248,8 @@ export class Dispatcher {
     )) as [string[], string | null];
     return {
       ...source,
-      failures: records.length,
-      waitedFailures: waitedFailuresOf(records),
+      ...failureCountsOf(records),
+      failureRecords: records.length,
       deferrals: Number(deferrals ?? 0),
       firstDeliveredAt: firstDeliveredAtOf(records[0]),
     };

@@ -3,6 +3,8 @@
  * in-flight handlers, and the backoff used when a connection fails.
  */
 
+import { describeThrown } from "../error-text.js";
+
 /** The subset of a pino logger the transports use. */
 export interface TransportLogger {
   debug(object: object, message: string): void;
@@ -141,8 +143,9 @@ export class Permits {
   }
 }
 
+/** A thrown value as a log field: capped, never throwing (error-text.ts). */
 export function errorDetails(error: unknown): { error: string } {
-  return { error: error instanceof Error ? error.message : String(error) };
+  return { error: describeThrown(error).message };
 }
 
 /** One key per entry of one stream, for sets and maps of entries across streams. */

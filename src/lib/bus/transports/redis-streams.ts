@@ -22,7 +22,7 @@
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow, LuaScript, redisTimeClock, type SharedClock } from "../../redis/index.js";
-import { BusError } from "../errors.js";
+import { BusError, ConsumerGroupError, describeError } from "../errors.js";
 import type {
   ConsumerInfo,
   DeliveryHandler,
@@ -403,7 +403,22 @@ export class RedisStreamsTransport implements Transport {
     try {
       await this.redis.xgroup("CREATE", key, group, "0", "MKSTREAM");
     } catch (error) {
-      if (!(error instanceof Error && error.message.startsWith("BUSYGROUP"))) throw error;
+      if (error instanceof Error && error.message.startsWith("BUSYGROUP")) return;
+      // Redis refuses CREATE before looking for the group when it is at maxmemory (noeviction: OOM),
+      // yet an existing group is all a consumer needs to read and XACK and drain the backlog
+      // (break20 F4). XINFO GROUPS is no write: it answers at OOM too.
+      if (await this.groupExists(key, group)) return;
+      throw new ConsumerGroupError(key, group, describeError(error).message, error);
+    }
+  }
+
+  /** Whether `group` exists on the stream `key` (false when the stream does not, or Redis fails). */
+  private async groupExists(key: string, group: string): Promise<boolean> {
+    try {
+      const groups = (await this.redis.xinfo("GROUPS", key)) as unknown[][];
+      return groups.some((row) => pairs(row).name === group);
+    } catch {
+      return false;
     }
   }
 

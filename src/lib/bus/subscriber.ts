@@ -38,7 +38,7 @@ import {
   type RetryPolicy,
 } from "./retry-policy.js";
 import { readThrottleOf } from "./read-throttle.js";
-import type { AttemptFailure, Delivery, Transport, TransportSubscription } from "./transport.js";
+import type { AttemptFailure, Delivery, StopOptions, Transport, TransportSubscription } from "./transport.js";
 import type { EnvelopeVerifier } from "../security/signing.js";
 
 export type SubscriberMiddleware<O extends EventRegistry = EventRegistry> = (
@@ -211,11 +211,15 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     );
   }
 
-  /** Stops reading and waits for handlers in flight; unsettled messages stay pending for redelivery. */
-  async stop(): Promise<void> {
+  /**
+   * Stops reading and waits for handlers in flight; unsettled messages stay pending for redelivery.
+   * `timeoutMs`: the longest wait, after which it returns with hung handlers still running, their
+   * messages left pending for another instance to take over (StopOptions).
+   */
+  async stop(options: StopOptions = {}): Promise<void> {
     const subscription = this.subscription;
     this.subscription = undefined;
-    await subscription?.stop();
+    await subscription?.stop(options);
   }
 
   get running(): boolean {

@@ -279,8 +279,8 @@ export class RedisStreamsTransport implements Transport {
     subscription.start();
     this.subscriptions.add(subscription);
     return {
-      stop: async () => {
-        await subscription.stop();
+      stop: async (stopOptions) => {
+        await subscription.stop(stopOptions);
         this.subscriptions.delete(subscription);
       },
     };

@@ -15,6 +15,7 @@ it("subscriber.stop({ timeoutMs }) returns after that long with a handler that n
     transport,
     group: "g",
     consumer: "c",
+    verifier: null,
   }).on("item.added", () => {
     started = true;
     return new Promise<void>(() => {});

@@ -5,6 +5,7 @@
  * printing "[ioredis] Unhandled error event" every reconnect).
  */
 import { execFile } from "node:child_process";
+import { hostname } from "node:os";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
 import { exitWithin, killRuns, runEntryPoint } from "../../src/test-support/child-run.js";
@@ -38,6 +39,31 @@ describeWithRedis("standalone bus example", (getRedis) => {
     // Newuser8 L7: it left its streams in the database it ran in. Only its own keys go.
     expect(await redis.keys("*")).toEqual(["not-the-example"]);
   }, 90_000);
+
+  it("names its consumer by INSTANCE_SLOT as the services do: restarts leave one consumer in the group", async () => {
+    // break20 F11: named by pid, each run left a consumer per stream in the group for an hour.
+    await getRedis().flush();
+    const redis = getRedis().client();
+    const env = {
+      ...process.env,
+      REDIS_URL: getRedis().url,
+      LOG_LEVEL: "silent",
+      KEEP_KEYS: "1",
+      INSTANCE_SLOT: "3",
+    };
+    for (let i = 0; i < 2; i++)
+      await run(process.execPath, ["--import", "tsx", "examples/bus-standalone/main.ts", "1"], {
+        env,
+        timeout: 60_000,
+      });
+    const consumers = (await redis.xinfo(
+      "CONSUMERS",
+      "{greeter}:ev:greeting.sent",
+      "greeter-readers",
+    )) as unknown[][];
+    expect(consumers.map((c) => c[1])).toEqual([`greeter-${hostname()}-3`]);
+    await getRedis().flush();
+  }, 120_000);
 });
 
 it("over an unreachable Redis says so in one line and exits 1 within the connect timeout", async () => {

@@ -12,11 +12,14 @@
  * On exit it deletes the keys it made (all in the `{greeter}` and `{greeter-readers}` hash slots), so a
  * run leaves the database as it found it; `KEEP_KEYS=1` keeps them to look at (`redis-cli --scan`).
  */
+import { hostname } from "node:os";
 import { Publisher, RedisStreamsTransport, Subscriber } from "../../src/lib/bus/index.js";
 import { RedisDeadLetterStore } from "../../src/lib/dlq/index.js";
 import { createLogger } from "../../src/lib/observability/logger.js";
 import { ResendGuardRedis } from "../../src/lib/redis/index.js";
 import { startFailureReason } from "../../src/lib/runtime/launch-signal.js";
+import { getProcessKeyring } from "../../src/lib/security/process-keys.js";
+import { createVerifier } from "../../src/lib/security/signing.js";
 import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../../src/lib/runtime/redis-ready.js";
 import { GreeterEvents } from "./events.js";
 
@@ -56,10 +59,19 @@ try {
 
 // The transport needs a dead-letter store: where messages that cannot succeed are parked.
 const transport = new RedisStreamsTransport({ redis, deadLetters: new RedisDeadLetterStore(redis) });
+// The consumer name, as the services make theirs: INSTANCE_ID, else `<name>-<host>-<slot>` with the
+// supervisor's process slot (INSTANCE_SLOT: a systemd template's %i, a replica index), so a restart
+// takes the same name, resumes its pending entries at once and leaves no consumer behind. Without a
+// slot, the pid: each restart then leaves one consumer per stream until the dead-consumer cleanup
+// (BUS_DEAD_CONSUMER_MS, 1 h). Two live processes must never share a name.
+const instance =
+  process.env.INSTANCE_ID ?? `greeter-${hostname()}-${process.env.INSTANCE_SLOT ?? String(process.pid)}`;
+// Signs with this process's keyring: BUS_SIGNING_KEYS (or BUS_SIGNING_KEYS_FILE), else, outside
+// production, keys made up in this process (a consumer in another process cannot verify those).
 const publisher = new Publisher({
   events: GreeterEvents,
   transport,
-  source: { service: "greeter", instance: "g-1" },
+  source: { service: "greeter", instance },
 });
 
 const seen = new Set<string>();
@@ -69,9 +81,13 @@ const subscriber = new Subscriber({
   events: GreeterEvents,
   transport,
   group: "greeter-readers", // one consumer group per subscribing service
-  consumer: `reader-${process.pid}`, // unique per instance
+  consumer: instance, // unique per live instance, stable across its restarts
   concurrency: 16, // the library's default; the service host sets 64
   logger,
+  // Checks each entry's signature against the same keyring before anything reads it: an entry
+  // added by hand (XADD) or forged is dead-lettered as SIGNATURE_INVALID, not run. Left out, the
+  // subscriber runs whatever is in the stream (and warns at start).
+  verifier: createVerifier(getProcessKeyring()),
 });
 // A retry runs every handler of the message again, so each must be idempotent: here a Set.
 subscriber.on("greeting.sent", ({ to }) => {

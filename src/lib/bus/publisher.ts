@@ -137,7 +137,13 @@ export class Publisher<E extends EventRegistry> {
     return prepared.envelope;
   }
 
-  /** Publishes prepared messages in one transport call (one round trip on Redis). */
+  /**
+   * Publishes prepared messages in one transport call (one round trip on Redis). Not atomic (break20
+   * F12): a pipeline of XADDs, per owner's hash slot, so a failure or a killed process part-way
+   * leaves a prefix published, and sending the batch again publishes that prefix twice (same ids:
+   * the idempotency middleware runs them once). All-or-nothing with a state change: the outbox
+   * (`OUTBOX_LUA`, transports/redis-outbox.ts).
+   */
   async send(prepared: readonly PreparedMessage[]): Promise<void> {
     await this.options.transport.publish(prepared.map((p) => p.message));
   }

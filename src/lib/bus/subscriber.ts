@@ -39,7 +39,7 @@ import {
   type RetryPolicy,
 } from "./retry-policy.js";
 import { readThrottleOf } from "./read-throttle.js";
-import type { AttemptFailure, Delivery, Transport, TransportSubscription } from "./transport.js";
+import type { AttemptFailure, Delivery, StopOptions, Transport, TransportSubscription } from "./transport.js";
 import type { EnvelopeVerifier } from "../security/signing.js";
 
 export type SubscriberMiddleware<O extends EventRegistry = EventRegistry> = (
@@ -100,9 +100,12 @@ export interface SubscriberOptions<E extends EventRegistry, O extends EventRegis
   /**
    * Checks each message's signature and that its signer owns the event, before anything else reads
    * it; a failure is dead-lettered at once with reason `SIGNATURE_INVALID: …` or `WRONG_PRODUCER: …`
-   * and reported to `onRefused`. None: messages are not checked (library tests).
+   * and reported to `onRefused`. Give `createVerifier(getProcessKeyring())` (the keys the
+   * publishers sign with, BUS_SIGNING_KEYS). `null`: messages are not checked, on purpose (tests).
+   * Left out: not checked either, and `start()` warns that messages are not verified (break20 F2:
+   * a bare Subscriber ran anything written to its streams with XADD).
    */
-  verifier?: EnvelopeVerifier;
+  verifier?: EnvelopeVerifier | null;
   /**
    * Called once for every message refused without running (`RefusalReason`: a rejected signature,
    * an oversized envelope, a message too old to deduplicate or created in the future), before it is
@@ -125,6 +128,13 @@ interface Registration<O extends EventRegistry> {
   policy: DeliveryPolicy;
   dedupedBy: DedupedBy;
 }
+
+/** Said at the start of a Subscriber without a verifier (see `SubscriberOptions.verifier`). */
+export const UNVERIFIED_WARNING =
+  "messages are not verified: any entry written to the streams read (XADD by anyone) is handled, unsigned or forged";
+const UNVERIFIED_WARNING_CODE = "BUS_UNVERIFIED";
+/** The process warning (no logger given) is emitted once per process. */
+let unverifiedWarned = false;
 
 /** Least time between two "created in the future" warnings about one publisher, ms. */
 const FUTURE_WARNING_INTERVAL_MS = 60_000;
@@ -200,6 +210,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
   async start(): Promise<void> {
     if (this.subscription) return;
     if (this.handlers.size === 0) throw new Error("no handlers registered");
+    if (this.options.verifier === undefined) this.warnUnverified();
     this.subscription = await this.options.transport.subscribe(
       {
         group: this.options.group,
@@ -212,11 +223,15 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     );
   }
 
-  /** Stops reading and waits for handlers in flight; unsettled messages stay pending for redelivery. */
-  async stop(): Promise<void> {
+  /**
+   * Stops reading and waits for handlers in flight; unsettled messages stay pending for redelivery.
+   * `timeoutMs`: the longest wait, after which it returns with hung handlers still running, their
+   * messages left pending for another instance to take over (StopOptions).
+   */
+  async stop(options: StopOptions = {}): Promise<void> {
     const subscription = this.subscription;
     this.subscription = undefined;
-    await subscription?.stop();
+    await subscription?.stop(options);
   }
 
   get running(): boolean {
@@ -299,6 +314,19 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       return;
     }
     await delivery.ack();
+  }
+
+  /**
+   * Said at every start without a verifier: to its logger, and without one (the library is silent
+   * then) as a process warning on stderr, once per process.
+   */
+  private warnUnverified(): void {
+    const message = `${UNVERIFIED_WARNING}: pass \`verifier\` (createVerifier(getProcessKeyring())), or \`verifier: null\` to run unverified on purpose`;
+    if (this.options.logger) this.logger.warn({ code: UNVERIFIED_WARNING_CODE }, message);
+    else if (!unverifiedWarned) {
+      unverifiedWarned = true;
+      process.emitWarning(message, { code: UNVERIFIED_WARNING_CODE });
+    }
   }
 
   /**

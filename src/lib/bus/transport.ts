@@ -149,9 +149,20 @@ export interface SubscribeOptions {
 
 export type DeliveryHandler = (delivery: Delivery) => Promise<void>;
 
+export interface StopOptions {
+  /**
+   * Longest wait (ms) for the handlers in flight (default: until they return, however long). Past
+   * it, stop() returns with them still running: their messages stay pending, no longer held (on
+   * Redis Streams their leases are not renewed: another instance takes them over once idle, after
+   * `claimIdleMs`; in memory, after `maxLeaseMs`). For a process about to exit; a handler that
+   * returns later may still acknowledge or fail its message.
+   */
+  timeoutMs?: number;
+}
+
 export interface TransportSubscription {
   /** Stops reading, waits for in-flight handlers to settle; unsettled messages stay pending. */
-  stop(): Promise<void>;
+  stop(options?: StopOptions): Promise<void>;
 }
 
 /** One consumer of a group, as the transport sees it. */

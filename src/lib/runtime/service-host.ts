@@ -362,7 +362,7 @@ export async function startService<E extends EventRegistry>(
             { stream, group, lag, idleMinutes: Math.round(idleMs / 60_000) },
             `consumer group "${group}" has read nothing from ${stream} for ${Math.round(idleMs / 60_000)} min ` +
               "while entries wait: the stream is not trimmed below them and grows; if its service is " +
-              `retired, remove the group: XGROUP DESTROY ${stream} ${group}`,
+              `retired, stop its instances and remove the group: XGROUP DESTROY ${stream} ${group}`,
           ),
       })
     : undefined;

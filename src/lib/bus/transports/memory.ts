@@ -34,6 +34,7 @@ import {
   pendingKey,
   type TopicLog,
 } from "./memory-state.js";
+import { withinMs } from "./redis-streams-support.js";
 
 export interface MemoryTransportOptions {
   deadLetters: DeadLetterStore;
@@ -162,9 +163,12 @@ export class MemoryTransport implements Transport {
     }
     this.schedulePump(state);
     return {
-      stop: async () => {
+      stop: async ({ timeoutMs } = {}) => {
         consumer.active = false;
-        while (consumer.inFlight.size > 0) await Promise.allSettled([...consumer.inFlight]);
+        const drained = (async () => {
+          while (consumer.inFlight.size > 0) await Promise.allSettled([...consumer.inFlight]);
+        })();
+        await withinMs(drained, timeoutMs);
         consumer.lastSeen = this.now();
       },
     };

@@ -15,7 +15,13 @@
  */
 import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
-import type { DeliveryHandler, ReadThrottle, TopicRef, TransportSubscription } from "../transport.js";
+import type {
+  DeliveryHandler,
+  ReadThrottle,
+  StopOptions,
+  TopicRef,
+  TransportSubscription,
+} from "../transport.js";
 import { Dispatcher, type Incoming } from "./redis-streams-dispatcher.js";
 import {
   type ClaimedEntry,
@@ -38,6 +44,7 @@ import {
   type Permits,
   Sleeper,
   type TransportLogger,
+  withinMs,
 } from "./redis-streams-support.js";
 
 export interface StreamSubscriptionOptions {
@@ -74,8 +81,11 @@ export interface StreamSubscriptionOptions {
   throttle?: ReadThrottle;
   /** Told of lease renewals and takeovers (metrics). */
   onLeaseActivity?: (activity: LeaseActivity) => void;
-  /** Recreates the groups after NOGROUP (stream deleted, or Redis came back without its data). */
-  ensureGroups: () => Promise<void>;
+  /**
+   * Creates the group on one stream at entry id `id` (MKSTREAM); true when it was created, false
+   * when it already existed (another instance recreated it first).
+   */
+  createGroup: (key: string, id: string) => Promise<boolean>;
 }
 
 /** Leases renewed by this consumer, or entries it took over from a silent one, on one topic. */
@@ -111,7 +121,12 @@ export class StreamSubscription implements TransportSubscription {
   private readonly renewSleeper = new Sleeper();
   private renewing: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | undefined;
-
+  /**
+   * Per stream, the id a group found missing (NOGROUP) is recreated at: the last entry this
+   * subscription read there, else (nothing read yet) its start time on the Redis clock less a
+   * second. Never `0`: a group destroyed while an instance runs must not replay the whole stream.
+   */
+  private readonly recreateAt = new Map<string, string>();
   constructor(
     private readonly options: StreamSubscriptionOptions,
     handler: DeliveryHandler,
@@ -125,6 +140,8 @@ export class StreamSubscription implements TransportSubscription {
 
   start(): void {
     const { slots, concurrency, logger } = this.options;
+    const startedAt = `${Math.max(0, Math.floor(this.options.clock()) - 1_000)}-0`;
+    for (const key of this.streamKeys) this.recreateAt.set(key, startedAt);
     // A share of the slots per loop, so one owner's burst does not take every slot from the others.
     const share = Math.max(1, Math.ceil(concurrency / Math.max(1, slots.length)));
     for (const slot of slots) {
@@ -159,12 +176,12 @@ export class StreamSubscription implements TransportSubscription {
   }
 
   /** Stops reading, waits for in-flight handlers; unsettled and retry-waiting entries stay pending. */
-  stop(): Promise<void> {
-    this.stopping ??= this.shutdown();
+  stop(options: StopOptions = {}): Promise<void> {
+    this.stopping ??= this.shutdown(options.timeoutMs);
     return this.stopping;
   }
 
-  private async shutdown(): Promise<void> {
+  private async shutdown(timeoutMs: number | undefined): Promise<void> {
     this.stopped = true;
     this.options.redis.off("ready", this.onMainReady);
     this.dispatcher.close();
@@ -172,8 +189,15 @@ export class StreamSubscription implements TransportSubscription {
     for (const connection of this.connections) connection.disconnect();
     await Promise.allSettled(this.loops);
     // Handlers still running keep their leases until they return: a graceful stop must not let
-    // another instance take over (and run a second time) the work it is waiting for.
-    await this.dispatcher.drain();
+    // another instance take over (and run a second time) the work it is waiting for. Past a
+    // timeout (break20 F7: a hung handler held stop() for ever) the leases go: taken over later.
+    if (!(await withinMs(this.dispatcher.drain(), timeoutMs))) {
+      const { group, consumer, logger } = this.options;
+      logger.warn(
+        { group, consumer, timeoutMs },
+        "stop timed out with handlers still running: their entries stay pending, taken over by another consumer once idle",
+      );
+    }
     this.drained = true;
     this.renewSleeper.cancelAll();
     await this.renewing;
@@ -356,6 +380,7 @@ export class StreamSubscription implements TransportSubscription {
         ),
     );
     beforeRun?.(all.length);
+    for (const { key, claimed } of all) this.recreateAt.set(key, claimed.entry.id);
     // Extras parked for a slot are known ours as of confirmedAt (see acceptAll).
     await this.dispatcher.acceptAll(owned, this.permits.tryTake(owned.length), confirmedAt);
     return all;
@@ -549,10 +574,29 @@ export class StreamSubscription implements TransportSubscription {
     return wait;
   }
 
-  /** After NOGROUP (stream deleted, or Redis came back without its data); never throws. */
+  /**
+   * After NOGROUP: the group was destroyed while this instance ran (an operator's XGROUP DESTROY),
+   * the stream deleted, or Redis came back without its data. Recreated where this subscription had
+   * read to (see recreateAt), not at `0`: every entry still in the stream would be handled again
+   * (break20 F10). Entries added after that point are read (none lost to a Redis that lost its
+   * data); the ones before are not. Logged at error: it is an operator's mistake or a data loss.
+   * Never throws.
+   */
   private async recreateGroups(): Promise<void> {
-    await this.options
-      .ensureGroups()
-      .catch((e: unknown) => this.options.logger.warn(errorDetails(e), "ensureGroups failed"));
+    const { group, consumer, logger } = this.options;
+    await Promise.all(
+      this.streamKeys.map(async (key) => {
+        const at = this.recreateAt.get(key) ?? "$";
+        try {
+          if (!(await this.options.createGroup(key, at))) return;
+          logger.error(
+            { group, consumer, stream: key, recreatedAt: at },
+            "consumer group was missing (destroyed while an instance ran, or Redis lost its data): recreated after the last entry this instance read, earlier entries are not handled again",
+          );
+        } catch (error) {
+          logger.warn({ ...errorDetails(error), stream: key }, "recreating the consumer group failed");
+        }
+      }),
+    );
   }
 }

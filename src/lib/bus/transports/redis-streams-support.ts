@@ -150,3 +150,24 @@ export function errorDetails(error: unknown): { error: string } {
 
 /** One key per entry of one stream, for sets and maps of entries across streams. */
 export const entryKey = (streamKey: string, id: string): string => `${streamKey}\n${id}`;
+
+/**
+ * Waits for `work`, at most `timeoutMs` (undefined: as long as it takes); true when it settled in
+ * time. The timer does not keep the process alive.
+ */
+export async function withinMs(work: Promise<unknown>, timeoutMs: number | undefined): Promise<boolean> {
+  if (timeoutMs === undefined) {
+    await work;
+    return true;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([work.then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -268,7 +268,7 @@ export class RedisStreamsTransport implements Transport {
         failureTtlMs: this.options.failureTtlMs ?? 7 * DAY_MS,
         clock,
         logger: this.logger,
-        ensureGroups: () => this.ensureGroups(options.group, options.topics),
+        createGroup: (key, id) => this.createGroup(key, options.group, id),
         onLeaseActivity: (activity) => {
           for (const listener of this.leaseListeners) listener(activity);
         },
@@ -279,8 +279,8 @@ export class RedisStreamsTransport implements Transport {
     subscription.start();
     this.subscriptions.add(subscription);
     return {
-      stop: async () => {
-        await subscription.stop();
+      stop: async (stopOptions) => {
+        await subscription.stop(stopOptions);
         this.subscriptions.delete(subscription);
       },
     };
@@ -397,17 +397,19 @@ export class RedisStreamsTransport implements Transport {
     return clock;
   }
 
-  private async createGroup(key: string, group: string): Promise<void> {
+  /** Creates `group` on `key` at entry id `id` (MKSTREAM); false when it already existed. */
+  private async createGroup(key: string, group: string, id = "0"): Promise<boolean> {
     // Not added to the streams trim() defaults to: a stream a group reads belongs to the event's
     // owner, which trims it (StreamTrimmer); a consumer's Redis ACL user may not XTRIM it.
     try {
-      await this.redis.xgroup("CREATE", key, group, "0", "MKSTREAM");
+      await this.redis.xgroup("CREATE", key, group, id, "MKSTREAM");
+      return true;
     } catch (error) {
-      if (error instanceof Error && error.message.startsWith("BUSYGROUP")) return;
+      if (error instanceof Error && error.message.startsWith("BUSYGROUP")) return false;
       // Redis refuses CREATE before looking for the group when it is at maxmemory (noeviction: OOM),
       // yet an existing group is all a consumer needs to read and XACK and drain the backlog
       // (break20 F4). XINFO GROUPS is no write: it answers at OOM too.
-      if (await this.groupExists(key, group)) return;
+      if (await this.groupExists(key, group)) return false;
       throw new ConsumerGroupError(key, group, describeError(error).message, error);
     }
   }

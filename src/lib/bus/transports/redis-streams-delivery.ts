@@ -91,6 +91,8 @@ export class StreamDelivery implements Delivery {
   readonly attempt: number;
   readonly waitedAttempts: number;
   readonly silentDeliveries: number;
+  readonly deferrals: number;
+  readonly signal: AbortSignal | undefined;
   readonly enqueuedAt: number;
   readonly firstDeliveredAt: number | undefined;
   readonly streamKey: string;
@@ -103,7 +105,10 @@ export class StreamDelivery implements Delivery {
   constructor(
     private readonly context: DeliveryContext,
     source: EntrySource,
+    signal?: AbortSignal,
   ) {
+    this.signal = signal;
+    this.deferrals = source.deferrals;
     this.deliveryId = source.entryId;
     this.topic = source.topic;
     this.owner = source.owner;

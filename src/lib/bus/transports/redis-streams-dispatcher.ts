@@ -58,6 +58,8 @@ export class Dispatcher {
    * times). Still busy: the idle claim must not take one back while its handler runs.
    */
   private readonly lost = new Set<string>();
+  /** Per entry being handled: aborted when its lease is given up (maxLeaseMs) or lost (Delivery.signal). */
+  private readonly leases = new Map<string, AbortController>();
   /** Handler runs by entry key (one at most per entry: see inFlight). */
   private readonly running = new Map<string, Promise<void>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
@@ -110,7 +112,10 @@ export class Dispatcher {
       ids.push(key.slice(cut + 1));
       byStream.set(stream, ids);
     };
-    for (const [key, since] of this.inFlight) if (now - since < maxLeaseMs && !this.lost.has(key)) add(key);
+    for (const [key, since] of this.inFlight) {
+      if (now - since < maxLeaseMs && !this.lost.has(key)) add(key);
+      else this.giveUp(key, this.lost.has(key) ? "lease lost" : "maxLeaseMs reached");
+    }
     for (const key of this.parked) add(key);
     return byStream;
   }
@@ -163,8 +168,17 @@ export class Dispatcher {
       const key = entryKey(stream, id);
       if (this.parked.delete(key))
         this.options.logger.warn({ stream, id }, "parked entry taken over meanwhile; dropped, not run");
-      else if (this.inFlight.has(key)) this.lost.add(key);
+      else if (this.inFlight.has(key)) {
+        this.lost.add(key);
+        this.giveUp(key, "lease lost");
+      }
     }
+  }
+
+  /** Tells the handler of `key` its lease is gone (once): see Delivery.signal. */
+  private giveUp(key: string, reason: string): void {
+    const lease = this.leases.get(key);
+    if (lease && !lease.signal.aborted) lease.abort(new Error(reason));
   }
 
   /** Whether the entry is still pending in this consumer's name (then renewed); false if unsure. */
@@ -209,6 +223,7 @@ export class Dispatcher {
       return;
     }
     this.inFlight.set(key, Date.now());
+    this.leases.set(key, new AbortController());
     // Set before the run can end: it always awaits its handler first.
     this.running.set(key, this.run(source, key));
   }
@@ -217,7 +232,7 @@ export class Dispatcher {
   private async run(source: EntrySource, key: string): Promise<void> {
     try {
       const counted = source.deliveryCount <= 1 ? source : await this.withRecords(source);
-      const delivery = new StreamDelivery(this.context, counted);
+      const delivery = new StreamDelivery(this.context, counted, this.leases.get(key)?.signal);
       await this.runHandler(delivery);
       if (delivery.retryAfterMs !== undefined)
         this.scheduleRetry(source.streamKey, source.entryId, delivery.retryAfterMs);
@@ -226,6 +241,7 @@ export class Dispatcher {
       this.options.logger.warn({ ...errorDetails(error), id: source.entryId }, "could not start a handler");
     } finally {
       this.inFlight.delete(key);
+      this.leases.delete(key);
       this.lost.delete(key);
       this.running.delete(key);
       this.permits.release(1);

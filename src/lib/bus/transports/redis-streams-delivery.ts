@@ -9,7 +9,7 @@ import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import type { AttemptFailure, DeadLetterRequest, Delivery } from "../transport.js";
 import { parkDeadLetter } from "./dead-letter-record.js";
-import { deferralsKey, failuresKey } from "./redis-stream-keys.js";
+import { deferralsKey, failuresKey, soloRunsKey } from "./redis-stream-keys.js";
 import type { AckBatcher } from "./redis-streams-acks.js";
 import type { TransportLogger } from "./redis-streams-support.js";
 
@@ -41,6 +41,11 @@ export interface EntrySource {
   waitedFailures: number;
   /** Deferrals recorded for the entry (`defer`). */
   deferrals: number;
+  /**
+   * A crash suspect run alone (redis-streams-isolation.ts): its crash-loop count, i.e. its silent
+   * deliveries that can only have been its own. Undefined: not a suspect.
+   */
+  soloSilent?: number | undefined;
   /**
    * A redelivery: when the entry was first delivered (Redis clock), as its first failed attempt
    * recorded it (undefined: unknown, e.g. its first delivery ended silently).
@@ -117,7 +122,8 @@ export class StreamDelivery implements Delivery {
     this.waitedAttempts = Math.min(source.waitedFailures, source.failures);
     this.deliveryCount = source.deliveryCount;
     // Every delivery before this one ended with an outcome (a failure or a deferral) or silently.
-    this.silentDeliveries = Math.max(0, source.deliveryCount - 1 - source.failures - source.deferrals);
+    // Only silent runs alone count (break20 F1): a crash while others ran may have been theirs.
+    this.silentDeliveries = source.soloSilent ?? 0;
     // A stream entry id starts with its XADD time in ms (Redis clock).
     this.enqueuedAt = Number(source.entryId.split("-")[0]) || 0;
     // The first delivery is now (before the handler runs: at or before any handling of it); a
@@ -147,7 +153,11 @@ export class StreamDelivery implements Delivery {
           ? failure
           : { ...failure, firstDeliveredAt: this.firstDeliveredAt };
       await execOrThrow(
-        this.context.redis.multi().rpush(key, JSON.stringify(record)).pexpire(key, this.context.failureTtlMs),
+        this.context.redis
+          .multi()
+          .rpush(key, JSON.stringify(record))
+          .pexpire(key, this.context.failureTtlMs)
+          .del(this.soloRunsKey()),
       );
       this.retryAfterMs = Math.max(0, delayMs);
     });
@@ -156,7 +166,9 @@ export class StreamDelivery implements Delivery {
   async defer(delayMs: number): Promise<void> {
     await this.settle("defer", async () => {
       const key = deferralsKey(this.streamKey, this.context.group, this.deliveryId);
-      await execOrThrow(this.context.redis.multi().incr(key).pexpire(key, this.context.failureTtlMs));
+      await execOrThrow(
+        this.context.redis.multi().incr(key).pexpire(key, this.context.failureTtlMs).del(this.soloRunsKey()),
+      );
       this.retryAfterMs = Math.max(0, delayMs);
     });
   }
@@ -183,6 +195,11 @@ export class StreamDelivery implements Delivery {
     });
   }
 
+  /** An outcome ends a run of silent solo runs (see EntrySource.soloSilent). */
+  private soloRunsKey(): string {
+    return soloRunsKey(this.streamKey, this.context.group, this.deliveryId);
+  }
+
   private failuresKey(): string {
     return failuresKey(this.streamKey, this.context.group, this.deliveryId);
   }
@@ -191,7 +208,11 @@ export class StreamDelivery implements Delivery {
   private acknowledge(): Promise<void> {
     const cleanup =
       this.deliveryCount > 1
-        ? [this.failuresKey(), deferralsKey(this.streamKey, this.context.group, this.deliveryId)]
+        ? [
+            this.failuresKey(),
+            deferralsKey(this.streamKey, this.context.group, this.deliveryId),
+            this.soloRunsKey(),
+          ]
         : undefined;
     return this.context.acks.ack(this.streamKey, this.deliveryId, cleanup);
   }

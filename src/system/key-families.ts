@@ -8,6 +8,7 @@
  */
 import {
   deferralsKey,
+  soloRunsKey,
   eventStreamKey,
   failuresKey,
   redeliverStreamKey,
@@ -817,6 +818,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "how often one pending entry was deferred (an in-progress duplicate), not a failed attempt",
     role: "transient",
     bound: "deleted on ack or dead-letter; TTL 7 days",
+    check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
+  },
+  {
+    pattern: "{<owner>}:ev:<event>:solo:<group>:<entryId>",
+    match: re(`${ANY_TAG}:ev:[^:]+:solo:${ID}:\\d+-\\d+`),
+    example: soloRunsKey(eventStreamKey("order", "payment.requested"), "payment", "1-0"),
+    owner: "the consumer group's service (bus)",
+    type: "string",
+    holds:
+      "crash-suspect runs of one pending entry that began alone and ended without an outcome (its crash-loop count)",
+    role: "transient",
+    bound: "deleted on any outcome (ack, retry, defer, dead-letter); TTL 7 days",
     check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {

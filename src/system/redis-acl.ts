@@ -18,7 +18,7 @@
  *   XACK and XGROUP as writes, so plain read access (`%R~`) would not do, and the selector keeps XADD,
  *   DEL and XTRIM off another service's stream (no forged or deleted events);
  * - keep its failed-attempt lists and deferral counters on those streams
- *   (`{<owner>}:ev:<event>:fail:<service>:*`, `...:defer:<service>:*`);
+ *   (`{<owner>}:ev:<event>:fail:<service>:*`, `...:defer:<service>:*`, `...:solo:<service>:*`);
  * - add dead letters of its own group through a selector allowing the DLQ store's writes on
  *   `{dlq}:rec:<group>|*` (and the shared index and trail), but not read them (HGETALL, ZRANGE...:
  *   other services' failed messages are the gateway's business);
@@ -275,7 +275,11 @@ export async function aclUsers(): Promise<AclUser[]> {
   for (const { name } of SERVICES) {
     const topics = consumed.get(name) ?? [];
     const streams = [...new Set(topics.map((t) => eventStreamKey(t.owner, t.topic)))].sort();
-    const attempts = streams.flatMap((key) => [`~${key}:fail:${name}:*`, `~${key}:defer:${name}:*`]);
+    const attempts = streams.flatMap((key) => [
+      `~${key}:fail:${name}:*`,
+      `~${key}:defer:${name}:*`,
+      `~${key}:solo:${name}:*`,
+    ]);
     users.push({
       name,
       purpose: `the ${name} service: its own keys, its registration, its consumer groups, dead letters`,

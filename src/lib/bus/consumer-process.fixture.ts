@@ -2,8 +2,9 @@
  * A consumer process for tests over real processes (consumer-processes.redis.test.ts). Env: REDIS_URL;
  * GROUP (default "crashy"); CONSUMER (default: the default INSTANCE_ID of service GROUP, which
  * honours INSTANCE_SLOT); BEHAVIOUR "exit" (the handler kills the process, as an out-of-memory kill
- * would: it never throws, so only the delivery count can tell) or "ack". Prints "ready" once
- * subscribed.
+ * would: it never throws, so only the delivery count can tell), "ack", or "exitslow" (the message
+ * with sku "poison" exits the process after 300 ms, every other one takes 1.5 s, then returns).
+ * Prints "ready" once subscribed.
  */
 import { Redis } from "ioredis";
 import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
@@ -20,15 +21,18 @@ const transport = new RedisStreamsTransport({
   claimIdleMs: 300,
   blockMs: 200,
 });
-const exitInHandler = (process.env.BEHAVIOUR ?? "exit") === "exit";
+const behaviour = process.env.BEHAVIOUR ?? "exit";
 await new Subscriber({
   events: TestEvents,
   transport,
   group,
   consumer: process.env.CONSUMER ?? newInstanceId(group),
 })
-  .on("item.added", () => {
-    if (exitInHandler) process.exit(7);
+  .on("item.added", async (payload) => {
+    if (behaviour === "exit") process.exit(7);
+    if (behaviour !== "exitslow") return;
+    if (payload.sku === "poison") setTimeout(() => process.exit(7), 300);
+    await new Promise((r) => setTimeout(r, payload.sku === "poison" ? 60_000 : 1_500));
   })
   .start();
 process.stdout.write("ready\n");

@@ -7,6 +7,7 @@ import { waitFor } from "../../test-support/wait.js";
 import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
 import { Publisher } from "./publisher.js";
 import { TestEvents } from "./test-events.js";
+import { eventStreamKey } from "./transports/redis-stream-keys.js";
 import { RedisStreamsTransport } from "./transports/redis-streams.js";
 
 const fixture = fileURLToPath(new URL("./consumer-process.fixture.ts", import.meta.url));
@@ -87,6 +88,67 @@ describeWithRedis("consumers over real processes", (getRedis) => {
         "delivered 3 times without an outcome (the consumer crashed or was killed)",
       );
       expect(survivor?.exitCode).toBeNull();
+    } finally {
+      if (survivor && survivor.exitCode === null) {
+        const gone = once(survivor, "exit");
+        survivor.kill("SIGKILL");
+        await gone;
+      }
+      await transport.close();
+    }
+  }, 240_000);
+
+  it("a message that kills the process takes none of the messages running beside it to the DLQ", async () => {
+    const redis = getRedis().client();
+    const deadLetters = new RedisDeadLetterStore(redis);
+    const transport = new RedisStreamsTransport({ redis, deadLetters });
+    const topic = { topic: "item.added", owner: "shop" };
+    await transport.ensureGroups("beside", [topic]);
+    const publisher = new Publisher({
+      events: TestEvents,
+      transport,
+      source: { service: "t", instance: "t" },
+    });
+    for (const sku of ["i0", "i1", "poison", "i2", "i3", "i4"])
+      await publisher.publish("item.added", { sku, quantity: 1 });
+    const pending = async () =>
+      ((await redis.xpending(eventStreamKey("shop", "item.added"), "beside")) as [number])[0];
+
+    const exits: (number | null)[] = [];
+    let survivor: ChildProcess | undefined;
+    try {
+      // Restart the slot as a supervisor would while it keeps dying (bounded: at most 8 starts).
+      for (let start = 0; start < 8 && !survivor; start++) {
+        const child = spawn(process.execPath, ["--import", "tsx", fixture], {
+          env: {
+            ...process.env,
+            REDIS_URL: getRedis().url,
+            GROUP: "beside",
+            CONSUMER: "slot-1",
+            BEHAVIOUR: "exitslow",
+          },
+          stdio: ["ignore", "pipe", "inherit"],
+        });
+        const exited = once(child, "exit").then(([code]) => code as number | null);
+        let hasExited = false;
+        void exited.then(() => (hasExited = true));
+        await waitFor(
+          // Settled: something parked and nothing pending (the entries were read at the first start).
+          async () =>
+            hasExited ||
+            ((await deadLetters.list({ group: "beside" })).length > 0 && (await pending()) === 0),
+          60_000,
+          "an exit or every entry settled",
+        );
+        if (hasExited) exits.push(await exited);
+        else survivor = child;
+      }
+      const records = await deadLetters.list({ group: "beside" });
+      expect(records.map((r) => JSON.parse(r.body).payload.sku)).toEqual(["poison"]);
+      expect(records[0]?.reason).toBe(
+        "delivered 3 times without an outcome (the consumer crashed or was killed)",
+      );
+      expect(exits).toEqual([7, 7, 7]);
     } finally {
       if (survivor && survivor.exitCode === null) {
         const gone = once(survivor, "exit");

@@ -83,6 +83,8 @@ export interface MessageContext<
   readonly dedupedBy: DedupedBy;
   /** Consumer group (the subscribing service). */
   readonly group: string;
+  /** See `Delivery.signal`: aborted once this run no longer holds the message's lease. */
+  readonly signal?: AbortSignal | undefined;
   readonly logger: BusLogger;
 }
 

@@ -94,6 +94,13 @@ export interface SubscriberOptions<E extends EventRegistry, O extends EventRegis
    * idempotency lease) is delivered again (default 1 s, jittered ±50%). It is deferred, not failed.
    */
   inProgressDelayMs?: number;
+  /**
+   * Deferrals after which an in-progress duplicate is dead-lettered (`DEFERRED_TOO_OFTEN`) instead
+   * of deferred again (default 1 000: ~17 min at the default delay, past the 10 min `maxLeaseMs` and
+   * the idempotency claim's 30 s, so only a claim that never lapses gets there). Every 60th
+   * deferral of a message is logged at warn.
+   */
+  maxDeferrals?: number;
   /** Messages handled at once by this instance (default 16). */
   concurrency?: number;
   logger?: BusLogger;
@@ -306,7 +313,21 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
         // Another delivery of this message is running: wait for it, without spending an attempt.
         const base = this.options.inProgressDelayMs ?? 1_000;
         const delayMs = base / 2 + this.random() * base;
-        ctx.logger.debug({ delayMs }, "message in progress elsewhere; deferred");
+        const deferrals = (delivery.deferrals ?? 0) + 1;
+        if (deferrals > (this.options.maxDeferrals ?? 1_000)) {
+          // The claim holding it never lapses (break20 F6): park it rather than defer for ever.
+          const reason = `DEFERRED_TOO_OFTEN: in progress elsewhere through ${deferrals - 1} deferrals`;
+          ctx.logger.error({ deferrals: deferrals - 1 }, "message deferred too often; dead-lettered");
+          await this.deadLetter(
+            delivery,
+            { reason, failure: this.failureOf(delivery, error, startedAt) },
+            startedAt,
+          );
+          return;
+        }
+        if (deferrals % 60 === 0)
+          ctx.logger.warn({ deferrals }, "message still in progress elsewhere; deferred again");
+        else ctx.logger.debug({ delayMs }, "message in progress elsewhere; deferred");
         await delivery.defer(delayMs);
         return;
       }
@@ -398,6 +419,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       replay: delivery.replay,
       dedupedBy,
       group: this.options.group,
+      signal: delivery.signal,
       logger: lazyChild(this.logger, () => ({
         correlationId: envelope.correlationId,
         messageId: envelope.id,

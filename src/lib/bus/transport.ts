@@ -77,6 +77,19 @@ export interface Delivery {
    */
   readonly silentDeliveries: number;
   /**
+   * Earlier deliveries of this entry that were deferred (`defer`: an in-progress duplicate); 0 when
+   * the transport does not count them.
+   */
+  readonly deferrals?: number;
+  /**
+   * Aborted once this consumer stops holding the message's lease while the handler may still run:
+   * the handler ran `maxLeaseMs` and is taken for hung (its lease is no longer renewed), or another
+   * consumer took the entry over. A handler cannot be stopped, but whatever it keeps alive for the
+   * message must lapse then (the idempotency middleware stops extending its claim). Undefined when
+   * the transport has no leases.
+   */
+  readonly signal?: AbortSignal;
+  /**
    * Times this transport entry has been handed to a consumer of the group, this one included (1: the
    * first time; Redis Streams: the entry's delivery counter). With `replay`, it tells whether the
    * group may have handled the message before: only then can a dedupe mark that expired matter.

@@ -15,7 +15,9 @@ export interface IdempotencyStoreOptions extends CommonOptions {
   store: IdempotencyStore;
   /**
    * How long a claim protects a handler (default 30 s): extended every third of it while the
-   * handler runs, so a slow handler keeps it; a crashed handler's claim expires after it.
+   * handler runs and its run holds the message's lease (`ctx.signal`), so a slow handler keeps it;
+   * a crashed handler's claim, or a hung one's (past `maxLeaseMs`) or one whose entry was taken
+   * over, expires after it.
    */
   leaseMs?: number;
   /**
@@ -66,9 +68,15 @@ export function createIdempotencyMiddleware(options: IdempotencyOptions): Subscr
         return;
       }
       if (claim.status === "in_progress") throw new MessageInProgressError(key);
+      // Extended while this run holds the message's stream lease, no longer: a hung handler (taken
+      // for hung at maxLeaseMs) or one whose entry was taken over must let its claim expire, or the
+      // new owner's delivery is deferred for ever (break20 F6).
       const renew = setInterval(() => {
+        if (ctx.signal?.aborted) return clearInterval(renew);
         store.extend(key, claim.token, leaseMs).catch(() => undefined); // the next round tries again
       }, leaseMs / 3);
+      const stopRenewing = () => clearInterval(renew);
+      ctx.signal?.addEventListener("abort", stopRenewing, { once: true });
       try {
         await next();
       } catch (error) {
@@ -76,6 +84,7 @@ export function createIdempotencyMiddleware(options: IdempotencyOptions): Subscr
         throw error;
       } finally {
         clearInterval(renew);
+        ctx.signal?.removeEventListener("abort", stopRenewing);
       }
       await store.complete(key, claim.token, ttlMs);
     };

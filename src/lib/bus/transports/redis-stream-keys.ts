@@ -43,6 +43,14 @@ export const failuresKey = (streamKey: string, group: string, entryId: string): 
 export const deferralsKey = (streamKey: string, group: string, entryId: string): string =>
   `${streamKey}:defer:${group}:${entryId}`;
 
+/**
+ * How many runs of one pending entry of one group began alone (a crash suspect: see
+ * redis-streams-isolation.ts) and ended without an outcome since its last one: its crash-loop count.
+ * `<stream key>:solo:<group>:<entry id>`, in the stream's hash slot, with a TTL.
+ */
+export const soloRunsKey = (streamKey: string, group: string, entryId: string): string =>
+  `${streamKey}:solo:${group}:${entryId}`;
+
 /** Pub/Sub channel of one event (channels are not keys: no hash tag needed). */
 export const pubsubChannel = (prefix: string, topic: string): string => `${prefix}${topic}`;
 

@@ -9,7 +9,7 @@ import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import type { AttemptFailure, DeadLetterRequest, Delivery } from "../transport.js";
 import { KEEP_FIRST_ATTEMPTS, KEEP_LAST_ATTEMPTS, parkDeadLetter } from "./dead-letter-record.js";
-import { deferralsKey, failuresKey } from "./redis-stream-keys.js";
+import { deferralsKey, failuresKey, soloRunsKey } from "./redis-stream-keys.js";
 import type { AckBatcher } from "./redis-streams-acks.js";
 import type { TransportLogger } from "./redis-streams-support.js";
 
@@ -41,6 +41,11 @@ export interface EntrySource {
   waitedFailures: number;
   /** Deferrals recorded for the entry (`defer`). */
   deferrals: number;
+  /**
+   * A crash suspect run alone (redis-streams-isolation.ts): its crash-loop count, i.e. its silent
+   * deliveries that can only have been its own. Undefined: not a suspect.
+   */
+  soloSilent?: number | undefined;
   /**
    * A redelivery: when the entry was first delivered (Redis clock), as its first failed attempt
    * recorded it (undefined: unknown, e.g. its first delivery ended silently).
@@ -125,6 +130,8 @@ export class StreamDelivery implements Delivery {
   readonly attempt: number;
   readonly waitedAttempts: number;
   readonly silentDeliveries: number;
+  readonly deferrals: number;
+  readonly signal: AbortSignal | undefined;
   readonly enqueuedAt: number;
   readonly firstDeliveredAt: number | undefined;
   readonly streamKey: string;
@@ -139,7 +146,10 @@ export class StreamDelivery implements Delivery {
   constructor(
     private readonly context: DeliveryContext,
     source: EntrySource,
+    signal?: AbortSignal,
   ) {
+    this.signal = signal;
+    this.deferrals = source.deferrals;
     this.deliveryId = source.entryId;
     this.topic = source.topic;
     this.owner = source.owner;
@@ -149,7 +159,8 @@ export class StreamDelivery implements Delivery {
     this.failureRecords = source.failureRecords ?? source.failures;
     this.deliveryCount = source.deliveryCount;
     // Every delivery before this one ended with an outcome (a failure or a deferral) or silently.
-    this.silentDeliveries = Math.max(0, source.deliveryCount - 1 - source.failures - source.deferrals);
+    // Only silent runs alone count (break20 F1): a crash while others ran may have been theirs.
+    this.silentDeliveries = source.soloSilent ?? 0;
     // A stream entry id starts with its XADD time in ms (Redis clock).
     this.enqueuedAt = Number(source.entryId.split("-")[0]) || 0;
     // The first delivery is now (before the handler runs: at or before any handling of it); a
@@ -185,7 +196,7 @@ export class StreamDelivery implements Delivery {
       // goes. One entry is handled by one consumer at a time, so the list is the length it read.
       if (this.failureRecords + 1 > KEEP_FIRST_ATTEMPTS + KEEP_LAST_ATTEMPTS)
         multi.lset(key, KEEP_FIRST_ATTEMPTS, DROPPED_RECORD).lrem(key, 1, DROPPED_RECORD);
-      await execOrThrow(multi.pexpire(key, this.context.failureTtlMs));
+      await execOrThrow(multi.pexpire(key, this.context.failureTtlMs).del(this.soloRunsKey()));
       this.retryAfterMs = Math.max(0, delayMs);
     });
   }
@@ -193,7 +204,9 @@ export class StreamDelivery implements Delivery {
   async defer(delayMs: number): Promise<void> {
     await this.settle("defer", async () => {
       const key = deferralsKey(this.streamKey, this.context.group, this.deliveryId);
-      await execOrThrow(this.context.redis.multi().incr(key).pexpire(key, this.context.failureTtlMs));
+      await execOrThrow(
+        this.context.redis.multi().incr(key).pexpire(key, this.context.failureTtlMs).del(this.soloRunsKey()),
+      );
       this.retryAfterMs = Math.max(0, delayMs);
     });
   }
@@ -220,6 +233,11 @@ export class StreamDelivery implements Delivery {
     });
   }
 
+  /** An outcome ends a run of silent solo runs (see EntrySource.soloSilent). */
+  private soloRunsKey(): string {
+    return soloRunsKey(this.streamKey, this.context.group, this.deliveryId);
+  }
+
   private failuresKey(): string {
     return failuresKey(this.streamKey, this.context.group, this.deliveryId);
   }
@@ -228,7 +246,11 @@ export class StreamDelivery implements Delivery {
   private acknowledge(): Promise<void> {
     const cleanup =
       this.deliveryCount > 1
-        ? [this.failuresKey(), deferralsKey(this.streamKey, this.context.group, this.deliveryId)]
+        ? [
+            this.failuresKey(),
+            deferralsKey(this.streamKey, this.context.group, this.deliveryId),
+            this.soloRunsKey(),
+          ]
         : undefined;
     return this.context.acks.ack(this.streamKey, this.deliveryId, cleanup);
   }

@@ -7,7 +7,14 @@ import type { Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import type { DeliveryHandler, TopicRef } from "../transport.js";
-import { deferralsKey, FIELD_BODY, FIELD_OWNER, FIELD_TOPIC, failuresKey } from "./redis-stream-keys.js";
+import {
+  deferralsKey,
+  FIELD_BODY,
+  FIELD_OWNER,
+  FIELD_TOPIC,
+  failuresKey,
+  soloRunsKey,
+} from "./redis-stream-keys.js";
 import { AckBatcher } from "./redis-streams-acks.js";
 import {
   type DeliveryContext,
@@ -17,6 +24,7 @@ import {
   StreamDelivery,
 } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
+import { RunGate } from "./redis-streams-isolation.js";
 import { lostIds, receiveOwned } from "./redis-streams-leases.js";
 import { claimOwnScript } from "./redis-streams-scripts.js";
 import { entryKey, errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
@@ -58,9 +66,12 @@ export class Dispatcher {
    * times). Still busy: the idle claim must not take one back while its handler runs.
    */
   private readonly lost = new Set<string>();
+  /** Per entry being handled: aborted when its lease is given up (maxLeaseMs) or lost (Delivery.signal). */
+  private readonly leases = new Map<string, AbortController>();
   /** Handler runs by entry key (one at most per entry: see inFlight). */
   private readonly running = new Map<string, Promise<void>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private readonly gate = new RunGate();
   private closed = false;
 
   constructor(
@@ -110,7 +121,10 @@ export class Dispatcher {
       ids.push(key.slice(cut + 1));
       byStream.set(stream, ids);
     };
-    for (const [key, since] of this.inFlight) if (now - since < maxLeaseMs && !this.lost.has(key)) add(key);
+    for (const [key, since] of this.inFlight) {
+      if (now - since < maxLeaseMs && !this.lost.has(key)) add(key);
+      else this.giveUp(key, this.lost.has(key) ? "lease lost" : "maxLeaseMs reached");
+    }
     for (const key of this.parked) add(key);
     return byStream;
   }
@@ -163,8 +177,17 @@ export class Dispatcher {
       const key = entryKey(stream, id);
       if (this.parked.delete(key))
         this.options.logger.warn({ stream, id }, "parked entry taken over meanwhile; dropped, not run");
-      else if (this.inFlight.has(key)) this.lost.add(key);
+      else if (this.inFlight.has(key)) {
+        this.lost.add(key);
+        this.giveUp(key, "lease lost");
+      }
     }
+  }
+
+  /** Tells the handler of `key` its lease is gone (once): see Delivery.signal. */
+  private giveUp(key: string, reason: string): void {
+    const lease = this.leases.get(key);
+    if (lease && !lease.signal.aborted) lease.abort(new Error(reason));
   }
 
   /** Whether the entry is still pending in this consumer's name (then renewed); false if unsure. */
@@ -209,6 +232,7 @@ export class Dispatcher {
       return;
     }
     this.inFlight.set(key, Date.now());
+    this.leases.set(key, new AbortController());
     // Set before the run can end: it always awaits its handler first.
     this.running.set(key, this.run(source, key));
   }
@@ -217,19 +241,46 @@ export class Dispatcher {
   private async run(source: EntrySource, key: string): Promise<void> {
     try {
       const counted = source.deliveryCount <= 1 ? source : await this.withRecords(source);
-      const delivery = new StreamDelivery(this.context, counted);
-      await this.runHandler(delivery);
-      if (delivery.retryAfterMs !== undefined)
-        this.scheduleRetry(source.streamKey, source.entryId, delivery.retryAfterMs);
+      // A delivery died without an outcome before: maybe this entry killed the process, maybe one
+      // running beside it did. Run it alone to tell (redis-streams-isolation.ts).
+      const suspect = counted.deliveryCount - 1 - counted.failures - counted.deferrals > 0;
+      const leave = suspect ? await this.gate.enterExclusive() : await this.gate.enterShared();
+      try {
+        this.inFlight.set(key, Date.now()); // maxLeaseMs counts from the start of the handler
+        const delivery = new StreamDelivery(
+          this.context,
+          suspect ? await this.countSoloRun(counted) : counted,
+          this.leases.get(key)?.signal,
+        );
+        await this.runHandler(delivery);
+        if (delivery.retryAfterMs !== undefined)
+          this.scheduleRetry(source.streamKey, source.entryId, delivery.retryAfterMs);
+      } finally {
+        leave();
+      }
     } catch (error) {
       // Counting its records failed (Redis away): the entry stays pending for a later delivery.
       this.options.logger.warn({ ...errorDetails(error), id: source.entryId }, "could not start a handler");
     } finally {
       this.inFlight.delete(key);
+      this.leases.delete(key);
       this.lost.delete(key);
       this.running.delete(key);
       this.permits.release(1);
     }
+  }
+
+  /**
+   * Counts a suspect's run alone before it starts (INCR: a crash during it leaves the count); its
+   * crash-loop count is the solo runs that ended silently, at most its silent deliveries.
+   */
+  private async countSoloRun(source: EntrySource): Promise<EntrySource> {
+    const key = soloRunsKey(source.streamKey, this.options.group, source.entryId);
+    const [runs] = (await execOrThrow(
+      this.options.redis.multi().incr(key).pexpire(key, this.options.failureTtlMs),
+    )) as [number, number];
+    const silent = source.deliveryCount - 1 - source.failures - source.deferrals;
+    return { ...source, soloSilent: Math.min(silent, Number(runs)) };
   }
 
   /** A redelivered entry's failed attempts and deferrals, recorded next to the stream. */

@@ -93,12 +93,19 @@ export function parseClaimed(rawEntries: unknown, rawCounts: unknown): ClaimedEn
 }
 
 /** Claim script: `[cursor, entries, counts, deletedIds]`. */
-export function parseIdleClaim(raw: unknown): { cursor: string; claimed: ClaimedEntry[]; deleted: number } {
-  const [cursor, entries, counts, deleted] = asArray(raw, "idle claim");
+export function parseIdleClaim(raw: unknown): {
+  cursor: string;
+  claimed: ClaimedEntry[];
+  deleted: number;
+  /** The call ran too long after it was issued: nothing claimed (see claimIdleScript). */
+  stale: boolean;
+} {
+  const [cursor, entries, counts, deleted, stale] = asArray(raw, "idle claim");
   return {
     cursor: asString(cursor, "cursor"),
     claimed: parseClaimed(entries, counts),
     deleted: Array.isArray(deleted) ? deleted.length : 0,
+    stale: stale === 1,
   };
 }
 

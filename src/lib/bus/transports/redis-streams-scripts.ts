@@ -118,11 +118,23 @@ return removed
  * to reconnect and renew their leases (uptime is in whole seconds, rounded down: never too early).
  * Uptime is asked (INFO server, the costliest command of an idle round) only when XPENDING found
  * idle entries: almost every round, on every stream of every service, finds none.
- * KEYS: stream. ARGV: group, consumer, minIdle, cursor, count, busy ids...
- * Returns `{cursor, entries, counts, deletedIds}`; cursor "0-0" when the scan is complete.
+ * Claims nothing either when the call ran `minIdle / 2` ms or more after `issuedAt` (ARGV[6], ms
+ * on the Redis clock as the sender estimated it; "0": no check): it waited in a paused (CLIENT
+ * PAUSE), blocked or slow Redis, whose stall left every live owner's entries idle too, and the
+ * owners' renewals, queued behind the same stall, have not run yet (break20 F3). Returns a 5th
+ * element, 1, then: the caller holds its claims for a takeover time.
+ * KEYS: stream. ARGV: group, consumer, minIdle, cursor, count, issuedAt, busy ids...
+ * Returns `{cursor, entries, counts, deletedIds[, stale]}`; cursor "0-0" when the scan is complete.
  */
 export const claimIdleScript = new LuaScript(`
 local group, consumer, min_idle, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[5])
+local issued = tonumber(ARGV[6] or '0') or 0
+if issued > 0 then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - issued >= tonumber(min_idle) / 2 then
+    return {'0-0', {}, {}, {}, 1}
+  end
+end
 local scan = count * 4
 local start = (ARGV[4] == '0-0') and '-' or ('(' .. ARGV[4])
 local rows = redis.call('XPENDING', KEYS[1], group, 'IDLE', min_idle, start, '+', scan)
@@ -130,7 +142,7 @@ if #rows == 0 then return {'0-0', {}, {}, {}} end
 local uptime = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)'))
 if uptime and uptime * 1000 < tonumber(min_idle) then return {'0-0', {}, {}, {}} end
 local busy = {}
-for i = 6, #ARGV do busy[ARGV[i]] = true end
+for i = 7, #ARGV do busy[ARGV[i]] = true end
 local ids, counts, cursor = {}, {}, '0-0'
 for i, row in ipairs(rows) do
   if #ids >= count then cursor = rows[i - 1][1] break end

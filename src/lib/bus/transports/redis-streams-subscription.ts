@@ -450,14 +450,24 @@ export class StreamSubscription implements TransportSubscription {
       const onRenewed = (stream: string, count: number) => this.leaseActivity("renewed", stream, count);
       const onLost = (stream: string, ids: readonly string[]) => this.dispatcher.markLost(stream, ids);
       const lease = { redis, group, consumer, logger, stillHeld, onRenewed, onLost };
+      const sentAt = performance.now();
       const { failed } = await renewLeases(lease, leased);
-      if (failed) this.holdClaims();
+      // A renewal round that waited out a Redis stall (connection up) holds claims like a failed one.
+      if (failed || this.stalled(sentAt)) this.holdClaims();
     }
   }
 
   private leaseActivity(kind: LeaseActivity["kind"], stream: string, count: number): void {
     const topic = this.refs.get(stream)?.topic ?? stream;
     this.options.onLeaseActivity?.({ kind, group: this.options.group, topic, count });
+  }
+
+  /**
+   * Whether a round trip sent at `sentAt` (performance.now()) took claimIdleMs / 2 or more: Redis
+   * (or this process) stalled long enough that other owners' leases may have gone idle meanwhile.
+   */
+  private stalled(sentAt: number): boolean {
+    return performance.now() - sentAt >= this.options.claimIdleMs / 2;
   }
 
   private holdClaims(): void {
@@ -508,17 +518,21 @@ export class StreamSubscription implements TransportSubscription {
           if (count === 0) return;
         }
         let received: Received<Incoming, ReturnType<typeof parseIdleClaim>>;
+        let sentAt = performance.now();
         try {
           received = await receiveOwned(
             this.options,
             "idle claim",
             async () => {
               const busy = this.dispatcher.busyIds(key);
+              // Sent at (Redis clock): a call that waits out a pause claims nothing (claimIdleScript).
+              const issuedAt = Math.floor(this.options.clock());
+              sentAt = performance.now();
               return parseIdleClaim(
                 await claimIdleScript.run(
                   redis,
                   [key],
-                  [group, consumer, claimIdleMs, cursor, count, ...busy],
+                  [group, consumer, claimIdleMs, cursor, count, issuedAt, ...busy],
                 ),
               );
             },
@@ -540,6 +554,16 @@ export class StreamSubscription implements TransportSubscription {
           break;
         }
         const { reply: result, owned, confirmedAt } = received;
+        if (result.stale || this.stalled(sentAt)) {
+          // Redis stalled (CLIENT PAUSE, a long fork, a slow script) with the connection up: the
+          // live owners' renewals waited too. Like after a reconnect, they renew first.
+          logger.warn({ key, group, consumer }, "idle claim waited out a Redis stall; claims held");
+          this.holdClaims();
+          if (result.stale) {
+            this.permits.release(count);
+            return;
+          }
+        }
         if (result.deleted > 0)
           logger.warn({ key, group, count: result.deleted }, "pending entries trimmed away");
         if (owned.length > 0) this.leaseActivity("taken_over", key, owned.length);

@@ -86,3 +86,54 @@ describeWithRedis("a parked extra whose lease another consumer took", (getRedis)
     expect(started).toEqual(["m0"]);
   });
 });
+
+describeWithRedis("crash suspects waiting to run alone when the consumer stops", (getRedis) => {
+  // break21 N4: after a restart the suspects of a crash run one at a time; a stop during that kept
+  // starting the held ones after "stopping" (and a supervisor's grace then killed one mid-run, a
+  // crash it did not cause). A suspect that passes the gate after close() does not start.
+  it("does not start a suspect that was waiting for the gate once the dispatcher is closed", async () => {
+    const redis = getRedis().client();
+    const stream = `{${uniqueName("suspects")}}:ev:t`;
+    const group = "g";
+    await redis.xgroup("CREATE", stream, group, "$", "MKSTREAM");
+    for (let i = 0; i < 2; i++) await redis.xadd(stream, "*", FIELD_BODY, `m${i}`);
+    const reply = await redis.call("XREADGROUP", "GROUP", group, "A", "COUNT", 2, "STREAMS", stream, ">");
+    // Delivered once before without an outcome (a crash): both are suspects.
+    const items: Incoming[] = parseReadReply(reply).flatMap(({ key, entries }) =>
+      entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 2 } })),
+    );
+    const started: string[] = [];
+    let releaseFirst = () => {};
+    const firstDone = new Promise<void>((resolve) => (releaseFirst = resolve));
+    const dispatcher = new Dispatcher(
+      {
+        redis,
+        deadLetters: new MemoryDeadLetterStore(),
+        group,
+        consumer: "A",
+        concurrency: 2,
+        failureTtlMs: 60_000,
+        claimIdleMs: CLAIM_IDLE_MS,
+        redeliverKey: `{${uniqueName("suspects")}}:redeliver`,
+        clock: Date.now,
+        logger: silentLogger,
+        refs: new Map([[stream, { owner: "suspects", topic: "t" }]]),
+      },
+      async (delivery: Delivery) => {
+        started.push(delivery.body);
+        await firstDone;
+        await delivery.ack();
+      },
+    );
+    const accepting = dispatcher.acceptAll(items, dispatcher.permits.tryTake(2), performance.now());
+    await waitFor(() => started.length > 0, 5_000, "the first suspect's handler");
+    dispatcher.close();
+    releaseFirst();
+    await accepting;
+    await dispatcher.drain();
+    expect(started).toHaveLength(1);
+    // The one not started stays pending for a later delivery.
+    const pending = (await redis.xpending(stream, group)) as [number, ...unknown[]];
+    expect(pending[0]).toBe(1);
+  });
+});

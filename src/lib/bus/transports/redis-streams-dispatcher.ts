@@ -246,6 +246,8 @@ export class Dispatcher {
       const suspect = counted.deliveryCount - 1 - counted.failures - counted.deferrals > 0;
       const leave = suspect ? await this.gate.enterExclusive() : await this.gate.enterShared();
       try {
+        // Stopped while it waited for the gate (break21 N4): not started, it stays pending.
+        if (this.closed) return;
         this.inFlight.set(key, Date.now()); // maxLeaseMs counts from the start of the handler
         const delivery = new StreamDelivery(
           this.context,

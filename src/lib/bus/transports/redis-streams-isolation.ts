@@ -31,7 +31,10 @@ export class RunGate {
     this.waitingExclusive++;
     const deadline = performance.now() + ISOLATION_MS;
     while (this.exclusive || (this.shared > 0 && performance.now() < deadline)) {
-      await this.wait(Math.max(1, deadline - performance.now()));
+      // Past the deadline only another suspect's run holds it: its release wakes this one (no
+      // timer: a 1 ms poll spun the CPU, break21 N7).
+      const left = deadline - performance.now();
+      await this.wait(this.exclusive && left <= 0 ? undefined : Math.max(1, left));
     }
     this.waitingExclusive--;
     this.exclusive = true;

@@ -2,8 +2,8 @@
  * The port a process the launcher restarts takes again (break19 F3), apart from the launcher's
  * process handling (launcher.ts).
  */
-import { createServer } from "node:net";
 import type { ProcessSpec } from "./launcher.js";
+import { assertPortFree } from "./port-probe.js";
 
 /** The variables a child takes its port from, with the one naming the host it listens on. */
 const PORT_VARIABLES = [
@@ -26,8 +26,13 @@ export async function portForRestart(
   const variables = PORT_VARIABLES.find((v) => spec.env[v.port] === "0");
   const port = firstUrl === undefined ? undefined : portOf(firstUrl);
   if (variables === undefined || port === undefined) return {};
-  const host = spec.env[variables.host] ?? process.env[variables.host] ?? "127.0.0.1";
-  if (!(await canListen(port, host))) return { taken: port };
+  // As port-probe's busyPorts reads it: an empty host variable is the default host.
+  const host = spec.env[variables.host] || process.env[variables.host] || "127.0.0.1";
+  const free = await assertPortFree(port, host).then(
+    () => true,
+    () => false,
+  );
+  if (!free) return { taken: port };
   return { env: { [variables.port]: String(port) } };
 }
 
@@ -40,13 +45,4 @@ export function portOf(url: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Whether a server could listen on `host:port` now (it is closed again at once). */
-function canListen(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.once("error", () => resolve(false));
-    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve(true)));
-  });
 }

@@ -1,4 +1,5 @@
 /** Extras of a read waiting for a slot (parked): run only while they are still this consumer's. */
+import type { Redis } from "ioredis";
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../../test-support/redis.js";
 import { waitFor } from "../../../test-support/wait.js";
@@ -12,6 +13,32 @@ import { silentLogger } from "./redis-streams-support.js";
 import { uniqueName } from "./transport-contract.js";
 
 const CLAIM_IDLE_MS = 2_000;
+
+/** A dispatcher for consumer "A" of `group` on `stream`, with `concurrency` slots. */
+function dispatcherOn(
+  redis: Redis,
+  stream: string,
+  group: string,
+  concurrency: number,
+  handler: (delivery: Delivery) => Promise<void>,
+): Dispatcher {
+  return new Dispatcher(
+    {
+      redis,
+      deadLetters: new MemoryDeadLetterStore(),
+      group,
+      consumer: "A",
+      concurrency,
+      failureTtlMs: 60_000,
+      claimIdleMs: CLAIM_IDLE_MS,
+      redeliverKey: `{${uniqueName("redeliver")}}:redeliver`,
+      clock: Date.now,
+      logger: silentLogger,
+      refs: new Map([[stream, { owner: "park", topic: "t" }]]),
+    },
+    handler,
+  );
+}
 
 describeWithRedis("a parked extra whose lease another consumer took", (getRedis) => {
   /** Consumer A reads `n` entries of a fresh stream with one slot: the first runs (held), the rest park. */
@@ -28,26 +55,11 @@ describeWithRedis("a parked extra whose lease another consumer took", (getRedis)
     const started: string[] = [];
     let releaseFirst = () => {};
     const firstDone = new Promise<void>((resolve) => (releaseFirst = resolve));
-    const dispatcher = new Dispatcher(
-      {
-        redis,
-        deadLetters: new MemoryDeadLetterStore(),
-        group,
-        consumer: "A",
-        concurrency: 1,
-        failureTtlMs: 60_000,
-        claimIdleMs: CLAIM_IDLE_MS,
-        redeliverKey: `{${uniqueName("park")}}:redeliver`,
-        clock: Date.now,
-        logger: silentLogger,
-        refs: new Map([[stream, { owner: "park", topic: "t" }]]),
-      },
-      async (delivery: Delivery) => {
-        started.push(delivery.body);
-        if (delivery.body === "m0") await firstDone;
-        await delivery.ack();
-      },
-    );
+    const dispatcher = dispatcherOn(redis, stream, group, 1, async (delivery) => {
+      started.push(delivery.body);
+      if (delivery.body === "m0") await firstDone;
+      await delivery.ack();
+    });
     const takeOver = (id: string) => redis.xclaim(stream, group, "B", 0, id, "JUSTID");
     return { redis, stream, group, items, started, releaseFirst, dispatcher, takeOver };
   };
@@ -105,26 +117,11 @@ describeWithRedis("crash suspects waiting to run alone when the consumer stops",
     const started: string[] = [];
     let releaseFirst = () => {};
     const firstDone = new Promise<void>((resolve) => (releaseFirst = resolve));
-    const dispatcher = new Dispatcher(
-      {
-        redis,
-        deadLetters: new MemoryDeadLetterStore(),
-        group,
-        consumer: "A",
-        concurrency: 2,
-        failureTtlMs: 60_000,
-        claimIdleMs: CLAIM_IDLE_MS,
-        redeliverKey: `{${uniqueName("suspects")}}:redeliver`,
-        clock: Date.now,
-        logger: silentLogger,
-        refs: new Map([[stream, { owner: "suspects", topic: "t" }]]),
-      },
-      async (delivery: Delivery) => {
-        started.push(delivery.body);
-        await firstDone;
-        await delivery.ack();
-      },
-    );
+    const dispatcher = dispatcherOn(redis, stream, group, 2, async (delivery) => {
+      started.push(delivery.body);
+      await firstDone;
+      await delivery.ack();
+    });
     const accepting = dispatcher.acceptAll(items, dispatcher.permits.tryTake(2), performance.now());
     await waitFor(() => started.length > 0, 5_000, "the first suspect's handler");
     dispatcher.close();

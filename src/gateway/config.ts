@@ -109,12 +109,8 @@ export type GatewayEnv = z.output<typeof gatewayEnvSchema>;
  */
 export function assertSafeGatewayConfig(env: GatewayEnv, options: { embedded?: boolean } = {}): void {
   if (env.NODE_ENV !== "production") return;
-  const placeholders = placeholderVariables(env, [
-    "GATEWAY_API_KEYS",
-    "GATEWAY_ADMIN_API_KEYS",
-    "GATEWAY_SHARED_SECRET",
-    "REDIS_PASSWORD",
-  ]);
+  // Every variable, not a list of secrets (newuser12 F1: a list missed one).
+  const placeholders = placeholderVariables({ ...process.env, ...env });
   if (placeholders.length > 0) throw new Error(placeholderMessage(placeholders));
   // break13 F2: a one-character key was accepted while the shared secret needs 32. Only the
   // variable and the count are named: the key itself never reaches a log.

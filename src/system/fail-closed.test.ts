@@ -113,6 +113,33 @@ describe("in production", () => {
     );
   }, 60_000);
 
+  // newuser12 F1: compose fills GATEWAY_SERVICE_SECRET from GATEWAY_SECRET_<NAME>, whose .env.example
+  // value is a placeholder; the list of secrets checked did not hold it, and a user service started
+  // (anyone who read the repository could sign the gateway's header and read or delete users).
+  it("a service refuses compose's placeholder as its own gateway secret (GATEWAY_SERVICE_SECRET)", async () => {
+    const { code, output } = await runToExit("src/services/user/main.ts", {
+      NODE_ENV: "production",
+      SERVICE_PORT: "0",
+      GATEWAY_SHARED_SECRET: undefined,
+      GATEWAY_SERVICE_SECRET: "replace-with-generate-keys-output",
+    });
+    expect(code).toBe(1);
+    expect(output).toMatch(/GATEWAY_SERVICE_SECRET.*placeholder/);
+  }, 60_000);
+
+  it("the gateway refuses a placeholder in any variable, not only the ones it lists as secrets", async () => {
+    const { code, output } = await runToExit("src/gateway/main.ts", {
+      NODE_ENV: "production",
+      GATEWAY_PORT: "0",
+      GATEWAY_API_KEYS: "a-real-client-key-0123456789abcdef",
+      GATEWAY_SHARED_SECRET: "s".repeat(64),
+      PROMETHEUS_GATEWAY_API_KEY: "replace-with-one-of-the-keys-above",
+    });
+    expect(code).toBe(1);
+    expect(output).toMatch(/PROMETHEUS_GATEWAY_API_KEY.*placeholder/);
+    expect(output).not.toContain("gateway started");
+  }, 60_000);
+
   // New-user finding: `npm start` runs the gateway and every service, so it applies their checks.
   it("npm start refuses to start with no key at all, naming the API keys and the opt-out", async () => {
     const { code, output } = await runToExit("src/system/start-embedded.ts", {

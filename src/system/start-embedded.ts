@@ -8,7 +8,7 @@
 import { assertSafeGatewayConfig, gatewayEnvSchema } from "../gateway/config.js";
 import { createLogger } from "../lib/observability/logger.js";
 import { parseEnv } from "../lib/runtime/config.js";
-import { guardRedisDurability, SERVICE_SECRET_VARIABLES } from "../lib/runtime/process.js";
+import { guardRedisDurability } from "../lib/runtime/process.js";
 import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
 import { configOrFail, failStart } from "../lib/runtime/launch-signal.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
@@ -99,7 +99,7 @@ if (servicePortNote !== undefined) process.stderr.write(`Ordersaga: ${servicePor
 try {
   assertSafeGatewayConfig(env, { embedded: true });
   if (env.NODE_ENV === "production") {
-    const placeholders = placeholderVariables(process.env, SERVICE_SECRET_VARIABLES);
+    const placeholders = placeholderVariables(process.env);
     if (placeholders.length > 0) throw new Error(placeholderMessage(placeholders));
     if (!process.env.REDIS_URL)
       throw new Error(

@@ -14,13 +14,7 @@ import { redisErrorHandler } from "./redis-credentials.js";
 import { checkRedisPassword, REDIS_PASSWORD_CHECK_MS, redisLogin } from "./redis-password.js";
 import { waitForRedis } from "./redis-ready.js";
 import { retentionEnvSchema, retentionFromEnv } from "./retention.js";
-import {
-  guardRedisDurability,
-  type ParentWatch,
-  SERVICE_SECRET_VARIABLES,
-  shutdownOnSignals,
-  watchParent,
-} from "./process.js";
+import { guardRedisDurability, type ParentWatch, shutdownOnSignals, watchParent } from "./process.js";
 import { newInstanceId, type ServiceDefinition, startService } from "./service-host.js";
 import { serviceGatewaySecret } from "../http/gateway-credential.js";
 import { placeholderMessage, placeholderVariables } from "../security/placeholders.js";
@@ -72,7 +66,7 @@ class SecretsError extends Error {
 }
 
 /**
- * In production: a secret holding a `.env.example` placeholder (break-12 F4), or no gateway
+ * In production: any variable holding a `.env.example` placeholder (break-12 F4), or no gateway
  * credential for this service (it fails closed: an open port would let anyone around the gateway's
  * API keys). Undefined when none, and always outside production.
  */
@@ -81,7 +75,7 @@ function productionSecretsError(
   name: string,
 ): SecretsError | undefined {
   if (env.NODE_ENV !== "production") return undefined;
-  const placeholders = placeholderVariables({ ...process.env, ...env }, SERVICE_SECRET_VARIABLES);
+  const placeholders = placeholderVariables({ ...process.env, ...env });
   if (placeholders.length > 0) return new SecretsError(placeholderMessage(placeholders));
   if (serviceGatewaySecret(env, name) === undefined)
     return new SecretsError(

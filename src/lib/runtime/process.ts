@@ -5,8 +5,6 @@
 import { Worker } from "node:worker_threads";
 import type { Redis } from "ioredis";
 import type { Logger } from "../observability/logger.js";
-import { SIGNING_KEYS_ENV } from "../security/process-keys.js";
-import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../security/payment-token.js";
 import { checkRedisDurability } from "./platform.js";
 
 /** The parts of `process` these helpers use, so tests can pass a fake one. */
@@ -173,18 +171,6 @@ export async function guardRedisDurability(
     else proc.exit(1);
   }
 }
-
-/**
- * The secrets a service process reads (beyond the gateway's), which must not hold a `.env.example`
- * placeholder in production: checked by every service's main and by `npm start`, which runs them all.
- */
-export const SERVICE_SECRET_VARIABLES = [
-  "GATEWAY_SHARED_SECRET",
-  "REDIS_PASSWORD",
-  SIGNING_KEYS_ENV,
-  TOKEN_KEYS_ENV,
-  TOKEN_PUBLIC_KEY_ENV,
-] as const;
 
 export interface ShutdownOptions {
   logger: Logger;

@@ -9,11 +9,14 @@ export const PLACEHOLDER = /replace[-_](with|me)/i;
 
 /**
  * The names of the variables of `env` among `names` holding a placeholder (a list variable, an
- * array of strings, counts when any of its items does). Never returns values.
+ * array of strings, counts when any of its items does). Never returns values. `names` defaults to
+ * every variable of `env`: a hand-kept list of "the secrets" missed one (newuser12 F1:
+ * GATEWAY_SERVICE_SECRET, which a service prefers to the shared secret, passed with compose's
+ * placeholder), and no variable has a reason to hold a placeholder in production.
  */
 export function placeholderVariables(
   env: Readonly<Record<string, unknown>>,
-  names: readonly string[],
+  names: readonly string[] = Object.keys(env),
 ): string[] {
   return names.filter((name) => {
     const value = env[name];

@@ -68,6 +68,23 @@ describe("CreateUserBody and UpdateUserBody", () => {
   });
 });
 
+describe("UpdateUserBody's issues", () => {
+  it("names only the unknown field when that is all the body holds, not 'at least one field'", () => {
+    const result = UpdateUserBody.safeParse({ bogus: 1 });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues.map((issue) => issue.message)).not.toContain(
+      "at least one field is required",
+    );
+    expect(result.error?.issues.some((issue) => issue.code === "unrecognized_keys")).toBe(true);
+  });
+
+  it("still says 'at least one field' for an empty body", () => {
+    expect(UpdateUserBody.safeParse({}).error?.issues.map((issue) => issue.message)).toEqual([
+      "at least one field is required",
+    ]);
+  });
+});
+
 describe("AddProductBody and RestockBody", () => {
   const product = { productId: "sku-9", name: "Gadget", price: 0, quantity: 0 };
 

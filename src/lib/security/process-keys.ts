@@ -10,6 +10,8 @@ import { KeyConfigError, Keyring } from "./keyring.js";
 
 export const SIGNING_KEYS_ENV = "BUS_SIGNING_KEYS";
 export const SIGNING_KEYS_FILE_ENV = "BUS_SIGNING_KEYS_FILE";
+/** The per-service variables docker-compose.yml hands each container (`BUS_SIGNING_KEY_<NAME>`). */
+const COMPOSE_KEY_PREFIX = "BUS_SIGNING_KEY_";
 
 /** Reads the keyring of an environment. Throws KeyConfigError (never echoing a secret). */
 export function keyringFromEnv(env: NodeJS.ProcessEnv = process.env): Keyring {
@@ -25,10 +27,19 @@ export function keyringFromEnv(env: NodeJS.ProcessEnv = process.env): Keyring {
     }
     return parseNamed(text, `${SIGNING_KEYS_FILE_ENV} (${file})`);
   }
-  if (env.NODE_ENV === "production")
+  if (env.NODE_ENV === "production") {
+    // newuser12 F2: generate-keys.ts prints one variable per service for compose; sourced as they
+    // are, they left this message saying only "set BUS_SIGNING_KEYS".
+    const perService = Object.keys(env).filter((name) => name.startsWith(COMPOSE_KEY_PREFIX));
+    const hint =
+      perService.length === 0
+        ? ""
+        : `; ${perService.join(", ")} are docker-compose's (one per service) and not read here: ` +
+          `join their values into ${SIGNING_KEYS_ENV} (README, "Fixed keys of your own")`;
     throw new KeyConfigError(
-      `NODE_ENV=production needs signing keys: set ${SIGNING_KEYS_ENV} or ${SIGNING_KEYS_FILE_ENV} (docs/security.md)`,
+      `NODE_ENV=production needs signing keys: set ${SIGNING_KEYS_ENV} or ${SIGNING_KEYS_FILE_ENV} (docs/security.md)${hint}`,
     );
+  }
   return new Keyring([], true);
 }
 

@@ -146,6 +146,19 @@ describe("key configuration", () => {
     expect(dev.current("order")?.kid).toMatch(/^order-/);
   });
 
+  it("production with only compose's per-service key variables says to join them into BUS_SIGNING_KEYS", () => {
+    const env = {
+      NODE_ENV: "production",
+      BUS_SIGNING_KEY_ORDER: "order-1:abc",
+      BUS_SIGNING_KEY_USER: "user-1:def",
+    };
+    expect(() => keyringFromEnv(env)).toThrow(
+      /BUS_SIGNING_KEY_ORDER, BUS_SIGNING_KEY_USER are docker-compose's .* join their values into BUS_SIGNING_KEYS/,
+    );
+    // The values are secrets: never in the message.
+    expect(() => keyringFromEnv(env)).not.toThrow(/abc|def/);
+  });
+
   it("a configured keyring has no key for an unlisted service (its publisher cannot be built)", () => {
     const ring = Keyring.generate(["order"]);
     expect(() => createSigner(Keyring.parse(ring.serialize()), "payment")).toThrow(/no signing key/);

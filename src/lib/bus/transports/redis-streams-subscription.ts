@@ -32,6 +32,8 @@ import {
   type StreamFailure,
 } from "./redis-streams-replies.js";
 import { type Received, receiveOwned, renewLeases } from "./redis-streams-leases.js";
+import { recreateGroup, sendReadMarks } from "./redis-streams-read-marks.js";
+import { READ_TO_TTL_MS, readToKey } from "./redis-stream-keys.js";
 import {
   claimIdleScript,
   readFewScript,
@@ -81,11 +83,6 @@ export interface StreamSubscriptionOptions {
   throttle?: ReadThrottle;
   /** Told of lease renewals and takeovers (metrics). */
   onLeaseActivity?: (activity: LeaseActivity) => void;
-  /**
-   * Creates the group on one stream at entry id `id` (MKSTREAM); true when it was created, false
-   * when it already existed (another instance recreated it first).
-   */
-  createGroup: (key: string, id: string) => Promise<boolean>;
 }
 
 /** Leases renewed by this consumer, or entries it took over from a silent one, on one topic. */
@@ -305,7 +302,10 @@ export class StreamSubscription implements TransportSubscription {
     const rotated = [...keys.slice(start), ...keys.slice(0, start)];
     let failed: StreamFailure[] = [];
     const read = await this.deliver(async () => {
-      const reply = parseReadFewReply(await readFewScript.run(connection, rotated, [group, consumer, count]));
+      const marks = rotated.map((key) => readToKey(key, group));
+      const reply = parseReadFewReply(
+        await readFewScript.run(connection, [...rotated, ...marks], [group, consumer, count, READ_TO_TTL_MS]),
+      );
       failed = reply.failed;
       return reply.read;
     });
@@ -357,6 +357,7 @@ export class StreamSubscription implements TransportSubscription {
       (got) => {
         if (throttle && got > granted) this.owed += got - granted - throttle.tryTake(got - granted);
       },
+      connection,
     );
     return read.length;
   }
@@ -364,11 +365,13 @@ export class StreamSubscription implements TransportSubscription {
   /**
    * Sends a read (XREADGROUP's reply shape) and hands what it got to handlers; returns it.
    * `beforeRun` sees how many entries came before any runs. A late reply runs only the entries
-   * still ours (receiveOwned).
+   * still ours (receiveOwned). With `markOn` (a plain XREADGROUP, which cannot raise the group's
+   * read-to marks itself), the marks are sent there before anything runs (sendReadMarks).
    */
   private async deliver(
     send: () => Promise<unknown>,
     beforeRun?: (got: number) => void,
+    markOn?: Redis,
   ): Promise<Incoming[]> {
     const { all, owned, confirmedAt } = await receiveOwned(
       this.options,
@@ -380,7 +383,15 @@ export class StreamSubscription implements TransportSubscription {
         ),
     );
     beforeRun?.(all.length);
-    for (const { key, claimed } of all) this.recreateAt.set(key, claimed.entry.id);
+    const lastRead = new Map<string, string>();
+    for (const { key, claimed } of all) lastRead.set(key, claimed.entry.id);
+    for (const [key, id] of lastRead) this.recreateAt.set(key, id);
+    if (markOn) {
+      const { group, logger } = this.options;
+      sendReadMarks(markOn, group, lastRead, (error) =>
+        logger.debug({ ...errorDetails(error), group }, "read-to mark not raised"),
+      );
+    }
     // Extras parked for a slot are known ours as of confirmedAt (see acceptAll).
     await this.dispatcher.acceptAll(owned, this.permits.tryTake(owned.length), confirmedAt);
     return all;
@@ -600,22 +611,26 @@ export class StreamSubscription implements TransportSubscription {
 
   /**
    * After NOGROUP: the group was destroyed while this instance ran (an operator's XGROUP DESTROY),
-   * the stream deleted, or Redis came back without its data. Recreated where this subscription had
-   * read to (see recreateAt), not at `0`: every entry still in the stream would be handled again
-   * (break20 F10). Entries added after that point are read (none lost to a Redis that lost its
-   * data); the ones before are not. Logged at error: it is an operator's mistake or a data loss.
-   * Never throws.
+   * the stream deleted, or Redis came back without its data. Recreated after the last entry any
+   * instance of the group read (its read-to mark), or this one's own last read if further (see
+   * recreateAt), never at `0`: every entry still in the stream would be handled again (break20
+   * F10), and not after this instance's reads only: another instance's next read would succeed on
+   * the recreated group and get again what it had read past that (break21 N3). A group another
+   * instance recreated behind the mark is moved forward (recreateGroupScript). Entries added after
+   * that point are read (none lost to a Redis that lost its data); the ones before are not. Logged
+   * at error: it is an operator's mistake or a data loss. Never throws.
    */
   private async recreateGroups(): Promise<void> {
-    const { group, consumer, logger } = this.options;
+    const { redis, group, consumer, logger } = this.options;
     await Promise.all(
       this.streamKeys.map(async (key) => {
-        const at = this.recreateAt.get(key) ?? "$";
+        const own = this.recreateAt.get(key) ?? "0-0";
         try {
-          if (!(await this.options.createGroup(key, at))) return;
+          const { outcome, id } = await recreateGroup(redis, key, group, own);
+          if (outcome === "exists") return;
           logger.error(
-            { group, consumer, stream: key, recreatedAt: at },
-            "consumer group was missing (destroyed while an instance ran, or Redis lost its data): recreated after the last entry this instance read, earlier entries are not handled again",
+            { group, consumer, stream: key, recreatedAt: id, ownLastRead: own, outcome },
+            "consumer group was missing (destroyed while an instance ran, or Redis lost its data): recreated after the last entry any instance of it read, earlier entries are not handled again",
           );
         } catch (error) {
           logger.warn({ ...errorDetails(error), stream: key }, "recreating the consumer group failed");

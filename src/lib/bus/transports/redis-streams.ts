@@ -268,7 +268,6 @@ export class RedisStreamsTransport implements Transport {
         failureTtlMs: this.options.failureTtlMs ?? 7 * DAY_MS,
         clock,
         logger: this.logger,
-        createGroup: (key, id) => this.createGroup(key, options.group, id),
         onLeaseActivity: (activity) => {
           for (const listener of this.leaseListeners) listener(activity);
         },
@@ -397,12 +396,12 @@ export class RedisStreamsTransport implements Transport {
     return clock;
   }
 
-  /** Creates `group` on `key` at entry id `id` (MKSTREAM); false when it already existed. */
-  private async createGroup(key: string, group: string, id = "0"): Promise<boolean> {
+  /** Creates `group` on `key` at `0` (MKSTREAM); false when it already existed. */
+  private async createGroup(key: string, group: string): Promise<boolean> {
     // Not added to the streams trim() defaults to: a stream a group reads belongs to the event's
     // owner, which trims it (StreamTrimmer); a consumer's Redis ACL user may not XTRIM it.
     try {
-      await this.redis.xgroup("CREATE", key, group, id, "MKSTREAM");
+      await this.redis.xgroup("CREATE", key, group, "0", "MKSTREAM");
       return true;
     } catch (error) {
       if (error instanceof Error && error.message.startsWith("BUSYGROUP")) return false;

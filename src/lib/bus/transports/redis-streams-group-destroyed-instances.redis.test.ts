@@ -1,0 +1,140 @@
+/**
+ * A consumer group destroyed under two running instances (break21 N3). Each instance used to
+ * recreate the group after the last entry IT read: the one that had read less recreated it behind
+ * the other's reads, and the other's next read then succeeded (no NOGROUP) from that old position,
+ * so entries already handled were handed out again. Instance `a` is held on one entry (concurrency
+ * 1) while `b` reads further, so which one reads, and so meets NOGROUP first, is up to the test.
+ */
+import { expect, it } from "vitest";
+import { describeWithRedis } from "../../../test-support/redis.js";
+import { sleep, waitFor } from "../../../test-support/wait.js";
+import { MemoryDeadLetterStore } from "../../dlq/memory-dead-letter-store.js";
+import type { Delivery, TopicRef } from "../transport.js";
+import { eventStreamKey } from "./redis-stream-keys.js";
+import { RedisStreamsTransport } from "./redis-streams.js";
+import type { TransportLogger } from "./redis-streams-support.js";
+import { messageOf, uniqueName, uniqueTopic } from "./transport-contract.js";
+
+const quiet: TransportLogger = { debug: () => {}, warn: () => {}, error: () => {} };
+
+/** A promise released from outside: a handler waits on it. */
+const gate = () => {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+};
+
+/** Topics of one owner (one read loop); two make a one-slot instance read through the read-few script. */
+const topicsOfOneOwner = (n: number): TopicRef[] => {
+  const { owner } = uniqueTopic();
+  return Array.from({ length: n }, (_, i) => ({ owner, topic: `t${i}.happened` }));
+};
+
+describeWithRedis("a consumer group destroyed under two instances", (getRedis) => {
+  /**
+   * `a` handles 0-4, then holds 5 (its only slot); `b` joins and reads 6-8 and holds 8 when
+   * `holdLastOnB`. Both record what they handled; `release` lets a held handler finish.
+   */
+  const setUp = async (topicCount: number, holdLastOnB: boolean) => {
+    const refs = topicsOfOneOwner(topicCount);
+    const refOf = (n: number) => refs[n % refs.length]!;
+    const group = uniqueName("g");
+    const handled: string[] = [];
+    const started: number[] = [];
+    const holds = new Map([
+      [5, gate()],
+      [8, gate()],
+    ]);
+    const instance = async (consumer: string, hold: (n: number) => boolean) => {
+      const transport = new RedisStreamsTransport({
+        redis: getRedis().client(),
+        deadLetters: new MemoryDeadLetterStore(),
+        logger: quiet,
+        blockMs: 100,
+      });
+      const handler = async (delivery: Delivery) => {
+        const { n } = JSON.parse(delivery.body) as { n: number };
+        started.push(n);
+        if (hold(n)) await holds.get(n)!.opened;
+        handled.push(`${consumer}:${n}`);
+        await delivery.ack();
+      };
+      await transport.subscribe({ group, consumer, topics: refs, concurrency: 1 }, handler);
+      return transport;
+    };
+    const publish = (transport: RedisStreamsTransport, from: number, to: number) =>
+      transport.publish(
+        Array.from({ length: to - from + 1 }, (_, i) => messageOf(refOf(from + i), from + i)),
+      );
+    const a = await instance("a", (n) => n === 5);
+    await publish(a, 0, 4);
+    await waitFor(() => handled.length === 5, 10_000, "a to handle 0-4");
+    await publish(a, 5, 5);
+    await waitFor(() => started.includes(5), 10_000, "a to hold 5");
+    const b = await instance("b", (n) => holdLastOnB && n === 8);
+    await publish(b, 6, 8);
+    await waitFor(() => started.includes(8), 10_000, "b to read 6-8");
+    const destroy = async () => {
+      const redis = getRedis().client();
+      for (const ref of refs) await redis.xgroup("DESTROY", eventStreamKey(ref.owner, ref.topic), group);
+    };
+    const recreated = async () => {
+      const redis = getRedis().client();
+      for (const ref of refs) {
+        const groups = (await redis.xinfo("GROUPS", eventStreamKey(ref.owner, ref.topic))) as unknown[];
+        if (groups.length === 0) return false;
+      }
+      return true;
+    };
+    const release = (n: number) => holds.get(n)!.open();
+    return { a, b, handled, publish, destroy, recreated, release };
+  };
+
+  /** Every number from 0 to `last` handled exactly once, by whichever instance. */
+  const expectEachOnce = (handled: readonly string[], last: number) => {
+    const numbers = handled.map((h) => Number(h.split(":")[1])).sort((x, y) => x - y);
+    expect(numbers, `handled: ${handled.join(" ")}`).toEqual(Array.from({ length: last + 1 }, (_, n) => n));
+  };
+
+  for (const topicCount of [1, 2]) {
+    const path = topicCount === 1 ? "blocking read" : "read-few script";
+    it(`the one that read less recreates it first: nothing handled twice, nothing published after lost (${path})`, async () => {
+      const { a, b, handled, publish, destroy, recreated, release } = await setUp(topicCount, true);
+      try {
+        // b holds 8 (no read); a finishes 5 and reads: it meets NOGROUP and recreates the group.
+        await destroy();
+        release(5);
+        await waitFor(recreated, 10_000, "a to recreate the group");
+        release(8);
+        await publish(a, 9, 10);
+        await waitFor(() => handled.some((h) => h.endsWith(":10")), 10_000, "the entries published after");
+        await sleep(500);
+        // Before: 6, 7 and 8 handled again (a recreated the group after 5, its own last read).
+        expectEachOnce(handled, 10);
+      } finally {
+        release(5);
+        release(8);
+        await Promise.all([a.close(), b.close()]);
+      }
+    }, 60_000);
+
+    it(`the one that read more recreates it first: nothing handled twice, nothing published after lost (${path})`, async () => {
+      const { a, b, handled, publish, destroy, recreated, release } = await setUp(topicCount, false);
+      try {
+        // a holds 5 (no read); b, reading, meets NOGROUP and recreates the group; then a reads.
+        await destroy();
+        await waitFor(recreated, 10_000, "b to recreate the group");
+        release(5);
+        await publish(b, 9, 10);
+        await waitFor(() => handled.some((h) => h.endsWith(":10")), 10_000, "the entries published after");
+        await sleep(500);
+        expectEachOnce(handled, 10);
+      } finally {
+        release(5);
+        await Promise.all([a.close(), b.close()]);
+      }
+    }, 60_000);
+  }
+});

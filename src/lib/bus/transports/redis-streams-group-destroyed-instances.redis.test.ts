@@ -89,52 +89,49 @@ describeWithRedis("a consumer group destroyed under two instances", (getRedis) =
       return true;
     };
     const release = (n: number) => holds.get(n)!.open();
-    return { a, b, handled, publish, destroy, recreated, release };
+    /**
+     * Publishes 9 and 10 through `via`, waits for them, and expects every number from 0 to 10
+     * handled exactly once, by whichever instance.
+     */
+    const expectEachOnceAfter = async (via: RedisStreamsTransport) => {
+      await publish(via, 9, 10);
+      await waitFor(() => handled.some((h) => h.endsWith(":10")), 10_000, "the entries published after");
+      await sleep(500);
+      const numbers = handled.map((h) => Number(h.split(":")[1])).sort((x, y) => x - y);
+      expect(numbers, `handled: ${handled.join(" ")}`).toEqual(Array.from({ length: 11 }, (_, n) => n));
+    };
+    const close = async () => {
+      for (const n of holds.keys()) release(n);
+      await Promise.all([a.close(), b.close()]);
+    };
+    return { a, b, destroy, recreated, release, expectEachOnceAfter, close };
   };
 
-  /** Every number from 0 to `last` handled exactly once, by whichever instance. */
-  const expectEachOnce = (handled: readonly string[], last: number) => {
-    const numbers = handled.map((h) => Number(h.split(":")[1])).sort((x, y) => x - y);
-    expect(numbers, `handled: ${handled.join(" ")}`).toEqual(Array.from({ length: last + 1 }, (_, n) => n));
-  };
-
+  /**
+   * Who recreates the group: `a` (read less: b holds 8, so only a reads, meets NOGROUP and
+   * recreates it once it finishes 5), or `b` (read more: a holds 5, b reads on; a reads after).
+   */
+  const orders = [
+    // Before: 6, 7 and 8 handled again (a recreated the group after 5, its own last read).
+    { recreator: "a", name: "the one that read less recreates it first", holdLastOnB: true },
+    { recreator: "b", name: "the one that read more recreates it first", holdLastOnB: false },
+  ] as const;
   for (const topicCount of [1, 2]) {
     const path = topicCount === 1 ? "blocking read" : "read-few script";
-    it(`the one that read less recreates it first: nothing handled twice, nothing published after lost (${path})`, async () => {
-      const { a, b, handled, publish, destroy, recreated, release } = await setUp(topicCount, true);
-      try {
-        // b holds 8 (no read); a finishes 5 and reads: it meets NOGROUP and recreates the group.
-        await destroy();
-        release(5);
-        await waitFor(recreated, 10_000, "a to recreate the group");
-        release(8);
-        await publish(a, 9, 10);
-        await waitFor(() => handled.some((h) => h.endsWith(":10")), 10_000, "the entries published after");
-        await sleep(500);
-        // Before: 6, 7 and 8 handled again (a recreated the group after 5, its own last read).
-        expectEachOnce(handled, 10);
-      } finally {
-        release(5);
-        release(8);
-        await Promise.all([a.close(), b.close()]);
-      }
-    }, 60_000);
-
-    it(`the one that read more recreates it first: nothing handled twice, nothing published after lost (${path})`, async () => {
-      const { a, b, handled, publish, destroy, recreated, release } = await setUp(topicCount, false);
-      try {
-        // a holds 5 (no read); b, reading, meets NOGROUP and recreates the group; then a reads.
-        await destroy();
-        await waitFor(recreated, 10_000, "b to recreate the group");
-        release(5);
-        await publish(b, 9, 10);
-        await waitFor(() => handled.some((h) => h.endsWith(":10")), 10_000, "the entries published after");
-        await sleep(500);
-        expectEachOnce(handled, 10);
-      } finally {
-        release(5);
-        await Promise.all([a.close(), b.close()]);
-      }
-    }, 60_000);
+    for (const { recreator, name, holdLastOnB } of orders) {
+      it(`${name}: nothing handled twice, nothing published after lost (${path})`, async () => {
+        const fixture = await setUp(topicCount, holdLastOnB);
+        const { destroy, recreated, release, expectEachOnceAfter, close } = fixture;
+        try {
+          await destroy();
+          if (recreator === "a") release(5);
+          await waitFor(recreated, 10_000, `${recreator} to recreate the group`);
+          release(recreator === "a" ? 8 : 5);
+          await expectEachOnceAfter(fixture[recreator]);
+        } finally {
+          await close();
+        }
+      }, 60_000);
+    }
   }
 });

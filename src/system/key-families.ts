@@ -807,7 +807,8 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds:
       "the last entry id a read of the group got from the stream, by any instance: a group destroyed under running instances is recreated after it",
     role: "transient",
-    bound: "one per stream and group; TTL 30 days, renewed by each read",
+    bound:
+      "one per stream and group; TTL 30 days, renewed by the reads (a blocking one's at most once a second)",
     check: { kind: "expires", maxTtl: () => READ_TO_TTL_MS },
   },
   {

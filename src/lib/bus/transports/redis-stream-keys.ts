@@ -55,8 +55,9 @@ export const soloRunsKey = (streamKey: string, group: string, entryId: string): 
  * How far one group has read one stream, across its instances: the id of the last entry a `>` read
  * handed to any consumer of the group (`<stream key>:readto:<group>`, a string, in the stream's hash
  * slot). It survives `XGROUP DESTROY`, so a group found missing is recreated after every entry any
- * instance read, not only the finder's own (break21 N3). Written by the reads, with a TTL of
- * `READ_TO_TTL_MS` renewed by each.
+ * instance read, not only the finder's own (break21 N3). Written by the reads (a blocking read's
+ * up to `readMarkIntervalMs` later: ReadMarkPacer), with a TTL of `READ_TO_TTL_MS` renewed by each
+ * write.
  */
 export const readToKey = (streamKey: string, group: string): string => `${streamKey}:readto:${group}`;
 

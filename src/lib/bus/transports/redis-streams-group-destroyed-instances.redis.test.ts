@@ -4,13 +4,15 @@
  * the other's reads, and the other's next read then succeeded (no NOGROUP) from that old position,
  * so entries already handled were handed out again. Instance `a` is held on one entry (concurrency
  * 1) while `b` reads further, so which one reads, and so meets NOGROUP first, is up to the test.
+ * The group is destroyed once the read-to marks hold every read: a blocking read's mark is written
+ * up to `readMarkIntervalMs` later (what is read in that window may be handled again, by design).
  */
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../../test-support/redis.js";
 import { sleep, waitFor } from "../../../test-support/wait.js";
 import { MemoryDeadLetterStore } from "../../dlq/memory-dead-letter-store.js";
 import type { Delivery, TopicRef } from "../transport.js";
-import { eventStreamKey } from "./redis-stream-keys.js";
+import { eventStreamKey, readToKey } from "./redis-stream-keys.js";
 import { RedisStreamsTransport } from "./redis-streams.js";
 import type { TransportLogger } from "./redis-streams-support.js";
 import { messageOf, uniqueName, uniqueTopic } from "./transport-contract.js";
@@ -53,6 +55,7 @@ describeWithRedis("a consumer group destroyed under two instances", (getRedis) =
         deadLetters: new MemoryDeadLetterStore(),
         logger: quiet,
         blockMs: 100,
+        readMarkIntervalMs: 100,
       });
       const handler = async (delivery: Delivery) => {
         const { n } = JSON.parse(delivery.body) as { n: number };
@@ -76,14 +79,22 @@ describeWithRedis("a consumer group destroyed under two instances", (getRedis) =
     const b = await instance("b", (n) => holdLastOnB && n === 8);
     await publish(b, 6, 8);
     await waitFor(() => started.includes(8), 10_000, "b to read 6-8");
+    const keys = refs.map((ref) => eventStreamKey(ref.owner, ref.topic));
+    const admin = getRedis().client();
+    const marked = async () => {
+      for (const key of keys) {
+        const [[last] = []] = await admin.xrevrange(key, "+", "-", "COUNT", 1);
+        if ((await admin.get(readToKey(key, group))) !== last) return false;
+      }
+      return true;
+    };
+    await waitFor(marked, 10_000, "the read-to marks to record every entry read");
     const destroy = async () => {
-      const redis = getRedis().client();
-      for (const ref of refs) await redis.xgroup("DESTROY", eventStreamKey(ref.owner, ref.topic), group);
+      for (const key of keys) await admin.xgroup("DESTROY", key, group);
     };
     const recreated = async () => {
-      const redis = getRedis().client();
-      for (const ref of refs) {
-        const groups = (await redis.xinfo("GROUPS", eventStreamKey(ref.owner, ref.topic))) as unknown[];
+      for (const key of keys) {
+        const groups = (await admin.xinfo("GROUPS", key)) as unknown[];
         if (groups.length === 0) return false;
       }
       return true;

@@ -2,9 +2,13 @@
 import type { Redis } from "ioredis";
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../../test-support/redis.js";
-import { READ_TO_TTL_MS, readToKey } from "./redis-stream-keys.js";
+import { recordCommands } from "../../../test-support/redis-monitor.js";
+import { waitFor } from "../../../test-support/wait.js";
+import { MemoryDeadLetterStore } from "../../dlq/memory-dead-letter-store.js";
+import { eventStreamKey, READ_TO_TTL_MS, readToKey } from "./redis-stream-keys.js";
+import { RedisStreamsTransport } from "./redis-streams.js";
 import { recreateGroup, sendReadMarks } from "./redis-streams-read-marks.js";
-import { uniqueName } from "./transport-contract.js";
+import { messageOf, uniqueName, uniqueTopic } from "./transport-contract.js";
 
 const groupAt = async (redis: Redis, stream: string, group: string) => {
   const groups = (await redis.xinfo("GROUPS", stream)) as unknown[][];
@@ -85,4 +89,46 @@ describeWithRedis("read-to marks", (getRedis) => {
     expect(await recreateGroup(redis, stream, group, "20-0")).toEqual({ outcome: "created", id: "0" });
     expect(await redis.exists(stream)).toBe(1);
   });
+
+  it("blocking reads within one interval write the mark at most twice: at once, then the latest read when it ends", async () => {
+    const intervalMs = 3_000;
+    const admin = getRedis().client();
+    const transport = new RedisStreamsTransport({
+      redis: getRedis().client(),
+      deadLetters: new MemoryDeadLetterStore(),
+      blockMs: 100,
+      readMarkIntervalMs: intervalMs,
+    });
+    const ref = uniqueTopic();
+    const group = uniqueName("g");
+    const stream = eventStreamKey(ref.owner, ref.topic);
+    const markKey = readToKey(stream, group);
+    let handled = 0;
+    try {
+      await transport.subscribe({ group, consumer: "c", topics: [ref], concurrency: 1 }, async (d) => {
+        handled++;
+        await d.ack();
+      });
+      const recorder = await recordCommands(admin);
+      const startedAt = performance.now();
+      // One entry per read (the worst case of issue 14): each published once the last is handled.
+      const reads = 8;
+      for (let n = 0; n < reads; n++) {
+        await transport.publish([messageOf(ref, n)]);
+        await waitFor(() => handled === n + 1, 10_000, `entry ${n} handled`);
+      }
+      const markAfterReads = await admin.get(markKey);
+      const readsTookMs = performance.now() - startedAt;
+      const ids = (await admin.xrange(stream, "-", "+")).map(([id]) => id);
+      await waitFor(async () => (await admin.get(markKey)) === ids.at(-1), 10_000, "the trailing mark write");
+      const commands = await recorder.stop();
+      expect(readsTookMs, "the reads must fit in one interval for this test").toBeLessThan(intervalMs);
+      // Before: one write per read (8). Now the first read's at once, the rest in one trailing write.
+      const writes = commands.filter((c) => c.name === "set" && c.args[0] === markKey);
+      expect(writes.map((w) => w.args[1])).toEqual([ids[0], ids.at(-1)]);
+      expect(markAfterReads).toBe(ids[0]);
+    } finally {
+      await transport.close();
+    }
+  }, 60_000);
 });

@@ -4,8 +4,9 @@
  * missing (NOGROUP) is recreated after max(the mark, the finder's own last read), so a second
  * instance, whose next read simply succeeds on the recreated group, is not handed again what it (or
  * the first) already read. The read-few script writes the mark in the same call as its XREADGROUP;
- * a blocking read (XREADGROUP BLOCK cannot run in a script) sends markReadScript right after its
- * reply, on the same connection ahead of its next read, so it costs no round trip of its own.
+ * a blocking read (XREADGROUP BLOCK cannot run in a script) has its marks sent by a ReadMarkPacer,
+ * at most once per interval (1 s): a script call after every read doubled Redis time per message
+ * at one entry per read (issue 14).
  */
 import type { Redis } from "ioredis";
 import { LuaScript } from "../../redis/index.js";
@@ -126,4 +127,61 @@ export async function recreateGroup(
     [group, own],
   )) as [Recreated["outcome"], string];
   return { outcome, id };
+}
+
+/** Where and how often a ReadMarkPacer writes the marks of one read loop (one hash slot). */
+export interface ReadMarkPacerOptions {
+  /** The read loop's connection: a write due at once is sent there, ahead of its next read. */
+  reader: Redis;
+  /** Where a trailing write goes (the reader may be blocked in XREADGROUP BLOCK by then). */
+  redis: Redis;
+  group: string;
+  /** At most one write per this many ms (> 0); the marks lag the reads by at most as long. */
+  intervalMs: number;
+  onError: (error: unknown) => void;
+}
+
+/**
+ * Paces the read-to mark writes of one read loop's plain XREADGROUPs: after a read that got
+ * entries, the marks are sent at once if none were sent in the last `intervalMs`; else ONE
+ * trailing timer sends the latest position of every stream read meanwhile when the interval ends.
+ * So a busy loop costs one script call per interval, not one per read, and an idle one none.
+ * The window this leaves: entries another instance read in the last interval before an
+ * `XGROUP DESTROY` are not in the mark yet, so the instance that recreates the group may hand them
+ * out again (at most an interval's worth, and never the recreating instance's own: its own last
+ * read counts too). The consumers' idempotency absorbs them, as for any redelivery; a destroy
+ * under running instances is an operator's error in the first place.
+ */
+export class ReadMarkPacer {
+  /** Per stream, the last id read and not yet sent. */
+  private readonly due = new Map<string, string>();
+  private sentAt = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: ReadMarkPacerOptions) {}
+
+  /** After a read: `lastRead` is stream key -> last id this read got there (may be empty). */
+  read(lastRead: ReadonlyMap<string, string>): void {
+    if (this.closed || lastRead.size === 0) return;
+    for (const [stream, id] of lastRead) this.due.set(stream, id);
+    const wait = this.sentAt + this.options.intervalMs - performance.now();
+    if (wait <= 0) this.send(this.options.reader);
+    else this.timer ??= setTimeout(() => this.send(this.options.redis), wait).unref();
+  }
+
+  /** Drops what is not sent yet and the timer (at stop: the connections are closing). */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.due.clear();
+  }
+
+  private send(redis: Redis): void {
+    this.timer = undefined;
+    if (this.closed || this.due.size === 0) return;
+    this.sentAt = performance.now();
+    sendReadMarks(redis, this.options.group, new Map(this.due), this.options.onError);
+    this.due.clear();
+  }
 }

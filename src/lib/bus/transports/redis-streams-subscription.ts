@@ -32,7 +32,7 @@ import {
   type StreamFailure,
 } from "./redis-streams-replies.js";
 import { type Received, receiveOwned, renewLeases } from "./redis-streams-leases.js";
-import { recreateGroup, sendReadMarks } from "./redis-streams-read-marks.js";
+import { ReadMarkPacer, recreateGroup } from "./redis-streams-read-marks.js";
 import { READ_TO_TTL_MS, readToKey } from "./redis-stream-keys.js";
 import {
   claimIdleScript,
@@ -79,6 +79,11 @@ export interface StreamSubscriptionOptions {
   /** Epoch ms on the Redis clock (what entry ids are made of): message ages are read on it. */
   clock: () => number;
   logger: TransportLogger;
+  /**
+   * Plain (blocking) reads raise the group's read-to marks at most once per this many ms per read
+   * loop: the marks lag those reads by up to as long (see ReadMarkPacer).
+   */
+  readMarkIntervalMs: number;
   /** Read-side backpressure (the rate limiter): new entries are read only as it grants. */
   throttle?: ReadThrottle;
   /** Told of lease renewals and takeovers (metrics). */
@@ -124,6 +129,8 @@ export class StreamSubscription implements TransportSubscription {
    * second. Never `0`: a group destroyed while an instance runs must not replay the whole stream.
    */
   private readonly recreateAt = new Map<string, string>();
+  /** Per connection plain reads are sent on (each read loop's, and the main one's), its marks. */
+  private readonly markPacers = new Map<Redis, ReadMarkPacer>();
   constructor(
     private readonly options: StreamSubscriptionOptions,
     handler: DeliveryHandler,
@@ -159,6 +166,7 @@ export class StreamSubscription implements TransportSubscription {
         connectedBefore = true;
       });
       this.connections.push(connection);
+      this.addMarkPacer(connection);
       this.loops.push(
         this.readLoop(
           connection,
@@ -167,9 +175,17 @@ export class StreamSubscription implements TransportSubscription {
         ),
       );
     }
+    this.addMarkPacer(this.options.redis);
     this.options.redis.on("ready", this.onMainReady);
     this.loops.push(this.redeliverLoop(), this.claimLoop());
     this.renewing = this.renewLoop();
+  }
+
+  private addMarkPacer(reader: Redis): void {
+    const { redis, group, logger, readMarkIntervalMs: intervalMs } = this.options;
+    const onError = (error: unknown) =>
+      logger.debug({ ...errorDetails(error), group }, "read-to mark not raised");
+    this.markPacers.set(reader, new ReadMarkPacer({ reader, redis, group, intervalMs, onError }));
   }
 
   /** Stops reading, waits for in-flight handlers; unsettled and retry-waiting entries stay pending. */
@@ -183,6 +199,7 @@ export class StreamSubscription implements TransportSubscription {
     this.options.redis.off("ready", this.onMainReady);
     this.dispatcher.close();
     this.sleeper.cancelAll();
+    for (const pacer of this.markPacers.values()) pacer.close();
     for (const connection of this.connections) connection.disconnect();
     await Promise.allSettled(this.loops);
     // Handlers still running keep their leases until they return: a graceful stop must not let
@@ -357,7 +374,7 @@ export class StreamSubscription implements TransportSubscription {
       (got) => {
         if (throttle && got > granted) this.owed += got - granted - throttle.tryTake(got - granted);
       },
-      connection,
+      this.markPacers.get(connection),
     );
     return read.length;
   }
@@ -365,13 +382,13 @@ export class StreamSubscription implements TransportSubscription {
   /**
    * Sends a read (XREADGROUP's reply shape) and hands what it got to handlers; returns it.
    * `beforeRun` sees how many entries came before any runs. A late reply runs only the entries
-   * still ours (receiveOwned). With `markOn` (a plain XREADGROUP, which cannot raise the group's
-   * read-to marks itself), the marks are sent there before anything runs (sendReadMarks).
+   * still ours (receiveOwned). With `marks` (a plain XREADGROUP, which cannot raise the group's
+   * read-to marks itself), what it read is handed to that pacer before anything runs.
    */
   private async deliver(
     send: () => Promise<unknown>,
     beforeRun?: (got: number) => void,
-    markOn?: Redis,
+    marks?: ReadMarkPacer,
   ): Promise<Incoming[]> {
     const { all, owned, confirmedAt } = await receiveOwned(
       this.options,
@@ -386,12 +403,7 @@ export class StreamSubscription implements TransportSubscription {
     const lastRead = new Map<string, string>();
     for (const { key, claimed } of all) lastRead.set(key, claimed.entry.id);
     for (const [key, id] of lastRead) this.recreateAt.set(key, id);
-    if (markOn) {
-      const { group, logger } = this.options;
-      sendReadMarks(markOn, group, lastRead, (error) =>
-        logger.debug({ ...errorDetails(error), group }, "read-to mark not raised"),
-      );
-    }
+    marks?.read(lastRead);
     // Extras parked for a slot are known ours as of confirmedAt (see acceptAll).
     await this.dispatcher.acceptAll(owned, this.permits.tryTake(owned.length), confirmedAt);
     return all;
@@ -615,10 +627,12 @@ export class StreamSubscription implements TransportSubscription {
    * instance of the group read (its read-to mark), or this one's own last read if further (see
    * recreateAt), never at `0`: every entry still in the stream would be handled again (break20
    * F10), and not after this instance's reads only: another instance's next read would succeed on
-   * the recreated group and get again what it had read past that (break21 N3). A group another
-   * instance recreated behind the mark is moved forward (recreateGroupScript). Entries added after
-   * that point are read (none lost to a Redis that lost its data); the ones before are not. Logged
-   * at error: it is an operator's mistake or a data loss. Never throws.
+   * the recreated group and get again what it had read past that (break21 N3). The mark lags other
+   * instances' blocking reads by up to `readMarkIntervalMs`: what they read in that last interval
+   * may be handed out again, for their idempotent consumers to absorb (ReadMarkPacer). A group
+   * another instance recreated behind the mark is moved forward (recreateGroupScript). Entries
+   * added after that point are read (none lost to a Redis that lost its data); the ones before are
+   * not. Logged at error: it is an operator's mistake or a data loss. Never throws.
    */
   private async recreateGroups(): Promise<void> {
     const { redis, group, consumer, logger } = this.options;

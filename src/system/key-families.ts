@@ -11,6 +11,8 @@ import {
   soloRunsKey,
   eventStreamKey,
   failuresKey,
+  READ_TO_TTL_MS,
+  readToKey,
   redeliverStreamKey,
   replaysKey,
 } from "../lib/bus/transports/redis-stream-keys.js";
@@ -795,6 +797,19 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
       "members older than 24 h (`REPLAY_DEDUPE_MS`) dropped on each send; the key expires 24 h after the last",
     check: { kind: "expires", maxTtl: () => REPLAY_DEDUPE_MS },
     members: { kind: "max-age", maxAgeMs: 2 * REPLAY_DEDUPE_MS },
+  },
+  {
+    pattern: "{<owner>}:ev:<event>:readto:<group>, {<group>}:redeliver:readto:<group>",
+    match: re(`${ANY_TAG}:(ev:[^:]+|redeliver):readto:${ID}`),
+    example: readToKey(eventStreamKey("order", "payment.requested"), "payment"),
+    owner: "the consumer group's service (bus)",
+    type: "string",
+    holds:
+      "the last entry id a read of the group got from the stream, by any instance: a group destroyed under running instances is recreated after it",
+    role: "transient",
+    bound:
+      "one per stream and group; TTL 30 days, renewed by the reads (a blocking one's at most once a second)",
+    check: { kind: "expires", maxTtl: () => READ_TO_TTL_MS },
   },
   {
     pattern: "{<owner>}:ev:<event>:fail:<group>:<entryId>",

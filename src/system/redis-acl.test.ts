@@ -8,7 +8,14 @@ import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { AllEvents } from "../contracts/index.js";
-import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
+import {
+  eventStreamKey,
+  READ_TO_TTL_MS,
+  readToKey,
+  redeliverStreamKey,
+} from "../lib/bus/transports/redis-stream-keys.js";
+import { recreateGroup, sendReadMarks } from "../lib/bus/transports/redis-streams-read-marks.js";
+import { readFewScript } from "../lib/bus/transports/redis-streams-scripts.js";
 import { DeadLetterQueue } from "../lib/dlq/dead-letter-queue.js";
 import { RedisDeadLetterStore } from "../lib/dlq/redis-dead-letter-store.js";
 import { checkRedisDurability, createRedisPlatform } from "../lib/runtime/platform.js";
@@ -187,6 +194,41 @@ describeWithRedis("Redis ACL users", (getRedis) => {
           ">",
         ]);
         if (read !== "") denied.push(`${user}: XREADGROUP ${key} → ${read}`);
+        // The read-to marks (break21 N3), with the service's own group (the marks' keys name it): a
+        // blocking read's mark, a group recreated behind it moved forward (SETID), the read-few script.
+        const client = clients.get(user)!;
+        const admin = getRedis().client();
+        const entry = String(await admin.xadd(key, "*", "b", "probe"));
+        await admin.xgroup("CREATE", key, user, "0").catch(() => {});
+        await admin.xgroup("SETID", key, user, "0");
+        await admin.xadd(key, "*", "b", "next");
+        const scripts: [string, () => Promise<unknown>][] = [
+          [
+            "mark",
+            () =>
+              new Promise((resolve, reject) => {
+                sendReadMarks(client, user, new Map([[key, entry]]), reject);
+                void client.ping().then(resolve);
+              }),
+          ],
+          ["recreate", () => recreateGroup(client, key, user, "0-1")],
+          [
+            "read few",
+            () => readFewScript.run(client, [key, readToKey(key, user)], [user, "c", 1, READ_TO_TTL_MS]),
+          ],
+          ["recreate redeliver", () => recreateGroup(client, redeliverStreamKey(user), user, "0-1")],
+        ];
+        for (const [what, run] of scripts) {
+          const error = await run().then(
+            () => "",
+            (e: Error) => e.message,
+          );
+          if (error !== "") denied.push(`${user}: ${what} ${key} → ${error}`);
+        }
+        const moved = (await admin.xinfo("GROUPS", key)) as unknown[][];
+        const own = moved.find((g) => g[1] === user)!;
+        if (String(own[own.indexOf("last-delivered-id") + 1]) === "0-0")
+          denied.push(`${user}: the recreation did not move ${key} forward`);
         for (const probe of [
           ["XADD", key, "*", "b", "forged"],
           ["XTRIM", key, "MAXLEN", "0"],

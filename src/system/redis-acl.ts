@@ -14,11 +14,12 @@
  *   `{discovery}:services`);
  * - consume the streams of the events it subscribes to, through a selector allowing only the
  *   consumer-group commands (XREADGROUP, XACK, XCLAIM, XAUTOCLAIM, XPENDING, XINFO, XGROUP
- *   CREATE/CREATECONSUMER/DELCONSUMER and the bus's scripts) on those keys: Redis classes XREADGROUP,
+ *   CREATE/CREATECONSUMER/DELCONSUMER/SETID and the bus's scripts) on those keys: Redis classes XREADGROUP,
  *   XACK and XGROUP as writes, so plain read access (`%R~`) would not do, and the selector keeps XADD,
  *   DEL and XTRIM off another service's stream (no forged or deleted events);
  * - keep its failed-attempt lists and deferral counters on those streams
- *   (`{<owner>}:ev:<event>:fail:<service>:*`, `...:defer:<service>:*`, `...:solo:<service>:*`);
+ *   (`{<owner>}:ev:<event>:fail:<service>:*`, `...:defer:<service>:*`, `...:solo:<service>:*`),
+ *   and its group's read-to mark (`...:readto:<service>`);
  * - add dead letters of its own group through a selector allowing the DLQ store's writes on
  *   `{dlq}:rec:<group>|*` (and the shared index and trail), but not read them (HGETALL, ZRANGE...:
  *   other services' failed messages are the gateway's business);
@@ -28,7 +29,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { AllEvents } from "../contracts/index.js";
-import { eventStreamKey, redeliverStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
+import { eventStreamKey, readToKey, redeliverStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
 import { createMemoryPlatform } from "../lib/runtime/platform.js";
 import { type ServiceDeps, startService } from "../lib/runtime/service-host.js";
 import { createLogger } from "../lib/observability/logger.js";
@@ -60,6 +61,7 @@ const STREAM_GROUP = [
   "xgroup|create",
   "xgroup|createconsumer",
   "xgroup|delconsumer",
+  "xgroup|setid",
 ];
 
 /**
@@ -279,6 +281,7 @@ export async function aclUsers(): Promise<AclUser[]> {
       `~${key}:fail:${name}:*`,
       `~${key}:defer:${name}:*`,
       `~${key}:solo:${name}:*`,
+      `~${readToKey(key, name)}`,
     ]);
     users.push({
       name,

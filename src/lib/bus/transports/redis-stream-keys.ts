@@ -51,6 +51,23 @@ export const deferralsKey = (streamKey: string, group: string, entryId: string):
 export const soloRunsKey = (streamKey: string, group: string, entryId: string): string =>
   `${streamKey}:solo:${group}:${entryId}`;
 
+/**
+ * How far one group has read one stream, across its instances: the id of the last entry a `>` read
+ * handed to any consumer of the group (`<stream key>:readto:<group>`, a string, in the stream's hash
+ * slot). It survives `XGROUP DESTROY`, so a group found missing is recreated after every entry any
+ * instance read, not only the finder's own (break21 N3). Written by the reads (a blocking read's
+ * up to `readMarkIntervalMs` later: ReadMarkPacer), with a TTL of `READ_TO_TTL_MS` renewed by each
+ * write.
+ */
+export const readToKey = (streamKey: string, group: string): string => `${streamKey}:readto:${group}`;
+
+/**
+ * Lifetime of a read-to mark after the group's last read, ms (30 days): a retired group's mark goes
+ * by itself; a live group's is renewed by every read. A group idle for longer and then destroyed
+ * under two instances falls back to each one's own last read.
+ */
+export const READ_TO_TTL_MS = 30 * 86_400_000;
+
 /** Pub/Sub channel of one event (channels are not keys: no hash tag needed). */
 export const pubsubChannel = (prefix: string, topic: string): string => `${prefix}${topic}`;
 

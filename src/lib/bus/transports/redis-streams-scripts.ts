@@ -5,6 +5,7 @@
  * (Redis 6.2+: XPENDING IDLE and exclusive ranges.)
  */
 import { LuaScript } from "../../redis/index.js";
+import { MARK_READ } from "./redis-streams-read-marks.js";
 
 const COUNTS = `
 local function counts_of(key, group, entries)
@@ -46,20 +47,24 @@ return {entries, counts}
  * one owner's streams, so one hash slot. A stream whose read fails (NOGROUP: the stream was deleted
  * and recreated, or its group destroyed) is skipped and reported, never the whole reply lost: the
  * entries already read are pending in this consumer's name, and a lost reply stranded them until
- * the idle claim (break-late F1). KEYS: streams. ARGV: group, consumer, count.
+ * the idle claim (break-late F1). Each stream read raises the group's read-to mark in the same step
+ * (redis-streams-read-marks.ts). KEYS: the n streams, then their n read-to marks in the same order.
+ * ARGV: group, consumer, count, mark ttl ms.
  * Returns `{read, failed}`: read in XREADGROUP's reply shape, `{{stream, {entry}}...}`; failed a
  * flat `{stream, error message, ...}`.
  */
-export const readFewScript = new LuaScript(`
-local out, failed, wanted = {}, {}, tonumber(ARGV[3])
-for _, key in ipairs(KEYS) do
+export const readFewScript = new LuaScript(`${MARK_READ}
+local out, failed, wanted, streams = {}, {}, tonumber(ARGV[3]), #KEYS / 2
+for i = 1, streams do
   if #out >= wanted then break end
+  local key = KEYS[i]
   local r = redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', key, '>')
   if type(r) == 'table' and r.err then
     failed[#failed + 1] = key
     failed[#failed + 1] = r.err
   elseif r and r[1] then
     out[#out + 1] = r[1]
+    mark_read(key, KEYS[i + streams], r[1][2][1][1], ARGV[4])
   end
 end
 return {out, failed}

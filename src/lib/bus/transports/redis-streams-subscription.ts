@@ -32,6 +32,8 @@ import {
   type StreamFailure,
 } from "./redis-streams-replies.js";
 import { type Received, receiveOwned, renewLeases } from "./redis-streams-leases.js";
+import { ReadMarkPacer, recreateGroup } from "./redis-streams-read-marks.js";
+import { READ_TO_TTL_MS, readToKey } from "./redis-stream-keys.js";
 import {
   claimIdleScript,
   readFewScript,
@@ -77,15 +79,15 @@ export interface StreamSubscriptionOptions {
   /** Epoch ms on the Redis clock (what entry ids are made of): message ages are read on it. */
   clock: () => number;
   logger: TransportLogger;
+  /**
+   * Plain (blocking) reads raise the group's read-to marks at most once per this many ms per read
+   * loop: the marks lag those reads by up to as long (see ReadMarkPacer).
+   */
+  readMarkIntervalMs: number;
   /** Read-side backpressure (the rate limiter): new entries are read only as it grants. */
   throttle?: ReadThrottle;
   /** Told of lease renewals and takeovers (metrics). */
   onLeaseActivity?: (activity: LeaseActivity) => void;
-  /**
-   * Creates the group on one stream at entry id `id` (MKSTREAM); true when it was created, false
-   * when it already existed (another instance recreated it first).
-   */
-  createGroup: (key: string, id: string) => Promise<boolean>;
 }
 
 /** Leases renewed by this consumer, or entries it took over from a silent one, on one topic. */
@@ -127,6 +129,8 @@ export class StreamSubscription implements TransportSubscription {
    * second. Never `0`: a group destroyed while an instance runs must not replay the whole stream.
    */
   private readonly recreateAt = new Map<string, string>();
+  /** Per connection plain reads are sent on (each read loop's, and the main one's), its marks. */
+  private readonly markPacers = new Map<Redis, ReadMarkPacer>();
   constructor(
     private readonly options: StreamSubscriptionOptions,
     handler: DeliveryHandler,
@@ -162,6 +166,7 @@ export class StreamSubscription implements TransportSubscription {
         connectedBefore = true;
       });
       this.connections.push(connection);
+      this.addMarkPacer(connection);
       this.loops.push(
         this.readLoop(
           connection,
@@ -170,9 +175,17 @@ export class StreamSubscription implements TransportSubscription {
         ),
       );
     }
+    this.addMarkPacer(this.options.redis);
     this.options.redis.on("ready", this.onMainReady);
     this.loops.push(this.redeliverLoop(), this.claimLoop());
     this.renewing = this.renewLoop();
+  }
+
+  private addMarkPacer(reader: Redis): void {
+    const { redis, group, logger, readMarkIntervalMs: intervalMs } = this.options;
+    const onError = (error: unknown) =>
+      logger.debug({ ...errorDetails(error), group }, "read-to mark not raised");
+    this.markPacers.set(reader, new ReadMarkPacer({ reader, redis, group, intervalMs, onError }));
   }
 
   /** Stops reading, waits for in-flight handlers; unsettled and retry-waiting entries stay pending. */
@@ -186,6 +199,7 @@ export class StreamSubscription implements TransportSubscription {
     this.options.redis.off("ready", this.onMainReady);
     this.dispatcher.close();
     this.sleeper.cancelAll();
+    for (const pacer of this.markPacers.values()) pacer.close();
     for (const connection of this.connections) connection.disconnect();
     await Promise.allSettled(this.loops);
     // Handlers still running keep their leases until they return: a graceful stop must not let
@@ -305,7 +319,10 @@ export class StreamSubscription implements TransportSubscription {
     const rotated = [...keys.slice(start), ...keys.slice(0, start)];
     let failed: StreamFailure[] = [];
     const read = await this.deliver(async () => {
-      const reply = parseReadFewReply(await readFewScript.run(connection, rotated, [group, consumer, count]));
+      const marks = rotated.map((key) => readToKey(key, group));
+      const reply = parseReadFewReply(
+        await readFewScript.run(connection, [...rotated, ...marks], [group, consumer, count, READ_TO_TTL_MS]),
+      );
       failed = reply.failed;
       return reply.read;
     });
@@ -357,6 +374,7 @@ export class StreamSubscription implements TransportSubscription {
       (got) => {
         if (throttle && got > granted) this.owed += got - granted - throttle.tryTake(got - granted);
       },
+      this.markPacers.get(connection),
     );
     return read.length;
   }
@@ -364,11 +382,13 @@ export class StreamSubscription implements TransportSubscription {
   /**
    * Sends a read (XREADGROUP's reply shape) and hands what it got to handlers; returns it.
    * `beforeRun` sees how many entries came before any runs. A late reply runs only the entries
-   * still ours (receiveOwned).
+   * still ours (receiveOwned). With `marks` (a plain XREADGROUP, which cannot raise the group's
+   * read-to marks itself), what it read is handed to that pacer before anything runs.
    */
   private async deliver(
     send: () => Promise<unknown>,
     beforeRun?: (got: number) => void,
+    marks?: ReadMarkPacer,
   ): Promise<Incoming[]> {
     const { all, owned, confirmedAt } = await receiveOwned(
       this.options,
@@ -380,7 +400,10 @@ export class StreamSubscription implements TransportSubscription {
         ),
     );
     beforeRun?.(all.length);
-    for (const { key, claimed } of all) this.recreateAt.set(key, claimed.entry.id);
+    const lastRead = new Map<string, string>();
+    for (const { key, claimed } of all) lastRead.set(key, claimed.entry.id);
+    for (const [key, id] of lastRead) this.recreateAt.set(key, id);
+    marks?.read(lastRead);
     // Extras parked for a slot are known ours as of confirmedAt (see acceptAll).
     await this.dispatcher.acceptAll(owned, this.permits.tryTake(owned.length), confirmedAt);
     return all;
@@ -600,22 +623,28 @@ export class StreamSubscription implements TransportSubscription {
 
   /**
    * After NOGROUP: the group was destroyed while this instance ran (an operator's XGROUP DESTROY),
-   * the stream deleted, or Redis came back without its data. Recreated where this subscription had
-   * read to (see recreateAt), not at `0`: every entry still in the stream would be handled again
-   * (break20 F10). Entries added after that point are read (none lost to a Redis that lost its
-   * data); the ones before are not. Logged at error: it is an operator's mistake or a data loss.
-   * Never throws.
+   * the stream deleted, or Redis came back without its data. Recreated after the last entry any
+   * instance of the group read (its read-to mark), or this one's own last read if further (see
+   * recreateAt), never at `0`: every entry still in the stream would be handled again (break20
+   * F10), and not after this instance's reads only: another instance's next read would succeed on
+   * the recreated group and get again what it had read past that (break21 N3). The mark lags other
+   * instances' blocking reads by up to `readMarkIntervalMs`: what they read in that last interval
+   * may be handed out again, for their idempotent consumers to absorb (ReadMarkPacer). A group
+   * another instance recreated behind the mark is moved forward (recreateGroupScript). Entries
+   * added after that point are read (none lost to a Redis that lost its data); the ones before are
+   * not. Logged at error: it is an operator's mistake or a data loss. Never throws.
    */
   private async recreateGroups(): Promise<void> {
-    const { group, consumer, logger } = this.options;
+    const { redis, group, consumer, logger } = this.options;
     await Promise.all(
       this.streamKeys.map(async (key) => {
-        const at = this.recreateAt.get(key) ?? "$";
+        const own = this.recreateAt.get(key) ?? "0-0";
         try {
-          if (!(await this.options.createGroup(key, at))) return;
+          const { outcome, id } = await recreateGroup(redis, key, group, own);
+          if (outcome === "exists") return;
           logger.error(
-            { group, consumer, stream: key, recreatedAt: at },
-            "consumer group was missing (destroyed while an instance ran, or Redis lost its data): recreated after the last entry this instance read, earlier entries are not handled again",
+            { group, consumer, stream: key, recreatedAt: id, ownLastRead: own, outcome },
+            "consumer group was missing (destroyed while an instance ran, or Redis lost its data): recreated after the last entry any instance of it read, earlier entries are not handled again",
           );
         } catch (error) {
           logger.warn({ ...errorDetails(error), stream: key }, "recreating the consumer group failed");

@@ -87,6 +87,12 @@ export interface RedisStreamsTransportOptions {
    * most 1000: a larger value, e.g. seconds given for ms, would stall the reader).
    */
   readLingerMs?: number;
+  /**
+   * How often (ms) at most each read loop records how far its group has read (the read-to marks a
+   * group destroyed under running instances is recreated at; default 1 s). Entries another
+   * instance read in the last interval before such a destroy may be handled again.
+   */
+  readMarkIntervalMs?: number;
   /** Most entries read or claimed per call (default 128). */
   batchSize?: number;
   /** Lifetime of the recorded failures of a pending entry (default 7 days). */
@@ -188,6 +194,7 @@ export class RedisStreamsTransport implements Transport {
       "batchSize",
       "failureTtlMs",
       "clockSyncIntervalMs",
+      "readMarkIntervalMs",
     ] as const;
     for (const name of checked) {
       const value = options[name];
@@ -260,6 +267,7 @@ export class RedisStreamsTransport implements Transport {
         blockMs,
         idleBlockMs: idleBlockMsOf(this.options.idleBlockMs, { blockMs, claimIdleMs, deadConsumerMs }),
         readLingerMs: this.options.readLingerMs ?? 0,
+        readMarkIntervalMs: this.options.readMarkIntervalMs ?? 1_000,
         claimIdleMs,
         claimIntervalMs: this.options.claimIntervalMs ?? claimIdleMs,
         renewIntervalMs: this.options.renewIntervalMs ?? Math.max(1, Math.floor(claimIdleMs / 3)),
@@ -268,7 +276,6 @@ export class RedisStreamsTransport implements Transport {
         failureTtlMs: this.options.failureTtlMs ?? 7 * DAY_MS,
         clock,
         logger: this.logger,
-        createGroup: (key, id) => this.createGroup(key, options.group, id),
         onLeaseActivity: (activity) => {
           for (const listener of this.leaseListeners) listener(activity);
         },
@@ -397,12 +404,12 @@ export class RedisStreamsTransport implements Transport {
     return clock;
   }
 
-  /** Creates `group` on `key` at entry id `id` (MKSTREAM); false when it already existed. */
-  private async createGroup(key: string, group: string, id = "0"): Promise<boolean> {
+  /** Creates `group` on `key` at `0` (MKSTREAM); false when it already existed. */
+  private async createGroup(key: string, group: string): Promise<boolean> {
     // Not added to the streams trim() defaults to: a stream a group reads belongs to the event's
     // owner, which trims it (StreamTrimmer); a consumer's Redis ACL user may not XTRIM it.
     try {
-      await this.redis.xgroup("CREATE", key, group, id, "MKSTREAM");
+      await this.redis.xgroup("CREATE", key, group, "0", "MKSTREAM");
       return true;
     } catch (error) {
       if (error instanceof Error && error.message.startsWith("BUSYGROUP")) return false;

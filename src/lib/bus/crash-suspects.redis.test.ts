@@ -3,19 +3,15 @@
  * parked, however long the healthy ones beside it run and whichever subscription of the process
  * they belong to. The consumer process is consumer-process.fixture.ts.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
-import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
-import { waitFor } from "../../test-support/wait.js";
 import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
+import { superviseConsumer } from "./consumer-process.supervisor.js";
 import { Publisher } from "./publisher.js";
 import { TestEvents } from "./test-events.js";
 import { eventStreamKey } from "./transports/redis-stream-keys.js";
 import { RedisStreamsTransport } from "./transports/redis-streams.js";
 
-const fixture = fileURLToPath(new URL("./consumer-process.fixture.ts", import.meta.url));
 const CRASH_LOOP = "delivered 3 times without an outcome (the consumer crashed or was killed)";
 
 describeWithRedis("crash suspects over real processes", (getRedis) => {
@@ -42,42 +38,9 @@ describeWithRedis("crash suspects over real processes", (getRedis) => {
     return { deadLetters, transport, settled };
   }
 
-  /**
-   * Starts the fixture (group "crashy", BEHAVIOUR exitslow, plus `env`) again as a supervisor would
-   * while it keeps dying, until `settled` (at most 8 starts). Returns the exit codes and the
-   * process that lived, which it kills.
-   */
-  async function supervise(env: Record<string, string>, settled: () => Promise<boolean>) {
-    const exits: (number | null)[] = [];
-    let survivor: ChildProcess | undefined;
-    try {
-      for (let start = 0; start < 8 && !survivor; start++) {
-        const child = spawn(process.execPath, ["--import", "tsx", fixture], {
-          env: {
-            ...process.env,
-            REDIS_URL: getRedis().url,
-            CONSUMER: "slot-1",
-            BEHAVIOUR: "exitslow",
-            ...env,
-          },
-          stdio: ["ignore", "pipe", "inherit"],
-        });
-        const exited = once(child, "exit").then(([code]) => code as number | null);
-        let hasExited = false;
-        void exited.then(() => (hasExited = true));
-        await waitFor(async () => hasExited || (await settled()), 60_000, "an exit or every entry settled");
-        if (hasExited) exits.push(await exited);
-        else survivor = child;
-      }
-    } finally {
-      if (survivor && survivor.exitCode === null) {
-        const gone = once(survivor, "exit");
-        survivor.kill("SIGKILL");
-        await gone;
-      }
-    }
-    return { exits, survived: survivor !== undefined };
-  }
+  /** The fixture with BEHAVIOUR exitslow (group "crashy"), `env` added, until `settled`. */
+  const supervise = (env: Record<string, string>, settled: () => Promise<boolean>) =>
+    superviseConsumer({ REDIS_URL: getRedis().url, BEHAVIOUR: "exitslow", ...env }, settled);
 
   const skuOf = (body: string): string => JSON.parse(body).payload.sku;
 

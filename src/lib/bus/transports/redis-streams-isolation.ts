@@ -155,15 +155,17 @@ export class RunGate {
 
   private tryFirst(first: Waiting): void {
     const now = performance.now();
-    if (first.since === undefined) {
-      first.since = now;
-      first.timer = setTimeout(() => this.pump(), first.options.isolationMs);
-      first.timer.unref();
-    }
+    first.since ??= now;
     const busy = [...this.runs].some((r) => !r.hung);
-    if (busy && now - first.since < first.options.isolationMs) return;
-    this.suspects.shift();
+    const left = first.since + first.options.isolationMs - now;
     clearTimeout(first.timer);
+    if (busy && left > 0) {
+      // Armed again on every look: a timer may fire a little before performance.now() says so.
+      first.timer = setTimeout(() => this.pump(), Math.max(1, left));
+      first.timer.unref();
+      return;
+    }
+    this.suspects.shift();
     const started = this.start(true, first.options, !busy);
     if (!busy) this.hold(started.run, first.options);
     first.admit(started);

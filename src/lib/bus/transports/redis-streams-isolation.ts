@@ -25,6 +25,11 @@
  *   loop goes: a handler that hangs every time is parked like one that crashes). This bounds how
  *   long a hung suspect holds up the suspects behind it, so a poison message still gets its runs
  *   alone and ends parked.
+ * What it costs (break21 N6): after a crash, each message that was in flight runs alone once, until
+ * its first outcome (a failed attempt ends its suspicion: redis-streams-delivery.ts `retry`), each
+ * holding the other handlers off for at most `isolationMs`. A message that keeps crashing is
+ * parked after `maxSilentDeliveries` counted runs (10 for a must-complete one); one that keeps
+ * failing after a crash is a suspect once, not on every retry of its must-complete window.
  */
 
 /** Default of `isolationMs` (transport option `isolationMs`). */

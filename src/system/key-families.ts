@@ -842,9 +842,9 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     owner: "the consumer group's service (bus)",
     type: "string",
     holds:
-      "crash-suspect runs of one pending entry that began alone and ended without an outcome (its crash-loop count)",
+      "crash-suspect runs of one pending entry that had the process to themselves and ended without an outcome (its crash-loop count)",
     role: "transient",
-    bound: "deleted on any outcome (ack, retry, defer, dead-letter); TTL 7 days",
+    bound: "deleted on ack, retry or dead-letter (a deferral keeps it); TTL 7 days",
     check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {

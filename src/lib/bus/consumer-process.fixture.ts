@@ -4,6 +4,8 @@
  * honours INSTANCE_SLOT); BEHAVIOUR "exit" (the handler kills the process, as an out-of-memory kill
  * would: it never throws, so only the delivery count can tell), "ack", or "exitslow" (the message
  * with sku "poison" exits the process after 300 ms, every other one takes 1.5 s, then returns).
+ * SLOW_GROUP: a second subscription in the process (started first), of that group, whose handler
+ * takes 1.5 s on every message, then returns. ISOLATION_MS: the transport's `isolationMs`.
  * Prints "ready" once subscribed.
  */
 import { Redis } from "ioredis";
@@ -20,8 +22,15 @@ const transport = new RedisStreamsTransport({
   deadLetters: new RedisDeadLetterStore(redis),
   claimIdleMs: 300,
   blockMs: 200,
+  ...(process.env.ISOLATION_MS ? { isolationMs: Number(process.env.ISOLATION_MS) } : {}),
 });
 const behaviour = process.env.BEHAVIOUR ?? "exit";
+// First, so that it has its delivery in hand when the other subscription's handler exits.
+const slowGroup = process.env.SLOW_GROUP;
+if (slowGroup)
+  await new Subscriber({ events: TestEvents, transport, group: slowGroup, consumer: "slow-1" })
+    .on("item.added", () => new Promise((r) => setTimeout(r, 1_500)))
+    .start();
 await new Subscriber({
   events: TestEvents,
   transport,

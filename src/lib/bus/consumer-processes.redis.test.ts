@@ -5,6 +5,7 @@ import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
 import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
+import { superviseConsumer } from "./consumer-process.supervisor.js";
 import { Publisher } from "./publisher.js";
 import { TestEvents } from "./test-events.js";
 import { eventStreamKey } from "./transports/redis-stream-keys.js";
@@ -60,40 +61,21 @@ describeWithRedis("consumers over real processes", (getRedis) => {
     });
     await publisher.publish("item.added", { sku: "oom", quantity: 1 });
 
-    const exits: (number | null)[] = [];
-    let survivor: ChildProcess | undefined;
     try {
-      // Restart the slot as a supervisor would, while it keeps dying (bounded: at most 6 starts).
-      for (let start = 0; start < 6 && !survivor; start++) {
-        const child = spawn(process.execPath, ["--import", "tsx", fixture], {
-          env: { ...process.env, REDIS_URL: getRedis().url, CONSUMER: "slot-1" },
-          stdio: ["ignore", "pipe", "inherit"],
-        });
-        const exited = once(child, "exit").then(([code]) => code as number | null);
-        let hasExited = false;
-        void exited.then(() => (hasExited = true));
-        // Parked, or this process died (then the poll stops and the next start follows).
-        const parked = waitFor(
-          async () => hasExited || (await deadLetters.list({ group: "crashy" })).length > 0,
-          45_000, // a process start under a loaded machine's parallel test files takes seconds
-          "the dead letter or an exit",
-        );
-        await parked;
-        if (hasExited) exits.push(await exited);
-        else survivor = child;
-      }
+      // Restart the slot as a supervisor would, while it keeps dying (bounded: at most 6 starts),
+      // until it is parked; a process start under a loaded machine's parallel test files takes seconds.
+      const { exits, survived } = await superviseConsumer(
+        { REDIS_URL: getRedis().url },
+        async () => (await deadLetters.list({ group: "crashy" })).length > 0,
+        { maxStarts: 6, waitMs: 45_000 },
+      );
       expect(exits).toEqual([7, 7, 7]);
       const [record] = await deadLetters.list({ group: "crashy" });
       expect(record?.reason).toBe(
         "delivered 3 times without an outcome (the consumer crashed or was killed)",
       );
-      expect(survivor?.exitCode).toBeNull();
+      expect(survived).toBe(true);
     } finally {
-      if (survivor && survivor.exitCode === null) {
-        const gone = once(survivor, "exit");
-        survivor.kill("SIGKILL");
-        await gone;
-      }
       await transport.close();
     }
   }, 240_000);
@@ -114,35 +96,13 @@ describeWithRedis("consumers over real processes", (getRedis) => {
     const pending = async () =>
       ((await redis.xpending(eventStreamKey("shop", "item.added"), "beside")) as [number])[0];
 
-    const exits: (number | null)[] = [];
-    let survivor: ChildProcess | undefined;
     try {
-      // Restart the slot as a supervisor would while it keeps dying (bounded: at most 8 starts).
-      for (let start = 0; start < 8 && !survivor; start++) {
-        const child = spawn(process.execPath, ["--import", "tsx", fixture], {
-          env: {
-            ...process.env,
-            REDIS_URL: getRedis().url,
-            GROUP: "beside",
-            CONSUMER: "slot-1",
-            BEHAVIOUR: "exitslow",
-          },
-          stdio: ["ignore", "pipe", "inherit"],
-        });
-        const exited = once(child, "exit").then(([code]) => code as number | null);
-        let hasExited = false;
-        void exited.then(() => (hasExited = true));
-        await waitFor(
-          // Settled: something parked and nothing pending (the entries were read at the first start).
-          async () =>
-            hasExited ||
-            ((await deadLetters.list({ group: "beside" })).length > 0 && (await pending()) === 0),
-          60_000,
-          "an exit or every entry settled",
-        );
-        if (hasExited) exits.push(await exited);
-        else survivor = child;
-      }
+      // Restart the slot as a supervisor would while it keeps dying (bounded: at most 8 starts),
+      // until settled: something parked and nothing pending (the entries were read at the first start).
+      const { exits } = await superviseConsumer(
+        { REDIS_URL: getRedis().url, GROUP: "beside", BEHAVIOUR: "exitslow" },
+        async () => (await deadLetters.list({ group: "beside" })).length > 0 && (await pending()) === 0,
+      );
       const records = await deadLetters.list({ group: "beside" });
       expect(records.map((r) => JSON.parse(r.body).payload.sku)).toEqual(["poison"]);
       expect(records[0]?.reason).toBe(
@@ -150,11 +110,6 @@ describeWithRedis("consumers over real processes", (getRedis) => {
       );
       expect(exits).toEqual([7, 7, 7]);
     } finally {
-      if (survivor && survivor.exitCode === null) {
-        const gone = once(survivor, "exit");
-        survivor.kill("SIGKILL");
-        await gone;
-      }
       await transport.close();
     }
   }, 240_000);

@@ -44,9 +44,10 @@ export const deferralsKey = (streamKey: string, group: string, entryId: string):
   `${streamKey}:defer:${group}:${entryId}`;
 
 /**
- * How many runs of one pending entry of one group began alone (a crash suspect: see
- * redis-streams-isolation.ts) and ended without an outcome since its last one: its crash-loop count.
- * `<stream key>:solo:<group>:<entry id>`, in the stream's hash slot, with a TTL.
+ * How many runs of one pending entry of one group had the process to themselves (a crash suspect:
+ * see redis-streams-isolation.ts) and ended without an outcome since its last failed attempt: its
+ * crash-loop count. Counted as such a run starts, undone if another handler starts beside it or it
+ * is deferred. `<stream key>:solo:<group>:<entry id>`, in the stream's hash slot, with a TTL.
  */
 export const soloRunsKey = (streamKey: string, group: string, entryId: string): string =>
   `${streamKey}:solo:${group}:${entryId}`;

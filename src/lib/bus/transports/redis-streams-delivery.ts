@@ -42,10 +42,18 @@ export interface EntrySource {
   /** Deferrals recorded for the entry (`defer`). */
   deferrals: number;
   /**
-   * A crash suspect run alone (redis-streams-isolation.ts): its crash-loop count, i.e. its silent
-   * deliveries that can only have been its own. Undefined: not a suspect.
+   * Of the silent deliveries (`deliveryCount - 1 - failures - deferrals`), those a later failed
+   * attempt explained: the entry ran and ended with an outcome then, so it did not crash the
+   * process (break21 N5). Kept in the last failure record (`retry`).
+   */
+  explained?: number | undefined;
+  /**
+   * A crash suspect (redis-streams-isolation.ts): its crash-loop count, i.e. its silent deliveries
+   * that can only have been its own. Undefined: not a suspect.
    */
   soloSilent?: number | undefined;
+  /** A suspect's run counted alone: undoes its count (once), see Dispatcher.uncountOnce. */
+  uncount?: (() => Promise<void>) | undefined;
   /**
    * A redelivery: when the entry was first delivered (Redis clock), as its first failed attempt
    * recorded it (undefined: unknown, e.g. its first delivery ended silently).
@@ -53,6 +61,21 @@ export interface EntrySource {
   firstDeliveredAt?: number | undefined;
   /** Records in the entry's failure list (fewer than `failures` once it was bounded). */
   failureRecords?: number;
+}
+
+/** Silent deliveries of the entry that no later outcome explained: > 0 makes it a crash suspect. */
+export function unexplainedOf(source: EntrySource): number {
+  return source.deliveryCount - 1 - source.failures - source.deferrals - (source.explained ?? 0);
+}
+
+/** The silent deliveries a failure record says its attempt explained (0 if none or unsound). */
+export function explainedOf(record: string | undefined): number {
+  try {
+    const value = (JSON.parse(record ?? "{}") as { explained?: unknown }).explained;
+    return typeof value === "number" && Number.isInteger(value) && value > 0 ? value : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** The first delivery's time kept in a failure record (`retry`), if it is there and sound. */
@@ -139,6 +162,9 @@ export class StreamDelivery implements Delivery {
   readonly replay: boolean;
   /** Records in the entry's failure list as read (fewer than its failures once bounded). */
   private readonly failureRecords: number;
+  /** Deliveries before this one that ended silently: this one's outcome explains them (`retry`). */
+  private readonly silentBefore: number;
+  private readonly uncount: (() => Promise<void>) | undefined;
   /** Set by `retry`: the subscription takes the entry again this long after the handler returns. */
   retryAfterMs: number | undefined;
   private settled = false;
@@ -161,6 +187,8 @@ export class StreamDelivery implements Delivery {
     // Every delivery before this one ended with an outcome (a failure or a deferral) or silently.
     // Only silent runs alone count (break20 F1): a crash while others ran may have been theirs.
     this.silentDeliveries = source.soloSilent ?? 0;
+    this.silentBefore = source.deliveryCount - 1 - source.failures - source.deferrals;
+    this.uncount = source.uncount;
     // A stream entry id starts with its XADD time in ms (Redis clock).
     this.enqueuedAt = Number(source.entryId.split("-")[0]) || 0;
     // The first delivery is now (before the handler runs: at or before any handling of it); a
@@ -186,10 +214,13 @@ export class StreamDelivery implements Delivery {
       // Each record carries the first delivery's time when known, so the entry's retry (on any
       // consumer) counts its dedupe window from it, not from the entry's time (a backlog).
       // `waitedTotal`: the waited failures so far, still known once the list is bounded.
+      // `explained`: this run ended with an outcome, so the silences before it were not its crashes
+      // (break21 N5): it is no crash suspect until a new one.
       const record = {
         ...failure,
         ...(this.firstDeliveredAt === undefined ? {} : { firstDeliveredAt: this.firstDeliveredAt }),
         waitedTotal: this.waitedAttempts + (failure.waited === true ? 1 : 0),
+        ...(this.silentBefore > 0 ? { explained: this.silentBefore } : {}),
       };
       const multi = this.context.redis.multi().rpush(key, JSON.stringify(record));
       // Bounded (break20 F9): past the first and last attempts kept, the oldest of the last ones
@@ -201,12 +232,18 @@ export class StreamDelivery implements Delivery {
     });
   }
 
+  /**
+   * Explains nothing and keeps the crash-loop count: a deferred delivery did not run its handler
+   * (another run of it holds its claim, e.g. the crashed one's until its lease lapses), so it
+   * proves nothing about crashes; clearing the count here let a poison message behind an
+   * idempotency claim crash the process for ever. Only this run's own count is undone: it did not
+   * end silently.
+   */
   async defer(delayMs: number): Promise<void> {
     await this.settle("defer", async () => {
       const key = deferralsKey(this.streamKey, this.context.group, this.deliveryId);
-      await execOrThrow(
-        this.context.redis.multi().incr(key).pexpire(key, this.context.failureTtlMs).del(this.soloRunsKey()),
-      );
+      await execOrThrow(this.context.redis.multi().incr(key).pexpire(key, this.context.failureTtlMs));
+      await this.uncount?.();
       this.retryAfterMs = Math.max(0, delayMs);
     });
   }
@@ -233,7 +270,7 @@ export class StreamDelivery implements Delivery {
     });
   }
 
-  /** An outcome ends a run of silent solo runs (see EntrySource.soloSilent). */
+  /** Cleared by a failed attempt or the entry's end, kept by a deferral (see EntrySource.soloSilent). */
   private soloRunsKey(): string {
     return soloRunsKey(this.streamKey, this.context.group, this.deliveryId);
   }

@@ -1,44 +1,12 @@
 /** Extras of a read waiting for a slot (parked): run only while they are still this consumer's. */
-import type { Redis } from "ioredis";
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../../test-support/redis.js";
 import { waitFor } from "../../../test-support/wait.js";
-import { MemoryDeadLetterStore } from "../../dlq/memory-dead-letter-store.js";
-import type { Delivery } from "../transport.js";
 import { FIELD_BODY } from "./redis-stream-keys.js";
-import { type Incoming, Dispatcher } from "./redis-streams-dispatcher.js";
+import { CLAIM_IDLE_MS, dispatcherOn, readAs } from "./redis-streams-dispatcher.fixture.js";
 import { renewLeases } from "./redis-streams-leases.js";
-import { parseReadReply } from "./redis-streams-replies.js";
 import { silentLogger } from "./redis-streams-support.js";
 import { uniqueName } from "./transport-contract.js";
-
-const CLAIM_IDLE_MS = 2_000;
-
-/** A dispatcher for consumer "A" of `group` on `stream`, with `concurrency` slots. */
-function dispatcherOn(
-  redis: Redis,
-  stream: string,
-  group: string,
-  concurrency: number,
-  handler: (delivery: Delivery) => Promise<void>,
-): Dispatcher {
-  return new Dispatcher(
-    {
-      redis,
-      deadLetters: new MemoryDeadLetterStore(),
-      group,
-      consumer: "A",
-      concurrency,
-      failureTtlMs: 60_000,
-      claimIdleMs: CLAIM_IDLE_MS,
-      redeliverKey: `{${uniqueName("redeliver")}}:redeliver`,
-      clock: Date.now,
-      logger: silentLogger,
-      refs: new Map([[stream, { owner: "park", topic: "t" }]]),
-    },
-    handler,
-  );
-}
 
 describeWithRedis("a parked extra whose lease another consumer took", (getRedis) => {
   /** Consumer A reads `n` entries of a fresh stream with one slot: the first runs (held), the rest park. */
@@ -48,10 +16,7 @@ describeWithRedis("a parked extra whose lease another consumer took", (getRedis)
     const group = "g";
     await redis.xgroup("CREATE", stream, group, "$", "MKSTREAM");
     for (let i = 0; i < n; i++) await redis.xadd(stream, "*", FIELD_BODY, `m${i}`);
-    const reply = await redis.call("XREADGROUP", "GROUP", group, "A", "COUNT", n, "STREAMS", stream, ">");
-    const items: Incoming[] = parseReadReply(reply).flatMap(({ key, entries }) =>
-      entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
-    );
+    const items = await readAs(redis, stream, group, n, 1);
     const started: string[] = [];
     let releaseFirst = () => {};
     const firstDone = new Promise<void>((resolve) => (releaseFirst = resolve));
@@ -109,11 +74,8 @@ describeWithRedis("crash suspects waiting to run alone when the consumer stops",
     const group = "g";
     await redis.xgroup("CREATE", stream, group, "$", "MKSTREAM");
     for (let i = 0; i < 2; i++) await redis.xadd(stream, "*", FIELD_BODY, `m${i}`);
-    const reply = await redis.call("XREADGROUP", "GROUP", group, "A", "COUNT", 2, "STREAMS", stream, ">");
     // Delivered once before without an outcome (a crash): both are suspects.
-    const items: Incoming[] = parseReadReply(reply).flatMap(({ key, entries }) =>
-      entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 2 } })),
-    );
+    const items = await readAs(redis, stream, group, 2, 2);
     const started: string[] = [];
     let releaseFirst = () => {};
     const firstDone = new Promise<void>((resolve) => (releaseFirst = resolve));

@@ -19,14 +19,16 @@ import { AckBatcher } from "./redis-streams-acks.js";
 import {
   type DeliveryContext,
   type EntrySource,
+  explainedOf,
   firstDeliveredAtOf,
   failureCountsOf,
   StreamDelivery,
+  unexplainedOf,
 } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
-import { RunGate } from "./redis-streams-isolation.js";
+import { type GateRun, processRunGate, type RunGate } from "./redis-streams-isolation.js";
 import { lostIds, receiveOwned } from "./redis-streams-leases.js";
-import { claimOwnScript } from "./redis-streams-scripts.js";
+import { claimOwnScript, uncountSoloRunScript } from "./redis-streams-scripts.js";
 import { entryKey, errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
 
 export interface DispatcherOptions {
@@ -45,6 +47,12 @@ export interface DispatcherOptions {
   logger: TransportLogger;
   /** Topic of each event stream; entries of other streams (redeliver) carry it in their fields. */
   refs: ReadonlyMap<string, TopicRef>;
+  /** A handler running this long (ms) is taken for hung: its lease lapses, the gate stops waiting for it. */
+  maxLeaseMs: number;
+  /** How long (ms) a crash suspect waits for others to return and holds them off (redis-streams-isolation.ts). */
+  isolationMs: number;
+  /** The run gate (default the process's, shared by every subscription: tests give their own). */
+  gate?: RunGate;
 }
 
 /** An entry read or claimed from `key`. */
@@ -71,7 +79,9 @@ export class Dispatcher {
   /** Handler runs by entry key (one at most per entry: see inFlight). */
   private readonly running = new Map<string, Promise<void>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
-  private readonly gate = new RunGate();
+  private readonly gate: RunGate;
+  /** The gate's runs of the handlers running here, by entry key. */
+  private readonly gateRuns = new Map<string, GateRun>();
   private closed = false;
 
   constructor(
@@ -79,6 +89,7 @@ export class Dispatcher {
     private readonly handler: DeliveryHandler,
   ) {
     this.permits = new Permits(options.concurrency);
+    this.gate = options.gate ?? processRunGate;
     const { redis, deadLetters, group, consumer, failureTtlMs, redeliverKey, clock, logger } = options;
     this.context = {
       redis,
@@ -135,6 +146,14 @@ export class Dispatcher {
     this.permits.close();
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
+  }
+
+  /**
+   * Gives up the handlers still running (a stop that timed out: their leases lapse): the gate
+   * takes them for hung, so crash suspects of the process no longer wait for them.
+   */
+  abandon(): void {
+    for (const run of this.gateRuns.values()) run.giveUp();
   }
 
   /** Waits for every running handler to return. */
@@ -241,24 +260,33 @@ export class Dispatcher {
   private async run(source: EntrySource, key: string): Promise<void> {
     try {
       const counted = source.deliveryCount <= 1 ? source : await this.withRecords(source);
-      // A delivery died without an outcome before: maybe this entry killed the process, maybe one
-      // running beside it did. Run it alone to tell (redis-streams-isolation.ts).
-      const suspect = counted.deliveryCount - 1 - counted.failures - counted.deferrals > 0;
-      const leave = suspect ? await this.gate.enterExclusive() : await this.gate.enterShared();
+      // A delivery died without an outcome, and no outcome since explained it: maybe this entry
+      // killed the process, maybe one running beside it did. Run it alone to tell
+      // (redis-streams-isolation.ts).
+      const suspect = unexplainedOf(counted) > 0;
+      const { maxLeaseMs: hungMs, isolationMs } = this.options;
+      let uncount: () => Promise<void> = async () => {};
+      const admitted = suspect
+        ? await this.gate.enterSuspect({ hungMs, isolationMs, onCompany: () => uncount() })
+        : await this.gate.enterOrdinary({ hungMs });
+      this.gateRuns.set(key, admitted);
       try {
         // Stopped while it waited for the gate (break21 N4): not started, it stays pending.
         if (this.closed) return;
         this.inFlight.set(key, Date.now()); // maxLeaseMs counts from the start of the handler
-        const delivery = new StreamDelivery(
-          this.context,
-          suspect ? await this.countSoloRun(counted) : counted,
-          this.leases.get(key)?.signal,
-        );
+        let ready = counted;
+        if (suspect) {
+          const counting = this.countSoloRun(counted, admitted.alone, () => uncount());
+          if (admitted.alone) uncount = this.uncountOnce(counted, counting);
+          ready = await counting;
+        }
+        const delivery = new StreamDelivery(this.context, ready, this.leases.get(key)?.signal);
         await this.runHandler(delivery);
         if (delivery.retryAfterMs !== undefined)
           this.scheduleRetry(source.streamKey, source.entryId, delivery.retryAfterMs);
       } finally {
-        leave();
+        this.gateRuns.delete(key);
+        admitted.leave();
       }
     } catch (error) {
       // Counting its records failed (Redis away): the entry stays pending for a later delivery.
@@ -273,16 +301,49 @@ export class Dispatcher {
   }
 
   /**
-   * Counts a suspect's run alone before it starts (INCR: a crash during it leaves the count); its
-   * crash-loop count is the solo runs that ended silently, at most its silent deliveries.
+   * A suspect's crash-loop count as its run starts: the solo runs since its last failure that
+   * ended silently, plus one (the silence that made it a suspect), at most its unexplained silent
+   * deliveries. A run alone is counted first (INCR: a crash during it leaves the count); a run in
+   * company only reads it. `uncount` undoes this run's INCR (once): see `uncountOnce`.
    */
-  private async countSoloRun(source: EntrySource): Promise<EntrySource> {
+  private async countSoloRun(
+    source: EntrySource,
+    alone: boolean,
+    uncount: () => Promise<void>,
+  ): Promise<EntrySource> {
     const key = soloRunsKey(source.streamKey, this.options.group, source.entryId);
-    const [runs] = (await execOrThrow(
-      this.options.redis.multi().incr(key).pexpire(key, this.options.failureTtlMs),
-    )) as [number, number];
-    const silent = source.deliveryCount - 1 - source.failures - source.deferrals;
-    return { ...source, soloSilent: Math.min(silent, Number(runs)) };
+    const { redis, failureTtlMs } = this.options;
+    const runs = alone
+      ? ((await execOrThrow(redis.multi().incr(key).pexpire(key, failureTtlMs))) as [number, number])[0]
+      : Number((await redis.get(key)) ?? 0) + 1;
+    return { ...source, soloSilent: Math.min(unexplainedOf(source), Number(runs)), uncount };
+  }
+
+  /**
+   * Undoes a counted run's INCR, at most once: when the gate lets others start beside it (it is no
+   * longer alone) or when it is deferred (it did not run: not a silent run). Never below 0 and never
+   * re-creates the key an outcome deleted meanwhile (the script); after the INCR (`counting`), which
+   * a stalled Redis may answer late. A failure is logged: the count then stays one too high, as if
+   * the run had ended silently.
+   */
+  private uncountOnce(source: EntrySource, counting: Promise<unknown>): () => Promise<void> {
+    let done: Promise<void> | undefined;
+    const key = soloRunsKey(source.streamKey, this.options.group, source.entryId);
+    return () => {
+      done ??= counting
+        .then(
+          () => uncountSoloRunScript.run(this.options.redis, [key], []),
+          () => undefined, // not counted: nothing to undo
+        )
+        .then(() => undefined)
+        .catch((error: unknown) =>
+          this.options.logger.warn(
+            { ...errorDetails(error), id: source.entryId },
+            "could not undo a crash suspect's solo-run count",
+          ),
+        );
+      return done;
+    };
   }
 
   /** A redelivered entry's failed attempts and deferrals, recorded next to the stream. */
@@ -302,6 +363,7 @@ export class Dispatcher {
     return {
       ...source,
       ...failureCountsOf(records),
+      explained: explainedOf(records[records.length - 1]),
       failureRecords: records.length,
       deferrals: Number(deferrals ?? 0),
       firstDeliveredAt: firstDeliveredAtOf(records[0]),

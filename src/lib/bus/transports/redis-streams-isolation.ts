@@ -1,75 +1,192 @@
 /**
- * Runs suspects of a crash one at a time (break20 F1). A process exit kills every handler running in
- * it, so a silent delivery (no outcome) says nothing about which message killed it. An entry with a
- * silent delivery behind it runs alone: it waits for the handlers running here to return, and no
- * other handler starts while it runs. A crash then can only be its own, and only such runs count
- * towards its crash loop (soloRunsKey). Both waits are bounded (`ISOLATION_MS`) so that a hung
- * handler cannot stall the consumer: past them the suspect counts as having run alone.
+ * Runs suspects of a crash alone, in the whole process (break20 F1, break21 N1/N2). A process exit
+ * kills every handler running in it, whatever subscription it belongs to, so a silent delivery (no
+ * outcome) says nothing about which message killed it. An entry with an unexplained silent delivery
+ * is a *suspect*, and only its runs that had the process to themselves count towards its crash loop
+ * (soloRunsKey): a crash then can only have been its own.
+ *
+ * The rules, for every subscription and transport of the process (one gate: `processRunGate`):
+ * - At most one suspect runs at a time. The next waits for it to return (or be taken for hung, see
+ *   below) however long it runs: were it admitted beside it after a while, a poison message queued
+ *   behind a slow one would crash the process beside it on every restart and never be counted.
+ * - The first suspect in line holds ordinary runs off and waits for the running ones to return, at
+ *   most its `isolationMs`. Then it starts *alone*: counted (the caller INCRs before the handler,
+ *   so a crash leaves the count). If they do not return in time, it starts *in company*, not
+ *   counted: a crash then makes them suspects too, and the next process runs each alone.
+ * - A suspect running alone holds ordinary runs off for at most `isolationMs` (a hung handler must
+ *   not stall the process). Past it, once an ordinary run waits, the gate first undoes its count
+ *   (`onCompany`, awaited), then lets them start: a run counts only if nothing else ran in the
+ *   process for all of it, so a healthy message that outlives the hold is not blamed for a crash
+ *   beside it (N1).
+ * - A run older than its `hungMs` (the dispatcher's `maxLeaseMs`: its lease lapsed, it is given up
+ *   as hung; or its subscription's stop timed out) is no longer waited for, nor does it keep a run
+ *   from counting: a handler that has hung that long awaits something that never comes, it does
+ *   not crash the process. A hung suspect keeps its count (it ended silently as far as its crash
+ *   loop goes: a handler that hangs every time is parked like one that crashes). This bounds how
+ *   long a hung suspect holds up the suspects behind it, so a poison message still gets its runs
+ *   alone and ends parked.
+ * What it costs (break21 N6): after a crash, each message that was in flight runs alone once, until
+ * its first outcome (a failed attempt ends its suspicion: redis-streams-delivery.ts `retry`), each
+ * holding the other handlers off for at most `isolationMs`. A message that keeps crashing is
+ * parked after `maxSilentDeliveries` counted runs (10 for a must-complete one); one that keeps
+ * failing after a crash is a suspect once, not on every retry of its must-complete window.
  */
 
-/** Longest wait for the others to return, and longest time a suspect keeps others from starting. */
+/** Default of `isolationMs` (transport option `isolationMs`). */
 export const ISOLATION_MS = 30_000;
 
+export interface RunOptions {
+  /** ms after which the run is taken for hung (its lease given up): no longer waited for. */
+  hungMs: number;
+}
+
+export interface SuspectOptions extends RunOptions {
+  /** Longest wait (ms) for ordinary runs to return, and longest time this run holds them off. */
+  isolationMs: number;
+  /** Undoes this run's count before anything starts beside it. A rejection is ignored. */
+  onCompany: () => Promise<void>;
+}
+
+export interface GateRun {
+  /** A suspect started with no other live run in the process: it counts towards its crash loop. */
+  readonly alone: boolean;
+  /** Ends the run (idempotent). */
+  leave(): void;
+  /** Takes the run for hung before its `hungMs` (its subscription stopped waiting for it). */
+  giveUp(): void;
+}
+
+interface Run {
+  suspect: boolean;
+  hung: boolean;
+  timer: NodeJS.Timeout;
+}
+
+interface Waiting {
+  options: SuspectOptions;
+  /** When it became first in line with no suspect running (performance.now()), once it has. */
+  since?: number;
+  timer?: NodeJS.Timeout;
+  admit: (run: GateRun) => void;
+}
+
 export class RunGate {
-  private shared = 0;
-  private exclusive = false;
-  private waitingExclusive = 0;
-  private waiters: (() => void)[] = [];
+  private readonly runs = new Set<Run>();
+  /** The suspect running alone, while it holds ordinary runs off; `over`: past its isolationMs. */
+  private holder: { run: Run; onCompany: () => Promise<void>; over: boolean; releasing: boolean } | undefined;
+  private readonly suspects: Waiting[] = [];
+  /** Ordinary runs waiting: each starts its run (synchronously, so no suspect slips in before it). */
+  private ordinaryWaiting: (() => void)[] = [];
 
-  /** A handler that may run beside others: waits while a suspect runs alone or waits to. */
-  async enterShared(): Promise<() => void> {
-    while (this.exclusive || this.waitingExclusive > 0) await this.wait();
-    this.shared++;
-    return this.once(() => {
-      this.shared--;
-      this.wake();
+  /** An ordinary run: waits while a suspect runs alone or is first in line to. */
+  enterOrdinary(options: RunOptions): Promise<GateRun> {
+    return new Promise((admit) => {
+      this.ordinaryWaiting.push(() => admit(this.start(false, options, false)));
+      this.pump();
     });
   }
 
-  /** A suspect: waits for the others to return (at most ISOLATION_MS), then runs alone. */
-  async enterExclusive(): Promise<() => void> {
-    this.waitingExclusive++;
-    const deadline = performance.now() + ISOLATION_MS;
-    while (this.exclusive || (this.shared > 0 && performance.now() < deadline)) {
-      // Past the deadline only another suspect's run holds it: its release wakes this one (no
-      // timer: a 1 ms poll spun the CPU, break21 N7).
-      const left = deadline - performance.now();
-      await this.wait(this.exclusive && left <= 0 ? undefined : Math.max(1, left));
-    }
-    this.waitingExclusive--;
-    this.exclusive = true;
-    // A hung suspect must not stall the consumer: others may start after ISOLATION_MS.
-    const timer = setTimeout(() => release(), ISOLATION_MS);
-    timer.unref();
-    const release = this.once(() => {
-      clearTimeout(timer);
-      this.exclusive = false;
-      this.wake();
+  /** A suspect: waits for its turn (see the rules above), then runs alone or in company. */
+  enterSuspect(options: SuspectOptions): Promise<GateRun> {
+    return new Promise((admit) => {
+      this.suspects.push({ options, admit });
+      this.pump();
     });
-    return release;
   }
 
-  private once(f: () => void): () => void {
-    let done = false;
-    return () => {
-      if (!done) {
-        done = true;
-        f();
-      }
+  private ordinaryBlocked(): boolean {
+    const first = this.suspects[0];
+    return this.holder !== undefined || (first !== undefined && !this.suspectRunning());
+  }
+
+  private suspectRunning(): boolean {
+    return [...this.runs].some((r) => r.suspect && !r.hung);
+  }
+
+  private start(suspect: boolean, options: RunOptions, alone: boolean): GateRun & { run: Run } {
+    const run: Run = { suspect, hung: false, timer: setTimeout(() => this.markHung(run), options.hungMs) };
+    run.timer.unref();
+    this.runs.add(run);
+    let left = false;
+    const leave = () => {
+      if (left) return;
+      left = true;
+      clearTimeout(run.timer);
+      this.runs.delete(run);
+      if (this.holder?.run === run) this.holder = undefined;
+      this.pump();
     };
+    return { run, alone, leave, giveUp: () => this.markHung(run) };
   }
 
-  private wait(timeoutMs?: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = timeoutMs === undefined ? undefined : setTimeout(resolve, timeoutMs);
-      this.waiters.push(() => {
-        if (timer) clearTimeout(timer);
-        resolve();
+  /**
+   * A hung run is not waited for, and as the holder its hold ends, its count kept: it ended
+   * silently as far as its crash loop is concerned (its entry is taken over elsewhere), whatever
+   * runs beside it now.
+   */
+  private markHung(run: Run): void {
+    if (run.hung || !this.runs.has(run)) return;
+    run.hung = true;
+    clearTimeout(run.timer);
+    if (this.holder?.run === run) this.holder = undefined;
+    this.pump();
+  }
+
+  /** Admits whatever may start now. */
+  private pump(): void {
+    const first = this.suspects[0];
+    if (first && !this.holder && !this.suspectRunning()) this.tryFirst(first);
+    if (!this.ordinaryBlocked()) for (const start of this.ordinaryWaiting.splice(0)) start();
+    if (this.holder?.over && this.ordinaryWaiting.length > 0) this.release();
+  }
+
+  /**
+   * Ends a hold that is over once an ordinary run waits for it, after undoing the holder's count.
+   * Not sooner: a suspect past its hold that nothing joined still ran alone (a poison message that
+   * crashes after isolationMs with nothing else to do is still counted).
+   */
+  private release(): void {
+    const holder = this.holder;
+    if (!holder || holder.releasing) return;
+    holder.releasing = true;
+    void holder
+      .onCompany()
+      .catch(() => undefined)
+      .then(() => {
+        if (this.holder === holder) this.holder = undefined;
+        this.pump();
       });
-    });
   }
 
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
+  private tryFirst(first: Waiting): void {
+    const now = performance.now();
+    first.since ??= now;
+    const busy = [...this.runs].some((r) => !r.hung);
+    const left = first.since + first.options.isolationMs - now;
+    clearTimeout(first.timer);
+    if (busy && left > 0) {
+      // Armed again on every look: a timer may fire a little before performance.now() says so.
+      first.timer = setTimeout(() => this.pump(), Math.max(1, left));
+      first.timer.unref();
+      return;
+    }
+    this.suspects.shift();
+    const started = this.start(true, first.options, !busy);
+    if (!busy) this.hold(started.run, first.options);
+    first.admit(started);
+  }
+
+  /** Holds ordinary runs off for `isolationMs`, then until one waits (see release). */
+  private hold(run: Run, options: SuspectOptions): void {
+    const holder = { run, onCompany: options.onCompany, over: false, releasing: false };
+    this.holder = holder;
+    const timer = setTimeout(() => {
+      holder.over = true;
+      this.pump();
+    }, options.isolationMs);
+    timer.unref();
   }
 }
+
+/** The gate of this process: every Streams subscription runs its handlers through it. */
+export const processRunGate = new RunGate();

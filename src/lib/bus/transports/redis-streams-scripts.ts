@@ -228,3 +228,16 @@ if #groups == 0 then
   return 0
 end
 ${TRIM_BELOW_EVERY_GROUP}`);
+
+/**
+ * Undoes one counted solo run of a crash suspect (redis-streams-isolation.ts): decrements the
+ * count keeping its TTL, never below 0, and never re-creates a key an outcome deleted meanwhile
+ * (a plain DECR would leave -1, without a TTL). GET and SET only. KEYS: the solo-runs key.
+ * Returns the count left.
+ */
+export const uncountSoloRunScript = new LuaScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if n <= 0 then return 0 end
+redis.call('SET', KEYS[1], n - 1, 'KEEPTTL')
+return n - 1
+`);

@@ -73,6 +73,8 @@ export interface StreamSubscriptionOptions {
   renewIntervalMs: number;
   /** A handler running this long (ms) is taken for hung: its entry's lease is no longer renewed. */
   maxLeaseMs: number;
+  /** How long (ms) a crash suspect waits for the process's other handlers and holds them off. */
+  isolationMs: number;
   /** Consumers of the group with nothing pending, unseen this long (ms), are removed. */
   deadConsumerMs: number;
   failureTtlMs: number;
@@ -206,6 +208,7 @@ export class StreamSubscription implements TransportSubscription {
     // another instance take over (and run a second time) the work it is waiting for. Past a
     // timeout (break20 F7: a hung handler held stop() for ever) the leases go: taken over later.
     if (!(await withinMs(this.dispatcher.drain(), timeoutMs))) {
+      this.dispatcher.abandon();
       const { group, consumer, logger } = this.options;
       logger.warn(
         { group, consumer, timeoutMs },

@@ -43,6 +43,7 @@ import {
   redeliverStreamKey,
   replaysKey,
 } from "./redis-stream-keys.js";
+import { ISOLATION_MS } from "./redis-streams-isolation.js";
 import { safeTrimScript } from "./redis-streams-scripts.js";
 import { type LeaseActivity, StreamSubscription } from "./redis-streams-subscription.js";
 import { errorDetails, silentLogger, type TransportLogger } from "./redis-streams-support.js";
@@ -63,6 +64,12 @@ export interface RedisStreamsTransportOptions {
   renewIntervalMs?: number;
   /** A handler running this long (ms) is taken for hung and its lease lapses (default 10 min). */
   maxLeaseMs?: number;
+  /**
+   * After a crash, how long (ms) a suspect (a message with a delivery that ended silently) waits for
+   * the process's other handlers to return before it runs, and how long it keeps new ones from
+   * starting while it runs alone (default 30 s, `ISOLATION_MS`; see redis-streams-isolation.ts).
+   */
+  isolationMs?: number;
   /** Consumers with nothing pending, unseen this long (ms), leave their groups (default 1 h). */
   deadConsumerMs?: number;
   /**
@@ -188,6 +195,7 @@ export class RedisStreamsTransport implements Transport {
       "claimIntervalMs",
       "renewIntervalMs",
       "maxLeaseMs",
+      "isolationMs",
       "deadConsumerMs",
       "blockMs",
       "idleBlockMs",
@@ -272,6 +280,7 @@ export class RedisStreamsTransport implements Transport {
         claimIntervalMs: this.options.claimIntervalMs ?? claimIdleMs,
         renewIntervalMs: this.options.renewIntervalMs ?? Math.max(1, Math.floor(claimIdleMs / 3)),
         maxLeaseMs: this.options.maxLeaseMs ?? 600_000,
+        isolationMs: this.options.isolationMs ?? ISOLATION_MS,
         deadConsumerMs,
         failureTtlMs: this.options.failureTtlMs ?? 7 * DAY_MS,
         clock,

@@ -1,0 +1,46 @@
+/**
+ * Runs consumer-process.fixture.ts as a supervisor would, for tests over real processes: starts it
+ * again while it keeps dying, until a condition holds.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { waitFor } from "../../test-support/wait.js";
+
+const fixture = fileURLToPath(new URL("./consumer-process.fixture.ts", import.meta.url));
+
+/**
+ * Starts the fixture (consumer "slot-1", `env` added) again each time it exits, until `settled`
+ * holds with a process alive (at most `maxStarts` starts, each waited on for `waitMs`); then kills
+ * that process. Returns the exit codes of the processes that died and whether one lived.
+ */
+export async function superviseConsumer(
+  env: Record<string, string>,
+  settled: () => Promise<boolean>,
+  { maxStarts = 8, waitMs = 60_000 } = {},
+): Promise<{ exits: (number | null)[]; survived: boolean }> {
+  const exits: (number | null)[] = [];
+  let survivor: ChildProcess | undefined;
+  try {
+    for (let start = 0; start < maxStarts && !survivor; start++) {
+      const child = spawn(process.execPath, ["--import", "tsx", fixture], {
+        env: { ...process.env, CONSUMER: "slot-1", ...env },
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      const exited = once(child, "exit").then(([code]) => code as number | null);
+      let hasExited = false;
+      void exited.then(() => (hasExited = true));
+      // Settled, or this process died (then the poll stops and the next start follows).
+      await waitFor(async () => hasExited || (await settled()), waitMs, "an exit or the entries settled");
+      if (hasExited) exits.push(await exited);
+      else survivor = child;
+    }
+  } finally {
+    if (survivor && survivor.exitCode === null) {
+      const gone = once(survivor, "exit");
+      survivor.kill("SIGKILL");
+      await gone;
+    }
+  }
+  return { exits, survived: survivor !== undefined };
+}

@@ -1,0 +1,106 @@
+/** The process's run gate: which crash-suspect runs count as alone (break21 N1, N2). */
+import { describe, expect, it } from "vitest";
+import { waitFor } from "../../../test-support/wait.js";
+import { RunGate, type GateRun } from "./redis-streams-isolation.js";
+
+const LONG = 600_000;
+
+/** A suspect's entry into `gate`, recording when its count is undone. */
+function suspect(gate: RunGate, events: string[], name: string, isolationMs: number, hungMs = LONG) {
+  return gate.enterSuspect({
+    isolationMs,
+    hungMs,
+    onCompany: async () => {
+      events.push(`${name} uncounted`);
+    },
+  });
+}
+
+describe("RunGate", () => {
+  it("undoes the count of a suspect that outlives its hold before anything starts beside it", async () => {
+    const gate = new RunGate();
+    const events: string[] = [];
+    const slow = await suspect(gate, events, "slow", 100);
+    expect(slow.alone).toBe(true);
+    const ordinary = gate.enterOrdinary({ hungMs: LONG }).then((leave) => {
+      events.push("ordinary started");
+      return leave;
+    });
+    await waitFor(() => events.length >= 2, 5_000, "the ordinary run");
+    expect(events).toEqual(["slow uncounted", "ordinary started"]);
+    (await ordinary).leave();
+    slow.leave();
+  });
+
+  it("keeps the count of a suspect past its hold that nothing joined (a late crash is its own)", async () => {
+    const gate = new RunGate();
+    const events: string[] = [];
+    const late = await suspect(gate, events, "late", 20);
+    const next = suspect(gate, events, "next", 20); // a suspect waits for it: no company
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(events).toEqual([]);
+    late.leave();
+    (await next).leave();
+    expect(events).toEqual([]);
+  });
+
+  it("never starts a second suspect beside a running one, even past its hold", async () => {
+    const gate = new RunGate();
+    const events: string[] = [];
+    const slow = await suspect(gate, events, "slow", 50);
+    let poison: GateRun | undefined;
+    const entering = suspect(gate, events, "poison", 50).then((run) => (poison = run));
+    // An ordinary run joins the slow one once its hold is over.
+    (await gate.enterOrdinary({ hungMs: LONG })).leave();
+    expect(events).toEqual(["slow uncounted"]);
+    // Well past both holds: the poison one still waits for the slow one, then runs alone (counted).
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(poison).toBeUndefined();
+    slow.leave();
+    await entering;
+    expect(poison?.alone).toBe(true);
+    poison?.leave();
+  });
+
+  it("starts the next suspect once the running one is taken for hung; both keep their counts", async () => {
+    const gate = new RunGate();
+    const events: string[] = [];
+    const hung = await suspect(gate, events, "hung", 50, 300);
+    const next = await suspect(gate, events, "next", 50);
+    expect(next.alone).toBe(true);
+    expect(events).toEqual([]);
+    next.leave();
+    hung.leave();
+  });
+
+  it("starts a suspect in company, not counted, when ordinary runs do not return in time", async () => {
+    const gate = new RunGate();
+    const ordinary = await gate.enterOrdinary({ hungMs: LONG });
+    const run = await suspect(gate, [], "s", 100);
+    expect(run.alone).toBe(false);
+    // Not holding: an ordinary run starts beside it at once.
+    (await gate.enterOrdinary({ hungMs: LONG })).leave();
+    run.leave();
+    ordinary.leave();
+  });
+
+  it("holds new ordinary runs off while a suspect waits for the running ones", async () => {
+    const gate = new RunGate();
+    const events: string[] = [];
+    const first = await gate.enterOrdinary({ hungMs: LONG });
+    const entering = suspect(gate, events, "s", LONG);
+    const second = gate.enterOrdinary({ hungMs: LONG }).then((leave) => {
+      events.push("second started");
+      return leave;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(events).toEqual([]);
+    first.leave();
+    const run = await entering;
+    expect(run.alone).toBe(true);
+    expect(events).toEqual([]);
+    run.leave();
+    (await second).leave();
+    expect(events).toEqual(["second started"]);
+  });
+});

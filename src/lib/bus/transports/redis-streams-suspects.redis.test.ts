@@ -1,0 +1,94 @@
+/**
+ * When an entry is a crash suspect, and what its crash-loop count is (break21 N5): a failed
+ * attempt explains the silences before it; a deferral explains none and keeps the count.
+ */
+import { expect, it } from "vitest";
+import { describeWithRedis } from "../../../test-support/redis.js";
+import { waitFor } from "../../../test-support/wait.js";
+import type { Delivery } from "../transport.js";
+import { FIELD_BODY } from "./redis-stream-keys.js";
+import type { Dispatcher } from "./redis-streams-dispatcher.js";
+import { dispatcherOn, readAs } from "./redis-streams-dispatcher.fixture.js";
+import { failureOf, uniqueName } from "./transport-contract.js";
+
+const LATER = 600_000; // retries and deferrals the test itself delivers, never the timer
+
+describeWithRedis("crash suspects of a Redis Streams dispatcher", (getRedis) => {
+  /** A stream with `bodies`, read once by consumer "A" (delivery count 1 each). */
+  async function streamOf(bodies: string[]) {
+    const redis = getRedis().client();
+    const stream = `{${uniqueName("sus")}}:ev:t`;
+    await redis.xgroup("CREATE", stream, "g", "$", "MKSTREAM");
+    for (const body of bodies) await redis.xadd(stream, "*", FIELD_BODY, body);
+    const items = await readAs(redis, stream, "g", bodies.length, 1);
+    return { redis, stream, items };
+  }
+
+  /** Hands `items` to `dispatcher` and waits for their runs to end. */
+  async function deliver(dispatcher: Dispatcher, items: Awaited<ReturnType<typeof readAs>>) {
+    await dispatcher.acceptAll(items, dispatcher.permits.tryTake(items.length));
+    await dispatcher.drain();
+  }
+
+  it("is no suspect once a run after its silent delivery failed: its retry runs beside others", async () => {
+    const { redis, stream, items } = await streamOf(["a", "b"]);
+    // "a" is read again: its first delivery ended silently (a crash).
+    const [a] = await readAs(redis, stream, "g", 1, 2, "0");
+    const seen: { body: string; silent: number; besideB: boolean }[] = [];
+    let bRunning = false;
+    let aRetried = () => {};
+    const retried = new Promise<void>((resolve) => (aRetried = resolve));
+    const dispatcher = dispatcherOn(redis, stream, "g", 4, async (d: Delivery) => {
+      seen.push({ body: d.body, silent: d.silentDeliveries, besideB: bRunning });
+      if (d.body === "a" && d.attempt === 1) return d.retry(failureOf(1), 50);
+      if (d.body === "a") aRetried();
+      if (d.body === "b") {
+        bRunning = true;
+        // Bounded: a suspect's retry waits for b (up to isolationMs) and would never come.
+        await Promise.race([retried, new Promise((resolve) => setTimeout(resolve, 3_000))]);
+        bRunning = false;
+      }
+      await d.ack();
+    });
+    await deliver(dispatcher, [a!]);
+    const accepting = dispatcher.acceptAll([items[1]!], dispatcher.permits.tryTake(1));
+    await waitFor(() => seen.length >= 3, 10_000, "a's retry");
+    await accepting;
+    await dispatcher.drain();
+    dispatcher.close();
+    // Its retry ran while b ran, with no silent delivery left to count.
+    expect(seen.find((s) => s.body === "a" && s !== seen[0])).toEqual({
+      body: "a",
+      silent: 0,
+      besideB: true,
+    });
+  });
+
+  it("counts a new silence after a failure as one, and a deferral keeps the count", async () => {
+    const { redis, stream, items } = await streamOf(["a"]);
+    const id = items[0]!.claimed.entry.id;
+    const silent: number[] = [];
+    let settle: (d: Delivery) => Promise<void> = async () => {};
+    const dispatcher = dispatcherOn(redis, stream, "g", 1, async (d) => {
+      silent.push(d.silentDeliveries);
+      await settle(d);
+    });
+    /** The entry delivered again (its Redis delivery count raised), `settle` its outcome. */
+    const again = async (outcome: (d: Delivery) => Promise<void>) => {
+      settle = outcome;
+      await redis.xclaim(stream, "g", "A", 0, id);
+      const [, , , count] = (
+        (await redis.xpending(stream, "g", "-", "+", 1)) as [string, string, number, number][]
+      )[0]!;
+      await deliver(dispatcher, [{ ...items[0]!, claimed: { ...items[0]!.claimed, deliveryCount: count } }]);
+    };
+    const none = async () => {}; // ends silently: a crash, as far as Redis can tell
+    await again((d) => d.retry(failureOf(1), LATER)); // 2nd delivery: after a silence; fails
+    await again(none); // 3rd: the retry, no suspect; silent
+    await again(none); // 4th: one silence since the failure; runs alone, silent again
+    await again((d) => d.defer(LATER)); // 5th: two solo silences; deferred
+    await again(none); // 6th: the deferral neither explained nor cleared them
+    dispatcher.close();
+    expect(silent).toEqual([1, 0, 1, 2, 2]);
+  });
+});

@@ -177,16 +177,7 @@ function running(
       await client.set("{payment}:provider:down-until", String(nowMs + ms));
     },
     duplicate: async (count, random) => {
-      const streams: string[] = [];
-      let cursor = "0";
-      do {
-        const [next, keys] = await client.scan(cursor, "MATCH", "{*}:ev:*", "COUNT", 500);
-        cursor = next;
-        for (const key of keys.filter((k) => !k.includes("metrics") && !k.includes("service."))) {
-          // The pattern also matches bookkeeping keys of the streams (hashes, sets): streams only.
-          if ((await client.type(key)) === "stream") streams.push(key);
-        }
-      } while (cursor !== "0");
+      const streams = (await eventStreams(client)).filter((k) => !k.includes("service."));
       let copied = 0;
       for (let i = 0; i < count && streams.length > 0; i++) {
         const stream = streams[Math.floor(random() * streams.length)]!;
@@ -209,6 +200,22 @@ function running(
 }
 
 /** The start did not complete: names what was not up, and how to give it longer. */
+/**
+ * The event streams (`{owner}:ev:<event>`) of `client`'s database, metrics streams left out. The
+ * pattern also matches the streams' bookkeeping keys (failure lists, solo-run counts, read-to
+ * marks: strings, lists, hashes), so each key's type is checked: streams only.
+ */
+export async function eventStreams(client: Redis): Promise<string[]> {
+  const streams: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, keys] = await client.scan(cursor, "MATCH", "{*}:ev:*", "COUNT", 500, "TYPE", "stream");
+    cursor = next;
+    streams.push(...keys.filter((k) => !k.includes("metrics")));
+  } while (cursor !== "0");
+  return streams.sort();
+}
+
 export class ChaosStartError extends Error {
   constructor(message: string) {
     super(message);

@@ -347,7 +347,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     type: "zset",
     holds: "order list index: one user's orders by creation time",
     role: "record",
-    bound: `${KEPT}: one per user with orders`,
+    bound: `${KEPT}: one per distinct userId that orders were placed for, existing users or not (an order for an unknown user fails, its index entry stays with its history: break22 F7)`,
     check: { kind: "kept" },
     perOrder: { bytes: 400 },
   },

@@ -41,8 +41,13 @@ export interface RunOptions {
 }
 
 export interface SuspectOptions extends RunOptions {
-  /** Longest wait (ms) for ordinary runs to return, and longest time this run holds them off. */
+  /** Longest wait (ms) for ordinary runs to return, and (without `holdMs`) longest time this run holds them off. */
   isolationMs: number;
+  /**
+   * Longest time (ms) this run, alone, holds ordinary runs off (default `isolationMs`). At or past
+   * `hungMs` it holds them until it returns or is taken for hung (then keeping its count).
+   */
+  holdMs?: number;
   /** Undoes this run's count before anything starts beside it. A rejection is ignored. */
   onCompany: () => Promise<void>;
 }
@@ -176,14 +181,17 @@ export class RunGate {
     first.admit(started);
   }
 
-  /** Holds ordinary runs off for `isolationMs`, then until one waits (see release). */
+  /** Holds ordinary runs off for `holdMs`, then until one waits (see release). */
   private hold(run: Run, options: SuspectOptions): void {
     const holder = { run, onCompany: options.onCompany, over: false, releasing: false };
     this.holder = holder;
+    const holdMs = options.holdMs ?? options.isolationMs;
+    // A hold as long as the lease ends only by the run's return or markHung, which keeps its count.
+    if (holdMs >= options.hungMs) return;
     const timer = setTimeout(() => {
       holder.over = true;
       this.pump();
-    }, options.isolationMs);
+    }, holdMs);
     timer.unref();
   }
 }

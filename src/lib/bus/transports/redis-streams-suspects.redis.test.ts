@@ -31,6 +31,33 @@ describeWithRedis("crash suspects of a Redis Streams dispatcher", (getRedis) => 
     await dispatcher.drain();
   }
 
+  /**
+   * One entry "a" (read once: delivery count 1) and `again(outcome)`: delivers it again (its Redis
+   * delivery count raised) to a one-slot dispatcher whose handler records its `silentDeliveries`.
+   */
+  async function redelivered() {
+    const { redis, stream, items } = await streamOf(["a"]);
+    const id = items[0]!.claimed.entry.id;
+    const silent: number[] = [];
+    let settle: (d: Delivery) => Promise<void> = async () => {};
+    const dispatcher = dispatcherOn(redis, stream, "g", 1, async (d) => {
+      silent.push(d.silentDeliveries);
+      await settle(d);
+    });
+    const again = async (outcome: (d: Delivery) => Promise<void>) => {
+      settle = outcome;
+      await redis.xclaim(stream, "g", "A", 0, id);
+      const [, , , count] = (
+        (await redis.xpending(stream, "g", "-", "+", 1)) as [string, string, number, number][]
+      )[0]!;
+      await deliver(dispatcher, [{ ...items[0]!, claimed: { ...items[0]!.claimed, deliveryCount: count } }]);
+    };
+    return { again, silent, dispatcher };
+  }
+
+  /** Ends silently: a crash, as far as Redis can tell. */
+  const none = async () => {};
+
   it("is no suspect once a run after its silent delivery failed: its retry runs beside others", async () => {
     const { redis, stream, items } = await streamOf(["a", "b"]);
     // "a" is read again: its first delivery ended silently (a crash).
@@ -66,24 +93,7 @@ describeWithRedis("crash suspects of a Redis Streams dispatcher", (getRedis) => 
   });
 
   it("counts a new silence after a failure as one, and a deferral keeps the count", async () => {
-    const { redis, stream, items } = await streamOf(["a"]);
-    const id = items[0]!.claimed.entry.id;
-    const silent: number[] = [];
-    let settle: (d: Delivery) => Promise<void> = async () => {};
-    const dispatcher = dispatcherOn(redis, stream, "g", 1, async (d) => {
-      silent.push(d.silentDeliveries);
-      await settle(d);
-    });
-    /** The entry delivered again (its Redis delivery count raised), `settle` its outcome. */
-    const again = async (outcome: (d: Delivery) => Promise<void>) => {
-      settle = outcome;
-      await redis.xclaim(stream, "g", "A", 0, id);
-      const [, , , count] = (
-        (await redis.xpending(stream, "g", "-", "+", 1)) as [string, string, number, number][]
-      )[0]!;
-      await deliver(dispatcher, [{ ...items[0]!, claimed: { ...items[0]!.claimed, deliveryCount: count } }]);
-    };
-    const none = async () => {}; // ends silently: a crash, as far as Redis can tell
+    const { again, silent, dispatcher } = await redelivered();
     await again((d) => d.retry(failureOf(1), LATER)); // 2nd delivery: after a silence; fails
     await again(none); // 3rd: the retry, no suspect; silent
     await again(none); // 4th: one silence since the failure; runs alone, silent again
@@ -94,23 +104,7 @@ describeWithRedis("crash suspects of a Redis Streams dispatcher", (getRedis) => 
   });
 
   it("keeps the proven solo crashes across a failure: only the silence in company is explained", async () => {
-    const { redis, stream, items } = await streamOf(["a"]);
-    const id = items[0]!.claimed.entry.id;
-    const silent: number[] = [];
-    let settle: (d: Delivery) => Promise<void> = async () => {};
-    const dispatcher = dispatcherOn(redis, stream, "g", 1, async (d) => {
-      silent.push(d.silentDeliveries);
-      await settle(d);
-    });
-    const again = async (outcome: (d: Delivery) => Promise<void>) => {
-      settle = outcome;
-      await redis.xclaim(stream, "g", "A", 0, id);
-      const [, , , count] = (
-        (await redis.xpending(stream, "g", "-", "+", 1)) as [string, string, number, number][]
-      )[0]!;
-      await deliver(dispatcher, [{ ...items[0]!, claimed: { ...items[0]!.claimed, deliveryCount: count } }]);
-    };
-    const none = async () => {};
+    const { again, silent, dispatcher } = await redelivered();
     await again(none); // 2nd: after a silence (in company); alone, silent: a proven crash
     await again((d) => d.retry(failureOf(1), LATER)); // 3rd: fails
     await again(none); // 4th: still a suspect, its proven crash kept

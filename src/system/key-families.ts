@@ -9,6 +9,7 @@
 import {
   deferralsKey,
   soloRunsKey,
+  soloUndoneKey,
   eventStreamKey,
   failuresKey,
   READ_TO_TTL_MS,
@@ -844,7 +845,19 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds:
       "crash-suspect runs of one pending entry that had the process to themselves and ended without an outcome (its crash-loop count)",
     role: "transient",
-    bound: "deleted on ack, retry or dead-letter (a deferral keeps it); TTL 7 days",
+    bound: "deleted on ack or dead-letter (a failure or deferral keeps it); TTL 7 days",
+    check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
+  },
+  {
+    pattern: "{<owner>}:ev:<event>:undone:<group>:<entryId>",
+    match: re(`${ANY_TAG}:ev:[^:]+:undone:${ID}:\\d+-\\d+`),
+    example: soloUndoneKey(eventStreamKey("order", "payment.requested"), "payment", "1-0"),
+    owner: "the consumer group's service (bus)",
+    type: "string",
+    holds:
+      "crash-suspect runs of one pending entry whose solo count was undone as others started beside them (each doubles its next hold)",
+    role: "transient",
+    bound: "deleted on ack or dead-letter; TTL 7 days",
     check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {

@@ -18,7 +18,8 @@
  *   XACK and XGROUP as writes, so plain read access (`%R~`) would not do, and the selector keeps XADD,
  *   DEL and XTRIM off another service's stream (no forged or deleted events);
  * - keep its failed-attempt lists and deferral counters on those streams
- *   (`{<owner>}:ev:<event>:fail:<service>:*`, `...:defer:<service>:*`, `...:solo:<service>:*`),
+ *   (`{<owner>}:ev:<event>:fail:<service>:*`, `...:defer:<service>:*`, `...:solo:<service>:*`,
+ *   `...:undone:<service>:*`),
  *   and its group's read-to mark (`...:readto:<service>`);
  * - add dead letters of its own group through a selector allowing the DLQ store's writes on
  *   `{dlq}:rec:<group>|*` (and the shared index and trail), but not read them (HGETALL, ZRANGE...:
@@ -281,6 +282,7 @@ export async function aclUsers(): Promise<AclUser[]> {
       `~${key}:fail:${name}:*`,
       `~${key}:defer:${name}:*`,
       `~${key}:solo:${name}:*`,
+      `~${key}:undone:${name}:*`,
       `~${readToKey(key, name)}`,
     ]);
     users.push({

@@ -4,9 +4,12 @@
  * honours INSTANCE_SLOT); BEHAVIOUR "exit" (the handler kills the process, as an out-of-memory kill
  * would: it never throws, so only the delivery count can tell), "ack", or "exitslow" (the message
  * with sku "poison" exits the process after 300 ms, every other one takes 1.5 s, then returns).
+ * "slowpoison" (sku "poison" exits the process after POISON_MS, every other one returns at once,
+ * counted in hash `done`), or "flaky" (must-complete; each run of sku "flaky" counts itself in
+ * key `flaky`: odd runs throw, even ones exit the process).
  * SLOW_GROUP: a second subscription in the process (started first), of that group, whose handler
- * takes 1.5 s on every message, then returns. ISOLATION_MS: the transport's `isolationMs`.
- * Prints "ready" once subscribed.
+ * takes 1.5 s on every message, then returns. ISOLATION_MS, MAX_LEASE_MS: the transport's options;
+ * MAX_SILENT: `retry.maxSilentDeliveries`. Prints "ready" once subscribed.
  */
 import { Redis } from "ioredis";
 import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
@@ -23,6 +26,7 @@ const transport = new RedisStreamsTransport({
   claimIdleMs: 300,
   blockMs: 200,
   ...(process.env.ISOLATION_MS ? { isolationMs: Number(process.env.ISOLATION_MS) } : {}),
+  ...(process.env.MAX_LEASE_MS ? { maxLeaseMs: Number(process.env.MAX_LEASE_MS) } : {}),
 });
 const behaviour = process.env.BEHAVIOUR ?? "exit";
 // First, so that it has its delivery in hand when the other subscription's handler exits.
@@ -36,12 +40,27 @@ await new Subscriber({
   transport,
   group,
   consumer: process.env.CONSUMER ?? newInstanceId(group),
+  ...(process.env.MAX_SILENT ? { retry: { maxSilentDeliveries: Number(process.env.MAX_SILENT) } } : {}),
+  mustComplete: { baseDelayMs: 100, maxDelayMs: 100 },
 })
-  .on("item.added", async (payload) => {
-    if (behaviour === "exit") process.exit(7);
-    if (behaviour !== "exitslow") return;
-    if (payload.sku === "poison") setTimeout(() => process.exit(7), 300);
-    await new Promise((r) => setTimeout(r, payload.sku === "poison" ? 60_000 : 1_500));
-  })
+  .on(
+    "item.added",
+    async (payload) => {
+      if (behaviour === "exit") process.exit(7);
+      if (behaviour === "flaky") {
+        if ((await redis.incr("flaky")) % 2 === 1) throw new Error("flaky: fails on odd runs");
+        process.exit(7);
+      }
+      if (behaviour === "slowpoison") {
+        if (payload.sku !== "poison") return void (await redis.hincrby("done", payload.sku, 1));
+        setTimeout(() => process.exit(7), Number(process.env.POISON_MS));
+        return new Promise(() => {});
+      }
+      if (behaviour !== "exitslow") return;
+      if (payload.sku === "poison") setTimeout(() => process.exit(7), 300);
+      await new Promise((r) => setTimeout(r, payload.sku === "poison" ? 60_000 : 1_500));
+    },
+    behaviour === "flaky" ? { policy: "must-complete" } : {},
+  )
   .start();
 process.stdout.write("ready\n");

@@ -63,6 +63,7 @@ export {
 export { createSubscriberTimingMiddleware, type TimingCallback } from "./middleware/timing.js";
 export { type PreparedMessage, Publisher, type PublisherOptions, type PublishOptions } from "./publisher.js";
 export {
+  CRASH_LOOP_BACKSTOP_FACTOR,
   DEFAULT_MUST_COMPLETE,
   type DeliveryPolicy,
   defaultBackoff,

@@ -28,6 +28,7 @@ import {
 } from "./events.js";
 import type { Publisher } from "./publisher.js";
 import {
+  CRASH_LOOP_BACKSTOP_FACTOR,
   crashLoopReason,
   DEFAULT_MUST_COMPLETE,
   type DeliveryPolicy,
@@ -37,6 +38,7 @@ import {
   type HandlerOptions,
   type MustCompletePolicy,
   type RetryPolicy,
+  unprovenCrashLoopReason,
 } from "./retry-policy.js";
 import { readThrottleOf } from "./read-throttle.js";
 import type { AttemptFailure, Delivery, StopOptions, Transport, TransportSubscription } from "./transport.js";
@@ -252,13 +254,16 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       this.policyOf(this.handlers.get(delivery.topic) ?? []) === "must-complete"
         ? this.mustCompleteSilentDeliveries
         : this.retry.maxSilentDeliveries;
-    if (delivery.silentDeliveries >= maxSilent) {
-      const reason = crashLoopReason(delivery.silentDeliveries);
+    const allSilent = delivery.allSilentDeliveries ?? delivery.silentDeliveries;
+    const proven = delivery.silentDeliveries >= maxSilent;
+    if (proven || allSilent >= CRASH_LOOP_BACKSTOP_FACTOR * maxSilent) {
+      const reason = proven ? crashLoopReason(delivery.silentDeliveries) : unprovenCrashLoopReason(allSilent);
       this.logger.error(
         {
           topic: delivery.topic,
           deliveryId: delivery.deliveryId,
           silentDeliveries: delivery.silentDeliveries,
+          allSilentDeliveries: allSilent,
         },
         "crash loop: message dead-lettered without running",
       );

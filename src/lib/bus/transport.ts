@@ -77,6 +77,13 @@ export interface Delivery {
    */
   readonly silentDeliveries: number;
   /**
+   * Earlier deliveries that ended without an outcome, whether or not they are proven this
+   * message's own crashes (`silentDeliveries` counts only those) and whether or not a later failed
+   * attempt explained them: the crash-loop backstop (`CRASH_LOOP_BACKSTOP_FACTOR`). Undefined when
+   * the transport does not tell them apart (then `silentDeliveries`).
+   */
+  readonly allSilentDeliveries?: number;
+  /**
    * Earlier deliveries of this entry that were deferred (`defer`: an in-progress duplicate); 0 when
    * the transport does not count them.
    */

@@ -45,12 +45,21 @@ export const deferralsKey = (streamKey: string, group: string, entryId: string):
 
 /**
  * How many runs of one pending entry of one group had the process to themselves (a crash suspect:
- * see redis-streams-isolation.ts) and ended without an outcome since its last failed attempt: its
- * crash-loop count. Counted as such a run starts, undone if another handler starts beside it or it
- * is deferred. `<stream key>:solo:<group>:<entry id>`, in the stream's hash slot, with a TTL.
+ * see redis-streams-isolation.ts) and ended without an outcome: its proven crashes, its crash-loop
+ * count. Counted as such a run starts, undone if another handler starts beside it or the run ends
+ * with an outcome (a failure or a deferral). `<stream key>:solo:<group>:<entry id>`, in the
+ * stream's hash slot, with a TTL.
  */
 export const soloRunsKey = (streamKey: string, group: string, entryId: string): string =>
   `${streamKey}:solo:${group}:${entryId}`;
+
+/**
+ * How many solo runs of one pending entry of one group had their count undone because other
+ * handlers started beside them after their hold (break23 F1): each doubles its next hold.
+ * `<stream key>:undone:<group>:<entry id>`, in the stream's hash slot, with a TTL.
+ */
+export const soloUndoneKey = (streamKey: string, group: string, entryId: string): string =>
+  `${streamKey}:undone:${group}:${entryId}`;
 
 /**
  * How far one group has read one stream, across its instances: the id of the last entry a `>` read

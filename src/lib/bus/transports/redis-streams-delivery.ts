@@ -9,7 +9,7 @@ import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import type { AttemptFailure, DeadLetterRequest, Delivery } from "../transport.js";
 import { KEEP_FIRST_ATTEMPTS, KEEP_LAST_ATTEMPTS, parkDeadLetter } from "./dead-letter-record.js";
-import { deferralsKey, failuresKey, soloRunsKey } from "./redis-stream-keys.js";
+import { deferralsKey, failuresKey, soloRunsKey, soloUndoneKey } from "./redis-stream-keys.js";
 import type { AckBatcher } from "./redis-streams-acks.js";
 import type { TransportLogger } from "./redis-streams-support.js";
 
@@ -52,6 +52,10 @@ export interface EntrySource {
    * that can only have been its own. Undefined: not a suspect.
    */
   soloSilent?: number | undefined;
+  /** A suspect's solo runs before this one that ended silently (proven crashes; soloRunsKey). */
+  soloRunsBefore?: number | undefined;
+  /** Solo runs of the entry whose count was undone as company joined them (soloUndoneKey). */
+  undoneSoloRuns?: number | undefined;
   /** A suspect's run counted alone: undoes its count (once), see Dispatcher.uncountOnce. */
   uncount?: (() => Promise<void>) | undefined;
   /**
@@ -162,8 +166,10 @@ export class StreamDelivery implements Delivery {
   readonly replay: boolean;
   /** Records in the entry's failure list as read (fewer than its failures once bounded). */
   private readonly failureRecords: number;
-  /** Deliveries before this one that ended silently: this one's outcome explains them (`retry`). */
-  private readonly silentBefore: number;
+  /** Deliveries before this one that ended silently, explained or not (the crash-loop backstop). */
+  readonly allSilentDeliveries: number;
+  /** Of them, those this one's failure explains, as a running total (`retry`). */
+  private readonly explainedByFailure: number;
   private readonly uncount: (() => Promise<void>) | undefined;
   /** Set by `retry`: the subscription takes the entry again this long after the handler returns. */
   retryAfterMs: number | undefined;
@@ -187,7 +193,13 @@ export class StreamDelivery implements Delivery {
     // Every delivery before this one ended with an outcome (a failure or a deferral) or silently.
     // Only silent runs alone count (break20 F1): a crash while others ran may have been theirs.
     this.silentDeliveries = source.soloSilent ?? 0;
-    this.silentBefore = source.deliveryCount - 1 - source.failures - source.deferrals;
+    this.allSilentDeliveries = Math.max(0, source.deliveryCount - 1 - source.failures - source.deferrals);
+    // A failure explains the silences in company only (break23 F2): a silent solo run was a proven
+    // crash, which a later failure does not un-prove, so those stay unexplained (and counted).
+    this.explainedByFailure =
+      source.soloRunsBefore === undefined
+        ? this.allSilentDeliveries
+        : Math.max(source.explained ?? 0, this.allSilentDeliveries - source.soloRunsBefore);
     this.uncount = source.uncount;
     // A stream entry id starts with its XADD time in ms (Redis clock).
     this.enqueuedAt = Number(source.entryId.split("-")[0]) || 0;
@@ -214,20 +226,22 @@ export class StreamDelivery implements Delivery {
       // Each record carries the first delivery's time when known, so the entry's retry (on any
       // consumer) counts its dedupe window from it, not from the entry's time (a backlog).
       // `waitedTotal`: the waited failures so far, still known once the list is bounded.
-      // `explained`: this run ended with an outcome, so the silences before it were not its crashes
-      // (break21 N5): it is no crash suspect until a new one.
+      // `explained`: this run ended with an outcome, so the silences in company before it were not
+      // its crashes (break21 N5): unless it crashed alone before, it is no suspect until a new one.
       const record = {
         ...failure,
         ...(this.firstDeliveredAt === undefined ? {} : { firstDeliveredAt: this.firstDeliveredAt }),
         waitedTotal: this.waitedAttempts + (failure.waited === true ? 1 : 0),
-        ...(this.silentBefore > 0 ? { explained: this.silentBefore } : {}),
+        ...(this.explainedByFailure > 0 ? { explained: this.explainedByFailure } : {}),
       };
       const multi = this.context.redis.multi().rpush(key, JSON.stringify(record));
       // Bounded (break20 F9): past the first and last attempts kept, the oldest of the last ones
       // goes. One entry is handled by one consumer at a time, so the list is the length it read.
       if (this.failureRecords + 1 > KEEP_FIRST_ATTEMPTS + KEEP_LAST_ATTEMPTS)
         multi.lset(key, KEEP_FIRST_ATTEMPTS, DROPPED_RECORD).lrem(key, 1, DROPPED_RECORD);
-      await execOrThrow(multi.pexpire(key, this.context.failureTtlMs).del(this.soloRunsKey()));
+      await execOrThrow(multi.pexpire(key, this.context.failureTtlMs));
+      // This run ended with an outcome: its own count goes; the proven crashes before it stay.
+      await this.uncount?.();
       this.retryAfterMs = Math.max(0, delayMs);
     });
   }
@@ -270,7 +284,7 @@ export class StreamDelivery implements Delivery {
     });
   }
 
-  /** Cleared by a failed attempt or the entry's end, kept by a deferral (see EntrySource.soloSilent). */
+  /** Cleared by the entry's end, kept by a failure or deferral (see EntrySource.soloSilent). */
   private soloRunsKey(): string {
     return soloRunsKey(this.streamKey, this.context.group, this.deliveryId);
   }
@@ -287,6 +301,7 @@ export class StreamDelivery implements Delivery {
             this.failuresKey(),
             deferralsKey(this.streamKey, this.context.group, this.deliveryId),
             this.soloRunsKey(),
+            soloUndoneKey(this.streamKey, this.context.group, this.deliveryId),
           ]
         : undefined;
     return this.context.acks.ack(this.streamKey, this.deliveryId, cleanup);

@@ -14,6 +14,7 @@ import {
   FIELD_TOPIC,
   failuresKey,
   soloRunsKey,
+  soloUndoneKey,
 } from "./redis-stream-keys.js";
 import { AckBatcher } from "./redis-streams-acks.js";
 import {
@@ -265,9 +266,12 @@ export class Dispatcher {
       // (redis-streams-isolation.ts).
       const suspect = unexplainedOf(counted) > 0;
       const { maxLeaseMs: hungMs, isolationMs } = this.options;
-      let uncount: () => Promise<void> = async () => {};
+      // Each time company joined its run after the hold (its count undone), the next holds twice
+      // as long, up to the lease: a slow poison ends up crashing alone (break23 F1, F3).
+      const holdMs = Math.min(hungMs, isolationMs * 2 ** (counted.undoneSoloRuns ?? 0));
+      let uncount: (company: boolean) => Promise<void> = async () => {};
       const admitted = suspect
-        ? await this.gate.enterSuspect({ hungMs, isolationMs, onCompany: () => uncount() })
+        ? await this.gate.enterSuspect({ hungMs, isolationMs, holdMs, onCompany: () => uncount(true) })
         : await this.gate.enterOrdinary({ hungMs });
       this.gateRuns.set(key, admitted);
       try {
@@ -276,7 +280,7 @@ export class Dispatcher {
         this.inFlight.set(key, Date.now()); // maxLeaseMs counts from the start of the handler
         let ready = counted;
         if (suspect) {
-          const counting = this.countSoloRun(counted, admitted.alone, () => uncount());
+          const counting = this.countSoloRun(counted, admitted.alone, () => uncount(false));
           if (admitted.alone) uncount = this.uncountOnce(counted, counting);
           ready = await counting;
         }
@@ -301,10 +305,10 @@ export class Dispatcher {
   }
 
   /**
-   * A suspect's crash-loop count as its run starts: the solo runs since its last failure that
-   * ended silently, plus one (the silence that made it a suspect), at most its unexplained silent
-   * deliveries. A run alone is counted first (INCR: a crash during it leaves the count); a run in
-   * company only reads it. `uncount` undoes this run's INCR (once): see `uncountOnce`.
+   * A suspect's crash-loop count as its run starts: its solo runs that ended silently (proven
+   * crashes, `soloRunsBefore`), plus one (the silence that made it a suspect), at most its
+   * unexplained silent deliveries. A run alone is counted first (INCR: a crash during it leaves the
+   * count); a run in company only reads it. `uncount` undoes this run's INCR (once): `uncountOnce`.
    */
   private async countSoloRun(
     source: EntrySource,
@@ -316,23 +320,29 @@ export class Dispatcher {
     const runs = alone
       ? ((await execOrThrow(redis.multi().incr(key).pexpire(key, failureTtlMs))) as [number, number])[0]
       : Number((await redis.get(key)) ?? 0) + 1;
-    return { ...source, soloSilent: Math.min(unexplainedOf(source), Number(runs)), uncount };
+    const soloSilent = Math.min(unexplainedOf(source), Number(runs));
+    return { ...source, soloSilent, soloRunsBefore: Number(runs) - 1, uncount };
   }
 
   /**
-   * Undoes a counted run's INCR, at most once: when the gate lets others start beside it (it is no
-   * longer alone) or when it is deferred (it did not run: not a silent run). Never below 0 and never
+   * Undoes a counted run's INCR, at most once: when the gate lets others start beside it
+   * (`company`: it is no longer alone; its undone runs are counted, see soloUndoneKey) or when it
+   * ends with an outcome (a failure or a deferral: not a silent run). Never below 0 and never
    * re-creates the key an outcome deleted meanwhile (the script); after the INCR (`counting`), which
    * a stalled Redis may answer late. A failure is logged: the count then stays one too high, as if
    * the run had ended silently.
    */
-  private uncountOnce(source: EntrySource, counting: Promise<unknown>): () => Promise<void> {
+  private uncountOnce(source: EntrySource, counting: Promise<unknown>): (company: boolean) => Promise<void> {
     let done: Promise<void> | undefined;
-    const key = soloRunsKey(source.streamKey, this.options.group, source.entryId);
-    return () => {
+    const { group, redis, failureTtlMs } = this.options;
+    const keys = [
+      soloRunsKey(source.streamKey, group, source.entryId),
+      soloUndoneKey(source.streamKey, group, source.entryId),
+    ];
+    return (company) => {
       done ??= counting
         .then(
-          () => uncountSoloRunScript.run(this.options.redis, [key], []),
+          () => uncountSoloRunScript.run(redis, keys, [company ? "1" : "0", failureTtlMs]),
           () => undefined, // not counted: nothing to undo
         )
         .then(() => undefined)
@@ -354,18 +364,20 @@ export class Dispatcher {
     // The whole list (not LLEN): which failures waited is in the records. It is short under the
     // default policy (maxAttempts ordinary ones, plus one waiting record per retry of at most 60 s
     // apart by default in the must-complete window) and expires with the entry's records.
-    const [records, deferrals] = (await execOrThrow(
+    const [records, deferrals, undone] = (await execOrThrow(
       this.options.redis
         .multi()
         .lrange(failuresKey(streamKey, group, entryId), 0, -1)
-        .get(deferralsKey(streamKey, group, entryId)),
-    )) as [string[], string | null];
+        .get(deferralsKey(streamKey, group, entryId))
+        .get(soloUndoneKey(streamKey, group, entryId)),
+    )) as [string[], string | null, string | null];
     return {
       ...source,
       ...failureCountsOf(records),
       explained: explainedOf(records[records.length - 1]),
       failureRecords: records.length,
       deferrals: Number(deferrals ?? 0),
+      undoneSoloRuns: Number(undone ?? 0) || 0,
       firstDeliveredAt: firstDeliveredAtOf(records[0]),
     };
   }

@@ -13,11 +13,16 @@
  *   most its `isolationMs`. Then it starts *alone*: counted (the caller INCRs before the handler,
  *   so a crash leaves the count). If they do not return in time, it starts *in company*, not
  *   counted: a crash then makes them suspects too, and the next process runs each alone.
- * - A suspect running alone holds ordinary runs off for at most `isolationMs` (a hung handler must
+ * - A suspect running alone holds ordinary runs off for at most its `holdMs` (a hung handler must
  *   not stall the process). Past it, once an ordinary run waits, the gate first undoes its count
  *   (`onCompany`, awaited), then lets them start: a run counts only if nothing else ran in the
  *   process for all of it, so a healthy message that outlives the hold is not blamed for a crash
- *   beside it (N1).
+ *   beside it (N1). The dispatcher doubles a suspect's `holdMs` after each such undo (from
+ *   `isolationMs` up to `hungMs`: break23 F1, F3), so a poison message that kills the process
+ *   later than `isolationMs` (or hangs) ends up running alone for all of it and counted; a hold
+ *   of `hungMs` ends only when the run returns or is taken for hung, its count kept.
+ * - Whatever the counts, the subscriber parks a message whose silent deliveries reach 3 x its
+ *   limit (`CRASH_LOOP_BACKSTOP_FACTOR`): the loops these rules miss still end.
  * - A run older than its `hungMs` (the dispatcher's `maxLeaseMs`: its lease lapsed, it is given up
  *   as hung; or its subscription's stop timed out) is no longer waited for, nor does it keep a run
  *   from counting: a handler that has hung that long awaits something that never comes, it does
@@ -26,10 +31,11 @@
  *   long a hung suspect holds up the suspects behind it, so a poison message still gets its runs
  *   alone and ends parked.
  * What it costs (break21 N6): after a crash, each message that was in flight runs alone once, until
- * its first outcome (a failed attempt ends its suspicion: redis-streams-delivery.ts `retry`), each
- * holding the other handlers off for at most `isolationMs`. A message that keeps crashing is
- * parked after `maxSilentDeliveries` counted runs (10 for a must-complete one); one that keeps
- * failing after a crash is a suspect once, not on every retry of its must-complete window.
+ * its first outcome (a failed attempt ends its suspicion unless it crashed alone before:
+ * redis-streams-delivery.ts `retry`), each holding the other handlers off for at most its hold. A
+ * message that keeps crashing is parked after `maxSilentDeliveries` counted runs (10 for a
+ * must-complete one); one that keeps failing after a crash in company is a suspect once, not on
+ * every retry of its must-complete window.
  */
 
 /** Default of `isolationMs` (transport option `isolationMs`). */
@@ -41,8 +47,13 @@ export interface RunOptions {
 }
 
 export interface SuspectOptions extends RunOptions {
-  /** Longest wait (ms) for ordinary runs to return, and longest time this run holds them off. */
+  /** Longest wait (ms) for ordinary runs to return, and (without `holdMs`) longest time this run holds them off. */
   isolationMs: number;
+  /**
+   * Longest time (ms) this run, alone, holds ordinary runs off (default `isolationMs`). At or past
+   * `hungMs` it holds them until it returns or is taken for hung (then keeping its count).
+   */
+  holdMs?: number;
   /** Undoes this run's count before anything starts beside it. A rejection is ignored. */
   onCompany: () => Promise<void>;
 }
@@ -176,14 +187,17 @@ export class RunGate {
     first.admit(started);
   }
 
-  /** Holds ordinary runs off for `isolationMs`, then until one waits (see release). */
+  /** Holds ordinary runs off for `holdMs`, then until one waits (see release). */
   private hold(run: Run, options: SuspectOptions): void {
     const holder = { run, onCompany: options.onCompany, over: false, releasing: false };
     this.holder = holder;
+    const holdMs = options.holdMs ?? options.isolationMs;
+    // A hold as long as the lease ends only by the run's return or markHung, which keeps its count.
+    if (holdMs >= options.hungMs) return;
     const timer = setTimeout(() => {
       holder.over = true;
       this.pump();
-    }, options.isolationMs);
+    }, holdMs);
     timer.unref();
   }
 }

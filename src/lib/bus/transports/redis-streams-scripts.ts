@@ -232,12 +232,18 @@ ${TRIM_BELOW_EVERY_GROUP}`);
 /**
  * Undoes one counted solo run of a crash suspect (redis-streams-isolation.ts): decrements the
  * count keeping its TTL, never below 0, and never re-creates a key an outcome deleted meanwhile
- * (a plain DECR would leave -1, without a TTL). GET and SET only. KEYS: the solo-runs key.
- * Returns the count left.
+ * (a plain DECR would leave -1, without a TTL). KEYS: the solo-runs key, the undone-runs key.
+ * ARGV: "1" when others started beside the run (then the undone-runs count is raised, with the TTL
+ * ARGV[2] ms: its next solo run holds longer), else "0" (it ended with an outcome). GET, SET,
+ * INCR, PEXPIRE. Returns the count left.
  */
 export const uncountSoloRunScript = new LuaScript(`
 local n = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 if n <= 0 then return 0 end
 redis.call('SET', KEYS[1], n - 1, 'KEEPTTL')
+if ARGV[1] == '1' then
+  redis.call('INCR', KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
 return n - 1
 `);

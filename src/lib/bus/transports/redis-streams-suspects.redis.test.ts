@@ -9,6 +9,7 @@ import type { Delivery } from "../transport.js";
 import { FIELD_BODY } from "./redis-stream-keys.js";
 import type { Dispatcher } from "./redis-streams-dispatcher.js";
 import { dispatcherOn, readAs } from "./redis-streams-dispatcher.fixture.js";
+import { RunGate } from "./redis-streams-isolation.js";
 import { failureOf, uniqueName } from "./transport-contract.js";
 
 const LATER = 600_000; // retries and deferrals the test itself delivers, never the timer
@@ -29,6 +30,33 @@ describeWithRedis("crash suspects of a Redis Streams dispatcher", (getRedis) => 
     await dispatcher.acceptAll(items, dispatcher.permits.tryTake(items.length));
     await dispatcher.drain();
   }
+
+  /**
+   * One entry "a" (read once: delivery count 1) and `again(outcome)`: delivers it again (its Redis
+   * delivery count raised) to a one-slot dispatcher whose handler records its `silentDeliveries`.
+   */
+  async function redelivered() {
+    const { redis, stream, items } = await streamOf(["a"]);
+    const id = items[0]!.claimed.entry.id;
+    const silent: number[] = [];
+    let settle: (d: Delivery) => Promise<void> = async () => {};
+    const dispatcher = dispatcherOn(redis, stream, "g", 1, async (d) => {
+      silent.push(d.silentDeliveries);
+      await settle(d);
+    });
+    const again = async (outcome: (d: Delivery) => Promise<void>) => {
+      settle = outcome;
+      await redis.xclaim(stream, "g", "A", 0, id);
+      const [, , , count] = (
+        (await redis.xpending(stream, "g", "-", "+", 1)) as [string, string, number, number][]
+      )[0]!;
+      await deliver(dispatcher, [{ ...items[0]!, claimed: { ...items[0]!.claimed, deliveryCount: count } }]);
+    };
+    return { again, silent, dispatcher };
+  }
+
+  /** Ends silently: a crash, as far as Redis can tell. */
+  const none = async () => {};
 
   it("is no suspect once a run after its silent delivery failed: its retry runs beside others", async () => {
     const { redis, stream, items } = await streamOf(["a", "b"]);
@@ -65,24 +93,7 @@ describeWithRedis("crash suspects of a Redis Streams dispatcher", (getRedis) => 
   });
 
   it("counts a new silence after a failure as one, and a deferral keeps the count", async () => {
-    const { redis, stream, items } = await streamOf(["a"]);
-    const id = items[0]!.claimed.entry.id;
-    const silent: number[] = [];
-    let settle: (d: Delivery) => Promise<void> = async () => {};
-    const dispatcher = dispatcherOn(redis, stream, "g", 1, async (d) => {
-      silent.push(d.silentDeliveries);
-      await settle(d);
-    });
-    /** The entry delivered again (its Redis delivery count raised), `settle` its outcome. */
-    const again = async (outcome: (d: Delivery) => Promise<void>) => {
-      settle = outcome;
-      await redis.xclaim(stream, "g", "A", 0, id);
-      const [, , , count] = (
-        (await redis.xpending(stream, "g", "-", "+", 1)) as [string, string, number, number][]
-      )[0]!;
-      await deliver(dispatcher, [{ ...items[0]!, claimed: { ...items[0]!.claimed, deliveryCount: count } }]);
-    };
-    const none = async () => {}; // ends silently: a crash, as far as Redis can tell
+    const { again, silent, dispatcher } = await redelivered();
     await again((d) => d.retry(failureOf(1), LATER)); // 2nd delivery: after a silence; fails
     await again(none); // 3rd: the retry, no suspect; silent
     await again(none); // 4th: one silence since the failure; runs alone, silent again
@@ -90,5 +101,71 @@ describeWithRedis("crash suspects of a Redis Streams dispatcher", (getRedis) => 
     await again(none); // 6th: the deferral neither explained nor cleared them
     dispatcher.close();
     expect(silent).toEqual([1, 0, 1, 2, 2]);
+  });
+
+  it("keeps the proven solo crashes across a failure: only the silence in company is explained", async () => {
+    const { again, silent, dispatcher } = await redelivered();
+    await again(none); // 2nd: after a silence (in company); alone, silent: a proven crash
+    await again((d) => d.retry(failureOf(1), LATER)); // 3rd: fails
+    await again(none); // 4th: still a suspect, its proven crash kept
+    await again(none); // 5th
+    dispatcher.close();
+    expect(silent).toEqual([1, 2, 1, 2]);
+  });
+
+  it("holds a suspect that hangs every time twice as long after company joined it, until it counts", async () => {
+    const { redis, stream, items } = await streamOf(["hang"]);
+    const id = items[0]!.claimed.entry.id;
+    const silent: number[] = [];
+    let unblock = () => {};
+    const hung = new Promise<void>((resolve) => (unblock = resolve));
+    const dispatchers: Dispatcher[] = [];
+    try {
+      // Each round another instance (its own gate) takes the hung entry over while traffic arrives.
+      for (let round = 1; round <= 5; round++) {
+        const consumer = `C${round}`;
+        const traffic = (await redis.xadd(stream, "*", FIELD_BODY, "ok")) as string;
+        let trafficDone = () => {};
+        const handled = new Promise<void>((resolve) => (trafficDone = resolve));
+        const dispatcher = dispatcherOn(
+          redis,
+          stream,
+          "g",
+          4,
+          async (d) => {
+            if (d.body === "hang") {
+              silent.push(d.silentDeliveries);
+              return hung;
+            }
+            await d.ack();
+            trafficDone();
+          },
+          { consumer, gate: new RunGate(), isolationMs: 100, maxLeaseMs: 400 },
+        );
+        dispatchers.push(dispatcher);
+        const claimed = (await redis.xclaim(stream, "g", consumer, 0, id)) as unknown[];
+        expect(claimed).toHaveLength(1);
+        const [, , , count] = (
+          (await redis.xpending(stream, "g", id, id, 1)) as [string, string, number, number][]
+        )[0]!;
+        const hangItem = { key: stream, claimed: { ...items[0]!.claimed, deliveryCount: count } };
+        await dispatcher.acceptAll([hangItem], dispatcher.permits.tryTake(1));
+        await waitFor(() => silent.length === round, 10_000, "the hung entry's run");
+        // Arrives while the suspect runs alone: it waits for the hold.
+        await redis.call("XREADGROUP", "GROUP", "g", consumer, "STREAMS", stream, ">");
+        const entry = { id: traffic, fields: { [FIELD_BODY]: "ok" } };
+        await dispatcher.acceptAll(
+          [{ key: stream, claimed: { entry, deliveryCount: 1 } }],
+          dispatcher.permits.tryTake(1),
+        );
+        // The traffic runs once the hold ends: its count undone (hold < maxLeaseMs) or kept (hung).
+        await handled;
+      }
+    } finally {
+      for (const dispatcher of dispatchers) dispatcher.close();
+      unblock();
+    }
+    // Holds of 100 and 200 ms: undone; then 400 ms = maxLeaseMs: hung alone, counted; and again.
+    expect(silent).toEqual([1, 1, 1, 2, 3]);
   });
 });

@@ -62,6 +62,8 @@ interface Received {
   failures: AttemptFailure[];
   /** Local receive time (ms): Pub/Sub keeps no queue, so the message "entered" it when received. */
   receivedAt: number;
+  /** Local receive time on the monotonic clock (ms), for the age: a wall-clock step must not move it. */
+  receivedMono: number;
   /** Times handed to the handler, this one included (retries and deferrals run it again). */
   deliveries?: number;
   /** Came on the group's redeliver channel (a DLQ replay). */
@@ -195,6 +197,7 @@ class PubSubSubscription {
       attempt: 1,
       failures: [],
       receivedAt: Date.now(),
+      receivedMono: performance.now(),
     };
   }
 
@@ -211,6 +214,7 @@ class PubSubSubscription {
           attempt: 1,
           failures: [],
           receivedAt: Date.now(),
+          receivedMono: performance.now(),
           replay: true,
         };
       }
@@ -281,7 +285,7 @@ class PubSubSubscription {
       replay: received.replay === true,
       enqueuedAt: received.receivedAt,
       // Received and measured by this process: one clock.
-      ageMs: () => Math.max(0, Date.now() - received.receivedAt),
+      ageMs: () => Math.max(0, performance.now() - received.receivedMono),
       ack: async () => {
         once("ack");
       },

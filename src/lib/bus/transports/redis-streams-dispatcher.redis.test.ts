@@ -55,7 +55,7 @@ describeWithRedis("a parked extra whose lease another consumer took", (getRedis)
     const stillHeld = (s: string, i: string) => dispatcher.isBusy(s, i);
     const onLost = (s: string, ids: readonly string[]) => dispatcher.markLost(s, ids);
     const lease = { redis, group, consumer: "A", logger: silentLogger, stillHeld, onLost };
-    await renewLeases(lease, dispatcher.leased(Date.now(), 600_000));
+    await renewLeases(lease, dispatcher.leased(performance.now(), 600_000));
     expect(dispatcher.isBusy(items[1]!.key, id)).toBe(false);
     releaseFirst();
     await accepting;

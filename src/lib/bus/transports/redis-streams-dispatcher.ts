@@ -122,7 +122,8 @@ export class Dispatcher {
   /**
    * The entries whose lease must be renewed, by stream: those held here (waiting for a retry or a
    * slot) and those being handled, unless the handler has run `maxLeaseMs` or more (hung: its
-   * entry may move on) or the entry was found taken over (see markLost).
+   * entry may move on) or the entry was found taken over (see markLost). `now`: performance.now()
+   * (handler starts are stamped on the monotonic clock, never the wall clock: break22 F3).
    */
   leased(now: number, maxLeaseMs: number): Map<string, string[]> {
     const byStream = new Map<string, string[]>();
@@ -251,7 +252,7 @@ export class Dispatcher {
       this.permits.release(1);
       return;
     }
-    this.inFlight.set(key, Date.now());
+    this.inFlight.set(key, performance.now());
     this.leases.set(key, new AbortController());
     // Set before the run can end: it always awaits its handler first.
     this.running.set(key, this.run(source, key));
@@ -277,7 +278,9 @@ export class Dispatcher {
       try {
         // Stopped while it waited for the gate (break21 N4): not started, it stays pending.
         if (this.closed) return;
-        this.inFlight.set(key, Date.now()); // maxLeaseMs counts from the start of the handler
+        // maxLeaseMs counts from the start of the handler, on the monotonic clock: a step of the
+        // host's wall clock must not take every handler for hung (break22 F3) nor stretch a lease.
+        this.inFlight.set(key, performance.now());
         let ready = counted;
         if (suspect) {
           const counting = this.countSoloRun(counted, admitted.alone, () => uncount(false));

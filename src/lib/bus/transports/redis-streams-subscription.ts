@@ -452,15 +452,16 @@ export class StreamSubscription implements TransportSubscription {
 
   private async claimLoop(): Promise<void> {
     const cleanupEvery = Math.min(60_000, this.options.deadConsumerMs);
-    let lastCleanup = Date.now();
+    // Local durations on the monotonic clock (break22 F3: a wall-clock step held or rushed them).
+    let lastCleanup = performance.now();
     while (!this.stopped) {
       await this.sleeper.sleep(this.options.claimIntervalMs);
       // Not while the connection is down either: a claim queued offline would run first thing
       // after the reconnect, before the live owners' renewals.
-      const held = Date.now() < this.claimsHeldUntil || this.options.redis.status !== "ready";
+      const held = performance.now() < this.claimsHeldUntil || this.options.redis.status !== "ready";
       if (!this.stopped && !held) await this.claimIdle();
-      if (!this.stopped && Date.now() - lastCleanup >= cleanupEvery) {
-        lastCleanup = Date.now();
+      if (!this.stopped && performance.now() - lastCleanup >= cleanupEvery) {
+        lastCleanup = performance.now();
         await this.removeDeadConsumers();
       }
     }
@@ -471,7 +472,7 @@ export class StreamSubscription implements TransportSubscription {
     while (!this.drained) {
       await this.renewSleeper.sleep(renewIntervalMs);
       if (this.drained) return;
-      const leased = this.dispatcher.leased(Date.now(), maxLeaseMs);
+      const leased = this.dispatcher.leased(performance.now(), maxLeaseMs);
       const stillHeld = (stream: string, id: string) => this.dispatcher.isBusy(stream, id);
       const onRenewed = (stream: string, count: number) => this.leaseActivity("renewed", stream, count);
       const onLost = (stream: string, ids: readonly string[]) => this.dispatcher.markLost(stream, ids);
@@ -497,7 +498,7 @@ export class StreamSubscription implements TransportSubscription {
   }
 
   private holdClaims(): void {
-    this.claimsHeldUntil = Math.max(this.claimsHeldUntil, Date.now() + this.options.claimIdleMs);
+    this.claimsHeldUntil = Math.max(this.claimsHeldUntil, performance.now() + this.options.claimIdleMs);
   }
 
   /** A connection came back: renew this consumer's own leases at once, take nothing over for a while. */

@@ -168,8 +168,8 @@ export class StreamTrimmer {
         // Behind at the same entry two passes in a row: not a read racing this pass.
         if (this.behind.get(id) !== String(flat[i + 1])) continue;
         const last = this.reported.get(id);
-        if (last !== undefined && Date.now() - last < STALE_REPORT_EVERY_MS) continue;
-        this.reported.set(id, Date.now());
+        if (last !== undefined && performance.now() - last < STALE_REPORT_EVERY_MS) continue;
+        this.reported.set(id, performance.now());
         report({ stream, group, lag: Number(flat[i + 2]), idleMs: Number(flat[i + 3]) });
       }
     }

@@ -822,7 +822,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
       "failed attempts of one pending entry (for its DLQ record): the first 3 and last 7, error texts ≤ 2 KiB each",
     role: "transient",
     bound:
-      "at most 10 records (each error text ≤ 2 KiB); deleted on ack or dead-letter; TTL 7 days (`failureTtlMs`)",
+      "at most 10 records (each error text ≤ 2 KiB); deleted on ack or dead-letter, or by a scheduled retry that finds the entry acked by the consumer it was taken from; TTL 7 days (`failureTtlMs`) otherwise",
     check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {
@@ -833,7 +833,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     type: "string",
     holds: "how often one pending entry was deferred (an in-progress duplicate), not a failed attempt",
     role: "transient",
-    bound: "deleted on ack or dead-letter; TTL 7 days",
+    bound: "deleted on ack or dead-letter (or a scheduled retry of an entry acked elsewhere); TTL 7 days",
     check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {
@@ -845,7 +845,8 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds:
       "crash-suspect runs of one pending entry that had the process to themselves and ended without an outcome (its crash-loop count)",
     role: "transient",
-    bound: "deleted on ack or dead-letter (a failure or deferral keeps it); TTL 7 days",
+    bound:
+      "deleted on ack or dead-letter, or a scheduled retry of an entry acked elsewhere (a failure or deferral keeps it); TTL 7 days",
     check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {
@@ -857,7 +858,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds:
       "crash-suspect runs of one pending entry whose solo count was undone as others started beside them (each doubles its next hold)",
     role: "transient",
-    bound: "deleted on ack or dead-letter; TTL 7 days",
+    bound: "deleted on ack or dead-letter (or a scheduled retry of an entry acked elsewhere); TTL 7 days",
     check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {

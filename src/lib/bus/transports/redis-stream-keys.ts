@@ -61,6 +61,14 @@ export const soloRunsKey = (streamKey: string, group: string, entryId: string): 
 export const soloUndoneKey = (streamKey: string, group: string, entryId: string): string =>
   `${streamKey}:undone:${group}:${entryId}`;
 
+/** Every per-entry record key of one pending entry of one group: deleted together when it is done. */
+export const entryRecordKeys = (streamKey: string, group: string, entryId: string): string[] => [
+  failuresKey(streamKey, group, entryId),
+  deferralsKey(streamKey, group, entryId),
+  soloRunsKey(streamKey, group, entryId),
+  soloUndoneKey(streamKey, group, entryId),
+];
+
 /**
  * How far one group has read one stream, across its instances: the id of the last entry a `>` read
  * handed to any consumer of the group (`<stream key>:readto:<group>`, a string, in the stream's hash

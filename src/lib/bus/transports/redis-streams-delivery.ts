@@ -9,7 +9,13 @@ import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import type { AttemptFailure, DeadLetterRequest, Delivery } from "../transport.js";
 import { KEEP_FIRST_ATTEMPTS, KEEP_LAST_ATTEMPTS, parkDeadLetter } from "./dead-letter-record.js";
-import { deferralsKey, failuresKey, soloRunsKey, soloUndoneKey } from "./redis-stream-keys.js";
+import {
+  deferralsKey,
+  entryRecordKeys,
+  failuresKey,
+  soloRunsKey,
+  soloUndoneKey,
+} from "./redis-stream-keys.js";
 import type { AckBatcher } from "./redis-streams-acks.js";
 import type { TransportLogger } from "./redis-streams-support.js";
 
@@ -297,12 +303,7 @@ export class StreamDelivery implements Delivery {
   private acknowledge(): Promise<void> {
     const cleanup =
       this.deliveryCount > 1
-        ? [
-            this.failuresKey(),
-            deferralsKey(this.streamKey, this.context.group, this.deliveryId),
-            this.soloRunsKey(),
-            soloUndoneKey(this.streamKey, this.context.group, this.deliveryId),
-          ]
+        ? entryRecordKeys(this.streamKey, this.context.group, this.deliveryId)
         : undefined;
     return this.context.acks.ack(this.streamKey, this.deliveryId, cleanup);
   }

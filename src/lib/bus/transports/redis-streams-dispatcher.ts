@@ -9,6 +9,7 @@ import { execOrThrow } from "../../redis/index.js";
 import type { DeliveryHandler, TopicRef } from "../transport.js";
 import {
   deferralsKey,
+  entryRecordKeys,
   FIELD_BODY,
   FIELD_OWNER,
   FIELD_TOPIC,
@@ -417,7 +418,16 @@ export class Dispatcher {
       const { owned } = await receiveOwned(
         this.options,
         "retry claim",
-        async () => parseClaimedReply(await claimOwnScript.run(redis, [streamKey], [group, consumer, id])),
+        // No longer pending at all (acked by the consumer it was taken from, break22 F4): its
+        // records (this consumer's failures after the takeover) go too, not left for their TTL.
+        async () =>
+          parseClaimedReply(
+            await claimOwnScript.run(
+              redis,
+              [streamKey, ...entryRecordKeys(streamKey, group, id)],
+              [group, consumer, id],
+            ),
+          ),
         (claimed) => claimed.slice(0, 1).map((c) => ({ key: streamKey, claimed: c })),
       );
       this.parked.delete(key); // before accept: a fast handler may park it again

@@ -174,12 +174,18 @@ return {cursor, entries, kept, deleted}
 
 /**
  * Takes one entry again for a local retry, only while it is still pending in this consumer's name:
- * if another consumer took it over meanwhile (this one looked dead), it is theirs now.
- * KEYS: stream. ARGV: group, consumer, id. Returns `{entries, counts}` or nil.
+ * if another consumer took it over meanwhile (this one looked dead), it is theirs now; if it is not
+ * pending at all (acked by the consumer it was taken from), its record keys are deleted.
+ * KEYS: stream, then the entry's record keys (optional). ARGV: group, consumer, id. Returns
+ * `{entries, counts}` or nil.
  */
 export const claimOwnScript = new LuaScript(`
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-if not p[1] or p[1][2] ~= ARGV[2] then return false end
+if not p[1] then
+  if #KEYS > 1 then redis.call('DEL', unpack(KEYS, 2)) end
+  return false
+end
+if p[1][2] ~= ARGV[2] then return false end
 local r = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3])
 if not r[1] then return false end
 return {r, {p[1][4] + 1}}

@@ -10,7 +10,10 @@ import { createRedisPlatform, type Platform } from "../lib/runtime/platform.js";
 import { type RunningService, startService } from "../lib/runtime/service-host.js";
 import { createShippingService } from "../services/shipping/service.js";
 import { describeWithRedis } from "../test-support/redis.js";
+import { waitFor } from "../test-support/wait.js";
 import { createGateway, type Gateway } from "./gateway.js";
+
+type Listed = { name: string; instances: { startedAt: string; lastHeartbeat: string }[] };
 
 describeWithRedis("registry dates on a host whose clock is 15 min fast", (getRedis) => {
   let platform: Platform | undefined;
@@ -26,7 +29,7 @@ describeWithRedis("registry dates on a host whose clock is 15 min fast", (getRed
     platform = undefined;
   });
 
-  it("GET /services shows startedAt and lastHeartbeat on Redis's clock, not the host's", async () => {
+  it("GET /services shows startedAt and lastHeartbeat (after heartbeats too) on Redis's clock, not the host's", async () => {
     await getRedis().flush();
     const realNow = Date.now.bind(Date);
     vi.spyOn(Date, "now").mockImplementation(() => realNow() + 15 * 60_000);
@@ -35,18 +38,26 @@ describeWithRedis("registry dates on a host whose clock is 15 min fast", (getRed
       events: AllEvents,
       platform,
       port: 0,
+      heartbeatIntervalMs: 100,
       logger: createLogger({ service: "shipping", level: "silent" }),
     });
     gateway = await createGateway({
       platform,
       port: 0,
       healthCheckIntervalMs: 0,
+      heartbeatIntervalMs: 100,
       logger: createLogger({ service: "gateway", level: "silent" }),
     });
-    const res = await fetch(`${gateway.url}/services`, { signal: AbortSignal.timeout(20_000) });
-    const { services } = (await res.json()) as {
-      services: { name: string; instances: { startedAt: string; lastHeartbeat: string }[] }[];
-    };
+    const url = `${gateway.url}/services`;
+    // Once both have beaten since they registered: a heartbeat stamps lastHeartbeat again.
+    const services = await waitFor(async () => {
+      const res = await fetch(url, { signal: AbortSignal.timeout(20_000) });
+      const body = (await res.json()) as { services: Listed[] };
+      const all = body.services.flatMap((s) => s.instances);
+      return all.length === 2 && all.every((i) => i.lastHeartbeat !== i.startedAt)
+        ? body.services
+        : undefined;
+    }, 10_000);
     const [seconds] = await getRedis().client().time();
     const redisNow = Number(seconds) * 1_000;
     expect(services.map((s) => s.name)).toEqual(["gateway", "shipping"]);

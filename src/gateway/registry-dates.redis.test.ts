@@ -11,6 +11,7 @@ import { type RunningService, startService } from "../lib/runtime/service-host.j
 import { createShippingService } from "../services/shipping/service.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
+import { steppableWallClock } from "../test-support/wall-clock.js";
 import { createGateway, type Gateway } from "./gateway.js";
 
 type Listed = { name: string; instances: { startedAt: string; lastHeartbeat: string }[] };
@@ -31,8 +32,7 @@ describeWithRedis("registry dates on a host whose clock is 15 min fast", (getRed
 
   it("GET /services shows startedAt and lastHeartbeat (after heartbeats too) on Redis's clock, not the host's", async () => {
     await getRedis().flush();
-    const realNow = Date.now.bind(Date);
-    vi.spyOn(Date, "now").mockImplementation(() => realNow() + 15 * 60_000);
+    steppableWallClock().step(15 * 60_000);
     platform = createRedisPlatform({ url: getRedis().url });
     service = await startService(createShippingService(), {
       events: AllEvents,

@@ -4,12 +4,12 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { waitFor } from "../test-support/wait.js";
+import { steppableWallClock, TEN_MINUTES_MS } from "../test-support/wall-clock.js";
 import { authFailureThrottle } from "./auth-throttle.js";
 import { AvoidList } from "./avoid-list.js";
 import { useTestGateway } from "./test-upstream.js";
 
 const harness = useTestGateway();
-const TEN_MINUTES = 600_000;
 
 /** The host's wall clock, as the gateway's `now`, that a test steps. */
 function steppableWall() {
@@ -24,7 +24,7 @@ describe("gateway over HTTP: a step back of its host's wall clock", () => {
     await harness.upstream("order", "order-a");
     const get = () => fetch(`${harness.gw.url}/orders/o-1`, { headers: { "x-api-key": "k-1" } });
     expect((await get()).status).toBe(200);
-    wall.step(-TEN_MINUTES);
+    wall.step(-TEN_MINUTES_MS);
     const statuses = [];
     for (let i = 0; i < 4; i++) statuses.push((await get()).status);
     expect(statuses).toEqual([200, 200, 200, 200]);
@@ -35,7 +35,7 @@ describe("gateway over HTTP: a step back of its host's wall clock", () => {
     await harness.start({ now: wall.now });
     const first = await harness.upstream("order", "order-a");
     expect((await fetch(`${harness.gw.url}/orders/o-1`)).status).toBe(200);
-    wall.step(-TEN_MINUTES);
+    wall.step(-TEN_MINUTES_MS);
     await first.close();
     await harness.gw.registry.deregister("order", "order-a");
     const second = await harness.upstream("order", "order-b");
@@ -49,27 +49,19 @@ describe("gateway's local durations with the default clock when Date.now steps b
   afterEach(() => {
     vi.restoreAllMocks();
   });
-  /** Date.now as the host's wall clock, installed before the code under test reads it. */
-  const wallClock = () => {
-    const wall = Date.now.bind(Date);
-    let offset = 0;
-    vi.spyOn(Date, "now").mockImplementation(() => wall() + offset);
-    return { stepBack: () => (offset -= TEN_MINUTES) };
-  };
-
   it("the failed-authentication throttle blocks for its refill time, not for the step", () => {
-    const wall = wallClock();
+    const wall = steppableWallClock();
     const throttle = authFailureThrottle({ perMinute: 3 });
     for (let i = 0; i < 3; i++) throttle.recordFailure("10.0.0.1");
-    wall.stepBack();
+    wall.step(-TEN_MINUTES_MS);
     expect(throttle.blockedForMs("10.0.0.1")).toBeLessThanOrEqual(20_000);
   });
 
   it("an avoided instance is tried again after avoidMs", async () => {
-    const wall = wallClock();
+    const wall = steppableWallClock();
     const avoided = new AvoidList({ avoidMs: 50 });
     avoided.failed("order-a", { avoid: true });
-    wall.stepBack();
+    wall.step(-TEN_MINUTES_MS);
     await waitFor(() => !avoided.isAvoided("order-a"), 2_000, "the avoidance to end after 50 ms");
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitStateChange } from "./circuit-breaker.js";
 import { CircuitOpenError } from "./errors.js";
 import { waitFor } from "../../test-support/wait.js";
+import { steppableWallClock, TEN_MINUTES_MS } from "../../test-support/wall-clock.js";
 
 class BusinessError extends Error {}
 
@@ -194,18 +195,16 @@ describe("CircuitBreaker", () => {
   });
 
   it("a step back of the host's wall clock while open changes nothing: the trial comes after `timeout`", async () => {
-    const wall = Date.now.bind(Date);
-    let offset = 0;
-    const stepped = vi.spyOn(Date, "now").mockImplementation(() => wall() + offset);
+    const wall = steppableWallClock();
     try {
       const breaker = new CircuitBreaker({ name: "provider", failureThreshold: 1, timeout: 50 });
       await failTimes(breaker, 1);
       // NTP steps the wall clock back 10 min; the monotonic source (the default) does not move.
-      offset = -600_000;
+      wall.step(-TEN_MINUTES_MS);
       await waitFor(() => breaker.canExecute(), 2_000, "the trial after the 50 ms open time");
       expect(await breaker.execute(ok)).toBe("ok");
     } finally {
-      stepped.mockRestore();
+      vi.restoreAllMocks();
     }
   });
 

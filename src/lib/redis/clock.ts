@@ -69,7 +69,6 @@
  * second as before break14 F4, and the late replies of those past their deadline are discarded.
  */
 import type { Redis } from "ioredis";
-import { monotonicNow } from "../resilience/monotonic.js";
 
 /**
  * Steps between this process's clock and the shared clock larger than measurement noise are
@@ -163,7 +162,7 @@ export function localClock(local: () => number = Date.now): SharedClock {
 }
 
 /** Epoch-based ms from a monotonic source: runs at the wall clock's rate, never steps with it. */
-export const monotonicMs: () => number = monotonicNow;
+export const monotonicMs = (): number => performance.timeOrigin + performance.now();
 
 export interface RedisTimeClockOptions {
   redis: Pick<Redis, "time">;

@@ -13,6 +13,7 @@
  */
 import type { FastifyReply } from "fastify";
 import { errorBody } from "../lib/http/errors.js";
+import { monotonicNow } from "../lib/resilience/monotonic.js";
 
 /** Addresses tracked at most; past it the oldest entry is dropped (memory stays bounded). */
 export const MAX_TRACKED_ADDRESSES = 10_000;
@@ -20,7 +21,8 @@ export const MAX_TRACKED_ADDRESSES = 10_000;
 export interface AuthFailureThrottleOptions {
   /** Failed attempts an address may make at once, then per minute; 0 turns the throttle off. */
   perMinute: number;
-  now?: () => number;
+  /** Ms on a monotonic source (default `monotonicNow`): never a wall clock (break22 F1). */
+  monotonicNow?: () => number;
 }
 
 export interface AuthFailureThrottle {
@@ -37,7 +39,7 @@ interface Bucket {
 
 /** The throttle; with `perMinute` 0 it never blocks. */
 export function authFailureThrottle(options: AuthFailureThrottleOptions): AuthFailureThrottle {
-  const now = options.now ?? Date.now;
+  const now = options.monotonicNow ?? monotonicNow;
   const capacity = options.perMinute;
   const perMs = options.perMinute / 60_000;
   const buckets = new Map<string, Bucket>();

@@ -67,7 +67,7 @@ describe("gateway: API keys", () => {
 describe("gateway: failed authentication throttled per client address", () => {
   it("answers 429 with Retry-After after N failures, to any key from that address, and lets it retry later", async () => {
     let now = 1_000_000;
-    const gw = await harness.start({ apiKeys: ["k-1"], authFailuresPerMinute: 3, now: () => now });
+    const gw = await harness.start({ apiKeys: ["k-1"], authFailuresPerMinute: 3, monotonicNow: () => now });
     const upstream = await harness.upstream("order", "order-a");
     const guess = (key: string) => fetch(`${harness.gw.url}/orders/o-1`, { headers: { "x-api-key": key } });
     const statuses = [];

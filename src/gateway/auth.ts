@@ -81,7 +81,7 @@ export function installApiKeyAuth(
   app: FastifyInstance,
   keys: readonly string[],
   adminKeys: readonly string[] = [],
-  throttle: { failuresPerMinute?: number; now?: () => number } = {},
+  throttle: { failuresPerMinute?: number; monotonicNow?: () => number } = {},
 ): void {
   const roles = new Map<string, ApiKeyRole>();
   for (const key of keys) if (key !== "") roles.set(digest(key), "client");
@@ -89,7 +89,7 @@ export function installApiKeyAuth(
   if (roles.size === 0) return;
   const failures = authFailureThrottle({
     perMinute: throttle.failuresPerMinute ?? DEFAULT_AUTH_FAILURES_PER_MINUTE,
-    ...(throttle.now ? { now: throttle.now } : {}),
+    ...(throttle.monotonicNow ? { monotonicNow: throttle.monotonicNow } : {}),
   });
   app.addHook("onRequest", async (request, reply) => {
     const url = request.routeOptions.url ?? "";

@@ -4,17 +4,19 @@
  * to skip for a short while after a timeout or a refused credential, and which has a forced trial
  * in flight. Keyed by whatever names an instance; time comes from the injected clock.
  */
+import { monotonicNow } from "../lib/resilience/monotonic.js";
+
 export interface AvoidListOptions {
   /** How long (ms) an instance is skipped after `failed(key, { avoid: true })`. */
   avoidMs: number;
-  /** Epoch ms now. */
-  now: () => number;
+  /** Ms on a monotonic source (default `monotonicNow`): a wall-clock step must not move `avoidUntil`. */
+  monotonicNow?: () => number;
 }
 
 interface Entry {
-  /** Epoch ms of its last failure (0: none): the least recent is tried first. */
+  /** `monotonicNow` of its last failure (0: none): the least recent is tried first. */
   failedAt: number;
-  /** Epoch ms until which it is skipped while another instance can be tried. */
+  /** `monotonicNow` until which it is skipped while another instance can be tried. */
   avoidUntil: number;
   /** A forced trial is in flight (see `beginTrial`). */
   trialInFlight: boolean;
@@ -23,17 +25,21 @@ interface Entry {
 export class AvoidList {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly options: AvoidListOptions) {}
+  private readonly now: () => number;
+
+  constructor(private readonly options: AvoidListOptions) {
+    this.now = options.monotonicNow ?? monotonicNow;
+  }
 
   /** Skipped for now (it timed out or refused the credential within `avoidMs`). */
   isAvoided(key: string): boolean {
-    return (this.entries.get(key)?.avoidUntil ?? 0) > this.options.now();
+    return (this.entries.get(key)?.avoidUntil ?? 0) > this.now();
   }
 
   /** It failed now; `avoid`: skip it for `avoidMs` too (a timeout, a refused credential). */
   failed(key: string, { avoid }: { avoid: boolean }): void {
     const entry = this.entry(key);
-    const now = this.options.now();
+    const now = this.now();
     entry.failedAt = now;
     if (avoid) entry.avoidUntil = now + this.options.avoidMs;
   }

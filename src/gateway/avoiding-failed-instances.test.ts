@@ -4,7 +4,7 @@ import { AvoidList } from "./avoid-list.js";
 /** An avoid-list on a clock the test moves. */
 function avoidList(avoidMs = 3_000) {
   let now = 1_000_000;
-  const list = new AvoidList({ avoidMs, now: () => now });
+  const list = new AvoidList({ avoidMs, monotonicNow: () => now });
   return { list, advance: (ms: number) => (now += ms) };
 }
 

@@ -38,6 +38,7 @@ import { dlqRouteDocs, registerDlqRoutes } from "./routes/dlq.js";
 import { proxyRoutes, registerProxyRoutes } from "./routes/proxied.js";
 import { registerSystemRoutes, systemRouteDocs } from "./routes/system.js";
 import { PACKAGE_VERSION } from "../lib/runtime/version.js";
+import { monotonicNow } from "../lib/resilience/monotonic.js";
 import { REGISTRY_REMOVAL_SKIPPED, STOP_BUDGETS_MS, stopStep } from "../lib/runtime/stop-step.js";
 
 export const GATEWAY_SERVICE = "gateway";
@@ -121,7 +122,17 @@ export interface GatewayOptions {
    */
   storeTimeoutMs?: number;
   instanceId?: string;
+  /**
+   * Epoch ms of this host (default `Date.now`): dates only (metrics windows, dead-letter ages, the
+   * credential in memory mode). Never times a local duration: a step of it changes nothing there.
+   */
   now?: () => number;
+  /**
+   * Ms on a monotonic source (default `monotonicNow`): every local duration (rate limiter, failed-
+   * authentication throttle, breakers, discovery cache, avoid list, budgets, uptime). Break22 F1:
+   * on the wall clock, a step back rate-limited every key and froze the instance list.
+   */
+  monotonicNow?: () => number;
 }
 
 export interface Gateway {
@@ -146,14 +157,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { platform } = options;
   const registry = options.registry ?? platform.registry;
   const now = options.now ?? Date.now;
+  const monotonic = options.monotonicNow ?? monotonicNow;
   const instanceId = options.instanceId ?? newInstanceId(GATEWAY_SERVICE);
   const logger = options.logger ?? createLogger({ service: GATEWAY_SERVICE, instance: instanceId });
   const metrics = new Metrics({ service: GATEWAY_SERVICE, defaultMetrics: true, now });
   const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
   // Request handlers read through bounded ports; heartbeats and the checker keep the plain registry.
   const boundedRegistry = boundStore(registry, storeTimeoutMs, "service registry");
-  // The request credential is dated on the platform's shared clock (Redis TIME on Redis), the one
-  // services check it on; `now` (this host's) times only local durations (breakers, latency).
+  // The request credential (and breaker changes) are dated on the platform's shared clock (Redis
+  // TIME on Redis), the one services check it on; local durations are timed on `monotonic`.
   // In memory mode there is one clock and tests may inject `now`: sign with it, as before.
   const shared = platform.redis ? await platform.clock() : undefined;
   const sharedNow = shared?.now ?? now;
@@ -163,7 +175,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     registry,
     metrics,
     logger,
-    now,
+    monotonic,
     sharedNow,
     shared?.resync,
   );
@@ -178,6 +190,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     apiKeys,
     storeTimeoutMs,
     now,
+    monotonic,
     logger,
   });
   const host = options.host ?? "127.0.0.1";
@@ -262,7 +275,7 @@ function createProxy(
   registry: ServiceRegistry,
   metrics: Metrics,
   logger: Logger,
-  now: () => number,
+  monotonic: () => number,
   signingClock: () => number,
   resyncSigningClock: (() => Promise<void>) | undefined,
 ): UpstreamProxy {
@@ -299,7 +312,7 @@ function createProxy(
     onBreakerDropped: (breaker) => metrics.forgetBreaker(breaker),
     onBreakerCreated: (breaker) => metrics.trackBreaker(breaker),
     logger,
-    now,
+    monotonicNow: monotonic,
   });
 }
 
@@ -313,11 +326,12 @@ interface AppParts {
   apiKeys: readonly string[];
   storeTimeoutMs: number;
   now: () => number;
+  monotonic: () => number;
   logger: Logger;
 }
 
 function buildApp(parts: AppParts): FastifyInstance {
-  const { platform, proxy, metrics, now } = parts;
+  const { platform, proxy, metrics, now, monotonic } = parts;
   const app = createHttpServer({
     bodyLimit: parts.options.bodyLimit ?? 64 * 1024,
     metrics,
@@ -342,12 +356,12 @@ function buildApp(parts: AppParts): FastifyInstance {
     ...(parts.options.authFailuresPerMinute === undefined
       ? {}
       : { failuresPerMinute: parts.options.authFailuresPerMinute }),
-    now,
+    monotonicNow: monotonic,
   });
   installRateLimit(app, {
     perMinute: parts.options.rateLimit?.perMinute ?? DEFAULT_RATE_LIMIT.perMinute,
     burst: parts.options.rateLimit?.burst ?? DEFAULT_RATE_LIMIT.burst,
-    now,
+    monotonicNow: monotonic,
   });
   const docs = [...systemRouteDocs, ...proxyRoutes, ...dlqRouteDocs];
   const openapi = buildOpenApiDocument(docs, {
@@ -365,7 +379,7 @@ function buildApp(parts: AppParts): FastifyInstance {
     ping: () => platform.ping(),
     healthGet: (instance) => proxy.get(instance, "/health", healthTimeoutMs),
     openapi: () => openapi,
-    now,
+    monotonicNow: monotonic,
   });
   const asyncapi = toAsyncApi(AllEvents, { title: "Ordersaga events", version: GATEWAY_VERSION });
   app.get("/asyncapi.json", async () => asyncapi); // documented in systemRouteDocs
@@ -427,6 +441,8 @@ async function startBackground(
     ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
     publish,
     logger,
+    // startedAt/lastHeartbeat are shown by GET /services next to other hosts' (break22 F6).
+    now: parts.clock,
   });
   const reporter = startMetricsReporter({
     metrics: parts.metrics,

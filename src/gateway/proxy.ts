@@ -39,6 +39,7 @@ import { CircuitOpenError, TimeoutError } from "../lib/resilience/errors.js";
 import { AvoidList } from "./avoid-list.js";
 import { InFlightLimit } from "./in-flight-limit.js";
 import { callUpstream, DEFAULT_MAX_BODY_BYTES, UpstreamBodyTooLargeError } from "./upstream-call.js";
+import { monotonicNow } from "../lib/resilience/monotonic.js";
 import {
   errorCode,
   hasErrorShape,
@@ -101,7 +102,7 @@ export interface ProxyOptions {
   /**
    * Epoch ms the `X-Gateway-Auth` credential is dated with: the platform's shared clock (Redis
    * `TIME` on Redis), the one services check its replay window on (DESIGN §6: a gateway host off by
-   * more than the window had every call refused 403). Default: `now`, else this host's clock.
+   * more than the window had every call refused 403). Also dates breaker changes. Default `Date.now`.
    */
   signingClock?: () => number;
   /**
@@ -123,8 +124,11 @@ export interface ProxyOptions {
   /** Called with a new breaker's name (closed): its state series exists before any change. */
   onBreakerCreated?: (breaker: string) => void;
   logger?: DiscoveryLogger;
-  /** Epoch ms: the one clock of budgets, breakers, the discovery cache and the avoid-list. */
-  now?: () => number;
+  /**
+   * Ms on a monotonic source (default `monotonicNow`): the one clock of budgets, breakers, the
+   * discovery cache and the avoid-list. Never a wall clock (break22 F1: a step back froze them).
+   */
+  monotonicNow?: () => number;
 }
 
 export interface UpstreamRequest {
@@ -222,16 +226,16 @@ export class UpstreamProxy {
   private readonly maxBodyBytes: number;
   private readonly connections: number;
   private readonly options: ProxyOptions;
-  /** The one clock: `now`, else this host's (the credential may be dated on `signingClock`). */
+  /** The one clock of local durations (`monotonicNow`); dates come from `signingClock`. */
   private readonly now: () => number;
 
   constructor(options: ProxyOptions) {
     this.options = options;
-    this.now = options.now ?? Date.now;
+    this.now = options.monotonicNow ?? monotonicNow;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.maxAttempts = options.maxAttempts ?? 3;
     this.unverifiedTimeoutMs = Math.min(options.unverifiedTimeoutMs ?? 2_000, this.timeoutMs);
-    this.avoided = new AvoidList({ avoidMs: options.avoidMs ?? 3_000, now: this.now });
+    this.avoided = new AvoidList({ avoidMs: options.avoidMs ?? 3_000, monotonicNow: this.now });
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.connections = options.connectionsPerInstance ?? 128;
     this.agent = new Agent({
@@ -249,7 +253,7 @@ export class UpstreamProxy {
         return { canExecute: () => !this.avoided.isAvoided(slot.key) && slot.breaker.canExecute() };
       },
       ...(options.logger ? { logger: options.logger } : {}),
-      now: this.now,
+      monotonicNow: this.now,
     });
   }
 
@@ -650,7 +654,7 @@ export class UpstreamProxy {
             [GATEWAY_AUTH_HEADER]: signer.sign(
               request.method,
               request.path,
-              (this.options.signingClock ?? this.now)(),
+              (this.options.signingClock ?? Date.now)(),
               fresh,
             ),
           };
@@ -672,7 +676,8 @@ export class UpstreamProxy {
           failureThreshold: b.failureThreshold ?? 5,
           successThreshold: b.successThreshold ?? 2,
           timeout: b.resetTimeoutMs ?? 10_000,
-          now: this.now,
+          monotonicNow: this.now,
+          clock: this.options.signingClock ?? Date.now,
           ...(this.options.onBreakerChange ? { onStateChange: this.options.onBreakerChange } : {}),
         }),
         limit: new InFlightLimit(this.connections),

@@ -11,6 +11,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { callerOf, isAuthenticated } from "./auth.js";
+import { monotonicNow } from "../lib/resilience/monotonic.js";
 import { tooManyRequests } from "./auth-throttle.js";
 
 export interface RateLimitOptions {
@@ -18,7 +19,8 @@ export interface RateLimitOptions {
   perMinute: number;
   /** Requests a key may send at once (bucket size; default: perMinute / 6, at least 1). */
   burst?: number;
-  now?: () => number;
+  /** Ms on a monotonic source (default `monotonicNow`): never a wall clock (break22 F1). */
+  monotonicNow?: () => number;
 }
 
 interface Bucket {
@@ -28,7 +30,7 @@ interface Bucket {
 
 /** Takes a token for `id`; returns 0 when allowed, else the ms until a token is available. */
 export function tokenBucket(options: RateLimitOptions): (id: string) => number {
-  const now = options.now ?? Date.now;
+  const now = options.monotonicNow ?? monotonicNow;
   const capacity = Math.max(1, options.burst ?? Math.floor(options.perMinute / 6));
   const perMs = options.perMinute / 60_000;
   // Bounded: one bucket per configured key (unknown keys are refused before this runs).

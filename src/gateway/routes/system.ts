@@ -19,11 +19,12 @@ export interface SystemRouteDeps {
   ping: () => Promise<boolean>;
   healthGet: HealthGet;
   openapi: () => unknown;
-  now: () => number;
+  /** Ms on a monotonic source: times uptime and health-check latency (local durations). */
+  monotonicNow: () => number;
 }
 
 export function registerSystemRoutes(app: FastifyInstance, deps: SystemRouteDeps): void {
-  const startedAt = deps.now();
+  const startedAt = deps.monotonicNow();
   app.get("/health", async (_request, reply) => {
     const checks = { store: await deps.ping() };
     const ok = Object.values(checks).every(Boolean);
@@ -32,7 +33,7 @@ export function registerSystemRoutes(app: FastifyInstance, deps: SystemRouteDeps
       service: "gateway",
       instanceId: deps.instanceId,
       version: deps.version,
-      uptimeMs: deps.now() - startedAt,
+      uptimeMs: deps.monotonicNow() - startedAt,
       checks,
     });
   });
@@ -41,7 +42,7 @@ export function registerSystemRoutes(app: FastifyInstance, deps: SystemRouteDeps
     const { name } = request.params;
     const instances = await deps.registry.list(name);
     if (instances.length === 0 && !deps.knownServices.has(name)) throw notFound("Service", name);
-    return serviceHealth(name, instances, deps.healthGet, deps.now);
+    return serviceHealth(name, instances, deps.healthGet, deps.monotonicNow);
   });
   app.get("/metrics", async (_request, reply) => {
     const others = deps.metricsOf?.() ?? [];

@@ -27,6 +27,10 @@ export interface ServiceAgentOptions {
   ttlMs?: number;
   publish?: DiscoveryPublish;
   logger?: DiscoveryLogger;
+  /**
+   * Epoch ms dating startedAt and lastHeartbeat, shown next to other hosts' (GET /services): the
+   * platform's shared clock (Redis `TIME`), default `Date.now` (one process).
+   */
   now?: () => number;
 }
 
@@ -126,7 +130,8 @@ async function replaceDeadEntries(ctx: AgentContext, entry: ServiceInstance): Pr
 async function beat(ctx: AgentContext, { service, instanceId }: ServiceInstance): Promise<void> {
   try {
     const at = new Date(ctx.now()).toISOString();
-    if (await ctx.registry.heartbeat(service, instanceId, ctx.ttlMs)) {
+    // Stamped with `at`: the registry's own clock is this host's wall clock (break22 F6).
+    if (await ctx.registry.heartbeat(service, instanceId, ctx.ttlMs, at)) {
       await ctx.announce(DiscoveryEvents.heartbeat, {
         service,
         instanceId,

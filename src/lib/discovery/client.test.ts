@@ -23,13 +23,13 @@ describe("DiscoveryClient", () => {
   };
 
   it("picks healthy instances in turn", async () => {
-    const client = new DiscoveryClient({ registry, now });
+    const client = new DiscoveryClient({ registry, monotonicNow: now });
     expect(ids(await pickN(client, 4))).toEqual(["o-1", "o-2", "o-3", "o-1"]);
   });
 
   it("skips instances marked unhealthy", async () => {
     await registry.setHealth("orders", "o-2", "unhealthy", 1);
-    const client = new DiscoveryClient({ registry, now });
+    const client = new DiscoveryClient({ registry, monotonicNow: now });
     expect((await client.healthyInstances("orders")).map((i) => i.instanceId)).toEqual(["o-1", "o-3"]);
     expect(ids(await pickN(client, 3))).toEqual(["o-1", "o-3", "o-1"]);
   });
@@ -37,7 +37,7 @@ describe("DiscoveryClient", () => {
   it("skips instances whose breaker is open", async () => {
     const open = new Set(["o-1"]);
     const breakerFor = vi.fn((i: { instanceId: string }) => ({ canExecute: () => !open.has(i.instanceId) }));
-    const client = new DiscoveryClient({ registry, now, breakerFor });
+    const client = new DiscoveryClient({ registry, monotonicNow: now, breakerFor });
     expect(ids(await pickN(client, 3))).toEqual(["o-2", "o-3", "o-2"]);
     open.delete("o-1");
     expect(ids(await pickN(client, 2))).toEqual(["o-3", "o-1"]);
@@ -45,14 +45,18 @@ describe("DiscoveryClient", () => {
 
   it("returns undefined when every instance is unhealthy or open, or none is registered", async () => {
     await registry.setHealth("orders", "o-1", "unhealthy", 1);
-    const client = new DiscoveryClient({ registry, now, breakerFor: () => ({ canExecute: () => false }) });
+    const client = new DiscoveryClient({
+      registry,
+      monotonicNow: now,
+      breakerFor: () => ({ canExecute: () => false }),
+    });
     expect(await client.pick("orders")).toBeUndefined();
     expect(await client.pick("payment")).toBeUndefined();
   });
 
   it("serves from its cache until the cache TTL passes or it is invalidated", async () => {
     const list = vi.spyOn(registry, "list");
-    const client = new DiscoveryClient({ registry, now, cacheTtlMs: 1_000 });
+    const client = new DiscoveryClient({ registry, monotonicNow: now, cacheTtlMs: 1_000 });
     await Promise.all([client.pick("orders"), client.pick("orders"), client.healthyInstances("orders")]);
     await registry.deregister("orders", "o-1");
     clock += 999;
@@ -67,7 +71,7 @@ describe("DiscoveryClient", () => {
   });
 
   it("routes on the last known list when the registry fails, and says so when it has none", async () => {
-    const client = new DiscoveryClient({ registry, now, cacheTtlMs: 10 });
+    const client = new DiscoveryClient({ registry, monotonicNow: now, cacheTtlMs: 10 });
     await client.healthyInstances("orders");
     vi.spyOn(registry, "list").mockRejectedValue(new Error("connection lost"));
     clock += 100;
@@ -78,7 +82,12 @@ describe("DiscoveryClient", () => {
     });
   });
   it("asks a failing registry once per cache time, answers the known list meanwhile, and only for staleIfErrorMs", async () => {
-    const client = new DiscoveryClient({ registry, now, cacheTtlMs: 1_000, staleIfErrorMs: 5_000 });
+    const client = new DiscoveryClient({
+      registry,
+      monotonicNow: now,
+      cacheTtlMs: 1_000,
+      staleIfErrorMs: 5_000,
+    });
     await client.healthyInstances("orders");
     const list = vi.spyOn(registry, "list").mockRejectedValue(new Error("connection lost"));
     clock += 1_000;

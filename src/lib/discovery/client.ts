@@ -3,6 +3,7 @@
  * does not cost a Redis round trip, and round-robin selection that skips instances whose circuit
  * breaker is open.
  */
+import { monotonicNow } from "../resilience/monotonic.js";
 import { DiscoveryError } from "./errors.js";
 import type { DiscoveryLogger, ServiceInstance, ServiceRegistry } from "./types.js";
 import { silentLogger } from "./types.js";
@@ -22,7 +23,11 @@ export interface DiscoveryClientOptions {
   staleIfErrorMs?: number;
   breakerFor?: (instance: ServiceInstance) => InstanceBreaker;
   logger?: DiscoveryLogger;
-  now?: () => number;
+  /**
+   * Ms on a monotonic source timing the cache and stale-if-error (default `monotonicNow`). Never a
+   * wall clock: a step back of it kept a list cached for the length of the step (break22 F1).
+   */
+  monotonicNow?: () => number;
 }
 
 interface CacheEntry {
@@ -52,7 +57,7 @@ export class DiscoveryClient {
     this.staleIfErrorMs = options.staleIfErrorMs ?? 60_000;
     this.breakerFor = options.breakerFor;
     this.logger = options.logger ?? silentLogger;
-    this.now = options.now ?? Date.now;
+    this.now = options.monotonicNow ?? monotonicNow;
   }
 
   /**

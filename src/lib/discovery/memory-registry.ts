@@ -33,12 +33,12 @@ export class MemoryServiceRegistry implements ServiceRegistry {
     byId.set(valid.instanceId, { instance: valid, expiresAt: this.now() + ttlMs });
   }
 
-  async heartbeat(service: string, instanceId: string, ttlMs: number): Promise<boolean> {
+  async heartbeat(service: string, instanceId: string, ttlMs: number, at?: string): Promise<boolean> {
     validTtl(ttlMs);
     const entry = this.live(service, instanceId);
     if (!entry) return false;
     const now = this.now();
-    entry.instance.lastHeartbeat = new Date(now).toISOString();
+    entry.instance.lastHeartbeat = at ?? new Date(now).toISOString();
     entry.expiresAt = now + ttlMs;
     return true;
   }

@@ -41,9 +41,9 @@ export class RedisServiceRegistry implements ServiceRegistry {
     );
   }
 
-  async heartbeat(service: string, instanceId: string, ttlMs: number): Promise<boolean> {
+  async heartbeat(service: string, instanceId: string, ttlMs: number, stamp?: string): Promise<boolean> {
     validTtl(ttlMs);
-    const at = new Date(this.now()).toISOString();
+    const at = stamp ?? new Date(this.now()).toISOString();
     const keys = [instanceKey(service, instanceId), serviceIndexKey(service), servicesKey()];
     return (await HEARTBEAT.run(this.redis, keys, [ttlMs, at, instanceId, service])) === 1;
   }

@@ -25,8 +25,11 @@ export interface ServiceInstance {
 export interface ServiceRegistry {
   /** Adds or replaces the entry; it lives `ttlMs` unless heartbeats refresh it. */
   register(instance: ServiceInstance, ttlMs: number): Promise<void>;
-  /** Refreshes TTL and lastHeartbeat. False when the entry had expired (or was removed): re-register. */
-  heartbeat(service: string, instanceId: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Refreshes TTL and lastHeartbeat (to `at`, an ISO date on the caller's shared clock; default the
+   * registry's own clock). False when the entry had expired (or was removed): re-register.
+   */
+  heartbeat(service: string, instanceId: string, ttlMs: number, at?: string): Promise<boolean>;
   /** Removes the entry; true when it was there (so only one of several callers announces it). */
   deregister(service: string, instanceId: string): Promise<boolean>;
   /** Live instances of one service, or of all services; expired entries are never listed. */

@@ -13,6 +13,7 @@ import { type IncomingTraceContext, installServerSpans } from "./tracing.js";
 import { decodeJsonBody } from "./body-text.js";
 import { installDrain } from "./drain.js";
 import { AppError, errorBody, knownStatus, statusForCode, toIssues, validationFailed } from "./errors.js";
+import { LogThrottle } from "./log-throttle.js";
 
 export interface HttpServerOptions {
   /** Largest accepted request body in bytes (default 64 KiB): larger ones get 413. */
@@ -362,32 +363,6 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.ou
 
 /** How often (ms) a 503 of one code and service is logged at most: 10 s. */
 export const UNAVAILABLE_LOG_INTERVAL_MS = 10_000;
-
-/**
- * Admits one line per key per interval and counts the others, said on the next admitted line.
- * Keys are codes and service names (a bounded set); forgotten wholesale past 1 000 all the same.
- */
-class LogThrottle {
-  private readonly keys = new Map<string, { until: number; suppressed: number }>();
-
-  constructor(
-    private readonly intervalMs: number,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** undefined: skip this line; otherwise log it, with this many lines skipped since the last. */
-  admit(key: string): number | undefined {
-    const now = this.now();
-    const entry = this.keys.get(key);
-    if (entry && now < entry.until) {
-      entry.suppressed += 1;
-      return undefined;
-    }
-    if (this.keys.size >= 1_000) this.keys.clear();
-    this.keys.set(key, { until: now + this.intervalMs, suppressed: 0 });
-    return entry?.suppressed ?? 0;
-  }
-}
 
 /** The `service` an error's details name (the gateway's 503s do), for the log line and its throttle. */
 function serviceOf(error: unknown): string | undefined {

@@ -1,6 +1,7 @@
 import { writeSync } from "node:fs";
 import { type DestinationStream, type Logger, levels, pino } from "pino";
 import { activeTraceFields } from "./spans.js";
+import { monotonicNow } from "../resilience/monotonic.js";
 
 export type { Logger } from "pino";
 
@@ -155,7 +156,8 @@ export function stdoutDestination(): DestinationStream {
  * event loop ends that (watchParent).
  */
 function writeWithin(fd: number, chunks: readonly (string | Buffer)[], budgetMs: number): void {
-  const deadline = Date.now() + budgetMs;
+  // Monotonic: a wall-clock step back would stretch the budget (the event loop blocked) by the step.
+  const deadline = monotonicNow() + budgetMs;
   const pause = new Int32Array(new SharedArrayBuffer(4));
   for (const chunk of chunks) {
     let rest = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
@@ -164,7 +166,7 @@ function writeWithin(fd: number, chunks: readonly (string | Buffer)[], budgetMs:
         rest = rest.subarray(writeSync(fd, rest));
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        if ((code !== "EAGAIN" && code !== "EBUSY") || Date.now() >= deadline) return;
+        if ((code !== "EAGAIN" && code !== "EBUSY") || monotonicNow() >= deadline) return;
         Atomics.wait(pause, 0, 0, 10); // the reader's turn: 10 ms, then try again
       }
     }

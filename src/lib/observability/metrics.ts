@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { type DurationSummary, DurationWindow } from "./duration-window.js";
+import { monotonicNow } from "../resilience/monotonic.js";
 
 export type EventOutcome = "success" | "failure" | "dead_lettered";
 export type SagaOutcome = "completed" | "failed" | "cancelled";
@@ -172,7 +173,8 @@ export class Metrics {
     // Read at scrape time, once for both gauges (a second scrape within 1 s reuses the answer).
     const probe = async (): Promise<readonly StreamGroupStats[]> => {
       if (!this.streamProbe) return [];
-      const at = this.now();
+      // A local duration: on the monotonic source, so a wall-clock step cannot pin a stale answer.
+      const at = monotonicNow();
       if (!this.probing || at - this.probing.at > 1_000)
         this.probing = { at, result: this.streamProbe().catch(() => []) };
       return this.probing.result;

@@ -1,6 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitStateChange } from "./circuit-breaker.js";
 import { CircuitOpenError } from "./errors.js";
+import { waitFor } from "../../test-support/wait.js";
+import { steppableWallClock, TEN_MINUTES_MS } from "../../test-support/wall-clock.js";
 
 class BusinessError extends Error {}
 
@@ -12,7 +14,8 @@ function setup(options: Partial<CircuitBreakerOptions> = {}) {
     failureThreshold: 3,
     successThreshold: 2,
     timeout: 10_000,
-    now: () => time,
+    monotonicNow: () => time,
+    clock: () => time,
     onStateChange: (change) => changes.push(change),
     ...options,
   });
@@ -189,6 +192,30 @@ describe("CircuitBreaker", () => {
     expect(breaker.snapshot()).toMatchObject({ state: "CLOSED", failures: 0, openedAt: null });
     expect(changes.at(-1)).toMatchObject({ from: "OPEN", to: "CLOSED" });
     expect(await breaker.execute(ok)).toBe("ok");
+  });
+
+  it("a step back of the host's wall clock while open changes nothing: the trial comes after `timeout`", async () => {
+    const wall = steppableWallClock();
+    try {
+      const breaker = new CircuitBreaker({ name: "provider", failureThreshold: 1, timeout: 50 });
+      await failTimes(breaker, 1);
+      // NTP steps the wall clock back 10 min; the monotonic source (the default) does not move.
+      wall.step(-TEN_MINUTES_MS);
+      await waitFor(() => breaker.canExecute(), 2_000, "the trial after the 50 ms open time");
+      expect(await breaker.execute(ok)).toBe("ok");
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
+  it("never reports a wait longer than its own timeout, even if its source went back", async () => {
+    const { breaker, advance } = setup();
+    await failTimes(breaker, 3);
+    advance(-600_000);
+    expect(breaker.retryAfterMs()).toBe(10_000);
+    const error = await breaker.execute(ok).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CircuitOpenError);
+    expect((error as CircuitOpenError).retryAfterMs).toBe(10_000);
   });
 
   it("rejects invalid options", () => {

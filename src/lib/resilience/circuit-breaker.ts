@@ -1,4 +1,5 @@
 import { CircuitOpenError } from "./errors.js";
+import { monotonicNow } from "./monotonic.js";
 
 /**
  * Breaker states as a typed union. The spec writes the middle state `HALF-OPEN`; in code it is
@@ -10,7 +11,7 @@ export interface CircuitStateChange {
   breaker: string;
   from: CircuitState;
   to: CircuitState;
-  /** Epoch milliseconds from the breaker's clock. */
+  /** Epoch ms from the breaker's `clock` (a date, for display: never used to time anything). */
   at: number;
 }
 
@@ -29,7 +30,13 @@ export interface CircuitBreakerOptions {
    * card) are rethrown but count as a success: the dependency answered.
    */
   isFailure?: (error: unknown) => boolean;
-  now?: () => number;
+  /**
+   * Ms on a monotonic source, times the open state (default `monotonicNow`). Never a wall clock:
+   * a step back of it would hold the circuit open for the step (break22 F2).
+   */
+  monotonicNow?: () => number;
+  /** Epoch ms that dates state changes (`CircuitStateChange.at`), default `Date.now`. */
+  clock?: () => number;
   onStateChange?: (change: CircuitStateChange) => void;
 }
 
@@ -40,7 +47,7 @@ export interface CircuitSnapshot {
   failures: number;
   /** Successful trials while HALF_OPEN. */
   successes: number;
-  /** When the circuit last opened (epoch ms), or null when it is not open. */
+  /** When the circuit last opened (on `monotonicNow`'s scale), or null when it is not open. */
   openedAt: number | null;
   halfOpenInFlight: number;
 }
@@ -60,6 +67,7 @@ export class CircuitBreaker {
   private readonly halfOpenMaxCalls: number;
   private readonly isFailure: (error: unknown) => boolean;
   private readonly now: () => number;
+  private readonly clock: () => number;
   private readonly listeners = new Set<Listener>();
   private current: CircuitState = "CLOSED";
   private generation = 0;
@@ -75,7 +83,8 @@ export class CircuitBreaker {
     this.timeout = nonNegative("timeout", options.timeout ?? 30_000);
     this.halfOpenMaxCalls = positiveInt("halfOpenMaxCalls", options.halfOpenMaxCalls ?? 1);
     this.isFailure = options.isFailure ?? (() => true);
-    this.now = options.now ?? Date.now;
+    this.now = options.monotonicNow ?? monotonicNow;
+    this.clock = options.clock ?? Date.now;
     if (options.onStateChange) this.listeners.add(options.onStateChange);
   }
 
@@ -103,6 +112,15 @@ export class CircuitBreaker {
       this.settle(generation, trial, !this.isFailure(error));
       throw error;
     }
+  }
+
+  /**
+   * Ms until an OPEN circuit lets a trial through (0 when not open), at most the open `timeout`:
+   * a wait a caller schedules a retry by never exceeds the breaker's own timeout.
+   */
+  retryAfterMs(): number {
+    if (this.current !== "OPEN") return 0;
+    return Math.min(this.timeout, Math.max(0, (this.openedAt ?? 0) + this.timeout - this.now()));
   }
 
   snapshot(): CircuitSnapshot {
@@ -134,7 +152,7 @@ export class CircuitBreaker {
   private admit(): void {
     if (this.current === "OPEN") {
       if (!this.openTimeoutElapsed()) {
-        throw new CircuitOpenError(this.name, (this.openedAt ?? 0) + this.timeout - this.now());
+        throw new CircuitOpenError(this.name, this.retryAfterMs());
       }
       this.transition("HALF_OPEN");
     }
@@ -161,15 +179,14 @@ export class CircuitBreaker {
 
   private transition(to: CircuitState): void {
     const from = this.current;
-    const at = this.now();
     this.current = to;
     this.generation++;
     this.failures = 0;
     this.successes = 0;
     this.inFlight = 0;
-    this.openedAt = to === "OPEN" ? at : null;
+    this.openedAt = to === "OPEN" ? this.now() : null;
     if (from === to) return;
-    const change: CircuitStateChange = { breaker: this.name, from, to, at };
+    const change: CircuitStateChange = { breaker: this.name, from, to, at: this.clock() };
     for (const listener of [...this.listeners]) {
       // A faulty observer must not change the outcome of the protected call.
       try {

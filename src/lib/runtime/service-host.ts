@@ -387,6 +387,8 @@ export async function startService<E extends EventRegistry>(
     ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
     publish: (event, payload) => publishHint(event, payload),
     logger,
+    // startedAt/lastHeartbeat are shown by GET /services next to other hosts' (break22 F6).
+    now: clock,
   });
   // Once started (a failed start leaves no listener on the platform's clock).
   const stopClockSteps = reportClockSteps(sharedClock, metrics, logger);

@@ -41,6 +41,7 @@ import {
   tokenKeyStoreOf,
   tokenSealerFromEnv,
 } from "../../lib/security/payment-token.js";
+import { monotonicNow } from "../../lib/resilience/monotonic.js";
 
 const REPLY_RETRY = { maxAttempts: 10, backoff: exponentialBackoff({ baseMs: 100, maxMs: 10_000 }) };
 
@@ -162,7 +163,7 @@ async function buildInternals(
     help: "Compensations requested and not yet settled, read from the stored sagas (same on every instance: max, not sum)",
     registers: [deps.metrics.registry],
     async collect() {
-      const at = Date.now();
+      const at = monotonicNow(); // a local duration (the 1 s reuse): never the wall clock
       if (!pendingRead || at - pendingRead.at > 1_000)
         pendingRead = {
           at,

@@ -52,7 +52,7 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
     const store = new RedisPaymentStore(redis);
     const ledger = new RedisProviderLedger(redis);
     const simulated = new SimulatedPaymentProvider({ ledger, now });
-    const client = createProviderClient({ provider: simulated, now });
+    const client = createProviderClient({ provider: simulated });
     // The charge is at the provider; the process stalls before it writes its record.
     const stalling: ProviderClient = {
       ...client,
@@ -231,7 +231,7 @@ describeWithRedis("orphan charges: voided past the grace period, the record firs
         id === orderId
           ? createPaymentHandlers({
               store: storeWithBrownout,
-              provider: createProviderClient({ provider: simulated, now }),
+              provider: createProviderClient({ provider: simulated }),
               now,
               newId: randomUUID,
               tokens: tokenOpenerFromEnv(tokenKeyStoreOf(platform)),

@@ -34,7 +34,7 @@ describe("payment provider client", () => {
     const provider = new SimulatedPaymentProvider({ now: () => now });
     const client = createProviderClient({
       provider,
-      now: () => now,
+      monotonicNow: () => now,
       timeoutMs: 30,
       failureThreshold: 2,
       openMs: 10_000,

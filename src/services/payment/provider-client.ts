@@ -46,7 +46,11 @@ export interface ProviderClientOptions {
   retrieveTries?: number;
   /** Pause before the first retrieve, doubled after each failed try, in ms (default 200). */
   retrieveBackoffMs?: number;
-  now?: () => number;
+  /**
+   * Ms on a monotonic source timing the breaker (default `monotonicNow`). Never the host's wall
+   * clock: a step back of it held the breaker open for the step (break22 F2).
+   */
+  monotonicNow?: () => number;
   onStateChange?: (change: CircuitStateChange) => void;
 }
 
@@ -120,7 +124,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export function createProviderClient(options: ProviderClientOptions): ProviderClient {
   const timeoutMs = options.timeoutMs ?? 2_000;
   const openMs = options.openMs ?? 30_000;
-  const now = options.now ?? Date.now;
   /**
    * Errors of calls whose retrieve-by-key got an answer ("nothing taken"): the provider is reachable,
    * so the lost answer was this call's own bad luck (or this card's: `tok_timeout`), not an outage.
@@ -137,7 +140,7 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     successThreshold: 1,
     timeout: openMs,
     isFailure: isBreakerFailure,
-    now,
+    ...(options.monotonicNow ? { monotonicNow: options.monotonicNow } : {}),
     ...(options.onStateChange ? { onStateChange: options.onStateChange } : {}),
   });
   const { provider } = options;
@@ -229,14 +232,9 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
         throw new OutcomeUnknownError(`void of charge ${key}`, error);
       });
 
-  const retryAfterMs = (): number => {
-    const { state, openedAt } = breaker.snapshot();
-    return state === "OPEN" && openedAt !== null ? Math.max(0, openedAt + openMs - now()) : 0;
-  };
-
   /** An operator's read: gated by the breaker and timed, but never counted by it. */
   const read = async <T>(what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> => {
-    const wait = retryAfterMs();
+    const wait = breaker.retryAfterMs();
     if (wait > 0) throw new OutcomeUnknownError(what, new CircuitOpenError(PROVIDER_BREAKER, wait));
     try {
       return await timed(work);
@@ -256,6 +254,6 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     voidCharge,
     peek,
     list,
-    retryAfterMs,
+    retryAfterMs: () => breaker.retryAfterMs(),
   };
 }

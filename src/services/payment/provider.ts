@@ -43,6 +43,7 @@
  * answers `charge_voided` and moves no money.
  */
 import { createHash, randomUUID } from "node:crypto";
+import { monotonicNow } from "../../lib/resilience/monotonic.js";
 
 export type ProviderErrorCode =
   | "card_declined"
@@ -164,12 +165,12 @@ export class MemoryProviderLedger implements ProviderLedger {
   private readonly entries = new Map<string, LedgerEntry>();
   private readonly byId = new Map<string, string>();
   private readonly calls = new Map<string, number>();
-  /** In-flight (kind:key) → lease end, epoch ms. */
+  /** In-flight (kind:key) → lease end on `monotonicNow` (a local duration: a clock step must not move it). */
   private readonly flying = new Map<string, number>();
 
   async beginCall(kind: LedgerEntry["kind"], idempotencyKey: string, leaseMs: number): Promise<boolean> {
     if (await this.inFlight(kind, idempotencyKey)) return false;
-    this.flying.set(`${kind}:${idempotencyKey}`, Date.now() + leaseMs);
+    this.flying.set(`${kind}:${idempotencyKey}`, monotonicNow() + leaseMs);
     return true;
   }
 
@@ -178,7 +179,7 @@ export class MemoryProviderLedger implements ProviderLedger {
   }
 
   async inFlight(kind: LedgerEntry["kind"], idempotencyKey: string): Promise<boolean> {
-    return (this.flying.get(`${kind}:${idempotencyKey}`) ?? 0) > Date.now();
+    return (this.flying.get(`${kind}:${idempotencyKey}`) ?? 0) > monotonicNow();
   }
 
   async putIfAbsent(entry: LedgerEntry): Promise<{ entry: LedgerEntry; created: boolean }> {
@@ -204,7 +205,7 @@ export class MemoryProviderLedger implements ProviderLedger {
   async chargeInstantly(entry: LedgerEntry, nowMs: number, fail: InstantFailure): Promise<InstantOutcome> {
     // No await before the last step: atomic like the Redis ledger's script.
     if (nowMs < this.downUntil) return { kind: "down" };
-    if ((this.flying.get(`charge:${entry.idempotencyKey}`) ?? 0) > Date.now()) return { kind: "busy" };
+    if ((this.flying.get(`charge:${entry.idempotencyKey}`) ?? 0) > monotonicNow()) return { kind: "busy" };
     const existing = this.entries.get(`charge:${entry.idempotencyKey}`);
     if (existing) return { kind: "stored", entry: { ...existing }, created: false };
     if (fail !== "never") {

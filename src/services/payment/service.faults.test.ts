@@ -123,6 +123,24 @@ describe("payment service under provider faults", () => {
     expect(calls.charge).toBeLessThan(20);
   });
 
+  it("a step back of the host's clock while the breaker is open changes nothing: the charge is captured after the outage (break22 F2)", async () => {
+    const inner = new SimulatedPaymentProvider();
+    let offset = 0;
+    harness = await start(
+      createMemoryPlatform(),
+      { mustComplete: { baseDelayMs: 20 }, provider: inner, breakerFailureThreshold: 2, breakerOpenMs: 300 },
+      { now: () => Date.now() + offset },
+    );
+    const h = harness;
+    await inner.ledger.setUnavailableUntil(Date.now() + 800);
+    await h.saga.publish("payment.requested", request("step-1", "tok_ok"));
+    await waitFor(() => h.logs.some((l) => l.includes('"to":"OPEN"')), 5_000, "the breaker open");
+    offset = -600_000; // NTP steps the payment host's clock back 10 min
+    await waitFor(() => h.of("payment.processed", "step-1").length === 1, 10_000, "charged after the outage");
+    expect(h.of("payment.failed", "step-1")).toEqual([]);
+    expect(await h.platform.deadLetters.list()).toEqual([]);
+  });
+
   it("a charge retries under the bus's one must-complete window: past it, dead-lettered naming the window", async () => {
     const inner = new SimulatedPaymentProvider();
     const { provider, calls } = countingProvider(inner);

@@ -170,8 +170,8 @@ export function createPaymentService(
       deps.metrics.trackBreaker(PROVIDER_BREAKER);
       const client = createProviderClient({
         provider,
-        // The breaker is this instance's own (opened and timed here): the host's clock is enough.
-        now: deps.now,
+        // The breaker is this instance's own (opened and timed here) on the default monotonic
+        // source: never deps.now, a wall clock whose step back held it open (break22 F2).
         ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
         ...(options.breakerFailureThreshold === undefined
           ? {}

@@ -30,6 +30,7 @@
  * (`SIM` + 10 digits of its SHA-256).
  */
 import { createHash, randomUUID } from "node:crypto";
+import { monotonicNow } from "../../lib/resilience/monotonic.js";
 
 export const CARRIER_NAME = "SimShip";
 
@@ -129,7 +130,7 @@ export interface CarrierLedger {
 
 export class MemoryCarrierLedger implements CarrierLedger {
   private readonly bookings = new Map<string, CarrierBooking>();
-  /** In-flight key → lease end, epoch ms. */
+  /** In-flight key → lease end on `monotonicNow` (a local duration: a clock step must not move it). */
   private readonly flying = new Map<string, number>();
 
   async putIfAbsent(booking: CarrierBooking): Promise<{ booking: CarrierBooking; created: boolean }> {
@@ -140,7 +141,7 @@ export class MemoryCarrierLedger implements CarrierLedger {
   }
 
   async bookInstantly(booking: CarrierBooking): Promise<"busy" | CarrierBooking> {
-    if ((this.flying.get(booking.idempotencyKey) ?? 0) > Date.now()) return "busy";
+    if ((this.flying.get(booking.idempotencyKey) ?? 0) > monotonicNow()) return "busy";
     return (await this.putIfAbsent(booking)).booking;
   }
 
@@ -164,7 +165,7 @@ export class MemoryCarrierLedger implements CarrierLedger {
 
   async beginCall(idempotencyKey: string, leaseMs: number): Promise<boolean> {
     if (await this.inFlight(idempotencyKey)) return false;
-    this.flying.set(idempotencyKey, Date.now() + leaseMs);
+    this.flying.set(idempotencyKey, monotonicNow() + leaseMs);
     return true;
   }
 
@@ -173,7 +174,7 @@ export class MemoryCarrierLedger implements CarrierLedger {
   }
 
   async inFlight(idempotencyKey: string): Promise<boolean> {
-    return (this.flying.get(idempotencyKey) ?? 0) > Date.now();
+    return (this.flying.get(idempotencyKey) ?? 0) > monotonicNow();
   }
 
   async list(): Promise<CarrierBooking[]> {

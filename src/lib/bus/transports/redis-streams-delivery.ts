@@ -9,13 +9,7 @@ import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import type { AttemptFailure, DeadLetterRequest, Delivery } from "../transport.js";
 import { KEEP_FIRST_ATTEMPTS, KEEP_LAST_ATTEMPTS, parkDeadLetter } from "./dead-letter-record.js";
-import {
-  deferralsKey,
-  entryRecordKeys,
-  failuresKey,
-  soloRunsKey,
-  soloUndoneKey,
-} from "./redis-stream-keys.js";
+import { deferralsKey, entryRecordKeys, failuresKey, soloRunsKey } from "./redis-stream-keys.js";
 import type { AckBatcher } from "./redis-streams-acks.js";
 import type { TransportLogger } from "./redis-streams-support.js";
 

@@ -123,8 +123,8 @@ export interface GatewayOptions {
   storeTimeoutMs?: number;
   instanceId?: string;
   /**
-   * Epoch ms of this host (default `Date.now`): dates only (metrics windows, dead-letter ages, the
-   * credential in memory mode). Never times a local duration: a step of it changes nothing there.
+   * Epoch ms of this host (default `Date.now`): dates only (metrics windows; in memory mode, the one
+   * clock, also the credential and the DLQ's audit dates, which are on Redis TIME over Redis). Never times a local duration: a step of it changes nothing there.
    */
   now?: () => number;
   /**
@@ -189,7 +189,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     instanceId,
     apiKeys,
     storeTimeoutMs,
-    now,
+    sharedNow,
     monotonic,
     logger,
   });
@@ -325,13 +325,14 @@ interface AppParts {
   instanceId: string;
   apiKeys: readonly string[];
   storeTimeoutMs: number;
-  now: () => number;
+  /** Epoch ms on the platform's shared clock: the DLQ's audit dates, read next to the records'. */
+  sharedNow: () => number;
   monotonic: () => number;
   logger: Logger;
 }
 
 function buildApp(parts: AppParts): FastifyInstance {
-  const { platform, proxy, metrics, now, monotonic } = parts;
+  const { platform, proxy, metrics, monotonic } = parts;
   const app = createHttpServer({
     bodyLimit: parts.options.bodyLimit ?? 64 * 1024,
     metrics,
@@ -391,7 +392,14 @@ function buildApp(parts: AppParts): FastifyInstance {
   const store = boundStore(platform.deadLetters, parts.storeTimeoutMs, "dead letter store");
   registerDlqRoutes(
     app,
-    new DeadLetterQueue({ store, redeliver, now, ...(redeliverOnce ? { redeliverOnce } : {}) }),
+    // Dated on the shared clock: audit entries and purge ages sit next to the records' dates, which
+    // the services wrote on Redis TIME (a gateway host hours off dated them hours off).
+    new DeadLetterQueue({
+      store,
+      redeliver,
+      now: parts.sharedNow,
+      ...(redeliverOnce ? { redeliverOnce } : {}),
+    }),
   );
   return app;
 }

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import type { DeadLetterRecord } from "../lib/dlq/dead-letter-store.js";
 import { createLogger } from "../lib/observability/logger.js";
 import { createMemoryPlatform, createRedisPlatform, type Platform } from "../lib/runtime/platform.js";
 import { describeWithRedis } from "../test-support/redis.js";
@@ -80,19 +81,7 @@ describeWithRedis("gateway over a Redis platform", (getRedis) => {
   it("serves the DLQ of the Redis platform", async () => {
     platform = createRedisPlatform({ url: getRedis().url });
     gateway = await createGateway({ platform, port: 0, logger: quiet(), healthCheckIntervalMs: 0 });
-    await platform.deadLetters.add({
-      id: "payment|order.placed|1-0",
-      group: "payment",
-      topic: "order.placed",
-      owner: "order",
-      deliveryId: "1-0",
-      body: "{bad",
-      reason: "invalid envelope",
-      attempts: [],
-      deadLetteredAt: new Date().toISOString(),
-      status: "dead",
-      retries: 0,
-    });
+    await platform.deadLetters.add(badEnvelopeRecord());
     const list = (await (await fetch(`${gateway.url}/dlq?group=payment`)).json()) as {
       items: { id: string }[];
     };
@@ -102,7 +91,45 @@ describeWithRedis("gateway over a Redis platform", (getRedis) => {
     });
     expect(retry.status).toBe(200);
   });
+  // The DLQ's audit dates sit next to the records' deadLetteredAt, which services write on Redis
+  // TIME: a gateway host 2 h fast dated audit entries 2 h after the record they act on.
+  it("dates the DLQ's audit entries on Redis's clock, not on its host's", async () => {
+    platform = createRedisPlatform({ url: getRedis().url });
+    gateway = await createGateway({
+      platform,
+      port: 0,
+      logger: quiet(),
+      healthCheckIntervalMs: 0,
+      now: () => Date.now() + 2 * 3_600_000,
+    });
+    const record = badEnvelopeRecord();
+    await platform.deadLetters.add(record);
+    const archive = await fetch(`${gateway.url}/dlq/${encodeURIComponent(record.id)}/archive`, {
+      method: "POST",
+    });
+    expect(archive.status).toBe(200);
+    const [seconds] = await getRedis().client().time();
+    const [entry] = await platform.deadLetters.audit(record.id);
+    expect(Math.abs(Date.parse(entry!.at) - Number(seconds) * 1000)).toBeLessThan(60_000);
+  });
 });
+
+/** A record as a consumer dead-letters an unreadable message now. */
+function badEnvelopeRecord(): DeadLetterRecord {
+  return {
+    id: "payment|order.placed|1-0",
+    group: "payment",
+    topic: "order.placed",
+    owner: "order",
+    deliveryId: "1-0",
+    body: "{bad",
+    reason: "invalid envelope",
+    attempts: [],
+    deadLetteredAt: new Date().toISOString(),
+    status: "dead",
+    retries: 0,
+  };
+}
 
 describe("gateway: start-up failure", () => {
   it("rejects when the port is taken, leaving nothing running", async () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ClaimResult, IdempotencyStore } from "./store.js";
+import { monotonicNow } from "../../resilience/monotonic.js";
 
 interface Mark {
   state: "pending" | "done";
@@ -12,8 +13,10 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   private readonly now: () => number;
   private sweepCounter = 0;
 
+  /** `now`: ms on a monotonic source (default `monotonicNow`): marks' leases and TTLs are local
+   * durations in this process, which a wall-clock step must not end early (break22). */
   constructor(options: { now?: () => number } = {}) {
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? monotonicNow;
   }
 
   async claim(key: string, leaseMs: number): Promise<ClaimResult> {

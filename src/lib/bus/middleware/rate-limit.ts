@@ -1,5 +1,6 @@
 import type { SubscriberMiddleware } from "../subscriber.js";
 import type { ReadThrottle } from "../transport.js";
+import { monotonicNow } from "../../resilience/monotonic.js";
 
 export interface RateLimitOptions {
   /** Events let through per window. */
@@ -9,6 +10,8 @@ export interface RateLimitOptions {
   onLimit?: (eventName: string, waitMs: number) => void;
   /** Limit per event name instead of for all events together (default false). */
   perEvent?: boolean;
+  /** Ms on a monotonic source (default `monotonicNow`): windows are local durations, which a
+   * step of the host's wall clock must not stretch or shrink (break22). */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -32,7 +35,7 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 export function createRateLimitMiddleware(options: RateLimitOptions): ThrottlingMiddleware {
   if (!(options.maxEvents > 0) || !(options.windowMs > 0))
     throw new Error("maxEvents and windowMs must be positive");
-  const now = options.now ?? Date.now;
+  const now = options.now ?? monotonicNow;
   const sleep = options.sleep ?? defaultSleep;
   // Start times of the most recent maxEvents admissions (granted or scheduled), per limiter key.
   const windows = new Map<string, number[]>();

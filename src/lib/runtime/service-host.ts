@@ -277,7 +277,11 @@ export async function startService<E extends EventRegistry>(
           ...(options.mustCompleteWindowMs === undefined ? {} : { windowMs: options.mustCompleteWindowMs }),
           ...opts.mustComplete,
         },
-        now,
+        // Attempt and dead-letter dates, and the must-complete window against the messages' own
+        // (Redis-time) dates: on the shared clock, unless a test injects one (break24 F3: a consumer
+        // host 2 h slow dated its dead letters 2 h back and a purge of records "older than 1 h"
+        // deleted them 7 s after they were written).
+        now: options.now ?? clock,
       }),
   };
   const parts = await definition.create(deps);

@@ -16,6 +16,7 @@ import {
   failuresKey,
   soloRunsKey,
   soloUndoneKey,
+  startedRunsKey,
 } from "./redis-stream-keys.js";
 import { AckBatcher } from "./redis-streams-acks.js";
 import {
@@ -282,10 +283,10 @@ export class Dispatcher {
         // maxLeaseMs counts from the start of the handler, on the monotonic clock: a step of the
         // host's wall clock must not take every handler for hung (break22 F3) nor stretch a lease.
         this.inFlight.set(key, performance.now());
-        let ready = counted;
+        let ready = await this.countStartedRun(counted);
         if (suspect) {
-          const counting = this.countSoloRun(counted, admitted.alone, () => uncount(false));
-          if (admitted.alone) uncount = this.uncountOnce(counted, counting);
+          const counting = this.countSoloRun(ready, admitted.alone, () => uncount(false));
+          if (admitted.alone) uncount = this.uncountOnce(ready, counting);
           ready = await counting;
         }
         const delivery = new StreamDelivery(this.context, ready, this.leases.get(key)?.signal);
@@ -306,6 +307,22 @@ export class Dispatcher {
       this.running.delete(key);
       this.permits.release(1);
     }
+  }
+
+  /**
+   * Counts a redelivery's run as started, past the gate (startedRunsKey): the backstop counts only
+   * runs that started, not deliveries that died waiting their turn (break24 F1). A first delivery
+   * writes nothing (the hot path); it is assumed started (silentStartedRunsOf).
+   */
+  private async countStartedRun(source: EntrySource): Promise<EntrySource> {
+    if (source.deliveryCount <= 1) return source;
+    const key = startedRunsKey(source.streamKey, this.options.group, source.entryId);
+    const { redis, failureTtlMs } = this.options;
+    const [started] = (await execOrThrow(redis.multi().incr(key).pexpire(key, failureTtlMs))) as [
+      number,
+      number,
+    ];
+    return { ...source, startedRedeliveries: Number(started) };
   }
 
   /**

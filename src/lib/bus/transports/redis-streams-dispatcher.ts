@@ -29,7 +29,7 @@ import {
   unexplainedOf,
 } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
-import { type GateRun, processRunGate, type RunGate } from "./redis-streams-isolation.js";
+import { type GateRun, MAX_HOLD_FACTOR, processRunGate, type RunGate } from "./redis-streams-isolation.js";
 import { lostIds, receiveOwned } from "./redis-streams-leases.js";
 import { claimOwnScript, uncountSoloRunScript } from "./redis-streams-scripts.js";
 import { entryKey, errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
@@ -270,8 +270,10 @@ export class Dispatcher {
       const suspect = unexplainedOf(counted) > 0;
       const { maxLeaseMs: hungMs, isolationMs } = this.options;
       // Each time company joined its run after the hold (its count undone), the next holds twice
-      // as long, up to the lease: a slow poison ends up crashing alone (break23 F1, F3).
-      const holdMs = Math.min(hungMs, isolationMs * 2 ** (counted.undoneSoloRuns ?? 0));
+      // as long: a slow poison ends up crashing alone (break23 F1, F3). Capped (break24 F4): a
+      // hold stops the whole process; a slower poison is parked by the backstop.
+      const doubled = isolationMs * 2 ** (counted.undoneSoloRuns ?? 0);
+      const holdMs = Math.min(hungMs, MAX_HOLD_FACTOR * isolationMs, doubled);
       let uncount: (company: boolean) => Promise<void> = async () => {};
       const admitted = suspect
         ? await this.gate.enterSuspect({ hungMs, isolationMs, holdMs, onCompany: () => uncount(true) })

@@ -10,6 +10,7 @@ import {
   deferralsKey,
   soloRunsKey,
   soloUndoneKey,
+  startedRunsKey,
   eventStreamKey,
   failuresKey,
   READ_TO_TTL_MS,
@@ -857,6 +858,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     type: "string",
     holds:
       "crash-suspect runs of one pending entry whose solo count was undone as others started beside them (each doubles its next hold)",
+    role: "transient",
+    bound: "deleted on ack or dead-letter (or a scheduled retry of an entry acked elsewhere); TTL 7 days",
+    check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
+  },
+  {
+    pattern: "{<owner>}:ev:<event>:runs:<group>:<entryId>",
+    match: re(`${ANY_TAG}:ev:[^:]+:runs:${ID}:\\d+-\\d+`),
+    example: startedRunsKey(eventStreamKey("order", "payment.requested"), "payment", "1-0"),
+    owner: "the consumer group's service (bus)",
+    type: "string",
+    holds:
+      "redeliveries of one pending entry whose handler started (the crash-loop backstop counts silent runs that started, not deliveries)",
     role: "transient",
     bound: "deleted on ack or dead-letter (or a scheduled retry of an entry acked elsewhere); TTL 7 days",
     check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },

@@ -169,13 +169,13 @@ export const crashLoopReason = (silentDeliveries: number): string =>
   `delivered ${silentDeliveries} times without an outcome (the consumer crashed or was killed)`;
 
 /**
- * The crash-loop backstop (break23): a message whose silent deliveries (`Delivery.allSilentDeliveries`:
- * explained or not, proven its own or not) reach this many times its crash-loop limit is parked
+ * The crash-loop backstop (break23): a message whose silent runs (`Delivery.silentStartedRuns`: runs
+ * whose handler started, explained or not, proven its own or not) reach this many times its crash-loop limit is parked
  * whatever its proven count. It bounds every loop the solo-run count misses: a poison message
  * that never gets a run alone, one that fails and crashes by turns.
  */
 export const CRASH_LOOP_BACKSTOP_FACTOR = 3;
 
 /** The reason a message is parked by the backstop: its crashes were never proven its own. */
-export const unprovenCrashLoopReason = (silentDeliveries: number): string =>
-  `delivered ${silentDeliveries} times without an outcome, the crashes not proven its own (others ran beside it, or it failed in between): retry it if another message was the cause`;
+export const unprovenCrashLoopReason = (silentRuns: number): string =>
+  `ran ${silentRuns} times without an outcome, the crashes not proven its own (others ran beside it, or it failed in between): retry it if another message was the cause`;

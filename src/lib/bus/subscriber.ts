@@ -254,16 +254,18 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       this.policyOf(this.handlers.get(delivery.topic) ?? []) === "must-complete"
         ? this.mustCompleteSilentDeliveries
         : this.retry.maxSilentDeliveries;
-    const allSilent = delivery.allSilentDeliveries ?? delivery.silentDeliveries;
+    const silentRuns = delivery.silentStartedRuns ?? delivery.silentDeliveries;
     const proven = delivery.silentDeliveries >= maxSilent;
-    if (proven || allSilent >= CRASH_LOOP_BACKSTOP_FACTOR * maxSilent) {
-      const reason = proven ? crashLoopReason(delivery.silentDeliveries) : unprovenCrashLoopReason(allSilent);
+    if (proven || silentRuns >= CRASH_LOOP_BACKSTOP_FACTOR * maxSilent) {
+      const reason = proven
+        ? crashLoopReason(delivery.silentDeliveries)
+        : unprovenCrashLoopReason(silentRuns);
       this.logger.error(
         {
           topic: delivery.topic,
           deliveryId: delivery.deliveryId,
           silentDeliveries: delivery.silentDeliveries,
-          allSilentDeliveries: allSilent,
+          silentStartedRuns: silentRuns,
         },
         "crash loop: message dead-lettered without running",
       );

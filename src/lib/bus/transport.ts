@@ -77,12 +77,13 @@ export interface Delivery {
    */
   readonly silentDeliveries: number;
   /**
-   * Earlier deliveries that ended without an outcome, whether or not they are proven this
-   * message's own crashes (`silentDeliveries` counts only those) and whether or not a later failed
-   * attempt explained them: the crash-loop backstop (`CRASH_LOOP_BACKSTOP_FACTOR`). Undefined when
-   * the transport does not tell them apart (then `silentDeliveries`).
+   * Earlier runs of this message whose handler started and that ended without an outcome, whether
+   * or not they are proven its own crashes (`silentDeliveries` counts only those) and whether or
+   * not a later failed attempt explained them: the crash-loop backstop (`CRASH_LOOP_BACKSTOP_FACTOR`).
+   * Deliveries that died before their handler started (waiting their turn behind a crash suspect)
+   * are not counted. Undefined when the transport does not tell them apart (then `silentDeliveries`).
    */
-  readonly allSilentDeliveries?: number;
+  readonly silentStartedRuns?: number;
   /**
    * Earlier deliveries of this entry that were deferred (`defer`: an in-progress duplicate); 0 when
    * the transport does not count them.

@@ -61,12 +61,22 @@ export const soloRunsKey = (streamKey: string, group: string, entryId: string): 
 export const soloUndoneKey = (streamKey: string, group: string, entryId: string): string =>
   `${streamKey}:undone:${group}:${entryId}`;
 
+/**
+ * How many redeliveries of one pending entry of one group started its handler (break24 F1): the
+ * crash-loop backstop counts silent runs that started, not deliveries that died waiting at the run
+ * gate. INCR as a redelivered entry's handler starts (a first delivery writes nothing).
+ * `<stream key>:runs:<group>:<entry id>`, in the stream's hash slot, with a TTL.
+ */
+export const startedRunsKey = (streamKey: string, group: string, entryId: string): string =>
+  `${streamKey}:runs:${group}:${entryId}`;
+
 /** Every per-entry record key of one pending entry of one group: deleted together when it is done. */
 export const entryRecordKeys = (streamKey: string, group: string, entryId: string): string[] => [
   failuresKey(streamKey, group, entryId),
   deferralsKey(streamKey, group, entryId),
   soloRunsKey(streamKey, group, entryId),
   soloUndoneKey(streamKey, group, entryId),
+  startedRunsKey(streamKey, group, entryId),
 ];
 
 /**

@@ -65,6 +65,26 @@ export interface EntrySource {
   firstDeliveredAt?: number | undefined;
   /** Records in the entry's failure list (fewer than `failures` once it was bounded). */
   failureRecords?: number;
+  /**
+   * A redelivery: its redeliveries whose handler started, this one included (startedRunsKey).
+   * Undefined on a first delivery, or unknown (then every silent delivery counts as a run).
+   */
+  startedRedeliveries?: number | undefined;
+}
+
+/**
+ * Earlier runs of the entry whose handler started and that ended without an outcome: the crash-loop
+ * backstop's count (break24 F1). The started redeliveries before this one, plus the first delivery,
+ * ASSUMED started (it writes nothing, to keep the hot path free: one that died waiting at the run
+ * gate is counted once too many), minus the runs that ended with an outcome (failures, deferrals).
+ * Clamped to [0, the silent deliveries]: an expired counter counts less, never more.
+ */
+export function silentStartedRunsOf(source: EntrySource): number {
+  const silent = Math.max(0, source.deliveryCount - 1 - source.failures - source.deferrals);
+  if (source.deliveryCount <= 1 || source.startedRedeliveries === undefined) return silent;
+  // Less this run, plus the first delivery.
+  const startedBefore = source.startedRedeliveries - 1 + 1;
+  return Math.min(silent, Math.max(0, startedBefore - source.failures - source.deferrals));
 }
 
 /** Silent deliveries of the entry that no later outcome explained: > 0 makes it a crash suspect. */
@@ -166,8 +186,10 @@ export class StreamDelivery implements Delivery {
   readonly replay: boolean;
   /** Records in the entry's failure list as read (fewer than its failures once bounded). */
   private readonly failureRecords: number;
-  /** Deliveries before this one that ended silently, explained or not (the crash-loop backstop). */
-  readonly allSilentDeliveries: number;
+  /** Deliveries before this one that ended silently, explained or not. */
+  private readonly allSilentDeliveries: number;
+  /** Runs before this one that started and ended silently (the crash-loop backstop): silentStartedRunsOf. */
+  readonly silentStartedRuns: number;
   /** Of them, those this one's failure explains, as a running total (`retry`). */
   private readonly explainedByFailure: number;
   private readonly uncount: (() => Promise<void>) | undefined;
@@ -194,6 +216,7 @@ export class StreamDelivery implements Delivery {
     // Only silent runs alone count (break20 F1): a crash while others ran may have been theirs.
     this.silentDeliveries = source.soloSilent ?? 0;
     this.allSilentDeliveries = Math.max(0, source.deliveryCount - 1 - source.failures - source.deferrals);
+    this.silentStartedRuns = silentStartedRunsOf(source);
     // A failure explains the silences in company only (break23 F2): a silent solo run was a proven
     // crash, which a later failure does not un-prove, so those stay unexplained (and counted).
     this.explainedByFailure =

@@ -16,6 +16,7 @@ import {
   failuresKey,
   soloRunsKey,
   soloUndoneKey,
+  startedRunsKey,
 } from "./redis-stream-keys.js";
 import { AckBatcher } from "./redis-streams-acks.js";
 import {
@@ -28,7 +29,7 @@ import {
   unexplainedOf,
 } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
-import { type GateRun, processRunGate, type RunGate } from "./redis-streams-isolation.js";
+import { type GateRun, MAX_HOLD_FACTOR, processRunGate, type RunGate } from "./redis-streams-isolation.js";
 import { lostIds, receiveOwned } from "./redis-streams-leases.js";
 import { claimOwnScript, uncountSoloRunScript } from "./redis-streams-scripts.js";
 import { entryKey, errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
@@ -269,8 +270,10 @@ export class Dispatcher {
       const suspect = unexplainedOf(counted) > 0;
       const { maxLeaseMs: hungMs, isolationMs } = this.options;
       // Each time company joined its run after the hold (its count undone), the next holds twice
-      // as long, up to the lease: a slow poison ends up crashing alone (break23 F1, F3).
-      const holdMs = Math.min(hungMs, isolationMs * 2 ** (counted.undoneSoloRuns ?? 0));
+      // as long: a slow poison ends up crashing alone (break23 F1, F3). Capped (break24 F4): a
+      // hold stops the whole process; a slower poison is parked by the backstop.
+      const doubled = isolationMs * 2 ** (counted.undoneSoloRuns ?? 0);
+      const holdMs = Math.min(hungMs, MAX_HOLD_FACTOR * isolationMs, doubled);
       let uncount: (company: boolean) => Promise<void> = async () => {};
       const admitted = suspect
         ? await this.gate.enterSuspect({ hungMs, isolationMs, holdMs, onCompany: () => uncount(true) })
@@ -282,10 +285,10 @@ export class Dispatcher {
         // maxLeaseMs counts from the start of the handler, on the monotonic clock: a step of the
         // host's wall clock must not take every handler for hung (break22 F3) nor stretch a lease.
         this.inFlight.set(key, performance.now());
-        let ready = counted;
+        let ready = await this.countStartedRun(counted);
         if (suspect) {
-          const counting = this.countSoloRun(counted, admitted.alone, () => uncount(false));
-          if (admitted.alone) uncount = this.uncountOnce(counted, counting);
+          const counting = this.countSoloRun(ready, admitted.alone, () => uncount(false));
+          if (admitted.alone) uncount = this.uncountOnce(ready, counting);
           ready = await counting;
         }
         const delivery = new StreamDelivery(this.context, ready, this.leases.get(key)?.signal);
@@ -306,6 +309,22 @@ export class Dispatcher {
       this.running.delete(key);
       this.permits.release(1);
     }
+  }
+
+  /**
+   * Counts a redelivery's run as started, past the gate (startedRunsKey): the backstop counts only
+   * runs that started, not deliveries that died waiting their turn (break24 F1). A first delivery
+   * writes nothing (the hot path); it is assumed started (silentStartedRunsOf).
+   */
+  private async countStartedRun(source: EntrySource): Promise<EntrySource> {
+    if (source.deliveryCount <= 1) return source;
+    const key = startedRunsKey(source.streamKey, this.options.group, source.entryId);
+    const { redis, failureTtlMs } = this.options;
+    const [started] = (await execOrThrow(redis.multi().incr(key).pexpire(key, failureTtlMs))) as [
+      number,
+      number,
+    ];
+    return { ...source, startedRedeliveries: Number(started) };
   }
 
   /**

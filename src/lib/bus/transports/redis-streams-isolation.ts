@@ -18,11 +18,13 @@
  *   (`onCompany`, awaited), then lets them start: a run counts only if nothing else ran in the
  *   process for all of it, so a healthy message that outlives the hold is not blamed for a crash
  *   beside it (N1). The dispatcher doubles a suspect's `holdMs` after each such undo (from
- *   `isolationMs` up to `hungMs`: break23 F1, F3), so a poison message that kills the process
- *   later than `isolationMs` (or hangs) ends up running alone for all of it and counted; a hold
- *   of `hungMs` ends only when the run returns or is taken for hung, its count kept.
+ *   `isolationMs` up to `MAX_HOLD_FACTOR` x `isolationMs` and at most `hungMs`: break23 F1, F3,
+ *   break24 F4), so a poison message that kills the process within that ends up running alone for
+ *   all of it and counted; a hold of `hungMs` ends only when the run returns or is taken for hung,
+ *   its count kept.
  * - Whatever the counts, the subscriber parks a message whose silent deliveries reach 3 x its
- *   limit (`CRASH_LOOP_BACKSTOP_FACTOR`): the loops these rules miss still end.
+ *   limit (`CRASH_LOOP_BACKSTOP_FACTOR`), counting only runs whose handler started: the loops these
+ *   rules miss (a poison slower than the longest hold) still end.
  * - A run older than its `hungMs` (the dispatcher's `maxLeaseMs`: its lease lapsed, it is given up
  *   as hung; or its subscription's stop timed out) is no longer waited for, nor does it keep a run
  *   from counting: a handler that has hung that long awaits something that never comes, it does
@@ -40,6 +42,14 @@
 
 /** Default of `isolationMs` (transport option `isolationMs`). */
 export const ISOLATION_MS = 30_000;
+
+/**
+ * The doubled hold stops at this many times `isolationMs` (and at `hungMs`): a hold stops every
+ * handler of every subscription of the process, so it must not grow to `maxLeaseMs` (10 min) per
+ * crash (break24 F4). A poison message slower than that is parked by the backstop, which counts
+ * its silent started runs.
+ */
+export const MAX_HOLD_FACTOR = 4;
 
 export interface RunOptions {
   /** ms after which the run is taken for hung (its lease given up): no longer waited for. */

@@ -6,10 +6,10 @@ import { expect, it } from "vitest";
 import { describeWithRedis } from "../../../test-support/redis.js";
 import { waitFor } from "../../../test-support/wait.js";
 import type { Delivery } from "../transport.js";
-import { FIELD_BODY } from "./redis-stream-keys.js";
+import { FIELD_BODY, soloUndoneKey } from "./redis-stream-keys.js";
 import type { Dispatcher } from "./redis-streams-dispatcher.js";
 import { dispatcherOn, readAs } from "./redis-streams-dispatcher.fixture.js";
-import { RunGate } from "./redis-streams-isolation.js";
+import { MAX_HOLD_FACTOR, RunGate } from "./redis-streams-isolation.js";
 import { failureOf, uniqueName } from "./transport-contract.js";
 
 const LATER = 600_000; // retries and deferrals the test itself delivers, never the timer
@@ -167,5 +167,49 @@ describeWithRedis("crash suspects of a Redis Streams dispatcher", (getRedis) => 
     }
     // Holds of 100 and 200 ms: undone; then 400 ms = maxLeaseMs: hung alone, counted; and again.
     expect(silent).toEqual([1, 1, 1, 2, 3]);
+  });
+
+  it("caps a suspect's doubled hold at MAX_HOLD_FACTOR x isolationMs: traffic waits for that, not maxLeaseMs", async () => {
+    const { redis, stream, items } = await streamOf(["hang"]);
+    const id = items[0]!.claimed.entry.id;
+    // Company joined 8 of its runs: doubled 8 times, its hold would be 25.6 s (up to maxLeaseMs).
+    await redis.set(soloUndoneKey(stream, "g", id), 8);
+    await redis.xclaim(stream, "g", "A", 0, id);
+    let unblock = () => {};
+    const hung = new Promise<void>((resolve) => (unblock = resolve));
+    let started = () => {};
+    const alone = new Promise<void>((resolve) => (started = resolve));
+    const handled: number[] = [];
+    const dispatcher = dispatcherOn(
+      redis,
+      stream,
+      "g",
+      2,
+      async (d) => {
+        if (d.body !== "hang") return void handled.push(performance.now());
+        started();
+        return hung;
+      },
+      { isolationMs: 100, maxLeaseMs: 60_000 },
+    );
+    try {
+      const hang = { ...items[0]!, claimed: { ...items[0]!.claimed, deliveryCount: 2 } };
+      await dispatcher.acceptAll([hang], dispatcher.permits.tryTake(1));
+      await alone;
+      const traffic = (await redis.xadd(stream, "*", FIELD_BODY, "ok")) as string;
+      await redis.call("XREADGROUP", "GROUP", "g", "A", "STREAMS", stream, ">");
+      const sentAt = performance.now();
+      const entry = { id: traffic, fields: { [FIELD_BODY]: "ok" } };
+      await dispatcher.acceptAll(
+        [{ key: stream, claimed: { entry, deliveryCount: 1 } }],
+        dispatcher.permits.tryTake(1),
+      );
+      await waitFor(() => handled.length === 1, 15_000, "the traffic's run");
+      // At most 4 x 100 ms after the suspect started (margin for a loaded machine), not 25.6 s.
+      expect(handled[0]! - sentAt).toBeLessThan(MAX_HOLD_FACTOR * 100 + 5_000);
+    } finally {
+      dispatcher.close();
+      unblock();
+    }
   });
 });

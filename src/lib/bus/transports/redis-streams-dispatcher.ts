@@ -469,7 +469,7 @@ export class Dispatcher {
         redis
           .multi()
           .xack(streamKey, group, id)
-          .del(failuresKey(streamKey, group, id)),
+          .del(...entryRecordKeys(streamKey, group, id)),
       );
     } catch (error) {
       logger.warn({ ...errorDetails(error), streamKey, id }, "could not drop a trimmed entry");

@@ -29,7 +29,8 @@
  *   as hung; or its subscription's stop timed out) is no longer waited for, nor does it keep a run
  *   from counting: a handler that has hung that long awaits something that never comes, it does
  *   not crash the process. A hung suspect keeps its count (it ended silently as far as its crash
- *   loop goes: a handler that hangs every time is parked like one that crashes). This bounds how
+ *   loop goes; with the hold capped below `hungMs`, as by default, a handler that hangs every time is
+ *   left to the backstop instead, which needs enough instances to run it: break24 F2). This bounds how
  *   long a hung suspect holds up the suspects behind it, so a poison message still gets its runs
  *   alone and ends parked.
  * What it costs (break21 N6): after a crash, each message that was in flight runs alone once, until

@@ -3,7 +3,7 @@
  * handled or held, settling through StreamDelivery, and local retries. Readers hand it entries
  * together with the permits they took for them.
  */
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
 import type { DeliveryHandler, TopicRef } from "../transport.js";
@@ -285,12 +285,12 @@ export class Dispatcher {
         // maxLeaseMs counts from the start of the handler, on the monotonic clock: a step of the
         // host's wall clock must not take every handler for hung (break22 F3) nor stretch a lease.
         this.inFlight.set(key, performance.now());
-        let ready = await this.countStartedRun(counted);
+        let ready: EntrySource;
         if (suspect) {
-          const counting = this.countSoloRun(ready, admitted.alone, () => uncount(false));
-          if (admitted.alone) uncount = this.uncountOnce(ready, counting);
+          const counting = this.countSoloRun(counted, admitted.alone, () => uncount(false));
+          if (admitted.alone) uncount = this.uncountOnce(counted, counting);
           ready = await counting;
-        }
+        } else ready = await this.countStartedRun(counted);
         const delivery = new StreamDelivery(this.context, ready, this.leases.get(key)?.signal);
         await this.runHandler(delivery);
         if (delivery.retryAfterMs !== undefined)
@@ -318,13 +318,14 @@ export class Dispatcher {
    */
   private async countStartedRun(source: EntrySource): Promise<EntrySource> {
     if (source.deliveryCount <= 1) return source;
-    const key = startedRunsKey(source.streamKey, this.options.group, source.entryId);
-    const { redis, failureTtlMs } = this.options;
-    const [started] = (await execOrThrow(redis.multi().incr(key).pexpire(key, failureTtlMs))) as [
-      number,
-      number,
-    ];
+    const [started] = (await execOrThrow(this.startedRunCount(source))) as [number, number];
     return { ...source, startedRedeliveries: Number(started) };
+  }
+
+  /** A MULTI whose first two replies count a redelivery's run as started (INCR, then PEXPIRE). */
+  private startedRunCount(source: EntrySource): ChainableCommander {
+    const key = startedRunsKey(source.streamKey, this.options.group, source.entryId);
+    return this.options.redis.multi().incr(key).pexpire(key, this.options.failureTtlMs);
   }
 
   /**
@@ -332,6 +333,7 @@ export class Dispatcher {
    * crashes, `soloRunsBefore`), plus one (the silence that made it a suspect), at most its
    * unexplained silent deliveries. A run alone is counted first (INCR: a crash during it leaves the
    * count); a run in company only reads it. `uncount` undoes this run's INCR (once): `uncountOnce`.
+   * In the same MULTI as its started-run count (a suspect is always a redelivery): one round trip.
    */
   private async countSoloRun(
     source: EntrySource,
@@ -339,12 +341,13 @@ export class Dispatcher {
     uncount: () => Promise<void>,
   ): Promise<EntrySource> {
     const key = soloRunsKey(source.streamKey, this.options.group, source.entryId);
-    const { redis, failureTtlMs } = this.options;
-    const runs = alone
-      ? ((await execOrThrow(redis.multi().incr(key).pexpire(key, failureTtlMs))) as [number, number])[0]
-      : Number((await redis.get(key)) ?? 0) + 1;
-    const soloSilent = Math.min(unexplainedOf(source), Number(runs));
-    return { ...source, soloSilent, soloRunsBefore: Number(runs) - 1, uncount };
+    const counts = this.startedRunCount(source);
+    if (alone) counts.incr(key).pexpire(key, this.options.failureTtlMs);
+    else counts.get(key);
+    const [started, , solo] = (await execOrThrow(counts)) as [number, number, number | string | null];
+    const runs = alone ? Number(solo) : Number(solo ?? 0) + 1;
+    const soloSilent = Math.min(unexplainedOf(source), runs);
+    return { ...source, startedRedeliveries: Number(started), soloSilent, soloRunsBefore: runs - 1, uncount };
   }
 
   /**

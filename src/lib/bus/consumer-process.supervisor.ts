@@ -5,7 +5,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import type { Redis } from "ioredis";
 import { waitFor } from "../../test-support/wait.js";
+import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
+import { Publisher } from "./publisher.js";
+import { TestEvents } from "./test-events.js";
+import { eventStreamKey } from "./transports/redis-stream-keys.js";
+import { RedisStreamsTransport, type RedisStreamsTransportOptions } from "./transports/redis-streams.js";
 
 const fixture = fileURLToPath(new URL("./consumer-process.fixture.ts", import.meta.url));
 
@@ -43,4 +49,28 @@ export async function superviseConsumer(
     }
   }
   return { exits, survived: survivor !== undefined };
+}
+
+/** The stream the fixture consumes: `item.added` of owner `shop`. */
+export const ITEM_STREAM = eventStreamKey("shop", "item.added");
+
+/**
+ * The test side of a real-process test: a transport on `redis` with `groups` created on the
+ * fixture's stream, a publisher of items by sku, and each group's pending count.
+ */
+export async function itemStream(
+  redis: Redis,
+  groups: readonly string[],
+  options: Partial<Omit<RedisStreamsTransportOptions, "redis" | "deadLetters">> = {},
+) {
+  const deadLetters = new RedisDeadLetterStore(redis);
+  const transport = new RedisStreamsTransport({ redis, deadLetters, ...options });
+  for (const group of groups) await transport.ensureGroups(group, [{ topic: "item.added", owner: "shop" }]);
+  const publisher = new Publisher({ events: TestEvents, transport, source: { service: "t", instance: "t" } });
+  return {
+    deadLetters,
+    transport,
+    publish: (sku: string) => publisher.publish("item.added", { sku, quantity: 1 }),
+    pending: async (group: string) => ((await redis.xpending(ITEM_STREAM, group)) as [number])[0],
+  };
 }

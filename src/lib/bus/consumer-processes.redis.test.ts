@@ -5,10 +5,7 @@ import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
 import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
-import { superviseConsumer } from "./consumer-process.supervisor.js";
-import { Publisher } from "./publisher.js";
-import { TestEvents } from "./test-events.js";
-import { eventStreamKey } from "./transports/redis-stream-keys.js";
+import { itemStream, superviseConsumer } from "./consumer-process.supervisor.js";
 import { RedisStreamsTransport } from "./transports/redis-streams.js";
 
 const fixture = fileURLToPath(new URL("./consumer-process.fixture.ts", import.meta.url));
@@ -50,16 +47,8 @@ describeWithRedis("consumers over real processes", (getRedis) => {
   }, 120_000);
 
   it("a message whose handler exits the process is dead-lettered after 3 deaths, and the 4th process lives", async () => {
-    const redis = getRedis().client();
-    const deadLetters = new RedisDeadLetterStore(redis);
-    const transport = new RedisStreamsTransport({ redis, deadLetters });
-    await transport.ensureGroups("crashy", [{ topic: "item.added", owner: "shop" }]);
-    const publisher = new Publisher({
-      events: TestEvents,
-      transport,
-      source: { service: "t", instance: "t" },
-    });
-    await publisher.publish("item.added", { sku: "oom", quantity: 1 });
+    const { deadLetters, transport, publish } = await itemStream(getRedis().client(), ["crashy"]);
+    await publish("oom");
 
     try {
       // Restart the slot as a supervisor would, while it keeps dying (bounded: at most 6 starts),
@@ -81,20 +70,14 @@ describeWithRedis("consumers over real processes", (getRedis) => {
   }, 240_000);
 
   it("a message that kills the process takes none of the messages running beside it to the DLQ", async () => {
-    const redis = getRedis().client();
-    const deadLetters = new RedisDeadLetterStore(redis);
-    const transport = new RedisStreamsTransport({ redis, deadLetters });
-    const topic = { topic: "item.added", owner: "shop" };
-    await transport.ensureGroups("beside", [topic]);
-    const publisher = new Publisher({
-      events: TestEvents,
+    const {
+      deadLetters,
       transport,
-      source: { service: "t", instance: "t" },
-    });
-    for (const sku of ["i0", "i1", "poison", "i2", "i3", "i4"])
-      await publisher.publish("item.added", { sku, quantity: 1 });
-    const pending = async () =>
-      ((await redis.xpending(eventStreamKey("shop", "item.added"), "beside")) as [number])[0];
+      publish,
+      pending: pendingIn,
+    } = await itemStream(getRedis().client(), ["beside"]);
+    for (const sku of ["i0", "i1", "poison", "i2", "i3", "i4"]) await publish(sku);
+    const pending = () => pendingIn("beside");
 
     try {
       // Restart the slot as a supervisor would while it keeps dying (bounded: at most 8 starts),

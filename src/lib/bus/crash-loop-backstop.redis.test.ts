@@ -4,15 +4,13 @@
  * count (break24 F1): redeliveries that waited at the gate and died with the process do not.
  */
 import { expect, it } from "vitest";
+import { ITEM_STREAM, itemStream } from "./consumer-process.supervisor.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
-import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
-import { Publisher } from "./publisher.js";
 import { CRASH_LOOP_BACKSTOP_FACTOR, unprovenCrashLoopReason } from "./retry-policy.js";
 import { Subscriber } from "./subscriber.js";
 import { TestEvents } from "./test-events.js";
-import { eventStreamKey, startedRunsKey } from "./transports/redis-stream-keys.js";
-import { RedisStreamsTransport } from "./transports/redis-streams.js";
+import { startedRunsKey } from "./transports/redis-stream-keys.js";
 
 const limit = 3;
 const backstop = CRASH_LOOP_BACKSTOP_FACTOR * limit;
@@ -29,21 +27,12 @@ describeWithRedis("the crash-loop backstop", (getRedis) => {
   async function runAfter(pasts: readonly Past[], settled: (ran: number, parked: number) => boolean) {
     await getRedis().flush();
     const redis = getRedis().client();
-    const deadLetters = new RedisDeadLetterStore(redis);
-    const transport = new RedisStreamsTransport({
-      redis,
-      deadLetters,
+    const { deadLetters, transport, publish } = await itemStream(redis, ["g"], {
       claimIdleMs: 100,
       claimIntervalMs: 50,
     });
-    const stream = eventStreamKey("shop", "item.added");
-    await transport.ensureGroups("g", [{ topic: "item.added", owner: "shop" }]);
-    const publisher = new Publisher({
-      events: TestEvents,
-      transport,
-      source: { service: "t", instance: "t" },
-    });
-    for (const { sku } of pasts) await publisher.publish("item.added", { sku, quantity: 1 });
+    const stream = ITEM_STREAM;
+    for (const { sku } of pasts) await publish(sku);
     // Delivered to a consumer that died, as if silent that many times (none of them alone).
     const reply = (await redis.xreadgroup("GROUP", "g", "ghost", "STREAMS", stream, ">")) as [
       string,

@@ -6,29 +6,15 @@
  */
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
-import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
-import { superviseConsumer } from "./consumer-process.supervisor.js";
-import { Publisher } from "./publisher.js";
+import { itemStream, superviseConsumer } from "./consumer-process.supervisor.js";
 import { CRASH_LOOP_BACKSTOP_FACTOR, crashLoopReason, unprovenCrashLoopReason } from "./retry-policy.js";
-import { TestEvents } from "./test-events.js";
-import { eventStreamKey } from "./transports/redis-stream-keys.js";
-import { RedisStreamsTransport } from "./transports/redis-streams.js";
 
 describeWithRedis("crash loops over real processes", (getRedis) => {
   async function setup() {
     await getRedis().flush();
     const redis = getRedis().client();
-    const deadLetters = new RedisDeadLetterStore(redis);
-    const transport = new RedisStreamsTransport({ redis, deadLetters });
-    await transport.ensureGroups("crashy", [{ topic: "item.added", owner: "shop" }]);
-    const publisher = new Publisher({
-      events: TestEvents,
-      transport,
-      source: { service: "t", instance: "t" },
-    });
-    const publish = (sku: string) => publisher.publish("item.added", { sku, quantity: 1 });
-    const pending = async () =>
-      ((await redis.xpending(eventStreamKey("shop", "item.added"), "crashy")) as [number])[0];
+    const { deadLetters, transport, publish, pending: pendingIn } = await itemStream(redis, ["crashy"]);
+    const pending = () => pendingIn("crashy");
     const skus = async () =>
       (await deadLetters.list({})).map((r) => JSON.parse(r.body).payload.sku as string);
     return { redis, deadLetters, transport, publish, pending, skus };

@@ -5,12 +5,7 @@
  */
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
-import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
-import { superviseConsumer } from "./consumer-process.supervisor.js";
-import { Publisher } from "./publisher.js";
-import { TestEvents } from "./test-events.js";
-import { eventStreamKey } from "./transports/redis-stream-keys.js";
-import { RedisStreamsTransport } from "./transports/redis-streams.js";
+import { itemStream, superviseConsumer } from "./consumer-process.supervisor.js";
 
 const CRASH_LOOP = "delivered 3 times without an outcome (the consumer crashed or was killed)";
 
@@ -18,18 +13,8 @@ describeWithRedis("crash suspects over real processes", (getRedis) => {
   /** Publishes `skus` after creating `groups`; returns the dead letters and a stop. */
   async function setup(groups: string[], skus: string[]) {
     await getRedis().flush();
-    const redis = getRedis().client();
-    const deadLetters = new RedisDeadLetterStore(redis);
-    const transport = new RedisStreamsTransport({ redis, deadLetters });
-    for (const group of groups) await transport.ensureGroups(group, [{ topic: "item.added", owner: "shop" }]);
-    const publisher = new Publisher({
-      events: TestEvents,
-      transport,
-      source: { service: "t", instance: "t" },
-    });
-    for (const sku of skus) await publisher.publish("item.added", { sku, quantity: 1 });
-    const pending = async (group: string) =>
-      ((await redis.xpending(eventStreamKey("shop", "item.added"), group)) as [number])[0];
+    const { deadLetters, transport, publish, pending } = await itemStream(getRedis().client(), groups);
+    for (const sku of skus) await publish(sku);
     /** Every group has something dead-lettered or nothing pending. */
     const settled = async () => {
       for (const group of groups) if ((await pending(group)) > 0) return false;

@@ -44,7 +44,19 @@ describeWithRedis("failure records of the Redis Streams bus", (getRedis) => {
       await subscriber.stop();
       await transport.close();
     };
-    return { redis, deadLetters, publisher, subscriber, group, stop };
+    /** The group's first dead-letter record, once there is one. */
+    const deadLettered = async (timeoutMs: number) => {
+      const [record] = await waitFor(
+        async () => {
+          const list = await deadLetters.list({ group });
+          return list.length > 0 ? list : undefined;
+        },
+        timeoutMs,
+        "dead-lettered",
+      );
+      return record!;
+    };
+    return { redis, publisher, subscriber, group, stop, deadLettered };
   }
 
   async function memoryUsage(key: string): Promise<number> {
@@ -55,7 +67,7 @@ describeWithRedis("failure records of the Redis Streams bus", (getRedis) => {
     "a 5 MB error message costs a few KB in the failure list, the DLQ record and the audit trail",
     { timeout: 40_000 },
     async () => {
-      const { redis, deadLetters, publisher, subscriber, group, stop } = await setup(3);
+      const { redis, publisher, subscriber, group, stop, deadLettered } = await setup(3);
       const huge = "x".repeat(5_000_000);
       let listBytes = 0;
       let entryId = "";
@@ -72,28 +84,21 @@ describeWithRedis("failure records of the Redis Streams bus", (getRedis) => {
       // Two failure records (attempts 1 and 2) as the third attempt runs.
       await waitFor(() => listBytes > 0, 20_000, "the third attempt");
       expect(listBytes).toBeLessThan(16_384);
-      const [record] = await waitFor(
-        async () => {
-          const list = await deadLetters.list({ group });
-          return list.length > 0 ? list : undefined;
-        },
-        20_000,
-        "dead-lettered",
-      );
+      const record = await deadLettered(20_000);
       await stop();
-      for (const attempt of record!.attempts)
+      for (const attempt of record.attempts)
         expect(Buffer.byteLength(attempt.error.message)).toBeLessThanOrEqual(2_048);
-      expect(record!.attempts[0]!.error.message).toMatch(/^x+…\[cut \d+ bytes\]$/);
-      expect(Buffer.byteLength(record!.reason)).toBeLessThanOrEqual(2_048);
+      expect(record.attempts[0]!.error.message).toMatch(/^x+…\[cut \d+ bytes\]$/);
+      expect(Buffer.byteLength(record.reason)).toBeLessThanOrEqual(2_048);
       const keys = deadLetterKeys();
-      expect(await memoryUsage(keys.record(record!.id))).toBeLessThan(16_384);
+      expect(await memoryUsage(keys.record(record.id))).toBeLessThan(16_384);
       expect(await memoryUsage(keys.audit)).toBeLessThan(16_384);
-      expect(await memoryUsage(keys.auditOf(record!.id))).toBeLessThan(16_384);
+      expect(await memoryUsage(keys.auditOf(record.id))).toBeLessThan(16_384);
     },
   );
 
   it("a message failing 30 times keeps a bounded failure list; attempts are still counted", async () => {
-    const { redis, deadLetters, publisher, subscriber, group, stop } = await setup(30);
+    const { redis, publisher, subscriber, group, stop, deadLettered } = await setup(30);
     const attempts: number[] = [];
     const listLengths: number[] = [];
     subscriber.on("item.added", async (_payload, ctx) => {
@@ -105,25 +110,18 @@ describeWithRedis("failure records of the Redis Streams bus", (getRedis) => {
     });
     await subscriber.start();
     await publisher.send([publisher.prepare("item.added", { sku: "a", quantity: 1 })]);
-    const [record] = await waitFor(
-      async () => {
-        const list = await deadLetters.list({ group });
-        return list.length > 0 ? list : undefined;
-      },
-      30_000,
-      "dead-lettered",
-    );
+    const record = await deadLettered(30_000);
     await stop();
     expect(attempts).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     expect(Math.max(...listLengths)).toBe(KEEP_FIRST_ATTEMPTS + KEEP_LAST_ATTEMPTS);
-    const kept = record!.attempts.map((a) => a.attempt);
+    const kept = record.attempts.map((a) => a.attempt);
     expect(kept).toEqual([1, 2, 3, 24, 25, 26, 27, 28, 29, 30]);
-    expect(record!.attempts.map((a) => a.error.message)).toEqual(kept.map((n) => `boom ${n}`));
-    expect(record!.reason).toMatch(/^failed 30 attempts/);
+    expect(record.attempts.map((a) => a.error.message)).toEqual(kept.map((n) => `boom ${n}`));
+    expect(record.reason).toMatch(/^failed 30 attempts/);
   });
 
   it("odd thrown values are recorded failed attempts, dead-lettered with their descriptions", async () => {
-    const { deadLetters, publisher, subscriber, group, stop } = await setup(5);
+    const { publisher, subscriber, stop, deadLettered } = await setup(5);
     const { proxy, revoke } = Proxy.revocable({}, {});
     revoke();
     const withThrowingGetter = new Error("getter error");
@@ -143,19 +141,12 @@ describeWithRedis("failure records of the Redis Streams bus", (getRedis) => {
     });
     await subscriber.start();
     await publisher.send([publisher.prepare("item.added", { sku: "a", quantity: 1 })]);
-    const [record] = await waitFor(
-      async () => {
-        const list = await deadLetters.list({ group });
-        return list.length > 0 ? list : undefined;
-      },
-      20_000,
-      "dead-lettered",
-    );
+    const record = await deadLettered(20_000);
     await stop();
     // One delivery per attempt: none was left to the idle claim.
     expect(seen).toEqual([1, 2, 3, 4, 5]);
-    expect(record!.reason).toMatch(/^failed 5 attempts/);
-    expect(record!.attempts.map((a) => [a.error.name, a.error.message])).toEqual([
+    expect(record.reason).toMatch(/^failed 5 attempts/);
+    expect(record.attempts.map((a) => [a.error.name, a.error.message])).toEqual([
       ["NonError", "{}"],
       ["Error", "getter error"],
       ["Error", "[unprintable value]"], // a revoked Proxy: even `instanceof` throws on it

@@ -80,16 +80,20 @@ export interface EntrySource {
  * Clamped to [0, the silent deliveries]: an expired counter counts less, never more.
  */
 export function silentStartedRunsOf(source: EntrySource): number {
-  const silent = Math.max(0, source.deliveryCount - 1 - source.failures - source.deferrals);
+  const silent = silentDeliveriesOf(source);
   if (source.deliveryCount <= 1 || source.startedRedeliveries === undefined) return silent;
-  // Less this run, plus the first delivery.
-  const startedBefore = source.startedRedeliveries - 1 + 1;
-  return Math.min(silent, Math.max(0, startedBefore - source.failures - source.deferrals));
+  // The counter holds this run (−1) but not the first delivery (+1): as it is, the runs before.
+  return Math.min(silent, Math.max(0, source.startedRedeliveries - source.failures - source.deferrals));
+}
+
+/** Deliveries of the entry before this one that ended without an outcome, explained or not. */
+export function silentDeliveriesOf(source: EntrySource): number {
+  return Math.max(0, source.deliveryCount - 1 - source.failures - source.deferrals);
 }
 
 /** Silent deliveries of the entry that no later outcome explained: > 0 makes it a crash suspect. */
 export function unexplainedOf(source: EntrySource): number {
-  return source.deliveryCount - 1 - source.failures - source.deferrals - (source.explained ?? 0);
+  return silentDeliveriesOf(source) - (source.explained ?? 0);
 }
 
 /** The silent deliveries a failure record says its attempt explained (0 if none or unsound). */
@@ -215,7 +219,7 @@ export class StreamDelivery implements Delivery {
     // Every delivery before this one ended with an outcome (a failure or a deferral) or silently.
     // Only silent runs alone count (break20 F1): a crash while others ran may have been theirs.
     this.silentDeliveries = source.soloSilent ?? 0;
-    this.allSilentDeliveries = Math.max(0, source.deliveryCount - 1 - source.failures - source.deferrals);
+    this.allSilentDeliveries = silentDeliveriesOf(source);
     this.silentStartedRuns = silentStartedRunsOf(source);
     // A failure explains the silences in company only (break23 F2): a silent solo run was a proven
     // crash, which a later failure does not un-prove, so those stay unexplained (and counted).

@@ -14,6 +14,7 @@ import { describeWithRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
 import { createRedisPlatform, type Platform } from "./platform.js";
 import { type RunningService, startService } from "./service-host.js";
+import { steppableWallClock } from "../../test-support/wall-clock.js";
 
 const Events = defineEvents("sender", {
   "sender.happened": { schema: z.object({ n: z.number() }), description: "a test event" },
@@ -30,8 +31,7 @@ describeWithRedis("a dead letter written by a consumer whose host clock is 2 h s
   });
 
   it("is dated on Redis's clock", async () => {
-    const realNow = Date.now.bind(Date);
-    vi.spyOn(Date, "now").mockImplementation(() => realNow() - 2 * 3_600_000);
+    steppableWallClock().step(-2 * 3_600_000);
     platform = createRedisPlatform({ url: getRedis().url });
     service = await startService(
       {

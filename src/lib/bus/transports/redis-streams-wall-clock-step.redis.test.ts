@@ -11,6 +11,7 @@ import { MemoryDeadLetterStore } from "../../dlq/memory-dead-letter-store.js";
 import { RedisStreamsTransport } from "./redis-streams.js";
 import { silentLogger } from "./redis-streams-support.js";
 import { messageOf, uniqueName, uniqueTopic } from "./transport-contract.js";
+import { steppableWallClock } from "../../../test-support/wall-clock.js";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -43,8 +44,7 @@ describeWithRedis("a running handler when the wall clock steps forward", (getRed
     await transport.publish([messageOf(ref, 1)]);
     await waitFor(() => signals.length === 1, 10_000, "the handler running");
     // The host's wall clock jumps 15 minutes ahead (past maxLeaseMs); the monotonic one does not.
-    const realNow = Date.now.bind(Date);
-    vi.spyOn(Date, "now").mockImplementation(() => realNow() + 15 * 60_000);
+    steppableWallClock().step(15 * 60_000);
     const after = rounds;
     await waitFor(() => rounds >= after + 5, 20_000, "five renewal rounds after the step");
     expect(signals[0]!.aborted).toBe(false);

@@ -128,7 +128,17 @@ async function main(orders: number): Promise<void> {
             ids.push(id);
             const placed = new Map([[id, { sentAt: 0, acceptedAt: 0 }]]);
             await drain(
-              { placed, offered: 1, sent: 1, accepted: 1, failures: {}, startedAt: 0, seconds: 0 },
+              {
+                placed,
+                offered: 1,
+                sent: 1,
+                accepted: 1,
+                resent: 0,
+                replayed: 0,
+                failures: {},
+                startedAt: 0,
+                seconds: 0,
+              },
               outcomes,
               30_000,
             );

@@ -162,6 +162,23 @@ describe("soak verdict on the load", () => {
     expect(verdict.rules).toEqual(["load driver errors (non-202 answers, transport errors)"]);
   });
 
+  it("reports resends after a connection error without counting them as driver errors", () => {
+    const load = { ...healthyLoad(), resent: 3, replayed: 1 };
+    const verdict = analyse(run(), config, load);
+    expect(verdict.passed).toBe(true);
+    const row = verdict.gates.find(
+      (g) => g.rule === "load driver errors (non-202 answers, transport errors)",
+    );
+    expect(row?.measured).toBe(
+      "0; resent after a connection error: 3 (1 replayed: placed by the first attempt)",
+    );
+    // A resend that failed too is an order failed for good: counted.
+    const overBudget = Math.floor(DRIVER_ERROR_BUDGET * load.offered) + 1;
+    expect(failed(run(), { ...load, failures: { ECONNRESET: overBudget } }).rules).toEqual([
+      "load driver errors (non-202 answers, transport errors)",
+    ]);
+  });
+
   it("fails orders that never reached a terminal state, or whose view is missing", () => {
     const load = healthyLoad();
     const stuck = failed(run(), { ...load, endStatuses: { delivered: load.accepted - 3, paid: 3 } });

@@ -127,8 +127,15 @@ export interface SoakLoad {
   sent: number;
   /** 202 answers (orders placed). */
   accepted: number;
-  /** Non-202 answers and transport errors, by status or error code. */
+  /** Orders that failed for good: non-202 answers and transport errors, by status or error code. */
   failures: Record<string, number>;
+  /**
+   * Orders resent with their Idempotency-Key after a connection-level error (load-driver.ts;
+   * absent: 0). Reported, not errors: only an order whose resend failed too is in `failures`.
+   */
+  resent?: number;
+  /** Resends answered `Idempotent-Replayed`: the first attempt had placed the order (absent: 0). */
+  replayed?: number;
   /** Accepted orders by their status once the drain ended; `missing`: no view of the order. */
   endStatuses: Record<string, number>;
 }
@@ -273,9 +280,13 @@ export function analyse(samples: readonly Sample[], config: SoakConfig, load: So
   );
   const driverErrors = Object.values(load.failures).reduce((n, k) => n + k, 0);
   const errorBudget = Math.floor(DRIVER_ERROR_BUDGET * load.offered);
+  const resent = load.resent ?? 0;
   gate(
     "load driver errors (non-202 answers, transport errors)",
-    `${driverErrors}${driverErrors > 0 ? ` ${JSON.stringify(load.failures)}` : ""}`,
+    `${driverErrors}${driverErrors > 0 ? ` ${JSON.stringify(load.failures)}` : ""}` +
+      (resent > 0
+        ? `; resent after a connection error: ${resent} (${load.replayed ?? 0} replayed: placed by the first attempt)`
+        : ""),
     `<= ${errorBudget} (${DRIVER_ERROR_BUDGET * 100}% of ${load.offered} offered)`,
     driverErrors <= errorBudget,
   );

@@ -113,6 +113,8 @@ const env = {
   DLQ_AUDIT_RETENTION_MS: String(windowMs),
   // The order service's folded-order cache fills within one window too (its bound, not its default).
   ORDER_CACHE_SIZE: String(Math.max(100, Math.round((rate * windowMs) / 1000))),
+  // The driver's orders carry Idempotency-Keys: their records are transient, kept one window.
+  ORDER_IDEMPOTENCY_TTL_MS: String(windowMs),
 };
 {
   const problem = markerTtlProblem(retentionEnvSchema.parse(env));
@@ -226,7 +228,15 @@ try {
     const processes = await probes(target.gatewayUrl, target.pids);
     const body = await seedOrderBody(target.gatewayUrl, `soak-${Date.now()}`);
     const startedAt = Date.now();
-    const drive = driveOrders({ gatewayUrl: target.gatewayUrl, body, ratePerSec: rate, durationSec });
+    // Keyed orders: one whose kept-alive socket the gateway closed as it was written is resent with
+    // its key (load-driver.ts), reported apart from the orders failed for good.
+    const drive = driveOrders({
+      gatewayUrl: target.gatewayUrl,
+      body,
+      ratePerSec: rate,
+      durationSec,
+      idempotencyKeys: true,
+    });
     const samples: Sample[] = [];
     const heaps = new HeapFloors(processes, 2_000, true);
     for (let k = 0; k * sampleSeconds <= durationSec; k++) {
@@ -257,7 +267,7 @@ try {
     heaps.stop();
     const driven = await drive;
     console.log(
-      `load: sent ${driven.sent}, accepted ${driven.accepted}, failures ${JSON.stringify(driven.failures)}`,
+      `load: sent ${driven.sent}, accepted ${driven.accepted}, failures ${JSON.stringify(driven.failures)}, resent ${driven.resent} (${driven.replayed} replayed)`,
     );
     const endStatuses = await drain(redis, [...driven.placed.keys()], drainSeconds);
     console.log(`orders at the end (drain up to ${drainSeconds} s): ${JSON.stringify(endStatuses)}`);

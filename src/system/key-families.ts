@@ -885,7 +885,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
       "the order an Idempotency-Key created (`{order}:idem:<sha256>`), the request hash a restock's key was used with, and its refusal if it was refused (`{inventory}:idem:<sha256>`: `<hash>`, `<hash>:missing`, `<hash>:over_limit:<room>`); or a message's idempotency lease, then done mark",
     role: "transient",
     bound:
-      "TTL: the order service's `idempotencyTtlMs` (24 h), 24 h for a restock; the middleware's lease, then its `ttlMs` (`MARKER_TTL_MS`)",
+      "TTL: the order service's `idempotencyTtlMs` (`ORDER_IDEMPOTENCY_TTL_MS`, 24 h), 24 h for a restock; the middleware's lease, then its `ttlMs` (`MARKER_TTL_MS`)",
     check: { kind: "expires", maxTtl: (st) => Math.max(DEFAULT_IDEMPOTENCY_TTL_MS, st.markerTtlMs) },
   },
   // discovery

@@ -29,6 +29,12 @@ describe("order service configuration", () => {
     expect(() => orderConfigFromEnv({ SAGA_COMPENSATION_WINDOW_MS: "-1" })).toThrow(/INVALID|Invalid/);
   });
 
+  it("reads how long an Idempotency-Key is remembered (unset: the routes' 24 h)", () => {
+    expect(orderConfigFromEnv({ ORDER_IDEMPOTENCY_TTL_MS: "20000" }).idempotencyTtlMs).toBe(20_000);
+    expect(orderConfigFromEnv({}).idempotencyTtlMs).toBeUndefined();
+    expect(() => orderConfigFromEnv({ ORDER_IDEMPOTENCY_TTL_MS: "0" })).toThrow(/ORDER_IDEMPOTENCY_TTL_MS/);
+  });
+
   it("PAYMENT_TOKEN_SEAL_FORMAT: v2 by default, v1 for a rolling upgrade, anything else refused in one line", () => {
     expect(orderConfigFromEnv({ PAYMENT_TOKEN_SEAL_FORMAT: "v1" }).tokenSealFormat).toBe("v1");
     expect(orderConfigFromEnv({ PAYMENT_TOKEN_SEAL_FORMAT: "v2" }).tokenSealFormat).toBe("v2");

@@ -28,6 +28,11 @@ const orderEnvSchema = serviceEnvSchema.pick({ CLAIM_IDLE_MS: true }).extend({
   /** Folded orders kept in memory per repository (default 10,000). */
   ORDER_CACHE_SIZE: z.coerce.number().int().positive().optional(),
   /**
+   * How long a POST /orders Idempotency-Key is remembered, ms (default 24 h). The soak sets one
+   * transient window, so its `{order}:idem:*` records reach a steady state inside the run.
+   */
+  ORDER_IDEMPOTENCY_TTL_MS: timerMs.optional(),
+  /**
    * Least time between two AOF rewrites the service asks for after shredding payment token keys,
    * ms (default 60 s): how long a shredded key can stay in the AOF (docs/security.md).
    */
@@ -45,6 +50,8 @@ export interface OrderConfig {
   compensationWindowMs: number;
   /** Unset: the repository's default (10,000). */
   cacheSize?: number;
+  /** Unset: the routes' default (24 h). */
+  idempotencyTtlMs?: number;
   aofRewriteIntervalMs: number;
   tokenSealFormat: SealFormat;
 }
@@ -61,7 +68,7 @@ export function stepBudgetProblem(stepTimeoutMs: number, claimIdleMs: number): s
 
 /**
  * Reads and checks the order service's variables (`SAGA_STEP_TIMEOUT_MS`,
- * `SAGA_COMPENSATION_WINDOW_MS`, `ORDER_CACHE_SIZE`, `SHRED_AOF_REWRITE_INTERVAL_MS`,
+ * `SAGA_COMPENSATION_WINDOW_MS`, `ORDER_CACHE_SIZE`, `ORDER_IDEMPOTENCY_TTL_MS`, `SHRED_AOF_REWRITE_INTERVAL_MS`,
  * `PAYMENT_TOKEN_SEAL_FORMAT`); throws `ConfigError` listing every problem.
  * The one reader for both the process (`main.ts`) and the embedded system (catalog).
  */
@@ -73,6 +80,9 @@ export function orderConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OrderC
     stepTimeoutMs: parsed.SAGA_STEP_TIMEOUT_MS,
     compensationWindowMs: parsed.SAGA_COMPENSATION_WINDOW_MS,
     ...(parsed.ORDER_CACHE_SIZE === undefined ? {} : { cacheSize: parsed.ORDER_CACHE_SIZE }),
+    ...(parsed.ORDER_IDEMPOTENCY_TTL_MS === undefined
+      ? {}
+      : { idempotencyTtlMs: parsed.ORDER_IDEMPOTENCY_TTL_MS }),
     aofRewriteIntervalMs: parsed.SHRED_AOF_REWRITE_INTERVAL_MS,
     tokenSealFormat: parsed.PAYMENT_TOKEN_SEAL_FORMAT,
   };

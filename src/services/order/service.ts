@@ -54,7 +54,7 @@ export interface OrderServiceOptions {
   maxPaymentAttempts?: number;
   /** How often overdue orders are looked for (default 1 s). */
   sweepIntervalMs?: number;
-  /** How long an Idempotency-Key of POST /orders is remembered (default 24 h, in ms). */
+  /** How long an Idempotency-Key of POST /orders is remembered (default 24 h, in ms; env `ORDER_IDEMPOTENCY_TTL_MS`). */
   idempotencyTtlMs?: number;
   /** Order ids (default UUIDv7). */
   newOrderId?: () => string;
@@ -365,7 +365,7 @@ function startViewRetention(deps: ServiceDeps<typeof AllEvents>): NodeJS.Timeout
 /**
  * The order service as the system catalog and `main.ts` run it: the defaults, overridden by
  * `SAGA_STEP_TIMEOUT_MS`, `SAGA_COMPENSATION_WINDOW_MS` (checked against `CLAIM_IDLE_MS`) and
- * `ORDER_CACHE_SIZE` (`orderConfigFromEnv`). Read when the service starts
+ * `ORDER_CACHE_SIZE`, `ORDER_IDEMPOTENCY_TTL_MS` (`orderConfigFromEnv`). Read when the service starts
  * (a `ConfigError` then fails that start, reported in one line), not on import.
  */
 export const orderService: ServiceDefinition<typeof AllEvents> = configReadAtStart("order", () =>

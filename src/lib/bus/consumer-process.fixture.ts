@@ -6,7 +6,9 @@
  * with sku "poison" exits the process after 300 ms, every other one takes 1.5 s, then returns).
  * "slowpoison" (sku "poison" exits the process after POISON_MS, every other one returns at once,
  * counted in hash `done`), or "flaky" (must-complete; each run of sku "flaky" counts itself in
- * key `flaky`: odd runs throw, even ones exit the process).
+ * key `flaky`: odd runs throw, even ones exit the process), or "hang" (each run of sku "hang" counts
+ * itself in key `hungRuns` and never returns, every other one returns at once, counted in hash
+ * `done`).
  * SLOW_GROUP: a second subscription in the process (started first), of that group, whose handler
  * takes 1.5 s on every message, then returns. ISOLATION_MS, MAX_LEASE_MS: the transport's options;
  * MAX_SILENT: `retry.maxSilentDeliveries`. Prints "ready" once subscribed.
@@ -50,6 +52,11 @@ await new Subscriber({
       if (behaviour === "flaky") {
         if ((await redis.incr("flaky")) % 2 === 1) throw new Error("flaky: fails on odd runs");
         process.exit(7);
+      }
+      if (behaviour === "hang") {
+        if (payload.sku !== "hang") return void (await redis.hincrby("done", payload.sku, 1));
+        await redis.incr("hungRuns");
+        return new Promise(() => {});
       }
       if (behaviour === "slowpoison") {
         if (payload.sku !== "poison") return void (await redis.hincrby("done", payload.sku, 1));

@@ -51,6 +51,30 @@ export async function superviseConsumer(
   return { exits, survived: survivor !== undefined };
 }
 
+/** Starts the fixture (`env` added) and resolves once it has subscribed (or exited). */
+export async function startConsumer(env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", fixture], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  await waitFor(
+    () => output.includes("ready") || child.exitCode !== null,
+    30_000,
+    "the consumer to subscribe",
+  );
+  return child;
+}
+
+/** SIGKILLs `child` unless it has exited, and waits for its exit. */
+export async function killConsumer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = once(child, "exit");
+  child.kill("SIGKILL");
+  await gone;
+}
+
 /** The stream the fixture consumes: `item.added` of owner `shop`. */
 export const ITEM_STREAM = eventStreamKey("shop", "item.added");
 

@@ -1,30 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
-import { waitFor } from "../../test-support/wait.js";
 import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
-import { itemStream, superviseConsumer } from "./consumer-process.supervisor.js";
+import { itemStream, startConsumer, superviseConsumer } from "./consumer-process.supervisor.js";
 import { RedisStreamsTransport } from "./transports/redis-streams.js";
-
-const fixture = fileURLToPath(new URL("./consumer-process.fixture.ts", import.meta.url));
-
-/** Starts the fixture and resolves once it has subscribed. */
-async function startConsumer(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", fixture], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  await waitFor(
-    () => output.includes("ready") || child.exitCode !== null,
-    30_000,
-    "the consumer to subscribe",
-  );
-  return child;
-}
 
 describeWithRedis("consumers over real processes", (getRedis) => {
   it("ten restarts of one process slot with the default INSTANCE_ID leave one consumer in the group", async () => {

@@ -178,4 +178,4 @@ export const CRASH_LOOP_BACKSTOP_FACTOR = 3;
 
 /** The reason a message is parked by the backstop: its crashes were never proven its own. */
 export const unprovenCrashLoopReason = (silentRuns: number): string =>
-  `ran ${silentRuns} times without an outcome, the crashes not proven its own (others ran beside it, or it failed in between): retry it if another message was the cause`;
+  `ran ${silentRuns} times without an outcome (its consumer crashed or was killed, or its handler hung past maxLeaseMs), none proven its own (others ran beside it, or it failed in between): retry it if another message was the cause`;

@@ -201,10 +201,17 @@ export class StreamDelivery implements Delivery {
   retryAfterMs: number | undefined;
   private settled = false;
 
+  /**
+   * `superseded`: whether the run was given up as hung and its entry started again by this
+   * consumer since (Dispatcher.leased, break24 F2). Then whatever it settles is dropped: the entry
+   * is the newer run's to settle, and an ack, a failure record, a retry or a dead letter of the old
+   * run would settle (or count against) the newer run's delivery.
+   */
   constructor(
     private readonly context: DeliveryContext,
     source: EntrySource,
     signal?: AbortSignal,
+    private readonly superseded?: () => boolean,
   ) {
     this.signal = signal;
     this.deferrals = source.deferrals;
@@ -329,8 +336,18 @@ export class StreamDelivery implements Delivery {
     return this.context.acks.ack(this.streamKey, this.deliveryId, cleanup);
   }
 
-  /** Settles at most once; a failed attempt (Redis down) may be repeated by the caller. */
+  /**
+   * Settles at most once; a failed attempt (Redis down) may be repeated by the caller. A superseded
+   * run settles nothing (see the constructor).
+   */
   private async settle(action: string, run: () => Promise<void>): Promise<void> {
+    if (this.superseded?.()) {
+      this.context.logger.warn(
+        { topic: this.topic, deliveryId: this.deliveryId, action },
+        "a run given up as hung returned after its message was run again: its outcome is dropped",
+      );
+      return;
+    }
     if (this.settled) {
       this.context.logger.warn(
         { topic: this.topic, deliveryId: this.deliveryId, action },

@@ -56,7 +56,20 @@ export interface DispatcherOptions {
   isolationMs: number;
   /** The run gate (default the process's, shared by every subscription: tests give their own). */
   gate?: RunGate;
+  /** Most hung runs let go at once (default MAX_HUNG_RUNS_LET_GO; see Dispatcher.leased). */
+  maxHungRunsLetGo?: number;
 }
+
+/**
+ * Most runs given up as hung that a dispatcher lets go at once (their slots freed, their entries
+ * free to run again: see Dispatcher.leased). Past it a hung run keeps its slot and its entry, as
+ * every hung run did before break24 F2. A message whose handler hangs on every run is parked after
+ * 3 x its crash-loop limit runs (9 by default, 30 for a must-complete one), all of them hung at
+ * once if none ever returns: the bound leaves room for a few such messages at a time, and keeps a
+ * handler that hangs on everything (a dependency that never answers, without a timeout) from
+ * piling up hung runs without end: then the process stops taking work, and its metrics show it.
+ */
+export const MAX_HUNG_RUNS_LET_GO = 100;
 
 /** An entry read or claimed from `key`. */
 export interface Incoming {
@@ -64,11 +77,38 @@ export interface Incoming {
   claimed: ClaimedEntry;
 }
 
+/** One handler run of an entry here, from its dispatch to its end. */
+interface EntryRun {
+  /** The entry (entryKey). */
+  key: string;
+  /** performance.now() when its handler started (when it was dispatched, until then). */
+  since: number;
+  /** Its handler has started (past the gate, its counts read). */
+  started: boolean;
+  /** Aborted when its lease is given up (maxLeaseMs) or lost (Delivery.signal). */
+  lease: AbortController;
+  /** Its run in the gate, once admitted. */
+  gateRun?: GateRun;
+  /** Given up as hung and let go (see leased): its slot freed, its entry no longer busy here. */
+  letGo: boolean;
+  /** Let go, and its entry started again here since: whatever it settles late is dropped. */
+  superseded: boolean;
+  /** The run itself (drain waits for it). */
+  done?: Promise<void>;
+}
+
 export class Dispatcher {
   readonly permits: Permits;
   private readonly context: DeliveryContext;
-  /** Entries a handler is working on now, with the time (ms) it started. */
-  private readonly inFlight = new Map<string, number>();
+  /** Entries a handler is working on now (one run at most per entry), by entry key. */
+  private readonly inFlight = new Map<string, EntryRun>();
+  /**
+   * Runs given up as hung and let go (break24 F2): they run on (a handler cannot be stopped), but
+   * hold no slot, and their entries may be taken up again here like a dead consumer's.
+   */
+  private readonly hung = new Set<EntryRun>();
+  /** Every run not ended yet, in flight or let go. */
+  private readonly runs = new Set<EntryRun>();
   /** Entries this consumer holds without handling them: waiting for a retry timer or a free slot. */
   private readonly parked = new Set<string>();
   /**
@@ -77,14 +117,8 @@ export class Dispatcher {
    * times). Still busy: the idle claim must not take one back while its handler runs.
    */
   private readonly lost = new Set<string>();
-  /** Per entry being handled: aborted when its lease is given up (maxLeaseMs) or lost (Delivery.signal). */
-  private readonly leases = new Map<string, AbortController>();
-  /** Handler runs by entry key (one at most per entry: see inFlight). */
-  private readonly running = new Map<string, Promise<void>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly gate: RunGate;
-  /** The gate's runs of the handlers running here, by entry key. */
-  private readonly gateRuns = new Map<string, GateRun>();
   private closed = false;
 
   constructor(
@@ -113,6 +147,17 @@ export class Dispatcher {
     return this.inFlight.has(k) || this.parked.has(k);
   }
 
+  /**
+   * Whether a run of the entry was given up as hung here and still runs: the idle claim may take
+   * the entry again (counted as a redelivery), an own resume after a reconnect must not (it would
+   * run it again without counting it).
+   */
+  hasHungRun(key: string, id: string): boolean {
+    const k = entryKey(key, id);
+    for (const run of this.hung) if (run.key === k) return true;
+    return false;
+  }
+
   /** Ids of `streamKey` entries handled or held here, which the idle claim must leave alone. */
   busyIds(streamKey: string): string[] {
     const prefix = entryKey(streamKey, "");
@@ -126,6 +171,13 @@ export class Dispatcher {
    * slot) and those being handled, unless the handler has run `maxLeaseMs` or more (hung: its
    * entry may move on) or the entry was found taken over (see markLost). `now`: performance.now()
    * (handler starts are stamped on the monotonic clock, never the wall clock: break22 F3).
+   * A hung run is also let go (break24 F2): it frees its slot, and its entry is no longer busy
+   * here, so once idle it is claimed again by any consumer, this one included, and run again (a
+   * silent redelivery, its run counted as started): a handler that hangs on every run is parked
+   * by the crash-loop backstop whatever the number of instances. Kept, every hung run held its
+   * slot and its entry: an instance never took its own hung entry again, and with fewer instances
+   * than the backstop's runs the entry stayed pending for ever (and a process whose every slot
+   * held a hung run handled nothing more). At most `maxHungRunsLetGo` at once.
    */
   leased(now: number, maxLeaseMs: number): Map<string, string[]> {
     const byStream = new Map<string, string[]>();
@@ -136,9 +188,13 @@ export class Dispatcher {
       ids.push(key.slice(cut + 1));
       byStream.set(stream, ids);
     };
-    for (const [key, since] of this.inFlight) {
-      if (now - since < maxLeaseMs && !this.lost.has(key)) add(key);
-      else this.giveUp(key, this.lost.has(key) ? "lease lost" : "maxLeaseMs reached");
+    for (const [key, run] of this.inFlight) {
+      const hung = now - run.since >= maxLeaseMs;
+      if (!hung && !this.lost.has(key)) add(key);
+      else {
+        this.giveUp(run, this.lost.has(key) ? "lease lost" : "maxLeaseMs reached");
+        if (hung) this.letGo(run);
+      }
     }
     for (const key of this.parked) add(key);
     return byStream;
@@ -157,12 +213,12 @@ export class Dispatcher {
    * takes them for hung, so crash suspects of the process no longer wait for them.
    */
   abandon(): void {
-    for (const run of this.gateRuns.values()) run.giveUp();
+    for (const run of this.runs) run.gateRun?.giveUp();
   }
 
-  /** Waits for every running handler to return. */
+  /** Waits for every running handler to return (those let go as hung too). */
   async drain(): Promise<void> {
-    while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
+    while (this.runs.size > 0) await Promise.allSettled([...this.runs].map((run) => run.done));
   }
 
   /**
@@ -200,17 +256,38 @@ export class Dispatcher {
       const key = entryKey(stream, id);
       if (this.parked.delete(key))
         this.options.logger.warn({ stream, id }, "parked entry taken over meanwhile; dropped, not run");
-      else if (this.inFlight.has(key)) {
+      else {
+        const run = this.inFlight.get(key);
+        if (!run) continue;
         this.lost.add(key);
-        this.giveUp(key, "lease lost");
+        this.giveUp(run, "lease lost");
       }
     }
   }
 
-  /** Tells the handler of `key` its lease is gone (once): see Delivery.signal. */
-  private giveUp(key: string, reason: string): void {
-    const lease = this.leases.get(key);
-    if (lease && !lease.signal.aborted) lease.abort(new Error(reason));
+  /** Tells the handler of `run` its lease is gone (once): see Delivery.signal. */
+  private giveUp(run: EntryRun, reason: string): void {
+    if (!run.lease.signal.aborted) run.lease.abort(new Error(reason));
+  }
+
+  /**
+   * Lets a run given up as hung go (see leased): its slot is freed and its entry is no longer busy
+   * here. Not a run still waiting for the gate (it has not started: it holds nothing up), and not
+   * past `maxHungRunsLetGo` (then it keeps both, as before break24 F2).
+   */
+  private letGo(run: EntryRun): void {
+    const max = this.options.maxHungRunsLetGo ?? MAX_HUNG_RUNS_LET_GO;
+    if (!run.started || run.letGo || this.hung.size >= max) return;
+    run.letGo = true;
+    this.inFlight.delete(run.key);
+    this.lost.delete(run.key);
+    this.hung.add(run);
+    this.permits.release(1);
+    const cut = run.key.indexOf("\n");
+    this.options.logger.warn(
+      { stream: run.key.slice(0, cut), id: run.key.slice(cut + 1), hung: this.hung.size },
+      "handler hung (ran maxLeaseMs): its slot is freed and its entry may run again; it runs on",
+    );
   }
 
   /** Whether the entry is still pending in this consumer's name (then renewed); false if unsure. */
@@ -254,14 +331,25 @@ export class Dispatcher {
       this.permits.release(1);
       return;
     }
-    this.inFlight.set(key, performance.now());
-    this.leases.set(key, new AbortController());
-    // Set before the run can end: it always awaits its handler first.
-    this.running.set(key, this.run(source, key));
+    // The entry runs again: what a hung run of it settles late is stale now (see StreamDelivery).
+    for (const hung of this.hung) if (hung.key === key) hung.superseded = true;
+    const run: EntryRun = {
+      key,
+      since: performance.now(),
+      started: false,
+      lease: new AbortController(),
+      letGo: false,
+      superseded: false,
+    };
+    this.inFlight.set(key, run);
+    // Added before the run can end: it always awaits its handler first.
+    this.runs.add(run);
+    run.done = this.run(source, run);
   }
 
   /** One handler run, from counting the entry's records to releasing its slot. */
-  private async run(source: EntrySource, key: string): Promise<void> {
+  private async run(source: EntrySource, run: EntryRun): Promise<void> {
+    const { key } = run;
     try {
       const counted = source.deliveryCount <= 1 ? source : await this.withRecords(source);
       // A delivery died without an outcome, and no outcome since explained it: maybe this entry
@@ -278,36 +366,39 @@ export class Dispatcher {
       const admitted = suspect
         ? await this.gate.enterSuspect({ hungMs, isolationMs, holdMs, onCompany: () => uncount(true) })
         : await this.gate.enterOrdinary({ hungMs });
-      this.gateRuns.set(key, admitted);
+      run.gateRun = admitted;
       try {
         // Stopped while it waited for the gate (break21 N4): not started, it stays pending.
         if (this.closed) return;
         // maxLeaseMs counts from the start of the handler, on the monotonic clock: a step of the
         // host's wall clock must not take every handler for hung (break22 F3) nor stretch a lease.
-        this.inFlight.set(key, performance.now());
+        run.since = performance.now();
         let ready: EntrySource;
         if (suspect) {
           const counting = this.countSoloRun(counted, admitted.alone, () => uncount(false));
           if (admitted.alone) uncount = this.uncountOnce(counted, counting);
           ready = await counting;
         } else ready = await this.countStartedRun(counted);
-        const delivery = new StreamDelivery(this.context, ready, this.leases.get(key)?.signal);
+        run.started = true;
+        const delivery = new StreamDelivery(this.context, ready, run.lease.signal, () => run.superseded);
         await this.runHandler(delivery);
         if (delivery.retryAfterMs !== undefined)
           this.scheduleRetry(source.streamKey, source.entryId, delivery.retryAfterMs);
       } finally {
-        this.gateRuns.delete(key);
         admitted.leave();
       }
     } catch (error) {
       // Counting its records failed (Redis away): the entry stays pending for a later delivery.
       this.options.logger.warn({ ...errorDetails(error), id: source.entryId }, "could not start a handler");
     } finally {
-      this.inFlight.delete(key);
-      this.leases.delete(key);
-      this.lost.delete(key);
-      this.running.delete(key);
-      this.permits.release(1);
+      this.runs.delete(run);
+      // Let go as hung: its slot was freed then, and its entry may be another run's now.
+      if (run.letGo) this.hung.delete(run);
+      else {
+        this.inFlight.delete(key);
+        this.lost.delete(key);
+        this.permits.release(1);
+      }
     }
   }
 

@@ -30,7 +30,8 @@
  *   from counting: a handler that has hung that long awaits something that never comes, it does
  *   not crash the process. A hung suspect keeps its count (it ended silently as far as its crash
  *   loop goes; with the hold capped below `hungMs`, as by default, a handler that hangs every time is
- *   left to the backstop instead, which needs enough instances to run it: break24 F2). This bounds how
+ *   left to the backstop instead: the dispatcher lets a hung run go and runs its entry again, on any
+ *   instance, break24 F2). This bounds how
  *   long a hung suspect holds up the suspects behind it, so a poison message still gets its runs
  *   alone and ends parked.
  * What it costs (break21 N6): after a crash, each message that was in flight runs alone once, until

@@ -6,8 +6,9 @@
  * - a polling loop on the group's redeliver stream (manual DLQ replays: rare, so it holds no slot
  *   while waiting and needs no connection of its own);
  * - an idle claim (XPENDING IDLE + XCLAIM) every `claimIntervalMs`: entries idle for `claimIdleMs`
- *   (dead consumers, hung handlers), skipping those this consumer is itself handling; under a
- *   backlog it gets the next free slot ahead of new reads;
+ *   (dead consumers, hung handlers), skipping those this consumer is itself handling (but not
+ *   those whose run it gave up as hung: Dispatcher.leased); under a backlog it gets the next free
+ *   slot ahead of new reads;
  * - a local timer per `retry`, which takes the entry back with XCLAIM (bumping its delivery count).
  * Every entry handled or held here has its lease renewed every `renewIntervalMs` (see
  * redis-streams-leases.ts), and every `cleanupIntervalMs` consumers of the group that own nothing
@@ -433,9 +434,15 @@ export class StreamSubscription implements TransportSubscription {
             parseClaimedReply(
               await readOwnPendingScript.run(redis, [key], [group, consumer, count, cursor, counts]),
             ),
-          // Entries this process is still handling or holding for a retry are not started twice.
+          // Entries this process is still handling or holding for a retry are not started twice;
+          // one a hung run of it still holds waits for the idle claim, which counts its redelivery.
           (claimed) =>
-            claimed.filter((c) => !this.dispatcher.isBusy(key, c.entry.id)).map((c) => ({ key, claimed: c })),
+            claimed
+              .filter(
+                (c) =>
+                  !this.dispatcher.isBusy(key, c.entry.id) && !this.dispatcher.hasHungRun(key, c.entry.id),
+              )
+              .map((c) => ({ key, claimed: c })),
         );
       } catch (error) {
         this.permits.release(count);

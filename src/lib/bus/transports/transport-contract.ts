@@ -345,11 +345,10 @@ export function runTransportContract(
           const healthy = recorder();
           await transport.subscribe({ group, consumer: "healthy", topics: [ref] }, healthy.handler);
           await waitFor(() => healthy.deliveries.length >= 1, 8_000, "the takeover");
-          expect(healthy.deliveries[0]).toMatchObject({
-            body: message.body,
-            attempt: 1,
-            silentDeliveries: 1,
-          });
+          expect(healthy.deliveries[0]).toMatchObject({ body: message.body, attempt: 1 });
+          // Each hung run given up is a silent delivery; the stuck consumer may have taken its own
+          // hung entry again first (break24 F2), so there may be more than one.
+          expect(healthy.deliveries[0]!.silentDeliveries).toBeGreaterThanOrEqual(1);
         } finally {
           unblock();
         }

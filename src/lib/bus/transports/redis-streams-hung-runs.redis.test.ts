@@ -1,0 +1,133 @@
+/**
+ * A run given up as hung (maxLeaseMs) is let go (break24 F2): its slot is freed and its entry is
+ * no longer busy here, so this consumer's idle claim may run it again; and whatever the hung run
+ * settles once its entry runs again is dropped, never the newer run's outcome nor a second permit.
+ */
+import { expect, it } from "vitest";
+import { describeWithRedis } from "../../../test-support/redis.js";
+import { waitFor } from "../../../test-support/wait.js";
+import type { Delivery } from "../transport.js";
+import { FIELD_BODY, failuresKey } from "./redis-stream-keys.js";
+import { dispatcherOn, readAs } from "./redis-streams-dispatcher.fixture.js";
+import { uniqueName } from "./transport-contract.js";
+
+const MAX_LEASE_MS = 600_000;
+
+describeWithRedis("a run given up as hung", (getRedis) => {
+  /**
+   * One entry, one slot: each run of it waits for its own release, then settles as `settle` says
+   * (by its delivery count). Runs are told apart by their delivery count.
+   */
+  const setup = async (settle: (delivery: Delivery) => Promise<void>, maxHungRunsLetGo?: number) => {
+    const redis = getRedis().client();
+    const stream = `{${uniqueName("hung")}}:ev:t`;
+    const group = "g";
+    await redis.xgroup("CREATE", stream, group, "$", "MKSTREAM");
+    const id = await redis.xadd(stream, "*", FIELD_BODY, "m");
+    const releases = new Map<number, () => void>();
+    const ended: number[] = [];
+    const dispatcher = dispatcherOn(
+      redis,
+      stream,
+      group,
+      1,
+      async (delivery) => {
+        await new Promise<void>((resolve) => releases.set(delivery.deliveryCount, resolve));
+        await settle(delivery);
+        ended.push(delivery.deliveryCount);
+      },
+      // A suspect does not wait long for the hung run to return (it never would).
+      { isolationMs: 50, ...(maxHungRunsLetGo === undefined ? {} : { maxHungRunsLetGo }) },
+    );
+    const pending = async () => ((await redis.xpending(stream, group)) as [number])[0];
+    /** Renewal round as if the run had been going for longer than maxLeaseMs. */
+    const pastMaxLease = () => dispatcher.leased(performance.now() + MAX_LEASE_MS + 1, MAX_LEASE_MS);
+    return { redis, stream, group, id: id!, dispatcher, releases, ended, pending, pastMaxLease };
+  };
+
+  it("frees its slot and its entry: the entry runs again beside it, counted as a redelivery", async () => {
+    const { stream, group, id, dispatcher, releases, pastMaxLease, redis } = await setup((d) => d.ack());
+    await dispatcher.acceptAll(await readAs(redis, stream, group, 1, 1), dispatcher.permits.tryTake(1));
+    await waitFor(() => releases.has(1), 5_000, "the first run's handler");
+    expect(dispatcher.isBusy(stream, id)).toBe(true);
+    expect(dispatcher.permits.available).toBe(0);
+
+    const leased = pastMaxLease();
+    expect(leased.get(stream) ?? []).toEqual([]);
+    expect(dispatcher.isBusy(stream, id)).toBe(false);
+    expect(dispatcher.busyIds(stream)).toEqual([]);
+    expect(dispatcher.hasHungRun(stream, id)).toBe(true);
+    expect(dispatcher.permits.available).toBe(1);
+
+    // Taken again here (as the idle claim would: the delivery count rises) and run beside the hung one.
+    await dispatcher.acceptAll(await readAs(redis, stream, group, 1, 2, "0"), dispatcher.permits.tryTake(1));
+    await waitFor(() => releases.has(2), 5_000, "the second run's handler");
+    expect(dispatcher.isBusy(stream, id)).toBe(true);
+    releases.get(2)!();
+    releases.get(1)!();
+    await dispatcher.drain();
+    expect(dispatcher.permits.available).toBe(1);
+  });
+
+  it.each(["ack", "retry"] as const)(
+    "whose handler returns late (%s) after its entry ran again settles nothing and frees no second slot",
+    async (late) => {
+      const { redis, stream, group, id, dispatcher, releases, ended, pending, pastMaxLease } = await setup(
+        async (delivery) => {
+          if (delivery.deliveryCount > 1) return delivery.ack();
+          if (late === "ack") return delivery.ack();
+          const error = { name: "Error", message: "late failure" };
+          return delivery.retry({ attempt: 1, at: new Date().toISOString(), durationMs: 1, error }, 0);
+        },
+      );
+      await dispatcher.acceptAll(await readAs(redis, stream, group, 1, 1), dispatcher.permits.tryTake(1));
+      await waitFor(() => releases.has(1), 5_000, "the first run's handler");
+      pastMaxLease();
+      await dispatcher.acceptAll(
+        await readAs(redis, stream, group, 1, 2, "0"),
+        dispatcher.permits.tryTake(1),
+      );
+      await waitFor(() => releases.has(2), 5_000, "the second run's handler");
+
+      // The hung run returns while the new one runs: the entry stays the new run's.
+      releases.get(1)!();
+      await waitFor(() => ended.includes(1), 5_000, "the hung run's end");
+      await new Promise((r) => setImmediate(r));
+      expect(await pending()).toBe(1);
+      expect(await redis.exists(failuresKey(stream, group, id))).toBe(0);
+      expect(dispatcher.isBusy(stream, id)).toBe(true);
+      expect(dispatcher.permits.available).toBe(0);
+
+      releases.get(2)!();
+      await dispatcher.drain();
+      await waitFor(async () => (await pending()) === 0, 5_000, "the new run's ack");
+      expect(dispatcher.permits.available).toBe(1);
+      // No retry of the hung run's: nothing ran a third time.
+      expect(releases.has(3)).toBe(false);
+      expect(ended.sort()).toEqual([1, 2]);
+    },
+  );
+
+  it("that returns before its entry ran again still settles it (a slow handler, not a hung one)", async () => {
+    const { redis, stream, group, dispatcher, releases, pending, pastMaxLease } = await setup((d) => d.ack());
+    await dispatcher.acceptAll(await readAs(redis, stream, group, 1, 1), dispatcher.permits.tryTake(1));
+    await waitFor(() => releases.has(1), 5_000, "the first run's handler");
+    pastMaxLease();
+    releases.get(1)!();
+    await dispatcher.drain();
+    await waitFor(async () => (await pending()) === 0, 5_000, "the late ack");
+    expect(dispatcher.permits.available).toBe(1);
+  });
+
+  it("keeps its slot and its entry past maxHungRunsLetGo", async () => {
+    const { redis, stream, group, id, dispatcher, releases, pastMaxLease } = await setup((d) => d.ack(), 0);
+    await dispatcher.acceptAll(await readAs(redis, stream, group, 1, 1), dispatcher.permits.tryTake(1));
+    await waitFor(() => releases.has(1), 5_000, "the first run's handler");
+    pastMaxLease();
+    expect(dispatcher.isBusy(stream, id)).toBe(true);
+    expect(dispatcher.permits.available).toBe(0);
+    releases.get(1)!();
+    await dispatcher.drain();
+    expect(dispatcher.permits.available).toBe(1);
+  });
+});

@@ -24,14 +24,23 @@ describeWithRedis("crash loops over real processes", (getRedis) => {
     const { redis, deadLetters, transport, publish, pending, skus } = await setup();
     let sent = 0;
     let traffic: NodeJS.Timeout | undefined;
+    const publishing = new Set<Promise<unknown>>();
     try {
       await publish("poison");
       // Healthy traffic every 50 ms until the poison is parked: there is always company waiting.
-      traffic = setInterval(() => void publish(`ok-${sent++}`), 50);
+      traffic = setInterval(() => {
+        const sending = publish(`ok-${sent++}`);
+        publishing.add(sending);
+        void sending.finally(() => publishing.delete(sending));
+      }, 50);
+      // Done when the poison is parked and every healthy message sent is handled: an entry not read
+      // yet is not pending, so "nothing pending" alone could end the run before the traffic is in.
       const settled = async () => {
         if ((await skus()).length === 0) return false;
         clearInterval(traffic);
-        return (await pending()) === 0;
+        await Promise.allSettled([...publishing]);
+        if ((await pending()) !== 0) return false;
+        return (await redis.hlen("done")) >= sent;
       };
       const { exits, survived } = await superviseConsumer(
         {

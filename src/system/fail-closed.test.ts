@@ -4,7 +4,7 @@
  * before anything listens; GATEWAY_ALLOW_NO_AUTH=1 is the named opt-out of the first.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -196,5 +196,37 @@ describe("in production", () => {
     expect(code).toBe(1);
     expect(output).toContain("REDIS_PASSWORD_ORDER");
     expect(existsSync(out)).toBe(false);
+  }, 60_000);
+
+  it("the ACL file writer runs under NODE_ENV=production with compose's .env: per-service signing keys, no BUS_SIGNING_KEYS (newuser13 F1)", async () => {
+    // Compose's one-shot `redis-acl`: the image's NODE_ENV=production, every variable of .env as
+    // scripts/generate-keys.ts prints them (BUS_SIGNING_KEY_<NAME>, one per service) and passwords.
+    const generated = await runToExit("scripts/generate-keys.ts", {});
+    expect(generated.code).toBe(0);
+    const dotenv = Object.fromEntries(
+      generated.output
+        .split("\n")
+        .map((line) => /^([A-Z0-9_]+)=(.+)$/.exec(line.trim()))
+        .filter((match) => match !== null)
+        .map((match) => [match[1]!, match[2]!]),
+    );
+    expect(Object.keys(dotenv).some((name) => name.startsWith("BUS_SIGNING_KEY_"))).toBe(true);
+    const passwords = Object.fromEntries(
+      ["user", "order", "gateway"].map((name) => [
+        `REDIS_PASSWORD_${name.toUpperCase()}`,
+        `pw-${name}-0123456789abcdef`,
+      ]),
+    );
+    const out = join(mkdtempSync(join(tmpdir(), "acl-")), "users.acl");
+    const { code, output } = await runToExit(`src/system/redis-acl-file.ts`, {
+      ...dotenv,
+      ...passwords,
+      NODE_ENV: "production",
+      BUS_SIGNING_KEYS: undefined,
+      BUS_SIGNING_KEYS_FILE: undefined,
+      ARGV_OUT: out,
+    });
+    expect({ code, output }).toMatchObject({ code: 0 });
+    expect(readFileSync(out, "utf8")).toMatch(/^user order on #[0-9a-f]{64} /m);
   }, 60_000);
 });

@@ -32,6 +32,7 @@ import type { Redis } from "ioredis";
 import { AllEvents } from "../contracts/index.js";
 import { eventStreamKey, readToKey, redeliverStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
 import { createMemoryPlatform } from "../lib/runtime/platform.js";
+import { Keyring } from "../lib/security/keyring.js";
 import { type ServiceDeps, startService } from "../lib/runtime/service-host.js";
 import { createLogger } from "../lib/observability/logger.js";
 import { SERVICES } from "./catalog.js";
@@ -231,6 +232,11 @@ export async function consumedTopics(): Promise<Map<string, { owner: string; top
   const out = new Map<string, { owner: string; topic: string }[]>();
   const platform = createMemoryPlatform();
   const logger = createLogger({ service: "acl", level: "silent" });
+  // Throwaway signing keys: only the subscriptions are read, nothing is signed or verified. The
+  // process's own keyring would need BUS_SIGNING_KEYS under NODE_ENV=production, which compose's
+  // one-shot `redis-acl` (image NODE_ENV=production, .env with per-service keys) does not have, so
+  // it exited 1 and no Redis nor service ever started (newuser13 F1).
+  const keyring = new Keyring([], true);
   try {
     for (const { definition } of SERVICES) {
       let topics: { owner: string; topic: string }[] = [];
@@ -244,7 +250,7 @@ export async function consumedTopics(): Promise<Map<string, { owner: string; top
             throw new TopicsRead();
           },
         },
-        { events: AllEvents, platform, port: 0, logger },
+        { events: AllEvents, platform, port: 0, logger, keyring },
       );
       await host.then(
         () => {},

@@ -1,4 +1,5 @@
-import { availableParallelism } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import { defineConfig } from "vitest/config";
 
 /**
@@ -19,6 +20,9 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // Development secrets of test Redis servers go to the OS temp dir, never the project's
+    // .dev-secrets/ (a loaded run left files of gone test servers there: newuser13 F5).
+    env: { DEV_SECRETS_DIR: process.env.DEV_SECRETS_DIR ?? join(tmpdir(), "ordersaga-test-dev-secrets") },
     maxWorkers,
     reporters: ["default"],
   },

@@ -210,7 +210,14 @@ interface Run {
 const running: ChildProcess[] = [];
 
 function run(command: string, args: string[], env: Record<string, string>): Run {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  // Its own process group, so the cleanup reaches what it started (npm → sh → node) even when a
+  // test failed before its own stop: a timed-out test left `node …/payment/main.ts` running, parent
+  // gone (newuser13 F5).
+  const child = spawn(command, args, {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
   running.push(child);
   let text = "";
   child.stdout.on("data", (chunk: Buffer) => (text += chunk.toString()));
@@ -250,8 +257,14 @@ const alive = (pid: number): boolean => {
 };
 
 afterEach(async () => {
-  for (const child of running.splice(0))
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const child of running.splice(0)) {
+    // The whole group: its leader may have exited (npm after a failed stop) and left children.
+    try {
+      if (child.pid !== undefined && child.pid > 1) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // ESRCH: the group is gone.
+    }
+  }
 });
 
 describeWithRedis("processes started by the npm scripts", (getRedis) => {

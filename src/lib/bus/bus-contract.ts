@@ -12,7 +12,12 @@ import type { IdempotencyStore } from "./idempotency/store.js";
 import { createIdempotencyMiddleware } from "./middleware/idempotency.js";
 import { createRateLimitMiddleware } from "./middleware/rate-limit.js";
 import { Publisher } from "./publisher.js";
-import { MUST_COMPLETE_MAX_SILENT_DELIVERIES } from "./retry-policy.js";
+import {
+  CRASH_LOOP_BACKSTOP_FACTOR,
+  crashLoopReason,
+  MUST_COMPLETE_MAX_SILENT_DELIVERIES,
+  unprovenCrashLoopReason,
+} from "./retry-policy.js";
 import { Subscriber, type SubscriberOptions } from "./subscriber.js";
 import { TestEvents } from "./test-events.js";
 import type { Transport } from "./transport.js";
@@ -261,6 +266,41 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
     expect(record!.reason).toBe("delivered 3 times without an outcome (the consumer crashed or was killed)");
     expect(record!.attempts.at(-1)?.error.code).toBe("CRASH_LOOP");
     expect(runs.length).toBeLessThanOrEqual(3);
+  });
+
+  it("a message whose handler hangs on every run is parked with one instance of one slot, the healthy ones handled once each", async () => {
+    // break24 F2: each hung run is let go at maxLeaseMs (its slot freed) and its message run again,
+    // by the same instance when it is the only one, until the crash-loop backstop parks it.
+    const { fixture, publisher, subscriber } = await setup({ maxLeaseMs: 300 });
+    const limit = 3; // the default crash-loop limit (maxAttempts)
+    let hungRuns = 0;
+    const handled: string[] = [];
+    const hang = hangUntilCleanup();
+    await subscriber("hangs", "only", { concurrency: 1 })
+      .on("item.added", async (p) => {
+        if (p.sku !== "hang") return void handled.push(p.sku);
+        hungRuns++;
+        await hang;
+      })
+      .start();
+    await publisher.publish("item.added", { sku: "hang", quantity: 1 });
+    const before = Array.from({ length: 5 }, (_, i) => `before-${i}`);
+    await publisher.send(before.map((sku) => publisher.prepare("item.added", { sku, quantity: 1 })));
+    const [record] = await deadLetters(fixture, "hangs", 12_000, "the hung message parked");
+    const after = Array.from({ length: 5 }, (_, i) => `after-${i}`);
+    await publisher.send(after.map((sku) => publisher.prepare("item.added", { sku, quantity: 1 })));
+    const healthy = [...before, ...after];
+    await waitFor(() => healthy.every((sku) => handled.includes(sku)), 5_000, "every healthy message");
+    await sleep(300);
+
+    expect([...handled].sort()).toEqual([...healthy].sort());
+    expect(record!.attempts.at(-1)?.error.code).toBe("CRASH_LOOP");
+    // Alone, a hung run keeps its count (proven: parked after `limit` runs); in company it is
+    // undone and the backstop parks it (Streams): either way after a bounded number of runs.
+    expect([crashLoopReason(limit), unprovenCrashLoopReason(hungRuns)]).toContain(record!.reason);
+    expect(hungRuns).toBeGreaterThanOrEqual(limit);
+    expect(hungRuns).toBeLessThanOrEqual(CRASH_LOOP_BACKSTOP_FACTOR * limit);
+    expect(await fixture.deadLetters.list({ group: "hangs" })).toHaveLength(1);
   });
 
   it(`a must-complete message that keeps killing its consumer runs past 3 silent deliveries and is parked after ${MUST_COMPLETE_MAX_SILENT_DELIVERIES}`, async () => {

@@ -238,3 +238,15 @@ export interface Transport {
   /** Stops every subscription and releases connections. */
   close(): Promise<void>;
 }
+
+/**
+ * Most runs given up as hung (`maxLeaseMs`) that one subscription lets go at once: their slots
+ * freed, their messages free to run again, on this consumer too (Streams: Dispatcher.leased; in
+ * memory: MemoryTransport.letGo). Past it a hung run keeps its slot and its message, as every hung
+ * run did before break24 F2. A message whose handler hangs on every run is parked after 3 x its
+ * crash-loop limit runs (9 by default, 30 for a must-complete one), all of them hung at once if
+ * none ever returns: the bound leaves room for a few such messages at a time, and keeps a handler
+ * that hangs on everything (a dependency that never answers, without a timeout) from piling up hung
+ * runs without end: then the process stops taking work, and its metrics show it.
+ */
+export const MAX_HUNG_RUNS_LET_GO = 100;

@@ -29,6 +29,20 @@ export interface Pending {
   scheduled: boolean;
   /** When the running handler started (ms), undefined when no handler runs it: the lease. */
   handlingSince: number | undefined;
+  /** The run of its latest delivery while its handler runs (set with `handlingSince`). */
+  run: Run | undefined;
+}
+
+/** One handler run of a pending message, from its delivery to its handler's return. */
+export interface Run {
+  consumer: Consumer;
+  /** The handler's run: in the consumer's `inFlight` (a slot), or in `hung` once let go. */
+  done: Promise<void>;
+  /**
+   * Given up as hung (maxLeaseMs) and let go (break24 F2): it holds no slot and its message may run
+   * again, on its own consumer too; once it has, whatever this run settles late is dropped.
+   */
+  letGo: boolean;
 }
 
 export interface Consumer {
@@ -37,6 +51,8 @@ export interface Consumer {
   handler: DeliveryHandler;
   concurrency: number;
   inFlight: Set<Promise<void>>;
+  /** Runs given up as hung and let go: they run on (a handler cannot be stopped) but hold no slot. */
+  hung: Set<Promise<void>>;
   active: boolean;
   /** Last time the consumer was active (ms): set on stop. */
   lastSeen: number;
@@ -72,4 +88,5 @@ export const newPending = (entry: Entry, consumer: string): Pending => ({
   deferrals: 0,
   scheduled: false,
   handlingSince: undefined,
+  run: undefined,
 });

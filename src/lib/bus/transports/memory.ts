@@ -5,6 +5,9 @@
  * higher delivery count, and groups created before a message is published keep it for later
  * consumers. Leases live as long as the work: a message whose handler is still running (up to
  * `maxLeaseMs`) is never handed to another consumer, as the Streams transport renews its entries.
+ * A run past `maxLeaseMs` is let go, as on Streams (break24 F2): its slot is freed and its message
+ * runs again (a silent delivery), on another consumer if one is free, else on its own, so a handler
+ * that hangs on every run is parked by the crash-loop backstop even with one consumer.
  * Attempts count recorded failures; deliveries without any outcome are counted apart (crash loops).
  * Consumers silent for `deadConsumerMs` with nothing pending leave their group.
  * It is the embedded default, so one process behaves like the distributed system.
@@ -23,7 +26,7 @@ import type {
   Transport,
   TransportSubscription,
 } from "../transport.js";
-import { type Replay, REPLAY_DEDUPE_MS } from "../transport.js";
+import { MAX_HUNG_RUNS_LET_GO, type Replay, REPLAY_DEDUPE_MS } from "../transport.js";
 import { parkDeadLetter } from "./dead-letter-record.js";
 import {
   type Consumer,
@@ -32,6 +35,7 @@ import {
   newPending,
   type Pending,
   pendingKey,
+  type Run,
   type TopicLog,
 } from "./memory-state.js";
 import { withinMs } from "./redis-streams-support.js";
@@ -42,9 +46,11 @@ export interface MemoryTransportOptions {
   claimIdleMs?: number;
   /**
    * Longest time a running handler keeps its message (default 10 min): past it the handler is taken
-   * for hung and its message may be handed to another consumer.
+   * for hung and let go (see `letGo`): its slot is freed and its message may run again.
    */
   maxLeaseMs?: number;
+  /** Most hung runs one consumer lets go at once (default MAX_HUNG_RUNS_LET_GO; see `letGo`). */
+  maxHungRunsLetGo?: number;
   /** A consumer that has nothing pending and has been stopped this long leaves its group (default 1 h). */
   deadConsumerMs?: number;
   /** How often pending messages are checked for takeover (default claimIdleMs / 2). */
@@ -152,6 +158,7 @@ export class MemoryTransport implements Transport {
       handler,
       concurrency: options.concurrency ?? 16,
       inFlight: new Set(),
+      hung: new Set(),
       active: true,
       lastSeen: this.now(),
       throttle: options.throttle,
@@ -165,8 +172,10 @@ export class MemoryTransport implements Transport {
     return {
       stop: async ({ timeoutMs } = {}) => {
         consumer.active = false;
+        // Hung runs let go too, as the Streams transport drains them (bounded by timeoutMs).
         const drained = (async () => {
-          while (consumer.inFlight.size > 0) await Promise.allSettled([...consumer.inFlight]);
+          while (consumer.inFlight.size + consumer.hung.size > 0)
+            await Promise.allSettled([...consumer.inFlight, ...consumer.hung]);
         })();
         await withinMs(drained, timeoutMs);
         consumer.lastSeen = this.now();
@@ -183,7 +192,7 @@ export class MemoryTransport implements Transport {
     for (const group of this.groups.values()) {
       for (const consumer of group.consumers) {
         consumer.active = false;
-        inFlight.push(...consumer.inFlight);
+        inFlight.push(...consumer.inFlight, ...consumer.hung);
       }
     }
     await Promise.allSettled(inFlight);
@@ -222,13 +231,12 @@ export class MemoryTransport implements Transport {
     const waiting: Pending[] = [];
     for (const pending of group.ready) {
       if (!group.pending.has(pendingKey(pending.entry.topic, pending.entry.seq))) continue;
-      // A hung handler's message goes to another consumer, never back to the one still stuck on it.
-      const avoid = pending.handlingSince === undefined ? undefined : pending.consumer;
-      const consumer = this.freeConsumer(
-        group,
-        pending.entry.replay ? undefined : pending.entry.topic,
-        avoid,
-      );
+      // A hung handler's message goes to another consumer if one is free; back to the one still
+      // running it only once that run was let go (its slot freed: see letGo), never while it holds it.
+      const topic = pending.entry.replay ? undefined : pending.entry.topic;
+      const stuck = pending.handlingSince === undefined ? undefined : pending.consumer;
+      let consumer = this.freeConsumer(group, topic, stuck);
+      if (!consumer && stuck !== undefined && pending.run?.letGo) consumer = this.freeConsumer(group, topic);
       if (consumer) this.deliver(group, consumer, pending);
       else waiting.push(pending);
     }
@@ -296,34 +304,66 @@ export class MemoryTransport implements Transport {
     pending.scheduled = false;
     pending.handlingSince = pending.deliveredAt;
     const deliveredCount = pending.deliveryCount;
-    const delivery = this.delivery(group, pending);
-    const run = (async () => {
+    const run: Run = { consumer, done: Promise.resolve(), letGo: false };
+    pending.run = run;
+    // Let go as hung and its message delivered again since: what it settles late is stale.
+    const superseded = () => run.letGo && pending.deliveryCount !== deliveredCount;
+    const delivery = this.delivery(group, pending, superseded);
+    run.done = (async () => {
       try {
         await consumer.handler(delivery);
       } catch {
         // An unsettled delivery stays pending and is taken over after claimIdleMs, as on Streams.
       }
     })();
-    consumer.inFlight.add(run);
-    void run.finally(() => {
-      consumer.inFlight.delete(run);
+    consumer.inFlight.add(run.done);
+    void run.done.finally(() => {
+      // Let go as hung, it holds no slot any more (see letGo).
+      consumer.inFlight.delete(run.done);
+      consumer.hung.delete(run.done);
       // The lease ends with the handler; an unsettled message now idles towards a takeover.
       if (pending.deliveryCount === deliveredCount) {
         pending.handlingSince = undefined;
+        pending.run = undefined;
         pending.deliveredAt = this.now();
       }
       this.schedulePump(group);
     });
   }
 
-  private delivery(group: GroupState, pending: Pending): Delivery {
+  /**
+   * Lets a run given up as hung (past maxLeaseMs) go, as the Streams dispatcher does (break24 F2):
+   * its slot is freed and its message may run again on its own consumer too (pump). Kept, a hung run
+   * held its slot and its message never came back to its consumer: with one consumer (the embedded
+   * system runs one per group) it waited for ever, and a consumer whose slots all held hung runs
+   * handled nothing more. At most `maxHungRunsLetGo` per consumer: past it a hung run keeps both
+   * (another consumer may still take its message). Returns whether a slot was freed.
+   */
+  private letGo(pending: Pending): boolean {
+    const run = pending.run;
+    if (!run || run.letGo) return false;
+    const max = this.options.maxHungRunsLetGo ?? MAX_HUNG_RUNS_LET_GO;
+    if (run.consumer.hung.size >= max) return false;
+    run.letGo = true;
+    run.consumer.inFlight.delete(run.done);
+    run.consumer.hung.add(run.done);
+    return true;
+  }
+
+  /**
+   * The delivery handed to one run of `pending`. `superseded`: whether that run was let go as hung
+   * and its message delivered again since (see letGo); then whatever it settles is dropped, as on
+   * Streams: an ack, a retry, a defer or a dead letter of the old run would settle (or count
+   * against) the newer run's delivery.
+   */
+  private delivery(group: GroupState, pending: Pending, superseded: () => boolean): Delivery {
     const key = pendingKey(pending.entry.topic, pending.entry.seq);
     const attempt = pending.failures.length + 1;
     const waitedAttempts = pending.failures.filter((f) => f.waited === true).length;
     const silentDeliveries = Math.max(0, pending.deliveryCount - attempt - pending.deferrals);
     let settled = false;
     const settleOnce = () => {
-      if (settled) return false;
+      if (settled || superseded()) return false;
       settled = true;
       return true;
     };
@@ -399,8 +439,8 @@ export class MemoryTransport implements Transport {
 
   /**
    * Takeover of messages whose consumer went quiet (what XAUTOCLAIM does for Streams): neither
-   * handled now (the lease, up to maxLeaseMs) nor waiting for a retry. Also removes consumers that
-   * stopped `deadConsumerMs` ago and own nothing.
+   * handled now (the lease, up to maxLeaseMs; a run past it is let go: see letGo) nor waiting for a
+   * retry. Also removes consumers that stopped `deadConsumerMs` ago and own nothing.
    */
   private claimIdle(): void {
     const now = this.now();
@@ -408,7 +448,16 @@ export class MemoryTransport implements Transport {
       let claimed = false;
       for (const pending of group.pending.values()) {
         if (pending.scheduled || pending.deliveryCount === 0 || group.ready.includes(pending)) continue;
-        if (pending.handlingSince !== undefined && now - pending.handlingSince < this.maxLeaseMs) continue;
+        if (pending.handlingSince !== undefined) {
+          if (now - pending.handlingSince < this.maxLeaseMs) continue;
+          // Hung: let go (its slot freed), so its own consumer may run it again (pump).
+          if (this.letGo(pending)) {
+            // As on Streams, it goes idle when its lease ends: taken again claimIdleMs later, and
+            // meanwhile the freed slot takes new work.
+            pending.deliveredAt = now;
+            claimed = true;
+          }
+        }
         if (now - pending.deliveredAt < this.claimIdleMs) continue;
         pending.deliveredAt = now;
         group.ready.push(pending);

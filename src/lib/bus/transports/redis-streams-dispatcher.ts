@@ -6,7 +6,7 @@
 import type { ChainableCommander, Redis } from "ioredis";
 import type { DeadLetterStore } from "../../dlq/dead-letter-store.js";
 import { execOrThrow } from "../../redis/index.js";
-import type { DeliveryHandler, TopicRef } from "../transport.js";
+import { type DeliveryHandler, MAX_HUNG_RUNS_LET_GO, type TopicRef } from "../transport.js";
 import {
   deferralsKey,
   entryRecordKeys,
@@ -59,17 +59,6 @@ export interface DispatcherOptions {
   /** Most hung runs let go at once (default MAX_HUNG_RUNS_LET_GO; see Dispatcher.leased). */
   maxHungRunsLetGo?: number;
 }
-
-/**
- * Most runs given up as hung that a dispatcher lets go at once (their slots freed, their entries
- * free to run again: see Dispatcher.leased). Past it a hung run keeps its slot and its entry, as
- * every hung run did before break24 F2. A message whose handler hangs on every run is parked after
- * 3 x its crash-loop limit runs (9 by default, 30 for a must-complete one), all of them hung at
- * once if none ever returns: the bound leaves room for a few such messages at a time, and keeps a
- * handler that hangs on everything (a dependency that never answers, without a timeout) from
- * piling up hung runs without end: then the process stops taking work, and its metrics show it.
- */
-export const MAX_HUNG_RUNS_LET_GO = 100;
 
 /** An entry read or claimed from `key`. */
 export interface Incoming {

@@ -61,6 +61,15 @@ export function warningRecorder() {
   return { warnings, logger };
 }
 
+/** A promise a handler awaits to hang, until the test calls `release` (in its `finally`). */
+export function hangUntilReleased() {
+  let release: () => void = () => {};
+  const promise = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return { promise, release: () => release() };
+}
+
 /** A handler that records every delivery and acks it unless `react` settles it. */
 export function recorder(react?: (delivery: Delivery) => Promise<void>) {
   const deliveries: Delivery[] = [];
@@ -354,6 +363,79 @@ export function runTransportContract(
         }
       },
     );
+
+    durableIt(
+      "lets a hung run go at maxLeaseMs: its only consumer gets its slot back and the message again, a silent delivery",
+      async () => {
+        const { transport } = await setup({ maxLeaseMs: 500 });
+        const ref = uniqueTopic();
+        const hang = hangUntilReleased();
+        const [hung, healthy] = [messageOf(ref, 1), messageOf(ref, 2)];
+        const got = recorder((d) => (d.body === hung.body ? hang.promise : d.ack()));
+        const only = { group: uniqueName("g"), consumer: "only", topics: [ref], concurrency: 1 };
+        await transport.subscribe(only, got.handler);
+        try {
+          await transport.publish([hung]);
+          await waitFor(() => got.deliveries.length >= 1, 8_000, "the hung delivery");
+          await transport.publish([healthy]);
+
+          // Its one slot is freed: the healthy message runs while the hung run still runs.
+          await waitFor(() => got.bodies().includes(healthy.body), 8_000, "the healthy message");
+          const again = await waitFor(
+            () => got.deliveries.find((d) => d.body === hung.body && d.deliveryCount >= 2),
+            8_000,
+            "the hung message again",
+          );
+          expect(again).toMatchObject({ attempt: 1, deliveryId: got.deliveries[0]!.deliveryId });
+          expect(again.silentDeliveries).toBeGreaterThanOrEqual(1);
+        } finally {
+          hang.release();
+        }
+      },
+    );
+
+    for (const late of ["ack", "retry"] as const) {
+      durableIt(
+        `drops what a hung run settles (${late}) once its message was delivered again, never the newer run's`,
+        async () => {
+          const { transport } = await setup({ maxLeaseMs: 500 });
+          const ref = uniqueTopic();
+          const [first, second] = [hangUntilReleased(), hangUntilReleased()];
+          let lateSettled = false;
+          const got = recorder(async (d) => {
+            if (d.deliveryCount === 1) {
+              await first.promise;
+              await (late === "ack" ? d.ack() : d.retry(failureOf(1), 0));
+              lateSettled = true;
+            } else if (d.deliveryCount === 2) {
+              await second.promise;
+              await d.retry(failureOf(2), 20);
+            } else await d.ack();
+          });
+          const sub = { group: uniqueName("g"), consumer: "only", topics: [ref], concurrency: 1 };
+          await transport.subscribe(sub, got.handler);
+          try {
+            await transport.publish([messageOf(ref, 1)]);
+            await waitFor(() => got.deliveries.length >= 2, 8_000, "the message delivered again");
+            first.release();
+            await waitFor(() => lateSettled, 8_000, "the hung run's late outcome");
+            second.release();
+            // The late outcome neither settled the message (the newer run's retry runs) nor counted
+            // (its attempt is the newer run's failure + 1), nor scheduled a run of its own.
+            await waitFor(() => got.deliveries.length >= 3, 8_000, "the newer run's retry");
+            await sleep(quietMs);
+            expect(got.deliveries.map((d) => [d.deliveryCount, d.attempt])).toEqual([
+              [1, 1],
+              [2, 1],
+              [3, 2],
+            ]);
+          } finally {
+            first.release();
+            second.release();
+          }
+        },
+      );
+    }
 
     durableIt(
       "defer delivers again after the delay without a new attempt, and is no silent delivery",

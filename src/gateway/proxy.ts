@@ -1,6 +1,7 @@
 /**
- * Forwards a request to one healthy instance of a service: instances come from the registry through
- * a short-lived cache (no registry round trip per request), are taken in turn, each behind its own
+ * Forwards a request to one healthy instance of a service (when none can take it, to a live one
+ * marked unhealthy: panic routing, see pickUntried): instances come from the registry through a
+ * short-lived cache (no registry round trip per request), are taken in turn, each behind its own
  * circuit breaker, and every call has a time budget. A request that provably never left (the
  * connection could not be opened, a draining server or a credential check refused it before any
  * handler ran) goes to the next instance; so does any failed request that is safe to repeat
@@ -74,7 +75,8 @@ export interface ProxyOptions {
   /**
    * How long an instance that timed out or refused the gateway's credential is skipped by this
    * gateway while another can be tried (ms, default 3 000). When every instance is skipped (avoided
-   * or breaker open), the one that failed longest ago is tried rather than answering 503 at once.
+   * or breaker open), the one that failed longest ago is tried rather than answering 503 at once;
+   * when no healthy one can be, so is a live one marked unhealthy (panic routing, see pickUntried).
    */
   avoidMs?: number;
   /** Instances tried for one request at most (default 3). */
@@ -264,7 +266,8 @@ export class UpstreamProxy {
 
   /**
    * Sends the request to an instance of `service`; throws AppError 503 when no instance was tried
-   * (none registered healthy), 504 UPSTREAM_TIMEOUT when an attempt timed out and none answered.
+   * (none registered, or each with a forced trial in flight), 504 UPSTREAM_TIMEOUT when an attempt
+   * timed out and none answered.
    */
   async forward(service: string, request: UpstreamRequest): Promise<UpstreamResponse> {
     const tried = new Set<string>();
@@ -358,17 +361,32 @@ export class UpstreamProxy {
     await this.agent.close();
   }
 
+  /**
+   * Another live instance a resend could go to (see pickUntried): healthy or, for want of one,
+   * marked unhealthy.
+   */
   private async hasAnotherInstance(service: string, tried: ReadonlySet<string>): Promise<boolean> {
-    const healthy = await this.discovery.healthyInstances(service).catch(() => []);
-    return healthy.some((i) => !tried.has(i.instanceId));
+    const live = await this.discovery.liveInstances(service).catch(() => []);
+    return live.some((i) => !tried.has(i.instanceId));
   }
 
   /**
-   * The next untried instance in turn that is neither avoided nor behind an open breaker; when every
-   * untried one is, the one that failed longest ago, `forced` (tried past its breaker): a slowdown
-   * that made this gateway avoid every instance must not turn into 503s while they may serve
+   * The next untried healthy instance in turn that is neither avoided nor behind an open breaker;
+   * when every untried one is, the one that failed longest ago, `forced` (tried past its breaker): a
+   * slowdown that made this gateway avoid every instance must not turn into 503s while they may serve
    * (break17 F2: the last instance of a service, slow under load, was 503 for 20 s). One forced trial
    * per instance at a time: requests meanwhile get the 503 (break18 F3).
+   *
+   * Panic routing: when no healthy instance can take the request (none, all tried, or each with a
+   * forced trial in flight), the live instances marked unhealthy get forced trials the same way, the
+   * one that failed longest ago first. Envoy's "panic threshold" (envoyproxy.io, load balancing)
+   * disregards health and balances over all hosts below a share of healthy ones (50% by default);
+   * here that share is zero, and the marked ones are only tried. Their lease is current (the process
+   * renews it), and a failed health check may lag their recovery or reflect this host's load
+   * (newuser13 F8: the one instance of a service, frozen 7 s, was refused 503 for up to 3.8 s after
+   * it was back, until the next check passed). A healthy instance is always preferred; as forced
+   * trials, one at a time per instance, a truly broken one gets one request at a time from this
+   * gateway (the others meanwhile 503), never a flood.
    */
   private async pickUntried(
     service: string,
@@ -383,7 +401,12 @@ export class UpstreamProxy {
     }
     const untried = healthy.filter((instance) => !tried.has(instance.instanceId));
     const fallback = this.avoided.leastRecentlyFailed(untried, slotKey);
-    return fallback && { instance: fallback, forced: true };
+    if (fallback) return { instance: fallback, forced: true };
+    const marked = (await this.discovery.liveInstances(service)).filter(
+      (instance) => instance.status === "unhealthy" && !tried.has(instance.instanceId),
+    );
+    const panic = this.avoided.leastRecentlyFailed(marked, slotKey);
+    return panic && { instance: panic, forced: true };
   }
 
   private async attempt(

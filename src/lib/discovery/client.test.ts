@@ -34,6 +34,23 @@ describe("DiscoveryClient", () => {
     expect(ids(await pickN(client, 3))).toEqual(["o-1", "o-3", "o-1"]);
   });
 
+  it("lists every live instance, those marked unhealthy too, for a fallback; picks only healthy ones", async () => {
+    await registry.setHealth("orders", "o-2", "unhealthy", 1);
+    await registry.setHealth("orders", "o-3", "unhealthy", 1);
+    const client = new DiscoveryClient({ registry, monotonicNow: now });
+    expect((await client.liveInstances("orders")).map((i) => [i.instanceId, i.status])).toEqual([
+      ["o-1", "healthy"],
+      ["o-2", "unhealthy"],
+      ["o-3", "unhealthy"],
+    ]);
+    expect((await client.healthyInstances("orders")).map((i) => i.instanceId)).toEqual(["o-1"]);
+    expect(ids(await pickN(client, 2))).toEqual(["o-1", "o-1"]);
+    await registry.setHealth("orders", "o-1", "unhealthy", 1);
+    client.invalidate("orders");
+    expect(await client.pick("orders")).toBeUndefined();
+    expect(await client.liveInstances("orders")).toHaveLength(3);
+  });
+
   it("skips instances whose breaker is open", async () => {
     const open = new Set(["o-1"]);
     const breakerFor = vi.fn((i: { instanceId: string }) => ({ canExecute: () => !open.has(i.instanceId) }));

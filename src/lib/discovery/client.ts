@@ -1,7 +1,7 @@
 /**
- * The gateway's view of the registry: healthy instances per service, cached briefly so a request
- * does not cost a Redis round trip, and round-robin selection that skips instances whose circuit
- * breaker is open.
+ * The gateway's view of the registry: live instances per service (healthy, and marked unhealthy for
+ * a fallback), cached briefly so a request does not cost a Redis round trip, and round-robin
+ * selection of healthy ones that skips instances whose circuit breaker is open.
  */
 import { monotonicNow } from "../resilience/monotonic.js";
 import { DiscoveryError } from "./errors.js";
@@ -30,12 +30,20 @@ export interface DiscoveryClientOptions {
   monotonicNow?: () => number;
 }
 
+/** One service's instances as last read, each list ordered by instance id. */
+interface Listing {
+  /** Every instance whose lease is current, healthy or marked unhealthy. */
+  live: ServiceInstance[];
+  /** Those of `live` not marked unhealthy. */
+  healthy: ServiceInstance[];
+}
+
 interface CacheEntry {
   /** When the registry was last asked (successfully or not): reused until `at + cacheTtlMs`. */
   at: number;
-  /** When `instances` were read successfully. */
+  /** When `listing` was read successfully. */
   verifiedAt: number;
-  instances: ServiceInstance[];
+  listing: Listing;
 }
 
 export class DiscoveryClient {
@@ -46,7 +54,7 @@ export class DiscoveryClient {
   private readonly logger: DiscoveryLogger;
   private readonly now: () => number;
   private readonly cache = new Map<string, CacheEntry>();
-  private readonly loading = new Map<string, Promise<ServiceInstance[]>>();
+  private readonly loading = new Map<string, Promise<Listing>>();
   private readonly cursors = new Map<string, number>();
   /** Services whose last registry read failed: their list is the last known one, unverified. */
   private readonly stale = new Set<string>();
@@ -69,6 +77,19 @@ export class DiscoveryClient {
    * only the request that first finds the registry down waits for its read's time budget.
    */
   async healthyInstances(service: string): Promise<ServiceInstance[]> {
+    return (await this.listing(service)).healthy;
+  }
+
+  /**
+   * Every live instance (its registry lease is current), healthy or marked unhealthy, ordered by id;
+   * same cache, stale-if-error bound and errors as `healthyInstances`. For a fallback when no healthy
+   * instance can serve (the gateway's panic routing): a mark may lag an instance's recovery.
+   */
+  async liveInstances(service: string): Promise<ServiceInstance[]> {
+    return (await this.listing(service)).live;
+  }
+
+  private async listing(service: string): Promise<Listing> {
     const cached = this.cache.get(service);
     const now = this.now();
     if (cached && now - cached.at < this.cacheTtlMs) return this.usable(service, cached);
@@ -80,12 +101,12 @@ export class DiscoveryClient {
     }
     if (cached && this.stale.has(service) && now - cached.verifiedAt < this.staleIfErrorMs) {
       pending.catch(() => {}); // its outcome is for later requests
-      return cached.instances;
+      return cached.listing;
     }
-    const instances = await pending;
+    const listing = await pending;
     // A read that joined one started earlier may hand back a list that has since passed the bound.
     const entry = this.cache.get(service);
-    return entry && this.stale.has(service) ? this.usable(service, entry) : instances;
+    return entry && this.stale.has(service) ? this.usable(service, entry) : listing;
   }
 
   /** The next healthy instance in turn whose breaker lets a call through; undefined when none. */
@@ -112,10 +133,10 @@ export class DiscoveryClient {
     return this.stale.has(service);
   }
 
-  /** The cached list, unless it is a stale one past the stale-if-error bound. */
-  private usable(service: string, entry: CacheEntry): ServiceInstance[] {
+  /** The cached lists, unless they are stale ones past the stale-if-error bound. */
+  private usable(service: string, entry: CacheEntry): Listing {
     if (!this.stale.has(service) || this.now() - entry.verifiedAt < this.staleIfErrorMs) {
-      return entry.instances;
+      return entry.listing;
     }
     throw unavailable(service, undefined);
   }
@@ -126,16 +147,17 @@ export class DiscoveryClient {
     else this.cache.delete(service);
   }
 
-  private async load(service: string): Promise<ServiceInstance[]> {
+  private async load(service: string): Promise<Listing> {
     try {
-      const live = await this.registry.list(service);
-      const instances = live
-        .filter((i) => i.status !== "unhealthy")
-        .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
+      // A copy: the registry's array is not sorted in place.
+      const live = [...(await this.registry.list(service))].sort((a, b) =>
+        a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0,
+      );
+      const listing = { live, healthy: live.filter((i) => i.status !== "unhealthy") };
       const at = this.now();
-      this.cache.set(service, { at, verifiedAt: at, instances });
+      this.cache.set(service, { at, verifiedAt: at, listing });
       this.stale.delete(service);
-      return instances;
+      return listing;
     } catch (error) {
       const known = this.cache.get(service);
       if (!known) throw unavailable(service, error);

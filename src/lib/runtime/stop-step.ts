@@ -38,8 +38,8 @@ export const STOP_BUDGETS_MS = {
  * Why a registry removal may be given up: the entry is a Redis hash with a PEXPIRE of the agent's
  * TTL (three heartbeat intervals, 90 s by default; redis-registry.ts), refreshed only by the
  * heartbeats that stop with this process, so it expires on its own; meanwhile the gateway's health
- * check marks it unhealthy (not routed to) at its first failed check and deregisters it after
- * three, and a drain 503 sent meanwhile is resent elsewhere.
+ * check marks it unhealthy (not routed to while a healthy instance can serve) at its first failed
+ * check and deregisters it after three, and a drain 503 sent meanwhile is resent elsewhere.
  */
 export const REGISTRY_REMOVAL_SKIPPED =
   "the entry expires after its TTL; the gateway's health check drops it sooner";

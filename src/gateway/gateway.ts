@@ -34,6 +34,7 @@ import { boundStore, DEFAULT_STORE_TIMEOUT_MS } from "./bounded-store.js";
 import { installJsonBodyParser } from "./json-body.js";
 import { buildOpenApiDocument } from "./openapi.js";
 import { type GatewayBreakerOptions, UpstreamProxy } from "./proxy.js";
+import { watchDlqSkips } from "./dlq-skips.js";
 import { dlqRouteDocs, registerDlqRoutes } from "./routes/dlq.js";
 import { proxyRoutes, registerProxyRoutes } from "./routes/proxied.js";
 import { registerSystemRoutes, systemRouteDocs } from "./routes/system.js";
@@ -389,6 +390,8 @@ function buildApp(parts: AppParts): FastifyInstance {
   const redeliver = transport.redeliver.bind(transport);
   // Sends each replay once even when a bulk retry is run again after a crash (Streams and memory).
   const redeliverOnce = transport.redeliverOnce?.bind(transport);
+  const unwatch = watchDlqSkips(platform.deadLetters, metrics.registry, parts.logger);
+  app.addHook("onClose", async () => unwatch());
   const store = boundStore(platform.deadLetters, parts.storeTimeoutMs, "dead letter store");
   registerDlqRoutes(
     app,

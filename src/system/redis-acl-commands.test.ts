@@ -23,6 +23,8 @@ const NOT_COMMANDS = new Set([
   "off",
   "quit",
   "disconnect",
+  // Lua's helper in scripts (`redis.sha1hex(...)`), not a command.
+  "sha1hex",
 ]);
 
 /**
@@ -97,7 +99,9 @@ function gatewayCommandsNamed(source: string): Set<string> {
     const name = m[1]!.toLowerCase();
     if (REDIS_METHODS.has(name) && !AMBIGUOUS.has(name)) named.add(name);
   }
-  for (const m of source.matchAll(/\b(?:redis|pipeline)\s*\.(\w+)\(/g)) named.add(m[1]!.toLowerCase());
+  // ioredis's `xBuffer` variant (the reply as bytes) is the command `x`.
+  for (const m of source.matchAll(/\b(?:redis|pipeline)\s*\.(\w+?)(?:Buffer)?\(/g))
+    named.add(m[1]!.toLowerCase());
   // `.multi()` chains are MULTI … EXEC; `script("LOAD", …)` is SCRIPT LOAD.
   if (named.has("multi")) named.add("exec");
   if (named.delete("script") && /\.script\(\s*["']LOAD["']/.test(source)) named.add("script|load");

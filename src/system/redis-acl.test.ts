@@ -392,12 +392,20 @@ describeWithRedis("Redis ACL users", (getRedis) => {
         redeliver: transport.redeliver.bind(transport),
         ...(transport.redeliverOnce ? { redeliverOnce: transport.redeliverOnce.bind(transport) } : {}),
       });
+      // A ghost entry and a re-dated one (break25): dropped and set back by the gateway's own user.
+      await admin.zadd("{dlq}:idx", 5, "aclgw|ghost|1-0", 6, record(2).id);
       expect((await dlq.page({ group: "aclgw" }, { limit: 10 })).records).toHaveLength(3);
+      expect(await admin.zscore("{dlq}:idx", "aclgw|ghost|1-0")).toBeNull();
       await dlq.inspect(record(1).id);
       await dlq.retry(record(1).id, { actor: "acl-test" });
       expect((await dlq.retryMany([record(2).id], { actor: "acl-test" })).retried).toHaveLength(1);
       await dlq.archive(record(3).id, { actor: "acl-test" });
       expect((await dlq.purge([record(3).id], { actor: "acl-test" })).purged).toEqual([record(3).id]);
+      const byAge = await dlq.purge(
+        { olderThan: new Date(Date.now() + 60_000).toISOString() },
+        { actor: "acl-test" },
+      );
+      expect(byAge.purged.sort()).toEqual([record(1).id, record(2).id].sort());
       expect(await deadLetters.audit()).not.toHaveLength(0);
       await platform.hints.publish([{ topic: "metrics.breaker", owner: "gateway", id: "h1", body: "{}" }]);
       await checkRedisDurability(platform.redis!);

@@ -9,7 +9,8 @@ import { z } from "zod";
 import type { DeadLetterQueue, RetryFilter } from "../../lib/dlq/dead-letter-queue.js";
 import { decodeBulkCursor, DLQ_BULK_MAX_LIMIT } from "../../lib/dlq/bulk.js";
 import { decodeDlqCursor } from "../../lib/dlq/paging.js";
-import { validationFailed } from "../../lib/http/errors.js";
+import { DeadLetterNotFoundError } from "../../lib/dlq/errors.js";
+import { AppError, validationFailed } from "../../lib/http/errors.js";
 import { parseInput, parseQuery } from "../../lib/http/server.js";
 import { callerOf } from "../auth.js";
 import type { RouteDoc } from "./types.js";
@@ -116,8 +117,21 @@ export function registerDlqRoutes(app: FastifyInstance, dlq: DeadLetterQueue): v
     return { items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
   });
   app.get<{ Params: { id: string } }>("/dlq/:id", async (request) => {
-    const inspection = await dlq.inspect(request.params.id);
-    return { ...inspection, record: redactRecord(inspection.record) };
+    try {
+      const inspection = await dlq.inspect(request.params.id);
+      return { ...inspection, record: redactRecord(inspection.record) };
+    } catch (error) {
+      // A purged record's trail is kept for the audit window: answered with the 404 (break25 F4).
+      if (error instanceof DeadLetterNotFoundError && error.audit.length > 0)
+        throw new AppError(error.code, error.message, { audit: error.audit });
+      throw error;
+    }
+  });
+  app.delete<{ Params: { id: string } }>("/dlq/:id", async (request) => {
+    // Whatever is stored under the id, a record this release cannot read too (break25 F1).
+    const { purged } = await dlq.purge([request.params.id], { actor: callerOf(request) });
+    if (purged.length === 0) throw new DeadLetterNotFoundError(request.params.id);
+    return { purged };
   });
   app.post<{ Params: { id: string } }>("/dlq/:id/retry", async (request) => {
     const body = parseInput(DlqActionBody, request.body);
@@ -242,6 +256,10 @@ const error = (code: string, message: string, details?: unknown) => ({
   error: { code, message, ...(details === undefined ? {} : { details }) },
 });
 const notFound = error("DLQ_NOT_FOUND", `No dead-letter record "${exampleId}"`);
+const malformed = error(
+  "DLQ_MALFORMED",
+  `Dead-letter record "${exampleId}" is stored in a form that cannot be read: it is not listed, retried or archived; remove it with DELETE /dlq/:id`,
+);
 const unavailable = error(
   "SERVICE_UNAVAILABLE",
   "The dead letter store did not answer within 1000 ms (store unreachable); retry shortly",
@@ -279,6 +297,9 @@ export const dlqRouteDocs: RouteDoc[] = [
     url: "/dlq/:id",
     tag,
     summary: "Inspect one record with its audit trail (id URL-encoded)",
+    description:
+      "A record purged within the audit window (30 days) answers 404 DLQ_NOT_FOUND with its trail " +
+      "(dead-lettered, retried, purged, and a retry that raced the purge) in error.details.audit.",
     answer: DlqInspectAnswer,
     examples: {
       responses: {
@@ -293,13 +314,30 @@ export const dlqRouteDocs: RouteDoc[] = [
             },
           ],
         },
-        404: notFound,
+        404: {
+          error: {
+            ...notFound.error,
+            details: {
+              audit: [
+                {
+                  at: "2024-06-01T10:00:05.000Z",
+                  recordId: exampleId,
+                  action: "dead-lettered",
+                  actor: "payment-1",
+                },
+                { at: "2024-07-01T09:00:00.000Z", recordId: exampleId, action: "purged", actor: "ops-3f2a" },
+              ],
+            },
+          },
+        },
+        409: malformed,
         503: unavailable,
       },
     },
     responses: {
       200: "{ record, audit }",
-      404: "No such record",
+      404: "No such record; a purged record's audit trail (kept 30 days) is in details.audit",
+      409: "Something unreadable is stored under the id (DLQ_MALFORMED): DELETE /dlq/:id removes it",
       503: "Dead letter store unreachable (Retry-After set)",
     },
   },
@@ -332,7 +370,7 @@ export const dlqRouteDocs: RouteDoc[] = [
     responses: {
       200: "The record, status 'retried'",
       404: "No such record",
-      409: "Record is archived (DLQ_ARCHIVED), or another retry of it was accepted at the same time (DLQ_RETRY_CONFLICT)",
+      409: "Record is archived (DLQ_ARCHIVED), or another retry of it was accepted at the same time (DLQ_RETRY_CONFLICT), or it cannot be read (DLQ_MALFORMED)",
       503: "Dead letter store unreachable, or (retry) the record could not be sent back: DLQ_REDELIVERY_FAILED (Retry-After set)",
     },
   },
@@ -393,11 +431,17 @@ export const dlqRouteDocs: RouteDoc[] = [
     answer: DlqRecordAnswer,
     examples: {
       request: { detail: "duplicate of o-41, refunded by hand" },
-      responses: { 200: { ...exampleRecord, status: "archived" }, 404: notFound, 503: unavailable },
+      responses: {
+        200: { ...exampleRecord, status: "archived" },
+        404: notFound,
+        409: malformed,
+        503: unavailable,
+      },
     },
     responses: {
       200: "The record, status 'archived'",
       404: "No such record",
+      409: "It cannot be read (DLQ_MALFORMED)",
       503: "Dead letter store unreachable (Retry-After set)",
     },
   },
@@ -410,8 +454,10 @@ export const dlqRouteDocs: RouteDoc[] = [
       "olderThan (required): an ISO 8601 instant or epoch milliseconds; records dead-lettered strictly " +
       "before it are deleted (optionally only those with `status`), oldest first, at most `limit` per " +
       "request (1-1000, default 100; it examines at most 5,000), in batches of 500, each audited 'purged' " +
-      "before it is deleted. nextCursor is present when more may match: send the same request with it as " +
-      "`cursor` until there is none. Run again after a crash, it finishes the job.",
+      "as it is deleted. A record is selected by its own deadLetteredAt (and status), checked again as it is " +
+      "deleted: never by the index's time alone. nextCursor is present when more may match: send the same " +
+      "request with it as `cursor` until there is none. Run again after a crash, it finishes the job. An " +
+      "entry of the index with no readable record is dropped when met (DELETE /dlq/:id removes what is stored).",
     query: DlqPurgeQuery,
     answer: DlqPurgeAnswer,
     examples: {
@@ -424,6 +470,23 @@ export const dlqRouteDocs: RouteDoc[] = [
     responses: {
       200: "{ purged: string[], nextCursor? }",
       400: "olderThan missing or invalid, limit over 1000, or an invalid cursor",
+      503: "Dead letter store unreachable (Retry-After set)",
+    },
+  },
+  {
+    method: "DELETE",
+    url: "/dlq/:id",
+    tag,
+    summary: "Purge one record by id (id URL-encoded), whatever its status or form",
+    description:
+      "Deletes what is stored under the id, audited 'purged' with the caller: a record, or something that is " +
+      "not a readable record (DLQ_MALFORMED on the other routes: planted, edited by hand, or a newer " +
+      "release's), which the listings skip and the other routes refuse.",
+    answer: DlqPurgeAnswer,
+    examples: { responses: { 200: { purged: [exampleId] }, 404: notFound, 503: unavailable } },
+    responses: {
+      200: "{ purged: [id] }",
+      404: "Nothing stored under the id",
       503: "Dead letter store unreachable (Retry-After set)",
     },
   },

@@ -61,7 +61,11 @@ export function checkIdCount(ids: readonly string[]): void {
 /** What one bulk call walks: a filter, an optional time bound, its limits and where to start. */
 export interface BulkWalk {
   filter: DeadLetterFilter;
-  /** Only records dead-lettered strictly before this time (ms), e.g. a purge's cut-off. */
+  /**
+   * Only records dead-lettered strictly before this time (ms), e.g. a purge's cut-off: by the
+   * record's own `deadLetteredAt`, the index's score only narrowing the walk (a service's Redis
+   * user may re-date any index entry: break25 F2).
+   */
   beforeMs?: number;
   limit: number;
   scanLimit: number;
@@ -108,6 +112,7 @@ export async function walkBulk(
     let stoppedAt: IndexEntry | undefined;
     for (const { entry, record } of within) {
       if (record === undefined || !matchesFilter(record, filter)) continue;
+      if (walk.beforeMs !== undefined && !(Date.parse(record.deadLetteredAt) < walk.beforeMs)) continue;
       matching.push(record);
       if (taken + matching.length === limit) {
         stoppedAt = entry;

@@ -4,6 +4,7 @@ import type { DeadLetterPage, DeadLetterPageOptions } from "./paging.js";
 import {
   type DeadLetterAuditEntry,
   type DeadLetterFilter,
+  type DeadLetterPurge,
   type DeadLetterRecord,
   type DeadLetterStatus,
   type DeadLetterStore,
@@ -11,6 +12,7 @@ import {
 import {
   DeadLetterArchivedError,
   DeadLetterInvalidError,
+  DeadLetterMalformedError,
   DeadLetterNotFoundError,
   DeadLetterRedeliveryError,
   DeadLetterRetryConflictError,
@@ -138,9 +140,15 @@ export class DeadLetterQueue {
     return this.store.page(filter, options);
   }
 
+  /**
+   * The record with its audit trail, oldest first.
+   * @throws DeadLetterNotFoundError when there is no record; it carries the record's trail when one
+   *   is kept (a purged record's, for the audit window: break25 F4).
+   * @throws DeadLetterMalformedError when what is stored cannot be read as a record.
+   */
   async inspect(id: string): Promise<DeadLetterInspection> {
     const [record, audit] = await Promise.all([this.store.get(id), this.store.audit(id)]);
-    if (!record) throw new DeadLetterNotFoundError(id);
+    if (!record) throw new DeadLetterNotFoundError(id, audit);
     return { record, audit };
   }
 
@@ -201,11 +209,22 @@ export class DeadLetterQueue {
     if (isIdList(target)) {
       checkIdCount([...new Set(target)]);
       for (const ids of chunks([...new Set(target)], this.batchSize)) {
-        const records = await Promise.all(ids.map((id) => this.store.get(id)));
+        // A record that cannot be read fails alone (DLQ_MALFORMED), not the whole call (break25 F1).
+        const records = await Promise.all(
+          ids.map((id) =>
+            this.store.get(id).catch((error: unknown) => {
+              if (error instanceof DeadLetterMalformedError) return error;
+              throw error;
+            }),
+          ),
+        );
         const retryable: DeadLetterRecord[] = [];
         for (const [i, id] of ids.entries()) {
           const record = records[i];
-          if (!record) result.failed.push({ id, error: describeFailure(new DeadLetterNotFoundError(id)) });
+          if (record instanceof DeadLetterMalformedError)
+            result.failed.push({ id, error: describeFailure(record) });
+          else if (!record)
+            result.failed.push({ id, error: describeFailure(new DeadLetterNotFoundError(id)) });
           else if (record.status === "archived")
             result.failed.push({ id, error: describeFailure(new DeadLetterArchivedError(id)) });
           else retryable.push(record);
@@ -319,42 +338,52 @@ export class DeadLetterQueue {
   /**
    * Deletes records (by id, at most DLQ_BULK_MAX_LIMIT, or by age and status); the audit trail
    * keeps a "purged" entry for each. By criteria, one call purges one share (BulkShare, as
-   * `retryMany`: break17 F7) and answers `nextCursor` when more may match. In batches of
-   * `batchSize`: each batch is audited, then deleted (one DEL and ZREM of at most `batchSize`
-   * keys), so no command blocks Redis on a large purge, and a purge cut short (a crash) is
-   * finished by running it again; a record of the interrupted batch may then be audited as purged
-   * twice, never deleted without its entry.
+   * `retryMany`: break17 F7) and answers `nextCursor` when more may match; a record is selected by
+   * its own `deadLetteredAt` (and status), checked again as it is deleted, never by the index's
+   * score, which any service's Redis user may change (break25 F2). By id, whatever is stored under
+   * the id is deleted, a record this release cannot read too (break25 F1). In batches of
+   * `batchSize`, one round trip each; each record is audited and deleted in one atomic step (one
+   * script), so no command blocks Redis on a large purge, a purge cut short (a crash) is finished
+   * by running it again, and a record is never deleted without its entry.
    * @throws DeadLetterInvalidError for too many ids, no valid cut-off, a limit out of range or a
    *   foreign cursor.
    */
   async purge(target: readonly string[] | PurgeCriteria, options: ActorOptions): Promise<PurgeResult> {
     const purged: string[] = [];
-    const purgeBatch = async (ids: string[]) => {
-      if (ids.length === 0) return;
-      await this.store.appendAudits(ids.map((id) => this.auditEntry(id, "purged", options)));
-      await this.store.remove(ids);
-      purged.push(...ids);
+    const purgeBatch = async (purges: DeadLetterPurge[]) => {
+      if (purges.length === 0) return;
+      const done = await this.store.purge(purges);
+      for (const [i, { audit }] of purges.entries()) if (done[i]) purged.push(audit.recordId);
     };
     if (isIdList(target)) {
       checkIdCount([...new Set(target)]);
+      // By id: whatever is stored there goes, a record this release cannot read too (break25 F1).
       for (const ids of chunks([...new Set(target)], this.batchSize))
-        await purgeBatch(await this.existing(ids));
+        await purgeBatch(ids.map((id) => ({ audit: this.auditEntry(id, "purged", options) })));
       return { purged };
     }
     const cutoff = "olderThan" in target ? Date.parse(target.olderThan) : this.now() - target.maxAgeMs;
     if (Number.isNaN(cutoff)) throw new DeadLetterInvalidError("purge needs a valid olderThan or maxAgeMs");
-    // Strictly before the cut-off: a record dead-lettered exactly at it is kept.
+    const { status } = target;
+    // Strictly before the cut-off: a record dead-lettered exactly at it is kept. The walk checks
+    // each record's own date, and the store checks it (and the status) again as it deletes.
     const nextCursor = await walkBulk(
       this.store,
       {
-        filter: target.status ? { status: target.status } : {},
+        filter: status ? { status } : {},
         beforeMs: cutoff,
         limit: bulkLimit(target.limit),
         scanLimit: this.scanLimit,
         batchSize: this.batchSize,
         ...(target.cursor === undefined ? {} : { cursor: target.cursor }),
       },
-      (records) => purgeBatch(records.map((r) => r.id)),
+      (records) =>
+        purgeBatch(
+          records.map((r) => ({
+            audit: this.auditEntry(r.id, "purged", options),
+            expect: { deadLetteredAt: r.deadLetteredAt, ...(status ? { status } : {}) },
+          })),
+        ),
     );
     return nextCursor === undefined ? { purged } : { purged, nextCursor };
   }
@@ -363,12 +392,6 @@ export class DeadLetterQueue {
     const record = await this.store.get(id);
     if (!record) throw new DeadLetterNotFoundError(id);
     return record;
-  }
-
-  private async existing(ids: readonly string[]): Promise<string[]> {
-    const unique = [...new Set(ids)];
-    const records = await Promise.all(unique.map((id) => this.store.get(id)));
-    return unique.filter((_, i) => records[i] !== undefined);
   }
 
   private audit(recordId: string, action: DeadLetterAuditEntry["action"], options: ActorOptions) {

@@ -46,6 +46,28 @@ export interface DeadLetterAuditEntry {
   detail?: string;
 }
 
+/**
+ * One record to purge: its audit entry (`recordId` names it) and, for a purge by age, what must
+ * still hold when it is deleted: the record's own `deadLetteredAt` as read (the purge checked it
+ * against its cut-off, never the index's score: break25 F2) and, when the purge names one, its
+ * status. Without `expect` whatever is stored under the id is deleted (a purge by id).
+ */
+export interface DeadLetterPurge {
+  audit: DeadLetterAuditEntry;
+  expect?: { deadLetteredAt: string; status?: DeadLetterStatus };
+}
+
+/**
+ * An index entry a read met and took out of the way (break25 F1, F2): its record is gone
+ * ("missing"), names another id or group ("foreign"), or cannot be read ("malformed": then the
+ * entry is dropped from the index, the stored hash is kept for `DELETE /dlq/:id`), or the entry's
+ * time is not the record's own ("redated": set back to the record's own time). Never the content.
+ */
+export interface DeadLetterSkip {
+  id: string;
+  reason: "missing" | "foreign" | "malformed" | "redated";
+}
+
 /** What `DeadLetterStore.markRetried` did with one record. */
 export type MarkRetriedResult = "retried" | "archived" | "conflict" | "missing";
 
@@ -53,8 +75,16 @@ export type MarkRetriedResult = "retried" | "archived" | "conflict" | "missing";
 export interface DeadLetterStore {
   /** Adds a record; a record with the same id already there is kept as is (idempotent). Returns true when added. */
   add(record: DeadLetterRecord): Promise<boolean>;
+  /**
+   * The record, or undefined when there is none or what is stored names another id or group.
+   * @throws DeadLetterMalformedError when what is stored under the id cannot be read as a record.
+   */
   get(id: string): Promise<DeadLetterRecord | undefined>;
-  /** Newest first. */
+  /**
+   * Newest first. Every read of the index (list, page, oldest) skips entries that are not readable
+   * records of their id, dropping them from the index (and sets an entry whose time is not its
+   * record's own back to the record's), each reported to the `onSkip` listeners.
+   */
   list(filter?: DeadLetterFilter): Promise<DeadLetterRecord[]>;
   /** One page, newest first, bounded in records and index entries examined (see paging.ts). */
   page(filter: DeadLetterFilter, options: DeadLetterPageOptions): Promise<DeadLetterPage>;
@@ -89,6 +119,15 @@ export interface DeadLetterStore {
   markRetried(changes: readonly { id: string; fromRetries: number }[]): Promise<MarkRetriedResult[]>;
   /** Deletes records (by id); returns how many existed. Callers send bounded batches. */
   remove(ids: readonly string[]): Promise<number>;
+  /**
+   * Purges records: per record, atomically, checks `expect` against what is stored, appends the
+   * audit entry and deletes the record and its index entry. One result per purge: true when
+   * deleted (and audited); false when nothing was stored under the id (its index entry, if any, is
+   * dropped; nothing audited) or `expect` no longer holds (kept; nothing audited). One round trip.
+   */
+  purge(purges: readonly DeadLetterPurge[]): Promise<boolean[]>;
+  /** Registers a listener of skipped index entries (see `list`); returns its removal. */
+  onSkip(listener: (skip: DeadLetterSkip) => void): () => void;
   appendAudit(entry: DeadLetterAuditEntry): Promise<void>;
   /** `appendAudit` of each entry, in order, in one round trip. */
   appendAudits(entries: readonly DeadLetterAuditEntry[]): Promise<void>;

@@ -1,12 +1,37 @@
 import { BusError } from "../bus/errors.js";
+import type { DeadLetterAuditEntry } from "./dead-letter-store.js";
 
-/** No dead-letter record has this id (never parked, or purged). */
+/**
+ * No dead-letter record has this id (never parked, or purged). `audit` is the record's trail when
+ * one is still kept (a purged record's, for the audit window): what `inspect` answers with it.
+ */
 export class DeadLetterNotFoundError extends BusError {
+  readonly recordId: string;
+  readonly audit: readonly DeadLetterAuditEntry[];
+
+  constructor(recordId: string, audit: readonly DeadLetterAuditEntry[] = []) {
+    super("DLQ_NOT_FOUND", `No dead-letter record "${recordId}"`);
+    this.name = "DeadLetterNotFoundError";
+    this.recordId = recordId;
+    this.audit = audit;
+  }
+}
+
+/**
+ * Something is stored under the record's key, but it is not a record this release can read (a
+ * status it does not know, data that does not parse: planted by a service's Redis user, a hand
+ * edit, a newer release): it is not listed, retried nor archived; only a purge by its id
+ * (`DELETE /dlq/:id`) removes it (break25 F1). Its content is never echoed.
+ */
+export class DeadLetterMalformedError extends BusError {
   readonly recordId: string;
 
   constructor(recordId: string) {
-    super("DLQ_NOT_FOUND", `No dead-letter record "${recordId}"`);
-    this.name = "DeadLetterNotFoundError";
+    super(
+      "DLQ_MALFORMED",
+      `Dead-letter record "${recordId}" is stored in a form that cannot be read: it is not listed, retried or archived; remove it with DELETE /dlq/:id`,
+    );
+    this.name = "DeadLetterMalformedError";
     this.recordId = recordId;
   }
 }

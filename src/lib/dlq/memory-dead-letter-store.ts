@@ -1,7 +1,9 @@
 import {
   type DeadLetterAuditEntry,
   type DeadLetterFilter,
+  type DeadLetterPurge,
   type DeadLetterRecord,
+  type DeadLetterSkip,
   type DeadLetterStore,
   type MarkRetriedResult,
   matchesFilter,
@@ -134,7 +136,35 @@ export class MemoryDeadLetterStore implements DeadLetterStore {
     return removed;
   }
 
+  async purge(purges: readonly DeadLetterPurge[]): Promise<boolean[]> {
+    const done: boolean[] = [];
+    for (const { audit, expect } of purges) {
+      // Checked and deleted with no await between, as the Redis script does in one step.
+      const record = this.records.get(audit.recordId);
+      const holds =
+        record !== undefined &&
+        (expect === undefined ||
+          (record.deadLetteredAt === expect.deadLetteredAt &&
+            (expect.status === undefined || record.status === expect.status)));
+      if (holds) {
+        this.appendAuditNow(audit);
+        this.records.delete(audit.recordId);
+      }
+      done.push(holds);
+    }
+    return done;
+  }
+
+  /** Memory holds only records it was given: nothing is ever skipped. */
+  onSkip(_listener: (skip: DeadLetterSkip) => void): () => void {
+    return () => {};
+  }
+
   async appendAudit(entry: DeadLetterAuditEntry): Promise<void> {
+    this.appendAuditNow(entry);
+  }
+
+  private appendAuditNow(entry: DeadLetterAuditEntry): void {
     const now = this.now();
     this.auditTrail.push({ entry: { ...entry }, appendedAt: now });
     this.auditTrail = this.auditTrail.filter((e) => this.withinWindow(e.appendedAt, now));

@@ -6,6 +6,8 @@ import { deadLetterKeys } from "./keys.js";
 import { RedisDeadLetterStore } from "./redis-dead-letter-store.js";
 import { runDeadLetterStoreContract, sampleDeadLetter } from "./store-contract.js";
 
+const at = (minute: number): string => new Date(Date.UTC(2025, 0, 1, 12, minute)).toISOString();
+
 describeWithRedis("RedisDeadLetterStore", (getRedis) => {
   let redis: Redis;
   beforeAll(() => {
@@ -59,6 +61,63 @@ describeWithRedis("RedisDeadLetterStore", (getRedis) => {
         after = page[0]!.entry;
       }
       expect(walked).toEqual([...ids].sort());
+    });
+  });
+
+  describe("what a service's Redis user may plant (break25 F1, F2)", () => {
+    const keys = deadLetterKeys();
+    it("reads past a malformed record, a ghost entry and a foreign one, dropping their entries once", async () => {
+      await redis.flushall();
+      const store = new RedisDeadLetterStore(redis, { pageSize: 2 });
+      const skips: string[] = [];
+      store.onSkip(({ id, reason }) => skips.push(`${reason}:${id}`));
+      await store.add(sampleDeadLetter("a", 1));
+      await store.add(sampleDeadLetter("b", 2));
+      await redis.hset(keys.record("m"), "data", "{}", "status", "dead", "retries", "0");
+      await redis.hset(
+        keys.record("s"),
+        "data",
+        JSON.stringify({ ...sampleDeadLetter("s", 3), status: undefined }),
+        "status",
+        "bogus",
+      );
+      await redis.hset(
+        keys.record("f"),
+        "data",
+        JSON.stringify(sampleDeadLetter("other", 3)),
+        "status",
+        "dead",
+      );
+      for (const id of ["m", "s", "f", "ghost"]) await redis.zadd(keys.index, Date.parse(at(3)), id);
+      expect((await store.list()).map((r) => r.id)).toEqual(["b", "a"]);
+      expect(skips.sort()).toEqual(["foreign:f", "malformed:m", "malformed:s", "missing:ghost"]);
+      expect(await redis.zrange(keys.index, 0, -1)).toEqual(["a", "b"]);
+      expect((await store.page({}, { limit: 10 })).records.map((r) => r.id)).toEqual(["b", "a"]);
+      expect((await store.oldest(undefined, 10)).map((e) => e.record?.id)).toEqual(["a", "b"]);
+      expect(skips).toHaveLength(4);
+      await expect(store.get("m")).rejects.toMatchObject({ code: "DLQ_MALFORMED" });
+      await expect(store.get("s")).rejects.toMatchObject({ code: "DLQ_MALFORMED" });
+      expect(await store.get("f")).toBeUndefined();
+    });
+
+    it("sets a re-dated entry back to its record's own time when a read meets it", async () => {
+      await redis.flushall();
+      const store = new RedisDeadLetterStore(redis);
+      await store.add(sampleDeadLetter("a", 1));
+      await redis.zadd(keys.index, 1000, "a");
+      expect((await store.oldest(undefined, 10)).map((e) => e.record?.id)).toEqual(["a"]);
+      expect(Number(await redis.zscore(keys.index, "a"))).toBe(Date.parse(at(1)));
+    });
+
+    it("purges by id whatever is stored under it, and drops a ghost's entry without auditing", async () => {
+      await redis.flushall();
+      const store = new RedisDeadLetterStore(redis);
+      await redis.hset(keys.record("m"), "status", "bogus");
+      await redis.zadd(keys.index, 5, "m", 6, "ghost");
+      const entry = (id: string) => ({ at: at(9), recordId: id, action: "purged" as const, actor: "ops" });
+      expect(await store.purge([{ audit: entry("m") }, { audit: entry("ghost") }])).toEqual([true, false]);
+      expect((await redis.keys("*")).sort()).toEqual(["{dlq}:audit", "{dlq}:audit:m"]);
+      expect((await store.audit()).map((e) => e.recordId)).toEqual(["m"]);
     });
   });
 

@@ -1,16 +1,19 @@
+import { createHash } from "node:crypto";
 import type { ChainableCommander, Redis } from "ioredis";
 import { z } from "zod";
 import { execOrThrow, LuaScript } from "../redis/index.js";
 import {
   type DeadLetterAuditEntry,
   type DeadLetterFilter,
+  type DeadLetterPurge,
   type DeadLetterRecord,
+  type DeadLetterSkip,
   type DeadLetterStatus,
   type DeadLetterStore,
   type MarkRetriedResult,
   matchesFilter,
 } from "./dead-letter-store.js";
-import { DeadLetterInvalidError } from "./errors.js";
+import { DeadLetterInvalidError, DeadLetterMalformedError } from "./errors.js";
 import { type DeadLetterKeys, deadLetterKeys, RETRY_OF_PURGED_CLAIM_TTL_MS } from "./keys.js";
 import {
   collectPage,
@@ -104,25 +107,73 @@ const MARK_RETRIED_RESULTS: Record<string, MarkRetriedResult> = {
  * KEYS: trail stream, record list. ARGV: retention ms (0 = keep all), the entry as JSON, then the
  * stream fields.
  */
-const APPEND_AUDIT_SCRIPT = new LuaScript(`
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+const APPEND_AUDIT_LUA = `
+local function append_audit(stream, list, keep, entry, fields)
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  redis.call('XADD', stream, '*', unpack(fields))
+  redis.call('RPUSH', list, string.format('%.0f', now) .. '|' .. entry)
+  if keep > 0 then
+    local cutoff = now - keep
+    if cutoff > 0 then redis.call('XTRIM', stream, 'MINID', string.format('%.0f', cutoff)) end
+    for _ = 1, redis.call('LLEN', list) do
+      local head = redis.call('LINDEX', list, 0)
+      local hms = tonumber(string.match(head, '^(-?%d+)|'))
+      if hms == nil or hms >= cutoff then break end
+      redis.call('LPOP', list)
+    end
+    redis.call('PEXPIRE', list, keep)
+  end
+end
+`;
+
+const APPEND_AUDIT_SCRIPT = new LuaScript(`${APPEND_AUDIT_LUA}
 local fields = {}
 for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('XADD', KEYS[1], '*', unpack(fields))
-redis.call('RPUSH', KEYS[2], string.format('%.0f', now) .. '|' .. ARGV[2])
-local keep = tonumber(ARGV[1])
-if keep > 0 then
-  local cutoff = now - keep
-  if cutoff > 0 then redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f', cutoff)) end
-  for _ = 1, redis.call('LLEN', KEYS[2]) do
-    local head = redis.call('LINDEX', KEYS[2], 0)
-    local hms = tonumber(string.match(head, '^(-?%d+)|'))
-    if hms == nil or hms >= cutoff then break end
-    redis.call('LPOP', KEYS[2])
-  end
-  redis.call('PEXPIRE', KEYS[2], keep)
+append_audit(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2], fields)
+return 1`);
+
+/**
+ * One record's purge (break25 F2): what is stored is checked, audited and deleted in one step, so
+ * neither a record changed since the purge read it nor one whose index score was forged (a
+ * service's Redis user may ZADD any member of the shared index) is deleted by a purge by age.
+ * KEYS: the record, the index, the trail stream, the record's trail. ARGV: the id, the expected
+ * status ('' any), the expected deadLetteredAt ('' any: a purge by id), then APPEND_AUDIT's ARGV.
+ * Returns 1 (audited and deleted), 0 (nothing stored: the index entry is dropped, nothing audited)
+ * or -1 (not as expected: kept, nothing audited).
+ */
+const PURGE_SCRIPT = new LuaScript(`${APPEND_AUDIT_LUA}
+local data = redis.call('HGET', KEYS[1], 'data')
+if data == false and redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
 end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'status') ~= ARGV[2] then return -1 end
+if ARGV[3] ~= '' then
+  if data == false then return -1 end
+  local ok, decoded = pcall(cjson.decode, data)
+  if not ok or type(decoded) ~= 'table' or decoded.deadLetteredAt ~= ARGV[3] then return -1 end
+end
+local fields = {}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+append_audit(KEYS[3], KEYS[4], tonumber(ARGV[4]), ARGV[5], fields)
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1`);
+
+/**
+ * Takes an index entry a read met out of the way, only if the record is still exactly as read
+ * (the SHA-1 of its `data`, or 'none' when absent, and its status, '' when absent): a record added
+ * or repaired meanwhile keeps its entry. KEYS: the record, the index. ARGV: the id, the data's
+ * SHA-1, the status, then '' (drop the entry) or the record's own time (ms: set the entry to it).
+ */
+const FIX_INDEX_SCRIPT = new LuaScript(`
+local data = redis.call('HGET', KEYS[1], 'data')
+local status = redis.call('HGET', KEYS[1], 'status')
+local sha = 'none'
+if data then sha = redis.sha1hex(data) end
+if sha ~= ARGV[2] or (status or '') ~= ARGV[3] then return 0 end
+if ARGV[4] == '' then redis.call('ZREM', KEYS[2], ARGV[1]) else redis.call('ZADD', KEYS[2], 'XX', ARGV[4], ARGV[1]) end
 return 1`);
 
 /** Default window of the audit trail: 30 days (an operator's look back over a month of incidents). */
@@ -179,31 +230,63 @@ function toScore(iso: string, what: string): number {
   return ms;
 }
 
+/** A flat `[id, score, ...]` reply as index entries. */
+function toEntries(flat: readonly string[]): IndexEntry[] {
+  const entries: IndexEntry[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ id: flat[i] ?? "", ms: Number(flat[i + 1]) });
+  return entries;
+}
+
 function fieldsToObject(fields: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
   return out;
 }
 
+/** What is stored under `{dlq}:rec:<id>`, as far as this release can read it. */
+type Stored = { kind: "record"; record: DeadLetterRecord } | { kind: "missing" | "foreign" | "malformed" };
+
 /**
- * The record stored under `{dlq}:rec:<id>`, or undefined when there is none or it does not belong
- * under that key: its `id` must be the key's, and a `<group>|<topic>|<entry>` id (what consumers
- * write) must name its own group. A service's Redis user may write only its own group's records
- * (src/system/redis-acl.ts), so a record it planted cannot send a message to another group on a
- * retry (break-12 F5).
+ * Reads the hash stored under `{dlq}:rec:<id>`. A record's `id` must be the key's, and a
+ * `<group>|<topic>|<entry>` id (what consumers write) must name its own group: a service's Redis
+ * user may write only its own group's records (src/system/redis-acl.ts), so a record it planted
+ * cannot send a message to another group on a retry (break-12 F5). Anything else there that does
+ * not parse (a status this release does not know, data that is not a record's) is "malformed",
+ * never thrown from a listing (break25 F1: one such hash made every DLQ route answer 500).
  */
-function parseRecord(hash: Record<string, string>, id: string): DeadLetterRecord | undefined {
-  if (hash.data === undefined) return undefined;
-  const data = dataSchema.parse(JSON.parse(hash.data));
-  if (data.id !== id || (id.includes("|") && !id.startsWith(`${data.group}|`))) return undefined;
-  return { ...data, status: statusSchema.parse(hash.status), retries: Number(hash.retries ?? 0) };
+function readStored(hash: Record<string, string>, id: string): Stored {
+  if (Object.keys(hash).length === 0) return { kind: "missing" };
+  if (hash.data === undefined) return { kind: "malformed" };
+  let json: unknown;
+  try {
+    json = JSON.parse(hash.data);
+  } catch {
+    return { kind: "malformed" };
+  }
+  const data = dataSchema.safeParse(json);
+  const status = statusSchema.safeParse(hash.status);
+  const retries = Number(hash.retries ?? 0);
+  if (!data.success || !status.success || !Number.isSafeInteger(retries) || retries < 0)
+    return { kind: "malformed" };
+  if (Number.isNaN(Date.parse(data.data.deadLetteredAt))) return { kind: "malformed" };
+  const { data: d } = data;
+  if (d.id !== id || (id.includes("|") && !id.startsWith(`${d.group}|`))) return { kind: "foreign" };
+  return { kind: "record", record: { ...d, status: status.data, retries } };
 }
+
+const sha1 = (data: Buffer | undefined): string =>
+  data === undefined ? "none" : createHash("sha1").update(data).digest("hex");
+
+/** A hash read as bytes, as text (the SHA-1 of `data` is taken on the bytes, as Redis's is). */
+const asText = (hash: Record<string, Buffer>): Record<string, string> =>
+  Object.fromEntries(Object.entries(hash).map(([field, value]) => [field, value.toString("utf8")]));
 
 /** Dead-letter store on Redis: record hashes, a time index (sorted set) and an audit stream. */
 export class RedisDeadLetterStore implements DeadLetterStore {
   private readonly keys: DeadLetterKeys;
   private readonly pageSize: number;
   private readonly auditRetentionMs: number;
+  private readonly skipListeners = new Set<(skip: DeadLetterSkip) => void>();
 
   constructor(
     private readonly redis: Redis,
@@ -226,7 +309,14 @@ export class RedisDeadLetterStore implements DeadLetterStore {
   }
 
   async get(id: string): Promise<DeadLetterRecord | undefined> {
-    return parseRecord(await this.redis.hgetall(this.keys.record(id)), id);
+    const stored = readStored(await this.redis.hgetall(this.keys.record(id)), id);
+    if (stored.kind === "malformed") throw new DeadLetterMalformedError(id);
+    return stored.kind === "record" ? stored.record : undefined;
+  }
+
+  onSkip(listener: (skip: DeadLetterSkip) => void): () => void {
+    this.skipListeners.add(listener);
+    return () => this.skipListeners.delete(listener);
   }
 
   async list(filter: DeadLetterFilter = {}): Promise<DeadLetterRecord[]> {
@@ -236,19 +326,24 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     const found: DeadLetterRecord[] = [];
     // Pages through the time index newest first; the other filters are applied on the records read.
     for (let offset = 0; found.length < limit; offset += this.pageSize) {
-      const ids = await this.redis.zrevrangebyscore(
+      const flat = await this.redis.zrevrangebyscore(
         this.keys.index,
         max,
         min,
+        "WITHSCORES",
         "LIMIT",
         offset,
         this.pageSize,
       );
-      for (const record of await this.fetch(ids)) {
+      const entries = toEntries(flat);
+      const records = await this.fetch(entries);
+      for (const record of records) {
         if (record && matchesFilter(record, filter)) found.push(record);
         if (found.length >= limit) break;
       }
-      if (ids.length < this.pageSize) break;
+      if (entries.length < this.pageSize) break;
+      // Entries dropped from the index by this read shift the next page back by as many.
+      offset -= records.filter((r) => r === undefined).length;
     }
     return found;
   }
@@ -259,9 +354,14 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     const max = cursor === undefined ? to : Math.min(to, cursor.ms);
     const min = filter.from === undefined ? "-inf" : toScore(filter.from, "from");
     const { redis, keys, pageSize } = this;
+    const msOf = new Map<string, number>();
+    let dropped = 0;
     // Batches of the index, newest first, from the cursor's time (inclusive: ties are skipped by id).
     async function* entries(): AsyncGenerator<IndexEntry[]> {
       for (let offset = 0; ; offset += pageSize) {
+        // Entries this read dropped from the index (not records) shift the next batch back.
+        offset -= dropped;
+        dropped = 0;
         const flat = await redis.zrevrangebyscore(
           keys.index,
           max === Number.POSITIVE_INFINITY ? "+inf" : max,
@@ -271,14 +371,22 @@ export class RedisDeadLetterStore implements DeadLetterStore {
           offset,
           pageSize,
         );
-        const batch: IndexEntry[] = [];
-        for (let i = 0; i + 1 < flat.length; i += 2)
-          batch.push({ id: flat[i] ?? "", ms: Number(flat[i + 1]) });
+        const batch = toEntries(flat);
+        for (const entry of batch) msOf.set(entry.id, entry.ms);
         yield batch;
         if (batch.length < pageSize) return;
       }
     }
-    return collectPage(entries(), (ids) => this.fetch(ids), filter, options);
+    return collectPage(
+      entries(),
+      async (ids) => {
+        const records = await this.fetch(ids.map((id) => ({ id, ms: msOf.get(id) })));
+        dropped += records.filter((r) => r === undefined).length;
+        return records;
+      },
+      filter,
+      options,
+    );
   }
 
   async update(id: string, change: { status: DeadLetterStatus; retries?: number }): Promise<boolean> {
@@ -300,9 +408,8 @@ export class RedisDeadLetterStore implements DeadLetterStore {
       [this.keys.index],
       after === undefined ? ["", "", max, count] : [after.ms, after.id, max, count],
     )) as string[];
-    const entries: IndexEntry[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ id: flat[i] ?? "", ms: Number(flat[i + 1]) });
-    const records = await this.fetch(entries.map((e) => e.id));
+    const entries = toEntries(flat);
+    const records = await this.fetch(entries);
     return entries.map((entry, i) => ({ entry, record: records[i] }));
   }
 
@@ -356,6 +463,22 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     return Number(deleted);
   }
 
+  async purge(purges: readonly DeadLetterPurge[]): Promise<boolean[]> {
+    if (purges.length === 0) return [];
+    const replies = await this.execScripts(() => {
+      const pipeline = this.redis.pipeline();
+      for (const { audit, expect } of purges) {
+        const id = audit.recordId;
+        const [auditKeys, auditArgs] = this.auditCall(audit);
+        const keys = [this.keys.record(id), this.keys.index, ...auditKeys];
+        const args = [id, expect?.status ?? "", expect?.deadLetteredAt ?? "", ...auditArgs];
+        pipeline.evalsha(PURGE_SCRIPT.sha, keys.length, ...keys, ...args);
+      }
+      return pipeline;
+    });
+    return replies.map((reply) => reply === 1);
+  }
+
   async appendAudit(entry: DeadLetterAuditEntry): Promise<void> {
     const [keys, args] = this.auditCall(entry);
     await APPEND_AUDIT_SCRIPT.run(this.redis, keys, args);
@@ -381,7 +504,9 @@ export class RedisDeadLetterStore implements DeadLetterStore {
       // Some ran (the cache was flushed mid-pipeline): running all again could apply them twice.
       if (replies.some(([error]) => error === null)) throw new Error("script cache lost mid-pipeline");
       await Promise.all(
-        [MARK_RETRIED_SCRIPT, APPEND_AUDIT_SCRIPT].map((s) => this.redis.script("LOAD", s.source)),
+        [MARK_RETRIED_SCRIPT, APPEND_AUDIT_SCRIPT, PURGE_SCRIPT, FIX_INDEX_SCRIPT].map((s) =>
+          this.redis.script("LOAD", s.source),
+        ),
       );
       replies = (await build().exec()) ?? [];
     }
@@ -419,11 +544,57 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     }
   }
 
-  private async fetch(ids: readonly string[]): Promise<(DeadLetterRecord | undefined)[]> {
-    if (ids.length === 0) return [];
+  /**
+   * The records of index entries, undefined for an entry that is not a readable record of its id:
+   * that entry is dropped from the index (break25 F1, F2: a planted or malformed hash, or a ghost
+   * entry with no hash, would otherwise 500 every listing, or fill every page's examination budget
+   * for ever). A record whose entry's time (`ms`, when known) is not its own is returned and its
+   * entry set back to its own time (a service's Redis user may ZADD any member of the index).
+   * Each is reported to the skip listeners. Only the gateway reads: services may not.
+   */
+  private async fetch(entries: readonly { id: string; ms?: number | undefined }[]) {
+    if (entries.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hgetall(this.keys.record(id));
-    const hashes = await execOrThrow(pipeline);
-    return hashes.map((hash, i) => parseRecord(hash as Record<string, string>, ids[i]!));
+    for (const { id } of entries) pipeline.hgetallBuffer(this.keys.record(id));
+    const hashes = (await execOrThrow(pipeline)) as Record<string, Buffer>[];
+    const fixes: {
+      id: string;
+      hash: Record<string, Buffer>;
+      ms: string;
+      reason: DeadLetterSkip["reason"];
+    }[] = [];
+    const records = entries.map(({ id, ms }, i): DeadLetterRecord | undefined => {
+      const hash = hashes[i]!;
+      const stored = readStored(asText(hash), id);
+      if (stored.kind !== "record") {
+        fixes.push({ id, hash, ms: "", reason: stored.kind });
+        return undefined;
+      }
+      const own = Date.parse(stored.record.deadLetteredAt);
+      if (ms !== undefined && ms !== own) fixes.push({ id, hash, ms: String(own), reason: "redated" });
+      return stored.record;
+    });
+    if (fixes.length > 0) {
+      const done = await this.execScripts(() => {
+        const fixing = this.redis.pipeline();
+        for (const { id, hash, ms } of fixes) {
+          const status = hash.status?.toString("utf8") ?? "";
+          fixing.evalsha(
+            FIX_INDEX_SCRIPT.sha,
+            2,
+            this.keys.record(id),
+            this.keys.index,
+            id,
+            sha1(hash.data),
+            status,
+            ms,
+          );
+        }
+        return fixing;
+      });
+      for (const [i, { id, reason }] of fixes.entries())
+        if (done[i] === 1) for (const listener of this.skipListeners) listener({ id, reason });
+    }
+    return records;
   }
 }

@@ -194,6 +194,25 @@ export function runDeadLetterStoreContract(
       expect(await store.remove([])).toBe(0);
     });
 
+    it("purges a record only while its own date and status are as read, auditing only what it deletes (break25 F2)", async () => {
+      await addAll(sampleDeadLetter("a", 1), sampleDeadLetter("b", 2), sampleDeadLetter("c", 3));
+      await store.update("b", { status: "retried", retries: 1 });
+      const purged = (id: string) => ({ at: at(9), recordId: id, action: "purged" as const, actor: "ops" });
+      expect(
+        await store.purge([
+          { audit: purged("a"), expect: { deadLetteredAt: at(1), status: "dead" } },
+          { audit: purged("b"), expect: { deadLetteredAt: at(2), status: "dead" } },
+          { audit: purged("c"), expect: { deadLetteredAt: at(0) } },
+          { audit: purged("missing") },
+        ]),
+      ).toEqual([true, false, false, false]);
+      expect(ids(await store.list())).toEqual(["c", "b"]);
+      expect((await store.audit()).map((e) => e.recordId)).toEqual(["a"]);
+      expect(await store.purge([{ audit: purged("c") }])).toEqual([true]);
+      expect(ids(await store.list())).toEqual(["b"]);
+      expect(await store.purge([])).toEqual([]);
+    });
+
     it("lets a removed id be added again", async () => {
       await store.add(sampleDeadLetter("a", 1));
       await store.remove(["a"]);

@@ -64,6 +64,11 @@ export const ERROR_CODES = {
   },
   CONCURRENCY_CONFLICT: { status: 409, description: "Someone changed the resource at the same time; retry" },
   DLQ_ARCHIVED: { status: 409, description: "The dead-letter record is archived and cannot be retried" },
+  DLQ_MALFORMED: {
+    status: 409,
+    description:
+      "Something is stored under the dead-letter record's id that is not a readable record (planted, edited by hand, or written by a newer release): it is not listed, retried or archived; `DELETE /dlq/:id` removes it",
+  },
   DLQ_RETRY_CONFLICT: {
     status: 409,
     description:

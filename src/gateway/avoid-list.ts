@@ -20,6 +20,8 @@ interface Entry {
   avoidUntil: number;
   /** A forced trial is in flight (see `beginTrial`). */
   trialInFlight: boolean;
+  /** `monotonicNow` of its last answer to this gateway (0: none since it was first tracked). */
+  answeredAt: number;
 }
 
 export class AvoidList {
@@ -47,7 +49,21 @@ export class AvoidList {
   /** It answered: no longer avoided (its time of failure still orders the forced trials). */
   answered(key: string): void {
     const entry = this.entries.get(key);
-    if (entry) entry.avoidUntil = 0;
+    if (!entry) return;
+    entry.avoidUntil = 0;
+    entry.answeredAt = this.now();
+  }
+
+  /**
+   * It answered this gateway within `withinMs`, and has not failed since: it serves, whatever a
+   * mark elsewhere says (see UpstreamProxy.pickUntried, panic routing). Only instances that failed
+   * or had a forced trial here are tracked; the others answer false.
+   */
+  answeredLately(key: string, withinMs: number): boolean {
+    const entry = this.entries.get(key);
+    return (
+      entry !== undefined && entry.answeredAt > entry.failedAt && this.now() - entry.answeredAt < withinMs
+    );
   }
 
   /**
@@ -91,7 +107,7 @@ export class AvoidList {
   private entry(key: string): Entry {
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = { failedAt: 0, avoidUntil: 0, trialInFlight: false };
+      entry = { failedAt: 0, avoidUntil: 0, trialInFlight: false, answeredAt: 0 };
       this.entries.set(key, entry);
     }
     return entry;

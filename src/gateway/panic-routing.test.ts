@@ -75,4 +75,18 @@ describe("panic routing: instances marked unhealthy when none healthy can serve"
     expect(answers.filter((status) => status === 503)).toHaveLength(9);
     expect(only.hits).toHaveLength(1);
   }, 30_000);
+
+  it("serves concurrent requests from a marked instance once a trial of it answered, not one at a time", async () => {
+    const gw = await harness.start();
+    const only = await harness.upstream("inventory", "inv-only");
+    await gw.registry.setHealth("inventory", "inv-only", "unhealthy", 1);
+    // The forced trial answers: the instance serves, whatever its mark says.
+    expect((await fetch(`${gw.url}/inventory/p-0`)).status).toBe(200);
+    // Before, while the mark lasted, 9 of these 10 got 503 (one forced trial at a time).
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => fetch(`${gw.url}/inventory/p-${i + 1}`).then((res) => res.status)),
+    );
+    expect(answers).toEqual(Array(10).fill(200));
+    expect(only.hits).toHaveLength(11);
+  }, 30_000);
 });

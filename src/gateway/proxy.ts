@@ -225,6 +225,8 @@ export class UpstreamProxy {
   private readonly unverifiedTimeoutMs: number;
   /** What this gateway saw of instances failing it: skipped a while, forced trials (AvoidList). */
   private readonly avoided: AvoidList;
+  /** How long an instance is skipped after a timeout, and trusted after an answer (ms; ProxyOptions.avoidMs). */
+  private readonly avoidMs: number;
   private readonly maxBodyBytes: number;
   private readonly connections: number;
   private readonly options: ProxyOptions;
@@ -237,7 +239,8 @@ export class UpstreamProxy {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.maxAttempts = options.maxAttempts ?? 3;
     this.unverifiedTimeoutMs = Math.min(options.unverifiedTimeoutMs ?? 2_000, this.timeoutMs);
-    this.avoided = new AvoidList({ avoidMs: options.avoidMs ?? 3_000, monotonicNow: this.now });
+    this.avoidMs = options.avoidMs ?? 3_000;
+    this.avoided = new AvoidList({ avoidMs: this.avoidMs, monotonicNow: this.now });
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.connections = options.connectionsPerInstance ?? 128;
     this.agent = new Agent({
@@ -405,6 +408,11 @@ export class UpstreamProxy {
     const marked = (await this.discovery.liveInstances(service)).filter(
       (instance) => instance.status === "unhealthy" && !tried.has(instance.instanceId),
     );
+    // One that answered this gateway lately (a trial succeeded, nothing failed since) serves: it
+    // takes requests as a healthy one does, not one at a time, until its mark is lifted or it fails
+    // (else, while the only instance stayed marked, all but one request at a time got 503).
+    const serving = marked.find((instance) => this.avoided.answeredLately(slotKey(instance), this.avoidMs));
+    if (serving) return { instance: serving, forced: false };
     const panic = this.avoided.leastRecentlyFailed(marked, slotKey);
     return panic && { instance: panic, forced: true };
   }

@@ -8,6 +8,7 @@
  */
 import {
   deferralsKey,
+  hungRunsKey,
   soloRunsKey,
   soloUndoneKey,
   startedRunsKey,
@@ -872,6 +873,19 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
       "redeliveries of one pending entry whose handler started (the crash-loop backstop counts silent runs that started, not deliveries)",
     role: "transient",
     bound: "deleted on ack or dead-letter (or a scheduled retry of an entry acked elsewhere); TTL 7 days",
+    check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
+  },
+  {
+    pattern: "{<owner>}:ev:<event>:hung:<group>:<entryId>",
+    match: re(`${ANY_TAG}:ev:[^:]+:hung:${ID}:\\d+-\\d+`),
+    example: hungRunsKey(eventStreamKey("order", "payment.requested"), "payment", "1-0"),
+    owner: "the consumer group's service (bus)",
+    type: "string",
+    holds:
+      "runs of one pending entry given up as hung (ran maxLeaseMs) and the silent deliveries they explain: its next run is no crash suspect",
+    role: "transient",
+    bound:
+      "written once per hung run; deleted on ack or dead-letter (or a scheduled retry of an entry acked elsewhere); TTL 7 days",
     check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {

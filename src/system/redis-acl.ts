@@ -19,7 +19,7 @@
  *   DEL and XTRIM off another service's stream (no forged or deleted events);
  * - keep its failed-attempt lists and deferral counters on those streams
  *   (`{<owner>}:ev:<event>:fail:<service>:*`, `...:defer:<service>:*`, `...:solo:<service>:*`,
- *   `...:undone:<service>:*`, `...:runs:<service>:*`),
+ *   `...:undone:<service>:*`, `...:runs:<service>:*`, `...:hung:<service>:*`),
  *   and its group's read-to mark (`...:readto:<service>`);
  * - add dead letters of its own group through a selector allowing the DLQ store's writes on
  *   `{dlq}:rec:<group>|*` (and the shared index and trail), but not read them (HGETALL, ZRANGE...:
@@ -290,6 +290,7 @@ export async function aclUsers(): Promise<AclUser[]> {
       `~${key}:solo:${name}:*`,
       `~${key}:undone:${name}:*`,
       `~${key}:runs:${name}:*`,
+      `~${key}:hung:${name}:*`,
       `~${readToKey(key, name)}`,
     ]);
     users.push({

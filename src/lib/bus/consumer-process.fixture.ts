@@ -8,7 +8,9 @@
  * counted in hash `done`), or "flaky" (must-complete; each run of sku "flaky" counts itself in
  * key `flaky`: odd runs throw, even ones exit the process), or "hang" (each run of sku "hang" counts
  * itself in key `hungRuns` and never returns, every other one returns at once, counted in hash
- * `done`).
+ * `done`, its time handled (epoch ms) in hash `handledAt`), or "slow" (each run of sku "slow" counts
+ * itself in key `slowRuns`, takes SLOW_MS, heedless of its lease, then counts its effect in key
+ * `slowEffects` and returns; every other one as with "hang").
  * SLOW_GROUP: a second subscription in the process (started first), of that group, whose handler
  * takes 1.5 s on every message, then returns. ISOLATION_MS, MAX_LEASE_MS: the transport's options;
  * MAX_SILENT: `retry.maxSilentDeliveries`. Prints "ready" once subscribed.
@@ -53,10 +55,18 @@ await new Subscriber({
         if ((await redis.incr("flaky")) % 2 === 1) throw new Error("flaky: fails on odd runs");
         process.exit(7);
       }
+      if ((behaviour === "hang" || behaviour === "slow") && payload.sku !== behaviour) {
+        await redis.multi().hincrby("done", payload.sku, 1).hset("handledAt", payload.sku, Date.now()).exec();
+        return;
+      }
       if (behaviour === "hang") {
-        if (payload.sku !== "hang") return void (await redis.hincrby("done", payload.sku, 1));
         await redis.incr("hungRuns");
         return new Promise(() => {});
+      }
+      if (behaviour === "slow") {
+        await redis.incr("slowRuns");
+        await new Promise((r) => setTimeout(r, Number(process.env.SLOW_MS)));
+        return void (await redis.incr("slowEffects"));
       }
       if (behaviour === "slowpoison") {
         if (payload.sku !== "poison") return void (await redis.hincrby("done", payload.sku, 1));

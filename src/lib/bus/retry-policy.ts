@@ -179,3 +179,12 @@ export const CRASH_LOOP_BACKSTOP_FACTOR = 3;
 /** The reason a message is parked by the backstop: its crashes were never proven its own. */
 export const unprovenCrashLoopReason = (silentRuns: number): string =>
   `ran ${silentRuns} times without an outcome (its consumer crashed or was killed, or its handler hung past maxLeaseMs), none proven its own (others ran beside it, or it failed in between): retry it if another message was the cause`;
+
+/**
+ * The reason a message is parked by the backstop when some of its silent runs hung (break26 F2):
+ * given up at `maxLeaseMs` without returning, not crashed; all of them, or `hungRuns` of them.
+ */
+export const hungLoopReason = (silentRuns: number, hungRuns: number): string =>
+  hungRuns >= silentRuns
+    ? `ran ${silentRuns} times without an outcome: its handler hung every time (given up after maxLeaseMs without returning)`
+    : `ran ${silentRuns} times without an outcome: its handler hung ${hungRuns} of them (given up after maxLeaseMs without returning); in the others its consumer crashed or was killed, none proven its own: retry it if another message was the cause`;

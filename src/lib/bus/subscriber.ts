@@ -29,6 +29,7 @@ import {
 import type { Publisher } from "./publisher.js";
 import {
   CRASH_LOOP_BACKSTOP_FACTOR,
+  hungLoopReason,
   crashLoopReason,
   DEFAULT_MUST_COMPLETE,
   type DeliveryPolicy,
@@ -257,15 +258,20 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     const silentRuns = delivery.silentStartedRuns ?? delivery.silentDeliveries;
     const proven = delivery.silentDeliveries >= maxSilent;
     if (proven || silentRuns >= CRASH_LOOP_BACKSTOP_FACTOR * maxSilent) {
+      // Hung runs are known not to be crashes (break26 F2): the reason says so.
+      const hung = delivery.hungRuns ?? 0;
       const reason = proven
         ? crashLoopReason(delivery.silentDeliveries)
-        : unprovenCrashLoopReason(silentRuns);
+        : hung > 0
+          ? hungLoopReason(silentRuns, hung)
+          : unprovenCrashLoopReason(silentRuns);
       this.logger.error(
         {
           topic: delivery.topic,
           deliveryId: delivery.deliveryId,
           silentDeliveries: delivery.silentDeliveries,
           silentStartedRuns: silentRuns,
+          hungRuns: hung,
         },
         "crash loop: message dead-lettered without running",
       );

@@ -85,6 +85,12 @@ export interface Delivery {
    */
   readonly silentStartedRuns?: number;
   /**
+   * Of those silent runs, the ones given up as hung (their handler ran `maxLeaseMs` without
+   * returning) rather than cut short by a crash: the crash-loop backstop's reason names them.
+   * Undefined when the transport does not tell them apart.
+   */
+  readonly hungRuns?: number;
+  /**
    * Earlier deliveries of this entry that were deferred (`defer`: an in-progress duplicate); 0 when
    * the transport does not count them.
    */

@@ -70,6 +70,17 @@ export const soloUndoneKey = (streamKey: string, group: string, entryId: string)
 export const startedRunsKey = (streamKey: string, group: string, entryId: string): string =>
   `${streamKey}:runs:${group}:${entryId}`;
 
+/**
+ * Runs of one pending entry of one group given up as hung (their handler ran `maxLeaseMs`) and let
+ * go (break26 F2): `"<hung runs> <explained>"`, where `explained` is how many of the entry's silent
+ * deliveries the hangs explain (as a failed attempt's record does, redis-streams-delivery.ts): its
+ * next run, on any instance, knows the silence was a hang, not a crash, so it is no crash suspect.
+ * Written once per hung run (hungRunScript), `<stream key>:hung:<group>:<entry id>`, in the
+ * stream's hash slot, with a TTL.
+ */
+export const hungRunsKey = (streamKey: string, group: string, entryId: string): string =>
+  `${streamKey}:hung:${group}:${entryId}`;
+
 /** Every per-entry record key of one pending entry of one group: deleted together when it is done. */
 export const entryRecordKeys = (streamKey: string, group: string, entryId: string): string[] => [
   failuresKey(streamKey, group, entryId),
@@ -77,6 +88,7 @@ export const entryRecordKeys = (streamKey: string, group: string, entryId: strin
   soloRunsKey(streamKey, group, entryId),
   soloUndoneKey(streamKey, group, entryId),
   startedRunsKey(streamKey, group, entryId),
+  hungRunsKey(streamKey, group, entryId),
 ];
 
 /**

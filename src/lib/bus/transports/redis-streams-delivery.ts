@@ -70,6 +70,26 @@ export interface EntrySource {
    * Undefined on a first delivery, or unknown (then every silent delivery counts as a run).
    */
   startedRedeliveries?: number | undefined;
+  /** A redelivery: its earlier runs given up as hung (hungRunsKey); undefined on a first delivery. */
+  hungRuns?: number | undefined;
+}
+
+/**
+ * Where a run stands against other runs of its entry here (Dispatcher, break24 F2 / break26 F1):
+ * a run given up as hung is let go, and its entry may run again beside it.
+ */
+export interface RunStanding {
+  /**
+   * Given up as hung (ran maxLeaseMs; its hang recorded): its entry may run again, here (it was let
+   * go) or elsewhere, and those runs wrote records next to it.
+   */
+  givenUp(): boolean;
+  /** Let go, and its entry started again here since: only its success still counts (see settle). */
+  superseded(): boolean;
+  /** Its entry was acked by an earlier run of it that had been let go: it settles nothing. */
+  overtaken(): boolean;
+  /** Its ack applied: newer runs of its entry here lose their lease (Dispatcher.lateAck). */
+  acked(): void;
 }
 
 /**
@@ -94,6 +114,29 @@ export function silentDeliveriesOf(source: EntrySource): number {
 /** Silent deliveries of the entry that no later outcome explained: > 0 makes it a crash suspect. */
 export function unexplainedOf(source: EntrySource): number {
   return silentDeliveriesOf(source) - (source.explained ?? 0);
+}
+
+/**
+ * The silent deliveries before this run that an outcome of it explains (a failed attempt's, or a
+ * hang's: hungRunsKey): the entry ran and did not take the process down, so the silences in company
+ * before it were not its crashes (break21 N5). Not its proven crashes (`soloRunsBefore`, break23
+ * F2): a later outcome does not un-prove a crash alone.
+ */
+export function explainedByOutcomeOf(source: EntrySource): number {
+  const silent = silentDeliveriesOf(source);
+  return source.soloRunsBefore === undefined
+    ? silent
+    : Math.max(source.explained ?? 0, silent - source.soloRunsBefore);
+}
+
+/**
+ * A hung-run record (hungRunsKey: `"<hung runs> <explained>"`): how many runs hung, and how many
+ * silent deliveries the hangs explain (each hung run itself, and what explainedByOutcomeOf says).
+ * Zeros if absent or unsound.
+ */
+export function hungRecordOf(record: string | null | undefined): { runs: number; explained: number } {
+  const match = /^(\d+) (\d+)$/.exec(record ?? "");
+  return match ? { runs: Number(match[1]), explained: Number(match[2]) } : { runs: 0, explained: 0 };
 }
 
 /** The silent deliveries a failure record says its attempt explained (0 if none or unsound). */
@@ -194,6 +237,8 @@ export class StreamDelivery implements Delivery {
   private readonly allSilentDeliveries: number;
   /** Runs before this one that started and ended silently (the crash-loop backstop): silentStartedRunsOf. */
   readonly silentStartedRuns: number;
+  /** Earlier runs given up as hung (Delivery.hungRuns). */
+  readonly hungRuns: number | undefined;
   /** Of them, those this one's failure explains, as a running total (`retry`). */
   private readonly explainedByFailure: number;
   private readonly uncount: (() => Promise<void>) | undefined;
@@ -201,17 +246,12 @@ export class StreamDelivery implements Delivery {
   retryAfterMs: number | undefined;
   private settled = false;
 
-  /**
-   * `superseded`: whether the run was given up as hung and its entry started again by this
-   * consumer since (Dispatcher.leased, break24 F2). Then whatever it settles is dropped: the entry
-   * is the newer run's to settle, and an ack, a failure record, a retry or a dead letter of the old
-   * run would settle (or count against) the newer run's delivery.
-   */
+  /** `standing`: the run against others of its entry here (see settle); none: it runs alone. */
   constructor(
     private readonly context: DeliveryContext,
     source: EntrySource,
     signal?: AbortSignal,
-    private readonly superseded?: () => boolean,
+    private readonly standing?: RunStanding,
   ) {
     this.signal = signal;
     this.deferrals = source.deferrals;
@@ -228,12 +268,10 @@ export class StreamDelivery implements Delivery {
     this.silentDeliveries = source.soloSilent ?? 0;
     this.allSilentDeliveries = silentDeliveriesOf(source);
     this.silentStartedRuns = silentStartedRunsOf(source);
+    this.hungRuns = source.hungRuns;
     // A failure explains the silences in company only (break23 F2): a silent solo run was a proven
     // crash, which a later failure does not un-prove, so those stay unexplained (and counted).
-    this.explainedByFailure =
-      source.soloRunsBefore === undefined
-        ? this.allSilentDeliveries
-        : Math.max(source.explained ?? 0, this.allSilentDeliveries - source.soloRunsBefore);
+    this.explainedByFailure = explainedByOutcomeOf(source);
     this.uncount = source.uncount;
     // A stream entry id starts with its XADD time in ms (Redis clock).
     this.enqueuedAt = Number(source.entryId.split("-")[0]) || 0;
@@ -251,7 +289,10 @@ export class StreamDelivery implements Delivery {
   }
 
   async ack(): Promise<void> {
-    await this.settle("ack", () => this.acknowledge());
+    await this.settle("ack", async () => {
+      await this.acknowledge();
+      this.standing?.acked();
+    });
   }
 
   async retry(failure: AttemptFailure, delayMs: number): Promise<void> {
@@ -327,21 +368,37 @@ export class StreamDelivery implements Delivery {
     return failuresKey(this.streamKey, this.context.group, this.deliveryId);
   }
 
-  /** Batched with the other acks of this turn; only a redelivered entry can have records to clean up. */
+  /**
+   * Batched with the other acks of this turn; only a redelivered entry can have records to clean up,
+   * or one whose run was given up as hung (its hang, its later runs' counts, here or elsewhere).
+   */
   private acknowledge(): Promise<void> {
     const cleanup =
-      this.deliveryCount > 1
+      this.deliveryCount > 1 || this.standing?.givenUp() === true
         ? entryRecordKeys(this.streamKey, this.context.group, this.deliveryId)
         : undefined;
     return this.context.acks.ack(this.streamKey, this.deliveryId, cleanup);
   }
 
   /**
-   * Settles at most once; a failed attempt (Redis down) may be repeated by the caller. A superseded
-   * run settles nothing (see the constructor).
+   * Settles at most once; a failed attempt (Redis down) may be repeated by the caller.
+   * A run given up as hung whose entry ran again here since (superseded, break24 F2) still acks:
+   * its work is done, and dropping its success left a slow handler (one that outlives maxLeaseMs +
+   * claimIdleMs, then succeeds) running again and again on one instance and parked as a crash loop
+   * (break26 F1); the newer runs then lose their lease (RunStanding.acked), as when another
+   * instance acks. Its failure, retry, deferral or dead letter is dropped: the entry is the newer
+   * run's, and they would count against (or settle) the newer run's delivery. A run whose entry an
+   * earlier run acked so (overtaken) settles nothing: its message is done.
    */
   private async settle(action: string, run: () => Promise<void>): Promise<void> {
-    if (this.superseded?.()) {
+    if (this.standing?.overtaken()) {
+      this.context.logger.warn(
+        { topic: this.topic, deliveryId: this.deliveryId, action },
+        "an earlier run given up as hung acked this message meanwhile: this run's outcome is dropped",
+      );
+      return;
+    }
+    if (action !== "ack" && this.standing?.superseded()) {
       this.context.logger.warn(
         { topic: this.topic, deliveryId: this.deliveryId, action },
         "a run given up as hung returned after its message was run again: its outcome is dropped",

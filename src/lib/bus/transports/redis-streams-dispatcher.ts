@@ -14,6 +14,7 @@ import {
   FIELD_OWNER,
   FIELD_TOPIC,
   failuresKey,
+  hungRunsKey,
   soloRunsKey,
   soloUndoneKey,
   startedRunsKey,
@@ -22,16 +23,19 @@ import { AckBatcher } from "./redis-streams-acks.js";
 import {
   type DeliveryContext,
   type EntrySource,
+  explainedByOutcomeOf,
   explainedOf,
   firstDeliveredAtOf,
   failureCountsOf,
+  hungRecordOf,
+  type RunStanding,
   StreamDelivery,
   unexplainedOf,
 } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
 import { type GateRun, MAX_HOLD_FACTOR, processRunGate, type RunGate } from "./redis-streams-isolation.js";
 import { lostIds, receiveOwned } from "./redis-streams-leases.js";
-import { claimOwnScript, uncountSoloRunScript } from "./redis-streams-scripts.js";
+import { claimOwnScript, hungRunScript, uncountSoloRunScript } from "./redis-streams-scripts.js";
 import { entryKey, errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
 
 export interface DispatcherOptions {
@@ -80,8 +84,14 @@ interface EntryRun {
   gateRun?: GateRun;
   /** Given up as hung and let go (see leased): its slot freed, its entry no longer busy here. */
   letGo: boolean;
-  /** Let go, and its entry started again here since: whatever it settles late is dropped. */
+  /** Given up as hung (ran maxLeaseMs), let go or not: its hang recorded (recordHang), once. */
+  givenUp: boolean;
+  /** Let go, and its entry started again here since: only its success still counts (StreamDelivery.settle). */
   superseded: boolean;
+  /** An earlier run of its entry, let go as hung, acked it (lateAck): it settles nothing. */
+  overtaken: boolean;
+  /** Its entry as its handler started, counted (recordHang records the hang from it). */
+  source?: EntrySource;
   /** The run itself (drain waits for it). */
   done?: Promise<void>;
 }
@@ -167,6 +177,9 @@ export class Dispatcher {
    * slot and its entry: an instance never took its own hung entry again, and with fewer instances
    * than the backstop's runs the entry stayed pending for ever (and a process whose every slot
    * held a hung run handled nothing more). At most `maxHungRunsLetGo` at once.
+   * The hang is recorded next to the entry (hungRunsKey, break26 F2), so its next run, on any
+   * instance, is no crash suspect: a hang is not a crash, and a suspect's run alone holds every
+   * handler of the process. Its late success still acks (break26 F1: StreamDelivery.settle).
    */
   leased(now: number, maxLeaseMs: number): Map<string, string[]> {
     const byStream = new Map<string, string[]>();
@@ -182,7 +195,7 @@ export class Dispatcher {
       if (!hung && !this.lost.has(key)) add(key);
       else {
         this.giveUp(run, this.lost.has(key) ? "lease lost" : "maxLeaseMs reached");
-        if (hung) this.letGo(run);
+        if (hung) this.hangs(run);
       }
     }
     for (const key of this.parked) add(key);
@@ -264,6 +277,19 @@ export class Dispatcher {
    * here. Not a run still waiting for the gate (it has not started: it holds nothing up), and not
    * past `maxHungRunsLetGo` (then it keeps both, as before break24 F2).
    */
+  /**
+   * A run found hung (ran maxLeaseMs): let go (see letGo), and its hang recorded once it started,
+   * let go or not: were it kept (past maxHungRunsLetGo), its entry goes to another instance, whose
+   * run of it must not be a crash suspect either.
+   */
+  private hangs(run: EntryRun): void {
+    this.letGo(run);
+    if (!run.started || run.givenUp) return;
+    run.givenUp = true;
+    // Its entry is done (acked by an earlier run): nothing to record.
+    if (!run.overtaken && run.source) void this.recordHang(run.source);
+  }
+
   private letGo(run: EntryRun): void {
     const max = this.options.maxHungRunsLetGo ?? MAX_HUNG_RUNS_LET_GO;
     if (!run.started || run.letGo || this.hung.size >= max) return;
@@ -276,6 +302,52 @@ export class Dispatcher {
     this.options.logger.warn(
       { stream: run.key.slice(0, cut), id: run.key.slice(cut + 1), hung: this.hung.size },
       "handler hung (ran maxLeaseMs): its slot is freed and its entry may run again; it runs on",
+    );
+  }
+
+  /**
+   * Records a run let go as hung (rare: one small write): its hang explains its silence, and those
+   * in company before it (explainedByOutcomeOf), so its next run, here or on another instance, is
+   * no crash suspect and holds nothing up (break26 F2). If it was counted as a crash suspect's
+   * run alone, that count is undone: it is known to have hung, not crashed. The crash-loop
+   * backstop still counts it (a started run without an outcome), so a handler that hangs on every
+   * run is still parked, with a reason that says so. A failed write is logged: its next run is
+   * then a suspect, as before.
+   */
+  private async recordHang(source: EntrySource): Promise<void> {
+    const { redis, group, failureTtlMs, logger } = this.options;
+    const explained = explainedByOutcomeOf(source) + 1;
+    try {
+      await hungRunScript.run(
+        redis,
+        [hungRunsKey(source.streamKey, group, source.entryId)],
+        [explained, failureTtlMs],
+      );
+      await source.uncount?.();
+    } catch (error) {
+      logger.warn({ ...errorDetails(error), id: source.entryId }, "could not record a hung run");
+    }
+  }
+
+  /**
+   * The ack of `run`, let go as hung, applied (its late success: StreamDelivery.settle): the other
+   * runs of its entry here lose their lease, as when another instance acks it (break26 F1). They
+   * run on (a handler cannot be stopped: their signal aborts), and settle nothing.
+   */
+  private lateAck(run: EntryRun): void {
+    if (!run.givenUp) return;
+    let overtook = 0;
+    for (const other of this.runs) {
+      if (other === run || other.key !== run.key || other.overtaken) continue;
+      other.overtaken = true;
+      overtook++;
+      if (this.inFlight.get(run.key) === other) this.lost.add(run.key);
+      this.giveUp(other, "lease lost: acked by an earlier run given up as hung");
+    }
+    const cut = run.key.indexOf("\n");
+    this.options.logger.warn(
+      { stream: run.key.slice(0, cut), id: run.key.slice(cut + 1), overtook },
+      "a run given up as hung returned with success: its ack is kept, newer runs of its message lose their lease",
     );
   }
 
@@ -328,7 +400,9 @@ export class Dispatcher {
       started: false,
       lease: new AbortController(),
       letGo: false,
+      givenUp: false,
       superseded: false,
+      overtaken: false,
     };
     this.inFlight.set(key, run);
     // Added before the run can end: it always awaits its handler first.
@@ -357,8 +431,9 @@ export class Dispatcher {
         : await this.gate.enterOrdinary({ hungMs });
       run.gateRun = admitted;
       try {
-        // Stopped while it waited for the gate (break21 N4): not started, it stays pending.
-        if (this.closed) return;
+        // Stopped while it waited for the gate (break21 N4): not started, it stays pending. Or its
+        // entry was acked meanwhile by an earlier run let go as hung: done, nothing to run.
+        if (this.closed || run.overtaken) return;
         // maxLeaseMs counts from the start of the handler, on the monotonic clock: a step of the
         // host's wall clock must not take every handler for hung (break22 F3) nor stretch a lease.
         run.since = performance.now();
@@ -369,8 +444,18 @@ export class Dispatcher {
           ready = await counting;
         } else ready = await this.countStartedRun(counted);
         run.started = true;
-        const delivery = new StreamDelivery(this.context, ready, run.lease.signal, () => run.superseded);
+        run.source = ready;
+        const standing: RunStanding = {
+          givenUp: () => run.givenUp,
+          superseded: () => run.superseded,
+          overtaken: () => run.overtaken,
+          acked: () => this.lateAck(run),
+        };
+        const delivery = new StreamDelivery(this.context, ready, run.lease.signal, standing);
         await this.runHandler(delivery);
+        // Its entry was acked meanwhile by an earlier run let go as hung: a count this run wrote
+        // as that ack went (a race) would outlive the entry until its TTL.
+        if (run.overtaken) await this.dropRecords(source.streamKey, source.entryId);
         if (delivery.retryAfterMs !== undefined)
           this.scheduleRetry(source.streamKey, source.entryId, delivery.retryAfterMs);
       } finally {
@@ -470,17 +555,22 @@ export class Dispatcher {
     // The whole list (not LLEN): which failures waited is in the records. It is short under the
     // default policy (maxAttempts ordinary ones, plus one waiting record per retry of at most 60 s
     // apart by default in the must-complete window) and expires with the entry's records.
-    const [records, deferrals, undone] = (await execOrThrow(
+    const [records, deferrals, undone, hungRecord] = (await execOrThrow(
       this.options.redis
         .multi()
         .lrange(failuresKey(streamKey, group, entryId), 0, -1)
         .get(deferralsKey(streamKey, group, entryId))
-        .get(soloUndoneKey(streamKey, group, entryId)),
-    )) as [string[], string | null, string | null];
+        .get(soloUndoneKey(streamKey, group, entryId))
+        .get(hungRunsKey(streamKey, group, entryId)),
+    )) as [string[], string | null, string | null, string | null];
+    // Hangs explain silences as a failed attempt does (break26 F2): the later of the two explains
+    // at least what the earlier did, so the larger count holds.
+    const hung = hungRecordOf(hungRecord);
     return {
       ...source,
       ...failureCountsOf(records),
-      explained: explainedOf(records[records.length - 1]),
+      explained: Math.max(explainedOf(records[records.length - 1]), hung.explained),
+      hungRuns: hung.runs,
       failureRecords: records.length,
       deferrals: Number(deferrals ?? 0),
       undoneSoloRuns: Number(undone ?? 0) || 0,
@@ -541,6 +631,18 @@ export class Dispatcher {
       logger.warn({ ...errorDetails(error), streamKey, id }, "retry claim failed; left for takeover");
     } finally {
       if (got === 0) this.parked.delete(key);
+    }
+  }
+
+  /** Deletes the records of an entry known to be acked; a failure is logged (they expire). */
+  private async dropRecords(streamKey: string, id: string): Promise<void> {
+    try {
+      await this.options.redis.del(...entryRecordKeys(streamKey, this.options.group, id));
+    } catch (error) {
+      this.options.logger.warn(
+        { ...errorDetails(error), streamKey, id },
+        "could not drop an acked entry's records",
+      );
     }
   }
 

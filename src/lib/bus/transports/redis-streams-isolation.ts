@@ -28,10 +28,10 @@
  * - A run older than its `hungMs` (the dispatcher's `maxLeaseMs`: its lease lapsed, it is given up
  *   as hung; or its subscription's stop timed out) is no longer waited for, nor does it keep a run
  *   from counting: a handler that has hung that long awaits something that never comes, it does
- *   not crash the process. A hung suspect keeps its count (it ended silently as far as its crash
- *   loop goes; with the hold capped below `hungMs`, as by default, a handler that hangs every time is
- *   left to the backstop instead: the dispatcher lets a hung run go and runs its entry again, on any
- *   instance, break24 F2). This bounds how
+ *   not crash the process. A hung suspect keeps its count here; the dispatcher undoes it as it gives
+ *   the run up as hung, and records the hang, so its entry's next run, on any instance, is no suspect
+ *   at all (a hang is not a crash: break26 F2); a handler that hangs every time is left to the
+ *   backstop (the dispatcher runs its entry again, on any instance, break24 F2). This bounds how
  *   long a hung suspect holds up the suspects behind it, so a poison message still gets its runs
  *   alone and ends parked.
  * What it costs (break21 N6): after a crash, each message that was in flight runs alone once, until

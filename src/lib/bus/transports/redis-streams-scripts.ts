@@ -253,3 +253,21 @@ if ARGV[1] == '1' then
 end
 return n - 1
 `);
+
+/**
+ * Records one run of an entry given up as hung (hungRunsKey, break26 F2): its hung-run count + 1,
+ * and the silent deliveries its hangs explain, the larger of the kept one and ARGV[1]. KEYS: the
+ * hung-runs key. ARGV: explained, TTL (ms). GET, SET. Returns the hung-run count.
+ */
+export const hungRunScript = new LuaScript(`
+local runs, explained = 0, 0
+local v = redis.call('GET', KEYS[1])
+if v then
+  local a, b = string.match(v, '^(%d+) (%d+)$')
+  runs, explained = tonumber(a) or 0, tonumber(b) or 0
+end
+runs = runs + 1
+explained = math.max(explained, tonumber(ARGV[1]) or 0)
+redis.call('SET', KEYS[1], runs .. ' ' .. explained, 'PX', ARGV[2])
+return runs
+`);

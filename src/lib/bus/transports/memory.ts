@@ -352,9 +352,9 @@ export class MemoryTransport implements Transport {
 
   /**
    * The delivery handed to one run of `pending`. `superseded`: whether that run was let go as hung
-   * and its message delivered again since (see letGo); then whatever it settles is dropped, as on
-   * Streams: an ack, a retry, a defer or a dead letter of the old run would settle (or count
-   * against) the newer run's delivery.
+   * and its message delivered again since (see letGo); then whatever it settles but a success is
+   * dropped, as on Streams: a retry, a defer or a dead letter of the old run would count against
+   * (or settle) the newer run's delivery. Its ack still acknowledges the message.
    */
   private delivery(group: GroupState, pending: Pending, superseded: () => boolean): Delivery {
     const key = pendingKey(pending.entry.topic, pending.entry.seq);
@@ -380,8 +380,12 @@ export class MemoryTransport implements Transport {
       enqueuedAt: pending.entry.at,
       firstDeliveredAt: pending.firstDeliveredAt,
       ageMs: () => Math.max(0, this.now() - pending.entry.at),
+      // A success counts even from a run let go as hung (its work is done, as on Streams: break26
+      // F1); the newer run's own outcome then finds nothing pending and settles nothing.
       ack: async () => {
-        if (settleOnce()) group.pending.delete(key);
+        if (settled) return;
+        settled = true;
+        group.pending.delete(key);
       },
       retry: async (failure: AttemptFailure, delayMs: number) => {
         if (!settleOnce() || !group.pending.has(key)) return;

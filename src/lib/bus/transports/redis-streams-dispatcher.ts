@@ -84,6 +84,8 @@ interface EntryRun {
   gateRun?: GateRun;
   /** Given up as hung and let go (see leased): its slot freed, its entry no longer busy here. */
   letGo: boolean;
+  /** performance.now() when it was let go (see busyIds: other instances get the entry first). */
+  letGoAt?: number;
   /** Given up as hung (ran maxLeaseMs), let go or not: its hang recorded (recordHang), once. */
   givenUp: boolean;
   /** Let go, and its entry started again here since: only its success still counts (StreamDelivery.settle). */
@@ -157,10 +159,20 @@ export class Dispatcher {
     return false;
   }
 
-  /** Ids of `streamKey` entries handled or held here, which the idle claim must leave alone. */
+  /**
+   * Ids of `streamKey` entries handled or held here, which the idle claim must leave alone; also
+   * those whose run here was let go as hung less than 2 × claimIdleMs ago: another instance, whose
+   * handler may not hang, gets a head start of a claimIdleMs or more on them (it can claim one
+   * claimIdleMs after the last renewal), as the in-memory transport hands a hung message to another
+   * consumer first. Without it the stuck instance, its claim timer firing first, took its own hung
+   * entry back every time and another instance only got it by chance (transport contract flake).
+   * Alone, an instance runs it again 2 × claimIdleMs after letting it go.
+   */
   busyIds(streamKey: string): string[] {
     const prefix = entryKey(streamKey, "");
-    return [...this.inFlight.keys(), ...this.parked]
+    const since = performance.now() - 2 * this.options.claimIdleMs;
+    const recentlyLetGo = [...this.hung].filter((run) => (run.letGoAt ?? 0) > since).map((run) => run.key);
+    return [...new Set([...this.inFlight.keys(), ...this.parked, ...recentlyLetGo])]
       .filter((k) => k.startsWith(prefix))
       .map((k) => k.slice(prefix.length));
   }
@@ -294,6 +306,7 @@ export class Dispatcher {
     const max = this.options.maxHungRunsLetGo ?? MAX_HUNG_RUNS_LET_GO;
     if (!run.started || run.letGo || this.hung.size >= max) return;
     run.letGo = true;
+    run.letGoAt = performance.now();
     this.inFlight.delete(run.key);
     this.lost.delete(run.key);
     this.hung.add(run);

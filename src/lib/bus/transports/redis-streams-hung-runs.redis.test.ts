@@ -10,7 +10,7 @@ import { describeWithRedis } from "../../../test-support/redis.js";
 import { waitFor } from "../../../test-support/wait.js";
 import type { Delivery } from "../transport.js";
 import { FIELD_BODY, failuresKey, hungRunsKey, soloRunsKey, startedRunsKey } from "./redis-stream-keys.js";
-import { dispatcherOn, readAs } from "./redis-streams-dispatcher.fixture.js";
+import { CLAIM_IDLE_MS, dispatcherOn, readAs } from "./redis-streams-dispatcher.fixture.js";
 import { uniqueName } from "./transport-contract.js";
 
 const MAX_LEASE_MS = 600_000;
@@ -59,9 +59,15 @@ describeWithRedis("a run given up as hung", (getRedis) => {
     const leased = pastMaxLease();
     expect(leased.get(stream) ?? []).toEqual([]);
     expect(dispatcher.isBusy(stream, id)).toBe(false);
-    expect(dispatcher.busyIds(stream)).toEqual([]);
+    // Left to the idle claims of other instances for 2 × claimIdleMs first, then to this one's too.
+    expect(dispatcher.busyIds(stream)).toEqual([id]);
     expect(dispatcher.hasHungRun(stream, id)).toBe(true);
     expect(dispatcher.permits.available).toBe(1);
+    await waitFor(
+      () => dispatcher.busyIds(stream).length === 0,
+      2 * CLAIM_IDLE_MS + 5_000,
+      "this instance's turn",
+    );
 
     // Taken again here (as the idle claim would: the delivery count rises) and run beside the hung one.
     await dispatcher.acceptAll(await readAs(redis, stream, group, 1, 2, "0"), dispatcher.permits.tryTake(1));

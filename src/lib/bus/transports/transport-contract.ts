@@ -355,9 +355,9 @@ export function runTransportContract(
           await transport.subscribe({ group, consumer: "healthy", topics: [ref] }, healthy.handler);
           await waitFor(() => healthy.deliveries.length >= 1, 8_000, "the takeover");
           expect(healthy.deliveries[0]).toMatchObject({ body: message.body, attempt: 1 });
-          // Each hung run given up is a silent delivery; the stuck consumer may have taken its own
-          // hung entry again first (break24 F2), so there may be more than one.
-          expect(healthy.deliveries[0]!.silentDeliveries).toBeGreaterThanOrEqual(1);
+          // Each hung run given up is a silent delivery, or a recorded hang (Streams, break26 F2).
+          const first = healthy.deliveries[0]!;
+          expect(first.silentDeliveries + (first.hungRuns ?? 0)).toBeGreaterThanOrEqual(1);
         } finally {
           unblock();
         }
@@ -387,14 +387,56 @@ export function runTransportContract(
             "the hung message again",
           );
           expect(again).toMatchObject({ attempt: 1, deliveryId: got.deliveries[0]!.deliveryId });
-          expect(again.silentDeliveries).toBeGreaterThanOrEqual(1);
+          expect(again.silentDeliveries + (again.hungRuns ?? 0)).toBeGreaterThanOrEqual(1);
         } finally {
           hang.release();
         }
       },
     );
 
-    for (const late of ["ack", "retry"] as const) {
+    durableIt(
+      "acknowledges the message when a hung run succeeds late, even once it was delivered again; the newer run's outcome then settles nothing",
+      async () => {
+        const { transport } = await setup({ maxLeaseMs: 500 });
+        const ref = uniqueTopic();
+        const [first, second] = [hangUntilReleased(), hangUntilReleased()];
+        let lateAcked = false;
+        let newerSettled = false;
+        const got = recorder(async (d) => {
+          if (d.deliveryCount === 1) {
+            await first.promise;
+            await d.ack();
+            lateAcked = true;
+          } else if (d.deliveryCount === 2) {
+            await second.promise;
+            await d.retry(failureOf(2), 20);
+            newerSettled = true;
+          } else await d.ack();
+        });
+        const sub = { group: uniqueName("g"), consumer: "only", topics: [ref], concurrency: 1 };
+        await transport.subscribe(sub, got.handler);
+        try {
+          await transport.publish([messageOf(ref, 1)]);
+          await waitFor(() => got.deliveries.length >= 2, 8_000, "the message delivered again");
+          first.release();
+          await waitFor(() => lateAcked, 8_000, "the hung run's late success");
+          second.release();
+          await waitFor(() => newerSettled, 8_000, "the newer run's outcome");
+          // Its work was done (break26 F1: a late success was dropped, the message run again and
+          // parked as a crash loop): the newer run's retry schedules nothing.
+          await sleep(quietMs);
+          expect(got.deliveries.map((d) => [d.deliveryCount, d.attempt])).toEqual([
+            [1, 1],
+            [2, 1],
+          ]);
+        } finally {
+          first.release();
+          second.release();
+        }
+      },
+    );
+
+    for (const late of ["retry", "defer"] as const) {
       durableIt(
         `drops what a hung run settles (${late}) once its message was delivered again, never the newer run's`,
         async () => {
@@ -405,7 +447,7 @@ export function runTransportContract(
           const got = recorder(async (d) => {
             if (d.deliveryCount === 1) {
               await first.promise;
-              await (late === "ack" ? d.ack() : d.retry(failureOf(1), 0));
+              await (late === "retry" ? d.retry(failureOf(1), 0) : d.defer(0));
               lateSettled = true;
             } else if (d.deliveryCount === 2) {
               await second.promise;

@@ -87,7 +87,11 @@ describe("the example's catalog once the guide is followed", () => {
         schema: z.strictObject({ userId: UserIdSchema, orderId: OrderIdSchema, points: z.number().int() }),
       },
     });
-    const system = combineRegistries(AllEvents, copied);
+    // Without whatever `loyalty` events AllEvents already has: once a reader has done step 1 in this
+    // checkout, AllEvents holds the event itself, and adding the copy again threw "defined twice"
+    // (newuser13 F2); step 9 runs this test then.
+    const others = Object.fromEntries(Object.entries(AllEvents).filter(([, def]) => def.owner !== "loyalty"));
+    const system = combineRegistries(others, copied);
     const catalog = exampleCatalog(system);
     expect(Object.keys(catalog).filter((name) => name === "loyalty.points.awarded")).toHaveLength(1);
     expect(catalog["order.completed"]).toBe(AllEvents["order.completed"]);

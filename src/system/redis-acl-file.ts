@@ -1,7 +1,8 @@
 /**
  * Writes the ACL file a production Redis loads (`--aclfile`): the users of src/system/redis-acl.ts,
  * each `on` with the SHA-256 of its password from REDIS_PASSWORD_<USER> (the clear password is never
- * written), or `off` when that variable is unset; `default` is always off. Refuses (exit 1, nothing
+ * written), or `off` when that variable is unset; `default` is always off; no comment lines (Redis
+ * refuses a file with any). Refuses (exit 1, nothing
  * written) a `.env.example` placeholder password. Compose runs it once
  * before Redis starts (service `redis-acl`).
  *
@@ -27,10 +28,15 @@ if (placeholders.length > 0) {
   console.error(placeholderMessage(placeholders));
   process.exit(1);
 }
-const text = renderAclFile(users, (user) => {
-  const password = process.env[passwordVariable(user)];
-  return password ? createHash("sha256").update(password).digest("hex") : undefined;
-});
+// No comment lines: Redis refuses to load a file with any (newuser13 F4).
+const text = renderAclFile(
+  users,
+  (user) => {
+    const password = process.env[passwordVariable(user)];
+    return password ? createHash("sha256").update(password).digest("hex") : undefined;
+  },
+  { comments: false },
+);
 writeFileSync(out, text, { mode: 0o644 });
 const enabled = users.filter((u) => process.env[passwordVariable(u.name)]).map((u) => u.name);
 console.log(`wrote ${out}: users on: ${enabled.join(", ") || "none"}`);

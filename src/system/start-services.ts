@@ -4,7 +4,8 @@
  * its reason and the whole launch stops with exit code 1.
  *
  *   npm run start:services -- --instances inventory=2 --port-base 4000   (or --any-port; --help)
- *   npm run start:services -- --redis-acl   (each process as its own Redis ACL user, made here)
+ *   npm run start:services -- --redis-acl   (each process as its own Redis ACL user, made here; or,
+ *     with REDIS_PASSWORD_<USER> set, the users of the ACL file Redis loaded: nothing is changed)
  *   npm run build && npm run start:services -- --compiled   (plain node on dist/: fast start-up)
  *   npm run start:services -- --add-instances --any-port --instances order=2   (more processes for
  *     the system already running over REDIS_URL; needs its secrets and keys in the environment)
@@ -39,7 +40,12 @@ import {
 } from "./launcher.js";
 import { DevSecretsBusyError, DevSecretsMismatchError, devSecretsFileOf } from "./dev-secrets.js";
 import { applyDevSecrets, redisConnectTimeoutMs, SystemRunningError } from "./dev-secrets-start.js";
-import { AclUsersInUseError, provisionLaunchUsers } from "./redis-acl.js";
+import {
+  AclPasswordsIncompleteError,
+  AclUsersInUseError,
+  fileUserCredentials,
+  provisionLaunchUsers,
+} from "./redis-acl.js";
 import { checkRedisPassword, REDIS_PASSWORD_CHECK_MS, redisLogin } from "../lib/runtime/redis-password.js";
 import { type LauncherArgs, LauncherArgsError, launcherUsage, parseLauncherArgs } from "./launcher-args.js";
 
@@ -124,7 +130,7 @@ let abandonSecrets = async (): Promise<void> => {};
       // that never ran there, and started processes that joined nothing).
       if (running.length === 0)
         refuse(
-          `--add-instances: no system runs over ${redisUrl}: start one first (npm run start:services ` +
+          `--add-instances: no system runs over ${redactPassword(redisUrl)}: start one first (npm run start:services ` +
             "without --add-instances), or check REDIS_URL's host and database",
         );
       const missing = missingSharedSecrets(process.env);
@@ -172,9 +178,22 @@ let abandonSecrets = async (): Promise<void> => {};
   // Renewed while the launcher runs: the connection stays open, errors are retried by ioredis.
 }
 
-// --redis-acl: every process connects as its own ACL user, created here (needs ACL rights on REDIS_URL).
+// --redis-acl: every process connects as its own ACL user: with REDIS_PASSWORD_<USER> set, the one of
+// the ACL file Redis loaded (production: `default` off there); else created here with ACL SETUSER
+// (needs ACL rights on REDIS_URL: a private Redis's `default`, left as it is).
 let redisUsers: Awaited<ReturnType<typeof provisionLaunchUsers>> | undefined;
 if (args.redisAcl) {
+  try {
+    redisUsers = fileUserCredentials([...SERVICES.map((s) => s.name), GATEWAY.name]);
+  } catch (error) {
+    if (!(error instanceof AclPasswordsIncompleteError)) throw error;
+    await abandonSecrets();
+    await slot?.release();
+    console.error(`--redis-acl: ${error.message}`);
+    process.exit(2);
+  }
+}
+if (args.redisAcl && !redisUsers) {
   const admin = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: 1 });
   // Its commands' failures are reported below; the connection's own error events add nothing.
   admin.on("error", () => {});
@@ -188,7 +207,7 @@ if (args.redisAcl) {
     console.error(
       error instanceof AclUsersInUseError
         ? `--redis-acl: ${error.message}`
-        : `--redis-acl: could not create the ACL users on ${redisUrl}: ${(error as Error).message}`,
+        : `--redis-acl: could not create the ACL users on ${redactPassword(redisUrl)}: ${(error as Error).message}`,
     );
     process.exit(1);
   } finally {
@@ -199,7 +218,9 @@ if (args.redisAcl) {
 let system: ReturnType<typeof launch>;
 try {
   const specs = planProcesses({
-    redisUrl,
+    // Each process logs in as its own user: the URL's credentials (the launcher's, `ops` over a
+    // production Redis) are not handed to them (newuser13 F4).
+    redisUrl: redisUsers ? withoutCredentials(redisUrl) : redisUrl,
     ...(redisUsers ? { redisUsers } : {}),
     instances: args.instances,
     ...(slot?.prefix === undefined ? {} : { slotPrefix: slot.prefix }),
@@ -261,7 +282,7 @@ try {
   const tryLine = gatewayUrl
     ? `  try: curl${auth} ${gatewayUrl}/inventory`
     : "  (no gateway started here: use the running system's gateway)";
-  console.log(`\nOrdersaga is up over ${redisUrl}:\n${lines.join("\n")}\n${tryLine}\n`);
+  console.log(`\nOrdersaga is up over ${redactPassword(redisUrl)}:\n${lines.join("\n")}\n${tryLine}\n`);
   system.onUnexpectedExit((exit) =>
     console.error(`\n!! ${exit.label} stopped: ${exit.reason}; the others keep running, it is restarted\n`),
   );
@@ -271,4 +292,19 @@ try {
     `\nOrdersaga could not start:\n${exits.map((e) => `  ${e.label}: ${e.reason}`).join("\n") || String(error)}\n`,
   );
   await shutdown(1);
+}
+
+/** `url` with its password shown as `***` (the banner and messages: the `ops` password is a secret). */
+function redactPassword(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = "***";
+  return parsed.toString();
+}
+
+/** `url` without its user name and password. */
+function withoutCredentials(url: string): string {
+  const parsed = new URL(url);
+  parsed.username = "";
+  parsed.password = "";
+  return parsed.toString();
 }

@@ -18,7 +18,7 @@ import {
 import { MAX_ENVELOPE_BYTES, MessageTooLargeError, oversizedBytes } from "./errors.js";
 import type { OutgoingMessage, Transport } from "./transport.js";
 import { createSigner, type EnvelopeSigner } from "../security/signing.js";
-import { getProcessKeyring } from "../security/process-keys.js";
+import { getProcessKeyring, warnEphemeralKeys } from "../security/process-keys.js";
 
 /** Metadata a publisher may set; anything left out is generated. */
 export interface PublishOptions {
@@ -72,6 +72,8 @@ export class Publisher<E extends EventRegistry> {
   private readonly options: PublisherOptions<E>;
   private readonly signer: EnvelopeSigner | null;
   private readonly newId: (at?: number) => string;
+  /** Whether the first send has checked for keys no other process can verify. */
+  private keysChecked = false;
 
   /** Throws when no signing key is configured for `source.service` (the service must not start). */
   constructor(options: PublisherOptions<E>) {
@@ -145,6 +147,11 @@ export class Publisher<E extends EventRegistry> {
    * (`OUTBOX_LUA`, transports/redis-outbox.ts).
    */
   async send(prepared: readonly PreparedMessage[]): Promise<void> {
+    if (!this.keysChecked) {
+      this.keysChecked = true;
+      // Over Redis another process reads these: with made-up keys it dead-letters every one.
+      if (this.signer?.ephemeral && this.options.transport.kind !== "memory") warnEphemeralKeys();
+    }
     await this.options.transport.publish(prepared.map((p) => p.message));
   }
 }

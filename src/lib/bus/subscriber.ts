@@ -44,6 +44,7 @@ import {
 import { readThrottleOf } from "./read-throttle.js";
 import type { AttemptFailure, Delivery, StopOptions, Transport, TransportSubscription } from "./transport.js";
 import type { EnvelopeVerifier } from "../security/signing.js";
+import { warnEphemeralKeys } from "../security/process-keys.js";
 
 export type SubscriberMiddleware<O extends EventRegistry = EventRegistry> = (
   ctx: MessageContext<unknown, O>,
@@ -221,6 +222,9 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
     if (this.subscription) return;
     if (this.handlers.size === 0) throw new Error("no handlers registered");
     if (this.options.verifier === undefined) this.warnUnverified();
+    // Over Redis the messages come from other processes: made-up keys verify none of them.
+    else if (this.options.verifier?.ephemeral && this.options.transport.kind !== "memory")
+      warnEphemeralKeys(this.options.logger ? this.logger : undefined);
     this.subscription = await this.options.transport.subscribe(
       {
         group: this.options.group,

@@ -60,4 +60,18 @@ describe("startFailureReason", () => {
       /^port 4001 is already in use/,
     );
   });
+
+  // newuser13 F7: for `npm start` (GATEWAY_HOST) the fix that applies, GATEWAY_PORT=0, came last.
+  it("puts the port variable of the process that failed first: GATEWAY_PORT=0 for the gateway", () => {
+    const error = nodeError("listen EADDRINUSE: address already in use 127.0.0.1:8080", {
+      code: "EADDRINUSE",
+      syscall: "listen",
+    });
+    expect(startFailureReason(error, 8080, { variable: "GATEWAY_HOST", host: "127.0.0.1" })).toMatch(
+      /^port 8080 is already in use \([^)]*\): start on another port: GATEWAY_PORT=0 \(any free port\)/,
+    );
+    expect(startFailureReason(error, 3001, { variable: "SERVICE_HOST", host: "127.0.0.1" })).toContain(
+      "start on another port: SERVICE_PORT=0",
+    );
+  });
 });

@@ -75,6 +75,8 @@ function isListenFailure(error: unknown, listen: ListenTarget | undefined): list
 export function startFailureReason(error: unknown, port?: number, listen?: ListenTarget): string {
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
+  // Read before the check below, which narrows `listen` away when it is false.
+  const portVariable = listen?.variable.replace(/_HOST$/, "_PORT");
   if (isListenFailure(error, listen)) {
     return (
       `cannot listen on ${listen.variable}=${listen.host} (${message}): set ${listen.variable} to a ` +
@@ -82,11 +84,16 @@ export function startFailureReason(error: unknown, port?: number, listen?: Liste
     );
   }
   if (code === "EADDRINUSE") {
+    // The variable of the port that failed first (newuser13 F7: `npm start`'s fix, GATEWAY_PORT=0,
+    // came last, after the launcher's options and a sentence about Redis that memory mode has not).
+    const first = portVariable
+      ? `start on another port: ${portVariable}=0 (any free port) or another number (npm run start:services: ` +
+        "also -- --port-base 4000 or --any-port)"
+      : "start on other ports (npm run start:services -- --port-base 4000, or --any-port; one process: " +
+        "SERVICE_PORT / GATEWAY_PORT, 0 = any free port)";
     return (
-      `port ${port ?? "?"} is already in use (another program, or an Ordersaga over another Redis or ` +
-      "database, listens there): stop it, or start on other ports (npm run start:services -- " +
-      "--port-base 4000, or --any-port; one process: SERVICE_PORT / GATEWAY_PORT, 0 = any free port). " +
-      "An Ordersaga over the same Redis is already your system: use it, do not start a second one"
+      `port ${port ?? "?"} is already in use (another program, or another Ordersaga, listens there): ` +
+      `${first}, or stop it. Over Redis, an Ordersaga over the same Redis is already your system: use it`
     );
   }
   if (/NOAUTH|WRONGPASS|invalid password|invalid DB index|ERR DB index/i.test(message)) {

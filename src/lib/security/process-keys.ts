@@ -60,3 +60,26 @@ export function getProcessKeyring(): Keyring {
   processKeyring ??= keyringFromEnv();
   return processKeyring;
 }
+
+/**
+ * Said once per process when a publisher or a verifying subscriber over Redis uses keys made up in
+ * this process (newuser13 F3: two processes written from the README's library bullets, without
+ * BUS_SIGNING_KEYS, dead-lettered every message as SIGNATURE_INVALID without a word).
+ */
+export const EPHEMERAL_KEYS_WARNING =
+  `signing keys made up in this process (${SIGNING_KEYS_ENV} unset): no other process can verify the ` +
+  `messages it sends, and it dead-letters other processes' messages as SIGNATURE_INVALID; give every ` +
+  `process the same ${SIGNING_KEYS_ENV} (<service>:<kid>:<base64 of 32 random bytes>, comma-separated)`;
+const EPHEMERAL_KEYS_CODE = "BUS_EPHEMERAL_KEYS";
+let ephemeralWarned = false;
+
+/**
+ * Warns (EPHEMERAL_KEYS_WARNING) at the first call in the process, never again: to `logger` when
+ * given, else as a process warning on stderr (the bare library has no logger).
+ */
+export function warnEphemeralKeys(logger?: { warn(obj: object, msg?: string): void }): void {
+  if (ephemeralWarned) return;
+  ephemeralWarned = true;
+  if (logger) logger.warn({ code: EPHEMERAL_KEYS_CODE }, EPHEMERAL_KEYS_WARNING);
+  else process.emitWarning(EPHEMERAL_KEYS_WARNING, { code: EPHEMERAL_KEYS_CODE });
+}

@@ -37,12 +37,19 @@ export class WrongProducerError extends BusError {
 export interface EnvelopeSigner {
   /** @param owner the event's owning service (only signers that sign *as* the owner use it: tests). */
   sign(body: string, owner: string): string;
+  /**
+   * True when its keys were made up in this process (an auto-generating keyring: BUS_SIGNING_KEYS
+   * unset outside production): no other process can verify what it signs.
+   */
+  readonly ephemeral?: boolean;
 }
 
 /** Checks a received body; throws SignatureInvalidError or WrongProducerError. */
 export interface EnvelopeVerifier {
   /** @returns the signing service. */
   verify(body: string, event: string, owner: string): string;
+  /** True when its keys were made up in this process: it verifies no other process's messages. */
+  readonly ephemeral?: boolean;
 }
 
 const SIG_FIELD = ',"sig":"';
@@ -68,6 +75,7 @@ export function createSigner(keyring: Keyring, service: string): EnvelopeSigner 
   const { mac } = current;
   const field = `${SIG_FIELD}${current.kid}.`;
   return {
+    ephemeral: keyring.autoGenerate,
     sign(body) {
       return `${body.slice(0, -1)}${field}${mac.tag(body)}"}`;
     },
@@ -113,6 +121,7 @@ export function createVerifier(keyring: Keyring): EnvelopeVerifier {
     return key;
   };
   return {
+    ephemeral: keyring.autoGenerate,
     verify(body, event, owner) {
       // The signature is the last field, `,"sig":"<kid>.<tag>"}`: the tag has a fixed length, the
       // key id is the run of base64url characters before the dot, and `,"sig":"` must precede it.

@@ -9,6 +9,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { MemoryDeadLetterStore } from "../dlq/memory-dead-letter-store.js";
 import { describeWithRedis } from "../../test-support/redis.js";
+import type { Redis } from "ioredis";
 import type { BusLogger } from "./context.js";
 
 const CODE = "BUS_EPHEMERAL_KEYS";
@@ -55,6 +56,26 @@ function recordingLogger() {
   return { warnings, logger };
 }
 
+/** A verifying Subscriber with a recording logger, started over Redis Streams. */
+async function startVerifying(m: Awaited<ReturnType<typeof fresh>>, redis: Redis) {
+  const { warnings, logger } = recordingLogger();
+  const transport = new m.RedisStreamsTransport({
+    redis,
+    deadLetters: new MemoryDeadLetterStore(),
+    blockMs: 100,
+  });
+  const subscriber = new m.Subscriber({
+    events: m.ShopEvents,
+    transport,
+    group: "g",
+    consumer: "c",
+    logger,
+    verifier: m.createVerifier(m.getProcessKeyring()),
+  }).on("item.added", () => {});
+  await subscriber.start();
+  return { warnings, transport, subscriber };
+}
+
 beforeEach(() => {
   vi.stubEnv("BUS_SIGNING_KEYS", "");
   vi.stubEnv("BUS_SIGNING_KEYS_FILE", "");
@@ -99,21 +120,7 @@ describeWithRedis("keys made up in this process, over Redis", (getRedis) => {
     await getRedis().flush();
     const m = await fresh();
     const warned = processWarnings();
-    const { warnings, logger } = recordingLogger();
-    const transport = new m.RedisStreamsTransport({
-      redis: getRedis().client(),
-      deadLetters: new MemoryDeadLetterStore(),
-      blockMs: 100,
-    });
-    const subscriber = new m.Subscriber({
-      events: m.ShopEvents,
-      transport,
-      group: "g",
-      consumer: "c",
-      logger,
-      verifier: m.createVerifier(m.getProcessKeyring()),
-    }).on("item.added", () => {});
-    await subscriber.start();
+    const { warnings, transport, subscriber } = await startVerifying(m, getRedis().client());
     expect(warnings.filter((w) => w.code === CODE)).toEqual([
       { code: CODE, message: m.EPHEMERAL_KEYS_WARNING },
     ]);
@@ -127,21 +134,7 @@ describeWithRedis("keys made up in this process, over Redis", (getRedis) => {
     vi.stubEnv("BUS_SIGNING_KEYS", `shop:k1:${KEY}`);
     const m = await fresh();
     const warned = processWarnings();
-    const { warnings, logger } = recordingLogger();
-    const transport = new m.RedisStreamsTransport({
-      redis: getRedis().client(),
-      deadLetters: new MemoryDeadLetterStore(),
-      blockMs: 100,
-    });
-    const subscriber = new m.Subscriber({
-      events: m.ShopEvents,
-      transport,
-      group: "g",
-      consumer: "c",
-      logger,
-      verifier: m.createVerifier(m.getProcessKeyring()),
-    }).on("item.added", () => {});
-    await subscriber.start();
+    const { warnings, transport, subscriber } = await startVerifying(m, getRedis().client());
     await new m.Publisher({
       events: m.ShopEvents,
       transport,

@@ -272,6 +272,34 @@ export function runBusContract(makeFixture: (tuning?: BusTuning) => Promise<BusF
     expect(runs.length).toBeLessThanOrEqual(hung ? CRASH_LOOP_BACKSTOP_FACTOR * 3 : 3);
   });
 
+  it("a handler slower than maxLeaseMs that succeeds is acknowledged, not parked as a crash loop, and runs a bounded number of times", async () => {
+    // break27 F1: the in-memory transport counted each run let go as hung as a crash, parked the
+    // message after 3 (dead-lettered "the consumer crashed or was killed") and still applied it 3
+    // times. A hang is no crash, and a late success acknowledges (both transports).
+    const maxLeaseMs = 300;
+    const { fixture, publisher, subscriber } = await setup({ maxLeaseMs });
+    const starts: number[] = [];
+    let done = 0;
+    await subscriber("slow", "only")
+      .on("item.added", async () => {
+        starts.push(Date.now());
+        await sleep(8 * maxLeaseMs);
+        done++;
+      })
+      .start();
+    await publisher.publish("item.added", { sku: "slow", quantity: 1 });
+    await waitFor(() => done >= 1, 15_000, "the first success");
+    // Runs started before the success finish too; nothing new starts after it.
+    await waitFor(() => done === starts.length, 15_000, "every started run to end");
+    await sleep(1_000);
+    expect(await fixture.deadLetters.list({ group: "slow" })).toEqual([]);
+    // A new run starts no sooner than maxLeaseMs + ⅔ claimIdleMs after the one before (README,
+    // "Lease"): at most 1 + ⌊8 × maxLeaseMs / maxLeaseMs⌋ runs (below the backstop's 9).
+    expect(starts.length).toBeGreaterThanOrEqual(1);
+    expect(starts.length).toBeLessThanOrEqual(9);
+    expect(done).toBe(starts.length);
+  });
+
   it("a message whose handler hangs on every run is parked with one instance of one slot, the healthy ones handled once each", async () => {
     // break24 F2: each hung run is let go at maxLeaseMs (its slot freed) and its message run again,
     // by the same instance when it is the only one, until the crash-loop backstop parks it.

@@ -25,6 +25,11 @@ export interface Pending {
   failures: AttemptFailure[];
   /** Deliveries settled with `defer` (an outcome, but not a failed attempt). */
   deferrals: number;
+  /**
+   * Runs given up as hung (their handler ran maxLeaseMs): silent, but known not to be crashes, as
+   * the Streams transport records them (break26 F2, break27 F1): Delivery.hungRuns.
+   */
+  hungRuns: number;
   /** Waiting for a retry timer: not claimable, not in flight. */
   scheduled: boolean;
   /** When the running handler started (ms), undefined when no handler runs it: the lease. */
@@ -43,6 +48,8 @@ export interface Run {
    * again, on its own consumer too; once it has, whatever this run settles late is dropped.
    */
   letGo: boolean;
+  /** Given up as hung (ran maxLeaseMs), let go or not: counted once in its Pending's `hungRuns`. */
+  givenUp?: boolean;
 }
 
 export interface Consumer {
@@ -86,6 +93,7 @@ export const newPending = (entry: Entry, consumer: string): Pending => ({
   deliveredAt: 0,
   failures: [],
   deferrals: 0,
+  hungRuns: 0,
   scheduled: false,
   handlingSince: undefined,
   run: undefined,

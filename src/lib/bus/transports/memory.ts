@@ -360,7 +360,10 @@ export class MemoryTransport implements Transport {
     const key = pendingKey(pending.entry.topic, pending.entry.seq);
     const attempt = pending.failures.length + 1;
     const waitedAttempts = pending.failures.filter((f) => f.waited === true).length;
-    const silentDeliveries = Math.max(0, pending.deliveryCount - attempt - pending.deferrals);
+    // Every earlier run without an outcome (the backstop's count), and of them those not given up
+    // as hung: the crash count (a hang is no crash: break27 F1 parked a slow handler as one).
+    const silentStartedRuns = Math.max(0, pending.deliveryCount - attempt - pending.deferrals);
+    const silentDeliveries = Math.max(0, silentStartedRuns - pending.hungRuns);
     let settled = false;
     const settleOnce = () => {
       if (settled || superseded()) return false;
@@ -375,6 +378,8 @@ export class MemoryTransport implements Transport {
       attempt,
       waitedAttempts,
       silentDeliveries,
+      silentStartedRuns,
+      hungRuns: pending.hungRuns,
       deliveryCount: pending.deliveryCount,
       replay: pending.entry.replay === true,
       enqueuedAt: pending.entry.at,
@@ -454,7 +459,12 @@ export class MemoryTransport implements Transport {
         if (pending.scheduled || pending.deliveryCount === 0 || group.ready.includes(pending)) continue;
         if (pending.handlingSince !== undefined) {
           if (now - pending.handlingSince < this.maxLeaseMs) continue;
-          // Hung: let go (its slot freed), so its own consumer may run it again (pump).
+          // Hung: counted (a silence that is no crash), and let go (its slot freed), so its own
+          // consumer may run it again (pump).
+          if (pending.run && !pending.run.givenUp) {
+            pending.run.givenUp = true;
+            pending.hungRuns++;
+          }
           if (this.letGo(pending)) {
             // As on Streams, it goes idle when its lease ends: taken again claimIdleMs later, and
             // meanwhile the freed slot takes new work.

@@ -333,8 +333,8 @@ export class Dispatcher {
     try {
       await hungRunScript.run(
         redis,
-        [hungRunsKey(source.streamKey, group, source.entryId)],
-        [explained, failureTtlMs],
+        [hungRunsKey(source.streamKey, group, source.entryId), source.streamKey],
+        [explained, failureTtlMs, group, source.entryId],
       );
       await source.uncount?.();
     } catch (error) {

@@ -11,6 +11,7 @@ import { waitFor } from "../../../test-support/wait.js";
 import type { Delivery } from "../transport.js";
 import { FIELD_BODY, failuresKey, hungRunsKey, soloRunsKey, startedRunsKey } from "./redis-stream-keys.js";
 import { CLAIM_IDLE_MS, dispatcherOn, readAs } from "./redis-streams-dispatcher.fixture.js";
+import { hungRunScript } from "./redis-streams-scripts.js";
 import { uniqueName } from "./transport-contract.js";
 
 const MAX_LEASE_MS = 600_000;
@@ -184,6 +185,19 @@ describeWithRedis("a run given up as hung", (getRedis) => {
     expect(next.silentDeliveries).toBe(0);
     expect(next.silentStartedRuns).toBe(2);
     expect(next.hungRuns).toBe(1);
+  });
+
+  it("records no hang for an entry no longer pending (another instance took it over and acked it meanwhile)", async () => {
+    // break27 F2: an instance resumed from a freeze recorded the hang of an entry acked elsewhere,
+    // and the record stayed its whole TTL (7 days) beside no entry.
+    const { redis, stream, group, id } = await setup((d) => d.ack());
+    await readAs(redis, stream, group, 1, 1);
+    const key = hungRunsKey(stream, group, id);
+    expect(await hungRunScript.run(redis, [key, stream], [0, 60_000, group, id])).toBe(1);
+    await redis.del(key);
+    await redis.xack(stream, group, id);
+    expect(await hungRunScript.run(redis, [key, stream], [0, 60_000, group, id])).toBe(0);
+    expect(await redis.exists(key)).toBe(0);
   });
 
   it("that returns before its entry ran again still settles it (a slow handler, not a hung one)", async () => {

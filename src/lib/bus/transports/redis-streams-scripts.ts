@@ -256,10 +256,14 @@ return n - 1
 
 /**
  * Records one run of an entry given up as hung (hungRunsKey, break26 F2): its hung-run count + 1,
- * and the silent deliveries its hangs explain, the larger of the kept one and ARGV[1]. KEYS: the
- * hung-runs key. ARGV: explained, TTL (ms). GET, SET. Returns the hung-run count.
+ * and the silent deliveries its hangs explain, the larger of the kept one and ARGV[1]; nothing when
+ * the entry is no longer pending in the group (another instance took it over and acked it while
+ * this one was frozen: the record would outlive the entry by its TTL, break27 F2). KEYS: the
+ * hung-runs key, the stream. ARGV: explained, TTL (ms), group, entry id. XPENDING, GET, SET.
+ * Returns the hung-run count (0: not pending, nothing written).
  */
 export const hungRunScript = new LuaScript(`
+if #redis.call('XPENDING', KEYS[2], ARGV[3], ARGV[4], ARGV[4], 1) == 0 then return 0 end
 local runs, explained = 0, 0
 local v = redis.call('GET', KEYS[1])
 if v then

@@ -162,6 +162,25 @@ describe("Metrics series alerted on", () => {
     ).toBe(1);
   });
 
+  it("counts hung runs by topic and outcome, from 0, apart from renewals and takeovers (break26 L1)", async () => {
+    const { metrics } = setup();
+    const topic = "payment.requested";
+    metrics.initialiseSeries([topic]);
+    const hung = (outcome: string) =>
+      sample(metrics, "ordersaga_hung_runs_total", { topic, outcome, service: "inventory" });
+    expect(await hung("let_go")).toBe(0);
+    expect(await hung("kept")).toBe(0);
+    metrics.recordLeaseActivity("hung_let_go", topic, 1);
+    metrics.recordLeaseActivity("hung_let_go", topic, 1);
+    metrics.recordLeaseActivity("hung_kept", topic, 1);
+    metrics.recordLeaseActivity("renewed", topic, 5);
+    metrics.recordLeaseActivity("taken_over", topic, 2);
+    expect(await hung("let_go")).toBe(2);
+    expect(await hung("kept")).toBe(1);
+    expect(await sample(metrics, "ordersaga_lease_renewals_total", { topic, service: "inventory" })).toBe(5);
+    expect(await sample(metrics, "ordersaga_lease_takeovers_total", { topic, service: "inventory" })).toBe(2);
+  });
+
   it("exports no lag sample when Redis cannot tell the lag (never a false 0), but still the pending count", async () => {
     const { metrics } = setup();
     metrics.setStreamProbe(async () => [

@@ -104,6 +104,11 @@ export class Metrics {
   readonly consumerPending: Gauge<"topic">;
   readonly leaseRenewals: Counter<"topic">;
   readonly leaseTakeovers: Counter<"topic">;
+  /**
+   * Handler runs that ran maxLeaseMs without an outcome (hung), by `outcome`: `let_go` (slot freed,
+   * the entry may run again) or `kept` (the let-go cap, MAX_HUNG_RUNS_LET_GO, reached: it keeps its slot).
+   */
+  readonly hungRuns: Counter<"topic" | "outcome">;
   readonly sagaStepDuration: Histogram<"step" | "outcome">;
   readonly compensationsRequested: Counter<"compensation">;
   readonly compensationsSettled: Counter<"compensation" | "outcome">;
@@ -210,6 +215,11 @@ export class Metrics {
       "Messages taken over from a consumer that stopped renewing (died or hung)",
       ["topic"],
     );
+    this.hungRuns = counter(
+      "hung_runs_total",
+      "Handler runs that ran maxLeaseMs without an outcome: let_go freed their slot, kept reached the let-go cap",
+      ["topic", "outcome"],
+    );
     this.sagaStepDuration = histogram(
       "saga_step_duration_seconds",
       "Time from a saga step's command to its reply (or timeout), per attempt",
@@ -254,7 +264,22 @@ export class Metrics {
     for (const topic of handled) {
       this.leaseRenewals.inc({ topic }, 0);
       this.leaseTakeovers.inc({ topic }, 0);
+      for (const outcome of ["let_go", "kept"]) this.hungRuns.inc({ topic, outcome }, 0);
     }
+  }
+
+  /**
+   * Counts a consumer's lease activity on `topic` (the Streams transport's LeaseActivity): `count`
+   * leases renewed or entries taken over, or runs found hung (ran maxLeaseMs), let go or kept.
+   */
+  recordLeaseActivity(
+    kind: "renewed" | "taken_over" | "hung_let_go" | "hung_kept",
+    topic: string,
+    count: number,
+  ): void {
+    if (kind === "renewed") this.leaseRenewals.inc({ topic }, count);
+    else if (kind === "taken_over") this.leaseTakeovers.inc({ topic }, count);
+    else this.hungRuns.inc({ topic, outcome: kind === "hung_let_go" ? "let_go" : "kept" }, count);
   }
 
   recordEvent(event: string, outcome: EventOutcome, durationMs: number): void {

@@ -499,8 +499,7 @@ function watchStreams(
   });
   return transport.onLeaseActivity((activity) => {
     if (activity.group !== group) return;
-    const counter = activity.kind === "renewed" ? metrics.leaseRenewals : metrics.leaseTakeovers;
-    counter.inc({ topic: activity.topic }, activity.count);
+    metrics.recordLeaseActivity(activity.kind, activity.topic, activity.count);
   });
 }
 

@@ -62,6 +62,11 @@ export interface DispatcherOptions {
   gate?: RunGate;
   /** Most hung runs let go at once (default MAX_HUNG_RUNS_LET_GO; see Dispatcher.leased). */
   maxHungRunsLetGo?: number;
+  /**
+   * Told once per run found hung (ran maxLeaseMs after it started) on `stream`: `letGo` false when
+   * the maxHungRunsLetGo cap was reached and the run keeps its slot (metrics: break26 L1).
+   */
+  onHung?: (stream: string, letGo: boolean) => void;
 }
 
 /** An entry read or claimed from `key`. */
@@ -285,23 +290,24 @@ export class Dispatcher {
   }
 
   /**
-   * Lets a run given up as hung go (see leased): its slot is freed and its entry is no longer busy
-   * here. Not a run still waiting for the gate (it has not started: it holds nothing up), and not
-   * past `maxHungRunsLetGo` (then it keeps both, as before break24 F2).
-   */
-  /**
    * A run found hung (ran maxLeaseMs): let go (see letGo), and its hang recorded once it started,
    * let go or not: were it kept (past maxHungRunsLetGo), its entry goes to another instance, whose
-   * run of it must not be a crash suspect either.
+   * run of it must not be a crash suspect either. Told to `onHung` once, let go or kept.
    */
   private hangs(run: EntryRun): void {
     this.letGo(run);
     if (!run.started || run.givenUp) return;
     run.givenUp = true;
+    this.options.onHung?.(run.key.slice(0, run.key.indexOf("\n")), run.letGo);
     // Its entry is done (acked by an earlier run): nothing to record.
     if (!run.overtaken && run.source) void this.recordHang(run.source);
   }
 
+  /**
+   * Lets a run given up as hung go (see leased): its slot is freed and its entry is no longer busy
+   * here. Not a run still waiting for the gate (it has not started: it holds nothing up), and not
+   * past `maxHungRunsLetGo` (then it keeps both, as before break24 F2).
+   */
   private letGo(run: EntryRun): void {
     const max = this.options.maxHungRunsLetGo ?? MAX_HUNG_RUNS_LET_GO;
     if (!run.started || run.letGo || this.hung.size >= max) return;

@@ -30,6 +30,7 @@ describeWithRedis("a run given up as hung", (getRedis) => {
     const releases = new Map<number, () => void>();
     const deliveries = new Map<number, Delivery>();
     const ended: number[] = [];
+    const told: [string, boolean][] = [];
     const dispatcher = dispatcherOn(
       redis,
       stream,
@@ -42,22 +43,43 @@ describeWithRedis("a run given up as hung", (getRedis) => {
         ended.push(delivery.deliveryCount);
       },
       // A suspect does not wait long for the hung run to return (it never would).
-      { isolationMs: 50, ...(maxHungRunsLetGo === undefined ? {} : { maxHungRunsLetGo }) },
+      {
+        isolationMs: 50,
+        onHung: (key, letGo) => told.push([key, letGo]),
+        ...(maxHungRunsLetGo === undefined ? {} : { maxHungRunsLetGo }),
+      },
     );
     const pending = async () => ((await redis.xpending(stream, group)) as [number])[0];
     /** Renewal round as if the run had been going for longer than maxLeaseMs. */
     const pastMaxLease = () => dispatcher.leased(performance.now() + MAX_LEASE_MS + 1, MAX_LEASE_MS);
-    return { redis, stream, group, id: id!, dispatcher, releases, deliveries, ended, pending, pastMaxLease };
+    return {
+      redis,
+      stream,
+      group,
+      id: id!,
+      dispatcher,
+      releases,
+      deliveries,
+      ended,
+      told,
+      pending,
+      pastMaxLease,
+    };
   };
 
   it("frees its slot and its entry: the entry runs again beside it, counted as a redelivery", async () => {
-    const { stream, group, id, dispatcher, releases, pastMaxLease, redis } = await setup((d) => d.ack());
+    const { stream, group, id, dispatcher, releases, told, pastMaxLease, redis } = await setup((d) =>
+      d.ack(),
+    );
     await dispatcher.acceptAll(await readAs(redis, stream, group, 1, 1), dispatcher.permits.tryTake(1));
     await waitFor(() => releases.has(1), 5_000, "the first run's handler");
     expect(dispatcher.isBusy(stream, id)).toBe(true);
     expect(dispatcher.permits.available).toBe(0);
 
     const leased = pastMaxLease();
+    pastMaxLease();
+    // Told once (metrics: ordersaga_hung_runs_total{outcome="let_go"}), not on every renewal round.
+    expect(told).toEqual([[stream, true]]);
     expect(leased.get(stream) ?? []).toEqual([]);
     expect(dispatcher.isBusy(stream, id)).toBe(false);
     // Left to the idle claims of other instances for 2 × claimIdleMs first, then to this one's too.
@@ -212,10 +234,15 @@ describeWithRedis("a run given up as hung", (getRedis) => {
   });
 
   it("keeps its slot and its entry past maxHungRunsLetGo", async () => {
-    const { redis, stream, group, id, dispatcher, releases, pastMaxLease } = await setup((d) => d.ack(), 0);
+    const { redis, stream, group, id, dispatcher, releases, told, pastMaxLease } = await setup(
+      (d) => d.ack(),
+      0,
+    );
     await dispatcher.acceptAll(await readAs(redis, stream, group, 1, 1), dispatcher.permits.tryTake(1));
     await waitFor(() => releases.has(1), 5_000, "the first run's handler");
     pastMaxLease();
+    pastMaxLease();
+    expect(told).toEqual([[stream, false]]);
     expect(dispatcher.isBusy(stream, id)).toBe(true);
     expect(dispatcher.permits.available).toBe(0);
     releases.get(1)!();

@@ -89,13 +89,16 @@ export interface StreamSubscriptionOptions {
   readMarkIntervalMs: number;
   /** Read-side backpressure (the rate limiter): new entries are read only as it grants. */
   throttle?: ReadThrottle;
-  /** Told of lease renewals and takeovers (metrics). */
+  /** Told of lease renewals, takeovers and hung runs (metrics). */
   onLeaseActivity?: (activity: LeaseActivity) => void;
 }
 
-/** Leases renewed by this consumer, or entries it took over from a silent one, on one topic. */
+/**
+ * Leases renewed by this consumer, entries it took over from a silent one, or its runs found hung
+ * (ran maxLeaseMs: `hung_let_go` freed their slot, `hung_kept` kept it at the let-go cap), on one topic.
+ */
 export interface LeaseActivity {
-  kind: "renewed" | "taken_over";
+  kind: "renewed" | "taken_over" | "hung_let_go" | "hung_kept";
   group: string;
   topic: string;
   count: number;
@@ -141,7 +144,9 @@ export class StreamSubscription implements TransportSubscription {
     const refs = new Map(options.slots.flatMap((slot) => slot.map(({ key, ref }) => [key, ref] as const)));
     this.refs = refs;
     this.streamKeys = [...refs.keys(), options.redeliverKey];
-    this.dispatcher = new Dispatcher({ ...options, refs }, handler);
+    const onHung = (stream: string, letGo: boolean) =>
+      this.leaseActivity(letGo ? "hung_let_go" : "hung_kept", stream, 1);
+    this.dispatcher = new Dispatcher({ ...options, refs, onHung }, handler);
     this.permits = this.dispatcher.permits;
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { Keyring, signingKeyPrint } from "../lib/security/keyring.js";
+import { heldKeysPrint, Keyring, parseHeldKeys, signingKeyPrint } from "../lib/security/keyring.js";
 import { signingKeysMismatch } from "./launch-guard.js";
 
 describe("signingKeysMismatch (--add-instances)", () => {
@@ -39,5 +39,56 @@ describe("signingKeysMismatch (--add-instances)", () => {
     expect(signingKeysMismatch(running(before), unknown)).toMatch(
       /signs with key id "order-1", they with "order-2"/,
     );
+  });
+
+  describe("a rotation's new key (newuser14 F2)", () => {
+    const newKey = { service: "order", kid: "order-2", secret: newSecret };
+    const oldKey = { service: "order", kid: "order-1", secret: oldSecret };
+    const paymentKey = { service: "payment", kid: "payment-1", secret: randomBytes(32) };
+    // Step 2 (the new key first) in the list given to --add-instances.
+    const rotated = new Keyring([newKey, oldKey, paymentKey]);
+    /** The running order instance and a payment instance that verifies order's events with `held`. */
+    const system = (held: Keyring) => [
+      ...running(before),
+      {
+        service: "payment",
+        instanceId: "payment-1",
+        url: "http://127.0.0.1:2",
+        signingKey: signingKeyPrint(held.current("payment")!),
+        heldKeys: heldKeysPrint(held),
+      },
+    ];
+
+    it("refuses it when a running consumer of that service's events does not hold it (step 2 before step 1)", () => {
+      const stepZero = new Keyring([paymentKey, oldKey]);
+      expect(signingKeysMismatch(system(stepZero), rotated, ["order"])).toMatch(
+        /order would sign with key id "order-2", which the running payment \(payment-1\) does not hold \(of order's keys it holds "order-1"\)/,
+      );
+    });
+
+    it("accepts it once every running consumer holds it (step 1 done), and ignores instances that verify nothing of that service", () => {
+      const stepOne = new Keyring([paymentKey, oldKey, newKey]);
+      expect(signingKeysMismatch(system(stepOne), rotated, ["order"])).toBeUndefined();
+      const paymentOnly = new Keyring([paymentKey]);
+      expect(signingKeysMismatch(system(paymentOnly), rotated, ["order"])).toBeUndefined();
+    });
+
+    it("checks only the services it starts (an instance that advertises no held keys is not checked)", () => {
+      const stepZero = new Keyring([paymentKey, oldKey]);
+      expect(signingKeysMismatch(system(stepZero), rotated, ["payment"])).toBeUndefined();
+      expect(signingKeysMismatch(running(before), rotated, ["order"])).toBeUndefined();
+    });
+
+    it("advertises held keys as public prints that parse back, never a secret", () => {
+      const text = heldKeysPrint(rotated);
+      expect(text).not.toContain(newSecret.toString("base64"));
+      expect(text).not.toContain(newSecret.toString("hex"));
+      expect(parseHeldKeys(text)).toEqual([
+        { service: "order", print: signingKeyPrint(rotated.byKid("order-2")!) },
+        { service: "order", print: signingKeyPrint(rotated.byKid("order-1")!) },
+        { service: "payment", print: signingKeyPrint(rotated.byKid("payment-1")!) },
+      ]);
+      expect(parseHeldKeys("order:k1,bad,:x:y")).toEqual([]);
+    });
   });
 });

@@ -10,7 +10,13 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
-import { type Keyring, SIGNING_KEY_METADATA, signingKeyPrint } from "../lib/security/keyring.js";
+import {
+  HELD_KEYS_METADATA,
+  type Keyring,
+  parseHeldKeys,
+  SIGNING_KEY_METADATA,
+  signingKeyPrint,
+} from "../lib/security/keyring.js";
 import { SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
 import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../lib/security/payment-token.js";
 import {
@@ -36,6 +42,8 @@ export interface RunningInstance {
   url: string;
   /** The print of the key it signs with (`<kid>:<print>`, signingKeyPrint), if it advertises one. */
   signingKey?: string;
+  /** Every key it holds (heldKeysPrint: `<service>:<kid>:<print>,...`), if it advertises them. */
+  heldKeys?: string;
 }
 
 /**
@@ -57,11 +65,13 @@ export async function findRunningInstances(redis: Redis, probeTimeoutMs = 2_000)
       await res?.body?.cancel();
       if (!up) return undefined;
       const signingKey = instance.metadata?.[SIGNING_KEY_METADATA];
+      const heldKeys = instance.metadata?.[HELD_KEYS_METADATA];
       return {
         service: instance.service,
         instanceId: instance.instanceId,
         url,
         ...(signingKey ? { signingKey } : {}),
+        ...(heldKeys ? { heldKeys } : {}),
       };
     }),
   );
@@ -104,12 +114,55 @@ export function missingSharedSecrets(env: NodeJS.ProcessEnv): string[] {
 
 /**
  * Why `ring` (the keys `--add-instances` would hand its processes) is not the running system's, or
- * undefined: every running instance advertising the key it signs with (`signingKey`) must find that
- * key, same id and print, in the ring (its current key or one kept for verifying); else the added processes sign
- * with key ids the system does not know, or cannot verify its messages (newuser10 F0: orders failed,
- * their steps dead-lettered as SIGNATURE_INVALID). One line.
+ * undefined. Two ways the added processes' messages or the running ones' would be dead-lettered as
+ * SIGNATURE_INVALID (orders failed, compensations parked), each refused in one line:
+ * - a running instance advertising the key it signs with (`signingKey`) must find that key, same
+ *   id and print, in the ring (its current key or one kept for verifying): else the added processes
+ *   cannot verify its messages (newuser10 F0);
+ * - the key each added service (`services`, default every service of the ring) would sign with, its
+ *   current key in the ring, must be held by every running instance that holds a key of that
+ *   service (`heldKeys`: it verifies that service's events): a rotation's new key moved first
+ *   before every consumer was given it (step 2 before step 1 of docs/security.md) was accepted and
+ *   5 of 6 orders failed (newuser14 F2). Instances that advertise no `heldKeys` (an older release)
+ *   cannot be checked so, and are not.
  */
-export function signingKeysMismatch(running: readonly RunningInstance[], ring: Keyring): string | undefined {
+export function signingKeysMismatch(
+  running: readonly RunningInstance[],
+  ring: Keyring,
+  services: readonly string[] = ring.services(),
+): string | undefined {
+  return unknownRunningKey(running, ring) ?? unheldNewKey(running, ring, services);
+}
+
+/** The first added service whose current key a running consumer of its events does not hold, said. */
+function unheldNewKey(
+  running: readonly RunningInstance[],
+  ring: Keyring,
+  services: readonly string[],
+): string | undefined {
+  for (const service of services) {
+    const key = ring.current(service);
+    if (!key) continue;
+    const print = signingKeyPrint(key);
+    for (const instance of running) {
+      if (!instance.heldKeys) continue;
+      const held = parseHeldKeys(instance.heldKeys).filter((k) => k.service === service);
+      if (held.length === 0 || held.some((k) => k.print === print)) continue;
+      const kids = held.map((k) => `"${k.print.split(":")[0]}"`).join(", ");
+      return (
+        `--add-instances: ${service} would sign with key id "${key.kid}", which the running ` +
+        `${instance.service} (${instance.instanceId}) does not hold (of ${service}'s keys it holds ${kids}): ` +
+        "messages signed with it would be dead-lettered SIGNATURE_INVALID (unknown key id). Rotate in two " +
+        "steps (docs/security.md, Key management and rotation): first give every running process the new " +
+        "key after the current one, then move it first"
+      );
+    }
+  }
+  return undefined;
+}
+
+/** The first running instance whose signing key `ring` does not hold (same id and print), said. */
+function unknownRunningKey(running: readonly RunningInstance[], ring: Keyring): string | undefined {
   for (const instance of running) {
     if (!instance.signingKey) continue;
     const kid = instance.signingKey.split(":")[0];

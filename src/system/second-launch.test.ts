@@ -8,7 +8,7 @@
  * - a child killed with SIGKILL after start is restarted by the launcher with the same environment:
  *   registered again under its instance id, reading the users written before, orders complete.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -131,6 +131,18 @@ describeWithRedis("npm run start:services over a Redis where a system runs", (ge
         /--add-instances: these signing keys are not the running system's: \w+ \(\S+\) signs with key id "[\w-]+"/,
       );
       expect(wrongKeys.output()).not.toMatch(/^\[order/m); // nothing started
+      // A rotation's step 2 before its step 1 (newuser14 F2): a new order key first, the running one
+      // kept after it, but no running process holds the new one: orders signed with it would fail.
+      const newFirst = startServices(["--any-port", "--add-instances", "--instances", "order=1"], {
+        ...env,
+        ...secrets,
+        BUS_SIGNING_KEYS: `order:order-new:${randomBytes(32).toString("base64")},${secrets.BUS_SIGNING_KEYS}`,
+      });
+      expect(await exitWithin(newFirst, 60_000)).toBe(1);
+      expect(newFirst.output()).toMatch(
+        /--add-instances: order would sign with key id "order-new", which the running \w+ \(\S+\) does not hold/,
+      );
+      expect(newFirst.output()).not.toMatch(/^\[order/m);
 
       expect(await snapshot()).toEqual(before);
       expect(await placeAndComplete(user.body.id, productId)).toMatch(/shipped|delivered/);

@@ -148,7 +148,9 @@ let abandonSecrets = async (): Promise<void> => {};
       } catch (error) {
         refuse(`--add-instances: ${(error as Error).message}`);
       }
-      const wrongKeys = signingKeysMismatch(running, ring!);
+      // The services it starts: those named by --instances, else all of them.
+      const adding = Object.keys(args.instances);
+      const wrongKeys = signingKeysMismatch(running, ring!, adding.length > 0 ? adding : undefined);
       if (wrongKeys) refuse(wrongKeys);
       slot = await claimLauncherSlot(guard, { add: true, wanted: process.env.INSTANCE_SLOT });
     } else {

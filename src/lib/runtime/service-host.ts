@@ -34,7 +34,14 @@ import { type MetricsReporter, startMetricsReporter } from "../observability/met
 import type { Platform } from "./platform.js";
 import { reportClockSteps } from "./service-clock.js";
 import { REGISTRY_REMOVAL_SKIPPED, STOP_BUDGETS_MS, stopStep } from "./stop-step.js";
-import { KeyConfigError, type Keyring, SIGNING_KEY_METADATA, signingKeyPrint } from "../security/keyring.js";
+import {
+  HELD_KEYS_METADATA,
+  heldKeysPrint,
+  KeyConfigError,
+  type Keyring,
+  SIGNING_KEY_METADATA,
+  signingKeyPrint,
+} from "../security/keyring.js";
 import { getProcessKeyring, SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../security/process-keys.js";
 import { createSigner, createVerifier } from "../security/signing.js";
 
@@ -520,9 +527,13 @@ function missingKeysMessage(service: string, producers: readonly string[]): stri
 
 /**
  * The registry metadata naming the key `service` signs with, `{ signingKey: "<kid>:<print>" }`
- * (signingKeyPrint), or none when the keyring has no key for it.
+ * (signingKeyPrint), and every key the process holds, `heldKeys` (heldKeysPrint: the keys it
+ * verifies with); none when the keyring has no key for `service`. Public prints, nothing secret.
  */
 export function signingKeyMetadata(keyring: Keyring, service: string): { metadata?: Record<string, string> } {
   const key = keyring.current(service);
-  return key ? { metadata: { [SIGNING_KEY_METADATA]: signingKeyPrint(key) } } : {};
+  if (!key) return {};
+  return {
+    metadata: { [SIGNING_KEY_METADATA]: signingKeyPrint(key), [HELD_KEYS_METADATA]: heldKeysPrint(keyring) },
+  };
 }

@@ -108,6 +108,11 @@ export class Keyring {
     return [...this.currentMap.keys()];
   }
 
+  /** Every key held, current or kept for verifying (no secret: ServiceKey holds a KeyObject). */
+  keys(): ServiceKey[] {
+    return [...this.byKidMap.values()].map(({ service, kid, key, mac }) => ({ service, kid, key, mac }));
+  }
+
   /**
    * The keys of `services` only (current keys stay current): what one process may hold, its own
    * signing key and the keys of the producers it verifies (docs/security.md, "Key distribution").
@@ -142,3 +147,26 @@ export function signingKeyPrint(key: ServiceKey): string {
 
 /** The registry metadata field in which an instance advertises its signingKeyPrint. */
 export const SIGNING_KEY_METADATA = "signingKey";
+
+/**
+ * The registry metadata field in which an instance advertises every key it holds (so verifies),
+ * `<service>:<kid>:<print>` joined by commas (heldKeysPrint): `--add-instances` refuses processes
+ * that would sign with a key the running consumers of their events do not hold (newuser14 F2).
+ */
+export const HELD_KEYS_METADATA = "heldKeys";
+
+/** Every key of `ring`, `<service>:<signingKeyPrint>` joined by commas (HELD_KEYS_METADATA; nothing secret). */
+export function heldKeysPrint(ring: Keyring): string {
+  return ring
+    .keys()
+    .map((key) => `${key.service}:${signingKeyPrint(key)}`)
+    .join(",");
+}
+
+/** The keys a heldKeysPrint names: service and print (`<kid>:<16 hex>`) of each; malformed parts skipped. */
+export function parseHeldKeys(text: string): { service: string; print: string }[] {
+  return text.split(",").flatMap((part) => {
+    const [service, kid, hex, ...rest] = part.split(":");
+    return service && kid && hex && rest.length === 0 ? [{ service, print: `${kid}:${hex}` }] : [];
+  });
+}

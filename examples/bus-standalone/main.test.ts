@@ -108,6 +108,22 @@ it("over an unreachable Redis says so in one line and exits 1 within the connect
   }
 }, 60_000);
 
+// newuser14 F1: the password of REDIS_URL was printed in clear.
+it("names an unreachable Redis with its password as ***", async () => {
+  const port = await freePort();
+  const r = runEntryPoint("examples/bus-standalone/main.ts", ["2"], {
+    REDIS_URL: `redis://ops:s3cret-pw@127.0.0.1:${port}`,
+    REDIS_CONNECT_TIMEOUT_MS: "2000",
+  });
+  try {
+    expect(await exitWithin(r, 45_000), r.output()).toBe(1);
+    expect(r.output()).toContain(`cannot use Redis at redis://ops:***@127.0.0.1:${port}`);
+    expect(r.output()).not.toContain("s3cret-pw");
+  } finally {
+    killRuns();
+  }
+}, 60_000);
+
 // newuser11 F4: a bad count ran nothing and ended "done 0", exit 1, with no reason (1.5 sent two).
 it.each(["abc", "0", "-3", "1.5"])(
   "refuses the count %s in one usage line, exit 2, before Redis",

@@ -29,6 +29,7 @@ import { startFailureReason } from "../../src/lib/runtime/launch-signal.js";
 import { getProcessKeyring } from "../../src/lib/security/process-keys.js";
 import { createVerifier } from "../../src/lib/security/signing.js";
 import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../../src/lib/runtime/redis-ready.js";
+import { redactRedisUrl } from "../../src/lib/runtime/redis-url.js";
 import { GreeterEvents } from "./events.js";
 
 // A mistaken count is one usage line, exit 2, before Redis is asked (newuser11 F4: "abc", 0 or -3
@@ -60,7 +61,9 @@ try {
   await waitForRedis(redis, Number(process.env.REDIS_CONNECT_TIMEOUT_MS || DEFAULT_REDIS_CONNECT_TIMEOUT_MS));
   connected = true;
 } catch (error) {
-  process.stderr.write(`bus-standalone: cannot use Redis at ${redisUrl}: ${startFailureReason(error)}\n`);
+  process.stderr.write(
+    `bus-standalone: cannot use Redis at ${redactRedisUrl(redisUrl)}: ${startFailureReason(error)}\n`,
+  );
   redis.disconnect();
   process.exit(1);
 }

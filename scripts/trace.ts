@@ -10,6 +10,7 @@
  */
 import { errorWithCauses } from "../src/lib/runtime/launch-signal.js";
 import { findRunningGateway } from "../src/demo/target.js";
+import { redactRedisUrl } from "../src/lib/runtime/redis-url.js";
 import { redisConnectTimeoutMs } from "../src/system/dev-secrets-start.js";
 import { formatTimeline, type OrderHistory } from "../src/system/order-timeline.js";
 
@@ -48,14 +49,14 @@ if (!gatewayUrl && redisUrl) {
     found = await findRunningGateway(redisUrl, timeoutMs);
   } catch (error) {
     process.stderr.write(
-      `cannot read the registry of ${redisUrl}: ${(error as Error).message}\n` +
+      `cannot read the registry of ${redactRedisUrl(redisUrl)}: ${(error as Error).message}\n` +
         "  fix REDIS_URL, or set GATEWAY_URL to the gateway's URL\n",
     );
     process.exit(1);
   }
   if (found === undefined) {
     process.stderr.write(
-      `no healthy gateway is registered over ${redisUrl}: start the system, or set GATEWAY_URL to the gateway's URL\n`,
+      `no healthy gateway is registered over ${redactRedisUrl(redisUrl)}: start the system, or set GATEWAY_URL to the gateway's URL\n`,
     );
     process.exit(1);
   }
@@ -71,7 +72,7 @@ try {
   const hint = gatewayUrl
     ? "is GATEWAY_URL right, and the system running?"
     : found
-      ? `the gateway registered over ${redisUrl} does not answer any more: start the system again, or set GATEWAY_URL`
+      ? `the gateway registered over ${redactRedisUrl(redisUrl ?? "")} does not answer any more: start the system again, or set GATEWAY_URL`
       : "start the system, or set GATEWAY_URL to the gateway's URL (or REDIS_URL to find it in the registry)";
   process.stderr.write(`cannot reach the gateway at ${base}: ${errorWithCauses(error)}\n  ${hint}\n`);
   process.exit(1);

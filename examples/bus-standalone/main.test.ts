@@ -40,6 +40,29 @@ describeWithRedis("standalone bus example", (getRedis) => {
     expect(await redis.keys("*")).toEqual(["not-the-example"]);
   }, 90_000);
 
+  it("trims its streams as the owner and its group's redeliver stream: what every group handled is gone (break29 F1)", async () => {
+    // break29 F1: the recipe published and acked, and every entry stayed: nothing trimmed, so a
+    // steady publisher filled Redis (noeviction). The program runs the StreamTrimmer the services
+    // run, and a last pass on its way out; KEEP_KEYS=1 leaves what that pass left.
+    await getRedis().flush();
+    const redis = getRedis().client();
+    const { stdout } = await run(
+      process.execPath,
+      ["--import", "tsx", "examples/bus-standalone/main.ts", "30"],
+      {
+        env: { ...process.env, REDIS_URL: getRedis().url, LOG_LEVEL: "silent", KEEP_KEYS: "1" },
+        timeout: 60_000,
+      },
+    );
+    expect(stdout.trim().split("\n").at(-1)).toBe("done 30");
+    const stream = "{greeter}:ev:greeting.sent";
+    // The group still exists (a restart resumes) and has handled every entry: none is kept.
+    const groups = (await redis.xinfo("GROUPS", stream)) as unknown[][];
+    expect(groups.map((g) => g[1])).toEqual(["greeter-readers"]);
+    expect(await redis.xlen(stream)).toBe(0);
+    await getRedis().flush();
+  }, 90_000);
+
   it("names its consumer by INSTANCE_SLOT as the services do: restarts leave one consumer in the group", async () => {
     // break20 F11: named by pid, each run left a consumer per stream in the group for an hour.
     await getRedis().flush();
@@ -80,6 +103,22 @@ it("over an unreachable Redis says so in one line and exits 1 within the connect
       new RegExp(`Redis is unreachable \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\)`),
     );
     expect(r.output()).not.toContain("Unhandled error event");
+  } finally {
+    killRuns();
+  }
+}, 60_000);
+
+// newuser14 F1: the password of REDIS_URL was printed in clear.
+it("names an unreachable Redis with its password as ***", async () => {
+  const port = await freePort();
+  const r = runEntryPoint("examples/bus-standalone/main.ts", ["2"], {
+    REDIS_URL: `redis://ops:s3cret-pw@127.0.0.1:${port}`,
+    REDIS_CONNECT_TIMEOUT_MS: "2000",
+  });
+  try {
+    expect(await exitWithin(r, 45_000), r.output()).toBe(1);
+    expect(r.output()).toContain(`cannot use Redis at redis://ops:***@127.0.0.1:${port}`);
+    expect(r.output()).not.toContain("s3cret-pw");
   } finally {
     killRuns();
   }

@@ -9,11 +9,19 @@
  * warn) adds one JSON warn line for that transient failure; LOG_LEVEL=silent hides it. Exit code 0
  * when every message was handled. A Redis that does not answer within REDIS_CONNECT_TIMEOUT_MS (ms,
  * default 10000) is one line, exit 1; a count that is not a whole number from 1 up is one usage line, exit 2.
+ * It trims its streams as a service does (StreamTrimmer: what every group handled goes, once a
+ * minute and once more on the way out), so a long run stays bounded.
  * On exit it deletes the keys it made (all in the `{greeter}` and `{greeter-readers}` hash slots), so a
  * run leaves the database as it found it; `KEEP_KEYS=1` keeps them to look at (`redis-cli --scan`).
  */
 import { hostname } from "node:os";
-import { Publisher, RedisStreamsTransport, Subscriber } from "../../src/lib/bus/index.js";
+import {
+  ownedStreamKeys,
+  Publisher,
+  RedisStreamsTransport,
+  StreamTrimmer,
+  Subscriber,
+} from "../../src/lib/bus/index.js";
 import { RedisDeadLetterStore } from "../../src/lib/dlq/index.js";
 import { createLogger } from "../../src/lib/observability/logger.js";
 import { ResendGuardRedis } from "../../src/lib/redis/index.js";
@@ -21,6 +29,7 @@ import { startFailureReason } from "../../src/lib/runtime/launch-signal.js";
 import { getProcessKeyring } from "../../src/lib/security/process-keys.js";
 import { createVerifier } from "../../src/lib/security/signing.js";
 import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../../src/lib/runtime/redis-ready.js";
+import { redactRedisUrl } from "../../src/lib/runtime/redis-url.js";
 import { GreeterEvents } from "./events.js";
 
 // A mistaken count is one usage line, exit 2, before Redis is asked (newuser11 F4: "abc", 0 or -3
@@ -52,7 +61,9 @@ try {
   await waitForRedis(redis, Number(process.env.REDIS_CONNECT_TIMEOUT_MS || DEFAULT_REDIS_CONNECT_TIMEOUT_MS));
   connected = true;
 } catch (error) {
-  process.stderr.write(`bus-standalone: cannot use Redis at ${redisUrl}: ${startFailureReason(error)}\n`);
+  process.stderr.write(
+    `bus-standalone: cannot use Redis at ${redactRedisUrl(redisUrl)}: ${startFailureReason(error)}\n`,
+  );
   redis.disconnect();
   process.exit(1);
 }
@@ -114,6 +125,27 @@ subscriber.on(
 // Create the group before publishing so it reads from the first message (groups start at 0).
 await transport.ensureGroups("greeter-readers", subscriber.topics());
 await subscriber.start();
+// Nothing trims a stream by itself, and Redis runs noeviction: a stream nobody trims keeps every
+// entry, handled or not, until Redis is full (break29 F1). The owner of the events trims their
+// streams, as every service does (the same StreamTrimmer), and the group's service its redeliver
+// stream (DLQ replays): here one process is both. A stream some group reads loses, each pass, what
+// every group has handled (never an entry still pending or unread); one no group reads keeps an
+// hour and at most about 100,000 entries. A group that reads nothing for 15 min while entries
+// wait holds the trimming back: said once an hour, with the way out.
+const trimmer = new StreamTrimmer({
+  redis,
+  keys: ownedStreamKeys(GreeterEvents, "greeter", ["greeter-readers"]),
+  retentionMs: 3_600_000,
+  maxLenWithoutGroups: 100_000,
+  intervalMs: 60_000, // one pass a minute (the services' STREAM_TRIM_INTERVAL_MS)
+  onError: (error) => logger.warn({ err: error }, "stream trim failed"),
+  onStaleGroup: ({ stream, group, idleMs }) =>
+    logger.warn(
+      { stream, group, idleMinutes: Math.round(idleMs / 60_000) },
+      `consumer group "${group}" has read nothing from ${stream} while entries wait: the stream grows; ` +
+        `if it is retired, stop its instances and XGROUP DESTROY ${stream} ${group}`,
+    ),
+});
 for (let i = 0; i < count; i++) await publisher.publish("greeting.sent", { to: `friend-${i}`, attempt: 0 });
 
 const deadline = Date.now() + 30_000;
@@ -122,6 +154,9 @@ const retried = () => failedOnce !== undefined && retriedOk;
 while (!finished() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 process.stdout.write(`done ${seen.size}\n`);
 await subscriber.stop(); // stops reading, waits for running handlers
+// A last pass on the way out: a run shorter than the interval leaves its streams trimmed too.
+await trimmer.trimOnce().catch((error: unknown) => logger.warn({ err: error }, "stream trim failed"));
+await trimmer.stop();
 await transport.close();
 if (process.env.KEEP_KEYS !== "1") await deleteExampleKeys();
 redis.disconnect();

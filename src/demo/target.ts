@@ -10,6 +10,7 @@ import { parseEnv, timerMs } from "../lib/runtime/config.js";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
 import { startFailureReason } from "../lib/runtime/launch-signal.js";
 import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS, waitForRedis } from "../lib/runtime/redis-ready.js";
+import { redactRedisUrl } from "../lib/runtime/redis-url.js";
 import { startEmbeddedSystem } from "../system/embedded.js";
 import { launch, planProcesses } from "../system/launcher.js";
 
@@ -83,7 +84,7 @@ export async function claimEmptyDatabase(
       if ((await claim(db)) === "claimed") return { url: urlOf(db), db, note };
     }
     throw new Error(
-      `${note}, and no other database of ${redisUrl} is empty: run the demo against a running ` +
+      `${note}, and no other database of ${redactRedisUrl(redisUrl)} is empty: run the demo against a running ` +
         "system (start one with npm run start:services, or pass --gateway URL), or empty a database",
     );
   } finally {
@@ -117,10 +118,8 @@ export function demoStartTimeoutMs(env: NodeJS.ProcessEnv = process.env): number
  * (newuser11 F7: "database 2 of redis://host:6411/6" read as a contradiction). No password shown.
  */
 export function ownSystemMode(claimedUrl: string, db: number, note?: string): string {
-  const shown = new URL(claimedUrl);
-  if (shown.password) shown.password = "***";
   return (
-    `its own system (every service a process) in Redis database ${db} (${shown.toString()})` +
+    `its own system (every service a process) in Redis database ${db} (${redactRedisUrl(claimedUrl)})` +
     `${note ? ` (${note})` : ""}, isolated from any other system there; removed after the run`
   );
 }
@@ -221,7 +220,7 @@ export async function demoTarget(options: {
     if (running) {
       return {
         url: running,
-        mode: `the system already running over ${options.redisUrl} (its gateway found in the registry)`,
+        mode: `the system already running over ${redactRedisUrl(options.redisUrl)} (its gateway found in the registry)`,
         end: async () => {},
       };
     }

@@ -22,6 +22,7 @@ import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
 import { resolve } from "node:path";
 import { SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
 import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../lib/security/payment-token.js";
+import { redactRedisUrl } from "../lib/runtime/redis-url.js";
 import {
   USER_DATA_KEYS_ENV,
   USER_DATA_KEYS_FILE_ENV,
@@ -71,9 +72,9 @@ export class DevSecretsMismatchError extends Error {
   constructor(redisUrl: string, dir: string, fingerprint: string | null, urlFile?: string) {
     super(
       (fingerprint
-        ? `${redisUrl} holds data written with development secrets (fingerprint ${fingerprint}) that no file ` +
+        ? `${redactRedisUrl(redisUrl)} holds data written with development secrets (fingerprint ${fingerprint}) that no file ` +
           `in ${dir} holds: put that .env file back there`
-        : `${redisUrl} holds data but no development-secrets fingerprint (written before one was recorded, ` +
+        : `${redactRedisUrl(redisUrl)} holds data but no development-secrets fingerprint (written before one was recorded, ` +
           `or the key was deleted) and ${urlFile} does not exist: put the .env file its data was written ` +
           `with back there (under this URL's file name)`) +
         ` (or set DEV_SECRETS_DIR to its directory, or set its secrets in the environment), or start over ` +
@@ -249,7 +250,7 @@ async function holdsData(redis: FingerprintStore): Promise<boolean> {
 export class DevSecretsBusyError extends Error {
   constructor(redisUrl: string, fingerprint: string, waitedMs: number) {
     super(
-      `another start is making up development secrets for ${redisUrl} (fingerprint ${fingerprint} claimed, ` +
+      `another start is making up development secrets for ${redactRedisUrl(redisUrl)} (fingerprint ${fingerprint} claimed, ` +
         `its system not up after ${Math.round(waitedMs / 1000)} s): wait until it is up or stopped, then start again`,
     );
     this.name = "DevSecretsBusyError";
@@ -260,7 +261,7 @@ export class DevSecretsBusyError extends Error {
 export class DevSecretsClaimLostError extends Error {
   constructor(redisUrl: string, fingerprint: string, found: string | null) {
     super(
-      `the development-secrets fingerprint of ${redisUrl} is ${found ?? "gone"}, not this start's ` +
+      `the development-secrets fingerprint of ${redactRedisUrl(redisUrl)} is ${found ?? "gone"}, not this start's ` +
         `${fingerprint} (this start stalled longer than its claim and another start took over): stop and start again`,
     );
     this.name = "DevSecretsClaimLostError";

@@ -19,6 +19,7 @@ import {
 } from "../lib/security/keyring.js";
 import { SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
 import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../lib/security/payment-token.js";
+import { redactRedisUrl } from "../lib/runtime/redis-url.js";
 import {
   USER_DATA_KEYS_ENV,
   USER_DATA_KEYS_FILE_ENV,
@@ -83,7 +84,7 @@ export function runningSystemMessage(redisUrl: string, running: readonly Running
   const lines = running.map((i) => `    ${i.service.padEnd(12)} ${i.instanceId.padEnd(28)} ${i.url}`);
   const gateway = running.find((i) => i.service === GATEWAY.name);
   return [
-    `an Ordersaga system is already running over ${redisUrl}:`,
+    `an Ordersaga system is already running over ${redactRedisUrl(redisUrl)}:`,
     ...lines,
     "  A second launch over the same Redis would take its instance ids and consumer groups. Either:",
     `  - use it${gateway ? ` (gateway ${gateway.url})` : ""}, e.g. npm run demo with the same REDIS_URL;`,

@@ -47,6 +47,7 @@ import {
   provisionLaunchUsers,
 } from "./redis-acl.js";
 import { checkRedisPassword, REDIS_PASSWORD_CHECK_MS, redisLogin } from "../lib/runtime/redis-password.js";
+import { redactRedisUrl } from "../lib/runtime/redis-url.js";
 import { type LauncherArgs, LauncherArgsError, launcherUsage, parseLauncherArgs } from "./launcher-args.js";
 
 // Every argument checked before anything is claimed or started (newuser7 F6): one line, exit 2.
@@ -130,7 +131,7 @@ let abandonSecrets = async (): Promise<void> => {};
       // that never ran there, and started processes that joined nothing).
       if (running.length === 0)
         refuse(
-          `--add-instances: no system runs over ${redactPassword(redisUrl)}: start one first (npm run start:services ` +
+          `--add-instances: no system runs over ${redactRedisUrl(redisUrl)}: start one first (npm run start:services ` +
             "without --add-instances), or check REDIS_URL's host and database",
         );
       const missing = missingSharedSecrets(process.env);
@@ -209,7 +210,7 @@ if (args.redisAcl && !redisUsers) {
     console.error(
       error instanceof AclUsersInUseError
         ? `--redis-acl: ${error.message}`
-        : `--redis-acl: could not create the ACL users on ${redactPassword(redisUrl)}: ${(error as Error).message}`,
+        : `--redis-acl: could not create the ACL users on ${redactRedisUrl(redisUrl)}: ${(error as Error).message}`,
     );
     process.exit(1);
   } finally {
@@ -284,7 +285,7 @@ try {
   const tryLine = gatewayUrl
     ? `  try: curl${auth} ${gatewayUrl}/inventory`
     : "  (no gateway started here: use the running system's gateway)";
-  console.log(`\nOrdersaga is up over ${redactPassword(redisUrl)}:\n${lines.join("\n")}\n${tryLine}\n`);
+  console.log(`\nOrdersaga is up over ${redactRedisUrl(redisUrl)}:\n${lines.join("\n")}\n${tryLine}\n`);
   system.onUnexpectedExit((exit) =>
     console.error(`\n!! ${exit.label} stopped: ${exit.reason}; the others keep running, it is restarted\n`),
   );
@@ -294,13 +295,6 @@ try {
     `\nOrdersaga could not start:\n${exits.map((e) => `  ${e.label}: ${e.reason}`).join("\n") || String(error)}\n`,
   );
   await shutdown(1);
-}
-
-/** `url` with its password shown as `***` (the banner and messages: the `ops` password is a secret). */
-function redactPassword(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password) parsed.password = "***";
-  return parsed.toString();
 }
 
 /** `url` without its user name and password. */

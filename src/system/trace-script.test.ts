@@ -80,6 +80,19 @@ it("stops when the registry of REDIS_URL cannot be read, instead of trying local
   expect(r.output()).not.toContain("localhost:8080");
 }, 60_000);
 
+// newuser14 F1: the password of REDIS_URL was printed in clear.
+it("names an unreadable registry's Redis with its password as ***", async () => {
+  const port = await freePort();
+  const r = runEntryPoint("scripts/trace.ts", ["o-1"], {
+    REDIS_URL: `redis://ops:s3cret-pw@127.0.0.1:${port}`,
+    REDIS_CONNECT_TIMEOUT_MS: "2000",
+    GATEWAY_URL: "",
+  });
+  expect(await exitWithin(r, 45_000), r.output()).toBe(1);
+  expect(r.output()).toContain(`cannot read the registry of redis://ops:***@127.0.0.1:${port}`);
+  expect(r.output()).not.toContain("s3cret-pw");
+}, 60_000);
+
 describeWithRedis("npm run trace with REDIS_URL", (getRedis) => {
   it("says no gateway is registered, instead of trying localhost:8080", async () => {
     await getRedis().flush();
@@ -87,6 +100,19 @@ describeWithRedis("npm run trace with REDIS_URL", (getRedis) => {
     expect(await exitWithin(r, 45_000), r.output()).toBe(1);
     expect(r.output()).toContain(`no healthy gateway is registered over ${getRedis().url}`);
     expect(r.output()).not.toContain("localhost:8080");
+  }, 60_000);
+
+  it("names the Redis with its password as *** when no gateway is registered (newuser14 F1)", async () => {
+    await getRedis().flush();
+    // The test Redis's default user has no password: it takes any (AUTH default <anything>).
+    const url = new URL(getRedis().url);
+    url.username = "default";
+    url.password = "s3cret-pw";
+    const r = runEntryPoint("scripts/trace.ts", ["o-1"], { REDIS_URL: url.toString(), GATEWAY_URL: "" });
+    expect(await exitWithin(r, 45_000), r.output()).toBe(1);
+    url.password = "***";
+    expect(r.output()).toContain(`no healthy gateway is registered over ${url.toString()}`);
+    expect(r.output()).not.toContain("s3cret-pw");
   }, 60_000);
 
   it("finds the running gateway in the registry, not on 8080", async () => {

@@ -85,3 +85,11 @@ export type * from "./transport.js";
 export { MemoryTransport, type MemoryTransportOptions } from "./transports/memory.js";
 export { RedisPubSubTransport, type RedisPubSubTransportOptions } from "./transports/redis-pubsub.js";
 export { RedisStreamsTransport, type RedisStreamsTransportOptions } from "./transports/redis-streams.js";
+export { eventStreamKey, redeliverStreamKey } from "./transports/redis-stream-keys.js";
+export {
+  ownedStreamKeys,
+  STALE_GROUP_MS,
+  type StaleGroup,
+  StreamTrimmer,
+  type StreamTrimmerOptions,
+} from "./transports/redis-streams-trim.js";

@@ -26,6 +26,14 @@ describeWithRedis("StreamTrimmer", (getRedis) => {
     );
   });
 
+  it("lists the redeliver streams of the groups named, for a library program whose group is not named as the owner", () => {
+    // break29 F1: the README's program (owner "shop", group "shop-readers") trims both.
+    expect(ownedStreamKeys(AllEvents, "order", ["order-readers"])).toEqual([
+      ...ownedStreamKeys(AllEvents, "order").filter((k) => k !== redeliverStreamKey("order")),
+      redeliverStreamKey("order-readers"),
+    ]);
+  });
+
   /** Epoch ms on Redis's clock, the clock entry ids are made of. */
   const redisNow = async () => {
     const [seconds, micros] = await getRedis().client().time();

@@ -12,7 +12,10 @@
  *   clock runs ahead would otherwise trim entries younger than the window.
  *
  * This is the only trim loop of a service: the transport's `trim()` is there for explicit calls
- * (tests, tools), and runs on no timer of its own.
+ * (tests, tools), and runs on no timer of its own. A program using the bus library without the
+ * service host starts one itself (README, "Use the bus library on its own"): nothing else trims, and
+ * Redis runs `noeviction`. Its Redis user needs, on those keys, EVALSHA and EVAL (the passes are Lua
+ * scripts) and, run by them, EXISTS, TIME, XINFO GROUPS, XINFO STREAM, XPENDING and XTRIM.
  *
  * The owned stream keys come from the event catalog, not from SCAN: a fixed, small set per
  * service, no keyspace walk as the store grows.
@@ -87,12 +90,21 @@ export const STALE_GROUP_MS = 15 * 60_000;
 /** How often one stale group is reported again (ms). */
 const STALE_REPORT_EVERY_MS = 60 * 60_000;
 
-/** The stream keys a service owns: one per event it owns in the catalog, and its redeliver stream. */
-export function ownedStreamKeys(events: EventRegistry, owner: string): string[] {
+/**
+ * The stream keys a service owns: one per event `owner` owns in `events` (`{owner}:ev:<event>`),
+ * and the redeliver stream (`{group}:redeliver`, DLQ replays) of each of `groups`: by default the
+ * group named as the owner, as the services name theirs. A program of the bus library whose
+ * consumer group has another name passes it (`ownedStreamKeys(Events, "shop", ["shop-readers"])`).
+ */
+export function ownedStreamKeys(
+  events: EventRegistry,
+  owner: string,
+  groups: readonly string[] = [owner],
+): string[] {
   const topics = Object.values(events)
     .filter((definition) => definition.owner === owner)
     .map((definition) => eventStreamKey(owner, definition.name));
-  return [...new Set([...topics, redeliverStreamKey(owner)])];
+  return [...new Set([...topics, ...groups.map(redeliverStreamKey)])];
 }
 
 export interface StreamTrimmerOptions {

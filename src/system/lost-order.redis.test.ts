@@ -100,6 +100,36 @@ describeWithRedis("an order lost with Redis's last writes: its effects are undon
     expect(await system.platform.deadLetters.list()).toEqual([]);
   }, 60_000);
 
+  it("a transient payment.failed for a lost order gets its refund once (a charge may still land); a decline gets none", async () => {
+    // break28 F1: the charge's answer was lost (timeout), the retrieve found nothing (the provider's
+    // in-flight mark was lost too), the charge landed after the transient failure was published.
+    const [orderId, declined] = [randomUUID(), randomUUID()];
+    const failure = { reason: "provider timeout", code: "timeout", transient: true, attempt: 1 } as const;
+    await publisher.publish("payment.failed", { orderId, ...failure });
+    await publisher.publish("payment.failed", { orderId, ...failure }); // redelivered
+    await publisher.publish("payment.failed", {
+      orderId: declined,
+      reason: "card declined",
+      code: "declined",
+      transient: false,
+      attempt: 1,
+    });
+    await waitFor(() => orderGroupDone("payment", "payment.failed"), 30_000, "the replies handled");
+    expect(await streamEntriesAbout("order", "order.compensation.payment.refund", orderId)).toBe(1);
+    expect(await streamEntriesAbout("order", "order.compensation.payment.refund", declined)).toBe(0);
+    // The payment service voids the order's key: a charge landing later is given back, none stays.
+    const voided = await waitFor(
+      async () => {
+        const p = await payment(orderId);
+        return p.status === "voided" ? p : undefined;
+      },
+      30_000,
+      "the lost order's payment voided",
+    );
+    expect(voided.provider?.charged ?? 0).toBe(voided.provider?.refunded ?? 0);
+    expect(await system.platform.deadLetters.list()).toEqual([]);
+  }, 60_000);
+
   it("stock reserved for a lost order is released once, also when its inventory.reserved comes twice", async () => {
     const orderId = randomUUID();
     const productId = `lost-${randomUUID().slice(0, 8)}`;

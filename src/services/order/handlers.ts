@@ -15,7 +15,7 @@ import type { SagaInput } from "./saga.js";
 import type { SagaRunner } from "./saga-runner.js";
 import {
   compensateLostReply,
-  isEffectReply,
+  lostReplyCompensation,
   type LostReplyOutbox,
   type OnLostReply,
 } from "./lost-replies.js";
@@ -95,9 +95,11 @@ export function registerOrderHandlers(
         const input = { type: event, payload } as SagaInput;
         const result = await runner.run(payload.orderId, input, ctx, true);
         if (result.kind === "unknown") {
-          if (lost && isEffectReply(event)) {
-            const published = await compensateLostReply(lost.outbox, event, payload.orderId, ctx);
-            lost.onLost?.(event, payload.orderId, published);
+          const compensation = lost ? lostReplyCompensation(event, payload) : undefined;
+          if (lost && compensation) {
+            const { orderId } = payload;
+            const published = await compensateLostReply(lost.outbox, event, compensation, orderId, ctx);
+            lost.onLost?.(event, compensation, orderId, published);
             return;
           }
           ctx.logger.warn({ orderId: payload.orderId }, "reply for an unknown order ignored");

@@ -33,6 +33,19 @@ export function isEffectReply(event: string): event is EffectReply {
   return Object.hasOwn(LOST_REPLY_COMPENSATIONS, event);
 }
 
+/**
+ * The compensation a reply for a lost order calls for, or undefined (a decline needs nothing): an
+ * effect reply's (LOST_REPLY_COMPENSATIONS), and a refund after a *transient* `payment.failed` (a
+ * timeout, a lost answer), whose charge may still land at the provider, as the saga rules for a
+ * live order (saga.ts onPaymentFailed): dropping it kept a late charge until the orphan-charge pass,
+ * 10 min or more (break28 F1). The refund of an order with no charge voids its key (a no-op reply).
+ */
+export function lostReplyCompensation(event: string, payload: unknown): Compensation | undefined {
+  if (isEffectReply(event)) return LOST_REPLY_COMPENSATIONS[event];
+  const transient = (payload as { transient?: unknown } | undefined)?.transient;
+  return event === "payment.failed" && transient === true ? "payment.refund" : undefined;
+}
+
 /** Publishes a command unless the same (order, compensation) was published before. */
 export interface LostReplyOutbox {
   /** True when `message` was published now, false when an earlier delivery already published it. */
@@ -86,19 +99,25 @@ export function memoryLostReplyOutbox(send: (message: OutgoingMessage) => Promis
 }
 
 /** Called once per compensation published for a lost order (metrics, the error log). */
-export type OnLostReply = (event: EffectReply, orderId: string, published: boolean) => void;
+export type OnLostReply = (
+  event: string,
+  compensation: Compensation,
+  orderId: string,
+  published: boolean,
+) => void;
 
 /**
- * Publishes the compensation of `event`'s effect for a lost order through `outbox`, prepared by the
- * reply's context (correlation and causation carry on). Returns whether it was published now.
+ * Publishes `compensation` (lostReplyCompensation of `event`) for a lost order through `outbox`,
+ * prepared by the reply's context (correlation and causation carry on). Returns whether it was
+ * published now.
  */
 export async function compensateLostReply(
   outbox: LostReplyOutbox,
-  event: EffectReply,
+  event: string,
+  compensation: Compensation,
   orderId: string,
   preparer: Pick<CausalPublisher<typeof AllEvents>, "prepare">,
 ): Promise<boolean> {
-  const compensation = LOST_REPLY_COMPENSATIONS[event];
   const { message } = preparer.prepare(COMMANDS[compensation], {
     orderId,
     reason: `order lost (no history) after its ${event}: the effect is undone`,

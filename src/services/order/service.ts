@@ -17,7 +17,7 @@ import type { SharedClock } from "../../lib/redis/clock.js";
 import { serviceClock } from "../../lib/runtime/service-clock.js";
 import { orderConfigFromEnv } from "./config.js";
 import { type LostOrderReplies, registerOrderHandlers } from "./handlers.js";
-import { LOST_REPLY_COMPENSATIONS, memoryLostReplyOutbox, redisLostReplyOutbox } from "./lost-replies.js";
+import { memoryLostReplyOutbox, redisLostReplyOutbox } from "./lost-replies.js";
 import { type OrderListEntry, orderListProjection } from "./order-list.js";
 import { aofRewriteThrottleKey, ORDER_TAG } from "./keys.js";
 import { type DeadlineView, deadlineProjection, type OrderView, orderViewProjection } from "./projections.js";
@@ -274,14 +274,14 @@ function lostOrderReplies(deps: ServiceDeps<typeof AllEvents>): LostOrderReplies
     : memoryLostReplyOutbox((message) => deps.platform.transport.publish([message]));
   return {
     outbox,
-    onLost: (event, orderId, published) => {
+    onLost: (event, compensation, orderId, published) => {
       if (!published) {
         deps.logger.info({ orderId, event }, "lost order: compensation already published for this reply");
         return;
       }
       lostReplies.inc({ event });
       deps.logger.error(
-        { orderId, event, compensation: LOST_REPLY_COMPENSATIONS[event] },
+        { orderId, event, compensation },
         "reply for an order with no history (lost with Redis's last writes): its effect is compensated",
       );
     },

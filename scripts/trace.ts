@@ -9,7 +9,7 @@
  *   http://localhost:16686 for Jaeger: prints a link to the trace). `--help`: the usage, exit 0.
  */
 import { errorWithCauses } from "../src/lib/runtime/launch-signal.js";
-import { findRunningGateway } from "../src/demo/target.js";
+import { findRunningGateway, GatewayNotAnsweringError } from "../src/demo/target.js";
 import { redactRedisUrl } from "../src/lib/runtime/redis-url.js";
 import { redisConnectTimeoutMs } from "../src/system/dev-secrets-start.js";
 import { formatTimeline, type OrderHistory } from "../src/system/order-timeline.js";
@@ -49,8 +49,10 @@ if (!gatewayUrl && redisUrl) {
     found = await findRunningGateway(redisUrl, timeoutMs);
   } catch (error) {
     process.stderr.write(
-      `cannot read the registry of ${redactRedisUrl(redisUrl)}: ${(error as Error).message}\n` +
-        "  fix REDIS_URL, or set GATEWAY_URL to the gateway's URL\n",
+      error instanceof GatewayNotAnsweringError
+        ? `${redactRedisUrl(redisUrl)}: ${error.message}\n`
+        : `cannot read the registry of ${redactRedisUrl(redisUrl)}: ${(error as Error).message}\n` +
+            "  fix REDIS_URL, or set GATEWAY_URL to the gateway's URL\n",
     );
     process.exit(1);
   }

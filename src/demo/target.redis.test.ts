@@ -1,10 +1,11 @@
 /** Where the demo's own system goes in a Redis (issue 10 follow-up, finding 10): the URL's database when it is free. */
 import { createServer } from "node:http";
+import { createServer as createTcpServer, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
 import { afterEach, expect, it } from "vitest";
 import { describeWithRedis } from "../test-support/redis.js";
-import { claimEmptyDatabase, demoTarget } from "./target.js";
+import { claimEmptyDatabase, demoTarget, findRunningGateway, GatewayNotAnsweringError } from "./target.js";
 
 const withDb = (url: string, db: number) => {
   const u = new URL(url);
@@ -93,4 +94,56 @@ describeWithRedis("the demo's database", (getRedis) => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
+
+  it("tells a registered gateway that does not answer in time from none at all (newuser14 F3)", async () => {
+    const db = 7;
+    const redisUrl = withDb(getRedis().url, db);
+    used.push(redisUrl);
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    // Accepts connections and never answers: a frozen or overloaded gateway.
+    const sockets: Socket[] = [];
+    const silent = createTcpServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const register = (instanceId: string, port: number) => {
+      const now = new Date().toISOString();
+      return new RedisServiceRegistry({ redis }).register(
+        {
+          service: "gateway",
+          instanceId,
+          address: "127.0.0.1",
+          port,
+          version: "test",
+          startedAt: now,
+          lastHeartbeat: now,
+          status: "healthy",
+          consecutiveFailures: 0,
+        },
+        120_000,
+      );
+    };
+    try {
+      // A dead system's entry (its port closed): no gateway, as before.
+      const closed = createTcpServer();
+      await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+      const closedPort = (closed.address() as { port: number }).port;
+      await new Promise((resolve) => closed.close(resolve));
+      await register("gateway-dead", closedPort);
+      expect(await findRunningGateway(redisUrl, 5_000, 500)).toBeUndefined();
+
+      const silentPort = (silent.address() as { port: number }).port;
+      await register("gateway-silent", silentPort);
+      const error = await findRunningGateway(redisUrl, 5_000, 500).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(GatewayNotAnsweringError);
+      expect((error as Error).message).toContain(`http://127.0.0.1:${silentPort}`);
+      expect((error as Error).message).toMatch(/did not answer \/health within 0\.5 s/);
+      // The demo does not start a second system beside it.
+      await expect(demoTarget({ redisUrl, onDeath: () => {} })).rejects.toBeInstanceOf(
+        GatewayNotAnsweringError,
+      );
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      redis.disconnect();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 60_000);
 });

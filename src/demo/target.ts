@@ -22,13 +22,38 @@ export interface DemoTarget {
   end(): Promise<void>;
 }
 
+/** How long (ms) a registered gateway's /health may take before it is said not to answer. */
+export const GATEWAY_PROBE_TIMEOUT_MS = 10_000;
+
 /**
- * A gateway registered in this Redis that answers its /health, if any. A Redis that does not answer
- * within `connectTimeoutMs` is an error naming why (e.g. "Redis is unreachable (connect ECONNREFUSED ...)").
+ * Gateways are registered in this Redis, but none answered its /health in time and at least one
+ * kept the connection open (a loaded host, a frozen process): not "no system" (newuser14 F3: on a
+ * loaded host a 2 s probe said "start the system", and the demo started a second one beside it).
+ */
+export class GatewayNotAnsweringError extends Error {
+  constructor(
+    readonly urls: readonly string[],
+    timeoutMs: number,
+  ) {
+    super(
+      `a gateway is registered (${urls.join(", ")}) but did not answer /health within ${timeoutMs / 1000} s ` +
+        "(an overloaded host, or a frozen process): retry, or set GATEWAY_URL to the gateway's URL",
+    );
+    this.name = "GatewayNotAnsweringError";
+  }
+}
+
+/**
+ * A gateway registered in this Redis that answers its /health, if any (every registered one probed at
+ * once, each for up to `probeTimeoutMs`); undefined when none is registered or each refused (a system
+ * that died: its entries not expired yet). A Redis that does not answer within `connectTimeoutMs` is
+ * an error naming why (e.g. "Redis is unreachable (connect ECONNREFUSED ...)").
+ * @throws GatewayNotAnsweringError when none answered and one at least did not answer in time.
  */
 export async function findRunningGateway(
   redisUrl: string,
   connectTimeoutMs: number = DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
+  probeTimeoutMs: number = GATEWAY_PROBE_TIMEOUT_MS,
 ): Promise<string | undefined> {
   const redis = new ResendGuardRedis(redisUrl, { maxRetriesPerRequest: 1 });
   redis.on("error", () => {});
@@ -37,12 +62,23 @@ export async function findRunningGateway(
       throw new Error(startFailureReason(error));
     });
     const gateways = await new RedisServiceRegistry({ redis }).list("gateway");
-    for (const gateway of gateways.filter((g) => g.status !== "unhealthy")) {
-      const host = gateway.address.includes(":") ? `[${gateway.address}]` : gateway.address;
-      const url = `http://${host}:${gateway.port}`;
-      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
-      if (res?.ok) return url;
-    }
+    const urls = gateways
+      .filter((g) => g.status !== "unhealthy")
+      .map((g) => `http://${g.address.includes(":") ? `[${g.address}]` : g.address}:${g.port}`);
+    const probes = urls.map(async (url) => {
+      try {
+        const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(probeTimeoutMs) });
+        await res.body?.cancel();
+        return res.ok ? ("up" as const) : ("down" as const);
+      } catch (error) {
+        return (error as Error).name === "TimeoutError" ? ("silent" as const) : ("down" as const);
+      }
+    });
+    const answers = await Promise.all(probes);
+    const up = urls.find((_, i) => answers[i] === "up");
+    if (up) return up;
+    const silent = urls.filter((_, i) => answers[i] === "silent");
+    if (silent.length > 0) throw new GatewayNotAnsweringError(silent, probeTimeoutMs);
     return undefined;
   } finally {
     redis.disconnect();

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 /**
  * Pure notification rules: the contact projection (which user event wins), what each business fact
  * notifies, on which channels, with which text, and the dedupe key that makes it happen once.
@@ -75,6 +76,20 @@ export const channelEnabled = (
 /** Exactly one notification per business fact and channel. */
 export const dedupeKey = (intent: Intent, channel: NotificationChannel): string =>
   `${intent.template}:${intent.orderId ?? intent.userId}:${channel}`;
+
+/**
+ * The notification id of a dedupe key: a name-based UUIDv8 of its SHA-256 (RFC 9562 §5.8, B.2), the
+ * same on every delivery. It is the provider's idempotency key, so a redelivery that lost its claim
+ * (Redis lost its last writes after the send) sends under the same id and the provider dedupes it;
+ * a random id per claim sent it twice (break28 lead).
+ */
+export function notificationIdOf(key: string): string {
+  const hash = createHash("sha256").update(`ordersaga notification v1\n${key}`).digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x80; // version 8
+  hash[8] = (hash[8]! & 0x3f) | 0x80; // variant 10
+  const hex = hash.subarray(0, 16).toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
 
 /** Where a channel reaches the contact (push goes to the user's devices, addressed by user id). */
 export function addressFor(channel: NotificationChannel, contact: Contact): string {

@@ -211,6 +211,25 @@ describe("notifier", () => {
     expect(events("notification.sent")).toMatchObject([{ notificationId: "earlier" }]);
   });
 
+  it("sends a fact again under the same ids when its claims were lost (Redis lost its last writes): the provider dedupes", async () => {
+    // The default ids, derived from the fact and channel (not this suite's counter).
+    const fresh = () => {
+      const lost = new MemoryNotificationStore(async () => {});
+      return { lost, notifier: createNotifier({ store: lost, provider, now: () => 0, cipher }) };
+    };
+    const first = fresh();
+    await first.lost.applyContact({ kind: "created", at: 1, contact: contact() });
+    await first.notifier.notify(confirmed, prepare());
+    const ids = provider.sent().map((m) => m.notificationId);
+    expect(ids).toHaveLength(3);
+    expect(new Set(ids).size).toBe(3);
+    // A store without the claims (as after a restart from a snapshot taken before them).
+    const second = fresh();
+    await second.lost.applyContact({ kind: "created", at: 1, contact: contact() });
+    await second.notifier.notify(confirmed, prepare());
+    expect(provider.sent().map((m) => m.notificationId)).toEqual(ids);
+  });
+
   it("asks for a retry when the user is not projected yet, and sends nothing to a deleted user", async () => {
     await expect(notifier.notify(confirmed, prepare())).rejects.toMatchObject({
       code: "USER_UNKNOWN",

@@ -25,6 +25,7 @@ import {
   type Intent,
   type NotificationRecord,
   newRecord,
+  notificationIdOf,
   render,
   TEMPLATES,
 } from "./domain.js";
@@ -36,7 +37,11 @@ export interface NotifierOptions {
   store: NotificationStore;
   provider: ChannelProvider;
   now: () => number;
-  newId: () => string;
+  /**
+   * The id of a notification given its dedupe key (default notificationIdOf: derived from the key,
+   * so every delivery of one fact and channel sends under one provider idempotency key).
+   */
+  newId?: (key: string) => string;
   /**
    * Opens the contact's sealed email and phone (as `user.created`/`user.updated` carry them, and
    * the store keeps them) just before sending: they are in clear only in this process's memory.
@@ -66,6 +71,7 @@ export interface Notifier {
 
 export function createNotifier(options: NotifierOptions): Notifier {
   const { store, provider } = options;
+  const newId = options.newId ?? notificationIdOf;
   const iso = () => new Date(options.now()).toISOString();
 
   /** The provider's answer for one claimed notification, as the record and event that finish it. */
@@ -118,10 +124,10 @@ export function createNotifier(options: NotifierOptions): Notifier {
   return {
     async notify(intent, prepare) {
       // The contact read and the claims of the channels it enables: one store call.
-      const candidates = TEMPLATES[intent.template].channels.map((channel) => ({
-        key: dedupeKey(intent, channel),
-        record: newRecord(intent, channel, options.newId(), iso()),
-      }));
+      const candidates = TEMPLATES[intent.template].channels.map((channel) => {
+        const key = dedupeKey(intent, channel);
+        return { key, record: newRecord(intent, channel, newId(key), iso()) };
+      });
       const { contact: projected, records } = await store.beginForContact(intent.userId, candidates);
       if (!projected) throw new UserUnknownError(intent.userId);
       if (projected.deleted || !projected.contact) return;

@@ -4,7 +4,6 @@
  */
 
 import type { AllEvents } from "../../contracts/catalog.js";
-import { newMessageId } from "../../lib/bus/envelope.js";
 import { exponentialBackoff } from "../../lib/resilience/backoff.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
@@ -20,8 +19,8 @@ import { type UserDataCipher, userDataCipherFromEnv } from "../../lib/security/u
 export interface NotificationServiceOptions {
   /** The channel providers (default: new SimulatedProviders per instance). Tests share one. */
   provider?: ChannelProvider;
-  /** Id generator for notifications (default UUIDv7). */
-  newId?: () => string;
+  /** A notification's id from its dedupe key (default notificationIdOf: the same on every delivery). */
+  newId?: (key: string) => string;
   /** Overrides the platform-chosen store (tests). */
   store?: NotificationStore;
   /**
@@ -48,7 +47,7 @@ export function createNotificationService(
         store,
         provider: options.provider ?? new SimulatedProviders({ now: deps.now }),
         now: deps.now,
-        newId: options.newId ?? newMessageId,
+        ...(options.newId ? { newId: options.newId } : {}),
         // Read here, not on import: a missing key in production is reported when the service starts.
         cipher: options.cipher ?? userDataCipherFromEnv(process.env),
       });

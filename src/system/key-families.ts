@@ -1010,12 +1010,12 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     pattern: "{dlq}:retry-of-purged:<id>#<n>",
     match: re(`${tagged("dlq")}:retry-of-purged:.+#\\d+`),
     example: deadLetterKeys().retryOfPurged("r1#1"),
-    owner: "DLQ (a retry marking a record purged while its replay was on the way)",
+    owner: "DLQ (every accepted retry's mark)",
     type: "hash",
     holds:
-      "the claim of one replay of a purged record: of the retries that sent it, only the first is accepted",
+      "the claim of one accepted replay: a retry of the same replay finding the record purged is a conflict, not accepted again",
     role: "transient",
-    bound: "one per replay of a record purged during its retry; TTL 24 h",
+    bound: "one per accepted retry; TTL 24 h",
     check: { kind: "expires", maxTtl: () => RETRY_OF_PURGED_CLAIM_TTL_MS },
   },
 ];

@@ -9,7 +9,7 @@ import { z } from "zod";
 import type { DeadLetterQueue, RetryFilter } from "../../lib/dlq/dead-letter-queue.js";
 import { decodeBulkCursor, DLQ_BULK_MAX_LIMIT } from "../../lib/dlq/bulk.js";
 import { decodeDlqCursor } from "../../lib/dlq/paging.js";
-import { DeadLetterNotFoundError } from "../../lib/dlq/errors.js";
+import { DeadLetterNotFoundError, DeadLetterRetryOutcomeUnknownError } from "../../lib/dlq/errors.js";
 import { AppError, validationFailed } from "../../lib/http/errors.js";
 import { parseInput, parseQuery } from "../../lib/http/server.js";
 import { callerOf } from "../auth.js";
@@ -135,7 +135,11 @@ export function registerDlqRoutes(app: FastifyInstance, dlq: DeadLetterQueue): v
   });
   app.post<{ Params: { id: string } }>("/dlq/:id/retry", async (request) => {
     const body = parseInput(DlqActionBody, request.body);
-    return redactRecord(await dlq.retry(request.params.id, actor(callerOf(request), body?.detail)));
+    try {
+      return redactRecord(await dlq.retry(request.params.id, actor(callerOf(request), body?.detail)));
+    } catch (error) {
+      throw outcomeUnknown(error, false);
+    }
   });
   app.post<{ Params: { id: string } }>("/dlq/:id/archive", async (request) => {
     const body = parseInput(DlqActionBody, request.body);
@@ -153,7 +157,11 @@ export function registerDlqRoutes(app: FastifyInstance, dlq: DeadLetterQueue): v
         );
     }
     const target = ids ?? filterOf({ ...query, ...fromBody });
-    return dlq.retryMany(target, actor(callerOf(request), detail));
+    try {
+      return await dlq.retryMany(target, actor(callerOf(request), detail));
+    } catch (error) {
+      throw outcomeUnknown(error, true);
+    }
   });
   app.delete("/dlq", async (request) => {
     const query = parseQuery(DlqPurgeQuery, request.query);
@@ -169,6 +177,22 @@ export function registerDlqRoutes(app: FastifyInstance, dlq: DeadLetterQueue): v
     };
     return dlq.purge(criteria, { actor: callerOf(request) });
   });
+}
+
+/**
+ * A retry whose replays were sent and whose marks the store did not confirm (break29 F3): 504
+ * DLQ_RETRY_OUTCOME_UNKNOWN with `details: { outcome: "unknown", ids }` (and, for a bulk retry,
+ * what it settled before: `retried`, `failed`), never a 503 that says "retry shortly". Any other
+ * error passes through.
+ */
+function outcomeUnknown(error: unknown, bulk: boolean): unknown {
+  if (!(error instanceof DeadLetterRetryOutcomeUnknownError)) return error;
+  const details = {
+    outcome: "unknown",
+    ids: error.recordIds,
+    ...(bulk ? { retried: error.retried, failed: error.failed } : {}),
+  };
+  return new AppError(error.code, error.message, details);
 }
 
 function actor(caller: string, detail: string | undefined) {
@@ -264,6 +288,8 @@ const unavailable = error(
   "SERVICE_UNAVAILABLE",
   "The dead letter store did not answer within 1000 ms (store unreachable); retry shortly",
 );
+const outcomeUnknownMessage = new DeadLetterRetryOutcomeUnknownError([exampleId], new Error("timeout"))
+  .message;
 const badQuery = (name: string, message: string) =>
   error("VALIDATION_FAILED", "Invalid query parameters", [{ path: `query:${name}`, message }]);
 
@@ -352,7 +378,9 @@ export const dlqRouteDocs: RouteDoc[] = [
       "When the redelivery fails the record is left as it was (503 DLQ_REDELIVERY_FAILED): retry again. " +
       "Concurrent retries of one record: each 200 is one replay and one audit entry; a retry that lost " +
       "the race answers 409 DLQ_RETRY_CONFLICT having sent nothing more. A record purged while its replay was " +
-      "on the way is gone but was sent: 200 and a 'retried' audit entry noting the purge.",
+      "on the way is gone but was sent: 200 and a 'retried' audit entry noting the purge. The mark and its " +
+      "audit entry are one step; when the store does not confirm it after the send, 504 " +
+      "DLQ_RETRY_OUTCOME_UNKNOWN (details.outcome 'unknown'): read the record before retrying.",
     body: DlqActionBody,
     answer: DlqRecordAnswer,
     examples: {
@@ -365,6 +393,10 @@ export const dlqRouteDocs: RouteDoc[] = [
           "DLQ_REDELIVERY_FAILED",
           `Redelivery of dead-letter record "${exampleId}" failed: Connection is closed.`,
         ),
+        504: error("DLQ_RETRY_OUTCOME_UNKNOWN", outcomeUnknownMessage, {
+          outcome: "unknown",
+          ids: [exampleId],
+        }),
       },
     },
     responses: {
@@ -372,6 +404,7 @@ export const dlqRouteDocs: RouteDoc[] = [
       404: "No such record",
       409: "Record is archived (DLQ_ARCHIVED), or another retry of it was accepted at the same time (DLQ_RETRY_CONFLICT), or it cannot be read (DLQ_MALFORMED)",
       503: "Dead letter store unreachable, or (retry) the record could not be sent back: DLQ_REDELIVERY_FAILED (Retry-After set)",
+      504: 'Sent, then the store did not confirm the mark: DLQ_RETRY_OUTCOME_UNKNOWN, details { outcome: "unknown", ids }; read the record before retrying',
     },
   },
   {
@@ -411,12 +444,19 @@ export const dlqRouteDocs: RouteDoc[] = [
           { path: "ids", message: "Too big: expected array to have <=1000 items" },
         ]),
         503: unavailable,
+        504: error("DLQ_RETRY_OUTCOME_UNKNOWN", outcomeUnknownMessage, {
+          outcome: "unknown",
+          ids: [exampleId],
+          retried: [],
+          failed: [],
+        }),
       },
     },
     responses: {
       200: "{ retried: string[], failed: { id, error }[], nextCursor? }",
       400: "Invalid ids, filter, limit (over 1000) or cursor, or ids together with a filter field (each named)",
       503: "Dead letter store unreachable, or (retry) the record could not be sent back: DLQ_REDELIVERY_FAILED (Retry-After set)",
+      504: 'A batch sent, then the store did not confirm its marks: DLQ_RETRY_OUTCOME_UNKNOWN, details { outcome: "unknown", ids, retried, failed }; read those records before retrying them by id',
     },
   },
   {

@@ -8,6 +8,8 @@ import {
   type DeadLetterRecord,
   type DeadLetterStatus,
   type DeadLetterStore,
+  type MarkRetried,
+  type MarkRetriedResult,
 } from "./dead-letter-store.js";
 import {
   DeadLetterArchivedError,
@@ -16,6 +18,7 @@ import {
   DeadLetterNotFoundError,
   DeadLetterRedeliveryError,
   DeadLetterRetryConflictError,
+  DeadLetterRetryOutcomeUnknownError,
 } from "./errors.js";
 
 /** Sends a message again to one consumer group only: the transport's `redeliver`. */
@@ -169,8 +172,13 @@ export class DeadLetterQueue {
    * the operator nothing was sent and leave a replay with no audit entry. Of retries that read the
    * same count and both find the record purged, only the first to mark it is accepted (the store
    * claims the replay once); the others get DLQ_RETRY_CONFLICT, as they would had it not been purged.
+   * The mark and its audit entry are one atomic step of the store (break29 F3), so a mark is never
+   * left unaudited, and when that step fails or times out after the send (a stalled store) the
+   * retry throws DeadLetterRetryOutcomeUnknownError, never an error saying nothing was done: the
+   * record may be marked or not; a retry of it unmarked sends the same replay id (sent once).
    * @throws DeadLetterNotFoundError (none before the send), DeadLetterArchivedError,
-   *   DeadLetterRedeliveryError (nothing marked), DeadLetterRetryConflictError.
+   *   DeadLetterRedeliveryError (nothing marked), DeadLetterRetryConflictError,
+   *   DeadLetterRetryOutcomeUnknownError (sent; marked and audited, or not: unknown).
    */
   async retry(id: string, options: ActorOptions): Promise<DeadLetterRecord> {
     const record = await this.require(id);
@@ -180,13 +188,15 @@ export class DeadLetterQueue {
     } catch (error) {
       throw new DeadLetterRedeliveryError(id, error);
     }
-    const [marked] = await this.store.markRetried([{ id, fromRetries: record.retries }]);
-    if (marked === "conflict" || marked === undefined) throw new DeadLetterRetryConflictError(id);
-    if (marked === "missing") {
-      await this.store.appendAudit(this.auditEntry(id, "retried", purgedMeanwhile(options)));
-      return { ...record, status: "retried", retries: record.retries + 1 };
+    let marked: MarkRetriedResult | undefined;
+    try {
+      [marked] = await this.store.markRetried([this.markOf(record, options)]);
+    } catch (error) {
+      // The replay is out: whatever failed, this is not "nothing happened" (break29 F3).
+      throw new DeadLetterRetryOutcomeUnknownError([id], error);
     }
-    await this.audit(id, "retried", options);
+    if (marked === "conflict" || marked === undefined) throw new DeadLetterRetryConflictError(id);
+    if (marked === "missing") return { ...record, status: "retried", retries: record.retries + 1 };
     return { ...record, status: marked, retries: record.retries + 1 };
   }
 
@@ -281,24 +291,25 @@ export class DeadLetterQueue {
       }
     }
     const sent = records.filter((r) => !unsent.has(r.id));
-    // The same compare-and-set as `retry`: a record a concurrent retry marked first is a conflict.
-    const outcomes = await this.store.markRetried(sent.map((r) => ({ id: r.id, fromRetries: r.retries })));
+    // The same compare-and-set as `retry`, each mark with its audit entry in one step: a record a
+    // concurrent retry marked first is a conflict; one purged while its replay was on the way is
+    // accepted (sent all the same: break14 F1) and audited with a note as `retry` does.
+    let outcomes: MarkRetriedResult[];
+    try {
+      outcomes = await this.store.markRetried(sent.map((r) => this.markOf(r, options)));
+    } catch (error) {
+      // Sent, marks unknown (break29 F3): what this call settled before goes with the error.
+      for (const record of records) {
+        const failure = unsent.get(record.id);
+        if (failure !== undefined) result.failed.push({ id: record.id, error: describeFailure(failure) });
+      }
+      throw new DeadLetterRetryOutcomeUnknownError(
+        sent.map((r) => r.id),
+        error,
+        result,
+      );
+    }
     const outcomeOf = new Map(sent.map((r, i) => [r.id, outcomes[i]]));
-    // Accepted: marked, or purged while its replay was on the way (sent all the same: break14 F1,
-    // audited with a note as `retry` does). Only a conflict sent nothing more.
-    const accepted = sent.filter((r) => {
-      const outcome = outcomeOf.get(r.id);
-      return outcome === "retried" || outcome === "archived" || outcome === "missing";
-    });
-    await this.store.appendAudits(
-      accepted.map((r) =>
-        this.auditEntry(
-          r.id,
-          "retried",
-          outcomeOf.get(r.id) === "missing" ? purgedMeanwhile(options) : options,
-        ),
-      ),
-    );
     for (const record of records) {
       const outcome = outcomeOf.get(record.id);
       const error =
@@ -309,6 +320,16 @@ export class DeadLetterQueue {
       if (error === undefined) result.retried.push(record.id);
       else result.failed.push({ id: record.id, error: describeFailure(error) });
     }
+  }
+
+  /** A record's mark, with the audit entry of an accepted retry and of one whose record was purged. */
+  private markOf(record: DeadLetterRecord, options: ActorOptions): MarkRetried {
+    return {
+      id: record.id,
+      fromRetries: record.retries,
+      audit: this.auditEntry(record.id, "retried", options),
+      auditIfPurged: this.auditEntry(record.id, "retried", purgedMeanwhile(options)),
+    };
   }
 
   /** The records' messages to their group: each replay id at most once when the transport can. */
@@ -323,15 +344,18 @@ export class DeadLetterQueue {
   }
 
   /**
-   * Marks a record as never to be replayed. Archiving an archived record changes nothing.
+   * Marks a record as never to be replayed, audited in the same step. Archiving an archived record
+   * changes nothing.
    * @throws DeadLetterNotFoundError when there is no record, or it was purged before it could be
    *   marked (break14 F2: then nothing is audited, as nothing was archived).
    */
   async archive(id: string, options: ActorOptions): Promise<DeadLetterRecord> {
     const record = await this.require(id);
     if (record.status === "archived") return record;
-    if (!(await this.store.update(id, { status: "archived" }))) throw new DeadLetterNotFoundError(id);
-    await this.audit(id, "archived", options);
+    // The status and its entry in one step (break29 F3): a timeout leaves both or neither, so the
+    // archive can be asked again (an archived record is answered as it is).
+    const entry = this.auditEntry(id, "archived", options);
+    if (!(await this.store.update(id, { status: "archived" }, entry))) throw new DeadLetterNotFoundError(id);
     return { ...record, status: "archived" };
   }
 
@@ -392,10 +416,6 @@ export class DeadLetterQueue {
     const record = await this.store.get(id);
     if (!record) throw new DeadLetterNotFoundError(id);
     return record;
-  }
-
-  private audit(recordId: string, action: DeadLetterAuditEntry["action"], options: ActorOptions) {
-    return this.store.appendAudit(this.auditEntry(recordId, action, options));
   }
 
   private auditEntry(

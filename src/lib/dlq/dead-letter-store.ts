@@ -71,6 +71,20 @@ export interface DeadLetterSkip {
 /** What `DeadLetterStore.markRetried` did with one record. */
 export type MarkRetriedResult = "retried" | "archived" | "conflict" | "missing";
 
+/**
+ * One record for `DeadLetterStore.markRetried`: the retry count read before its replay was sent,
+ * and the audit entries written in the same atomic step as the mark (break29 F3: a mark is never
+ * left without its entry, whatever happens to the caller after it was issued).
+ */
+export interface MarkRetried {
+  id: string;
+  fromRetries: number;
+  /** Appended with the mark when it is accepted ("retried" or "archived"). */
+  audit?: DeadLetterAuditEntry;
+  /** Appended instead when the record is found purged and this call takes the replay ("missing"). */
+  auditIfPurged?: DeadLetterAuditEntry;
+}
+
 /** Storage port of the dead-letter queue; memory and Redis adapters pass one shared suite. */
 export interface DeadLetterStore {
   /** Adds a record; a record with the same id already there is kept as is (idempotent). Returns true when added. */
@@ -88,8 +102,16 @@ export interface DeadLetterStore {
   list(filter?: DeadLetterFilter): Promise<DeadLetterRecord[]>;
   /** One page, newest first, bounded in records and index entries examined (see paging.ts). */
   page(filter: DeadLetterFilter, options: DeadLetterPageOptions): Promise<DeadLetterPage>;
-  /** Sets status and retry count of an existing record; false when there is none. */
-  update(id: string, change: { status: DeadLetterStatus; retries?: number }): Promise<boolean>;
+  /**
+   * Sets status and retry count of an existing record, and appends `audit` when given, in one
+   * atomic step (break29 F3: an archive is never left without its entry); false when there is
+   * none (nothing changed, nothing audited).
+   */
+  update(
+    id: string,
+    change: { status: DeadLetterStatus; retries?: number },
+    audit?: DeadLetterAuditEntry,
+  ): Promise<boolean>;
   /**
    * The next `count` entries of the time index, oldest first, strictly after `after` (by time, then
    * id) and dead-lettered before `beforeMs` when given, each with its record: the bounded batches
@@ -110,13 +132,15 @@ export interface DeadLetterStore {
    * its replay was sent): a compare-and-set, so of concurrent retries that read the same count one
    * is accepted. Sets `retries` to `fromRetries + 1` and the status to "retried" (an "archived" one
    * stays archived: the replay was sent, and no later retry may be). In one round trip, atomic per
-   * record; one result per change: "retried", "archived" (marked, status kept), "conflict" (the
-   * count moved: another retry was accepted) or "missing" (no such record: purged, and this call is
-   * the first to mark that replay, `<id>#<fromRetries + 1>`, so its retry is accepted). Of several
-   * calls finding the record purged for the same replay, one gets "missing" and the others
-   * "conflict": the claim is kept RETRY_OF_PURGED_CLAIM_TTL_MS (24 h).
+   * record (with its audit entry: see MarkRetried); one result per change: "retried", "archived"
+   * (marked, status kept), "conflict" (the count moved: another retry was accepted; nothing
+   * audited) or "missing" (no such record: purged, and this call is the first to mark that replay,
+   * `<id>#<fromRetries + 1>`, so its retry is accepted, audited with `auditIfPurged`). Every
+   * accepted mark claims its replay (`<id>#<fromRetries + 1>`, kept RETRY_OF_PURGED_CLAIM_TTL_MS,
+   * 24 h): a later call finding the record purged for a replay already accepted, whether marked
+   * before the purge or found purged, gets "conflict" (break29 F2).
    */
-  markRetried(changes: readonly { id: string; fromRetries: number }[]): Promise<MarkRetriedResult[]>;
+  markRetried(changes: readonly MarkRetried[]): Promise<MarkRetriedResult[]>;
   /** Deletes records (by id); returns how many existed. Callers send bounded batches. */
   remove(ids: readonly string[]): Promise<number>;
   /**

@@ -88,3 +88,43 @@ export class DeadLetterInvalidError extends BusError {
     this.name = "DeadLetterInvalidError";
   }
 }
+
+/**
+ * The retry's replays were sent, and then the store did not confirm their marks (a timeout, a
+ * lost connection: break29 F3). Each mark and its audit entry are written together or not at all,
+ * and a mark already issued may still land: the records may be marked retried (then audited) or
+ * left as they were. Not "nothing happened": read the records before retrying. A record unchanged
+ * (same `retries`) is retried with the same replay id, which its group gets once; a record marked
+ * (`retries` + 1, a `retried` entry) was retried, and retrying it again sends another replay.
+ * `retried` and `failed` are what a bulk retry settled before (`RetryManyResult`'s shape).
+ */
+export class DeadLetterRetryOutcomeUnknownError extends BusError {
+  /** The records whose replay was sent and whose mark is unknown. */
+  readonly recordIds: readonly string[];
+  readonly retried: readonly string[];
+  readonly failed: readonly { id: string; error: { code: string; message: string } }[];
+
+  constructor(
+    recordIds: readonly string[],
+    cause: unknown,
+    settled: {
+      retried?: readonly string[];
+      failed?: readonly { id: string; error: { code: string; message: string } }[];
+    } = {},
+  ) {
+    // The cause is not echoed: a store timeout's own text says "retry shortly", which this is not.
+    const which =
+      recordIds.length === 1
+        ? `dead-letter record "${recordIds[0]}"`
+        : `${recordIds.length} dead-letter records`;
+    super(
+      "DLQ_RETRY_OUTCOME_UNKNOWN",
+      `The replay of ${which} was sent, but the store did not confirm marking it retried: the outcome is unknown. Read the record before retrying (GET /dlq/:id): retries + 1 and a "retried" audit entry mean it was retried (retrying again sends another replay); unchanged, a retry sends the same replay again, which its group gets once`,
+      { cause, details: { outcome: "unknown", ids: [...recordIds] } },
+    );
+    this.name = "DeadLetterRetryOutcomeUnknownError";
+    this.recordIds = [...recordIds];
+    this.retried = [...(settled.retried ?? [])];
+    this.failed = [...(settled.failed ?? [])];
+  }
+}

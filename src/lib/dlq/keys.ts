@@ -16,15 +16,16 @@ export interface DeadLetterKeys {
   /** List of one record's audit entries, oldest first: `{dlq}:audit:<id>` (inspect reads only this). */
   auditOf(id: string): string;
   /**
-   * Claim of one replay of a record found purged when its retry came to mark it:
-   * `{dlq}:retry-of-purged:<id>#<n>` (the replay id), set once with a TTL of
-   * RETRY_OF_PURGED_CLAIM_TTL_MS, so of the retries that sent that replay only one is accepted.
+   * Claim of one accepted replay of a record: `{dlq}:retry-of-purged:<id>#<n>` (the replay id),
+   * written by the mark that accepts it (the record marked, or found purged), with a TTL of
+   * RETRY_OF_PURGED_CLAIM_TTL_MS, so of the retries that sent that replay only one is accepted,
+   * also when the record is purged between their marks (break29 F2).
    */
   retryOfPurged(replayId: string): string;
 }
 
 /**
- * How long the claim of a purged record's replay is kept, ms (24 h): far longer than a retry spends
+ * How long the claim of an accepted replay is kept, ms (24 h): far longer than a retry spends
  * between reading the record and marking it (one send), and short enough that the claims of a busy
  * day of purges do not pile up.
  */

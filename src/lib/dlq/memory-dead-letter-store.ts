@@ -5,6 +5,7 @@ import {
   type DeadLetterRecord,
   type DeadLetterSkip,
   type DeadLetterStore,
+  type MarkRetried,
   type MarkRetriedResult,
   matchesFilter,
 } from "./dead-letter-store.js";
@@ -26,7 +27,7 @@ export interface MemoryDeadLetterStoreOptions {
 /** Dead-letter store for the embedded mode and tests. */
 export class MemoryDeadLetterStore implements DeadLetterStore {
   private readonly records = new Map<string, DeadLetterRecord>();
-  /** Claims of replays of purged records (see markRetried): replay id -> expiry, ms on `now`. */
+  /** Claims of accepted replays (see markRetried): replay id -> expiry, ms on `now`. */
   private readonly retryOfPurgedClaims = new Map<string, number>();
   /** Each entry with the time (store's clock) it was appended at. */
   private auditTrail: { entry: DeadLetterAuditEntry; appendedAt: number }[] = [];
@@ -75,11 +76,13 @@ export class MemoryDeadLetterStore implements DeadLetterStore {
   async update(
     id: string,
     change: { status: DeadLetterRecord["status"]; retries?: number },
+    audit?: DeadLetterAuditEntry,
   ): Promise<boolean> {
     const record = this.records.get(id);
     if (!record) return false;
     record.status = change.status;
     if (change.retries !== undefined) record.retries = change.retries;
+    if (audit) this.appendAuditNow(audit);
     return true;
   }
 
@@ -104,22 +107,27 @@ export class MemoryDeadLetterStore implements DeadLetterStore {
     return newest;
   }
 
-  async markRetried(changes: readonly { id: string; fromRetries: number }[]): Promise<MarkRetriedResult[]> {
-    // No await inside: each compare-and-set runs whole, as the Redis script does.
+  async markRetried(changes: readonly MarkRetried[]): Promise<MarkRetriedResult[]> {
+    // No await inside: each compare-and-set (with its audit entry) runs whole, as the Redis script does.
     const now = this.now();
     for (const [replayId, expiresAt] of this.retryOfPurgedClaims)
       if (expiresAt <= now) this.retryOfPurgedClaims.delete(replayId);
-    return changes.map(({ id, fromRetries }) => {
+    return changes.map(({ id, fromRetries, audit, auditIfPurged }) => {
       const record = this.records.get(id);
+      // Every accepted mark claims its replay (break29 F2), so a retry of the same replay that
+      // finds the record purged afterwards conflicts instead of being accepted a second time.
+      const replayId = `${id}#${fromRetries + 1}`;
       if (!record) {
         // Purged: the first mark of this replay takes its claim and is accepted; the others conflict.
-        const replayId = `${id}#${fromRetries + 1}`;
         if (this.retryOfPurgedClaims.has(replayId)) return "conflict";
         this.retryOfPurgedClaims.set(replayId, now + RETRY_OF_PURGED_CLAIM_TTL_MS);
+        if (auditIfPurged) this.appendAuditNow(auditIfPurged);
         return "missing";
       }
       if (record.retries !== fromRetries) return "conflict";
       record.retries = fromRetries + 1;
+      this.retryOfPurgedClaims.set(replayId, now + RETRY_OF_PURGED_CLAIM_TTL_MS);
+      if (audit) this.appendAuditNow(audit);
       if (record.status === "archived") return "archived";
       record.status = "retried";
       return "retried";

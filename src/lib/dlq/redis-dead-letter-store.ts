@@ -10,6 +10,7 @@ import {
   type DeadLetterSkip,
   type DeadLetterStatus,
   type DeadLetterStore,
+  type MarkRetried,
   type MarkRetriedResult,
   matchesFilter,
 } from "./dead-letter-store.js";
@@ -58,37 +59,6 @@ if ARGV[1] ~= '' then
 end
 return redis.call('ZRANGEBYSCORE', KEYS[1], min, ARGV[3], 'WITHSCORES', 'LIMIT', skip, tonumber(ARGV[4]))`);
 
-const UPDATE_SCRIPT = new LuaScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1])
-if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'retries', ARGV[2]) end
-return 1`);
-
-/**
- * The compare-and-set of `markRetried` (break13 F1): KEYS: the record, the claim of its replay
- * should the record be gone (`{dlq}:retry-of-purged:<id>#<fromRetries + 1>`). ARGV: the retry count
- * read before the replay was sent, the claim's TTL (ms). Returns 0 (no record: purged, and this
- * call took the claim of the replay), -1 (the count moved, or the record is gone and another retry
- * of the same replay took the claim: another retry was accepted), 1 (marked retried) or 2 (marked,
- * but archived meanwhile: the status is kept). Without the claim, retries that read the same count
- * and found the record purged were all accepted and audited for one replay (gaps9). The claim is a
- * one-field hash written with EXISTS/HSET/PEXPIRE (atomic in the script), not SET NX PX: the
- * gateway's Redis user runs no plain string commands (src/system/redis-acl.ts).
- */
-const MARK_RETRIED_SCRIPT = new LuaScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-  redis.call('HSET', KEYS[2], 'claimed', '1')
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  return 0
-end
-local retries = tonumber(redis.call('HGET', KEYS[1], 'retries') or '0')
-if retries ~= tonumber(ARGV[1]) then return -1 end
-redis.call('HSET', KEYS[1], 'retries', string.format('%d', retries + 1))
-if redis.call('HGET', KEYS[1], 'status') == 'archived' then return 2 end
-redis.call('HSET', KEYS[1], 'status', 'retried')
-return 1`);
-
 const MARK_RETRIED_RESULTS: Record<string, MarkRetriedResult> = {
   "0": "missing",
   "-1": "conflict",
@@ -131,6 +101,75 @@ const APPEND_AUDIT_SCRIPT = new LuaScript(`${APPEND_AUDIT_LUA}
 local fields = {}
 for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
 append_audit(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2], fields)
+return 1`);
+
+/**
+ * Appends the audit entry given at ARGV[at] (its JSON, '' for none), ARGV[at + 1] (how many stream
+ * fields follow) and the fields, to KEYS[3] and KEYS[4] (APPEND_AUDIT's keys); returns the index of
+ * the ARGV after it.
+ */
+const AUDIT_ARG_LUA = `${APPEND_AUDIT_LUA}
+local function audit_arg(at, keep)
+  local count = tonumber(ARGV[at + 1])
+  if ARGV[at] ~= '' then
+    local fields = {}
+    for i = at + 2, at + 1 + count do fields[#fields + 1] = ARGV[i] end
+    append_audit(KEYS[3], KEYS[4], keep, ARGV[at], fields)
+  end
+  return at + 2 + count
+end
+`;
+
+/**
+ * KEYS: the record, then (with an audit entry) the trail stream and the record's trail (KEYS[2] is
+ * unused, so the audit's keys sit where AUDIT_ARG expects them). ARGV: the status, the retry count
+ * ('' unchanged), the audit retention ms, then the entry (AUDIT_ARG; '' and 0 for none). The change
+ * and its entry are written together or not at all (break29 F3). Returns 1, or 0 (no record).
+ */
+const UPDATE_SCRIPT = new LuaScript(`${AUDIT_ARG_LUA}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'retries', ARGV[2]) end
+audit_arg(4, tonumber(ARGV[3]))
+return 1`);
+
+/**
+ * The compare-and-set of `markRetried` (break13 F1) with its audit entry (break29 F3). KEYS: the
+ * record, the claim of its replay (`{dlq}:retry-of-purged:<id>#<fromRetries + 1>`), the trail
+ * stream, the record's trail. ARGV: the retry count read before the replay was sent, the claim's
+ * TTL (ms), the audit retention (ms), then the entry of an accepted mark and the entry of a replay
+ * of a purged record (each as AUDIT_ARG reads it; '' and 0 for none). Returns 0 (no record: purged,
+ * and this call took the claim of the replay: audited with the second entry), -1 (the count
+ * moved, or the record is gone and the replay was already claimed: another retry was accepted;
+ * nothing audited), 1 (marked retried) or 2 (marked, but archived meanwhile: the status is kept),
+ * both audited with the first entry. Every accepted mark takes the claim of its replay, also when
+ * the record is there (break29 F2): a retry of the same replay finding the record purged after
+ * this mark is then a conflict, not a second acceptance of one replay. The claim is a one-field
+ * hash written with HSET/PEXPIRE (atomic in the script), not SET NX PX: the gateway's Redis user
+ * runs no plain string commands (src/system/redis-acl.ts).
+ */
+const MARK_RETRIED_SCRIPT = new LuaScript(`${AUDIT_ARG_LUA}
+local keep = tonumber(ARGV[3])
+local accepted_at = 4
+local purged_at = accepted_at + 2 + tonumber(ARGV[accepted_at + 1])
+local function claim()
+  redis.call('HSET', KEYS[2], 'claimed', '1')
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+  claim()
+  audit_arg(purged_at, keep)
+  return 0
+end
+local retries = tonumber(redis.call('HGET', KEYS[1], 'retries') or '0')
+if retries ~= tonumber(ARGV[1]) then return -1 end
+redis.call('HSET', KEYS[1], 'retries', string.format('%d', retries + 1))
+claim()
+local archived = redis.call('HGET', KEYS[1], 'status') == 'archived'
+if not archived then redis.call('HSET', KEYS[1], 'status', 'retried') end
+audit_arg(accepted_at, keep)
+if archived then return 2 end
 return 1`);
 
 /**
@@ -389,9 +428,20 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     );
   }
 
-  async update(id: string, change: { status: DeadLetterStatus; retries?: number }): Promise<boolean> {
+  async update(
+    id: string,
+    change: { status: DeadLetterStatus; retries?: number },
+    audit?: DeadLetterAuditEntry,
+  ): Promise<boolean> {
     const retries = change.retries === undefined ? "" : String(change.retries);
-    const updated = await UPDATE_SCRIPT.run(this.redis, [this.keys.record(id)], [change.status, retries]);
+    // KEYS[2] unused (see UPDATE_SCRIPT): the record's own key again, so every key is one slot's.
+    const keys = [this.keys.record(id), this.keys.record(id), this.keys.audit, this.keys.auditOf(id)];
+    const updated = await UPDATE_SCRIPT.run(this.redis, audit ? keys : keys.slice(0, 1), [
+      change.status,
+      retries,
+      this.auditRetentionMs,
+      ...this.auditArgs(audit),
+    ]);
     return updated === 1;
   }
 
@@ -418,18 +468,23 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     return id === undefined ? undefined : { id, ms: Number(score) };
   }
 
-  async markRetried(changes: readonly { id: string; fromRetries: number }[]): Promise<MarkRetriedResult[]> {
+  async markRetried(changes: readonly MarkRetried[]): Promise<MarkRetriedResult[]> {
     if (changes.length === 0) return [];
     const replies = await this.execScripts(() => {
       const pipeline = this.redis.pipeline();
-      for (const { id, fromRetries } of changes)
+      for (const { id, fromRetries, audit, auditIfPurged } of changes)
         pipeline.evalsha(
           MARK_RETRIED_SCRIPT.sha,
-          2,
+          4,
           this.keys.record(id),
           this.keys.retryOfPurged(`${id}#${fromRetries + 1}`),
+          this.keys.audit,
+          this.keys.auditOf(id),
           String(fromRetries),
           String(RETRY_OF_PURGED_CLAIM_TTL_MS),
+          this.auditRetentionMs,
+          ...this.auditArgs(audit),
+          ...this.auditArgs(auditIfPurged),
         );
       return pipeline;
     });
@@ -438,6 +493,13 @@ export class RedisDeadLetterStore implements DeadLetterStore {
       if (result === undefined) throw new Error(`unexpected markRetried reply ${String(reply)}`);
       return result;
     });
+  }
+
+  /** An optional audit entry as AUDIT_ARG_LUA reads it: its JSON, the field count, the fields. */
+  private auditArgs(entry: DeadLetterAuditEntry | undefined): (string | number)[] {
+    if (entry === undefined) return ["", 0];
+    const [, [, json, ...fields]] = this.auditCall(entry);
+    return [json!, fields.length, ...fields];
   }
 
   async appendAudits(entries: readonly DeadLetterAuditEntry[]): Promise<void> {
@@ -504,7 +566,7 @@ export class RedisDeadLetterStore implements DeadLetterStore {
       // Some ran (the cache was flushed mid-pipeline): running all again could apply them twice.
       if (replies.some(([error]) => error === null)) throw new Error("script cache lost mid-pipeline");
       await Promise.all(
-        [MARK_RETRIED_SCRIPT, APPEND_AUDIT_SCRIPT, PURGE_SCRIPT, FIX_INDEX_SCRIPT].map((s) =>
+        [MARK_RETRIED_SCRIPT, APPEND_AUDIT_SCRIPT, PURGE_SCRIPT, FIX_INDEX_SCRIPT, UPDATE_SCRIPT].map((s) =>
           this.redis.script("LOAD", s.source),
         ),
       );

@@ -186,6 +186,60 @@ export function runDeadLetterStoreContract(
       expect(await store.markRetried([])).toEqual([]);
     });
 
+    it("claims every accepted replay: a mark of the same replay finding the record purged after it conflicts (break29 F2)", async () => {
+      await addAll(sampleDeadLetter("a", 1), sampleDeadLetter("b", 2));
+      // Two retries of "a" read retries 0 and sent replay a#1: the first marks it, then a purge.
+      expect(await store.markRetried([{ id: "a", fromRetries: 0 }])).toEqual(["retried"]);
+      expect(
+        await store.purge([{ audit: { at: at(9), recordId: "a", action: "purged", actor: "ops" } }]),
+      ).toEqual([true]);
+      // The second finds the record gone: its replay was the one already accepted.
+      expect(await store.markRetried([{ id: "a", fromRetries: 0 }])).toEqual(["conflict"]);
+      // A later retry that read retries 1 sent another replay (a#2): that one is accepted.
+      expect(await store.markRetried([{ id: "a", fromRetries: 1 }])).toEqual(["missing"]);
+      expect(await store.markRetried([{ id: "a", fromRetries: 1 }])).toEqual(["conflict"]);
+      // Purged before any mark: the first mark of the replay is accepted, as before.
+      await store.purge([{ audit: { at: at(9), recordId: "b", action: "purged", actor: "ops" } }]);
+      expect(await store.markRetried([{ id: "b", fromRetries: 0 }])).toEqual(["missing"]);
+    });
+
+    it("writes a mark's audit entry with the mark, none for a conflict (break29 F3)", async () => {
+      await addAll(sampleDeadLetter("a", 1), sampleDeadLetter("c", 3));
+      await store.update("c", { status: "archived" });
+      const entry = (id: string, detail: string) => ({
+        at: at(5),
+        recordId: id,
+        action: "retried" as const,
+        actor: "ops",
+        detail,
+      });
+      const mark = (id: string, fromRetries: number) => ({
+        id,
+        fromRetries,
+        audit: entry(id, "accepted"),
+        auditIfPurged: entry(id, "purged meanwhile"),
+      });
+      expect(await store.markRetried([mark("a", 0), mark("a", 0), mark("c", 0), mark("gone", 0)])).toEqual([
+        "retried",
+        "conflict",
+        "archived",
+        "missing",
+      ]);
+      expect(await store.audit("a")).toEqual([entry("a", "accepted")]);
+      expect(await store.audit("c")).toEqual([entry("c", "accepted")]);
+      expect(await store.audit("gone")).toEqual([entry("gone", "purged meanwhile")]);
+      expect(await store.markRetried([mark("gone", 0)])).toEqual(["conflict"]);
+      expect(await store.audit("gone")).toHaveLength(1);
+      // An update with an entry: both, or (no record) neither.
+      const archived = { at: at(6), recordId: "a", action: "archived" as const, actor: "ops" };
+      expect(await store.update("a", { status: "archived" }, archived)).toBe(true);
+      expect(await store.audit("a")).toEqual([entry("a", "accepted"), archived]);
+      expect(await store.update("none", { status: "archived" }, { ...archived, recordId: "none" })).toBe(
+        false,
+      );
+      expect(await store.audit("none")).toEqual([]);
+    });
+
     it("removes records and counts only those that existed", async () => {
       await addAll(sampleDeadLetter("a", 1), sampleDeadLetter("b", 2), sampleDeadLetter("c", 3));
       expect(await store.remove(["a", "c", "missing"])).toBe(2);

@@ -148,6 +148,11 @@ export const ERROR_CODES = {
     status: 503,
     description: "The dead-letter record could not be sent back to its group",
   },
+  DLQ_RETRY_OUTCOME_UNKNOWN: {
+    status: 504,
+    description:
+      "A dead-letter retry sent its replay, then the store did not confirm the record's mark within 1 s: it may be marked retried (with its audit entry) or not (`details: { outcome: \"unknown\", ids }`, and a bulk retry's `retried`/`failed` so far). Read the record before retrying: unchanged, a retry sends the same replay again, which its group gets once; marked (`retries` + 1), it was retried",
+  },
   UPSTREAM_TIMEOUT: {
     status: 504,
     description:

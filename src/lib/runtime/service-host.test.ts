@@ -7,6 +7,7 @@ import { defineEvents } from "../bus/events.js";
 import { describeWithRedis, externalRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
 import { createMemoryPlatform, createRedisPlatform, type Platform } from "./platform.js";
+import { DuplicateInstanceError } from "./instance-twin.js";
 import { type RunningService, type ServiceDefinition, startService } from "./service-host.js";
 
 const ToyEvents = defineEvents("toy", {
@@ -146,4 +147,41 @@ it("fails to start on a busy port before consuming anything or registering: list
   } finally {
     await new Promise((resolve) => busy.close(resolve));
   }
+});
+
+it("refuses to start under an instance id a live process has, and starts over a dead one's entry (break29 F4)", async () => {
+  const platform = createMemoryPlatform();
+  platforms.push(platform);
+  const options = {
+    events: ToyEvents,
+    platform,
+    port: 0,
+    logLevel: "silent",
+    instanceId: "toy-twin",
+  } as const;
+  const first = await startService(toyService, options);
+  running.push(first);
+  expect(await (await fetch(`${first.url}/health/live`)).json()).toEqual({
+    status: "ok",
+    service: "toy",
+    instanceId: "toy-twin",
+  });
+  const before = await platform.registry.get("toy", "toy-twin");
+
+  const error = await startService(toyService, options).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(DuplicateInstanceError);
+  expect((error as Error).message).toContain(
+    `instance id "toy-twin" is in use by a live process at ${first.url}`,
+  );
+  // The live one keeps its entry (the second never registered).
+  expect(await platform.registry.get("toy", "toy-twin")).toEqual(before);
+
+  // Once it is gone (killed: its entry not expired yet), the same id starts.
+  const port = new URL(first.url).port;
+  await first.stop();
+  running.splice(running.indexOf(first), 1);
+  await platform.registry.register({ ...before!, port: Number(port) }, 60_000);
+  const next = await startService(toyService, options);
+  running.push(next);
+  expect((await platform.registry.get("toy", "toy-twin"))?.port).toBe(Number(new URL(next.url).port));
 });

@@ -32,6 +32,7 @@ import { eventStreamKey } from "../bus/transports/redis-stream-keys.js";
 import { RedisStreamsTransport } from "../bus/transports/redis-streams.js";
 import { type MetricsReporter, startMetricsReporter } from "../observability/metrics-reporter.js";
 import type { Platform } from "./platform.js";
+import { DuplicateInstanceError, liveTwinOf } from "./instance-twin.js";
 import { reportClockSteps } from "./service-clock.js";
 import { REGISTRY_REMOVAL_SKIPPED, STOP_BUDGETS_MS, stopStep } from "./stop-step.js";
 import {
@@ -333,7 +334,8 @@ export async function startService<E extends EventRegistry>(
       checks,
     });
   });
-  app.get("/health/live", async () => ({ status: "ok" }));
+  // Names the instance, so a process started under the same id can tell it is live (instance-twin.ts).
+  app.get("/health/live", async () => ({ status: "ok", service: name, instanceId }));
   app.get("/metrics", async (_request, reply) =>
     reply.header("content-type", metrics.contentType).send(await metrics.metricsText()),
   );
@@ -351,6 +353,15 @@ export async function startService<E extends EventRegistry>(
   }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : (options.port ?? 0);
+  // Before it consumes anything: another live process under this id is refused (break29 F4).
+  const twin = await liveTwinOf(platform.registry, name, instanceId, { address: advertised, port }).catch(
+    () => undefined,
+  );
+  if (twin) {
+    await app.close().catch(() => undefined);
+    await parts.stop?.().catch(() => undefined);
+    throw new DuplicateInstanceError(instanceId, twin);
+  }
 
   for (const s of subscribers) await platform.transport.ensureGroups(name, s.topics());
   for (const s of subscribers) await s.start();

@@ -178,9 +178,13 @@ export const SERVICE_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   payment: ["hget", "mget", "sscan", "zrange", "zrangebyscore"],
   // Its records, the due index and its failure counts (a failed delivery moved back, the sweep of
   // orphaned ones), the parked shipments, the key-type checks of its scripts, and the simulated
-  // carrier's ledger (carrier-redis-ledger.ts). HINCRBY: the previous release's move of a failed
-  // delivery, which still runs during a rolling deploy.
-  shipping: ["hdel", "hexists", "hget", "hincrby", "hlen", "hmget", "hscan", "type", "zrangebyscore", "zrem"],
+  // carrier's ledger (carrier-redis-ledger.ts; ZRANGEBYSCORE also: the orphan-booking pass scans it
+  // by creation time, MGET: its shared position, orphan-bookings.ts). HINCRBY: the previous
+  // release's move of a failed delivery, which still runs during a rolling deploy.
+  shipping: [
+    ...["hdel", "hexists", "hget", "hincrby", "hlen", "hmget", "hscan", "mget", "type"],
+    ...["zrangebyscore", "zrem"],
+  ],
   notification: ["hget", "hmget", "mget", "zrangebyscore", "zrem", "zrevrange", "zrevrangebyscore"],
 };
 

@@ -16,6 +16,35 @@ import { DEFAULT_SAGA_OPTIONS } from "./saga-model.js";
  */
 export const STEP_PROCESSING_BUDGET_MS = 10_000;
 
+/**
+ * Margin (ms) an orphan grace must keep past a takeover and the saga's step: the external system's
+ * 60 s in-flight lease (the payment provider's, the carrier's), during which a stalled handler's call
+ * may still be completing.
+ */
+export const ORPHAN_GRACE_MARGIN_MS = 60_000;
+
+/**
+ * Why the grace (ms) of an orphan pass over an external system (`variable`: `PAYMENT_ORPHAN_GRACE_MS`,
+ * `SHIPPING_ORPHAN_GRACE_MS`) is too short, or undefined when it is long enough (break15 F6): a call
+ * whose handler stalled is finished by another instance after `CLAIM_IDLE_MS` plus a step's
+ * processing, and the saga compensates by itself after `SAGA_STEP_TIMEOUT_MS`; a grace that does not
+ * outlast both (plus the margin) undoes a live order's effect and fails a good order.
+ */
+export function orphanGraceProblemOf(
+  variable: string,
+  graceMs: number,
+  claimIdleMs: number,
+  stepTimeoutMs: number,
+): string | undefined {
+  const needed = Math.max(claimIdleMs + STEP_PROCESSING_BUDGET_MS, stepTimeoutMs) + ORPHAN_GRACE_MARGIN_MS;
+  if (graceMs > needed) return undefined;
+  return (
+    `${variable} (${graceMs} ms) must exceed CLAIM_IDLE_MS (${claimIdleMs} ms) plus ` +
+    `${STEP_PROCESSING_BUDGET_MS} ms of processing, and SAGA_STEP_TIMEOUT_MS (${stepTimeoutMs} ms), ` +
+    `by ${ORPHAN_GRACE_MARGIN_MS} ms, or a stalled instance's live orders are undone as orphans`
+  );
+}
+
 const orderEnvSchema = serviceEnvSchema.pick({ CLAIM_IDLE_MS: true }).extend({
   /** Deadline of each saga step, ms. */
   SAGA_STEP_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULT_SAGA_OPTIONS.stepTimeoutMs),

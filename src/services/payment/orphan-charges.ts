@@ -50,64 +50,60 @@
  * charge is past that pass's now − grace). A charge examined twice is harmless: its record exists
  * by then. A pass stops at a charge the provider cannot void now; the position stays before it
  * (asked again next pass, after the interval).
+ *
+ * The scan itself (position, paging, lookback, budget, catch-up timing) is shared with the shipping
+ * service's orphan-booking pass: `lib/runtime/creation-scan.ts`. This module is what is payment's:
+ * which charges need a void, and how one is voided and reported.
  */
 import type { Redis } from "ioredis";
-import { startTicker, type Ticker } from "../../lib/runtime/ticker.js";
+import {
+  CreationScan,
+  DEFAULT_ORPHAN_CATCH_UP_DELAY_MS,
+  DEFAULT_ORPHAN_LOOKBACK_MS,
+  DEFAULT_ORPHAN_MAX_PER_PASS,
+  DEFAULT_ORPHAN_SCAN_INTERVAL_MS,
+  MemoryScanCursor,
+  RedisScanCursor,
+  type ScanCursor,
+  type ScanPassTimingOptions,
+  type ScanPosition,
+  startScanPasses,
+} from "../../lib/runtime/creation-scan.js";
+import type { Ticker } from "../../lib/runtime/ticker.js";
 import { orphanScanCursorKey, orphanScanSkipKey } from "./keys.js";
 import type { LedgerEntry, LedgerPage } from "./provider.js";
 import type { OrderOutcome, PaymentStore } from "./store.js";
+
+export {
+  DEFAULT_ORPHAN_CATCH_UP_DELAY_MS,
+  DEFAULT_ORPHAN_LOOKBACK_MS,
+  DEFAULT_ORPHAN_MAX_PER_PASS,
+  DEFAULT_ORPHAN_SCAN_INTERVAL_MS,
+};
 
 /**
  * Where the orphan pass reached: every charge created before `createdAtMs` (epoch ms), and the first
  * `skip` the provider lists at `createdAtMs`, were examined.
  */
-export interface OrphanScanPosition {
-  createdAtMs: number;
-  skip: number;
-}
+export type OrphanScanPosition = ScanPosition;
 
 /** Where the orphan pass reached; undefined before the first pass. */
-export interface OrphanScanCursor {
-  get(): Promise<OrphanScanPosition | undefined>;
-  set(position: OrphanScanPosition): Promise<void>;
-}
+export type OrphanScanCursor = ScanCursor;
 
 /** The cursor of a single process (tests, the in-memory platform). */
-export class MemoryOrphanScanCursor implements OrphanScanCursor {
-  private value: OrphanScanPosition | undefined;
-  async get(): Promise<OrphanScanPosition | undefined> {
-    return this.value && { ...this.value };
-  }
-  async set(position: OrphanScanPosition): Promise<void> {
-    this.value = { ...position };
-  }
-}
+export class MemoryOrphanScanCursor extends MemoryScanCursor {}
 
 /**
- * The cursor in Redis, shared by every payment instance. The last writer wins: an instance that sets
+ * The cursor in Redis, shared by every payment instance (`RedisScanCursor` on
+ * `{payment}:orphan-scan:cursor` and `...:cursor-skip`). The last writer wins: an instance that sets
  * it lower only makes the next pass re-examine charges, which is harmless. The creation time stays a
  * plain number in `{payment}:orphan-scan:cursor` (as before the skip existed: an older instance reads
  * it); the skip is `<createdAtMs>:<skip>` in `...:cursor-skip` and counts only while its time is the
- * cursor's (a cursor set by an instance that writes no skip re-reads its millisecond, harmlessly).
+ * cursor's.
  */
-export class RedisOrphanScanCursor implements OrphanScanCursor {
-  constructor(private readonly redis: Redis) {}
-  async get(): Promise<OrphanScanPosition | undefined> {
-    const [value, skipValue] = await this.redis.mget(orphanScanCursorKey(), orphanScanSkipKey());
-    const createdAtMs = Number(value ?? NaN);
-    if (value === null || !Number.isFinite(createdAtMs)) return undefined;
-    const [skipAt, skip] = (skipValue ?? "").split(":").map(Number);
-    const valid = skipAt === createdAtMs && Number.isInteger(skip) && skip! > 0;
-    return { createdAtMs, skip: valid ? skip! : 0 };
-  }
-  async set({ createdAtMs, skip }: OrphanScanPosition): Promise<void> {
-    const results = await this.redis
-      .multi()
-      .set(orphanScanCursorKey(), String(createdAtMs))
-      .set(orphanScanSkipKey(), `${createdAtMs}:${skip}`)
-      .exec();
-    const failed = results?.find(([error]) => error);
-    if (failed) throw failed[0];
+export class RedisOrphanScanCursor extends RedisScanCursor {
+  constructor(redis: Redis) {
+    super(redis, { cursorKey: orphanScanCursorKey(), skipKey: orphanScanSkipKey() });
   }
 }
 
@@ -177,97 +173,34 @@ export interface OrphanPassResult {
 
 /** Default grace: 10 minutes (see the module comment). */
 export const DEFAULT_ORPHAN_GRACE_MS = 10 * 60_000;
-/** Default interval between passes: 1 minute. */
-export const DEFAULT_ORPHAN_SCAN_INTERVAL_MS = 60_000;
-/** Default lookback: two pass intervals (a pass late by up to one interval still covers a step back). */
-export const DEFAULT_ORPHAN_LOOKBACK_MS = 2 * DEFAULT_ORPHAN_SCAN_INTERVAL_MS;
-/** Default charges examined per pass at most. */
-export const DEFAULT_ORPHAN_MAX_PER_PASS = 2_000;
-/** Default wait after a pass that stopped on its budget (behind) before the next: 1 s. */
-export const DEFAULT_ORPHAN_CATCH_UP_DELAY_MS = 1_000;
 
 export class OrphanChargeReconciler {
-  private readonly cursor: OrphanScanCursor;
-  private running: Promise<OrphanPassResult> | undefined;
+  private readonly scan: CreationScan<LedgerEntry>;
 
   constructor(private readonly options: OrphanChargeReconcilerOptions) {
-    this.cursor = options.cursor ?? new MemoryOrphanScanCursor();
+    this.scan = new CreationScan<LedgerEntry>({
+      list: (page) => options.provider.list("charge", page),
+      createdAtMs: (charge) => Date.parse(charge.createdAt),
+      needs: async (charge) => charge.status === "approved" && (await this.needsVoid(charge.idempotencyKey)),
+      handle: (charge, count) => this.settle(charge, count),
+      now: options.now,
+      graceMs: options.graceMs,
+      cursor: options.cursor ?? new MemoryOrphanScanCursor(),
+      lookbackMs: options.lookbackMs ?? DEFAULT_ORPHAN_LOOKBACK_MS,
+      maxPerPass: options.maxPerPass ?? DEFAULT_ORPHAN_MAX_PER_PASS,
+      ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
+    });
   }
 
   /** One pass (a pass already running is joined, not doubled). Never throws: see `stoppedBy`. */
-  pass(): Promise<OrphanPassResult> {
-    this.running ??= this.walk().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+  async pass(): Promise<OrphanPassResult> {
+    const { handled, ...rest } = await this.scan.pass();
+    return { ...rest, voided: handled };
   }
 
   /** Resolves when the pass in progress (if any) has ended: for a clean stop. */
   async idle(): Promise<void> {
-    await this.running;
-  }
-
-  private async walk(): Promise<OrphanPassResult> {
-    const { provider, graceMs } = this.options;
-    const maxPerPass = this.options.maxPerPass ?? DEFAULT_ORPHAN_MAX_PER_PASS;
-    const pageSize = this.options.pageSize ?? 100;
-    const lookbackMs = this.options.lookbackMs ?? DEFAULT_ORPHAN_LOOKBACK_MS;
-    let checked = 0;
-    let voided = 0;
-    let end: number | undefined;
-    // Every charge before this position was examined by this pass or an earlier one.
-    let reached: OrphanScanPosition | undefined;
-    const result = (caughtUp: boolean, stoppedBy?: unknown): OrphanPassResult => ({
-      checked,
-      voided,
-      caughtUp,
-      lagMs: end === undefined || reached === undefined ? 0 : Math.max(0, end - reached.createdAtMs),
-      ...(stoppedBy === undefined ? {} : { stoppedBy }),
-    });
-    try {
-      end = this.options.now() - graceMs;
-      const cursor = (await this.cursor.get()) ?? { createdAtMs: 0, skip: 0 };
-      // A cursor past now − grace: the shared clock stepped back since it was set. Charges dated on
-      // the stepped clock may sit below it: look back from the stepped clock's end instead. (Not
-      // min(cursor, end − lookback) on every pass: a lookback window denser than maxPerPass would
-      // use up each pass's budget re-reading the same charges.)
-      reached = cursor.createdAtMs > end ? { createdAtMs: end - lookbackMs, skip: 0 } : cursor;
-      for (;;) {
-        const limit = Math.min(pageSize, maxPerPass - checked);
-        if (limit <= 0) break;
-        const page = await provider.list("charge", {
-          offset: reached.skip,
-          limit,
-          fromMs: reached.createdAtMs,
-          toMs: end,
-        });
-        const needed = await Promise.all(
-          page.map((charge) => charge.status === "approved" && this.needsVoid(charge.idempotencyKey)),
-        );
-        for (const [i, charge] of page.entries()) {
-          checked++;
-          if (needed[i]) await this.settle(charge, () => voided++);
-          const createdAtMs = Date.parse(charge.createdAt);
-          reached =
-            createdAtMs === reached.createdAtMs
-              ? { createdAtMs, skip: reached.skip + 1 }
-              : { createdAtMs, skip: 1 };
-        }
-        if (page.length < limit) {
-          // Everything up to now − grace examined; charges of its millisecond are read again next
-          // time (harmless), so a pass that finds the clock not moved never looks past it.
-          reached = { createdAtMs: end, skip: 0 };
-          await this.cursor.set(reached);
-          return result(true);
-        }
-      }
-      await this.cursor.set(reached);
-      return result(false);
-    } catch (error) {
-      // Keep what was examined; the charge that stopped the pass is at or after `reached`.
-      if (reached !== undefined) await this.cursor.set(reached).catch(() => undefined);
-      return result(false, error);
-    }
+    await this.scan.idle();
   }
 
   /**
@@ -303,18 +236,8 @@ export class OrphanChargeReconciler {
   }
 }
 
-export interface OrphanPassTimingOptions {
-  /** Wait (ms) after a pass that reached now − grace, or that an error stopped. */
-  intervalMs: number;
-  /** Wait (ms) after a pass that stopped on its budget (behind) (default 1 s). */
-  catchUpDelayMs?: number;
-  /** Wait (ms) before the first pass (default the interval). */
-  firstDelayMs?: number;
-  /** Told each pass's result (metrics, logs). */
-  onPass?: (result: OrphanPassResult) => void;
-  /** Told when `onPass` throws. */
-  onError?: (error: unknown) => void;
-}
+/** When the passes run (`startOrphanPasses`). */
+export type OrphanPassTimingOptions = ScanPassTimingOptions<OrphanPassResult>;
 
 /**
  * The passes on a ticker: the next one after the interval, or after `catchUpDelayMs` when the last
@@ -326,19 +249,5 @@ export function startOrphanPasses(
   reconciler: OrphanChargeReconciler,
   timing: OrphanPassTimingOptions,
 ): Ticker {
-  const catchUpDelayMs = timing.catchUpDelayMs ?? DEFAULT_ORPHAN_CATCH_UP_DELAY_MS;
-  return startTicker(
-    timing.intervalMs,
-    async () => {
-      const result = await reconciler.pass();
-      timing.onPass?.(result);
-      return result;
-    },
-    {
-      ...(timing.firstDelayMs === undefined ? {} : { firstDelayMs: timing.firstDelayMs }),
-      delayAfter: (result) =>
-        result.caughtUp || result.stoppedBy !== undefined ? timing.intervalMs : catchUpDelayMs,
-      ...(timing.onError ? { onError: timing.onError } : {}),
-    },
-  );
+  return startScanPasses(reconciler, timing);
 }

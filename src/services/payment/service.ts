@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { MUST_COMPLETE_MAX_SILENT_DELIVERIES, type MustCompletePolicy } from "../../lib/bus/retry-policy.js";
 import { ConfigError, parseEnv, serviceEnvSchema } from "../../lib/runtime/config.js";
-import { STEP_PROCESSING_BUDGET_MS } from "../order/config.js";
+import { ORPHAN_GRACE_MARGIN_MS, orphanGraceProblemOf } from "../order/config.js";
 import { DEFAULT_SAGA_OPTIONS } from "../order/saga-model.js";
 import type { AllEvents } from "../../contracts/index.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
@@ -92,31 +92,21 @@ const paymentEnvSchema = serviceEnvSchema.pick({ CLAIM_IDLE_MS: true }).extend({
     .default(DEFAULT_ORPHAN_SCAN_INTERVAL_MS),
 });
 
-/**
- * Margin (ms) the orphan grace must keep past a takeover and the saga's step: the provider's 60 s
- * in-flight lease, during which a stalled handler's charge may still be completing.
- */
-export const ORPHAN_GRACE_MARGIN_MS = 60_000;
+/** Margin (ms) the orphan grace must keep past a takeover and the saga's step (see `orphanGraceProblemOf`). */
+export { ORPHAN_GRACE_MARGIN_MS };
 
 /**
- * Why an orphan grace (ms) is too short, or undefined when it is long enough (break15 F6): a charge
- * whose handler stalled is finished by another instance after `CLAIM_IDLE_MS` plus a step's
+ * Why `PAYMENT_ORPHAN_GRACE_MS` (ms) is too short, or undefined when it is long enough (break15 F6):
+ * `orphanGraceProblemOf` (order/config.ts), shared with the shipping service's orphan-booking grace.
+ * A charge whose handler stalled is finished by another instance after `CLAIM_IDLE_MS` plus a step's
  * processing, and the saga refunds by itself after `SAGA_STEP_TIMEOUT_MS`; a grace that does not
- * outlast both (plus the margin) voids a live order's charge and fails a good order.
+ * outlast both (plus the provider's 60 s in-flight lease) voids a live order's charge.
  */
-export function orphanGraceProblem(
+export const orphanGraceProblem = (
   graceMs: number,
   claimIdleMs: number,
   stepTimeoutMs: number,
-): string | undefined {
-  const needed = Math.max(claimIdleMs + STEP_PROCESSING_BUDGET_MS, stepTimeoutMs) + ORPHAN_GRACE_MARGIN_MS;
-  if (graceMs > needed) return undefined;
-  return (
-    `PAYMENT_ORPHAN_GRACE_MS (${graceMs} ms) must exceed CLAIM_IDLE_MS (${claimIdleMs} ms) plus ` +
-    `${STEP_PROCESSING_BUDGET_MS} ms of processing, and SAGA_STEP_TIMEOUT_MS (${stepTimeoutMs} ms), ` +
-    `by ${ORPHAN_GRACE_MARGIN_MS} ms, or a stalled instance's paid orders are voided as orphans`
-  );
-}
+): string | undefined => orphanGraceProblemOf("PAYMENT_ORPHAN_GRACE_MS", graceMs, claimIdleMs, stepTimeoutMs);
 
 /**
  * The payment service's variables (`PAYMENT_PROVIDER_TIMEOUT_MS`, `PAYMENT_BREAKER_FAILURE_THRESHOLD`,

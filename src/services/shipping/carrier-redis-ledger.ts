@@ -1,13 +1,18 @@
 /**
  * The simulated carrier's ledger in our Redis (`{shipping}:carrier:*`), so a booking outlives a
  * restart of the shipping service like a real carrier's would. Bookings carry no TTL: at most one
- * per order, kept like the shipment records they stand behind.
+ * per order, kept like the shipment records they stand behind. Every booking (and cancel tombstone)
+ * is listed in `{shipping}:carrier:bookings` and, by creation time, in
+ * `{shipping}:carrier:bookings-by-time` (the dashboard list the orphan-booking pass scans). A
+ * booking stored by a release before the time index existed is not in it, so the pass never sees
+ * it (not backfilled: the simulated carrier's older bookings all have their records or were
+ * checked by hand; a real carrier's dashboard lists every booking).
  */
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { LuaScript } from "../../lib/redis/index.js";
-import type { CarrierBooking, CarrierLedger } from "./carrier.js";
-import { carrierBookingKey, carrierIndexKey, carrierInFlightKey } from "./keys.js";
+import type { BookingPage, CarrierBooking, CarrierLedger } from "./carrier.js";
+import { carrierBookingKey, carrierIndexKey, carrierInFlightKey, carrierTimeIndexKey } from "./keys.js";
 
 const BookingDataSchema = z.object({
   idempotencyKey: z.string(),
@@ -26,6 +31,16 @@ const dataOf = (booking: CarrierBooking): string => {
   return JSON.stringify(data);
 };
 
+/**
+ * The time index's score: the booking's own date (the carrier's clock, the shared one), never this
+ * host's, since the orphan pass of every instance scans it by time.
+ */
+const createdMsOf = (booking: CarrierBooking): number => {
+  const createdMs = Date.parse(booking.createdAt);
+  if (!Number.isFinite(createdMs)) throw new Error(`booking ${booking.idempotencyKey}: invalid createdAt`);
+  return createdMs;
+};
+
 const parse = (reply: unknown): CarrierBooking => {
   const [status, data, updatedAt] = reply as [string, string, string];
   return {
@@ -35,29 +50,33 @@ const parse = (reply: unknown): CarrierBooking => {
   };
 };
 
-// KEYS: booking, index. ARGV: status, data JSON, updatedAt, key. First writer wins.
+// KEYS: booking, index, time index. ARGV: status, data JSON, updatedAt, key, creation (epoch ms).
+// First writer wins.
 const PUT_IF_ABSENT_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'status', ARGV[1], 'data', ARGV[2], 'updatedAt', ARGV[3])
   redis.call('SADD', KEYS[2], ARGV[4])
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
   return {1, redis.call('HMGET', KEYS[1], 'status', 'data', 'updatedAt')}
 end
 return {0, redis.call('HMGET', KEYS[1], 'status', 'data', 'updatedAt')}
 `;
 const PUT_IF_ABSENT = new LuaScript(PUT_IF_ABSENT_LUA);
 
-// KEYS: booking, index, in-flight mark. ARGV: as PUT_IF_ABSENT. → 'busy' while a call with the key
-// is in flight; else PUT_IF_ABSENT's reply.
+// KEYS: as PUT_IF_ABSENT, then the in-flight mark. ARGV: as PUT_IF_ABSENT. → 'busy' while a call
+// with the key is in flight; else PUT_IF_ABSENT's reply.
 const BOOK_INSTANTLY = new LuaScript(`
-if redis.call('EXISTS', KEYS[3]) == 1 then return 'busy' end
+if redis.call('EXISTS', KEYS[4]) == 1 then return 'busy' end
 ${PUT_IF_ABSENT_LUA}`);
 
-// KEYS: booking, index. ARGV: tombstone data JSON, at, key. booked → cancelled; none → voided.
+// KEYS: booking, index, time index. ARGV: tombstone data JSON, at, key, tombstone creation (epoch
+// ms). booked → cancelled; none → voided.
 const CANCEL = new LuaScript(`
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
   redis.call('HSET', KEYS[1], 'status', 'voided', 'data', ARGV[1], 'updatedAt', ARGV[2])
   redis.call('SADD', KEYS[2], ARGV[3])
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 elseif status == 'booked' then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updatedAt', ARGV[2])
 end
@@ -71,8 +90,8 @@ export class RedisCarrierLedger implements CarrierLedger {
     const key = booking.idempotencyKey;
     const [created, stored] = (await PUT_IF_ABSENT.run(
       this.redis,
-      [carrierBookingKey(key), carrierIndexKey()],
-      [booking.status, dataOf(booking), booking.updatedAt, key],
+      [carrierBookingKey(key), carrierIndexKey(), carrierTimeIndexKey()],
+      [booking.status, dataOf(booking), booking.updatedAt, key, createdMsOf(booking)],
     )) as [number, unknown];
     return { booking: parse(stored), created: created === 1 };
   }
@@ -81,8 +100,8 @@ export class RedisCarrierLedger implements CarrierLedger {
     const key = booking.idempotencyKey;
     const reply = await BOOK_INSTANTLY.run(
       this.redis,
-      [carrierBookingKey(key), carrierIndexKey(), carrierInFlightKey(key)],
-      [booking.status, dataOf(booking), booking.updatedAt, key],
+      [carrierBookingKey(key), carrierIndexKey(), carrierTimeIndexKey(), carrierInFlightKey(key)],
+      [booking.status, dataOf(booking), booking.updatedAt, key, createdMsOf(booking)],
     );
     if (reply === "busy") return "busy";
     return parse((reply as [number, unknown])[1]);
@@ -97,8 +116,8 @@ export class RedisCarrierLedger implements CarrierLedger {
     const key = tombstone.idempotencyKey;
     const reply = await CANCEL.run(
       this.redis,
-      [carrierBookingKey(key), carrierIndexKey()],
-      [dataOf(tombstone), at, key],
+      [carrierBookingKey(key), carrierIndexKey(), carrierTimeIndexKey()],
+      [dataOf(tombstone), at, key, createdMsOf(tombstone)],
     );
     return parse(reply);
   }
@@ -115,7 +134,20 @@ export class RedisCarrierLedger implements CarrierLedger {
     return (await this.redis.exists(carrierInFlightKey(idempotencyKey))) === 1;
   }
 
-  async list(): Promise<CarrierBooking[]> {
+  async list(page?: BookingPage): Promise<CarrierBooking[]> {
+    if (page) {
+      // By creation time (the time index's score); one millisecond's bookings by key.
+      const keys = await this.redis.zrangebyscore(
+        carrierTimeIndexKey(),
+        page.fromMs,
+        page.toMs,
+        "LIMIT",
+        page.offset,
+        page.limit,
+      );
+      const bookings = await Promise.all(keys.map((key) => this.get(key)));
+      return bookings.filter((b): b is CarrierBooking => b !== undefined);
+    }
     const keys = await this.redis.smembers(carrierIndexKey());
     const bookings = await Promise.all(keys.map((key) => this.get(key)));
     return bookings.filter((b): b is CarrierBooking => b !== undefined);

@@ -95,6 +95,25 @@ export interface Carrier {
    * the key is processed.
    */
   cancel(idempotencyKey: string, orderId: string, signal?: AbortSignal): Promise<CarrierBooking>;
+  /**
+   * The carrier's dashboard list of its bookings (every status) by creation time, oldest first: the
+   * page's `limit` bookings created in [`fromMs`, `toMs`] (epoch ms, inclusive), from its
+   * `offset`-th. Bookings of one millisecond come in a stable order. The orphan-booking pass scans
+   * it (orphan-bookings.ts). Throws when the carrier cannot be reached (transient).
+   */
+  list(page: BookingPage, signal?: AbortSignal): Promise<CarrierBooking[]>;
+}
+
+/** A page of the carrier's bookings by creation time (`Carrier.list`). */
+export interface BookingPage {
+  /** Bookings of the range skipped first. */
+  offset: number;
+  /** Bookings returned at most. */
+  limit: number;
+  /** Earliest creation time, epoch ms (inclusive). */
+  fromMs: number;
+  /** Latest creation time, epoch ms (inclusive). */
+  toMs: number;
 }
 
 /** The shipping service's booking key for an order: one shipment per order, at the carrier too. */
@@ -124,8 +143,11 @@ export interface CarrierLedger {
    * to exist): `busy` while a call with its key is in flight, else `putIfAbsent`'s stored booking.
    */
   bookInstantly(booking: CarrierBooking): Promise<"busy" | CarrierBooking>;
-  /** Every booking (tests and the fault suite's oracle; bounded by the orders). */
-  list(): Promise<CarrierBooking[]>;
+  /**
+   * Without a page, every booking (tests and the fault suite's oracle; bounded by the orders); with
+   * one, a page of them by creation time (`Carrier.list`).
+   */
+  list(page?: BookingPage): Promise<CarrierBooking[]>;
 }
 
 export class MemoryCarrierLedger implements CarrierLedger {
@@ -177,8 +199,16 @@ export class MemoryCarrierLedger implements CarrierLedger {
     return (this.flying.get(idempotencyKey) ?? 0) > monotonicNow();
   }
 
-  async list(): Promise<CarrierBooking[]> {
-    return [...this.bookings.values()].map((b) => ({ ...b }));
+  async list(page?: BookingPage): Promise<CarrierBooking[]> {
+    const all = [...this.bookings.values()].map((b) => ({ ...b }));
+    if (!page) return all;
+    // By creation time; one millisecond's bookings in insertion order (the sort is stable).
+    return all
+      .map((b) => ({ b, at: Date.parse(b.createdAt) }))
+      .filter(({ at }) => at >= page.fromMs && at <= page.toMs)
+      .sort((x, y) => x.at - y.at)
+      .slice(page.offset, page.offset + page.limit)
+      .map(({ b }) => b);
   }
 }
 
@@ -324,5 +354,9 @@ export class SimulatedCarrier implements Carrier {
       { idempotencyKey, orderId, status: "voided", carrier: CARRIER_NAME, createdAt: at, updatedAt: at },
       at,
     );
+  }
+
+  async list(page: BookingPage, _signal?: AbortSignal): Promise<CarrierBooking[]> {
+    return this.ledger.list(page);
   }
 }

@@ -30,3 +30,21 @@ describe("SHIPPING_DELIVERY_DELAY_MS (time from shipped to delivered)", () => {
     expect(() => shippingConfigFromEnv({ SHIPPING_DELIVERY_DELAY_MS: "1e16" })).toThrow(ConfigError);
   });
 });
+
+describe("SHIPPING_ORPHAN_GRACE_MS and SHIPPING_ORPHAN_SCAN_INTERVAL_MS (the orphan-booking pass, break28 F2)", () => {
+  it("default to 10 min and 60 s, like the payment orphan-charge pass's", () => {
+    expect(shippingConfigFromEnv({})).toMatchObject({ orphanGraceMs: 600_000, orphanScanIntervalMs: 60_000 });
+    expect(
+      shippingConfigFromEnv({ SHIPPING_ORPHAN_GRACE_MS: "900000", SHIPPING_ORPHAN_SCAN_INTERVAL_MS: "0" }),
+    ).toMatchObject({ orphanGraceMs: 900_000, orphanScanIntervalMs: 0 });
+  });
+
+  it("refuses a grace not past the carrier's in-flight lease, the takeover time and the saga step", () => {
+    expect(() => shippingConfigFromEnv({ SHIPPING_ORPHAN_GRACE_MS: "60000" })).toThrow(
+      /SHIPPING_ORPHAN_GRACE_MS/,
+    );
+    expect(() =>
+      shippingConfigFromEnv({ SAGA_STEP_TIMEOUT_MS: "420000", SHIPPING_ORPHAN_GRACE_MS: "300000" }),
+    ).toThrow(/SHIPPING_ORPHAN_GRACE_MS \(300000 ms\) must exceed CLAIM_IDLE_MS.*SAGA_STEP_TIMEOUT_MS/);
+  });
+});

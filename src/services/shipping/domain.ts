@@ -124,6 +124,15 @@ export const rejectedRecord = (
   updatedAt: at,
 });
 
+/**
+ * The reason of the records the orphan-booking pass writes (orphan-bookings.ts): the carrier held a
+ * booking under the order's key with no shipment record past the grace (its order lost with Redis's
+ * last writes), so it was cancelled by key. First the `voided` tombstone with it, then the
+ * `cancelled` record once the carrier cancelled.
+ */
+export const ORPHAN_BOOKING_REASON =
+  "orphan booking: no shipment record past the grace period (order lost with Redis's last writes)";
+
 export const voidedRecord = (orderId: string, reason: string, at: string): ShipmentRecord => ({
   orderId,
   status: "voided",

@@ -24,6 +24,7 @@ import {
   cancelledRecord,
   decideCancel,
   decidePrepare,
+  ORPHAN_BOOKING_REASON,
   preparedRecord,
   rejectedRecord,
   voidedRecord,
@@ -239,7 +240,40 @@ export function createShippingHandlers(deps: ShippingHandlerDeps) {
       ctx.logger.debug({ orderId: event.orderId, why: outcome.why }, "delivery not scheduled");
   }
 
-  return { shipmentRequested, cancelRequested, orderCompleted };
+  /**
+   * The orphan-booking pass's cancel (orphan-bookings.ts) of a booking the carrier holds under the
+   * order's key with no shipment record past the grace. The `voided` record first, a compare-and-set
+   * on "no record": a handler that writes its record before it wins (nothing is cancelled), and one
+   * that writes after finds the tombstone and publishes nothing (`late shipment ignored`): the grace
+   * outlasts the saga's step deadline, so that order is failed and compensated anyway, and its
+   * compensation meets the tombstone. `onTombstone` runs once the tombstone is written (one writer
+   * wins: the count of orphans). Then the carrier's cancel by key (idempotent), then the record
+   * `cancelled` with the booking's shipment and tracking number. Resolves `cancelled` when this call
+   * wrote the tombstone, `finished` when it completed an earlier call's cancel (one stopped after its
+   * tombstone), `settled` when another record exists (nothing done). Throws a retryable
+   * `CARRIER_UNAVAILABLE` when the carrier cannot cancel now: the tombstone stays and a later pass
+   * finishes the cancel.
+   */
+  async function cancelOrphanBooking(
+    orderId: string,
+    onTombstone?: () => void,
+  ): Promise<"cancelled" | "finished" | "settled"> {
+    let result: "cancelled" | "finished";
+    if (await store.commit(voidedRecord(orderId, ORPHAN_BOOKING_REASON, at()), null, [])) {
+      onTombstone?.();
+      result = "cancelled";
+    } else {
+      const record = await store.get(orderId);
+      if (record?.status !== "voided" || record.reason !== ORPHAN_BOOKING_REASON) return "settled";
+      result = "finished";
+    }
+    const booking = await cancelAtCarrier(orderId);
+    if (booking.status === "cancelled")
+      await store.commit(cancelledBookingRecord(booking, ORPHAN_BOOKING_REASON, at()), "voided", []);
+    return result;
+  }
+
+  return { shipmentRequested, cancelRequested, orderCompleted, cancelOrphanBooking };
 }
 
 export type ShippingHandlers = ReturnType<typeof createShippingHandlers>;

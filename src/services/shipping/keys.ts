@@ -47,3 +47,21 @@ export const carrierIndexKey = (): string => `${TAG}:carrier:bookings`;
 /** Marker (lease) that the simulated carrier is processing a booking with this idempotency key. */
 export const carrierInFlightKey = (idempotencyKey: string): string =>
   `${TAG}:carrier:inflight:${idempotencyKey}`;
+
+/**
+ * Sorted set (score: creation, epoch ms on the shared clock) of the carrier's booking keys: its
+ * dashboard's list by creation time, which the orphan-booking pass scans (orphan-bookings.ts).
+ */
+export const carrierTimeIndexKey = (): string => `${TAG}:carrier:bookings-by-time`;
+
+/**
+ * String: where the orphan-booking pass reached, a booking creation time (epoch ms): every booking
+ * created before it was examined by a pass (orphan-bookings.ts). Shared by the shipping instances.
+ */
+export const orphanBookingScanCursorKey = (): string => `${TAG}:orphan-scan:cursor`;
+
+/**
+ * String: `<createdAtMs>:<skip>`, how many bookings of the cursor's millisecond the orphan-booking
+ * pass examined; counts only while its time is the cursor's (orphan-bookings.ts).
+ */
+export const orphanBookingScanSkipKey = (): string => `${TAG}:orphan-scan:cursor-skip`;

@@ -53,6 +53,7 @@ it("an unreadable record is dead-lettered after 3 attempts while an unknown carr
       return simulated.retrieve(key, signal);
     },
     cancel: (key, orderId, signal) => simulated.cancel(key, orderId, signal),
+    list: (page, signal) => simulated.list(page, signal),
   };
   let order: Publisher<typeof AllEvents>;
   ({ subscriber, order } = await startShippingConsumer(memory, store, carrier));

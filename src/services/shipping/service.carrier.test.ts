@@ -61,6 +61,7 @@ function withUnreachableRetrieve(
   return {
     prepare: (request, signal) => carrier.prepare(request, signal),
     cancel: (key, orderId, signal) => carrier.cancel(key, orderId, signal),
+    list: (page, signal) => carrier.list(page, signal),
     retrieve: async (key, signal) => {
       if (left-- > 0) {
         onFailed();
@@ -92,6 +93,7 @@ function countingInProgress(
     cancel: counted("cancel", (key: string, orderId: string, signal?: AbortSignal) =>
       carrier.cancel(key, orderId, signal),
     ),
+    list: (page, signal) => carrier.list(page, signal),
   };
 }
 

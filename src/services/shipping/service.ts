@@ -6,7 +6,18 @@ import { configReadAtStart } from "../../lib/runtime/config-at-start.js";
 import { Counter, Gauge } from "prom-client";
 import { z } from "zod";
 import type { AllEvents } from "../../contracts/index.js";
-import { parseEnv } from "../../lib/runtime/config.js";
+import { ConfigError, parseEnv, serviceEnvSchema } from "../../lib/runtime/config.js";
+import { withTimeout } from "../../lib/resilience/index.js";
+import type { Ticker } from "../../lib/runtime/ticker.js";
+import { DEFAULT_ORPHAN_SCAN_INTERVAL_MS } from "../../lib/runtime/creation-scan.js";
+import { orphanGraceProblemOf } from "../order/config.js";
+import { DEFAULT_SAGA_OPTIONS } from "../order/saga-model.js";
+import {
+  DEFAULT_ORPHAN_BOOKING_GRACE_MS,
+  OrphanBookingReconciler,
+  RedisOrphanBookingScanCursor,
+  startOrphanBookingPasses,
+} from "./orphan-bookings.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
 import { serviceClock } from "../../lib/runtime/service-clock.js";
@@ -52,6 +63,19 @@ export interface ShippingServiceOptions {
    * instance clock neither delivers early nor late), the host's clock in memory.
    */
   now?: () => number;
+  /**
+   * Age (ms) at which a carrier booking with no shipment record is cancelled by key (default 10 min,
+   * `SHIPPING_ORPHAN_GRACE_MS`; orphan-bookings.ts says why that long).
+   */
+  orphanGraceMs?: number;
+  /** Interval (ms) between orphan-booking passes (default 60 s, `SHIPPING_ORPHAN_SCAN_INTERVAL_MS`); 0: none. */
+  orphanScanIntervalMs?: number;
+  /** Wait (ms) after an orphan-booking pass that stopped on its budget, behind (default 1 s; tests shorten it). */
+  orphanCatchUpDelayMs?: number;
+  /** Wait (ms) before the first orphan-booking pass (default the interval; tests shorten it). */
+  orphanScanFirstDelayMs?: number;
+  /** Bookings examined per orphan-booking pass at most (default 2000; tests lower it). */
+  orphanMaxPerPass?: number;
 }
 
 /**
@@ -110,14 +134,19 @@ export function createShippingService(
           ledger: deps.platform.redis
             ? new RedisCarrierLedger(deps.platform.redis)
             : new MemoryCarrierLedger(),
+          // The simulated carrier's own clock: its ledger is in Redis, so Redis's. Its bookings are
+          // dated on it, and every instance's orphan-booking pass compares those dates with its
+          // now − grace and the shared scan position (never a host clock: break19 F1).
+          now,
           ...(options.slowDelayMs === undefined ? {} : { slowDelayMs: options.slowDelayMs }),
           ...(options.lateAnswerMs === undefined ? {} : { lateAnswerMs: options.lateAnswerMs }),
         });
+      const carrierTimeoutMs = options.carrierTimeoutMs ?? 5_000;
       const handlers = createShippingHandlers({
         store,
         carrier,
         now,
-        carrierTimeoutMs: options.carrierTimeoutMs ?? 5_000,
+        carrierTimeoutMs,
         ...(options.carrierRetrieveTries === undefined
           ? {}
           : { carrierRetrieveTries: options.carrierRetrieveTries }),
@@ -160,10 +189,18 @@ export function createShippingService(
           if (count !== undefined) this.set(count);
         },
       });
+      const orphans = orphanBookingReconciler(deps, options, {
+        store,
+        carrier,
+        carrierTimeoutMs,
+        handlers,
+        now,
+      });
       return {
         subscribers: [subscriber],
         routes: (app) => registerShippingRoutes(app, { store, now, logger: deps.logger }),
         start: async () => {
+          await orphans.start();
           poller = startDeliveryPoller({
             store,
             publisher: deps.publisher,
@@ -177,10 +214,94 @@ export function createShippingService(
           });
         },
         stop: async () => {
+          await orphans.stop();
           await poller?.stop();
           clock?.stop();
         },
       };
+    },
+  };
+}
+
+type ShippingDeps = Parameters<ServiceDefinition<typeof AllEvents>["create"]>[0];
+
+/**
+ * The periodic orphan-booking pass (orphan-bookings.ts) as the service's timer: every instance runs
+ * it (the record's compare-and-set makes racing instances cancel a booking once); each booking
+ * cancelled is counted in `ordersaga_shipping_orphan_bookings_cancelled_total` and logged as an error
+ * naming the order.
+ */
+function orphanBookingReconciler(
+  deps: ShippingDeps,
+  options: ShippingServiceOptions,
+  parts: {
+    store: ShippingStore;
+    carrier: Carrier;
+    carrierTimeoutMs: number;
+    handlers: ShippingHandlers;
+    /** The shared clock (Redis `TIME`): the carrier dates its bookings on it. */
+    now: () => number;
+  },
+): { start: () => Promise<void>; stop: () => Promise<void> } {
+  const cancelled = new Counter({
+    name: "ordersaga_shipping_orphan_bookings_cancelled_total",
+    help: "Carrier bookings with no shipment record past SHIPPING_ORPHAN_GRACE_MS (an order lost with Redis's last writes), cancelled by key",
+    registers: [deps.metrics.registry],
+  });
+  const lag = new Gauge({
+    name: "ordersaga_shipping_orphan_scan_lag_seconds",
+    help: "How far the orphan-booking pass's position is behind now - SHIPPING_ORPHAN_GRACE_MS after this instance's last pass (0: caught up); orphans older than the grace wait this much longer",
+    registers: [deps.metrics.registry],
+  });
+  const reconciler = new OrphanBookingReconciler({
+    // The dashboard list within the carrier call's time budget.
+    carrier: {
+      list: (page) => withTimeout((signal) => parts.carrier.list(page, signal), parts.carrierTimeoutMs),
+    },
+    store: parts.store,
+    cancelOrphanBooking: parts.handlers.cancelOrphanBooking,
+    // In Redis, shared: a restart resumes where the instances reached.
+    ...(deps.platform.redis ? { cursor: new RedisOrphanBookingScanCursor(deps.platform.redis) } : {}),
+    lookbackMs: 2 * (options.orphanScanIntervalMs || DEFAULT_ORPHAN_SCAN_INTERVAL_MS),
+    now: parts.now,
+    graceMs: options.orphanGraceMs ?? DEFAULT_ORPHAN_BOOKING_GRACE_MS,
+    ...(options.orphanMaxPerPass === undefined ? {} : { maxPerPass: options.orphanMaxPerPass }),
+    onCancelled: (booking) => {
+      cancelled.inc();
+      deps.logger.error(
+        { orderId: booking.orderId, shipmentId: booking.shipmentId, createdAt: booking.createdAt },
+        "orphan booking (no shipment record past the grace period): cancelled at the carrier",
+      );
+    },
+    onFinished: (booking) =>
+      deps.logger.error(
+        { orderId: booking.orderId, shipmentId: booking.shipmentId },
+        "orphan booking whose cancel stopped earlier: cancelled at the carrier now",
+      ),
+  });
+  const intervalMs = options.orphanScanIntervalMs ?? DEFAULT_ORPHAN_SCAN_INTERVAL_MS;
+  let ticker: Ticker | undefined;
+  return {
+    start: async () => {
+      if (intervalMs <= 0) return;
+      ticker ??= startOrphanBookingPasses(reconciler, {
+        intervalMs,
+        ...(options.orphanCatchUpDelayMs === undefined
+          ? {}
+          : { catchUpDelayMs: options.orphanCatchUpDelayMs }),
+        ...(options.orphanScanFirstDelayMs === undefined
+          ? {}
+          : { firstDelayMs: options.orphanScanFirstDelayMs }),
+        onPass: ({ stoppedBy, lagMs }) => {
+          lag.set(lagMs / 1000);
+          if (stoppedBy)
+            deps.logger.warn({ err: stoppedBy }, "orphan-booking pass stopped early; the next one resumes");
+        },
+      });
+    },
+    stop: async () => {
+      await ticker?.stop();
+      await reconciler.idle();
     },
   };
 }
@@ -194,7 +315,22 @@ export const DEFAULT_DELIVERY_DELAY_MS = 5_000;
  */
 export const MAX_DELIVERY_DELAY_MS = 30 * 24 * 60 * 60 * 1000;
 
-const shippingEnvSchema = z.object({
+const shippingEnvSchema = serviceEnvSchema.pick({ CLAIM_IDLE_MS: true }).extend({
+  /** The order service's step deadline (shared env): read only to check the orphan grace against it. */
+  SAGA_STEP_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULT_SAGA_OPTIONS.stepTimeoutMs),
+  // At least 2 min: past the carrier's 60 s in-flight lease and the saga's 45 s shipping step.
+  SHIPPING_ORPHAN_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(120_000)
+    .max(86_400_000)
+    .default(DEFAULT_ORPHAN_BOOKING_GRACE_MS),
+  SHIPPING_ORPHAN_SCAN_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3_600_000)
+    .default(DEFAULT_ORPHAN_SCAN_INTERVAL_MS),
   SHIPPING_DELIVERY_DELAY_MS: z.coerce
     .number()
     .int()
@@ -203,10 +339,26 @@ const shippingEnvSchema = z.object({
     .default(DEFAULT_DELIVERY_DELAY_MS),
 });
 
-/** The shipping service's variables (`SHIPPING_DELIVERY_DELAY_MS`); throws `ConfigError` when invalid. */
-export const shippingConfigFromEnv = (env: NodeJS.ProcessEnv = process.env): ShippingServiceOptions => ({
-  deliveryDelayMs: parseEnv(shippingEnvSchema, env).SHIPPING_DELIVERY_DELAY_MS,
-});
+/**
+ * The shipping service's variables (`SHIPPING_DELIVERY_DELAY_MS`, `SHIPPING_ORPHAN_GRACE_MS`,
+ * `SHIPPING_ORPHAN_SCAN_INTERVAL_MS`, the grace checked against `CLAIM_IDLE_MS` and
+ * `SAGA_STEP_TIMEOUT_MS`); throws `ConfigError` when invalid.
+ */
+export function shippingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ShippingServiceOptions {
+  const parsed = parseEnv(shippingEnvSchema, env);
+  const problem = orphanGraceProblemOf(
+    "SHIPPING_ORPHAN_GRACE_MS",
+    parsed.SHIPPING_ORPHAN_GRACE_MS,
+    parsed.CLAIM_IDLE_MS,
+    parsed.SAGA_STEP_TIMEOUT_MS,
+  );
+  if (problem) throw new ConfigError([{ path: ["SHIPPING_ORPHAN_GRACE_MS"], message: problem }]);
+  return {
+    deliveryDelayMs: parsed.SHIPPING_DELIVERY_DELAY_MS,
+    orphanGraceMs: parsed.SHIPPING_ORPHAN_GRACE_MS,
+    orphanScanIntervalMs: parsed.SHIPPING_ORPHAN_SCAN_INTERVAL_MS,
+  };
+}
 
 export const shippingService: ServiceDefinition<typeof AllEvents> = configReadAtStart("shipping", () =>
   createShippingService(shippingConfigFromEnv()),

@@ -51,6 +51,7 @@ it("a store blip after two carrier-unreachable retries is retried: the booked re
       return simulated.retrieve(key, signal);
     },
     cancel: (key, orderId, signal) => simulated.cancel(key, orderId, signal),
+    list: (page, signal) => simulated.list(page, signal),
   };
   let order: Publisher<typeof AllEvents>;
   ({ subscriber, order } = await startShippingConsumer(memory, store, carrier));

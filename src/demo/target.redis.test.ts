@@ -136,6 +136,18 @@ describeWithRedis("the demo's database", (getRedis) => {
       expect(error).toBeInstanceOf(GatewayNotAnsweringError);
       expect((error as Error).message).toContain(`http://127.0.0.1:${silentPort}`);
       expect((error as Error).message).toMatch(/did not answer \/health within 0\.5 s/);
+      // A gateway that answers 503 (up, degraded: its Redis slow) is the running system (break30 F5),
+      // found at once though the silent one would hold its probe 60 s (break30 F2).
+      const degraded = createServer((_req, res) => res.writeHead(503).end("{}"));
+      await new Promise<void>((resolve) => degraded.listen(0, "127.0.0.1", resolve));
+      const degradedPort = (degraded.address() as { port: number }).port;
+      await register("gateway-degraded", degradedPort);
+      try {
+        expect(await findRunningGateway(redisUrl, 5_000, 60_000)).toBe(`http://127.0.0.1:${degradedPort}`);
+      } finally {
+        await new RedisServiceRegistry({ redis }).deregister("gateway", "gateway-degraded");
+        await new Promise((resolve) => degraded.close(resolve));
+      }
       // The demo does not start a second system beside it.
       await expect(demoTarget({ redisUrl, onDeath: () => {} })).rejects.toBeInstanceOf(
         GatewayNotAnsweringError,

@@ -44,8 +44,8 @@ export class GatewayNotAnsweringError extends Error {
 }
 
 /**
- * A gateway registered in this Redis that answers its /health, if any (every registered one probed at
- * once, each for up to `probeTimeoutMs`); undefined when none is registered or each refused (a system
+ * A gateway registered in this Redis that answers its /health (200, or 503: up but degraded), if
+ * any (every registered one probed at once, each for up to `probeTimeoutMs`, the first up taken); undefined when none is registered or each refused (a system
  * that died: its entries not expired yet). A Redis that does not answer within `connectTimeoutMs` is
  * an error naming why (e.g. "Redis is unreachable (connect ECONNREFUSED ...)").
  * @throws GatewayNotAnsweringError when none answered and one at least did not answer in time.
@@ -65,17 +65,22 @@ export async function findRunningGateway(
     const urls = gateways
       .filter((g) => g.status !== "unhealthy")
       .map((g) => `http://${g.address.includes(":") ? `[${g.address}]` : g.address}:${g.port}`);
-    const probes = urls.map(async (url) => {
+    // Up: 200, or 503 (it answers, degraded: e.g. its Redis slow; break30 F5), as the launcher's
+    // running-system check counts a gateway. The first up one is taken at once (break30 F2: a
+    // frozen second gateway held the answer for the whole probe time).
+    const answers: ("up" | "down" | "silent" | undefined)[] = urls.map(() => undefined);
+    const probes = urls.map(async (url, i) => {
       try {
         const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(probeTimeoutMs) });
         await res.body?.cancel();
-        return res.ok ? ("up" as const) : ("down" as const);
+        answers[i] = res.ok || res.status === 503 ? "up" : "down";
       } catch (error) {
-        return (error as Error).name === "TimeoutError" ? ("silent" as const) : ("down" as const);
+        answers[i] = (error as Error).name === "TimeoutError" ? "silent" : "down";
       }
+      if (answers[i] === "up") return url;
+      throw new Error("not up");
     });
-    const answers = await Promise.all(probes);
-    const up = urls.find((_, i) => answers[i] === "up");
+    const up = await Promise.any(probes).catch(() => undefined);
     if (up) return up;
     const silent = urls.filter((_, i) => answers[i] === "silent");
     if (silent.length > 0) throw new GatewayNotAnsweringError(silent, probeTimeoutMs);

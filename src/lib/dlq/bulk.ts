@@ -78,7 +78,8 @@ export interface BulkWalk {
  * Walks the time index oldest first from the cursor (or `filter.from`), handing each batch of
  * matching records to `handle` (at most `batchSize` records), until `limit` records were handed,
  * `scanLimit` entries examined, or the run's bound reached. Resolves the cursor to continue with
- * when more may follow, else undefined.
+ * when more may follow, else undefined. A read of the index that fails once records were handed
+ * ends the walk early with the cursor after them (the caller's answer lists what was done).
  * @throws DeadLetterInvalidError for a cursor no bulk call issued.
  */
 export async function walkBulk(
@@ -104,7 +105,15 @@ export async function walkBulk(
   let examined = 0;
   for (;;) {
     const count = Math.min(batchSize, scanLimit - examined);
-    const batch = await store.oldest(after, count, before);
+    let batch: Awaited<ReturnType<DeadLetterStore["oldest"]>>;
+    try {
+      batch = await store.oldest(after, count, before);
+    } catch (error) {
+      // Batches were handled already (replayed, purged): an error now would say nothing was done,
+      // and the same call again would redo them (break30 F1). The cursor after them says where to go on.
+      if (taken > 0 && after !== undefined) return encodeBulkCursor({ after, upTo });
+      throw error;
+    }
     // Entries past the bound (same millisecond, larger id: added after the run started) are not ours.
     const within = batch.filter(({ entry }) => !beyond(entry, upTo));
     const ended = batch.length < count || within.length < batch.length;

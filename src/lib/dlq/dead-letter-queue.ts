@@ -218,16 +218,27 @@ export class DeadLetterQueue {
     const result: RetryManyResult = { retried: [], failed: [] };
     if (isIdList(target)) {
       checkIdCount([...new Set(target)]);
-      for (const ids of chunks([...new Set(target)], this.batchSize)) {
+      const batches = chunks([...new Set(target)], this.batchSize);
+      for (const [index, ids] of batches.entries()) {
         // A record that cannot be read fails alone (DLQ_MALFORMED), not the whole call (break25 F1).
-        const records = await Promise.all(
-          ids.map((id) =>
-            this.store.get(id).catch((error: unknown) => {
-              if (error instanceof DeadLetterMalformedError) return error;
-              throw error;
-            }),
-          ),
-        );
+        let records: (DeadLetterRecord | DeadLetterMalformedError | undefined)[];
+        try {
+          records = await Promise.all(
+            ids.map((id) =>
+              this.store.get(id).catch((error: unknown) => {
+                if (error instanceof DeadLetterMalformedError) return error;
+                throw error;
+              }),
+            ),
+          );
+        } catch (error) {
+          // Earlier batches were replayed and marked: an error now would say nothing was done, and
+          // the same call again would replay them twice (break30 F1). The rest fail, untouched.
+          if (index === 0) throw error;
+          for (const id of batches.slice(index).flat())
+            result.failed.push({ id, error: describeFailure(error) });
+          break;
+        }
         const retryable: DeadLetterRecord[] = [];
         for (const [i, id] of ids.entries()) {
           const record = records[i];

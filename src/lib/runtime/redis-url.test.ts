@@ -4,6 +4,14 @@ import { redactRedisUrl } from "./redis-url.js";
 describe("redactRedisUrl", () => {
   it("shows the password as *** and keeps the user, host, port and database", () => {
     expect(redactRedisUrl("redis://ops:s3cret@localhost:6392/3")).toBe("redis://ops:***@localhost:6392/3");
+    // break30 F4: ioredis authenticates with a password given as a query parameter too.
+    expect(redactRedisUrl("redis://localhost:6431/0?password=S3cret")).toBe(
+      "redis://localhost:6431/0?password=***",
+    );
+    expect(redactRedisUrl("redis://localhost:6431/0?db=1&Password=S3cret")).not.toContain("S3cret");
+    expect(redactRedisUrl("redis://local host:6431/0?password=S3cret&x=1")).toBe(
+      "redis://local host:6431/0?password=***&x=1",
+    );
     expect(redactRedisUrl("rediss://:s3cret@redis.example:6380")).toBe("rediss://:***@redis.example:6380");
   });
 

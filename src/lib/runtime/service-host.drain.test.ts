@@ -103,7 +103,7 @@ it("answers a request sent on an idle kept-alive socket after deregistration wit
   socket.on("error", () => undefined);
   const get = "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n";
   socket.write(get);
-  await waitFor(() => received.includes('{"status":"ok"}'), 5_000, "the first answer");
+  await waitFor(() => received.includes('"status":"ok"'), 5_000, "the first answer");
   received = "";
   const stopping = service.stop();
   await waitFor(async () => (await platform.registry.list("drainy")).length === 0, 5_000, "deregistration");

@@ -258,3 +258,39 @@ export function startScanPasses<R extends { caughtUp: boolean; stoppedBy?: unkno
     },
   );
 }
+
+/**
+ * A scan's passes as a service's part (the orphan passes of payment and shipping): `start` runs them
+ * on a ticker (startScanPasses) unless `intervalMs` is 0; `stop` stops the ticker and waits for the
+ * pass in progress. After each pass its lag is set on `lag` (seconds) and a pass stopped early is
+ * logged at warn as `<what> pass stopped early; the next one resumes`.
+ */
+export function scanPassesPart<R extends { caughtUp: boolean; stoppedBy?: unknown; lagMs: number }>(
+  scan: { pass(): Promise<R>; idle(): Promise<void> },
+  timing: Omit<ScanPassTimingOptions<R>, "onPass" | "onError">,
+  report: {
+    what: string;
+    lag: { set(seconds: number): void };
+    logger: { warn(fields: object, message: string): void };
+  },
+): { start: () => Promise<void>; stop: () => Promise<void> } {
+  let ticker: Ticker | undefined;
+  return {
+    start: async () => {
+      if (timing.intervalMs <= 0) return;
+      // Behind (a pass stopped on its budget): the next pass soon, not after the interval (orphan10).
+      ticker ??= startScanPasses(scan, {
+        ...timing,
+        onPass: ({ stoppedBy, lagMs }) => {
+          report.lag.set(lagMs / 1000);
+          if (stoppedBy)
+            report.logger.warn({ err: stoppedBy }, `${report.what} pass stopped early; the next one resumes`);
+        },
+      });
+    },
+    stop: async () => {
+      await ticker?.stop();
+      await scan.idle();
+    },
+  };
+}

@@ -26,10 +26,9 @@ import {
   DEFAULT_ORPHAN_SCAN_INTERVAL_MS,
   OrphanChargeReconciler,
   RedisOrphanScanCursor,
-  startOrphanPasses,
 } from "./orphan-charges.js";
+import { scanPassesPart } from "../../lib/runtime/creation-scan.js";
 import { tokenKeyStoreOf, tokenOpenerFromEnv } from "../../lib/security/payment-token.js";
-import type { Ticker } from "../../lib/runtime/ticker.js";
 import { serviceClock } from "../../lib/runtime/service-clock.js";
 
 export interface PaymentServiceOptions {
@@ -303,31 +302,17 @@ function orphanChargeReconciler(
       ),
   });
   const intervalMs = options.orphanScanIntervalMs ?? DEFAULT_ORPHAN_SCAN_INTERVAL_MS;
-  let ticker: Ticker | undefined;
-  return {
-    start: async () => {
-      if (intervalMs <= 0) return;
-      // Behind (a pass stopped on its budget): the next pass soon, not after the interval (orphan10).
-      ticker ??= startOrphanPasses(reconciler, {
-        intervalMs,
-        ...(options.orphanCatchUpDelayMs === undefined
-          ? {}
-          : { catchUpDelayMs: options.orphanCatchUpDelayMs }),
-        ...(options.orphanScanFirstDelayMs === undefined
-          ? {}
-          : { firstDelayMs: options.orphanScanFirstDelayMs }),
-        onPass: ({ stoppedBy, lagMs }) => {
-          lag.set(lagMs / 1000);
-          if (stoppedBy)
-            deps.logger.warn({ err: stoppedBy }, "orphan-charge pass stopped early; the next one resumes");
-        },
-      });
+  return scanPassesPart(
+    reconciler,
+    {
+      intervalMs,
+      ...(options.orphanCatchUpDelayMs === undefined ? {} : { catchUpDelayMs: options.orphanCatchUpDelayMs }),
+      ...(options.orphanScanFirstDelayMs === undefined
+        ? {}
+        : { firstDelayMs: options.orphanScanFirstDelayMs }),
     },
-    stop: async () => {
-      await ticker?.stop();
-      await reconciler.idle();
-    },
-  };
+    { what: "orphan-charge", lag, logger: deps.logger },
+  );
 }
 
 export const paymentService: ServiceDefinition<typeof AllEvents> = configReadAtStart("payment", () =>

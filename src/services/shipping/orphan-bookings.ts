@@ -45,10 +45,7 @@ import {
   RedisScanCursor,
   type ScanCursor,
   type ScanPassResult,
-  type ScanPassTimingOptions,
-  startScanPasses,
 } from "../../lib/runtime/creation-scan.js";
-import type { Ticker } from "../../lib/runtime/ticker.js";
 import { type BookingPage, type CarrierBooking, carrierKeyFor } from "./carrier.js";
 import { ORPHAN_BOOKING_REASON } from "./domain.js";
 import { orphanBookingScanCursorKey, orphanBookingScanSkipKey } from "./keys.js";
@@ -157,18 +154,4 @@ export class OrphanBookingReconciler {
     });
     if (result === "finished") this.options.onFinished?.(booking);
   }
-}
-
-/** When the passes run (`startOrphanBookingPasses`). */
-export type OrphanBookingPassTimingOptions = ScanPassTimingOptions<OrphanBookingPassResult>;
-
-/**
- * The passes on a ticker: the next after the interval, or after `catchUpDelayMs` when the last
- * stopped on its budget (behind); a pass an error stopped (the carrier down) waits the interval.
- */
-export function startOrphanBookingPasses(
-  reconciler: OrphanBookingReconciler,
-  timing: OrphanBookingPassTimingOptions,
-): Ticker {
-  return startScanPasses(reconciler, timing);
 }

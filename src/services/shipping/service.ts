@@ -8,15 +8,13 @@ import { z } from "zod";
 import type { AllEvents } from "../../contracts/index.js";
 import { ConfigError, parseEnv, serviceEnvSchema } from "../../lib/runtime/config.js";
 import { withTimeout } from "../../lib/resilience/index.js";
-import type { Ticker } from "../../lib/runtime/ticker.js";
-import { DEFAULT_ORPHAN_SCAN_INTERVAL_MS } from "../../lib/runtime/creation-scan.js";
+import { DEFAULT_ORPHAN_SCAN_INTERVAL_MS, scanPassesPart } from "../../lib/runtime/creation-scan.js";
 import { orphanGraceProblemOf } from "../order/config.js";
 import { DEFAULT_SAGA_OPTIONS } from "../order/saga-model.js";
 import {
   DEFAULT_ORPHAN_BOOKING_GRACE_MS,
   OrphanBookingReconciler,
   RedisOrphanBookingScanCursor,
-  startOrphanBookingPasses,
 } from "./orphan-bookings.js";
 import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
@@ -280,30 +278,17 @@ function orphanBookingReconciler(
       ),
   });
   const intervalMs = options.orphanScanIntervalMs ?? DEFAULT_ORPHAN_SCAN_INTERVAL_MS;
-  let ticker: Ticker | undefined;
-  return {
-    start: async () => {
-      if (intervalMs <= 0) return;
-      ticker ??= startOrphanBookingPasses(reconciler, {
-        intervalMs,
-        ...(options.orphanCatchUpDelayMs === undefined
-          ? {}
-          : { catchUpDelayMs: options.orphanCatchUpDelayMs }),
-        ...(options.orphanScanFirstDelayMs === undefined
-          ? {}
-          : { firstDelayMs: options.orphanScanFirstDelayMs }),
-        onPass: ({ stoppedBy, lagMs }) => {
-          lag.set(lagMs / 1000);
-          if (stoppedBy)
-            deps.logger.warn({ err: stoppedBy }, "orphan-booking pass stopped early; the next one resumes");
-        },
-      });
+  return scanPassesPart(
+    reconciler,
+    {
+      intervalMs,
+      ...(options.orphanCatchUpDelayMs === undefined ? {} : { catchUpDelayMs: options.orphanCatchUpDelayMs }),
+      ...(options.orphanScanFirstDelayMs === undefined
+        ? {}
+        : { firstDelayMs: options.orphanScanFirstDelayMs }),
     },
-    stop: async () => {
-      await ticker?.stop();
-      await reconciler.idle();
-    },
-  };
+    { what: "orphan-booking", lag, logger: deps.logger },
+  );
 }
 
 /** Default of `SHIPPING_DELIVERY_DELAY_MS`: an order is `delivered` about 5 s after `shipped`. */

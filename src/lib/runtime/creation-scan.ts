@@ -259,6 +259,34 @@ export function startScanPasses<R extends { caughtUp: boolean; stoppedBy?: unkno
   );
 }
 
+/** An orphan pass's timing as the services take it (their `orphan*` options, from the environment). */
+export interface OrphanPassOptions {
+  orphanScanIntervalMs?: number;
+  orphanCatchUpDelayMs?: number;
+  orphanScanFirstDelayMs?: number;
+}
+
+/**
+ * An orphan pass's timing from a service's options: the interval (default 60 s; 0 runs no pass),
+ * the catch-up and first delays when given, and the lookback after a backward clock step (two
+ * intervals, the default interval's when the passes are off).
+ */
+export function orphanPassTiming(options: OrphanPassOptions): {
+  lookbackMs: number;
+  timing: { intervalMs: number; catchUpDelayMs?: number; firstDelayMs?: number };
+} {
+  return {
+    lookbackMs: 2 * (options.orphanScanIntervalMs || DEFAULT_ORPHAN_SCAN_INTERVAL_MS),
+    timing: {
+      intervalMs: options.orphanScanIntervalMs ?? DEFAULT_ORPHAN_SCAN_INTERVAL_MS,
+      ...(options.orphanCatchUpDelayMs === undefined ? {} : { catchUpDelayMs: options.orphanCatchUpDelayMs }),
+      ...(options.orphanScanFirstDelayMs === undefined
+        ? {}
+        : { firstDelayMs: options.orphanScanFirstDelayMs }),
+    },
+  };
+}
+
 /**
  * A scan's passes as a service's part (the orphan passes of payment and shipping): `start` runs them
  * on a ticker (startScanPasses) unless `intervalMs` is 0; `stop` stops the ticker and waits for the

@@ -27,7 +27,7 @@ import {
   OrphanChargeReconciler,
   RedisOrphanScanCursor,
 } from "./orphan-charges.js";
-import { scanPassesPart } from "../../lib/runtime/creation-scan.js";
+import { orphanPassTiming, scanPassesPart } from "../../lib/runtime/creation-scan.js";
 import { tokenKeyStoreOf, tokenOpenerFromEnv } from "../../lib/security/payment-token.js";
 import { serviceClock } from "../../lib/runtime/service-clock.js";
 
@@ -264,13 +264,14 @@ function orphanChargeReconciler(
     help: "How far the orphan-charge pass's position is behind now - PAYMENT_ORPHAN_GRACE_MS after this instance's last pass (0: caught up); orphans older than the grace wait this much longer",
     registers: [deps.metrics.registry],
   });
+  const { lookbackMs, timing } = orphanPassTiming(options);
   const reconciler = new OrphanChargeReconciler({
     provider: parts.client,
     store: parts.store,
     voidOrphanCharge: parts.handlers.voidOrphanCharge,
     // In Redis, shared: a restart resumes where the instances reached (break15 F1).
     ...(deps.platform.redis ? { cursor: new RedisOrphanScanCursor(deps.platform.redis) } : {}),
-    lookbackMs: 2 * (options.orphanScanIntervalMs || DEFAULT_ORPHAN_SCAN_INTERVAL_MS),
+    lookbackMs,
     now: parts.now,
     graceMs: options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS,
     ...(options.orphanMaxPerPass === undefined ? {} : { maxPerPass: options.orphanMaxPerPass }),
@@ -301,18 +302,7 @@ function orphanChargeReconciler(
         "orphan charge voided earlier: given back now",
       ),
   });
-  const intervalMs = options.orphanScanIntervalMs ?? DEFAULT_ORPHAN_SCAN_INTERVAL_MS;
-  return scanPassesPart(
-    reconciler,
-    {
-      intervalMs,
-      ...(options.orphanCatchUpDelayMs === undefined ? {} : { catchUpDelayMs: options.orphanCatchUpDelayMs }),
-      ...(options.orphanScanFirstDelayMs === undefined
-        ? {}
-        : { firstDelayMs: options.orphanScanFirstDelayMs }),
-    },
-    { what: "orphan-charge", lag, logger: deps.logger },
-  );
+  return scanPassesPart(reconciler, timing, { what: "orphan-charge", lag, logger: deps.logger });
 }
 
 export const paymentService: ServiceDefinition<typeof AllEvents> = configReadAtStart("payment", () =>

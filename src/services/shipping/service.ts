@@ -8,7 +8,11 @@ import { z } from "zod";
 import type { AllEvents } from "../../contracts/index.js";
 import { ConfigError, parseEnv, serviceEnvSchema } from "../../lib/runtime/config.js";
 import { withTimeout } from "../../lib/resilience/index.js";
-import { DEFAULT_ORPHAN_SCAN_INTERVAL_MS, scanPassesPart } from "../../lib/runtime/creation-scan.js";
+import {
+  DEFAULT_ORPHAN_SCAN_INTERVAL_MS,
+  orphanPassTiming,
+  scanPassesPart,
+} from "../../lib/runtime/creation-scan.js";
 import { orphanGraceProblemOf } from "../order/config.js";
 import { DEFAULT_SAGA_OPTIONS } from "../order/saga-model.js";
 import {
@@ -251,6 +255,7 @@ function orphanBookingReconciler(
     help: "How far the orphan-booking pass's position is behind now - SHIPPING_ORPHAN_GRACE_MS after this instance's last pass (0: caught up); orphans older than the grace wait this much longer",
     registers: [deps.metrics.registry],
   });
+  const { lookbackMs, timing } = orphanPassTiming(options);
   const reconciler = new OrphanBookingReconciler({
     // The dashboard list within the carrier call's time budget.
     carrier: {
@@ -260,7 +265,7 @@ function orphanBookingReconciler(
     cancelOrphanBooking: parts.handlers.cancelOrphanBooking,
     // In Redis, shared: a restart resumes where the instances reached.
     ...(deps.platform.redis ? { cursor: new RedisOrphanBookingScanCursor(deps.platform.redis) } : {}),
-    lookbackMs: 2 * (options.orphanScanIntervalMs || DEFAULT_ORPHAN_SCAN_INTERVAL_MS),
+    lookbackMs,
     now: parts.now,
     graceMs: options.orphanGraceMs ?? DEFAULT_ORPHAN_BOOKING_GRACE_MS,
     ...(options.orphanMaxPerPass === undefined ? {} : { maxPerPass: options.orphanMaxPerPass }),
@@ -277,18 +282,7 @@ function orphanBookingReconciler(
         "orphan booking whose cancel stopped earlier: cancelled at the carrier now",
       ),
   });
-  const intervalMs = options.orphanScanIntervalMs ?? DEFAULT_ORPHAN_SCAN_INTERVAL_MS;
-  return scanPassesPart(
-    reconciler,
-    {
-      intervalMs,
-      ...(options.orphanCatchUpDelayMs === undefined ? {} : { catchUpDelayMs: options.orphanCatchUpDelayMs }),
-      ...(options.orphanScanFirstDelayMs === undefined
-        ? {}
-        : { firstDelayMs: options.orphanScanFirstDelayMs }),
-    },
-    { what: "orphan-booking", lag, logger: deps.logger },
-  );
+  return scanPassesPart(reconciler, timing, { what: "orphan-booking", lag, logger: deps.logger });
 }
 
 /** Default of `SHIPPING_DELIVERY_DELAY_MS`: an order is `delivered` about 5 s after `shipped`. */

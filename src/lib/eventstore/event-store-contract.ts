@@ -132,6 +132,31 @@ export function runEventStoreContract(name: string, factory: EventStoreFactory):
       expect(await store.version("c-1")).toBe(4);
     });
 
+    it("hands no catch-up to a stale writer whose expected last event is not the stream's (break31 F1)", async () => {
+      await store.append("c-1", [added(1), added(2), added(3)], { expectedVersion: "no_stream" });
+      const [, second] = await store.read("c-1");
+      if (!second) throw new Error("no event 2");
+      // A writer that decided on event 2 as stored: the events after it are its catch-up.
+      const mark = {
+        globalPosition: second.globalPosition,
+        type: second.type,
+        recordedAt: second.recordedAt,
+      };
+      const same = await rejection(
+        store.append("c-1", [added(4)], { expectedVersion: 2, expectedLast: mark }),
+      );
+      expect((same as ConcurrencyError).missed).toEqual(await store.read("c-1", { fromVersion: 3 }));
+      // One that decided on another event 2 (lost by the store, then replaced by another writer's,
+      // followed by more): what follows version 2 is not its history, nothing to fold.
+      const other = { ...mark, globalPosition: "9999999999999999" };
+      const stale = await rejection(
+        store.append("c-1", [added(4)], { expectedVersion: 2, expectedLast: other }),
+      );
+      expect(stale).toBeInstanceOf(ConcurrencyError);
+      expect(stale).toMatchObject({ expected: 2, actual: 3, missed: undefined });
+      expect(await store.version("c-1")).toBe(3);
+    });
+
     it("compares the expected last event's own fields, not look-alikes in its data or metadata", async () => {
       await store.append("c-1", [added(1)], { expectedVersion: "no_stream" });
       const [first] = await store.read("c-1");

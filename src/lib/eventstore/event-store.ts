@@ -62,7 +62,8 @@ export interface AppendOptions {
   /**
    * With a numeric `expectedVersion` above 0: the event the writer believes is at that version. The
    * append is refused (`ConcurrencyError`, nothing missed) when the stream holds another one there:
-   * the store lost its last writes and another writer appended as many events in their place.
+   * the store lost its last writes and another writer appended in their place (as many events, or
+   * more: then too nothing is missed, since the events after that version follow another history).
    */
   expectedLast?: EventMark;
 }

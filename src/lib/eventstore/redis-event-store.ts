@@ -31,7 +31,9 @@ import { LuaScript } from "../redis/index.js";
  * that field of the stored one (decoded: a substring search of its JSON matched look-alikes in its
  * data or metadata) or the append is refused (`AppendOptions.expectedLast`).
  * A refusal of an exact expected version below the stream's returns the events after it (the
- * caller's catch-up, `ConcurrencyError.missed`), read in the same step.
+ * caller's catch-up, `ConcurrencyError.missed`), read in the same step; with "exact_last", only if
+ * the event at the expected version is the one expected (else the writer's history is not the
+ * stream's: lost writes, then another writer's appends; break31 F1).
  * The n events take n consecutive global positions (one INCRBY); the global log gets one entry per
  * append, not a copy of each event: entry id `<first position>-0`, fields `k` (the stream's key),
  * `v` (the first event's version), `n` (the count). `readAll` reads the events from the streams.
@@ -42,21 +44,26 @@ import { LuaScript } from "../redis/index.js";
 const APPEND = new LuaScript(`
 local actual = redis.call('LLEN', KEYS[1])
 local kind = ARGV[1]
+local expected = tonumber(ARGV[2])
 local exact = kind == 'exact' or kind == 'exact_last'
-if (kind == 'no_stream' and actual ~= 0) or (exact and actual ~= tonumber(ARGV[2])) then
-  if exact and actual > tonumber(ARGV[2]) then
-    return {'conflict', actual, redis.call('LRANGE', KEYS[1], tonumber(ARGV[2]), -1)}
+local function marked(index)
+  local event = cjson.decode(redis.call('LINDEX', KEYS[1], index))
+  local marks = {event.globalPosition, event.type, event.recordedAt}
+  for i = 1, 3 do
+    local want = ARGV[#ARGV - 3 + i]
+    if want ~= '' and marks[i] ~= want then return false end
+  end
+  return true
+end
+if (kind == 'no_stream' and actual ~= 0) or (exact and actual ~= expected) then
+  if exact and actual > expected then
+    -- The writer's last event gone (lost writes, then others' appends): what follows is not its catch-up.
+    if kind == 'exact_last' and expected > 0 and not marked(expected - 1) then return {'conflict', actual} end
+    return {'conflict', actual, redis.call('LRANGE', KEYS[1], expected, -1)}
   end
   return {'conflict', actual}
 end
-if kind == 'exact_last' and actual > 0 then
-  local last = cjson.decode(redis.call('LINDEX', KEYS[1], actual - 1))
-  local marks = {last.globalPosition, last.type, last.recordedAt}
-  for i = 1, 3 do
-    local want = ARGV[#ARGV - 3 + i]
-    if want ~= '' and marks[i] ~= want then return {'conflict', actual} end
-  end
-end
+if kind == 'exact_last' and actual > 0 and not marked(actual - 1) then return {'conflict', actual} end
 local n = tonumber(ARGV[3])
 local m = tonumber(ARGV[4])
 local first = redis.call('INCRBY', KEYS[3], n) - n + 1

@@ -16,6 +16,7 @@ import { OrderRepository } from "./repository.js";
 import type { SagaInput } from "./saga-model.js";
 import { SagaRunner } from "./saga-runner.js";
 import { inlineProjections } from "./store.js";
+import { orderId as fixtureOrderId, replies, transientFailure } from "./saga-fixtures.js";
 
 const publisher = new Publisher({
   events: AllEvents,
@@ -25,6 +26,12 @@ const publisher = new Publisher({
 });
 
 const userId = "u-1";
+const settled = (compensation: "payment.refund" | "inventory.release", detail: string): SagaInput => ({
+  type: "compensation.settled",
+  compensation,
+  outcome: "done",
+  detail,
+});
 const validated = (orderId: string): SagaInput => ({
   type: "user.validated",
   payload: { orderId, userId, valid: true },
@@ -197,6 +204,56 @@ describeWithRedis("an order whose last append Redis lost", (getRedis) => {
       // Cached again from the stream: its next append at that version is accepted (no endless refusal).
       await cached.save(orderId, version + 1, [change("paid", "pending")], [], at + 3);
       expect(await redis.llen(key)).toBe(version + 2);
+    } finally {
+      await stores.close?.();
+    }
+  });
+
+  it("does not fold another history onto the cached order when the stream grew past it after the loss (break31 F1)", async () => {
+    await getRedis().flush();
+    const redis = getRedis().client();
+    const stores = createRedisOrderStores({ redis });
+    const runner = () =>
+      new SagaRunner({
+        repository: new OrderRepository(stores.events, { inline: inlineProjections(stores) }),
+        now: Date.now,
+      });
+    try {
+      const id = fixtureOrderId;
+      const a = runner();
+      const b = runner();
+      await a.place(
+        {
+          orderId: id,
+          userId: "u-1",
+          items: [
+            { productId: "sku-1", quantity: 2 },
+            { productId: "sku-2", quantity: 1 },
+          ],
+          paymentToken: SEALED_TOKEN,
+          correlationId: "c",
+        },
+        publisher,
+      );
+      await a.run(id, replies.valid, publisher);
+      await a.run(id, replies.reserved, publisher);
+      const key = `{order}:es:s:order-${id}`;
+      const survived = await redis.llen(key);
+      await a.run(id, { type: "cancel" }, publisher); // A caches the cancel and its compensation request
+      await redis.ltrim(key, 0, survived - 1); // lost
+      // B, on the stream that survived: a payment retry, the cancel, the refund settled: the stream
+      // is now longer than A's cached order, its events at A's versions another history.
+      await b.run(id, transientFailure(1), publisher);
+      await b.run(id, { type: "cancel" }, publisher);
+      await b.run(id, settled("payment.refund", "payment.refunded"), publisher);
+      // A handles the release with its stale cache: decided on the stream, not on A's history + B's tail.
+      await a.run(id, settled("inventory.release", "inventory.released"), publisher);
+      const fresh = await runner().repository.load(id);
+      const last = (await stores.events.read(`order-${id}`)).at(-1);
+      expect(last).toMatchObject({ type: "order.event.compensation.settled" });
+      expect((last?.data as { remaining?: number }).remaining).toBe(0);
+      expect(fresh?.state.status).toBe("cancelled");
+      expect(await redis.zrange("{order}:order-deadlines-v1:due", 0, -1)).toEqual([]);
     } finally {
       await stores.close?.();
     }

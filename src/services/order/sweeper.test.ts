@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { ViewRecord } from "../../lib/eventstore/index.js";
 import type { DeadlineView } from "./projections.js";
 import type { CommandPreparer, RunResult } from "./saga-runner.js";
+import { given } from "./saga-fixtures.js";
 import { MemoryDeadlineIndex } from "./store.js";
 import { DeadlineSweeper } from "./sweeper.js";
 
@@ -11,6 +12,14 @@ const preparer: CommandPreparer = {
     throw new Error("not used");
   },
 };
+
+/** A timeout the runner applied (the order moved, its entry with it). */
+const applied = (): RunResult => ({
+  kind: "applied",
+  state: given(),
+  decision: { events: [], commands: [] },
+  version: 2,
+});
 
 async function indexOf(deadlines: Record<string, number>): Promise<MemoryDeadlineIndex> {
   const index = new MemoryDeadlineIndex();
@@ -34,7 +43,7 @@ describe("deadline sweeper", () => {
         run: async (orderId: string): Promise<RunResult> => {
           if (orderId.startsWith("bad-")) throw new Error("corrupt history");
           timedOut.push(orderId);
-          return { kind: "unknown" };
+          return applied();
         },
       },
       preparer,
@@ -58,7 +67,7 @@ describe("deadline sweeper", () => {
       runner: {
         run: async (): Promise<RunResult> => {
           if (++calls === 1) throw new Error("store blip");
-          return { kind: "unknown" };
+          return applied();
         },
       },
       preparer,
@@ -72,5 +81,58 @@ describe("deadline sweeper", () => {
     await sweeper.sweepOnce();
     expect(calls).toBe(2);
     expect(sweeper.parkedCount).toBe(0);
+  });
+
+  it("forgets a parked order once its entry has left the index", async () => {
+    const deadlines = await indexOf({ gone: 1, other: 1 });
+    const sweeper = new DeadlineSweeper({
+      deadlines,
+      runner: { run: async (): Promise<RunResult> => ({ kind: "unknown" }) },
+      preparer,
+      now: () => 10,
+    });
+    await sweeper.sweepOnce();
+    expect(sweeper.parkedCount).toBe(2);
+    await deadlines.commit({
+      expectedCheckpoint: "1-0",
+      checkpoint: "2-0",
+      views: new Map([["gone", { position: "2-0", value: { deadline: null } }]]),
+    });
+    await sweeper.sweepOnce();
+    expect(sweeper.parkedCount).toBe(1);
+  });
+
+  it("100 overdue orders whose timeout changes nothing do not stop another overdue order from timing out (break31 F1)", async () => {
+    const overdue: Record<string, number> = { good: 2 };
+    for (let i = 0; i < 100; i++) overdue[`stuck-${String(i).padStart(3, "0")}`] = 1;
+    const deadlines = await indexOf(overdue);
+    const timedOut: string[] = [];
+    let now = 10;
+    const sweeper = new DeadlineSweeper({
+      deadlines,
+      runner: {
+        // A stale entry: the order is over, nothing to time out, and the entry stays.
+        run: async (orderId: string): Promise<RunResult> => {
+          if (orderId.startsWith("stuck-"))
+            return { kind: "unchanged", state: given(), decision: { events: [], commands: [] } };
+          timedOut.push(orderId);
+          await deadlines.commit({
+            expectedCheckpoint: "1-0",
+            checkpoint: "2-0",
+            views: new Map([[orderId, { position: "2-0", value: { deadline: null } }]]),
+          });
+          return applied();
+        },
+      },
+      preparer,
+      now: () => now,
+      batchSize: 100,
+    });
+    for (let sweep = 0; sweep < 3 && timedOut.length === 0; sweep++) {
+      await sweeper.sweepOnce();
+      now += 10;
+    }
+    expect(timedOut).toEqual(["good"]);
+    expect(sweeper.parkedCount).toBe(100);
   });
 });

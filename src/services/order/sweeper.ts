@@ -4,9 +4,11 @@
  * sagas a crashed instance left behind. Two sweepers may pick the same order: the append's expected
  * version lets one win, and the other reloads a terminal order and decides nothing.
  *
- * An order whose timeout keeps failing (a corrupt history, a store error) is parked in this instance
- * with exponential backoff, and the scan reads past the parked ones, so it cannot block every other
- * overdue order behind it (head-of-line blocking).
+ * An order whose timeout keeps failing (a corrupt history, a store error) or changes nothing while
+ * its entry stays overdue (the index and the order disagree: break31 F1 left 100 such entries at
+ * the head of the index, and no other order timed out) is parked in this instance with exponential
+ * backoff, and the scan reads past the parked ones, so it cannot block every other overdue order
+ * behind it (head-of-line blocking).
  */
 import type { CommandPreparer, SagaRunner } from "./saga-runner.js";
 import type { DeadlineIndex } from "./store.js";
@@ -52,7 +54,10 @@ export class DeadlineSweeper {
     await this.options.catchUp?.();
     const at = now();
     // Read past the parked orders, so they never fill the batch.
-    const due = await deadlines.due(at, batch + this.parked.size);
+    const limit = batch + this.parked.size;
+    const due = await deadlines.due(at, limit);
+    // Every overdue order was read: a parked one not among them has left the index.
+    if (due.length < limit) this.forgetParkedBut(new Set(due));
     const ready = due.filter((orderId) => (this.parked.get(orderId)?.until ?? 0) <= at).slice(0, batch);
     const results = await Promise.all(ready.map((orderId) => this.timeOut(orderId, at)));
     return results.filter((r) => r === "applied").length;
@@ -62,7 +67,11 @@ export class DeadlineSweeper {
     const { runner, preparer, onError } = this.options;
     try {
       const result = await runner.run(orderId, { type: "timeout" }, preparer);
-      this.parked.delete(orderId);
+      // Applied: the entry moved with the order. Otherwise the order changed nothing (another
+      // instance or a reply moved it first, and its entry with it; or the entry is stale and would
+      // come back at the head of every scan): parked, like a failure.
+      if (result.kind === "applied") this.parked.delete(orderId);
+      else this.park(orderId, at);
       return result.kind;
     } catch (error) {
       onError?.(error, orderId);
@@ -80,6 +89,10 @@ export class DeadlineSweeper {
     if (this.parked.size > (this.options.maxParked ?? 10_000)) {
       this.parked.delete(this.parked.keys().next().value as string);
     }
+  }
+
+  private forgetParkedBut(due: ReadonlySet<string>): void {
+    for (const orderId of this.parked.keys()) if (!due.has(orderId)) this.parked.delete(orderId);
   }
 
   start({ intervalMs }: { intervalMs: number }): void {

@@ -34,7 +34,13 @@ import { VERIFIES } from "./signing-key-needs.js";
 export interface ProcessSpec {
   label: string;
   main: string;
+  /**
+   * What the process sets on top of the launcher's environment, which it inherits without the
+   * secrets it may not hold (`inheritedEnv`).
+   */
   env: Record<string, string>;
+  /** The service (or `gateway`) it runs: which inherited secrets it may hold. None when absent. */
+  holder?: string;
 }
 
 export interface LaunchOptions {
@@ -143,8 +149,9 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
       specs.push({
         label: count > 1 ? `${service.name}#${i}` : service.name,
         main: service.main,
+        holder: service.name,
         env: {
-          ...common,
+          ...inheritedEnv(common, service.name),
           ...withheldSecrets(service.name),
           ...keysFor(keyring, service.name),
           ...launcherTokenKeys(service.name, options.env),
@@ -167,8 +174,9 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
   specs.push({
     label: GATEWAY.name,
     main: GATEWAY.main,
+    holder: GATEWAY.name,
     env: {
-      ...common,
+      ...inheritedEnv(common, GATEWAY.name),
       ...withheldSecrets(GATEWAY.name),
       ...keysFor(keyring, GATEWAY.name),
       GATEWAY_SHARED_SECRET: master,
@@ -261,26 +269,57 @@ function launcherUserDataKeys(
   return out;
 }
 
-/** Which processes may hold each secret variable (docs/security.md); every other process gets "". */
+/**
+ * Which processes may hold each secret variable of the launcher's environment (docs/security.md);
+ * every other process gets "". A child inherits that environment, so a key set there for one
+ * service (new-user finding: every child got payment's private token key) would otherwise reach
+ * them all.
+ */
 const SECRET_HOLDERS: Readonly<Record<string, readonly string[]>> = {
   [TOKEN_KEYS_ENV]: ["payment"],
   [TOKEN_PUBLIC_KEY_ENV]: ["order"],
   [USER_DATA_KEYS_ENV]: ["user", "notification"],
   [USER_DATA_KEYS_FILE_ENV]: ["user", "notification"],
   [USER_EMAIL_INDEX_KEY_ENV]: ["user"],
+  GATEWAY_API_KEYS: ["gateway"],
+  GATEWAY_ADMIN_API_KEYS: ["gateway"],
 };
 
 /**
- * Blanks the secrets this process may not hold: a child inherits the launcher's environment, so a
- * key set there for one service (new-user finding: every child got payment's private token key)
- * would otherwise reach them all. Spread before the process's own settings.
+ * Families of per-process secrets the README's production recipe puts in the launcher's
+ * environment for it to hand out (`REDIS_PASSWORD_<USER>`, compose's `BUS_SIGNING_KEY_<NAME>` and
+ * `GATEWAY_SECRET_<NAME>`, Prometheus's API key): no child holds them as they are; each gets its
+ * own share as REDIS_PASSWORD, BUS_SIGNING_KEYS and GATEWAY_SERVICE_SECRET (break32 F1: every
+ * process held every Redis password, the `ops` one included, and every signing key, so the gateway
+ * could sign a `payment.processed` the order service accepted).
  */
+const LAUNCHER_ONLY = /^(REDIS_PASSWORD_|BUS_SIGNING_KEY_|GATEWAY_SECRET_)|^PROMETHEUS_GATEWAY_API_KEY$/;
+
+/** Whether the process running `holder` (a service's name, `gateway`; none: a bare process) may hold `name`. */
+function mayHold(holder: string | undefined, name: string): boolean {
+  if (LAUNCHER_ONLY.test(name)) return false;
+  const holders = SECRET_HOLDERS[name];
+  return holders === undefined || (holder !== undefined && holders.includes(holder));
+}
+
+/** Blanks the secrets this process may not hold. Spread before the process's own settings. */
 function withheldSecrets(process: string): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(SECRET_HOLDERS)
-      .filter(([, holders]) => !holders.includes(process))
-      .map(([name]) => [name, ""]),
+    Object.keys(SECRET_HOLDERS)
+      .filter((name) => !mayHold(process, name))
+      .map((name) => [name, ""]),
   );
+}
+
+/**
+ * The launcher's environment as a child running `holder` inherits it: without the secrets it may
+ * not hold (`mayHold`). Its own settings (`ProcessSpec.env`) go on top.
+ */
+export function inheritedEnv<V extends string | undefined>(
+  env: Readonly<Record<string, V>>,
+  holder: string | undefined,
+): Record<string, V> {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => mayHold(holder, name)));
 }
 
 /** Default ports are 3000 + n; with a base they become base + n. */
@@ -447,7 +486,7 @@ export function launch(
     // An IPC channel: the child reports "ready" (with its URL) or why it failed (launch-signal.ts).
     const args = run.compiled ? [compiledMain(spec.main)] : ["--import", "tsx", spec.main];
     const child = spawn(process.execPath, args, {
-      env: { ...process.env, ...spec.env, ...restart.env },
+      env: { ...inheritedEnv(process.env, spec.holder), ...spec.env, ...restart.env },
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     const startedAt = Date.now();

@@ -73,8 +73,8 @@ export class RedisDeadlineIndex implements DeadlineIndex {
     this.checkpointKey = deadlineCheckpointKey(tag, name);
   }
 
-  async due(now: number, limit: number): Promise<string[]> {
-    return this.redis.zrangebyscore(this.dueKey, "-inf", now, "LIMIT", 0, limit);
+  async due(now: number, limit: number, offset = 0): Promise<string[]> {
+    return this.redis.zrangebyscore(this.dueKey, "-inf", now, "LIMIT", offset, limit);
   }
 
   async get(key: string): Promise<DeadlineView | undefined> {

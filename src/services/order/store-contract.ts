@@ -111,6 +111,8 @@ export function runOrderStoreContract(
       clock += 1000;
       expect(await fixture.stores.deadlines.due(clock, 10)).toEqual(["late", "later"]);
       expect(await fixture.stores.deadlines.due(clock, 1)).toEqual(["late"]);
+      expect(await fixture.stores.deadlines.due(clock, 1, 1)).toEqual(["later"]);
+      expect(await fixture.stores.deadlines.due(clock, 10, 2)).toEqual([]);
       expect([...(await fixture.stores.deadlines.all()).keys()].sort()).toEqual(["late", "later"]);
     });
 

@@ -31,8 +31,8 @@ import {
 } from "./projections.js";
 
 export interface DeadlineIndex extends ReadModelStore<DeadlineView>, InlineTarget<DeadlineView> {
-  /** Orders whose deadline is at or before `now`, earliest first. */
-  due(now: number, limit: number): Promise<string[]>;
+  /** Orders whose deadline is at or before `now`, earliest first, at most `limit`, skipping the first `offset` (default 0). */
+  due(now: number, limit: number, offset?: number): Promise<string[]>;
 }
 
 /**
@@ -93,11 +93,11 @@ export class MemoryDeadlineIndex implements DeadlineIndex {
   private entries = new Map<string, Entry>();
   private position: string | undefined;
 
-  async due(now: number, limit: number): Promise<string[]> {
+  async due(now: number, limit: number, offset = 0): Promise<string[]> {
     return [...this.entries]
       .filter(([, e]) => e.deadline <= now)
       .sort(([, a], [, b]) => a.deadline - b.deadline)
-      .slice(0, limit)
+      .slice(offset, offset + limit)
       .map(([id]) => id);
   }
 

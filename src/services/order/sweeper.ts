@@ -8,7 +8,10 @@
  * its entry stays overdue (the index and the order disagree: break31 F1 left 100 such entries at
  * the head of the index, and no other order timed out) is parked in this instance with exponential
  * backoff, and the scan reads past the parked ones, so it cannot block every other overdue order
- * behind it (head-of-line blocking).
+ * behind it (head-of-line blocking). Orders never tried come before parked ones whose backoff is
+ * over; and when more orders are overdue than one read covers (more than `maxParked` stuck ones),
+ * each scan also reads one page further on, round robin, so every overdue order is reached within
+ * (overdue orders ÷ batch) scans (break33 F2: 10,200 stuck entries hid the rest for good).
  */
 import type { CommandPreparer, SagaRunner } from "./saga-runner.js";
 import type { DeadlineIndex } from "./store.js";
@@ -26,7 +29,7 @@ export interface DeadlineSweeperOptions {
   /** Backoff of a failing order: first pause and cap, in ms (default 1 s, 5 min). */
   parkBaseMs?: number;
   parkMaxMs?: number;
-  /** Orders parked at most (the oldest is forgotten beyond it; default 10 000). */
+  /** Orders parked at most (the oldest is forgotten beyond it; default 1 000). */
   maxParked?: number;
   onError?: (error: unknown, orderId?: string) => void;
 }
@@ -39,6 +42,8 @@ interface Parked {
 export class DeadlineSweeper {
   private ticker: Ticker | undefined;
   private readonly parked = new Map<string, Parked>();
+  /** Where the next page past the first read starts (an offset after it), round robin. */
+  private cursor = 0;
 
   constructor(private readonly options: DeadlineSweeperOptions) {}
 
@@ -56,9 +61,20 @@ export class DeadlineSweeper {
     // Read past the parked orders, so they never fill the batch.
     const limit = batch + this.parked.size;
     const due = await deadlines.due(at, limit);
-    // Every overdue order was read: a parked one not among them has left the index.
-    if (due.length < limit) this.forgetParkedBut(new Set(due));
-    const ready = due.filter((orderId) => (this.parked.get(orderId)?.until ?? 0) <= at).slice(0, batch);
+    let page: string[] = [];
+    if (due.length < limit) {
+      // Every overdue order was read: a parked one not among them has left the index.
+      this.forgetParkedBut(new Set(due));
+      this.cursor = 0;
+    } else {
+      // More overdue than one read covers: the orders past it (the newest deadlines) come first.
+      page = await deadlines.due(at, batch, limit + this.cursor);
+      this.cursor = page.length < batch ? 0 : this.cursor + batch;
+    }
+    const seen = [...page, ...due];
+    const fresh = seen.filter((orderId) => !this.parked.has(orderId));
+    const again = seen.filter((orderId) => (this.parked.get(orderId)?.until ?? Infinity) <= at);
+    const ready = [...new Set([...fresh, ...again])].slice(0, batch);
     const results = await Promise.all(ready.map((orderId) => this.timeOut(orderId, at)));
     return results.filter((r) => r === "applied").length;
   }
@@ -86,7 +102,7 @@ export class DeadlineSweeper {
     const pause = Math.min(this.options.parkMaxMs ?? 300_000, base * 2 ** (failures - 1));
     this.parked.delete(orderId);
     this.parked.set(orderId, { failures, until: at + pause });
-    if (this.parked.size > (this.options.maxParked ?? 10_000)) {
+    if (this.parked.size > (this.options.maxParked ?? 1_000)) {
       this.parked.delete(this.parked.keys().next().value as string);
     }
   }

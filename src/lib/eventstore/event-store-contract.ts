@@ -69,8 +69,28 @@ export function runEventStoreContract(name: string, factory: EventStoreFactory):
         data: { amount: 1, tags: [], nested: { list: [1, "two", null] } },
         metadata: { correlationId: "corr-1" },
         recordedAt: new Date(T0).toISOString(),
+        appendId: result.appendId,
       });
       expect(events[1]).toMatchObject({ version: 2, metadata: {}, data: { amount: 2 } });
+    });
+
+    it("stores one append id with every event of an append, another one per append", async () => {
+      const first = await store.append("c-1", [added(1), added(2)], { expectedVersion: "no_stream" });
+      const second = await store.append("c-1", [added(3)], { expectedVersion: 2 });
+      const other = await store.append("c-2", [added(4)], { expectedVersion: "no_stream" });
+      expect(first.appendId).toMatch(/^[\w-]{22}$/);
+      expect(new Set([first.appendId, second.appendId, other.appendId]).size).toBe(3);
+      expect((await store.read("c-1")).map((e) => e.appendId)).toEqual([
+        first.appendId,
+        first.appendId,
+        second.appendId,
+      ]);
+      expect((await store.readAll()).map((e) => e.appendId)).toEqual([
+        first.appendId,
+        first.appendId,
+        second.appendId,
+        other.appendId,
+      ]);
     });
 
     it("reports version 0 for an unknown stream and the event count after appends", async () => {
@@ -157,6 +177,40 @@ export function runEventStoreContract(name: string, factory: EventStoreFactory):
       expect(await store.version("c-1")).toBe(3);
     });
 
+    it("refuses an expected last event with the stored one's position, type and time but another append id, handing no catch-up (break33 F1)", async () => {
+      // What a store that lost its last writes (its position counter with them) looks like to the
+      // writer of the lost event, when another writer appended in its place at the same clamped time.
+      const appended = await store.append("c-1", [added(1), added(2)], { expectedVersion: "no_stream" });
+      const [, second] = await store.read("c-1");
+      if (!second) throw new Error("no event 2");
+      const stored = {
+        globalPosition: second.globalPosition,
+        type: second.type,
+        recordedAt: second.recordedAt,
+        appendId: appended.appendId,
+      };
+      const lost = { ...stored, appendId: "lost-append-id-0000000" };
+      const atVersion = await rejection(
+        store.append("c-1", [added(3)], { expectedVersion: 2, expectedLast: lost }),
+      );
+      expect(atVersion).toBeInstanceOf(ConcurrencyError);
+      expect(atVersion).toMatchObject({ expected: 2, actual: 2, missed: undefined });
+      expect(await store.version("c-1")).toBe(2);
+      // The stored one's id: accepted; then a writer still at version 2 gets its catch-up only if
+      // the event there is its own.
+      await store.append("c-1", [added(3)], { expectedVersion: 2, expectedLast: stored });
+      const behind = await rejection(
+        store.append("c-1", [added(4)], { expectedVersion: 2, expectedLast: lost }),
+      );
+      expect(behind).toBeInstanceOf(ConcurrencyError);
+      expect(behind).toMatchObject({ expected: 2, actual: 3, missed: undefined });
+      const own = await rejection(
+        store.append("c-1", [added(4)], { expectedVersion: 2, expectedLast: stored }),
+      );
+      expect((own as ConcurrencyError).missed).toEqual(await store.read("c-1", { fromVersion: 3 }));
+      expect(await store.version("c-1")).toBe(3);
+    });
+
     it("compares the expected last event's own fields, not look-alikes in its data or metadata", async () => {
       await store.append("c-1", [added(1)], { expectedVersion: "no_stream" });
       const [first] = await store.read("c-1");
@@ -169,7 +223,14 @@ export function runEventStoreContract(name: string, factory: EventStoreFactory):
       };
       const mimic: NewEvent = {
         type: "counter.added",
-        data: { amount: 2, echo: { type: expected.type, globalPosition: expected.globalPosition } },
+        data: {
+          amount: 2,
+          echo: {
+            type: expected.type,
+            globalPosition: expected.globalPosition,
+            appendId: "echoed-append-id-00000",
+          },
+        },
         metadata: { recordedAt: expected.recordedAt },
       };
       await store.append("c-1", [mimic], { expectedVersion: 1, recordedAt: T0 + 5 });
@@ -190,6 +251,12 @@ export function runEventStoreContract(name: string, factory: EventStoreFactory):
       await expect(
         store.append("c-1", [added(3)], { expectedVersion: 2, expectedLast: prefix }),
       ).rejects.toBeInstanceOf(ConcurrencyError);
+      // An append id found only in its data is not its append's.
+      const echoed = { ...prefix, type: "counter.added", appendId: "echoed-append-id-00000" };
+      await expect(
+        store.append("c-1", [added(3)], { expectedVersion: 2, expectedLast: echoed }),
+      ).rejects.toBeInstanceOf(ConcurrencyError);
+      expect(await store.version("c-1")).toBe(2);
     });
 
     it("rejects no_stream on an existing stream and accepts any", async () => {

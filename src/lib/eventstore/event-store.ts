@@ -11,6 +11,7 @@
  * - Inline projections' views (`inline`) are written in that same atomic step, after the version
  *   check: an event is never visible without its views (inline-projection.ts).
  */
+import { randomBytes } from "node:crypto";
 import type { OutgoingMessage } from "../bus/transport.js";
 import { InvalidAppendError, InvalidReadError, OutboxOwnerError } from "./errors.js";
 import type { InlineUpdate } from "./inline-projection.js";
@@ -30,6 +31,12 @@ export interface StoredEvent {
   metadata: Record<string, string>;
   /** ISO time from the store's clock at append. */
   recordedAt: string;
+  /**
+   * The id of the append that stored it (every event of one append has the same one; `newAppendId`):
+   * unlike the global position, unique even after the store lost writes and handed that position
+   * out again (break33 F1). Absent on events stored before appends had ids.
+   */
+  appendId?: string;
 }
 
 /** An event to append. `data` must survive JSON (it is stored as JSON and read back as such). */
@@ -69,32 +76,46 @@ export interface AppendOptions {
 }
 
 /**
- * What identifies a stored event besides its version: its global position (reused after the store
- * lost writes, hence the rest), type and `recordedAt`. An undefined part is not compared.
+ * What identifies a stored event besides its version: the id of its append (`appendId`), and, for
+ * events stored without one, its global position, type and `recordedAt`. Those three are not unique:
+ * after the store lost its last writes (Redis: the position counter goes back with the streams)
+ * another writer's event can get the lost one's position, type and time (its clock clamped to the
+ * order's last event; break33 F1). An undefined part is not compared; a defined `appendId` is
+ * compared with the stored event's, so an event stored without one is not the one it marks.
  */
 export interface EventMark {
   globalPosition: string | undefined;
   type: string;
   recordedAt: string | undefined;
+  appendId?: string | undefined;
 }
 
 /** Whether `event` is the one `mark` describes. */
 export function isMarked(
-  event: Pick<StoredEvent, "globalPosition" | "type" | "recordedAt">,
+  event: Pick<StoredEvent, "globalPosition" | "type" | "recordedAt" | "appendId">,
   mark: EventMark,
 ): boolean {
   return (
     event.type === mark.type &&
     (mark.globalPosition === undefined || event.globalPosition === mark.globalPosition) &&
-    (mark.recordedAt === undefined || event.recordedAt === mark.recordedAt)
+    (mark.recordedAt === undefined || event.recordedAt === mark.recordedAt) &&
+    (mark.appendId === undefined || event.appendId === mark.appendId)
   );
 }
+
+/**
+ * A new append id: 16 random bytes (128 bits), base64url (22 characters). Random, not counted, so
+ * nothing the store can lose and hand out again (a counter in Redis goes back with the data).
+ */
+export const newAppendId = (): string => randomBytes(16).toString("base64url");
 
 export interface AppendResult {
   /** The stream's version after this append: pass it as `expectedVersion` for the next one. */
   nextVersion: number;
   /** Global positions of the appended events, in order. */
   positions: string[];
+  /** The id stored with every appended event (`StoredEvent.appendId`): its mark's `appendId`. */
+  appendId: string;
 }
 
 export interface ReadOptions {

@@ -16,6 +16,7 @@ import {
   validateAppend,
   versionMatches,
   isMarked,
+  newAppendId,
 } from "./event-store.js";
 import { checkTag } from "./keys.js";
 
@@ -78,6 +79,7 @@ export class MemoryEventStore implements EventStore {
       }
     }
     const recordedAt = new Date(options.recordedAt ?? this.now()).toISOString();
+    const appendId = newAppendId();
     // Stored events are immutable: frozen once here, shared by every read instead of copied per read.
     const stored = events.map((event, i) =>
       deepFreeze({
@@ -88,6 +90,7 @@ export class MemoryEventStore implements EventStore {
         data: JSON.parse(encoded[i] ?? "null") as StoredEvent["data"],
         metadata: { ...event.metadata },
         recordedAt,
+        appendId,
       }),
     );
     // Folded before anything is stored, written right after it, with no await in between: the
@@ -98,7 +101,7 @@ export class MemoryEventStore implements EventStore {
     this.log.push(...stored);
     for (const write of views) write();
     if (outbox.length > 0) await this.publish?.(outbox.map((m) => ({ ...m })));
-    return { nextVersion: stream.length, positions: stored.map((e) => e.globalPosition) };
+    return { nextVersion: stream.length, positions: stored.map((e) => e.globalPosition), appendId };
   }
 
   async read(streamId: string, options: ReadOptions = {}): Promise<StoredEvent[]> {

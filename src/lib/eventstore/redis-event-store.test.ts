@@ -86,6 +86,39 @@ describeWithRedis("RedisEventStore", (getRedis) => {
     expect(await store.readAll({ after: "0000000000000002" })).toEqual([all[2]]);
   });
 
+  it("checks an expected last event stored without an append id by its position, type and time", async () => {
+    const redis = getRedis().client();
+    await getRedis().flush();
+    const store = new RedisEventStore({ redis, tag: "toy" });
+    // What a version before append ids wrote: no `appendId` in the body.
+    const old = {
+      version: 1,
+      globalPosition: "0000000000000001",
+      streamId: "s-1",
+      type: "x",
+      metadata: {},
+      recordedAt: "2024-05-01T10:00:00.000Z",
+      data: { n: 1 },
+    };
+    await redis.rpush(streamKey("toy", "s-1"), JSON.stringify(old));
+    await redis.set("{toy}:es:pos", "1");
+    const [stored] = await store.read("s-1");
+    expect(stored).toEqual(old);
+    const mark = { globalPosition: old.globalPosition, type: old.type, recordedAt: old.recordedAt };
+    // A mark with an append id is another event's: this one has none.
+    await expect(
+      store.append("s-1", [{ type: "x", data: { n: 2 } }], {
+        expectedVersion: 1,
+        expectedLast: { ...mark, appendId: "some-append-id-0000000" },
+      }),
+    ).rejects.toMatchObject({ code: "CONCURRENCY_CONFLICT", actual: 1 });
+    const next = await store.append("s-1", [{ type: "x", data: { n: 2 } }], {
+      expectedVersion: 1,
+      expectedLast: { ...mark, appendId: stored?.appendId },
+    });
+    expect(next.nextVersion).toBe(2);
+  });
+
   it.skipIf(externalRedis)("keeps appended events across a Redis restart", async () => {
     const server = getRedis();
     await server.flush();

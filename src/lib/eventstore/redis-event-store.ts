@@ -13,6 +13,7 @@ import {
   readAllLimit,
   readRange,
   recordedBy,
+  newAppendId,
   type StoredEvent,
   validateAppend,
 } from "./event-store.js";
@@ -26,10 +27,12 @@ import { LuaScript } from "../redis/index.js";
  * count m, n event bodies (JSON objects without version and position), field and value of each
  * outbox message, inline write count w, then per write: command, argument count, and per argument
  * "s" + value, or "p" + before + event index (1-based) + after (the event's global position goes
- * between them: a view record's `position`); with "exact_last", three more: the global position,
- * type and recordedAt of the event expected at the expected version ("" to skip one), each equal to
- * that field of the stored one (decoded: a substring search of its JSON matched look-alikes in its
- * data or metadata) or the append is refused (`AppendOptions.expectedLast`).
+ * between them: a view record's `position`); with "exact_last", four more: the global position,
+ * type, recordedAt and appendId of the event expected at the expected version ("" to skip one), each
+ * equal to that field of the stored one (decoded: a substring search of its JSON matched look-alikes
+ * in its data or metadata; an event stored without an appendId has none to equal) or the append is
+ * refused (`AppendOptions.expectedLast`). The event bodies carry the append's id (`appendId`, made
+ * by the caller: random, so unlike the position counter nothing a rollback of Redis hands out again).
  * A refusal of an exact expected version below the stream's returns the events after it (the
  * caller's catch-up, `ConcurrencyError.missed`), read in the same step; with "exact_last", only if
  * the event at the expected version is the one expected (else the writer's history is not the
@@ -48,9 +51,9 @@ local expected = tonumber(ARGV[2])
 local exact = kind == 'exact' or kind == 'exact_last'
 local function marked(index)
   local event = cjson.decode(redis.call('LINDEX', KEYS[1], index))
-  local marks = {event.globalPosition, event.type, event.recordedAt}
-  for i = 1, 3 do
-    local want = ARGV[#ARGV - 3 + i]
+  local marks = {event.globalPosition, event.type, event.recordedAt, event.appendId}
+  for i = 1, 4 do
+    local want = ARGV[#ARGV - 4 + i]
     if want ~= '' and marks[i] ~= want then return false end
   end
   return true
@@ -175,12 +178,14 @@ export class RedisEventStore implements EventStore {
     const encoded = validateAppend(this.tag, streamId, events, options);
     const outbox = options.outbox ?? [];
     const recordedAt = new Date(options.recordedAt ?? this.now()).toISOString();
+    const appendId = newAppendId();
     const bodies = events.map((event, i) => {
       const head = JSON.stringify({
         streamId,
         type: event.type,
         metadata: { ...event.metadata },
         recordedAt,
+        appendId,
       });
       return `${head.slice(0, -1)},"data":${encoded[i]}}`;
     });
@@ -206,6 +211,7 @@ export class RedisEventStore implements EventStore {
         data: JSON.parse(encoded[i] ?? "null") as StoredEvent["data"],
         metadata: { ...event.metadata },
         recordedAt,
+        appendId,
       }));
       const writes = options.inline.flatMap((update) => update.redisWrites(appended));
       args.push(writes.length);
@@ -221,18 +227,23 @@ export class RedisEventStore implements EventStore {
     }
     if (kind === "exact_last" && last) {
       if (!options.inline || options.inline.length === 0) args.push(0); // no inline writes
-      args.push(last.globalPosition ?? "", last.type, last.recordedAt ?? "");
+      args.push(last.globalPosition ?? "", last.type, last.recordedAt ?? "", last.appendId ?? "");
     }
     const reply = await APPEND.run(this.redis, keys, args);
-    return this.appendResult(streamId, expected, reply);
+    return this.appendResult(streamId, expected, reply, appendId);
   }
 
-  private appendResult(streamId: string, expected: AppendOptions["expectedVersion"], reply: unknown) {
+  private appendResult(
+    streamId: string,
+    expected: AppendOptions["expectedVersion"],
+    reply: unknown,
+    appendId: string,
+  ): AppendResult {
     if (!Array.isArray(reply)) throw new EventStoreError("UNEXPECTED_REPLY", "append script reply");
     const [status, version, rest] = reply as [string, number, string[] | undefined];
     if (status === "conflict")
       throw new ConcurrencyError(streamId, expected, version, rest?.map(decodeEvent));
-    return { nextVersion: version, positions: rest ?? [] };
+    return { nextVersion: version, positions: rest ?? [], appendId };
   }
 
   async read(streamId: string, options: ReadOptions = {}): Promise<StoredEvent[]> {

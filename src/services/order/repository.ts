@@ -52,8 +52,18 @@ interface CachedOrder extends LoadedOrder {
   tail: EventMark;
 }
 
+/**
+ * The mark of a stored event: position, type, time and its append's id. The id is what tells it
+ * apart after Redis went back as a whole (the other three can then be another event's); an event
+ * stored without one (before append ids) is marked by the other three alone.
+ */
 function markOf(event: StoredEvent): EventMark {
-  return { globalPosition: event.globalPosition, type: event.type, recordedAt: event.recordedAt };
+  return {
+    globalPosition: event.globalPosition,
+    type: event.type,
+    recordedAt: event.recordedAt,
+    appendId: event.appendId,
+  };
 }
 
 /** An inline projection of order streams: an append folds its events from their decoded form. */
@@ -241,6 +251,9 @@ export class OrderRepository {
       globalPosition: result.positions.at(-1),
       type: lastEvent.type,
       recordedAt: recordedAt === undefined ? undefined : new Date(recordedAt).toISOString(),
+      // Unique to this append: the position, type and time can be another event's after Redis went
+      // back as a whole (its position counter with it) and another instance appended (break33 F1).
+      appendId: result.appendId,
     };
     if (cached && cached.version === expectedVersion) {
       const state = events.reduce<OrderState>((current, event) => evolve(current, event), cached.state);

@@ -13,11 +13,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, expect, it } from "vitest";
-import { describeWithRedis, externalRedis, type RedisServer, startRedisServer } from "../test-support/redis.js";
+import {
+  describeWithRedis,
+  externalRedis,
+  type RedisServer,
+  startRedisServer,
+} from "../test-support/redis.js";
 import { aclUsers, renderAclFile } from "./redis-acl.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ordersaga-acl-aof-"));
-const passwords: Record<string, string> = { user: "user-pw-0123456789abcdef", ops: "ops-pw-0123456789abcdef" };
+const passwords: Record<string, string> = {
+  user: "user-pw-0123456789abcdef",
+  ops: "ops-pw-0123456789abcdef",
+};
 let server: RedisServer | undefined;
 const clients: Redis[] = [];
 afterAll(async () => {

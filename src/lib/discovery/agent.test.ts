@@ -81,7 +81,11 @@ describeWithRedis("ServiceAgent", (getRedis) => {
     // registration's MULTI: a hash with status, failures and last heartbeat, nothing else, no TTL.
     const key = instanceKey("orders", "o-1");
     await redis.del(key);
-    await redis.hset(key, { status: "healthy", consecutiveFailures: "0", lastHeartbeat: "2030-01-01T00:00:00.000Z" });
+    await redis.hset(key, {
+      status: "healthy",
+      consecutiveFailures: "0",
+      lastHeartbeat: "2030-01-01T00:00:00.000Z",
+    });
     expect(await registry.list("orders")).toEqual([]);
     await agent.beat();
     expect((await registry.list("orders")).map((i) => i.instanceId)).toEqual(["o-1"]);

@@ -9,7 +9,15 @@ import { LuaScript } from "../redis/index.js";
  * The fields a registration writes and a heartbeat does not: an entry missing any of them cannot be
  * read back (`decode` in redis-registry.ts reads it as absent, so the gateway lists no instance).
  */
-export const REGISTERED_FIELDS = ["service", "instanceId", "address", "port", "version", "startedAt", "status"] as const;
+export const REGISTERED_FIELDS = [
+  "service",
+  "instanceId",
+  "address",
+  "port",
+  "version",
+  "startedAt",
+  "status",
+] as const;
 
 /**
  * KEYS: inst, index, services. ARGV: ttlMs, at, instanceId, service. Returns 1 when refreshed, 0

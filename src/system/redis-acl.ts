@@ -388,7 +388,19 @@ export function aclFileLine(user: AclUser, passwordSha256?: string): string {
 }
 
 /**
- * The ACL file: `default` off (no anonymous access), then every user. `comments`: a header and each
+ * The `default` user's line. `off` is what refuses anonymous access: no connection can log in as
+ * `default` (an unauthenticated command gets NOAUTH, `AUTH default ...` is refused), whatever its
+ * rules. Its rules must still allow everything: Redis 7 replays the AOF at start as `default` and
+ * re-checks ACL at each EXEC, so with `-@all` it dropped every MULTI/EXEC and every script with two
+ * or more writes (logged as MULTI/EXEC) from the AOF on restart, keeping single writes: acknowledged
+ * data lost, half-written records (newuser15 F1; redis/redis#14541, fixed in 8.4 only; 7.2.5 panics
+ * at load instead, redis/redis#14156). Checked against a real restart in
+ * redis-acl-aof-restart.redis.test.ts.
+ */
+export const DEFAULT_USER_LINE = "user default off resetchannels ~* &* +@all";
+
+/**
+ * The ACL file: `default` off (no anonymous access; DEFAULT_USER_LINE), then every user. `comments`: a header and each
  * user's purpose, for the committed ops/redis/users.acl that people read; Redis refuses to load a
  * file with any line not starting with `user` (newuser13 F4: the file redis-acl-file.js wrote,
  * with comments, aborted Redis's start), so the file written for Redis has none.
@@ -406,7 +418,7 @@ export function renderAclFile(
           "# file Redis loads, without comments, each user `on` with the hash of REDIS_PASSWORD_<USER> (see docs/security.md).",
         ]
       : []),
-    "user default off resetkeys resetchannels -@all",
+    DEFAULT_USER_LINE,
   ];
   for (const user of users) {
     if (comments) lines.push(`# ${user.purpose}`);

@@ -47,14 +47,30 @@ export interface RedisServer {
   start(): Promise<void>;
   /** kill + start. */
   restart(): Promise<void>;
+  /**
+   * A clean stop: `SHUTDOWN` (Redis fsyncs the AOF and exits), sent as `options.auth`, resolved once
+   * the process has exited. `start()` brings it back on the same port and data directory.
+   */
+  shutdown(): Promise<void>;
   flush(): Promise<void>;
   stop(): Promise<void>;
 }
 
-async function waitForPing(url: string, timeoutMs: number): Promise<void> {
+/** A login for the harness's own connections (probe, `client()`, `shutdown()`). */
+export interface RedisAuth {
+  username: string;
+  password: string;
+}
+
+async function waitForPing(url: string, timeoutMs: number, auth?: RedisAuth): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const probe = new Redis(url, {
+      ...auth,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     probe.on("error", () => {}); // refused while the server starts: expected, retried below
     try {
       await probe.connect();
@@ -78,6 +94,13 @@ export interface RedisServerOptions {
    * the option, the server starts without it. Its data directory stays behind after a kill -9.
    */
   dieWithParent?: boolean;
+  /** More `redis-server` arguments, after the harness's own (e.g. `["--aclfile", file]`). */
+  args?: readonly string[];
+  /**
+   * Who the readiness probe, `client()` and `shutdown()` log in as: needed when `args` load an ACL
+   * file whose `default` user is off (an anonymous PING then gets NOAUTH).
+   */
+  auth?: RedisAuth;
 }
 
 /** Whether `setpriv --pdeathsig` is available (util-linux ≥ 2.33, Linux). */
@@ -122,7 +145,7 @@ export const PROTO_MAX_BULK_LEN = "8mb";
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const clients: Redis[] = [];
   const client = (url: string) => () => {
-    const c = new Redis(url, { maxRetriesPerRequest: null });
+    const c = new Redis(url, { ...options.auth, maxRetriesPerRequest: null });
     c.on("error", () => {}); // fault tests kill the server on purpose; the client reconnects
     clients.push(c);
     return c;
@@ -139,6 +162,9 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       start: async () => {},
       restart: async () => {
         throw new Error("cannot restart an external Redis (REDIS_URL is set)");
+      },
+      shutdown: async () => {
+        throw new Error("cannot shut down an external Redis (REDIS_URL is set)");
       },
       flush: async () => {
         const c = new Redis(externalUrl);
@@ -176,10 +202,11 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         // envelope bound by much (MAX_ENVELOPE_BYTES, 1 MiB) nor one Node cannot decode (break-sig F4).
         "--proto-max-bulk-len",
         PROTO_MAX_BULK_LEN,
+        ...(options.args ?? []),
       ],
       { stdio: "ignore" },
     );
-    await waitForPing(url, 10_000);
+    await waitForPing(url, 10_000, options.auth);
   };
   const kill = async () => {
     const proc = child;
@@ -214,6 +241,26 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     restart: async () => {
       await kill();
       await start();
+    },
+    shutdown: async () => {
+      const proc = child;
+      child = undefined;
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+      const c = new Redis(url, { ...options.auth, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      c.on("error", () => {}); // the server closes the connection as it exits
+      // No reply on success: the connection just closes (ioredis rejects); an ACL refusal rejects too,
+      // and then the process does not exit, so the wait below is bounded.
+      const refusal = await c.shutdown().then(
+        () => undefined,
+        (error: Error) => (/NOPERM|NOAUTH|WRONGPASS|ERR/.test(error.message) ? error : undefined),
+      );
+      c.disconnect();
+      if (refusal) {
+        child = proc;
+        throw refusal;
+      }
+      await exited;
     },
     flush: async () => {
       const c = new Redis(url);

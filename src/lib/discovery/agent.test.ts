@@ -73,6 +73,27 @@ describeWithRedis("ServiceAgent", (getRedis) => {
     await agent.stop();
   });
 
+  it("registers again when its entry lost its registration fields (a partial AOF replay), and is listed again", async () => {
+    const { publish, named } = recorder();
+    const redis = getRedis().client();
+    const agent = await startServiceAgent({ registry, instance: identity, publish });
+    // newuser15 F1: after a restart only the health verdict's HSET was replayed, not the
+    // registration's MULTI: a hash with status, failures and last heartbeat, nothing else, no TTL.
+    const key = instanceKey("orders", "o-1");
+    await redis.del(key);
+    await redis.hset(key, {
+      status: "healthy",
+      consecutiveFailures: "0",
+      lastHeartbeat: "2030-01-01T00:00:00.000Z",
+    });
+    expect(await registry.list("orders")).toEqual([]);
+    await agent.beat();
+    expect((await registry.list("orders")).map((i) => i.instanceId)).toEqual(["o-1"]);
+    expect(named("service.registered")).toHaveLength(2);
+    expect(await redis.pttl(key)).toBeGreaterThan(0);
+    await agent.stop();
+  });
+
   it("deregisters on stop and announces service.deregistered once, with reason shutdown", async () => {
     const { publish, named } = recorder();
     const agent = await startServiceAgent({ registry, instance: identity, heartbeatIntervalMs: 50, publish });

@@ -2,6 +2,7 @@ import { beforeEach, expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { instanceKey, serviceIndexKey, servicesKey } from "./keys.js";
 import { RedisServiceRegistry } from "./redis-registry.js";
+import { REGISTERED_FIELDS } from "./scripts.js";
 import { instance, runServiceRegistryContract } from "./registry-contract.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -56,6 +57,21 @@ describeWithRedis("RedisServiceRegistry", (getRedis) => {
     expect(await registry.list("orders")).toEqual([]);
     expect(await registry.heartbeat("orders", "o-1", 60_000)).toBe(true);
     expect((await registry.list()).map((i) => i.instanceId)).toEqual(["o-1"]);
+  });
+
+  it("refuses to refresh an entry missing a registration field, and removes it", async () => {
+    const redis = getRedis().client();
+    const registry = new RedisServiceRegistry({ redis });
+    const key = instanceKey("orders", "o-1");
+    for (const missing of REGISTERED_FIELDS) {
+      await registry.register(instance("orders", "o-1"), 60_000);
+      await redis.hdel(key, missing);
+      expect(await registry.heartbeat("orders", "o-1", 60_000), missing).toBe(false);
+      expect(await redis.exists(key), missing).toBe(0);
+    }
+    // A complete entry is still refreshed.
+    await registry.register(instance("orders", "o-1"), 60_000);
+    expect(await registry.heartbeat("orders", "o-1", 60_000)).toBe(true);
   });
 
   it("reloads its scripts after Redis forgets them", async () => {

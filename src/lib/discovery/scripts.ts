@@ -5,9 +5,38 @@
  */
 import { LuaScript } from "../redis/index.js";
 
-/** KEYS: inst, index, services. ARGV: ttlMs, at, instanceId, service. */
+/**
+ * The fields a registration writes and a heartbeat does not: an entry missing any of them cannot be
+ * read back (`decode` in redis-registry.ts reads it as absent, so the gateway lists no instance).
+ */
+export const REGISTERED_FIELDS = [
+  "service",
+  "instanceId",
+  "address",
+  "port",
+  "version",
+  "startedAt",
+  "status",
+] as const;
+
+/**
+ * KEYS: inst, index, services. ARGV: ttlMs, at, instanceId, service. Returns 1 when refreshed, 0
+ * when the entry is absent or incomplete (the agent then registers again). An incomplete entry is
+ * deleted: a registration writes every field in one MULTI, so a hash without them is a husk, e.g.
+ * what a partial AOF replay left (newuser15 F1: the health verdict's HSET replayed, the
+ * registration's MULTI did not); refreshing it kept an entry no one could decode alive for ever,
+ * and the instance never re-registered. HGET per field, not HMGET: every service's ACL user has
+ * HGET (src/system/redis-acl.ts).
+ */
 export const HEARTBEAT = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for _, field in ipairs({${REGISTERED_FIELDS.map((f) => `'${f}'`).join(", ")}}) do
+  local value = redis.call('HGET', KEYS[1], field)
+  if not value or value == '' then
+    redis.call('DEL', KEYS[1])
+    return 0
+  end
+end
 redis.call('HSET', KEYS[1], 'lastHeartbeat', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[3])

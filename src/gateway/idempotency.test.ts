@@ -125,6 +125,28 @@ describe("POST /orders Idempotency-Key", () => {
     expect(error.details[0]?.message).toMatch(/another product in the path or a different body/);
   });
 
+  // newuser15 F3: the key was reported only once the body was fixed, on a second round trip.
+  it("names the bad body fields and the malformed key in one 400, on both keyed routes", async () => {
+    const orders = await call("POST", "/orders", keyA, {}, { "idempotency-key": "a b" });
+    const restock = await call(
+      "POST",
+      "/inventory/prod-cable/restock",
+      adminKey,
+      {},
+      { "idempotency-key": "a b" },
+    );
+    for (const [res, fields] of [
+      [orders, ["userId", "items", "payment"]],
+      [restock, ["quantity"]],
+    ] as const) {
+      expect(res.status).toBe(400);
+      const error = res.body.error as { code: string; details: { path: string; message: string }[] };
+      expect(error.code).toBe("VALIDATION_FAILED");
+      expect(error.details.map((d) => d.path)).toEqual([...fields, "header:Idempotency-Key"]);
+      expect(error.details.at(-1)?.message).toMatch(/without spaces/);
+    }
+  });
+
   it("names the header and its format when the key is empty or too long", async () => {
     const user = await newUser(keyA, "erin");
     for (const key of ["", "x".repeat(5_000)]) {

@@ -7,7 +7,7 @@
 import type { Redis } from "ioredis";
 import { parseEnv, serviceEnvSchema } from "../lib/runtime/config.js";
 import { waitForRedis } from "../lib/runtime/redis-ready.js";
-import { devSecretsFor, devSecretsNotice } from "./dev-secrets.js";
+import { checkKeptKeysFile, devSecretsFor, devSecretsNotice } from "./dev-secrets.js";
 import {
   claimLauncherSlot,
   findRunningInstances,
@@ -45,7 +45,8 @@ export function redisConnectTimeoutMs(env: NodeJS.ProcessEnv = process.env): num
  * secrets to `env`.
  * Returns the slot and `confirm`, to call once the system is up (DevSecrets.confirm), or `abandon`,
  * to call instead when the start fails after this step (DevSecrets.abandon). Throws what
- * devSecretsFor and claimLauncherSlot throw (DevSecretsMismatchError, SlotTakenError...).
+ * devSecretsFor and claimLauncherSlot throw (DevSecretsMismatchError, SlotTakenError...), and
+ * DevSecretsKeysFileError when the kept signing-keys file cannot be used (checkKeptKeysFile).
  */
 export async function applyDevSecrets(
   redis: Redis,
@@ -66,6 +67,15 @@ export async function applyDevSecrets(
     : undefined;
   try {
     const kept = await devSecretsFor(redis, redisUrl, env);
+    // A keys file kept from an earlier launch, unusable now: refused here, naming the file it came
+    // from (newuser15 F4), not by the processes. The fingerprint as for any start failing after
+    // this step (DevSecrets.abandon).
+    try {
+      checkKeptKeysFile(kept);
+    } catch (error) {
+      await kept.abandon();
+      throw error;
+    }
     Object.assign(env, kept.settings);
     if (Object.keys(kept.settings).length > 0) (options.print ?? console.log)(devSecretsNotice(kept));
     // A Redis blip as the system comes up is retried (for up to 30 s), each try said on one line.

@@ -20,7 +20,8 @@
 import { AllEvents } from "../contracts/index.js";
 import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
 import { resolve } from "node:path";
-import { SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
+import { KeyConfigError } from "../lib/security/keyring.js";
+import { keyringFromEnv, SIGNING_KEYS_ENV, SIGNING_KEYS_FILE_ENV } from "../lib/security/process-keys.js";
 import { TOKEN_KEYS_ENV, TOKEN_PUBLIC_KEY_ENV } from "../lib/security/payment-token.js";
 import { redactRedisUrl } from "../lib/runtime/redis-url.js";
 import {
@@ -417,4 +418,41 @@ export function devSecretsNotice(kept: { file: string; created: boolean; otherUr
       : "") +
     "(delete it together with the Redis data; NODE_ENV=production needs configured keys)"
   );
+}
+
+/**
+ * The signing-keys file an earlier launch was given, kept by path in the development-secrets file
+ * (newuser10 F0), cannot be used by this launch, which named no keys of its own: unreadable (moved,
+ * deleted) or not a key list. The message says where the path came from and the ways out (newuser15
+ * F4: "BUS_SIGNING_KEYS_FILE: cannot read <path>" alone, to a user who never set it in this launch).
+ */
+export class DevSecretsKeysFileError extends Error {
+  /** `devFile`: the development-secrets file; `reason`: the KeyConfigError's message (names the path). */
+  constructor(devFile: string, reason: string) {
+    super(
+      `${reason}: this launch sets neither ${SIGNING_KEYS_ENV} nor ${SIGNING_KEYS_FILE_ENV}, and that path ` +
+        `was kept in ${devFile} by an earlier launch given it; put the keys file back at that path, or set ` +
+        `${SIGNING_KEYS_ENV} or ${SIGNING_KEYS_FILE_ENV} for this launch (kept in its place), or delete the ` +
+        `${SIGNING_KEYS_FILE_ENV} line from ${devFile} (new signing keys are then made up: messages still ` +
+        `pending, signed with the old ones, are dead-lettered)`,
+    );
+    this.name = "DevSecretsKeysFileError";
+  }
+}
+
+/**
+ * Throws DevSecretsKeysFileError when `kept` hands this launch a BUS_SIGNING_KEYS_FILE from its
+ * file (the environment named no signing keys) that cannot be read as a key list; the processes
+ * would otherwise refuse it without saying where the path came from. Nothing when the launch set
+ * its own keys (they are not in `settings`) or the file keeps a key list.
+ */
+export function checkKeptKeysFile(kept: Pick<DevSecrets, "file" | "settings">): void {
+  const keysFile = kept.settings[SIGNING_KEYS_FILE_ENV];
+  if (keysFile === undefined) return;
+  try {
+    keyringFromEnv({ [SIGNING_KEYS_FILE_ENV]: keysFile });
+  } catch (error) {
+    if (error instanceof KeyConfigError) throw new DevSecretsKeysFileError(kept.file, error.message);
+    throw error;
+  }
 }

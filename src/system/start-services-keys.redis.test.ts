@@ -2,7 +2,9 @@
  * `npm run start:services` with keys it cannot use (newuser8 M4): production without keys, or a
  * garbage BUS_SIGNING_KEYS, is one line naming the variable and exit 2, before anything is claimed:
  * no launcher slot and no development secrets left in Redis or on disk, so a retry gets the same
- * reason (not "another launcher holds slot main"). Real launcher process over a real redis-server.
+ * reason (not "another launcher holds slot main"). And a key file kept from an earlier launch,
+ * since gone (newuser15 F4): the line names the file that kept it. Real launcher process over a
+ * real redis-server.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -10,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { describeWithRedis } from "../test-support/redis.js";
+import { completed, devSecretsPath, keep } from "./dev-secrets-files.js";
 
 const secretsDir = mkdtempSync(join(tmpdir(), "nu8-dev-secrets-"));
 afterAll(() => rmSync(secretsDir, { recursive: true, force: true }));
@@ -59,5 +62,30 @@ describeWithRedis("start:services with keys it cannot use", (getRedis) => {
     await redis.select(6);
     expect(await redis.keys("*")).toEqual([]);
     expect(readdirSync(secretsDir)).toEqual([]);
+  }, 120_000);
+
+  // newuser15 F4: the path an earlier launch was given, kept in the development-secrets file; the
+  // keys file since moved. The line named the path only, to a user who never set it this launch.
+  it("a kept BUS_SIGNING_KEYS_FILE that is gone: one line naming the file that kept it and the ways out, the retry says the same", async () => {
+    const url = `${getRedis().url}/7`;
+    // A directory of its own: the tests above find theirs empty.
+    const dir = join(secretsDir, "kept-keys-file");
+    const devFile = devSecretsPath(url, { DEV_SECRETS_DIR: dir });
+    const keysFile = join(dir, "moved-signing-keys");
+    keep(devFile, {}, completed({}, { BUS_SIGNING_KEYS_FILE: keysFile }));
+    for (const attempt of [1, 2]) {
+      const { code, output } = await startServices({
+        REDIS_URL: url,
+        BUS_SIGNING_KEYS: "",
+        BUS_SIGNING_KEYS_FILE: "",
+        DEV_SECRETS_DIR: dir,
+      });
+      expect({ attempt, code }).toEqual({ attempt, code: 1 });
+      expect(output).toContain(`BUS_SIGNING_KEYS_FILE: cannot read ${keysFile} (ENOENT`);
+      expect(output).toContain(`that path was kept in ${devFile} by an earlier launch`);
+      expect(output).toContain("put the keys file back at that path");
+      expect(output).toContain("set BUS_SIGNING_KEYS or BUS_SIGNING_KEYS_FILE for this launch");
+      expect(output).toContain(`delete the BUS_SIGNING_KEYS_FILE line from ${devFile}`);
+    }
   }, 120_000);
 });

@@ -38,7 +38,12 @@ import {
   planProcesses,
   ServiceSetupError,
 } from "./launcher.js";
-import { DevSecretsBusyError, DevSecretsMismatchError, devSecretsFileOf } from "./dev-secrets.js";
+import {
+  DevSecretsBusyError,
+  DevSecretsKeysFileError,
+  DevSecretsMismatchError,
+  devSecretsFileOf,
+} from "./dev-secrets.js";
 import { applyDevSecrets, redisConnectTimeoutMs, SystemRunningError } from "./dev-secrets-start.js";
 import {
   AclPasswordsIncompleteError,
@@ -173,6 +178,7 @@ let abandonSecrets = async (): Promise<void> => {};
       error instanceof SlotTakenError ||
         error instanceof DevSecretsMismatchError ||
         error instanceof DevSecretsBusyError ||
+        error instanceof DevSecretsKeysFileError ||
         error instanceof SystemRunningError
         ? error.message
         : `redis: ${startFailureReason(error)}`,

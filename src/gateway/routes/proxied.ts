@@ -3,6 +3,7 @@ import { validateHeaderValue } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError } from "../../lib/http/errors.js";
 import { CLIENT_HEADER } from "../../lib/http/headers.js";
+import { parseKeyedInput } from "../../lib/http/idempotency-key.js";
 import { parseInput } from "../../lib/http/server.js";
 import { callerOf } from "../auth.js";
 import { rawBodyOf } from "../json-body.js";
@@ -45,7 +46,9 @@ export function registerProxyRoutes(
       url: route.url,
       handler: async (request, reply) => {
         refuseUnhonouredKey(route, request);
-        if (route.body) parseInput(route.body, request.body);
+        // A keyed route's 400 names the bad body fields and a malformed key together (newuser15 F3).
+        if (route.idempotencyKey === true && route.body) parseKeyedInput(route.body, request);
+        else if (route.body) parseInput(route.body, request.body);
         const upstream = toUpstream(request, buildPath(request.params as Record<string, string>));
         upstream.retrySafe = isRetrySafe(route, upstream);
         return relayAnswer(request, reply, await proxy.forward(route.service, upstream));

@@ -12,10 +12,10 @@ import { restockIdempotencyKey } from "./keys.js";
 import {
   DEFAULT_IDEMPOTENCY_KEY_TTL_MS,
   idempotencyClientOf,
-  idempotencyKeyOf,
   idempotencyKeyReused,
   RESTOCK_REQUEST_DIFFERS,
   markReplayed,
+  parseKeyedInput,
 } from "../../lib/http/idempotency-key.js";
 import { stableStringify } from "../../lib/bus/idempotency-key.js";
 
@@ -94,8 +94,10 @@ export function registerInventoryRoutes(
 
   app.post("/inventory/:productId/restock", async (request, reply) => {
     const productId = productIdParam(request.params);
-    const { quantity } = parseInput(RestockBody, request.body);
-    const key = idempotencyKeyOf(request);
+    const {
+      body: { quantity },
+      key,
+    } = parseKeyedInput(RestockBody, request);
     const once =
       key === undefined
         ? undefined

@@ -15,9 +15,9 @@ import { ConcurrencyError, type ReadModelStore } from "../../lib/eventstore/inde
 import { AppError, notFound, parseInput, parseQuery } from "../../lib/http/index.js";
 import {
   idempotencyClientOf,
-  idempotencyKeyOf,
   idempotencyKeyReused,
   markReplayed,
+  parseKeyedInput,
 } from "../../lib/http/idempotency-key.js";
 import { DEFAULT_IDEMPOTENCY_TTL_MS, type IdempotencyRecords } from "./idempotency-records.js";
 import { applyToView, type OrderView } from "./projections.js";
@@ -120,8 +120,7 @@ async function placeOrder(
   deps: OrderRoutesDeps,
   request: FastifyRequest,
 ): Promise<{ orderId: string; replayed: boolean }> {
-  const body = parseInput(PlaceOrderBody, request.body);
-  const key = idempotencyKeyOf(request);
+  const { body, key } = parseKeyedInput(PlaceOrderBody, request);
   let orderId = deps.newOrderId();
   let requestHash: string | undefined;
   if (key !== undefined) {

@@ -193,6 +193,20 @@ describe("order service: HTTP", () => {
     ]);
   });
 
+  // newuser15 F3: an instance, too, names the body's fields and the malformed key in one answer.
+  it("names the bad body fields and a malformed Idempotency-Key in one 400", async () => {
+    const h = await start({ user: "silent" });
+    const res = await h.request<{ error: { code: string; details: { path: string }[] } }>(
+      "POST",
+      "/orders",
+      { ...orderBody(), userId: undefined },
+      { "idempotency-key": "a b" },
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("VALIDATION_FAILED");
+    expect(res.body.error.details.map((d) => d.path)).toEqual(["userId", "header:Idempotency-Key"]);
+  });
+
   it("creates one order for ten concurrent requests with one Idempotency-Key", async () => {
     const h = await start({ user: "silent" });
     const ids = await Promise.all(

@@ -23,11 +23,13 @@ export const externalRedis = Boolean(externalUrl);
 
 /**
  * A loopback port where nothing listens, for tests of an unreachable server (connection refused):
- * port 1, below the kernel's ephemeral range, so no listener bound to port 0 (Redis harnesses,
+ * port 2, below the kernel's ephemeral range, so no listener bound to port 0 (Redis harnesses,
  * Fastify test servers) is ever handed it. A port picked by `freePort` is free only a moment:
- * another test file's listener may take it before the test connects (flake31 F3 b).
+ * another test file's listener may take it before the test connects (flake31 F3 b). Not port 1:
+ * fetch refuses it before connecting ("bad port", the Fetch standard's list), so an HTTP client
+ * would never see the ECONNREFUSED a test expects.
  */
-export const UNREACHABLE_PORT = 1;
+export const UNREACHABLE_PORT = 2;
 
 /**
  * A port free at the moment of the call (released before it returns). Only for a server that binds

@@ -9,7 +9,7 @@ import { hostname } from "node:os";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
 import { exitWithin, killRuns, runEntryPoint } from "../../src/test-support/child-run.js";
-import { describeWithRedis, freePort } from "../../src/test-support/redis.js";
+import { describeWithRedis, UNREACHABLE_PORT } from "../../src/test-support/redis.js";
 
 const run = promisify(execFile);
 
@@ -90,7 +90,7 @@ describeWithRedis("standalone bus example", (getRedis) => {
 });
 
 it("over an unreachable Redis says so in one line and exits 1 within the connect timeout", async () => {
-  const port = await freePort();
+  const port = UNREACHABLE_PORT;
   const r = runEntryPoint("examples/bus-standalone/main.ts", ["2"], {
     REDIS_URL: `redis://127.0.0.1:${port}`,
     REDIS_CONNECT_TIMEOUT_MS: "2000",
@@ -110,7 +110,7 @@ it("over an unreachable Redis says so in one line and exits 1 within the connect
 
 // newuser14 F1: the password of REDIS_URL was printed in clear.
 it("names an unreachable Redis with its password as ***", async () => {
-  const port = await freePort();
+  const port = UNREACHABLE_PORT;
   const r = runEntryPoint("examples/bus-standalone/main.ts", ["2"], {
     REDIS_URL: `redis://ops:s3cret-pw@127.0.0.1:${port}`,
     REDIS_CONNECT_TIMEOUT_MS: "2000",
@@ -130,7 +130,7 @@ it.each(["abc", "0", "-3", "1.5"])(
   async (count) => {
     const r = runEntryPoint("examples/bus-standalone/main.ts", [count], {
       // Nothing listens there: a count that got past the check would say Redis is unreachable.
-      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      REDIS_URL: `redis://127.0.0.1:${UNREACHABLE_PORT}`,
       REDIS_CONNECT_TIMEOUT_MS: "2000",
     });
     try {

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { type ChildRun, exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
-import { describeWithRedis, freePort } from "../test-support/redis.js";
+import { describeWithRedis, UNREACHABLE_PORT } from "../test-support/redis.js";
 
 const run = (main: string, args: string[], env: Record<string, string>): ChildRun =>
   runEntryPoint(main, args, { LOG_LEVEL: "info", REDIS_CONNECT_TIMEOUT_MS: "3000", ...env });
@@ -68,7 +68,7 @@ describe("a bad variable at start: one line, exit 1, no stack trace", () => {
     async () => {
       // Nothing listens there: a probe armed with the bad value would report Redis unreachable.
       const env = {
-        REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+        REDIS_URL: `redis://127.0.0.1:${UNREACHABLE_PORT}`,
         REDIS_CONNECT_TIMEOUT_MS: "3000000000",
       };
       const npmStart = run("src/system/start-embedded.ts", [], { GATEWAY_PORT: "0", ...env });

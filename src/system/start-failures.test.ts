@@ -13,7 +13,7 @@ import {
   runEntryPoint,
 } from "../test-support/child-run.js";
 import { describeWithRedis } from "../test-support/redis.js";
-import { freePort } from "../test-support/redis-server.js";
+import { UNREACHABLE_PORT } from "../test-support/redis-server.js";
 import { waitFor } from "../test-support/wait.js";
 
 const servers: Server[] = [];
@@ -21,8 +21,8 @@ const servers: Server[] = [];
 const run = (main: string, args: string[], env: Record<string, string>): ChildRun =>
   runEntryPoint(main, args, { LOG_LEVEL: "info", ...env });
 
-/** A loopback URL where nothing listens: the port was free a moment ago. */
-const unreachableRedis = async () => `redis://127.0.0.1:${await freePort()}`;
+/** A loopback URL where nothing listens (a port freed a moment ago may be another file's by now). */
+const unreachableRedis = async () => `redis://127.0.0.1:${UNREACHABLE_PORT}`;
 
 async function occupiedPort(): Promise<number> {
   const server = createServer();

@@ -11,7 +11,7 @@ import { Redis } from "ioredis";
 import { afterEach, expect, it } from "vitest";
 import { RedisServiceRegistry } from "../lib/discovery/redis-registry.js";
 import { exitWithin, killRuns, runEntryPoint } from "../test-support/child-run.js";
-import { describeWithRedis, freePort } from "../test-support/redis.js";
+import { describeWithRedis, UNREACHABLE_PORT } from "../test-support/redis.js";
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -36,7 +36,7 @@ it("on a 401 says to set GATEWAY_API_KEY", async () => {
 }, 60_000);
 
 it("names fetch's cause and says to set GATEWAY_URL when nothing answers", async () => {
-  const port = await freePort();
+  const port = UNREACHABLE_PORT;
   const r = runEntryPoint("scripts/trace.ts", ["o-1"], {
     GATEWAY_URL: `http://127.0.0.1:${port}`,
     REDIS_URL: "",
@@ -54,7 +54,7 @@ it("--help prints the usage, exit 0", async () => {
 }, 60_000);
 
 it("refuses a malformed REDIS_URL in one line naming it, before asking Redis anything", async () => {
-  const port = await freePort();
+  const port = UNREACHABLE_PORT;
   for (const [url, message] of [
     [`redis://127.0.0.1:${port}/abc`, /REDIS_URL: .*whole number.*"abc"/],
     [`http://127.0.0.1:${port}`, /REDIS_URL: .*redis:\/\//],
@@ -68,7 +68,7 @@ it("refuses a malformed REDIS_URL in one line naming it, before asking Redis any
 }, 120_000);
 
 it("stops when the registry of REDIS_URL cannot be read, instead of trying localhost:8080", async () => {
-  const port = await freePort();
+  const port = UNREACHABLE_PORT;
   const r = runEntryPoint("scripts/trace.ts", ["o-1"], {
     REDIS_URL: `redis://127.0.0.1:${port}`,
     REDIS_CONNECT_TIMEOUT_MS: "2000",
@@ -82,7 +82,7 @@ it("stops when the registry of REDIS_URL cannot be read, instead of trying local
 
 // newuser14 F1: the password of REDIS_URL was printed in clear.
 it("names an unreadable registry's Redis with its password as ***", async () => {
-  const port = await freePort();
+  const port = UNREACHABLE_PORT;
   const r = runEntryPoint("scripts/trace.ts", ["o-1"], {
     REDIS_URL: `redis://ops:s3cret-pw@127.0.0.1:${port}`,
     REDIS_CONNECT_TIMEOUT_MS: "2000",

@@ -21,6 +21,20 @@ export const redisAvailable = Boolean(externalUrl) || hasBinary;
  */
 export const externalRedis = Boolean(externalUrl);
 
+/**
+ * A loopback port where nothing listens, for tests of an unreachable server (connection refused):
+ * port 2, below the kernel's ephemeral range, so no listener bound to port 0 (Redis harnesses,
+ * Fastify test servers) is ever handed it. A port picked by `freePort` is free only a moment:
+ * another test file's listener may take it before the test connects (flake31 F3 b). Not port 1:
+ * fetch refuses it before connecting ("bad port", the Fetch standard's list), so an HTTP client
+ * would never see the ECONNREFUSED a test expects.
+ */
+export const UNREACHABLE_PORT = 2;
+
+/**
+ * A port free at the moment of the call (released before it returns). Only for a server that binds
+ * it right away; never as "nothing listens there" (`UNREACHABLE_PORT`).
+ */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -62,9 +76,42 @@ export interface RedisAuth {
   password: string;
 }
 
-async function waitForPing(url: string, timeoutMs: number, auth?: RedisAuth): Promise<void> {
+/**
+ * A server other than the harness's own child answers on its port (flake31 F3 c): the port was
+ * free when picked (`freePort`), then another listener on the machine (another test file's
+ * redis-server, any server bound to port 0) took it before the child bound it, and the child
+ * exited with EADDRINUSE. Without this check the harness pinged whatever listened there and two
+ * test files shared one Redis, each one's flush wiping the other's data.
+ */
+export class ForeignRedisError extends Error {
+  override readonly name = "ForeignRedisError";
+}
+
+/** `process_id` of an `INFO server` reply (undefined when absent). */
+function processIdOf(info: string): number | undefined {
+  const match = /^process_id:(\d+)/m.exec(info);
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * Waits until `child`, a redis-server just spawned for `url`, answers there (at most `timeoutMs`).
+ * Throws as soon as the child has exited (it never will answer: e.g. EADDRINUSE), and
+ * ForeignRedisError when the server answering is another process (`INFO server` `process_id`
+ * differs from the child's pid; `setpriv` execs redis-server, so the pid is the same).
+ */
+async function waitForOwnServer(
+  url: string,
+  child: ChildProcess,
+  timeoutMs: number,
+  auth?: RedisAuth,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
   for (;;) {
+    if (exited())
+      throw new Error(
+        `redis-server for ${url} exited (code ${child.exitCode}, signal ${child.signalCode}) before answering`,
+      );
     const probe = new Redis(url, {
       ...auth,
       lazyConnect: true,
@@ -72,16 +119,23 @@ async function waitForPing(url: string, timeoutMs: number, auth?: RedisAuth): Pr
       retryStrategy: () => null,
     });
     probe.on("error", () => {}); // refused while the server starts: expected, retried below
+    let info: string;
     try {
       await probe.connect();
-      await probe.ping();
-      return;
+      info = await probe.info("server");
     } catch (error) {
       if (Date.now() > deadline) throw error;
       await sleep(25);
+      continue;
     } finally {
       probe.disconnect();
     }
+    const answering = processIdOf(info);
+    if (answering === child.pid) return;
+    throw new ForeignRedisError(
+      `another Redis (pid ${answering}) answers on ${url}, not this harness's redis-server (pid ${child.pid}): ` +
+        "the port was taken between its pick and the server's bind",
+    );
   }
 }
 
@@ -176,13 +230,18 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       },
     };
   }
-  const port = await freePort();
+  let port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "ordersaga-redis-"));
-  const url = `redis://127.0.0.1:${port}`;
+  let url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   const viaSetpriv = options.dieWithParent === true && hasPdeathsig();
+  /**
+   * Spawns the server on `port` and waits for it to answer. Throws when it exits first or another
+   * server answers there (its child is killed then): a restart must keep its port (clients hold
+   * the URL), so it fails loudly rather than let this file use a foreign Redis.
+   */
   const start = async () => {
-    child = spawn(
+    const spawned = spawn(
       viaSetpriv ? "setpriv" : "redis-server",
       [
         ...(viaSetpriv ? ["--pdeathsig", "KILL", "redis-server"] : []),
@@ -206,12 +265,18 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       ],
       { stdio: "ignore" },
     );
-    await waitForPing(url, 10_000, options.auth);
+    child = spawned;
+    try {
+      await waitForOwnServer(url, spawned, 10_000, options.auth);
+    } catch (error) {
+      await kill();
+      throw error;
+    }
   };
   const kill = async () => {
     const proc = child;
     child = undefined;
-    if (!proc || proc.exitCode !== null) return;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     // A fork of the server (an AOF rewrite or a save in progress) outlives a SIGKILL of its parent
     // and keeps writing into the data dir: it is killed too, and waited for.
     const forks = proc.pid === undefined ? [] : childrenOf(proc.pid);
@@ -230,7 +295,20 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     const until = Date.now() + 5_000;
     while (forks.some(alive) && Date.now() < until) await sleep(10);
   };
-  await start();
+  // The first start may move: a port taken meanwhile is dropped for a fresh one (a few tries).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof ForeignRedisError)) {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+        throw error;
+      }
+      port = await freePort();
+      url = `redis://127.0.0.1:${port}`;
+    }
+  }
   return {
     url,
     port,

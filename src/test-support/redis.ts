@@ -12,6 +12,7 @@ export {
   type RedisServer,
   redisAvailable,
   startRedisServer,
+  UNREACHABLE_PORT,
 } from "./redis-server.js";
 
 const required = process.env.REQUIRE_REDIS === "1";

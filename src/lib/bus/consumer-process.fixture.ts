@@ -13,7 +13,10 @@
  * `slowEffects` and returns; every other one as with "hang").
  * SLOW_GROUP: a second subscription in the process (started first), of that group, whose handler
  * takes 1.5 s on every message, then returns. ISOLATION_MS, MAX_LEASE_MS: the transport's options;
- * MAX_SILENT: `retry.maxSilentDeliveries`. Prints "ready" once subscribed.
+ * CLAIM_IDLE_MS: its `claimIdleMs` (default 300 ms: quick takeovers of a killed process's entries;
+ * a live process descheduled that long on a loaded machine loses its leases too, see
+ * hung-handlers.redis.test.ts); MAX_SILENT: `retry.maxSilentDeliveries`. Prints "ready" once
+ * subscribed.
  */
 import { Redis } from "ioredis";
 import { RedisDeadLetterStore } from "../dlq/redis-dead-letter-store.js";
@@ -27,7 +30,7 @@ const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", { max
 const transport = new RedisStreamsTransport({
   redis,
   deadLetters: new RedisDeadLetterStore(redis),
-  claimIdleMs: 300,
+  claimIdleMs: Number(process.env.CLAIM_IDLE_MS ?? 300),
   blockMs: 200,
   ...(process.env.ISOLATION_MS ? { isolationMs: Number(process.env.ISOLATION_MS) } : {}),
   ...(process.env.MAX_LEASE_MS ? { maxLeaseMs: Number(process.env.MAX_LEASE_MS) } : {}),

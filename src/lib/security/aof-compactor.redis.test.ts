@@ -93,6 +93,12 @@ describeWithRedis("AOF rewrite after shredding, across instances", (getRedis) =>
 
   it("shreds of both instances before one rewrite is requested are covered by it", async () => {
     const [a, b] = [instance(60_000), instance(60_000)];
+    // A bare claim (no request yet) that lapses in 500 ms: both runs wait for it (retryMs, 1 s),
+    // so the one request comes about a second after both shreds. Without it, the first run's
+    // request came a round trip after the shreds, and b, measuring its shred's age against it
+    // across a loaded machine's one-way delay, could see its shred as the younger and rightly
+    // wait out the 60 s interval (flake31 F6: the test timed out).
+    await getRedis().client().set(THROTTLE_KEY, "claimed:test", "PX", 500);
     a.shredded();
     b.shredded();
     await waitFor(async () => !a.scheduled && !b.scheduled, 30_000, "both compactors ran");

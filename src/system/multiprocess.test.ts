@@ -9,6 +9,7 @@ import { createServer, type Server } from "node:net";
 import { afterEach, expect, it } from "vitest";
 import { createApiClient } from "../demo/client.js";
 import { runScenarios } from "../demo/scenarios.js";
+import { gatewayUrlOf } from "../test-support/launched.js";
 import { describeWithRedis, freePort } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
 import { gatewayHeaders } from "../lib/http/gateway-credential.js";
@@ -35,8 +36,6 @@ describeWithRedis("every service as its own process over Redis", (getRedis) => {
   };
 
   it("starts, with two inventory instances registered", async () => {
-    const port = await freePort();
-    gatewayUrl = `http://127.0.0.1:${port}`;
     // As in production: each process connects as its own Redis ACL user (docs/security.md).
     const redisUsers = await provisionAclUsers(getRedis().client());
     await getRedis().client().call("ACL", "LOG", "RESET");
@@ -44,7 +43,9 @@ describeWithRedis("every service as its own process over Redis", (getRedis) => {
       redisUsers,
       redisUrl: getRedis().url,
       instances: { inventory: 2 },
-      gatewayPort: port,
+      // A port of the gateway's own choosing, read back once it is up: one picked free here could be
+      // taken by another listener before the gateway binds it (flake31 F6).
+      gatewayPort: 0,
       logLevel: "warn",
       anyPort: true,
       // SAGA_STEP_TIMEOUT_MS: the payment-crash test restarts payment, which under a loaded machine
@@ -53,6 +54,7 @@ describeWithRedis("every service as its own process over Redis", (getRedis) => {
       env: { HEARTBEAT_INTERVAL_MS: "1000", CLAIM_IDLE_MS: "2000", SAGA_STEP_TIMEOUT_MS: "180000" },
     });
     system = launch(specs, (line) => logs.push(line));
+    gatewayUrl = await gatewayUrlOf(system, logs);
     const needed = { user: 1, order: 1, inventory: 2, payment: 1, shipping: 1, notification: 1 };
     await waitFor(
       async () => {

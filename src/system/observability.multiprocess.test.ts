@@ -14,7 +14,7 @@ import {
   SPAN_KIND,
   startOtlpReceiver,
 } from "../test-support/otlp-receiver.js";
-import { describeWithRedis, freePort } from "../test-support/redis.js";
+import { describeWithRedis } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
 import { type LaunchedSystem, launch, planProcesses } from "./launcher.js";
 import { formatTimeline, type OrderHistory } from "./order-timeline.js";
@@ -31,11 +31,9 @@ describeWithRedis("observability over every service as its own process", (getRed
 
   beforeAll(async () => {
     receiver = await startOtlpReceiver();
-    const port = await freePort();
-    gatewayUrl = `http://127.0.0.1:${port}`;
     const specs = planProcesses({
       redisUrl: getRedis().url,
-      gatewayPort: port,
+      gatewayPort: 0, // read back once up: a port picked free here could be taken first (flake31 F6)
       // debug: one line per handled message, which must carry the trace.
       logLevel: "debug",
       anyPort: true,
@@ -49,6 +47,7 @@ describeWithRedis("observability over every service as its own process", (getRed
     urls = await system.ready.catch((error: Error) => {
       throw new Error(`${error.message}\n${logs.slice(-30).join("\n")}`);
     });
+    gatewayUrl = `http://127.0.0.1:${new URL(urls.get("gateway")!).port}`;
     await waitFor(
       async () => {
         const res = await fetch(`${gatewayUrl}/services`);

@@ -9,7 +9,8 @@ import { expect, it } from "vitest";
 import { createApiClient } from "../demo/client.js";
 import { runScenarios } from "../demo/scenarios.js";
 import { eventStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
-import { describeWithRedis, freePort } from "../test-support/redis.js";
+import { gatewayUrlOf } from "../test-support/launched.js";
+import { describeWithRedis } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
 import { DEFAULT_MUST_COMPLETE_WINDOW_MS } from "../lib/runtime/retention.js";
 import { type KeyScan, scanKeys } from "./key-scan.js";
@@ -25,13 +26,10 @@ describeWithRedis("the storage budget of a run of the whole system", (getRedis) 
   const logs: string[] = [];
 
   it("leaves only documented keys, every transient one bounded, after orders and failures", async () => {
-    const port = await freePort();
-    const gatewayUrl = `http://127.0.0.1:${port}`;
-    const api = createApiClient(gatewayUrl);
     system = launch(
       planProcesses({
         redisUrl: getRedis().url,
-        gatewayPort: port,
+        gatewayPort: 0, // read back once up: a port picked free here could be taken first (flake31 F6)
         logLevel: "warn",
         anyPort: true,
         env: {
@@ -42,6 +40,8 @@ describeWithRedis("the storage budget of a run of the whole system", (getRedis) 
       }),
       (line) => logs.push(line),
     );
+    const gatewayUrl = await gatewayUrlOf(system, logs);
+    const api = createApiClient(gatewayUrl);
     await waitFor(
       async () => {
         const body = (await (await fetch(`${gatewayUrl}/services`)).json()) as {

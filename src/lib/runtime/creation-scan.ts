@@ -113,6 +113,15 @@ export interface CreationScanOptions<E> {
   pageSize?: number;
 }
 
+/**
+ * The settings of a scan a reconciler passes through as they are (the payment orphan-charge and
+ * shipping orphan-booking passes): one declaration, not one copy per reconciler.
+ */
+export type CreationScanSettings = Pick<
+  CreationScanOptions<unknown>,
+  "now" | "graceMs" | "cursor" | "lookbackMs" | "maxPerPass" | "pageSize"
+>;
+
 export interface ScanPassResult {
   /** Entries looked at. */
   checked: number;

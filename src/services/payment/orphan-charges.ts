@@ -65,6 +65,7 @@ import {
   MemoryScanCursor,
   RedisScanCursor,
   type ScanCursor,
+  type CreationScanSettings,
   type ScanPassTimingOptions,
   type ScanPosition,
   startScanPasses,
@@ -107,7 +108,8 @@ export class RedisOrphanScanCursor extends RedisScanCursor {
   }
 }
 
-export interface OrphanChargeReconcilerOptions {
+/** `graceMs`: the age a charge with no record must reach before it is voided. */
+export interface OrphanChargeReconcilerOptions extends CreationScanSettings {
   /** The provider's dashboard list (the service's provider client: its time budget and breaker). */
   provider: { list(kind: "charge", page: LedgerPage): Promise<LedgerEntry[]> };
   /**
@@ -121,18 +123,6 @@ export interface OrphanChargeReconcilerOptions {
    * call's give-back.
    */
   voidOrphanCharge(orderId: string, onTombstone?: () => void): Promise<"voided" | "given back" | "settled">;
-  /** The shared clock (epoch ms): the provider dates its entries on it. */
-  now: () => number;
-  /** Age (ms) a charge with no record must reach before it is voided. */
-  graceMs: number;
-  /** Where the last pass reached (default: in memory; the service's is in Redis). */
-  cursor?: OrphanScanCursor;
-  /** How far before now − grace each pass looks again, ms (default two pass intervals: 2 min). */
-  lookbackMs?: number;
-  /** Charges looked at per pass at most (default 2000): the bound of one pass's work. */
-  maxPerPass?: number;
-  /** Charges read per page (default 100). */
-  pageSize?: number;
   /**
    * Called once per orphan charge this instance voided (metric, error log), when its `voided` record
    * is written: also when giving it back then fails and a later pass (or instance) finishes it.

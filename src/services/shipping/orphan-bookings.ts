@@ -42,8 +42,8 @@ import type { Redis } from "ioredis";
 import {
   CreationScan,
   DEFAULT_ORPHAN_LOOKBACK_MS,
+  type CreationScanSettings,
   RedisScanCursor,
-  type ScanCursor,
   type ScanPassResult,
 } from "../../lib/runtime/creation-scan.js";
 import { type BookingPage, type CarrierBooking, carrierKeyFor } from "./carrier.js";
@@ -61,7 +61,8 @@ export class RedisOrphanBookingScanCursor extends RedisScanCursor {
   }
 }
 
-export interface OrphanBookingReconcilerOptions {
+/** `graceMs`: the age a booking with no record must reach before it is cancelled. */
+export interface OrphanBookingReconcilerOptions extends CreationScanSettings {
   /** The carrier's dashboard list (through the service's time budget). */
   carrier: { list(page: BookingPage): Promise<CarrierBooking[]> };
   /** The shipment records. */
@@ -74,18 +75,6 @@ export interface OrphanBookingReconcilerOptions {
     orderId: string,
     onTombstone?: () => void,
   ): Promise<"cancelled" | "finished" | "settled">;
-  /** The shared clock (epoch ms): the carrier dates its bookings on it. */
-  now: () => number;
-  /** Age (ms) a booking with no record must reach before it is cancelled. */
-  graceMs: number;
-  /** Where the last pass reached (default: in memory; the service's is in Redis). */
-  cursor?: ScanCursor;
-  /** How far before now − grace a pass looks after a backward clock step, ms (default 2 min). */
-  lookbackMs?: number;
-  /** Bookings looked at per pass at most (default 2000). */
-  maxPerPass?: number;
-  /** Bookings read per page (default 100). */
-  pageSize?: number;
   /** Called once per orphan booking (across instances), when its tombstone is written. */
   onCancelled?: (booking: CarrierBooking) => void;
   /** Called when a pass finished the cancel of an orphan whose earlier cancel stopped after its tombstone. */

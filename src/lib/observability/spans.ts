@@ -134,6 +134,38 @@ export async function withSpanFromTraceparent<T>(
   return context.with(parent, () => withSpan(name, options, fn));
 }
 
+/**
+ * Runs `fn` (synchronously) inside an INTERNAL span `name` whose parent is a stored W3C `traceparent`
+ * (an order's trace), with a link to the span active now (the request that asked for the work): what
+ * `fn` prepares to publish joins the stored trace, and the request's own trace is one link away
+ * (break35 F6: a cancel's compensations were in the cancel request's trace, not the order's).
+ * Just `fn()` while tracing is off, when nothing valid was stored, or when the active span is
+ * already in the stored trace (a deadline sweep runs under it).
+ */
+export function inStoredTrace<T>(
+  name: string,
+  traceparent: string | undefined,
+  attributes: Attributes,
+  fn: () => T,
+): T {
+  if (!tracingOn || !traceparent) return fn();
+  const parent = contextFromTraceparent(traceparent);
+  const stored = trace.getSpanContext(parent);
+  if (!stored) return fn();
+  const active = trace.getActiveSpan()?.spanContext();
+  if (active?.traceId === stored.traceId) return fn();
+  const links = active && trace.isSpanContextValid(active) ? [{ context: active }] : [];
+  const span = tracer().startSpan(name, { kind: SpanKind.INTERNAL, attributes, links }, parent);
+  try {
+    return context.with(trace.setSpan(parent, span), fn);
+  } catch (error) {
+    failSpan(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
 /** Records an error on a span and marks it failed. */
 export function failSpan(span: Span, error: unknown): void {
   if (error instanceof Error) span.recordException(error);

@@ -9,6 +9,7 @@ import type { CausalPublisher } from "../../lib/bus/context.js";
 import type { PublishOptions } from "../../lib/bus/publisher.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { ConcurrencyError } from "../../lib/eventstore/index.js";
+import { inStoredTrace } from "../../lib/observability/spans.js";
 import type { OrderRepository } from "./repository.js";
 import {
   DEFAULT_SAGA_OPTIONS,
@@ -118,11 +119,15 @@ export class SagaRunner {
       decision = decide(loaded.state, input, now, this.options);
     }
     if (decision.events.length === 0) return { kind: "unchanged", state: loaded.state, decision };
-    // A timer (deadline sweep) has no message to carry on from: the order's own correlation id, and
-    // its trace, so a timeout's compensations land in the trace of the order they undo.
+    // A timer (deadline sweep) or a request (cancel) has no message to carry on from: the order's own
+    // correlation id, and its trace (a request's span linked), so the compensations land in the
+    // trace of the order they undo (break35 F6).
     const { correlationId, traceparent } = loaded.state;
-    const options = causal ? {} : { correlationId, ...(traceparent ? { traceparent } : {}) };
-    const outbox = prepareAll(preparer, decision.commands, options);
+    const outbox = causal
+      ? prepareAll(preparer, decision.commands, {})
+      : inStoredTrace(`order ${input.type}`, traceparent, { "ordersaga.order.id": orderId }, () =>
+          prepareAll(preparer, decision.commands, { correlationId, ...(traceparent ? { traceparent } : {}) }),
+        );
     const version = await this.repository.save(orderId, loaded.version, decision.events, outbox, now);
     if (decision.outcome)
       this.runnerOptions.onSagaEnded?.(decision.outcome.saga, decision.outcome.durationMs, orderId);

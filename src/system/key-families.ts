@@ -25,7 +25,14 @@ import { deadLetterKeys, RETRY_OF_PURGED_CLAIM_TTL_MS } from "../lib/dlq/keys.js
 import { allEventsKey, checkpointKey, positionKey, readModelKey, streamKey } from "../lib/eventstore/keys.js";
 import { productIndexKey, productKey, reservationKey } from "../services/inventory/keys.js";
 import { TEMPLATES } from "../services/notification/domain.js";
-import { byOrderKey, byUserKey, contactKey, notificationKey } from "../services/notification/keys.js";
+import {
+  byOrderKey,
+  byUserKey,
+  contactKey,
+  notificationKey,
+  providerFlakyKey,
+  providerSentKey,
+} from "../services/notification/keys.js";
 import {
   deadlineCheckpointKey,
   deadlineIndexKey,
@@ -801,6 +808,30 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     check: { kind: "kept" },
     perOrder: { keys: 1, bytes: 800 },
     maxMembers: NOTIFICATIONS_PER_ORDER,
+  },
+  {
+    pattern: "{notification}:provider:sent:<notificationId>",
+    match: re(`${tagged("notification")}:provider:sent:.+`),
+    example: providerSentKey("n1"),
+    owner: "notification (simulated channel providers)",
+    type: "string",
+    holds:
+      "the simulated provider's answer to one notification id (its idempotency ledger, shared by every instance)",
+    role: "transient",
+    bound: MARK,
+    check: { kind: "expires", maxTtl: markerTtl },
+    perOrder: { keys: NOTIFICATIONS_PER_ORDER, bytes: NOTIFICATIONS_PER_ORDER * 150 },
+  },
+  {
+    pattern: "{notification}:provider:flaky:<notificationId>",
+    match: re(`${tagged("notification")}:provider:flaky:.+`),
+    example: providerFlakyKey("n1"),
+    owner: "notification (simulated channel providers)",
+    type: "string",
+    holds: "the `@flaky.test` test mode failed this notification id's first try",
+    role: "transient",
+    bound: MARK,
+    check: { kind: "expires", maxTtl: markerTtl },
   },
   // bus
   {

@@ -19,3 +19,14 @@ export const byOrderKey = (orderId: string): string => `{${NOTIFICATION_TAG}}:by
 
 /** Stream of a notification-owned event. */
 export const notificationEventStreamKey = (topic: string): string => eventStreamKey(NOTIFICATION_TAG, topic);
+
+/**
+ * String: the simulated channel provider's answer to one notification id (`{"status",...,"at"}`),
+ * its idempotency ledger shared by every instance (break34 F3). TTL: the platform's MARKER_TTL_MS.
+ */
+export const providerSentKey = (notificationId: string): string =>
+  `{${NOTIFICATION_TAG}}:provider:sent:${notificationId}`;
+
+/** String: the flaky test mode's first try of a notification id was failed (TTL as above). */
+export const providerFlakyKey = (notificationId: string): string =>
+  `{${NOTIFICATION_TAG}}:provider:flaky:${notificationId}`;

@@ -9,7 +9,8 @@ import type { ServiceDefinition } from "../../lib/runtime/service-host.js";
 import { platformStore } from "../../lib/runtime/platform-store.js";
 import { registerNotificationHandlers } from "./handlers.js";
 import { createNotifier } from "./notifier.js";
-import { type ChannelProvider, SimulatedProviders } from "./providers.js";
+import { RedisSendLedger } from "./provider-redis-ledger.js";
+import { type ChannelProvider, MemorySendLedger, type SendLedger, SimulatedProviders } from "./providers.js";
 import { RedisNotificationStore } from "./redis-store.js";
 import { notificationRoutes } from "./routes.js";
 import { MemoryNotificationStore, type NotificationStore } from "./store.js";
@@ -17,7 +18,10 @@ import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
 import { type UserDataCipher, userDataCipherFromEnv } from "../../lib/security/user-data.js";
 
 export interface NotificationServiceOptions {
-  /** The channel providers (default: new SimulatedProviders per instance). Tests share one. */
+  /**
+   * The channel providers (default: SimulatedProviders whose idempotency ledger is in Redis, shared
+   * by every instance, or in memory on the memory platform). Tests share one.
+   */
   provider?: ChannelProvider;
   /** A notification's id from its dedupe key (default notificationIdOf: the same on every delivery). */
   newId?: (key: string) => string;
@@ -45,7 +49,15 @@ export function createNotificationService(
         });
       const notifier = createNotifier({
         store,
-        provider: options.provider ?? new SimulatedProviders({ now: deps.now }),
+        provider:
+          options.provider ??
+          new SimulatedProviders({
+            now: deps.now,
+            ledger: platformStore<SendLedger>(deps.platform, {
+              redis: (redis, retention) => new RedisSendLedger(redis, retention.markerTtlMs),
+              memory: () => new MemorySendLedger(),
+            }),
+          }),
         now: deps.now,
         ...(options.newId ? { newId: options.newId } : {}),
         // Read here, not on import: a missing key in production is reported when the service starts.

@@ -29,14 +29,24 @@ import {
   failureCountsOf,
   hungRecordOf,
   type RunStanding,
+  silentDeliveriesOf,
   StreamDelivery,
   unexplainedOf,
 } from "./redis-streams-delivery.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
-import { type GateRun, MAX_HOLD_FACTOR, processRunGate, type RunGate } from "./redis-streams-isolation.js";
+import {
+  type GateRun,
+  MAX_HOLD_FACTOR,
+  processRunGate,
+  type Recheck,
+  type RunGate,
+} from "./redis-streams-isolation.js";
 import { lostIds, receiveOwned } from "./redis-streams-leases.js";
 import { claimOwnScript, hungRunScript, uncountSoloRunScript } from "./redis-streams-scripts.js";
 import { entryKey, errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
+
+/** The shortest time (ms) between two re-reads of a waiting or holding suspect's stall record. */
+const MIN_RECHECK_MS = 50;
 
 export interface DispatcherOptions {
   redis: Redis;
@@ -58,6 +68,11 @@ export interface DispatcherOptions {
   maxLeaseMs: number;
   /** How long (ms) a crash suspect waits for others to return and holds them off (redis-streams-isolation.ts). */
   isolationMs: number;
+  /**
+   * How often (ms) leases are renewed (default claimIdleMs / 3): a waiting or holding suspect
+   * re-reads its stall record as often (at most every isolationMs / 10, at least every 50 ms).
+   */
+  renewIntervalMs?: number;
   /** The run gate (default the process's, shared by every subscription: tests give their own). */
   gate?: RunGate;
   /** Most hung runs let go at once (default MAX_HUNG_RUNS_LET_GO; see Dispatcher.leased). */
@@ -99,6 +114,8 @@ interface EntryRun {
   overtaken: boolean;
   /** Its entry as its handler started, counted (recordHang records the hang from it). */
   source?: EntrySource;
+  /** Its lease found lost while it ran (a stall of this process): recorded alive (recordStall), once. */
+  stallRecorded?: boolean;
   /** The run itself (drain waits for it). */
   done?: Promise<void>;
 }
@@ -268,7 +285,8 @@ export class Dispatcher {
   /**
    * Entries among `ids` of `stream` that a renewal found owned by another consumer now. Parked ones
    * are no longer held here, so never run (the new owner runs them); those being handled run on (a
-   * handler cannot be stopped) but are no longer renewed or reported (see leased).
+   * handler cannot be stopped) but are no longer renewed or reported (see leased), and those whose
+   * handler started are recorded alive (recordStall): this process stalled, it did not crash.
    */
   markLost(stream: string, ids: readonly string[]): void {
     for (const id of ids) {
@@ -280,6 +298,7 @@ export class Dispatcher {
         if (!run) continue;
         this.lost.add(key);
         this.giveUp(run, "lease lost");
+        this.stalls(run);
       }
     }
   }
@@ -301,6 +320,17 @@ export class Dispatcher {
     this.options.onHung?.(run.key.slice(0, run.key.indexOf("\n")), run.letGo);
     // Its entry is done (acked by an earlier run): nothing to record.
     if (!run.overtaken && run.source) void this.recordHang(run.source);
+  }
+
+  /**
+   * A run whose lease a renewal found lost: recorded alive once, if its handler started, runs on
+   * (not given up as hung: that records a hang) and its entry was not acked by an earlier run
+   * (overtaken). Not a run still waiting for the gate: its handler never started here.
+   */
+  private stalls(run: EntryRun): void {
+    if (!run.started || run.givenUp || run.overtaken || run.stallRecorded || !run.source) return;
+    run.stallRecorded = true;
+    void this.recordStall(run.source);
   }
 
   /**
@@ -334,18 +364,58 @@ export class Dispatcher {
    * then a suspect, as before.
    */
   private async recordHang(source: EntrySource): Promise<void> {
+    await this.recordAlive(source, true, "could not record a hung run");
+  }
+
+  /**
+   * Records a run whose lease was lost while it ran on (markLost): this process stalled (a long
+   * GC, SIGSTOP, a starved CPU) past claimIdleMs and another consumer took the entry over, but it
+   * did not crash. As a hang does (recordHang), this explains the silence of its delivery and those
+   * in company before it, so the new owner's run, a crash suspect for that silence, re-reads it
+   * while it waits or holds (redis-streams-isolation.ts Recheck) and runs as an ordinary run; and
+   * its own solo-run count, if it was counted alone, is undone. Not a hung run: the count the
+   * backstop's reason names (hungLoopReason) is left alone. The backstop still counts both runs
+   * (started, no outcome yet). A failed write is logged: the new owner's run stays a suspect.
+   */
+  private async recordStall(source: EntrySource): Promise<void> {
+    await this.recordAlive(source, false, "could not record a run alive after its lease was lost");
+  }
+
+  /** recordHang and recordStall: `hung` counts a hung run too (hungRunScript). */
+  private async recordAlive(source: EntrySource, hung: boolean, failed: string): Promise<void> {
     const { redis, group, failureTtlMs, logger } = this.options;
     const explained = explainedByOutcomeOf(source) + 1;
     try {
       await hungRunScript.run(
         redis,
         [hungRunsKey(source.streamKey, group, source.entryId), source.streamKey],
-        [explained, failureTtlMs, group, source.entryId],
+        [explained, failureTtlMs, group, source.entryId, hung ? "1" : "0"],
       );
       await source.uncount?.();
     } catch (error) {
-      logger.warn({ ...errorDetails(error), id: source.entryId }, "could not record a hung run");
+      logger.warn({ ...errorDetails(error), id: source.entryId }, failed);
     }
+  }
+
+  /**
+   * A suspect's re-read of its stall record while it waits or holds (Recheck): explained once the
+   * record explains all its silent deliveries (`onExplained` is told the explained count first).
+   * One GET every renewIntervalMs, bounded by isolationMs / 10 and 50 ms; only while it waits or
+   * holds, so ordinary runs cost nothing more.
+   */
+  private recheckOf(source: EntrySource, onExplained: (explained: number) => void): Recheck {
+    const { redis, group, claimIdleMs, isolationMs } = this.options;
+    const renewMs = this.options.renewIntervalMs ?? claimIdleMs / 3;
+    const key = hungRunsKey(source.streamKey, group, source.entryId);
+    return {
+      everyMs: Math.max(MIN_RECHECK_MS, Math.min(renewMs, isolationMs / 10)),
+      explained: async () => {
+        const explained = Math.max(source.explained ?? 0, hungRecordOf(await redis.get(key)).explained);
+        if (silentDeliveriesOf(source) > explained) return false;
+        onExplained(explained);
+        return true;
+      },
+    };
   }
 
   /**
@@ -445,8 +515,18 @@ export class Dispatcher {
       const doubled = isolationMs * 2 ** (counted.undoneSoloRuns ?? 0);
       const holdMs = Math.min(hungMs, MAX_HOLD_FACTOR * isolationMs, doubled);
       let uncount: (company: boolean) => Promise<void> = async () => {};
+      // Set once its silence is explained (a stall elsewhere, not a crash: recordStall).
+      let explained: number | undefined;
+      const recheck = suspect ? this.recheckOf(counted, (n) => (explained = n)) : undefined;
       const admitted = suspect
-        ? await this.gate.enterSuspect({ hungMs, isolationMs, holdMs, onCompany: () => uncount(true) })
+        ? await this.gate.enterSuspect({
+            hungMs,
+            isolationMs,
+            holdMs,
+            // Explained, company joining does not double its next hold (it did not outlive it).
+            onCompany: () => uncount(explained === undefined),
+            ...(recheck ? { recheck } : {}),
+          })
         : await this.gate.enterOrdinary({ hungMs });
       run.gateRun = admitted;
       try {
@@ -457,7 +537,8 @@ export class Dispatcher {
         // host's wall clock must not take every handler for hung (break22 F3) nor stretch a lease.
         run.since = performance.now();
         let ready: EntrySource;
-        if (suspect) {
+        if (admitted.explained) ready = await this.countStartedRun({ ...counted, explained });
+        else if (suspect) {
           const counting = this.countSoloRun(counted, admitted.alone, () => uncount(false));
           if (admitted.alone) uncount = this.uncountOnce(counted, counting);
           ready = await counting;

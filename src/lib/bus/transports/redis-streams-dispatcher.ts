@@ -400,8 +400,8 @@ export class Dispatcher {
   /**
    * A suspect's re-read of its stall record while it waits or holds (Recheck): explained once the
    * record explains all its silent deliveries (`onExplained` is told the explained count first).
-   * One GET every renewIntervalMs, bounded by isolationMs / 10 and 50 ms; only while it waits or
-   * holds, so ordinary runs cost nothing more.
+   * One GET every renewIntervalMs, bounded by isolationMs / 10 and 50 ms, only while it waits first
+   * in line or holds (RunGate): ordinary runs, and suspects further back in line, cost nothing.
    */
   private recheckOf(source: EntrySource, onExplained: (explained: number) => void): Recheck {
     const { redis, group, claimIdleMs, isolationMs } = this.options;

@@ -182,4 +182,33 @@ describe("RunGate", () => {
     expect(events).toEqual([]);
     run.leave();
   });
+
+  it("re-reads only the first suspect in line, and the next one at once as it becomes first", async () => {
+    const gate = new RunGate();
+    const first = { explained: false, calls: 0 };
+    const second = { explained: true, calls: 0 };
+    const busy = await gate.enterOrdinary({ hungMs: LONG });
+    const entering = [
+      gate.enterSuspect({
+        isolationMs: LONG,
+        hungMs: LONG,
+        onCompany: async () => {},
+        recheck: recheckOn(first),
+      }),
+      // Its re-reads 60 s apart: only the one as it becomes first can explain it within this test.
+      gate.enterSuspect({
+        isolationMs: LONG,
+        hungMs: LONG,
+        onCompany: async () => {},
+        recheck: { ...recheckOn(second), everyMs: 60_000 },
+      }),
+    ];
+    await waitFor(() => first.calls >= 2, 5_000, "the first suspect's re-reads");
+    expect(second.calls).toBe(0);
+    first.explained = true;
+    const runs = await Promise.all(entering);
+    expect(runs.map((run) => run.explained)).toEqual([true, true]);
+    expect(second.calls).toBe(1);
+    for (const run of [...runs, busy]) run.leave();
+  });
 });

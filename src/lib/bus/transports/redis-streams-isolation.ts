@@ -37,10 +37,11 @@
  * - A suspect's silence may be explained while it waits or holds: its previous owner did not crash,
  *   it stalled (a long GC, SIGSTOP) past `claimIdleMs`, and, awake again, found its lease lost and
  *   recorded its run alive (Dispatcher.recordStall). So a suspect with a `recheck` re-reads its
- *   record every `everyMs` while it waits in line or holds (not once its hold is over), and once
- *   explained it is no suspect: waiting, it leaves the line and runs as an ordinary run (not
- *   alone, not counted); holding, its hold is over at once (ended as above, its count undone first
- *   once an ordinary run waits). A process that crashed writes nothing: its suspects stay suspects.
+ *   record while it waits first in line (at once, then every `everyMs`) or holds (every `everyMs`,
+ *   not once its hold is over), and once explained it is no suspect: waiting, it leaves the line
+ *   and runs as an ordinary run (not alone, not counted); holding, its hold is over at once (ended
+ *   as above: its count undone first once an ordinary run waits; the next suspect no longer waits
+ *   for its return). A process that crashed writes nothing: its suspects stay suspects.
  * What it costs (break21 N6): after a crash, each message that was in flight runs alone once, until
  * its first outcome (a failed attempt ends its suspicion unless it crashed alone before:
  * redis-streams-delivery.ts `retry`), each holding the other handlers off for at most its hold. A
@@ -81,7 +82,7 @@ export interface SuspectOptions extends RunOptions {
 
 /** How a waiting or holding suspect learns that its silence was a stall, not a crash. */
 export interface Recheck {
-  /** ms between two re-reads (the first one `everyMs` after it starts waiting or holding). */
+  /** ms between two re-reads (the first one as it starts waiting first in line, or `everyMs` into a hold). */
   everyMs: number;
   /** Resolves true once the suspect's silent deliveries are all explained; a rejection counts as false. */
   explained: () => Promise<boolean>;
@@ -109,6 +110,8 @@ interface Waiting {
   /** When it became first in line with no suspect running (performance.now()), once it has. */
   since?: number;
   timer?: NodeJS.Timeout;
+  /** Its recheck polls (once it waits first in line). */
+  rechecking?: boolean;
   admit: (run: GateRun) => void;
 }
 
@@ -131,13 +134,7 @@ export class RunGate {
   /** A suspect: waits for its turn (see the rules above), then runs alone or in company. */
   enterSuspect(options: SuspectOptions): Promise<GateRun> {
     return new Promise((admit) => {
-      const waiting: Waiting = { options, admit };
-      this.suspects.push(waiting);
-      poll(
-        options.recheck,
-        () => this.suspects.includes(waiting),
-        () => this.explainWaiting(waiting),
-      );
+      this.suspects.push({ options, admit });
       this.pump();
     });
   }
@@ -161,7 +158,12 @@ export class RunGate {
     return [...this.runs].some((r) => r.suspect && !r.hung);
   }
 
-  private start(suspect: boolean, options: RunOptions, alone: boolean, explained = false): GateRun & { run: Run } {
+  private start(
+    suspect: boolean,
+    options: RunOptions,
+    alone: boolean,
+    explained = false,
+  ): GateRun & { run: Run } {
     const run: Run = { suspect, hung: false, timer: setTimeout(() => this.markHung(run), options.hungMs) };
     run.timer.unref();
     this.runs.add(run);
@@ -223,6 +225,12 @@ export class RunGate {
     const left = first.since + first.options.isolationMs - now;
     clearTimeout(first.timer);
     if (busy && left > 0) {
+      // Re-read at once (its records may be old: it waited behind other suspects), then every everyMs.
+      if (!first.rechecking) {
+        first.rechecking = true;
+        const explain = () => this.explainWaiting(first);
+        poll(first.options.recheck, () => this.suspects[0] === first, explain, 0);
+      }
       // Armed again on every look: a timer may fire a little before performance.now() says so.
       first.timer = setTimeout(() => this.pump(), Math.max(1, left));
       first.timer.unref();
@@ -247,6 +255,7 @@ export class RunGate {
         holder.over = true;
         this.pump();
       },
+      options.recheck?.everyMs ?? 0,
     );
     const holdMs = options.holdMs ?? options.isolationMs;
     // A hold as long as the lease ends only by the run's return or markHung, which keeps its count.
@@ -260,12 +269,17 @@ export class RunGate {
 }
 
 /**
- * Calls `recheck.explained` every `everyMs` while `active()`, until it resolves true: then
- * `onExplained`, if still active. One call at a time; nothing without a `recheck`.
+ * Calls `recheck.explained` after `firstMs`, then every `everyMs`, while `active()`, until it
+ * resolves true: then `onExplained`, if still active. One call at a time; nothing without a `recheck`.
  */
-function poll(recheck: Recheck | undefined, active: () => boolean, onExplained: () => void): void {
+function poll(
+  recheck: Recheck | undefined,
+  active: () => boolean,
+  onExplained: () => void,
+  firstMs: number,
+): void {
   if (!recheck) return;
-  const next = () => {
+  const next = (delayMs: number) => {
     const timer = setTimeout(() => {
       if (!active()) return;
       void recheck
@@ -274,12 +288,12 @@ function poll(recheck: Recheck | undefined, active: () => boolean, onExplained: 
         .then((explained) => {
           if (!active()) return;
           if (explained) onExplained();
-          else next();
+          else next(recheck.everyMs);
         });
-    }, recheck.everyMs);
+    }, delayMs);
     timer.unref();
   };
-  next();
+  next(firstMs);
 }
 
 /** The gate of this process: every Streams subscription runs its handlers through it. */

@@ -399,20 +399,28 @@ export class Dispatcher {
 
   /**
    * A suspect's re-read of its stall record while it waits or holds (Recheck): explained once the
-   * record explains all its silent deliveries (`onExplained` is told the explained count first).
-   * One GET every renewIntervalMs, bounded by isolationMs / 10 and 50 ms, only while it waits first
-   * in line or holds (RunGate): ordinary runs, and suspects further back in line, cost nothing.
+   * record explains all its silent deliveries, or once the entry is no longer pending (its stalled
+   * owner's run returned and acked it: `gone`, nothing left to run). `onExplained` is told first.
+   * One MULTI (GET, XPENDING of the one id) every renewIntervalMs, bounded by isolationMs / 10 and
+   * 50 ms, only while it waits first in line or holds (RunGate): ordinary runs, and suspects
+   * further back in line, cost nothing.
    */
-  private recheckOf(source: EntrySource, onExplained: (explained: number) => void): Recheck {
+  private recheckOf(source: EntrySource, onExplained: (explained: number, gone: boolean) => void): Recheck {
     const { redis, group, claimIdleMs, isolationMs } = this.options;
+    const { streamKey, entryId } = source;
     const renewMs = this.options.renewIntervalMs ?? claimIdleMs / 3;
-    const key = hungRunsKey(source.streamKey, group, source.entryId);
+    const key = hungRunsKey(streamKey, group, entryId);
     return {
       everyMs: Math.max(MIN_RECHECK_MS, Math.min(renewMs, isolationMs / 10)),
       explained: async () => {
-        const explained = Math.max(source.explained ?? 0, hungRecordOf(await redis.get(key)).explained);
-        if (silentDeliveriesOf(source) > explained) return false;
-        onExplained(explained);
+        const [record, pending] = (await execOrThrow(
+          redis.multi().get(key).xpending(streamKey, group, entryId, entryId, 1),
+        )) as [string | null, unknown[]];
+        const silent = silentDeliveriesOf(source);
+        const gone = pending.length === 0;
+        const explained = gone ? silent : Math.max(source.explained ?? 0, hungRecordOf(record).explained);
+        if (silent > explained) return false;
+        onExplained(explained, gone);
         return true;
       },
     };
@@ -515,9 +523,20 @@ export class Dispatcher {
       const doubled = isolationMs * 2 ** (counted.undoneSoloRuns ?? 0);
       const holdMs = Math.min(hungMs, MAX_HOLD_FACTOR * isolationMs, doubled);
       let uncount: (company: boolean) => Promise<void> = async () => {};
-      // Set once its silence is explained (a stall elsewhere, not a crash: recordStall).
+      // Set once its silence is explained (a stall elsewhere, not a crash: recordStall), or its
+      // entry found acked meanwhile (`gone`).
       let explained: number | undefined;
-      const recheck = suspect ? this.recheckOf(counted, (n) => (explained = n)) : undefined;
+      let gone = false;
+      const recheck = suspect
+        ? this.recheckOf(counted, (n, acked) => {
+            explained = n;
+            gone = acked;
+            this.options.logger.debug(
+              { id: source.entryId, group: this.options.group, acked },
+              "crash suspect explained: its former owner stalled, it did not crash; no longer held alone",
+            );
+          })
+        : undefined;
       const admitted = suspect
         ? await this.gate.enterSuspect({
             hungMs,
@@ -531,8 +550,9 @@ export class Dispatcher {
       run.gateRun = admitted;
       try {
         // Stopped while it waited for the gate (break21 N4): not started, it stays pending. Or its
-        // entry was acked meanwhile by an earlier run let go as hung: done, nothing to run.
-        if (this.closed || run.overtaken) return;
+        // entry was acked meanwhile by an earlier run let go as hung, or (found as it waited, a
+        // suspect) by the stalled consumer it was taken from: done, nothing to run.
+        if (this.closed || run.overtaken || (gone && admitted.explained)) return;
         // maxLeaseMs counts from the start of the handler, on the monotonic clock: a step of the
         // host's wall clock must not take every handler for hung (break22 F3) nor stretch a lease.
         run.since = performance.now();

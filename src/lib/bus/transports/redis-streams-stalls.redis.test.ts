@@ -155,4 +155,18 @@ describeWithRedis("a run whose owner stalled", (getRedis) => {
     releases.get("m0")!();
     await dispatcher.drain();
   });
+
+  it("waiting as a suspect, is not run once its entry is acked meanwhile (the stalled owner's run returned)", async () => {
+    const { redis, stream, group, ids, dispatcher, releases, started, deliver, suspects } = await setup(2);
+    await deliver(0, 1);
+    await waitFor(() => started.includes("m0"), 5_000, "the busy ordinary run");
+    await deliver(1, 2);
+    await waitFor(() => suspects.entered === 1, 5_000, "the suspect in line");
+    await redis.xack(stream, group, ids[1]!);
+    await waitFor(() => !dispatcher.isBusy(stream, ids[1]!), 5_000, "the suspect's end");
+    expect(started).toEqual(["m0"]);
+    expect(dispatcher.permits.available).toBe(3);
+    releases.get("m0")!();
+    await dispatcher.drain();
+  });
 });

@@ -134,6 +134,8 @@ export class Dispatcher {
   private readonly runs = new Set<EntryRun>();
   /** Entries this consumer holds without handling them: waiting for a retry timer or a free slot. */
   private readonly parked = new Set<string>();
+  /** Of `parked`, the extras of a read handed here on their first delivery (see explainUnrun). */
+  private readonly parkedFirst = new Set<string>();
   /**
    * Entries being handled here that a renewal found owned by another consumer (break-bus7 F2): no
    * longer renewed nor asked about (each round would warn again, up to maxLeaseMs / renewIntervalMs
@@ -269,11 +271,15 @@ export class Dispatcher {
   async acceptAll(items: readonly Incoming[], held: number, readAt = performance.now()): Promise<void> {
     this.permits.release(held - items.length);
     const extra = items.length > held ? items.slice(held) : [];
-    for (const { key, claimed } of extra) this.parked.add(entryKey(key, claimed.entry.id));
+    for (const { key, claimed } of extra) {
+      this.parked.add(entryKey(key, claimed.entry.id));
+      if (claimed.deliveryCount === 1) this.parkedFirst.add(entryKey(key, claimed.entry.id));
+    }
     const now = Math.min(held, items.length);
     for (let i = 0; i < now; i++) this.accept(items[i]!.key, items[i]!.claimed);
     for (const { key, claimed } of extra) {
       const got = await this.permits.take(1);
+      this.parkedFirst.delete(entryKey(key, claimed.entry.id));
       const stillParked = this.parked.delete(entryKey(key, claimed.entry.id));
       if (got === 0) continue;
       const recent = performance.now() - readAt < this.options.claimIdleMs / 2;
@@ -291,9 +297,10 @@ export class Dispatcher {
   markLost(stream: string, ids: readonly string[]): void {
     for (const id of ids) {
       const key = entryKey(stream, id);
-      if (this.parked.delete(key))
+      if (this.parked.delete(key)) {
         this.options.logger.warn({ stream, id }, "parked entry taken over meanwhile; dropped, not run");
-      else {
+        if (this.parkedFirst.delete(key)) this.explainUnrun(stream, id, 1);
+      } else {
         const run = this.inFlight.get(key);
         if (!run) continue;
         this.lost.add(key);
@@ -395,6 +402,24 @@ export class Dispatcher {
     } catch (error) {
       logger.warn({ ...errorDetails(error), id: source.entryId }, failed);
     }
+  }
+
+  /**
+   * Records the delivery of an entry handed here that never ran here and was taken over meanwhile
+   * (a parked extra, a late reply: this process stalled): no crash of this process, so the new
+   * owner's run need not be a crash suspect for it. Only for a first delivery (`deliveryCount` 1):
+   * then it is the entry's only silence, explained = 1 exactly, with no read; a later delivery may
+   * follow unexplained silences, which must stay so, and is left as it was (a suspect). Rare: one
+   * small write. A failure is logged.
+   */
+  explainUnrun(stream: string, id: string, deliveryCount: number): void {
+    if (deliveryCount !== 1) return;
+    const { redis, group, failureTtlMs, logger } = this.options;
+    hungRunScript
+      .run(redis, [hungRunsKey(stream, group, id), stream], [1, failureTtlMs, group, id, "0"])
+      .catch((error: unknown) =>
+        logger.warn({ ...errorDetails(error), id }, "could not record an entry taken over unrun"),
+      );
   }
 
   /**

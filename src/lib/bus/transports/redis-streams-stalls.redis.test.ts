@@ -12,7 +12,10 @@ import type { Delivery } from "../transport.js";
 import { FIELD_BODY, hungRunsKey, soloRunsKey, soloUndoneKey, startedRunsKey } from "./redis-stream-keys.js";
 import { dispatcherOn, readAs } from "./redis-streams-dispatcher.fixture.js";
 import { RunGate } from "./redis-streams-isolation.js";
+import { receiveOwned } from "./redis-streams-leases.js";
+import { type ClaimedEntry, parseReadReply } from "./redis-streams-replies.js";
 import { hungRunScript } from "./redis-streams-scripts.js";
+import { silentLogger } from "./redis-streams-support.js";
 import { uniqueName } from "./transport-contract.js";
 
 describeWithRedis("a run whose owner stalled", (getRedis) => {
@@ -168,5 +171,53 @@ describeWithRedis("a run whose owner stalled", (getRedis) => {
     expect(dispatcher.permits.available).toBe(3);
     releases.get("m0")!();
     await dispatcher.drain();
+  });
+
+  it("records a first delivery taken over before it ran here (a parked extra), so its new owner's run is no suspect", async () => {
+    const { redis, stream, ids, dispatcher, releases, started, keyOf } = await setup(5);
+    const all = await readAs(redis, stream, "g", 5, 1, "0");
+    // 4 slots: m4 waits for one, parked; the renewal finds it taken over.
+    const accepting = dispatcher.acceptAll(all, dispatcher.permits.tryTake(4));
+    await waitFor(() => started.length === 4, 5_000, "the first four runs");
+    dispatcher.markLost(stream, [ids[4]!]);
+    await waitFor(async () => (await redis.get(keyOf(hungRunsKey, 4))) === "0 1", 5_000, "the record");
+    // A later delivery is no first one: nothing is known of its silences, nothing is written.
+    dispatcher.explainUnrun(stream, ids[3]!, 2);
+    for (const release of releases.values()) release();
+    await accepting;
+    await dispatcher.drain();
+    expect(started).not.toContain("m4");
+    expect(await redis.get(keyOf(hungRunsKey, 3))).toBeNull();
+  });
+
+  it("tells of a late read reply's entries taken over meanwhile (explainUnrun records them)", async () => {
+    const redis = getRedis().client();
+    const stream = `{${uniqueName("late")}}:ev:t`;
+    await redis.xgroup("CREATE", stream, "g", "$", "MKSTREAM");
+    const id = (await redis.xadd(stream, "*", FIELD_BODY, "m"))!;
+    const taken: string[] = [];
+    const check = {
+      redis,
+      group: "g",
+      consumer: "A",
+      logger: silentLogger,
+      claimIdleMs: 0, // every reply is late: checked
+      onTakenOver: (key: string, c: ClaimedEntry) => taken.push(`${key} ${c.entry.id} ${c.deliveryCount}`),
+    };
+    const { owned } = await receiveOwned(
+      check,
+      "read",
+      async () => {
+        const reply = await redis.call("XREADGROUP", "GROUP", "g", "A", "COUNT", 1, "STREAMS", stream, ">");
+        await redis.xclaim(stream, "g", "B", 0, id); // during this process's stall
+        return parseReadReply(reply);
+      },
+      (streams) =>
+        streams.flatMap(({ key, entries }) =>
+          entries.map((entry) => ({ key, claimed: { entry, deliveryCount: 1 } })),
+        ),
+    );
+    expect(owned).toEqual([]);
+    expect(taken).toEqual([`${stream} ${id} 1`]);
   });
 });

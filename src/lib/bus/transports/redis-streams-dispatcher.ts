@@ -23,30 +23,20 @@ import { AckBatcher } from "./redis-streams-acks.js";
 import {
   type DeliveryContext,
   type EntrySource,
-  explainedByOutcomeOf,
   explainedOf,
   firstDeliveredAtOf,
   failureCountsOf,
   hungRecordOf,
   type RunStanding,
-  silentDeliveriesOf,
   StreamDelivery,
   unexplainedOf,
 } from "./redis-streams-delivery.js";
+import { explainUnrun, recheckOf, recordAlive } from "./redis-streams-alive.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
-import {
-  type GateRun,
-  MAX_HOLD_FACTOR,
-  processRunGate,
-  type Recheck,
-  type RunGate,
-} from "./redis-streams-isolation.js";
+import { type GateRun, MAX_HOLD_FACTOR, processRunGate, type RunGate } from "./redis-streams-isolation.js";
 import { lostIds, receiveOwned } from "./redis-streams-leases.js";
-import { claimOwnScript, hungRunScript, uncountSoloRunScript } from "./redis-streams-scripts.js";
+import { claimOwnScript, uncountSoloRunScript } from "./redis-streams-scripts.js";
 import { entryKey, errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
-
-/** The shortest time (ms) between two re-reads of a waiting or holding suspect's stall record. */
-const MIN_RECHECK_MS = 50;
 
 export interface DispatcherOptions {
   redis: Redis;
@@ -371,7 +361,7 @@ export class Dispatcher {
    * then a suspect, as before.
    */
   private async recordHang(source: EntrySource): Promise<void> {
-    await this.recordAlive(source, true, "could not record a hung run");
+    await recordAlive(this.options, source, true, "could not record a hung run");
   }
 
   /**
@@ -385,70 +375,15 @@ export class Dispatcher {
    * (started, no outcome yet). A failed write is logged: the new owner's run stays a suspect.
    */
   private async recordStall(source: EntrySource): Promise<void> {
-    await this.recordAlive(source, false, "could not record a run alive after its lease was lost");
-  }
-
-  /** recordHang and recordStall: `hung` counts a hung run too (hungRunScript). */
-  private async recordAlive(source: EntrySource, hung: boolean, failed: string): Promise<void> {
-    const { redis, group, failureTtlMs, logger } = this.options;
-    const explained = explainedByOutcomeOf(source) + 1;
-    try {
-      await hungRunScript.run(
-        redis,
-        [hungRunsKey(source.streamKey, group, source.entryId), source.streamKey],
-        [explained, failureTtlMs, group, source.entryId, hung ? "1" : "0"],
-      );
-      await source.uncount?.();
-    } catch (error) {
-      logger.warn({ ...errorDetails(error), id: source.entryId }, failed);
-    }
+    await recordAlive(this.options, source, false, "could not record a run alive after its lease was lost");
   }
 
   /**
    * Records the delivery of an entry handed here that never ran here and was taken over meanwhile
-   * (a parked extra, a late reply: this process stalled): no crash of this process, so the new
-   * owner's run need not be a crash suspect for it. Only for a first delivery (`deliveryCount` 1):
-   * then it is the entry's only silence, explained = 1 exactly, with no read; a later delivery may
-   * follow unexplained silences, which must stay so, and is left as it was (a suspect). Rare: one
-   * small write. A failure is logged.
+   * (a parked extra, a late reply): see explainUnrun (redis-streams-alive.ts).
    */
   explainUnrun(stream: string, id: string, deliveryCount: number): void {
-    if (deliveryCount !== 1) return;
-    const { redis, group, failureTtlMs, logger } = this.options;
-    hungRunScript
-      .run(redis, [hungRunsKey(stream, group, id), stream], [1, failureTtlMs, group, id, "0"])
-      .catch((error: unknown) =>
-        logger.warn({ ...errorDetails(error), id }, "could not record an entry taken over unrun"),
-      );
-  }
-
-  /**
-   * A suspect's re-read of its stall record while it waits or holds (Recheck): explained once the
-   * record explains all its silent deliveries, or once the entry is no longer pending (its stalled
-   * owner's run returned and acked it: `gone`, nothing left to run). `onExplained` is told first.
-   * One MULTI (GET, XPENDING of the one id) every renewIntervalMs, bounded by isolationMs / 10 and
-   * 50 ms, only while it waits first in line or holds (RunGate): ordinary runs, and suspects
-   * further back in line, cost nothing.
-   */
-  private recheckOf(source: EntrySource, onExplained: (explained: number, gone: boolean) => void): Recheck {
-    const { redis, group, claimIdleMs, isolationMs } = this.options;
-    const { streamKey, entryId } = source;
-    const renewMs = this.options.renewIntervalMs ?? claimIdleMs / 3;
-    const key = hungRunsKey(streamKey, group, entryId);
-    return {
-      everyMs: Math.max(MIN_RECHECK_MS, Math.min(renewMs, isolationMs / 10)),
-      explained: async () => {
-        const [record, pending] = (await execOrThrow(
-          redis.multi().get(key).xpending(streamKey, group, entryId, entryId, 1),
-        )) as [string | null, unknown[]];
-        const silent = silentDeliveriesOf(source);
-        const gone = pending.length === 0;
-        const explained = gone ? silent : Math.max(source.explained ?? 0, hungRecordOf(record).explained);
-        if (silent > explained) return false;
-        onExplained(explained, gone);
-        return true;
-      },
-    };
+    explainUnrun(this.options, stream, id, deliveryCount);
   }
 
   /**
@@ -553,7 +488,7 @@ export class Dispatcher {
       let explained: number | undefined;
       let gone = false;
       const recheck = suspect
-        ? this.recheckOf(counted, (n, acked) => {
+        ? recheckOf(this.options, counted, (n, acked) => {
             explained = n;
             gone = acked;
             this.options.logger.debug(

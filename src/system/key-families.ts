@@ -952,10 +952,10 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     owner: "the consumer group's service (bus)",
     type: "string",
     holds:
-      "runs of one pending entry given up as hung (ran maxLeaseMs) and the silent deliveries they explain: its next run is no crash suspect",
+      "runs of one pending entry given up as hung (ran maxLeaseMs) and the silent deliveries they, or runs found alive after their consumer stalled and lost the lease, explain: its next run is no crash suspect",
     role: "transient",
     bound:
-      "written once per hung run; deleted on ack or dead-letter (or a scheduled retry of an entry acked elsewhere); TTL 7 days",
+      "written once per hung run or stalled run; deleted on ack or dead-letter (or a scheduled retry of an entry acked elsewhere); TTL 7 days",
     check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {

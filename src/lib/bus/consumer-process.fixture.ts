@@ -10,12 +10,16 @@
  * itself in key `hungRuns` and never returns, every other one returns at once, counted in hash
  * `done`, its time handled (epoch ms) in hash `handledAt`), or "slow" (each run of sku "slow" counts
  * itself in key `slowRuns`, takes SLOW_MS, heedless of its lease, then counts its effect in key
- * `slowEffects` and returns; every other one as with "hang").
+ * `slowEffects` and returns; every other one as with "hang"), or "pace" (a run of a sku starting
+ * with "slow" notes its consumer in hash `startedBy`, takes SLOW_MS, heedless of its lease; every
+ * run, slow or not, then counts itself in hash `done` and its time handled (epoch ms) in hash
+ * `handledAt`, and returns).
  * SLOW_GROUP: a second subscription in the process (started first), of that group, whose handler
  * takes 1.5 s on every message, then returns. ISOLATION_MS, MAX_LEASE_MS: the transport's options;
  * CLAIM_IDLE_MS: its `claimIdleMs` (default 300 ms: quick takeovers of a killed process's entries;
  * a live process descheduled that long on a loaded machine loses its leases too, see
- * hung-handlers.redis.test.ts); MAX_SILENT: `retry.maxSilentDeliveries`. Prints "ready" once
+ * hung-handlers.redis.test.ts); RENEW_MS: its `renewIntervalMs`; MAX_SILENT:
+ * `retry.maxSilentDeliveries`; CONCURRENCY: the subscription's handler slots. Prints "ready" once
  * subscribed.
  */
 import { Redis } from "ioredis";
@@ -34,8 +38,10 @@ const transport = new RedisStreamsTransport({
   blockMs: 200,
   ...(process.env.ISOLATION_MS ? { isolationMs: Number(process.env.ISOLATION_MS) } : {}),
   ...(process.env.MAX_LEASE_MS ? { maxLeaseMs: Number(process.env.MAX_LEASE_MS) } : {}),
+  ...(process.env.RENEW_MS ? { renewIntervalMs: Number(process.env.RENEW_MS) } : {}),
 });
 const behaviour = process.env.BEHAVIOUR ?? "exit";
+const consumer = process.env.CONSUMER ?? newInstanceId(group);
 // First, so that it has its delivery in hand when the other subscription's handler exits.
 const slowGroup = process.env.SLOW_GROUP;
 if (slowGroup)
@@ -46,7 +52,8 @@ await new Subscriber({
   events: TestEvents,
   transport,
   group,
-  consumer: process.env.CONSUMER ?? newInstanceId(group),
+  consumer,
+  ...(process.env.CONCURRENCY ? { concurrency: Number(process.env.CONCURRENCY) } : {}),
   ...(process.env.MAX_SILENT ? { retry: { maxSilentDeliveries: Number(process.env.MAX_SILENT) } } : {}),
   mustComplete: { baseDelayMs: 100, maxDelayMs: 100 },
 })
@@ -54,6 +61,14 @@ await new Subscriber({
     "item.added",
     async (payload) => {
       if (behaviour === "exit") process.exit(7);
+      if (behaviour === "pace") {
+        if (payload.sku.startsWith("slow")) {
+          await redis.hset("startedBy", payload.sku, consumer);
+          await new Promise((r) => setTimeout(r, Number(process.env.SLOW_MS)));
+        }
+        await redis.multi().hincrby("done", payload.sku, 1).hset("handledAt", payload.sku, Date.now()).exec();
+        return;
+      }
       if (behaviour === "flaky") {
         if ((await redis.incr("flaky")) % 2 === 1) throw new Error("flaky: fails on odd runs");
         process.exit(7);

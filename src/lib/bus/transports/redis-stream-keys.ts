@@ -75,8 +75,11 @@ export const startedRunsKey = (streamKey: string, group: string, entryId: string
  * go (break26 F2): `"<hung runs> <explained>"`, where `explained` is how many of the entry's silent
  * deliveries the hangs explain (as a failed attempt's record does, redis-streams-delivery.ts): its
  * next run, on any instance, knows the silence was a hang, not a crash, so it is no crash suspect.
- * Written once per hung run (hungRunScript), `<stream key>:hung:<group>:<entry id>`, in the
- * stream's hash slot, with a TTL.
+ * A run found alive after its consumer stalled past claimIdleMs and lost the lease (a long GC,
+ * SIGSTOP: Dispatcher.recordStall) raises `explained` only: a stall is no hang either, and its new
+ * owner's run, a suspect while it waits or holds, re-reads the record and runs as an ordinary run.
+ * Written once per hung or stalled run (hungRunScript), `<stream key>:hung:<group>:<entry id>`, in
+ * the stream's hash slot, with a TTL.
  */
 export const hungRunsKey = (streamKey: string, group: string, entryId: string): string =>
   `${streamKey}:hung:${group}:${entryId}`;

@@ -23,7 +23,6 @@ import { AckBatcher } from "./redis-streams-acks.js";
 import {
   type DeliveryContext,
   type EntrySource,
-  explainedByOutcomeOf,
   explainedOf,
   firstDeliveredAtOf,
   failureCountsOf,
@@ -32,10 +31,11 @@ import {
   StreamDelivery,
   unexplainedOf,
 } from "./redis-streams-delivery.js";
+import { explainUnrun, recheckOf, recordAlive } from "./redis-streams-alive.js";
 import { type ClaimedEntry, parseClaimedReply } from "./redis-streams-replies.js";
 import { type GateRun, MAX_HOLD_FACTOR, processRunGate, type RunGate } from "./redis-streams-isolation.js";
 import { lostIds, receiveOwned } from "./redis-streams-leases.js";
-import { claimOwnScript, hungRunScript, uncountSoloRunScript } from "./redis-streams-scripts.js";
+import { claimOwnScript, uncountSoloRunScript } from "./redis-streams-scripts.js";
 import { entryKey, errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
 
 export interface DispatcherOptions {
@@ -58,6 +58,11 @@ export interface DispatcherOptions {
   maxLeaseMs: number;
   /** How long (ms) a crash suspect waits for others to return and holds them off (redis-streams-isolation.ts). */
   isolationMs: number;
+  /**
+   * How often (ms) leases are renewed (default claimIdleMs / 3): a waiting or holding suspect
+   * re-reads its stall record as often (at most every isolationMs / 10, at least every 50 ms).
+   */
+  renewIntervalMs?: number;
   /** The run gate (default the process's, shared by every subscription: tests give their own). */
   gate?: RunGate;
   /** Most hung runs let go at once (default MAX_HUNG_RUNS_LET_GO; see Dispatcher.leased). */
@@ -99,6 +104,8 @@ interface EntryRun {
   overtaken: boolean;
   /** Its entry as its handler started, counted (recordHang records the hang from it). */
   source?: EntrySource;
+  /** Its lease found lost while it ran (a stall of this process): recorded alive (recordStall), once. */
+  stallRecorded?: boolean;
   /** The run itself (drain waits for it). */
   done?: Promise<void>;
 }
@@ -117,6 +124,8 @@ export class Dispatcher {
   private readonly runs = new Set<EntryRun>();
   /** Entries this consumer holds without handling them: waiting for a retry timer or a free slot. */
   private readonly parked = new Set<string>();
+  /** Of `parked`, the extras of a read handed here on their first delivery (see explainUnrun). */
+  private readonly parkedFirst = new Set<string>();
   /**
    * Entries being handled here that a renewal found owned by another consumer (break-bus7 F2): no
    * longer renewed nor asked about (each round would warn again, up to maxLeaseMs / renewIntervalMs
@@ -252,11 +261,15 @@ export class Dispatcher {
   async acceptAll(items: readonly Incoming[], held: number, readAt = performance.now()): Promise<void> {
     this.permits.release(held - items.length);
     const extra = items.length > held ? items.slice(held) : [];
-    for (const { key, claimed } of extra) this.parked.add(entryKey(key, claimed.entry.id));
+    for (const { key, claimed } of extra) {
+      this.parked.add(entryKey(key, claimed.entry.id));
+      if (claimed.deliveryCount === 1) this.parkedFirst.add(entryKey(key, claimed.entry.id));
+    }
     const now = Math.min(held, items.length);
     for (let i = 0; i < now; i++) this.accept(items[i]!.key, items[i]!.claimed);
     for (const { key, claimed } of extra) {
       const got = await this.permits.take(1);
+      this.parkedFirst.delete(entryKey(key, claimed.entry.id));
       const stillParked = this.parked.delete(entryKey(key, claimed.entry.id));
       if (got === 0) continue;
       const recent = performance.now() - readAt < this.options.claimIdleMs / 2;
@@ -268,18 +281,21 @@ export class Dispatcher {
   /**
    * Entries among `ids` of `stream` that a renewal found owned by another consumer now. Parked ones
    * are no longer held here, so never run (the new owner runs them); those being handled run on (a
-   * handler cannot be stopped) but are no longer renewed or reported (see leased).
+   * handler cannot be stopped) but are no longer renewed or reported (see leased), and those whose
+   * handler started are recorded alive (recordStall): this process stalled, it did not crash.
    */
   markLost(stream: string, ids: readonly string[]): void {
     for (const id of ids) {
       const key = entryKey(stream, id);
-      if (this.parked.delete(key))
+      if (this.parked.delete(key)) {
         this.options.logger.warn({ stream, id }, "parked entry taken over meanwhile; dropped, not run");
-      else {
+        if (this.parkedFirst.delete(key)) this.explainUnrun(stream, id, 1);
+      } else {
         const run = this.inFlight.get(key);
         if (!run) continue;
         this.lost.add(key);
         this.giveUp(run, "lease lost");
+        this.stalls(run);
       }
     }
   }
@@ -301,6 +317,17 @@ export class Dispatcher {
     this.options.onHung?.(run.key.slice(0, run.key.indexOf("\n")), run.letGo);
     // Its entry is done (acked by an earlier run): nothing to record.
     if (!run.overtaken && run.source) void this.recordHang(run.source);
+  }
+
+  /**
+   * A run whose lease a renewal found lost: recorded alive once, if its handler started, runs on
+   * (not given up as hung: that records a hang) and its entry was not acked by an earlier run
+   * (overtaken). Not a run still waiting for the gate: its handler never started here.
+   */
+  private stalls(run: EntryRun): void {
+    if (!run.started || run.givenUp || run.overtaken || run.stallRecorded || !run.source) return;
+    run.stallRecorded = true;
+    void this.recordStall(run.source);
   }
 
   /**
@@ -334,18 +361,29 @@ export class Dispatcher {
    * then a suspect, as before.
    */
   private async recordHang(source: EntrySource): Promise<void> {
-    const { redis, group, failureTtlMs, logger } = this.options;
-    const explained = explainedByOutcomeOf(source) + 1;
-    try {
-      await hungRunScript.run(
-        redis,
-        [hungRunsKey(source.streamKey, group, source.entryId), source.streamKey],
-        [explained, failureTtlMs, group, source.entryId],
-      );
-      await source.uncount?.();
-    } catch (error) {
-      logger.warn({ ...errorDetails(error), id: source.entryId }, "could not record a hung run");
-    }
+    await recordAlive(this.options, source, true, "could not record a hung run");
+  }
+
+  /**
+   * Records a run whose lease was lost while it ran on (markLost): this process stalled (a long
+   * GC, SIGSTOP, a starved CPU) past claimIdleMs and another consumer took the entry over, but it
+   * did not crash. As a hang does (recordHang), this explains the silence of its delivery and those
+   * in company before it, so the new owner's run, a crash suspect for that silence, re-reads it
+   * while it waits or holds (redis-streams-isolation.ts Recheck) and runs as an ordinary run; and
+   * its own solo-run count, if it was counted alone, is undone. Not a hung run: the count the
+   * backstop's reason names (hungLoopReason) is left alone. The backstop still counts both runs
+   * (started, no outcome yet). A failed write is logged: the new owner's run stays a suspect.
+   */
+  private async recordStall(source: EntrySource): Promise<void> {
+    await recordAlive(this.options, source, false, "could not record a run alive after its lease was lost");
+  }
+
+  /**
+   * Records the delivery of an entry handed here that never ran here and was taken over meanwhile
+   * (a parked extra, a late reply): see explainUnrun (redis-streams-alive.ts).
+   */
+  explainUnrun(stream: string, id: string, deliveryCount: number): void {
+    explainUnrun(this.options, stream, id, deliveryCount);
   }
 
   /**
@@ -445,19 +483,42 @@ export class Dispatcher {
       const doubled = isolationMs * 2 ** (counted.undoneSoloRuns ?? 0);
       const holdMs = Math.min(hungMs, MAX_HOLD_FACTOR * isolationMs, doubled);
       let uncount: (company: boolean) => Promise<void> = async () => {};
+      // Set once its silence is explained (a stall elsewhere, not a crash: recordStall), or its
+      // entry found acked meanwhile (`gone`).
+      let explained: number | undefined;
+      let gone = false;
+      const recheck = suspect
+        ? recheckOf(this.options, counted, (n, acked) => {
+            explained = n;
+            gone = acked;
+            this.options.logger.debug(
+              { id: source.entryId, group: this.options.group, acked },
+              "crash suspect explained: its former owner stalled, it did not crash; no longer held alone",
+            );
+          })
+        : undefined;
       const admitted = suspect
-        ? await this.gate.enterSuspect({ hungMs, isolationMs, holdMs, onCompany: () => uncount(true) })
+        ? await this.gate.enterSuspect({
+            hungMs,
+            isolationMs,
+            holdMs,
+            // Explained, company joining does not double its next hold (it did not outlive it).
+            onCompany: () => uncount(explained === undefined),
+            ...(recheck ? { recheck } : {}),
+          })
         : await this.gate.enterOrdinary({ hungMs });
       run.gateRun = admitted;
       try {
         // Stopped while it waited for the gate (break21 N4): not started, it stays pending. Or its
-        // entry was acked meanwhile by an earlier run let go as hung: done, nothing to run.
-        if (this.closed || run.overtaken) return;
+        // entry was acked meanwhile by an earlier run let go as hung, or (found as it waited, a
+        // suspect) by the stalled consumer it was taken from: done, nothing to run.
+        if (this.closed || run.overtaken || (gone && admitted.explained)) return;
         // maxLeaseMs counts from the start of the handler, on the monotonic clock: a step of the
         // host's wall clock must not take every handler for hung (break22 F3) nor stretch a lease.
         run.since = performance.now();
         let ready: EntrySource;
-        if (suspect) {
+        if (admitted.explained) ready = await this.countStartedRun({ ...counted, explained });
+        else if (suspect) {
           const counting = this.countSoloRun(counted, admitted.alone, () => uncount(false));
           if (admitted.alone) uncount = this.uncountOnce(counted, counting);
           ready = await counting;

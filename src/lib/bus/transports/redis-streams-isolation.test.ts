@@ -103,4 +103,112 @@ describe("RunGate", () => {
     (await second).leave();
     expect(events).toEqual(["second started"]);
   });
+
+  /** A recheck that says explained once `state.explained` is set, counting its calls. */
+  const recheckOn = (state: { explained: boolean; calls: number }) => ({
+    everyMs: 10,
+    explained: async () => {
+      state.calls++;
+      return state.explained;
+    },
+  });
+
+  it("lets a waiting suspect explained meanwhile run as an ordinary run, not alone, and the held runs start", async () => {
+    const gate = new RunGate();
+    const events: string[] = [];
+    const state = { explained: false, calls: 0 };
+    const busy = await gate.enterOrdinary({ hungMs: LONG });
+    const entering = gate.enterSuspect({
+      isolationMs: LONG,
+      hungMs: LONG,
+      onCompany: async () => void events.push("uncounted"),
+      recheck: recheckOn(state),
+    });
+    const held = gate.enterOrdinary({ hungMs: LONG }).then((run) => {
+      events.push("held started");
+      return run;
+    });
+    await waitFor(() => state.calls >= 2, 5_000, "the suspect's re-reads");
+    expect(events).toEqual([]);
+    state.explained = true;
+    const run = await entering;
+    expect([run.alone, run.explained]).toEqual([false, true]);
+    (await held).leave();
+    expect(events).toEqual(["held started"]);
+    // Not a suspect: another one does not wait for it past its isolationMs.
+    const next = await suspect(gate, events, "next", 20);
+    expect(next.alone).toBe(false);
+    for (const r of [next, run, busy]) r.leave();
+  });
+
+  it("ends the hold of a suspect explained while it runs alone: its count undone, then ordinary runs start", async () => {
+    const gate = new RunGate();
+    const events: string[] = [];
+    const state = { explained: false, calls: 0 };
+    const run = await gate.enterSuspect({
+      isolationMs: LONG,
+      hungMs: LONG * 2,
+      onCompany: async () => void events.push("uncounted"),
+      recheck: recheckOn(state),
+    });
+    expect([run.alone, run.explained]).toEqual([true, false]);
+    const ordinary = gate.enterOrdinary({ hungMs: LONG }).then((r) => {
+      events.push("ordinary started");
+      return r;
+    });
+    await waitFor(() => state.calls >= 2, 5_000, "the holder's re-reads");
+    expect(events).toEqual([]);
+    state.explained = true;
+    (await ordinary).leave();
+    expect(events).toEqual(["uncounted", "ordinary started"]);
+    const calls = state.calls;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(state.calls).toBe(calls); // no re-reads once the hold is over
+    run.leave();
+  });
+
+  it("keeps the count of an explained holder that nothing joined (a crash alone is still its own)", async () => {
+    const gate = new RunGate();
+    const events: string[] = [];
+    const state = { explained: true, calls: 0 };
+    const run = await gate.enterSuspect({
+      isolationMs: LONG,
+      hungMs: LONG * 2,
+      onCompany: async () => void events.push("uncounted"),
+      recheck: recheckOn(state),
+    });
+    await waitFor(() => state.calls >= 1, 5_000, "the holder's re-read");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(events).toEqual([]);
+    run.leave();
+  });
+
+  it("re-reads only the first suspect in line, and the next one at once as it becomes first", async () => {
+    const gate = new RunGate();
+    const first = { explained: false, calls: 0 };
+    const second = { explained: true, calls: 0 };
+    const busy = await gate.enterOrdinary({ hungMs: LONG });
+    const entering = [
+      gate.enterSuspect({
+        isolationMs: LONG,
+        hungMs: LONG,
+        onCompany: async () => {},
+        recheck: recheckOn(first),
+      }),
+      // Its re-reads 60 s apart: only the one as it becomes first can explain it within this test.
+      gate.enterSuspect({
+        isolationMs: LONG,
+        hungMs: LONG,
+        onCompany: async () => {},
+        recheck: { ...recheckOn(second), everyMs: 60_000 },
+      }),
+    ];
+    await waitFor(() => first.calls >= 2, 5_000, "the first suspect's re-reads");
+    expect(second.calls).toBe(0);
+    first.explained = true;
+    const runs = await Promise.all(entering);
+    expect(runs.map((run) => run.explained)).toEqual([true, true]);
+    expect(second.calls).toBe(1);
+    for (const run of [...runs, busy]) run.leave();
+  });
 });

@@ -34,6 +34,14 @@
  *   backstop (the dispatcher runs its entry again, on any instance, break24 F2). This bounds how
  *   long a hung suspect holds up the suspects behind it, so a poison message still gets its runs
  *   alone and ends parked.
+ * - A suspect's silence may be explained while it waits or holds: its previous owner did not crash,
+ *   it stalled (a long GC, SIGSTOP) past `claimIdleMs`, and, awake again, found its lease lost and
+ *   recorded its run alive (Dispatcher.recordStall). So a suspect with a `recheck` re-reads its
+ *   record while it waits first in line (at once, then every `everyMs`) or holds (every `everyMs`,
+ *   not once its hold is over), and once explained it is no suspect: waiting, it leaves the line
+ *   and runs as an ordinary run (not alone, not counted); holding, its hold is over at once (ended
+ *   as above: its count undone first once an ordinary run waits; the next suspect no longer waits
+ *   for its return). A process that crashed writes nothing: its suspects stay suspects.
  * What it costs (break21 N6): after a crash, each message that was in flight runs alone once, until
  * its first outcome (a failed attempt ends its suspicion unless it crashed alone before:
  * redis-streams-delivery.ts `retry`), each holding the other handlers off for at most its hold. A
@@ -68,11 +76,23 @@ export interface SuspectOptions extends RunOptions {
   holdMs?: number;
   /** Undoes this run's count before anything starts beside it. A rejection is ignored. */
   onCompany: () => Promise<void>;
+  /** Re-reads whether its silence is explained now (see the rules above); none: never. */
+  recheck?: Recheck;
+}
+
+/** How a waiting or holding suspect learns that its silence was a stall, not a crash. */
+export interface Recheck {
+  /** ms between two re-reads (the first one as it starts waiting first in line, or `everyMs` into a hold). */
+  everyMs: number;
+  /** Resolves true once the suspect's silent deliveries are all explained; a rejection counts as false. */
+  explained: () => Promise<boolean>;
 }
 
 export interface GateRun {
   /** A suspect started with no other live run in the process: it counts towards its crash loop. */
   readonly alone: boolean;
+  /** A suspect explained while it waited (Recheck): it started as an ordinary run, not counted. */
+  readonly explained: boolean;
   /** Ends the run (idempotent). */
   leave(): void;
   /** Takes the run for hung before its `hungMs` (its subscription stopped waiting for it). */
@@ -90,6 +110,8 @@ interface Waiting {
   /** When it became first in line with no suspect running (performance.now()), once it has. */
   since?: number;
   timer?: NodeJS.Timeout;
+  /** Its recheck polls (once it waits first in line). */
+  rechecking?: boolean;
   admit: (run: GateRun) => void;
 }
 
@@ -117,6 +139,16 @@ export class RunGate {
     });
   }
 
+  /** An explained suspect still in line leaves it and waits as an ordinary run. */
+  private explainWaiting(waiting: Waiting): void {
+    const at = this.suspects.indexOf(waiting);
+    if (at < 0) return;
+    this.suspects.splice(at, 1);
+    clearTimeout(waiting.timer);
+    this.ordinaryWaiting.push(() => waiting.admit(this.start(false, waiting.options, false, true)));
+    this.pump();
+  }
+
   private ordinaryBlocked(): boolean {
     const first = this.suspects[0];
     return this.holder !== undefined || (first !== undefined && !this.suspectRunning());
@@ -126,7 +158,12 @@ export class RunGate {
     return [...this.runs].some((r) => r.suspect && !r.hung);
   }
 
-  private start(suspect: boolean, options: RunOptions, alone: boolean): GateRun & { run: Run } {
+  private start(
+    suspect: boolean,
+    options: RunOptions,
+    alone: boolean,
+    explained = false,
+  ): GateRun & { run: Run } {
     const run: Run = { suspect, hung: false, timer: setTimeout(() => this.markHung(run), options.hungMs) };
     run.timer.unref();
     this.runs.add(run);
@@ -139,7 +176,7 @@ export class RunGate {
       if (this.holder?.run === run) this.holder = undefined;
       this.pump();
     };
-    return { run, alone, leave, giveUp: () => this.markHung(run) };
+    return { run, alone, explained, leave, giveUp: () => this.markHung(run) };
   }
 
   /**
@@ -188,6 +225,12 @@ export class RunGate {
     const left = first.since + first.options.isolationMs - now;
     clearTimeout(first.timer);
     if (busy && left > 0) {
+      // Re-read at once (its records may be old: it waited behind other suspects), then every everyMs.
+      if (!first.rechecking) {
+        first.rechecking = true;
+        const explain = () => this.explainWaiting(first);
+        poll(first.options.recheck, () => this.suspects[0] === first, explain, 0);
+      }
       // Armed again on every look: a timer may fire a little before performance.now() says so.
       first.timer = setTimeout(() => this.pump(), Math.max(1, left));
       first.timer.unref();
@@ -199,10 +242,21 @@ export class RunGate {
     first.admit(started);
   }
 
-  /** Holds ordinary runs off for `holdMs`, then until one waits (see release). */
+  /** Holds ordinary runs off for `holdMs` (or until explained), then until one waits (see release). */
   private hold(run: Run, options: SuspectOptions): void {
     const holder = { run, onCompany: options.onCompany, over: false, releasing: false };
     this.holder = holder;
+    poll(
+      options.recheck,
+      () => this.holder === holder && !holder.over,
+      () => {
+        // No longer a suspect: the next one need not wait for its return (only isolationMs).
+        run.suspect = false;
+        holder.over = true;
+        this.pump();
+      },
+      options.recheck?.everyMs ?? 0,
+    );
     const holdMs = options.holdMs ?? options.isolationMs;
     // A hold as long as the lease ends only by the run's return or markHung, which keeps its count.
     if (holdMs >= options.hungMs) return;
@@ -212,6 +266,34 @@ export class RunGate {
     }, holdMs);
     timer.unref();
   }
+}
+
+/**
+ * Calls `recheck.explained` after `firstMs`, then every `everyMs`, while `active()`, until it
+ * resolves true: then `onExplained`, if still active. One call at a time; nothing without a `recheck`.
+ */
+function poll(
+  recheck: Recheck | undefined,
+  active: () => boolean,
+  onExplained: () => void,
+  firstMs: number,
+): void {
+  if (!recheck) return;
+  const next = (delayMs: number) => {
+    const timer = setTimeout(() => {
+      if (!active()) return;
+      void recheck
+        .explained()
+        .catch(() => false)
+        .then((explained) => {
+          if (!active()) return;
+          if (explained) onExplained();
+          else next(recheck.everyMs);
+        });
+    }, delayMs);
+    timer.unref();
+  };
+  next(firstMs);
 }
 
 /** The gate of this process: every Streams subscription runs its handlers through it. */

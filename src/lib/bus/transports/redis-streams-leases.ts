@@ -62,6 +62,11 @@ export interface LateReplyCheck {
   logger: TransportLogger;
   /** Idle time (ms) after which another consumer's idle claim may take an entry over. */
   claimIdleMs: number;
+  /**
+   * Told of each entry of a late reply found taken over meanwhile (not run here): a silence of
+   * this consumer's that was no crash (Dispatcher.explainUnrun).
+   */
+  onTakenOver?: (key: string, claimed: ClaimedEntry) => void;
 }
 
 /**
@@ -105,7 +110,7 @@ export async function receiveOwned<T extends ReceivedEntry, R>(
 
 /** The entries still pending in this consumer's name, their leases renewed; none if unsure. */
 async function stillOwned<T extends ReceivedEntry>(
-  { redis, group, consumer, logger }: LateReplyCheck,
+  { redis, group, consumer, logger, onTakenOver }: LateReplyCheck,
   what: string,
   items: readonly T[],
 ): Promise<T[]> {
@@ -127,7 +132,9 @@ async function stillOwned<T extends ReceivedEntry>(
   }
   if (lost.size > 0)
     logger.warn({ group, consumer, ids: [...lost] }, `late ${what}: entries taken over meanwhile; not run`);
-  return items.filter(({ key, claimed }) => !lost.has(entryKey(key, claimed.entry.id)));
+  const isLost = ({ key, claimed }: T) => lost.has(entryKey(key, claimed.entry.id));
+  for (const item of items) if (isLost(item)) onTakenOver?.(item.key, item.claimed);
+  return items.filter((item) => !isLost(item));
 }
 
 /**

@@ -256,11 +256,14 @@ return n - 1
 
 /**
  * Records one run of an entry given up as hung (hungRunsKey, break26 F2): its hung-run count + 1,
- * and the silent deliveries its hangs explain, the larger of the kept one and ARGV[1]; nothing when
- * the entry is no longer pending in the group (another instance took it over and acked it while
- * this one was frozen: the record would outlive the entry by its TTL, break27 F2). KEYS: the
- * hung-runs key, the stream. ARGV: explained, TTL (ms), group, entry id. XPENDING, GET, SET.
- * Returns the hung-run count (0: not pending, nothing written).
+ * and the silent deliveries its hangs explain, the larger of the kept one and ARGV[1]; or, with
+ * ARGV[5] "0", a run found alive after its lease was lost (a stall of its process, not a hang:
+ * Dispatcher.recordStall), which raises only the explained count. Nothing when the entry is no
+ * longer pending in the group (another instance took it over and acked it while this one was
+ * frozen: the record would outlive the entry by its TTL, break27 F2). KEYS: the hung-runs key, the
+ * stream. ARGV: explained, TTL (ms), group, entry id, and "0" for a stall (absent or "1": a hang).
+ * XPENDING, GET, SET. Returns the hung-run count, or for a stall the explained count (0: not
+ * pending, nothing written).
  */
 export const hungRunScript = new LuaScript(`
 if #redis.call('XPENDING', KEYS[2], ARGV[3], ARGV[4], ARGV[4], 1) == 0 then return 0 end
@@ -270,8 +273,10 @@ if v then
   local a, b = string.match(v, '^(%d+) (%d+)$')
   runs, explained = tonumber(a) or 0, tonumber(b) or 0
 end
-runs = runs + 1
+local stall = ARGV[5] == '0'
+if not stall then runs = runs + 1 end
 explained = math.max(explained, tonumber(ARGV[1]) or 0)
 redis.call('SET', KEYS[1], runs .. ' ' .. explained, 'PX', ARGV[2])
+if stall then return explained end
 return runs
 `);

@@ -32,7 +32,7 @@ import {
   parseReadReply,
   type StreamFailure,
 } from "./redis-streams-replies.js";
-import { type Received, receiveOwned, renewLeases } from "./redis-streams-leases.js";
+import { type LateReplyCheck, type Received, receiveOwned, renewLeases } from "./redis-streams-leases.js";
 import { ReadMarkPacer, recreateGroup } from "./redis-streams-read-marks.js";
 import { READ_TO_TTL_MS, readToKey } from "./redis-stream-keys.js";
 import {
@@ -137,6 +137,12 @@ export class StreamSubscription implements TransportSubscription {
   private readonly recreateAt = new Map<string, string>();
   /** Per connection plain reads are sent on (each read loop's, and the main one's), its marks. */
   private readonly markPacers = new Map<Redis, ReadMarkPacer>();
+  /**
+   * The late-reply check of reads and claims (receiveOwned): an entry taken over meanwhile, its
+   * first delivery never run here, is recorded as no crash of this process (explainUnrun).
+   */
+  private readonly lateCheck: LateReplyCheck;
+
   constructor(
     private readonly options: StreamSubscriptionOptions,
     handler: DeliveryHandler,
@@ -148,6 +154,11 @@ export class StreamSubscription implements TransportSubscription {
       this.leaseActivity(letGo ? "hung_let_go" : "hung_kept", stream, 1);
     this.dispatcher = new Dispatcher({ ...options, refs, onHung }, handler);
     this.permits = this.dispatcher.permits;
+    this.lateCheck = {
+      ...options,
+      onTakenOver: (key, claimed) =>
+        this.dispatcher.explainUnrun(key, claimed.entry.id, claimed.deliveryCount),
+    };
   }
 
   start(): void {
@@ -400,7 +411,7 @@ export class StreamSubscription implements TransportSubscription {
     marks?: ReadMarkPacer,
   ): Promise<Incoming[]> {
     const { all, owned, confirmedAt } = await receiveOwned(
-      this.options,
+      this.lateCheck,
       "read",
       async () => parseReadReply(await send()),
       (streams): Incoming[] =>
@@ -433,7 +444,7 @@ export class StreamSubscription implements TransportSubscription {
       let received: Received<Incoming, ClaimedEntry[]>;
       try {
         received = await receiveOwned(
-          this.options,
+          this.lateCheck,
           "own resume",
           async () =>
             parseClaimedReply(
@@ -560,7 +571,7 @@ export class StreamSubscription implements TransportSubscription {
         let sentAt = performance.now();
         try {
           received = await receiveOwned(
-            this.options,
+            this.lateCheck,
             "idle claim",
             async () => {
               const busy = this.dispatcher.busyIds(key);

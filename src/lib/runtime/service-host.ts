@@ -29,6 +29,7 @@ import { ownedStreamKeys, StreamTrimmer } from "../bus/transports/redis-streams-
 import { createLogger, type Logger } from "../observability/logger.js";
 import { Metrics, type StreamGroupStats } from "../observability/metrics.js";
 import { eventStreamKey } from "../bus/transports/redis-stream-keys.js";
+import { groupStats } from "../bus/transports/redis-streams-lag.js";
 import { RedisStreamsTransport } from "../bus/transports/redis-streams.js";
 import { type MetricsReporter, startMetricsReporter } from "../observability/metrics-reporter.js";
 import type { Platform } from "./platform.js";
@@ -495,22 +496,10 @@ function watchStreams(
   metrics.setStreamProbe(async () => {
     const stats = await Promise.all(
       topics.map(async ({ topic, owner }): Promise<StreamGroupStats | undefined> => {
-        const groups = (await redis
-          .xinfo("GROUPS", eventStreamKey(owner, topic))
-          .catch(() => [])) as unknown[];
-        for (const raw of groups) {
-          const fields = raw as unknown[];
-          const get = (name: string) => fields[fields.indexOf(name) + 1];
-          if (get("name") !== group) continue;
-          // A nil lag (Redis cannot tell after XDEL/trims) is no sample, not a false 0.
-          const lag = get("lag");
-          return {
-            topic,
-            ...(typeof lag === "number" ? { lag } : {}),
-            pending: Number(get("pending") ?? 0),
-          };
-        }
-        return undefined;
+        // A nil lag (Redis cannot tell after XDEL/trims) is no sample, not a false 0; a caught-up
+        // group is 0 whatever Redis 7.0's counter says after an AOF restart (redis-streams-lag.ts).
+        const stats = await groupStats(redis, eventStreamKey(owner, topic), group);
+        return stats && { topic, ...stats };
       }),
     );
     return stats.filter((s): s is StreamGroupStats => s !== undefined);

@@ -52,6 +52,7 @@ const target = await demoTarget({
     ? Number(process.env.REDIS_CONNECT_TIMEOUT_MS)
     : undefined,
   startTimeoutMs,
+  onStarting: (line) => console.log(line),
   // A process of the demo's own system died: its results would mean nothing. Stop at once.
   // Nothing after this line is reported: not the scenarios failing against the system going down.
   onDeath: (message, stopped) => {

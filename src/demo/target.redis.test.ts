@@ -35,10 +35,22 @@ describeWithRedis("the demo's database", (getRedis) => {
   it("gives its own system the start time it is given, then names the variable and frees the database", async () => {
     const url = withDb(getRedis().url, 5);
     const started = Date.now();
-    const attempt = demoTarget({ redisUrl: url, startTimeoutMs: 200, onDeath: () => {} });
+    const lines: string[] = [];
+    const attempt = demoTarget({
+      redisUrl: url,
+      startTimeoutMs: 200,
+      onDeath: () => {},
+      onStarting: (line) => lines.push(line),
+    });
     await expect(attempt).rejects.toThrow(
       /^the system did not start within 0\.2 s: on a loaded machine, raise DEMO_START_TIMEOUT_MS \(ms\)/,
     );
+    // newuser16 F4: a line as it starts, not seconds of silence while seven processes start.
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^No system runs over redis:\/\/.*: starting the demo's own .*up to 0\.2 s, DEMO_START_TIMEOUT_MS/,
+      ),
+    ]);
     expect(Date.now() - started).toBeLessThan(30_000);
     const redis = new Redis(url, { maxRetriesPerRequest: 1 });
     expect(await redis.dbsize()).toBe(0);

@@ -251,6 +251,11 @@ export async function demoTarget(options: {
   onDeath: DeathListener;
   /** How long (ms) its own system may take to start (default DEFAULT_DEMO_START_TIMEOUT_MS). */
   startTimeoutMs?: number | undefined;
+  /**
+   * Told once, before its own system starts over Redis (seconds of silence otherwise: newuser16 F4),
+   * with a line saying so, where and how long it may take.
+   */
+  onStarting?: (line: string) => void;
 }): Promise<DemoTarget> {
   if (options.gateway) {
     const url = options.gateway.replace(/\/$/, "");
@@ -265,11 +270,12 @@ export async function demoTarget(options: {
         end: async () => {},
       };
     }
-    return ownSystem(
-      options.redisUrl,
-      options.onDeath,
-      options.startTimeoutMs ?? DEFAULT_DEMO_START_TIMEOUT_MS,
+    const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_DEMO_START_TIMEOUT_MS;
+    options.onStarting?.(
+      `No system runs over ${redactRedisUrl(options.redisUrl)}: starting the demo's own (every service a ` +
+        `process; up to ${startTimeoutMs / 1000} s, DEMO_START_TIMEOUT_MS) ...`,
     );
+    return ownSystem(options.redisUrl, options.onDeath, startTimeoutMs);
   }
   // Errors only by default: the demo's output is its scenarios. At "warn", scenario 4 shows an
   // expected retry (its cancel meets the carrier's booking still in progress: CARRIER_UNAVAILABLE,

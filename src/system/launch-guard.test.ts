@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { heldKeysPrint, Keyring, parseHeldKeys, signingKeyPrint } from "../lib/security/keyring.js";
-import { signingKeysMismatch } from "./launch-guard.js";
+import { runningSystemMessage, signingKeysMismatch } from "./launch-guard.js";
 
 describe("signingKeysMismatch (--add-instances)", () => {
   const oldSecret = randomBytes(32);
@@ -90,5 +90,26 @@ describe("signingKeysMismatch (--add-instances)", () => {
       ]);
       expect(parseHeldKeys("order:k1,bad,:x:y")).toEqual([]);
     });
+  });
+});
+
+// newuser16 F3: only processes added with --add-instances left running (their launch stopped): the
+// refusal said "use it, e.g. npm run demo", and there was no gateway to use.
+describe("runningSystemMessage", () => {
+  const instance = (service: string, instanceId: string) => ({
+    service,
+    instanceId,
+    url: `http://127.0.0.1:4000/${instanceId}`,
+  });
+
+  it("offers the running gateway when there is one, and says how to stop added processes when there is none", () => {
+    const withGateway = runningSystemMessage("redis://r", [
+      instance("gateway", "gateway-h-1"),
+      instance("order", "order-h-1"),
+    ]);
+    expect(withGateway).toContain("use it (gateway http://127.0.0.1:4000/gateway-h-1)");
+    const addedOnly = runningSystemMessage("redis://r", [instance("order", "order-h-add1.1")]);
+    expect(addedOnly).not.toContain("use it");
+    expect(addedOnly).toContain("it has no gateway to use: processes added with --add-instances");
   });
 });

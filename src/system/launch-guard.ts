@@ -87,7 +87,12 @@ export function runningSystemMessage(redisUrl: string, running: readonly Running
     `an Ordersaga system is already running over ${redactRedisUrl(redisUrl)}:`,
     ...lines,
     "  A second launch over the same Redis would take its instance ids and consumer groups. Either:",
-    `  - use it${gateway ? ` (gateway ${gateway.url})` : ""}, e.g. npm run demo with the same REDIS_URL;`,
+    // Without a gateway there is nothing to use (newuser16 F3: processes added with --add-instances
+    // outlive the launcher that started the system, and Ctrl-C there does not stop them).
+    gateway
+      ? `  - use it (gateway ${gateway.url}), e.g. npm run demo with the same REDIS_URL;`
+      : "  - it has no gateway to use: processes added with --add-instances outlive the launch that started\n" +
+        "    the system; stop them (Ctrl-C in the terminal that added them);",
     "  - stop it (Ctrl-C in its terminal) and start again;",
     "  - start a separate system in another Redis database: REDIS_URL=redis://<host>:<port>/1 (or another",
     "    redis-server), with --any-port or --port-base so the ports differ;",

@@ -4,7 +4,8 @@
  *
  * Two roles (issue 12 item 4): a `client` key (GATEWAY_API_KEYS) may use the business API; an
  * `admin` key (GATEWAY_ADMIN_API_KEYS) may also change the catalog, restock, operate the DLQ,
- * read `/services`, the payment routes (`/payments/...`) and the parked shipments (list, re-queue).
+ * read `/services`, the payment routes (`/payments/...`) and the shipment routes (a shipment, the
+ * parked ones, their re-queue).
  * With no key of either kind configured every route is open (development).
  */
 import { createHash } from "node:crypto";
@@ -36,9 +37,9 @@ export type ApiKeyRole = "client" | "admin";
  * Operations only an admin key may call: catalog changes and restock (`POST /inventory...`), every
  * DLQ route, the instance list (`/services...`, it names internal addresses) and the payment
  * records and reconciliation (`/payments/...`: any order's money and the provider's ledger), and the
- * routes flagged `admin` in the route table: the parked shipments (`/shipments/parked`,
- * `/shipments/:orderId/requeue`: an operator's repair; a client follows its shipment through its
- * order's status and history). `url` is the route template (`/dlq/:id`), so a path
+ * routes flagged `admin` in the route table: the shipment routes (`/shipments/:orderId`, an
+ * operator's check of a shipment, break34 F3; `/shipments/parked`, `/shipments/:orderId/requeue`:
+ * an operator's repair; a client follows its shipment through its order's status and history). `url` is the route template (`/dlq/:id`), so a path
  * parameter cannot smuggle a route past the check.
  */
 export function isAdminRoute(method: string, url: string): boolean {

@@ -87,7 +87,7 @@ describe("OpenAPI document", () => {
     expect(doc.paths["/things/{id}/restock"]?.post?.responses["401"]).toBeDefined();
   });
 
-  it("documents the parked-shipment routes: admin-only (403), paging parameters, 404 SHIPMENT_NOT_PARKED", () => {
+  it("documents the shipment routes: admin-only (403), paging parameters, 404 NOT_FOUND and SHIPMENT_NOT_PARKED", () => {
     const doc = buildOpenApiDocument(shippingRoutes, { version: "1.0.0", authRequired: true }) as {
       paths: Record<
         string,
@@ -97,10 +97,14 @@ describe("OpenAPI document", () => {
     type Json = { "x-error-codes"?: string[] };
     const list = doc.paths["/shipments/parked"]?.get;
     const requeue = doc.paths["/shipments/{orderId}/requeue"]?.post;
+    const read = doc.paths["/shipments/{orderId}"]?.get;
     expect(list?.parameters.map((p) => `${p.in}:${p.name}`)).toEqual(["query:limit", "query:cursor"]);
-    expect(requeue?.parameters.map((p) => `${p.in}:${p.name}`)).toEqual(["path:orderId"]);
-    for (const op of [list, requeue])
+    for (const op of [read, requeue])
+      expect(op?.parameters.map((p) => `${p.in}:${p.name}`)).toEqual(["path:orderId"]);
+    for (const op of [list, read, requeue])
       expect(op?.responses["403"]?.["x-error-codes"]).toContain("ADMIN_REQUIRED");
+    expect(read?.responses["404"]?.["x-error-codes"]).toContain("NOT_FOUND");
+    expect(read?.responses["400"]?.["x-error-codes"]).toContain("VALIDATION_FAILED");
     expect(requeue?.responses["404"]?.["x-error-codes"]).toContain("SHIPMENT_NOT_PARKED");
     expect(list?.responses["400"]?.["x-error-codes"]).toContain("VALIDATION_FAILED");
   });

@@ -1,7 +1,9 @@
 /**
- * The shipping service's operator routes: the shipments parked because their record never read,
- * and their re-queue. Both need an admin key when keys are configured (`isAdminRoute`, auth.ts):
- * 403 ADMIN_REQUIRED otherwise.
+ * The shipping service's operator routes: the record of one shipment (break34 F3: before it, only
+ * redis-cli showed it), the shipments parked because their record never read, and their re-queue.
+ * All need an admin key when keys are configured (`isAdminRoute`, auth.ts): 403 ADMIN_REQUIRED
+ * otherwise. `/shipments/parked` is a static segment: the router matches it before
+ * `/shipments/:orderId` whatever the order of this table.
  */
 import { pageLimit } from "../../lib/http/query.js";
 import { z } from "zod";
@@ -41,6 +43,40 @@ export const shippingRoutes: ProxyRoute[] = [
             },
           ],
         },
+      },
+    },
+  },
+  {
+    method: "GET",
+    url: "/shipments/:orderId",
+    service: "shipping",
+    admin: true,
+    tag,
+    summary:
+      "The shipment of an order as the shipping service records it: status, the carrier's booking (shipmentId, trackingNumber, carrier), due and delivery times. Admin key",
+    description:
+      "The service's record, not the carrier's own ledger. An order whose shipment was never requested has none (404).",
+    responses: {
+      200: "{ orderId, status (prepared | rejected | cancelled | delivered | voided), userId?, items?, shipmentId?, trackingNumber?, carrier?, reason?, correlationId?, deliverAt?, deliveredAt?, traceparent?, createdAt, updatedAt } (times ISO)",
+      400: "Invalid order id (VALIDATION_FAILED)",
+      404: "No shipment for this order (NOT_FOUND)",
+    },
+    examples: {
+      responses: {
+        200: {
+          orderId: "o-123",
+          status: "delivered",
+          userId: "u-1",
+          items: [{ productId: "p-1", quantity: 2 }],
+          shipmentId: "5f0c7a1e-2b7d-4c5e-9a51-3f6c1d2e8b90",
+          trackingNumber: "SIM0123456789",
+          carrier: "SimShip",
+          correlationId: "c-1",
+          deliveredAt: "2026-11-30T21:00:05.000Z",
+          createdAt: "2026-11-30T20:59:58.000Z",
+          updatedAt: "2026-11-30T21:00:05.000Z",
+        },
+        404: { error: { code: "NOT_FOUND", message: "shipment of order o-123 not found" } },
       },
     },
   },

@@ -37,7 +37,7 @@ export const ERROR_CODES = {
   ADMIN_REQUIRED: {
     status: 403,
     description:
-      "A client API key on an admin operation (catalog changes, restock, DLQ, `/services`, `/payments`, parked shipments)",
+      "A client API key on an admin operation (catalog changes, restock, DLQ, `/services`, `/payments`, `/shipments`)",
   },
   GATEWAY_AUTH_INVALID: {
     status: 403,

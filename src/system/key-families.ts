@@ -520,12 +520,15 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     example: orderOutcomeKey("o1"),
     owner: "payment",
     type: "hash",
-    holds: "how the order's saga ended (for `GET /payments/reconciliation`)",
-    role: "transient",
-    bound: MARK,
-    check: { kind: "expires", maxTtl: markerTtl },
-    // Written when the saga ends, not when the order is placed.
-    perOrder: { keys: 1, counts: "ended" },
+    holds:
+      "how the order's saga ended (`outcome`, `rank`): what `GET /payments/reconciliation` judges the order's money by",
+    role: "record",
+    // Kept: with a TTL (MARKER_TTL_MS, 7 days) money still owed left the reconciliation (break34 F2).
+    // Written when the saga ends (every order ends): one small hash per order, 152 B measured.
+    bound:
+      "kept as long as the payment records: one per ended order (keys an earlier release wrote keep their 7-day TTL)",
+    check: { kind: "kept" },
+    perOrder: { keys: 1, bytes: 200 },
   },
   {
     pattern: "{payment}:tokenkey:<orderId>",

@@ -167,9 +167,9 @@ export interface PerOrderBound {
   entries?: number;
   bytes?: number;
   /**
-   * Transient: the orders a key is counted against, those placed within the window (default) or,
-   * for a family written when the saga ends, those that ended within it (a slow run's sagas end in
-   * bursts long after their orders were placed: break-11 F7).
+   * The orders a key is counted against: those placed (default) or, for a family written when the
+   * saga ends, those that ended (a slow run's sagas end in bursts long after their orders were
+   * placed: break-11 F7). Transient: within the family's window; system of record: over the run.
    */
   counts?: "placed" | "ended";
 }
@@ -528,7 +528,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     bound:
       "kept as long as the payment records: one per ended order (keys an earlier release wrote keep their 7-day TTL)",
     check: { kind: "kept" },
-    perOrder: { keys: 1, bytes: 200 },
+    perOrder: { keys: 1, bytes: 200, counts: "ended" },
   },
   {
     pattern: "{payment}:tokenkey:<orderId>",
@@ -1079,8 +1079,8 @@ function perOrderCell(f: KeyFamily): string {
     b.entries === undefined ? undefined : `${n(b.entries)} entries`,
     b.bytes === undefined ? undefined : `${n(b.bytes)} B`,
   ].filter((p): p is string => p !== undefined);
-  const counted = b.counts === "ended" ? "ended" : "";
-  return `${parts.join(", ")}${f.role === "transient" ? ` held per order${counted ? ` ${counted}` : ""} in its window` : ""}`;
+  const counted = b.counts === "ended" ? " ended" : "";
+  return `${parts.join(", ")}${f.role === "transient" ? ` held per order${counted} in its window` : counted ? " per order ended" : ""}`;
 }
 
 /** The markdown table of docs/storage.md. */

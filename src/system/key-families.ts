@@ -174,9 +174,9 @@ export interface PerOrderBound {
   entries?: number;
   bytes?: number;
   /**
-   * Transient: the orders a key is counted against, those placed within the window (default) or,
-   * for a family written when the saga ends, those that ended within it (a slow run's sagas end in
-   * bursts long after their orders were placed: break-11 F7).
+   * The orders a key is counted against: those placed (default) or, for a family written when the
+   * saga ends, those that ended (a slow run's sagas end in bursts long after their orders were
+   * placed: break-11 F7). Transient: within the family's window; system of record: over the run.
    */
   counts?: "placed" | "ended";
 }
@@ -527,12 +527,15 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     example: orderOutcomeKey("o1"),
     owner: "payment",
     type: "hash",
-    holds: "how the order's saga ended (for `GET /payments/reconciliation`)",
-    role: "transient",
-    bound: MARK,
-    check: { kind: "expires", maxTtl: markerTtl },
-    // Written when the saga ends, not when the order is placed.
-    perOrder: { keys: 1, counts: "ended" },
+    holds:
+      "how the order's saga ended (`outcome`, `rank`): what `GET /payments/reconciliation` judges the order's money by",
+    role: "record",
+    // Kept: with a TTL (MARKER_TTL_MS, 7 days) money still owed left the reconciliation (break34 F2).
+    // Written when the saga ends (every order ends): one small hash per order, 152 B measured.
+    bound:
+      "kept as long as the payment records: one per ended order (keys an earlier release wrote keep their 7-day TTL)",
+    check: { kind: "kept" },
+    perOrder: { keys: 1, bytes: 200, counts: "ended" },
   },
   {
     pattern: "{payment}:tokenkey:<orderId>",
@@ -1107,8 +1110,8 @@ function perOrderCell(f: KeyFamily): string {
     b.entries === undefined ? undefined : `${n(b.entries)} entries`,
     b.bytes === undefined ? undefined : `${n(b.bytes)} B`,
   ].filter((p): p is string => p !== undefined);
-  const counted = b.counts === "ended" ? "ended" : "";
-  return `${parts.join(", ")}${f.role === "transient" ? ` held per order${counted ? ` ${counted}` : ""} in its window` : ""}`;
+  const counted = b.counts === "ended" ? " ended" : "";
+  return `${parts.join(", ")}${f.role === "transient" ? ` held per order${counted} in its window` : counted ? " per order ended" : ""}`;
 }
 
 /** The markdown table of docs/storage.md. */

@@ -24,9 +24,9 @@ export const paymentRoutes: ProxyRoute[] = [
       "Orders whose payment record and provider ledger disagree, or whose money does not match the order's outcome, a page at a time (cursor in, nextCursor out). Admin key",
     query: ReconciliationQuery,
     responses: {
-      200: "{ checked, mismatches: [{ orderId, reason, status, outcome, amount, provider }], nextCursor? }: one page (limit 1-500, default 100; records first, then record-less provider charges)",
+      200: "{ checked, mismatches: [{ orderId, kind, reason, status, outcome, amount, provider }], nextCursor? }: one page (limit 1-500, default 100; records first, then record-less provider charges). kind: mismatch, or in_progress (a provider call for the order is still being processed: re-check later; provider { charged: null, refunded: null, unknown })",
       400: "Invalid limit or cursor",
-      503: "The payment provider is down: PAYMENT_PROVIDER_UNAVAILABLE (Retry-After set)",
+      503: "The payment provider cannot be asked (down, no answer in time, circuit open): PAYMENT_PROVIDER_UNAVAILABLE (Retry-After set)",
     },
   },
   {

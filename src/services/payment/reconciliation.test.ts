@@ -101,3 +101,37 @@ describe("mismatchOf", () => {
     ).toBe("the provider holds a refund the payment record does not");
   });
 });
+
+// break34 F2: the order's outcome (a 7-day marker until then) expired, and a record without one was
+// judged by existence only: a refund never settled, a late charge never given back, read as agreeing.
+describe("mismatchOf, a record whose order outcome is not known", () => {
+  const charged = entry("charge", 1500);
+  it("lists a refund never settled: the provider still holds the charge (break34 F2)", () => {
+    const refunding = record({ status: "refunding", amount: 1500, reason: "saga gave up" });
+    expect(mismatchOf(row({ record: refunding, charge: charged }))).toBe(
+      "payment refunding, no order outcome known: the provider still holds 1500",
+    );
+  });
+  it("lists a late charge on a voided order not given back yet (break34 F2)", () => {
+    const voided = record({ status: "voided", amount: 1500 });
+    expect(mismatchOf(row({ record: voided, charge: charged }))).toBe(
+      "payment voided, no order outcome known: the provider still holds 1500",
+    );
+  });
+  it("agrees with a record whose money is where its status says", () => {
+    // Captured: an order in flight (or one completed before outcomes were kept) holds its total.
+    expect(mismatchOf(row({ record: record({ amount: 1500 }), charge: charged }))).toBeUndefined();
+    const refunded = record({ status: "refunded", amount: 1500, refundId: "re_1" });
+    expect(mismatchOf(row({ record: refunded, charge: charged, refund: entry("refund", 1500) }))).toBe(
+      undefined,
+    );
+    const tombstone = record({ status: "voided", providerChargeId: undefined });
+    expect(mismatchOf(row({ record: tombstone }))).toBeUndefined();
+    expect(mismatchOf(row({ record: tombstone, charge: entry("charge", 0, "voided") }))).toBeUndefined();
+  });
+  it("lists a captured record whose provider money is not its total", () => {
+    expect(mismatchOf(row({ record: record({ amount: 1500 }), charge: entry("charge", 900) }))).toBe(
+      "payment captured, no order outcome known: the provider holds 900 of 1500",
+    );
+  });
+});

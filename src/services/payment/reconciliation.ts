@@ -41,17 +41,36 @@ export interface PaymentRow {
   refund: LedgerEntry | undefined;
   outcome: OrderOutcome | undefined;
   failedAttempts: number;
+  /**
+   * The provider's own words when it answered that a call for the order (its charge or refund key)
+   * is still being processed (`request_in_progress`): that side's entry is not known yet, so the
+   * row's money cannot be judged; absent otherwise (break34 F1).
+   */
+  inProgress?: string;
 }
 
+/**
+ * A row of the reconciliation. `kind` (added by break34 F1; the other fields unchanged):
+ * - `mismatch`: the record, the provider and the order's outcome disagree (`reason` says how);
+ *   `provider` is the provider's money for the order;
+ * - `in_progress`: the provider answered that a call for the order is still being processed, so
+ *   its money cannot be judged yet: re-check later (`reason`); `provider` is then
+ *   `{ charged: null, refunded: null, unknown }` with the provider's words, as in `PaymentView`.
+ */
 export interface Mismatch {
   orderId: string;
+  kind: "mismatch" | "in_progress";
   reason: string;
   status: PaymentStatus | "none";
   outcome: OrderOutcome | null;
   /** The order total the record charged, in cents (null without a charge). */
   amount: number | null;
-  provider: ProviderMoney;
+  provider: ProviderMoney | UnknownProviderMoney;
 }
+
+/** Why an `in_progress` row is listed (README, docs/saga.md "Manual resolution"). */
+export const IN_PROGRESS_REASON =
+  "a provider call for this order is still in progress at the provider: re-check later";
 
 export function providerMoney(
   charge: LedgerEntry | undefined,
@@ -69,8 +88,9 @@ const holdsCharge = (record: PaymentRecord | undefined): boolean =>
 
 const holdsRefund = (record: PaymentRecord | undefined): boolean => record?.refundId !== undefined;
 
-export function paymentView(row: PaymentRow, provider?: { unknown: string }): PaymentView {
+export function paymentView(row: PaymentRow, unknown?: { unknown: string }): PaymentView {
   const { record } = row;
+  const provider = unknown ?? (row.inProgress !== undefined ? { unknown: row.inProgress } : undefined);
   // The attempt that settled the record counts; a void counts only when a charge landed before it.
   const settled = record && (record.status !== "voided" || holdsCharge(record)) ? 1 : 0;
   return {
@@ -88,14 +108,31 @@ export function paymentView(row: PaymentRow, provider?: { unknown: string }): Pa
 }
 
 /**
+ * Where a record's status says the money should be, judged without the order's outcome (break34
+ * F2): `captured` holds its total; `refunding`, `refunded`, `voided` and `declined` hold nothing (a
+ * late charge on a voided order is owed back). Undefined when the provider agrees.
+ */
+function byRecordAlone(record: PaymentRecord, net: number): string | undefined {
+  const expected = record.status === "captured" ? (record.amount ?? 0) : 0;
+  if (net === expected) return undefined;
+  return record.status === "captured"
+    ? `payment captured, no order outcome known: the provider holds ${net} of ${record.amount ?? "?"}`
+    : `payment ${record.status}, no order outcome known: the provider still holds ${net}`;
+}
+
+/**
  * Why the record, the provider and the order's outcome disagree, or undefined when they agree.
  * A refund still in flight (`refunding`, or a failed order whose refund has not started) shows as a
  * mismatch until it settles: the reconciliation is a snapshot, read it again to see it clear. An
  * orphan charge the payment service voided (orphan-charges.ts) is listed for good, as a lost order,
- * unless its order's outcome is known: then it is judged by that outcome (break16 F5).
+ * unless its order's outcome is known: then it is judged by that outcome (break16 F5). Without an
+ * outcome (an order in flight, or one whose outcome an earlier release let expire after 7 days), a
+ * record is judged by its own status (break34 F2), so money owed stays listed whatever its age. A
+ * row whose provider call is in progress cannot be judged: `IN_PROGRESS_REASON` (break34 F1).
  */
 export function mismatchOf(row: PaymentRow): string | undefined {
   const { record, outcome } = row;
+  if (row.inProgress !== undefined) return IN_PROGRESS_REASON;
   const money = providerMoney(row.charge, row.refund);
   // Whether each side holds a charge (a refund) is the entry's or the record's existence, never its
   // amount: a zero-total order (a product of price 0) is charged 0 and, cancelled, refunded 0, and
@@ -125,6 +162,8 @@ export function mismatchOf(row: PaymentRow): string | undefined {
     if (net !== 0) return `order ${outcome} but the provider still holds ${net}`;
   } else if (outcome === "compensation_failed") {
     return "order compensation_failed: needs an operator";
+  } else if (record) {
+    return byRecordAlone(record, net);
   }
   return undefined;
 }
@@ -133,14 +172,19 @@ export function reconcile(rows: readonly PaymentRow[]): Mismatch[] {
   return rows.flatMap((row) => {
     const reason = mismatchOf(row);
     if (!reason) return [];
+    const busy = row.inProgress;
     return [
       {
         orderId: row.orderId,
+        kind: busy === undefined ? ("mismatch" as const) : ("in_progress" as const),
         reason,
         status: row.record?.status ?? "none",
         outcome: row.outcome ?? null,
         amount: holdsCharge(row.record) ? (row.record?.amount ?? null) : null,
-        provider: providerMoney(row.charge, row.refund),
+        provider:
+          busy === undefined
+            ? providerMoney(row.charge, row.refund)
+            : { charged: null, refunded: null, unknown: busy },
       },
     ];
   });

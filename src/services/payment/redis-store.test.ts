@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
-import { attemptFailureKey, eventStreamKey } from "./keys.js";
+import { attemptFailureKey, eventStreamKey, orderOutcomeKey } from "./keys.js";
 import { mismatchOf } from "./reconciliation.js";
 import { RedisPaymentStore } from "./redis-store.js";
 import { runPaymentStoreContract } from "./store-contract.js";
@@ -40,6 +40,18 @@ describeWithRedis("RedisPaymentStore", (getRedis) => {
     // Reordered by the bus: the alert arriving after the resolution does not bring the order back.
     await store.recordOutcome("order-late", "compensation_failed");
     expect(await store.outcome("order-late")).toBe("compensation_resolved");
+  });
+
+  // break34 F2: the outcome expired with MARKER_TTL_MS (7 days) and the reconciliation lost the
+  // only thing it judges an order's money by; it is now kept as long as the payment record.
+  it("keeps an order's outcome as long as the payment records: no TTL, whatever the marker lifetime (break34 F2)", async () => {
+    const redis = getRedis().client();
+    const store = new RedisPaymentStore(redis, { markerTtlMs: 60_000 });
+    await store.recordOutcome("order-kept", "failed");
+    expect(await redis.pttl(orderOutcomeKey("order-kept"))).toBe(-1);
+    await store.recordOutcome("order-kept", "compensation_failed");
+    expect(await redis.pttl(orderOutcomeKey("order-kept"))).toBe(-1);
+    expect(await store.outcome("order-kept")).toBe("compensation_failed");
   });
 
   runPaymentStoreContract("redis", async () => {

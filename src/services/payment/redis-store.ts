@@ -50,14 +50,16 @@ export interface RedisPaymentStoreOptions {
   markerTtlMs?: number;
 }
 
-// KEYS: outcome. ARGV: outcome, its rank, lifetime ms (the outcome only serves the reconciliation of
-// recent orders, like the attempt markers). A later fact wins over an earlier one even when the bus
-// delivers them reordered (delivered over completed, compensation_failed over failed).
+// KEYS: outcome. ARGV: outcome, its rank. A later fact wins over an earlier one even when the bus
+// delivers them reordered (delivered over completed, compensation_failed over failed). No TTL: the
+// outcome is what the reconciliation judges an order's money by, so it lives as long as the payment
+// records (kept); with the 7-day TTL it had, money still owed left the reconciliation (break34 F2).
+// One small hash per ended order. A key an earlier release gave a TTL keeps it (HSET leaves a TTL):
+// once it is gone, the reconciliation judges the record by itself (reconciliation.ts).
 const RECORD_OUTCOME = new LuaScript(`
 local current = redis.call('HGET', KEYS[1], 'rank')
 if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'outcome', ARGV[1], 'rank', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 `);
 
@@ -110,7 +112,7 @@ export class RedisPaymentStore implements PaymentStore {
 
   async recordOutcome(orderId: string, outcome: OrderOutcome): Promise<void> {
     const rank = String(OUTCOME_RANK[outcome]);
-    await RECORD_OUTCOME.run(this.redis, [orderOutcomeKey(orderId)], [outcome, rank, this.markerTtlMs]);
+    await RECORD_OUTCOME.run(this.redis, [orderOutcomeKey(orderId)], [outcome, rank]);
   }
 
   async outcome(orderId: string): Promise<OrderOutcome | undefined> {

@@ -8,7 +8,7 @@ import { createMemoryPlatform } from "../../lib/runtime/platform.js";
 import { waitFor } from "../../test-support/wait.js";
 import { type PaymentProvider, SimulatedPaymentProvider } from "./provider.js";
 import type { PaymentServiceOptions } from "./service.js";
-import { type Harness, request, start } from "./test-harness.js";
+import { type Harness, refund, request, start } from "./test-harness.js";
 import { RECONCILIATION_READ_CONCURRENCY } from "./routes.js";
 
 /** The simulated provider whose dashboard reads (retrieve, list) can be slowed, hung and counted. */
@@ -123,6 +123,62 @@ describe("payment operator routes go through the provider client", () => {
     await h.saga.publish("payment.requested", request("read-2", "tok_ok"));
     await waitFor(() => h.of("payment.processed", "read-2").length === 1, 10_000, "next charge");
     expect((await get(h, "/payments/read-2")).body).toMatchObject({ provider: { charged: 4200 } });
+  });
+
+  // break34 F1: one order's refund still being processed at the provider (`request_in_progress`)
+  // failed the whole page with the 503 "the provider cannot be asked", while the provider answered.
+  it("lists an order whose provider call is in progress as one row to re-check, and answers the rest of the page (break34 F1)", async () => {
+    const p = dashboardProvider();
+    const h = await launch({ provider: p.provider });
+    const orders = ["busy-0", "busy-1", "busy-2"];
+    for (const orderId of orders) await h.saga.publish("payment.requested", request(orderId, "tok_ok"));
+    await waitFor(
+      () => orders.every((o) => h.of("payment.processed", o).length === 1),
+      20_000,
+      "all charged",
+    );
+    // A refund of busy-1 the provider is processing (a payment instance died mid-call: its lease stays).
+    expect(await p.inner.ledger.beginCall("refund", "refund:busy-1", 600_000)).toBe(true);
+    // And a cancel of busy-v while its charge is being processed: the record is the `voided`
+    // tombstone, the void at the provider waits for the charge call to end (break34's repro).
+    expect(await p.inner.ledger.beginCall("charge", "busy-v", 600_000)).toBe(true);
+    await h.saga.publish("order.compensation.payment.refund", refund("busy-v"));
+    await waitFor(
+      async () => (await get(h, "/payments/busy-v")).body.status === "voided",
+      20_000,
+      "busy-v voided",
+    );
+    const page = await get(h, "/payments/reconciliation");
+    expect(page.status).toBe(200);
+    const inProgress = (orderId: string, status: string, call: RegExp) => ({
+      orderId,
+      kind: "in_progress",
+      reason: expect.stringMatching(/in progress at the provider.*re-check later/),
+      status,
+      provider: { charged: null, refunded: null, unknown: expect.stringMatching(call) },
+    });
+    const rows = page.body as { checked: number; mismatches: { orderId: string }[] };
+    expect(rows.checked).toBe(4);
+    expect([...rows.mismatches].sort((a, b) => a.orderId.localeCompare(b.orderId))).toMatchObject([
+      inProgress("busy-1", "captured", /refund/),
+      inProgress("busy-v", "voided", /charge/),
+    ]);
+    // The order's own view says the same: the provider is up, the call is just not decided.
+    expect((await get(h, "/payments/busy-1")).body).toMatchObject({
+      provider: { charged: null, unknown: expect.stringMatching(/in progress/) },
+    });
+    await p.inner.ledger.endCall("refund", "refund:busy-1");
+    await p.inner.ledger.endCall("charge", "busy-v");
+    // The void goes through once the charge call ended (redelivered): nothing left to list.
+    await waitFor(
+      async () => {
+        const { mismatches } = (await get(h, "/payments/reconciliation")).body;
+        return Array.isArray(mismatches) && mismatches.length === 0;
+      },
+      20_000,
+      "reconciliation clear",
+    );
+    expect((await get(h, "/payments/reconciliation")).body).toMatchObject({ checked: 4, mismatches: [] });
   });
 
   it("reads a reconciliation page's rows concurrently, at most the bound at once", async () => {

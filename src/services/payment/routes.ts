@@ -54,10 +54,14 @@ const ReconciliationQuery = z.strictObject({
 });
 
 /**
- * The provider's ledger cannot be read right now: it is down or busy with the key, did not answer
- * within the client's time budget, or the circuit is open (the client's `OutcomeUnknownError`).
+ * The provider's ledger cannot be read right now: it is down, did not answer within the client's
+ * time budget, or the circuit is open (the client's `OutcomeUnknownError`). A key whose call is in
+ * progress is not this: the provider answered (see `peekOrBusy`).
  */
 const providerCannotAnswer = (error: unknown): boolean => error instanceof OutcomeUnknownError;
+
+/** What the provider holds for one key: its entry (none: nothing), or its words on a call in progress. */
+type Peeked = { entry: LedgerEntry | undefined; busy?: string };
 
 /** Rows of one reconciliation page read at once (each row is a few Redis reads and two provider reads). */
 export const RECONCILIATION_READ_CONCURRENCY = 8;
@@ -90,16 +94,44 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
     return n;
   }
 
-  /** One order's row; the provider's part throws `OutcomeUnknownError` while it cannot answer. */
+  /**
+   * The provider's entry for a key. A call with the key still being processed (`request_in_progress`:
+   * the provider answered, it is up) is `busy` with the provider's words, not a failure: one order
+   * in flight must not fail a whole reconciliation page (break34 F1). Throws `OutcomeUnknownError`
+   * while the provider cannot be asked (down, no answer in the time budget, circuit open).
+   */
+  async function peekOrBusy(kind: LedgerEntry["kind"], key: string): Promise<Peeked> {
+    try {
+      return { entry: await provider.peek(kind, key) };
+    } catch (error) {
+      if (!(error instanceof OutcomeUnknownError && error.providerAnswered)) throw error;
+      const cause: unknown = error.cause ?? error;
+      return { entry: undefined, busy: cause instanceof Error ? cause.message : String(cause) };
+    }
+  }
+
+  /**
+   * One order's row (`inProgress` when a call for it is still being processed at the provider); the
+   * provider's part throws `OutcomeUnknownError` while it cannot be asked.
+   */
   async function row(orderId: string, charge?: LedgerEntry): Promise<PaymentRow> {
     const [record, outcome, attempts, charged, refund] = await Promise.all([
       store.get(orderId),
       store.outcome(orderId),
       failedAttempts(orderId),
-      charge ?? provider.peek("charge", orderId),
-      provider.peek("refund", refundKey(orderId)),
+      charge ? Promise.resolve<Peeked>({ entry: charge }) : peekOrBusy("charge", orderId),
+      peekOrBusy("refund", refundKey(orderId)),
     ]);
-    return { orderId, record, outcome, failedAttempts: attempts, charge: charged, refund };
+    const busy = [charged.busy, refund.busy].filter((b): b is string => b !== undefined);
+    return {
+      orderId,
+      record,
+      outcome,
+      failedAttempts: attempts,
+      charge: charged.entry,
+      refund: refund.entry,
+      ...(busy.length > 0 ? { inProgress: busy.join("; ") } : {}),
+    };
   }
 
   /**
@@ -132,7 +164,9 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
   /**
    * One bounded page of the reconciliation: `checked` rows, their mismatches, and `nextCursor` while
    * more follow. Records first (every order with a payment record), then the provider's charges
-   * that no record knows. 503 `PAYMENT_PROVIDER_UNAVAILABLE` while the provider cannot be asked.
+   * that no record knows. An order with a provider call in progress is one `in_progress` row (re-check
+   * it later), never a failure of the page (break34 F1). 503 `PAYMENT_PROVIDER_UNAVAILABLE` only
+   * while the provider cannot be asked (down, no answer in the time budget, circuit open).
    */
   app.get("/payments/reconciliation", async (request) => {
     const { limit, cursor } = parseQuery(ReconciliationQuery, request.query);
@@ -178,7 +212,8 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
     const { orderId } = parseInput(Params, request.params);
     try {
       const found = await row(orderId);
-      if (!found.record && !found.charge && found.failedAttempts === 0)
+      // A call in progress at the provider is something for the order, even with nothing else.
+      if (!found.record && !found.charge && found.failedAttempts === 0 && found.inProgress === undefined)
         throw notFound("payment of order", orderId);
       return paymentView(found);
     } catch (error) {

@@ -7,7 +7,7 @@ import { afterEach, expect, it } from "vitest";
 import { createRedisPlatform } from "../../lib/runtime/platform.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { waitFor } from "../../test-support/wait.js";
-import { providerEntryKey, providerIdKey } from "./keys.js";
+import { orderOutcomeKey, providerEntryKey, providerIdKey } from "./keys.js";
 import { SimulatedPaymentProvider } from "./provider.js";
 import { RedisProviderLedger } from "./provider-redis-ledger.js";
 import { RedisPaymentStore } from "./redis-store.js";
@@ -149,6 +149,53 @@ describeWithRedis("payment service (Redis platform) under the money-break faults
     const page = await get(h, "/payments/reconciliation");
     expect(page.status).toBe(200);
     expect(page.body).toMatchObject({ checked: 2, mismatches: [] });
+  });
+
+  // break34 F2: a compensation_failed order still holding its charge left the reconciliation once
+  // `{payment}:outcome:<orderId>` expired (MARKER_TTL_MS): money owed must stay listed, whatever its age.
+  it("keeps listing a compensation_failed order that holds its charge, its outcome kept and, one gone, its record judged alone (break34 F2)", async () => {
+    const provider = simulated();
+    const h = await launch(provider);
+    const redis = getRedis().client();
+    const store = new RedisPaymentStore(redis);
+    await h.saga.publish("payment.requested", request("owed-1", "tok_ok"));
+    await waitFor(() => h.of("payment.processed", "owed-1").length === 1, 10_000, "charged");
+    // The refund was asked for and never settled (dead-lettered after the provider's outage), and the
+    // saga's window closed: the record stays `refunding`, the provider holds the charge.
+    const captured = await store.get("owed-1");
+    if (!captured) throw new Error("no record");
+    expect(
+      await store.commit({ ...captured, status: "refunding", reason: "saga gave up" }, "captured", []),
+    ).toBe(true);
+    await h.saga.publish("order.compensation.failed", {
+      orderId: "owed-1",
+      userId: "u-1",
+      pending: ["payment.refund"],
+      reason: "compensation window closed",
+    });
+    await waitFor(async () => (await store.outcome("owed-1")) === "compensation_failed", 10_000, "outcome");
+    const listed = async () => {
+      const page = await get(h, "/payments/reconciliation");
+      expect(page.status).toBe(200);
+      return (page.body as { mismatches: { orderId: string; reason: string }[] }).mismatches;
+    };
+    expect(await listed()).toMatchObject([
+      { orderId: "owed-1", reason: "order compensation_failed: needs an operator" },
+    ]);
+    // Kept as long as the record: nothing makes it expire.
+    expect(await redis.pttl(orderOutcomeKey("owed-1"))).toBe(-1);
+    // An outcome an earlier release let expire (its 7-day TTL): the record is judged by itself.
+    await redis.del(orderOutcomeKey("owed-1"));
+    expect(await listed()).toMatchObject([
+      {
+        orderId: "owed-1",
+        status: "refunding",
+        outcome: null,
+        amount: 4200,
+        provider: { charged: 4200, refunded: 0 },
+        reason: "payment refunding, no order outcome known: the provider still holds 4200",
+      },
+    ]);
   });
 
   it("reconciles a page at a time (limit, nextCursor), finding every mismatch across the pages (F9)", async () => {

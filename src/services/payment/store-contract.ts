@@ -90,6 +90,17 @@ export function runPaymentStoreContract(name: string, factory: () => Promise<Pay
       expect(await store.get(orderId)).toBeUndefined();
     });
 
+    it("remembers how an order ended, a later fact winning whatever order they arrive in", async () => {
+      const { store } = await factory();
+      const orderId = `o-${randomUUID()}`;
+      expect(await store.outcome(orderId)).toBeUndefined();
+      await store.recordOutcome(orderId, "compensation_failed");
+      await store.recordOutcome(orderId, "failed");
+      expect(await store.outcome(orderId)).toBe("compensation_failed");
+      await store.recordOutcome(orderId, "compensation_resolved");
+      expect(await store.outcome(orderId)).toBe("compensation_resolved");
+    });
+
     it("refuses to emit another service's events", async () => {
       const { store } = await factory();
       const orderId = `o-${randomUUID()}`;

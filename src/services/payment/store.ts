@@ -33,7 +33,10 @@ export interface PaymentStore {
    * `next` is "0" once every id was returned (an id may come twice; ~`count` ids per page).
    */
   pageOrderIds(cursor: string, count: number): Promise<{ ids: string[]; next: string }>;
-  /** Remembers how the order's saga ended (the latest announcement wins). */
+  /**
+   * Remembers how the order's saga ended (the latest announcement wins), for as long as the payment
+   * records are kept: the reconciliation judges the order's money by it (break34 F2).
+   */
   recordOutcome(orderId: string, outcome: OrderOutcome): Promise<void>;
   outcome(orderId: string): Promise<OrderOutcome | undefined>;
 }

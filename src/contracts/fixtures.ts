@@ -36,8 +36,16 @@ export const eventFixtures: EventFixtures = {
     name: "Ada Lovelace",
     phone: SEALED_PHONE,
     preferences,
+    version: 1,
   },
-  "user.updated": { userId, email: SEALED_EMAIL, name: "Ada", preferences, changed: ["email", "name"] },
+  "user.updated": {
+    userId,
+    email: SEALED_EMAIL,
+    name: "Ada",
+    preferences,
+    changed: ["email", "name"],
+    version: 2,
+  },
   "user.deleted": { userId },
   "user.validated": { orderId, userId, valid: false, reason: "user not found" },
   // order: facts

@@ -28,8 +28,14 @@ const invalid: InvalidCases = {
       "preferences flag not boolean",
       patch("user.created", { preferences: { email: "yes", push: true, sms: true } }),
     ],
+    ["negative version", patch("user.created", { version: -1 })],
   ],
-  "user.updated": [["empty changed list", patch("user.updated", { changed: [] })]],
+  "user.updated": [
+    ["empty changed list", patch("user.updated", { changed: [] })],
+    // The user record's version (break35 F7): 1 or more, whole.
+    ["version zero", patch("user.updated", { version: 0 })],
+    ["fractional version", patch("user.updated", { version: 2.5 })],
+  ],
   "user.deleted": [["empty userId", { userId: "" }]],
   "user.validated": [["valid as string", patch("user.validated", { valid: "true" })]],
   "order.placed": [

@@ -23,6 +23,11 @@ const profile = {
   name: PersonNameSchema,
   phone: SealedContactSchema.optional(),
   preferences: NotificationPreferencesSchema,
+  // The user record's version after this write (1 on creation, +1 on every write: the user store's
+  // optimistic version). Consumers order a user's changes by it, never by `occurredAt`, which is a
+  // publisher's clock and may step back (break35 F7; DESIGN §6). Optional only so that events from
+  // before it (still in streams, or parked in the DLQ) validate; every new event carries it.
+  version: z.number().int().positive().optional(),
 };
 
 export const UserEvents = defineEvents("user", {

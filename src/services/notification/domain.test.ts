@@ -40,6 +40,31 @@ describe("applyContactChange", () => {
     ).toBe("Same ms");
   });
 
+  it("orders versioned changes by version whatever their dates; by date when a side has none (break35 F7)", () => {
+    const current = { at: 10, version: 2, contact: contact(), deleted: false };
+    const stepBack = {
+      kind: "updated" as const,
+      at: 5,
+      version: 3,
+      contact: contact({ name: "After step" }),
+    };
+    expect(applyContactChange(current, stepBack)).toEqual({
+      at: 5,
+      version: 3,
+      contact: contact({ name: "After step" }),
+      deleted: false,
+    });
+    expect(applyContactChange(current, { ...stepBack, at: 99, version: 2 })).toBeUndefined();
+    expect(applyContactChange(current, { ...stepBack, at: 10, version: 1 })).toBeUndefined();
+    // An event from before versions: by date; what it leaves has no version.
+    expect(applyContactChange(current, { kind: "updated", at: 5, contact: contact() })).toBeUndefined();
+    expect(applyContactChange(current, { kind: "updated", at: 11, contact: contact() })).toEqual({
+      at: 11,
+      contact: contact(),
+      deleted: false,
+    });
+  });
+
   it("makes deletion final", () => {
     const deleted = applyContactChange(undefined, { kind: "deleted", at: 10, userId: "u1" });
     expect(deleted).toEqual({ at: 10, deleted: true });

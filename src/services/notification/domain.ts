@@ -20,20 +20,26 @@ export interface Contact {
 
 /** The projection entry of a user: its contact, or a tombstone once deleted. */
 export interface ContactRecord {
-  /** Occurred-at (ms) of the last user event applied: older events no longer overwrite it. */
+  /** Occurred-at (ms, the publisher's clock) of the last user event applied. */
   at: number;
+  /**
+   * The user record's version that event carried (`user.created`/`user.updated` `version`); absent
+   * when it carried none (published before versions) and on a tombstone.
+   */
+  version?: number;
   contact?: Contact;
   deleted: boolean;
 }
 
 export type ContactChange =
-  | { kind: "created" | "updated"; at: number; contact: Contact }
+  | { kind: "created" | "updated"; at: number; version?: number; contact: Contact }
   | { kind: "deleted"; at: number; userId: string };
 
 /**
  * The user events travel on separate streams, so they can arrive out of order. A tombstone is
- * final; `created` never overwrites (anything already there is newer); `updated` carries the full
- * profile and wins unless something newer was applied. Returns undefined when nothing changes.
+ * final; `created` never overwrites (anything already there is as new or newer); `updated` carries
+ * the full profile and wins when `isNewer`. Returns undefined when nothing changes. The Redis
+ * store's APPLY_CONTACT mirrors it; the store contract keeps them in step.
  */
 export function applyContactChange(
   existing: ContactRecord | undefined,
@@ -41,8 +47,21 @@ export function applyContactChange(
 ): ContactRecord | undefined {
   if (existing?.deleted) return undefined;
   if (change.kind === "deleted") return { at: change.at, deleted: true };
-  if (existing && (change.kind === "created" || existing.at > change.at)) return undefined;
-  return { at: change.at, contact: change.contact, deleted: false };
+  if (existing && (change.kind === "created" || !isNewer(change, existing))) return undefined;
+  const version = change.version === undefined ? {} : { version: change.version };
+  return { at: change.at, ...version, contact: change.contact, deleted: false };
+}
+
+/**
+ * Whether a change is newer than the contact applied: by the user record's version when both have
+ * one (strictly greater: an equal version is the same write again), else by date (`at` not older).
+ * Never by date alone when versions exist: `at` is the publishing instance's clock, which follows
+ * backward steps and differs between instances (break35 F7; DESIGN §6 "Do not compare clocks across
+ * machines"), and two writes may share a millisecond.
+ */
+export function isNewer(change: { at: number; version?: number }, applied: ContactRecord): boolean {
+  if (change.version !== undefined && applied.version !== undefined) return change.version > applied.version;
+  return change.at >= applied.at;
 }
 
 export const TEMPLATES = {

@@ -5,7 +5,7 @@
 import type { AllEvents } from "../../contracts/catalog.js";
 import type { UserCreated, UserUpdated } from "../../contracts/user.js";
 import type { Subscriber } from "../../lib/bus/subscriber.js";
-import type { Contact } from "./domain.js";
+import type { Contact, ContactChange } from "./domain.js";
 import type { Notifier } from "./notifier.js";
 import type { NotificationStore } from "./store.js";
 
@@ -21,6 +21,21 @@ const contactOf = (p: UserCreated | UserUpdated): Contact => ({
 
 const occurredAt = (iso: string): number => Date.parse(iso);
 
+/**
+ * The change a `user.created`/`user.updated` makes to the projection: ordered by the user record's
+ * `version` it carries (break35 F7); an event from before versions has none (ordered by date).
+ */
+const contactChange = (
+  kind: "created" | "updated",
+  payload: UserCreated | UserUpdated,
+  iso: string,
+): ContactChange => ({
+  kind,
+  at: occurredAt(iso),
+  ...(payload.version === undefined ? {} : { version: payload.version }),
+  contact: contactOf(payload),
+});
+
 export function registerNotificationHandlers(
   subscriber: Subscriber<Events, Events>,
   store: NotificationStore,
@@ -28,13 +43,11 @@ export function registerNotificationHandlers(
 ): void {
   subscriber
     .on("user.created", async (payload, ctx) => {
-      const at = occurredAt(ctx.envelope.occurredAt);
-      await store.applyContact({ kind: "created", at, contact: contactOf(payload) });
+      await store.applyContact(contactChange("created", payload, ctx.envelope.occurredAt));
       await notifier.notify({ template: "welcome", userId: payload.userId, data: {} }, ctx.prepare);
     })
     .on("user.updated", async (payload, ctx) => {
-      const at = occurredAt(ctx.envelope.occurredAt);
-      await store.applyContact({ kind: "updated", at, contact: contactOf(payload) });
+      await store.applyContact(contactChange("updated", payload, ctx.envelope.occurredAt));
     })
     .on("user.deleted", async ({ userId }, ctx) => {
       await store.applyContact({ kind: "deleted", at: occurredAt(ctx.envelope.occurredAt), userId });

@@ -108,6 +108,39 @@ describeWithRedis("RedisNotificationStore", (getRedis) => {
     expect(again.records.map((r) => r.notificationId)).toEqual(["o2-email", "o2-push", "o2-sms"]);
   });
 
+  it("takes the version left by an update an earlier version applied as none: by date (rolling upgrade)", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisNotificationStore(redis);
+    const contact = (name: string) => ({
+      userId: "u1",
+      name,
+      email: "sealed-email",
+      preferences: { email: true, push: true, sms: false },
+    });
+    await store.applyContact({ kind: "updated", at: 20, version: 5, contact: contact("V5") });
+    // An instance of the earlier version applies the user's version 7 (it knows no versions).
+    await redis.hset(contactKey("u1"), "at", "30", "data", JSON.stringify(contact("V7")));
+    expect((await store.beginForContact("u1", [])).contact).toEqual({
+      at: 30,
+      contact: contact("V7"),
+      deleted: false,
+    });
+    // Version 6, dated before it: the stale 5 would let it through; by date it is older.
+    expect(await store.applyContact({ kind: "updated", at: 28, version: 6, contact: contact("V6") })).toBe(
+      false,
+    );
+    expect(await store.applyContact({ kind: "updated", at: 31, version: 8, contact: contact("V8") })).toBe(
+      true,
+    );
+    expect((await store.beginForContact("u1", [])).contact).toEqual({
+      at: 31,
+      version: 8,
+      contact: contact("V8"),
+      deleted: false,
+    });
+  });
+
   it("claims nothing for a contact whose stored JSON does not read", async () => {
     const redis = getRedis().client();
     await redis.flushall();

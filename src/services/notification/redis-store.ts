@@ -11,6 +11,7 @@ import { LuaScript } from "../../lib/redis/index.js";
 import {
   type Contact,
   type ContactChange,
+  type ContactRecord,
   channelEnabled,
   type NotificationRecord,
   newestFirst,
@@ -35,22 +36,34 @@ const indexesOf = (record: NotificationRecord): string[] => [
   ...(record.orderId ? [byOrderKey(record.orderId)] : []),
 ];
 
-// Mirrors applyContactChange (domain.ts); the shared store contract keeps the two in step.
-// KEYS: contact; ARGV: kind, at, contact JSON, the channels it enables (`channelField`). The
-// channels are a plain field beside the JSON so that no script decodes user text (lua-cjson
-// refuses a lone UTF-16 surrogate such as "\ud800", which JSON.stringify writes and a name may hold);
-// `channelsAt` is the `at` they were written with (an earlier version's APPLY_CONTACT, during a
-// rolling upgrade, rewrites `at` and `data` only: its channels are then stale and not used).
+// Mirrors applyContactChange and isNewer (domain.ts); the shared store contract keeps them in step.
+// KEYS: contact; ARGV: kind, at, contact JSON, the channels it enables (`channelField`), the user
+// record's version the event carries ('' when none). The channels are a plain field beside the JSON
+// so that no script decodes user text (lua-cjson refuses a lone UTF-16 surrogate such as "\ud800",
+// which JSON.stringify writes and a name may hold). `channelsAt` and `versionAt` are the `at` those
+// fields were written with: an earlier version's APPLY_CONTACT, during a rolling upgrade, rewrites
+// `at` and `data` only, and its channels and version are then stale and not used (its `version` is
+// then taken as none: the change is ordered by date). A change is applied when its version is
+// greater than the applied one (break35 F7: never the publisher's clock when both have one), else
+// when its `at` is not older.
 const APPLY_CONTACT = new LuaScript(`
-if redis.call('HGET', KEYS[1], 'deleted') == '1' then return 0 end
+local c = redis.call('HMGET', KEYS[1], 'deleted', 'at', 'version', 'versionAt')
+if c[1] == '1' then return 0 end
 if ARGV[1] == 'deleted' then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'deleted', '1', 'at', ARGV[2])
   return 1
 end
-local at = redis.call('HGET', KEYS[1], 'at')
-if at and (ARGV[1] == 'created' or tonumber(at) > tonumber(ARGV[2])) then return 0 end
-redis.call('HSET', KEYS[1], 'at', ARGV[2], 'data', ARGV[3], 'channels', ARGV[4], 'channelsAt', ARGV[2])
+local at, applied = c[2], c[3]
+if c[4] ~= at then applied = '' end
+if at then
+  if ARGV[1] == 'created' then return 0 end
+  if ARGV[5] ~= '' and applied ~= '' then
+    if tonumber(ARGV[5]) <= tonumber(applied) then return 0 end
+  elseif tonumber(at) > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('HSET', KEYS[1], 'at', ARGV[2], 'data', ARGV[3], 'channels', ARGV[4], 'channelsAt', ARGV[2],
+  'version', ARGV[5], 'versionAt', ARGV[2])
 return 1`);
 
 /**
@@ -127,15 +140,16 @@ return out`);
 // lists (written by APPLY_CONTACT from channelEnabled in domain.ts). It never decodes the contact
 // JSON (user text: see APPLY_CONTACT). → {at or false, deleted, contact JSON, '1' (claimed) or '0'
 // (a contact written without the field, or by an earlier version since: nothing claimed, the caller
-// decides), record JSON per claim...}.
-// The contact's five fields in one HMGET (one read of the hash, not one per field).
+// decides), version ('' when none, or stale: see APPLY_CONTACT), record JSON per claim...}.
+// The contact's fields in one HMGET (one read of the hash, not one per field).
 const BEGIN_FOR_CONTACT = new LuaScript(`${CLAIM_LUA}
-local c = redis.call('HMGET', KEYS[1], 'at', 'deleted', 'data', 'channels', 'channelsAt')
-local at, data, channels = c[1], c[3], c[4]
+local c = redis.call('HMGET', KEYS[1], 'at', 'deleted', 'data', 'channels', 'channelsAt', 'version', 'versionAt')
+local at, data, channels, version = c[1], c[3], c[4], c[6]
 if not at then return {false} end
 if c[2] == '1' then return {at, '1'} end
-if not channels or c[5] ~= at then return {at, '0', data, '0'} end
-local out = {at, '0', data, '1'}
+if not version or c[7] ~= at then version = '' end
+if not channels or c[5] ~= at then return {at, '0', data, '0', version} end
+local out = {at, '0', data, '1', version}
 local k, a = 2, 2
 for i = 1, tonumber(ARGV[1]) do
   local channel, n = ARGV[a], tonumber(ARGV[a + 1])
@@ -195,7 +209,7 @@ export class RedisNotificationStore implements NotificationStore {
     const reply = await APPLY_CONTACT.run(
       this.redis,
       [contactKey(userId)],
-      [change.kind, change.at, data, channels],
+      [change.kind, change.at, data, channels, change.kind === "deleted" ? "" : (change.version ?? "")],
     );
     return reply === 1;
   }
@@ -221,7 +235,7 @@ export class RedisNotificationStore implements NotificationStore {
       keys.push(notificationKey(key), ...indexes);
       args.push(record.channel, indexes.length, JSON.stringify(record), Date.parse(record.createdAt), key);
     }
-    const [at, deleted, data, claimed, ...replies] = (await BEGIN_FOR_CONTACT.run(
+    const [at, deleted, data, claimed, version, ...replies] = (await BEGIN_FOR_CONTACT.run(
       this.redis,
       keys,
       args,
@@ -237,11 +251,17 @@ export class RedisNotificationStore implements NotificationStore {
       await this.release(ownClaims(candidates, records));
       throw error;
     }
-    if (claimed === "1") return { contact: { at: Number(at), contact, deleted: false }, records };
+    const record: ContactRecord = {
+      at: Number(at),
+      ...(version === "" || version === undefined ? {} : { version: Number(version) }),
+      contact,
+      deleted: false,
+    };
+    if (claimed === "1") return { contact: record, records };
     // A contact written without its `channels` field (or by an earlier version since): decided
     // here, claimed in a second call.
     const chosen = candidates.filter((c) => channelEnabled(contact, c.record.channel));
-    return { contact: { at: Number(at), contact, deleted: false }, records: await this.beginAll(chosen) };
+    return { contact: record, records: await this.beginAll(chosen) };
   }
 
   async release(entries: readonly BeginEntry[]): Promise<void> {

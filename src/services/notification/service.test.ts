@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AllEvents } from "../../contracts/catalog.js";
 import type { NotificationPreferences } from "../../contracts/common.js";
-import type { Publisher } from "../../lib/bus/publisher.js";
+import { Publisher } from "../../lib/bus/publisher.js";
 import { createLogger } from "../../lib/observability/logger.js";
 import { createMemoryPlatform, createRedisPlatform, type Platform } from "../../lib/runtime/platform.js";
 import { type RunningService, startService } from "../../lib/runtime/service-host.js";
@@ -11,6 +11,8 @@ import type { NotificationRecord } from "./domain.js";
 import { userDataCipherFromEnv } from "../../lib/security/user-data.js";
 import { SimulatedProviders } from "./providers.js";
 import { createNotificationService } from "./service.js";
+import { MemoryNotificationStore, type NotificationStore } from "./store.js";
+import type { ContactChange } from "./domain.js";
 import { type Observer, observe, testPublisher } from "../../test-support/observer.js";
 
 interface Harness {
@@ -24,12 +26,12 @@ interface Harness {
 }
 
 /** One or more instances of the service, each on its own platform (same Redis URL) or one memory platform. */
-async function startHarness(platforms: Platform[]): Promise<Harness> {
+async function startHarness(platforms: Platform[], store?: NotificationStore): Promise<Harness> {
   const [first] = platforms as [Platform];
   const observer = await observe(first, ["notification.sent", "notification.failed"]);
   const provider = new SimulatedProviders();
   const logLines: string[] = [];
-  const definition = createNotificationService({ provider });
+  const definition = createNotificationService({ provider, ...(store ? { store } : {}) });
   const instances = [];
   for (const platform of platforms) {
     const logger = createLogger({
@@ -259,6 +261,61 @@ describe("notification service (memory platform)", () => {
     const body = (await response.json()) as { error: { details: { path: string; message: string }[] } };
     expect(response.status).toBe(400);
     expect(body.error.details).toEqual([{ path: "query:userId", message: "userId or orderId is required" }]);
+  });
+});
+
+/** The memory store, telling which user events it applied (true) or found stale (false). */
+class RecordingStore extends MemoryNotificationStore {
+  readonly outcomes: { kind: ContactChange["kind"]; applied: boolean }[] = [];
+  override async applyContact(change: ContactChange): Promise<boolean> {
+    const applied = await super.applyContact(change);
+    this.outcomes.push({ kind: change.kind, applied });
+    return applied;
+  }
+}
+
+// break35 F7: the user service's clock follows a backward step of Redis's clock; its next
+// user.updated is dated before the one it replaces, and was dropped: SMS went on to a removed phone.
+describe("notification service (memory platform): a user's changes after a backward clock step", () => {
+  let h: Harness;
+  let store: RecordingStore;
+  beforeEach(async () => {
+    const platform = createMemoryPlatform();
+    store = new RecordingStore((messages) => platform.transport.publish(messages));
+    h = await startHarness([platform], store);
+  });
+  afterEach(async () => {
+    await stopHarness(h);
+  });
+
+  it("applies an opt-out dated an hour before the contact it replaces, and sends no SMS to the removed phone", async () => {
+    const cipher = userDataCipherFromEnv();
+    const profile = { userId: "u1", name: "Step", email: cipher.seal("u1", "email", "u1@x.test") };
+    await h.users.publish("user.created", {
+      ...profile,
+      phone: cipher.seal("u1", "phone", "+1 555 0142"),
+      preferences: ALL,
+      version: 1,
+    });
+    await waitFor(() => store.outcomes.length === 1, 10_000, "user.created applied");
+    const stepped = new Publisher({
+      events: AllEvents,
+      transport: h.platforms[0]!.transport,
+      source: { service: "user", instance: "stepped-back" },
+      clock: () => Date.now() - 3_600_000,
+    });
+    await stepped.publish("user.updated", {
+      ...profile,
+      preferences: { email: true, push: true, sms: false },
+      changed: ["phone", "preferences"],
+      version: 2,
+    });
+    await waitFor(() => store.outcomes.length === 2, 10_000, "user.updated handled");
+    expect(store.outcomes[1]).toEqual({ kind: "updated", applied: true });
+    await h.orders.publish("order.completed", completed("o1", "u1"));
+    const records = await settled(h, "o1", 2);
+    expect(records.map((r) => r.channel).sort()).toEqual(["email", "push"]);
+    expect(h.provider.sent().filter((m) => m.channel === "sms")).toEqual([]);
   });
 });
 

@@ -84,6 +84,67 @@ export function runNotificationStoreContract(
         expect(await fx.store.applyContact({ kind: "created", at: 5, contact: contact() })).toBe(false);
         expect(await contactOf("u1")).toEqual({ at: 20, deleted: true });
       });
+
+      // break35 F7: dates come from the publishing instance's clock, which follows backward steps;
+      // the user record's version is the order of its writes.
+      it("orders a user's changes by the record's version, not by their dates (break35 F7)", async () => {
+        const phoned = {
+          ...contact(),
+          phone: "+1 555 0142",
+          preferences: { email: true, push: true, sms: true },
+        };
+        const optedOut = { ...contact("Opted out"), preferences: { email: true, push: true, sms: false } };
+        await fx.store.applyContact({ kind: "created", at: 1_000, version: 1, contact: phoned });
+        // Written after a 1 h backward step: dated earlier, yet the newer write.
+        expect(await fx.store.applyContact({ kind: "updated", at: 400, version: 2, contact: optedOut })).toBe(
+          true,
+        );
+        expect(await contactOf("u1")).toEqual({ at: 400, version: 2, contact: optedOut, deleted: false });
+        // An older write dated later (a redelivery, or another instance's clock ahead) is not applied,
+        // nor a redelivery of the one applied.
+        expect(await fx.store.applyContact({ kind: "updated", at: 2_000, version: 1, contact: phoned })).toBe(
+          false,
+        );
+        expect(await fx.store.applyContact({ kind: "updated", at: 400, version: 2, contact: phoned })).toBe(
+          false,
+        );
+        expect((await contactOf("u1"))?.contact).toEqual(optedOut);
+        const claim = await fx.store.beginForContact("u1", [
+          { key: "order.confirmed:o1:sms", record: record("o1-sms", { channel: "sms" }) },
+        ]);
+        expect(claim.records).toEqual([]);
+      });
+
+      it("orders two changes of one millisecond by version, whichever arrives last", async () => {
+        await fx.store.applyContact({ kind: "created", at: 10, version: 1, contact: contact() });
+        await fx.store.applyContact({ kind: "updated", at: 20, version: 3, contact: contact("Third") });
+        expect(
+          await fx.store.applyContact({ kind: "updated", at: 20, version: 2, contact: contact("Second") }),
+        ).toBe(false);
+        expect((await contactOf("u1"))?.contact?.name).toBe("Third");
+      });
+
+      it("falls back to dates only when a side has no version, and keeps deletion final", async () => {
+        // An event from before versions (in a stream or the DLQ) against a versioned contact: by date.
+        await fx.store.applyContact({ kind: "created", at: 10, version: 1, contact: contact() });
+        expect(await fx.store.applyContact({ kind: "updated", at: 5, contact: contact("Old") })).toBe(false);
+        expect(
+          await fx.store.applyContact({ kind: "updated", at: 30, contact: contact("Unversioned") }),
+        ).toBe(true);
+        expect(await contactOf("u1")).toEqual({ at: 30, contact: contact("Unversioned"), deleted: false });
+        // The contact applied has no version: a versioned change is compared by date too.
+        expect(
+          await fx.store.applyContact({ kind: "updated", at: 25, version: 9, contact: contact("V9") }),
+        ).toBe(false);
+        expect(
+          await fx.store.applyContact({ kind: "updated", at: 40, version: 9, contact: contact("V9") }),
+        ).toBe(true);
+        expect(await fx.store.applyContact({ kind: "deleted", at: 1, userId: "u1" })).toBe(true);
+        expect(
+          await fx.store.applyContact({ kind: "updated", at: 50, version: 10, contact: contact("Late") }),
+        ).toBe(false);
+        expect(await contactOf("u1")).toEqual({ at: 1, deleted: true });
+      });
     });
 
     describe("notification records", () => {

@@ -92,7 +92,11 @@ export function createUserCommands(options: UserCommandsOptions): UserCommands {
       optimistic(id, async (current) => {
         const { user, changed } = applyUpdate(current.user, body, nowIso());
         if (changed.length === 0) return [{ ok: true }, user];
-        const event = publisher.prepare("user.updated", updatedPayload(user, changed, seal));
+        // The version the store writes (it checks `current.version`): the event carries it.
+        const event = publisher.prepare(
+          "user.updated",
+          updatedPayload(user, changed, seal, current.version + 1),
+        );
         const result = await store.update(current, user, [event.message]);
         if (!result.ok && result.code === "EMAIL_TAKEN") throw emailTaken();
         return [result, user];

@@ -75,7 +75,7 @@ describe("event payloads", () => {
   // A stand-in for UserDataCipher.seal that shows what was sealed, for whom.
   const seal = (userId: string, field: string, value: string) => `sealed(${userId},${field},${value})`;
 
-  it("carry the profile under userId with the email and phone sealed, and the changed fields on updates", () => {
+  it("carry the profile under userId with the email and phone sealed, the record's version, and the changed fields on updates", () => {
     const user = base();
     expect(createdPayload(user, seal)).toEqual({
       userId: "u1",
@@ -83,8 +83,9 @@ describe("event payloads", () => {
       name: "Ann",
       phone: "sealed(u1,phone,+1 555 0100)",
       preferences: { email: true, push: true, sms: false },
+      version: 1,
     });
-    expect(updatedPayload(user, ["name"], seal).changed).toEqual(["name"]);
+    expect(updatedPayload(user, ["name"], seal, 7)).toMatchObject({ changed: ["name"], version: 7 });
     expect(createdPayload({ ...user, phone: undefined }, seal)).not.toHaveProperty("phone");
   });
 });

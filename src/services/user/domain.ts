@@ -87,15 +87,30 @@ export function decideValidation(orderId: string, userId: string, status: UserSt
  */
 export type SealContact = (userId: string, field: "email" | "phone", value: string) => string;
 
+/**
+ * A user record's version when created; every write adds one (the store's optimistic version,
+ * checked by each update). The events carry it: consumers order a user's changes by it (break35 F7).
+ */
+export const FIRST_VERSION = 1;
+
 export function createdPayload(user: User, seal: SealContact): UserCreated {
-  return profile(user, seal);
+  return { ...profile(user, seal), version: FIRST_VERSION };
 }
 
-export function updatedPayload(user: User, changed: readonly UserField[], seal: SealContact): UserUpdated {
-  return { ...profile(user, seal), changed: [...changed] };
+/**
+ * @param version the record's version this update writes: the version it was read at plus one
+ *   (the store refuses the write, CONFLICT, when the record moved on meanwhile).
+ */
+export function updatedPayload(
+  user: User,
+  changed: readonly UserField[],
+  seal: SealContact,
+  version: number,
+): UserUpdated {
+  return { ...profile(user, seal), changed: [...changed], version };
 }
 
-function profile(user: User, seal: SealContact): UserCreated {
+function profile(user: User, seal: SealContact): Omit<UserCreated, "version"> {
   return {
     userId: user.id,
     email: seal(user.id, "email", user.email),

@@ -26,7 +26,8 @@ import {
   type WriteResult,
 } from "./store.js";
 
-// KEYS: email, user, streams...; ARGV: id, json, bodies...
+// KEYS: email, user, streams...; ARGV: id, json, bodies... Version 1: FIRST_VERSION (domain.ts),
+// which user.created carries.
 const CREATE = new LuaScript(`${OUTBOX_LUA}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'EMAIL_TAKEN' end
 redis.call('SET', KEYS[1], ARGV[1])

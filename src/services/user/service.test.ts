@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AllEvents } from "../../contracts/catalog.js";
-import type { UserValidated } from "../../contracts/user.js";
+import type { UserUpdated, UserValidated } from "../../contracts/user.js";
 import { createLogger } from "../../lib/observability/logger.js";
 import { createMemoryPlatform, createRedisPlatform, type Platform } from "../../lib/runtime/platform.js";
 import { type RunningService, startService } from "../../lib/runtime/service-host.js";
@@ -72,6 +72,24 @@ async function createManyWithOneEmail(h: Harness): Promise<number[]> {
   return responses.map((r) => r.status).sort();
 }
 
+/**
+ * break35 F7: every user event carries the record's version after its write (1, then +1 per
+ * write, whoever wins a race), the order consumers apply them in; the highest is the state served.
+ */
+async function expectVersionedEvents(h: Harness): Promise<void> {
+  const id = String((await h.call("POST", "/users", { email: "v@x.test", name: "V" })).body.id);
+  const racers = await Promise.all(
+    ["A", "B", "C", "D"].map((name) => h.call("PUT", `/users/${id}`, { name })),
+  );
+  expect(racers.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+  const [created] = await eventsOf(h, "user.created", 1);
+  expect(created?.payload).toMatchObject({ userId: id, version: 1 });
+  const updates = (await eventsOf(h, "user.updated", 4)).map((e) => e.payload as UserUpdated);
+  expect(updates.map((u) => u.version).sort()).toEqual([2, 3, 4, 5]);
+  const last = updates.find((u) => u.version === 5);
+  expect((await h.call("GET", `/users/${id}`)).body.name).toBe(last?.name);
+}
+
 describe("user service (memory platform)", () => {
   let h: Harness;
   beforeEach(async () => {
@@ -104,6 +122,7 @@ describe("user service (memory platform)", () => {
       name: "Ann",
       phone: expect.stringMatching(/^enc1\./),
       preferences: created.body.preferences,
+      version: 1,
     });
     expect(JSON.stringify(payload)).not.toMatch(/ann@x\.test|555 0142/i);
     // This process's keys (the development default) are the service's: they open it, for this user only.
@@ -167,12 +186,17 @@ describe("user service (memory platform)", () => {
       name: "P",
       preferences: created.body.preferences,
       changed: ["phone"],
+      version: 2,
     });
     await h.call("PUT", `/users/${id}`, { name: "Q" });
     await eventsOf(h, "user.updated", 2);
     expect(h.observer.of("user.updated")).toHaveLength(2);
     // Only null removes: an empty string is still refused.
     expect((await h.call("PUT", `/users/${id}`, { phone: "" })).status).toBe(400);
+  });
+
+  it("emits each user event with the record's version: 1 at creation, one more per write, races included", async () => {
+    await expectVersionedEvents(h);
   });
 
   it("answers 404 for an unknown user and 409 when an update takes another user's email", async () => {
@@ -255,6 +279,10 @@ describeWithRedis("user service (Redis platform)", (getRedis) => {
     await waitFor(() => answers(h, "o-r2").length === 1);
     expect(answers(h, "o-r2")[0]).toMatchObject({ valid: false, reason: "deleted" });
     expect(answers(h, "o-r")).toHaveLength(1);
+  });
+
+  it("emits each user event with the record's version: 1 at creation, one more per write, races included", async () => {
+    await expectVersionedEvents(h);
   });
 
   it("lets exactly one of 10 parallel creates with one email succeed", async () => {

@@ -6,7 +6,7 @@
 import { assertOwnMessages } from "../../lib/bus/outbox.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import type { PublishMessages } from "../../lib/runtime/platform-store.js";
-import type { User, UserStatus } from "./domain.js";
+import { FIRST_VERSION, type User, type UserStatus } from "./domain.js";
 import { USER_TAG } from "./keys.js";
 
 /** A user with the version its writes are checked against (optimistic concurrency). */
@@ -75,7 +75,7 @@ export class MemoryUserStore implements UserStore {
     assertOwnEvents(messages);
     if (this.emails.has(user.email)) return fail("EMAIL_TAKEN");
     this.emails.set(user.email, user.id);
-    this.users.set(user.id, { user: structuredClone(user), version: 1 });
+    this.users.set(user.id, { user: structuredClone(user), version: FIRST_VERSION });
     await this.publish(messages);
     return ok;
   }

@@ -6,7 +6,11 @@ import { createMemoryPlatform, createRedisPlatform, type Platform } from "../../
 import { type RunningService, startService } from "../../lib/runtime/service-host.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { sleep, waitFor } from "../../test-support/wait.js";
-import { generateUserDataKeys, userDataCipherFromEnv } from "../../lib/security/user-data.js";
+import {
+  generateUserDataKeys,
+  userDataCipherFromEnv,
+  userDataSetting,
+} from "../../lib/security/user-data.js";
 import { newUser } from "./domain.js";
 import { userKey } from "./keys.js";
 import { RedisUserStore } from "./redis-store.js";
@@ -287,5 +291,31 @@ describeWithRedis("user service (Redis platform)", (getRedis) => {
     expect(res.status).toBe(500);
     expect(res.body).toMatchObject({ error: { code: "USER_DATA_UNREADABLE" } });
     expect(JSON.stringify(res.body)).toMatch(/unknown key id \\"udk-other\\".*USER_DATA_KEYS/);
+  });
+
+  // break35 F4: deleting went through a read that opened the email, so a user sealed under a dropped
+  // key answered 500 to DELETE: it could not be erased and its email stayed claimed for good.
+  it("deletes a user sealed under a data key it no longer holds (204) and frees its email", async () => {
+    // The same email index key as the service, another data key: what dropping a USER_DATA_KEYS entry leaves.
+    const dropped = userDataCipherFromEnv(
+      {
+        USER_DATA_KEYS: generateUserDataKeys("udk-dropped").USER_DATA_KEYS,
+        USER_EMAIL_INDEX_KEY: userDataSetting(process.env, "USER_EMAIL_INDEX_KEY"),
+      },
+      { withIndex: true },
+    );
+    await new RedisUserStore(getRedis().client(), dropped).create(
+      newUser({ email: "gone@x.test", name: "Gone" }, "u-dropped", new Date(0).toISOString()),
+      [],
+    );
+    expect((await h.call("GET", "/users/u-dropped")).body).toMatchObject({
+      error: { code: "USER_DATA_UNREADABLE" },
+    });
+    const deleted = await h.call("DELETE", "/users/u-dropped");
+    expect(deleted.status, JSON.stringify(deleted.body)).toBe(204);
+    expect((await h.call("GET", "/users/u-dropped")).status).toBe(404);
+    expect((await h.call("POST", "/users", { email: "gone@x.test", name: "New" })).status).toBe(201);
+    await waitFor(() => h.observer.of("user.deleted").length === 1);
+    expect(h.observer.of("user.deleted")[0]?.payload).toEqual({ userId: "u-dropped" });
   });
 });

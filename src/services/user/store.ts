@@ -27,8 +27,12 @@ export interface UserStore {
    * was written since `previous` was read, NOT_FOUND when it is gone.
    */
   update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
-  /** Deletes the user, frees its email and remembers the id as deleted. */
-  remove(previous: StoredUser, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
+  /**
+   * Deletes the user, frees its email and remembers the id as deleted, without opening its contact
+   * fields (break35 F4: a user sealed under a dropped data key must still be erasable). NOT_FOUND
+   * when there is no such user; CONFLICT when it was written meanwhile (try again).
+   */
+  remove(id: string, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
   /**
    * Answers an order's validation from the user's status at the moment of the write, in one atomic
    * step: `answer(status)` builds the messages for that status, and they are written with the
@@ -94,14 +98,13 @@ export class MemoryUserStore implements UserStore {
     return ok;
   }
 
-  async remove(previous: StoredUser, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+  async remove(id: string, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
     assertOwnEvents(messages);
-    const current = this.users.get(previous.user.id);
+    const current = this.users.get(id);
     if (!current) return fail("NOT_FOUND");
-    if (current.version !== previous.version) return fail("CONFLICT");
-    this.users.delete(previous.user.id);
-    this.emails.delete(current.user.email);
-    this.deleted.add(previous.user.id);
+    this.users.delete(id);
+    if (this.emails.get(current.user.email) === id) this.emails.delete(current.user.email);
+    this.deleted.add(id);
     await this.publish(messages);
     return ok;
   }

@@ -198,7 +198,8 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     example: userKey("u1"),
     owner: "user",
     type: "hash",
-    holds: "a user (JSON) and its version",
+    holds:
+      "a user (`data`: JSON, email and phone sealed), its `version`, and `claim`: its email claim's blind index, read by DELETE without the data keys",
     role: "record",
     bound: KEPT,
     check: { kind: "kept" },

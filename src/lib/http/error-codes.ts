@@ -107,7 +107,7 @@ export const ERROR_CODES = {
   USER_DATA_UNREADABLE: {
     status: 500,
     description:
-      "The user was stored under a data key the user service does not hold (e.g. restarted with other `USER_DATA_KEYS`): start it with the keys the user was written with",
+      '`GET`/`PUT` of a user stored under a data key the user service does not hold (e.g. restarted with other `USER_DATA_KEYS`, or a rotation\'s old key dropped too early): start it with the keys the user was written with, then re-seal (docs/security.md, "Rotating the user data key"). `DELETE` needs no key and succeeds',
   },
   BAD_GATEWAY: {
     status: 502,

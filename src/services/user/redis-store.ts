@@ -20,6 +20,8 @@ import type { User, UserStatus } from "./domain.js";
 import { deletedKey, emailKey, userEventStreamKey, userKey, validationKey } from "./keys.js";
 import {
   assertOwnEvents,
+  type CreateOnce,
+  type CreateResult,
   type StoredUser,
   type UserStore,
   type WriteFailure,
@@ -36,6 +38,21 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 'EMAIL_TAKEN' end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'data', ARGV[2], 'version', 1, 'claim', ARGV[3])
 outbox(3, 4)
+return 'OK'`);
+
+/**
+ * CREATE with an Idempotency-Key (break35 F2). KEYS: key record, email, user, streams...; ARGV: id,
+ * json, claim, request hash, record TTL ms, bodies... → 'OK', 'EMAIL_TAKEN', or the key's record
+ * (`<hash> <id>`) when the key was seen (nothing written).
+ */
+const CREATE_KEYED = new LuaScript(`${OUTBOX_LUA}
+local seen = redis.call('GET', KEYS[1])
+if seen then return seen end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'EMAIL_TAKEN' end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], 'data', ARGV[2], 'version', 1, 'claim', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[4] .. ' ' .. ARGV[1], 'PX', ARGV[5])
+outbox(4, 6)
 return 'OK'`);
 
 // KEYS: user, old email, new email, streams...; ARGV: expected version, id, json, new claim, bodies...
@@ -159,11 +176,23 @@ export class RedisUserStore implements UserStore {
     return emailKey(this.cipher.emailIndex(email));
   }
 
-  async create(user: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+  async create(user: User, messages: readonly OutgoingMessage[], once?: CreateOnce): Promise<CreateResult> {
     const out = outbox(messages);
     const claim = this.cipher.emailIndex(user.email);
-    const keys = [emailKey(claim), userKey(user.id), ...out.keys];
-    return toResult(await CREATE.run(this.redis, keys, [user.id, this.sealed(user), claim, ...out.bodies]));
+    const args = [user.id, this.sealed(user), claim];
+    if (!once) {
+      const keys = [emailKey(claim), userKey(user.id), ...out.keys];
+      return toResult(await CREATE.run(this.redis, keys, [...args, ...out.bodies])) as CreateResult;
+    }
+    const keys = [once.key, emailKey(claim), userKey(user.id), ...out.keys];
+    const reply = String(
+      await CREATE_KEYED.run(this.redis, keys, [...args, once.requestHash, once.ttlMs, ...out.bodies]),
+    );
+    if (reply === "OK") return { ok: true };
+    if (reply === "EMAIL_TAKEN") return { ok: false, code: "EMAIL_TAKEN" };
+    const [requestHash, userId = ""] = reply.split(" ");
+    if (requestHash !== once.requestHash) return { ok: false, code: "KEY_REUSED" };
+    return { ok: false, code: "REPLAYED", userId };
   }
 
   async update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {

@@ -148,6 +148,50 @@ export function runUserStoreContract(name: string, factory: () => Promise<UserSt
       ]);
     });
 
+    // break35 F2: the key's record is written with the user, in one atomic step, and checked first.
+    it("records a create's Idempotency-Key with the user: the same key replays it, another request is refused", async () => {
+      const once = { key: "{user}:idem:k1", requestHash: "h1", ttlMs: 60_000 };
+      expect(await fx.store.create(user("u1", "a@x.test"), [message("user.created")], once)).toEqual({
+        ok: true,
+      });
+      // A resend (another id minted, the same key and hash): nothing written, the first user named.
+      expect(await fx.store.create(user("u2", "a@x.test"), [message("user.created")], once)).toEqual({
+        ok: false,
+        code: "REPLAYED",
+        userId: "u1",
+      });
+      const other = { ...once, requestHash: "h2" };
+      expect(await fx.store.create(user("u3", "c@x.test"), [message("user.created")], other)).toEqual({
+        ok: false,
+        code: "KEY_REUSED",
+      });
+      expect(await fx.store.get("u2")).toBeUndefined();
+      expect(await fx.store.get("u3")).toBeUndefined();
+      expect(await fx.emitted("user.created")).toHaveLength(1);
+      // A key whose create was refused (email taken) records nothing: a later resend may create.
+      const refused = { key: "{user}:idem:k2", requestHash: "h3", ttlMs: 60_000 };
+      expect(await fx.store.create(user("u4", "a@x.test"), [], refused)).toEqual({
+        ok: false,
+        code: "EMAIL_TAKEN",
+      });
+      expect(await fx.store.create(user("u4", "d@x.test"), [], refused)).toEqual({ ok: true });
+    });
+
+    it("lets one of many concurrent keyed creates create; the others replay it", async () => {
+      const once = { key: "{user}:idem:k-many", requestHash: "h", ttlMs: 60_000 };
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          fx.store.create(user(`c${i}`, "same@x.test"), [message("user.created")], once),
+        ),
+      );
+      const created = results.findIndex((r) => r.ok);
+      expect(created).toBeGreaterThanOrEqual(0);
+      expect(results.filter((r) => !r.ok)).toEqual(
+        Array(9).fill({ ok: false, code: "REPLAYED", userId: `c${created}` }),
+      );
+      expect(await fx.emitted("user.created")).toHaveLength(1);
+    });
+
     it("refuses to write another service's events with its state", async () => {
       await expect(
         fx.store.create(user("u1", "a@x.test"), [message("order.placed", "order")]),

@@ -18,10 +18,34 @@ export interface StoredUser {
 export type WriteFailure = "EMAIL_TAKEN" | "NOT_FOUND" | "CONFLICT";
 export type WriteResult = { ok: true } | { ok: false; code: WriteFailure };
 
+/**
+ * A create's Idempotency-Key (break35 F2): the scoped record key (`createIdempotencyKey`), a keyed
+ * digest of the request (`requestDigest`), and how long the record is kept (ms).
+ */
+export interface CreateOnce {
+  key: string;
+  requestHash: string;
+  ttlMs: number;
+}
+
+/**
+ * REPLAYED: the key already created `userId` with this request (nothing written); KEY_REUSED: the
+ * key was used with another request (nothing written).
+ */
+export type CreateResult =
+  | { ok: true }
+  | { ok: false; code: "EMAIL_TAKEN" }
+  | { ok: false; code: "KEY_REUSED" }
+  | { ok: false; code: "REPLAYED"; userId: string };
+
 export interface UserStore {
   get(id: string): Promise<StoredUser | undefined>;
-  /** Claims the email and stores the user; EMAIL_TAKEN when another user holds the email. */
-  create(user: User, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
+  /**
+   * Claims the email and stores the user; EMAIL_TAKEN when another user holds the email. With
+   * `once`, the key's record is written in the same atomic step as the user, and checked first: a
+   * key seen within its TTL answers REPLAYED (same request hash) or KEY_REUSED, writing nothing.
+   */
+  create(user: User, messages: readonly OutgoingMessage[], once?: CreateOnce): Promise<CreateResult>;
   /**
    * Replaces `previous` by `next` (moving the email claim when it changed). CONFLICT when the user
    * was written since `previous` was read, NOT_FOUND when it is gone.
@@ -62,8 +86,12 @@ export class MemoryUserStore implements UserStore {
   private readonly emails = new Map<string, string>();
   private readonly deleted = new Set<string>();
   private readonly validations = new Set<string>();
+  private readonly keys = new Map<string, { requestHash: string; userId: string; expiresAt: number }>();
 
-  constructor(private readonly publish: PublishMessages) {}
+  constructor(
+    private readonly publish: PublishMessages,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async get(id: string): Promise<StoredUser | undefined> {
     const stored = this.users.get(id);
@@ -75,13 +103,22 @@ export class MemoryUserStore implements UserStore {
     return this.deleted.has(id) ? "deleted" : "missing";
   }
 
-  async create(user: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+  async create(user: User, messages: readonly OutgoingMessage[], once?: CreateOnce): Promise<CreateResult> {
     assertOwnEvents(messages);
-    if (this.emails.has(user.email)) return fail("EMAIL_TAKEN");
+    const prior = once && this.keys.get(once.key);
+    if (once && prior && prior.expiresAt > this.now()) {
+      if (prior.requestHash !== once.requestHash) return { ok: false, code: "KEY_REUSED" };
+      return { ok: false, code: "REPLAYED", userId: prior.userId };
+    }
+    if (this.emails.has(user.email)) return { ok: false, code: "EMAIL_TAKEN" };
+    if (once) {
+      const record = { requestHash: once.requestHash, userId: user.id, expiresAt: this.now() + once.ttlMs };
+      this.keys.set(once.key, record);
+    }
     this.emails.set(user.email, user.id);
     this.users.set(user.id, { user: structuredClone(user), version: 1 });
     await this.publish(messages);
-    return ok;
+    return { ok: true };
   }
 
   async update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {

@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   IDEMPOTENCY_KEY_NOT_SUPPORTED: {
     status: 400,
     description:
-      "An Idempotency-Key on a POST that does not honour it (POST /orders and restock do); resend without it",
+      "An Idempotency-Key on a POST that does not honour it (POST /orders, POST /users and restock do); resend without it",
   },
   BAD_URL: { status: 400, description: "The URL cannot be decoded (e.g. a bad percent-escape)" },
   BAD_REQUEST: { status: 400, description: "Any other malformed request" },
@@ -117,7 +117,7 @@ export const ERROR_CODES = {
   UPSTREAM_OUTCOME_UNKNOWN: {
     status: 502,
     description:
-      'An instance received the request and the connection broke before it answered, and no other instance answered a resend: a write (`POST`, `PUT`, `DELETE`) may have been applied (`details.outcome: "unknown"`). A keyed `POST /orders` or restock says a resend with the same Idempotency-Key is safe (`details.resendWithSameIdempotencyKey: "safe"`); for another write check the resource before resending (a `GET` that broke is `BAD_GATEWAY`: it changed nothing)',
+      'An instance received the request and the connection broke before it answered, and no other instance answered a resend: a write (`POST`, `PUT`, `DELETE`) may have been applied (`details.outcome: "unknown"`). A keyed `POST /orders`, `POST /users` or restock says a resend with the same Idempotency-Key is safe (`details.resendWithSameIdempotencyKey: "safe"`); for another write check the resource before resending (a `GET` that broke is `BAD_GATEWAY`: it changed nothing)',
   },
   UPSTREAM_BODY_TOO_LARGE: {
     status: 502,
@@ -141,7 +141,7 @@ export const ERROR_CODES = {
   REDIS_REPLY_LOST: {
     status: 503,
     description:
-      "The connection to Redis dropped before it answered this request's write, which may have run (Retry-After set). Resend after checking the resource; POST /orders and restock with the same Idempotency-Key resend safely. The instance is healthy: the gateway passes this on and does not count it against the instance",
+      "The connection to Redis dropped before it answered this request's write, which may have run (Retry-After set). Resend after checking the resource; POST /orders, POST /users and restock with the same Idempotency-Key resend safely. The instance is healthy: the gateway passes this on and does not count it against the instance",
   },
   CIRCUIT_OPEN: { status: 503, description: "Every instance's circuit breaker is open (Retry-After set)" },
   DLQ_REDELIVERY_FAILED: {

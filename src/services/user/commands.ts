@@ -50,7 +50,10 @@ export interface CreateKey {
  * did; `user` is that user as it is now, absent when it has since been deleted.
  */
 export type CreateOutcome =
-  { kind: "created"; user: User } | { kind: "replayed"; userId: string; user?: User };
+  | { kind: "created"; user: User }
+  | { kind: "replayed"; userId: string; user?: User }
+  /** The key's earlier request was refused with EMAIL_TAKEN: answered so again, as a replay. */
+  | { kind: "replayed_refusal" };
 
 export interface UserCommands {
   get(id: string): Promise<User>;
@@ -64,7 +67,7 @@ export interface UserCommands {
 }
 
 // The message does not repeat the email: error messages reach logs, and emails are kept out of text.
-const emailTaken = () => new AppError("EMAIL_TAKEN", "This email is already registered");
+export const emailTaken = () => new AppError("EMAIL_TAKEN", "This email is already registered");
 
 /**
  * The stored user, or a named error when it was sealed under a data key this process lacks: the
@@ -119,6 +122,7 @@ export function createUserCommands(options: UserCommandsOptions): UserCommands {
       const result = await store.create(user, [event.message], once);
       if (result.ok) return { kind: "created", user };
       if (result.code === "KEY_REUSED") throw idempotencyKeyReused();
+      if (result.code === "EMAIL_TAKEN" && result.replayed) return { kind: "replayed_refusal" };
       if (result.code === "EMAIL_TAKEN") throw emailTaken();
       const stored = await readable(store, result.userId);
       return { kind: "replayed", userId: result.userId, ...(stored ? { user: stored.user } : {}) };

@@ -43,12 +43,16 @@ return 'OK'`);
 /**
  * CREATE with an Idempotency-Key (break35 F2). KEYS: key record, email, user, streams...; ARGV: id,
  * json, claim, request hash, record TTL ms, bodies... → 'OK', 'EMAIL_TAKEN', or the key's record
- * (`<hash> <id>`) when the key was seen (nothing written).
+ * (`<hash> <id>`, `<hash> -` for a refusal) when the key was seen (nothing written). A refusal is
+ * kept under the key too, as a restock's: a late copy of the refused request never creates.
  */
 const CREATE_KEYED = new LuaScript(`${OUTBOX_LUA}
 local seen = redis.call('GET', KEYS[1])
 if seen then return seen end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'EMAIL_TAKEN' end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('SET', KEYS[1], ARGV[4] .. ' -', 'PX', ARGV[5])
+  return 'EMAIL_TAKEN'
+end
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], 'data', ARGV[2], 'version', 1, 'claim', ARGV[3])
 redis.call('SET', KEYS[1], ARGV[4] .. ' ' .. ARGV[1], 'PX', ARGV[5])
@@ -192,6 +196,7 @@ export class RedisUserStore implements UserStore {
     if (reply === "EMAIL_TAKEN") return { ok: false, code: "EMAIL_TAKEN" };
     const [requestHash, userId = ""] = reply.split(" ");
     if (requestHash !== once.requestHash) return { ok: false, code: "KEY_REUSED" };
+    if (userId === "-") return { ok: false, code: "EMAIL_TAKEN", replayed: true };
     return { ok: false, code: "REPLAYED", userId };
   }
 

@@ -6,7 +6,7 @@ import { CreateUserBody, UpdateUserBody } from "../../contracts/http.js";
 import { notFound } from "../../lib/http/errors.js";
 import { idempotencyClientOf, markReplayed, parseKeyedInput } from "../../lib/http/idempotency-key.js";
 import { parseInput } from "../../lib/http/server.js";
-import type { UserCommands } from "./commands.js";
+import { emailTaken, type UserCommands } from "./commands.js";
 
 /** A user id as every other id: visible ASCII, 1-100 characters (break10: `%00` was looked up). */
 const IdParams = z.object({ id: IdSchema });
@@ -22,6 +22,7 @@ export function userRoutes(commands: UserCommands): (app: FastifyInstance) => vo
       const outcome = await commands.create(body, key === undefined ? undefined : { client, key });
       if (outcome.kind === "created") return reply.status(201).send(outcome.user);
       markReplayed(reply);
+      if (outcome.kind === "replayed_refusal") throw emailTaken();
       if (!outcome.user) throw notFound("User", outcome.userId);
       return reply.status(201).send(outcome.user);
     });

@@ -168,13 +168,19 @@ export function runUserStoreContract(name: string, factory: () => Promise<UserSt
       expect(await fx.store.get("u2")).toBeUndefined();
       expect(await fx.store.get("u3")).toBeUndefined();
       expect(await fx.emitted("user.created")).toHaveLength(1);
-      // A key whose create was refused (email taken) records nothing: a later resend may create.
+      // A refusal is kept under the key too: a late copy never creates, even once the email is free.
       const refused = { key: "{user}:idem:k2", requestHash: "h3", ttlMs: 60_000 };
       expect(await fx.store.create(user("u4", "a@x.test"), [], refused)).toEqual({
         ok: false,
         code: "EMAIL_TAKEN",
       });
-      expect(await fx.store.create(user("u4", "d@x.test"), [], refused)).toEqual({ ok: true });
+      await fx.store.remove("u1", []);
+      expect(await fx.store.create(user("u5", "a@x.test"), [], refused)).toEqual({
+        ok: false,
+        code: "EMAIL_TAKEN",
+        replayed: true,
+      });
+      expect(await fx.store.get("u5")).toBeUndefined();
     });
 
     it("lets one of many concurrent keyed creates create; the others replay it", async () => {

@@ -30,11 +30,12 @@ export interface CreateOnce {
 
 /**
  * REPLAYED: the key already created `userId` with this request (nothing written); KEY_REUSED: the
- * key was used with another request (nothing written).
+ * key was used with another request (nothing written); EMAIL_TAKEN with `replayed`: the key's
+ * earlier request was refused so, and its refusal is answered again (kept like a restock's).
  */
 export type CreateResult =
   | { ok: true }
-  | { ok: false; code: "EMAIL_TAKEN" }
+  | { ok: false; code: "EMAIL_TAKEN"; replayed?: true }
   | { ok: false; code: "KEY_REUSED" }
   | { ok: false; code: "REPLAYED"; userId: string };
 
@@ -86,7 +87,8 @@ export class MemoryUserStore implements UserStore {
   private readonly emails = new Map<string, string>();
   private readonly deleted = new Set<string>();
   private readonly validations = new Set<string>();
-  private readonly keys = new Map<string, { requestHash: string; userId: string; expiresAt: number }>();
+  /** Idempotency-Key records; `userId` undefined: the key's create was refused (EMAIL_TAKEN). */
+  private readonly keys = new Map<string, { requestHash: string; userId?: string; expiresAt: number }>();
 
   constructor(
     private readonly publish: PublishMessages,
@@ -108,13 +110,15 @@ export class MemoryUserStore implements UserStore {
     const prior = once && this.keys.get(once.key);
     if (once && prior && prior.expiresAt > this.now()) {
       if (prior.requestHash !== once.requestHash) return { ok: false, code: "KEY_REUSED" };
+      if (prior.userId === undefined) return { ok: false, code: "EMAIL_TAKEN", replayed: true };
       return { ok: false, code: "REPLAYED", userId: prior.userId };
     }
-    if (this.emails.has(user.email)) return { ok: false, code: "EMAIL_TAKEN" };
+    const taken = this.emails.has(user.email);
     if (once) {
-      const record = { requestHash: once.requestHash, userId: user.id, expiresAt: this.now() + once.ttlMs };
-      this.keys.set(once.key, record);
+      const record = { requestHash: once.requestHash, expiresAt: this.now() + once.ttlMs };
+      this.keys.set(once.key, taken ? record : { ...record, userId: user.id });
     }
+    if (taken) return { ok: false, code: "EMAIL_TAKEN" };
     this.emails.set(user.email, user.id);
     this.users.set(user.id, { user: structuredClone(user), version: 1 });
     await this.publish(messages);

@@ -33,7 +33,7 @@ describe("gateway retries that cannot duplicate", () => {
     expect(body.error.code).toBe("UPSTREAM_OUTCOME_UNKNOWN");
     // Truthful: it does not suggest a key for this route, which does not honour one.
     expect(body.error.message).toMatch(
-      /POST \/orders and POST \/inventory\/:productId\/restock accept an Idempotency-Key/,
+      /POST \/orders, POST \/users and POST \/inventory\/:productId\/restock accept an Idempotency-Key/,
     );
     expect(res.headers.get("retry-after")).toBeNull();
   });
@@ -46,7 +46,6 @@ describe("gateway retries that cannot duplicate", () => {
     const key = { "idempotency-key": "6b1d3c1e-5f0a-4a7e-9c55-1f4c1d2a0b7e" };
     const refused = [
       await post("/inventory", { productId: "p-1", name: "P", price: 100, quantity: 5 }, key),
-      await post("/users", { email: "a@example.com", name: "A" }, key),
       await post("/orders/o-1/cancel", {}, key),
     ];
     for (const res of refused) {
@@ -63,6 +62,24 @@ describe("gateway retries that cannot duplicate", () => {
     expect((await post("/inventory/p-1/restock", { quantity: 5 }, key)).status).toBe(200);
     expect(inventory.hits.at(-1)?.headers["idempotency-key"]).toBe(key["idempotency-key"]);
     expect(inventory.hits).toHaveLength(2);
+  });
+
+  // break35 F2: POST /users was refused a key, so a client whose create's answer was lost could
+  // never learn the id. It honours one now: forwarded, and resent to another instance on a reset.
+  it("forwards a keyed POST /users and resends it to another instance after a reset (safe: applied once)", async () => {
+    await harness.start();
+    const instances = await twoResettingInstances("user");
+    const key = { "idempotency-key": "0c9f4e55-3a51-4d0e-a2f4-8f5c8a1e6b21" };
+    const res = await post("/users", { email: "a@example.com", name: "A" }, key);
+    expect(res.status, await res.clone().text()).toBe(502);
+    expect(totalHits(instances)).toBe(2);
+    expect(instances.flatMap((u) => u.hits.map((h) => h.headers["idempotency-key"]))).toEqual([
+      key["idempotency-key"],
+      key["idempotency-key"],
+    ]);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe("UPSTREAM_OUTCOME_UNKNOWN");
+    expect(body.error.message).toMatch(/same Idempotency-Key is safe/);
   });
 
   it("resends a GET whose connection reset on another instance (safe to repeat)", async () => {

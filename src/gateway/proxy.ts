@@ -831,9 +831,9 @@ function outcomeUnknown(service: string, request: UpstreamRequest): UpstreamResp
     });
   }
   const message =
-    `${failed}. Check the resource's state before sending it again. POST /orders and POST ` +
-    "/inventory/:productId/restock accept an Idempotency-Key header, with which a resend is applied " +
-    "at most once; other POSTs refuse it (a resend of those cannot apply twice: it answers 409).";
+    `${failed}. Check the resource's state before sending it again. POST /orders, POST /users and ` +
+    "POST /inventory/:productId/restock accept an Idempotency-Key header, with which a resend is " +
+    "applied at most once; other POSTs refuse it (a resend of those cannot apply twice: it answers 409).";
   return gatewayAnswer502("UPSTREAM_OUTCOME_UNKNOWN", message, { service, outcome: "unknown" });
 }
 

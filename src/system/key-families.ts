@@ -205,7 +205,8 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     example: userKey("u1"),
     owner: "user",
     type: "hash",
-    holds: "a user (JSON) and its version",
+    holds:
+      "a user (`data`: JSON, email and phone sealed), its `version`, and `claim`: its email claim's blind index, read by DELETE without the data keys",
     role: "record",
     bound: KEPT,
     check: { kind: "kept" },
@@ -966,13 +967,13 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     match: re(`${ANY_TAG}:idem:.+`),
     example: idempotencyRecordKey("api-key:1", "7f3c"),
     owner:
-      "order (`POST /orders` Idempotency-Key records), inventory (restock Idempotency-Key records); a service using `createIdempotencyMiddleware`",
+      "order (`POST /orders` Idempotency-Key records), user (`POST /users`), inventory (restock Idempotency-Key records); a service using `createIdempotencyMiddleware`",
     type: "string",
     holds:
-      "the order an Idempotency-Key created (`{order}:idem:<sha256>`), the request hash a restock's key was used with, and its refusal if it was refused (`{inventory}:idem:<sha256>`: `<hash>`, `<hash>:missing`, `<hash>:over_limit:<room>`); or a message's idempotency lease, then done mark",
+      "the order an Idempotency-Key created (`{order}:idem:<sha256>`), the request hash a restock's key was used with, and its refusal if it was refused (`{inventory}:idem:<sha256>`: `<hash>`, `<hash>:missing`, `<hash>:over_limit:<room>`); the user a `POST /users` key created (`{user}:idem:<sha256>`: `<HMAC of the body> <userId>`, or `<HMAC> -` when refused EMAIL_TAKEN); or a message's idempotency lease, then done mark",
     role: "transient",
     bound:
-      "TTL: the order service's `idempotencyTtlMs` (`ORDER_IDEMPOTENCY_TTL_MS`, 24 h), 24 h for a restock; the middleware's lease, then its `ttlMs` (`MARKER_TTL_MS`)",
+      "TTL: the order service's `idempotencyTtlMs` (`ORDER_IDEMPOTENCY_TTL_MS`, 24 h), 24 h for a restock or a user; the middleware's lease, then its `ttlMs` (`MARKER_TTL_MS`)",
     check: { kind: "expires", maxTtl: (st) => Math.max(DEFAULT_IDEMPOTENCY_TTL_MS, st.markerTtlMs) },
   },
   // discovery

@@ -31,7 +31,8 @@ const NOT_COMMANDS = new Set([
  * Named in a service's code but run only by an operator with the `ops` user: order's list projection
  * `clear()` walks keys with SCAN for `Projection.rebuild()`, which no running service calls
  * (docs/security.md, Known limits); user's `sealClearUsers` (the migration of users stored in clear,
- * `scripts/seal-clear-users.ts`) walks the user records with SCAN, run by an operator.
+ * `scripts/seal-clear-users.ts`) and `resealUsers` (a data key rotation, `scripts/reseal-users.ts`)
+ * walk the user records with SCAN, run by an operator.
  */
 const OPERATOR_ONLY: Readonly<Record<string, readonly string[]>> = { order: ["scan"], user: ["scan"] };
 

@@ -162,7 +162,8 @@ export const SERVICE_BASE: readonly string[] = [
  * these users and expects an empty `ACL LOG`.
  */
 export const SERVICE_COMMANDS: Readonly<Record<string, readonly string[]>> = {
-  user: ["hget"],
+  // hmget: DELETE reads version, claim and data in one call; it opens no field (break35 F4).
+  user: ["hget", "hmget"],
   // The event store and read models (src/lib/eventstore), order lists, views and their retention
   // sweep, the deadline index, the payment token keys it writes and shreds, and the AOF rewrite and
   // the SLOWLOG check (and reset when it holds a token key's write) it runs after shredding them

@@ -9,9 +9,16 @@ export const userRoutes: ProxyRoute[] = [
     url: "/users",
     service: "user",
     tag,
-    summary: "Create a new user",
+    summary: "Create a new user (send an Idempotency-Key header to make retries safe)",
     body: CreateUserBody,
-    responses: { 201: "The user", 400: "Invalid body", 409: "Email already registered" },
+    // break35 F2: a create whose answer was lost could not be found again; a keyed resend replays it.
+    idempotencyKey: true,
+    responses: {
+      201: "The user (a replay with the same Idempotency-Key and body: the user as it is now, Idempotent-Replayed: true)",
+      400: "Invalid body",
+      409: "Email already registered",
+      422: "Idempotency-Key reused with a different body",
+    },
   },
   {
     method: "GET",

@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   IDEMPOTENCY_KEY_NOT_SUPPORTED: {
     status: 400,
     description:
-      "An Idempotency-Key on a POST that does not honour it (POST /orders and restock do); resend without it",
+      "An Idempotency-Key on a POST that does not honour it (POST /orders, POST /users and restock do); resend without it",
   },
   BAD_URL: { status: 400, description: "The URL cannot be decoded (e.g. a bad percent-escape)" },
   BAD_REQUEST: { status: 400, description: "Any other malformed request" },
@@ -107,7 +107,7 @@ export const ERROR_CODES = {
   USER_DATA_UNREADABLE: {
     status: 500,
     description:
-      "The user was stored under a data key the user service does not hold (e.g. restarted with other `USER_DATA_KEYS`): start it with the keys the user was written with",
+      '`GET`/`PUT` of a user stored under a data key the user service does not hold (e.g. restarted with other `USER_DATA_KEYS`, or a rotation\'s old key dropped too early): start it with the keys the user was written with, then re-seal (docs/security.md, "Rotating the user data key"). `DELETE` needs no key and succeeds',
   },
   BAD_GATEWAY: {
     status: 502,
@@ -117,7 +117,7 @@ export const ERROR_CODES = {
   UPSTREAM_OUTCOME_UNKNOWN: {
     status: 502,
     description:
-      'An instance received the request and the connection broke before it answered, and no other instance answered a resend: a write (`POST`, `PUT`, `DELETE`) may have been applied (`details.outcome: "unknown"`). A keyed `POST /orders` or restock says a resend with the same Idempotency-Key is safe (`details.resendWithSameIdempotencyKey: "safe"`); for another write check the resource before resending (a `GET` that broke is `BAD_GATEWAY`: it changed nothing)',
+      'An instance received the request and the connection broke before it answered, and no other instance answered a resend: a write (`POST`, `PUT`, `DELETE`) may have been applied (`details.outcome: "unknown"`). A keyed `POST /orders`, `POST /users` or restock says a resend with the same Idempotency-Key is safe (`details.resendWithSameIdempotencyKey: "safe"`); for another write check the resource before resending (a `GET` that broke is `BAD_GATEWAY`: it changed nothing)',
   },
   UPSTREAM_BODY_TOO_LARGE: {
     status: 502,
@@ -141,7 +141,7 @@ export const ERROR_CODES = {
   REDIS_REPLY_LOST: {
     status: 503,
     description:
-      "The connection to Redis dropped before it answered this request's write, which may have run (Retry-After set). Resend after checking the resource; POST /orders and restock with the same Idempotency-Key resend safely. The instance is healthy: the gateway passes this on and does not count it against the instance",
+      "The connection to Redis dropped before it answered this request's write, which may have run (Retry-After set). Resend after checking the resource; POST /orders, POST /users and restock with the same Idempotency-Key resend safely. The instance is healthy: the gateway passes this on and does not count it against the instance",
   },
   CIRCUIT_OPEN: { status: 503, description: "Every instance's circuit breaker is open (Retry-After set)" },
   DLQ_REDELIVERY_FAILED: {

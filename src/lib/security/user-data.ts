@@ -95,6 +95,16 @@ export function parseUserDataKeys(text: string): FieldCipher {
   return new FieldCipher(entries);
 }
 
+/**
+ * Hex HMAC-SHA256 of a request under the email index key, domain-separated from the email index:
+ * what a `POST /users` Idempotency-Key record keeps to tell a resend from another request (its body
+ * holds the email, so a bare SHA-256 would let someone holding Redis test guessed emails, break35
+ * F2). Throws KeyConfigError without the index key, as emailIndex.
+ */
+export function requestDigest(cipher: UserDataCipher, request: string): string {
+  return cipher.emailIndex(`request\n${request}`);
+}
+
 /** A fresh set in the environment format (development, the launcher, scripts/generate-keys.ts). */
 export function generateUserDataKeys(kid = `udk-${randomBytes(3).toString("hex")}`): {
   [USER_DATA_KEYS_ENV]: string;

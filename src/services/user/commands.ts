@@ -6,7 +6,9 @@
 import type { AllEvents } from "../../contracts/catalog.js";
 import type { CreateUserBody, UpdateUserBody } from "../../contracts/http.js";
 import type { Publisher } from "../../lib/bus/publisher.js";
+import { stableStringify } from "../../lib/bus/idempotency-key.js";
 import { AppError, notFound } from "../../lib/http/errors.js";
+import { DEFAULT_IDEMPOTENCY_KEY_TTL_MS, idempotencyKeyReused } from "../../lib/http/idempotency-key.js";
 import { DecryptionError } from "../../lib/security/encryption.js";
 import {
   applyUpdate,
@@ -16,6 +18,7 @@ import {
   type User,
   updatedPayload,
 } from "./domain.js";
+import { createIdempotencyKey } from "./keys.js";
 import type { StoredUser, UserStore, WriteResult } from "./store.js";
 
 export interface UserCommandsOptions {
@@ -27,17 +30,44 @@ export interface UserCommandsOptions {
   seal: SealContact;
   /** Attempts of an update or delete that keeps losing races (default 5). */
   maxAttempts?: number;
+  /**
+   * Keyed digest of a create request (`requestDigest`, src/lib/security/user-data.ts): what an
+   * Idempotency-Key's record keeps. The body holds the email, so never a bare hash of it.
+   */
+  digest: (request: string) => string;
+  /** How long a `POST /users` Idempotency-Key is remembered (ms, default 24 h). */
+  idempotencyTtlMs?: number;
 }
+
+/** A `POST /users` Idempotency-Key and the client it belongs to (the gateway's caller). */
+export interface CreateKey {
+  client: string;
+  key: string;
+}
+
+/**
+ * `created`: this request created `user`. `replayed`: an earlier request with the same key and body
+ * did; `user` is that user as it is now, absent when it has since been deleted.
+ */
+export type CreateOutcome =
+  | { kind: "created"; user: User }
+  | { kind: "replayed"; userId: string; user?: User }
+  /** The key's earlier request was refused with EMAIL_TAKEN: answered so again, as a replay. */
+  | { kind: "replayed_refusal" };
 
 export interface UserCommands {
   get(id: string): Promise<User>;
-  create(body: CreateUserBody): Promise<User>;
+  /**
+   * Throws EMAIL_TAKEN (409), and with a key IDEMPOTENCY_KEY_REUSED (422) when this client used it
+   * with another body within its TTL (break35 F2).
+   */
+  create(body: CreateUserBody, key?: CreateKey): Promise<CreateOutcome>;
   update(id: string, body: UpdateUserBody): Promise<User>;
   remove(id: string): Promise<void>;
 }
 
 // The message does not repeat the email: error messages reach logs, and emails are kept out of text.
-const emailTaken = () => new AppError("EMAIL_TAKEN", "This email is already registered");
+export const emailTaken = () => new AppError("EMAIL_TAKEN", "This email is already registered");
 
 /**
  * The stored user, or a named error when it was sealed under a data key this process lacks: the
@@ -81,12 +111,21 @@ export function createUserCommands(options: UserCommandsOptions): UserCommands {
       if (!stored) throw notFound("User", id);
       return stored.user;
     },
-    async create(body) {
+    async create(body, key) {
       const user = newUser(body, options.newId(), nowIso());
       const event = publisher.prepare("user.created", createdPayload(user, seal));
-      const result = await store.create(user, [event.message]);
-      if (!result.ok) throw emailTaken();
-      return user;
+      const once = key && {
+        key: createIdempotencyKey(key.client, key.key),
+        requestHash: options.digest(stableStringify(body)),
+        ttlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_KEY_TTL_MS,
+      };
+      const result = await store.create(user, [event.message], once);
+      if (result.ok) return { kind: "created", user };
+      if (result.code === "KEY_REUSED") throw idempotencyKeyReused();
+      if (result.code === "EMAIL_TAKEN" && result.replayed) return { kind: "replayed_refusal" };
+      if (result.code === "EMAIL_TAKEN") throw emailTaken();
+      const stored = await readable(store, result.userId);
+      return { kind: "replayed", userId: result.userId, ...(stored ? { user: stored.user } : {}) };
     },
     update: (id, body) =>
       optimistic(id, async (current) => {
@@ -101,10 +140,15 @@ export function createUserCommands(options: UserCommandsOptions): UserCommands {
         if (!result.ok && result.code === "EMAIL_TAKEN") throw emailTaken();
         return [result, user];
       }),
-    remove: (id) =>
-      optimistic(id, async (current) => {
+    // Not through `optimistic`: deleting needs no read of the user, whose email may not open (break35 F4).
+    async remove(id) {
+      for (let i = 0; i < maxAttempts; i++) {
         const event = publisher.prepare("user.deleted", { userId: id });
-        return [await store.remove(current, [event.message]), undefined];
-      }),
+        const result = await store.remove(id, [event.message]);
+        if (result.ok) return;
+        if (result.code === "NOT_FOUND") throw notFound("User", id);
+      }
+      throw new AppError("CONCURRENCY_CONFLICT", `User ${id} kept changing; try again`, undefined, true);
+    },
   };
 }

@@ -121,6 +121,18 @@ describeWithRedis("RedisUserStore", (getRedis) => {
     });
   });
 
+  // break35 F4: a record written before the `claim` field: its email is opened to find the claim.
+  it("deletes a record without a claim field (an earlier version's) and frees its email", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisUserStore(redis, cipherOf(k1));
+    await store.create(ada("u-legacy"), []);
+    await redis.hdel(userKey("u-legacy"), "claim");
+    expect(await store.remove("u-legacy", [])).toEqual({ ok: true });
+    expect(await redis.keys("{user}:email:*")).toEqual([]);
+    expect((await store.create(ada("u-next"), [])).ok).toBe(true);
+  });
+
   runUserStoreContract("redis", async () => {
     const redis = getRedis().client();
     await redis.flushall();

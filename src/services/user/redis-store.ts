@@ -20,22 +20,47 @@ import type { User, UserStatus } from "./domain.js";
 import { deletedKey, emailKey, userEventStreamKey, userKey, validationKey } from "./keys.js";
 import {
   assertOwnEvents,
+  type CreateOnce,
+  type CreateResult,
   type StoredUser,
   type UserStore,
   type WriteFailure,
   type WriteResult,
 } from "./store.js";
 
-// KEYS: email, user, streams...; ARGV: id, json, bodies... Version 1: FIRST_VERSION (domain.ts),
-// which user.created carries.
+// The record's `claim` field is the blind index naming its email claim (`{user}:email:<claim>`): an
+// HMAC, readable without the data keys, so a user sealed under a dropped key can still be deleted
+// and its email freed (break35 F4). Records written before it have none (see `remove`).
+
+// KEYS: email, user, streams...; ARGV: id, json, claim, bodies... Version 1: FIRST_VERSION
+// (domain.ts), which user.created carries.
 const CREATE = new LuaScript(`${OUTBOX_LUA}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'EMAIL_TAKEN' end
 redis.call('SET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], 'data', ARGV[2], 'version', 1)
-outbox(3, 3)
+redis.call('HSET', KEYS[2], 'data', ARGV[2], 'version', 1, 'claim', ARGV[3])
+outbox(3, 4)
 return 'OK'`);
 
-// KEYS: user, old email, new email, streams...; ARGV: expected version, id, json, bodies...
+/**
+ * CREATE with an Idempotency-Key (break35 F2). KEYS: key record, email, user, streams...; ARGV: id,
+ * json, claim, request hash, record TTL ms, bodies... → 'OK', 'EMAIL_TAKEN', or the key's record
+ * (`<hash> <id>`, `<hash> -` for a refusal) when the key was seen (nothing written). A refusal is
+ * kept under the key too, as a restock's: a late copy of the refused request never creates.
+ */
+const CREATE_KEYED = new LuaScript(`${OUTBOX_LUA}
+local seen = redis.call('GET', KEYS[1])
+if seen then return seen end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('SET', KEYS[1], ARGV[4] .. ' -', 'PX', ARGV[5])
+  return 'EMAIL_TAKEN'
+end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], 'data', ARGV[2], 'version', 1, 'claim', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[4] .. ' ' .. ARGV[1], 'PX', ARGV[5])
+outbox(4, 6)
+return 'OK'`);
+
+// KEYS: user, old email, new email, streams...; ARGV: expected version, id, json, new claim, bodies...
 const UPDATE = new LuaScript(`${OUTBOX_LUA}
 local v = redis.call('HGET', KEYS[1], 'version')
 if not v then return 'NOT_FOUND' end
@@ -44,18 +69,20 @@ local holder = redis.call('GET', KEYS[3])
 if holder and holder ~= ARGV[2] then return 'EMAIL_TAKEN' end
 if KEYS[2] ~= KEYS[3] then redis.call('DEL', KEYS[2]) end
 redis.call('SET', KEYS[3], ARGV[2])
-redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', tonumber(v) + 1)
-outbox(4, 4)
+redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', tonumber(v) + 1, 'claim', ARGV[4])
+outbox(4, 5)
 return 'OK'`);
 
-// KEYS: user, email, deleted mark, streams...; ARGV: expected version, bodies...
+// KEYS: user, deleted mark, email claim, streams...; ARGV: expected version, id, '1' when KEYS[3]
+// is the user's claim ('0': unknown, nothing freed), bodies... The claim goes only if it names the user.
 const REMOVE = new LuaScript(`${OUTBOX_LUA}
 local v = redis.call('HGET', KEYS[1], 'version')
 if not v then return 'NOT_FOUND' end
 if v ~= ARGV[1] then return 'CONFLICT' end
-redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('SET', KEYS[3], '1')
-outbox(4, 2)
+redis.call('DEL', KEYS[1])
+if ARGV[3] == '1' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+redis.call('SET', KEYS[2], '1')
+outbox(4, 4)
 return 'OK'`);
 
 /**
@@ -154,10 +181,24 @@ export class RedisUserStore implements UserStore {
     return emailKey(this.cipher.emailIndex(email));
   }
 
-  async create(user: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+  async create(user: User, messages: readonly OutgoingMessage[], once?: CreateOnce): Promise<CreateResult> {
     const out = outbox(messages);
-    const keys = [this.emailClaim(user.email), userKey(user.id), ...out.keys];
-    return toResult(await CREATE.run(this.redis, keys, [user.id, this.sealed(user), ...out.bodies]));
+    const claim = this.cipher.emailIndex(user.email);
+    const args = [user.id, this.sealed(user), claim];
+    if (!once) {
+      const keys = [emailKey(claim), userKey(user.id), ...out.keys];
+      return toResult(await CREATE.run(this.redis, keys, [...args, ...out.bodies])) as CreateResult;
+    }
+    const keys = [once.key, emailKey(claim), userKey(user.id), ...out.keys];
+    const reply = String(
+      await CREATE_KEYED.run(this.redis, keys, [...args, once.requestHash, once.ttlMs, ...out.bodies]),
+    );
+    if (reply === "OK") return { ok: true };
+    if (reply === "EMAIL_TAKEN") return { ok: false, code: "EMAIL_TAKEN" };
+    const [requestHash, userId = ""] = reply.split(" ");
+    if (requestHash !== once.requestHash) return { ok: false, code: "KEY_REUSED" };
+    if (userId === "-") return { ok: false, code: "EMAIL_TAKEN", replayed: true };
+    return { ok: false, code: "REPLAYED", userId };
   }
 
   async update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
@@ -168,15 +209,39 @@ export class RedisUserStore implements UserStore {
       this.emailClaim(next.email),
       ...out.keys,
     ];
-    const args = [previous.version, next.id, this.sealed(next), ...out.bodies];
-    return toResult(await UPDATE.run(this.redis, keys, args));
+    const args = [previous.version, next.id, this.sealed(next), this.cipher.emailIndex(next.email)];
+    return toResult(await UPDATE.run(this.redis, keys, [...args, ...out.bodies]));
   }
 
-  async remove(previous: StoredUser, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
-    const id = previous.user.id;
+  /**
+   * Never opens the contact fields (break35 F4): the claim comes from the record's `claim` field.
+   * A record written before that field existed has its email opened to find the claim; when that
+   * fails too (sealed under a dropped key) the user is deleted and its claim left, an orphan that
+   * `scripts/reseal-users.ts` releases (docs/security.md, "Rotating the user data key").
+   */
+  async remove(id: string, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+    const [version = null, claim = null, data = null] = await this.redis.hmget(
+      userKey(id),
+      "version",
+      "claim",
+      "data",
+    );
+    if (version === null) return { ok: false, code: "NOT_FOUND" };
+    const claimKey = claim === null ? this.legacyClaim(id, data) : emailKey(claim);
     const out = outbox(messages);
-    const keys = [userKey(id), this.emailClaim(previous.user.email), deletedKey(id), ...out.keys];
-    return toResult(await REMOVE.run(this.redis, keys, [previous.version, ...out.bodies]));
+    const keys = [userKey(id), deletedKey(id), claimKey ?? deletedKey(id), ...out.keys];
+    const args = [version, id, claimKey === undefined ? "0" : "1", ...out.bodies];
+    return toResult(await REMOVE.run(this.redis, keys, args));
+  }
+
+  /** The claim of a record without a `claim` field, from its email; undefined when it does not open. */
+  private legacyClaim(id: string, data: string | null): string | undefined {
+    try {
+      const record = UserRecordSchema.parse(JSON.parse(data ?? ""));
+      return this.emailClaim(this.cipher.open(id, "email", record.email));
+    } catch {
+      return undefined;
+    }
   }
 
   async answerValidation(

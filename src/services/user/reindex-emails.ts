@@ -16,7 +16,10 @@ import type { UserDataCipher } from "../../lib/security/user-data.js";
 import { emailKey, userKey } from "./keys.js";
 import { isSealed, scanBatches } from "./seal-clear-users.js";
 
-/** KEYS: new claim, old claim; ARGV: user id. */
+/**
+ * KEYS: new claim, old claim, user; ARGV: user id, new blind index. The record's `claim` field
+ * (what DELETE frees without opening the email, break35 F4) follows the claim.
+ */
 const MOVE_CLAIM = new LuaScript(`
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 'EMAIL_TAKEN' end
@@ -26,6 +29,7 @@ if KEYS[1] ~= KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[1] then
   redis.call('DEL', KEYS[2])
   moved = 'MOVED'
 end
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HSET', KEYS[3], 'claim', ARGV[2]) end
 return moved`);
 
 export interface ReindexResult {
@@ -68,8 +72,9 @@ export async function reindexUserEmails(
         continue;
       }
       const email = ciphers.to.open(id, "email", sealedEmail);
-      const claims = [emailKey(ciphers.to.emailIndex(email)), emailKey(ciphers.from.emailIndex(email))];
-      const reply = await MOVE_CLAIM.run(redis, claims, [id]);
+      const index = ciphers.to.emailIndex(email);
+      const claims = [emailKey(index), emailKey(ciphers.from.emailIndex(email)), key];
+      const reply = await MOVE_CLAIM.run(redis, claims, [id, index]);
       if (reply === "MOVED") result.moved++;
       else if (reply === "ALREADY") result.alreadyMoved++;
       else result.skipped.push({ id, reason: "EMAIL_TAKEN" });

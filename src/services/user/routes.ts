@@ -3,8 +3,10 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { IdSchema } from "../../contracts/common.js";
 import { CreateUserBody, UpdateUserBody } from "../../contracts/http.js";
+import { notFound } from "../../lib/http/errors.js";
+import { idempotencyClientOf, markReplayed, parseKeyedInput } from "../../lib/http/idempotency-key.js";
 import { parseInput } from "../../lib/http/server.js";
-import type { UserCommands } from "./commands.js";
+import { emailTaken, type UserCommands } from "./commands.js";
 
 /** A user id as every other id: visible ASCII, 1-100 characters (break10: `%00` was looked up). */
 const IdParams = z.object({ id: IdSchema });
@@ -12,9 +14,17 @@ const idOf = (params: unknown): string => parseInput(IdParams, params).id;
 
 export function userRoutes(commands: UserCommands): (app: FastifyInstance) => void {
   return (app) => {
+    // With an Idempotency-Key, created at most once per (client, key) within its TTL; a resend
+    // answers the created user as it is now, marked as a replay (break35 F2), as POST /orders does.
     app.post("/users", async (request, reply) => {
-      const user = await commands.create(parseInput(CreateUserBody, request.body));
-      return reply.status(201).send(user);
+      const { body, key } = parseKeyedInput(CreateUserBody, request);
+      const client = idempotencyClientOf(request);
+      const outcome = await commands.create(body, key === undefined ? undefined : { client, key });
+      if (outcome.kind === "created") return reply.status(201).send(outcome.user);
+      markReplayed(reply);
+      if (outcome.kind === "replayed_refusal") throw emailTaken();
+      if (!outcome.user) throw notFound("User", outcome.userId);
+      return reply.status(201).send(outcome.user);
     });
     app.get("/users/:id", async (request) => commands.get(idOf(request.params)));
     app.put("/users/:id", async (request) =>

@@ -119,6 +119,9 @@ describeWithRedis("rotating the email index key (reindexUserEmails)", (getRedis)
     const copy = newUser({ email: "ann@example.com", name: "Ann 2" }, "r-9", "2024-01-02T00:00:00.000Z");
     expect(await newStore.create(copy, [])).toEqual({ ok: false, code: "EMAIL_TAKEN" });
     expect((await newStore.get("r-1"))?.user).toEqual(users[1]);
+    // The record's `claim` field followed the claim (break35 F4): a DELETE frees the new-index claim.
+    expect(await newStore.remove("r-0", [])).toEqual({ ok: true });
+    expect(await newStore.create(copy, [])).toEqual({ ok: true });
 
     const second = await reindexUserEmails(redis, { from: before, to: after });
     expect(second).toMatchObject({ users: 2, moved: 0, alreadyMoved: 2, skipped: [] });

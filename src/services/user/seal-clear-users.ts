@@ -23,12 +23,12 @@ import { LuaScript } from "../../lib/redis/index.js";
 import { SEALED_FIELD_PATTERN, type UserDataCipher } from "../../lib/security/user-data.js";
 import { emailKey, USER_TAG, userKey } from "./keys.js";
 
-/** KEYS: user, clear claim, index claim; ARGV: data read, sealed data, user id. */
+/** KEYS: user, clear claim, index claim; ARGV: data read, sealed data, user id, blind index (the record's `claim`). */
 const SEAL_ONE = new LuaScript(`
 if redis.call('HGET', KEYS[1], 'data') ~= ARGV[1] then return 'CHANGED' end
 local holder = redis.call('GET', KEYS[3])
 if holder and holder ~= ARGV[3] then return 'EMAIL_TAKEN' end
-redis.call('HSET', KEYS[1], 'data', ARGV[2])
+redis.call('HSET', KEYS[1], 'data', ARGV[2], 'claim', ARGV[4])
 redis.call('SET', KEYS[3], ARGV[3])
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return 'SEALED'`);
@@ -118,8 +118,9 @@ export async function sealClearUsers(
         email: isSealed(email) ? email : cipher.seal(id, "email", email),
         ...(typeof phone === "string" && !isSealed(phone) ? { phone: cipher.seal(id, "phone", phone) } : {}),
       });
-      const claimKeys = [key, emailKey(clearEmail), emailKey(cipher.emailIndex(clearEmail))];
-      const reply = await SEAL_ONE.run(redis, claimKeys, [data, sealed, id]);
+      const index = cipher.emailIndex(clearEmail);
+      const claimKeys = [key, emailKey(clearEmail), emailKey(index)];
+      const reply = await SEAL_ONE.run(redis, claimKeys, [data, sealed, id, index]);
       if (reply === "SEALED") result.sealed++;
       else result.skipped.push({ id, reason: reply as "CHANGED" | "EMAIL_TAKEN" });
     }

@@ -6,7 +6,11 @@ import { createMemoryPlatform, createRedisPlatform, type Platform } from "../../
 import { type RunningService, startService } from "../../lib/runtime/service-host.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { sleep, waitFor } from "../../test-support/wait.js";
-import { generateUserDataKeys, userDataCipherFromEnv } from "../../lib/security/user-data.js";
+import {
+  generateUserDataKeys,
+  userDataCipherFromEnv,
+  userDataSetting,
+} from "../../lib/security/user-data.js";
 import { newUser } from "./domain.js";
 import { userKey } from "./keys.js";
 import { RedisUserStore } from "./redis-store.js";
@@ -21,7 +25,8 @@ interface Harness {
     method: string,
     path: string,
     body?: unknown,
-  ): Promise<{ status: number; body: Record<string, unknown> }>;
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }>;
 }
 
 async function startHarness(platform: Platform): Promise<Harness> {
@@ -33,15 +38,19 @@ async function startHarness(platform: Platform): Promise<Harness> {
   ]);
   const logger = createLogger({ service: "user", level: "silent" });
   const running = await startService(userService, { events: AllEvents, platform, port: 0, logger });
-  const call = async (method: string, path: string, body?: unknown) => {
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const response = await fetch(running.url + path, {
       method,
       ...(body === undefined
-        ? {}
-        : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+        ? { headers }
+        : { headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) }),
     });
     const text = await response.text();
-    return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+    return {
+      status: response.status,
+      body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+      headers: response.headers,
+    };
   };
   return { platform, running, observer, call };
 }
@@ -90,6 +99,70 @@ async function expectVersionedEvents(h: Harness): Promise<void> {
   expect((await h.call("GET", `/users/${id}`)).body.name).toBe(last?.name);
 }
 
+/**
+ * break35 F2: a POST /users whose answer was lost left a user the client could not find (409 to a
+ * resend, no lookup, the key refused). With an Idempotency-Key a resend answers the created user.
+ */
+function keyedCreateTests(harness: () => Harness): void {
+  const keyed = (key: string, client = "client-a") => ({
+    "idempotency-key": key,
+    "x-ordersaga-client": client,
+  });
+
+  it("answers a resend with the same Idempotency-Key and body with the created user (201, Idempotent-Replayed)", async () => {
+    const h = harness();
+    const body = { email: "Kay@x.test", name: "Kay" };
+    const first = await h.call("POST", "/users", body, keyed("k-1"));
+    expect(first.status).toBe(201);
+    expect(first.headers.get("idempotent-replayed")).toBeNull();
+    const again = await h.call("POST", "/users", body, keyed("k-1"));
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    expect(again.body).toEqual(first.body);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    // Another client's same key is another key: its create meets the taken email.
+    expect((await h.call("POST", "/users", body, keyed("k-1", "client-b"))).status).toBe(409);
+    await eventsOf(h, "user.created", 1);
+    expect(h.observer.of("user.created")).toHaveLength(1);
+  });
+
+  it("refuses the same Idempotency-Key with another body (422 IDEMPOTENCY_KEY_REUSED) and names a malformed key", async () => {
+    const h = harness();
+    await h.call("POST", "/users", { email: "r@x.test", name: "R" }, keyed("k-2"));
+    const reused = await h.call("POST", "/users", { email: "r@x.test", name: "Other" }, keyed("k-2"));
+    expect(reused.status).toBe(422);
+    expect(reused.body).toMatchObject({ error: { code: "IDEMPOTENCY_KEY_REUSED" } });
+    const bad = await h.call("POST", "/users", { email: "nope", name: "" }, keyed("a b"));
+    expect(bad.status).toBe(400);
+    const details = (bad.body.error as { details: { path: string }[] }).details.map((d) => d.path);
+    expect(details).toContain("header:Idempotency-Key");
+  });
+
+  it("creates one user for ten concurrent requests with one Idempotency-Key: every answer is it", async () => {
+    const h = harness();
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        h.call("POST", "/users", { email: "many@x.test", name: "M" }, keyed("k-3")),
+      ),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(10).fill(201));
+    expect(new Set(answers.map((a) => a.body.id)).size).toBe(1);
+    await eventsOf(h, "user.created", 1);
+    expect(h.observer.of("user.created")).toHaveLength(1);
+  });
+
+  it("answers a resend after the user was deleted with 404, marked as a replay (nothing created again)", async () => {
+    const h = harness();
+    const body = { email: "del@x.test", name: "D" };
+    const id = String((await h.call("POST", "/users", body, keyed("k-4"))).body.id);
+    expect((await h.call("DELETE", `/users/${id}`)).status).toBe(204);
+    const again = await h.call("POST", "/users", body, keyed("k-4"));
+    expect(again.status).toBe(404);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    await eventsOf(h, "user.created", 1);
+    expect(h.observer.of("user.created")).toHaveLength(1);
+  });
+}
+
 describe("user service (memory platform)", () => {
   let h: Harness;
   beforeEach(async () => {
@@ -132,6 +205,8 @@ describe("user service (memory platform)", () => {
     expect(() => cipher.open("someone-else", "email", payload.email!)).toThrow(/authentication failed/);
     expect(event?.source.service).toBe("user");
   });
+
+  describe("Idempotency-Key on POST /users", () => keyedCreateTests(() => h));
 
   it("rejects an invalid body with 400 and its issues", async () => {
     const response = await h.call("POST", "/users", { email: "not-an-email", name: "" });
@@ -290,6 +365,20 @@ describeWithRedis("user service (Redis platform)", (getRedis) => {
     await waitFor(() => h.observer.of("user.created").length === 1);
   });
 
+  describe("Idempotency-Key on POST /users", () => keyedCreateTests(() => h));
+
+  it("keeps an Idempotency-Key's record 24 h, under a name that shows neither the key nor the client", async () => {
+    await h.call("POST", "/users", { email: "ttl@x.test", name: "T" }, { "idempotency-key": "secret-key-1" });
+    const redis = getRedis().client();
+    const [record] = await redis.keys("{user}:idem:*");
+    expect(record).toMatch(/^\{user\}:idem:[0-9a-f]{64}$/);
+    const ttl = await redis.pttl(record!);
+    expect(ttl).toBeGreaterThan(23 * 3_600_000);
+    expect(ttl).toBeLessThanOrEqual(24 * 3_600_000);
+    // The record holds the user id and a keyed digest of the body: not the email.
+    expect(await redis.get(record!)).not.toMatch(/ttl@x\.test/);
+  });
+
   // break13 F8: the stored record loses its sealed phone too.
   it("drops the sealed phone from the stored record on PUT {phone: null}", async () => {
     const created = await h.call("POST", "/users", { email: "p@x.test", name: "P", phone: "+15550001111" });
@@ -315,5 +404,31 @@ describeWithRedis("user service (Redis platform)", (getRedis) => {
     expect(res.status).toBe(500);
     expect(res.body).toMatchObject({ error: { code: "USER_DATA_UNREADABLE" } });
     expect(JSON.stringify(res.body)).toMatch(/unknown key id \\"udk-other\\".*USER_DATA_KEYS/);
+  });
+
+  // break35 F4: deleting went through a read that opened the email, so a user sealed under a dropped
+  // key answered 500 to DELETE: it could not be erased and its email stayed claimed for good.
+  it("deletes a user sealed under a data key it no longer holds (204) and frees its email", async () => {
+    // The same email index key as the service, another data key: what dropping a USER_DATA_KEYS entry leaves.
+    const dropped = userDataCipherFromEnv(
+      {
+        USER_DATA_KEYS: generateUserDataKeys("udk-dropped").USER_DATA_KEYS,
+        USER_EMAIL_INDEX_KEY: userDataSetting(process.env, "USER_EMAIL_INDEX_KEY"),
+      },
+      { withIndex: true },
+    );
+    await new RedisUserStore(getRedis().client(), dropped).create(
+      newUser({ email: "gone@x.test", name: "Gone" }, "u-dropped", new Date(0).toISOString()),
+      [],
+    );
+    expect((await h.call("GET", "/users/u-dropped")).body).toMatchObject({
+      error: { code: "USER_DATA_UNREADABLE" },
+    });
+    const deleted = await h.call("DELETE", "/users/u-dropped");
+    expect(deleted.status, JSON.stringify(deleted.body)).toBe(204);
+    expect((await h.call("GET", "/users/u-dropped")).status).toBe(404);
+    expect((await h.call("POST", "/users", { email: "gone@x.test", name: "New" })).status).toBe(201);
+    await waitFor(() => h.observer.of("user.deleted").length === 1);
+    expect(h.observer.of("user.deleted")[0]?.payload).toEqual({ userId: "u-dropped" });
   });
 });

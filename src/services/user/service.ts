@@ -12,7 +12,7 @@ import { RedisUserStore } from "./redis-store.js";
 import { userRoutes } from "./routes.js";
 import { MemoryUserStore, type UserStore } from "./store.js";
 import { PACKAGE_VERSION } from "../../lib/runtime/version.js";
-import { type UserDataCipher, userDataCipherFromEnv } from "../../lib/security/user-data.js";
+import { requestDigest, type UserDataCipher, userDataCipherFromEnv } from "../../lib/security/user-data.js";
 
 export interface UserServiceOptions {
   /** Id generator for new users (default UUIDv7). */
@@ -24,6 +24,8 @@ export interface UserServiceOptions {
    * USER_EMAIL_INDEX_KEY, or this process's development keys; see src/lib/security/user-data.ts).
    */
   cipher?: UserDataCipher;
+  /** How long a `POST /users` Idempotency-Key is remembered (ms, default 24 h, as a restock's). */
+  idempotencyTtlMs?: number;
 }
 
 export function createUserService(options: UserServiceOptions = {}): ServiceDefinition<typeof AllEvents> {
@@ -37,7 +39,7 @@ export function createUserService(options: UserServiceOptions = {}): ServiceDefi
         options.store ??
         platformStore<UserStore>(deps.platform, {
           redis: (redis, retention) => new RedisUserStore(redis, cipher, retention),
-          memory: (publish) => new MemoryUserStore(publish),
+          memory: (publish) => new MemoryUserStore(publish, deps.now),
         });
       const commands = createUserCommands({
         store,
@@ -45,6 +47,8 @@ export function createUserService(options: UserServiceOptions = {}): ServiceDefi
         now: deps.now,
         newId: options.newId ?? newMessageId,
         seal: (userId, field, value) => cipher.seal(userId, field, value),
+        digest: (request) => requestDigest(cipher, request),
+        ...(options.idempotencyTtlMs === undefined ? {} : { idempotencyTtlMs: options.idempotencyTtlMs }),
       });
       const subscriber = deps.subscriber();
       registerUserHandlers(subscriber, store);

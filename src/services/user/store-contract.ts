@@ -104,12 +104,11 @@ export function runUserStoreContract(name: string, factory: () => Promise<UserSt
 
     it("deletes a user: gone, email free again, id remembered as deleted", async () => {
       await fx.store.create(user("u1", "a@x.test"), []);
-      const previous = (await fx.store.get("u1"))!;
-      expect(await fx.store.remove(previous, [message("user.deleted")])).toEqual({ ok: true });
+      expect(await fx.store.remove("u1", [message("user.deleted")])).toEqual({ ok: true });
       expect(await fx.store.get("u1")).toBeUndefined();
       expect(await statusOf("u1")).toBe("deleted");
       expect((await fx.store.create(user("u2", "a@x.test"), [])).ok).toBe(true);
-      expect(await fx.store.remove(previous, [message("user.deleted")])).toEqual({
+      expect(await fx.store.remove("u1", [message("user.deleted")])).toEqual({
         ok: false,
         code: "NOT_FOUND",
       });
@@ -135,19 +134,68 @@ export function runUserStoreContract(name: string, factory: () => Promise<UserSt
       ];
       await fx.store.create(user("u1", "a@x.test"), [message("user.created")]);
       await fx.store.create(user("u2", "b@x.test"), [message("user.created")]);
-      const u2 = (await fx.store.get("u2"))!;
-      await fx.store.remove(u2, [message("user.deleted")]);
+      await fx.store.remove("u2", [message("user.deleted")]);
       expect(await fx.store.answerValidation("o1", "u1", answer)).toBe(true);
       expect(await fx.store.answerValidation("o2", "u2", answer)).toBe(true);
       expect(await fx.store.answerValidation("o3", "nobody", answer)).toBe(true);
       // A redelivery (even once the user is gone) changes and emits nothing.
-      await fx.store.remove((await fx.store.get("u1"))!, [message("user.deleted")]);
+      await fx.store.remove("u1", [message("user.deleted")]);
       expect(await fx.store.answerValidation("o1", "u1", answer)).toBe(false);
       expect(await fx.emitted("user.validated")).toEqual([
         "answer:active",
         "answer:deleted",
         "answer:missing",
       ]);
+    });
+
+    // break35 F2: the key's record is written with the user, in one atomic step, and checked first.
+    it("records a create's Idempotency-Key with the user: the same key replays it, another request is refused", async () => {
+      const once = { key: "{user}:idem:k1", requestHash: "h1", ttlMs: 60_000 };
+      expect(await fx.store.create(user("u1", "a@x.test"), [message("user.created")], once)).toEqual({
+        ok: true,
+      });
+      // A resend (another id minted, the same key and hash): nothing written, the first user named.
+      expect(await fx.store.create(user("u2", "a@x.test"), [message("user.created")], once)).toEqual({
+        ok: false,
+        code: "REPLAYED",
+        userId: "u1",
+      });
+      const other = { ...once, requestHash: "h2" };
+      expect(await fx.store.create(user("u3", "c@x.test"), [message("user.created")], other)).toEqual({
+        ok: false,
+        code: "KEY_REUSED",
+      });
+      expect(await fx.store.get("u2")).toBeUndefined();
+      expect(await fx.store.get("u3")).toBeUndefined();
+      expect(await fx.emitted("user.created")).toHaveLength(1);
+      // A refusal is kept under the key too: a late copy never creates, even once the email is free.
+      const refused = { key: "{user}:idem:k2", requestHash: "h3", ttlMs: 60_000 };
+      expect(await fx.store.create(user("u4", "a@x.test"), [], refused)).toEqual({
+        ok: false,
+        code: "EMAIL_TAKEN",
+      });
+      await fx.store.remove("u1", []);
+      expect(await fx.store.create(user("u5", "a@x.test"), [], refused)).toEqual({
+        ok: false,
+        code: "EMAIL_TAKEN",
+        replayed: true,
+      });
+      expect(await fx.store.get("u5")).toBeUndefined();
+    });
+
+    it("lets one of many concurrent keyed creates create; the others replay it", async () => {
+      const once = { key: "{user}:idem:k-many", requestHash: "h", ttlMs: 60_000 };
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          fx.store.create(user(`c${i}`, "same@x.test"), [message("user.created")], once),
+        ),
+      );
+      const created = results.findIndex((r) => r.ok);
+      expect(created).toBeGreaterThanOrEqual(0);
+      expect(results.filter((r) => !r.ok)).toEqual(
+        Array(9).fill({ ok: false, code: "REPLAYED", userId: `c${created}` }),
+      );
+      expect(await fx.emitted("user.created")).toHaveLength(1);
     });
 
     it("refuses to write another service's events with its state", async () => {

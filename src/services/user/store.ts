@@ -18,17 +18,46 @@ export interface StoredUser {
 export type WriteFailure = "EMAIL_TAKEN" | "NOT_FOUND" | "CONFLICT";
 export type WriteResult = { ok: true } | { ok: false; code: WriteFailure };
 
+/**
+ * A create's Idempotency-Key (break35 F2): the scoped record key (`createIdempotencyKey`), a keyed
+ * digest of the request (`requestDigest`), and how long the record is kept (ms).
+ */
+export interface CreateOnce {
+  key: string;
+  requestHash: string;
+  ttlMs: number;
+}
+
+/**
+ * REPLAYED: the key already created `userId` with this request (nothing written); KEY_REUSED: the
+ * key was used with another request (nothing written); EMAIL_TAKEN with `replayed`: the key's
+ * earlier request was refused so, and its refusal is answered again (kept like a restock's).
+ */
+export type CreateResult =
+  | { ok: true }
+  | { ok: false; code: "EMAIL_TAKEN"; replayed?: true }
+  | { ok: false; code: "KEY_REUSED" }
+  | { ok: false; code: "REPLAYED"; userId: string };
+
 export interface UserStore {
   get(id: string): Promise<StoredUser | undefined>;
-  /** Claims the email and stores the user; EMAIL_TAKEN when another user holds the email. */
-  create(user: User, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
+  /**
+   * Claims the email and stores the user; EMAIL_TAKEN when another user holds the email. With
+   * `once`, the key's record is written in the same atomic step as the user, and checked first: a
+   * key seen within its TTL answers REPLAYED (same request hash) or KEY_REUSED, writing nothing.
+   */
+  create(user: User, messages: readonly OutgoingMessage[], once?: CreateOnce): Promise<CreateResult>;
   /**
    * Replaces `previous` by `next` (moving the email claim when it changed). CONFLICT when the user
    * was written since `previous` was read, NOT_FOUND when it is gone.
    */
   update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
-  /** Deletes the user, frees its email and remembers the id as deleted. */
-  remove(previous: StoredUser, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
+  /**
+   * Deletes the user, frees its email and remembers the id as deleted, without opening its contact
+   * fields (break35 F4: a user sealed under a dropped data key must still be erasable). NOT_FOUND
+   * when there is no such user; CONFLICT when it was written meanwhile (try again).
+   */
+  remove(id: string, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
   /**
    * Answers an order's validation from the user's status at the moment of the write, in one atomic
    * step: `answer(status)` builds the messages for that status, and they are written with the
@@ -58,8 +87,13 @@ export class MemoryUserStore implements UserStore {
   private readonly emails = new Map<string, string>();
   private readonly deleted = new Set<string>();
   private readonly validations = new Set<string>();
+  /** Idempotency-Key records; `userId` undefined: the key's create was refused (EMAIL_TAKEN). */
+  private readonly keys = new Map<string, { requestHash: string; userId?: string; expiresAt: number }>();
 
-  constructor(private readonly publish: PublishMessages) {}
+  constructor(
+    private readonly publish: PublishMessages,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async get(id: string): Promise<StoredUser | undefined> {
     const stored = this.users.get(id);
@@ -71,13 +105,24 @@ export class MemoryUserStore implements UserStore {
     return this.deleted.has(id) ? "deleted" : "missing";
   }
 
-  async create(user: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+  async create(user: User, messages: readonly OutgoingMessage[], once?: CreateOnce): Promise<CreateResult> {
     assertOwnEvents(messages);
-    if (this.emails.has(user.email)) return fail("EMAIL_TAKEN");
+    const prior = once && this.keys.get(once.key);
+    if (once && prior && prior.expiresAt > this.now()) {
+      if (prior.requestHash !== once.requestHash) return { ok: false, code: "KEY_REUSED" };
+      if (prior.userId === undefined) return { ok: false, code: "EMAIL_TAKEN", replayed: true };
+      return { ok: false, code: "REPLAYED", userId: prior.userId };
+    }
+    const taken = this.emails.has(user.email);
+    if (once) {
+      const record = { requestHash: once.requestHash, expiresAt: this.now() + once.ttlMs };
+      this.keys.set(once.key, taken ? record : { ...record, userId: user.id });
+    }
+    if (taken) return { ok: false, code: "EMAIL_TAKEN" };
     this.emails.set(user.email, user.id);
     this.users.set(user.id, { user: structuredClone(user), version: FIRST_VERSION });
     await this.publish(messages);
-    return ok;
+    return { ok: true };
   }
 
   async update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
@@ -94,14 +139,13 @@ export class MemoryUserStore implements UserStore {
     return ok;
   }
 
-  async remove(previous: StoredUser, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+  async remove(id: string, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
     assertOwnEvents(messages);
-    const current = this.users.get(previous.user.id);
+    const current = this.users.get(id);
     if (!current) return fail("NOT_FOUND");
-    if (current.version !== previous.version) return fail("CONFLICT");
-    this.users.delete(previous.user.id);
-    this.emails.delete(current.user.email);
-    this.deleted.add(previous.user.id);
+    this.users.delete(id);
+    if (this.emails.get(current.user.email) === id) this.emails.delete(current.user.email);
+    this.deleted.add(id);
     await this.publish(messages);
     return ok;
   }

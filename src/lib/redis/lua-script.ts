@@ -10,13 +10,24 @@ export type ScriptRunner = Pick<Redis, "evalsha" | "eval">;
  * or flushed): the source crosses the wire once per server, not on every call. The digest is
  * computed once, when the script is defined.
  */
+export interface LuaScriptOptions {
+  /**
+   * What a span shows of the script's first key (`db.redis.first_key`; default: the key). A key
+   * whose name is derived from personal data (a blind index of an email) must not be exported as
+   * is: the same value in two traces links them to one person (break35 F8).
+   */
+  spanKey?: (key: string) => string;
+}
+
 export class LuaScript {
   readonly source: string;
   readonly sha: string;
+  private readonly spanKey: (key: string) => string;
 
-  constructor(source: string) {
+  constructor(source: string, options: LuaScriptOptions = {}) {
     this.source = source;
     this.sha = createHash("sha1").update(source).digest("hex");
+    this.spanKey = options.spanKey ?? ((key) => key);
   }
 
   /**
@@ -37,7 +48,7 @@ export class LuaScript {
           "db.redis.script_sha": this.sha.slice(0, 12),
           ...(keys[0] === undefined
             ? {}
-            : { "db.redis.first_key": keys[0], "db.redis.key_count": keys.length }),
+            : { "db.redis.first_key": this.spanKey(keys[0]), "db.redis.key_count": keys.length }),
         },
       },
       () => this.runUntraced(redis, keys, args),

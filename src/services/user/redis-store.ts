@@ -28,18 +28,24 @@ import {
   type WriteResult,
 } from "./store.js";
 
+/** Spans show the email claim's family, not its blind index (break35 F8: it linked traces to one email). */
+const SPAN_KEY = { spanKey: (key: string) => key.replace(/:email:.*$/, ":email:<blind index>") };
+
 // The record's `claim` field is the blind index naming its email claim (`{user}:email:<claim>`): an
 // HMAC, readable without the data keys, so a user sealed under a dropped key can still be deleted
 // and its email freed (break35 F4). Records written before it have none (see `remove`).
 
 // KEYS: email, user, streams...; ARGV: id, json, claim, bodies... Version 1: FIRST_VERSION
 // (domain.ts), which user.created carries.
-const CREATE = new LuaScript(`${OUTBOX_LUA}
+const CREATE = new LuaScript(
+  `${OUTBOX_LUA}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'EMAIL_TAKEN' end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'data', ARGV[2], 'version', 1, 'claim', ARGV[3])
 outbox(3, 4)
-return 'OK'`);
+return 'OK'`,
+  SPAN_KEY,
+);
 
 /**
  * CREATE with an Idempotency-Key (break35 F2). KEYS: key record, email, user, streams...; ARGV: id,

@@ -75,4 +75,14 @@ describe("parseDemoArgs", () => {
     );
     expect(mistake(["--timeout", "0"])).toMatch(/--timeout must be/);
   });
+
+  // newuser16 F6: "--timeout -5" answered "needs a value", though one was given.
+  it("says a negative number reads as an option, and how to pass it", () => {
+    expect(mistake(["--timeout", "-5"])).toMatch(
+      /^--timeout needs a value \("-5" reads as an option: write --timeout=-5\)/,
+    );
+    expect(mistake(["--timeout=-5"])).toMatch(
+      /--timeout must be a whole number of milliseconds \(got "-5"\)/,
+    );
+  });
 });

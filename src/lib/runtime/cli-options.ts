@@ -58,7 +58,16 @@ export function parseCliOptions(
     if (unknown) throw fail(`unknown option "${unknown[1]}" (options: ${names})`);
     // "argument missing" at the end, "argument is ambiguous" before another option (--gateway --help).
     const missing = /Option '(--[a-z-]+)[^']*' argument (missing|is ambiguous)/.exec(text);
-    if (missing) throw fail(`${missing[1]} needs a value`);
+    if (missing) {
+      // A negative number reads as an option to parseArgs: say so (newuser16 F6: `--timeout -5`
+      // answered "needs a value", which the user had given).
+      const next = argv[argv.indexOf(missing[1]!) + 1];
+      const hint =
+        next !== undefined && /^-\d/.test(next)
+          ? ` ("${next}" reads as an option: write ${missing[1]}=${next})`
+          : "";
+      throw fail(`${missing[1]} needs a value${hint}`);
+    }
     throw fail(text.split("\n")[0]!);
   }
   if (parsed.positionals.length > 0)

@@ -11,7 +11,8 @@ import { z } from "zod";
 import { IdSchema, PlaceOrderBody } from "../../contracts/index.js";
 import { newMessageId, traceIdOf } from "../../lib/bus/envelope.js";
 import { stableStringify } from "../../lib/bus/idempotency-key.js";
-import { ConcurrencyError, type ReadModelStore } from "../../lib/eventstore/index.js";
+import { AppendDeadlineError, ConcurrencyError, type ReadModelStore } from "../../lib/eventstore/index.js";
+import { deadlinePassedBody, gatewayDeadlineOf } from "../../lib/http/gateway-credential.js";
 import { AppError, notFound, parseInput, parseQuery } from "../../lib/http/index.js";
 import {
   idempotencyClientOf,
@@ -56,6 +57,8 @@ const ListQuery = z.strictObject({
 export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): void {
   app.post("/orders", async (request, reply) => {
     const placed = await placeOrder(deps, request);
+    // The gateway's deadline passed before the order's write ran (break35 F1): nothing was created.
+    if (placed === "late") return reply.status(503).send(deadlinePassedBody(gatewayDeadlineOf(request)));
     if (!placed.replayed) return reply.status(202).send({ orderId: placed.orderId, status: "pending" });
     // A replay answers what the order is now, not what it was when first placed.
     const order = await readView(deps, placed.orderId);
@@ -114,12 +117,14 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
  * between concurrent or retried requests, so a request that died between the two steps is finished
  * by its retry instead of being lost. Each request that reaches the append seals the token first
  * (it may be the one that creates the order); one whose append is refused removes its token's key
- * entry, so only the created order's token has one.
+ * entry, so only the created order's token has one. `"late"`: the gateway's deadline (its
+ * credential's, `gatewayDeadlineOf`) had passed by Redis `TIME` when the order's write ran, which
+ * then wrote nothing (break35 F1: a request the gateway answered 504 must not land later).
  */
 async function placeOrder(
   deps: OrderRoutesDeps,
   request: FastifyRequest,
-): Promise<{ orderId: string; replayed: boolean }> {
+): Promise<{ orderId: string; replayed: boolean } | "late"> {
   const { body, key } = parseKeyedInput(PlaceOrderBody, request);
   let orderId = deps.newOrderId();
   let requestHash: string | undefined;
@@ -150,9 +155,14 @@ async function placeOrder(
     ...activeTraceparent(),
   };
   try {
-    await deps.runner.place(input, deps.publisher);
+    await deps.runner.place(input, deps.publisher, gatewayDeadlineOf(request));
     return { orderId, replayed: false };
   } catch (error) {
+    if (error instanceof AppendDeadlineError) {
+      // Nothing holds this token: its entry goes, as for a replay's below.
+      await discardToken(deps, request, orderId, paymentToken);
+      return "late";
+    }
     if (!(error instanceof ConcurrencyError) || requestHash === undefined) throw error;
     // The key's order exists already: this request is a replay of the one that created it, and its
     // sealed token is stored nowhere. Its key entry goes (break-gateway F4): else every concurrent

@@ -74,7 +74,7 @@ describeWithRedis("observability over every service as its own process", (getRed
     await receiver?.close();
   }, 60_000);
 
-  /** Places an order with its own correlation id (what the order's messages carry); returns both. */
+  /** Places an order; returns its id and the saga's correlation id (what the order's messages carry). */
   async function placeOrder(
     token: string,
     headers: Record<string, string> = {},
@@ -85,13 +85,17 @@ describeWithRedis("observability over every service as its own process", (getRed
     });
     const productId = `obs-${randomUUID().slice(0, 8)}`;
     await api().post("/inventory", { productId, name: "traced", price: 250, quantity: 50 });
-    const correlationId = randomUUID();
+    // A client's own x-correlation-id is not the saga's (break35 F5): the 202 names the one minted.
+    const clientValue = randomUUID();
     const placed = await api().post<{ orderId: string }>(
       "/orders",
       { userId: user.body.id, items: [{ productId, quantity: 2 }], payment: { token } },
-      { ...headers, "x-correlation-id": correlationId },
+      { ...headers, "x-correlation-id": clientValue },
     );
     expect(placed.status).toBe(202);
+    const correlationId = placed.headers.get("x-correlation-id") ?? "";
+    expect(correlationId).not.toBe(clientValue);
+    expect(correlationId).not.toBe("");
     return { orderId: placed.body.orderId, correlationId };
   }
 

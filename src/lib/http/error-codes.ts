@@ -103,7 +103,11 @@ export const ERROR_CODES = {
     status: 431,
     description: "The request line and headers are over 16 KiB (e.g. a very long query string)",
   },
-  INTERNAL: { status: 500, description: "An unexpected failure (logged with the request's correlation id)" },
+  INTERNAL: {
+    status: 500,
+    description:
+      "An unexpected failure (logged with the request's trace id, and the client's `X-Correlation-Id` as `clientCorrelationId`)",
+  },
   USER_DATA_UNREADABLE: {
     status: 500,
     description:

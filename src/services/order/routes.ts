@@ -4,7 +4,11 @@
  * events, so a client always reads its own writes (the stream is folded when there is no view).
  */
 import { pageLimit } from "../../lib/http/query.js";
-import { activeTraceparent } from "../../lib/observability/spans.js";
+import {
+  activeTraceparent,
+  CLIENT_CORRELATION_ATTRIBUTE,
+  setActiveSpanAttribute,
+} from "../../lib/observability/spans.js";
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
@@ -59,7 +63,13 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
     const placed = await placeOrder(deps, request);
     // The gateway's deadline passed before the order's write ran (break35 F1): nothing was created.
     if (placed === "late") return reply.status(503).send(deadlinePassedBody(gatewayDeadlineOf(request)));
-    if (!placed.replayed) return reply.status(202).send({ orderId: placed.orderId, status: "pending" });
+    if (!placed.replayed) {
+      // The saga's id, minted here: the one its messages and log lines carry (break35 F5).
+      return reply
+        .header("x-correlation-id", placed.correlationId)
+        .status(202)
+        .send({ orderId: placed.orderId, status: "pending" });
+    }
     // A replay answers what the order is now, not what it was when first placed.
     const order = await readView(deps, placed.orderId);
     return markReplayed(reply)
@@ -124,7 +134,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
 async function placeOrder(
   deps: OrderRoutesDeps,
   request: FastifyRequest,
-): Promise<{ orderId: string; replayed: boolean } | "late"> {
+): Promise<{ orderId: string; replayed: boolean; correlationId?: string } | "late"> {
   const { body, key } = parseKeyedInput(PlaceOrderBody, request);
   let orderId = deps.newOrderId();
   let requestHash: string | undefined;
@@ -150,13 +160,13 @@ async function placeOrder(
     userId: body.userId,
     items: body.items,
     paymentToken,
-    correlationId: correlationIdOf(request),
+    correlationId: sagaCorrelationId(request),
     ...(requestHash === undefined ? {} : { requestHash }),
     ...activeTraceparent(),
   };
   try {
     await deps.runner.place(input, deps.publisher, gatewayDeadlineOf(request));
-    return { orderId, replayed: false };
+    return { orderId, replayed: false, correlationId: input.correlationId };
   } catch (error) {
     if (error instanceof AppendDeadlineError) {
       // Nothing holds this token: its entry goes, as for a replay's below.
@@ -191,13 +201,20 @@ async function discardToken(
   }
 }
 
-/** The caller's correlation id when it is a sane id, else a new one (it names the whole saga). */
-function correlationIdOf(request: FastifyRequest): string {
+/**
+ * A new saga's correlation id: always minted here (break35 F5). A client's `x-correlation-id` used to
+ * be adopted, so a client could name another customer's saga and merge its orders' messages, log
+ * lines and traces into it (docs/security.md refuses client `traceparent` for the same reason). A sane
+ * client value is kept beside it only: the request's span attribute CLIENT_CORRELATION_ATTRIBUTE
+ * (and `clientCorrelationId` on a failed request's log line, lib/http/server.ts).
+ */
+function sagaCorrelationId(request: FastifyRequest): string {
   const header = request.headers["x-correlation-id"];
   // Without the header no parse: a failed safeParse builds a ZodError (~14 µs per order).
-  if (typeof header !== "string") return newMessageId();
-  const parsed = IdSchema.safeParse(header);
-  return parsed.success ? parsed.data : newMessageId();
+  if (typeof header === "string" && IdSchema.safeParse(header).success) {
+    setActiveSpanAttribute(CLIENT_CORRELATION_ATTRIBUTE, header);
+  }
+  return newMessageId();
 }
 
 /**

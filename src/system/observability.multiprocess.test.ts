@@ -78,7 +78,7 @@ describeWithRedis("observability over every service as its own process", (getRed
   async function placeOrder(
     token: string,
     headers: Record<string, string> = {},
-  ): Promise<{ orderId: string; correlationId: string }> {
+  ): Promise<{ orderId: string; correlationId: string; clientValue: string }> {
     const user = await api().post<{ id: string }>("/users", {
       email: `obs-${randomUUID()}@example.com`,
       name: "Observer",
@@ -96,7 +96,7 @@ describeWithRedis("observability over every service as its own process", (getRed
     const correlationId = placed.headers.get("x-correlation-id") ?? "";
     expect(correlationId).not.toBe(clientValue);
     expect(correlationId).not.toBe("");
-    return { orderId: placed.body.orderId, correlationId };
+    return { orderId: placed.body.orderId, correlationId, clientValue };
   }
 
   async function waitForStatus(orderId: string, statuses: string[]): Promise<string> {
@@ -164,7 +164,7 @@ describeWithRedis("observability over every service as its own process", (getRed
   const names = (spans: ReceivedSpan[]) => new Set(spans.map((s) => `${s.service}:${s.name}`));
 
   it("traces a completed order, its scheduled delivery included, as one trace across the gateway and every service", async () => {
-    const { orderId, correlationId } = await placeOrder("tok_ok");
+    const { orderId, correlationId, clientValue } = await placeOrder("tok_ok");
     // Delivered: the shipping service's delivery timer (5 s after completion) ran.
     await waitForStatus(orderId, ["delivered"]);
     const spans = await traceWith(correlationId, [
@@ -203,6 +203,8 @@ describeWithRedis("observability over every service as its own process", (getRed
     const server = spans.find((s) => s.service === "order" && s.kind === SPAN_KIND.server)!;
     expect(server.parentSpanId).toBe(client.spanId);
     expect(client.attributes["http.response.status_code"]).toBe(202);
+    // The client's x-correlation-id is kept beside the saga's, on the order service's span (break35 F5).
+    expect(server.attributes["ordersaga.client.correlation_id"]).toBe(clientValue);
     const producer = spans.find((s) => s.name === "publish order.placed")!;
     expect(producer.attributes).toMatchObject({
       "messaging.system": "redis",

@@ -281,13 +281,15 @@ export function deadlinePassedBody(deadline?: number) {
  * Runs first (onRequest), before the body is read, so a refused request did nothing (the gateway
  * may resend it). `resync` (the shared clock's `resync`, rate-limited there): called before a
  * genuine credential is refused as out of its window, which is then checked once more on `now`:
- * after a step of Redis's clock this service may not have followed it yet (clocksync9).
+ * after a step of Redis's clock this service may not have followed it yet (clocksync9). `log`: where a
+ * refusal past the deadline is written (a warning; Fastify's own request logger is off in services).
  */
 export function installGatewayCredentialCheck(
   app: FastifyInstance,
   secret: string,
   now: () => number = Date.now,
   resync?: () => Promise<void>,
+  log?: { warn(fields: Record<string, unknown>, message: string): void },
 ): void {
   const verifier = new GatewayCredentialVerifier(secret);
   app.addHook("onRequest", async (request, reply) => {
@@ -307,7 +309,14 @@ export function installGatewayCredentialCheck(
     if (check === "ok") return;
     // No re-sync: a clock behind would only accept it (the order write then checks Redis's TIME),
     // and the gateway has given up on it anyway.
-    if (check === "late") return reply.code(503).send(deadlinePassedBody());
+    if (check === "late") {
+      // Rare (a stalled instance, or clocks apart by more than the margin): worth a line.
+      log?.warn(
+        { method: request.method, route: request.routeOptions.url ?? "unmatched" },
+        "refused a gateway call past its deadline (not applied: break35 F1)",
+      );
+      return reply.code(503).send(deadlinePassedBody());
+    }
     if (check === "missing") {
       return reply
         .code(401)

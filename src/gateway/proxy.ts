@@ -327,9 +327,10 @@ export class UpstreamProxy {
     // after it (no other instance, attempts or budget used up, a breaker, a failed resend), the
     // answer says so (break19 F2: a keyed POST /orders whose resend found no other instance was
     // 502 BAD_GATEWAY, which reads as "not applied"; the order existed). A 504 if one timed out.
+    const until = this.applicableUntil.get(request);
     if (unansweredWrite()) {
-      if (timedOutAfter.length > 0) throw upstreamTimeout(service, timedOutAfter, request);
-      return outcomeUnknown(service, request);
+      if (timedOutAfter.length > 0) throw upstreamTimeout(service, timedOutAfter, request, until);
+      return outcomeUnknown(service, request, until);
     }
     if (last?.response) return last.response;
     // An attempt ran out of its budget and no instance answered: 504 naming the budgets, whatever
@@ -338,7 +339,7 @@ export class UpstreamProxy {
     if (timedOutAfter.length > 0) {
       // A read changed nothing: while the registry is down "degraded, retry shortly" is its truth.
       if (unverifiedTimeout && isSafeMethod(request.method)) throw unverifiedUnavailable(service);
-      throw upstreamTimeout(service, timedOutAfter, request);
+      throw upstreamTimeout(service, timedOutAfter, request, until);
     }
     if (last) throw last.error;
     throw new AppError(
@@ -449,6 +450,8 @@ export class UpstreamProxy {
         );
         if (tooLarge) return answer;
         if (isCredentialRefusal(answer)) throw new CredentialRefusedError();
+        // Refused unapplied as past the gateway's own deadline: a clock matter, not the instance's fault.
+        if (isDeadlineRefusal(answer)) return answer;
         // A deliberate "busy / not now for this request" answer is the instance working: not a failure.
         const requestScoped = isRequestScopedAnswer(
           answer.status,
@@ -459,6 +462,9 @@ export class UpstreamProxy {
         return answer;
       });
       this.avoided.answered(slot.key);
+      if (isDeadlineRefusal(response)) {
+        return { kind: "failed", retry: true, error: deadlinePassed(instance.service) };
+      }
       return { kind: "answered", response };
     } catch (error) {
       this.noteFailure(slot, instance, error);
@@ -647,7 +653,7 @@ export class UpstreamProxy {
     }
     let outgoing: Record<string, string>;
     try {
-      outgoing = this.outgoingHeaders(service, request, span, fresh);
+      outgoing = this.outgoingHeaders(service, request, budget, span, fresh);
     } catch (error) {
       limit.release();
       throw error;
@@ -673,25 +679,28 @@ export class UpstreamProxy {
   private outgoingHeaders(
     service: string,
     request: UpstreamRequest,
+    budgetMs: number,
     span: Span | undefined,
     fresh: boolean,
   ): Record<string, string> {
     const signer = this.signerFor(service);
-    const outgoing: Record<string, string> =
-      signer === undefined
-        ? { ...request.headers }
-        : {
-            ...request.headers,
-            [GATEWAY_AUTH_HEADER]: signer.sign(
-              request.method,
-              request.path,
-              (this.options.signingClock ?? Date.now)(),
-              fresh,
-            ),
-          };
+    const outgoing: Record<string, string> = { ...request.headers };
+    if (signer !== undefined) {
+      // Signed per attempt with this attempt's budget: the service refuses it after the deadline.
+      const now = (this.options.signingClock ?? Date.now)();
+      const signed = signer.sign(request.method, request.path, now, budgetMs, fresh);
+      outgoing[GATEWAY_AUTH_HEADER] = signed.header;
+      this.applicableUntil.set(request, Math.max(this.applicableUntil.get(request) ?? 0, signed.deadline));
+    }
     if (span) injectHeaders(outgoing);
     return outgoing;
   }
+
+  /**
+   * The latest deadline (epoch ms, shared clock) of the credentials a request was sent with: after
+   * it no service applies it (break35 F1). Absent when calls go unsigned (no shared secret).
+   */
+  private readonly applicableUntil = new WeakMap<UpstreamRequest, number>();
 
   private slot(instance: ServiceInstance): InstanceSlot {
     const key = slotKey(instance);
@@ -739,7 +748,12 @@ function resendableAfterTimeout(request: UpstreamRequest): boolean {
  * apply it), and, when it carries an Idempotency-Key, that a resend with the same key is safe
  * (break17 F6: such writes were answered 503 "retry shortly" and then applied).
  */
-function upstreamTimeout(service: string, budgetsMs: readonly number[], request?: UpstreamRequest): AppError {
+function upstreamTimeout(
+  service: string,
+  budgetsMs: readonly number[],
+  request?: UpstreamRequest,
+  applicableUntil?: number,
+): AppError {
   const [first] = budgetsMs;
   const message =
     budgetsMs.length <= 1
@@ -749,14 +763,31 @@ function upstreamTimeout(service: string, budgetsMs: readonly number[], request?
           .join(" and ")}`;
   if (request === undefined || isSafeMethod(request.method)) return new AppError("UPSTREAM_TIMEOUT", message);
   const keyed = isKeyedPost(request);
+  const until = applicableUntil === undefined ? undefined : new Date(applicableUntil).toISOString();
   const outcome = keyed
     ? "; the request may or may not have been applied: resending it with the same Idempotency-Key is safe (applied at most once)"
-    : "; the request may or may not have been applied: check the resource's state before sending it again";
+    : `; the request may or may not have been applied${lateApplyAdvice(until)}`;
   return new AppError("UPSTREAM_TIMEOUT", message + outcome, {
     service,
     outcome: "unknown",
+    ...(until === undefined ? {} : { applicableUntil: until }),
     ...(keyed ? { resendWithSameIdempotencyKey: "safe" } : {}),
   });
+}
+
+/**
+ * What a client may do about an unkeyed write whose outcome is unknown (break35 F1): with the
+ * latest deadline its credentials carried (ISO), the instance that has it can apply it until then
+ * and no later (services refuse it after it), so a check after that time is conclusive. Without
+ * one (calls unsigned: no GATEWAY_SHARED_SECRET) nothing bounds a late copy.
+ */
+function lateApplyAdvice(until: string | undefined): string {
+  if (until === undefined) return ": check the resource's state before sending it again";
+  return (
+    `: it can still be applied until ${until}, never after (services refuse it past that time), ` +
+    "so check the resource's state after that time before sending it again (a check after that time " +
+    "is conclusive), or send it with an Idempotency-Key where the route honours one"
+  );
 }
 
 /**
@@ -785,6 +816,29 @@ function isCredentialRefusal(response: UpstreamResponse): boolean {
   } catch {
     return false;
   }
+}
+
+/** A service's 503 GATEWAY_DEADLINE_PASSED: it refused the request unapplied (break35 F1). */
+function isDeadlineRefusal(response: UpstreamResponse): boolean {
+  if (response.status !== 503 || !response.headers["content-type"]?.includes("json")) return false;
+  try {
+    const parsed = JSON.parse(response.body.toString()) as { error?: { code?: unknown } };
+    return parsed.error?.code === "GATEWAY_DEADLINE_PASSED";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * An instance got the request after the deadline this gateway signed (the two disagree about the
+ * shared clock by more than GATEWAY_DEADLINE_MARGIN_MS) and refused it: nothing was applied.
+ */
+function deadlinePassed(service: string): AppError {
+  return new AppError(
+    "UPSTREAM_TIMEOUT",
+    `"${service}" received the request after the gateway's deadline and refused it: not applied; send it again`,
+    { service, outcome: "not_applied" },
+  );
 }
 
 /** A GET/HEAD the silent instances of a service with an unverifiable registry did not answer. */
@@ -820,21 +874,33 @@ function unavailable(service: string): AppError {
  * The connection failed after the request was sent: the instance may have applied it. Resending it
  * could apply it twice, so the client decides, with the means to do it safely.
  */
-function outcomeUnknown(service: string, request: UpstreamRequest): UpstreamResponse {
+function outcomeUnknown(
+  service: string,
+  request: UpstreamRequest,
+  applicableUntil?: number,
+): UpstreamResponse {
   const failed = `"${service}" failed after receiving the request, which may or may not have been applied`;
+  const until = applicableUntil === undefined ? undefined : new Date(applicableUntil).toISOString();
+  const stated = until === undefined ? {} : { applicableUntil: until };
   if (isKeyedPost(request)) {
     const message = `${failed}: resending it with the same Idempotency-Key is safe (applied at most once)`;
     return gatewayAnswer502("UPSTREAM_OUTCOME_UNKNOWN", message, {
       service,
       outcome: "unknown",
+      ...stated,
       resendWithSameIdempotencyKey: "safe",
     });
   }
+  const check =
+    until === undefined
+      ? "Check the resource's state before sending it again."
+      : `It can still be applied until ${until}, never after (services refuse it past that time): ` +
+        "check the resource's state after that time before sending it again (a check after that time is conclusive).";
   const message =
-    `${failed}. Check the resource's state before sending it again. POST /orders, POST /users and ` +
-    "POST /inventory/:productId/restock accept an Idempotency-Key header, with which a resend is " +
-    "applied at most once; other POSTs refuse it (a resend of those cannot apply twice: it answers 409).";
-  return gatewayAnswer502("UPSTREAM_OUTCOME_UNKNOWN", message, { service, outcome: "unknown" });
+    `${failed}. ${check} POST /orders, POST /users and POST ` +
+    "/inventory/:productId/restock accept an Idempotency-Key header, with which a resend is applied " +
+    "at most once; other POSTs refuse it (a resend of those cannot apply twice: it answers 409).";
+  return gatewayAnswer502("UPSTREAM_OUTCOME_UNKNOWN", message, { service, outcome: "unknown", ...stated });
 }
 
 /**

@@ -74,25 +74,29 @@ describeWithRedis("observability over every service as its own process", (getRed
     await receiver?.close();
   }, 60_000);
 
-  /** Places an order with its own correlation id (what the order's messages carry); returns both. */
+  /** Places an order; returns its id and the saga's correlation id (what the order's messages carry). */
   async function placeOrder(
     token: string,
     headers: Record<string, string> = {},
-  ): Promise<{ orderId: string; correlationId: string }> {
+  ): Promise<{ orderId: string; correlationId: string; clientValue: string }> {
     const user = await api().post<{ id: string }>("/users", {
       email: `obs-${randomUUID()}@example.com`,
       name: "Observer",
     });
     const productId = `obs-${randomUUID().slice(0, 8)}`;
     await api().post("/inventory", { productId, name: "traced", price: 250, quantity: 50 });
-    const correlationId = randomUUID();
+    // A client's own x-correlation-id is not the saga's (break35 F5): the 202 names the one minted.
+    const clientValue = randomUUID();
     const placed = await api().post<{ orderId: string }>(
       "/orders",
       { userId: user.body.id, items: [{ productId, quantity: 2 }], payment: { token } },
-      { ...headers, "x-correlation-id": correlationId },
+      { ...headers, "x-correlation-id": clientValue },
     );
     expect(placed.status).toBe(202);
-    return { orderId: placed.body.orderId, correlationId };
+    const correlationId = placed.headers.get("x-correlation-id") ?? "";
+    expect(correlationId).not.toBe(clientValue);
+    expect(correlationId).not.toBe("");
+    return { orderId: placed.body.orderId, correlationId, clientValue };
   }
 
   async function waitForStatus(orderId: string, statuses: string[]): Promise<string> {
@@ -160,7 +164,7 @@ describeWithRedis("observability over every service as its own process", (getRed
   const names = (spans: ReceivedSpan[]) => new Set(spans.map((s) => `${s.service}:${s.name}`));
 
   it("traces a completed order, its scheduled delivery included, as one trace across the gateway and every service", async () => {
-    const { orderId, correlationId } = await placeOrder("tok_ok");
+    const { orderId, correlationId, clientValue } = await placeOrder("tok_ok");
     // Delivered: the shipping service's delivery timer (5 s after completion) ran.
     await waitForStatus(orderId, ["delivered"]);
     const spans = await traceWith(correlationId, [
@@ -199,6 +203,8 @@ describeWithRedis("observability over every service as its own process", (getRed
     const server = spans.find((s) => s.service === "order" && s.kind === SPAN_KIND.server)!;
     expect(server.parentSpanId).toBe(client.spanId);
     expect(client.attributes["http.response.status_code"]).toBe(202);
+    // The client's x-correlation-id is kept beside the saga's, on the order service's span (break35 F5).
+    expect(server.attributes["ordersaga.client.correlation_id"]).toBe(clientValue);
     const producer = spans.find((s) => s.name === "publish order.placed")!;
     expect(producer.attributes).toMatchObject({
       "messaging.system": "redis",

@@ -45,6 +45,21 @@ export class ConcurrencyError extends EventStoreError {
   }
 }
 
+/**
+ * The append's `applyBy` deadline had passed on the store's clock (Redis `TIME`) when its atomic
+ * step ran: nothing was written (break35 F1). Not retryable: the deadline stays passed.
+ */
+export class AppendDeadlineError extends EventStoreError {
+  constructor(streamId: string, applyBy: number, storeNow: number) {
+    super(
+      "APPEND_DEADLINE_PASSED",
+      `Append to "${streamId}" refused: its deadline ${new Date(applyBy).toISOString()} passed (store time ${new Date(storeNow).toISOString()})`,
+      { details: { streamId, applyBy, storeNow } },
+    );
+    this.name = "AppendDeadlineError";
+  }
+}
+
 /** The append itself is malformed (no events, bad expected version, data that is not JSON). */
 export class InvalidAppendError extends EventStoreError {
   constructor(reason: string) {

@@ -73,6 +73,13 @@ export interface AppendOptions {
    * more: then too nothing is missed, since the events after that version follow another history).
    */
   expectedLast?: EventMark;
+  /**
+   * Epoch ms after which the append must not happen (the gateway's deadline for the request that
+   * makes it, break35 F1): refused with `AppendDeadlineError`, nothing written, when the store's
+   * clock is past it, checked in the atomic step itself (Redis: `TIME` in the script), so no stall
+   * of the writer before it can land the write later.
+   */
+  applyBy?: number;
 }
 
 /**

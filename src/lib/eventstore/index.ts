@@ -9,6 +9,7 @@
  * `{tag}:ev:<event>` must share the slot to be written in the same script on a cluster).
  */
 export {
+  AppendDeadlineError,
   ConcurrencyError,
   EventStoreError,
   InvalidAppendError,

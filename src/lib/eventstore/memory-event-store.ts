@@ -1,5 +1,5 @@
 import type { OutgoingMessage } from "../bus/transport.js";
-import { ConcurrencyError, EventStoreError } from "./errors.js";
+import { AppendDeadlineError, ConcurrencyError, EventStoreError } from "./errors.js";
 import {
   type AppendOptions,
   type AppendResult,
@@ -78,7 +78,11 @@ export class MemoryEventStore implements EventStore {
         throw new ConcurrencyError(streamId, options.expectedVersion, stream.length);
       }
     }
-    const recordedAt = new Date(options.recordedAt ?? this.now()).toISOString();
+    const storeNow = this.now();
+    if (options.applyBy !== undefined && storeNow > options.applyBy) {
+      throw new AppendDeadlineError(streamId, options.applyBy, storeNow);
+    }
+    const recordedAt = new Date(options.recordedAt ?? storeNow).toISOString();
     const appendId = newAppendId();
     // Stored events are immutable: frozen once here, shared by every read instead of copied per read.
     const stored = events.map((event, i) =>

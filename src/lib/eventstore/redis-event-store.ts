@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { eventStreamFields, eventStreamKey } from "../bus/transports/redis-stream-keys.js";
-import { ConcurrencyError, EventStoreError, InvalidAppendError } from "./errors.js";
+import { AppendDeadlineError, ConcurrencyError, EventStoreError, InvalidAppendError } from "./errors.js";
 import { INLINE_COMMANDS, type InlineRedisWrite } from "./inline-projection.js";
 import {
   type AppendOptions,
@@ -25,7 +25,7 @@ import { LuaScript } from "../redis/index.js";
  * key per inline write.
  * ARGV: expected kind ("any" | "no_stream" | "exact" | "exact_last"), expected version, event count n, outbox
  * count m, n event bodies (JSON objects without version and position), field and value of each
- * outbox message, inline write count w, then per write: command, argument count, and per argument
+ * outbox message, inline write count w (always given), then per write: command, argument count, and per argument
  * "s" + value, or "p" + before + event index (1-based) + after (the event's global position goes
  * between them: a view record's `position`); with "exact_last", four more: the global position,
  * type, recordedAt and appendId of the event expected at the expected version ("" to skip one), each
@@ -33,6 +33,9 @@ import { LuaScript } from "../redis/index.js";
  * in its data or metadata; an event stored without an appendId has none to equal) or the append is
  * refused (`AppendOptions.expectedLast`). The event bodies carry the append's id (`appendId`, made
  * by the caller: random, so unlike the position counter nothing a rollback of Redis hands out again).
+ * Last of all ARGV, always: the deadline `applyBy` in epoch ms ("" for none): past it by Redis
+ * `TIME` (read after the version checks, before any write) the script writes nothing and returns
+ * {'late', now ms} (break35 F1; `TIME` before writes is allowed since scripts replicate effects).
  * A refusal of an exact expected version below the stream's returns the events after it (the
  * caller's catch-up, `ConcurrencyError.missed`), read in the same step; with "exact_last", only if
  * the event at the expected version is the one expected (else the writer's history is not the
@@ -53,7 +56,7 @@ local function marked(index)
   local event = cjson.decode(redis.call('LINDEX', KEYS[1], index))
   local marks = {event.globalPosition, event.type, event.recordedAt, event.appendId}
   for i = 1, 4 do
-    local want = ARGV[#ARGV - 4 + i]
+    local want = ARGV[#ARGV - 5 + i]
     if want ~= '' and marks[i] ~= want then return false end
   end
   return true
@@ -67,6 +70,11 @@ if (kind == 'no_stream' and actual ~= 0) or (exact and actual ~= expected) then
   return {'conflict', actual}
 end
 if kind == 'exact_last' and actual > 0 and not marked(actual - 1) then return {'conflict', actual} end
+if ARGV[#ARGV] ~= '' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if now > tonumber(ARGV[#ARGV]) then return {'late', now} end
+end
 local n = tonumber(ARGV[3])
 local m = tonumber(ARGV[4])
 local first = redis.call('INCRBY', KEYS[3], n) - n + 1
@@ -200,7 +208,9 @@ export class RedisEventStore implements EventStore {
     ];
     const args = [kind, typeof expected === "number" ? expected : 0, events.length, outbox.length, ...bodies];
     for (const message of outbox) args.push(...eventStreamFields(message));
-    if (options.inline && options.inline.length > 0) {
+    if (!options.inline || options.inline.length === 0)
+      args.push(0); // no inline writes
+    else {
       const version = typeof expected === "number" ? expected : 0;
       const appended = events.map<StoredEvent>((event, i) => ({
         streamId,
@@ -226,11 +236,11 @@ export class RedisEventStore implements EventStore {
       }
     }
     if (kind === "exact_last" && last) {
-      if (!options.inline || options.inline.length === 0) args.push(0); // no inline writes
       args.push(last.globalPosition ?? "", last.type, last.recordedAt ?? "", last.appendId ?? "");
     }
+    args.push(options.applyBy === undefined ? "" : Math.floor(options.applyBy));
     const reply = await APPEND.run(this.redis, keys, args);
-    return this.appendResult(streamId, expected, reply, appendId);
+    return this.appendResult(streamId, expected, reply, appendId, options.applyBy);
   }
 
   private appendResult(
@@ -238,9 +248,11 @@ export class RedisEventStore implements EventStore {
     expected: AppendOptions["expectedVersion"],
     reply: unknown,
     appendId: string,
+    applyBy: number | undefined,
   ): AppendResult {
     if (!Array.isArray(reply)) throw new EventStoreError("UNEXPECTED_REPLY", "append script reply");
     const [status, version, rest] = reply as [string, number, string[] | undefined];
+    if (status === "late") throw new AppendDeadlineError(streamId, applyBy ?? 0, version);
     if (status === "conflict")
       throw new ConcurrencyError(streamId, expected, version, rest?.map(decodeEvent));
     return { nextVersion: version, positions: rest ?? [], appendId };

@@ -103,7 +103,11 @@ export const ERROR_CODES = {
     status: 431,
     description: "The request line and headers are over 16 KiB (e.g. a very long query string)",
   },
-  INTERNAL: { status: 500, description: "An unexpected failure (logged with the request's correlation id)" },
+  INTERNAL: {
+    status: 500,
+    description:
+      "An unexpected failure (logged with the request's trace id, and the client's `X-Correlation-Id` as `clientCorrelationId`)",
+  },
   USER_DATA_UNREADABLE: {
     status: 500,
     description:
@@ -117,7 +121,7 @@ export const ERROR_CODES = {
   UPSTREAM_OUTCOME_UNKNOWN: {
     status: 502,
     description:
-      'An instance received the request and the connection broke before it answered, and no other instance answered a resend: a write (`POST`, `PUT`, `DELETE`) may have been applied (`details.outcome: "unknown"`). A keyed `POST /orders`, `POST /users` or restock says a resend with the same Idempotency-Key is safe (`details.resendWithSameIdempotencyKey: "safe"`); for another write check the resource before resending (a `GET` that broke is `BAD_GATEWAY`: it changed nothing)',
+      'An instance received the request and the connection broke before it answered, and no other instance answered a resend: a write (`POST`, `PUT`, `DELETE`) may have been applied (`details.outcome: "unknown"`). A keyed `POST /orders`, `POST /users` or restock says a resend with the same Idempotency-Key is safe (`details.resendWithSameIdempotencyKey: "safe"`); for another write check the resource after `details.applicableUntil` (ISO time, also in the message: it can still be applied until then, never after) before resending (a `GET` that broke is `BAD_GATEWAY`: it changed nothing)',
   },
   UPSTREAM_BODY_TOO_LARGE: {
     status: 502,
@@ -143,6 +147,11 @@ export const ERROR_CODES = {
     description:
       "The connection to Redis dropped before it answered this request's write, which may have run (Retry-After set). Resend after checking the resource; POST /orders, POST /users and restock with the same Idempotency-Key resend safely. The instance is healthy: the gateway passes this on and does not count it against the instance",
   },
+  GATEWAY_DEADLINE_PASSED: {
+    status: 503,
+    description:
+      "A service's port received a gateway call after the deadline its `X-Gateway-Auth` credential carries (the gateway had given up on it: 504), or the order placement's write ran past it (Redis `TIME`): refused, nothing applied. The gateway never relays it to a client",
+  },
   CIRCUIT_OPEN: { status: 503, description: "Every instance's circuit breaker is open (Retry-After set)" },
   DLQ_REDELIVERY_FAILED: {
     status: 503,
@@ -156,7 +165,7 @@ export const ERROR_CODES = {
   UPSTREAM_TIMEOUT: {
     status: 504,
     description:
-      'The service did not answer within UPSTREAM_TIMEOUT_MS (2 s per attempt while the registry is unreachable). A write the instance had may or may not have been applied (`details.outcome: "unknown"`): resend a keyed one with the same Idempotency-Key (applied at most once), check the resource before resending another',
+      'The service did not answer within UPSTREAM_TIMEOUT_MS (2 s per attempt while the registry is unreachable). A write the instance had may or may not have been applied (`details.outcome: "unknown"`): resend a keyed one with the same Idempotency-Key (applied at most once); for another, `details.applicableUntil` (ISO time, also in the message) says until when it can still be applied, never after (services refuse it past that time): a check of the resource after that time is conclusive',
   },
 } as const satisfies Record<string, ErrorCodeDoc>;
 

@@ -4,9 +4,11 @@ import {
   GATEWAY_AUTH_HEADER,
   GATEWAY_AUTH_REUSE_MS,
   GATEWAY_AUTH_WINDOW_MS,
+  GATEWAY_DEADLINE_MARGIN_MS,
   GatewayCredentialSigner,
   GatewayCredentialVerifier,
   installGatewayCredentialCheck,
+  signGatewayAttempt,
   signGatewayRequest,
   verifyGatewayCredential,
 } from "./gateway-credential.js";
@@ -55,19 +57,60 @@ describe("the credential's time is read strictly (one spelling per header)", () 
 });
 
 describe("the gateway's signer and a service's verifier", () => {
-  it("the gateway reuses one header for the same call within GATEWAY_AUTH_REUSE_MS, then signs anew", () => {
+  it("the gateway reuses one header for the same call and deadline within GATEWAY_AUTH_REUSE_MS, then signs anew", () => {
     const signer = new GatewayCredentialSigner(secret);
     const at = 2_000_000;
-    const first = signer.sign("POST", "/orders", at);
-    expect(first).toBe(signGatewayRequest(secret, "POST", "/orders", at));
-    expect(signer.sign("POST", "/orders", at + GATEWAY_AUTH_REUSE_MS - 1)).toBe(first);
+    const budget = 10_000;
+    const first = signer.sign("POST", "/orders", at, budget);
+    // The deadline: the time + the budget + the margin, rounded up to a whole reuse period.
+    expect(first.deadline).toBe(at + budget + GATEWAY_DEADLINE_MARGIN_MS);
+    expect(first.header).toBe(signGatewayAttempt(secret, "POST", "/orders", at, first.deadline));
+    // Reused later in the period: its deadline still covers this attempt's whole budget.
+    const reused = signer.sign("POST", "/orders", at + 500, budget - 600);
+    expect(reused).toEqual(first);
+    // A longer budget never gets an earlier deadline (break35 F1): signed anew.
+    const longer = signer.sign("POST", "/orders", at + GATEWAY_AUTH_REUSE_MS - 1, budget);
+    expect(longer.deadline).toBeGreaterThanOrEqual(
+      at + GATEWAY_AUTH_REUSE_MS - 1 + budget + GATEWAY_DEADLINE_MARGIN_MS,
+    );
+    expect(longer.header).not.toBe(first.header);
     // Another call (method or path) has its own header.
-    expect(signer.sign("GET", "/orders", at + 5)).toBe(signGatewayRequest(secret, "GET", "/orders", at + 5));
-    expect(signer.sign("POST", "/orders/o-1/cancel", at + 5)).not.toBe(first);
-    const next = signer.sign("POST", "/orders", at + GATEWAY_AUTH_REUSE_MS);
-    expect(next).toBe(signGatewayRequest(secret, "POST", "/orders", at + GATEWAY_AUTH_REUSE_MS));
-    // A clock that stepped back never reuses a header from its future.
-    expect(signer.sign("POST", "/orders", at)).toBe(first);
+    expect(signer.sign("GET", "/orders", at + 5, budget).header).toBe(
+      signGatewayAttempt(
+        secret,
+        "GET",
+        "/orders",
+        at + 5,
+        Math.ceil((at + 5 + budget + GATEWAY_DEADLINE_MARGIN_MS) / GATEWAY_AUTH_REUSE_MS) *
+          GATEWAY_AUTH_REUSE_MS,
+      ),
+    );
+    expect(signer.sign("POST", "/orders/o-1/cancel", at + 5, budget).header).not.toBe(first.header);
+    const next = signer.sign("POST", "/orders", at + GATEWAY_AUTH_REUSE_MS, budget - GATEWAY_AUTH_REUSE_MS);
+    expect(next.header).toBe(
+      signGatewayAttempt(secret, "POST", "/orders", at + GATEWAY_AUTH_REUSE_MS, first.deadline),
+    );
+  });
+
+  it("a v2 credential verifies until its deadline, then is late; a v1 one (no deadline) verifies as before", () => {
+    const at = 4_000_000;
+    const deadline = at + 2_000;
+    const header = signGatewayAttempt(secret, "POST", "/orders", at, deadline);
+    const verifier = new GatewayCredentialVerifier(secret);
+    for (let round = 0; round < 2; round++) {
+      expect(verifier.verify(header, "POST", "/orders", deadline)).toBe("ok");
+      expect(verifier.verify(header, "POST", "/orders", deadline + 1)).toBe("late");
+      expect(verifyGatewayCredential(secret, header, "POST", "/orders", deadline + 1)).toBe("late");
+    }
+    // The deadline is signed: moving it later breaks the MAC.
+    const moved = header.replace(`.${deadline}.`, `.${deadline + 60_000}.`);
+    expect(verifier.verify(moved, "POST", "/orders", deadline + 1)).toBe("invalid");
+    // A forged MAC is never "late" (a stranger learns nothing).
+    const forged = signGatewayAttempt("b".repeat(64), "POST", "/orders", at, deadline);
+    expect(verifier.verify(forged, "POST", "/orders", deadline + 1)).toBe("invalid");
+    // Old gateways' v1 headers (rolling deploy): no deadline, the 30 s window only.
+    const v1 = signGatewayRequest(secret, "POST", "/orders", at);
+    expect(verifier.verify(v1, "POST", "/orders", at + GATEWAY_AUTH_WINDOW_MS)).toBe("ok");
   });
 
   it("a verifier answers as verifyGatewayCredential, also for a header it verified before", () => {

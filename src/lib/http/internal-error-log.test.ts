@@ -1,7 +1,8 @@
 /**
  * Break10 F2: a 500 INTERNAL is logged by the service or gateway that answered it (the README says
- * "logged with the request's correlation id"): the error, the correlation id and trace ids, the
- * method and route; never the request's body or header values.
+ * "logged with the request's correlation id"): the error, the client's correlation id (as
+ * `clientCorrelationId`: a saga's `correlationId` is the service's own, break35 F5) and trace ids,
+ * the method and route; never the request's body or header values.
  */
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
@@ -72,7 +73,7 @@ describe("a 500 INTERNAL", () => {
     const line = lines.find((l) => l.msg === "request failed");
     expect(line, JSON.stringify(lines)).toMatchObject({
       level: "error",
-      correlationId,
+      clientCorrelationId: correlationId,
       trace_id: traceId,
       method: "POST",
       route: "/boom/:id",
@@ -110,7 +111,7 @@ describe("a 500 INTERNAL", () => {
     const line = lines.find((l) => l.msg === "request failed");
     expect(line, JSON.stringify(lines)).toMatchObject({
       level: "error",
-      correlationId,
+      clientCorrelationId: correlationId,
       route: "/services",
       err: expect.objectContaining({ message: "registry exploded" }),
     });
@@ -143,7 +144,7 @@ describe("a 503 SERVICE_UNAVAILABLE (no instance up)", () => {
         code: "SERVICE_UNAVAILABLE",
         peerService: "inventory",
         retryable: true,
-        correlationId,
+        clientCorrelationId: correlationId,
         status: 503,
       }),
     ]);

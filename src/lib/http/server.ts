@@ -387,7 +387,8 @@ function requestLogFields(request: FastifyRequest): Record<string, string> {
   const traced = activeTraceFields() ?? traceFieldsOf(header("traceparent"));
   return {
     requestId: String(request.id),
-    ...(correlation && LOGGABLE_ID.test(correlation) ? { correlationId: correlation } : {}),
+    // The client's value, named as such: a saga's `correlationId` is minted by the service (break35 F5).
+    ...(correlation && LOGGABLE_ID.test(correlation) ? { clientCorrelationId: correlation } : {}),
     method: request.method,
     route: request.routeOptions.url ?? "unmatched",
     ...traced,

@@ -56,6 +56,17 @@ export const MESSAGING = {
   deliveryCount: "messaging.redis.delivery_attempt",
 } as const;
 
+/**
+ * Attribute of a request's SERVER span holding the client's `x-correlation-id`, when sane: kept
+ * beside the trace, never adopted as the saga's correlation id (break35 F5).
+ */
+export const CLIENT_CORRELATION_ATTRIBUTE = "ordersaga.client.correlation_id";
+
+/** Sets `name` on the active span (none while tracing is off: nothing to do). */
+export function setActiveSpanAttribute(name: string, value: string): void {
+  trace.getActiveSpan()?.setAttribute(name, value);
+}
+
 /** The fields a log line carries while a span is active: `{ trace_id, span_id }`, or none. */
 export function activeTraceFields(): { trace_id: string; span_id: string } | undefined {
   const span = trace.getActiveSpan();

@@ -318,7 +318,7 @@ export async function startService<E extends EventRegistry>(
   // The credential's replay window is checked on the platform's shared clock (Redis's on Redis: the
   // gateway's and this host's clocks need not agree, issue 8 input 5), never on this host's `now`.
   if (options.gatewaySecret !== undefined) {
-    installGatewayCredentialCheck(app, options.gatewaySecret, clock, sharedClock.resync);
+    installGatewayCredentialCheck(app, options.gatewaySecret, clock, sharedClock.resync, logger);
   }
   app.get("/health", async (_request, reply) => {
     const checks: Record<string, boolean> = {

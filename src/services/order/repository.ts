@@ -209,7 +209,8 @@ export class OrderRepository {
 
   /**
    * Appends events and outbox atomically, recorded at `recordedAt` (epoch ms, the saga's clock);
-   * throws `ConcurrencyError` (retryable) if the stream moved.
+   * throws `ConcurrencyError` (retryable) if the stream moved, `AppendDeadlineError` (nothing
+   * written) when the store's clock is past `applyBy` (epoch ms: the gateway's deadline, break35 F1).
    */
   async save(
     orderId: string,
@@ -217,6 +218,7 @@ export class OrderRepository {
     events: readonly OrderDomainEvent[],
     outbox: readonly OutgoingMessage[],
     recordedAt?: number,
+    applyBy?: number,
   ): Promise<number> {
     const prior = await this.viewsAt(orderId, expectedVersion);
     // The append stores `events` at the versions after the expected one, in order.
@@ -238,6 +240,7 @@ export class OrderRepository {
         outbox,
         ...(expectedLast ? { expectedLast } : {}),
         ...(recordedAt === undefined ? {} : { recordedAt }),
+        ...(applyBy === undefined ? {} : { applyBy }),
         ...(inline.length === 0 ? {} : { inline }),
       });
     } catch (error) {

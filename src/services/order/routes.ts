@@ -4,14 +4,19 @@
  * events, so a client always reads its own writes (the stream is folded when there is no view).
  */
 import { pageLimit } from "../../lib/http/query.js";
-import { activeTraceparent } from "../../lib/observability/spans.js";
+import {
+  activeTraceparent,
+  CLIENT_CORRELATION_ATTRIBUTE,
+  setActiveSpanAttribute,
+} from "../../lib/observability/spans.js";
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { IdSchema, PlaceOrderBody } from "../../contracts/index.js";
 import { newMessageId, traceIdOf } from "../../lib/bus/envelope.js";
 import { stableStringify } from "../../lib/bus/idempotency-key.js";
-import { ConcurrencyError, type ReadModelStore } from "../../lib/eventstore/index.js";
+import { AppendDeadlineError, ConcurrencyError, type ReadModelStore } from "../../lib/eventstore/index.js";
+import { deadlinePassedBody, gatewayDeadlineOf } from "../../lib/http/gateway-credential.js";
 import { AppError, notFound, parseInput, parseQuery } from "../../lib/http/index.js";
 import {
   idempotencyClientOf,
@@ -56,7 +61,15 @@ const ListQuery = z.strictObject({
 export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): void {
   app.post("/orders", async (request, reply) => {
     const placed = await placeOrder(deps, request);
-    if (!placed.replayed) return reply.status(202).send({ orderId: placed.orderId, status: "pending" });
+    // The gateway's deadline passed before the order's write ran (break35 F1): nothing was created.
+    if (placed === "late") return reply.status(503).send(deadlinePassedBody(gatewayDeadlineOf(request)));
+    if (!placed.replayed) {
+      // The saga's id, minted here: the one its messages and log lines carry (break35 F5).
+      return reply
+        .header("x-correlation-id", placed.correlationId)
+        .status(202)
+        .send({ orderId: placed.orderId, status: "pending" });
+    }
     // A replay answers what the order is now, not what it was when first placed.
     const order = await readView(deps, placed.orderId);
     return markReplayed(reply)
@@ -114,12 +127,14 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
  * between concurrent or retried requests, so a request that died between the two steps is finished
  * by its retry instead of being lost. Each request that reaches the append seals the token first
  * (it may be the one that creates the order); one whose append is refused removes its token's key
- * entry, so only the created order's token has one.
+ * entry, so only the created order's token has one. `"late"`: the gateway's deadline (its
+ * credential's, `gatewayDeadlineOf`) had passed by Redis `TIME` when the order's write ran, which
+ * then wrote nothing (break35 F1: a request the gateway answered 504 must not land later).
  */
 async function placeOrder(
   deps: OrderRoutesDeps,
   request: FastifyRequest,
-): Promise<{ orderId: string; replayed: boolean }> {
+): Promise<{ orderId: string; replayed: boolean; correlationId?: string } | "late"> {
   const { body, key } = parseKeyedInput(PlaceOrderBody, request);
   let orderId = deps.newOrderId();
   let requestHash: string | undefined;
@@ -145,14 +160,19 @@ async function placeOrder(
     userId: body.userId,
     items: body.items,
     paymentToken,
-    correlationId: correlationIdOf(request),
+    correlationId: sagaCorrelationId(request),
     ...(requestHash === undefined ? {} : { requestHash }),
     ...activeTraceparent(),
   };
   try {
-    await deps.runner.place(input, deps.publisher);
-    return { orderId, replayed: false };
+    await deps.runner.place(input, deps.publisher, gatewayDeadlineOf(request));
+    return { orderId, replayed: false, correlationId: input.correlationId };
   } catch (error) {
+    if (error instanceof AppendDeadlineError) {
+      // Nothing holds this token: its entry goes, as for a replay's below.
+      await discardToken(deps, request, orderId, paymentToken);
+      return "late";
+    }
     if (!(error instanceof ConcurrencyError) || requestHash === undefined) throw error;
     // The key's order exists already: this request is a replay of the one that created it, and its
     // sealed token is stored nowhere. Its key entry goes (break-gateway F4): else every concurrent
@@ -181,13 +201,20 @@ async function discardToken(
   }
 }
 
-/** The caller's correlation id when it is a sane id, else a new one (it names the whole saga). */
-function correlationIdOf(request: FastifyRequest): string {
+/**
+ * A new saga's correlation id: always minted here (break35 F5). A client's `x-correlation-id` used to
+ * be adopted, so a client could name another customer's saga and merge its orders' messages, log
+ * lines and traces into it (docs/security.md refuses client `traceparent` for the same reason). A sane
+ * client value is kept beside it only: the request's span attribute CLIENT_CORRELATION_ATTRIBUTE
+ * (and `clientCorrelationId` on a failed request's log line, lib/http/server.ts).
+ */
+function sagaCorrelationId(request: FastifyRequest): string {
   const header = request.headers["x-correlation-id"];
   // Without the header no parse: a failed safeParse builds a ZodError (~14 µs per order).
-  if (typeof header !== "string") return newMessageId();
-  const parsed = IdSchema.safeParse(header);
-  return parsed.success ? parsed.data : newMessageId();
+  if (typeof header === "string" && IdSchema.safeParse(header).success) {
+    setActiveSpanAttribute(CLIENT_CORRELATION_ATTRIBUTE, header);
+  }
+  return newMessageId();
 }
 
 /**

@@ -67,13 +67,14 @@ export class SagaRunner {
 
   /**
    * Creates an order; the stream must not exist. Throws `ConcurrencyError` when it does (an
-   * Idempotency-Key reused): the caller decides what that means.
+   * Idempotency-Key reused): the caller decides what that means; `AppendDeadlineError` (nothing
+   * created) when the store's clock is past `applyBy` (epoch ms, the gateway's deadline: break35 F1).
    */
-  async place(input: PlaceInput, preparer: CommandPreparer): Promise<void> {
+  async place(input: PlaceInput, preparer: CommandPreparer, applyBy?: number): Promise<void> {
     const now = this.runnerOptions.now();
     const decision = place(input, now, this.options);
     const outbox = prepareAll(preparer, decision.commands, { correlationId: input.correlationId });
-    await this.repository.save(input.orderId, "no_stream", decision.events, outbox, now);
+    await this.repository.save(input.orderId, "no_stream", decision.events, outbox, now, applyBy);
   }
 
   /**

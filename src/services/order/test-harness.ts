@@ -55,6 +55,8 @@ export async function startOrderService(
   now?: () => number,
   /** The service's signing keys (default: the process's). */
   keyring?: Keyring,
+  /** The secret its port verifies the gateway's credential with (default: none, the port is open). */
+  gatewaySecret?: string,
 ): Promise<OrderHarness> {
   const simulation =
     sim ?? (await startSimulation(platform.transport, { ...defaultBehaviour(), ...behaviour }));
@@ -73,6 +75,7 @@ export async function startOrderService(
     logLevel: "silent",
     ...(now ? { now } : {}),
     ...(keyring ? { keyring } : {}),
+    ...(gatewaySecret === undefined ? {} : { gatewaySecret }),
   });
   const request = async <T>(
     method: string,

@@ -959,7 +959,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
       "runs of one pending entry given up as hung (ran maxLeaseMs) and the silent deliveries they, or runs found alive after their consumer stalled and lost the lease, explain: its next run is no crash suspect",
     role: "transient",
     bound:
-      "written once per hung run or stalled run; deleted on ack or dead-letter (or a scheduled retry of an entry acked elsewhere); TTL 7 days",
+      "written once per hung run, stalled run, or first delivery taken over before it ran; deleted on ack (the stalled run's own included) or dead-letter (or a scheduled retry of an entry acked elsewhere); TTL 7 days",
     check: { kind: "expires", maxTtl: () => FAILURE_RECORD_TTL_MS },
   },
   {

@@ -58,7 +58,8 @@ export async function recordAlive(
 
 /**
  * Records the delivery of an entry handed to this consumer that never ran here and was taken over
- * meanwhile (a parked extra, a late reply: this process stalled): no crash of this process. Only
+ * meanwhile (a parked extra, a late reply, a run waiting in the gate: this process stalled): no
+ * crash of this process. Only
  * for a first delivery (`deliveryCount` 1): then it is the entry's only silence, explained = 1
  * exactly, with no read; a later delivery may follow unexplained silences, which must stay so, and
  * is left as it was (a suspect). Rare: one small write, not awaited; a failure is logged.

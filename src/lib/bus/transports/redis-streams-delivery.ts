@@ -84,6 +84,11 @@ export interface RunStanding {
    * go) or elsewhere, and those runs wrote records next to it.
    */
   givenUp(): boolean;
+  /**
+   * Its lease was found lost while it ran and it was recorded alive (Dispatcher.recordStall): its
+   * ack cleans the entry's records, the stall record first (break36 F1: left for its 7-day TTL).
+   */
+  stallRecorded(): boolean;
   /** Let go, and its entry started again here since: only its success still counts (see settle). */
   superseded(): boolean;
   /** Its entry was acked by an earlier run of it that had been let go: it settles nothing. */
@@ -370,11 +375,13 @@ export class StreamDelivery implements Delivery {
 
   /**
    * Batched with the other acks of this turn; only a redelivered entry can have records to clean up,
-   * or one whose run was given up as hung (its hang, its later runs' counts, here or elsewhere).
+   * or one whose run was given up as hung (its hang, its later runs' counts, here or elsewhere), or
+   * one whose run was recorded alive after a stall (its record: break36 F1).
    */
   private acknowledge(): Promise<void> {
+    const standing = this.standing;
     const cleanup =
-      this.deliveryCount > 1 || this.standing?.givenUp() === true
+      this.deliveryCount > 1 || standing?.givenUp() === true || standing?.stallRecorded() === true
         ? entryRecordKeys(this.streamKey, this.context.group, this.deliveryId)
         : undefined;
     return this.context.acks.ack(this.streamKey, this.deliveryId, cleanup);

@@ -106,6 +106,8 @@ interface EntryRun {
   source?: EntrySource;
   /** Its lease found lost while it ran (a stall of this process): recorded alive (recordStall), once. */
   stallRecorded?: boolean;
+  /** Its entry's delivery count as handed here (1: a first delivery, see explainUnrun). */
+  deliveryCount: number;
   /** The run itself (drain waits for it). */
   done?: Promise<void>;
 }
@@ -273,7 +275,7 @@ export class Dispatcher {
       const stillParked = this.parked.delete(entryKey(key, claimed.entry.id));
       if (got === 0) continue;
       const recent = performance.now() - readAt < this.options.claimIdleMs / 2;
-      if (stillParked && (recent || (await this.stillOurs(key, claimed.entry.id)))) this.accept(key, claimed);
+      if (stillParked && (recent || (await this.stillOurs(key, claimed)))) this.accept(key, claimed);
       else this.permits.release(1);
     }
   }
@@ -322,9 +324,16 @@ export class Dispatcher {
   /**
    * A run whose lease a renewal found lost: recorded alive once, if its handler started, runs on
    * (not given up as hung: that records a hang) and its entry was not acked by an earlier run
-   * (overtaken). Not a run still waiting for the gate: its handler never started here.
+   * (overtaken). A run still waiting for the gate never starts (run: `lost`), so a first delivery's
+   * is recorded unrun (explainUnrun: break36 F4), its new owner's run no crash suspect. Not one past
+   * the gate, counting its records: its handler may start yet (a round trip away).
    */
   private stalls(run: EntryRun): void {
+    if (!run.gateRun && !run.started && run.deliveryCount === 1) {
+      const cut = run.key.indexOf("\n");
+      this.explainUnrun(run.key.slice(0, cut), run.key.slice(cut + 1), 1);
+      return;
+    }
     if (!run.started || run.givenUp || run.overtaken || run.stallRecorded || !run.source) return;
     run.stallRecorded = true;
     void this.recordStall(run.source);
@@ -380,7 +389,8 @@ export class Dispatcher {
 
   /**
    * Records the delivery of an entry handed here that never ran here and was taken over meanwhile
-   * (a parked extra, a late reply): see explainUnrun (redis-streams-alive.ts).
+   * (a parked extra, a late reply, a run still waiting in the gate): see explainUnrun
+   * (redis-streams-alive.ts).
    */
   explainUnrun(stream: string, id: string, deliveryCount: number): void {
     explainUnrun(this.options, stream, id, deliveryCount);
@@ -408,12 +418,17 @@ export class Dispatcher {
     );
   }
 
-  /** Whether the entry is still pending in this consumer's name (then renewed); false if unsure. */
-  private async stillOurs(stream: string, id: string): Promise<boolean> {
+  /**
+   * Whether the entry is still pending in this consumer's name (then renewed); false if unsure.
+   * Taken over, it is recorded unrun (explainUnrun), as markLost does for a parked one (break36 F3).
+   */
+  private async stillOurs(stream: string, { entry, deliveryCount }: ClaimedEntry): Promise<boolean> {
     const { redis, group, consumer, logger } = this.options;
+    const id = entry.id;
     try {
       if ((await lostIds(redis, stream, group, consumer, [id])).length === 0) return true;
       logger.warn({ stream, id, group, consumer }, "parked entry taken over meanwhile; not run");
+      this.explainUnrun(stream, id, deliveryCount);
     } catch (error) {
       // Unsure: run nothing; if still ours it is taken up again (own resume, idle claim).
       logger.warn({ ...errorDetails(error), stream, id }, "could not check a parked entry; not run");
@@ -460,6 +475,7 @@ export class Dispatcher {
       givenUp: false,
       superseded: false,
       overtaken: false,
+      deliveryCount: source.deliveryCount,
     };
     this.inFlight.set(key, run);
     // Added before the run can end: it always awaits its handler first.
@@ -510,9 +526,18 @@ export class Dispatcher {
       run.gateRun = admitted;
       try {
         // Stopped while it waited for the gate (break21 N4): not started, it stays pending. Or its
-        // entry was acked meanwhile by an earlier run let go as hung, or (found as it waited, a
-        // suspect) by the stalled consumer it was taken from: done, nothing to run.
-        if (this.closed || run.overtaken || (gone && admitted.explained)) return;
+        // entry was acked meanwhile by an earlier run let go as hung: done, nothing to run. Or it
+        // was found taken over as it waited (markLost: this process stalled): another consumer's
+        // now, never run here (break36 F4; recorded unrun by stalls).
+        if (this.closed || run.overtaken || this.lost.has(key)) return;
+        // Or (found as it waited, a suspect) acked by the stalled consumer it was taken from: done.
+        // Its records go too: that consumer's run recorded its stall, and its ack, of an earlier
+        // delivery, may have left them (break36 F1). The entry is no longer pending: nothing writes
+        // them again (hungRunScript writes only for a pending entry).
+        if (gone && admitted.explained) {
+          await this.dropRecords(source.streamKey, source.entryId);
+          return;
+        }
         // maxLeaseMs counts from the start of the handler, on the monotonic clock: a step of the
         // host's wall clock must not take every handler for hung (break22 F3) nor stretch a lease.
         run.since = performance.now();
@@ -527,6 +552,7 @@ export class Dispatcher {
         run.source = ready;
         const standing: RunStanding = {
           givenUp: () => run.givenUp,
+          stallRecorded: () => run.stallRecorded === true,
           superseded: () => run.superseded,
           overtaken: () => run.overtaken,
           acked: () => this.lateAck(run),

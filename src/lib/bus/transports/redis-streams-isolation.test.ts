@@ -211,4 +211,50 @@ describe("RunGate", () => {
     expect(second.calls).toBe(1);
     for (const run of [...runs, busy]) run.leave();
   });
+
+  it("re-reads a suspect first in line with nothing running before admitting it alone: explained, it runs as an ordinary run (break36 F2)", async () => {
+    const gate = new RunGate();
+    const events: string[] = [];
+    const state = { explained: true, calls: 0 };
+    const run = await gate.enterSuspect({
+      isolationMs: LONG,
+      hungMs: LONG,
+      onCompany: async () => void events.push("uncounted"),
+      recheck: { ...recheckOn(state), everyMs: 60_000 },
+    });
+    expect([run.alone, run.explained, state.calls]).toEqual([false, true, 1]);
+    // No hold: an ordinary run starts beside it at once.
+    (await gate.enterOrdinary({ hungMs: LONG })).leave();
+    expect(events).toEqual([]);
+    run.leave();
+  });
+
+  it("re-reads a suspect at once as it becomes first in line behind a running suspect, not those behind it (break36 F2)", async () => {
+    const gate = new RunGate();
+    const running = await gate.enterSuspect({ isolationMs: LONG, hungMs: LONG, onCompany: async () => {} });
+    const first = { explained: false, calls: 0 };
+    const behind = { explained: true, calls: 0 };
+    const enter = (state: { explained: boolean; calls: number }) =>
+      gate.enterSuspect({
+        isolationMs: LONG,
+        hungMs: LONG,
+        onCompany: async () => {},
+        recheck: { ...recheckOn(state), everyMs: 60_000 },
+      });
+    const entering = enter(first);
+    const back = enter(behind);
+    await waitFor(() => first.calls === 1, 5_000, "the first suspect's re-read while another suspect runs");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(behind.calls).toBe(0);
+    running.leave();
+    // Read as it became first: admitted alone on that read, no second one.
+    const run = await entering;
+    expect([run.alone, run.explained, first.calls]).toEqual([true, false, 1]);
+    // The next is first now, behind a running suspect: read at once, explained, it waits as an ordinary run.
+    await waitFor(() => behind.calls === 1, 5_000, "the next suspect's re-read as it becomes first");
+    run.leave();
+    const next = await back;
+    expect([next.alone, next.explained]).toEqual([false, true]);
+    next.leave();
+  });
 });

@@ -37,8 +37,10 @@
  * - A suspect's silence may be explained while it waits or holds: its previous owner did not crash,
  *   it stalled (a long GC, SIGSTOP) past `claimIdleMs`, and, awake again, found its lease lost and
  *   recorded its run alive (Dispatcher.recordStall). So a suspect with a `recheck` re-reads its
- *   record while it waits first in line (at once, then every `everyMs`) or holds (every `everyMs`,
- *   not once its hold is over), and once explained it is no suspect: waiting, it leaves the line
+ *   record while it waits first in line (at once as it becomes first, whatever runs then, even
+ *   nothing or another suspect; then every `everyMs`) or holds (every `everyMs`, not once its hold
+ *   is over); it is not admitted alone before that first re-read answers (at most its
+ *   `isolationMs`: break36 F2). Once explained it is no suspect: waiting, it leaves the line
  *   and runs as an ordinary run (not alone, not counted); holding, its hold is over at once (ended
  *   as above: its count undone first once an ordinary run waits; the next suspect no longer waits
  *   for its return). A process that crashed writes nothing: its suspects stay suspects.
@@ -110,8 +112,10 @@ interface Waiting {
   /** When it became first in line with no suspect running (performance.now()), once it has. */
   since?: number;
   timer?: NodeJS.Timeout;
-  /** Its recheck polls (once it waits first in line). */
+  /** Its recheck polls (from the moment it is first in line). */
   rechecking?: boolean;
+  /** Its first re-read as first in line has answered (not explained, or failed). */
+  read?: boolean;
   admit: (run: GateRun) => void;
 }
 
@@ -198,6 +202,9 @@ export class RunGate {
     if (first && !this.holder && !this.suspectRunning()) this.tryFirst(first);
     if (!this.ordinaryBlocked()) for (const start of this.ordinaryWaiting.splice(0)) start();
     if (this.holder?.over && this.ordinaryWaiting.length > 0) this.release();
+    // Whoever is first in line now (tryFirst may have admitted the one before).
+    const next = this.suspects[0];
+    if (next) this.recheckFirst(next);
   }
 
   /**
@@ -218,19 +225,33 @@ export class RunGate {
       });
   }
 
+  /**
+   * Re-reads the first suspect in line at once as it becomes first (its records may be old: it
+   * waited behind other suspects), whatever runs, then every everyMs while it stays first (break36
+   * F2). Suspects further back are not read. Its first answer pumps (see tryFirst).
+   */
+  private recheckFirst(first: Waiting): void {
+    if (first.rechecking || !first.options.recheck) return;
+    first.rechecking = true;
+    const explain = () => this.explainWaiting(first);
+    const answered = () => {
+      if (first.read) return;
+      first.read = true;
+      this.pump();
+    };
+    poll(first.options.recheck, () => this.suspects[0] === first, explain, 0, answered);
+  }
+
   private tryFirst(first: Waiting): void {
     const now = performance.now();
     first.since ??= now;
     const busy = [...this.runs].some((r) => !r.hung);
     const left = first.since + first.options.isolationMs - now;
     clearTimeout(first.timer);
-    if (busy && left > 0) {
-      // Re-read at once (its records may be old: it waited behind other suspects), then every everyMs.
-      if (!first.rechecking) {
-        first.rechecking = true;
-        const explain = () => this.explainWaiting(first);
-        poll(first.options.recheck, () => this.suspects[0] === first, explain, 0);
-      }
+    // Not admitted alone (counted, holding every ordinary run off) before its first re-read
+    // answers (break36 F2), for at most its isolationMs (a Redis that never answers).
+    const unread = !busy && first.options.recheck !== undefined && first.read !== true;
+    if ((busy || unread) && left > 0) {
       // Armed again on every look: a timer may fire a little before performance.now() says so.
       first.timer = setTimeout(() => this.pump(), Math.max(1, left));
       first.timer.unref();
@@ -270,13 +291,15 @@ export class RunGate {
 
 /**
  * Calls `recheck.explained` after `firstMs`, then every `everyMs`, while `active()`, until it
- * resolves true: then `onExplained`, if still active. One call at a time; nothing without a `recheck`.
+ * resolves true: then `onExplained`, if still active; each false (or rejected) answer while active
+ * is told to `onUnexplained`. One call at a time; nothing without a `recheck`.
  */
 function poll(
   recheck: Recheck | undefined,
   active: () => boolean,
   onExplained: () => void,
   firstMs: number,
+  onUnexplained: () => void = () => {},
 ): void {
   if (!recheck) return;
   const next = (delayMs: number) => {
@@ -288,7 +311,10 @@ function poll(
         .then((explained) => {
           if (!active()) return;
           if (explained) onExplained();
-          else next(recheck.everyMs);
+          else {
+            next(recheck.everyMs);
+            onUnexplained();
+          }
         });
     }, delayMs);
     timer.unref();

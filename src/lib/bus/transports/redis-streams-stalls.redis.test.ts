@@ -10,7 +10,7 @@ import { describeWithRedis } from "../../../test-support/redis.js";
 import { waitFor } from "../../../test-support/wait.js";
 import type { Delivery } from "../transport.js";
 import { FIELD_BODY, hungRunsKey, soloRunsKey, soloUndoneKey, startedRunsKey } from "./redis-stream-keys.js";
-import { dispatcherOn, readAs } from "./redis-streams-dispatcher.fixture.js";
+import { CLAIM_IDLE_MS, dispatcherOn, readAs } from "./redis-streams-dispatcher.fixture.js";
 import { RunGate } from "./redis-streams-isolation.js";
 import { receiveOwned } from "./redis-streams-leases.js";
 import { type ClaimedEntry, parseReadReply } from "./redis-streams-replies.js";
@@ -71,6 +71,7 @@ describeWithRedis("a run whose owner stalled", (getRedis) => {
       );
     const keyOf = (key: typeof soloRunsKey, i: number) => key(stream, group, ids[i]!);
     return {
+      gate,
       suspects,
       redis,
       stream,
@@ -159,15 +160,18 @@ describeWithRedis("a run whose owner stalled", (getRedis) => {
     await dispatcher.drain();
   });
 
-  it("waiting as a suspect, is not run once its entry is acked meanwhile (the stalled owner's run returned)", async () => {
-    const { redis, stream, group, ids, dispatcher, releases, started, deliver, suspects } = await setup(2);
+  it("waiting as a suspect, is not run once its entry is acked meanwhile (the stalled owner's run returned), and drops its records", async () => {
+    const { redis, stream, group, ids, dispatcher, releases, started, deliver, suspects, keyOf } =
+      await setup(2);
     await deliver(0, 1);
     await waitFor(() => started.includes("m0"), 5_000, "the busy ordinary run");
     await deliver(1, 2);
     await waitFor(() => suspects.entered === 1, 5_000, "the suspect in line");
-    await redis.xack(stream, group, ids[1]!);
+    // The stalled owner's record, and its ack that cleaned nothing (break36 F1): both at once.
+    await redis.multi().set(keyOf(hungRunsKey, 1), "0 1", "PX", 60_000).xack(stream, group, ids[1]!).exec();
     await waitFor(() => !dispatcher.isBusy(stream, ids[1]!), 5_000, "the suspect's end");
     expect(started).toEqual(["m0"]);
+    expect(await redis.get(keyOf(hungRunsKey, 1))).toBeNull();
     expect(dispatcher.permits.available).toBe(3);
     releases.get("m0")!();
     await dispatcher.drain();
@@ -188,6 +192,67 @@ describeWithRedis("a run whose owner stalled", (getRedis) => {
     await dispatcher.drain();
     expect(started).not.toContain("m4");
     expect(await redis.get(keyOf(hungRunsKey, 3))).toBeNull();
+  });
+
+  it("drops the stall record with its entry when the stalled owner's run then acks its first delivery (break36 F1)", async () => {
+    const { redis, stream, group, ids, dispatcher, releases, started, deliver, keyOf } = await setup(1);
+    await deliver(0, 1);
+    await waitFor(() => started.includes("m0"), 5_000, "the handler");
+    // This process stalled; B took the entry over; awake, the renewal finds it lost: recorded alive.
+    await redis.xclaim(stream, group, "B", 0, ids[0]!);
+    dispatcher.markLost(stream, [ids[0]!]);
+    await waitFor(async () => (await redis.get(keyOf(hungRunsKey, 0))) === "0 1", 5_000, "the stall record");
+    releases.get("m0")!(); // its handler returns and acks (B's entry now)
+    await dispatcher.drain();
+    await waitFor(async () => (await redis.xpending(stream, group))[0] === 0, 5_000, "the ack");
+    expect(await redis.get(keyOf(hungRunsKey, 0))).toBeNull();
+  });
+
+  it("does not run a first delivery found taken over while it waited in the gate, and records it unrun (break36 F4)", async () => {
+    const { gate, redis, stream, group, ids, dispatcher, releases, started, deliver, keyOf } = await setup(1);
+    // A crash suspect of this process holds ordinary runs off: m0 waits in the gate.
+    const holder = await gate.enterSuspect({
+      hungMs: 600_000,
+      isolationMs: 60_000,
+      holdMs: 60_000,
+      onCompany: async () => {},
+    });
+    await deliver(0, 1);
+    // This process stalled; B took m0 over; awake, the renewal finds it lost.
+    await redis.xclaim(stream, group, "B", 0, ids[0]!);
+    dispatcher.markLost(stream, [ids[0]!]);
+    holder.leave();
+    await waitFor(() => started.length > 0 || !dispatcher.isBusy(stream, ids[0]!), 5_000, "m0's end here");
+    for (const release of releases.values()) release();
+    await dispatcher.drain();
+    expect(started).toEqual([]);
+    // Its silence explained (it never started): B's run of it is no crash suspect.
+    await waitFor(async () => (await redis.get(keyOf(hungRunsKey, 0))) === "0 1", 5_000, "the record");
+    const [row] = (await redis.xpending(stream, group, ids[0]!, ids[0]!, 1)) as [string, string][];
+    expect(row?.[1]).toBe("B");
+    expect(dispatcher.permits.available).toBe(4);
+  });
+
+  it("records a parked extra found taken over as its slot frees (stillOurs), as the renewal does (break36 F3)", async () => {
+    const { redis, stream, group, ids, dispatcher, releases, started, keyOf } = await setup(5);
+    const all = await readAs(redis, stream, group, 5, 1, "0");
+    // Read claimIdleMs ago: a slot freed now is checked in Redis (stillOurs) before m4 runs.
+    const accepting = dispatcher.acceptAll(
+      all,
+      dispatcher.permits.tryTake(4),
+      performance.now() - CLAIM_IDLE_MS,
+    );
+    await waitFor(() => started.length === 4, 5_000, "the first four runs");
+    await redis.xclaim(stream, group, "B", 0, ids[4]!); // during this process's stall
+    releases.get("m0")!();
+    await accepting;
+    await waitFor(async () => (await redis.get(keyOf(hungRunsKey, 4))) !== null, 5_000, "m4's record").catch(
+      () => undefined,
+    );
+    expect(await redis.get(keyOf(hungRunsKey, 4))).toBe("0 1");
+    for (const release of releases.values()) release();
+    await dispatcher.drain();
+    expect(started).not.toContain("m4");
   });
 
   it("tells of a late read reply's entries taken over meanwhile (explainUnrun records them)", async () => {

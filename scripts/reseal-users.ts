@@ -12,31 +12,11 @@
  * only when every record is under the current key and none was skipped (then the old key may go),
  * 1 otherwise, 2 on bad arguments or missing keys.
  */
-import { Redis } from "ioredis";
 import { resealUsers } from "../src/services/user/reseal-users.js";
-import {
-  USER_DATA_KEYS_ENV,
-  USER_DATA_KEYS_FILE_ENV,
-  USER_EMAIL_INDEX_KEY_ENV,
-  userDataCipherFromEnv,
-} from "../src/lib/security/user-data.js";
+import { userDataTool } from "./user-data-tool.js";
 
-const env = process.env;
-if (!(env[USER_DATA_KEYS_ENV] || env[USER_DATA_KEYS_FILE_ENV]) || !env[USER_EMAIL_INDEX_KEY_ENV]) {
-  console.error(
-    `set ${USER_DATA_KEYS_ENV} (or ${USER_DATA_KEYS_FILE_ENV}) and ${USER_EMAIL_INDEX_KEY_ENV}: the user service's keys`,
-  );
-  process.exit(2);
-}
-const batchAt = process.argv.indexOf("--batch");
-const batch = batchAt > 0 ? Number(process.argv[batchAt + 1]) : 100;
-if (!Number.isInteger(batch) || batch < 1) {
-  console.error("--batch: a positive integer");
-  process.exit(2);
-}
+const { cipher, batch, redis } = userDataTool();
 const dryRun = process.argv.includes("--dry-run");
-const cipher = userDataCipherFromEnv(env, { withIndex: true });
-const redis = new Redis(env.REDIS_URL ?? "redis://localhost:6379", { maxRetriesPerRequest: 3 });
 try {
   const result = await resealUsers(redis, cipher, {
     batch,

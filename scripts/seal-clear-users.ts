@@ -10,30 +10,10 @@
  * It refuses to run without both keys set: development's random per-process keys would seal the
  * records with keys nobody has.
  */
-import { Redis } from "ioredis";
 import { sealClearUsers } from "../src/services/user/seal-clear-users.js";
-import {
-  USER_DATA_KEYS_ENV,
-  USER_DATA_KEYS_FILE_ENV,
-  USER_EMAIL_INDEX_KEY_ENV,
-  userDataCipherFromEnv,
-} from "../src/lib/security/user-data.js";
+import { userDataTool } from "./user-data-tool.js";
 
-const env = process.env;
-if (!(env[USER_DATA_KEYS_ENV] || env[USER_DATA_KEYS_FILE_ENV]) || !env[USER_EMAIL_INDEX_KEY_ENV]) {
-  console.error(
-    `set ${USER_DATA_KEYS_ENV} (or ${USER_DATA_KEYS_FILE_ENV}) and ${USER_EMAIL_INDEX_KEY_ENV}: the user service's keys`,
-  );
-  process.exit(2);
-}
-const batchAt = process.argv.indexOf("--batch");
-const batch = batchAt > 0 ? Number(process.argv[batchAt + 1]) : 100;
-if (!Number.isInteger(batch) || batch < 1) {
-  console.error("--batch: a positive integer");
-  process.exit(2);
-}
-const cipher = userDataCipherFromEnv(env, { withIndex: true });
-const redis = new Redis(env.REDIS_URL ?? "redis://localhost:6379", { maxRetriesPerRequest: 3 });
+const { cipher, batch, redis } = userDataTool();
 try {
   const result = await sealClearUsers(redis, cipher, {
     batch,

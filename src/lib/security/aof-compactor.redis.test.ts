@@ -205,8 +205,11 @@ describeWithRedis("AOF rewrite after shredding, across instances", (getRedis) =>
       const fill = admin.pipeline();
       for (let i = 0; i < 20_000; i++) fill.set(`filler:${i}`, "x".repeat(50));
       await fill.exec();
-      // About 4 s (µs per key) for a rewrite forked now: longer than the 1 s interval below.
-      await admin.config("SET", "rdb-key-save-delay", "200");
+      // About 10 s (µs per key) for a rewrite forked now: longer than the 1 s interval below, and
+      // than a loaded machine takes to record both shreds (with 4 s, a CI run under load 16 saw the
+      // long rewrite end first: the second shred then came after the first's request, rightly a
+      // second rewrite).
+      await admin.config("SET", "rdb-key-save-delay", "500");
       await admin.bgrewriteaof();
       await waitFor(
         async () => /aof_rewrite_in_progress:1/.test(await admin.info("persistence")),

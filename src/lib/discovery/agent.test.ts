@@ -1,5 +1,6 @@
 import { beforeEach, expect, it, vi } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
+import { waitFor } from "../../test-support/wait.js";
 import { startServiceAgent } from "./agent.js";
 import { instanceKey } from "./keys.js";
 import { MemoryServiceRegistry } from "./memory-registry.js";
@@ -48,18 +49,27 @@ describeWithRedis("ServiceAgent", (getRedis) => {
 
   it("heartbeats on its interval, refreshing the TTL and announcing service.heartbeat", async () => {
     const { publish, named } = recorder();
+    // 500 ms beats, a 1.5 s TTL: a 100 ms beat with a 300 ms TTL lapsed on a loaded CI machine (one
+    // beat 200 ms late), and the agent, never stopped, then re-registered under the next test.
     const agent = await startServiceAgent({
       registry,
       instance: identity,
-      heartbeatIntervalMs: 100,
+      heartbeatIntervalMs: 500,
       publish,
     });
-    await new Promise((r) => setTimeout(r, 450));
-    // The TTL is 300 ms: the entry is only still there because heartbeats refreshed it.
-    expect(await registry.get("orders", "o-1")).toBeDefined();
-    expect(named("service.heartbeat").length).toBeGreaterThanOrEqual(2);
-    expect(named("service.heartbeat")[0]).toMatchObject({ service: "orders", instanceId: "o-1" });
-    await agent.stop();
+    try {
+      const registeredAt = performance.now();
+      // Past the TTL since registration: the entry is only still there because heartbeats refreshed it.
+      await waitFor(
+        () => named("service.heartbeat").length >= 4 && performance.now() - registeredAt > 1_600,
+        20_000,
+        "four heartbeats, past the TTL",
+      );
+      expect(await registry.get("orders", "o-1")).toBeDefined();
+      expect(named("service.heartbeat")[0]).toMatchObject({ service: "orders", instanceId: "o-1" });
+    } finally {
+      await agent.stop();
+    }
   });
 
   it("registers again when its entry has gone, announcing service.registered again", async () => {

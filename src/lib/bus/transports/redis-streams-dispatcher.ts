@@ -124,10 +124,12 @@ export class Dispatcher {
   private readonly hung = new Set<EntryRun>();
   /** Every run not ended yet, in flight or let go. */
   private readonly runs = new Set<EntryRun>();
-  /** Entries this consumer holds without handling them: waiting for a retry timer or a free slot. */
-  private readonly parked = new Set<string>();
-  /** Of `parked`, the extras of a read handed here on their first delivery (see explainUnrun). */
-  private readonly parkedFirst = new Set<string>();
+  /**
+   * Entries this consumer holds without handling them, waiting for a retry timer or a free slot,
+   * with the delivery count they were handed with (0 for a retry's: it had an outcome), which
+   * markLost passes to explainUnrun (only a first delivery is recorded).
+   */
+  private readonly parked = new Map<string, number>();
   /**
    * Entries being handled here that a renewal found owned by another consumer (break-bus7 F2): no
    * longer renewed nor asked about (each round would warn again, up to maxLeaseMs / renewIntervalMs
@@ -188,7 +190,7 @@ export class Dispatcher {
     const prefix = entryKey(streamKey, "");
     const since = performance.now() - 2 * this.options.claimIdleMs;
     const recentlyLetGo = [...this.hung].filter((run) => (run.letGoAt ?? 0) > since).map((run) => run.key);
-    return [...new Set([...this.inFlight.keys(), ...this.parked, ...recentlyLetGo])]
+    return [...new Set([...this.inFlight.keys(), ...this.parked.keys(), ...recentlyLetGo])]
       .filter((k) => k.startsWith(prefix))
       .map((k) => k.slice(prefix.length));
   }
@@ -226,7 +228,7 @@ export class Dispatcher {
         if (hung) this.hangs(run);
       }
     }
-    for (const key of this.parked) add(key);
+    for (const key of this.parked.keys()) add(key);
     return byStream;
   }
 
@@ -263,15 +265,12 @@ export class Dispatcher {
   async acceptAll(items: readonly Incoming[], held: number, readAt = performance.now()): Promise<void> {
     this.permits.release(held - items.length);
     const extra = items.length > held ? items.slice(held) : [];
-    for (const { key, claimed } of extra) {
-      this.parked.add(entryKey(key, claimed.entry.id));
-      if (claimed.deliveryCount === 1) this.parkedFirst.add(entryKey(key, claimed.entry.id));
-    }
+    for (const { key, claimed } of extra)
+      this.parked.set(entryKey(key, claimed.entry.id), claimed.deliveryCount);
     const now = Math.min(held, items.length);
     for (let i = 0; i < now; i++) this.accept(items[i]!.key, items[i]!.claimed);
     for (const { key, claimed } of extra) {
       const got = await this.permits.take(1);
-      this.parkedFirst.delete(entryKey(key, claimed.entry.id));
       const stillParked = this.parked.delete(entryKey(key, claimed.entry.id));
       if (got === 0) continue;
       const recent = performance.now() - readAt < this.options.claimIdleMs / 2;
@@ -289,9 +288,11 @@ export class Dispatcher {
   markLost(stream: string, ids: readonly string[]): void {
     for (const id of ids) {
       const key = entryKey(stream, id);
-      if (this.parked.delete(key)) {
+      const parkedCount = this.parked.get(key);
+      if (parkedCount !== undefined) {
+        this.parked.delete(key);
         this.options.logger.warn({ stream, id }, "parked entry taken over meanwhile; dropped, not run");
-        if (this.parkedFirst.delete(key)) this.explainUnrun(stream, id, 1);
+        this.explainUnrun(stream, id, parkedCount);
       } else {
         const run = this.inFlight.get(key);
         if (!run) continue;
@@ -699,7 +700,7 @@ export class Dispatcher {
   private scheduleRetry(streamKey: string, id: string, delayMs: number): void {
     if (this.closed) return;
     const key = entryKey(streamKey, id);
-    this.parked.add(key);
+    this.parked.set(key, 0);
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
       void this.retryNow(streamKey, id, key);

@@ -35,36 +35,32 @@ const SPAN_KEY = { spanKey: (key: string) => key.replace(/:email:.*$/, ":email:<
 // HMAC, readable without the data keys, so a user sealed under a dropped key can still be deleted
 // and its email freed (break35 F4). Records written before it have none (see `remove`).
 
-// KEYS: email, user, streams...; ARGV: id, json, claim, bodies... Version 1: FIRST_VERSION
-// (domain.ts), which user.created carries.
+/**
+ * Creates a user: version 1 (FIRST_VERSION, domain.ts, which user.created carries). KEYS: email
+ * claim, user, the Idempotency-Key's record (break35 F2; without a key the user's key again,
+ * unused), streams...; ARGV: id, json, claim, request hash ('' without a key), record TTL ms,
+ * bodies... → 'OK', 'EMAIL_TAKEN', or the key's record (`<hash> <id>`, `<hash> -` for a refusal)
+ * when the key was seen (nothing written). A refusal is kept under the key too, as a restock's: a
+ * late copy of the refused request never creates.
+ */
 const CREATE = new LuaScript(
   `${OUTBOX_LUA}
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'EMAIL_TAKEN' end
+local keyed = ARGV[4] ~= ''
+if keyed then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then return seen end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if keyed then redis.call('SET', KEYS[3], ARGV[4] .. ' -', 'PX', ARGV[5]) end
+  return 'EMAIL_TAKEN'
+end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'data', ARGV[2], 'version', 1, 'claim', ARGV[3])
-outbox(3, 4)
+if keyed then redis.call('SET', KEYS[3], ARGV[4] .. ' ' .. ARGV[1], 'PX', ARGV[5]) end
+outbox(4, 6)
 return 'OK'`,
   SPAN_KEY,
 );
-
-/**
- * CREATE with an Idempotency-Key (break35 F2). KEYS: key record, email, user, streams...; ARGV: id,
- * json, claim, request hash, record TTL ms, bodies... → 'OK', 'EMAIL_TAKEN', or the key's record
- * (`<hash> <id>`, `<hash> -` for a refusal) when the key was seen (nothing written). A refusal is
- * kept under the key too, as a restock's: a late copy of the refused request never creates.
- */
-const CREATE_KEYED = new LuaScript(`${OUTBOX_LUA}
-local seen = redis.call('GET', KEYS[1])
-if seen then return seen end
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('SET', KEYS[1], ARGV[4] .. ' -', 'PX', ARGV[5])
-  return 'EMAIL_TAKEN'
-end
-redis.call('SET', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[3], 'data', ARGV[2], 'version', 1, 'claim', ARGV[3])
-redis.call('SET', KEYS[1], ARGV[4] .. ' ' .. ARGV[1], 'PX', ARGV[5])
-outbox(4, 6)
-return 'OK'`);
 
 // KEYS: user, old email, new email, streams...; ARGV: expected version, id, json, new claim, bodies...
 const UPDATE = new LuaScript(`${OUTBOX_LUA}
@@ -190,19 +186,13 @@ export class RedisUserStore implements UserStore {
   async create(user: User, messages: readonly OutgoingMessage[], once?: CreateOnce): Promise<CreateResult> {
     const out = outbox(messages);
     const claim = this.cipher.emailIndex(user.email);
-    const args = [user.id, this.sealed(user), claim];
-    if (!once) {
-      const keys = [emailKey(claim), userKey(user.id), ...out.keys];
-      return toResult(await CREATE.run(this.redis, keys, [...args, ...out.bodies])) as CreateResult;
-    }
-    const keys = [once.key, emailKey(claim), userKey(user.id), ...out.keys];
-    const reply = String(
-      await CREATE_KEYED.run(this.redis, keys, [...args, once.requestHash, once.ttlMs, ...out.bodies]),
-    );
+    const keys = [emailKey(claim), userKey(user.id), once?.key ?? userKey(user.id), ...out.keys];
+    const args = [user.id, this.sealed(user), claim, once?.requestHash ?? "", once?.ttlMs ?? 0];
+    const reply = String(await CREATE.run(this.redis, keys, [...args, ...out.bodies]));
     if (reply === "OK") return { ok: true };
     if (reply === "EMAIL_TAKEN") return { ok: false, code: "EMAIL_TAKEN" };
     const [requestHash, userId = ""] = reply.split(" ");
-    if (requestHash !== once.requestHash) return { ok: false, code: "KEY_REUSED" };
+    if (requestHash !== once?.requestHash) return { ok: false, code: "KEY_REUSED" };
     if (userId === "-") return { ok: false, code: "EMAIL_TAKEN", replayed: true };
     return { ok: false, code: "REPLAYED", userId };
   }

@@ -174,14 +174,13 @@ export async function resealUsers(
     tally(into, kidsOf(next));
   }
 
-  const passes: [string, (id: string) => string, ResealCounts, boolean][] = [
-    [userKey(""), userKey, result.users, true],
-    [contactKey(""), contactKey, result.contacts, false],
+  const passes: [string, ResealCounts, boolean][] = [
+    [userKey(""), result.users, true],
+    [contactKey(""), result.contacts, false],
   ];
-  for (const [prefix, keyOf, into, withClaim] of passes) {
+  for (const [prefix, into, withClaim] of passes) {
     for await (const { keys, cursor } of scanBatches(redis, `${prefix}*`, batch)) {
-      for (const key of keys)
-        await one(keyOf(key.slice(prefix.length)), key.slice(prefix.length), into, withClaim);
+      for (const key of keys) await one(key, key.slice(prefix.length), into, withClaim);
       options.onBatch?.(cursor, result);
     }
   }

@@ -47,8 +47,9 @@ import {
   isDrainingResponse,
   isIdempotentMethod,
   isSafeMethod,
-  isRequestScopedAnswer,
+  errorCodeOf,
   neverReached,
+  REQUEST_SCOPED_CODES,
 } from "./upstream-errors.js";
 
 export interface GatewayBreakerOptions {
@@ -437,6 +438,7 @@ export class UpstreamProxy {
             return result;
           })
         : breaker.execute(call);
+    let deadlineRefused = false;
     try {
       const response = await guarded(async () => {
         const answer = await this.exchange(slot, instance.service, request, budgetMs).catch(
@@ -449,22 +451,18 @@ export class UpstreamProxy {
           },
         );
         if (tooLarge) return answer;
-        if (isCredentialRefusal(answer)) throw new CredentialRefusedError();
+        const code = codeOf(answer);
+        if (answer.status === 403 && code === "GATEWAY_AUTH_INVALID") throw new CredentialRefusedError();
         // Refused unapplied as past the gateway's own deadline: a clock matter, not the instance's fault.
-        if (isDeadlineRefusal(answer)) return answer;
+        deadlineRefused = answer.status === 503 && code === "GATEWAY_DEADLINE_PASSED";
+        if (deadlineRefused) return answer;
         // A deliberate "busy / not now for this request" answer is the instance working: not a failure.
-        const requestScoped = isRequestScopedAnswer(
-          answer.status,
-          answer.body,
-          answer.headers["content-type"],
-        );
+        const requestScoped = code !== undefined && REQUEST_SCOPED_CODES.has(code);
         if (answer.status >= 500 && !requestScoped) throw new UpstreamStatusError(answer);
         return answer;
       });
       this.avoided.answered(slot.key);
-      if (isDeadlineRefusal(response)) {
-        return { kind: "failed", retry: true, error: deadlinePassed(instance.service) };
-      }
+      if (deadlineRefused) return { kind: "failed", retry: true, error: deadlinePassed(instance.service) };
       return { kind: "answered", response };
     } catch (error) {
       this.noteFailure(slot, instance, error);
@@ -807,26 +805,13 @@ function settleRetry(
 
 const slotKey = (i: ServiceInstance) => `${i.service}|${i.instanceId}|${i.address}|${i.port}`;
 
+/** The answer's error code (upstream-errors.ts errorCodeOf). */
+const codeOf = (answer: UpstreamResponse) =>
+  errorCodeOf(answer.status, answer.body, answer.headers["content-type"]);
+
 /** A service's 403 GATEWAY_AUTH_INVALID: it refused the credential, before reading the request. */
 function isCredentialRefusal(response: UpstreamResponse): boolean {
-  if (response.status !== 403 || !response.headers["content-type"]?.includes("json")) return false;
-  try {
-    const parsed = JSON.parse(response.body.toString()) as { error?: { code?: unknown } };
-    return parsed.error?.code === "GATEWAY_AUTH_INVALID";
-  } catch {
-    return false;
-  }
-}
-
-/** A service's 503 GATEWAY_DEADLINE_PASSED: it refused the request unapplied (break35 F1). */
-function isDeadlineRefusal(response: UpstreamResponse): boolean {
-  if (response.status !== 503 || !response.headers["content-type"]?.includes("json")) return false;
-  try {
-    const parsed = JSON.parse(response.body.toString()) as { error?: { code?: unknown } };
-    return parsed.error?.code === "GATEWAY_DEADLINE_PASSED";
-  } catch {
-    return false;
-  }
+  return response.status === 403 && codeOf(response) === "GATEWAY_AUTH_INVALID";
 }
 
 /**

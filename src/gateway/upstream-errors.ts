@@ -65,20 +65,33 @@ export const REQUEST_SCOPED_CODES: ReadonlySet<string> = new Set([
   "REDIS_REPLY_LOST",
 ]);
 
+/**
+ * The `error.code` of an error answer (status >= 400, JSON, at most 64 KiB), or undefined: what the
+ * proxy reads to tell a refused credential, a passed deadline and a request-scoped answer apart.
+ */
+export function errorCodeOf(
+  status: number,
+  body: Buffer,
+  contentType: string | undefined,
+): string | undefined {
+  if (status < 400 || !contentType?.includes("json") || body.length === 0 || body.length > 64 * 1024)
+    return undefined;
+  try {
+    const code = (JSON.parse(body.toString()) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === "string" ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** True for an answer >= 500 in the error shape whose code is in REQUEST_SCOPED_CODES. */
 export function isRequestScopedAnswer(
   status: number,
   body: Buffer,
   contentType: string | undefined,
 ): boolean {
-  if (status < 500 || !contentType?.includes("json") || body.length === 0 || body.length > 64 * 1024)
-    return false;
-  try {
-    const code = (JSON.parse(body.toString()) as { error?: { code?: unknown } }).error?.code;
-    return typeof code === "string" && REQUEST_SCOPED_CODES.has(code);
-  } catch {
-    return false;
-  }
+  const code = status >= 500 ? errorCodeOf(status, body, contentType) : undefined;
+  return code !== undefined && REQUEST_SCOPED_CODES.has(code);
 }
 
 /** True when the body is `{ error: { code: string, message: string, ... } }`. */

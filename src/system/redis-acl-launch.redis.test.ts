@@ -8,6 +8,7 @@ import { Redis } from "ioredis";
 import { afterEach, expect, it } from "vitest";
 import { describeWithRedis } from "../test-support/redis.js";
 import { AclUsersInUseError, provisionLaunchUsers } from "./redis-acl.js";
+import { GATEWAY, SERVICES } from "./catalog.js";
 
 const clients: Redis[] = [];
 const open = (url: string, options: { username?: string; password?: string } = {}) => {
@@ -21,6 +22,7 @@ const open = (url: string, options: { username?: string; password?: string } = {
   clients.push(client);
   return client;
 };
+const EVERY = [...SERVICES.map((s) => s.name), GATEWAY.name];
 afterEach(() => {
   for (const client of clients.splice(0)) client.disconnect();
 });
@@ -29,14 +31,14 @@ describeWithRedis("--redis-acl launches sharing a redis-server", (getRedis) => {
   const db = (n: number) => `${getRedis().url}/${n}`;
 
   it("a launch over database 2 leaves the users of a system over database 1 able to log in again", async () => {
-    const first = await provisionLaunchUsers(open(db(1)), "main");
+    const first = await provisionLaunchUsers(open(db(1)), "main", EVERY);
     const order = first.get("order")!;
     const before = open(db(1), order);
     await before.connect();
     expect(await before.ping()).toBe("PONG");
     before.disconnect();
 
-    const second = await provisionLaunchUsers(open(db(2)), "main");
+    const second = await provisionLaunchUsers(open(db(2)), "main", EVERY);
 
     // The first system's process reconnecting (after any blip) with the credentials it was given.
     const after = open(db(1), order);
@@ -46,17 +48,31 @@ describeWithRedis("--redis-acl launches sharing a redis-server", (getRedis) => {
   });
 
   it("a launch that would reset users a client is logged in as is refused, and changes nothing", async () => {
-    const first = await provisionLaunchUsers(open(db(3)), "main");
+    const first = await provisionLaunchUsers(open(db(3)), "main", EVERY);
     const order = first.get("order")!;
     const running = open(db(3), order);
     await running.connect();
 
-    await expect(provisionLaunchUsers(open(db(3)), "main")).rejects.toThrow(AclUsersInUseError);
-    await expect(provisionLaunchUsers(open(db(3)), "main")).rejects.toThrow(
+    await expect(provisionLaunchUsers(open(db(3)), "main", EVERY)).rejects.toThrow(AclUsersInUseError);
+    await expect(provisionLaunchUsers(open(db(3)), "main", EVERY)).rejects.toThrow(
       new RegExp(`"${order.username}".*already in use by connected clients`),
     );
     const again = open(db(3), order);
     await again.connect();
     expect(await again.ping()).toBe("PONG");
+  });
+
+  it("creates the users of the processes it launches only, not the tools' nor other services'", async () => {
+    const admin = open(db(4));
+    const added = await provisionLaunchUsers(admin, "add1", ["order"]);
+    expect([...added.keys()]).toEqual(["order"]);
+    const users = (await admin.call("ACL", "USERS")) as string[];
+    expect(users.filter((user) => user.endsWith("-db4-add1"))).toEqual(["order-db4-add1"]);
+    const login = open(db(4), added.get("order")!);
+    await login.connect();
+    expect(await login.ping()).toBe("PONG");
+    await expect(provisionLaunchUsers(open(db(5)), "add2", ["ordr"])).rejects.toThrow(
+      /no Redis ACL rules for ordr/,
+    );
   });
 });

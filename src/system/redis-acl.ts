@@ -536,14 +536,23 @@ export function fileUserCredentials(
 /**
  * The users of one `start:services --redis-acl` launch over `admin`'s database, under launcher slot
  * `slot`: names scoped by both (`scopedUserName`), refused with `AclUsersInUseError` when a client is
- * logged in as one of them (they belong to a running system).
+ * logged in as one of them (they belong to a running system). `launched`: the unscoped names of the
+ * processes this launch starts (services, `gateway`); only their users are created: a user nobody
+ * holds the password of (the tools', or other services' under `--add-instances`) is a standing
+ * right with no purpose (newuser16 F6). Throws on a name with no ACL rules (a typo, or a service
+ * missing from SERVICE_COMMANDS).
  */
-export function provisionLaunchUsers(
+export async function provisionLaunchUsers(
   admin: Redis,
   slot: string | undefined,
+  launched: readonly string[],
 ): Promise<Map<string, RedisCredentials>> {
   const database = admin.options.db ?? 0;
+  const all = await aclUsers();
+  const unknown = launched.filter((name) => !all.some((user) => user.name === name));
+  if (unknown.length > 0) throw new Error(`no Redis ACL rules for ${unknown.join(", ")}`);
   return provisionAclUsers(admin, {
+    users: all.filter((user) => launched.includes(user.name)),
     nameOf: (user) => scopedUserName(user, { database, slot }),
     refuseInUse: true,
   });

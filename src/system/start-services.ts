@@ -191,9 +191,15 @@ let abandonSecrets = async (): Promise<void> => {};
 // the ACL file Redis loaded (production: `default` off there); else created here with ACL SETUSER
 // (needs ACL rights on REDIS_URL: a private Redis's `default`, left as it is).
 let redisUsers: Awaited<ReturnType<typeof provisionLaunchUsers>> | undefined;
+// --add-instances --instances order=2: only the services named start (the running system has the
+// rest, and its gateway serves), so only their users are needed.
+const onlyNamed = addInstances && Object.keys(args.instances).length > 0;
+const launchedUsers = onlyNamed
+  ? Object.keys(args.instances)
+  : [...SERVICES.map((s) => s.name), GATEWAY.name];
 if (args.redisAcl) {
   try {
-    redisUsers = fileUserCredentials([...SERVICES.map((s) => s.name), GATEWAY.name]);
+    redisUsers = fileUserCredentials(launchedUsers);
   } catch (error) {
     if (!(error instanceof AclPasswordsIncompleteError)) throw error;
     await abandonSecrets();
@@ -209,7 +215,7 @@ if (args.redisAcl && !redisUsers) {
   try {
     // Names scoped by database and launcher slot: ACL users are server-wide, and a second system
     // in another database must not reset this one's passwords (newuser8 H1).
-    redisUsers = await provisionLaunchUsers(admin, slot?.slot);
+    redisUsers = await provisionLaunchUsers(admin, slot?.slot, launchedUsers);
   } catch (error) {
     await abandonSecrets();
     await slot?.release();
@@ -239,12 +245,9 @@ try {
     ...(process.env.GATEWAY_PORT ? { gatewayPort: Number(process.env.GATEWAY_PORT) } : {}),
     ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
   });
-  // --add-instances --instances order=2: only the services named (the running system has the rest).
-  const wanted = args.instances;
-  const launched =
-    addInstances && Object.keys(wanted).length > 0
-      ? specs.filter((spec) => spec.env.SERVICE_NAME !== undefined && spec.env.SERVICE_NAME in wanted)
-      : specs;
+  const launched = onlyNamed
+    ? specs.filter((spec) => spec.env.SERVICE_NAME !== undefined && spec.env.SERVICE_NAME in args.instances)
+    : specs;
   // Every fixed port free before any process starts, as npm start checks its gateway's (newuser11
   // F8: a taken gateway port was found after six services had started and registered).
   const busy = await busyPorts(launched);

@@ -65,6 +65,8 @@ export interface MessageContext<
    * process's shared clock: see `Delivery.ageMs`), never this host's wall clock.
    */
   ageMs(): number;
+  /** The transport's clock now, epoch ms: what `ageMs` reads (`Delivery.now`), when it has one. */
+  now?(): number;
   /**
    * When this entry was first handed to a consumer of the group, on the clock of `enqueuedAt`;
    * undefined when the transport does not know (see `Delivery.firstDeliveredAt`).

@@ -431,6 +431,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       attempt: delivery.attempt,
       enqueuedAt: delivery.enqueuedAt,
       ageMs: () => delivery.ageMs(),
+      ...(delivery.now ? { now: () => delivery.now!() } : {}),
       firstDeliveredAt: delivery.firstDeliveredAt,
       deliveryCount: delivery.deliveryCount,
       replay: delivery.replay,

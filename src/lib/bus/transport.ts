@@ -134,6 +134,13 @@ export interface Delivery {
    * enqueuedAt`: a consumer whose own clock is set wrong must decide as one whose clock is right.
    */
   ageMs(): number;
+  /**
+   * The clock `ageMs` reads, now (epoch ms). Dates a message by its signed creation time: `enqueuedAt
+   * + ageMs()` is no substitute, since `enqueuedAt` comes from the entry id, which nobody signs and
+   * which can lie ahead of that clock (an id set by hand, a Redis clock that ran ahead; break37 F1).
+   * Optional for transports written before it; without it the dedupe window falls back to that sum.
+   */
+  now?(): number;
   /** Handled: remove from pending. */
   ack(): Promise<void>;
   /** Failed but may succeed later: record the failure, keep pending, deliver again after `delayMs`. */

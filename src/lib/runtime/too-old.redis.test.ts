@@ -12,7 +12,11 @@ import { z } from "zod";
 import { childTraceparent, encodeEnvelope, newMessageId } from "../bus/envelope.js";
 import { BusError } from "../bus/errors.js";
 import { defineEvents } from "../bus/events.js";
-import { eventStreamFields, eventStreamKey } from "../bus/transports/redis-stream-keys.js";
+import {
+  eventStreamFields,
+  eventStreamKey,
+  redeliverStreamKey,
+} from "../bus/transports/redis-stream-keys.js";
 import { getProcessKeyring } from "../security/process-keys.js";
 import { createSigner } from "../security/signing.js";
 import { describeWithRedis } from "../../test-support/redis.js";
@@ -123,6 +127,36 @@ describeWithRedis("the dedupe window of a service's subscribers", (getRedis) => 
     expect(await platform!.deadLetters.list()).toEqual([]);
     const metrics = await service!.metrics.metricsText();
     expect(metrics).not.toMatch(/ordersaga_messages_too_old_total\{[^}]*\} [1-9]/);
+  }, 150_000);
+
+  it("dates a fresh genuine message by its signature, not by an entry id set in the future: one planted entry (or a Redis clock that ran ahead) does not make every later message too old (break37 F1)", async () => {
+    const ran = await startAged();
+    const redisNow = await redisTimeMs();
+    // Someone who can write the stream (or a Redis clock days ahead, since corrected) leaves an
+    // entry whose id is past Redis TIME by two windows: every later `XADD *` gets an id above it.
+    const key = eventStreamKey("aged", "aged.reserve");
+    await platform!.redis!.xadd(key, `${redisNow + 2 * markerTtlMs}-0`, "junk", "x");
+    await platform!.transport.publish([message(newMessageId(), 1)]);
+    // And on the replay path (a DLQ retry's redeliver stream), which an operator's recovery takes.
+    const redeliver = redeliverStreamKey("aged");
+    await platform!.redis!.xadd(
+      redeliver,
+      `${redisNow + 2 * markerTtlMs}-0`,
+      "t",
+      "aged.reserve",
+      "o",
+      "aged",
+      "b",
+      "junk",
+    );
+    await platform!.transport.redeliver("aged", message(newMessageId(), 2));
+
+    await waitFor(() => ran.length >= 2, 60_000, "both fresh messages handled");
+    expect(ran.sort()).toEqual([1, 2]);
+    const refused = (await platform!.deadLetters.list()).filter((r) =>
+      r.attempts.some((a) => a.error.code === "TOO_OLD_TO_DEDUPLICATE"),
+    );
+    expect(refused).toEqual([]);
   }, 150_000);
 
   it("dead-letters a replayed message older than MARKER_TTL_MS as TOO_OLD_TO_DEDUPLICATE, without running it", async () => {

@@ -81,7 +81,7 @@ import type { SubscriberMiddleware } from "../subscriber.js";
 /** What the window reads of a message. */
 export type AgedMessage = Pick<
   MessageContext,
-  "enqueuedAt" | "envelope" | "ageMs" | "deliveryCount" | "replay" | "dedupedBy" | "firstDeliveredAt"
+  "enqueuedAt" | "envelope" | "ageMs" | "now" | "deliveryCount" | "replay" | "dedupedBy" | "firstDeliveredAt"
 >;
 
 const UUID_V7 = /^([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
@@ -107,8 +107,16 @@ export function dedupeAgeMs(ctx: AgedMessage): number | undefined {
       ctx.firstDeliveredAt === undefined ? 0 : Math.max(0, ctx.firstDeliveredAt - ctx.enqueuedAt);
     return Math.max(0, age - waited);
   }
+  // A replay's earlier handlings began at or after the message's creation: as old as that, or as
+  // the replay entry if older. `now - created`, not `age + (enqueuedAt - created)`: the entry id may
+  // lie ahead of the clock (break37 F1: a planted redeliver entry made every DLQ retry "too old").
   const created = uuidV7Time(ctx.envelope.id);
-  return created === undefined ? age : age + Math.max(0, ctx.enqueuedAt - created);
+  return created === undefined ? age : Math.max(age, nowOf(ctx) - created);
+}
+
+/** The transport's clock now (`ctx.now`), else `enqueuedAt + ageMs()` (true for an id not ahead of it). */
+function nowOf(ctx: AgedMessage): number {
+  return ctx.now ? ctx.now() : ctx.enqueuedAt + ctx.ageMs();
 }
 
 /**
@@ -124,12 +132,16 @@ export function skewMarginMs(windowMs: number): number {
 
 /**
  * Ms since the message was created by its signed creation time (the UUIDv7 id's time, else
- * `occurredAt`), as of the transport's clock now; undefined when the envelope carries neither.
+ * `occurredAt`), as of the transport's clock now (`ctx.now`); undefined when the envelope carries
+ * neither. Nothing unsigned enters it: `enqueuedAt + ageMs()` would be "now" only for an entry id
+ * at or behind that clock; an id ahead of it (set by hand with `XADD <id>`, or by a Redis clock
+ * that ran ahead, and then inherited by every later entry of the stream) made every fresh genuine
+ * message look that much older, past the window: each dead-lettered (break37 F1).
  */
 export function signedAgeMs(ctx: AgedMessage): number | undefined {
   const created = uuidV7Time(ctx.envelope.id) ?? Date.parse(ctx.envelope.occurredAt);
   if (!Number.isFinite(created)) return undefined;
-  return ctx.enqueuedAt + ctx.ageMs() - created;
+  return nowOf(ctx) - created;
 }
 
 /**

@@ -7,6 +7,7 @@ import { createIdempotencyMiddleware } from "./idempotency.js";
 import { createSubscriberLoggingMiddleware } from "./logging.js";
 import { createRateLimitMiddleware } from "./rate-limit.js";
 import { createSubscriberTimingMiddleware } from "./timing.js";
+import { waitFor } from "../../../test-support/wait.js";
 
 function context(id = "m-1", event = "item.added"): MessageContext {
   const envelope = {
@@ -352,7 +353,17 @@ describe("createIdempotencyMiddleware", () => {
   });
 
   it("with a store, keeps its claim while a handler outlives the lease: a duplicate meanwhile is in progress", async () => {
-    const store = new MemoryIdempotencyStore();
+    // The store's clock moves only after a renewal landed, 100 ms at a time, past two 150 ms
+    // leases in all: a loaded machine's late timers cannot lapse the lease (a real 400 ms wait could).
+    let clock = 0;
+    const store = new MemoryIdempotencyStore({ now: () => clock });
+    let renewals = 0;
+    const extend = store.extend.bind(store);
+    store.extend = async (...args: Parameters<typeof store.extend>) => {
+      const result = await extend(...args);
+      renewals++;
+      return result;
+    };
     const middleware = createIdempotencyMiddleware({ store, leaseMs: 150 });
     let release: () => void = () => {};
     const running = middleware(
@@ -362,7 +373,10 @@ describe("createIdempotencyMiddleware", () => {
           release = resolve;
         }),
     );
-    await new Promise((r) => setTimeout(r, 400)); // more than two leases
+    for (let step = 1; step <= 4; step++) {
+      await waitFor(() => renewals >= step, 10_000, `renewal ${step}`);
+      clock += 100;
+    }
     await expect(middleware(context("m-slow"), async () => {})).rejects.toMatchObject({
       code: "MESSAGE_IN_PROGRESS",
     });

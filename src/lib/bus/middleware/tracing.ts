@@ -177,6 +177,7 @@ export function instrumentTransport(transport: Transport, options: InstrumentedT
       enqueuedAt: delivery.enqueuedAt,
       firstDeliveredAt: delivery.firstDeliveredAt,
       ageMs: () => delivery.ageMs(),
+      ...(delivery.now ? { now: () => delivery.now!() } : {}),
       ack: () => {
         outcome("ack");
         return delivery.ack();

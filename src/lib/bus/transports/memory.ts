@@ -385,6 +385,7 @@ export class MemoryTransport implements Transport {
       enqueuedAt: pending.entry.at,
       firstDeliveredAt: pending.firstDeliveredAt,
       ageMs: () => Math.max(0, this.now() - pending.entry.at),
+      now: () => this.now(),
       // A success counts even from a run let go as hung (its work is done, as on Streams: break26
       // F1); the newer run's own outcome then finds nothing pending and settles nothing.
       ack: async () => {

@@ -286,6 +286,7 @@ class PubSubSubscription {
       enqueuedAt: received.receivedAt,
       // Received and measured by this process: one clock.
       ageMs: () => Math.max(0, performance.now() - received.receivedMono),
+      now: () => received.receivedAt + (performance.now() - received.receivedMono),
       ack: async () => {
         once("ack");
       },

@@ -293,6 +293,11 @@ export class StreamDelivery implements Delivery {
     return Math.max(0, this.context.clock() - this.enqueuedAt);
   }
 
+  /** Redis `TIME` through the measured offset (the clock of `ageMs`), not the entry id's time. */
+  now(): number {
+    return this.context.clock();
+  }
+
   async ack(): Promise<void> {
     await this.settle("ack", async () => {
       await this.acknowledge();

@@ -22,7 +22,7 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { errorBody } from "./errors.js";
+import { AppError, errorBody } from "./errors.js";
 
 export const GATEWAY_AUTH_HEADER = "x-gateway-auth";
 /** How far (ms) a credential's timestamp may be from the service's clock, either way. */
@@ -259,7 +259,8 @@ const deadlines = new WeakMap<object, number>();
 /**
  * The deadline (epoch ms, shared clock) of the gateway credential `request` was verified with,
  * undefined for a `v1` one or a port without the check. A write that must not land after it passes
- * it to its atomic step (the order placement: `AppendOptions.applyBy`, break35 F1).
+ * it to its atomic step (the order placement: `AppendOptions.applyBy`, break35 F1; a cancel, a
+ * restock, a product added, a user created, updated or deleted: `applyBy`, `WriteDeadlineError`).
  */
 export function gatewayDeadlineOf(request: object): number | undefined {
   return deadlines.get(request);
@@ -272,6 +273,15 @@ export function deadlinePassedBody(deadline?: number) {
     "The gateway's deadline for this request has passed (it gave up on it): not applied",
     deadline === undefined ? undefined : { deadline: new Date(deadline).toISOString() },
   );
+}
+
+/**
+ * The same 503 as an error to throw from a route whose write refused the request's deadline in its
+ * atomic step (`WriteDeadlineError`, `AppendDeadlineError`): nothing was applied.
+ */
+export function deadlinePassed(deadline?: number): AppError {
+  const { error } = deadlinePassedBody(deadline);
+  return new AppError(error.code, error.message, error.details);
 }
 
 /**

@@ -16,8 +16,8 @@
  * signing time + the attempt's budget + GATEWAY_DEADLINE_MARGIN_MS, on the same shared clock (Redis
  * `TIME`). A service refuses, before handling, a request whose deadline has passed (503
  * `GATEWAY_DEADLINE_PASSED`), and the order placement's write refuses it in its script on Redis's
- * own `TIME`: a 504'd write cannot land later on an instance that was stalled (SIGSTOP, GC) while
- * the gateway waited. `v1` headers (no deadline) still verify, as before, so services can be
+ * own `TIME`, as do a cancel's, a product add's, a restock's and the user writes' (fixdl): a 504'd
+ * write cannot land later on an instance that was stalled (SIGSTOP, GC) while the gateway waited. `v1` headers (no deadline) still verify, as before, so services can be
  * upgraded before the gateway in a rolling deploy (an old service refuses `v2`: upgrade services first).
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
@@ -317,7 +317,7 @@ export function installGatewayCredentialCheck(
       check = verifier.verify(header, request.method, request.url, now(), keep);
     }
     if (check === "ok") return;
-    // No re-sync: a clock behind would only accept it (the order write then checks Redis's TIME),
+    // No re-sync: a clock behind would only accept it (the writes then check Redis's TIME),
     // and the gateway has given up on it anyway.
     if (check === "late") {
       // Rare (a stalled instance, or clocks apart by more than the margin): worth a line.

@@ -73,10 +73,13 @@ describeWithRedis("a user write that runs past the gateway's deadline", (getRedi
     await platform.close();
   });
 
-  /** A `v2` call whose deadline is 1 s ahead on Redis's clock: it passes the check on arrival. */
-  const send = async (method: string, path: string, body?: unknown) => {
+  /**
+   * A `v2` call whose deadline is `budgetMs` ahead on Redis's clock (3 s: it passes the check on
+   * arrival on a loaded machine, and a stalled write waits that long).
+   */
+  const send = async (method: string, path: string, body?: unknown, budgetMs = 3_000) => {
     const at = await redisNow();
-    deadline = at + 1_000;
+    deadline = at + budgetMs;
     return fetch(`${running!.url}${path}`, {
       method,
       headers: {
@@ -93,7 +96,7 @@ describeWithRedis("a user write that runs past the gateway's deadline", (getRedi
   const code = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
   /** A user created without a stall; its id. */
   const created = async (email: string) => {
-    const res = await send("POST", "/users", { email, name: "Ada" });
+    const res = await send("POST", "/users", { email, name: "Ada" }, 60_000);
     expect(res.status).toBe(201);
     return ((await res.json()) as { id: string }).id;
   };
@@ -125,6 +128,6 @@ describeWithRedis("a user write that runs past the gateway's deadline", (getRedi
     expect(res.status).toBe(503);
     expect(await code(res)).toBe("GATEWAY_DEADLINE_PASSED");
     stall = false;
-    expect((await send("POST", "/users", { email: "create@x.test", name: "Ada" })).status).toBe(201);
+    expect((await send("POST", "/users", { email: "create@x.test", name: "Ada" }, 60_000)).status).toBe(201);
   }, 60_000);
 });

@@ -150,7 +150,7 @@ export const ERROR_CODES = {
   GATEWAY_DEADLINE_PASSED: {
     status: 503,
     description:
-      "A service's port received a gateway call after the deadline its `X-Gateway-Auth` credential carries (the gateway had given up on it: 504), or the order placement's write ran past it (Redis `TIME`): refused, nothing applied. The gateway never relays it to a client",
+      "A service's port received a gateway call after the deadline its `X-Gateway-Auth` credential carries (the gateway had given up on it: 504), or a write that checks it in its atomic step (order placement and cancel, product add, restock, user create, update and delete) ran past it (Redis `TIME`): refused, nothing applied. The gateway never relays it to a client",
   },
   CIRCUIT_OPEN: { status: 503, description: "Every instance's circuit breaker is open (Retry-After set)" },
   DLQ_REDELIVERY_FAILED: {

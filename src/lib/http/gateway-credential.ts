@@ -16,13 +16,13 @@
  * signing time + the attempt's budget + GATEWAY_DEADLINE_MARGIN_MS, on the same shared clock (Redis
  * `TIME`). A service refuses, before handling, a request whose deadline has passed (503
  * `GATEWAY_DEADLINE_PASSED`), and the order placement's write refuses it in its script on Redis's
- * own `TIME`: a 504'd write cannot land later on an instance that was stalled (SIGSTOP, GC) while
- * the gateway waited. `v1` headers (no deadline) still verify, as before, so services can be
+ * own `TIME`, as do a cancel's, a product add's, a restock's and the user writes' (fixdl): a 504'd
+ * write cannot land later on an instance that was stalled (SIGSTOP, GC) while the gateway waited. `v1` headers (no deadline) still verify, as before, so services can be
  * upgraded before the gateway in a rolling deploy (an old service refuses `v2`: upgrade services first).
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { errorBody } from "./errors.js";
+import { AppError, errorBody } from "./errors.js";
 
 export const GATEWAY_AUTH_HEADER = "x-gateway-auth";
 /** How far (ms) a credential's timestamp may be from the service's clock, either way. */
@@ -259,7 +259,8 @@ const deadlines = new WeakMap<object, number>();
 /**
  * The deadline (epoch ms, shared clock) of the gateway credential `request` was verified with,
  * undefined for a `v1` one or a port without the check. A write that must not land after it passes
- * it to its atomic step (the order placement: `AppendOptions.applyBy`, break35 F1).
+ * it to its atomic step (the order placement: `AppendOptions.applyBy`, break35 F1; a cancel, a
+ * restock, a product added, a user created, updated or deleted: `applyBy`, `WriteDeadlineError`).
  */
 export function gatewayDeadlineOf(request: object): number | undefined {
   return deadlines.get(request);
@@ -272,6 +273,15 @@ export function deadlinePassedBody(deadline?: number) {
     "The gateway's deadline for this request has passed (it gave up on it): not applied",
     deadline === undefined ? undefined : { deadline: new Date(deadline).toISOString() },
   );
+}
+
+/**
+ * The same 503 as an error to throw from a route whose write refused the request's deadline in its
+ * atomic step (`WriteDeadlineError`, `AppendDeadlineError`): nothing was applied.
+ */
+export function deadlinePassed(deadline?: number): AppError {
+  const { error } = deadlinePassedBody(deadline);
+  return new AppError(error.code, error.message, error.details);
 }
 
 /**
@@ -307,7 +317,7 @@ export function installGatewayCredentialCheck(
       check = verifier.verify(header, request.method, request.url, now(), keep);
     }
     if (check === "ok") return;
-    // No re-sync: a clock behind would only accept it (the order write then checks Redis's TIME),
+    // No re-sync: a clock behind would only accept it (the writes then check Redis's TIME),
     // and the gateway has given up on it anyway.
     if (check === "late") {
       // Rare (a stalled instance, or clocks apart by more than the margin): worth a line.

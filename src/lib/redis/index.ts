@@ -17,3 +17,11 @@ export {
 export { execOrThrow, RedisExecAbortedError } from "./exec.js";
 export { LuaScript, type ScriptRunner } from "./lua-script.js";
 export { repeatable, ReplyLostError, ResendGuardRedis } from "./resend-guard.js";
+export {
+  checkWriteDeadline,
+  DEADLINE_LUA,
+  deadlineArg,
+  LATE_REPLY,
+  lateReplyError,
+  WriteDeadlineError,
+} from "./write-deadline.js";

@@ -35,6 +35,7 @@ import {
   reservationSignature,
   restockProduct,
 } from "./domain.js";
+import { deadlineArg, LATE_REPLY, lateReplyError } from "../../lib/redis/write-deadline.js";
 import { legacyProductIndexKey, productIndexKey, productKey, reservationKey } from "./keys.js";
 import { ADD_PRODUCT, MOVE_LEGACY_INDEX, RESERVE, RESTOCK, RESTOCK_ONCE, SETTLE } from "./scripts.js";
 import {
@@ -193,7 +194,7 @@ export class RedisInventoryStore implements InventoryStore {
     return toReservation(orderId, await this.redis.hgetall(reservationKey(orderId)));
   }
 
-  async addProduct(input: NewProduct, emit: Emit<Product>): Promise<Product | undefined> {
+  async addProduct(input: NewProduct, emit: Emit<Product>, applyBy?: number): Promise<Product | undefined> {
     const product = newProduct(input);
     const { keys, bodies } = outbox(emit(product));
     const fields = [
@@ -206,8 +207,11 @@ export class RedisInventoryStore implements InventoryStore {
     const added = await ADD_PRODUCT.run(
       this.redis,
       [productKey(product.productId), productIndexKey(), ...keys],
-      [...fields, ...bodies],
+      [...fields, deadlineArg(applyBy), ...bodies],
     );
+    if (typeof added === "string" && added.startsWith(LATE_REPLY)) {
+      throw lateReplyError(`adding product ${product.productId}`, applyBy, added);
+    }
     if (added !== 1) return undefined;
     remember(this.prices, product.productId, product.price);
     return product;
@@ -218,6 +222,7 @@ export class RedisInventoryStore implements InventoryStore {
     quantity: number,
     emit: Emit<Product>,
     once?: RestockOnce,
+    applyBy?: number,
   ): Promise<RestockOutcome> {
     return this.optimistic("restock", async (): Promise<Attempt<RestockOutcome>> => {
       const current = await this.getProduct(productId);
@@ -231,14 +236,23 @@ export class RedisInventoryStore implements InventoryStore {
           ? await RESTOCK.run(
               this.redis,
               [productKey(productId), ...keys],
-              [quantity, seen, MAX_STOCK_LEVEL, ...bodies],
+              [quantity, seen, MAX_STOCK_LEVEL, deadlineArg(applyBy), ...bodies],
             )
           : await RESTOCK_ONCE.run(
               this.redis,
               [productKey(productId), once.key, ...keys],
-              [quantity, seen, once.requestHash, once.ttlMs, MAX_STOCK_LEVEL, ...bodies],
+              [
+                quantity,
+                seen,
+                once.requestHash,
+                once.ttlMs,
+                MAX_STOCK_LEVEL,
+                deadlineArg(applyBy),
+                ...bodies,
+              ],
             ),
       );
+      if (result.startsWith(LATE_REPLY)) throw lateReplyError(`restock of ${productId}`, applyBy, result);
       if (result === "ok" && product) return { kind: "applied", product };
       if (result === "reused") return { kind: "reused" };
       if (result === "replayed") {

@@ -18,6 +18,19 @@ import {
   parseKeyedInput,
 } from "../../lib/http/idempotency-key.js";
 import { stableStringify } from "../../lib/bus/idempotency-key.js";
+import { deadlinePassed, gatewayDeadlineOf } from "../../lib/http/gateway-credential.js";
+import { WriteDeadlineError } from "../../lib/redis/write-deadline.js";
+
+/**
+ * A write refused in its atomic step because the gateway's deadline had passed (fixdl): the 503
+ * GATEWAY_DEADLINE_PASSED the credential check answers on arrival, nothing applied.
+ */
+function lateAs503(request: object): (error: unknown) => never {
+  return (error) => {
+    if (error instanceof WriteDeadlineError) throw deadlinePassed(gatewayDeadlineOf(request));
+    throw error;
+  };
+}
 
 export interface InventoryRoutesDeps {
   store: InventoryStore;
@@ -80,7 +93,11 @@ export function registerInventoryRoutes(
 
   app.post("/inventory", async (request, reply) => {
     const body = parseInput(AddProductBody, request.body);
-    const added = await store.addProduct(body, (product) => productAddedMessages(prepare, product));
+    // Checked against the gateway's deadline in the write (fixdl): a late add after the client's
+    // conclusive check ("absent") would make a product appear the client gave up on.
+    const added = await store
+      .addProduct(body, (product) => productAddedMessages(prepare, product), gatewayDeadlineOf(request))
+      .catch(lateAs503(request));
     if (!added) throw new AppError("PRODUCT_EXISTS", `product ${body.productId} already exists`);
     return reply.status(201).send(view(added));
   });
@@ -108,8 +125,12 @@ export function registerInventoryRoutes(
           };
     const emit = (p: Product) => restockedMessages(prepare, p, quantity);
     // Limit, change, events (and the key's record) in one atomic step of the store; a replay is
-    // answered even when restocking again would now pass the maximum.
-    const outcome = await store.restock(productId, quantity, emit, once).catch((error: unknown) => {
+    // answered even when restocking again would now pass the maximum. The gateway's deadline is
+    // checked in that step too (fixdl): an unkeyed restock landing after it, once the client had
+    // checked and resent, counted the stock twice.
+    const applyBy = gatewayDeadlineOf(request);
+    const outcome = await store.restock(productId, quantity, emit, once, applyBy).catch((error: unknown) => {
+      if (error instanceof WriteDeadlineError) throw deadlinePassed(applyBy);
       if (error instanceof InventoryError && error.retryable) {
         // The instance is fine, the product is hot: BUSY, which the gateway does not count against it.
         throw new AppError(

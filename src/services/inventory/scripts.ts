@@ -4,15 +4,22 @@
  * outgoing message; the last ARGV are the bodies of those messages (`outbox(k0, a0)`, see OUTBOX_LUA).
  */
 import { OUTBOX_LUA } from "../../lib/bus/transports/redis-outbox.js";
-import { LuaScript } from "../../lib/redis/index.js";
+import { LuaScript } from "../../lib/redis/lua-script.js";
+import { DEADLINE_LUA } from "../../lib/redis/write-deadline.js";
 
-/** KEYS: product, index, streams. ARGV: id, name, price, quantity, threshold, messages. → 1 | 0 (exists). */
-export const ADD_PRODUCT = new LuaScript(`${OUTBOX_LUA}
+/**
+ * KEYS: product, index, streams. ARGV: id, name, price, quantity, threshold, deadline (epoch ms, ''
+ * for none: `DEADLINE_LUA`), messages. → 1 | 0 (exists) | 'late:<ms>' (Redis `TIME` past the
+ * deadline: nothing written).
+ */
+export const ADD_PRODUCT = new LuaScript(`${OUTBOX_LUA}${DEADLINE_LUA}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local late = past_deadline(ARGV[6])
+if late then return 'late:' .. string.format('%d', late) end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'price', ARGV[3], 'available', ARGV[4],
   'reserved', 0, 'committed', 0, 'threshold', ARGV[5])
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
-outbox(3, 6)
+outbox(3, 7)
 return 1
 `);
 
@@ -39,14 +46,18 @@ end
 
 /**
  * KEYS: product, streams. ARGV: quantity, available the events were built from, largest stock on
- * hand (MAX_STOCK_LEVEL), messages.
- * → 'ok' | 'missing' | 'over_limit:<room>' | 'conflict' (available moved: build the events again).
+ * hand (MAX_STOCK_LEVEL), deadline (epoch ms, '' for none: `DEADLINE_LUA`), messages.
+ * → 'ok' | 'missing' | 'over_limit:<room>' | 'conflict' (available moved: build the events again)
+ * | 'late:<ms>' (Redis `TIME` past the deadline: nothing written; fixdl, a late unkeyed restock
+ * counted the stock twice after the client's check and resend).
  */
-export const RESTOCK = new LuaScript(`${OUTBOX_LUA}${RESTOCK_CHECK_LUA}
+export const RESTOCK = new LuaScript(`${OUTBOX_LUA}${RESTOCK_CHECK_LUA}${DEADLINE_LUA}
 local refused = restock_check(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 if refused then return refused end
+local late = past_deadline(ARGV[4])
+if late then return 'late:' .. string.format('%d', late) end
 redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
-outbox(2, 4)
+outbox(2, 5)
 return 'ok'
 `);
 
@@ -59,12 +70,14 @@ return 'ok'
  * ends it). A replay is answered before the limit is checked (it changes nothing). Only 'conflict'
  * (a retry of this script, not an answer) records nothing.
  * KEYS: product, idempotency record, streams. ARGV: quantity, available the events were built
- * from, request hash, record lifetime (ms), largest stock on hand (MAX_STOCK_LEVEL), messages.
+ * from, request hash, record lifetime (ms), largest stock on hand (MAX_STOCK_LEVEL), deadline
+ * (epoch ms, '' for none), messages.
  * → 'ok' | 'replayed' (same key, same request, applied before: nothing done) | 'replayed:missing'
  * | 'replayed:over_limit:<room>' (refused before: the same refusal) | 'reused' (same key, another
- * request) | 'missing' | 'over_limit:<room>' | 'conflict'.
+ * request) | 'missing' | 'over_limit:<room>' | 'conflict' | 'late:<ms>' (past the deadline by Redis
+ * `TIME`, checked after the replay, which writes nothing, and before any write: no record either).
  */
-export const RESTOCK_ONCE = new LuaScript(`${OUTBOX_LUA}${RESTOCK_CHECK_LUA}
+export const RESTOCK_ONCE = new LuaScript(`${OUTBOX_LUA}${RESTOCK_CHECK_LUA}${DEADLINE_LUA}
 local prior = redis.call('GET', KEYS[2])
 if prior then
   local sep = string.find(prior, ':', 1, true)
@@ -77,13 +90,15 @@ if prior then
 end
 local refused = restock_check(KEYS[1], ARGV[1], ARGV[2], ARGV[5])
 if refused == 'conflict' then return refused end
+local late = past_deadline(ARGV[6])
+if late then return 'late:' .. string.format('%d', late) end
 if refused then
   redis.call('SET', KEYS[2], ARGV[3] .. ':' .. refused, 'PX', ARGV[4])
   return refused
 end
 redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
-outbox(3, 6)
+outbox(3, 7)
 return 'ok'
 `);
 

@@ -29,6 +29,8 @@ export interface InventoryServiceOptions {
    * that gives up answers 503 BUSY.
    */
   maxAttempts?: number;
+  /** Wraps the platform-chosen store (tests: a stall before a write). */
+  wrapStore?: (store: InventoryStore) => InventoryStore;
 }
 
 const inventoryEnvSchema = z.object({
@@ -53,7 +55,7 @@ export function createInventoryService(
     name: "inventory",
     version: PACKAGE_VERSION,
     create: (deps) => {
-      const store = platformStore<InventoryStore>(deps.platform, {
+      const chosen = platformStore<InventoryStore>(deps.platform, {
         redis: (redis, retention) =>
           new RedisInventoryStore({
             redis,
@@ -63,8 +65,9 @@ export function createInventoryService(
               ? {}
               : { maxOrderTotal: options.maxOrderTotalCents }),
           }),
-        memory: (publish) => new MemoryInventoryStore(publish, options.maxOrderTotalCents),
+        memory: (publish) => new MemoryInventoryStore(publish, options.maxOrderTotalCents, deps.now),
       });
+      const store = options.wrapStore?.(chosen) ?? chosen;
       const subscriber = deps.subscriber({
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         // A message that killed its process this many times is parked without running, whatever

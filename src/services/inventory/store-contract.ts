@@ -6,7 +6,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { MAX_STOCK_LEVEL } from "../../contracts/index.js";
 import type { Product } from "./domain.js";
-import { restockedMessages } from "./messages.js";
+import { WriteDeadlineError } from "../../lib/redis/write-deadline.js";
+import { productAddedMessages, restockedMessages } from "./messages.js";
 import { type InventoryStoreHarness, ops, prepare, product } from "./store-contract-support.js";
 import { allProducts } from "./store.js";
 import { runInventoryStressContract } from "./store-stress-contract.js";
@@ -35,6 +36,53 @@ export function runInventoryStoreContract(name: string, factory: () => Promise<I
       expect(await h.emitted("inventory.product.added")).toEqual([
         { productId: "a", name: "Product a", price: 250, quantity: 7, lowStockThreshold: 10 },
       ]);
+    });
+
+    // fixdl: a write given the gateway's deadline checks it in its atomic step (Redis `TIME` / the
+    // memory store's clock): past it, nothing written, nothing emitted, a typed error.
+    describe("a write past its deadline (applyBy)", () => {
+      const past = () => Date.now() - 60_000;
+      const future = () => Date.now() + 60_000;
+      const emitRestock = (q: number) => (p: Product) => restockedMessages(prepare, p, q);
+
+      it("restocks nothing, keyed or not, and records no key", async () => {
+        await op.add(product("a", 3));
+        const once = { key: "k-late", requestHash: "h1", ttlMs: 60_000 };
+        await expect(h.store.restock("a", 4, emitRestock(4), undefined, past())).rejects.toBeInstanceOf(
+          WriteDeadlineError,
+        );
+        await expect(h.store.restock("a", 4, emitRestock(4), once, past())).rejects.toBeInstanceOf(
+          WriteDeadlineError,
+        );
+        expect(await h.store.getProduct("a")).toMatchObject({ available: 3 });
+        expect(await count("inventory.restocked")).toBe(0);
+        // No record was kept under the key: the same key applies once, within its deadline.
+        expect(await h.store.restock("a", 4, emitRestock(4), once, future())).toMatchObject({
+          kind: "applied",
+          product: { available: 7 },
+        });
+        expect(await h.store.restock("a", 4, emitRestock(4), undefined, future())).toMatchObject({
+          kind: "applied",
+          product: { available: 11 },
+        });
+        // A replay writes nothing: answered even past the deadline.
+        expect(await h.store.restock("a", 4, emitRestock(4), once, past())).toMatchObject({
+          kind: "replayed",
+        });
+        expect(await count("inventory.restocked")).toBe(2);
+      });
+
+      it("adds no product", async () => {
+        const emit = (p: Product) => productAddedMessages(prepare, p);
+        await expect(h.store.addProduct(product("late", 5), emit, past())).rejects.toBeInstanceOf(
+          WriteDeadlineError,
+        );
+        expect(await h.store.getProduct("late")).toBeUndefined();
+        expect(await count("inventory.product.added")).toBe(0);
+        expect(await h.store.addProduct(product("late", 5), emit, future())).toMatchObject({ available: 5 });
+        // An existing product is refused as before (nothing to write, nothing late).
+        expect(await h.store.addProduct(product("late", 9), emit, past())).toBeUndefined();
+      });
     });
 
     it("lists products sorted by id", async () => {

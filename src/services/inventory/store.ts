@@ -8,6 +8,7 @@ import { DEFAULT_MAX_ORDER_TOTAL_CENTS, MAX_STOCK_LEVEL } from "../../contracts/
 import { assertOwnMessages } from "../../lib/bus/outbox.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import type { PublishMessages } from "../../lib/runtime/platform-store.js";
+import { checkWriteDeadline } from "../../lib/redis/write-deadline.js";
 import {
   assertUniqueLines,
   type CommitDecision,
@@ -81,8 +82,12 @@ export interface InventoryStore {
   listProducts(query: ProductPageQuery): Promise<ProductPage>;
   getProduct(productId: string): Promise<Product | undefined>;
   getReservation(orderId: string): Promise<Reservation | undefined>;
-  /** Add-if-absent: undefined when the product already exists (nothing written or emitted). */
-  addProduct(input: NewProduct, emit: Emit<Product>): Promise<Product | undefined>;
+  /**
+   * Add-if-absent: undefined when the product already exists (nothing written or emitted). With
+   * `applyBy` (epoch ms: the gateway's deadline, `gatewayDeadlineOf`), `WriteDeadlineError` and
+   * nothing written when the store's clock (Redis `TIME`) is past it in the atomic step (fixdl).
+   */
+  addProduct(input: NewProduct, emit: Emit<Product>, applyBy?: number): Promise<Product | undefined>;
   /**
    * Adds `quantity` units to `available` unless the product would then hold more than
    * MAX_STOCK_LEVEL on hand, available + reserved (`over_limit`): check, change and events in one atomic step. With
@@ -90,12 +95,17 @@ export interface InventoryStore {
    * change): the same key again is `replayed` with the current product if the request hash
    * matches, else `reused`. A refusal (`missing`, `over_limit`) is recorded under the key too, in
    * the same step, and replayed as it was (with `replayed: true`) to every later request with it.
+   * With `applyBy` (epoch ms: the gateway's deadline), `WriteDeadlineError` and nothing written (no
+   * key record either) when the store's clock is past it in that step (fixdl: an unkeyed restock
+   * that landed after the client's check and resend counted the stock twice); a replay, which
+   * writes nothing, is still answered.
    */
   restock(
     productId: string,
     quantity: number,
     emit: Emit<Product>,
     once?: RestockOnce,
+    applyBy?: number,
   ): Promise<RestockOutcome>;
   /** All lines or none; once per orderId ever (a later call returns "duplicate" and emits nothing). */
   reserve(
@@ -170,8 +180,9 @@ export class MemoryInventoryStore implements InventoryStore {
     return reservation && copy(reservation);
   }
 
-  async addProduct(input: NewProduct, emit: Emit<Product>): Promise<Product | undefined> {
+  async addProduct(input: NewProduct, emit: Emit<Product>, applyBy?: number): Promise<Product | undefined> {
     if (this.products.has(input.productId)) return undefined;
+    checkWriteDeadline(`adding product ${input.productId}`, applyBy, this.now());
     const product = newProduct(input);
     const messages = ownMessages(emit, product);
     this.products.set(product.productId, product);
@@ -184,6 +195,7 @@ export class MemoryInventoryStore implements InventoryStore {
     quantity: number,
     emit: Emit<Product>,
     once?: RestockOnce,
+    applyBy?: number,
   ): Promise<RestockOutcome> {
     const prior = once && this.restockKeys.get(once.key);
     if (once && prior && prior.expiresAt > this.now()) {
@@ -202,11 +214,15 @@ export class MemoryInventoryStore implements InventoryStore {
       return refusal;
     };
     const current = this.products.get(productId);
+    // As the scripts: RESTOCK refuses (writing nothing) before the deadline is read, RESTOCK_ONCE
+    // reads it before the refusal's record is written.
+    if (once) checkWriteDeadline(`restock of ${productId}`, applyBy, this.now());
     if (!current) return refuse({ kind: "missing" });
     const onHand = stockOnHand(current);
     if (onHand + quantity > MAX_STOCK_LEVEL) {
       return refuse({ kind: "over_limit", room: Math.max(0, MAX_STOCK_LEVEL - onHand) });
     }
+    checkWriteDeadline(`restock of ${productId}`, applyBy, this.now());
     const product = restockProduct(current, quantity);
     const messages = ownMessages(emit, product);
     this.products.set(productId, product);

@@ -74,6 +74,61 @@ describeWithRedis("an order placement whose write runs past the gateway's deadli
     expect(await getRedis().client().keys("*tokenkey*")).toEqual([]);
   }, 60_000);
 
+  // fixdl: a cancel checks the deadline in its append too; a late one, after the client's conclusive
+  // check found the order not cancelled, would cancel an order the client kept.
+  it("cancels nothing when the cancel's write runs past the deadline: 503 GATEWAY_DEADLINE_PASSED", async () => {
+    let deadline = 0;
+    let stall = false;
+    let stalled = 0;
+    const stores = (deps: { platform: Platform; now: () => number }): OrderStores => {
+      const created = createRedisOrderStores({ redis: deps.platform.redis!, now: deps.now });
+      const append = created.events.append.bind(created.events);
+      created.events.append = async (...args) => {
+        if (stall) {
+          stalled++;
+          await waitFor(async () => (await redisNow()) > deadline, 15_000, "Redis time past the deadline");
+        }
+        return append(...args);
+      };
+      return created;
+    };
+    // The user service never answers: the order stays pending, cancellable.
+    h = await startOrderService(
+      platform,
+      { stores },
+      { user: "silent" },
+      undefined,
+      undefined,
+      undefined,
+      SECRET,
+    );
+    const placed = await fetch(`${h.running.url}/orders`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...gatewayHeaders(SECRET, "POST", `${h.running.url}/orders`),
+      },
+      body: JSON.stringify(orderBody({ userId: "u-cancel" })),
+    });
+    expect(placed.status).toBe(202);
+    const { orderId } = (await placed.json()) as { orderId: string };
+    stall = true;
+    const path = `/orders/${orderId}/cancel`;
+    const at = await redisNow();
+    deadline = at + 3_000; // past the check on arrival on a loaded machine
+    const res = await fetch(`${h.running.url}${path}`, {
+      method: "POST",
+      headers: { [GATEWAY_AUTH_HEADER]: signGatewayAttempt(SECRET, "POST", path, at, deadline) },
+    });
+    expect(stalled).toBe(1);
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("GATEWAY_DEADLINE_PASSED");
+    stall = false;
+    const url = `${h.running.url}/orders/${orderId}`;
+    const order = await fetch(url, { headers: gatewayHeaders(SECRET, "GET", url) });
+    expect(((await order.json()) as { status: string }).status).toBe("pending");
+  }, 60_000);
+
   it("refuses on arrival a request whose deadline has passed, before reading it", async () => {
     h = await startOrderService(platform, {}, {}, undefined, undefined, undefined, SECRET);
     const at = await redisNow();

@@ -16,7 +16,7 @@ import { IdSchema, PlaceOrderBody } from "../../contracts/index.js";
 import { newMessageId, traceIdOf } from "../../lib/bus/envelope.js";
 import { stableStringify } from "../../lib/bus/idempotency-key.js";
 import { AppendDeadlineError, ConcurrencyError, type ReadModelStore } from "../../lib/eventstore/index.js";
-import { deadlinePassedBody, gatewayDeadlineOf } from "../../lib/http/gateway-credential.js";
+import { deadlinePassed, deadlinePassedBody, gatewayDeadlineOf } from "../../lib/http/gateway-credential.js";
 import { AppError, notFound, parseInput, parseQuery } from "../../lib/http/index.js";
 import {
   idempotencyClientOf,
@@ -112,7 +112,15 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
 
   app.post("/orders/:id/cancel", async (request, reply) => {
     const { id } = parseInput(IdParams, request.params);
-    const result = await deps.runner.run(id, { type: "cancel" }, deps.publisher);
+    // The gateway's deadline is checked in the cancel's append too (fixdl): a late cancel, after the
+    // client's conclusive check found the order not cancelled, would cancel an order it kept.
+    const applyBy = gatewayDeadlineOf(request);
+    const result = await deps.runner
+      .run(id, { type: "cancel" }, deps.publisher, false, applyBy)
+      .catch((error: unknown) => {
+        if (error instanceof AppendDeadlineError) throw deadlinePassed(applyBy);
+        throw error;
+      });
     if (result.kind === "unknown") throw notFound("order", id);
     const rejected = result.decision.rejected;
     if (rejected)

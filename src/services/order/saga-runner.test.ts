@@ -7,8 +7,9 @@ import { describe, expect, it } from "vitest";
 import { AllEvents } from "../../contracts/index.js";
 import { Publisher } from "../../lib/bus/publisher.js";
 import type { Transport } from "../../lib/bus/transport.js";
+import { AppendDeadlineError } from "../../lib/eventstore/errors.js";
 import { MemoryEventStore } from "../../lib/eventstore/memory-event-store.js";
-import { ORDER_TAG } from "./keys.js";
+import { ORDER_TAG, orderStreamId } from "./keys.js";
 import { OrderRepository } from "./repository.js";
 import { orderId, replies, T0 } from "./saga-fixtures.js";
 import { SagaRunner } from "./saga-runner.js";
@@ -55,6 +56,20 @@ describe("saga runner over a cached order", () => {
     expect(await a.run(orderId, replies.valid, publisher)).toMatchObject({ kind: "applied" });
     expect(await a.run(orderId, replies.reserved, publisher)).toMatchObject({ kind: "applied" });
     expect(reads).toEqual([]);
+  });
+
+  // fixdl: a request's input (a cancel) carries the gateway's deadline to the append.
+  it("applies nothing when the store's clock is past the input's deadline (applyBy)", async () => {
+    const { store, a } = twoInstances();
+    await placeOn(a);
+    const stored = async () => (await store.read(orderStreamId(orderId))).length;
+    const before = await stored();
+    await expect(a.run(orderId, { type: "cancel" }, publisher, false, T0 - 1)).rejects.toBeInstanceOf(
+      AppendDeadlineError,
+    );
+    expect(await stored()).toBe(before);
+    // Not cancelled: the saga goes on.
+    expect(await a.run(orderId, replies.valid, publisher)).toMatchObject({ kind: "applied" });
   });
 
   it("a step decided on a state another instance moved is refused, caught up and decided again", async () => {

@@ -80,17 +80,20 @@ export class SagaRunner {
   /**
    * Applies one input to one order. `preparer` is used with the saga's correlation id unless it
    * carries its own (a handler's context carries on the reply's correlation and causation).
+   * `applyBy` (epoch ms, the gateway's deadline of a request's input: a cancel): the append throws
+   * `AppendDeadlineError`, nothing written, when the store's clock is past it (fixdl).
    */
   async run(
     orderId: string,
     input: SagaInput,
     preparer: CommandPreparer,
     causal = false,
+    applyBy?: number,
   ): Promise<RunResult> {
     const retries = this.runnerOptions.conflictRetries ?? 3;
     for (let round = 0; ; round++) {
       try {
-        return await this.attempt(orderId, input, preparer, causal);
+        return await this.attempt(orderId, input, preparer, causal, applyBy);
       } catch (error) {
         if (!(error instanceof ConcurrencyError) || round >= retries) throw error;
       }
@@ -102,6 +105,7 @@ export class SagaRunner {
     input: SagaInput,
     preparer: CommandPreparer,
     causal: boolean,
+    applyBy: number | undefined,
   ): Promise<RunResult> {
     // The cached state, unread: the append's expected version refuses it if another writer moved
     // the stream (the refusal brings the missed events, and the retry decides on them). One round
@@ -129,7 +133,14 @@ export class SagaRunner {
       : inStoredTrace(`order ${input.type}`, traceparent, { "ordersaga.order.id": orderId }, () =>
           prepareAll(preparer, decision.commands, { correlationId, ...(traceparent ? { traceparent } : {}) }),
         );
-    const version = await this.repository.save(orderId, loaded.version, decision.events, outbox, now);
+    const version = await this.repository.save(
+      orderId,
+      loaded.version,
+      decision.events,
+      outbox,
+      now,
+      applyBy,
+    );
     if (decision.outcome)
       this.runnerOptions.onSagaEnded?.(decision.outcome.saga, decision.outcome.durationMs, orderId);
     if (decision.compensationFailed) this.runnerOptions.onCompensationFailed?.(orderId);

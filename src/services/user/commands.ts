@@ -61,9 +61,9 @@ export interface UserCommands {
    * Throws EMAIL_TAKEN (409), and with a key IDEMPOTENCY_KEY_REUSED (422) when this client used it
    * with another body within its TTL (break35 F2).
    */
-  create(body: CreateUserBody, key?: CreateKey): Promise<CreateOutcome>;
-  update(id: string, body: UpdateUserBody): Promise<User>;
-  remove(id: string): Promise<void>;
+  create(body: CreateUserBody, key?: CreateKey, applyBy?: number): Promise<CreateOutcome>;
+  update(id: string, body: UpdateUserBody, applyBy?: number): Promise<User>;
+  remove(id: string, applyBy?: number): Promise<void>;
 }
 
 // The message does not repeat the email: error messages reach logs, and emails are kept out of text.
@@ -111,7 +111,9 @@ export function createUserCommands(options: UserCommandsOptions): UserCommands {
       if (!stored) throw notFound("User", id);
       return stored.user;
     },
-    async create(body, key) {
+    // `applyBy` (the gateway's deadline, fixdl): checked by the store in each write's atomic step,
+    // which past it writes nothing and throws WriteDeadlineError (the routes answer 503).
+    async create(body, key, applyBy) {
       const user = newUser(body, options.newId(), nowIso());
       const event = publisher.prepare("user.created", createdPayload(user, seal));
       const once = key && {
@@ -119,7 +121,7 @@ export function createUserCommands(options: UserCommandsOptions): UserCommands {
         requestHash: options.digest(stableStringify(body)),
         ttlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_KEY_TTL_MS,
       };
-      const result = await store.create(user, [event.message], once);
+      const result = await store.create(user, [event.message], once, applyBy);
       if (result.ok) return { kind: "created", user };
       if (result.code === "KEY_REUSED") throw idempotencyKeyReused();
       if (result.code === "EMAIL_TAKEN" && result.replayed) return { kind: "replayed_refusal" };
@@ -127,7 +129,7 @@ export function createUserCommands(options: UserCommandsOptions): UserCommands {
       const stored = await readable(store, result.userId);
       return { kind: "replayed", userId: result.userId, ...(stored ? { user: stored.user } : {}) };
     },
-    update: (id, body) =>
+    update: (id, body, applyBy) =>
       optimistic(id, async (current) => {
         const { user, changed } = applyUpdate(current.user, body, nowIso());
         if (changed.length === 0) return [{ ok: true }, user];
@@ -136,15 +138,15 @@ export function createUserCommands(options: UserCommandsOptions): UserCommands {
           "user.updated",
           updatedPayload(user, changed, seal, current.version + 1),
         );
-        const result = await store.update(current, user, [event.message]);
+        const result = await store.update(current, user, [event.message], applyBy);
         if (!result.ok && result.code === "EMAIL_TAKEN") throw emailTaken();
         return [result, user];
       }),
     // Not through `optimistic`: deleting needs no read of the user, whose email may not open (break35 F4).
-    async remove(id) {
+    async remove(id, applyBy) {
       for (let i = 0; i < maxAttempts; i++) {
         const event = publisher.prepare("user.deleted", { userId: id });
-        const result = await store.remove(id, [event.message]);
+        const result = await store.remove(id, [event.message], applyBy);
         if (result.ok) return;
         if (result.code === "NOT_FOUND") throw notFound("User", id);
       }

@@ -14,6 +14,7 @@ import { NotificationPreferencesSchema, SealedContactSchema } from "../../contra
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import { OUTBOX_LUA, type OutboxArgs, outboxArgs } from "../../lib/bus/transports/redis-outbox.js";
 import { LuaScript } from "../../lib/redis/index.js";
+import { DEADLINE_LUA, deadlineArg, LATE_REPLY, lateReplyError } from "../../lib/redis/write-deadline.js";
 import type { UserDataCipher } from "../../lib/security/user-data.js";
 import { BusError } from "../../lib/bus/errors.js";
 import type { User, UserStatus } from "./domain.js";
@@ -39,17 +40,21 @@ const SPAN_KEY = { spanKey: (key: string) => key.replace(/:email:.*$/, ":email:<
  * Creates a user: version 1 (FIRST_VERSION, domain.ts, which user.created carries). KEYS: email
  * claim, user, the Idempotency-Key's record (break35 F2; without a key the user's key again,
  * unused), streams...; ARGV: id, json, claim, request hash ('' without a key), record TTL ms,
- * bodies... → 'OK', 'EMAIL_TAKEN', or the key's record (`<hash> <id>`, `<hash> -` for a refusal)
- * when the key was seen (nothing written). A refusal is kept under the key too, as a restock's: a
- * late copy of the refused request never creates.
+ * deadline (epoch ms, '' for none: `DEADLINE_LUA`), bodies... → 'OK', 'EMAIL_TAKEN', the key's
+ * record (`<hash> <id>`, `<hash> -` for a refusal) when the key was seen (nothing written), or
+ * 'late:<ms>' (Redis `TIME` past the deadline, read after the replay and before any write: nothing
+ * written). A refusal is kept under the key too, as a restock's: a late copy of the refused request
+ * never creates.
  */
 const CREATE = new LuaScript(
-  `${OUTBOX_LUA}
+  `${OUTBOX_LUA}${DEADLINE_LUA}
 local keyed = ARGV[4] ~= ''
 if keyed then
   local seen = redis.call('GET', KEYS[3])
   if seen then return seen end
 end
+local late = past_deadline(ARGV[6])
+if late then return 'late:' .. string.format('%d', late) end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   if keyed then redis.call('SET', KEYS[3], ARGV[4] .. ' -', 'PX', ARGV[5]) end
   return 'EMAIL_TAKEN'
@@ -57,34 +62,42 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'data', ARGV[2], 'version', 1, 'claim', ARGV[3])
 if keyed then redis.call('SET', KEYS[3], ARGV[4] .. ' ' .. ARGV[1], 'PX', ARGV[5]) end
-outbox(4, 6)
+outbox(4, 7)
 return 'OK'`,
   SPAN_KEY,
 );
 
-// KEYS: user, old email, new email, streams...; ARGV: expected version, id, json, new claim, bodies...
-const UPDATE = new LuaScript(`${OUTBOX_LUA}
+// KEYS: user, old email, new email, streams...; ARGV: expected version, id, json, new claim, deadline
+// (epoch ms, '' for none), bodies... Past the deadline by Redis `TIME`: 'late:<ms>', nothing written
+// (fixdl: a late copy of an update undid a later write).
+const UPDATE = new LuaScript(`${OUTBOX_LUA}${DEADLINE_LUA}
 local v = redis.call('HGET', KEYS[1], 'version')
 if not v then return 'NOT_FOUND' end
 if v ~= ARGV[1] then return 'CONFLICT' end
 local holder = redis.call('GET', KEYS[3])
 if holder and holder ~= ARGV[2] then return 'EMAIL_TAKEN' end
+local late = past_deadline(ARGV[5])
+if late then return 'late:' .. string.format('%d', late) end
 if KEYS[2] ~= KEYS[3] then redis.call('DEL', KEYS[2]) end
 redis.call('SET', KEYS[3], ARGV[2])
 redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', tonumber(v) + 1, 'claim', ARGV[4])
-outbox(4, 5)
+outbox(4, 6)
 return 'OK'`);
 
 // KEYS: user, deleted mark, email claim, streams...; ARGV: expected version, id, '1' when KEYS[3]
-// is the user's claim ('0': unknown, nothing freed), bodies... The claim goes only if it names the user.
-const REMOVE = new LuaScript(`${OUTBOX_LUA}
+// is the user's claim ('0': unknown, nothing freed), deadline (epoch ms, '' for none), bodies... The
+// claim goes only if it names the user. Past the deadline by Redis `TIME`: 'late:<ms>', nothing
+// written (fixdl: a late delete discarded a later update the client made after its check).
+const REMOVE = new LuaScript(`${OUTBOX_LUA}${DEADLINE_LUA}
 local v = redis.call('HGET', KEYS[1], 'version')
 if not v then return 'NOT_FOUND' end
 if v ~= ARGV[1] then return 'CONFLICT' end
+local late = past_deadline(ARGV[4])
+if late then return 'late:' .. string.format('%d', late) end
 redis.call('DEL', KEYS[1])
 if ARGV[3] == '1' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
 redis.call('SET', KEYS[2], '1')
-outbox(4, 4)
+outbox(4, 5)
 return 'OK'`);
 
 /**
@@ -183,13 +196,26 @@ export class RedisUserStore implements UserStore {
     return emailKey(this.cipher.emailIndex(email));
   }
 
-  async create(user: User, messages: readonly OutgoingMessage[], once?: CreateOnce): Promise<CreateResult> {
+  async create(
+    user: User,
+    messages: readonly OutgoingMessage[],
+    once?: CreateOnce,
+    applyBy?: number,
+  ): Promise<CreateResult> {
     const out = outbox(messages);
     const claim = this.cipher.emailIndex(user.email);
     const keys = [emailKey(claim), userKey(user.id), once?.key ?? userKey(user.id), ...out.keys];
-    const args = [user.id, this.sealed(user), claim, once?.requestHash ?? "", once?.ttlMs ?? 0];
+    const args = [
+      user.id,
+      this.sealed(user),
+      claim,
+      once?.requestHash ?? "",
+      once?.ttlMs ?? 0,
+      deadlineArg(applyBy),
+    ];
     const reply = String(await CREATE.run(this.redis, keys, [...args, ...out.bodies]));
     if (reply === "OK") return { ok: true };
+    if (reply.startsWith(LATE_REPLY)) throw lateReplyError(`creating user ${user.id}`, applyBy, reply);
     if (reply === "EMAIL_TAKEN") return { ok: false, code: "EMAIL_TAKEN" };
     const [requestHash, userId = ""] = reply.split(" ");
     if (requestHash !== once?.requestHash) return { ok: false, code: "KEY_REUSED" };
@@ -197,7 +223,12 @@ export class RedisUserStore implements UserStore {
     return { ok: false, code: "REPLAYED", userId };
   }
 
-  async update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+  async update(
+    previous: StoredUser,
+    next: User,
+    messages: readonly OutgoingMessage[],
+    applyBy?: number,
+  ): Promise<WriteResult> {
     const out = outbox(messages);
     const keys = [
       userKey(next.id),
@@ -205,8 +236,18 @@ export class RedisUserStore implements UserStore {
       this.emailClaim(next.email),
       ...out.keys,
     ];
-    const args = [previous.version, next.id, this.sealed(next), this.cipher.emailIndex(next.email)];
-    return toResult(await UPDATE.run(this.redis, keys, [...args, ...out.bodies]));
+    const args = [
+      previous.version,
+      next.id,
+      this.sealed(next),
+      this.cipher.emailIndex(next.email),
+      deadlineArg(applyBy),
+    ];
+    return this.result(
+      `updating user ${next.id}`,
+      applyBy,
+      await UPDATE.run(this.redis, keys, [...args, ...out.bodies]),
+    );
   }
 
   /**
@@ -215,7 +256,14 @@ export class RedisUserStore implements UserStore {
    * fails too (sealed under a dropped key) the user is deleted and its claim left, an orphan that
    * `scripts/reseal-users.ts` releases (docs/security.md, "Rotating the user data key").
    */
-  async remove(id: string, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+  /** A write script's reply; `late:<ms>` (past `applyBy`: nothing written) thrown as WriteDeadlineError. */
+  private result(write: string, applyBy: number | undefined, reply: unknown): WriteResult {
+    if (typeof reply === "string" && reply.startsWith(LATE_REPLY))
+      throw lateReplyError(write, applyBy, reply);
+    return toResult(reply);
+  }
+
+  async remove(id: string, messages: readonly OutgoingMessage[], applyBy?: number): Promise<WriteResult> {
     const [version = null, claim = null, data = null] = await this.redis.hmget(
       userKey(id),
       "version",
@@ -226,8 +274,8 @@ export class RedisUserStore implements UserStore {
     const claimKey = claim === null ? this.legacyClaim(id, data) : emailKey(claim);
     const out = outbox(messages);
     const keys = [userKey(id), deletedKey(id), claimKey ?? deletedKey(id), ...out.keys];
-    const args = [version, id, claimKey === undefined ? "0" : "1", ...out.bodies];
-    return toResult(await REMOVE.run(this.redis, keys, args));
+    const args = [version, id, claimKey === undefined ? "0" : "1", deadlineArg(applyBy), ...out.bodies];
+    return this.result(`deleting user ${id}`, applyBy, await REMOVE.run(this.redis, keys, args));
   }
 
   /** The claim of a record without a `claim` field, from its email; undefined when it does not open. */

@@ -5,6 +5,7 @@
  */
 import { beforeEach, describe, expect, it } from "vitest";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
+import { WriteDeadlineError } from "../../lib/redis/write-deadline.js";
 import { newUser, type User, type UserStatus } from "./domain.js";
 import type { UserStore } from "./store.js";
 
@@ -113,6 +114,60 @@ export function runUserStoreContract(name: string, factory: () => Promise<UserSt
         code: "NOT_FOUND",
       });
       expect(await fx.emitted("user.deleted")).toHaveLength(1);
+    });
+
+    // fixdl: a write given the gateway's deadline checks it in its atomic step (Redis `TIME` / the
+    // memory store's clock): past it, nothing written, nothing emitted, a typed error.
+    describe("a write past its deadline (applyBy)", () => {
+      const past = () => Date.now() - 60_000;
+      const future = () => Date.now() + 60_000;
+
+      it("updates nothing", async () => {
+        await fx.store.create(user("u1", "a@x.test"), []);
+        const previous = (await fx.store.get("u1"))!;
+        const next = { ...previous.user, name: "Late", email: "late@x.test" };
+        await expect(
+          fx.store.update(previous, next, [message("user.updated")], past()),
+        ).rejects.toBeInstanceOf(WriteDeadlineError);
+        expect(await fx.store.get("u1")).toEqual(previous);
+        expect(await fx.emitted("user.updated")).toEqual([]);
+        // The email claim did not move: the old one is still taken, the new one free.
+        expect(await fx.store.create(user("u2", "a@x.test"), [])).toEqual({ ok: false, code: "EMAIL_TAKEN" });
+        expect(await fx.store.update(previous, next, [message("user.updated")], future())).toEqual({
+          ok: true,
+        });
+        expect((await fx.store.get("u1"))?.user.name).toBe("Late");
+      });
+
+      it("deletes nothing", async () => {
+        await fx.store.create(user("u1", "a@x.test"), []);
+        await expect(fx.store.remove("u1", [message("user.deleted")], past())).rejects.toBeInstanceOf(
+          WriteDeadlineError,
+        );
+        expect((await fx.store.get("u1"))?.version).toBe(1);
+        expect(await statusOf("u1")).toBe("active");
+        expect(await fx.emitted("user.deleted")).toEqual([]);
+        expect(await fx.store.remove("u1", [message("user.deleted")], future())).toEqual({ ok: true });
+      });
+
+      it("creates nothing and records no Idempotency-Key; a replay is still answered", async () => {
+        const once = { key: "k-late", requestHash: "h1", ttlMs: 60_000 };
+        await expect(
+          fx.store.create(user("u1", "a@x.test"), [message("user.created")], once, past()),
+        ).rejects.toBeInstanceOf(WriteDeadlineError);
+        await expect(
+          fx.store.create(user("u1", "a@x.test"), [message("user.created")], undefined, past()),
+        ).rejects.toBeInstanceOf(WriteDeadlineError);
+        expect(await fx.store.get("u1")).toBeUndefined();
+        expect(await statusOf("u1")).toBe("missing");
+        expect(await fx.emitted("user.created")).toEqual([]);
+        expect(await fx.store.create(user("u1", "a@x.test"), [], once, future())).toEqual({ ok: true });
+        expect(await fx.store.create(user("u9", "a@x.test"), [], once, past())).toEqual({
+          ok: false,
+          code: "REPLAYED",
+          userId: "u1",
+        });
+      });
     });
 
     it("reports an unknown id as missing", async () => {

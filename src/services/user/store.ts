@@ -6,6 +6,7 @@
 import { assertOwnMessages } from "../../lib/bus/outbox.js";
 import type { OutgoingMessage } from "../../lib/bus/transport.js";
 import type { PublishMessages } from "../../lib/runtime/platform-store.js";
+import { checkWriteDeadline } from "../../lib/redis/write-deadline.js";
 import { FIRST_VERSION, type User, type UserStatus } from "./domain.js";
 import { USER_TAG } from "./keys.js";
 
@@ -39,25 +40,42 @@ export type CreateResult =
   | { ok: false; code: "KEY_REUSED" }
   | { ok: false; code: "REPLAYED"; userId: string };
 
+/**
+ * `applyBy` of a write (fixdl): the gateway's deadline (epoch ms, `gatewayDeadlineOf`). When the
+ * store's clock (Redis `TIME`; the memory store's `now`) is past it in the write's atomic step, the
+ * write throws `WriteDeadlineError` and writes nothing: an instance stalled after the credential's
+ * check on arrival cannot apply the request after the time the client was told a check is conclusive.
+ */
 export interface UserStore {
   get(id: string): Promise<StoredUser | undefined>;
   /**
    * Claims the email and stores the user; EMAIL_TAKEN when another user holds the email. With
    * `once`, the key's record is written in the same atomic step as the user, and checked first: a
-   * key seen within its TTL answers REPLAYED (same request hash) or KEY_REUSED, writing nothing.
+   * key seen within its TTL answers REPLAYED (same request hash) or KEY_REUSED, writing nothing
+   * (even past `applyBy`, checked after it).
    */
-  create(user: User, messages: readonly OutgoingMessage[], once?: CreateOnce): Promise<CreateResult>;
+  create(
+    user: User,
+    messages: readonly OutgoingMessage[],
+    once?: CreateOnce,
+    applyBy?: number,
+  ): Promise<CreateResult>;
   /**
    * Replaces `previous` by `next` (moving the email claim when it changed). CONFLICT when the user
    * was written since `previous` was read, NOT_FOUND when it is gone.
    */
-  update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
+  update(
+    previous: StoredUser,
+    next: User,
+    messages: readonly OutgoingMessage[],
+    applyBy?: number,
+  ): Promise<WriteResult>;
   /**
    * Deletes the user, frees its email and remembers the id as deleted, without opening its contact
    * fields (break35 F4: a user sealed under a dropped data key must still be erasable). NOT_FOUND
    * when there is no such user; CONFLICT when it was written meanwhile (try again).
    */
-  remove(id: string, messages: readonly OutgoingMessage[]): Promise<WriteResult>;
+  remove(id: string, messages: readonly OutgoingMessage[], applyBy?: number): Promise<WriteResult>;
   /**
    * Answers an order's validation from the user's status at the moment of the write, in one atomic
    * step: `answer(status)` builds the messages for that status, and they are written with the
@@ -105,7 +123,12 @@ export class MemoryUserStore implements UserStore {
     return this.deleted.has(id) ? "deleted" : "missing";
   }
 
-  async create(user: User, messages: readonly OutgoingMessage[], once?: CreateOnce): Promise<CreateResult> {
+  async create(
+    user: User,
+    messages: readonly OutgoingMessage[],
+    once?: CreateOnce,
+    applyBy?: number,
+  ): Promise<CreateResult> {
     assertOwnEvents(messages);
     const prior = once && this.keys.get(once.key);
     if (once && prior && prior.expiresAt > this.now()) {
@@ -113,6 +136,7 @@ export class MemoryUserStore implements UserStore {
       if (prior.userId === undefined) return { ok: false, code: "EMAIL_TAKEN", replayed: true };
       return { ok: false, code: "REPLAYED", userId: prior.userId };
     }
+    checkWriteDeadline(`creating user ${user.id}`, applyBy, this.now());
     const taken = this.emails.has(user.email);
     if (once) {
       const record = { requestHash: once.requestHash, expiresAt: this.now() + once.ttlMs };
@@ -125,13 +149,19 @@ export class MemoryUserStore implements UserStore {
     return { ok: true };
   }
 
-  async update(previous: StoredUser, next: User, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+  async update(
+    previous: StoredUser,
+    next: User,
+    messages: readonly OutgoingMessage[],
+    applyBy?: number,
+  ): Promise<WriteResult> {
     assertOwnEvents(messages);
     const current = this.users.get(next.id);
     if (!current) return fail("NOT_FOUND");
     if (current.version !== previous.version) return fail("CONFLICT");
     const holder = this.emails.get(next.email);
     if (holder !== undefined && holder !== next.id) return fail("EMAIL_TAKEN");
+    checkWriteDeadline(`updating user ${next.id}`, applyBy, this.now());
     if (next.email !== current.user.email) this.emails.delete(current.user.email);
     this.emails.set(next.email, next.id);
     this.users.set(next.id, { user: structuredClone(next), version: current.version + 1 });
@@ -139,10 +169,11 @@ export class MemoryUserStore implements UserStore {
     return ok;
   }
 
-  async remove(id: string, messages: readonly OutgoingMessage[]): Promise<WriteResult> {
+  async remove(id: string, messages: readonly OutgoingMessage[], applyBy?: number): Promise<WriteResult> {
     assertOwnEvents(messages);
     const current = this.users.get(id);
     if (!current) return fail("NOT_FOUND");
+    checkWriteDeadline(`deleting user ${id}`, applyBy, this.now());
     this.users.delete(id);
     if (this.emails.get(current.user.email) === id) this.emails.delete(current.user.email);
     this.deleted.add(id);

@@ -65,12 +65,12 @@ describeWithRedis("a consumer process that stalls past claimIdleMs, over real pr
       const a = await startConsumer({ ...env, CONSUMER: "slot-a", CONCURRENCY: "3" });
       children.push(a);
       for (const sku of ["slow-a1", "slow-a2", "slow-a3"]) await publish(sku);
-      await waitFor(async () => (await startedBy("slot-a")).length === 3, 30_000, "A's slow handlers");
+      await waitFor(async () => (await startedBy("slot-a")).length === 3, 90_000, "A's slow handlers");
       // B has slow handlers of its own in flight: a suspect would wait for them.
       const b = await startConsumer({ ...env, CONSUMER: "slot-b" });
       children.push(b);
       for (const sku of ["slow-b1", "slow-b2"]) await publish(sku);
-      await waitFor(async () => (await startedBy("slot-b")).length === 2, 30_000, "B's slow handlers");
+      await waitFor(async () => (await startedBy("slot-b")).length === 2, 90_000, "B's slow handlers");
 
       a.kill(fault);
       traffic = setInterval(() => {

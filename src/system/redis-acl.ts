@@ -282,47 +282,92 @@ const CROSS_SLOT_WRITES: Record<string, readonly string[]> = {
   order: ["{payment}:tokenkey:*"],
 };
 
+/** A name that goes into a key pattern: no glob character, space or brace (it would widen the pattern). */
+const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** A Redis command or `command|subcommand`, lower case: no `+@all`, `allkeys` or other rule. */
+const PLAIN_COMMAND = /^[a-z][a-z0-9-]*(\|[a-z0-9-]+)?$/;
+
+export interface ServiceAclOptions {
+  /** The service's name: its hash tag `{<name>}`, consumer group and discovery name. */
+  name: string;
+  /** The events it subscribes to, each with its owner (`subscriber.topics()`). */
+  consumes: readonly { owner: string; topic: string }[];
+  /** The Redis commands its own code runs beyond SERVICE_BASE (e.g. `["incrby"]`), lower case. */
+  commands?: readonly string[];
+  /** Key patterns it writes outside its own slot, by design (none for most services). */
+  keys?: readonly string[];
+}
+
+/**
+ * A service's ACL user, as `aclUsers()` renders the built-in ones: SERVICE_BASE plus `commands` on
+ * its own keys `{<name>}:*` (and `keys`), its discovery registration, a consumer-group selector on the
+ * streams of the events it consumes (and its redeliver stream), its failed-attempt lists and read-to
+ * marks there, and a selector adding dead letters of its own group. For a service built outside
+ * this repository (README "Use the bus library on its own"): `aclFileLine(user, sha256)` is its line
+ * in Redis's ACL file, `setUserArgs(user, password)` its `ACL SETUSER` arguments. Throws on a name,
+ * event or command that is not plain (a glob character would widen the user's keys).
+ */
+export function serviceAclUser(options: ServiceAclOptions): AclUser {
+  const { name, consumes } = options;
+  if (!PLAIN_NAME.test(name)) throw new Error(`service name "${name}" is not plain (letters, digits, . _ -)`);
+  for (const { owner, topic } of consumes) {
+    if (!PLAIN_NAME.test(owner) || !PLAIN_NAME.test(topic))
+      throw new Error(`event "${owner}" / "${topic}" is not a plain owner and event name`);
+  }
+  const own = options.commands ?? [];
+  const bad = own.filter((command) => !PLAIN_COMMAND.test(command));
+  if (bad.length > 0)
+    throw new Error(`not a Redis command (lower case, "cmd" or "cmd|sub"): ${bad.join(", ")}`);
+  const streams = [...new Set(consumes.map((t) => eventStreamKey(t.owner, t.topic)))].sort();
+  const attempts = streams.flatMap((key) => [
+    `~${key}:fail:${name}:*`,
+    `~${key}:defer:${name}:*`,
+    `~${key}:solo:${name}:*`,
+    `~${key}:undone:${name}:*`,
+    `~${key}:runs:${name}:*`,
+    `~${key}:hung:${name}:*`,
+    `~${readToKey(key, name)}`,
+  ]);
+  return {
+    name,
+    purpose: `the ${name} service: its own keys, its registration, its consumer groups, dead letters`,
+    rules: [
+      "resetchannels",
+      "&ps:*",
+      ...allow([...new Set([...SERVICE_BASE, ...own])]),
+      `~{${name}}:*`,
+      `~{discovery}:inst:${name}:*`,
+      `~{discovery}:svc:${name}`,
+      "~{discovery}:services",
+      ...(options.keys ?? []).map((pattern) => `~${pattern}`),
+      ...attempts,
+      // One XREADGROUP reads every stream of the group and its redeliver stream at once: one selector.
+      selector([
+        ...streams.map((k) => `~${k}`),
+        `~${redeliverStreamKey(name)}`,
+        ...attempts,
+        ...allow(CONSUMER),
+      ]),
+      // Dead letters of its own group only (record ids are `<group>|<topic>|<entry>`), plus the
+      // shared index and trail: it cannot overwrite another group's records (break-12 F5).
+      selector([...deadLetterPatterns(name), ...allow(DLQ_WRITE)]),
+    ],
+  };
+}
+
 /** The users and their rules, in a stable order: the services, the gateway, the tools. */
 export async function aclUsers(): Promise<AclUser[]> {
   const consumed = await consumedTopics();
   const users: AclUser[] = [];
   for (const { name } of SERVICES) {
-    const topics = consumed.get(name) ?? [];
-    const streams = [...new Set(topics.map((t) => eventStreamKey(t.owner, t.topic)))].sort();
-    const attempts = streams.flatMap((key) => [
-      `~${key}:fail:${name}:*`,
-      `~${key}:defer:${name}:*`,
-      `~${key}:solo:${name}:*`,
-      `~${key}:undone:${name}:*`,
-      `~${key}:runs:${name}:*`,
-      `~${key}:hung:${name}:*`,
-      `~${readToKey(key, name)}`,
-    ]);
-    users.push({
-      name,
-      purpose: `the ${name} service: its own keys, its registration, its consumer groups, dead letters`,
-      rules: [
-        "resetchannels",
-        "&ps:*",
-        ...allow(serviceCommands(name)),
-        `~{${name}}:*`,
-        `~{discovery}:inst:${name}:*`,
-        `~{discovery}:svc:${name}`,
-        "~{discovery}:services",
-        ...(CROSS_SLOT_WRITES[name] ?? []).map((pattern) => `~${pattern}`),
-        ...attempts,
-        // One XREADGROUP reads every stream of the group and its redeliver stream at once: one selector.
-        selector([
-          ...streams.map((k) => `~${k}`),
-          `~${redeliverStreamKey(name)}`,
-          ...attempts,
-          ...allow(CONSUMER),
-        ]),
-        // Dead letters of its own group only (record ids are `<group>|<topic>|<entry>`), plus the
-        // shared index and trail: it cannot overwrite another group's records (break-12 F5).
-        selector([...deadLetterPatterns(name), ...allow(DLQ_WRITE)]),
-      ],
-    });
+    users.push(
+      serviceAclUser({
+        name,
+        consumes: consumed.get(name) ?? [],
+        commands: serviceCommands(name),
+        keys: CROSS_SLOT_WRITES[name] ?? [],
+      }),
+    );
   }
   users.push({
     name: "gateway",

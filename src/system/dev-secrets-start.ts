@@ -10,7 +10,8 @@ import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import { checkKeptKeysFile, devSecretsFor, devSecretsNotice } from "./dev-secrets.js";
 import {
   claimLauncherSlot,
-  findRunningInstances,
+  findRunningProcesses,
+  otherServicesNote,
   runningSystemMessage,
   type SlotClaim,
 } from "./launch-guard.js";
@@ -39,7 +40,8 @@ export function redisConnectTimeoutMs(env: NodeJS.ProcessEnv = process.env): num
 
 /**
  * Runs the step over `redis` (a connection of the launcher's own): waits up to `timeoutMs` (ms),
- * throws SystemRunningError when instances answer, claims the launcher slot when `slot` is given
+ * throws SystemRunningError when instances of the system answer (services of one's own are named
+ * with `print`, not refused), claims the launcher slot when `slot` is given
  * (`wanted`: its name, default DEFAULT_SLOT; before the secrets, so a second start on this host is
  * refused before it touches the fingerprint; given back if the step then fails), and adds the kept
  * secrets to `env`.
@@ -60,8 +62,10 @@ export async function applyDevSecrets(
 ): Promise<{ slot: SlotClaim | undefined; confirm: () => Promise<void>; abandon: () => Promise<void> }> {
   const env = options.env ?? process.env;
   await waitForRedis(redis, options.timeoutMs);
-  const running = await findRunningInstances(redis);
+  // Only the system's processes refuse; services of one's own are named (newuser17 F2).
+  const { system: running, others } = await findRunningProcesses(redis);
   if (running.length > 0) throw new SystemRunningError(runningSystemMessage(redisUrl, running));
+  if (others.length > 0) (options.print ?? console.log)(otherServicesNote(redisUrl, others));
   const slot = options.slot
     ? await claimLauncherSlot(redis, { add: false, wanted: options.slot.wanted })
     : undefined;

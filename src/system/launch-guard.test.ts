@@ -79,6 +79,28 @@ describe("signingKeysMismatch (--add-instances)", () => {
       expect(signingKeysMismatch(running(before), rotated, ["order"])).toBeUndefined();
     });
 
+    // newuser17 F2: a service of one's own (README step 4) signs with a key of its own, which the
+    // system's processes never verify: not compared; but as a consumer of order's events it must
+    // hold a rotation's new key like the system's own consumers (docs/security.md, step 1).
+    it("does not compare the key a service of one's own signs with, but refuses a new key it does not hold", () => {
+      const own = (held: Keyring) => ({
+        service: "rewards",
+        instanceId: "rewards-h-1",
+        url: "http://127.0.0.1:3",
+        signingKey: signingKeyPrint(held.current("rewards")!),
+        heldKeys: heldKeysPrint(held),
+      });
+      const rewardsKey = { service: "rewards", kid: "rk1", secret: randomBytes(32) };
+      const stepOne = new Keyring([paymentKey, oldKey, newKey]);
+      const withOwn = (held: Keyring) => [...system(stepOne), own(held)];
+      expect(
+        signingKeysMismatch(withOwn(new Keyring([rewardsKey, oldKey, newKey])), rotated),
+      ).toBeUndefined();
+      expect(signingKeysMismatch(withOwn(new Keyring([rewardsKey, oldKey])), rotated, ["order"])).toMatch(
+        /order would sign with key id "order-2", which the running rewards \(rewards-h-1\) does not hold/,
+      );
+    });
+
     it("advertises held keys as public prints that parse back, never a secret", () => {
       const text = heldKeysPrint(rotated);
       expect(text).not.toContain(newSecret.toString("base64"));

@@ -2,9 +2,13 @@
  * What keeps a second `npm run start:services` from hijacking a system already running over the same
  * Redis (break10 F1): its processes would take the same instance ids and consumer names as the
  * running ones, overwrite their registry entries and read their consumer groups with other secrets
- * and keys. Before it starts anything the launcher looks for a running system (registry entries
- * whose instance answers) and refuses; with `--add-instances` it adds processes to it instead, under
- * a launcher slot of its own (an atomic claim in Redis with a lease) so no instance id collides.
+ * and keys. Before it starts anything the launcher looks for a running system (registry entries of
+ * the system's processes, the catalog's services and the gateway, whose instance answers) and
+ * refuses; with `--add-instances` it adds processes to it instead, under a launcher slot of its own
+ * (an atomic claim in Redis with a lease) so no instance id collides. A service of one's own
+ * registered there (README, "Adding a service": examples/loyalty next to a running system) is not a
+ * system: its instance ids and consumer groups are its own, so it is named, never refused
+ * (newuser17 F2).
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -25,7 +29,7 @@ import {
   USER_DATA_KEYS_FILE_ENV,
   USER_EMAIL_INDEX_KEY_ENV,
 } from "../lib/security/user-data.js";
-import { GATEWAY } from "./catalog.js";
+import { GATEWAY, SERVICES } from "./catalog.js";
 
 /** One launcher's slot on one host: `ordersaga:launcher:slot:<host>:<slot>`, value = the holder's token. */
 export const launcherSlotKey = (host: string, slot: string): string =>
@@ -47,12 +51,34 @@ export interface RunningInstance {
   heldKeys?: string;
 }
 
+/** The services a launcher starts (the catalog's and the gateway): the only ones that make a system. */
+const SYSTEM_PROCESSES: ReadonlySet<string> = new Set([...SERVICES.map((s) => s.name), GATEWAY.name]);
+
+/** Whether `service` is one of the system's processes (a launcher starts it), not a service of one's own. */
+export const isSystemProcess = (service: string): boolean => SYSTEM_PROCESSES.has(service);
+
+export interface RunningProcesses {
+  /** The running system's instances (isSystemProcess): what a launch over this Redis would collide with. */
+  system: RunningInstance[];
+  /** Every other service's: services of one's own (README step 4), which a launch leaves be. */
+  others: RunningInstance[];
+}
+
 /**
- * The instances registered in this Redis whose process answers: a service's `/health/live`, the
- * gateway's `/health` (open without an API key; it has no `/health/live`, so it was never found:
- * newuser F9), 200 or 503 (up but degraded). Entries of a system that died are not (they expire).
+ * The running system's instances over this Redis (findRunningProcesses' `system`): none where only
+ * services of one's own run (newuser17 F2: they made the launcher refuse).
  */
 export async function findRunningInstances(redis: Redis, probeTimeoutMs = 2_000): Promise<RunningInstance[]> {
+  return (await findRunningProcesses(redis, probeTimeoutMs)).system;
+}
+
+/**
+ * The instances registered in this Redis whose process answers, the system's apart from the
+ * others: a service's `/health/live`, the gateway's `/health` (open without an API key; it has no
+ * `/health/live`, so it was never found: newuser F9), 200 or 503 (up but degraded). Entries of a
+ * system that died are not (they expire).
+ */
+export async function findRunningProcesses(redis: Redis, probeTimeoutMs = 2_000): Promise<RunningProcesses> {
   const instances = await new RedisServiceRegistry({ redis }).list();
   const answering = await Promise.all(
     instances.map(async (instance) => {
@@ -76,12 +102,30 @@ export async function findRunningInstances(redis: Redis, probeTimeoutMs = 2_000)
       };
     }),
   );
-  return answering.filter((i): i is RunningInstance => i !== undefined);
+  const up = answering.filter((i): i is RunningInstance => i !== undefined);
+  return {
+    system: up.filter((i) => isSystemProcess(i.service)),
+    others: up.filter((i) => !isSystemProcess(i.service)),
+  };
+}
+
+const instanceLine = (i: RunningInstance): string =>
+  `    ${i.service.padEnd(12)} ${i.instanceId.padEnd(28)} ${i.url}`;
+
+/**
+ * The line a launch prints when services of one's own answer over its Redis: named, not refused
+ * (not part of the system; their ids and groups are their own).
+ */
+export function otherServicesNote(redisUrl: string, others: readonly RunningInstance[]): string {
+  return [
+    `services of your own running over ${redactRedisUrl(redisUrl)} (not part of the system, left as they are):`,
+    ...others.map(instanceLine),
+  ].join("\n");
 }
 
 /** The refusal a person reads when a system already runs over this Redis. */
 export function runningSystemMessage(redisUrl: string, running: readonly RunningInstance[]): string {
-  const lines = running.map((i) => `    ${i.service.padEnd(12)} ${i.instanceId.padEnd(28)} ${i.url}`);
+  const lines = running.map(instanceLine);
   const gateway = running.find((i) => i.service === GATEWAY.name);
   return [
     `an Ordersaga system is already running over ${redactRedisUrl(redisUrl)}:`,
@@ -122,12 +166,15 @@ export function missingSharedSecrets(env: NodeJS.ProcessEnv): string[] {
  * Why `ring` (the keys `--add-instances` would hand its processes) is not the running system's, or
  * undefined. Two ways the added processes' messages or the running ones' would be dead-lettered as
  * SIGNATURE_INVALID (orders failed, compensations parked), each refused in one line:
- * - a running instance advertising the key it signs with (`signingKey`) must find that key, same
- *   id and print, in the ring (its current key or one kept for verifying): else the added processes
- *   cannot verify its messages (newuser10 F0);
+ * - a running instance of the system (isSystemProcess) advertising the key it signs with
+ *   (`signingKey`) must find that key, same id and print, in the ring (its current key or one kept
+ *   for verifying): else the added processes cannot verify its messages (newuser10 F0). A service
+ *   of one's own signs with a key of its own, which the system's processes never need (they consume
+ *   none of its events): not compared (newuser17 F2);
  * - the key each added service (`services`, default every service of the ring) would sign with, its
  *   current key in the ring, must be held by every running instance that holds a key of that
- *   service (`heldKeys`: it verifies that service's events): a rotation's new key moved first
+ *   service (`heldKeys`: it verifies that service's events), a service of one's own too (it would
+ *   dead-letter them as well): a rotation's new key moved first
  *   before every consumer was given it (step 2 before step 1 of docs/security.md) was accepted and
  *   5 of 6 orders failed (newuser14 F2). Instances that advertise no `heldKeys` (an older release)
  *   cannot be checked so, and are not.
@@ -167,10 +214,10 @@ function unheldNewKey(
   return undefined;
 }
 
-/** The first running instance whose signing key `ring` does not hold (same id and print), said. */
+/** The first running instance of the system whose signing key `ring` does not hold (same id and print), said. */
 function unknownRunningKey(running: readonly RunningInstance[], ring: Keyring): string | undefined {
   for (const instance of running) {
-    if (!instance.signingKey) continue;
+    if (!instance.signingKey || !isSystemProcess(instance.service)) continue;
     const kid = instance.signingKey.split(":")[0];
     // The running instance's key, held under its id, current or not: during a rotation (docs/security.md,
     // "Key management and rotation") added instances sign with the new current key while the running

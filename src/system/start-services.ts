@@ -18,8 +18,9 @@ import { startFailureReason } from "../lib/runtime/launch-signal.js";
 import { waitForRedis } from "../lib/runtime/redis-ready.js";
 import {
   claimLauncherSlot,
-  findRunningInstances,
+  findRunningProcesses,
   missingSharedSecrets,
+  otherServicesNote,
   signingKeysMismatch,
   type SlotClaim,
   SlotTakenError,
@@ -131,14 +132,20 @@ let abandonSecrets = async (): Promise<void> => {};
   try {
     if (addInstances) {
       await waitForRedis(guard, connectTimeoutMs);
-      const running = await findRunningInstances(guard);
+      // The system's processes, apart from services of one's own (newuser17 F2: those are no system
+      // to add to, and their keys are not the system's).
+      const { system: running, others } = await findRunningProcesses(guard);
       // Nothing to add to: say so first (newuser9 F10: it pointed at the secrets file of a system
       // that never ran there, and started processes that joined nothing).
       if (running.length === 0)
         refuse(
           `--add-instances: no system runs over ${redactRedisUrl(redisUrl)}: start one first (npm run start:services ` +
-            "without --add-instances), or check REDIS_URL's host and database",
+            "without --add-instances), or check REDIS_URL's host and database" +
+            (others.length > 0
+              ? ` (only services of your own run there: ${[...new Set(others.map((i) => i.service))].join(", ")})`
+              : ""),
         );
+      if (others.length > 0) console.log(otherServicesNote(redisUrl, others));
       const missing = missingSharedSecrets(process.env);
       if (missing.length > 0)
         refuse(
@@ -156,7 +163,13 @@ let abandonSecrets = async (): Promise<void> => {};
       }
       // The services it starts: those named by --instances, else all of them.
       const adding = Object.keys(args.instances);
-      const wrongKeys = signingKeysMismatch(running, ring!, adding.length > 0 ? adding : undefined);
+      // Every answering process: the system's signing keys are compared, and a rotation's new key must
+      // be held by each consumer of that service's events, services of one's own too.
+      const wrongKeys = signingKeysMismatch(
+        [...running, ...others],
+        ring!,
+        adding.length > 0 ? adding : undefined,
+      );
       if (wrongKeys) refuse(wrongKeys);
       slot = await claimLauncherSlot(guard, { add: true, wanted: process.env.INSTANCE_SLOT });
     } else {

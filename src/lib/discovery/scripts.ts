@@ -33,9 +33,9 @@ export const REGISTERED_FIELDS = [
 /**
  * KEYS: inst, index, services. ARGV: ttlMs, at, instanceId, service. Returns 1 when refreshed, 0
  * when the entry is absent or incomplete (the agent then registers again). An incomplete entry is
- * deleted: a registration writes every field in one MULTI, so a hash without them is a husk, e.g.
- * what a partial AOF replay left (newuser15 F1: the health verdict's HSET replayed, the
- * registration's MULTI did not); refreshing it kept an entry no one could decode alive for ever,
+ * deleted: a registration writes every field in one atomic step (REGISTER), so a hash without them
+ * is a husk, e.g. what a partial AOF replay left (newuser15 F1: the health verdict's HSET replayed,
+ * the registration, then a MULTI, did not); refreshing it kept an entry no one could decode alive for ever,
  * and the instance never re-registered. HGET per field, not HMGET: every service's ACL user has
  * HGET (src/system/redis-acl.ts).
  */

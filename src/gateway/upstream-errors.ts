@@ -53,7 +53,9 @@ export function isDrainingResponse(status: number, body: Buffer): boolean {
  * contended (`BUSY`), a dependency outside the service is down for this call
  * (`PAYMENT_PROVIDER_UNAVAILABLE`), or a connection drop lost the shared Redis's reply to a write
  * (`REDIS_REPLY_LOST`: every instance shares that Redis, and the write may have run, so it is
- * not resent elsewhere either). The instance answered deliberately and is healthy, so the
+ * not resent elsewhere either), or that Redis refused its write for memory (`STORE_OUT_OF_MEMORY`:
+ * the same shared Redis; counted, the refusals opened every instance's breaker and blocked the reads
+ * Redis still served, break38 F2). The instance answered deliberately and is healthy, so the
  * gateway passes such an answer on as it is (with its Retry-After), and neither counts it against
  * the instance's circuit breaker nor resends it elsewhere (another instance sees the same resource).
  * Every other answer >= 500 counts as a failure of the instance, as do transport failures and
@@ -63,6 +65,7 @@ export const REQUEST_SCOPED_CODES: ReadonlySet<string> = new Set([
   "BUSY",
   "PAYMENT_PROVIDER_UNAVAILABLE",
   "REDIS_REPLY_LOST",
+  "STORE_OUT_OF_MEMORY",
 ]);
 
 /**

@@ -6,7 +6,7 @@
 import type { Redis } from "ioredis";
 import { execOrThrow } from "../redis/index.js";
 import { instanceKey, serviceIndexKey, servicesKey } from "./keys.js";
-import { DEREGISTER, HEARTBEAT, PRUNE, SET_HEALTH } from "./scripts.js";
+import { DEREGISTER, HEARTBEAT, PRUNE, REGISTER, SET_HEALTH } from "./scripts.js";
 import type { InstanceStatus, ServiceInstance, ServiceRegistry } from "./types.js";
 import { validInstance, validTtl } from "./validate.js";
 
@@ -28,17 +28,13 @@ export class RedisServiceRegistry implements ServiceRegistry {
   async register(instance: ServiceInstance, ttlMs: number): Promise<void> {
     const valid = validInstance(instance);
     validTtl(ttlMs);
-    const key = instanceKey(valid.service, valid.instanceId);
-    // DEL first: a re-registration must not inherit fields (metadata) of the previous entry.
-    await execOrThrow(
-      this.redis
-        .multi()
-        .del(key)
-        .hset(key, encode(valid))
-        .pexpire(key, ttlMs)
-        .sadd(serviceIndexKey(valid.service), valid.instanceId)
-        .sadd(servicesKey(), valid.service),
-    );
+    const keys = [
+      instanceKey(valid.service, valid.instanceId),
+      serviceIndexKey(valid.service),
+      servicesKey(),
+    ];
+    const fields = Object.entries(encode(valid)).flat();
+    await REGISTER.run(this.redis, keys, [ttlMs, valid.instanceId, valid.service, ...fields]);
   }
 
   async heartbeat(service: string, instanceId: string, ttlMs: number, stamp?: string): Promise<boolean> {

@@ -147,6 +147,11 @@ export const ERROR_CODES = {
     description:
       "The connection to Redis dropped before it answered this request's write, which may have run (Retry-After set). Resend after checking the resource; POST /orders, POST /users and restock with the same Idempotency-Key resend safely. The instance is healthy: the gateway passes this on and does not count it against the instance",
   },
+  STORE_OUT_OF_MEMORY: {
+    status: 503,
+    description:
+      "Redis is at `maxmemory` (`noeviction`) and refused this request's write; nothing was written (Retry-After set). Reads still answer. Every instance shares that Redis, so the gateway passes this on and does not count it against the instance; it lasts until memory is freed or `maxmemory` raised (README, Troubleshooting)",
+  },
   GATEWAY_DEADLINE_PASSED: {
     status: 503,
     description:

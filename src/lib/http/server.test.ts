@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { connect } from "node:net";
 import { gzipSync } from "node:zlib";
 import { z } from "zod";
+import { ReplyError } from "ioredis";
 import { ReplyLostError } from "../redis/resend-guard.js";
 import { AppError } from "./errors.js";
 import { createHttpServer, parseInput, parseQuery } from "./server.js";
@@ -282,5 +283,55 @@ describe("body field errors", () => {
       ]),
     );
     expect(details).toHaveLength(2);
+  });
+});
+
+// break38 F2: Redis at maxmemory (noeviction) refuses writes with "OOM command not allowed ...". That
+// is the shared store's condition, not a fault of the request or the instance: it answered 500
+// INTERNAL, logged at error with a stack on every request.
+describe("a write Redis refused for memory (OOM)", () => {
+  const oom = () => new ReplyError("OOM command not allowed when used memory > 'maxmemory'.");
+  const warns: Record<string, unknown>[] = [];
+  const errors: Record<string, unknown>[] = [];
+  const oomApp = createHttpServer({
+    errorLog: {
+      error: (fields) => errors.push(fields as Record<string, unknown>),
+      warn: (fields) => warns.push(fields as Record<string, unknown>),
+    },
+  });
+  oomApp.get("/oom", async () => {
+    throw oom();
+  });
+  // What ioredis's MULTI rejects with when a queued command was refused.
+  oomApp.get("/oom-multi", async () => {
+    throw Object.assign(new ReplyError("EXECABORT Transaction discarded because of previous errors."), {
+      previousErrors: [oom()],
+    });
+  });
+  oomApp.get("/oom-wrapped", async () => {
+    throw new Error("could not save", { cause: oom() });
+  });
+  let oomBase = "";
+  beforeAll(async () => {
+    oomBase = await oomApp.listen({ port: 0, host: "127.0.0.1" });
+  });
+  afterAll(async () => {
+    await oomApp.close();
+  });
+
+  it("answers 503 STORE_OUT_OF_MEMORY with Retry-After, logged once at warn without a stack", async () => {
+    for (const path of ["/oom", "/oom-multi", "/oom-wrapped", "/oom", "/oom"]) {
+      const res = await fetch(`${oomBase}${path}`);
+      expect({ path, status: res.status, retryAfter: res.headers.get("retry-after") }).toEqual({
+        path,
+        status: 503,
+        retryAfter: "1",
+      });
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("STORE_OUT_OF_MEMORY");
+    }
+    expect(errors).toEqual([]);
+    expect(warns).toHaveLength(1);
+    expect(warns[0]).toMatchObject({ code: "STORE_OUT_OF_MEMORY", retryable: true });
+    expect(JSON.stringify(warns[0])).not.toContain("stack");
   });
 });

@@ -14,6 +14,7 @@ import { decodeJsonBody } from "./body-text.js";
 import { installDrain } from "./drain.js";
 import { AppError, errorBody, knownStatus, statusForCode, toIssues, validationFailed } from "./errors.js";
 import { LogThrottle } from "./log-throttle.js";
+import { isOutOfMemory } from "../redis/out-of-memory.js";
 
 export interface HttpServerOptions {
   /** Largest accepted request body in bytes (default 64 KiB): larger ones get 413. */
@@ -100,6 +101,16 @@ function toResponse(error: unknown): {
       status: known,
       body: errorBody(e.code!, e.message),
       ...(known === 503 ? { retryAfter: 1 } : {}),
+    };
+  }
+  if (isOutOfMemory(error)) {
+    return {
+      status: 503,
+      body: errorBody(
+        "STORE_OUT_OF_MEMORY",
+        "The store is out of memory and refuses writes; nothing was written. Retry later",
+      ),
+      retryAfter: 1,
     };
   }
   if (e.code === "FST_ERR_CTP_BODY_TOO_LARGE")

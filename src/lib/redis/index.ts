@@ -16,6 +16,7 @@ export {
 } from "./clock.js";
 export { execOrThrow, RedisExecAbortedError } from "./exec.js";
 export { LuaScript, type ScriptRunner } from "./lua-script.js";
+export { isOutOfMemory } from "./out-of-memory.js";
 export { repeatable, ReplyLostError, ResendGuardRedis } from "./resend-guard.js";
 export {
   checkWriteDeadline,

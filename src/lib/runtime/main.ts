@@ -3,6 +3,7 @@
  * check Redis can keep the promises, start, and stop gracefully on SIGTERM/SIGINT.
  */
 import type { EventRegistry } from "../bus/events.js";
+import type { TransportLogger } from "../bus/transports/redis-streams-support.js";
 import { createLogger } from "../observability/logger.js";
 import { initTracing } from "../observability/tracing.js";
 import { ConfigError, parseEnv, serviceEnvSchema } from "./config.js";
@@ -111,6 +112,7 @@ async function runConfigured<E extends EventRegistry>(
     claimIdleMs: env.CLAIM_IDLE_MS,
     retention,
     onError: redisErrorHandler(logger, () => connected),
+    logger: logger as unknown as TransportLogger,
   });
   const gatewaySecret = serviceGatewaySecret(env, name);
   await waitForRedis(platform.redis, env.REDIS_CONNECT_TIMEOUT_MS).catch((error: unknown) =>

@@ -191,6 +191,9 @@ export async function startService<E extends EventRegistry>(
       instance: instanceId,
       ...(options.logLevel ? { level: options.logLevel } : {}),
     });
+  // The transports' own lines (a group found missing, a lease lost...) in this service's log,
+  // unless the platform was given a logger of its own (newuser17 F7).
+  platform.adoptLogger?.(logger as unknown as BusLogger);
   const metrics = new Metrics({ service: name, defaultMetrics: options.processMetrics ?? false });
   const source = { service: name, instance: instanceId };
   // Signs as this service; throws (the service does not start) when no key is configured for it.

@@ -81,6 +81,9 @@ if refused then
   redis.call('SET', KEYS[2], ARGV[3] .. ':' .. refused, 'PX', ARGV[4])
   return refused
 end
+-- The streams checked before the first write (README step 2's rule; newuser17 F1): a failing XADD
+-- after them would leave the stock and the key's record without the event.
+outbox_check(3)
 redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 outbox(3, 6)

@@ -36,9 +36,12 @@ return 1
 
 // KEYS: attempt marker, then one event stream per message. ARGV: marker value, its lifetime ms,
 // then bodies.
+// The marker last (README step 2's rule): a failing XADD (checked first by outbox) leaves no marker
+// without its events, so the report is retried, not skipped as done (newuser17 F1).
 const REPORT_ONCE = new LuaScript(`${OUTBOX_LUA}
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 outbox(2, 3)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 `);
 

@@ -99,8 +99,10 @@ local status = 'missing'
 if redis.call('EXISTS', KEYS[2]) == 1 then status = 'active'
 elseif redis.call('EXISTS', KEYS[3]) == 1 then status = 'deleted' end
 if status ~= ARGV[2] then return status end
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+-- The mark last (README step 2's rule; newuser17 F1): a failing XADD (checked first by outbox)
+-- leaves no mark without its answer.
 outbox(4, 3)
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 return 1`);
 
 /**

@@ -122,23 +122,23 @@ async function runConfigured<E extends EventRegistry>(
   await guardRedisDurability(platform.redis, logger, env.NODE_ENV, process, (reason) =>
     failStart(name, new Error(reason), port),
   );
-  const running = await startService(
-    { ...definition, name },
-    {
-      events: options.events,
-      mustCompleteWindowMs: env.BUS_MUST_COMPLETE_WINDOW_MS,
-      platform,
-      port,
-      host: env.SERVICE_HOST,
-      advertiseHost: env.SERVICE_ADVERTISE_HOST ?? env.SERVICE_HOST,
-      instanceId,
-      logger,
-      heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
-      processMetrics: true,
-      production: env.NODE_ENV === "production",
-      ...(gatewaySecret === undefined ? {} : { gatewaySecret }),
-    },
-  ).catch((error: unknown) =>
+  const running = await startService(definition, {
+    // SERVICE_NAME renames the registry name and consumer group; the instance still signs and
+    // trims as definition.name, the owner of its events (newuser17 F5).
+    serviceName: name,
+    events: options.events,
+    mustCompleteWindowMs: env.BUS_MUST_COMPLETE_WINDOW_MS,
+    platform,
+    port,
+    host: env.SERVICE_HOST,
+    advertiseHost: env.SERVICE_ADVERTISE_HOST ?? env.SERVICE_HOST,
+    instanceId,
+    logger,
+    heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
+    processMetrics: true,
+    production: env.NODE_ENV === "production",
+    ...(gatewaySecret === undefined ? {} : { gatewaySecret }),
+  }).catch((error: unknown) =>
     failStart(name, error, port, { variable: "SERVICE_HOST", host: env.SERVICE_HOST }),
   );
   await signalReady(name, running.url, logger);

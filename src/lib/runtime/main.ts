@@ -33,7 +33,13 @@ export async function runServiceMain<E extends EventRegistry>(
 ): Promise<void> {
   // First: a launcher killed during start-up must end this process too (break9 F7).
   const parent = watchParent();
-  const fallbackName = process.env.SERVICE_NAME || options.name || "service";
+  // Named like after Redis answers: SERVICE_NAME, else the definition's name (known unless a
+  // loader, then options.name); before, a definition object was ignored (newuser17 F4).
+  const fallbackName =
+    process.env.SERVICE_NAME ||
+    options.name ||
+    (typeof definition === "function" ? undefined : definition.name) ||
+    "service";
   const configured = await Promise.resolve()
     .then(async () => {
       const read = {

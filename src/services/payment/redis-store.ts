@@ -28,6 +28,8 @@ const PaymentRecordSchema = z.object({
 const COMMIT = new LuaScript(`${OUTBOX_LUA}
 local current = redis.call('HGET', KEYS[1], 'status') or ''
 if current ~= ARGV[1] then return 0 end
+-- streams checked before the first write (README step 2's rule; newuser17 F1)
+outbox_check(3)
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'data', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
 outbox(3, 5)

@@ -17,7 +17,9 @@ import { OrderIdSchema, UserIdSchema } from "../../src/contracts/common.js";
 import { combineRegistries, defineEvents } from "../../src/lib/bus/events.js";
 import { exampleCatalog, ExampleEvents } from "./events.js";
 import { loyaltyService, pointsFor } from "./service.js";
-import { awardedKey } from "./store.js";
+import { Redis } from "ioredis";
+import { eventStreamKey } from "../../src/lib/bus/transports/redis-stream-keys.js";
+import { awardedKey, RedisLoyaltyStore } from "./store.js";
 
 const completed = (orderId: string) => ({
   orderId,
@@ -107,4 +109,48 @@ describeWithRedis("example loyalty service over Redis", (getRedis) => {
     expect(ttl).toBeGreaterThan(3_500_000);
     expect(ttl).toBeLessThanOrEqual(3_600_000);
   });
+});
+
+describeWithRedis("the example store when a command of its script fails (newuser17 F1)", (getRedis) => {
+  // Redis does not undo a script's earlier writes when a later command fails (NOPERM for a command
+  // the ACL user lacks, WRONGTYPE): the script wrote its dedupe mark first, so the retry answered
+  // "already awarded" and the points and the event were lost.
+  for (const denied of ["incrby", "xadd"]) {
+    it(`a user without ${denied.toUpperCase()}: the award fails and stays retryable; once granted, points and event exactly once`, async () => {
+      const admin = getRedis().client();
+      const user = `loyalty-no-${denied}`;
+      await admin.call("ACL", "SETUSER", user, "reset", "on", "nopass", "~*", "&*", "+@all", `-${denied}`);
+      const redis = new Redis({ host: "127.0.0.1", port: getRedis().port, username: user, password: "x" });
+      try {
+        const store = new RedisLoyaltyStore(redis, 3_600_000);
+        const userId = `u-${denied}`;
+        const orderId = `o-${denied}`;
+        const message = {
+          topic: "loyalty.points.awarded",
+          owner: "loyalty",
+          id: `m-${denied}`,
+          body: `b-${denied}`,
+        };
+        const stream = eventStreamKey("loyalty", "loyalty.points.awarded");
+        const before = await admin.xlen(stream);
+        await expect(store.award(userId, orderId, 7, [message])).rejects.toThrow(
+          /NOPERM|can't run this command/,
+        );
+        // The redelivery: still failing, not "already awarded" (false), and nothing written.
+        await expect(store.award(userId, orderId, 7, [message])).rejects.toThrow(
+          /NOPERM|can't run this command/,
+        );
+        expect(await admin.exists(awardedKey(orderId))).toBe(0);
+        expect(await store.points(userId)).toBe(0);
+        expect(await admin.xlen(stream)).toBe(before);
+        await admin.call("ACL", "SETUSER", user, `+${denied}`);
+        expect(await store.award(userId, orderId, 7, [message])).toBe(true);
+        expect(await store.award(userId, orderId, 7, [message])).toBe(false);
+        expect(await store.points(userId)).toBe(7);
+        expect(await admin.xlen(stream)).toBe(before + 1);
+      } finally {
+        redis.disconnect();
+      }
+    });
+  }
 });

@@ -53,10 +53,17 @@ export class MemoryLoyaltyStore implements LoyaltyStore {
 }
 
 // KEYS: awarded mark, points, streams...; ARGV: points, mark TTL (ms), bodies...
+// Every check before the first write, the mark last: Redis does not undo a script's earlier writes
+// when a later command fails (a command the ACL user lacks, WRONGTYPE), so a mark written first
+// would stay without its points and event, and the retry would be "already awarded" (newuser17 F1).
 const AWARD = new LuaScript(`${OUTBOX_LUA}
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2]) then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+outbox_allowed('INCRBY', KEYS[2], ARGV[1])
+outbox_allowed('SET', KEYS[1], '1', 'PX', ARGV[2])
+outbox_check(3)
 redis.call('INCRBY', KEYS[2], ARGV[1])
 outbox(3, 3)
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
 return 1`);
 
 export class RedisLoyaltyStore implements LoyaltyStore {

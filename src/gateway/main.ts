@@ -3,6 +3,7 @@
  * the promises, start, and stop gracefully on SIGTERM/SIGINT.
  */
 import { createLogger } from "../lib/observability/logger.js";
+import type { TransportLogger } from "../lib/bus/transports/redis-streams-support.js";
 import { initTracing } from "../lib/observability/tracing.js";
 import { parseEnv } from "../lib/runtime/config.js";
 import { createRedisPlatform } from "../lib/runtime/platform.js";
@@ -43,6 +44,8 @@ const platform = createRedisPlatform({
   ...login,
   retention: await configOrFail(GATEWAY_SERVICE, () => retentionFromEnv(parseEnv(retentionEnvSchema))),
   onError: redisErrorHandler(logger, () => connected),
+  // The transports' own lines in the gateway's log (newuser17 F7).
+  logger: logger as unknown as TransportLogger,
 });
 await waitForRedis(platform.redis, env.REDIS_CONNECT_TIMEOUT_MS).catch((error: unknown) =>
   failStart(GATEWAY_SERVICE, error, env.GATEWAY_PORT),

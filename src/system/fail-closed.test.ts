@@ -45,6 +45,23 @@ const secret = "s".repeat(40);
 const signingKeys = Keyring.generate([...SERVICES.map((s) => s.name), "gateway"]).serialize();
 
 describe("in production", () => {
+  // newuser17 F4: a refusal before Redis is reached named the service "service", not the
+  // definition's name runServiceMain was given (README step 4's example).
+  it("a service refused before Redis is reached is named by its definition (the README's example)", async () => {
+    const { code, output } = await runToExit("examples/loyalty/main.ts", {
+      NODE_ENV: "production",
+      SERVICE_NAME: undefined,
+      SERVICE_PORT: "0",
+      GATEWAY_SERVICE_SECRET: undefined,
+      GATEWAY_SHARED_SECRET: undefined,
+      BUS_SIGNING_KEYS: Keyring.generate(["loyalty", "order"]).serialize(),
+    });
+    expect(code).toBe(1);
+    expect(output).toMatch(
+      /^loyalty could not start: refusing to start in production without GATEWAY_SERVICE_SECRET/m,
+    );
+  }, 60_000);
+
   it("the gateway refuses to start without API keys, naming the opt-out", async () => {
     const { code, output } = await runToExit("src/gateway/main.ts", {
       NODE_ENV: "production",

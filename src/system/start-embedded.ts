@@ -7,6 +7,7 @@
  */
 import { assertSafeGatewayConfig, gatewayEnvSchema } from "../gateway/config.js";
 import { createLogger } from "../lib/observability/logger.js";
+import type { TransportLogger } from "../lib/bus/transports/redis-streams-support.js";
 import { parseEnv } from "../lib/runtime/config.js";
 import { guardRedisDurability } from "../lib/runtime/process.js";
 import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
@@ -131,6 +132,9 @@ const platform = process.env.REDIS_URL
       ...(env.REDIS_USERNAME === undefined ? {} : { username: env.REDIS_USERNAME }),
       ...(env.REDIS_PASSWORD === undefined ? {} : { password: env.REDIS_PASSWORD }),
       retention,
+      // The transports' own lines (a group found missing, a lease lost...) under the system's name,
+      // not the first service's: the services share this platform (newuser17 F7).
+      logger: createLogger({ service: "ordersaga", level: env.LOG_LEVEL }) as unknown as TransportLogger,
       onError: (error) => {
         if (!connected) return;
         process.stderr.write(`redis connection error: ${error.message}\n`);

@@ -45,7 +45,9 @@ import { LuaScript } from "../redis/index.js";
  * `v` (the first event's version), `n` (the count). `readAll` reads the events from the streams.
  * The stored JSON is built by string splicing, not cjson, so event data round-trips byte for byte
  * (cjson would turn `[]` into `{}`). The inline writes run after the version check, in the same
- * script: the views change with the events or not at all.
+ * script: the views change with the events or not at all. Every command (the appends, the outbox's
+ * XADDs, the inline writes) is checked against the Redis user's permissions before the first write
+ * (`redis.acl_check_cmd`): one it may not run fails the append with nothing written.
  */
 const APPEND = new LuaScript(`
 local actual = redis.call('LLEN', KEYS[1])
@@ -77,6 +79,37 @@ if ARGV[#ARGV] ~= '' then
 end
 local n = tonumber(ARGV[3])
 local m = tonumber(ARGV[4])
+-- Every command checked before the first write (newuser17 F1): Redis keeps a script's earlier writes
+-- when a later command fails (NOPERM for a command the user lacks), so a refusal must come first.
+local function allowed(...)
+  if not redis.acl_check_cmd(...) then
+    error({ err = 'NOPERM this Redis user may not run ' .. string.upper((...)) .. ' on these keys (nothing was written)' })
+  end
+end
+allowed('INCRBY', KEYS[3], '1')
+allowed('RPUSH', KEYS[1], 'x')
+allowed('XADD', KEYS[2], '1-0', 'k', 'x')
+for j = 1, m do allowed('XADD', KEYS[3 + j], '*', 'f', 'x') end
+do
+  local c = 5 + n + 2 * m
+  local wc = tonumber(ARGV[c] or '0')
+  c = c + 1
+  for k = 1, wc do
+    local call = {ARGV[c], KEYS[3 + m + k]}
+    local argc = tonumber(ARGV[c + 1])
+    c = c + 2
+    for x = 1, argc do
+      if ARGV[c] == 'p' then
+        call[x + 2] = '0'
+        c = c + 4
+      else
+        call[x + 2] = ARGV[c + 1]
+        c = c + 2
+      end
+    end
+    allowed(unpack(call))
+  end
+end
 local first = redis.call('INCRBY', KEYS[3], n) - n + 1
 local positions = {}
 for i = 1, n do

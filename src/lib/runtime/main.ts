@@ -3,6 +3,7 @@
  * check Redis can keep the promises, start, and stop gracefully on SIGTERM/SIGINT.
  */
 import type { EventRegistry } from "../bus/events.js";
+import type { TransportLogger } from "../bus/transports/redis-streams-support.js";
 import { createLogger } from "../observability/logger.js";
 import { initTracing } from "../observability/tracing.js";
 import { ConfigError, parseEnv, serviceEnvSchema } from "./config.js";
@@ -32,7 +33,13 @@ export async function runServiceMain<E extends EventRegistry>(
 ): Promise<void> {
   // First: a launcher killed during start-up must end this process too (break9 F7).
   const parent = watchParent();
-  const fallbackName = process.env.SERVICE_NAME || options.name || "service";
+  // Named like after Redis answers: SERVICE_NAME, else the definition's name (known unless a
+  // loader, then options.name); before, a definition object was ignored (newuser17 F4).
+  const fallbackName =
+    process.env.SERVICE_NAME ||
+    options.name ||
+    (typeof definition === "function" ? undefined : definition.name) ||
+    "service";
   const configured = await Promise.resolve()
     .then(async () => {
       const read = {
@@ -111,6 +118,7 @@ async function runConfigured<E extends EventRegistry>(
     claimIdleMs: env.CLAIM_IDLE_MS,
     retention,
     onError: redisErrorHandler(logger, () => connected),
+    logger: logger as unknown as TransportLogger,
   });
   const gatewaySecret = serviceGatewaySecret(env, name);
   await waitForRedis(platform.redis, env.REDIS_CONNECT_TIMEOUT_MS).catch((error: unknown) =>
@@ -120,23 +128,23 @@ async function runConfigured<E extends EventRegistry>(
   await guardRedisDurability(platform.redis, logger, env.NODE_ENV, process, (reason) =>
     failStart(name, new Error(reason), port),
   );
-  const running = await startService(
-    { ...definition, name },
-    {
-      events: options.events,
-      mustCompleteWindowMs: env.BUS_MUST_COMPLETE_WINDOW_MS,
-      platform,
-      port,
-      host: env.SERVICE_HOST,
-      advertiseHost: env.SERVICE_ADVERTISE_HOST ?? env.SERVICE_HOST,
-      instanceId,
-      logger,
-      heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
-      processMetrics: true,
-      production: env.NODE_ENV === "production",
-      ...(gatewaySecret === undefined ? {} : { gatewaySecret }),
-    },
-  ).catch((error: unknown) =>
+  const running = await startService(definition, {
+    // SERVICE_NAME renames the registry name and consumer group; the instance still signs and
+    // trims as definition.name, the owner of its events (newuser17 F5).
+    serviceName: name,
+    events: options.events,
+    mustCompleteWindowMs: env.BUS_MUST_COMPLETE_WINDOW_MS,
+    platform,
+    port,
+    host: env.SERVICE_HOST,
+    advertiseHost: env.SERVICE_ADVERTISE_HOST ?? env.SERVICE_HOST,
+    instanceId,
+    logger,
+    heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
+    processMetrics: true,
+    production: env.NODE_ENV === "production",
+    ...(gatewaySecret === undefined ? {} : { gatewaySecret }),
+  }).catch((error: unknown) =>
     failStart(name, error, port, { variable: "SERVICE_HOST", host: env.SERVICE_HOST }),
   );
   await signalReady(name, running.url, logger);

@@ -11,6 +11,7 @@ import type { Transport } from "../bus/transport.js";
 import { MemoryTransport } from "../bus/transports/memory.js";
 import { RedisPubSubTransport } from "../bus/transports/redis-pubsub.js";
 import { RedisStreamsTransport } from "../bus/transports/redis-streams.js";
+import type { TransportLogger } from "../bus/transports/redis-streams-support.js";
 import { MemoryServiceRegistry } from "../discovery/memory-registry.js";
 import { RedisServiceRegistry } from "../discovery/redis-registry.js";
 import type { ServiceRegistry } from "../discovery/types.js";
@@ -51,6 +52,13 @@ export interface Platform {
    * PLATFORM_CLOSE_BUDGET_MS (a warning to `logger` past it), then the connection is dropped anyway.
    */
   close(logger?: StopLogger): Promise<void>;
+  /**
+   * Gives the transports a logger when the platform was created without one (`RedisPlatformOptions.logger`):
+   * the service host passes its own, so the transports' lines (a consumer group found missing, a lease
+   * lost, a handler hung, a stop timed out...) reach the service's log. The first logger given stays
+   * (several services may share a platform). Absent in memory (its transport logs nothing).
+   */
+  adoptLogger?(logger: TransportLogger): void;
 }
 
 /** Longest wait (ms) of a Redis platform's close for its transports, then the connection is dropped. */
@@ -110,6 +118,33 @@ export interface RedisPlatformOptions {
    * age messages with it (a clock days ahead of Redis) instead of waiting. Not stopped by `close()`.
    */
   clock?: SharedClock;
+  /**
+   * Where the transports' own lines go (group missing and recreated, lease lost, handler hung,
+   * trimmed entry dropped, stop timed out...). Unset: the first service host started on the
+   * platform gives its logger (`adoptLogger`); before that, nothing is logged.
+   */
+  logger?: TransportLogger;
+}
+
+/**
+ * A logger whose target is set later (or never): the transports keep this one object, so a logger
+ * adopted after they were built still gets their lines (newuser17 F7).
+ */
+function adoptableLogger(initial: TransportLogger | undefined): {
+  logger: TransportLogger;
+  adopt: (logger: TransportLogger) => void;
+} {
+  let target = initial;
+  return {
+    logger: {
+      debug: (object, message) => target?.debug(object, message),
+      warn: (object, message) => target?.warn(object, message),
+      error: (object, message) => target?.error(object, message),
+    },
+    adopt: (logger) => {
+      target ??= logger;
+    },
+  };
 }
 
 export function createRedisPlatform(options: RedisPlatformOptions): Platform {
@@ -123,15 +158,18 @@ export function createRedisPlatform(options: RedisPlatformOptions): Platform {
   const retention: RetentionPolicy = { ...DEFAULT_RETENTION, ...options.retention };
   const deadLetters = new RedisDeadLetterStore(redis, { auditRetentionMs: retention.dlqAuditRetentionMs });
   const shared = sharedRedisClock(redis, options.clock);
+  // Before (newuser17 F7), no logger: every line of the transports was dropped in every service.
+  const log = adoptableLogger(options.logger);
   const transport = new RedisStreamsTransport({
     redis,
+    logger: log.logger,
     deadLetters,
     clock: shared.get,
     claimIdleMs: options.claimIdleMs ?? 5_000,
     ...(options.deadConsumerMs === undefined ? {} : { deadConsumerMs: options.deadConsumerMs }),
     // No trim loop here: each service's StreamTrimmer (service host) trims the streams it owns.
   });
-  const hints = new RedisPubSubTransport({ redis, deadLetters });
+  const hints = new RedisPubSubTransport({ redis, deadLetters, logger: log.logger });
   return {
     mode: "redis",
     transport,
@@ -141,6 +179,7 @@ export function createRedisPlatform(options: RedisPlatformOptions): Platform {
     redis,
     retention,
     clock: shared.get,
+    adoptLogger: log.adopt,
     idempotencyStore: (namespace) => new RedisIdempotencyStore(redis, `{${namespace}}:idem:`),
     // Commands wait for a reconnect (maxRetriesPerRequest: null), so a health probe must not:
     // it answers "down" after a second instead of hanging while Redis is away.

@@ -101,6 +101,12 @@ export interface ServiceDefinition<E extends EventRegistry> {
 
 export interface ServiceHostOptions<E extends EventRegistry> {
   events: E;
+  /**
+   * The instance's service name when not the definition's (`SERVICE_NAME`): its registry name,
+   * consumer group, logs and metrics. It still signs, and trims its streams, as `definition.name`,
+   * the owner of the events it publishes (its keyring needs that service's key).
+   */
+  serviceName?: string;
   platform: Platform;
   /** 0 picks a free port. */
   port?: number;
@@ -181,7 +187,12 @@ export async function startService<E extends EventRegistry>(
   options: ServiceHostOptions<E>,
 ): Promise<RunningService> {
   const { platform, events } = options;
-  const name = definition.name;
+  // Who this instance is (registry, consumer group, logs, metrics, source): SERVICE_NAME when set;
+  // whom it publishes as (signing key, the streams it owns and trims): the definition's name, the
+  // owner of its events. A renamed instance used to sign as its new name: every consumer refused
+  // its events, and its streams went untrimmed (newuser17 F5).
+  const name = options.serviceName ?? definition.name;
+  const owner = definition.name;
   const instanceId = options.instanceId ?? newInstanceId(name);
   const now = options.now ?? Date.now;
   const logger =
@@ -191,11 +202,14 @@ export async function startService<E extends EventRegistry>(
       instance: instanceId,
       ...(options.logLevel ? { level: options.logLevel } : {}),
     });
+  // The transports' own lines (a group found missing, a lease lost...) in this service's log,
+  // unless the platform was given a logger of its own (newuser17 F7).
+  platform.adoptLogger?.(logger as unknown as BusLogger);
   const metrics = new Metrics({ service: name, defaultMetrics: options.processMetrics ?? false });
   const source = { service: name, instance: instanceId };
-  // Signs as this service; throws (the service does not start) when no key is configured for it.
+  // Signs as the owner of its events; throws (the service does not start) when no key is configured for it.
   const keyring = options.keyring ?? getProcessKeyring();
-  const signer = createSigner(keyring, name);
+  const signer = createSigner(keyring, owner);
   const verifier = createVerifier(keyring);
   // Metric labels only from the catalog: a redeliver entry's topic is unsigned input, and one label
   // set per made-up topic would grow the series without bound (break-12 F9).
@@ -374,7 +388,7 @@ export async function startService<E extends EventRegistry>(
   const trimmer = redis
     ? new StreamTrimmer({
         redis,
-        keys: ownedStreamKeys(events, name),
+        keys: ownedStreamKeys(events, owner),
         retentionMs: retention.streamRetentionMs,
         maxLenWithoutGroups: retention.streamMaxLenWithoutGroups,
         intervalMs: retention.streamTrimIntervalMs,
@@ -405,7 +419,7 @@ export async function startService<E extends EventRegistry>(
       port,
       version: definition.version,
       // The key it signs with (a public print): `--add-instances` refuses other keys (newuser10 F0).
-      ...signingKeyMetadata(keyring, name),
+      ...signingKeyMetadata(keyring, owner),
     },
     ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
     publish: (event, payload) => publishHint(event, payload),

@@ -16,6 +16,8 @@ export const ADD_PRODUCT = new LuaScript(`${OUTBOX_LUA}${DEADLINE_LUA}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local late = past_deadline(ARGV[6])
 if late then return 'late:' .. string.format('%d', late) end
+-- streams checked before the first write (README step 2's rule; newuser17 F1)
+outbox_check(3)
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'price', ARGV[3], 'available', ARGV[4],
   'reserved', 0, 'committed', 0, 'threshold', ARGV[5])
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
@@ -56,6 +58,8 @@ local refused = restock_check(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 if refused then return refused end
 local late = past_deadline(ARGV[4])
 if late then return 'late:' .. string.format('%d', late) end
+-- streams checked before the first write (README step 2's rule; newuser17 F1)
+outbox_check(2)
 redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
 outbox(2, 5)
 return 'ok'
@@ -96,6 +100,9 @@ if refused then
   redis.call('SET', KEYS[2], ARGV[3] .. ':' .. refused, 'PX', ARGV[4])
   return refused
 end
+-- The streams checked before the first write (README step 2's rule; newuser17 F1): a failing XADD
+-- after them would leave the stock and the key's record without the event.
+outbox_check(3)
 redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 outbox(3, 7)
@@ -138,6 +145,8 @@ elseif #short > 0 then sig = 'S' .. table.concat(short)
 elseif ARGV[2] == 'T' then sig = 'T'
 else sig = 'R' .. table.concat(low) end
 if sig ~= ARGV[2] then return 'conflict:' .. sig end
+-- streams checked before the first write (README step 2's rule; newuser17 F1)
+outbox_check(2 + n)
 if sig:sub(1, 1) == 'R' then
   local items = cjson.decode(ARGV[3])
   for i = 1, n do
@@ -181,6 +190,8 @@ local n = tonumber(ARGV[3])
 if ARGV[5 + n] ~= '' and r[2] ~= ARGV[5 + n] then return 'conflict' end
 local target = 'committed'
 if ARGV[1] == 'released' then target = 'available' end
+-- streams checked before the first write (README step 2's rule; newuser17 F1)
+outbox_check(2 + n)
 for i = 1, n do
   redis.call('HINCRBY', KEYS[1 + i], 'reserved', '-' .. ARGV[3 + i])
   redis.call('HINCRBY', KEYS[1 + i], target, ARGV[3 + i])

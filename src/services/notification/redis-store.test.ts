@@ -34,6 +34,28 @@ describeWithRedis("RedisNotificationStore", (getRedis) => {
       } satisfies NotificationRecord,
     }));
 
+  // newuser17 F1: the record was set 'sent' before the XADD: a failing XADD left it sent without
+  // its event (Redis does not undo a script's earlier writes), and the retry found it finished.
+  it("a finish whose event cannot be appended changes nothing: the record stays claimed and the retry finishes it once", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const store = new RedisNotificationStore(redis);
+    const [entry] = candidates("o-f1");
+    await store.beginAll([entry!]);
+    const stream = notificationEventStreamKey("notification.sent");
+    const sent = { ...entry!.record, status: "sent" as const };
+    const message = { topic: "notification.sent", owner: "notification", id: "m-f1", body: "b-f1" };
+    await redis.set(stream, "not a stream");
+    await expect(store.finishAll([{ key: entry!.key, record: sent, messages: [message] }])).rejects.toThrow(
+      /WRONGTYPE/,
+    );
+    expect((await store.beginAll([entry!]))[0]!.status).toBe("sending");
+    await redis.del(stream);
+    expect(await store.finishAll([{ key: entry!.key, record: sent, messages: [message] }])).toEqual([true]);
+    expect(await store.finishAll([{ key: entry!.key, record: sent, messages: [message] }])).toEqual([false]);
+    expect(await redis.xlen(stream)).toBe(1);
+  });
+
   it("reads the contact once per claim: one HMGET inside the script, no HGET per field (as the service's ACL user)", async () => {
     const redis = getRedis().client();
     await redis.flushall();

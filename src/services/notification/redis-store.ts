@@ -124,8 +124,10 @@ for i = 1, tonumber(ARGV[1]) do
   local current = redis.call('GET', KEYS[k])
   local record = current and cjson.decode(current)
   if record and record.status == 'sending' and record.notificationId == ARGV[a + 1] then
-    redis.call('SET', KEYS[k], ARGV[a + 2])
+    -- The events (their streams checked first) before the record: a failing XADD leaves the record
+    -- 'sending' and nothing appended, so the finish is retried (newuser17 F1).
     outbox(k + 1, a + 3, n)
+    redis.call('SET', KEYS[k], ARGV[a + 2])
     out[i] = 1
   else
     out[i] = 0

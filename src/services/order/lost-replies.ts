@@ -54,9 +54,12 @@ export interface LostReplyOutbox {
 
 // KEYS: marker, then the command's stream. ARGV: marker lifetime ms, then the body. The marker and
 // the command in one step: a crash between them cannot leave one without the other.
+// The marker last (README step 2's rule): a failing XADD (checked first by outbox) leaves no marker
+// without its command, so the compensation is retried, not skipped as published (newuser17 F1).
 const PUBLISH_ONCE = new LuaScript(`${OUTBOX_LUA}
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 outbox(2, 2)
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 return 1
 `);
 

@@ -22,6 +22,26 @@ describeWithRedis("RedisPaymentStore", (getRedis) => {
     await expectExpiring(redis, attemptFailureKey("order-ttl", 2), 60_000);
   });
 
+  // newuser17 F1: the marker was set before the XADD; a failing XADD left it without its event and
+  // the retry answered "reported before": the failure was never announced.
+  it("a failed attempt whose event cannot be appended is not marked reported: the retry reports it once", async () => {
+    const redis = getRedis().client();
+    const store = new RedisPaymentStore(redis, { markerTtlMs: 60_000 });
+    const stream = eventStreamKey("payment", "payment.failed");
+    const message = { topic: "payment.failed", owner: "payment", id: "m-f1", body: "b-f1" };
+    await redis.set(stream, "not a stream");
+    try {
+      await expect(store.reportAttemptFailure("order-f1", 1, [message])).rejects.toThrow(/WRONGTYPE/);
+      expect(await redis.exists(attemptFailureKey("order-f1", 1))).toBe(0);
+    } finally {
+      await redis.del(stream);
+    }
+    expect(await store.reportAttemptFailure("order-f1", 1, [message])).toBe(true);
+    expect(await store.reportAttemptFailure("order-f1", 1, [message])).toBe(false);
+    expect(await redis.xlen(stream)).toBe(1);
+    await redis.del(stream); // the contract below reads this stream
+  });
+
   it("a compensation_failed order whose compensations settled late leaves the reconciliation (review F7)", async () => {
     const store = new RedisPaymentStore(getRedis().client());
     const row = async (orderId: string) => ({

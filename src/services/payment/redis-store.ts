@@ -28,6 +28,8 @@ const PaymentRecordSchema = z.object({
 const COMMIT = new LuaScript(`${OUTBOX_LUA}
 local current = redis.call('HGET', KEYS[1], 'status') or ''
 if current ~= ARGV[1] then return 0 end
+-- streams checked before the first write (README step 2's rule; newuser17 F1)
+outbox_check(3)
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'data', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
 outbox(3, 5)
@@ -36,9 +38,12 @@ return 1
 
 // KEYS: attempt marker, then one event stream per message. ARGV: marker value, its lifetime ms,
 // then bodies.
+// The marker last (README step 2's rule): a failing XADD (checked first by outbox) leaves no marker
+// without its events, so the report is retried, not skipped as done (newuser17 F1).
 const REPORT_ONCE = new LuaScript(`${OUTBOX_LUA}
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 outbox(2, 3)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 `);
 

@@ -59,6 +59,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   if keyed then redis.call('SET', KEYS[3], ARGV[4] .. ' -', 'PX', ARGV[5]) end
   return 'EMAIL_TAKEN'
 end
+-- streams checked before the first write (README step 2's rule; newuser17 F1)
+outbox_check(4)
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'data', ARGV[2], 'version', 1, 'claim', ARGV[3])
 if keyed then redis.call('SET', KEYS[3], ARGV[4] .. ' ' .. ARGV[1], 'PX', ARGV[5]) end
@@ -78,6 +80,8 @@ local holder = redis.call('GET', KEYS[3])
 if holder and holder ~= ARGV[2] then return 'EMAIL_TAKEN' end
 local late = past_deadline(ARGV[5])
 if late then return 'late:' .. string.format('%d', late) end
+-- streams checked before the first write (README step 2's rule; newuser17 F1)
+outbox_check(4)
 if KEYS[2] ~= KEYS[3] then redis.call('DEL', KEYS[2]) end
 redis.call('SET', KEYS[3], ARGV[2])
 redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', tonumber(v) + 1, 'claim', ARGV[4])
@@ -94,6 +98,8 @@ if not v then return 'NOT_FOUND' end
 if v ~= ARGV[1] then return 'CONFLICT' end
 local late = past_deadline(ARGV[4])
 if late then return 'late:' .. string.format('%d', late) end
+-- streams checked before the first write (README step 2's rule; newuser17 F1)
+outbox_check(4)
 redis.call('DEL', KEYS[1])
 if ARGV[3] == '1' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
 redis.call('SET', KEYS[2], '1')
@@ -112,8 +118,10 @@ local status = 'missing'
 if redis.call('EXISTS', KEYS[2]) == 1 then status = 'active'
 elseif redis.call('EXISTS', KEYS[3]) == 1 then status = 'deleted' end
 if status ~= ARGV[2] then return status end
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+-- The mark last (README step 2's rule; newuser17 F1): a failing XADD (checked first by outbox)
+-- leaves no mark without its answer.
 outbox(4, 3)
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 return 1`);
 
 /**

@@ -51,4 +51,14 @@ describeWithRedis("OUTBOX_LUA", (getRedis) => {
     expect(await redis.xlen(eventStreamKey("svc", "b.y"))).toBe(0);
     expect(await redis.exists("{svc}:after")).toBe(0);
   });
+
+  // Redis does not undo a script's earlier writes when a later command fails (newuser17 F1).
+  it("writes no stream when one of them cannot be appended to (another type): the check before the first XADD", async () => {
+    const redis = getRedis().client();
+    await redis.flushall();
+    const { keys, bodies } = outboxArgs([message("a.x", "b1"), message("b.y", "b2")]);
+    await redis.set(eventStreamKey("svc", "b.y"), "not a stream");
+    await expect(EMIT_FIRST.run(redis, keys, [2, ...bodies])).rejects.toThrow(/WRONGTYPE/);
+    expect(await redis.xlen(eventStreamKey("svc", "a.x"))).toBe(0);
+  });
 });

@@ -7,13 +7,50 @@ import type { OutgoingMessage } from "../transport.js";
 import { eventStreamKey, FIELD_BODY } from "./redis-stream-keys.js";
 
 /**
- * Lua prelude defining `outbox(k0, a0, n)`: XADDs one entry to each stream KEYS[k0..#KEYS], with
- * the bodies ARGV[a0], ARGV[a0 + 1], ... in the same order. So a script puts its stream keys last in
- * KEYS and the bodies last in ARGV, as `outboxArgs` returns them. With `n`, only the `n` streams
- * from KEYS[k0] (a script that emits per item, each item's streams among its keys).
+ * Lua prelude defining, for a store's script:
+ * - `outbox(k0, a0, n)`: XADDs one entry to each stream KEYS[k0..#KEYS], with the bodies ARGV[a0],
+ *   ARGV[a0 + 1], ... in the same order. So a script puts its stream keys last in KEYS and the bodies
+ *   last in ARGV, as `outboxArgs` returns them. With `n`, only the `n` streams from KEYS[k0] (a script
+ *   that emits per item, each item's streams among its keys). It runs `outbox_check` first, so a
+ *   stream it cannot write fails it before its first XADD.
+ * - `outbox_check(k0, n)`: raises, writing nothing, unless this Redis user may XADD to every such
+ *   stream (and, when it may run TYPE, each is a stream or no key).
+ * - `outbox_allowed(command, ...)`: raises NOPERM, writing nothing, unless this Redis user may run
+ *   `command` with these arguments (`redis.acl_check_cmd`: command and key permissions).
+ *
+ * Redis does not undo a script's earlier writes when a later command fails (NOPERM for a command the
+ * ACL user lacks, WRONGTYPE). So a script does every check that can fail before its first write, and
+ * writes its dedupe mark last: a failure then leaves nothing written and the message retryable,
+ * never a mark without its effect and event (newuser17 F1). The shape:
+ *
+ *     if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end   -- done before: nothing to do
+ *     outbox_allowed('INCRBY', KEYS[2], ARGV[1])                 -- every check...
+ *     outbox_check(3)
+ *     redis.call('INCRBY', KEYS[2], ARGV[1])                     -- ...then the writes: the state,
+ *     outbox(3, 3)                                               -- the events,
+ *     redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])             -- and the mark last
  */
 export const OUTBOX_LUA = `
+local function outbox_allowed(command, ...)
+  if not redis.acl_check_cmd(command, ...) then
+    error({ err = 'NOPERM this Redis user may not run ' .. string.upper(command) .. ' on these keys (nothing was written)' })
+  end
+end
+local function outbox_check(k0, n)
+  for i = 0, (n or #KEYS - k0 + 1) - 1 do
+    local key = KEYS[k0 + i]
+    outbox_allowed('XADD', key, '*', '${FIELD_BODY}', 'x')
+    -- TYPE only where the user may run it: service users of earlier releases may not (not in SERVICE_BASE).
+    if redis.acl_check_cmd('TYPE', key) then
+      local kind = redis.call('TYPE', key)['ok']
+      if kind ~= 'none' and kind ~= 'stream' then
+        error({ err = 'WRONGTYPE ' .. key .. ' is a ' .. kind .. ', not a stream (nothing was written)' })
+      end
+    end
+  end
+end
 local function outbox(k0, a0, n)
+  outbox_check(k0, n)
   for i = 0, (n or #KEYS - k0 + 1) - 1 do
     redis.call('XADD', KEYS[k0 + i], '*', '${FIELD_BODY}', ARGV[a0 + i])
   end

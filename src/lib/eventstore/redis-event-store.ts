@@ -86,30 +86,36 @@ local function allowed(...)
     error({ err = 'NOPERM this Redis user may not run ' .. string.upper((...)) .. ' on these keys (nothing was written)' })
   end
 end
+-- The inline writes, parsed once: checked with the rest before the first write, run after the
+-- appends with each 'p' argument's global position filled in (prefix .. position .. suffix).
+local writes = {}
+do
+  local a = 5 + n + 2 * m
+  local w = tonumber(ARGV[a] or '0')
+  a = a + 1
+  for k = 1, w do
+    local call = {ARGV[a], KEYS[3 + m + k]}
+    local placed = {}
+    local argc = tonumber(ARGV[a + 1])
+    a = a + 2
+    for x = 1, argc do
+      if ARGV[a] == 'p' then
+        call[x + 2] = '0'
+        placed[#placed + 1] = {x + 2, ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3]}
+        a = a + 4
+      else
+        call[x + 2] = ARGV[a + 1]
+        a = a + 2
+      end
+    end
+    writes[k] = {call, placed}
+  end
+end
 allowed('INCRBY', KEYS[3], '1')
 allowed('RPUSH', KEYS[1], 'x')
 allowed('XADD', KEYS[2], '1-0', 'k', 'x')
 for j = 1, m do allowed('XADD', KEYS[3 + j], '*', 'f', 'x') end
-do
-  local c = 5 + n + 2 * m
-  local wc = tonumber(ARGV[c] or '0')
-  c = c + 1
-  for k = 1, wc do
-    local call = {ARGV[c], KEYS[3 + m + k]}
-    local argc = tonumber(ARGV[c + 1])
-    c = c + 2
-    for x = 1, argc do
-      if ARGV[c] == 'p' then
-        call[x + 2] = '0'
-        c = c + 4
-      else
-        call[x + 2] = ARGV[c + 1]
-        c = c + 2
-      end
-    end
-    allowed(unpack(call))
-  end
-end
+for k = 1, #writes do allowed(unpack(writes[k][1])) end
 local first = redis.call('INCRBY', KEYS[3], n) - n + 1
 local positions = {}
 for i = 1, n do
@@ -123,22 +129,9 @@ for j = 1, m do
   local arg = 4 + n + 2 * (j - 1)
   redis.call('XADD', KEYS[3 + j], '*', ARGV[arg + 1], ARGV[arg + 2])
 end
-local a = 5 + n + 2 * m
-local w = tonumber(ARGV[a] or '0')
-a = a + 1
-for k = 1, w do
-  local call = {ARGV[a], KEYS[3 + m + k]}
-  local argc = tonumber(ARGV[a + 1])
-  a = a + 2
-  for x = 1, argc do
-    if ARGV[a] == 'p' then
-      call[x + 2] = ARGV[a + 1] .. positions[tonumber(ARGV[a + 2])] .. ARGV[a + 3]
-      a = a + 4
-    else
-      call[x + 2] = ARGV[a + 1]
-      a = a + 2
-    end
-  end
+for k = 1, #writes do
+  local call, placed = writes[k][1], writes[k][2]
+  for _, p in ipairs(placed) do call[p[1]] = p[2] .. positions[p[3]] .. p[4] end
   redis.call(unpack(call))
 end
 return {'ok', actual + n, positions}

@@ -11,8 +11,8 @@ import { eventStreamKey, FIELD_BODY } from "./redis-stream-keys.js";
  * - `outbox(k0, a0, n)`: XADDs one entry to each stream KEYS[k0..#KEYS], with the bodies ARGV[a0],
  *   ARGV[a0 + 1], ... in the same order. So a script puts its stream keys last in KEYS and the bodies
  *   last in ARGV, as `outboxArgs` returns them. With `n`, only the `n` streams from KEYS[k0] (a script
- *   that emits per item, each item's streams among its keys). It runs `outbox_check` first, so a
- *   stream it cannot write fails it before its first XADD.
+ *   that emits per item, each item's streams among its keys). It runs `outbox_check` first (unless the
+ *   script already checked the same streams), so a stream it cannot write fails it before its first XADD.
  * - `outbox_check(k0, n)`: raises, writing nothing, unless this Redis user may XADD to every such
  *   stream (and, when it may run TYPE, each is a stream or no key).
  * - `outbox_allowed(command, ...)`: raises NOPERM, writing nothing, unless this Redis user may run
@@ -36,7 +36,11 @@ local function outbox_allowed(command, ...)
     error({ err = 'NOPERM this Redis user may not run ' .. string.upper(command) .. ' on these keys (nothing was written)' })
   end
 end
+-- The streams a script checked already (outbox_check before its first write): outbox() then does
+-- not ask again (an ACL check and a TYPE per stream per write, twice).
+local outbox_checked = nil
 local function outbox_check(k0, n)
+  outbox_checked = k0 .. ':' .. tostring(n)
   for i = 0, (n or #KEYS - k0 + 1) - 1 do
     local key = KEYS[k0 + i]
     outbox_allowed('XADD', key, '*', '${FIELD_BODY}', 'x')
@@ -50,7 +54,7 @@ local function outbox_check(k0, n)
   end
 end
 local function outbox(k0, a0, n)
-  outbox_check(k0, n)
+  if outbox_checked ~= k0 .. ':' .. tostring(n) then outbox_check(k0, n) end
   for i = 0, (n or #KEYS - k0 + 1) - 1 do
     redis.call('XADD', KEYS[k0 + i], '*', '${FIELD_BODY}', ARGV[a0 + i])
   end

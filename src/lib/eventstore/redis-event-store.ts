@@ -19,6 +19,7 @@ import {
 } from "./event-store.js";
 import { allEventsKey, checkTag, positionKey, streamKey } from "./keys.js";
 import { LuaScript } from "../redis/index.js";
+import { DEADLINE_LUA } from "../redis/write-deadline.js";
 
 /**
  * KEYS: stream list, global log, position counter, one event stream per outbox message, then one
@@ -49,7 +50,7 @@ import { LuaScript } from "../redis/index.js";
  * XADDs, the inline writes) is checked against the Redis user's permissions before the first write
  * (`redis.acl_check_cmd`): one it may not run fails the append with nothing written.
  */
-const APPEND = new LuaScript(`
+const APPEND = new LuaScript(`${DEADLINE_LUA}
 local actual = redis.call('LLEN', KEYS[1])
 local kind = ARGV[1]
 local expected = tonumber(ARGV[2])
@@ -72,11 +73,8 @@ if (kind == 'no_stream' and actual ~= 0) or (exact and actual ~= expected) then
   return {'conflict', actual}
 end
 if kind == 'exact_last' and actual > 0 and not marked(actual - 1) then return {'conflict', actual} end
-if ARGV[#ARGV] ~= '' then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  if now > tonumber(ARGV[#ARGV]) then return {'late', now} end
-end
+local late = past_deadline(ARGV[#ARGV])
+if late then return {'late', late} end
 local n = tonumber(ARGV[3])
 local m = tonumber(ARGV[4])
 -- Every command checked before the first write (newuser17 F1): Redis keeps a script's earlier writes

@@ -71,15 +71,20 @@ static napi_value tag(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "start <= end <= data.length is required");
     return NULL;
   }
-  SHA256_CTX ctx;
+  SHA256_CTX ctx, outer;
   unsigned char digest[SHA256_DIGEST_LENGTH];
   memcpy(&ctx, state, sizeof ctx);
+  memcpy(&outer, state + sizeof ctx, sizeof outer);
+  /* A state from prepare() has absorbed exactly one block: nothing buffered. SHA256_Update indexes
+   * its block buffer by `num`, so a state edited or forged in JavaScript is refused, not trusted. */
+  if (ctx.num != 0 || outer.num != 0 || ctx.md_len != SHA256_DIGEST_LENGTH || outer.md_len != SHA256_DIGEST_LENGTH)
+    return fail(env, "state must come from prepare()");
   SHA256_Update(&ctx, data + start, end - start);
   SHA256_Final(digest, &ctx);
-  memcpy(&ctx, state + sizeof ctx, sizeof ctx);
-  SHA256_Update(&ctx, digest, SHA256_DIGEST_LENGTH);
-  SHA256_Final(digest, &ctx);
+  SHA256_Update(&outer, digest, SHA256_DIGEST_LENGTH);
+  SHA256_Final(digest, &outer);
   memset(&ctx, 0, sizeof ctx);
+  memset(&outer, 0, sizeof outer);
   /* base64url without padding: 32 bytes -> 43 characters (10 groups of 3 bytes, then 2 bytes). */
   char text[44];
   int o = 0, i = 0;

@@ -130,6 +130,13 @@ describe("the native HMAC addon", () => {
       expect(() => addon.tag(state, Buffer.from("abc"), 0, 4)).toThrow(RangeError);
       expect(() => addon.tag(state, Buffer.from("abc"), 2, 1)).toThrow(RangeError);
       expect(() => addon.tag(state, "abc" as unknown as Buffer, 0, 1)).toThrow(TypeError);
+      // A state edited so that OpenSSL would index past its block buffer is refused, not used.
+      const edited = Buffer.from(state);
+      edited.writeUInt32LE(0xffff, 104); // SHA256_CTX.num (after h[8], Nl, Nh, data[16])
+      expect(() => addon.tag(edited, Buffer.from("abc"), 0, 3)).toThrow(TypeError);
+      expect(addon.tag(Buffer.from(state), Buffer.from("abc"), 0, 3)).toBe(
+        addon.tag(state, Buffer.from("abc"), 0, 3),
+      );
     },
   );
 

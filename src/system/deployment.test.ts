@@ -214,6 +214,19 @@ describe("Dockerfile", () => {
     const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
     expect(existsSync(new URL(sourceOf(cmd.at(-1)!), root))).toBe(true);
   });
+
+  it("builds the native HMAC in the build stage (required there) and copies it into the runtime image", () => {
+    const [build, runtime] = dockerfile.split(/^FROM /m).slice(1) as [string, string];
+    expect(build).toMatch(/apt-get install[^\n]* python3 make g\+\+/);
+    expect(build).toMatch(/RUN BUS_NATIVE_HMAC=1 npm ci/);
+    for (const [, from] of build.matchAll(/^COPY (?!--)(.+) \.\/?\S*$/gm))
+      for (const path of from!.split(" ")) expect(existsSync(new URL(path, root)), path).toBe(true);
+    // No compiler in the runtime image: its install must not try (and fail) to build.
+    expect(runtime).toMatch(/RUN npm ci --omit=dev --ignore-scripts/);
+    expect(runtime).toMatch(
+      /^COPY --from=build \/app\/build\/Release\/hmac_sha256\.node \.\/build\/Release\/$/m,
+    );
+  });
 });
 
 describe("docker-compose.yml observability profile", () => {

@@ -16,6 +16,7 @@
  * JavaScript runs one call at a time); the padded key lives in memory as the raw key does.
  */
 import { hash } from "node:crypto";
+import { type NativeHmac, nativeHmac } from "./native-hmac.js";
 
 const BLOCK = 64;
 /** Length of a tag: 32 bytes in base64url without padding. */
@@ -41,8 +42,11 @@ export class HmacSha256 {
   /** (K ⊕ opad) followed by the inner digest: the outer hash's input. */
   private readonly outer = Buffer.alloc(BLOCK + 32);
   private readonly innerPad = Buffer.alloc(BLOCK, 0x36);
+  /** The native addon and this key's two midstates, when the addon is in use (native-hmac.ts). */
+  private readonly native: { addon: NativeHmac; state: Buffer } | undefined;
 
-  constructor(secret: Buffer) {
+  /** @param addon the native HMAC to use, if any (default: the process's, see native-hmac.ts). */
+  constructor(secret: Buffer, addon: NativeHmac | undefined = nativeHmac) {
     // RFC 2104: a key longer than the block is hashed first; a shorter one is zero-padded.
     const key = secret.length > BLOCK ? hash("sha256", secret, "buffer") : secret;
     this.outer.fill(0x5c, 0, BLOCK);
@@ -51,6 +55,15 @@ export class HmacSha256 {
       this.outer[i] = this.outer[i]! ^ key[i]!;
     }
     this.scratch = this.grow(BLOCK + CACHED_VIEWS + 4);
+    const padded = Buffer.alloc(BLOCK);
+    key.copy(padded);
+    this.native = addon && { addon, state: addon.prepare(padded) };
+    padded.fill(0);
+  }
+
+  /** Whether this instance computes its MACs with the native addon. */
+  get usesNative(): boolean {
+    return this.native !== undefined;
   }
 
   /** The MAC of `message` (UTF-8 encoded, as `Hmac.update(string)`), as 43 base64url characters. */
@@ -100,6 +113,8 @@ export class HmacSha256 {
   }
 
   private finish(end: number): string {
+    // The addon starts from the inner pad's midstate: it hashes only the message's bytes.
+    if (this.native) return this.native.addon.tag(this.native.state, this.scratch, BLOCK, end);
     let input = end <= CACHED_VIEWS ? this.views[end] : undefined;
     if (input === undefined) {
       input = this.scratch.subarray(0, end);

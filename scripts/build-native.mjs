@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// Builds the optional native HMAC-SHA256 (native/hmac_sha256.c -> build/Release/hmac_sha256.node)
+// with the node-gyp that npm ships; run by `npm ci`/`npm install` (package.json "install").
+// Without a C toolchain (python3, make, a C compiler) the build fails and this prints why and exits 0:
+// signing then uses Node's crypto.hash, the same MAC at about twice the CPU (src/lib/security/native-hmac.ts).
+// With BUS_NATIVE_HMAC=1 a failed build fails the install instead (CI sets it); with BUS_NATIVE_HMAC=0
+// nothing is built.
+import { spawnSync } from "node:child_process";
+import console from "node:console";
+import process from "node:process";
+
+const setting = process.env.BUS_NATIVE_HMAC;
+if (setting === "0") process.exit(0);
+
+// npm puts its node-gyp on PATH for lifecycle scripts; `npm_config_node_gyp` names it otherwise.
+const gyp = process.env.npm_config_node_gyp;
+const [command, args] = gyp ? [process.execPath, [gyp, "rebuild"]] : ["node-gyp", ["rebuild"]];
+const result = spawnSync(command, args, { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
+if (result.status === 0) process.exit(0);
+
+const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n");
+const why = result.error ? result.error.message : output;
+console.warn(
+  `ordersaga: the native HMAC was not built; bus signing uses Node's crypto.hash (same MAC, more CPU).\n${why}`,
+);
+process.exit(setting === "1" ? 1 : 0);

@@ -3,14 +3,15 @@
 // with the node-gyp that npm ships; run by `npm ci`/`npm install` (package.json "install").
 // Without a C toolchain (python3, make, a C compiler) the build fails and this prints why and exits 0:
 // signing then uses Node's crypto.hash, the same MAC at about twice the CPU (src/lib/security/native-hmac.ts).
-// With BUS_NATIVE_HMAC=1 a failed build fails the install instead (CI sets it); with BUS_NATIVE_HMAC=0
-// nothing is built.
+// With BUS_NATIVE_HMAC=1 (or true) a failed build fails the install instead (CI sets it); with 0 (or
+// false) nothing is built.
 import { spawnSync } from "node:child_process";
 import console from "node:console";
 import process from "node:process";
 
-const setting = process.env.BUS_NATIVE_HMAC;
-if (setting === "0") process.exit(0);
+const setting = (process.env.BUS_NATIVE_HMAC ?? "").toLowerCase();
+if (setting === "0" || setting === "false") process.exit(0);
+const required = setting === "1" || setting === "true";
 
 // npm puts its node-gyp on PATH for lifecycle scripts; `npm_config_node_gyp` names it otherwise.
 const gyp = process.env.npm_config_node_gyp;
@@ -21,6 +22,10 @@ if (result.status === 0) process.exit(0);
 const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n");
 const why = result.error ? result.error.message : output;
 console.warn(
-  `ordersaga: the native HMAC was not built; bus signing uses Node's crypto.hash (same MAC, more CPU).\n${why}`,
+  required
+    ? `ordersaga: the native HMAC was not built, and BUS_NATIVE_HMAC=${process.env.BUS_NATIVE_HMAC} requires it: the install fails.\n${why}`
+    : "ordersaga: the native HMAC was not built; bus signing uses Node's crypto.hash (the same MACs, more CPU).\n" +
+        "It needs python3, make, a C compiler and the Node.js headers (node-gyp downloads them from nodejs.org unless\n" +
+        `npm_config_nodedir names a local copy); once they are there, \`npm rebuild\` builds it.\n${why}`,
 );
-process.exit(setting === "1" ? 1 : 0);
+process.exit(required ? 1 : 0);

@@ -41,6 +41,7 @@ import { registerSystemRoutes, systemRouteDocs } from "./routes/system.js";
 import { PACKAGE_VERSION } from "../lib/runtime/version.js";
 import { monotonicNow } from "../lib/resilience/monotonic.js";
 import { REGISTRY_REMOVAL_SKIPPED, STOP_BUDGETS_MS, stopStep } from "../lib/runtime/stop-step.js";
+import { hmacImplementation } from "../lib/security/native-hmac.js";
 
 export const GATEWAY_SERVICE = "gateway";
 /** package.json's version (one place to change at a release). */
@@ -219,7 +220,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   // Once started (a failed start leaves no listener on the platform's clock).
   const stopClockSteps = shared ? reportClockSteps(shared, metrics, logger) : () => {};
-  logger.info({ port, auth: apiKeys.length > 0 }, "gateway started");
+  logger.info({ port, auth: apiKeys.length > 0, hmac: hmacImplementation() }, "gateway started");
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   let stopping: Promise<void> | undefined;
   return {

@@ -27,13 +27,19 @@ export class SystemRunningError extends Error {
 /**
  * REDIS_CONNECT_TIMEOUT_MS (ms) as every process reads it (the shared `timerMs` rule): a bad value
  * throws the same ConfigError (one line naming the variable) before Redis is asked anything; so do a
- * bad REDIS_URL (scheme, database) and NODE_ENV.
+ * bad REDIS_URL (scheme, database), NODE_ENV and BUS_NATIVE_HMAC (or a required native HMAC missing).
  */
 export function redisConnectTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
   // REDIS_URL and NODE_ENV too: a wrong scheme or database, or a NODE_ENV typo, is one line naming
   // the variable before the launcher connects, as it is for the processes (newuser8 L4, L5).
   return parseEnv(
-    serviceEnvSchema.pick({ REDIS_CONNECT_TIMEOUT_MS: true, REDIS_URL: true, NODE_ENV: true }),
+    serviceEnvSchema.pick({
+      REDIS_CONNECT_TIMEOUT_MS: true,
+      REDIS_URL: true,
+      NODE_ENV: true,
+      // A required native HMAC that is not built: one line here, not one per child that exits.
+      BUS_NATIVE_HMAC: true,
+    }),
     env,
   ).REDIS_CONNECT_TIMEOUT_MS;
 }

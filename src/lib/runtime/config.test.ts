@@ -109,5 +109,8 @@ describe("configuration messages a person can act on", () => {
       /REDIS_URL: must start with redis:\/\//,
     );
     expect(() => redisConnectTimeoutMs({ NODE_ENV: "prod" })).toThrow(/NODE_ENV: must be development/);
+    expect(() => redisConnectTimeoutMs({ BUS_NATIVE_HMAC: "yes" })).toThrow(
+      /BUS_NATIVE_HMAC: must be 0 or false/,
+    );
   });
 });

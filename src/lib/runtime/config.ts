@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { nativeHmacSetting } from "../security/native-hmac.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 /** setTimeout's largest delay: a longer one overflows and fires after 1 ms (break-gw F3). */
@@ -45,6 +46,11 @@ export const tracingEnvShape = {
    * Armed as a timer: capped like every timer (timerMs).
    */
   TRACING_SHUTDOWN_TIMEOUT_MS: z.union([z.literal(""), timerMs]).optional(),
+  /**
+   * Not tracing, but read by every process the same way: the native HMAC for bus signatures
+   * (`0`/`false` off, `1`/`true` required: refused at start when unavailable; see native-hmac.ts).
+   */
+  BUS_NATIVE_HMAC: nativeHmacSetting,
 };
 
 /** The environment of one service process, with the spec's names and defaults. */

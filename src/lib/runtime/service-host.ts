@@ -28,6 +28,7 @@ import { createHttpServer } from "../http/server.js";
 import { ownedStreamKeys, StreamTrimmer } from "../bus/transports/redis-streams-trim.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { Metrics, type StreamGroupStats } from "../observability/metrics.js";
+import { hmacImplementation } from "../security/native-hmac.js";
 import { eventStreamKey } from "../bus/transports/redis-stream-keys.js";
 import { groupStats } from "../bus/transports/redis-streams-lag.js";
 import { RedisStreamsTransport } from "../bus/transports/redis-streams.js";
@@ -429,7 +430,7 @@ export async function startService<E extends EventRegistry>(
   });
   // Once started (a failed start leaves no listener on the platform's clock).
   const stopClockSteps = reportClockSteps(sharedClock, metrics, logger);
-  logger.info({ port, mode: platform.mode }, "service started");
+  logger.info({ port, mode: platform.mode, hmac: hmacImplementation() }, "service started");
 
   let stopping: Promise<void> | undefined;
   return {

@@ -7,12 +7,15 @@
  *
  * Loaded once per process from `build/Release/hmac_sha256.node` at the package root. Not used when
  * the file is missing or fails to load (no compiler at install, another Node ABI), when its answer
- * to RFC 4231's test case 2 is not the expected MAC, or when `BUS_NATIVE_HMAC=0` (to compare the
- * two paths, or to rule the addon out). `BUS_NATIVE_HMAC=1` makes a missing or failing addon an
- * error at start-up instead (CI sets it: the addon must have been built).
+ * to RFC 4231's test case 2 is not the expected MAC, or when `BUS_NATIVE_HMAC` is `0`/`false` (to
+ * compare the two paths, or to rule the addon out). `1`/`true` requires it: the process
+ * configuration (`nativeHmacSetting`, in every service's and the gateway's schema) refuses to start
+ * without it, in one line naming the file and why (CI sets it: the addon must have been built).
+ * Loading never throws: the MAC is the same either way, only its CPU differs.
  */
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { z } from "zod";
 
 export interface NativeHmac {
   /** Absorbs (K ⊕ ipad) and (K ⊕ opad) of a 64-byte zero-padded key (RFC 2104); returns both states. */
@@ -29,12 +32,17 @@ export const NATIVE_HMAC_PATH = fileURLToPath(
 /** RFC 4231 §4.3 (test case 2): key "Jefe", data "what do ya want for nothing?". */
 const RFC4231_CASE_2 = "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM";
 
+/** The values BUS_NATIVE_HMAC takes: off, required, or (empty/unset) whichever is available. */
+export const NATIVE_HMAC_SETTINGS = ["0", "1", "false", "true", ""] as const;
+const OFF = new Set(["0", "false"]);
+const REQUIRED = new Set(["1", "true"]);
+
 /** Why the addon is not in use, or undefined when it is. */
 export let nativeHmacUnavailable: string | undefined;
 
 function load(setting: string | undefined): NativeHmac | undefined {
-  if (setting === "0") {
-    nativeHmacUnavailable = "BUS_NATIVE_HMAC=0";
+  if (setting !== undefined && OFF.has(setting.toLowerCase())) {
+    nativeHmacUnavailable = `BUS_NATIVE_HMAC=${setting}`;
     return undefined;
   }
   try {
@@ -47,11 +55,36 @@ function load(setting: string | undefined): NativeHmac | undefined {
     return addon;
   } catch (error) {
     nativeHmacUnavailable = `${NATIVE_HMAC_PATH}: ${(error as Error).message.split("\n")[0]}`;
-    if (setting === "1")
-      throw new Error(`BUS_NATIVE_HMAC=1 but the native HMAC is unavailable (${nativeHmacUnavailable})`);
     return undefined;
   }
 }
 
 /** The addon, or undefined (see `nativeHmacUnavailable`). */
 export const nativeHmac: NativeHmac | undefined = load(process.env.BUS_NATIVE_HMAC);
+
+/** How this process computes bus MACs, for its start-up log line: `native` or `crypto.hash (<why>)`. */
+export const hmacImplementation = (): string =>
+  nativeHmac ? "native" : `crypto.hash (${nativeHmacUnavailable ?? "not loaded"})`;
+
+/**
+ * BUS_NATIVE_HMAC in a process's configuration schema: one of NATIVE_HMAC_SETTINGS (any case), and
+ * when it requires the addon (`1`/`true`), the addon in use; otherwise the start is refused with
+ * the reason (a config error: one line, exit 2) rather than a stack trace from module loading.
+ */
+export const nativeHmacSetting = z
+  .string()
+  .optional()
+  .superRefine((value, ctx) => {
+    if (value === undefined) return;
+    const setting = value.toLowerCase();
+    if (!(NATIVE_HMAC_SETTINGS as readonly string[]).includes(setting))
+      ctx.addIssue({
+        code: "custom",
+        message: `must be 0 or false (never use the native HMAC), 1 or true (require it) or empty (use it when built); got ${JSON.stringify(value)}`,
+      });
+    else if (REQUIRED.has(setting) && !nativeHmac)
+      ctx.addIssue({
+        code: "custom",
+        message: `requires the native HMAC, which is unavailable (${nativeHmacUnavailable}): build it with \`npm rebuild\` (needs python3, make, a C compiler), or unset BUS_NATIVE_HMAC`,
+      });
+  });

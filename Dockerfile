@@ -14,6 +14,8 @@ RUN npm run build
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
+# The image ships the native HMAC (copied below): a process that cannot load it refuses to start.
+ENV BUS_NATIVE_HMAC=1
 COPY package.json package-lock.json ./
 # No install scripts here (no compiler in this image): the native HMAC comes built from the build stage.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund

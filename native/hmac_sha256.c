@@ -11,10 +11,13 @@
  *
  * prepare(paddedKey: Buffer of 64 bytes, the key zero-padded per RFC 2104) -> Buffer (two states)
  * tag(state: Buffer, data: Buffer, start: uint32, end: uint32) -> string: the MAC of data[start,end)
- *   as 43 base64url characters (no padding). Throws TypeError/RangeError on bad arguments.
+ *   as 43 base64url characters (no padding). Throws TypeError on a wrong type or a state that is not
+ *   prepare()'s, RangeError unless start and end are whole numbers with 0 <= start <= end <= length.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
+#include <math.h>
 #include <node_api.h>
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <string.h>
 
@@ -49,11 +52,12 @@ static napi_value prepare(napi_env env, napi_callback_info info) {
   for (int i = 0; i < BLOCK; i++) pad[i] = key[i] ^ 0x5c;
   SHA256_Init(&states[1]);
   SHA256_Update(&states[1], pad, BLOCK);
-  memset(pad, 0, sizeof pad);
+  OPENSSL_cleanse(pad, sizeof pad);
   napi_value result;
   void *copy;
   napi_status status = napi_create_buffer_copy(env, STATE_BYTES, states, &copy, &result);
-  memset(states, 0, sizeof states);
+  /* OPENSSL_cleanse, not memset: a compiler drops a memset of a local it sees die (break40 F3). */
+  OPENSSL_cleanse(states, sizeof states);
   return status == napi_ok ? result : NULL;
 }
 
@@ -62,12 +66,13 @@ static napi_value tag(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   unsigned char *state, *data;
   size_t state_length, data_length;
-  uint32_t start, end;
+  double start, end;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) return fail(env, "tag(state, data, start, end)");
   if (!buffer_arg(env, argv[0], &state, &state_length) || state_length != STATE_BYTES) return fail(env, "state must come from prepare()");
   if (!buffer_arg(env, argv[1], &data, &data_length)) return fail(env, "data must be a Buffer");
-  if (napi_get_value_uint32(env, argv[2], &start) != napi_ok || napi_get_value_uint32(env, argv[3], &end) != napi_ok) return fail(env, "start and end must be numbers");
-  if (start > end || end > data_length) {
+  if (napi_get_value_double(env, argv[2], &start) != napi_ok || napi_get_value_double(env, argv[3], &end) != napi_ok) return fail(env, "start and end must be numbers");
+  /* Whole numbers within the data, not ToUint32's wrapping (NaN, Infinity, 2^32 read as 0: break40 F8). */
+  if (!(start >= 0) || !(start <= end) || !(end <= (double)data_length) || start != floor(start) || end != floor(end)) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "start <= end <= data.length is required");
     return NULL;
   }
@@ -79,12 +84,12 @@ static napi_value tag(napi_env env, napi_callback_info info) {
    * its block buffer by `num`, so a state edited or forged in JavaScript is refused, not trusted. */
   if (ctx.num != 0 || outer.num != 0 || ctx.md_len != SHA256_DIGEST_LENGTH || outer.md_len != SHA256_DIGEST_LENGTH)
     return fail(env, "state must come from prepare()");
-  SHA256_Update(&ctx, data + start, end - start);
+  SHA256_Update(&ctx, data + (size_t)start, (size_t)end - (size_t)start);
   SHA256_Final(digest, &ctx);
   SHA256_Update(&outer, digest, SHA256_DIGEST_LENGTH);
   SHA256_Final(digest, &outer);
-  memset(&ctx, 0, sizeof ctx);
-  memset(&outer, 0, sizeof outer);
+  OPENSSL_cleanse(&ctx, sizeof ctx);
+  OPENSSL_cleanse(&outer, sizeof outer);
   /* base64url without padding: 32 bytes -> 43 characters (10 groups of 3 bytes, then 2 bytes). */
   char text[44];
   int o = 0, i = 0;

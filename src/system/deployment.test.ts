@@ -223,6 +223,8 @@ describe("Dockerfile", () => {
       for (const path of from!.split(" ")) expect(existsSync(new URL(path, root)), path).toBe(true);
     // No compiler in the runtime image: its install must not try (and fail) to build.
     expect(runtime).toMatch(/RUN npm ci --omit=dev --ignore-scripts/);
+    // Shipped, so required: an addon that does not load there stops the start instead of a silent fallback.
+    expect(runtime).toMatch(/^ENV BUS_NATIVE_HMAC=1$/m);
     expect(runtime).toMatch(
       /^COPY --from=build \/app\/build\/Release\/hmac_sha256\.node \.\/build\/Release\/$/m,
     );

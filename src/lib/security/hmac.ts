@@ -45,8 +45,11 @@ export class HmacSha256 {
   /** The native addon and this key's two midstates, when the addon is in use (native-hmac.ts). */
   private readonly native: { addon: NativeHmac; state: Buffer } | undefined;
 
-  /** @param addon the native HMAC to use, if any (default: the process's, see native-hmac.ts). */
-  constructor(secret: Buffer, addon: NativeHmac | undefined = nativeHmac) {
+  /**
+   * @param addon the native HMAC to use: default the process's (native-hmac.ts; undefined when it
+   *   is not in use), `null` for Node's `crypto.hash` whatever the process has.
+   */
+  constructor(secret: Buffer, addon: NativeHmac | null | undefined = nativeHmac) {
     // RFC 2104: a key longer than the block is hashed first; a shorter one is zero-padded.
     const key = secret.length > BLOCK ? hash("sha256", secret, "buffer") : secret;
     this.outer.fill(0x5c, 0, BLOCK);
@@ -57,7 +60,7 @@ export class HmacSha256 {
     this.scratch = this.grow(BLOCK + CACHED_VIEWS + 4);
     const padded = Buffer.alloc(BLOCK);
     key.copy(padded);
-    this.native = addon && { addon, state: addon.prepare(padded) };
+    this.native = addon ? { addon, state: addon.prepare(padded) } : undefined;
     padded.fill(0);
   }
 

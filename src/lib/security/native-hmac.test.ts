@@ -1,5 +1,10 @@
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ConfigError, parseEnv, serviceEnvSchema } from "../runtime/config.js";
+import { loadNativeHmac, NATIVE_HMAC_PATH, nativeHmac, truncatedElf } from "./native-hmac.js";
 
 /** native-hmac.ts as a fresh module, loaded with BUS_NATIVE_HMAC = `setting`. */
 async function loadWith(setting: string | undefined, { addonMissing = false } = {}) {
@@ -63,4 +68,87 @@ describe("BUS_NATIVE_HMAC", () => {
     expect(module.nativeHmacSetting.safeParse("").success).toBe(true);
     expect(module.nativeHmacSetting.safeParse(undefined).success).toBe(true);
   });
+});
+
+describe.runIf(existsSync(NATIVE_HMAC_PATH))("a damaged addon file", () => {
+  const dir = mkdtempSync(join(tmpdir(), "native-hmac-"));
+  afterEach(() => rmSync(join(dir, "cut.node"), { force: true }));
+
+  it("cut short anywhere past its header is refused before loading (dlopen would die with SIGBUS), not loaded", () => {
+    const good = readFileSync(NATIVE_HMAC_PATH);
+    expect(truncatedElf(NATIVE_HMAC_PATH)).toBeUndefined();
+    for (const length of [1000, 4096, 8000, good.length - 1]) {
+      const path = join(dir, `cut-${length}.node`);
+      writeFileSync(path, good.subarray(0, length));
+      const result = loadNativeHmac(path, "1");
+      expect(result.addon, `${length} bytes`).toBeUndefined();
+      expect(result.unavailable).toMatch(/not loaded: .* past the file/);
+    }
+  });
+
+  it("whole, it loads and gives RFC 4231's MAC (a copy elsewhere too)", () => {
+    const path = join(dir, "copy.node");
+    cpSync(NATIVE_HMAC_PATH, path);
+    expect(loadNativeHmac(path, undefined).addon).toBeDefined();
+  });
+});
+
+describe.runIf(nativeHmac)("the addon's ranges", () => {
+  it("refuses start/end that are not whole numbers within the data (no wrapping of NaN, Infinity or 2^32 to 0)", () => {
+    const addon = nativeHmac!;
+    const state = addon.prepare(Buffer.alloc(64, 1));
+    const data = Buffer.from("abcdef");
+    for (const [start, end] of [
+      [0, Infinity],
+      [0, Number.NaN],
+      [0, 2 ** 32],
+      [-1, 3],
+      [0.5, 3],
+      [0, 2.5],
+    ] as const)
+      expect(() => addon.tag(state, data, start, end), `${start}, ${end}`).toThrow(RangeError);
+    expect(addon.tag(state, data, 0, 6)).toBe(addon.tag(state, Buffer.from("abcdef"), 0, 6));
+  });
+});
+
+/** npm's own node-gyp, next to the running node (how npm runs it for the install script). */
+const npmNodeGyp = join(
+  dirname(process.execPath),
+  "..",
+  "lib",
+  "node_modules",
+  "npm",
+  "node_modules",
+  "node-gyp",
+  "bin",
+  "node-gyp.js",
+);
+
+describe.runIf(existsSync(npmNodeGyp) && existsSync(NATIVE_HMAC_PATH))("scripts/build-native.mjs", () => {
+  it("builds from the running Node's own headers, with no npm nodedir setting and no network (break40 F4)", () => {
+    const root = new URL("../../../", import.meta.url);
+    const dir = mkdtempSync(join(tmpdir(), "build-native-"));
+    try {
+      for (const part of ["binding.gyp", "native", "scripts/build-native.mjs"])
+        cpSync(new URL(part, root), join(dir, part), { recursive: true });
+      const env: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        HOME: dir,
+        BUS_NATIVE_HMAC: "1",
+        npm_config_node_gyp: npmNodeGyp,
+        // An unreachable proxy: a download attempt fails at once instead of waiting on the network.
+        HTTPS_PROXY: "http://127.0.0.1:9",
+        HTTP_PROXY: "http://127.0.0.1:9",
+      };
+      const result = spawnSync(process.execPath, ["scripts/build-native.mjs"], {
+        cwd: dir,
+        env,
+        encoding: "utf8",
+      });
+      expect(result.status, `${result.stdout}${result.stderr}`).toBe(0);
+      expect(loadNativeHmac(join(dir, "build", "Release", "hmac_sha256.node"), "1").addon).toBeDefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

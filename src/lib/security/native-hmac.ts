@@ -6,13 +6,15 @@
  * `HmacSha256` uses two one-shot `crypto.hash` calls per MAC, byte for byte the same MAC.
  *
  * Loaded once per process from `build/Release/hmac_sha256.node` at the package root. Not used when
- * the file is missing or fails to load (no compiler at install, another Node ABI), when its answer
+ * the file is missing, cut short (`truncatedElf`), or fails to load (no compiler at install, another
+ * Node ABI), when its answer
  * to RFC 4231's test case 2 is not the expected MAC, or when `BUS_NATIVE_HMAC` is `0`/`false` (to
  * compare the two paths, or to rule the addon out). `1`/`true` requires it: the process
  * configuration (`nativeHmacSetting`, in every service's and the gateway's schema) refuses to start
  * without it, in one line naming the file and why (CI sets it: the addon must have been built).
  * Loading never throws: the MAC is the same either way, only its CPU differs.
  */
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
@@ -37,30 +39,66 @@ export const NATIVE_HMAC_SETTINGS = ["0", "1", "false", "true", ""] as const;
 const OFF = new Set(["0", "false"]);
 const REQUIRED = new Set(["1", "true"]);
 
-/** Why the addon is not in use, or undefined when it is. */
-export let nativeHmacUnavailable: string | undefined;
-
-function load(setting: string | undefined): NativeHmac | undefined {
-  if (setting !== undefined && OFF.has(setting.toLowerCase())) {
-    nativeHmacUnavailable = `BUS_NATIVE_HMAC=${setting}`;
+/**
+ * Why an ELF shared object at `path` cannot be loaded safely, or undefined when its program and
+ * section headers and every loadable segment lie within the file (or it is not a 64-bit
+ * little-endian ELF file: other platforms' formats are left to the loader). A file cut short (a
+ * build stopped by a full disk, a partial copy) passes dlopen's first checks and then dies with
+ * SIGBUS when a segment past the end is touched: no exception a fallback could catch (break40 F5).
+ */
+export function truncatedElf(path: string): string | undefined {
+  const file = readFileSync(path);
+  if (file.length < 64 || file.readUInt32BE(0) !== 0x7f454c46 || file[4] !== 2 || file[5] !== 1)
     return undefined;
+  const size = BigInt(file.length);
+  const phoff = file.readBigUInt64LE(0x20);
+  const shoff = file.readBigUInt64LE(0x28);
+  const [phentsize, phnum] = [file.readUInt16LE(0x36), file.readUInt16LE(0x38)];
+  const [shentsize, shnum] = [file.readUInt16LE(0x3a), file.readUInt16LE(0x3c)];
+  if (phoff + BigInt(phentsize * phnum) > size) return "its program headers end past the file";
+  if (shoff !== 0n && shoff + BigInt(shentsize * shnum) > size)
+    return "its section headers end past the file";
+  for (let i = 0; i < phnum; i++) {
+    const at = Number(phoff) + i * phentsize;
+    const PT_LOAD = 1;
+    if (file.readUInt32LE(at) !== PT_LOAD) continue;
+    if (file.readBigUInt64LE(at + 8) + file.readBigUInt64LE(at + 32) > size)
+      return "a loadable segment ends past the file (truncated?)";
   }
+  return undefined;
+}
+
+/**
+ * Loads the addon at `path` unless `setting` rules it out; returns it, or why it is not in use
+ * (missing, truncated, fails to load, or a wrong MAC for RFC 4231's test case 2). Never throws.
+ */
+export function loadNativeHmac(
+  path: string,
+  setting: string | undefined,
+): { addon: NativeHmac; unavailable?: undefined } | { addon?: undefined; unavailable: string } {
+  if (setting !== undefined && OFF.has(setting.toLowerCase()))
+    return { unavailable: `BUS_NATIVE_HMAC=${setting}` };
   try {
-    const addon = createRequire(import.meta.url)(NATIVE_HMAC_PATH) as NativeHmac;
+    const damaged = truncatedElf(path);
+    if (damaged) throw new Error(`not loaded: ${damaged}; rebuild it with \`npm rebuild\``);
+    const addon = createRequire(import.meta.url)(path) as NativeHmac;
     const key = Buffer.alloc(64);
     key.write("Jefe");
     const data = Buffer.from("what do ya want for nothing?");
     if (addon.tag(addon.prepare(key), data, 0, data.length) !== RFC4231_CASE_2)
       throw new Error("its MAC of RFC 4231 test case 2 is wrong");
-    return addon;
+    return { addon };
   } catch (error) {
-    nativeHmacUnavailable = `${NATIVE_HMAC_PATH}: ${(error as Error).message.split("\n")[0]}`;
-    return undefined;
+    return { unavailable: `${path}: ${(error as Error).message.split("\n")[0]}` };
   }
 }
 
+const loaded = loadNativeHmac(NATIVE_HMAC_PATH, process.env.BUS_NATIVE_HMAC);
+/** Why the addon is not in use, or undefined when it is. */
+export const nativeHmacUnavailable: string | undefined = loaded.unavailable;
+
 /** The addon, or undefined (see `nativeHmacUnavailable`). */
-export const nativeHmac: NativeHmac | undefined = load(process.env.BUS_NATIVE_HMAC);
+export const nativeHmac: NativeHmac | undefined = loaded.addon;
 
 /** How this process computes bus MACs, for its start-up log line: `native` or `crypto.hash (<why>)`. */
 export const hmacImplementation = (): string =>

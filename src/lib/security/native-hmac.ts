@@ -7,9 +7,8 @@
  *
  * Loaded once per process from `build/Release/hmac_sha256.node` at the package root. Not used when
  * the file is missing, cut short (`truncatedElf`), or fails to load (no compiler at install, another
- * Node ABI), when its answer
- * to RFC 4231's test case 2 is not the expected MAC, or when `BUS_NATIVE_HMAC` is `0`/`false` (to
- * compare the two paths, or to rule the addon out). `1`/`true` requires it: the process
+ * Node ABI), when its answer to RFC 4231's test case 2 is not the expected MAC, or when
+ * `BUS_NATIVE_HMAC` is `0`/`false` (to compare the two paths, or to rule the addon out). `1`/`true` requires it: the process
  * configuration (`nativeHmacSetting`, in every service's and the gateway's schema) refuses to start
  * without it, in one line naming the file and why (CI sets it: the addon must have been built).
  * Loading never throws: the MAC is the same either way, only its CPU differs.

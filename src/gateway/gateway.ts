@@ -35,6 +35,7 @@ import { installJsonBodyParser } from "./json-body.js";
 import { buildOpenApiDocument } from "./openapi.js";
 import { type GatewayBreakerOptions, UpstreamProxy } from "./proxy.js";
 import { watchDlqSkips } from "./dlq-skips.js";
+import { type RedisMemoryWatch, watchRedisMemory } from "./redis-memory.js";
 import { dlqRouteDocs, registerDlqRoutes } from "./routes/dlq.js";
 import { proxyRoutes, registerProxyRoutes } from "./routes/proxied.js";
 import { registerSystemRoutes, systemRouteDocs } from "./routes/system.js";
@@ -96,6 +97,12 @@ export interface GatewayOptions {
   /** Consecutive failed checks that deregister an instance (default 3). */
   unhealthyThreshold?: number;
   heartbeatIntervalMs?: number;
+  /**
+   * Period of the `INFO memory` reads over Redis (default 15 000 ms, REDIS_MEMORY_READ_INTERVAL_MS;
+   * the first at start): the gauges `ordersaga_redis_memory_used_bytes`/`_maxmemory_bytes` and
+   * GET /health's `redis` field (redis-memory.ts). None in memory mode.
+   */
+  redisMemoryIntervalMs?: number;
   /** How long the instance list of a service is reused (default 1 000 ms). */
   discoveryCacheTtlMs?: number;
   breaker?: GatewayBreakerOptions;
@@ -182,6 +189,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     shared?.resync,
   );
   const apiKeys = [...(options.apiKeys ?? []), ...(options.adminKeys ?? [])];
+  // Redis memory (over Redis only): gauges and /health's `redis` field; started once the gateway is.
+  const redisMemory = platform.redis
+    ? watchRedisMemory({
+        redis: platform.redis,
+        registry: metrics.registry,
+        logger,
+        monotonicNow: monotonic,
+        ...(options.redisMemoryIntervalMs === undefined ? {} : { intervalMs: options.redisMemoryIntervalMs }),
+      })
+    : undefined;
   const app = buildApp({
     options,
     platform,
@@ -194,6 +211,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     sharedNow,
     monotonic,
     logger,
+    redisMemory,
   });
   const host = options.host ?? "127.0.0.1";
   try {
@@ -220,6 +238,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   // Once started (a failed start leaves no listener on the platform's clock).
   const stopClockSteps = shared ? reportClockSteps(shared, metrics, logger) : () => {};
+  redisMemory?.start();
   logger.info({ port, auth: apiKeys.length > 0, hmac: hmacImplementation() }, "gateway started");
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   let stopping: Promise<void> | undefined;
@@ -253,6 +272,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         );
         await proxy.close();
         stopClockSteps();
+        redisMemory?.stop();
         logger.info("gateway stopped");
       })();
       return stopping;
@@ -331,6 +351,8 @@ interface AppParts {
   sharedNow: () => number;
   monotonic: () => number;
   logger: Logger;
+  /** Redis memory as last read (GET /health's `redis` field); undefined in memory mode. */
+  redisMemory: RedisMemoryWatch | undefined;
 }
 
 function buildApp(parts: AppParts): FastifyInstance {
@@ -383,6 +405,7 @@ function buildApp(parts: AppParts): FastifyInstance {
     healthGet: (instance) => proxy.get(instance, "/health", healthTimeoutMs),
     openapi: () => openapi,
     monotonicNow: monotonic,
+    ...(parts.redisMemory ? { redisMemory: parts.redisMemory.last } : {}),
   });
   const asyncapi = toAsyncApi(AllEvents, { title: "Ordersaga events", version: GATEWAY_VERSION });
   app.get("/asyncapi.json", async () => asyncapi); // documented in systemRouteDocs

@@ -3,8 +3,9 @@
  * - a set operator (`and`, `or`, `unless`) matches series on their whole label set unless `on(...)`
  *   names the labels: both sides must carry the same labels, or `on(...)` must name labels both
  *   sides have (the lag alert's `sum by (service, topic) ... and delta(...)` matched nothing);
- * - consumer-group numbers (lag, pending) and the stored compensations pending are the same on every
- *   instance: aggregated with `max`, never summed (which counts them once per instance).
+ * - consumer-group numbers (lag, pending), the stored compensations pending and Redis's memory (read
+ *   by every gateway) are the same on every instance: aggregated with `max`, never summed (which
+ *   counts them once per instance).
  * With promtool installed, `ops/prometheus/alerts.test.yml` also runs the rules over series.
  */
 import { execFileSync, spawnSync } from "node:child_process";
@@ -121,6 +122,9 @@ describe("aggregation of numbers every instance exports alike", () => {
     "ordersaga_consumer_pending_messages",
     "ordersaga_saga_compensations_pending",
     "ordersaga_payment_orphan_scan_lag_seconds",
+    // One Redis, read by every gateway.
+    "ordersaga_redis_memory_used_bytes",
+    "ordersaga_redis_maxmemory_bytes",
   ];
 
   it("flags a sum over instances", () => {

@@ -22,7 +22,13 @@ const docs = [
 const listStart = readme.indexOf("**Metrics** (all prefixed `ordersaga_`");
 const metricsList = readme.slice(listStart, readme.indexOf("The `metrics.*` events", listStart));
 /** Backticked words of that list that name a series rather than a label or a value. */
-const SERIES_SUFFIX = /_(total|seconds|messages|pending|state|connections|parked)$/;
+const SERIES_SUFFIX = /_(total|seconds|messages|pending|state|connections|parked|bytes)$/;
+/**
+ * Exported by the gateway over Redis only (its reads of Redis's `INFO memory`), so not by the
+ * embedded system read here: src/gateway/redis-memory.redis.test.ts checks them on a Redis gateway's
+ * /metrics, src/system/observability.multiprocess.test.ts in a running system's.
+ */
+const OVER_REDIS_ONLY = new Set(["ordersaga_redis_memory_used_bytes", "ordersaga_redis_maxmemory_bytes"]);
 
 let system: EmbeddedSystem;
 let exported: Set<string>;
@@ -36,7 +42,8 @@ afterAll(async () => {
 });
 
 const exists = (name: string) =>
-  name.endsWith("*") ? [...exported].some((e) => e.startsWith(name.slice(0, -1))) : exported.has(name);
+  OVER_REDIS_ONLY.has(name) ||
+  (name.endsWith("*") ? [...exported].some((e) => e.startsWith(name.slice(0, -1))) : exported.has(name));
 
 describe("metric names in the README and docs/", () => {
   it("finds the list of series", () => {
@@ -57,7 +64,7 @@ describe("metric names in the README and docs/", () => {
       .map((m) => m[1] ?? "")
       .filter((word) => SERIES_SUFFIX.test(word));
     expect(listed.length).toBeGreaterThan(20);
-    expect(listed.filter((name) => !exported.has(`ordersaga_${name}`))).toEqual([]);
+    expect(listed.filter((name) => !exists(`ordersaga_${name}`))).toEqual([]);
   });
 
   it("every series the system exports is named (the Node process series as a family)", () => {

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { AllEvents } from "../contracts/index.js";
 import {
@@ -23,6 +24,7 @@ import { AofCompactor } from "../lib/security/aof-compactor.js";
 import { RedisTokenKeyStore, tokenKeyKey } from "../lib/security/payment-token.js";
 import { deadlineIndexKey, deadlinePositionsKey, ORDER_TAG } from "../services/order/keys.js";
 import { describeWithRedis } from "../test-support/redis.js";
+import { watchRedisMemory } from "../gateway/redis-memory.js";
 import { SERVICES } from "./catalog.js";
 import { KEY_FAMILIES } from "./key-families.js";
 import { scanKeys } from "./key-scan.js";
@@ -340,6 +342,45 @@ describeWithRedis("Redis ACL users", (getRedis) => {
     for (const command of ["xack", "xclaim", "xautoclaim", "get", "set", "hdel", "incr", "unlink", "xdel"])
       expect(refusedCommands, command).toContain(command);
   }, 120_000);
+
+  it("the gateway's user reads INFO memory (the memory watch) and no other server command: CONFIG, MEMORY and the admin commands are NOPERM", async () => {
+    const admin = getRedis().client();
+    await admin.call("ACL", "LOG", "RESET");
+    expect(await attempt("gateway", ["INFO", "memory"])).toBe("");
+    const platform = createRedisPlatform({ url: getRedis().url, ...credentials.get("gateway")! });
+    const warnings: unknown[] = [];
+    const watch = watchRedisMemory({
+      redis: platform.redis!,
+      registry: new Registry(),
+      logger: { warn: (...args: unknown[]) => warnings.push(args) },
+      monotonicNow: () => 0,
+    });
+    try {
+      await watch.read();
+      expect(warnings).toEqual([]);
+      expect(watch.last()?.usedBytes).toBeGreaterThan(0);
+    } finally {
+      watch.stop();
+      await platform.close();
+    }
+    const log = (await admin.call("ACL", "LOG")) as unknown[][];
+    expect(log.map((entry) => entry.map(String).join(" ")).filter((e) => e.includes("gateway"))).toEqual([]);
+    const problems: string[] = [];
+    for (const probe of [
+      ["CONFIG", "GET", "maxmemory"],
+      ["CONFIG", "SET", "maxmemory", "0"],
+      ["MEMORY", "STATS"],
+      ["MEMORY", "USAGE", "{discovery}:services"],
+      ["MEMORY", "DOCTOR"],
+      ["DBSIZE"],
+      ["LATENCY", "LATEST"],
+      ...ADMIN_COMMANDS,
+    ] as [string, ...string[]][]) {
+      const answer = await attempt("gateway", probe);
+      if (!/^NOPERM/.test(answer)) problems.push(`gateway: ${probe.join(" ")} → ${answer || "OK"}`);
+    }
+    expect(problems).toEqual([]);
+  }, 30_000);
 
   it("the gateway's code runs as the gateway's user: discovery, the DLQ, redelivery, hints, durability check", async () => {
     const admin = getRedis().client();

@@ -116,7 +116,9 @@ export const DATA_COMMANDS: readonly string[] = [
  *   and the audit trail (its append script reads TIME: the trail is on Redis's clock);
  * - redelivery to a group (RedisStreamsTransport `redeliver`/`redeliverOnce`): XADD, and the
  *   REDELIVER_ONCE script's TIME, ZREMRANGEBYSCORE, ZSCORE, ZADD, PEXPIRE;
- * - hints (heartbeat/breaker events) are published, never subscribed to; TIME for the shared clock.
+ * - hints (heartbeat/breaker events) are published, never subscribed to; TIME for the shared clock;
+ * - Redis's memory (src/gateway/redis-memory.ts): `INFO memory` every 15 s, with CONNECTION's INFO
+ *   (no CONFIG, no MEMORY: maxmemory is read from INFO too).
  * No consumer-group command, no plain GET/SET, no other key type's commands: the gateway reads no
  * event stream and holds no state of its own in Redis (idempotency and rate limits are in memory).
  */

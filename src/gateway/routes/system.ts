@@ -5,6 +5,7 @@ import type { ServiceInstance, ServiceRegistry } from "../../lib/discovery/types
 import { notFound } from "../../lib/http/errors.js";
 import type { Metrics } from "../../lib/observability/metrics.js";
 import { type HealthGet, serviceHealth } from "../service-health.js";
+import { memoryDegraded, type RedisMemory } from "../redis-memory.js";
 import type { RouteDoc } from "./types.js";
 
 export interface SystemRouteDeps {
@@ -21,20 +22,31 @@ export interface SystemRouteDeps {
   openapi: () => unknown;
   /** Ms on a monotonic source: times uptime and health-check latency (local durations). */
   monotonicNow: () => number;
+  /** Redis memory as last read (redis-memory.ts; every 15 s, never per request); absent in memory mode. */
+  redisMemory?: () => RedisMemory | undefined;
 }
 
 export function registerSystemRoutes(app: FastifyInstance, deps: SystemRouteDeps): void {
   const startedAt = deps.monotonicNow();
+  // 503 "unavailable" when Redis does not answer; 200 "degraded" when it answers with used memory
+  // at 95 % of maxmemory or more (writes are about to be refused, reads still work: a load
+  // balancer must not take every gateway out for it); `redis` once its memory has been read.
   app.get("/health", async (_request, reply) => {
     const checks = { store: await deps.ping() };
     const ok = Object.values(checks).every(Boolean);
+    const memory = deps.redisMemory?.();
+    const redis = memory && {
+      status: memoryDegraded(memory) ? ("degraded" as const) : ("ok" as const),
+      memory: { usedBytes: memory.usedBytes, maxBytes: memory.maxBytes },
+    };
     return reply.code(ok ? 200 : 503).send({
-      status: ok ? "ok" : "unavailable",
+      status: !ok ? "unavailable" : redis?.status === "degraded" ? "degraded" : "ok",
       service: "gateway",
       instanceId: deps.instanceId,
       version: deps.version,
       uptimeMs: deps.monotonicNow() - startedAt,
       checks,
+      ...(redis ? { redis } : {}),
     });
   });
   app.get("/services", async () => ({ services: groupByService(await deps.registry.list()) }));
@@ -93,7 +105,10 @@ export const systemRouteDocs: RouteDoc[] = [
     tag,
     summary: "Gateway health check (open without an API key)",
     authenticated: false,
-    responses: { 200: "{ status: 'ok', service: 'gateway', ... }", 503: "Backing store unreachable" },
+    responses: {
+      200: "{ status: 'ok' | 'degraded', service: 'gateway', ..., checks, redis?: { status, memory: { usedBytes, maxBytes } } }: degraded when Redis's used memory is at 95 % of maxmemory or more",
+      503: "Backing store unreachable",
+    },
   },
   {
     method: "GET",

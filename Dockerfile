@@ -19,7 +19,7 @@ ENV BUS_NATIVE_HMAC=1
 COPY package.json package-lock.json ./
 # No install scripts here (no compiler in this image): the native HMAC comes built from the build stage.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
-COPY --from=build /app/build/Release/hmac_sha256.node ./build/Release/
+COPY --from=build /app/build/Release/hmac_sha256.node /app/build/Release/hmac_sha256.node.sha256 ./build/Release/
 COPY --from=build /app/dist ./dist
 USER node
 # Overridden per service in docker-compose.yml.

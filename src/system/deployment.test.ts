@@ -225,8 +225,9 @@ describe("Dockerfile", () => {
     expect(runtime).toMatch(/RUN npm ci --omit=dev --ignore-scripts/);
     // Shipped, so required: an addon that does not load there stops the start instead of a silent fallback.
     expect(runtime).toMatch(/^ENV BUS_NATIVE_HMAC=1$/m);
+    // With the digest the build recorded after its test load: the loader checks the file against it.
     expect(runtime).toMatch(
-      /^COPY --from=build \/app\/build\/Release\/hmac_sha256\.node \.\/build\/Release\/$/m,
+      /^COPY --from=build \/app\/build\/Release\/hmac_sha256\.node \/app\/build\/Release\/hmac_sha256\.node\.sha256 \.\/build\/Release\/$/m,
     );
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ConfigError, parseEnv, serviceEnvSchema } from "../runtime/config.js";
-import { loadNativeHmac, NATIVE_HMAC_PATH, nativeHmac, truncatedElf } from "./native-hmac.js";
+import { addonIntegrity, loadNativeHmac, NATIVE_HMAC_PATH, nativeHmac } from "./native-hmac.js";
 
 /** native-hmac.ts as a fresh module, loaded with BUS_NATIVE_HMAC = `setting`. */
 async function loadWith(setting: string | undefined, { addonMissing = false } = {}) {
@@ -70,26 +70,58 @@ describe("BUS_NATIVE_HMAC", () => {
   });
 });
 
-describe.runIf(existsSync(NATIVE_HMAC_PATH))("a damaged addon file", () => {
+describe.runIf(existsSync(NATIVE_HMAC_PATH))("a damaged or foreign addon file", () => {
   const dir = mkdtempSync(join(tmpdir(), "native-hmac-"));
-  afterEach(() => rmSync(join(dir, "cut.node"), { force: true }));
+  const good = readFileSync(NATIVE_HMAC_PATH);
+  const digest = readFileSync(`${NATIVE_HMAC_PATH}.sha256`);
+  /** The addon's bytes, changed by `damage`, at a path of its own with the good file's digest beside it. */
+  const placed = (name: string, damage: (bytes: Buffer) => Buffer) => {
+    const path = join(dir, name);
+    writeFileSync(path, damage(Buffer.from(good)));
+    writeFileSync(`${path}.sha256`, digest);
+    return path;
+  };
 
-  it("cut short anywhere past its header is refused before loading (dlopen would die with SIGBUS), not loaded", () => {
-    const good = readFileSync(NATIVE_HMAC_PATH);
-    expect(truncatedElf(NATIVE_HMAC_PATH)).toBeUndefined();
-    for (const length of [1000, 4096, 8000, good.length - 1]) {
-      const path = join(dir, `cut-${length}.node`);
-      writeFileSync(path, good.subarray(0, length));
+  it("the build recorded the addon's digest, and the built file matches it", () => {
+    expect(addonIntegrity(NATIVE_HMAC_PATH)).toBeUndefined();
+  });
+
+  it("cut short or with a zeroed block: refused by its digest before dlopen (which would die with SIGBUS/SIGSEGV)", () => {
+    const damaged = [
+      placed("cut.node", (bytes) => bytes.subarray(0, 8000)),
+      placed("zeroed.node", (bytes) => bytes.fill(0, 4096, 8192)),
+      placed("one-bit.node", (bytes) => {
+        bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 1;
+        return bytes;
+      }),
+    ];
+    for (const path of damaged) {
       const result = loadNativeHmac(path, "1");
-      expect(result.addon, `${length} bytes`).toBeUndefined();
-      expect(result.unavailable).toMatch(/not loaded: .* past the file/);
+      expect(result.addon, path).toBeUndefined();
+      expect(result.unavailable).toMatch(/not loaded: its SHA-256 is not the one recorded at build/);
     }
   });
 
-  it("whole, it loads and gives RFC 4231's MAC (a copy elsewhere too)", () => {
-    const path = join(dir, "copy.node");
-    cpSync(NATIVE_HMAC_PATH, path);
-    expect(loadNativeHmac(path, undefined).addon).toBeDefined();
+  it("without its recorded digest (built by hand), it is not loaded, and the reason says where the digest comes from", () => {
+    const path = join(dir, "no-digest.node");
+    writeFileSync(path, good);
+    expect(loadNativeHmac(path, undefined).unavailable).toMatch(/no no-digest\.node\.sha256 beside it/);
+  });
+
+  it("a FIFO or a directory at the path: refused at once, not read (a FIFO would block the start forever)", () => {
+    const fifo = join(dir, "fifo.node");
+    const made = spawnSync("mkfifo", [fifo]);
+    if (made.status === 0) expect(loadNativeHmac(fifo, undefined).unavailable).toMatch(/not a regular file/);
+    expect(loadNativeHmac(dir, undefined).unavailable).toMatch(/not a regular file/);
+  });
+
+  it("whole, it loads and gives RFC 4231's MAC (a copy elsewhere with its digest too)", () => {
+    expect(
+      loadNativeHmac(
+        placed("copy.node", (bytes) => bytes),
+        undefined,
+      ).addon,
+    ).toBeDefined();
   });
 });
 
@@ -136,6 +168,8 @@ describe.runIf(existsSync(npmNodeGyp) && existsSync(NATIVE_HMAC_PATH))("scripts/
         HOME: dir,
         BUS_NATIVE_HMAC: "1",
         npm_config_node_gyp: npmNodeGyp,
+        // Empty: node-gyp would apply it over --nodedir and download (break41 L4).
+        NPM_CONFIG_NODEDIR: "",
         // An unreachable proxy: a download attempt fails at once instead of waiting on the network.
         HTTPS_PROXY: "http://127.0.0.1:9",
         HTTP_PROXY: "http://127.0.0.1:9",
@@ -146,6 +180,8 @@ describe.runIf(existsSync(npmNodeGyp) && existsSync(NATIVE_HMAC_PATH))("scripts/
         encoding: "utf8",
       });
       expect(result.status, `${result.stdout}${result.stderr}`).toBe(0);
+      // Tested in a child, then its digest recorded: the loader accepts it.
+      expect(existsSync(join(dir, "build", "Release", "hmac_sha256.node.sha256"))).toBe(true);
       expect(loadNativeHmac(join(dir, "build", "Release", "hmac_sha256.node"), "1").addon).toBeDefined();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -6,15 +6,17 @@
  * `HmacSha256` uses two one-shot `crypto.hash` calls per MAC, byte for byte the same MAC.
  *
  * Loaded once per process from `build/Release/hmac_sha256.node` at the package root. Not used when
- * the file is missing, cut short (`truncatedElf`), or fails to load (no compiler at install, another
- * Node ABI), when its answer to RFC 4231's test case 2 is not the expected MAC, or when
+ * the file is missing, is not the file the build tested (`addonIntegrity`: its recorded SHA-256), or
+ * fails to load (no compiler at install, another Node ABI), when its answer to RFC 4231's test case 2 is not the expected MAC, or when
  * `BUS_NATIVE_HMAC` is `0`/`false` (to compare the two paths, or to rule the addon out). `1`/`true` requires it: the process
  * configuration (`nativeHmacSetting`, in every service's and the gateway's schema) refuses to start
  * without it, in one line naming the file and why (CI sets it: the addon must have been built).
  * Loading never throws: the MAC is the same either way, only its CPU differs.
  */
-import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
+import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 
@@ -38,33 +40,28 @@ export const NATIVE_HMAC_SETTINGS = ["0", "1", "false", "true", ""] as const;
 const OFF = new Set(["0", "false"]);
 const REQUIRED = new Set(["1", "true"]);
 
+/** The largest addon file read for its digest (the built one is about 16 KB). */
+const MAX_ADDON_BYTES = 16 * 1024 * 1024;
+
 /**
- * Why an ELF shared object at `path` cannot be loaded safely, or undefined when its program and
- * section headers and every loadable segment lie within the file (or it is not a 64-bit
- * little-endian ELF file: other platforms' formats are left to the loader). A file cut short (a
- * build stopped by a full disk, a partial copy) passes dlopen's first checks and then dies with
- * SIGBUS when a segment past the end is touched: no exception a fallback could catch (break40 F5).
+ * Why the file at `path` must not be loaded, or undefined when it is a regular file whose SHA-256 is
+ * the one scripts/build-native.mjs wrote beside it (`<path>.sha256`) after loading it once in a child
+ * process. dlopen of a damaged file (cut short, zeroed blocks) kills the process with SIGBUS or
+ * SIGSEGV, which no fallback can catch (break40 F5, break41 L1); a FIFO at the path would block the
+ * read forever (break41 L2). Throws only what reading a regular file throws.
  */
-export function truncatedElf(path: string): string | undefined {
-  const file = readFileSync(path);
-  if (file.length < 64 || file.readUInt32BE(0) !== 0x7f454c46 || file[4] !== 2 || file[5] !== 1)
-    return undefined;
-  const size = BigInt(file.length);
-  const phoff = file.readBigUInt64LE(0x20);
-  const shoff = file.readBigUInt64LE(0x28);
-  const [phentsize, phnum] = [file.readUInt16LE(0x36), file.readUInt16LE(0x38)];
-  const [shentsize, shnum] = [file.readUInt16LE(0x3a), file.readUInt16LE(0x3c)];
-  if (phoff + BigInt(phentsize * phnum) > size) return "its program headers end past the file";
-  if (shoff !== 0n && shoff + BigInt(shentsize * shnum) > size)
-    return "its section headers end past the file";
-  for (let i = 0; i < phnum; i++) {
-    const at = Number(phoff) + i * phentsize;
-    const PT_LOAD = 1;
-    if (file.readUInt32LE(at) !== PT_LOAD) continue;
-    if (file.readBigUInt64LE(at + 8) + file.readBigUInt64LE(at + 32) > size)
-      return "a loadable segment ends past the file (truncated?)";
+export function addonIntegrity(path: string): string | undefined {
+  const stat = statSync(path);
+  if (!stat.isFile()) return "not a regular file";
+  if (stat.size > MAX_ADDON_BYTES) return `larger than ${MAX_ADDON_BYTES} bytes`;
+  let expected: string;
+  try {
+    expected = readFileSync(`${path}.sha256`, "latin1").trim();
+  } catch {
+    return `no ${basename(path)}.sha256 beside it (written by scripts/build-native.mjs after a test load)`;
   }
-  return undefined;
+  const actual = createHash("sha256").update(readFileSync(path)).digest("hex");
+  return actual === expected ? undefined : `its SHA-256 is not the one recorded at build (damaged or replaced)`;
 }
 
 /**
@@ -78,7 +75,7 @@ export function loadNativeHmac(
   if (setting !== undefined && OFF.has(setting.toLowerCase()))
     return { unavailable: `BUS_NATIVE_HMAC=${setting}` };
   try {
-    const damaged = truncatedElf(path);
+    const damaged = addonIntegrity(path);
     if (damaged) throw new Error(`not loaded: ${damaged}; rebuild it with \`npm rebuild\``);
     const addon = createRequire(import.meta.url)(path) as NativeHmac;
     const key = Buffer.alloc(64);
@@ -106,7 +103,7 @@ export const hmacImplementation = (): string =>
 /**
  * BUS_NATIVE_HMAC in a process's configuration schema: one of NATIVE_HMAC_SETTINGS (any case), and
  * when it requires the addon (`1`/`true`), the addon in use; otherwise the start is refused with
- * the reason (a config error: one line, exit 2) rather than a stack trace from module loading.
+ * the reason (a config error: one line, exit 1) rather than a stack trace from module loading.
  */
 export const nativeHmacSetting = z
   .string()

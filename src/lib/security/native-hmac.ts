@@ -61,7 +61,9 @@ export function addonIntegrity(path: string): string | undefined {
     return `no ${basename(path)}.sha256 beside it (written by scripts/build-native.mjs after a test load)`;
   }
   const actual = createHash("sha256").update(readFileSync(path)).digest("hex");
-  return actual === expected ? undefined : `its SHA-256 is not the one recorded at build (damaged or replaced)`;
+  return actual === expected
+    ? undefined
+    : `its SHA-256 is not the one recorded at build (damaged or replaced)`;
 }
 
 /**

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { dlqRouteDocs } from "./routes/dlq.js";
 import { buildOpenApiDocument, openApiPath } from "./openapi.js";
 import { compilePath } from "./routes/proxied.js";
+import { orderRoutes } from "./routes/orders.js";
 import { shippingRoutes } from "./routes/shipping.js";
 import type { ProxyRoute, RouteDoc } from "./routes/types.js";
 
@@ -107,6 +108,34 @@ describe("OpenAPI document", () => {
     expect(read?.responses["400"]?.["x-error-codes"]).toContain("VALIDATION_FAILED");
     expect(requeue?.responses["404"]?.["x-error-codes"]).toContain("SHIPMENT_NOT_PARKED");
     expect(list?.responses["400"]?.["x-error-codes"]).toContain("VALIDATION_FAILED");
+  });
+
+  // break42 F4: the order reads by id ignored any query; they refuse it now, and say so.
+  it("documents that the order reads by id take no query parameter (400 naming it)", () => {
+    const doc = buildOpenApiDocument(orderRoutes, { version: "1.0.0", authRequired: true }) as {
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            description?: string;
+            parameters: { name: string; in: string }[];
+            responses: Record<string, Json>;
+          }
+        >
+      >;
+    };
+    type Json = { description?: string; "x-error-codes"?: string[] };
+    for (const path of ["/orders/{id}", "/orders/{id}/events"]) {
+      const op = doc.paths[path]?.get;
+      expect(
+        op?.parameters.map((p) => `${p.in}:${p.name}`),
+        path,
+      ).toEqual(["path:id"]);
+      expect(op?.description, path).toMatch(/no query parameter.*400 VALIDATION_FAILED/);
+      expect(op?.responses["400"]?.description, path).toMatch(/any query parameter/);
+      expect(op?.responses["400"]?.["x-error-codes"], path).toContain("VALIDATION_FAILED");
+    }
   });
 
   it("lists 503 on every dead-letter route (store unreachable, redelivery failed)", () => {

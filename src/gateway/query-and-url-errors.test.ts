@@ -73,6 +73,29 @@ describe("list routes' unknown query parameters", () => {
   });
 });
 
+// break42 F4: the order reads by id ignored their query, so `?asOf=2020-01-01` answered the
+// present with 200. They take none: any parameter is 400 naming it, as on the list routes.
+describe("order reads by id", () => {
+  it.each([
+    ["/orders/o-1/events?asOf=2020-01-01", "query:asOf"],
+    ["/orders/o-1/events?version=-1", "query:version"],
+    ["/orders/o-1?version=1", "query:version"],
+  ])("refuses %s with 400 VALIDATION_FAILED at %s", async (path, param) => {
+    const res = await fetch(`${system.gatewayUrl}${path}`);
+    const body = (await res.json()) as ErrorBody;
+    expect({ status: res.status, code: body.error?.code }).toEqual({
+      status: 400,
+      code: "VALIDATION_FAILED",
+    });
+    expect(body.error.details).toEqual([{ path: param, message: expect.any(String) }]);
+  });
+
+  it("still answers without a query (404 for an unknown order)", async () => {
+    for (const path of ["/orders/o-1", "/orders/o-1/events"])
+      expect((await fetch(`${system.gatewayUrl}${path}`)).status).toBe(404);
+  });
+});
+
 describe("an over-long URL", () => {
   it("answers 414 URI_TOO_LONG with the limit, without echoing the path", async () => {
     const marker = "q7z".repeat(400);

@@ -79,6 +79,7 @@ import { pendingKeyOf } from "../lib/security/aof-compactor.js";
 import { deletedKey, emailKey, userKey, validationKey } from "../services/user/keys.js";
 import { MAX_TIMER_MS } from "../lib/runtime/config.js";
 import { DEV_SECRETS_FINGERPRINT_KEY } from "./dev-secrets.js";
+import { IdSchema, MAX_ORDER_LINES } from "../contracts/common.js";
 import { DEFAULT_SLOT, LAUNCHER_SLOT_LEASE_MS, launcherSlotKey } from "./launch-guard.js";
 
 /**
@@ -179,6 +180,12 @@ export interface PerOrderBound {
    * placed: break-11 F7). Transient: within the family's window; system of record: over the run.
    */
   counts?: "placed" | "ended";
+  /**
+   * For a family whose size follows the order's lines: bytes measured for the worst order a client
+   * can place (MAX_ORDER_LINES lines, ids at IdSchema's maximum length; break42 F2). `bytes` is the
+   * one-line order the soak places, and stays the gate; this is documentation only.
+   */
+  worstCaseBytes?: number;
 }
 
 const ID = "[^:]+";
@@ -257,7 +264,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: KEPT,
     check: { kind: "kept" },
-    perOrder: { keys: 1, bytes: 8_000 },
+    perOrder: { keys: 1, bytes: 8_000, worstCaseBytes: 35_632 },
   },
   {
     pattern: "{order}:es:all",
@@ -293,7 +300,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: "kept; optional `ORDER_VIEW_RETENTION_MS` drops views of orders ended longer ago",
     check: { kind: "kept" },
-    perOrder: { bytes: 1_000 },
+    perOrder: { bytes: 1_000, worstCaseBytes: 14_684 },
   },
   {
     pattern: "{order}:rm:<projection>:checkpoint",
@@ -642,7 +649,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     role: "record",
     bound: KEPT,
     check: { kind: "kept" },
-    perOrder: { keys: 1, bytes: 1_200 },
+    perOrder: { keys: 1, bytes: 1_200, worstCaseBytes: 14_608 },
   },
   {
     pattern: "{shipping}:due",
@@ -1112,7 +1119,11 @@ function perOrderCell(f: KeyFamily): string {
     b.bytes === undefined ? undefined : `${n(b.bytes)} B`,
   ].filter((p): p is string => p !== undefined);
   const counted = b.counts === "ended" ? " ended" : "";
-  return `${parts.join(", ")}${f.role === "transient" ? ` held per order${counted} in its window` : counted ? " per order ended" : ""}`;
+  const worst =
+    b.worstCaseBytes === undefined
+      ? ""
+      : ` (a one-line order; ${n(b.worstCaseBytes)} B for a delivered ${MAX_ORDER_LINES}-line order (MAX_ORDER_LINES) with ${IdSchema.maxLength ?? "maximum-length"}-character ids, measured in break42)`;
+  return `${parts.join(", ")}${f.role === "transient" ? ` held per order${counted} in its window` : counted ? " per order ended" : ""}${worst}`;
 }
 
 /** The markdown table of docs/storage.md. */

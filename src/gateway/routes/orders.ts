@@ -11,6 +11,12 @@ export const OrdersQuery = z.strictObject({
   cursor: z.string().optional(),
 });
 
+/** The order reads by id take no query parameter (break42 F4); the order service refuses any. */
+export const NoQuery = z.strictObject({});
+const NO_QUERY =
+  "Takes no query parameter: any (e.g. `asOf`, `version`) is 400 VALIDATION_FAILED naming it " +
+  "(`query:asOf`); there is no temporal or per-version read over HTTP, the answer is always the present.";
+
 export const orderRoutes: ProxyRoute[] = [
   {
     method: "POST",
@@ -41,7 +47,13 @@ export const orderRoutes: ProxyRoute[] = [
     service: "order",
     tag,
     summary: "Get order by ID",
-    responses: { 200: "{ id, userId, items, total, status, createdAt, updatedAt }", 404: "No such order" },
+    description: NO_QUERY,
+    query: NoQuery,
+    responses: {
+      200: "{ id, userId, items, total, status, createdAt, updatedAt }",
+      400: "Invalid id, or any query parameter (VALIDATION_FAILED at `query:<name>`)",
+      404: "No such order",
+    },
   },
   {
     method: "POST",
@@ -61,8 +73,11 @@ export const orderRoutes: ProxyRoute[] = [
     service: "order",
     tag,
     summary: "Get order event history",
+    description: NO_QUERY,
+    query: NoQuery,
     responses: {
       200: "The order's events, oldest first, and `traceId` when it was placed with tracing on",
+      400: "Invalid id, or any query parameter (VALIDATION_FAILED at `query:<name>`)",
       404: "No such order",
     },
   },

@@ -4,7 +4,7 @@
  */
 import { beforeEach, describe, expect, it } from "vitest";
 import type { OutgoingMessage } from "../bus/transport.js";
-import { ConcurrencyError, EventStoreError } from "./errors.js";
+import { ConcurrencyError, EventStoreError, InvalidReadError } from "./errors.js";
 import type { EventStore, NewEvent, StoredEvent } from "./event-store.js";
 
 export interface EventStoreFixture {
@@ -314,6 +314,20 @@ export function runEventStoreContract(name: string, factory: EventStoreFactory):
       expect(await versionsAsOf(T0 + 60_000)).toEqual([1, 2, 3]);
       expect(await versionsAsOf(T0 + 119_999)).toEqual([1, 2, 3]);
       expect(await versionsAsOf(T0 + 500_000)).toEqual([1, 2, 3, 4]);
+    });
+
+    it("refuses an asOf that is not a valid Date instead of returning the present (break42 F3)", async () => {
+      await store.append("c-1", [added(1), added(2)], { expectedVersion: "no_stream" });
+      const bad: unknown[] = [new Date("garbage"), new Date(Number.NaN), "2024-05-01", T0, null, {}];
+      for (const asOf of bad) {
+        const error = await rejection(store.read("c-1", { asOf: asOf as Date }));
+        expect(error, String(asOf)).toBeInstanceOf(InvalidReadError);
+      }
+      // Also where the range alone would answer [] without touching storage.
+      const empty = await rejection(store.read("c-1", { fromVersion: 2, toVersion: 1, asOf: new Date("x") }));
+      expect(empty).toBeInstanceOf(InvalidReadError);
+      expect(await rejection(store.read("none", { asOf: new Date("x") }))).toBeInstanceOf(InvalidReadError);
+      expect((await store.read("c-1", { asOf: undefined })).map((e) => e.version)).toEqual([1, 2]);
     });
 
     it("returns all streams' events in global order, page by page", async () => {

@@ -216,7 +216,21 @@ export function readRange(options: ReadOptions = {}): { from: number; to: number
   const to = options.toVersion;
   if (!Number.isSafeInteger(from) || from < 1) throw new InvalidReadError(`fromVersion ${from} < 1`);
   if (to !== undefined && !Number.isSafeInteger(to)) throw new InvalidReadError(`toVersion ${to}`);
+  checkAsOf(options.asOf);
   return { from, to };
+}
+
+/**
+ * An `asOf` must be a valid Date (or absent): an invalid Date compares false with every time, so it
+ * would cut nothing and answer the present to an "as of" caller (break42 F3); a string or number
+ * is refused rather than guessed at.
+ */
+function checkAsOf(asOf: unknown): void {
+  if (asOf === undefined) return;
+  if (!(asOf instanceof Date) || Number.isNaN(asOf.getTime())) {
+    const shown = asOf instanceof Date ? "Invalid Date" : (JSON.stringify(asOf) ?? typeof asOf);
+    throw new InvalidReadError(`asOf ${shown} is not a valid Date`);
+  }
 }
 
 /** The validated page size of `readAll`. */
@@ -231,7 +245,8 @@ export function readAllLimit(options: ReadAllOptions): number {
  * is always a state the stream really had, even if instance clocks disagreed between appends.
  */
 export function recordedBy(events: StoredEvent[], asOf: Date | undefined): StoredEvent[] {
-  if (!asOf) return events;
+  if (asOf === undefined) return events;
+  checkAsOf(asOf);
   const limit = asOf.getTime();
   const end = events.findIndex((e) => Date.parse(e.recordedAt) > limit);
   return end === -1 ? events : events.slice(0, end);

@@ -49,6 +49,12 @@ export interface OrderRoutesDeps {
 }
 
 const IdParams = z.object({ id: IdSchema });
+/**
+ * `GET /orders/:id` and `/orders/:id/events` take no query parameter: any is 400 naming it, as on
+ * the list route (break42 F4: `?asOf=2020-01-01` answered the present with 200; there is no "as
+ * of" or version read over HTTP).
+ */
+export const NoQuery = z.strictObject({});
 const ListQuery = z.strictObject({
   userId: IdSchema.optional(),
   limit: pageLimit(500).default(100),
@@ -79,6 +85,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
 
   app.get("/orders/:id", async (request) => {
     const { id } = parseInput(IdParams, request.params);
+    parseQuery(NoQuery, request.query);
     const view = await readView(deps, id);
     if (!view) throw notFound("order", id);
     return view;
@@ -86,6 +93,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRoutesDeps)
 
   app.get("/orders/:id/events", async (request) => {
     const { id } = parseInput(IdParams, request.params);
+    parseQuery(NoQuery, request.query);
     const history = await deps.repository.history(id);
     if (history.length === 0) throw notFound("order", id);
     // Only `data`: the payment token lives in the created event's metadata and stays there.

@@ -159,6 +159,44 @@ describe("order service: cancel", () => {
 });
 
 describe("order service: HTTP", () => {
+  // break42 F4: these two reads took no query and ignored any, so `?asOf=2020-01-01` answered the
+  // present with 200. They refuse every query parameter, as the list route refuses unknown ones.
+  it("refuses any query parameter on GET /orders/:id and /orders/:id/events with 400 naming it", async () => {
+    const h = await start({ deliver: false });
+    const orderId = await h.place();
+    await h.waitForStatus(orderId, "shipped");
+    type ErrorBody = { error: { code: string; message: string; details: unknown } };
+    const cases: [string, string[]][] = [
+      [`/orders/${orderId}/events?asOf=2020-01-01`, ["query:asOf"]],
+      [`/orders/${orderId}/events?version=-1`, ["query:version"]],
+      [
+        `/orders/${orderId}/events?fromVersion=99999999999999999999&toVersion=1`,
+        ["query:fromVersion", "query:toVersion"],
+      ],
+      [`/orders/${orderId}?version=1`, ["query:version"]],
+      [`/orders/${orderId}?asOf=`, ["query:asOf"]],
+      // Checked before the lookup: an unknown order with a query is 400 too, not 404.
+      ["/orders/nope/events?asOf=2020-01-01", ["query:asOf"]],
+    ];
+    const list = await h.request<ErrorBody>("GET", "/orders?user_id=u-1");
+    for (const [path, params] of cases) {
+      const res = await h.request<ErrorBody>("GET", path);
+      expect({ path, status: res.status, code: res.body.error?.code }).toEqual({
+        path,
+        status: 400,
+        code: "VALIDATION_FAILED",
+      });
+      // The list route's shape: one issue per parameter, `query:<name>`, same message form.
+      expect(res.body.error.message).toBe(list.body.error.message);
+      expect(res.body.error.details).toEqual(
+        params.map((name) => ({ path: name, message: `unknown query parameter "${name.slice(6)}"` })),
+      );
+    }
+    expect((await h.request("GET", `/orders/${orderId}`)).status).toBe(200);
+    expect((await h.request("GET", `/orders/${orderId}/events`)).status).toBe(200);
+    expect((await h.request("GET", "/orders/nope/events")).status).toBe(404);
+  });
+
   it("rejects an invalid body with 400 and the issues", async () => {
     const h = await start();
     const result = await h.request<{ error: { code: string } }>("POST", "/orders", orderBody({ items: [] }));

@@ -22,7 +22,14 @@ import {
 import { REPLAY_DEDUPE_MS } from "../lib/bus/transport.js";
 import { instanceKey, serviceIndexKey, servicesKey } from "../lib/discovery/keys.js";
 import { deadLetterKeys, RETRY_OF_PURGED_CLAIM_TTL_MS } from "../lib/dlq/keys.js";
-import { allEventsKey, checkpointKey, positionKey, readModelKey, streamKey } from "../lib/eventstore/keys.js";
+import {
+  allEventsKey,
+  checkpointKey,
+  positionKey,
+  readModelKey,
+  rebuildMarkerKey,
+  streamKey,
+} from "../lib/eventstore/keys.js";
 import { productIndexKey, productKey, reservationKey } from "../services/inventory/keys.js";
 import { TEMPLATES } from "../services/notification/domain.js";
 import {
@@ -35,6 +42,7 @@ import {
 } from "../services/notification/keys.js";
 import {
   deadlineCheckpointKey,
+  rebuildMarkerKeyOf,
   deadlineIndexKey,
   deadlinePositionsKey,
   aofRewriteThrottleKey,
@@ -314,6 +322,19 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     check: { kind: "count", max: 2 },
   },
   {
+    pattern: "{order}:rm:<projection>:rebuilding",
+    match: re(`${tagged(ORDER_TAG)}:rm:${ID}:rebuilding`),
+    example: rebuildMarkerKey(ORDER_TAG, "order-view-v1"),
+    owner: "order",
+    type: "string",
+    holds:
+      "a projection's rebuild marker: the id of a rebuild that cleared the read model and has not replayed the log to its end",
+    role: "transient",
+    bound:
+      "one per projection, only while its rebuild runs or after one was interrupted (removed once the replay reached the end of the log; an interrupted one is finished by the next order service started)",
+    check: { kind: "count", max: 2 },
+  },
+  {
     pattern: "{order}:<projection>:due",
     match: re(`${tagged(ORDER_TAG)}:order-deadlines-v\\d+:due`),
     example: deadlineIndexKey(ORDER_TAG, "order-deadlines-v1"),
@@ -346,6 +367,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "deadline index: last applied global position (written by a rebuild only)",
     role: "transient",
     bound: "one key",
+    check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{order}:<projection>:rebuilding",
+    match: re(`${tagged(ORDER_TAG)}:order-deadlines-v\\d+:rebuilding`),
+    example: rebuildMarkerKeyOf(ORDER_TAG, "order-deadlines-v1"),
+    owner: "order",
+    type: "string",
+    holds: "deadline index: rebuild marker (the id of a rebuild not yet replayed to the end of the log)",
+    role: "transient",
+    bound:
+      "one per projection, only while its rebuild runs or after one was interrupted (removed once the replay reached the end of the log; an interrupted one is finished by the next order service started)",
     check: { kind: "count", max: 1 },
   },
   {
@@ -393,6 +426,18 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "order list index: last applied global position (written by a rebuild only)",
     role: "record",
     bound: "one key",
+    check: { kind: "count", max: 1 },
+  },
+  {
+    pattern: "{order}:<list>:rebuilding",
+    match: re(`${tagged(ORDER_TAG)}:order-list-v\\d+:rebuilding`),
+    example: rebuildMarkerKeyOf(ORDER_TAG, orderListProjection.name),
+    owner: "order",
+    type: "string",
+    holds: "order list index: rebuild marker (the id of a rebuild not yet replayed to the end of the log)",
+    role: "transient",
+    bound:
+      "one per projection, only while its rebuild runs or after one was interrupted (removed once the replay reached the end of the log; an interrupted one is finished by the next order service started)",
     check: { kind: "count", max: 1 },
   },
   {

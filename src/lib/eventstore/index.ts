@@ -46,10 +46,15 @@ export {
 export { MemoryEventStore, type MemoryEventStoreOptions } from "./memory-event-store.js";
 export { type Projection, ProjectionRunner, type ProjectionRunnerOptions } from "./projection.js";
 export {
+  MemoryRebuildMarker,
   MemoryReadModelStore,
   type ReadModelCommit,
   type ReadModelStore,
   type ViewRecord,
 } from "./read-model-store.js";
 export { RedisEventStore, type RedisEventStoreOptions } from "./redis-event-store.js";
-export { RedisReadModelStore, type RedisReadModelStoreOptions } from "./redis-read-model-store.js";
+export {
+  RedisReadModelStore,
+  type RedisReadModelStoreOptions,
+  unmarkRebuildOnRedis,
+} from "./redis-read-model-store.js";

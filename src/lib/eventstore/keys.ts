@@ -25,3 +25,9 @@ export const readModelKey = (tag: string, name: string): string => `{${tag}}:rm:
 
 /** A projection's checkpoint (last global position applied): `{tag}:rm:<name>:checkpoint`. */
 export const checkpointKey = (tag: string, name: string): string => `{${tag}}:rm:${name}:checkpoint`;
+
+/**
+ * A projection's rebuild marker (the id of a rebuild not yet replayed to the end of the log):
+ * `{tag}:rm:<name>:rebuilding`.
+ */
+export const rebuildMarkerKey = (tag: string, name: string): string => `{${tag}}:rm:${name}:rebuilding`;

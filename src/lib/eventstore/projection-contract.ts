@@ -7,7 +7,7 @@ import { ConcurrencyError, InvalidAppendError } from "./errors.js";
 import type { EventStore, StoredEvent } from "./event-store.js";
 import { type InlineTarget, inlineUpdate } from "./inline-projection.js";
 import { type Projection, ProjectionRunner } from "./projection.js";
-import type { ReadModelStore } from "./read-model-store.js";
+import type { ReadModelCommit, ReadModelStore } from "./read-model-store.js";
 
 export interface ProjectionFixture {
   events: EventStore;
@@ -49,6 +49,53 @@ function loadAfter<V>(inner: ReadModelStore<V>, gate: Promise<void>): ReadModelS
     checkpoint: () => inner.checkpoint(),
     commit: (batch) => inner.commit(batch),
     clear: () => inner.clear(),
+    rebuildMarker: () => inner.rebuildMarker(),
+    markRebuild: (id) => inner.markRebuild(id),
+    unmarkRebuild: (id, checkpoint) => inner.unmarkRebuild(id, checkpoint),
+  };
+}
+
+/**
+ * The rebuild marker of any read-model store (the port's adapters, the order service's indexes):
+ * kept by `clear`, removed only with its id and the checkpoint the replay reached. `batch` must be
+ * committable on an empty read model (`expectedCheckpoint` undefined).
+ */
+export async function expectRebuildMarkerPort<V>(
+  store: ReadModelStore<V>,
+  batch: ReadModelCommit<V>,
+): Promise<void> {
+  expect(batch.expectedCheckpoint).toBeUndefined();
+  expect(await store.rebuildMarker()).toBeUndefined();
+  await store.markRebuild("rebuild-1");
+  await store.clear();
+  expect(await store.rebuildMarker()).toBe("rebuild-1");
+  expect(await store.commit(batch)).toBe(true);
+  // Another rebuild's id, or a checkpoint moved since the replay's end: the marker stays.
+  expect(await store.unmarkRebuild("rebuild-0", batch.checkpoint)).toBe(false);
+  expect(await store.unmarkRebuild("rebuild-1", undefined)).toBe(false);
+  expect(await store.rebuildMarker()).toBe("rebuild-1");
+  expect(await store.unmarkRebuild("rebuild-1", batch.checkpoint)).toBe(true);
+  expect(await store.rebuildMarker()).toBeUndefined();
+  expect(await store.unmarkRebuild("rebuild-1", batch.checkpoint)).toBe(false);
+}
+
+/** A read model whose `commit` throws from its `failFrom`-th call on (a rebuild killed midway). */
+export function commitFailsFrom<V>(inner: ReadModelStore<V>, failFrom: number): ReadModelStore<V> {
+  let commits = 0;
+  return {
+    get: (key) => inner.get(key),
+    load: (keys) => inner.load(keys),
+    all: () => inner.all(),
+    checkpoint: () => inner.checkpoint(),
+    commit: async (batch) => {
+      commits += 1;
+      if (commits >= failFrom) throw new Error("killed midway");
+      return inner.commit(batch);
+    },
+    clear: () => inner.clear(),
+    rebuildMarker: () => inner.rebuildMarker(),
+    markRebuild: (id) => inner.markRebuild(id),
+    unmarkRebuild: (id, checkpoint) => inner.unmarkRebuild(id, checkpoint),
   };
 }
 
@@ -75,6 +122,59 @@ export function runProjectionContract(name: string, factory: ProjectionFactory):
       expect(await readModel.get("b")).toEqual({ total: 5, versions: [1] });
       expect(await readModel.get("c")).toBeUndefined();
       expect(await readModel.checkpoint()).toBe(positions[0]);
+    });
+
+    it("keeps a rebuild marker through clear and removes it only with its id and checkpoint", async () => {
+      const readModel = fixture.readModel<CounterView>("counters");
+      const views = new Map([["a", { position: "0000000000000001", value: { total: 1, versions: [1] } }]]);
+      await expectRebuildMarkerPort(readModel, {
+        expectedCheckpoint: undefined,
+        checkpoint: "0000000000000001",
+        views,
+      });
+    });
+
+    it("leaves no rebuild marker after a rebuild that completed", async () => {
+      const readModel = fixture.readModel<CounterView>("counters");
+      for (let i = 0; i < 7; i++) await add(events, `s-${i % 3}`, 1);
+      expect(await runner(readModel).rebuild()).toBe(7);
+      expect(await readModel.rebuildMarker()).toBeUndefined();
+      expect(await runner(readModel).finishInterruptedRebuild()).toBeUndefined();
+    });
+
+    it("leaves the marker when a rebuild dies midway; finishInterruptedRebuild completes it", async () => {
+      const readModel = fixture.readModel<CounterView>("counters");
+      for (let i = 0; i < 10; i++) await add(events, `s-${i % 4}`, i);
+      await runner(readModel).catchUp();
+      const complete = await readModel.all();
+      expect(complete.size).toBe(4);
+      await expect(runner(commitFailsFrom(readModel, 2)).rebuild()).rejects.toThrow("killed midway");
+      // One batch of 3 committed: the read model is partial, and says so.
+      expect(await readModel.rebuildMarker()).toBeDefined();
+      expect((await readModel.all()).size).toBeLessThan(complete.size);
+      // Two instances finishing it at once (commits are compare-and-set on the checkpoint).
+      const other = fixture.readModel<CounterView>("counters");
+      const found = await Promise.all([
+        runner(readModel).finishInterruptedRebuild(),
+        runner(other).finishInterruptedRebuild(),
+      ]);
+      expect(found[0]).toBeDefined();
+      expect(await readModel.all()).toEqual(complete);
+      expect(await readModel.rebuildMarker()).toBeUndefined();
+      expect(await readModel.checkpoint()).toBe(
+        (await events.readAll({ after: undefined, limit: 100 })).at(-1)?.globalPosition,
+      );
+    });
+
+    it("a rebuild killed between marking and clearing leaves a read model catch-up finishes", async () => {
+      const readModel = fixture.readModel<CounterView>("counters");
+      await add(events, "a", 1);
+      await runner(readModel).catchUp();
+      await readModel.markRebuild("killed-before-clear");
+      await add(events, "a", 2);
+      expect(await runner(readModel).finishInterruptedRebuild()).toBe("killed-before-clear");
+      expect(await readModel.get("a")).toEqual({ total: 3, versions: [1, 2] });
+      expect(await readModel.rebuildMarker()).toBeUndefined();
     });
 
     it("builds the same read model live as by rebuild()", async () => {

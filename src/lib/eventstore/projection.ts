@@ -6,7 +6,12 @@
  * atomically, compare-and-set on the old checkpoint (a second runner's overlapping batch is
  * refused and re-read), and each view remembers the position of the last event applied to it, so
  * replaying from an older checkpoint skips what the view already contains.
+ *
+ * A rebuild marks the read model before it clears it and unmarks it only once its replay reached
+ * the end of the log, so a rebuild killed midway (the read model partial for good) is seen by
+ * `finishInterruptedRebuild`, which catches up from the checkpoint it left and removes the marker.
  */
+import { randomUUID } from "node:crypto";
 import type { EventStore, StoredEvent } from "./event-store.js";
 import type { ReadModelStore, ViewRecord } from "./read-model-store.js";
 
@@ -46,14 +51,45 @@ export class ProjectionRunner<V> {
 
   /** Applies every event after the checkpoint; resolves with how many events were committed. */
   catchUp(): Promise<number> {
-    return this.enqueue(() => this.drain());
+    return this.enqueue(async () => (await this.drain()).committed);
   }
 
-  /** Clears the read model and checkpoint and replays the whole log. */
+  /**
+   * Clears the read model and checkpoint and replays the whole log. The read model's rebuild marker
+   * is set before the clear and removed once the replay reached the end of the log: a rebuild that
+   * dies midway leaves it, for `finishInterruptedRebuild`.
+   */
   rebuild(): Promise<number> {
     return this.enqueue(async () => {
-      await this.options.readModel.clear();
-      return this.drain();
+      const { readModel } = this.options;
+      const id = randomUUID();
+      await readModel.markRebuild(id);
+      await readModel.clear();
+      const { committed, checkpoint } = await this.drain();
+      await readModel.unmarkRebuild(id, checkpoint);
+      return committed;
+    });
+  }
+
+  /**
+   * When the read model carries a rebuild marker (a rebuild was interrupted, or is still running
+   * elsewhere), catches up to the end of the log from the checkpoint it left and removes the marker;
+   * resolves with the marker found (also given to `onFound` before the catch-up), or undefined
+   * (nothing done). Safe to run from several instances at once and beside a running rebuild:
+   * commits are compare-and-set on the checkpoint, and the marker is only removed if neither it
+   * nor the checkpoint reached changed meanwhile.
+   */
+  finishInterruptedRebuild(
+    options: { onFound?: (marker: string) => void } = {},
+  ): Promise<string | undefined> {
+    return this.enqueue(async () => {
+      const { readModel } = this.options;
+      const id = await readModel.rebuildMarker();
+      if (id === undefined) return undefined;
+      options.onFound?.(id);
+      const { checkpoint } = await this.drain();
+      await readModel.unmarkRebuild(id, checkpoint);
+      return id;
     });
   }
 
@@ -88,36 +124,38 @@ export class ProjectionRunner<V> {
     }
   }
 
-  private enqueue(work: () => Promise<number>): Promise<number> {
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
     const run = this.queue.then(work);
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async drain(): Promise<number> {
+  /** Catches up to the end of the log: how many events were committed, and the checkpoint reached. */
+  private async drain(): Promise<{ committed: number; checkpoint: string | undefined }> {
     let committed = 0;
     for (;;) {
       const outcome = await this.step();
       // "moved": another runner committed first; re-read from its checkpoint.
       if (outcome === "moved") continue;
-      committed += outcome;
-      if (outcome < this.batchSize) return committed;
+      committed += outcome.count;
+      if (outcome.count < this.batchSize) return { committed, checkpoint: outcome.checkpoint };
     }
   }
 
-  private async step(): Promise<number | "moved"> {
+  /** One batch: its size and the checkpoint after it, or "moved" when the commit was refused. */
+  private async step(): Promise<{ count: number; checkpoint: string | undefined } | "moved"> {
     const { events, readModel, projection } = this.options;
     const checkpoint = await readModel.checkpoint();
     const batch = await events.readAll({ after: checkpoint, limit: this.batchSize });
     const last = batch.at(-1);
-    if (!last) return 0;
+    if (!last) return { count: 0, checkpoint };
     const changed = await this.applyBatch(projection, readModel, batch);
     const ok = await readModel.commit({
       expectedCheckpoint: checkpoint,
       checkpoint: last.globalPosition,
       views: changed,
     });
-    return ok ? batch.length : "moved";
+    return ok ? { count: batch.length, checkpoint: last.globalPosition } : "moved";
   }
 
   private async applyBatch(

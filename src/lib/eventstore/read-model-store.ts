@@ -30,8 +30,41 @@ export interface ReadModelStore<V> {
   checkpoint(): Promise<string | undefined>;
   /** Writes the views and moves the checkpoint atomically; false when the checkpoint had moved. */
   commit(batch: ReadModelCommit<V>): Promise<boolean>;
-  /** Removes every view and the checkpoint. */
+  /** Removes every view and the checkpoint (never the rebuild marker). */
   clear(): Promise<void>;
+  /**
+   * The rebuild marker: the id of a rebuild that cleared this read model and has not yet replayed
+   * the log to its end (interrupted or still running), or undefined.
+   */
+  rebuildMarker(): Promise<string | undefined>;
+  /** Sets the rebuild marker to `id` (`ProjectionRunner.rebuild`, before it clears). */
+  markRebuild(id: string): Promise<void>;
+  /**
+   * Removes the rebuild marker if it is still `id` and the checkpoint is still `checkpoint` (the
+   * end of the log the replay reached), atomically: a rebuild started since keeps its marker.
+   * True when removed.
+   */
+  unmarkRebuild(id: string, checkpoint: string | undefined): Promise<boolean>;
+}
+
+/** The in-memory rebuild marker of a read model (the memory adapters share it). */
+export class MemoryRebuildMarker {
+  private marker: string | undefined;
+
+  get(): string | undefined {
+    return this.marker;
+  }
+
+  set(id: string): void {
+    this.marker = id;
+  }
+
+  /** Removes the marker when it is `id` and `checkpoint` equals `current`. */
+  remove(id: string, checkpoint: string | undefined, current: string | undefined): boolean {
+    if (this.marker !== id || checkpoint !== current) return false;
+    this.marker = undefined;
+    return true;
+  }
 }
 
 /**
@@ -41,6 +74,7 @@ export interface ReadModelStore<V> {
 export class MemoryReadModelStore<V> implements ReadModelStore<V>, InlineTarget<V> {
   private views = new Map<string, string>();
   private position: string | undefined;
+  private readonly marker = new MemoryRebuildMarker();
 
   async get(key: string): Promise<V | undefined> {
     const json = this.views.get(key);
@@ -78,5 +112,17 @@ export class MemoryReadModelStore<V> implements ReadModelStore<V>, InlineTarget<
   async clear(): Promise<void> {
     this.views = new Map();
     this.position = undefined;
+  }
+
+  async rebuildMarker(): Promise<string | undefined> {
+    return this.marker.get();
+  }
+
+  async markRebuild(id: string): Promise<void> {
+    this.marker.set(id);
+  }
+
+  async unmarkRebuild(id: string, checkpoint: string | undefined): Promise<boolean> {
+    return this.marker.remove(id, checkpoint, this.position);
   }
 }

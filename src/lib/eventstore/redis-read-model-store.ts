@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { checkpointKey, checkTag, readModelKey } from "./keys.js";
+import { checkpointKey, checkTag, readModelKey, rebuildMarkerKey } from "./keys.js";
 import { LuaScript } from "../redis/index.js";
 import type { ReadModelCommit, ReadModelStore, ViewRecord } from "./read-model-store.js";
 import {
@@ -24,6 +24,29 @@ redis.call('SET', KEYS[2], ARGV[2])
 return 1
 `);
 
+/**
+ * KEYS: rebuild marker, checkpoint. ARGV: the rebuild's id, the checkpoint its replay reached ("" for
+ * none). Deletes the marker only if both are unchanged (a rebuild started since cleared the
+ * checkpoint and set its own id). Shared by the order service's read models.
+ */
+export const UNMARK_REBUILD = new LuaScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`);
+
+/** `unmarkRebuild` on Redis: see `UNMARK_REBUILD`. */
+export async function unmarkRebuildOnRedis(
+  redis: Redis,
+  markerKey: string,
+  checkpointKey: string,
+  id: string,
+  checkpoint: string | undefined,
+): Promise<boolean> {
+  return (await UNMARK_REBUILD.run(redis, [markerKey, checkpointKey], [id, checkpoint ?? ""])) === 1;
+}
+
 export interface RedisReadModelStoreOptions {
   redis: Redis;
   /** Hash tag shared with the event store (`{tag}:rm:<name>`). */
@@ -40,12 +63,14 @@ export class RedisReadModelStore<V> implements ReadModelStore<V>, InlineTarget<V
   private readonly redis: Redis;
   private readonly viewsKey: string;
   private readonly checkpointKey: string;
+  private readonly markerKey: string;
 
   constructor(options: RedisReadModelStoreOptions) {
     const tag = checkTag(options.tag);
     this.redis = options.redis;
     this.viewsKey = readModelKey(tag, options.name);
     this.checkpointKey = checkpointKey(tag, options.name);
+    this.markerKey = rebuildMarkerKey(tag, options.name);
   }
 
   async get(key: string): Promise<V | undefined> {
@@ -87,5 +112,17 @@ export class RedisReadModelStore<V> implements ReadModelStore<V>, InlineTarget<V
 
   async clear(): Promise<void> {
     await this.redis.unlink(this.viewsKey, this.checkpointKey);
+  }
+
+  async rebuildMarker(): Promise<string | undefined> {
+    return (await this.redis.get(this.markerKey)) ?? undefined;
+  }
+
+  async markRebuild(id: string): Promise<void> {
+    await this.redis.set(this.markerKey, id);
+  }
+
+  unmarkRebuild(id: string, checkpoint: string | undefined): Promise<boolean> {
+    return unmarkRebuildOnRedis(this.redis, this.markerKey, this.checkpointKey, id, checkpoint);
   }
 }

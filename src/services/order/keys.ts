@@ -26,6 +26,12 @@ export const deadlinePositionsKey = (tag: string, name: string): string => `{${t
 export const deadlineCheckpointKey = (tag: string, name: string): string => `{${tag}}:${name}:checkpoint`;
 
 /**
+ * A projection of the order service (deadline index, list index): its rebuild marker (string, the
+ * id of a rebuild not yet replayed to the end of the log).
+ */
+export const rebuildMarkerKeyOf = (tag: string, name: string): string => `{${tag}}:${name}:rebuilding`;
+
+/**
  * Shred intents (sorted set: order id scored by the time its saga ended, ms): written by the append
  * that ends the saga, removed once the order's token key was deleted (src/services/order/shred-sweeper.ts).
  */

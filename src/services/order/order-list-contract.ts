@@ -1,5 +1,6 @@
 /** One behaviour suite for the order list index, run against the memory and Redis adapters. */
 import { describe, expect, it } from "vitest";
+import { expectRebuildMarkerPort } from "../../lib/eventstore/projection-contract.js";
 import type { ViewRecord } from "../../lib/eventstore/index.js";
 import type { OrderListEntry, OrderListIndex } from "./order-list.js";
 
@@ -94,6 +95,13 @@ export function runOrderListContract(name: string, factory: () => Promise<OrderL
       await list.clear();
       expect(await list.checkpoint()).toBeUndefined();
       expect((await list.page({ limit: 10, userId: "u-1" })).ids).toEqual([]);
+    });
+
+    it("keeps its rebuild marker through clear; removes it only with its id and checkpoint", async () => {
+      const list = await factory();
+      const views = new Map([["o-1", { position: position(1), value: { userId: "u-1", createdAtMs: 5 } }]]);
+      await expectRebuildMarkerPort(list, { expectedCheckpoint: undefined, checkpoint: position(1), views });
+      expect((await list.page({ limit: 10 })).ids).toEqual(["o-1"]);
     });
 
     it("answers an empty page to a cursor it did not issue", async () => {

@@ -9,11 +9,12 @@ import {
   type InlineRedisWrite,
   type InlineView,
   type ReadModelCommit,
+  unmarkRebuildOnRedis,
   type ViewRecord,
   viewRecordArg,
 } from "../../lib/eventstore/index.js";
 import { LuaScript } from "../../lib/redis/index.js";
-import { ORDER_TAG } from "./keys.js";
+import { ORDER_TAG, rebuildMarkerKeyOf } from "./keys.js";
 import {
   decodeCursor,
   encodeCursor,
@@ -33,6 +34,9 @@ export const userOrderListKey = (userId: string, tag = ORDER_TAG): string =>
   `{${tag}}:${orderListProjection.name}:user:${userId}`;
 const recordsKey = (tag: string) => `{${tag}}:${orderListProjection.name}:records`;
 const checkpointKey = (tag: string) => `{${tag}}:${orderListProjection.name}:checkpoint`;
+/** The rebuild marker: kept by `clear` (a rebuild sets it before clearing). */
+export const orderListRebuildMarkerKey = (tag = ORDER_TAG): string =>
+  rebuildMarkerKeyOf(tag, orderListProjection.name);
 
 /**
  * KEYS: records hash, checkpoint, all-orders zset, then one user zset per view. ARGV: expected
@@ -140,14 +144,37 @@ export class RedisOrderListIndex implements OrderListIndex {
     return writes;
   }
 
-  /** Removes the index (user lists found by SCAN, in batches: never one blocking command). */
+  /**
+   * Removes the index (user lists found by SCAN, in batches: never one blocking command), but not
+   * the rebuild marker.
+   */
   async clear(): Promise<void> {
     const pattern = `{${this.tag}}:${orderListProjection.name}:*`;
+    const marker = orderListRebuildMarkerKey(this.tag);
     let cursor = "0";
     do {
-      const [next, found] = await this.redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+      const [next, scanned] = await this.redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
       cursor = next;
+      const found = scanned.filter((key) => key !== marker);
       if (found.length > 0) await this.redis.unlink(...found);
     } while (cursor !== "0");
+  }
+
+  async rebuildMarker(): Promise<string | undefined> {
+    return (await this.redis.get(orderListRebuildMarkerKey(this.tag))) ?? undefined;
+  }
+
+  async markRebuild(id: string): Promise<void> {
+    await this.redis.set(orderListRebuildMarkerKey(this.tag), id);
+  }
+
+  unmarkRebuild(id: string, checkpoint: string | undefined): Promise<boolean> {
+    return unmarkRebuildOnRedis(
+      this.redis,
+      orderListRebuildMarkerKey(this.tag),
+      checkpointKey(this.tag),
+      id,
+      checkpoint,
+    );
   }
 }

@@ -5,11 +5,12 @@
  * it survives crashes and can be rebuilt. Pages are cut with an opaque cursor: the last entry of the
  * page (creation time, order id), exclusive. Redis adapter: `order-list-redis.ts`.
  */
-import type {
-  InlineTarget,
-  ReadModelCommit,
-  ReadModelStore,
-  ViewRecord,
+import {
+  type InlineTarget,
+  MemoryRebuildMarker,
+  type ReadModelCommit,
+  type ReadModelStore,
+  type ViewRecord,
 } from "../../lib/eventstore/index.js";
 import { type OrderProjection, orderProjection } from "./events.js";
 import { orderIdOfStream } from "./keys.js";
@@ -73,6 +74,7 @@ export class MemoryOrderListIndex implements OrderListIndex {
   private records = new Map<string, ViewRecord<OrderListEntry>>();
   private lists = new Map<string, string[]>();
   private position: string | undefined;
+  private readonly marker = new MemoryRebuildMarker();
 
   async page(query: OrderListQuery): Promise<OrderListPage> {
     const list = this.lists.get(listName(query.userId)) ?? [];
@@ -132,6 +134,18 @@ export class MemoryOrderListIndex implements OrderListIndex {
     this.records = new Map();
     this.lists = new Map();
     this.position = undefined;
+  }
+
+  async rebuildMarker(): Promise<string | undefined> {
+    return this.marker.get();
+  }
+
+  async markRebuild(id: string): Promise<void> {
+    this.marker.set(id);
+  }
+
+  async unmarkRebuild(id: string, checkpoint: string | undefined): Promise<boolean> {
+    return this.marker.remove(id, checkpoint, this.position);
   }
 
   private listOf(name: string): string[] {

@@ -10,6 +10,7 @@ import {
   type ReadModelCommit,
   RedisEventStore,
   RedisReadModelStore,
+  unmarkRebuildOnRedis,
   type ViewRecord,
 } from "../../lib/eventstore/index.js";
 import { LuaScript } from "../../lib/redis/index.js";
@@ -20,6 +21,7 @@ import {
   deadlineIndexKey,
   deadlinePositionsKey,
   ORDER_TAG,
+  rebuildMarkerKeyOf,
   shredIntentsKey,
 } from "./keys.js";
 import {
@@ -63,6 +65,7 @@ export class RedisDeadlineIndex implements DeadlineIndex {
   private readonly dueKey: string;
   private readonly positionsKey: string;
   private readonly checkpointKey: string;
+  private readonly markerKey: string;
 
   constructor(options: RedisDeadlineIndexOptions) {
     const tag = options.tag ?? ORDER_TAG;
@@ -71,6 +74,7 @@ export class RedisDeadlineIndex implements DeadlineIndex {
     this.dueKey = deadlineIndexKey(tag, name);
     this.positionsKey = deadlinePositionsKey(tag, name);
     this.checkpointKey = deadlineCheckpointKey(tag, name);
+    this.markerKey = rebuildMarkerKeyOf(tag, name);
   }
 
   async due(now: number, limit: number, offset = 0): Promise<string[]> {
@@ -138,6 +142,18 @@ export class RedisDeadlineIndex implements DeadlineIndex {
 
   async clear(): Promise<void> {
     await this.redis.unlink(this.dueKey, this.positionsKey, this.checkpointKey);
+  }
+
+  async rebuildMarker(): Promise<string | undefined> {
+    return (await this.redis.get(this.markerKey)) ?? undefined;
+  }
+
+  async markRebuild(id: string): Promise<void> {
+    await this.redis.set(this.markerKey, id);
+  }
+
+  unmarkRebuild(id: string, checkpoint: string | undefined): Promise<boolean> {
+    return unmarkRebuildOnRedis(this.redis, this.markerKey, this.checkpointKey, id, checkpoint);
   }
 }
 

@@ -303,6 +303,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
     create: async (deps) => {
       const internals = await buildInternals(deps, options);
       options.onCreated?.(internals);
+      await finishInterruptedRebuilds(internals, deps.logger);
       const { stores, runner, sweeper, clock, tokens, compactor, shredding, shredSweeper } = internals;
       let viewRetention: NodeJS.Timeout | undefined;
       return {
@@ -343,6 +344,38 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
       };
     },
   };
+}
+
+/**
+ * A rebuild killed midway leaves its read model partial (in-flight orders without their deadline,
+ * orders missing from `GET /orders`) and marked (break42 F1). Each marked read model is finished
+ * here, before the instance consumes or serves: a catch-up from the checkpoint the rebuild left to
+ * the end of the log, then the marker is removed. Instances starting together may all do it: the
+ * commits are compare-and-set on the checkpoint.
+ */
+async function finishInterruptedRebuilds(
+  internals: OrderServiceInternals,
+  logger: ServiceDeps<typeof AllEvents>["logger"],
+): Promise<void> {
+  const runners: [
+    string,
+    { finishInterruptedRebuild: ProjectionRunner<unknown>["finishInterruptedRebuild"] },
+  ][] = [
+    [orderViewProjection.name, internals.views],
+    [deadlineProjection.name, internals.deadlines],
+    [orderListProjection.name, internals.list],
+  ];
+  for (const [readModel, runner] of runners) {
+    const marker = await runner.finishInterruptedRebuild({
+      onFound: (rebuild) =>
+        logger.warn(
+          { readModel, rebuild },
+          `read model ${readModel}: a rebuild was interrupted before the end of the log; finishing it from its checkpoint`,
+        ),
+    });
+    if (marker !== undefined)
+      logger.info({ readModel, rebuild: marker }, `read model ${readModel}: interrupted rebuild finished`);
+  }
 }
 
 /** With `ORDER_VIEW_RETENTION_MS` on Redis: a pass over 500 views every 10 s (view-retention.ts). */

@@ -4,6 +4,7 @@
  * and the deadline index and order view built by projections.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { expectRebuildMarkerPort } from "../../lib/eventstore/projection-contract.js";
 import { AllEvents } from "../../contracts/index.js";
 import { Publisher } from "../../lib/bus/publisher.js";
 import { MemoryTransport } from "../../lib/bus/transports/memory.js";
@@ -130,6 +131,17 @@ export function runOrderStoreContract(
       await index.clear();
       expect(await index.checkpoint()).toBeUndefined();
       expect(await index.due(10, 10)).toEqual([]);
+    });
+
+    it("keeps the deadline index's rebuild marker through clear; removes it with its id and checkpoint", async () => {
+      const views = new Map([["o-9", { position: "0000000000000001", value: { deadline: 5 } }]]);
+      const index = fixture.stores.deadlines;
+      await expectRebuildMarkerPort(index, {
+        expectedCheckpoint: undefined,
+        checkpoint: "0000000000000001",
+        views,
+      });
+      expect(await index.due(10, 10)).toEqual(["o-9"]);
     });
 
     it("has the view, deadline and list entry of an order as soon as its append returns (inline)", async () => {

@@ -11,6 +11,7 @@ import {
   type EventStore,
   type InlineTarget,
   MemoryEventStore,
+  MemoryRebuildMarker,
   MemoryReadModelStore,
   type ReadModelCommit,
   type ReadModelStore,
@@ -92,6 +93,7 @@ interface Entry {
 export class MemoryDeadlineIndex implements DeadlineIndex {
   private entries = new Map<string, Entry>();
   private position: string | undefined;
+  private readonly marker = new MemoryRebuildMarker();
 
   async due(now: number, limit: number, offset = 0): Promise<string[]> {
     return [...this.entries]
@@ -141,6 +143,18 @@ export class MemoryDeadlineIndex implements DeadlineIndex {
   async clear(): Promise<void> {
     this.entries = new Map();
     this.position = undefined;
+  }
+
+  async rebuildMarker(): Promise<string | undefined> {
+    return this.marker.get();
+  }
+
+  async markRebuild(id: string): Promise<void> {
+    this.marker.set(id);
+  }
+
+  async unmarkRebuild(id: string, checkpoint: string | undefined): Promise<boolean> {
+    return this.marker.remove(id, checkpoint, this.position);
   }
 }
 

@@ -331,7 +331,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
       "a projection's rebuild marker: the id of a rebuild that cleared the read model and has not replayed the log to its end",
     role: "transient",
     bound:
-      "one per projection, only while its rebuild runs or after one was interrupted (removed once the replay reached the end of the log; an interrupted one is finished by the next order service started)",
+      "one per projection, only while its rebuild runs or after one was interrupted (removed once the replay reached the end of the log; after an interrupted one the order service refuses to start until a rebuild completes)",
     check: { kind: "count", max: 2 },
   },
   {
@@ -378,7 +378,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "deadline index: rebuild marker (the id of a rebuild not yet replayed to the end of the log)",
     role: "transient",
     bound:
-      "one per projection, only while its rebuild runs or after one was interrupted (removed once the replay reached the end of the log; an interrupted one is finished by the next order service started)",
+      "one per projection, only while its rebuild runs or after one was interrupted (removed once the replay reached the end of the log; after an interrupted one the order service refuses to start until a rebuild completes)",
     check: { kind: "count", max: 1 },
   },
   {
@@ -437,7 +437,7 @@ export const KEY_FAMILIES: readonly KeyFamily[] = [
     holds: "order list index: rebuild marker (the id of a rebuild not yet replayed to the end of the log)",
     role: "transient",
     bound:
-      "one per projection, only while its rebuild runs or after one was interrupted (removed once the replay reached the end of the log; an interrupted one is finished by the next order service started)",
+      "one per projection, only while its rebuild runs or after one was interrupted (removed once the replay reached the end of the log; after an interrupted one the order service refuses to start until a rebuild completes)",
     check: { kind: "count", max: 1 },
   },
   {

@@ -8,8 +8,11 @@
  * replaying from an older checkpoint skips what the view already contains.
  *
  * A rebuild marks the read model before it clears it and unmarks it only once its replay reached
- * the end of the log, so a rebuild killed midway (the read model partial for good) is seen by
- * `finishInterruptedRebuild`, which catches up from the checkpoint it left and removes the marker.
+ * the end of the log, so a rebuild that has not finished (killed midway: the read model partial
+ * for good; or still running) is seen by `unfinishedRebuild`. The remedy is `rebuild()` again: a
+ * catch-up cannot repair it, since a clear of many keys (the order list's) killed midway leaves any
+ * subset of them (break43 F1), and a catch-up beside a rebuild still clearing has its work deleted
+ * (break43 F2).
  */
 import { randomUUID } from "node:crypto";
 import type { EventStore, StoredEvent } from "./event-store.js";
@@ -57,7 +60,8 @@ export class ProjectionRunner<V> {
   /**
    * Clears the read model and checkpoint and replays the whole log. The read model's rebuild marker
    * is set before the clear and removed once the replay reached the end of the log: a rebuild that
-   * dies midway leaves it, for `finishInterruptedRebuild`.
+   * dies midway leaves it (`unfinishedRebuild`); running `rebuild()` again completes the clear and
+   * replays from the start.
    */
   rebuild(): Promise<number> {
     return this.enqueue(async () => {
@@ -72,25 +76,12 @@ export class ProjectionRunner<V> {
   }
 
   /**
-   * When the read model carries a rebuild marker (a rebuild was interrupted, or is still running
-   * elsewhere), catches up to the end of the log from the checkpoint it left and removes the marker;
-   * resolves with the marker found (also given to `onFound` before the catch-up), or undefined
-   * (nothing done). Safe to run from several instances at once and beside a running rebuild:
-   * commits are compare-and-set on the checkpoint, and the marker is only removed if neither it
-   * nor the checkpoint reached changed meanwhile.
+   * The marker of a rebuild of this read model that has not finished (interrupted, or still running
+   * somewhere), or undefined. A read model so marked is partial: run `rebuild()` again (with every
+   * writer stopped) before serving from it.
    */
-  finishInterruptedRebuild(
-    options: { onFound?: (marker: string) => void } = {},
-  ): Promise<string | undefined> {
-    return this.enqueue(async () => {
-      const { readModel } = this.options;
-      const id = await readModel.rebuildMarker();
-      if (id === undefined) return undefined;
-      options.onFound?.(id);
-      const { checkpoint } = await this.drain();
-      await readModel.unmarkRebuild(id, checkpoint);
-      return id;
-    });
+  unfinishedRebuild(): Promise<string | undefined> {
+    return this.options.readModel.rebuildMarker();
   }
 
   /** Catches up now and then every `intervalMs` until `stop()`. */

@@ -1,7 +1,8 @@
 /**
  * A rebuild of the order service's read models killed midway (break42 F1): it leaves the read model
- * partial and marked, and the next order service started over that Redis finishes it, before it
- * consumes or serves, from the checkpoint the rebuild left.
+ * partial and marked; an order service does not start over it (UnfinishedRebuildError, naming the
+ * remedy), and a second rebuild() makes it complete again, also after a clear of the order list
+ * killed midway (break43 F1), which no catch-up could repair.
  */
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { AllEvents } from "../../contracts/index.js";
@@ -13,8 +14,10 @@ import { commitFailsFrom } from "../../lib/eventstore/projection-contract.js";
 import { createRedisPlatform, type Platform } from "../../lib/runtime/platform.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { orderListProjection } from "./order-list.js";
+import { RedisOrderListIndex } from "./order-list-redis.js";
 import { deadlineProjection, orderViewProjection } from "./projections.js";
 import { createRedisOrderStores } from "./redis-store.js";
+import { UnfinishedRebuildError } from "./service.js";
 import { OrderRepository } from "./repository.js";
 import { SagaRunner } from "./saga-runner.js";
 import { inlineProjections, type OrderStores } from "./store.js";
@@ -73,7 +76,7 @@ describeWithRedis("an interrupted read-model rebuild", (getRedis) => {
   const runner = <V>(projection: Projection<V>, readModel: ReadModelStore<V>) =>
     new ProjectionRunner({ events: stores.events, projection, readModel, batchSize: 5 });
 
-  it("is finished by the next order service started: deadlines, list and views complete, no marker", async () => {
+  it("an order service refuses to start over it; a second rebuild() completes deadlines, list and views", async () => {
     const ids = await placeOrders();
     const complete = {
       views: await stores.views.all(),
@@ -95,17 +98,22 @@ describeWithRedis("an interrupted read-model rebuild", (getRedis) => {
     await interrupt(orderListProjection, stores.list);
     expect((await stores.deadlines.all()).size).toBeLessThan(complete.deadlines.size);
     expect((await stores.list.page({ limit: 100 })).ids.length).toBeLessThan(ids.length);
-    expect((await stores.views.all()).size).toBeLessThan(ids.length);
 
+    await expect(startOrderService(platform, { sweepIntervalMs: 60_000 }, silent)).rejects.toThrow(
+      UnfinishedRebuildError,
+    );
+
+    await runner(orderViewProjection, stores.views).rebuild();
+    await runner(deadlineProjection, stores.deadlines).rebuild();
+    await runner(orderListProjection, stores.list).rebuild();
     const h = await startOrderService(platform, { sweepIntervalMs: 60_000 }, silent);
     try {
       expect(await stores.deadlines.all()).toEqual(complete.deadlines);
       expect(await stores.list.all()).toEqual(complete.list);
       expect(await stores.views.all()).toEqual(complete.views);
       expect((await stores.list.page({ limit: 100 })).ids).toHaveLength(ids.length);
-      for (const readModel of [stores.views, stores.deadlines, stores.list]) {
+      for (const readModel of [stores.views, stores.deadlines, stores.list])
         expect(await readModel.rebuildMarker()).toBeUndefined();
-      }
       const listed = await h.request<{ orders: unknown[] }>("GET", "/orders?limit=100");
       expect(listed.status).toBe(200);
     } finally {
@@ -113,23 +121,38 @@ describeWithRedis("an interrupted read-model rebuild", (getRedis) => {
     }
   });
 
-  it("two services starting at once both finish it safely", async () => {
-    await placeOrders();
-    const complete = await stores.deadlines.all();
-    await expect(runner(deadlineProjection, commitFailsFrom(stores.deadlines, 2)).rebuild()).rejects.toThrow(
-      "killed midway",
+  it("a clear of the order list killed midway: refused at start, and a second rebuild() restores every user's list (break43 F1)", async () => {
+    const ids = await placeOrders();
+    const complete = await stores.list.all();
+    const perUser = async () =>
+      Promise.all(
+        ["u-0", "u-1", "u-2"].map(async (userId) => (await stores.list.page({ limit: 100, userId })).ids),
+      );
+    const before = await perUser();
+    expect(before.flat()).toHaveLength(ids.length);
+    // The list index over a connection that dies inside the clear: half the keys unlinked, then gone.
+    const client = getRedis().client();
+    const dying = new Proxy(client, {
+      get(target, property) {
+        if (property === "unlink")
+          return async (...keys: string[]) => {
+            await target.unlink(...keys.slice(0, Math.ceil(keys.length / 2)));
+            throw new Error("killed mid-clear");
+          };
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const dyingList = new RedisOrderListIndex(dying);
+    await expect(runner(orderListProjection, dyingList).rebuild()).rejects.toThrow("killed mid-clear");
+    expect(await stores.list.rebuildMarker()).toBeDefined();
+    await expect(startOrderService(platform, { sweepIntervalMs: 60_000 }, silent)).rejects.toThrow(
+      /order-list-v1: a rebuild .* has not finished/,
     );
-    const [a, b] = await Promise.all([
-      startOrderService(platform, { sweepIntervalMs: 60_000 }, silent),
-      startOrderService(platform, { sweepIntervalMs: 60_000 }, silent),
-    ]);
-    try {
-      expect(await stores.deadlines.all()).toEqual(complete);
-      expect(await stores.deadlines.rebuildMarker()).toBeUndefined();
-    } finally {
-      await a.stop();
-      await b.stop();
-    }
+    await runner(orderListProjection, stores.list).rebuild();
+    expect(await stores.list.all()).toEqual(complete);
+    expect(await perUser()).toEqual(before);
+    expect(await stores.list.rebuildMarker()).toBeUndefined();
   });
 
   it("leaves no marker after a rebuild that completed", async () => {

@@ -303,7 +303,7 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
     create: async (deps) => {
       const internals = await buildInternals(deps, options);
       options.onCreated?.(internals);
-      await finishInterruptedRebuilds(internals, deps.logger);
+      await refuseUnfinishedRebuilds(internals);
       const { stores, runner, sweeper, clock, tokens, compactor, shredding, shredSweeper } = internals;
       let viewRetention: NodeJS.Timeout | undefined;
       return {
@@ -346,35 +346,36 @@ export function createOrderService(options: OrderServiceOptions = {}): ServiceDe
   };
 }
 
+/** An order read model carries the marker of a rebuild that has not finished: it is partial. */
+export class UnfinishedRebuildError extends Error {
+  readonly code = "READ_MODEL_REBUILD_UNFINISHED";
+  constructor(
+    readonly readModel: string,
+    readonly rebuild: string,
+  ) {
+    super(
+      `read model ${readModel}: a rebuild (${rebuild}) has not finished (interrupted, or still running): with every order instance stopped, run ProjectionRunner.rebuild() for it again (src/services/order/README.md, "Rebuilding a read model"), then start the order service`,
+    );
+    this.name = "UnfinishedRebuildError";
+  }
+}
+
 /**
  * A rebuild killed midway leaves its read model partial (in-flight orders without their deadline,
- * orders missing from `GET /orders`) and marked (break42 F1). Each marked read model is finished
- * here, before the instance consumes or serves: a catch-up from the checkpoint the rebuild left to
- * the end of the log, then the marker is removed. Instances starting together may all do it: the
- * commits are compare-and-set on the checkpoint.
+ * orders missing from `GET /orders`) and marked (break42 F1). An instance does not start over
+ * such a read model: it cannot tell a dead rebuild from one still running, a catch-up beside a
+ * running rebuild's clear is deleted by it, and a clear killed midway leaves any subset of the
+ * list's keys, which only a full rebuild repairs (break43 F1, F2). Throws UnfinishedRebuildError.
  */
-async function finishInterruptedRebuilds(
-  internals: OrderServiceInternals,
-  logger: ServiceDeps<typeof AllEvents>["logger"],
-): Promise<void> {
-  const runners: [
-    string,
-    { finishInterruptedRebuild: ProjectionRunner<unknown>["finishInterruptedRebuild"] },
-  ][] = [
+async function refuseUnfinishedRebuilds(internals: OrderServiceInternals): Promise<void> {
+  const runners: [string, { unfinishedRebuild(): Promise<string | undefined> }][] = [
     [orderViewProjection.name, internals.views],
     [deadlineProjection.name, internals.deadlines],
     [orderListProjection.name, internals.list],
   ];
   for (const [readModel, runner] of runners) {
-    const marker = await runner.finishInterruptedRebuild({
-      onFound: (rebuild) =>
-        logger.warn(
-          { readModel, rebuild },
-          `read model ${readModel}: a rebuild was interrupted before the end of the log; finishing it from its checkpoint`,
-        ),
-    });
-    if (marker !== undefined)
-      logger.info({ readModel, rebuild: marker }, `read model ${readModel}: interrupted rebuild finished`);
+    const marker = await runner.unfinishedRebuild();
+    if (marker !== undefined) throw new UnfinishedRebuildError(readModel, marker);
   }
 }
 

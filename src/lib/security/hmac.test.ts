@@ -138,8 +138,9 @@ describe("the native HMAC addon", () => {
       const edited = Buffer.from(state);
       edited.writeUInt32LE(0xffff, 104); // SHA256_CTX.num (after h[8], Nl, Nh, data[16])
       expect(() => addon.tag(edited, Buffer.from("abc"), 0, 3)).toThrow(TypeError);
+      // A copy of prepare()'s state is still accepted, and gives the key's real MAC.
       expect(addon.tag(Buffer.from(state), Buffer.from("abc"), 0, 3)).toBe(
-        addon.tag(state, Buffer.from("abc"), 0, 3),
+        createHmac("sha256", Buffer.alloc(64, 7)).update("abc").digest("base64url"),
       );
     },
   );

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { medianInterval, verdict } from "./bus-security.js";
+import {
+  MESSAGES_PER_SEALED_FIELD,
+  medianInterval,
+  pairedCost,
+  type SecurityResult,
+  securityMarkdown,
+  verdict,
+} from "./bus-security.js";
 
 describe("the signing cost's interval and verdict", () => {
   it("uses the order statistics that cover the median with at least 90%: min–max for 5 rounds, 2nd–8th for 9", () => {
@@ -21,5 +28,54 @@ describe("the signing cost's interval and verdict", () => {
     expect(verdict({ low: 6.1, high: 9.9 }, 10)).toBe("below 10%");
     expect(verdict({ low: 10, high: 14 }, 10)).toBe("not below 10%");
     expect(verdict({ low: 9, high: 13 }, 10)).toMatch(/undecided/);
+  });
+});
+
+describe("the security report", () => {
+  /** `rounds` runs of a setting costing `cost` (a fraction) more CPU and as much less throughput. */
+  const runs = (label: string, cost: number, rounds = 9) => ({
+    label,
+    runs: Array.from({ length: rounds }, (_, r) => ({
+      label,
+      messages: 1_000,
+      seconds: 1,
+      // A drifting machine: every setting of a round moves together, so the paired cost stays put.
+      perSecond: Math.round((30_000 + r * 1_000) / (1 + cost)),
+      cpuMicros: (30 + r) * (1 + cost),
+      latency: { count: 1_000, p50: 1, p99: 3, max: 4 },
+    })),
+  });
+  const result = (mixed: number): SecurityResult => ({
+    settings: [runs("clear", 0), runs("signed", 0.05), runs("mixed", mixed), runs("sealed", 0.4)],
+    rounds: 9,
+    messages: 1_000,
+    signMicros: { median: 1.5, min: 1.4, max: 1.6 },
+    microsPerMessage: { median: 12, min: 11, max: 13 },
+    load: [0.5, 1],
+  });
+
+  it("gives the cost and verdict of signing + verifying and of encryption at the system's mix, each paired per round", () => {
+    const text = securityMarkdown(result(0.07));
+    expect(text).toContain(`in one message of every ${MESSAGES_PER_SEALED_FIELD}, as in the system`);
+    expect(text).toContain("| mixed |");
+    expect(pairedCost(result(0.07), 2).cpu.median).toBeCloseTo(7, 1);
+    const verdicts = text
+      .split("\n")
+      .filter((line) => line.includes("interval of the median") && line.includes("**"));
+    expect(verdicts).toHaveLength(2);
+    expect(verdicts[0]).toMatch(
+      /throughput cost 4\.8–4\.8%: \*\*below 10%\*\*.*CPU cost 5–5%: \*\*below 10%\*\*/,
+    );
+    expect(verdicts[1]).toMatch(
+      /throughput cost 6\.5–6\.5%: \*\*below 10%\*\*.*CPU cost 7–7%: \*\*below 10%\*\*/,
+    );
+  });
+
+  it("says so when encryption at the system's mix is not below the target though signing alone is", () => {
+    const verdicts = securityMarkdown(result(0.12))
+      .split("\n")
+      .filter((line) => line.includes("interval of the median") && line.includes("**"));
+    expect(verdicts[0]).toMatch(/below 10%/);
+    expect(verdicts[1]).toMatch(/CPU cost 12–12%: \*\*not below 10%\*\*/);
   });
 });

@@ -132,6 +132,11 @@ export interface LibraryRun {
    * handler (AES-256-GCM). Undefined: no such field, unsigned (the plain library row).
    */
   security?: "clear" | "signed" | "sealed";
+  /**
+   * With "sealed": the field is sealed (and opened) in one message of every `sealEvery` (the message
+   * whose `seq` is a multiple of it), in clear in the others; default 1 (every message).
+   */
+  sealEvery?: number;
   /** Wire the tracing wrappers as the service host does (they are no-ops while tracing is off). */
   traced?: boolean;
 }
@@ -173,8 +178,14 @@ export async function libraryStreams(
     ...(secured ? { verifier: createVerifier(keyring) } : {}),
   });
   const handlerMs = run.handlerMs ?? 0;
+  const sealEvery = run.sealEvery ?? 1;
+  const sealsAt = (seq: number) => sealed && seq % sealEvery === 0;
   subscriber.on("bench.tick", async (payload) => {
-    if (payload.secret !== undefined && sealed && cipher.open(payload.secret, payload.orderId) !== SECRET)
+    if (
+      payload.secret !== undefined &&
+      sealsAt(payload.seq) &&
+      cipher.open(payload.secret, payload.orderId) !== SECRET
+    )
       throw new Error("secret did not round-trip");
     if (handlerMs > 0) await sleep(handlerMs);
     latencies.push(performance.now() - payload.sentAt);
@@ -192,7 +203,9 @@ export async function libraryStreams(
           sentAt: performance.now(),
           orderId: "o",
           amount: 1,
-          ...(run.security === undefined ? {} : { secret: sealed ? cipher.seal(SECRET, "o") : SECRET }),
+          ...(run.security === undefined
+            ? {}
+            : { secret: sealsAt(from + i) ? cipher.seal(SECRET, "o") : SECRET }),
         }),
       );
     await publisher.send(batch);

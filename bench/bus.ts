@@ -13,6 +13,12 @@ import { Subscriber } from "../src/lib/bus/subscriber.js";
 import { RedisStreamsTransport } from "../src/lib/bus/transports/redis-streams.js";
 import { MemoryDeadLetterStore } from "../src/lib/dlq/memory-dead-letter-store.js";
 import { FieldCipher } from "../src/lib/security/encryption.js";
+import {
+  generateTokenKeys,
+  MemoryTokenKeyStore,
+  tokenOpenerFromEnv,
+  tokenSealerFromEnv,
+} from "../src/lib/security/payment-token.js";
 import { Keyring } from "../src/lib/security/keyring.js";
 import { createSigner, createVerifier } from "../src/lib/security/signing.js";
 import { type LatencyStats, latencyStats, round, sleep } from "./support.js";
@@ -137,11 +143,51 @@ export interface LibraryRun {
    * whose `seq` is a multiple of it), in clear in the others; default 1 (every message).
    */
   sealEvery?: number;
+  /**
+   * With "sealed", how: "field" (default) one `FieldCipher` key (AES-256-GCM); "token" the payment
+   * token's scheme as the system runs it (src/lib/security/payment-token.ts: a per-order data key from
+   * the batch's X25519 agreement and the token's own entry secret, the entry kept in a memory store
+   * here, in Redis in the system; opened by the handler, then shredded as the saga's end does).
+   */
+  sealWith?: "field" | "token";
   /** Wire the tracing wrappers as the service host does (they are no-ops while tracing is off). */
   traced?: boolean;
 }
 
 const SECRET = "tok_bench__0123456789abcdef";
+
+/** How a run seals the token-like field and opens it in the handler (LibraryRun.sealWith). */
+interface Sealing {
+  orderId(seq: number): string;
+  seal(orderId: string): string | Promise<string>;
+  open(payload: { orderId: string; secret?: string }): string | Promise<string>;
+}
+
+const fieldSealing = (cipher: FieldCipher): Sealing => ({
+  orderId: () => "o",
+  seal: (orderId) => cipher.seal(SECRET, orderId),
+  open: ({ orderId, secret }) => cipher.open(secret!, orderId),
+});
+
+/** One payment key pair per process, as a deployment has (made once: key generation is not measured). */
+let tokenKeys: ReturnType<typeof generateTokenKeys> | undefined;
+
+function tokenSealing(): Sealing {
+  tokenKeys ??= generateTokenKeys("bench");
+  const env = { ...tokenKeys, NODE_ENV: "production" };
+  const store = new MemoryTokenKeyStore();
+  const sealer = tokenSealerFromEnv(store, env);
+  const opener = tokenOpenerFromEnv(store, env);
+  return {
+    orderId: (seq) => `o-${seq}`,
+    seal: (orderId) => sealer.seal(orderId, SECRET),
+    async open({ orderId, secret }) {
+      const token = await opener.open(orderId, secret!);
+      await sealer.shred(orderId);
+      return token;
+    },
+  };
+}
 
 export async function libraryStreams(
   url: string,
@@ -180,12 +226,9 @@ export async function libraryStreams(
   const handlerMs = run.handlerMs ?? 0;
   const sealEvery = run.sealEvery ?? 1;
   const sealsAt = (seq: number) => sealed && seq % sealEvery === 0;
+  const sealing = run.sealWith === "token" ? tokenSealing() : fieldSealing(cipher);
   subscriber.on("bench.tick", async (payload) => {
-    if (
-      payload.secret !== undefined &&
-      sealsAt(payload.seq) &&
-      cipher.open(payload.secret, payload.orderId) !== SECRET
-    )
+    if (payload.secret !== undefined && sealsAt(payload.seq) && (await sealing.open(payload)) !== SECRET)
       throw new Error("secret did not round-trip");
     if (handlerMs > 0) await sleep(handlerMs);
     latencies.push(performance.now() - payload.sentAt);
@@ -196,18 +239,21 @@ export async function libraryStreams(
   const started = performance.now();
   await publishPaced(total, ratePerSec, async (from, count) => {
     const batch = [];
-    for (let i = 0; i < count; i++)
+    for (let i = 0; i < count; i++) {
+      const seq = from + i;
+      const orderId = sealsAt(seq) ? sealing.orderId(seq) : "o";
       batch.push(
         publisher.prepare("bench.tick", {
-          seq: from + i,
+          seq,
           sentAt: performance.now(),
-          orderId: "o",
+          orderId,
           amount: 1,
           ...(run.security === undefined
             ? {}
-            : { secret: sealsAt(from + i) ? cipher.seal(SECRET, "o") : SECRET }),
+            : { secret: sealsAt(seq) ? await sealing.seal(orderId) : SECRET }),
         }),
       );
+    }
     await publisher.send(batch);
   });
   while (handled < total) await sleep(2);

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { FieldCipher, openWithKey, sealedKid, sealWithKey } from "./encryption.js";
 import {
+  AGREEMENT_CACHE,
   generateTokenKeys,
   hkdfSha256x32,
   MemoryTokenKeyStore,
@@ -273,5 +274,57 @@ describe("hkdfSha256x32", () => {
       const salt = `order-${i}-${randomBytes(4).toString("hex")}`;
       expect(hkdfSha256x32(ikm, salt, info)).toEqual(Buffer.from(hkdfSync("sha256", ikm, salt, info, 32)));
     }
+  });
+});
+
+describe("the payment service's batch agreements", () => {
+  const keys = generateTokenKeys("pay-1");
+  const env = { ...keys, NODE_ENV: "production" };
+
+  it("opens every token of a batch with one X25519 agreement, each only with its own order's entry", async () => {
+    const store = new MemoryTokenKeyStore();
+    const sealer = tokenSealerFromEnv(store, env);
+    const ids = ["o-1", "o-2", "o-3"];
+    const sealed = await Promise.all(ids.map((id) => sealer.seal(id, `tok_ok_${id}`)));
+    const payment = tokenOpenerFromEnv(store, env, { now: () => 0 });
+    for (const [i, id] of ids.entries())
+      await expect(payment.open(id, sealed[i]!)).resolves.toBe(`tok_ok_${id}`);
+    expect(payment.agreementStats).toEqual({ computed: 1, held: 1 });
+    // The agreement held does not open a token whose entry is gone: the entry secret is its own.
+    await sealer.shred("o-2");
+    await expect(payment.open("o-2", sealed[1]!)).rejects.toThrow(/gone \(shredded\)/);
+    // Nor another order's token under a copied entry.
+    await store.put("o-9", sealed[0]!.slice(5, 17), (await store.get("o-1", sealed[0]!.slice(5, 17)))!);
+    await expect(payment.open("o-9", sealed[0]!)).rejects.toThrow(/authentication failed/);
+  });
+
+  it(`holds an agreement ${AGREEMENT_CACHE.ms} ms and at most ${AGREEMENT_CACHE.entries} of them`, async () => {
+    const store = new MemoryTokenKeyStore();
+    let t = 0;
+    const first = await tokenSealerFromEnv(store, env).seal("o-1", "tok_ok_first");
+    const payment = tokenOpenerFromEnv(store, env, { now: () => t });
+    await payment.open("o-1", first);
+    t = AGREEMENT_CACHE.ms;
+    await expect(payment.open("o-1", first)).resolves.toBe("tok_ok_first");
+    expect(payment.agreementStats).toEqual({ computed: 2, held: 1 });
+    // A batch per seal: every open agrees, and no more than the bound is held.
+    const oneEach = tokenSealerFromEnv(store, env, { batchUses: 1 });
+    for (let i = 0; i < AGREEMENT_CACHE.entries + 5; i++) {
+      const sealed = await oneEach.seal(`o-b${i}`, `tok_ok_${i}`);
+      await expect(payment.open(`o-b${i}`, sealed)).resolves.toBe(`tok_ok_${i}`);
+    }
+    expect(payment.agreementStats).toEqual({
+      computed: AGREEMENT_CACHE.entries + 7,
+      held: AGREEMENT_CACHE.entries,
+    });
+  });
+
+  it("never holds a v1 token's agreement (its shared secret is all its key needs)", async () => {
+    const store = new MemoryTokenKeyStore();
+    const sealed = await tokenSealerFromEnv(store, env, { format: "v1" }).seal("o-1", "tok_ok_v1");
+    const payment = tokenOpenerFromEnv(store, env, { now: () => 0 });
+    await expect(payment.open("o-1", sealed)).resolves.toBe("tok_ok_v1");
+    await expect(payment.open("o-1", sealed)).resolves.toBe("tok_ok_v1");
+    expect(payment.agreementStats).toEqual({ computed: 2, held: 0 });
   });
 });

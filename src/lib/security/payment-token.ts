@@ -324,12 +324,41 @@ function sealParts(sealed: string): { sealId: string; kid: string } | undefined 
   return { sealId: kidField.slice(0, SEAL_ID_HEX), kid: kidField.slice(SEAL_ID_HEX + 1) };
 }
 
+/**
+ * How many batch agreements the payment service keeps, and for how long (ms), to open the other
+ * tokens of a batch: the order service seals up to SEAL_BATCH.uses tokens with one ephemeral
+ * agreement, and without this every open paid the same X25519 agreement again (~45 µs, the largest
+ * part of an open). It does not weaken the shredding: a v2 token's data key also needs its own
+ * entry secret, which only its order's key entry holds and which is never kept here; and the
+ * process that holds these shared secrets holds the payment private key anyway. v1 tokens (a key
+ * pair per token, no entry secret: the shared secret is all their key needs) are never kept.
+ */
+export const AGREEMENT_CACHE = { entries: 16, ms: 10_000 } as const;
+
+interface CachedAgreement {
+  shared: Buffer;
+  until: number;
+}
+
 /** The payment service's side: opens sealed tokens while their order's key entry exists. */
 export class TokenOpener {
+  /** `<kid>.<ephemeral public>` → the batch's shared secret, oldest first (AGREEMENT_CACHE). */
+  private readonly agreements = new Map<string, CachedAgreement>();
+  private computed = 0;
+  private readonly now: () => number;
+
   constructor(
     private readonly privateKeys: ReadonlyMap<string, KeyObject>,
     private readonly store: TokenKeyStore,
-  ) {}
+    options: { now?: () => number } = {},
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** X25519 agreements computed so far, and batch agreements held now (for tests and metrics). */
+  get agreementStats(): { computed: number; held: number } {
+    return { computed: this.computed, held: this.agreements.size };
+  }
 
   /** Throws DecryptionError: not sealed, unknown key, key entry gone (order ended), or altered. */
   async open(orderId: string, sealed: string): Promise<string> {
@@ -362,8 +391,13 @@ export class TokenOpener {
       throw new DecryptionError(`the token key entry of order ${orderId} is malformed`);
     return {
       open: () => {
-        const shared = diffieHellman({ privateKey, publicKey: rawPublic(ephemeralRaw) });
+        // Synchronous from here to the key: no other open can evict (and wipe) `shared` meanwhile.
+        const shared =
+          entrySecret === undefined
+            ? this.agree(privateKey, ephemeralRaw)
+            : this.batchAgreement(`${kid}.${ephemeral}`, privateKey, ephemeralRaw);
         const key = dataKey(shared, orderId, entrySecret);
+        if (entrySecret === undefined) shared.fill(0);
         try {
           return openWithKey(key, sealed, orderId);
         } finally {
@@ -371,6 +405,31 @@ export class TokenOpener {
         }
       },
     };
+  }
+
+  private agree(privateKey: KeyObject, ephemeralRaw: Buffer): Buffer {
+    this.computed++;
+    return diffieHellman({ privateKey, publicKey: rawPublic(ephemeralRaw) });
+  }
+
+  /** A v2 batch's shared secret: kept AGREEMENT_CACHE.ms, at most AGREEMENT_CACHE.entries, wiped when dropped. */
+  private batchAgreement(id: string, privateKey: KeyObject, ephemeralRaw: Buffer): Buffer {
+    const t = this.now();
+    const held = this.agreements.get(id);
+    if (held && t < held.until) return held.shared;
+    if (held) {
+      held.shared.fill(0);
+      this.agreements.delete(id);
+    }
+    const shared = this.agree(privateKey, ephemeralRaw);
+    // Insertion order is age order: drop the expired and, past the bound, the oldest.
+    for (const [key, entry] of this.agreements) {
+      if (t < entry.until && this.agreements.size < AGREEMENT_CACHE.entries) break;
+      entry.shared.fill(0);
+      this.agreements.delete(key);
+    }
+    this.agreements.set(id, { shared, until: t + AGREEMENT_CACHE.ms });
+    return shared;
   }
 }
 
@@ -434,7 +493,11 @@ export function tokenSealerFromEnv(
 }
 
 /** The payment service's opener from the environment (PAYMENT_TOKEN_KEYS). */
-export function tokenOpenerFromEnv(store: TokenKeyStore, env: NodeJS.ProcessEnv = process.env): TokenOpener {
+export function tokenOpenerFromEnv(
+  store: TokenKeyStore,
+  env: NodeJS.ProcessEnv = process.env,
+  options: { now?: () => number } = {},
+): TokenOpener {
   const entries = parseEntries(tokenKeysFromEnv(env, TOKEN_KEYS_ENV), TOKEN_KEYS_ENV);
-  return new TokenOpener(new Map(entries.map((e) => [e.kid, rawPrivate(e.raw)])), store);
+  return new TokenOpener(new Map(entries.map((e) => [e.kid, rawPrivate(e.raw)])), store, options);
 }

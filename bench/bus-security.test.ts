@@ -56,7 +56,9 @@ describe("the security report", () => {
 
   it("gives the cost and verdict of signing + verifying and of encryption at the system's mix, each paired per round", () => {
     const text = securityMarkdown(result(0.07));
-    expect(text).toContain(`in one message of every ${MESSAGES_PER_SEALED_FIELD} the field sealed\nas the system seals a payment token`);
+    expect(text).toContain(
+      `in one message of every ${MESSAGES_PER_SEALED_FIELD} the field sealed\nas the system seals a payment token`,
+    );
     expect(text).toContain("| mixed |");
     expect(pairedCost(result(0.07), 2).cpu.median).toBeCloseTo(7, 1);
     const verdicts = text

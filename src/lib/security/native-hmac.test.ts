@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -107,6 +107,19 @@ describe.runIf(existsSync(NATIVE_HMAC_PATH))("a damaged or foreign addon file", 
     const path = join(dir, "no-digest.node");
     writeFileSync(path, good);
     expect(loadNativeHmac(path, undefined).unavailable).toMatch(/no no-digest\.node\.sha256 beside it/);
+  });
+
+  it('built for another architecture (its digest recorded with it): not loaded, and the reason says so, not only glibc\'s "No such file"', () => {
+    const path = join(dir, "aarch64.node");
+    const bytes = Buffer.from(good);
+    bytes.writeUInt16LE(183, 18); // ELF e_machine: EM_AARCH64
+    writeFileSync(path, bytes);
+    writeFileSync(`${path}.sha256`, createHash("sha256").update(bytes).digest("hex"));
+    const result = loadNativeHmac(path, "1");
+    expect(result.addon).toBeUndefined();
+    expect(result.unavailable).toMatch(
+      /built for another CPU architecture, libc or Node\.js; run `npm rebuild` on this machine/,
+    );
   });
 
   it("a FIFO or a directory at the path: refused at once, not read (a FIFO would block the start forever)", () => {

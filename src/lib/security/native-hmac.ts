@@ -87,7 +87,14 @@ export function loadNativeHmac(
       throw new Error("its MAC of RFC 4231 test case 2 is wrong");
     return { addon };
   } catch (error) {
-    return { unavailable: `${path}: ${(error as Error).message.split("\n")[0]}` };
+    const first = (error as Error).message.split("\n")[0];
+    // The file is there and whole (its digest matched), so dlopen's refusal is about what it was
+    // built for; glibc words a wrong architecture as "No such file or directory" (break41 L3).
+    const foreign =
+      (error as { code?: string }).code === "ERR_DLOPEN_FAILED"
+        ? " (the file is there and whole: it was built for another CPU architecture, libc or Node.js; run `npm rebuild` on this machine)"
+        : "";
+    return { unavailable: `${path}: ${first}${foreign}` };
   }
 }
 

@@ -355,7 +355,7 @@ export class TokenOpener {
     this.now = options.now ?? Date.now;
   }
 
-  /** X25519 agreements computed so far, and batch agreements held now (for tests and metrics). */
+  /** X25519 agreements computed so far, and batch agreements held now (what the tests observe). */
   get agreementStats(): { computed: number; held: number } {
     return { computed: this.computed, held: this.agreements.size };
   }

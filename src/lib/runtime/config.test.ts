@@ -58,6 +58,15 @@ describe("configuration messages a person can act on", () => {
     expect(reason({ REDIS_URL: "rediss://cache.example:6380/3" })).toBeUndefined();
   });
 
+  it("a REDIS_URL that is no URL (a password with / not percent-encoded) is refused in one line that does not quote it (break44 F1)", () => {
+    const said = reason({ REDIS_URL: "redis://ops:Ab3/dEf+Gh9@localhost:6379/0" });
+    expect(said).toMatch(
+      /^Invalid configuration: REDIS_URL: is not a URL \(not shown: it may hold a password\)/,
+    );
+    expect(said).toMatch(/percent-encoded/);
+    expect(said).not.toContain("Ab3");
+  });
+
   it("a REDIS_URL database that is not a number says so", () => {
     expect(reason({ REDIS_URL: "redis://127.0.0.1:6379/abc" })).toBe(
       'Invalid configuration: REDIS_URL: the database after the port must be a whole number, as in redis://localhost:6379/2 (got "abc")',

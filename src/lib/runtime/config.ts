@@ -63,12 +63,23 @@ export const emptyIsUnset = <T extends z.ZodTypeAny>(schema: T) =>
  * "connect ENOENT //host:port"), with an optional whole-number database after the port (Redis
  * answered "/abc" with a bare "ERR value is not an integer"). Empty counts as unset.
  */
+const NOT_A_URL =
+  "is not a URL (not shown: it may hold a password); a password with / + = @ : # ? or % must be percent-encoded (encodeURIComponent), or given in REDIS_PASSWORD";
+
 export const redisUrlSchema = emptyIsUnset(
   z
     .string()
-    .url()
+    .url({ message: NOT_A_URL })
     .superRefine((value, ctx) => {
-      const url = new URL(value);
+      // zod runs this after a failed .url() too: a throw here escaped as a stack trace quoting the
+      // URL, password included (break44 F1). Never quote the value: it may carry the password.
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        ctx.addIssue({ code: "custom", message: NOT_A_URL });
+        return;
+      }
       if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
         ctx.addIssue({
           code: "custom",

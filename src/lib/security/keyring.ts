@@ -25,6 +25,15 @@ export interface ServiceKey {
 
 export const KID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 const SERVICE_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
+/**
+ * How a bad key entry is named in an error: its position (1-based) and field count, and its service
+ * when that is a valid service name; never its text, which may hold the secret (break44 F1).
+ */
+export function keyEntry(index: number, fields: number, service?: string): string {
+  const of = service === undefined ? "" : ` (service "${service}")`;
+  return `key entry ${index + 1}${of}, ${fields} field${fields === 1 ? "" : "s"} separated by ":" (not shown: it may hold a secret)`;
+}
+
 /** HMAC-SHA256 keys shorter than the hash add no strength and are a sign of a typo. */
 export const MIN_SECRET_BYTES = 32;
 
@@ -51,17 +60,25 @@ export class Keyring {
     for (const entry of entries) this.add(entry.service, entry.kid, entry.secret);
   }
 
-  /** Parses the text format above. Throws KeyConfigError naming the bad entry (never its secret). */
+  /**
+   * Parses the text format above. Throws KeyConfigError naming the bad entry by its position and
+   * shape, never by its text: a key pasted without its id puts the secret where the id goes
+   * (break44 F1).
+   */
   static parse(text: string): Keyring {
     const entries: { service: string; kid: string; secret: Buffer }[] = [];
     const lines = text.split("\n").filter((line) => !line.trim().startsWith("#"));
-    for (const item of lines
+    const items = lines
       .join(" ")
       .split(/[\s,]+/)
-      .filter(Boolean)) {
-      const [service = "", kid = "", secret = "", ...rest] = item.split(":");
-      const where = `key entry "${service}:${kid}:…"`;
-      if (rest.length > 0 || !SERVICE_PATTERN.test(service) || !KID_PATTERN.test(kid))
+      .filter(Boolean);
+    for (const [index, item] of items.entries()) {
+      const fields = item.split(":");
+      const [service = "", kid = "", secret = ""] = fields;
+      // The service is named only when it cannot be a secret: a secret of MIN_SECRET_BYTES is longer.
+      const named = fields.length > 1 && service.length <= 32 && SERVICE_PATTERN.test(service);
+      const where = keyEntry(index, fields.length, named ? service : undefined);
+      if (fields.length > 3 || !SERVICE_PATTERN.test(service) || !KID_PATTERN.test(kid))
         throw new KeyConfigError(`${where}: expected <service>:<kid>:<base64 secret>`);
       const bytes = Buffer.from(secret, "base64");
       if (bytes.length < MIN_SECRET_BYTES)

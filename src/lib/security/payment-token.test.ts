@@ -277,6 +277,22 @@ describe("hkdfSha256x32", () => {
   });
 });
 
+describe("payment token key settings", () => {
+  it("a private key pasted without its key id is named by position, never echoed (break44 F1)", () => {
+    const raw = keysOf(generateTokenKeys("pay-1").PAYMENT_TOKEN_KEYS);
+    const store = new MemoryTokenKeyStore();
+    for (const value of [raw, `pay-1:${raw}:x`]) {
+      const env = { PAYMENT_TOKEN_KEYS: value, NODE_ENV: "production" };
+      expect(() => tokenOpenerFromEnv(store, env)).toThrow(
+        /PAYMENT_TOKEN_KEYS: expected .* \(key entry 1, \d fields?/,
+      );
+      expect(() => tokenOpenerFromEnv(store, env)).not.toThrow(raw.slice(0, 8));
+    }
+  });
+});
+
+const keysOf = (setting: string) => setting.split(":")[1]!;
+
 describe("the payment service's batch agreements", () => {
   const keys = generateTokenKeys("pay-1");
   const env = { ...keys, NODE_ENV: "production" };

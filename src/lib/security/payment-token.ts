@@ -39,7 +39,7 @@ import {
 import type { Redis } from "ioredis";
 import { LuaScript } from "../redis/lua-script.js";
 import { DecryptionError, openWithKey, sealedKid, sealWithKey } from "./encryption.js";
-import { KeyConfigError } from "./keyring.js";
+import { KeyConfigError, keyEntry } from "./keyring.js";
 
 export const TOKEN_KEYS_ENV = "PAYMENT_TOKEN_KEYS";
 export const TOKEN_PUBLIC_KEY_ENV = "PAYMENT_TOKEN_PUBLIC_KEY";
@@ -217,11 +217,14 @@ function parseEntries(text: string, name: string): { kid: string; raw: Buffer }[
   const entries = text
     .split(/[\s,]+/)
     .filter(Boolean)
-    .map((item) => {
-      const [kid = "", b64 = "", ...rest] = item.split(":");
+    .map((item, index) => {
+      const fields = item.split(":");
+      const [kid = "", b64 = ""] = fields;
       const raw = Buffer.from(b64, "base64");
-      if (rest.length > 0 || !/^[A-Za-z0-9_-]{1,19}$/.test(kid) || raw.length !== 32)
-        throw new KeyConfigError(`${name}: expected <kid>:<base64 32-byte X25519 key> (entry "${kid}:…")`);
+      if (fields.length > 2 || !/^[A-Za-z0-9_-]{1,19}$/.test(kid) || raw.length !== 32)
+        throw new KeyConfigError(
+          `${name}: expected <kid>:<base64 32-byte X25519 key> (${keyEntry(index, fields.length)})`,
+        );
       return { kid, raw };
     });
   if (entries.length === 0) throw new KeyConfigError(`${name}: no keys`);

@@ -140,6 +140,33 @@ describe("key configuration", () => {
     expect(() => Keyring.parse("order-k1")).toThrow(/expected <service>:<kid>:<base64 secret>/);
   });
 
+  it("a key pasted without its service or key id is not echoed either: the entry is named by position (break44 F1)", () => {
+    const secret = randomBytes(32).toString("base64");
+    const message = (text: string) => {
+      try {
+        Keyring.parse(text);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      throw new Error("parsed");
+    };
+    for (const text of [
+      secret,
+      `shipping:${secret}`,
+      `order:k1:${secret.slice(0, 8)}`,
+      `order:k1:${secret} ${secret}`,
+    ]) {
+      const said = message(text);
+      expect(said).not.toContain(secret.slice(0, 8));
+      expect(said).toMatch(/key entry \d/);
+    }
+    expect(message(`shipping:${secret}`)).toMatch(/key entry 1 \(service "shipping"\), 2 fields/);
+    expect(message(`order:k1:${secret} ${secret}`)).toMatch(/^key entry 2, 1 field/);
+    // A hex secret looks like a service name: never named as one.
+    const hex = randomBytes(32).toString("hex").replace(/^\d/, "a");
+    for (const text of [hex, `${hex}:k1`]) expect(message(text)).not.toContain(hex.slice(0, 8));
+  });
+
   it("production without keys is an error; development gets ephemeral keys", () => {
     expect(() => keyringFromEnv({ NODE_ENV: "production" })).toThrow(/BUS_SIGNING_KEYS/);
     const dev = keyringFromEnv({ NODE_ENV: "development" });

@@ -83,8 +83,12 @@ describe("users' contact data cipher", () => {
   it("names a bad entry without echoing its key", () => {
     const secret = randomBytes(16).toString("base64");
     expect(() => userDataCipherFromEnv(production({ USER_DATA_KEYS: `k1:${secret}` }))).toThrow(
-      /expected <kid>:<base64 32-byte key> \(entry "k1:…"\)/,
+      /expected <kid>:<base64 32-byte key> \(key entry 1, 2 fields/,
     );
+    // A key pasted without its id puts the key where the id goes (break44 F1): not echoed either.
+    const key = randomBytes(32).toString("base64");
+    expect(() => userDataCipherFromEnv(production({ USER_DATA_KEYS: key }))).toThrow(/key entry 1, 1 field/);
+    expect(() => userDataCipherFromEnv(production({ USER_DATA_KEYS: key }))).not.toThrow(key.slice(0, 8));
     try {
       userDataCipherFromEnv(production({ USER_DATA_KEYS: `k1:${secret}` }));
     } catch (error) {

@@ -26,7 +26,7 @@
 import { createHmac, createSecretKey, type KeyObject, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { FieldCipher } from "./encryption.js";
-import { KeyConfigError, MIN_SECRET_BYTES } from "./keyring.js";
+import { KeyConfigError, keyEntry, MIN_SECRET_BYTES } from "./keyring.js";
 
 export const USER_DATA_KEYS_ENV = "USER_DATA_KEYS";
 export const USER_DATA_KEYS_FILE_ENV = "USER_DATA_KEYS_FILE";
@@ -82,12 +82,13 @@ export function parseUserDataKeys(text: string): FieldCipher {
     .join(" ")
     .split(/[\s,]+/)
     .filter(Boolean)
-    .map((item) => {
-      const [kid = "", b64 = "", ...rest] = item.split(":");
+    .map((item, index) => {
+      const fields = item.split(":");
+      const [kid = "", b64 = ""] = fields;
       const secret = Buffer.from(b64, "base64");
-      if (rest.length > 0 || secret.length !== 32)
+      if (fields.length > 2 || secret.length !== 32)
         throw new KeyConfigError(
-          `${USER_DATA_KEYS_ENV}: expected <kid>:<base64 32-byte key> (entry "${kid}:…")`,
+          `${USER_DATA_KEYS_ENV}: expected <kid>:<base64 32-byte key> (${keyEntry(index, fields.length)})`,
         );
       return { kid, secret };
     });

@@ -352,9 +352,11 @@ export class UnfinishedRebuildError extends Error {
   constructor(
     readonly readModel: string,
     readonly rebuild: string,
+    /** The read model's name for `scripts/rebuild-read-model.ts`: views, deadlines, list. */
+    which = "all",
   ) {
     super(
-      `read model ${readModel}: a rebuild (${rebuild}) has not finished (interrupted, or still running): with every order instance stopped, run ProjectionRunner.rebuild() for it again (src/services/order/README.md, "Rebuilding a read model"), then start the order service`,
+      `read model ${readModel}: a rebuild (${rebuild}) has not finished (interrupted, or still running): stop the whole system (every order instance; npm run start:services restarts a stopped child, so stop the launcher), run npx tsx scripts/rebuild-read-model.ts ${which} over this Redis (src/services/order/README.md, "Rebuilding a read model"), then start the system`,
     );
     this.name = "UnfinishedRebuildError";
   }
@@ -368,14 +370,14 @@ export class UnfinishedRebuildError extends Error {
  * list's keys, which only a full rebuild repairs (break43 F1, F2). Throws UnfinishedRebuildError.
  */
 async function refuseUnfinishedRebuilds(internals: OrderServiceInternals): Promise<void> {
-  const runners: [string, { unfinishedRebuild(): Promise<string | undefined> }][] = [
-    [orderViewProjection.name, internals.views],
-    [deadlineProjection.name, internals.deadlines],
-    [orderListProjection.name, internals.list],
+  const runners: [string, string, { unfinishedRebuild(): Promise<string | undefined> }][] = [
+    [orderViewProjection.name, "views", internals.views],
+    [deadlineProjection.name, "deadlines", internals.deadlines],
+    [orderListProjection.name, "list", internals.list],
   ];
-  for (const [readModel, runner] of runners) {
+  for (const [readModel, which, runner] of runners) {
     const marker = await runner.unfinishedRebuild();
-    if (marker !== undefined) throw new UnfinishedRebuildError(readModel, marker);
+    if (marker !== undefined) throw new UnfinishedRebuildError(readModel, marker, which);
   }
 }
 

@@ -72,7 +72,9 @@ describeWithRedis("production start as a Redis user with more than its own keys"
       expect(lines, asDefault.output).toHaveLength(1);
       expect(JSON.parse(lines[0]!)).toMatchObject({
         level: "warn",
-        msg: expect.stringMatching(/Redis user "default" holds more than .*REDIS_USERNAME \/ REDIS_PASSWORD \(README "In production without Docker", docs\/security.md "Redis ACL"\)/),
+        msg: expect.stringMatching(
+          /Redis user "default" holds more than .*REDIS_USERNAME \/ REDIS_PASSWORD \(README "In production without Docker", docs\/security.md "Redis ACL"\)/,
+        ),
       });
 
       const users = (await aclUsers()).filter((user) => user.name === process);

@@ -11,6 +11,7 @@ import { redisErrorHandler } from "../lib/runtime/redis-credentials.js";
 import { configOrFail, failStart, signalReady } from "../lib/runtime/launch-signal.js";
 import { checkRedisPassword, REDIS_PASSWORD_CHECK_MS, redisLogin } from "../lib/runtime/redis-password.js";
 import { waitForRedis } from "../lib/runtime/redis-ready.js";
+import { warnIfBroadRedisUser } from "../lib/runtime/redis-user-check.js";
 import { retentionEnvSchema, retentionFromEnv } from "../lib/runtime/retention.js";
 import { guardRedisDurability, shutdownOnSignals, watchParent } from "../lib/runtime/process.js";
 import { newInstanceId } from "../lib/runtime/service-host.js";
@@ -54,6 +55,8 @@ connected = true;
 await guardRedisDurability(platform.redis, logger, env.NODE_ENV, process, (reason) =>
   failStart(GATEWAY_SERVICE, new Error(reason), env.GATEWAY_PORT),
 );
+// In production, one warning when its Redis user is not its own (e.g. `default`: break44 F3).
+await warnIfBroadRedisUser(platform.redis, logger, env.NODE_ENV);
 
 const gateway = await createGateway({
   platform,

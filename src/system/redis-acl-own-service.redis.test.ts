@@ -7,10 +7,12 @@ import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, expect, it } from "vitest";
 import { describeWithRedis } from "../test-support/redis.js";
+import { SERVICES } from "./catalog.js";
 import {
   aclFileLine,
   aclUsers,
   consumedTopics,
+  gatewayAclUser,
   SERVICE_COMMANDS,
   serviceAclUser,
   setUserArgs,
@@ -75,7 +77,37 @@ it("refuses a name or command that would widen the user's keys or rights", () =>
   );
 });
 
+it("the gateway's user names each group's redeliver keys exactly; an own service's group is added by name", async () => {
+  const gateway = (await aclUsers()).find((user) => user.name === "gateway")!;
+  expect(gateway).toEqual(gatewayAclUser(SERVICES.map((s) => s.name)));
+  expect(
+    gateway.rules.filter((rule) => rule.includes("*") && rule.startsWith("~{") && !rule.startsWith("~{d")),
+  ).toEqual([]);
+  expect(gatewayAclUser(["order", "rewards"]).rules).toEqual(
+    expect.arrayContaining(["~{rewards}:redeliver", "~{rewards}:replays"]),
+  );
+  expect(() => gatewayAclUser(["re*"])).toThrow(/group name/);
+  expect(() => gatewayAclUser(["a}b"])).toThrow(/group name/);
+});
+
 describeWithRedis("an own service's ACL user on a real Redis", (getRedis) => {
+  it("the gateway redelivers to an own service's group only once its group is added (gatewayAclUser)", async () => {
+    const admin = open(getRedis().url);
+    const names = SERVICES.map((s) => s.name);
+    await admin.call("ACL", "SETUSER", ...setUserArgs({ ...gatewayAclUser(names), name: "gw-own" }, "pw-gw"));
+    const before = open(getRedis().url, { username: "gw-own", password: "pw-gw" });
+    expect(await attempt(before, "XADD", "{rewards}:redeliver", "*", "b", "x")).toMatch(/NOPERM/);
+    await admin.call(
+      "ACL",
+      "SETUSER",
+      ...setUserArgs({ ...gatewayAclUser([...names, "rewards"]), name: "gw-own" }, "pw-gw"),
+    );
+    const after = open(getRedis().url, { username: "gw-own", password: "pw-gw" });
+    expect(await attempt(after, "XADD", "{rewards}:redeliver", "*", "b", "x")).not.toMatch(/NOPERM/);
+    expect(await attempt(after, "ZADD", "{rewards}:replays", "1", "r1")).toBe("1");
+    expect(await attempt(after, "HSET", "{rewards}:points:u1}:redeliver", "p", "1")).toMatch(/NOPERM/);
+  });
+
   it("consumes its events, writes its own keys and registers, and nothing else", async () => {
     const admin = open(getRedis().url);
     await admin.call("ACL", "SETUSER", ...setUserArgs(rewards(), "pw-rewards"));

@@ -14,6 +14,7 @@ import {
   READ_TO_TTL_MS,
   readToKey,
   redeliverStreamKey,
+  replaysKey,
 } from "../lib/bus/transports/redis-stream-keys.js";
 import { recreateGroup, sendReadMarks } from "../lib/bus/transports/redis-streams-read-marks.js";
 import { readFewScript } from "../lib/bus/transports/redis-streams-scripts.js";
@@ -22,6 +23,7 @@ import { RedisDeadLetterStore } from "../lib/dlq/redis-dead-letter-store.js";
 import { checkRedisDurability, createRedisPlatform } from "../lib/runtime/platform.js";
 import { AofCompactor } from "../lib/security/aof-compactor.js";
 import { RedisTokenKeyStore, tokenKeyKey } from "../lib/security/payment-token.js";
+import { productKey } from "../services/inventory/keys.js";
 import { deadlineIndexKey, deadlinePositionsKey, ORDER_TAG } from "../services/order/keys.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { watchRedisMemory } from "../gateway/redis-memory.js";
@@ -173,6 +175,43 @@ describeWithRedis("Redis ACL users", (getRedis) => {
     expect(allowed).toEqual([]);
     expect(tries).toBeGreaterThan(1_000);
   }, 120_000);
+
+  it("the gateway's redeliver and replay keys are each group's, exactly: a service key whose free-text id ends in }:redeliver or }:replays is NOPERM (break44 F2)", async () => {
+    const admin = getRedis().client();
+    const allowed: string[] = [];
+    for (const suffix of ["}:redeliver", "}:replays"]) {
+      // A product (an admin-chosen id) and an order list (a client-chosen userId) named so.
+      const product = productKey(`b44-lamp${suffix}`);
+      const list = `{order}:order-list-v1:user:b44victim${suffix}`;
+      await admin.hset(product, { available: "10", reserved: "0", committed: "0", price: "2500" });
+      await admin.zadd(list, 1, "some-order");
+      for (const probe of [
+        ["HSET", product, "available", "100000", "price", "1"],
+        ["HGETALL", product],
+        ["DEL", product],
+        ["ZADD", list, "2", "forged"],
+        ["DEL", list],
+        ["XADD", `{inventory}:x${suffix}`, "*", "b", "forged"],
+        ["EVAL", "return redis.call('DEL', KEYS[1])", "1", list],
+      ] as [string, ...string[]][]) {
+        const answer = await attempt("gateway", probe);
+        if (!refused(answer)) allowed.push(`gateway: ${probe.join(" ")} → ${answer || "OK"}`);
+      }
+      expect(await admin.hget(product, "available")).toBe("10");
+      expect(await admin.zcard(list)).toBe(1);
+    }
+    // Each group's own redeliver stream and replay set stay the gateway's.
+    for (const group of SERVICE_NAMES) {
+      for (const probe of [
+        ["XADD", redeliverStreamKey(group), "*", "b", "probe"],
+        ["ZADD", replaysKey(group), "1", "probe"],
+      ] as [string, ...string[]][]) {
+        const answer = await attempt("gateway", probe);
+        if (answer !== "") allowed.push(`gateway refused its own ${probe.join(" ")} → ${answer}`);
+      }
+    }
+    expect(allowed).toEqual([]);
+  });
 
   it("a consumer may run group commands on the streams it consumes, but not append, trim, delete or read them directly", async () => {
     const allowed: string[] = [];
@@ -408,10 +447,12 @@ describeWithRedis("Redis ACL users", (getRedis) => {
       expect((await registry.list()).map((i) => i.instanceId)).toContain("gw-acl-1");
       expect(await registry.deregister("gateway", "gw-acl-1")).toBe(true);
 
-      // A dead letter as a service would add it (admin here), then every operator action on it.
+      // A dead letter as a service would add it (admin here), then every operator action on it. Its
+      // group is one of the system's: the gateway's user reaches exactly their redeliver keys.
+      await admin.del("{notification}:redeliver", "{notification}:replays");
       const record = (n: number) => ({
-        id: `aclgw|order.created|1-${n}`,
-        group: "aclgw",
+        id: `notification|order.created|1-${n}`,
+        group: "notification",
         topic: "order.created",
         owner: "order",
         deliveryId: `1-${n}`,
@@ -434,9 +475,9 @@ describeWithRedis("Redis ACL users", (getRedis) => {
         ...(transport.redeliverOnce ? { redeliverOnce: transport.redeliverOnce.bind(transport) } : {}),
       });
       // A ghost entry and a re-dated one (break25): dropped and set back by the gateway's own user.
-      await admin.zadd("{dlq}:idx", 5, "aclgw|ghost|1-0", 6, record(2).id);
-      expect((await dlq.page({ group: "aclgw" }, { limit: 10 })).records).toHaveLength(3);
-      expect(await admin.zscore("{dlq}:idx", "aclgw|ghost|1-0")).toBeNull();
+      await admin.zadd("{dlq}:idx", 5, "notification|ghost|1-0", 6, record(2).id);
+      expect((await dlq.page({ group: "notification" }, { limit: 10 })).records).toHaveLength(3);
+      expect(await admin.zscore("{dlq}:idx", "notification|ghost|1-0")).toBeNull();
       await dlq.inspect(record(1).id);
       await dlq.retry(record(1).id, { actor: "acl-test" });
       expect((await dlq.retryMany([record(2).id], { actor: "acl-test" })).retried).toHaveLength(1);
@@ -451,7 +492,7 @@ describeWithRedis("Redis ACL users", (getRedis) => {
       await platform.hints.publish([{ topic: "metrics.breaker", owner: "gateway", id: "h1", body: "{}" }]);
       await checkRedisDurability(platform.redis!);
       await platform.clock();
-      expect(await admin.xlen("{aclgw}:redeliver")).toBe(2);
+      expect(await admin.xlen("{notification}:redeliver")).toBe(2);
     } finally {
       await platform.close();
     }

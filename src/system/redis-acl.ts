@@ -25,12 +25,18 @@
  *   `{dlq}:rec:<group>|*` (and the shared index and trail), but not read them (HGETALL, ZRANGE...:
  *   other services' failed messages are the gateway's business);
  * - publish and hear hints on the Pub/Sub channels `ps:*` (heartbeats, metrics: nothing secret).
- * The gateway reads and writes discovery and the DLQ, and appends to groups' redeliver streams.
+ * The gateway reads and writes discovery and the DLQ, and appends to each group's redeliver stream
+ * (exact keys per group, `gatewayAclUser`: no glob over the hash tag).
  */
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { AllEvents } from "../contracts/index.js";
-import { eventStreamKey, readToKey, redeliverStreamKey } from "../lib/bus/transports/redis-stream-keys.js";
+import {
+  eventStreamKey,
+  readToKey,
+  redeliverStreamKey,
+  replaysKey,
+} from "../lib/bus/transports/redis-stream-keys.js";
 import { createMemoryPlatform } from "../lib/runtime/platform.js";
 import { Keyring } from "../lib/security/keyring.js";
 import { type ServiceDeps, startService } from "../lib/runtime/service-host.js";
@@ -357,6 +363,37 @@ export function serviceAclUser(options: ServiceAclOptions): AclUser {
   };
 }
 
+/**
+ * The gateway's user: GATEWAY_COMMANDS on discovery, the DLQ, and the redeliver stream and replay
+ * set of each consumer group in `groups`, by exact key (`redeliverStreamKey`, `replaysKey`). Never a
+ * glob over the hash tag: `~{*}:redeliver` also matched `{inventory}:product:<id>}:redeliver` and
+ * any other service key whose free-text id ends so (a glob `*` matches `}` and `:`; break44 F2).
+ * `aclUsers()` passes the system's services (`SERVICES`: each is one consumer group); a service of
+ * one's own kept outside this repository adds its group here for the gateway's DLQ retry to reach it
+ * (README "A service of your own in production"). Throws on a group name that is not plain.
+ */
+export function gatewayAclUser(groups: readonly string[]): AclUser {
+  const bad = groups.filter((group) => !PLAIN_NAME.test(group));
+  if (bad.length > 0)
+    throw new Error(
+      `group name ${bad.map((g) => `"${g}"`).join(", ")} is not plain (letters, digits, . _ -)`,
+    );
+  return {
+    name: "gateway",
+    purpose: "the gateway: discovery (list, health, deregister), the DLQ, redelivery to a group",
+    rules: [
+      "resetchannels",
+      "&ps:*",
+      ...allow(GATEWAY_COMMANDS),
+      "~{discovery}:*",
+      "~{dlq}:*",
+      // Each group's redeliver stream and the replays a DLQ retry sent to it (sent once), written
+      // with the redeliver entry: exact keys, one pair per group.
+      ...[...new Set(groups)].flatMap((group) => [`~${redeliverStreamKey(group)}`, `~${replaysKey(group)}`]),
+    ],
+  };
+}
+
 /** The users and their rules, in a stable order: the services, the gateway, the tools. */
 export async function aclUsers(): Promise<AclUser[]> {
   const consumed = await consumedTopics();
@@ -371,20 +408,7 @@ export async function aclUsers(): Promise<AclUser[]> {
       }),
     );
   }
-  users.push({
-    name: "gateway",
-    purpose: "the gateway: discovery (list, health, deregister), the DLQ, redelivery to a group",
-    rules: [
-      "resetchannels",
-      "&ps:*",
-      ...allow(GATEWAY_COMMANDS),
-      "~{discovery}:*",
-      "~{dlq}:*",
-      "~{*}:redeliver",
-      // The replays a DLQ retry sent to each group (sent once), written with the redeliver entry.
-      "~{*}:replays",
-    ],
-  });
+  users.push(gatewayAclUser(SERVICES.map((s) => s.name)));
   users.push({
     name: "healthcheck",
     purpose: "the container health check: PING only",

@@ -14,6 +14,7 @@ import { createRedisPlatform } from "./platform.js";
 import { redisErrorHandler } from "./redis-credentials.js";
 import { checkRedisPassword, REDIS_PASSWORD_CHECK_MS, redisLogin } from "./redis-password.js";
 import { waitForRedis } from "./redis-ready.js";
+import { warnIfBroadRedisUser } from "./redis-user-check.js";
 import { retentionEnvSchema, retentionFromEnv } from "./retention.js";
 import { guardRedisDurability, type ParentWatch, shutdownOnSignals, watchParent } from "./process.js";
 import { newInstanceId, type ServiceDefinition, startService } from "./service-host.js";
@@ -128,6 +129,8 @@ async function runConfigured<E extends EventRegistry>(
   await guardRedisDurability(platform.redis, logger, env.NODE_ENV, process, (reason) =>
     failStart(name, new Error(reason), port),
   );
+  // In production, one warning when its Redis user is not its own (e.g. `default`: break44 F3).
+  await warnIfBroadRedisUser(platform.redis, logger, env.NODE_ENV);
   const running = await startService(definition, {
     // SERVICE_NAME renames the registry name and consumer group; the instance still signs and
     // trims as definition.name, the owner of its events (newuser17 F5).

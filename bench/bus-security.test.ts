@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import {
   MESSAGES_PER_SEALED_FIELD,
@@ -52,10 +53,12 @@ describe("the security report", () => {
     signMicros: { median: 1.5, min: 1.4, max: 1.6 },
     microsPerMessage: { median: 12, min: 11, max: 13 },
     load: [0.5, 1],
+    hmac: "native",
   });
 
   it("gives the cost and verdict of signing + verifying and of encryption at the system's mix, each paired per round", () => {
     const text = securityMarkdown(result(0.07));
+    expect(text).toContain("HMAC-SHA256 computed with: native"); // which path was measured (newuser19 F3)
     expect(text).toContain(
       `in one message of every ${MESSAGES_PER_SEALED_FIELD} the field sealed\nas the system seals a payment token`,
     );
@@ -80,4 +83,17 @@ describe("the security report", () => {
     expect(verdicts[0]).toMatch(/below 10%/);
     expect(verdicts[1]).toMatch(/CPU cost 12–12%: \*\*not below 10%\*\*/);
   });
+});
+
+describe("the security bench's BUS_NATIVE_HMAC", () => {
+  it("refuses a bad value in one line before measuring anything, as the services do (newuser19 F3)", () => {
+    const run = spawnSync("npx", ["tsx", "bench/bus-security.ts", "1", "10"], {
+      env: { ...process.env, BUS_NATIVE_HMAC: "maybe" },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr.trim()).toMatch(/^bench: Invalid configuration: BUS_NATIVE_HMAC: must be 0 or false/);
+    expect(run.stdout).toBe("");
+  }, 90_000);
 });

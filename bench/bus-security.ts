@@ -12,8 +12,11 @@
 import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
+import { z } from "zod";
+import { parseEnv } from "../src/lib/runtime/config.js";
 import { FieldCipher } from "../src/lib/security/encryption.js";
 import { Keyring } from "../src/lib/security/keyring.js";
+import { hmacImplementation, nativeHmacSetting } from "../src/lib/security/native-hmac.js";
 import { createSigner, createVerifier } from "../src/lib/security/signing.js";
 import { type BusResult, type LibraryRun, libraryStreams } from "./bus.js";
 import { round, startBenchRedis } from "./support.js";
@@ -50,6 +53,8 @@ export interface SecurityResult {
   microsPerMessage: Spread;
   /** The 1-minute load average before and after the interleaved runs. */
   load: [number, number];
+  /** How the MACs were computed: `native` or `crypto.hash (<why>)` (hmacImplementation). */
+  hmac: string;
 }
 
 export function spread(values: readonly number[], digits = 1): Spread {
@@ -165,6 +170,19 @@ export function cryptoMicros(n = 100_000, withSealing = true, runs = 5): Spread 
 /** Unmeasured rounds before the measured ones (each setting at least 25,000 messages per round). */
 const WARM_UP_ROUNDS = 2;
 
+/**
+ * BUS_NATIVE_HMAC as the services read it (newuser19 F3: the bench ran on crypto.hash under `=1`
+ * with no addon, and took `=maybe`): one line and exit 1 when the setting is bad or unmet.
+ */
+export function checkNativeHmacSetting(env: NodeJS.ProcessEnv = process.env): void {
+  try {
+    parseEnv(z.object({ BUS_NATIVE_HMAC: nativeHmacSetting }), env);
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}`);
+    process.exit(1);
+  }
+}
+
 export async function benchSecurity(url: string, total = 25_000, rounds = 9): Promise<SecurityResult> {
   const settings: LibraryRun[] = [
     { label: "unsigned, field in clear", security: "clear" },
@@ -207,6 +225,7 @@ export async function benchSecurity(url: string, total = 25_000, rounds = 9): Pr
     signMicros: cryptoMicros(100_000, false),
     microsPerMessage: cryptoMicros(),
     load: [round(loadBefore, 1), round(loadAfter, 1)],
+    hmac: hmacImplementation(),
   };
 }
 
@@ -280,6 +299,7 @@ on the same Redis, ${result.rounds} rounds, each round forward or backward (alte
 message (Redis's own CPU not included), which the machine's load disturbs less than msgs/s.
 *Cost*: per round, the setting against that round's unsigned run; median (min–max) over rounds.
 Load average (1 min) before / after the runs: ${result.load[0]} / ${result.load[1]} (2 cores).
+HMAC-SHA256 computed with: ${result.hmac} (\`BUS_NATIVE_HMAC\`; README, Configuration).
 
 | path | msgs/s | CPU µs/msg | p50 ms | p99 ms |
 |---|---:|---:|---:|---:|
@@ -307,6 +327,7 @@ coverage: "below" only when the whole interval is below 10%, "undecided" when it
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  checkNativeHmacSetting();
   const rounds = Number(process.argv[2] ?? 9);
   const messages = Number(process.argv[3] ?? 25_000);
   const redis = await startBenchRedis();

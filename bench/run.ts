@@ -14,7 +14,7 @@ import { beforeSustainedFrom } from "./order-cost.js";
 import { type BusResult, benchBus } from "./bus.js";
 import { benchLoad, type RateRun } from "./load.js";
 import { benchRenewal } from "./bus-renewal.js";
-import { benchSecurity, securityMarkdown } from "./bus-security.js";
+import { benchSecurity, checkNativeHmacSetting, securityMarkdown } from "./bus-security.js";
 import { benchTracing, tracingSection, writeTracingSection } from "./tracing.js";
 import { machine, round, startBenchRedis } from "./support.js";
 import { BenchBuildError, benchCompiled, ensureBuild } from "./load-systems.js";
@@ -36,6 +36,7 @@ if (mode === "help") {
   console.log(BENCH_USAGE);
   process.exit(0);
 }
+checkNativeHmacSetting();
 
 // The compiled build first, before any Redis or process is started: a tree that does not compile
 // ends here with the compiler's errors and one line, exit 1 (no stack trace, no client left behind).

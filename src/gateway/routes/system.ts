@@ -35,8 +35,14 @@ export function registerSystemRoutes(app: FastifyInstance, deps: SystemRouteDeps
     const checks = { store: await deps.ping() };
     const ok = Object.values(checks).every(Boolean);
     const memory = deps.redisMemory?.();
+    // The memory is the last reading; while Redis does not answer its status says so, not "ok"
+    // from that old reading beside a 503 (newuser19 F7).
     const redis = memory && {
-      status: memoryDegraded(memory) ? ("degraded" as const) : ("ok" as const),
+      status: !ok
+        ? ("unavailable" as const)
+        : memoryDegraded(memory)
+          ? ("degraded" as const)
+          : ("ok" as const),
       memory: { usedBytes: memory.usedBytes, maxBytes: memory.maxBytes },
     };
     return reply.code(ok ? 200 : 503).send({

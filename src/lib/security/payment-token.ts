@@ -495,6 +495,17 @@ export function tokenSealerFromEnv(
   return new TokenSealer({ kid: current!.kid, key: rawPublic(current!.raw) }, store, options);
 }
 
+/**
+ * The simulated provider's card-fingerprint key (SimulatedProviderOptions.fingerprintKey), derived
+ * from the payment service's current token private key (HKDF-SHA256, its own label: a separate key,
+ * never the X25519 key itself): stable across the payment instances of a deployment, out of reach
+ * of anyone who holds only Redis. Rotating the current token key changes the fingerprints.
+ */
+export function cardFingerprintKey(env: NodeJS.ProcessEnv = process.env): Buffer {
+  const [current] = parseEntries(tokenKeysFromEnv(env, TOKEN_KEYS_ENV), TOKEN_KEYS_ENV);
+  return hkdfSha256x32(current!.raw, "", Buffer.from("ordersaga simulated provider card fingerprint v1"));
+}
+
 /** The payment service's opener from the environment (PAYMENT_TOKEN_KEYS). */
 export function tokenOpenerFromEnv(
   store: TokenKeyStore,

@@ -42,7 +42,7 @@
  * nothing, after which every charge with the key, also one whose slow commit was already under way,
  * answers `charge_voided` and moves no money.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { createHmac, randomBytes, randomUUID } from "node:crypto";
 import { monotonicNow } from "../../lib/resilience/monotonic.js";
 
 export type ProviderErrorCode =
@@ -293,6 +293,13 @@ export interface PaymentProvider {
 
 export interface SimulatedProviderOptions {
   ledger?: ProviderLedger;
+  /**
+   * The provider's own secret for card fingerprints (as a real provider keys its own): an HMAC, so
+   * a stored fingerprint cannot be tested against guessed tokens once the token is shredded
+   * (break44 F4). Default: random per provider (fingerprints then stable only within it); the
+   * payment service passes `cardFingerprintKey` (derived from its current payment token key).
+   */
+  fingerprintKey?: Buffer;
   newId?: () => string;
   now?: () => number;
   /** How late `tok_late` answers, in ms (default 2500: past the client's default 2 s budget). */
@@ -314,9 +321,13 @@ export const testModeOf = (token: string): string => {
   return cut === -1 ? token : token.slice(0, cut);
 };
 
-/** A stable, non-reversible stand-in for the card behind a token. */
-export const fingerprintToken = (token: string): string =>
-  `fp_${createHash("sha256").update(`ordersaga:${token}`).digest("hex").slice(0, 24)}`;
+/**
+ * A stand-in for the card behind a token, stable under one key and not testable without it:
+ * `fp_` + 24 hex of HMAC-SHA256(key, token). It was an unkeyed SHA-256, kept for ever in the payment
+ * record: anyone with Redis or a backup could test guessed tokens against it (break44 F4).
+ */
+export const fingerprintToken = (token: string, key: Buffer): string =>
+  `fp_${createHmac("sha256", key).update(token).digest("hex").slice(0, 24)}`;
 
 /** Resolves after `ms` unless the signal aborts first (then rejects with its reason). */
 const delay = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -344,6 +355,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
   readonly ledger: ProviderLedger;
   private readonly newId: () => string;
   private readonly now: () => number;
+  private readonly fingerprintKey: Buffer;
   private readonly lateAnswerMs: number;
   private readonly lateCommitMs: number;
   private readonly inFlightLeaseMs: number;
@@ -351,6 +363,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
 
   constructor(options: SimulatedProviderOptions = {}) {
     this.ledger = options.ledger ?? new MemoryProviderLedger();
+    this.fingerprintKey = options.fingerprintKey ?? randomBytes(32);
     this.newId = options.newId ?? randomUUID;
     this.now = options.now ?? Date.now;
     this.lateAnswerMs = options.lateAnswerMs ?? 2_500;
@@ -448,7 +461,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
       status: token === "tok_decline" ? "declined" : "approved",
       amount: request.amount,
       currency: request.currency,
-      fingerprint: fingerprintToken(request.token),
+      fingerprint: fingerprintToken(request.token, this.fingerprintKey),
       createdAt: new Date(this.now()).toISOString(),
     };
   }

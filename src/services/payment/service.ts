@@ -28,7 +28,7 @@ import {
   RedisOrphanScanCursor,
 } from "./orphan-charges.js";
 import { orphanPassTiming, scanPassesPart } from "../../lib/runtime/creation-scan.js";
-import { tokenKeyStoreOf, tokenOpenerFromEnv } from "../../lib/security/payment-token.js";
+import { cardFingerprintKey, tokenKeyStoreOf, tokenOpenerFromEnv } from "../../lib/security/payment-token.js";
 import { serviceClock } from "../../lib/runtime/service-clock.js";
 
 export interface PaymentServiceOptions {
@@ -155,6 +155,7 @@ export function createPaymentService(
             : new MemoryProviderLedger(),
           // The simulated provider's own clock: its ledger is in Redis, so Redis's.
           now,
+          fingerprintKey: cardFingerprintKey(),
         });
       deps.metrics.trackBreaker(PROVIDER_BREAKER);
       const client = createProviderClient({

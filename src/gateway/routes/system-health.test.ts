@@ -47,7 +47,10 @@ describe("GET /health's redis part", () => {
 
   it("Redis answering: ok, or degraded at 95% of maxmemory", async () => {
     expect((await health(true, plenty)).body).toMatchObject({ status: "ok", redis: { status: "ok" } });
-    expect((await health(true, full)).body).toMatchObject({ status: "degraded", redis: { status: "degraded" } });
+    expect((await health(true, full)).body).toMatchObject({
+      status: "degraded",
+      redis: { status: "degraded" },
+    });
     expect((await health(true, undefined)).body.redis).toBeUndefined();
   });
 });

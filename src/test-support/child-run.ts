@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterEach } from "vitest";
 import { waitFor } from "./wait.js";
 
 export interface ChildRun {
@@ -67,4 +68,21 @@ export async function bannerGateway(run: ChildRun, timeoutMs: number, what = "th
     throw new Error(`${error.message}\n${run.output().slice(-3000)}`);
   });
   return match[1]!;
+}
+
+/**
+ * The children a test file spawns, SIGKILLed after each test (those still running): push each
+ * spawned child into the returned array.
+ */
+export function childrenKilledAfterEach(): ChildProcess[] {
+  const children: ChildProcess[] = [];
+  afterEach(async () => {
+    for (const child of children.splice(0)) {
+      if (child.exitCode !== null || child.signalCode !== null) continue;
+      const gone = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await gone;
+    }
+  });
+  return children;
 }

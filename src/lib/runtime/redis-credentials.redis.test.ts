@@ -3,20 +3,12 @@
  * its ACL user, newuser8 H1) exits with code 1 and says why at its next reconnect, instead of
  * retrying WRONGPASS forever while it looks alive. A real process over a real redis-server.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { afterEach, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
+import { childrenKilledAfterEach } from "../../test-support/child-run.js";
 
-const running: ChildProcess[] = [];
-
-afterEach(async () => {
-  for (const child of running.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const gone = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    await gone;
-  }
-});
+const running = childrenKilledAfterEach();
 
 describeWithRedis("a process whose Redis credentials stop working", (getRedis) => {
   it("exits with code 1 naming WRONGPASS after its password is reset and its connections killed", async () => {

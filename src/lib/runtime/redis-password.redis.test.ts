@@ -5,20 +5,12 @@ import { randomBytes } from "node:crypto";
  * meant. Now: refused in production (one line, exit 1), one warning line in development. Real
  * processes over a real (passwordless) redis-server.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { afterEach, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
+import { childrenKilledAfterEach } from "../../test-support/child-run.js";
 
-const running: ChildProcess[] = [];
-
-afterEach(async () => {
-  for (const child of running.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const gone = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    await gone;
-  }
-});
+const running = childrenKilledAfterEach();
 
 /** Starts the notification service; resolves on ready ("ready") or exit (its code), with its output. */
 async function start(env: NodeJS.ProcessEnv): Promise<{ outcome: "ready" | number | null; output: string }> {

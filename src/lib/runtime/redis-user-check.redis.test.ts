@@ -3,23 +3,15 @@
  * said nothing. Now one warning line at start names the user; none as the process's generated
  * user (ACL WHOAMI is NOPERM for it). Real processes over a real redis-server.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { afterEach, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { expect, it } from "vitest";
 import { Keyring } from "../security/keyring.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { SERVICES } from "../../system/catalog.js";
 import { aclUsers, provisionAclUsers } from "../../system/redis-acl.js";
+import { childrenKilledAfterEach } from "../../test-support/child-run.js";
 
-const running: ChildProcess[] = [];
-
-afterEach(async () => {
-  for (const child of running.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const gone = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    await gone;
-  }
-});
+const running = childrenKilledAfterEach();
 
 /** This environment without a Redis login of its own (the default user unless a test sets one). */
 const { REDIS_USERNAME: _user, REDIS_PASSWORD: _password, ...inherited } = process.env;

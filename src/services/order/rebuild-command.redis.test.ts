@@ -5,7 +5,7 @@
  * refuses, the command completes the rebuilds (markers gone, read models complete), the order
  * service then starts; the command refuses while an order instance runs, and refuses an unknown name.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { AllEvents } from "../../contracts/index.js";
 import { SEALED_TOKEN } from "../../contracts/fixtures.js";
@@ -20,6 +20,7 @@ import { createRedisOrderStores } from "./redis-store.js";
 import { OrderRepository } from "./repository.js";
 import { SagaRunner } from "./saga-runner.js";
 import { inlineProjections, type OrderStores } from "./store.js";
+import { childrenKilledAfterEach } from "../../test-support/child-run.js";
 
 const publisher = new Publisher({
   events: AllEvents,
@@ -28,16 +29,7 @@ const publisher = new Publisher({
   signer: null,
 });
 
-const running: ChildProcess[] = [];
-
-afterEach(async () => {
-  for (const child of running.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const gone = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    await gone;
-  }
-});
+const running = childrenKilledAfterEach();
 
 interface Run {
   code: number | null;

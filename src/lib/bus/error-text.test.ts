@@ -3,7 +3,7 @@
  * list of hostile values and over many random ones (seeded, so a failure repeats).
  */
 import { describe, expect, it } from "vitest";
-import { capText, MAX_ERROR_TEXT_BYTES } from "./error-text.js";
+import { capText, describeThrown, MAX_ERROR_TEXT_BYTES } from "./error-text.js";
 import { describeError, isOutage, isRetryable, retryAfterOf, usableThrown, waits } from "./errors.js";
 
 /** Small seeded PRNG (mulberry32): the same cases on every run. */
@@ -162,5 +162,20 @@ describe("capText", () => {
     const out = capText("😀".repeat(1_250_000));
     expect(Buffer.byteLength(out)).toBeLessThanOrEqual(MAX_ERROR_TEXT_BYTES);
     expect(out).toMatch(/^(😀)+…\[cut 4\d{6} bytes\]$/);
+  });
+});
+
+describe("an aborted MULTI's reason", () => {
+  it("an EXECABORT says why: the first refused command's error, from previousErrors (newuser19 F6)", () => {
+    const refused = new Error("OOM command not allowed when used memory > 'maxmemory'.");
+    const aborted = Object.assign(new Error("EXECABORT Transaction discarded because of previous errors."), {
+      previousErrors: [refused],
+    });
+    expect(describeThrown(aborted).message).toBe(
+      "EXECABORT Transaction discarded because of previous errors.: OOM command not allowed when used memory > 'maxmemory'.",
+    );
+    // Anything else in that place adds nothing, and never throws.
+    expect(describeThrown(Object.assign(new Error("x"), { previousErrors: "no" })).message).toBe("x");
+    expect(describeThrown(Object.assign(new Error("x"), { previousErrors: [42] })).message).toBe("x");
   });
 });

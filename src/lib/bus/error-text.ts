@@ -79,6 +79,19 @@ export function propertyOf(value: unknown, key: string): unknown {
 }
 
 /**
+ * `: <why>` for an ioredis EXECABORT ("Transaction discarded because of previous errors"), whose
+ * reason is only in its `previousErrors` (e.g. Redis at maxmemory refusing a queued write: newuser19
+ * F6, every log line said EXECABORT and none said OOM); "" otherwise. Redis's replies name no value.
+ */
+function firstPreviousError(value: Error): string {
+  const previous = propertyOf(value, "previousErrors");
+  if (!Array.isArray(previous)) return "";
+  const first: unknown = attempt(() => previous.find((e) => isErrorSafe(e)), undefined);
+  const text = first === undefined ? undefined : propertyOf(first, "message");
+  return typeof text === "string" ? `: ${text}` : "";
+}
+
+/**
  * What the bus records of a thrown value: capped name, message and (string) code. Never throws.
  */
 export function describeThrown(value: unknown): { name: string; message: string; code?: string } {
@@ -88,7 +101,7 @@ export function describeThrown(value: unknown): { name: string; message: string;
     const code = propertyOf(value, "code");
     return {
       name: capText(typeof name === "string" ? name : "Error"),
-      message: capText(message === undefined ? "" : textOf(message)),
+      message: capText((message === undefined ? "" : textOf(message)) + firstPreviousError(value)),
       ...(typeof code === "string" ? { code: capText(code) } : {}),
     };
   }

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { serviceCredentialSecret } from "../lib/http/gateway-credential.js";
 import { isLaunchSignal } from "../lib/runtime/launch-signal.js";
-import type { Keyring } from "../lib/security/keyring.js";
+import { KeyConfigError, type Keyring } from "../lib/security/keyring.js";
 import {
   getProcessKeyring,
   keyringFromEnv,
@@ -205,7 +205,16 @@ export function planProcesses(options: LaunchOptions): ProcessSpec[] {
  */
 export function checkLaunchKeys(env: NodeJS.ProcessEnv = process.env): void {
   const production = env.NODE_ENV === "production";
-  if (production || env[SIGNING_KEYS_ENV]?.trim() || env[SIGNING_KEYS_FILE_ENV]?.trim()) keyringFromEnv(env);
+  if (production || env[SIGNING_KEYS_ENV]?.trim() || env[SIGNING_KEYS_FILE_ENV]?.trim()) {
+    const keyring = keyringFromEnv(env);
+    // A valid list without some process's key was refused only once that process had started,
+    // after the development secrets were written (newuser19 F5).
+    const missing = keyring.autoGenerate ? [] : SIGNING_KEY_OWNERS.filter((name) => !keyring.current(name));
+    if (missing.length > 0)
+      throw new KeyConfigError(
+        `${SIGNING_KEYS_ENV}: no key for ${missing.join(", ")}: every service and the gateway sign with their own (npx tsx scripts/generate-keys.ts prints a set)`,
+      );
+  }
   if (!production) return;
   tokenKeysFromEnv(env, TOKEN_KEYS_ENV);
   tokenKeysFromEnv(env, TOKEN_PUBLIC_KEY_ENV);

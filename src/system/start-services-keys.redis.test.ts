@@ -11,6 +11,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
+import { Keyring } from "../lib/security/keyring.js";
 import { describeWithRedis } from "../test-support/redis.js";
 import { completed, devSecretsPath, keep } from "./dev-secrets-files.js";
 
@@ -45,6 +46,21 @@ describeWithRedis("start:services with keys it cannot use", (getRedis) => {
     }
     const redis = getRedis().client();
     await redis.select(5);
+    expect(await redis.keys("*")).toEqual([]);
+    expect(readdirSync(secretsDir)).toEqual([]);
+  }, 120_000);
+
+  it("a valid BUS_SIGNING_KEYS without some process's key: one line naming them, exit 2, nothing claimed (newuser19 F5)", async () => {
+    const { code, output } = await startServices({
+      REDIS_URL: `${getRedis().url}/7`,
+      BUS_SIGNING_KEYS: Keyring.generate(["order", "payment"]).serialize(),
+    });
+    expect(code).toBe(2);
+    expect(output.trim()).toMatch(
+      /^start:services: BUS_SIGNING_KEYS: no key for user, inventory, shipping, notification, gateway: every service and the gateway sign with their own/,
+    );
+    const redis = getRedis().client();
+    await redis.select(7);
     expect(await redis.keys("*")).toEqual([]);
     expect(readdirSync(secretsDir)).toEqual([]);
   }, 120_000);

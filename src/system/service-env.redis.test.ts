@@ -4,9 +4,10 @@
  * with one line naming the variable (newuser F19), not a stack trace. Real processes over Redis.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { afterEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { describeWithRedis } from "../test-support/redis.js";
 import { waitFor } from "../test-support/wait.js";
+import { childrenKilledAfterEach } from "../test-support/child-run.js";
 
 interface Run {
   child: ChildProcess;
@@ -15,7 +16,7 @@ interface Run {
   exited: Promise<number | null>;
 }
 
-const running: ChildProcess[] = [];
+const running = childrenKilledAfterEach();
 
 function run(main: string, env: Record<string, string>): Run {
   const child = spawn(process.execPath, ["--import", "tsx", main], {
@@ -35,15 +36,6 @@ function run(main: string, env: Record<string, string>): Run {
   );
   return { child, url, output: () => text, exited };
 }
-
-afterEach(async () => {
-  for (const child of running.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const gone = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    await gone;
-  }
-});
 
 describeWithRedis("service processes read their documented variables", (getRedis) => {
   it("an order process runs its saga steps with SAGA_STEP_TIMEOUT_MS", async () => {

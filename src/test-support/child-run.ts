@@ -86,3 +86,28 @@ export function childrenKilledAfterEach(): ChildProcess[] {
   });
   return children;
 }
+
+/**
+ * Starts `main` through tsx with an IPC channel (as the launcher does) and exactly `env`;
+ * resolves once it reports ready ("ready") or exits (its code), with its output so far. The child
+ * goes into `children` (e.g. `childrenKilledAfterEach()`'s).
+ */
+export async function startUntilReady(
+  main: string,
+  env: NodeJS.ProcessEnv,
+  children: ChildProcess[],
+): Promise<{ outcome: "ready" | number | null; output: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", main], {
+    env,
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
+  children.push(child);
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const outcome = await new Promise<"ready" | number | null>((resolve) => {
+    child.on("message", (m: { type?: string }) => m.type === "ordersaga:ready" && resolve("ready"));
+    child.once("exit", (code) => resolve(code));
+  });
+  return { outcome, output };
+}

@@ -5,29 +5,19 @@ import { randomBytes } from "node:crypto";
  * meant. Now: refused in production (one line, exit 1), one warning line in development. Real
  * processes over a real (passwordless) redis-server.
  */
-import { spawn } from "node:child_process";
 import { expect, it } from "vitest";
 import { describeWithRedis } from "../../test-support/redis.js";
-import { childrenKilledAfterEach } from "../../test-support/child-run.js";
+import { childrenKilledAfterEach, startUntilReady } from "../../test-support/child-run.js";
 
 const running = childrenKilledAfterEach();
 
 /** Starts the notification service; resolves on ready ("ready") or exit (its code), with its output. */
-async function start(env: NodeJS.ProcessEnv): Promise<{ outcome: "ready" | number | null; output: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/services/notification/main.ts"], {
-    env: { ...process.env, LOG_LEVEL: "info", SERVICE_PORT: "0", ...env },
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
-  });
-  running.push(child);
-  let output = "";
-  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const outcome = await new Promise<"ready" | number | null>((resolve) => {
-    child.on("message", (m: { type?: string }) => m.type === "ordersaga:ready" && resolve("ready"));
-    child.once("exit", (code) => resolve(code));
-  });
-  return { outcome, output };
-}
+const start = (env: NodeJS.ProcessEnv) =>
+  startUntilReady(
+    "src/services/notification/main.ts",
+    { ...process.env, LOG_LEVEL: "info", SERVICE_PORT: "0", ...env },
+    running,
+  );
 
 describeWithRedis("a password set for a Redis that has none", (getRedis) => {
   const withPassword = () => {

@@ -3,13 +3,12 @@
  * said nothing. Now one warning line at start names the user; none as the process's generated
  * user (ACL WHOAMI is NOPERM for it). Real processes over a real redis-server.
  */
-import { spawn } from "node:child_process";
 import { expect, it } from "vitest";
 import { Keyring } from "../security/keyring.js";
 import { describeWithRedis } from "../../test-support/redis.js";
 import { SERVICES } from "../../system/catalog.js";
 import { aclUsers, provisionAclUsers } from "../../system/redis-acl.js";
-import { childrenKilledAfterEach } from "../../test-support/child-run.js";
+import { childrenKilledAfterEach, startUntilReady } from "../../test-support/child-run.js";
 
 const running = childrenKilledAfterEach();
 
@@ -19,12 +18,10 @@ const { REDIS_USERNAME: _user, REDIS_PASSWORD: _password, ...inherited } = proce
 const KEYS = Keyring.generate([...SERVICES.map((s) => s.name), "gateway"]).serialize();
 
 /** Starts `main` in production; resolves on ready or exit (its code), with its output. */
-async function start(
-  main: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ outcome: "ready" | number | null; output: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", main], {
-    env: {
+const start = (main: string, env: NodeJS.ProcessEnv) =>
+  startUntilReady(
+    main,
+    {
       ...inherited,
       NODE_ENV: "production",
       LOG_LEVEL: "info",
@@ -37,18 +34,8 @@ async function start(
       GATEWAY_ADMIN_API_KEYS: "a-real-admin-key-0123456789abcdef0",
       ...env,
     },
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
-  });
-  running.push(child);
-  let output = "";
-  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const outcome = await new Promise<"ready" | number | null>((resolve) => {
-    child.on("message", (m: { type?: string }) => m.type === "ordersaga:ready" && resolve("ready"));
-    child.once("exit", (code) => resolve(code));
-  });
-  return { outcome, output };
-}
+    running,
+  );
 
 const warnings = (output: string) => output.split("\n").filter((line) => line.includes("ACL WHOAMI"));
 

@@ -15,6 +15,7 @@ import {
 } from "node:crypto";
 import { BusError } from "../bus/errors.js";
 import { KeyConfigError, KID_PATTERN } from "./keyring.js";
+import { type NativeHmac, nativeHmac } from "./native-hmac.js";
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
@@ -42,9 +43,28 @@ function nonce(): Buffer {
   return pool.subarray(poolOffset - NONCE_BYTES, poolOffset);
 }
 
-/** Encrypts with a raw 32-byte key (AES-256-GCM); `aad` binds the value to its context. */
-export function sealWithKey(key: KeyObject | Buffer, kid: string, plaintext: string, aad: string): string {
+/**
+ * Encrypts with a raw 32-byte key (AES-256-GCM); `aad` binds the value to its context. With a
+ * Buffer key and the native addon (native-hmac.ts) it runs there, else through `createCipheriv`:
+ * the same bytes for the same nonce, ~10 times less CPU natively (no cipher object, no lookup).
+ * @param addon the addon to use: default the process's, `null` for Node's crypto (tests compare).
+ */
+export function sealWithKey(
+  key: KeyObject | Buffer,
+  kid: string,
+  plaintext: string,
+  aad: string,
+  addon: NativeHmac | null | undefined = nativeHmac,
+): string {
   const iv = nonce();
+  if (addon && Buffer.isBuffer(key)) {
+    const clear = Buffer.from(plaintext, "utf8");
+    const body = Buffer.allocUnsafe(NONCE_BYTES + clear.length + TAG_BYTES);
+    iv.copy(body);
+    addon.gcmSeal(key, iv, clear, Buffer.from(aad), body.subarray(NONCE_BYTES));
+    clear.fill(0);
+    return `enc1.${kid}.${body.toString("base64url")}`;
+  }
   const cipher = createCipheriv("aes-256-gcm", key, iv);
   cipher.setAAD(Buffer.from(aad));
   const encrypted = cipher.update(plaintext, "utf8");
@@ -58,17 +78,36 @@ export function sealedKid(sealed: string): string | undefined {
   return SEALED.exec(sealed)?.[1];
 }
 
-/** Decrypts a value sealed by `sealWithKey`. Throws DecryptionError (never echoing the value). */
-export function openWithKey(key: KeyObject | Buffer, sealed: string, aad: string): string {
+/**
+ * Decrypts a value sealed by `sealWithKey` (natively with a Buffer key when the addon is in use).
+ * Throws DecryptionError (never echoing the value).
+ */
+export function openWithKey(
+  key: KeyObject | Buffer,
+  sealed: string,
+  aad: string,
+  addon: NativeHmac | null | undefined = nativeHmac,
+): string {
   const match = SEALED.exec(sealed);
   if (!match) throw new DecryptionError("not a sealed value");
   const body = Buffer.from(match[2]!, "base64url");
   if (body.length < NONCE_BYTES + TAG_BYTES) throw new DecryptionError("too short");
+  const iv = body.subarray(0, NONCE_BYTES);
+  const ciphertext = body.subarray(NONCE_BYTES, body.length - TAG_BYTES);
+  const tag = body.subarray(body.length - TAG_BYTES);
+  if (addon && Buffer.isBuffer(key)) {
+    const clear = Buffer.allocUnsafe(ciphertext.length);
+    if (!addon.gcmOpen(key, iv, ciphertext, tag, Buffer.from(aad), clear))
+      throw new DecryptionError(`authentication failed (key "${match[1]}")`);
+    const plaintext = clear.toString("utf8");
+    clear.fill(0);
+    return plaintext;
+  }
   try {
-    const decipher = createDecipheriv("aes-256-gcm", key, body.subarray(0, NONCE_BYTES));
+    const decipher = createDecipheriv("aes-256-gcm", key, iv);
     decipher.setAAD(Buffer.from(aad));
-    decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-    const plaintext = decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES));
+    decipher.setAuthTag(tag);
+    const plaintext = decipher.update(ciphertext);
     decipher.final(); // GCM: no output; throws when the tag does not match
     return plaintext.toString("utf8");
   } catch {
@@ -78,22 +117,27 @@ export function openWithKey(key: KeyObject | Buffer, sealed: string, aad: string
 
 /**
  * One service's field encryption keys: seals with the current key (the first), opens with any.
- * Keys are 32 raw bytes; the KeyObjects are made once. Throws KeyConfigError (naming the key id,
+ * Keys are 32 raw bytes, held as KeyObjects made once, or (with the native addon, which takes raw
+ * keys) as copies of the bytes. Throws KeyConfigError (naming the key id,
  * never the key) on no key, a key that is not 32 bytes, a key id outside `[A-Za-z0-9_-]{1,32}`
  * (it could not be parsed back out of a sealed value) or a key id listed twice.
  */
 export class FieldCipher {
-  private readonly keys = new Map<string, KeyObject>();
+  private readonly keys = new Map<string, KeyObject | Buffer>();
   /** The key id new values are sealed with. */
   readonly currentKid: string;
 
-  constructor(keys: readonly { kid: string; secret: Buffer }[]) {
+  /** @param addon the native addon: default the process's, `null` for Node's crypto. */
+  constructor(
+    keys: readonly { kid: string; secret: Buffer }[],
+    private readonly addon: NativeHmac | null | undefined = nativeHmac,
+  ) {
     if (keys.length === 0) throw new KeyConfigError("FieldCipher needs at least one key");
     for (const { kid, secret } of keys) {
       if (!KID_PATTERN.test(kid)) throw new KeyConfigError(`key id "${kid}": expected 1-32 of [A-Za-z0-9_-]`);
       if (this.keys.has(kid)) throw new KeyConfigError(`key id "${kid}" listed twice`);
       if (secret.length !== 32) throw new KeyConfigError(`key "${kid}": AES-256 needs 32 bytes`);
-      this.keys.set(kid, createSecretKey(secret));
+      this.keys.set(kid, addon ? Buffer.from(secret) : createSecretKey(secret));
     }
     this.currentKid = keys[0]!.kid;
   }
@@ -104,13 +148,13 @@ export class FieldCipher {
   }
 
   seal(plaintext: string, aad: string): string {
-    return sealWithKey(this.keys.get(this.currentKid)!, this.currentKid, plaintext, aad);
+    return sealWithKey(this.keys.get(this.currentKid)!, this.currentKid, plaintext, aad, this.addon);
   }
 
   open(sealed: string, aad: string): string {
     const kid = sealedKid(sealed);
     const key = kid === undefined ? undefined : this.keys.get(kid);
     if (!key) throw new DecryptionError(kid === undefined ? "not a sealed value" : `unknown key id "${kid}"`);
-    return openWithKey(key, sealed, aad);
+    return openWithKey(key, sealed, aad, this.addon);
   }
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Builds the optional native HMAC-SHA256 (native/hmac_sha256.c -> build/Release/hmac_sha256.node)
+// Builds the optional native addon (native/hmac_sha256.c -> build/Release/hmac_sha256.node: the bus's
+// HMAC-SHA256, and the sealed fields' HKDF-SHA256 and AES-256-GCM)
 // with the node-gyp that npm ships; run by `npm ci`/`npm install` (package.json "install").
 // Without a C toolchain (python3, make, a C compiler) the build fails and this prints why and exits 0:
-// signing then uses Node's crypto.hash, the same MAC at about twice the CPU (src/lib/security/native-hmac.ts).
+// signing then uses Node's crypto.hash, the same MAC at about twice the CPU, and sealing Node's
+// createHmac/createCipheriv (src/lib/security/native-hmac.ts).
 // With BUS_NATIVE_HMAC=1 (or true) a failed build fails the install instead (CI sets it); with 0 (or
 // false) nothing is built; any other value fails the install, as every process would refuse it.
 //
@@ -75,7 +77,7 @@ if (result.status === 0) {
 console.warn(
   required
     ? `ordersaga: the native HMAC was not built, and BUS_NATIVE_HMAC=${raw} requires it: the install fails.\n${why}`
-    : "ordersaga: the native HMAC was not built; bus signing uses Node's crypto.hash (the same MACs, more CPU).\n" +
+    : "ordersaga: the native HMAC was not built; bus signing uses Node's crypto.hash and sealing its createCipheriv (the same bytes, more CPU).\n" +
         "It needs python3, make, a C compiler and the Node.js headers (those of the running Node when it ships them,\n" +
         `else downloaded from nodejs.org, or npm_config_nodedir); once they are there, \`npm rebuild\` builds it.\n${why}`,
 );

@@ -55,12 +55,17 @@ try {
 
 const buildSec = (performance.now() - buildStarted) / 1000;
 
-if (mode === "quick") {
+if (mode === "quick" || mode === "quick-one-process") {
   const started = performance.now();
   const redis = await startBenchRedis();
   let quick: Awaited<ReturnType<typeof benchQuick>>;
   try {
-    quick = await benchQuick({ redisUrl: redis.url, beforePerSec: beforePerSec(), searchBudgetSec: 90 });
+    quick = await benchQuick({
+      redisUrl: redis.url,
+      beforePerSec: beforePerSec(),
+      searchBudgetSec: 90,
+      oneProcess: mode === "quick-one-process",
+    });
   } finally {
     await redis.stop();
   }

@@ -21,8 +21,8 @@
  * make a stream object and an OpenSSL context per call and look the algorithm up again each time
  * (OpenSSL 3's implicit fetch): ~5 µs per HMAC and ~9 µs per AES-GCM seal on a slow machine, several
  * times that when the bus's other work keeps them cold (BENCHMARKS.md, "What signing and encryption
- * cost"). Here AES-256-GCM is fetched once per process and each call is one context on the stack of
- * calls; HKDF's two HMACs run on SHA-256 directly. The results are byte for byte Node's
+ * cost"). Here AES-256-GCM is fetched once per process and each call makes and frees one cipher
+ * context; HKDF's two HMACs run on SHA-256 directly. The results are byte for byte Node's
  * (native-crypto.test.ts checks them against hkdfSync and createCipheriv/createDecipheriv):
  *
  * hkdf32(ikm: Buffer, salt: Buffer, info: Buffer, out: Buffer of 32) -> undefined: writes
@@ -31,15 +31,20 @@
  * gcmSeal(key: Buffer of 32, iv: Buffer of 12, plaintext: Buffer, aad: Buffer, out: Buffer of
  *   plaintext.length + 16) -> undefined: writes the AES-256-GCM ciphertext and its 16-byte tag.
  * gcmOpen(key: Buffer of 32, iv: Buffer of 12, ciphertext: Buffer, tag: Buffer of 16, aad: Buffer,
- *   out: Buffer of ciphertext.length) -> boolean: whether the tag matched; when it did not, out is
- *   zeroed (nothing of an unauthenticated plaintext is handed out).
- * All throw TypeError on a wrong type or length (inputs over 2^31 - 1 bytes included), and Error
- * when OpenSSL fails (AES-256-GCM unavailable, say): the loader then falls back to Node's crypto.
+ *   out: Buffer of ciphertext.length) -> boolean: whether the tag matched. The plaintext is
+ *   decrypted into memory of the addon's own and copied to out only once the tag matched: when it
+ *   did not, out is zeroed and never held a byte of the unauthenticated plaintext (not even for a
+ *   moment another thread could read through shared memory).
+ * All throw TypeError on a wrong type or length (inputs over 2^31 - 1 bytes included) and when out
+ * partly overlaps the plaintext or ciphertext (the same start, in place, is allowed: EVP supports
+ * it), and Error when OpenSSL fails (AES-256-GCM unavailable, say): the loader then falls back to
+ * Node's crypto.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <math.h>
 #include <node_api.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -145,6 +150,14 @@ static int sized_arg(napi_env env, napi_value value, unsigned char **data, size_
   return 1;
 }
 
+/* Whether [a, a + a_length) and [b, b + b_length) share a byte without starting at the same place:
+ * AES-GCM's output written over input it has not read yet gives a wrong value with a valid tag. */
+static int partial_overlap(const unsigned char *a, size_t a_length, const unsigned char *b, size_t b_length) {
+  if (a == b || a_length == 0 || b_length == 0) return 0;
+  uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+  return x < y + b_length && y < x + a_length;
+}
+
 /* HMAC-SHA256 of the concatenation of up to two parts, under a key of any length (RFC 2104). */
 static void hmac2(const unsigned char *key, size_t key_length, const unsigned char *a, size_t a_length,
                   const unsigned char *b, size_t b_length, unsigned char out[SHA256_DIGEST_LENGTH]) {
@@ -210,6 +223,7 @@ static napi_value gcm_seal(napi_env env, napi_callback_info info) {
   if (!sized_arg(env, argv[1], &iv, &iv_length, GCM_IV)) return fail(env, "iv must be a 12-byte Buffer");
   if (!sized_arg(env, argv[2], &plain, &plain_length, -1) || !sized_arg(env, argv[3], &aad, &aad_length, -1)) return fail(env, "plaintext and aad must be Buffers");
   if (plain_length > INT_MAX - GCM_TAG || !sized_arg(env, argv[4], &out, &out_length, (long)plain_length + GCM_TAG)) return fail(env, "out must be a Buffer of plaintext.length + 16 bytes");
+  if (partial_overlap(out, out_length, plain, plain_length)) return fail(env, "out must not partly overlap the plaintext");
   if (!aes256gcm) return openssl_error(env, NULL);
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   int length = 0;
@@ -235,20 +249,31 @@ static napi_value gcm_open(napi_env env, napi_callback_info info) {
   if (!sized_arg(env, argv[3], &tag, &tag_length, GCM_TAG)) return fail(env, "tag must be a 16-byte Buffer");
   if (!sized_arg(env, argv[4], &aad, &aad_length, -1)) return fail(env, "aad must be a Buffer");
   if (!sized_arg(env, argv[5], &out, &out_length, (long)sealed_length)) return fail(env, "out must be a Buffer of ciphertext.length bytes");
+  if (partial_overlap(out, out_length, sealed, sealed_length)) return fail(env, "out must not partly overlap the ciphertext");
   if (!aes256gcm) return openssl_error(env, NULL);
   unsigned char expected[GCM_TAG];
   memcpy(expected, tag, GCM_TAG);
+  /* Decrypted here first: out gets the plaintext only once the tag matched. */
+  unsigned char small[256];
+  unsigned char *clear = sealed_length <= sizeof small ? small : malloc(sealed_length);
+  if (!clear) {
+    napi_throw_error(env, "ERR_MEMORY", "out of memory");
+    return NULL;
+  }
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   int length = 0;
-  if (!ctx || EVP_DecryptInit_ex2(ctx, aes256gcm, key, iv, NULL) != 1 ||
-      (aad_length && EVP_DecryptUpdate(ctx, NULL, &length, aad, (int)aad_length) != 1) ||
-      (sealed_length && EVP_DecryptUpdate(ctx, out, &length, sealed, (int)sealed_length) != 1) ||
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, GCM_TAG, expected) != 1)
-    return openssl_error(env, ctx);
+  bool ready = ctx && EVP_DecryptInit_ex2(ctx, aes256gcm, key, iv, NULL) == 1 &&
+               (!aad_length || EVP_DecryptUpdate(ctx, NULL, &length, aad, (int)aad_length) == 1) &&
+               (!sealed_length || EVP_DecryptUpdate(ctx, clear, &length, sealed, (int)sealed_length) == 1) &&
+               EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, GCM_TAG, expected) == 1;
   /* The tag is checked here; a mismatch is an answer (false), not an error. */
-  bool matched = EVP_DecryptFinal_ex(ctx, out + sealed_length, &length) == 1;
+  bool matched = ready && EVP_DecryptFinal_ex(ctx, clear + sealed_length, &length) == 1;
+  if (matched) memcpy(out, clear, sealed_length);
+  else OPENSSL_cleanse(out, sealed_length);
+  OPENSSL_cleanse(clear, sealed_length);
+  if (clear != small) free(clear);
+  if (!ready) return openssl_error(env, ctx);
   EVP_CIPHER_CTX_free(ctx);
-  if (!matched) OPENSSL_cleanse(out, sealed_length);
   napi_value result;
   if (napi_get_boolean(env, matched, &result) != napi_ok) return NULL;
   return result;

@@ -17,6 +17,7 @@ import { BusError } from "../bus/errors.js";
 import { KeyConfigError, KID_PATTERN } from "./keyring.js";
 import { type NativeHmac, nativeHmac } from "./native-hmac.js";
 
+const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const SEALED = /^enc1\.([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]+)$/;
@@ -57,13 +58,19 @@ export function sealWithKey(
   addon: NativeHmac | null | undefined = nativeHmac,
 ): string {
   const iv = nonce();
-  if (addon && Buffer.isBuffer(key)) {
-    const clear = Buffer.from(plaintext, "utf8");
-    const body = Buffer.allocUnsafe(NONCE_BYTES + clear.length + TAG_BYTES);
-    iv.copy(body);
-    addon.gcmSeal(key, iv, clear, Buffer.from(aad), body.subarray(NONCE_BYTES));
-    clear.fill(0);
-    return `enc1.${kid}.${body.toString("base64url")}`;
+  if (addon && Buffer.isBuffer(key) && key.length === KEY_BYTES) {
+    // Its own memory, not the shared pool small Buffers come from (any pooled Buffer's `.buffer`
+    // reads the pool), and wiped whatever happens (break45 L1, L2).
+    const clear = Buffer.allocUnsafeSlow(Buffer.byteLength(plaintext, "utf8"));
+    try {
+      clear.write(plaintext, "utf8");
+      const body = Buffer.allocUnsafe(NONCE_BYTES + clear.length + TAG_BYTES);
+      iv.copy(body);
+      addon.gcmSeal(key, iv, clear, Buffer.from(aad), body.subarray(NONCE_BYTES));
+      return `enc1.${kid}.${body.toString("base64url")}`;
+    } finally {
+      clear.fill(0);
+    }
   }
   const cipher = createCipheriv("aes-256-gcm", key, iv);
   cipher.setAAD(Buffer.from(aad));
@@ -95,13 +102,16 @@ export function openWithKey(
   const iv = body.subarray(0, NONCE_BYTES);
   const ciphertext = body.subarray(NONCE_BYTES, body.length - TAG_BYTES);
   const tag = body.subarray(body.length - TAG_BYTES);
-  if (addon && Buffer.isBuffer(key)) {
-    const clear = Buffer.allocUnsafe(ciphertext.length);
-    if (!addon.gcmOpen(key, iv, ciphertext, tag, Buffer.from(aad), clear))
-      throw new DecryptionError(`authentication failed (key "${match[1]}")`);
-    const plaintext = clear.toString("utf8");
-    clear.fill(0);
-    return plaintext;
+  // A key of another length takes Node's path, which refuses it as before (DecryptionError).
+  if (addon && Buffer.isBuffer(key) && key.length === KEY_BYTES) {
+    const clear = Buffer.allocUnsafeSlow(ciphertext.length); // not pooled: see sealWithKey
+    try {
+      if (!addon.gcmOpen(key, iv, ciphertext, tag, Buffer.from(aad), clear))
+        throw new DecryptionError(`authentication failed (key "${match[1]}")`);
+      return clear.toString("utf8");
+    } finally {
+      clear.fill(0);
+    }
   }
   try {
     const decipher = createDecipheriv("aes-256-gcm", key, iv);
@@ -113,6 +123,13 @@ export function openWithKey(
   } catch {
     throw new DecryptionError(`authentication failed (key "${match[1]}")`);
   }
+}
+
+/** A copy of `bytes` in memory of its own (Buffer.from would put a small one in the shared pool). */
+function unpooledCopy(bytes: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
+  return copy;
 }
 
 /**
@@ -137,7 +154,8 @@ export class FieldCipher {
       if (!KID_PATTERN.test(kid)) throw new KeyConfigError(`key id "${kid}": expected 1-32 of [A-Za-z0-9_-]`);
       if (this.keys.has(kid)) throw new KeyConfigError(`key id "${kid}" listed twice`);
       if (secret.length !== 32) throw new KeyConfigError(`key "${kid}": AES-256 needs 32 bytes`);
-      this.keys.set(kid, addon ? Buffer.from(secret) : createSecretKey(secret));
+      // A copy in memory of its own, not in the shared pool of small Buffers (break45 L1).
+      this.keys.set(kid, addon ? unpooledCopy(secret) : createSecretKey(secret));
     }
     this.currentKid = keys[0]!.kid;
   }

@@ -114,6 +114,50 @@ describe.runIf(nativeHmac)("the native addon's HKDF-SHA256 and AES-256-GCM", () 
     expect(backing.subarray(34).equals(Buffer.alloc(30, 0xee))).toBe(true);
   });
 
+  it("refuses an out that partly overlaps the plaintext or ciphertext (a wrong seal with a valid tag: break45 H1), and seals in place", () => {
+    const [key, iv, aad] = [randomBytes(32), randomBytes(12), Buffer.from("o")];
+    const plaintext = randomBytes(1000);
+    for (const shift of [1, 5, 16, 17]) {
+      const shared = Buffer.alloc(1000 + 16 + shift);
+      plaintext.copy(shared);
+      expect(
+        () => addon.gcmSeal(key, iv, shared.subarray(0, 1000), aad, shared.subarray(shift)),
+        `seal +${shift}`,
+      ).toThrow(/must not partly overlap the plaintext/);
+      const sealed = nodeSeal(key, iv, plaintext, aad);
+      const both = Buffer.alloc(1000 + shift);
+      sealed.copy(both, 0, 0, 1000);
+      expect(
+        () =>
+          addon.gcmOpen(key, iv, both.subarray(0, 1000), sealed.subarray(1000), aad, both.subarray(shift)),
+        `open +${shift}`,
+      ).toThrow(/must not partly overlap the ciphertext/);
+    }
+    // In place (out starts where the input starts): the same bytes as Node's, and it opens in place.
+    const inPlace = Buffer.alloc(1016);
+    plaintext.copy(inPlace);
+    addon.gcmSeal(key, iv, inPlace.subarray(0, 1000), aad, inPlace);
+    expect(inPlace.equals(nodeSeal(key, iv, plaintext, aad))).toBe(true);
+    const text = inPlace.subarray(0, 1000);
+    expect(addon.gcmOpen(key, iv, text, Buffer.from(inPlace.subarray(1000)), aad, text)).toBe(true);
+    expect(text.equals(plaintext)).toBe(true);
+  });
+
+  it("leaves neither a FieldCipher's key nor a sealed or opened plaintext in the pool small Buffers share (break45 L1, L2)", () => {
+    const secret = Buffer.alloc(32, 0x5a);
+    secret.write("distinctive-field-cipher-key", "latin1");
+    const cipher = new FieldCipher([{ kid: "k1", secret }], addon);
+    const plaintext = "tok_pooled_plaintext_0123456789";
+    expect(cipher.open(cipher.seal(plaintext, "o"), "o")).toBe(plaintext);
+    // Any small Buffer is a view of the current pool: its `.buffer` is all of it. The needles are
+    // made outside the pool (Buffer.alloc), or they would be found there themselves.
+    const pool = Buffer.from(Buffer.from("x").buffer);
+    const needle = Buffer.alloc(plaintext.length);
+    needle.write(plaintext);
+    expect(pool.includes(secret)).toBe(false);
+    expect(pool.includes(needle)).toBe(false);
+  });
+
   it("the loader's self-test passes the built addon and names a wrong HKDF, a wrong seal, an open that accepts anything, or none at all", () => {
     expect(aeadSelfTest(addon)).toBeUndefined();
     const broken = (change: Partial<NativeHmac>): NativeHmac => ({ ...addon, ...change });
@@ -180,6 +224,17 @@ describe("sealed values are the same with and without the native addon", () => {
       }
       expect(thrown).toBeInstanceOf(DecryptionError);
       expect((thrown as Error).message).toBe('cannot decrypt: authentication failed (key "k1")');
+    },
+  );
+
+  it.each(implementations)(
+    "with %s, a key that is not 32 bytes is refused as Node refuses it: RangeError to seal, DecryptionError to open (break45 L3)",
+    (_, addon) => {
+      const sealed = sealWithKey(randomBytes(32), "k1", "tok", "o", null);
+      for (const length of [16, 31, 33]) {
+        expect(() => sealWithKey(randomBytes(length), "k1", "tok", "o", addon)).toThrow(RangeError);
+        expect(() => openWithKey(randomBytes(length), sealed, "o", addon)).toThrow(DecryptionError);
+      }
     },
   );
 

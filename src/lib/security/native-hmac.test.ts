@@ -204,4 +204,29 @@ describe.runIf(existsSync(npmNodeGyp) && existsSync(NATIVE_HMAC_PATH))("scripts/
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it("fails the install (BUS_NATIVE_HMAC=1) when the built AES-256-GCM is not Node's, and records no digest (break45 L4)", () => {
+    const root = new URL("../../../", import.meta.url);
+    const dir = mkdtempSync(join(tmpdir(), "build-native-"));
+    try {
+      for (const part of ["binding.gyp", "native", "scripts/build-native.mjs"])
+        cpSync(new URL(part, root), join(dir, part), { recursive: true });
+      // A seal that flips the first ciphertext bit: still a valid build, the wrong bytes.
+      const source = join(dir, "native", "hmac_sha256.c");
+      const marker = "EVP_CIPHER_CTX_free(ctx); /* cleanses the key schedule */";
+      const code = readFileSync(source, "utf8");
+      expect(code).toContain(marker);
+      writeFileSync(source, code.replace(marker, `if (plain_length) out[0] ^= 1;\n  ${marker}`));
+      const result = spawnSync(process.execPath, ["scripts/build-native.mjs"], {
+        cwd: dir,
+        env: { PATH: process.env.PATH, HOME: dir, BUS_NATIVE_HMAC: "1", npm_config_node_gyp: npmNodeGyp },
+        encoding: "utf8",
+      });
+      expect(result.status, `${result.stdout}${result.stderr}`).toBe(1);
+      expect(result.stderr).toMatch(/HKDF-SHA256 or AES-256-GCM did not give Node's bytes/);
+      expect(existsSync(join(dir, "build", "Release", "hmac_sha256.node.sha256"))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

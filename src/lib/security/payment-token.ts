@@ -180,8 +180,16 @@ export function hkdfSha256x32(
 
 /** v1 (no entry secret): one key pair per token; v2: the entry secret in the HKDF info. */
 function dataKey(shared: Buffer, orderId: string, entrySecret?: Buffer): Buffer {
-  const info = entrySecret === undefined ? INFO : Buffer.concat([INFO_V2, entrySecret]);
-  return hkdfSha256x32(shared, orderId, info);
+  if (entrySecret === undefined) return hkdfSha256x32(shared, orderId, INFO);
+  // The info holds the entry secret: in memory of its own (not the shared pool), wiped after use.
+  const info = Buffer.allocUnsafeSlow(INFO_V2.length + entrySecret.length);
+  INFO_V2.copy(info);
+  entrySecret.copy(info, INFO_V2.length);
+  try {
+    return hkdfSha256x32(shared, orderId, info);
+  } finally {
+    info.fill(0);
+  }
 }
 
 // Seal ids and entry secrets come from a pool refilled 4 KiB at a time (one call per ~100 seals),

@@ -44,6 +44,20 @@ function nonce(): Buffer {
   return pool.subarray(poolOffset - NONCE_BYTES, poolOffset);
 }
 
+/** Plaintext up to this many bytes goes through one reused buffer (CLEAR_SCRATCH), larger gets its own. */
+const CLEAR_SCRATCH_BYTES = 4096;
+/** Outside the shared Buffer pool, made once; every use is wiped before the call returns. */
+const CLEAR_SCRATCH = Buffer.allocUnsafeSlow(CLEAR_SCRATCH_BYTES).fill(0);
+
+/**
+ * `length` bytes of memory outside the shared pool for a plaintext on its way in or out of the
+ * native AES-GCM: a view of CLEAR_SCRATCH (no allocation per call), or its own buffer when larger.
+ * The caller wipes it (fill(0)) before returning; JavaScript runs one call at a time.
+ */
+function clearScratch(length: number): Buffer {
+  return length <= CLEAR_SCRATCH_BYTES ? CLEAR_SCRATCH.subarray(0, length) : Buffer.allocUnsafeSlow(length);
+}
+
 /**
  * Encrypts with a raw 32-byte key (AES-256-GCM); `aad` binds the value to its context. With a
  * Buffer key and the native addon (native-hmac.ts) it runs there, else through `createCipheriv`:
@@ -59,9 +73,9 @@ export function sealWithKey(
 ): string {
   const iv = nonce();
   if (addon && Buffer.isBuffer(key) && key.length === KEY_BYTES) {
-    // Its own memory, not the shared pool small Buffers come from (any pooled Buffer's `.buffer`
+    // Memory of its own, not the shared pool small Buffers come from (any pooled Buffer's `.buffer`
     // reads the pool), and wiped whatever happens (break45 L1, L2).
-    const clear = Buffer.allocUnsafeSlow(Buffer.byteLength(plaintext, "utf8"));
+    const clear = clearScratch(Buffer.byteLength(plaintext, "utf8"));
     try {
       clear.write(plaintext, "utf8");
       const body = Buffer.allocUnsafe(NONCE_BYTES + clear.length + TAG_BYTES);
@@ -104,7 +118,7 @@ export function openWithKey(
   const tag = body.subarray(body.length - TAG_BYTES);
   // A key of another length takes Node's path, which refuses it as before (DecryptionError).
   if (addon && Buffer.isBuffer(key) && key.length === KEY_BYTES) {
-    const clear = Buffer.allocUnsafeSlow(ciphertext.length); // not pooled: see sealWithKey
+    const clear = clearScratch(ciphertext.length); // not pooled: see sealWithKey
     try {
       if (!addon.gcmOpen(key, iv, ciphertext, tag, Buffer.from(aad), clear))
         throw new DecryptionError(`authentication failed (key "${match[1]}")`);

@@ -51,6 +51,34 @@ async function notRegistered(gatewayUrl: string): Promise<string[]> {
   }
 }
 
+/**
+ * Resolves once every service is registered behind `gatewayUrl`. Past BENCH_START_TIMEOUT_MS, or
+ * once `exited()` says the system's process is gone, runs `giveUp` (stop what was started) and
+ * throws, naming the processes not up and the last log lines.
+ */
+async function untilRegistered(
+  gatewayUrl: string,
+  what: string,
+  logs: readonly string[],
+  giveUp: () => Promise<void>,
+  exited: () => boolean = () => false,
+): Promise<void> {
+  const timeoutMs = startTimeoutMs();
+  const deadline = performance.now() + timeoutMs;
+  for (
+    let missing = await notRegistered(gatewayUrl);
+    missing.length > 0;
+    missing = await notRegistered(gatewayUrl)
+  ) {
+    if (performance.now() > deadline || exited()) {
+      await giveUp();
+      const why = exited() ? "exited" : `not up within ${timeoutMs} ms (BENCH_START_TIMEOUT_MS)`;
+      throw new Error(`${what}${why}: ${missing.join(", ")}\n${logs.slice(-20).join("\n")}`);
+    }
+    await sleep(100);
+  }
+}
+
 /** How long the benchmarks and the soak wait for every process to register (BENCH_START_TIMEOUT_MS). */
 export function startTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.BENCH_START_TIMEOUT_MS;
@@ -137,22 +165,10 @@ export async function startMultiProcess(
   const gatewayUrl = `http://127.0.0.1:${port}`;
   const logs: string[] = [];
   const system: LaunchedSystem = launch(specs, (line) => logs.push(line), { compiled });
-  const timeoutMs = startTimeoutMs();
-  const deadline = performance.now() + timeoutMs;
-  for (
-    let missing = await notRegistered(gatewayUrl);
-    missing.length > 0;
-    missing = await notRegistered(gatewayUrl)
-  ) {
-    if (performance.now() > deadline) {
-      await system.stop();
-      redis.disconnect();
-      throw new Error(
-        `not up within ${timeoutMs} ms (BENCH_START_TIMEOUT_MS): ${missing.join(", ")}\n${logs.slice(-20).join("\n")}`,
-      );
-    }
-    await sleep(100);
-  }
+  await untilRegistered(gatewayUrl, "", logs, async () => {
+    await system.stop();
+    redis.disconnect();
+  });
   const transport = new RedisStreamsTransport({ redis, deadLetters: new MemoryDeadLetterStore() });
   const pids = new Map<string, number>();
   for (const [label, child] of system.children) if (child.pid) pids.set(label, child.pid);
@@ -217,24 +233,16 @@ export async function startOneProcess(
     rmSync(secrets, { recursive: true, force: true });
   };
   const gatewayUrl = `http://127.0.0.1:${port}`;
-  const timeoutMs = startTimeoutMs();
-  const deadline = performance.now() + timeoutMs;
-  for (
-    let missing = await notRegistered(gatewayUrl);
-    missing.length > 0;
-    missing = await notRegistered(gatewayUrl)
-  ) {
-    if (performance.now() > deadline || child.exitCode !== null || child.signalCode !== null) {
+  await untilRegistered(
+    gatewayUrl,
+    "the one-process system ",
+    logs,
+    async () => {
       await stopChild();
       redis.disconnect();
-      const why =
-        child.exitCode !== null || child.signalCode !== null
-          ? "exited"
-          : `not up within ${timeoutMs} ms (BENCH_START_TIMEOUT_MS)`;
-      throw new Error(`the one-process system ${why}: ${missing.join(", ")}\n${logs.slice(-20).join("\n")}`);
-    }
-    await sleep(100);
-  }
+    },
+    () => child.exitCode !== null || child.signalCode !== null,
+  );
   const transport = new RedisStreamsTransport({ redis, deadLetters: new MemoryDeadLetterStore() });
   return {
     gatewayUrl,

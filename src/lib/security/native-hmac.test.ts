@@ -173,13 +173,19 @@ const npmNodeGyp = join(
   "node-gyp.js",
 );
 
+/** A temporary directory holding what scripts/build-native.mjs builds from (the caller removes it). */
+function buildInputsCopy(): string {
+  const root = new URL("../../../", import.meta.url);
+  const dir = mkdtempSync(join(tmpdir(), "build-native-"));
+  for (const part of ["binding.gyp", "native", "scripts/build-native.mjs"])
+    cpSync(new URL(part, root), join(dir, part), { recursive: true });
+  return dir;
+}
+
 describe.runIf(existsSync(npmNodeGyp) && existsSync(NATIVE_HMAC_PATH))("scripts/build-native.mjs", () => {
   it("builds from the running Node's own headers, with no npm nodedir setting and no network (break40 F4)", () => {
-    const root = new URL("../../../", import.meta.url);
-    const dir = mkdtempSync(join(tmpdir(), "build-native-"));
+    const dir = buildInputsCopy();
     try {
-      for (const part of ["binding.gyp", "native", "scripts/build-native.mjs"])
-        cpSync(new URL(part, root), join(dir, part), { recursive: true });
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,
         HOME: dir,
@@ -206,11 +212,8 @@ describe.runIf(existsSync(npmNodeGyp) && existsSync(NATIVE_HMAC_PATH))("scripts/
   }, 120_000);
 
   it("fails the install (BUS_NATIVE_HMAC=1) when the built AES-256-GCM is not Node's, and records no digest (break45 L4)", () => {
-    const root = new URL("../../../", import.meta.url);
-    const dir = mkdtempSync(join(tmpdir(), "build-native-"));
+    const dir = buildInputsCopy();
     try {
-      for (const part of ["binding.gyp", "native", "scripts/build-native.mjs"])
-        cpSync(new URL(part, root), join(dir, part), { recursive: true });
       // A seal that flips the first ciphertext bit: still a valid build, the wrong bytes.
       const source = join(dir, "native", "hmac_sha256.c");
       const marker = "EVP_CIPHER_CTX_free(ctx); /* cleanses the key schedule */";

@@ -28,6 +28,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
+import { hmacImplementation } from "../src/lib/security/native-hmac.js";
 import { createInterface } from "node:readline";
 import { Redis } from "ioredis";
 import { rawStreams } from "./bus.js";
@@ -438,8 +439,9 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
   breakdown.push(
     fixedRate,
     options.oneProcess
-      ? "system measured: the whole system in one process over Redis (npm start with REDIS_URL; --one-process)"
+      ? "system measured: the whole system in one process over Redis (npm start with REDIS_URL; --one-process); the targets below are the multi-process measure's"
       : "system measured: every service and the gateway its own process over Redis (npm run start:services)",
+    `HMAC-SHA256 and sealing computed with: ${hmacImplementation()} (BUS_NATIVE_HMAC; every process reads it as this one does)`,
     loadAtStart,
     loadAtEnd,
   );

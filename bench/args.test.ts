@@ -13,6 +13,13 @@ describe("npm run bench arguments", () => {
     expect(benchMode(["--quick"])).toBe("quick");
   });
 
+  it("measures the whole system in one process over Redis with --quick --one-process, and refuses --one-process alone", () => {
+    expect(benchMode(["--quick", "--one-process"])).toBe("quick-one-process");
+    expect(benchMode(["--one-process", "--quick"])).toBe("quick-one-process");
+    expect(() => benchMode(["--one-process"])).toThrow(/--one-process goes with --quick/);
+    expect(BENCH_USAGE).toContain("--one-process");
+  });
+
   it("refuses an unknown argument instead of starting the full run", () => {
     expect(() => benchMode(["--qiuck"])).toThrow(/unknown argument --qiuck/);
   });

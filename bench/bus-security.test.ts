@@ -1,6 +1,8 @@
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
+  keptSecurityHistory,
   MESSAGES_PER_SEALED_FIELD,
   medianInterval,
   pairedCost,
@@ -96,4 +98,17 @@ describe("the security bench's BUS_NATIVE_HMAC", () => {
     expect(run.stderr.trim()).toMatch(/^bench: Invalid configuration: BUS_NATIVE_HMAC: must be 0 or false/);
     expect(run.stdout).toBe("");
   }, 90_000);
+});
+
+describe("the hand-recorded security history in BENCHMARKS.md", () => {
+  it("is found between its markers, so a full `npm run bench` keeps it (it rewrote the file and dropped it)", () => {
+    const file = readFileSync(new URL("../BENCHMARKS.md", import.meta.url), "utf8");
+    const kept = keptSecurityHistory(file);
+    expect(kept).toMatch(/^<!-- security-history:start -->\n/);
+    expect(kept).toMatch(/<!-- security-history:end -->$/);
+    // The sessions' records of issue 12's measure are inside it.
+    expect(kept).toContain("#### Session 19 (2026-12-02)");
+    expect(kept).toContain("#### The native HMAC (session 18");
+    expect(keptSecurityHistory("# Benchmarks\nno markers\n")).toBeUndefined();
+  });
 });

@@ -229,6 +229,15 @@ export async function benchSecurity(url: string, total = 25_000, rounds = 9): Pr
   };
 }
 
+/**
+ * The hand-recorded history of the security cost in a BENCHMARKS.md (between
+ * `<!-- security-history:start -->` and `<!-- security-history:end -->`, markers included), which
+ * `npm run bench` keeps after the section it regenerates; undefined when the file has none.
+ */
+export function keptSecurityHistory(markdown: string): string | undefined {
+  return /<!-- security-history:start -->[\s\S]*?<!-- security-history:end -->/.exec(markdown)?.[0];
+}
+
 const range = (s: Spread, unit = "") => `${s.median}${unit} (${s.min}–${s.max})`;
 /** The interval of a paired cost's median and what it says about the 10% target. */
 const interval = (what: string, i: ReturnType<typeof medianInterval>) =>

@@ -3,7 +3,11 @@
  * embedded in-memory one. Both expose the gateway URL, the bus transport to watch outcomes on, and
  * the processes whose CPU share is worth reporting.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import type { Transport } from "../src/lib/bus/transport.js";
 import { RedisStreamsTransport } from "../src/lib/bus/transports/redis-streams.js";
@@ -13,6 +17,7 @@ import { startEmbeddedSystem } from "../src/system/embedded.js";
 import {
   assertFreshBuild,
   CompiledBuildError,
+  compiledMain,
   type LaunchedSystem,
   launch,
   planProcesses,
@@ -43,6 +48,34 @@ async function notRegistered(gatewayUrl: string): Promise<string[]> {
     return SERVICE_NAMES.filter((name) => !up.has(name));
   } catch {
     return ["gateway"];
+  }
+}
+
+/**
+ * Resolves once every service is registered behind `gatewayUrl`. Past BENCH_START_TIMEOUT_MS, or
+ * once `exited()` says the system's process is gone, runs `giveUp` (stop what was started) and
+ * throws, naming the processes not up and the last log lines.
+ */
+async function untilRegistered(
+  gatewayUrl: string,
+  what: string,
+  logs: readonly string[],
+  giveUp: () => Promise<void>,
+  exited: () => boolean = () => false,
+): Promise<void> {
+  const timeoutMs = startTimeoutMs();
+  const deadline = performance.now() + timeoutMs;
+  for (
+    let missing = await notRegistered(gatewayUrl);
+    missing.length > 0;
+    missing = await notRegistered(gatewayUrl)
+  ) {
+    if (performance.now() > deadline || exited()) {
+      await giveUp();
+      const why = exited() ? "exited" : `not up within ${timeoutMs} ms (BENCH_START_TIMEOUT_MS)`;
+      throw new Error(`${what}${why}: ${missing.join(", ")}\n${logs.slice(-20).join("\n")}`);
+    }
+    await sleep(100);
   }
 }
 
@@ -132,22 +165,10 @@ export async function startMultiProcess(
   const gatewayUrl = `http://127.0.0.1:${port}`;
   const logs: string[] = [];
   const system: LaunchedSystem = launch(specs, (line) => logs.push(line), { compiled });
-  const timeoutMs = startTimeoutMs();
-  const deadline = performance.now() + timeoutMs;
-  for (
-    let missing = await notRegistered(gatewayUrl);
-    missing.length > 0;
-    missing = await notRegistered(gatewayUrl)
-  ) {
-    if (performance.now() > deadline) {
-      await system.stop();
-      redis.disconnect();
-      throw new Error(
-        `not up within ${timeoutMs} ms (BENCH_START_TIMEOUT_MS): ${missing.join(", ")}\n${logs.slice(-20).join("\n")}`,
-      );
-    }
-    await sleep(100);
-  }
+  await untilRegistered(gatewayUrl, "", logs, async () => {
+    await system.stop();
+    redis.disconnect();
+  });
   const transport = new RedisStreamsTransport({ redis, deadLetters: new MemoryDeadLetterStore() });
   const pids = new Map<string, number>();
   for (const [label, child] of system.children) if (child.pid) pids.set(label, child.pid);
@@ -159,6 +180,78 @@ export async function startMultiProcess(
     stop: async () => {
       await transport.close();
       await system.stop();
+      await redis.flushall();
+      redis.disconnect();
+    },
+  };
+}
+
+/**
+ * FLUSHALL, then the whole system in one process over Redis (`npm start` with REDIS_URL:
+ * src/system/start-embedded.ts, compiled unless BENCH_FROM_SOURCE=1), its development secrets in a
+ * temporary directory (DEV_SECRETS_DIR) removed at stop; resolves once every service registered.
+ * The measure's "grouped" counterpart to startMultiProcess (issue 14: right-sized processes).
+ */
+export async function startOneProcess(
+  redisUrl: string,
+  env: Record<string, string> = {},
+  compiled = benchCompiled(),
+): Promise<Target> {
+  const port = await freePort();
+  const main = "src/system/start-embedded.ts";
+  if (compiled) ensureBuild([main]);
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
+  await redis.flushall();
+  const secrets = mkdtempSync(join(tmpdir(), "bench-one-process-"));
+  const root = fileURLToPath(new URL("../", import.meta.url));
+  const [command, args] = compiled
+    ? [process.execPath, [join(root, compiledMain(main))]]
+    : [process.execPath, ["--import", "tsx", join(root, main)]];
+  const logs: string[] = [];
+  const child = spawn(command, args, {
+    cwd: root,
+    env: {
+      ...process.env,
+      ...env,
+      REDIS_URL: redisUrl,
+      GATEWAY_PORT: String(port),
+      LOG_LEVEL: "warn",
+      DEV_SECRETS_DIR: secrets,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  for (const stream of [child.stdout, child.stderr])
+    stream.on("data", (chunk: Buffer) => logs.push(...chunk.toString().split("\n").filter(Boolean)));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stopChild = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    rmSync(secrets, { recursive: true, force: true });
+  };
+  const gatewayUrl = `http://127.0.0.1:${port}`;
+  await untilRegistered(
+    gatewayUrl,
+    "the one-process system ",
+    logs,
+    async () => {
+      await stopChild();
+      redis.disconnect();
+    },
+    () => child.exitCode !== null || child.signalCode !== null,
+  );
+  const transport = new RedisStreamsTransport({ redis, deadLetters: new MemoryDeadLetterStore() });
+  return {
+    gatewayUrl,
+    transport,
+    pids: new Map(child.pid ? [["one process (services + gateway)", child.pid]] : []),
+    redisCpu: () => redisCpuSeconds(redis),
+    stop: async () => {
+      await transport.close();
+      await stopChild();
       await redis.flushall();
       redis.disconnect();
     },

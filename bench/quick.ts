@@ -28,6 +28,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
+import { hmacImplementation } from "../src/lib/security/native-hmac.js";
 import { createInterface } from "node:readline";
 import { Redis } from "ioredis";
 import { rawStreams } from "./bus.js";
@@ -41,7 +42,7 @@ import {
   watchOutcomes,
 } from "./load-completion.js";
 import { type DriveResult, driveOrders } from "./load-driver.js";
-import { startMultiProcess, startTimeoutMs, type Target } from "./load-systems.js";
+import { startMultiProcess, startOneProcess, startTimeoutMs, type Target } from "./load-systems.js";
 import {
   type Cost,
   cpuSecondsBetween,
@@ -75,6 +76,11 @@ export interface QuickOptions {
   searchBudgetSec?: number;
   /** Sustained orders/s recorded as "before" (BENCHMARKS.md), for the speed-up target. */
   beforePerSec?: number;
+  /**
+   * The whole system in one process over Redis (`npm start` with REDIS_URL) instead of every
+   * service its own process (`npm run bench -- --quick --one-process`).
+   */
+  oneProcess?: boolean;
   log?: (line: string) => void;
 }
 
@@ -242,12 +248,19 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
 
   // The minimal server starts alongside the system (start-ups are slow on a loaded machine); it is
   // measured once both are up, before any order, and its idle process is left out of the order cost.
-  log("launching every service over Redis, and the minimal server…");
+  log(
+    options.oneProcess
+      ? "launching the whole system in one process over Redis, and the minimal server…"
+      : "launching every service over Redis, and the minimal server…",
+  );
+  const systemEnv = {
+    GATEWAY_RATE_LIMIT_PER_MINUTE: "0",
+    SHIPPING_DELIVERY_DELAY_MS: DELIVERY_DELAY_MS,
+  };
   const [target, minimalServer] = await Promise.all([
-    startMultiProcess(options.redisUrl, {
-      GATEWAY_RATE_LIMIT_PER_MINUTE: "0",
-      SHIPPING_DELIVERY_DELAY_MS: DELIVERY_DELAY_MS,
-    }),
+    options.oneProcess
+      ? startOneProcess(options.redisUrl, systemEnv)
+      : startMultiProcess(options.redisUrl, systemEnv),
     startMinimal(options.redisUrl),
   ]);
   log("every service registered");
@@ -423,7 +436,15 @@ export async function benchQuick(options: QuickOptions): Promise<QuickReport> {
         ...(sample ? { sample } : {}),
       })
     : [];
-  breakdown.push(fixedRate, loadAtStart, loadAtEnd);
+  breakdown.push(
+    fixedRate,
+    options.oneProcess
+      ? "system measured: the whole system in one process over Redis (npm start with REDIS_URL; --one-process); the targets below are the multi-process measure's"
+      : "system measured: every service and the gateway its own process over Redis (npm run start:services)",
+    `HMAC-SHA256 and sealing computed with: ${hmacImplementation()} (BUS_NATIVE_HMAC; every process reads it as this one does)`,
+    loadAtStart,
+    loadAtEnd,
+  );
   return { raw, runs, half, gateway, minimal, cost, figures, lines: formatLastLines(figures), breakdown };
 }
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
-// Builds the optional native HMAC-SHA256 (native/hmac_sha256.c -> build/Release/hmac_sha256.node)
+// Builds the optional native addon (native/hmac_sha256.c -> build/Release/hmac_sha256.node: the bus's
+// HMAC-SHA256, and the sealed fields' HKDF-SHA256 and AES-256-GCM)
 // with the node-gyp that npm ships; run by `npm ci`/`npm install` (package.json "install").
 // Without a C toolchain (python3, make, a C compiler) the build fails and this prints why and exits 0:
-// signing then uses Node's crypto.hash, the same MAC at about twice the CPU (src/lib/security/native-hmac.ts).
+// signing then uses Node's crypto.hash, the same MAC at about twice the CPU, and sealing Node's
+// createHmac/createCipheriv (src/lib/security/native-hmac.ts).
 // With BUS_NATIVE_HMAC=1 (or true) a failed build fails the install instead (CI sets it); with 0 (or
 // false) nothing is built; any other value fails the install, as every process would refuse it.
 //
-// A built addon is loaded once in a child process (it must give RFC 4231's test-case-2 MAC); only then
+// A built addon is loaded once in a child process (it must give RFC 4231's test-case-2 MAC, and
+// Node's bytes for HKDF-SHA256 and AES-256-GCM); only then
 // is its SHA-256 written beside it (hmac_sha256.node.sha256). Processes load only a file that matches
 // that digest: a damaged file (cut short, zeroed blocks) would kill them inside dlopen, where no
 // fallback can catch it (break40 F5, break41 L1).
@@ -20,6 +23,18 @@ import process from "node:process";
 const ADDON = join("build", "Release", "hmac_sha256.node");
 const DIGEST = `${ADDON}.sha256`;
 const RFC4231_CASE_2 = "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM";
+
+/**
+ * The addon's HKDF-SHA256 and AES-256-GCM against Node's own for one input (what the loader's
+ * aeadSelfTest checks at every start): a build that gets them wrong fails here, at install, instead
+ * of being recorded and then refused by every process (break45 L4). Exits 3 on a mismatch.
+ */
+const AEAD_PROBE = `const c = require("node:crypto"); const b = (n, f) => Buffer.from(Array.from({ length: n }, (_, i) => (f + i * 7) & 255));
+const o = Buffer.alloc(32); a.hkdf32(b(32, 1), b(36, 2), b(59, 3), o);
+const ci = c.createCipheriv("aes-256-gcm", b(32, 4), b(12, 5)); ci.setAAD(b(36, 7));
+const want = Buffer.concat([ci.update(b(24, 6)), ci.final(), ci.getAuthTag()]); const got = Buffer.alloc(40); a.gcmSeal(b(32, 4), b(12, 5), b(24, 6), b(36, 7), got);
+const back = Buffer.alloc(24); const opened = a.gcmOpen(b(32, 4), b(12, 5), got.subarray(0, 24), got.subarray(24), b(36, 7), back);
+if (!o.equals(Buffer.from(c.hkdfSync("sha256", b(32, 1), b(36, 2), b(59, 3), 32))) || !got.equals(want) || !opened || !back.equals(b(24, 6))) process.exit(3);`;
 
 const raw = process.env.BUS_NATIVE_HMAC ?? "";
 const setting = raw.toLowerCase();
@@ -59,7 +74,7 @@ if (result.status === 0) {
     process.execPath,
     [
       "-e",
-      `const a = require(${JSON.stringify(join(process.cwd(), ADDON))}); const k = Buffer.alloc(64); k.write("Jefe"); const d = Buffer.from("what do ya want for nothing?"); process.stdout.write(a.tag(a.prepare(k), d, 0, d.length));`,
+      `const a = require(${JSON.stringify(join(process.cwd(), ADDON))}); const k = Buffer.alloc(64); k.write("Jefe"); const d = Buffer.from("what do ya want for nothing?"); process.stdout.write(a.tag(a.prepare(k), d, 0, d.length)); ${AEAD_PROBE}`,
     ],
     { encoding: "utf8" },
   );
@@ -67,7 +82,10 @@ if (result.status === 0) {
     writeFileSync(DIGEST, `${createHash("sha256").update(readFileSync(ADDON)).digest("hex")}\n`);
     process.exit(0);
   }
-  why = `the built addon failed its test load (exit ${probe.status ?? probe.signal}): ${probe.stderr.trim().split("\n")[0] ?? ""}`;
+  why =
+    probe.status === 3
+      ? "the built addon's HKDF-SHA256 or AES-256-GCM did not give Node's bytes in its test load"
+      : `the built addon failed its test load (exit ${probe.status ?? probe.signal}): ${probe.stderr.trim().split("\n")[0] ?? ""}`;
 } else {
   const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n");
   why = result.error ? result.error.message : output;
@@ -75,7 +93,7 @@ if (result.status === 0) {
 console.warn(
   required
     ? `ordersaga: the native HMAC was not built, and BUS_NATIVE_HMAC=${raw} requires it: the install fails.\n${why}`
-    : "ordersaga: the native HMAC was not built; bus signing uses Node's crypto.hash (the same MACs, more CPU).\n" +
+    : "ordersaga: the native HMAC was not built; bus signing uses Node's crypto.hash and sealing its createCipheriv (the same bytes, more CPU).\n" +
         "It needs python3, make, a C compiler and the Node.js headers (those of the running Node when it ships them,\n" +
         `else downloaded from nodejs.org, or npm_config_nodedir); once they are there, \`npm rebuild\` builds it.\n${why}`,
 );

@@ -173,13 +173,19 @@ const npmNodeGyp = join(
   "node-gyp.js",
 );
 
+/** A temporary directory holding what scripts/build-native.mjs builds from (the caller removes it). */
+function buildInputsCopy(): string {
+  const root = new URL("../../../", import.meta.url);
+  const dir = mkdtempSync(join(tmpdir(), "build-native-"));
+  for (const part of ["binding.gyp", "native", "scripts/build-native.mjs"])
+    cpSync(new URL(part, root), join(dir, part), { recursive: true });
+  return dir;
+}
+
 describe.runIf(existsSync(npmNodeGyp) && existsSync(NATIVE_HMAC_PATH))("scripts/build-native.mjs", () => {
   it("builds from the running Node's own headers, with no npm nodedir setting and no network (break40 F4)", () => {
-    const root = new URL("../../../", import.meta.url);
-    const dir = mkdtempSync(join(tmpdir(), "build-native-"));
+    const dir = buildInputsCopy();
     try {
-      for (const part of ["binding.gyp", "native", "scripts/build-native.mjs"])
-        cpSync(new URL(part, root), join(dir, part), { recursive: true });
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,
         HOME: dir,
@@ -200,6 +206,28 @@ describe.runIf(existsSync(npmNodeGyp) && existsSync(NATIVE_HMAC_PATH))("scripts/
       // Tested in a child, then its digest recorded: the loader accepts it.
       expect(existsSync(join(dir, "build", "Release", "hmac_sha256.node.sha256"))).toBe(true);
       expect(loadNativeHmac(join(dir, "build", "Release", "hmac_sha256.node"), "1").addon).toBeDefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("fails the install (BUS_NATIVE_HMAC=1) when the built AES-256-GCM is not Node's, and records no digest (break45 L4)", () => {
+    const dir = buildInputsCopy();
+    try {
+      // A seal that flips the first ciphertext bit: still a valid build, the wrong bytes.
+      const source = join(dir, "native", "hmac_sha256.c");
+      const marker = "EVP_CIPHER_CTX_free(ctx); /* cleanses the key schedule */";
+      const code = readFileSync(source, "utf8");
+      expect(code).toContain(marker);
+      writeFileSync(source, code.replace(marker, `if (plain_length) out[0] ^= 1;\n  ${marker}`));
+      const result = spawnSync(process.execPath, ["scripts/build-native.mjs"], {
+        cwd: dir,
+        env: { PATH: process.env.PATH, HOME: dir, BUS_NATIVE_HMAC: "1", npm_config_node_gyp: npmNodeGyp },
+        encoding: "utf8",
+      });
+      expect(result.status, `${result.stdout}${result.stderr}`).toBe(1);
+      expect(result.stderr).toMatch(/HKDF-SHA256 or AES-256-GCM did not give Node's bytes/);
+      expect(existsSync(join(dir, "build", "Release", "hmac_sha256.node.sha256"))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -437,7 +437,10 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       replay: delivery.replay,
       dedupedBy,
       group: this.options.group,
-      signal: delivery.signal,
+      // A getter: the transport makes the signal only when a handler or middleware reads it.
+      get signal() {
+        return delivery.signal;
+      },
       logger: lazyChild(this.logger, () => ({
         correlationId: envelope.correlationId,
         messageId: envelope.id,

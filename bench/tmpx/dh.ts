@@ -1,0 +1,11 @@
+import { createPublicKey, diffieHellman, generateKeyPairSync } from "node:crypto";
+const SPKI_X25519 = Buffer.from("302a300506032b656e032100", "hex");
+const pay = generateKeyPairSync("x25519");
+const t = (label: string, n: number, f: () => void) => { f(); const c = process.cpuUsage(); for (let i = 0; i < n; i++) f(); const d = process.cpuUsage(c); console.log(label, ((d.user + d.system) / n).toFixed(1), "µs"); };
+t("keygen", 2000, () => generateKeyPairSync("x25519"));
+const e = generateKeyPairSync("x25519");
+t("dh", 2000, () => diffieHellman({ privateKey: e.privateKey, publicKey: pay.publicKey }));
+t("export jwk", 2000, () => Buffer.from(e.publicKey.export({ format: "jwk" }).x ?? "", "base64url").toString("base64"));
+const raw = Buffer.from(e.publicKey.export({ format: "jwk" }).x!, "base64url");
+t("import der", 2000, () => createPublicKey({ key: Buffer.concat([SPKI_X25519, raw]), format: "der", type: "spki" }));
+t("import jwk", 2000, () => createPublicKey({ key: { kty: "OKP", crv: "X25519", x: raw.toString("base64url") }, format: "jwk" }));

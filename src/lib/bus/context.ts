@@ -85,11 +85,7 @@ export interface MessageContext<
   readonly dedupedBy: DedupedBy;
   /** Consumer group (the subscribing service). */
   readonly group: string;
-  /**
-   * See `Delivery.signal`: aborted once this run no longer holds the message's lease. Made on first
-   * read (a getter of the context the Subscriber passes): read it from that context, since a spread
-   * copy (`{ ...ctx }`) has no signal.
-   */
+  /** See `Delivery.signal`: aborted once this run no longer holds the message's lease. */
   readonly signal?: AbortSignal | undefined;
   readonly logger: BusLogger;
 }

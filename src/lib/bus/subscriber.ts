@@ -437,10 +437,7 @@ export class Subscriber<E extends EventRegistry, O extends EventRegistry = Event
       replay: delivery.replay,
       dedupedBy,
       group: this.options.group,
-      // A getter: the transport makes the signal only when a handler or middleware reads it.
-      get signal() {
-        return delivery.signal;
-      },
+      signal: delivery.signal,
       logger: lazyChild(this.logger, () => ({
         correlationId: envelope.correlationId,
         messageId: envelope.id,

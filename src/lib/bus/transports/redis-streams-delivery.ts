@@ -11,7 +11,6 @@ import type { AttemptFailure, DeadLetterRequest, Delivery } from "../transport.j
 import { KEEP_FIRST_ATTEMPTS, KEEP_LAST_ATTEMPTS, parkDeadLetter } from "./dead-letter-record.js";
 import { deferralsKey, entryRecordKeys, failuresKey, soloRunsKey } from "./redis-stream-keys.js";
 import type { AckBatcher } from "./redis-streams-acks.js";
-import type { LeaseSignal } from "./lease-signal.js";
 import type { TransportLogger } from "./redis-streams-support.js";
 
 export interface DeliveryContext {
@@ -231,6 +230,7 @@ export class StreamDelivery implements Delivery {
   readonly waitedAttempts: number;
   readonly silentDeliveries: number;
   readonly deferrals: number;
+  readonly signal: AbortSignal | undefined;
   readonly enqueuedAt: number;
   readonly firstDeliveredAt: number | undefined;
   readonly streamKey: string;
@@ -247,11 +247,6 @@ export class StreamDelivery implements Delivery {
   /** Of them, those this one's failure explains, as a running total (`retry`). */
   private readonly explainedByFailure: number;
   private readonly uncount: (() => Promise<void>) | undefined;
-  /** Made on first use (LeaseSignal): most handlers never ask. */
-  get signal(): AbortSignal | undefined {
-    return this.lease?.signal;
-  }
-
   /** Set by `retry`: the subscription takes the entry again this long after the handler returns. */
   retryAfterMs: number | undefined;
   private settled = false;
@@ -260,9 +255,10 @@ export class StreamDelivery implements Delivery {
   constructor(
     private readonly context: DeliveryContext,
     source: EntrySource,
-    private readonly lease?: LeaseSignal,
+    signal?: AbortSignal,
     private readonly standing?: RunStanding,
   ) {
+    this.signal = signal;
     this.deferrals = source.deferrals;
     this.deliveryId = source.entryId;
     this.topic = source.topic;

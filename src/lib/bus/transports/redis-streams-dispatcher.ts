@@ -37,7 +37,6 @@ import { type GateRun, MAX_HOLD_FACTOR, processRunGate, type RunGate } from "./r
 import { lostIds, receiveOwned } from "./redis-streams-leases.js";
 import { claimOwnScript, uncountSoloRunScript } from "./redis-streams-scripts.js";
 import { entryKey, errorDetails, Permits, type TransportLogger } from "./redis-streams-support.js";
-import { LeaseSignal } from "./lease-signal.js";
 
 export interface DispatcherOptions {
   redis: Redis;
@@ -90,7 +89,7 @@ interface EntryRun {
   /** Its handler has started (past the gate, its counts read). */
   started: boolean;
   /** Aborted when its lease is given up (maxLeaseMs) or lost (Delivery.signal). */
-  lease: LeaseSignal;
+  lease: AbortController;
   /** Its run in the gate, once admitted. */
   gateRun?: GateRun;
   /** Given up as hung and let go (see leased): its slot freed, its entry no longer busy here. */
@@ -306,7 +305,7 @@ export class Dispatcher {
 
   /** Tells the handler of `run` its lease is gone (once): see Delivery.signal. */
   private giveUp(run: EntryRun, reason: string): void {
-    if (!run.lease.aborted) run.lease.abort(new Error(reason));
+    if (!run.lease.signal.aborted) run.lease.abort(new Error(reason));
   }
 
   /**
@@ -472,7 +471,7 @@ export class Dispatcher {
       key,
       since: performance.now(),
       started: false,
-      lease: new LeaseSignal(),
+      lease: new AbortController(),
       letGo: false,
       givenUp: false,
       superseded: false,
@@ -559,7 +558,7 @@ export class Dispatcher {
           overtaken: () => run.overtaken,
           acked: () => this.lateAck(run),
         };
-        const delivery = new StreamDelivery(this.context, ready, run.lease, standing);
+        const delivery = new StreamDelivery(this.context, ready, run.lease.signal, standing);
         await this.runHandler(delivery);
         // Its entry was acked meanwhile by an earlier run let go as hung: a count this run wrote
         // as that ack went (a race) would outlive the entry until its TTL.

@@ -435,9 +435,18 @@ export class TokenOpener {
     };
   }
 
+  /**
+   * Throws DecryptionError when the entry's ephemeral key gives no agreement (a low-order point
+   * such as 32 zero bytes: OpenSSL refuses an all-zero shared secret, RFC 7748 §6.1): a damaged or
+   * forged entry, which no retry mends (break46 F5: OpenSSL's own error read as retryable).
+   */
   private agree(privateKey: KeyObject, ephemeralRaw: Buffer): Buffer {
     this.computed++;
-    return diffieHellman({ privateKey, publicKey: rawPublic(ephemeralRaw) });
+    try {
+      return diffieHellman({ privateKey, publicKey: rawPublic(ephemeralRaw) });
+    } catch {
+      throw new DecryptionError("the token key entry's ephemeral key gives no X25519 agreement");
+    }
   }
 
   /** A v2 batch's shared secret: kept AGREEMENT_CACHE.ms, at most AGREEMENT_CACHE.entries, wiped when dropped. */
@@ -517,7 +526,28 @@ export function tokenSealerFromEnv(
   options: TokenSealerOptions = {},
 ): TokenSealer {
   const [current] = parseEntries(tokenKeysFromEnv(env, TOKEN_PUBLIC_KEY_ENV), TOKEN_PUBLIC_KEY_ENV);
-  return new TokenSealer({ kid: current!.kid, key: rawPublic(current!.raw) }, store, options);
+  return new TokenSealer(
+    { kid: current!.kid, key: usablePublic(current!.kid, current!.raw) },
+    store,
+    options,
+  );
+}
+
+/**
+ * The payment public key of the setting, refused at start (KeyConfigError) when no agreement can
+ * be made with it (a low-order point such as 32 zero bytes): otherwise every seal would fail with
+ * OpenSSL's error, order after order (break46 F5). One trial agreement with a throwaway key pair.
+ */
+function usablePublic(kid: string, raw: Buffer): KeyObject {
+  try {
+    const key = rawPublic(raw);
+    diffieHellman({ privateKey: generateKeyPairSync("x25519").privateKey, publicKey: key }).fill(0);
+    return key;
+  } catch {
+    throw new KeyConfigError(
+      `${TOKEN_PUBLIC_KEY_ENV}: key "${kid}" is not a usable X25519 public key (a low-order point; make one with scripts/generate-keys.ts)`,
+    );
+  }
 }
 
 /**

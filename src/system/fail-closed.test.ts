@@ -207,11 +207,25 @@ describe("in production", () => {
     const out = join(mkdtempSync(join(tmpdir(), "acl-")), "users.acl");
     const { code, output } = await runToExit(`src/system/redis-acl-file.ts`, {
       REDIS_PASSWORD_ORDER: "replace-me",
-      REDIS_PASSWORD_GATEWAY: "a-real-password-0123456789",
+      REDIS_PASSWORD_GATEWAY: "a-real-password-0123456789abcdef0123",
       ARGV_OUT: out,
     });
     expect(code).toBe(1);
     expect(output).toContain("REDIS_PASSWORD_ORDER");
+    expect(existsSync(out)).toBe(false);
+  }, 60_000);
+
+  it("the ACL file writer refuses a Redis password shorter than 32 characters, naming its variable, and writes nothing (break44 F7)", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "acl-")), "users.acl");
+    const { code, output } = await runToExit(`src/system/redis-acl-file.ts`, {
+      REDIS_PASSWORD_ORDER: "short-but-not-a-placeholder",
+      REDIS_PASSWORD_GATEWAY: "a-real-password-0123456789abcdef0123",
+      ARGV_OUT: out,
+    });
+    expect(code).toBe(1);
+    expect(output).toContain("REDIS_PASSWORD_ORDER: a Redis password must be at least 32 characters");
+    expect(output).not.toContain("REDIS_PASSWORD_GATEWAY");
+    expect(output).not.toContain("short-but-not-a-placeholder");
     expect(existsSync(out)).toBe(false);
   }, 60_000);
 
@@ -231,7 +245,7 @@ describe("in production", () => {
     const passwords = Object.fromEntries(
       ["user", "order", "gateway"].map((name) => [
         `REDIS_PASSWORD_${name.toUpperCase()}`,
-        `pw-${name}-0123456789abcdef`,
+        `pw-${name}-0123456789abcdef0123456789abcdef`,
       ]),
     );
     const out = join(mkdtempSync(join(tmpdir(), "acl-")), "users.acl");

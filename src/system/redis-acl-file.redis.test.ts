@@ -45,7 +45,7 @@ describeWithRedis("the ACL file Redis loads (redis-acl-file.js)", () => {
     { timeout: 60_000 },
     async () => {
       const file = join(dir, "users.acl");
-      const env = { ...process.env, REDIS_PASSWORD_ORDER: "order-pw-0123456789abcdef" };
+      const env = { ...process.env, REDIS_PASSWORD_ORDER: "order-pw-0123456789abcdef0123456789" };
       await run(process.execPath, ["--import", "tsx", "src/system/redis-acl-file.ts", file], {
         env,
         timeout: 60_000,
@@ -71,7 +71,7 @@ describeWithRedis("the ACL file Redis loads (redis-acl-file.js)", () => {
         "redis-server up with the ACL file, or exited",
       );
       expect(server.exitCode, output).toBeNull();
-      const order = connect(port, { username: "order", password: "order-pw-0123456789abcdef" });
+      const order = connect(port, { username: "order", password: "order-pw-0123456789abcdef0123456789" });
       await order.connect();
       expect(await order.ping()).toBe("PONG");
       const anonymous = connect(port);

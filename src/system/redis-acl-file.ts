@@ -3,7 +3,8 @@
  * each `on` with the SHA-256 of its password from REDIS_PASSWORD_<USER> (the clear password is never
  * written), or `off` when that variable is unset; `default` is always off; no comment lines (Redis
  * refuses a file with any). Refuses (exit 1, nothing
- * written) a `.env.example` placeholder password. Compose runs it once
+ * written) a `.env.example` placeholder password, or one shorter than MIN_REDIS_PASSWORD_LENGTH (32)
+ * characters. Compose runs it once
  * before Redis starts (service `redis-acl`).
  *
  *   REDIS_PASSWORD_ORDER=... node dist/system/redis-acl-file.js /acl/users.acl
@@ -11,7 +12,13 @@
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
-import { aclUsers, passwordVariable, renderAclFile } from "./redis-acl.js";
+import {
+  aclUsers,
+  MIN_REDIS_PASSWORD_LENGTH,
+  passwordVariable,
+  renderAclFile,
+  shortPasswordVariables,
+} from "./redis-acl.js";
 
 const out = process.argv[2];
 if (!out) {
@@ -26,6 +33,14 @@ const placeholders = placeholderVariables(
 );
 if (placeholders.length > 0) {
   console.error(placeholderMessage(placeholders));
+  process.exit(1);
+}
+const short = shortPasswordVariables(users.map((u) => u.name));
+if (short.length > 0) {
+  console.error(
+    `${short.join(", ")}: a Redis password must be at least ${MIN_REDIS_PASSWORD_LENGTH} characters ` +
+      "(make one with `openssl rand -hex 32`); nothing written",
+  );
   process.exit(1);
 }
 // No comment lines: Redis refuses to load a file with any (newuser13 F4).

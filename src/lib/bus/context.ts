@@ -1,4 +1,5 @@
 import { childTraceparent, type Envelope } from "./envelope.js";
+import { PublisherMissingError } from "./errors.js";
 import type { EventInput, EventName, EventPayload, EventRegistry } from "./events.js";
 import type { PreparedMessage, Publisher, PublishOptions } from "./publisher.js";
 
@@ -104,8 +105,7 @@ export function causalPublisher<O extends EventRegistry>(
   envelope: Envelope,
 ): CausalPublisher<O> {
   const need = (): Publisher<O> => {
-    if (!publisher)
-      throw new Error("this subscriber was created without a publisher: ctx.publish is unavailable");
+    if (!publisher) throw new PublisherMissingError();
     return publisher;
   };
   return {

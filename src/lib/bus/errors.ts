@@ -169,6 +169,21 @@ export class ConsumerGroupError extends BusError {
 }
 
 /** A delivered message has no handler in this group (a replay, a renamed event): parked, not acked. */
+/**
+ * A handler called `ctx.publish` or `ctx.prepare` in a Subscriber made without a `publisher`: a
+ * setup error no retry mends, so the message is dead-lettered at once (newuser21 F1: it was retried
+ * three times first); retry it from the DLQ once the Subscriber has its `publisher`.
+ */
+export class PublisherMissingError extends BusError {
+  constructor() {
+    super(
+      "PUBLISHER_MISSING",
+      "this subscriber was created without a publisher: ctx.publish is unavailable (pass `publisher` to new Subscriber)",
+    );
+    this.name = "PublisherMissingError";
+  }
+}
+
 export class NoHandlerError extends BusError {
   constructor(event: string, group: string) {
     super("NO_HANDLER", `no handler for "${event}" in group "${group}" (a replay or a renamed event?)`);

@@ -277,6 +277,47 @@ describe("hkdfSha256x32", () => {
   });
 });
 
+describe("low-order X25519 keys (break46 F5)", () => {
+  const keys = generateTokenKeys("pay-1");
+  const env = { ...keys, NODE_ENV: "production" };
+  // RFC 7748 §6.1: these give an all-zero shared secret, which OpenSSL refuses.
+  const lowOrder: [string, Buffer][] = [
+    ["32 zero bytes", Buffer.alloc(32)],
+    ["u = 1", Buffer.concat([Buffer.of(1), Buffer.alloc(31)])],
+  ];
+
+  it.each(lowOrder)(
+    "an entry whose ephemeral key is %s fails as DECRYPTION_FAILED (not retried), never OpenSSL's error",
+    async (_name, raw) => {
+      const store = new MemoryTokenKeyStore();
+      const sealed = await tokenSealerFromEnv(store, env).seal("o-1", "tok_ok_abc123");
+      const sealId = sealed.slice(5, 17);
+      const entry = (await store.get("o-1", sealId))!;
+      await store.put("o-1", sealId, `${raw.toString("base64")}.${entry.split(".")[1]}`);
+      const key = await tokenOpenerFromEnv(store, env).readKey("o-1", sealed);
+      expect(() => key.open()).toThrow(
+        expect.objectContaining({
+          code: "DECRYPTION_FAILED",
+          message: expect.stringMatching(/no X25519 agreement/),
+        }),
+      );
+    },
+  );
+
+  it.each(lowOrder)(
+    "a PAYMENT_TOKEN_PUBLIC_KEY of %s is refused at start (INVALID_KEY_CONFIG)",
+    (_name, raw) => {
+      const setting = { PAYMENT_TOKEN_PUBLIC_KEY: `pay-1:${raw.toString("base64")}`, NODE_ENV: "production" };
+      expect(() => tokenSealerFromEnv(new MemoryTokenKeyStore(), setting)).toThrow(
+        expect.objectContaining({
+          code: "INVALID_KEY_CONFIG",
+          message: expect.stringMatching(/pay-1.*low-order/),
+        }),
+      );
+    },
+  );
+});
+
 describe("payment token key settings", () => {
   it("a private key pasted without its key id is named by position, never echoed (break44 F1)", () => {
     const raw = keysOf(generateTokenKeys("pay-1").PAYMENT_TOKEN_KEYS);

@@ -170,16 +170,19 @@ export class MemoryTransport implements Transport {
     }
     this.schedulePump(state);
     return {
-      stop: async ({ timeoutMs } = {}) => {
-        consumer.active = false;
-        // Hung runs let go too, as the Streams transport drains them (bounded by timeoutMs).
-        const drained = (async () => {
-          while (consumer.inFlight.size + consumer.hung.size > 0)
-            await Promise.allSettled([...consumer.inFlight, ...consumer.hung]);
-        })();
-        await withinMs(drained, timeoutMs);
-        consumer.lastSeen = this.now();
-      },
+      // Once: a second stop (or `close`) waits for the first, as on Streams, not for a handler that
+      // outlived its timeout (newuser21 F7: close() never returned behind a hung handler).
+      stop: ({ timeoutMs } = {}) =>
+        (consumer.stopping ??= (async () => {
+          consumer.active = false;
+          // Hung runs let go too, as the Streams transport drains them (bounded by timeoutMs).
+          const drained = (async () => {
+            while (consumer.inFlight.size + consumer.hung.size > 0)
+              await Promise.allSettled([...consumer.inFlight, ...consumer.hung]);
+          })();
+          await withinMs(drained, timeoutMs);
+          consumer.lastSeen = this.now();
+        })()),
     };
   }
 
@@ -192,7 +195,9 @@ export class MemoryTransport implements Transport {
     for (const group of this.groups.values()) {
       for (const consumer of group.consumers) {
         consumer.active = false;
-        inFlight.push(...consumer.inFlight, ...consumer.hung);
+        // A stopped subscription's handlers were waited for (up to its stop's timeout) already.
+        if (consumer.stopping) inFlight.push(consumer.stopping);
+        else inFlight.push(...consumer.inFlight, ...consumer.hung);
       }
     }
     await Promise.allSettled(inFlight);

@@ -162,8 +162,10 @@ export async function withinMs(work: Promise<unknown>, timeoutMs: number | undef
   }
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<false>((resolve) => {
+    // Not unref'd: whoever awaits this gets its answer after timeoutMs even when nothing else keeps
+    // the process alive (newuser21 F7: a program's `await subscriber.stop({ timeoutMs })` behind a
+    // hung handler exited with code 13 instead). Cleared as soon as the work ends.
     timer = setTimeout(() => resolve(false), timeoutMs);
-    timer.unref();
   });
   try {
     return await Promise.race([work.then(() => true), timedOut]);

@@ -2,9 +2,9 @@
 import { expect, it } from "vitest";
 import { MemoryDeadLetterStore } from "../dlq/memory-dead-letter-store.js";
 import { waitFor } from "../../test-support/wait.js";
-import { Publisher } from "./publisher.js";
 import { Subscriber } from "./subscriber.js";
 import { TestEvents } from "./test-events.js";
+import { testPublisher } from "./test-hung-handler.js";
 import { MemoryTransport } from "./transports/memory.js";
 
 it("a handler's ctx.publish without a publisher dead-letters the message at once as PUBLISHER_MISSING, not after three attempts", async () => {
@@ -22,13 +22,7 @@ it("a handler's ctx.publish without a publisher dead-letters the message at once
     await ctx.publish("item.removed", { sku: payload.sku });
   });
   await subscriber.start();
-  const publisher = new Publisher({
-    events: TestEvents,
-    transport,
-    source: { service: "shop", instance: "s-1" },
-    signer: null,
-  });
-  await publisher.publish("item.added", { sku: "a", quantity: 1 });
+  await testPublisher(transport).publish("item.added", { sku: "a", quantity: 1 });
   await waitFor(async () => (await deadLetters.list({ group: "g" })).length > 0, 5_000, "the dead letter");
   const [record] = await deadLetters.list({ group: "g" });
   expect(record?.reason).toMatch(/PUBLISHER_MISSING|pass `publisher` to new Subscriber/);

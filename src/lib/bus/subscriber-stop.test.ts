@@ -2,34 +2,14 @@
 import { spawn } from "node:child_process";
 import { expect, it } from "vitest";
 import { MemoryDeadLetterStore } from "../dlq/memory-dead-letter-store.js";
-import { sleep, waitFor } from "../../test-support/wait.js";
-import { Publisher } from "./publisher.js";
-import { Subscriber } from "./subscriber.js";
-import { TestEvents } from "./test-events.js";
+import { sleep } from "../../test-support/wait.js";
+import { startHungHandler } from "./test-hung-handler.js";
 import { MemoryTransport } from "./transports/memory.js";
 
 it("subscriber.stop({ timeoutMs }) returns after that long with a handler that never settles", async () => {
-  const transport = new MemoryTransport({ deadLetters: new MemoryDeadLetterStore() });
-  let started = false;
-  const subscriber = new Subscriber({
-    events: TestEvents,
-    transport,
-    group: "g",
-    consumer: "c",
-    verifier: null,
-  }).on("item.added", () => {
-    started = true;
-    return new Promise<void>(() => {});
-  });
-  await subscriber.start();
-  const publisher = new Publisher({
-    events: TestEvents,
-    transport,
-    source: { service: "shop", instance: "s-1" },
-    signer: null,
-  });
-  await publisher.publish("item.added", { sku: "a", quantity: 1 });
-  await waitFor(() => started, 5_000, "the handler");
+  const subscriber = await startHungHandler(
+    new MemoryTransport({ deadLetters: new MemoryDeadLetterStore() }),
+  );
   const outcome = await Promise.race([
     subscriber.stop({ timeoutMs: 200 }).then(() => "stopped"),
     sleep(3_000).then(() => "still waiting"),
@@ -40,26 +20,7 @@ it("subscriber.stop({ timeoutMs }) returns after that long with a handler that n
 
 it("after such a stop, the memory transport's close() returns too, not waiting for the hung handler (newuser21 F7)", async () => {
   const transport = new MemoryTransport({ deadLetters: new MemoryDeadLetterStore() });
-  let started = false;
-  const subscriber = new Subscriber({
-    events: TestEvents,
-    transport,
-    group: "g",
-    consumer: "c",
-    verifier: null,
-  }).on("item.added", () => {
-    started = true;
-    return new Promise<void>(() => {});
-  });
-  await subscriber.start();
-  const publisher = new Publisher({
-    events: TestEvents,
-    transport,
-    source: { service: "shop", instance: "s-1" },
-    signer: null,
-  });
-  await publisher.publish("item.added", { sku: "a", quantity: 1 });
-  await waitFor(() => started, 5_000, "the handler");
+  const subscriber = await startHungHandler(transport);
   await subscriber.stop({ timeoutMs: 100 });
   const outcome = await Promise.race([
     transport.close().then(() => "closed"),

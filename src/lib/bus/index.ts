@@ -20,6 +20,7 @@ export {
   MalformedMessageError,
   MessageInProgressError,
   NoHandlerError,
+  PublisherMissingError,
   TooOldToDeduplicateError,
   UnknownEventError,
   ValidationError,

@@ -168,7 +168,6 @@ export class ConsumerGroupError extends BusError {
   }
 }
 
-/** A delivered message has no handler in this group (a replay, a renamed event): parked, not acked. */
 /**
  * A handler called `ctx.publish` or `ctx.prepare` in a Subscriber made without a `publisher`: a
  * setup error no retry mends, so the message is dead-lettered at once (newuser21 F1: it was retried
@@ -184,6 +183,7 @@ export class PublisherMissingError extends BusError {
   }
 }
 
+/** A delivered message has no handler in this group (a replay, a renamed event): parked, not acked. */
 export class NoHandlerError extends BusError {
   constructor(event: string, group: string) {
     super("NO_HANDLER", `no handler for "${event}" in group "${group}" (a replay or a renamed event?)`);

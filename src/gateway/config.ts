@@ -1,7 +1,7 @@
 /** The gateway process's environment, with the spec's names and defaults. */
 import { z } from "zod";
 import { nodeEnvSchema, redisUrlSchema, timerMs, tracingEnvShape } from "../lib/runtime/config.js";
-import { placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
+import { MIN_SECRET_LENGTH, placeholderMessage, placeholderVariables } from "../lib/security/placeholders.js";
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, GATEWAY_KEEP_ALIVE_TIMEOUT_MS } from "./connection-limits.js";
 import { parseTrustProxy } from "./trust-proxy.js";
 import { DEFAULT_MAX_BODY_BYTES } from "./upstream-call.js";
@@ -9,13 +9,10 @@ import { DEFAULT_MAX_BODY_BYTES } from "./upstream-call.js";
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 /**
- * Shortest API key production accepts (characters), the same floor as GATEWAY_SHARED_SECRET. A key
- * is a bearer secret checked online: 32 hex characters (`openssl rand -hex 16`) carry 128 random
- * bits, above the 112 bits NIST SP 800-131A Rev. 2 sets as the minimum security strength and OWASP
- * ASVS 4.0.3 V2.6.2 asks of look-up secrets. Length is what can be checked; randomness is the
- * operator's part (docs/security.md says how to make a key).
+ * Shortest API key production accepts (characters): a bearer secret checked online, with the floor
+ * of every secret an operator makes (MIN_SECRET_LENGTH, placeholders.ts, says why 32).
  */
-export const MIN_API_KEY_LENGTH = 32;
+export const MIN_API_KEY_LENGTH = MIN_SECRET_LENGTH;
 const keyList = z
   .string()
   .optional()
@@ -75,7 +72,7 @@ export const gatewayEnvSchema = z.object({
    * Secret the gateway signs every call to a service with (`X-Gateway-Auth`); services set to the
    * same secret refuse calls without it. At least 32 characters; required with NODE_ENV=production.
    */
-  GATEWAY_SHARED_SECRET: z.string().min(32).optional(),
+  GATEWAY_SHARED_SECRET: z.string().min(MIN_SECRET_LENGTH).optional(),
   /** Client connections open at once; unset: half the open-files limit (connection-limits.ts); 0: none. */
   GATEWAY_MAX_CONNECTIONS: z.coerce.number().int().min(0).optional(),
   /** Client connections open at once from one address (trusted proxies excepted); 0: no limit. */

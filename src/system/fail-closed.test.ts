@@ -203,31 +203,30 @@ describe("in production", () => {
     expect(output).not.toContain("Ordersaga is up");
   }, 60_000);
 
-  it("the ACL file writer refuses a placeholder password and writes nothing", async () => {
-    const out = join(mkdtempSync(join(tmpdir(), "acl-")), "users.acl");
-    const { code, output } = await runToExit(`src/system/redis-acl-file.ts`, {
-      REDIS_PASSWORD_ORDER: "replace-me",
-      REDIS_PASSWORD_GATEWAY: "a-real-password-0123456789abcdef0123",
-      ARGV_OUT: out,
-    });
-    expect(code).toBe(1);
-    expect(output).toContain("REDIS_PASSWORD_ORDER");
-    expect(existsSync(out)).toBe(false);
-  }, 60_000);
-
-  it("the ACL file writer refuses a Redis password shorter than 32 characters, naming its variable, and writes nothing (break44 F7)", async () => {
-    const out = join(mkdtempSync(join(tmpdir(), "acl-")), "users.acl");
-    const { code, output } = await runToExit(`src/system/redis-acl-file.ts`, {
-      REDIS_PASSWORD_ORDER: "short-but-not-a-placeholder",
-      REDIS_PASSWORD_GATEWAY: "a-real-password-0123456789abcdef0123",
-      ARGV_OUT: out,
-    });
-    expect(code).toBe(1);
-    expect(output).toContain("REDIS_PASSWORD_ORDER: a Redis password must be at least 32 characters");
-    expect(output).not.toContain("REDIS_PASSWORD_GATEWAY");
-    expect(output).not.toContain("short-but-not-a-placeholder");
-    expect(existsSync(out)).toBe(false);
-  }, 60_000);
+  it.each([
+    ["a placeholder password", "replace-me", "REDIS_PASSWORD_ORDER"],
+    [
+      "a Redis password shorter than 32 characters (break44 F7)",
+      "short-but-not-a-placeholder",
+      "REDIS_PASSWORD_ORDER: a Redis password must be at least 32 characters",
+    ],
+  ])(
+    "the ACL file writer refuses %s, naming its variable only, and writes nothing",
+    async (_what, password, said) => {
+      const out = join(mkdtempSync(join(tmpdir(), "acl-")), "users.acl");
+      const { code, output } = await runToExit(`src/system/redis-acl-file.ts`, {
+        REDIS_PASSWORD_ORDER: password,
+        REDIS_PASSWORD_GATEWAY: "a-real-password-0123456789abcdef0123",
+        ARGV_OUT: out,
+      });
+      expect(code).toBe(1);
+      expect(output).toContain(said);
+      expect(output).not.toContain("REDIS_PASSWORD_GATEWAY");
+      expect(output).not.toContain(password);
+      expect(existsSync(out)).toBe(false);
+    },
+    60_000,
+  );
 
   it("the ACL file writer runs under NODE_ENV=production with compose's .env: per-service signing keys, no BUS_SIGNING_KEYS (newuser13 F1)", async () => {
     // Compose's one-shot `redis-acl`: the image's NODE_ENV=production, every variable of .env as

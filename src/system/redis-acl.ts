@@ -502,25 +502,6 @@ export function renderAclFile(
 /** The environment variable holding a user's password in production: REDIS_PASSWORD_<USER>. */
 export const passwordVariable = (user: string) => `REDIS_PASSWORD_${user.toUpperCase()}`;
 
-/**
- * The shortest Redis password the ACL file takes, in characters: the floor of the gateway's API keys
- * and shared secret (docs/security.md, "API key strength and guessing"). Redis checks an `AUTH` in
- * microseconds, so a short password falls to guessing by anyone who reaches its port (break44 F7).
- */
-export const MIN_REDIS_PASSWORD_LENGTH = 32;
-
-/** The REDIS_PASSWORD_<USER> variables of `users` set to fewer than MIN_REDIS_PASSWORD_LENGTH characters. */
-export function shortPasswordVariables(
-  users: readonly string[],
-  env: NodeJS.ProcessEnv = process.env,
-): string[] {
-  return users
-    .map(passwordVariable)
-    .filter(
-      (name) => env[name] !== undefined && env[name] !== "" && env[name]!.length < MIN_REDIS_PASSWORD_LENGTH,
-    );
-}
-
 export interface RedisCredentials {
   username: string;
   password: string;

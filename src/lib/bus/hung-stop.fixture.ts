@@ -4,7 +4,7 @@
  * by subscriber-stop.test.ts (newuser21 F7: the process exited with code 13 before stop answered).
  */
 import { MemoryDeadLetterStore } from "../dlq/memory-dead-letter-store.js";
-import { startHungHandler } from "./test-hung-handler.js";
+import { startHungHandler } from "./test-bus.js";
 import { MemoryTransport } from "./transports/memory.js";
 
 const transport = new MemoryTransport({ deadLetters: new MemoryDeadLetterStore() });

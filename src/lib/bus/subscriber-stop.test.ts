@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { expect, it } from "vitest";
 import { MemoryDeadLetterStore } from "../dlq/memory-dead-letter-store.js";
 import { sleep } from "../../test-support/wait.js";
-import { startHungHandler } from "./test-hung-handler.js";
+import { startHungHandler } from "./test-bus.js";
 import { MemoryTransport } from "./transports/memory.js";
 
 it("subscriber.stop({ timeoutMs }) returns after that long with a handler that never settles", async () => {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { nativeHmacSetting } from "../security/native-hmac.js";
+import { MIN_SECRET_LENGTH } from "../security/placeholders.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 /** setTimeout's largest delay: a longer one overflows and fires after 1 ms (break-gw F3). */
@@ -157,13 +158,13 @@ export const serviceEnvSchema = z.object({
    * `X-Gateway-Auth` (but /health, /health/live, /metrics). At least 32 characters; required with
    * NODE_ENV=production. Unset (development): the port serves anyone, as before.
    */
-  GATEWAY_SHARED_SECRET: emptyIsUnset(z.string().min(32).optional()),
+  GATEWAY_SHARED_SECRET: emptyIsUnset(z.string().min(MIN_SECRET_LENGTH).optional()),
   /**
    * This service's own gateway credential secret, HMAC-SHA256(master, "ordersaga gateway credential
    * v1\n<service>") in hex (`serviceCredentialSecret`): verifies the gateway's calls to this service
    * only. Preferred over GATEWAY_SHARED_SECRET (the master), which a service should not hold.
    */
-  GATEWAY_SERVICE_SECRET: emptyIsUnset(z.string().min(32).optional()),
+  GATEWAY_SERVICE_SECRET: emptyIsUnset(z.string().min(MIN_SECRET_LENGTH).optional()),
 });
 
 export type ServiceEnv = z.infer<typeof serviceEnvSchema>;

@@ -148,6 +148,19 @@ const rawPrivate = (raw: Buffer): KeyObject =>
  */
 const rawPublic = (raw: Buffer): KeyObject =>
   createPublicKey({ key: { kty: "OKP", crv: "X25519", x: raw.toString("base64url") }, format: "jwk" });
+/**
+ * The X25519 shared secret (RFC 7748), or undefined when the public key is a low-order point (e.g.
+ * 32 zero bytes): the secret would be all zeros, which OpenSSL refuses (§6.1 says to check it).
+ * Any other failure is thrown as it is (break46 F5: this one alone read as a retryable error).
+ */
+function agreement(privateKey: KeyObject, publicKey: KeyObject): Buffer | undefined {
+  try {
+    return diffieHellman({ privateKey, publicKey });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ERR_OSSL_FAILED_DURING_DERIVATION") return undefined;
+    throw error;
+  }
+}
 const publicRaw = (key: KeyObject): Buffer => key.export({ format: "der", type: "spki" }).subarray(-32);
 /**
  * The raw 32-byte public key, base64, read from its JWK (`x`, base64url): the same bytes as
@@ -435,18 +448,12 @@ export class TokenOpener {
     };
   }
 
-  /**
-   * Throws DecryptionError when the entry's ephemeral key gives no agreement (a low-order point
-   * such as 32 zero bytes: OpenSSL refuses an all-zero shared secret, RFC 7748 §6.1): a damaged or
-   * forged entry, which no retry mends (break46 F5: OpenSSL's own error read as retryable).
-   */
+  /** Throws DecryptionError when the entry's ephemeral key is a low-order point: a damaged or forged entry no retry mends. */
   private agree(privateKey: KeyObject, ephemeralRaw: Buffer): Buffer {
     this.computed++;
-    try {
-      return diffieHellman({ privateKey, publicKey: rawPublic(ephemeralRaw) });
-    } catch {
-      throw new DecryptionError("the token key entry's ephemeral key gives no X25519 agreement");
-    }
+    const shared = agreement(privateKey, rawPublic(ephemeralRaw));
+    if (!shared) throw new DecryptionError("the token key entry's ephemeral key gives no X25519 agreement");
+    return shared;
   }
 
   /** A v2 batch's shared secret: kept AGREEMENT_CACHE.ms, at most AGREEMENT_CACHE.entries, wiped when dropped. */
@@ -534,20 +541,19 @@ export function tokenSealerFromEnv(
 }
 
 /**
- * The payment public key of the setting, refused at start (KeyConfigError) when no agreement can
- * be made with it (a low-order point such as 32 zero bytes): otherwise every seal would fail with
- * OpenSSL's error, order after order (break46 F5). One trial agreement with a throwaway key pair.
+ * The payment public key of the setting, refused at start (KeyConfigError) when it is a low-order
+ * point: otherwise every seal would fail, order after order (break46 F5). One trial agreement with
+ * a throwaway key pair.
  */
 function usablePublic(kid: string, raw: Buffer): KeyObject {
-  try {
-    const key = rawPublic(raw);
-    diffieHellman({ privateKey: generateKeyPairSync("x25519").privateKey, publicKey: key }).fill(0);
-    return key;
-  } catch {
+  const key = rawPublic(raw);
+  const shared = agreement(generateKeyPairSync("x25519").privateKey, key);
+  if (!shared)
     throw new KeyConfigError(
       `${TOKEN_PUBLIC_KEY_ENV}: key "${kid}" is not a usable X25519 public key (a low-order point; make one with scripts/generate-keys.ts)`,
     );
-  }
+  shared.fill(0);
+  return key;
 }
 
 /**

@@ -25,6 +25,26 @@ export function placeholderVariables(
   });
 }
 
+/**
+ * Shortest secret an operator makes and the system checks online (characters): API keys, the
+ * gateway's shared secret, Redis passwords. 32 hex characters (`openssl rand -hex 16`) carry 128
+ * random bits, above the 112 bits NIST SP 800-131A Rev. 2 sets as the minimum security strength and
+ * OWASP ASVS 4.0.3 V2.6.2 asks of look-up secrets. Length is what can be checked; randomness is the
+ * operator's part (docs/security.md says how to make one).
+ */
+export const MIN_SECRET_LENGTH = 32;
+
+/** The names among `names` whose value in `env` is set but shorter than MIN_SECRET_LENGTH. Never returns values. */
+export function shortSecretVariables(
+  env: Readonly<Record<string, string | undefined>>,
+  names: readonly string[],
+): string[] {
+  return names.filter((name) => {
+    const value = env[name];
+    return value !== undefined && value !== "" && value.length < MIN_SECRET_LENGTH;
+  });
+}
+
 /** The one-line reason a process gives when `variables` hold placeholders. */
 export const placeholderMessage = (variables: readonly string[]): string =>
   `refusing to start in production: ${variables.join(", ")} still hold${variables.length === 1 ? "s" : ""} ` +

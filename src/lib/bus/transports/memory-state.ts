@@ -61,7 +61,7 @@ export interface Consumer {
   /** Runs given up as hung and let go: they run on (a handler cannot be stopped) but hold no slot. */
   hung: Set<Promise<void>>;
   active: boolean;
-  /** Its subscription's stop, once called: later stops and `close` wait for it, not for its handlers again. */
+  /** Its stop, once begun (MemoryTransport.stopConsumer): later stops and `close` wait for it, not for its handlers again. */
   stopping?: Promise<void>;
   /** Last time the consumer was active (ms): set on stop. */
   lastSeen: number;

@@ -169,21 +169,7 @@ export class MemoryTransport implements Transport {
       if (pending.consumer === consumer.name && !pending.scheduled) state.ready.push(pending);
     }
     this.schedulePump(state);
-    return {
-      // Once: a second stop (or `close`) waits for the first, as on Streams, not for a handler that
-      // outlived its timeout (newuser21 F7: close() never returned behind a hung handler).
-      stop: ({ timeoutMs } = {}) =>
-        (consumer.stopping ??= (async () => {
-          consumer.active = false;
-          // Hung runs let go too, as the Streams transport drains them (bounded by timeoutMs).
-          const drained = (async () => {
-            while (consumer.inFlight.size + consumer.hung.size > 0)
-              await Promise.allSettled([...consumer.inFlight, ...consumer.hung]);
-          })();
-          await withinMs(drained, timeoutMs);
-          consumer.lastSeen = this.now();
-        })()),
-    };
+    return { stop: ({ timeoutMs } = {}) => this.stopConsumer(consumer, timeoutMs) };
   }
 
   async close(): Promise<void> {
@@ -191,16 +177,26 @@ export class MemoryTransport implements Transport {
     clearInterval(this.claimTimer);
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    const inFlight: Promise<void>[] = [];
-    for (const group of this.groups.values()) {
-      for (const consumer of group.consumers) {
-        consumer.active = false;
-        // A stopped subscription's handlers were waited for (up to its stop's timeout) already.
-        if (consumer.stopping) inFlight.push(consumer.stopping);
-        else inFlight.push(...consumer.inFlight, ...consumer.hung);
-      }
-    }
-    await Promise.allSettled(inFlight);
+    // As the Streams transport's close: every subscription stopped, one stopped before not waited for again.
+    const consumers = [...this.groups.values()].flatMap((group) => group.consumers);
+    await Promise.allSettled(consumers.map((consumer) => this.stopConsumer(consumer)));
+  }
+
+  /**
+   * Stops a consumer once: a second stop (or `close`) waits for the first, as on Streams, not for a
+   * handler that outlived its timeout (newuser21 F7: close() never returned behind a hung handler).
+   * Hung runs are drained too, as the Streams transport drains them (bounded by `timeoutMs`).
+   */
+  private stopConsumer(consumer: Consumer, timeoutMs?: number): Promise<void> {
+    return (consumer.stopping ??= (async () => {
+      consumer.active = false;
+      const drained = (async () => {
+        while (consumer.inFlight.size + consumer.hung.size > 0)
+          await Promise.allSettled([...consumer.inFlight, ...consumer.hung]);
+      })();
+      await withinMs(drained, timeoutMs);
+      consumer.lastSeen = this.now();
+    })());
   }
 
   private group(name: string): GroupState {
